@@ -1,0 +1,101 @@
+/*
+ * offpay/error.h — the one error enum of liboffpay.
+ *
+ * Every fallible function returns an offpay_err. The list is append-only:
+ * a value, once released, keeps its number and meaning. The enum, the
+ * symbolic names and the human messages are generated from OFFPAY_ERRORS
+ * below, so they cannot drift apart.
+ *
+ * Errors fall in four groups:
+ *   - usage and environment (bad argument, no memory, I/O);
+ *   - decoding (the input is not a well-formed offpay message);
+ *   - verification (well-formed, but a check of docs/protocol.md failed);
+ *   - state (the wallet or terminal refuses because of what it holds).
+ */
+#ifndef OFFPAY_ERROR_H
+#define OFFPAY_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(name, number, message) */
+#define OFFPAY_ERRORS(X)                                                       \
+    X(OK, 0, "success")                                                        \
+    X(EINVAL, 1, "invalid argument")                                           \
+    X(ENOMEM, 2, "out of memory")                                              \
+    X(EIO, 3, "input/output error")                                            \
+    X(ERANGE, 4, "value out of range")                                         \
+    X(EOVERFLOW, 5, "arithmetic overflow")                                     \
+    X(ECRYPTO, 6, "cryptographic library failure")                             \
+    X(EAMOUNT, 7, "malformed amount")                                          \
+    X(ECURRENCY_UNKNOWN, 8, "unknown currency code")                           \
+    X(EBASE45, 9, "malformed Base45 text")                                     \
+    X(EPREFIX, 10, "unknown or mismatched text prefix")                        \
+    X(ETRUNCATED, 11, "message is truncated")                                  \
+    X(ETRAILING, 12, "trailing bytes after message")                           \
+    X(EVERSION, 13, "unsupported protocol version")                            \
+    X(ETYPE, 14, "wrong message type")                                         \
+    X(EMALFORMED, 15, "malformed message field")                               \
+    X(ETOOBIG, 16, "input exceeds the size limit")                             \
+    X(EUNKNOWN_KID, 17, "issuer key id is unknown")                            \
+    X(EKID_EXPIRED, 18, "issuer key id is outside its validity window")        \
+    X(EBUNDLE_SIG, 19, "trust bundle signature is invalid")                    \
+    X(ECRED_SIG, 20, "credential signature is invalid")                        \
+    X(ECODE_SIG, 21, "code signature is invalid")                              \
+    X(EREVLIST_SIG, 22, "revocation list signature is invalid")                \
+    X(EEXPIRED, 23, "credential has expired")                                  \
+    X(ENOT_YET_VALID, 24, "credential is not yet valid")                       \
+    X(EREVOKED, 25, "credential is revoked")                                   \
+    X(ECURRENCY, 26, "wrong currency")                                         \
+    X(ECODE_TOO_OLD, 27, "code is too old")                                    \
+    X(ECODE_FUTURE, 28, "code is dated in the future beyond the allowed skew") \
+    X(EOVER_AUTHORIZED, 29, "amount exceeds the amount the payer authorized")  \
+    X(EOVER_FLOOR, 30, "amount exceeds the per-payment limit")                 \
+    X(EOVER_CUMULATIVE, 31,                                                    \
+      "amount exceeds the cumulative limit for this credential here")          \
+    X(EOVER_LIMIT, 32, "amount exceeds the credential's limit")                \
+    X(EREPLAY, 33, "code was already accepted (replay)")                       \
+    X(EWRONG_MERCHANT, 34, "code is bound to another merchant")                \
+    X(EWRONG_NONCE, 35, "code is bound to a request this terminal did not make") \
+    X(EAMOUNT_MISMATCH, 36, "amount differs from the request")                 \
+    X(EUNBOUND_REFUSED, 37, "credential does not allow unbound codes")         \
+    X(ESYNC_REQUIRED, 38, "offline limits reached: the terminal must sync")    \
+    X(EREVLIST_STALE, 39, "revocation list is too old")                        \
+    X(EREVLIST_SEQ, 40, "revocation list does not follow the one held")        \
+    X(EPASSPHRASE, 41, "wrong passphrase")                                     \
+    X(ECORRUPT, 42, "file is corrupted")                                       \
+    X(EEXISTS, 43, "already exists")                                           \
+    X(ENOTFOUND, 44, "not found")                                              \
+    X(ECOUNTER, 45, "code counter exhausted")                                  \
+    X(EINSUFFICIENT, 46, "offline allowance is insufficient")                  \
+    X(ENO_CREDENTIAL, 47, "wallet holds no usable credential")                 \
+    X(ERECEIPT_MISMATCH, 48, "receipt does not match a payment of this wallet") \
+    X(EJOURNAL, 49, "terminal journal failure")                                \
+    X(ESCAN, 50, "no code found in the image")                                 \
+    X(EIMAGE, 51, "cannot read or write the image")                            \
+    X(EQRENCODE, 52, "text does not fit in a QR code")                         \
+    X(EREQUEST_EXPIRED, 53, "the request this code answers has expired")
+
+typedef enum offpay_err {
+#define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,
+    OFFPAY_ERRORS(OFFPAY__ERR_ENUM)
+#undef OFFPAY__ERR_ENUM
+} offpay_err;
+
+/*
+ * offpay_strerror — the human message for err ("unknown error" for values
+ * not in the list). The string is static; never free it. Thread-safe.
+ */
+const char *offpay_strerror(offpay_err err);
+
+/*
+ * offpay_errname — the symbolic name without prefix ("EREPLAY"), or
+ * "UNKNOWN". Static string; thread-safe. Used in JSON output and tests.
+ */
+const char *offpay_errname(offpay_err err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OFFPAY_ERROR_H */

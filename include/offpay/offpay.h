@@ -1,0 +1,32 @@
+/*
+ * offpay/offpay.h — umbrella header of liboffpay: include this one.
+ *
+ * Call offpay_init() once before anything else (it initializes libsodium);
+ * it is safe to call again and from several threads.
+ */
+#ifndef OFFPAY_OFFPAY_H
+#define OFFPAY_OFFPAY_H
+
+#include "offpay/error.h"
+#include "offpay/core.h"
+#include "offpay/message.h"
+#include "offpay/crypto.h"
+#include "offpay/issuer.h"
+#include "offpay/wallet.h"
+#include "offpay/terminal.h"
+#include "offpay/qr.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* offpay_init — initialize the library. Errors: OFFPAY_ECRYPTO. */
+offpay_err offpay_init(void);
+
+/* The library version as "MAJOR.MINOR.PATCH". Static string. */
+const char *offpay_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
