@@ -55,7 +55,9 @@ typedef enum offpay_msg_type {
 #define OFFPAY_WALLET_CRED_BYTES (2 + OFFPAY_WALLET_CRED_BODY_BYTES + 64)
 #define OFFPAY_PAYMENT_BYTES (2 + OFFPAY_WALLET_CRED_BODY_BYTES + 64 + 12 + 64)
 #define OFFPAY_PAYMENT_BOUND_BYTES (OFFPAY_PAYMENT_BYTES + 8 + OFFPAY_NONCE_BYTES)
-#define OFFPAY_MSG_MAX_BYTES (2 + 4 + 2 + 2 + 4 + OFFPAY_REVLIST_MAX * 8 + 64)
+#define OFFPAY_REVLIST_HEADER_BYTES 18 /* version..count */
+#define OFFPAY_MSG_MAX_BYTES                                                   \
+    (OFFPAY_REVLIST_HEADER_BYTES + OFFPAY_REVLIST_MAX * 8 + 64)
 
 /* One issuer signing key in a trust bundle. */
 typedef struct offpay_bundle_key {

@@ -11,6 +11,7 @@
 #include "offpay/core.h"
 #include "offpay/message.h"
 #include "offpay/crypto.h"
+#include "offpay/verify.h"
 #include "offpay/issuer.h"
 #include "offpay/wallet.h"
 #include "offpay/terminal.h"

@@ -1,5 +1,129 @@
-/* offpay/qr.h — (being written) */
+/*
+ * offpay/qr.h — QR codes: render text as PNG, SVG or terminal art, and scan
+ * text back out of an image.
+ *
+ * Rendering uses libqrencode at error-correction level M with automatic mode
+ * selection (case-sensitive): text made only of the 45 QR alphanumeric
+ * characters, as "OPPY:" + Base45 is, is packed in alphanumeric mode (5.5 bits
+ * a character), so a 305-character payment code fits in version 10 (57x57).
+ * Scanning uses ZXing-C++ restricted to QR codes.
+ *
+ * Text is a NUL-terminated string; it is encoded byte for byte (no ECI). A
+ * scanned code is returned as UTF-8, which for offpay's ASCII codes is the
+ * exact text that was rendered.
+ *
+ * Strings returned through `char **` are malloc'd and NUL-terminated: free()
+ * them. Every such output is set to NULL on entry and stays NULL on error.
+ *
+ * Files are written atomically: to "<path>.tmp", flushed and fsync'd, then
+ * renamed over path, so a reader never sees a half-written image; on error
+ * the temporary file is removed and path is untouched.
+ *
+ * Limits: images read or written are at most OFFPAY_QR_MAX_DIM pixels on a
+ * side.
+ *
+ * Thread safety: every function is safe to call from several threads at once
+ * on different arguments (libqrencode is built with pthread support; libpng
+ * and ZXing keep no global state).
+ */
 #ifndef OFFPAY_QR_H
 #define OFFPAY_QR_H
+
+#include <stdint.h>
+
 #include "offpay/error.h"
+
+#ifdef __cplusplus
+extern "C" {
 #endif
+
+/* Largest width or height, in pixels, of an image read or written here. */
+#define OFFPAY_QR_MAX_DIM 8192
+
+/* Quiet zone, in modules, of offpay_qr_render_utf8(). */
+#define OFFPAY_QR_UTF8_MARGIN 2
+
+/*
+ * offpay_qr_version — the QR version (1..40) libqrencode picks for text at
+ * level M, i.e. the size of the symbol: 17 + 4 * version modules a side.
+ * Errors: OFFPAY_EINVAL (NULL argument, empty text), OFFPAY_EQRENCODE (text
+ * too long for a version-40 code), OFFPAY_ENOMEM.
+ */
+offpay_err offpay_qr_version(const char *text, int *version);
+
+/*
+ * offpay_qr_write_png — render text as an 8-bit grayscale PNG at path: black
+ * modules on white, scale pixels per module (>= 1), with a quiet zone of
+ * margin modules (>= 0; 4 is the standard). The image is
+ * (modules + 2 * margin) * scale pixels a side.
+ * Errors: OFFPAY_EINVAL (NULL or empty argument, scale < 1, margin < 0, or an
+ * image larger than OFFPAY_QR_MAX_DIM), OFFPAY_EQRENCODE (text too long),
+ * OFFPAY_ENOMEM, OFFPAY_EIMAGE (any failure to create, write, sync or rename
+ * the file, or any libpng error).
+ */
+offpay_err offpay_qr_write_png(const char *text, const char *path, int scale,
+                               int margin);
+
+/*
+ * offpay_qr_write_svg — render text as an SVG document at path: one module is
+ * one user unit (the viewBox is modules + 2 * margin wide), black modules on
+ * a white background, crisp edges; scale it freely. margin >= 0 modules.
+ * Errors: OFFPAY_EINVAL (NULL or empty argument, margin < 0 or above
+ * OFFPAY_QR_MAX_DIM), OFFPAY_EQRENCODE, OFFPAY_ENOMEM, OFFPAY_EIMAGE (any
+ * failure to create, write, sync or rename the file).
+ */
+offpay_err offpay_qr_write_svg(const char *text, const char *path,
+                               int margin);
+
+/*
+ * offpay_qr_render_utf8 — draw text as a QR code for a terminal, the way
+ * "qrencode -t UTF8" does: each character cell holds two module rows using
+ * U+2588 FULL BLOCK, U+2580 UPPER HALF, U+2584 LOWER HALF and space, and the
+ * LIGHT modules are the ones drawn as blocks (in the terminal's foreground
+ * colour) while dark modules are left as background. This is the right
+ * polarity for the usual light-text-on-dark terminal. On a dark-on-light
+ * terminal the code shows inverted: offpay_qr_scan_gray() and many phone
+ * scanners still read it, but not every scanner does, so print it on a dark
+ * background. A quiet zone of OFFPAY_QR_UTF8_MARGIN modules surrounds the code;
+ * rows below the last one count as light. The result has
+ * (n + 1) / 2 lines, n = modules + 2 * OFFPAY_QR_UTF8_MARGIN, each n
+ * characters wide and ended by '\n'.
+ * *out is malloc'd, NUL-terminated UTF-8; free() it.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EQRENCODE, OFFPAY_ENOMEM.
+ */
+offpay_err offpay_qr_render_utf8(const char *text, char **out);
+
+/*
+ * offpay_qr_scan_file — read the PNG at path (any colour type and bit depth:
+ * grey, RGB, palette, with or without alpha, 1 to 16 bits, interlaced or not;
+ * transparent pixels are composited over white), convert it to 8-bit grey and
+ * decode the QR code in it as offpay_qr_scan_gray() does.
+ * *text is malloc'd, NUL-terminated; free() it.
+ * Errors: OFFPAY_EINVAL (NULL argument), OFFPAY_EIO (the file cannot be
+ * opened: missing, unreadable), OFFPAY_EIMAGE (the file is open but is not a
+ * readable PNG: wrong signature, truncated, corrupt, or larger than
+ * OFFPAY_QR_MAX_DIM on a side), OFFPAY_ENOMEM, OFFPAY_ESCAN (no QR code).
+ */
+offpay_err offpay_qr_scan_file(const char *path, char **text);
+
+/*
+ * offpay_qr_scan_gray — decode the QR code in an 8-bit greyscale image:
+ * pixels[y * stride + x] for 0 <= x < width, 0 <= y < height (stride >=
+ * width, in bytes). The buffer is only read, and only during the call. It
+ * copes with camera frames: uneven lighting, noise, any rotation, mild
+ * perspective. Light-on-dark (inverted) codes are read by a second pass over
+ * an inverted copy (width * height bytes) made only when the first pass finds
+ * nothing. If the image holds several QR codes, one of them is returned.
+ * *text is malloc'd, NUL-terminated UTF-8; free() it.
+ * Errors: OFFPAY_EINVAL (NULL argument, width or height < 1 or above
+ * OFFPAY_QR_MAX_DIM, stride < width or stride * height above INT_MAX),
+ * OFFPAY_ENOMEM, OFFPAY_ESCAN (no readable QR code, or its text holds a NUL
+ * byte).
+ */
+offpay_err offpay_qr_scan_gray(const uint8_t *pixels, int width, int height,
+                               int stride, char **text);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OFFPAY_QR_H */

@@ -1,5 +1,190 @@
-/* offpay/terminal.h — (being written) */
+/*
+ * offpay/terminal.h — the merchant's terminal: verifies payment codes fully
+ * offline, applies the risk rules, and records accepted payments durably.
+ *
+ * A terminal is a directory:
+ *   terminal.key  the terminal's Ed25519 key, sealed under a passphrase
+ *                 (same format as a wallet file);
+ *   terminal.db   SQLite (WAL, synchronous=FULL): configuration, the trust
+ *                 bundle, the credential, the revocation list, outstanding
+ *                 requests, and the journal of accepted payments.
+ *
+ * "Accepted" is returned only after the payment's journal row is committed
+ * durably (DESIGN.md invariant 3). The journal's unique key (serial,
+ * counter) is the seen-set that stops replays, across restarts.
+ *
+ * An offpay_terminal is not thread-safe; one process at a time per
+ * directory (SQLite's locking refuses a second writer).
+ */
 #ifndef OFFPAY_TERMINAL_H
 #define OFFPAY_TERMINAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
 #include "offpay/message.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct offpay_terminal offpay_terminal;
+
+/*
+ * Risk rules (DESIGN.md §3), each configurable; 0 disables a rule where
+ * noted. Amounts are minor units of the terminal's currency.
+ */
+typedef struct offpay_risk {
+    int64_t  floor_unbound;        /* per-payment limit, unbound codes */
+    int64_t  floor_bound;          /* per-payment limit, bound codes */
+    int64_t  cumulative;           /* per credential at this terminal */
+    uint32_t max_offline_payments; /* since the last sync; 0: no limit */
+    uint32_t max_offline_hours;    /* since the last sync; 0: no limit */
+    uint32_t max_code_age;         /* seconds a code stays acceptable */
+    uint32_t skew;                 /* clock skew allowed, seconds */
+    uint32_t max_revlist_age;      /* seconds; 0: no limit */
+    uint32_t request_ttl;          /* seconds a request code stays open */
+} offpay_risk;
+
+/* Defaults for a currency: floors of 50 (unbound) and 200 (bound) major
+ * units, cumulative 500, 500 payments or 72 hours offline, codes valid
+ * 300 s, skew 120 s, revocation list at most 7 days old, requests 300 s. */
+void offpay_risk_defaults(uint16_t currency, offpay_risk *r);
+
+/*
+ * offpay_terminal_create — make a terminal in dir (created if missing; must
+ * not hold a terminal): a fresh key pair sealed under passphrase, the pinned
+ * root key and the trust bundle (verified), default risk rules for
+ * currency. Then get a credential for offpay_terminal_public_key() from the
+ * issuer and give it to offpay_terminal_set_credential.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS, bundle errors, OFFPAY_EJOURNAL,
+ * OFFPAY_EIO.
+ */
+offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
+                                  const uint8_t  root_pk[OFFPAY_PK_BYTES],
+                                  const uint8_t *bundle, size_t bundle_len,
+                                  uint16_t currency, offpay_terminal **out);
+
+/*
+ * offpay_terminal_open — open a terminal. passphrase may be NULL: the
+ * terminal then verifies and accepts but cannot sign (requests, receipts:
+ * OFFPAY_EPASSPHRASE). Errors: OFFPAY_ENOTFOUND, OFFPAY_EPASSPHRASE,
+ * OFFPAY_ECORRUPT, OFFPAY_EJOURNAL, OFFPAY_ENOMEM.
+ */
+offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
+                                offpay_terminal **out);
+
+/* Closes the database, wipes the key, frees. NULL is a no-op. */
+void offpay_terminal_close(offpay_terminal *t);
+
+void offpay_terminal_public_key(const offpay_terminal *t,
+                                uint8_t                pk[OFFPAY_PK_BYTES]);
+
+/* Stores the terminal's credential after checking it against the trust
+ * bundle and this terminal's key (OFFPAY_EINVAL if another key). */
+offpay_err offpay_terminal_set_credential(offpay_terminal *t,
+                                          const uint8_t *cred, size_t len,
+                                          uint32_t now);
+
+/* The stored credential; OFFPAY_ENOTFOUND before set_credential. */
+offpay_err offpay_terminal_credential(const offpay_terminal *t,
+                                      offpay_terminal_cred  *out);
+
+/*
+ * offpay_terminal_sync — what a terminal does when it reaches the issuer:
+ * take a new trust bundle (may be NULL), a revocation list (full, or a
+ * delta whose base_seq is the held seq; may be NULL), and reset the offline
+ * counters. Errors: bundle/revlist decode and signature errors,
+ * OFFPAY_EREVLIST_SEQ (a delta that does not follow, or an older list),
+ * OFFPAY_EJOURNAL.
+ */
+offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
+                                size_t bundle_len, const uint8_t *revlist,
+                                size_t revlist_len, uint32_t now);
+
+offpay_err offpay_terminal_get_risk(const offpay_terminal *t, offpay_risk *r);
+/* Saves new risk rules. Errors: OFFPAY_EINVAL (negative amounts),
+ * OFFPAY_EJOURNAL. */
+offpay_err offpay_terminal_set_risk(offpay_terminal *t, const offpay_risk *r);
+
+/*
+ * offpay_terminal_request — make a request code for amount minor units with
+ * a fresh random nonce, remembered (durably) until it is paid or its
+ * request_ttl passes. *text malloc'd; free() it. q may be NULL.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE (opened without key),
+ * OFFPAY_ENOTFOUND (no credential), OFFPAY_EJOURNAL.
+ */
+offpay_err offpay_terminal_request(offpay_terminal *t, int64_t amount,
+                                   uint32_t now, char **text,
+                                   offpay_request *q);
+
+/* The outcome of an accepted payment. */
+typedef struct offpay_acceptance {
+    offpay_payment payment; /* the verified code */
+    int64_t        charged; /* minor units */
+    int64_t        seq;     /* journal sequence number */
+    uint32_t       time;    /* acceptance time */
+} offpay_acceptance;
+
+/*
+ * offpay_terminal_check — every check of docs/protocol.md §5 and the risk
+ * rules on a code in text form, charging charge minor units (0: the bound
+ * request's amount; required > 0 for unbound codes), WITHOUT recording it.
+ * p (may be NULL) receives the decoded code. Errors: every decoding and
+ * verification error of the protocol, OFFPAY_EINVAL (unbound code with
+ * charge 0).
+ */
+offpay_err offpay_terminal_check(offpay_terminal *t, const char *text,
+                                 size_t n, int64_t charge, uint32_t now,
+                                 offpay_payment *p);
+
+/*
+ * offpay_terminal_accept — offpay_terminal_check, then the journal row,
+ * committed durably, then OFFPAY_OK. On any error nothing is recorded
+ * (except double-spend evidence: a second code with a seen (serial,
+ * counter) but other bytes is kept in the evidence table and refused with
+ * OFFPAY_EREPLAY). out may be NULL.
+ */
+offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
+                                  size_t n, int64_t charge, uint32_t now,
+                                  offpay_acceptance *out);
+
+/*
+ * offpay_terminal_receipt — a receipt code for journal entry seq.
+ * *text malloc'd. Errors: OFFPAY_ENOTFOUND, OFFPAY_EPASSPHRASE,
+ * OFFPAY_EJOURNAL.
+ */
+offpay_err offpay_terminal_receipt(offpay_terminal *t, int64_t seq,
+                                   uint32_t now, char **text);
+
+/* One journal entry. code points into storage valid until the callback
+ * returns. */
+typedef struct offpay_journal_entry {
+    int64_t        seq;
+    uint64_t       serial;
+    uint32_t       counter;
+    int64_t        charged;
+    uint32_t       authorized;
+    uint16_t       currency;
+    int            bound;
+    uint32_t       accepted_at;
+    const uint8_t *code;
+    size_t         code_len;
+} offpay_journal_entry;
+
+/* Calls fn for every journal entry in order; a non-zero return stops the
+ * walk. Errors: OFFPAY_EJOURNAL. */
+offpay_err offpay_terminal_journal(offpay_terminal *t,
+                                   int (*fn)(const offpay_journal_entry *e,
+                                             void                       *ctx),
+                                   void *ctx);
+
+/* Enables (1) or disables (0) the cache of already-verified wallet
+ * credentials (enabled by default): with it, a code from a credential seen
+ * before costs one signature verification instead of two. */
+void offpay_terminal_set_cred_cache(offpay_terminal *t, int enabled);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

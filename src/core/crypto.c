@@ -7,11 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonutil.h"
 #include "offpay/offpay.h"
 
 offpay_err offpay_init(void)
 {
-    return sodium_init() < 0 ? OFFPAY_ECRYPTO : OFFPAY_OK;
+    if (sodium_init() < 0)
+        return OFFPAY_ECRYPTO;
+    offpay__json_install_allocator();
+    return OFFPAY_OK;
 }
 
 const char *offpay_version(void)

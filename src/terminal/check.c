@@ -1,0 +1,204 @@
+/*
+ * check.c — the terminal's offline verification pipeline: every check of
+ * docs/protocol.md §5.3, in its order, on in-memory state only.
+ *
+ * The order matters twice: the first failing check names the error, and
+ * signatures come before anything that trusts a field, so a code with any
+ * byte changed fails at a signature (or earlier) and never reaches a rule
+ * that would read the changed field.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "offpay/core.h"
+#include "offpay/verify.h"
+#include "terminal/terminal_int.h"
+
+offpay_err offpay__terminal_decode(const char *text, size_t n, uint8_t *code,
+                                   size_t cap, size_t *len, offpay_payment *p)
+{
+    uint8_t   *bytes = NULL;
+    size_t     blen = 0;
+    offpay_err rc;
+
+    if (n > 5 + OFFPAY_BASE45_ENCODED_LEN(OFFPAY_PAYMENT_BOUND_BYTES))
+        return OFFPAY_ETOOBIG;
+    rc = offpay_text_decode(text, n, &bytes, &blen);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = offpay_payment_decode(bytes, blen, p);
+    if (rc == OFFPAY_OK) {
+        if (blen > cap) {
+            rc = OFFPAY_ETOOBIG;
+        } else {
+            memcpy(code, bytes, blen);
+            *len = blen;
+        }
+    }
+    free(bytes);
+    return rc;
+}
+
+/* FNV-1a over the credential's bytes: a bucket index, not a security
+ * boundary (a hit is confirmed by comparing every byte). */
+static size_t cache_slot(const uint8_t *b, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    return (size_t)(h % OFFPAY__CACHE_SLOTS);
+}
+
+/*
+ * The wallet credential: key window, issuer signature (skipped when these
+ * exact credential bytes were verified before under the current bundle),
+ * validity window.
+ */
+static offpay_err check_cred(offpay_terminal *t, const offpay_wallet_cred *c,
+                             const uint8_t *code, uint32_t now)
+{
+    /* The credential's body and signature sit right after the header. */
+    const uint8_t *cbytes = code + 2;
+    const size_t   clen = OFFPAY_WALLET_CRED_BODY_BYTES + OFFPAY_SIG_BYTES;
+    const uint8_t *pk = NULL;
+    offpay_err     rc;
+    size_t         slot = 0;
+
+    rc = offpay_bundle_key_for(&t->bundle, c->kid, now, &pk);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (t->cache_on && t->cache != NULL) {
+        slot = cache_slot(cbytes, clen);
+        if (t->cache[slot].used &&
+            memcmp(t->cache[slot].bytes, cbytes, clen) == 0)
+            goto window;
+    }
+    rc = offpay_wallet_cred_verify(&t->bundle, c, now, t->risk.skew);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (t->cache_on && t->cache != NULL) {
+        memcpy(t->cache[slot].bytes, cbytes, clen);
+        t->cache[slot].used = 1;
+    }
+    return OFFPAY_OK;
+window:
+    if ((uint64_t)now + t->risk.skew < c->valid_from)
+        return OFFPAY_ENOT_YET_VALID;
+    if ((uint64_t)now > (uint64_t)c->expires + t->risk.skew)
+        return OFFPAY_EEXPIRED;
+    return OFFPAY_OK;
+}
+
+static int is_revoked(const offpay_terminal *t, uint64_t serial)
+{
+    size_t lo = 0, hi = t->n_revoked;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (t->revoked[mid] == serial)
+            return 1;
+        if (t->revoked[mid] < serial)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
+                                    const uint8_t *code, size_t code_len,
+                                    int64_t charge, uint32_t now,
+                                    int64_t *charge_out, long *req_index)
+{
+    const offpay_risk *r = &t->risk;
+    offpay__seen      *seen;
+    int64_t            floor, cumul, cap;
+    offpay_err         rc;
+
+    *req_index = -1;
+    if (!t->has_cred)
+        return OFFPAY_ENOTFOUND;
+
+    /* 1. credential, 2. the wallet's signature on the code */
+    rc = check_cred(t, &p->cred, code, now);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = offpay_verify(OFFPAY_DS_PAYMENT, code, code_len - OFFPAY_SIG_BYTES,
+                       p->sig, p->cred.wallet_pk, OFFPAY_ECODE_SIG);
+    if (rc != OFFPAY_OK)
+        return rc;
+
+    /* 3. replay: this (serial, counter) was accepted here before */
+    seen = offpay__seen_find(&t->tables, p->cred.serial, p->counter);
+    if (seen != NULL)
+        return OFFPAY_EREPLAY;
+
+    /* 4. revocation, 5. currency, 6. the code's age */
+    if (is_revoked(t, p->cred.serial))
+        return OFFPAY_EREVOKED;
+    if (p->cred.currency != t->currency)
+        return OFFPAY_ECURRENCY;
+    rc = offpay_code_time_check(p->time, now, r->skew, r->max_code_age);
+    if (rc != OFFPAY_OK)
+        return rc;
+
+    /* 7. binding */
+    if (p->bound) {
+        const offpay__request *q = NULL;
+
+        if (p->merchant_id != t->cred.merchant_id)
+            return OFFPAY_EWRONG_MERCHANT;
+        for (size_t i = 0; i < t->n_requests; i++)
+            if (sodium_memcmp(t->requests[i].nonce, p->nonce,
+                              OFFPAY_NONCE_BYTES) == 0) {
+                q = &t->requests[i];
+                *req_index = (long)i;
+            }
+        if (q == NULL)
+            return OFFPAY_EWRONG_NONCE;
+        if ((uint64_t)now > (uint64_t)q->created + r->request_ttl)
+            return OFFPAY_EREQUEST_EXPIRED;
+        if (p->amount != q->amount || (charge != 0 && charge != q->amount))
+            return OFFPAY_EAMOUNT_MISMATCH;
+        charge = q->amount;
+    } else {
+        if (!(p->cred.flags & OFFPAY_CRED_ALLOW_UNBOUND))
+            return OFFPAY_EUNBOUND_REFUSED;
+        if (charge <= 0)
+            return OFFPAY_EINVAL;
+    }
+
+    /* 8. amounts: the credential's limit, the payer's authorization, the
+     * per-payment floor, the cumulative limit here */
+    if (p->amount > p->cred.limit)
+        return OFFPAY_EOVER_LIMIT;
+    if (charge > (int64_t)p->amount)
+        return OFFPAY_EOVER_AUTHORIZED;
+    floor = p->bound ? r->floor_bound : r->floor_unbound;
+    if (charge > floor)
+        return OFFPAY_EOVER_FLOOR;
+    cumul = offpay__cumul_get(&t->tables, p->cred.serial);
+    cap = r->cumulative < (int64_t)p->cred.limit ? r->cumulative
+                                                 : (int64_t)p->cred.limit;
+    if (cumul > cap || charge > cap - cumul)
+        return OFFPAY_EOVER_CUMULATIVE;
+
+    /* 9. the terminal's own offline limits */
+    if (r->max_offline_payments != 0 &&
+        t->payments_since_sync >= r->max_offline_payments)
+        return OFFPAY_ESYNC_REQUIRED;
+    if (r->max_offline_hours != 0 &&
+        (uint64_t)now > (uint64_t)t->last_sync + 3600ULL * r->max_offline_hours)
+        return OFFPAY_ESYNC_REQUIRED;
+    if (r->max_revlist_age != 0 &&
+        (uint64_t)now > (uint64_t)t->revlist_issued_at + r->max_revlist_age)
+        return OFFPAY_EREVLIST_STALE;
+
+    *charge_out = charge;
+    return OFFPAY_OK;
+}

@@ -1,0 +1,975 @@
+/*
+ * terminal.c — the terminal handle and its durable store (terminal.h).
+ *
+ * terminal.db is SQLite in WAL mode with synchronous=FULL: a COMMIT returns
+ * only once the WAL is fsynced, so a journal row that committed survives
+ * a crash or power loss. The schema is in SCHEMA below; meta holds
+ * key/value settings (root key, bundle, credential, risk rules, revocation
+ * list, sync state).
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/jsonutil.h"
+#include "core/message_int.h"
+#include "offpay/core.h"
+#include "offpay/verify.h"
+#include "terminal/terminal_int.h"
+#include "wallet/wallet_file.h"
+
+#define PATH_MAX_LEN 4096
+#define REQUESTS_MAX 1024
+
+static const char SCHEMA[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY,"
+    "  value BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS journal("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  serial INTEGER NOT NULL, counter INTEGER NOT NULL,"
+    "  charged INTEGER NOT NULL, authorized INTEGER NOT NULL,"
+    "  currency INTEGER NOT NULL, bound INTEGER NOT NULL,"
+    "  accepted_at INTEGER NOT NULL, code BLOB NOT NULL,"
+    "  uploaded INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE(serial, counter));"
+    "CREATE TABLE IF NOT EXISTS requests(nonce BLOB PRIMARY KEY,"
+    "  amount INTEGER NOT NULL, created INTEGER NOT NULL,"
+    "  paid_seq INTEGER);"
+    "CREATE TABLE IF NOT EXISTS evidence(id INTEGER PRIMARY KEY,"
+    "  serial INTEGER NOT NULL, counter INTEGER NOT NULL,"
+    "  code BLOB NOT NULL, seen_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS revoked(serial INTEGER PRIMARY KEY);";
+
+/* ---- small SQLite helpers ------------------------------------------ */
+
+static offpay_err exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+               ? OFFPAY_OK
+               : OFFPAY_EJOURNAL;
+}
+
+static offpay_err meta_put(sqlite3 *db, const char *key, const void *v,
+                           size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+                           " ON CONFLICT(key) DO UPDATE SET value = ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_blob(st, 2, v, (int)n, SQLITE_TRANSIENT) != SQLITE_OK)
+        goto out;
+    if (sqlite3_step(st) == SQLITE_DONE)
+        rc = OFFPAY_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err meta_put_u64(sqlite3 *db, const char *key, uint64_t v)
+{
+    char buf[32];
+    int  n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+
+    return meta_put(db, key, buf, (size_t)n);
+}
+
+/* Reads meta[key] into buf (at most cap bytes). OFFPAY_ENOTFOUND if
+ * absent, OFFPAY_ECORRUPT if larger than cap. */
+static offpay_err meta_get(sqlite3 *db, const char *key, void *buf,
+                           size_t cap, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+    int           step;
+
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1,
+                           &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK)
+        goto out;
+    step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        rc = OFFPAY_ENOTFOUND;
+    } else if (step == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+
+        if (len > cap) {
+            rc = OFFPAY_ECORRUPT;
+            goto out;
+        }
+        if (len > 0)
+            memcpy(buf, sqlite3_column_blob(st, 0), len);
+        *n = len;
+        rc = OFFPAY_OK;
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err meta_get_u64(sqlite3 *db, const char *key, uint64_t max,
+                               uint64_t *v)
+{
+    char       buf[32];
+    size_t     n = 0;
+    char      *end = NULL;
+    offpay_err rc = meta_get(db, key, buf, sizeof buf - 1, &n);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    buf[n] = '\0';
+    errno = 0;
+    *v = strtoull(buf, &end, 10);
+    if (n == 0 || errno != 0 || *end != '\0' || *v > max)
+        return OFFPAY_ECORRUPT;
+    return OFFPAY_OK;
+}
+
+/* ---- risk rules ----------------------------------------------------- */
+
+void offpay_risk_defaults(uint16_t currency, offpay_risk *r)
+{
+    int64_t unit = 1;
+    int     e = offpay_currency_exponent(currency);
+
+    for (int i = 0; i < e; i++)
+        unit *= 10;
+    memset(r, 0, sizeof *r);
+    r->floor_unbound = 50 * unit;
+    r->floor_bound = 200 * unit;
+    r->cumulative = 500 * unit;
+    r->max_offline_payments = 500;
+    r->max_offline_hours = 72;
+    r->max_code_age = 300;
+    r->skew = 120;
+    r->max_revlist_age = 7 * 86400;
+    r->request_ttl = 300;
+}
+
+static offpay_err risk_save(sqlite3 *db, const offpay_risk *r)
+{
+    char buf[512];
+    int  n = snprintf(buf, sizeof buf,
+                      "%lld %lld %lld %u %u %u %u %u %u",
+                      (long long)r->floor_unbound, (long long)r->floor_bound,
+                      (long long)r->cumulative, r->max_offline_payments,
+                      r->max_offline_hours, r->max_code_age, r->skew,
+                      r->max_revlist_age, r->request_ttl);
+
+    return meta_put(db, "risk", buf, (size_t)n);
+}
+
+static offpay_err risk_load(sqlite3 *db, offpay_risk *r)
+{
+    char       buf[512];
+    size_t     n = 0;
+    long long  a, b, c;
+    int        used = 0;
+    offpay_err rc = meta_get(db, "risk", buf, sizeof buf - 1, &n);
+
+    if (rc != OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ECORRUPT : rc;
+    buf[n] = '\0';
+    if (sscanf(buf, "%lld %lld %lld %u %u %u %u %u %u%n", &a, &b, &c,
+               &r->max_offline_payments, &r->max_offline_hours,
+               &r->max_code_age, &r->skew, &r->max_revlist_age,
+               &r->request_ttl, &used) != 9 ||
+        (size_t)used != n || a < 0 || b < 0 || c < 0)
+        return OFFPAY_ECORRUPT;
+    r->floor_unbound = a;
+    r->floor_bound = b;
+    r->cumulative = c;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay_terminal_get_risk(const offpay_terminal *t, offpay_risk *r)
+{
+    if (t == NULL || r == NULL)
+        return OFFPAY_EINVAL;
+    *r = t->risk;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay_terminal_set_risk(offpay_terminal *t, const offpay_risk *r)
+{
+    offpay_err rc;
+
+    if (t == NULL || r == NULL || r->floor_unbound < 0 || r->floor_bound < 0 ||
+        r->cumulative < 0)
+        return OFFPAY_EINVAL;
+    rc = risk_save(t->db, r);
+    if (rc == OFFPAY_OK)
+        t->risk = *r;
+    return rc;
+}
+
+/* ---- open / create -------------------------------------------------- */
+
+static offpay_err path_in(const char *dir, const char *name, char *out)
+{
+    int n = snprintf(out, PATH_MAX_LEN, "%s/%s", dir, name);
+
+    return n > 0 && n < PATH_MAX_LEN ? OFFPAY_OK : OFFPAY_EINVAL;
+}
+
+void offpay_terminal_close(offpay_terminal *t)
+{
+    if (t == NULL)
+        return;
+    if (t->db != NULL)
+        sqlite3_close(t->db);
+    free(t->dir);
+    free(t->revoked);
+    free(t->requests);
+    free(t->cache);
+    offpay__tables_free(&t->tables);
+    sodium_free(t); /* wipes the key pair */
+}
+
+static offpay_terminal *terminal_new(const char *dir)
+{
+    offpay_terminal *t = sodium_malloc(sizeof *t);
+
+    if (t == NULL)
+        return NULL;
+    memset(t, 0, sizeof *t);
+    t->dir = strdup(dir);
+    t->cache = calloc(OFFPAY__CACHE_SLOTS, sizeof *t->cache);
+    t->cache_on = 1;
+    if (t->dir == NULL || t->cache == NULL) {
+        offpay_terminal_close(t);
+        return NULL;
+    }
+    return t;
+}
+
+static offpay_err db_open(offpay_terminal *t, int create)
+{
+    char path[PATH_MAX_LEN];
+    int  flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+
+    if (path_in(t->dir, "terminal.db", path) != OFFPAY_OK)
+        return OFFPAY_EINVAL;
+    if (sqlite3_open_v2(path, &t->db, flags, NULL) != SQLITE_OK)
+        return create ? OFFPAY_EJOURNAL : OFFPAY_ENOTFOUND;
+    sqlite3_busy_timeout(t->db, 5000);
+    return exec(t->db, SCHEMA);
+}
+
+/* Loads the key (when a passphrase is given) from terminal.key. */
+static offpay_err key_load(offpay_terminal *t, const char *passphrase)
+{
+    char       path[PATH_MAX_LEN];
+    uint8_t   *plain = NULL;
+    size_t     n = 0;
+    offpay_err rc;
+
+    if (path_in(t->dir, "terminal.key", path) != OFFPAY_OK)
+        return OFFPAY_EINVAL;
+    rc = offpay__wallet_file_load(path, passphrase, &plain, &n);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (n != OFFPAY_SEED_BYTES)
+        rc = OFFPAY_ECORRUPT;
+    else
+        rc = offpay_keypair_from_seed(plain, &t->kp);
+    offpay__wallet_plain_free(plain, n);
+    if (rc == OFFPAY_OK)
+        t->has_key = 1;
+    return rc;
+}
+
+static offpay_err load_requests(offpay_terminal *t)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+    int           step;
+
+    t->n_requests = 0;
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT nonce, amount, created FROM requests"
+                           " WHERE paid_seq IS NULL ORDER BY created DESC"
+                           " LIMIT 1024",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    if (t->requests == NULL) {
+        t->requests = calloc(REQUESTS_MAX, sizeof *t->requests);
+        t->cap_requests = REQUESTS_MAX;
+        if (t->requests == NULL) {
+            rc = OFFPAY_ENOMEM;
+            goto out;
+        }
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        offpay__request *q = &t->requests[t->n_requests];
+
+        if (sqlite3_column_bytes(st, 0) != OFFPAY_NONCE_BYTES) {
+            rc = OFFPAY_ECORRUPT;
+            goto out;
+        }
+        memcpy(q->nonce, sqlite3_column_blob(st, 0), OFFPAY_NONCE_BYTES);
+        q->amount = (uint32_t)sqlite3_column_int64(st, 1);
+        q->created = (uint32_t)sqlite3_column_int64(st, 2);
+        t->n_requests++;
+    }
+    if (step == SQLITE_DONE)
+        rc = OFFPAY_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Rebuilds the seen-set and per-credential sums from the journal. */
+static offpay_err load_journal(offpay_terminal *t)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+    int           step;
+
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT serial, counter, charged, code FROM journal",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t serial = (uint64_t)sqlite3_column_int64(st, 0);
+        uint32_t counter = (uint32_t)sqlite3_column_int64(st, 1);
+        uint8_t  digest[16];
+
+        crypto_generichash(digest, sizeof digest, sqlite3_column_blob(st, 3),
+                           (unsigned long long)sqlite3_column_bytes(st, 3),
+                           NULL, 0);
+        if ((rc = offpay__seen_add(&t->tables, serial, counter, digest)) !=
+                OFFPAY_OK ||
+            (rc = offpay__cumul_add(&t->tables, serial,
+                                    sqlite3_column_int64(st, 2))) != OFFPAY_OK)
+            goto out;
+    }
+    rc = step == SQLITE_DONE ? OFFPAY_OK : OFFPAY_EJOURNAL;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err load_revoked(offpay_terminal *t)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+    uint64_t      v = 0;
+    int           step;
+
+    free(t->revoked);
+    t->revoked = NULL;
+    t->n_revoked = 0;
+    if (sqlite3_prepare_v2(t->db, "SELECT serial FROM revoked ORDER BY serial",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t *grown;
+
+        if (t->n_revoked >= 1000000) {
+            rc = OFFPAY_ECORRUPT;
+            goto out;
+        }
+        grown = realloc(t->revoked, (t->n_revoked + 1) * sizeof *grown);
+        if (grown == NULL) {
+            rc = OFFPAY_ENOMEM;
+            goto out;
+        }
+        t->revoked = grown;
+        t->revoked[t->n_revoked++] = (uint64_t)sqlite3_column_int64(st, 0);
+    }
+    if (step != SQLITE_DONE)
+        goto out;
+    rc = OFFPAY_OK;
+    if (meta_get_u64(t->db, "revlist_seq", UINT32_MAX, &v) == OFFPAY_OK)
+        t->revlist_seq = (uint32_t)v;
+    if (meta_get_u64(t->db, "revlist_issued_at", UINT32_MAX, &v) == OFFPAY_OK)
+        t->revlist_issued_at = (uint32_t)v;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err load_state(offpay_terminal *t)
+{
+    uint8_t    buf[OFFPAY_SIGNED_MAX + 64 + OFFPAY_BUNDLE_KEYS_MAX * 42];
+    size_t     n = 0;
+    uint64_t   v = 0;
+    offpay_err rc;
+
+    if ((rc = meta_get(t->db, "root_pk", t->root_pk, OFFPAY_PK_BYTES, &n)) !=
+        OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ECORRUPT : rc;
+    if ((rc = meta_get(t->db, "bundle", buf, sizeof buf, &n)) != OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ECORRUPT : rc;
+    if (offpay_bundle_verify(buf, n, t->root_pk, &t->bundle) != OFFPAY_OK)
+        return OFFPAY_ECORRUPT;
+    if ((rc = meta_get_u64(t->db, "currency", UINT16_MAX, &v)) != OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ECORRUPT : rc;
+    t->currency = (uint16_t)v;
+    if ((rc = risk_load(t->db, &t->risk)) != OFFPAY_OK)
+        return rc;
+    rc = meta_get(t->db, "credential", buf, sizeof buf, &n);
+    if (rc == OFFPAY_OK) {
+        if (offpay_terminal_cred_decode(buf, n, &t->cred) != OFFPAY_OK)
+            return OFFPAY_ECORRUPT;
+        t->has_cred = 1;
+    } else if (rc != OFFPAY_ENOTFOUND) {
+        return rc;
+    }
+    if (meta_get_u64(t->db, "last_sync", UINT32_MAX, &v) == OFFPAY_OK)
+        t->last_sync = (uint32_t)v;
+    if (meta_get_u64(t->db, "payments_since_sync", UINT32_MAX, &v) ==
+        OFFPAY_OK)
+        t->payments_since_sync = (uint32_t)v;
+    if ((rc = load_revoked(t)) != OFFPAY_OK ||
+        (rc = load_requests(t)) != OFFPAY_OK)
+        return rc;
+    return load_journal(t);
+}
+
+offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
+                                  const uint8_t  root_pk[OFFPAY_PK_BYTES],
+                                  const uint8_t *bundle, size_t bundle_len,
+                                  uint16_t currency, offpay_terminal **out)
+{
+    offpay_terminal    *t = NULL;
+    offpay_trust_bundle b;
+    char                path[PATH_MAX_LEN];
+    uint8_t             seed[OFFPAY_SEED_BYTES];
+    struct stat         st;
+    offpay_err          rc;
+
+    if (out == NULL)
+        return OFFPAY_EINVAL;
+    *out = NULL;
+    if (dir == NULL || passphrase == NULL || passphrase[0] == '\0' ||
+        root_pk == NULL || bundle == NULL)
+        return OFFPAY_EINVAL;
+    if (offpay_currency_exponent(currency) < 0)
+        return OFFPAY_ECURRENCY_UNKNOWN;
+    rc = offpay_bundle_verify(bundle, bundle_len, root_pk, &b);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return OFFPAY_EIO;
+    if (path_in(dir, "terminal.key", path) != OFFPAY_OK)
+        return OFFPAY_EINVAL;
+    if (stat(path, &st) == 0)
+        return OFFPAY_EEXISTS;
+    t = terminal_new(dir);
+    if (t == NULL)
+        return OFFPAY_ENOMEM;
+    randombytes_buf(seed, sizeof seed);
+    if ((rc = offpay_keypair_from_seed(seed, &t->kp)) != OFFPAY_OK ||
+        (rc = offpay__wallet_file_save(path, passphrase, seed,
+                                       sizeof seed)) != OFFPAY_OK)
+        goto out;
+    t->has_key = 1;
+    if ((rc = db_open(t, 1)) != OFFPAY_OK)
+        goto out;
+    t->bundle = b;
+    memcpy(t->root_pk, root_pk, OFFPAY_PK_BYTES);
+    t->currency = currency;
+    offpay_risk_defaults(currency, &t->risk);
+    if ((rc = exec(t->db, "BEGIN")) != OFFPAY_OK)
+        goto out;
+    if ((rc = meta_put(t->db, "root_pk", root_pk, OFFPAY_PK_BYTES)) !=
+            OFFPAY_OK ||
+        (rc = meta_put(t->db, "bundle", bundle, bundle_len)) != OFFPAY_OK ||
+        (rc = meta_put_u64(t->db, "currency", currency)) != OFFPAY_OK ||
+        (rc = risk_save(t->db, &t->risk)) != OFFPAY_OK ||
+        (rc = exec(t->db, "COMMIT")) != OFFPAY_OK) {
+        exec(t->db, "ROLLBACK");
+        goto out;
+    }
+    if ((rc = load_requests(t)) != OFFPAY_OK)
+        goto out;
+    *out = t;
+    t = NULL;
+out:
+    sodium_memzero(seed, sizeof seed);
+    offpay_terminal_close(t);
+    return rc;
+}
+
+offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
+                                offpay_terminal **out)
+{
+    offpay_terminal *t;
+    char             path[PATH_MAX_LEN];
+    struct stat      st;
+    offpay_err       rc;
+
+    if (out == NULL)
+        return OFFPAY_EINVAL;
+    *out = NULL;
+    if (dir == NULL)
+        return OFFPAY_EINVAL;
+    if (path_in(dir, "terminal.db", path) != OFFPAY_OK)
+        return OFFPAY_EINVAL;
+    if (stat(path, &st) != 0)
+        return OFFPAY_ENOTFOUND;
+    t = terminal_new(dir);
+    if (t == NULL)
+        return OFFPAY_ENOMEM;
+    rc = db_open(t, 0);
+    if (rc == OFFPAY_OK && passphrase != NULL)
+        rc = key_load(t, passphrase);
+    if (rc == OFFPAY_OK)
+        rc = load_state(t);
+    if (rc != OFFPAY_OK) {
+        offpay_terminal_close(t);
+        return rc;
+    }
+    *out = t;
+    return OFFPAY_OK;
+}
+
+void offpay_terminal_public_key(const offpay_terminal *t,
+                                uint8_t                pk[OFFPAY_PK_BYTES])
+{
+    if (t->has_key)
+        memcpy(pk, t->kp.pk, OFFPAY_PK_BYTES);
+    else if (t->has_cred)
+        memcpy(pk, t->cred.terminal_pk, OFFPAY_PK_BYTES);
+    else
+        memset(pk, 0, OFFPAY_PK_BYTES);
+}
+
+void offpay_terminal_set_cred_cache(offpay_terminal *t, int enabled)
+{
+    if (t == NULL)
+        return;
+    t->cache_on = enabled != 0;
+    if (t->cache != NULL)
+        memset(t->cache, 0, OFFPAY__CACHE_SLOTS * sizeof *t->cache);
+}
+
+/* ---- credential and sync -------------------------------------------- */
+
+offpay_err offpay_terminal_set_credential(offpay_terminal *t,
+                                          const uint8_t *cred, size_t len,
+                                          uint32_t now)
+{
+    offpay_terminal_cred c;
+    offpay_err           rc;
+
+    if (t == NULL || cred == NULL)
+        return OFFPAY_EINVAL;
+    rc = offpay_terminal_cred_decode(cred, len, &c);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = offpay_terminal_cred_verify(&t->bundle, &c, now, t->risk.skew);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (!t->has_key ||
+        sodium_memcmp(c.terminal_pk, t->kp.pk, OFFPAY_PK_BYTES) != 0)
+        return OFFPAY_EINVAL;
+    if (c.currency != t->currency)
+        return OFFPAY_ECURRENCY;
+    rc = meta_put(t->db, "credential", cred, len);
+    if (rc != OFFPAY_OK)
+        return rc;
+    t->cred = c;
+    t->has_cred = 1;
+    /* Provisioning counts as a sync: the offline clock starts now. */
+    if (t->last_sync == 0) {
+        t->last_sync = now;
+        rc = meta_put_u64(t->db, "last_sync", now);
+    }
+    return rc;
+}
+
+offpay_err offpay_terminal_credential(const offpay_terminal *t,
+                                      offpay_terminal_cred  *out)
+{
+    if (t == NULL || out == NULL)
+        return OFFPAY_EINVAL;
+    if (!t->has_cred)
+        return OFFPAY_ENOTFOUND;
+    *out = t->cred;
+    return OFFPAY_OK;
+}
+
+static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+
+    if (l->base_seq == 0 && exec(t->db, "DELETE FROM revoked") != OFFPAY_OK)
+        return OFFPAY_EJOURNAL;
+    if (sqlite3_prepare_v2(t->db,
+                           "INSERT OR IGNORE INTO revoked(serial) VALUES(?1)",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    for (uint32_t i = 0; i < l->n_serials; i++) {
+        sqlite3_reset(st);
+        if (sqlite3_bind_int64(st, 1, (sqlite3_int64)l->serials[i]) !=
+                SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE)
+            goto out;
+    }
+    if ((rc = meta_put_u64(t->db, "revlist_seq", l->seq)) != OFFPAY_OK)
+        goto out;
+    rc = meta_put_u64(t->db, "revlist_issued_at", l->issued_at);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
+                                size_t bundle_len, const uint8_t *revlist,
+                                size_t revlist_len, uint32_t now)
+{
+    offpay_trust_bundle b;
+    offpay_revlist      l;
+    int                 have_l = 0;
+    offpay_err          rc;
+
+    if (t == NULL)
+        return OFFPAY_EINVAL;
+    memset(&l, 0, sizeof l);
+    b = t->bundle;
+    if (bundle != NULL) {
+        rc = offpay_bundle_verify(bundle, bundle_len, t->root_pk, &b);
+        if (rc != OFFPAY_OK)
+            return rc;
+        if (b.seq < t->bundle.seq)
+            return OFFPAY_EREVLIST_SEQ;
+    }
+    if (revlist != NULL) {
+        rc = offpay_revlist_decode(revlist, revlist_len, &l);
+        if (rc != OFFPAY_OK)
+            return rc;
+        have_l = 1;
+        rc = offpay_revlist_verify(&b, &l);
+        if (rc != OFFPAY_OK)
+            goto out;
+        if ((l.base_seq != 0 && l.base_seq != t->revlist_seq) ||
+            (l.base_seq == 0 && l.seq < t->revlist_seq)) {
+            rc = OFFPAY_EREVLIST_SEQ;
+            goto out;
+        }
+    }
+    if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
+        goto out;
+    if ((bundle != NULL &&
+         (rc = meta_put(t->db, "bundle", bundle, bundle_len)) != OFFPAY_OK) ||
+        (have_l && (rc = store_revlist(t, &l)) != OFFPAY_OK) ||
+        (rc = meta_put_u64(t->db, "last_sync", now)) != OFFPAY_OK ||
+        (rc = meta_put_u64(t->db, "payments_since_sync", 0)) != OFFPAY_OK ||
+        (rc = exec(t->db, "COMMIT")) != OFFPAY_OK) {
+        exec(t->db, "ROLLBACK");
+        goto out;
+    }
+    if (bundle != NULL) {
+        t->bundle = b;
+        offpay_terminal_set_cred_cache(t, t->cache_on);
+    }
+    t->last_sync = now;
+    t->payments_since_sync = 0;
+    rc = load_revoked(t);
+out:
+    if (have_l)
+        offpay_revlist_free(&l);
+    return rc;
+}
+
+/* ---- requests, acceptance, receipts --------------------------------- */
+
+offpay_err offpay_terminal_request(offpay_terminal *t, int64_t amount,
+                                   uint32_t now, char **text,
+                                   offpay_request *q_out)
+{
+    offpay_request q;
+    uint8_t        msg[OFFPAY_SIGNED_MAX];
+    uint8_t        code[OFFPAY_SIGNED_MAX + OFFPAY_SIG_BYTES];
+    size_t         len = 0;
+    sqlite3_stmt  *st = NULL;
+    offpay_err     rc;
+
+    if (text == NULL)
+        return OFFPAY_EINVAL;
+    *text = NULL;
+    if (t == NULL || amount <= 0 || amount > OFFPAY_WIRE_AMOUNT_MAX)
+        return OFFPAY_EINVAL;
+    if (!t->has_key)
+        return OFFPAY_EPASSPHRASE;
+    if (!t->has_cred)
+        return OFFPAY_ENOTFOUND;
+    memset(&q, 0, sizeof q);
+    q.tcred = t->cred;
+    q.amount = (uint32_t)amount;
+    q.currency = t->currency;
+    randombytes_buf(q.nonce, sizeof q.nonce);
+    q.time = now;
+    if ((rc = offpay__request_signed_bytes(&q, msg, sizeof msg, &len)) !=
+            OFFPAY_OK ||
+        (rc = offpay_sign(OFFPAY_DS_REQUEST, msg, len, t->kp.sk, q.sig)) !=
+            OFFPAY_OK ||
+        (rc = offpay_request_encode(&q, code, sizeof code, &len)) != OFFPAY_OK)
+        return rc;
+    /* The request is remembered durably before its code is shown, so a
+     * payment made against it is recognized after a restart. */
+    rc = OFFPAY_EJOURNAL;
+    if (sqlite3_prepare_v2(t->db,
+                           "INSERT INTO requests(nonce, amount, created)"
+                           " VALUES(?1, ?2, ?3)",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_blob(st, 1, q.nonce, OFFPAY_NONCE_BYTES,
+                          SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, q.amount) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, q.time) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        goto out;
+    if ((rc = load_requests(t)) != OFFPAY_OK)
+        goto out;
+    rc = offpay_text_encode(code, len, text);
+    if (rc == OFFPAY_OK && q_out != NULL)
+        *q_out = q;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+offpay_err offpay_terminal_check(offpay_terminal *t, const char *text,
+                                 size_t n, int64_t charge, uint32_t now,
+                                 offpay_payment *p_out)
+{
+    offpay_payment p;
+    uint8_t        code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t         len = 0;
+    int64_t        charged = 0;
+    long           req = -1;
+    offpay_err     rc;
+
+    if (t == NULL || text == NULL || charge < 0)
+        return OFFPAY_EINVAL;
+    rc = offpay__terminal_decode(text, n, code, sizeof code, &len, &p);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (p_out != NULL)
+        *p_out = p;
+    return offpay__terminal_verdict(t, &p, code, len, charge, now, &charged,
+                                    &req);
+}
+
+/* Keeps a second code for a seen (serial, counter) with other bytes: the
+ * evidence of a double spend (DESIGN.md invariant 6). */
+static void keep_evidence(offpay_terminal *t, const offpay_payment *p,
+                          const uint8_t *code, size_t len, uint32_t now)
+{
+    sqlite3_stmt *st = NULL;
+
+    if (sqlite3_prepare_v2(t->db,
+                           "INSERT INTO evidence(serial, counter, code,"
+                           " seen_at) VALUES(?1, ?2, ?3, ?4)",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)p->cred.serial) ==
+            SQLITE_OK &&
+        sqlite3_bind_int64(st, 2, p->counter) == SQLITE_OK &&
+        sqlite3_bind_blob(st, 3, code, (int)len, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_int64(st, 4, now) == SQLITE_OK)
+        (void)sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
+offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
+                                  size_t n, int64_t charge, uint32_t now,
+                                  offpay_acceptance *out)
+{
+    offpay_payment p;
+    uint8_t        code[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t        digest[16];
+    size_t         len = 0;
+    int64_t        charged = 0;
+    long           req = -1;
+    sqlite3_stmt  *ins = NULL, *upd = NULL;
+    int64_t        seq;
+    offpay_err     rc;
+
+    if (t == NULL || text == NULL || charge < 0)
+        return OFFPAY_EINVAL;
+    rc = offpay__terminal_decode(text, n, code, sizeof code, &len, &p);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = offpay__terminal_verdict(t, &p, code, len, charge, now, &charged,
+                                  &req);
+    if (rc == OFFPAY_EREPLAY) {
+        offpay__seen *s =
+            offpay__seen_find(&t->tables, p.cred.serial, p.counter);
+
+        crypto_generichash(digest, sizeof digest, code, len, NULL, 0);
+        if (s != NULL && sodium_memcmp(s->digest, digest, 16) != 0)
+            keep_evidence(t, &p, code, len, now);
+    }
+    if (rc != OFFPAY_OK)
+        return rc;
+
+    rc = OFFPAY_EJOURNAL;
+    if (exec(t->db, "BEGIN IMMEDIATE") != OFFPAY_OK)
+        return OFFPAY_EJOURNAL;
+    if (sqlite3_prepare_v2(t->db,
+                           "INSERT INTO journal(serial, counter, charged,"
+                           " authorized, currency, bound, accepted_at, code)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                           -1, &ins, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(ins, 1, (sqlite3_int64)p.cred.serial) !=
+            SQLITE_OK ||
+        sqlite3_bind_int64(ins, 2, p.counter) != SQLITE_OK ||
+        sqlite3_bind_int64(ins, 3, charged) != SQLITE_OK ||
+        sqlite3_bind_int64(ins, 4, p.amount) != SQLITE_OK ||
+        sqlite3_bind_int64(ins, 5, p.cred.currency) != SQLITE_OK ||
+        sqlite3_bind_int64(ins, 6, p.bound) != SQLITE_OK ||
+        sqlite3_bind_int64(ins, 7, now) != SQLITE_OK ||
+        sqlite3_bind_blob(ins, 8, code, (int)len, SQLITE_STATIC) !=
+            SQLITE_OK ||
+        sqlite3_step(ins) != SQLITE_DONE)
+        goto fail;
+    seq = sqlite3_last_insert_rowid(t->db);
+    if (req >= 0) {
+        if (sqlite3_prepare_v2(t->db,
+                               "UPDATE requests SET paid_seq = ?1"
+                               " WHERE nonce = ?2 AND paid_seq IS NULL",
+                               -1, &upd, NULL) != SQLITE_OK ||
+            sqlite3_bind_int64(upd, 1, seq) != SQLITE_OK ||
+            sqlite3_bind_blob(upd, 2, p.nonce, OFFPAY_NONCE_BYTES,
+                              SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_step(upd) != SQLITE_DONE || sqlite3_changes(t->db) != 1)
+            goto fail;
+    }
+    if (meta_put_u64(t->db, "payments_since_sync",
+                     (uint64_t)t->payments_since_sync + 1) != OFFPAY_OK)
+        goto fail;
+    /* The durable commit: after it returns, the payment survives a crash. */
+    if (exec(t->db, "COMMIT") != OFFPAY_OK)
+        goto fail;
+
+    crypto_generichash(digest, sizeof digest, code, len, NULL, 0);
+    t->payments_since_sync++;
+    if ((rc = offpay__seen_add(&t->tables, p.cred.serial, p.counter,
+                               digest)) != OFFPAY_OK ||
+        (rc = offpay__cumul_add(&t->tables, p.cred.serial, charged)) !=
+            OFFPAY_OK)
+        goto out; /* committed; memory will be rebuilt at the next open */
+    if (req >= 0) {
+        t->requests[req] = t->requests[t->n_requests - 1];
+        t->n_requests--;
+    }
+    if (out != NULL) {
+        out->payment = p;
+        out->charged = charged;
+        out->seq = seq;
+        out->time = now;
+    }
+    rc = OFFPAY_OK;
+    goto out;
+fail:
+    exec(t->db, "ROLLBACK");
+    rc = OFFPAY_EJOURNAL;
+out:
+    sqlite3_finalize(ins);
+    sqlite3_finalize(upd);
+    return rc;
+}
+
+offpay_err offpay_terminal_receipt(offpay_terminal *t, int64_t seq,
+                                   uint32_t now, char **text)
+{
+    sqlite3_stmt  *st = NULL;
+    offpay_receipt r;
+    uint8_t        msg[OFFPAY_SIGNED_MAX];
+    uint8_t        code[OFFPAY_SIGNED_MAX + OFFPAY_SIG_BYTES];
+    size_t         len = 0;
+    offpay_err     rc = OFFPAY_EJOURNAL;
+    int            step;
+
+    if (text == NULL)
+        return OFFPAY_EINVAL;
+    *text = NULL;
+    if (t == NULL)
+        return OFFPAY_EINVAL;
+    if (!t->has_key)
+        return OFFPAY_EPASSPHRASE;
+    if (!t->has_cred)
+        return OFFPAY_ENOTFOUND;
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT serial, counter, charged, currency FROM"
+                           " journal WHERE seq = ?1",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, seq) != SQLITE_OK)
+        goto out;
+    step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        rc = OFFPAY_ENOTFOUND;
+        goto out;
+    }
+    if (step != SQLITE_ROW)
+        goto out;
+    memset(&r, 0, sizeof r);
+    r.tcred = t->cred;
+    r.serial = (uint64_t)sqlite3_column_int64(st, 0);
+    r.counter = (uint32_t)sqlite3_column_int64(st, 1);
+    r.amount = (uint32_t)sqlite3_column_int64(st, 2);
+    r.currency = (uint16_t)sqlite3_column_int64(st, 3);
+    r.time = now;
+    if ((rc = offpay__receipt_signed_bytes(&r, msg, sizeof msg, &len)) !=
+            OFFPAY_OK ||
+        (rc = offpay_sign(OFFPAY_DS_RECEIPT, msg, len, t->kp.sk, r.sig)) !=
+            OFFPAY_OK ||
+        (rc = offpay_receipt_encode(&r, code, sizeof code, &len)) != OFFPAY_OK)
+        goto out;
+    rc = offpay_text_encode(code, len, text);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+offpay_err offpay_terminal_journal(offpay_terminal *t,
+                                   int (*fn)(const offpay_journal_entry *e,
+                                             void                       *ctx),
+                                   void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+    int           step;
+
+    if (t == NULL || fn == NULL)
+        return OFFPAY_EINVAL;
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT seq, serial, counter, charged, authorized,"
+                           " currency, bound, accepted_at, code FROM journal"
+                           " ORDER BY seq",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        offpay_journal_entry e;
+
+        e.seq = sqlite3_column_int64(st, 0);
+        e.serial = (uint64_t)sqlite3_column_int64(st, 1);
+        e.counter = (uint32_t)sqlite3_column_int64(st, 2);
+        e.charged = sqlite3_column_int64(st, 3);
+        e.authorized = (uint32_t)sqlite3_column_int64(st, 4);
+        e.currency = (uint16_t)sqlite3_column_int64(st, 5);
+        e.bound = (int)sqlite3_column_int64(st, 6);
+        e.accepted_at = (uint32_t)sqlite3_column_int64(st, 7);
+        e.code = sqlite3_column_blob(st, 8);
+        e.code_len = (size_t)sqlite3_column_bytes(st, 8);
+        if (fn(&e, ctx) != 0)
+            break;
+    }
+    rc = OFFPAY_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -1,0 +1,103 @@
+/*
+ * terminal_int.h — internal: the terminal's in-memory state, shared by the
+ * pure verification pipeline (check.c), the in-memory tables (tables.c)
+ * and the durable store (terminal.c).
+ *
+ * Everything check.c reads lives in memory, mirrored from terminal.db at
+ * open and updated after each durable commit, so verifying a code touches
+ * no file (DESIGN.md §4: verification is pure).
+ */
+#ifndef OFFPAY_TERMINAL_INT_H
+#define OFFPAY_TERMINAL_INT_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "offpay/crypto.h"
+#include "offpay/terminal.h"
+
+/* Seen-set entry: (serial, counter) of an accepted code. */
+typedef struct offpay__seen {
+    uint64_t serial;
+    uint32_t counter;
+    uint8_t  used;
+    uint8_t  digest[16]; /* BLAKE2b-128 of the accepted code's bytes */
+} offpay__seen;
+
+/* Cumulative amount accepted per credential serial. */
+typedef struct offpay__cumul {
+    uint64_t serial;
+    int64_t  sum;
+    uint8_t  used;
+} offpay__cumul;
+
+/* Open addressing hash tables, doubled at 50% load. */
+typedef struct offpay__tables {
+    offpay__seen  *seen;
+    size_t         seen_cap, seen_n;
+    offpay__cumul *cumul;
+    size_t         cumul_cap, cumul_n;
+} offpay__tables;
+
+/* An open request code, waiting for its bound payment. */
+typedef struct offpay__request {
+    uint8_t  nonce[OFFPAY_NONCE_BYTES];
+    uint32_t amount;
+    uint32_t created;
+} offpay__request;
+
+#define OFFPAY__CACHE_SLOTS 4096 /* verified wallet credentials */
+
+typedef struct offpay__cache_slot {
+    uint8_t used;
+    uint8_t bytes[OFFPAY_WALLET_CRED_BODY_BYTES + OFFPAY_SIG_BYTES];
+} offpay__cache_slot;
+
+struct offpay_terminal {
+    char                *dir;
+    sqlite3             *db;
+    int                  has_key;
+    offpay_keypair       kp; /* valid when has_key */
+    uint8_t              root_pk[OFFPAY_PK_BYTES];
+    offpay_trust_bundle  bundle;
+    int                  has_cred;
+    offpay_terminal_cred cred;
+    uint16_t             currency;
+    offpay_risk          risk;
+    uint64_t            *revoked; /* ascending */
+    uint32_t             n_revoked;
+    uint32_t             revlist_seq;
+    uint32_t             revlist_issued_at;
+    uint32_t             last_sync;          /* time of the last sync */
+    uint32_t             payments_since_sync;
+    offpay__tables       tables;
+    offpay__request     *requests;
+    size_t               n_requests, cap_requests;
+    int                  cache_on;
+    offpay__cache_slot  *cache; /* OFFPAY__CACHE_SLOTS */
+};
+
+/* tables.c */
+void          offpay__tables_free(offpay__tables *tb);
+offpay__seen *offpay__seen_find(const offpay__tables *tb, uint64_t serial,
+                                uint32_t counter);
+offpay_err    offpay__seen_add(offpay__tables *tb, uint64_t serial,
+                               uint32_t counter, const uint8_t digest[16]);
+int64_t       offpay__cumul_get(const offpay__tables *tb, uint64_t serial);
+offpay_err    offpay__cumul_add(offpay__tables *tb, uint64_t serial,
+                                int64_t amount);
+
+/* check.c: the verdict on a decoded payment (every check but decoding).
+ * *req_index receives the index of the matched request (bound codes) or
+ * -1; *charge_out the amount to charge. */
+offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
+                                    const uint8_t *code, size_t code_len,
+                                    int64_t charge, uint32_t now,
+                                    int64_t *charge_out, long *req_index);
+
+/* check.c: decode the text form and the payment. */
+offpay_err offpay__terminal_decode(const char *text, size_t n, uint8_t *code,
+                                   size_t cap, size_t *len,
+                                   offpay_payment *p);
+
+#endif

@@ -1,0 +1,514 @@
+/*
+ * wallet_file.c — the wallet's passphrase-encrypted file and the atomic file
+ * replace it is written with (wallet_file.h).
+ *
+ * File format, version 1. All integers are unsigned big-endian.
+ *
+ *   offset  size  field
+ *   ------  ----  -----------------------------------------------------------
+ *        0     8  magic, the ASCII bytes "OPWALLET"
+ *        8     1  format version = 1
+ *        9     1  KDF id = 1: Argon2id v1.3 (libsodium crypto_pwhash with
+ *                 crypto_pwhash_ALG_ARGON2ID13)
+ *       10     4  opslimit (Argon2 passes), 1 ..= 16
+ *       14     4  memlimit in KiB, 8192 (8 MiB) ..= 1048576 (1 GiB)
+ *       18    16  salt (crypto_pwhash_SALTBYTES), random per save
+ *       34    24  nonce (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES),
+ *                 random per save
+ *       58     4  ciphertext length L, 16 ..= 16 + 1048576
+ *       62     L  ciphertext: XChaCha20-Poly1305 IETF of the plaintext
+ *                 (plaintext length L - 16, 16-byte tag at the end)
+ *
+ * The file is exactly 62 + L bytes: anything shorter is truncated and
+ * anything longer has trailing bytes; both are OFFPAY_ECORRUPT.
+ *
+ * key = crypto_pwhash(32 bytes, passphrase without its NUL, salt, opslimit,
+ *                     memlimit * 1024, crypto_pwhash_ALG_ARGON2ID13)
+ * ciphertext = crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext,
+ *                     ad = bytes 0..62 of the file, nonce, key)
+ *
+ * Because the whole header is associated data, changing any header byte
+ * that still parses (salt, nonce, in-bounds KDF parameters, and the
+ * ciphertext length can only change together with the file length) makes
+ * authentication fail. Structural checks (everything above except the
+ * authentication) run before the KDF, so a hostile file cannot make Argon2
+ * run long or allocate much.
+ */
+#include "wallet/wallet_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+_Static_assert(OFFPAY__WALLET_SALT_BYTES == crypto_pwhash_SALTBYTES,
+               "salt size");
+_Static_assert(OFFPAY__WALLET_NONCE_BYTES ==
+                   crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+               "nonce size");
+_Static_assert(OFFPAY__WALLET_TAG_BYTES ==
+                   crypto_aead_xchacha20poly1305_ietf_ABYTES,
+               "tag size");
+_Static_assert(OFFPAY__WALLET_OFF_SALT + OFFPAY__WALLET_SALT_BYTES ==
+                   OFFPAY__WALLET_OFF_NONCE,
+               "layout");
+_Static_assert(OFFPAY__WALLET_OFF_NONCE + OFFPAY__WALLET_NONCE_BYTES ==
+                   OFFPAY__WALLET_OFF_CT_LEN,
+               "layout");
+_Static_assert(OFFPAY__WALLET_OFF_CT_LEN + 4 == OFFPAY__WALLET_HEADER_BYTES,
+               "layout");
+/* The costs seal() may choose must be accepted by open(). */
+_Static_assert(crypto_pwhash_OPSLIMIT_INTERACTIVE <= OFFPAY__WALLET_OPSLIMIT_MAX,
+               "default opslimit within bounds");
+_Static_assert(crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024 >=
+                       OFFPAY__WALLET_MEMLIMIT_KIB_MIN &&
+                   crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024 <=
+                       OFFPAY__WALLET_MEMLIMIT_KIB_MAX &&
+                   crypto_pwhash_MEMLIMIT_INTERACTIVE % 1024 == 0,
+               "default memlimit within bounds");
+_Static_assert(OFFPAY__WALLET_MEMLIMIT_KIB_MIN * 1024ull >=
+                   crypto_pwhash_MEMLIMIT_MIN,
+               "memlimit floor is one Argon2 accepts");
+
+#define KEY_BYTES crypto_aead_xchacha20poly1305_ietf_KEYBYTES
+
+int (*offpay__file_fault_hook)(const char *step) = NULL;
+
+/* True when the test hook asks step to fail. */
+static int fault(const char *step)
+{
+    return offpay__file_fault_hook != NULL && offpay__file_fault_hook(step);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* ---- atomic replace ---------------------------------------------------- */
+
+/* Writes all of data to fd, retrying on EINTR and short writes.
+ * Returns 0, or -1 on failure. */
+static int write_all(int fd, const uint8_t *data, size_t len)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        ssize_t n = write(fd, data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+/* Opens and fsyncs the directory holding path. Returns 0, or -1. */
+static int sync_parent_dir(const char *path)
+{
+    char        dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int         fd, rc = 0;
+
+    if (slash == NULL) {
+        strcpy(dir, ".");
+    } else if (slash == path) {
+        strcpy(dir, "/");
+    } else {
+        size_t n = (size_t)(slash - path);
+        /* The caller checked strlen(path) < PATH_MAX. */
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fault("dirsync"))
+        rc = -1;
+    else if (fsync(fd) != 0 && errno != EINVAL)
+        rc = -1; /* EINVAL: this file system cannot sync directories */
+    close(fd);
+    return rc;
+}
+
+offpay_err offpay__file_write_atomic(const char *path, const uint8_t *data,
+                                     size_t len)
+{
+    char       tmp[PATH_MAX];
+    size_t     plen;
+    int        fd = -1;
+    int        tmp_exists = 0; /* we created path.tmp and must remove it */
+    offpay_err rc = OFFPAY_EIO;
+
+    if (path == NULL || (data == NULL && len > 0))
+        return OFFPAY_EINVAL;
+    plen = strlen(path);
+    if (plen == 0 || plen + sizeof ".tmp" > sizeof tmp)
+        return OFFPAY_EINVAL;
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", sizeof ".tmp");
+
+    /* O_NOFOLLOW: a symlink planted at path.tmp cannot redirect the write. */
+    if (fault("open"))
+        goto out;
+    fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+              0600);
+    if (fd < 0)
+        goto out;
+    tmp_exists = 1;
+    /* A stale path.tmp (left by a crash) keeps its old mode through O_CREAT;
+     * force 0600 so the wallet never becomes readable by others. */
+    if (fchmod(fd, 0600) != 0)
+        goto out;
+    if (fault("write") || write_all(fd, data, len) != 0)
+        goto out;
+    if (fault("fsync") || fsync(fd) != 0)
+        goto out;
+    {
+        int failed = fault("close");
+        int cr = close(fd);
+        fd = -1;
+        if (failed || cr != 0)
+            goto out;
+    }
+    if (fault("rename") || rename(tmp, path) != 0)
+        goto out;
+    tmp_exists = 0;
+    /* The data is in place; now make the directory entry durable too. */
+    if (sync_parent_dir(path) != 0)
+        goto out;
+    rc = OFFPAY_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp_exists)
+        unlink(tmp);
+    return rc;
+}
+
+offpay_err offpay__file_read(const char *path, size_t max, uint8_t **data,
+                             size_t *len)
+{
+    struct stat st;
+    uint8_t    *buf = NULL;
+    size_t      cap, n = 0;
+    int         fd = -1;
+    offpay_err  rc = OFFPAY_EIO;
+
+    if (data != NULL)
+        *data = NULL;
+    if (len != NULL)
+        *len = 0;
+    if (path == NULL || data == NULL || len == NULL)
+        return OFFPAY_EINVAL;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = errno == ENOENT ? OFFPAY_ENOTFOUND : OFFPAY_EIO;
+        goto out;
+    }
+    if (fstat(fd, &st) != 0)
+        goto out;
+    /* The size is only a hint (the file may change under us); the read
+     * loop below enforces max on what is actually read. */
+    if (S_ISREG(st.st_mode) && st.st_size >= 0) {
+        if ((uintmax_t)st.st_size > max) {
+            rc = OFFPAY_ETOOBIG;
+            goto out;
+        }
+        cap = (size_t)st.st_size;
+    } else {
+        cap = max < 4096 ? max : 4096;
+    }
+    buf = malloc(cap > 0 ? cap : 1);
+    if (buf == NULL) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t r;
+
+        if (n == cap) {
+            /* Full: probe one byte to tell end of file from more data. */
+            uint8_t  extra;
+            uint8_t *nb;
+            size_t   ncap;
+
+            r = read(fd, &extra, 1);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                goto out;
+            if (r == 0)
+                break;
+            if (n == max) {
+                rc = OFFPAY_ETOOBIG;
+                goto out;
+            }
+            /* Double (plus a page), never beyond max, never overflowing. */
+            ncap = (max - cap > cap && max - cap - cap > 4096) ? cap * 2 + 4096
+                                                              : max;
+            nb = realloc(buf, ncap);
+            if (nb == NULL) {
+                rc = OFFPAY_ENOMEM;
+                goto out;
+            }
+            buf = nb;
+            cap = ncap;
+            buf[n++] = extra;
+            continue;
+        }
+        r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            goto out;
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    *data = buf;
+    *len = n;
+    buf = NULL;
+    rc = OFFPAY_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return rc;
+}
+
+/* ---- sealing ----------------------------------------------------------- */
+
+/* The KDF cost for new files: interactive, or the minimum when
+ * OFFPAY_KDF_COST=test (see wallet_file.h). */
+static void seal_cost(uint32_t *opslimit, uint32_t *memlimit_kib)
+{
+    const char *cost = getenv("OFFPAY_KDF_COST");
+
+    if (cost != NULL && strcmp(cost, "test") == 0) {
+        *opslimit = crypto_pwhash_OPSLIMIT_MIN;
+        *memlimit_kib = OFFPAY__WALLET_TEST_MEMLIMIT_KIB;
+    } else {
+        *opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+        *memlimit_kib = crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024;
+    }
+}
+
+/* key = Argon2id(passphrase, salt, opslimit, memlimit). The only failure
+ * libsodium reports for in-bounds parameters is an allocation failure. */
+static offpay_err derive_key(uint8_t key[KEY_BYTES], const char *passphrase,
+                             const uint8_t *salt, uint32_t opslimit,
+                             uint32_t memlimit_kib)
+{
+    if (crypto_pwhash(key, KEY_BYTES, passphrase, strlen(passphrase), salt,
+                      opslimit, (size_t)memlimit_kib * 1024u,
+                      crypto_pwhash_ALG_ARGON2ID13) != 0)
+        return OFFPAY_ENOMEM;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__wallet_seal(const char *passphrase, const uint8_t *plain,
+                               size_t plain_len, uint8_t **out,
+                               size_t *out_len)
+{
+    uint8_t    key[KEY_BYTES];
+    uint8_t   *buf = NULL;
+    size_t     total = 0;
+    uint32_t   opslimit, memlimit_kib;
+    offpay_err rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (out_len != NULL)
+        *out_len = 0;
+    if (passphrase == NULL || (plain == NULL && plain_len > 0) ||
+        out == NULL || out_len == NULL)
+        return OFFPAY_EINVAL;
+    if (plain_len > OFFPAY__WALLET_PLAIN_MAX)
+        return OFFPAY_ETOOBIG;
+
+    total = OFFPAY__WALLET_HEADER_BYTES + plain_len + OFFPAY__WALLET_TAG_BYTES;
+    buf = malloc(total);
+    if (buf == NULL) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    seal_cost(&opslimit, &memlimit_kib);
+    memcpy(buf, OFFPAY__WALLET_MAGIC, OFFPAY__WALLET_MAGIC_BYTES);
+    buf[OFFPAY__WALLET_OFF_VERSION] = OFFPAY__WALLET_VERSION;
+    buf[OFFPAY__WALLET_OFF_KDF] = OFFPAY__WALLET_KDF_ARGON2ID;
+    put_u32(buf + OFFPAY__WALLET_OFF_OPSLIMIT, opslimit);
+    put_u32(buf + OFFPAY__WALLET_OFF_MEMLIMIT, memlimit_kib);
+    randombytes_buf(buf + OFFPAY__WALLET_OFF_SALT, OFFPAY__WALLET_SALT_BYTES);
+    randombytes_buf(buf + OFFPAY__WALLET_OFF_NONCE, OFFPAY__WALLET_NONCE_BYTES);
+    put_u32(buf + OFFPAY__WALLET_OFF_CT_LEN,
+            (uint32_t)(plain_len + OFFPAY__WALLET_TAG_BYTES));
+
+    rc = derive_key(key, passphrase, buf + OFFPAY__WALLET_OFF_SALT, opslimit,
+                    memlimit_kib);
+    if (rc != OFFPAY_OK)
+        goto out;
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(
+            buf + OFFPAY__WALLET_HEADER_BYTES, NULL, plain, plain_len, buf,
+            OFFPAY__WALLET_HEADER_BYTES, NULL, buf + OFFPAY__WALLET_OFF_NONCE,
+            key) != 0) {
+        rc = OFFPAY_ECRYPTO;
+        goto out;
+    }
+    *out = buf;
+    *out_len = total;
+    buf = NULL;
+    rc = OFFPAY_OK;
+out:
+    sodium_memzero(key, sizeof key);
+    free(buf); /* holds no plaintext: encryption writes only ciphertext */
+    return rc;
+}
+
+/* Structural checks of a file image, in file order, before any KDF work.
+ * On success fills the KDF parameters and the ciphertext length. */
+static offpay_err parse_header(const uint8_t *file, size_t file_len,
+                               uint32_t *opslimit, uint32_t *memlimit_kib,
+                               uint32_t *ct_len)
+{
+    if (file_len < OFFPAY__WALLET_HEADER_BYTES)
+        return OFFPAY_ECORRUPT; /* truncated inside the header */
+    if (memcmp(file, OFFPAY__WALLET_MAGIC, OFFPAY__WALLET_MAGIC_BYTES) != 0 ||
+        file[OFFPAY__WALLET_OFF_VERSION] != OFFPAY__WALLET_VERSION ||
+        file[OFFPAY__WALLET_OFF_KDF] != OFFPAY__WALLET_KDF_ARGON2ID)
+        return OFFPAY_ECORRUPT;
+    *opslimit = get_u32(file + OFFPAY__WALLET_OFF_OPSLIMIT);
+    *memlimit_kib = get_u32(file + OFFPAY__WALLET_OFF_MEMLIMIT);
+    *ct_len = get_u32(file + OFFPAY__WALLET_OFF_CT_LEN);
+    if (*opslimit < crypto_pwhash_OPSLIMIT_MIN ||
+        *opslimit > OFFPAY__WALLET_OPSLIMIT_MAX ||
+        *memlimit_kib < OFFPAY__WALLET_MEMLIMIT_KIB_MIN ||
+        *memlimit_kib > OFFPAY__WALLET_MEMLIMIT_KIB_MAX)
+        return OFFPAY_ECORRUPT;
+    if (*ct_len < OFFPAY__WALLET_TAG_BYTES ||
+        *ct_len - OFFPAY__WALLET_TAG_BYTES > OFFPAY__WALLET_PLAIN_MAX)
+        return OFFPAY_ECORRUPT;
+    /* Exactly header + ciphertext: shorter is truncated, longer trailing. */
+    if (file_len - OFFPAY__WALLET_HEADER_BYTES != *ct_len)
+        return OFFPAY_ECORRUPT;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__wallet_open(const uint8_t *file, size_t file_len,
+                               const char *passphrase, uint8_t **plain,
+                               size_t *plain_len)
+{
+    uint8_t    key[KEY_BYTES];
+    uint8_t   *m = NULL; /* sodium_malloc'd plaintext, owned here */
+    size_t     m_len = 0;
+    uint32_t   opslimit = 0, memlimit_kib = 0, ct_len = 0;
+    offpay_err rc;
+
+    if (plain != NULL)
+        *plain = NULL;
+    if (plain_len != NULL)
+        *plain_len = 0;
+    if (file == NULL || passphrase == NULL || plain == NULL ||
+        plain_len == NULL)
+        return OFFPAY_EINVAL;
+
+    /* key is wiped at out on every path, so it must be defined first. */
+    sodium_memzero(key, sizeof key);
+    rc = parse_header(file, file_len, &opslimit, &memlimit_kib, &ct_len);
+    if (rc != OFFPAY_OK)
+        goto out;
+    m_len = ct_len - OFFPAY__WALLET_TAG_BYTES;
+    /* sodium_malloc(0) is not guaranteed to return a usable pointer. */
+    m = sodium_malloc(m_len > 0 ? m_len : 1);
+    if (m == NULL) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    rc = derive_key(key, passphrase, file + OFFPAY__WALLET_OFF_SALT, opslimit,
+                    memlimit_kib);
+    if (rc != OFFPAY_OK)
+        goto out;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            m, NULL, NULL, file + OFFPAY__WALLET_HEADER_BYTES, ct_len, file,
+            OFFPAY__WALLET_HEADER_BYTES, file + OFFPAY__WALLET_OFF_NONCE,
+            key) != 0) {
+        rc = OFFPAY_EPASSPHRASE;
+        goto out;
+    }
+    *plain = m;
+    *plain_len = m_len;
+    m = NULL;
+    rc = OFFPAY_OK;
+out:
+    sodium_memzero(key, sizeof key);
+    offpay__wallet_plain_free(m, m_len);
+    return rc;
+}
+
+void offpay__wallet_plain_free(uint8_t *plain, size_t plain_len)
+{
+    if (plain == NULL)
+        return;
+    /* sodium_free also zeroes, but the explicit wipe states the intent. */
+    sodium_memzero(plain, plain_len);
+    sodium_free(plain);
+}
+
+/* ---- convenience ------------------------------------------------------- */
+
+offpay_err offpay__wallet_file_save(const char *path, const char *passphrase,
+                                    const uint8_t *plain, size_t len)
+{
+    uint8_t   *image = NULL;
+    size_t     image_len = 0;
+    offpay_err rc;
+
+    if (path == NULL)
+        return OFFPAY_EINVAL;
+    rc = offpay__wallet_seal(passphrase, plain, len, &image, &image_len);
+    if (rc != OFFPAY_OK)
+        goto out;
+    rc = offpay__file_write_atomic(path, image, image_len);
+out:
+    free(image);
+    return rc;
+}
+
+offpay_err offpay__wallet_file_load(const char *path, const char *passphrase,
+                                    uint8_t **plain, size_t *len)
+{
+    uint8_t   *image = NULL;
+    size_t     image_len = 0;
+    offpay_err rc;
+
+    if (plain != NULL)
+        *plain = NULL;
+    if (len != NULL)
+        *len = 0;
+    if (path == NULL || passphrase == NULL || plain == NULL || len == NULL)
+        return OFFPAY_EINVAL;
+    rc = offpay__file_read(path, OFFPAY__WALLET_FILE_MAX, &image, &image_len);
+    if (rc == OFFPAY_ETOOBIG)
+        rc = OFFPAY_ECORRUPT; /* no well-formed wallet file is that large */
+    if (rc != OFFPAY_OK)
+        goto out;
+    rc = offpay__wallet_open(image, image_len, passphrase, plain, len);
+out:
+    free(image);
+    return rc;
+}

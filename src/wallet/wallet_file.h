@@ -1,0 +1,165 @@
+/*
+ * wallet/wallet_file.h — the wallet's encrypted file and atomic file replace
+ * (internal to liboffpay; not installed).
+ *
+ * A wallet file is a passphrase-sealed image: an Argon2id key derivation
+ * (libsodium crypto_pwhash) and an XChaCha20-Poly1305 AEAD whose associated
+ * data is the whole header. The byte layout is documented at the top of
+ * wallet_file.c; the offsets below are exported for tests and the fuzz
+ * target.
+ *
+ * KDF cost. Sealing uses crypto_pwhash_OPSLIMIT_INTERACTIVE and
+ * crypto_pwhash_MEMLIMIT_INTERACTIVE (2 passes, 64 MiB) unless the
+ * environment variable OFFPAY_KDF_COST is exactly "test", in which case it
+ * uses crypto_pwhash_OPSLIMIT_MIN (1 pass) and 8 MiB, so that tests run
+ * fast. Any other value of OFFPAY_KDF_COST is ignored. NEVER set it for a
+ * real wallet: it makes offline guessing of the passphrase ~10x cheaper.
+ * Opening always uses the parameters recorded in the file, within the
+ * bounds below.
+ *
+ * Thread safety: the functions are reentrant; offpay__file_fault_hook is a
+ * test-only global that must not be changed while another thread writes.
+ */
+#ifndef OFFPAY_WALLET_FILE_H
+#define OFFPAY_WALLET_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "offpay/error.h"
+
+/* The format (see wallet_file.c for the full description). */
+#define OFFPAY__WALLET_MAGIC       "OPWALLET"
+#define OFFPAY__WALLET_MAGIC_BYTES 8
+#define OFFPAY__WALLET_VERSION     1
+#define OFFPAY__WALLET_KDF_ARGON2ID 1
+#define OFFPAY__WALLET_SALT_BYTES  16 /* crypto_pwhash_SALTBYTES */
+#define OFFPAY__WALLET_NONCE_BYTES 24 /* ..._xchacha20poly1305_ietf_NPUBBYTES */
+#define OFFPAY__WALLET_TAG_BYTES   16 /* ..._xchacha20poly1305_ietf_ABYTES */
+
+/* Byte offsets of the header fields. */
+#define OFFPAY__WALLET_OFF_VERSION  8
+#define OFFPAY__WALLET_OFF_KDF      9
+#define OFFPAY__WALLET_OFF_OPSLIMIT 10 /* u32 big-endian */
+#define OFFPAY__WALLET_OFF_MEMLIMIT 14 /* u32 big-endian, KiB */
+#define OFFPAY__WALLET_OFF_SALT     18
+#define OFFPAY__WALLET_OFF_NONCE    34
+#define OFFPAY__WALLET_OFF_CT_LEN   58 /* u32 big-endian */
+#define OFFPAY__WALLET_HEADER_BYTES 62 /* ciphertext starts here */
+
+/* Largest plaintext a wallet file may hold (1 MiB). */
+#define OFFPAY__WALLET_PLAIN_MAX (1024u * 1024u)
+
+/* Largest well-formed wallet file. */
+#define OFFPAY__WALLET_FILE_MAX                                                \
+    (OFFPAY__WALLET_HEADER_BYTES + OFFPAY__WALLET_TAG_BYTES +                  \
+     OFFPAY__WALLET_PLAIN_MAX)
+
+/* KDF parameters a file may ask for; anything else is OFFPAY_ECORRUPT and
+ * the KDF is not run (a hostile file cannot make it run for minutes or
+ * allocate gigabytes). The opslimit floor is crypto_pwhash_OPSLIMIT_MIN. */
+#define OFFPAY__WALLET_OPSLIMIT_MAX     16u
+#define OFFPAY__WALLET_MEMLIMIT_KIB_MIN (8u * 1024u)        /* 8 MiB */
+#define OFFPAY__WALLET_MEMLIMIT_KIB_MAX (1024u * 1024u)     /* 1 GiB */
+#define OFFPAY__WALLET_TEST_MEMLIMIT_KIB OFFPAY__WALLET_MEMLIMIT_KIB_MIN
+
+/*
+ * offpay__file_write_atomic — atomically replace path with data[0..len).
+ * Writes path.tmp (O_CREAT|O_TRUNC|O_WRONLY|O_CLOEXEC|O_NOFOLLOW, mode 0600,
+ * also forced with fchmod in case a stale path.tmp existed), writes
+ * everything, fsyncs, closes, renames it over path, then opens the
+ * containing directory and fsyncs it so the rename itself is durable.
+ * On any failure before the rename, path is untouched and path.tmp removed.
+ * A failure of the directory fsync (after the rename) returns OFFPAY_EIO
+ * with path already holding the new data; a file system that does not
+ * support syncing directories (EINVAL) is not an error.
+ * data may be NULL when len is 0.
+ * Errors: OFFPAY_EINVAL (NULL or empty path, path too long, NULL data),
+ * OFFPAY_EIO.
+ */
+offpay_err offpay__file_write_atomic(const char *path, const uint8_t *data,
+                                     size_t len);
+
+/*
+ * offpay__file_read — read the whole file at path, at most max bytes.
+ * On success *data is a malloc'd buffer (never NULL, even for an empty
+ * file; the caller frees it) of *len bytes. On failure *data is NULL and
+ * *len 0.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no such file), OFFPAY_EIO (any
+ * other open or read failure, path is a directory), OFFPAY_ETOOBIG (more
+ * than max bytes), OFFPAY_ENOMEM.
+ */
+offpay_err offpay__file_read(const char *path, size_t max, uint8_t **data,
+                             size_t *len);
+
+/*
+ * offpay__wallet_seal — seal plain[0..plain_len) under passphrase (a
+ * NUL-terminated string, may be empty: policy belongs to the caller) into a
+ * wallet file image. Fresh random salt and nonce every call. On success
+ * *out is malloc'd (the caller frees it; it holds no secret in the clear)
+ * and *out_len is OFFPAY__WALLET_HEADER_BYTES + 16 + plain_len. On failure
+ * *out is NULL and *out_len 0. plain may be NULL when plain_len is 0.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ETOOBIG (plain_len > OFFPAY__WALLET_PLAIN_MAX),
+ * OFFPAY_ENOMEM (including the KDF failing to allocate), OFFPAY_ECRYPTO.
+ */
+offpay_err offpay__wallet_seal(const char *passphrase, const uint8_t *plain,
+                               size_t plain_len, uint8_t **out,
+                               size_t *out_len);
+
+/*
+ * offpay__wallet_open — authenticate and decrypt a wallet file image.
+ * On success *plain is allocated with sodium_malloc (guarded, never NULL)
+ * and must be released with offpay__wallet_plain_free(), which wipes it.
+ * On failure *plain is NULL and *plain_len 0.
+ *
+ * Errors:
+ *  - OFFPAY_EINVAL: a NULL argument.
+ *  - OFFPAY_ECORRUPT: the file is not structurally a wallet file — shorter
+ *    than the header, bad magic, unknown version or KDF id, KDF parameters
+ *    outside the bounds above, ciphertext length below the tag size or
+ *    above the plaintext limit, truncated, or trailing bytes. These checks
+ *    run before the KDF.
+ *  - OFFPAY_EPASSPHRASE: authentication failed. The AEAD cannot tell a
+ *    wrong passphrase from a tampered ciphertext, nor from a tampered but
+ *    structurally valid header (salt, nonce, in-bounds KDF parameters),
+ *    since the header is associated data and feeds the KDF: all of these
+ *    report OFFPAY_EPASSPHRASE. Callers should word it as "wrong passphrase
+ *    or damaged file".
+ *  - OFFPAY_ENOMEM: out of memory (including the KDF's own allocation).
+ */
+offpay_err offpay__wallet_open(const uint8_t *file, size_t file_len,
+                               const char *passphrase, uint8_t **plain,
+                               size_t *plain_len);
+
+/* offpay__wallet_plain_free — wipe and free a plaintext returned by
+ * offpay__wallet_open or offpay__wallet_file_load. NULL is a no-op. */
+void offpay__wallet_plain_free(uint8_t *plain, size_t plain_len);
+
+/*
+ * offpay__wallet_file_save — offpay__wallet_seal then
+ * offpay__file_write_atomic. Errors: those two functions' errors.
+ */
+offpay_err offpay__wallet_file_save(const char *path, const char *passphrase,
+                                    const uint8_t *plain, size_t len);
+
+/*
+ * offpay__wallet_file_load — offpay__file_read then offpay__wallet_open;
+ * ownership of *plain as for offpay__wallet_open. A file larger than
+ * OFFPAY__WALLET_FILE_MAX is OFFPAY_ECORRUPT.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EIO, OFFPAY_ECORRUPT,
+ * OFFPAY_EPASSPHRASE, OFFPAY_ENOMEM.
+ */
+offpay_err offpay__wallet_file_load(const char *path, const char *passphrase,
+                                    uint8_t **plain, size_t *len);
+
+/*
+ * offpay__file_fault_hook — fault injection for tests; NULL in production.
+ * When set, offpay__file_write_atomic calls it before each step with the
+ * step's name: "open", "write", "fsync", "close", "rename", "dirsync". A
+ * non-zero return makes that step fail as if its system call had failed
+ * (the close and dirsync steps still release their descriptor). Not
+ * thread-safe: set it only while no other thread writes files.
+ */
+extern int (*offpay__file_fault_hook)(const char *step);
+
+#endif /* OFFPAY_WALLET_FILE_H */
