@@ -102,6 +102,9 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
                                 size_t bundle_len, const uint8_t *revlist,
                                 size_t revlist_len, uint32_t now);
 
+/* The ISO 4217 numeric currency the terminal charges in. */
+uint16_t offpay_terminal_currency(const offpay_terminal *t);
+
 offpay_err offpay_terminal_get_risk(const offpay_terminal *t, offpay_risk *r);
 /* Saves new risk rules. Errors: OFFPAY_EINVAL (negative amounts),
  * OFFPAY_EJOURNAL. */

@@ -42,6 +42,18 @@ void offpay__json_install_allocator(void)
     json_set_alloc_funcs(wipe_malloc, wipe_free);
 }
 
+void offpay__json_free(void *p)
+{
+    json_malloc_t m = NULL;
+    json_free_t   f = NULL;
+
+    json_get_alloc_funcs(&m, &f);
+    if (f != NULL)
+        f(p);
+    else
+        free(p);
+}
+
 offpay_err offpay__json_set_hex(json_t *obj, const char *key, const uint8_t *b,
                                 size_t n)
 {

@@ -16,6 +16,10 @@
 /* Installs the wiping allocator (idempotent). */
 void offpay__json_install_allocator(void);
 
+/* Frees a string from json_dumps() with Jansson's current allocator (the
+ * wiping one after offpay_init). Never free() such a string directly. */
+void offpay__json_free(void *p);
+
 /* obj[key] = lowercase hex of b[0..n). Errors: OFFPAY_ENOMEM. */
 offpay_err offpay__json_set_hex(json_t *obj, const char *key, const uint8_t *b,
                                 size_t n);

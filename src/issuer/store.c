@@ -160,10 +160,7 @@ static offpay_err save(const offpay_issuer *is)
                                   strlen(text));
 out:
     sodium_memzero(seed, sizeof seed);
-    if (text != NULL) {
-        sodium_memzero(text, strlen(text));
-        free(text);
-    }
+    offpay__json_free(text); /* the wiping allocator zeroes it */
     json_decref(keys);
     json_decref(rev);
     json_decref(root);

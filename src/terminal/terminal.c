@@ -191,6 +191,11 @@ static offpay_err risk_load(sqlite3 *db, offpay_risk *r)
     return OFFPAY_OK;
 }
 
+uint16_t offpay_terminal_currency(const offpay_terminal *t)
+{
+    return t == NULL ? 0 : t->currency;
+}
+
 offpay_err offpay_terminal_get_risk(const offpay_terminal *t, offpay_risk *r)
 {
     if (t == NULL || r == NULL)

@@ -153,7 +153,7 @@ static offpay_err save(const offpay_wallet *w)
                                   (const uint8_t *)text, strlen(text));
 out:
     sodium_memzero(seed, sizeof seed);
-    free(text); /* the wiping allocator zeroes it */
+    offpay__json_free(text); /* the wiping allocator zeroes it */
     json_decref(creds);
     json_decref(spends);
     json_decref(root);

@@ -1,0 +1,87 @@
+/*
+ * cli.h — shared pieces of the offpay command-line tool: exit statuses,
+ * passphrase and code input, amounts, output of codes (text, PNG, SVG,
+ * terminal art), and the subcommand entry points (one file each).
+ */
+#ifndef OFFPAY_CLI_H
+#define OFFPAY_CLI_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "offpay/offpay.h"
+
+/* Exit statuses, the same for every subcommand (see `offpay --help`). */
+#define EXIT_OK 0       /* done; for `terminal accept`: accepted */
+#define EXIT_REJECTED 1 /* a code or credential was refused: reason printed */
+#define EXIT_USAGE 2    /* bad command line */
+#define EXIT_FAILURE_IO 3 /* a file, database, passphrase or system error */
+
+/* Subcommand groups: each parses its own arguments after the group name. */
+int cli_issuer(int argc, char **argv);
+int cli_wallet(int argc, char **argv);
+int cli_terminal(int argc, char **argv);
+int cli_decode(int argc, char **argv);
+
+/* "offpay: <what>: <offpay_strerror(rc)>" on stderr. Returns the exit
+ * status for rc: EXIT_REJECTED for verification errors, else
+ * EXIT_FAILURE_IO (or EXIT_USAGE for OFFPAY_EINVAL). */
+int cli_fail(const char *what, offpay_err rc);
+/* Prints a usage error and returns EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...);
+/* 1 when rc is a refusal of the input (decode or verification error). */
+int cli_is_rejection(offpay_err rc);
+
+/* The current time: OFFPAY_NOW from the environment when set (a testing
+ * aid for expiry scenarios), else the system clock. */
+uint32_t cli_now(void);
+
+/*
+ * The passphrase, from (in order) --passphrase-file, the OFFPAY_PASSPHRASE
+ * environment variable, or a prompt on the terminal. Returns a malloc'd
+ * string (free with cli_passphrase_free, which wipes), or NULL with a
+ * message printed.
+ */
+char *cli_passphrase(const char *file, const char *prompt, int confirm);
+void  cli_passphrase_free(char *p);
+
+/*
+ * A code's text: from an image (--image), an argument (--code), or standard
+ * input as a keyboard-wedge scanner types it (one line; a trailing CR/LF is
+ * removed). Returns malloc'd text or NULL with a message printed.
+ */
+char *cli_read_code(const char *image, const char *code);
+
+/* Reads a whole (small) file: malloc'd, *len set. NULL with a message. */
+uint8_t *cli_read_file(const char *path, size_t max, size_t *len);
+/* Writes a file atomically. Returns 0 or prints and returns -1. */
+int cli_write_file(const char *path, const uint8_t *data, size_t len);
+
+/* Parses 64 hex digits (a public key), from a string or a file holding it.
+ * Returns 0 or prints and returns -1. */
+int cli_parse_key(const char *hex_or_file, uint8_t pk[OFFPAY_PK_BYTES]);
+
+/* Currency from alphabetic code; amount text in that currency. Print and
+ * return -1 on error. */
+int cli_currency(const char *alpha, uint16_t *currency);
+int cli_amount(const char *text, uint16_t currency, int64_t *minor);
+/* "12.50 EUR" into buf. */
+const char *cli_money(int64_t minor, uint16_t currency, char *buf, size_t cap);
+
+/*
+ * Shows a code: its text on stdout (always, one line), and optionally as a
+ * PNG, an SVG, and UTF-8 art on stderr (show_art). Returns 0 or -1.
+ */
+int cli_emit_code(const char *text, const char *png, const char *svg,
+                  int show_art);
+
+/* JSON description of any decoded message (decode, journal --json). */
+json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len);
+/* Human-readable description of a message on stdout. */
+void cli_msg_print(const offpay_msg *m);
+
+/* Common --help footer for exit statuses. */
+extern const char cli_exit_help[];
+
+#endif

@@ -1,0 +1,377 @@
+/*
+ * common.c — helpers shared by the offpay subcommands (cli.h).
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "wallet/wallet_file.h"
+
+const char cli_exit_help[] =
+    "\nExit status: 0 success (for 'terminal accept': accepted),\n"
+    "1 refused (the reason is printed), 2 usage error, 3 file, database,\n"
+    "passphrase or system error.\n";
+
+int cli_is_rejection(offpay_err rc)
+{
+    switch (rc) {
+    case OFFPAY_EBASE45:
+    case OFFPAY_EPREFIX:
+    case OFFPAY_ETRUNCATED:
+    case OFFPAY_ETRAILING:
+    case OFFPAY_EVERSION:
+    case OFFPAY_ETYPE:
+    case OFFPAY_EMALFORMED:
+    case OFFPAY_ETOOBIG:
+    case OFFPAY_ECURRENCY_UNKNOWN:
+    case OFFPAY_EUNKNOWN_KID:
+    case OFFPAY_EKID_EXPIRED:
+    case OFFPAY_EBUNDLE_SIG:
+    case OFFPAY_ECRED_SIG:
+    case OFFPAY_ECODE_SIG:
+    case OFFPAY_EREVLIST_SIG:
+    case OFFPAY_EEXPIRED:
+    case OFFPAY_ENOT_YET_VALID:
+    case OFFPAY_EREVOKED:
+    case OFFPAY_ECURRENCY:
+    case OFFPAY_ECODE_TOO_OLD:
+    case OFFPAY_ECODE_FUTURE:
+    case OFFPAY_EOVER_AUTHORIZED:
+    case OFFPAY_EOVER_FLOOR:
+    case OFFPAY_EOVER_CUMULATIVE:
+    case OFFPAY_EOVER_LIMIT:
+    case OFFPAY_EREPLAY:
+    case OFFPAY_EWRONG_MERCHANT:
+    case OFFPAY_EWRONG_NONCE:
+    case OFFPAY_EAMOUNT_MISMATCH:
+    case OFFPAY_EUNBOUND_REFUSED:
+    case OFFPAY_ESYNC_REQUIRED:
+    case OFFPAY_EREVLIST_STALE:
+    case OFFPAY_EREVLIST_SEQ:
+    case OFFPAY_EINSUFFICIENT:
+    case OFFPAY_ENO_CREDENTIAL:
+    case OFFPAY_ERECEIPT_MISMATCH:
+    case OFFPAY_EREQUEST_EXPIRED:
+    case OFFPAY_ESCAN:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int cli_fail(const char *what, offpay_err rc)
+{
+    fprintf(stderr, "offpay: %s: %s (%s)\n", what, offpay_strerror(rc),
+            offpay_errname(rc));
+    if (rc == OFFPAY_EPASSPHRASE)
+        fprintf(stderr, "offpay: (a wrong passphrase and a damaged file look "
+                        "the same to the decryption)\n");
+    if (cli_is_rejection(rc))
+        return EXIT_REJECTED;
+    return rc == OFFPAY_EINVAL ? EXIT_USAGE : EXIT_FAILURE_IO;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("offpay: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n(see --help)\n", stderr);
+    return EXIT_USAGE;
+}
+
+uint32_t cli_now(void)
+{
+    const char *env = getenv("OFFPAY_NOW");
+    char       *end = NULL;
+    long long   v;
+
+    if (env != NULL && env[0] != '\0') {
+        errno = 0;
+        v = strtoll(env, &end, 10);
+        if (errno == 0 && *end == '\0' && v >= 0 && v <= UINT32_MAX)
+            return (uint32_t)v;
+        fprintf(stderr, "offpay: ignoring malformed OFFPAY_NOW\n");
+    }
+    return (uint32_t)time(NULL);
+}
+
+/* Reads one line into a sodium_malloc'd buffer, without echo on a tty. */
+static char *read_secret_line(FILE *in, int tty)
+{
+    struct termios old, noecho;
+    char          *buf = sodium_malloc(1024);
+    size_t         n;
+
+    if (buf == NULL)
+        return NULL;
+    if (tty && tcgetattr(fileno(in), &old) == 0) {
+        noecho = old;
+        noecho.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(fileno(in), TCSAFLUSH, &noecho);
+    } else {
+        tty = 0;
+    }
+    if (fgets(buf, 1024, in) == NULL)
+        buf[0] = '\0';
+    if (tty) {
+        tcsetattr(fileno(in), TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return buf;
+}
+
+/* Copies s into sodium_malloc'd memory. */
+static char *secret_dup(const char *s, size_t n)
+{
+    char *p = sodium_malloc(n + 1);
+
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *cli_passphrase(const char *file, const char *prompt, int confirm)
+{
+    const char *env = getenv("OFFPAY_PASSPHRASE");
+    char       *p, *again;
+    FILE       *tty;
+
+    if (file != NULL) {
+        size_t   len = 0;
+        uint8_t *data = cli_read_file(file, 1024, &len);
+
+        if (data == NULL)
+            return NULL;
+        while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+            len--;
+        p = secret_dup((const char *)data, len);
+        sodium_memzero(data, len);
+        free(data);
+        if (p != NULL && p[0] == '\0') {
+            fprintf(stderr, "offpay: %s: the passphrase is empty\n", file);
+            sodium_free(p);
+            return NULL;
+        }
+        return p;
+    }
+    if (env != NULL && env[0] != '\0')
+        return secret_dup(env, strlen(env));
+    tty = fopen("/dev/tty", "r+");
+    if (tty == NULL) {
+        fprintf(stderr, "offpay: no passphrase: use --passphrase-file FILE or "
+                        "set OFFPAY_PASSPHRASE (no terminal to ask on)\n");
+        return NULL;
+    }
+    fprintf(stderr, "%s: ", prompt);
+    p = read_secret_line(tty, 1);
+    if (p != NULL && confirm) {
+        fprintf(stderr, "Repeat it: ");
+        again = read_secret_line(tty, 1);
+        if (again == NULL || strcmp(p, again) != 0) {
+            fprintf(stderr, "offpay: the passphrases differ\n");
+            sodium_free(p);
+            p = NULL;
+        }
+        if (again != NULL)
+            sodium_free(again);
+    }
+    fclose(tty);
+    if (p != NULL && p[0] == '\0') {
+        fprintf(stderr, "offpay: the passphrase is empty\n");
+        sodium_free(p);
+        p = NULL;
+    }
+    return p;
+}
+
+void cli_passphrase_free(char *p)
+{
+    if (p != NULL)
+        sodium_free(p);
+}
+
+/* Longest text accepted from an argument or a scanner (a revocation list
+ * is the longest message; codes are a few hundred characters). */
+#define CODE_TEXT_MAX 8192
+
+char *cli_read_code(const char *image, const char *code)
+{
+    char      *text = NULL;
+    size_t     n;
+    offpay_err rc;
+
+    if (image != NULL) {
+        rc = offpay_qr_scan_file(image, &text);
+        if (rc != OFFPAY_OK) {
+            fprintf(stderr, "offpay: %s: %s (%s)\n", image,
+                    offpay_strerror(rc), offpay_errname(rc));
+            return NULL;
+        }
+        return text;
+    }
+    if (code != NULL) {
+        if (strlen(code) > CODE_TEXT_MAX) {
+            fprintf(stderr, "offpay: the code is too long\n");
+            return NULL;
+        }
+        return strdup(code);
+    }
+    if (isatty(STDIN_FILENO))
+        fprintf(stderr, "Scan the code (or paste it and press Enter): ");
+    text = malloc(CODE_TEXT_MAX + 2);
+    if (text == NULL)
+        return NULL;
+    if (fgets(text, CODE_TEXT_MAX + 2, stdin) == NULL) {
+        fprintf(stderr, "offpay: no code on standard input\n");
+        free(text);
+        return NULL;
+    }
+    n = strlen(text);
+    if (n > CODE_TEXT_MAX) {
+        fprintf(stderr, "offpay: the code on standard input is too long\n");
+        free(text);
+        return NULL;
+    }
+    /* A keyboard-wedge scanner ends what it types with Enter (CR or LF). */
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    return text;
+}
+
+uint8_t *cli_read_file(const char *path, size_t max, size_t *len)
+{
+    uint8_t   *data = NULL;
+    offpay_err rc = offpay__file_read(path, max, &data, len);
+
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr, "offpay: %s: %s\n", path,
+                rc == OFFPAY_ENOTFOUND ? "no such file" : offpay_strerror(rc));
+        return NULL;
+    }
+    return data;
+}
+
+int cli_write_file(const char *path, const uint8_t *data, size_t len)
+{
+    offpay_err rc = offpay__file_write_atomic(path, data, len);
+
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr, "offpay: %s: cannot write: %s\n", path,
+                offpay_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int cli_parse_key(const char *hex_or_file, uint8_t pk[OFFPAY_PK_BYTES])
+{
+    char        buf[2 * OFFPAY_PK_BYTES + 8];
+    const char *hex = hex_or_file;
+    size_t      got = 0, n;
+    const char *end = NULL;
+
+    if (strlen(hex_or_file) != 2 * OFFPAY_PK_BYTES) {
+        size_t   len = 0;
+        uint8_t *data = cli_read_file(hex_or_file, sizeof buf - 1, &len);
+
+        if (data == NULL)
+            return -1;
+        memcpy(buf, data, len);
+        free(data);
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+            len--;
+        buf[len] = '\0';
+        hex = buf;
+    }
+    n = strlen(hex);
+    if (n != 2 * OFFPAY_PK_BYTES ||
+        sodium_hex2bin(pk, OFFPAY_PK_BYTES, hex, n, NULL, &got, &end) != 0 ||
+        got != OFFPAY_PK_BYTES || end != hex + n) {
+        fprintf(stderr, "offpay: %s: not a public key (64 hex digits)\n",
+                hex_or_file);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_currency(const char *alpha, uint16_t *currency)
+{
+    if (offpay_currency_from_alpha(alpha, currency) != OFFPAY_OK) {
+        fprintf(stderr, "offpay: %s: unknown currency (use an ISO 4217 "
+                        "code such as EUR or USD)\n",
+                alpha);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_amount(const char *text, uint16_t currency, int64_t *minor)
+{
+    offpay_err rc = offpay_amount_parse(text, currency, minor);
+
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr, "offpay: %s: %s (write amounts like 12.50, with at "
+                        "most %d decimals for %s)\n",
+                text, offpay_strerror(rc), offpay_currency_exponent(currency),
+                offpay_currency_alpha(currency));
+        return -1;
+    }
+    return 0;
+}
+
+const char *cli_money(int64_t minor, uint16_t currency, char *buf, size_t cap)
+{
+    char        num[OFFPAY_AMOUNT_TEXT_MAX];
+    const char *alpha = offpay_currency_alpha(currency);
+
+    if (offpay_amount_format(minor, currency, num, sizeof num) != OFFPAY_OK)
+        snprintf(num, sizeof num, "%lld", (long long)minor);
+    snprintf(buf, cap, "%s %s", num, alpha ? alpha : "???");
+    return buf;
+}
+
+int cli_emit_code(const char *text, const char *png, const char *svg,
+                  int show_art)
+{
+    offpay_err rc;
+
+    if (png != NULL &&
+        (rc = offpay_qr_write_png(text, png, 4, 4)) != OFFPAY_OK) {
+        fprintf(stderr, "offpay: %s: %s\n", png, offpay_strerror(rc));
+        return -1;
+    }
+    if (svg != NULL && (rc = offpay_qr_write_svg(text, svg, 4)) != OFFPAY_OK) {
+        fprintf(stderr, "offpay: %s: %s\n", svg, offpay_strerror(rc));
+        return -1;
+    }
+    if (show_art) {
+        char *art = NULL;
+
+        if ((rc = offpay_qr_render_utf8(text, &art)) != OFFPAY_OK) {
+            fprintf(stderr, "offpay: cannot draw the code: %s\n",
+                    offpay_strerror(rc));
+            return -1;
+        }
+        fputs(art, stderr);
+        free(art);
+    }
+    printf("%s\n", text);
+    fflush(stdout);
+    return 0;
+}

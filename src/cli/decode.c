@@ -1,0 +1,100 @@
+/*
+ * decode.c — `offpay decode`: print any offpay code (or binary message
+ * file) in human form and as JSON, without verifying signatures.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/jsonutil.h"
+
+static const char help[] =
+    "Usage: offpay decode [--image FILE | --code TEXT | --file FILE] [--json]\n"
+    "\n"
+    "Decodes any offpay message and prints what it says. The code comes\n"
+    "from a PNG image (--image), an argument (--code), a binary message\n"
+    "file such as bundle.opb (--file), or else one line of standard input\n"
+    "as a keyboard-wedge scanner types it.\n"
+    "\n"
+    "  --json     print only JSON (one object)\n"
+    "\n"
+    "Decoding checks the format strictly but not signatures or validity:\n"
+    "use 'offpay terminal accept' or 'offpay wallet pay-request' for that.\n";
+
+int cli_decode(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"image", required_argument, NULL, 'i'},
+        {"code", required_argument, NULL, 'c'},
+        {"file", required_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *image = NULL, *code = NULL, *file = NULL;
+    int         json_only = 0, c, status = EXIT_OK;
+    char       *text = NULL, *dumped = NULL;
+    uint8_t    *bytes = NULL;
+    size_t      len = 0;
+    offpay_msg  m;
+    json_t     *j = NULL;
+    offpay_err  rc;
+
+    memset(&m, 0, sizeof m);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': image = optarg; break;
+        case 'c': code = optarg; break;
+        case 'f': file = optarg; break;
+        case 'j': json_only = 1; break;
+        case 'h': fputs(help, stdout); fputs(cli_exit_help, stdout); return 0;
+        default: return cli_usage_error("decode: bad option");
+        }
+    }
+    if (optind != argc)
+        return cli_usage_error("decode: unexpected argument '%s'", argv[optind]);
+    if (file != NULL) {
+        bytes = cli_read_file(file, OFFPAY_MSG_MAX_BYTES, &len);
+        if (bytes == NULL)
+            return EXIT_FAILURE_IO;
+        rc = offpay_text_encode(bytes, len, &text);
+        if (rc != OFFPAY_OK && rc != OFFPAY_ETYPE && rc != OFFPAY_EINVAL) {
+            status = cli_fail(file, rc);
+            goto out;
+        }
+    } else {
+        text = cli_read_code(image, code);
+        if (text == NULL)
+            return EXIT_FAILURE_IO;
+        rc = offpay_text_decode(text, strlen(text), &bytes, &len);
+        if (rc != OFFPAY_OK) {
+            status = cli_fail("not an offpay code", rc);
+            goto out;
+        }
+    }
+    rc = offpay_msg_decode_any(bytes, len, &m);
+    if (rc != OFFPAY_OK) {
+        status = cli_fail("not a valid message", rc);
+        goto out;
+    }
+    j = cli_msg_json(&m, bytes, len);
+    if (j != NULL && text != NULL)
+        json_object_set_new(j, "text", json_string(text));
+    dumped = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    if (!json_only) {
+        cli_msg_print(&m);
+        printf("  size              %zu bytes\n\n", len);
+    }
+    if (dumped != NULL)
+        printf("%s\n", dumped);
+out:
+    offpay_msg_free(&m);
+    json_decref(j);
+    offpay__json_free(dumped);
+    free(text);
+    free(bytes);
+    return status;
+}

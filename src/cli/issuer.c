@@ -1,0 +1,336 @@
+/*
+ * issuer.c — `offpay issuer ...`: the issuer's offline key-ceremony tool
+ * (create keys, issue credentials, revoke).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char help[] =
+    "Usage: offpay issuer SUBCOMMAND --dir DIR [OPTIONS]\n"
+    "\n"
+    "The issuer's offline key ceremony. DIR holds issuer.sealed (root and\n"
+    "signing keys, sealed under the issuer passphrase) and the public files\n"
+    "root.pub, bundle.opb and revlist.opb that wallets and terminals need.\n"
+    "\n"
+    "Subcommands:\n"
+    "  init                 create a new issuer in DIR\n"
+    "  wallet-credential    issue a wallet credential\n"
+    "      --wallet-key KEY   the wallet's public key (hex, or a file with it)\n"
+    "      --limit AMOUNT     offline allowance, e.g. 100.00\n"
+    "      --currency CODE    ISO 4217 code, e.g. EUR\n"
+    "      --days N           validity in days (default 30)\n"
+    "      --no-unbound       refuse consumer-presented (unbound) codes\n"
+    "      --out FILE         where to write the credential (binary)\n"
+    "  terminal-credential  issue a terminal credential\n"
+    "      --terminal-key KEY the terminal's public key (hex, or a file)\n"
+    "      --merchant-id N    the merchant's number\n"
+    "      --name NAME        the name payers see (1-40 bytes of UTF-8)\n"
+    "      --currency CODE    the currency the terminal charges in\n"
+    "      --days N           validity in days (default 365)\n"
+    "      --out FILE\n"
+    "  revoke SERIAL        revoke a wallet credential; rewrites revlist.opb\n"
+    "  show                 print the root key and the trust bundle\n"
+    "\n"
+    "Common options: --dir DIR (required), --passphrase-file FILE.\n";
+
+typedef struct issuer_args {
+    const char *dir, *pass_file, *wallet_key, *terminal_key, *limit,
+        *currency, *name, *out, *merchant_id;
+    long days;
+    int  no_unbound;
+} issuer_args;
+
+static int parse_ulong(const char *s, unsigned long long max,
+                       unsigned long long *v)
+{
+    char *end = NULL;
+
+    errno = 0;
+    if (s == NULL || s[0] < '0' || s[0] > '9')
+        return -1;
+    *v = strtoull(s, &end, 10);
+    return errno == 0 && *end == '\0' && *v <= max ? 0 : -1;
+}
+
+static int parse(int argc, char **argv, issuer_args *a)
+{
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'},
+        {"passphrase-file", required_argument, NULL, 'p'},
+        {"wallet-key", required_argument, NULL, 'w'},
+        {"terminal-key", required_argument, NULL, 't'},
+        {"limit", required_argument, NULL, 'l'},
+        {"currency", required_argument, NULL, 'c'},
+        {"name", required_argument, NULL, 'n'},
+        {"out", required_argument, NULL, 'o'},
+        {"merchant-id", required_argument, NULL, 'm'},
+        {"days", required_argument, NULL, 'D'},
+        {"no-unbound", no_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    unsigned long long v;
+    int                c;
+
+    memset(a, 0, sizeof *a);
+    a->days = -1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': a->dir = optarg; break;
+        case 'p': a->pass_file = optarg; break;
+        case 'w': a->wallet_key = optarg; break;
+        case 't': a->terminal_key = optarg; break;
+        case 'l': a->limit = optarg; break;
+        case 'c': a->currency = optarg; break;
+        case 'n': a->name = optarg; break;
+        case 'o': a->out = optarg; break;
+        case 'm': a->merchant_id = optarg; break;
+        case 'u': a->no_unbound = 1; break;
+        case 'D':
+            if (parse_ulong(optarg, 36500, &v) != 0 || v == 0)
+                return cli_usage_error("--days: a number of days, 1..36500");
+            a->days = (long)v;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            fputs(cli_exit_help, stdout);
+            return -1;
+        default: return cli_usage_error("issuer: bad option");
+        }
+    }
+    if (a->dir == NULL)
+        return cli_usage_error("issuer: --dir DIR is required");
+    return 0;
+}
+
+static int cmd_init(issuer_args *a)
+{
+    offpay_issuer *is = NULL;
+    char          *pass = cli_passphrase(a->pass_file, "New issuer passphrase", 1);
+    uint8_t        pk[OFFPAY_PK_BYTES];
+    char           hex[65];
+    offpay_err     rc;
+
+    if (pass == NULL)
+        return EXIT_FAILURE_IO;
+    rc = offpay_issuer_create(a->dir, pass, cli_now(), &is);
+    cli_passphrase_free(pass);
+    if (rc != OFFPAY_OK)
+        return cli_fail(a->dir, rc);
+    offpay_issuer_root_pk(is, pk);
+    offpay_issuer_close(is);
+    for (int i = 0; i < OFFPAY_PK_BYTES; i++)
+        snprintf(hex + 2 * i, 3, "%02x", pk[i]);
+    printf("issuer created in %s\nroot key %s\n"
+           "give root.pub and bundle.opb to wallets and terminals\n",
+           a->dir, hex);
+    return EXIT_OK;
+}
+
+static offpay_issuer *open_issuer(issuer_args *a, int *status)
+{
+    offpay_issuer *is = NULL;
+    char          *pass = cli_passphrase(a->pass_file, "Issuer passphrase", 0);
+    offpay_err     rc;
+
+    if (pass == NULL) {
+        *status = EXIT_FAILURE_IO;
+        return NULL;
+    }
+    rc = offpay_issuer_open(a->dir, pass, &is);
+    cli_passphrase_free(pass);
+    if (rc != OFFPAY_OK) {
+        *status = cli_fail(a->dir, rc);
+        return NULL;
+    }
+    return is;
+}
+
+static uint32_t plus_days(uint32_t now, long days)
+{
+    uint64_t t = (uint64_t)now + (uint64_t)days * 86400u;
+
+    return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+static int cmd_wallet_cred(issuer_args *a)
+{
+    offpay_issuer     *is;
+    offpay_wallet_cred cred;
+    uint8_t            pk[OFFPAY_PK_BYTES], buf[OFFPAY_WALLET_CRED_BYTES];
+    uint16_t           currency;
+    int64_t            limit;
+    size_t             len = 0;
+    uint32_t           now = cli_now();
+    char               money[64];
+    int                status = EXIT_OK;
+    offpay_err         rc;
+
+    if (a->wallet_key == NULL || a->limit == NULL || a->currency == NULL ||
+        a->out == NULL)
+        return cli_usage_error("issuer wallet-credential: --wallet-key, "
+                               "--limit, --currency and --out are required");
+    if (cli_parse_key(a->wallet_key, pk) != 0 ||
+        cli_currency(a->currency, &currency) != 0 ||
+        cli_amount(a->limit, currency, &limit) != 0)
+        return EXIT_USAGE;
+    is = open_issuer(a, &status);
+    if (is == NULL)
+        return status;
+    rc = offpay_issuer_issue_wallet(
+        is, pk, limit, currency, now, plus_days(now, a->days < 0 ? 30 : a->days),
+        (uint8_t)(a->no_unbound ? 0 : OFFPAY_CRED_ALLOW_UNBOUND), &cred);
+    offpay_issuer_close(is);
+    if (rc != OFFPAY_OK)
+        return cli_fail("cannot issue the wallet credential", rc);
+    rc = offpay_wallet_cred_encode(&cred, buf, sizeof buf, &len);
+    if (rc != OFFPAY_OK)
+        return cli_fail("encode", rc);
+    if (cli_write_file(a->out, buf, len) != 0)
+        return EXIT_FAILURE_IO;
+    printf("wallet credential serial %llu, limit %s, written to %s\n",
+           (unsigned long long)cred.serial,
+           cli_money(limit, currency, money, sizeof money), a->out);
+    return EXIT_OK;
+}
+
+static int cmd_terminal_cred(issuer_args *a)
+{
+    offpay_issuer       *is;
+    offpay_terminal_cred cred;
+    uint8_t              pk[OFFPAY_PK_BYTES], buf[512];
+    uint16_t             currency;
+    unsigned long long   merchant;
+    size_t               len = 0;
+    uint32_t             now = cli_now();
+    int                  status = EXIT_OK;
+    offpay_err           rc;
+
+    if (a->terminal_key == NULL || a->merchant_id == NULL || a->name == NULL ||
+        a->currency == NULL || a->out == NULL)
+        return cli_usage_error("issuer terminal-credential: --terminal-key, "
+                               "--merchant-id, --name, --currency and --out "
+                               "are required");
+    if (parse_ulong(a->merchant_id, UINT64_MAX, &merchant) != 0)
+        return cli_usage_error("--merchant-id: a non-negative number");
+    if (cli_parse_key(a->terminal_key, pk) != 0 ||
+        cli_currency(a->currency, &currency) != 0)
+        return EXIT_USAGE;
+    is = open_issuer(a, &status);
+    if (is == NULL)
+        return status;
+    rc = offpay_issuer_issue_terminal(
+        is, merchant, pk, currency, a->name, now,
+        plus_days(now, a->days < 0 ? 365 : a->days), &cred);
+    offpay_issuer_close(is);
+    if (rc == OFFPAY_EMALFORMED)
+        return cli_usage_error("--name: 1 to %d bytes of UTF-8 without "
+                               "control characters",
+                               OFFPAY_NAME_MAX);
+    if (rc != OFFPAY_OK)
+        return cli_fail("cannot issue the terminal credential", rc);
+    rc = offpay_terminal_cred_encode(&cred, buf, sizeof buf, &len);
+    if (rc != OFFPAY_OK)
+        return cli_fail("encode", rc);
+    if (cli_write_file(a->out, buf, len) != 0)
+        return EXIT_FAILURE_IO;
+    printf("terminal credential for \"%s\" (merchant %llu, terminal %u), "
+           "written to %s\n",
+           cred.name, merchant, cred.terminal_id, a->out);
+    return EXIT_OK;
+}
+
+static int cmd_revoke(issuer_args *a, const char *serial_text)
+{
+    offpay_issuer     *is;
+    unsigned long long serial;
+    int                status = EXIT_OK;
+    offpay_err         rc;
+
+    if (serial_text == NULL ||
+        parse_ulong(serial_text, INT64_MAX, &serial) != 0)
+        return cli_usage_error("issuer revoke: give the credential's serial");
+    is = open_issuer(a, &status);
+    if (is == NULL)
+        return status;
+    rc = offpay_issuer_revoke(is, serial, cli_now());
+    offpay_issuer_close(is);
+    if (rc == OFFPAY_EEXISTS) {
+        printf("serial %llu was already revoked\n", serial);
+        return EXIT_OK;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail("cannot revoke", rc);
+    printf("serial %llu revoked; give %s/revlist.opb to the terminals\n",
+           serial, a->dir);
+    return EXIT_OK;
+}
+
+static int cmd_show(issuer_args *a)
+{
+    char                path[4096];
+    uint8_t             pk[OFFPAY_PK_BYTES];
+    uint8_t            *bytes;
+    size_t              len = 0;
+    offpay_trust_bundle b;
+    offpay_err          rc;
+
+    snprintf(path, sizeof path, "%s/root.pub", a->dir);
+    if (cli_parse_key(path, pk) != 0)
+        return EXIT_FAILURE_IO;
+    snprintf(path, sizeof path, "%s/bundle.opb", a->dir);
+    bytes = cli_read_file(path, 4096, &len);
+    if (bytes == NULL)
+        return EXIT_FAILURE_IO;
+    rc = offpay_bundle_verify(bytes, len, pk, &b);
+    free(bytes);
+    if (rc != OFFPAY_OK)
+        return cli_fail(path, rc);
+    printf("root key ");
+    for (int i = 0; i < OFFPAY_PK_BYTES; i++)
+        printf("%02x", pk[i]);
+    printf("\ntrust bundle sequence %u\n", b.seq);
+    for (unsigned i = 0; i < b.n_keys; i++)
+        printf("  signing key %u valid %u .. %u\n", b.keys[i].kid,
+               b.keys[i].valid_from, b.keys[i].valid_until);
+    return EXIT_OK;
+}
+
+int cli_issuer(int argc, char **argv)
+{
+    issuer_args a;
+    const char *sub;
+    int         rc;
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(help, stdout);
+        fputs(cli_exit_help, stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    sub = argv[1];
+    rc = parse(argc - 1, argv + 1, &a);
+    if (rc != 0)
+        return rc < 0 ? EXIT_OK : rc;
+    if (strcmp(sub, "revoke") == 0)
+        return optind + 1 == argc - 1 ? cmd_revoke(&a, argv[optind + 1])
+                                      : cmd_revoke(&a, NULL);
+    if (optind != argc - 1)
+        return cli_usage_error("issuer %s: unexpected argument '%s'", sub,
+                               argv[optind + 1]);
+    if (strcmp(sub, "init") == 0)
+        return cmd_init(&a);
+    if (strcmp(sub, "wallet-credential") == 0)
+        return cmd_wallet_cred(&a);
+    if (strcmp(sub, "terminal-credential") == 0)
+        return cmd_terminal_cred(&a);
+    if (strcmp(sub, "show") == 0)
+        return cmd_show(&a);
+    return cli_usage_error("issuer: unknown subcommand '%s'", sub);
+}

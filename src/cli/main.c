@@ -1,0 +1,62 @@
+/*
+ * main.c — entry point of the offpay command-line tool: dispatches to the
+ * subcommand groups (issuer, wallet, terminal, decode).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char help[] =
+    "offpay — offline QR-code payments\n"
+    "\n"
+    "Usage: offpay COMMAND [ARGS...]\n"
+    "\n"
+    "Commands:\n"
+    "  issuer    the issuer's offline key ceremony: init, wallet-credential,\n"
+    "            terminal-credential, revoke, show\n"
+    "  wallet    the payer: init, key, add-credential, balance, pay,\n"
+    "            pay-request, receipt, log\n"
+    "  terminal  the merchant: init, key, set-credential, sync, risk,\n"
+    "            request, accept, receipt, journal\n"
+    "  decode    print any offpay code in human form and as JSON\n"
+    "  version   print the version\n"
+    "\n"
+    "Run 'offpay COMMAND --help' for the subcommands of each.\n"
+    "\n"
+    "Passphrases are read from --passphrase-file FILE, else the\n"
+    "OFFPAY_PASSPHRASE environment variable, else asked on the terminal.\n"
+    "OFFPAY_NOW=<unix seconds> overrides the clock (for tests and demos).\n";
+
+int main(int argc, char **argv)
+{
+    const char *cmd;
+
+    if (offpay_init() != OFFPAY_OK) {
+        fprintf(stderr, "offpay: cannot initialize the crypto library\n");
+        return EXIT_FAILURE_IO;
+    }
+    if (argc < 2)
+        return cli_usage_error("missing command");
+    cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        fputs(help, stdout);
+        fputs(cli_exit_help, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("offpay %s (protocol version %d)\n", offpay_version(),
+               OFFPAY_PROTOCOL_VERSION);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "issuer") == 0)
+        return cli_issuer(argc - 1, argv + 1);
+    if (strcmp(cmd, "wallet") == 0)
+        return cli_wallet(argc - 1, argv + 1);
+    if (strcmp(cmd, "terminal") == 0)
+        return cli_terminal(argc - 1, argv + 1);
+    if (strcmp(cmd, "decode") == 0)
+        return cli_decode(argc - 1, argv + 1);
+    return cli_usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,584 @@
+/*
+ * terminal.c — `offpay terminal ...`: the merchant's side (request codes,
+ * accept codes offline, receipts, the journal, sync, risk rules).
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "core/jsonutil.h"
+
+static const char help[] =
+    "Usage: offpay terminal SUBCOMMAND --terminal DIR [OPTIONS]\n"
+    "\n"
+    "The merchant's terminal. DIR holds terminal.key (sealed under the\n"
+    "terminal passphrase) and terminal.db (SQLite: settings and the journal\n"
+    "of accepted payments).\n"
+    "\n"
+    "Subcommands:\n"
+    "  init              create a terminal (a fresh key pair)\n"
+    "      --root KEY      the issuer's root public key (hex, or root.pub)\n"
+    "      --bundle FILE   the trust bundle (bundle.opb)\n"
+    "      --currency CODE the currency it charges in, e.g. EUR\n"
+    "  key               print the terminal's public key (for the issuer)\n"
+    "  set-credential FILE   install the issuer's terminal credential\n"
+    "  sync              after reaching the issuer: a new revocation list\n"
+    "                    and/or bundle; resets the offline counters\n"
+    "      --revlist FILE  --bundle FILE\n"
+    "  risk              print the risk rules; change them with\n"
+    "      --set NAME=VALUE (repeatable): floor-unbound, floor-bound,\n"
+    "      cumulative (amounts), max-offline-payments, max-offline-hours,\n"
+    "      max-code-age, skew, max-revlist-age, request-ttl (seconds)\n"
+    "  request           make a request code for an amount\n"
+    "      --amount AMOUNT\n"
+    "  accept            verify a payment code offline and record it\n"
+    "      --image FILE | --code TEXT | (standard input, as a keyboard-\n"
+    "                      wedge scanner types it)\n"
+    "      --amount AMOUNT what to charge (required for consumer-presented\n"
+    "                      codes; a bound code charges its request's amount)\n"
+    "      --receipt-png FILE  also write a receipt code for the payer\n"
+    "  receipt           a receipt code for a journal entry\n"
+    "      --seq N\n"
+    "  journal           list accepted payments (--json for JSON lines)\n"
+    "\n"
+    "Code output (request, receipt): the text on standard output, and\n"
+    "  --png FILE, --svg FILE, --show (draw it on stderr).\n"
+    "Common options: --terminal DIR (required), --passphrase-file FILE.\n"
+    "'accept' needs the passphrase only with --receipt-png: verifying needs\n"
+    "no secret. It prints 'accepted' only once the payment is on disk.\n";
+
+#define MAX_SETS 16
+
+typedef struct term_args {
+    const char *dir, *pass_file, *root, *bundle, *revlist, *currency, *amount,
+        *image, *code, *png, *svg, *receipt_png, *seq;
+    const char *sets[MAX_SETS];
+    int         n_sets, show, json;
+} term_args;
+
+static int parse(int argc, char **argv, term_args *a)
+{
+    static const struct option opts[] = {
+        {"terminal", required_argument, NULL, 'T'},
+        {"passphrase-file", required_argument, NULL, 'p'},
+        {"root", required_argument, NULL, 'r'},
+        {"bundle", required_argument, NULL, 'b'},
+        {"revlist", required_argument, NULL, 'l'},
+        {"currency", required_argument, NULL, 'c'},
+        {"amount", required_argument, NULL, 'a'},
+        {"image", required_argument, NULL, 'i'},
+        {"code", required_argument, NULL, 'C'},
+        {"png", required_argument, NULL, 'P'},
+        {"svg", required_argument, NULL, 'S'},
+        {"receipt-png", required_argument, NULL, 'R'},
+        {"seq", required_argument, NULL, 'q'},
+        {"set", required_argument, NULL, 's'},
+        {"show", no_argument, NULL, 'w'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(a, 0, sizeof *a);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'T': a->dir = optarg; break;
+        case 'p': a->pass_file = optarg; break;
+        case 'r': a->root = optarg; break;
+        case 'b': a->bundle = optarg; break;
+        case 'l': a->revlist = optarg; break;
+        case 'c': a->currency = optarg; break;
+        case 'a': a->amount = optarg; break;
+        case 'i': a->image = optarg; break;
+        case 'C': a->code = optarg; break;
+        case 'P': a->png = optarg; break;
+        case 'S': a->svg = optarg; break;
+        case 'R': a->receipt_png = optarg; break;
+        case 'q': a->seq = optarg; break;
+        case 'w': a->show = 1; break;
+        case 'j': a->json = 1; break;
+        case 's':
+            if (a->n_sets == MAX_SETS)
+                return cli_usage_error("too many --set options");
+            a->sets[a->n_sets++] = optarg;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            fputs(cli_exit_help, stdout);
+            return -1;
+        default: return cli_usage_error("terminal: bad option");
+        }
+    }
+    if (a->dir == NULL)
+        return cli_usage_error("terminal: --terminal DIR is required");
+    return 0;
+}
+
+/* Opens the terminal; with need_key the passphrase is asked for. */
+static offpay_terminal *open_terminal(const term_args *a, int need_key,
+                                      int *status)
+{
+    offpay_terminal *t = NULL;
+    char            *pass = NULL;
+    offpay_err       rc;
+
+    if (need_key) {
+        pass = cli_passphrase(a->pass_file, "Terminal passphrase", 0);
+        if (pass == NULL) {
+            *status = EXIT_FAILURE_IO;
+            return NULL;
+        }
+    }
+    rc = offpay_terminal_open(a->dir, pass, &t);
+    cli_passphrase_free(pass);
+    if (rc != OFFPAY_OK) {
+        *status = cli_fail(a->dir, rc);
+        return NULL;
+    }
+    return t;
+}
+
+static int cmd_init(const term_args *a)
+{
+    uint8_t          root[OFFPAY_PK_BYTES], *bundle;
+    size_t           len = 0;
+    uint16_t         currency;
+    char            *pass;
+    offpay_terminal *t = NULL;
+    offpay_err       rc;
+
+    if (a->root == NULL || a->bundle == NULL || a->currency == NULL)
+        return cli_usage_error("terminal init: --root, --bundle and "
+                               "--currency are required");
+    if (cli_parse_key(a->root, root) != 0 ||
+        cli_currency(a->currency, &currency) != 0)
+        return EXIT_USAGE;
+    bundle = cli_read_file(a->bundle, 4096, &len);
+    if (bundle == NULL)
+        return EXIT_FAILURE_IO;
+    pass = cli_passphrase(a->pass_file, "New terminal passphrase", 1);
+    if (pass == NULL) {
+        free(bundle);
+        return EXIT_FAILURE_IO;
+    }
+    rc = offpay_terminal_create(a->dir, pass, root, bundle, len, currency, &t);
+    cli_passphrase_free(pass);
+    free(bundle);
+    if (rc != OFFPAY_OK)
+        return cli_fail(a->dir, rc);
+    offpay_terminal_close(t);
+    printf("terminal created in %s\n", a->dir);
+    return EXIT_OK;
+}
+
+static int cmd_key(const term_args *a)
+{
+    int              status = EXIT_OK;
+    offpay_terminal *t = open_terminal(a, 1, &status);
+    uint8_t          pk[OFFPAY_PK_BYTES];
+
+    if (t == NULL)
+        return status;
+    offpay_terminal_public_key(t, pk);
+    offpay_terminal_close(t);
+    for (int i = 0; i < OFFPAY_PK_BYTES; i++)
+        printf("%02x", pk[i]);
+    printf("\n");
+    return EXIT_OK;
+}
+
+static int cmd_set_credential(const term_args *a, const char *file)
+{
+    int                  status = EXIT_OK;
+    offpay_terminal     *t;
+    offpay_terminal_cred c;
+    uint8_t             *bytes;
+    size_t               len = 0;
+    offpay_err           rc;
+
+    if (file == NULL)
+        return cli_usage_error("terminal set-credential: give the file");
+    bytes = cli_read_file(file, 4096, &len);
+    if (bytes == NULL)
+        return EXIT_FAILURE_IO;
+    t = open_terminal(a, 1, &status);
+    if (t == NULL) {
+        free(bytes);
+        return status;
+    }
+    rc = offpay_terminal_set_credential(t, bytes, len, cli_now());
+    free(bytes);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_credential(t, &c);
+    offpay_terminal_close(t);
+    if (rc == OFFPAY_EINVAL) {
+        fprintf(stderr, "offpay: %s: this credential is for another terminal "
+                        "key\n",
+                file);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail(file, rc);
+    printf("credential installed: \"%s\" (merchant %llu, terminal %u)\n",
+           c.name, (unsigned long long)c.merchant_id, c.terminal_id);
+    return EXIT_OK;
+}
+
+static int cmd_sync(const term_args *a)
+{
+    int              status = EXIT_OK;
+    offpay_terminal *t;
+    uint8_t         *bundle = NULL, *revlist = NULL;
+    size_t           blen = 0, rlen = 0;
+    offpay_err       rc;
+
+    if (a->bundle != NULL &&
+        (bundle = cli_read_file(a->bundle, 4096, &blen)) == NULL)
+        return EXIT_FAILURE_IO;
+    if (a->revlist != NULL &&
+        (revlist = cli_read_file(a->revlist, OFFPAY_MSG_MAX_BYTES, &rlen)) ==
+            NULL) {
+        free(bundle);
+        return EXIT_FAILURE_IO;
+    }
+    t = open_terminal(a, 0, &status);
+    if (t != NULL) {
+        rc = offpay_terminal_sync(t, bundle, blen, revlist, rlen, cli_now());
+        if (rc != OFFPAY_OK)
+            status = cli_fail("sync refused", rc);
+        else
+            printf("synced\n");
+    }
+    offpay_terminal_close(t);
+    free(bundle);
+    free(revlist);
+    return status;
+}
+
+/* Applies one NAME=VALUE to r. */
+static int set_rule(offpay_risk *r, uint16_t currency, const char *set)
+{
+    static const struct {
+        const char *name;
+        size_t      off;
+    } secs[] = {
+        {"max-offline-payments", offsetof(offpay_risk, max_offline_payments)},
+        {"max-offline-hours", offsetof(offpay_risk, max_offline_hours)},
+        {"max-code-age", offsetof(offpay_risk, max_code_age)},
+        {"skew", offsetof(offpay_risk, skew)},
+        {"max-revlist-age", offsetof(offpay_risk, max_revlist_age)},
+        {"request-ttl", offsetof(offpay_risk, request_ttl)},
+    };
+    const char *eq = strchr(set, '=');
+    size_t      nlen;
+
+    if (eq == NULL)
+        return cli_usage_error("--set %s: expected NAME=VALUE", set);
+    nlen = (size_t)(eq - set);
+    if (strncmp(set, "floor-unbound", nlen) == 0 && nlen == 13)
+        return cli_amount(eq + 1, currency, &r->floor_unbound) ? EXIT_USAGE : 0;
+    if (strncmp(set, "floor-bound", nlen) == 0 && nlen == 11)
+        return cli_amount(eq + 1, currency, &r->floor_bound) ? EXIT_USAGE : 0;
+    if (strncmp(set, "cumulative", nlen) == 0 && nlen == 10)
+        return cli_amount(eq + 1, currency, &r->cumulative) ? EXIT_USAGE : 0;
+    for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++) {
+        if (strlen(secs[i].name) == nlen &&
+            strncmp(set, secs[i].name, nlen) == 0) {
+            char         *end = NULL;
+            unsigned long v;
+
+            errno = 0;
+            v = strtoul(eq + 1, &end, 10);
+            if (eq[1] < '0' || eq[1] > '9' || errno != 0 || *end != '\0' ||
+                v > UINT32_MAX)
+                return cli_usage_error("--set %s: a whole number", set);
+            *(uint32_t *)(void *)((char *)r + secs[i].off) = (uint32_t)v;
+            return 0;
+        }
+    }
+    return cli_usage_error("--set: unknown rule '%.*s'", (int)nlen, set);
+}
+
+static int cmd_risk(const term_args *a)
+{
+    int              status = EXIT_OK;
+    offpay_terminal *t = open_terminal(a, 0, &status);
+    offpay_risk      r;
+    uint16_t         cur;
+    char             m1[64], m2[64], m3[64];
+
+    if (t == NULL)
+        return status;
+    offpay_terminal_get_risk(t, &r);
+    cur = offpay_terminal_currency(t);
+    for (int i = 0; i < a->n_sets && status == EXIT_OK; i++)
+        status = set_rule(&r, cur, a->sets[i]);
+    if (status == EXIT_OK && a->n_sets > 0) {
+        offpay_err rc = offpay_terminal_set_risk(t, &r);
+
+        if (rc != OFFPAY_OK)
+            status = cli_fail("cannot save the rules", rc);
+    }
+    if (status == EXIT_OK)
+        printf("floor-unbound         %s\nfloor-bound           %s\n"
+               "cumulative            %s\nmax-offline-payments  %u\n"
+               "max-offline-hours     %u\nmax-code-age          %u s\n"
+               "skew                  %u s\nmax-revlist-age       %u s\n"
+               "request-ttl           %u s\n",
+               cli_money(r.floor_unbound, cur, m1, sizeof m1),
+               cli_money(r.floor_bound, cur, m2, sizeof m2),
+               cli_money(r.cumulative, cur, m3, sizeof m3),
+               r.max_offline_payments, r.max_offline_hours, r.max_code_age,
+               r.skew, r.max_revlist_age, r.request_ttl);
+    offpay_terminal_close(t);
+    return status;
+}
+
+static int currency_of(offpay_terminal *t, uint16_t *cur)
+{
+    offpay_terminal_cred c;
+
+    if (offpay_terminal_credential(t, &c) != OFFPAY_OK) {
+        fprintf(stderr, "offpay: this terminal has no credential yet: "
+                        "'offpay terminal set-credential'\n");
+        return -1;
+    }
+    *cur = c.currency;
+    return 0;
+}
+
+static int cmd_request(const term_args *a)
+{
+    int              status = EXIT_OK;
+    offpay_terminal *t;
+    uint16_t         cur;
+    int64_t          amount;
+    char            *text = NULL, money[64];
+    offpay_err       rc;
+
+    if (a->amount == NULL)
+        return cli_usage_error("terminal request: --amount is required");
+    t = open_terminal(a, 1, &status);
+    if (t == NULL)
+        return status;
+    if (currency_of(t, &cur) != 0) {
+        status = EXIT_FAILURE_IO;
+    } else if (cli_amount(a->amount, cur, &amount) != 0) {
+        status = EXIT_USAGE;
+    } else if ((rc = offpay_terminal_request(t, amount, cli_now(), &text,
+                                             NULL)) != OFFPAY_OK) {
+        status = cli_fail("cannot make a request", rc);
+    } else {
+        fprintf(stderr, "request code for %s\n",
+                cli_money(amount, cur, money, sizeof money));
+        if (cli_emit_code(text, a->png, a->svg, a->show) != 0)
+            status = EXIT_FAILURE_IO;
+    }
+    free(text);
+    offpay_terminal_close(t);
+    return status;
+}
+
+static int cmd_accept(const term_args *a)
+{
+    int               status = EXIT_OK;
+    offpay_terminal  *t;
+    offpay_acceptance acc;
+    uint16_t          cur;
+    int64_t           charge = 0;
+    char             *text, *receipt = NULL, money[64];
+    offpay_err        rc;
+    uint32_t          now = cli_now();
+
+    text = cli_read_code(a->image, a->code);
+    if (text == NULL)
+        return EXIT_FAILURE_IO;
+    t = open_terminal(a, a->receipt_png != NULL, &status);
+    if (t == NULL)
+        goto out;
+    if (currency_of(t, &cur) != 0) {
+        status = EXIT_FAILURE_IO;
+        goto out;
+    }
+    if (a->amount != NULL && cli_amount(a->amount, cur, &charge) != 0) {
+        status = EXIT_USAGE;
+        goto out;
+    }
+    rc = offpay_terminal_accept(t, text, strlen(text), charge, now, &acc);
+    if (rc == OFFPAY_EINVAL && a->amount == NULL) {
+        status = cli_usage_error("terminal accept: a consumer-presented code "
+                                 "needs --amount (what to charge)");
+        goto out;
+    }
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),
+                offpay_errname(rc));
+        status = cli_is_rejection(rc) ? EXIT_REJECTED : cli_fail("accept", rc);
+        goto out;
+    }
+    printf("accepted: %s from credential %llu (code %u), journal entry "
+           "%lld\n",
+           cli_money(acc.charged, cur, money, sizeof money),
+           (unsigned long long)acc.payment.cred.serial, acc.payment.counter,
+           (long long)acc.seq);
+    fflush(stdout);
+    if (a->receipt_png != NULL) {
+        rc = offpay_terminal_receipt(t, acc.seq, now, &receipt);
+        if (rc != OFFPAY_OK ||
+            offpay_qr_write_png(receipt, a->receipt_png, 4, 4) != OFFPAY_OK) {
+            fprintf(stderr, "offpay: the payment is accepted, but the receipt "
+                            "could not be made; use 'terminal receipt --seq "
+                            "%lld'\n",
+                    (long long)acc.seq);
+            status = EXIT_FAILURE_IO;
+        } else {
+            fprintf(stderr, "receipt written to %s\n", a->receipt_png);
+        }
+    }
+out:
+    offpay_terminal_close(t);
+    free(text);
+    free(receipt);
+    return status;
+}
+
+static int cmd_receipt(const term_args *a)
+{
+    int              status = EXIT_OK;
+    offpay_terminal *t;
+    char            *text = NULL, *end = NULL;
+    long long        seq;
+    offpay_err       rc;
+
+    if (a->seq == NULL)
+        return cli_usage_error("terminal receipt: --seq N is required");
+    errno = 0;
+    seq = strtoll(a->seq, &end, 10);
+    if (errno != 0 || *end != '\0' || seq <= 0)
+        return cli_usage_error("--seq: a journal entry number");
+    t = open_terminal(a, 1, &status);
+    if (t == NULL)
+        return status;
+    rc = offpay_terminal_receipt(t, seq, cli_now(), &text);
+    if (rc != OFFPAY_OK)
+        status = cli_fail("cannot make the receipt", rc);
+    else if (cli_emit_code(text, a->png, a->svg, a->show) != 0)
+        status = EXIT_FAILURE_IO;
+    free(text);
+    offpay_terminal_close(t);
+    return status;
+}
+
+typedef struct journal_ctx {
+    int     json;
+    int64_t total;
+    int     n;
+} journal_ctx;
+
+static int print_entry(const offpay_journal_entry *e, void *vctx)
+{
+    journal_ctx *ctx = vctx;
+    char         m1[64], m2[64], when[32];
+    time_t       tt = (time_t)e->accepted_at;
+    struct tm    tm;
+
+    gmtime_r(&tt, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (ctx->json) {
+        json_t *j = json_pack(
+            "{s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:s}", "seq",
+            (json_int_t)e->seq, "serial", (json_int_t)e->serial, "counter",
+            (json_int_t)e->counter, "charged_minor", (json_int_t)e->charged,
+            "authorized_minor", (json_int_t)e->authorized, "currency",
+            offpay_currency_alpha(e->currency), "bound", e->bound,
+            "accepted_at", when);
+        char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+        if (s != NULL)
+            printf("%s\n", s);
+        offpay__json_free(s);
+        json_decref(j);
+    } else {
+        printf("%-5lld %-20s %-8llu %-7u %-7s %14s  (authorized %s)\n",
+               (long long)e->seq, when, (unsigned long long)e->serial,
+               e->counter, e->bound ? "bound" : "unbound",
+               cli_money(e->charged, e->currency, m1, sizeof m1),
+               cli_money(e->authorized, e->currency, m2, sizeof m2));
+    }
+    ctx->total += e->charged;
+    ctx->n++;
+    return 0;
+}
+
+static int cmd_journal(const term_args *a)
+{
+    int              status = EXIT_OK;
+    offpay_terminal *t = open_terminal(a, 0, &status);
+    journal_ctx      ctx = {a->json, 0, 0};
+    uint16_t         cur = 0;
+    char             money[64];
+    offpay_err       rc;
+
+    if (t == NULL)
+        return status;
+    if (!a->json)
+        printf("%-5s %-20s %-8s %-7s %-7s %14s\n", "seq", "accepted (UTC)",
+               "serial", "counter", "kind", "charged");
+    rc = offpay_terminal_journal(t, print_entry, &ctx);
+    if (rc != OFFPAY_OK)
+        status = cli_fail("journal", rc);
+    else if (!a->json && currency_of(t, &cur) == 0)
+        printf("%d payment(s), total %s\n", ctx.n,
+               cli_money(ctx.total, cur, money, sizeof money));
+    offpay_terminal_close(t);
+    return status;
+}
+
+int cli_terminal(int argc, char **argv)
+{
+    term_args   a;
+    const char *sub;
+    int         rc, npos;
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(help, stdout);
+        fputs(cli_exit_help, stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    sub = argv[1];
+    rc = parse(argc - 1, argv + 1, &a);
+    if (rc != 0)
+        return rc < 0 ? EXIT_OK : rc;
+    npos = argc - 1 - optind;
+    if (strcmp(sub, "set-credential") == 0)
+        return npos == 1 ? cmd_set_credential(&a, argv[optind + 1])
+                         : cmd_set_credential(&a, NULL);
+    if (npos != 0)
+        return cli_usage_error("terminal %s: unexpected argument '%s'", sub,
+                               argv[optind + 1]);
+    if (strcmp(sub, "init") == 0)
+        return cmd_init(&a);
+    if (strcmp(sub, "key") == 0)
+        return cmd_key(&a);
+    if (strcmp(sub, "sync") == 0)
+        return cmd_sync(&a);
+    if (strcmp(sub, "risk") == 0)
+        return cmd_risk(&a);
+    if (strcmp(sub, "request") == 0)
+        return cmd_request(&a);
+    if (strcmp(sub, "accept") == 0)
+        return cmd_accept(&a);
+    if (strcmp(sub, "receipt") == 0)
+        return cmd_receipt(&a);
+    if (strcmp(sub, "journal") == 0)
+        return cmd_journal(&a);
+    return cli_usage_error("terminal: unknown subcommand '%s'", sub);
+}

@@ -1,0 +1,426 @@
+/*
+ * wallet.c — `offpay wallet ...`: the payer's side (make codes, answer a
+ * merchant's request after confirming it, take receipts, balances).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static const char help[] =
+    "Usage: offpay wallet SUBCOMMAND --wallet FILE [OPTIONS]\n"
+    "\n"
+    "The payer's wallet: one file, encrypted under the wallet passphrase.\n"
+    "\n"
+    "Subcommands:\n"
+    "  init            create a wallet (a fresh key pair on this device)\n"
+    "      --root KEY      the issuer's root public key (hex, or root.pub)\n"
+    "      --bundle FILE   the issuer's trust bundle (bundle.opb)\n"
+    "  key             print the wallet's public key (for the issuer)\n"
+    "  add-credential FILE   store a credential from the issuer\n"
+    "  balance         the allowance of each credential: limit, confirmed\n"
+    "                  (receipts taken), pending (codes not yet receipted)\n"
+    "  pay             make a consumer-presented payment code\n"
+    "      --currency CODE   e.g. EUR (required)\n"
+    "      --amount AMOUNT   the most the merchant may charge (default: the\n"
+    "                        wallet's default cap, one tenth of the limit)\n"
+    "  pay-request     answer a merchant's request code: shows the merchant\n"
+    "                  and amount, asks to confirm, then makes the bound code\n"
+    "      --image FILE | --code TEXT | (standard input)\n"
+    "      --yes           confirm without asking\n"
+    "  receipt         take a merchant's receipt code\n"
+    "      --image FILE | --code TEXT | (standard input)\n"
+    "  log             list every code this wallet made\n"
+    "\n"
+    "Output of pay and pay-request: the code's text on standard output;\n"
+    "  --png FILE, --svg FILE   also write it as a QR image\n"
+    "  --show                   also draw it on the terminal (stderr)\n"
+    "Common options: --wallet FILE (required), --passphrase-file FILE.\n"
+    "A code's counter and reserved amount are saved before it is shown, so\n"
+    "an unscanned or refreshed code still counts against the allowance.\n";
+
+typedef struct wallet_args {
+    const char *wallet, *pass_file, *root, *bundle, *currency, *amount,
+        *image, *code, *png, *svg;
+    int show, yes;
+} wallet_args;
+
+static int parse(int argc, char **argv, wallet_args *a)
+{
+    static const struct option opts[] = {
+        {"wallet", required_argument, NULL, 'w'},
+        {"passphrase-file", required_argument, NULL, 'p'},
+        {"root", required_argument, NULL, 'r'},
+        {"bundle", required_argument, NULL, 'b'},
+        {"currency", required_argument, NULL, 'c'},
+        {"amount", required_argument, NULL, 'a'},
+        {"image", required_argument, NULL, 'i'},
+        {"code", required_argument, NULL, 'C'},
+        {"png", required_argument, NULL, 'P'},
+        {"svg", required_argument, NULL, 'S'},
+        {"show", no_argument, NULL, 's'},
+        {"yes", no_argument, NULL, 'y'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(a, 0, sizeof *a);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'w': a->wallet = optarg; break;
+        case 'p': a->pass_file = optarg; break;
+        case 'r': a->root = optarg; break;
+        case 'b': a->bundle = optarg; break;
+        case 'c': a->currency = optarg; break;
+        case 'a': a->amount = optarg; break;
+        case 'i': a->image = optarg; break;
+        case 'C': a->code = optarg; break;
+        case 'P': a->png = optarg; break;
+        case 'S': a->svg = optarg; break;
+        case 's': a->show = 1; break;
+        case 'y': a->yes = 1; break;
+        case 'h':
+            fputs(help, stdout);
+            fputs(cli_exit_help, stdout);
+            return -1;
+        default: return cli_usage_error("wallet: bad option");
+        }
+    }
+    if (a->wallet == NULL)
+        return cli_usage_error("wallet: --wallet FILE is required");
+    return 0;
+}
+
+static offpay_wallet *open_wallet(const wallet_args *a, int *status)
+{
+    offpay_wallet *w = NULL;
+    char          *pass = cli_passphrase(a->pass_file, "Wallet passphrase", 0);
+    offpay_err     rc;
+
+    if (pass == NULL) {
+        *status = EXIT_FAILURE_IO;
+        return NULL;
+    }
+    rc = offpay_wallet_open(a->wallet, pass, &w);
+    cli_passphrase_free(pass);
+    if (rc != OFFPAY_OK) {
+        *status = cli_fail(a->wallet, rc);
+        return NULL;
+    }
+    return w;
+}
+
+static int cmd_init(const wallet_args *a)
+{
+    uint8_t        root[OFFPAY_PK_BYTES], *bundle;
+    size_t         len = 0;
+    char          *pass;
+    offpay_wallet *w = NULL;
+    offpay_err     rc;
+
+    if (a->root == NULL || a->bundle == NULL)
+        return cli_usage_error("wallet init: --root and --bundle are required");
+    if (cli_parse_key(a->root, root) != 0)
+        return EXIT_USAGE;
+    bundle = cli_read_file(a->bundle, 4096, &len);
+    if (bundle == NULL)
+        return EXIT_FAILURE_IO;
+    pass = cli_passphrase(a->pass_file, "New wallet passphrase", 1);
+    if (pass == NULL) {
+        free(bundle);
+        return EXIT_FAILURE_IO;
+    }
+    rc = offpay_wallet_create(a->wallet, pass, root, bundle, len, &w);
+    cli_passphrase_free(pass);
+    free(bundle);
+    if (rc != OFFPAY_OK)
+        return cli_fail(a->wallet, rc);
+    offpay_wallet_close(w);
+    printf("wallet created: %s\n", a->wallet);
+    return EXIT_OK;
+}
+
+static int cmd_key(const wallet_args *a)
+{
+    int            status = EXIT_OK;
+    offpay_wallet *w = open_wallet(a, &status);
+    uint8_t        pk[OFFPAY_PK_BYTES];
+
+    if (w == NULL)
+        return status;
+    offpay_wallet_public_key(w, pk);
+    offpay_wallet_close(w);
+    for (int i = 0; i < OFFPAY_PK_BYTES; i++)
+        printf("%02x", pk[i]);
+    printf("\n");
+    return EXIT_OK;
+}
+
+static int cmd_add_credential(const wallet_args *a, const char *file)
+{
+    int            status = EXIT_OK;
+    offpay_wallet *w;
+    uint8_t       *bytes;
+    size_t         len = 0;
+    offpay_err     rc;
+
+    if (file == NULL)
+        return cli_usage_error("wallet add-credential: give the credential "
+                               "file");
+    bytes = cli_read_file(file, 4096, &len);
+    if (bytes == NULL)
+        return EXIT_FAILURE_IO;
+    w = open_wallet(a, &status);
+    if (w == NULL) {
+        free(bytes);
+        return status;
+    }
+    rc = offpay_wallet_add_credential(w, bytes, len, cli_now());
+    free(bytes);
+    offpay_wallet_close(w);
+    if (rc == OFFPAY_EINVAL) {
+        fprintf(stderr, "offpay: %s: this credential is for another wallet "
+                        "key\n",
+                file);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail(file, rc);
+    printf("credential added\n");
+    return EXIT_OK;
+}
+
+static int cmd_balance(const wallet_args *a)
+{
+    int            status = EXIT_OK;
+    offpay_wallet *w = open_wallet(a, &status);
+    uint32_t       now = cli_now();
+    size_t         n;
+
+    if (w == NULL)
+        return status;
+    n = offpay_wallet_n_credentials(w);
+    if (n == 0)
+        printf("no credentials yet: send 'offpay wallet key' to the issuer\n");
+    for (size_t i = 0; i < n; i++) {
+        offpay_wallet_balance b;
+        char m1[64], m2[64], m3[64], m4[64];
+
+        if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK)
+            continue;
+        printf("credential %llu%s\n  limit      %s\n  confirmed  %s\n"
+               "  pending    %s  (%u code(s) made)\n  available  %s\n",
+               (unsigned long long)b.serial, b.usable ? "" : " (not usable now)",
+               cli_money(b.limit, b.currency, m1, sizeof m1),
+               cli_money(b.confirmed, b.currency, m2, sizeof m2),
+               cli_money(b.pending, b.currency, m3, sizeof m3), b.codes,
+               cli_money(b.available, b.currency, m4, sizeof m4));
+    }
+    offpay_wallet_close(w);
+    return EXIT_OK;
+}
+
+static int emit(const wallet_args *a, const char *text)
+{
+    return cli_emit_code(text, a->png, a->svg, a->show) == 0
+               ? EXIT_OK
+               : EXIT_FAILURE_IO;
+}
+
+static int cmd_pay(const wallet_args *a)
+{
+    int            status = EXIT_OK;
+    offpay_wallet *w;
+    uint16_t       currency;
+    int64_t        amount = 0;
+    char          *text = NULL, money[64];
+    offpay_payment p;
+    offpay_err     rc;
+
+    if (a->currency == NULL)
+        return cli_usage_error("wallet pay: --currency is required");
+    if (cli_currency(a->currency, &currency) != 0 ||
+        (a->amount != NULL && cli_amount(a->amount, currency, &amount) != 0))
+        return EXIT_USAGE;
+    if (a->amount != NULL && amount == 0)
+        return cli_usage_error("wallet pay: the amount must be more than 0");
+    w = open_wallet(a, &status);
+    if (w == NULL)
+        return status;
+    rc = offpay_wallet_pay(w, amount, currency, cli_now(), &text, &p);
+    offpay_wallet_close(w);
+    if (rc != OFFPAY_OK)
+        return cli_fail("cannot make a code", rc);
+    fprintf(stderr, "payment code: up to %s, credential %llu, counter %u\n",
+            cli_money(p.amount, currency, money, sizeof money),
+            (unsigned long long)p.cred.serial, p.counter);
+    status = emit(a, text);
+    free(text);
+    return status;
+}
+
+/* Asks "Pay X to NAME? [y/N]" on the terminal. 1 when confirmed. */
+static int confirm(const offpay_request *q)
+{
+    char  money[64], answer[16];
+    FILE *tty = fopen("/dev/tty", "r+");
+    int   yes;
+
+    if (tty == NULL) {
+        fprintf(stderr, "offpay: no terminal to confirm on: use --yes\n");
+        return 0;
+    }
+    fprintf(tty, "Pay %s to \"%s\" (merchant %llu)? [y/N] ",
+            cli_money(q->amount, q->currency, money, sizeof money),
+            q->tcred.name, (unsigned long long)q->tcred.merchant_id);
+    fflush(tty);
+    yes = fgets(answer, sizeof answer, tty) != NULL &&
+          (answer[0] == 'y' || answer[0] == 'Y');
+    fclose(tty);
+    return yes;
+}
+
+static int cmd_pay_request(const wallet_args *a)
+{
+    int            status = EXIT_OK;
+    offpay_wallet *w = NULL;
+    offpay_request q;
+    char          *req_text, *text = NULL, money[64];
+    offpay_err     rc;
+    uint32_t       now = cli_now();
+
+    req_text = cli_read_code(a->image, a->code);
+    if (req_text == NULL)
+        return EXIT_FAILURE_IO;
+    w = open_wallet(a, &status);
+    if (w == NULL)
+        goto out;
+    rc = offpay_wallet_read_request(w, req_text, now, &q);
+    if (rc != OFFPAY_OK) {
+        status = cli_fail("the request code is refused", rc);
+        goto out;
+    }
+    fprintf(stderr, "request: %s from \"%s\" (merchant %llu, terminal %u)\n",
+            cli_money(q.amount, q.currency, money, sizeof money), q.tcred.name,
+            (unsigned long long)q.tcred.merchant_id, q.tcred.terminal_id);
+    if (!a->yes && !confirm(&q)) {
+        fprintf(stderr, "not paid\n");
+        status = EXIT_REJECTED;
+        goto out;
+    }
+    rc = offpay_wallet_pay_request(w, &q, now, &text, NULL);
+    if (rc != OFFPAY_OK) {
+        status = cli_fail("cannot make the code", rc);
+        goto out;
+    }
+    status = emit(a, text);
+out:
+    offpay_wallet_close(w);
+    free(req_text);
+    free(text);
+    return status;
+}
+
+static int cmd_receipt(const wallet_args *a)
+{
+    int            status = EXIT_OK;
+    offpay_wallet *w = NULL;
+    offpay_receipt r;
+    char          *text, money[64];
+    offpay_err     rc;
+
+    text = cli_read_code(a->image, a->code);
+    if (text == NULL)
+        return EXIT_FAILURE_IO;
+    w = open_wallet(a, &status);
+    if (w != NULL) {
+        rc = offpay_wallet_take_receipt(w, text, cli_now(), &r);
+        if (rc != OFFPAY_OK)
+            status = cli_fail("the receipt is refused", rc);
+        else
+            printf("receipt: \"%s\" charged %s for code %u of credential "
+                   "%llu\n",
+                   r.tcred.name,
+                   cli_money(r.amount, r.currency, money, sizeof money),
+                   r.counter, (unsigned long long)r.serial);
+    }
+    offpay_wallet_close(w);
+    free(text);
+    return status;
+}
+
+static int cmd_log(const wallet_args *a)
+{
+    int            status = EXIT_OK;
+    offpay_wallet *w = open_wallet(a, &status);
+
+    if (w == NULL)
+        return status;
+    printf("%-8s %-8s %-7s %-14s %s\n", "serial", "counter", "kind",
+           "authorized", "charged");
+    for (size_t i = 0; i < offpay_wallet_n_spends(w); i++) {
+        offpay_wallet_spend s;
+        offpay_wallet_balance b;
+        uint16_t cur = 0;
+        char m1[64], m2[64];
+
+        if (offpay_wallet_get_spend(w, i, &s) != OFFPAY_OK)
+            continue;
+        for (size_t k = 0; k < offpay_wallet_n_credentials(w); k++)
+            if (offpay_wallet_get_balance(w, k, 0, &b) == OFFPAY_OK &&
+                b.serial == s.serial)
+                cur = b.currency;
+        printf("%-8llu %-8u %-7s %-14s %s\n", (unsigned long long)s.serial,
+               s.counter, s.bound ? "bound" : "unbound",
+               cli_money(s.authorized, cur, m1, sizeof m1),
+               s.charged < 0 ? "(no receipt yet)"
+                             : cli_money(s.charged, cur, m2, sizeof m2));
+    }
+    offpay_wallet_close(w);
+    return EXIT_OK;
+}
+
+int cli_wallet(int argc, char **argv)
+{
+    wallet_args a;
+    const char *sub;
+    int         rc, npos;
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(help, stdout);
+        fputs(cli_exit_help, stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    sub = argv[1];
+    rc = parse(argc - 1, argv + 1, &a);
+    if (rc != 0)
+        return rc < 0 ? EXIT_OK : rc;
+    npos = argc - 1 - optind;
+    if (strcmp(sub, "add-credential") == 0)
+        return npos == 1 ? cmd_add_credential(&a, argv[optind + 1])
+                         : cmd_add_credential(&a, NULL);
+    if (npos != 0)
+        return cli_usage_error("wallet %s: unexpected argument '%s'", sub,
+                               argv[optind + 1]);
+    if (strcmp(sub, "init") == 0)
+        return cmd_init(&a);
+    if (strcmp(sub, "key") == 0)
+        return cmd_key(&a);
+    if (strcmp(sub, "balance") == 0)
+        return cmd_balance(&a);
+    if (strcmp(sub, "pay") == 0)
+        return cmd_pay(&a);
+    if (strcmp(sub, "pay-request") == 0)
+        return cmd_pay_request(&a);
+    if (strcmp(sub, "receipt") == 0)
+        return cmd_receipt(&a);
+    if (strcmp(sub, "log") == 0)
+        return cmd_log(&a);
+    return cli_usage_error("wallet: unknown subcommand '%s'", sub);
+}
