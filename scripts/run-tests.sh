@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# run-tests.sh — the README's second command (and CI's): install what is
+# needed, build, and run the whole test suite twice: a normal build, then an
+# AddressSanitizer + UndefinedBehaviorSanitizer build. Finally the
+# benchmarks run once in quick mode to prove they work (figures are not
+# judged here; see bench/README.md).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc)
+"$root/scripts/setup.sh"
+
+echo "== build (RelWithDebInfo)"
+"$root/scripts/build.sh" "$root/build"
+echo "== tests"
+(cd "$root/build" && ctest --output-on-failure -j"$jobs")
+
+echo "== build (ASan + UBSan)"
+"$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DOFFPAY_SANITIZE=ON
+echo "== tests under sanitizers"
+(cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 \
+   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+   ctest --output-on-failure -j"$jobs")
