@@ -49,9 +49,11 @@ void  cli_passphrase_free(char *p);
 /*
  * A code's text: from an image (--image), an argument (--code), or standard
  * input as a keyboard-wedge scanner types it (one line; a trailing CR/LF is
- * removed). Returns malloc'd text or NULL with a message printed.
+ * removed). Returns malloc'd text, or NULL with a message printed and
+ * *status set (EXIT_REJECTED when an image holds no readable code,
+ * EXIT_FAILURE_IO otherwise).
  */
-char *cli_read_code(const char *image, const char *code);
+char *cli_read_code(const char *image, const char *code, int *status);
 
 /* Reads a whole (small) file: malloc'd, *len set. NULL with a message. */
 uint8_t *cli_read_file(const char *path, size_t max, size_t *len);

@@ -210,7 +210,7 @@ void cli_passphrase_free(char *p)
  * is the longest message; codes are a few hundred characters). */
 #define CODE_TEXT_MAX 8192
 
-char *cli_read_code(const char *image, const char *code)
+static char *read_code(const char *image, const char *code, int *status)
 {
     char      *text = NULL;
     size_t     n;
@@ -219,6 +219,8 @@ char *cli_read_code(const char *image, const char *code)
     if (image != NULL) {
         rc = offpay_qr_scan_file(image, &text);
         if (rc != OFFPAY_OK) {
+            if (rc == OFFPAY_ESCAN)
+                *status = EXIT_REJECTED;
             fprintf(stderr, "offpay: %s: %s (%s)\n", image,
                     offpay_strerror(rc), offpay_errname(rc));
             return NULL;
@@ -374,4 +376,14 @@ int cli_emit_code(const char *text, const char *png, const char *svg,
     printf("%s\n", text);
     fflush(stdout);
     return 0;
+}
+
+char *cli_read_code(const char *image, const char *code, int *status)
+{
+    int   fail = EXIT_FAILURE_IO;
+    char *text = read_code(image, code, &fail);
+
+    if (text == NULL)
+        *status = fail;
+    return text;
 }

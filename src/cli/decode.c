@@ -66,9 +66,9 @@ int cli_decode(int argc, char **argv)
             goto out;
         }
     } else {
-        text = cli_read_code(image, code);
+        text = cli_read_code(image, code, &status);
         if (text == NULL)
-            return EXIT_FAILURE_IO;
+            return status;
         rc = offpay_text_decode(text, strlen(text), &bytes, &len);
         if (rc != OFFPAY_OK) {
             status = cli_fail("not an offpay code", rc);

@@ -397,9 +397,9 @@ static int cmd_accept(const term_args *a)
     offpay_err        rc;
     uint32_t          now = cli_now();
 
-    text = cli_read_code(a->image, a->code);
+    text = cli_read_code(a->image, a->code, &status);
     if (text == NULL)
-        return EXIT_FAILURE_IO;
+        return status;
     t = open_terminal(a, a->receipt_png != NULL, &status);
     if (t == NULL)
         goto out;

@@ -294,9 +294,9 @@ static int cmd_pay_request(const wallet_args *a)
     offpay_err     rc;
     uint32_t       now = cli_now();
 
-    req_text = cli_read_code(a->image, a->code);
+    req_text = cli_read_code(a->image, a->code, &status);
     if (req_text == NULL)
-        return EXIT_FAILURE_IO;
+        return status;
     w = open_wallet(a, &status);
     if (w == NULL)
         goto out;
@@ -334,9 +334,9 @@ static int cmd_receipt(const wallet_args *a)
     char          *text, money[64];
     offpay_err     rc;
 
-    text = cli_read_code(a->image, a->code);
+    text = cli_read_code(a->image, a->code, &status);
     if (text == NULL)
-        return EXIT_FAILURE_IO;
+        return status;
     w = open_wallet(a, &status);
     if (w != NULL) {
         rc = offpay_wallet_take_receipt(w, text, cli_now(), &r);

@@ -846,6 +846,11 @@ offpay_err offpay_text_decode(const char *text, size_t n, uint8_t **bytes,
                               &got);
     if (rc != OFFPAY_OK)
         goto out;
+    /* cap allows one byte more than the limit (a final Base45 pair). */
+    if (got > OFFPAY_MSG_MAX_BYTES) {
+        rc = OFFPAY_ETOOBIG;
+        goto out;
+    }
     if (got < 2) {
         rc = OFFPAY_ETRUNCATED;
         goto out;

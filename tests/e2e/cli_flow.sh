@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# cli_flow.sh — the offline flow through the offpay CLI, as a table of steps
+# with expected exit statuses and messages: both payment kinds, the three
+# ways a code reaches 'terminal accept' (image, argument, keyboard-wedge
+# standard input), rejections with their reasons, usage errors, --help.
+source "$(dirname "$0")/lib.sh"
+setup_world 100.00
+W=(--wallet w --passphrase-file wp)
+T=(--terminal shop)
+
+# --help works on every command and subcommand group, exit 0.
+for g in "" issuer wallet terminal decode; do
+  expect 0 "Usage|Commands" -- "$OFFPAY" $g --help
+done
+for s in init wallet-credential terminal-credential revoke show; do
+  expect 0 "Usage" -- "$OFFPAY" issuer "$s" --help
+done
+for s in init key add-credential balance pay pay-request receipt log; do
+  expect 0 "Usage" -- "$OFFPAY" wallet "$s" --help
+done
+for s in init key set-credential sync risk request accept receipt journal; do
+  expect 0 "Usage" -- "$OFFPAY" terminal "$s" --help
+done
+
+# Usage errors: exit 2 with a specific message.
+expect 2 "unknown command" -- "$OFFPAY" frobnicate
+expect 2 "--currency is required" -- "$OFFPAY" wallet pay "${W[@]}"
+expect 2 "malformed amount" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.234
+expect 2 "unknown currency" -- "$OFFPAY" wallet pay "${W[@]}" --currency XYZ
+
+# Consumer-presented code, from an argument; no --amount is a usage error.
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 10.00 2>/dev/null)
+expect 2 "needs --amount" -- "$OFFPAY" terminal accept "${T[@]}" --code "$code"
+expect 1 "exceeds the amount the payer authorized" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 10.01
+expect 0 "accepted: 9.99 EUR" -- "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 9.99
+expect 1 "EREPLAY" -- "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.00
+
+# From standard input as a keyboard-wedge scanner types it (CR LF at end).
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 5.00 2>/dev/null)
+expect 0 "accepted: 5.00 EUR" -- bash -c \
+  "printf '%s\r\n' '$code' | '$OFFPAY' terminal accept --terminal shop --amount 5.00"
+
+# From a PNG image, through the real scanner.
+"$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 3.00 --png c.png >/dev/null 2>&1
+expect 0 "accepted: 3.00 EUR" -- "$OFFPAY" terminal accept "${T[@]}" --image c.png --amount 3.00
+expect 3 "EIMAGE" -- "$OFFPAY" terminal accept "${T[@]}" --image "$OFFPAY" --amount 1.00
+python3 - <<'PY'
+import struct, zlib
+w, h = 64, 64
+raw = b"".join(b"\x00" + b"\xff" * w for _ in range(h))
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open("blank.png", "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+    + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+expect 1 "ESCAN" -- "$OFFPAY" terminal accept "${T[@]}" --image blank.png --amount 1.00
+
+# A damaged code is refused with a reason, never accepted.
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 2.00 2>/dev/null)
+bad="${code:0:40}$( [ "${code:40:1}" = A ] && echo B || echo A )${code:41}"
+expect 1 "REJECTED" -- "$OFFPAY" terminal accept "${T[@]}" --code "$bad" --amount 1.00
+expect 1 "EPREFIX" -- "$OFFPAY" terminal accept "${T[@]}" --code "HELLO:WORLD" --amount 1.00
+expect 1 "ETRUNCATED|EBASE45" -- "$OFFPAY" terminal accept "${T[@]}" --code "${code:0:100}" --amount 1.00
+
+# Merchant-presented: request, confirmation, bound code, receipt.
+"$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 7.25 --png r.png >/dev/null 2>&1
+expect 1 "not paid" -- bash -c "'$OFFPAY' wallet pay-request --wallet w --passphrase-file wp --image r.png </dev/null"
+bound=$("$OFFPAY" wallet pay-request "${W[@]}" --image r.png --yes 2>/dev/null)
+expect 1 "EAMOUNT_MISMATCH" -- "$OFFPAY" terminal accept "${T[@]}" --code "$bound" --amount 7.00
+expect 0 "accepted: 7.25 EUR" -- "$OFFPAY" terminal accept "${T[@]}" --code "$bound" \
+  --passphrase-file tp --receipt-png rc.png
+expect 0 "charged 7.25 EUR" -- "$OFFPAY" wallet receipt "${W[@]}" --image rc.png
+expect 1 "EREPLAY" -- "$OFFPAY" terminal accept "${T[@]}" --code "$bound"
+
+# Journal and balance tell the same story.
+expect 0 "4 payment\(s\), total 25.24 EUR" -- "$OFFPAY" terminal journal "${T[@]}"
+expect 0 '"charged_minor":725' -- "$OFFPAY" terminal journal "${T[@]}" --json
+expect 0 "confirmed  7.25 EUR" -- "$OFFPAY" wallet balance "${W[@]}"
+# 10 + 5 + 3 + 2 pending (no receipts), 7.25 confirmed: 72.75 available.
+expect 0 "available  72.75 EUR" -- "$OFFPAY" wallet balance "${W[@]}"
+
+# decode: human form and JSON of every kind of code.
+expect 0 "bound payment" -- "$OFFPAY" decode --code "$bound"
+expect 0 '"type": "request"' -- "$OFFPAY" decode --image r.png --json
+expect 0 '"type": "trust bundle"' -- "$OFFPAY" decode --file iss/bundle.opb --json
+expect 0 '"type": "revocation list"' -- "$OFFPAY" decode --file iss/revlist.opb
+if command -v python3 >/dev/null; then
+  expect 0 "" -- bash -c "'$OFFPAY' decode --code '$bound' --json | python3 -m json.tool"
+fi
+
+# Passphrases: wrong one is exit 3 with the reason.
+printf 'nope\n' > bad
+expect 3 "EPASSPHRASE" -- "$OFFPAY" wallet balance --wallet w --passphrase-file bad
+expect 3 "EPASSPHRASE" -- "$OFFPAY" terminal request "${T[@]}" --passphrase-file bad --amount 1.00
+
+# Revocation: the issuer revokes serial 1, the terminal syncs, codes stop.
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
+expect 0 "serial 1 revoked" -- "$OFFPAY" issuer revoke 1 --dir iss --passphrase-file ip
+expect 0 "synced" -- "$OFFPAY" terminal sync "${T[@]}" --revlist iss/revlist.opb
+expect 1 "EREVOKED" -- "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.00
+
+# Risk rules can be read and changed.
+expect 0 "floor-unbound +20.00 EUR" -- "$OFFPAY" terminal risk "${T[@]}" --set floor-unbound=20.00
+expect 2 "unknown rule" -- "$OFFPAY" terminal risk "${T[@]}" --set bogus=1
+
+finish
