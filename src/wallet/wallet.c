@@ -37,7 +37,7 @@ typedef struct cred_entry {
 
 struct offpay_wallet {
     char               *path;
-    char               *passphrase; /* sodium_malloc'd */
+    offpay__wallet_sealer *sealer; /* the derived file key */
     offpay_keypair      kp;
     uint8_t             root_pk[OFFPAY_PK_BYTES];
     uint8_t             bundle_bytes[BUNDLE_MAX];
@@ -53,21 +53,18 @@ struct offpay_wallet {
 
 /* ---- lifetime ------------------------------------------------------- */
 
-static offpay_wallet *wallet_new(const char *path, const char *passphrase)
+static offpay_wallet *wallet_new(const char *path)
 {
     offpay_wallet *w = sodium_malloc(sizeof *w);
-    size_t         plen = strlen(passphrase) + 1;
 
     if (w == NULL)
         return NULL;
     memset(w, 0, sizeof *w);
     w->path = strdup(path);
-    w->passphrase = sodium_malloc(plen);
-    if (w->path == NULL || w->passphrase == NULL) {
+    if (w->path == NULL) {
         offpay_wallet_close(w);
         return NULL;
     }
-    memcpy(w->passphrase, passphrase, plen);
     return w;
 }
 
@@ -76,8 +73,7 @@ void offpay_wallet_close(offpay_wallet *w)
     if (w == NULL)
         return;
     free(w->path);
-    if (w->passphrase != NULL)
-        sodium_free(w->passphrase);
+    offpay__wallet_sealer_free(w->sealer);
     free(w->spends);
     sodium_free(w); /* wipes the key pair */
 }
@@ -149,8 +145,8 @@ static offpay_err save(const offpay_wallet *w)
     text = json_dumps(root, JSON_COMPACT);
     if (text == NULL)
         goto out;
-    rc = offpay__wallet_file_save(w->path, w->passphrase,
-                                  (const uint8_t *)text, strlen(text));
+    rc = offpay__wallet_sealer_save(w->sealer, w->path, (const uint8_t *)text,
+                                    strlen(text));
 out:
     sodium_memzero(seed, sizeof seed);
     offpay__json_free(text); /* the wiping allocator zeroes it */
@@ -160,7 +156,7 @@ out:
     return rc;
 }
 
-static offpay_err load(offpay_wallet *w)
+static offpay_err load(offpay_wallet *w, const char *passphrase)
 {
     uint8_t     *plain = NULL;
     size_t       plain_len = 0;
@@ -172,7 +168,8 @@ static offpay_err load(offpay_wallet *w)
     json_error_t jerr;
     offpay_err   rc;
 
-    rc = offpay__wallet_file_load(w->path, w->passphrase, &plain, &plain_len);
+    rc = offpay__wallet_sealer_load(w->path, passphrase, &plain, &plain_len,
+                                    &w->sealer);
     if (rc != OFFPAY_OK)
         return rc;
     rc = OFFPAY_ECORRUPT;
@@ -279,9 +276,12 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
         return OFFPAY_EEXISTS;
     if (bundle_len > BUNDLE_MAX)
         return OFFPAY_ETOOBIG;
-    w = wallet_new(path, passphrase);
+    w = wallet_new(path);
     if (w == NULL)
         return OFFPAY_ENOMEM;
+    rc = offpay__wallet_sealer_new(passphrase, &w->sealer);
+    if (rc != OFFPAY_OK)
+        goto out;
     rc = offpay_bundle_verify(bundle, bundle_len, root_pk, &w->bundle);
     if (rc != OFFPAY_OK)
         goto out;
@@ -309,10 +309,10 @@ offpay_err offpay_wallet_open(const char *path, const char *passphrase,
     *out = NULL;
     if (path == NULL || passphrase == NULL)
         return OFFPAY_EINVAL;
-    w = wallet_new(path, passphrase);
+    w = wallet_new(path);
     if (w == NULL)
         return OFFPAY_ENOMEM;
-    rc = load(w);
+    rc = load(w, passphrase);
     if (rc != OFFPAY_OK) {
         offpay_wallet_close(w);
         return rc;

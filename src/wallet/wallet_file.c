@@ -322,15 +322,104 @@ static offpay_err derive_key(uint8_t key[KEY_BYTES], const char *passphrase,
     return OFFPAY_OK;
 }
 
+/* The key and the KDF parameters it was derived with: sealing again with
+ * the same key (fresh nonce each time) skips the deliberately slow KDF. */
+struct offpay__wallet_sealer {
+    uint8_t  key[KEY_BYTES];
+    uint8_t  salt[OFFPAY__WALLET_SALT_BYTES];
+    uint32_t opslimit;
+    uint32_t memlimit_kib;
+};
+
+/* Seals plain under an already derived key: header, fresh nonce, AEAD. */
+static offpay_err seal_with(const offpay__wallet_sealer *s,
+                            const uint8_t *plain, size_t plain_len,
+                            uint8_t **out, size_t *out_len)
+{
+    uint8_t *buf;
+    size_t   total;
+
+    if (plain_len > OFFPAY__WALLET_PLAIN_MAX)
+        return OFFPAY_ETOOBIG;
+    total = OFFPAY__WALLET_HEADER_BYTES + plain_len + OFFPAY__WALLET_TAG_BYTES;
+    buf = malloc(total);
+    if (buf == NULL)
+        return OFFPAY_ENOMEM;
+    memcpy(buf, OFFPAY__WALLET_MAGIC, OFFPAY__WALLET_MAGIC_BYTES);
+    buf[OFFPAY__WALLET_OFF_VERSION] = OFFPAY__WALLET_VERSION;
+    buf[OFFPAY__WALLET_OFF_KDF] = OFFPAY__WALLET_KDF_ARGON2ID;
+    put_u32(buf + OFFPAY__WALLET_OFF_OPSLIMIT, s->opslimit);
+    put_u32(buf + OFFPAY__WALLET_OFF_MEMLIMIT, s->memlimit_kib);
+    memcpy(buf + OFFPAY__WALLET_OFF_SALT, s->salt, OFFPAY__WALLET_SALT_BYTES);
+    randombytes_buf(buf + OFFPAY__WALLET_OFF_NONCE, OFFPAY__WALLET_NONCE_BYTES);
+    put_u32(buf + OFFPAY__WALLET_OFF_CT_LEN,
+            (uint32_t)(plain_len + OFFPAY__WALLET_TAG_BYTES));
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(
+            buf + OFFPAY__WALLET_HEADER_BYTES, NULL, plain, plain_len, buf,
+            OFFPAY__WALLET_HEADER_BYTES, NULL, buf + OFFPAY__WALLET_OFF_NONCE,
+            s->key) != 0) {
+        free(buf);
+        return OFFPAY_ECRYPTO;
+    }
+    *out = buf;
+    *out_len = total;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__wallet_sealer_new(const char *passphrase,
+                                     offpay__wallet_sealer **out)
+{
+    offpay__wallet_sealer *s;
+    offpay_err             rc;
+
+    if (out == NULL)
+        return OFFPAY_EINVAL;
+    *out = NULL;
+    if (passphrase == NULL)
+        return OFFPAY_EINVAL;
+    s = sodium_malloc(sizeof *s);
+    if (s == NULL)
+        return OFFPAY_ENOMEM;
+    seal_cost(&s->opslimit, &s->memlimit_kib);
+    randombytes_buf(s->salt, sizeof s->salt);
+    rc = derive_key(s->key, passphrase, s->salt, s->opslimit, s->memlimit_kib);
+    if (rc != OFFPAY_OK) {
+        sodium_free(s);
+        return rc;
+    }
+    *out = s;
+    return OFFPAY_OK;
+}
+
+void offpay__wallet_sealer_free(offpay__wallet_sealer *s)
+{
+    if (s != NULL)
+        sodium_free(s); /* zeroes the key */
+}
+
+offpay_err offpay__wallet_sealer_save(const offpay__wallet_sealer *s,
+                                      const char *path, const uint8_t *plain,
+                                      size_t len)
+{
+    uint8_t   *image = NULL;
+    size_t     image_len = 0;
+    offpay_err rc;
+
+    if (s == NULL || path == NULL || (plain == NULL && len > 0))
+        return OFFPAY_EINVAL;
+    rc = seal_with(s, plain, len, &image, &image_len);
+    if (rc == OFFPAY_OK)
+        rc = offpay__file_write_atomic(path, image, image_len);
+    free(image);
+    return rc;
+}
+
 offpay_err offpay__wallet_seal(const char *passphrase, const uint8_t *plain,
                                size_t plain_len, uint8_t **out,
                                size_t *out_len)
 {
-    uint8_t    key[KEY_BYTES];
-    uint8_t   *buf = NULL;
-    size_t     total = 0;
-    uint32_t   opslimit, memlimit_kib;
-    offpay_err rc;
+    offpay__wallet_sealer *s = NULL;
+    offpay_err             rc;
 
     if (out != NULL)
         *out = NULL;
@@ -341,42 +430,10 @@ offpay_err offpay__wallet_seal(const char *passphrase, const uint8_t *plain,
         return OFFPAY_EINVAL;
     if (plain_len > OFFPAY__WALLET_PLAIN_MAX)
         return OFFPAY_ETOOBIG;
-
-    total = OFFPAY__WALLET_HEADER_BYTES + plain_len + OFFPAY__WALLET_TAG_BYTES;
-    buf = malloc(total);
-    if (buf == NULL) {
-        rc = OFFPAY_ENOMEM;
-        goto out;
-    }
-    seal_cost(&opslimit, &memlimit_kib);
-    memcpy(buf, OFFPAY__WALLET_MAGIC, OFFPAY__WALLET_MAGIC_BYTES);
-    buf[OFFPAY__WALLET_OFF_VERSION] = OFFPAY__WALLET_VERSION;
-    buf[OFFPAY__WALLET_OFF_KDF] = OFFPAY__WALLET_KDF_ARGON2ID;
-    put_u32(buf + OFFPAY__WALLET_OFF_OPSLIMIT, opslimit);
-    put_u32(buf + OFFPAY__WALLET_OFF_MEMLIMIT, memlimit_kib);
-    randombytes_buf(buf + OFFPAY__WALLET_OFF_SALT, OFFPAY__WALLET_SALT_BYTES);
-    randombytes_buf(buf + OFFPAY__WALLET_OFF_NONCE, OFFPAY__WALLET_NONCE_BYTES);
-    put_u32(buf + OFFPAY__WALLET_OFF_CT_LEN,
-            (uint32_t)(plain_len + OFFPAY__WALLET_TAG_BYTES));
-
-    rc = derive_key(key, passphrase, buf + OFFPAY__WALLET_OFF_SALT, opslimit,
-                    memlimit_kib);
-    if (rc != OFFPAY_OK)
-        goto out;
-    if (crypto_aead_xchacha20poly1305_ietf_encrypt(
-            buf + OFFPAY__WALLET_HEADER_BYTES, NULL, plain, plain_len, buf,
-            OFFPAY__WALLET_HEADER_BYTES, NULL, buf + OFFPAY__WALLET_OFF_NONCE,
-            key) != 0) {
-        rc = OFFPAY_ECRYPTO;
-        goto out;
-    }
-    *out = buf;
-    *out_len = total;
-    buf = NULL;
-    rc = OFFPAY_OK;
-out:
-    sodium_memzero(key, sizeof key);
-    free(buf); /* holds no plaintext: encryption writes only ciphertext */
+    rc = offpay__wallet_sealer_new(passphrase, &s);
+    if (rc == OFFPAY_OK)
+        rc = seal_with(s, plain, plain_len, out, out_len);
+    offpay__wallet_sealer_free(s);
     return rc;
 }
 
@@ -409,15 +466,18 @@ static offpay_err parse_header(const uint8_t *file, size_t file_len,
     return OFFPAY_OK;
 }
 
-offpay_err offpay__wallet_open(const uint8_t *file, size_t file_len,
-                               const char *passphrase, uint8_t **plain,
-                               size_t *plain_len)
+/* Opens a file image; on success also returns the sealer (derived key,
+ * salt, parameters) when sealer_out is not NULL. */
+static offpay_err open_image(const uint8_t *file, size_t file_len,
+                             const char *passphrase, uint8_t **plain,
+                             size_t *plain_len,
+                             offpay__wallet_sealer **sealer_out)
 {
-    uint8_t    key[KEY_BYTES];
-    uint8_t   *m = NULL; /* sodium_malloc'd plaintext, owned here */
-    size_t     m_len = 0;
-    uint32_t   opslimit = 0, memlimit_kib = 0, ct_len = 0;
-    offpay_err rc;
+    offpay__wallet_sealer *s = NULL;
+    uint8_t               *m = NULL; /* sodium_malloc'd plaintext */
+    size_t                 m_len = 0;
+    uint32_t               opslimit = 0, memlimit_kib = 0, ct_len = 0;
+    offpay_err             rc;
 
     if (plain != NULL)
         *plain = NULL;
@@ -427,37 +487,49 @@ offpay_err offpay__wallet_open(const uint8_t *file, size_t file_len,
         plain_len == NULL)
         return OFFPAY_EINVAL;
 
-    /* key is wiped at out on every path, so it must be defined first. */
-    sodium_memzero(key, sizeof key);
     rc = parse_header(file, file_len, &opslimit, &memlimit_kib, &ct_len);
     if (rc != OFFPAY_OK)
         goto out;
     m_len = ct_len - OFFPAY__WALLET_TAG_BYTES;
     /* sodium_malloc(0) is not guaranteed to return a usable pointer. */
     m = sodium_malloc(m_len > 0 ? m_len : 1);
-    if (m == NULL) {
+    s = sodium_malloc(sizeof *s);
+    if (m == NULL || s == NULL) {
         rc = OFFPAY_ENOMEM;
         goto out;
     }
-    rc = derive_key(key, passphrase, file + OFFPAY__WALLET_OFF_SALT, opslimit,
-                    memlimit_kib);
+    s->opslimit = opslimit;
+    s->memlimit_kib = memlimit_kib;
+    memcpy(s->salt, file + OFFPAY__WALLET_OFF_SALT, sizeof s->salt);
+    rc = derive_key(s->key, passphrase, s->salt, opslimit, memlimit_kib);
     if (rc != OFFPAY_OK)
         goto out;
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(
             m, NULL, NULL, file + OFFPAY__WALLET_HEADER_BYTES, ct_len, file,
             OFFPAY__WALLET_HEADER_BYTES, file + OFFPAY__WALLET_OFF_NONCE,
-            key) != 0) {
+            s->key) != 0) {
         rc = OFFPAY_EPASSPHRASE;
         goto out;
     }
     *plain = m;
     *plain_len = m_len;
     m = NULL;
+    if (sealer_out != NULL) {
+        *sealer_out = s;
+        s = NULL;
+    }
     rc = OFFPAY_OK;
 out:
-    sodium_memzero(key, sizeof key);
+    offpay__wallet_sealer_free(s);
     offpay__wallet_plain_free(m, m_len);
     return rc;
+}
+
+offpay_err offpay__wallet_open(const uint8_t *file, size_t file_len,
+                               const char *passphrase, uint8_t **plain,
+                               size_t *plain_len)
+{
+    return open_image(file, file_len, passphrase, plain, plain_len, NULL);
 }
 
 void offpay__wallet_plain_free(uint8_t *plain, size_t plain_len)
@@ -492,6 +564,13 @@ out:
 offpay_err offpay__wallet_file_load(const char *path, const char *passphrase,
                                     uint8_t **plain, size_t *len)
 {
+    return offpay__wallet_sealer_load(path, passphrase, plain, len, NULL);
+}
+
+offpay_err offpay__wallet_sealer_load(const char *path, const char *passphrase,
+                                      uint8_t **plain, size_t *len,
+                                      offpay__wallet_sealer **sealer)
+{
     uint8_t   *image = NULL;
     size_t     image_len = 0;
     offpay_err rc;
@@ -507,7 +586,7 @@ offpay_err offpay__wallet_file_load(const char *path, const char *passphrase,
         rc = OFFPAY_ECORRUPT; /* no well-formed wallet file is that large */
     if (rc != OFFPAY_OK)
         goto out;
-    rc = offpay__wallet_open(image, image_len, passphrase, plain, len);
+    rc = open_image(image, image_len, passphrase, plain, len, sealer);
 out:
     free(image);
     return rc;

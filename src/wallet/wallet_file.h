@@ -153,6 +153,36 @@ offpay_err offpay__wallet_file_load(const char *path, const char *passphrase,
                                     uint8_t **plain, size_t *len);
 
 /*
+ * A sealer is a derived key with the salt and KDF parameters it came from,
+ * in sodium_malloc'd memory. Deriving is deliberately slow (Argon2id), so
+ * a long-lived owner of a file (an open wallet) derives once and then
+ * re-seals every save with the same key and a fresh random 24-byte nonce,
+ * which XChaCha20-Poly1305 makes safe.
+ */
+typedef struct offpay__wallet_sealer offpay__wallet_sealer;
+
+/* New sealer: fresh salt, the KDF cost of offpay__wallet_seal.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM. */
+offpay_err offpay__wallet_sealer_new(const char *passphrase,
+                                     offpay__wallet_sealer **out);
+
+/* offpay__wallet_file_load that also returns the file's sealer (when
+ * sealer is not NULL; free it with offpay__wallet_sealer_free). */
+offpay_err offpay__wallet_sealer_load(const char *path, const char *passphrase,
+                                      uint8_t **plain, size_t *len,
+                                      offpay__wallet_sealer **sealer);
+
+/* Seals plain with s (fresh nonce) and replaces path atomically.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ETOOBIG, OFFPAY_ENOMEM, OFFPAY_ECRYPTO,
+ * OFFPAY_EIO. */
+offpay_err offpay__wallet_sealer_save(const offpay__wallet_sealer *s,
+                                      const char *path, const uint8_t *plain,
+                                      size_t len);
+
+/* Wipes and frees. NULL is a no-op. */
+void offpay__wallet_sealer_free(offpay__wallet_sealer *s);
+
+/*
  * offpay__file_fault_hook — fault injection for tests; NULL in production.
  * When set, offpay__file_write_atomic calls it before each step with the
  * step's name: "open", "write", "fsync", "close", "rename", "dirsync". A
