@@ -801,6 +801,7 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     long           req = -1;
     sqlite3_stmt  *ins = NULL, *upd = NULL;
     int64_t        seq;
+    int            step;
     offpay_err     rc;
 
     if (t == NULL || text == NULL || charge < 0)
@@ -837,9 +838,17 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
         sqlite3_bind_int64(ins, 5, p.cred.currency) != SQLITE_OK ||
         sqlite3_bind_int64(ins, 6, p.bound) != SQLITE_OK ||
         sqlite3_bind_int64(ins, 7, now) != SQLITE_OK ||
-        sqlite3_bind_blob(ins, 8, code, (int)len, SQLITE_STATIC) !=
-            SQLITE_OK ||
-        sqlite3_step(ins) != SQLITE_DONE)
+        sqlite3_bind_blob(ins, 8, code, (int)len, SQLITE_STATIC) != SQLITE_OK)
+        goto fail;
+    /* The UNIQUE(serial, counter) key is the durable seen-set: it refuses a
+     * replay even if the in-memory table missed it. */
+    step = sqlite3_step(ins);
+    if (step == SQLITE_CONSTRAINT) {
+        exec(t->db, "ROLLBACK");
+        rc = OFFPAY_EREPLAY;
+        goto out;
+    }
+    if (step != SQLITE_DONE)
         goto fail;
     seq = sqlite3_last_insert_rowid(t->db);
     if (req >= 0) {
@@ -860,13 +869,14 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     if (exec(t->db, "COMMIT") != OFFPAY_OK)
         goto fail;
 
+    /* Committed: the payment is accepted whatever happens next. Should
+     * memory run out here, the in-memory tables miss it until the next open
+     * rebuilds them from the journal; the journal's unique key still
+     * refuses a replay meanwhile. */
     crypto_generichash(digest, sizeof digest, code, len, NULL, 0);
     t->payments_since_sync++;
-    if ((rc = offpay__seen_add(&t->tables, p.cred.serial, p.counter,
-                               digest)) != OFFPAY_OK ||
-        (rc = offpay__cumul_add(&t->tables, p.cred.serial, charged)) !=
-            OFFPAY_OK)
-        goto out; /* committed; memory will be rebuilt at the next open */
+    (void)offpay__cumul_add(&t->tables, p.cred.serial, charged);
+    (void)offpay__seen_add(&t->tables, p.cred.serial, p.counter, digest);
     if (req >= 0) {
         t->requests[req] = t->requests[t->n_requests - 1];
         t->n_requests--;

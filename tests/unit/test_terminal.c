@@ -1,0 +1,1200 @@
+/*
+ * test_terminal.c — the merchant's terminal (terminal.h) against real
+ * issuers and wallets: every rejection of docs/protocol.md §5 and of the
+ * risk rules with its SPECIFIC error (DESIGN.md invariant 5), the wallet
+ * file's refusals, and the positive paths: the journal, receipts moving a
+ * wallet's balance from pending to confirmed, and the wallet-side
+ * conservation rule of invariant 2 over many random codes and restarts.
+ *
+ * Each test builds its own small world (issuer, wallet, terminal) in its
+ * own directory under offpay_test_tmpdir(), with OFFPAY_KDF_COST=test so
+ * every Argon2id run is cheap. Time is simulated: NOW is a fixed instant,
+ * the issuer's signing key is valid from NOW - DAY for two years, and the
+ * terminal is provisioned and synced at NOW (so its offline limits, 72
+ * hours and a 7-day revocation list, count from there).
+ *
+ * Codes a wallet will not make (unbound codes of a bound-only credential,
+ * forged nonces, unknown key ids, amounts beyond the limit) are made by
+ * hand: a key pair of the test's own, a credential for it (from the real
+ * issuer, or signed by a stranger), and offpay_sign over the code's bytes.
+ */
+#include "harness.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "wallet/wallet_file.h"
+
+#define NOW  1700000000u
+#define DAY  86400u
+#define EUR  978
+#define USD  840
+#define PASS "terminal test passphrase"
+
+/* One test's world. */
+typedef struct world {
+    char             dir[512];
+    offpay_issuer   *is;
+    uint8_t          root_pk[OFFPAY_PK_BYTES];
+    uint8_t         *bundle;
+    size_t           bundle_len;
+    offpay_wallet   *w;
+    offpay_terminal *t; /* merchant 1, EUR */
+    char             wallet_path[600];
+    char             term_path[600];
+} world;
+
+static int world_cleanup_needed;
+
+static void world_free(world *x)
+{
+    offpay_terminal_close(x->t);
+    offpay_wallet_close(x->w);
+    offpay_issuer_close(x->is);
+    free(x->bundle);
+    memset(x, 0, sizeof *x);
+}
+
+/* Path dir/name into out. */
+static const char *in_dir(const world *x, const char *name, char *out,
+                          size_t cap)
+{
+    snprintf(out, cap, "%s/%s", x->dir, name);
+    return out;
+}
+
+/* Issues a credential to wallet w (limit in minor units) and adds it.
+ * out may be NULL. Returns 0 on failure. */
+static int give_cred(world *x, offpay_wallet *w, int64_t limit,
+                     uint16_t currency, uint32_t from, uint32_t until,
+                     uint8_t flags, uint32_t now, offpay_wallet_cred *out)
+{
+    uint8_t            pk[OFFPAY_PK_BYTES], buf[OFFPAY_WALLET_CRED_BYTES];
+    size_t             n = 0;
+    offpay_wallet_cred c;
+
+    offpay_wallet_public_key(w, pk);
+    if (offpay_issuer_issue_wallet(x->is, pk, limit, currency, from, until,
+                                   flags, &c) != OFFPAY_OK ||
+        offpay_wallet_cred_encode(&c, buf, sizeof buf, &n) != OFFPAY_OK ||
+        offpay_wallet_add_credential(w, buf, n, now) != OFFPAY_OK)
+        return 0;
+    if (out != NULL)
+        *out = c;
+    return 1;
+}
+
+/* A new terminal in x->dir/name for merchant in currency, provisioned and
+ * synced (full revocation list) at now. NULL on failure. */
+static offpay_terminal *new_terminal(world *x, const char *name,
+                                     uint64_t merchant, uint16_t currency,
+                                     uint32_t now)
+{
+    char                 path[600];
+    offpay_terminal     *t = NULL;
+    offpay_terminal_cred tc;
+    uint8_t              pk[OFFPAY_PK_BYTES], buf[512], *rl = NULL;
+    size_t               n = 0, rllen = 0;
+
+    if (offpay_terminal_create(in_dir(x, name, path, sizeof path), PASS,
+                               x->root_pk, x->bundle, x->bundle_len, currency,
+                               &t) != OFFPAY_OK)
+        return NULL;
+    offpay_terminal_public_key(t, pk);
+    if (offpay_issuer_issue_terminal(x->is, merchant, pk, currency,
+                                     "Test Merchant", NOW - DAY,
+                                     NOW + 365 * DAY, &tc) != OFFPAY_OK ||
+        offpay_terminal_cred_encode(&tc, buf, sizeof buf, &n) != OFFPAY_OK ||
+        offpay_terminal_set_credential(t, buf, n, now) != OFFPAY_OK ||
+        offpay_issuer_revlist(x->is, now, &rl, &rllen) != OFFPAY_OK ||
+        offpay_terminal_sync(t, NULL, 0, rl, rllen, now) != OFFPAY_OK) {
+        offpay_terminal_close(t);
+        t = NULL;
+    }
+    free(rl);
+    return t;
+}
+
+/*
+ * A world named name: issuer (key valid from NOW - DAY), a wallet, and
+ * terminal x->t of merchant 1 in EUR. With cred_limit > 0, the wallet also
+ * gets an EUR credential of that limit, valid NOW - DAY .. NOW + 30 days,
+ * allowing unbound codes. Returns 0 on failure.
+ */
+static int world_init(world *x, const char *name, int64_t cred_limit)
+{
+    char path[600];
+
+    memset(x, 0, sizeof *x);
+    setenv("OFFPAY_KDF_COST", "test", 1);
+    snprintf(x->dir, sizeof x->dir, "%s/%s", offpay_test_tmpdir(), name);
+    if (mkdir(x->dir, 0700) != 0 && errno != EEXIST)
+        return 0;
+    snprintf(x->wallet_path, sizeof x->wallet_path, "%s/wallet", x->dir);
+    snprintf(x->term_path, sizeof x->term_path, "%s/terminal", x->dir);
+    if (offpay_issuer_create(in_dir(x, "issuer", path, sizeof path), PASS,
+                             NOW - DAY, &x->is) != OFFPAY_OK)
+        return 0;
+    offpay_issuer_root_pk(x->is, x->root_pk);
+    if (offpay_issuer_bundle(x->is, &x->bundle, &x->bundle_len) != OFFPAY_OK ||
+        offpay_wallet_create(x->wallet_path, PASS, x->root_pk, x->bundle,
+                             x->bundle_len, &x->w) != OFFPAY_OK)
+        return 0;
+    x->t = new_terminal(x, "terminal", 1, EUR, NOW);
+    if (x->t == NULL)
+        return 0;
+    if (cred_limit > 0 &&
+        !give_cred(x, x->w, cred_limit, EUR, NOW - DAY, NOW + 30 * DAY,
+                   OFFPAY_CRED_ALLOW_UNBOUND, NOW, NULL))
+        return 0;
+    return 1;
+}
+
+/* A consumer-presented code from x->w, made at now. NULL on failure. */
+static char *cpm(world *x, int64_t amount, uint32_t now)
+{
+    char *text = NULL;
+
+    if (offpay_wallet_pay(x->w, amount, EUR, now, &text, NULL) != OFFPAY_OK)
+        return NULL;
+    return text;
+}
+
+/* A request of t for amount at now, paid by x->w at now: the bound code.
+ * *q (may be NULL) receives the request. NULL on failure. */
+static char *bound(world *x, offpay_terminal *t, int64_t amount, uint32_t now,
+                   offpay_request *q_out)
+{
+    char          *rq = NULL, *text = NULL;
+    offpay_request q;
+
+    if (offpay_terminal_request(t, amount, now, &rq, NULL) == OFFPAY_OK &&
+        offpay_wallet_read_request(x->w, rq, now, &q) == OFFPAY_OK &&
+        offpay_wallet_pay_request(x->w, &q, now, &text, NULL) == OFFPAY_OK &&
+        q_out != NULL)
+        *q_out = q;
+    free(rq);
+    return text;
+}
+
+/* check / accept a text code (NUL-terminated) on t. */
+static offpay_err check(offpay_terminal *t, const char *text, int64_t charge,
+                        uint32_t now)
+{
+    if (text == NULL)
+        return OFFPAY_EINVAL;
+    return offpay_terminal_check(t, text, strlen(text), charge, now, NULL);
+}
+
+static offpay_err accept(offpay_terminal *t, const char *text, int64_t charge,
+                         uint32_t now)
+{
+    if (text == NULL)
+        return OFFPAY_EINVAL;
+    return offpay_terminal_accept(t, text, strlen(text), charge, now, NULL);
+}
+
+/*
+ * A code made by hand: cred (whose wallet_pk is kp's) + the fields given,
+ * signed with kp under the payment domain. bound: merchant and nonce are
+ * present. malloc'd text; NULL on failure.
+ */
+static char *craft(const offpay_keypair *kp, const offpay_wallet_cred *cred,
+                   uint32_t counter, uint32_t amount, uint32_t time,
+                   int is_bound, uint64_t merchant,
+                   const uint8_t nonce[OFFPAY_NONCE_BYTES])
+{
+    offpay_payment p;
+    uint8_t        buf[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t         len = 0;
+    char          *text = NULL;
+
+    memset(&p, 0, sizeof p);
+    p.cred = *cred;
+    p.counter = counter;
+    p.amount = amount;
+    p.time = time;
+    p.bound = is_bound;
+    if (is_bound) {
+        p.merchant_id = merchant;
+        memcpy(p.nonce, nonce, OFFPAY_NONCE_BYTES);
+    }
+    /* Encode with a blank signature, sign everything before it. */
+    if (offpay_payment_encode(&p, buf, sizeof buf, &len) != OFFPAY_OK ||
+        offpay_sign(OFFPAY_DS_PAYMENT, buf, len - OFFPAY_SIG_BYTES, kp->sk,
+                    p.sig) != OFFPAY_OK ||
+        offpay_payment_encode(&p, buf, sizeof buf, &len) != OFFPAY_OK ||
+        offpay_text_encode(buf, len, &text) != OFFPAY_OK)
+        return NULL;
+    return text;
+}
+
+/* A key pair of the test's own and a credential for it from x's issuer. */
+static int own_cred(world *x, offpay_keypair *kp, int64_t limit,
+                    uint8_t flags, offpay_wallet_cred *c)
+{
+    return offpay_keypair_generate(kp) == OFFPAY_OK &&
+           offpay_issuer_issue_wallet(x->is, kp->pk, limit, EUR, NOW - DAY,
+                                      NOW + 30 * DAY, flags,
+                                      c) == OFFPAY_OK;
+}
+
+/* ---- credential checks ---------------------------------------------- */
+
+static void test_expired(void)
+{
+    world x;
+    char *code;
+
+    REQUIRE(world_init(&x, "expired", 0));
+    REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW - DAY, NOW + 1000,
+                      OFFPAY_CRED_ALLOW_UNBOUND, NOW, NULL));
+    code = cpm(&x, 1000, NOW + 900);
+    CHECK(code != NULL);
+    /* Within the credential's window widened by the skew (120 s): fine. */
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1000 + 120), OFFPAY_OK);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1000 + 121), OFFPAY_EEXPIRED);
+    /* The credential cache must not hide expiry: second look, same answer. */
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1000 + 121), OFFPAY_EEXPIRED);
+    offpay_terminal_set_cred_cache(x.t, 0);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1000 + 121), OFFPAY_EEXPIRED);
+    free(code);
+    world_free(&x);
+}
+
+static void test_not_yet_valid(void)
+{
+    world x;
+    char *code;
+
+    REQUIRE(world_init(&x, "not_yet_valid", 0));
+    /* The wallet stores a future credential but uses it only once valid. */
+    REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW + 1000, NOW + 30 * DAY,
+                      OFFPAY_CRED_ALLOW_UNBOUND, NOW, NULL));
+    CHECK(cpm(&x, 1000, NOW + 999) == NULL);
+    code = cpm(&x, 1000, NOW + 1000);
+    CHECK(code != NULL);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1000 - 121),
+              OFFPAY_ENOT_YET_VALID);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1000 - 120), OFFPAY_OK);
+    /* Cached now; the window still holds. */
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1000 - 121),
+              OFFPAY_ENOT_YET_VALID);
+    free(code);
+    world_free(&x);
+}
+
+static void test_revoked(void)
+{
+    world              x;
+    offpay_wallet_cred c;
+    char              *code;
+    uint8_t           *rl = NULL;
+    size_t             rllen = 0;
+
+    REQUIRE(world_init(&x, "revoked", 0));
+    REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW - DAY, NOW + 30 * DAY,
+                      OFFPAY_CRED_ALLOW_UNBOUND, NOW, &c));
+    code = cpm(&x, 1000, NOW + 10);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 11), OFFPAY_OK);
+    REQUIRE_OK(offpay_issuer_revoke(x.is, c.serial, NOW + 5));
+    CHECK_ERR(offpay_issuer_revoke(x.is, c.serial, NOW + 5), OFFPAY_EEXISTS);
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 5, &rl, &rllen));
+    /* Not known to the terminal until it syncs. */
+    CHECK_ERR(check(x.t, code, 1000, NOW + 11), OFFPAY_OK);
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, NOW + 6),
+              OFFPAY_OK);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 11), OFFPAY_EREVOKED);
+    CHECK_ERR(accept(x.t, code, 1000, NOW + 11), OFFPAY_EREVOKED);
+    /* And after a restart. */
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    CHECK_ERR(check(x.t, code, 1000, NOW + 11), OFFPAY_EREVOKED);
+    free(rl);
+    free(code);
+    world_free(&x);
+}
+
+static void test_wrong_currency(void)
+{
+    world x;
+    char *code = NULL;
+
+    REQUIRE(world_init(&x, "wrong_currency", 0));
+    REQUIRE(give_cred(&x, x.w, 100000, USD, NOW - DAY, NOW + 30 * DAY,
+                      OFFPAY_CRED_ALLOW_UNBOUND, NOW, NULL));
+    CHECK_ERR(offpay_wallet_pay(x.w, 1000, EUR, NOW, &code, NULL),
+              OFFPAY_ENO_CREDENTIAL);
+    CHECK_ERR(offpay_wallet_pay(x.w, 1000, USD, NOW, &code, NULL), OFFPAY_OK);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1), OFFPAY_ECURRENCY);
+    free(code);
+    world_free(&x);
+}
+
+static void test_unknown_kid(void)
+{
+    world              x, y;
+    offpay_keypair     kp, stranger;
+    offpay_wallet_cred c;
+    char              *code;
+
+    REQUIRE(world_init(&x, "unknown_kid", 0));
+    /* A credential claiming kid 99, which the bundle does not have: the kid
+     * is checked before any signature. */
+    REQUIRE_OK(offpay_keypair_generate(&kp));
+    REQUIRE_OK(offpay_keypair_generate(&stranger));
+    memset(&c, 0, sizeof c);
+    c.kid = 99;
+    c.serial = 4242;
+    memcpy(c.wallet_pk, kp.pk, OFFPAY_PK_BYTES);
+    c.limit = 100000;
+    c.currency = EUR;
+    c.valid_from = NOW - DAY;
+    c.expires = NOW + DAY;
+    c.flags = OFFPAY_CRED_ALLOW_UNBOUND;
+    REQUIRE_OK(offpay_issuer_sign_wallet_cred(stranger.sk, &c));
+    code = craft(&kp, &c, 1, 1000, NOW, 0, 0, NULL);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1), OFFPAY_EUNKNOWN_KID);
+    free(code);
+
+    /* A second issuer's credential names kid 1, which this bundle has with
+     * another key: the issuer signature fails. */
+    REQUIRE(world_init(&y, "unknown_kid_other_issuer", 0));
+    REQUIRE_OK(offpay_issuer_issue_wallet(y.is, kp.pk, 100000, EUR,
+                                          NOW - DAY, NOW + DAY,
+                                          OFFPAY_CRED_ALLOW_UNBOUND, &c));
+    code = craft(&kp, &c, 1, 1000, NOW, 0, 0, NULL);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1), OFFPAY_ECRED_SIG);
+    CHECK_ERR(check(y.t, code, 1000, NOW + 1), OFFPAY_OK);
+    free(code);
+    offpay_keypair_wipe(&kp);
+    offpay_keypair_wipe(&stranger);
+    world_free(&y);
+    world_free(&x);
+}
+
+static void test_kid_expired(void)
+{
+    world               x;
+    offpay_trust_bundle b;
+    char               *code;
+    uint32_t            until;
+
+    REQUIRE(world_init(&x, "kid_expired", 100000));
+    REQUIRE_OK(offpay_bundle_decode(x.bundle, x.bundle_len, &b));
+    REQUIRE(b.n_keys == 1 && b.keys[0].kid == 1);
+    until = b.keys[0].valid_until;
+    code = cpm(&x, 1000, NOW);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1), OFFPAY_OK);
+    /* Past the key's window the key id is refused before anything else,
+     * with the credential cache warm or cold. */
+    CHECK_ERR(check(x.t, code, 1000, until + 1), OFFPAY_EKID_EXPIRED);
+    offpay_terminal_set_cred_cache(x.t, 0);
+    CHECK_ERR(check(x.t, code, 1000, until + 1), OFFPAY_EKID_EXPIRED);
+    /* Before the key's window too. */
+    CHECK_ERR(check(x.t, code, 1000, b.keys[0].valid_from - 1),
+              OFFPAY_EKID_EXPIRED);
+    free(code);
+    world_free(&x);
+}
+
+/* ---- the code's own fields ------------------------------------------ */
+
+static void test_code_too_old(void)
+{
+    world       x;
+    offpay_risk r;
+    char       *code;
+
+    REQUIRE(world_init(&x, "code_too_old", 100000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    code = cpm(&x, 1000, NOW);
+    CHECK_ERR(check(x.t, code, 1000, NOW + r.max_code_age), OFFPAY_OK);
+    CHECK_ERR(check(x.t, code, 1000, NOW + r.max_code_age + 1),
+              OFFPAY_ECODE_TOO_OLD);
+    CHECK_ERR(accept(x.t, code, 1000, NOW + r.max_code_age + 1),
+              OFFPAY_ECODE_TOO_OLD);
+    free(code);
+    world_free(&x);
+}
+
+static void test_code_future(void)
+{
+    world       x;
+    offpay_risk r;
+    char       *code;
+
+    REQUIRE(world_init(&x, "code_future", 100000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    code = cpm(&x, 1000, NOW + 500);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 500 - r.skew - 1),
+              OFFPAY_ECODE_FUTURE);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 500 - r.skew), OFFPAY_OK);
+    free(code);
+    world_free(&x);
+}
+
+static void test_over_authorized(void)
+{
+    world x;
+    char *code;
+
+    REQUIRE(world_init(&x, "over_authorized", 100000));
+    code = cpm(&x, 1000, NOW);
+    CHECK_ERR(check(x.t, code, 1001, NOW + 1), OFFPAY_EOVER_AUTHORIZED);
+    CHECK_ERR(accept(x.t, code, 1001, NOW + 1), OFFPAY_EOVER_AUTHORIZED);
+    /* An unbound code needs an amount to charge. */
+    CHECK_ERR(check(x.t, code, 0, NOW + 1), OFFPAY_EINVAL);
+    CHECK_ERR(accept(x.t, code, 1000, NOW + 1), OFFPAY_OK);
+    free(code);
+    world_free(&x);
+}
+
+static void test_over_limit(void)
+{
+    world              x;
+    offpay_keypair     kp;
+    offpay_wallet_cred c;
+    char              *code;
+
+    /* A code authorizing more than its own credential's limit (a wallet
+     * never makes one). */
+    REQUIRE(world_init(&x, "over_limit", 0));
+    REQUIRE(own_cred(&x, &kp, 1000, OFFPAY_CRED_ALLOW_UNBOUND, &c));
+    code = craft(&kp, &c, 1, 2000, NOW, 0, 0, NULL);
+    CHECK_ERR(check(x.t, code, 500, NOW + 1), OFFPAY_EOVER_LIMIT);
+    free(code);
+    code = craft(&kp, &c, 2, 1000, NOW, 0, 0, NULL);
+    CHECK_ERR(check(x.t, code, 500, NOW + 1), OFFPAY_OK);
+    free(code);
+    offpay_keypair_wipe(&kp);
+    world_free(&x);
+}
+
+static void test_unbound_refused(void)
+{
+    world              x;
+    offpay_keypair     kp;
+    offpay_wallet_cred c;
+    char              *code = NULL;
+
+    REQUIRE(world_init(&x, "unbound_refused", 0));
+    /* The wallet itself refuses to make the code... */
+    REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW - DAY, NOW + 30 * DAY, 0,
+                      NOW, NULL));
+    CHECK_ERR(offpay_wallet_pay(x.w, 1000, EUR, NOW, &code, NULL),
+              OFFPAY_EUNBOUND_REFUSED);
+    CHECK(code == NULL);
+    /* ...so it is made by hand; the terminal refuses it too. */
+    REQUIRE(own_cred(&x, &kp, 100000, 0, &c));
+    code = craft(&kp, &c, 1, 1000, NOW, 0, 0, NULL);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1), OFFPAY_EUNBOUND_REFUSED);
+    free(code);
+    /* The same credential answering a request is fine. */
+    code = bound(&x, x.t, 1000, NOW, NULL);
+    CHECK_ERR(check(x.t, code, 0, NOW + 1), OFFPAY_OK);
+    free(code);
+    offpay_keypair_wipe(&kp);
+    world_free(&x);
+}
+
+/* ---- risk rules ------------------------------------------------------ */
+
+static void test_over_floor(void)
+{
+    world       x;
+    offpay_risk r;
+    char       *code;
+
+    REQUIRE(world_init(&x, "over_floor", 4000000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    CHECK(r.floor_unbound == 5000 && r.floor_bound == 20000);
+    code = cpm(&x, r.floor_unbound + 1, NOW);
+    CHECK_ERR(check(x.t, code, r.floor_unbound + 1, NOW + 1),
+              OFFPAY_EOVER_FLOOR);
+    CHECK_ERR(check(x.t, code, r.floor_unbound, NOW + 1), OFFPAY_OK);
+    free(code);
+    /* Bound codes have their own, higher floor. */
+    code = bound(&x, x.t, r.floor_bound + 1, NOW, NULL);
+    CHECK_ERR(check(x.t, code, 0, NOW + 1), OFFPAY_EOVER_FLOOR);
+    free(code);
+    code = bound(&x, x.t, r.floor_bound, NOW, NULL);
+    CHECK_ERR(check(x.t, code, 0, NOW + 1), OFFPAY_OK);
+    free(code);
+    world_free(&x);
+}
+
+static void test_over_cumulative(void)
+{
+    world       x;
+    offpay_risk r;
+    char       *code;
+
+    REQUIRE(world_init(&x, "over_cumulative", 100000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    r.cumulative = 10000;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    for (int i = 0; i < 3; i++) {
+        code = cpm(&x, 3000, NOW + (uint32_t)i);
+        CHECK_ERR(accept(x.t, code, 3000, NOW + 10), OFFPAY_OK);
+        free(code);
+    }
+    code = cpm(&x, 3000, NOW + 5);
+    CHECK_ERR(check(x.t, code, 3000, NOW + 10), OFFPAY_EOVER_CUMULATIVE);
+    CHECK_ERR(accept(x.t, code, 1001, NOW + 10), OFFPAY_EOVER_CUMULATIVE);
+    CHECK_ERR(accept(x.t, code, 1000, NOW + 10), OFFPAY_OK); /* exactly 10000 */
+    free(code);
+    code = cpm(&x, 1, NOW + 6);
+    CHECK_ERR(check(x.t, code, 1, NOW + 10), OFFPAY_EOVER_CUMULATIVE);
+    /* The sum is rebuilt from the journal after a restart. */
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
+    CHECK_ERR(check(x.t, code, 1, NOW + 10), OFFPAY_EOVER_CUMULATIVE);
+    free(code);
+    world_free(&x);
+}
+
+static void test_replay(void)
+{
+    world x;
+    char *code, *bcode;
+
+    REQUIRE(world_init(&x, "replay", 100000));
+    code = cpm(&x, 1000, NOW);
+    bcode = bound(&x, x.t, 1500, NOW, NULL);
+    CHECK_ERR(accept(x.t, code, 1000, NOW + 1), OFFPAY_OK);
+    CHECK_ERR(accept(x.t, bcode, 0, NOW + 1), OFFPAY_OK);
+    CHECK_ERR(accept(x.t, code, 1000, NOW + 2), OFFPAY_EREPLAY);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 2), OFFPAY_EREPLAY);
+    CHECK_ERR(accept(x.t, bcode, 0, NOW + 2), OFFPAY_EREPLAY);
+    /* A smaller charge does not make it new. */
+    CHECK_ERR(accept(x.t, code, 1, NOW + 2), OFFPAY_EREPLAY);
+    /* The seen-set survives a restart (with and without the key). */
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
+    CHECK_ERR(accept(x.t, code, 1000, NOW + 3), OFFPAY_EREPLAY);
+    CHECK_ERR(accept(x.t, bcode, 0, NOW + 3), OFFPAY_EREPLAY);
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    CHECK_ERR(check(x.t, code, 1000, NOW + 3), OFFPAY_EREPLAY);
+    free(code);
+    free(bcode);
+    world_free(&x);
+}
+
+static void test_wrong_merchant(void)
+{
+    world            x;
+    offpay_terminal *b;
+    char            *code;
+
+    REQUIRE(world_init(&x, "wrong_merchant", 100000));
+    b = new_terminal(&x, "terminal_b", 2, EUR, NOW);
+    REQUIRE(b != NULL);
+    code = bound(&x, x.t, 1500, NOW, NULL);
+    CHECK_ERR(check(b, code, 0, NOW + 1), OFFPAY_EWRONG_MERCHANT);
+    CHECK_ERR(accept(b, code, 0, NOW + 1), OFFPAY_EWRONG_MERCHANT);
+    CHECK_ERR(accept(x.t, code, 0, NOW + 1), OFFPAY_OK);
+    free(code);
+    offpay_terminal_close(b);
+    world_free(&x);
+}
+
+static void test_wrong_nonce(void)
+{
+    world              x;
+    offpay_terminal   *c;
+    offpay_keypair     kp;
+    offpay_wallet_cred cred;
+    uint8_t            nonce[OFFPAY_NONCE_BYTES];
+    char              *code;
+
+    REQUIRE(world_init(&x, "wrong_nonce", 100000));
+    /* Another terminal of the same merchant did not make the request. */
+    c = new_terminal(&x, "terminal_c", 1, EUR, NOW);
+    REQUIRE(c != NULL);
+    code = bound(&x, x.t, 1500, NOW, NULL);
+    CHECK_ERR(check(c, code, 0, NOW + 1), OFFPAY_EWRONG_NONCE);
+    CHECK_ERR(check(x.t, code, 0, NOW + 1), OFFPAY_OK);
+    free(code);
+    /* A forged nonce, for the right merchant. */
+    REQUIRE(own_cred(&x, &kp, 100000, 0, &cred));
+    randombytes_buf(nonce, sizeof nonce);
+    code = craft(&kp, &cred, 1, 1500, NOW, 1, 1, nonce);
+    CHECK_ERR(check(x.t, code, 0, NOW + 1), OFFPAY_EWRONG_NONCE);
+    free(code);
+    /* A paid request's nonce is closed: a second code for it is refused. */
+    code = bound(&x, x.t, 700, NOW, NULL);
+    CHECK_ERR(accept(x.t, code, 0, NOW + 1), OFFPAY_OK);
+    free(code);
+    offpay_keypair_wipe(&kp);
+    offpay_terminal_close(c);
+    world_free(&x);
+}
+
+static void test_amount_mismatch(void)
+{
+    world              x;
+    offpay_keypair     kp;
+    offpay_wallet_cred cred;
+    offpay_request     q;
+    char              *code, *rq = NULL;
+
+    REQUIRE(world_init(&x, "amount_mismatch", 100000));
+    code = bound(&x, x.t, 1500, NOW, NULL);
+    CHECK_ERR(check(x.t, code, 1400, NOW + 1), OFFPAY_EAMOUNT_MISMATCH);
+    CHECK_ERR(check(x.t, code, 1600, NOW + 1), OFFPAY_EAMOUNT_MISMATCH);
+    CHECK_ERR(check(x.t, code, 1500, NOW + 1), OFFPAY_OK);
+    CHECK_ERR(check(x.t, code, 0, NOW + 1), OFFPAY_OK);
+    free(code);
+    /* A code bound to a real open request but authorizing another amount. */
+    REQUIRE_OK(offpay_terminal_request(x.t, 2500, NOW, &rq, &q));
+    REQUIRE(own_cred(&x, &kp, 100000, 0, &cred));
+    code = craft(&kp, &cred, 1, 2000, NOW, 1, 1, q.nonce);
+    CHECK_ERR(check(x.t, code, 0, NOW + 1), OFFPAY_EAMOUNT_MISMATCH);
+    free(code);
+    code = craft(&kp, &cred, 2, 2500, NOW, 1, 1, q.nonce);
+    CHECK_ERR(check(x.t, code, 0, NOW + 1), OFFPAY_OK);
+    free(code);
+    free(rq);
+    offpay_keypair_wipe(&kp);
+    world_free(&x);
+}
+
+static void test_request_expired(void)
+{
+    world          x;
+    offpay_risk    r;
+    offpay_request q;
+    char          *rq = NULL, *code = NULL;
+
+    REQUIRE(world_init(&x, "request_expired", 100000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    REQUIRE_OK(offpay_terminal_request(x.t, 1500, NOW, &rq, NULL));
+    /* The payer confirms late, but within the wallet's request age. */
+    REQUIRE_OK(offpay_wallet_read_request(x.w, rq, NOW + r.request_ttl, &q));
+    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW + r.request_ttl, &code,
+                                         NULL));
+    CHECK_ERR(check(x.t, code, 0, NOW + r.request_ttl), OFFPAY_OK);
+    CHECK_ERR(check(x.t, code, 0, NOW + r.request_ttl + 1),
+              OFFPAY_EREQUEST_EXPIRED);
+    free(code);
+    free(rq);
+    world_free(&x);
+}
+
+static void test_sync_required(void)
+{
+    world       x;
+    offpay_risk r;
+    char       *code;
+
+    REQUIRE(world_init(&x, "sync_required", 1000000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    r.max_offline_payments = 2;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    for (int i = 0; i < 2; i++) {
+        code = cpm(&x, 100, NOW + (uint32_t)i);
+        CHECK_ERR(accept(x.t, code, 100, NOW + 10), OFFPAY_OK);
+        free(code);
+    }
+    code = cpm(&x, 100, NOW + 5);
+    CHECK_ERR(check(x.t, code, 100, NOW + 10), OFFPAY_ESYNC_REQUIRED);
+    /* The count is durable... */
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
+    CHECK_ERR(check(x.t, code, 100, NOW + 10), OFFPAY_ESYNC_REQUIRED);
+    /* ...and a sync resets it. */
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, NULL, 0, NOW + 10));
+    CHECK_ERR(accept(x.t, code, 100, NOW + 10), OFFPAY_OK);
+    free(code);
+
+    /* Hours offline since the last sync (at NOW + 10). */
+    r.max_offline_payments = 0;
+    r.max_offline_hours = 1;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    code = cpm(&x, 100, NOW + 10 + 3600);
+    CHECK_ERR(check(x.t, code, 100, NOW + 10 + 3600), OFFPAY_OK);
+    free(code);
+    code = cpm(&x, 100, NOW + 10 + 3601);
+    CHECK_ERR(check(x.t, code, 100, NOW + 10 + 3601), OFFPAY_ESYNC_REQUIRED);
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, NULL, 0, NOW + 10 + 3601));
+    CHECK_ERR(check(x.t, code, 100, NOW + 10 + 3601), OFFPAY_OK);
+    free(code);
+    world_free(&x);
+}
+
+static void test_revlist_stale(void)
+{
+    world       x;
+    offpay_risk r;
+    char       *code;
+    uint8_t    *rl = NULL;
+    size_t      rllen = 0;
+    uint32_t    later;
+
+    REQUIRE(world_init(&x, "revlist_stale", 100000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    later = NOW + r.max_revlist_age + 1;
+    /* Synced recently, but without a new revocation list. */
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, NULL, 0, later));
+    code = cpm(&x, 1000, later);
+    CHECK_ERR(check(x.t, code, 1000, later), OFFPAY_EREVLIST_STALE);
+    REQUIRE_OK(offpay_issuer_revlist(x.is, later, &rl, &rllen));
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, later));
+    CHECK_ERR(check(x.t, code, 1000, later), OFFPAY_OK);
+    free(rl);
+    free(code);
+    world_free(&x);
+}
+
+static void test_revlist_seq(void)
+{
+    world    x;
+    uint8_t *rl2 = NULL, *rl3 = NULL, *junk = NULL;
+    size_t   len2 = 0, len3 = 0, junk_len = 0;
+
+    REQUIRE(world_init(&x, "revlist_seq", 0));
+    REQUIRE_OK(offpay_issuer_revoke(x.is, 1001, NOW + 1));
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 1, &rl2, &len2));
+    REQUIRE_OK(offpay_issuer_revoke(x.is, 1002, NOW + 2));
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 2, &rl3, &len3));
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl3, len3, NOW + 3),
+              OFFPAY_OK);
+    /* An older full list would un-revoke 1002. */
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl2, len2, NOW + 4),
+              OFFPAY_EREVLIST_SEQ);
+    /* The same list again is fine. */
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl3, len3, NOW + 4),
+              OFFPAY_OK);
+    /* A damaged list is refused by its signature. */
+    junk = malloc(len3);
+    REQUIRE(junk != NULL);
+    memcpy(junk, rl3, len3);
+    junk_len = len3;
+    junk[junk_len - 1] ^= 1;
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, junk, junk_len, NOW + 4),
+              OFFPAY_EREVLIST_SIG);
+    free(junk);
+    free(rl2);
+    free(rl3);
+    world_free(&x);
+}
+
+/* ---- the wallet file ------------------------------------------------- */
+
+/* Writes len bytes to path (replacing it). 1 on success. */
+static int write_file(const char *path, const void *b, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    int   ok;
+
+    if (f == NULL)
+        return 0;
+    ok = fwrite(b, 1, len, f) == len;
+    return fclose(f) == 0 && ok;
+}
+
+static void test_wallet_passphrase(void)
+{
+    world          x;
+    offpay_wallet *w = NULL;
+
+    REQUIRE(world_init(&x, "wallet_passphrase", 0));
+    CHECK_ERR(offpay_wallet_open(x.wallet_path, "not the passphrase", &w),
+              OFFPAY_EPASSPHRASE);
+    CHECK(w == NULL);
+    CHECK_ERR(offpay_wallet_open(x.wallet_path, "", &w), OFFPAY_EPASSPHRASE);
+    CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &w), OFFPAY_OK);
+    offpay_wallet_close(w);
+    world_free(&x);
+}
+
+static void test_wallet_corrupt(void)
+{
+    world          x;
+    offpay_wallet *w = NULL;
+    char          *orig, *copy;
+    size_t         len = 0;
+
+    REQUIRE(world_init(&x, "wallet_corrupt", 100000));
+    orig = offpay_test_read_file(x.wallet_path, &len);
+    REQUIRE(orig != NULL);
+    REQUIRE(len > OFFPAY__WALLET_HEADER_BYTES + OFFPAY__WALLET_TAG_BYTES);
+    copy = malloc(len);
+    REQUIRE(copy != NULL);
+
+    /* Header magic: structurally not a wallet file. */
+    memcpy(copy, orig, len);
+    copy[0] ^= 0x20;
+    REQUIRE(write_file(x.wallet_path, copy, len));
+    CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &w), OFFPAY_ECORRUPT);
+    CHECK(w == NULL);
+    /* Truncated: also structural. */
+    REQUIRE(write_file(x.wallet_path, orig, len - 1));
+    CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &w), OFFPAY_ECORRUPT);
+    /* A ciphertext byte: the AEAD cannot tell it from a wrong passphrase
+     * (wallet_file.h documents OFFPAY_EPASSPHRASE). */
+    memcpy(copy, orig, len);
+    copy[OFFPAY__WALLET_HEADER_BYTES + 3] ^= 0x01;
+    REQUIRE(write_file(x.wallet_path, copy, len));
+    CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &w),
+              OFFPAY_EPASSPHRASE);
+    /* The tag, likewise. */
+    memcpy(copy, orig, len);
+    copy[len - 1] ^= 0x80;
+    REQUIRE(write_file(x.wallet_path, copy, len));
+    CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &w),
+              OFFPAY_EPASSPHRASE);
+    /* Gone. */
+    REQUIRE(remove(x.wallet_path) == 0);
+    CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &w), OFFPAY_ENOTFOUND);
+    /* Restored, it opens again. */
+    REQUIRE(write_file(x.wallet_path, orig, len));
+    CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &w), OFFPAY_OK);
+    CHECK(offpay_wallet_n_credentials(w) == 1);
+    offpay_wallet_close(w);
+    free(copy);
+    free(orig);
+    world_free(&x);
+}
+
+/* ---- positive paths -------------------------------------------------- */
+
+typedef struct journal_view {
+    int                  n;
+    offpay_journal_entry e[8];
+    uint8_t              code[8][OFFPAY_PAYMENT_BOUND_BYTES];
+} journal_view;
+
+static int collect(const offpay_journal_entry *e, void *ctx)
+{
+    journal_view *v = ctx;
+
+    if (v->n >= 8)
+        return 1;
+    v->e[v->n] = *e;
+    if (e->code_len <= sizeof v->code[0])
+        memcpy(v->code[v->n], e->code, e->code_len);
+    v->e[v->n].code = v->code[v->n]; /* e->code dies with the callback */
+    v->n++;
+    return 0;
+}
+
+/* 1 when the journal entry holds exactly the bytes of text. */
+static int same_code(const offpay_journal_entry *e, const char *text)
+{
+    uint8_t *b = NULL;
+    size_t   n = 0;
+    int      same;
+
+    if (offpay_text_decode(text, strlen(text), &b, &n) != OFFPAY_OK)
+        return 0;
+    same = n == e->code_len && memcmp(b, e->code, n) == 0;
+    free(b);
+    return same;
+}
+
+static void test_journal(void)
+{
+    world             x;
+    journal_view      v;
+    offpay_acceptance a1, a2;
+    offpay_payment    p1;
+    char             *c1, *c2;
+
+    REQUIRE(world_init(&x, "journal", 100000));
+    c1 = cpm(&x, 2000, NOW);
+    c2 = bound(&x, x.t, 1500, NOW + 1, NULL);
+    REQUIRE(c1 != NULL && c2 != NULL);
+    CHECK_ERR(offpay_terminal_check(x.t, c1, strlen(c1), 1800, NOW + 2, &p1),
+              OFFPAY_OK);
+    CHECK_ERR(offpay_terminal_accept(x.t, c1, strlen(c1), 1800, NOW + 2, &a1),
+              OFFPAY_OK);
+    CHECK_ERR(offpay_terminal_accept(x.t, c2, strlen(c2), 0, NOW + 3, &a2),
+              OFFPAY_OK);
+    CHECK(a1.charged == 1800 && a1.payment.amount == 2000 &&
+          !a1.payment.bound && a1.time == NOW + 2);
+    CHECK(a2.charged == 1500 && a2.payment.amount == 1500 &&
+          a2.payment.bound && a2.payment.merchant_id == 1);
+    CHECK(a1.seq != a2.seq);
+    /* Read back after a restart: the rows were durable. */
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    memset(&v, 0, sizeof v);
+    CHECK_ERR(offpay_terminal_journal(x.t, collect, &v), OFFPAY_OK);
+    REQUIRE(v.n == 2);
+    CHECK(v.e[0].seq == a1.seq && v.e[0].serial == p1.cred.serial &&
+          v.e[0].counter == p1.counter && v.e[0].charged == 1800 &&
+          v.e[0].authorized == 2000 && v.e[0].currency == EUR &&
+          v.e[0].bound == 0 && v.e[0].accepted_at == NOW + 2);
+    CHECK(same_code(&v.e[0], c1));
+    CHECK(v.e[1].seq == a2.seq && v.e[1].serial == p1.cred.serial &&
+          v.e[1].counter == p1.counter + 1 && v.e[1].charged == 1500 &&
+          v.e[1].authorized == 1500 && v.e[1].bound == 1 &&
+          v.e[1].accepted_at == NOW + 3);
+    CHECK(same_code(&v.e[1], c2));
+    /* Refusals leave no row. */
+    CHECK_ERR(accept(x.t, c1, 1800, NOW + 4), OFFPAY_EREPLAY);
+    memset(&v, 0, sizeof v);
+    CHECK_ERR(offpay_terminal_journal(x.t, collect, &v), OFFPAY_OK);
+    CHECK(v.n == 2);
+    free(c1);
+    free(c2);
+    world_free(&x);
+}
+
+static void test_receipt(void)
+{
+    world                 x;
+    offpay_acceptance     a;
+    offpay_wallet_balance b;
+    offpay_wallet_spend   s;
+    offpay_receipt        r;
+    char                 *code, *rc_text = NULL, *bcode, *brc = NULL;
+
+    REQUIRE(world_init(&x, "receipt", 100000));
+    code = cpm(&x, 2000, NOW);
+    REQUIRE(code != NULL);
+    REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW, &b));
+    CHECK(b.limit == 100000 && b.pending == 2000 && b.confirmed == 0 &&
+          b.available == 98000 && b.codes == 1 && b.usable);
+    REQUIRE_OK(offpay_terminal_accept(x.t, code, strlen(code), 1200, NOW + 1,
+                                      &a));
+    REQUIRE_OK(offpay_terminal_receipt(x.t, a.seq, NOW + 2, &rc_text));
+    CHECK_ERR(offpay_wallet_take_receipt(x.w, rc_text, NOW + 3, &r),
+              OFFPAY_OK);
+    CHECK(r.amount == 1200 && r.counter == a.payment.counter &&
+          r.serial == a.payment.cred.serial && r.currency == EUR);
+    REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW + 3, &b));
+    CHECK(b.pending == 0 && b.confirmed == 1200 && b.available == 98800);
+    REQUIRE_OK(offpay_wallet_get_spend(x.w, 0, &s));
+    CHECK(s.charged == 1200 && s.authorized == 2000);
+    /* The same receipt again changes nothing. */
+    CHECK_ERR(offpay_wallet_take_receipt(x.w, rc_text, NOW + 4, NULL),
+              OFFPAY_OK);
+    /* A bound payment's receipt; and it survives a wallet restart. */
+    bcode = bound(&x, x.t, 1500, NOW + 5, NULL);
+    REQUIRE_OK(offpay_terminal_accept(x.t, bcode, strlen(bcode), 0, NOW + 6,
+                                      &a));
+    REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW + 6, &b));
+    CHECK(b.pending == 1500 && b.confirmed == 1200);
+    REQUIRE_OK(offpay_terminal_receipt(x.t, a.seq, NOW + 7, &brc));
+    CHECK_ERR(offpay_wallet_take_receipt(x.w, brc, NOW + 8, NULL), OFFPAY_OK);
+    offpay_wallet_close(x.w);
+    x.w = NULL;
+    REQUIRE_OK(offpay_wallet_open(x.wallet_path, PASS, &x.w));
+    REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW + 8, &b));
+    CHECK(b.pending == 0 && b.confirmed == 2700 && b.available == 97300 &&
+          b.codes == 2);
+    /* A receipt of another wallet's payment does not match here. */
+    {
+        world          y;
+        offpay_wallet *w2 = NULL;
+
+        REQUIRE(world_init(&y, "receipt_other", 0));
+        REQUIRE_OK(offpay_wallet_create(
+            (snprintf(y.dir + strlen(y.dir), 16, "/w2"), y.dir), PASS,
+            x.root_pk, x.bundle, x.bundle_len, &w2));
+        CHECK_ERR(offpay_wallet_take_receipt(w2, brc, NOW + 9, NULL),
+                  OFFPAY_ERECEIPT_MISMATCH);
+        offpay_wallet_close(w2);
+        world_free(&y);
+    }
+    free(brc);
+    free(bcode);
+    free(rc_text);
+    free(code);
+    world_free(&x);
+}
+
+/* A small deterministic PRNG (xorshift64*), so failures reproduce. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rnd(uint64_t n)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (rng_state * 2685821657736338717ULL) % n;
+}
+
+/* Sums the spend log: pending authorizations and confirmed charges. */
+static void spend_sums(const offpay_wallet *w, int64_t *pending,
+                       int64_t *charged, uint32_t *max_counter)
+{
+    offpay_wallet_spend s;
+
+    *pending = *charged = 0;
+    *max_counter = 0;
+    for (size_t i = 0; i < offpay_wallet_n_spends(w); i++) {
+        if (offpay_wallet_get_spend(w, i, &s) != OFFPAY_OK)
+            continue;
+        if (s.charged >= 0)
+            *charged += s.charged;
+        else
+            *pending += s.authorized;
+        if (s.counter > *max_counter)
+            *max_counter = s.counter;
+    }
+}
+
+static void test_conservation(void)
+{
+    const int64_t limit = 50000;
+    world         x;
+    offpay_risk   r;
+    int64_t       m_conf = 0, m_pend = 0, term_sum = 0;
+    uint32_t      last_counter = 0, t = NOW;
+    int           made = 0, refused = 0, receipted = 0, unscanned = 0;
+    int           restarts = 0;
+
+    REQUIRE(world_init(&x, "conservation", limit));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    r.floor_unbound = limit;
+    r.cumulative = limit;
+    r.max_offline_payments = 0;
+    r.max_offline_hours = 0;
+    r.max_revlist_age = 0;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+
+    for (int step = 0; step < 160; step++) {
+        offpay_wallet_balance b;
+        offpay_payment        p;
+        char                 *code = NULL;
+        int64_t               avail = limit - m_conf - m_pend, amount;
+        int64_t               pend, conf;
+        uint32_t              maxc;
+        offpay_err            rc;
+        uint64_t              kind = rnd(10);
+
+        t += 7;
+        /* Mostly affordable amounts, sometimes the default cap (0),
+         * sometimes just over what is available. */
+        if (kind == 0)
+            amount = 0;
+        else if (kind == 1)
+            amount = avail + 1;
+        else
+            amount = 1 + (int64_t)rnd(limit / 8);
+        rc = offpay_wallet_pay(x.w, amount, EUR, t, &code, &p);
+        if (avail <= 0 || amount > avail) {
+            CHECK_ERR(rc, OFFPAY_EINSUFFICIENT);
+            CHECK(code == NULL);
+            refused++;
+        } else {
+            int64_t want = amount;
+
+            if (amount == 0)
+                want = limit / 10 < avail ? limit / 10 : avail;
+            CHECK_ERR(rc, OFFPAY_OK);
+            REQUIRE(code != NULL);
+            CHECK(p.amount == want);
+            CHECK(p.counter > last_counter); /* never repeats */
+            last_counter = p.counter;
+            m_pend += p.amount;
+            made++;
+            switch (rnd(3)) {
+            case 0: /* shown, never scanned: stays reserved */
+                unscanned++;
+                break;
+            case 1: /* accepted, receipt never reaches the wallet */
+            case 2: { /* accepted at a random lower amount, receipted */
+                int64_t           charge = 1 + (int64_t)rnd(p.amount);
+                offpay_acceptance a;
+                char             *rt = NULL;
+
+                CHECK_ERR(offpay_terminal_accept(x.t, code, strlen(code),
+                                                 charge, t, &a),
+                          OFFPAY_OK);
+                term_sum += charge;
+                if (offpay_wallet_n_spends(x.w) % 2 == 0)
+                    break;
+                CHECK_ERR(offpay_terminal_receipt(x.t, a.seq, t, &rt),
+                          OFFPAY_OK);
+                CHECK_ERR(offpay_wallet_take_receipt(x.w, rt, t, NULL),
+                          OFFPAY_OK);
+                m_pend -= p.amount;
+                m_conf += charge;
+                receipted++;
+                free(rt);
+                break;
+            }
+            }
+        }
+        free(code);
+
+        /* The invariant, by the wallet's own numbers and by its log. */
+        REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, t, &b));
+        CHECK(b.limit == limit && b.confirmed == m_conf &&
+              b.pending == m_pend);
+        CHECK(b.available == limit - m_conf - m_pend && b.available >= 0);
+        spend_sums(x.w, &pend, &conf, &maxc);
+        CHECK(pend == m_pend && conf == m_conf && pend + conf <= limit);
+        CHECK(maxc == last_counter);
+        CHECK(term_sum <= limit);
+
+        /* A simulated restart every few steps. */
+        if (step % 8 == 7) {
+            offpay_wallet_close(x.w);
+            x.w = NULL;
+            REQUIRE_OK(offpay_wallet_open(x.wallet_path, PASS, &x.w));
+            restarts++;
+            REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, t, &b));
+            CHECK(b.confirmed == m_conf && b.pending == m_pend &&
+                  b.codes == (uint32_t)made);
+        }
+        if (offpay_test_failures > 0)
+            break;
+    }
+    printf("     %d codes made, %d refused (insufficient), %d receipted, "
+           "%d never scanned, %d restarts; confirmed %lld + pending %lld "
+           "<= limit %lld\n",
+           made, refused, receipted, unscanned, restarts, (long long)m_conf,
+           (long long)m_pend, (long long)limit);
+    CHECK(made > 20 && refused > 5 && receipted > 5 && unscanned > 5);
+    world_free(&x);
+}
+
+int main(void)
+{
+    static const offpay_test tests[] = {
+        {"expired", test_expired},
+        {"not_yet_valid", test_not_yet_valid},
+        {"revoked", test_revoked},
+        {"wrong_currency", test_wrong_currency},
+        {"unknown_kid", test_unknown_kid},
+        {"kid_expired", test_kid_expired},
+        {"code_too_old", test_code_too_old},
+        {"code_future", test_code_future},
+        {"over_authorized", test_over_authorized},
+        {"over_limit", test_over_limit},
+        {"unbound_refused", test_unbound_refused},
+        {"over_floor", test_over_floor},
+        {"over_cumulative", test_over_cumulative},
+        {"replay", test_replay},
+        {"wrong_merchant", test_wrong_merchant},
+        {"wrong_nonce", test_wrong_nonce},
+        {"amount_mismatch", test_amount_mismatch},
+        {"request_expired", test_request_expired},
+        {"sync_required", test_sync_required},
+        {"revlist_stale", test_revlist_stale},
+        {"revlist_seq", test_revlist_seq},
+        {"wallet_passphrase", test_wallet_passphrase},
+        {"wallet_corrupt", test_wallet_corrupt},
+        {"journal", test_journal},
+        {"receipt", test_receipt},
+        {"conservation", test_conservation},
+        {NULL, NULL},
+    };
+
+    (void)world_cleanup_needed;
+    return offpay_test_main(tests);
+}
