@@ -103,6 +103,18 @@ offpay_err offpay_issuer_issue_terminal(
     offpay_terminal_cred *out);
 
 /*
+ * offpay_issuer_add_key — key rotation: a new signing key (the next kid)
+ * valid from valid_from for lifetime seconds; the trust bundle gets a new
+ * sequence number and bundle.opb is rewritten. Older keys stay in the
+ * bundle until their window ends, so credentials they signed stay valid.
+ * New credentials use the newest key covering their window.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ERANGE (OFFPAY_BUNDLE_KEYS_MAX keys),
+ * OFFPAY_EIO, OFFPAY_ECRYPTO. *kid (may be NULL) receives the new kid.
+ */
+offpay_err offpay_issuer_add_key(offpay_issuer *is, uint32_t valid_from,
+                                 uint32_t lifetime, uint16_t *kid);
+
+/*
  * offpay_issuer_revoke — add serial to the revocation list (a new sequence
  * number), save, and rewrite revlist.opb. Revoking an already revoked serial
  * is OFFPAY_EEXISTS. Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS, OFFPAY_ERANGE

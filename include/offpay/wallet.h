@@ -69,6 +69,15 @@ void offpay_wallet_public_key(const offpay_wallet *w,
 offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
                                         size_t len, uint32_t now);
 
+/*
+ * offpay_wallet_update_bundle — take a newer trust bundle from the issuer
+ * (after a key rotation), verified against the pinned root key. An older
+ * bundle (lower sequence number) is OFFPAY_EREVLIST_SEQ.
+ * Errors: decode errors, OFFPAY_EBUNDLE_SIG, OFFPAY_EREVLIST_SEQ, OFFPAY_EIO.
+ */
+offpay_err offpay_wallet_update_bundle(offpay_wallet *w, const uint8_t *bundle,
+                                       size_t len);
+
 /* The allowance of one credential, in its currency's minor units. */
 typedef struct offpay_wallet_balance {
     uint64_t serial;

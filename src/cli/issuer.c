@@ -34,6 +34,8 @@ static const char help[] =
     "      --days N           validity in days (default 365)\n"
     "      --out FILE\n"
     "  revoke SERIAL        revoke a wallet credential; rewrites revlist.opb\n"
+    "  add-key              key rotation: a new signing key (--days, default\n"
+    "                       730); rewrites bundle.opb for wallets and terminals\n"
     "  show                 print the root key and the trust bundle\n"
     "\n"
     "Common options: --dir DIR (required), --passphrase-file FILE.\n";
@@ -272,6 +274,28 @@ static int cmd_revoke(issuer_args *a, const char *serial_text)
     return EXIT_OK;
 }
 
+static int cmd_add_key(issuer_args *a)
+{
+    offpay_issuer *is;
+    uint16_t       kid = 0;
+    int            status = EXIT_OK;
+    offpay_err     rc;
+
+    is = open_issuer(a, &status);
+    if (is == NULL)
+        return status;
+    rc = offpay_issuer_add_key(is, cli_now(),
+                               (uint32_t)(a->days < 0 ? 730 : a->days) * 86400u,
+                               &kid);
+    offpay_issuer_close(is);
+    if (rc != OFFPAY_OK)
+        return cli_fail("cannot add a signing key", rc);
+    printf("signing key %u added; give %s/bundle.opb to wallets and "
+           "terminals ('offpay terminal sync --bundle')\n",
+           kid, a->dir);
+    return EXIT_OK;
+}
+
 static int cmd_show(issuer_args *a)
 {
     char                path[4096];
@@ -332,5 +356,7 @@ int cli_issuer(int argc, char **argv)
         return cmd_terminal_cred(&a);
     if (strcmp(sub, "show") == 0)
         return cmd_show(&a);
+    if (strcmp(sub, "add-key") == 0)
+        return cmd_add_key(&a);
     return cli_usage_error("issuer: unknown subcommand '%s'", sub);
 }

@@ -21,6 +21,8 @@ static const char help[] =
     "      --bundle FILE   the issuer's trust bundle (bundle.opb)\n"
     "  key             print the wallet's public key (for the issuer)\n"
     "  add-credential FILE   store a credential from the issuer\n"
+    "  sync            take a newer trust bundle from the issuer\n"
+    "      --bundle FILE   bundle.opb (after the issuer added a key)\n"
     "  balance         the allowance of each credential: limit, confirmed\n"
     "                  (receipts taken), pending (codes not yet receipted)\n"
     "  pay             make a consumer-presented payment code\n"
@@ -193,6 +195,32 @@ static int cmd_add_credential(const wallet_args *a, const char *file)
         return cli_fail(file, rc);
     printf("credential added\n");
     return EXIT_OK;
+}
+
+static int cmd_sync(const wallet_args *a)
+{
+    int            status = EXIT_OK;
+    offpay_wallet *w;
+    uint8_t       *bytes;
+    size_t         len = 0;
+    offpay_err     rc;
+
+    if (a->bundle == NULL)
+        return cli_usage_error("wallet sync: --bundle FILE is required");
+    bytes = cli_read_file(a->bundle, 4096, &len);
+    if (bytes == NULL)
+        return EXIT_FAILURE_IO;
+    w = open_wallet(a, &status);
+    if (w != NULL) {
+        rc = offpay_wallet_update_bundle(w, bytes, len);
+        if (rc != OFFPAY_OK)
+            status = cli_fail(a->bundle, rc);
+        else
+            printf("trust bundle updated\n");
+    }
+    offpay_wallet_close(w);
+    free(bytes);
+    return status;
 }
 
 static int cmd_balance(const wallet_args *a)
@@ -414,6 +442,8 @@ int cli_wallet(int argc, char **argv)
         return cmd_key(&a);
     if (strcmp(sub, "balance") == 0)
         return cmd_balance(&a);
+    if (strcmp(sub, "sync") == 0)
+        return cmd_sync(&a);
     if (strcmp(sub, "pay") == 0)
         return cmd_pay(&a);
     if (strcmp(sub, "pay-request") == 0)

@@ -580,3 +580,43 @@ offpay_err offpay_issuer_revoke(offpay_issuer *is, uint64_t serial,
     free(bytes);
     return rc;
 }
+
+offpay_err offpay_issuer_add_key(offpay_issuer *is, uint32_t valid_from,
+                                 uint32_t lifetime, uint16_t *kid)
+{
+    issuer_key *k;
+    uint8_t    *bytes = NULL;
+    size_t      len = 0;
+    offpay_err  rc;
+
+    if (is == NULL || lifetime == 0)
+        return OFFPAY_EINVAL;
+    if (is->n_keys >= OFFPAY_BUNDLE_KEYS_MAX ||
+        is->keys[is->n_keys - 1].kid == UINT16_MAX)
+        return OFFPAY_ERANGE;
+    k = &is->keys[is->n_keys];
+    rc = offpay_keypair_generate(&k->kp);
+    if (rc != OFFPAY_OK)
+        return rc;
+    k->kid = (uint16_t)(is->keys[is->n_keys - 1].kid + 1);
+    k->valid_from = valid_from;
+    k->valid_until = valid_from > UINT32_MAX - lifetime
+                         ? UINT32_MAX
+                         : valid_from + lifetime;
+    is->n_keys++;
+    is->bundle_seq++;
+    rc = save(is);
+    if (rc != OFFPAY_OK) {
+        is->n_keys--;
+        is->bundle_seq--;
+        offpay_keypair_wipe(&k->kp);
+        return rc;
+    }
+    rc = offpay_issuer_bundle(is, &bytes, &len);
+    if (rc == OFFPAY_OK)
+        rc = write_public(is, "bundle.opb", bytes, len);
+    free(bytes);
+    if (rc == OFFPAY_OK && kid != NULL)
+        *kid = k->kid;
+    return rc;
+}

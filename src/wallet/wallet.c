@@ -353,6 +353,38 @@ offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
     return rc;
 }
 
+offpay_err offpay_wallet_update_bundle(offpay_wallet *w, const uint8_t *bundle,
+                                       size_t len)
+{
+    offpay_trust_bundle b, old_b;
+    uint8_t             old_bytes[BUNDLE_MAX];
+    size_t              old_len;
+    offpay_err          rc;
+
+    if (w == NULL || bundle == NULL)
+        return OFFPAY_EINVAL;
+    if (len > BUNDLE_MAX)
+        return OFFPAY_ETOOBIG;
+    rc = offpay_bundle_verify(bundle, len, w->root_pk, &b);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (b.seq < w->bundle.seq)
+        return OFFPAY_EREVLIST_SEQ;
+    old_b = w->bundle;
+    old_len = w->bundle_len;
+    memcpy(old_bytes, w->bundle_bytes, old_len);
+    w->bundle = b;
+    memcpy(w->bundle_bytes, bundle, len);
+    w->bundle_len = len;
+    rc = save(w);
+    if (rc != OFFPAY_OK) {
+        w->bundle = old_b;
+        memcpy(w->bundle_bytes, old_bytes, old_len);
+        w->bundle_len = old_len;
+    }
+    return rc;
+}
+
 size_t offpay_wallet_n_credentials(const offpay_wallet *w)
 {
     return w == NULL ? 0 : w->n_creds;

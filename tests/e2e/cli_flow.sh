@@ -12,10 +12,10 @@ T=(--terminal shop)
 for g in "" issuer wallet terminal decode; do
   expect 0 "Usage|Commands" -- "$OFFPAY" $g --help
 done
-for s in init wallet-credential terminal-credential revoke show; do
+for s in init wallet-credential terminal-credential revoke add-key show; do
   expect 0 "Usage" -- "$OFFPAY" issuer "$s" --help
 done
-for s in init key add-credential balance pay pay-request receipt log; do
+for s in init key add-credential sync balance pay pay-request receipt log; do
   expect 0 "Usage" -- "$OFFPAY" wallet "$s" --help
 done
 for s in init key set-credential sync risk request accept receipt journal; do
@@ -99,6 +99,21 @@ code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
 expect 0 "serial 1 revoked" -- "$OFFPAY" issuer revoke 1 --dir iss --passphrase-file ip
 expect 0 "synced" -- "$OFFPAY" terminal sync "${T[@]}" --revlist iss/revlist.opb
 expect 1 "EREVOKED" -- "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.00
+
+# Key rotation: a new signing key reaches the terminal with the bundle;
+# credentials signed with either key are accepted.
+expect 0 "signing key 2 added" -- "$OFFPAY" issuer add-key --dir iss --passphrase-file ip
+expect 0 "synced" -- "$OFFPAY" terminal sync "${T[@]}" --bundle iss/bundle.opb
+expect 0 "signing key 2 valid" -- "$OFFPAY" issuer show --dir iss
+expect 0 "trust bundle updated" -- "$OFFPAY" wallet sync "${W[@]}" --bundle iss/bundle.opb
+"$OFFPAY" issuer wallet-credential --dir iss --passphrase-file ip --limit 50.00 \
+    --currency EUR --out w2.cred \
+    --wallet-key "$("$OFFPAY" wallet key "${W[@]}")" >/dev/null
+expect 0 "credential added" -- "$OFFPAY" wallet add-credential w2.cred "${W[@]}"
+expect 0 '"kid": 2' -- "$OFFPAY" decode --file w2.cred --json
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 2.00 2>/dev/null)
+expect 0 "accepted: 2.00 EUR from credential 2" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 2.00
 
 # Risk rules can be read and changed.
 expect 0 "floor-unbound +20.00 EUR" -- "$OFFPAY" terminal risk "${T[@]}" --set floor-unbound=20.00
