@@ -807,6 +807,277 @@ static void test_every_bit_matters(void)
     }
 }
 
+/* ---- the rules docs/protocol.md states, on variations of the vectors --- */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, (uint16_t)(v >> 16));
+    put16(p + 2, (uint16_t)v);
+}
+
+/* The recorded bytes of message name in buf (MAXB + 1 bytes of room). */
+static size_t bytes_of(const char *name, uint8_t *buf)
+{
+    size_t len = 0;
+
+    CHECK(recorded_bytes(message(name), buf, &len));
+    return len;
+}
+
+/* §2.10: decoding errors and their precedence. */
+static void test_decode_precedence(void)
+{
+    uint8_t    b[MAXB + 1];
+    size_t     n;
+    offpay_msg m;
+
+    /* Header: truncated before version before type. */
+    CHECK_ERR(offpay_msg_decode_any((const uint8_t *)"\x02", 1, &m),
+              OFFPAY_ETRUNCATED);
+    CHECK_ERR(offpay_msg_decode_any((const uint8_t *)"\x02\x99", 2, &m),
+              OFFPAY_EVERSION);
+    CHECK_ERR(offpay_msg_decode_any((const uint8_t *)"\x01\x99", 2, &m),
+              OFFPAY_ETYPE);
+    n = bytes_of("wallet_credential", b);
+    CHECK_ERR(offpay_payment_decode(b, n, &m.u.payment), OFFPAY_ETYPE);
+    b[0] = 2;
+    CHECK_ERR(offpay_payment_decode(b, 2, &m.u.payment), OFFPAY_EVERSION);
+
+    /* Wallet credential: content rules before trailing bytes. */
+    n = bytes_of("wallet_credential", b);
+    put16(b + 48, 999);
+    b[n] = 0;
+    CHECK_ERR(offpay_wallet_cred_decode(b, n + 1, &m.u.wcred),
+              OFFPAY_ECURRENCY_UNKNOWN);
+    b[58] = 0x03;
+    CHECK_ERR(offpay_wallet_cred_decode(b, n + 1, &m.u.wcred),
+              OFFPAY_EMALFORMED);
+    n = bytes_of("wallet_credential", b);
+    put32(b + 44, 0);
+    CHECK_ERR(offpay_wallet_cred_decode(b, n, &m.u.wcred), OFFPAY_EMALFORMED);
+    n = bytes_of("wallet_credential", b);
+    put32(b + 50, 0xffffffffu);
+    CHECK_ERR(offpay_wallet_cred_decode(b, n, &m.u.wcred), OFFPAY_EMALFORMED);
+
+    /* Payment: the embedded credential is judged before the rest is read;
+     * counter and amount only after the trailing check. */
+    n = bytes_of("payment", b);
+    b[58] = 0x81;
+    CHECK_ERR(offpay_payment_decode(b, 150, &m.u.payment), OFFPAY_EMALFORMED);
+    CHECK_ERR(offpay_payment_decode(b, 100, &m.u.payment), OFFPAY_ETRUNCATED);
+    n = bytes_of("payment", b);
+    put32(b + 123, 0);
+    CHECK_ERR(offpay_payment_decode(b, n, &m.u.payment), OFFPAY_EMALFORMED);
+    b[n] = 0;
+    CHECK_ERR(offpay_payment_decode(b, n + 1, &m.u.payment), OFFPAY_ETRAILING);
+    CHECK_ERR(offpay_payment_decode(b, n - 1, &m.u.payment),
+              OFFPAY_ETRUNCATED);
+    n = bytes_of("bound_payment", b);
+    CHECK_ERR(offpay_payment_decode(b, n - 20, &m.u.payment),
+              OFFPAY_ETRUNCATED);
+    n = bytes_of("payment", b);
+    b[1] = OFFPAY_MSG_PAYMENT_BOUND;
+    CHECK_ERR(offpay_payment_decode(b, n, &m.u.payment), OFFPAY_ETRUNCATED);
+
+    /* Terminal credential: name_len > 40 at once; name rule; before
+     * trailing. */
+    n = bytes_of("terminal_credential", b);
+    b[58] = 41;
+    CHECK_ERR(offpay_terminal_cred_decode(b, 60, &m.u.tcred),
+              OFFPAY_EMALFORMED);
+    CHECK_ERR(offpay_terminal_cred_decode(b, 58, &m.u.tcred),
+              OFFPAY_ETRUNCATED);
+    b[58] = 0; /* the name's bytes become the signature and trailing bytes */
+    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred),
+              OFFPAY_EMALFORMED);
+    n = bytes_of("terminal_credential", b);
+    b[59] = 0x07; /* a C0 control */
+    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred),
+              OFFPAY_EMALFORMED);
+    n = bytes_of("terminal_credential", b);
+    b[62] = 0xc2, b[63] = 0x85; /* "é" -> U+0085, a C1 control */
+    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred),
+              OFFPAY_EMALFORMED);
+    b[62] = 0xc0, b[63] = 0xa9; /* overlong */
+    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred),
+              OFFPAY_EMALFORMED);
+    b[62] = 0xc3, b[63] = 0xa8; /* "è": well-formed, decodes */
+    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), OFFPAY_OK);
+
+    /* Request: amount, then currency, both after trailing. */
+    n = bytes_of("request", b);
+    put32(b + n - 64 - 22, 0); /* amount */
+    put16(b + n - 64 - 18, 999); /* currency */
+    CHECK_ERR(offpay_request_decode(b, n, &m.u.request), OFFPAY_EMALFORMED);
+    b[n] = 0;
+    CHECK_ERR(offpay_request_decode(b, n + 1, &m.u.request), OFFPAY_ETRAILING);
+    put32(b + n - 64 - 22, 1);
+    CHECK_ERR(offpay_request_decode(b, n, &m.u.request),
+              OFFPAY_ECURRENCY_UNKNOWN);
+
+    /* Receipt: counter/amount, then currency. */
+    n = bytes_of("receipt", b);
+    put16(b + n - 64 - 6, 999);
+    CHECK_ERR(offpay_receipt_decode(b, n, &m.u.receipt),
+              OFFPAY_ECURRENCY_UNKNOWN);
+    put32(b + n - 64 - 14, 0); /* counter */
+    CHECK_ERR(offpay_receipt_decode(b, n, &m.u.receipt), OFFPAY_EMALFORMED);
+
+    /* Trust bundle: n_keys at once; order and windows after trailing. */
+    n = bytes_of("trust_bundle", b);
+    b[10] = 0;
+    CHECK_ERR(offpay_bundle_decode(b, 12, &m.u.bundle), OFFPAY_EMALFORMED);
+    b[10] = 17;
+    CHECK_ERR(offpay_bundle_decode(b, n, &m.u.bundle), OFFPAY_EMALFORMED);
+    n = bytes_of("trust_bundle", b);
+    put16(b + 11 + 42, 6); /* second kid equal to the first */
+    CHECK_ERR(offpay_bundle_decode(b, n, &m.u.bundle), OFFPAY_EMALFORMED);
+    b[n] = 0;
+    CHECK_ERR(offpay_bundle_decode(b, n + 1, &m.u.bundle), OFFPAY_ETRAILING);
+
+    /* Revocation list: length against count first, then the rules. */
+    n = bytes_of("revocation_list", b);
+    put16(b + 16, 4);
+    CHECK_ERR(offpay_revlist_decode(b, n, &m.u.revlist), OFFPAY_ETRUNCATED);
+    put16(b + 16, 2);
+    CHECK_ERR(offpay_revlist_decode(b, n, &m.u.revlist), OFFPAY_ETRAILING);
+    n = bytes_of("revocation_list", b);
+    put32(b + 8, 12); /* base_seq = seq */
+    CHECK_ERR(offpay_revlist_decode(b, n, &m.u.revlist), OFFPAY_EMALFORMED);
+    n = bytes_of("revocation_list", b);
+    memcpy(b + 18, b + 26, 8); /* two equal serials */
+    CHECK_ERR(offpay_revlist_decode(b, n, &m.u.revlist), OFFPAY_EMALFORMED);
+}
+
+/* Decodes text (NUL-terminated) and returns the error. */
+static offpay_err text_err(const char *text)
+{
+    uint8_t   *bytes = NULL;
+    size_t     len = 0;
+    offpay_err rc = offpay_text_decode(text, strlen(text), &bytes, &len);
+
+    free(bytes);
+    return rc;
+}
+
+/* §4: the text form's decoding errors. */
+static void test_text_rules(void)
+{
+    const char *pay = json_string_value(json_object_get(message("payment"),
+                                                        "text"));
+    const char *rec = json_string_value(json_object_get(message("receipt"),
+                                                        "text"));
+    char        buf[512];
+
+    REQUIRE(pay != NULL && rec != NULL && strlen(rec) < sizeof buf);
+    CHECK_ERR(text_err("OPP"), OFFPAY_EPREFIX);
+    CHECK_ERR(text_err("oppy:00"), OFFPAY_EPREFIX);
+    CHECK_ERR(text_err("OPXX:000"), OFFPAY_EPREFIX);
+    CHECK_ERR(text_err("OPPY:"), OFFPAY_ETRUNCATED);
+    CHECK_ERR(text_err("OPPY:00"), OFFPAY_ETRUNCATED);
+    CHECK_ERR(text_err("OPPY:0"), OFFPAY_EBASE45);
+    snprintf(buf, sizeof buf, "OPPY:%s", rec + 5); /* a receipt's bytes */
+    CHECK_ERR(text_err(buf), OFFPAY_EPREFIX);
+    snprintf(buf, sizeof buf, "%s\n", pay);
+    CHECK_ERR(text_err(buf), OFFPAY_EBASE45);
+    snprintf(buf, sizeof buf, "%s", pay);
+    for (size_t i = 5; buf[i] != '\0'; i++)
+        if (buf[i] >= 'A' && buf[i] <= 'Z') {
+            buf[i] = (char)(buf[i] - 'A' + 'a'); /* one letter lower case */
+            break;
+        }
+    CHECK_ERR(text_err(buf), OFFPAY_EBASE45);
+    CHECK_ERR(text_err(pay), OFFPAY_OK);
+}
+
+/* §5: verification order on the vectors, re-signed where a field changes. */
+static void test_verify_order(void)
+{
+    offpay_trust_bundle b, only6;
+    offpay_keypair      root, iss, term;
+    offpay_request      q;
+    offpay_receipt      t;
+    offpay_wallet_cred  c;
+    offpay_revlist      l;
+    uint8_t             buf[MAXB];
+    size_t              len = 0;
+    uint32_t            now = verify_time();
+    uint32_t            after_tcred = 1798761600u; /* 2027-01-01 */
+
+    REQUIRE(the_bundle(&b) && keypair("root", &root) &&
+            keypair("issuer_kid7", &iss) && keypair("terminal", &term));
+
+    /* Wallet credential: key window before the credential's window; the
+     * window is widened by skew on both sides. */
+    REQUIRE(recorded_bytes(message("wallet_credential"), buf, &len));
+    REQUIRE_OK(offpay_wallet_cred_decode(buf, len, &c));
+    CHECK_ERR(offpay_wallet_cred_verify(&b, &c, 1830297600u, 0),
+              OFFPAY_EKID_EXPIRED);
+    CHECK_ERR(offpay_wallet_cred_verify(&b, &c, c.expires + 120, 120),
+              OFFPAY_OK);
+    CHECK_ERR(offpay_wallet_cred_verify(&b, &c, c.expires + 121, 120),
+              OFFPAY_EEXPIRED);
+    CHECK_ERR(offpay_wallet_cred_verify(&b, &c, c.valid_from - 120, 120),
+              OFFPAY_OK);
+    CHECK_ERR(offpay_wallet_cred_verify(&b, &c, c.valid_from - 121, 120),
+              OFFPAY_ENOT_YET_VALID);
+    c.limit++;
+    CHECK_ERR(offpay_wallet_cred_verify(&b, &c, 1830297600u, 0),
+              OFFPAY_EKID_EXPIRED); /* the key is looked up first */
+    CHECK_ERR(offpay_wallet_cred_verify(&b, &c, now, 0), OFFPAY_ECRED_SIG);
+    only6 = b;
+    only6.n_keys = 1;
+    CHECK_ERR(offpay_wallet_cred_verify(&only6, &c, now, 0),
+              OFFPAY_EUNKNOWN_KID);
+
+    /* Request: credential, then signature, then currency, then time. */
+    REQUIRE(request_from(json_object_get(message("request"), "fields"), &q));
+    REQUIRE(recorded_sig(message("request"), q.sig));
+    CHECK_ERR(offpay_request_verify(&b, &q, now, 0, 600), OFFPAY_OK);
+    CHECK_ERR(offpay_request_verify(&b, &q, now + 600, 0, 600),
+              OFFPAY_ECODE_TOO_OLD);
+    CHECK_ERR(offpay_request_verify(&b, &q, q.time - 301, 300, 600),
+              OFFPAY_ECODE_FUTURE);
+    CHECK_ERR(offpay_request_verify(&b, &q, after_tcred, 0, 600),
+              OFFPAY_EEXPIRED);
+    q.currency = 840;
+    CHECK_ERR(offpay_request_verify(&b, &q, now, 0, 600), OFFPAY_ECODE_SIG);
+    REQUIRE_OK(sign_code(enc_request, &q, OFFPAY_DS_REQUEST, &term, q.sig));
+    CHECK_ERR(offpay_request_verify(&b, &q, now + 600, 0, 600),
+              OFFPAY_ECURRENCY);
+
+    /* Receipt: judged at its own time, not now. */
+    REQUIRE(receipt_from(json_object_get(message("receipt"), "fields"), &t));
+    REQUIRE(recorded_sig(message("receipt"), t.sig));
+    CHECK_ERR(offpay_receipt_verify(&b, &t, after_tcred, 0), OFFPAY_OK);
+    t.time = after_tcred;
+    REQUIRE_OK(sign_code(enc_receipt, &t, OFFPAY_DS_RECEIPT, &term, t.sig));
+    CHECK_ERR(offpay_receipt_verify(&b, &t, now, 0), OFFPAY_EEXPIRED);
+
+    /* Revocation list: the key is judged at the list's issued_at. */
+    {
+        uint64_t serials[16];
+
+        REQUIRE(revlist_from(json_object_get(message("revocation_list"),
+                                             "fields"),
+                             &l, serials, 16));
+        REQUIRE(recorded_sig(message("revocation_list"), l.sig));
+        CHECK_ERR(offpay_revlist_verify(&b, &l), OFFPAY_OK);
+        l.issued_at = 1830297600u;
+        CHECK_ERR(offpay_revlist_verify(&b, &l), OFFPAY_EKID_EXPIRED);
+        l.issued_at = 1767225600u;
+        CHECK_ERR(offpay_revlist_verify(&b, &l), OFFPAY_EREVLIST_SIG);
+        REQUIRE_OK(offpay_issuer_sign_revlist(iss.sk, &l));
+        CHECK_ERR(offpay_revlist_verify(&b, &l), OFFPAY_OK);
+    }
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -820,6 +1091,9 @@ int main(void)
         {"receipt", test_receipt},
         {"revocation_list", test_revocation_list},
         {"every_bit_matters", test_every_bit_matters},
+        {"decode_precedence", test_decode_precedence},
+        {"text_rules", test_text_rules},
+        {"verify_order", test_verify_order},
         {NULL, NULL},
     };
     int rc = offpay_test_main(tests);
