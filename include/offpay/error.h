@@ -61,7 +61,8 @@ extern "C" {
     X(EAMOUNT_MISMATCH, 36, "amount differs from the request")                 \
     X(EUNBOUND_REFUSED, 37, "credential does not allow unbound codes")         \
     X(ESYNC_REQUIRED, 38, "offline limits reached: the terminal must sync")    \
-    X(EREVLIST_STALE, 39, "revocation list is too old")                        \
+    X(EREVLIST_STALE, 39,                                                      \
+      "revocation list is missing or too old: the terminal must sync")         \
     X(EREVLIST_SEQ, 40, "revocation list does not follow the one held")        \
     X(EPASSPHRASE, 41, "wrong passphrase")                                     \
     X(ECORRUPT, 42, "file is corrupted")                                       \
@@ -75,7 +76,8 @@ extern "C" {
     X(ESCAN, 50, "no code found in the image")                                 \
     X(EIMAGE, 51, "cannot read or write the image")                            \
     X(EQRENCODE, 52, "text does not fit in a QR code")                         \
-    X(EREQUEST_EXPIRED, 53, "the request this code answers has expired")
+    X(EREQUEST_EXPIRED, 53, "the request this code answers has expired")   \
+    X(EBUNDLE_OLD, 54, "trust bundle is older than the one held")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

@@ -96,7 +96,7 @@ offpay_err offpay_terminal_credential(const offpay_terminal *t,
  * delta whose base_seq is the held seq; may be NULL), and reset the offline
  * counters. Errors: bundle/revlist decode and signature errors,
  * OFFPAY_EREVLIST_SEQ (a delta that does not follow, or an older list),
- * OFFPAY_EJOURNAL.
+ * OFFPAY_EBUNDLE_OLD (a bundle older than the one held), OFFPAY_EJOURNAL.
  */
 offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
                                 size_t bundle_len, const uint8_t *revlist,

@@ -72,8 +72,8 @@ offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
 /*
  * offpay_wallet_update_bundle — take a newer trust bundle from the issuer
  * (after a key rotation), verified against the pinned root key. An older
- * bundle (lower sequence number) is OFFPAY_EREVLIST_SEQ.
- * Errors: decode errors, OFFPAY_EBUNDLE_SIG, OFFPAY_EREVLIST_SEQ, OFFPAY_EIO.
+ * bundle (lower sequence number) is OFFPAY_EBUNDLE_OLD.
+ * Errors: decode errors, OFFPAY_EBUNDLE_SIG, OFFPAY_EBUNDLE_OLD, OFFPAY_EIO.
  */
 offpay_err offpay_wallet_update_bundle(offpay_wallet *w, const uint8_t *bundle,
                                        size_t len);

@@ -55,6 +55,7 @@ int cli_is_rejection(offpay_err rc)
     case OFFPAY_ESYNC_REQUIRED:
     case OFFPAY_EREVLIST_STALE:
     case OFFPAY_EREVLIST_SEQ:
+    case OFFPAY_EBUNDLE_OLD:
     case OFFPAY_EINSUFFICIENT:
     case OFFPAY_ENO_CREDENTIAL:
     case OFFPAY_ERECEIPT_MISMATCH:

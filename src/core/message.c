@@ -77,10 +77,15 @@ int offpay__utf8_display_ok(const uint8_t *s, size_t n)
                 return 0;
             cp = (cp << 6) | (s[i + k] & 0x3fu);
         }
-        /* Overlong forms, surrogates, beyond Unicode, C1 controls. */
+        /* Overlong forms, surrogates, beyond Unicode, C1 controls, and the
+         * invisible or direction-changing format characters that could make
+         * one merchant's name look like another's on the payer's screen. */
         if ((extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
             (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff ||
-            (cp >= 0x80 && cp <= 0x9f))
+            (cp >= 0x80 && cp <= 0x9f) || cp == 0xad || cp == 0x61c ||
+            (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
+            (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) ||
+            cp == 0xfeff)
             return 0;
         i += extra + 1;
     }

@@ -34,7 +34,8 @@ offpay_err offpay__bundle_signed_bytes(const offpay_trust_bundle *b,
 offpay_err offpay__revlist_signed_bytes(const offpay_revlist *l, uint8_t *out,
                                         size_t cap, size_t *len);
 
-/* 1 when s[0..n) is valid UTF-8 without control characters. */
+/* 1 when s[0..n) is valid UTF-8 without control characters or invisible
+ * format characters (docs/protocol.md §2.3, the name rule). */
 int offpay__utf8_display_ok(const uint8_t *s, size_t n);
 
 #endif

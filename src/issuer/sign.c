@@ -47,6 +47,9 @@ offpay_err offpay_issuer_sign_terminal_cred(const uint8_t sk[OFFPAY_SK_BYTES],
 
     if (sk == NULL || c == NULL)
         return OFFPAY_EINVAL;
+    /* The encoder validates every field; refuse to sign what it refuses. */
+    if (offpay_terminal_cred_encode(c, msg, sizeof msg, &len) != OFFPAY_OK)
+        return OFFPAY_EINVAL;
     rc = offpay__terminal_cred_signed_bytes(c, msg, sizeof msg, &len);
     if (rc != OFFPAY_OK)
         return rc;

@@ -650,7 +650,7 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
         if (rc != OFFPAY_OK)
             return rc;
         if (b.seq < t->bundle.seq)
-            return OFFPAY_EREVLIST_SEQ;
+            return OFFPAY_EBUNDLE_OLD;
     }
     if (revlist != NULL) {
         rc = offpay_revlist_decode(revlist, revlist_len, &l);
@@ -724,6 +724,20 @@ offpay_err offpay_terminal_request(offpay_terminal *t, int64_t amount,
             OFFPAY_OK ||
         (rc = offpay_request_encode(&q, code, sizeof code, &len)) != OFFPAY_OK)
         return rc;
+    /* Requests that can no longer be paid are forgotten (paid ones stay, as
+     * the record of which payment answered which request). */
+    if (sqlite3_prepare_v2(t->db,
+                           "DELETE FROM requests WHERE paid_seq IS NULL"
+                           " AND created + ?1 < ?2",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, t->risk.request_ttl) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE) {
+        rc = OFFPAY_EJOURNAL;
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
     /* The request is remembered durably before its code is shown, so a
      * payment made against it is recognized after a restart. */
     rc = OFFPAY_EJOURNAL;

@@ -369,7 +369,7 @@ offpay_err offpay_wallet_update_bundle(offpay_wallet *w, const uint8_t *bundle,
     if (rc != OFFPAY_OK)
         return rc;
     if (b.seq < w->bundle.seq)
-        return OFFPAY_EREVLIST_SEQ;
+        return OFFPAY_EBUNDLE_OLD;
     old_b = w->bundle;
     old_len = w->bundle_len;
     memcpy(old_bytes, w->bundle_bytes, old_len);

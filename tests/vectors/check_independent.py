@@ -237,13 +237,20 @@ def read_header(r, types):
     return msg_type
 
 
+INVISIBLE = {0xAD, 0x61C, 0xFEFF} | set(range(0x200B, 0x2010)) | \
+    set(range(0x202A, 0x202F)) | set(range(0x2060, 0x2065)) | \
+    set(range(0x2066, 0x206A))
+
+
 def name_ok(name):
-    """§2.3: well-formed UTF-8, no C0/DEL/C1 control characters."""
+    """§2.3: well-formed UTF-8, no C0/DEL/C1 control characters, no
+    invisible or direction-changing format characters."""
     try:
         s = name.decode("utf-8", errors="strict")
     except UnicodeDecodeError:
         return False
-    return not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in s)
+    return not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or
+                   ord(ch) in INVISIBLE for ch in s)
 
 
 def read_wcred(r):
