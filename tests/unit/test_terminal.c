@@ -399,6 +399,45 @@ static void test_kid_expired(void)
     world_free(&x);
 }
 
+/* Key rotation: a credential signed under a key newer than the terminal's
+ * trust bundle names a kid the terminal does not know until it syncs; an
+ * older bundle is then refused. */
+static void test_key_rotation(void)
+{
+    world              x;
+    offpay_wallet_cred c;
+    uint8_t           *b2 = NULL;
+    size_t             b2_len = 0;
+    uint16_t           kid = 0;
+    char              *code;
+
+    REQUIRE(world_init(&x, "key_rotation", 0));
+    REQUIRE_OK(offpay_issuer_add_key(x.is, NOW - 60, 365 * DAY, &kid));
+    CHECK(kid == 2);
+    REQUIRE_OK(offpay_issuer_bundle(x.is, &b2, &b2_len));
+    REQUIRE_OK(offpay_wallet_update_bundle(x.w, b2, b2_len));
+    REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW - 60, NOW + 30 * DAY,
+                      OFFPAY_CRED_ALLOW_UNBOUND, NOW, &c));
+    CHECK(c.kid == 2);
+    code = cpm(&x, 1000, NOW);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1), OFFPAY_EUNKNOWN_KID);
+    CHECK_ERR(offpay_terminal_sync(x.t, b2, b2_len, NULL, 0, NOW + 1),
+              OFFPAY_OK);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1), OFFPAY_OK);
+    CHECK_ERR(offpay_terminal_sync(x.t, x.bundle, x.bundle_len, NULL, 0,
+                                   NOW + 2),
+              OFFPAY_EBUNDLE_OLD);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 2), OFFPAY_OK);
+    /* The new bundle is kept across a restart. */
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    CHECK_ERR(check(x.t, code, 1000, NOW + 2), OFFPAY_OK);
+    free(code);
+    free(b2);
+    world_free(&x);
+}
+
 /* ---- the code's own fields ------------------------------------------ */
 
 static void test_code_too_old(void)
@@ -1053,15 +1092,23 @@ static void spend_sums(const offpay_wallet *w, int64_t *pending,
     }
 }
 
+/* A receipt the terminal made but the wallet has not taken yet. */
+typedef struct late_receipt {
+    char   *text;
+    int64_t authorized, charged;
+} late_receipt;
+
 static void test_conservation(void)
 {
     const int64_t limit = 50000;
     world         x;
     offpay_risk   r;
+    late_receipt  late[256];
+    int           n_late = 0;
     int64_t       m_conf = 0, m_pend = 0, term_sum = 0;
     uint32_t      last_counter = 0, t = NOW;
     int           made = 0, refused = 0, receipted = 0, unscanned = 0;
-    int           restarts = 0;
+    int           restarts = 0, lost = 0;
 
     REQUIRE(world_init(&x, "conservation", limit));
     REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
@@ -1071,8 +1118,11 @@ static void test_conservation(void)
     r.max_offline_hours = 0;
     r.max_revlist_age = 0;
     REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    /* Codes made without an amount reserve this much (not limit / 10), so
+     * the allowance lasts a few hundred steps. */
+    REQUIRE_OK(offpay_wallet_set_default_cap(x.w, 1500));
 
-    for (int step = 0; step < 160; step++) {
+    for (int step = 0; step < 240; step++) {
         offpay_wallet_balance b;
         offpay_payment        p;
         char                 *code = NULL;
@@ -1083,14 +1133,16 @@ static void test_conservation(void)
         uint64_t              kind = rnd(10), fate;
 
         t += 7;
-        /* Mostly affordable amounts, sometimes the default cap (0),
-         * sometimes just over what is available. */
+        /* Mostly affordable amounts, sometimes the default cap (0) or one
+         * unit more than available; late on, exactly what is available. */
         if (kind == 0)
             amount = 0;
         else if (kind == 1)
             amount = avail + 1;
+        else if (kind == 2 && step > 200)
+            amount = avail;
         else
-            amount = 1 + (int64_t)rnd((uint64_t)limit / 8);
+            amount = 1 + (int64_t)rnd((uint64_t)limit / 40);
         rc = offpay_wallet_pay(x.w, amount, EUR, t, &code, &p);
         if (avail <= 0 || amount > avail) {
             CHECK_ERR(rc, OFFPAY_EINSUFFICIENT);
@@ -1100,7 +1152,7 @@ static void test_conservation(void)
             int64_t want = amount;
 
             if (amount == 0)
-                want = limit / 10 < avail ? limit / 10 : avail;
+                want = 1500 < avail ? 1500 : avail;
             CHECK_ERR(rc, OFFPAY_OK);
             REQUIRE(code != NULL);
             CHECK(p.amount == want);
@@ -1108,9 +1160,10 @@ static void test_conservation(void)
             last_counter = p.counter;
             m_pend += p.amount;
             made++;
-            /* 0: shown, never scanned (stays reserved); 1: accepted, but
-             * the receipt never reaches the wallet; 2: accepted at a
-             * random lower amount and receipted. */
+            /* 0: shown, never scanned (stays reserved); 1, 2: accepted at
+             * a random amount up to the authorized one; with 1 the receipt
+             * is lost (the wallet keeps the whole reservation), with 2 it
+             * reaches the wallet at some later step. */
             fate = rnd(3);
             if (fate == 0)
                 unscanned++;
@@ -1123,19 +1176,35 @@ static void test_conservation(void)
                                                  charge, t, &a),
                           OFFPAY_OK);
                 term_sum += charge;
-                if (fate == 2) {
-                    CHECK_ERR(offpay_terminal_receipt(x.t, a.seq, t, &rt),
-                              OFFPAY_OK);
-                    CHECK_ERR(offpay_wallet_take_receipt(x.w, rt, t, NULL),
-                              OFFPAY_OK);
-                    m_pend -= p.amount;
-                    m_conf += charge;
-                    receipted++;
+                CHECK_ERR(offpay_terminal_receipt(x.t, a.seq, t, &rt),
+                          OFFPAY_OK);
+                if (fate == 1) {
+                    lost++;
+                    free(rt);
+                } else if (rt != NULL && n_late < 256) {
+                    late[n_late].text = rt;
+                    late[n_late].authorized = p.amount;
+                    late[n_late].charged = charge;
+                    n_late++;
+                } else {
                     free(rt);
                 }
             }
         }
         free(code);
+
+        /* Now and then a pending receipt arrives (in any order). */
+        if (n_late > 0 && rnd(3) == 0) {
+            int i = (int)rnd((uint64_t)n_late);
+
+            CHECK_ERR(offpay_wallet_take_receipt(x.w, late[i].text, t, NULL),
+                      OFFPAY_OK);
+            m_pend -= late[i].authorized;
+            m_conf += late[i].charged;
+            receipted++;
+            free(late[i].text);
+            late[i] = late[--n_late];
+        }
 
         /* The invariant, by the wallet's own numbers and by its log. */
         REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, t, &b));
@@ -1160,12 +1229,16 @@ static void test_conservation(void)
         if (offpay_test_failures > 0)
             break;
     }
+    lost += n_late; /* still undelivered at the end */
+    while (n_late > 0)
+        free(late[--n_late].text);
     printf("     %d codes made, %d refused (insufficient), %d receipted, "
-           "%d never scanned, %d restarts; confirmed %lld + pending %lld "
-           "<= limit %lld\n",
-           made, refused, receipted, unscanned, restarts, (long long)m_conf,
-           (long long)m_pend, (long long)limit);
-    CHECK(made > 20 && refused > 5 && receipted > 5 && unscanned > 5);
+           "%d receipts lost, %d never scanned, %d restarts; "
+           "confirmed %lld + pending %lld <= limit %lld\n",
+           made, refused, receipted, lost, unscanned, restarts,
+           (long long)m_conf, (long long)m_pend, (long long)limit);
+    CHECK(made > 50 && refused > 20 && receipted > 20 && lost > 10 &&
+          unscanned > 10);
     world_free(&x);
 }
 
@@ -1178,6 +1251,7 @@ int main(void)
         {"wrong_currency", test_wrong_currency},
         {"unknown_kid", test_unknown_kid},
         {"kid_expired", test_kid_expired},
+        {"key_rotation", test_key_rotation},
         {"code_too_old", test_code_too_old},
         {"code_future", test_code_future},
         {"over_authorized", test_over_authorized},
