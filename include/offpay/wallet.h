@@ -30,6 +30,11 @@ extern "C" {
 
 typedef struct offpay_wallet offpay_wallet;
 
+/* Most codes a wallet's log holds. When full, credentials expired for 90
+ * days are dropped with their codes; if that frees nothing, making a code
+ * fails with OFFPAY_ERANGE until older credentials expire. */
+#define OFFPAY_WALLET_SPENDS_MAX 6000
+
 /* Defaults for the checks a wallet makes on a merchant's request code. */
 #define OFFPAY_WALLET_SKEW 300        /* clock skew allowed, seconds */
 #define OFFPAY_WALLET_REQUEST_AGE 600 /* oldest request shown, seconds */
@@ -112,7 +117,8 @@ offpay_err offpay_wallet_set_default_cap(offpay_wallet *w, int64_t cap);
  * receives the decoded code.
  * Errors: OFFPAY_EINVAL, OFFPAY_ENO_CREDENTIAL (none valid in currency),
  * OFFPAY_EINSUFFICIENT, OFFPAY_EUNBOUND_REFUSED (credential forbids unbound
- * codes), OFFPAY_ECOUNTER, OFFPAY_EIO (not saved: no code).
+ * codes), OFFPAY_ECOUNTER, OFFPAY_ERANGE (the log is full, see
+ * OFFPAY_WALLET_SPENDS_MAX), OFFPAY_EIO (not saved: no code).
  */
 offpay_err offpay_wallet_pay(offpay_wallet *w, int64_t amount,
                              uint16_t currency, uint32_t now, char **text,

@@ -27,7 +27,12 @@
 #include "wallet/wallet_file.h"
 
 #define CREDS_MAX 64
-#define SPENDS_MAX 100000
+/* The spend log is rewritten on every code; its JSON must stay well inside
+ * the sealed file's 1 MiB limit (an entry is at most ~140 bytes). */
+#define SPENDS_MAX OFFPAY_WALLET_SPENDS_MAX
+/* Credentials expired this long are dropped with their log at the next
+ * code, when the log is full. */
+#define PRUNE_AFTER (90u * 86400u)
 #define BUNDLE_MAX (2 + 9 + OFFPAY_BUNDLE_KEYS_MAX * 42 + 64)
 
 typedef struct cred_entry {
@@ -513,6 +518,28 @@ static offpay_err choose(offpay_wallet *w, int64_t amount,
     return best_err;
 }
 
+/* Drops credentials expired more than PRUNE_AFTER ago, and their spends:
+ * terminals refuse their codes, so nothing they reserve can be spent. */
+static void prune(offpay_wallet *w, uint32_t now)
+{
+    size_t keep = 0, skeep = 0;
+
+    for (size_t i = 0; i < w->n_creds; i++)
+        if ((uint64_t)w->creds[i].c.expires + PRUNE_AFTER >= now)
+            w->creds[keep++] = w->creds[i];
+    w->n_creds = keep;
+    for (size_t i = 0; i < w->n_spends; i++) {
+        int held = 0;
+
+        for (size_t k = 0; k < w->n_creds; k++)
+            if (w->creds[k].c.serial == w->spends[i].serial)
+                held = 1;
+        if (held)
+            w->spends[skeep++] = w->spends[i];
+    }
+    w->n_spends = skeep;
+}
+
 /* Reserves, saves, then signs and encodes: the one path to a code. */
 static offpay_err make_code(offpay_wallet *w, cred_entry *e, uint32_t amount,
                             uint32_t now, const offpay_request *q, char **text,
@@ -525,7 +552,9 @@ static offpay_err make_code(offpay_wallet *w, cred_entry *e, uint32_t amount,
     size_t              len = 0;
     offpay_err          rc;
 
-    if (w->n_spends == SPENDS_MAX)
+    if (w->n_spends >= SPENDS_MAX)
+        prune(w, now);
+    if (w->n_spends >= SPENDS_MAX)
         return OFFPAY_ERANGE;
     if (w->n_spends == w->cap_spends) {
         size_t               ncap = w->cap_spends ? w->cap_spends * 2 : 16;

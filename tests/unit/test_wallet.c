@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "core/jsonutil.h"
 #include "wallet/wallet_file.h"
 
 #define NOW  1700000000u
@@ -436,6 +437,76 @@ static void test_no_code_without_save(void)
     fixture_free(&f);
 }
 
+/*
+ * The spend log is bounded (OFFPAY_WALLET_SPENDS_MAX). A full log whose
+ * credentials are all live refuses new codes with OFFPAY_ERANGE (nothing is
+ * lost, no code is made); once a credential has been expired 90 days, it
+ * and its codes are dropped and codes can be made again.
+ */
+static void test_spend_log_full(void)
+{
+    fixture                f;
+    offpay__wallet_sealer *sealer = NULL;
+    offpay_wallet_cred     a;
+    uint8_t                pk[OFFPAY_PK_BYTES], buf[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t               *plain = NULL;
+    size_t                 len = 0, plain_len = 0;
+    json_t                *root = NULL, *spends;
+    char                  *text = NULL, *code = NULL;
+    uint32_t               later = NOW + DAY + 91 * DAY;
+
+    REQUIRE(fixture_init(&f, "spend_log_full"));
+    offpay_wallet_public_key(f.w, pk);
+    /* A expires tomorrow; B lasts 200 days. */
+    REQUIRE(issue(&f, pk, 100000, EUR, NOW - DAY, NOW + DAY,
+                  OFFPAY_CRED_ALLOW_UNBOUND, buf, &len, &a));
+    REQUIRE(offpay_wallet_add_credential(f.w, buf, len, NOW) == OFFPAY_OK);
+    REQUIRE(issue(&f, pk, 100000, EUR, NOW - DAY, NOW + 200 * DAY,
+                  OFFPAY_CRED_ALLOW_UNBOUND, buf, &len, NULL));
+    REQUIRE(offpay_wallet_add_credential(f.w, buf, len, NOW) == OFFPAY_OK);
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+
+    /* Fill the log with receipted codes of A, as years of use would. */
+    REQUIRE_OK(offpay__wallet_sealer_load(f.path, PASS, &plain, &plain_len,
+                                          &sealer));
+    root = json_loadb((const char *)plain, plain_len, 0, NULL);
+    offpay__wallet_plain_free(plain, plain_len);
+    REQUIRE(root != NULL);
+    spends = json_object_get(root, "spends");
+    for (int i = 1; i <= OFFPAY_WALLET_SPENDS_MAX; i++)
+        json_array_append_new(
+            spends, json_pack("{s:I, s:i, s:i, s:i, s:i, s:i, s:i}", "serial",
+                              (json_int_t)a.serial, "counter", i,
+                              "authorized", 1, "time", (int)NOW, "bound", 0,
+                              "merchant_id", 0, "charged", 1));
+    text = json_dumps(root, JSON_COMPACT);
+    REQUIRE(text != NULL);
+    CHECK(offpay__wallet_sealer_save(sealer, f.path, (const uint8_t *)text,
+                                     strlen(text)) == OFFPAY_OK);
+    offpay__json_free(text);
+    json_decref(root);
+    offpay__wallet_sealer_free(sealer);
+
+    REQUIRE(reopen(&f));
+    CHECK(offpay_wallet_n_spends(f.w) == OFFPAY_WALLET_SPENDS_MAX);
+    CHECK_ERR(offpay_wallet_pay(f.w, 100, EUR, NOW, &code, NULL),
+              OFFPAY_ERANGE);
+    CHECK(code == NULL);
+    REQUIRE(reopen(&f));
+    CHECK(offpay_wallet_n_spends(f.w) == OFFPAY_WALLET_SPENDS_MAX);
+
+    /* 91 days after A expired: A and its log go, B pays. */
+    CHECK_ERR(offpay_wallet_pay(f.w, 100, EUR, later, &code, NULL), OFFPAY_OK);
+    CHECK(code != NULL);
+    CHECK(offpay_wallet_n_credentials(f.w) == 1);
+    CHECK(offpay_wallet_n_spends(f.w) == 1);
+    REQUIRE(reopen(&f));
+    CHECK(offpay_wallet_n_spends(f.w) == 1);
+    free(code);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -448,6 +519,7 @@ int main(void)
         {"credential_choice", test_credential_choice},
         {"counter_persisted", test_counter_persisted},
         {"no_code_without_save", test_no_code_without_save},
+        {"spend_log_full", test_spend_log_full},
         {NULL, NULL},
     };
 
