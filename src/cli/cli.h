@@ -12,6 +12,12 @@
 
 #include "offpay/offpay.h"
 
+#if defined(__GNUC__)
+#define CLI_UNUSED __attribute__((unused))
+#else
+#define CLI_UNUSED
+#endif
+
 /* Exit statuses, the same for every subcommand (see `offpay --help`). */
 #define EXIT_OK 0       /* done; for `terminal accept`: accepted */
 #define EXIT_REJECTED 1 /* a code or credential was refused: reason printed */
@@ -82,6 +88,28 @@ int cli_emit_code(const char *text, const char *png, const char *svg,
 json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len);
 /* Human-readable description of a message on stdout. */
 void cli_msg_print(const offpay_msg *m);
+
+/*
+ * One subcommand of a group: its name, whether it takes one positional
+ * argument (a file or a serial; NULL when missing), and its handler, which
+ * gets the group's parsed options.
+ */
+typedef struct cli_sub {
+    const char *name;
+    int         positional;
+    int (*run)(const void *args, const char *arg);
+} cli_sub;
+
+/*
+ * cli_dispatch — the shared front of a command group: prints help for
+ * "GROUP", "GROUP --help" (exit 0) or no subcommand (exit 2), parses the
+ * options with parse (which returns 0, a usage exit status, or -1 after
+ * printing --help), checks the positional arguments and runs the
+ * subcommand from subs (terminated by a NULL name).
+ */
+int cli_dispatch(const char *group, const char *help, int argc, char **argv,
+                 int (*parse)(int argc, char **argv, void *args), void *args,
+                 const cli_sub *subs);
 
 /* Common --help footer for exit statuses. */
 extern const char cli_exit_help[];

@@ -2,6 +2,7 @@
  * common.c — helpers shared by the offpay subcommands (cli.h).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -387,4 +388,35 @@ char *cli_read_code(const char *image, const char *code, int *status)
     if (text == NULL)
         *status = fail;
     return text;
+}
+
+int cli_dispatch(const char *group, const char *help, int argc, char **argv,
+                 int (*parse)(int argc, char **argv, void *args), void *args,
+                 const cli_sub *subs)
+{
+    const cli_sub *s;
+    const char    *name;
+    int            rc, npos;
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(help, stdout);
+        fputs(cli_exit_help, stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    name = argv[1];
+    for (s = subs; s->name != NULL; s++)
+        if (strcmp(s->name, name) == 0)
+            break;
+    if (s->name == NULL)
+        return cli_usage_error("%s: unknown subcommand '%s'", group, name);
+    /* getopt sees "SUBCOMMAND OPTIONS...": argv[1] is its program name. */
+    rc = parse(argc - 1, argv + 1, args);
+    if (rc != 0)
+        return rc < 0 ? EXIT_OK : rc;
+    npos = argc - 1 - optind;
+    if (npos > (s->positional ? 1 : 0))
+        return cli_usage_error("%s %s: unexpected argument '%s'", group, name,
+                               argv[1 + optind + (s->positional ? 1 : 0)]);
+    return s->run(args, npos == 1 ? argv[1 + optind] : NULL);
 }

@@ -59,8 +59,9 @@ static int parse_ulong(const char *s, unsigned long long max,
     return errno == 0 && *end == '\0' && *v <= max ? 0 : -1;
 }
 
-static int parse(int argc, char **argv, issuer_args *a)
+static int parse(int argc, char **argv, void *args)
 {
+    issuer_args *a = args;
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
         {"passphrase-file", required_argument, NULL, 'p'},
@@ -111,8 +112,9 @@ static int parse(int argc, char **argv, issuer_args *a)
     return 0;
 }
 
-static int cmd_init(issuer_args *a)
+static int cmd_init(const void *args, const char *arg CLI_UNUSED)
 {
+    const issuer_args *a = args;
     offpay_issuer *is = NULL;
     char          *pass = cli_passphrase(a->pass_file, "New issuer passphrase", 1);
     uint8_t        pk[OFFPAY_PK_BYTES];
@@ -135,7 +137,7 @@ static int cmd_init(issuer_args *a)
     return EXIT_OK;
 }
 
-static offpay_issuer *open_issuer(issuer_args *a, int *status)
+static offpay_issuer *open_issuer(const issuer_args *a, int *status)
 {
     offpay_issuer *is = NULL;
     char          *pass = cli_passphrase(a->pass_file, "Issuer passphrase", 0);
@@ -161,8 +163,9 @@ static uint32_t plus_days(uint32_t now, long days)
     return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
 }
 
-static int cmd_wallet_cred(issuer_args *a)
+static int cmd_wallet_cred(const void *args, const char *arg CLI_UNUSED)
 {
+    const issuer_args *a = args;
     offpay_issuer     *is;
     offpay_wallet_cred cred;
     uint8_t            pk[OFFPAY_PK_BYTES], buf[OFFPAY_WALLET_CRED_BYTES];
@@ -202,8 +205,9 @@ static int cmd_wallet_cred(issuer_args *a)
     return EXIT_OK;
 }
 
-static int cmd_terminal_cred(issuer_args *a)
+static int cmd_terminal_cred(const void *args, const char *arg CLI_UNUSED)
 {
+    const issuer_args *a = args;
     offpay_issuer       *is;
     offpay_terminal_cred cred;
     uint8_t              pk[OFFPAY_PK_BYTES], buf[512];
@@ -248,8 +252,9 @@ static int cmd_terminal_cred(issuer_args *a)
     return EXIT_OK;
 }
 
-static int cmd_revoke(issuer_args *a, const char *serial_text)
+static int cmd_revoke(const void *args, const char *serial_text)
 {
+    const issuer_args *a = args;
     offpay_issuer     *is;
     unsigned long long serial;
     int                status = EXIT_OK;
@@ -274,8 +279,9 @@ static int cmd_revoke(issuer_args *a, const char *serial_text)
     return EXIT_OK;
 }
 
-static int cmd_add_key(issuer_args *a)
+static int cmd_add_key(const void *args, const char *arg CLI_UNUSED)
 {
+    const issuer_args *a = args;
     offpay_issuer *is;
     uint16_t       kid = 0;
     int            status = EXIT_OK;
@@ -296,8 +302,9 @@ static int cmd_add_key(issuer_args *a)
     return EXIT_OK;
 }
 
-static int cmd_show(issuer_args *a)
+static int cmd_show(const void *args, const char *arg CLI_UNUSED)
 {
+    const issuer_args *a = args;
     char                path[4096];
     uint8_t             pk[OFFPAY_PK_BYTES];
     uint8_t            *bytes;
@@ -328,35 +335,16 @@ static int cmd_show(issuer_args *a)
 
 int cli_issuer(int argc, char **argv)
 {
+    static const cli_sub subs[] = {
+        {"init", 0, cmd_init},
+        {"wallet-credential", 0, cmd_wallet_cred},
+        {"terminal-credential", 0, cmd_terminal_cred},
+        {"revoke", 1, cmd_revoke},
+        {"add-key", 0, cmd_add_key},
+        {"show", 0, cmd_show},
+        {NULL, 0, NULL},
+    };
     issuer_args a;
-    const char *sub;
-    int         rc;
 
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "-h") == 0) {
-        fputs(help, stdout);
-        fputs(cli_exit_help, stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_OK;
-    }
-    sub = argv[1];
-    rc = parse(argc - 1, argv + 1, &a);
-    if (rc != 0)
-        return rc < 0 ? EXIT_OK : rc;
-    if (strcmp(sub, "revoke") == 0)
-        return optind + 1 == argc - 1 ? cmd_revoke(&a, argv[optind + 1])
-                                      : cmd_revoke(&a, NULL);
-    if (optind != argc - 1)
-        return cli_usage_error("issuer %s: unexpected argument '%s'", sub,
-                               argv[optind + 1]);
-    if (strcmp(sub, "init") == 0)
-        return cmd_init(&a);
-    if (strcmp(sub, "wallet-credential") == 0)
-        return cmd_wallet_cred(&a);
-    if (strcmp(sub, "terminal-credential") == 0)
-        return cmd_terminal_cred(&a);
-    if (strcmp(sub, "show") == 0)
-        return cmd_show(&a);
-    if (strcmp(sub, "add-key") == 0)
-        return cmd_add_key(&a);
-    return cli_usage_error("issuer: unknown subcommand '%s'", sub);
+    return cli_dispatch("issuer", help, argc, argv, parse, &a, subs);
 }

@@ -61,8 +61,9 @@ typedef struct term_args {
     int         n_sets, show, json;
 } term_args;
 
-static int parse(int argc, char **argv, term_args *a)
+static int parse(int argc, char **argv, void *args)
 {
+    term_args *a = args;
     static const struct option opts[] = {
         {"terminal", required_argument, NULL, 'T'},
         {"passphrase-file", required_argument, NULL, 'p'},
@@ -145,8 +146,9 @@ static offpay_terminal *open_terminal(const term_args *a, int need_key,
     return t;
 }
 
-static int cmd_init(const term_args *a)
+static int cmd_init(const void *args, const char *arg CLI_UNUSED)
 {
+    const term_args *a = args;
     uint8_t          root[OFFPAY_PK_BYTES], *bundle;
     size_t           len = 0;
     uint16_t         currency;
@@ -178,8 +180,9 @@ static int cmd_init(const term_args *a)
     return EXIT_OK;
 }
 
-static int cmd_key(const term_args *a)
+static int cmd_key(const void *args, const char *arg CLI_UNUSED)
 {
+    const term_args *a = args;
     int              status = EXIT_OK;
     offpay_terminal *t = open_terminal(a, 1, &status);
     uint8_t          pk[OFFPAY_PK_BYTES];
@@ -194,8 +197,9 @@ static int cmd_key(const term_args *a)
     return EXIT_OK;
 }
 
-static int cmd_set_credential(const term_args *a, const char *file)
+static int cmd_set_credential(const void *args, const char *file)
 {
+    const term_args *a = args;
     int                  status = EXIT_OK;
     offpay_terminal     *t;
     offpay_terminal_cred c;
@@ -231,8 +235,9 @@ static int cmd_set_credential(const term_args *a, const char *file)
     return EXIT_OK;
 }
 
-static int cmd_sync(const term_args *a)
+static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
 {
+    const term_args *a = args;
     int              status = EXIT_OK;
     offpay_terminal *t;
     uint8_t         *bundle = NULL, *revlist = NULL;
@@ -306,8 +311,9 @@ static int set_rule(offpay_risk *r, uint16_t currency, const char *set)
     return cli_usage_error("--set: unknown rule '%.*s'", (int)nlen, set);
 }
 
-static int cmd_risk(const term_args *a)
+static int cmd_risk(const void *args, const char *arg CLI_UNUSED)
 {
+    const term_args *a = args;
     int              status = EXIT_OK;
     offpay_terminal *t = open_terminal(a, 0, &status);
     offpay_risk      r;
@@ -354,8 +360,9 @@ static int currency_of(offpay_terminal *t, uint16_t *cur)
     return 0;
 }
 
-static int cmd_request(const term_args *a)
+static int cmd_request(const void *args, const char *arg CLI_UNUSED)
 {
+    const term_args *a = args;
     int              status = EXIT_OK;
     offpay_terminal *t;
     uint16_t         cur;
@@ -386,8 +393,9 @@ static int cmd_request(const term_args *a)
     return status;
 }
 
-static int cmd_accept(const term_args *a)
+static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
 {
+    const term_args *a = args;
     int               status = EXIT_OK;
     offpay_terminal  *t;
     offpay_acceptance acc;
@@ -449,8 +457,9 @@ out:
     return status;
 }
 
-static int cmd_receipt(const term_args *a)
+static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
 {
+    const term_args *a = args;
     int              status = EXIT_OK;
     offpay_terminal *t;
     char            *text = NULL, *end = NULL;
@@ -517,8 +526,9 @@ static int print_entry(const offpay_journal_entry *e, void *vctx)
     return 0;
 }
 
-static int cmd_journal(const term_args *a)
+static int cmd_journal(const void *args, const char *arg CLI_UNUSED)
 {
+    const term_args *a = args;
     int              status = EXIT_OK;
     offpay_terminal *t = open_terminal(a, 0, &status);
     journal_ctx      ctx = {a->json, 0, 0};
@@ -543,42 +553,19 @@ static int cmd_journal(const term_args *a)
 
 int cli_terminal(int argc, char **argv)
 {
-    term_args   a;
-    const char *sub;
-    int         rc, npos;
+    static const cli_sub subs[] = {
+        {"init", 0, cmd_init},
+        {"key", 0, cmd_key},
+        {"set-credential", 1, cmd_set_credential},
+        {"sync", 0, cmd_sync},
+        {"risk", 0, cmd_risk},
+        {"request", 0, cmd_request},
+        {"accept", 0, cmd_accept},
+        {"receipt", 0, cmd_receipt},
+        {"journal", 0, cmd_journal},
+        {NULL, 0, NULL},
+    };
+    term_args a;
 
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "-h") == 0) {
-        fputs(help, stdout);
-        fputs(cli_exit_help, stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_OK;
-    }
-    sub = argv[1];
-    rc = parse(argc - 1, argv + 1, &a);
-    if (rc != 0)
-        return rc < 0 ? EXIT_OK : rc;
-    npos = argc - 1 - optind;
-    if (strcmp(sub, "set-credential") == 0)
-        return npos == 1 ? cmd_set_credential(&a, argv[optind + 1])
-                         : cmd_set_credential(&a, NULL);
-    if (npos != 0)
-        return cli_usage_error("terminal %s: unexpected argument '%s'", sub,
-                               argv[optind + 1]);
-    if (strcmp(sub, "init") == 0)
-        return cmd_init(&a);
-    if (strcmp(sub, "key") == 0)
-        return cmd_key(&a);
-    if (strcmp(sub, "sync") == 0)
-        return cmd_sync(&a);
-    if (strcmp(sub, "risk") == 0)
-        return cmd_risk(&a);
-    if (strcmp(sub, "request") == 0)
-        return cmd_request(&a);
-    if (strcmp(sub, "accept") == 0)
-        return cmd_accept(&a);
-    if (strcmp(sub, "receipt") == 0)
-        return cmd_receipt(&a);
-    if (strcmp(sub, "journal") == 0)
-        return cmd_journal(&a);
-    return cli_usage_error("terminal: unknown subcommand '%s'", sub);
+    return cli_dispatch("terminal", help, argc, argv, parse, &a, subs);
 }

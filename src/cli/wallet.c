@@ -50,8 +50,9 @@ typedef struct wallet_args {
     int show, yes;
 } wallet_args;
 
-static int parse(int argc, char **argv, wallet_args *a)
+static int parse(int argc, char **argv, void *args)
 {
+    wallet_args *a = args;
     static const struct option opts[] = {
         {"wallet", required_argument, NULL, 'w'},
         {"passphrase-file", required_argument, NULL, 'p'},
@@ -117,8 +118,9 @@ static offpay_wallet *open_wallet(const wallet_args *a, int *status)
     return w;
 }
 
-static int cmd_init(const wallet_args *a)
+static int cmd_init(const void *args, const char *arg CLI_UNUSED)
 {
+    const wallet_args *a = args;
     uint8_t        root[OFFPAY_PK_BYTES], *bundle;
     size_t         len = 0;
     char          *pass;
@@ -147,8 +149,9 @@ static int cmd_init(const wallet_args *a)
     return EXIT_OK;
 }
 
-static int cmd_key(const wallet_args *a)
+static int cmd_key(const void *args, const char *arg CLI_UNUSED)
 {
+    const wallet_args *a = args;
     int            status = EXIT_OK;
     offpay_wallet *w = open_wallet(a, &status);
     uint8_t        pk[OFFPAY_PK_BYTES];
@@ -163,8 +166,9 @@ static int cmd_key(const wallet_args *a)
     return EXIT_OK;
 }
 
-static int cmd_add_credential(const wallet_args *a, const char *file)
+static int cmd_add_credential(const void *args, const char *file)
 {
+    const wallet_args *a = args;
     int            status = EXIT_OK;
     offpay_wallet *w;
     uint8_t       *bytes;
@@ -197,8 +201,9 @@ static int cmd_add_credential(const wallet_args *a, const char *file)
     return EXIT_OK;
 }
 
-static int cmd_sync(const wallet_args *a)
+static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
 {
+    const wallet_args *a = args;
     int            status = EXIT_OK;
     offpay_wallet *w;
     uint8_t       *bytes;
@@ -223,8 +228,9 @@ static int cmd_sync(const wallet_args *a)
     return status;
 }
 
-static int cmd_balance(const wallet_args *a)
+static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
 {
+    const wallet_args *a = args;
     int            status = EXIT_OK;
     offpay_wallet *w = open_wallet(a, &status);
     uint32_t       now = cli_now();
@@ -260,8 +266,9 @@ static int emit(const wallet_args *a, const char *text)
                : EXIT_FAILURE_IO;
 }
 
-static int cmd_pay(const wallet_args *a)
+static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
 {
+    const wallet_args *a = args;
     int            status = EXIT_OK;
     offpay_wallet *w;
     uint16_t       currency;
@@ -313,8 +320,9 @@ static int confirm(const offpay_request *q)
     return yes;
 }
 
-static int cmd_pay_request(const wallet_args *a)
+static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
 {
+    const wallet_args *a = args;
     int            status = EXIT_OK;
     offpay_wallet *w = NULL;
     offpay_request q;
@@ -354,8 +362,9 @@ out:
     return status;
 }
 
-static int cmd_receipt(const wallet_args *a)
+static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
 {
+    const wallet_args *a = args;
     int            status = EXIT_OK;
     offpay_wallet *w = NULL;
     offpay_receipt r;
@@ -382,8 +391,9 @@ static int cmd_receipt(const wallet_args *a)
     return status;
 }
 
-static int cmd_log(const wallet_args *a)
+static int cmd_log(const void *args, const char *arg CLI_UNUSED)
 {
+    const wallet_args *a = args;
     int            status = EXIT_OK;
     offpay_wallet *w = open_wallet(a, &status);
 
@@ -415,42 +425,19 @@ static int cmd_log(const wallet_args *a)
 
 int cli_wallet(int argc, char **argv)
 {
+    static const cli_sub subs[] = {
+        {"init", 0, cmd_init},
+        {"key", 0, cmd_key},
+        {"add-credential", 1, cmd_add_credential},
+        {"sync", 0, cmd_sync},
+        {"balance", 0, cmd_balance},
+        {"pay", 0, cmd_pay},
+        {"pay-request", 0, cmd_pay_request},
+        {"receipt", 0, cmd_receipt},
+        {"log", 0, cmd_log},
+        {NULL, 0, NULL},
+    };
     wallet_args a;
-    const char *sub;
-    int         rc, npos;
 
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "-h") == 0) {
-        fputs(help, stdout);
-        fputs(cli_exit_help, stdout);
-        return argc < 2 ? EXIT_USAGE : EXIT_OK;
-    }
-    sub = argv[1];
-    rc = parse(argc - 1, argv + 1, &a);
-    if (rc != 0)
-        return rc < 0 ? EXIT_OK : rc;
-    npos = argc - 1 - optind;
-    if (strcmp(sub, "add-credential") == 0)
-        return npos == 1 ? cmd_add_credential(&a, argv[optind + 1])
-                         : cmd_add_credential(&a, NULL);
-    if (npos != 0)
-        return cli_usage_error("wallet %s: unexpected argument '%s'", sub,
-                               argv[optind + 1]);
-    if (strcmp(sub, "init") == 0)
-        return cmd_init(&a);
-    if (strcmp(sub, "key") == 0)
-        return cmd_key(&a);
-    if (strcmp(sub, "balance") == 0)
-        return cmd_balance(&a);
-    if (strcmp(sub, "sync") == 0)
-        return cmd_sync(&a);
-    if (strcmp(sub, "pay") == 0)
-        return cmd_pay(&a);
-    if (strcmp(sub, "pay-request") == 0)
-        return cmd_pay_request(&a);
-    if (strcmp(sub, "receipt") == 0)
-        return cmd_receipt(&a);
-    if (strcmp(sub, "log") == 0)
-        return cmd_log(&a);
-    return cli_usage_error("wallet: unknown subcommand '%s'", sub);
+    return cli_dispatch("wallet", help, argc, argv, parse, &a, subs);
 }
