@@ -255,6 +255,11 @@ static char *read_code(const char *image, const char *code, int *status)
     /* A keyboard-wedge scanner ends what it types with Enter (CR or LF). */
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
         text[--n] = '\0';
+    if (n == 0) {
+        fprintf(stderr, "offpay: an empty line, not a code\n");
+        free(text);
+        return NULL;
+    }
     return text;
 }
 
