@@ -4,7 +4,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer build. The suite includes
 # the benchmark in quick mode (bench.quick): it proves the benchmark runs and
 # the size budgets hold; timings are never judged in tests (see
-# docs/benchmarks.md).
+# docs/benchmarks.md). Last, every libFuzzer target runs for a few seconds
+# (OFFPAY_FUZZ_SECONDS, default 10) from its seed corpus.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
@@ -21,3 +22,6 @@ echo "== tests under sanitizers"
 (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
    ctest --output-on-failure -j"$jobs")
+
+echo "== fuzzing (libFuzzer, ${OFFPAY_FUZZ_SECONDS:-10} s per decoder)"
+"$root/scripts/fuzz.sh" "${OFFPAY_FUZZ_SECONDS:-10}"
