@@ -261,7 +261,7 @@ static int cmd_revoke(const void *args, const char *serial_text)
     offpay_err         rc;
 
     if (serial_text == NULL ||
-        parse_ulong(serial_text, INT64_MAX, &serial) != 0)
+        parse_ulong(serial_text, UINT64_MAX, &serial) != 0)
         return cli_usage_error("issuer revoke: give the credential's serial");
     is = open_issuer(a, &status);
     if (is == NULL)

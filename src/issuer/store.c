@@ -137,8 +137,8 @@ static offpay_err save(const offpay_issuer *is)
             goto out;
     }
     for (uint32_t i = 0; i < is->n_revoked; i++)
-        if (is->revoked[i] > INT64_MAX ||
-            json_array_append_new(rev,
+        /* The bit pattern: serials of 2^63 and more are stored negative. */
+        if (json_array_append_new(rev,
                                   json_integer((json_int_t)is->revoked[i])) !=
                 0) {
             rc = OFFPAY_ENOMEM;
@@ -184,7 +184,8 @@ static offpay_err load(offpay_issuer *is)
     rc = offpay__wallet_file_load(path, is->passphrase, &plain, &plain_len);
     if (rc != OFFPAY_OK)
         return rc;
-    root = json_loadb((const char *)plain, plain_len, 0, &jerr);
+    root = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES,
+                      &jerr);
     rc = OFFPAY_ECORRUPT;
     if (root == NULL)
         goto out;
@@ -246,7 +247,7 @@ static offpay_err load(offpay_issuer *is)
     for (uint32_t i = 0; i < is->n_revoked; i++) {
         json_t *s = json_array_get(rev, i);
 
-        if (!json_is_integer(s) || json_integer_value(s) < 0) {
+        if (!json_is_integer(s)) {
             rc = OFFPAY_ECORRUPT;
             goto out;
         }

@@ -364,42 +364,59 @@ out:
     return rc;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Reloads the revoked serials. The new set is built aside and swapped in
+ * only when complete, so a failure leaves the old set in place. Serials are
+ * stored as SQLite's signed integers, so the set is sorted here, unsigned,
+ * for check.c's binary search. */
 static offpay_err load_revoked(offpay_terminal *t)
 {
     sqlite3_stmt *st = NULL;
+    uint64_t     *set = NULL;
+    uint32_t      n = 0;
     offpay_err    rc = OFFPAY_EJOURNAL;
     uint64_t      v = 0;
     int           step;
 
-    free(t->revoked);
-    t->revoked = NULL;
-    t->n_revoked = 0;
-    if (sqlite3_prepare_v2(t->db, "SELECT serial FROM revoked ORDER BY serial",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(t->db, "SELECT serial FROM revoked", -1, &st,
+                           NULL) != SQLITE_OK)
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         uint64_t *grown;
 
-        if (t->n_revoked >= 1000000) {
+        if (n >= 1000000) {
             rc = OFFPAY_ECORRUPT;
             goto out;
         }
-        grown = realloc(t->revoked, (t->n_revoked + 1) * sizeof *grown);
+        grown = realloc(set, (n + 1) * sizeof *grown);
         if (grown == NULL) {
             rc = OFFPAY_ENOMEM;
             goto out;
         }
-        t->revoked = grown;
-        t->revoked[t->n_revoked++] = (uint64_t)sqlite3_column_int64(st, 0);
+        set = grown;
+        set[n++] = (uint64_t)sqlite3_column_int64(st, 0);
     }
     if (step != SQLITE_DONE)
         goto out;
+    if (n > 1)
+        qsort(set, n, sizeof *set, cmp_u64);
+    free(t->revoked);
+    t->revoked = set;
+    t->n_revoked = n;
+    set = NULL;
     rc = OFFPAY_OK;
     if (meta_get_u64(t->db, "revlist_seq", UINT32_MAX, &v) == OFFPAY_OK)
         t->revlist_seq = (uint32_t)v;
     if (meta_get_u64(t->db, "revlist_issued_at", UINT32_MAX, &v) == OFFPAY_OK)
         t->revlist_issued_at = (uint32_t)v;
 out:
+    free(set);
     sqlite3_finalize(st);
     return rc;
 }

@@ -237,13 +237,15 @@ static offpay_err load(offpay_wallet *w, const char *passphrase)
                         &serial, "counter", &counter, "authorized",
                         &authorized, "time", &t, "bound", &bound,
                         "merchant_id", &mid, "charged", &charged) != 0 ||
-            serial < 0 || counter <= 0 || counter > UINT32_MAX ||
-            authorized <= 0 || authorized > UINT32_MAX || t < 0 ||
-            t > UINT32_MAX || (bound != 0 && bound != 1) || mid < 0 ||
-            charged < -1 || charged > authorized) {
+            counter <= 0 || counter > UINT32_MAX || authorized <= 0 ||
+            authorized > UINT32_MAX || t < 0 || t > UINT32_MAX ||
+            (bound != 0 && bound != 1) || charged < -1 ||
+            charged > authorized) {
             rc = OFFPAY_ECORRUPT;
             goto out;
         }
+        /* 64-bit identifiers are kept as the bit pattern of a JSON
+         * integer: values of 2^63 and more read back negative. */
         s.serial = (uint64_t)serial;
         s.counter = (uint32_t)counter;
         s.authorized = (uint32_t)authorized;

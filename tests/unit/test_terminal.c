@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "terminal/terminal_int.h"
 #include "wallet/wallet_file.h"
 
 #define NOW  1700000000u
@@ -313,6 +314,65 @@ static void test_revoked(void)
     CHECK_ERR(check(x.t, code, 1000, NOW + 11), OFFPAY_EREVOKED);
     free(rl);
     free(code);
+    world_free(&x);
+}
+
+/*
+ * 64-bit identifiers of 2^63 and more: SQLite and JSON hold them as signed
+ * integers, so they must still sort and round-trip as unsigned. A revoked
+ * set {5, 2^63 + 1, 2^64 - 1} is searched in unsigned order, and a wallet
+ * that paid a merchant numbered 2^63 still opens.
+ */
+static void test_big_identifiers(void)
+{
+    world            x;
+    offpay_terminal *big;
+    uint8_t         *rl = NULL;
+    size_t           rllen = 0;
+    char            *code;
+    const uint64_t   serials[] = {UINT64_MAX, 5, (1ULL << 63) + 1};
+
+    REQUIRE(world_init(&x, "big_identifiers", 100000));
+    for (size_t i = 0; i < 3; i++)
+        REQUIRE_OK(offpay_issuer_revoke(x.is, serials[i], NOW + 1));
+    offpay_issuer_close(x.is);
+    x.is = NULL;
+    {
+        char path[600];
+
+        /* The issuer's sealed state round-trips them too. */
+        REQUIRE_OK(offpay_issuer_open(in_dir(&x, "issuer", path, sizeof path),
+                                      PASS, &x.is));
+    }
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 2, &rl, &rllen));
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, NOW + 3));
+    REQUIRE(x.t->n_revoked == 3);
+    CHECK(x.t->revoked[0] == 5);
+    CHECK(x.t->revoked[1] == (1ULL << 63) + 1);
+    CHECK(x.t->revoked[2] == UINT64_MAX);
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    REQUIRE(x.t->n_revoked == 3);
+    CHECK(x.t->revoked[1] == (1ULL << 63) + 1);
+
+    big = new_terminal(&x, "big", 1ULL << 63, EUR, NOW + 3);
+    REQUIRE(big != NULL);
+    code = bound(&x, big, 500, NOW + 4, NULL);
+    CHECK(code != NULL);
+    CHECK_ERR(accept(big, code, 0, NOW + 5), OFFPAY_OK);
+    offpay_wallet_close(x.w);
+    x.w = NULL;
+    CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &x.w), OFFPAY_OK);
+    if (x.w != NULL) {
+        offpay_wallet_spend sp;
+
+        CHECK_ERR(offpay_wallet_get_spend(x.w, 0, &sp), OFFPAY_OK);
+        CHECK(sp.merchant_id == 1ULL << 63);
+    }
+    offpay_terminal_close(big);
+    free(code);
+    free(rl);
     world_free(&x);
 }
 
@@ -1248,6 +1308,7 @@ int main(void)
         {"expired", test_expired},
         {"not_yet_valid", test_not_yet_valid},
         {"revoked", test_revoked},
+        {"big_identifiers", test_big_identifiers},
         {"wrong_currency", test_wrong_currency},
         {"unknown_kid", test_unknown_kid},
         {"kid_expired", test_kid_expired},
