@@ -77,7 +77,8 @@ extern "C" {
     X(EIMAGE, 51, "cannot read or write the image")                            \
     X(EQRENCODE, 52, "text does not fit in a QR code")                         \
     X(EREQUEST_EXPIRED, 53, "the request this code answers has expired")   \
-    X(EBUNDLE_OLD, 54, "trust bundle is older than the one held")
+    X(EBUNDLE_OLD, 54, "trust bundle is older than the one held")           \
+    X(EBUSY, 55, "in use by another process")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

@@ -9,8 +9,9 @@
  *     holding one file sealed under a passphrase (issuer.sealed: root key,
  *     signing keys, serial counters, revoked serials) and the public
  *     outputs (root.pub, bundle.opb, revlist.opb). Every change is saved
- *     atomically before the function returns. Not thread-safe; one process
- *     at a time per directory.
+ *     atomically before the function returns. Not thread-safe; an open
+ *     issuer holds an exclusive lock (dir/issuer.lock), and a second
+ *     process waits up to 10 s, then gets OFFPAY_EBUSY.
  */
 #ifndef OFFPAY_ISSUER_H
 #define OFFPAY_ISSUER_H

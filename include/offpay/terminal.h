@@ -13,8 +13,11 @@
  * durably (DESIGN.md invariant 3). The journal's unique key (serial,
  * counter) is the seen-set that stops replays, across restarts.
  *
- * An offpay_terminal is not thread-safe; one process at a time per
- * directory (SQLite's locking refuses a second writer).
+ * An offpay_terminal is not thread-safe. An open terminal holds an
+ * exclusive lock (dir/terminal.lock): a second process opening the same
+ * terminal waits up to 10 s, then gets OFFPAY_EBUSY. So the in-memory
+ * mirror of the journal (seen-set, sums, revocations) never goes stale
+ * behind another writer.
  */
 #ifndef OFFPAY_TERMINAL_H
 #define OFFPAY_TERMINAL_H
@@ -69,7 +72,8 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
  * offpay_terminal_open — open a terminal. passphrase may be NULL: the
  * terminal then verifies and accepts but cannot sign (requests, receipts:
  * OFFPAY_EPASSPHRASE). Errors: OFFPAY_ENOTFOUND, OFFPAY_EPASSPHRASE,
- * OFFPAY_ECORRUPT, OFFPAY_EJOURNAL, OFFPAY_ENOMEM.
+ * OFFPAY_ECORRUPT, OFFPAY_EJOURNAL, OFFPAY_EBUSY (open in another
+ * process), OFFPAY_ENOMEM.
  */
 offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
                                 offpay_terminal **out);

@@ -14,7 +14,9 @@
  * stays reserved, so no sequence of crashes, refreshed codes or unscanned
  * codes lets the codes of one credential authorize more than its limit.
  *
- * An offpay_wallet is not thread-safe; one process at a time per file.
+ * An offpay_wallet is not thread-safe. An open wallet holds an exclusive
+ * lock (the file path.lock beside it): a second process opening the same
+ * wallet waits up to 10 s, then gets OFFPAY_EBUSY.
  */
 #ifndef OFFPAY_WALLET_H
 #define OFFPAY_WALLET_H
@@ -53,7 +55,7 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
 /*
  * offpay_wallet_open — open and decrypt a wallet file.
  * Errors: OFFPAY_ENOTFOUND, OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT, OFFPAY_EIO,
- * OFFPAY_ENOMEM.
+ * OFFPAY_EBUSY (open in another process), OFFPAY_ENOMEM.
  */
 offpay_err offpay_wallet_open(const char *path, const char *passphrase,
                               offpay_wallet **out);

@@ -33,6 +33,7 @@ typedef struct issuer_key {
 
 struct offpay_issuer {
     char          *dir;
+    int            lock_fd; /* flock on dir/issuer.lock, held while open */
     char          *passphrase; /* sodium_malloc'd */
     offpay_keypair root;
     issuer_key     keys[OFFPAY_BUNDLE_KEYS_MAX];
@@ -52,6 +53,17 @@ static offpay_err path_in(const char *dir, const char *name, char *out)
     return n > 0 && n < PATH_MAX_LEN ? OFFPAY_OK : OFFPAY_EINVAL;
 }
 
+/* One process at a time per issuer directory: serials are never reused. */
+static offpay_err lock_issuer(offpay_issuer *is)
+{
+    char       path[PATH_MAX_LEN];
+    offpay_err rc = path_in(is->dir, "issuer.lock", path);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    return offpay__lock_acquire(path, offpay__lock_wait_ms, &is->lock_fd);
+}
+
 static offpay_issuer *issuer_new(const char *dir, const char *passphrase)
 {
     offpay_issuer *is = sodium_malloc(sizeof *is);
@@ -60,6 +72,7 @@ static offpay_issuer *issuer_new(const char *dir, const char *passphrase)
     if (is == NULL)
         return NULL;
     memset(is, 0, sizeof *is);
+    is->lock_fd = -1;
     is->dir = strdup(dir);
     is->passphrase = sodium_malloc(plen);
     if (is->dir == NULL || is->passphrase == NULL) {
@@ -78,6 +91,7 @@ void offpay_issuer_close(offpay_issuer *is)
     if (is->passphrase != NULL)
         sodium_free(is->passphrase);
     free(is->revoked);
+    offpay__lock_release(is->lock_fd);
     sodium_free(is); /* wipes the keys */
 }
 
@@ -316,11 +330,15 @@ offpay_err offpay_issuer_create(const char *dir, const char *passphrase,
         return OFFPAY_EIO;
     if ((rc = path_in(dir, STATE_FILE, path)) != OFFPAY_OK)
         return rc;
-    if (stat(path, &st) == 0)
-        return OFFPAY_EEXISTS;
     is = issuer_new(dir, passphrase);
     if (is == NULL)
         return OFFPAY_ENOMEM;
+    if ((rc = lock_issuer(is)) != OFFPAY_OK)
+        goto out;
+    if (stat(path, &st) == 0) {
+        rc = OFFPAY_EEXISTS;
+        goto out;
+    }
     if ((rc = offpay_keypair_generate(&is->root)) != OFFPAY_OK ||
         (rc = offpay_keypair_generate(&is->keys[0].kp)) != OFFPAY_OK)
         goto out;
@@ -348,6 +366,8 @@ offpay_err offpay_issuer_open(const char *dir, const char *passphrase,
                               offpay_issuer **out)
 {
     offpay_issuer *is;
+    char           path[PATH_MAX_LEN];
+    struct stat    st;
     offpay_err     rc;
 
     if (out == NULL)
@@ -355,10 +375,16 @@ offpay_err offpay_issuer_open(const char *dir, const char *passphrase,
     *out = NULL;
     if (dir == NULL || passphrase == NULL)
         return OFFPAY_EINVAL;
+    if (path_in(dir, STATE_FILE, path) != OFFPAY_OK)
+        return OFFPAY_EINVAL;
+    if (stat(path, &st) != 0)
+        return OFFPAY_ENOTFOUND;
     is = issuer_new(dir, passphrase);
     if (is == NULL)
         return OFFPAY_ENOMEM;
-    rc = load(is);
+    rc = lock_issuer(is);
+    if (rc == OFFPAY_OK)
+        rc = load(is);
     if (rc != OFFPAY_OK) {
         offpay_issuer_close(is);
         return rc;

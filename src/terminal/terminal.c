@@ -232,6 +232,7 @@ void offpay_terminal_close(offpay_terminal *t)
         return;
     if (t->db != NULL)
         sqlite3_close(t->db);
+    offpay__lock_release(t->lock_fd); /* after the database is closed */
     free(t->dir);
     free(t->revoked);
     free(t->requests);
@@ -247,6 +248,7 @@ static offpay_terminal *terminal_new(const char *dir)
     if (t == NULL)
         return NULL;
     memset(t, 0, sizeof *t);
+    t->lock_fd = -1;
     t->dir = strdup(dir);
     t->cache = calloc(OFFPAY__CACHE_SLOTS, sizeof *t->cache);
     t->cache_on = 1;
@@ -255,6 +257,17 @@ static offpay_terminal *terminal_new(const char *dir)
         return NULL;
     }
     return t;
+}
+
+/* Takes the terminal's lock: one process at a time per directory, so the
+ * in-memory mirror of the journal cannot go stale behind another writer. */
+static offpay_err lock_terminal(offpay_terminal *t)
+{
+    char path[PATH_MAX_LEN];
+
+    if (path_in(t->dir, "terminal.lock", path) != OFFPAY_OK)
+        return OFFPAY_EINVAL;
+    return offpay__lock_acquire(path, offpay__lock_wait_ms, &t->lock_fd);
 }
 
 static offpay_err db_open(offpay_terminal *t, int create)
@@ -486,11 +499,15 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
         return OFFPAY_EIO;
     if (path_in(dir, "terminal.key", path) != OFFPAY_OK)
         return OFFPAY_EINVAL;
-    if (stat(path, &st) == 0)
-        return OFFPAY_EEXISTS;
     t = terminal_new(dir);
     if (t == NULL)
         return OFFPAY_ENOMEM;
+    if ((rc = lock_terminal(t)) != OFFPAY_OK)
+        goto out;
+    if (stat(path, &st) == 0) {
+        rc = OFFPAY_EEXISTS;
+        goto out;
+    }
     randombytes_buf(seed, sizeof seed);
     if ((rc = offpay_keypair_from_seed(seed, &t->kp)) != OFFPAY_OK ||
         (rc = offpay__wallet_file_save(path, passphrase, seed,
@@ -544,7 +561,9 @@ offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
     t = terminal_new(dir);
     if (t == NULL)
         return OFFPAY_ENOMEM;
-    rc = db_open(t, 0);
+    rc = lock_terminal(t);
+    if (rc == OFFPAY_OK)
+        rc = db_open(t, 0);
     if (rc == OFFPAY_OK && passphrase != NULL)
         rc = key_load(t, passphrase);
     if (rc == OFFPAY_OK)

@@ -55,6 +55,7 @@ typedef struct offpay__cache_slot {
 
 struct offpay_terminal {
     char                *dir;
+    int                  lock_fd; /* flock on dir/terminal.lock, held open */
     sqlite3             *db;
     int                  has_key;
     offpay_keypair       kp; /* valid when has_key */

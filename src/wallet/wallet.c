@@ -43,6 +43,7 @@ typedef struct cred_entry {
 struct offpay_wallet {
     char               *path;
     offpay__wallet_sealer *sealer; /* the derived file key */
+    int                    lock_fd; /* flock on path.lock, held while open */
     offpay_keypair      kp;
     uint8_t             root_pk[OFFPAY_PK_BYTES];
     uint8_t             bundle_bytes[BUNDLE_MAX];
@@ -65,6 +66,7 @@ static offpay_wallet *wallet_new(const char *path)
     if (w == NULL)
         return NULL;
     memset(w, 0, sizeof *w);
+    w->lock_fd = -1;
     w->path = strdup(path);
     if (w->path == NULL) {
         offpay_wallet_close(w);
@@ -73,12 +75,24 @@ static offpay_wallet *wallet_new(const char *path)
     return w;
 }
 
+/* Takes the wallet's lock (path.lock): one process at a time. */
+static offpay_err lock_wallet(offpay_wallet *w)
+{
+    char lock[4096];
+    int  n = snprintf(lock, sizeof lock, "%s.lock", w->path);
+
+    if (n < 0 || (size_t)n >= sizeof lock)
+        return OFFPAY_EINVAL;
+    return offpay__lock_acquire(lock, offpay__lock_wait_ms, &w->lock_fd);
+}
+
 void offpay_wallet_close(offpay_wallet *w)
 {
     if (w == NULL)
         return;
     free(w->path);
     offpay__wallet_sealer_free(w->sealer);
+    offpay__lock_release(w->lock_fd);
     free(w->spends);
     sodium_free(w); /* wipes the key pair */
 }
@@ -279,13 +293,18 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
     if (path == NULL || passphrase == NULL || passphrase[0] == '\0' ||
         root_pk == NULL || bundle == NULL)
         return OFFPAY_EINVAL;
-    if (stat(path, &st) == 0)
-        return OFFPAY_EEXISTS;
     if (bundle_len > BUNDLE_MAX)
         return OFFPAY_ETOOBIG;
     w = wallet_new(path);
     if (w == NULL)
         return OFFPAY_ENOMEM;
+    rc = lock_wallet(w);
+    if (rc != OFFPAY_OK)
+        goto out;
+    if (stat(path, &st) == 0) {
+        rc = OFFPAY_EEXISTS;
+        goto out;
+    }
     rc = offpay__wallet_sealer_new(passphrase, &w->sealer);
     if (rc != OFFPAY_OK)
         goto out;
@@ -309,6 +328,7 @@ offpay_err offpay_wallet_open(const char *path, const char *passphrase,
                               offpay_wallet **out)
 {
     offpay_wallet *w;
+    struct stat    st;
     offpay_err     rc;
 
     if (out == NULL)
@@ -316,10 +336,14 @@ offpay_err offpay_wallet_open(const char *path, const char *passphrase,
     *out = NULL;
     if (path == NULL || passphrase == NULL)
         return OFFPAY_EINVAL;
+    if (stat(path, &st) != 0)
+        return OFFPAY_ENOTFOUND;
     w = wallet_new(path);
     if (w == NULL)
         return OFFPAY_ENOMEM;
-    rc = load(w, passphrase);
+    rc = lock_wallet(w);
+    if (rc == OFFPAY_OK)
+        rc = load(w, passphrase);
     if (rc != OFFPAY_OK) {
         offpay_wallet_close(w);
         return rc;

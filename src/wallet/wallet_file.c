@@ -42,6 +42,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -290,6 +291,43 @@ out:
         close(fd);
     free(buf);
     return rc;
+}
+
+/* ---- locks ------------------------------------------------------------- */
+
+int offpay__lock_wait_ms = 10000;
+
+offpay_err offpay__lock_acquire(const char *path, int timeout_ms, int *fd)
+{
+    int waited = 0;
+    int lfd;
+
+    if (fd != NULL)
+        *fd = -1;
+    if (path == NULL || fd == NULL)
+        return OFFPAY_EINVAL;
+    lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lfd < 0)
+        return OFFPAY_EIO;
+    while (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        if ((errno != EWOULDBLOCK && errno != EINTR) ||
+            waited >= timeout_ms) {
+            int busy = errno == EWOULDBLOCK;
+
+            close(lfd);
+            return busy ? OFFPAY_EBUSY : OFFPAY_EIO;
+        }
+        usleep(10000);
+        waited += 10;
+    }
+    *fd = lfd;
+    return OFFPAY_OK;
+}
+
+void offpay__lock_release(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* closing the descriptor drops the flock */
 }
 
 /* ---- sealing ----------------------------------------------------------- */

@@ -153,6 +153,25 @@ offpay_err offpay__wallet_file_load(const char *path, const char *passphrase,
                                     uint8_t **plain, size_t *len);
 
 /*
+ * offpay__lock_acquire — take an exclusive advisory lock (flock) on path,
+ * creating it (mode 0600) if missing, waiting up to timeout_ms for another
+ * process to let go. Wallets, terminals and issuers hold one for the life
+ * of their handle, so two processes never interleave their read-modify-
+ * write of one file (which could reuse a counter or lose a reservation).
+ * *fd receives the descriptor; give it to offpay__lock_release.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EBUSY (still held after the wait),
+ * OFFPAY_EIO.
+ */
+offpay_err offpay__lock_acquire(const char *path, int timeout_ms, int *fd);
+
+/* Releases a lock from offpay__lock_acquire; fd < 0 is a no-op. */
+void offpay__lock_release(int fd);
+
+/* How long a second process waits for a wallet, terminal or issuer, in
+ * milliseconds (10 s). A variable only so that tests can shorten it. */
+extern int offpay__lock_wait_ms;
+
+/*
  * A sealer is a derived key with the salt and KDF parameters it came from,
  * in sodium_malloc'd memory. Deriving is deliberately slow (Argon2id), so
  * a long-lived owner of a file (an open wallet) derives once and then

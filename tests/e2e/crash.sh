@@ -93,4 +93,21 @@ entries=$(awk 'NR > 1' <<<"$log" | wc -l)
 expect 0 "available  $(printf '%d.00' $((1000 - entries))) EUR" -- \
   "$OFFPAY" wallet balance "${W[@]}"
 
+# ---- C: concurrent processes ----------------------------------------
+# Eight 'wallet pay' at once: the wallet's lock serializes them, so every
+# code gets its own counter and every code is reserved.
+before=$(awk 'NR > 1' <<<"$("$OFFPAY" wallet log "${W[@]}")" | wc -l)
+for i in $(seq 1 8); do
+  "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 > "par.$i" 2>&1 &
+done
+wait
+counters=$(for i in $(seq 1 8); do
+  "$OFFPAY" decode --code "$(grep '^OPPY:' "par.$i")" --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["counter"])'
+done | sort -n | uniq | wc -l)
+after=$(awk 'NR > 1' <<<"$("$OFFPAY" wallet log "${W[@]}")" | wc -l)
+[ "$counters" -eq 8 ] && [ $((after - before)) -eq 8 ] \
+  && ok "C: 8 parallel codes, 8 distinct counters, 8 reservations" \
+  || fail "C: $counters distinct counters, $((after - before)) new log entries"
+
 finish

@@ -376,6 +376,26 @@ static void test_big_identifiers(void)
     world_free(&x);
 }
 
+/* An open terminal is locked: a second handle (another process, or this
+ * one) is refused, so the first handle's in-memory seen-set and sums can
+ * never go stale behind another writer. */
+static void test_terminal_locked(void)
+{
+    world            x;
+    offpay_terminal *t2 = NULL;
+
+    REQUIRE(world_init(&x, "terminal_locked", 0));
+    offpay__lock_wait_ms = 50;
+    CHECK_ERR(offpay_terminal_open(x.term_path, NULL, &t2), OFFPAY_EBUSY);
+    CHECK(t2 == NULL);
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    CHECK_ERR(offpay_terminal_open(x.term_path, NULL, &t2), OFFPAY_OK);
+    offpay_terminal_close(t2);
+    offpay__lock_wait_ms = 10000;
+    world_free(&x);
+}
+
 static void test_wrong_currency(void)
 {
     world x;
@@ -914,6 +934,8 @@ static void test_wallet_passphrase(void)
     offpay_wallet *w = NULL;
 
     REQUIRE(world_init(&x, "wallet_passphrase", 0));
+    offpay_wallet_close(x.w); /* an open wallet is locked */
+    x.w = NULL;
     CHECK_ERR(offpay_wallet_open(x.wallet_path, "not the passphrase", &w),
               OFFPAY_EPASSPHRASE);
     CHECK(w == NULL);
@@ -931,6 +953,8 @@ static void test_wallet_corrupt(void)
     size_t         len = 0;
 
     REQUIRE(world_init(&x, "wallet_corrupt", 100000));
+    offpay_wallet_close(x.w); /* an open wallet is locked */
+    x.w = NULL;
     orig = offpay_test_read_file(x.wallet_path, &len);
     REQUIRE(orig != NULL);
     REQUIRE(len > OFFPAY__WALLET_HEADER_BYTES + OFFPAY__WALLET_TAG_BYTES);
@@ -1309,6 +1333,7 @@ int main(void)
         {"not_yet_valid", test_not_yet_valid},
         {"revoked", test_revoked},
         {"big_identifiers", test_big_identifiers},
+        {"terminal_locked", test_terminal_locked},
         {"wrong_currency", test_wrong_currency},
         {"unknown_kid", test_unknown_kid},
         {"kid_expired", test_kid_expired},

@@ -118,7 +118,13 @@ static void test_lifetime(void)
     REQUIRE(reopen(&f));
     offpay_wallet_public_key(f.w, pk2);
     CHECK(memcmp(pk1, pk2, sizeof pk1) == 0);
+    /* An open wallet is locked against a second handle. */
+    offpay__lock_wait_ms = 50;
+    CHECK_ERR(offpay_wallet_open(f.path, PASS, &w), OFFPAY_EBUSY);
+    CHECK(w == NULL);
     /* Never over an existing file. */
+    offpay_wallet_close(f.w);
+    f.w = NULL;
     CHECK_ERR(offpay_wallet_create(f.path, PASS, f.root_pk, f.bundle,
                                    f.bundle_len, &w),
               OFFPAY_EEXISTS);
@@ -154,6 +160,8 @@ static void test_wrong_passphrase(void)
     offpay_wallet *w = NULL;
 
     REQUIRE(fixture_init(&f, "passphrase"));
+    offpay_wallet_close(f.w);
+    f.w = NULL;
     CHECK_ERR(offpay_wallet_open(f.path, "wallet test passphrasE", &w),
               OFFPAY_EPASSPHRASE);
     CHECK(w == NULL);
@@ -342,8 +350,9 @@ static void test_credential_choice(void)
 }
 
 /* The counter and the reservation are on disk before the code exists: a
- * second handle opened right after offpay_wallet_pay (the process could
- * have died then) sees the spend; and counters never repeat. */
+ * handle opened right after offpay_wallet_pay, once the first is dropped
+ * without any further save (as if the process died then), sees the spend;
+ * and counters never repeat. */
 static void test_counter_persisted(void)
 {
     fixture               f;
@@ -358,7 +367,11 @@ static void test_counter_persisted(void)
     REQUIRE_OK(offpay_wallet_pay(f.w, 1234, EUR, NOW, &code, &p));
     REQUIRE(code != NULL);
     CHECK(p.counter == 1 && p.amount == 1234 && p.time == NOW);
-    /* Another process's view of the file, without closing the first. */
+    /* The "crashed" handle is dropped: closing saves nothing, so what the
+     * next handle sees is what was on disk when the code came out. (An open
+     * wallet is locked, so the handle must go first.) */
+    offpay_wallet_close(f.w);
+    f.w = NULL;
     REQUIRE_OK(offpay_wallet_open(f.path, PASS, &w2));
     REQUIRE(offpay_wallet_n_spends(w2) == 1);
     REQUIRE_OK(offpay_wallet_get_spend(w2, 0, &s));
@@ -369,9 +382,7 @@ static void test_counter_persisted(void)
     CHECK(b.codes == 1 && b.pending == 1234 && b.available == 10000 - 1234);
     CHECK_ERR(offpay_wallet_get_spend(w2, 1, &s), OFFPAY_ENOTFOUND);
     free(code);
-    /* The "crashed" handle is dropped without any further save; the file
-     * alone decides the next counter. */
-    offpay_wallet_close(f.w);
+    /* The file alone decides the next counter. */
     f.w = w2;
     REQUIRE_OK(offpay_wallet_pay(f.w, 100, EUR, NOW + 1, &code, &p2));
     CHECK(p2.counter == 2 && p2.cred.serial == p.cred.serial);
