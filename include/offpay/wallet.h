@@ -9,10 +9,13 @@
  *
  * Overspend safety (DESIGN.md invariant 2): every code reserves its
  * authorized amount the moment it is made, and the reservation and the new
- * counter are on disk before the code is returned. A receipt lowers the
- * reservation to what was actually charged. A code that was never scanned
- * stays reserved, so no sequence of crashes, refreshed codes or unscanned
- * codes lets the codes of one credential authorize more than its limit.
+ * counter are on disk before the code is returned. A code that was never
+ * scanned stays reserved, so no sequence of crashes, refreshed codes or
+ * unscanned codes lets the codes of one credential authorize more than its
+ * limit. A receipt records what the merchant charged (confirmed) but does
+ * not release the rest (held): offline, the wallet cannot know that no
+ * other terminal accepted the same code, say from a captured screen, for
+ * more. Only settlement, when the wallet syncs, may release it.
  *
  * An offpay_wallet is not thread-safe. An open wallet holds an exclusive
  * lock (the file path.lock beside it): a second process opening the same
@@ -93,7 +96,9 @@ typedef struct offpay_wallet_balance {
     int64_t  limit;     /* what the issuer reserved */
     int64_t  confirmed; /* charged, per the receipts taken */
     int64_t  pending;   /* authorized by codes with no receipt yet */
-    int64_t  available; /* limit - confirmed - pending */
+    int64_t  held;      /* authorized beyond what receipts say was charged,
+                           held until settlement */
+    int64_t  available; /* limit - confirmed - pending - held */
     uint32_t codes;     /* codes made so far */
     int      usable;    /* 1 when valid at the time asked */
 } offpay_wallet_balance;
@@ -147,7 +152,8 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
 
 /*
  * offpay_wallet_take_receipt — verify a receipt code (text form) and record
- * the charged amount against the payment it names. Taking the same receipt
+ * the charged amount against the payment it names (the reservation stays:
+ * see the top of this file). Taking the same receipt
  * again is OFFPAY_OK. Errors: text/decode errors, offpay_receipt_verify's
  * errors, OFFPAY_ERECEIPT_MISMATCH (no such payment here, or charged more
  * than authorized, or a different amount than an earlier receipt),

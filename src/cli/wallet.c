@@ -24,7 +24,9 @@ static const char help[] =
     "  sync            take a newer trust bundle from the issuer\n"
     "      --bundle FILE   bundle.opb (after the issuer added a key)\n"
     "  balance         the allowance of each credential: limit, confirmed\n"
-    "                  (receipts taken), pending (codes not yet receipted)\n"
+    "                  (receipts taken), pending (codes not yet receipted),\n"
+    "                  held (authorized beyond receipts: released only by\n"
+    "                  settlement), available\n"
     "  pay             make a consumer-presented payment code\n"
     "      --currency CODE   e.g. EUR (required)\n"
     "      --amount AMOUNT   the most the merchant may charge (default: the\n"
@@ -243,17 +245,20 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
         printf("no credentials yet: send 'offpay wallet key' to the issuer\n");
     for (size_t i = 0; i < n; i++) {
         offpay_wallet_balance b;
-        char m1[64], m2[64], m3[64], m4[64];
+        char m1[64], m2[64], m3[64], m4[64], m5[64];
 
         if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK)
             continue;
-        printf("credential %llu%s\n  limit      %s\n  confirmed  %s\n"
-               "  pending    %s  (%u code(s) made)\n  available  %s\n",
+        printf("credential %llu%s\n  limit      %s\n  confirmed  %s  (charged, "
+               "per receipts)\n  pending    %s  (%u code(s) made; no receipt "
+               "yet)\n  held       %s  (authorized beyond receipts, until "
+               "settlement)\n  available  %s\n",
                (unsigned long long)b.serial, b.usable ? "" : " (not usable now)",
                cli_money(b.limit, b.currency, m1, sizeof m1),
                cli_money(b.confirmed, b.currency, m2, sizeof m2),
                cli_money(b.pending, b.currency, m3, sizeof m3), b.codes,
-               cli_money(b.available, b.currency, m4, sizeof m4));
+               cli_money(b.held, b.currency, m4, sizeof m4),
+               cli_money(b.available, b.currency, m5, sizeof m5));
     }
     offpay_wallet_close(w);
     return EXIT_OK;

@@ -10,7 +10,10 @@
  * The rule that keeps an honest wallet within its limit: a code's counter
  * and reservation are saved (atomically, durably) before the code exists
  * outside this process; a failed save leaves the reservation in memory too,
- * so the wallet only ever errs on the side of reserving more.
+ * so the wallet only ever errs on the side of reserving more. A receipt
+ * never releases any of it: offline, the wallet cannot know that no other
+ * terminal accepted the same code (a captured screen) for more than the
+ * receipt says, so only settlement may release a reservation.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -422,11 +425,17 @@ size_t offpay_wallet_n_credentials(const offpay_wallet *w)
 }
 
 /* Sums the spend log of one serial. */
+/* Sums the spend log of one serial: charged per receipts (confirmed),
+ * authorized without a receipt (pending), authorized beyond the receipted
+ * charge (held), and the number of codes. Every code's whole authorized
+ * amount stays reserved: confirmed + pending + held = sum of authorized. */
 static void spent_of(const offpay_wallet *w, uint64_t serial,
-                     int64_t *confirmed, int64_t *pending, uint32_t *codes)
+                     int64_t *confirmed, int64_t *pending, int64_t *held,
+                     uint32_t *codes)
 {
     *confirmed = 0;
     *pending = 0;
+    *held = 0;
     *codes = 0;
     for (size_t i = 0; i < w->n_spends; i++) {
         const offpay_wallet_spend *s = &w->spends[i];
@@ -435,10 +444,12 @@ static void spent_of(const offpay_wallet *w, uint64_t serial,
             continue;
         (*codes)++;
         /* Bounded: at most SPENDS_MAX entries of at most u32 each. */
-        if (s->charged >= 0)
+        if (s->charged >= 0) {
             *confirmed += s->charged;
-        else
+            *held += s->authorized - s->charged;
+        } else {
             *pending += s->authorized;
+        }
     }
 }
 
@@ -457,8 +468,9 @@ offpay_err offpay_wallet_get_balance(const offpay_wallet *w, size_t i, uint32_t 
     out->currency = c->currency;
     out->expires = c->expires;
     out->limit = c->limit;
-    spent_of(w, c->serial, &out->confirmed, &out->pending, &out->codes);
-    out->available = out->limit - out->confirmed - out->pending;
+    spent_of(w, c->serial, &out->confirmed, &out->pending, &out->held,
+             &out->codes);
+    out->available = out->limit - out->confirmed - out->pending - out->held;
     out->usable = offpay_wallet_cred_verify(&w->bundle, c, now, 0) == OFFPAY_OK;
     return OFFPAY_OK;
 }
@@ -508,7 +520,7 @@ static offpay_err choose(offpay_wallet *w, int64_t amount,
 
     for (size_t i = w->n_creds; i > 0; i--) {
         cred_entry *e = &w->creds[i - 1];
-        int64_t     confirmed, pending, available, want;
+        int64_t     confirmed, pending, held, available, want;
         uint32_t    codes;
 
         if (e->c.currency != currency ||
@@ -522,8 +534,8 @@ static offpay_err choose(offpay_wallet *w, int64_t amount,
             best_err = OFFPAY_ECOUNTER;
             continue;
         }
-        spent_of(w, e->c.serial, &confirmed, &pending, &codes);
-        available = (int64_t)e->c.limit - confirmed - pending;
+        spent_of(w, e->c.serial, &confirmed, &pending, &held, &codes);
+        available = (int64_t)e->c.limit - confirmed - pending - held;
         want = amount;
         if (want == 0) {
             int64_t cap = w->default_cap > 0 ? w->default_cap

@@ -77,7 +77,7 @@ expect 1 "EREPLAY" -- "$OFFPAY" terminal accept "${T[@]}" --code "$bound"
 expect 0 "4 payment\(s\), total 25.24 EUR" -- "$OFFPAY" terminal journal "${T[@]}"
 expect 0 '"charged_minor":725' -- "$OFFPAY" terminal journal "${T[@]}" --json
 expect 0 "confirmed  7.25 EUR" -- "$OFFPAY" wallet balance "${W[@]}"
-# 10 + 5 + 3 + 2 pending (no receipts), 7.25 confirmed: 72.75 available.
+# 10 + 5 + 3 + 2 pending (no receipts), 7.25 confirmed, 0 held: 72.75 available.
 expect 0 "available  72.75 EUR" -- "$OFFPAY" wallet balance "${W[@]}"
 
 # decode: human form and JSON of every kind of code.
