@@ -124,6 +124,16 @@ offpay_err offpay_issuer_add_key(offpay_issuer *is, uint32_t valid_from,
 offpay_err offpay_issuer_revoke(offpay_issuer *is, uint64_t serial,
                                 uint32_t now);
 
+/*
+ * offpay_issuer_publish — rewrite the public files: root.pub, bundle.opb,
+ * and revlist.opb signed afresh at issued_at = now. Terminals refuse
+ * payments once their list is older than their max-revlist-age (7 days by
+ * default), so an issuer publishes at least that often even when nothing
+ * was revoked. Errors: OFFPAY_EKID_EXPIRED (no signing key valid now),
+ * OFFPAY_EIO, OFFPAY_ENOMEM, OFFPAY_ECRYPTO.
+ */
+offpay_err offpay_issuer_publish(offpay_issuer *is, uint32_t now);
+
 /* The full current revocation list, signed at issued_at = now.
  * *bytes malloc'd; free() it. */
 offpay_err offpay_issuer_revlist(offpay_issuer *is, uint32_t now,

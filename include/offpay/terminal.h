@@ -98,9 +98,13 @@ offpay_err offpay_terminal_credential(const offpay_terminal *t,
  * offpay_terminal_sync — what a terminal does when it reaches the issuer:
  * take a new trust bundle (may be NULL), a revocation list (full, or a
  * delta whose base_seq is the held seq; may be NULL), and reset the offline
- * counters. Errors: bundle/revlist decode and signature errors,
- * OFFPAY_EREVLIST_SEQ (a delta that does not follow, or an older list),
- * OFFPAY_EBUNDLE_OLD (a bundle older than the one held), OFFPAY_EJOURNAL.
+ * counters. At least one must be newer than what the terminal holds (a
+ * higher sequence number, or for a list the same one signed later):
+ * replaying old files never resets the offline limits.
+ * Errors: OFFPAY_EINVAL (both NULL), bundle/revlist decode and signature
+ * errors, OFFPAY_EREVLIST_SEQ (a delta that does not follow, or a list
+ * not newer than the one held), OFFPAY_EBUNDLE_OLD (a bundle older than
+ * the one held, or only a bundle and not newer), OFFPAY_EJOURNAL.
  */
 offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
                                 size_t bundle_len, const uint8_t *revlist,

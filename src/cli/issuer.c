@@ -34,6 +34,9 @@ static const char help[] =
     "      --days N           validity in days (default 365)\n"
     "      --out FILE\n"
     "  revoke SERIAL        revoke a wallet credential; rewrites revlist.opb\n"
+    "  publish              sign the revocation list afresh (issued now) and\n"
+    "                       rewrite the public files; run it at least as\n"
+    "                       often as terminals' max-revlist-age (7 days)\n"
     "  add-key              key rotation: a new signing key (--days, default\n"
     "                       730); rewrites bundle.opb for wallets and terminals\n"
     "  show                 print the root key and the trust bundle\n"
@@ -302,6 +305,26 @@ static int cmd_add_key(const void *args, const char *arg CLI_UNUSED)
     return EXIT_OK;
 }
 
+static int cmd_publish(const void *args, const char *arg CLI_UNUSED)
+{
+    const issuer_args *a = args;
+    offpay_issuer     *is;
+    int                status = EXIT_OK;
+    offpay_err         rc;
+
+    is = open_issuer(a, &status);
+    if (is == NULL)
+        return status;
+    rc = offpay_issuer_publish(is, cli_now());
+    offpay_issuer_close(is);
+    if (rc != OFFPAY_OK)
+        return cli_fail("cannot publish", rc);
+    printf("published %s/revlist.opb and %s/bundle.opb; terminals take them "
+           "with 'offpay terminal sync --revlist ... --bundle ...'\n",
+           a->dir, a->dir);
+    return EXIT_OK;
+}
+
 static int cmd_show(const void *args, const char *arg CLI_UNUSED)
 {
     const issuer_args *a = args;
@@ -341,6 +364,7 @@ int cli_issuer(int argc, char **argv)
         {"terminal-credential", 0, cmd_terminal_cred},
         {"revoke", 1, cmd_revoke},
         {"add-key", 0, cmd_add_key},
+        {"publish", 0, cmd_publish},
         {"show", 0, cmd_show},
         {NULL, 0, NULL},
     };

@@ -14,7 +14,7 @@ static const char help[] =
     "\n"
     "Commands:\n"
     "  issuer    the issuer's offline key ceremony: init, wallet-credential,\n"
-    "            terminal-credential, revoke, add-key, show\n"
+    "            terminal-credential, revoke, publish, add-key, show\n"
     "  wallet    the payer: init, key, add-credential, sync, balance, pay,\n"
     "            pay-request, receipt, log\n"
     "  terminal  the merchant: init, key, set-credential, sync, risk,\n"

@@ -244,6 +244,9 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
     size_t           blen = 0, rlen = 0;
     offpay_err       rc;
 
+    if (a->bundle == NULL && a->revlist == NULL)
+        return cli_usage_error("terminal sync: give --revlist FILE and/or "
+                               "--bundle FILE from the issuer");
     if (a->bundle != NULL &&
         (bundle = cli_read_file(a->bundle, 4096, &blen)) == NULL)
         return EXIT_FAILURE_IO;

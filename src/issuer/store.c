@@ -287,7 +287,7 @@ static offpay_err write_public(const offpay_issuer *is, const char *name,
     return offpay__file_write_atomic(path, bytes, len);
 }
 
-static offpay_err publish(offpay_issuer *is, uint32_t now)
+offpay_err offpay_issuer_publish(offpay_issuer *is, uint32_t now)
 {
     uint8_t   *bytes = NULL;
     size_t     len = 0;
@@ -353,7 +353,8 @@ offpay_err offpay_issuer_create(const char *dir, const char *passphrase,
     is->next_serial = 1;
     is->next_terminal_id = 1;
     is->revlist_seq = 1;
-    if ((rc = save(is)) != OFFPAY_OK || (rc = publish(is, now)) != OFFPAY_OK)
+    if ((rc = save(is)) != OFFPAY_OK ||
+        (rc = offpay_issuer_publish(is, now)) != OFFPAY_OK)
         goto out;
     *out = is;
     is = NULL;

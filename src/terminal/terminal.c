@@ -674,10 +674,10 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
 {
     offpay_trust_bundle b;
     offpay_revlist      l;
-    int                 have_l = 0;
+    int                 have_l = 0, fresh = 0;
     offpay_err          rc;
 
-    if (t == NULL)
+    if (t == NULL || (bundle == NULL && revlist == NULL))
         return OFFPAY_EINVAL;
     memset(&l, 0, sizeof l);
     b = t->bundle;
@@ -687,6 +687,7 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
             return rc;
         if (b.seq < t->bundle.seq)
             return OFFPAY_EBUNDLE_OLD;
+        fresh |= b.seq > t->bundle.seq;
     }
     if (revlist != NULL) {
         rc = offpay_revlist_decode(revlist, revlist_len, &l);
@@ -701,6 +702,16 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
             rc = OFFPAY_EREVLIST_SEQ;
             goto out;
         }
+        /* Newer: a later sequence, or the same list signed again later. */
+        fresh |= l.seq > t->revlist_seq ||
+                 (l.seq == t->revlist_seq &&
+                  l.issued_at > t->revlist_issued_at);
+    }
+    /* Only something new from the issuer proves contact with it: replaying
+     * an old file must not reset the offline limits. */
+    if (!fresh) {
+        rc = have_l ? OFFPAY_EREVLIST_SEQ : OFFPAY_EBUNDLE_OLD;
+        goto out;
     }
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         goto out;

@@ -12,7 +12,7 @@ T=(--terminal shop)
 for g in "" issuer wallet terminal decode; do
   expect 0 "Usage|Commands" -- "$OFFPAY" $g --help
 done
-for s in init wallet-credential terminal-credential revoke add-key show; do
+for s in init wallet-credential terminal-credential revoke publish add-key show; do
   expect 0 "Usage" -- "$OFFPAY" issuer "$s" --help
 done
 for s in init key add-credential sync balance pay pay-request receipt log; do
@@ -114,6 +114,24 @@ expect 0 '"kid": 2' -- "$OFFPAY" decode --file w2.cred --json
 code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 2.00 2>/dev/null)
 expect 0 "accepted: 2.00 EUR from credential 2" -- \
   "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 2.00
+
+# A week later the list is stale; the issuer publishes it afresh (nothing
+# revoked meanwhile) and a sync brings the terminal back. Replaying the
+# old file does not.
+week=$(( $(date +%s) + 8 * 86400 ))
+code=$(OFFPAY_NOW=$week "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.50 2>/dev/null)
+cp iss/revlist.opb old.opb
+expect 1 "EREVLIST_STALE|ESYNC_REQUIRED" -- env OFFPAY_NOW=$week \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.50
+expect 1 "EREVLIST_SEQ" -- env OFFPAY_NOW=$week \
+  "$OFFPAY" terminal sync "${T[@]}" --revlist old.opb
+expect 0 "published" -- env OFFPAY_NOW=$week \
+  "$OFFPAY" issuer publish --dir iss --passphrase-file ip
+expect 0 "synced" -- env OFFPAY_NOW=$week \
+  "$OFFPAY" terminal sync "${T[@]}" --revlist iss/revlist.opb
+expect 0 "accepted: 1.50 EUR" -- env OFFPAY_NOW=$week \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.50
+expect 2 "give --revlist" -- "$OFFPAY" terminal sync "${T[@]}"
 
 # Risk rules can be read and changed.
 expect 0 "floor-unbound +20.00 EUR" -- "$OFFPAY" terminal risk "${T[@]}" --set floor-unbound=20.00
