@@ -122,8 +122,10 @@ offpay_err offpay_terminal_set_risk(offpay_terminal *t, const offpay_risk *r);
  * offpay_terminal_request — make a request code for amount minor units with
  * a fresh random nonce, remembered (durably) until it is paid or its
  * request_ttl passes. *text malloc'd; free() it. q may be NULL.
- * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE (opened without key),
- * OFFPAY_ENOTFOUND (no credential), OFFPAY_EJOURNAL.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EOVER_FLOOR / OFFPAY_EOVER_CUMULATIVE
+ * (more than this terminal's risk rules would accept as a bound payment),
+ * OFFPAY_EPASSPHRASE (opened without key), OFFPAY_ENOTFOUND (no
+ * credential), OFFPAY_EJOURNAL.
  */
 offpay_err offpay_terminal_request(offpay_terminal *t, int64_t amount,
                                    uint32_t now, char **text,

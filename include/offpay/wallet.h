@@ -35,9 +35,9 @@ extern "C" {
 
 typedef struct offpay_wallet offpay_wallet;
 
-/* Most codes a wallet's log holds. When full, credentials expired for 90
- * days are dropped with their codes; if that frees nothing, making a code
- * fails with OFFPAY_ERANGE until older credentials expire. */
+/* Most codes a wallet's log holds. When full, the codes of credentials
+ * expired for 90 days are dropped (the credentials and their counters
+ * stay); if that frees nothing, making a code fails with OFFPAY_ERANGE. */
 #define OFFPAY_WALLET_SPENDS_MAX 6000
 
 /* Defaults for the checks a wallet makes on a merchant's request code. */

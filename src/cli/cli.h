@@ -56,8 +56,8 @@ void  cli_passphrase_free(char *p);
  * A code's text: from an image (--image), an argument (--code), or standard
  * input as a keyboard-wedge scanner types it (one line; a trailing CR/LF is
  * removed). Returns malloc'd text, or NULL with a message printed and
- * *status set (EXIT_REJECTED when an image holds no readable code,
- * EXIT_FAILURE_IO otherwise).
+ * *status set (EXIT_REJECTED when an image holds no readable code or the
+ * text is empty or too long, EXIT_FAILURE_IO otherwise).
  */
 char *cli_read_code(const char *image, const char *code, int *status);
 

@@ -232,6 +232,7 @@ static char *read_code(const char *image, const char *code, int *status)
     if (code != NULL) {
         if (strlen(code) > CODE_TEXT_MAX) {
             fprintf(stderr, "offpay: the code is too long\n");
+            *status = EXIT_REJECTED;
             return NULL;
         }
         return strdup(code);
@@ -249,6 +250,7 @@ static char *read_code(const char *image, const char *code, int *status)
     n = strlen(text);
     if (n > CODE_TEXT_MAX) {
         fprintf(stderr, "offpay: the code on standard input is too long\n");
+        *status = EXIT_REJECTED;
         free(text);
         return NULL;
     }
@@ -257,6 +259,7 @@ static char *read_code(const char *image, const char *code, int *status)
         text[--n] = '\0';
     if (n == 0) {
         fprintf(stderr, "offpay: an empty line, not a code\n");
+        *status = EXIT_REJECTED;
         free(text);
         return NULL;
     }

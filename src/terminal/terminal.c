@@ -755,6 +755,12 @@ offpay_err offpay_terminal_request(offpay_terminal *t, int64_t amount,
     *text = NULL;
     if (t == NULL || amount <= 0 || amount > OFFPAY_WIRE_AMOUNT_MAX)
         return OFFPAY_EINVAL;
+    /* Never ask for what this terminal would then refuse: the payer's
+     * allowance would stay reserved for nothing. */
+    if (amount > t->risk.floor_bound)
+        return OFFPAY_EOVER_FLOOR;
+    if (amount > t->risk.cumulative)
+        return OFFPAY_EOVER_CUMULATIVE;
     if (!t->has_key)
         return OFFPAY_EPASSPHRASE;
     if (!t->has_cred)
@@ -850,6 +856,39 @@ static void keep_evidence(offpay_terminal *t, const offpay_payment *p,
     sqlite3_finalize(st);
 }
 
+/* What the journal holds for (serial, counter), outside any transaction:
+ * JOURNAL_NONE, JOURNAL_SAME (exactly these code bytes), JOURNAL_OTHER
+ * (another code with the same key: double-spend evidence), or
+ * JOURNAL_UNKNOWN when the database cannot answer. */
+enum { JOURNAL_NONE, JOURNAL_SAME, JOURNAL_OTHER, JOURNAL_UNKNOWN };
+
+static int journal_holds(offpay_terminal *t, const offpay_payment *p,
+                         const uint8_t *code, size_t len)
+{
+    sqlite3_stmt *st = NULL;
+    int           what = JOURNAL_UNKNOWN, step;
+
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT code FROM journal WHERE serial = ?1 AND"
+                           " counter = ?2",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)p->cred.serial) !=
+            SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, p->counter) != SQLITE_OK)
+        goto out;
+    step = sqlite3_step(st);
+    if (step == SQLITE_DONE)
+        what = JOURNAL_NONE;
+    else if (step == SQLITE_ROW)
+        what = (size_t)sqlite3_column_bytes(st, 0) == len &&
+                       memcmp(sqlite3_column_blob(st, 0), code, len) == 0
+                   ? JOURNAL_SAME
+                   : JOURNAL_OTHER;
+out:
+    sqlite3_finalize(st);
+    return what;
+}
+
 offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
                                   size_t n, int64_t charge, uint32_t now,
                                   offpay_acceptance *out)
@@ -906,6 +945,8 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     step = sqlite3_step(ins);
     if (step == SQLITE_CONSTRAINT) {
         exec(t->db, "ROLLBACK");
+        if (journal_holds(t, &p, code, len) == JOURNAL_OTHER)
+            keep_evidence(t, &p, code, len, now);
         rc = OFFPAY_EREPLAY;
         goto out;
     }
@@ -926,9 +967,16 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     if (meta_put_u64(t->db, "payments_since_sync",
                      (uint64_t)t->payments_since_sync + 1) != OFFPAY_OK)
         goto fail;
-    /* The durable commit: after it returns, the payment survives a crash. */
-    if (exec(t->db, "COMMIT") != OFFPAY_OK)
-        goto fail;
+    /* The durable commit: after it returns, the payment survives a crash.
+     * A COMMIT that fails (an I/O error while syncing the WAL) has an
+     * unknown outcome; the journal itself says whether the row is there. */
+    if (exec(t->db, "COMMIT") != OFFPAY_OK) {
+        exec(t->db, "ROLLBACK");
+        if (journal_holds(t, &p, code, len) != JOURNAL_SAME) {
+            rc = OFFPAY_EJOURNAL;
+            goto out;
+        }
+    }
 
     /* Committed: the payment is accepted whatever happens next. Should
      * memory run out here, the in-memory tables miss it until the next open
@@ -1041,10 +1089,13 @@ offpay_err offpay_terminal_journal(offpay_terminal *t,
         e.accepted_at = (uint32_t)sqlite3_column_int64(st, 7);
         e.code = sqlite3_column_blob(st, 8);
         e.code_len = (size_t)sqlite3_column_bytes(st, 8);
-        if (fn(&e, ctx) != 0)
+        if (fn(&e, ctx) != 0) {
+            step = SQLITE_DONE; /* stopped by the caller: a complete walk */
             break;
+        }
     }
-    rc = OFFPAY_OK;
+    /* A walk that ended on an error is not a complete journal. */
+    rc = step == SQLITE_DONE ? OFFPAY_OK : OFFPAY_EJOURNAL;
 out:
     sqlite3_finalize(st);
     return rc;

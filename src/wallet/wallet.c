@@ -199,6 +199,11 @@ static offpay_err load(offpay_wallet *w, const char *passphrase)
                       &jerr);
     if (root == NULL)
         goto out;
+    if ((rc = offpay__json_get_u64(root, "format", 1, &v)) != OFFPAY_OK ||
+        v != 1) {
+        rc = OFFPAY_ECORRUPT;
+        goto out;
+    }
     if ((rc = offpay__json_get_hex(root, "seed", seed, sizeof seed)) !=
             OFFPAY_OK ||
         (rc = offpay_keypair_from_seed(seed, &w->kp)) != OFFPAY_OK ||
@@ -231,7 +236,10 @@ static offpay_err load(offpay_wallet *w, const char *passphrase)
             offpay_wallet_cred_decode(cbuf, clen, &w->creds[i].c) !=
                 OFFPAY_OK ||
             (rc = offpay__json_get_u64(c, "next_counter", UINT32_MAX, &v)) !=
-                OFFPAY_OK) {
+                OFFPAY_OK ||
+            v == 0 ||
+            sodium_memcmp(w->creds[i].c.wallet_pk, w->kp.pk,
+                          OFFPAY_PK_BYTES) != 0) {
             rc = OFFPAY_ECORRUPT;
             goto out;
         }
@@ -270,6 +278,14 @@ static offpay_err load(offpay_wallet *w, const char *passphrase)
         s.bound = bound;
         s.merchant_id = (uint64_t)mid;
         s.charged = charged;
+        /* Every logged counter is below its credential's next counter: a
+         * new code can never reuse one. */
+        for (size_t k = 0; k < w->n_creds; k++)
+            if (w->creds[k].c.serial == s.serial &&
+                s.counter >= w->creds[k].next_counter) {
+                rc = OFFPAY_ECORRUPT;
+                goto out;
+            }
         w->spends[i] = s;
         w->n_spends = i + 1;
     }
@@ -556,26 +572,25 @@ static offpay_err choose(offpay_wallet *w, int64_t amount,
     return best_err;
 }
 
-/* Drops credentials expired more than PRUNE_AFTER ago, and their spends:
- * terminals refuse their codes, so nothing they reserve can be spent. */
+/* Drops the logged codes of credentials expired more than PRUNE_AFTER ago:
+ * terminals refuse their codes, so nothing they reserve can be spent. The
+ * credentials themselves stay, with their next counter, so a credential
+ * added again can never restart its counters. */
 static void prune(offpay_wallet *w, uint32_t now)
 {
-    size_t keep = 0, skeep = 0;
+    size_t keep = 0;
 
-    for (size_t i = 0; i < w->n_creds; i++)
-        if ((uint64_t)w->creds[i].c.expires + PRUNE_AFTER >= now)
-            w->creds[keep++] = w->creds[i];
-    w->n_creds = keep;
     for (size_t i = 0; i < w->n_spends; i++) {
-        int held = 0;
+        int live = 0;
 
         for (size_t k = 0; k < w->n_creds; k++)
-            if (w->creds[k].c.serial == w->spends[i].serial)
-                held = 1;
-        if (held)
-            w->spends[skeep++] = w->spends[i];
+            if (w->creds[k].c.serial == w->spends[i].serial &&
+                (uint64_t)w->creds[k].c.expires + PRUNE_AFTER >= now)
+                live = 1;
+        if (live)
+            w->spends[keep++] = w->spends[i];
     }
-    w->n_spends = skeep;
+    w->n_spends = keep;
 }
 
 /* Reserves, saves, then signs and encodes: the one path to a code. */
@@ -593,7 +608,7 @@ static offpay_err make_code(offpay_wallet *w, cred_entry *e, uint32_t amount,
     if (w->n_spends >= SPENDS_MAX)
         prune(w, now);
     if (w->n_spends >= SPENDS_MAX)
-        return OFFPAY_ERANGE;
+        return OFFPAY_ERANGE; /* nothing reserved, nothing changed on disk */
     if (w->n_spends == w->cap_spends) {
         size_t               ncap = w->cap_spends ? w->cap_spends * 2 : 16;
         offpay_wallet_spend *grown =

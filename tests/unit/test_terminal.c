@@ -634,8 +634,23 @@ static void test_over_floor(void)
               OFFPAY_EOVER_FLOOR);
     CHECK_ERR(check(x.t, code, r.floor_unbound, NOW + 1), OFFPAY_OK);
     free(code);
-    /* Bound codes have their own, higher floor. */
-    code = bound(&x, x.t, r.floor_bound + 1, NOW, NULL);
+    /* Bound codes have their own, higher floor. The terminal does not even
+     * make a request above it... */
+    {
+        char *rq = NULL;
+
+        CHECK_ERR(offpay_terminal_request(x.t, r.floor_bound + 1, NOW, &rq,
+                                          NULL),
+                  OFFPAY_EOVER_FLOOR);
+        CHECK(rq == NULL);
+    }
+    /* ...and refuses a bound code above it (a request made before the
+     * floor was lowered). */
+    r.floor_bound += 1;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    code = bound(&x, x.t, r.floor_bound, NOW, NULL);
+    r.floor_bound -= 1;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
     CHECK_ERR(check(x.t, code, 0, NOW + 1), OFFPAY_EOVER_FLOOR);
     free(code);
     code = bound(&x, x.t, r.floor_bound, NOW, NULL);
