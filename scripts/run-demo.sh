@@ -4,5 +4,5 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
-"$root/scripts/build.sh" "$root/build"
-exec "$root/scripts/demo.sh" "$root/build/src/offpay"
+"$root/scripts/build.sh" "$root/build-demo" -DOFFPAY_TEST_HOOKS=OFF
+exec "$root/scripts/demo.sh" "$root/build-demo/src/offpay"

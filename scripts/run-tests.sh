@@ -12,12 +12,13 @@ jobs=$(nproc)
 "$root/scripts/setup.sh"
 
 echo "== build (RelWithDebInfo)"
-"$root/scripts/build.sh" "$root/build"
+"$root/scripts/build.sh" "$root/build" -DOFFPAY_TEST_HOOKS=ON
 echo "== tests"
 (cd "$root/build" && ctest --output-on-failure -j"$jobs")
 
 echo "== build (ASan + UBSan)"
-"$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DOFFPAY_SANITIZE=ON
+"$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DOFFPAY_SANITIZE=ON \
+    -DOFFPAY_TEST_HOOKS=ON
 echo "== tests under sanitizers"
 (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

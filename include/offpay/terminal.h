@@ -81,6 +81,9 @@ offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
 /* Closes the database, wipes the key, frees. NULL is a no-op. */
 void offpay_terminal_close(offpay_terminal *t);
 
+/* The terminal's public key (to send to the issuer for a credential). Opened
+ * without a passphrase, it is the credential's key (zeros before one is
+ * set). t must not be NULL. */
 void offpay_terminal_public_key(const offpay_terminal *t,
                                 uint8_t                pk[OFFPAY_PK_BYTES]);
 

@@ -69,8 +69,9 @@ OFFPAY_WUR offpay_err offpay_request_verify(const offpay_trust_bundle *b,
                                             uint32_t now, uint32_t skew,
                                             uint32_t max_age);
 
-/* offpay_receipt_verify — terminal credential and signature of a receipt
- * (no freshness: a receipt may be read long after). */
+/* offpay_receipt_verify — terminal credential (judged at the receipt's own
+ * time: a receipt may be read long after), signature (ECODE_SIG), currency
+ * (ECURRENCY), and a receipt time not after now + skew (ECODE_FUTURE). */
 OFFPAY_WUR offpay_err offpay_receipt_verify(const offpay_trust_bundle *b,
                                             const offpay_receipt *t,
                                             uint32_t now, uint32_t skew);

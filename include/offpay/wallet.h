@@ -66,7 +66,9 @@ offpay_err offpay_wallet_open(const char *path, const char *passphrase,
 /* Wipes the secrets and frees. NULL is a no-op. */
 void offpay_wallet_close(offpay_wallet *w);
 
-/* The wallet's public key (to send to the issuer for a credential). */
+/* The wallet's public key (to send to the issuer for a credential). The key
+ * pair is generated on the device; the secret half never leaves the sealed
+ * wallet file. w must not be NULL. */
 void offpay_wallet_public_key(const offpay_wallet *w,
                               uint8_t              pk[OFFPAY_PK_BYTES]);
 

@@ -39,8 +39,8 @@ int cli_usage_error(const char *fmt, ...);
 /* 1 when rc is a refusal of the input (decode or verification error). */
 int cli_is_rejection(offpay_err rc);
 
-/* The current time: OFFPAY_NOW from the environment when set (a testing
- * aid for expiry scenarios), else the system clock. */
+/* The current time: the system clock; in test builds
+ * (-DOFFPAY_TEST_HOOKS=ON) OFFPAY_NOW from the environment when set. */
 uint32_t cli_now(void);
 
 /*

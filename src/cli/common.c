@@ -94,6 +94,7 @@ int cli_usage_error(const char *fmt, ...)
 
 uint32_t cli_now(void)
 {
+#ifdef OFFPAY_TEST_HOOKS
     const char *env = getenv("OFFPAY_NOW");
     char       *end = NULL;
     long long   v;
@@ -105,6 +106,7 @@ uint32_t cli_now(void)
             return (uint32_t)v;
         fprintf(stderr, "offpay: ignoring malformed OFFPAY_NOW\n");
     }
+#endif
     return (uint32_t)time(NULL);
 }
 
@@ -185,7 +187,8 @@ char *cli_passphrase(const char *file, const char *prompt, int confirm)
     if (p != NULL && confirm) {
         fprintf(stderr, "Repeat it: ");
         again = read_secret_line(tty, 1);
-        if (again == NULL || strcmp(p, again) != 0) {
+        if (again == NULL || strlen(p) != strlen(again) ||
+            sodium_memcmp(p, again, strlen(p)) != 0) {
             fprintf(stderr, "offpay: the passphrases differ\n");
             sodium_free(p);
             p = NULL;

@@ -25,8 +25,7 @@ static const char help[] =
     "Run 'offpay COMMAND --help' for the subcommands of each.\n"
     "\n"
     "Passphrases are read from --passphrase-file FILE, else the\n"
-    "OFFPAY_PASSPHRASE environment variable, else asked on the terminal.\n"
-    "OFFPAY_NOW=<unix seconds> overrides the clock (for tests and demos).\n";
+    "OFFPAY_PASSPHRASE environment variable, else asked on the terminal.\n";
 
 int main(int argc, char **argv)
 {

@@ -162,7 +162,6 @@ offpay_err offpay_receipt_verify(const offpay_trust_bundle *b,
         return OFFPAY_EINVAL;
     /* The terminal credential may have expired since: check it at the
      * receipt's own time, which its signature covers. */
-    (void)now;
     rc = offpay_terminal_cred_verify(b, &t->tcred, t->time, skew);
     if (rc != OFFPAY_OK)
         return rc;
@@ -173,7 +172,12 @@ offpay_err offpay_receipt_verify(const offpay_trust_bundle *b,
                        t->tcred.terminal_pk, OFFPAY_ECODE_SIG);
     if (rc != OFFPAY_OK)
         return rc;
-    return t->currency == t->tcred.currency ? OFFPAY_OK : OFFPAY_ECURRENCY;
+    if (t->currency != t->tcred.currency)
+        return OFFPAY_ECURRENCY;
+    /* A receipt dated after now cannot be judged at its own time. */
+    if ((uint64_t)t->time > (uint64_t)now + skew)
+        return OFFPAY_ECODE_FUTURE;
+    return OFFPAY_OK;
 }
 
 offpay_err offpay_revlist_verify(const offpay_trust_bundle *b,

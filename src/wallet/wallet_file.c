@@ -336,7 +336,11 @@ void offpay__lock_release(int fd)
  * OFFPAY_KDF_COST=test (see wallet_file.h). */
 static void seal_cost(uint32_t *opslimit, uint32_t *memlimit_kib)
 {
+#ifdef OFFPAY_TEST_HOOKS
     const char *cost = getenv("OFFPAY_KDF_COST");
+#else
+    const char *cost = NULL; /* production builds ignore the variable */
+#endif
 
     if (cost != NULL && strcmp(cost, "test") == 0) {
         *opslimit = crypto_pwhash_OPSLIMIT_MIN;

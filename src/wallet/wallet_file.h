@@ -10,6 +10,7 @@
  *
  * KDF cost. Sealing uses crypto_pwhash_OPSLIMIT_INTERACTIVE and
  * crypto_pwhash_MEMLIMIT_INTERACTIVE (2 passes, 64 MiB) unless the
+ * library was built with -DOFFPAY_TEST_HOOKS=ON (test builds only) and the
  * environment variable OFFPAY_KDF_COST is exactly "test", in which case it
  * uses crypto_pwhash_OPSLIMIT_MIN (1 pass) and 8 MiB, so that tests run
  * fast. Any other value of OFFPAY_KDF_COST is ignored. NEVER set it for a
