@@ -396,6 +396,38 @@ static void test_terminal_locked(void)
     world_free(&x);
 }
 
+/* Durability rests on the journal's connection settings: WAL mode and
+ * synchronous=FULL (per connection), so COMMIT returns only after the WAL
+ * is fsynced. SIGKILL tests cannot see a missing fsync; this test can. */
+static void pragma_is(sqlite3 *db, const char *pragma, const char *want)
+{
+    sqlite3_stmt *st = NULL;
+
+    REQUIRE(sqlite3_prepare_v2(db, pragma, -1, &st, NULL) == SQLITE_OK);
+    REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+    if (strcmp((const char *)sqlite3_column_text(st, 0), want) != 0) {
+        fprintf(stderr, "%s is %s, want %s\n", pragma,
+                (const char *)sqlite3_column_text(st, 0), want);
+        offpay_test_failures++;
+    }
+    sqlite3_finalize(st);
+}
+
+static void test_durable_settings(void)
+{
+    world x;
+
+    REQUIRE(world_init(&x, "durable_settings", 0));
+    pragma_is(x.t->db, "PRAGMA journal_mode", "wal");
+    pragma_is(x.t->db, "PRAGMA synchronous", "2"); /* FULL */
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    pragma_is(x.t->db, "PRAGMA journal_mode", "wal");
+    pragma_is(x.t->db, "PRAGMA synchronous", "2");
+    world_free(&x);
+}
+
 static void test_wrong_currency(void)
 {
     world x;
@@ -1387,6 +1419,7 @@ int main(void)
         {"revoked", test_revoked},
         {"big_identifiers", test_big_identifiers},
         {"terminal_locked", test_terminal_locked},
+        {"durable_settings", test_durable_settings},
         {"wrong_currency", test_wrong_currency},
         {"unknown_kid", test_unknown_kid},
         {"kid_expired", test_kid_expired},
