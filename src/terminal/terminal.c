@@ -814,6 +814,21 @@ out:
     return rc;
 }
 
+/* Rebuilds the seen-set and sums from the journal when an earlier
+ * post-commit update of them failed. */
+static offpay_err fresh_tables(offpay_terminal *t)
+{
+    offpay_err rc;
+
+    if (!t->tables_stale)
+        return OFFPAY_OK;
+    offpay__tables_free(&t->tables);
+    rc = load_journal(t);
+    if (rc == OFFPAY_OK)
+        t->tables_stale = 0;
+    return rc == OFFPAY_OK ? OFFPAY_OK : OFFPAY_EJOURNAL;
+}
+
 offpay_err offpay_terminal_check(offpay_terminal *t, const char *text,
                                  size_t n, int64_t charge, uint32_t now,
                                  offpay_payment *p_out)
@@ -832,6 +847,8 @@ offpay_err offpay_terminal_check(offpay_terminal *t, const char *text,
         return rc;
     if (p_out != NULL)
         *p_out = p;
+    if ((rc = fresh_tables(t)) != OFFPAY_OK)
+        return rc;
     return offpay__terminal_verdict(t, &p, code, len, charge, now, &charged,
                                     &req);
 }
@@ -909,6 +926,8 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     rc = offpay__terminal_decode(text, n, code, sizeof code, &len, &p);
     if (rc != OFFPAY_OK)
         return rc;
+    if ((rc = fresh_tables(t)) != OFFPAY_OK)
+        return rc;
     rc = offpay__terminal_verdict(t, &p, code, len, charge, now, &charged,
                                   &req);
     if (rc == OFFPAY_EREPLAY) {
@@ -979,13 +998,14 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     }
 
     /* Committed: the payment is accepted whatever happens next. Should
-     * memory run out here, the in-memory tables miss it until the next open
-     * rebuilds them from the journal; the journal's unique key still
-     * refuses a replay meanwhile. */
+     * memory run out here, the in-memory tables are marked stale and rebuilt
+     * from the journal before the next code is judged. */
     crypto_generichash(digest, sizeof digest, code, len, NULL, 0);
     t->payments_since_sync++;
-    (void)offpay__cumul_add(&t->tables, p.cred.serial, charged);
-    (void)offpay__seen_add(&t->tables, p.cred.serial, p.counter, digest);
+    if (offpay__cumul_add(&t->tables, p.cred.serial, charged) != OFFPAY_OK ||
+        offpay__seen_add(&t->tables, p.cred.serial, p.counter, digest) !=
+            OFFPAY_OK)
+        t->tables_stale = 1; /* rebuilt before the next verdict */
     if (req >= 0) {
         t->requests[req] = t->requests[t->n_requests - 1];
         t->n_requests--;

@@ -72,6 +72,7 @@ struct offpay_terminal {
     uint32_t             last_sync;          /* time of the last sync */
     uint32_t             payments_since_sync;
     offpay__tables       tables;
+    int                  tables_stale; /* rebuild from the journal first */
     offpay__request     *requests;
     size_t               n_requests, cap_requests;
     int                  cache_on;
