@@ -36,23 +36,23 @@ static double frame_gauss(uint32_t *s)
 static double frame_reflectance(const QRcode *qr, double u, double v)
 {
     const double quiet = 4.0;
-    int w = qr->width;
+    int          w = qr->width;
 
     if (u < -quiet || v < -quiet || u >= w + quiet || v >= w + quiet)
         return 0.45; /* table around the sheet */
     if (u >= 0.0 && v >= 0.0 && u < w && v < w &&
         (qr->data[(size_t)v * (size_t)w + (size_t)u] & 1))
         return 0.22; /* dark module: ink, not black (contrast reduced) */
-    return 0.82; /* paper */
+    return 0.82;     /* paper */
 }
 
 int offpay_bench_noisy_frame(const char *text, uint8_t *gray, int width,
                              int height, double angle_deg, unsigned seed)
 {
     const double pi = 3.14159265358979323846;
-    QRcode *qr;
-    uint32_t s = (uint32_t)seed ^ 0x9e3779b9u;
-    double mod_px, cx, cy, ca, sa, half;
+    QRcode      *qr;
+    uint32_t     s = (uint32_t)seed ^ 0x9e3779b9u;
+    double       mod_px, cx, cy, ca, sa, half;
 
     if (text == NULL || gray == NULL || width < 64 || height < 64 ||
         width > 8192 || height > 8192)
@@ -87,8 +87,8 @@ int offpay_bench_noisy_frame(const char *text, uint8_t *gray, int width,
             {
                 double fx = (double)x / width, fy = (double)y / height;
                 double dx = fx - 0.5, dy = fy - 0.5;
-                light = 1.0 - 0.25 * fx - 0.12 * fy -
-                        0.35 * (dx * dx + dy * dy);
+                light =
+                    1.0 - 0.25 * fx - 0.12 * fy - 0.35 * (dx * dx + dy * dy);
             }
             val = 255.0 * r * light + 7.0 * frame_gauss(&s);
             if (val < 0.0)

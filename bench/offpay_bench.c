@@ -38,26 +38,26 @@
 
 /* ---- budgets (DESIGN.md §3) ------------------------------------------ */
 
-#define BUDGET_CPM_BYTES 200    /* consumer-presented code, before Base45 */
-#define BUDGET_BOUND_BYTES 220  /* bound code, before Base45 */
-#define BUDGET_CPM_QR_VERSION 10 /* at level M */
-#define BUDGET_VERIFY_RATIO 1.15 /* check time / raw verification time */
+#define BUDGET_CPM_BYTES      200  /* consumer-presented code, before Base45 */
+#define BUDGET_BOUND_BYTES    220  /* bound code, before Base45 */
+#define BUDGET_CPM_QR_VERSION 10   /* at level M */
+#define BUDGET_VERIFY_RATIO   1.15 /* check time / raw verification time */
 
-#define EUR 978
-#define FRAME_W 640
-#define FRAME_H 480
-#define FRAME_ANGLE 5.0 /* degrees */
-#define CLEAN_SCALE 4   /* pixels a module in the clean image */
-#define CLEAN_MARGIN 4  /* quiet zone, modules */
-#define PROBE_BYTES 200 /* appended before each raw fdatasync */
+#define EUR          978
+#define FRAME_W      640
+#define FRAME_H      480
+#define FRAME_ANGLE  5.0 /* degrees */
+#define CLEAN_SCALE  4   /* pixels a module in the clean image */
+#define CLEAN_MARGIN 4   /* quiet zone, modules */
+#define PROBE_BYTES  200 /* appended before each raw fdatasync */
 /* What SQLite writes to the WAL for one accepted payment: 4 frames (the
  * journal row's page, its unique index's page, the sqlite_sequence page
  * and the meta page), each a 24-byte header and a 4096-byte page. */
 #define WAL_FRAMES_BYTES (4 * (24 + 4096))
-#define WAL_PROBE_FILE (4 * 1024 * 1024) /* bytes */
-#define PROBE_FILE_MAX (1024u * 1024u) /* largest raw replace, bytes */
-#define ROWS_MAX 40
-#define PATH_LEN 4096
+#define WAL_PROBE_FILE   (4 * 1024 * 1024) /* bytes */
+#define PROBE_FILE_MAX   (1024u * 1024u)   /* largest raw replace, bytes */
+#define ROWS_MAX         40
+#define PATH_LEN         4096
 
 /* ---- iteration counts -------------------------------------------------- */
 
@@ -103,10 +103,10 @@ typedef struct row {
     char   section[12];
     char   label[48];
     unit   u;
-    double value;  /* time rows: microseconds */
+    double value; /* time rows: microseconds */
     int    has_raw;
     char   raw_label[44];
-    double raw;    /* same unit as value */
+    double raw;       /* same unit as value */
     char   check[28]; /* budget verdict or a short remark */
 } row;
 
@@ -287,8 +287,7 @@ static void remove_tree(const char *path)
 
         if (d != NULL) {
             while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 ||
-                    strcmp(e->d_name, "..") == 0)
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                     continue;
                 if (snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) <
                     (int)sizeof sub)
@@ -546,7 +545,8 @@ static void bench_sizes(const char *cpm_text, size_t cpm_bytes,
     r = add_row("size", "consumer code, text (prefix + Base45)", U_CHARS,
                 (double)strlen(cpm_text));
     set_raw(r, "libqrencode capacity, v10-M", (double)cap10);
-    r = add_row("size", "bound code, text", U_CHARS, (double)strlen(bound_text));
+    r = add_row("size", "bound code, text", U_CHARS,
+                (double)strlen(bound_text));
 
     ok = v_cpm <= BUDGET_CPM_QR_VERSION;
     r = add_row("size", "consumer code, QR version at M", U_VERSION, v_cpm);
@@ -566,10 +566,10 @@ static void bench_sizes(const char *cpm_text, size_t cpm_bytes,
 typedef struct vcode {
     char   *text;
     size_t  text_len;
-    uint8_t cred_msg[96];  /* "offpay/v1/wallet-credential\0" + 59 bytes */
+    uint8_t cred_msg[96]; /* "offpay/v1/wallet-credential\0" + 59 bytes */
     size_t  cred_msg_len;
     uint8_t cred_sig[OFFPAY_SIG_BYTES];
-    uint8_t pay_msg[192];  /* "offpay/v1/payment\0" + 135 bytes */
+    uint8_t pay_msg[192]; /* "offpay/v1/payment\0" + 135 bytes */
     size_t  pay_msg_len;
     uint8_t pay_sig[OFFPAY_SIG_BYTES];
     uint8_t wallet_pk[OFFPAY_PK_BYTES];
@@ -602,8 +602,7 @@ static void vcode_make(const world *w, uint32_t i, vcode *v)
     make_wallet_cred(w, wk.pk, 1000 + (uint64_t)i, &c);
     make_code(&c, &wk, 1, 500, w->now, &v->text);
     v->text_len = strlen(v->text);
-    must(offpay_text_decode(v->text, v->text_len, &bytes, &len),
-         "text_decode");
+    must(offpay_text_decode(v->text, v->text_len, &bytes, &len), "text_decode");
     /* The credential's signed bytes are the header byte pair of a wallet
      * credential (version, type) followed by its body. */
     {
@@ -633,8 +632,7 @@ static void vcode_make(const world *w, uint32_t i, vcode *v)
 }
 
 /* Mean microseconds per code of offpay_terminal_check over the set. */
-static double time_checks(const world *w, const vcode *set, int n,
-                          uint32_t at)
+static double time_checks(const world *w, const vcode *set, int n, uint32_t at)
 {
     double t0 = now_us();
 
@@ -649,18 +647,16 @@ static double time_checks(const world *w, const vcode *set, int n,
 
 /* Mean microseconds per raw verification of the credential (cred = 1) or
  * payment (cred = 0) signatures of the set. */
-static double time_raw_verify(const world *w, const vcode *set, int n,
-                              int cred)
+static double time_raw_verify(const world *w, const vcode *set, int n, int cred)
 {
     double t0 = now_us();
     int    bad = 0;
 
     for (int i = 0; i < n; i++) {
         if (cred)
-            bad |= crypto_sign_verify_detached(set[i].cred_sig,
-                                               set[i].cred_msg,
-                                               set[i].cred_msg_len,
-                                               w->signer.pk);
+            bad |=
+                crypto_sign_verify_detached(set[i].cred_sig, set[i].cred_msg,
+                                            set[i].cred_msg_len, w->signer.pk);
         else
             bad |= crypto_sign_verify_detached(set[i].pay_sig, set[i].pay_msg,
                                                set[i].pay_msg_len,
@@ -676,13 +672,13 @@ static double time_raw_verify(const world *w, const vcode *set, int n,
 
 static void bench_verify(const bench_cfg *cfg, world *w)
 {
-    int     n = cfg->verify_codes, rounds = cfg->verify_rounds;
-    vcode  *set = xmalloc((size_t)n * sizeof *set);
-    double *nocache = xmalloc((size_t)rounds * sizeof(double));
-    double *cached = xmalloc((size_t)rounds * sizeof(double));
-    double *rcred = xmalloc((size_t)rounds * sizeof(double));
-    double *rpay = xmalloc((size_t)rounds * sizeof(double));
-    double  m_nocache, m_cached, m_rcred, m_rpay, ratio;
+    int      n = cfg->verify_codes, rounds = cfg->verify_rounds;
+    vcode   *set = xmalloc((size_t)n * sizeof *set);
+    double  *nocache = xmalloc((size_t)rounds * sizeof(double));
+    double  *cached = xmalloc((size_t)rounds * sizeof(double));
+    double  *rcred = xmalloc((size_t)rounds * sizeof(double));
+    double  *rpay = xmalloc((size_t)rounds * sizeof(double));
+    double   m_nocache, m_cached, m_rcred, m_rpay, ratio;
     uint32_t at = w->now + 5; /* inside the codes' max age */
     row     *r;
 
@@ -716,8 +712,7 @@ static void bench_verify(const bench_cfg *cfg, world *w)
 
     r = add_row("verify", "raw Ed25519 verify, credential (87 B)", U_TIME,
                 m_rcred);
-    snprintf(r->check, sizeof r->check, "%.1fk/s on 1 core",
-             1000.0 / m_rcred);
+    snprintf(r->check, sizeof r->check, "%.1fk/s on 1 core", 1000.0 / m_rcred);
     r = add_row("verify", "raw Ed25519 verify, payment (153 B)", U_TIME,
                 m_rpay);
     snprintf(r->check, sizeof r->check, "%.1fk/s on 1 core", 1000.0 / m_rpay);
@@ -764,22 +759,22 @@ static double write_sync_once(int fd, const uint8_t *data, size_t len,
 
 static void bench_accept(const bench_cfg *cfg, world *w)
 {
-    int      n = cfg->accept_codes, ns = cfg->sync_n;
-    int      ncred = n < 256 ? n : 256;
-    int      nwarm = ncred; /* untimed: one per credential, fills the cache */
-    int      ntot = n + nwarm;
-    int      blocks = cfg->quick ? 2 : 20;
-    char   **codes = xmalloc((size_t)ntot * sizeof *codes);
-    double  *acc = xmalloc((size_t)n * sizeof(double));
-    double  *syn = xmalloc((size_t)ns * sizeof(double));
-    double  *wal = xmalloc((size_t)ns * sizeof(double));
+    int     n = cfg->accept_codes, ns = cfg->sync_n;
+    int     ncred = n < 256 ? n : 256;
+    int     nwarm = ncred; /* untimed: one per credential, fills the cache */
+    int     ntot = n + nwarm;
+    int     blocks = cfg->quick ? 2 : 20;
+    char  **codes = xmalloc((size_t)ntot * sizeof *codes);
+    double *acc = xmalloc((size_t)n * sizeof(double));
+    double *syn = xmalloc((size_t)ns * sizeof(double));
+    double *wal = xmalloc((size_t)ns * sizeof(double));
     offpay_keypair     *keys = xmalloc((size_t)ncred * sizeof *keys);
     offpay_wallet_cred *creds = xmalloc((size_t)ncred * sizeof *creds);
-    uint8_t *probe = xmalloc(WAL_FRAMES_BYTES);
-    char     path[PATH_LEN], path2[PATH_LEN];
-    int      fd, fd2, ia = 0, is = 0;
-    double   a50, a99, amean, s50, s99, smean, w50;
-    row     *r;
+    uint8_t            *probe = xmalloc(WAL_FRAMES_BYTES);
+    char                path[PATH_LEN], path2[PATH_LEN];
+    int                 fd, fd2, ia = 0, is = 0;
+    double              a50, a99, amean, s50, s99, smean, w50;
+    row                *r;
 
     /* Distinct (serial, counter) for every code: ncred credentials,
      * counters 1, 2, ... each (so most codes find their credential in the
@@ -866,7 +861,8 @@ static void bench_accept(const bench_cfg *cfg, world *w)
     snprintf(r->check, sizeof r->check, "%.0f/s serial", 1e6 / amean);
     r = add_row("accept", "accept p50, against its physical floor", U_TIME,
                 a50);
-    set_raw(r, "1 verify + rewrite 16.5 KB + fdatasync", w->raw_verify_us + w50);
+    set_raw(r, "1 verify + rewrite 16.5 KB + fdatasync",
+            w->raw_verify_us + w50);
     snprintf(r->check, sizeof r->check, "16.5 KB = 4 WAL frames");
 
     for (int j = 0; j < ntot; j++)
@@ -901,11 +897,9 @@ static uint8_t *clean_image(const char *text, int *side)
         for (int x = 0; x < n; x++) {
             int mx = x / CLEAN_SCALE - CLEAN_MARGIN;
             int my = y / CLEAN_SCALE - CLEAN_MARGIN;
-            int dark = mx >= 0 && my >= 0 && mx < qr->width &&
-                       my < qr->width &&
-                       (qr->data[(size_t)my * (size_t)qr->width +
-                                 (size_t)mx] &
-                        1);
+            int dark =
+                mx >= 0 && my >= 0 && mx < qr->width && my < qr->width &&
+                (qr->data[(size_t)my * (size_t)qr->width + (size_t)mx] & 1);
 
             px[(size_t)y * (size_t)n + (size_t)x] = dark ? 0 : 255;
         }
@@ -977,8 +971,7 @@ static void bench_scan(const bench_cfg *cfg, const char *code)
     (void)time_scan(framed_clean, FRAME_W, FRAME_H, code, 1);
     for (int k = 0; k < 2; k++) {
         t_clean += time_scan(clean, side, side, code, half) / 2.0;
-        t_fclean +=
-            time_scan(framed_clean, FRAME_W, FRAME_H, code, half) / 2.0;
+        t_fclean += time_scan(framed_clean, FRAME_W, FRAME_H, code, half) / 2.0;
         t_frame += time_scan(frame, FRAME_W, FRAME_H, code, half) / 2.0;
     }
     snprintf(label, sizeof label, "same shim, clean %dx%d render", side, side);
@@ -1153,8 +1146,7 @@ static void bench_wallet(const bench_cfg *cfg, world *w, offpay_wallet *wal,
         must(offpay__file_read(wallet_path, OFFPAY__WALLET_FILE_MAX, &img,
                                &img_len),
              "read wallet");
-        must(offpay__file_write_atomic(copy_path, img, img_len),
-             "copy wallet");
+        must(offpay__file_write_atomic(copy_path, img, img_len), "copy wallet");
         free(img);
     }
     for (int i = 0; i < nkt; i++) {
@@ -1224,15 +1216,13 @@ static void bench_wallet(const bench_cfg *cfg, world *w, offpay_wallet *wal,
     r = add_row("wallet", "pay, sealed at interactive cost", U_TIME, p_inter);
     set_raw(r, "Ed25519 sign + atomic replace", t_sign + t_replace);
     snprintf(r->check, sizeof r->check, "what a payer feels per code");
-    r = add_row("wallet", "pay, long-used wallet (test cost)", U_TIME,
-                p_grown);
+    r = add_row("wallet", "pay, long-used wallet (test cost)", U_TIME, p_grown);
     set_raw(r, "Ed25519 sign + atomic replace", t_sign + t_grown);
     snprintf(r->check, sizeof r->check, "%zu spends, %lld B file",
              offpay_wallet_n_spends(wal), (long long)st_g.st_size);
     r = add_row("wallet", "open, sealed at test cost", U_TIME, o_test);
     set_raw(r, "Argon2id, test cost", k_test);
-    r = add_row("wallet", "open, sealed at interactive cost", U_TIME,
-                o_inter);
+    r = add_row("wallet", "open, sealed at interactive cost", U_TIME, o_inter);
     set_raw(r, "Argon2id, interactive cost", k_inter);
     snprintf(r->check, sizeof r->check, "once per app start");
 

@@ -25,8 +25,7 @@ static void fuzz_decode(const uint8_t *data, size_t size)
 
     if (bytes == NULL)
         abort();
-    rc = offpay_base45_decode((const char *)data, size, bytes, size + 1,
-                              &blen);
+    rc = offpay_base45_decode((const char *)data, size, bytes, size + 1, &blen);
     if (rc == OFFPAY_EBASE45)
         goto out;
     if (rc != OFFPAY_OK || blen > size)

@@ -56,7 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = offpay_payment_decode(data, size, &p);
     rc_any = offpay_msg_decode_any(data, size, &m);
     if (size >= 2 && data[0] == OFFPAY_PROTOCOL_VERSION &&
-        (data[1] == OFFPAY_MSG_PAYMENT || data[1] == OFFPAY_MSG_PAYMENT_BOUND) &&
+        (data[1] == OFFPAY_MSG_PAYMENT ||
+         data[1] == OFFPAY_MSG_PAYMENT_BOUND) &&
         rc_any != rc)
         abort();
     if (rc != OFFPAY_OK) {

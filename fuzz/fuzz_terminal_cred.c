@@ -33,8 +33,8 @@ static int decode_error(offpay_err rc)
 }
 
 /* Aborts unless c encodes to exactly data[0..size). */
-static void check_encodes_to(const offpay_terminal_cred *c,
-                             const uint8_t *data, size_t size)
+static void check_encodes_to(const offpay_terminal_cred *c, const uint8_t *data,
+                             size_t size)
 {
     uint8_t again[TCRED_MAX + 1];
     size_t  len = 0;
@@ -43,8 +43,7 @@ static void check_encodes_to(const offpay_terminal_cred *c,
             OFFPAY_OK ||
         len != size || memcmp(again, data, size) != 0)
         abort();
-    if (offpay_terminal_cred_encode(c, again, size - 1, &len) !=
-        OFFPAY_ERANGE)
+    if (offpay_terminal_cred_encode(c, again, size - 1, &len) != OFFPAY_ERANGE)
         abort();
 }
 

@@ -21,8 +21,8 @@
 /* Big-endian u32 at p. */
 static uint32_t be32(const uint8_t *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
 }
 
 /* True when the header would make the KDF run above its minimum cost. */
@@ -61,9 +61,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = offpay__wallet_open(data, size, FUZZ_PASSPHRASE, &plain, &plain_len);
     switch (rc) {
     case OFFPAY_OK:
-        if (plain == NULL ||
-            plain_len + OFFPAY__WALLET_HEADER_BYTES + OFFPAY__WALLET_TAG_BYTES !=
-                size)
+        if (plain == NULL || plain_len + OFFPAY__WALLET_HEADER_BYTES +
+                                     OFFPAY__WALLET_TAG_BYTES !=
+                                 size)
             abort();
         break;
     case OFFPAY_ECORRUPT:

@@ -20,7 +20,8 @@ extern "C" {
 /* Largest amount a payment code or credential can carry on the wire (u32). */
 #define OFFPAY_WIRE_AMOUNT_MAX 4294967295LL
 
-/* Longest text offpay_amount_format() writes, with its NUL ("-92233720368547758.07"). */
+/* Longest text offpay_amount_format() writes, with its NUL
+ * ("-92233720368547758.07"). */
 #define OFFPAY_AMOUNT_TEXT_MAX 32
 
 /*

@@ -35,7 +35,7 @@ typedef struct offpay_keypair {
 offpay_err offpay_keypair_generate(offpay_keypair *kp);
 
 /* Deterministic key pair from a 32-byte seed (test vectors, key backup). */
-offpay_err offpay_keypair_from_seed(const uint8_t seed[OFFPAY_SEED_BYTES],
+offpay_err offpay_keypair_from_seed(const uint8_t   seed[OFFPAY_SEED_BYTES],
                                     offpay_keypair *kp);
 
 /* Wipes the key pair (sodium_memzero). NULL is a no-op. */
@@ -55,7 +55,7 @@ offpay_err offpay_sign(const char *domain, const uint8_t *msg, size_t len,
  * signature failed), or OFFPAY_ENOMEM.
  */
 OFFPAY_WUR offpay_err offpay_verify(const char *domain, const uint8_t *msg,
-                                    size_t len,
+                                    size_t        len,
                                     const uint8_t sig[OFFPAY_SIG_BYTES],
                                     const uint8_t pk[OFFPAY_PK_BYTES],
                                     offpay_err    bad_sig_err);

@@ -57,7 +57,8 @@ extern "C" {
     X(EOVER_LIMIT, 32, "amount exceeds the credential's limit")                \
     X(EREPLAY, 33, "code was already accepted (replay)")                       \
     X(EWRONG_MERCHANT, 34, "code is bound to another merchant")                \
-    X(EWRONG_NONCE, 35, "code is bound to a request this terminal did not make") \
+    X(EWRONG_NONCE, 35,                                                        \
+      "code is bound to a request this terminal did not make")                 \
     X(EAMOUNT_MISMATCH, 36, "amount differs from the request")                 \
     X(EUNBOUND_REFUSED, 37, "credential does not allow unbound codes")         \
     X(ESYNC_REQUIRED, 38, "offline limits reached: the terminal must sync")    \
@@ -71,13 +72,14 @@ extern "C" {
     X(ECOUNTER, 45, "code counter exhausted")                                  \
     X(EINSUFFICIENT, 46, "offline allowance is insufficient")                  \
     X(ENO_CREDENTIAL, 47, "wallet holds no usable credential")                 \
-    X(ERECEIPT_MISMATCH, 48, "receipt does not match a payment of this wallet") \
+    X(ERECEIPT_MISMATCH, 48,                                                   \
+      "receipt does not match a payment of this wallet")                       \
     X(EJOURNAL, 49, "terminal journal failure")                                \
     X(ESCAN, 50, "no code found in the image")                                 \
     X(EIMAGE, 51, "cannot read or write the image")                            \
     X(EQRENCODE, 52, "text does not fit in a QR code")                         \
-    X(EREQUEST_EXPIRED, 53, "the request this code answers has expired")   \
-    X(EBUNDLE_OLD, 54, "trust bundle is older than the one held")           \
+    X(EREQUEST_EXPIRED, 53, "the request this code answers has expired")       \
+    X(EBUNDLE_OLD, 54, "trust bundle is older than the one held")              \
     X(EBUSY, 55, "in use by another process")
 
 typedef enum offpay_err {

@@ -30,13 +30,13 @@ extern "C" {
 
 /* Each fills the value's sig from sk. The value must be well-formed (what
  * its encoder accepts). Errors: OFFPAY_EINVAL, OFFPAY_ECRYPTO. */
-offpay_err offpay_issuer_sign_bundle(const uint8_t sk[OFFPAY_SK_BYTES],
+offpay_err offpay_issuer_sign_bundle(const uint8_t        sk[OFFPAY_SK_BYTES],
                                      offpay_trust_bundle *b);
 offpay_err offpay_issuer_sign_wallet_cred(const uint8_t sk[OFFPAY_SK_BYTES],
                                           offpay_wallet_cred *c);
 offpay_err offpay_issuer_sign_terminal_cred(const uint8_t sk[OFFPAY_SK_BYTES],
                                             offpay_terminal_cred *c);
-offpay_err offpay_issuer_sign_revlist(const uint8_t sk[OFFPAY_SK_BYTES],
+offpay_err offpay_issuer_sign_revlist(const uint8_t   sk[OFFPAY_SK_BYTES],
                                       offpay_revlist *l);
 
 /* ---- the key-ceremony state ------------------------------------------ */
@@ -71,7 +71,7 @@ void offpay_issuer_close(offpay_issuer *is);
 
 /* The pinned root public key. */
 void offpay_issuer_root_pk(const offpay_issuer *is,
-                           uint8_t            pk[OFFPAY_PK_BYTES]);
+                           uint8_t              pk[OFFPAY_PK_BYTES]);
 
 /* Current trust bundle bytes: *bytes malloc'd, free() it. */
 offpay_err offpay_issuer_bundle(const offpay_issuer *is, uint8_t **bytes,
@@ -97,11 +97,12 @@ offpay_err offpay_issuer_issue_wallet(offpay_issuer *is,
  * of UTF-8 without control characters.
  * Errors: as offpay_issuer_issue_wallet, and OFFPAY_EMALFORMED (name).
  */
-offpay_err offpay_issuer_issue_terminal(
-    offpay_issuer *is, uint64_t merchant_id,
-    const uint8_t terminal_pk[OFFPAY_PK_BYTES], uint16_t currency,
-    const char *name, uint32_t valid_from, uint32_t expires,
-    offpay_terminal_cred *out);
+offpay_err
+offpay_issuer_issue_terminal(offpay_issuer *is, uint64_t merchant_id,
+                             const uint8_t terminal_pk[OFFPAY_PK_BYTES],
+                             uint16_t currency, const char *name,
+                             uint32_t valid_from, uint32_t expires,
+                             offpay_terminal_cred *out);
 
 /*
  * offpay_issuer_add_key — key rotation: a new signing key (the next kid)

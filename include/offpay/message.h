@@ -25,14 +25,14 @@ extern "C" {
 
 #define OFFPAY_PROTOCOL_VERSION 1
 
-#define OFFPAY_PK_BYTES 32    /* Ed25519 public key */
-#define OFFPAY_SK_BYTES 64    /* Ed25519 secret key (libsodium layout) */
-#define OFFPAY_SEED_BYTES 32  /* Ed25519 seed */
-#define OFFPAY_SIG_BYTES 64   /* Ed25519 signature */
-#define OFFPAY_NONCE_BYTES 12 /* request nonce */
-#define OFFPAY_NAME_MAX 40    /* merchant display name, UTF-8 bytes */
+#define OFFPAY_PK_BYTES        32 /* Ed25519 public key */
+#define OFFPAY_SK_BYTES        64 /* Ed25519 secret key (libsodium layout) */
+#define OFFPAY_SEED_BYTES      32 /* Ed25519 seed */
+#define OFFPAY_SIG_BYTES       64 /* Ed25519 signature */
+#define OFFPAY_NONCE_BYTES     12 /* request nonce */
+#define OFFPAY_NAME_MAX        40 /* merchant display name, UTF-8 bytes */
 #define OFFPAY_BUNDLE_KEYS_MAX 16
-#define OFFPAY_REVLIST_MAX 65535
+#define OFFPAY_REVLIST_MAX     65535
 
 /* Message types: the second byte of every message. */
 typedef enum offpay_msg_type {
@@ -47,14 +47,16 @@ typedef enum offpay_msg_type {
 } offpay_msg_type;
 
 /* Wallet credential flags. Bits not defined here must be zero. */
-#define OFFPAY_CRED_ALLOW_UNBOUND 0x01u /* may make consumer-presented codes */
+#define OFFPAY_CRED_ALLOW_UNBOUND 0x01u /* may make consumer-presented codes   \
+                                         */
 #define OFFPAY_CRED_FLAGS_KNOWN 0x01u
 
 /* Exact encoded sizes of the fixed-size messages. */
 #define OFFPAY_WALLET_CRED_BODY_BYTES 57 /* kid..flags, no header, no sig */
-#define OFFPAY_WALLET_CRED_BYTES (2 + OFFPAY_WALLET_CRED_BODY_BYTES + 64)
-#define OFFPAY_PAYMENT_BYTES (2 + OFFPAY_WALLET_CRED_BODY_BYTES + 64 + 12 + 64)
-#define OFFPAY_PAYMENT_BOUND_BYTES (OFFPAY_PAYMENT_BYTES + 8 + OFFPAY_NONCE_BYTES)
+#define OFFPAY_WALLET_CRED_BYTES      (2 + OFFPAY_WALLET_CRED_BODY_BYTES + 64)
+#define OFFPAY_PAYMENT_BYTES          (2 + OFFPAY_WALLET_CRED_BODY_BYTES + 64 + 12 + 64)
+#define OFFPAY_PAYMENT_BOUND_BYTES                                             \
+    (OFFPAY_PAYMENT_BYTES + 8 + OFFPAY_NONCE_BYTES)
 #define OFFPAY_REVLIST_HEADER_BYTES 18 /* version..count */
 #define OFFPAY_MSG_MAX_BYTES                                                   \
     (OFFPAY_REVLIST_HEADER_BYTES + OFFPAY_REVLIST_MAX * 8 + 64)
@@ -78,14 +80,14 @@ typedef struct offpay_trust_bundle {
 
 /* Wallet credential: the issuer's promise that serial's escrow holds limit. */
 typedef struct offpay_wallet_cred {
-    uint16_t kid;        /* issuer signing key */
-    uint64_t serial;     /* unique; names the escrow */
+    uint16_t kid;    /* issuer signing key */
+    uint64_t serial; /* unique; names the escrow */
     uint8_t  wallet_pk[OFFPAY_PK_BYTES];
-    uint32_t limit;      /* minor units */
-    uint16_t currency;   /* ISO 4217 numeric */
-    uint32_t valid_from; /* unix seconds, inclusive */
-    uint32_t expires;    /* unix seconds, inclusive */
-    uint8_t  flags;      /* OFFPAY_CRED_* */
+    uint32_t limit;                 /* minor units */
+    uint16_t currency;              /* ISO 4217 numeric */
+    uint32_t valid_from;            /* unix seconds, inclusive */
+    uint32_t expires;               /* unix seconds, inclusive */
+    uint8_t  flags;                 /* OFFPAY_CRED_* */
     uint8_t  sig[OFFPAY_SIG_BYTES]; /* issuer signature */
 } offpay_wallet_cred;
 
@@ -98,7 +100,7 @@ typedef struct offpay_terminal_cred {
     uint16_t currency; /* the currency this terminal charges in */
     uint32_t valid_from;
     uint32_t expires;
-    uint8_t  name_len; /* 1..OFFPAY_NAME_MAX */
+    uint8_t  name_len;                  /* 1..OFFPAY_NAME_MAX */
     char     name[OFFPAY_NAME_MAX + 1]; /* UTF-8, NUL-terminated copy */
     uint8_t  sig[OFFPAY_SIG_BYTES];
 } offpay_terminal_cred;
@@ -106,10 +108,10 @@ typedef struct offpay_terminal_cred {
 /* Payment code, consumer-presented (bound == 0) or bound to a request. */
 typedef struct offpay_payment {
     offpay_wallet_cred cred;
-    uint32_t counter; /* strictly increasing per credential, from 1 */
-    uint32_t amount;  /* the most the merchant may charge, minor units */
-    uint32_t time;    /* when the wallet made the code, unix seconds */
-    int      bound;   /* 1: merchant_id and nonce are present */
+    uint32_t           counter; /* strictly increasing per credential, from 1 */
+    uint32_t amount; /* the most the merchant may charge, minor units */
+    uint32_t time;   /* when the wallet made the code, unix seconds */
+    int      bound;  /* 1: merchant_id and nonce are present */
     uint64_t merchant_id;
     uint8_t  nonce[OFFPAY_NONCE_BYTES];
     uint8_t  sig[OFFPAY_SIG_BYTES]; /* wallet signature */
@@ -118,29 +120,29 @@ typedef struct offpay_payment {
 /* Request code: the merchant asks for an amount. */
 typedef struct offpay_request {
     offpay_terminal_cred tcred;
-    uint32_t amount;
-    uint16_t currency;
-    uint8_t  nonce[OFFPAY_NONCE_BYTES];
-    uint32_t time;
-    uint8_t  sig[OFFPAY_SIG_BYTES]; /* terminal signature */
+    uint32_t             amount;
+    uint16_t             currency;
+    uint8_t              nonce[OFFPAY_NONCE_BYTES];
+    uint32_t             time;
+    uint8_t              sig[OFFPAY_SIG_BYTES]; /* terminal signature */
 } offpay_request;
 
 /* Receipt code: what the terminal charged for one payment. */
 typedef struct offpay_receipt {
     offpay_terminal_cred tcred;
-    uint64_t serial;  /* the payer's credential */
-    uint32_t counter; /* the payment's counter */
-    uint32_t amount;  /* charged, minor units */
-    uint16_t currency;
-    uint32_t time;
-    uint8_t  sig[OFFPAY_SIG_BYTES];
+    uint64_t             serial;  /* the payer's credential */
+    uint32_t             counter; /* the payment's counter */
+    uint32_t             amount;  /* charged, minor units */
+    uint16_t             currency;
+    uint32_t             time;
+    uint8_t              sig[OFFPAY_SIG_BYTES];
 } offpay_receipt;
 
 /* Revocation list: serials revoked after base_seq, up to seq. */
 typedef struct offpay_revlist {
     uint16_t  kid;
     uint32_t  seq;
-    uint32_t  base_seq;  /* 0 for a full list, else the list it extends */
+    uint32_t  base_seq; /* 0 for a full list, else the list it extends */
     uint32_t  issued_at;
     uint32_t  n_serials; /* 0..OFFPAY_REVLIST_MAX */
     uint64_t *serials;   /* strictly ascending; owned by the decoder's caller */
@@ -205,8 +207,7 @@ void       offpay_revlist_free(offpay_revlist *l);
  * offpay_msg_decode_any — decode whichever message buf holds (by its type
  * byte). For a revocation list, free with offpay_msg_free().
  */
-offpay_err offpay_msg_decode_any(const uint8_t *buf, size_t len,
-                                 offpay_msg *m);
+offpay_err offpay_msg_decode_any(const uint8_t *buf, size_t len, offpay_msg *m);
 void       offpay_msg_free(offpay_msg *m);
 
 /* The text prefix of a message type ("OPPY:"), or NULL for an unknown type. */
@@ -234,13 +235,13 @@ offpay_err offpay_text_decode(const char *text, size_t n, uint8_t **bytes,
                               size_t *len);
 
 /* Domain-separation strings of the signatures (docs/protocol.md §3). */
-#define OFFPAY_DS_BUNDLE "offpay/v1/trust-bundle"
-#define OFFPAY_DS_WALLET_CRED "offpay/v1/wallet-credential"
+#define OFFPAY_DS_BUNDLE        "offpay/v1/trust-bundle"
+#define OFFPAY_DS_WALLET_CRED   "offpay/v1/wallet-credential"
 #define OFFPAY_DS_TERMINAL_CRED "offpay/v1/terminal-credential"
-#define OFFPAY_DS_PAYMENT "offpay/v1/payment"
-#define OFFPAY_DS_REQUEST "offpay/v1/request"
-#define OFFPAY_DS_RECEIPT "offpay/v1/receipt"
-#define OFFPAY_DS_REVLIST "offpay/v1/revocation-list"
+#define OFFPAY_DS_PAYMENT       "offpay/v1/payment"
+#define OFFPAY_DS_REQUEST       "offpay/v1/request"
+#define OFFPAY_DS_RECEIPT       "offpay/v1/receipt"
+#define OFFPAY_DS_REVLIST       "offpay/v1/revocation-list"
 
 #ifdef __cplusplus
 }

@@ -72,8 +72,7 @@ offpay_err offpay_qr_write_png(const char *text, const char *path, int scale,
  * OFFPAY_QR_MAX_DIM), OFFPAY_EQRENCODE, OFFPAY_ENOMEM, OFFPAY_EIMAGE (any
  * failure to create, write, sync or rename the file).
  */
-offpay_err offpay_qr_write_svg(const char *text, const char *path,
-                               int margin);
+offpay_err offpay_qr_write_svg(const char *text, const char *path, int margin);
 
 /*
  * offpay_qr_render_utf8 — draw text as a QR code for a terminal, the way

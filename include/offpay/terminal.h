@@ -150,8 +150,8 @@ typedef struct offpay_acceptance {
  * verification error of the protocol, OFFPAY_EINVAL (unbound code with
  * charge 0).
  */
-offpay_err offpay_terminal_check(offpay_terminal *t, const char *text,
-                                 size_t n, int64_t charge, uint32_t now,
+offpay_err offpay_terminal_check(offpay_terminal *t, const char *text, size_t n,
+                                 int64_t charge, uint32_t now,
                                  offpay_payment *p);
 
 /*

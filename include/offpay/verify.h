@@ -23,9 +23,9 @@ extern "C" {
  * offpay_bundle_verify — decode bytes as a trust bundle and check the root
  * signature. Errors: the decoder's, OFFPAY_EBUNDLE_SIG.
  */
-OFFPAY_WUR offpay_err offpay_bundle_verify(const uint8_t *bytes, size_t len,
-                                           const uint8_t root_pk[OFFPAY_PK_BYTES],
-                                           offpay_trust_bundle *out);
+OFFPAY_WUR offpay_err offpay_bundle_verify(
+    const uint8_t *bytes, size_t len, const uint8_t root_pk[OFFPAY_PK_BYTES],
+    offpay_trust_bundle *out);
 
 /*
  * offpay_bundle_key_for — the public key of kid usable at time now.
@@ -42,11 +42,11 @@ OFFPAY_WUR offpay_err offpay_bundle_key_for(const offpay_trust_bundle *b,
  * (ENOT_YET_VALID, EEXPIRED).
  */
 OFFPAY_WUR offpay_err offpay_wallet_cred_verify(const offpay_trust_bundle *b,
-                                                const offpay_wallet_cred *c,
+                                                const offpay_wallet_cred  *c,
                                                 uint32_t now, uint32_t skew);
-OFFPAY_WUR offpay_err offpay_terminal_cred_verify(
-    const offpay_trust_bundle *b, const offpay_terminal_cred *c, uint32_t now,
-    uint32_t skew);
+OFFPAY_WUR offpay_err offpay_terminal_cred_verify(const offpay_trust_bundle  *b,
+                                                  const offpay_terminal_cred *c,
+                                                  uint32_t now, uint32_t skew);
 
 /* The wallet's signature on a payment code (ECODE_SIG). Credential not
  * checked: call offpay_wallet_cred_verify too (or use a cache). */
@@ -65,7 +65,7 @@ OFFPAY_WUR offpay_err offpay_code_time_check(uint32_t t, uint32_t now,
  * currency equal to the credential's (ECURRENCY), and the code's time.
  */
 OFFPAY_WUR offpay_err offpay_request_verify(const offpay_trust_bundle *b,
-                                            const offpay_request *q,
+                                            const offpay_request      *q,
                                             uint32_t now, uint32_t skew,
                                             uint32_t max_age);
 
@@ -73,13 +73,13 @@ OFFPAY_WUR offpay_err offpay_request_verify(const offpay_trust_bundle *b,
  * time: a receipt may be read long after), signature (ECODE_SIG), currency
  * (ECURRENCY), and a receipt time not after now + skew (ECODE_FUTURE). */
 OFFPAY_WUR offpay_err offpay_receipt_verify(const offpay_trust_bundle *b,
-                                            const offpay_receipt *t,
+                                            const offpay_receipt      *t,
                                             uint32_t now, uint32_t skew);
 
 /* offpay_revlist_verify — issuer key at issued_at and signature
  * (EREVLIST_SIG). */
 OFFPAY_WUR offpay_err offpay_revlist_verify(const offpay_trust_bundle *b,
-                                            const offpay_revlist *l);
+                                            const offpay_revlist      *l);
 
 #ifdef __cplusplus
 }

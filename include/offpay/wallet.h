@@ -41,7 +41,7 @@ typedef struct offpay_wallet offpay_wallet;
 #define OFFPAY_WALLET_SPENDS_MAX 6000
 
 /* Defaults for the checks a wallet makes on a merchant's request code. */
-#define OFFPAY_WALLET_SKEW 300        /* clock skew allowed, seconds */
+#define OFFPAY_WALLET_SKEW        300 /* clock skew allowed, seconds */
 #define OFFPAY_WALLET_REQUEST_AGE 600 /* oldest request shown, seconds */
 
 /*
@@ -110,8 +110,8 @@ size_t offpay_wallet_n_credentials(const offpay_wallet *w);
 
 /* Balance of credential i (0-based, oldest first), judged at now.
  * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (i out of range). */
-offpay_err offpay_wallet_get_balance(const offpay_wallet *w, size_t i, uint32_t now,
-                                 offpay_wallet_balance *out);
+offpay_err offpay_wallet_get_balance(const offpay_wallet *w, size_t i,
+                                     uint32_t now, offpay_wallet_balance *out);
 
 /* Cap of a consumer-presented code made without an amount: 0 means one tenth
  * of the credential's limit (the default). Saved in the wallet file. */
@@ -178,7 +178,7 @@ typedef struct offpay_wallet_spend {
 /* Number of entries of the spend log, and entry i (oldest first). */
 size_t     offpay_wallet_n_spends(const offpay_wallet *w);
 offpay_err offpay_wallet_get_spend(const offpay_wallet *w, size_t i,
-                               offpay_wallet_spend *out);
+                                   offpay_wallet_spend *out);
 
 #ifdef __cplusplus
 }

@@ -19,9 +19,9 @@
 #endif
 
 /* Exit statuses, the same for every subcommand (see `offpay --help`). */
-#define EXIT_OK 0       /* done; for `terminal accept`: accepted */
-#define EXIT_REJECTED 1 /* a code or credential was refused: reason printed */
-#define EXIT_USAGE 2    /* bad command line */
+#define EXIT_OK         0 /* done; for `terminal accept`: accepted */
+#define EXIT_REJECTED   1 /* a code or credential was refused: reason printed */
+#define EXIT_USAGE      2 /* bad command line */
 #define EXIT_FAILURE_IO 3 /* a file, database, passphrase or system error */
 
 /* Subcommand groups: each parses its own arguments after the group name. */

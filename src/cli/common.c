@@ -226,8 +226,8 @@ static char *read_code(const char *image, const char *code, int *status)
         if (rc != OFFPAY_OK) {
             if (rc == OFFPAY_ESCAN)
                 *status = EXIT_REJECTED;
-            fprintf(stderr, "offpay: %s: %s (%s)\n", image,
-                    offpay_strerror(rc), offpay_errname(rc));
+            fprintf(stderr, "offpay: %s: %s (%s)\n", image, offpay_strerror(rc),
+                    offpay_errname(rc));
             return NULL;
         }
         return text;
@@ -328,8 +328,9 @@ int cli_parse_key(const char *hex_or_file, uint8_t pk[OFFPAY_PK_BYTES])
 int cli_currency(const char *alpha, uint16_t *currency)
 {
     if (offpay_currency_from_alpha(alpha, currency) != OFFPAY_OK) {
-        fprintf(stderr, "offpay: %s: unknown currency (use an ISO 4217 "
-                        "code such as EUR or USD)\n",
+        fprintf(stderr,
+                "offpay: %s: unknown currency (use an ISO 4217 "
+                "code such as EUR or USD)\n",
                 alpha);
         return -1;
     }
@@ -341,8 +342,9 @@ int cli_amount(const char *text, uint16_t currency, int64_t *minor)
     offpay_err rc = offpay_amount_parse(text, currency, minor);
 
     if (rc != OFFPAY_OK) {
-        fprintf(stderr, "offpay: %s: %s (write amounts like 12.50, with at "
-                        "most %d decimals for %s)\n",
+        fprintf(stderr,
+                "offpay: %s: %s (write amounts like 12.50, with at "
+                "most %d decimals for %s)\n",
                 text, offpay_strerror(rc), offpay_currency_exponent(currency),
                 offpay_currency_alpha(currency));
         return -1;

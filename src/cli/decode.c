@@ -46,16 +46,29 @@ int cli_decode(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'i': image = optarg; break;
-        case 'c': code = optarg; break;
-        case 'f': file = optarg; break;
-        case 'j': json_only = 1; break;
-        case 'h': fputs(help, stdout); fputs(cli_exit_help, stdout); return 0;
-        default: return cli_usage_error("decode: bad option");
+        case 'i':
+            image = optarg;
+            break;
+        case 'c':
+            code = optarg;
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case 'j':
+            json_only = 1;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            fputs(cli_exit_help, stdout);
+            return 0;
+        default:
+            return cli_usage_error("decode: bad option");
         }
     }
     if (optind != argc)
-        return cli_usage_error("decode: unexpected argument '%s'", argv[optind]);
+        return cli_usage_error("decode: unexpected argument '%s'",
+                               argv[optind]);
     if (file != NULL) {
         bytes = cli_read_file(file, OFFPAY_MSG_MAX_BYTES, &len);
         if (bytes == NULL)

@@ -77,8 +77,7 @@ json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len)
             hex(m->u.bundle.keys[i].pk, 32, pk);
             json_array_append_new(
                 keys, json_pack("{s:i, s:s, s:I, s:I}", "kid",
-                                m->u.bundle.keys[i].kid, "pk", pk,
-                                "valid_from",
+                                m->u.bundle.keys[i].kid, "pk", pk, "valid_from",
                                 (json_int_t)m->u.bundle.keys[i].valid_from,
                                 "valid_until",
                                 (json_int_t)m->u.bundle.keys[i].valid_until));
@@ -190,10 +189,11 @@ void cli_msg_print(const offpay_msg *m)
     case OFFPAY_MSG_PAYMENT:
     case OFFPAY_MSG_PAYMENT_BOUND:
         printf("  authorizes        up to %s\n",
-               cli_money(m->u.payment.amount, m->u.payment.cred.currency,
-                         money, sizeof money));
+               cli_money(m->u.payment.amount, m->u.payment.cred.currency, money,
+                         sizeof money));
         printf("  counter           %u\n", m->u.payment.counter);
-        printf("  made at           %s\n", when(m->u.payment.time, t, sizeof t));
+        printf("  made at           %s\n",
+               when(m->u.payment.time, t, sizeof t));
         if (m->u.payment.bound)
             printf("  bound to          merchant %llu's request\n",
                    (unsigned long long)m->u.payment.merchant_id);
@@ -203,7 +203,8 @@ void cli_msg_print(const offpay_msg *m)
         printf("  asks for          %s\n",
                cli_money(m->u.request.amount, m->u.request.currency, money,
                          sizeof money));
-        printf("  made at           %s\n", when(m->u.request.time, t, sizeof t));
+        printf("  made at           %s\n",
+               when(m->u.request.time, t, sizeof t));
         print_tcred(&m->u.request.tcred);
         break;
     case OFFPAY_MSG_RECEIPT:
@@ -212,13 +213,13 @@ void cli_msg_print(const offpay_msg *m)
                          sizeof money));
         printf("  for payment       serial %llu, counter %u\n",
                (unsigned long long)m->u.receipt.serial, m->u.receipt.counter);
-        printf("  made at           %s\n", when(m->u.receipt.time, t, sizeof t));
+        printf("  made at           %s\n",
+               when(m->u.receipt.time, t, sizeof t));
         print_tcred(&m->u.receipt.tcred);
         break;
     case OFFPAY_MSG_REVLIST:
         printf("  sequence          %u (extends %u), %u serial(s), issued %s\n",
-               m->u.revlist.seq, m->u.revlist.base_seq,
-               m->u.revlist.n_serials,
+               m->u.revlist.seq, m->u.revlist.base_seq, m->u.revlist.n_serials,
                when(m->u.revlist.issued_at, t, sizeof t));
         break;
     }

@@ -20,7 +20,8 @@ static const char help[] =
     "Subcommands:\n"
     "  init                 create a new issuer in DIR\n"
     "  wallet-credential    issue a wallet credential\n"
-    "      --wallet-key KEY   the wallet's public key (hex, or a file with it)\n"
+    "      --wallet-key KEY   the wallet's public key (hex, or a file with "
+    "it)\n"
     "      --limit AMOUNT     offline allowance, e.g. 100.00\n"
     "      --currency CODE    ISO 4217 code, e.g. EUR\n"
     "      --days N           validity in days (default 30)\n"
@@ -38,14 +39,15 @@ static const char help[] =
     "                       rewrite the public files; run it at least as\n"
     "                       often as terminals' max-revlist-age (7 days)\n"
     "  add-key              key rotation: a new signing key (--days, default\n"
-    "                       730); rewrites bundle.opb for wallets and terminals\n"
+    "                       730); rewrites bundle.opb for wallets and "
+    "terminals\n"
     "  show                 print the root key and the trust bundle\n"
     "\n"
     "Common options: --dir DIR (required), --passphrase-file FILE.\n";
 
 typedef struct issuer_args {
-    const char *dir, *pass_file, *wallet_key, *terminal_key, *limit,
-        *currency, *name, *out, *merchant_id;
+    const char *dir, *pass_file, *wallet_key, *terminal_key, *limit, *currency,
+        *name, *out, *merchant_id;
     long days;
     int  no_unbound;
 } issuer_args;
@@ -64,7 +66,7 @@ static int parse_ulong(const char *s, unsigned long long max,
 
 static int parse(int argc, char **argv, void *args)
 {
-    issuer_args *a = args;
+    issuer_args               *a = args;
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
         {"passphrase-file", required_argument, NULL, 'p'},
@@ -88,16 +90,36 @@ static int parse(int argc, char **argv, void *args)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': a->dir = optarg; break;
-        case 'p': a->pass_file = optarg; break;
-        case 'w': a->wallet_key = optarg; break;
-        case 't': a->terminal_key = optarg; break;
-        case 'l': a->limit = optarg; break;
-        case 'c': a->currency = optarg; break;
-        case 'n': a->name = optarg; break;
-        case 'o': a->out = optarg; break;
-        case 'm': a->merchant_id = optarg; break;
-        case 'u': a->no_unbound = 1; break;
+        case 'd':
+            a->dir = optarg;
+            break;
+        case 'p':
+            a->pass_file = optarg;
+            break;
+        case 'w':
+            a->wallet_key = optarg;
+            break;
+        case 't':
+            a->terminal_key = optarg;
+            break;
+        case 'l':
+            a->limit = optarg;
+            break;
+        case 'c':
+            a->currency = optarg;
+            break;
+        case 'n':
+            a->name = optarg;
+            break;
+        case 'o':
+            a->out = optarg;
+            break;
+        case 'm':
+            a->merchant_id = optarg;
+            break;
+        case 'u':
+            a->no_unbound = 1;
+            break;
         case 'D':
             if (parse_ulong(optarg, 36500, &v) != 0 || v == 0)
                 return cli_usage_error("--days: a number of days, 1..36500");
@@ -107,7 +129,8 @@ static int parse(int argc, char **argv, void *args)
             fputs(help, stdout);
             fputs(cli_exit_help, stdout);
             return -1;
-        default: return cli_usage_error("issuer: bad option");
+        default:
+            return cli_usage_error("issuer: bad option");
         }
     }
     if (a->dir == NULL)
@@ -118,11 +141,11 @@ static int parse(int argc, char **argv, void *args)
 static int cmd_init(const void *args, const char *arg CLI_UNUSED)
 {
     const issuer_args *a = args;
-    offpay_issuer *is = NULL;
-    char          *pass = cli_passphrase(a->pass_file, "New issuer passphrase", 1);
-    uint8_t        pk[OFFPAY_PK_BYTES];
-    char           hex[65];
-    offpay_err     rc;
+    offpay_issuer     *is = NULL;
+    char      *pass = cli_passphrase(a->pass_file, "New issuer passphrase", 1);
+    uint8_t    pk[OFFPAY_PK_BYTES];
+    char       hex[65];
+    offpay_err rc;
 
     if (pass == NULL)
         return EXIT_FAILURE_IO;
@@ -192,7 +215,8 @@ static int cmd_wallet_cred(const void *args, const char *arg CLI_UNUSED)
     if (is == NULL)
         return status;
     rc = offpay_issuer_issue_wallet(
-        is, pk, limit, currency, now, plus_days(now, a->days < 0 ? 30 : a->days),
+        is, pk, limit, currency, now,
+        plus_days(now, a->days < 0 ? 30 : a->days),
         (uint8_t)(a->no_unbound ? 0 : OFFPAY_CRED_ALLOW_UNBOUND), &cred);
     offpay_issuer_close(is);
     if (rc != OFFPAY_OK)
@@ -210,7 +234,7 @@ static int cmd_wallet_cred(const void *args, const char *arg CLI_UNUSED)
 
 static int cmd_terminal_cred(const void *args, const char *arg CLI_UNUSED)
 {
-    const issuer_args *a = args;
+    const issuer_args   *a = args;
     offpay_issuer       *is;
     offpay_terminal_cred cred;
     uint8_t              pk[OFFPAY_PK_BYTES], buf[512];
@@ -285,17 +309,16 @@ static int cmd_revoke(const void *args, const char *serial_text)
 static int cmd_add_key(const void *args, const char *arg CLI_UNUSED)
 {
     const issuer_args *a = args;
-    offpay_issuer *is;
-    uint16_t       kid = 0;
-    int            status = EXIT_OK;
-    offpay_err     rc;
+    offpay_issuer     *is;
+    uint16_t           kid = 0;
+    int                status = EXIT_OK;
+    offpay_err         rc;
 
     is = open_issuer(a, &status);
     if (is == NULL)
         return status;
-    rc = offpay_issuer_add_key(is, cli_now(),
-                               (uint32_t)(a->days < 0 ? 730 : a->days) * 86400u,
-                               &kid);
+    rc = offpay_issuer_add_key(
+        is, cli_now(), (uint32_t)(a->days < 0 ? 730 : a->days) * 86400u, &kid);
     offpay_issuer_close(is);
     if (rc != OFFPAY_OK)
         return cli_fail("cannot add a signing key", rc);
@@ -327,7 +350,7 @@ static int cmd_publish(const void *args, const char *arg CLI_UNUSED)
 
 static int cmd_show(const void *args, const char *arg CLI_UNUSED)
 {
-    const issuer_args *a = args;
+    const issuer_args  *a = args;
     char                path[4096];
     uint8_t             pk[OFFPAY_PK_BYTES];
     uint8_t            *bytes;

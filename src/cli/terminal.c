@@ -63,7 +63,7 @@ typedef struct term_args {
 
 static int parse(int argc, char **argv, void *args)
 {
-    term_args *a = args;
+    term_args                 *a = args;
     static const struct option opts[] = {
         {"terminal", required_argument, NULL, 'T'},
         {"passphrase-file", required_argument, NULL, 'p'},
@@ -90,21 +90,51 @@ static int parse(int argc, char **argv, void *args)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'T': a->dir = optarg; break;
-        case 'p': a->pass_file = optarg; break;
-        case 'r': a->root = optarg; break;
-        case 'b': a->bundle = optarg; break;
-        case 'l': a->revlist = optarg; break;
-        case 'c': a->currency = optarg; break;
-        case 'a': a->amount = optarg; break;
-        case 'i': a->image = optarg; break;
-        case 'C': a->code = optarg; break;
-        case 'P': a->png = optarg; break;
-        case 'S': a->svg = optarg; break;
-        case 'R': a->receipt_png = optarg; break;
-        case 'q': a->seq = optarg; break;
-        case 'w': a->show = 1; break;
-        case 'j': a->json = 1; break;
+        case 'T':
+            a->dir = optarg;
+            break;
+        case 'p':
+            a->pass_file = optarg;
+            break;
+        case 'r':
+            a->root = optarg;
+            break;
+        case 'b':
+            a->bundle = optarg;
+            break;
+        case 'l':
+            a->revlist = optarg;
+            break;
+        case 'c':
+            a->currency = optarg;
+            break;
+        case 'a':
+            a->amount = optarg;
+            break;
+        case 'i':
+            a->image = optarg;
+            break;
+        case 'C':
+            a->code = optarg;
+            break;
+        case 'P':
+            a->png = optarg;
+            break;
+        case 'S':
+            a->svg = optarg;
+            break;
+        case 'R':
+            a->receipt_png = optarg;
+            break;
+        case 'q':
+            a->seq = optarg;
+            break;
+        case 'w':
+            a->show = 1;
+            break;
+        case 'j':
+            a->json = 1;
+            break;
         case 's':
             if (a->n_sets == MAX_SETS)
                 return cli_usage_error("too many --set options");
@@ -114,7 +144,8 @@ static int parse(int argc, char **argv, void *args)
             fputs(help, stdout);
             fputs(cli_exit_help, stdout);
             return -1;
-        default: return cli_usage_error("terminal: bad option");
+        default:
+            return cli_usage_error("terminal: bad option");
         }
     }
     if (a->dir == NULL)
@@ -199,7 +230,7 @@ static int cmd_key(const void *args, const char *arg CLI_UNUSED)
 
 static int cmd_set_credential(const void *args, const char *file)
 {
-    const term_args *a = args;
+    const term_args     *a = args;
     int                  status = EXIT_OK;
     offpay_terminal     *t;
     offpay_terminal_cred c;
@@ -223,8 +254,9 @@ static int cmd_set_credential(const void *args, const char *file)
         rc = offpay_terminal_credential(t, &c);
     offpay_terminal_close(t);
     if (rc == OFFPAY_EINVAL) {
-        fprintf(stderr, "offpay: %s: this credential is for another terminal "
-                        "key\n",
+        fprintf(stderr,
+                "offpay: %s: this credential is for another terminal "
+                "key\n",
                 file);
         return EXIT_REJECTED;
     }
@@ -398,7 +430,7 @@ static int cmd_request(const void *args, const char *arg CLI_UNUSED)
 
 static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
 {
-    const term_args *a = args;
+    const term_args  *a = args;
     int               status = EXIT_OK;
     offpay_terminal  *t;
     offpay_acceptance acc;
@@ -446,9 +478,10 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
             offpay_qr_write_png(receipt, a->receipt_png, 4, 4) != OFFPAY_OK) {
             /* Still exit 0: the payment is accepted and on disk; a script
              * must not refuse the goods over a missing receipt. */
-            fprintf(stderr, "offpay: warning: the payment is accepted, but "
-                            "the receipt could not be written; use 'terminal "
-                            "receipt --seq %lld'\n",
+            fprintf(stderr,
+                    "offpay: warning: the payment is accepted, but "
+                    "the receipt could not be written; use 'terminal "
+                    "receipt --seq %lld'\n",
                     (long long)acc.seq);
         } else {
             fprintf(stderr, "receipt written to %s\n", a->receipt_png);

@@ -47,14 +47,14 @@ static const char help[] =
     "an unscanned or refreshed code still counts against the allowance.\n";
 
 typedef struct wallet_args {
-    const char *wallet, *pass_file, *root, *bundle, *currency, *amount,
-        *image, *code, *png, *svg;
+    const char *wallet, *pass_file, *root, *bundle, *currency, *amount, *image,
+        *code, *png, *svg;
     int show, yes;
 } wallet_args;
 
 static int parse(int argc, char **argv, void *args)
 {
-    wallet_args *a = args;
+    wallet_args               *a = args;
     static const struct option opts[] = {
         {"wallet", required_argument, NULL, 'w'},
         {"passphrase-file", required_argument, NULL, 'p'},
@@ -77,23 +77,48 @@ static int parse(int argc, char **argv, void *args)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'w': a->wallet = optarg; break;
-        case 'p': a->pass_file = optarg; break;
-        case 'r': a->root = optarg; break;
-        case 'b': a->bundle = optarg; break;
-        case 'c': a->currency = optarg; break;
-        case 'a': a->amount = optarg; break;
-        case 'i': a->image = optarg; break;
-        case 'C': a->code = optarg; break;
-        case 'P': a->png = optarg; break;
-        case 'S': a->svg = optarg; break;
-        case 's': a->show = 1; break;
-        case 'y': a->yes = 1; break;
+        case 'w':
+            a->wallet = optarg;
+            break;
+        case 'p':
+            a->pass_file = optarg;
+            break;
+        case 'r':
+            a->root = optarg;
+            break;
+        case 'b':
+            a->bundle = optarg;
+            break;
+        case 'c':
+            a->currency = optarg;
+            break;
+        case 'a':
+            a->amount = optarg;
+            break;
+        case 'i':
+            a->image = optarg;
+            break;
+        case 'C':
+            a->code = optarg;
+            break;
+        case 'P':
+            a->png = optarg;
+            break;
+        case 'S':
+            a->svg = optarg;
+            break;
+        case 's':
+            a->show = 1;
+            break;
+        case 'y':
+            a->yes = 1;
+            break;
         case 'h':
             fputs(help, stdout);
             fputs(cli_exit_help, stdout);
             return -1;
-        default: return cli_usage_error("wallet: bad option");
+        default:
+            return cli_usage_error("wallet: bad option");
         }
     }
     if (a->wallet == NULL)
@@ -123,11 +148,11 @@ static offpay_wallet *open_wallet(const wallet_args *a, int *status)
 static int cmd_init(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
-    uint8_t        root[OFFPAY_PK_BYTES], *bundle;
-    size_t         len = 0;
-    char          *pass;
-    offpay_wallet *w = NULL;
-    offpay_err     rc;
+    uint8_t            root[OFFPAY_PK_BYTES], *bundle;
+    size_t             len = 0;
+    char              *pass;
+    offpay_wallet     *w = NULL;
+    offpay_err         rc;
 
     if (a->root == NULL || a->bundle == NULL)
         return cli_usage_error("wallet init: --root and --bundle are required");
@@ -154,9 +179,9 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
 static int cmd_key(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
-    int            status = EXIT_OK;
-    offpay_wallet *w = open_wallet(a, &status);
-    uint8_t        pk[OFFPAY_PK_BYTES];
+    int                status = EXIT_OK;
+    offpay_wallet     *w = open_wallet(a, &status);
+    uint8_t            pk[OFFPAY_PK_BYTES];
 
     if (w == NULL)
         return status;
@@ -171,11 +196,11 @@ static int cmd_key(const void *args, const char *arg CLI_UNUSED)
 static int cmd_add_credential(const void *args, const char *file)
 {
     const wallet_args *a = args;
-    int            status = EXIT_OK;
-    offpay_wallet *w;
-    uint8_t       *bytes;
-    size_t         len = 0;
-    offpay_err     rc;
+    int                status = EXIT_OK;
+    offpay_wallet     *w;
+    uint8_t           *bytes;
+    size_t             len = 0;
+    offpay_err         rc;
 
     if (file == NULL)
         return cli_usage_error("wallet add-credential: give the credential "
@@ -192,8 +217,9 @@ static int cmd_add_credential(const void *args, const char *file)
     free(bytes);
     offpay_wallet_close(w);
     if (rc == OFFPAY_EINVAL) {
-        fprintf(stderr, "offpay: %s: this credential is for another wallet "
-                        "key\n",
+        fprintf(stderr,
+                "offpay: %s: this credential is for another wallet "
+                "key\n",
                 file);
         return EXIT_REJECTED;
     }
@@ -206,11 +232,11 @@ static int cmd_add_credential(const void *args, const char *file)
 static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
-    int            status = EXIT_OK;
-    offpay_wallet *w;
-    uint8_t       *bytes;
-    size_t         len = 0;
-    offpay_err     rc;
+    int                status = EXIT_OK;
+    offpay_wallet     *w;
+    uint8_t           *bytes;
+    size_t             len = 0;
+    offpay_err         rc;
 
     if (a->bundle == NULL)
         return cli_usage_error("wallet sync: --bundle FILE is required");
@@ -233,10 +259,10 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
 static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
-    int            status = EXIT_OK;
-    offpay_wallet *w = open_wallet(a, &status);
-    uint32_t       now = cli_now();
-    size_t         n;
+    int                status = EXIT_OK;
+    offpay_wallet     *w = open_wallet(a, &status);
+    uint32_t           now = cli_now();
+    size_t             n;
 
     if (w == NULL)
         return status;
@@ -245,7 +271,7 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
         printf("no credentials yet: send 'offpay wallet key' to the issuer\n");
     for (size_t i = 0; i < n; i++) {
         offpay_wallet_balance b;
-        char m1[64], m2[64], m3[64], m4[64], m5[64];
+        char                  m1[64], m2[64], m3[64], m4[64], m5[64];
 
         if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK)
             continue;
@@ -253,7 +279,8 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                "per receipts)\n  pending    %s  (%u code(s) made; no receipt "
                "yet)\n  held       %s  (authorized beyond receipts, until "
                "settlement)\n  available  %s\n",
-               (unsigned long long)b.serial, b.usable ? "" : " (not usable now)",
+               (unsigned long long)b.serial,
+               b.usable ? "" : " (not usable now)",
                cli_money(b.limit, b.currency, m1, sizeof m1),
                cli_money(b.confirmed, b.currency, m2, sizeof m2),
                cli_money(b.pending, b.currency, m3, sizeof m3), b.codes,
@@ -266,21 +293,20 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
 
 static int emit(const wallet_args *a, const char *text)
 {
-    return cli_emit_code(text, a->png, a->svg, a->show) == 0
-               ? EXIT_OK
-               : EXIT_FAILURE_IO;
+    return cli_emit_code(text, a->png, a->svg, a->show) == 0 ? EXIT_OK
+                                                             : EXIT_FAILURE_IO;
 }
 
 static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
-    int            status = EXIT_OK;
-    offpay_wallet *w;
-    uint16_t       currency;
-    int64_t        amount = 0;
-    char          *text = NULL, money[64];
-    offpay_payment p;
-    offpay_err     rc;
+    int                status = EXIT_OK;
+    offpay_wallet     *w;
+    uint16_t           currency;
+    int64_t            amount = 0;
+    char              *text = NULL, money[64];
+    offpay_payment     p;
+    offpay_err         rc;
 
     if (a->currency == NULL)
         return cli_usage_error("wallet pay: --currency is required");
@@ -328,12 +354,12 @@ static int confirm(const offpay_request *q)
 static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
-    int            status = EXIT_OK;
-    offpay_wallet *w = NULL;
-    offpay_request q;
-    char          *req_text, *text = NULL, money[64];
-    offpay_err     rc;
-    uint32_t       now = cli_now();
+    int                status = EXIT_OK;
+    offpay_wallet     *w = NULL;
+    offpay_request     q;
+    char              *req_text, *text = NULL, money[64];
+    offpay_err         rc;
+    uint32_t           now = cli_now();
 
     req_text = cli_read_code(a->image, a->code, &status);
     if (req_text == NULL)
@@ -370,11 +396,11 @@ out:
 static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
-    int            status = EXIT_OK;
-    offpay_wallet *w = NULL;
-    offpay_receipt r;
-    char          *text, money[64];
-    offpay_err     rc;
+    int                status = EXIT_OK;
+    offpay_wallet     *w = NULL;
+    offpay_receipt     r;
+    char              *text, money[64];
+    offpay_err         rc;
 
     text = cli_read_code(a->image, a->code, &status);
     if (text == NULL)
@@ -399,18 +425,18 @@ static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
 static int cmd_log(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
-    int            status = EXIT_OK;
-    offpay_wallet *w = open_wallet(a, &status);
+    int                status = EXIT_OK;
+    offpay_wallet     *w = open_wallet(a, &status);
 
     if (w == NULL)
         return status;
     printf("%-8s %-8s %-7s %-14s %s\n", "serial", "counter", "kind",
            "authorized", "charged");
     for (size_t i = 0; i < offpay_wallet_n_spends(w); i++) {
-        offpay_wallet_spend s;
+        offpay_wallet_spend   s;
         offpay_wallet_balance b;
-        uint16_t cur = 0;
-        char m1[64], m2[64];
+        uint16_t              cur = 0;
+        char                  m1[64], m2[64];
 
         if (offpay_wallet_get_spend(w, i, &s) != OFFPAY_OK)
             continue;

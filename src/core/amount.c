@@ -126,8 +126,7 @@ offpay_err offpay_amount_parse(const char *text, uint16_t currency_code,
         frac = text + int_len + 1;
         while (is_digit(frac[frac_len]))
             frac_len++;
-        if (frac_len == 0 || frac_len > c->exponent ||
-            frac[frac_len] != '\0') {
+        if (frac_len == 0 || frac_len > c->exponent || frac[frac_len] != '\0') {
             rc = OFFPAY_EAMOUNT;
             goto out;
         }

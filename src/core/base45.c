@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#define B45_BASE 45u
+#define B45_BASE  45u
 #define B45_BASE2 (45u * 45u)
 
 static const char b45_alphabet[46] =

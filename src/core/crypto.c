@@ -31,14 +31,13 @@ offpay_err offpay_keypair_generate(offpay_keypair *kp)
                                                     : OFFPAY_ECRYPTO;
 }
 
-offpay_err offpay_keypair_from_seed(const uint8_t seed[OFFPAY_SEED_BYTES],
+offpay_err offpay_keypair_from_seed(const uint8_t   seed[OFFPAY_SEED_BYTES],
                                     offpay_keypair *kp)
 {
     if (seed == NULL || kp == NULL)
         return OFFPAY_EINVAL;
-    return crypto_sign_seed_keypair(kp->pk, kp->sk, seed) == 0
-               ? OFFPAY_OK
-               : OFFPAY_ECRYPTO;
+    return crypto_sign_seed_keypair(kp->pk, kp->sk, seed) == 0 ? OFFPAY_OK
+                                                               : OFFPAY_ECRYPTO;
 }
 
 void offpay_keypair_wipe(offpay_keypair *kp)

@@ -79,8 +79,8 @@ offpay_err offpay__json_set_u64(json_t *obj, const char *key, uint64_t v)
                : OFFPAY_ENOMEM;
 }
 
-offpay_err offpay__json_get_hexv(const json_t *obj, const char *key,
-                                 uint8_t *b, size_t cap, size_t *n)
+offpay_err offpay__json_get_hexv(const json_t *obj, const char *key, uint8_t *b,
+                                 size_t cap, size_t *n)
 {
     const json_t *v = json_object_get(obj, key);
     const char   *s, *end = NULL;
@@ -92,14 +92,13 @@ offpay_err offpay__json_get_hexv(const json_t *obj, const char *key,
     slen = json_string_length(v);
     if (slen % 2 != 0 || slen / 2 > cap)
         return OFFPAY_ECORRUPT;
-    if (sodium_hex2bin(b, cap, s, slen, NULL, n, &end) != 0 ||
-        end != s + slen)
+    if (sodium_hex2bin(b, cap, s, slen, NULL, n, &end) != 0 || end != s + slen)
         return OFFPAY_ECORRUPT;
     return OFFPAY_OK;
 }
 
-offpay_err offpay__json_get_hex(const json_t *obj, const char *key,
-                                uint8_t *b, size_t n)
+offpay_err offpay__json_get_hex(const json_t *obj, const char *key, uint8_t *b,
+                                size_t n)
 {
     size_t     got = 0;
     offpay_err rc = offpay__json_get_hexv(obj, key, b, n, &got);

@@ -28,11 +28,11 @@ offpay_err offpay__json_set_u64(json_t *obj, const char *key, uint64_t v);
 
 /* Reads exactly n bytes of hex from obj[key]. OFFPAY_ECORRUPT if missing,
  * not a string, or not exactly 2n hex digits. */
-offpay_err offpay__json_get_hex(const json_t *obj, const char *key,
-                                uint8_t *b, size_t n);
+offpay_err offpay__json_get_hex(const json_t *obj, const char *key, uint8_t *b,
+                                size_t n);
 /* Reads hex of any length up to cap; *n receives the length. */
-offpay_err offpay__json_get_hexv(const json_t *obj, const char *key,
-                                 uint8_t *b, size_t cap, size_t *n);
+offpay_err offpay__json_get_hexv(const json_t *obj, const char *key, uint8_t *b,
+                                 size_t cap, size_t *n);
 /* Reads a non-negative integer <= max. OFFPAY_ECORRUPT otherwise. */
 offpay_err offpay__json_get_u64(const json_t *obj, const char *key,
                                 uint64_t max, uint64_t *v);

@@ -275,8 +275,7 @@ offpay_err offpay_terminal_cred_decode(const uint8_t *buf, size_t len,
 static offpay_err payment_put(offpay__writer *w, const offpay_payment *p,
                               int with_sig)
 {
-    if (wcred_check(&p->cred) != OFFPAY_OK || p->counter == 0 ||
-        p->amount == 0)
+    if (wcred_check(&p->cred) != OFFPAY_OK || p->counter == 0 || p->amount == 0)
         return OFFPAY_EINVAL;
     put_header(w, p->bound ? OFFPAY_MSG_PAYMENT_BOUND : OFFPAY_MSG_PAYMENT);
     wcred_put_body(w, &p->cred);
@@ -718,8 +717,7 @@ void offpay_revlist_free(offpay_revlist *l)
 
 /* ---- any message, text form ----------------------------------------- */
 
-offpay_err offpay_msg_decode_any(const uint8_t *buf, size_t len,
-                                 offpay_msg *m)
+offpay_err offpay_msg_decode_any(const uint8_t *buf, size_t len, offpay_msg *m)
 {
     if (buf == NULL || m == NULL)
         return OFFPAY_EINVAL;
@@ -770,7 +768,7 @@ static const struct {
     {OFFPAY_MSG_RECEIPT, "OPRC:", "receipt"},
     {OFFPAY_MSG_REVLIST, "OPRL:", "revocation list"},
 };
-#define N_KINDS (sizeof kinds / sizeof kinds[0])
+#define N_KINDS    (sizeof kinds / sizeof kinds[0])
 #define PREFIX_LEN 5
 
 const char *offpay_msg_prefix(offpay_msg_type type)
@@ -847,8 +845,8 @@ offpay_err offpay_text_decode(const char *text, size_t n, uint8_t **bytes,
     out = malloc(cap > 0 ? cap : 1);
     if (out == NULL)
         return OFFPAY_ENOMEM;
-    rc = offpay_base45_decode(text + PREFIX_LEN, n - PREFIX_LEN, out, cap,
-                              &got);
+    rc =
+        offpay_base45_decode(text + PREFIX_LEN, n - PREFIX_LEN, out, cap, &got);
     if (rc != OFFPAY_OK)
         goto out;
     /* cap allows one byte more than the limit (a final Base45 pair). */

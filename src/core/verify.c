@@ -11,7 +11,7 @@
 #include "core/message_int.h"
 
 offpay_err offpay_bundle_verify(const uint8_t *bytes, size_t len,
-                                const uint8_t root_pk[OFFPAY_PK_BYTES],
+                                const uint8_t        root_pk[OFFPAY_PK_BYTES],
                                 offpay_trust_bundle *out)
 {
     offpay_err rc;
@@ -76,7 +76,7 @@ offpay_err offpay_wallet_cred_verify(const offpay_trust_bundle *b,
     return window_check(c->valid_from, c->expires, now, skew);
 }
 
-offpay_err offpay_terminal_cred_verify(const offpay_trust_bundle *b,
+offpay_err offpay_terminal_cred_verify(const offpay_trust_bundle  *b,
                                        const offpay_terminal_cred *c,
                                        uint32_t now, uint32_t skew)
 {
@@ -181,7 +181,7 @@ offpay_err offpay_receipt_verify(const offpay_trust_bundle *b,
 }
 
 offpay_err offpay_revlist_verify(const offpay_trust_bundle *b,
-                                 const offpay_revlist *l)
+                                 const offpay_revlist      *l)
 {
     uint8_t       *msg = NULL;
     size_t         len = 0, cap;

@@ -7,7 +7,7 @@
 #include "core/message_int.h"
 #include "offpay/issuer.h"
 
-offpay_err offpay_issuer_sign_bundle(const uint8_t sk[OFFPAY_SK_BYTES],
+offpay_err offpay_issuer_sign_bundle(const uint8_t        sk[OFFPAY_SK_BYTES],
                                      offpay_trust_bundle *b)
 {
     uint8_t    msg[OFFPAY_SIGNED_MAX + OFFPAY_BUNDLE_KEYS_MAX * 42];
@@ -56,7 +56,7 @@ offpay_err offpay_issuer_sign_terminal_cred(const uint8_t sk[OFFPAY_SK_BYTES],
     return offpay_sign(OFFPAY_DS_TERMINAL_CRED, msg, len, sk, c->sig);
 }
 
-offpay_err offpay_issuer_sign_revlist(const uint8_t sk[OFFPAY_SK_BYTES],
+offpay_err offpay_issuer_sign_revlist(const uint8_t   sk[OFFPAY_SK_BYTES],
                                       offpay_revlist *l)
 {
     uint8_t   *msg;

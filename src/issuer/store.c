@@ -21,7 +21,7 @@
 #include "offpay/issuer.h"
 #include "wallet/wallet_file.h"
 
-#define STATE_FILE "issuer.sealed"
+#define STATE_FILE   "issuer.sealed"
 #define PATH_MAX_LEN 4096
 
 typedef struct issuer_key {
@@ -33,7 +33,7 @@ typedef struct issuer_key {
 
 struct offpay_issuer {
     char          *dir;
-    int            lock_fd; /* flock on dir/issuer.lock, held while open */
+    int            lock_fd;    /* flock on dir/issuer.lock, held while open */
     char          *passphrase; /* sodium_malloc'd */
     offpay_keypair root;
     issuer_key     keys[OFFPAY_BUNDLE_KEYS_MAX];
@@ -95,8 +95,7 @@ void offpay_issuer_close(offpay_issuer *is)
     sodium_free(is); /* wipes the keys */
 }
 
-void offpay_issuer_root_pk(const offpay_issuer *is,
-                           uint8_t            pk[OFFPAY_PK_BYTES])
+void offpay_issuer_root_pk(const offpay_issuer *is, uint8_t pk[OFFPAY_PK_BYTES])
 {
     memcpy(pk, is->root.pk, OFFPAY_PK_BYTES);
 }
@@ -152,9 +151,8 @@ static offpay_err save(const offpay_issuer *is)
     }
     for (uint32_t i = 0; i < is->n_revoked; i++)
         /* The bit pattern: serials of 2^63 and more are stored negative. */
-        if (json_array_append_new(rev,
-                                  json_integer((json_int_t)is->revoked[i])) !=
-                0) {
+        if (json_array_append_new(
+                rev, json_integer((json_int_t)is->revoked[i])) != 0) {
             rc = OFFPAY_ENOMEM;
             goto out;
         }
@@ -344,10 +342,9 @@ offpay_err offpay_issuer_create(const char *dir, const char *passphrase,
         goto out;
     is->keys[0].kid = 1;
     is->keys[0].valid_from = now;
-    is->keys[0].valid_until =
-        now > UINT32_MAX - OFFPAY_ISSUER_KEY_LIFETIME
-            ? UINT32_MAX
-            : now + OFFPAY_ISSUER_KEY_LIFETIME;
+    is->keys[0].valid_until = now > UINT32_MAX - OFFPAY_ISSUER_KEY_LIFETIME
+                                  ? UINT32_MAX
+                                  : now + OFFPAY_ISSUER_KEY_LIFETIME;
     is->n_keys = 1;
     is->bundle_seq = 1;
     is->next_serial = 1;
@@ -485,11 +482,12 @@ offpay_err offpay_issuer_issue_wallet(offpay_issuer *is,
     return OFFPAY_OK;
 }
 
-offpay_err offpay_issuer_issue_terminal(
-    offpay_issuer *is, uint64_t merchant_id,
-    const uint8_t terminal_pk[OFFPAY_PK_BYTES], uint16_t currency,
-    const char *name, uint32_t valid_from, uint32_t expires,
-    offpay_terminal_cred *out)
+offpay_err
+offpay_issuer_issue_terminal(offpay_issuer *is, uint64_t merchant_id,
+                             const uint8_t terminal_pk[OFFPAY_PK_BYTES],
+                             uint16_t currency, const char *name,
+                             uint32_t valid_from, uint32_t expires,
+                             offpay_terminal_cred *out)
 {
     const issuer_key    *k;
     offpay_terminal_cred c;
@@ -589,8 +587,7 @@ offpay_err offpay_issuer_revoke(offpay_issuer *is, uint64_t serial,
     if (grown == NULL)
         return OFFPAY_ENOMEM;
     is->revoked = grown;
-    memmove(&grown[at + 1], &grown[at],
-            (is->n_revoked - at) * sizeof *grown);
+    memmove(&grown[at + 1], &grown[at], (is->n_revoked - at) * sizeof *grown);
     grown[at] = serial;
     is->n_revoked++;
     is->revlist_seq++;
@@ -628,9 +625,8 @@ offpay_err offpay_issuer_add_key(offpay_issuer *is, uint32_t valid_from,
         return rc;
     k->kid = (uint16_t)(is->keys[is->n_keys - 1].kid + 1);
     k->valid_from = valid_from;
-    k->valid_until = valid_from > UINT32_MAX - lifetime
-                         ? UINT32_MAX
-                         : valid_from + lifetime;
+    k->valid_until =
+        valid_from > UINT32_MAX - lifetime ? UINT32_MAX : valid_from + lifetime;
     is->n_keys++;
     is->bundle_seq++;
     rc = save(is);

@@ -47,13 +47,13 @@ static void png_warning_quiet(png_structp png, png_const_charp msg)
  * after setjmp, so nothing is clobbered by the longjmp and nothing leaks.
  */
 typedef struct png_in {
-    FILE *f;
+    FILE       *f;
     png_structp png;
-    png_infop info;
-    uint32_t width, height;
-    int channels;    /* after transforms: 1 (grey) or 2 (grey + alpha) */
-    uint8_t *pix;    /* width * height * channels bytes */
-    png_bytep *rows; /* height pointers into pix */
+    png_infop   info;
+    uint32_t    width, height;
+    int         channels; /* after transforms: 1 (grey) or 2 (grey + alpha) */
+    uint8_t    *pix;      /* width * height * channels bytes */
+    png_bytep  *rows;     /* height pointers into pix */
 } png_in;
 
 /* Phase 1: signature, header, size bound, transforms to 8-bit grey(+alpha).

@@ -62,8 +62,8 @@ offpay_err offpay_qr_version(const char *text, int *version)
 /* ---- atomic file: write "<path>.tmp", fsync, rename over path ---------- */
 
 typedef struct atomic_file {
-    FILE *f;
-    char *tmp;        /* owned */
+    FILE       *f;
+    char       *tmp;  /* owned */
     const char *path; /* borrowed */
 } atomic_file;
 
@@ -136,11 +136,11 @@ static void png_warning_quiet(png_structp png, png_const_charp msg)
 }
 
 typedef struct png_job {
-    FILE *f;
+    FILE         *f;
     const QRcode *qr;
-    int scale, margin;
-    uint32_t dim; /* pixels a side */
-    uint8_t *row; /* dim bytes, owned by the caller */
+    int           scale, margin;
+    uint32_t      dim; /* pixels a side */
+    uint8_t      *row; /* dim bytes, owned by the caller */
 } png_job;
 
 static void fill_row(const png_job *j, uint32_t y)
@@ -164,8 +164,8 @@ static int png_write_job(const png_job *j)
     png_structp png;
     png_infop   info;
 
-    png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL,
-                                  png_error_quiet, png_warning_quiet);
+    png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_error_quiet,
+                                  png_warning_quiet);
     if (png == NULL)
         return -1;
     info = png_create_info_struct(png);
@@ -275,8 +275,7 @@ offpay_err offpay_qr_write_svg(const char *text, const char *path, int margin)
             }
             for (run = 1; is_dark(qr, x + run, y); run++)
                 ;
-            fprintf(af.f, "M%d %dh%dv1h-%dz", x + margin, y + margin, run,
-                    run);
+            fprintf(af.f, "M%d %dh%dv1h-%dz", x + margin, y + margin, run, run);
             x += run;
         }
     }
@@ -291,15 +290,15 @@ out:
 
 offpay_err offpay_qr_render_utf8(const char *text, char **out)
 {
-    static const char full[] = "\xe2\x96\x88"; /* U+2588 █ */
+    static const char full[] = "\xe2\x96\x88";  /* U+2588 █ */
     static const char upper[] = "\xe2\x96\x80"; /* U+2580 ▀ */
     static const char lower[] = "\xe2\x96\x84"; /* U+2584 ▄ */
-    const int m = OFFPAY_QR_UTF8_MARGIN;
-    QRcode    *qr = NULL;
-    char      *buf = NULL, *p;
-    int        n, lines;
-    size_t     cap;
-    offpay_err rc;
+    const int         m = OFFPAY_QR_UTF8_MARGIN;
+    QRcode           *qr = NULL;
+    char             *buf = NULL, *p;
+    int               n, lines;
+    size_t            cap;
+    offpay_err        rc;
 
     if (out == NULL)
         return OFFPAY_EINVAL;
@@ -322,13 +321,13 @@ offpay_err offpay_qr_render_utf8(const char *text, char **out)
     for (int l = 0; l < lines; l++) {
         int y = 2 * l - m;
         for (int x = -m; x < n - m; x++) {
-            int top = !is_dark(qr, x, y);
-            int bot = !is_dark(qr, x, y + 1);
+            int         top = !is_dark(qr, x, y);
+            int         bot = !is_dark(qr, x, y + 1);
             const char *cell = top && bot ? full
                                : top      ? upper
                                : bot      ? lower
                                           : " ";
-            size_t len = strlen(cell);
+            size_t      len = strlen(cell);
             memcpy(p, cell, len);
             p += len;
         }

@@ -22,15 +22,13 @@
 #include <ZXing/ReadBarcode.h>
 #include <ZXing/Result.h>
 
-extern "C" offpay_err offpay__zxing_decode_gray(const uint8_t *px, int w,
-                                                int h, int stride,
-                                                char **text)
+extern "C" offpay_err offpay__zxing_decode_gray(const uint8_t *px, int w, int h,
+                                                int stride, char **text)
 {
     *text = nullptr;
     try {
-        const ZXing::ImageView view(px, w, h, ZXing::ImageFormat::Lum,
-                                    stride);
-        ZXing::DecodeHints hints;
+        const ZXing::ImageView view(px, w, h, ZXing::ImageFormat::Lum, stride);
+        ZXing::DecodeHints     hints;
         hints.setFormats(ZXing::BarcodeFormat::QRCode);
         hints.setTryHarder(true);
         hints.setTryRotate(true);
@@ -47,7 +45,7 @@ extern "C" offpay_err offpay__zxing_decode_gray(const uint8_t *px, int w,
             // (offpay_qr_render_utf8 in a light-themed terminal, dark-mode
             // screens) reads once the image is inverted. Costs a second pass
             // only when the first found nothing.
-            const std::size_t uw = static_cast<std::size_t>(w);
+            const std::size_t    uw = static_cast<std::size_t>(w);
             std::vector<uint8_t> inv(uw * static_cast<std::size_t>(h));
             for (std::size_t y = 0; y < static_cast<std::size_t>(h); y++) {
                 const uint8_t *row = px + y * static_cast<std::size_t>(stride);

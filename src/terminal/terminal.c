@@ -85,15 +85,15 @@ static offpay_err meta_put_u64(sqlite3 *db, const char *key, uint64_t v)
 
 /* Reads meta[key] into buf (at most cap bytes). OFFPAY_ENOTFOUND if
  * absent, OFFPAY_ECORRUPT if larger than cap. */
-static offpay_err meta_get(sqlite3 *db, const char *key, void *buf,
-                           size_t cap, size_t *n)
+static offpay_err meta_get(sqlite3 *db, const char *key, void *buf, size_t cap,
+                           size_t *n)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = OFFPAY_EJOURNAL;
     int           step;
 
-    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1,
-                           &st, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &st,
+                           NULL) != SQLITE_OK ||
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK)
         goto out;
     step = sqlite3_step(st);
@@ -158,8 +158,7 @@ void offpay_risk_defaults(uint16_t currency, offpay_risk *r)
 static offpay_err risk_save(sqlite3 *db, const offpay_risk *r)
 {
     char buf[512];
-    int  n = snprintf(buf, sizeof buf,
-                      "%lld %lld %lld %u %u %u %u %u %u",
+    int  n = snprintf(buf, sizeof buf, "%lld %lld %lld %u %u %u %u %u %u",
                       (long long)r->floor_unbound, (long long)r->floor_bound,
                       (long long)r->cumulative, r->max_offline_payments,
                       r->max_offline_hours, r->max_code_age, r->skew,
@@ -181,8 +180,8 @@ static offpay_err risk_load(sqlite3 *db, offpay_risk *r)
     buf[n] = '\0';
     if (sscanf(buf, "%lld %lld %lld %u %u %u %u %u %u%n", &a, &b, &c,
                &r->max_offline_payments, &r->max_offline_hours,
-               &r->max_code_age, &r->skew, &r->max_revlist_age,
-               &r->request_ttl, &used) != 9 ||
+               &r->max_code_age, &r->skew, &r->max_revlist_age, &r->request_ttl,
+               &used) != 9 ||
         (size_t)used != n || a < 0 || b < 0 || c < 0)
         return OFFPAY_ECORRUPT;
     r->floor_unbound = a;
@@ -463,8 +462,7 @@ static offpay_err load_state(offpay_terminal *t)
     }
     if (meta_get_u64(t->db, "last_sync", UINT32_MAX, &v) == OFFPAY_OK)
         t->last_sync = (uint32_t)v;
-    if (meta_get_u64(t->db, "payments_since_sync", UINT32_MAX, &v) ==
-        OFFPAY_OK)
+    if (meta_get_u64(t->db, "payments_since_sync", UINT32_MAX, &v) == OFFPAY_OK)
         t->payments_since_sync = (uint32_t)v;
     if ((rc = load_revoked(t)) != OFFPAY_OK ||
         (rc = load_requests(t)) != OFFPAY_OK)
@@ -510,8 +508,8 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
     }
     randombytes_buf(seed, sizeof seed);
     if ((rc = offpay_keypair_from_seed(seed, &t->kp)) != OFFPAY_OK ||
-        (rc = offpay__wallet_file_save(path, passphrase, seed,
-                                       sizeof seed)) != OFFPAY_OK)
+        (rc = offpay__wallet_file_save(path, passphrase, seed, sizeof seed)) !=
+            OFFPAY_OK)
         goto out;
     t->has_key = 1;
     if ((rc = db_open(t, 1)) != OFFPAY_OK)
@@ -703,9 +701,8 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
             goto out;
         }
         /* Newer: a later sequence, or the same list signed again later. */
-        fresh |= l.seq > t->revlist_seq ||
-                 (l.seq == t->revlist_seq &&
-                  l.issued_at > t->revlist_issued_at);
+        fresh |= l.seq > t->revlist_seq || (l.seq == t->revlist_seq &&
+                                            l.issued_at > t->revlist_issued_at);
     }
     /* Only something new from the issuer proves contact with it: replaying
      * an old file must not reset the offline limits. */
@@ -798,8 +795,8 @@ offpay_err offpay_terminal_request(offpay_terminal *t, int64_t amount,
                            "INSERT INTO requests(nonce, amount, created)"
                            " VALUES(?1, ?2, ?3)",
                            -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_blob(st, 1, q.nonce, OFFPAY_NONCE_BYTES,
-                          SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_blob(st, 1, q.nonce, OFFPAY_NONCE_BYTES, SQLITE_STATIC) !=
+            SQLITE_OK ||
         sqlite3_bind_int64(st, 2, q.amount) != SQLITE_OK ||
         sqlite3_bind_int64(st, 3, q.time) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_DONE)
@@ -829,8 +826,8 @@ static offpay_err fresh_tables(offpay_terminal *t)
     return rc == OFFPAY_OK ? OFFPAY_OK : OFFPAY_EJOURNAL;
 }
 
-offpay_err offpay_terminal_check(offpay_terminal *t, const char *text,
-                                 size_t n, int64_t charge, uint32_t now,
+offpay_err offpay_terminal_check(offpay_terminal *t, const char *text, size_t n,
+                                 int64_t charge, uint32_t now,
                                  offpay_payment *p_out)
 {
     offpay_payment p;
@@ -864,8 +861,7 @@ static void keep_evidence(offpay_terminal *t, const offpay_payment *p,
                            "INSERT INTO evidence(serial, counter, code,"
                            " seen_at) VALUES(?1, ?2, ?3, ?4)",
                            -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)p->cred.serial) ==
-            SQLITE_OK &&
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)p->cred.serial) == SQLITE_OK &&
         sqlite3_bind_int64(st, 2, p->counter) == SQLITE_OK &&
         sqlite3_bind_blob(st, 3, code, (int)len, SQLITE_STATIC) == SQLITE_OK &&
         sqlite3_bind_int64(st, 4, now) == SQLITE_OK)
@@ -889,8 +885,7 @@ static int journal_holds(offpay_terminal *t, const offpay_payment *p,
                            "SELECT code FROM journal WHERE serial = ?1 AND"
                            " counter = ?2",
                            -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)p->cred.serial) !=
-            SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)p->cred.serial) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, p->counter) != SQLITE_OK)
         goto out;
     step = sqlite3_step(st);
@@ -928,8 +923,8 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
         return rc;
     if ((rc = fresh_tables(t)) != OFFPAY_OK)
         return rc;
-    rc = offpay__terminal_verdict(t, &p, code, len, charge, now, &charged,
-                                  &req);
+    rc =
+        offpay__terminal_verdict(t, &p, code, len, charge, now, &charged, &req);
     if (rc == OFFPAY_EREPLAY) {
         offpay__seen *s =
             offpay__seen_find(&t->tables, p.cred.serial, p.counter);
@@ -949,8 +944,7 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
                            " authorized, currency, bound, accepted_at, code)"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                            -1, &ins, NULL) != SQLITE_OK ||
-        sqlite3_bind_int64(ins, 1, (sqlite3_int64)p.cred.serial) !=
-            SQLITE_OK ||
+        sqlite3_bind_int64(ins, 1, (sqlite3_int64)p.cred.serial) != SQLITE_OK ||
         sqlite3_bind_int64(ins, 2, p.counter) != SQLITE_OK ||
         sqlite3_bind_int64(ins, 3, charged) != SQLITE_OK ||
         sqlite3_bind_int64(ins, 4, p.amount) != SQLITE_OK ||

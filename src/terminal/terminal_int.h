@@ -69,7 +69,7 @@ struct offpay_terminal {
     uint32_t             n_revoked;
     uint32_t             revlist_seq;
     uint32_t             revlist_issued_at;
-    uint32_t             last_sync;          /* time of the last sync */
+    uint32_t             last_sync; /* time of the last sync */
     uint32_t             payments_since_sync;
     offpay__tables       tables;
     int                  tables_stale; /* rebuild from the journal first */
@@ -99,7 +99,6 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
 
 /* check.c: decode the text form and the payment. */
 offpay_err offpay__terminal_decode(const char *text, size_t n, uint8_t *code,
-                                   size_t cap, size_t *len,
-                                   offpay_payment *p);
+                                   size_t cap, size_t *len, offpay_payment *p);
 
 #endif

@@ -36,7 +36,7 @@
 /* Credentials expired this long are dropped with their log at the next
  * code, when the log is full. */
 #define PRUNE_AFTER (90u * 86400u)
-#define BUNDLE_MAX (2 + 9 + OFFPAY_BUNDLE_KEYS_MAX * 42 + 64)
+#define BUNDLE_MAX  (2 + 9 + OFFPAY_BUNDLE_KEYS_MAX * 42 + 64)
 
 typedef struct cred_entry {
     offpay_wallet_cred c;
@@ -44,20 +44,20 @@ typedef struct cred_entry {
 } cred_entry;
 
 struct offpay_wallet {
-    char               *path;
-    offpay__wallet_sealer *sealer; /* the derived file key */
+    char                  *path;
+    offpay__wallet_sealer *sealer;  /* the derived file key */
     int                    lock_fd; /* flock on path.lock, held while open */
-    offpay_keypair      kp;
-    uint8_t             root_pk[OFFPAY_PK_BYTES];
-    uint8_t             bundle_bytes[BUNDLE_MAX];
-    size_t              bundle_len;
-    offpay_trust_bundle bundle;
-    int64_t             default_cap;
-    cred_entry          creds[CREDS_MAX];
-    size_t              n_creds;
-    offpay_wallet_spend *spends; /* heap, not secret */
-    size_t               n_spends;
-    size_t               cap_spends;
+    offpay_keypair         kp;
+    uint8_t                root_pk[OFFPAY_PK_BYTES];
+    uint8_t                bundle_bytes[BUNDLE_MAX];
+    size_t                 bundle_len;
+    offpay_trust_bundle    bundle;
+    int64_t                default_cap;
+    cred_entry             creds[CREDS_MAX];
+    size_t                 n_creds;
+    offpay_wallet_spend   *spends; /* heap, not secret */
+    size_t                 n_spends;
+    size_t                 cap_spends;
 };
 
 /* ---- lifetime ------------------------------------------------------- */
@@ -110,12 +110,11 @@ void offpay_wallet_public_key(const offpay_wallet *w,
 
 static offpay_err save(const offpay_wallet *w)
 {
-    json_t    *root = json_object(), *creds = json_array(),
-           *spends = json_array();
-    uint8_t    seed[OFFPAY_SEED_BYTES];
-    uint8_t    cbuf[OFFPAY_WALLET_CRED_BYTES];
-    size_t     clen = 0;
-    char      *text = NULL;
+    json_t *root = json_object(), *creds = json_array(), *spends = json_array();
+    uint8_t seed[OFFPAY_SEED_BYTES];
+    uint8_t cbuf[OFFPAY_WALLET_CRED_BYTES];
+    size_t  clen = 0;
+    char   *text = NULL;
     offpay_err rc = OFFPAY_ENOMEM;
 
     if (root == NULL || creds == NULL || spends == NULL)
@@ -150,11 +149,11 @@ static offpay_err save(const offpay_wallet *w)
     for (size_t i = 0; i < w->n_spends; i++) {
         const offpay_wallet_spend *s = &w->spends[i];
         json_t                    *j = json_pack(
-            "{s:I, s:I, s:I, s:I, s:i, s:I, s:I}", "serial",
-            (json_int_t)s->serial, "counter", (json_int_t)s->counter,
-            "authorized", (json_int_t)s->authorized, "time",
-            (json_int_t)s->time, "bound", s->bound, "merchant_id",
-            (json_int_t)s->merchant_id, "charged", (json_int_t)s->charged);
+                               "{s:I, s:I, s:I, s:I, s:i, s:I, s:I}", "serial",
+                               (json_int_t)s->serial, "counter", (json_int_t)s->counter,
+                               "authorized", (json_int_t)s->authorized, "time",
+                               (json_int_t)s->time, "bound", s->bound, "merchant_id",
+                               (json_int_t)s->merchant_id, "charged", (json_int_t)s->charged);
 
         rc = OFFPAY_ENOMEM;
         if (j == NULL || json_array_append_new(spends, j) != 0)
@@ -231,15 +230,15 @@ static offpay_err load(offpay_wallet *w, const char *passphrase)
     for (size_t i = 0; i < json_array_size(creds); i++) {
         json_t *c = json_array_get(creds, i);
 
-        if ((rc = offpay__json_get_hexv(c, "cred", cbuf, sizeof cbuf,
-                                        &clen)) != OFFPAY_OK ||
+        if ((rc = offpay__json_get_hexv(c, "cred", cbuf, sizeof cbuf, &clen)) !=
+                OFFPAY_OK ||
             offpay_wallet_cred_decode(cbuf, clen, &w->creds[i].c) !=
                 OFFPAY_OK ||
             (rc = offpay__json_get_u64(c, "next_counter", UINT32_MAX, &v)) !=
                 OFFPAY_OK ||
             v == 0 ||
-            sodium_memcmp(w->creds[i].c.wallet_pk, w->kp.pk,
-                          OFFPAY_PK_BYTES) != 0) {
+            sodium_memcmp(w->creds[i].c.wallet_pk, w->kp.pk, OFFPAY_PK_BYTES) !=
+                0) {
             rc = OFFPAY_ECORRUPT;
             goto out;
         }
@@ -259,9 +258,9 @@ static offpay_err load(offpay_wallet *w, const char *passphrase)
         int                 bound;
 
         if (json_unpack(j, "{s:I, s:I, s:I, s:I, s:i, s:I, s:I}", "serial",
-                        &serial, "counter", &counter, "authorized",
-                        &authorized, "time", &t, "bound", &bound,
-                        "merchant_id", &mid, "charged", &charged) != 0 ||
+                        &serial, "counter", &counter, "authorized", &authorized,
+                        "time", &t, "bound", &bound, "merchant_id", &mid,
+                        "charged", &charged) != 0 ||
             counter <= 0 || counter > UINT32_MAX || authorized <= 0 ||
             authorized > UINT32_MAX || t < 0 || t > UINT32_MAX ||
             (bound != 0 && bound != 1) || charged < -1 ||
@@ -469,8 +468,8 @@ static void spent_of(const offpay_wallet *w, uint64_t serial,
     }
 }
 
-offpay_err offpay_wallet_get_balance(const offpay_wallet *w, size_t i, uint32_t now,
-                                 offpay_wallet_balance *out)
+offpay_err offpay_wallet_get_balance(const offpay_wallet *w, size_t i,
+                                     uint32_t now, offpay_wallet_balance *out)
 {
     const offpay_wallet_cred *c;
 
@@ -512,7 +511,7 @@ size_t offpay_wallet_n_spends(const offpay_wallet *w)
 }
 
 offpay_err offpay_wallet_get_spend(const offpay_wallet *w, size_t i,
-                               offpay_wallet_spend *out)
+                                   offpay_wallet_spend *out)
 {
     if (w == NULL || out == NULL)
         return OFFPAY_EINVAL;
@@ -528,9 +527,9 @@ offpay_err offpay_wallet_get_spend(const offpay_wallet *w, size_t i,
  * Picks the newest usable credential in currency that can cover amount
  * (0: the default cap). *amount_out is the amount to authorize.
  */
-static offpay_err choose(offpay_wallet *w, int64_t amount,
-                         uint16_t currency, uint32_t now, int unbound,
-                         cred_entry **out, uint32_t *amount_out)
+static offpay_err choose(offpay_wallet *w, int64_t amount, uint16_t currency,
+                         uint32_t now, int unbound, cred_entry **out,
+                         uint32_t *amount_out)
 {
     offpay_err best_err = OFFPAY_ENO_CREDENTIAL;
 
@@ -554,8 +553,8 @@ static offpay_err choose(offpay_wallet *w, int64_t amount,
         available = (int64_t)e->c.limit - confirmed - pending - held;
         want = amount;
         if (want == 0) {
-            int64_t cap = w->default_cap > 0 ? w->default_cap
-                                             : (int64_t)e->c.limit / 10;
+            int64_t cap =
+                w->default_cap > 0 ? w->default_cap : (int64_t)e->c.limit / 10;
 
             if (cap < 1)
                 cap = 1;
@@ -611,8 +610,7 @@ static offpay_err make_code(offpay_wallet *w, cred_entry *e, uint32_t amount,
         return OFFPAY_ERANGE; /* nothing reserved, nothing changed on disk */
     if (w->n_spends == w->cap_spends) {
         size_t               ncap = w->cap_spends ? w->cap_spends * 2 : 16;
-        offpay_wallet_spend *grown =
-            realloc(w->spends, ncap * sizeof *grown);
+        offpay_wallet_spend *grown = realloc(w->spends, ncap * sizeof *grown);
 
         if (grown == NULL)
             return OFFPAY_ENOMEM;

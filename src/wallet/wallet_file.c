@@ -63,7 +63,8 @@ _Static_assert(OFFPAY__WALLET_OFF_NONCE + OFFPAY__WALLET_NONCE_BYTES ==
 _Static_assert(OFFPAY__WALLET_OFF_CT_LEN + 4 == OFFPAY__WALLET_HEADER_BYTES,
                "layout");
 /* The costs seal() may choose must be accepted by open(). */
-_Static_assert(crypto_pwhash_OPSLIMIT_INTERACTIVE <= OFFPAY__WALLET_OPSLIMIT_MAX,
+_Static_assert(crypto_pwhash_OPSLIMIT_INTERACTIVE <=
+                   OFFPAY__WALLET_OPSLIMIT_MAX,
                "default opslimit within bounds");
 _Static_assert(crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024 >=
                        OFFPAY__WALLET_MEMLIMIT_KIB_MIN &&
@@ -95,8 +96,8 @@ static void put_u32(uint8_t *p, uint32_t v)
 
 static uint32_t get_u32(const uint8_t *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
 }
 
 /* ---- atomic replace ---------------------------------------------------- */
@@ -166,8 +167,7 @@ offpay_err offpay__file_write_atomic(const char *path, const uint8_t *data,
     /* O_NOFOLLOW: a symlink planted at path.tmp cannot redirect the write. */
     if (fault("open"))
         goto out;
-    fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
-              0600);
+    fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         goto out;
     tmp_exists = 1;
@@ -262,7 +262,7 @@ offpay_err offpay__file_read(const char *path, size_t max, uint8_t **data,
             }
             /* Double (plus a page), never beyond max, never overflowing. */
             ncap = (max - cap > cap && max - cap - cap > 4096) ? cap * 2 + 4096
-                                                              : max;
+                                                               : max;
             nb = realloc(buf, ncap);
             if (nb == NULL) {
                 rc = OFFPAY_ENOMEM;
@@ -310,8 +310,7 @@ offpay_err offpay__lock_acquire(const char *path, int timeout_ms, int *fd)
     if (lfd < 0)
         return OFFPAY_EIO;
     while (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
-        if ((errno != EWOULDBLOCK && errno != EINTR) ||
-            waited >= timeout_ms) {
+        if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= timeout_ms) {
             int busy = errno == EWOULDBLOCK;
 
             close(lfd);
@@ -408,7 +407,7 @@ static offpay_err seal_with(const offpay__wallet_sealer *s,
     return OFFPAY_OK;
 }
 
-offpay_err offpay__wallet_sealer_new(const char *passphrase,
+offpay_err offpay__wallet_sealer_new(const char             *passphrase,
                                      offpay__wallet_sealer **out)
 {
     offpay__wallet_sealer *s;
@@ -457,8 +456,7 @@ offpay_err offpay__wallet_sealer_save(const offpay__wallet_sealer *s,
 }
 
 offpay_err offpay__wallet_seal(const char *passphrase, const uint8_t *plain,
-                               size_t plain_len, uint8_t **out,
-                               size_t *out_len)
+                               size_t plain_len, uint8_t **out, size_t *out_len)
 {
     offpay__wallet_sealer *s = NULL;
     offpay_err             rc;
@@ -467,8 +465,8 @@ offpay_err offpay__wallet_seal(const char *passphrase, const uint8_t *plain,
         *out = NULL;
     if (out_len != NULL)
         *out_len = 0;
-    if (passphrase == NULL || (plain == NULL && plain_len > 0) ||
-        out == NULL || out_len == NULL)
+    if (passphrase == NULL || (plain == NULL && plain_len > 0) || out == NULL ||
+        out_len == NULL)
         return OFFPAY_EINVAL;
     if (plain_len > OFFPAY__WALLET_PLAIN_MAX)
         return OFFPAY_ETOOBIG;
@@ -512,7 +510,7 @@ static offpay_err parse_header(const uint8_t *file, size_t file_len,
  * salt, parameters) when sealer_out is not NULL. */
 static offpay_err open_image(const uint8_t *file, size_t file_len,
                              const char *passphrase, uint8_t **plain,
-                             size_t *plain_len,
+                             size_t                 *plain_len,
                              offpay__wallet_sealer **sealer_out)
 {
     offpay__wallet_sealer *s = NULL;

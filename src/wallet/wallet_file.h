@@ -30,13 +30,14 @@
 #include "offpay/error.h"
 
 /* The format (see wallet_file.c for the full description). */
-#define OFFPAY__WALLET_MAGIC       "OPWALLET"
-#define OFFPAY__WALLET_MAGIC_BYTES 8
-#define OFFPAY__WALLET_VERSION     1
+#define OFFPAY__WALLET_MAGIC        "OPWALLET"
+#define OFFPAY__WALLET_MAGIC_BYTES  8
+#define OFFPAY__WALLET_VERSION      1
 #define OFFPAY__WALLET_KDF_ARGON2ID 1
-#define OFFPAY__WALLET_SALT_BYTES  16 /* crypto_pwhash_SALTBYTES */
-#define OFFPAY__WALLET_NONCE_BYTES 24 /* ..._xchacha20poly1305_ietf_NPUBBYTES */
-#define OFFPAY__WALLET_TAG_BYTES   16 /* ..._xchacha20poly1305_ietf_ABYTES */
+#define OFFPAY__WALLET_SALT_BYTES   16 /* crypto_pwhash_SALTBYTES */
+#define OFFPAY__WALLET_NONCE_BYTES  24 /* ..._xchacha20poly1305_ietf_NPUBBYTES \
+                                        */
+#define OFFPAY__WALLET_TAG_BYTES 16    /* ..._xchacha20poly1305_ietf_ABYTES */
 
 /* Byte offsets of the header fields. */
 #define OFFPAY__WALLET_OFF_VERSION  8
@@ -59,9 +60,9 @@
 /* KDF parameters a file may ask for; anything else is OFFPAY_ECORRUPT and
  * the KDF is not run (a hostile file cannot make it run for minutes or
  * allocate gigabytes). The opslimit floor is crypto_pwhash_OPSLIMIT_MIN. */
-#define OFFPAY__WALLET_OPSLIMIT_MAX     16u
-#define OFFPAY__WALLET_MEMLIMIT_KIB_MIN (8u * 1024u)        /* 8 MiB */
-#define OFFPAY__WALLET_MEMLIMIT_KIB_MAX (1024u * 1024u)     /* 1 GiB */
+#define OFFPAY__WALLET_OPSLIMIT_MAX      16u
+#define OFFPAY__WALLET_MEMLIMIT_KIB_MIN  (8u * 1024u)    /* 8 MiB */
+#define OFFPAY__WALLET_MEMLIMIT_KIB_MAX  (1024u * 1024u) /* 1 GiB */
 #define OFFPAY__WALLET_TEST_MEMLIMIT_KIB OFFPAY__WALLET_MEMLIMIT_KIB_MIN
 
 /*
@@ -183,7 +184,7 @@ typedef struct offpay__wallet_sealer offpay__wallet_sealer;
 
 /* New sealer: fresh salt, the KDF cost of offpay__wallet_seal.
  * Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM. */
-offpay_err offpay__wallet_sealer_new(const char *passphrase,
+offpay_err offpay__wallet_sealer_new(const char             *passphrase,
                                      offpay__wallet_sealer **out);
 
 /* offpay__wallet_file_load that also returns the file's sealer (when

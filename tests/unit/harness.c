@@ -29,7 +29,7 @@ char *offpay_test_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
-    long n;
+    long  n;
 
     if (f == NULL)
         return NULL;

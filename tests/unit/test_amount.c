@@ -81,8 +81,8 @@ static void test_currency_table_consistent(void)
 
 static void test_currency_errors(void)
 {
-    static const char *bad[] = {"eur", "Eur", "EU", "EURO", "", "E1R",
-                                "XXX", "ZZZ", "EUR ", " EUR"};
+    static const char *bad[] = {"eur", "Eur", "EU",  "EURO", "",
+                                "E1R", "XXX", "ZZZ", "EUR ", " EUR"};
     uint16_t           num = 4242;
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -225,8 +225,7 @@ static const struct {
 
 static void test_format(void)
 {
-    for (size_t i = 0; i < sizeof format_cases / sizeof format_cases[0];
-         i++) {
+    for (size_t i = 0; i < sizeof format_cases / sizeof format_cases[0]; i++) {
         char       buf[OFFPAY_AMOUNT_TEXT_MAX];
         offpay_err rc = offpay_amount_format(
             format_cases[i].minor, format_cases[i].currency, buf, sizeof buf);
@@ -268,12 +267,12 @@ static void test_format_text_max(void)
 
         if (offpay_currency_exponent((uint16_t)code) < 0)
             continue;
-        CHECK_ERR(offpay_amount_format(INT64_MIN, (uint16_t)code, buf,
-                                       sizeof buf),
-                  OFFPAY_OK);
-        CHECK_ERR(offpay_amount_format(INT64_MAX, (uint16_t)code, buf,
-                                       sizeof buf),
-                  OFFPAY_OK);
+        CHECK_ERR(
+            offpay_amount_format(INT64_MIN, (uint16_t)code, buf, sizeof buf),
+            OFFPAY_OK);
+        CHECK_ERR(
+            offpay_amount_format(INT64_MAX, (uint16_t)code, buf, sizeof buf),
+            OFFPAY_OK);
     }
 }
 
@@ -282,8 +281,8 @@ static void test_format_text_max(void)
 static void test_round_trips(void)
 {
     static const uint16_t currencies[] = {JPY, EUR, KWD, CLF};
-    static const int64_t  edges[] = {0, 1, 9, 10, 99, 100, 101, 999, 1000,
-                                     1001, INT64_MAX - 1, INT64_MAX};
+    static const int64_t  edges[] = {
+         0, 1, 9, 10, 99, 100, 101, 999, 1000, 1001, INT64_MAX - 1, INT64_MAX};
 
     for (size_t c = 0; c < sizeof currencies / sizeof currencies[0]; c++) {
         for (int iter = 0; iter < 3000; iter++) {

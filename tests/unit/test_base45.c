@@ -87,12 +87,12 @@ static void test_boundaries(void)
     check_decode("000", zero, 2);
     check_decode("U5", ffff, 1); /* 255, largest pair */
     check_decode("00", zero, 1);
-    check_invalid("GGW", 3);     /* 65536 */
-    check_invalid(":::", 3);     /* 91124, largest value of three digits */
-    check_invalid("V5", 2);      /* 256 */
-    check_invalid("::", 2);      /* 2024 */
-    check_invalid("BB8GGW", 6);  /* bad triple after a good one */
-    check_invalid("BB8V5", 5);   /* bad final pair after a good triple */
+    check_invalid("GGW", 3);    /* 65536 */
+    check_invalid(":::", 3);    /* 91124, largest value of three digits */
+    check_invalid("V5", 2);     /* 256 */
+    check_invalid("::", 2);     /* 2024 */
+    check_invalid("BB8GGW", 6); /* bad triple after a good one */
+    check_invalid("BB8V5", 5);  /* bad final pair after a good triple */
 }
 
 static void test_invalid_text(void)
@@ -104,7 +104,7 @@ static void test_invalid_text(void)
     check_invalid("qed8wex0", 8);
     check_invalid("BB8=", 4);
     check_invalid("BB\n", 3);
-    check_invalid("BB8\0", 4);     /* an embedded NUL counts, n is the length */
+    check_invalid("BB8\0", 4); /* an embedded NUL counts, n is the length */
     check_invalid("\0BB", 3);
     check_invalid("%69 VD92EX0 ", 12); /* last triple "X0 " is 72933 */
 }
@@ -147,10 +147,10 @@ static void test_all_triples(void)
     for (uint32_t e = 0; e < 45; e++)
         for (uint32_t d = 0; d < 45; d++)
             for (uint32_t c = 0; c < 45; c++) {
-                char     text[3] = {alphabet[c], alphabet[d], alphabet[e]};
-                char     again[4];
-                uint8_t  out[2];
-                uint32_t v = c + 45 * d + 2025 * e;
+                char       text[3] = {alphabet[c], alphabet[d], alphabet[e]};
+                char       again[4];
+                uint8_t    out[2];
+                uint32_t   v = c + 45 * d + 2025 * e;
                 offpay_err rc =
                     offpay_base45_decode(text, 3, out, sizeof out, NULL);
 
@@ -160,9 +160,9 @@ static void test_all_triples(void)
                 }
                 CHECK_ERR(rc, OFFPAY_OK);
                 CHECK(((uint32_t)out[0] << 8 | out[1]) == v);
-                CHECK_ERR(offpay_base45_encode(out, 2, again, sizeof again,
-                                               NULL),
-                          OFFPAY_OK);
+                CHECK_ERR(
+                    offpay_base45_encode(out, 2, again, sizeof again, NULL),
+                    OFFPAY_OK);
                 CHECK(memcmp(again, text, 3) == 0);
                 valid++;
             }
@@ -183,11 +183,11 @@ static void test_all_short_inputs(void)
         REQUIRE_OK(offpay_base45_decode(text, tlen, out, sizeof out, &olen));
         REQUIRE(olen == 2 && memcmp(in, out, 2) == 0);
         if (v < 256) {
-            REQUIRE_OK(offpay_base45_encode(in + 1, 1, text, sizeof text,
-                                            &tlen));
+            REQUIRE_OK(
+                offpay_base45_encode(in + 1, 1, text, sizeof text, &tlen));
             REQUIRE(tlen == 2);
-            REQUIRE_OK(offpay_base45_decode(text, tlen, out, sizeof out,
-                                            &olen));
+            REQUIRE_OK(
+                offpay_base45_decode(text, tlen, out, sizeof out, &olen));
             REQUIRE(olen == 1 && out[0] == in[1]);
         }
     }
@@ -244,8 +244,7 @@ static void test_buffer_too_small(void)
     CHECK(len == 0);
     CHECK_ERR(offpay_base45_decode("%69 VD92EX0", 11, NULL, 0, NULL),
               OFFPAY_ERANGE);
-    CHECK_ERR(offpay_base45_decode("%69 VD92EX0", 11, out, 7, &len),
-              OFFPAY_OK);
+    CHECK_ERR(offpay_base45_decode("%69 VD92EX0", 11, out, 7, &len), OFFPAY_OK);
     CHECK(len == 7 && memcmp(out, hello, 7) == 0);
     /* Malformed text is reported as malformed even into a small buffer. */
     CHECK_ERR(offpay_base45_decode("BB8GGW", 6, out, 1, NULL), OFFPAY_EBASE45);
@@ -274,10 +273,10 @@ static void test_bad_arguments(void)
 static void test_json_vectors(void)
 {
     json_error_t err;
-    json_t      *root = json_load_file(
-        OFFPAY_SOURCE_DIR "/tests/vectors/base45.json", 0, &err);
-    json_t      *valid, *invalid, *v;
-    size_t       i;
+    json_t      *root =
+        json_load_file(OFFPAY_SOURCE_DIR "/tests/vectors/base45.json", 0, &err);
+    json_t *valid, *invalid, *v;
+    size_t  i;
 
     if (root == NULL)
         fprintf(stderr, "base45.json:%d: %s\n", err.line, err.text);

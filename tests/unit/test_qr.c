@@ -142,7 +142,7 @@ static void test_png_geometry(void)
     px = read_gray_png(path, &w, &h);
     REQUIRE(px != NULL);
     CHECK(w == (modules + 8) * 3 && h == w);
-    CHECK(px[0] == 255);                         /* quiet zone */
+    CHECK(px[0] == 255);                                 /* quiet zone */
     CHECK(px[(size_t)(4 * 3) * (size_t)w + 4 * 3] == 0); /* finder corner */
     for (int i = 0; i < w * h; i++)
         if (px[i] != 0 && px[i] != 255) {
@@ -180,7 +180,7 @@ static void test_svg(void)
     REQUIRE(svg != NULL);
     CHECK(strstr(svg, "<svg") != NULL);
     CHECK(strstr(svg, "viewBox=\"0 0 29 29\"") != NULL); /* 21 + 2 * 4 */
-    CHECK(strstr(svg, "M4 4h7v1h-7z") != NULL); /* finder's top edge */
+    CHECK(strstr(svg, "M4 4h7v1h-7z") != NULL);          /* finder's top edge */
     CHECK(len > 4 && strcmp(svg + len - 7, "</svg>\n") == 0);
     free(svg);
 }
@@ -191,11 +191,11 @@ static void test_svg(void)
 static void check_utf8_scans(const char *art, int n, const char *text,
                              int light_theme)
 {
-    const int px_mod = 4, pad = 8; /* terminal around the art */
-    int       w = n * px_mod + 2 * pad, lines = (n + 1) / 2;
-    int       h = 2 * lines * px_mod + 2 * pad;
-    uint8_t  *img = malloc((size_t)w * (size_t)h);
-    char     *got = NULL;
+    const int            px_mod = 4, pad = 8; /* terminal around the art */
+    int                  w = n * px_mod + 2 * pad, lines = (n + 1) / 2;
+    int                  h = 2 * lines * px_mod + 2 * pad;
+    uint8_t             *img = malloc((size_t)w * (size_t)h);
+    char                *got = NULL;
     const unsigned char *p = (const unsigned char *)art;
 
     REQUIRE(img != NULL);
@@ -258,8 +258,8 @@ static void test_utf8(void)
 static void test_noisy_frame(void)
 {
     static const double angles[] = {5.0, -5.0, 12.0, 30.0};
-    uint8_t *frame = malloc(FRAME_W * FRAME_H);
-    char     text[306];
+    uint8_t            *frame = malloc(FRAME_W * FRAME_H);
+    char                text[306];
 
     REQUIRE(frame != NULL);
     for (unsigned seed = 1; seed <= 4; seed++) {
@@ -270,8 +270,8 @@ static void test_noisy_frame(void)
         CHECK_ERR(offpay_qr_scan_gray(frame, FRAME_W, FRAME_H, FRAME_W, &got),
                   OFFPAY_OK);
         if (got == NULL || strcmp(got, text) != 0)
-            fprintf(stderr, "noisy frame seed %u angle %g not decoded\n",
-                    seed, angles[seed - 1]);
+            fprintf(stderr, "noisy frame seed %u angle %g not decoded\n", seed,
+                    angles[seed - 1]);
         CHECK(got != NULL && strcmp(got, text) == 0);
         free(got);
     }
@@ -511,10 +511,10 @@ out:
 static void test_png_classic_gray(void)
 {
     static const int variants[][2] = {{1, 0}, {2, 1}, {4, 0}, {8, 1}};
-    const char *text = "OPPY:LOW BIT DEPTHS AND ADAM7";
-    char        src[512], path[512];
-    uint8_t    *gray;
-    int         w = 0, h = 0;
+    const char      *text = "OPPY:LOW BIT DEPTHS AND ADAM7";
+    char             src[512], path[512];
+    uint8_t         *gray;
+    int              w = 0, h = 0;
 
     tmp_path(src, sizeof src, "classic-src.png");
     REQUIRE_OK(offpay_qr_write_png(text, src, 2, 4));
@@ -555,8 +555,8 @@ static void test_scan_no_code(void)
 static void test_scan_not_png(void)
 {
     static const char junk[] = "this is not a PNG file, just some text\n";
-    char  path[512];
-    char *got = (char *)1;
+    char              path[512];
+    char             *got = (char *)1;
 
     tmp_path(path, sizeof path, "junk.png");
     REQUIRE(write_bytes(path, junk, sizeof junk - 1) == 0);
@@ -617,7 +617,7 @@ static void test_scan_truncated(void)
 /* A PNG whose header claims more than OFFPAY_QR_MAX_DIM pixels a side. */
 static void test_scan_too_big(void)
 {
-    char path[512];
+    char      path[512];
     png_image img;
     uint8_t  *px = calloc(8193, 1);
     char     *got = NULL;
@@ -637,11 +637,11 @@ static void test_scan_too_big(void)
 
 static void test_bad_arguments(void)
 {
-    char     path[512], tmp[520];
-    char    *s = (char *)1;
-    char    *big = malloc(8001);
-    uint8_t  px[64] = {0};
-    int      v = 0;
+    char    path[512], tmp[520];
+    char   *s = (char *)1;
+    char   *big = malloc(8001);
+    uint8_t px[64] = {0};
+    int     v = 0;
 
     tmp_path(path, sizeof path, "bad.png");
     CHECK_ERR(offpay_qr_version(NULL, &v), OFFPAY_EINVAL);

@@ -92,8 +92,8 @@ static int fixture(void)
         goto out;
     offpay_issuer_root_pk(fx.is, root_pk);
     if (offpay_issuer_bundle(fx.is, &bundle, &blen) != OFFPAY_OK ||
-        offpay_wallet_create(subdir("wallet", path, sizeof path), PASS,
-                             root_pk, bundle, blen, &fx.w) != OFFPAY_OK)
+        offpay_wallet_create(subdir("wallet", path, sizeof path), PASS, root_pk,
+                             bundle, blen, &fx.w) != OFFPAY_OK)
         goto out;
     offpay_wallet_public_key(fx.w, pk);
     if (offpay_issuer_issue_wallet(fx.is, pk, 100000, EUR, NOW - 3600,
@@ -103,8 +103,7 @@ static int fixture(void)
         offpay_wallet_add_credential(fx.w, buf, n, NOW) != OFFPAY_OK)
         goto out;
     if (offpay_terminal_create(subdir("terminal", path, sizeof path), PASS,
-                               root_pk, bundle, blen, EUR,
-                               &fx.t) != OFFPAY_OK)
+                               root_pk, bundle, blen, EUR, &fx.t) != OFFPAY_OK)
         goto out;
     offpay_terminal_public_key(fx.t, pk);
     if (offpay_issuer_issue_terminal(fx.is, 7, pk, EUR, "Tamper Shop",
@@ -148,11 +147,9 @@ static int64_t charge_for(const uint8_t *orig)
  * error. Returns 1 when it was (so callers can count). */
 static int rejected(const char *text, size_t n, int64_t charge)
 {
-    offpay_err rc =
-        offpay_terminal_check(fx.t, text, n, charge, NOW + 1, NULL);
+    offpay_err rc = offpay_terminal_check(fx.t, text, n, charge, NOW + 1, NULL);
 
-    if (rc == OFFPAY_OK ||
-        strcmp(offpay_strerror(rc), "unknown error") == 0) {
+    if (rc == OFFPAY_OK || strcmp(offpay_strerror(rc), "unknown error") == 0) {
         fprintf(stderr, "variant not rejected properly: %s (%.*s)\n",
                 offpay_errname(rc), (int)(n > 60 ? 60 : n), text);
         return 0;
@@ -228,8 +225,8 @@ static void test_originals_pass(void)
                                     CPM_AMT, NOW + 1, &p),
               OFFPAY_OK);
     CHECK(!p.bound && p.amount == CPM_AMT);
-    CHECK_ERR(offpay_terminal_check(fx.t, fx.bound_text,
-                                    strlen(fx.bound_text), 0, NOW + 1, &p),
+    CHECK_ERR(offpay_terminal_check(fx.t, fx.bound_text, strlen(fx.bound_text),
+                                    0, NOW + 1, &p),
               OFFPAY_OK);
     CHECK(p.bound && p.amount == REQ_AMT);
 }
@@ -244,9 +241,8 @@ static void test_bit_flips(void)
     for (int cache = 1; cache >= 0; cache--) {
         offpay_terminal_set_cred_cache(fx.t, cache);
         /* Warm the cache with the genuine credential first. */
-        CHECK_ERR(offpay_terminal_check(fx.t, fx.cpm_text,
-                                        strlen(fx.cpm_text), CPM_AMT,
-                                        NOW + 1, NULL),
+        CHECK_ERR(offpay_terminal_check(fx.t, fx.cpm_text, strlen(fx.cpm_text),
+                                        CPM_AMT, NOW + 1, NULL),
                   OFFPAY_OK);
         n += flip_bits(fx.cpm, fx.cpm_len, fx.cpm_text);
         n += flip_bits(fx.bound, fx.bound_len, fx.bound_text);
@@ -257,8 +253,8 @@ static void test_bit_flips(void)
 }
 
 /* Every proper prefix of the binary code (as text) and of the text. */
-static void truncate_one(const uint8_t *orig, size_t len,
-                         const char *orig_text, unsigned long *n)
+static void truncate_one(const uint8_t *orig, size_t len, const char *orig_text,
+                         unsigned long *n)
 {
     size_t tlen = strlen(orig_text);
 
@@ -388,11 +384,11 @@ static void test_extensions(void)
  * OFFPAY_MSG_MAX_BYTES + 1 bytes: refused as too big (message.h). */
 static void test_text_size_bound(void)
 {
-    size_t     n = OFFPAY_MSG_MAX_BYTES + 1;
-    size_t     tlen = 5 + OFFPAY_BASE45_ENCODED_LEN(n);
-    uint8_t   *b = calloc(n, 1), *out = NULL;
-    char      *text = malloc(tlen + 1);
-    size_t     olen = 0;
+    size_t   n = OFFPAY_MSG_MAX_BYTES + 1;
+    size_t   tlen = 5 + OFFPAY_BASE45_ENCODED_LEN(n);
+    uint8_t *b = calloc(n, 1), *out = NULL;
+    char    *text = malloc(tlen + 1);
+    size_t   olen = 0;
 
     if (b == NULL || text == NULL) {
         free(b);
@@ -428,8 +424,8 @@ static void test_originals_still_accepted(void)
                                      CPM_AMT, NOW + 2, &a),
               OFFPAY_OK);
     CHECK(a.charged == CPM_AMT);
-    CHECK_ERR(offpay_terminal_accept(fx.t, fx.bound_text,
-                                     strlen(fx.bound_text), 0, NOW + 2, &a),
+    CHECK_ERR(offpay_terminal_accept(fx.t, fx.bound_text, strlen(fx.bound_text),
+                                     0, NOW + 2, &a),
               OFFPAY_OK);
     CHECK(a.charged == REQ_AMT);
     CHECK_ERR(offpay_terminal_accept(fx.t, fx.cpm_text, strlen(fx.cpm_text),

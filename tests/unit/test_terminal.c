@@ -231,13 +231,12 @@ static char *craft(const offpay_keypair *kp, const offpay_wallet_cred *cred,
 }
 
 /* A key pair of the test's own and a credential for it from x's issuer. */
-static int own_cred(world *x, offpay_keypair *kp, int64_t limit,
-                    uint8_t flags, offpay_wallet_cred *c)
+static int own_cred(world *x, offpay_keypair *kp, int64_t limit, uint8_t flags,
+                    offpay_wallet_cred *c)
 {
     return offpay_keypair_generate(kp) == OFFPAY_OK &&
            offpay_issuer_issue_wallet(x->is, kp->pk, limit, EUR, NOW - DAY,
-                                      NOW + 30 * DAY, flags,
-                                      c) == OFFPAY_OK;
+                                      NOW + 30 * DAY, flags, c) == OFFPAY_OK;
 }
 
 /* ---- credential checks ---------------------------------------------- */
@@ -275,12 +274,10 @@ static void test_not_yet_valid(void)
     CHECK(cpm(&x, 1000, NOW + 999) == NULL);
     code = cpm(&x, 1000, NOW + 1000);
     CHECK(code != NULL);
-    CHECK_ERR(check(x.t, code, 1000, NOW + 1000 - 121),
-              OFFPAY_ENOT_YET_VALID);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1000 - 121), OFFPAY_ENOT_YET_VALID);
     CHECK_ERR(check(x.t, code, 1000, NOW + 1000 - 120), OFFPAY_OK);
     /* Cached now; the window still holds. */
-    CHECK_ERR(check(x.t, code, 1000, NOW + 1000 - 121),
-              OFFPAY_ENOT_YET_VALID);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 1000 - 121), OFFPAY_ENOT_YET_VALID);
     free(code);
     world_free(&x);
 }
@@ -473,9 +470,9 @@ static void test_unknown_kid(void)
     /* A second issuer's credential names kid 1, which this bundle has with
      * another key: the issuer signature fails. */
     REQUIRE(world_init(&y, "unknown_kid_other_issuer", 0));
-    REQUIRE_OK(offpay_issuer_issue_wallet(y.is, kp.pk, 100000, EUR,
-                                          NOW - DAY, NOW + DAY,
-                                          OFFPAY_CRED_ALLOW_UNBOUND, &c));
+    REQUIRE_OK(offpay_issuer_issue_wallet(y.is, kp.pk, 100000, EUR, NOW - DAY,
+                                          NOW + DAY, OFFPAY_CRED_ALLOW_UNBOUND,
+                                          &c));
     code = craft(&kp, &c, 1, 1000, NOW, 0, 0, NULL);
     CHECK_ERR(check(x.t, code, 1000, NOW + 1), OFFPAY_ECRED_SIG);
     CHECK_ERR(check(y.t, code, 1000, NOW + 1), OFFPAY_OK);
@@ -536,9 +533,9 @@ static void test_key_rotation(void)
     CHECK_ERR(offpay_terminal_sync(x.t, b2, b2_len, NULL, 0, NOW + 1),
               OFFPAY_OK);
     CHECK_ERR(check(x.t, code, 1000, NOW + 1), OFFPAY_OK);
-    CHECK_ERR(offpay_terminal_sync(x.t, x.bundle, x.bundle_len, NULL, 0,
-                                   NOW + 2),
-              OFFPAY_EBUNDLE_OLD);
+    CHECK_ERR(
+        offpay_terminal_sync(x.t, x.bundle, x.bundle_len, NULL, 0, NOW + 2),
+        OFFPAY_EBUNDLE_OLD);
     CHECK_ERR(check(x.t, code, 1000, NOW + 2), OFFPAY_OK);
     /* The new bundle is kept across a restart. */
     offpay_terminal_close(x.t);
@@ -632,8 +629,8 @@ static void test_unbound_refused(void)
 
     REQUIRE(world_init(&x, "unbound_refused", 0));
     /* The wallet itself refuses to make the code... */
-    REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW - DAY, NOW + 30 * DAY, 0,
-                      NOW, NULL));
+    REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW - DAY, NOW + 30 * DAY, 0, NOW,
+                      NULL));
     CHECK_ERR(offpay_wallet_pay(x.w, 1000, EUR, NOW, &code, NULL),
               OFFPAY_EUNBOUND_REFUSED);
     CHECK(code == NULL);
@@ -671,9 +668,9 @@ static void test_over_floor(void)
     {
         char *rq = NULL;
 
-        CHECK_ERR(offpay_terminal_request(x.t, r.floor_bound + 1, NOW, &rq,
-                                          NULL),
-                  OFFPAY_EOVER_FLOOR);
+        CHECK_ERR(
+            offpay_terminal_request(x.t, r.floor_bound + 1, NOW, &rq, NULL),
+            OFFPAY_EOVER_FLOOR);
         CHECK(rq == NULL);
     }
     /* ...and refuses a bound code above it (a request made before the
@@ -852,8 +849,8 @@ static void test_request_expired(void)
     REQUIRE_OK(offpay_terminal_request(x.t, 1500, NOW, &rq, NULL));
     /* The payer confirms late, but within the wallet's request age. */
     REQUIRE_OK(offpay_wallet_read_request(x.w, rq, NOW + r.request_ttl, &q));
-    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW + r.request_ttl, &code,
-                                         NULL));
+    REQUIRE_OK(
+        offpay_wallet_pay_request(x.w, &q, NOW + r.request_ttl, &code, NULL));
     CHECK_ERR(check(x.t, code, 0, NOW + r.request_ttl), OFFPAY_OK);
     CHECK_ERR(check(x.t, code, 0, NOW + r.request_ttl + 1),
               OFFPAY_EREQUEST_EXPIRED);
@@ -1052,14 +1049,12 @@ static void test_wallet_corrupt(void)
     memcpy(copy, orig, len);
     copy[OFFPAY__WALLET_HEADER_BYTES + 3] ^= 0x01;
     REQUIRE(write_file(x.wallet_path, copy, len));
-    CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &w),
-              OFFPAY_EPASSPHRASE);
+    CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &w), OFFPAY_EPASSPHRASE);
     /* The tag, likewise. */
     memcpy(copy, orig, len);
     copy[len - 1] ^= 0x40;
     REQUIRE(write_file(x.wallet_path, copy, len));
-    CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &w),
-              OFFPAY_EPASSPHRASE);
+    CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &w), OFFPAY_EPASSPHRASE);
     /* Gone. */
     REQUIRE(remove(x.wallet_path) == 0);
     CHECK_ERR(offpay_wallet_open(x.wallet_path, PASS, &w), OFFPAY_ENOTFOUND);
@@ -1129,8 +1124,8 @@ static void test_journal(void)
               OFFPAY_OK);
     CHECK(a1.charged == 1800 && a1.payment.amount == 2000 &&
           !a1.payment.bound && a1.time == NOW + 2);
-    CHECK(a2.charged == 1500 && a2.payment.amount == 1500 &&
-          a2.payment.bound && a2.payment.merchant_id == 1);
+    CHECK(a2.charged == 1500 && a2.payment.amount == 1500 && a2.payment.bound &&
+          a2.payment.merchant_id == 1);
     CHECK(a1.seq != a2.seq);
     /* Read back after a restart: the rows were durable. */
     offpay_terminal_close(x.t);
@@ -1174,11 +1169,10 @@ static void test_receipt(void)
     REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW, &b));
     CHECK(b.limit == 100000 && b.pending == 2000 && b.confirmed == 0 &&
           b.available == 98000 && b.codes == 1 && b.usable);
-    REQUIRE_OK(offpay_terminal_accept(x.t, code, strlen(code), 1200, NOW + 1,
-                                      &a));
+    REQUIRE_OK(
+        offpay_terminal_accept(x.t, code, strlen(code), 1200, NOW + 1, &a));
     REQUIRE_OK(offpay_terminal_receipt(x.t, a.seq, NOW + 2, &rc_text));
-    CHECK_ERR(offpay_wallet_take_receipt(x.w, rc_text, NOW + 3, &r),
-              OFFPAY_OK);
+    CHECK_ERR(offpay_wallet_take_receipt(x.w, rc_text, NOW + 3, &r), OFFPAY_OK);
     CHECK(r.amount == 1200 && r.counter == a.payment.counter &&
           r.serial == a.payment.cred.serial && r.currency == EUR);
     REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW + 3, &b));
@@ -1193,8 +1187,8 @@ static void test_receipt(void)
               OFFPAY_OK);
     /* A bound payment's receipt; and it survives a wallet restart. */
     bcode = bound(&x, x.t, 1500, NOW + 5, NULL);
-    REQUIRE_OK(offpay_terminal_accept(x.t, bcode, strlen(bcode), 0, NOW + 6,
-                                      &a));
+    REQUIRE_OK(
+        offpay_terminal_accept(x.t, bcode, strlen(bcode), 0, NOW + 6, &a));
     REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW + 6, &b));
     CHECK(b.pending == 1500 && b.confirmed == 1200);
     REQUIRE_OK(offpay_terminal_receipt(x.t, a.seq, NOW + 7, &brc));
@@ -1210,10 +1204,9 @@ static void test_receipt(void)
         char           path[600];
         offpay_wallet *w2 = NULL;
 
-        REQUIRE_OK(offpay_wallet_create(in_dir(&x, "wallet2", path,
-                                               sizeof path),
-                                        PASS, x.root_pk, x.bundle,
-                                        x.bundle_len, &w2));
+        REQUIRE_OK(
+            offpay_wallet_create(in_dir(&x, "wallet2", path, sizeof path), PASS,
+                                 x.root_pk, x.bundle, x.bundle_len, &w2));
         CHECK_ERR(offpay_wallet_take_receipt(w2, brc, NOW + 9, NULL),
                   OFFPAY_ERECEIPT_MISMATCH);
         offpay_wallet_close(w2);

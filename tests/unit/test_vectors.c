@@ -35,8 +35,8 @@ static json_t *vectors(void)
 static json_t *message(const char *name)
 {
     json_t *d = vectors();
-    json_t *m = d ? json_object_get(json_object_get(d, "messages"), name)
-                  : NULL;
+    json_t *m =
+        d ? json_object_get(json_object_get(d, "messages"), name) : NULL;
 
     CHECK(m != NULL);
     return m;
@@ -292,8 +292,7 @@ static int tcred_eq(const offpay_terminal_cred *a,
            memcmp(a->sig, b->sig, OFFPAY_SIG_BYTES) == 0;
 }
 
-static int bundle_eq(const offpay_trust_bundle *a,
-                     const offpay_trust_bundle *b)
+static int bundle_eq(const offpay_trust_bundle *a, const offpay_trust_bundle *b)
 {
     if (a->seq != b->seq || a->issued_at != b->issued_at ||
         a->n_keys != b->n_keys || memcmp(a->sig, b->sig, OFFPAY_SIG_BYTES))
@@ -532,8 +531,7 @@ static void test_terminal_credential(void)
     REQUIRE_OK(offpay_terminal_cred_decode(tb, tlen, &d));
     free(tb);
     CHECK(tcred_eq(&c, &d));
-    CHECK_ERR(offpay_terminal_cred_verify(&b, &d, verify_time(), 0),
-              OFFPAY_OK);
+    CHECK_ERR(offpay_terminal_cred_verify(&b, &d, verify_time(), 0), OFFPAY_OK);
 }
 
 /*
@@ -563,7 +561,7 @@ static offpay_err enc_receipt(const void *v, uint8_t *buf, size_t cap,
 
 static offpay_err sign_code(encode_fn enc, const void *v, const char *domain,
                             const offpay_keypair *kp,
-                            uint8_t sig[OFFPAY_SIG_BYTES])
+                            uint8_t               sig[OFFPAY_SIG_BYTES])
 {
     uint8_t    buf[MAXB];
     size_t     len = 0;
@@ -611,8 +609,7 @@ static void check_payment(const char *name, int bound, size_t want_len)
     CHECK_ERR(offpay_wallet_cred_verify(&b, &d.cred, verify_time(), 0),
               OFFPAY_OK);
     CHECK_ERR(offpay_payment_verify_sig(&d), OFFPAY_OK);
-    CHECK_ERR(offpay_code_time_check(d.time, verify_time(), 0, 300),
-              OFFPAY_OK);
+    CHECK_ERR(offpay_code_time_check(d.time, verify_time(), 0, 300), OFFPAY_OK);
 }
 
 static void test_payment(void)
@@ -733,7 +730,7 @@ static void test_revocation_list(void)
  * verification (as its verifier would at the vectors' time, skew 0).
  */
 static offpay_err verify_any(const offpay_trust_bundle *b,
-                             const uint8_t root_pk[OFFPAY_PK_BYTES],
+                             const uint8_t  root_pk[OFFPAY_PK_BYTES],
                              const uint8_t *bytes, size_t len)
 {
     offpay_trust_bundle tb;
@@ -876,8 +873,7 @@ static void test_decode_precedence(void)
     CHECK_ERR(offpay_payment_decode(b, n, &m.u.payment), OFFPAY_EMALFORMED);
     b[n] = 0;
     CHECK_ERR(offpay_payment_decode(b, n + 1, &m.u.payment), OFFPAY_ETRAILING);
-    CHECK_ERR(offpay_payment_decode(b, n - 1, &m.u.payment),
-              OFFPAY_ETRUNCATED);
+    CHECK_ERR(offpay_payment_decode(b, n - 1, &m.u.payment), OFFPAY_ETRUNCATED);
     n = bytes_of("bound_payment", b);
     CHECK_ERR(offpay_payment_decode(b, n - 20, &m.u.payment),
               OFFPAY_ETRUNCATED);
@@ -894,25 +890,21 @@ static void test_decode_precedence(void)
     CHECK_ERR(offpay_terminal_cred_decode(b, 58, &m.u.tcred),
               OFFPAY_ETRUNCATED);
     b[58] = 0; /* the name's bytes become the signature and trailing bytes */
-    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred),
-              OFFPAY_EMALFORMED);
+    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), OFFPAY_EMALFORMED);
     n = bytes_of("terminal_credential", b);
     b[59] = 0x07; /* a C0 control */
-    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred),
-              OFFPAY_EMALFORMED);
+    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), OFFPAY_EMALFORMED);
     n = bytes_of("terminal_credential", b);
     b[62] = 0xc2, b[63] = 0x85; /* "é" -> U+0085, a C1 control */
-    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred),
-              OFFPAY_EMALFORMED);
+    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), OFFPAY_EMALFORMED);
     b[62] = 0xc0, b[63] = 0xa9; /* overlong */
-    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred),
-              OFFPAY_EMALFORMED);
+    CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), OFFPAY_EMALFORMED);
     b[62] = 0xc3, b[63] = 0xa8; /* "è": well-formed, decodes */
     CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), OFFPAY_OK);
 
     /* Request: amount, then currency, both after trailing. */
     n = bytes_of("request", b);
-    put32(b + n - 64 - 22, 0); /* amount */
+    put32(b + n - 64 - 22, 0);   /* amount */
     put16(b + n - 64 - 18, 999); /* currency */
     CHECK_ERR(offpay_request_decode(b, n, &m.u.request), OFFPAY_EMALFORMED);
     b[n] = 0;
@@ -969,11 +961,11 @@ static offpay_err text_err(const char *text)
 /* §4: the text form's decoding errors. */
 static void test_text_rules(void)
 {
-    const char *pay = json_string_value(json_object_get(message("payment"),
-                                                        "text"));
-    const char *rec = json_string_value(json_object_get(message("receipt"),
-                                                        "text"));
-    char        buf[512];
+    const char *pay =
+        json_string_value(json_object_get(message("payment"), "text"));
+    const char *rec =
+        json_string_value(json_object_get(message("receipt"), "text"));
+    char buf[512];
 
     REQUIRE(pay != NULL && rec != NULL && strlen(rec) < sizeof buf);
     CHECK_ERR(text_err("OPP"), OFFPAY_EPREFIX);
@@ -1064,9 +1056,9 @@ static void test_verify_order(void)
     {
         uint64_t serials[16];
 
-        REQUIRE(revlist_from(json_object_get(message("revocation_list"),
-                                             "fields"),
-                             &l, serials, 16));
+        REQUIRE(
+            revlist_from(json_object_get(message("revocation_list"), "fields"),
+                         &l, serials, 16));
         REQUIRE(recorded_sig(message("revocation_list"), l.sig));
         CHECK_ERR(offpay_revlist_verify(&b, &l), OFFPAY_OK);
         l.issued_at = 1830297600u;

@@ -90,8 +90,8 @@ static int give(fixture *f, int64_t limit, uint16_t currency, uint8_t flags)
     size_t  len = 0;
 
     offpay_wallet_public_key(f->w, pk);
-    return issue(f, pk, limit, currency, NOW - DAY, NOW + 30 * DAY, flags,
-                 buf, &len, NULL) &&
+    return issue(f, pk, limit, currency, NOW - DAY, NOW + 30 * DAY, flags, buf,
+                 &len, NULL) &&
            offpay_wallet_add_credential(f->w, buf, len, NOW) == OFFPAY_OK;
 }
 
@@ -138,18 +138,18 @@ static void test_lifetime(void)
     offpay_wallet_close(w);
     w = NULL;
     /* Bad arguments and a missing file. */
-    CHECK_ERR(offpay_wallet_create(other, "", f.root_pk, f.bundle,
-                                   f.bundle_len, &w),
-              OFFPAY_EINVAL);
+    CHECK_ERR(
+        offpay_wallet_create(other, "", f.root_pk, f.bundle, f.bundle_len, &w),
+        OFFPAY_EINVAL);
     CHECK_ERR(offpay_wallet_open(NULL, PASS, &w), OFFPAY_EINVAL);
     snprintf(other, sizeof other, "%s/missing", f.dir);
     CHECK_ERR(offpay_wallet_open(other, PASS, &w), OFFPAY_ENOTFOUND);
     /* A bundle not signed by the pinned root is refused at creation. */
     snprintf(other, sizeof other, "%s/badroot", f.dir);
     pk2[0] ^= 1;
-    CHECK_ERR(offpay_wallet_create(other, PASS, pk2, f.bundle, f.bundle_len,
-                                   &w),
-              OFFPAY_EBUNDLE_SIG);
+    CHECK_ERR(
+        offpay_wallet_create(other, PASS, pk2, f.bundle, f.bundle_len, &w),
+        OFFPAY_EBUNDLE_SIG);
     offpay_wallet_close(NULL); /* a no-op */
     fixture_free(&f);
 }
@@ -173,10 +173,10 @@ static void test_wrong_passphrase(void)
 
 static void test_add_credential(void)
 {
-    fixture        f;
-    offpay_keypair stranger;
-    uint8_t        pk[OFFPAY_PK_BYTES], buf[OFFPAY_WALLET_CRED_BYTES];
-    size_t         len = 0;
+    fixture               f;
+    offpay_keypair        stranger;
+    uint8_t               pk[OFFPAY_PK_BYTES], buf[OFFPAY_WALLET_CRED_BYTES];
+    size_t                len = 0;
     offpay_wallet_balance b;
     offpay_wallet_cred    c;
 
@@ -186,12 +186,11 @@ static void test_add_credential(void)
     REQUIRE_OK(offpay_keypair_generate(&stranger));
     REQUIRE(issue(&f, stranger.pk, 10000, EUR, NOW - DAY, NOW + DAY,
                   OFFPAY_CRED_ALLOW_UNBOUND, buf, &len, NULL));
-    CHECK_ERR(offpay_wallet_add_credential(f.w, buf, len, NOW),
-              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_wallet_add_credential(f.w, buf, len, NOW), OFFPAY_EINVAL);
     offpay_keypair_wipe(&stranger);
     /* Expired already. */
-    REQUIRE(issue(&f, pk, 10000, EUR, NOW - DAY, NOW - 3600, 0, buf, &len,
-                  NULL));
+    REQUIRE(
+        issue(&f, pk, 10000, EUR, NOW - DAY, NOW - 3600, 0, buf, &len, NULL));
     CHECK_ERR(offpay_wallet_add_credential(f.w, buf, len, NOW),
               OFFPAY_EEXPIRED);
     /* Damaged: its issuer signature fails; truncated: not decodable. */
@@ -206,8 +205,7 @@ static void test_add_credential(void)
     CHECK(offpay_wallet_n_credentials(f.w) == 0);
     /* Good, then the same again. */
     CHECK_ERR(offpay_wallet_add_credential(f.w, buf, len, NOW), OFFPAY_OK);
-    CHECK_ERR(offpay_wallet_add_credential(f.w, buf, len, NOW),
-              OFFPAY_EEXISTS);
+    CHECK_ERR(offpay_wallet_add_credential(f.w, buf, len, NOW), OFFPAY_EEXISTS);
     CHECK(offpay_wallet_n_credentials(f.w) == 1);
     /* A future one is stored but not usable yet. */
     REQUIRE(issue(&f, pk, 20000, EUR, NOW + DAY, NOW + 2 * DAY, 0, buf, &len,
@@ -286,8 +284,7 @@ static void test_insufficient(void)
     CHECK_ERR(offpay_wallet_pay(f.w, OFFPAY_WIRE_AMOUNT_MAX + 1, EUR, NOW,
                                 &code, NULL),
               OFFPAY_EINSUFFICIENT);
-    CHECK_ERR(offpay_wallet_pay(f.w, -1, EUR, NOW, &code, NULL),
-              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_wallet_pay(f.w, -1, EUR, NOW, &code, NULL), OFFPAY_EINVAL);
     CHECK_ERR(offpay_wallet_pay(f.w, 100, USD, NOW, &code, NULL),
               OFFPAY_ENO_CREDENTIAL);
     /* A refusal reserves nothing. */
@@ -418,9 +415,8 @@ static int fault(const char *step)
  * atomic replace fails before the rename. */
 static void test_no_code_without_save(void)
 {
-    static const char *steps[] = {"open", "write", "fsync", "close",
-                                  "rename"};
-    fixture               f;
+    static const char *steps[] = {"open", "write", "fsync", "close", "rename"};
+    fixture            f;
     offpay_wallet_balance b;
     char                 *code = NULL;
 
@@ -479,8 +475,8 @@ static void test_spend_log_full(void)
     f.w = NULL;
 
     /* Fill the log with receipted codes of A, as years of use would. */
-    REQUIRE_OK(offpay__wallet_sealer_load(f.path, PASS, &plain, &plain_len,
-                                          &sealer));
+    REQUIRE_OK(
+        offpay__wallet_sealer_load(f.path, PASS, &plain, &plain_len, &sealer));
     root = json_loadb((const char *)plain, plain_len, 0, NULL);
     offpay__wallet_plain_free(plain, plain_len);
     REQUIRE(root != NULL);
@@ -492,9 +488,9 @@ static void test_spend_log_full(void)
     for (int i = 1; i <= OFFPAY_WALLET_SPENDS_MAX; i++)
         json_array_append_new(
             spends, json_pack("{s:I, s:i, s:i, s:i, s:i, s:i, s:i}", "serial",
-                              (json_int_t)a.serial, "counter", i,
-                              "authorized", 1, "time", (int)NOW, "bound", 0,
-                              "merchant_id", 0, "charged", 1));
+                              (json_int_t)a.serial, "counter", i, "authorized",
+                              1, "time", (int)NOW, "bound", 0, "merchant_id", 0,
+                              "charged", 1));
     text = json_dumps(root, JSON_COMPACT);
     REQUIRE(text != NULL);
     CHECK(offpay__wallet_sealer_save(sealer, f.path, (const uint8_t *)text,

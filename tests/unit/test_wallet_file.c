@@ -64,8 +64,8 @@ static int count_tmp_files(const char *dir)
 
 static uint32_t be32(const uint8_t *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
 }
 
 static void set_be32(uint8_t *p, uint32_t v)
@@ -227,8 +227,7 @@ static void test_wrong_passphrase(void)
 
     /* The empty passphrase is a passphrase like any other. */
     REQUIRE_OK(offpay__wallet_seal("", sample_plain, 3, &img, &len));
-    CHECK_ERR(offpay__wallet_open(img, len, "", &plain, &plain_len),
-              OFFPAY_OK);
+    CHECK_ERR(offpay__wallet_open(img, len, "", &plain, &plain_len), OFFPAY_OK);
     offpay__wallet_plain_free(plain, plain_len);
     plain = NULL;
     CHECK_ERR(offpay__wallet_open(img, len, " ", &plain, &plain_len),
@@ -256,8 +255,7 @@ static void test_bad_arguments(void)
               OFFPAY_EINVAL);
     CHECK_ERR(offpay__wallet_open(&one, 1, PASS, NULL, &plain_len),
               OFFPAY_EINVAL);
-    CHECK_ERR(offpay__wallet_open(&one, 1, PASS, &plain, NULL),
-              OFFPAY_EINVAL);
+    CHECK_ERR(offpay__wallet_open(&one, 1, PASS, &plain, NULL), OFFPAY_EINVAL);
     CHECK_ERR(offpay__file_write_atomic(NULL, &one, 1), OFFPAY_EINVAL);
     CHECK_ERR(offpay__file_write_atomic("", &one, 1), OFFPAY_EINVAL);
     CHECK_ERR(offpay__file_write_atomic("x", NULL, 1), OFFPAY_EINVAL);
@@ -289,8 +287,8 @@ static void test_size_limits(void)
 
     fast_kdf();
     REQUIRE(big != NULL);
-    CHECK_ERR(offpay__wallet_seal(PASS, big, OFFPAY__WALLET_PLAIN_MAX + 1,
-                                  &img, &len),
+    CHECK_ERR(offpay__wallet_seal(PASS, big, OFFPAY__WALLET_PLAIN_MAX + 1, &img,
+                                  &len),
               OFFPAY_ETOOBIG);
     CHECK(img == NULL && len == 0);
     free(big);
@@ -660,11 +658,11 @@ static void test_atomic_write_missing_dir(void)
 
 static void test_file_read(void)
 {
-    const char *dir = test_dir("file_read");
-    char        path[600];
+    const char    *dir = test_dir("file_read");
+    char           path[600];
     static uint8_t sentinel[1];
-    uint8_t    *data = sentinel; /* must be cleared on failure */
-    size_t      len = 99;
+    uint8_t       *data = sentinel; /* must be cleared on failure */
+    size_t         len = 99;
 
     fast_kdf();
     snprintf(path, sizeof path, "%s/absent", dir);
@@ -675,8 +673,8 @@ static void test_file_read(void)
     CHECK_ERR(offpay__file_read(dir, 100, &data, &len), OFFPAY_EIO);
 
     snprintf(path, sizeof path, "%s/ten", dir);
-    REQUIRE_OK(offpay__file_write_atomic(path, (const uint8_t *)"0123456789",
-                                         10));
+    REQUIRE_OK(
+        offpay__file_write_atomic(path, (const uint8_t *)"0123456789", 10));
     CHECK_ERR(offpay__file_read(path, 9, &data, &len), OFFPAY_ETOOBIG);
     CHECK(data == NULL);
     CHECK_ERR(offpay__file_read(path, 0, &data, &len), OFFPAY_ETOOBIG);

@@ -29,11 +29,11 @@
 /* ---- the fixed inputs ------------------------------------------------- */
 
 /* Seeds: consecutive byte runs, so they are easy to retype. */
-#define SEED_ROOT 0x00       /* 00 01 .. 1f: the root key */
+#define SEED_ROOT       0x00 /* 00 01 .. 1f: the root key */
 #define SEED_ISSUER_OLD 0x20 /* 20 .. 3f: issuer signing key, kid 6 */
-#define SEED_ISSUER 0x40     /* 40 .. 5f: issuer signing key, kid 7 */
-#define SEED_WALLET 0x60     /* 60 .. 7f: the wallet's key */
-#define SEED_TERMINAL 0x80   /* 80 .. 9f: the terminal's key */
+#define SEED_ISSUER     0x40 /* 40 .. 5f: issuer signing key, kid 7 */
+#define SEED_WALLET     0x60 /* 60 .. 7f: the wallet's key */
+#define SEED_TERMINAL   0x80 /* 80 .. 9f: the terminal's key */
 
 #define T_2025_01_01 1735689600u
 #define T_2025_12_01 1764547200u
@@ -43,13 +43,13 @@
 #define T_2027_01_01 1798761600u
 #define T_2028_01_01 1830297600u
 
-#define KID_OLD 6
-#define KID 7
-#define EUR 978
-#define SERIAL 1000042u
-#define MERCHANT 78187493520u /* 0x1234567890 */
+#define KID_OLD     6
+#define KID         7
+#define EUR         978
+#define SERIAL      1000042u
+#define MERCHANT    78187493520u /* 0x1234567890 */
 #define TERMINAL_ID 17u
-#define NAME "Caf\xc3\xa9 Z\xc3\xbcrich" /* "Café Zürich", 13 bytes */
+#define NAME        "Caf\xc3\xa9 Z\xc3\xbcrich" /* "Café Zürich", 13 bytes */
 
 static const uint64_t revoked[3] = {7u, SERIAL, 9223372036854775809u};
 
@@ -105,7 +105,7 @@ static json_t *num(uint64_t v)
 }
 
 /* A key entry: {"seed": hex, "pk": hex}. */
-static json_t *key_json(const uint8_t seed[OFFPAY_SEED_BYTES],
+static json_t *key_json(const uint8_t         seed[OFFPAY_SEED_BYTES],
                         const offpay_keypair *kp)
 {
     return json_pack("{s:o, s:o}", "seed", hex(seed, OFFPAY_SEED_BYTES), "pk",
@@ -137,8 +137,8 @@ static json_t *wcred_fields(const offpay_wallet_cred *c)
 {
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "kid",
                      num(c->kid), "serial", u64s(c->serial), "wallet_pk",
-                     hex(c->wallet_pk, OFFPAY_PK_BYTES), "limit",
-                     num(c->limit), "currency", num(c->currency), "valid_from",
+                     hex(c->wallet_pk, OFFPAY_PK_BYTES), "limit", num(c->limit),
+                     "currency", num(c->currency), "valid_from",
                      num(c->valid_from), "expires", num(c->expires), "flags",
                      num(c->flags));
 }
@@ -150,9 +150,8 @@ static json_t *tcred_fields(const offpay_terminal_cred *c)
                      "terminal_id", num(c->terminal_id), "terminal_pk",
                      hex(c->terminal_pk, OFFPAY_PK_BYTES), "currency",
                      num(c->currency), "valid_from", num(c->valid_from),
-                     "expires", num(c->expires), "name",
-                     json_string(c->name), "name_hex",
-                     hex((const uint8_t *)c->name, c->name_len));
+                     "expires", num(c->expires), "name", json_string(c->name),
+                     "name_hex", hex((const uint8_t *)c->name, c->name_len));
 }
 
 /* An embedded credential: its fields and its issuer signature. */
@@ -172,18 +171,18 @@ static void sign_tail(const char *domain, uint8_t *buf, size_t len,
 static json_t *entry(int type, const char *domain, const char *signer)
 {
     return json_pack("{s:i, s:s, s:s, s:s}", "type", type, "prefix",
-                     offpay_msg_prefix((offpay_msg_type)type), "domain",
-                     domain, "signer", signer);
+                     offpay_msg_prefix((offpay_msg_type)type), "domain", domain,
+                     "signer", signer);
 }
 
 /* ---- the vectors ------------------------------------------------------ */
 
 int main(int argc, char **argv)
 {
-    uint8_t              s_root[32], s_old[32], s_iss[32], s_wal[32], s_term[32];
-    offpay_keypair       root, old, iss, wal, term;
-    offpay_trust_bundle  b;
-    offpay_wallet_cred   wc;
+    uint8_t             s_root[32], s_old[32], s_iss[32], s_wal[32], s_term[32];
+    offpay_keypair      root, old, iss, wal, term;
+    offpay_trust_bundle b;
+    offpay_wallet_cred  wc;
     offpay_terminal_cred tc;
     offpay_payment       p, pb;
     offpay_request       q;
@@ -247,10 +246,10 @@ int main(int argc, char **argv)
     must("sign bundle", offpay_issuer_sign_bundle(root.sk, &b));
     must("encode bundle", offpay_bundle_encode(&b, buf, sizeof buf, &len));
     m = entry(OFFPAY_MSG_TRUST_BUNDLE, OFFPAY_DS_BUNDLE, "root");
-    json_object_set_new(m, "seeds", json_pack("{s:o, s:o, s:o}", "root",
-                                              hex(s_root, 32), "issuer_kid6",
-                                              hex(s_old, 32), "issuer_kid7",
-                                              hex(s_iss, 32)));
+    json_object_set_new(m, "seeds",
+                        json_pack("{s:o, s:o, s:o}", "root", hex(s_root, 32),
+                                  "issuer_kid6", hex(s_old, 32), "issuer_kid7",
+                                  hex(s_iss, 32)));
     arr = json_array();
     for (unsigned i = 0; i < b.n_keys; i++)
         json_array_append_new(
@@ -319,12 +318,11 @@ int main(int argc, char **argv)
     json_object_set_new(m, "seeds",
                         json_pack("{s:o, s:o}", "issuer_kid7", hex(s_iss, 32),
                                   "wallet", hex(s_wal, 32)));
-    json_object_set_new(
-        m, "fields",
-        json_pack("{s:o, s:o, s:o, s:o}", "cred",
-                  embedded(wcred_fields(&wc), wc.sig), "counter",
-                  num(p.counter), "amount", num(p.amount), "time",
-                  num(p.time)));
+    json_object_set_new(m, "fields",
+                        json_pack("{s:o, s:o, s:o, s:o}", "cred",
+                                  embedded(wcred_fields(&wc), wc.sig),
+                                  "counter", num(p.counter), "amount",
+                                  num(p.amount), "time", num(p.time)));
     add_encoding(m, buf, len, p.sig);
     json_object_set_new(msgs, "payment", m);
 
@@ -342,12 +340,12 @@ int main(int argc, char **argv)
     json_object_set_new(m, "seeds",
                         json_pack("{s:o, s:o}", "issuer_kid7", hex(s_iss, 32),
                                   "terminal", hex(s_term, 32)));
-    json_object_set_new(
-        m, "fields",
-        json_pack("{s:o, s:o, s:o, s:o, s:o}", "tcred",
-                  embedded(tcred_fields(&tc), tc.sig), "amount", num(q.amount),
-                  "currency", num(q.currency), "nonce",
-                  hex(q.nonce, OFFPAY_NONCE_BYTES), "time", num(q.time)));
+    json_object_set_new(m, "fields",
+                        json_pack("{s:o, s:o, s:o, s:o, s:o}", "tcred",
+                                  embedded(tcred_fields(&tc), tc.sig), "amount",
+                                  num(q.amount), "currency", num(q.currency),
+                                  "nonce", hex(q.nonce, OFFPAY_NONCE_BYTES),
+                                  "time", num(q.time)));
     add_encoding(m, buf, len, q.sig);
     json_object_set_new(msgs, "request", m);
 
@@ -367,13 +365,13 @@ int main(int argc, char **argv)
     json_object_set_new(m, "seeds",
                         json_pack("{s:o, s:o}", "issuer_kid7", hex(s_iss, 32),
                                   "wallet", hex(s_wal, 32)));
-    json_object_set_new(
-        m, "fields",
-        json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "cred",
-                  embedded(wcred_fields(&wc), wc.sig), "counter",
-                  num(pb.counter), "amount", num(pb.amount), "time",
-                  num(pb.time), "merchant_id", u64s(pb.merchant_id), "nonce",
-                  hex(pb.nonce, OFFPAY_NONCE_BYTES)));
+    json_object_set_new(m, "fields",
+                        json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "cred",
+                                  embedded(wcred_fields(&wc), wc.sig),
+                                  "counter", num(pb.counter), "amount",
+                                  num(pb.amount), "time", num(pb.time),
+                                  "merchant_id", u64s(pb.merchant_id), "nonce",
+                                  hex(pb.nonce, OFFPAY_NONCE_BYTES)));
     add_encoding(m, buf, len, pb.sig);
     json_object_set_new(msgs, "bound_payment", m);
 
@@ -392,13 +390,12 @@ int main(int argc, char **argv)
     json_object_set_new(m, "seeds",
                         json_pack("{s:o, s:o}", "issuer_kid7", hex(s_iss, 32),
                                   "terminal", hex(s_term, 32)));
-    json_object_set_new(
-        m, "fields",
-        json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "tcred",
-                  embedded(tcred_fields(&tc), tc.sig), "serial",
-                  u64s(r.serial), "counter", num(r.counter), "amount",
-                  num(r.amount), "currency", num(r.currency), "time",
-                  num(r.time)));
+    json_object_set_new(m, "fields",
+                        json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "tcred",
+                                  embedded(tcred_fields(&tc), tc.sig), "serial",
+                                  u64s(r.serial), "counter", num(r.counter),
+                                  "amount", num(r.amount), "currency",
+                                  num(r.currency), "time", num(r.time)));
     add_encoding(m, buf, len, r.sig);
     json_object_set_new(msgs, "receipt", m);
 
@@ -419,11 +416,11 @@ int main(int argc, char **argv)
     arr = json_array();
     for (unsigned i = 0; i < l.n_serials; i++)
         json_array_append_new(arr, u64s(l.serials[i]));
-    json_object_set_new(
-        m, "fields",
-        json_pack("{s:o, s:o, s:o, s:o, s:o}", "kid", num(l.kid), "seq",
-                  num(l.seq), "base_seq", num(l.base_seq), "issued_at",
-                  num(l.issued_at), "serials", arr));
+    json_object_set_new(m, "fields",
+                        json_pack("{s:o, s:o, s:o, s:o, s:o}", "kid",
+                                  num(l.kid), "seq", num(l.seq), "base_seq",
+                                  num(l.base_seq), "issued_at",
+                                  num(l.issued_at), "serials", arr));
     add_encoding(m, buf, len, l.sig);
     json_object_set_new(msgs, "revocation_list", m);
 
