@@ -74,7 +74,7 @@ step "A replayed code is refused"
     && { echo "demo: the replay was accepted!" >&2; exit 1; } || true
 
 step "What a code says (offpay decode)"
-run "$OFFPAY" decode --image bound.png | head -12
+run "$OFFPAY" decode --image bound.png | head -11
 
 step "Terminal journal"
 run "$OFFPAY" terminal journal --terminal shop

@@ -275,15 +275,18 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
 
         if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK)
             continue;
-        printf("credential %llu%s\n  limit      %s\n  confirmed  %s  (charged, "
-               "per receipts)\n  pending    %s  (%u code(s) made; no receipt "
-               "yet)\n  held       %s  (authorized beyond receipts, until "
-               "settlement)\n  available  %s\n",
-               (unsigned long long)b.serial,
+        printf("credential %llu: %u code(s) made%s\n"
+               "  limit      %s\n"
+               "  confirmed  %s  (charged, per receipts)\n"
+               "  pending    %s  (codes without a receipt yet)\n"
+               "  held       %s  (authorized beyond receipts, until "
+               "settlement)\n"
+               "  available  %s\n",
+               (unsigned long long)b.serial, b.codes,
                b.usable ? "" : " (not usable now)",
                cli_money(b.limit, b.currency, m1, sizeof m1),
                cli_money(b.confirmed, b.currency, m2, sizeof m2),
-               cli_money(b.pending, b.currency, m3, sizeof m3), b.codes,
+               cli_money(b.pending, b.currency, m3, sizeof m3),
                cli_money(b.held, b.currency, m4, sizeof m4),
                cli_money(b.available, b.currency, m5, sizeof m5));
     }
