@@ -229,6 +229,9 @@ void offpay_terminal_close(offpay_terminal *t)
 {
     if (t == NULL)
         return;
+    sqlite3_finalize(t->st_insert);
+    sqlite3_finalize(t->st_paid);
+    sqlite3_finalize(t->st_count);
     if (t->db != NULL)
         sqlite3_close(t->db);
     offpay__lock_release(t->lock_fd); /* after the database is closed */
@@ -901,6 +904,25 @@ out:
     return what;
 }
 
+/* A statement of the accept path: prepared on first use and kept for the
+ * life of the handle (preparing costs about as much as the insert itself),
+ * reset and unbound on every later use. NULL on failure. */
+static sqlite3_stmt *stmt(offpay_terminal *t, sqlite3_stmt **slot,
+                          const char *sql)
+{
+    if (*slot == NULL) {
+        if (sqlite3_prepare_v3(t->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot,
+                               NULL) != SQLITE_OK) {
+            sqlite3_finalize(*slot);
+            *slot = NULL;
+        }
+        return *slot;
+    }
+    sqlite3_reset(*slot);
+    sqlite3_clear_bindings(*slot);
+    return *slot;
+}
+
 offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
                                   size_t n, int64_t charge, uint32_t now,
                                   offpay_acceptance *out)
@@ -911,7 +933,7 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     size_t         len = 0;
     int64_t        charged = 0;
     long           req = -1;
-    sqlite3_stmt  *ins = NULL, *upd = NULL;
+    sqlite3_stmt  *ins, *upd = NULL, *cnt;
     int64_t        seq;
     int            step;
     offpay_err     rc;
@@ -939,11 +961,11 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     rc = OFFPAY_EJOURNAL;
     if (exec(t->db, "BEGIN IMMEDIATE") != OFFPAY_OK)
         return OFFPAY_EJOURNAL;
-    if (sqlite3_prepare_v2(t->db,
-                           "INSERT INTO journal(serial, counter, charged,"
-                           " authorized, currency, bound, accepted_at, code)"
-                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                           -1, &ins, NULL) != SQLITE_OK ||
+    ins = stmt(t, &t->st_insert,
+               "INSERT INTO journal(serial, counter, charged, authorized,"
+               " currency, bound, accepted_at, code)"
+               " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (ins == NULL ||
         sqlite3_bind_int64(ins, 1, (sqlite3_int64)p.cred.serial) != SQLITE_OK ||
         sqlite3_bind_int64(ins, 2, p.counter) != SQLITE_OK ||
         sqlite3_bind_int64(ins, 3, charged) != SQLITE_OK ||
@@ -967,19 +989,29 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
         goto fail;
     seq = sqlite3_last_insert_rowid(t->db);
     if (req >= 0) {
-        if (sqlite3_prepare_v2(t->db,
-                               "UPDATE requests SET paid_seq = ?1"
-                               " WHERE nonce = ?2 AND paid_seq IS NULL",
-                               -1, &upd, NULL) != SQLITE_OK ||
-            sqlite3_bind_int64(upd, 1, seq) != SQLITE_OK ||
+        upd = stmt(t, &t->st_paid,
+                   "UPDATE requests SET paid_seq = ?1"
+                   " WHERE nonce = ?2 AND paid_seq IS NULL");
+        if (upd == NULL || sqlite3_bind_int64(upd, 1, seq) != SQLITE_OK ||
             sqlite3_bind_blob(upd, 2, p.nonce, OFFPAY_NONCE_BYTES,
                               SQLITE_STATIC) != SQLITE_OK ||
             sqlite3_step(upd) != SQLITE_DONE || sqlite3_changes(t->db) != 1)
             goto fail;
     }
-    if (meta_put_u64(t->db, "payments_since_sync",
-                     (uint64_t)t->payments_since_sync + 1) != OFFPAY_OK)
-        goto fail;
+    {
+        char buf[16];
+        int  blen = snprintf(buf, sizeof buf, "%u", t->payments_since_sync + 1);
+
+        cnt = stmt(t, &t->st_count,
+                   "INSERT INTO meta(key, value)"
+                   " VALUES('payments_since_sync', ?1)"
+                   " ON CONFLICT(key) DO UPDATE SET value = ?1");
+        if (cnt == NULL ||
+            sqlite3_bind_blob(cnt, 1, buf, blen, SQLITE_TRANSIENT) !=
+                SQLITE_OK ||
+            sqlite3_step(cnt) != SQLITE_DONE)
+            goto fail;
+    }
     /* The durable commit: after it returns, the payment survives a crash.
      * A COMMIT that fails (an I/O error while syncing the WAL) has an
      * unknown outcome; the journal itself says whether the row is there. */
@@ -1016,8 +1048,13 @@ fail:
     exec(t->db, "ROLLBACK");
     rc = OFFPAY_EJOURNAL;
 out:
-    sqlite3_finalize(ins);
-    sqlite3_finalize(upd);
+    /* Reset, so that no statement holds the database between calls. */
+    if (t->st_insert != NULL)
+        sqlite3_reset(t->st_insert);
+    if (t->st_paid != NULL)
+        sqlite3_reset(t->st_paid);
+    if (t->st_count != NULL)
+        sqlite3_reset(t->st_count);
     return rc;
 }
 

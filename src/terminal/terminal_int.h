@@ -54,9 +54,11 @@ typedef struct offpay__cache_slot {
 } offpay__cache_slot;
 
 struct offpay_terminal {
-    char                *dir;
-    int                  lock_fd; /* flock on dir/terminal.lock, held open */
-    sqlite3             *db;
+    char    *dir;
+    int      lock_fd; /* flock on dir/terminal.lock, held open */
+    sqlite3 *db;
+    /* The accept path's statements, prepared once per open (terminal.c). */
+    sqlite3_stmt        *st_insert, *st_paid, *st_count;
     int                  has_key;
     offpay_keypair       kp; /* valid when has_key */
     uint8_t              root_pk[OFFPAY_PK_BYTES];
