@@ -80,7 +80,10 @@ extern "C" {
     X(EQRENCODE, 52, "text does not fit in a QR code")                         \
     X(EREQUEST_EXPIRED, 53, "the request this code answers has expired")       \
     X(EBUNDLE_OLD, 54, "trust bundle is older than the one held")              \
-    X(EBUSY, 55, "in use by another process")
+    X(EBUSY, 55, "in use by another process")                                  \
+    X(EOUTCOME, 56,                                                            \
+      "the journal write failed and its outcome is unknown: check the "        \
+      "journal before handing over goods")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

@@ -10,8 +10,9 @@
  *     signing keys, serial counters, revoked serials) and the public
  *     outputs (root.pub, bundle.opb, revlist.opb). Every change is saved
  *     atomically before the function returns. Not thread-safe; an open
- *     issuer holds an exclusive lock (dir/issuer.lock), and a second
- *     process waits up to 10 s, then gets OFFPAY_EBUSY.
+ *     issuer holds an exclusive lock (dir/issuer.lock), and a second open
+ *     (another process, or this one) waits up to 10 s, then gets
+ *     OFFPAY_EBUSY.
  */
 #ifndef OFFPAY_ISSUER_H
 #define OFFPAY_ISSUER_H
@@ -127,10 +128,11 @@ offpay_err offpay_issuer_revoke(offpay_issuer *is, uint64_t serial,
 
 /*
  * offpay_issuer_publish — rewrite the public files: root.pub, bundle.opb,
- * and revlist.opb signed afresh at issued_at = now. Terminals refuse
- * payments once their list is older than their max-revlist-age (7 days by
- * default), so an issuer publishes at least that often even when nothing
- * was revoked. Errors: OFFPAY_EKID_EXPIRED (no signing key valid now),
+ * and revlist.opb signed afresh at issued_at = now. A terminal's offline
+ * clock (max_offline_hours, 72 h by default) restarts only when a sync
+ * brings something newer, and it refuses payments once its list is older
+ * than max_revlist_age (7 days): so an issuer publishes daily, even when
+ * nothing was revoked. Errors: OFFPAY_EKID_EXPIRED (no signing key valid now),
  * OFFPAY_EIO, OFFPAY_ENOMEM, OFFPAY_ECRYPTO.
  */
 offpay_err offpay_issuer_publish(offpay_issuer *is, uint32_t now);

@@ -47,8 +47,9 @@ typedef enum offpay_msg_type {
 } offpay_msg_type;
 
 /* Wallet credential flags. Bits not defined here must be zero. */
-#define OFFPAY_CRED_ALLOW_UNBOUND 0x01u /* may make consumer-presented codes   \
-                                         */
+#define OFFPAY_CRED_ALLOW_UNBOUND                                              \
+    0x01u /* may make consumer-presented codes                                 \
+           */
 #define OFFPAY_CRED_FLAGS_KNOWN 0x01u
 
 /* Exact encoded sizes of the fixed-size messages. */

@@ -14,10 +14,10 @@
  * counter) is the seen-set that stops replays, across restarts.
  *
  * An offpay_terminal is not thread-safe. An open terminal holds an
- * exclusive lock (dir/terminal.lock): a second process opening the same
- * terminal waits up to 10 s, then gets OFFPAY_EBUSY. So the in-memory
- * mirror of the journal (seen-set, sums, revocations) never goes stale
- * behind another writer.
+ * exclusive lock (dir/terminal.lock): a second open of the same terminal
+ * (another process, or this one) waits up to 10 s, then gets OFFPAY_EBUSY. So
+ * the in-memory mirror of the journal (seen-set, sums, revocations) never goes
+ * stale behind another writer.
  */
 #ifndef OFFPAY_TERMINAL_H
 #define OFFPAY_TERMINAL_H
@@ -101,17 +101,32 @@ offpay_err offpay_terminal_credential(const offpay_terminal *t,
  * offpay_terminal_sync — what a terminal does when it reaches the issuer:
  * take a new trust bundle (may be NULL), a revocation list (full, or a
  * delta whose base_seq is the held seq; may be NULL), and reset the offline
- * counters. At least one must be newer than what the terminal holds (a
- * higher sequence number, or for a list the same one signed later):
- * replaying old files never resets the offline limits.
+ * counters — but only when something is newer than what the terminal holds
+ * (a higher sequence number, or for a list the same one signed later).
+ * Files it already holds change nothing and return OFFPAY_OK (compare
+ * offpay_terminal_sync_state before and after), so replaying them never
+ * resets the limits.
  * Errors: OFFPAY_EINVAL (both NULL), bundle/revlist decode and signature
  * errors, OFFPAY_EREVLIST_SEQ (a delta that does not follow, or a list
- * not newer than the one held), OFFPAY_EBUNDLE_OLD (a bundle older than
- * the one held, or only a bundle and not newer), OFFPAY_EJOURNAL.
+ * older than the one held), OFFPAY_EBUNDLE_OLD (a bundle older than the
+ * one held), OFFPAY_EJOURNAL.
  */
 offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
                                 size_t bundle_len, const uint8_t *revlist,
                                 size_t revlist_len, uint32_t now);
+
+/* What the terminal holds from the issuer, and since when. */
+typedef struct offpay_sync_state {
+    uint32_t last_sync;           /* when it last took something new */
+    uint32_t payments_since_sync; /* accepted since then */
+    uint32_t bundle_seq;          /* trust bundle held */
+    uint32_t revlist_seq;         /* revocation list held (0: none yet) */
+    uint32_t revlist_issued_at;   /* when the issuer signed it */
+} offpay_sync_state;
+
+/* Fills s. Errors: OFFPAY_EINVAL. */
+offpay_err offpay_terminal_sync_state(const offpay_terminal *t,
+                                      offpay_sync_state     *s);
 
 /* The ISO 4217 numeric currency the terminal charges in. */
 uint16_t offpay_terminal_currency(const offpay_terminal *t);
@@ -127,6 +142,8 @@ offpay_err offpay_terminal_set_risk(offpay_terminal *t, const offpay_risk *r);
  * request_ttl passes. *text malloc'd; free() it. q may be NULL.
  * Errors: OFFPAY_EINVAL, OFFPAY_EOVER_FLOOR / OFFPAY_EOVER_CUMULATIVE
  * (more than this terminal's risk rules would accept as a bound payment),
+ * OFFPAY_ESYNC_REQUIRED / OFFPAY_EREVLIST_STALE (it would refuse any
+ * payment now: the payer's allowance would be reserved for nothing),
  * OFFPAY_EPASSPHRASE (opened without key), OFFPAY_ENOTFOUND (no
  * credential), OFFPAY_EJOURNAL.
  */
@@ -156,7 +173,10 @@ offpay_err offpay_terminal_check(offpay_terminal *t, const char *text, size_t n,
 
 /*
  * offpay_terminal_accept — offpay_terminal_check, then the journal row,
- * committed durably, then OFFPAY_OK. On any error nothing is recorded
+ * committed durably, then OFFPAY_OK. OFFPAY_EOUTCOME: the commit failed
+ * and even a reopened journal cannot say whether the payment is in it —
+ * the merchant must check the journal (or the next sync) before handing
+ * over goods. On any other error nothing is recorded
  * (except double-spend evidence: a second code with a seen (serial,
  * counter) but other bytes is kept in the evidence table and refused with
  * OFFPAY_EREPLAY). out may be NULL.

@@ -15,11 +15,13 @@
  * limit. A receipt records what the merchant charged (confirmed) but does
  * not release the rest (held): offline, the wallet cannot know that no
  * other terminal accepted the same code, say from a captured screen, for
- * more. Only settlement, when the wallet syncs, may release it.
+ * more. Only settlement may release it (the settlement sync is not built
+ * yet: until then held amounts stay reserved for the credential's life).
  *
  * An offpay_wallet is not thread-safe. An open wallet holds an exclusive
- * lock (the file path.lock beside it): a second process opening the same
- * wallet waits up to 10 s, then gets OFFPAY_EBUSY.
+ * lock (the file path.lock beside it): a second open of the same wallet —
+ * from another process or this one — waits up to 10 s, then gets
+ * OFFPAY_EBUSY.
  */
 #ifndef OFFPAY_WALLET_H
 #define OFFPAY_WALLET_H

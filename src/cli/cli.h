@@ -84,6 +84,9 @@ const char *cli_money(int64_t minor, uint16_t currency, char *buf, size_t cap);
 int cli_emit_code(const char *text, const char *png, const char *svg,
                   int show_art);
 
+/* A 64-bit identifier as a JSON decimal string (see describe.c). */
+json_t *cli_json_u64(uint64_t v);
+
 /* JSON description of any decoded message (decode, journal --json). */
 json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len);
 /* Human-readable description of a message on stdout. */

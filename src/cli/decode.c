@@ -20,6 +20,8 @@ static const char help[] =
     "\n"
     "  --json     print only JSON (one object)\n"
     "\n"
+    "In JSON, 64-bit identifiers (serials, merchant ids) are decimal\n"
+    "strings; amounts carry minor units and their decimal text.\n"
     "Decoding checks the format strictly but not signatures or validity:\n"
     "use 'offpay terminal accept' or 'offpay wallet pay-request' for that.\n";
 

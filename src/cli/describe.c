@@ -35,14 +35,25 @@ static json_t *money_json(int64_t minor, uint16_t currency)
                      num, "currency", alpha ? alpha : "");
 }
 
+/* 64-bit identifiers (serials, merchant ids) as decimal strings: JSON
+ * numbers are signed 64-bit in Jansson and doubles in many readers, and
+ * these use all 64 bits. */
+json_t *cli_json_u64(uint64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    return json_string(buf);
+}
+
 static json_t *wcred_json(const offpay_wallet_cred *c)
 {
     char pk[65];
 
     hex(c->wallet_pk, 32, pk);
-    return json_pack("{s:i, s:I, s:s, s:o, s:I, s:I, s:b}", "kid", c->kid,
-                     "serial", (json_int_t)c->serial, "wallet_pk", pk, "limit",
-                     money_json(c->limit, c->currency), "valid_from",
+    return json_pack("{s:i, s:o, s:s, s:o, s:I, s:I, s:b}", "kid", c->kid,
+                     "serial", cli_json_u64(c->serial), "wallet_pk", pk,
+                     "limit", money_json(c->limit, c->currency), "valid_from",
                      (json_int_t)c->valid_from, "expires",
                      (json_int_t)c->expires, "allow_unbound",
                      (c->flags & OFFPAY_CRED_ALLOW_UNBOUND) != 0);
@@ -54,8 +65,8 @@ static json_t *tcred_json(const offpay_terminal_cred *c)
     const char *alpha = offpay_currency_alpha(c->currency);
 
     hex(c->terminal_pk, 32, pk);
-    return json_pack("{s:i, s:I, s:I, s:s, s:s, s:s, s:I, s:I}", "kid", c->kid,
-                     "merchant_id", (json_int_t)c->merchant_id, "terminal_id",
+    return json_pack("{s:i, s:o, s:I, s:s, s:s, s:s, s:I, s:I}", "kid", c->kid,
+                     "merchant_id", cli_json_u64(c->merchant_id), "terminal_id",
                      (json_int_t)c->terminal_id, "terminal_pk", pk, "name",
                      c->name, "currency", alpha ? alpha : "", "valid_from",
                      (json_int_t)c->valid_from, "expires",
@@ -103,8 +114,7 @@ json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len)
                       "time", (json_int_t)p->time, "bound", p->bound);
         if (p->bound) {
             hex(p->nonce, OFFPAY_NONCE_BYTES, nonce);
-            json_object_set_new(j, "merchant_id",
-                                json_integer((json_int_t)p->merchant_id));
+            json_object_set_new(j, "merchant_id", cli_json_u64(p->merchant_id));
             json_object_set_new(j, "nonce", json_string(nonce));
         }
         break;
@@ -117,9 +127,9 @@ json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len)
                       "nonce", nonce, "time", (json_int_t)m->u.request.time);
         break;
     case OFFPAY_MSG_RECEIPT:
-        j = json_pack("{s:o, s:I, s:I, s:o, s:I}", "terminal",
+        j = json_pack("{s:o, s:o, s:I, s:o, s:I}", "terminal",
                       tcred_json(&m->u.receipt.tcred), "serial",
-                      (json_int_t)m->u.receipt.serial, "counter",
+                      cli_json_u64(m->u.receipt.serial), "counter",
                       (json_int_t)m->u.receipt.counter, "charged",
                       money_json(m->u.receipt.amount, m->u.receipt.currency),
                       "time", (json_int_t)m->u.receipt.time);
@@ -128,8 +138,8 @@ json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len)
         json_t *serials = json_array();
 
         for (uint32_t i = 0; i < m->u.revlist.n_serials; i++)
-            json_array_append_new(
-                serials, json_integer((json_int_t)m->u.revlist.serials[i]));
+            json_array_append_new(serials,
+                                  cli_json_u64(m->u.revlist.serials[i]));
         j = json_pack("{s:i, s:I, s:I, s:I, s:o}", "kid", m->u.revlist.kid,
                       "seq", (json_int_t)m->u.revlist.seq, "base_seq",
                       (json_int_t)m->u.revlist.base_seq, "issued_at",

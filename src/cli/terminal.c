@@ -28,13 +28,16 @@ static const char help[] =
     "  key               print the terminal's public key (for the issuer)\n"
     "  set-credential FILE   install the issuer's terminal credential\n"
     "  sync              after reaching the issuer: a new revocation list\n"
-    "                    and/or bundle; resets the offline counters\n"
+    "                    and/or bundle; resets the offline counters when\n"
+    "                    something is newer than what the terminal holds\n"
     "      --revlist FILE  --bundle FILE\n"
     "  risk              print the risk rules; change them with\n"
     "      --set NAME=VALUE (repeatable): floor-unbound, floor-bound,\n"
     "      cumulative (amounts), max-offline-payments, max-offline-hours,\n"
     "      max-code-age, skew, max-revlist-age, request-ttl (seconds)\n"
-    "  request           make a request code for an amount\n"
+    "  request           make a request code for an amount (refused when\n"
+    "                    the terminal would refuse the payment: above its\n"
+    "                    limits, or offline too long)\n"
     "      --amount AMOUNT\n"
     "  accept            verify a payment code offline and record it\n"
     "      --image FILE | --code TEXT | (standard input, as a keyboard-\n"
@@ -290,9 +293,18 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
     }
     t = open_terminal(a, 0, &status);
     if (t != NULL) {
+        offpay_sync_state before, after;
+
+        offpay_terminal_sync_state(t, &before);
         rc = offpay_terminal_sync(t, bundle, blen, revlist, rlen, cli_now());
+        offpay_terminal_sync_state(t, &after);
         if (rc != OFFPAY_OK)
             status = cli_fail("sync refused", rc);
+        else if (after.bundle_seq == before.bundle_seq &&
+                 after.revlist_seq == before.revlist_seq &&
+                 after.revlist_issued_at == before.revlist_issued_at)
+            printf("nothing newer than what the terminal holds: offline "
+                   "limits unchanged\n");
         else
             printf("synced\n");
     }
@@ -460,10 +472,15 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
                                  "needs --amount (what to charge)");
         goto out;
     }
-    if (rc != OFFPAY_OK) {
+    if (rc != OFFPAY_OK && cli_is_rejection(rc)) {
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),
                 offpay_errname(rc));
-        status = cli_is_rejection(rc) ? EXIT_REJECTED : cli_fail("accept", rc);
+        status = EXIT_REJECTED;
+        goto out;
+    }
+    if (rc != OFFPAY_OK) {
+        /* Not a verdict on the code: the terminal itself failed. */
+        status = cli_fail("NOT ACCEPTED", rc);
         goto out;
     }
     printf("accepted: %s from credential %llu (code %u), journal entry "
@@ -539,8 +556,8 @@ static int print_entry(const offpay_journal_entry *e, void *vctx)
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (ctx->json) {
         json_t *j = json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:s}", "seq",
-            (json_int_t)e->seq, "serial", (json_int_t)e->serial, "counter",
+            "{s:I, s:o, s:I, s:I, s:I, s:s, s:b, s:s}", "seq",
+            (json_int_t)e->seq, "serial", cli_json_u64(e->serial), "counter",
             (json_int_t)e->counter, "charged_minor", (json_int_t)e->charged,
             "authorized_minor", (json_int_t)e->authorized, "currency",
             offpay_currency_alpha(e->currency), "bound", e->bound,

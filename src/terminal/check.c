@@ -211,6 +211,18 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
         return OFFPAY_EOVER_CUMULATIVE;
 
     /* 9. the terminal's own offline limits */
+    rc = offpay__terminal_offline_ok(t, now);
+    if (rc != OFFPAY_OK)
+        return rc;
+
+    *charge_out = charge;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__terminal_offline_ok(const offpay_terminal *t, uint32_t now)
+{
+    const offpay_risk *r = &t->risk;
+
     if (r->max_offline_payments != 0 &&
         t->payments_since_sync >= r->max_offline_payments)
         return OFFPAY_ESYNC_REQUIRED;
@@ -220,7 +232,5 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
     if (r->max_revlist_age != 0 &&
         (uint64_t)now > (uint64_t)t->revlist_issued_at + r->max_revlist_age)
         return OFFPAY_EREVLIST_STALE;
-
-    *charge_out = charge;
     return OFFPAY_OK;
 }

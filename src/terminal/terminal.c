@@ -190,6 +190,19 @@ static offpay_err risk_load(sqlite3 *db, offpay_risk *r)
     return OFFPAY_OK;
 }
 
+offpay_err offpay_terminal_sync_state(const offpay_terminal *t,
+                                      offpay_sync_state     *s)
+{
+    if (t == NULL || s == NULL)
+        return OFFPAY_EINVAL;
+    s->last_sync = t->last_sync;
+    s->payments_since_sync = t->payments_since_sync;
+    s->bundle_seq = t->bundle.seq;
+    s->revlist_seq = t->revlist_seq;
+    s->revlist_issued_at = t->revlist_issued_at;
+    return OFFPAY_OK;
+}
+
 uint16_t offpay_terminal_currency(const offpay_terminal *t)
 {
     return t == NULL ? 0 : t->currency;
@@ -675,7 +688,7 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
 {
     offpay_trust_bundle b;
     offpay_revlist      l;
-    int                 have_l = 0, fresh = 0;
+    int                 have_l = 0, fresh_b = 0, fresh_l = 0;
     offpay_err          rc;
 
     if (t == NULL || (bundle == NULL && revlist == NULL))
@@ -688,7 +701,7 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
             return rc;
         if (b.seq < t->bundle.seq)
             return OFFPAY_EBUNDLE_OLD;
-        fresh |= b.seq > t->bundle.seq;
+        fresh_b = b.seq > t->bundle.seq;
     }
     if (revlist != NULL) {
         rc = offpay_revlist_decode(revlist, revlist_len, &l);
@@ -704,27 +717,30 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
             goto out;
         }
         /* Newer: a later sequence, or the same list signed again later. */
-        fresh |= l.seq > t->revlist_seq || (l.seq == t->revlist_seq &&
-                                            l.issued_at > t->revlist_issued_at);
+        fresh_l =
+            l.seq > t->revlist_seq ||
+            (l.seq == t->revlist_seq && l.issued_at > t->revlist_issued_at);
     }
-    /* Only something new from the issuer proves contact with it: replaying
-     * an old file must not reset the offline limits. */
-    if (!fresh) {
-        rc = have_l ? OFFPAY_EREVLIST_SEQ : OFFPAY_EBUNDLE_OLD;
+    /* Only something new from the issuer proves contact with it: files the
+     * terminal already holds change nothing (replaying them must not reset
+     * the offline limits). Not an error: a terminal may sync more often
+     * than its issuer publishes. */
+    if (!fresh_b && !fresh_l) {
+        rc = OFFPAY_OK;
         goto out;
     }
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         goto out;
-    if ((bundle != NULL &&
+    if ((fresh_b &&
          (rc = meta_put(t->db, "bundle", bundle, bundle_len)) != OFFPAY_OK) ||
-        (have_l && (rc = store_revlist(t, &l)) != OFFPAY_OK) ||
+        (fresh_l && (rc = store_revlist(t, &l)) != OFFPAY_OK) ||
         (rc = meta_put_u64(t->db, "last_sync", now)) != OFFPAY_OK ||
         (rc = meta_put_u64(t->db, "payments_since_sync", 0)) != OFFPAY_OK ||
         (rc = exec(t->db, "COMMIT")) != OFFPAY_OK) {
         exec(t->db, "ROLLBACK");
         goto out;
     }
-    if (bundle != NULL) {
+    if (fresh_b) {
         t->bundle = b;
         offpay_terminal_set_cred_cache(t, t->cache_on);
     }
@@ -761,6 +777,9 @@ offpay_err offpay_terminal_request(offpay_terminal *t, int64_t amount,
         return OFFPAY_EOVER_FLOOR;
     if (amount > t->risk.cumulative)
         return OFFPAY_EOVER_CUMULATIVE;
+    rc = offpay__terminal_offline_ok(t, now);
+    if (rc != OFFPAY_OK)
+        return rc;
     if (!t->has_key)
         return OFFPAY_EPASSPHRASE;
     if (!t->has_cred)
@@ -870,6 +889,19 @@ static void keep_evidence(offpay_terminal *t, const offpay_payment *p,
         sqlite3_bind_int64(st, 4, now) == SQLITE_OK)
         (void)sqlite3_step(st);
     sqlite3_finalize(st);
+}
+
+/* Closes and reopens the database connection (after a failed COMMIT), so
+ * that SQLite recovers whatever the WAL holds. */
+static offpay_err reopen_db(offpay_terminal *t)
+{
+    sqlite3_finalize(t->st_insert);
+    sqlite3_finalize(t->st_paid);
+    sqlite3_finalize(t->st_count);
+    t->st_insert = t->st_paid = t->st_count = NULL;
+    sqlite3_close(t->db);
+    t->db = NULL;
+    return db_open(t, 0);
 }
 
 /* What the journal holds for (serial, counter), outside any transaction:
@@ -1016,8 +1048,19 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
      * A COMMIT that fails (an I/O error while syncing the WAL) has an
      * unknown outcome; the journal itself says whether the row is there. */
     if (exec(t->db, "COMMIT") != OFFPAY_OK) {
+        int held;
+
         exec(t->db, "ROLLBACK");
-        if (journal_holds(t, &p, code, len) != JOURNAL_SAME) {
+        /* This connection no longer sees the row, but the WAL may hold the
+         * committed frames: reopening runs SQLite's recovery, and then the
+         * journal answers for what the next start would see. */
+        held = reopen_db(t) == OFFPAY_OK ? journal_holds(t, &p, code, len)
+                                         : JOURNAL_UNKNOWN;
+        if (held == JOURNAL_UNKNOWN) {
+            rc = OFFPAY_EOUTCOME;
+            goto out;
+        }
+        if (held != JOURNAL_SAME) {
             rc = OFFPAY_EJOURNAL;
             goto out;
         }

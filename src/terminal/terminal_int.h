@@ -99,6 +99,10 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
                                     int64_t charge, uint32_t now,
                                     int64_t *charge_out, long *req_index);
 
+/* check.c: the terminal's own offline limits (payments and hours since the
+ * last sync, revocation list age): ESYNC_REQUIRED, EREVLIST_STALE. */
+offpay_err offpay__terminal_offline_ok(const offpay_terminal *t, uint32_t now);
+
 /* check.c: decode the text form and the payment. */
 offpay_err offpay__terminal_decode(const char *text, size_t n, uint8_t *code,
                                    size_t cap, size_t *len, offpay_payment *p);

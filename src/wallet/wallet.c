@@ -439,7 +439,6 @@ size_t offpay_wallet_n_credentials(const offpay_wallet *w)
     return w == NULL ? 0 : w->n_creds;
 }
 
-/* Sums the spend log of one serial. */
 /* Sums the spend log of one serial: charged per receipts (confirmed),
  * authorized without a receipt (pending), authorized beyond the receipted
  * charge (held), and the number of codes. Every code's whole authorized
@@ -573,12 +572,16 @@ static offpay_err choose(offpay_wallet *w, int64_t amount, uint16_t currency,
 
 /* Drops the logged codes of credentials expired more than PRUNE_AFTER ago:
  * terminals refuse their codes, so nothing they reserve can be spent. The
- * credentials themselves stay, with their next counter, so a credential
- * added again can never restart its counters. */
+ * credentials themselves stay, retired (next counter at its maximum), so
+ * neither a clock set back nor adding one again can make them pay with
+ * their log forgotten. */
 static void prune(offpay_wallet *w, uint32_t now)
 {
     size_t keep = 0;
 
+    for (size_t k = 0; k < w->n_creds; k++)
+        if ((uint64_t)w->creds[k].c.expires + PRUNE_AFTER < now)
+            w->creds[k].next_counter = UINT32_MAX;
     for (size_t i = 0; i < w->n_spends; i++) {
         int live = 0;
 

@@ -123,8 +123,10 @@ code=$(OFFPAY_NOW=$week "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1
 cp iss/revlist.opb old.opb
 expect 1 "EREVLIST_STALE|ESYNC_REQUIRED" -- env OFFPAY_NOW=$week \
   "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.50
-expect 1 "EREVLIST_SEQ" -- env OFFPAY_NOW=$week \
+expect 0 "nothing newer" -- env OFFPAY_NOW=$week \
   "$OFFPAY" terminal sync "${T[@]}" --revlist old.opb
+expect 1 "EREVLIST_STALE|ESYNC_REQUIRED" -- env OFFPAY_NOW=$week \
+  "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 1.00
 expect 0 "published" -- env OFFPAY_NOW=$week \
   "$OFFPAY" issuer publish --dir iss --passphrase-file ip
 expect 0 "synced" -- env OFFPAY_NOW=$week \
