@@ -92,6 +92,28 @@ int offpay__utf8_display_ok(const uint8_t *s, size_t n)
     return 1;
 }
 
+/*
+ * write_msg — runs a message's put function into buf: with_sig 0 gives the
+ * exact bytes its signature covers, 1 the whole message. Every such pair of
+ * functions below (offpay__X_signed_bytes, offpay_X_encode) shares it, so
+ * signer and verifier can never encode differently.
+ */
+typedef offpay_err (*put_fn)(offpay__writer *w, const void *v, int with_sig);
+
+static offpay_err write_msg(put_fn put, const void *v, int with_sig,
+                            uint8_t *buf, size_t cap, size_t *len)
+{
+    offpay__writer w;
+    offpay_err     rc;
+
+    if (v == NULL || buf == NULL || len == NULL)
+        return OFFPAY_EINVAL;
+    offpay__writer_init(&w, buf, cap);
+    rc = put(&w, v, with_sig);
+    *len = w.len;
+    return rc;
+}
+
 /* ---- wallet credential ---------------------------------------------- */
 
 static offpay_err wcred_check(const offpay_wallet_cred *c)
@@ -272,9 +294,10 @@ offpay_err offpay_terminal_cred_decode(const uint8_t *buf, size_t len,
 
 /* ---- payment code --------------------------------------------------- */
 
-static offpay_err payment_put(offpay__writer *w, const offpay_payment *p,
-                              int with_sig)
+static offpay_err payment_put(offpay__writer *w, const void *v, int with_sig)
 {
+    const offpay_payment *p = v;
+
     if (wcred_check(&p->cred) != OFFPAY_OK || p->counter == 0 || p->amount == 0)
         return OFFPAY_EINVAL;
     put_header(w, p->bound ? OFFPAY_MSG_PAYMENT_BOUND : OFFPAY_MSG_PAYMENT);
@@ -295,27 +318,13 @@ static offpay_err payment_put(offpay__writer *w, const offpay_payment *p,
 offpay_err offpay__payment_signed_bytes(const offpay_payment *p, uint8_t *out,
                                         size_t cap, size_t *len)
 {
-    offpay__writer w;
-    offpay_err     rc;
-
-    offpay__writer_init(&w, out, cap);
-    rc = payment_put(&w, p, 0);
-    *len = w.len;
-    return rc;
+    return write_msg(payment_put, p, 0, out, cap, len);
 }
 
 offpay_err offpay_payment_encode(const offpay_payment *p, uint8_t *buf,
                                  size_t cap, size_t *len)
 {
-    offpay__writer w;
-    offpay_err     rc;
-
-    if (p == NULL || buf == NULL || len == NULL)
-        return OFFPAY_EINVAL;
-    offpay__writer_init(&w, buf, cap);
-    rc = payment_put(&w, p, 1);
-    *len = w.len;
-    return rc;
+    return write_msg(payment_put, p, 1, buf, cap, len);
 }
 
 offpay_err offpay_payment_decode(const uint8_t *buf, size_t len,
@@ -358,9 +367,10 @@ offpay_err offpay_payment_decode(const uint8_t *buf, size_t len,
 
 /* ---- request code --------------------------------------------------- */
 
-static offpay_err request_put(offpay__writer *w, const offpay_request *q,
-                              int with_sig)
+static offpay_err request_put(offpay__writer *w, const void *v, int with_sig)
 {
+    const offpay_request *q = v;
+
     if (tcred_check(&q->tcred) != OFFPAY_OK || q->amount == 0 ||
         !currency_known(q->currency))
         return OFFPAY_EINVAL;
@@ -379,27 +389,13 @@ static offpay_err request_put(offpay__writer *w, const offpay_request *q,
 offpay_err offpay__request_signed_bytes(const offpay_request *q, uint8_t *out,
                                         size_t cap, size_t *len)
 {
-    offpay__writer w;
-    offpay_err     rc;
-
-    offpay__writer_init(&w, out, cap);
-    rc = request_put(&w, q, 0);
-    *len = w.len;
-    return rc;
+    return write_msg(request_put, q, 0, out, cap, len);
 }
 
 offpay_err offpay_request_encode(const offpay_request *q, uint8_t *buf,
                                  size_t cap, size_t *len)
 {
-    offpay__writer w;
-    offpay_err     rc;
-
-    if (q == NULL || buf == NULL || len == NULL)
-        return OFFPAY_EINVAL;
-    offpay__writer_init(&w, buf, cap);
-    rc = request_put(&w, q, 1);
-    *len = w.len;
-    return rc;
+    return write_msg(request_put, q, 1, buf, cap, len);
 }
 
 offpay_err offpay_request_decode(const uint8_t *buf, size_t len,
@@ -432,9 +428,10 @@ offpay_err offpay_request_decode(const uint8_t *buf, size_t len,
 
 /* ---- receipt code --------------------------------------------------- */
 
-static offpay_err receipt_put(offpay__writer *w, const offpay_receipt *t,
-                              int with_sig)
+static offpay_err receipt_put(offpay__writer *w, const void *v, int with_sig)
 {
+    const offpay_receipt *t = v;
+
     if (tcred_check(&t->tcred) != OFFPAY_OK || t->counter == 0 ||
         t->amount == 0 || !currency_known(t->currency))
         return OFFPAY_EINVAL;
@@ -454,27 +451,13 @@ static offpay_err receipt_put(offpay__writer *w, const offpay_receipt *t,
 offpay_err offpay__receipt_signed_bytes(const offpay_receipt *t, uint8_t *out,
                                         size_t cap, size_t *len)
 {
-    offpay__writer w;
-    offpay_err     rc;
-
-    offpay__writer_init(&w, out, cap);
-    rc = receipt_put(&w, t, 0);
-    *len = w.len;
-    return rc;
+    return write_msg(receipt_put, t, 0, out, cap, len);
 }
 
 offpay_err offpay_receipt_encode(const offpay_receipt *t, uint8_t *buf,
                                  size_t cap, size_t *len)
 {
-    offpay__writer w;
-    offpay_err     rc;
-
-    if (t == NULL || buf == NULL || len == NULL)
-        return OFFPAY_EINVAL;
-    offpay__writer_init(&w, buf, cap);
-    rc = receipt_put(&w, t, 1);
-    *len = w.len;
-    return rc;
+    return write_msg(receipt_put, t, 1, buf, cap, len);
 }
 
 offpay_err offpay_receipt_decode(const uint8_t *buf, size_t len,
@@ -521,9 +504,10 @@ static offpay_err bundle_check(const offpay_trust_bundle *b)
     return OFFPAY_OK;
 }
 
-static offpay_err bundle_put(offpay__writer *w, const offpay_trust_bundle *b,
-                             int with_sig)
+static offpay_err bundle_put(offpay__writer *w, const void *v, int with_sig)
 {
+    const offpay_trust_bundle *b = v;
+
     if (bundle_check(b) != OFFPAY_OK)
         return OFFPAY_EINVAL;
     put_header(w, OFFPAY_MSG_TRUST_BUNDLE);
@@ -544,27 +528,13 @@ static offpay_err bundle_put(offpay__writer *w, const offpay_trust_bundle *b,
 offpay_err offpay__bundle_signed_bytes(const offpay_trust_bundle *b,
                                        uint8_t *out, size_t cap, size_t *len)
 {
-    offpay__writer w;
-    offpay_err     rc;
-
-    offpay__writer_init(&w, out, cap);
-    rc = bundle_put(&w, b, 0);
-    *len = w.len;
-    return rc;
+    return write_msg(bundle_put, b, 0, out, cap, len);
 }
 
 offpay_err offpay_bundle_encode(const offpay_trust_bundle *b, uint8_t *buf,
                                 size_t cap, size_t *len)
 {
-    offpay__writer w;
-    offpay_err     rc;
-
-    if (b == NULL || buf == NULL || len == NULL)
-        return OFFPAY_EINVAL;
-    offpay__writer_init(&w, buf, cap);
-    rc = bundle_put(&w, b, 1);
-    *len = w.len;
-    return rc;
+    return write_msg(bundle_put, b, 1, buf, cap, len);
 }
 
 offpay_err offpay_bundle_decode(const uint8_t *buf, size_t len,
@@ -610,9 +580,10 @@ static offpay_err revlist_check(const offpay_revlist *l)
     return OFFPAY_OK;
 }
 
-static offpay_err revlist_put(offpay__writer *w, const offpay_revlist *l,
-                              int with_sig)
+static offpay_err revlist_put(offpay__writer *w, const void *v, int with_sig)
 {
+    const offpay_revlist *l = v;
+
     if (revlist_check(l) != OFFPAY_OK)
         return OFFPAY_EINVAL;
     put_header(w, OFFPAY_MSG_REVLIST);
@@ -631,27 +602,13 @@ static offpay_err revlist_put(offpay__writer *w, const offpay_revlist *l,
 offpay_err offpay__revlist_signed_bytes(const offpay_revlist *l, uint8_t *out,
                                         size_t cap, size_t *len)
 {
-    offpay__writer w;
-    offpay_err     rc;
-
-    offpay__writer_init(&w, out, cap);
-    rc = revlist_put(&w, l, 0);
-    *len = w.len;
-    return rc;
+    return write_msg(revlist_put, l, 0, out, cap, len);
 }
 
 offpay_err offpay_revlist_encode(const offpay_revlist *l, uint8_t *buf,
                                  size_t cap, size_t *len)
 {
-    offpay__writer w;
-    offpay_err     rc;
-
-    if (l == NULL || buf == NULL || len == NULL)
-        return OFFPAY_EINVAL;
-    offpay__writer_init(&w, buf, cap);
-    rc = revlist_put(&w, l, 1);
-    *len = w.len;
-    return rc;
+    return write_msg(revlist_put, l, 1, buf, cap, len);
 }
 
 offpay_err offpay_revlist_decode(const uint8_t *buf, size_t len,
