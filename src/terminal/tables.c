@@ -72,7 +72,7 @@ static offpay_err seen_grow(offpay__tables *tb)
 }
 
 offpay_err offpay__seen_add(offpay__tables *tb, uint64_t serial,
-                            uint32_t counter, const uint8_t digest[16])
+                            uint32_t counter)
 {
     size_t i;
 
@@ -87,7 +87,6 @@ offpay_err offpay__seen_add(offpay__tables *tb, uint64_t serial,
     tb->seen[i].used = 1;
     tb->seen[i].serial = serial;
     tb->seen[i].counter = counter;
-    memcpy(tb->seen[i].digest, digest, 16);
     tb->seen_n++;
     return OFFPAY_OK;
 }

@@ -369,19 +369,14 @@ static offpay_err load_journal(offpay_terminal *t)
     int           step;
 
     if (sqlite3_prepare_v2(t->db,
-                           "SELECT serial, counter, charged, code FROM journal",
-                           -1, &st, NULL) != SQLITE_OK)
+                           "SELECT serial, counter, charged FROM journal", -1,
+                           &st, NULL) != SQLITE_OK)
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         uint64_t serial = (uint64_t)sqlite3_column_int64(st, 0);
         uint32_t counter = (uint32_t)sqlite3_column_int64(st, 1);
-        uint8_t  digest[16];
 
-        crypto_generichash(digest, sizeof digest, sqlite3_column_blob(st, 3),
-                           (unsigned long long)sqlite3_column_bytes(st, 3),
-                           NULL, 0);
-        if ((rc = offpay__seen_add(&t->tables, serial, counter, digest)) !=
-                OFFPAY_OK ||
+        if ((rc = offpay__seen_add(&t->tables, serial, counter)) != OFFPAY_OK ||
             (rc = offpay__cumul_add(&t->tables, serial,
                                     sqlite3_column_int64(st, 2))) != OFFPAY_OK)
             goto out;
@@ -848,6 +843,27 @@ static offpay_err fresh_tables(offpay_terminal *t)
     return rc == OFFPAY_OK ? OFFPAY_OK : OFFPAY_EJOURNAL;
 }
 
+/* Decodes a code's text into p and code[0..*len) and judges it: the one
+ * path both offpay_terminal_check and offpay_terminal_accept take. */
+static offpay_err judge(offpay_terminal *t, const char *text, size_t n,
+                        int64_t charge, uint32_t now, offpay_payment *p,
+                        uint8_t code[OFFPAY_PAYMENT_BOUND_BYTES], size_t *len,
+                        int64_t *charged, long *req)
+{
+    offpay_err rc;
+
+    if (t == NULL || text == NULL || charge < 0)
+        return OFFPAY_EINVAL;
+    rc = offpay__terminal_decode(text, n, code, OFFPAY_PAYMENT_BOUND_BYTES, len,
+                                 p);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if ((rc = fresh_tables(t)) != OFFPAY_OK)
+        return rc;
+    return offpay__terminal_verdict(t, p, code, *len, charge, now, charged,
+                                    req);
+}
+
 offpay_err offpay_terminal_check(offpay_terminal *t, const char *text, size_t n,
                                  int64_t charge, uint32_t now,
                                  offpay_payment *p_out)
@@ -859,17 +875,11 @@ offpay_err offpay_terminal_check(offpay_terminal *t, const char *text, size_t n,
     long           req = -1;
     offpay_err     rc;
 
-    if (t == NULL || text == NULL || charge < 0)
-        return OFFPAY_EINVAL;
-    rc = offpay__terminal_decode(text, n, code, sizeof code, &len, &p);
-    if (rc != OFFPAY_OK)
-        return rc;
-    if (p_out != NULL)
+    memset(&p, 0, sizeof p);
+    rc = judge(t, text, n, charge, now, &p, code, &len, &charged, &req);
+    if (p_out != NULL && len > 0)
         *p_out = p;
-    if ((rc = fresh_tables(t)) != OFFPAY_OK)
-        return rc;
-    return offpay__terminal_verdict(t, &p, code, len, charge, now, &charged,
-                                    &req);
+    return rc;
 }
 
 /* Keeps a second code for a seen (serial, counter) with other bytes: the
@@ -961,7 +971,6 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
 {
     offpay_payment p;
     uint8_t        code[OFFPAY_PAYMENT_BOUND_BYTES];
-    uint8_t        digest[16];
     size_t         len = 0;
     int64_t        charged = 0;
     long           req = -1;
@@ -970,23 +979,12 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     int            step;
     offpay_err     rc;
 
-    if (t == NULL || text == NULL || charge < 0)
-        return OFFPAY_EINVAL;
-    rc = offpay__terminal_decode(text, n, code, sizeof code, &len, &p);
-    if (rc != OFFPAY_OK)
-        return rc;
-    if ((rc = fresh_tables(t)) != OFFPAY_OK)
-        return rc;
-    rc =
-        offpay__terminal_verdict(t, &p, code, len, charge, now, &charged, &req);
-    if (rc == OFFPAY_EREPLAY) {
-        offpay__seen *s =
-            offpay__seen_find(&t->tables, p.cred.serial, p.counter);
-
-        crypto_generichash(digest, sizeof digest, code, len, NULL, 0);
-        if (s != NULL && sodium_memcmp(s->digest, digest, 16) != 0)
-            keep_evidence(t, &p, code, len, now);
-    }
+    rc = judge(t, text, n, charge, now, &p, code, &len, &charged, &req);
+    /* A replay is rare: ask the journal whether it is the same code or
+     * another one under the same counter (double-spend evidence). */
+    if (rc == OFFPAY_EREPLAY &&
+        journal_holds(t, &p, code, len) == JOURNAL_OTHER)
+        keep_evidence(t, &p, code, len, now);
     if (rc != OFFPAY_OK)
         return rc;
 
@@ -1069,11 +1067,9 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     /* Committed: the payment is accepted whatever happens next. Should
      * memory run out here, the in-memory tables are marked stale and rebuilt
      * from the journal before the next code is judged. */
-    crypto_generichash(digest, sizeof digest, code, len, NULL, 0);
     t->payments_since_sync++;
     if (offpay__cumul_add(&t->tables, p.cred.serial, charged) != OFFPAY_OK ||
-        offpay__seen_add(&t->tables, p.cred.serial, p.counter, digest) !=
-            OFFPAY_OK)
+        offpay__seen_add(&t->tables, p.cred.serial, p.counter) != OFFPAY_OK)
         t->tables_stale = 1; /* rebuilt before the next verdict */
     if (req >= 0) {
         t->requests[req] = t->requests[t->n_requests - 1];

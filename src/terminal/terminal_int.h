@@ -21,7 +21,6 @@ typedef struct offpay__seen {
     uint64_t serial;
     uint32_t counter;
     uint8_t  used;
-    uint8_t  digest[16]; /* BLAKE2b-128 of the accepted code's bytes */
 } offpay__seen;
 
 /* Cumulative amount accepted per credential serial. */
@@ -86,7 +85,7 @@ void          offpay__tables_free(offpay__tables *tb);
 offpay__seen *offpay__seen_find(const offpay__tables *tb, uint64_t serial,
                                 uint32_t counter);
 offpay_err    offpay__seen_add(offpay__tables *tb, uint64_t serial,
-                               uint32_t counter, const uint8_t digest[16]);
+                               uint32_t counter);
 int64_t       offpay__cumul_get(const offpay__tables *tb, uint64_t serial);
 offpay_err    offpay__cumul_add(offpay__tables *tb, uint64_t serial,
                                 int64_t amount);

@@ -749,6 +749,55 @@ static void test_replay(void)
     world_free(&x);
 }
 
+/* Rows in the terminal's evidence table, or -1. */
+static int evidence_rows(offpay_terminal *t)
+{
+    sqlite3_stmt *st = NULL;
+    int           n = -1;
+
+    if (sqlite3_prepare_v2(t->db, "SELECT count(*) FROM evidence", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/*
+ * Invariant 6: two different codes under one (serial, counter) — a wallet
+ * that reused a counter — are refused as a replay and the second is kept
+ * as evidence; replaying the very same code is refused without evidence.
+ */
+static void test_double_spend_evidence(void)
+{
+    world              x;
+    offpay_keypair     kp;
+    offpay_wallet_cred c;
+    char              *first, *second;
+
+    REQUIRE(world_init(&x, "double_spend", 0));
+    REQUIRE(own_cred(&x, &kp, 100000, OFFPAY_CRED_ALLOW_UNBOUND, &c));
+    first = craft(&kp, &c, 7, 1000, NOW, 0, 0, NULL);
+    second = craft(&kp, &c, 7, 2000, NOW, 0, 0, NULL);
+    REQUIRE(first != NULL && second != NULL);
+    CHECK_ERR(accept(x.t, first, 1000, NOW + 1), OFFPAY_OK);
+    CHECK_ERR(accept(x.t, first, 1000, NOW + 2), OFFPAY_EREPLAY);
+    CHECK(evidence_rows(x.t) == 0);
+    CHECK_ERR(accept(x.t, second, 2000, NOW + 2), OFFPAY_EREPLAY);
+    CHECK(evidence_rows(x.t) == 1);
+    /* Durable, and caught the same way after a restart. */
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    CHECK(evidence_rows(x.t) == 1);
+    CHECK_ERR(accept(x.t, second, 2000, NOW + 3), OFFPAY_EREPLAY);
+    CHECK(evidence_rows(x.t) == 2);
+    offpay_keypair_wipe(&kp);
+    free(first);
+    free(second);
+    world_free(&x);
+}
+
 static void test_wrong_merchant(void)
 {
     world            x;
@@ -1417,6 +1466,7 @@ int main(void)
         {"revoked", test_revoked},
         {"big_identifiers", test_big_identifiers},
         {"terminal_locked", test_terminal_locked},
+        {"double_spend_evidence", test_double_spend_evidence},
         {"durable_settings", test_durable_settings},
         {"wrong_currency", test_wrong_currency},
         {"unknown_kid", test_unknown_kid},
