@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/message_int.h"
+#include "core/verify_int.h"
 
 offpay_err offpay_bundle_verify(const uint8_t *bytes, size_t len,
                                 const uint8_t        root_pk[OFFPAY_PK_BYTES],
@@ -45,8 +46,8 @@ offpay_err offpay_bundle_key_for(const offpay_trust_bundle *b, uint16_t kid,
 }
 
 /* Validity window [from, until] widened by skew on both sides. */
-static offpay_err window_check(uint32_t from, uint32_t until, uint32_t now,
-                               uint32_t skew)
+offpay_err offpay__window_check(uint32_t from, uint32_t until, uint32_t now,
+                                uint32_t skew)
 {
     if ((uint64_t)now + skew < from)
         return OFFPAY_ENOT_YET_VALID;
@@ -55,11 +56,20 @@ static offpay_err window_check(uint32_t from, uint32_t until, uint32_t now,
     return OFFPAY_OK;
 }
 
+offpay_err offpay__wallet_cred_sig(const offpay_wallet_cred *c,
+                                   const uint8_t pk[OFFPAY_PK_BYTES])
+{
+    uint8_t msg[OFFPAY_WALLET_CRED_SIGNED_BYTES];
+
+    offpay__wallet_cred_signed_bytes(c, msg);
+    return offpay_verify(OFFPAY_DS_WALLET_CRED, msg, sizeof msg, c->sig, pk,
+                         OFFPAY_ECRED_SIG);
+}
+
 offpay_err offpay_wallet_cred_verify(const offpay_trust_bundle *b,
                                      const offpay_wallet_cred *c, uint32_t now,
                                      uint32_t skew)
 {
-    uint8_t        msg[OFFPAY_WALLET_CRED_SIGNED_BYTES];
     const uint8_t *pk = NULL;
     offpay_err     rc;
 
@@ -68,12 +78,10 @@ offpay_err offpay_wallet_cred_verify(const offpay_trust_bundle *b,
     rc = offpay_bundle_key_for(b, c->kid, now, &pk);
     if (rc != OFFPAY_OK)
         return rc;
-    offpay__wallet_cred_signed_bytes(c, msg);
-    rc = offpay_verify(OFFPAY_DS_WALLET_CRED, msg, sizeof msg, c->sig, pk,
-                       OFFPAY_ECRED_SIG);
+    rc = offpay__wallet_cred_sig(c, pk);
     if (rc != OFFPAY_OK)
         return rc;
-    return window_check(c->valid_from, c->expires, now, skew);
+    return offpay__window_check(c->valid_from, c->expires, now, skew);
 }
 
 offpay_err offpay_terminal_cred_verify(const offpay_trust_bundle  *b,
@@ -97,7 +105,7 @@ offpay_err offpay_terminal_cred_verify(const offpay_trust_bundle  *b,
                        OFFPAY_ECRED_SIG);
     if (rc != OFFPAY_OK)
         return rc;
-    return window_check(c->valid_from, c->expires, now, skew);
+    return offpay__window_check(c->valid_from, c->expires, now, skew);
 }
 
 offpay_err offpay_payment_verify_sig(const offpay_payment *p)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "offpay/core.h"
+#include "core/verify_int.h"
 #include "offpay/verify.h"
 #include "terminal/terminal_int.h"
 
@@ -67,9 +68,9 @@ static size_t cache_set(const uint8_t *b, size_t n)
 }
 
 /*
- * The wallet credential: key window, issuer signature (skipped when these
- * exact credential bytes were verified before under the current bundle),
- * validity window.
+ * The wallet credential, in offpay_wallet_cred_verify's order: key window,
+ * issuer signature (skipped when these exact credential bytes were verified
+ * before under the current bundle), validity window.
  */
 static offpay_err check_cred(offpay_terminal *t, const offpay_wallet_cred *c,
                              const uint8_t *code, uint32_t now)
@@ -91,7 +92,7 @@ static offpay_err check_cred(offpay_terminal *t, const offpay_wallet_cred *c,
                 memcmp(t->cache[set + w].bytes, cbytes, clen) == 0)
                 goto window;
     }
-    rc = offpay_wallet_cred_verify(&t->bundle, c, now, t->risk.skew);
+    rc = offpay__wallet_cred_sig(c, pk);
     if (rc != OFFPAY_OK)
         return rc;
     if (t->cache_on && t->cache != NULL) {
@@ -106,13 +107,8 @@ static offpay_err check_cred(offpay_terminal *t, const offpay_wallet_cred *c,
         memcpy(t->cache[set + victim].bytes, cbytes, clen);
         t->cache[set + victim].used = 1;
     }
-    return OFFPAY_OK;
 window:
-    if ((uint64_t)now + t->risk.skew < c->valid_from)
-        return OFFPAY_ENOT_YET_VALID;
-    if ((uint64_t)now > (uint64_t)c->expires + t->risk.skew)
-        return OFFPAY_EEXPIRED;
-    return OFFPAY_OK;
+    return offpay__window_check(c->valid_from, c->expires, now, t->risk.skew);
 }
 
 static int is_revoked(const offpay_terminal *t, uint64_t serial)
