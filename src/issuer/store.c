@@ -32,18 +32,18 @@ typedef struct issuer_key {
 } issuer_key;
 
 struct offpay_issuer {
-    char          *dir;
-    int            lock_fd;    /* flock on dir/issuer.lock, held while open */
-    char          *passphrase; /* sodium_malloc'd */
-    offpay_keypair root;
-    issuer_key     keys[OFFPAY_BUNDLE_KEYS_MAX];
-    unsigned       n_keys;
-    uint32_t       bundle_seq;
-    uint64_t       next_serial;
-    uint32_t       next_terminal_id;
-    uint32_t       revlist_seq;
-    uint64_t      *revoked; /* ascending */
-    uint32_t       n_revoked;
+    char *dir;
+    int   lock_fd; /* flock on dir/issuer.lock, held while open */
+    offpay__wallet_sealer *sealer; /* the state file's key, derived once */
+    offpay_keypair         root;
+    issuer_key             keys[OFFPAY_BUNDLE_KEYS_MAX];
+    unsigned               n_keys;
+    uint32_t               bundle_seq;
+    uint64_t               next_serial;
+    uint32_t               next_terminal_id;
+    uint32_t               revlist_seq;
+    uint64_t              *revoked; /* ascending */
+    uint32_t               n_revoked;
 };
 
 static offpay_err path_in(const char *dir, const char *name, char *out)
@@ -64,22 +64,19 @@ static offpay_err lock_issuer(offpay_issuer *is)
     return offpay__lock_acquire(path, offpay__lock_wait_ms, &is->lock_fd);
 }
 
-static offpay_issuer *issuer_new(const char *dir, const char *passphrase)
+static offpay_issuer *issuer_new(const char *dir)
 {
     offpay_issuer *is = sodium_malloc(sizeof *is);
-    size_t         plen = strlen(passphrase) + 1;
 
     if (is == NULL)
         return NULL;
     memset(is, 0, sizeof *is);
     is->lock_fd = -1;
     is->dir = strdup(dir);
-    is->passphrase = sodium_malloc(plen);
-    if (is->dir == NULL || is->passphrase == NULL) {
+    if (is->dir == NULL) {
         offpay_issuer_close(is);
         return NULL;
     }
-    memcpy(is->passphrase, passphrase, plen);
     return is;
 }
 
@@ -88,8 +85,7 @@ void offpay_issuer_close(offpay_issuer *is)
     if (is == NULL)
         return;
     free(is->dir);
-    if (is->passphrase != NULL)
-        sodium_free(is->passphrase);
+    offpay__wallet_sealer_free(is->sealer);
     free(is->revoked);
     offpay__lock_release(is->lock_fd);
     sodium_free(is); /* wipes the keys */
@@ -168,8 +164,8 @@ static offpay_err save(const offpay_issuer *is)
     }
     if ((rc = path_in(is->dir, STATE_FILE, path)) != OFFPAY_OK)
         goto out;
-    rc = offpay__wallet_file_save(path, is->passphrase, (const uint8_t *)text,
-                                  strlen(text));
+    rc = offpay__wallet_sealer_save(is->sealer, path, (const uint8_t *)text,
+                                    strlen(text));
 out:
     sodium_memzero(seed, sizeof seed);
     offpay__json_free(text); /* the wiping allocator zeroes it */
@@ -179,7 +175,7 @@ out:
     return rc;
 }
 
-static offpay_err load(offpay_issuer *is)
+static offpay_err load(offpay_issuer *is, const char *passphrase)
 {
     char         path[PATH_MAX_LEN];
     uint8_t     *plain = NULL;
@@ -193,7 +189,8 @@ static offpay_err load(offpay_issuer *is)
 
     if ((rc = path_in(is->dir, STATE_FILE, path)) != OFFPAY_OK)
         return rc;
-    rc = offpay__wallet_file_load(path, is->passphrase, &plain, &plain_len);
+    rc = offpay__wallet_sealer_load(path, passphrase, &plain, &plain_len,
+                                    &is->sealer);
     if (rc != OFFPAY_OK)
         return rc;
     root = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES,
@@ -328,7 +325,7 @@ offpay_err offpay_issuer_create(const char *dir, const char *passphrase,
         return OFFPAY_EIO;
     if ((rc = path_in(dir, STATE_FILE, path)) != OFFPAY_OK)
         return rc;
-    is = issuer_new(dir, passphrase);
+    is = issuer_new(dir);
     if (is == NULL)
         return OFFPAY_ENOMEM;
     if ((rc = lock_issuer(is)) != OFFPAY_OK)
@@ -337,6 +334,8 @@ offpay_err offpay_issuer_create(const char *dir, const char *passphrase,
         rc = OFFPAY_EEXISTS;
         goto out;
     }
+    if ((rc = offpay__wallet_sealer_new(passphrase, &is->sealer)) != OFFPAY_OK)
+        goto out;
     if ((rc = offpay_keypair_generate(&is->root)) != OFFPAY_OK ||
         (rc = offpay_keypair_generate(&is->keys[0].kp)) != OFFPAY_OK)
         goto out;
@@ -377,12 +376,12 @@ offpay_err offpay_issuer_open(const char *dir, const char *passphrase,
         return OFFPAY_EINVAL;
     if (stat(path, &st) != 0)
         return OFFPAY_ENOTFOUND;
-    is = issuer_new(dir, passphrase);
+    is = issuer_new(dir);
     if (is == NULL)
         return OFFPAY_ENOMEM;
     rc = lock_issuer(is);
     if (rc == OFFPAY_OK)
-        rc = load(is);
+        rc = load(is, passphrase);
     if (rc != OFFPAY_OK) {
         offpay_issuer_close(is);
         return rc;
