@@ -83,7 +83,31 @@ extern "C" {
     X(EBUSY, 55, "in use by another process")                                  \
     X(EOUTCOME, 56,                                                            \
       "the journal write failed and its outcome is unknown: check the "        \
-      "journal before handing over goods")
+      "journal before handing over goods")                                     \
+    X(ECLOCK_BEHIND, 57,                                                       \
+      "the clock is behind the newest time this device has seen: fix the "     \
+      "clock")                                                                 \
+    X(EFUTURE_DATED, 58,                                                       \
+      "signed list or bundle is dated in the future beyond the allowed skew")  \
+    X(ETERMINAL_EXPIRED, 59,                                                   \
+      "this terminal's own credential is expired or not yet valid")            \
+    X(ENO_TERMINAL_CRED, 60, "this terminal has no credential yet")            \
+    X(EDOUBLE_SPEND, 61,                                                       \
+      "another code with the same credential and counter was accepted "        \
+      "(double spend): evidence kept")                                         \
+    X(EIMAGE_DEADLINE, 62, "the image could not be decoded in time")           \
+    X(EIMAGE_TOO_LARGE, 63, "the image exceeds the size limit")                \
+    X(ELINKED, 64, "path is a symbolic link or has other hard links")          \
+    X(EWEAK_KEY, 65,                                                           \
+      "not a valid Ed25519 public key (non-canonical or small order)")         \
+    X(ENOT_ISSUED, 66, "no credential with this serial was issued")            \
+    X(EPASSPHRASE_SHORT, 67, "passphrase is too short")                        \
+    X(ENOSPC, 68, "disk full")                                                 \
+    X(EROFS, 69, "read-only file system")                                      \
+    X(EACCES, 70, "permission denied")                                         \
+    X(ENOENT, 71, "no such file or directory")                                 \
+    X(EISDIR, 72, "is a directory")                                            \
+    X(ENOTDIR, 73, "a component of the path is not a directory")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,
