@@ -20,7 +20,7 @@ offpay_err offpay_init(void)
 
 const char *offpay_version(void)
 {
-    return "0.1.0";
+    return OFFPAY_VERSION_STRING;
 }
 
 offpay_err offpay_keypair_generate(offpay_keypair *kp)
