@@ -107,7 +107,14 @@ extern "C" {
     X(EACCES, 70, "permission denied")                                         \
     X(ENOENT, 71, "no such file or directory")                                 \
     X(EISDIR, 72, "is a directory")                                            \
-    X(ENOTDIR, 73, "a component of the path is not a directory")
+    X(ENOTDIR, 73, "a component of the path is not a directory")               \
+    X(ERETRY, 74, "storage conflict: the transaction must be run again")       \
+    X(ESTORE, 75, "ledger storage failure")                                    \
+    X(EFUNDS, 76, "account balance is insufficient")                           \
+    X(ETERMINAL_REVOKED, 77, "terminal is revoked")                            \
+    X(ELATE, 78, "presented after the late-presentment window")                \
+    X(EAUDIT, 79, "the ledger audit found a mismatch")                         \
+    X(ECONFLICT, 80, "conflicts with an earlier upload from the same terminal")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,
