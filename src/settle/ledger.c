@@ -1,0 +1,725 @@
+/*
+ * ledger.c — the ledger handle and the operator's side of settlement.h:
+ * accounts, deposits and withdrawals, merchants and terminals, credential
+ * issuance, revocation, escrow release and the audit.
+ *
+ * Every public function is one transaction run by offpay__ledger_tx, which
+ * reruns it from the start when the store reports a conflict. Signatures
+ * are made inside the transaction that allocates the serial or terminal
+ * id they cover, so a credential exists signed and funded, or not at all.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "offpay/core.h"
+#include "offpay/issuer.h"
+#include "settle/settle_int.h"
+
+#define TX_ATTEMPTS   20
+#define REF_MAX       128
+#define RELEASE_BATCH 64
+
+void offpay_ledger_config_defaults(offpay_ledger_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->upload_grace = 14u * 86400;
+    c->late_window = 30u * 86400;
+    c->duplicates_to_revoke = 1;
+}
+
+offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
+                              offpay_ledger **out)
+{
+    offpay_ledger *l;
+    offpay_err     rc;
+
+    if (out == NULL)
+        return OFFPAY_EINVAL;
+    *out = NULL;
+    if (path == NULL)
+        return OFFPAY_EINVAL;
+    l = sodium_malloc(sizeof *l);
+    if (l == NULL)
+        return OFFPAY_ENOMEM;
+    memset(l, 0, sizeof *l);
+    if (c != NULL)
+        l->cfg = *c;
+    else
+        offpay_ledger_config_defaults(&l->cfg);
+    rc = offpay__store_sqlite_open(path, &l->store, &l->ops);
+    if (rc != OFFPAY_OK) {
+        sodium_free(l);
+        return rc;
+    }
+    *out = l;
+    return OFFPAY_OK;
+}
+
+void offpay_ledger_close(offpay_ledger *l)
+{
+    if (l == NULL)
+        return;
+    if (l->ops != NULL)
+        l->ops->close(l->store);
+    sodium_free(l); /* wipes the signing key */
+}
+
+offpay_err offpay_ledger_set_trust(offpay_ledger             *l,
+                                   const offpay_trust_bundle *b, uint16_t kid,
+                                   const uint8_t sk[OFFPAY_SK_BYTES])
+{
+    uint8_t pk[OFFPAY_PK_BYTES];
+    int     found = 0;
+
+    if (l == NULL || b == NULL || sk == NULL)
+        return OFFPAY_EINVAL;
+    if (crypto_sign_ed25519_sk_to_pk(pk, sk) != 0)
+        return OFFPAY_ECRYPTO;
+    for (size_t i = 0; i < b->n_keys; i++)
+        if (b->keys[i].kid == kid &&
+            sodium_memcmp(b->keys[i].pk, pk, OFFPAY_PK_BYTES) == 0)
+            found = 1;
+    if (!found)
+        return OFFPAY_EUNKNOWN_KID;
+    l->bundle = *b;
+    l->kid = kid;
+    memcpy(l->sk, sk, OFFPAY_SK_BYTES);
+    l->has_trust = 1;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__ledger_tx(offpay_ledger *l,
+                             offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                             void *ctx)
+{
+    offpay_err rc = OFFPAY_ERETRY;
+
+    for (int attempt = 0; attempt < TX_ATTEMPTS && rc == OFFPAY_ERETRY;
+         attempt++) {
+        rc = l->ops->begin(l->store);
+        if (rc == OFFPAY_OK)
+            rc = fn(l, ctx);
+        if (rc == OFFPAY_OK)
+            rc = l->ops->commit(l->store);
+        if (rc != OFFPAY_OK)
+            l->ops->rollback(l->store);
+    }
+    return rc;
+}
+
+offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,
+                               uint64_t credit, int64_t amount,
+                               const char *kind, uint64_t presentment,
+                               uint64_t case_id, const char *ref, uint32_t now)
+{
+    offpay__transfer t = {debit,       credit,  amount, kind,
+                          presentment, case_id, ref,    now};
+
+    return l->ops->transfer_add(l->store, &t, NULL);
+}
+
+static int ref_ok(const char *ref)
+{
+    return ref == NULL || strlen(ref) <= REF_MAX;
+}
+
+/* ---- accounts ------------------------------------------------------- */
+
+struct account_ctx {
+    offpay_account_kind kind;
+    uint16_t            currency;
+    const char         *ref;
+    uint32_t            now;
+    uint64_t            id;
+};
+
+static offpay_err account_tx(offpay_ledger *l, void *p)
+{
+    struct account_ctx *c = p;
+
+    if (c->kind == OFFPAY_ACCOUNT_GUARANTEE)
+        return l->ops->account_singleton(l->store, c->kind, c->currency, c->now,
+                                         &c->id);
+    return l->ops->account_add(l->store, c->kind, c->currency, c->ref, c->now,
+                               &c->id);
+}
+
+offpay_err offpay_ledger_wallet_account(offpay_ledger *l, uint16_t currency,
+                                        const char *ref, uint32_t now,
+                                        uint64_t *account)
+{
+    struct account_ctx c = {OFFPAY_ACCOUNT_WALLET, currency, ref, now, 0};
+    offpay_err         rc;
+
+    if (l == NULL || account == NULL || !ref_ok(ref))
+        return OFFPAY_EINVAL;
+    if (offpay_currency_alpha(currency) == NULL)
+        return OFFPAY_ECURRENCY_UNKNOWN;
+    rc = offpay__ledger_tx(l, account_tx, &c);
+    *account = c.id;
+    return rc;
+}
+
+offpay_err offpay_ledger_guarantee_account(offpay_ledger *l, uint16_t currency,
+                                           uint32_t now, uint64_t *account)
+{
+    struct account_ctx c = {OFFPAY_ACCOUNT_GUARANTEE, currency, NULL, now, 0};
+    offpay_err         rc;
+
+    if (l == NULL || account == NULL)
+        return OFFPAY_EINVAL;
+    if (offpay_currency_alpha(currency) == NULL)
+        return OFFPAY_ECURRENCY_UNKNOWN;
+    rc = offpay__ledger_tx(l, account_tx, &c);
+    *account = c.id;
+    return rc;
+}
+
+struct balance_ctx {
+    uint64_t            id;
+    int64_t             balance;
+    offpay_account_kind kind;
+    uint16_t            currency;
+};
+
+static offpay_err balance_tx(offpay_ledger *l, void *p)
+{
+    struct balance_ctx *c = p;
+    offpay_err          rc;
+
+    rc = l->ops->account_get(l->store, c->id, &c->kind, &c->currency);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->balance(l->store, c->id, &c->balance);
+    return rc;
+}
+
+offpay_err offpay_ledger_balance(offpay_ledger *l, uint64_t account,
+                                 int64_t *balance, offpay_account_kind *kind,
+                                 uint16_t *currency)
+{
+    struct balance_ctx c = {account, 0, 0, 0};
+    offpay_err         rc;
+
+    if (l == NULL)
+        return OFFPAY_EINVAL;
+    rc = offpay__ledger_tx(l, balance_tx, &c);
+    if (rc == OFFPAY_OK) {
+        if (balance != NULL)
+            *balance = c.balance;
+        if (kind != NULL)
+            *kind = c.kind;
+        if (currency != NULL)
+            *currency = c.currency;
+    }
+    return rc;
+}
+
+struct external_ctx {
+    uint64_t    account;
+    int64_t     amount;
+    const char *ref;
+    uint32_t    now;
+    int         withdraw;
+    uint64_t    transfer;
+};
+
+static offpay_err external_tx(offpay_ledger *l, void *p)
+{
+    struct external_ctx *c = p;
+    offpay_account_kind  kind;
+    uint16_t             currency;
+    uint64_t             world;
+    int64_t              bal = 0;
+    offpay__transfer     t;
+    offpay_err           rc;
+
+    rc = l->ops->account_get(l->store, c->account, &kind, &currency);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (kind != OFFPAY_ACCOUNT_WALLET && kind != OFFPAY_ACCOUNT_MERCHANT &&
+        kind != OFFPAY_ACCOUNT_GUARANTEE)
+        return OFFPAY_EINVAL; /* escrow moves only by settlement rules */
+    rc = l->ops->account_singleton(l->store, OFFPAY_ACCOUNT_WORLD, currency,
+                                   c->now, &world);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (c->withdraw) {
+        rc = l->ops->balance(l->store, c->account, &bal);
+        if (rc != OFFPAY_OK)
+            return rc;
+        if (bal < c->amount)
+            return OFFPAY_EFUNDS;
+    }
+    t.debit = c->withdraw ? c->account : world;
+    t.credit = c->withdraw ? world : c->account;
+    t.amount = c->amount;
+    t.kind = c->withdraw ? "withdraw" : "deposit";
+    t.presentment = 0;
+    t.case_id = 0;
+    t.ref = c->ref;
+    t.at = c->now;
+    return l->ops->transfer_add(l->store, &t, &c->transfer);
+}
+
+static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
+                           const char *ref, uint32_t now, int withdraw,
+                           uint64_t *transfer)
+{
+    struct external_ctx c = {account, amount, ref, now, withdraw, 0};
+    offpay_err          rc;
+
+    if (l == NULL || amount <= 0 || !ref_ok(ref))
+        return OFFPAY_EINVAL;
+    rc = offpay__ledger_tx(l, external_tx, &c);
+    if (rc == OFFPAY_OK && transfer != NULL)
+        *transfer = c.transfer;
+    return rc;
+}
+
+offpay_err offpay_ledger_deposit(offpay_ledger *l, uint64_t account,
+                                 int64_t amount, const char *ref, uint32_t now,
+                                 uint64_t *transfer)
+{
+    return external(l, account, amount, ref, now, 0, transfer);
+}
+
+offpay_err offpay_ledger_withdraw(offpay_ledger *l, uint64_t account,
+                                  int64_t amount, const char *ref, uint32_t now,
+                                  uint64_t *transfer)
+{
+    return external(l, account, amount, ref, now, 1, transfer);
+}
+
+/* ---- merchants and terminals ---------------------------------------- */
+
+struct merchant_ctx {
+    const char *name;
+    uint16_t    currency;
+    uint32_t    now;
+    uint64_t    id, account;
+};
+
+static offpay_err merchant_tx(offpay_ledger *l, void *p)
+{
+    struct merchant_ctx *c = p;
+    offpay_err           rc;
+
+    rc = l->ops->account_add(l->store, OFFPAY_ACCOUNT_MERCHANT, c->currency,
+                             c->name, c->now, &c->account);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->merchant_add(l->store, c->account, c->name, c->currency,
+                                  c->now, &c->id);
+    return rc;
+}
+
+offpay_err offpay_ledger_merchant_add(offpay_ledger *l, const char *name,
+                                      uint16_t currency, uint32_t now,
+                                      uint64_t *merchant_id, uint64_t *account)
+{
+    struct merchant_ctx c = {name, currency, now, 0, 0};
+    offpay_err          rc;
+    size_t              n;
+
+    if (l == NULL || name == NULL || merchant_id == NULL)
+        return OFFPAY_EINVAL;
+    n = strlen(name);
+    if (n == 0 || n > OFFPAY_NAME_MAX)
+        return OFFPAY_EINVAL;
+    if (offpay_currency_alpha(currency) == NULL)
+        return OFFPAY_ECURRENCY_UNKNOWN;
+    rc = offpay__ledger_tx(l, merchant_tx, &c);
+    if (rc == OFFPAY_OK) {
+        *merchant_id = c.id;
+        if (account != NULL)
+            *account = c.account;
+    }
+    return rc;
+}
+
+/* Keys libsodium would refuse as verifiers: not a canonical encoding of a
+ * point of the main subgroup, or of small order. */
+static int weak_key(const uint8_t pk[OFFPAY_PK_BYTES])
+{
+    return crypto_core_ed25519_is_valid_point(pk) != 1;
+}
+
+struct terminal_ctx {
+    uint64_t             merchant;
+    const uint8_t       *pk;
+    uint32_t             expires, now;
+    uint8_t             *bytes;
+    size_t               len;
+    offpay_terminal_cred cred;
+};
+
+static offpay_err terminal_tx(offpay_ledger *l, void *p)
+{
+    struct terminal_ctx  *c = p;
+    offpay_terminal_cred *tc = &c->cred;
+    uint64_t              account;
+    uint32_t              id;
+    offpay_err            rc;
+
+    memset(tc, 0, sizeof *tc);
+    rc = l->ops->merchant_get(l->store, c->merchant, &account, &tc->currency,
+                              tc->name);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = l->ops->terminal_by_pk(l->store, c->pk, &id);
+    if (rc == OFFPAY_OK)
+        return OFFPAY_EEXISTS;
+    if (rc != OFFPAY_ENOTFOUND)
+        return rc;
+    rc = l->ops->terminal_add(l->store, c->merchant, c->pk, c->now, &id);
+    if (rc != OFFPAY_OK)
+        return rc;
+    tc->kid = l->kid;
+    tc->merchant_id = c->merchant;
+    tc->terminal_id = id;
+    memcpy(tc->terminal_pk, c->pk, OFFPAY_PK_BYTES);
+    tc->valid_from = c->now;
+    tc->expires = c->expires;
+    tc->name_len = (uint8_t)strlen(tc->name);
+    rc = offpay_issuer_sign_terminal_cred(l->sk, tc);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_cred_encode(
+            tc, c->bytes, OFFPAY_TERMINAL_CRED_MAX_BYTES, &c->len);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->terminal_set_cred(l->store, id, c->bytes, c->len);
+    return rc;
+}
+
+offpay_err
+offpay_ledger_terminal_add(offpay_ledger *l, uint64_t merchant_id,
+                           const uint8_t pk[OFFPAY_PK_BYTES], uint32_t expires,
+                           uint32_t now,
+                           uint8_t  bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES],
+                           size_t *len, offpay_terminal_cred *cred)
+{
+    struct terminal_ctx c;
+    offpay_err          rc;
+
+    if (l == NULL || pk == NULL || bytes == NULL || len == NULL ||
+        expires <= now)
+        return OFFPAY_EINVAL;
+    if (!l->has_trust)
+        return OFFPAY_ECRYPTO;
+    if (weak_key(pk))
+        return OFFPAY_EWEAK_KEY;
+    memset(&c, 0, sizeof c);
+    c.merchant = merchant_id;
+    c.pk = pk;
+    c.expires = expires;
+    c.now = now;
+    c.bytes = bytes;
+    rc = offpay__ledger_tx(l, terminal_tx, &c);
+    if (rc == OFFPAY_OK) {
+        *len = c.len;
+        if (cred != NULL)
+            *cred = c.cred;
+    }
+    return rc;
+}
+
+struct revoke_terminal_ctx {
+    uint32_t id, now;
+};
+
+static offpay_err revoke_terminal_tx(offpay_ledger *l, void *p)
+{
+    struct revoke_terminal_ctx *c = p;
+    offpay__terminal_row        t;
+    offpay_err                  rc;
+
+    rc = l->ops->terminal_get(l->store, c->id, &t);
+    if (rc != OFFPAY_OK || t.revoked)
+        return rc; /* revoking again changes nothing */
+    return l->ops->terminal_revoke(l->store, c->id, c->now);
+}
+
+offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
+                                         uint32_t now)
+{
+    struct revoke_terminal_ctx c = {terminal_id, now};
+
+    if (l == NULL)
+        return OFFPAY_EINVAL;
+    return offpay__ledger_tx(l, revoke_terminal_tx, &c);
+}
+
+/* ---- credentials ---------------------------------------------------- */
+
+struct issue_ctx {
+    uint64_t           account;
+    const uint8_t     *pk;
+    int64_t            limit;
+    uint8_t            flags;
+    uint32_t           expires, now;
+    uint8_t           *bytes;
+    offpay_wallet_cred cred;
+};
+
+static offpay_err issue_tx(offpay_ledger *l, void *p)
+{
+    struct issue_ctx   *c = p;
+    offpay_wallet_cred *wc = &c->cred;
+    offpay__cred_row    row;
+    offpay_account_kind kind;
+    uint16_t            currency;
+    int64_t             bal;
+    size_t              len = 0;
+    offpay_err          rc;
+
+    rc = l->ops->account_get(l->store, c->account, &kind, &currency);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (kind != OFFPAY_ACCOUNT_WALLET)
+        return OFFPAY_EINVAL;
+    rc = l->ops->balance(l->store, c->account, &bal);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (bal < c->limit)
+        return OFFPAY_EFUNDS;
+    memset(&row, 0, sizeof row);
+    row.wallet_account = c->account;
+    row.limit = c->limit;
+    row.currency = currency;
+    row.valid_from = c->now;
+    row.expires = c->expires;
+    rc = l->ops->account_add(l->store, OFFPAY_ACCOUNT_ESCROW, currency,
+                             "escrow", c->now, &row.escrow_account);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->cred_add(l->store, &row, c->pk, c->flags, &row.serial);
+    if (rc != OFFPAY_OK)
+        return rc;
+    memset(wc, 0, sizeof *wc);
+    wc->kid = l->kid;
+    wc->serial = row.serial;
+    memcpy(wc->wallet_pk, c->pk, OFFPAY_PK_BYTES);
+    wc->limit = (uint32_t)c->limit;
+    wc->currency = currency;
+    wc->valid_from = c->now;
+    wc->expires = c->expires;
+    wc->flags = c->flags;
+    rc = offpay_issuer_sign_wallet_cred(l->sk, wc);
+    if (rc == OFFPAY_OK)
+        rc = offpay_wallet_cred_encode(wc, c->bytes, OFFPAY_WALLET_CRED_BYTES,
+                                       &len);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->cred_set_bytes(l->store, row.serial, c->bytes, len);
+    /* fund: the limit moves into the escrow, which now backs the promise */
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_move(l, c->account, row.escrow_account, c->limit,
+                                 "fund", 0, 0, NULL, c->now);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->escrow_credit(l->store, row.serial, c->limit);
+    return rc;
+}
+
+offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
+                               const uint8_t wallet_pk[OFFPAY_PK_BYTES],
+                               int64_t limit, uint8_t flags, uint32_t expires,
+                               uint32_t now,
+                               uint8_t  bytes[OFFPAY_WALLET_CRED_BYTES],
+                               offpay_wallet_cred *cred)
+{
+    struct issue_ctx c;
+    offpay_err       rc;
+
+    if (l == NULL || wallet_pk == NULL || bytes == NULL || limit <= 0 ||
+        limit > (int64_t)UINT32_MAX || expires <= now ||
+        (flags & ~OFFPAY_CRED_FLAGS_KNOWN) != 0)
+        return OFFPAY_EINVAL;
+    if (!l->has_trust)
+        return OFFPAY_ECRYPTO;
+    if (weak_key(wallet_pk))
+        return OFFPAY_EWEAK_KEY;
+    memset(&c, 0, sizeof c);
+    c.account = wallet_account;
+    c.pk = wallet_pk;
+    c.limit = limit;
+    c.flags = flags;
+    c.expires = expires;
+    c.now = now;
+    c.bytes = bytes;
+    rc = offpay__ledger_tx(l, issue_tx, &c);
+    if (rc == OFFPAY_OK && cred != NULL)
+        *cred = c.cred;
+    return rc;
+}
+
+struct revoke_ctx {
+    uint64_t    serial;
+    const char *reason;
+    uint32_t    now;
+};
+
+static offpay_err revoke_tx(offpay_ledger *l, void *p)
+{
+    struct revoke_ctx *c = p;
+    offpay__cred_row   row;
+    offpay_err         rc;
+
+    rc = l->ops->cred_get(l->store, c->serial, &row);
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_ENOT_ISSUED;
+    if (rc != OFFPAY_OK || row.revoked)
+        return rc;
+    return l->ops->cred_revoke(l->store, c->serial, c->reason, c->now);
+}
+
+offpay_err offpay_ledger_revoke(offpay_ledger *l, uint64_t serial,
+                                const char *reason, uint32_t now)
+{
+    struct revoke_ctx c = {serial, reason != NULL ? reason : "operator", now};
+
+    if (l == NULL || !ref_ok(reason))
+        return OFFPAY_EINVAL;
+    return offpay__ledger_tx(l, revoke_tx, &c);
+}
+
+struct cred_info_ctx {
+    uint64_t         serial;
+    offpay__cred_row row;
+};
+
+static offpay_err cred_info_tx(offpay_ledger *l, void *p)
+{
+    struct cred_info_ctx *c = p;
+    offpay_err            rc = l->ops->cred_get(l->store, c->serial, &c->row);
+
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ENOT_ISSUED : rc;
+}
+
+offpay_err offpay_ledger_credential(offpay_ledger *l, uint64_t serial,
+                                    offpay_ledger_cred_info *out)
+{
+    struct cred_info_ctx c;
+    offpay_err           rc;
+
+    if (l == NULL || out == NULL)
+        return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.serial = serial;
+    rc = offpay__ledger_tx(l, cred_info_tx, &c);
+    if (rc != OFFPAY_OK)
+        return rc;
+    memset(out, 0, sizeof *out);
+    out->serial = serial;
+    out->wallet_account = c.row.wallet_account;
+    out->limit = c.row.limit;
+    out->remaining = c.row.remaining;
+    out->currency = c.row.currency;
+    out->valid_from = c.row.valid_from;
+    out->expires = c.row.expires;
+    out->revoked = c.row.revoked;
+    out->revoked_at = c.row.revoked_at;
+    out->released = c.row.released;
+    out->released_at = c.row.released_at;
+    return OFFPAY_OK;
+}
+
+/* ---- escrow release ------------------------------------------------- */
+
+struct release_ctx {
+    uint64_t serial;
+    uint32_t now;
+};
+
+/* One credential: what remains goes back to the wallet account, once. */
+static offpay_err release_tx(offpay_ledger *l, void *p)
+{
+    struct release_ctx *c = p;
+    offpay__cred_row    row;
+    offpay_err          rc;
+
+    rc = l->ops->cred_get(l->store, c->serial, &row);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (row.released)
+        return OFFPAY_OK; /* another process was first */
+    rc = l->ops->cred_release(l->store, c->serial, c->now);
+    if (rc == OFFPAY_OK && row.remaining > 0)
+        rc = offpay__ledger_move(l, row.escrow_account, row.wallet_account,
+                                 row.remaining, "release", 0, 0, NULL, c->now);
+    return rc;
+}
+
+struct due_ctx {
+    uint32_t before;
+    uint64_t after;
+    uint64_t serials[RELEASE_BATCH];
+    size_t   n;
+};
+
+static offpay_err due_tx(offpay_ledger *l, void *p)
+{
+    struct due_ctx *c = p;
+
+    return l->ops->creds_due(l->store, c->before, c->after, c->serials,
+                             RELEASE_BATCH, &c->n);
+}
+
+offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
+                                     size_t *released)
+{
+    struct due_ctx due;
+    size_t         count = 0;
+    offpay_err     rc;
+
+    if (l == NULL)
+        return OFFPAY_EINVAL;
+    if (released != NULL)
+        *released = 0;
+    if (now <= l->cfg.upload_grace)
+        return OFFPAY_OK;
+    memset(&due, 0, sizeof due);
+    due.before = now - l->cfg.upload_grace;
+    do {
+        rc = offpay__ledger_tx(l, due_tx, &due);
+        for (size_t i = 0; rc == OFFPAY_OK && i < due.n; i++) {
+            struct release_ctx c = {due.serials[i], now};
+
+            rc = offpay__ledger_tx(l, release_tx, &c);
+            count++;
+            due.after = due.serials[i];
+        }
+    } while (rc == OFFPAY_OK && due.n == RELEASE_BATCH);
+    if (released != NULL)
+        *released = count;
+    return rc;
+}
+
+/* ---- the audit ------------------------------------------------------ */
+
+static offpay_err audit_tx(offpay_ledger *l, void *p)
+{
+    return l->ops->audit(l->store, p);
+}
+
+offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
+{
+    offpay__audit_facts f;
+    offpay_err          rc;
+
+    if (l == NULL || r == NULL)
+        return OFFPAY_EINVAL;
+    memset(&f, 0, sizeof f);
+    rc = offpay__ledger_tx(l, audit_tx, &f);
+    if (rc != OFFPAY_OK)
+        return rc;
+    r->inside = f.inside;
+    r->deposits_net = f.deposits_net;
+    r->accounts = f.accounts;
+    r->transfers = f.transfers;
+    r->imbalanced = f.imbalanced;
+    r->negative = f.negative;
+    r->escrow_mismatch = f.escrow_mismatch;
+    r->settle_mismatch = f.settle_mismatch;
+    r->release_mismatch = f.release_mismatch;
+    if (f.imbalanced || f.negative || f.escrow_mismatch || f.settle_mismatch ||
+        f.release_mismatch || f.inside != f.deposits_net)
+        return OFFPAY_EAUDIT;
+    return OFFPAY_OK;
+}

@@ -1,0 +1,349 @@
+/*
+ * settle.c — settlement of one uploaded payment, exactly once, by the
+ * rules of docs/settlement.md §4-§6.
+ *
+ * The signature checks are pure and run before the transaction, so the
+ * transaction that holds the store's write lock stays short. Everything
+ * that depends on the ledger's state — the terminal, the credential, what
+ * was presented before, the escrow — is read and changed inside one
+ * transaction; the unique keys (serial, counter) on payments and (serial,
+ * counter, terminal) on presentments, and the conditional escrow debit,
+ * make a concurrent second settlement of the same item fail and rerun as
+ * an exact replay.
+ */
+#include <sodium.h>
+#include <string.h>
+
+#include "core/verify_int.h"
+#include "offpay/terminal.h"
+#include "offpay/verify.h"
+#include "settle/settle_int.h"
+
+enum kind { FIRST, DUPLICATE, DOUBLE_SPEND };
+
+struct settle_ctx {
+    uint32_t                  terminal;
+    const offpay_settle_item *item;
+    uint32_t                  now;
+    offpay_payment            p;
+    uint8_t                   hash[32];
+    offpay_settle_result      res;
+    int                       unknown_terminal;
+};
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* The guarantee rules (docs/settlement.md §5), judged at the terminal's
+ * acceptance time against the defaults terminals ship with. */
+static offpay_err guarantee_rules(offpay_ledger *l, const struct settle_ctx *c,
+                                  const offpay__cred_row *cred)
+{
+    const offpay_payment *p = &c->p;
+    uint32_t              at = c->item->accepted_at;
+    offpay_risk           r;
+    int64_t               floor, sum = 0, cap;
+    offpay_err            rc;
+
+    offpay_risk_defaults(cred->currency, &r);
+    floor = p->bound ? r.floor_bound : r.floor_unbound;
+    if (c->item->charged > floor)
+        return OFFPAY_EOVER_FLOOR;
+    rc = offpay_code_time_check(p->time, at, r.skew, r.max_code_age);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = offpay__window_check(p->cred.valid_from, p->cred.expires, at, r.skew);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (cred->revoked &&
+        (uint64_t)at > (uint64_t)cred->revoked_at + r.max_revlist_age)
+        return OFFPAY_EREVOKED;
+    rc = l->ops->charged_at(l->store, cred->serial, c->terminal, &sum);
+    if (rc != OFFPAY_OK)
+        return rc;
+    cap = min64(r.cumulative, cred->limit);
+    if (sum > cap || c->item->charged > cap - sum)
+        return OFFPAY_EOVER_CUMULATIVE;
+    return OFFPAY_OK;
+}
+
+/* Rule errors are results; store failures are not. */
+static int is_store_error(offpay_err rc)
+{
+    return rc == OFFPAY_ERETRY || rc == OFFPAY_ESTORE || rc == OFFPAY_ENOSPC ||
+           rc == OFFPAY_ENOMEM;
+}
+
+static offpay_err reject(struct settle_ctx *c, offpay_err why)
+{
+    memset(&c->res, 0, sizeof c->res);
+    c->res.outcome = OFFPAY_SETTLE_REJECTED;
+    c->res.reason = why;
+    return OFFPAY_OK;
+}
+
+static offpay_err settle_tx(offpay_ledger *l, void *arg)
+{
+    struct settle_ctx      *c = arg;
+    const offpay_payment   *p = &c->p;
+    const int64_t           want = c->item->charged;
+    offpay_settle_result   *res = &c->res;
+    offpay__terminal_row    t;
+    offpay__cred_row        cred;
+    offpay__presentment_row pr;
+    offpay__payment_row     pay;
+    enum kind               kind;
+    const char             *case_kind = NULL;
+    int64_t                 avail, from_escrow, shortfall, covered = 0;
+    int64_t                 late = 0, paid;
+    uint64_t                guarantee = 0, case_id = 0, pid = 0;
+    offpay_err              rc, rule, unpaid = OFFPAY_OK;
+
+    memset(res, 0, sizeof *res);
+    rc = l->ops->terminal_get(l->store, c->terminal, &t);
+    if (rc == OFFPAY_ENOTFOUND)
+        c->unknown_terminal = 1;
+    if (rc != OFFPAY_OK)
+        return rc;
+
+    /* What the uploading terminal may present. */
+    if (p->cred.currency != t.currency)
+        return reject(c, OFFPAY_ECURRENCY);
+    if (p->bound && p->merchant_id != t.merchant)
+        return reject(c, OFFPAY_EWRONG_MERCHANT);
+    if (t.revoked && c->item->accepted_at >= t.revoked_at)
+        return reject(c, OFFPAY_ETERMINAL_REVOKED);
+    rc = l->ops->cred_get(l->store, p->cred.serial, &cred);
+    if (rc == OFFPAY_ENOTFOUND)
+        return reject(c, OFFPAY_ENOT_ISSUED);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (cred.limit != (int64_t)p->cred.limit ||
+        cred.currency != p->cred.currency)
+        return reject(c, OFFPAY_ENOT_ISSUED);
+
+    /* Exact replay: this terminal uploaded this payment before. */
+    rc = l->ops->presentment_get(l->store, p->cred.serial, p->counter,
+                                 c->terminal, &pr);
+    if (rc == OFFPAY_OK) {
+        if (sodium_memcmp(pr.code_hash, c->hash, sizeof c->hash) != 0)
+            return reject(c, OFFPAY_ECONFLICT);
+        res->outcome = (offpay_settle_outcome)pr.outcome;
+        res->reason = (offpay_err)pr.reason;
+        res->paid = pr.paid;
+        res->covered = pr.covered;
+        res->presentment = pr.id;
+        res->case_id = pr.case_id;
+        res->replay = 1;
+        return OFFPAY_OK;
+    }
+    if (rc != OFFPAY_ENOTFOUND)
+        return rc;
+
+    /* First presentment, duplicate (same bytes) or double spend. */
+    rc = l->ops->payment_get(l->store, p->cred.serial, p->counter, &pay);
+    if (rc == OFFPAY_ENOTFOUND) {
+        kind = FIRST;
+        rc = l->ops->payment_add(l->store, p->cred.serial, p->counter,
+                                 c->item->code, c->item->code_len, p->amount,
+                                 c->now, &pay.id);
+        pay.charged = 0;
+    } else if (rc == OFFPAY_OK) {
+        kind = pay.code_len == c->item->code_len &&
+                       memcmp(pay.code, c->item->code, pay.code_len) == 0
+                   ? DUPLICATE
+                   : DOUBLE_SPEND;
+    }
+    if (rc != OFFPAY_OK)
+        return rc;
+
+    rule = guarantee_rules(l, c, &cred);
+    if (is_store_error(rule))
+        return rule;
+
+    /* Where the money comes from: the escrow (refilled from the wallet
+     * account for a late presentment), then the guarantee. */
+    if (cred.released) {
+        int64_t wallet = 0;
+
+        if ((uint64_t)c->now >
+            (uint64_t)cred.released_at + l->cfg.late_window) {
+            avail = 0;
+            unpaid = OFFPAY_ELATE;
+            rule = OFFPAY_ELATE;
+        } else {
+            rc = l->ops->balance(l->store, cred.wallet_account, &wallet);
+            if (rc != OFFPAY_OK)
+                return rc;
+            late = min64(want, wallet > 0 ? wallet : 0);
+            avail = late;
+        }
+    } else {
+        avail = cred.remaining;
+    }
+    from_escrow = min64(want, avail);
+    shortfall = want - from_escrow;
+    if (shortfall > 0 && rule != OFFPAY_OK) {
+        unpaid = rule;
+    } else if (shortfall > 0) {
+        int64_t gbal = 0;
+
+        rc = l->ops->account_singleton(l->store, OFFPAY_ACCOUNT_GUARANTEE,
+                                       cred.currency, c->now, &guarantee);
+        if (rc == OFFPAY_OK)
+            rc = l->ops->balance(l->store, guarantee, &gbal);
+        if (rc != OFFPAY_OK)
+            return rc;
+        covered = min64(shortfall, gbal > 0 ? gbal : 0);
+        if (covered < shortfall)
+            unpaid = OFFPAY_EFUNDS;
+    }
+    paid = from_escrow + covered;
+
+    if (kind == DOUBLE_SPEND)
+        res->outcome = OFFPAY_SETTLE_DOUBLE_SPEND, case_kind = "double_spend";
+    else if (kind == DUPLICATE)
+        res->outcome = OFFPAY_SETTLE_DUPLICATE, case_kind = "duplicate";
+    else if (paid < want)
+        res->outcome = OFFPAY_SETTLE_UNPAID;
+    else if (covered > 0)
+        res->outcome = OFFPAY_SETTLE_GUARANTEED;
+    else
+        res->outcome = OFFPAY_SETTLE_SETTLED;
+    if (case_kind == NULL && shortfall > 0 && unpaid != OFFPAY_ELATE)
+        case_kind = "overspend";
+    res->reason = paid < want ? unpaid : OFFPAY_OK;
+    res->paid = paid;
+    res->covered = covered;
+
+    /* Record the result, then move the money. */
+    memset(&pr, 0, sizeof pr);
+    pr.payment = pay.id;
+    pr.serial = p->cred.serial;
+    pr.counter = p->counter;
+    pr.terminal = c->terminal;
+    memcpy(pr.code_hash, c->hash, sizeof c->hash);
+    if (kind == DOUBLE_SPEND) { /* the other bytes are evidence */
+        pr.code = c->item->code;
+        pr.code_len = c->item->code_len;
+    }
+    pr.charged = want;
+    pr.accepted_at = c->item->accepted_at;
+    pr.terminal_seq = c->item->terminal_seq;
+    pr.uploaded_at = c->now;
+    pr.outcome = (int)res->outcome;
+    pr.reason = (int)res->reason;
+    pr.paid = paid;
+    pr.covered = covered;
+    rc = l->ops->presentment_add(l->store, &pr, &pid);
+    if (rc == OFFPAY_OK && case_kind != NULL) {
+        rc = l->ops->case_add(l->store, p->cred.serial, case_kind, pay.id, pid,
+                              c->now, &case_id);
+        if (rc == OFFPAY_OK)
+            rc = l->ops->presentment_set_case(l->store, pid, case_id);
+    }
+    if (rc == OFFPAY_OK && late > 0) {
+        rc = offpay__ledger_move(l, cred.wallet_account, cred.escrow_account,
+                                 late, "late", pid, 0, NULL, c->now);
+        if (rc == OFFPAY_OK)
+            rc = l->ops->escrow_credit(l->store, cred.serial, late);
+    }
+    if (rc == OFFPAY_OK && covered > 0) {
+        rc = offpay__ledger_move(l, guarantee, cred.escrow_account, covered,
+                                 "cover", pid, case_id, NULL, c->now);
+        if (rc == OFFPAY_OK)
+            rc = l->ops->escrow_credit(l->store, cred.serial, covered);
+    }
+    if (rc == OFFPAY_OK && paid > 0) {
+        rc = l->ops->escrow_debit(l->store, cred.serial, paid);
+        if (rc == OFFPAY_EFUNDS)
+            rc = OFFPAY_ESTORE; /* the escrow was just checked: a bug */
+        if (rc == OFFPAY_OK)
+            rc = offpay__ledger_move(l, cred.escrow_account, t.merchant_account,
+                                     paid, "settle", pid, 0, NULL, c->now);
+    }
+    if (rc == OFFPAY_OK && paid > 0)
+        rc = l->ops->payment_charge(l->store, pay.id, paid);
+    if (rc != OFFPAY_OK)
+        return rc;
+
+    /* Revocation: at once for a double spend or an overspend, after the
+     * configured number of duplicate presentments. */
+    if (case_kind != NULL && !cred.revoked) {
+        uint64_t n = 0;
+
+        if (kind == DUPLICATE) {
+            rc = l->ops->case_count(l->store, p->cred.serial, "duplicate", &n);
+            if (rc != OFFPAY_OK)
+                return rc;
+        }
+        if (kind != DUPLICATE || n >= l->cfg.duplicates_to_revoke)
+            rc = l->ops->cred_revoke(l->store, p->cred.serial, case_kind,
+                                     c->now);
+        if (rc == OFFPAY_EEXISTS)
+            rc = OFFPAY_OK;
+    }
+    res->presentment = pid;
+    res->case_id = case_id;
+    return rc;
+}
+
+/* The checks that need no ledger state: the code decodes, its credential
+ * was signed by an issuer key valid at the acceptance time, the wallet
+ * signed the code, and the charge is within what the payer authorized. */
+static offpay_err pure_checks(offpay_ledger *l, struct settle_ctx *c)
+{
+    const offpay_settle_item *it = c->item;
+    const uint8_t            *pk = NULL;
+    offpay_risk               r;
+    offpay_err                rc;
+
+    rc = offpay_payment_decode(it->code, it->code_len, &c->p);
+    if (rc != OFFPAY_OK)
+        return rc;
+    offpay_risk_defaults(c->p.cred.currency, &r);
+    if ((uint64_t)it->accepted_at > (uint64_t)c->now + r.skew)
+        return OFFPAY_ECODE_FUTURE;
+    if (it->charged <= 0)
+        return OFFPAY_EINVAL;
+    if (it->charged > (int64_t)c->p.amount)
+        return OFFPAY_EOVER_AUTHORIZED;
+    rc = offpay_bundle_key_for(&l->bundle, c->p.cred.kid, it->accepted_at, &pk);
+    if (rc == OFFPAY_OK)
+        rc = offpay__wallet_cred_sig(&c->p.cred, pk);
+    if (rc == OFFPAY_OK)
+        rc = offpay_payment_verify_sig(&c->p);
+    return rc;
+}
+
+offpay_err offpay_ledger_settle(offpay_ledger *l, uint32_t terminal_id,
+                                const offpay_settle_item *item, uint32_t now,
+                                offpay_settle_result *res)
+{
+    struct settle_ctx c;
+    offpay_err        rc;
+
+    if (l == NULL || item == NULL || item->code == NULL || res == NULL)
+        return OFFPAY_EINVAL;
+    memset(res, 0, sizeof *res);
+    if (!l->has_trust)
+        return OFFPAY_ECRYPTO;
+    memset(&c, 0, sizeof c);
+    c.terminal = terminal_id;
+    c.item = item;
+    c.now = now;
+    rc = pure_checks(l, &c);
+    if (rc != OFFPAY_OK) {
+        res->outcome = OFFPAY_SETTLE_REJECTED;
+        res->reason = rc;
+        return OFFPAY_OK;
+    }
+    crypto_generichash(c.hash, sizeof c.hash, item->code, item->code_len, NULL,
+                       0);
+    rc = offpay__ledger_tx(l, settle_tx, &c);
+    if (rc == OFFPAY_OK)
+        *res = c.res;
+    return rc;
+}

@@ -1,0 +1,974 @@
+/*
+ * sqlite.c — the SQLite backend of the settlement store (src/settle/store.h),
+ * the embedded default.
+ *
+ * One connection per store handle, WAL with synchronous=FULL (a COMMIT
+ * returns once it is on disk), foreign keys on. Write transactions are
+ * BEGIN IMMEDIATE: SQLite has one writer at a time, so a transaction that
+ * cannot get the write lock within the busy timeout reports OFFPAY_ERETRY
+ * and the engine reruns it. Every statement is prepared once at open.
+ *
+ * Ids and serials are SQLite's signed 64-bit integers; the ledger assigns
+ * them from 1 upwards, so they never reach the sign bit.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "settle/store.h"
+#include "store/migrations.h"
+
+enum {
+    S_ACCOUNT_ADD,
+    S_SINGLETON_GET,
+    S_ACCOUNT_GET,
+    S_BALANCE,
+    S_TRANSFER_ADD,
+    S_MERCHANT_ADD,
+    S_MERCHANT_GET,
+    S_TERMINAL_BY_PK,
+    S_TERMINAL_ADD,
+    S_TERMINAL_SET_CRED,
+    S_TERMINAL_GET,
+    S_TERMINAL_REVOKE,
+    S_CRED_ADD,
+    S_CRED_SET_BYTES,
+    S_CRED_GET,
+    S_ESCROW_DEBIT,
+    S_ESCROW_CREDIT,
+    S_CRED_RELEASE,
+    S_CREDS_DUE,
+    S_CRED_REVOKE,
+    S_REVOCATION_ADD,
+    S_PAYMENT_GET,
+    S_PAYMENT_ADD,
+    S_PAYMENT_CHARGE,
+    S_PRESENTMENT_GET,
+    S_PRESENTMENT_ADD,
+    S_PRESENTMENT_CASE,
+    S_CHARGED_AT,
+    S_CASE_ADD,
+    S_CASE_COUNT,
+    S_COUNT
+};
+
+static const char *const SQL[S_COUNT] = {
+    [S_ACCOUNT_ADD] = "INSERT INTO accounts (kind, currency, ref, created_at)"
+                      " VALUES (?1, ?2, ?3, ?4)",
+    [S_SINGLETON_GET] =
+        "SELECT id FROM accounts WHERE kind = ?1 AND currency = ?2",
+    [S_ACCOUNT_GET] = "SELECT kind, currency FROM accounts WHERE id = ?1",
+    [S_BALANCE] = "SELECT (SELECT COALESCE(SUM(amount), 0) FROM transfers"
+                  "        WHERE credit = ?1)"
+                  "     - (SELECT COALESCE(SUM(amount), 0) FROM transfers"
+                  "        WHERE debit = ?1)",
+    [S_TRANSFER_ADD] =
+        "INSERT INTO transfers (debit, credit, amount, kind, presentment,"
+        " case_id, ref, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_MERCHANT_ADD] = "INSERT INTO merchants (account, name, currency,"
+                       " created_at) VALUES (?1, ?2, ?3, ?4)",
+    [S_MERCHANT_GET] =
+        "SELECT account, currency, name FROM merchants WHERE id = ?1",
+    [S_TERMINAL_BY_PK] = "SELECT id FROM terminals WHERE pk = ?1",
+    [S_TERMINAL_ADD] = "INSERT INTO terminals (merchant, pk, created_at)"
+                       " VALUES (?1, ?2, ?3)",
+    [S_TERMINAL_SET_CRED] = "UPDATE terminals SET bytes = ?2 WHERE id = ?1",
+    [S_TERMINAL_GET] =
+        "SELECT t.merchant, m.account, m.currency, t.revoked_at, t.pk"
+        " FROM terminals t JOIN merchants m ON m.id = t.merchant"
+        " WHERE t.id = ?1",
+    [S_TERMINAL_REVOKE] = "UPDATE terminals SET revoked_at = ?2"
+                          " WHERE id = ?1 AND revoked_at IS NULL",
+    [S_CRED_ADD] =
+        "INSERT INTO credentials (wallet_account, escrow_account, wallet_pk,"
+        " lim, currency, valid_from, expires, flags, remaining)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+    [S_CRED_SET_BYTES] = "UPDATE credentials SET bytes = ?2 WHERE serial = ?1",
+    [S_CRED_GET] =
+        "SELECT wallet_account, escrow_account, lim, currency, valid_from,"
+        " expires, remaining, released_at, revoked_at FROM credentials"
+        " WHERE serial = ?1",
+    [S_ESCROW_DEBIT] = "UPDATE credentials SET remaining = remaining - ?2"
+                       " WHERE serial = ?1 AND remaining >= ?2",
+    [S_ESCROW_CREDIT] = "UPDATE credentials SET remaining = remaining + ?2"
+                        " WHERE serial = ?1",
+    [S_CRED_RELEASE] = "UPDATE credentials SET released_at = ?2, remaining = 0"
+                       " WHERE serial = ?1 AND released_at IS NULL",
+    [S_CREDS_DUE] = "SELECT serial FROM credentials WHERE released_at IS NULL"
+                    " AND expires < ?1 AND serial > ?2 ORDER BY serial"
+                    " LIMIT ?3",
+    [S_CRED_REVOKE] =
+        "UPDATE credentials SET revoked_at = ?2, revoke_reason = ?3"
+        " WHERE serial = ?1 AND revoked_at IS NULL",
+    [S_REVOCATION_ADD] =
+        "INSERT INTO revocations (serial, reason, at) VALUES (?1, ?2, ?3)",
+    [S_PAYMENT_GET] = "SELECT id, code, authorized, charged FROM payments"
+                      " WHERE serial = ?1 AND counter = ?2",
+    [S_PAYMENT_ADD] =
+        "INSERT INTO payments (serial, counter, code, authorized, charged,"
+        " first_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+    [S_PAYMENT_CHARGE] =
+        "UPDATE payments SET charged = charged + ?2 WHERE id = ?1",
+    [S_PRESENTMENT_GET] =
+        "SELECT id, payment, code_hash, code, charged, accepted_at,"
+        " terminal_seq, uploaded_at, outcome, reason, paid, covered, case_id"
+        " FROM presentments WHERE serial = ?1 AND counter = ?2"
+        " AND terminal = ?3",
+    [S_PRESENTMENT_ADD] =
+        "INSERT INTO presentments (payment, serial, counter, terminal,"
+        " code_hash, code, charged, accepted_at, terminal_seq, uploaded_at,"
+        " outcome, reason, paid, covered, case_id) VALUES (?1, ?2, ?3, ?4,"
+        " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    [S_PRESENTMENT_CASE] = "UPDATE presentments SET case_id = ?2 WHERE id = ?1",
+    [S_CHARGED_AT] = "SELECT COALESCE(SUM(charged), 0) FROM presentments"
+                     " WHERE serial = ?1 AND terminal = ?2",
+    [S_CASE_ADD] = "INSERT INTO cases (serial, kind, first, second, opened_at)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_CASE_COUNT] =
+        "SELECT COUNT(*) FROM cases WHERE serial = ?1 AND kind = ?2",
+};
+
+struct offpay__store {
+    sqlite3      *db;
+    sqlite3_stmt *st[S_COUNT];
+    int           in_tx;
+};
+
+/* ---- helpers --------------------------------------------------------- */
+
+/* SQLite's result codes as the store's: a lock not obtained within the
+ * busy timeout is a conflict to rerun; anything else is a store failure. */
+static offpay_err map(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return OFFPAY_OK;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return OFFPAY_ERETRY;
+    case SQLITE_CONSTRAINT:
+        return OFFPAY_EEXISTS;
+    case SQLITE_FULL:
+        return OFFPAY_ENOSPC;
+    default:
+        return OFFPAY_ESTORE;
+    }
+}
+
+static sqlite3_stmt *stmt(offpay__store *s, int which)
+{
+    sqlite3_stmt *st = s->st[which];
+
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* Runs a statement that returns no row. */
+static offpay_err run(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    return rc == SQLITE_DONE ? OFFPAY_OK : map(rc);
+}
+
+/* Runs a statement expected to return one row: OFFPAY_OK with the row
+ * current, OFFPAY_ENOTFOUND, or an error. */
+static offpay_err row(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW)
+        return OFFPAY_OK;
+    return rc == SQLITE_DONE ? OFFPAY_ENOTFOUND : map(rc);
+}
+
+static offpay_err insert(offpay__store *s, sqlite3_stmt *st, uint64_t *id)
+{
+    offpay_err rc = run(st);
+
+    if (rc == OFFPAY_OK && id != NULL)
+        *id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+/* An UPDATE that must change exactly one row, else `none`. */
+static offpay_err update_one(offpay__store *s, sqlite3_stmt *st,
+                             offpay_err none)
+{
+    offpay_err rc = run(st);
+
+    if (rc == OFFPAY_OK && sqlite3_changes(s->db) != 1)
+        rc = none;
+    return rc;
+}
+
+static void bind_u64(sqlite3_stmt *st, int i, uint64_t v)
+{
+    sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *t)
+{
+    if (t == NULL)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, t, -1, SQLITE_TRANSIENT);
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const void *b, size_t n)
+{
+    if (b == NULL)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_blob(st, i, b, (int)n, SQLITE_TRANSIENT);
+}
+
+static void bind_opt(sqlite3_stmt *st, int i, uint64_t v)
+{
+    if (v == 0)
+        sqlite3_bind_null(st, i);
+    else
+        bind_u64(st, i, v);
+}
+
+static uint64_t col_u64(sqlite3_stmt *st, int i)
+{
+    return (uint64_t)sqlite3_column_int64(st, i);
+}
+
+static uint32_t col_u32(sqlite3_stmt *st, int i)
+{
+    return (uint32_t)sqlite3_column_int64(st, i);
+}
+
+/* ---- transactions ---------------------------------------------------- */
+
+static offpay_err s_begin(offpay__store *s)
+{
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+
+    if (rc == SQLITE_OK)
+        s->in_tx = 1;
+    return map(rc);
+}
+
+static offpay_err s_commit(offpay__store *s)
+{
+    int rc;
+
+    for (int i = 0; i < S_COUNT; i++) /* rows some reads left open */
+        sqlite3_reset(s->st[i]);
+    rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+
+    if (rc == SQLITE_OK) {
+        s->in_tx = 0;
+        return OFFPAY_OK;
+    }
+    /* A COMMIT that failed leaves the transaction open (SQLITE_BUSY) or
+     * rolled back; either way the caller rolls back and may rerun. */
+    return map(rc);
+}
+
+static void s_rollback(offpay__store *s)
+{
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_reset(s->st[i]);
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->in_tx = 0;
+}
+
+static void s_close(offpay__store *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+/* ---- accounts and transfers ------------------------------------------ */
+
+static offpay_err s_account_add(offpay__store *s, offpay_account_kind kind,
+                                uint16_t currency, const char *ref,
+                                uint32_t now, uint64_t *id)
+{
+    sqlite3_stmt *st = stmt(s, S_ACCOUNT_ADD);
+
+    sqlite3_bind_int(st, 1, (int)kind);
+    sqlite3_bind_int(st, 2, currency);
+    bind_text(st, 3, ref != NULL ? ref : "");
+    sqlite3_bind_int64(st, 4, now);
+    return insert(s, st, id);
+}
+
+static offpay_err s_account_singleton(offpay__store      *s,
+                                      offpay_account_kind kind,
+                                      uint16_t currency, uint32_t now,
+                                      uint64_t *id)
+{
+    sqlite3_stmt *st = stmt(s, S_SINGLETON_GET);
+    offpay_err    rc;
+
+    sqlite3_bind_int(st, 1, (int)kind);
+    sqlite3_bind_int(st, 2, currency);
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        *id = col_u64(st, 0);
+        sqlite3_reset(st);
+        return OFFPAY_OK;
+    }
+    if (rc != OFFPAY_ENOTFOUND)
+        return rc;
+    return s_account_add(s, kind, currency,
+                         kind == OFFPAY_ACCOUNT_WORLD ? "world" : "guarantee",
+                         now, id);
+}
+
+static offpay_err s_account_get(offpay__store *s, uint64_t id,
+                                offpay_account_kind *kind, uint16_t *currency)
+{
+    sqlite3_stmt *st = stmt(s, S_ACCOUNT_GET);
+    offpay_err    rc;
+
+    bind_u64(st, 1, id);
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        *kind = (offpay_account_kind)sqlite3_column_int(st, 0);
+        *currency = (uint16_t)sqlite3_column_int(st, 1);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static offpay_err s_balance(offpay__store *s, uint64_t id, int64_t *balance)
+{
+    sqlite3_stmt *st = stmt(s, S_BALANCE);
+    offpay_err    rc;
+
+    bind_u64(st, 1, id);
+    rc = row(st);
+    if (rc == OFFPAY_OK)
+        *balance = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
+static offpay_err s_transfer_add(offpay__store *s, const offpay__transfer *t,
+                                 uint64_t *id)
+{
+    sqlite3_stmt *st = stmt(s, S_TRANSFER_ADD);
+
+    bind_u64(st, 1, t->debit);
+    bind_u64(st, 2, t->credit);
+    sqlite3_bind_int64(st, 3, t->amount);
+    bind_text(st, 4, t->kind);
+    bind_opt(st, 5, t->presentment);
+    bind_opt(st, 6, t->case_id);
+    bind_text(st, 7, t->ref);
+    sqlite3_bind_int64(st, 8, t->at);
+    return insert(s, st, id);
+}
+
+/* ---- merchants and terminals ----------------------------------------- */
+
+static offpay_err s_merchant_add(offpay__store *s, uint64_t account,
+                                 const char *name, uint16_t currency,
+                                 uint32_t now, uint64_t *id)
+{
+    sqlite3_stmt *st = stmt(s, S_MERCHANT_ADD);
+
+    bind_u64(st, 1, account);
+    bind_text(st, 2, name);
+    sqlite3_bind_int(st, 3, currency);
+    sqlite3_bind_int64(st, 4, now);
+    return insert(s, st, id);
+}
+
+static offpay_err s_merchant_get(offpay__store *s, uint64_t id,
+                                 uint64_t *account, uint16_t *currency,
+                                 char name[OFFPAY_NAME_MAX + 1])
+{
+    sqlite3_stmt *st = stmt(s, S_MERCHANT_GET);
+    offpay_err    rc;
+
+    bind_u64(st, 1, id);
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        const unsigned char *n = sqlite3_column_text(st, 2);
+        size_t               len = (size_t)sqlite3_column_bytes(st, 2);
+
+        *account = col_u64(st, 0);
+        *currency = (uint16_t)sqlite3_column_int(st, 1);
+        if (n == NULL || len == 0 || len > OFFPAY_NAME_MAX) {
+            rc = OFFPAY_ESTORE;
+        } else {
+            memcpy(name, n, len);
+            name[len] = '\0';
+        }
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static offpay_err s_terminal_by_pk(offpay__store *s,
+                                   const uint8_t  pk[OFFPAY_PK_BYTES],
+                                   uint32_t      *id)
+{
+    sqlite3_stmt *st = stmt(s, S_TERMINAL_BY_PK);
+    offpay_err    rc;
+
+    bind_blob(st, 1, pk, OFFPAY_PK_BYTES);
+    rc = row(st);
+    if (rc == OFFPAY_OK)
+        *id = col_u32(st, 0);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static offpay_err s_terminal_add(offpay__store *s, uint64_t merchant,
+                                 const uint8_t pk[OFFPAY_PK_BYTES],
+                                 uint32_t now, uint32_t *id)
+{
+    sqlite3_stmt *st = stmt(s, S_TERMINAL_ADD);
+    uint64_t      rowid = 0;
+    offpay_err    rc;
+
+    bind_u64(st, 1, merchant);
+    bind_blob(st, 2, pk, OFFPAY_PK_BYTES);
+    sqlite3_bind_int64(st, 3, now);
+    rc = insert(s, st, &rowid);
+    if (rc == OFFPAY_OK && rowid > UINT32_MAX)
+        rc = OFFPAY_ERANGE;
+    *id = (uint32_t)rowid;
+    return rc;
+}
+
+static offpay_err s_terminal_set_cred(offpay__store *s, uint32_t id,
+                                      const uint8_t *bytes, size_t len)
+{
+    sqlite3_stmt *st = stmt(s, S_TERMINAL_SET_CRED);
+
+    sqlite3_bind_int64(st, 1, id);
+    bind_blob(st, 2, bytes, len);
+    return update_one(s, st, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_terminal_get(offpay__store *s, uint32_t id,
+                                 offpay__terminal_row *t)
+{
+    sqlite3_stmt *st = stmt(s, S_TERMINAL_GET);
+    offpay_err    rc;
+
+    sqlite3_bind_int64(st, 1, id);
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        memset(t, 0, sizeof *t);
+        t->id = id;
+        t->merchant = col_u64(st, 0);
+        t->merchant_account = col_u64(st, 1);
+        t->currency = (uint16_t)sqlite3_column_int(st, 2);
+        t->revoked = sqlite3_column_type(st, 3) != SQLITE_NULL;
+        t->revoked_at = col_u32(st, 3);
+        if (sqlite3_column_bytes(st, 4) != OFFPAY_PK_BYTES)
+            rc = OFFPAY_ESTORE;
+        else
+            memcpy(t->pk, sqlite3_column_blob(st, 4), OFFPAY_PK_BYTES);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now)
+{
+    sqlite3_stmt *st = stmt(s, S_TERMINAL_REVOKE);
+
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    return update_one(s, st, OFFPAY_EEXISTS);
+}
+
+/* ---- credentials and escrow ------------------------------------------ */
+
+static offpay_err s_cred_add(offpay__store *s, const offpay__cred_row *c,
+                             const uint8_t pk[OFFPAY_PK_BYTES], uint8_t flags,
+                             uint64_t *serial)
+{
+    sqlite3_stmt *st = stmt(s, S_CRED_ADD);
+
+    bind_u64(st, 1, c->wallet_account);
+    bind_u64(st, 2, c->escrow_account);
+    bind_blob(st, 3, pk, OFFPAY_PK_BYTES);
+    sqlite3_bind_int64(st, 4, c->limit);
+    sqlite3_bind_int(st, 5, c->currency);
+    sqlite3_bind_int64(st, 6, c->valid_from);
+    sqlite3_bind_int64(st, 7, c->expires);
+    sqlite3_bind_int(st, 8, flags);
+    return insert(s, st, serial);
+}
+
+static offpay_err s_cred_set_bytes(offpay__store *s, uint64_t serial,
+                                   const uint8_t *bytes, size_t len)
+{
+    sqlite3_stmt *st = stmt(s, S_CRED_SET_BYTES);
+
+    bind_u64(st, 1, serial);
+    bind_blob(st, 2, bytes, len);
+    return update_one(s, st, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_cred_get(offpay__store *s, uint64_t serial,
+                             offpay__cred_row *c)
+{
+    sqlite3_stmt *st = stmt(s, S_CRED_GET);
+    offpay_err    rc;
+
+    bind_u64(st, 1, serial);
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        memset(c, 0, sizeof *c);
+        c->serial = serial;
+        c->wallet_account = col_u64(st, 0);
+        c->escrow_account = col_u64(st, 1);
+        c->limit = sqlite3_column_int64(st, 2);
+        c->currency = (uint16_t)sqlite3_column_int(st, 3);
+        c->valid_from = col_u32(st, 4);
+        c->expires = col_u32(st, 5);
+        c->remaining = sqlite3_column_int64(st, 6);
+        c->released = sqlite3_column_type(st, 7) != SQLITE_NULL;
+        c->released_at = col_u32(st, 7);
+        c->revoked = sqlite3_column_type(st, 8) != SQLITE_NULL;
+        c->revoked_at = col_u32(st, 8);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static offpay_err s_escrow_debit(offpay__store *s, uint64_t serial,
+                                 int64_t amount)
+{
+    sqlite3_stmt *st = stmt(s, S_ESCROW_DEBIT);
+
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, amount);
+    return update_one(s, st, OFFPAY_EFUNDS);
+}
+
+static offpay_err s_escrow_credit(offpay__store *s, uint64_t serial,
+                                  int64_t amount)
+{
+    sqlite3_stmt *st = stmt(s, S_ESCROW_CREDIT);
+
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, amount);
+    return update_one(s, st, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_cred_release(offpay__store *s, uint64_t serial,
+                                 uint32_t now)
+{
+    sqlite3_stmt *st = stmt(s, S_CRED_RELEASE);
+
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, now);
+    return update_one(s, st, OFFPAY_EEXISTS);
+}
+
+static offpay_err s_creds_due(offpay__store *s, uint32_t before,
+                              uint64_t after_serial, uint64_t *serials,
+                              size_t max, size_t *n)
+{
+    sqlite3_stmt *st = stmt(s, S_CREDS_DUE);
+    int           rc;
+
+    *n = 0;
+    sqlite3_bind_int64(st, 1, before);
+    bind_u64(st, 2, after_serial);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+        serials[(*n)++] = col_u64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? OFFPAY_OK : map(rc);
+}
+
+static offpay_err s_cred_revoke(offpay__store *s, uint64_t serial,
+                                const char *reason, uint32_t now)
+{
+    sqlite3_stmt *st = stmt(s, S_CRED_REVOKE);
+    offpay_err    rc;
+
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, now);
+    bind_text(st, 3, reason);
+    rc = update_one(s, st, OFFPAY_EEXISTS);
+    if (rc != OFFPAY_OK)
+        return rc;
+    st = stmt(s, S_REVOCATION_ADD);
+    bind_u64(st, 1, serial);
+    bind_text(st, 2, reason);
+    sqlite3_bind_int64(st, 3, now);
+    return insert(s, st, NULL);
+}
+
+/* ---- payments, presentments, cases ----------------------------------- */
+
+static offpay_err s_payment_get(offpay__store *s, uint64_t serial,
+                                uint32_t counter, offpay__payment_row *p)
+{
+    sqlite3_stmt *st = stmt(s, S_PAYMENT_GET);
+    offpay_err    rc;
+
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, counter);
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        p->id = col_u64(st, 0);
+        p->code = sqlite3_column_blob(st, 1);
+        p->code_len = (size_t)sqlite3_column_bytes(st, 1);
+        p->authorized = sqlite3_column_int64(st, 2);
+        p->charged = sqlite3_column_int64(st, 3);
+    }
+    /* Not reset: p->code points into the row until the next call. */
+    return rc;
+}
+
+static offpay_err s_payment_add(offpay__store *s, uint64_t serial,
+                                uint32_t counter, const uint8_t *code,
+                                size_t code_len, int64_t authorized,
+                                uint32_t now, uint64_t *id)
+{
+    sqlite3_stmt *st = stmt(s, S_PAYMENT_ADD);
+
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, counter);
+    bind_blob(st, 3, code, code_len);
+    sqlite3_bind_int64(st, 4, authorized);
+    sqlite3_bind_int64(st, 5, now);
+    return insert(s, st, id);
+}
+
+static offpay_err s_payment_charge(offpay__store *s, uint64_t id,
+                                   int64_t amount)
+{
+    sqlite3_stmt *st = stmt(s, S_PAYMENT_CHARGE);
+
+    bind_u64(st, 1, id);
+    sqlite3_bind_int64(st, 2, amount);
+    return update_one(s, st, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_presentment_get(offpay__store *s, uint64_t serial,
+                                    uint32_t counter, uint32_t terminal,
+                                    offpay__presentment_row *p)
+{
+    sqlite3_stmt *st = stmt(s, S_PRESENTMENT_GET);
+    offpay_err    rc;
+
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, counter);
+    sqlite3_bind_int64(st, 3, terminal);
+    rc = row(st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    memset(p, 0, sizeof *p);
+    p->id = col_u64(st, 0);
+    p->payment = col_u64(st, 1);
+    p->serial = serial;
+    p->counter = counter;
+    p->terminal = terminal;
+    if (sqlite3_column_bytes(st, 2) != (int)sizeof p->code_hash)
+        return OFFPAY_ESTORE;
+    memcpy(p->code_hash, sqlite3_column_blob(st, 2), sizeof p->code_hash);
+    p->code = sqlite3_column_blob(st, 3);
+    p->code_len = (size_t)sqlite3_column_bytes(st, 3);
+    p->charged = sqlite3_column_int64(st, 4);
+    p->accepted_at = col_u32(st, 5);
+    p->terminal_seq = sqlite3_column_int64(st, 6);
+    p->uploaded_at = col_u32(st, 7);
+    p->outcome = sqlite3_column_int(st, 8);
+    p->reason = sqlite3_column_int(st, 9);
+    p->paid = sqlite3_column_int64(st, 10);
+    p->covered = sqlite3_column_int64(st, 11);
+    p->case_id = col_u64(st, 12);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_presentment_add(offpay__store                 *s,
+                                    const offpay__presentment_row *p,
+                                    uint64_t                      *id)
+{
+    sqlite3_stmt *st = stmt(s, S_PRESENTMENT_ADD);
+
+    bind_u64(st, 1, p->payment);
+    bind_u64(st, 2, p->serial);
+    sqlite3_bind_int64(st, 3, p->counter);
+    sqlite3_bind_int64(st, 4, p->terminal);
+    bind_blob(st, 5, p->code_hash, sizeof p->code_hash);
+    bind_blob(st, 6, p->code, p->code_len);
+    sqlite3_bind_int64(st, 7, p->charged);
+    sqlite3_bind_int64(st, 8, p->accepted_at);
+    sqlite3_bind_int64(st, 9, p->terminal_seq);
+    sqlite3_bind_int64(st, 10, p->uploaded_at);
+    sqlite3_bind_int(st, 11, p->outcome);
+    sqlite3_bind_int(st, 12, p->reason);
+    sqlite3_bind_int64(st, 13, p->paid);
+    sqlite3_bind_int64(st, 14, p->covered);
+    bind_opt(st, 15, p->case_id);
+    return insert(s, st, id);
+}
+
+static offpay_err s_presentment_set_case(offpay__store *s, uint64_t id,
+                                         uint64_t case_id)
+{
+    sqlite3_stmt *st = stmt(s, S_PRESENTMENT_CASE);
+
+    bind_u64(st, 1, id);
+    bind_u64(st, 2, case_id);
+    return update_one(s, st, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_charged_at(offpay__store *s, uint64_t serial,
+                               uint32_t terminal, int64_t *sum)
+{
+    sqlite3_stmt *st = stmt(s, S_CHARGED_AT);
+    offpay_err    rc;
+
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, terminal);
+    rc = row(st);
+    if (rc == OFFPAY_OK)
+        *sum = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
+static offpay_err s_case_add(offpay__store *s, uint64_t serial,
+                             const char *kind, uint64_t first, uint64_t second,
+                             uint32_t now, uint64_t *id)
+{
+    sqlite3_stmt *st = stmt(s, S_CASE_ADD);
+
+    bind_u64(st, 1, serial);
+    bind_text(st, 2, kind);
+    bind_opt(st, 3, first);
+    bind_opt(st, 4, second);
+    sqlite3_bind_int64(st, 5, now);
+    return insert(s, st, id);
+}
+
+static offpay_err s_case_count(offpay__store *s, uint64_t serial,
+                               const char *kind, uint64_t *n)
+{
+    sqlite3_stmt *st = stmt(s, S_CASE_COUNT);
+    offpay_err    rc;
+
+    bind_u64(st, 1, serial);
+    bind_text(st, 2, kind);
+    rc = row(st);
+    if (rc == OFFPAY_OK)
+        *n = col_u64(st, 0);
+    sqlite3_reset(st);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
+/* ---- the audit ------------------------------------------------------- */
+
+/* Balances derived from transfers alone, per account. */
+#define BALANCES                                                               \
+    "WITH moves(id, amount) AS ("                                              \
+    "  SELECT credit, amount FROM transfers"                                   \
+    "  UNION ALL SELECT debit, -amount FROM transfers),"                       \
+    " bal AS (SELECT a.id, a.kind, a.currency,"                                \
+    "  COALESCE((SELECT SUM(amount) FROM moves m WHERE m.id = a.id), 0) AS b"  \
+    "  FROM accounts a) "
+
+static const char *const AUDIT_SQL[] = {
+    "SELECT COUNT(*) FROM accounts",
+    "SELECT COUNT(*) FROM transfers",
+    BALANCES "SELECT COALESCE(SUM(b), 0) FROM bal WHERE kind <> 1",
+    BALANCES "SELECT COALESCE(-SUM(b), 0) FROM bal WHERE kind = 1",
+    BALANCES "SELECT COUNT(*) FROM (SELECT currency, SUM(b) AS s FROM bal"
+             " GROUP BY currency) WHERE s <> 0",
+    BALANCES "SELECT COUNT(*) FROM bal WHERE kind IN (2, 3, 5) AND b < 0",
+    BALANCES "SELECT COUNT(*) FROM credentials c JOIN bal"
+             " ON bal.id = c.escrow_account WHERE bal.b <> c.remaining",
+    /* paid presentments without exactly one settle transfer of their
+     * amount to their merchant, unpaid ones with any, and settle
+     * transfers without a presentment */
+    "SELECT (SELECT COUNT(*) FROM presentments p"
+    "  JOIN terminals t ON t.id = p.terminal"
+    "  JOIN merchants m ON m.id = t.merchant"
+    "  WHERE (SELECT COUNT(*) FROM transfers x WHERE x.presentment = p.id"
+    "         AND x.kind = 'settle' AND x.amount = p.paid"
+    "         AND x.credit = m.account) <> (p.paid > 0)"
+    "     OR (SELECT COUNT(*) FROM transfers x WHERE x.presentment = p.id"
+    "         AND x.kind = 'settle') <> (p.paid > 0))"
+    " + (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'settle' AND"
+    "    (x.presentment IS NULL OR NOT EXISTS (SELECT 1 FROM presentments p"
+    "     WHERE p.id = x.presentment)))",
+    /* released escrows released more than once or not empty; release
+     * transfers out of escrows that were never released */
+    BALANCES "SELECT (SELECT COUNT(*) FROM credentials c JOIN bal"
+             "  ON bal.id = c.escrow_account WHERE c.released_at IS NOT NULL"
+             "  AND (bal.b <> 0 OR (SELECT COUNT(*) FROM transfers x"
+             "   WHERE x.kind = 'release' AND x.debit = c.escrow_account) > 1))"
+             " + (SELECT COUNT(*) FROM transfers x JOIN credentials c"
+             "  ON c.escrow_account = x.debit WHERE x.kind = 'release'"
+             "  AND c.released_at IS NULL)",
+};
+
+static offpay_err s_audit(offpay__store *s, offpay__audit_facts *f)
+{
+    int64_t    v[sizeof AUDIT_SQL / sizeof AUDIT_SQL[0]];
+    offpay_err rc = OFFPAY_OK;
+
+    for (size_t i = 0; i < sizeof AUDIT_SQL / sizeof AUDIT_SQL[0]; i++) {
+        sqlite3_stmt *st = NULL;
+
+        if (sqlite3_prepare_v2(s->db, AUDIT_SQL[i], -1, &st, NULL) != SQLITE_OK)
+            return OFFPAY_ESTORE;
+        rc = row(st);
+        v[i] = rc == OFFPAY_OK ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        if (rc != OFFPAY_OK)
+            return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    }
+    f->accounts = (uint64_t)v[0];
+    f->transfers = (uint64_t)v[1];
+    f->inside = v[2];
+    f->deposits_net = v[3];
+    f->imbalanced = (uint64_t)v[4];
+    f->negative = (uint64_t)v[5];
+    f->escrow_mismatch = (uint64_t)v[6];
+    f->settle_mismatch = (uint64_t)v[7];
+    f->release_mismatch = (uint64_t)v[8];
+    return OFFPAY_OK;
+}
+
+/* ---- open and migrate ------------------------------------------------ */
+
+/* Applies every migration above the schema's version, each in its own
+ * transaction, with @BLOB@ spelled BLOB. */
+static offpay_err migrate(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int           version = 0;
+    offpay_err    rc = OFFPAY_OK;
+
+    if (sqlite3_exec(db,
+                     "CREATE TABLE IF NOT EXISTS schema_version("
+                     "version INTEGER NOT NULL)",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        return OFFPAY_ESTORE;
+    if (sqlite3_prepare_v2(db, "SELECT MAX(version) FROM schema_version", -1,
+                           &st, NULL) != SQLITE_OK)
+        return OFFPAY_ESTORE;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > (int)offpay__n_migrations)
+        return OFFPAY_EVERSION; /* a newer offpayd made this ledger */
+
+    for (size_t i = (size_t)version; i < offpay__n_migrations; i++) {
+        char *sql = offpay__migration_sql(i, "BLOB");
+        char  bump[80];
+
+        if (sql == NULL)
+            return OFFPAY_ENOMEM;
+        snprintf(bump, sizeof bump, "INSERT INTO schema_version VALUES (%zu);",
+                 i + 1);
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+                SQLITE_OK ||
+            sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, bump, NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            rc = OFFPAY_ESTORE;
+        }
+        free(sql);
+        if (rc != OFFPAY_OK)
+            break;
+    }
+    return rc;
+}
+
+static const offpay__store_ops OPS = {
+    .begin = s_begin,
+    .commit = s_commit,
+    .rollback = s_rollback,
+    .close = s_close,
+    .account_add = s_account_add,
+    .account_singleton = s_account_singleton,
+    .account_get = s_account_get,
+    .balance = s_balance,
+    .transfer_add = s_transfer_add,
+    .merchant_add = s_merchant_add,
+    .merchant_get = s_merchant_get,
+    .terminal_by_pk = s_terminal_by_pk,
+    .terminal_add = s_terminal_add,
+    .terminal_set_cred = s_terminal_set_cred,
+    .terminal_get = s_terminal_get,
+    .terminal_revoke = s_terminal_revoke,
+    .cred_add = s_cred_add,
+    .cred_set_bytes = s_cred_set_bytes,
+    .cred_get = s_cred_get,
+    .escrow_debit = s_escrow_debit,
+    .escrow_credit = s_escrow_credit,
+    .cred_release = s_cred_release,
+    .creds_due = s_creds_due,
+    .cred_revoke = s_cred_revoke,
+    .payment_get = s_payment_get,
+    .payment_add = s_payment_add,
+    .payment_charge = s_payment_charge,
+    .presentment_get = s_presentment_get,
+    .presentment_add = s_presentment_add,
+    .presentment_set_case = s_presentment_set_case,
+    .charged_at = s_charged_at,
+    .case_add = s_case_add,
+    .case_count = s_case_count,
+    .audit = s_audit,
+};
+
+offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
+                                     const offpay__store_ops **ops)
+{
+    offpay__store *s;
+    offpay_err     rc = OFFPAY_ESTORE;
+
+    *out = NULL;
+    s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return OFFPAY_ENOMEM;
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                            SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_busy_timeout(s->db, 5000);
+    if (sqlite3_exec(s->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     " PRAGMA foreign_keys=ON;",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        goto out;
+    rc = migrate(s->db);
+    if (rc != OFFPAY_OK)
+        goto out;
+    for (int i = 0; i < S_COUNT; i++)
+        if (sqlite3_prepare_v3(s->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &s->st[i], NULL) != SQLITE_OK) {
+            rc = OFFPAY_ESTORE;
+            goto out;
+        }
+    *out = s;
+    *ops = &OPS;
+    s = NULL;
+    rc = OFFPAY_OK;
+out:
+    s_close(s);
+    return rc;
+}

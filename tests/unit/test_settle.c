@@ -1,0 +1,612 @@
+/*
+ * test_settle.c — the settlement engine over the real SQLite store: every
+ * case of docs/settlement.md §4 with the money per account after it, the
+ * guarantee, release and late presentment, revoked terminals, rejections
+ * that move nothing, concurrent settlement from two connections, and an
+ * audit that catches a ledger changed behind its back. After every
+ * scenario the audit must pass (conservation, DESIGN.md invariant 1).
+ */
+#include <pthread.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include "core/message_int.h"
+#include "harness.h"
+#include "offpay/settle.h"
+
+#define EUR      978
+#define T0       1780000000u /* "now" at the start of every scenario */
+#define DAY      86400u
+#define CENTS(x) ((int64_t)(x)*100)
+
+typedef struct world {
+    char                path[512];
+    offpay_ledger      *l;
+    offpay_keypair      root, issuer, wallet;
+    offpay_trust_bundle bundle;
+    uint64_t            wallet_acct, guarantee;
+    uint64_t            merchant[2], merchant_acct[2];
+    uint32_t            terminal[2];
+    offpay_wallet_cred  cred;
+} world;
+
+static int scenario;
+
+static offpay_err make_world(world *w, int64_t deposit, int64_t limit)
+{
+    uint8_t        cred_bytes[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t        tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t         tlen;
+    offpay_keypair tk;
+    offpay_err     rc;
+
+    memset(w, 0, sizeof *w);
+    snprintf(w->path, sizeof w->path, "%s/ledger-%d.db", offpay_test_tmpdir(),
+             ++scenario);
+    if ((rc = offpay_keypair_generate(&w->root)) != OFFPAY_OK ||
+        (rc = offpay_keypair_generate(&w->issuer)) != OFFPAY_OK ||
+        (rc = offpay_keypair_generate(&w->wallet)) != OFFPAY_OK)
+        return rc;
+    w->bundle.seq = 1;
+    w->bundle.issued_at = T0 - DAY;
+    w->bundle.n_keys = 1;
+    w->bundle.keys[0].kid = 1;
+    memcpy(w->bundle.keys[0].pk, w->issuer.pk, OFFPAY_PK_BYTES);
+    w->bundle.keys[0].valid_from = T0 - DAY;
+    w->bundle.keys[0].valid_until = T0 + 400 * DAY;
+    if ((rc = offpay_issuer_sign_bundle(w->root.sk, &w->bundle)) != OFFPAY_OK ||
+        (rc = offpay_ledger_open(w->path, NULL, &w->l)) != OFFPAY_OK ||
+        (rc = offpay_ledger_set_trust(w->l, &w->bundle, 1, w->issuer.sk)) !=
+            OFFPAY_OK)
+        return rc;
+    if ((rc = offpay_ledger_wallet_account(w->l, EUR, "payer", T0,
+                                           &w->wallet_acct)) != OFFPAY_OK ||
+        (rc = offpay_ledger_deposit(w->l, w->wallet_acct, deposit, "top-up", T0,
+                                    NULL)) != OFFPAY_OK ||
+        (rc = offpay_ledger_guarantee_account(w->l, EUR, T0, &w->guarantee)) !=
+            OFFPAY_OK ||
+        (rc = offpay_ledger_deposit(w->l, w->guarantee, CENTS(1000), "fund", T0,
+                                    NULL)) != OFFPAY_OK)
+        return rc;
+    for (int i = 0; i < 2; i++) {
+        offpay_terminal_cred tc;
+
+        if ((rc = offpay_ledger_merchant_add(
+                 w->l, i ? "Kiosk B" : "Bakery A", EUR, T0, &w->merchant[i],
+                 &w->merchant_acct[i])) != OFFPAY_OK ||
+            (rc = offpay_keypair_generate(&tk)) != OFFPAY_OK ||
+            (rc = offpay_ledger_terminal_add(w->l, w->merchant[i], tk.pk,
+                                             T0 + 365 * DAY, T0, tbytes, &tlen,
+                                             &tc)) != OFFPAY_OK)
+            return rc;
+        w->terminal[i] = tc.terminal_id;
+        offpay_keypair_wipe(&tk);
+    }
+    return offpay_ledger_issue(w->l, w->wallet_acct, w->wallet.pk, limit,
+                               OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0,
+                               cred_bytes, &w->cred);
+}
+
+static void drop_world(world *w)
+{
+    offpay_ledger_close(w->l);
+    offpay_keypair_wipe(&w->root);
+    offpay_keypair_wipe(&w->issuer);
+    offpay_keypair_wipe(&w->wallet);
+}
+
+/* A payment code of w's wallet, signed by key (the wallet's own, or a
+ * clone's: the same key). merchant 0 makes it unbound. */
+static size_t make_code(const world *w, uint32_t counter, int64_t amount,
+                        uint32_t time, uint64_t merchant,
+                        uint8_t out[OFFPAY_PAYMENT_BOUND_BYTES])
+{
+    offpay_payment p;
+    uint8_t        msg[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t         mlen = 0, len = 0;
+
+    memset(&p, 0, sizeof p);
+    p.cred = w->cred;
+    p.counter = counter;
+    p.amount = (uint32_t)amount;
+    p.time = time;
+    p.bound = merchant != 0;
+    p.merchant_id = merchant;
+    randombytes_buf(p.nonce, sizeof p.nonce);
+    if (offpay__payment_signed_bytes(&p, msg, sizeof msg, &mlen) != OFFPAY_OK ||
+        offpay_sign(OFFPAY_DS_PAYMENT, msg, mlen, w->wallet.sk, p.sig) !=
+            OFFPAY_OK ||
+        offpay_payment_encode(&p, out, OFFPAY_PAYMENT_BOUND_BYTES, &len) !=
+            OFFPAY_OK)
+        return 0;
+    return len;
+}
+
+static offpay_settle_result settle(world *w, int term, const uint8_t *code,
+                                   size_t len, int64_t charged,
+                                   uint32_t accepted_at, uint32_t now)
+{
+    offpay_settle_item   it = {code, len, charged, accepted_at, 1};
+    offpay_settle_result r;
+
+    memset(&r, 0xee, sizeof r);
+    if (offpay_ledger_settle(w->l, w->terminal[term], &it, now, &r) !=
+        OFFPAY_OK)
+        r.outcome = (offpay_settle_outcome)-1;
+    return r;
+}
+
+static int64_t balance(world *w, uint64_t account)
+{
+    int64_t b = INT64_MIN;
+
+    if (offpay_ledger_balance(w->l, account, &b, NULL, NULL) != OFFPAY_OK)
+        return INT64_MIN;
+    return b;
+}
+
+/* The escrow's balance: escrow accounts are created right after the
+ * wallet's, so the test finds it through the audit's totals instead:
+ * inside minus every other balance of this world. */
+static int64_t escrow(world *w)
+{
+    offpay_audit_report r;
+
+    if (offpay_ledger_audit(w->l, &r) != OFFPAY_OK)
+        return INT64_MIN;
+    return r.inside - balance(w, w->wallet_acct) - balance(w, w->guarantee) -
+           balance(w, w->merchant_acct[0]) - balance(w, w->merchant_acct[1]);
+}
+
+/* 1 when the ledger holds w's credential as revoked. */
+static int revoked(world *w)
+{
+    offpay_ledger_cred_info ci;
+
+    return offpay_ledger_credential(w->l, w->cred.serial, &ci) == OFFPAY_OK &&
+           ci.revoked;
+}
+
+static int audit_ok(world *w)
+{
+    offpay_audit_report r;
+    offpay_err          rc = offpay_ledger_audit(w->l, &r);
+
+    if (rc != OFFPAY_OK)
+        fprintf(stderr,
+                "audit: %s: imbalanced %llu negative %llu escrow %llu "
+                "settle %llu release %llu inside %lld deposits %lld\n",
+                offpay_errname(rc), (unsigned long long)r.imbalanced,
+                (unsigned long long)r.negative,
+                (unsigned long long)r.escrow_mismatch,
+                (unsigned long long)r.settle_mismatch,
+                (unsigned long long)r.release_mismatch, (long long)r.inside,
+                (long long)r.deposits_net);
+    return rc == OFFPAY_OK;
+}
+
+/* ---- the cases ------------------------------------------------------- */
+
+static void test_first_presentment_moves_charge_from_escrow_to_merchant(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n;
+    offpay_settle_result r;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    CHECK(balance(&w, w.wallet_acct) == CENTS(50)); /* 50 went to escrow */
+    CHECK(escrow(&w) == CENTS(50));
+    n = make_code(&w, 1, CENTS(20), T0 + 10, 0, code);
+    REQUIRE(n > 0);
+    r = settle(&w, 0, code, n, CENTS(12), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(r.reason == OFFPAY_OK);
+    CHECK(r.paid == CENTS(12) && r.covered == 0 && r.replay == 0);
+    CHECK(r.case_id == 0 && r.presentment != 0);
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(12));
+    CHECK(escrow(&w) == CENTS(38));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+static void test_exact_replay_returns_first_result_and_moves_nothing(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n;
+    offpay_settle_result a, b;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n = make_code(&w, 1, CENTS(20), T0 + 10, w.merchant[0], code);
+    a = settle(&w, 0, code, n, CENTS(20), T0 + 20, T0 + 3600);
+    b = settle(&w, 0, code, n, CENTS(20), T0 + 20, T0 + 7200);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED && a.replay == 0);
+    CHECK(b.outcome == OFFPAY_SETTLE_SETTLED && b.replay == 1);
+    CHECK(b.presentment == a.presentment && b.paid == a.paid);
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(20));
+    CHECK(escrow(&w) == CENTS(30));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+static void test_duplicate_presentment_pays_opens_case_and_revokes(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n;
+    offpay_settle_result a, b;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n = make_code(&w, 1, CENTS(20), T0 + 10, 0, code);
+    a = settle(&w, 0, code, n, CENTS(15), T0 + 20, T0 + 3600);
+    b = settle(&w, 1, code, n, CENTS(15), T0 + 40, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(b.outcome == OFFPAY_SETTLE_DUPLICATE);
+    CHECK(b.paid == CENTS(15) && b.covered == 0 && b.case_id != 0);
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(15));
+    CHECK(escrow(&w) == CENTS(20));
+    CHECK(revoked(&w)); /* one duplicate case revokes (the default) */
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+static void test_double_spend_keeps_evidence_revokes_and_pays_terminal(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1, n2;
+    offpay_settle_result a, b, c;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    /* a cloned wallet: the same key and counter, other bytes */
+    n1 = make_code(&w, 7, CENTS(30), T0 + 10, 0, c1);
+    n2 = make_code(&w, 7, CENTS(30), T0 + 11, 0, c2);
+    a = settle(&w, 0, c1, n1, CENTS(30), T0 + 20, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(!revoked(&w));
+    b = settle(&w, 1, c2, n2, CENTS(30), T0 + 21, T0 + 3600);
+    CHECK(b.outcome == OFFPAY_SETTLE_DOUBLE_SPEND);
+    CHECK(b.case_id != 0);
+    CHECK(revoked(&w));
+    /* the escrow had 20 left: 10 came from the guarantee */
+    CHECK(b.paid == CENTS(30) && b.covered == CENTS(10));
+    CHECK(balance(&w, w.guarantee) == CENTS(990));
+    CHECK(escrow(&w) == 0);
+    /* the second upload of the clone's code is its own exact replay */
+    c = settle(&w, 1, c2, n2, CENTS(30), T0 + 21, T0 + 3700);
+    CHECK(c.replay == 1 && c.outcome == OFFPAY_SETTLE_DOUBLE_SPEND);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+static void test_overspend_paid_from_guarantee_when_rules_followed(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1, n2;
+    offpay_settle_result a, b;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(40), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(40), T0 + 30, 0, c2);
+    a = settle(&w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 3600);
+    b = settle(&w, 1, c2, n2, CENTS(40), T0 + 40, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(b.outcome == OFFPAY_SETTLE_GUARANTEED);
+    CHECK(b.paid == CENTS(40) && b.covered == CENTS(30) && b.case_id != 0);
+    CHECK(revoked(&w));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(40));
+    CHECK(balance(&w, w.guarantee) == CENTS(970));
+    CHECK(escrow(&w) == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+static void test_overspend_beyond_rules_is_unpaid_with_the_rule_named(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1, n2;
+    offpay_settle_result b;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(40), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(40), T0 + 30, 0, c2);
+    (void)settle(&w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 3600);
+    /* accepted an hour after the code was made: beyond the code age */
+    b = settle(&w, 1, c2, n2, CENTS(40), T0 + 30 + 3600, T0 + 7200);
+    CHECK(b.outcome == OFFPAY_SETTLE_UNPAID);
+    CHECK(b.reason == OFFPAY_ECODE_TOO_OLD);
+    CHECK(b.paid == CENTS(10) && b.covered == 0);
+    CHECK(balance(&w, w.guarantee) == CENTS(1000));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+static void test_rejected_items_move_nothing(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n;
+    offpay_settle_result r;
+    offpay_audit_report  before, after;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_audit(w.l, &before));
+    n = make_code(&w, 1, CENTS(20), T0 + 10, w.merchant[0], code);
+    /* bound to merchant A, uploaded by merchant B's terminal */
+    r = settle(&w, 1, code, n, CENTS(20), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED);
+    CHECK(r.reason == OFFPAY_EWRONG_MERCHANT);
+    /* more than the payer authorized */
+    r = settle(&w, 0, code, n, CENTS(20) + 1, T0 + 20, T0 + 3600);
+    CHECK(r.reason == OFFPAY_EOVER_AUTHORIZED);
+    /* accepted in the future */
+    r = settle(&w, 0, code, n, CENTS(20), T0 + 9000, T0 + 3600);
+    CHECK(r.reason == OFFPAY_ECODE_FUTURE);
+    /* one byte changed */
+    code[n - 1] ^= 1;
+    r = settle(&w, 0, code, n, CENTS(20), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED && r.reason == OFFPAY_ECODE_SIG);
+    /* truncated */
+    r = settle(&w, 0, code, n - 5, CENTS(20), T0 + 20, T0 + 3600);
+    CHECK(r.reason == OFFPAY_ETRUNCATED);
+    REQUIRE_OK(offpay_ledger_audit(w.l, &after));
+    CHECK(after.transfers == before.transfers);
+    CHECK(escrow(&w) == CENTS(50));
+    drop_world(&w);
+}
+
+static void test_release_after_grace_returns_escrow_once(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n, released = 99;
+    offpay_settle_result r;
+    offpay_ledger_config cfg;
+
+    offpay_ledger_config_defaults(&cfg);
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n = make_code(&w, 1, CENTS(20), T0 + 10, 0, code);
+    r = settle(&w, 0, code, n, CENTS(20), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_SETTLED);
+    /* expiry T0+30d; grace 14 d */
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 40 * DAY, &released));
+    CHECK(released == 0);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(50));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 45 * DAY, &released));
+    CHECK(released == 1);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(80));
+    CHECK(escrow(&w) == 0);
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 46 * DAY, &released));
+    CHECK(released == 0);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(80));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+static void test_late_presentment_paid_from_wallet_then_refused(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1, n2;
+    offpay_settle_result a, b;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(20), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(20), T0 + 30, 0, c2);
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 45 * DAY, NULL));
+    CHECK(balance(&w, w.wallet_acct) == CENTS(100));
+    /* within the late window (30 d after release) */
+    a = settle(&w, 0, c1, n1, CENTS(20), T0 + 20, T0 + 50 * DAY);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED && a.paid == CENTS(20));
+    CHECK(balance(&w, w.wallet_acct) == CENTS(80));
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(20));
+    /* after it */
+    b = settle(&w, 1, c2, n2, CENTS(20), T0 + 40, T0 + 80 * DAY);
+    CHECK(b.outcome == OFFPAY_SETTLE_UNPAID && b.reason == OFFPAY_ELATE);
+    CHECK(b.paid == 0);
+    CHECK(balance(&w, w.merchant_acct[1]) == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+static void test_revoked_terminal_settles_only_what_came_before(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1, n2;
+    offpay_settle_result a, b;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(10), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(10), T0 + 1000, 0, c2);
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, w.terminal[0], T0 + 500));
+    a = settle(&w, 0, c1, n1, CENTS(10), T0 + 20, T0 + 3600);
+    b = settle(&w, 0, c2, n2, CENTS(10), T0 + 1010, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(!revoked(&w));
+    CHECK(b.outcome == OFFPAY_SETTLE_REJECTED &&
+          b.reason == OFFPAY_ETERMINAL_REVOKED);
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(10));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+static void test_issue_needs_funds_and_a_valid_key(void)
+{
+    world   w;
+    uint8_t bytes[OFFPAY_WALLET_CRED_BYTES], bad[OFFPAY_PK_BYTES];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    CHECK_ERR(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(51), 0,
+                                  T0 + DAY, T0, bytes, NULL),
+              OFFPAY_EFUNDS);
+    memset(bad, 0xff, sizeof bad);
+    CHECK_ERR(offpay_ledger_issue(w.l, w.wallet_acct, bad, CENTS(1), 0,
+                                  T0 + DAY, T0, bytes, NULL),
+              OFFPAY_EWEAK_KEY);
+    CHECK_ERR(
+        offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(51), "atm", T0, NULL),
+        OFFPAY_EFUNDS);
+    REQUIRE_OK(
+        offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(50), "atm", T0, NULL));
+    CHECK(balance(&w, w.wallet_acct) == 0);
+    CHECK_ERR(offpay_ledger_revoke(w.l, 999999, "x", T0), OFFPAY_ENOT_ISSUED);
+    CHECK(!revoked(&w));
+    REQUIRE_OK(offpay_ledger_revoke(w.l, w.cred.serial, "lost", T0 + 5));
+    CHECK(revoked(&w));
+    REQUIRE_OK(offpay_ledger_revoke(w.l, w.cred.serial, "again", T0 + 6));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+/* The audit must be able to fail: change the ledger behind its back. */
+static void test_audit_catches_a_ledger_changed_behind_its_back(void)
+{
+    world               w;
+    sqlite3            *db = NULL;
+    offpay_audit_report r;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE(audit_ok(&w));
+    REQUIRE(sqlite3_open(w.path, &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "UPDATE credentials SET remaining = remaining + 1",
+                         NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+    CHECK(r.escrow_mismatch == 1);
+    REQUIRE(sqlite3_exec(db,
+                         "UPDATE credentials SET remaining = remaining - 1;"
+                         "DELETE FROM transfers WHERE kind = 'fund'",
+                         NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+    CHECK(r.escrow_mismatch == 1); /* remaining 50, derived 0 */
+    sqlite3_close(db);
+    drop_world(&w);
+}
+
+/* ---- two connections settling the same uploads at once --------------- */
+
+#define RACE_ITEMS 60
+
+struct race {
+    world          *w;
+    uint8_t         codes[RACE_ITEMS][OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t          lens[RACE_ITEMS];
+    int             settled[2];
+    int             replays[2];
+    int             errors;
+    pthread_mutex_t mu;
+};
+
+struct racer {
+    struct race *race;
+    int          who;
+};
+
+static void *race_run(void *arg)
+{
+    struct racer  *me = arg;
+    struct race   *ra = me->race;
+    offpay_ledger *l = NULL;
+
+    if (offpay_ledger_open(ra->w->path, NULL, &l) != OFFPAY_OK ||
+        offpay_ledger_set_trust(l, &ra->w->bundle, 1, ra->w->issuer.sk) !=
+            OFFPAY_OK) {
+        pthread_mutex_lock(&ra->mu);
+        ra->errors++;
+        pthread_mutex_unlock(&ra->mu);
+        offpay_ledger_close(l);
+        return NULL;
+    }
+    for (int i = 0; i < RACE_ITEMS; i++) {
+        int                  k = me->who ? RACE_ITEMS - 1 - i : i;
+        offpay_settle_item   it = {ra->codes[k], ra->lens[k], 100, T0 + 20, k};
+        offpay_settle_result r;
+        offpay_err           rc;
+
+        rc = offpay_ledger_settle(l, ra->w->terminal[0], &it, T0 + 3600, &r);
+        pthread_mutex_lock(&ra->mu);
+        if (rc != OFFPAY_OK || r.outcome != OFFPAY_SETTLE_SETTLED)
+            ra->errors++;
+        else if (r.replay)
+            ra->replays[me->who]++;
+        else
+            ra->settled[me->who]++;
+        pthread_mutex_unlock(&ra->mu);
+    }
+    offpay_ledger_close(l);
+    return NULL;
+}
+
+static void test_two_connections_settle_each_item_exactly_once(void)
+{
+    world        w;
+    struct race  ra;
+    struct racer r0, r1;
+    pthread_t    t0, t1;
+
+    REQUIRE_OK(make_world(&w, CENTS(200), CENTS(100)));
+    memset(&ra, 0, sizeof ra);
+    ra.w = &w;
+    pthread_mutex_init(&ra.mu, NULL);
+    for (int i = 0; i < RACE_ITEMS; i++) {
+        ra.lens[i] =
+            make_code(&w, (uint32_t)i + 1, 100, T0 + 10, 0, ra.codes[i]);
+        REQUIRE(ra.lens[i] > 0);
+    }
+    r0.race = &ra, r0.who = 0;
+    r1.race = &ra, r1.who = 1;
+    REQUIRE(pthread_create(&t0, NULL, race_run, &r0) == 0);
+    REQUIRE(pthread_create(&t1, NULL, race_run, &r1) == 0);
+    pthread_join(t0, NULL);
+    pthread_join(t1, NULL);
+    CHECK(ra.errors == 0);
+    CHECK(ra.settled[0] + ra.settled[1] == RACE_ITEMS);
+    CHECK(ra.replays[0] + ra.replays[1] == RACE_ITEMS);
+    CHECK(balance(&w, w.merchant_acct[0]) == 100 * RACE_ITEMS);
+    CHECK(escrow(&w) == CENTS(100) - 100 * RACE_ITEMS);
+    CHECK(audit_ok(&w));
+    pthread_mutex_destroy(&ra.mu);
+    drop_world(&w);
+}
+
+static const offpay_test TESTS[] = {
+    {"first_presentment_moves_charge_from_escrow_to_merchant",
+     test_first_presentment_moves_charge_from_escrow_to_merchant},
+    {"exact_replay_returns_first_result_and_moves_nothing",
+     test_exact_replay_returns_first_result_and_moves_nothing},
+    {"duplicate_presentment_pays_opens_case_and_revokes",
+     test_duplicate_presentment_pays_opens_case_and_revokes},
+    {"double_spend_keeps_evidence_revokes_and_pays_terminal",
+     test_double_spend_keeps_evidence_revokes_and_pays_terminal},
+    {"overspend_paid_from_guarantee_when_rules_followed",
+     test_overspend_paid_from_guarantee_when_rules_followed},
+    {"overspend_beyond_rules_is_unpaid_with_the_rule_named",
+     test_overspend_beyond_rules_is_unpaid_with_the_rule_named},
+    {"rejected_items_move_nothing", test_rejected_items_move_nothing},
+    {"release_after_grace_returns_escrow_once",
+     test_release_after_grace_returns_escrow_once},
+    {"late_presentment_paid_from_wallet_then_refused",
+     test_late_presentment_paid_from_wallet_then_refused},
+    {"revoked_terminal_settles_only_what_came_before",
+     test_revoked_terminal_settles_only_what_came_before},
+    {"issue_needs_funds_and_a_valid_key",
+     test_issue_needs_funds_and_a_valid_key},
+    {"audit_catches_a_ledger_changed_behind_its_back",
+     test_audit_catches_a_ledger_changed_behind_its_back},
+    {"two_connections_settle_each_item_exactly_once",
+     test_two_connections_settle_each_item_exactly_once},
+    {NULL, NULL}};
+
+int main(void)
+{
+    return offpay_test_main(TESTS);
+}
