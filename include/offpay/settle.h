@@ -227,6 +227,67 @@ offpay_err offpay_ledger_settle(offpay_ledger *l, uint32_t terminal_id,
 offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
                                      size_t *released);
 
+/* ---- what offpayd serves ------------------------------------------ */
+
+/*
+ * offpay_ledger_revlist — the revocation list signed now with the ledger's
+ * key: a delta with every serial revoked after list since_seq, or the full
+ * list when since_seq is 0 or is the current list (signed again, so its
+ * issued_at is fresh). *bytes is malloc'd (free it). Errors: OFFPAY_EINVAL,
+ * OFFPAY_EREVLIST_SEQ (since_seq is above the current list),
+ * OFFPAY_ECRYPTO (no signing key), OFFPAY_ENOMEM, OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
+                                 uint32_t now, uint8_t **bytes, size_t *len);
+
+/* A registered terminal. */
+typedef struct offpay_ledger_terminal_info {
+    uint32_t terminal_id;
+    uint64_t merchant_id;
+    uint64_t merchant_account;
+    uint16_t currency;
+    uint8_t  pk[OFFPAY_PK_BYTES];
+    int      revoked;
+    uint32_t revoked_at;
+} offpay_ledger_terminal_info;
+
+/* By id, or by its key (terminal_id 0 and pk given). Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_ESTORE. */
+offpay_err offpay_ledger_terminal(offpay_ledger *l, uint32_t terminal_id,
+                                  const uint8_t               *pk,
+                                  offpay_ledger_terminal_info *out);
+
+/*
+ * offpay_ledger_nonce — takes (pk, nonce) for a signed request made at time
+ * at: OFFPAY_OK the first time, OFFPAY_EREPLAY after. Nonces older than
+ * now - window are forgotten (the caller refuses requests whose time is
+ * outside now ± window, so a forgotten nonce can never be replayed).
+ * nonce is 16 bytes. Errors: OFFPAY_EINVAL, OFFPAY_EREPLAY, OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_nonce(offpay_ledger *l,
+                               const uint8_t  pk[OFFPAY_PK_BYTES],
+                               const uint8_t nonce[16], uint32_t at,
+                               uint32_t now, uint32_t window);
+
+/* One settled (or refused) presentment at a merchant. */
+typedef struct offpay_statement_line {
+    uint64_t              presentment;
+    uint32_t              terminal_id;
+    uint64_t              serial;
+    uint32_t              counter;
+    int64_t               charged, paid, covered;
+    offpay_settle_outcome outcome;
+    offpay_err            reason;
+    uint32_t              accepted_at, uploaded_at;
+} offpay_statement_line;
+
+/* Calls fn for each presentment at merchant_id's terminals uploaded in
+ * [from, to], in upload order; a non-zero return stops the walk. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (merchant), OFFPAY_ESTORE. */
+offpay_err offpay_ledger_statement(
+    offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
+    int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx);
+
 /* ---- the audit ----------------------------------------------------- */
 
 typedef struct offpay_audit_report {

@@ -182,6 +182,20 @@ typedef struct offpay__store_ops {
     offpay_err (*case_count)(offpay__store *s, uint64_t serial,
                              const char *kind, uint64_t *n);
 
+    /* serials revoked with a revocation seq >= from_seq, ascending by
+     * serial, malloc'd into *serials (NULL when none); *max_seq is the
+     * highest revocation seq of the ledger (0: none) */
+    offpay_err (*revocations)(offpay__store *s, uint64_t from_seq,
+                              uint64_t **serials, size_t *n, uint64_t *max_seq);
+    /* OK the first time (pk, nonce) is taken, EEXISTS after */
+    offpay_err (*nonce_take)(offpay__store *s, const uint8_t pk[32],
+                             const uint8_t nonce[16], uint32_t at);
+    offpay_err (*nonce_prune)(offpay__store *s, uint32_t before);
+    /* presentments at merchant's terminals uploaded in [from, to] */
+    offpay_err (*statement)(
+        offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
+        int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx);
+
     offpay_err (*audit)(offpay__store *s, offpay__audit_facts *f);
 } offpay__store_ops;
 

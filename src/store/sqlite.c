@@ -50,6 +50,11 @@ enum {
     S_CHARGED_AT,
     S_CASE_ADD,
     S_CASE_COUNT,
+    S_REVOCATIONS,
+    S_REVOCATION_MAX,
+    S_NONCE_TAKE,
+    S_NONCE_PRUNE,
+    S_STATEMENT,
     S_COUNT
 };
 
@@ -127,6 +132,18 @@ static const char *const SQL[S_COUNT] = {
                    " VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_CASE_COUNT] =
         "SELECT COUNT(*) FROM cases WHERE serial = ?1 AND kind = ?2",
+    [S_REVOCATIONS] =
+        "SELECT serial FROM revocations WHERE seq >= ?1 ORDER BY serial",
+    [S_REVOCATION_MAX] = "SELECT COALESCE(MAX(seq), 0) FROM revocations",
+    [S_NONCE_TAKE] = "INSERT INTO request_nonces (pk, nonce, at)"
+                     " VALUES (?1, ?2, ?3)",
+    [S_NONCE_PRUNE] = "DELETE FROM request_nonces WHERE at < ?1",
+    [S_STATEMENT] =
+        "SELECT p.id, p.terminal, p.serial, p.counter, p.charged, p.paid,"
+        " p.covered, p.outcome, p.reason, p.accepted_at, p.uploaded_at"
+        " FROM presentments p JOIN terminals t ON t.id = p.terminal"
+        " WHERE t.merchant = ?1 AND p.uploaded_at BETWEEN ?2 AND ?3"
+        " ORDER BY p.id",
 };
 
 struct offpay__store {
@@ -776,6 +793,103 @@ static offpay_err s_case_count(offpay__store *s, uint64_t serial,
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }
 
+/* ---- revocations, nonces, statements -------------------------------- */
+
+static offpay_err s_revocations(offpay__store *s, uint64_t from_seq,
+                                uint64_t **serials, size_t *n,
+                                uint64_t *max_seq)
+{
+    sqlite3_stmt *st = stmt(s, S_REVOCATION_MAX);
+    uint64_t     *v = NULL, *nv;
+    size_t        cap = 0;
+    offpay_err    rc;
+    int           step;
+
+    *serials = NULL;
+    *n = 0;
+    rc = row(st);
+    if (rc != OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    *max_seq = col_u64(st, 0);
+    sqlite3_reset(st);
+    st = stmt(s, S_REVOCATIONS);
+    bind_u64(st, 1, from_seq);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            nv = realloc(v, cap * sizeof *v);
+            if (nv == NULL) {
+                free(v);
+                sqlite3_reset(st);
+                *n = 0;
+                return OFFPAY_ENOMEM;
+            }
+            v = nv;
+        }
+        v[(*n)++] = col_u64(st, 0);
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE) {
+        free(v);
+        *n = 0;
+        return map(step);
+    }
+    *serials = v;
+    return OFFPAY_OK;
+}
+
+static offpay_err s_nonce_take(offpay__store *s, const uint8_t pk[32],
+                               const uint8_t nonce[16], uint32_t at)
+{
+    sqlite3_stmt *st = stmt(s, S_NONCE_TAKE);
+
+    bind_blob(st, 1, pk, 32);
+    bind_blob(st, 2, nonce, 16);
+    sqlite3_bind_int64(st, 3, at);
+    return run(st); /* a taken nonce breaks the primary key: EEXISTS */
+}
+
+static offpay_err s_nonce_prune(offpay__store *s, uint32_t before)
+{
+    sqlite3_stmt *st = stmt(s, S_NONCE_PRUNE);
+
+    sqlite3_bind_int64(st, 1, before);
+    return run(st);
+}
+
+static offpay_err
+s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
+            int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx)
+{
+    sqlite3_stmt         *st = stmt(s, S_STATEMENT);
+    offpay_statement_line line;
+    int                   step;
+
+    bind_u64(st, 1, merchant);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&line, 0, sizeof line);
+        line.presentment = col_u64(st, 0);
+        line.terminal_id = col_u32(st, 1);
+        line.serial = col_u64(st, 2);
+        line.counter = col_u32(st, 3);
+        line.charged = sqlite3_column_int64(st, 4);
+        line.paid = sqlite3_column_int64(st, 5);
+        line.covered = sqlite3_column_int64(st, 6);
+        line.outcome = (offpay_settle_outcome)sqlite3_column_int(st, 7);
+        line.reason = (offpay_err)sqlite3_column_int(st, 8);
+        line.accepted_at = col_u32(st, 9);
+        line.uploaded_at = col_u32(st, 10);
+        if (fn(&line, ctx) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    return step == SQLITE_DONE ? OFFPAY_OK : map(step);
+}
+
 /* ---- the audit ------------------------------------------------------- */
 
 /* Balances derived from transfers alone, per account. */
@@ -931,6 +1045,10 @@ static const offpay__store_ops OPS = {
     .charged_at = s_charged_at,
     .case_add = s_case_add,
     .case_count = s_case_count,
+    .revocations = s_revocations,
+    .nonce_take = s_nonce_take,
+    .nonce_prune = s_nonce_prune,
+    .statement = s_statement,
     .audit = s_audit,
 };
 

@@ -492,6 +492,97 @@ static void test_audit_catches_a_ledger_changed_behind_its_back(void)
     drop_world(&w);
 }
 
+/* ---- what offpayd serves ------------------------------------------- */
+
+static int count_line(const offpay_statement_line *line, void *ctx)
+{
+    int64_t *sum = ctx;
+
+    *sum += line->paid;
+    return 0;
+}
+
+static void test_revlist_full_and_delta_verify_and_follow(void)
+{
+    world          w;
+    uint8_t       *b = NULL;
+    size_t         n = 0;
+    offpay_revlist rl;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    /* nothing revoked: an empty full list, seq 1 */
+    REQUIRE_OK(offpay_ledger_revlist(w.l, 0, T0 + 10, &b, &n));
+    memset(&rl, 0, sizeof rl);
+    REQUIRE_OK(offpay_revlist_decode(b, n, &rl));
+    CHECK(rl.seq == 1 && rl.base_seq == 0 && rl.n_serials == 0);
+    CHECK_ERR(offpay_revlist_verify(&w.bundle, &rl), OFFPAY_OK);
+    free(rl.serials);
+    free(b);
+    REQUIRE_OK(offpay_ledger_revoke(w.l, w.cred.serial, "lost", T0 + 20));
+    /* a delta since list 1 carries the new serial */
+    REQUIRE_OK(offpay_ledger_revlist(w.l, 1, T0 + 30, &b, &n));
+    memset(&rl, 0, sizeof rl);
+    REQUIRE_OK(offpay_revlist_decode(b, n, &rl));
+    CHECK(rl.seq == 2 && rl.base_seq == 1 && rl.n_serials == 1);
+    CHECK(rl.n_serials == 1 && rl.serials[0] == w.cred.serial);
+    CHECK(rl.issued_at == T0 + 30);
+    CHECK_ERR(offpay_revlist_verify(&w.bundle, &rl), OFFPAY_OK);
+    free(rl.serials);
+    free(b);
+    /* since the current list: the full list signed again */
+    REQUIRE_OK(offpay_ledger_revlist(w.l, 2, T0 + 40, &b, &n));
+    memset(&rl, 0, sizeof rl);
+    REQUIRE_OK(offpay_revlist_decode(b, n, &rl));
+    CHECK(rl.seq == 2 && rl.base_seq == 0 && rl.n_serials == 1);
+    free(rl.serials);
+    free(b);
+    CHECK_ERR(offpay_ledger_revlist(w.l, 3, T0 + 50, &b, &n),
+              OFFPAY_EREVLIST_SEQ);
+    drop_world(&w);
+}
+
+static void test_nonce_taken_once_terminal_found_by_key_statement_sums(void)
+{
+    world                       w;
+    uint8_t                     nonce[16] = {1, 2, 3};
+    uint8_t                     code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t                      n;
+    offpay_ledger_terminal_info a, b;
+    int64_t                     sum = 0;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_terminal(w.l, w.terminal[1], NULL, &a));
+    CHECK(a.merchant_id == w.merchant[1] && a.currency == EUR && !a.revoked);
+    REQUIRE_OK(offpay_ledger_terminal(w.l, 0, a.pk, &b));
+    CHECK(b.terminal_id == w.terminal[1]);
+    CHECK_ERR(offpay_ledger_terminal(w.l, 0, w.wallet.pk, &b),
+              OFFPAY_ENOTFOUND);
+
+    CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0, T0, 300), OFFPAY_OK);
+    CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0, T0 + 1, 300),
+              OFFPAY_EREPLAY);
+    nonce[0] = 9;
+    CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0, T0 + 1, 300),
+              OFFPAY_OK);
+
+    n = make_code(&w, 1, CENTS(20), T0 + 10, 0, code);
+    (void)settle(&w, 1, code, n, CENTS(20), T0 + 20, T0 + 3600);
+    n = make_code(&w, 2, CENTS(5), T0 + 30, 0, code);
+    (void)settle(&w, 1, code, n, CENTS(5), T0 + 40, T0 + 3700);
+    REQUIRE_OK(offpay_ledger_statement(w.l, w.merchant[1], T0, T0 + DAY,
+                                       count_line, &sum));
+    CHECK(sum == CENTS(25));
+    CHECK(sum == balance(&w, w.merchant_acct[1]));
+    sum = 0;
+    REQUIRE_OK(offpay_ledger_statement(w.l, w.merchant[0], T0, T0 + DAY,
+                                       count_line, &sum));
+    CHECK(sum == 0);
+    CHECK_ERR(
+        offpay_ledger_statement(w.l, 4242, T0, T0 + DAY, count_line, &sum),
+        OFFPAY_ENOTFOUND);
+    drop_world(&w);
+}
+
 /* ---- two connections settling the same uploads at once --------------- */
 
 #define RACE_ITEMS 60
@@ -602,6 +693,10 @@ static const offpay_test TESTS[] = {
      test_issue_needs_funds_and_a_valid_key},
     {"audit_catches_a_ledger_changed_behind_its_back",
      test_audit_catches_a_ledger_changed_behind_its_back},
+    {"revlist_full_and_delta_verify_and_follow",
+     test_revlist_full_and_delta_verify_and_follow},
+    {"nonce_taken_once_terminal_found_by_key_statement_sums",
+     test_nonce_taken_once_terminal_found_by_key_statement_sums},
     {"two_connections_settle_each_item_exactly_once",
      test_two_connections_settle_each_item_exactly_once},
     {NULL, NULL}};

@@ -119,3 +119,13 @@ CREATE TABLE revocations (
   reason TEXT NOT NULL,
   at     INTEGER NOT NULL
 );
+
+-- Signed requests from terminals and wallets carry a nonce; each (key,
+-- nonce) is taken once within the accepted clock window.
+CREATE TABLE request_nonces (
+  pk    @BLOB@ NOT NULL,
+  nonce @BLOB@ NOT NULL,
+  at    INTEGER NOT NULL,
+  PRIMARY KEY (pk, nonce)
+);
+CREATE INDEX request_nonces_at ON request_nonces (at);

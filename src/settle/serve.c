@@ -1,0 +1,201 @@
+/*
+ * serve.c — what offpayd hands out from the ledger: the signed revocation
+ * list (full or delta), terminal look-ups for authenticating uploads, the
+ * request nonces that stop replayed requests, and merchant statements.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "offpay/issuer.h"
+#include "settle/settle_int.h"
+
+struct revlist_ctx {
+    uint64_t  from_seq;
+    uint64_t *serials;
+    size_t    n;
+    uint64_t  max_seq;
+};
+
+static offpay_err revlist_tx(offpay_ledger *l, void *p)
+{
+    struct revlist_ctx *c = p;
+
+    free(c->serials);
+    c->serials = NULL;
+    return l->ops->revocations(l->store, c->from_seq, &c->serials, &c->n,
+                               &c->max_seq);
+}
+
+/*
+ * List seq = 1 + the highest revocation seq (1 while nothing is revoked).
+ * A delta since list S carries the revocations numbered S and above, which
+ * are exactly those list S did not hold.
+ */
+offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
+                                 uint32_t now, uint8_t **bytes, size_t *len)
+{
+    struct revlist_ctx c;
+    offpay_revlist     rl;
+    offpay_err         rc;
+    uint64_t           current;
+    size_t             cap;
+
+    if (l == NULL || bytes == NULL || len == NULL)
+        return OFFPAY_EINVAL;
+    *bytes = NULL;
+    *len = 0;
+    if (!l->has_trust)
+        return OFFPAY_ECRYPTO;
+    memset(&c, 0, sizeof c);
+    c.from_seq = since_seq;
+    rc = offpay__ledger_tx(l, revlist_tx, &c);
+    if (rc != OFFPAY_OK)
+        goto out;
+    current = c.max_seq + 1;
+    if (current > UINT32_MAX) {
+        rc = OFFPAY_ERANGE;
+        goto out;
+    }
+    if (since_seq > current) {
+        rc = OFFPAY_EREVLIST_SEQ;
+        goto out;
+    }
+    if (since_seq == 0 || since_seq == current) {
+        /* the full list: every revocation */
+        c.from_seq = 0;
+        rc = offpay__ledger_tx(l, revlist_tx, &c);
+        if (rc != OFFPAY_OK)
+            goto out;
+        since_seq = 0;
+    }
+    if (c.n > OFFPAY_REVLIST_MAX) {
+        rc = OFFPAY_ETOOBIG;
+        goto out;
+    }
+    memset(&rl, 0, sizeof rl);
+    rl.kid = l->kid;
+    rl.seq = (uint32_t)current;
+    rl.base_seq = since_seq;
+    rl.issued_at = now;
+    rl.n_serials = (uint32_t)c.n;
+    rl.serials = c.serials;
+    rc = offpay_issuer_sign_revlist(l->sk, &rl);
+    if (rc != OFFPAY_OK)
+        goto out;
+    cap = OFFPAY_REVLIST_HEADER_BYTES + c.n * 8 + OFFPAY_SIG_BYTES;
+    *bytes = malloc(cap);
+    if (*bytes == NULL) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    rc = offpay_revlist_encode(&rl, *bytes, cap, len);
+    if (rc != OFFPAY_OK) {
+        free(*bytes);
+        *bytes = NULL;
+        *len = 0;
+    }
+out:
+    free(c.serials);
+    return rc;
+}
+
+struct terminal_ctx {
+    uint32_t                     id;
+    const uint8_t               *pk;
+    offpay_ledger_terminal_info *out;
+};
+
+static offpay_err terminal_tx(offpay_ledger *l, void *p)
+{
+    struct terminal_ctx *c = p;
+    offpay__terminal_row t;
+    offpay_err           rc = OFFPAY_OK;
+
+    if (c->id == 0)
+        rc = l->ops->terminal_by_pk(l->store, c->pk, &c->id);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->terminal_get(l->store, c->id, &t);
+    if (rc != OFFPAY_OK)
+        return rc;
+    memset(c->out, 0, sizeof *c->out);
+    c->out->terminal_id = t.id;
+    c->out->merchant_id = t.merchant;
+    c->out->merchant_account = t.merchant_account;
+    c->out->currency = t.currency;
+    memcpy(c->out->pk, t.pk, OFFPAY_PK_BYTES);
+    c->out->revoked = t.revoked;
+    c->out->revoked_at = t.revoked_at;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay_ledger_terminal(offpay_ledger *l, uint32_t terminal_id,
+                                  const uint8_t               *pk,
+                                  offpay_ledger_terminal_info *out)
+{
+    struct terminal_ctx c = {terminal_id, pk, out};
+
+    if (l == NULL || out == NULL || (terminal_id == 0 && pk == NULL))
+        return OFFPAY_EINVAL;
+    return offpay__ledger_tx(l, terminal_tx, &c);
+}
+
+struct nonce_ctx {
+    const uint8_t *pk, *nonce;
+    uint32_t       at, before;
+};
+
+static offpay_err nonce_tx(offpay_ledger *l, void *p)
+{
+    struct nonce_ctx *c = p;
+    offpay_err        rc;
+
+    rc = l->ops->nonce_prune(l->store, c->before);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->nonce_take(l->store, c->pk, c->nonce, c->at);
+    return rc == OFFPAY_EEXISTS ? OFFPAY_EREPLAY : rc;
+}
+
+offpay_err offpay_ledger_nonce(offpay_ledger *l,
+                               const uint8_t  pk[OFFPAY_PK_BYTES],
+                               const uint8_t nonce[16], uint32_t at,
+                               uint32_t now, uint32_t window)
+{
+    struct nonce_ctx c = {pk, nonce, at, now > window ? now - window : 0};
+
+    if (l == NULL || pk == NULL || nonce == NULL)
+        return OFFPAY_EINVAL;
+    return offpay__ledger_tx(l, nonce_tx, &c);
+}
+
+struct statement_ctx {
+    uint64_t merchant;
+    uint32_t from, to;
+    int (*fn)(const offpay_statement_line *line, void *ctx);
+    void *ctx;
+};
+
+static offpay_err statement_tx(offpay_ledger *l, void *p)
+{
+    struct statement_ctx *c = p;
+    char                  name[OFFPAY_NAME_MAX + 1];
+    uint64_t              account;
+    uint16_t              currency;
+    offpay_err            rc;
+
+    rc = l->ops->merchant_get(l->store, c->merchant, &account, &currency, name);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->statement(l->store, c->merchant, c->from, c->to, c->fn,
+                               c->ctx);
+    return rc;
+}
+
+offpay_err offpay_ledger_statement(
+    offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
+    int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx)
+{
+    struct statement_ctx c = {merchant_id, from, to, fn, ctx};
+
+    if (l == NULL || fn == NULL || from > to)
+        return OFFPAY_EINVAL;
+    return offpay__ledger_tx(l, statement_tx, &c);
+}
