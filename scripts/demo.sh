@@ -25,9 +25,15 @@ umask 077
 echo "issuer demo passphrase" > issuer.pass
 echo "wallet demo passphrase" > wallet.pass
 echo "terminal demo passphrase" > terminal.pass
+echo "root key demo passphrase, kept offline" > root.pass
 
 step "Issuer: root and signing keys (offline key ceremony)"
-run "$OFFPAY" issuer init --dir issuer --passphrase-file issuer.pass
+# The root key gets its own file and passphrase, for offline storage (here
+# a directory standing for a removable medium); day-to-day issuing never
+# reads it, only adding or retiring a signing key does.
+mkdir offline
+run "$OFFPAY" issuer init --dir issuer --passphrase-file issuer.pass \
+    --root offline/root.sealed --root-passphrase-file root.pass
 
 step "Wallet: key pair made on the payer's device"
 run "$OFFPAY" wallet init --wallet wallet.opw --root issuer/root.pub \

@@ -5,14 +5,23 @@
  * Two layers:
  *   - pure signing functions (offpay_issuer_sign_*): given a secret key and
  *     a filled value, write its signature. No I/O. Thread-safe.
- *   - offpay_issuer, the offline key-ceremony tool's state: a directory
- *     holding one file sealed under a passphrase (issuer.sealed: root key,
- *     signing keys, serial counters, revoked serials) and the public
- *     outputs (root.pub, bundle.opb, revlist.opb). Every change is saved
- *     atomically before the function returns. Not thread-safe; an open
- *     issuer holds an exclusive lock (dir/issuer.lock), and a second open
- *     (another process, or this one) waits up to 10 s, then gets
- *     OFFPAY_EBUSY.
+ *   - offpay_issuer, the offline key-ceremony tool's state. The root key is
+ *     kept apart from the daily state:
+ *       dir/issuer.sealed  signing keys, the signed trust bundle, serial and
+ *                          terminal counters, issued terminal keys, revoked
+ *                          serials; sealed under the issuer passphrase
+ *       root.sealed        the root key alone (by default dir/root.sealed,
+ *                          meant to be moved to offline storage), sealed
+ *                          under the root passphrase
+ *       dir/root.pub, dir/bundle.opb, dir/revlist.opb  the public outputs
+ *     Issuing credentials, revoking and publishing never need the root key;
+ *     only signing a new trust bundle does (creation, add-key, retire-key),
+ *     after offpay_issuer_unlock_root. Private files are mode 0600 and the
+ *     directory 0700, public files 0644, whatever existed before.
+ *     Every change is saved atomically before the function returns. Not
+ *     thread-safe; an open issuer holds an exclusive lock (dir/issuer.lock),
+ *     and a second open (another process, or this one) waits up to 10 s,
+ *     then gets OFFPAY_EBUSY.
  */
 #ifndef OFFPAY_ISSUER_H
 #define OFFPAY_ISSUER_H
@@ -30,7 +39,10 @@ extern "C" {
 /* ---- pure signing ---------------------------------------------------- */
 
 /* Each fills the value's sig from sk. The value must be well-formed (what
- * its encoder accepts). Errors: OFFPAY_EINVAL, OFFPAY_ECRYPTO. */
+ * its encoder accepts). A wallet or terminal key that libsodium would not
+ * accept as a verifier (crypto_core_ed25519_is_valid_point fails: non-
+ * canonical, small order, off the main subgroup) is OFFPAY_EWEAK_KEY.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EWEAK_KEY, OFFPAY_ECRYPTO. */
 offpay_err offpay_issuer_sign_bundle(const uint8_t        sk[OFFPAY_SK_BYTES],
                                      offpay_trust_bundle *b);
 offpay_err offpay_issuer_sign_wallet_cred(const uint8_t sk[OFFPAY_SK_BYTES],
@@ -47,25 +59,72 @@ typedef struct offpay_issuer offpay_issuer;
 /* Defaults of offpay_issuer_create. */
 #define OFFPAY_ISSUER_KEY_LIFETIME (2u * 365 * 86400) /* signing key window */
 
+/* Most distinct terminal keys one issuer credentials (OFFPAY_ERANGE after). */
+#define OFFPAY_ISSUER_TERMINALS_MAX 4096
+
 /*
- * offpay_issuer_create — make a new issuer in directory dir (created if
- * missing, must not already hold an issuer): a fresh root key and one
- * signing key (kid 1) valid from now for OFFPAY_ISSUER_KEY_LIFETIME, sealed
- * under passphrase; writes root.pub (hex), bundle.opb and an empty
- * revlist.opb. *out is the open issuer; close it with offpay_issuer_close.
- * Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS, OFFPAY_EIO, OFFPAY_ENOMEM,
- * OFFPAY_ECRYPTO.
+ * offpay_issuer_create_with_root — make a new issuer in directory dir
+ * (created if missing, mode forced to 0700; must not already hold an
+ * issuer): a fresh root key, sealed alone under root_passphrase into
+ * root_path (NULL: dir/root.sealed; must not exist), and one signing key
+ * (kid 1) valid from now for OFFPAY_ISSUER_KEY_LIFETIME, sealed with the
+ * rest of the daily state under passphrase into dir/issuer.sealed; writes
+ * root.pub (hex), bundle.opb and an empty revlist.opb. root_passphrase NULL
+ * means passphrase. *out is the open issuer with its root unlocked; close
+ * it with offpay_issuer_close.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS (issuer.sealed or root_path
+ * exists), OFFPAY_EACCES, OFFPAY_EIO, OFFPAY_ENOMEM, OFFPAY_ECRYPTO.
  */
+offpay_err offpay_issuer_create_with_root(const char *dir,
+                                          const char *passphrase,
+                                          const char *root_path,
+                                          const char *root_passphrase,
+                                          uint32_t now, offpay_issuer **out);
+
+/* offpay_issuer_create_with_root(dir, passphrase, NULL, NULL, now, out). */
 offpay_err offpay_issuer_create(const char *dir, const char *passphrase,
                                 uint32_t now, offpay_issuer **out);
 
 /*
- * offpay_issuer_open — open an existing issuer directory.
- * Errors: OFFPAY_ENOTFOUND, OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT, OFFPAY_EIO,
- * OFFPAY_ENOMEM.
+ * offpay_issuer_open — open an existing issuer directory for day-to-day
+ * work (credentials, revocation, publishing); the root key is not read.
+ * Tightens the directory to 0700 and issuer.sealed to 0600.
+ * Errors: OFFPAY_ENOTFOUND, OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT,
+ * OFFPAY_EVERSION (a directory from before the root key was kept apart:
+ * convert it with offpay_issuer_migrate), OFFPAY_EACCES, OFFPAY_EIO,
+ * OFFPAY_ENOMEM, OFFPAY_EBUSY.
  */
 offpay_err offpay_issuer_open(const char *dir, const char *passphrase,
                               offpay_issuer **out);
+
+/*
+ * offpay_issuer_migrate — convert an issuer directory of the first format
+ * (root key inside issuer.sealed) to the current one: the root key moves
+ * to root_path (NULL: dir/root.sealed) sealed under root_passphrase (NULL:
+ * passphrase), issuer.sealed is rewritten without it, with the trust
+ * bundle re-signed unchanged (same sequence, same bytes). Revoked serials
+ * that were never issued are dropped. Terminal keys credentialed before
+ * the migration are not known to the duplicate check. If root_path exists
+ * it must hold this issuer's root key (a rerun after an interrupted
+ * migration). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EPASSPHRASE,
+ * OFFPAY_ECORRUPT, OFFPAY_EEXISTS (already migrated, or root_path holds
+ * another key), OFFPAY_EIO, OFFPAY_ENOMEM, OFFPAY_EBUSY.
+ */
+offpay_err offpay_issuer_migrate(const char *dir, const char *passphrase,
+                                 const char *root_path,
+                                 const char *root_passphrase);
+
+/*
+ * offpay_issuer_unlock_root — read the root key from root_path (NULL:
+ * dir/root.sealed) under root_passphrase and keep it in is until close, for
+ * offpay_issuer_add_key and offpay_issuer_retire_key.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EPASSPHRASE,
+ * OFFPAY_ECORRUPT, OFFPAY_EBUNDLE_SIG (a root key that is not this
+ * issuer's: its bundles would not verify under root.pub), OFFPAY_EIO,
+ * OFFPAY_ENOMEM.
+ */
+offpay_err offpay_issuer_unlock_root(offpay_issuer *is, const char *root_path,
+                                     const char *root_passphrase);
 
 /* Wipes the secrets and frees. NULL is a no-op. */
 void offpay_issuer_close(offpay_issuer *is);
@@ -74,7 +133,8 @@ void offpay_issuer_close(offpay_issuer *is);
 void offpay_issuer_root_pk(const offpay_issuer *is,
                            uint8_t              pk[OFFPAY_PK_BYTES]);
 
-/* Current trust bundle bytes: *bytes malloc'd, free() it. */
+/* Current trust bundle bytes (as last signed by the root key): *bytes
+ * malloc'd, free() it. Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM. */
 offpay_err offpay_issuer_bundle(const offpay_issuer *is, uint8_t **bytes,
                                 size_t *len);
 
@@ -83,8 +143,10 @@ offpay_err offpay_issuer_bundle(const offpay_issuer *is, uint8_t **bytes,
  * the next serial, the newest signing key valid at valid_from, and save.
  * limit in minor units (1..OFFPAY_WIRE_AMOUNT_MAX). The key's window must
  * cover [valid_from, expires].
- * Errors: OFFPAY_EINVAL, OFFPAY_ERANGE, OFFPAY_ECURRENCY_UNKNOWN,
- * OFFPAY_EKID_EXPIRED (no key covers the window), OFFPAY_EIO.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EWEAK_KEY (wallet_pk is not a key libsodium
+ * verifies under: non-canonical, small order or off the curve),
+ * OFFPAY_ERANGE, OFFPAY_ECURRENCY_UNKNOWN, OFFPAY_EKID_EXPIRED (no key
+ * covers the window), OFFPAY_EIO.
  */
 offpay_err offpay_issuer_issue_wallet(offpay_issuer *is,
                                       const uint8_t  wallet_pk[OFFPAY_PK_BYTES],
@@ -93,10 +155,15 @@ offpay_err offpay_issuer_issue_wallet(offpay_issuer *is,
                                       uint8_t flags, offpay_wallet_cred *out);
 
 /*
- * offpay_issuer_issue_terminal — sign a terminal credential (the next
- * terminal id) for a merchant's terminal key. name: 1..OFFPAY_NAME_MAX bytes
- * of UTF-8 without control characters.
- * Errors: as offpay_issuer_issue_wallet, and OFFPAY_EMALFORMED (name).
+ * offpay_issuer_issue_terminal — sign a terminal credential for a
+ * merchant's terminal key. A key seen for the first time gets the next
+ * terminal id; a key already credentialed for the same merchant keeps its
+ * terminal id (a renewal: a new credential with the new window and name);
+ * a key already credentialed for another merchant is refused. name:
+ * 1..OFFPAY_NAME_MAX bytes of UTF-8 without control characters.
+ * Errors: as offpay_issuer_issue_wallet (OFFPAY_EWEAK_KEY for terminal_pk),
+ * OFFPAY_EMALFORMED (name), OFFPAY_EEXISTS (key held by another merchant),
+ * OFFPAY_ERANGE (OFFPAY_ISSUER_TERMINALS_MAX keys, or ids exhausted).
  */
 offpay_err
 offpay_issuer_issue_terminal(offpay_issuer *is, uint64_t merchant_id,
@@ -106,34 +173,53 @@ offpay_issuer_issue_terminal(offpay_issuer *is, uint64_t merchant_id,
                              offpay_terminal_cred *out);
 
 /*
- * offpay_issuer_add_key — key rotation: a new signing key (the next kid)
- * valid from valid_from for lifetime seconds; the trust bundle gets a new
- * sequence number and bundle.opb is rewritten. Older keys stay in the
- * bundle until their window ends, so credentials they signed stay valid.
- * New credentials use the newest key covering their window.
- * Errors: OFFPAY_EINVAL, OFFPAY_ERANGE (OFFPAY_BUNDLE_KEYS_MAX keys),
- * OFFPAY_EIO, OFFPAY_ECRYPTO. *kid (may be NULL) receives the new kid.
+ * offpay_issuer_add_key — key rotation: a new signing key (the next kid,
+ * never one used before) valid from valid_from for lifetime seconds; the
+ * root key (offpay_issuer_unlock_root) signs a trust bundle with a new
+ * sequence number, and bundle.opb is rewritten. Older keys stay in the
+ * bundle until retired, so credentials they signed stay valid. New
+ * credentials use the newest key covering their window.
+ * Errors: OFFPAY_EINVAL (root not unlocked), OFFPAY_ERANGE
+ * (OFFPAY_BUNDLE_KEYS_MAX keys, or kids exhausted), OFFPAY_EIO,
+ * OFFPAY_ECRYPTO. *kid (may be NULL) receives the new kid.
  */
 offpay_err offpay_issuer_add_key(offpay_issuer *is, uint32_t valid_from,
                                  uint32_t lifetime, uint16_t *kid);
 
 /*
+ * offpay_issuer_retire_key — withdraw a (compromised) signing key: its
+ * secret is wiped from the state, the root key (offpay_issuer_unlock_root)
+ * signs a trust bundle without it (new sequence, issued at now), and
+ * bundle.opb and revlist.opb (signed at now by a remaining key) are
+ * rewritten. Wallets and terminals refuse credentials, requests and lists
+ * under that kid (OFFPAY_EUNKNOWN_KID) once they hold the new bundle; the
+ * issuer never signs under it again, and its kid is never reused.
+ * Errors: OFFPAY_EINVAL (root not unlocked), OFFPAY_EUNKNOWN_KID (no such
+ * key), OFFPAY_EKID_EXPIRED (no other key valid at now would remain — the
+ * last key cannot be retired: add one first), OFFPAY_EIO, OFFPAY_ECRYPTO.
+ */
+offpay_err offpay_issuer_retire_key(offpay_issuer *is, uint16_t kid,
+                                    uint32_t now);
+
+/*
  * offpay_issuer_revoke — add serial to the revocation list (a new sequence
- * number), save, and rewrite revlist.opb. Revoking an already revoked serial
- * is OFFPAY_EEXISTS. Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS, OFFPAY_ERANGE
- * (list full), OFFPAY_EIO.
+ * number), save, and rewrite revlist.opb. Only serials this issuer issued
+ * can be revoked. Revoking an already revoked serial is OFFPAY_EEXISTS.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ENOT_ISSUED (serial 0 or not yet issued),
+ * OFFPAY_EEXISTS, OFFPAY_ERANGE (list full), OFFPAY_EIO.
  */
 offpay_err offpay_issuer_revoke(offpay_issuer *is, uint64_t serial,
                                 uint32_t now);
 
 /*
- * offpay_issuer_publish — rewrite the public files: root.pub, bundle.opb,
- * and revlist.opb signed afresh at issued_at = now. A terminal's offline
- * clock (max_offline_hours, 72 h by default) restarts only when a sync
- * brings something newer, and it refuses payments once its list is older
- * than max_revlist_age (7 days): so an issuer publishes daily, even when
- * nothing was revoked. Errors: OFFPAY_EKID_EXPIRED (no signing key valid now),
- * OFFPAY_EIO, OFFPAY_ENOMEM, OFFPAY_ECRYPTO.
+ * offpay_issuer_publish — rewrite the public files: root.pub, bundle.opb
+ * (the stored bundle; the root key is not needed), and revlist.opb signed
+ * afresh at issued_at = now. A terminal's offline clock (max_offline_hours,
+ * 72 h by default) restarts only when a sync brings something newer, and it
+ * refuses payments once its list is older than max_revlist_age (7 days): so
+ * an issuer publishes daily, even when nothing was revoked. Errors:
+ * OFFPAY_EKID_EXPIRED (no signing key valid now), OFFPAY_EIO, OFFPAY_ENOMEM,
+ * OFFPAY_ECRYPTO.
  */
 offpay_err offpay_issuer_publish(offpay_issuer *is, uint32_t now);
 

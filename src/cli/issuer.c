@@ -7,18 +7,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 
 static const char help[] =
     "Usage: offpay issuer SUBCOMMAND --dir DIR [OPTIONS]\n"
     "\n"
-    "The issuer's offline key ceremony. DIR holds issuer.sealed (root and\n"
-    "signing keys, sealed under the issuer passphrase) and the public files\n"
-    "root.pub, bundle.opb and revlist.opb that wallets and terminals need.\n"
+    "The issuer's offline key ceremony. DIR holds issuer.sealed (the signing\n"
+    "keys and counters, sealed under the issuer passphrase) and the public\n"
+    "files root.pub, bundle.opb and revlist.opb (mode 0644) that wallets and\n"
+    "terminals need. The root key is kept apart in root.sealed (default\n"
+    "DIR/root.sealed, --root FILE), sealed under the root passphrase: move it\n"
+    "to offline storage after init. Only init, add-key and retire-key need\n"
+    "it; the other subcommands never read it.\n"
     "\n"
     "Subcommands:\n"
-    "  init                 create a new issuer in DIR\n"
+    "  init                 create a new issuer in DIR and its root key\n"
     "  wallet-credential    issue a wallet credential\n"
     "      --wallet-key KEY   the wallet's public key (hex, or a file with "
     "it)\n"
@@ -26,15 +31,18 @@ static const char help[] =
     "      --currency CODE    ISO 4217 code, e.g. EUR\n"
     "      --days N           validity in days (default 30)\n"
     "      --no-unbound       refuse consumer-presented (unbound) codes\n"
-    "      --out FILE         where to write the credential (binary)\n"
-    "  terminal-credential  issue a terminal credential\n"
+    "      --out FILE         where to write the credential (binary, 0644)\n"
+    "  terminal-credential  issue a terminal credential; a terminal key seen\n"
+    "                       before keeps its terminal id (renewal), a key\n"
+    "                       of another merchant is refused\n"
     "      --terminal-key KEY the terminal's public key (hex, or a file)\n"
     "      --merchant-id N    the merchant's number\n"
     "      --name NAME        the name payers see (1-40 bytes of UTF-8)\n"
     "      --currency CODE    the currency the terminal charges in\n"
     "      --days N           validity in days (default 365)\n"
     "      --out FILE\n"
-    "  revoke SERIAL        revoke a wallet credential; rewrites revlist.opb\n"
+    "  revoke SERIAL        revoke an issued wallet credential; rewrites\n"
+    "                       revlist.opb\n"
     "  publish              sign the revocation list afresh (issued now) and\n"
     "                       rewrite the public files. Run it daily: a\n"
     "                       terminal's offline clock (max-offline-hours, 72 "
@@ -43,13 +51,22 @@ static const char help[] =
     "  add-key              key rotation: a new signing key (--days, default\n"
     "                       730); rewrites bundle.opb for wallets and "
     "terminals\n"
+    "  retire-key KID       withdraw a (compromised) signing key: bundle.opb\n"
+    "                       without it; wallets and terminals refuse that kid\n"
+    "                       after their next sync. The last key valid now\n"
+    "                       cannot be retired (add-key first)\n"
+    "  migrate              convert DIR from before the root key was kept\n"
+    "                       apart: writes the root key to root.sealed\n"
     "  show                 print the root key and the trust bundle\n"
     "\n"
-    "Common options: --dir DIR (required), --passphrase-file FILE.\n";
+    "Common options: --dir DIR (required), --passphrase-file FILE.\n"
+    "Root key options (init, add-key, retire-key, migrate): --root FILE,\n"
+    "--root-passphrase-file FILE (default: the issuer passphrase file or\n"
+    "OFFPAY_PASSPHRASE if given, else a prompt).\n";
 
 typedef struct issuer_args {
     const char *dir, *pass_file, *wallet_key, *terminal_key, *limit, *currency,
-        *name, *out, *merchant_id;
+        *name, *out, *merchant_id, *root, *root_pass_file;
     long days;
     int  no_unbound;
 } issuer_args;
@@ -81,6 +98,8 @@ static int parse(int argc, char **argv, void *args)
         {"merchant-id", required_argument, NULL, 'm'},
         {"days", required_argument, NULL, 'D'},
         {"no-unbound", no_argument, NULL, 'u'},
+        {"root", required_argument, NULL, 'r'},
+        {"root-passphrase-file", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -122,6 +141,12 @@ static int parse(int argc, char **argv, void *args)
         case 'u':
             a->no_unbound = 1;
             break;
+        case 'r':
+            a->root = optarg;
+            break;
+        case 'R':
+            a->root_pass_file = optarg;
+            break;
         case 'D':
             if (parse_ulong(optarg, 36500, &v) != 0 || v == 0)
                 return cli_usage_error("--days: a number of days, 1..36500");
@@ -140,19 +165,54 @@ static int parse(int argc, char **argv, void *args)
     return 0;
 }
 
+/* The root key's passphrase: --root-passphrase-file, else the issuer's
+ * --passphrase-file, else a prompt. Free with cli_passphrase_free. */
+static char *root_passphrase(const issuer_args *a, int confirm)
+{
+    if (a->root_pass_file != NULL)
+        return cli_passphrase(a->root_pass_file, "Root key passphrase",
+                              confirm);
+    if (a->pass_file != NULL)
+        return cli_passphrase(a->pass_file, "Root key passphrase", confirm);
+    return cli_passphrase(
+        NULL, confirm ? "New root key passphrase" : "Root key passphrase",
+        confirm);
+}
+
+/* Writes a file meant to be handed out (a credential): mode 0644. */
+static int write_handout(const char *path, const uint8_t *buf, size_t len)
+{
+    if (cli_write_file(path, buf, len) != 0)
+        return -1;
+    if (chmod(path, 0644) != 0) {
+        fprintf(stderr, "offpay: %s: cannot make it readable: %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_init(const void *args, const char *arg CLI_UNUSED)
 {
     const issuer_args *a = args;
     offpay_issuer     *is = NULL;
     char      *pass = cli_passphrase(a->pass_file, "New issuer passphrase", 1);
+    char      *root_pass = NULL;
     uint8_t    pk[OFFPAY_PK_BYTES];
     char       hex[65];
     offpay_err rc;
 
     if (pass == NULL)
         return EXIT_FAILURE_IO;
-    rc = offpay_issuer_create(a->dir, pass, cli_now(), &is);
+    root_pass = root_passphrase(a, 1);
+    if (root_pass == NULL) {
+        cli_passphrase_free(pass);
+        return EXIT_FAILURE_IO;
+    }
+    rc = offpay_issuer_create_with_root(a->dir, pass, a->root, root_pass,
+                                        cli_now(), &is);
     cli_passphrase_free(pass);
+    cli_passphrase_free(root_pass);
     if (rc != OFFPAY_OK)
         return cli_fail(a->dir, rc);
     offpay_issuer_root_pk(is, pk);
@@ -160,8 +220,11 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     for (int i = 0; i < OFFPAY_PK_BYTES; i++)
         snprintf(hex + 2 * i, 3, "%02x", pk[i]);
     printf("issuer created in %s\nroot key %s\n"
-           "give root.pub and bundle.opb to wallets and terminals\n",
-           a->dir, hex);
+           "give root.pub and bundle.opb to wallets and terminals\n"
+           "the root key is in %s%s: move it to offline storage; only "
+           "add-key and retire-key need it (--root FILE)\n",
+           a->dir, hex, a->root != NULL ? a->root : a->dir,
+           a->root != NULL ? "" : "/root.sealed");
     return EXIT_OK;
 }
 
@@ -177,8 +240,52 @@ static offpay_issuer *open_issuer(const issuer_args *a, int *status)
     }
     rc = offpay_issuer_open(a->dir, pass, &is);
     cli_passphrase_free(pass);
+    if (rc == OFFPAY_EVERSION) {
+        fprintf(stderr,
+                "offpay: %s: this issuer directory keeps the root key in "
+                "issuer.sealed (the format before the root key was kept "
+                "apart); convert it with 'offpay issuer migrate --dir %s', "
+                "then move root.sealed to offline storage\n",
+                a->dir, a->dir);
+        *status = EXIT_FAILURE_IO;
+        return NULL;
+    }
     if (rc != OFFPAY_OK) {
         *status = cli_fail(a->dir, rc);
+        return NULL;
+    }
+    return is;
+}
+
+/* open_issuer, then the root key for signing a bundle. */
+static offpay_issuer *open_with_root(const issuer_args *a, int *status)
+{
+    offpay_issuer *is = open_issuer(a, status);
+    char          *root_pass;
+    offpay_err     rc;
+
+    if (is == NULL)
+        return NULL;
+    root_pass = root_passphrase(a, 0);
+    if (root_pass == NULL) {
+        offpay_issuer_close(is);
+        *status = EXIT_FAILURE_IO;
+        return NULL;
+    }
+    rc = offpay_issuer_unlock_root(is, a->root, root_pass);
+    cli_passphrase_free(root_pass);
+    if (rc != OFFPAY_OK) {
+        if (rc == OFFPAY_ENOTFOUND)
+            fprintf(stderr,
+                    "offpay: the root key file is not at %s%s: "
+                    "give it with --root FILE\n",
+                    a->root != NULL ? a->root : a->dir,
+                    a->root != NULL ? "" : "/root.sealed");
+        else if (rc == OFFPAY_EBUNDLE_SIG)
+            fprintf(stderr, "offpay: that root key is not this issuer's "
+                            "(it does not match root.pub)\n");
+        *status = cli_fail("root key", rc);
+        offpay_issuer_close(is);
         return NULL;
     }
     return is;
@@ -221,12 +328,15 @@ static int cmd_wallet_cred(const void *args, const char *arg CLI_UNUSED)
         plus_days(now, a->days < 0 ? 30 : a->days),
         (uint8_t)(a->no_unbound ? 0 : OFFPAY_CRED_ALLOW_UNBOUND), &cred);
     offpay_issuer_close(is);
+    if (rc == OFFPAY_EWEAK_KEY)
+        return cli_usage_error("--wallet-key: not a usable Ed25519 public key "
+                               "(non-canonical or small order)");
     if (rc != OFFPAY_OK)
         return cli_fail("cannot issue the wallet credential", rc);
     rc = offpay_wallet_cred_encode(&cred, buf, sizeof buf, &len);
     if (rc != OFFPAY_OK)
         return cli_fail("encode", rc);
-    if (cli_write_file(a->out, buf, len) != 0)
+    if (write_handout(a->out, buf, len) != 0)
         return EXIT_FAILURE_IO;
     printf("wallet credential serial %llu, limit %s, written to %s\n",
            (unsigned long long)cred.serial,
@@ -268,12 +378,21 @@ static int cmd_terminal_cred(const void *args, const char *arg CLI_UNUSED)
         return cli_usage_error("--name: 1 to %d bytes of UTF-8 without "
                                "control characters",
                                OFFPAY_NAME_MAX);
+    if (rc == OFFPAY_EWEAK_KEY)
+        return cli_usage_error("--terminal-key: not a usable Ed25519 public "
+                               "key (non-canonical or small order)");
+    if (rc == OFFPAY_EEXISTS) {
+        fprintf(stderr, "offpay: this terminal key already has a credential "
+                        "for another merchant; a terminal key belongs to "
+                        "one merchant (EEXISTS)\n");
+        return EXIT_REJECTED;
+    }
     if (rc != OFFPAY_OK)
         return cli_fail("cannot issue the terminal credential", rc);
     rc = offpay_terminal_cred_encode(&cred, buf, sizeof buf, &len);
     if (rc != OFFPAY_OK)
         return cli_fail("encode", rc);
-    if (cli_write_file(a->out, buf, len) != 0)
+    if (write_handout(a->out, buf, len) != 0)
         return EXIT_FAILURE_IO;
     printf("terminal credential for \"%s\" (merchant %llu, terminal %u), "
            "written to %s\n",
@@ -301,6 +420,13 @@ static int cmd_revoke(const void *args, const char *serial_text)
         printf("serial %llu was already revoked\n", serial);
         return EXIT_OK;
     }
+    if (rc == OFFPAY_ENOT_ISSUED) {
+        fprintf(stderr,
+                "offpay: serial %llu was never issued by this "
+                "issuer: nothing to revoke (ENOT_ISSUED)\n",
+                serial);
+        return EXIT_REJECTED;
+    }
     if (rc != OFFPAY_OK)
         return cli_fail("cannot revoke", rc);
     printf("serial %llu revoked; give %s/revlist.opb to the terminals\n",
@@ -316,7 +442,7 @@ static int cmd_add_key(const void *args, const char *arg CLI_UNUSED)
     int                status = EXIT_OK;
     offpay_err         rc;
 
-    is = open_issuer(a, &status);
+    is = open_with_root(a, &status);
     if (is == NULL)
         return status;
     rc = offpay_issuer_add_key(
@@ -327,6 +453,82 @@ static int cmd_add_key(const void *args, const char *arg CLI_UNUSED)
     printf("signing key %u added; give %s/bundle.opb to wallets and "
            "terminals ('offpay terminal sync --bundle')\n",
            kid, a->dir);
+    return EXIT_OK;
+}
+
+static int cmd_retire_key(const void *args, const char *kid_text)
+{
+    const issuer_args *a = args;
+    offpay_issuer     *is;
+    unsigned long long kid;
+    int                status = EXIT_OK;
+    offpay_err         rc;
+
+    if (kid_text == NULL || parse_ulong(kid_text, UINT16_MAX, &kid) != 0 ||
+        kid == 0)
+        return cli_usage_error("issuer retire-key: give the signing key's "
+                               "kid (1..65535)");
+    is = open_with_root(a, &status);
+    if (is == NULL)
+        return status;
+    rc = offpay_issuer_retire_key(is, (uint16_t)kid, cli_now());
+    offpay_issuer_close(is);
+    if (rc == OFFPAY_EUNKNOWN_KID) {
+        fprintf(stderr,
+                "offpay: no signing key %llu in this issuer's "
+                "bundle (EUNKNOWN_KID)\n",
+                kid);
+        return EXIT_REJECTED;
+    }
+    if (rc == OFFPAY_EKID_EXPIRED) {
+        fprintf(stderr,
+                "offpay: key %llu is the last signing key valid now; "
+                "add one first ('offpay issuer add-key'), then "
+                "retire it (EKID_EXPIRED)\n",
+                kid);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail("cannot retire the signing key", rc);
+    printf("signing key %llu retired; give %s/bundle.opb and "
+           "%s/revlist.opb to wallets and terminals: after their next sync "
+           "they refuse credentials signed with it. Reissue those "
+           "credentials.\n",
+           kid, a->dir, a->dir);
+    return EXIT_OK;
+}
+
+static int cmd_migrate(const void *args, const char *arg CLI_UNUSED)
+{
+    const issuer_args *a = args;
+    char              *pass, *root_pass;
+    offpay_err         rc;
+
+    pass = cli_passphrase(a->pass_file, "Issuer passphrase", 0);
+    if (pass == NULL)
+        return EXIT_FAILURE_IO;
+    root_pass =
+        root_passphrase(a, a->root_pass_file == NULL && a->pass_file == NULL);
+    if (root_pass == NULL) {
+        cli_passphrase_free(pass);
+        return EXIT_FAILURE_IO;
+    }
+    rc = offpay_issuer_migrate(a->dir, pass, a->root, root_pass);
+    cli_passphrase_free(pass);
+    cli_passphrase_free(root_pass);
+    if (rc == OFFPAY_EEXISTS) {
+        fprintf(stderr,
+                "offpay: %s is already in the current format, or "
+                "the root file exists and holds another key\n",
+                a->dir);
+        return EXIT_FAILURE_IO;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail(a->dir, rc);
+    printf("migrated %s: the root key is now in %s%s; move it to offline "
+           "storage\n",
+           a->dir, a->root != NULL ? a->root : a->dir,
+           a->root != NULL ? "" : "/root.sealed");
     return EXIT_OK;
 }
 
@@ -389,6 +591,8 @@ int cli_issuer(int argc, char **argv)
         {"terminal-credential", 0, cmd_terminal_cred},
         {"revoke", 1, cmd_revoke},
         {"add-key", 0, cmd_add_key},
+        {"retire-key", 1, cmd_retire_key},
+        {"migrate", 0, cmd_migrate},
         {"publish", 0, cmd_publish},
         {"show", 0, cmd_show},
         {NULL, 0, NULL},

@@ -12,7 +12,7 @@ T=(--terminal shop)
 for g in "" issuer wallet terminal decode; do
   expect 0 "Usage|Commands" -- "$OFFPAY" $g --help
 done
-for s in init wallet-credential terminal-credential revoke publish add-key show; do
+for s in init wallet-credential terminal-credential revoke publish add-key retire-key migrate show; do
   expect 0 "Usage" -- "$OFFPAY" issuer "$s" --help
 done
 for s in init key add-credential sync balance pay pay-request receipt log; do
@@ -94,6 +94,26 @@ printf 'nope\n' > bad
 expect 3 "EPASSPHRASE" -- "$OFFPAY" wallet balance --wallet w --passphrase-file bad
 expect 3 "EPASSPHRASE" -- "$OFFPAY" terminal request "${T[@]}" --passphrase-file bad --amount 1.00
 
+# The root key is kept apart: moved offline, day-to-day work goes on.
+# Private files 0600 in a 0700 directory, handed-out files 0644.
+mkdir offline && mv iss/root.sealed offline/root.sealed
+expect 0 "^700 600 600 644 644 644 644$" -- bash -c \
+  "stat -c %a iss iss/issuer.sealed offline/root.sealed iss/root.pub iss/bundle.opb iss/revlist.opb w.cred | tr '\n' ' ' | sed 's/ $//'"
+expect 1 "never issued" -- "$OFFPAY" issuer revoke 99 --dir iss --passphrase-file ip
+expect 2 "not a usable Ed25519 public key" -- "$OFFPAY" issuer wallet-credential \
+  --dir iss --passphrase-file ip --limit 1.00 --currency EUR --out weak.cred \
+  --wallet-key ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
+expect 2 "not a usable Ed25519 public key" -- "$OFFPAY" issuer terminal-credential \
+  --dir iss --passphrase-file ip --merchant-id 7 --name X --currency EUR --out weak.cred \
+  --terminal-key 0100000000000000000000000000000000000000000000000000000000000000
+tkey=$("$OFFPAY" terminal key "${T[@]}" --passphrase-file tp)
+expect 0 "terminal 1\)" -- "$OFFPAY" issuer terminal-credential --dir iss \
+  --passphrase-file ip --terminal-key "$tkey" --merchant-id 7 --name Shop \
+  --currency EUR --out shop2.cred
+expect 1 "another merchant" -- "$OFFPAY" issuer terminal-credential --dir iss \
+  --passphrase-file ip --terminal-key "$tkey" --merchant-id 8 --name Other \
+  --currency EUR --out shop3.cred
+
 # Revocation: the issuer revokes serial 1, the terminal syncs, codes stop.
 code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
 expect 0 "serial 1 revoked" -- "$OFFPAY" issuer revoke 1 --dir iss --passphrase-file ip
@@ -102,7 +122,10 @@ expect 1 "EREVOKED" -- "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amou
 
 # Key rotation: a new signing key reaches the terminal with the bundle;
 # credentials signed with either key are accepted.
-expect 0 "signing key 2 added" -- "$OFFPAY" issuer add-key --dir iss --passphrase-file ip
+expect 3 "root key file is not at iss/root.sealed" -- \
+  "$OFFPAY" issuer add-key --dir iss --passphrase-file ip
+expect 0 "signing key 2 added" -- "$OFFPAY" issuer add-key --dir iss \
+  --passphrase-file ip --root offline/root.sealed
 expect 0 "synced" -- "$OFFPAY" terminal sync "${T[@]}" --bundle iss/bundle.opb
 expect 0 "signing key 2 valid" -- "$OFFPAY" issuer show --dir iss
 expect 0 "trust bundle updated" -- "$OFFPAY" wallet sync "${W[@]}" --bundle iss/bundle.opb
@@ -134,6 +157,27 @@ expect 0 "synced" -- env OFFPAY_NOW=$week \
 expect 0 "accepted: 1.50 EUR" -- env OFFPAY_NOW=$week \
   "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.50
 expect 2 "give --revlist" -- "$OFFPAY" terminal sync "${T[@]}"
+
+# Retiring the compromised key 2: after their sync, the terminal refuses a
+# code under it and the wallet neither uses nor takes credential 2.
+later=$(( week + 86400 ))
+code=$(OFFPAY_NOW=$later "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
+expect 0 "signing key 2 retired" -- env OFFPAY_NOW=$later "$OFFPAY" issuer \
+  retire-key 2 --dir iss --passphrase-file ip --root offline/root.sealed
+expect 1 "last signing key valid now" -- env OFFPAY_NOW=$later "$OFFPAY" issuer \
+  retire-key 1 --dir iss --passphrase-file ip --root offline/root.sealed
+expect 0 "signing key 1 valid" -- "$OFFPAY" issuer show --dir iss
+expect 0 "synced" -- env OFFPAY_NOW=$later "$OFFPAY" terminal sync "${T[@]}" \
+  --bundle iss/bundle.opb --revlist iss/revlist.opb
+expect 1 "EUNKNOWN_KID" -- env OFFPAY_NOW=$later \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.00
+expect 0 "trust bundle updated" -- "$OFFPAY" wallet sync "${W[@]}" --bundle iss/bundle.opb
+expect 0 "credential 2: .*\(not usable now\)" -- env OFFPAY_NOW=$later \
+  "$OFFPAY" wallet balance "${W[@]}"
+expect 1 "EUNKNOWN_KID" -- env OFFPAY_NOW=$later \
+  "$OFFPAY" wallet add-credential w2.cred "${W[@]}"
+expect 1 "EUNKNOWN_KID" -- "$OFFPAY" issuer retire-key 2 --dir iss \
+  --passphrase-file ip --root offline/root.sealed
 
 # Risk rules can be read and changed.
 expect 0 "floor-unbound +20.00 EUR" -- "$OFFPAY" terminal risk "${T[@]}" --set floor-unbound=20.00
