@@ -635,6 +635,7 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
     if (w == NULL)
         return OFFPAY_ENOMEM;
     if ((rc = resolve_path(path, &w->path)) != OFFPAY_OK ||
+        (rc = offpay__path_check_unlinked(w->path)) != OFFPAY_OK ||
         (rc = lock_wallet(w)) != OFFPAY_OK ||
         (rc = offpay__path_check_unlinked(w->path)) != OFFPAY_OK)
         goto out;
@@ -679,11 +680,15 @@ offpay_err offpay_wallet_open(const char *path, const char *passphrase,
     rc = resolve_path(path, &w->path);
     if (rc != OFFPAY_OK)
         goto out;
-    /* No lock file beside a wallet that does not exist. */
+    /* No lock file beside a wallet that does not exist, nor beside a
+     * link to one. */
     if (lstat(w->path, &st) != 0) {
         rc = OFFPAY_ENOTFOUND;
         goto out;
     }
+    rc = offpay__path_check_unlinked(w->path);
+    if (rc != OFFPAY_OK)
+        goto out;
     /* Checked again under the lock, and before every save. */
     if ((rc = lock_wallet(w)) != OFFPAY_OK ||
         (rc = offpay__path_check_unlinked(w->path)) != OFFPAY_OK ||

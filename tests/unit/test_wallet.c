@@ -626,6 +626,8 @@ static void test_symlink_refused(void)
     REQUIRE(symlink("wallet", alias) == 0);
     CHECK_ERR(offpay_wallet_open(alias, PASS, &w), OFFPAY_ELINKED);
     CHECK(w == NULL);
+    snprintf(via_dir, sizeof via_dir, "%s.lock", alias);
+    CHECK(access(via_dir, F_OK) != 0); /* not even a lock file made */
     /* Not even a new wallet through a link, dangling or not. */
     snprintf(dangling, sizeof dangling, "%s/dangling.opw", f.dir);
     REQUIRE(symlink("nowhere", dangling) == 0);
