@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include "core/jsonutil.h"
@@ -1010,6 +1011,166 @@ static void test_state_loader_strict(void)
     fixture_free(&f);
 }
 
+/* Hex of a receipt by t charging amount for (serial, counter), signed. */
+static json_t *receipt_hex(const term *t, uint64_t serial, uint32_t counter,
+                           uint32_t amount)
+{
+    offpay_receipt r;
+    uint8_t        msg[OFFPAY_SIGNED_MAX], buf[512];
+    char           hex[1025];
+    size_t         len = 0;
+
+    memset(&r, 0, sizeof r);
+    r.tcred = t->tc;
+    r.serial = serial;
+    r.counter = counter;
+    r.amount = amount;
+    r.currency = EUR;
+    r.time = NOW;
+    if (offpay__receipt_signed_bytes(&r, msg, sizeof msg, &len) != OFFPAY_OK ||
+        offpay_sign(OFFPAY_DS_RECEIPT, msg, len, t->kp.sk, r.sig) !=
+            OFFPAY_OK ||
+        offpay_receipt_encode(&r, buf, sizeof buf, &len) != OFFPAY_OK)
+        return NULL;
+    return json_string(sodium_bin2hex(hex, sizeof hex, buf, len));
+}
+
+/* Size of v's compact JSON, plus the comma before it in an array. */
+static size_t json_size(const json_t *v)
+{
+    char  *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t n = t != NULL ? strlen(t) + 1 : 0;
+
+    offpay__json_free(t);
+    return n;
+}
+
+/*
+ * The state must fit the wallet file (1 MiB of plaintext). A receipt that
+ * would outgrow it is refused with OFFPAY_ERANGE and not kept, the file
+ * untouched; so is a code (its counter not used); once a credential has
+ * been expired 90 days its log is pruned to make room and codes work.
+ */
+static void test_state_too_large_refused(void)
+{
+    fixture                f;
+    term                   shop;
+    offpay__wallet_sealer *sealer = NULL;
+    offpay_wallet_cred     a;
+    offpay_wallet_spend    s;
+    offpay_payment         p;
+    uint8_t                pk[OFFPAY_PK_BYTES], buf[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t               *plain = NULL, *before = NULL;
+    size_t                 len = 0, plain_len = 0, before_len = 0, total;
+    size_t                 n_before;
+    json_t                *root = NULL, *spends;
+    char                  *text = NULL, *code = NULL, *rt = NULL;
+    uint32_t               counter = 0, later = NOW + DAY + 91 * DAY;
+    offpay_err             rc = OFFPAY_OK;
+
+    REQUIRE(fixture_init(&f, "too_large"));
+    REQUIRE(term_init(&f, &shop, 7, "Shop"));
+    offpay_wallet_public_key(f.w, pk);
+    /* A expires tomorrow and holds the big log; B lasts 200 days. */
+    REQUIRE(issue(&f, pk, 100000, EUR, NOW - DAY, NOW + DAY,
+                  OFFPAY_CRED_ALLOW_UNBOUND, buf, &len, &a));
+    REQUIRE_OK(offpay_wallet_add_credential(f.w, buf, len, NOW));
+    REQUIRE(issue(&f, pk, 100000, EUR, NOW - DAY, NOW + 200 * DAY,
+                  OFFPAY_CRED_ALLOW_UNBOUND, buf, &len, NULL));
+    REQUIRE_OK(offpay_wallet_add_credential(f.w, buf, len, NOW));
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+
+    REQUIRE_OK(
+        offpay__wallet_sealer_load(f.path, PASS, &plain, &plain_len, &sealer));
+    root = json_loadb((const char *)plain, plain_len, 0, NULL);
+    offpay__wallet_plain_free(plain, plain_len);
+    REQUIRE(root != NULL);
+    spends = json_object_get(root, "spends");
+    total = json_size(root);
+    /* Receipted codes of A while they fit with 1000 bytes to spare, then
+     * codes without receipts while 300 to spare: room for one more code,
+     * not for its receipt. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (;;) {
+            json_t *e =
+                json_pack("{s:I, s:I, s:i, s:i, s:i, s:i, s:[]}", "serial",
+                          (json_int_t)a.serial, "counter",
+                          (json_int_t)(counter + 1), "authorized", 1, "time",
+                          (int)NOW, "bound", 0, "merchant_id", 0, "receipts");
+            size_t n;
+
+            REQUIRE(e != NULL);
+            if (pass == 0)
+                json_array_append_new(
+                    json_object_get(e, "receipts"),
+                    receipt_hex(&shop, a.serial, counter + 1, 1));
+            n = json_size(e);
+            if (total + n > OFFPAY__WALLET_PLAIN_MAX - (pass ? 300 : 1000)) {
+                json_decref(e);
+                break;
+            }
+            json_array_append_new(spends, e);
+            total += n;
+            counter++;
+        }
+    }
+    REQUIRE(counter < OFFPAY_WALLET_SPENDS_MAX - 4);
+    json_object_set_new(json_array_get(json_object_get(root, "creds"), 0),
+                        "next_counter", json_integer(counter + 1));
+    text = json_dumps(root, JSON_COMPACT);
+    REQUIRE(text != NULL);
+    CHECK(strlen(text) + 290 < OFFPAY__WALLET_PLAIN_MAX &&
+          strlen(text) + 450 > OFFPAY__WALLET_PLAIN_MAX);
+    REQUIRE_OK(offpay__wallet_sealer_save(sealer, f.path, (const uint8_t *)text,
+                                          strlen(text)));
+    offpay__json_free(text);
+    json_decref(root);
+    offpay__wallet_sealer_free(sealer);
+
+    /* One more code of B fits; its receipt does not, and is not kept. */
+    REQUIRE(reopen(&f));
+    REQUIRE(offpay_wallet_n_spends(f.w) == counter);
+    REQUIRE_OK(offpay_wallet_pay(f.w, 100, EUR, NOW, &code, &p));
+    free(code);
+    code = NULL;
+    rt = receipt(&shop, p.cred.serial, p.counter, 100, NOW + 1);
+    REQUIRE(rt != NULL);
+    before = slurp(f.path, &before_len);
+    REQUIRE(before != NULL);
+    CHECK_ERR(offpay_wallet_take_receipt(f.w, rt, NOW + 2, NULL),
+              OFFPAY_ERANGE);
+    CHECK(same_bytes(f.path, before, before_len));
+    REQUIRE_OK(offpay_wallet_get_spend(f.w, counter, &s));
+    CHECK(s.counter == p.counter && s.n_receipts == 0 && s.charged == -1);
+    /* Codes until the file is full: then ERANGE, no counter used. */
+    for (int i = 0; i < 8 && rc == OFFPAY_OK; i++) {
+        rc = offpay_wallet_pay(f.w, 1, EUR, NOW, &code, NULL);
+        free(code);
+        code = NULL;
+    }
+    CHECK_ERR(rc, OFFPAY_ERANGE);
+    n_before = offpay_wallet_n_spends(f.w);
+    free(before);
+    before = slurp(f.path, &before_len);
+    REQUIRE(before != NULL);
+    CHECK_ERR(offpay_wallet_pay(f.w, 1, EUR, NOW, &code, NULL), OFFPAY_ERANGE);
+    CHECK(code == NULL && offpay_wallet_n_spends(f.w) == n_before);
+    CHECK(same_bytes(f.path, before, before_len));
+    REQUIRE(reopen(&f));
+    CHECK(offpay_wallet_n_spends(f.w) == n_before);
+    /* 91 days after A expired its log goes: room again. */
+    CHECK_ERR(offpay_wallet_pay(f.w, 1, EUR, later, &code, &p), OFFPAY_OK);
+    CHECK(code != NULL && p.cred.serial != a.serial);
+    CHECK(offpay_wallet_n_spends(f.w) == n_before - counter + 1);
+    CHECK_ERR(offpay_wallet_take_receipt(f.w, rt, later, NULL), OFFPAY_OK);
+    free(code);
+    free(rt);
+    free(before);
+    offpay_keypair_wipe(&shop.kp);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -1030,6 +1191,7 @@ int main(void)
          test_receipt_over_authorized_refused},
         {"format1_wallet_opens", test_format1_wallet_opens},
         {"state_loader_strict", test_state_loader_strict},
+        {"state_too_large_refused", test_state_too_large_refused},
         {NULL, NULL},
     };
 
