@@ -17,6 +17,23 @@
  * other terminal accepted the same code, say from a captured screen, for
  * more. Only settlement may release it (the settlement sync is not built
  * yet: until then held amounts stay reserved for the credential's life).
+ * Every valid receipt for a code is kept (up to
+ * OFFPAY_WALLET_RECEIPTS_PER_CODE), not just the first: an unbound code may
+ * have been taken by more than one terminal, and each receipt is evidence
+ * for settlement.
+ *
+ * One file, one name. The wallet resolves the directories of its path and
+ * locks the real file (path.lock beside it). It refuses (OFFPAY_ELINKED) a
+ * path that is a symbolic link or a file with more than one hard link, at
+ * open, at create and before every save: two names for one wallet would
+ * let each be locked and replaced on its own, forking the wallet into two
+ * histories that reuse counters.
+ *
+ * A copy is not a backup. Putting an older copy of the file back makes the
+ * wallet reuse counters it already spent (a double spend, which gets the
+ * credential revoked). A safe restore, which keeps the credentials frozen
+ * until the server reports the highest counter it has seen, comes with the
+ * settlement sync; until then, never restore a wallet by copying.
  *
  * An offpay_wallet is not thread-safe. An open wallet holds an exclusive
  * lock (the file path.lock beside it): a second open of the same wallet —
@@ -42,6 +59,12 @@ typedef struct offpay_wallet offpay_wallet;
  * stay); if that frees nothing, making a code fails with OFFPAY_ERANGE. */
 #define OFFPAY_WALLET_SPENDS_MAX 6000
 
+/* Most receipts kept for one code. Taking another distinct receipt for a
+ * code that has this many is OFFPAY_ERANGE (it is not kept). Terminals
+ * make one receipt per acceptance, so more than a few means the code was
+ * shown to several terminals. */
+#define OFFPAY_WALLET_RECEIPTS_PER_CODE 4
+
 /* Defaults for the checks a wallet makes on a merchant's request code. */
 #define OFFPAY_WALLET_SKEW        300 /* clock skew allowed, seconds */
 #define OFFPAY_WALLET_REQUEST_AGE 600 /* oldest request shown, seconds */
@@ -49,7 +72,9 @@ typedef struct offpay_wallet offpay_wallet;
 /*
  * offpay_wallet_create — make a new wallet file at path (must not exist):
  * a fresh key pair, the pinned root key and the trust bundle (verified
- * against the root key). Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS, the bundle's
+ * against the root key). Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS,
+ * OFFPAY_ELINKED (path is a symbolic link, even a dangling one),
+ * OFFPAY_ENOTFOUND (its directory does not exist), the bundle's
  * decode/verify errors, OFFPAY_EIO, OFFPAY_ENOMEM.
  */
 offpay_err offpay_wallet_create(const char *path, const char *passphrase,
@@ -58,9 +83,13 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
                                 offpay_wallet **out);
 
 /*
- * offpay_wallet_open — open and decrypt a wallet file.
- * Errors: OFFPAY_ENOTFOUND, OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT, OFFPAY_EIO,
- * OFFPAY_EBUSY (open in another process), OFFPAY_ENOMEM.
+ * offpay_wallet_open — open and decrypt a wallet file. A file written by
+ * an older version (state format 1: one charged amount per code, no
+ * receipts) opens; it is rewritten in the current format at the next save.
+ * Errors: OFFPAY_ENOTFOUND, OFFPAY_ELINKED (path is a symbolic link or has
+ * more than one hard link; nothing is read or written), OFFPAY_EPASSPHRASE,
+ * OFFPAY_ECORRUPT, OFFPAY_EIO, OFFPAY_EBUSY (open in another process),
+ * OFFPAY_ENOMEM.
  */
 offpay_err offpay_wallet_open(const char *path, const char *passphrase,
                               offpay_wallet **out);
@@ -98,11 +127,14 @@ typedef struct offpay_wallet_balance {
     uint16_t currency;
     uint32_t expires;
     int64_t  limit;     /* what the issuer reserved */
-    int64_t  confirmed; /* charged, per the receipts taken */
-    int64_t  pending;   /* authorized by codes with no receipt yet */
-    int64_t  held;      /* authorized beyond what receipts say was charged,
+    int64_t  confirmed; /* charged, per the receipts taken (each code's
+                           charged, see offpay_wallet_spend) */
+    int64_t pending;    /* authorized by codes with no receipt yet */
+    int64_t held;       /* authorized beyond what receipts say was charged,
                            held until settlement */
-    int64_t  available; /* limit - confirmed - pending - held */
+    int64_t available;  /* limit - confirmed - pending - held; below 0 when
+                           receipts from several terminals for one code
+                           charge more than it authorized */
     uint32_t codes;     /* codes made so far */
     int      usable;    /* 1 when valid at the time asked */
 } offpay_wallet_balance;
@@ -129,7 +161,9 @@ offpay_err offpay_wallet_set_default_cap(offpay_wallet *w, int64_t cap);
  * Errors: OFFPAY_EINVAL, OFFPAY_ENO_CREDENTIAL (none valid in currency),
  * OFFPAY_EINSUFFICIENT, OFFPAY_EUNBOUND_REFUSED (credential forbids unbound
  * codes), OFFPAY_ECOUNTER, OFFPAY_ERANGE (the log is full, see
- * OFFPAY_WALLET_SPENDS_MAX), OFFPAY_EIO (not saved: no code).
+ * OFFPAY_WALLET_SPENDS_MAX, or the state would outgrow the wallet file's
+ * 1 MiB), OFFPAY_ELINKED (the file gained a second name since it was
+ * opened: not saved, no code), OFFPAY_EIO (not saved: no code).
  */
 offpay_err offpay_wallet_pay(offpay_wallet *w, int64_t amount,
                              uint16_t currency, uint32_t now, char **text,
@@ -155,13 +189,22 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
                                      offpay_payment *p);
 
 /*
- * offpay_wallet_take_receipt — verify a receipt code (text form) and record
- * the charged amount against the payment it names (the reservation stays:
- * see the top of this file). Taking the same receipt
- * again is OFFPAY_OK. Errors: text/decode errors, offpay_receipt_verify's
- * errors, OFFPAY_ERECEIPT_MISMATCH (no such payment here, or charged more
- * than authorized, or a different amount than an earlier receipt),
- * OFFPAY_EIO.
+ * offpay_wallet_take_receipt — verify a receipt code (text form) and keep
+ * it with the payment it names (the reservation stays: see the top of this
+ * file). Every distinct valid receipt for a code is kept, whichever
+ * terminal made it and in whatever order they come: a terminal that only
+ * saw an unbound code cannot, by delivering its receipt first, make the
+ * genuine one refused. Taking the same receipt (same bytes) again is
+ * OFFPAY_OK and changes nothing. The code's charged amount becomes the sum,
+ * over the terminals that sent receipts, of the largest amount each
+ * receipted (a reprinted receipt is not counted twice); it can only grow,
+ * so a receipt never makes more available.
+ * Errors: text/decode errors, offpay_receipt_verify's errors,
+ * OFFPAY_ERECEIPT_MISMATCH (no such payment here, another currency, a
+ * bound code's receipt from another merchant, or charged more than the
+ * code authorized: such a receipt is never kept), OFFPAY_ERANGE (the code
+ * already has OFFPAY_WALLET_RECEIPTS_PER_CODE receipts, or the wallet file
+ * is full), OFFPAY_ELINKED, OFFPAY_EIO (not kept).
  */
 offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
                                       uint32_t now, offpay_receipt *r);
@@ -174,13 +217,25 @@ typedef struct offpay_wallet_spend {
     uint32_t time;
     int      bound;
     uint64_t merchant_id; /* bound codes only */
-    int64_t  charged;     /* -1 while no receipt */
+    int64_t  charged;     /* -1 while no receipt; else the sum over the
+                             terminals of the largest amount each receipted,
+                             plus the amount an older version recorded
+                             without keeping its receipt */
+    uint32_t n_receipts;  /* receipts kept (offpay_wallet_get_receipt) */
 } offpay_wallet_spend;
 
-/* Number of entries of the spend log, and entry i (oldest first). */
+/* Number of entries of the spend log, and entry i (oldest first).
+ * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (i out of range). */
 size_t     offpay_wallet_n_spends(const offpay_wallet *w);
 offpay_err offpay_wallet_get_spend(const offpay_wallet *w, size_t i,
                                    offpay_wallet_spend *out);
+
+/* Receipt j (0-based, in the order taken) of spend log entry i, decoded;
+ * offpay_receipt_encode gives back its exact bytes (evidence for
+ * settlement). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (i or j out of
+ * range). */
+offpay_err offpay_wallet_get_receipt(const offpay_wallet *w, size_t i, size_t j,
+                                     offpay_receipt *out);
 
 #ifdef __cplusplus
 }

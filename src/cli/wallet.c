@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -35,16 +36,23 @@ static const char help[] =
     "                  and amount, asks to confirm, then makes the bound code\n"
     "      --image FILE | --code TEXT | (standard input)\n"
     "      --yes           confirm without asking\n"
-    "  receipt         take a merchant's receipt code\n"
+    "  receipt         take a merchant's receipt code (every valid receipt\n"
+    "                  for a code is kept: a code shown to several terminals\n"
+    "                  may get several; none may charge above the code)\n"
     "      --image FILE | --code TEXT | (standard input)\n"
-    "  log             list every code this wallet made\n"
+    "  log             list every code this wallet made, with every receipt\n"
+    "                  taken for it\n"
     "\n"
     "Output of pay and pay-request: the code's text on standard output;\n"
     "  --png FILE, --svg FILE   also write it as a QR image\n"
     "  --show                   also draw it on the terminal (stderr)\n"
     "Common options: --wallet FILE (required), --passphrase-file FILE.\n"
     "A code's counter and reserved amount are saved before it is shown, so\n"
-    "an unscanned or refreshed code still counts against the allowance.\n";
+    "an unscanned or refreshed code still counts against the allowance.\n"
+    "The wallet file must have one name: a symbolic link to it, or a second\n"
+    "hard link, is refused (ELINKED). A copy of it is not a backup: put\n"
+    "back, it reuses counters already spent. Until the server sync brings a\n"
+    "safe restore, never restore a wallet by copying its file back.\n";
 
 typedef struct wallet_args {
     const char *wallet, *pass_file, *root, *bundle, *currency, *amount, *image,
@@ -173,6 +181,12 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
         return cli_fail(a->wallet, rc);
     offpay_wallet_close(w);
     printf("wallet created: %s\n", a->wallet);
+    printf("Backing up: a copy of this file is NOT a backup. A copy put back\n"
+           "later makes the wallet reuse counters it already spent: a double\n"
+           "spend, and the issuer revokes the credential. A safe backup and\n"
+           "restore comes with the server sync (the restored wallet waits for\n"
+           "the server's highest counter before paying); until then, never\n"
+           "restore a wallet by copying its file back.\n");
     return EXIT_OK;
 }
 
@@ -256,6 +270,37 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
     return status;
 }
 
+/* Says how many codes of serial have receipts from more than one terminal
+ * (an unbound code shown twice, or taken from a captured screen). */
+static void print_multi(const offpay_wallet *w, uint64_t serial)
+{
+    size_t n = 0, receipts = 0;
+
+    for (size_t i = 0; i < offpay_wallet_n_spends(w); i++) {
+        offpay_wallet_spend s;
+        offpay_receipt      first, r;
+        int                 multi = 0;
+
+        if (offpay_wallet_get_spend(w, i, &s) != OFFPAY_OK ||
+            s.serial != serial)
+            continue;
+        receipts += s.n_receipts;
+        for (uint32_t j = 0; j < s.n_receipts; j++)
+            if (offpay_wallet_get_receipt(w, i, j, &r) == OFFPAY_OK) {
+                if (j == 0)
+                    first = r;
+                else if (r.tcred.merchant_id != first.tcred.merchant_id ||
+                         r.tcred.terminal_id != first.tcred.terminal_id)
+                    multi = 1;
+            }
+        n += (size_t)multi;
+    }
+    printf("  receipts   %zu kept", receipts);
+    if (n > 0)
+        printf("; %zu code(s) receipted by more than one terminal", n);
+    printf("  (see 'offpay wallet log')\n");
+}
+
 static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
@@ -289,6 +334,7 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                cli_money(b.pending, b.currency, m3, sizeof m3),
                cli_money(b.held, b.currency, m4, sizeof m4),
                cli_money(b.available, b.currency, m5, sizeof m5));
+        print_multi(w, b.serial);
     }
     offpay_wallet_close(w);
     return EXIT_OK;
@@ -452,6 +498,24 @@ static int cmd_log(const void *args, const char *arg CLI_UNUSED)
                cli_money(s.authorized, cur, m1, sizeof m1),
                s.charged < 0 ? "(no receipt yet)"
                              : cli_money(s.charged, cur, m2, sizeof m2));
+        for (uint32_t j = 0; j < s.n_receipts; j++) {
+            offpay_receipt r;
+            char           when[32];
+            time_t         t;
+            struct tm      tm;
+
+            if (offpay_wallet_get_receipt(w, i, j, &r) != OFFPAY_OK)
+                continue;
+            t = (time_t)r.time;
+            if (gmtime_r(&t, &tm) == NULL ||
+                strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                snprintf(when, sizeof when, "%u", r.time);
+            printf("    receipt %u: %s by \"%s\" (merchant %llu, terminal "
+                   "%u) at %s\n",
+                   j + 1, cli_money(r.amount, r.currency, m1, sizeof m1),
+                   r.tcred.name, (unsigned long long)r.tcred.merchant_id,
+                   r.tcred.terminal_id, when);
+        }
     }
     offpay_wallet_close(w);
     return EXIT_OK;

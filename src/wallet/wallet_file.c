@@ -293,6 +293,21 @@ out:
     return rc;
 }
 
+/* ---- links (wallet forks) ---------------------------------------------- */
+
+offpay_err offpay__path_check_unlinked(const char *path)
+{
+    struct stat st;
+
+    if (path == NULL)
+        return OFFPAY_EINVAL;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? OFFPAY_OK : OFFPAY_EIO;
+    if (S_ISLNK(st.st_mode) || (S_ISREG(st.st_mode) && st.st_nlink > 1))
+        return OFFPAY_ELINKED;
+    return OFFPAY_OK;
+}
+
 /* ---- locks ------------------------------------------------------------- */
 
 int offpay__lock_wait_ms = 10000;

@@ -155,6 +155,19 @@ offpay_err offpay__wallet_file_load(const char *path, const char *passphrase,
                                     uint8_t **plain, size_t *len);
 
 /*
+ * offpay__path_check_unlinked — refuse a state file reached through a link.
+ * A symbolic link, or a regular file with more than one hard link, would let
+ * two names reach one state while each is locked (path.lock) and replaced
+ * (rename) by its own name, forking it: two histories reusing counters.
+ * Returns OFFPAY_OK when path is missing or has exactly one name,
+ * OFFPAY_ELINKED when path is a symbolic link (even a dangling one) or a
+ * regular file with st_nlink > 1, OFFPAY_EIO when lstat fails otherwise,
+ * OFFPAY_EINVAL for NULL. Links among the directories above are harmless:
+ * the lock file sits beside the file, so it is reached the same way.
+ */
+offpay_err offpay__path_check_unlinked(const char *path);
+
+/*
  * offpay__lock_acquire — take an exclusive advisory lock (flock) on path,
  * creating it (mode 0600) if missing, waiting up to timeout_ms for another
  * process to let go. Wallets, terminals and issuers hold one for the life

@@ -2,7 +2,9 @@
 # cli_flow.sh — the offline flow through the offpay CLI, as a table of steps
 # with expected exit statuses and messages: both payment kinds, the three
 # ways a code reaches 'terminal accept' (image, argument, keyboard-wedge
-# standard input), rejections with their reasons, usage errors, --help.
+# standard input), rejections with their reasons, usage errors, --help;
+# the wallet's receipts from several terminals, its refusal of linked
+# paths, and its warning that a copy is not a backup.
 source "$(dirname "$0")/lib.sh"
 setup_world 100.00
 W=(--wallet w --passphrase-file wp)
@@ -89,6 +91,29 @@ if command -v python3 >/dev/null; then
   expect 0 "" -- bash -c "'$OFFPAY' decode --code '$bound' --json | python3 -m json.tool"
 fi
 
+# Receipt poisoning: a second terminal ("Spy", merchant 9) that saw an
+# unbound code takes it and delivers its receipt first; the genuine
+# receipt from the shop is still taken, and both are listed.
+"$OFFPAY" terminal init --terminal spy --root iss/root.pub \
+    --bundle iss/bundle.opb --currency EUR --passphrase-file tp >/dev/null
+"$OFFPAY" issuer terminal-credential --dir iss --passphrase-file ip \
+    --terminal-key "$("$OFFPAY" terminal key --terminal spy --passphrase-file tp)" \
+    --merchant-id 9 --name "Spy" --currency EUR --out spy.cred >/dev/null
+"$OFFPAY" terminal set-credential spy.cred --terminal spy --passphrase-file tp >/dev/null
+"$OFFPAY" terminal sync --terminal spy --revlist iss/revlist.opb >/dev/null
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 4.00 2>/dev/null)
+expect 0 "accepted: 1.00 EUR" -- "$OFFPAY" terminal accept --terminal spy \
+  --code "$code" --amount 1.00 --passphrase-file tp --receipt-png spy.png
+expect 0 "charged 1.00 EUR" -- "$OFFPAY" wallet receipt "${W[@]}" --image spy.png
+expect 0 "accepted: 4.00 EUR" -- "$OFFPAY" terminal accept "${T[@]}" \
+  --code "$code" --amount 4.00 --passphrase-file tp --receipt-png genuine.png
+expect 0 "charged 4.00 EUR" -- "$OFFPAY" wallet receipt "${W[@]}" --image genuine.png
+expect 0 "charged 4.00 EUR" -- "$OFFPAY" wallet receipt "${W[@]}" --image genuine.png
+expect 0 'receipt 1: 1.00 EUR by "Spy" \(merchant 9' -- "$OFFPAY" wallet log "${W[@]}"
+expect 0 'receipt 2: 4.00 EUR by "Shop" \(merchant 7' -- "$OFFPAY" wallet log "${W[@]}"
+expect 0 "receipts   3 kept; 1 code\(s\) receipted by more than one terminal" -- \
+  "$OFFPAY" wallet balance "${W[@]}"
+
 # Passphrases: wrong one is exit 3 with the reason.
 printf 'nope\n' > bad
 expect 3 "EPASSPHRASE" -- "$OFFPAY" wallet balance --wallet w --passphrase-file bad
@@ -157,6 +182,26 @@ expect 0 "synced" -- env OFFPAY_NOW=$week \
 expect 0 "accepted: 1.50 EUR" -- env OFFPAY_NOW=$week \
   "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.50
 expect 2 "give --revlist" -- "$OFFPAY" terminal sync "${T[@]}"
+
+# One name per wallet file: a symbolic link or a second hard link is
+# refused and the wallet file stays as it was; without the link it works.
+cp w w.before
+ln -s w alias.opw
+expect 3 "ELINKED" -- "$OFFPAY" wallet pay --wallet alias.opw --passphrase-file wp \
+  --currency EUR --amount 1.00
+ln w hard.opw
+expect 3 "ELINKED" -- "$OFFPAY" wallet pay --wallet hard.opw --passphrase-file wp \
+  --currency EUR --amount 1.00
+expect 3 "ELINKED" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00
+expect 0 "" -- cmp w w.before
+rm alias.opw hard.opw
+expect 0 "payment code: up to 1.00 EUR" -- "$OFFPAY" wallet pay "${W[@]}" \
+  --currency EUR --amount 1.00
+
+# A new wallet says how (not) to back it up.
+expect 0 "a copy of this file is NOT a backup" -- "$OFFPAY" wallet init \
+  --wallet w3 --root iss/root.pub --bundle iss/bundle.opb --passphrase-file wp
+expect 0 "never restore a wallet by copying" -- "$OFFPAY" wallet init --help
 
 # Retiring the compromised key 2: after their sync, the terminal refuses a
 # code under it and the wallet neither uses nor takes credential 2.

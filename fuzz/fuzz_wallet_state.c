@@ -1,0 +1,93 @@
+/*
+ * fuzz_wallet_state.c — fuzz target for the wallet's state loader, the
+ * JSON parser that runs on a wallet file's plaintext after decryption
+ * (offpay__wallet_state_load, src/wallet/wallet.c). The file fuzzer
+ * (fuzz_wallet_file.c) cannot get past the AEAD, so this one feeds the
+ * loader directly.
+ *
+ * Properties checked on every input: the loader answers OK, ECORRUPT or
+ * ENOMEM and nothing else, and on ECORRUPT leaves no handle; a state it
+ * accepts is internally consistent (every code's receipts within the
+ * per-code cap, a charge of -1 only without receipts, every balance's
+ * parts adding up) and round-trips: dumping it, loading the dump and
+ * dumping again gives the same bytes.
+ *
+ * The seed corpus (fuzz/corpus/wallet_state/) holds real states, decrypted
+ * from wallet files the offpay CLI wrote: v1_* by the previous version
+ * (state format 1: a fresh wallet, one with a credential, one with codes
+ * and receipts), v2_* by this one (the same, one code receipted by two
+ * terminals, and the format-1 state as loaded and dumped again), and bad_*
+ * variations of them the loader must refuse.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/jsonutil.h"
+#include "offpay/offpay.h"
+#include "wallet/wallet_int.h"
+
+/* Checks what the loader promises of a state it accepted. */
+static void check_state(const offpay_wallet *w)
+{
+    for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
+        offpay_wallet_balance b;
+
+        if (offpay_wallet_get_balance(w, i, 0, &b) != OFFPAY_OK ||
+            b.confirmed < 0 || b.pending < 0 || b.held < 0 ||
+            b.available != b.limit - b.confirmed - b.pending - b.held)
+            abort();
+    }
+    for (size_t i = 0; i < offpay_wallet_n_spends(w); i++) {
+        offpay_wallet_spend s;
+        offpay_receipt      r;
+
+        if (offpay_wallet_get_spend(w, i, &s) != OFFPAY_OK ||
+            s.n_receipts > OFFPAY_WALLET_RECEIPTS_PER_CODE ||
+            (s.n_receipts > 0 && s.charged < 0) || s.counter == 0)
+            abort();
+        for (uint32_t j = 0; j < s.n_receipts; j++)
+            if (offpay_wallet_get_receipt(w, i, j, &r) != OFFPAY_OK ||
+                r.serial != s.serial || r.counter != s.counter ||
+                r.amount > s.authorized)
+                abort();
+        if (offpay_wallet_get_receipt(w, i, s.n_receipts, &r) !=
+            OFFPAY_ENOTFOUND)
+            abort();
+    }
+}
+
+/* libFuzzer entry point: load data as a wallet state. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int     inited;
+    offpay_wallet *w = NULL, *w2 = NULL;
+    char          *t1 = NULL, *t2 = NULL;
+    size_t         l1 = 0, l2 = 0;
+    offpay_err     rc;
+
+    if (!inited) {
+        if (offpay_init() != OFFPAY_OK)
+            abort();
+        inited = 1;
+    }
+    rc = offpay__wallet_state_load(data, size, &w);
+    if (rc == OFFPAY_ECORRUPT || rc == OFFPAY_ENOMEM) {
+        if (w != NULL)
+            abort();
+        return 0;
+    }
+    if (rc != OFFPAY_OK || w == NULL)
+        abort();
+    check_state(w);
+    if (offpay__wallet_state_dump(w, &t1, &l1) != OFFPAY_OK ||
+        offpay__wallet_state_load((const uint8_t *)t1, l1, &w2) != OFFPAY_OK ||
+        offpay__wallet_state_dump(w2, &t2, &l2) != OFFPAY_OK || l1 != l2 ||
+        memcmp(t1, t2, l1) != 0)
+        abort();
+    offpay__json_free(t1);
+    offpay__json_free(t2);
+    offpay_wallet_close(w2);
+    offpay_wallet_close(w);
+    return 0;
+}
