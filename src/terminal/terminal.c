@@ -467,13 +467,18 @@ static offpay_err load_requests(offpay_terminal *t)
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         offpay__request *q = &t->requests[t->n_requests];
 
-        if (sqlite3_column_bytes(st, 0) != OFFPAY_NONCE_BYTES) {
+        int64_t amount = sqlite3_column_int64(st, 1);
+        int64_t created = sqlite3_column_int64(st, 2);
+
+        if (sqlite3_column_bytes(st, 0) != OFFPAY_NONCE_BYTES || amount < 1 ||
+            amount > OFFPAY_WIRE_AMOUNT_MAX || created < 0 ||
+            created > UINT32_MAX) {
             rc = OFFPAY_ECORRUPT;
             goto out;
         }
         memcpy(q->nonce, sqlite3_column_blob(st, 0), OFFPAY_NONCE_BYTES);
-        q->amount = (uint32_t)sqlite3_column_int64(st, 1);
-        q->created = (uint32_t)sqlite3_column_int64(st, 2);
+        q->amount = (uint32_t)amount;
+        q->created = (uint32_t)created;
         t->n_requests++;
     }
     if (step == SQLITE_DONE)
@@ -498,15 +503,27 @@ static offpay_err load_journal(offpay_terminal *t, uint32_t *newest)
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         uint64_t serial = (uint64_t)sqlite3_column_int64(st, 0);
-        uint32_t counter = (uint32_t)sqlite3_column_int64(st, 1);
+        int64_t  counter = sqlite3_column_int64(st, 1);
+        int64_t  charged = sqlite3_column_int64(st, 2);
         int64_t  at = sqlite3_column_int64(st, 3);
 
-        if (newest != NULL && at > (int64_t)*newest && at <= UINT32_MAX)
-            *newest = (uint32_t)at;
-        if ((rc = offpay__seen_add(&t->tables, serial, counter)) != OFFPAY_OK ||
-            (rc = offpay__cumul_add(&t->tables, serial,
-                                    sqlite3_column_int64(st, 2))) != OFFPAY_OK)
+        /* What the accept path writes, and nothing else: a row outside it
+         * (or sums that overflow) is a damaged journal. */
+        if (counter < 1 || counter > UINT32_MAX || charged < 1 ||
+            charged > OFFPAY_WIRE_AMOUNT_MAX || at < 0 || at > UINT32_MAX) {
+            rc = OFFPAY_ECORRUPT;
             goto out;
+        }
+        if (newest != NULL && at > (int64_t)*newest)
+            *newest = (uint32_t)at;
+        if ((rc = offpay__seen_add(&t->tables, serial, (uint32_t)counter)) !=
+                OFFPAY_OK ||
+            (rc = offpay__cumul_add(&t->tables, serial, charged)) !=
+                OFFPAY_OK) {
+            if (rc != OFFPAY_ENOMEM)
+                rc = OFFPAY_ECORRUPT; /* a repeated key, an overflowing sum */
+            goto out;
+        }
     }
     rc = step == SQLITE_DONE ? OFFPAY_OK : OFFPAY_EJOURNAL;
 out:
@@ -725,6 +742,11 @@ offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
     }
     *out = t;
     return OFFPAY_OK;
+}
+
+offpay_err offpay__terminal_schema(sqlite3 *db)
+{
+    return exec(db, SCHEMA);
 }
 
 offpay_err offpay__terminal_from_db(sqlite3 *db, offpay_terminal **out)

@@ -110,6 +110,8 @@ offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now);
  * table and list exactly as offpay_terminal_open does. Errors: those of
  * loading (OFFPAY_ECORRUPT, OFFPAY_EJOURNAL, OFFPAY_ENOMEM). */
 offpay_err offpay__terminal_from_db(sqlite3 *db, offpay_terminal **out);
+/* terminal.c: creates terminal.db's tables in db (if missing). */
+offpay_err offpay__terminal_schema(sqlite3 *db);
 
 /* check.c: the terminal's own offline limits (payments and hours since the
  * last sync, revocation list age): ESYNC_REQUIRED, EREVLIST_STALE. */
