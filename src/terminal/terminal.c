@@ -5,7 +5,9 @@
  * only once the WAL is fsynced, so a journal row that committed survives
  * a crash or power loss. The schema is in SCHEMA below; meta holds
  * key/value settings (root key, bundle, credential, risk rules, revocation
- * list, sync state).
+ * list, sync state, the clock's high-water time), numbers as decimal text.
+ * The directory is 0700 and its files 0600 (tighten_modes): the journal
+ * holds just-accepted codes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +27,9 @@
 
 #define PATH_MAX_LEN 4096
 #define REQUESTS_MAX 1024
+/* Seconds an unbound code stays acceptable by default: a captured one is
+ * a bearer token for this long (docs/protocol.md §5.4). */
+#define CODE_AGE_UNBOUND_DEFAULT 60
 
 static const char SCHEMA[] =
     "PRAGMA journal_mode=WAL;"
@@ -169,7 +174,7 @@ void offpay_risk_defaults(uint16_t currency, offpay_risk *r)
     r->skew = 120;
     r->max_revlist_age = 7 * 86400;
     r->request_ttl = 300;
-    r->max_code_age_unbound = 60;
+    r->max_code_age_unbound = CODE_AGE_UNBOUND_DEFAULT;
 }
 
 static offpay_err risk_save(sqlite3 *db, const offpay_risk *r)
@@ -185,7 +190,7 @@ static offpay_err risk_save(sqlite3 *db, const offpay_risk *r)
     return meta_put(db, "risk", buf, (size_t)n);
 }
 
-/* Reads one unsigned decimal field of at most 10 digits (no sign, no
+/* Reads one unsigned decimal field (1..19 digits, at most max; no sign, no
  * space) at *p, then a single space or the end. Strict: sscanf would take
  * signs, leading spaces and values past UINT32_MAX. */
 static int risk_field(const char **p, uint64_t max, uint64_t *v)
@@ -225,7 +230,6 @@ static offpay_err risk_load(sqlite3 *db, offpay_risk *r)
     uint64_t    f[10];
     const char *p = buf;
     int         k = 0;
-    offpay_risk d;
     offpay_err  rc = meta_get(db, "risk", buf, sizeof buf - 1, &n);
 
     if (rc != OFFPAY_OK)
@@ -241,7 +245,6 @@ static offpay_err risk_load(sqlite3 *db, offpay_risk *r)
     /* A trailing space after the last field is not canonical either. */
     if (*p != '\0' || (k != 9 && k != 10) || buf[n - 1] == ' ')
         return OFFPAY_ECORRUPT;
-    offpay_risk_defaults(978, &d);
     r->floor_unbound = (int64_t)f[0];
     r->floor_bound = (int64_t)f[1];
     r->cumulative = (int64_t)f[2];
@@ -254,9 +257,9 @@ static offpay_err risk_load(sqlite3 *db, offpay_risk *r)
     if (k == 10)
         r->max_code_age_unbound = (uint32_t)f[9];
     else
-        r->max_code_age_unbound = r->max_code_age < d.max_code_age_unbound
+        r->max_code_age_unbound = r->max_code_age < CODE_AGE_UNBOUND_DEFAULT
                                       ? r->max_code_age
-                                      : d.max_code_age_unbound;
+                                      : CODE_AGE_UNBOUND_DEFAULT;
     return OFFPAY_OK;
 }
 
@@ -590,6 +593,7 @@ static offpay_err load_state(offpay_terminal *t)
     size_t     n = 0;
     uint64_t   v = 0;
     uint32_t   newest = 0;
+    int        legacy;
     offpay_err rc;
 
     if ((rc = meta_get(t->db, "root_pk", t->root_pk, OFFPAY_PK_BYTES, &n)) !=
@@ -617,9 +621,14 @@ static offpay_err load_state(offpay_terminal *t)
     }
     if ((rc = meta_opt_u32(t->db, "last_sync", &t->last_sync)) != OFFPAY_OK ||
         (rc = meta_opt_u32(t->db, "payments_since_sync",
-                           &t->payments_since_sync)) != OFFPAY_OK ||
-        (rc = meta_opt_u32(t->db, "high_water", &t->high_water)) != OFFPAY_OK)
+                           &t->payments_since_sync)) != OFFPAY_OK)
         return rc;
+    rc = meta_get_u64(t->db, "high_water", UINT32_MAX, &v);
+    if (rc == OFFPAY_OK)
+        t->high_water = (uint32_t)v;
+    else if (rc != OFFPAY_ENOTFOUND)
+        return rc;
+    legacy = rc == OFFPAY_ENOTFOUND;
     if ((rc = load_revoked(t)) != OFFPAY_OK ||
         (rc = load_requests(t)) != OFFPAY_OK ||
         (rc = load_journal(t, &newest)) != OFFPAY_OK)
@@ -627,7 +636,7 @@ static offpay_err load_state(offpay_terminal *t)
     /* A terminal from before the high-water mark: start it from what it
      * did itself (its last sync and newest acceptance). Not from the signed
      * times it holds: those were never checked against a clock. */
-    if (meta_get(t->db, "high_water", buf, 32, &n) == OFFPAY_ENOTFOUND)
+    if (legacy)
         t->high_water = t->last_sync > newest ? t->last_sync : newest;
     return OFFPAY_OK;
 }
