@@ -961,7 +961,7 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
     if (rl_at > latest)
         rl_at = 0; /* a held future-dated list vouches for nothing */
     hw = now;
-    if (b.issued_at > hw)
+    if (b.issued_at > hw && b.issued_at <= latest) /* idem, a held bundle */
         hw = b.issued_at;
     if (rl_at > hw)
         hw = rl_at;
