@@ -43,15 +43,19 @@ typedef struct offpay_risk {
     int64_t  cumulative;           /* per credential at this terminal */
     uint32_t max_offline_payments; /* since the last sync; 0: no limit */
     uint32_t max_offline_hours;    /* since the last sync; 0: no limit */
-    uint32_t max_code_age;         /* seconds a code stays acceptable */
+    uint32_t max_code_age;         /* seconds a bound code stays acceptable */
     uint32_t skew;                 /* clock skew allowed, seconds */
     uint32_t max_revlist_age;      /* seconds; 0: no limit */
     uint32_t request_ttl;          /* seconds a request code stays open */
+    uint32_t max_code_age_unbound; /* seconds an unbound code stays
+                                      acceptable: a captured one is a
+                                      bearer token for this long */
 } offpay_risk;
 
 /* Defaults for a currency: floors of 50 (unbound) and 200 (bound) major
- * units, cumulative 500, 500 payments or 72 hours offline, codes valid
- * 300 s, skew 120 s, revocation list at most 7 days old, requests 300 s. */
+ * units, cumulative 500, 500 payments or 72 hours offline, bound codes
+ * valid 300 s and unbound ones 60 s, skew 120 s, revocation list at most
+ * 7 days old, requests 300 s. */
 void offpay_risk_defaults(uint16_t currency, offpay_risk *r);
 
 /*
@@ -59,9 +63,12 @@ void offpay_risk_defaults(uint16_t currency, offpay_risk *r);
  * not hold a terminal): a fresh key pair sealed under passphrase, the pinned
  * root key and the trust bundle (verified), default risk rules for
  * currency. Then get a credential for offpay_terminal_public_key() from the
- * issuer and give it to offpay_terminal_set_credential.
+ * issuer and give it to offpay_terminal_set_credential. The directory
+ * is made (or, if it existed, set) 0700, and terminal.db with its -wal and
+ * -shm files and terminal.key 0600, whatever the umask: the journal holds
+ * just-accepted codes, usable elsewhere for their lifetime.
  * Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS, bundle errors, OFFPAY_EJOURNAL,
- * OFFPAY_EIO.
+ * OFFPAY_EIO (including a directory whose mode cannot be set).
  */
 offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
                                   const uint8_t  root_pk[OFFPAY_PK_BYTES],
@@ -71,9 +78,11 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
 /*
  * offpay_terminal_open — open a terminal. passphrase may be NULL: the
  * terminal then verifies and accepts but cannot sign (requests, receipts:
- * OFFPAY_EPASSPHRASE). Errors: OFFPAY_ENOTFOUND, OFFPAY_EPASSPHRASE,
- * OFFPAY_ECORRUPT, OFFPAY_EJOURNAL, OFFPAY_EBUSY (open in another
- * process), OFFPAY_ENOMEM.
+ * OFFPAY_EPASSPHRASE). It tightens the modes of the directory and its
+ * files as offpay_terminal_create sets them (best effort: a terminal
+ * made by an older version had 0644 files). Errors: OFFPAY_ENOTFOUND,
+ * OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT, OFFPAY_EJOURNAL, OFFPAY_EBUSY (open
+ * in another process), OFFPAY_ENOMEM.
  */
 offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
                                 offpay_terminal **out);
@@ -88,12 +97,14 @@ void offpay_terminal_public_key(const offpay_terminal *t,
                                 uint8_t                pk[OFFPAY_PK_BYTES]);
 
 /* Stores the terminal's credential after checking it against the trust
- * bundle and this terminal's key (OFFPAY_EINVAL if another key). */
+ * bundle and this terminal's key (OFFPAY_EINVAL if another key). The held
+ * bundle is judged here too, now that the terminal has a clock: dated
+ * after now + skew, OFFPAY_EFUTURE_DATED. */
 offpay_err offpay_terminal_set_credential(offpay_terminal *t,
                                           const uint8_t *cred, size_t len,
                                           uint32_t now);
 
-/* The stored credential; OFFPAY_ENOTFOUND before set_credential. */
+/* The stored credential; OFFPAY_ENO_TERMINAL_CRED before set_credential. */
 offpay_err offpay_terminal_credential(const offpay_terminal *t,
                                       offpay_terminal_cred  *out);
 
@@ -106,10 +117,15 @@ offpay_err offpay_terminal_credential(const offpay_terminal *t,
  * Files it already holds change nothing and return OFFPAY_OK (compare
  * offpay_terminal_sync_state before and after), so replaying them never
  * resets the limits.
+ * A sync that takes something newer sets the clock's high-water mark to
+ * the newest of now and the issued_at of the held bundle and list (so a
+ * clock set forward by mistake is forgiven by the issuer's next list, but
+ * never back beyond what the issuer signed).
  * Errors: OFFPAY_EINVAL (both NULL), bundle/revlist decode and signature
- * errors, OFFPAY_EREVLIST_SEQ (a delta that does not follow, or a list
- * older than the one held), OFFPAY_EBUNDLE_OLD (a bundle older than the
- * one held), OFFPAY_EJOURNAL.
+ * errors, OFFPAY_EFUTURE_DATED (a bundle or list issued after now + skew),
+ * OFFPAY_EREVLIST_SEQ (a delta that does not follow, or a list older than
+ * the one held), OFFPAY_EBUNDLE_OLD (a bundle older than the one held),
+ * OFFPAY_EJOURNAL.
  */
 offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
                                 size_t bundle_len, const uint8_t *revlist,
@@ -122,6 +138,8 @@ typedef struct offpay_sync_state {
     uint32_t bundle_seq;          /* trust bundle held */
     uint32_t revlist_seq;         /* revocation list held (0: none yet) */
     uint32_t revlist_issued_at;   /* when the issuer signed it */
+    uint32_t high_water;          /* newest time seen: the clock may not be
+                                     behind it by more than skew */
 } offpay_sync_state;
 
 /* Fills s. Errors: OFFPAY_EINVAL. */
@@ -133,7 +151,8 @@ uint16_t offpay_terminal_currency(const offpay_terminal *t);
 
 offpay_err offpay_terminal_get_risk(const offpay_terminal *t, offpay_risk *r);
 /* Saves new risk rules. Errors: OFFPAY_EINVAL (negative amounts),
- * OFFPAY_EJOURNAL. */
+ * OFFPAY_EJOURNAL. Rules saved by a version without max_code_age_unbound
+ * load with its default (60 s, or max_code_age if lower). */
 offpay_err offpay_terminal_set_risk(offpay_terminal *t, const offpay_risk *r);
 
 /*
@@ -142,10 +161,11 @@ offpay_err offpay_terminal_set_risk(offpay_terminal *t, const offpay_risk *r);
  * request_ttl passes. *text malloc'd; free() it. q may be NULL.
  * Errors: OFFPAY_EINVAL, OFFPAY_EOVER_FLOOR / OFFPAY_EOVER_CUMULATIVE
  * (more than this terminal's risk rules would accept as a bound payment),
+ * then the terminal's own state: OFFPAY_ENO_TERMINAL_CRED,
+ * OFFPAY_ECLOCK_BEHIND, OFFPAY_ETERMINAL_EXPIRED, then
  * OFFPAY_ESYNC_REQUIRED / OFFPAY_EREVLIST_STALE (it would refuse any
  * payment now: the payer's allowance would be reserved for nothing),
- * OFFPAY_EPASSPHRASE (opened without key), OFFPAY_ENOTFOUND (no
- * credential), OFFPAY_EJOURNAL.
+ * OFFPAY_EPASSPHRASE (opened without key), OFFPAY_EJOURNAL.
  */
 offpay_err offpay_terminal_request(offpay_terminal *t, int64_t amount,
                                    uint32_t now, char **text,
@@ -164,8 +184,13 @@ typedef struct offpay_acceptance {
  * rules on a code in text form, charging charge minor units (0: the bound
  * request's amount; required > 0 for unbound codes), WITHOUT recording it.
  * p (may be NULL) receives the decoded code. Errors: every decoding and
- * verification error of the protocol, OFFPAY_EINVAL (unbound code with
- * charge 0).
+ * verification error of the protocol, in its order: decoding errors first,
+ * then the terminal's own state (OFFPAY_ENO_TERMINAL_CRED, no credential
+ * installed; OFFPAY_ECLOCK_BEHIND, now + skew is before the high-water
+ * mark; OFFPAY_ETERMINAL_EXPIRED, its own credential is outside its
+ * window), then the code's (OFFPAY_EREPLAY: this very code was accepted;
+ * OFFPAY_EDOUBLE_SPEND: another code with its (serial, counter) was), ...
+ * OFFPAY_EINVAL (unbound code with charge 0).
  */
 offpay_err offpay_terminal_check(offpay_terminal *t, const char *text, size_t n,
                                  int64_t charge, uint32_t now,
@@ -176,10 +201,15 @@ offpay_err offpay_terminal_check(offpay_terminal *t, const char *text, size_t n,
  * committed durably, then OFFPAY_OK. OFFPAY_EOUTCOME: the commit failed
  * and even a reopened journal cannot say whether the payment is in it —
  * the merchant must check the journal (or the next sync) before handing
- * over goods. On any other error nothing is recorded
- * (except double-spend evidence: a second code with a seen (serial,
- * counter) but other bytes is kept in the evidence table and refused with
- * OFFPAY_EREPLAY). out may be NULL.
+ * over goods. On any other error nothing is recorded (except double-spend
+ * evidence: a second code with a seen (serial, counter) but other bytes is
+ * kept in the evidence table and refused with OFFPAY_EDOUBLE_SPEND). out
+ * may be NULL; it is zeroed first. On OFFPAY_EREPLAY (these exact bytes
+ * were accepted) and OFFPAY_EDOUBLE_SPEND, out receives the EARLIER
+ * acceptance from the journal (its seq, charge and time; payment is the
+ * code just scanned), so the cashier can say "already paid" instead of
+ * asking again; out->seq stays 0 if the journal cannot tell. An acceptance
+ * also raises the clock's high-water mark to now.
  */
 offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
                                   size_t n, int64_t charge, uint32_t now,
@@ -187,8 +217,8 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
 
 /*
  * offpay_terminal_receipt — a receipt code for journal entry seq.
- * *text malloc'd. Errors: OFFPAY_ENOTFOUND, OFFPAY_EPASSPHRASE,
- * OFFPAY_EJOURNAL.
+ * *text malloc'd. Errors: OFFPAY_ENOTFOUND (no such entry),
+ * OFFPAY_ENO_TERMINAL_CRED, OFFPAY_EPASSPHRASE, OFFPAY_EJOURNAL.
  */
 offpay_err offpay_terminal_receipt(offpay_terminal *t, int64_t seq,
                                    uint32_t now, char **text);

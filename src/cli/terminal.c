@@ -34,7 +34,10 @@ static const char help[] =
     "  risk              print the risk rules; change them with\n"
     "      --set NAME=VALUE (repeatable): floor-unbound, floor-bound,\n"
     "      cumulative (amounts), max-offline-payments, max-offline-hours,\n"
-    "      max-code-age, skew, max-revlist-age, request-ttl (seconds)\n"
+    "      max-code-age (bound codes), max-code-age-unbound, skew,\n"
+    "      max-revlist-age, request-ttl (seconds). An unbound code is a\n"
+    "      bearer token while it is acceptable: by default it gets 60 s\n"
+    "      and at most floor-unbound, a bound code 300 s and floor-bound.\n"
     "  request           make a request code for an amount (refused when\n"
     "                    the terminal would refuse the payment: above its\n"
     "                    limits, or offline too long)\n"
@@ -53,7 +56,15 @@ static const char help[] =
     "  --png FILE, --svg FILE, --show (draw it on stderr).\n"
     "Common options: --terminal DIR (required), --passphrase-file FILE.\n"
     "'accept' needs the passphrase only with --receipt-png: verifying needs\n"
-    "no secret. It prints 'accepted' only once the payment is on disk.\n";
+    "no secret. It prints 'accepted' only once the payment is on disk.\n"
+    "A code that was already accepted here is refused (exit 1) with when,\n"
+    "as which journal entry and for how much it was paid: do not charge\n"
+    "the payer again (OFFPAY_EREPLAY). Another code reusing its counter is\n"
+    "refused as OFFPAY_EDOUBLE_SPEND and kept as evidence. Exit 1 also when\n"
+    "the terminal itself may not accept now (sync required, its clock\n"
+    "behind the newest time it has seen, its own credential expired); exit\n"
+    "3 when it has no credential yet (OFFPAY_ENO_TERMINAL_CRED), checked\n"
+    "after the code is decoded.\n";
 
 #define MAX_SETS 16
 
@@ -154,6 +165,24 @@ static int parse(int argc, char **argv, void *args)
     if (a->dir == NULL)
         return cli_usage_error("terminal: --terminal DIR is required");
     return 0;
+}
+
+/* The terminal's refusals beyond cli_is_rejection's: a verdict on this
+ * payment or file (exit 1), not a failure of the terminal. A terminal
+ * without a credential is not set up: exit 3, like a missing file. */
+static int refused(offpay_err rc)
+{
+    return cli_is_rejection(rc) || rc == OFFPAY_EDOUBLE_SPEND ||
+           rc == OFFPAY_ECLOCK_BEHIND || rc == OFFPAY_ETERMINAL_EXPIRED ||
+           rc == OFFPAY_EFUTURE_DATED;
+}
+
+/* cli_fail with refused()'s exit status. */
+static int term_fail(const char *what, offpay_err rc)
+{
+    int status = cli_fail(what, rc);
+
+    return refused(rc) ? EXIT_REJECTED : status;
 }
 
 /* Opens the terminal; with need_key the passphrase is asked for. */
@@ -264,7 +293,7 @@ static int cmd_set_credential(const void *args, const char *file)
         return EXIT_REJECTED;
     }
     if (rc != OFFPAY_OK)
-        return cli_fail(file, rc);
+        return term_fail(file, rc);
     printf("credential installed: \"%s\" (merchant %llu, terminal %u)\n",
            c.name, (unsigned long long)c.merchant_id, c.terminal_id);
     return EXIT_OK;
@@ -299,7 +328,7 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
         rc = offpay_terminal_sync(t, bundle, blen, revlist, rlen, cli_now());
         offpay_terminal_sync_state(t, &after);
         if (rc != OFFPAY_OK)
-            status = cli_fail("sync refused", rc);
+            status = term_fail("sync refused", rc);
         else if (after.bundle_seq == before.bundle_seq &&
                  after.revlist_seq == before.revlist_seq &&
                  after.revlist_issued_at == before.revlist_issued_at)
@@ -324,6 +353,7 @@ static int set_rule(offpay_risk *r, uint16_t currency, const char *set)
         {"max-offline-payments", offsetof(offpay_risk, max_offline_payments)},
         {"max-offline-hours", offsetof(offpay_risk, max_offline_hours)},
         {"max-code-age", offsetof(offpay_risk, max_code_age)},
+        {"max-code-age-unbound", offsetof(offpay_risk, max_code_age_unbound)},
         {"skew", offsetof(offpay_risk, skew)},
         {"max-revlist-age", offsetof(offpay_risk, max_revlist_age)},
         {"request-ttl", offsetof(offpay_risk, request_ttl)},
@@ -383,28 +413,17 @@ static int cmd_risk(const void *args, const char *arg CLI_UNUSED)
         printf("floor-unbound         %s\nfloor-bound           %s\n"
                "cumulative            %s\nmax-offline-payments  %u\n"
                "max-offline-hours     %u\nmax-code-age          %u s\n"
+               "max-code-age-unbound  %u s\n"
                "skew                  %u s\nmax-revlist-age       %u s\n"
                "request-ttl           %u s\n",
                cli_money(r.floor_unbound, cur, m1, sizeof m1),
                cli_money(r.floor_bound, cur, m2, sizeof m2),
                cli_money(r.cumulative, cur, m3, sizeof m3),
                r.max_offline_payments, r.max_offline_hours, r.max_code_age,
-               r.skew, r.max_revlist_age, r.request_ttl);
+               r.max_code_age_unbound, r.skew, r.max_revlist_age,
+               r.request_ttl);
     offpay_terminal_close(t);
     return status;
-}
-
-static int currency_of(offpay_terminal *t, uint16_t *cur)
-{
-    offpay_terminal_cred c;
-
-    if (offpay_terminal_credential(t, &c) != OFFPAY_OK) {
-        fprintf(stderr, "offpay: this terminal has no credential yet: "
-                        "'offpay terminal set-credential'\n");
-        return -1;
-    }
-    *cur = c.currency;
-    return 0;
 }
 
 static int cmd_request(const void *args, const char *arg CLI_UNUSED)
@@ -422,13 +441,12 @@ static int cmd_request(const void *args, const char *arg CLI_UNUSED)
     t = open_terminal(a, 1, &status);
     if (t == NULL)
         return status;
-    if (currency_of(t, &cur) != 0) {
-        status = EXIT_FAILURE_IO;
-    } else if (cli_amount(a->amount, cur, &amount) != 0) {
+    cur = offpay_terminal_currency(t);
+    if (cli_amount(a->amount, cur, &amount) != 0) {
         status = EXIT_USAGE;
     } else if ((rc = offpay_terminal_request(t, amount, cli_now(), &text,
                                              NULL)) != OFFPAY_OK) {
-        status = cli_fail("cannot make a request", rc);
+        status = term_fail("cannot make a request", rc);
     } else {
         fprintf(stderr, "request code for %s\n",
                 cli_money(amount, cur, money, sizeof money));
@@ -458,10 +476,9 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
     t = open_terminal(a, a->receipt_png != NULL, &status);
     if (t == NULL)
         goto out;
-    if (currency_of(t, &cur) != 0) {
-        status = EXIT_FAILURE_IO;
-        goto out;
-    }
+    /* The terminal's own currency (set at init): whether it has a
+     * credential yet is the library's check, after decoding the code. */
+    cur = offpay_terminal_currency(t);
     if (a->amount != NULL && cli_amount(a->amount, cur, &charge) != 0) {
         status = EXIT_USAGE;
         goto out;
@@ -472,7 +489,31 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
                                  "needs --amount (what to charge)");
         goto out;
     }
-    if (rc != OFFPAY_OK && cli_is_rejection(rc)) {
+    if ((rc == OFFPAY_EREPLAY || rc == OFFPAY_EDOUBLE_SPEND) && acc.seq > 0) {
+        char      when[32];
+        time_t    tt = (time_t)acc.time;
+        struct tm tm;
+
+        gmtime_r(&tt, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (rc == OFFPAY_EREPLAY)
+            fprintf(stderr,
+                    "REJECTED: already accepted at %s as payment #%lld for "
+                    "%s: do not charge again (%s)\n",
+                    when, (long long)acc.seq,
+                    cli_money(acc.charged, cur, money, sizeof money),
+                    offpay_errname(rc));
+        else
+            fprintf(stderr,
+                    "REJECTED: %s; the first code with this counter was "
+                    "accepted at %s as payment #%lld for %s (%s)\n",
+                    offpay_strerror(rc), when, (long long)acc.seq,
+                    cli_money(acc.charged, cur, money, sizeof money),
+                    offpay_errname(rc));
+        status = EXIT_REJECTED;
+        goto out;
+    }
+    if (rc != OFFPAY_OK && refused(rc)) {
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),
                 offpay_errname(rc));
         status = EXIT_REJECTED;
@@ -598,9 +639,11 @@ static int cmd_journal(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_terminal_journal(t, print_entry, &ctx);
     if (rc != OFFPAY_OK)
         status = cli_fail("journal", rc);
-    else if (!a->json && currency_of(t, &cur) == 0)
+    else if (!a->json) {
+        cur = offpay_terminal_currency(t);
         printf("%d payment(s), total %s\n", ctx.n,
                cli_money(ctx.total, cur, money, sizeof money));
+    }
     offpay_terminal_close(t);
     return status;
 }

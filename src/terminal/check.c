@@ -139,8 +139,10 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
     offpay_err         rc;
 
     *req_index = -1;
-    if (!t->has_cred)
-        return OFFPAY_ENOTFOUND;
+    /* 0. the terminal itself: a credential, a sane clock, in its window */
+    rc = offpay__terminal_self_ok(t, now);
+    if (rc != OFFPAY_OK)
+        return rc;
 
     /* 1. credential, 2. the wallet's signature on the code */
     rc = check_cred(t, &p->cred, code, now);
@@ -151,7 +153,9 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
     if (rc != OFFPAY_OK)
         return rc;
 
-    /* 3. replay: this (serial, counter) was accepted here before */
+    /* 3. replay: this (serial, counter) was accepted here before (the
+     * caller asks the journal whether it is these bytes or a double
+     * spend) */
     seen = offpay__seen_find(&t->tables, p->cred.serial, p->counter);
     if (seen != NULL)
         return OFFPAY_EREPLAY;
@@ -161,7 +165,11 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
         return OFFPAY_EREVOKED;
     if (p->cred.currency != t->currency)
         return OFFPAY_ECURRENCY;
-    rc = offpay_code_time_check(p->time, now, r->skew, r->max_code_age);
+    /* An unbound code is a bearer token for as long as it is acceptable:
+     * it gets its own, shorter age. */
+    rc = offpay_code_time_check(p->time, now, r->skew,
+                                p->bound ? r->max_code_age
+                                         : r->max_code_age_unbound);
     if (rc != OFFPAY_OK)
         return rc;
 
@@ -212,6 +220,20 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
         return rc;
 
     *charge_out = charge;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now)
+{
+    if (!t->has_cred)
+        return OFFPAY_ENO_TERMINAL_CRED;
+    /* A clock set back would reopen expired credentials, old codes and a
+     * stale list: refuse until it is fixed (or a sync vouches for it). */
+    if ((uint64_t)now + t->risk.skew < t->high_water)
+        return OFFPAY_ECLOCK_BEHIND;
+    if (offpay__window_check(t->cred.valid_from, t->cred.expires, now,
+                             t->risk.skew) != OFFPAY_OK)
+        return OFFPAY_ETERMINAL_EXPIRED;
     return OFFPAY_OK;
 }
 

@@ -5,14 +5,18 @@
  * only once the WAL is fsynced, so a journal row that committed survives
  * a crash or power loss. The schema is in SCHEMA below; meta holds
  * key/value settings (root key, bundle, credential, risk rules, revocation
- * list, sync state).
+ * list, sync state, the clock's high-water time), numbers as decimal text.
+ * The directory is 0700 and its files 0600 (tighten_modes): the journal
+ * holds just-accepted codes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/jsonutil.h"
 #include "core/message_int.h"
@@ -23,6 +27,9 @@
 
 #define PATH_MAX_LEN 4096
 #define REQUESTS_MAX 1024
+/* Seconds an unbound code stays acceptable by default: a captured one is
+ * a bearer token for this long (docs/protocol.md §5.4). */
+#define CODE_AGE_UNBOUND_DEFAULT 60
 
 static const char SCHEMA[] =
     "PRAGMA journal_mode=WAL;"
@@ -134,6 +141,20 @@ static offpay_err meta_get_u64(sqlite3 *db, const char *key, uint64_t max,
     return OFFPAY_OK;
 }
 
+/* meta[key] as a u32 into *v; absent leaves *v alone. Errors:
+ * OFFPAY_ECORRUPT (not a canonical u32), OFFPAY_EJOURNAL. */
+static offpay_err meta_opt_u32(sqlite3 *db, const char *key, uint32_t *v)
+{
+    uint64_t   x = 0;
+    offpay_err rc = meta_get_u64(db, key, UINT32_MAX, &x);
+
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_OK;
+    if (rc == OFFPAY_OK)
+        *v = (uint32_t)x;
+    return rc;
+}
+
 /* ---- risk rules ----------------------------------------------------- */
 
 void offpay_risk_defaults(uint16_t currency, offpay_risk *r)
@@ -153,40 +174,92 @@ void offpay_risk_defaults(uint16_t currency, offpay_risk *r)
     r->skew = 120;
     r->max_revlist_age = 7 * 86400;
     r->request_ttl = 300;
+    r->max_code_age_unbound = CODE_AGE_UNBOUND_DEFAULT;
 }
 
 static offpay_err risk_save(sqlite3 *db, const offpay_risk *r)
 {
     char buf[512];
-    int  n = snprintf(buf, sizeof buf, "%lld %lld %lld %u %u %u %u %u %u",
-                      (long long)r->floor_unbound, (long long)r->floor_bound,
-                      (long long)r->cumulative, r->max_offline_payments,
-                      r->max_offline_hours, r->max_code_age, r->skew,
-                      r->max_revlist_age, r->request_ttl);
+    int  n =
+        snprintf(buf, sizeof buf, "%lld %lld %lld %u %u %u %u %u %u %u",
+                 (long long)r->floor_unbound, (long long)r->floor_bound,
+                 (long long)r->cumulative, r->max_offline_payments,
+                 r->max_offline_hours, r->max_code_age, r->skew,
+                 r->max_revlist_age, r->request_ttl, r->max_code_age_unbound);
 
     return meta_put(db, "risk", buf, (size_t)n);
 }
 
+/* Reads one unsigned decimal field (1..19 digits, at most max; no sign, no
+ * space) at *p, then a single space or the end. Strict: sscanf would take
+ * signs, leading spaces and values past UINT32_MAX. */
+static int risk_field(const char **p, uint64_t max, uint64_t *v)
+{
+    const char *q = *p;
+    uint64_t    x = 0;
+    int         digits = 0;
+
+    while (*q >= '0' && *q <= '9' && digits < 20) {
+        x = x * 10 + (uint64_t)(*q - '0');
+        q++;
+        digits++;
+    }
+    if (digits == 0 || digits > 19 || x > max)
+        return 0;
+    if (*q == ' ')
+        q++;
+    else if (*q != '\0')
+        return 0;
+    *v = x;
+    *p = q;
+    return 1;
+}
+
+/*
+ * The rules are saved as ten decimal fields separated by single spaces:
+ * floor_unbound floor_bound cumulative max_offline_payments
+ * max_offline_hours max_code_age skew max_revlist_age request_ttl
+ * max_code_age_unbound. Nine fields are rules saved before
+ * max_code_age_unbound existed: it takes its default (capped by
+ * max_code_age), the stricter rule, until the rules are saved again.
+ */
 static offpay_err risk_load(sqlite3 *db, offpay_risk *r)
 {
-    char       buf[512];
-    size_t     n = 0;
-    long long  a, b, c;
-    int        used = 0;
-    offpay_err rc = meta_get(db, "risk", buf, sizeof buf - 1, &n);
+    char        buf[512];
+    size_t      n = 0;
+    uint64_t    f[10];
+    const char *p = buf;
+    int         k = 0;
+    offpay_err  rc = meta_get(db, "risk", buf, sizeof buf - 1, &n);
 
     if (rc != OFFPAY_OK)
         return rc == OFFPAY_ENOTFOUND ? OFFPAY_ECORRUPT : rc;
     buf[n] = '\0';
-    if (sscanf(buf, "%lld %lld %lld %u %u %u %u %u %u%n", &a, &b, &c,
-               &r->max_offline_payments, &r->max_offline_hours,
-               &r->max_code_age, &r->skew, &r->max_revlist_age, &r->request_ttl,
-               &used) != 9 ||
-        (size_t)used != n || a < 0 || b < 0 || c < 0)
+    if (memchr(buf, '\0', n) != NULL)
         return OFFPAY_ECORRUPT;
-    r->floor_unbound = a;
-    r->floor_bound = b;
-    r->cumulative = c;
+    while (*p != '\0' && k < 10) {
+        if (!risk_field(&p, k < 3 ? (uint64_t)INT64_MAX : UINT32_MAX, &f[k]))
+            return OFFPAY_ECORRUPT;
+        k++;
+    }
+    /* A trailing space after the last field is not canonical either. */
+    if (*p != '\0' || (k != 9 && k != 10) || buf[n - 1] == ' ')
+        return OFFPAY_ECORRUPT;
+    r->floor_unbound = (int64_t)f[0];
+    r->floor_bound = (int64_t)f[1];
+    r->cumulative = (int64_t)f[2];
+    r->max_offline_payments = (uint32_t)f[3];
+    r->max_offline_hours = (uint32_t)f[4];
+    r->max_code_age = (uint32_t)f[5];
+    r->skew = (uint32_t)f[6];
+    r->max_revlist_age = (uint32_t)f[7];
+    r->request_ttl = (uint32_t)f[8];
+    if (k == 10)
+        r->max_code_age_unbound = (uint32_t)f[9];
+    else
+        r->max_code_age_unbound = r->max_code_age < CODE_AGE_UNBOUND_DEFAULT
+                                      ? r->max_code_age
+                                      : CODE_AGE_UNBOUND_DEFAULT;
     return OFFPAY_OK;
 }
 
@@ -200,6 +273,7 @@ offpay_err offpay_terminal_sync_state(const offpay_terminal *t,
     s->bundle_seq = t->bundle.seq;
     s->revlist_seq = t->revlist_seq;
     s->revlist_issued_at = t->revlist_issued_at;
+    s->high_water = t->high_water;
     return OFFPAY_OK;
 }
 
@@ -285,6 +359,57 @@ static offpay_err lock_terminal(offpay_terminal *t)
     return offpay__lock_acquire(path, offpay__lock_wait_ms, &t->lock_fd);
 }
 
+/* The terminal's private files: the journal holds just-accepted codes,
+ * usable elsewhere for their lifetime, so only the owner may read them. */
+static const char *const PRIVATE_FILES[] = {
+    "terminal.db",  "terminal.db-wal", "terminal.db-shm",
+    "terminal.key", "terminal.lock",
+};
+
+/* Sets the directory 0700 and each private file that exists 0600,
+ * whatever they were (a directory made before `init`, an older version, a
+ * loose umask). Files that are symbolic links are left alone.
+ * Errors: OFFPAY_EIO (a mode could not be set). */
+static offpay_err tighten_modes(const char *dir)
+{
+    char        path[PATH_MAX_LEN];
+    struct stat st;
+
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+        ((st.st_mode & 07777) != 0700 && chmod(dir, 0700) != 0))
+        return OFFPAY_EIO;
+    for (size_t i = 0; i < sizeof PRIVATE_FILES / sizeof PRIVATE_FILES[0];
+         i++) {
+        if (path_in(dir, PRIVATE_FILES[i], path) != OFFPAY_OK)
+            return OFFPAY_EINVAL;
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if ((st.st_mode & 07777) != 0600 && chmod(path, 0600) != 0)
+            return OFFPAY_EIO;
+    }
+    return OFFPAY_OK;
+}
+
+/* Creates dir/terminal.db empty and 0600 if missing, so that SQLite opens
+ * it rather than creating it under the umask (its -wal and -shm files then
+ * take the database's mode). */
+static offpay_err db_precreate(const char *dir)
+{
+    char path[PATH_MAX_LEN];
+    int  fd;
+
+    if (path_in(dir, "terminal.db", path) != OFFPAY_OK)
+        return OFFPAY_EINVAL;
+    fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return OFFPAY_EIO;
+    if (fchmod(fd, 0600) != 0) {
+        close(fd);
+        return OFFPAY_EIO;
+    }
+    return close(fd) == 0 ? OFFPAY_OK : OFFPAY_EIO;
+}
+
 static offpay_err db_open(offpay_terminal *t, int create)
 {
     char path[PATH_MAX_LEN];
@@ -345,13 +470,18 @@ static offpay_err load_requests(offpay_terminal *t)
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         offpay__request *q = &t->requests[t->n_requests];
 
-        if (sqlite3_column_bytes(st, 0) != OFFPAY_NONCE_BYTES) {
+        int64_t amount = sqlite3_column_int64(st, 1);
+        int64_t created = sqlite3_column_int64(st, 2);
+
+        if (sqlite3_column_bytes(st, 0) != OFFPAY_NONCE_BYTES || amount < 1 ||
+            amount > OFFPAY_WIRE_AMOUNT_MAX || created < 0 ||
+            created > UINT32_MAX) {
             rc = OFFPAY_ECORRUPT;
             goto out;
         }
         memcpy(q->nonce, sqlite3_column_blob(st, 0), OFFPAY_NONCE_BYTES);
-        q->amount = (uint32_t)sqlite3_column_int64(st, 1);
-        q->created = (uint32_t)sqlite3_column_int64(st, 2);
+        q->amount = (uint32_t)amount;
+        q->created = (uint32_t)created;
         t->n_requests++;
     }
     if (step == SQLITE_DONE)
@@ -361,25 +491,42 @@ out:
     return rc;
 }
 
-/* Rebuilds the seen-set and per-credential sums from the journal. */
-static offpay_err load_journal(offpay_terminal *t)
+/* Rebuilds the seen-set and per-credential sums from the journal;
+ * *newest (may be NULL) receives the latest acceptance time. */
+static offpay_err load_journal(offpay_terminal *t, uint32_t *newest)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = OFFPAY_EJOURNAL;
     int           step;
 
     if (sqlite3_prepare_v2(t->db,
-                           "SELECT serial, counter, charged FROM journal", -1,
-                           &st, NULL) != SQLITE_OK)
+                           "SELECT serial, counter, charged, accepted_at"
+                           " FROM journal",
+                           -1, &st, NULL) != SQLITE_OK)
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         uint64_t serial = (uint64_t)sqlite3_column_int64(st, 0);
-        uint32_t counter = (uint32_t)sqlite3_column_int64(st, 1);
+        int64_t  counter = sqlite3_column_int64(st, 1);
+        int64_t  charged = sqlite3_column_int64(st, 2);
+        int64_t  at = sqlite3_column_int64(st, 3);
 
-        if ((rc = offpay__seen_add(&t->tables, serial, counter)) != OFFPAY_OK ||
-            (rc = offpay__cumul_add(&t->tables, serial,
-                                    sqlite3_column_int64(st, 2))) != OFFPAY_OK)
+        /* What the accept path writes, and nothing else: a row outside it
+         * (or sums that overflow) is a damaged journal. */
+        if (counter < 1 || counter > UINT32_MAX || charged < 1 ||
+            charged > OFFPAY_WIRE_AMOUNT_MAX || at < 0 || at > UINT32_MAX) {
+            rc = OFFPAY_ECORRUPT;
             goto out;
+        }
+        if (newest != NULL && at > (int64_t)*newest)
+            *newest = (uint32_t)at;
+        if ((rc = offpay__seen_add(&t->tables, serial, (uint32_t)counter)) !=
+                OFFPAY_OK ||
+            (rc = offpay__cumul_add(&t->tables, serial, charged)) !=
+                OFFPAY_OK) {
+            if (rc != OFFPAY_ENOMEM)
+                rc = OFFPAY_ECORRUPT; /* a repeated key, an overflowing sum */
+            goto out;
+        }
     }
     rc = step == SQLITE_DONE ? OFFPAY_OK : OFFPAY_EJOURNAL;
 out:
@@ -404,7 +551,6 @@ static offpay_err load_revoked(offpay_terminal *t)
     uint64_t     *set = NULL;
     uint32_t      n = 0;
     offpay_err    rc = OFFPAY_EJOURNAL;
-    uint64_t      v = 0;
     int           step;
 
     if (sqlite3_prepare_v2(t->db, "SELECT serial FROM revoked", -1, &st,
@@ -433,11 +579,8 @@ static offpay_err load_revoked(offpay_terminal *t)
     t->revoked = set;
     t->n_revoked = n;
     set = NULL;
-    rc = OFFPAY_OK;
-    if (meta_get_u64(t->db, "revlist_seq", UINT32_MAX, &v) == OFFPAY_OK)
-        t->revlist_seq = (uint32_t)v;
-    if (meta_get_u64(t->db, "revlist_issued_at", UINT32_MAX, &v) == OFFPAY_OK)
-        t->revlist_issued_at = (uint32_t)v;
+    if ((rc = meta_opt_u32(t->db, "revlist_seq", &t->revlist_seq)) == OFFPAY_OK)
+        rc = meta_opt_u32(t->db, "revlist_issued_at", &t->revlist_issued_at);
 out:
     free(set);
     sqlite3_finalize(st);
@@ -449,6 +592,8 @@ static offpay_err load_state(offpay_terminal *t)
     uint8_t    buf[OFFPAY_SIGNED_MAX + 64 + OFFPAY_BUNDLE_KEYS_MAX * 42];
     size_t     n = 0;
     uint64_t   v = 0;
+    uint32_t   newest = 0;
+    int        legacy;
     offpay_err rc;
 
     if ((rc = meta_get(t->db, "root_pk", t->root_pk, OFFPAY_PK_BYTES, &n)) !=
@@ -461,24 +606,39 @@ static offpay_err load_state(offpay_terminal *t)
     if ((rc = meta_get_u64(t->db, "currency", UINT16_MAX, &v)) != OFFPAY_OK)
         return rc == OFFPAY_ENOTFOUND ? OFFPAY_ECORRUPT : rc;
     t->currency = (uint16_t)v;
+    if (offpay_currency_exponent(t->currency) < 0)
+        return OFFPAY_ECORRUPT;
     if ((rc = risk_load(t->db, &t->risk)) != OFFPAY_OK)
         return rc;
     rc = meta_get(t->db, "credential", buf, sizeof buf, &n);
     if (rc == OFFPAY_OK) {
-        if (offpay_terminal_cred_decode(buf, n, &t->cred) != OFFPAY_OK)
+        if (offpay_terminal_cred_decode(buf, n, &t->cred) != OFFPAY_OK ||
+            t->cred.currency != t->currency)
             return OFFPAY_ECORRUPT;
         t->has_cred = 1;
     } else if (rc != OFFPAY_ENOTFOUND) {
         return rc;
     }
-    if (meta_get_u64(t->db, "last_sync", UINT32_MAX, &v) == OFFPAY_OK)
-        t->last_sync = (uint32_t)v;
-    if (meta_get_u64(t->db, "payments_since_sync", UINT32_MAX, &v) == OFFPAY_OK)
-        t->payments_since_sync = (uint32_t)v;
-    if ((rc = load_revoked(t)) != OFFPAY_OK ||
-        (rc = load_requests(t)) != OFFPAY_OK)
+    if ((rc = meta_opt_u32(t->db, "last_sync", &t->last_sync)) != OFFPAY_OK ||
+        (rc = meta_opt_u32(t->db, "payments_since_sync",
+                           &t->payments_since_sync)) != OFFPAY_OK)
         return rc;
-    return load_journal(t);
+    rc = meta_get_u64(t->db, "high_water", UINT32_MAX, &v);
+    if (rc == OFFPAY_OK)
+        t->high_water = (uint32_t)v;
+    else if (rc != OFFPAY_ENOTFOUND)
+        return rc;
+    legacy = rc == OFFPAY_ENOTFOUND;
+    if ((rc = load_revoked(t)) != OFFPAY_OK ||
+        (rc = load_requests(t)) != OFFPAY_OK ||
+        (rc = load_journal(t, &newest)) != OFFPAY_OK)
+        return rc;
+    /* A terminal from before the high-water mark: start it from what it
+     * did itself (its last sync and newest acceptance). Not from the signed
+     * times it holds: those were never checked against a clock. */
+    if (legacy)
+        t->high_water = t->last_sync > newest ? t->last_sync : newest;
+    return OFFPAY_OK;
 }
 
 offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
@@ -511,7 +671,8 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
     t = terminal_new(dir);
     if (t == NULL)
         return OFFPAY_ENOMEM;
-    if ((rc = lock_terminal(t)) != OFFPAY_OK)
+    if ((rc = tighten_modes(dir)) != OFFPAY_OK ||
+        (rc = lock_terminal(t)) != OFFPAY_OK)
         goto out;
     if (stat(path, &st) == 0) {
         rc = OFFPAY_EEXISTS;
@@ -523,7 +684,9 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
             OFFPAY_OK)
         goto out;
     t->has_key = 1;
-    if ((rc = db_open(t, 1)) != OFFPAY_OK)
+    if ((rc = db_precreate(dir)) != OFFPAY_OK ||
+        (rc = db_open(t, 1)) != OFFPAY_OK ||
+        (rc = tighten_modes(dir)) != OFFPAY_OK)
         goto out;
     t->bundle = b;
     memcpy(t->root_pk, root_pk, OFFPAY_PK_BYTES);
@@ -573,8 +736,45 @@ offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
     rc = lock_terminal(t);
     if (rc == OFFPAY_OK)
         rc = db_open(t, 0);
+    /* Best effort: a terminal made by an older version (or in a directory
+     * that existed before) gets private modes now; one owned by another
+     * user cannot be changed, and still opens. */
+    if (rc == OFFPAY_OK)
+        (void)tighten_modes(dir);
     if (rc == OFFPAY_OK && passphrase != NULL)
         rc = key_load(t, passphrase);
+    if (rc == OFFPAY_OK)
+        rc = load_state(t);
+    if (rc != OFFPAY_OK) {
+        offpay_terminal_close(t);
+        return rc;
+    }
+    *out = t;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__terminal_schema(sqlite3 *db)
+{
+    return exec(db, SCHEMA);
+}
+
+offpay_err offpay__terminal_from_db(sqlite3 *db, offpay_terminal **out)
+{
+    offpay_terminal *t;
+    offpay_err       rc;
+
+    if (out == NULL || db == NULL) {
+        sqlite3_close(db);
+        return OFFPAY_EINVAL;
+    }
+    *out = NULL;
+    t = terminal_new("");
+    if (t == NULL) {
+        sqlite3_close(db);
+        return OFFPAY_ENOMEM;
+    }
+    t->db = db;
+    rc = exec(db, SCHEMA);
     if (rc == OFFPAY_OK)
         rc = load_state(t);
     if (rc != OFFPAY_OK) {
@@ -612,6 +812,7 @@ offpay_err offpay_terminal_set_credential(offpay_terminal *t,
                                           uint32_t now)
 {
     offpay_terminal_cred c;
+    uint32_t             hw;
     offpay_err           rc;
 
     if (t == NULL || cred == NULL)
@@ -627,17 +828,31 @@ offpay_err offpay_terminal_set_credential(offpay_terminal *t,
         return OFFPAY_EINVAL;
     if (c.currency != t->currency)
         return OFFPAY_ECURRENCY;
-    rc = meta_put(t->db, "credential", cred, len);
-    if (rc != OFFPAY_OK)
+    /* The bundle given at creation meets a clock only now. */
+    if ((uint64_t)t->bundle.issued_at > (uint64_t)now + t->risk.skew)
+        return OFFPAY_EFUTURE_DATED;
+    hw = t->high_water;
+    if (now > hw)
+        hw = now;
+    if (t->bundle.issued_at > hw)
+        hw = t->bundle.issued_at;
+    if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
+    /* Provisioning counts as a sync: the offline clock starts now. */
+    if ((rc = meta_put(t->db, "credential", cred, len)) != OFFPAY_OK ||
+        (t->last_sync == 0 &&
+         (rc = meta_put_u64(t->db, "last_sync", now)) != OFFPAY_OK) ||
+        (rc = meta_put_u64(t->db, "high_water", hw)) != OFFPAY_OK ||
+        (rc = exec(t->db, "COMMIT")) != OFFPAY_OK) {
+        exec(t->db, "ROLLBACK");
+        return rc;
+    }
     t->cred = c;
     t->has_cred = 1;
-    /* Provisioning counts as a sync: the offline clock starts now. */
-    if (t->last_sync == 0) {
+    if (t->last_sync == 0)
         t->last_sync = now;
-        rc = meta_put_u64(t->db, "last_sync", now);
-    }
-    return rc;
+    t->high_water = hw;
+    return OFFPAY_OK;
 }
 
 offpay_err offpay_terminal_credential(const offpay_terminal *t,
@@ -646,7 +861,7 @@ offpay_err offpay_terminal_credential(const offpay_terminal *t,
     if (t == NULL || out == NULL)
         return OFFPAY_EINVAL;
     if (!t->has_cred)
-        return OFFPAY_ENOTFOUND;
+        return OFFPAY_ENO_TERMINAL_CRED;
     *out = t->cred;
     return OFFPAY_OK;
 }
@@ -683,17 +898,24 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
 {
     offpay_trust_bundle b;
     offpay_revlist      l;
-    int                 have_l = 0, fresh_b = 0, fresh_l = 0;
+    int                 have_l = 0, fresh_b = 0, fresh_l = 0, held_future;
+    uint64_t            latest;
+    uint32_t            hw, rl_at;
     offpay_err          rc;
 
     if (t == NULL || (bundle == NULL && revlist == NULL))
         return OFFPAY_EINVAL;
+    latest = (uint64_t)now + t->risk.skew;
     memset(&l, 0, sizeof l);
     b = t->bundle;
     if (bundle != NULL) {
         rc = offpay_bundle_verify(bundle, bundle_len, t->root_pk, &b);
         if (rc != OFFPAY_OK)
             return rc;
+        /* Dated in the future, it would outrank every genuine file for as
+         * long (and vouch for a clock that is wrong). */
+        if (b.issued_at > latest)
+            return OFFPAY_EFUTURE_DATED;
         if (b.seq < t->bundle.seq)
             return OFFPAY_EBUNDLE_OLD;
         fresh_b = b.seq > t->bundle.seq;
@@ -706,15 +928,22 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
         rc = offpay_revlist_verify(&b, &l);
         if (rc != OFFPAY_OK)
             goto out;
+        if (l.issued_at > latest) {
+            rc = OFFPAY_EFUTURE_DATED;
+            goto out;
+        }
         if ((l.base_seq != 0 && l.base_seq != t->revlist_seq) ||
             (l.base_seq == 0 && l.seq < t->revlist_seq)) {
             rc = OFFPAY_EREVLIST_SEQ;
             goto out;
         }
-        /* Newer: a later sequence, or the same list signed again later. */
-        fresh_l =
-            l.seq > t->revlist_seq ||
-            (l.seq == t->revlist_seq && l.issued_at > t->revlist_issued_at);
+        /* Newer: a later sequence, or the same list signed again later.
+         * A held list dated after now + skew (installed before that was
+         * checked) yields to any valid list of its sequence or later. */
+        held_future = t->revlist_issued_at > latest;
+        fresh_l = l.seq > t->revlist_seq ||
+                  (l.seq == t->revlist_seq &&
+                   (l.issued_at > t->revlist_issued_at || held_future));
     }
     /* Only something new from the issuer proves contact with it: files the
      * terminal already holds change nothing (replaying them must not reset
@@ -724,6 +953,18 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
         rc = OFFPAY_OK;
         goto out;
     }
+    /* The high-water mark after contact with the issuer: the newest of now
+     * and what it signed (both checked against now + skew above). It may
+     * go down here, and only here: a clock that ran ahead by mistake is
+     * forgiven, but never back past the newest list or bundle held. */
+    rl_at = fresh_l ? l.issued_at : t->revlist_issued_at;
+    if (rl_at > latest)
+        rl_at = 0; /* a held future-dated list vouches for nothing */
+    hw = now;
+    if (b.issued_at > hw && b.issued_at <= latest) /* idem, a held bundle */
+        hw = b.issued_at;
+    if (rl_at > hw)
+        hw = rl_at;
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         goto out;
     if ((fresh_b &&
@@ -731,6 +972,7 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
         (fresh_l && (rc = store_revlist(t, &l)) != OFFPAY_OK) ||
         (rc = meta_put_u64(t->db, "last_sync", now)) != OFFPAY_OK ||
         (rc = meta_put_u64(t->db, "payments_since_sync", 0)) != OFFPAY_OK ||
+        (rc = meta_put_u64(t->db, "high_water", hw)) != OFFPAY_OK ||
         (rc = exec(t->db, "COMMIT")) != OFFPAY_OK) {
         exec(t->db, "ROLLBACK");
         goto out;
@@ -739,6 +981,7 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
         t->bundle = b;
         offpay_terminal_set_cred_cache(t, t->cache_on);
     }
+    t->high_water = hw;
     t->last_sync = now;
     t->payments_since_sync = 0;
     rc = load_revoked(t);
@@ -772,13 +1015,14 @@ offpay_err offpay_terminal_request(offpay_terminal *t, int64_t amount,
         return OFFPAY_EOVER_FLOOR;
     if (amount > t->risk.cumulative)
         return OFFPAY_EOVER_CUMULATIVE;
+    rc = offpay__terminal_self_ok(t, now);
+    if (rc != OFFPAY_OK)
+        return rc;
     rc = offpay__terminal_offline_ok(t, now);
     if (rc != OFFPAY_OK)
         return rc;
     if (!t->has_key)
         return OFFPAY_EPASSPHRASE;
-    if (!t->has_cred)
-        return OFFPAY_ENOTFOUND;
     memset(&q, 0, sizeof q);
     q.tcred = t->cred;
     q.amount = (uint32_t)amount;
@@ -837,21 +1081,75 @@ static offpay_err fresh_tables(offpay_terminal *t)
     if (!t->tables_stale)
         return OFFPAY_OK;
     offpay__tables_free(&t->tables);
-    rc = load_journal(t);
+    rc = load_journal(t, NULL);
     if (rc == OFFPAY_OK)
         t->tables_stale = 0;
     return rc == OFFPAY_OK ? OFFPAY_OK : OFFPAY_EJOURNAL;
 }
 
+/* What the journal holds for (serial, counter), outside any transaction:
+ * JOURNAL_NONE, JOURNAL_SAME (exactly these code bytes), JOURNAL_OTHER
+ * (another code with the same key: double-spend evidence), or
+ * JOURNAL_UNKNOWN when the database cannot answer. For SAME and OTHER,
+ * prior (may be NULL) receives the journal row's seq, charge and time. */
+enum { JOURNAL_NONE, JOURNAL_SAME, JOURNAL_OTHER, JOURNAL_UNKNOWN };
+
+static int journal_holds(offpay_terminal *t, const offpay_payment *p,
+                         const uint8_t *code, size_t len,
+                         offpay_acceptance *prior)
+{
+    sqlite3_stmt *st = NULL;
+    int           what = JOURNAL_UNKNOWN, step;
+
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT code, seq, charged, accepted_at FROM journal"
+                           " WHERE serial = ?1 AND counter = ?2",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)p->cred.serial) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, p->counter) != SQLITE_OK)
+        goto out;
+    step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        what = JOURNAL_NONE;
+    } else if (step == SQLITE_ROW) {
+        what = (size_t)sqlite3_column_bytes(st, 0) == len &&
+                       memcmp(sqlite3_column_blob(st, 0), code, len) == 0
+                   ? JOURNAL_SAME
+                   : JOURNAL_OTHER;
+        if (prior != NULL) {
+            prior->payment = *p;
+            prior->seq = sqlite3_column_int64(st, 1);
+            prior->charged = sqlite3_column_int64(st, 2);
+            prior->time = (uint32_t)sqlite3_column_int64(st, 3);
+        }
+    }
+out:
+    sqlite3_finalize(st);
+    return what;
+}
+
+/* The verdict on a seen (serial, counter): the same code again (a rescan:
+ * EREPLAY) or another one (EDOUBLE_SPEND), as the journal says; EREPLAY
+ * when it cannot say. */
+static offpay_err replay_kind(int held)
+{
+    return held == JOURNAL_OTHER ? OFFPAY_EDOUBLE_SPEND : OFFPAY_EREPLAY;
+}
+
 /* Decodes a code's text into p and code[0..*len) and judges it: the one
- * path both offpay_terminal_check and offpay_terminal_accept take. */
+ * path both offpay_terminal_check and offpay_terminal_accept take. A seen
+ * (serial, counter) is looked up in the journal (rare: only then): *held
+ * receives what it holds (JOURNAL_NONE otherwise) and prior (may be NULL)
+ * the earlier acceptance. */
 static offpay_err judge(offpay_terminal *t, const char *text, size_t n,
                         int64_t charge, uint32_t now, offpay_payment *p,
                         uint8_t code[OFFPAY_PAYMENT_BOUND_BYTES], size_t *len,
-                        int64_t *charged, long *req)
+                        int64_t *charged, long *req, int *held,
+                        offpay_acceptance *prior)
 {
     offpay_err rc;
 
+    *held = JOURNAL_NONE;
     if (t == NULL || text == NULL || charge < 0)
         return OFFPAY_EINVAL;
     rc = offpay__terminal_decode(text, n, code, OFFPAY_PAYMENT_BOUND_BYTES, len,
@@ -860,8 +1158,12 @@ static offpay_err judge(offpay_terminal *t, const char *text, size_t n,
         return rc;
     if ((rc = fresh_tables(t)) != OFFPAY_OK)
         return rc;
-    return offpay__terminal_verdict(t, p, code, *len, charge, now, charged,
-                                    req);
+    rc = offpay__terminal_verdict(t, p, code, *len, charge, now, charged, req);
+    if (rc == OFFPAY_EREPLAY) {
+        *held = journal_holds(t, p, code, *len, prior);
+        rc = replay_kind(*held);
+    }
+    return rc;
 }
 
 offpay_err offpay_terminal_check(offpay_terminal *t, const char *text, size_t n,
@@ -873,10 +1175,12 @@ offpay_err offpay_terminal_check(offpay_terminal *t, const char *text, size_t n,
     size_t         len = 0;
     int64_t        charged = 0;
     long           req = -1;
+    int            held;
     offpay_err     rc;
 
     memset(&p, 0, sizeof p);
-    rc = judge(t, text, n, charge, now, &p, code, &len, &charged, &req);
+    rc = judge(t, text, n, charge, now, &p, code, &len, &charged, &req, &held,
+               NULL);
     if (p_out != NULL && len > 0)
         *p_out = p;
     return rc;
@@ -914,38 +1218,6 @@ static offpay_err reopen_db(offpay_terminal *t)
     return db_open(t, 0);
 }
 
-/* What the journal holds for (serial, counter), outside any transaction:
- * JOURNAL_NONE, JOURNAL_SAME (exactly these code bytes), JOURNAL_OTHER
- * (another code with the same key: double-spend evidence), or
- * JOURNAL_UNKNOWN when the database cannot answer. */
-enum { JOURNAL_NONE, JOURNAL_SAME, JOURNAL_OTHER, JOURNAL_UNKNOWN };
-
-static int journal_holds(offpay_terminal *t, const offpay_payment *p,
-                         const uint8_t *code, size_t len)
-{
-    sqlite3_stmt *st = NULL;
-    int           what = JOURNAL_UNKNOWN, step;
-
-    if (sqlite3_prepare_v2(t->db,
-                           "SELECT code FROM journal WHERE serial = ?1 AND"
-                           " counter = ?2",
-                           -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)p->cred.serial) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, p->counter) != SQLITE_OK)
-        goto out;
-    step = sqlite3_step(st);
-    if (step == SQLITE_DONE)
-        what = JOURNAL_NONE;
-    else if (step == SQLITE_ROW)
-        what = (size_t)sqlite3_column_bytes(st, 0) == len &&
-                       memcmp(sqlite3_column_blob(st, 0), code, len) == 0
-                   ? JOURNAL_SAME
-                   : JOURNAL_OTHER;
-out:
-    sqlite3_finalize(st);
-    return what;
-}
-
 /* A statement of the accept path: prepared on first use and kept for the
  * life of the handle (preparing costs about as much as the insert itself),
  * reset and unbound on every later use. NULL on failure. */
@@ -976,17 +1248,20 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     long           req = -1;
     sqlite3_stmt  *ins, *upd = NULL, *cnt;
     int64_t        seq;
-    int            step;
+    int            step, held;
+    uint32_t       hw;
     offpay_err     rc;
 
-    rc = judge(t, text, n, charge, now, &p, code, &len, &charged, &req);
-    /* A replay is rare: ask the journal whether it is the same code or
-     * another one under the same counter (double-spend evidence). */
-    if (rc == OFFPAY_EREPLAY &&
-        journal_holds(t, &p, code, len) == JOURNAL_OTHER)
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    rc = judge(t, text, n, charge, now, &p, code, &len, &charged, &req, &held,
+               out);
+    /* Another code under a seen counter: the evidence of a double spend. */
+    if (held == JOURNAL_OTHER)
         keep_evidence(t, &p, code, len, now);
     if (rc != OFFPAY_OK)
         return rc;
+    hw = now > t->high_water ? now : t->high_water;
 
     rc = OFFPAY_EJOURNAL;
     if (exec(t->db, "BEGIN IMMEDIATE") != OFFPAY_OK)
@@ -1010,9 +1285,10 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     step = sqlite3_step(ins);
     if (step == SQLITE_CONSTRAINT) {
         exec(t->db, "ROLLBACK");
-        if (journal_holds(t, &p, code, len) == JOURNAL_OTHER)
+        held = journal_holds(t, &p, code, len, out);
+        if (held == JOURNAL_OTHER)
             keep_evidence(t, &p, code, len, now);
-        rc = OFFPAY_EREPLAY;
+        rc = replay_kind(held);
         goto out;
     }
     if (step != SQLITE_DONE)
@@ -1029,15 +1305,21 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
             goto fail;
     }
     {
-        char buf[16];
+        /* The offline count and the clock's high-water mark, in one
+         * statement (meta values are decimal text, as meta_put_u64 writes
+         * them). */
+        char buf[16], hbuf[16];
         int  blen = snprintf(buf, sizeof buf, "%u", t->payments_since_sync + 1);
+        int  hlen = snprintf(hbuf, sizeof hbuf, "%u", hw);
 
         cnt = stmt(t, &t->st_count,
                    "INSERT INTO meta(key, value)"
-                   " VALUES('payments_since_sync', ?1)"
-                   " ON CONFLICT(key) DO UPDATE SET value = ?1");
+                   " VALUES('payments_since_sync', ?1), ('high_water', ?2)"
+                   " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
         if (cnt == NULL ||
             sqlite3_bind_blob(cnt, 1, buf, blen, SQLITE_TRANSIENT) !=
+                SQLITE_OK ||
+            sqlite3_bind_blob(cnt, 2, hbuf, hlen, SQLITE_TRANSIENT) !=
                 SQLITE_OK ||
             sqlite3_step(cnt) != SQLITE_DONE)
             goto fail;
@@ -1046,13 +1328,11 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
      * A COMMIT that fails (an I/O error while syncing the WAL) has an
      * unknown outcome; the journal itself says whether the row is there. */
     if (exec(t->db, "COMMIT") != OFFPAY_OK) {
-        int held;
-
         exec(t->db, "ROLLBACK");
         /* This connection no longer sees the row, but the WAL may hold the
          * committed frames: reopening runs SQLite's recovery, and then the
          * journal answers for what the next start would see. */
-        held = reopen_db(t) == OFFPAY_OK ? journal_holds(t, &p, code, len)
+        held = reopen_db(t) == OFFPAY_OK ? journal_holds(t, &p, code, len, NULL)
                                          : JOURNAL_UNKNOWN;
         if (held == JOURNAL_UNKNOWN) {
             rc = OFFPAY_EOUTCOME;
@@ -1068,6 +1348,7 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
      * memory run out here, the in-memory tables are marked stale and rebuilt
      * from the journal before the next code is judged. */
     t->payments_since_sync++;
+    t->high_water = hw;
     if (offpay__cumul_add(&t->tables, p.cred.serial, charged) != OFFPAY_OK ||
         offpay__seen_add(&t->tables, p.cred.serial, p.counter) != OFFPAY_OK)
         t->tables_stale = 1; /* rebuilt before the next verdict */
@@ -1116,7 +1397,7 @@ offpay_err offpay_terminal_receipt(offpay_terminal *t, int64_t seq,
     if (!t->has_key)
         return OFFPAY_EPASSPHRASE;
     if (!t->has_cred)
-        return OFFPAY_ENOTFOUND;
+        return OFFPAY_ENO_TERMINAL_CRED;
     if (sqlite3_prepare_v2(t->db,
                            "SELECT serial, counter, charged, currency FROM"
                            " journal WHERE seq = ?1",

@@ -70,7 +70,8 @@ struct offpay_terminal {
     uint32_t             n_revoked;
     uint32_t             revlist_seq;
     uint32_t             revlist_issued_at;
-    uint32_t             last_sync; /* time of the last sync */
+    uint32_t             last_sync;  /* time of the last sync */
+    uint32_t             high_water; /* newest trusted time (meta) */
     uint32_t             payments_since_sync;
     offpay__tables       tables;
     int                  tables_stale; /* rebuild from the journal first */
@@ -97,6 +98,20 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
                                     const uint8_t *code, size_t code_len,
                                     int64_t charge, uint32_t now,
                                     int64_t *charge_out, long *req_index);
+
+/* check.c: the terminal's own state, checked before any code:
+ * ENO_TERMINAL_CRED, ECLOCK_BEHIND (now + skew < high_water),
+ * ETERMINAL_EXPIRED (its credential outside its window, with skew). */
+offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now);
+
+/* terminal.c, for the settings fuzz target: a handle over an open
+ * database db (taking it over: closed by offpay_terminal_close, also on
+ * failure), without a directory, lock or key; loads every setting,
+ * table and list exactly as offpay_terminal_open does. Errors: those of
+ * loading (OFFPAY_ECORRUPT, OFFPAY_EJOURNAL, OFFPAY_ENOMEM). */
+offpay_err offpay__terminal_from_db(sqlite3 *db, offpay_terminal **out);
+/* terminal.c: creates terminal.db's tables in db (if missing). */
+offpay_err offpay__terminal_schema(sqlite3 *db);
 
 /* check.c: the terminal's own offline limits (payments and hours since the
  * last sync, revocation list age): ESYNC_REQUIRED, EREVLIST_STALE. */

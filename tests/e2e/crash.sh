@@ -10,7 +10,8 @@ source "$(dirname "$0")/lib.sh"
 setup_world 1000.00
 W=(--wallet w --passphrase-file wp)
 "$OFFPAY" terminal risk --terminal shop --set cumulative=1000.00 \
-    --set max-offline-payments=0 --set max-code-age=3600 >/dev/null
+    --set max-offline-payments=0 --set max-code-age=3600 \
+    --set max-code-age-unbound=3600 >/dev/null
 N=${CRASH_ROUNDS:-30}
 RANDOM=4242
 

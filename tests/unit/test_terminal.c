@@ -86,11 +86,13 @@ static int give_cred(world *x, offpay_wallet *w, int64_t limit,
     return 1;
 }
 
-/* A new terminal in x->dir/name for merchant in currency, provisioned and
- * synced (full revocation list) at now. NULL on failure. */
-static offpay_terminal *new_terminal(world *x, const char *name,
-                                     uint64_t merchant, uint16_t currency,
-                                     uint32_t now)
+/* A new terminal in x->dir/name for merchant in currency, its own
+ * credential valid from..until, provisioned and synced (full revocation
+ * list) at now. NULL on failure. */
+static offpay_terminal *new_terminal_window(world *x, const char *name,
+                                            uint64_t merchant,
+                                            uint16_t currency, uint32_t now,
+                                            uint32_t from, uint32_t until)
 {
     char                 path[600];
     offpay_terminal     *t = NULL;
@@ -104,8 +106,8 @@ static offpay_terminal *new_terminal(world *x, const char *name,
         return NULL;
     offpay_terminal_public_key(t, pk);
     if (offpay_issuer_issue_terminal(x->is, merchant, pk, currency,
-                                     "Test Merchant", NOW - DAY,
-                                     NOW + 365 * DAY, &tc) != OFFPAY_OK ||
+                                     "Test Merchant", from, until,
+                                     &tc) != OFFPAY_OK ||
         offpay_terminal_cred_encode(&tc, buf, sizeof buf, &n) != OFFPAY_OK ||
         offpay_terminal_set_credential(t, buf, n, now) != OFFPAY_OK ||
         offpay_issuer_revlist(x->is, now, &rl, &rllen) != OFFPAY_OK ||
@@ -115,6 +117,15 @@ static offpay_terminal *new_terminal(world *x, const char *name,
     }
     free(rl);
     return t;
+}
+
+/* new_terminal_window with a credential valid NOW - DAY .. NOW + 365 days. */
+static offpay_terminal *new_terminal(world *x, const char *name,
+                                     uint64_t merchant, uint16_t currency,
+                                     uint32_t now)
+{
+    return new_terminal_window(x, name, merchant, currency, now, NOW - DAY,
+                               NOW + 365 * DAY);
 }
 
 /*
@@ -244,12 +255,17 @@ static int own_cred(world *x, offpay_keypair *kp, int64_t limit, uint8_t flags,
 
 static void test_expired(void)
 {
-    world x;
-    char *code;
+    world       x;
+    offpay_risk r;
+    char       *code;
 
     REQUIRE(world_init(&x, "expired", 0));
     REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW - DAY, NOW + 1000,
                       OFFPAY_CRED_ALLOW_UNBOUND, NOW, NULL));
+    /* The code's own age is not what this test is about. */
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    r.max_code_age_unbound = r.max_code_age;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
     code = cpm(&x, 1000, NOW + 900);
     CHECK(code != NULL);
     /* Within the credential's window widened by the skew (120 s): fine. */
@@ -488,23 +504,38 @@ static void test_kid_expired(void)
 {
     world               x;
     offpay_trust_bundle b;
+    offpay_terminal    *late, *early;
     char               *code;
-    uint32_t            until;
+    uint32_t            from, until;
 
     REQUIRE(world_init(&x, "kid_expired", 100000));
     REQUIRE_OK(offpay_bundle_decode(x.bundle, x.bundle_len, &b));
     REQUIRE(b.n_keys == 1 && b.keys[0].kid == 1);
+    from = b.keys[0].valid_from;
     until = b.keys[0].valid_until;
     code = cpm(&x, 1000, NOW);
     CHECK_ERR(check(x.t, code, 1000, NOW + 1), OFFPAY_OK);
-    /* Past the key's window the key id is refused before anything else,
-     * with the credential cache warm or cold. */
-    CHECK_ERR(check(x.t, code, 1000, until + 1), OFFPAY_EKID_EXPIRED);
-    offpay_terminal_set_cred_cache(x.t, 0);
-    CHECK_ERR(check(x.t, code, 1000, until + 1), OFFPAY_EKID_EXPIRED);
-    /* Before the key's window too. */
-    CHECK_ERR(check(x.t, code, 1000, b.keys[0].valid_from - 1),
-              OFFPAY_EKID_EXPIRED);
+    /* Past the key's window the key id is refused before anything else of
+     * the code, with the credential cache warm or cold. (A terminal's own
+     * credential lies within the same key's window, so this terminal's
+     * runs to its end: past it, but within the skew, it still works.) */
+    late = new_terminal_window(&x, "late", 1, EUR, NOW, NOW - DAY, until);
+    REQUIRE(late != NULL);
+    CHECK_ERR(check(late, code, 1000, NOW + 1), OFFPAY_OK);
+    CHECK_ERR(check(late, code, 1000, until + 1), OFFPAY_EKID_EXPIRED);
+    offpay_terminal_set_cred_cache(late, 0);
+    CHECK_ERR(check(late, code, 1000, until + 1), OFFPAY_EKID_EXPIRED);
+    /* x.t's own credential ends a year earlier: the terminal refuses first. */
+    CHECK_ERR(check(x.t, code, 1000, until + 1), OFFPAY_ETERMINAL_EXPIRED);
+    /* Before the key's window too: a terminal provisioned at its first
+     * second, its clock then 1 s behind (within the skew). */
+    early = new_terminal_window(&x, "early", 1, EUR, from, from, NOW + DAY);
+    REQUIRE(early != NULL);
+    CHECK_ERR(check(early, code, 1000, from - 1), OFFPAY_EKID_EXPIRED);
+    /* Further back, the clock check refuses before any key is looked at. */
+    CHECK_ERR(check(x.t, code, 1000, from - 1), OFFPAY_ECLOCK_BEHIND);
+    offpay_terminal_close(late);
+    offpay_terminal_close(early);
     free(code);
     world_free(&x);
 }
@@ -558,11 +589,20 @@ static void test_code_too_old(void)
 
     REQUIRE(world_init(&x, "code_too_old", 100000));
     REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    /* Unbound codes by max_code_age_unbound... */
     code = cpm(&x, 1000, NOW);
-    CHECK_ERR(check(x.t, code, 1000, NOW + r.max_code_age), OFFPAY_OK);
-    CHECK_ERR(check(x.t, code, 1000, NOW + r.max_code_age + 1),
+    CHECK_ERR(check(x.t, code, 1000, NOW + r.max_code_age_unbound), OFFPAY_OK);
+    CHECK_ERR(check(x.t, code, 1000, NOW + r.max_code_age_unbound + 1),
               OFFPAY_ECODE_TOO_OLD);
-    CHECK_ERR(accept(x.t, code, 1000, NOW + r.max_code_age + 1),
+    CHECK_ERR(accept(x.t, code, 1000, NOW + r.max_code_age_unbound + 1),
+              OFFPAY_ECODE_TOO_OLD);
+    free(code);
+    /* ...bound ones by max_code_age. */
+    r.request_ttl = r.max_code_age + 10;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    code = bound(&x, x.t, 1000, NOW, NULL);
+    CHECK_ERR(check(x.t, code, 0, NOW + r.max_code_age), OFFPAY_OK);
+    CHECK_ERR(check(x.t, code, 0, NOW + r.max_code_age + 1),
               OFFPAY_ECODE_TOO_OLD);
     free(code);
     world_free(&x);
@@ -731,6 +771,21 @@ static void test_replay(void)
     CHECK_ERR(accept(x.t, code, 1000, NOW + 1), OFFPAY_OK);
     CHECK_ERR(accept(x.t, bcode, 0, NOW + 1), OFFPAY_OK);
     CHECK_ERR(accept(x.t, code, 1000, NOW + 2), OFFPAY_EREPLAY);
+    /* A rescan tells when, as which entry and for how much it was paid,
+     * so nobody asks the payer to pay twice. */
+    {
+        offpay_acceptance prior;
+
+        CHECK_ERR(offpay_terminal_accept(x.t, code, strlen(code), 1000, NOW + 2,
+                                         &prior),
+                  OFFPAY_EREPLAY);
+        CHECK(prior.seq == 1 && prior.charged == 1000 &&
+              prior.time == NOW + 1 && prior.payment.counter > 0);
+        CHECK_ERR(offpay_terminal_accept(x.t, bcode, strlen(bcode), 0, NOW + 2,
+                                         &prior),
+                  OFFPAY_EREPLAY);
+        CHECK(prior.seq == 2 && prior.charged == 1500);
+    }
     CHECK_ERR(check(x.t, code, 1000, NOW + 2), OFFPAY_EREPLAY);
     CHECK_ERR(accept(x.t, bcode, 0, NOW + 2), OFFPAY_EREPLAY);
     /* A smaller charge does not make it new. */
@@ -766,8 +821,9 @@ static int evidence_rows(offpay_terminal *t)
 
 /*
  * Invariant 6: two different codes under one (serial, counter) — a wallet
- * that reused a counter — are refused as a replay and the second is kept
- * as evidence; replaying the very same code is refused without evidence.
+ * that reused a counter — are refused as a double spend and the second is
+ * kept as evidence; replaying the very same code is refused as a replay,
+ * without evidence.
  */
 static void test_double_spend_evidence(void)
 {
@@ -784,15 +840,28 @@ static void test_double_spend_evidence(void)
     CHECK_ERR(accept(x.t, first, 1000, NOW + 1), OFFPAY_OK);
     CHECK_ERR(accept(x.t, first, 1000, NOW + 2), OFFPAY_EREPLAY);
     CHECK(evidence_rows(x.t) == 0);
-    CHECK_ERR(accept(x.t, second, 2000, NOW + 2), OFFPAY_EREPLAY);
+    /* Another code under the same counter has its own error, for the
+     * check as for the acceptance; only the acceptance keeps evidence. */
+    CHECK_ERR(check(x.t, second, 2000, NOW + 2), OFFPAY_EDOUBLE_SPEND);
+    CHECK(evidence_rows(x.t) == 0);
+    {
+        offpay_acceptance prior;
+
+        CHECK_ERR(offpay_terminal_accept(x.t, second, strlen(second), 2000,
+                                         NOW + 2, &prior),
+                  OFFPAY_EDOUBLE_SPEND);
+        /* ...naming the acceptance of the first one. */
+        CHECK(prior.seq == 1 && prior.charged == 1000 && prior.time == NOW + 1);
+    }
     CHECK(evidence_rows(x.t) == 1);
     /* Durable, and caught the same way after a restart. */
     offpay_terminal_close(x.t);
     x.t = NULL;
     REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
     CHECK(evidence_rows(x.t) == 1);
-    CHECK_ERR(accept(x.t, second, 2000, NOW + 3), OFFPAY_EREPLAY);
+    CHECK_ERR(accept(x.t, second, 2000, NOW + 3), OFFPAY_EDOUBLE_SPEND);
     CHECK(evidence_rows(x.t) == 2);
+    CHECK_ERR(accept(x.t, first, 1000, NOW + 3), OFFPAY_EREPLAY);
     offpay_keypair_wipe(&kp);
     free(first);
     free(second);
@@ -1459,6 +1528,434 @@ static void test_conservation(void)
     world_free(&x);
 }
 
+/* ---- security review findings ------------------------------------------ */
+
+/* Sets meta[key] of t's database to the text value (a test's way to write
+ * what an older version, or a damaged file, left there). */
+static int meta_set(offpay_terminal *t, const char *key, const char *value)
+{
+    sqlite3_stmt *st = NULL;
+    int           ok;
+
+    ok = sqlite3_prepare_v2(t->db,
+                            "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+                            " ON CONFLICT(key) DO UPDATE SET value = ?2",
+                            -1, &st, NULL) == SQLITE_OK &&
+         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
+         sqlite3_bind_blob(st, 2, value, (int)strlen(value), SQLITE_STATIC) ==
+             SQLITE_OK &&
+         sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+static int reopen(world *x)
+{
+    offpay_terminal_close(x->t);
+    x->t = NULL;
+    return offpay_terminal_open(x->term_path, PASS, &x->t) == OFFPAY_OK;
+}
+
+/*
+ * An unbound code is a bearer token while it is acceptable: its own,
+ * stricter rules (60 s instead of 300 s; a floor below the bound one) by
+ * default, configurable and durable, and rules saved before the field
+ * existed load with the stricter default.
+ */
+static void test_unbound_rules(void)
+{
+    world       x;
+    offpay_risk r, d;
+    char       *code;
+
+    REQUIRE(world_init(&x, "unbound_rules", 100000));
+    offpay_risk_defaults(EUR, &d);
+    CHECK(d.max_code_age_unbound == 60 && d.max_code_age == 300);
+    CHECK(d.floor_unbound < d.floor_bound);
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    CHECK(r.max_code_age_unbound == 60);
+    code = cpm(&x, 1000, NOW);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 60), OFFPAY_OK);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 61), OFFPAY_ECODE_TOO_OLD);
+    /* Configurable, and saved. */
+    r.max_code_age_unbound = 90;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    CHECK(r.max_code_age_unbound == 90);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 90), OFFPAY_OK);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 91), OFFPAY_ECODE_TOO_OLD);
+    /* Rules of an older terminal (nine fields) take the stricter default,
+     * or max_code_age when that is shorter still. */
+    REQUIRE(
+        meta_set(x.t, "risk", "5000 20000 50000 500 72 300 120 604800 300"));
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    CHECK(r.max_code_age_unbound == 60 && r.max_code_age == 300);
+    REQUIRE(meta_set(x.t, "risk", "5000 20000 50000 500 72 30 120 604800 300"));
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    CHECK(r.max_code_age_unbound == 30);
+    /* Anything else is a damaged file. */
+    REQUIRE(meta_set(x.t, "risk", "5000 20000 50000 500 72 30 120 604800"));
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    CHECK_ERR(offpay_terminal_open(x.term_path, NULL, &x.t), OFFPAY_ECORRUPT);
+    free(code);
+    world_free(&x);
+}
+
+/*
+ * The clock's high-water mark: after an acceptance at T, a clock more than
+ * skew behind T is refused (durably, for payments and requests), and only a
+ * sync bringing something newer from the issuer lowers the mark — never
+ * below what the issuer signed.
+ */
+static void test_clock_behind(void)
+{
+    world             x;
+    offpay_risk       r;
+    offpay_sync_state s;
+    char             *code, *rq = NULL;
+    const uint32_t    ahead = NOW + 5000;
+
+    REQUIRE(world_init(&x, "clock_behind", 100000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.high_water == NOW);
+    /* The clock runs ahead by mistake; a payment is accepted then. */
+    code = cpm(&x, 1000, ahead);
+    CHECK_ERR(accept(x.t, code, 1000, ahead), OFFPAY_OK);
+    free(code);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.high_water == ahead);
+    /* Set back: refused beyond the skew, with its own error... */
+    code = cpm(&x, 1000, NOW + 100);
+    CHECK_ERR(check(x.t, code, 1000, ahead - r.skew - 1), OFFPAY_ECLOCK_BEHIND);
+    CHECK_ERR(accept(x.t, code, 1000, NOW + 100), OFFPAY_ECLOCK_BEHIND);
+    CHECK_ERR(offpay_terminal_request(x.t, 1000, NOW + 100, &rq, NULL),
+              OFFPAY_ECLOCK_BEHIND);
+    CHECK(rq == NULL);
+    /* ...durably... */
+    REQUIRE(reopen(&x));
+    CHECK_ERR(accept(x.t, code, 1000, NOW + 100), OFFPAY_ECLOCK_BEHIND);
+    free(code);
+    code = cpm(&x, 1000, ahead - r.skew);
+    CHECK_ERR(check(x.t, code, 1000, ahead - r.skew), OFFPAY_OK);
+    free(code);
+    /* ...until the issuer's next list vouches for the clock. */
+    REQUIRE(resync(&x, NOW + 100));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.high_water == NOW + 100);
+    code = cpm(&x, 1000, NOW + 100);
+    CHECK_ERR(accept(x.t, code, 1000, NOW + 100), OFFPAY_OK);
+    free(code);
+    /* A sync never takes the mark back past the list it brings. */
+    {
+        uint8_t *rl = NULL;
+        size_t   rllen = 0;
+
+        REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 3000, &rl, &rllen));
+        REQUIRE_OK(
+            offpay_terminal_sync(x.t, NULL, 0, rl, rllen, NOW + 3000 - r.skew));
+        REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+        CHECK(s.high_water == NOW + 3000);
+        free(rl);
+    }
+    code = cpm(&x, 1000, NOW + 100);
+    CHECK_ERR(check(x.t, code, 1000, NOW + 100), OFFPAY_ECLOCK_BEHIND);
+    free(code);
+    world_free(&x);
+}
+
+/*
+ * Lists and bundles dated after now + skew are refused: once held, they
+ * would outrank every genuine file. A terminal that already holds one
+ * (from before this check) takes the next genuine list of its sequence.
+ */
+static void test_future_dated(void)
+{
+    world             x;
+    offpay_risk       r;
+    offpay_sync_state s0, s1;
+    uint8_t          *rl = NULL, *b = NULL;
+    size_t            rllen = 0, blen = 0;
+    char              buf[32];
+
+    REQUIRE(world_init(&x, "future_dated", 100000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s0));
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 600 * DAY, &rl, &rllen));
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, NOW + 10),
+              OFFPAY_EFUTURE_DATED);
+    free(rl);
+    rl = NULL;
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 10 + r.skew + 1, &rl, &rllen));
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, NOW + 10),
+              OFFPAY_EFUTURE_DATED);
+    free(rl);
+    rl = NULL;
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s1));
+    CHECK(memcmp(&s0, &s1, sizeof s0) == 0);
+    /* Within the skew: taken. */
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 10 + r.skew, &rl, &rllen));
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, NOW + 10),
+              OFFPAY_OK);
+    free(rl);
+    rl = NULL;
+    /* A bundle dated in the future (its issued_at is its newest key's
+     * start) is refused at sync... */
+    REQUIRE_OK(offpay_issuer_add_key(x.is, NOW + 600 * DAY, 365 * DAY, NULL));
+    REQUIRE_OK(offpay_issuer_bundle(x.is, &b, &blen));
+    CHECK_ERR(offpay_terminal_sync(x.t, b, blen, NULL, 0, NOW + 20),
+              OFFPAY_EFUTURE_DATED);
+    /* ...and, given at creation, when the terminal first has a clock. */
+    {
+        offpay_terminal     *t2 = NULL;
+        offpay_terminal_cred tc;
+        uint8_t              pk[OFFPAY_PK_BYTES], cb[512];
+        size_t               n = 0;
+        char                 path[600];
+
+        REQUIRE_OK(offpay_terminal_create(in_dir(&x, "t2", path, sizeof path),
+                                          PASS, x.root_pk, b, blen, EUR, &t2));
+        offpay_terminal_public_key(t2, pk);
+        REQUIRE_OK(offpay_issuer_issue_terminal(x.is, 1, pk, EUR, "T2",
+                                                NOW - DAY, NOW + DAY, &tc));
+        REQUIRE_OK(offpay_terminal_cred_encode(&tc, cb, sizeof cb, &n));
+        CHECK_ERR(offpay_terminal_set_credential(t2, cb, n, NOW),
+                  OFFPAY_EFUTURE_DATED);
+        offpay_terminal_close(t2);
+    }
+    free(b);
+    /* A list held from before: dated 600 days ahead, it would make every
+     * genuine list of its sequence "nothing newer". */
+    snprintf(buf, sizeof buf, "%u", NOW + 600 * DAY);
+    REQUIRE(meta_set(x.t, "revlist_issued_at", buf));
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s0));
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 30, &rl, &rllen));
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, NOW + 30),
+              OFFPAY_OK);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s1));
+    CHECK(s1.revlist_seq == s0.revlist_seq);
+    CHECK(s1.revlist_issued_at == NOW + 30 && s1.last_sync == NOW + 30);
+    free(rl);
+    world_free(&x);
+}
+
+/* The terminal's own credential: outside its window (with the skew) the
+ * terminal refuses payments and requests. */
+static void test_terminal_expired(void)
+{
+    world          x;
+    offpay_risk    r;
+    char          *code, *rq = NULL;
+    const uint32_t end = NOW + 365 * DAY; /* new_terminal's credential */
+
+    REQUIRE(world_init(&x, "terminal_expired", 100000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    /* Only the credential counts here: no offline or list limits. */
+    r.max_offline_hours = 0;
+    r.max_revlist_age = 0;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW, end + 10 * DAY,
+                      OFFPAY_CRED_ALLOW_UNBOUND, NOW, NULL));
+    code = cpm(&x, 1000, end + r.skew);
+    CHECK_ERR(check(x.t, code, 1000, end + r.skew), OFFPAY_OK);
+    free(code);
+    code = cpm(&x, 1000, end + DAY);
+    CHECK_ERR(check(x.t, code, 1000, end + DAY), OFFPAY_ETERMINAL_EXPIRED);
+    CHECK_ERR(accept(x.t, code, 1000, end + DAY), OFFPAY_ETERMINAL_EXPIRED);
+    CHECK_ERR(offpay_terminal_request(x.t, 1000, end + DAY, &rq, NULL),
+              OFFPAY_ETERMINAL_EXPIRED);
+    CHECK(rq == NULL);
+    free(code);
+    world_free(&x);
+}
+
+/*
+ * A terminal with no credential yet: decoding comes first (a damaged code
+ * gets its decoding error), then OFFPAY_ENO_TERMINAL_CRED for a code that
+ * decodes — docs/protocol.md §5.3 step 0.
+ */
+static void test_no_terminal_cred(void)
+{
+    world                x;
+    offpay_terminal     *t = NULL;
+    offpay_terminal_cred c;
+    char                 path[600], *code, *rq = NULL, *cut;
+
+    REQUIRE(world_init(&x, "no_terminal_cred", 100000));
+    REQUIRE_OK(offpay_terminal_create(in_dir(&x, "bare", path, sizeof path),
+                                      PASS, x.root_pk, x.bundle, x.bundle_len,
+                                      EUR, &t));
+    code = cpm(&x, 1000, NOW);
+    REQUIRE(code != NULL);
+    CHECK_ERR(check(t, code, 1000, NOW), OFFPAY_ENO_TERMINAL_CRED);
+    CHECK_ERR(accept(t, code, 1000, NOW), OFFPAY_ENO_TERMINAL_CRED);
+    {
+        uint8_t *bytes = NULL;
+        size_t   n = 0;
+
+        /* The code's bytes, ten short, in text form. */
+        REQUIRE_OK(offpay_text_decode(code, strlen(code), &bytes, &n));
+        cut = NULL;
+        CHECK_ERR(offpay_text_encode(bytes, n - 10, &cut), OFFPAY_OK);
+        free(bytes);
+        REQUIRE(cut != NULL);
+    }
+    CHECK_ERR(check(t, cut, 1000, NOW), OFFPAY_ETRUNCATED);
+    cut[10] = 'a'; /* not in the Base45 alphabet */
+    CHECK_ERR(check(t, cut, 1000, NOW), OFFPAY_EBASE45);
+    CHECK_ERR(check(t, "HELLO:WORLD", 1000, NOW), OFFPAY_EPREFIX);
+    CHECK_ERR(offpay_terminal_request(t, 1000, NOW, &rq, NULL),
+              OFFPAY_ENO_TERMINAL_CRED);
+    CHECK_ERR(offpay_terminal_credential(t, &c), OFFPAY_ENO_TERMINAL_CRED);
+    free(cut);
+    free(code);
+    offpay_terminal_close(t);
+    world_free(&x);
+}
+
+/* Rows in the journal, or -1. */
+static int journal_rows(offpay_terminal *t)
+{
+    sqlite3_stmt *st = NULL;
+    int           n = -1;
+
+    if (sqlite3_prepare_v2(t->db, "SELECT count(*) FROM journal", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/*
+ * The cumulative limit is min(rule, credential's limit): a copied key
+ * spending at one terminal whose rule is generous still stops at the
+ * credential's limit.
+ */
+static void test_cumulative_capped_by_credential(void)
+{
+    world              x;
+    offpay_risk        r;
+    offpay_keypair     kp;
+    offpay_wallet_cred c;
+    char              *a, *b, *d;
+
+    REQUIRE(world_init(&x, "cumulative_cred_cap", 0));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    r.cumulative = 100000;
+    r.floor_unbound = 100000;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    REQUIRE(own_cred(&x, &kp, 3000, OFFPAY_CRED_ALLOW_UNBOUND, &c));
+    a = craft(&kp, &c, 1, 2000, NOW, 0, 0, NULL);
+    b = craft(&kp, &c, 2, 2000, NOW, 0, 0, NULL);
+    d = craft(&kp, &c, 3, 1000, NOW, 0, 0, NULL);
+    CHECK_ERR(accept(x.t, a, 2000, NOW + 1), OFFPAY_OK);
+    CHECK_ERR(check(x.t, b, 2000, NOW + 1), OFFPAY_EOVER_CUMULATIVE);
+    CHECK_ERR(accept(x.t, b, 1001, NOW + 1), OFFPAY_EOVER_CUMULATIVE);
+    CHECK_ERR(accept(x.t, d, 1000, NOW + 1), OFFPAY_OK); /* exactly 3000 */
+    CHECK(journal_rows(x.t) == 2);
+    offpay_keypair_wipe(&kp);
+    free(a);
+    free(b);
+    free(d);
+    world_free(&x);
+}
+
+/*
+ * The journal's UNIQUE(serial, counter) key on its own: with the in-memory
+ * seen-set emptied (as if it had missed the code), a replay and a double
+ * spend are still refused by the database, with their own errors, and
+ * nothing is recorded twice.
+ */
+static void test_journal_unique_backstop(void)
+{
+    world              x;
+    offpay_keypair     kp;
+    offpay_wallet_cred c;
+    offpay_acceptance  prior;
+    char              *first, *second;
+
+    REQUIRE(world_init(&x, "journal_unique", 0));
+    REQUIRE(own_cred(&x, &kp, 100000, OFFPAY_CRED_ALLOW_UNBOUND, &c));
+    first = craft(&kp, &c, 9, 1000, NOW, 0, 0, NULL);
+    second = craft(&kp, &c, 9, 1500, NOW, 0, 0, NULL);
+    REQUIRE(first != NULL && second != NULL);
+    CHECK_ERR(accept(x.t, first, 1000, NOW + 1), OFFPAY_OK);
+    offpay__tables_free(&x.t->tables); /* the seen-set forgets */
+    CHECK(offpay__seen_find(&x.t->tables, c.serial, 9) == NULL);
+    CHECK_ERR(offpay_terminal_accept(x.t, first, strlen(first), 1000, NOW + 2,
+                                     &prior),
+              OFFPAY_EREPLAY);
+    CHECK(prior.seq == 1 && prior.time == NOW + 1);
+    offpay__tables_free(&x.t->tables);
+    CHECK_ERR(accept(x.t, second, 1500, NOW + 2), OFFPAY_EDOUBLE_SPEND);
+    CHECK(journal_rows(x.t) == 1);
+    CHECK(evidence_rows(x.t) == 1);
+    offpay_keypair_wipe(&kp);
+    free(first);
+    free(second);
+    world_free(&x);
+}
+
+/* Mode bits of path, or -1. */
+static int mode_of(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+/*
+ * Private state is 0700/0600 whatever existed before and whatever the
+ * umask: the directory made before `init`, terminal.db and its -wal and
+ * -shm (the journal holds just-accepted codes), terminal.key; and a
+ * terminal left with loose modes is tightened when opened.
+ */
+static void test_file_modes(void)
+{
+    world                    x;
+    offpay_terminal         *t = NULL;
+    char                     dir[600], p[700];
+    mode_t                   old = umask(022);
+    static const char *const files[] = {"terminal.db", "terminal.db-wal",
+                                        "terminal.db-shm", "terminal.key"};
+
+    REQUIRE(world_init(&x, "file_modes", 0));
+    in_dir(&x, "pre", dir, sizeof dir);
+    REQUIRE(mkdir(dir, 0755) == 0);
+    REQUIRE(chmod(dir, 0755) == 0);
+    REQUIRE_OK(offpay_terminal_create(dir, PASS, x.root_pk, x.bundle,
+                                      x.bundle_len, EUR, &t));
+    CHECK(mode_of(dir) == 0700);
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        if (mode_of(p) != 0600) {
+            fprintf(stderr, "%s: mode %o\n", p, (unsigned)mode_of(p));
+            offpay_test_failures++;
+        }
+    }
+    offpay_terminal_close(t);
+    t = NULL;
+    /* Loosened by hand (or by an older version): tightened at open. */
+    REQUIRE(chmod(dir, 0755) == 0);
+    snprintf(p, sizeof p, "%s/terminal.db", dir);
+    REQUIRE(chmod(p, 0644) == 0);
+    REQUIRE_OK(offpay_terminal_open(dir, NULL, &t));
+    CHECK(mode_of(dir) == 0700);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        CHECK(mode_of(p) == 0600);
+    }
+    offpay_terminal_close(t);
+    umask(old);
+    world_free(&x);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -1493,6 +1990,15 @@ int main(void)
         {"journal", test_journal},
         {"receipt", test_receipt},
         {"conservation", test_conservation},
+        {"unbound_rules", test_unbound_rules},
+        {"clock_behind", test_clock_behind},
+        {"future_dated", test_future_dated},
+        {"terminal_expired", test_terminal_expired},
+        {"no_terminal_cred", test_no_terminal_cred},
+        {"cumulative_capped_by_credential",
+         test_cumulative_capped_by_credential},
+        {"journal_unique_backstop", test_journal_unique_backstop},
+        {"file_modes", test_file_modes},
         {NULL, NULL},
     };
 
