@@ -51,7 +51,9 @@ static offpay_err guarantee_rules(offpay_ledger *l, const struct settle_ctx *c,
     floor = p->bound ? r.floor_bound : r.floor_unbound;
     if (c->item->charged > floor)
         return OFFPAY_EOVER_FLOOR;
-    rc = offpay_code_time_check(p->time, at, r.skew, r.max_code_age);
+    rc = offpay_code_time_check(p->time, at, r.skew,
+                                p->bound ? r.max_code_age
+                                         : r.max_code_age_unbound);
     if (rc != OFFPAY_OK)
         return rc;
     rc = offpay__window_check(p->cred.valid_from, p->cred.expires, at, r.skew);

@@ -328,6 +328,32 @@ static void test_overspend_beyond_rules_is_unpaid_with_the_rule_named(void)
     drop_world(&w);
 }
 
+/* Unbound codes have the shorter age (60 s), bound ones 300 s: the same
+ * two minutes between code and acceptance is guaranteed only when bound. */
+static void test_guarantee_code_age_is_shorter_for_unbound_codes(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c3[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1, n2, n3;
+    offpay_settle_result a, b, c;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(50), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(10), T0 + 100, 0, c2);
+    n3 = make_code(&w, 3, CENTS(10), T0 + 100, w.merchant[1], c3);
+    a = settle(&w, 0, c1, n1, CENTS(50), T0 + 20, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED); /* the escrow is empty now */
+    b = settle(&w, 1, c2, n2, CENTS(10), T0 + 220, T0 + 3600);
+    CHECK(b.outcome == OFFPAY_SETTLE_UNPAID &&
+          b.reason == OFFPAY_ECODE_TOO_OLD);
+    c = settle(&w, 1, c3, n3, CENTS(10), T0 + 220, T0 + 3600);
+    CHECK(c.outcome == OFFPAY_SETTLE_GUARANTEED && c.covered == CENTS(10));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_rejected_items_move_nothing(void)
 {
     world                w;
@@ -682,6 +708,8 @@ static const offpay_test TESTS[] = {
      test_overspend_paid_from_guarantee_when_rules_followed},
     {"overspend_beyond_rules_is_unpaid_with_the_rule_named",
      test_overspend_beyond_rules_is_unpaid_with_the_rule_named},
+    {"guarantee_code_age_is_shorter_for_unbound_codes",
+     test_guarantee_code_age_is_shorter_for_unbound_codes},
     {"rejected_items_move_nothing", test_rejected_items_move_nothing},
     {"release_after_grace_returns_escrow_once",
      test_release_after_grace_returns_escrow_once},
