@@ -178,7 +178,9 @@ offpay_issuer_issue_terminal(offpay_issuer *is, uint64_t merchant_id,
  * root key (offpay_issuer_unlock_root) signs a trust bundle with a new
  * sequence number, and bundle.opb is rewritten. Older keys stay in the
  * bundle until retired, so credentials they signed stay valid. New
- * credentials use the newest key covering their window.
+ * credentials use the newest key covering their window. The bundle is
+ * dated valid_from: pass the current time (a key that starts later makes
+ * a bundle that wallets and terminals refuse as future-dated until then).
  * Errors: OFFPAY_EINVAL (root not unlocked), OFFPAY_ERANGE
  * (OFFPAY_BUNDLE_KEYS_MAX keys, or kids exhausted), OFFPAY_EIO,
  * OFFPAY_ECRYPTO. *kid (may be NULL) receives the new kid.

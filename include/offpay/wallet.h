@@ -114,12 +114,14 @@ offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
 
 /*
  * offpay_wallet_update_bundle — take a newer trust bundle from the issuer
- * (after a key rotation), verified against the pinned root key. An older
- * bundle (lower sequence number) is OFFPAY_EBUNDLE_OLD.
- * Errors: decode errors, OFFPAY_EBUNDLE_SIG, OFFPAY_EBUNDLE_OLD, OFFPAY_EIO.
+ * (after a key rotation), verified against the pinned root key. A bundle
+ * dated more than the wallet's skew after now is OFFPAY_EFUTURE_DATED; an
+ * older bundle (lower sequence number) is OFFPAY_EBUNDLE_OLD.
+ * Errors: decode errors, OFFPAY_EBUNDLE_SIG, OFFPAY_EFUTURE_DATED,
+ * OFFPAY_EBUNDLE_OLD, OFFPAY_EIO.
  */
 offpay_err offpay_wallet_update_bundle(offpay_wallet *w, const uint8_t *bundle,
-                                       size_t len);
+                                       size_t len, uint32_t now);
 
 /* The allowance of one credential, in its currency's minor units. */
 typedef struct offpay_wallet_balance {

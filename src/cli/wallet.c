@@ -259,7 +259,7 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
         return EXIT_FAILURE_IO;
     w = open_wallet(a, &status);
     if (w != NULL) {
-        rc = offpay_wallet_update_bundle(w, bytes, len);
+        rc = offpay_wallet_update_bundle(w, bytes, len, cli_now());
         if (rc != OFFPAY_OK)
             status = cli_fail(a->bundle, rc);
         else

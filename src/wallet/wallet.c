@@ -734,7 +734,7 @@ offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
 }
 
 offpay_err offpay_wallet_update_bundle(offpay_wallet *w, const uint8_t *bundle,
-                                       size_t len)
+                                       size_t len, uint32_t now)
 {
     offpay_trust_bundle b, old_b;
     uint8_t             old_bytes[BUNDLE_MAX];
@@ -748,6 +748,10 @@ offpay_err offpay_wallet_update_bundle(offpay_wallet *w, const uint8_t *bundle,
     rc = offpay_bundle_verify(bundle, len, w->root_pk, &b);
     if (rc != OFFPAY_OK)
         return rc;
+    /* A bundle dated in the future would make every genuine later one
+     * look old; refuse it as terminals do (docs/protocol.md §5.2). */
+    if ((uint64_t)b.issued_at > (uint64_t)now + OFFPAY_WALLET_SKEW)
+        return OFFPAY_EFUTURE_DATED;
     if (b.seq < w->bundle.seq)
         return OFFPAY_EBUNDLE_OLD;
     old_b = w->bundle;

@@ -301,7 +301,7 @@ static void test_retired_kid_refused_by_terminal_and_wallet(void)
     REQUIRE_OK(offpay_issuer_bundle(is, &bundle, &blen));
     REQUIRE_OK(offpay_issuer_revlist(is, NOW, &rl, &rllen));
     REQUIRE_OK(offpay_terminal_sync(t, bundle, blen, rl, rllen, NOW));
-    REQUIRE_OK(offpay_wallet_update_bundle(w, bundle, blen));
+    REQUIRE_OK(offpay_wallet_update_bundle(w, bundle, blen, NOW));
     free(bundle);
     free(rl);
     bundle = rl = NULL;
@@ -327,7 +327,7 @@ static void test_retired_kid_refused_by_terminal_and_wallet(void)
         offpay_terminal_accept(t, code, strlen(code), 500, NOW + 12, NULL),
         OFFPAY_EUNKNOWN_KID);
     /* The wallet that took the new bundle neither uses nor accepts it. */
-    REQUIRE_OK(offpay_wallet_update_bundle(w, bundle, blen));
+    REQUIRE_OK(offpay_wallet_update_bundle(w, bundle, blen, NOW + 12));
     free(code);
     code = NULL;
     CHECK_ERR(offpay_wallet_pay(w, 100, EUR, NOW + 13, &code, NULL),

@@ -556,7 +556,10 @@ static void test_key_rotation(void)
     REQUIRE_OK(offpay_issuer_add_key(x.is, NOW - 60, 365 * DAY, &kid));
     CHECK(kid == 2);
     REQUIRE_OK(offpay_issuer_bundle(x.is, &b2, &b2_len));
-    REQUIRE_OK(offpay_wallet_update_bundle(x.w, b2, b2_len));
+    /* a wallet whose clock is a day behind the bundle's date refuses it */
+    CHECK_ERR(offpay_wallet_update_bundle(x.w, b2, b2_len, NOW - DAY),
+              OFFPAY_EFUTURE_DATED);
+    REQUIRE_OK(offpay_wallet_update_bundle(x.w, b2, b2_len, NOW));
     REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW - 60, NOW + 30 * DAY,
                       OFFPAY_CRED_ALLOW_UNBOUND, NOW, &c));
     CHECK(c.kid == 2);
