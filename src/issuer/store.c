@@ -189,8 +189,8 @@ static offpay_err load(offpay_issuer *is, const char *passphrase)
 
     if ((rc = path_in(is->dir, STATE_FILE, path)) != OFFPAY_OK)
         return rc;
-    rc = offpay__wallet_sealer_load(path, passphrase, &plain, &plain_len,
-                                    &is->sealer);
+    rc = offpay__wallet_sealer_load_kdf(path, passphrase, OFFPAY__KDF_MODERATE,
+                                        &plain, &plain_len, &is->sealer);
     if (rc != OFFPAY_OK)
         return rc;
     root = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES,
@@ -334,7 +334,8 @@ offpay_err offpay_issuer_create(const char *dir, const char *passphrase,
         rc = OFFPAY_EEXISTS;
         goto out;
     }
-    if ((rc = offpay__wallet_sealer_new(passphrase, &is->sealer)) != OFFPAY_OK)
+    if ((rc = offpay__wallet_sealer_new_kdf(passphrase, OFFPAY__KDF_MODERATE,
+                                            &is->sealer)) != OFFPAY_OK)
         goto out;
     if ((rc = offpay_keypair_generate(&is->root)) != OFFPAY_OK ||
         (rc = offpay_keypair_generate(&is->keys[0].kp)) != OFFPAY_OK)
