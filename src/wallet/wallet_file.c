@@ -558,6 +558,32 @@ static offpay_err parse_header(const uint8_t *file, size_t file_len,
     return OFFPAY_OK;
 }
 
+/* The AEAD step of opening, shared by open_image and
+ * offpay__wallet_sealer_open: decrypts the ciphertext of a file whose header
+ * parse_header accepted (ct_len its ciphertext length) under s's key into
+ * a sodium_malloc'd *plain. */
+static offpay_err decrypt_image(const offpay__wallet_sealer *s,
+                                const uint8_t *file, uint32_t ct_len,
+                                uint8_t **plain, size_t *plain_len)
+{
+    size_t m_len = ct_len - OFFPAY__WALLET_TAG_BYTES;
+    /* sodium_malloc(0) is not guaranteed to return a usable pointer. */
+    uint8_t *m = sodium_malloc(m_len > 0 ? m_len : 1);
+
+    if (m == NULL)
+        return OFFPAY_ENOMEM;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            m, NULL, NULL, file + OFFPAY__WALLET_HEADER_BYTES, ct_len, file,
+            OFFPAY__WALLET_HEADER_BYTES, file + OFFPAY__WALLET_OFF_NONCE,
+            s->key) != 0) {
+        offpay__wallet_plain_free(m, m_len);
+        return OFFPAY_EPASSPHRASE;
+    }
+    *plain = m;
+    *plain_len = m_len;
+    return OFFPAY_OK;
+}
+
 /* Opens a file image; on success also returns the sealer (derived key,
  * salt, parameters) when sealer_out is not NULL. */
 static offpay_err open_image(const uint8_t *file, size_t file_len,
@@ -566,8 +592,6 @@ static offpay_err open_image(const uint8_t *file, size_t file_len,
                              offpay__wallet_sealer **sealer_out)
 {
     offpay__wallet_sealer *s = NULL;
-    uint8_t               *m = NULL; /* sodium_malloc'd plaintext */
-    size_t                 m_len = 0;
     uint32_t               opslimit = 0, memlimit_kib = 0, ct_len = 0;
     offpay_err             rc;
 
@@ -582,11 +606,8 @@ static offpay_err open_image(const uint8_t *file, size_t file_len,
     rc = parse_header(file, file_len, &opslimit, &memlimit_kib, &ct_len);
     if (rc != OFFPAY_OK)
         goto out;
-    m_len = ct_len - OFFPAY__WALLET_TAG_BYTES;
-    /* sodium_malloc(0) is not guaranteed to return a usable pointer. */
-    m = sodium_malloc(m_len > 0 ? m_len : 1);
     s = sodium_malloc(sizeof *s);
-    if (m == NULL || s == NULL) {
+    if (s == NULL) {
         rc = OFFPAY_ENOMEM;
         goto out;
     }
@@ -596,25 +617,54 @@ static offpay_err open_image(const uint8_t *file, size_t file_len,
     rc = derive_key(s->key, passphrase, s->salt, opslimit, memlimit_kib);
     if (rc != OFFPAY_OK)
         goto out;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            m, NULL, NULL, file + OFFPAY__WALLET_HEADER_BYTES, ct_len, file,
-            OFFPAY__WALLET_HEADER_BYTES, file + OFFPAY__WALLET_OFF_NONCE,
-            s->key) != 0) {
-        rc = OFFPAY_EPASSPHRASE;
+    rc = decrypt_image(s, file, ct_len, plain, plain_len);
+    if (rc != OFFPAY_OK)
         goto out;
-    }
-    *plain = m;
-    *plain_len = m_len;
-    m = NULL;
     if (sealer_out != NULL) {
         *sealer_out = s;
         s = NULL;
     }
-    rc = OFFPAY_OK;
 out:
     offpay__wallet_sealer_free(s);
-    offpay__wallet_plain_free(m, m_len);
     return rc;
+}
+
+offpay_err offpay__wallet_sealer_seal(const offpay__wallet_sealer *s,
+                                      const uint8_t *plain, size_t plain_len,
+                                      uint8_t **out, size_t *out_len)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (out_len != NULL)
+        *out_len = 0;
+    if (s == NULL || (plain == NULL && plain_len > 0) || out == NULL ||
+        out_len == NULL)
+        return OFFPAY_EINVAL;
+    return seal_with(s, plain, plain_len, out, out_len);
+}
+
+offpay_err offpay__wallet_sealer_open(const offpay__wallet_sealer *s,
+                                      const uint8_t *file, size_t file_len,
+                                      uint8_t **plain, size_t *plain_len)
+{
+    uint32_t   opslimit = 0, memlimit_kib = 0, ct_len = 0;
+    offpay_err rc;
+
+    if (plain != NULL)
+        *plain = NULL;
+    if (plain_len != NULL)
+        *plain_len = 0;
+    if (s == NULL || file == NULL || plain == NULL || plain_len == NULL)
+        return OFFPAY_EINVAL;
+    rc = parse_header(file, file_len, &opslimit, &memlimit_kib, &ct_len);
+    if (rc != OFFPAY_OK)
+        return rc;
+    /* Another salt or cost means another key: not this sealer's file. */
+    if (opslimit != s->opslimit || memlimit_kib != s->memlimit_kib ||
+        sodium_memcmp(file + OFFPAY__WALLET_OFF_SALT, s->salt,
+                      sizeof s->salt) != 0)
+        return OFFPAY_EPASSPHRASE;
+    return decrypt_image(s, file, ct_len, plain, plain_len);
 }
 
 offpay_err offpay__wallet_open(const uint8_t *file, size_t file_len,

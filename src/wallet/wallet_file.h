@@ -264,6 +264,25 @@ offpay_err offpay__wallet_sealer_save(const offpay__wallet_sealer *s,
                                       const char *path, const uint8_t *plain,
                                       size_t len);
 
+/* offpay__wallet_seal with s's key, salt and cost (fresh nonce), in
+ * memory: no KDF run. Ownership and errors as for offpay__wallet_seal
+ * (less OFFPAY_EPASSPHRASE_SHORT). */
+offpay_err offpay__wallet_sealer_seal(const offpay__wallet_sealer *s,
+                                      const uint8_t *plain, size_t plain_len,
+                                      uint8_t **out, size_t *out_len);
+
+/*
+ * offpay__wallet_sealer_open — offpay__wallet_open with s's already derived
+ * key instead of a passphrase: the same structural checks, then the same
+ * AEAD step, and no KDF run. A file whose salt or KDF cost differs from s's
+ * was not sealed with this key: OFFPAY_EPASSPHRASE. Ownership and errors
+ * as for offpay__wallet_open. (Lets the fuzz target reach the decryption
+ * path on every input at no KDF cost.)
+ */
+offpay_err offpay__wallet_sealer_open(const offpay__wallet_sealer *s,
+                                      const uint8_t *file, size_t file_len,
+                                      uint8_t **plain, size_t *plain_len);
+
 /* Wipes and frees. NULL is a no-op. */
 void offpay__wallet_sealer_free(offpay__wallet_sealer *s);
 

@@ -1047,6 +1047,48 @@ static void test_sealed_file_mode_0600(void)
     offpay__wallet_sealer_free(s);
 }
 
+/* A sealer opens what it sealed without a KDF run, refuses another
+ * sealer's file (other salt) and shares the structural checks. */
+static void test_sealer_seal_open(void)
+{
+    offpay__wallet_sealer *a = NULL, *b = NULL;
+    uint8_t               *img = NULL, *plain = NULL;
+    size_t                 len = 0, plain_len = 0;
+
+    fast_kdf();
+    REQUIRE_OK(offpay__wallet_sealer_new(PASS, &a));
+    REQUIRE_OK(offpay__wallet_sealer_new(PASS, &b));
+    REQUIRE_OK(offpay__wallet_sealer_seal(a, sample_plain, sizeof sample_plain,
+                                          &img, &len));
+    CHECK_ERR(offpay__wallet_sealer_open(a, img, len, &plain, &plain_len),
+              OFFPAY_OK);
+    CHECK(plain_len == sizeof sample_plain &&
+          memcmp(plain, sample_plain, plain_len) == 0);
+    offpay__wallet_plain_free(plain, plain_len);
+    plain = NULL;
+    /* The passphrase path opens it too: one format. */
+    CHECK_ERR(offpay__wallet_open(img, len, PASS, &plain, &plain_len),
+              OFFPAY_OK);
+    offpay__wallet_plain_free(plain, plain_len);
+    plain = NULL;
+    CHECK_ERR(offpay__wallet_sealer_open(b, img, len, &plain, &plain_len),
+              OFFPAY_EPASSPHRASE);
+    CHECK(plain == NULL && plain_len == 0);
+    CHECK_ERR(offpay__wallet_sealer_open(a, img, len - 1, &plain, &plain_len),
+              OFFPAY_ECORRUPT);
+    img[len - 1] ^= 1;
+    CHECK_ERR(offpay__wallet_sealer_open(a, img, len, &plain, &plain_len),
+              OFFPAY_EPASSPHRASE);
+    CHECK_ERR(offpay__wallet_sealer_open(NULL, img, len, &plain, &plain_len),
+              OFFPAY_EINVAL);
+    free(img);
+    CHECK_ERR(offpay__wallet_sealer_seal(NULL, sample_plain, 1, &img, &len),
+              OFFPAY_EINVAL);
+    CHECK(img == NULL && len == 0);
+    offpay__wallet_sealer_free(a);
+    offpay__wallet_sealer_free(b);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -1069,6 +1111,7 @@ int main(void)
         {"kdf_strength", test_kdf_strength},
         {"weak_file_resealed_at_default", test_weak_file_resealed_at_default},
         {"sealed_file_mode_0600", test_sealed_file_mode_0600},
+        {"sealer_seal_open", test_sealer_seal_open},
         {NULL, NULL},
     };
     return offpay_test_main(tests);
