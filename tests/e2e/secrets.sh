@@ -86,6 +86,8 @@ secret="env-secret-$RANDOM$RANDOM"
 runas=()
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
   runas=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+  # nobody may be unable to reach the build tree: then run as root.
+  "${runas[@]}" "$OFFPAY" version >/dev/null 2>&1 || runas=()
 fi
 mkfifo blockfifo
 ( exec 3>blockfifo; sleep 30 ) &
@@ -97,16 +99,21 @@ core_hard=$(ulimit -H -c)
 "${runas[@]}" env OFFPAY_PASSPHRASE="$secret" "$OFFPAY" decode <blockfifo \
   >/dev/null 2>&1 &
 pid=$!
-# Wait until the binary is running (its cmdline names it) and has had time
-# to start; a process that never wipes keeps the secret forever.
+# Wait until the process is the offpay binary (argv[0], after setpriv and
+# env have exec'd), then give it time to start: a process that never wipes
+# keeps the secret forever.
+argv0() { head -z -n1 /proc/$pid/cmdline 2>/dev/null | tr -d '\0'; }
 for _ in $(seq 100); do
-  if tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null | grep -q "offpay decode" &&
-     ! grep -qa "$secret" /proc/$pid/environ 2>/dev/null; then
-    break
-  fi
+  [ "$(argv0)" = "$OFFPAY" ] && break
   sleep 0.05
 done
-if [ -r /proc/$pid/environ ] && grep -qa "$secret" /proc/$pid/environ; then
+for _ in $(seq 100); do
+  grep -qa "$secret" /proc/$pid/environ 2>/dev/null || break
+  sleep 0.05
+done
+if [ "$(argv0)" != "$OFFPAY" ]; then
+  fail "the blocked offpay process is not running"
+elif [ -r /proc/$pid/environ ] && grep -qa "$secret" /proc/$pid/environ; then
   fail "OFFPAY_PASSPHRASE still in /proc/$pid/environ"
 elif [ -r /proc/$pid/environ ] &&
      tr '\0' '\n' </proc/$pid/environ | grep -q '^OFFPAY_PASSPHRASE='; then
