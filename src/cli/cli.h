@@ -75,6 +75,13 @@ void  cli_passphrase_free(char *p);
  */
 char *cli_read_code(const char *image, const char *code, int *status);
 
+/* Refuses the code text text[0..n) when it is longer than the longest
+ * valid text of its prefix (offpay_text_max_len, docs/protocol.md §4):
+ * prints "the code WHERE is too long: N characters, at most L ... (ETOOBIG)"
+ * and sets *status to EXIT_REJECTED. Returns 1 when refused, else 0. */
+int cli_code_too_long(const char *text, size_t n, const char *where,
+                      int *status);
+
 /* Reads a whole (small) file: malloc'd, *len set. NULL with a message. */
 uint8_t *cli_read_file(const char *path, size_t max, size_t *len);
 /* Writes a file atomically. Returns 0 or prints and returns -1. */

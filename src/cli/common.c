@@ -319,11 +319,8 @@ void cli_passphrase_free(char *p)
         sodium_free(p);
 }
 
-/* Refuses text[0..n) when it is longer than the longest valid text form
- * of its prefix (docs/protocol.md §2.9), naming the limit. Returns 1 when
- * it is too long (message printed, *status set). */
-static int code_too_long(const char *text, size_t n, const char *where,
-                         int *status)
+int cli_code_too_long(const char *text, size_t n, const char *where,
+                      int *status)
 {
     size_t most = offpay_text_max_len(text, n);
 
@@ -401,7 +398,7 @@ static char *read_code(const char *image, const char *code, int *status)
         return text;
     }
     if (code != NULL) {
-        if (code_too_long(code, strlen(code), "argument", status))
+        if (cli_code_too_long(code, strlen(code), "argument", status))
             return NULL;
         return strdup(code);
     }
@@ -429,7 +426,7 @@ static char *read_code(const char *image, const char *code, int *status)
         free(text);
         return NULL;
     }
-    if (code_too_long(text, n, "on standard input", status)) {
+    if (cli_code_too_long(text, n, "on standard input", status)) {
         free(text);
         return NULL;
     }

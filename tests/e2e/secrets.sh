@@ -5,8 +5,8 @@
 # characters refused (file, environment, prompt — before the repeat);
 # private files 0600 whatever the umask or the old file's mode; the issuer
 # state sealed at a higher KDF cost than a wallet; and code texts limited
-# per message type (a 2,000-serial revocation list read from an argument
-# and from standard input, longer texts refused naming OFFPAY_ETOOBIG).
+# per message type (a 2,000-serial revocation list read from an argument,
+# a file and standard input, longer texts refused naming OFFPAY_ETOOBIG).
 source "$(dirname "$0")/lib.sh"
 
 mode() { stat -c %a "$1"; }
@@ -185,6 +185,11 @@ if command -v python3 >/dev/null; then
   [ "$(wc -c < rlmax.txt)" -eq 786548 ] && ok "max list is 786548 characters" ||
     fail "max list is $(wc -c < rlmax.txt) characters"
   expect 0 "65535 serial" -- bash -c "'$OFFPAY' decode < rlmax.txt"
+  # Too long for an argument: from a file holding the text.
+  expect 0 "2000 serial" -- "$OFFPAY" decode --file rl2000.txt
+  expect 0 "65535 serial" -- "$OFFPAY" decode --file rlmax.txt
+  { cat rlmax.txt; printf 000; } > rlover.txt
+  expect 1 "too long.*ETOOBIG" -- "$OFFPAY" decode --file rlover.txt
   # One Base45 triple more is beyond any offpay code.
   expect 1 "too long: more than 786548 characters.*ETOOBIG" -- \
     bash -c "{ cat rlmax.txt; printf 000; } | '$OFFPAY' decode"
