@@ -224,6 +224,27 @@ const char *offpay_msg_type_name(offpay_msg_type type);
  */
 offpay_err offpay_text_encode(const uint8_t *bytes, size_t len, char **text);
 
+/* Characters of the longest text form of any message (a full revocation
+ * list of OFFPAY_REVLIST_MAX serials): 786 548. */
+#define OFFPAY_TEXT_MAX (5 + OFFPAY_BASE45_ENCODED_LEN(OFFPAY_MSG_MAX_BYTES))
+
+/*
+ * offpay_msg_max_bytes — the size of the largest valid message of type
+ * (docs/protocol.md §2.9: a bundle of 16 keys, a name of 40 bytes, a list
+ * of OFFPAY_REVLIST_MAX serials, ...), or 0 for an unknown type.
+ */
+size_t offpay_msg_max_bytes(offpay_msg_type type);
+
+/*
+ * offpay_text_max_len — the most characters a valid text form beginning
+ * with text[0..n) may have: the prefix and the Base45 of the largest
+ * message among the prefix's types (§2.9, §4). When n < 5 or the prefix is
+ * unknown, OFFPAY_TEXT_MAX. Readers of text (a scanner, an argument) use it
+ * to refuse longer input with OFFPAY_ETOOBIG before decoding or even
+ * buffering all of it.
+ */
+size_t offpay_text_max_len(const char *text, size_t n);
+
 /*
  * offpay_text_decode — the bytes of a text form. Strict: a known prefix,
  * then Base45 only, no whitespace (callers strip a scanner's trailing CR/LF

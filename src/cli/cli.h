@@ -44,8 +44,22 @@ int cli_is_rejection(offpay_err rc);
 uint32_t cli_now(void);
 
 /*
+ * cli_secure_start — first thing main does (after offpay_init): umask 077;
+ * the process made non-dumpable (prctl PR_SET_DUMPABLE 0) with a core size
+ * limit of 0, so its keys and passphrases never reach a core file and other
+ * processes of the user cannot read its memory or /proc/PID/environ; and
+ * OFFPAY_PASSPHRASE moved out of the environment (kept in guarded memory
+ * for cli_passphrase, unsetenv'd, and its string in the original
+ * environment block zeroed). Returns 0, or -1 with a message printed.
+ */
+int cli_secure_start(void);
+
+/*
  * The passphrase, from (in order) --passphrase-file, the OFFPAY_PASSPHRASE
- * environment variable, or a prompt on the terminal. Returns a malloc'd
+ * environment variable (as taken by cli_secure_start), or a prompt on the
+ * terminal. With confirm (a new passphrase) it must have at least
+ * OFFPAY__PASSPHRASE_MIN characters, whatever its source, and the prompt
+ * refuses a short one before asking to repeat it. Returns a malloc'd
  * string (free with cli_passphrase_free, which wipes), or NULL with a
  * message printed.
  */
@@ -60,6 +74,13 @@ void  cli_passphrase_free(char *p);
  * text is empty or too long, EXIT_FAILURE_IO otherwise).
  */
 char *cli_read_code(const char *image, const char *code, int *status);
+
+/* Refuses the code text text[0..n) when it is longer than the longest
+ * valid text of its prefix (offpay_text_max_len, docs/protocol.md §4):
+ * prints "the code WHERE is too long: N characters, at most L ... (ETOOBIG)"
+ * and sets *status to EXIT_REJECTED. Returns 1 when refused, else 0. */
+int cli_code_too_long(const char *text, size_t n, const char *where,
+                      int *status);
 
 /* Reads a whole (small) file: malloc'd, *len set. NULL with a message. */
 uint8_t *cli_read_file(const char *path, size_t max, size_t *len);

@@ -8,12 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "wallet/wallet_file.h"
+
+extern char **environ; /* POSIX: the process's environment */
 
 const char cli_exit_help[] =
     "\nExit status: 0 success (for 'terminal accept': accepted),\n"
@@ -75,6 +80,11 @@ int cli_fail(const char *what, offpay_err rc)
     if (rc == OFFPAY_EPASSPHRASE)
         fprintf(stderr, "offpay: (a wrong passphrase and a damaged file look "
                         "the same to the decryption)\n");
+    if (rc == OFFPAY_EPASSPHRASE_SHORT)
+        fprintf(stderr,
+                "offpay: (a new passphrase needs at least %d characters: it "
+                "alone protects the keys in a copied file against guessing)\n",
+                OFFPAY__PASSPHRASE_MIN);
     if (cli_is_rejection(rc))
         return EXIT_REJECTED;
     return rc == OFFPAY_EINVAL ? EXIT_USAGE : EXIT_FAILURE_IO;
@@ -150,11 +160,97 @@ static char *secret_dup(const char *s, size_t n)
     return p;
 }
 
+/* OFFPAY_PASSPHRASE, taken out of the environment by cli_secure_start
+ * (sodium_malloc'd), or NULL when unset or empty. */
+static char *env_passphrase;
+
+static void env_passphrase_free(void)
+{
+    if (env_passphrase != NULL)
+        sodium_free(env_passphrase); /* zeroes it */
+    env_passphrase = NULL;
+}
+
+/* Moves OFFPAY_PASSPHRASE out of the environment: copies the value into
+ * guarded memory, removes every entry with unsetenv, then zeroes the
+ * entries' strings in place. /proc/PID/environ shows the process's
+ * original environment block, which unsetenv alone leaves intact.
+ * Returns 0, or -1 when out of memory. */
+static int take_env_passphrase(void)
+{
+    static const char name[] = "OFFPAY_PASSPHRASE=";
+    const size_t      nlen = sizeof name - 1;
+    char            **found = NULL;
+    size_t            count = 0, k = 0;
+    int               rc = 0;
+
+    for (char **e = environ; *e != NULL; e++)
+        if (strncmp(*e, name, nlen) == 0)
+            count++;
+    if (count == 0)
+        return 0;
+    found = calloc(count, sizeof *found);
+    if (found == NULL)
+        return -1;
+    for (char **e = environ; *e != NULL && k < count; e++)
+        if (strncmp(*e, name, nlen) == 0)
+            found[k++] = *e;
+    /* The first entry is the one getenv would have returned. */
+    if (found[0][nlen] != '\0') {
+        env_passphrase = secret_dup(found[0] + nlen, strlen(found[0] + nlen));
+        if (env_passphrase == NULL)
+            rc = -1; /* still wiped below */
+        else
+            atexit(env_passphrase_free);
+    }
+    unsetenv("OFFPAY_PASSPHRASE");
+    for (k = 0; k < count; k++)
+        sodium_memzero(found[k], strlen(found[k]));
+    free(found);
+    return rc;
+}
+
+int cli_secure_start(void)
+{
+    struct rlimit no_core = {0, 0};
+
+    /* Private state is written 0600/0700 whatever the caller's umask;
+     * files meant to be handed out are chmod'ed 0644 explicitly. */
+    umask(077);
+    /* No core dumps, no ptrace by other processes of the same user, and
+     * /proc/PID/{environ,mem,...} owned by root: keys and passphrases in
+     * this process's memory stay in it. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
+        setrlimit(RLIMIT_CORE, &no_core) != 0) {
+        fprintf(stderr, "offpay: cannot disable core dumps: %s\n",
+                strerror(errno));
+        return -1;
+    }
+    if (take_env_passphrase() != 0) {
+        fprintf(stderr, "offpay: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Refuses a new passphrase shorter than the minimum, saying why.
+ * Returns 1 when p is refused (message printed). */
+static int new_passphrase_too_short(const char *p)
+{
+    if (offpay__passphrase_check(p) == OFFPAY_OK)
+        return 0;
+    fprintf(stderr,
+            "offpay: the new passphrase is too short: use at least %d "
+            "characters. It alone protects the keys in a copied file "
+            "against guessing (%s)\n",
+            OFFPAY__PASSPHRASE_MIN, offpay_errname(OFFPAY_EPASSPHRASE_SHORT));
+    return 1;
+}
+
 char *cli_passphrase(const char *file, const char *prompt, int confirm)
 {
-    const char *env = getenv("OFFPAY_PASSPHRASE");
-    char       *p, *again;
-    FILE       *tty;
+    char *p, *again;
+    FILE *tty;
 
     if (file != NULL) {
         size_t   len = 0;
@@ -172,10 +268,17 @@ char *cli_passphrase(const char *file, const char *prompt, int confirm)
             sodium_free(p);
             return NULL;
         }
+        if (p != NULL && confirm && new_passphrase_too_short(p)) {
+            sodium_free(p);
+            return NULL;
+        }
         return p;
     }
-    if (env != NULL && env[0] != '\0')
-        return secret_dup(env, strlen(env));
+    if (env_passphrase != NULL) {
+        if (confirm && new_passphrase_too_short(env_passphrase))
+            return NULL;
+        return secret_dup(env_passphrase, strlen(env_passphrase));
+    }
     tty = fopen("/dev/tty", "r+");
     if (tty == NULL) {
         fprintf(stderr, "offpay: no passphrase: use --passphrase-file FILE or "
@@ -184,6 +287,16 @@ char *cli_passphrase(const char *file, const char *prompt, int confirm)
     }
     fprintf(stderr, "%s: ", prompt);
     p = read_secret_line(tty, 1);
+    if (p != NULL && p[0] == '\0') {
+        fprintf(stderr, "offpay: the passphrase is empty\n");
+        sodium_free(p);
+        p = NULL;
+    }
+    /* Refuse a short new passphrase before asking to repeat it. */
+    if (p != NULL && confirm && new_passphrase_too_short(p)) {
+        sodium_free(p);
+        p = NULL;
+    }
     if (p != NULL && confirm) {
         fprintf(stderr, "Repeat it: ");
         again = read_secret_line(tty, 1);
@@ -197,11 +310,6 @@ char *cli_passphrase(const char *file, const char *prompt, int confirm)
             sodium_free(again);
     }
     fclose(tty);
-    if (p != NULL && p[0] == '\0') {
-        fprintf(stderr, "offpay: the passphrase is empty\n");
-        sodium_free(p);
-        p = NULL;
-    }
     return p;
 }
 
@@ -211,14 +319,71 @@ void cli_passphrase_free(char *p)
         sodium_free(p);
 }
 
-/* Longest text accepted from an argument or a scanner (a revocation list
- * is the longest message; codes are a few hundred characters). */
-#define CODE_TEXT_MAX 8192
+int cli_code_too_long(const char *text, size_t n, const char *where,
+                      int *status)
+{
+    size_t most = offpay_text_max_len(text, n);
+
+    if (n <= most)
+        return 0;
+    fprintf(stderr,
+            "offpay: the code %s is too long: %zu characters, at most %zu "
+            "for %s (%s)\n",
+            where, n, most,
+            most == OFFPAY_TEXT_MAX ? "any offpay code" : "its type",
+            offpay_errname(OFFPAY_ETOOBIG));
+    *status = EXIT_REJECTED;
+    return 1;
+}
+
+/* Reads one line of standard input into a malloc'd buffer that grows as
+ * needed, never beyond OFFPAY_TEXT_MAX characters plus a CR LF; *n gets the
+ * length. Returns NULL at end of input before any character, or on a line
+ * longer than that (*too_long set) or no memory. */
+static char *read_line(size_t *n, int *too_long)
+{
+    size_t cap = 4096, len = 0;
+    char  *buf = malloc(cap), *nb;
+    int    c;
+
+    *n = 0;
+    *too_long = 0;
+    if (buf == NULL)
+        return NULL;
+    while ((c = getchar()) != EOF) {
+        if (len + 1 >= cap) {
+            if (cap >= OFFPAY_TEXT_MAX + 3) {
+                *too_long = 1;
+                *n = len;
+                free(buf);
+                return NULL;
+            }
+            cap = cap * 2 < OFFPAY_TEXT_MAX + 3 ? cap * 2 : OFFPAY_TEXT_MAX + 3;
+            nb = realloc(buf, cap);
+            if (nb == NULL) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+        }
+        buf[len++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (len == 0 && c == EOF) {
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    *n = len;
+    return buf;
+}
 
 static char *read_code(const char *image, const char *code, int *status)
 {
     char      *text = NULL;
     size_t     n;
+    int        too_long = 0;
     offpay_err rc;
 
     if (image != NULL) {
@@ -233,28 +398,23 @@ static char *read_code(const char *image, const char *code, int *status)
         return text;
     }
     if (code != NULL) {
-        if (strlen(code) > CODE_TEXT_MAX) {
-            fprintf(stderr, "offpay: the code is too long\n");
-            *status = EXIT_REJECTED;
+        if (cli_code_too_long(code, strlen(code), "argument", status))
             return NULL;
-        }
         return strdup(code);
     }
     if (isatty(STDIN_FILENO))
         fprintf(stderr, "Scan the code (or paste it and press Enter): ");
-    text = malloc(CODE_TEXT_MAX + 2);
-    if (text == NULL)
-        return NULL;
-    if (fgets(text, CODE_TEXT_MAX + 2, stdin) == NULL) {
-        fprintf(stderr, "offpay: no code on standard input\n");
-        free(text);
-        return NULL;
-    }
-    n = strlen(text);
-    if (n > CODE_TEXT_MAX) {
-        fprintf(stderr, "offpay: the code on standard input is too long\n");
-        *status = EXIT_REJECTED;
-        free(text);
+    text = read_line(&n, &too_long);
+    if (text == NULL) {
+        if (too_long) {
+            fprintf(stderr,
+                    "offpay: the code on standard input is too long: more "
+                    "than %zu characters, the most for any offpay code (%s)\n",
+                    (size_t)OFFPAY_TEXT_MAX, offpay_errname(OFFPAY_ETOOBIG));
+            *status = EXIT_REJECTED;
+        } else {
+            fprintf(stderr, "offpay: no code on standard input\n");
+        }
         return NULL;
     }
     /* A keyboard-wedge scanner ends what it types with Enter (CR or LF). */
@@ -263,6 +423,10 @@ static char *read_code(const char *image, const char *code, int *status)
     if (n == 0) {
         fprintf(stderr, "offpay: an empty line, not a code\n");
         *status = EXIT_REJECTED;
+        free(text);
+        return NULL;
+    }
+    if (cli_code_too_long(text, n, "on standard input", status)) {
         free(text);
         return NULL;
     }

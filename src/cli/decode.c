@@ -9,14 +9,18 @@
 
 #include "cli/cli.h"
 #include "core/jsonutil.h"
+#include "wallet/wallet_file.h"
 
 static const char help[] =
     "Usage: offpay decode [--image FILE | --code TEXT | --file FILE] [--json]\n"
     "\n"
     "Decodes any offpay message and prints what it says. The code comes\n"
-    "from a PNG image (--image), an argument (--code), a binary message\n"
-    "file such as bundle.opb (--file), or else one line of standard input\n"
-    "as a keyboard-wedge scanner types it.\n"
+    "from a PNG image (--image), an argument (--code), a file (--file:\n"
+    "a binary message such as bundle.opb, or a code's text), or else one\n"
+    "line of standard input as a keyboard-wedge scanner types it.\n"
+    "Text longer than the longest code of its type is refused (ETOOBIG,\n"
+    "with the limit): 334 characters for a payment, 786548 for a\n"
+    "revocation list of 65535 serials.\n"
     "\n"
     "  --json     print only JSON (one object)\n"
     "\n"
@@ -72,13 +76,52 @@ int cli_decode(int argc, char **argv)
         return cli_usage_error("decode: unexpected argument '%s'",
                                argv[optind]);
     if (file != NULL) {
-        bytes = cli_read_file(file, OFFPAY_MSG_MAX_BYTES, &len);
-        if (bytes == NULL)
+        /* A binary message, or a code's text form (what --code takes, for
+         * codes too long for an argument); binary starts with version 01. */
+        rc = offpay__file_read(file, OFFPAY_TEXT_MAX + 2, &bytes, &len);
+        if (rc == OFFPAY_ETOOBIG) {
+            fprintf(stderr,
+                    "offpay: %s is too long: more than %zu bytes, the most "
+                    "for any offpay code (%s)\n",
+                    file, (size_t)OFFPAY_TEXT_MAX + 2, offpay_errname(rc));
+            return EXIT_REJECTED;
+        }
+        if (rc != OFFPAY_OK) {
+            fprintf(stderr, "offpay: %s: %s\n", file,
+                    rc == OFFPAY_ENOTFOUND ? "no such file"
+                                           : offpay_strerror(rc));
             return EXIT_FAILURE_IO;
-        rc = offpay_text_encode(bytes, len, &text);
-        if (rc != OFFPAY_OK && rc != OFFPAY_ETYPE && rc != OFFPAY_EINVAL) {
-            status = cli_fail(file, rc);
-            goto out;
+        }
+        if (len > 0 && bytes[0] == 'O') {
+            while (len > 0 &&
+                   (bytes[len - 1] == '\n' || bytes[len - 1] == '\r'))
+                len--;
+            text = malloc(len + 1);
+            if (text == NULL) {
+                status = cli_fail(file, OFFPAY_ENOMEM);
+                goto out;
+            }
+            memcpy(text, bytes, len);
+            text[len] = '\0';
+            free(bytes);
+            bytes = NULL;
+            if (cli_code_too_long(text, len, file, &status))
+                goto out;
+            rc = offpay_text_decode(text, len, &bytes, &len);
+            if (rc != OFFPAY_OK) {
+                status = cli_fail("not an offpay code", rc);
+                goto out;
+            }
+        } else {
+            if (len > OFFPAY_MSG_MAX_BYTES) {
+                status = cli_fail(file, OFFPAY_ETOOBIG);
+                goto out;
+            }
+            rc = offpay_text_encode(bytes, len, &text);
+            if (rc != OFFPAY_OK && rc != OFFPAY_ETYPE && rc != OFFPAY_EINVAL) {
+                status = cli_fail(file, rc);
+                goto out;
+            }
         }
     } else {
         text = cli_read_code(image, code, &status);

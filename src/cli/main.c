@@ -25,7 +25,13 @@ static const char help[] =
     "Run 'offpay COMMAND --help' for the subcommands of each.\n"
     "\n"
     "Passphrases are read from --passphrase-file FILE, else the\n"
-    "OFFPAY_PASSPHRASE environment variable, else asked on the terminal.\n";
+    "OFFPAY_PASSPHRASE environment variable, else asked on the terminal.\n"
+    "A new passphrase needs at least 8 characters. Prefer a passphrase\n"
+    "file (mode 0600) or the prompt: an environment variable is seen by\n"
+    "the shell that set it, its history, and every child it starts.\n"
+    "offpay removes OFFPAY_PASSPHRASE from its own environment and wipes\n"
+    "it from /proc/PID/environ as it starts, and it never dumps core.\n"
+    "Files it writes are private (0600) unless meant to be handed out.\n";
 
 int main(int argc, char **argv)
 {
@@ -35,6 +41,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "offpay: cannot initialize the crypto library\n");
         return EXIT_FAILURE_IO;
     }
+    if (cli_secure_start() != 0)
+        return EXIT_FAILURE_IO;
     if (argc < 2)
         return cli_usage_error("missing command");
     cmd = argv[1];

@@ -744,6 +744,44 @@ const char *offpay_msg_type_name(offpay_msg_type type)
     return "unknown";
 }
 
+size_t offpay_msg_max_bytes(offpay_msg_type type)
+{
+    switch (type) {
+    case OFFPAY_MSG_TRUST_BUNDLE:
+        return 75 + 42 * OFFPAY_BUNDLE_KEYS_MAX;
+    case OFFPAY_MSG_WALLET_CRED:
+        return OFFPAY_WALLET_CRED_BYTES;
+    case OFFPAY_MSG_TERMINAL_CRED:
+        return 123 + OFFPAY_NAME_MAX;
+    case OFFPAY_MSG_PAYMENT:
+        return OFFPAY_PAYMENT_BYTES;
+    case OFFPAY_MSG_PAYMENT_BOUND:
+        return OFFPAY_PAYMENT_BOUND_BYTES;
+    case OFFPAY_MSG_REQUEST:
+    case OFFPAY_MSG_RECEIPT:
+        return 209 + OFFPAY_NAME_MAX;
+    case OFFPAY_MSG_REVLIST:
+        return OFFPAY_MSG_MAX_BYTES;
+    default:
+        return 0;
+    }
+}
+
+size_t offpay_text_max_len(const char *text, size_t n)
+{
+    size_t most = 0;
+
+    if (text == NULL || n < PREFIX_LEN)
+        return OFFPAY_TEXT_MAX;
+    /* A prefix may name several types (OPPY: both payments). */
+    for (size_t i = 0; i < N_KINDS; i++)
+        if (memcmp(text, kinds[i].prefix, PREFIX_LEN) == 0 &&
+            offpay_msg_max_bytes(kinds[i].type) > most)
+            most = offpay_msg_max_bytes(kinds[i].type);
+    return most == 0 ? OFFPAY_TEXT_MAX
+                     : PREFIX_LEN + OFFPAY_BASE45_ENCODED_LEN(most);
+}
+
 offpay_err offpay_text_encode(const uint8_t *bytes, size_t len, char **text)
 {
     const char *prefix;

@@ -24,11 +24,10 @@
  * Public outputs beside it: root.pub (hex), bundle.opb, revlist.opb.
  * Every mutation saves the sealed file atomically before returning.
  *
- * KDF cost: the two sealed files are written by save() (sealer from
- * offpay__wallet_sealer_new in create) and seal_root()
- * (offpay__wallet_file_save); both are opened by offpay__wallet_sealer_load
- * / offpay__wallet_file_load. Those four calls are where the files' Argon2id
- * setting is chosen.
+ * KDF cost: both sealed files (issuer.sealed, root.sealed) are sealed and
+ * opened at OFFPAY__KDF_MODERATE, stronger than a wallet's: save() uses the
+ * sealer from create or load, seal_root() its own, and both are opened by
+ * offpay__wallet_sealer_load_kdf.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -564,8 +563,8 @@ static offpay_err load(offpay_issuer *is, const char *passphrase,
 
     if ((rc = path_in(is->dir, STATE_FILE, path)) != OFFPAY_OK)
         return rc;
-    rc = offpay__wallet_sealer_load(path, passphrase, &plain, &plain_len,
-                                    &is->sealer);
+    rc = offpay__wallet_sealer_load_kdf(path, passphrase, OFFPAY__KDF_MODERATE,
+                                        &plain, &plain_len, &is->sealer);
     if (rc == OFFPAY_OK)
         rc = parse_state(is, plain, plain_len, allow_legacy);
     offpay__wallet_plain_free(plain, plain_len);
@@ -578,10 +577,11 @@ static offpay_err load(offpay_issuer *is, const char *passphrase,
 static offpay_err seal_root(const char *path, const char *passphrase,
                             const offpay_keypair *root)
 {
-    json_t    *doc = json_object();
-    char      *text = NULL;
-    uint8_t    seed[OFFPAY_SEED_BYTES];
-    offpay_err rc = OFFPAY_ENOMEM;
+    json_t                *doc = json_object();
+    char                  *text = NULL;
+    uint8_t                seed[OFFPAY_SEED_BYTES];
+    offpay__wallet_sealer *sealer = NULL;
+    offpay_err             rc = OFFPAY_ENOMEM;
 
     if (doc == NULL)
         goto out;
@@ -595,9 +595,14 @@ static offpay_err seal_root(const char *path, const char *passphrase,
         rc = OFFPAY_ENOMEM;
         goto out;
     }
-    rc = offpay__wallet_file_save(path, passphrase, (const uint8_t *)text,
-                                  strlen(text));
+    /* The root key gets the issuer's cost too (offline, rarely opened). */
+    rc = offpay__wallet_sealer_new_kdf(passphrase, OFFPAY__KDF_MODERATE,
+                                       &sealer);
+    if (rc == OFFPAY_OK)
+        rc = offpay__wallet_sealer_save(sealer, path, (const uint8_t *)text,
+                                        strlen(text));
 out:
+    offpay__wallet_sealer_free(sealer);
     sodium_memzero(seed, sizeof seed);
     offpay__json_free(text);
     json_decref(doc);
@@ -616,7 +621,8 @@ static offpay_err load_root(const char *path, const char *passphrase,
     uint64_t     format;
     offpay_err   rc;
 
-    rc = offpay__wallet_file_load(path, passphrase, &plain, &plain_len);
+    rc = offpay__wallet_sealer_load_kdf(path, passphrase, OFFPAY__KDF_MODERATE,
+                                        &plain, &plain_len, NULL);
     if (rc != OFFPAY_OK)
         return rc;
     rc = OFFPAY_ECORRUPT;
@@ -782,7 +788,8 @@ offpay_err offpay_issuer_create_with_root(const char *dir,
         rc = OFFPAY_EEXISTS;
         goto out;
     }
-    if ((rc = offpay__wallet_sealer_new(passphrase, &is->sealer)) != OFFPAY_OK)
+    if ((rc = offpay__wallet_sealer_new_kdf(passphrase, OFFPAY__KDF_MODERATE,
+                                            &is->sealer)) != OFFPAY_OK)
         goto out;
     if ((rc = offpay_keypair_generate(&is->root)) != OFFPAY_OK ||
         (rc = offpay_keypair_generate(&is->keys[0].kp)) != OFFPAY_OK)

@@ -72,6 +72,11 @@ _Static_assert(crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024 >=
                        OFFPAY__WALLET_MEMLIMIT_KIB_MAX &&
                    crypto_pwhash_MEMLIMIT_INTERACTIVE % 1024 == 0,
                "default memlimit within bounds");
+_Static_assert(crypto_pwhash_OPSLIMIT_MODERATE <= OFFPAY__WALLET_OPSLIMIT_MAX &&
+                   crypto_pwhash_MEMLIMIT_MODERATE / 1024 <=
+                       OFFPAY__WALLET_MEMLIMIT_KIB_MAX &&
+                   crypto_pwhash_MEMLIMIT_MODERATE % 1024 == 0,
+               "moderate cost within bounds");
 _Static_assert(OFFPAY__WALLET_MEMLIMIT_KIB_MIN * 1024ull >=
                    crypto_pwhash_MEMLIMIT_MIN,
                "memlimit floor is one Argon2 accepts");
@@ -346,23 +351,45 @@ void offpay__lock_release(int fd)
 
 /* ---- sealing ----------------------------------------------------------- */
 
-/* The KDF cost for new files: interactive, or the minimum when
- * OFFPAY_KDF_COST=test (see wallet_file.h). */
-static void seal_cost(uint32_t *opslimit, uint32_t *memlimit_kib)
+/* The KDF cost for new files of the given strength (see wallet_file.h):
+ * libsodium's INTERACTIVE or MODERATE limits, or with OFFPAY_KDF_COST=test
+ * (test builds only) 8 MiB and 1 pass (interactive) or 2 passes
+ * (moderate), so that tests stay fast and still tell the two apart. */
+void offpay__kdf_cost(offpay__kdf_strength strength, uint32_t *opslimit,
+                      uint32_t *memlimit_kib)
 {
 #ifdef OFFPAY_TEST_HOOKS
     const char *cost = getenv("OFFPAY_KDF_COST");
 #else
     const char *cost = NULL; /* production builds ignore the variable */
 #endif
+    int moderate = strength == OFFPAY__KDF_MODERATE;
 
     if (cost != NULL && strcmp(cost, "test") == 0) {
-        *opslimit = crypto_pwhash_OPSLIMIT_MIN;
+        *opslimit = crypto_pwhash_OPSLIMIT_MIN + (moderate ? 1u : 0u);
         *memlimit_kib = OFFPAY__WALLET_TEST_MEMLIMIT_KIB;
+    } else if (moderate) {
+        *opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
+        *memlimit_kib = crypto_pwhash_MEMLIMIT_MODERATE / 1024;
     } else {
         *opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
         *memlimit_kib = crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024;
     }
+}
+
+offpay_err offpay__passphrase_check(const char *passphrase)
+{
+    size_t chars = 0;
+
+    if (passphrase == NULL)
+        return OFFPAY_EINVAL;
+    /* Count UTF-8 code points: every byte that is not a continuation
+     * byte (10xxxxxx) starts one. Other bytes count as one each. */
+    for (const unsigned char *p = (const unsigned char *)passphrase; *p; p++)
+        if ((*p & 0xC0u) != 0x80u)
+            chars++;
+    return chars < OFFPAY__PASSPHRASE_MIN ? OFFPAY_EPASSPHRASE_SHORT
+                                          : OFFPAY_OK;
 }
 
 /* key = Argon2id(passphrase, salt, opslimit, memlimit). The only failure
@@ -422,21 +449,21 @@ static offpay_err seal_with(const offpay__wallet_sealer *s,
     return OFFPAY_OK;
 }
 
-offpay_err offpay__wallet_sealer_new(const char             *passphrase,
-                                     offpay__wallet_sealer **out)
+/* A sealer for passphrase with a fresh salt and the given costs; no
+ * passphrase policy here (reseal_if_weak reuses an existing passphrase). */
+static offpay_err sealer_derive(const char *passphrase, uint32_t opslimit,
+                                uint32_t                memlimit_kib,
+                                offpay__wallet_sealer **out)
 {
     offpay__wallet_sealer *s;
     offpay_err             rc;
 
-    if (out == NULL)
-        return OFFPAY_EINVAL;
     *out = NULL;
-    if (passphrase == NULL)
-        return OFFPAY_EINVAL;
     s = sodium_malloc(sizeof *s);
     if (s == NULL)
         return OFFPAY_ENOMEM;
-    seal_cost(&s->opslimit, &s->memlimit_kib);
+    s->opslimit = opslimit;
+    s->memlimit_kib = memlimit_kib;
     randombytes_buf(s->salt, sizeof s->salt);
     rc = derive_key(s->key, passphrase, s->salt, s->opslimit, s->memlimit_kib);
     if (rc != OFFPAY_OK) {
@@ -445,6 +472,31 @@ offpay_err offpay__wallet_sealer_new(const char             *passphrase,
     }
     *out = s;
     return OFFPAY_OK;
+}
+
+offpay_err offpay__wallet_sealer_new_kdf(const char             *passphrase,
+                                         offpay__kdf_strength    strength,
+                                         offpay__wallet_sealer **out)
+{
+    uint32_t   opslimit = 0, memlimit_kib = 0;
+    offpay_err rc;
+
+    if (out == NULL)
+        return OFFPAY_EINVAL;
+    *out = NULL;
+    if (passphrase == NULL)
+        return OFFPAY_EINVAL;
+    if ((rc = offpay__passphrase_check(passphrase)) != OFFPAY_OK)
+        return rc;
+    offpay__kdf_cost(strength, &opslimit, &memlimit_kib);
+    return sealer_derive(passphrase, opslimit, memlimit_kib, out);
+}
+
+offpay_err offpay__wallet_sealer_new(const char             *passphrase,
+                                     offpay__wallet_sealer **out)
+{
+    return offpay__wallet_sealer_new_kdf(passphrase, OFFPAY__KDF_INTERACTIVE,
+                                         out);
 }
 
 void offpay__wallet_sealer_free(offpay__wallet_sealer *s)
@@ -485,7 +537,7 @@ offpay_err offpay__wallet_seal(const char *passphrase, const uint8_t *plain,
         return OFFPAY_EINVAL;
     if (plain_len > OFFPAY__WALLET_PLAIN_MAX)
         return OFFPAY_ETOOBIG;
-    rc = offpay__wallet_sealer_new(passphrase, &s);
+    rc = offpay__wallet_sealer_new_kdf(passphrase, OFFPAY__KDF_INTERACTIVE, &s);
     if (rc == OFFPAY_OK)
         rc = seal_with(s, plain, plain_len, out, out_len);
     offpay__wallet_sealer_free(s);
@@ -521,6 +573,32 @@ static offpay_err parse_header(const uint8_t *file, size_t file_len,
     return OFFPAY_OK;
 }
 
+/* The AEAD step of opening, shared by open_image and
+ * offpay__wallet_sealer_open: decrypts the ciphertext of a file whose header
+ * parse_header accepted (ct_len its ciphertext length) under s's key into
+ * a sodium_malloc'd *plain. */
+static offpay_err decrypt_image(const offpay__wallet_sealer *s,
+                                const uint8_t *file, uint32_t ct_len,
+                                uint8_t **plain, size_t *plain_len)
+{
+    size_t m_len = ct_len - OFFPAY__WALLET_TAG_BYTES;
+    /* sodium_malloc(0) is not guaranteed to return a usable pointer. */
+    uint8_t *m = sodium_malloc(m_len > 0 ? m_len : 1);
+
+    if (m == NULL)
+        return OFFPAY_ENOMEM;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            m, NULL, NULL, file + OFFPAY__WALLET_HEADER_BYTES, ct_len, file,
+            OFFPAY__WALLET_HEADER_BYTES, file + OFFPAY__WALLET_OFF_NONCE,
+            s->key) != 0) {
+        offpay__wallet_plain_free(m, m_len);
+        return OFFPAY_EPASSPHRASE;
+    }
+    *plain = m;
+    *plain_len = m_len;
+    return OFFPAY_OK;
+}
+
 /* Opens a file image; on success also returns the sealer (derived key,
  * salt, parameters) when sealer_out is not NULL. */
 static offpay_err open_image(const uint8_t *file, size_t file_len,
@@ -529,8 +607,6 @@ static offpay_err open_image(const uint8_t *file, size_t file_len,
                              offpay__wallet_sealer **sealer_out)
 {
     offpay__wallet_sealer *s = NULL;
-    uint8_t               *m = NULL; /* sodium_malloc'd plaintext */
-    size_t                 m_len = 0;
     uint32_t               opslimit = 0, memlimit_kib = 0, ct_len = 0;
     offpay_err             rc;
 
@@ -545,11 +621,8 @@ static offpay_err open_image(const uint8_t *file, size_t file_len,
     rc = parse_header(file, file_len, &opslimit, &memlimit_kib, &ct_len);
     if (rc != OFFPAY_OK)
         goto out;
-    m_len = ct_len - OFFPAY__WALLET_TAG_BYTES;
-    /* sodium_malloc(0) is not guaranteed to return a usable pointer. */
-    m = sodium_malloc(m_len > 0 ? m_len : 1);
     s = sodium_malloc(sizeof *s);
-    if (m == NULL || s == NULL) {
+    if (s == NULL) {
         rc = OFFPAY_ENOMEM;
         goto out;
     }
@@ -559,25 +632,54 @@ static offpay_err open_image(const uint8_t *file, size_t file_len,
     rc = derive_key(s->key, passphrase, s->salt, opslimit, memlimit_kib);
     if (rc != OFFPAY_OK)
         goto out;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            m, NULL, NULL, file + OFFPAY__WALLET_HEADER_BYTES, ct_len, file,
-            OFFPAY__WALLET_HEADER_BYTES, file + OFFPAY__WALLET_OFF_NONCE,
-            s->key) != 0) {
-        rc = OFFPAY_EPASSPHRASE;
+    rc = decrypt_image(s, file, ct_len, plain, plain_len);
+    if (rc != OFFPAY_OK)
         goto out;
-    }
-    *plain = m;
-    *plain_len = m_len;
-    m = NULL;
     if (sealer_out != NULL) {
         *sealer_out = s;
         s = NULL;
     }
-    rc = OFFPAY_OK;
 out:
     offpay__wallet_sealer_free(s);
-    offpay__wallet_plain_free(m, m_len);
     return rc;
+}
+
+offpay_err offpay__wallet_sealer_seal(const offpay__wallet_sealer *s,
+                                      const uint8_t *plain, size_t plain_len,
+                                      uint8_t **out, size_t *out_len)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (out_len != NULL)
+        *out_len = 0;
+    if (s == NULL || (plain == NULL && plain_len > 0) || out == NULL ||
+        out_len == NULL)
+        return OFFPAY_EINVAL;
+    return seal_with(s, plain, plain_len, out, out_len);
+}
+
+offpay_err offpay__wallet_sealer_open(const offpay__wallet_sealer *s,
+                                      const uint8_t *file, size_t file_len,
+                                      uint8_t **plain, size_t *plain_len)
+{
+    uint32_t   opslimit = 0, memlimit_kib = 0, ct_len = 0;
+    offpay_err rc;
+
+    if (plain != NULL)
+        *plain = NULL;
+    if (plain_len != NULL)
+        *plain_len = 0;
+    if (s == NULL || file == NULL || plain == NULL || plain_len == NULL)
+        return OFFPAY_EINVAL;
+    rc = parse_header(file, file_len, &opslimit, &memlimit_kib, &ct_len);
+    if (rc != OFFPAY_OK)
+        return rc;
+    /* Another salt or cost means another key: not this sealer's file. */
+    if (opslimit != s->opslimit || memlimit_kib != s->memlimit_kib ||
+        sodium_memcmp(file + OFFPAY__WALLET_OFF_SALT, s->salt,
+                      sizeof s->salt) != 0)
+        return OFFPAY_EPASSPHRASE;
+    return decrypt_image(s, file, ct_len, plain, plain_len);
 }
 
 offpay_err offpay__wallet_open(const uint8_t *file, size_t file_len,
@@ -619,21 +721,62 @@ out:
 offpay_err offpay__wallet_file_load(const char *path, const char *passphrase,
                                     uint8_t **plain, size_t *len)
 {
-    return offpay__wallet_sealer_load(path, passphrase, plain, len, NULL);
+    return offpay__wallet_sealer_load_kdf(
+        path, passphrase, OFFPAY__KDF_INTERACTIVE, plain, len, NULL);
 }
 
 offpay_err offpay__wallet_sealer_load(const char *path, const char *passphrase,
                                       uint8_t **plain, size_t *len,
                                       offpay__wallet_sealer **sealer)
 {
-    uint8_t   *image = NULL;
-    size_t     image_len = 0;
-    offpay_err rc;
+    return offpay__wallet_sealer_load_kdf(
+        path, passphrase, OFFPAY__KDF_INTERACTIVE, plain, len, sealer);
+}
+
+/* When *s was derived with a lower cost than the default of strength (in
+ * either dimension), replaces it with a sealer at the higher of the two in
+ * each dimension and a fresh salt, so the next save upgrades the file.
+ * Never lowers a cost. */
+static offpay_err reseal_if_weak(offpay__wallet_sealer **s,
+                                 const char             *passphrase,
+                                 offpay__kdf_strength    strength)
+{
+    offpay__wallet_sealer *stronger = NULL;
+    uint32_t               opslimit = 0, memlimit_kib = 0;
+    offpay_err             rc;
+
+    offpay__kdf_cost(strength, &opslimit, &memlimit_kib);
+    if ((*s)->opslimit >= opslimit && (*s)->memlimit_kib >= memlimit_kib)
+        return OFFPAY_OK;
+    if ((*s)->opslimit > opslimit)
+        opslimit = (*s)->opslimit;
+    if ((*s)->memlimit_kib > memlimit_kib)
+        memlimit_kib = (*s)->memlimit_kib;
+    rc = sealer_derive(passphrase, opslimit, memlimit_kib, &stronger);
+    if (rc != OFFPAY_OK)
+        return rc;
+    offpay__wallet_sealer_free(*s);
+    *s = stronger;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__wallet_sealer_load_kdf(const char          *path,
+                                          const char          *passphrase,
+                                          offpay__kdf_strength strength,
+                                          uint8_t **plain, size_t *len,
+                                          offpay__wallet_sealer **sealer)
+{
+    uint8_t               *image = NULL;
+    size_t                 image_len = 0;
+    offpay__wallet_sealer *s = NULL;
+    offpay_err             rc;
 
     if (plain != NULL)
         *plain = NULL;
     if (len != NULL)
         *len = 0;
+    if (sealer != NULL)
+        *sealer = NULL;
     if (path == NULL || passphrase == NULL || plain == NULL || len == NULL)
         return OFFPAY_EINVAL;
     rc = offpay__file_read(path, OFFPAY__WALLET_FILE_MAX, &image, &image_len);
@@ -641,8 +784,21 @@ offpay_err offpay__wallet_sealer_load(const char *path, const char *passphrase,
         rc = OFFPAY_ECORRUPT; /* no well-formed wallet file is that large */
     if (rc != OFFPAY_OK)
         goto out;
-    rc = open_image(image, image_len, passphrase, plain, len, sealer);
+    rc = open_image(image, image_len, passphrase, plain, len,
+                    sealer != NULL ? &s : NULL);
+    if (rc != OFFPAY_OK || sealer == NULL)
+        goto out;
+    rc = reseal_if_weak(&s, passphrase, strength);
+    if (rc != OFFPAY_OK) {
+        offpay__wallet_plain_free(*plain, *len);
+        *plain = NULL;
+        *len = 0;
+        goto out;
+    }
+    *sealer = s;
+    s = NULL;
 out:
+    offpay__wallet_sealer_free(s);
     free(image);
     return rc;
 }

@@ -8,15 +8,29 @@
  * wallet_file.c; the offsets below are exported for tests and the fuzz
  * target.
  *
- * KDF cost. Sealing uses crypto_pwhash_OPSLIMIT_INTERACTIVE and
- * crypto_pwhash_MEMLIMIT_INTERACTIVE (2 passes, 64 MiB) unless the
- * library was built with -DOFFPAY_TEST_HOOKS=ON (test builds only) and the
- * environment variable OFFPAY_KDF_COST is exactly "test", in which case it
- * uses crypto_pwhash_OPSLIMIT_MIN (1 pass) and 8 MiB, so that tests run
+ * KDF cost. Every file records the Argon2id cost it was sealed with, and
+ * opening always uses that, within the bounds below. New files are sealed
+ * at a strength chosen by their owner (offpay__kdf_strength):
+ * INTERACTIVE, libsodium's crypto_pwhash_*_INTERACTIVE (2 passes, 64 MiB),
+ * for wallets and the terminal key; MODERATE, crypto_pwhash_*_MODERATE
+ * (3 passes, 256 MiB), for the issuer's state, whose root key is worth far
+ * more than a wallet and which is opened rarely. A file found sealed at a
+ * lower cost than its owner's strength is resealed at that strength on its
+ * next save (offpay__wallet_sealer_load_kdf). If the library was built
+ * with -DOFFPAY_TEST_HOOKS=ON (test builds only) and the environment
+ * variable OFFPAY_KDF_COST is exactly "test", new files use 8 MiB and
+ * crypto_pwhash_OPSLIMIT_MIN (1 pass; 2 for MODERATE) so that tests run
  * fast. Any other value of OFFPAY_KDF_COST is ignored. NEVER set it for a
  * real wallet: it makes offline guessing of the passphrase ~10x cheaper.
- * Opening always uses the parameters recorded in the file, within the
- * bounds below.
+ *
+ * New passphrases (offpay__wallet_seal, offpay__wallet_file_save,
+ * offpay__wallet_sealer_new*) must have at least OFFPAY__PASSPHRASE_MIN
+ * characters, else OFFPAY_EPASSPHRASE_SHORT; opening accepts any
+ * passphrase, so files sealed before the rule still open.
+ *
+ * File modes. Sealed files and everything written by
+ * offpay__file_write_atomic are mode 0600, whatever the umask and whatever
+ * mode an earlier file or a stale path.tmp had.
  *
  * Thread safety: the functions are reentrant; offpay__file_fault_hook is a
  * test-only global that must not be changed while another thread writes.
@@ -35,9 +49,10 @@
 #define OFFPAY__WALLET_VERSION      1
 #define OFFPAY__WALLET_KDF_ARGON2ID 1
 #define OFFPAY__WALLET_SALT_BYTES   16 /* crypto_pwhash_SALTBYTES */
-#define OFFPAY__WALLET_NONCE_BYTES  24 /* ..._xchacha20poly1305_ietf_NPUBBYTES \
-                                        */
-#define OFFPAY__WALLET_TAG_BYTES 16    /* ..._xchacha20poly1305_ietf_ABYTES */
+#define OFFPAY__WALLET_NONCE_BYTES                                             \
+    24                              /* ..._xchacha20poly1305_ietf_NPUBBYTES    \
+                                     */
+#define OFFPAY__WALLET_TAG_BYTES 16 /* ..._xchacha20poly1305_ietf_ABYTES */
 
 /* Byte offsets of the header fields. */
 #define OFFPAY__WALLET_OFF_VERSION  8
@@ -64,6 +79,32 @@
 #define OFFPAY__WALLET_MEMLIMIT_KIB_MIN  (8u * 1024u)    /* 8 MiB */
 #define OFFPAY__WALLET_MEMLIMIT_KIB_MAX  (1024u * 1024u) /* 1 GiB */
 #define OFFPAY__WALLET_TEST_MEMLIMIT_KIB OFFPAY__WALLET_MEMLIMIT_KIB_MIN
+
+/* Fewest characters (UTF-8 code points) of a new passphrase. Eight is the
+ * floor NIST SP 800-63B sets for memorized secrets: with Argon2id at the
+ * interactive cost, shorter ones fall to an offline guesser with a stolen
+ * file in hours. */
+#define OFFPAY__PASSPHRASE_MIN 8
+
+/*
+ * offpay__passphrase_check — OFFPAY_OK when passphrase (NUL-terminated)
+ * may be set as a new passphrase: at least OFFPAY__PASSPHRASE_MIN
+ * characters, counted as UTF-8 code points. The CLI calls it before asking
+ * to repeat a new passphrase.
+ * Errors: OFFPAY_EINVAL (NULL), OFFPAY_EPASSPHRASE_SHORT.
+ */
+offpay_err offpay__passphrase_check(const char *passphrase);
+
+/* How costly the key derivation of a new sealed file is (see above). */
+typedef enum offpay__kdf_strength {
+    OFFPAY__KDF_INTERACTIVE = 0, /* wallets, the terminal key */
+    OFFPAY__KDF_MODERATE = 1     /* the issuer's state */
+} offpay__kdf_strength;
+
+/* offpay__kdf_cost — the Argon2id cost new files of strength get in this
+ * process (honouring OFFPAY_KDF_COST=test in test builds). */
+void offpay__kdf_cost(offpay__kdf_strength strength, uint32_t *opslimit,
+                      uint32_t *memlimit_kib);
 
 /*
  * offpay__file_write_atomic — atomically replace path with data[0..len).
@@ -96,13 +137,15 @@ offpay_err offpay__file_read(const char *path, size_t max, uint8_t **data,
 
 /*
  * offpay__wallet_seal — seal plain[0..plain_len) under passphrase (a
- * NUL-terminated string, may be empty: policy belongs to the caller) into a
- * wallet file image. Fresh random salt and nonce every call. On success
+ * NUL-terminated new passphrase, see offpay__passphrase_check) into a
+ * wallet file image at the INTERACTIVE cost. Fresh random salt and nonce
+ * every call. On success
  * *out is malloc'd (the caller frees it; it holds no secret in the clear)
  * and *out_len is OFFPAY__WALLET_HEADER_BYTES + 16 + plain_len. On failure
  * *out is NULL and *out_len 0. plain may be NULL when plain_len is 0.
- * Errors: OFFPAY_EINVAL, OFFPAY_ETOOBIG (plain_len > OFFPAY__WALLET_PLAIN_MAX),
- * OFFPAY_ENOMEM (including the KDF failing to allocate), OFFPAY_ECRYPTO.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE_SHORT, OFFPAY_ETOOBIG
+ * (plain_len > OFFPAY__WALLET_PLAIN_MAX), OFFPAY_ENOMEM (including the KDF
+ * failing to allocate), OFFPAY_ECRYPTO.
  */
 offpay_err offpay__wallet_seal(const char *passphrase, const uint8_t *plain,
                                size_t plain_len, uint8_t **out,
@@ -139,7 +182,8 @@ void offpay__wallet_plain_free(uint8_t *plain, size_t plain_len);
 
 /*
  * offpay__wallet_file_save — offpay__wallet_seal then
- * offpay__file_write_atomic. Errors: those two functions' errors.
+ * offpay__file_write_atomic (the file is mode 0600). Errors: those two
+ * functions' errors.
  */
 offpay_err offpay__wallet_file_save(const char *path, const char *passphrase,
                                     const uint8_t *plain, size_t len);
@@ -195,13 +239,33 @@ extern int offpay__lock_wait_ms;
  */
 typedef struct offpay__wallet_sealer offpay__wallet_sealer;
 
-/* New sealer: fresh salt, the KDF cost of offpay__wallet_seal.
- * Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM. */
+/* New sealer for a new passphrase: fresh salt, the KDF cost of strength.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE_SHORT, OFFPAY_ENOMEM. */
+offpay_err offpay__wallet_sealer_new_kdf(const char             *passphrase,
+                                         offpay__kdf_strength    strength,
+                                         offpay__wallet_sealer **out);
+/* offpay__wallet_sealer_new_kdf at OFFPAY__KDF_INTERACTIVE. */
 offpay_err offpay__wallet_sealer_new(const char             *passphrase,
                                      offpay__wallet_sealer **out);
 
-/* offpay__wallet_file_load that also returns the file's sealer (when
- * sealer is not NULL; free it with offpay__wallet_sealer_free). */
+/*
+ * offpay__wallet_sealer_load_kdf — offpay__wallet_file_load that also
+ * returns a sealer for the file (when sealer is not NULL; free it with
+ * offpay__wallet_sealer_free; on failure *sealer is NULL). That is the
+ * file's own key, unless the file was sealed at a lower cost than the
+ * default of strength (either dimension): then it is a key newly derived
+ * from the same passphrase with a fresh salt at the higher cost of the two
+ * in each dimension, so the next save reseals the file at the default (one
+ * more KDF run at open, only for such files). The passphrase policy does
+ * not apply: an existing passphrase stays valid.
+ * Errors: those of offpay__wallet_file_load.
+ */
+offpay_err offpay__wallet_sealer_load_kdf(const char          *path,
+                                          const char          *passphrase,
+                                          offpay__kdf_strength strength,
+                                          uint8_t **plain, size_t *len,
+                                          offpay__wallet_sealer **sealer);
+/* offpay__wallet_sealer_load_kdf at OFFPAY__KDF_INTERACTIVE. */
 offpay_err offpay__wallet_sealer_load(const char *path, const char *passphrase,
                                       uint8_t **plain, size_t *len,
                                       offpay__wallet_sealer **sealer);
@@ -212,6 +276,25 @@ offpay_err offpay__wallet_sealer_load(const char *path, const char *passphrase,
 offpay_err offpay__wallet_sealer_save(const offpay__wallet_sealer *s,
                                       const char *path, const uint8_t *plain,
                                       size_t len);
+
+/* offpay__wallet_seal with s's key, salt and cost (fresh nonce), in
+ * memory: no KDF run. Ownership and errors as for offpay__wallet_seal
+ * (less OFFPAY_EPASSPHRASE_SHORT). */
+offpay_err offpay__wallet_sealer_seal(const offpay__wallet_sealer *s,
+                                      const uint8_t *plain, size_t plain_len,
+                                      uint8_t **out, size_t *out_len);
+
+/*
+ * offpay__wallet_sealer_open — offpay__wallet_open with s's already derived
+ * key instead of a passphrase: the same structural checks, then the same
+ * AEAD step, and no KDF run. A file whose salt or KDF cost differs from s's
+ * was not sealed with this key: OFFPAY_EPASSPHRASE. Ownership and errors
+ * as for offpay__wallet_open. (Lets the fuzz target reach the decryption
+ * path on every input at no KDF cost.)
+ */
+offpay_err offpay__wallet_sealer_open(const offpay__wallet_sealer *s,
+                                      const uint8_t *file, size_t file_len,
+                                      uint8_t **plain, size_t *plain_len);
 
 /* Wipes and frees. NULL is a no-op. */
 void offpay__wallet_sealer_free(offpay__wallet_sealer *s);

@@ -76,6 +76,48 @@ static void set_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+/*
+ * A wallet file image built here from the format description in
+ * wallet_file.c, with any KDF cost and any passphrase (even one the
+ * library would refuse for a new file): a file "sealed elsewhere or
+ * earlier". *img is malloc'd. Returns 1 on success.
+ */
+static int raw_seal(const char *pass, uint32_t ops, uint32_t mem_kib,
+                    const uint8_t *plain, size_t plain_len, uint8_t **img,
+                    size_t *len)
+{
+    uint8_t  key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+    size_t   n = OFFPAY__WALLET_HEADER_BYTES + plain_len + 16;
+    uint8_t *b = malloc(n);
+    int      ok;
+
+    if (b == NULL)
+        return 0;
+    memcpy(b, OFFPAY__WALLET_MAGIC, OFFPAY__WALLET_MAGIC_BYTES);
+    b[OFFPAY__WALLET_OFF_VERSION] = OFFPAY__WALLET_VERSION;
+    b[OFFPAY__WALLET_OFF_KDF] = OFFPAY__WALLET_KDF_ARGON2ID;
+    set_be32(b + OFFPAY__WALLET_OFF_OPSLIMIT, ops);
+    set_be32(b + OFFPAY__WALLET_OFF_MEMLIMIT, mem_kib);
+    randombytes_buf(b + OFFPAY__WALLET_OFF_SALT, OFFPAY__WALLET_SALT_BYTES);
+    randombytes_buf(b + OFFPAY__WALLET_OFF_NONCE, OFFPAY__WALLET_NONCE_BYTES);
+    set_be32(b + OFFPAY__WALLET_OFF_CT_LEN, (uint32_t)(plain_len + 16));
+    ok = crypto_pwhash(
+             key, sizeof key, pass, strlen(pass), b + OFFPAY__WALLET_OFF_SALT,
+             ops, (size_t)mem_kib * 1024u, crypto_pwhash_ALG_ARGON2ID13) == 0 &&
+         crypto_aead_xchacha20poly1305_ietf_encrypt(
+             b + OFFPAY__WALLET_HEADER_BYTES, NULL, plain, plain_len, b,
+             OFFPAY__WALLET_HEADER_BYTES, NULL, b + OFFPAY__WALLET_OFF_NONCE,
+             key) == 0;
+    sodium_memzero(key, sizeof key);
+    if (!ok) {
+        free(b);
+        return 0;
+    }
+    *img = b;
+    *len = n;
+    return 1;
+}
+
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -225,8 +267,10 @@ static void test_wrong_passphrase(void)
               OFFPAY_EPASSPHRASE);
     free(img);
 
-    /* The empty passphrase is a passphrase like any other. */
-    REQUIRE_OK(offpay__wallet_seal("", sample_plain, 3, &img, &len));
+    /* A file sealed before the passphrase rule, with a short (here empty)
+     * passphrase, still opens with it. */
+    REQUIRE(raw_seal("", 1, OFFPAY__WALLET_TEST_MEMLIMIT_KIB, sample_plain, 3,
+                     &img, &len));
     CHECK_ERR(offpay__wallet_open(img, len, "", &plain, &plain_len), OFFPAY_OK);
     offpay__wallet_plain_free(plain, plain_len);
     plain = NULL;
@@ -805,6 +849,246 @@ static void test_crash_safety(void)
     free(b);
 }
 
+/* ---- passphrase rule, KDF strength, resealing, file modes ------------- */
+
+/* New passphrases need OFFPAY__PASSPHRASE_MIN characters (code points)
+ * on every path that sets one; 8 are enough. */
+static void test_new_passphrase_too_short(void)
+{
+    static const char *shorts[] = {
+        "", "a", "ab", "1234567",
+        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+        "\xc3\xa9\xc3\xa9\xc3\xa9"}; /* 7 x e-acute */
+    const char            *path = "/nonexistent-dir/never-written";
+    uint8_t               *img = NULL;
+    size_t                 len = 0;
+    offpay__wallet_sealer *s = NULL;
+
+    fast_kdf();
+    for (size_t i = 0; i < sizeof shorts / sizeof shorts[0]; i++) {
+        CHECK_ERR(offpay__passphrase_check(shorts[i]),
+                  OFFPAY_EPASSPHRASE_SHORT);
+        CHECK_ERR(offpay__wallet_seal(shorts[i], sample_plain, 3, &img, &len),
+                  OFFPAY_EPASSPHRASE_SHORT);
+        CHECK(img == NULL && len == 0);
+        CHECK_ERR(offpay__wallet_file_save(path, shorts[i], sample_plain, 3),
+                  OFFPAY_EPASSPHRASE_SHORT);
+        CHECK_ERR(offpay__wallet_sealer_new(shorts[i], &s),
+                  OFFPAY_EPASSPHRASE_SHORT);
+        CHECK(s == NULL);
+        CHECK_ERR(
+            offpay__wallet_sealer_new_kdf(shorts[i], OFFPAY__KDF_MODERATE, &s),
+            OFFPAY_EPASSPHRASE_SHORT);
+        CHECK(s == NULL);
+    }
+    CHECK_ERR(offpay__passphrase_check(NULL), OFFPAY_EINVAL);
+    CHECK_ERR(offpay__passphrase_check("12345678"), OFFPAY_OK);
+    CHECK_ERR(offpay__passphrase_check("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                                       "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"),
+              OFFPAY_OK);
+    REQUIRE_OK(offpay__wallet_seal("12345678", sample_plain, 3, &img, &len));
+    free(img);
+    REQUIRE_OK(offpay__wallet_sealer_new("12345678", &s));
+    offpay__wallet_sealer_free(s);
+}
+
+/* The issuer's strength costs more than the wallet's, in production and
+ * with the test cost; sealer_new_kdf writes the cost of its strength. */
+static void test_kdf_strength(void)
+{
+    uint32_t               ops_i = 0, mem_i = 0, ops_m = 0, mem_m = 0;
+    offpay__wallet_sealer *s = NULL;
+    const char            *path = "moderate.sealed";
+    char                   full[512];
+    uint8_t               *img = NULL;
+    size_t                 len = 0;
+
+    unsetenv("OFFPAY_KDF_COST");
+    offpay__kdf_cost(OFFPAY__KDF_INTERACTIVE, &ops_i, &mem_i);
+    offpay__kdf_cost(OFFPAY__KDF_MODERATE, &ops_m, &mem_m);
+    CHECK(ops_i == crypto_pwhash_OPSLIMIT_INTERACTIVE &&
+          mem_i == crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024);
+    CHECK(ops_m == crypto_pwhash_OPSLIMIT_MODERATE &&
+          mem_m == crypto_pwhash_MEMLIMIT_MODERATE / 1024);
+    fast_kdf();
+    offpay__kdf_cost(OFFPAY__KDF_INTERACTIVE, &ops_i, &mem_i);
+    offpay__kdf_cost(OFFPAY__KDF_MODERATE, &ops_m, &mem_m);
+    CHECK(ops_m > ops_i && mem_m >= mem_i);
+
+    snprintf(full, sizeof full, "%s/%s", test_dir("kdf_strength"), path);
+    REQUIRE_OK(offpay__wallet_sealer_new_kdf(PASS, OFFPAY__KDF_MODERATE, &s));
+    CHECK_ERR(offpay__wallet_sealer_save(s, full, sample_plain, 5), OFFPAY_OK);
+    offpay__wallet_sealer_free(s);
+    REQUIRE_OK(offpay__file_read(full, 4096, &img, &len));
+    REQUIRE(len > OFFPAY__WALLET_HEADER_BYTES);
+    CHECK(be32(img + OFFPAY__WALLET_OFF_OPSLIMIT) == ops_m);
+    CHECK(be32(img + OFFPAY__WALLET_OFF_MEMLIMIT) == mem_m);
+    free(img);
+}
+
+/* Writes a raw_seal image with the given cost to path. */
+static int write_weak_file(const char *path, uint32_t ops, uint32_t mem_kib)
+{
+    uint8_t *img = NULL;
+    size_t   len = 0;
+    int ok = raw_seal(PASS, ops, mem_kib, sample_plain, sizeof sample_plain,
+                      &img, &len) &&
+             offpay__file_write_atomic(path, img, len) == OFFPAY_OK;
+
+    free(img);
+    return ok;
+}
+
+/* Opens path with strength, saves it again through the returned sealer,
+ * and reads back the header's cost (0, 0 on any failure). */
+static void load_save_cost(const char *path, offpay__kdf_strength strength,
+                           uint32_t *ops, uint32_t *mem_kib)
+{
+    offpay__wallet_sealer *s = NULL;
+    uint8_t               *plain = NULL, *img = NULL;
+    size_t                 plain_len = 0, len = 0;
+
+    *ops = *mem_kib = 0;
+    if (offpay__wallet_sealer_load_kdf(path, PASS, strength, &plain, &plain_len,
+                                       &s) != OFFPAY_OK)
+        return;
+    CHECK(plain_len == sizeof sample_plain &&
+          memcmp(plain, sample_plain, plain_len) == 0);
+    if (offpay__wallet_sealer_save(s, path, plain, plain_len) == OFFPAY_OK &&
+        offpay__file_read(path, 4096, &img, &len) == OFFPAY_OK &&
+        len > OFFPAY__WALLET_HEADER_BYTES) {
+        *ops = be32(img + OFFPAY__WALLET_OFF_OPSLIMIT);
+        *mem_kib = be32(img + OFFPAY__WALLET_OFF_MEMLIMIT);
+    }
+    offpay__wallet_plain_free(plain, plain_len);
+    offpay__wallet_sealer_free(s);
+    free(img);
+}
+
+/* A file sealed at a lower cost than the build's default for its owner is
+ * resealed at the default on its next save, still opens with the same
+ * passphrase, and a cost is never lowered. */
+static void test_weak_file_resealed_at_default(void)
+{
+    char     path[512];
+    uint32_t ops = 0, mem = 0;
+    uint8_t *plain = NULL;
+    size_t   plain_len = 0;
+
+    snprintf(path, sizeof path, "%s/weak", test_dir("weak_reseal"));
+
+    /* Production default, interactive: (1 pass, 8 MiB) -> (2, 64 MiB). */
+    unsetenv("OFFPAY_KDF_COST");
+    REQUIRE(write_weak_file(path, 1, OFFPAY__WALLET_MEMLIMIT_KIB_MIN));
+    load_save_cost(path, OFFPAY__KDF_INTERACTIVE, &ops, &mem);
+    CHECK(ops == crypto_pwhash_OPSLIMIT_INTERACTIVE);
+    CHECK(mem == crypto_pwhash_MEMLIMIT_INTERACTIVE / 1024);
+    CHECK_ERR(offpay__wallet_file_load(path, PASS, &plain, &plain_len),
+              OFFPAY_OK);
+    offpay__wallet_plain_free(plain, plain_len);
+
+    /* Test cost, moderate (the issuer): 1 pass -> 2 passes. */
+    fast_kdf();
+    REQUIRE(write_weak_file(path, 1, OFFPAY__WALLET_TEST_MEMLIMIT_KIB));
+    load_save_cost(path, OFFPAY__KDF_MODERATE, &ops, &mem);
+    CHECK(ops == 2 && mem == OFFPAY__WALLET_TEST_MEMLIMIT_KIB);
+
+    /* Each dimension is raised to the default, never lowered: (1, 16 MiB)
+     * under (2, 8 MiB) becomes (2, 16 MiB); (3, 8 MiB) stays. */
+    REQUIRE(write_weak_file(path, 1, 2 * OFFPAY__WALLET_TEST_MEMLIMIT_KIB));
+    load_save_cost(path, OFFPAY__KDF_MODERATE, &ops, &mem);
+    CHECK(ops == 2 && mem == 2 * OFFPAY__WALLET_TEST_MEMLIMIT_KIB);
+    REQUIRE(write_weak_file(path, 3, OFFPAY__WALLET_TEST_MEMLIMIT_KIB));
+    load_save_cost(path, OFFPAY__KDF_MODERATE, &ops, &mem);
+    CHECK(ops == 3 && mem == OFFPAY__WALLET_TEST_MEMLIMIT_KIB);
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? (st.st_mode & 07777) : (mode_t)-1;
+}
+
+/* Sealed files are 0600 whatever the umask, the old file's mode, or a
+ * stale path.tmp's mode. */
+static void test_sealed_file_mode_0600(void)
+{
+    static const mode_t    umasks[] = {0, 022, 077};
+    char                   path[512], tmp[520];
+    offpay__wallet_sealer *s = NULL;
+    mode_t                 old_umask;
+    FILE                  *f;
+
+    fast_kdf();
+    snprintf(path, sizeof path, "%s/sealed", test_dir("sealed_mode"));
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    REQUIRE_OK(offpay__wallet_sealer_new(PASS, &s));
+    for (size_t i = 0; i < sizeof umasks / sizeof umasks[0]; i++) {
+        old_umask = umask(umasks[i]);
+        /* An old file and a stale temporary file, both world-readable. */
+        f = fopen(path, "w");
+        CHECK(f != NULL && fclose(f) == 0);
+        f = fopen(tmp, "w");
+        CHECK(f != NULL && fclose(f) == 0);
+        CHECK(chmod(path, 0644) == 0 && chmod(tmp, 0644) == 0);
+        CHECK_ERR(offpay__wallet_file_save(path, PASS, sample_plain, 4),
+                  OFFPAY_OK);
+        CHECK(mode_of(path) == 0600);
+        CHECK(chmod(path, 0644) == 0);
+        f = fopen(tmp, "w");
+        CHECK(f != NULL && fclose(f) == 0);
+        CHECK(chmod(tmp, 0666) == 0);
+        CHECK_ERR(offpay__wallet_sealer_save(s, path, sample_plain, 4),
+                  OFFPAY_OK);
+        CHECK(mode_of(path) == 0600);
+        umask(old_umask);
+    }
+    offpay__wallet_sealer_free(s);
+}
+
+/* A sealer opens what it sealed without a KDF run, refuses another
+ * sealer's file (other salt) and shares the structural checks. */
+static void test_sealer_seal_open(void)
+{
+    offpay__wallet_sealer *a = NULL, *b = NULL;
+    uint8_t               *img = NULL, *plain = NULL;
+    size_t                 len = 0, plain_len = 0;
+
+    fast_kdf();
+    REQUIRE_OK(offpay__wallet_sealer_new(PASS, &a));
+    REQUIRE_OK(offpay__wallet_sealer_new(PASS, &b));
+    REQUIRE_OK(offpay__wallet_sealer_seal(a, sample_plain, sizeof sample_plain,
+                                          &img, &len));
+    CHECK_ERR(offpay__wallet_sealer_open(a, img, len, &plain, &plain_len),
+              OFFPAY_OK);
+    CHECK(plain_len == sizeof sample_plain &&
+          memcmp(plain, sample_plain, plain_len) == 0);
+    offpay__wallet_plain_free(plain, plain_len);
+    plain = NULL;
+    /* The passphrase path opens it too: one format. */
+    CHECK_ERR(offpay__wallet_open(img, len, PASS, &plain, &plain_len),
+              OFFPAY_OK);
+    offpay__wallet_plain_free(plain, plain_len);
+    plain = NULL;
+    CHECK_ERR(offpay__wallet_sealer_open(b, img, len, &plain, &plain_len),
+              OFFPAY_EPASSPHRASE);
+    CHECK(plain == NULL && plain_len == 0);
+    CHECK_ERR(offpay__wallet_sealer_open(a, img, len - 1, &plain, &plain_len),
+              OFFPAY_ECORRUPT);
+    img[len - 1] ^= 1;
+    CHECK_ERR(offpay__wallet_sealer_open(a, img, len, &plain, &plain_len),
+              OFFPAY_EPASSPHRASE);
+    CHECK_ERR(offpay__wallet_sealer_open(NULL, img, len, &plain, &plain_len),
+              OFFPAY_EINVAL);
+    free(img);
+    CHECK_ERR(offpay__wallet_sealer_seal(NULL, sample_plain, 1, &img, &len),
+              OFFPAY_EINVAL);
+    CHECK(img == NULL && len == 0);
+    offpay__wallet_sealer_free(a);
+    offpay__wallet_sealer_free(b);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -823,6 +1107,11 @@ int main(void)
         {"atomic_write_missing_dir", test_atomic_write_missing_dir},
         {"file_read", test_file_read},
         {"crash_safety", test_crash_safety},
+        {"new_passphrase_too_short", test_new_passphrase_too_short},
+        {"kdf_strength", test_kdf_strength},
+        {"weak_file_resealed_at_default", test_weak_file_resealed_at_default},
+        {"sealed_file_mode_0600", test_sealed_file_mode_0600},
+        {"sealer_seal_open", test_sealer_seal_open},
         {NULL, NULL},
     };
     return offpay_test_main(tests);
