@@ -67,6 +67,14 @@ int cli_is_rejection(offpay_err rc)
     case OFFPAY_ERECEIPT_MISMATCH:
     case OFFPAY_EREQUEST_EXPIRED:
     case OFFPAY_ESCAN:
+    case OFFPAY_EDOUBLE_SPEND:
+    case OFFPAY_ECLOCK_BEHIND:
+    case OFFPAY_ETERMINAL_EXPIRED:
+    case OFFPAY_EFUTURE_DATED:
+    case OFFPAY_EIMAGE_DEADLINE:
+    case OFFPAY_EIMAGE_TOO_LARGE:
+    case OFFPAY_EWEAK_KEY:
+    case OFFPAY_ENOT_ISSUED:
         return 1;
     default:
         return 0;

@@ -167,23 +167,6 @@ static int parse(int argc, char **argv, void *args)
     return 0;
 }
 
-/* The terminal's refusals beyond cli_is_rejection's: a verdict on this
- * payment or file (exit 1), not a failure of the terminal. A terminal
- * without a credential is not set up: exit 3, like a missing file. */
-static int refused(offpay_err rc)
-{
-    return cli_is_rejection(rc) || rc == OFFPAY_EDOUBLE_SPEND ||
-           rc == OFFPAY_ECLOCK_BEHIND || rc == OFFPAY_ETERMINAL_EXPIRED ||
-           rc == OFFPAY_EFUTURE_DATED;
-}
-
-/* cli_fail with refused()'s exit status. */
-static int term_fail(const char *what, offpay_err rc)
-{
-    int status = cli_fail(what, rc);
-
-    return refused(rc) ? EXIT_REJECTED : status;
-}
 
 /* Opens the terminal; with need_key the passphrase is asked for. */
 static offpay_terminal *open_terminal(const term_args *a, int need_key,
@@ -293,7 +276,7 @@ static int cmd_set_credential(const void *args, const char *file)
         return EXIT_REJECTED;
     }
     if (rc != OFFPAY_OK)
-        return term_fail(file, rc);
+        return cli_fail(file, rc);
     printf("credential installed: \"%s\" (merchant %llu, terminal %u)\n",
            c.name, (unsigned long long)c.merchant_id, c.terminal_id);
     return EXIT_OK;
@@ -328,7 +311,7 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
         rc = offpay_terminal_sync(t, bundle, blen, revlist, rlen, cli_now());
         offpay_terminal_sync_state(t, &after);
         if (rc != OFFPAY_OK)
-            status = term_fail("sync refused", rc);
+            status = cli_fail("sync refused", rc);
         else if (after.bundle_seq == before.bundle_seq &&
                  after.revlist_seq == before.revlist_seq &&
                  after.revlist_issued_at == before.revlist_issued_at)
@@ -446,7 +429,7 @@ static int cmd_request(const void *args, const char *arg CLI_UNUSED)
         status = EXIT_USAGE;
     } else if ((rc = offpay_terminal_request(t, amount, cli_now(), &text,
                                              NULL)) != OFFPAY_OK) {
-        status = term_fail("cannot make a request", rc);
+        status = cli_fail("cannot make a request", rc);
     } else {
         fprintf(stderr, "request code for %s\n",
                 cli_money(amount, cur, money, sizeof money));
@@ -513,7 +496,7 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
         status = EXIT_REJECTED;
         goto out;
     }
-    if (rc != OFFPAY_OK && refused(rc)) {
+    if (rc != OFFPAY_OK && cli_is_rejection(rc)) {
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),
                 offpay_errname(rc));
         status = EXIT_REJECTED;
