@@ -1,38 +1,45 @@
 /*
  * migrations.c — the backend-neutral part of applying the schema: each
- * migration's text with the backend's spelling of a byte string.
+ * migration's text in a backend's spelling of its types.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/migrations.h"
 
-char *offpay__migration_sql(size_t i, const char *blob_type)
+char *offpay__migration_sql(size_t i, const offpay__dialect *d)
 {
-    static const char mark[] = "@BLOB@";
-    const char       *src, *p;
-    size_t            n = 0, blen = strlen(blob_type);
-    char             *out, *o;
+    const char *marks[3] = {"@ID@", "@INT@", "@BLOB@"};
+    const char *words[3] = {d->id, d->integer, d->blob};
+    size_t      cap = 1, n;
+    const char *src, *p;
+    char       *out, *o;
 
     if (i >= offpay__n_migrations)
         return NULL;
     src = offpay__migration_text[i];
-    for (p = src; (p = strstr(p, mark)) != NULL; p += sizeof mark - 1)
-        n++;
-    out = malloc(strlen(src) + n * blen + 1);
+    /* an upper bound: every character could start the longest word */
+    n = 0;
+    for (int k = 0; k < 3; k++)
+        if (strlen(words[k]) > n)
+            n = strlen(words[k]);
+    cap += strlen(src) * (n > 1 ? n : 1);
+    out = malloc(cap);
     if (out == NULL)
         return NULL;
-    for (o = out, p = src;;) {
-        const char *m = strstr(p, mark);
-        size_t      k = m != NULL ? (size_t)(m - p) : strlen(p);
+    for (o = out, p = src; *p != '\0';) {
+        int k;
 
-        memcpy(o, p, k);
-        o += k;
-        if (m == NULL)
-            break;
-        memcpy(o, blob_type, blen);
-        o += blen;
-        p = m + sizeof mark - 1;
+        for (k = 0; k < 3; k++)
+            if (strncmp(p, marks[k], strlen(marks[k])) == 0)
+                break;
+        if (k < 3) {
+            memcpy(o, words[k], strlen(words[k]));
+            o += strlen(words[k]);
+            p += strlen(marks[k]);
+        } else {
+            *o++ = *p++;
+        }
     }
     *o = '\0';
     return out;

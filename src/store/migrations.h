@@ -1,8 +1,9 @@
 /*
  * migrations.h — internal: the ledger schema's numbered migrations
  * (src/store/migrations/NNN_*.sql, compiled in by src/CMakeLists.txt), in
- * the SQL subset every backend shares, with @BLOB@ where a backend spells
- * its byte-string type (SQLite BLOB, PostgreSQL BYTEA).
+ * the SQL subset every backend shares, with three placeholders each
+ * backend spells its own way: @ID@ (a 64-bit row id assigned from 1
+ * upwards), @INT@ (a 64-bit integer) and @BLOB@ (a byte string).
  */
 #ifndef OFFPAY_STORE_MIGRATIONS_H
 #define OFFPAY_STORE_MIGRATIONS_H
@@ -14,8 +15,13 @@
 extern const char *const offpay__migration_text[];
 extern const size_t      offpay__n_migrations;
 
-/* Migration i with @BLOB@ replaced by blob_type; malloc'd (free it), NULL
- * when out of memory or i is out of range. */
-char *offpay__migration_sql(size_t i, const char *blob_type);
+/* A backend's spelling of the placeholders. */
+typedef struct offpay__dialect {
+    const char *id, *integer, *blob;
+} offpay__dialect;
+
+/* Migration i with the placeholders spelled by d; malloc'd (free it),
+ * NULL when out of memory or i is out of range. */
+char *offpay__migration_sql(size_t i, const offpay__dialect *d);
 
 #endif

@@ -967,7 +967,7 @@ static offpay_err s_audit(offpay__store *s, offpay__audit_facts *f)
 /* ---- open and migrate ------------------------------------------------ */
 
 /* Applies every migration above the schema's version, each in its own
- * transaction, with @BLOB@ spelled BLOB. */
+ * transaction. An id is SQLite's INTEGER PRIMARY KEY (the rowid). */
 static offpay_err migrate(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
@@ -989,8 +989,10 @@ static offpay_err migrate(sqlite3 *db)
         return OFFPAY_EVERSION; /* a newer offpayd made this ledger */
 
     for (size_t i = (size_t)version; i < offpay__n_migrations; i++) {
-        char *sql = offpay__migration_sql(i, "BLOB");
-        char  bump[80];
+        static const offpay__dialect sqlite = {"INTEGER PRIMARY KEY", "INTEGER",
+                                               "BLOB"};
+        char                        *sql = offpay__migration_sql(i, &sqlite);
+        char                         bump[80];
 
         if (sql == NULL)
             return OFFPAY_ENOMEM;

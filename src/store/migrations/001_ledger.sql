@@ -3,30 +3,31 @@
 -- payments (one per (serial, counter)), presentments (one per terminal's
 -- upload of a payment), cases and revocations.
 --
--- Written in the subset SQLite and PostgreSQL share: INTEGER/BIGINT ids,
--- BLOB/BYTEA spelled by the backend (@BLOB@), no AUTOINCREMENT.
+-- Written in the subset SQLite and PostgreSQL share. Each backend spells
+-- three types its own way: @ID@ a 64-bit row id assigned from 1 upwards,
+-- @INT@ a 64-bit integer, @BLOB@ a byte string (src/store/migrations.h).
 
 CREATE TABLE accounts (
-  id         INTEGER PRIMARY KEY,
-  kind       INTEGER NOT NULL CHECK (kind BETWEEN 1 AND 5),
-  currency   INTEGER NOT NULL,
+  id         @ID@,
+  kind       @INT@ NOT NULL CHECK (kind BETWEEN 1 AND 5),
+  currency   @INT@ NOT NULL,
   ref        TEXT NOT NULL,
-  created_at INTEGER NOT NULL
+  created_at @INT@ NOT NULL
 );
 -- One world and one guarantee account per currency.
 CREATE UNIQUE INDEX accounts_singleton ON accounts (kind, currency)
   WHERE kind IN (1, 5);
 
 CREATE TABLE transfers (
-  id          INTEGER PRIMARY KEY,
-  debit       INTEGER NOT NULL REFERENCES accounts (id),
-  credit      INTEGER NOT NULL REFERENCES accounts (id),
-  amount      INTEGER NOT NULL CHECK (amount > 0),
+  id          @ID@,
+  debit       @INT@ NOT NULL REFERENCES accounts (id),
+  credit      @INT@ NOT NULL REFERENCES accounts (id),
+  amount      @INT@ NOT NULL CHECK (amount > 0),
   kind        TEXT NOT NULL,
-  presentment INTEGER,
-  case_id     INTEGER,
+  presentment @INT@,
+  case_id     @INT@,
   ref         TEXT,
-  at          INTEGER NOT NULL,
+  at          @INT@ NOT NULL,
   CHECK (debit <> credit)
 );
 CREATE INDEX transfers_debit ON transfers (debit);
@@ -36,88 +37,88 @@ CREATE UNIQUE INDEX transfers_settle ON transfers (presentment)
   WHERE kind = 'settle';
 
 CREATE TABLE credentials (
-  serial         INTEGER PRIMARY KEY,
-  wallet_account INTEGER NOT NULL REFERENCES accounts (id),
-  escrow_account INTEGER NOT NULL UNIQUE REFERENCES accounts (id),
+  serial         @ID@,
+  wallet_account @INT@ NOT NULL REFERENCES accounts (id),
+  escrow_account @INT@ NOT NULL UNIQUE REFERENCES accounts (id),
   wallet_pk      @BLOB@ NOT NULL,
-  lim            INTEGER NOT NULL,
-  currency       INTEGER NOT NULL,
-  valid_from     INTEGER NOT NULL,
-  expires        INTEGER NOT NULL,
-  flags          INTEGER NOT NULL,
+  lim            @INT@ NOT NULL,
+  currency       @INT@ NOT NULL,
+  valid_from     @INT@ NOT NULL,
+  expires        @INT@ NOT NULL,
+  flags          @INT@ NOT NULL,
   bytes          @BLOB@,
-  remaining      INTEGER NOT NULL CHECK (remaining >= 0),
-  released_at    INTEGER,
-  revoked_at     INTEGER,
+  remaining      @INT@ NOT NULL CHECK (remaining >= 0),
+  released_at    @INT@,
+  revoked_at     @INT@,
   revoke_reason  TEXT
 );
 CREATE INDEX credentials_expires ON credentials (expires)
   WHERE released_at IS NULL;
 
 CREATE TABLE merchants (
-  id         INTEGER PRIMARY KEY,
-  account    INTEGER NOT NULL REFERENCES accounts (id),
+  id         @ID@,
+  account    @INT@ NOT NULL REFERENCES accounts (id),
   name       TEXT NOT NULL,
-  currency   INTEGER NOT NULL,
-  created_at INTEGER NOT NULL
+  currency   @INT@ NOT NULL,
+  created_at @INT@ NOT NULL
 );
 
 CREATE TABLE terminals (
-  id         INTEGER PRIMARY KEY,
-  merchant   INTEGER NOT NULL REFERENCES merchants (id),
+  id         @ID@,
+  merchant   @INT@ NOT NULL REFERENCES merchants (id),
   pk         @BLOB@ NOT NULL UNIQUE,
   bytes      @BLOB@,
-  created_at INTEGER NOT NULL,
-  revoked_at INTEGER
+  created_at @INT@ NOT NULL,
+  revoked_at @INT@
 );
 
 CREATE TABLE payments (
-  id          INTEGER PRIMARY KEY,
-  serial      INTEGER NOT NULL REFERENCES credentials (serial),
-  counter     INTEGER NOT NULL,
+  id          @ID@,
+  serial      @INT@ NOT NULL REFERENCES credentials (serial),
+  counter     @INT@ NOT NULL,
   code        @BLOB@ NOT NULL,
-  authorized  INTEGER NOT NULL,
-  charged     INTEGER NOT NULL,
-  first_at    INTEGER NOT NULL,
+  authorized  @INT@ NOT NULL,
+  charged     @INT@ NOT NULL,
+  first_at    @INT@ NOT NULL,
   UNIQUE (serial, counter)
 );
 
 CREATE TABLE presentments (
-  id           INTEGER PRIMARY KEY,
-  payment      INTEGER NOT NULL REFERENCES payments (id),
-  serial       INTEGER NOT NULL,
-  counter      INTEGER NOT NULL,
-  terminal     INTEGER NOT NULL REFERENCES terminals (id),
+  id           @ID@,
+  payment      @INT@ NOT NULL REFERENCES payments (id),
+  serial       @INT@ NOT NULL,
+  counter      @INT@ NOT NULL,
+  terminal     @INT@ NOT NULL REFERENCES terminals (id),
   code_hash    @BLOB@ NOT NULL,
   code         @BLOB@,
-  charged      INTEGER NOT NULL,
-  accepted_at  INTEGER NOT NULL,
-  terminal_seq INTEGER NOT NULL,
-  uploaded_at  INTEGER NOT NULL,
-  outcome      INTEGER NOT NULL,
-  reason       INTEGER NOT NULL,
-  paid         INTEGER NOT NULL,
-  covered      INTEGER NOT NULL,
-  case_id      INTEGER,
+  charged      @INT@ NOT NULL,
+  accepted_at  @INT@ NOT NULL,
+  terminal_seq @INT@ NOT NULL,
+  uploaded_at  @INT@ NOT NULL,
+  outcome      @INT@ NOT NULL,
+  reason       @INT@ NOT NULL,
+  paid         @INT@ NOT NULL,
+  covered      @INT@ NOT NULL,
+  case_id      @INT@,
   UNIQUE (serial, counter, terminal)
 );
 CREATE INDEX presentments_terminal ON presentments (serial, terminal);
 
 CREATE TABLE cases (
-  id        INTEGER PRIMARY KEY,
-  serial    INTEGER NOT NULL REFERENCES credentials (serial),
+  id        @ID@,
+  serial    @INT@ NOT NULL REFERENCES credentials (serial),
   kind      TEXT NOT NULL,
-  first     INTEGER,
-  second    INTEGER,
-  opened_at INTEGER NOT NULL
+  first     @INT@,
+  second    @INT@,
+  opened_at @INT@ NOT NULL
 );
 CREATE INDEX cases_serial ON cases (serial, kind);
 
 CREATE TABLE revocations (
-  seq    INTEGER PRIMARY KEY,
-  serial INTEGER NOT NULL UNIQUE,
+  seq    @ID@,
+  serial @INT@ NOT NULL UNIQUE,
   reason TEXT NOT NULL,
-  at     INTEGER NOT NULL
+  at     @INT@ NOT NULL
 );
 
 -- Signed requests from terminals and wallets carry a nonce; each (key,
@@ -125,7 +126,7 @@ CREATE TABLE revocations (
 CREATE TABLE request_nonces (
   pk    @BLOB@ NOT NULL,
   nonce @BLOB@ NOT NULL,
-  at    INTEGER NOT NULL,
+  at    @INT@ NOT NULL,
   PRIMARY KEY (pk, nonce)
 );
 CREATE INDEX request_nonces_at ON request_nonces (at);
