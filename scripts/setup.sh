@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config clang
   libsodium-dev libqrencode-dev libpng-dev libzxing-dev
   libsqlite3-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libpq-dev
+  postgresql-15
   python3 openssl ca-certificates
 )
 

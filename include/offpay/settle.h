@@ -42,8 +42,11 @@ void offpay_ledger_config_defaults(offpay_ledger_config *c);
 
 /*
  * offpay_ledger_open — open (creating if missing, and bringing its schema
- * up to date) the ledger in the SQLite file at path. c may be NULL for the
- * defaults. Errors: OFFPAY_EINVAL, OFFPAY_ESTORE, OFFPAY_ENOMEM.
+ * up to date) the ledger at path: a SQLite file, or a PostgreSQL database
+ * named by a libpq URL ("postgresql://user@127.0.0.1:5432/ledger"). c may
+ * be NULL for the defaults. Errors: OFFPAY_EINVAL, OFFPAY_ESTORE (cannot
+ * open or migrate), OFFPAY_EVERSION (made by a newer offpay),
+ * OFFPAY_ENOMEM.
  */
 offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
                               offpay_ledger **out);

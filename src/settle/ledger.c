@@ -11,14 +11,17 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "offpay/core.h"
 #include "offpay/issuer.h"
 #include "settle/settle_int.h"
 
-#define TX_ATTEMPTS   20
-#define REF_MAX       128
-#define RELEASE_BATCH 64
+#define TX_ATTEMPTS    50
+#define BACKOFF_MIN_US 200u
+#define BACKOFF_MAX_US 20000u
+#define REF_MAX        128
+#define RELEASE_BATCH  64
 
 void offpay_ledger_config_defaults(offpay_ledger_config *c)
 {
@@ -47,7 +50,11 @@ offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
         l->cfg = *c;
     else
         offpay_ledger_config_defaults(&l->cfg);
-    rc = offpay__store_sqlite_open(path, &l->store, &l->ops);
+    if (strncmp(path, "postgresql://", 13) == 0 ||
+        strncmp(path, "postgres://", 11) == 0)
+        rc = offpay__store_postgres_open(path, &l->store, &l->ops);
+    else
+        rc = offpay__store_sqlite_open(path, &l->store, &l->ops);
     if (rc != OFFPAY_OK) {
         sodium_free(l);
         return rc;
@@ -89,6 +96,23 @@ offpay_err offpay_ledger_set_trust(offpay_ledger             *l,
     return OFFPAY_OK;
 }
 
+/* After a conflict: wait a random time that grows with the attempt (up
+ * to BACKOFF_MAX_US), so two transactions that keep meeting on one
+ * credential stop colliding in lockstep. */
+static void backoff(int attempt)
+{
+    uint32_t        cap = BACKOFF_MIN_US << (attempt < 10 ? attempt : 10);
+    uint32_t        us;
+    struct timespec ts;
+
+    if (cap > BACKOFF_MAX_US)
+        cap = BACKOFF_MAX_US;
+    us = randombytes_uniform(cap) + 1;
+    ts.tv_sec = 0;
+    ts.tv_nsec = (long)us * 1000;
+    nanosleep(&ts, NULL);
+}
+
 offpay_err offpay__ledger_tx(offpay_ledger *l,
                              offpay_err (*fn)(offpay_ledger *l, void *ctx),
                              void *ctx)
@@ -97,6 +121,8 @@ offpay_err offpay__ledger_tx(offpay_ledger *l,
 
     for (int attempt = 0; attempt < TX_ATTEMPTS && rc == OFFPAY_ERETRY;
          attempt++) {
+        if (attempt > 0)
+            backoff(attempt);
         rc = l->ops->begin(l->store);
         if (rc == OFFPAY_OK)
             rc = fn(l, ctx);

@@ -203,4 +203,9 @@ typedef struct offpay__store_ops {
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **s,
                                      const offpay__store_ops **ops);
 
+/* Opens the PostgreSQL backend on a libpq connection URL
+ * ("postgresql://user@127.0.0.1:5432/db"); schema created or migrated. */
+offpay_err offpay__store_postgres_open(const char *url, offpay__store **s,
+                                       const offpay__store_ops **ops);
+
 #endif

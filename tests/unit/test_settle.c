@@ -5,11 +5,17 @@
  * that move nothing, concurrent settlement from two connections, and an
  * audit that catches a ledger changed behind its back. After every
  * scenario the audit must pass (conservation, DESIGN.md invariant 1).
+ *
+ * With OFFPAY_TEST_PG set (tests/pg/with_postgres.sh), every scenario runs
+ * on a fresh database of that real PostgreSQL server instead of a SQLite
+ * file: the same cases against the second backend.
  */
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "core/message_int.h"
 #include "harness.h"
@@ -33,6 +39,59 @@ typedef struct world {
 
 static int scenario;
 
+/* The PostgreSQL server to run on (a URL prefix), or NULL for SQLite. */
+static const char *pg_prefix(void)
+{
+    const char *p = getenv("OFFPAY_TEST_PG");
+
+    return p != NULL && *p != '\0' ? p : NULL;
+}
+
+/* Runs sql on the ledger at path behind the engine's back. */
+static int run_sql(const char *path, const char *sql)
+{
+    int ok;
+
+    if (pg_prefix() != NULL) {
+        PGconn   *c = PQconnectdb(path);
+        PGresult *r = PQexec(c, sql);
+
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+             PQresultStatus(r) == PGRES_TUPLES_OK;
+        if (!ok)
+            fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+    } else {
+        sqlite3 *db = NULL;
+
+        ok = sqlite3_open(path, &db) == SQLITE_OK &&
+             sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+        sqlite3_close(db);
+    }
+    return ok;
+}
+
+/* A new, empty ledger: a SQLite file, or a new PostgreSQL database. */
+static offpay_err fresh_ledger(char *path, size_t cap)
+{
+    const char *pg = pg_prefix();
+    char        admin[400], create[128];
+
+    scenario++;
+    if (pg == NULL) {
+        snprintf(path, cap, "%s/ledger-%d.db", offpay_test_tmpdir(), scenario);
+        return OFFPAY_OK;
+    }
+    snprintf(create, sizeof create, "CREATE DATABASE ledger_%ld_%d",
+             (long)getpid(), scenario);
+    snprintf(admin, sizeof admin, "%spostgres", pg);
+    if (!run_sql(admin, create))
+        return OFFPAY_ESTORE;
+    snprintf(path, cap, "%sledger_%ld_%d", pg, (long)getpid(), scenario);
+    return OFFPAY_OK;
+}
+
 static offpay_err make_world(world *w, int64_t deposit, int64_t limit)
 {
     uint8_t        cred_bytes[OFFPAY_WALLET_CRED_BYTES];
@@ -42,8 +101,8 @@ static offpay_err make_world(world *w, int64_t deposit, int64_t limit)
     offpay_err     rc;
 
     memset(w, 0, sizeof *w);
-    snprintf(w->path, sizeof w->path, "%s/ledger-%d.db", offpay_test_tmpdir(),
-             ++scenario);
+    if ((rc = fresh_ledger(w->path, sizeof w->path)) != OFFPAY_OK)
+        return rc;
     if ((rc = offpay_keypair_generate(&w->root)) != OFFPAY_OK ||
         (rc = offpay_keypair_generate(&w->issuer)) != OFFPAY_OK ||
         (rc = offpay_keypair_generate(&w->wallet)) != OFFPAY_OK)
@@ -498,23 +557,20 @@ static void test_issue_needs_funds_and_a_valid_key(void)
 static void test_audit_catches_a_ledger_changed_behind_its_back(void)
 {
     world               w;
-    sqlite3            *db = NULL;
     offpay_audit_report r;
 
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
     REQUIRE(audit_ok(&w));
-    REQUIRE(sqlite3_open(w.path, &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, "UPDATE credentials SET remaining = remaining + 1",
-                         NULL, NULL, NULL) == SQLITE_OK);
+    REQUIRE(
+        run_sql(w.path, "UPDATE credentials SET remaining = remaining + 1"));
     CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
     CHECK(r.escrow_mismatch == 1);
-    REQUIRE(sqlite3_exec(db,
-                         "UPDATE credentials SET remaining = remaining - 1;"
-                         "DELETE FROM transfers WHERE kind = 'fund'",
-                         NULL, NULL, NULL) == SQLITE_OK);
+    REQUIRE(
+        run_sql(w.path, "UPDATE credentials SET remaining = remaining - 1"));
+    REQUIRE(audit_ok(&w));
+    REQUIRE(run_sql(w.path, "DELETE FROM transfers WHERE kind = 'fund'"));
     CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
     CHECK(r.escrow_mismatch == 1); /* remaining 50, derived 0 */
-    sqlite3_close(db);
     drop_world(&w);
 }
 
@@ -651,8 +707,12 @@ static void *race_run(void *arg)
 
         rc = offpay_ledger_settle(l, ra->w->terminal[0], &it, T0 + 3600, &r);
         pthread_mutex_lock(&ra->mu);
-        if (rc != OFFPAY_OK || r.outcome != OFFPAY_SETTLE_SETTLED)
+        if (rc != OFFPAY_OK || r.outcome != OFFPAY_SETTLE_SETTLED) {
+            fprintf(stderr, "race item %d: %s outcome %d reason %s\n", k,
+                    offpay_errname(rc), (int)r.outcome,
+                    offpay_errname(r.reason));
             ra->errors++;
+        }
         else if (r.replay)
             ra->replays[me->who]++;
         else

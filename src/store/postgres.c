@@ -1,0 +1,1177 @@
+/*
+ * postgres.c — the PostgreSQL backend of the settlement store
+ * (src/settle/store.h), for a ledger shared by several offpayd processes.
+ *
+ * Every transaction runs at SERIALIZABLE isolation. Exactly-once does not
+ * rest on that alone — the unique keys on payments (serial, counter) and
+ * presentments (serial, counter, terminal) and the conditional escrow
+ * debit catch a concurrent second settlement in any isolation — but the
+ * checks that read a balance before moving money (issuance, withdrawal,
+ * the guarantee) need it: two transactions that both read "enough" and
+ * both debit would otherwise commit. PostgreSQL reports such a conflict as
+ * a serialization failure (SQLSTATE 40001), a deadlock (40P01) or a unique
+ * violation between concurrent inserts (23505); all three are
+ * OFFPAY_ERETRY, and the engine reruns the transaction from the start.
+ * Where a duplicate is an expected answer (a request nonce taken twice)
+ * the statement says ON CONFLICT DO NOTHING and the row count answers.
+ *
+ * Parameters go as text, byte strings as binary; results come as text
+ * (byte strings in PostgreSQL's hex form, decoded here).
+ */
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "settle/store.h"
+#include "store/migrations.h"
+
+enum {
+    S_ACCOUNT_ADD,
+    S_SINGLETON_GET,
+    S_SINGLETON_ADD,
+    S_ACCOUNT_GET,
+    S_BALANCE,
+    S_TRANSFER_ADD,
+    S_MERCHANT_ADD,
+    S_MERCHANT_GET,
+    S_TERMINAL_BY_PK,
+    S_TERMINAL_ADD,
+    S_TERMINAL_SET_CRED,
+    S_TERMINAL_GET,
+    S_TERMINAL_REVOKE,
+    S_CRED_ADD,
+    S_CRED_SET_BYTES,
+    S_CRED_GET,
+    S_ESCROW_DEBIT,
+    S_ESCROW_CREDIT,
+    S_CRED_RELEASE,
+    S_CREDS_DUE,
+    S_CRED_REVOKE,
+    S_REVOCATION_ADD,
+    S_PAYMENT_GET,
+    S_PAYMENT_ADD,
+    S_PAYMENT_CHARGE,
+    S_PRESENTMENT_GET,
+    S_PRESENTMENT_ADD,
+    S_PRESENTMENT_CASE,
+    S_CHARGED_AT,
+    S_CASE_ADD,
+    S_CASE_COUNT,
+    S_REVOCATIONS,
+    S_REVOCATION_MAX,
+    S_NONCE_TAKE,
+    S_NONCE_PRUNE,
+    S_STATEMENT,
+    S_COUNT
+};
+
+static const char *const SQL[S_COUNT] = {
+    [S_ACCOUNT_ADD] = "INSERT INTO accounts (kind, currency, ref, created_at)"
+                      " VALUES ($1, $2, $3, $4) RETURNING id",
+    [S_SINGLETON_GET] =
+        "SELECT id FROM accounts WHERE kind = $1 AND currency = $2",
+    /* the world and guarantee accounts are made on first use; two first
+     * uses at once meet on the unique index and one reruns */
+    [S_SINGLETON_ADD] = "INSERT INTO accounts (kind, currency, ref, created_at)"
+                        " VALUES ($1, $2, $3, $4) RETURNING id",
+    [S_ACCOUNT_GET] = "SELECT kind, currency FROM accounts WHERE id = $1",
+    [S_BALANCE] = "SELECT (SELECT COALESCE(SUM(amount), 0) FROM transfers"
+                  "        WHERE credit = $1)"
+                  "     - (SELECT COALESCE(SUM(amount), 0) FROM transfers"
+                  "        WHERE debit = $1)",
+    [S_TRANSFER_ADD] =
+        "INSERT INTO transfers (debit, credit, amount, kind, presentment,"
+        " case_id, ref, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " RETURNING id",
+    [S_MERCHANT_ADD] = "INSERT INTO merchants (account, name, currency,"
+                       " created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+    [S_MERCHANT_GET] =
+        "SELECT account, currency, name FROM merchants WHERE id = $1",
+    [S_TERMINAL_BY_PK] = "SELECT id FROM terminals WHERE pk = $1",
+    [S_TERMINAL_ADD] = "INSERT INTO terminals (merchant, pk, created_at)"
+                       " VALUES ($1, $2, $3) RETURNING id",
+    [S_TERMINAL_SET_CRED] = "UPDATE terminals SET bytes = $2 WHERE id = $1",
+    [S_TERMINAL_GET] =
+        "SELECT t.merchant, m.account, m.currency, t.revoked_at, t.pk"
+        " FROM terminals t JOIN merchants m ON m.id = t.merchant"
+        " WHERE t.id = $1",
+    [S_TERMINAL_REVOKE] = "UPDATE terminals SET revoked_at = $2"
+                          " WHERE id = $1 AND revoked_at IS NULL",
+    [S_CRED_ADD] =
+        "INSERT INTO credentials (wallet_account, escrow_account, wallet_pk,"
+        " lim, currency, valid_from, expires, flags, remaining)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) RETURNING serial",
+    [S_CRED_SET_BYTES] = "UPDATE credentials SET bytes = $2 WHERE serial = $1",
+    [S_CRED_GET] =
+        "SELECT wallet_account, escrow_account, lim, currency, valid_from,"
+        " expires, remaining, released_at, revoked_at FROM credentials"
+        " WHERE serial = $1",
+    [S_ESCROW_DEBIT] = "UPDATE credentials SET remaining = remaining - $2"
+                       " WHERE serial = $1 AND remaining >= $2",
+    [S_ESCROW_CREDIT] = "UPDATE credentials SET remaining = remaining + $2"
+                        " WHERE serial = $1",
+    [S_CRED_RELEASE] = "UPDATE credentials SET released_at = $2, remaining = 0"
+                       " WHERE serial = $1 AND released_at IS NULL",
+    [S_CREDS_DUE] = "SELECT serial FROM credentials WHERE released_at IS NULL"
+                    " AND expires < $1 AND serial > $2 ORDER BY serial"
+                    " LIMIT $3",
+    [S_CRED_REVOKE] =
+        "UPDATE credentials SET revoked_at = $2, revoke_reason = $3"
+        " WHERE serial = $1 AND revoked_at IS NULL",
+    [S_REVOCATION_ADD] =
+        "INSERT INTO revocations (serial, reason, at) VALUES ($1, $2, $3)",
+    [S_PAYMENT_GET] = "SELECT id, code, authorized, charged FROM payments"
+                      " WHERE serial = $1 AND counter = $2",
+    [S_PAYMENT_ADD] =
+        "INSERT INTO payments (serial, counter, code, authorized, charged,"
+        " first_at) VALUES ($1, $2, $3, $4, 0, $5) RETURNING id",
+    [S_PAYMENT_CHARGE] =
+        "UPDATE payments SET charged = charged + $2 WHERE id = $1",
+    [S_PRESENTMENT_GET] =
+        "SELECT id, payment, code_hash, code, charged, accepted_at,"
+        " terminal_seq, uploaded_at, outcome, reason, paid, covered, case_id"
+        " FROM presentments WHERE serial = $1 AND counter = $2"
+        " AND terminal = $3",
+    [S_PRESENTMENT_ADD] =
+        "INSERT INTO presentments (payment, serial, counter, terminal,"
+        " code_hash, code, charged, accepted_at, terminal_seq, uploaded_at,"
+        " outcome, reason, paid, covered, case_id) VALUES ($1, $2, $3, $4,"
+        " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+    [S_PRESENTMENT_CASE] = "UPDATE presentments SET case_id = $2 WHERE id = $1",
+    [S_CHARGED_AT] = "SELECT COALESCE(SUM(charged), 0) FROM presentments"
+                     " WHERE serial = $1 AND terminal = $2",
+    [S_CASE_ADD] = "INSERT INTO cases (serial, kind, first, second, opened_at)"
+                   " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    [S_CASE_COUNT] =
+        "SELECT COUNT(*) FROM cases WHERE serial = $1 AND kind = $2",
+    [S_REVOCATIONS] =
+        "SELECT serial FROM revocations WHERE seq >= $1 ORDER BY serial",
+    [S_REVOCATION_MAX] = "SELECT COALESCE(MAX(seq), 0) FROM revocations",
+    [S_NONCE_TAKE] = "INSERT INTO request_nonces (pk, nonce, at)"
+                     " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    [S_NONCE_PRUNE] = "DELETE FROM request_nonces WHERE at < $1",
+    [S_STATEMENT] =
+        "SELECT p.id, p.terminal, p.serial, p.counter, p.charged, p.paid,"
+        " p.covered, p.outcome, p.reason, p.accepted_at, p.uploaded_at"
+        " FROM presentments p JOIN terminals t ON t.id = p.terminal"
+        " WHERE t.merchant = $1 AND p.uploaded_at BETWEEN $2 AND $3"
+        " ORDER BY p.id",
+};
+
+#define MAX_PARAMS 16
+#define BLOB_MAX   4096 /* the largest byte string a row holds (a code) */
+
+struct offpay__store {
+    PGconn   *db;
+    PGresult *last;              /* the result rows last returned point into */
+    uint8_t   blob[2][BLOB_MAX]; /* decoded byte strings of `last` */
+};
+
+/* One statement's parameters. */
+typedef struct params {
+    const char *v[MAX_PARAMS];
+    int         len[MAX_PARAMS];
+    int         fmt[MAX_PARAMS];
+    char        buf[MAX_PARAMS][24];
+    int         n;
+} params;
+
+static void p_i64(params *p, int64_t v)
+{
+    snprintf(p->buf[p->n], sizeof p->buf[p->n], "%lld", (long long)v);
+    p->v[p->n] = p->buf[p->n];
+    p->len[p->n] = 0;
+    p->fmt[p->n++] = 0;
+}
+
+static void p_u64(params *p, uint64_t v)
+{
+    p_i64(p, (int64_t)v);
+}
+
+static void p_opt(params *p, uint64_t v) /* 0 is NULL */
+{
+    if (v == 0) {
+        p->v[p->n] = NULL;
+        p->len[p->n] = 0;
+        p->fmt[p->n++] = 0;
+    } else {
+        p_u64(p, v);
+    }
+}
+
+static void p_text(params *p, const char *t)
+{
+    p->v[p->n] = t;
+    p->len[p->n] = 0;
+    p->fmt[p->n++] = 0;
+}
+
+static void p_blob(params *p, const void *b, size_t n)
+{
+    p->v[p->n] = b;
+    p->len[p->n] = (int)n;
+    p->fmt[p->n++] = b == NULL ? 0 : 1;
+}
+
+/* SQLSTATEs of a transaction that lost a race: rerun it. */
+static offpay_err map_result(PGresult *r)
+{
+    const char *state;
+
+    if (r == NULL)
+        return OFFPAY_ESTORE;
+    switch (PQresultStatus(r)) {
+    case PGRES_COMMAND_OK:
+    case PGRES_TUPLES_OK:
+        return OFFPAY_OK;
+    default:
+        break;
+    }
+    state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (state == NULL)
+        return OFFPAY_ESTORE;
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+        strcmp(state, "23505") == 0)
+        return OFFPAY_ERETRY;
+    if (strcmp(state, "53100") == 0) /* disk_full */
+        return OFFPAY_ENOSPC;
+    return OFFPAY_ESTORE;
+}
+
+/* Runs statement `which`; on success *res holds the result until the next
+ * call (the store keeps it in s->last). */
+static offpay_err run(offpay__store *s, int which, const params *p,
+                      PGresult **res)
+{
+    char       name[16];
+    PGresult  *r;
+    offpay_err rc;
+
+    PQclear(s->last);
+    s->last = NULL;
+    snprintf(name, sizeof name, "s%d", which);
+    r = PQexecPrepared(s->db, name, p != NULL ? p->n : 0,
+                       p != NULL ? p->v : NULL, p != NULL ? p->len : NULL,
+                       p != NULL ? p->fmt : NULL, 0);
+    rc = map_result(r);
+    if (rc != OFFPAY_OK) {
+        PQclear(r);
+        return rc;
+    }
+    s->last = r;
+    if (res != NULL)
+        *res = r;
+    return OFFPAY_OK;
+}
+
+/* One row expected: OFFPAY_OK, OFFPAY_ENOTFOUND or an error. */
+static offpay_err row(offpay__store *s, int which, const params *p,
+                      PGresult **res)
+{
+    offpay_err rc = run(s, which, p, res);
+
+    if (rc == OFFPAY_OK && PQntuples(*res) < 1)
+        rc = OFFPAY_ENOTFOUND;
+    return rc;
+}
+
+/* A statement that must change exactly one row, else `none`. */
+static offpay_err update_one(offpay__store *s, int which, const params *p,
+                             offpay_err none)
+{
+    PGresult  *r = NULL;
+    offpay_err rc = run(s, which, p, &r);
+
+    if (rc == OFFPAY_OK && strcmp(PQcmdTuples(r), "1") != 0)
+        rc = none;
+    return rc;
+}
+
+static int64_t col_i64(PGresult *r, int row_i, int col)
+{
+    return PQgetisnull(r, row_i, col)
+               ? 0
+               : (int64_t)strtoll(PQgetvalue(r, row_i, col), NULL, 10);
+}
+
+static uint64_t col_u64(PGresult *r, int row_i, int col)
+{
+    return (uint64_t)col_i64(r, row_i, col);
+}
+
+static uint32_t col_u32(PGresult *r, int row_i, int col)
+{
+    return (uint32_t)col_i64(r, row_i, col);
+}
+
+/* A bytea column in hex form ("\x0a1b...") into buf; its length, or -1
+ * when it is not one or does not fit; 0 with *null set for NULL. */
+static long col_blob(PGresult *r, int row_i, int col, uint8_t *buf, size_t cap,
+                     int *null)
+{
+    const char *hex = PQgetvalue(r, row_i, col);
+    size_t      n = 0;
+
+    *null = PQgetisnull(r, row_i, col);
+    if (*null)
+        return 0;
+    if (strncmp(hex, "\\x", 2) != 0 ||
+        sodium_hex2bin(buf, cap, hex + 2, strlen(hex + 2), NULL, &n, NULL) != 0)
+        return -1;
+    return (long)n;
+}
+
+static offpay_err insert_id(offpay__store *s, int which, const params *p,
+                            uint64_t *id)
+{
+    PGresult  *r = NULL;
+    offpay_err rc = row(s, which, p, &r);
+
+    if (rc == OFFPAY_ENOTFOUND)
+        rc = OFFPAY_ESTORE;
+    if (rc == OFFPAY_OK && id != NULL)
+        *id = col_u64(r, 0, 0);
+    return rc;
+}
+
+static offpay_err exec_sql(offpay__store *s, const char *sql)
+{
+    PGresult  *r = PQexec(s->db, sql);
+    offpay_err rc = map_result(r);
+
+    PQclear(r);
+    return rc;
+}
+
+/* ---- transactions ---------------------------------------------------- */
+
+static offpay_err s_begin(offpay__store *s)
+{
+    if (PQstatus(s->db) != CONNECTION_OK) {
+        PQreset(s->db); /* the server restarted: reconnect, re-prepare */
+        if (PQstatus(s->db) != CONNECTION_OK)
+            return OFFPAY_ESTORE;
+        for (int i = 0; i < S_COUNT; i++) {
+            char      name[16];
+            PGresult *r;
+
+            snprintf(name, sizeof name, "s%d", i);
+            r = PQprepare(s->db, name, SQL[i], 0, NULL);
+            if (map_result(r) != OFFPAY_OK) {
+                PQclear(r);
+                return OFFPAY_ESTORE;
+            }
+            PQclear(r);
+        }
+    }
+    return exec_sql(s, "BEGIN ISOLATION LEVEL SERIALIZABLE");
+}
+
+static offpay_err s_commit(offpay__store *s)
+{
+    PQclear(s->last);
+    s->last = NULL;
+    return exec_sql(s, "COMMIT");
+}
+
+static void s_rollback(offpay__store *s)
+{
+    PQclear(s->last);
+    s->last = NULL;
+    if (PQtransactionStatus(s->db) != PQTRANS_IDLE)
+        (void)exec_sql(s, "ROLLBACK");
+}
+
+static void s_close(offpay__store *s)
+{
+    if (s == NULL)
+        return;
+    PQclear(s->last);
+    PQfinish(s->db);
+    sodium_free(s);
+}
+
+/* ---- accounts and transfers ------------------------------------------ */
+
+static offpay_err s_account_add(offpay__store *s, offpay_account_kind kind,
+                                uint16_t currency, const char *ref,
+                                uint32_t now, uint64_t *id)
+{
+    params p = {0};
+
+    p_i64(&p, kind);
+    p_i64(&p, currency);
+    p_text(&p, ref != NULL ? ref : "");
+    p_i64(&p, now);
+    return insert_id(s, S_ACCOUNT_ADD, &p, id);
+}
+
+static offpay_err s_account_singleton(offpay__store      *s,
+                                      offpay_account_kind kind,
+                                      uint16_t currency, uint32_t now,
+                                      uint64_t *id)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_i64(&p, kind);
+    p_i64(&p, currency);
+    rc = row(s, S_SINGLETON_GET, &p, &r);
+    if (rc == OFFPAY_OK) {
+        *id = col_u64(r, 0, 0);
+        return OFFPAY_OK;
+    }
+    if (rc != OFFPAY_ENOTFOUND)
+        return rc;
+    p_text(&p, kind == OFFPAY_ACCOUNT_WORLD ? "world" : "guarantee");
+    p_i64(&p, now);
+    return insert_id(s, S_SINGLETON_ADD, &p, id);
+}
+
+static offpay_err s_account_get(offpay__store *s, uint64_t id,
+                                offpay_account_kind *kind, uint16_t *currency)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, id);
+    rc = row(s, S_ACCOUNT_GET, &p, &r);
+    if (rc == OFFPAY_OK) {
+        *kind = (offpay_account_kind)col_i64(r, 0, 0);
+        *currency = (uint16_t)col_i64(r, 0, 1);
+    }
+    return rc;
+}
+
+static offpay_err s_balance(offpay__store *s, uint64_t id, int64_t *balance)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, id);
+    rc = row(s, S_BALANCE, &p, &r);
+    if (rc == OFFPAY_OK)
+        *balance = col_i64(r, 0, 0);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
+static offpay_err s_transfer_add(offpay__store *s, const offpay__transfer *t,
+                                 uint64_t *id)
+{
+    params p = {0};
+
+    p_u64(&p, t->debit);
+    p_u64(&p, t->credit);
+    p_i64(&p, t->amount);
+    p_text(&p, t->kind);
+    p_opt(&p, t->presentment);
+    p_opt(&p, t->case_id);
+    p_text(&p, t->ref);
+    p_i64(&p, t->at);
+    return insert_id(s, S_TRANSFER_ADD, &p, id);
+}
+
+/* ---- merchants and terminals ----------------------------------------- */
+
+static offpay_err s_merchant_add(offpay__store *s, uint64_t account,
+                                 const char *name, uint16_t currency,
+                                 uint32_t now, uint64_t *id)
+{
+    params p = {0};
+
+    p_u64(&p, account);
+    p_text(&p, name);
+    p_i64(&p, currency);
+    p_i64(&p, now);
+    return insert_id(s, S_MERCHANT_ADD, &p, id);
+}
+
+static offpay_err s_merchant_get(offpay__store *s, uint64_t id,
+                                 uint64_t *account, uint16_t *currency,
+                                 char name[OFFPAY_NAME_MAX + 1])
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, id);
+    rc = row(s, S_MERCHANT_GET, &p, &r);
+    if (rc == OFFPAY_OK) {
+        size_t len = (size_t)PQgetlength(r, 0, 2);
+
+        *account = col_u64(r, 0, 0);
+        *currency = (uint16_t)col_i64(r, 0, 1);
+        if (len == 0 || len > OFFPAY_NAME_MAX)
+            return OFFPAY_ESTORE;
+        memcpy(name, PQgetvalue(r, 0, 2), len);
+        name[len] = '\0';
+    }
+    return rc;
+}
+
+static offpay_err s_terminal_by_pk(offpay__store *s,
+                                   const uint8_t  pk[OFFPAY_PK_BYTES],
+                                   uint32_t      *id)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_blob(&p, pk, OFFPAY_PK_BYTES);
+    rc = row(s, S_TERMINAL_BY_PK, &p, &r);
+    if (rc == OFFPAY_OK)
+        *id = col_u32(r, 0, 0);
+    return rc;
+}
+
+static offpay_err s_terminal_add(offpay__store *s, uint64_t merchant,
+                                 const uint8_t pk[OFFPAY_PK_BYTES],
+                                 uint32_t now, uint32_t *id)
+{
+    params     p = {0};
+    uint64_t   rowid = 0;
+    offpay_err rc;
+
+    p_u64(&p, merchant);
+    p_blob(&p, pk, OFFPAY_PK_BYTES);
+    p_i64(&p, now);
+    rc = insert_id(s, S_TERMINAL_ADD, &p, &rowid);
+    if (rc == OFFPAY_OK && rowid > UINT32_MAX)
+        rc = OFFPAY_ERANGE;
+    *id = (uint32_t)rowid;
+    return rc;
+}
+
+static offpay_err s_terminal_set_cred(offpay__store *s, uint32_t id,
+                                      const uint8_t *bytes, size_t len)
+{
+    params p = {0};
+
+    p_i64(&p, id);
+    p_blob(&p, bytes, len);
+    return update_one(s, S_TERMINAL_SET_CRED, &p, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_terminal_get(offpay__store *s, uint32_t id,
+                                 offpay__terminal_row *t)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+    int        null;
+
+    p_i64(&p, id);
+    rc = row(s, S_TERMINAL_GET, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc;
+    memset(t, 0, sizeof *t);
+    t->id = id;
+    t->merchant = col_u64(r, 0, 0);
+    t->merchant_account = col_u64(r, 0, 1);
+    t->currency = (uint16_t)col_i64(r, 0, 2);
+    t->revoked = !PQgetisnull(r, 0, 3);
+    t->revoked_at = col_u32(r, 0, 3);
+    if (col_blob(r, 0, 4, t->pk, OFFPAY_PK_BYTES, &null) != OFFPAY_PK_BYTES)
+        return OFFPAY_ESTORE;
+    return OFFPAY_OK;
+}
+
+static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now)
+{
+    params p = {0};
+
+    p_i64(&p, id);
+    p_i64(&p, now);
+    return update_one(s, S_TERMINAL_REVOKE, &p, OFFPAY_EEXISTS);
+}
+
+/* ---- credentials and escrow ------------------------------------------ */
+
+static offpay_err s_cred_add(offpay__store *s, const offpay__cred_row *c,
+                             const uint8_t pk[OFFPAY_PK_BYTES], uint8_t flags,
+                             uint64_t *serial)
+{
+    params p = {0};
+
+    p_u64(&p, c->wallet_account);
+    p_u64(&p, c->escrow_account);
+    p_blob(&p, pk, OFFPAY_PK_BYTES);
+    p_i64(&p, c->limit);
+    p_i64(&p, c->currency);
+    p_i64(&p, c->valid_from);
+    p_i64(&p, c->expires);
+    p_i64(&p, flags);
+    return insert_id(s, S_CRED_ADD, &p, serial);
+}
+
+static offpay_err s_cred_set_bytes(offpay__store *s, uint64_t serial,
+                                   const uint8_t *bytes, size_t len)
+{
+    params p = {0};
+
+    p_u64(&p, serial);
+    p_blob(&p, bytes, len);
+    return update_one(s, S_CRED_SET_BYTES, &p, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_cred_get(offpay__store *s, uint64_t serial,
+                             offpay__cred_row *c)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, serial);
+    rc = row(s, S_CRED_GET, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc;
+    memset(c, 0, sizeof *c);
+    c->serial = serial;
+    c->wallet_account = col_u64(r, 0, 0);
+    c->escrow_account = col_u64(r, 0, 1);
+    c->limit = col_i64(r, 0, 2);
+    c->currency = (uint16_t)col_i64(r, 0, 3);
+    c->valid_from = col_u32(r, 0, 4);
+    c->expires = col_u32(r, 0, 5);
+    c->remaining = col_i64(r, 0, 6);
+    c->released = !PQgetisnull(r, 0, 7);
+    c->released_at = col_u32(r, 0, 7);
+    c->revoked = !PQgetisnull(r, 0, 8);
+    c->revoked_at = col_u32(r, 0, 8);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_escrow_debit(offpay__store *s, uint64_t serial,
+                                 int64_t amount)
+{
+    params p = {0};
+
+    p_u64(&p, serial);
+    p_i64(&p, amount);
+    return update_one(s, S_ESCROW_DEBIT, &p, OFFPAY_EFUNDS);
+}
+
+static offpay_err s_escrow_credit(offpay__store *s, uint64_t serial,
+                                  int64_t amount)
+{
+    params p = {0};
+
+    p_u64(&p, serial);
+    p_i64(&p, amount);
+    return update_one(s, S_ESCROW_CREDIT, &p, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_cred_release(offpay__store *s, uint64_t serial,
+                                 uint32_t now)
+{
+    params p = {0};
+
+    p_u64(&p, serial);
+    p_i64(&p, now);
+    return update_one(s, S_CRED_RELEASE, &p, OFFPAY_EEXISTS);
+}
+
+static offpay_err s_creds_due(offpay__store *s, uint32_t before,
+                              uint64_t after_serial, uint64_t *serials,
+                              size_t max, size_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *n = 0;
+    p_i64(&p, before);
+    p_u64(&p, after_serial);
+    p_i64(&p, (int64_t)max);
+    rc = run(s, S_CREDS_DUE, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++)
+        serials[(*n)++] = col_u64(r, i, 0);
+    return rc;
+}
+
+static offpay_err s_cred_revoke(offpay__store *s, uint64_t serial,
+                                const char *reason, uint32_t now)
+{
+    params     p = {0};
+    offpay_err rc;
+
+    p_u64(&p, serial);
+    p_i64(&p, now);
+    p_text(&p, reason);
+    rc = update_one(s, S_CRED_REVOKE, &p, OFFPAY_EEXISTS);
+    if (rc != OFFPAY_OK)
+        return rc;
+    memset(&p, 0, sizeof p);
+    p_u64(&p, serial);
+    p_text(&p, reason);
+    p_i64(&p, now);
+    return run(s, S_REVOCATION_ADD, &p, NULL);
+}
+
+/* ---- payments, presentments, cases ----------------------------------- */
+
+static offpay_err s_payment_get(offpay__store *s, uint64_t serial,
+                                uint32_t counter, offpay__payment_row *pr)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+    long       n;
+    int        null;
+
+    p_u64(&p, serial);
+    p_i64(&p, counter);
+    rc = row(s, S_PAYMENT_GET, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc;
+    pr->id = col_u64(r, 0, 0);
+    n = col_blob(r, 0, 1, s->blob[0], sizeof s->blob[0], &null);
+    if (n <= 0)
+        return OFFPAY_ESTORE;
+    pr->code = s->blob[0];
+    pr->code_len = (size_t)n;
+    pr->authorized = col_i64(r, 0, 2);
+    pr->charged = col_i64(r, 0, 3);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_payment_add(offpay__store *s, uint64_t serial,
+                                uint32_t counter, const uint8_t *code,
+                                size_t code_len, int64_t authorized,
+                                uint32_t now, uint64_t *id)
+{
+    params p = {0};
+
+    p_u64(&p, serial);
+    p_i64(&p, counter);
+    p_blob(&p, code, code_len);
+    p_i64(&p, authorized);
+    p_i64(&p, now);
+    return insert_id(s, S_PAYMENT_ADD, &p, id);
+}
+
+static offpay_err s_payment_charge(offpay__store *s, uint64_t id,
+                                   int64_t amount)
+{
+    params p = {0};
+
+    p_u64(&p, id);
+    p_i64(&p, amount);
+    return update_one(s, S_PAYMENT_CHARGE, &p, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_presentment_get(offpay__store *s, uint64_t serial,
+                                    uint32_t counter, uint32_t terminal,
+                                    offpay__presentment_row *pr)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+    long       n;
+    int        null;
+
+    p_u64(&p, serial);
+    p_i64(&p, counter);
+    p_i64(&p, terminal);
+    rc = row(s, S_PRESENTMENT_GET, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc;
+    memset(pr, 0, sizeof *pr);
+    pr->id = col_u64(r, 0, 0);
+    pr->payment = col_u64(r, 0, 1);
+    pr->serial = serial;
+    pr->counter = counter;
+    pr->terminal = terminal;
+    if (col_blob(r, 0, 2, pr->code_hash, sizeof pr->code_hash, &null) !=
+        (long)sizeof pr->code_hash)
+        return OFFPAY_ESTORE;
+    n = col_blob(r, 0, 3, s->blob[1], sizeof s->blob[1], &null);
+    if (n < 0)
+        return OFFPAY_ESTORE;
+    pr->code = null ? NULL : s->blob[1];
+    pr->code_len = (size_t)n;
+    pr->charged = col_i64(r, 0, 4);
+    pr->accepted_at = col_u32(r, 0, 5);
+    pr->terminal_seq = col_i64(r, 0, 6);
+    pr->uploaded_at = col_u32(r, 0, 7);
+    pr->outcome = (int)col_i64(r, 0, 8);
+    pr->reason = (int)col_i64(r, 0, 9);
+    pr->paid = col_i64(r, 0, 10);
+    pr->covered = col_i64(r, 0, 11);
+    pr->case_id = col_u64(r, 0, 12);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_presentment_add(offpay__store                 *s,
+                                    const offpay__presentment_row *pr,
+                                    uint64_t                      *id)
+{
+    params p = {0};
+
+    p_u64(&p, pr->payment);
+    p_u64(&p, pr->serial);
+    p_i64(&p, pr->counter);
+    p_i64(&p, pr->terminal);
+    p_blob(&p, pr->code_hash, sizeof pr->code_hash);
+    p_blob(&p, pr->code, pr->code_len);
+    p_i64(&p, pr->charged);
+    p_i64(&p, pr->accepted_at);
+    p_i64(&p, pr->terminal_seq);
+    p_i64(&p, pr->uploaded_at);
+    p_i64(&p, pr->outcome);
+    p_i64(&p, pr->reason);
+    p_i64(&p, pr->paid);
+    p_i64(&p, pr->covered);
+    p_opt(&p, pr->case_id);
+    return insert_id(s, S_PRESENTMENT_ADD, &p, id);
+}
+
+static offpay_err s_presentment_set_case(offpay__store *s, uint64_t id,
+                                         uint64_t case_id)
+{
+    params p = {0};
+
+    p_u64(&p, id);
+    p_u64(&p, case_id);
+    return update_one(s, S_PRESENTMENT_CASE, &p, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_charged_at(offpay__store *s, uint64_t serial,
+                               uint32_t terminal, int64_t *sum)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, serial);
+    p_i64(&p, terminal);
+    rc = row(s, S_CHARGED_AT, &p, &r);
+    if (rc == OFFPAY_OK)
+        *sum = col_i64(r, 0, 0);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
+static offpay_err s_case_add(offpay__store *s, uint64_t serial,
+                             const char *kind, uint64_t first, uint64_t second,
+                             uint32_t now, uint64_t *id)
+{
+    params p = {0};
+
+    p_u64(&p, serial);
+    p_text(&p, kind);
+    p_opt(&p, first);
+    p_opt(&p, second);
+    p_i64(&p, now);
+    return insert_id(s, S_CASE_ADD, &p, id);
+}
+
+static offpay_err s_case_count(offpay__store *s, uint64_t serial,
+                               const char *kind, uint64_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, serial);
+    p_text(&p, kind);
+    rc = row(s, S_CASE_COUNT, &p, &r);
+    if (rc == OFFPAY_OK)
+        *n = col_u64(r, 0, 0);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
+/* ---- revocations, nonces, statements -------------------------------- */
+
+static offpay_err s_revocations(offpay__store *s, uint64_t from_seq,
+                                uint64_t **serials, size_t *n,
+                                uint64_t *max_seq)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+    int        rows;
+
+    *serials = NULL;
+    *n = 0;
+    rc = row(s, S_REVOCATION_MAX, NULL, &r);
+    if (rc != OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    *max_seq = col_u64(r, 0, 0);
+    p_u64(&p, from_seq);
+    rc = run(s, S_REVOCATIONS, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rows = PQntuples(r);
+    if (rows == 0)
+        return OFFPAY_OK;
+    *serials = malloc((size_t)rows * sizeof **serials);
+    if (*serials == NULL)
+        return OFFPAY_ENOMEM;
+    for (int i = 0; i < rows; i++)
+        (*serials)[i] = col_u64(r, i, 0);
+    *n = (size_t)rows;
+    return OFFPAY_OK;
+}
+
+static offpay_err s_nonce_take(offpay__store *s, const uint8_t pk[32],
+                               const uint8_t nonce[16], uint32_t at)
+{
+    params p = {0};
+
+    p_blob(&p, pk, 32);
+    p_blob(&p, nonce, 16);
+    p_i64(&p, at);
+    return update_one(s, S_NONCE_TAKE, &p, OFFPAY_EEXISTS);
+}
+
+static offpay_err s_nonce_prune(offpay__store *s, uint32_t before)
+{
+    params p = {0};
+
+    p_i64(&p, before);
+    return run(s, S_NONCE_PRUNE, &p, NULL);
+}
+
+static offpay_err
+s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
+            int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx)
+{
+    params                p = {0};
+    PGresult             *r = NULL;
+    offpay_statement_line line;
+    offpay_err            rc;
+
+    p_u64(&p, merchant);
+    p_i64(&p, from);
+    p_i64(&p, to);
+    rc = run(s, S_STATEMENT, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        memset(&line, 0, sizeof line);
+        line.presentment = col_u64(r, i, 0);
+        line.terminal_id = col_u32(r, i, 1);
+        line.serial = col_u64(r, i, 2);
+        line.counter = col_u32(r, i, 3);
+        line.charged = col_i64(r, i, 4);
+        line.paid = col_i64(r, i, 5);
+        line.covered = col_i64(r, i, 6);
+        line.outcome = (offpay_settle_outcome)col_i64(r, i, 7);
+        line.reason = (offpay_err)col_i64(r, i, 8);
+        line.accepted_at = col_u32(r, i, 9);
+        line.uploaded_at = col_u32(r, i, 10);
+        if (fn(&line, ctx) != 0)
+            break;
+    }
+    return rc;
+}
+
+/* ---- the audit ------------------------------------------------------- */
+
+#define BALANCES                                                               \
+    "WITH moves(id, amount) AS ("                                              \
+    "  SELECT credit, amount FROM transfers"                                   \
+    "  UNION ALL SELECT debit, -amount FROM transfers),"                       \
+    " bal AS (SELECT a.id, a.kind, a.currency,"                                \
+    "  COALESCE((SELECT SUM(amount) FROM moves m WHERE m.id = a.id), 0) AS b"  \
+    "  FROM accounts a) "
+
+/* The queries of sqlite.c's audit, in PostgreSQL's dialect (subqueries in
+ * FROM are named; a boolean is not a number). */
+static const char *const AUDIT_SQL[] = {
+    "SELECT COUNT(*) FROM accounts",
+    "SELECT COUNT(*) FROM transfers",
+    BALANCES "SELECT COALESCE(SUM(b), 0) FROM bal WHERE kind <> 1",
+    BALANCES "SELECT COALESCE(-SUM(b), 0) FROM bal WHERE kind = 1",
+    BALANCES "SELECT COUNT(*) FROM (SELECT currency, SUM(b) AS s FROM bal"
+             " GROUP BY currency) AS c WHERE s <> 0",
+    BALANCES "SELECT COUNT(*) FROM bal WHERE kind IN (2, 3, 5) AND b < 0",
+    BALANCES "SELECT COUNT(*) FROM credentials c JOIN bal"
+             " ON bal.id = c.escrow_account WHERE bal.b <> c.remaining",
+    "SELECT (SELECT COUNT(*) FROM presentments p"
+    "  JOIN terminals t ON t.id = p.terminal"
+    "  JOIN merchants m ON m.id = t.merchant"
+    "  WHERE (SELECT COUNT(*) FROM transfers x WHERE x.presentment = p.id"
+    "         AND x.kind = 'settle' AND x.amount = p.paid"
+    "         AND x.credit = m.account)"
+    "        <> CASE WHEN p.paid > 0 THEN 1 ELSE 0 END"
+    "     OR (SELECT COUNT(*) FROM transfers x WHERE x.presentment = p.id"
+    "         AND x.kind = 'settle')"
+    "        <> CASE WHEN p.paid > 0 THEN 1 ELSE 0 END)"
+    " + (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'settle' AND"
+    "    (x.presentment IS NULL OR NOT EXISTS (SELECT 1 FROM presentments p"
+    "     WHERE p.id = x.presentment)))",
+    BALANCES "SELECT (SELECT COUNT(*) FROM credentials c JOIN bal"
+             "  ON bal.id = c.escrow_account WHERE c.released_at IS NOT NULL"
+             "  AND (bal.b <> 0 OR (SELECT COUNT(*) FROM transfers x"
+             "   WHERE x.kind = 'release' AND x.debit = c.escrow_account) > 1))"
+             " + (SELECT COUNT(*) FROM transfers x JOIN credentials c"
+             "  ON c.escrow_account = x.debit WHERE x.kind = 'release'"
+             "  AND c.released_at IS NULL)",
+};
+
+static offpay_err s_audit(offpay__store *s, offpay__audit_facts *f)
+{
+    int64_t v[sizeof AUDIT_SQL / sizeof AUDIT_SQL[0]];
+
+    for (size_t i = 0; i < sizeof AUDIT_SQL / sizeof AUDIT_SQL[0]; i++) {
+        PGresult  *r = PQexec(s->db, AUDIT_SQL[i]);
+        offpay_err rc = map_result(r);
+
+        if (rc == OFFPAY_OK && PQntuples(r) != 1)
+            rc = OFFPAY_ESTORE;
+        v[i] = rc == OFFPAY_OK ? col_i64(r, 0, 0) : 0;
+        PQclear(r);
+        if (rc != OFFPAY_OK)
+            return rc;
+    }
+    f->accounts = (uint64_t)v[0];
+    f->transfers = (uint64_t)v[1];
+    f->inside = v[2];
+    f->deposits_net = v[3];
+    f->imbalanced = (uint64_t)v[4];
+    f->negative = (uint64_t)v[5];
+    f->escrow_mismatch = (uint64_t)v[6];
+    f->settle_mismatch = (uint64_t)v[7];
+    f->release_mismatch = (uint64_t)v[8];
+    return OFFPAY_OK;
+}
+
+/* ---- open and migrate ------------------------------------------------ */
+
+/* Applies every migration above the schema's version, each in its own
+ * transaction; the advisory lock lets several offpayd start at once. */
+static offpay_err migrate(offpay__store *s)
+{
+    static const offpay__dialect pg = {
+        "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "BIGINT",
+        "BYTEA"};
+    offpay_err rc;
+    PGresult  *r;
+    long       version = 0;
+
+    rc = exec_sql(s, "SELECT pg_advisory_lock(7430717)");
+    if (rc == OFFPAY_OK)
+        rc = exec_sql(s, "CREATE TABLE IF NOT EXISTS schema_version("
+                         "version BIGINT NOT NULL)");
+    if (rc != OFFPAY_OK)
+        goto out;
+    r = PQexec(s->db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    rc = map_result(r);
+    if (rc == OFFPAY_OK)
+        version = (long)col_i64(r, 0, 0);
+    PQclear(r);
+    if (rc != OFFPAY_OK)
+        goto out;
+    if (version > (long)offpay__n_migrations) {
+        rc = OFFPAY_EVERSION; /* a newer offpayd made this ledger */
+        goto out;
+    }
+    for (size_t i = (size_t)version; i < offpay__n_migrations; i++) {
+        char *sql = offpay__migration_sql(i, &pg);
+        char  bump[80];
+
+        if (sql == NULL) {
+            rc = OFFPAY_ENOMEM;
+            goto out;
+        }
+        snprintf(bump, sizeof bump, "INSERT INTO schema_version VALUES (%zu)",
+                 i + 1);
+        rc = exec_sql(s, "BEGIN");
+        if (rc == OFFPAY_OK)
+            rc = exec_sql(s, sql);
+        if (rc == OFFPAY_OK)
+            rc = exec_sql(s, bump);
+        if (rc == OFFPAY_OK)
+            rc = exec_sql(s, "COMMIT");
+        if (rc != OFFPAY_OK)
+            (void)exec_sql(s, "ROLLBACK");
+        free(sql);
+        if (rc != OFFPAY_OK)
+            goto out;
+    }
+out:
+    (void)exec_sql(s, "SELECT pg_advisory_unlock(7430717)");
+    return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;
+}
+
+static const offpay__store_ops OPS = {
+    .begin = s_begin,
+    .commit = s_commit,
+    .rollback = s_rollback,
+    .close = s_close,
+    .account_add = s_account_add,
+    .account_singleton = s_account_singleton,
+    .account_get = s_account_get,
+    .balance = s_balance,
+    .transfer_add = s_transfer_add,
+    .merchant_add = s_merchant_add,
+    .merchant_get = s_merchant_get,
+    .terminal_by_pk = s_terminal_by_pk,
+    .terminal_add = s_terminal_add,
+    .terminal_set_cred = s_terminal_set_cred,
+    .terminal_get = s_terminal_get,
+    .terminal_revoke = s_terminal_revoke,
+    .cred_add = s_cred_add,
+    .cred_set_bytes = s_cred_set_bytes,
+    .cred_get = s_cred_get,
+    .escrow_debit = s_escrow_debit,
+    .escrow_credit = s_escrow_credit,
+    .cred_release = s_cred_release,
+    .creds_due = s_creds_due,
+    .cred_revoke = s_cred_revoke,
+    .payment_get = s_payment_get,
+    .payment_add = s_payment_add,
+    .payment_charge = s_payment_charge,
+    .presentment_get = s_presentment_get,
+    .presentment_add = s_presentment_add,
+    .presentment_set_case = s_presentment_set_case,
+    .charged_at = s_charged_at,
+    .case_add = s_case_add,
+    .case_count = s_case_count,
+    .revocations = s_revocations,
+    .nonce_take = s_nonce_take,
+    .nonce_prune = s_nonce_prune,
+    .statement = s_statement,
+    .audit = s_audit,
+};
+
+offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
+                                       const offpay__store_ops **ops)
+{
+    offpay__store *s;
+    offpay_err     rc = OFFPAY_ESTORE;
+
+    *out = NULL;
+    s = sodium_malloc(sizeof *s);
+    if (s == NULL)
+        return OFFPAY_ENOMEM;
+    memset(s, 0, sizeof *s);
+    s->db = PQconnectdb(url);
+    if (PQstatus(s->db) != CONNECTION_OK)
+        goto out;
+    rc = exec_sql(s, "SET client_min_messages = warning");
+    if (rc == OFFPAY_OK)
+        rc = migrate(s);
+    for (int i = 0; rc == OFFPAY_OK && i < S_COUNT; i++) {
+        char      name[16];
+        PGresult *r;
+
+        snprintf(name, sizeof name, "s%d", i);
+        r = PQprepare(s->db, name, SQL[i], 0, NULL);
+        rc = map_result(r) == OFFPAY_OK ? OFFPAY_OK : OFFPAY_ESTORE;
+        PQclear(r);
+    }
+    if (rc != OFFPAY_OK)
+        goto out;
+    *out = s;
+    *ops = &OPS;
+    s = NULL;
+out:
+    s_close(s);
+    return rc;
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# with_postgres.sh COMMAND [ARGS...] — runs COMMAND against a private
+# PostgreSQL 15 started here and stopped whatever happens: a fresh cluster
+# (initdb) in a temporary directory, owned by an unprivileged user (the
+# `postgres` account of Debian's packages when run as root, else the
+# caller), listening on 127.0.0.1 only, on a free port. COMMAND finds it
+# through OFFPAY_TEST_PG, a libpq URL prefix to which a database name is
+# appended ("postgresql://USER@127.0.0.1:PORT/"); the database `postgres`
+# exists for creating others.
+set -euo pipefail
+bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+  echo "with_postgres: PostgreSQL server binaries not found (scripts/setup.sh installs postgresql-15)" >&2
+  exit 1
+fi
+dir=$(mktemp -d "${TMPDIR:-/tmp}/offpay-pg.XXXXXX")
+chmod 755 "$dir"
+as=()
+user=$(id -un)
+if [ "$(id -u)" -eq 0 ]; then
+  user=postgres
+  id -u "$user" >/dev/null 2>&1 || { echo "with_postgres: no '$user' account" >&2; exit 1; }
+  chown "$user" "$dir"
+  as=(runuser -u "$user" --)
+fi
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+stop() {
+  "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap stop EXIT
+"${as[@]}" "$bindir/initdb" -D "$dir/data" -U "$user" -A trust -E UTF8 \
+    --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+"${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on" start \
+    >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+export OFFPAY_TEST_PG="postgresql://$user@127.0.0.1:$port/"
+set +e
+"$@"
+status=$?
+set -e
+exit "$status"
