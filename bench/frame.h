@@ -27,4 +27,22 @@
 int offpay_bench_noisy_frame(const char *text, uint8_t *gray, int width,
                              int height, double angle_deg, unsigned seed);
 
+/*
+ * offpay_bench_tiled_frame — fill gray[y * width + x] (width x height, no row
+ * padding) with a hostile image: a mid-grey background (value 128) covered
+ * edge to edge by small version-1 QR codes (level M), each of module_px
+ * pixels a module (1..16) and gap_modules light modules around it (0..8),
+ * so every tile brings three finder patterns and the finder-pattern search
+ * of a decoder sees thousands. Tile i holds the text "T" + a seed-dependent
+ * number, so neighbouring codes differ. This is what an attacker hands a
+ * terminal that scans images: cheap to make, tiny as a PNG (it compresses
+ * to a few hundred KB even at 8192x8192), and costly to search.
+ * The same arguments always give the same frame.
+ * Returns 0, or -1 if an argument is invalid (NULL, a frame smaller than
+ * 64x64 or larger than 8192x8192, module_px or gap_modules out of range) or
+ * libqrencode fails.
+ */
+int offpay_bench_tiled_frame(uint8_t *gray, int width, int height,
+                             int module_px, int gap_modules, unsigned seed);
+
 #endif
