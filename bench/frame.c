@@ -146,3 +146,36 @@ int offpay_bench_tiled_frame(uint8_t *gray, int width, int height,
     }
     return 0;
 }
+
+int offpay_bench_finder_frame(uint8_t *gray, int width, int height,
+                              int module_px, int pitch_modules)
+{
+    int pitch;
+
+    if (gray == NULL || width < 64 || height < 64 || width > 8192 ||
+        height > 8192 || module_px < 1 || module_px > 16 || pitch_modules < 9 ||
+        pitch_modules > 64)
+        return -1;
+    memset(gray, 128, (size_t)width * (size_t)height);
+    pitch = pitch_modules * module_px;
+    for (int ty = 0; ty + 9 * module_px <= height; ty += pitch) {
+        for (int tx = 0; tx + 9 * module_px <= width; tx += pitch) {
+            for (int y = 0; y < 9 * module_px; y++) {
+                uint8_t *row =
+                    gray + (size_t)(ty + y) * (size_t)width + (size_t)tx;
+                int my = y / module_px - 1;
+                for (int x = 0; x < 9 * module_px; x++) {
+                    int mx = x / module_px - 1;
+                    int d = mx; /* modules to the pattern's nearest edge */
+                    d = my < d ? my : d;
+                    d = 6 - mx < d ? 6 - mx : d;
+                    d = 6 - my < d ? 6 - my : d;
+                    /* d < 0: light border; 0: dark ring; 1: light ring;
+                     * 2 and 3: the dark 3x3 centre */
+                    row[x] = d == 0 || d >= 2 ? 0 : 255;
+                }
+            }
+        }
+    }
+    return 0;
+}

@@ -45,4 +45,14 @@ int offpay_bench_noisy_frame(const char *text, uint8_t *gray, int width,
 int offpay_bench_tiled_frame(uint8_t *gray, int width, int height,
                              int module_px, int gap_modules, unsigned seed);
 
+/*
+ * offpay_bench_finder_frame — like offpay_bench_tiled_frame, but the tiles
+ * are bare finder patterns (7x7 modules in a 1-module light border) on a
+ * grid every pitch_modules modules (9..64), module_px pixels a module
+ * (1..16): patterns without a code, so every set of three a decoder tries
+ * fails and it goes on trying. Returns 0 or -1 (as above).
+ */
+int offpay_bench_finder_frame(uint8_t *gray, int width, int height,
+                              int module_px, int pitch_modules);
+
 #endif

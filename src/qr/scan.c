@@ -66,13 +66,19 @@ static int64_t now_us(void)
     return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-/* dst (dw x dh) = src box-averaged by factor f (dw = w / f, dh = h / f). */
+/* dst (dw x dh, dense) = src box-averaged by factor f (dw = w / f,
+ * dh = h / f); f = 1 is a copy. */
 static void downscale(const uint8_t *src, int stride, int f, uint8_t *dst,
                       int dw, int dh)
 {
     unsigned area = (unsigned)(f * f);
 
     for (int y = 0; y < dh; y++) {
+        uint8_t *out = dst + (size_t)y * (size_t)dw;
+        if (f == 1) {
+            memcpy(out, src + (size_t)y * (size_t)stride, (size_t)dw);
+            continue;
+        }
         for (int x = 0; x < dw; x++) {
             unsigned sum = 0;
             for (int j = 0; j < f; j++) {
@@ -81,9 +87,25 @@ static void downscale(const uint8_t *src, int stride, int f, uint8_t *dst,
                 for (int i = 0; i < f; i++)
                     sum += p[i];
             }
-            dst[(size_t)y * (size_t)dw + (size_t)x] =
-                (uint8_t)((sum + area / 2) / area);
+            out[x] = (uint8_t)((sum + area / 2) / area);
         }
+    }
+}
+
+/* Halves the dense w x h image g in place (2x2 box average) into
+ * (w / 2) x (h / 2): output row y only reads input rows 2y and 2y + 1, at
+ * or after where it writes. */
+static void halve(uint8_t *g, int w, int h)
+{
+    const int dw = w / 2, dh = h / 2;
+
+    for (int y = 0; y < dh; y++) {
+        const uint8_t *a = g + (size_t)(2 * y) * (size_t)w, *b = a + w;
+        uint8_t       *out = g + (size_t)y * (size_t)dw;
+        for (int x = 0; x < dw; x++)
+            out[x] = (uint8_t)((a[2 * x] + a[2 * x + 1] + b[2 * x] +
+                                b[2 * x + 1] + 2) >>
+                               2);
     }
 }
 
@@ -172,27 +194,54 @@ static void binarize_local(const uint8_t *g, int w, int h, int *bp,
     }
 }
 
+static uint64_t load8(const uint8_t *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Per pixel of 0 or 255 (so per bit): the majority of a, b and c. */
+static uint64_t majority(uint64_t a, uint64_t b, uint64_t c)
+{
+    return (a & b) | (a & c) | (b & c);
+}
+
 /*
- * Flips every pixel that differs from both its left and right neighbours,
- * then every one that differs from both neighbours above and below: no run
- * one pixel long is left inside a row or column. Sensor noise binarizes
- * into such specks, and each speck cluster can look like a tiny finder
- * pattern; a real module is at least about two pixels wide anyway.
+ * Sets every pixel to the majority of itself and its left and right
+ * neighbours, then of itself and its neighbours above and below: a pixel
+ * whose two neighbours agree takes their colour, so runs one pixel long
+ * mostly disappear from rows and columns. Sensor noise binarizes into such
+ * specks, and speck clusters can look like tiny finder patterns, hundreds
+ * in a frame; a real module is about two pixels wide or more anyway.
+ * Branch-free, eight pixels a step. line holds w bytes (the row pass reads
+ * a copy of the row).
  */
-static void despeckle(uint8_t *bits, int w, int h)
+static void despeckle(uint8_t *bits, int w, int h, uint8_t *line)
 {
     for (int y = 0; y < h; y++) {
         uint8_t *row = bits + (size_t)y * (size_t)w;
-        for (int x = 1; x + 1 < w; x++)
-            if (row[x] != row[x - 1] && row[x - 1] == row[x + 1])
-                row[x] = row[x - 1];
+        int      x = 1;
+        memcpy(line, row, (size_t)w);
+        for (; x + 8 < w; x += 8) {
+            uint64_t m = majority(load8(line + x - 1), load8(line + x),
+                                  load8(line + x + 1));
+            memcpy(row + x, &m, sizeof m);
+        }
+        for (; x + 1 < w; x++)
+            row[x] = (uint8_t)majority(line[x - 1], line[x], line[x + 1]);
     }
     for (int y = 1; y + 1 < h; y++) {
         uint8_t       *row = bits + (size_t)y * (size_t)w;
         const uint8_t *up = row - w, *dn = row + w;
-        for (int x = 0; x < w; x++)
-            if (row[x] != up[x] && up[x] == dn[x])
-                row[x] = up[x];
+        int            x = 0;
+        for (; x + 8 <= w; x += 8) {
+            uint64_t m = majority(load8(up + x), load8(row + x), load8(dn + x));
+            memcpy(row + x, &m, sizeof m);
+        }
+        for (; x < w; x++)
+            row[x] = (uint8_t)majority(up[x], row[x], dn[x]);
     }
 }
 
@@ -348,7 +397,7 @@ offpay_err offpay__qr_scan_bounded(const uint8_t *pixels, int width, int height,
 {
     const int64_t          t0 = now_us();
     offpay__qr_scan_report rep = {0, 0, 0, 0};
-    uint8_t               *grey = NULL, *bits = NULL;
+    uint8_t               *grey = NULL, *bits = NULL, *line = NULL;
     int                   *bp = NULL, *runs = NULL;
     int                    f, w, h, side;
     offpay_err             rc = OFFPAY_ESCAN;
@@ -375,7 +424,9 @@ offpay_err offpay__qr_scan_bounded(const uint8_t *pixels, int width, int height,
     bp = malloc(sizeof *bp * (size_t)((w + BLOCK - 1) / BLOCK) *
                 (size_t)((h + BLOCK - 1) / BLOCK));
     runs = malloc(sizeof *runs * (size_t)w);
-    if (grey == NULL || bits == NULL || bp == NULL || runs == NULL) {
+    line = malloc((size_t)w);
+    if (grey == NULL || bits == NULL || bp == NULL || runs == NULL ||
+        line == NULL) {
         rc = OFFPAY_ENOMEM;
         goto out;
     }
@@ -393,7 +444,7 @@ offpay_err offpay__qr_scan_bounded(const uint8_t *pixels, int width, int height,
             binarize_global(grey, (size_t)w * (size_t)h, bits);
         else
             binarize_local(grey, w, h, bp, bits);
-        despeckle(bits, w, h);
+        despeckle(bits, w, h, line);
         count_candidates(bits, w, h, runs, OFFPAY__QR_CANDIDATES_MAX, counts);
         for (int pol = 0; pol < 2; pol++) {
             if (counts[pol] > rep.max_candidates)
@@ -421,8 +472,7 @@ offpay_err offpay__qr_scan_bounded(const uint8_t *pixels, int width, int height,
             (!refused &&
              (w < OFFPAY__QR_HALVE_SIDE || h < OFFPAY__QR_HALVE_SIDE)))
             break;
-        /* Halve in place: row y of the result only reads rows 2y, 2y + 1. */
-        downscale(grey, w, 2, grey, w / 2, h / 2);
+        halve(grey, w, h);
         w /= 2;
         h /= 2;
     }
@@ -430,6 +480,7 @@ offpay_err offpay__qr_scan_bounded(const uint8_t *pixels, int width, int height,
 out:
     if (report != NULL)
         *report = rep;
+    free(line);
     free(runs);
     free(bp);
     free(bits);
