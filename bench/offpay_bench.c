@@ -1024,8 +1024,9 @@ static int make_hostile(const hostile *c, uint8_t *px)
  * offpay_qr_scan_file, as `offpay terminal accept --image` does: the worst
  * wall and CPU time of the median of each image's runs is reported against
  * the 250 ms budget. The variants: codes tiled edge to edge (the security
- * review's images) and bare finder patterns on a grid, at full HD and at the
- * largest size the reader accepts (4096x2048 grey, 8 MiB), pure noise at
+ * review's images, some spaced so that every level and pass is tried) and
+ * bare finder patterns on a grid, at full HD and at the largest size the
+ * reader accepts (4096x2048 grey, 8 MiB), pure noise at
  * that size (the most to inflate), and 8192x8192 tiles (refused on the
  * header). Plus 8192x8192 tiles handed to offpay_qr_scan_gray directly.
  */
@@ -1040,8 +1041,8 @@ static void bench_hostile(const bench_cfg *cfg)
         {"finders", 1920, 1080, 2, 12},  {"finders", 1920, 1080, 3, 12},
         {"finders", 1920, 1080, 4, 24},  {"finders", 4096, 2048, 2, 12},
         {"finders", 4096, 2048, 4, 12},  {"finders", 4096, 2048, 8, 24},
-        {"finders", 4096, 2048, 16, 40}, {"noise", 4096, 2048, 0, 0},
-        {"tiles", 8192, 8192, 4, 1},
+        {"finders", 4096, 2048, 16, 40}, {"finders", 4096, 2048, 16, 64},
+        {"noise", 4096, 2048, 0, 0},     {"tiles", 8192, 8192, 4, 1},
     };
     static const hostile quick[] = {
         {"tiles", 1920, 1080, 3, 1},
