@@ -1038,6 +1038,7 @@ static void bench_hostile(const bench_cfg *cfg)
         {"tiles", 1920, 1080, 6, 1},     {"tiles", 1920, 1080, 8, 1},
         {"tiles", 4096, 2048, 2, 1},     {"tiles", 4096, 2048, 4, 1},
         {"tiles", 4096, 2048, 8, 1},     {"tiles", 4096, 2048, 16, 1},
+        {"tiles", 4096, 2048, 8, 4},     {"tiles", 4096, 2048, 16, 2},
         {"finders", 1920, 1080, 2, 12},  {"finders", 1920, 1080, 3, 12},
         {"finders", 1920, 1080, 4, 24},  {"finders", 4096, 2048, 2, 12},
         {"finders", 4096, 2048, 4, 12},  {"finders", 4096, 2048, 8, 24},
@@ -1090,14 +1091,15 @@ static void bench_hostile(const bench_cfg *cfg)
         mw = quantile(wall, (size_t)reps, 0.5);
         mc = quantile(cpu, (size_t)reps, 0.5);
         if (!cfg->quick)
-            printf("hostile %-7s %4dx%-4d %2d px/module: %-18s %8.1f ms wall "
-                   "%8.1f ms CPU\n",
-                   c->kind, c->w, c->h, c->module_px, offpay_errname(rc),
-                   mw / 1000.0, mc / 1000.0);
+            printf(
+                "hostile %-7s %4dx%-4d %2d px/module, %2d: %-18s %8.1f ms wall "
+                "%8.1f ms CPU\n",
+                c->kind, c->w, c->h, c->module_px, c->arg, offpay_errname(rc),
+                mw / 1000.0, mc / 1000.0);
         if (mw > worst_wall) {
             worst_wall = mw;
-            snprintf(worst, sizeof worst, "%s %dx%d %dpx: %s", c->kind, c->w,
-                     c->h, c->module_px, offpay_errname(rc));
+            snprintf(worst, sizeof worst, "%s %dx%d %dpx/%d: %s", c->kind, c->w,
+                     c->h, c->module_px, c->arg, offpay_errname(rc));
         }
         if (mc > worst_cpu)
             worst_cpu = mc;
