@@ -29,7 +29,7 @@
  * with small codes could otherwise pin a CPU for minutes. The scanner
  * binarizes the image itself, counts what could be finder patterns, and runs
  * ZXing only on levels (the image, then halved) where they are few; it
- * starts no new pass once OFFPAY_QR_SCAN_BUDGET_MS have passed. A scan that
+ * starts no new pass once it has used OFFPAY_QR_SCAN_BUDGET_MS of CPU time. A scan that
  * stops for either reason before finding a code fails with
  * OFFPAY_EIMAGE_DEADLINE. On the reference machine any image accepted is
  * decoded or refused within 250 ms (docs/benchmarks.md).
@@ -62,8 +62,12 @@ extern "C" {
  * scan's time budget on the reference machine (about 10 ms a MiB). */
 #define OFFPAY_QR_SCAN_MAX_RAW (8L * 1024 * 1024)
 
-/* After this many milliseconds a scan starts no new decoding pass. */
-#define OFFPAY_QR_SCAN_BUDGET_MS 150
+/* After this many milliseconds of the calling thread's CPU time a scan
+ * starts no new level or decoding pass. One level or pass already started
+ * runs to its end (each is bounded: at most 4096 pixels a side and at most
+ * a few hundred finder-pattern candidates), so a scan takes at most about
+ * 1.5 times this; reading the PNG comes on top. */
+#define OFFPAY_QR_SCAN_BUDGET_MS 100
 
 /* Quiet zone, in modules, of offpay_qr_render_utf8(). */
 #define OFFPAY_QR_UTF8_MARGIN 2

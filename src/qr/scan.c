@@ -10,9 +10,10 @@
  * holds thousands of them: 640x480 of 1-pixel-module codes took 30 s, full
  * HD ones minutes. So this file binarizes the image itself (ZXing's local
  * average method), removes one-pixel specks, counts every run window that
- * could pass ZXing's finder-pattern checks (row, column, diagonals; in every
- * row, with looser tolerances than ZXing's: ZXing keeps at most one pattern
- * per such window, so the count bounds what it can meet), and hands ZXing
+ * could pass ZXing's finder-pattern checks (row, column, diagonals; in the
+ * rows ZXing reads, with looser tolerances than ZXing's: ZXing keeps at most
+ * one pattern per such window, so the count bounds what it can meet), and
+ * hands ZXing
  * exactly those pixels (its "BoolCast" binarizer) only when the count is
  * between 3 (a code has three finder patterns) and
  * OFFPAY__QR_CANDIDATES_MAX. Each pass is then bounded: linear in pixels
@@ -52,8 +53,11 @@
  * only 16 % contrast). */
 #define BLOCK       8
 #define MIN_DYNAMIC 40
-#define DARK        0
-#define LIGHT       255
+/* ZXing's finder-pattern search, trying harder, reads rows 2, 5, 8...
+ * (FindFinderPatterns: y = skip - 1, y += skip, skip = MIN_SKIP = 3). */
+#define ZXING_SKIP 3
+#define DARK       0
+#define LIGHT      255
 
 /* CPU time of the calling thread: the budget bounds the work done, the
  * same on an idle machine and on a busy one (where wall time stretches
@@ -351,8 +355,9 @@ static int pattern_like(const uint8_t *bits, int w, int h, int x, int y,
 }
 
 /*
- * Counts finder-pattern candidates in bits: windows of five runs in any row
- * that look like a finder pattern in the row and pass pattern_like(). counts[0]
+ * Counts finder-pattern candidates in bits: windows of five runs, in the
+ * rows ZXing's search reads, that look like a finder pattern in the row and
+ * pass pattern_like(). counts[0]
  * holds those whose centre is dark (what the dark-on-light pass can find),
  * counts[1] light (the inverted pass). ZXing keeps at most one pattern per such
  * window (it looks at every third row when trying harder), so the counts bound
@@ -362,7 +367,8 @@ static void count_candidates(const uint8_t *bits, int w, int h, int *runs,
                              int cap, int counts[2])
 {
     counts[0] = counts[1] = 0;
-    for (int y = 0; y < h && (counts[0] <= cap || counts[1] <= cap); y++) {
+    for (int y = ZXING_SKIP - 1;
+         y < h && (counts[0] <= cap || counts[1] <= cap); y += ZXING_SKIP) {
         const uint8_t *row = bits + (size_t)y * (size_t)w;
         int            n = 0, len = 1;
         int            first_dark = row[0] == DARK;

@@ -15,8 +15,11 @@
 #define OFFPAY__QR_WORK_SIDE 4096
 
 /* Most finder-pattern candidates (see scan.c) of one polarity that one
- * ZXing pass may meet. Above it the pass is not run at that level. */
-#define OFFPAY__QR_CANDIDATES_MAX 400
+ * ZXing pass may meet. Above it the pass is not run at that level. A genuine
+ * camera frame has about 20 (each finder pattern counts once per row read
+ * through its centre, plus look-alikes in the data); ZXing's search costs
+ * the cube of what it keeps, about 50 ms at 150 on the reference machine. */
+#define OFFPAY__QR_CANDIDATES_MAX 150
 
 /* What one scan did, for tests and the benchmark. */
 typedef struct offpay__qr_scan_report {
