@@ -1055,7 +1055,7 @@ static void bench_hostile(const bench_cfg *cfg)
     int            reps = cfg->quick ? 1 : 5;
     uint8_t       *px = xmalloc((size_t)8192 * 8192);
     double         worst_wall = 0.0, worst_cpu = 0.0, t_big = 0.0;
-    char           path[PATH_LEN], worst[52] = "", label[52];
+    char           path[PATH_LEN], worst[42] = "", label[52];
     offpay_err     big_rc = OFFPAY_OK;
     row           *r;
 
