@@ -8,6 +8,8 @@
 #include <qrencode.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 /* Numerical Recipes LCG; deterministic on every platform, unlike rand(). */
 static uint32_t frame_lcg(uint32_t *s)
@@ -99,5 +101,81 @@ int offpay_bench_noisy_frame(const char *text, uint8_t *gray, int width,
         }
     }
     QRcode_free(qr);
+    return 0;
+}
+
+int offpay_bench_tiled_frame(uint8_t *gray, int width, int height,
+                             int module_px, int gap_modules, unsigned seed)
+{
+    uint32_t s = (uint32_t)seed ^ 0x85ebca6bu;
+    int      tile, cols, rows, side = 21; /* version 1 */
+
+    if (gray == NULL || width < 64 || height < 64 || width > 8192 ||
+        height > 8192 || module_px < 1 || module_px > 16 || gap_modules < 0 ||
+        gap_modules > 8)
+        return -1;
+    memset(gray, 128, (size_t)width * (size_t)height);
+    tile = (side + 2 * gap_modules) * module_px;
+    cols = width / tile;
+    rows = height / tile;
+    for (int ty = 0; ty < rows; ty++) {
+        for (int tx = 0; tx < cols; tx++) {
+            char    text[16];
+            QRcode *qr;
+
+            snprintf(text, sizeof text, "T%u", (unsigned)(frame_lcg(&s) >> 12));
+            qr = QRcode_encodeString(text, 1, QR_ECLEVEL_M, QR_MODE_8, 1);
+            if (qr == NULL)
+                return -1;
+            for (int y = 0; y < tile; y++) {
+                uint8_t *row = gray + (size_t)(ty * tile + y) * (size_t)width +
+                               (size_t)tx * (size_t)tile;
+                int my = y / module_px - gap_modules;
+                for (int x = 0; x < tile; x++) {
+                    int mx = x / module_px - gap_modules;
+                    int dark =
+                        mx >= 0 && my >= 0 && mx < qr->width &&
+                        my < qr->width &&
+                        (qr->data[(size_t)my * (size_t)qr->width + (size_t)mx] &
+                         1);
+                    row[x] = dark ? 0 : 255;
+                }
+            }
+            QRcode_free(qr);
+        }
+    }
+    return 0;
+}
+
+int offpay_bench_finder_frame(uint8_t *gray, int width, int height,
+                              int module_px, int pitch_modules)
+{
+    int pitch;
+
+    if (gray == NULL || width < 64 || height < 64 || width > 8192 ||
+        height > 8192 || module_px < 1 || module_px > 16 || pitch_modules < 9 ||
+        pitch_modules > 64)
+        return -1;
+    memset(gray, 128, (size_t)width * (size_t)height);
+    pitch = pitch_modules * module_px;
+    for (int ty = 0; ty + 9 * module_px <= height; ty += pitch) {
+        for (int tx = 0; tx + 9 * module_px <= width; tx += pitch) {
+            for (int y = 0; y < 9 * module_px; y++) {
+                uint8_t *row =
+                    gray + (size_t)(ty + y) * (size_t)width + (size_t)tx;
+                int my = y / module_px - 1;
+                for (int x = 0; x < 9 * module_px; x++) {
+                    int mx = x / module_px - 1;
+                    int d = mx; /* modules to the pattern's nearest edge */
+                    d = my < d ? my : d;
+                    d = 6 - mx < d ? 6 - mx : d;
+                    d = 6 - my < d ? 6 - my : d;
+                    /* d < 0: light border; 0: dark ring; 1: light ring;
+                     * 2 and 3: the dark 3x3 centre */
+                    row[x] = d == 0 || d >= 2 ? 0 : 255;
+                }
+            }
+        }
+    }
     return 0;
 }

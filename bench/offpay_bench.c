@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <png.h>
 #include <qrencode.h>
 #include <sodium.h>
 #include <stdint.h>
@@ -56,7 +57,8 @@
 #define WAL_FRAMES_BYTES (4 * (24 + 4096))
 #define WAL_PROBE_FILE   (4 * 1024 * 1024) /* bytes */
 #define PROBE_FILE_MAX   (1024u * 1024u)   /* largest raw replace, bytes */
-#define ROWS_MAX         40
+#define ROWS_MAX         48
+#define SCAN_BUDGET_MS   250.0 /* any image accepted: decoded or refused */
 #define PATH_LEN         4096
 
 /* ---- iteration counts -------------------------------------------------- */
@@ -101,7 +103,7 @@ typedef enum unit { U_BYTES, U_CHARS, U_VERSION, U_TIME } unit;
 
 typedef struct row {
     char   section[12];
-    char   label[48];
+    char   label[52];
     unit   u;
     double value; /* time rows: microseconds */
     int    has_raw;
@@ -984,6 +986,153 @@ static void bench_scan(const bench_cfg *cfg, const char *code)
     free(clean);
 }
 
+/* ---- 4b. hostile images ----------------------------------------------- */
+
+typedef struct hostile {
+    const char *kind;                 /* "tiles", "finders", "noise" */
+    int         w, h, module_px, arg; /* arg: gap or pitch, in modules */
+} hostile;
+
+/* CPU time of this thread, microseconds: the scanner's budget counts it. */
+static double cpu_us(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
+}
+
+static int make_hostile(const hostile *c, uint8_t *px)
+{
+    if (strcmp(c->kind, "tiles") == 0)
+        return offpay_bench_tiled_frame(px, c->w, c->h, c->module_px, c->arg,
+                                        1);
+    if (strcmp(c->kind, "finders") == 0)
+        return offpay_bench_finder_frame(px, c->w, c->h, c->module_px, c->arg);
+    {
+        uint32_t st = 12345u; /* incompressible: the most to inflate */
+        for (size_t i = 0; i < (size_t)c->w * (size_t)c->h; i++) {
+            st = st * 1664525u + 1013904223u;
+            px[i] = (uint8_t)(st >> 24);
+        }
+    }
+    return 0;
+}
+
+/*
+ * Every hostile image is written as a PNG and scanned with
+ * offpay_qr_scan_file, as `offpay terminal accept --image` does: the worst
+ * wall and CPU time of the median of each image's runs is reported against
+ * the 250 ms budget. The variants: codes tiled edge to edge (the security
+ * review's images, some spaced so that every level and pass is tried) and
+ * bare finder patterns on a grid, at full HD and at the largest size the
+ * reader accepts (4096x2048 grey, 8 MiB), pure noise at
+ * that size (the most to inflate), and 8192x8192 tiles (refused on the
+ * header). Plus 8192x8192 tiles handed to offpay_qr_scan_gray directly.
+ */
+static void bench_hostile(const bench_cfg *cfg)
+{
+    static const hostile all[] = {
+        {"tiles", 1920, 1080, 1, 1},     {"tiles", 1920, 1080, 2, 1},
+        {"tiles", 1920, 1080, 3, 1},     {"tiles", 1920, 1080, 4, 1},
+        {"tiles", 1920, 1080, 6, 1},     {"tiles", 1920, 1080, 8, 1},
+        {"tiles", 4096, 2048, 2, 1},     {"tiles", 4096, 2048, 4, 1},
+        {"tiles", 4096, 2048, 8, 1},     {"tiles", 4096, 2048, 16, 1},
+        {"tiles", 4096, 2048, 8, 4},     {"tiles", 4096, 2048, 16, 2},
+        {"finders", 1920, 1080, 2, 12},  {"finders", 1920, 1080, 3, 12},
+        {"finders", 1920, 1080, 4, 24},  {"finders", 4096, 2048, 2, 12},
+        {"finders", 4096, 2048, 4, 12},  {"finders", 4096, 2048, 8, 24},
+        {"finders", 4096, 2048, 16, 40}, {"finders", 4096, 2048, 16, 64},
+        {"noise", 4096, 2048, 0, 0},     {"tiles", 8192, 8192, 4, 1},
+    };
+    static const hostile quick[] = {
+        {"tiles", 1920, 1080, 3, 1},
+        {"tiles", 8192, 8192, 4, 1},
+    };
+    const hostile *set = cfg->quick ? quick : all;
+    size_t         n = cfg->quick ? sizeof quick / sizeof quick[0]
+                                  : sizeof all / sizeof all[0];
+    int            reps = cfg->quick ? 1 : 5;
+    uint8_t       *px = xmalloc((size_t)8192 * 8192);
+    double         worst_wall = 0.0, worst_cpu = 0.0, t_big = 0.0;
+    char           path[PATH_LEN], worst[42] = "", label[52];
+    offpay_err     big_rc = OFFPAY_OK;
+    row           *r;
+
+    path_in(path, "hostile.png");
+    for (size_t i = 0; i < n; i++) {
+        const hostile *c = &set[i];
+        png_image      img;
+        double         wall[5], cpu[5], mw, mc;
+        offpay_err     rc = OFFPAY_OK;
+
+        if (make_hostile(c, px) != 0) {
+            fprintf(stderr, "offpay_bench: cannot make a hostile image\n");
+            exit(1);
+        }
+        memset(&img, 0, sizeof img);
+        img.version = PNG_IMAGE_VERSION;
+        img.width = (png_uint_32)c->w;
+        img.height = (png_uint_32)c->h;
+        img.format = PNG_FORMAT_GRAY;
+        if (!png_image_write_to_file(&img, path, 0, px, 0, NULL))
+            die("png_image_write_to_file", OFFPAY_EIMAGE);
+        for (int k = 0; k < reps; k++) {
+            char  *got = NULL;
+            double t0 = now_us(), c0 = cpu_us();
+            rc = offpay_qr_scan_file(path, &got);
+            cpu[k] = cpu_us() - c0;
+            wall[k] = now_us() - t0;
+            free(got);
+            if (rc != OFFPAY_OK && rc != OFFPAY_ESCAN &&
+                rc != OFFPAY_EIMAGE_DEADLINE && rc != OFFPAY_EIMAGE_TOO_LARGE)
+                die("qr_scan_file (hostile)", rc);
+        }
+        mw = quantile(wall, (size_t)reps, 0.5);
+        mc = quantile(cpu, (size_t)reps, 0.5);
+        if (!cfg->quick)
+            printf(
+                "hostile %-7s %4dx%-4d %2d px/module, %2d: %-18s %8.1f ms wall "
+                "%8.1f ms CPU\n",
+                c->kind, c->w, c->h, c->module_px, c->arg, offpay_errname(rc),
+                mw / 1000.0, mc / 1000.0);
+        if (mw > worst_wall) {
+            worst_wall = mw;
+            snprintf(worst, sizeof worst, "%s %dx%d %dpx/%d: %s", c->kind, c->w,
+                     c->h, c->module_px, c->arg, offpay_errname(rc));
+        }
+        if (mc > worst_cpu)
+            worst_cpu = mc;
+    }
+    /* The grey-buffer API takes up to 8192 a side and downscales. */
+    if (offpay_bench_tiled_frame(px, 8192, 8192, 4, 1, 1) != 0)
+        exit(1);
+    for (int k = 0; k < (cfg->quick ? 1 : 3); k++) {
+        char  *got = NULL;
+        double t0 = now_us();
+        big_rc = offpay_qr_scan_gray(px, 8192, 8192, 8192, &got);
+        t_big = now_us() - t0;
+        free(got);
+    }
+
+    snprintf(label, sizeof label, "hostile PNG, worst of %zu, wall", n);
+    r = add_row("scan", label, U_TIME, worst_wall);
+    set_raw(r, "budget", SCAN_BUDGET_MS * 1000.0);
+    snprintf(r->check, sizeof r->check, "%s",
+             worst_wall <= SCAN_BUDGET_MS * 1000.0 ? "ok" : "OVER");
+    snprintf(label, sizeof label, "hostile PNG, worst of %zu, CPU", n);
+    r = add_row("scan", label, U_TIME, worst_cpu);
+    set_raw(r, "budget", SCAN_BUDGET_MS * 1000.0);
+    snprintf(r->check, sizeof r->check, "%s",
+             worst_cpu <= SCAN_BUDGET_MS * 1000.0 ? "ok" : "OVER");
+    snprintf(label, sizeof label, "  worst: %s", worst);
+    (void)add_row("scan", label, U_TIME, worst_wall);
+    r = add_row("scan", "8192x8192 grey buffer, tiles 4 px, wall", U_TIME,
+                t_big);
+    snprintf(r->check, sizeof r->check, "%s", offpay_errname(big_rc));
+    free(px);
+}
+
 /* ---- 5. making a code ---------------------------------------------------- */
 
 /* Microseconds of one raw atomic replace of a len-byte file: write a
@@ -1321,6 +1470,7 @@ int main(int argc, char **argv)
     bench_verify(&cfg, &w);
     bench_accept(&cfg, &w);
     bench_scan(&cfg, cpm);
+    bench_hostile(&cfg);
     bench_wallet(&cfg, &w, wal, wallet_path);
 
     printf("offpay_bench %s, %s run, libsodium %s, %ld CPUs, %.1f s\n", date,

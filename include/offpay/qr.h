@@ -20,7 +20,19 @@
  * the temporary file is removed and path is untouched.
  *
  * Limits: images read or written are at most OFFPAY_QR_MAX_DIM pixels on a
- * side.
+ * side. A PNG file scanned is at most OFFPAY_QR_SCAN_MAX_BYTES long and
+ * decodes to at most OFFPAY_QR_SCAN_MAX_RAW bytes (checked on its header,
+ * before any pixel is inflated).
+ *
+ * Scanning does bounded work, whatever the image: a decoder's search for
+ * finder patterns costs the cube of the patterns it meets, so an image tiled
+ * with small codes could otherwise pin a CPU for minutes. The scanner
+ * binarizes the image itself, counts what could be finder patterns, and runs
+ * ZXing only on levels (the image, then halved) where they are few; it
+ * starts no new pass once it has used OFFPAY_QR_SCAN_BUDGET_MS of CPU time. A scan that
+ * stops for either reason before finding a code fails with
+ * OFFPAY_EIMAGE_DEADLINE. On the reference machine any image accepted is
+ * decoded or refused within 250 ms (docs/benchmarks.md).
  *
  * Thread safety: every function is safe to call from several threads at once
  * on different arguments (libqrencode is built with pthread support; libpng
@@ -39,6 +51,23 @@ extern "C" {
 
 /* Largest width or height, in pixels, of an image read or written here. */
 #define OFFPAY_QR_MAX_DIM 8192
+
+/* Largest PNG file offpay_qr_scan_file() reads, in bytes (16 MiB). */
+#define OFFPAY_QR_SCAN_MAX_BYTES (16L * 1024 * 1024)
+
+/* Largest decoded size of a PNG offpay_qr_scan_file() reads: width x height
+ * x bytes a pixel in the file's own format (1 for 8-bit grey, 3 for RGB, 8
+ * for 16-bit RGBA...), 8 MiB: a 3840x2160 grey frame or a 1920x1080 RGBA
+ * screenshot. Inflating and converting more would by itself overrun the
+ * scan's time budget on the reference machine (about 10 ms a MiB). */
+#define OFFPAY_QR_SCAN_MAX_RAW (8L * 1024 * 1024)
+
+/* After this many milliseconds of the calling thread's CPU time a scan
+ * starts no new level or decoding pass. One level or pass already started
+ * runs to its end (each is bounded: at most 4096 pixels a side and at most
+ * a few hundred finder-pattern candidates), so a scan takes at most about
+ * 1.5 times this; reading the PNG comes on top. */
+#define OFFPAY_QR_SCAN_BUDGET_MS 100
 
 /* Quiet zone, in modules, of offpay_qr_render_utf8(). */
 #define OFFPAY_QR_UTF8_MARGIN 2
@@ -99,9 +128,12 @@ offpay_err offpay_qr_render_utf8(const char *text, char **out);
  * decode the QR code in it as offpay_qr_scan_gray() does.
  * *text is malloc'd, NUL-terminated; free() it.
  * Errors: OFFPAY_EINVAL (NULL argument), OFFPAY_EIO (the file cannot be
- * opened: missing, unreadable), OFFPAY_EIMAGE (the file is open but is not a
- * readable PNG: wrong signature, truncated, corrupt, or larger than
- * OFFPAY_QR_MAX_DIM on a side), OFFPAY_ENOMEM, OFFPAY_ESCAN (no QR code).
+ * opened: missing, unreadable), OFFPAY_EIMAGE_TOO_LARGE (a file longer than
+ * OFFPAY_QR_SCAN_MAX_BYTES, an image above OFFPAY_QR_MAX_DIM on a side or
+ * decoding to more than OFFPAY_QR_SCAN_MAX_RAW bytes), OFFPAY_EIMAGE (the file
+ * is open but is not a readable PNG: wrong signature, truncated, corrupt),
+ * OFFPAY_ENOMEM, OFFPAY_ESCAN (no QR code), OFFPAY_EIMAGE_DEADLINE (as for
+ * offpay_qr_scan_gray).
  */
 offpay_err offpay_qr_scan_file(const char *path, char **text);
 
@@ -110,14 +142,23 @@ offpay_err offpay_qr_scan_file(const char *path, char **text);
  * pixels[y * stride + x] for 0 <= x < width, 0 <= y < height (stride >=
  * width, in bytes). The buffer is only read, and only during the call. It
  * copes with camera frames: uneven lighting, noise, any rotation, mild
- * perspective. Light-on-dark (inverted) codes are read by a second pass over
- * an inverted copy (width * height bytes) made only when the first pass finds
- * nothing. If the image holds several QR codes, one of them is returned.
+ * perspective. Light-on-dark (inverted) codes are read by a second pass,
+ * run only when the first finds nothing. An image longer than 4096 pixels
+ * on a side is first box-downscaled by a whole factor to fit 4096 (so its
+ * modules should be at least ~2 pixels for each unit of that factor).
+ * Specks one pixel wide are removed before the search (so are modules one
+ * pixel wide: render at 2 pixels a module or more), and areas with less
+ * than 40 grey levels of contrast read as background. If the image
+ * holds several QR codes, one of them is returned. Work is bounded (see the
+ * top of this file); the call allocates about 2.1 bytes a pixel of the
+ * (downscaled) image.
  * *text is malloc'd, NUL-terminated UTF-8; free() it.
  * Errors: OFFPAY_EINVAL (NULL argument, width or height < 1 or above
  * OFFPAY_QR_MAX_DIM, stride < width or stride * height above INT_MAX),
  * OFFPAY_ENOMEM, OFFPAY_ESCAN (no readable QR code, or its text holds a NUL
- * byte).
+ * byte), OFFPAY_EIMAGE_DEADLINE (no code found, and the image held too many
+ * finder-pattern-like shapes to search them all, or the time budget ran
+ * out).
  */
 offpay_err offpay_qr_scan_gray(const uint8_t *pixels, int width, int height,
                                int stride, char **text);

@@ -397,7 +397,7 @@ static char *read_code(const char *image, const char *code, int *status)
     if (image != NULL) {
         rc = offpay_qr_scan_file(image, &text);
         if (rc != OFFPAY_OK) {
-            if (rc == OFFPAY_ESCAN)
+            if (cli_is_rejection(rc)) /* no code, too large, too crowded */
                 *status = EXIT_REJECTED;
             fprintf(stderr, "offpay: %s: %s (%s)\n", image, offpay_strerror(rc),
                     offpay_errname(rc));

@@ -1,30 +1,18 @@
 /*
- * png_read.c — QR scanning: read any PNG with libpng into 8-bit grey and hand
- * grey images to ZXing-C++ through zxing_shim.cpp. Contracts in offpay/qr.h.
+ * png_read.c — QR scanning: read any PNG with libpng into 8-bit grey, within
+ * the size caps, and hand it to the bounded scanner (scan.c). Contracts in
+ * offpay/qr.h.
  */
+#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
+
 #include "offpay/qr.h"
 
-#include <limits.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#include "qr/zxing_shim.h"
-
-offpay_err offpay_qr_scan_gray(const uint8_t *pixels, int width, int height,
-                               int stride, char **text)
-{
-    if (text == NULL)
-        return OFFPAY_EINVAL;
-    *text = NULL;
-    if (pixels == NULL || width < 1 || height < 1 ||
-        width > OFFPAY_QR_MAX_DIM || height > OFFPAY_QR_MAX_DIM ||
-        stride < width || (int64_t)stride * height > INT_MAX)
-        return OFFPAY_EINVAL;
-    return offpay__zxing_decode_gray(pixels, width, height, stride, text);
-}
+#include <sys/stat.h>
 
 /* libpng's default handlers print to stderr; a library must stay quiet.
  * The error handler must not return: it jumps back to a setjmp below. */
@@ -56,18 +44,31 @@ typedef struct png_in {
     png_bytep  *rows;     /* height pointers into pix */
 } png_in;
 
-/* Phase 1: signature, header, size bound, transforms to 8-bit grey(+alpha).
- * Returns 0, or -1 on any libpng error (bad signature, truncation...). */
+/* Phase 1: signature, header, size caps, transforms to 8-bit grey(+alpha).
+ * Returns 0, -1 on any libpng error (bad signature, truncation...), or -2
+ * when the image is beyond OFFPAY_QR_MAX_DIM or OFFPAY_QR_SCAN_MAX_RAW
+ * (decided on the header, before any pixel is inflated). */
 static int read_header(png_in *in)
 {
+    png_uint_32 w, h;
+    uint64_t    raw;
+
     if (setjmp(png_jmpbuf(in->png)))
         return -1;
     png_init_io(in->png, in->f);
-    png_set_user_limits(in->png, OFFPAY_QR_MAX_DIM, OFFPAY_QR_MAX_DIM);
-    png_read_info(in->png, in->info);
-
+    png_read_info(in->png, in->info); /* libpng refuses > 1000000 a side */
+    w = png_get_image_width(in->png, in->info);
+    h = png_get_image_height(in->png, in->info);
     png_byte color = png_get_color_type(in->png, in->info);
     png_byte depth = png_get_bit_depth(in->png, in->info);
+
+    /* Bytes of decoded pixels in the file's own format, rounded up to
+     * whole bytes a pixel: what libpng inflates and converts. */
+    raw = (uint64_t)w * h * png_get_channels(in->png, in->info) *
+          (depth > 8 ? 2u : 1u);
+    if (w > OFFPAY_QR_MAX_DIM || h > OFFPAY_QR_MAX_DIM ||
+        raw > OFFPAY_QR_SCAN_MAX_RAW)
+        return -2;
 
     if (color == PNG_COLOR_TYPE_PALETTE)
         png_set_palette_to_rgb(in->png);
@@ -115,9 +116,11 @@ static void composite_on_white(uint8_t *pix, size_t n)
 
 offpay_err offpay_qr_scan_file(const char *path, char **text)
 {
-    png_in     in = {0};
-    size_t     row_bytes;
-    offpay_err rc;
+    png_in      in = {0};
+    struct stat st;
+    size_t      row_bytes;
+    int         hr;
+    offpay_err  rc;
 
     if (text == NULL)
         return OFFPAY_EINVAL;
@@ -127,6 +130,11 @@ offpay_err offpay_qr_scan_file(const char *path, char **text)
     in.f = fopen(path, "rb");
     if (in.f == NULL)
         return OFFPAY_EIO;
+    if (fstat(fileno(in.f), &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size > OFFPAY_QR_SCAN_MAX_BYTES) {
+        rc = OFFPAY_EIMAGE_TOO_LARGE;
+        goto out;
+    }
     in.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL,
                                     png_error_quiet, png_warning_quiet);
     if (in.png == NULL) {
@@ -138,11 +146,12 @@ offpay_err offpay_qr_scan_file(const char *path, char **text)
         rc = OFFPAY_ENOMEM;
         goto out;
     }
-    if (read_header(&in) != 0) {
-        rc = OFFPAY_EIMAGE;
+    hr = read_header(&in);
+    if (hr != 0) {
+        rc = hr == -2 ? OFFPAY_EIMAGE_TOO_LARGE : OFFPAY_EIMAGE;
         goto out;
     }
-    /* Bounded by png_set_user_limits: at most 8192 * 8192 * 2 bytes. */
+    /* Bounded by read_header: at most 2 * OFFPAY_QR_SCAN_MAX_RAW bytes. */
     row_bytes = (size_t)in.width * (size_t)in.channels;
     in.pix = malloc(row_bytes * in.height);
     in.rows = malloc(sizeof *in.rows * in.height);

@@ -1,6 +1,6 @@
 /*
- * zxing_shim.cpp — the C-linkage shim over ZXing-C++ 1.4 used by
- * offpay_qr_scan_gray(). No C++ type or exception crosses this file's edge.
+ * zxing_shim.cpp — the C-linkage shim over ZXing-C++ 1.4 used by scan.c.
+ * No C++ type or exception crosses this file's edge.
  */
 
 // Make Result::text() return UTF-8 std::string (the 1.4 transition switch,
@@ -14,7 +14,6 @@
 #include <cstring>
 #include <new>
 #include <string>
-#include <vector>
 
 #include <ZXing/BarcodeFormat.h>
 #include <ZXing/DecodeHints.h>
@@ -22,42 +21,32 @@
 #include <ZXing/ReadBarcode.h>
 #include <ZXing/Result.h>
 
-extern "C" offpay_err offpay__zxing_decode_gray(const uint8_t *px, int w, int h,
-                                                int stride, char **text)
+extern "C" offpay_err offpay__zxing_decode_bits(const uint8_t *bits, int w,
+                                                int h, char **text)
 {
     *text = nullptr;
     try {
-        const ZXing::ImageView view(px, w, h, ZXing::ImageFormat::Lum, stride);
+        const ZXing::ImageView view(bits, w, h, ZXing::ImageFormat::Lum, w);
         ZXing::DecodeHints     hints;
         hints.setFormats(ZXing::BarcodeFormat::QRCode);
+        // Try-harder makes the finder-pattern search look at every third
+        // row, so small codes are found; scan.c has bounded what that
+        // search can meet (its cost is cubic in the patterns it finds).
         hints.setTryHarder(true);
-        hints.setTryRotate(true);
-        hints.setTryDownscale(true);
+        // The QR detector finds codes at any angle by itself; rotation only
+        // repeats the search. Downscaled layers are scan.c's job, on the
+        // grey image: layers of a binarized image would be grey mush.
+        hints.setTryRotate(false);
+        hints.setTryDownscale(false);
         hints.setIsPure(false);
-        // LocalAverage (ZXing's hybrid binarizer) thresholds each block
-        // against its neighbourhood, so it copes with the lighting gradients
-        // and noise of camera frames where one global threshold fails.
-        hints.setBinarizer(ZXing::Binarizer::LocalAverage);
+        hints.setMaxNumberOfSymbols(1);
+        // The image is already binarized: dark pixels are 0, "BoolCast"
+        // reads exactly those as dark.
+        hints.setBinarizer(ZXing::Binarizer::BoolCast);
 
         ZXing::Result result = ZXing::ReadBarcode(view, hints);
-        if (!result.isValid()) {
-            // ZXing 1.4 reads dark-on-light only. A code drawn light-on-dark
-            // (offpay_qr_render_utf8 in a light-themed terminal, dark-mode
-            // screens) reads once the image is inverted. Costs a second pass
-            // only when the first found nothing.
-            const std::size_t    uw = static_cast<std::size_t>(w);
-            std::vector<uint8_t> inv(uw * static_cast<std::size_t>(h));
-            for (std::size_t y = 0; y < static_cast<std::size_t>(h); y++) {
-                const uint8_t *row = px + y * static_cast<std::size_t>(stride);
-                for (std::size_t x = 0; x < uw; x++)
-                    inv[y * uw + x] = static_cast<uint8_t>(255 - row[x]);
-            }
-            const ZXing::ImageView inv_view(inv.data(), w, h,
-                                            ZXing::ImageFormat::Lum);
-            result = ZXing::ReadBarcode(inv_view, hints);
-            if (!result.isValid())
-                return OFFPAY_ESCAN;
-        }
+        if (!result.isValid())
+            return OFFPAY_ESCAN;
         const std::string utf8 = result.text();
         // A C string cannot carry an embedded NUL; no offpay code has one.
         if (utf8.find('\0') != std::string::npos)

@@ -14,17 +14,19 @@ extern "C" {
 #endif
 
 /*
- * offpay__zxing_decode_gray — decode one QR code from the 8-bit grey image
- * px[y * stride + x] (w x h). The caller has validated the arguments (see
- * offpay_qr_scan_gray): px != NULL, 1 <= w <= stride, h >= 1, stride * h fits
- * an int. Dark-on-light first; if nothing is found, once more on an inverted
- * copy. *text is set to NULL, then on success to a malloc'd NUL-terminated
- * UTF-8 string. Never throws.
+ * offpay__zxing_decode_bits — one ZXing pass looking for one QR code in a
+ * binarized image: bits[y * w + x] is 0 for a dark pixel and 255 for a light
+ * one (scan.c binarizes and counts finder-pattern candidates first; ZXing's
+ * own binarizer is bypassed so that the finder-pattern search sees exactly
+ * the pixels that were counted). Dark-on-light only; no rotation, no
+ * downscaling, at most one symbol. The caller has validated the arguments:
+ * bits != NULL, w >= 1, h >= 1, w * h fits an int. *text is set to NULL,
+ * then on success to a malloc'd NUL-terminated UTF-8 string. Never throws.
  * Errors: OFFPAY_ESCAN (no valid QR code, text with a NUL byte, or any
  * ZXing failure), OFFPAY_ENOMEM.
  */
-offpay_err offpay__zxing_decode_gray(const uint8_t *px, int w, int h,
-                                     int stride, char **text);
+offpay_err offpay__zxing_decode_bits(const uint8_t *bits, int w, int h,
+                                     char **text);
 
 #ifdef __cplusplus
 }

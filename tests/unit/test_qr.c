@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "qr/scan_int.h"
 
 #define FRAME_W 640
 #define FRAME_H 480
@@ -614,25 +615,195 @@ static void test_scan_truncated(void)
     free(png);
 }
 
-/* A PNG whose header claims more than OFFPAY_QR_MAX_DIM pixels a side. */
-static void test_scan_too_big(void)
+/* Writes a w x h PNG of the given simplified-API format, every byte of its
+ * pixels zero (compresses to almost nothing). 0 on success. */
+static int write_blank_png(const char *path, int w, int h, png_uint_32 format)
 {
-    char      path[512];
     png_image img;
-    uint8_t  *px = calloc(8193, 1);
-    char     *got = NULL;
+    void     *px;
+    int       ok;
 
-    REQUIRE(px != NULL);
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
-    img.width = 8193;
-    img.height = 1;
-    img.format = PNG_FORMAT_GRAY;
-    tmp_path(path, sizeof path, "wide.png");
-    CHECK(png_image_write_to_file(&img, path, 0, px, 0, NULL));
+    img.width = (png_uint_32)w;
+    img.height = (png_uint_32)h;
+    img.format = format;
+    px = calloc(PNG_IMAGE_SIZE(img), 1);
+    if (px == NULL)
+        return -1;
+    ok = png_image_write_to_file(&img, path, 0, px, 0, NULL);
     free(px);
-    CHECK_ERR(offpay_qr_scan_file(path, &got), OFFPAY_EIMAGE);
+    return ok ? 0 : -1;
+}
+
+/* Images over the caps are refused on their header or size, before any
+ * pixel is inflated, with the specific error. */
+static void test_scan_too_big(void)
+{
+    char       path[512];
+    char      *got = NULL;
+    FILE      *f;
+    offpay_err rc;
+
+    /* More than OFFPAY_QR_MAX_DIM on a side. */
+    tmp_path(path, sizeof path, "wide.png");
+    REQUIRE(write_blank_png(path, OFFPAY_QR_MAX_DIM + 1, 1, PNG_FORMAT_GRAY) ==
+            0);
+    CHECK_ERR(offpay_qr_scan_file(path, &got), OFFPAY_EIMAGE_TOO_LARGE);
     CHECK(got == NULL);
+    /* 8192 x 8192 grey: within the side limit, 64 MiB decoded. */
+    tmp_path(path, sizeof path, "square.png");
+    REQUIRE(write_blank_png(path, 8192, 8192, PNG_FORMAT_GRAY) == 0);
+    CHECK_ERR(offpay_qr_scan_file(path, &got), OFFPAY_EIMAGE_TOO_LARGE);
+    /* 1100 x 1000 16-bit RGBA: 8.8 MB decoded, over the cap. */
+    tmp_path(path, sizeof path, "deep.png");
+    REQUIRE(write_blank_png(path, 1100, 1000, PNG_FORMAT_LINEAR_RGB_ALPHA) ==
+            0);
+    CHECK_ERR(offpay_qr_scan_file(path, &got), OFFPAY_EIMAGE_TOO_LARGE);
+    /* Exactly at the cap (4096 x 2048 grey, 8 MiB) is read, and holds no
+     * code (in an unoptimized sanitizer build, reading and searching it can
+     * take longer than the scan's CPU budget: the deadline error then). */
+    tmp_path(path, sizeof path, "at-cap.png");
+    REQUIRE(write_blank_png(path, 4096, 2048, PNG_FORMAT_GRAY) == 0);
+    rc = offpay_qr_scan_file(path, &got);
+    CHECK(rc == OFFPAY_ESCAN || rc == OFFPAY_EIMAGE_DEADLINE);
+    /* A file longer than OFFPAY_QR_SCAN_MAX_BYTES, whatever it holds. */
+    tmp_path(path, sizeof path, "long.png");
+    f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    CHECK(fseek(f, OFFPAY_QR_SCAN_MAX_BYTES, SEEK_SET) == 0);
+    CHECK(fputc(0, f) == 0);
+    CHECK(fclose(f) == 0);
+    CHECK_ERR(offpay_qr_scan_file(path, &got), OFFPAY_EIMAGE_TOO_LARGE);
+    CHECK(got == NULL);
+}
+
+/*
+ * The hostile images of the security review: a grey frame tiled edge to
+ * edge with small QR codes. Before the scan was bounded, 640x480 of them
+ * took 30 s (1-pixel modules) or decoded one tile (2 and 3 pixels), and
+ * 1920x1080 ran for minutes, all inside ZXing's finder-pattern search.
+ * Now the scanner counts the candidates, refuses the passes that would
+ * meet too many, and says so: OFFPAY_EIMAGE_DEADLINE. 1-pixel modules are
+ * mostly lost with the one-pixel specks the scanner removes: no code, or
+ * refused.
+ */
+static void test_hostile_tiles_refused(void)
+{
+    static const struct {
+        int        w, h, module_px;
+        offpay_err want;
+    } cases[] = {
+        {640, 480, 1, OFFPAY_ESCAN}, /* or OFFPAY_EIMAGE_DEADLINE */
+        {640, 480, 2, OFFPAY_EIMAGE_DEADLINE},
+        {640, 480, 3, OFFPAY_EIMAGE_DEADLINE},
+        {640, 480, 4, OFFPAY_EIMAGE_DEADLINE},
+        {1920, 1080, 2, OFFPAY_EIMAGE_DEADLINE},
+        {1920, 1080, 3, OFFPAY_EIMAGE_DEADLINE},
+    };
+    uint8_t *px = malloc(1920 * 1080);
+
+    REQUIRE(px != NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        offpay__qr_scan_report rep;
+        char                  *got = (char *)1;
+        offpay_err             rc;
+
+        REQUIRE(offpay_bench_tiled_frame(px, cases[i].w, cases[i].h,
+                                         cases[i].module_px, 1, 1) == 0);
+        rc = offpay__qr_scan_bounded(px, cases[i].w, cases[i].h, cases[i].w,
+                                     (int64_t)OFFPAY_QR_SCAN_BUDGET_MS * 1000,
+                                     &got, &rep);
+        if (cases[i].want == OFFPAY_ESCAN && rc == OFFPAY_EIMAGE_DEADLINE)
+            rc = OFFPAY_ESCAN; /* both mean: not a code, refused quickly */
+        if (rc != cases[i].want)
+            fprintf(stderr, "tiles %dx%d, %d px a module: %s\n", cases[i].w,
+                    cases[i].h, cases[i].module_px, offpay_errname(rc));
+        CHECK(rc == cases[i].want);
+        CHECK(got == NULL);
+        if (cases[i].want == OFFPAY_EIMAGE_DEADLINE)
+            CHECK(rep.skipped > 0 &&
+                  rep.max_candidates > OFFPAY__QR_CANDIDATES_MAX);
+        free(got);
+    }
+    free(px);
+}
+
+/* The same through a PNG file, as `offpay terminal accept --image` reads
+ * it; the 1920x1080 image is the review's size (tens of KB). */
+static void test_hostile_png_refused(void)
+{
+    uint8_t *px = malloc(1920 * 1080);
+    char     path[512];
+    char    *got = NULL;
+
+    REQUIRE(px != NULL);
+    tmp_path(path, sizeof path, "tiles.png");
+    if (offpay_bench_tiled_frame(px, 1920, 1080, 4, 1, 7) != 0 ||
+        write_gray_png(path, px, 1920, 1080) != 0) {
+        free(px);
+        REQUIRE(0 && "cannot make the image");
+    }
+    free(px);
+    CHECK_ERR(offpay_qr_scan_file(path, &got), OFFPAY_EIMAGE_DEADLINE);
+    CHECK(got == NULL);
+}
+
+/* Genuine camera frames, up to 4K, stay far below the candidate limit and
+ * decode in the first pass at full resolution. (What is asserted is the
+ * work, not the time: the budget here is 10 s so that an unoptimized
+ * sanitizer build, ten times slower, proves the same.) */
+static void test_genuine_frames_first_pass(void)
+{
+    static const int sizes[][2] = {{640, 480}, {1920, 1080}, {3840, 2160}};
+    uint8_t         *frame = malloc(3840 * 2160);
+    char             text[306];
+
+    REQUIRE(frame != NULL);
+    make_code_text(text, 31);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        offpay__qr_scan_report rep;
+        char                  *got = NULL;
+        int                    w = sizes[i][0], h = sizes[i][1];
+
+        REQUIRE(offpay_bench_noisy_frame(text, frame, w, h, 7.0, 31) == 0);
+        CHECK_ERR(offpay__qr_scan_bounded(frame, w, h, w, 10000000, &got, &rep),
+                  OFFPAY_OK);
+        CHECK(got != NULL && strcmp(got, text) == 0);
+        CHECK(rep.levels == 1 && rep.passes == 1 && rep.skipped == 0);
+        CHECK(rep.max_candidates < OFFPAY__QR_CANDIDATES_MAX / 2);
+        free(got);
+    }
+    free(frame);
+}
+
+/* No pass starts once the budget is spent: with none at all the scan stops
+ * before the first, with the deadline error. */
+static void test_scan_budget(void)
+{
+    uint8_t               *frame = malloc(FRAME_W * FRAME_H);
+    char                   text[306];
+    char                  *got = (char *)1;
+    offpay__qr_scan_report rep;
+
+    REQUIRE(frame != NULL);
+    make_code_text(text, 41);
+    CHECK(offpay_bench_noisy_frame(text, frame, FRAME_W, FRAME_H, 5.0, 41) ==
+          0);
+    CHECK_ERR(offpay__qr_scan_bounded(frame, FRAME_W, FRAME_H, FRAME_W, 0, &got,
+                                      &rep),
+              OFFPAY_EIMAGE_DEADLINE);
+    CHECK(got == NULL && rep.passes == 0);
+    CHECK_ERR(offpay__qr_scan_bounded(frame, FRAME_W, FRAME_H, FRAME_W, -1,
+                                      &got, &rep),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay__qr_scan_bounded(frame, FRAME_W, FRAME_H, FRAME_W,
+                                      (int64_t)OFFPAY_QR_SCAN_BUDGET_MS * 1000,
+                                      &got, &rep),
+              OFFPAY_OK);
+    CHECK(got != NULL && strcmp(got, text) == 0);
+    free(got);
+    free(frame);
 }
 
 static void test_bad_arguments(void)
@@ -706,6 +877,10 @@ int main(void)
         {"scan_missing", test_scan_missing},
         {"scan_truncated", test_scan_truncated},
         {"scan_too_big", test_scan_too_big},
+        {"hostile_tiles_refused", test_hostile_tiles_refused},
+        {"hostile_png_refused", test_hostile_png_refused},
+        {"genuine_frames_first_pass", test_genuine_frames_first_pass},
+        {"scan_budget", test_scan_budget},
         {"bad_arguments", test_bad_arguments},
         {NULL, NULL},
     };
