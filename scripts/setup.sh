@@ -8,6 +8,7 @@ packages=(
   libsodium-dev libqrencode-dev libpng-dev libzxing-dev
   libsqlite3-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libpq-dev
   python3 openssl ca-certificates
+  pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools
 )
 
 missing=()

@@ -16,6 +16,7 @@
 #include "offpay/wallet.h"
 #include "offpay/terminal.h"
 #include "offpay/qr.h"
+#include "offpay/nfc.h"
 
 #ifdef __cplusplus
 extern "C" {
