@@ -310,6 +310,7 @@ typedef struct offpay_nfc_vpcd_opts {
     uint32_t connect_ms; /* how long to retry connecting to vpcd */
     uint32_t idle_ms;    /* leave the field after this long with no APDU
                             once an exchange began (0: never) */
+    uint32_t max_ms;     /* leave the field after this long (0: never) */
     uint32_t drop_at;    /* leave the field on receiving the drop_at-th
                             APDU of this tap, after processing it and
                             before answering (0: never; tests) */
@@ -323,8 +324,8 @@ typedef struct offpay_nfc_vpcd_opts {
  * offpay_nfc_vpcd_tap — one tap: connect to vsmartcard's virtual reader
  * (vpcd) at host:port as a card, answer its power, ATR and APDU messages
  * with card c until vpcd closes the connection, opts->done says so, the
- * idle time passes or drop_at is reached; then leave (close). The card is
- * reset at every power change and at the end. *apdus (may be NULL)
+ * idle or maximum time passes or drop_at is reached; then leave (close). The
+ * card is reset at every power change and at the end. *apdus (may be NULL)
  * receives the number of APDUs received.
  * Errors: OFFPAY_EINVAL, OFFPAY_EIO (cannot connect, or a malformed
  * message from vpcd).

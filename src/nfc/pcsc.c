@@ -42,8 +42,11 @@ static void reader_disconnect(void *vr)
     offpay_nfc_reader *r = vr;
 
     if (r->connected) {
-        /* Power the card off: the next session starts from SELECT. */
-        (void)SCardDisconnect(r->card, SCARD_UNPOWER_CARD);
+        /* Leave the card as it is: powering off a card that already left
+         * makes pcscd publish the reader as empty until its poller sees a
+         * change, which hides the next card (vpcd); every session starts
+         * with SELECT anyway. */
+        (void)SCardDisconnect(r->card, SCARD_LEAVE_CARD);
         r->connected = 0;
     }
 }
@@ -103,6 +106,13 @@ static offpay_err reader_transmit(void *vr, const uint8_t *cmd, size_t len,
     rv = SCardTransmit(r->card, pci, cmd, (DWORD)len, NULL, resp, &n);
     if (rv != SCARD_S_SUCCESS)
         return OFFPAY_EIO; /* removed, reset, unresponsive: the card left */
+    if (n < 2) {
+        /* No status word: some drivers (vpcd among them) report a card
+         * gone mid-command as an empty answer. */
+        (void)SCardDisconnect(r->card, SCARD_LEAVE_CARD);
+        r->connected = 0;
+        return OFFPAY_EIO;
+    }
     *resp_len = n;
     return OFFPAY_OK;
 }

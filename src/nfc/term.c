@@ -30,27 +30,31 @@ static uint32_t left_ms(int64_t deadline)
 
 /* Waits for a card and selects offpay on it. OFFPAY_EIO: no card in time;
  * OFFPAY_ENOTFOUND: a card without offpay (*sw set). A card leaving during
- * the SELECT is waited for again. */
+ * the SELECT is waited for again (a reader may still report a card that
+ * has just left: look again after a short pause rather than spin). */
 static offpay_err tap(const offpay_nfc_link *link, int64_t deadline,
                       uint32_t *taps, uint16_t *sw)
 {
     offpay_err rc;
 
     for (;;) {
-        uint32_t left = left_ms(deadline);
+        uint32_t        left = left_ms(deadline);
+        struct timespec pause = {0, 20 * 1000000L};
 
         if (left == 0)
             return OFFPAY_EIO;
         rc = link->connect(link->ctx, left);
         if (rc != OFFPAY_OK)
             return OFFPAY_EIO;
-        (*taps)++;
         rc = offpay_nfc_select(link, sw);
-        if (rc == OFFPAY_OK)
+        if (rc == OFFPAY_OK) {
+            (*taps)++;
             return OFFPAY_OK;
+        }
         link->disconnect(link->ctx);
         if (rc != OFFPAY_EIO)
             return OFFPAY_ENOTFOUND;
+        nanosleep(&pause, NULL);
     }
 }
 

@@ -150,10 +150,21 @@ offpay_err offpay_nfc_vpcd_tap(const char *host, uint16_t port,
         goto out;
     }
     offpay_nfc_card_reset(c);
+    deadline = opts->max_ms > 0 ? mono_ms() + opts->max_ms : 0;
     for (;;) {
         size_t n, rlen;
         int timeout = count > 0 && opts->idle_ms > 0 ? (int)opts->idle_ms : -1;
-        int r = read_full(fd, hdr, 2, timeout);
+        int r;
+
+        if (deadline != 0) {
+            int64_t left = deadline - mono_ms();
+
+            if (left <= 0)
+                break;
+            if (timeout < 0 || left < timeout)
+                timeout = (int)left;
+        }
+        r = read_full(fd, hdr, 2, timeout);
 
         if (r == 0)
             break; /* vpcd closed: pcscd stopped */
