@@ -14,6 +14,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,13 +61,34 @@ static int connect_once(const char *host, uint16_t port)
                     ai->ai_protocol);
         if (fd < 0)
             continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            int one = 1;
+
+            /* Each answer is one small write: send it now (Nagle would
+             * hold it for the peer's delayed acknowledgement). */
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             break;
+        }
         close(fd);
         fd = -1;
     }
     freeaddrinfo(res);
     return fd;
+}
+
+/* vpcd writes a message's length and its bytes in two writes, on a socket
+ * without TCP_NODELAY: Nagle holds the bytes until the length is
+ * acknowledged, and a delayed acknowledgement costs 40 ms per APDU. So
+ * acknowledge at once (Linux re-arms delayed acks, hence after every read). */
+static void quick_ack(int fd)
+{
+#ifdef TCP_QUICKACK
+    int one = 1;
+
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+#else
+    (void)fd;
+#endif
 }
 
 /* Reads exactly n bytes. 1: done, 0: the peer closed, -1: error or
@@ -86,6 +109,7 @@ static int read_full(int fd, uint8_t *buf, size_t n, int timeout_ms)
         r = recv(fd, buf + got, n - got, 0);
         if (r < 0 && errno == EINTR)
             continue;
+        quick_ack(fd);
         if (r < 0)
             return -1;
         if (r == 0)
