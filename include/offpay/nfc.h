@@ -234,7 +234,9 @@ typedef struct offpay_nfc_link {
  * *sw receives the card's final status word; out (capacity cap) the data
  * when it is OFFPAY_SW_OK. Errors: OFFPAY_EINVAL, OFFPAY_EIO (the link
  * failed: the card left), OFFPAY_EMALFORMED (a response without a status
- * word), OFFPAY_ETOOBIG (the answer exceeds cap).
+ * word, a 61XX without data, or data with a non-final chain piece),
+ * OFFPAY_ETOOBIG (the answer exceeds cap). So a hostile card can neither
+ * overflow out nor keep the terminal fetching forever.
  */
 offpay_err offpay_nfc_command(const offpay_nfc_link *link, uint8_t ins,
                               const uint8_t *msg, size_t len, size_t chunk,

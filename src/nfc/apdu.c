@@ -440,6 +440,11 @@ offpay_err offpay_nfc_command(const offpay_nfc_link *link, uint8_t ins,
         got += d;
         if ((s & 0xFF00) != OFFPAY_SW_MORE)
             break;
+        if (d == 0) {
+            /* "More" with nothing now: a card that never finishes. */
+            rc = OFFPAY_EMALFORMED;
+            goto out;
+        }
         rc = offpay_apdu_build(OFFPAY_NFC_CLA_ISO, OFFPAY_NFC_INS_GET_RESP, 0,
                                0, NULL, 0, le, cmd, sizeof cmd, &clen);
         if (rc != OFFPAY_OK)

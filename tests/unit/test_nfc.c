@@ -518,7 +518,8 @@ static void test_card_pulled_at_every_step(void)
             CHECK(journal_rows(x.t) == rows);
             CHECK((rc == OFFPAY_OK) == res.accepted);
             if (back) {
-                CHECK(rc == OFFPAY_OK && res.receipt && res.taps == (k == 1 ? 1u : 2u));
+                CHECK(rc == OFFPAY_OK && res.receipt &&
+                      res.taps == (k == 1 ? 1u : 2u));
             } else {
                 /* Gone before the code: nothing. After: accepted, no
                  * receipt. (k <= 5: SELECT or PAY; 6..8 GET RESPONSE.) */
@@ -543,6 +544,82 @@ static void test_card_pulled_at_every_step(void)
         }
     }
     world_free(&x);
+}
+
+/* A hostile card: answers every APDU with the same bytes, at most limit
+ * times (then the link fails, as a card leaving). */
+typedef struct hostile {
+    uint8_t  answer[OFFPAY_APDU_RESP_MAX];
+    size_t   len;
+    uint32_t calls, limit;
+} hostile;
+
+static offpay_err h_transmit(void *ctx, const uint8_t *cmd, size_t len,
+                             uint8_t *resp, size_t cap, size_t *rlen)
+{
+    hostile *h = ctx;
+
+    (void)cmd;
+    (void)len;
+    *rlen = 0;
+    if (++h->calls > h->limit || h->len > cap)
+        return OFFPAY_EIO;
+    memcpy(resp, h->answer, h->len);
+    *rlen = h->len;
+    return OFFPAY_OK;
+}
+
+static void test_terminal_survives_a_hostile_card(void)
+{
+    hostile         h;
+    offpay_nfc_link l = {ml_connect, h_transmit, ml_disconnect, &h};
+    uint8_t         msg[300], out[OFFPAY_NFC_MSG_MAX];
+    size_t          n = 0;
+    uint16_t        sw = 0;
+
+    memset(msg, 0x42, sizeof msg);
+    /* "More to come" with no data, forever: refused, not looped on. */
+    memset(&h, 0, sizeof h);
+    h.answer[0] = 0x61;
+    h.answer[1] = 0x00;
+    h.len = 2;
+    h.limit = 100000;
+    CHECK_ERR(offpay_nfc_command(&l, OFFPAY_NFC_INS_PAY, msg, 10, 255, out,
+                                 sizeof out, &n, &sw),
+              OFFPAY_EMALFORMED);
+    CHECK(h.calls == 1);
+    /* "More to come" with data, forever: stops at the cap. */
+    memset(&h, 0, sizeof h);
+    memset(h.answer, 0xAB, 256);
+    h.answer[256] = 0x61;
+    h.len = 258;
+    h.limit = 100000;
+    CHECK_ERR(offpay_nfc_command(&l, OFFPAY_NFC_INS_PAY, msg, 10, 255, out,
+                                 sizeof out, &n, &sw),
+              OFFPAY_ETOOBIG);
+    CHECK(h.calls <= 5);
+    /* No status word; data with a chain piece's 9000. */
+    memset(&h, 0, sizeof h);
+    h.len = 1;
+    h.limit = 10;
+    CHECK_ERR(offpay_nfc_command(&l, OFFPAY_NFC_INS_PAY, msg, 10, 255, out,
+                                 sizeof out, &n, &sw),
+              OFFPAY_EMALFORMED);
+    memset(&h, 0, sizeof h);
+    h.answer[1] = 0x90;
+    h.len = 3;
+    h.limit = 10;
+    CHECK_ERR(offpay_nfc_command(&l, OFFPAY_NFC_INS_PAY, msg, sizeof msg, 100,
+                                 out, sizeof out, &n, &sw),
+              OFFPAY_EMALFORMED);
+    /* A SELECT answered by another application. */
+    memset(&h, 0, sizeof h);
+    h.answer[0] = 0x6A;
+    h.answer[1] = 0x82;
+    h.len = 2;
+    h.limit = 10;
+    CHECK_ERR(offpay_nfc_select(&l, &sw), OFFPAY_ENOTFOUND);
+    CHECK(sw == OFFPAY_SW_NOT_FOUND);
 }
 
 /* ----------------------------------------------------------------- BLE */
@@ -713,6 +790,8 @@ int main(void)
         {"card_chaining_and_get_response", test_card_chaining_and_get_response},
         {"payment_over_memory_link", test_payment_over_memory_link},
         {"card_pulled_at_every_step", test_card_pulled_at_every_step},
+        {"terminal_survives_a_hostile_card",
+         test_terminal_survives_a_hostile_card},
         {"ble_fragments_every_mtu", test_ble_fragments_every_mtu},
         {"ble_reassembly_is_strict", test_ble_reassembly_is_strict},
         {"ble_apdus_over_socketpair", test_ble_apdus_over_socketpair},
