@@ -271,6 +271,10 @@ int cli_terminal_nfc(int argc, char **argv)
                                         : "the card left",
                     (long long)res.acc.seq);
         status = EXIT_OK;
+    } else if (rc == OFFPAY_ENOTFOUND && res.sw == OFFPAY_SW_OK) {
+        fprintf(stderr, "NOT ACCEPTED: the card's offpay application is "
+                        "another version\n");
+        status = EXIT_REJECTED;
     } else if (res.sw != 0) {
         fprintf(stderr, "NOT ACCEPTED: the card refused: %s (SW %04X)\n",
                 offpay_nfc_sw_text(res.sw), res.sw);
