@@ -9,6 +9,7 @@ packages=(
   libsqlite3-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libpq-dev
   postgresql-15
   python3 openssl ca-certificates
+  pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools
 )
 
 missing=()

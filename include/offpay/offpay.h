@@ -17,6 +17,7 @@
 #include "offpay/terminal.h"
 #include "offpay/qr.h"
 #include "offpay/settle.h"
+#include "offpay/nfc.h"
 
 #ifdef __cplusplus
 extern "C" {

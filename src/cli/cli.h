@@ -138,4 +138,8 @@ int cli_dispatch(const char *group, const char *help, int argc, char **argv,
 /* Common --help footer for exit statuses. */
 extern const char cli_exit_help[];
 
+/* `terminal nfc` and `wallet nfc` (nfc.c); argv[0] is "nfc". */
+int cli_terminal_nfc(int argc, char **argv);
+int cli_wallet_nfc(int argc, char **argv);
+
 #endif

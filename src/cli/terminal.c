@@ -647,5 +647,7 @@ int cli_terminal(int argc, char **argv)
     };
     term_args a;
 
+    if (argc > 1 && strcmp(argv[1], "nfc") == 0)
+        return cli_terminal_nfc(argc - 1, argv + 1);
     return cli_dispatch("terminal", help, argc, argv, parse, &a, subs);
 }

@@ -537,5 +537,7 @@ int cli_wallet(int argc, char **argv)
     };
     wallet_args a;
 
+    if (argc > 1 && strcmp(argv[1], "nfc") == 0)
+        return cli_wallet_nfc(argc - 1, argv + 1);
     return cli_dispatch("wallet", help, argc, argv, parse, &a, subs);
 }

@@ -1,0 +1,165 @@
+/*
+ * term.c — the terminal's side of one NFC payment (docs/nfc.md §6): a
+ * request made once, sent to the card (again, after the card left the
+ * field and came back), the bound code accepted under the terminal's
+ * durability rule, the receipt delivered if the card is still there.
+ *
+ * The transport is an offpay_nfc_link, so the same code drives a PC/SC
+ * reader (pcsc.c) or, in tests, a card state machine in memory.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "offpay/nfc.h"
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint32_t left_ms(int64_t deadline)
+{
+    int64_t left = deadline - mono_ms();
+
+    return left <= 0 ? 0 : (uint32_t)left;
+}
+
+/* Waits for a card and selects offpay on it. OFFPAY_EIO: no card in time;
+ * OFFPAY_ENOTFOUND: a card without offpay (*sw set). A card leaving during
+ * the SELECT is waited for again (a reader may still report a card that
+ * has just left: look again after a short pause rather than spin). */
+static offpay_err tap(const offpay_nfc_link *link, int64_t deadline,
+                      uint32_t *taps, uint16_t *sw)
+{
+    offpay_err rc;
+
+    for (;;) {
+        uint32_t        left = left_ms(deadline);
+        struct timespec pause = {0, 20 * 1000000L};
+
+        if (left == 0)
+            return OFFPAY_EIO;
+        rc = link->connect(link->ctx, left);
+        if (rc != OFFPAY_OK)
+            return OFFPAY_EIO;
+        rc = offpay_nfc_select(link, sw);
+        if (rc == OFFPAY_OK) {
+            (*taps)++;
+            return OFFPAY_OK;
+        }
+        link->disconnect(link->ctx);
+        if (rc != OFFPAY_EIO)
+            return OFFPAY_ENOTFOUND;
+        nanosleep(&pause, NULL);
+    }
+}
+
+offpay_err offpay_nfc_terminal_pay(offpay_terminal *t, int64_t amount,
+                                   const offpay_nfc_link      *link,
+                                   const offpay_nfc_term_opts *opts,
+                                   offpay_nfc_outcome         *out)
+{
+    char      *req_text = NULL, *code_text = NULL, *rcpt_text = NULL;
+    uint8_t   *req = NULL, *rcpt = NULL, code[OFFPAY_NFC_MSG_MAX];
+    size_t     req_len = 0, rcpt_len = 0, code_len = 0, chunk;
+    int        connected = 0, have_code = 0;
+    int64_t    deadline;
+    uint16_t   sw = 0;
+    offpay_err rc;
+
+    if (out == NULL)
+        return OFFPAY_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (t == NULL || link == NULL || link->connect == NULL ||
+        link->transmit == NULL || link->disconnect == NULL || opts == NULL ||
+        opts->chunk > 255)
+        return OFFPAY_EINVAL;
+    chunk = opts->chunk == 0 ? 255 : opts->chunk;
+    deadline = mono_ms() + opts->wait_ms;
+
+    rc = offpay_terminal_request(t, amount, opts->now, &req_text, NULL);
+    if (rc == OFFPAY_OK)
+        rc = offpay_text_decode(req_text, strlen(req_text), &req, &req_len);
+    if (rc != OFFPAY_OK)
+        goto out;
+
+    /* Until the code is in hand, a card leaving is not a verdict. */
+    while (!have_code) {
+        rc = tap(link, deadline, &out->taps, &sw);
+        if (rc != OFFPAY_OK) {
+            out->sw = sw;
+            goto out;
+        }
+        connected = 1;
+        rc = offpay_nfc_command(link, OFFPAY_NFC_INS_PAY, req, req_len, chunk,
+                                code, sizeof code, &code_len, &sw);
+        if (rc == OFFPAY_EIO) {
+            link->disconnect(link->ctx);
+            connected = 0;
+            continue;
+        }
+        if (rc != OFFPAY_OK)
+            goto out;
+        if (sw != OFFPAY_SW_OK) {
+            out->sw = sw;
+            rc = offpay_nfc_sw_error(sw);
+            goto out;
+        }
+        have_code = 1;
+    }
+
+    /* The card's part is done: the code is judged on its merits, and
+     * "accepted" means durable in the journal. */
+    rc = offpay_text_encode(code, code_len, &code_text);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_accept(t, code_text, strlen(code_text), 0,
+                                    opts->now, &out->acc);
+    if (rc != OFFPAY_OK)
+        goto out;
+    out->accepted = 1;
+
+    /* The receipt: best effort, the payment stands either way. */
+    if (offpay_terminal_receipt(t, out->acc.seq, opts->now, &rcpt_text) !=
+            OFFPAY_OK ||
+        offpay_text_decode(rcpt_text, strlen(rcpt_text), &rcpt, &rcpt_len) !=
+            OFFPAY_OK)
+        goto out;
+    deadline = mono_ms() + opts->receipt_wait_ms;
+    for (;;) {
+        offpay_err r2;
+
+        if (!connected) {
+            r2 = tap(link, deadline, &out->taps, &sw);
+            if (r2 != OFFPAY_OK) {
+                out->receipt_sw = sw;
+                break;
+            }
+            connected = 1;
+        }
+        r2 = offpay_nfc_command(link, OFFPAY_NFC_INS_RECEIPT, rcpt, rcpt_len,
+                                chunk, NULL, 0, NULL, &sw);
+        if (r2 == OFFPAY_EIO) {
+            link->disconnect(link->ctx);
+            connected = 0;
+            continue;
+        }
+        if (r2 == OFFPAY_OK && sw == OFFPAY_SW_OK)
+            out->receipt = 1;
+        else
+            out->receipt_sw = sw != 0 ? sw : OFFPAY_SW_INTERNAL;
+        break;
+    }
+out:
+    if (connected)
+        link->disconnect(link->ctx);
+    free(req_text);
+    free(code_text);
+    free(rcpt_text);
+    free(req);
+    free(rcpt);
+    return rc;
+}
