@@ -4,13 +4,16 @@
  */
 #include "offpay/qr.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
+#include "core/oserr.h"
 #include "qr/zxing_shim.h"
 
 offpay_err offpay_qr_scan_gray(const uint8_t *pixels, int width, int height,
@@ -126,7 +129,19 @@ offpay_err offpay_qr_scan_file(const char *path, char **text)
         return OFFPAY_EINVAL;
     in.f = fopen(path, "rb");
     if (in.f == NULL)
-        return OFFPAY_EIO;
+        return offpay__errno_err(errno);
+    {
+        struct stat st;
+
+        if (fstat(fileno(in.f), &st) != 0) {
+            rc = offpay__errno_err(errno);
+            goto out;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            rc = OFFPAY_EISDIR; /* fopen opens a directory; reads fail */
+            goto out;
+        }
+    }
     in.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL,
                                     png_error_quiet, png_warning_quiet);
     if (in.png == NULL) {
