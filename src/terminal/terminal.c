@@ -467,6 +467,39 @@ static offpay_err db_open(offpay_terminal *t, int create)
     return exec(t->db, SCHEMA);
 }
 
+/* Opens terminal.db read-only: SQLite's read-only mode, or immutable (the
+ * database file alone: no -wal, no -shm, no locks). Either way a first
+ * read runs, so that a failure to set up the read shows here. */
+static offpay_err db_open_ro(offpay_terminal *t, int immutable)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char              path[PATH_MAX_LEN], uri[3 * PATH_MAX_LEN + 32];
+    size_t            n = 5;
+    int               flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+
+    if (path_in(t->dir, "terminal.db", path) != OFFPAY_OK)
+        return OFFPAY_EINVAL;
+    /* A file: URI, every byte but the unreserved ones percent-encoded
+     * (RFC 3986), so no character of the path reads as a parameter. */
+    memcpy(uri, "file:", n);
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || strchr("/-._~", *p) != NULL) {
+            uri[n++] = (char)*p;
+        } else {
+            uri[n++] = '%';
+            uri[n++] = hex[*p >> 4];
+            uri[n++] = hex[*p & 15];
+        }
+    }
+    snprintf(uri + n, sizeof uri - n, "?mode=ro%s",
+             immutable ? "&immutable=1" : "");
+    if (sqlite3_open_v2(uri, &t->db, flags, NULL) != SQLITE_OK)
+        return db_err(t->db);
+    sqlite3_busy_timeout(t->db, 5000);
+    return exec(t->db, "SELECT count(*) FROM sqlite_master");
+}
+
 /* 1 when dir/terminal.db-wal is missing or empty: the database file alone
  * then holds every committed transaction. */
 static int wal_empty(const char *dir)
@@ -490,52 +523,31 @@ static int readonly_fs(const char *dir)
 }
 
 /*
- * Opens terminal.db for a read-only handle, writing nothing. When no
- * writer can change the database while the handle is open — this process
- * holds the shared terminal lock that every writer must take exclusively,
- * or the media is read-only — and no write-ahead log holds transactions
- * not yet in the database file, it opens it immutable: SQLite then reads
- * the file alone, with no -wal, no -shm and no locks, so it works on a
- * read-only mount or a full disk. Otherwise (a log left by a crash, or no
- * lock file to exclude writers) SQLite's read-only mode, whose WAL readers
- * see one committed state at a time.
+ * Opens terminal.db for a read-only handle, writing nothing. When no write-
+ * ahead log holds transactions not yet in the database file, and no writer
+ * can change it while the handle is open (this process holds the shared
+ * terminal lock that every writer takes exclusively, or the media is
+ * read-only), it opens it immutable, which needs no -shm file and so works
+ * on a read-only mount or a full disk. Otherwise SQLite's read-only mode,
+ * whose WAL readers see one committed state at a time; should that fail
+ * (it must create a -shm file: a full disk, a directory it may not write)
+ * with no log pending, immutable after all: a writer would need that same
+ * -shm file, and until a log exists it leaves the database file alone.
  */
 static offpay_err db_open_readonly(offpay_terminal *t)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    char              path[PATH_MAX_LEN], uri[3 * PATH_MAX_LEN + 32];
-    size_t            n = 0;
-    int               immutable;
+    int        no_log = wal_empty(t->dir);
+    offpay_err rc;
 
-    if (path_in(t->dir, "terminal.db", path) != OFFPAY_OK)
-        return OFFPAY_EINVAL;
-    immutable = (t->lock_fd >= 0 || readonly_fs(t->dir)) && wal_empty(t->dir);
-    if (!immutable) {
-        if (sqlite3_open_v2(path, &t->db, SQLITE_OPEN_READONLY, NULL) !=
-            SQLITE_OK)
-            return db_err(t->db);
-    } else {
-        /* A file: URI, every byte but the unreserved ones percent-encoded
-         * (RFC 3986), so no character of the path reads as a parameter. */
-        memcpy(uri, "file:", 5);
-        n = 5;
-        for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                (*p >= '0' && *p <= '9') || strchr("/-._~", *p) != NULL) {
-                uri[n++] = (char)*p;
-            } else {
-                uri[n++] = '%';
-                uri[n++] = hex[*p >> 4];
-                uri[n++] = hex[*p & 15];
-            }
-        }
-        memcpy(uri + n, "?immutable=1", sizeof "?immutable=1");
-        if (sqlite3_open_v2(uri, &t->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
-                            NULL) != SQLITE_OK)
-            return db_err(t->db);
+    if (no_log && (t->lock_fd >= 0 || readonly_fs(t->dir)))
+        return db_open_ro(t, 1);
+    rc = db_open_ro(t, 0);
+    if (rc != OFFPAY_OK && no_log) {
+        sqlite3_close(t->db);
+        t->db = NULL;
+        rc = db_open_ro(t, 1);
     }
-    sqlite3_busy_timeout(t->db, 5000);
-    return OFFPAY_OK;
+    return rc;
 }
 
 /* Loads the key (when a passphrase is given) from terminal.key. */
