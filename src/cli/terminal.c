@@ -64,7 +64,9 @@ static const char help[] =
     "the terminal itself may not accept now (sync required, its clock\n"
     "behind the newest time it has seen, its own credential expired); exit\n"
     "3 when it has no credential yet (OFFPAY_ENO_TERMINAL_CRED), checked\n"
-    "after the code is decoded.\n";
+    "after the code is decoded. A full disk or read-only mount is named\n"
+    "(ENOSPC, EROFS) and nothing is recorded. key and journal only read:\n"
+    "they write nothing and work on a read-only mount or a full disk.\n";
 
 #define MAX_SETS 16
 

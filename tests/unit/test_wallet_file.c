@@ -24,6 +24,9 @@
 #include <unistd.h>
 
 #include "core/oserr.h"
+#include "offpay/issuer.h"
+#include "offpay/terminal.h"
+#include "offpay/wallet.h"
 #include "wallet/wallet_file.h"
 
 #define PASS "correct horse battery staple"
@@ -907,6 +910,91 @@ static void test_full_and_readonly_disk_named(void)
     CHECK(umount2(dir, MNT_DETACH) == 0);
 }
 
+/* 1 when path exists (as anything). */
+static int exists(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0;
+}
+
+/* The read-only opens of the library: no lock file is created, nothing is
+ * written; a read-only wallet holds no lock after open (a writer opens
+ * meanwhile) and refuses to save; a read-only terminal shares the lock, so
+ * a writer waits for it, and refuses writes. */
+static void test_readonly_opens_write_nothing(void)
+{
+    const char *dir = test_dir("readonly_opens");
+    char        iss[600], wpath[600], wlock[600], tdir[600], tlock[600];
+    uint8_t     root_pk[OFFPAY_PK_BYTES], *bundle = NULL, *before = NULL,
+                                      *after = NULL;
+    size_t           blen = 0, n1 = 0, n2 = 0;
+    offpay_issuer   *is = NULL;
+    offpay_wallet   *ro = NULL, *rw = NULL;
+    offpay_terminal *tro = NULL, *trw = NULL;
+    offpay_risk      r;
+
+    fast_kdf();
+    snprintf(iss, sizeof iss, "%s/iss", dir);
+    snprintf(wpath, sizeof wpath, "%s/w", dir);
+    snprintf(wlock, sizeof wlock, "%s/w.lock", dir);
+    snprintf(tdir, sizeof tdir, "%s/t", dir);
+    snprintf(tlock, sizeof tlock, "%s/t/terminal.lock", dir);
+    REQUIRE_OK(offpay_issuer_create(iss, PASS, 1700000000u, &is));
+    offpay_issuer_root_pk(is, root_pk);
+    REQUIRE_OK(offpay_issuer_bundle(is, &bundle, &blen));
+    offpay_issuer_close(is);
+
+    /* Wallet. */
+    REQUIRE_OK(offpay_wallet_create(wpath, PASS, root_pk, bundle, blen, &rw));
+    offpay_wallet_close(rw);
+    rw = NULL;
+    REQUIRE(unlink(wlock) == 0);
+    REQUIRE_OK(offpay__file_read(wpath, OFFPAY__WALLET_FILE_MAX, &before, &n1));
+    REQUIRE_OK(offpay_wallet_open_readonly(wpath, PASS, &ro));
+    CHECK(!exists(wlock));
+    offpay__lock_wait_ms = 50;
+    CHECK_ERR(offpay_wallet_open(wpath, PASS, &rw), OFFPAY_OK);
+    offpay_wallet_close(rw);
+    CHECK_ERR(offpay_wallet_set_default_cap(ro, 500), OFFPAY_EINVAL);
+    offpay_wallet_close(ro);
+    REQUIRE_OK(offpay__file_read(wpath, OFFPAY__WALLET_FILE_MAX, &after, &n2));
+    CHECK(n1 == n2 && memcmp(before, after, n1) == 0);
+    free(before);
+    free(after);
+
+    /* Terminal. */
+    REQUIRE_OK(
+        offpay_terminal_create(tdir, PASS, root_pk, bundle, blen, 978, &trw));
+    offpay_terminal_close(trw);
+    trw = NULL;
+    REQUIRE(unlink(tlock) == 0);
+    REQUIRE_OK(offpay_terminal_open_readonly(tdir, NULL, &tro));
+    CHECK(!exists(tlock));
+    offpay_terminal_close(tro);
+    tro = NULL;
+    /* With the lock file there, readers share it and writers wait. */
+    REQUIRE_OK(offpay_terminal_open(tdir, NULL, &trw));
+    offpay_terminal_close(trw);
+    trw = NULL;
+    REQUIRE_OK(offpay_terminal_open_readonly(tdir, PASS, &tro));
+    CHECK_ERR(offpay_terminal_open(tdir, NULL, &trw), OFFPAY_EBUSY);
+    REQUIRE_OK(offpay_terminal_get_risk(tro, &r));
+    r.skew += 1;
+    CHECK_ERR(offpay_terminal_set_risk(tro, &r), OFFPAY_EACCES);
+    offpay_terminal_close(tro);
+    offpay__lock_wait_ms = 10000;
+    REQUIRE_OK(offpay_terminal_open(tdir, NULL, &trw));
+    {
+        offpay_risk now;
+
+        REQUIRE_OK(offpay_terminal_get_risk(trw, &now));
+        CHECK(now.skew + 1 == r.skew); /* the refused change did not land */
+    }
+    offpay_terminal_close(trw);
+    free(bundle);
+}
+
 /* ---- crash safety ------------------------------------------------------ */
 
 #define CRASH_BYTES  8192
@@ -1255,6 +1343,7 @@ int main(void)
         {"shared_lock_creates_nothing_and_excludes_writer",
          test_shared_lock_creates_nothing_and_excludes_writer},
         {"full_and_readonly_disk_named", test_full_and_readonly_disk_named},
+        {"readonly_opens_write_nothing", test_readonly_opens_write_nothing},
         {"file_read", test_file_read},
         {"crash_safety", test_crash_safety},
         {"new_passphrase_too_short", test_new_passphrase_too_short},
