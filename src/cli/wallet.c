@@ -442,7 +442,7 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
     }
     rc = offpay_wallet_pay_request(w, &q, now, &text, NULL);
     if (rc != OFFPAY_OK) {
-        status = cli_fail("cannot make the code", rc);
+        status = cli_fail_at("cannot make the code", "saving", a->wallet, rc);
         goto out;
     }
     status = emit(a, text);
