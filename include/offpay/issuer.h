@@ -91,8 +91,12 @@ offpay_err offpay_issuer_create(const char *dir, const char *passphrase,
  * Tightens the directory to 0700 and issuer.sealed to 0600.
  * Errors: OFFPAY_ENOTFOUND, OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT,
  * OFFPAY_EVERSION (a directory from before the root key was kept apart:
- * convert it with offpay_issuer_migrate), OFFPAY_EACCES, OFFPAY_EIO,
- * OFFPAY_ENOMEM, OFFPAY_EBUSY.
+ * convert it with offpay_issuer_migrate), OFFPAY_ENOMEM, OFFPAY_EBUSY, and
+ * the file system's reason (OFFPAY_ENOTDIR: dir is a file; OFFPAY_EACCES;
+ * OFFPAY_EROFS: on a read-only mount, where the modes cannot be set),
+ * else OFFPAY_EIO. Saves report OFFPAY_ENOSPC, OFFPAY_EROFS, ... by name,
+ * with the file unchanged. (`offpay issuer show` reads only the public
+ * files, so it works on read-only media.)
  */
 offpay_err offpay_issuer_open(const char *dir, const char *passphrase,
                               offpay_issuer **out);

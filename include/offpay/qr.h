@@ -127,12 +127,14 @@ offpay_err offpay_qr_render_utf8(const char *text, char **out);
  * transparent pixels are composited over white), convert it to 8-bit grey and
  * decode the QR code in it as offpay_qr_scan_gray() does.
  * *text is malloc'd, NUL-terminated; free() it.
- * Errors: OFFPAY_EINVAL (NULL argument), OFFPAY_EIO (the file cannot be
- * opened: missing, unreadable), OFFPAY_EIMAGE_TOO_LARGE (a file longer than
- * OFFPAY_QR_SCAN_MAX_BYTES, an image above OFFPAY_QR_MAX_DIM on a side or
- * decoding to more than OFFPAY_QR_SCAN_MAX_RAW bytes), OFFPAY_EIMAGE (the file
- * is open but is not a readable PNG: wrong signature, truncated, corrupt),
- * OFFPAY_ENOMEM, OFFPAY_ESCAN (no QR code), OFFPAY_EIMAGE_DEADLINE (as for
+ * Errors: OFFPAY_EINVAL (NULL argument), the reason the file cannot be
+ * opened (OFFPAY_ENOENT: missing; OFFPAY_EACCES, OFFPAY_ENOTDIR,
+ * OFFPAY_EISDIR: a directory; else OFFPAY_EIO), OFFPAY_EIMAGE_TOO_LARGE (a
+ * file longer than OFFPAY_QR_SCAN_MAX_BYTES, an image above
+ * OFFPAY_QR_MAX_DIM on a side or decoding to more than
+ * OFFPAY_QR_SCAN_MAX_RAW bytes), OFFPAY_EIMAGE (the file is open but is not
+ * a readable PNG: wrong signature, truncated, corrupt), OFFPAY_ENOMEM,
+ * OFFPAY_ESCAN (no QR code), OFFPAY_EIMAGE_DEADLINE (as for
  * offpay_qr_scan_gray).
  */
 offpay_err offpay_qr_scan_file(const char *path, char **text);

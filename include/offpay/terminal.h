@@ -80,12 +80,42 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
  * terminal then verifies and accepts but cannot sign (requests, receipts:
  * OFFPAY_EPASSPHRASE). It tightens the modes of the directory and its
  * files as offpay_terminal_create sets them (best effort: a terminal
- * made by an older version had 0644 files). Errors: OFFPAY_ENOTFOUND,
- * OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT, OFFPAY_EJOURNAL, OFFPAY_EBUSY (open
- * in another process), OFFPAY_ENOMEM.
+ * made by an older version had 0644 files). It creates dir/terminal.lock
+ * if missing and opens the database for writing, so it needs a writable
+ * directory with some free space (use offpay_terminal_open_readonly to
+ * read a terminal on a read-only mount or a full disk).
+ * Errors: OFFPAY_ENOTFOUND (no terminal in dir), OFFPAY_EPASSPHRASE,
+ * OFFPAY_ECORRUPT, OFFPAY_EBUSY (open in another process), OFFPAY_ENOMEM,
+ * the file system's reason (OFFPAY_ENOTDIR: dir is a file;
+ * OFFPAY_EROFS, OFFPAY_EACCES, OFFPAY_ENOSPC, OFFPAY_ENOENT), else
+ * OFFPAY_EJOURNAL. Later writes of the handle (accept, request, sync,
+ * set_risk) report a full disk, a read-only mount or a lost permission by
+ * name too (OFFPAY_ENOSPC, OFFPAY_EROFS, OFFPAY_EACCES), with the
+ * transaction rolled back: nothing was recorded.
  */
 offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
                                 offpay_terminal **out);
+
+/*
+ * offpay_terminal_open_readonly — open a terminal for reading only (its
+ * journal, sync state, rules, credential, public key), writing nothing:
+ * no lock file is created, no mode is changed and the database is opened
+ * read-only, so it works on a read-only mount, a full disk, or a directory
+ * the caller may not write. passphrase as for offpay_terminal_open.
+ * Consistency: the handle holds a shared lock on dir/terminal.lock (when
+ * that file exists) until closed, so it never sees a writer's half-done
+ * work and a writer's offpay_terminal_open waits for it (up to 10 s, then
+ * OFFPAY_EBUSY): close it promptly. While it holds that lock, or when the
+ * media is read-only, and no write-ahead log is pending, SQLite reads the
+ * database file as immutable (no -wal, no -shm, no locks); otherwise it
+ * uses SQLite's read-only mode, whose readers see committed transactions
+ * only. Functions that would write (accept, request, sync, set_risk,
+ * set_credential) fail, recording nothing (OFFPAY_EACCES).
+ * Errors: those of offpay_terminal_open.
+ */
+offpay_err offpay_terminal_open_readonly(const char       *dir,
+                                         const char       *passphrase,
+                                         offpay_terminal **out);
 
 /* Closes the database, wipes the key, frees. NULL is a no-op. */
 void offpay_terminal_close(offpay_terminal *t);

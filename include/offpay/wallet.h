@@ -73,9 +73,12 @@ typedef struct offpay_wallet offpay_wallet;
  * offpay_wallet_create — make a new wallet file at path (must not exist):
  * a fresh key pair, the pinned root key and the trust bundle (verified
  * against the root key). Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS,
- * OFFPAY_ELINKED (path is a symbolic link, even a dangling one),
- * OFFPAY_ENOTFOUND (its directory does not exist), the bundle's
- * decode/verify errors, OFFPAY_EIO, OFFPAY_ENOMEM.
+ * OFFPAY_EISDIR (path is a directory), OFFPAY_ELINKED (path is a symbolic
+ * link, even a dangling one), the bundle's decode/verify errors,
+ * OFFPAY_ENOMEM, and the file system's reason when the file cannot be
+ * written, with nothing created: OFFPAY_ENOENT (its directory does not
+ * exist), OFFPAY_ENOTDIR, OFFPAY_EACCES, OFFPAY_EROFS, OFFPAY_ENOSPC (disk
+ * full), else OFFPAY_EIO.
  */
 offpay_err offpay_wallet_create(const char *path, const char *passphrase,
                                 const uint8_t  root_pk[OFFPAY_PK_BYTES],
@@ -86,13 +89,41 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
  * offpay_wallet_open — open and decrypt a wallet file. A file written by
  * an older version (state format 1: one charged amount per code, no
  * receipts) opens; it is rewritten in the current format at the next save.
- * Errors: OFFPAY_ENOTFOUND, OFFPAY_ELINKED (path is a symbolic link or has
- * more than one hard link; nothing is read or written), OFFPAY_EPASSPHRASE,
- * OFFPAY_ECORRUPT, OFFPAY_EIO, OFFPAY_EBUSY (open in another process),
- * OFFPAY_ENOMEM.
+ * The handle holds the wallet's lock (path.lock, created if missing)
+ * until closed, so it needs write access to the directory: on a read-only
+ * mount it fails with OFFPAY_EROFS (use offpay_wallet_open_readonly).
+ * Errors: OFFPAY_ENOTFOUND (no file at path), OFFPAY_ELINKED (path is a
+ * symbolic link or has more than one hard link; nothing is read or
+ * written), OFFPAY_EISDIR (path is a directory), OFFPAY_EPASSPHRASE,
+ * OFFPAY_ECORRUPT, OFFPAY_EBUSY (open in another process), OFFPAY_ENOMEM,
+ * and the file system's reason: OFFPAY_ENOENT (its directory does not
+ * exist), OFFPAY_ENOTDIR, OFFPAY_EACCES, OFFPAY_EROFS, else OFFPAY_EIO.
+ * Every save of the handle reports a full disk, a read-only mount or a
+ * lost permission by name (OFFPAY_ENOSPC, OFFPAY_EROFS, OFFPAY_EACCES),
+ * and then the file is unchanged.
  */
 offpay_err offpay_wallet_open(const char *path, const char *passphrase,
                               offpay_wallet **out);
+
+/*
+ * offpay_wallet_open_readonly — open a wallet for reading only (balances,
+ * the spend log, the public key), without writing anything: no lock file
+ * is created, so it works on a read-only mount, a full disk, or a
+ * directory the caller may not write. It takes a shared lock on path.lock
+ * (when that file exists) while it reads the file, so it waits for a
+ * writer that holds the wallet open (up to 10 s, then OFFPAY_EBUSY) and
+ * never reads a state a writer is in the middle of; the file itself is
+ * only ever replaced whole (rename), so even without a lock file the read
+ * is one complete state. The handle is a snapshot taken at open: it holds
+ * no lock afterwards (writers are not held up) and does not see later
+ * changes. It keeps no file key: every function that would change the
+ * wallet (add a credential, pay, take a receipt, ...) fails with
+ * OFFPAY_EINVAL and writes nothing, though it may have changed the
+ * handle's memory, so use the handle only for reading.
+ * Errors: those of offpay_wallet_open, less OFFPAY_EROFS from the lock.
+ */
+offpay_err offpay_wallet_open_readonly(const char *path, const char *passphrase,
+                                       offpay_wallet **out);
 
 /* Wipes the secrets and frees. NULL is a no-op. */
 void offpay_wallet_close(offpay_wallet *w);

@@ -34,6 +34,17 @@ int cli_decode(int argc, char **argv);
  * status for rc: EXIT_REJECTED for verification errors, else
  * EXIT_FAILURE_IO (or EXIT_USAGE for OFFPAY_EINVAL). */
 int cli_fail(const char *what, offpay_err rc);
+/*
+ * cli_fail_at — cli_fail for a failure rc while doing ("opening",
+ * "reading", "saving", "creating") the file or directory path, after what
+ * (a context such as "cannot make a code", or NULL). An OS error reads as
+ * its cause and the path: "offpay: disk full while saving me.opw: nothing
+ * was changed (ENOSPC)" ("nothing was changed" when saving: the library
+ * names these errors only for a write that changed nothing). Any other
+ * error prints as cli_fail(what, or else path, rc). Returns the exit status.
+ */
+int cli_fail_at(const char *what, const char *doing, const char *path,
+                offpay_err rc);
 /* Prints a usage error and returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...);
 /* 1 when rc is a refusal of the input (decode or verification error). */

@@ -98,6 +98,22 @@ int cli_fail(const char *what, offpay_err rc)
     return rc == OFFPAY_EINVAL ? EXIT_USAGE : EXIT_FAILURE_IO;
 }
 
+int cli_fail_at(const char *what, const char *doing, const char *path,
+                offpay_err rc)
+{
+    if (rc != OFFPAY_ENOSPC && rc != OFFPAY_EROFS && rc != OFFPAY_EACCES &&
+        rc != OFFPAY_ENOENT && rc != OFFPAY_EISDIR && rc != OFFPAY_ENOTDIR)
+        return cli_fail(what != NULL ? what : path, rc);
+    /* The library names these only for a write that changed nothing (an
+     * atomic replace not done, a transaction rolled back). */
+    fprintf(stderr, "offpay: %s%s%s while %s %s%s (%s)\n",
+            what != NULL ? what : "", what != NULL ? ": " : "",
+            offpay_strerror(rc), doing, path,
+            strcmp(doing, "saving") == 0 ? ": nothing was changed" : "",
+            offpay_errname(rc));
+    return EXIT_FAILURE_IO;
+}
+
 int cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -399,8 +415,7 @@ static char *read_code(const char *image, const char *code, int *status)
         if (rc != OFFPAY_OK) {
             if (cli_is_rejection(rc)) /* no code, too large, too crowded */
                 *status = EXIT_REJECTED;
-            fprintf(stderr, "offpay: %s: %s (%s)\n", image, offpay_strerror(rc),
-                    offpay_errname(rc));
+            cli_fail_at(NULL, "reading", image, rc);
             return NULL;
         }
         return text;
@@ -447,8 +462,7 @@ uint8_t *cli_read_file(const char *path, size_t max, size_t *len)
     offpay_err rc = offpay__file_read(path, max, &data, len);
 
     if (rc != OFFPAY_OK) {
-        fprintf(stderr, "offpay: %s: %s\n", path,
-                rc == OFFPAY_ENOTFOUND ? "no such file" : offpay_strerror(rc));
+        cli_fail_at(NULL, "reading", path, rc);
         return NULL;
     }
     return data;
@@ -459,8 +473,7 @@ int cli_write_file(const char *path, const uint8_t *data, size_t len)
     offpay_err rc = offpay__file_write_atomic(path, data, len);
 
     if (rc != OFFPAY_OK) {
-        fprintf(stderr, "offpay: %s: cannot write: %s\n", path,
-                offpay_strerror(rc));
+        cli_fail_at("cannot write", "saving", path, rc);
         return -1;
     }
     return 0;

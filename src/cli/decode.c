@@ -86,12 +86,8 @@ int cli_decode(int argc, char **argv)
                     file, (size_t)OFFPAY_TEXT_MAX + 2, offpay_errname(rc));
             return EXIT_REJECTED;
         }
-        if (rc != OFFPAY_OK) {
-            fprintf(stderr, "offpay: %s: %s\n", file,
-                    rc == OFFPAY_ENOTFOUND ? "no such file"
-                                           : offpay_strerror(rc));
-            return EXIT_FAILURE_IO;
-        }
+        if (rc != OFFPAY_OK)
+            return cli_fail_at(NULL, "reading", file, rc);
         if (len > 0 && bytes[0] == 'O') {
             while (len > 0 &&
                    (bytes[len - 1] == '\n' || bytes[len - 1] == '\r'))

@@ -64,7 +64,9 @@ static const char help[] =
     "the terminal itself may not accept now (sync required, its clock\n"
     "behind the newest time it has seen, its own credential expired); exit\n"
     "3 when it has no credential yet (OFFPAY_ENO_TERMINAL_CRED), checked\n"
-    "after the code is decoded.\n";
+    "after the code is decoded. A full disk or read-only mount is named\n"
+    "(ENOSPC, EROFS) and nothing is recorded. key and journal only read:\n"
+    "they write nothing and work on a read-only mount or a full disk.\n";
 
 #define MAX_SETS 16
 
@@ -167,10 +169,11 @@ static int parse(int argc, char **argv, void *args)
     return 0;
 }
 
-
-/* Opens the terminal; with need_key the passphrase is asked for. */
-static offpay_terminal *open_terminal(const term_args *a, int need_key,
-                                      int *status)
+/* Opens the terminal; with need_key the passphrase is asked for;
+ * readonly for commands that only read it (they then work on a read-only
+ * mount or a full disk). */
+static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
+                                         int readonly, int *status)
 {
     offpay_terminal *t = NULL;
     char            *pass = NULL;
@@ -183,13 +186,20 @@ static offpay_terminal *open_terminal(const term_args *a, int need_key,
             return NULL;
         }
     }
-    rc = offpay_terminal_open(a->dir, pass, &t);
+    rc = readonly ? offpay_terminal_open_readonly(a->dir, pass, &t)
+                  : offpay_terminal_open(a->dir, pass, &t);
     cli_passphrase_free(pass);
     if (rc != OFFPAY_OK) {
-        *status = cli_fail(a->dir, rc);
+        *status = cli_fail_at(NULL, "opening", a->dir, rc);
         return NULL;
     }
     return t;
+}
+
+static offpay_terminal *open_terminal(const term_args *a, int need_key,
+                                      int *status)
+{
+    return open_terminal_as(a, need_key, 0, status);
 }
 
 static int cmd_init(const void *args, const char *arg CLI_UNUSED)
@@ -220,7 +230,7 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     cli_passphrase_free(pass);
     free(bundle);
     if (rc != OFFPAY_OK)
-        return cli_fail(a->dir, rc);
+        return cli_fail_at(NULL, "creating", a->dir, rc);
     offpay_terminal_close(t);
     printf("terminal created in %s\n", a->dir);
     return EXIT_OK;
@@ -230,7 +240,7 @@ static int cmd_key(const void *args, const char *arg CLI_UNUSED)
 {
     const term_args *a = args;
     int              status = EXIT_OK;
-    offpay_terminal *t = open_terminal(a, 1, &status);
+    offpay_terminal *t = open_terminal_as(a, 1, 1, &status);
     uint8_t          pk[OFFPAY_PK_BYTES];
 
     if (t == NULL)
@@ -504,7 +514,7 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
     }
     if (rc != OFFPAY_OK) {
         /* Not a verdict on the code: the terminal itself failed. */
-        status = cli_fail("NOT ACCEPTED", rc);
+        status = cli_fail_at("NOT ACCEPTED", "saving", a->dir, rc);
         goto out;
     }
     printf("accepted: %s from credential %llu (code %u), journal entry "
@@ -608,7 +618,7 @@ static int cmd_journal(const void *args, const char *arg CLI_UNUSED)
 {
     const term_args *a = args;
     int              status = EXIT_OK;
-    offpay_terminal *t = open_terminal(a, 0, &status);
+    offpay_terminal *t = open_terminal_as(a, 0, 1, &status);
     journal_ctx      ctx = {a->json, 0, 0};
     uint16_t         cur = 0;
     char             money[64];

@@ -52,7 +52,9 @@ static const char help[] =
     "The wallet file must have one name: a symbolic link to it, or a second\n"
     "hard link, is refused (ELINKED). A copy of it is not a backup: put\n"
     "back, it reuses counters already spent. Until the server sync brings a\n"
-    "safe restore, never restore a wallet by copying its file back.\n";
+    "safe restore, never restore a wallet by copying its file back.\n"
+    "key, balance and log only read: they write nothing (not even a lock\n"
+    "file) and work on a read-only mount or a full disk.\n";
 
 typedef struct wallet_args {
     const char *wallet, *pass_file, *root, *bundle, *currency, *amount, *image,
@@ -134,7 +136,10 @@ static int parse(int argc, char **argv, void *args)
     return 0;
 }
 
-static offpay_wallet *open_wallet(const wallet_args *a, int *status)
+/* Opens the wallet; readonly for commands that only read it (they then
+ * work on a read-only mount or a full disk). */
+static offpay_wallet *open_wallet_as(const wallet_args *a, int readonly,
+                                     int *status)
 {
     offpay_wallet *w = NULL;
     char          *pass = cli_passphrase(a->pass_file, "Wallet passphrase", 0);
@@ -144,13 +149,19 @@ static offpay_wallet *open_wallet(const wallet_args *a, int *status)
         *status = EXIT_FAILURE_IO;
         return NULL;
     }
-    rc = offpay_wallet_open(a->wallet, pass, &w);
+    rc = readonly ? offpay_wallet_open_readonly(a->wallet, pass, &w)
+                  : offpay_wallet_open(a->wallet, pass, &w);
     cli_passphrase_free(pass);
     if (rc != OFFPAY_OK) {
-        *status = cli_fail(a->wallet, rc);
+        *status = cli_fail_at(NULL, "opening", a->wallet, rc);
         return NULL;
     }
     return w;
+}
+
+static offpay_wallet *open_wallet(const wallet_args *a, int *status)
+{
+    return open_wallet_as(a, 0, status);
 }
 
 static int cmd_init(const void *args, const char *arg CLI_UNUSED)
@@ -178,7 +189,7 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     cli_passphrase_free(pass);
     free(bundle);
     if (rc != OFFPAY_OK)
-        return cli_fail(a->wallet, rc);
+        return cli_fail_at(NULL, "creating", a->wallet, rc);
     offpay_wallet_close(w);
     printf("wallet created: %s\n", a->wallet);
     printf("Backing up: a copy of this file is NOT a backup. A copy put back\n"
@@ -194,7 +205,7 @@ static int cmd_key(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
     int                status = EXIT_OK;
-    offpay_wallet     *w = open_wallet(a, &status);
+    offpay_wallet     *w = open_wallet_as(a, 1, &status);
     uint8_t            pk[OFFPAY_PK_BYTES];
 
     if (w == NULL)
@@ -305,7 +316,7 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
     int                status = EXIT_OK;
-    offpay_wallet     *w = open_wallet(a, &status);
+    offpay_wallet     *w = open_wallet_as(a, 1, &status);
     uint32_t           now = cli_now();
     size_t             n;
 
@@ -370,7 +381,7 @@ static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_wallet_pay(w, amount, currency, cli_now(), &text, &p);
     offpay_wallet_close(w);
     if (rc != OFFPAY_OK)
-        return cli_fail("cannot make a code", rc);
+        return cli_fail_at("cannot make a code", "saving", a->wallet, rc);
     fprintf(stderr, "payment code: up to %s, credential %llu, counter %u\n",
             cli_money(p.amount, currency, money, sizeof money),
             (unsigned long long)p.cred.serial, p.counter);
@@ -431,7 +442,7 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
     }
     rc = offpay_wallet_pay_request(w, &q, now, &text, NULL);
     if (rc != OFFPAY_OK) {
-        status = cli_fail("cannot make the code", rc);
+        status = cli_fail_at("cannot make the code", "saving", a->wallet, rc);
         goto out;
     }
     status = emit(a, text);
@@ -475,7 +486,7 @@ static int cmd_log(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
     int                status = EXIT_OK;
-    offpay_wallet     *w = open_wallet(a, &status);
+    offpay_wallet     *w = open_wallet_as(a, 1, &status);
 
     if (w == NULL)
         return status;

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "core/jsonutil.h"
+#include "core/oserr.h"
 #include "issuer/issuer_int.h"
 #include "offpay/core.h"
 #include "offpay/issuer.h"
@@ -113,25 +114,10 @@ static offpay_err root_path_of(const char *dir, const char *root_path,
     return OFFPAY_OK;
 }
 
-static offpay_err errno_err(int e)
-{
-    switch (e) {
-    case EACCES:
-    case EPERM:
-        return OFFPAY_EACCES;
-    case ENOENT:
-        return OFFPAY_ENOTFOUND;
-    case EROFS:
-        return OFFPAY_EROFS;
-    default:
-        return OFFPAY_EIO;
-    }
-}
-
 /* Forces path's permission bits to mode, whatever they were. */
 static offpay_err set_mode(const char *path, mode_t mode)
 {
-    return chmod(path, mode) == 0 ? OFFPAY_OK : errno_err(errno);
+    return chmod(path, mode) == 0 ? OFFPAY_OK : offpay__errno_err(errno);
 }
 
 /* One process at a time per issuer directory: serials are never reused. */
@@ -653,6 +639,8 @@ offpay_err offpay_issuer_unlock_root(offpay_issuer *is, const char *root_path,
     if ((rc = root_path_of(is->dir, root_path, path)) != OFFPAY_OK)
         return rc;
     rc = load_root(path, root_passphrase, &kp);
+    if (rc == OFFPAY_ENOENT)
+        rc = OFFPAY_ENOTFOUND; /* no root key file there */
     if (rc == OFFPAY_OK &&
         sodium_memcmp(kp.pk, is->root_pk, OFFPAY_PK_BYTES) != 0)
         rc = OFFPAY_EBUNDLE_SIG;
@@ -749,7 +737,7 @@ offpay_err offpay_issuer_publish(offpay_issuer *is, uint32_t now)
 static offpay_err private_dir(const char *dir)
 {
     if (mkdir(dir, PRIVATE_DIRMODE) != 0 && errno != EEXIST)
-        return errno_err(errno);
+        return offpay__errno_err(errno);
     return set_mode(dir, PRIVATE_DIRMODE);
 }
 
@@ -848,8 +836,10 @@ static offpay_err open_state(const char *dir, const char *passphrase,
         return OFFPAY_EINVAL;
     if (path_in(dir, STATE_FILE, path) != OFFPAY_OK)
         return OFFPAY_EINVAL;
+    /* No issuer here: not found; a path that cannot be followed (a file
+     * given as the directory: ENOTDIR) by its reason. */
     if (stat(path, &st) != 0)
-        return OFFPAY_ENOTFOUND;
+        return errno == ENOENT ? OFFPAY_ENOTFOUND : offpay__errno_err(errno);
     if ((rc = set_mode(dir, PRIVATE_DIRMODE)) != OFFPAY_OK ||
         (rc = set_mode(path, PRIVATE_MODE)) != OFFPAY_OK)
         return rc;

@@ -7,12 +7,15 @@
 
 #include "offpay/qr.h"
 
+#include <errno.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+
+#include "core/oserr.h"
 
 /* libpng's default handlers print to stderr; a library must stay quiet.
  * The error handler must not return: it jumps back to a setjmp below. */
@@ -129,9 +132,16 @@ offpay_err offpay_qr_scan_file(const char *path, char **text)
         return OFFPAY_EINVAL;
     in.f = fopen(path, "rb");
     if (in.f == NULL)
-        return OFFPAY_EIO;
-    if (fstat(fileno(in.f), &st) == 0 && S_ISREG(st.st_mode) &&
-        st.st_size > OFFPAY_QR_SCAN_MAX_BYTES) {
+        return offpay__errno_err(errno);
+    if (fstat(fileno(in.f), &st) != 0) {
+        rc = offpay__errno_err(errno);
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = OFFPAY_EISDIR; /* fopen opens a directory; reads fail */
+        goto out;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > OFFPAY_QR_SCAN_MAX_BYTES) {
         rc = OFFPAY_EIMAGE_TOO_LARGE;
         goto out;
     }

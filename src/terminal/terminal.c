@@ -16,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/jsonutil.h"
 #include "core/message_int.h"
+#include "core/oserr.h"
 #include "offpay/core.h"
 #include "offpay/verify.h"
 #include "terminal/terminal_int.h"
@@ -54,11 +56,44 @@ static const char SCHEMA[] =
 
 /* ---- small SQLite helpers ------------------------------------------ */
 
+/* The offpay_err for the last failure on db: a full disk, a read-only
+ * mount, a lost permission or a missing file by name (from the system
+ * error SQLite saw, else its own code), OFFPAY_EBUSY for a lock held
+ * elsewhere, OFFPAY_EJOURNAL for anything else. Read it before any other
+ * call on db (a ROLLBACK would clear it). */
+static offpay_err db_err(sqlite3 *db)
+{
+    int        code = db != NULL ? sqlite3_errcode(db) & 0xff : SQLITE_ERROR;
+    offpay_err sys;
+
+    switch (code) {
+    case SQLITE_FULL:
+        return OFFPAY_ENOSPC;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return OFFPAY_EBUSY;
+    case SQLITE_NOMEM:
+        return OFFPAY_ENOMEM;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+        sys = offpay__errno_err(sqlite3_system_errno(db));
+        if (sys != OFFPAY_EIO && sys != OFFPAY_EBUSY)
+            return sys;
+        /* A database SQLite could open only for reading (its file or
+         * directory is not writable) refuses writes this way. */
+        return code == SQLITE_READONLY || code == SQLITE_PERM ? OFFPAY_EACCES
+                                                              : OFFPAY_EJOURNAL;
+    default:
+        return OFFPAY_EJOURNAL;
+    }
+}
+
 static offpay_err exec(sqlite3 *db, const char *sql)
 {
-    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
-               ? OFFPAY_OK
-               : OFFPAY_EJOURNAL;
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? OFFPAY_OK
+                                                                : db_err(db);
 }
 
 static offpay_err meta_put(sqlite3 *db, const char *key, const void *v,
@@ -75,8 +110,7 @@ static offpay_err meta_put(sqlite3 *db, const char *key, const void *v,
     if (sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_blob(st, 2, v, (int)n, SQLITE_TRANSIENT) != SQLITE_OK)
         goto out;
-    if (sqlite3_step(st) == SQLITE_DONE)
-        rc = OFFPAY_OK;
+    rc = sqlite3_step(st) == SQLITE_DONE ? OFFPAY_OK : db_err(db);
 out:
     sqlite3_finalize(st);
     return rc;
@@ -349,14 +383,24 @@ static offpay_terminal *terminal_new(const char *dir)
 }
 
 /* Takes the terminal's lock: one process at a time per directory, so the
- * in-memory mirror of the journal cannot go stale behind another writer. */
-static offpay_err lock_terminal(offpay_terminal *t)
+ * in-memory mirror of the journal cannot go stale behind another writer.
+ * A reader (shared) takes it only if the file exists, and never creates
+ * it. */
+static offpay_err lock_terminal_as(offpay_terminal *t, int shared)
 {
     char path[PATH_MAX_LEN];
 
     if (path_in(t->dir, "terminal.lock", path) != OFFPAY_OK)
         return OFFPAY_EINVAL;
-    return offpay__lock_acquire(path, offpay__lock_wait_ms, &t->lock_fd);
+    return shared
+               ? offpay__lock_acquire_shared(path, offpay__lock_wait_ms,
+                                             &t->lock_fd)
+               : offpay__lock_acquire(path, offpay__lock_wait_ms, &t->lock_fd);
+}
+
+static offpay_err lock_terminal(offpay_terminal *t)
+{
+    return lock_terminal_as(t, 0);
 }
 
 /* The terminal's private files: the journal holds just-accepted codes,
@@ -402,7 +446,7 @@ static offpay_err db_precreate(const char *dir)
         return OFFPAY_EINVAL;
     fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
-        return OFFPAY_EIO;
+        return offpay__errno_err(errno);
     if (fchmod(fd, 0600) != 0) {
         close(fd);
         return OFFPAY_EIO;
@@ -418,9 +462,92 @@ static offpay_err db_open(offpay_terminal *t, int create)
     if (path_in(t->dir, "terminal.db", path) != OFFPAY_OK)
         return OFFPAY_EINVAL;
     if (sqlite3_open_v2(path, &t->db, flags, NULL) != SQLITE_OK)
-        return create ? OFFPAY_EJOURNAL : OFFPAY_ENOTFOUND;
+        return db_err(t->db);
     sqlite3_busy_timeout(t->db, 5000);
     return exec(t->db, SCHEMA);
+}
+
+/* Opens terminal.db read-only: SQLite's read-only mode, or immutable (the
+ * database file alone: no -wal, no -shm, no locks). Either way a first
+ * read runs, so that a failure to set up the read shows here. */
+static offpay_err db_open_ro(offpay_terminal *t, int immutable)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char              path[PATH_MAX_LEN], uri[3 * PATH_MAX_LEN + 32];
+    size_t            n = 5;
+    int               flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+
+    if (path_in(t->dir, "terminal.db", path) != OFFPAY_OK)
+        return OFFPAY_EINVAL;
+    /* A file: URI, every byte but the unreserved ones percent-encoded
+     * (RFC 3986), so no character of the path reads as a parameter. */
+    memcpy(uri, "file:", n);
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || strchr("/-._~", *p) != NULL) {
+            uri[n++] = (char)*p;
+        } else {
+            uri[n++] = '%';
+            uri[n++] = hex[*p >> 4];
+            uri[n++] = hex[*p & 15];
+        }
+    }
+    snprintf(uri + n, sizeof uri - n, "?mode=ro%s",
+             immutable ? "&immutable=1" : "");
+    if (sqlite3_open_v2(uri, &t->db, flags, NULL) != SQLITE_OK)
+        return db_err(t->db);
+    sqlite3_busy_timeout(t->db, 5000);
+    return exec(t->db, "SELECT count(*) FROM sqlite_master");
+}
+
+/* 1 when dir/terminal.db-wal is missing or empty: the database file alone
+ * then holds every committed transaction. */
+static int wal_empty(const char *dir)
+{
+    char        path[PATH_MAX_LEN];
+    struct stat st;
+
+    if (path_in(dir, "terminal.db-wal", path) != OFFPAY_OK)
+        return 0;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT;
+    return S_ISREG(st.st_mode) && st.st_size == 0;
+}
+
+/* 1 when dir is on a file system mounted read-only. */
+static int readonly_fs(const char *dir)
+{
+    struct statvfs v;
+
+    return statvfs(dir, &v) == 0 && (v.f_flag & ST_RDONLY) != 0;
+}
+
+/*
+ * Opens terminal.db for a read-only handle, writing nothing. When no write-
+ * ahead log holds transactions not yet in the database file, and no writer
+ * can change it while the handle is open (this process holds the shared
+ * terminal lock that every writer takes exclusively, or the media is
+ * read-only), it opens it immutable, which needs no -shm file and so works
+ * on a read-only mount or a full disk. Otherwise SQLite's read-only mode,
+ * whose WAL readers see one committed state at a time; should that fail
+ * (it must create a -shm file: a full disk, a directory it may not write)
+ * with no log pending, immutable after all: a writer would need that same
+ * -shm file, and until a log exists it leaves the database file alone.
+ */
+static offpay_err db_open_readonly(offpay_terminal *t)
+{
+    int        no_log = wal_empty(t->dir);
+    offpay_err rc;
+
+    if (no_log && (t->lock_fd >= 0 || readonly_fs(t->dir)))
+        return db_open_ro(t, 1);
+    rc = db_open_ro(t, 0);
+    if (rc != OFFPAY_OK && no_log) {
+        sqlite3_close(t->db);
+        t->db = NULL;
+        rc = db_open_ro(t, 1);
+    }
+    return rc;
 }
 
 /* Loads the key (when a passphrase is given) from terminal.key. */
@@ -665,7 +792,7 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
     if (rc != OFFPAY_OK)
         return rc;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return OFFPAY_EIO;
+        return offpay__errno_err(errno);
     if (path_in(dir, "terminal.key", path) != OFFPAY_OK)
         return OFFPAY_EINVAL;
     t = terminal_new(dir);
@@ -713,8 +840,9 @@ out:
     return rc;
 }
 
-offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
-                                offpay_terminal **out)
+/* offpay_terminal_open and offpay_terminal_open_readonly. */
+static offpay_err open_as(const char *dir, const char *passphrase, int readonly,
+                          offpay_terminal **out)
 {
     offpay_terminal *t;
     char             path[PATH_MAX_LEN];
@@ -728,18 +856,20 @@ offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
         return OFFPAY_EINVAL;
     if (path_in(dir, "terminal.db", path) != OFFPAY_OK)
         return OFFPAY_EINVAL;
+    /* No terminal here: not found; a path that cannot be followed (a file
+     * given as the directory: ENOTDIR) by its reason. */
     if (stat(path, &st) != 0)
-        return OFFPAY_ENOTFOUND;
+        return errno == ENOENT ? OFFPAY_ENOTFOUND : offpay__errno_err(errno);
     t = terminal_new(dir);
     if (t == NULL)
         return OFFPAY_ENOMEM;
-    rc = lock_terminal(t);
+    rc = lock_terminal_as(t, readonly);
     if (rc == OFFPAY_OK)
-        rc = db_open(t, 0);
+        rc = readonly ? db_open_readonly(t) : db_open(t, 0);
     /* Best effort: a terminal made by an older version (or in a directory
      * that existed before) gets private modes now; one owned by another
      * user cannot be changed, and still opens. */
-    if (rc == OFFPAY_OK)
+    if (rc == OFFPAY_OK && !readonly)
         (void)tighten_modes(dir);
     if (rc == OFFPAY_OK && passphrase != NULL)
         rc = key_load(t, passphrase);
@@ -751,6 +881,19 @@ offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
     }
     *out = t;
     return OFFPAY_OK;
+}
+
+offpay_err offpay_terminal_open(const char *dir, const char *passphrase,
+                                offpay_terminal **out)
+{
+    return open_as(dir, passphrase, 0, out);
+}
+
+offpay_err offpay_terminal_open_readonly(const char       *dir,
+                                         const char       *passphrase,
+                                         offpay_terminal **out)
+{
+    return open_as(dir, passphrase, 1, out);
 }
 
 offpay_err offpay__terminal_schema(sqlite3 *db)
@@ -1263,9 +1406,9 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
         return rc;
     hw = now > t->high_water ? now : t->high_water;
 
+    if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
+        return rc;
     rc = OFFPAY_EJOURNAL;
-    if (exec(t->db, "BEGIN IMMEDIATE") != OFFPAY_OK)
-        return OFFPAY_EJOURNAL;
     ins = stmt(t, &t->st_insert,
                "INSERT INTO journal(serial, counter, charged, authorized,"
                " currency, bound, accepted_at, code)"
@@ -1327,7 +1470,7 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     /* The durable commit: after it returns, the payment survives a crash.
      * A COMMIT that fails (an I/O error while syncing the WAL) has an
      * unknown outcome; the journal itself says whether the row is there. */
-    if (exec(t->db, "COMMIT") != OFFPAY_OK) {
+    if ((rc = exec(t->db, "COMMIT")) != OFFPAY_OK) {
         exec(t->db, "ROLLBACK");
         /* This connection no longer sees the row, but the WAL may hold the
          * committed frames: reopening runs SQLite's recovery, and then the
@@ -1338,10 +1481,8 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
             rc = OFFPAY_EOUTCOME;
             goto out;
         }
-        if (held != JOURNAL_SAME) {
-            rc = OFFPAY_EJOURNAL;
-            goto out;
-        }
+        if (held != JOURNAL_SAME)
+            goto out; /* not committed: the COMMIT's own reason */
     }
 
     /* Committed: the payment is accepted whatever happens next. Should
@@ -1365,8 +1506,8 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     rc = OFFPAY_OK;
     goto out;
 fail:
+    rc = db_err(t->db); /* before the ROLLBACK clears it */
     exec(t->db, "ROLLBACK");
-    rc = OFFPAY_EJOURNAL;
 out:
     /* Reset, so that no statement holds the database between calls. */
     if (t->st_insert != NULL)

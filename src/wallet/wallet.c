@@ -30,6 +30,7 @@
 
 #include "core/jsonutil.h"
 #include "core/message_int.h"
+#include "core/oserr.h"
 #include "offpay/core.h"
 #include "offpay/crypto.h"
 #include "offpay/verify.h"
@@ -68,20 +69,21 @@ typedef struct spend_entry {
 } spend_entry;
 
 struct offpay_wallet {
-    char                  *path;    /* directories resolved (realpath) */
-    offpay__wallet_sealer *sealer;  /* the derived file key */
-    int                    lock_fd; /* flock on path.lock, held while open */
-    offpay_keypair         kp;
-    uint8_t                root_pk[OFFPAY_PK_BYTES];
-    uint8_t                bundle_bytes[BUNDLE_MAX];
-    size_t                 bundle_len;
-    offpay_trust_bundle    bundle;
-    int64_t                default_cap;
-    cred_entry             creds[CREDS_MAX];
-    size_t                 n_creds;
-    spend_entry           *spends; /* heap, not secret */
-    size_t                 n_spends;
-    size_t                 cap_spends;
+    char                  *path;   /* directories resolved (realpath) */
+    offpay__wallet_sealer *sealer; /* the derived file key; NULL in a
+                                      read-only handle: saves refuse */
+    int                 lock_fd;   /* flock on path.lock, held while open */
+    offpay_keypair      kp;
+    uint8_t             root_pk[OFFPAY_PK_BYTES];
+    uint8_t             bundle_bytes[BUNDLE_MAX];
+    size_t              bundle_len;
+    offpay_trust_bundle bundle;
+    int64_t             default_cap;
+    cred_entry          creds[CREDS_MAX];
+    size_t              n_creds;
+    spend_entry        *spends; /* heap, not secret */
+    size_t              n_spends;
+    size_t              cap_spends;
 };
 
 /* ---- lifetime ------------------------------------------------------- */
@@ -109,9 +111,7 @@ static offpay_err resolve_path(const char *path, char **out)
     }
     dir = realpath(dirname(d), NULL);
     if (dir == NULL) {
-        rc = errno == ENOENT   ? OFFPAY_ENOTFOUND
-             : errno == ENOMEM ? OFFPAY_ENOMEM
-                               : OFFPAY_EIO;
+        rc = offpay__errno_err(errno); /* ENOENT: no such directory */
         goto out;
     }
     n = strlen(dir) + 1 + strlen(base) + 1;
@@ -139,15 +139,25 @@ static offpay_wallet *wallet_new(void)
     return w;
 }
 
-/* Takes the wallet's lock (path.lock): one process at a time. */
-static offpay_err lock_wallet(offpay_wallet *w)
+/* Takes the wallet's lock (path.lock): one writer at a time, exclusive;
+ * or (shared) a reader, which never creates the lock file and so writes
+ * nothing. */
+static offpay_err lock_wallet_as(offpay_wallet *w, int shared)
 {
     char lock[PATH_MAX + 8];
     int  n = snprintf(lock, sizeof lock, "%s.lock", w->path);
 
     if (n < 0 || (size_t)n >= sizeof lock)
         return OFFPAY_EINVAL;
-    return offpay__lock_acquire(lock, offpay__lock_wait_ms, &w->lock_fd);
+    return shared
+               ? offpay__lock_acquire_shared(lock, offpay__lock_wait_ms,
+                                             &w->lock_fd)
+               : offpay__lock_acquire(lock, offpay__lock_wait_ms, &w->lock_fd);
+}
+
+static offpay_err lock_wallet(offpay_wallet *w)
+{
+    return lock_wallet_as(w, 0);
 }
 
 static void free_spends(offpay_wallet *w)
@@ -640,7 +650,7 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
         (rc = offpay__path_check_unlinked(w->path)) != OFFPAY_OK)
         goto out;
     if (lstat(w->path, &st) == 0) {
-        rc = OFFPAY_EEXISTS;
+        rc = S_ISDIR(st.st_mode) ? OFFPAY_EISDIR : OFFPAY_EEXISTS;
         goto out;
     }
     rc = offpay__wallet_sealer_new(passphrase, &w->sealer);
@@ -662,8 +672,9 @@ out:
     return rc;
 }
 
-offpay_err offpay_wallet_open(const char *path, const char *passphrase,
-                              offpay_wallet **out)
+/* offpay_wallet_open and offpay_wallet_open_readonly. */
+static offpay_err open_as(const char *path, const char *passphrase,
+                          int readonly, offpay_wallet **out)
 {
     offpay_wallet *w = NULL;
     struct stat    st;
@@ -683,22 +694,46 @@ offpay_err offpay_wallet_open(const char *path, const char *passphrase,
     /* No lock file beside a wallet that does not exist, nor beside a
      * link to one. */
     if (lstat(w->path, &st) != 0) {
-        rc = OFFPAY_ENOTFOUND;
+        rc = errno == ENOENT ? OFFPAY_ENOTFOUND : offpay__errno_err(errno);
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = OFFPAY_EISDIR;
         goto out;
     }
     rc = offpay__path_check_unlinked(w->path);
     if (rc != OFFPAY_OK)
         goto out;
     /* Checked again under the lock, and before every save. */
-    if ((rc = lock_wallet(w)) != OFFPAY_OK ||
+    if ((rc = lock_wallet_as(w, readonly)) != OFFPAY_OK ||
         (rc = offpay__path_check_unlinked(w->path)) != OFFPAY_OK ||
         (rc = load(w, passphrase)) != OFFPAY_OK)
         goto out;
+    if (readonly) {
+        /* The state is in memory: the reader lets writers go on, and drops
+         * the file key so that no save can happen. */
+        offpay__lock_release(w->lock_fd);
+        w->lock_fd = -1;
+        offpay__wallet_sealer_free(w->sealer);
+        w->sealer = NULL;
+    }
     *out = w;
     w = NULL;
 out:
     offpay_wallet_close(w);
     return rc;
+}
+
+offpay_err offpay_wallet_open(const char *path, const char *passphrase,
+                              offpay_wallet **out)
+{
+    return open_as(path, passphrase, 0, out);
+}
+
+offpay_err offpay_wallet_open_readonly(const char *path, const char *passphrase,
+                                       offpay_wallet **out)
+{
+    return open_as(path, passphrase, 1, out);
 }
 
 /* ---- credentials and balances --------------------------------------- */

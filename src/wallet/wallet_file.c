@@ -46,6 +46,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/oserr.h"
+
 _Static_assert(OFFPAY__WALLET_SALT_BYTES == crypto_pwhash_SALTBYTES,
                "salt size");
 _Static_assert(OFFPAY__WALLET_NONCE_BYTES ==
@@ -117,6 +119,8 @@ static int write_all(int fd, const uint8_t *data, size_t len)
         ssize_t n = write(fd, data + off, len - off);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n == 0)
+            errno = EIO; /* no progress and no reason given */
         if (n <= 0)
             return -1;
         off += (size_t)n;
@@ -158,8 +162,8 @@ offpay_err offpay__file_write_atomic(const char *path, const uint8_t *data,
     char       tmp[PATH_MAX];
     size_t     plen;
     int        fd = -1;
-    int        tmp_exists = 0; /* we created path.tmp and must remove it */
-    offpay_err rc = OFFPAY_EIO;
+    int        tmp_exists = 0;  /* we created path.tmp and must remove it */
+    offpay_err rc = OFFPAY_EIO; /* what a test fault reports */
 
     if (path == NULL || (data == NULL && len > 0))
         return OFFPAY_EINVAL;
@@ -169,32 +173,59 @@ offpay_err offpay__file_write_atomic(const char *path, const uint8_t *data,
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", sizeof ".tmp");
 
+    /* Until the rename, every failure names its cause (errno, read right
+     * after the failing call) and leaves path untouched. */
     /* O_NOFOLLOW: a symlink planted at path.tmp cannot redirect the write. */
     if (fault("open"))
         goto out;
     fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
+    if (fd < 0) {
+        rc = offpay__errno_err(errno);
         goto out;
+    }
     tmp_exists = 1;
     /* A stale path.tmp (left by a crash) keeps its old mode through O_CREAT;
      * force 0600 so the wallet never becomes readable by others. */
-    if (fchmod(fd, 0600) != 0)
+    if (fchmod(fd, 0600) != 0) {
+        rc = offpay__errno_err(errno);
         goto out;
-    if (fault("write") || write_all(fd, data, len) != 0)
+    }
+    if (fault("write"))
         goto out;
-    if (fault("fsync") || fsync(fd) != 0)
+    if (write_all(fd, data, len) != 0) {
+        rc = offpay__errno_err(errno);
         goto out;
+    }
+    if (fault("fsync"))
+        goto out;
+    if (fsync(fd) != 0) {
+        rc = offpay__errno_err(errno);
+        goto out;
+    }
     {
         int failed = fault("close");
         int cr = close(fd);
+        int err = errno;
+
         fd = -1;
-        if (failed || cr != 0)
+        if (failed)
             goto out;
+        if (cr != 0) {
+            rc = offpay__errno_err(err);
+            goto out;
+        }
     }
-    if (fault("rename") || rename(tmp, path) != 0)
+    if (fault("rename"))
         goto out;
+    if (rename(tmp, path) != 0) {
+        rc = offpay__errno_err(errno); /* EISDIR: path is a directory */
+        goto out;
+    }
     tmp_exists = 0;
-    /* The data is in place; now make the directory entry durable too. */
+    /* The data is in place; now make the directory entry durable too. A
+     * failure here is OFFPAY_EIO whatever its cause: path has changed, and
+     * a named error promises that it has not. */
+    rc = OFFPAY_EIO;
     if (sync_parent_dir(path) != 0)
         goto out;
     rc = OFFPAY_OK;
@@ -223,12 +254,14 @@ offpay_err offpay__file_read(const char *path, size_t max, uint8_t **data,
         return OFFPAY_EINVAL;
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = errno == ENOENT ? OFFPAY_ENOTFOUND : OFFPAY_EIO;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        rc = offpay__errno_err(errno);
         goto out;
     }
-    if (fstat(fd, &st) != 0)
+    if (S_ISDIR(st.st_mode)) {
+        rc = OFFPAY_EISDIR;
         goto out;
+    }
     /* The size is only a hint (the file may change under us); the read
      * loop below enforces max on what is actually read. */
     if (S_ISREG(st.st_mode) && st.st_size >= 0) {
@@ -257,8 +290,10 @@ offpay_err offpay__file_read(const char *path, size_t max, uint8_t **data,
             r = read(fd, &extra, 1);
             if (r < 0 && errno == EINTR)
                 continue;
-            if (r < 0)
+            if (r < 0) {
+                rc = offpay__errno_err(errno);
                 goto out;
+            }
             if (r == 0)
                 break;
             if (n == max) {
@@ -281,8 +316,10 @@ offpay_err offpay__file_read(const char *path, size_t max, uint8_t **data,
         r = read(fd, buf + n, cap - n);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0)
+        if (r < 0) {
+            rc = offpay__errno_err(errno);
             goto out;
+        }
         if (r == 0)
             break;
         n += (size_t)r;
@@ -307,7 +344,7 @@ offpay_err offpay__path_check_unlinked(const char *path)
     if (path == NULL)
         return OFFPAY_EINVAL;
     if (lstat(path, &st) != 0)
-        return errno == ENOENT ? OFFPAY_OK : OFFPAY_EIO;
+        return errno == ENOENT ? OFFPAY_OK : offpay__errno_err(errno);
     if (S_ISLNK(st.st_mode) || (S_ISREG(st.st_mode) && st.st_nlink > 1))
         return OFFPAY_ELINKED;
     return OFFPAY_OK;
@@ -317,10 +354,29 @@ offpay_err offpay__path_check_unlinked(const char *path)
 
 int offpay__lock_wait_ms = 10000;
 
-offpay_err offpay__lock_acquire(const char *path, int timeout_ms, int *fd)
+/* flock(fd, op | LOCK_NB), retried every 10 ms for up to timeout_ms.
+ * Closes fd on failure. */
+static offpay_err lock_wait(int fd, int op, int timeout_ms)
 {
     int waited = 0;
-    int lfd;
+
+    while (flock(fd, op | LOCK_NB) != 0) {
+        if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= timeout_ms) {
+            offpay_err rc = offpay__errno_err(errno); /* EWOULDBLOCK: EBUSY */
+
+            close(fd);
+            return rc;
+        }
+        usleep(10000);
+        waited += 10;
+    }
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__lock_acquire(const char *path, int timeout_ms, int *fd)
+{
+    int        lfd;
+    offpay_err rc;
 
     if (fd != NULL)
         *fd = -1;
@@ -328,19 +384,32 @@ offpay_err offpay__lock_acquire(const char *path, int timeout_ms, int *fd)
         return OFFPAY_EINVAL;
     lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (lfd < 0)
-        return OFFPAY_EIO;
-    while (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
-        if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= timeout_ms) {
-            int busy = errno == EWOULDBLOCK;
+        return offpay__errno_err(errno);
+    rc = lock_wait(lfd, LOCK_EX, timeout_ms);
+    if (rc == OFFPAY_OK)
+        *fd = lfd;
+    return rc;
+}
 
-            close(lfd);
-            return busy ? OFFPAY_EBUSY : OFFPAY_EIO;
-        }
-        usleep(10000);
-        waited += 10;
-    }
-    *fd = lfd;
-    return OFFPAY_OK;
+offpay_err offpay__lock_acquire_shared(const char *path, int timeout_ms,
+                                       int *fd)
+{
+    int        lfd;
+    offpay_err rc;
+
+    if (fd != NULL)
+        *fd = -1;
+    if (path == NULL || fd == NULL)
+        return OFFPAY_EINVAL;
+    /* Read-only, never created: nothing is written, so this works on a
+     * read-only mount and a full disk. flock needs no write access. */
+    lfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (lfd < 0)
+        return errno == ENOENT ? OFFPAY_OK : offpay__errno_err(errno);
+    rc = lock_wait(lfd, LOCK_SH, timeout_ms);
+    if (rc == OFFPAY_OK)
+        *fd = lfd;
+    return rc;
 }
 
 void offpay__lock_release(int fd)

@@ -112,13 +112,17 @@ void offpay__kdf_cost(offpay__kdf_strength strength, uint32_t *opslimit,
  * also forced with fchmod in case a stale path.tmp existed), writes
  * everything, fsyncs, closes, renames it over path, then opens the
  * containing directory and fsyncs it so the rename itself is durable.
- * On any failure before the rename, path is untouched and path.tmp removed.
- * A failure of the directory fsync (after the rename) returns OFFPAY_EIO
- * with path already holding the new data; a file system that does not
- * support syncing directories (EINVAL) is not an error.
- * data may be NULL when len is 0.
+ * On any failure before the rename, path is untouched and path.tmp removed,
+ * and the error names the system's reason (offpay__errno_err):
+ * OFFPAY_ENOSPC (disk full), OFFPAY_EROFS, OFFPAY_EACCES, OFFPAY_ENOENT (a
+ * missing directory), OFFPAY_ENOTDIR, OFFPAY_EISDIR (path is a directory),
+ * OFFPAY_EIO (anything else). Any of these therefore means "nothing was
+ * changed". A failure of the directory fsync (after the rename) returns
+ * OFFPAY_EIO whatever its cause, with path already holding the new data; a
+ * file system that does not support syncing directories (EINVAL) is not an
+ * error. data may be NULL when len is 0.
  * Errors: OFFPAY_EINVAL (NULL or empty path, path too long, NULL data),
- * OFFPAY_EIO.
+ * the named errors above, OFFPAY_EIO.
  */
 offpay_err offpay__file_write_atomic(const char *path, const uint8_t *data,
                                      size_t len);
@@ -128,9 +132,10 @@ offpay_err offpay__file_write_atomic(const char *path, const uint8_t *data,
  * On success *data is a malloc'd buffer (never NULL, even for an empty
  * file; the caller frees it) of *len bytes. On failure *data is NULL and
  * *len 0.
- * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no such file), OFFPAY_EIO (any
- * other open or read failure, path is a directory), OFFPAY_ETOOBIG (more
- * than max bytes), OFFPAY_ENOMEM.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ETOOBIG (more than max bytes),
+ * OFFPAY_ENOMEM, OFFPAY_EISDIR (path is a directory), and an open or read
+ * failure as offpay__errno_err names it: OFFPAY_ENOENT (no such file or
+ * directory), OFFPAY_ENOTDIR, OFFPAY_EACCES, OFFPAY_EIO, ...
  */
 offpay_err offpay__file_read(const char *path, size_t max, uint8_t **data,
                              size_t *len);
@@ -192,8 +197,8 @@ offpay_err offpay__wallet_file_save(const char *path, const char *passphrase,
  * offpay__wallet_file_load — offpay__file_read then offpay__wallet_open;
  * ownership of *plain as for offpay__wallet_open. A file larger than
  * OFFPAY__WALLET_FILE_MAX is OFFPAY_ECORRUPT.
- * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EIO, OFFPAY_ECORRUPT,
- * OFFPAY_EPASSPHRASE, OFFPAY_ENOMEM.
+ * Errors: those of offpay__file_read (OFFPAY_ENOENT for a missing file),
+ * OFFPAY_ECORRUPT, OFFPAY_EPASSPHRASE, OFFPAY_ENOMEM.
  */
 offpay_err offpay__wallet_file_load(const char *path, const char *passphrase,
                                     uint8_t **plain, size_t *len);
@@ -205,8 +210,9 @@ offpay_err offpay__wallet_file_load(const char *path, const char *passphrase,
  * (rename) by its own name, forking it: two histories reusing counters.
  * Returns OFFPAY_OK when path is missing or has exactly one name,
  * OFFPAY_ELINKED when path is a symbolic link (even a dangling one) or a
- * regular file with st_nlink > 1, OFFPAY_EIO when lstat fails otherwise,
- * OFFPAY_EINVAL for NULL. Links among the directories above are harmless:
+ * regular file with st_nlink > 1, the error offpay__errno_err names when
+ * lstat fails otherwise (OFFPAY_ENOTDIR, OFFPAY_EACCES, ...), OFFPAY_EINVAL
+ * for NULL. Links among the directories above are harmless:
  * the lock file sits beside the file, so it is reached the same way.
  */
 offpay_err offpay__path_check_unlinked(const char *path);
@@ -218,10 +224,26 @@ offpay_err offpay__path_check_unlinked(const char *path);
  * of their handle, so two processes never interleave their read-modify-
  * write of one file (which could reuse a counter or lose a reservation).
  * *fd receives the descriptor; give it to offpay__lock_release.
- * Errors: OFFPAY_EINVAL, OFFPAY_EBUSY (still held after the wait),
- * OFFPAY_EIO.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EBUSY (still held after the wait), and
+ * the open's failure as offpay__errno_err names it (OFFPAY_EROFS on a
+ * read-only mount, OFFPAY_EACCES, OFFPAY_ENOENT, ...).
  */
 offpay_err offpay__lock_acquire(const char *path, int timeout_ms, int *fd);
+
+/*
+ * offpay__lock_acquire_shared — the readers' side of offpay__lock_acquire:
+ * a shared flock on the lock file path, which is opened read-only and never
+ * created, so a reader writes nothing (it works on a read-only mount, a
+ * full disk, a directory it may not write). Readers share it; a writer's
+ * exclusive lock waits for them, and they for it, up to timeout_ms. When
+ * path does not exist no writer has ever locked it (writers create it
+ * first): *fd is -1 and the result OFFPAY_OK, with no lock; callers whose
+ * reads are not otherwise consistent must take that into account.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EBUSY (a writer still holds it after the
+ * wait), the open's failure as offpay__errno_err names it.
+ */
+offpay_err offpay__lock_acquire_shared(const char *path, int timeout_ms,
+                                       int *fd);
 
 /* Releases a lock from offpay__lock_acquire; fd < 0 is a no-op. */
 void offpay__lock_release(int fd);

@@ -566,18 +566,18 @@ static void test_scan_not_png(void)
     tmp_path(path, sizeof path, "empty.png");
     REQUIRE(write_bytes(path, "", 0) == 0);
     CHECK_ERR(offpay_qr_scan_file(path, &got), OFFPAY_EIMAGE);
-    /* A directory opens but does not read. */
-    CHECK_ERR(offpay_qr_scan_file(offpay_test_tmpdir(), &got), OFFPAY_EIMAGE);
+    /* A directory opens but does not read: named, not an image error. */
+    CHECK_ERR(offpay_qr_scan_file(offpay_test_tmpdir(), &got), OFFPAY_EISDIR);
 }
 
-/* A file that cannot be opened is an I/O error, not an image error. */
+/* A file that cannot be opened is named by its reason, not an image error. */
 static void test_scan_missing(void)
 {
     char  path[512];
     char *got = (char *)1;
 
     tmp_path(path, sizeof path, "does-not-exist.png");
-    CHECK_ERR(offpay_qr_scan_file(path, &got), OFFPAY_EIO);
+    CHECK_ERR(offpay_qr_scan_file(path, &got), OFFPAY_ENOENT);
     CHECK(got == NULL);
 }
 

@@ -11,15 +11,22 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/oserr.h"
+#include "offpay/issuer.h"
+#include "offpay/terminal.h"
+#include "offpay/wallet.h"
 #include "wallet/wallet_file.h"
 
 #define PASS "correct horse battery staple"
@@ -674,8 +681,8 @@ static void test_atomic_write_faults(void)
     CHECK(count_tmp_files(dir) == 0);
 }
 
-/* Writing into a directory that does not exist: EIO, nothing created. */
-static void test_atomic_write_missing_dir(void)
+/* Writing into a directory that does not exist: ENOENT, nothing created. */
+static void test_atomic_write_missing_dir_is_enoent(void)
 {
     const char *dir = test_dir("missing_dir");
     char        path[600], sub[600];
@@ -687,9 +694,9 @@ static void test_atomic_write_missing_dir(void)
     snprintf(sub, sizeof sub, "%s/nope", dir);
     snprintf(path, sizeof path, "%s/nope/wallet", dir);
     CHECK_ERR(offpay__file_write_atomic(path, (const uint8_t *)"x", 1),
-              OFFPAY_EIO);
+              OFFPAY_ENOENT);
     CHECK_ERR(offpay__wallet_file_save(path, PASS, sample_plain, 4),
-              OFFPAY_EIO);
+              OFFPAY_ENOENT);
     CHECK(stat(sub, &st) != 0 && errno == ENOENT);
     d = opendir(dir);
     REQUIRE(d != NULL);
@@ -710,11 +717,11 @@ static void test_file_read(void)
 
     fast_kdf();
     snprintf(path, sizeof path, "%s/absent", dir);
-    CHECK_ERR(offpay__file_read(path, 100, &data, &len), OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay__file_read(path, 100, &data, &len), OFFPAY_ENOENT);
     CHECK(data == NULL && len == 0);
-    CHECK_ERR(offpay__wallet_file_load(path, PASS, &data, &len),
-              OFFPAY_ENOTFOUND);
-    CHECK_ERR(offpay__file_read(dir, 100, &data, &len), OFFPAY_EIO);
+    CHECK_ERR(offpay__wallet_file_load(path, PASS, &data, &len), OFFPAY_ENOENT);
+    CHECK_ERR(offpay__file_read(dir, 100, &data, &len), OFFPAY_EISDIR);
+    CHECK(data == NULL && len == 0);
 
     snprintf(path, sizeof path, "%s/ten", dir);
     REQUIRE_OK(
@@ -762,6 +769,230 @@ static void test_file_read(void)
         CHECK_ERR(offpay__wallet_file_load(path, PASS, &data, &len),
                   OFFPAY_ECORRUPT);
     }
+}
+
+/* ---- named OS errors and read-only locks -------------------------------- */
+
+/* The one errno translation: each named cause, and EIO for the rest. */
+static void test_errno_names_each_cause(void)
+{
+    CHECK_ERR(offpay__errno_err(ENOSPC), OFFPAY_ENOSPC);
+    CHECK_ERR(offpay__errno_err(EDQUOT), OFFPAY_ENOSPC);
+    CHECK_ERR(offpay__errno_err(EROFS), OFFPAY_EROFS);
+    CHECK_ERR(offpay__errno_err(EACCES), OFFPAY_EACCES);
+    CHECK_ERR(offpay__errno_err(EPERM), OFFPAY_EACCES);
+    CHECK_ERR(offpay__errno_err(ENOENT), OFFPAY_ENOENT);
+    CHECK_ERR(offpay__errno_err(EISDIR), OFFPAY_EISDIR);
+    CHECK_ERR(offpay__errno_err(ENOTDIR), OFFPAY_ENOTDIR);
+    CHECK_ERR(offpay__errno_err(ENOMEM), OFFPAY_ENOMEM);
+    CHECK_ERR(offpay__errno_err(EWOULDBLOCK), OFFPAY_EBUSY);
+    CHECK_ERR(offpay__errno_err(EIO), OFFPAY_EIO);
+    CHECK_ERR(offpay__errno_err(EBADF), OFFPAY_EIO);
+    CHECK_ERR(offpay__errno_err(0), OFFPAY_EIO);
+}
+
+/* A directory given as the file, and a file given as a directory: each
+ * named, the directory and the file untouched, no .tmp left. */
+static void test_atomic_write_isdir_and_notdir_named(void)
+{
+    const char *dir = test_dir("isdir_notdir");
+    char        path[600], sub[600];
+    uint8_t    *data = NULL;
+    size_t      len = 0;
+    struct stat st;
+
+    snprintf(sub, sizeof sub, "%s/adir", dir);
+    REQUIRE(mkdir(sub, 0700) == 0);
+    CHECK_ERR(offpay__file_write_atomic(sub, (const uint8_t *)"x", 1),
+              OFFPAY_EISDIR);
+    CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode));
+    CHECK(count_tmp_files(dir) == 0);
+
+    snprintf(path, sizeof path, "%s/afile", dir);
+    REQUIRE_OK(offpay__file_write_atomic(path, (const uint8_t *)"keep", 4));
+    snprintf(sub, sizeof sub, "%s/afile/wallet", dir);
+    CHECK_ERR(offpay__file_write_atomic(sub, (const uint8_t *)"x", 1),
+              OFFPAY_ENOTDIR);
+    CHECK_ERR(offpay__file_read(sub, 100, &data, &len), OFFPAY_ENOTDIR);
+    CHECK_ERR(offpay__path_check_unlinked(sub), OFFPAY_ENOTDIR);
+    CHECK_ERR(offpay__file_read(path, 100, &data, &len), OFFPAY_OK);
+    CHECK(len == 4 && memcmp(data, "keep", 4) == 0);
+    free(data);
+}
+
+/* Readers lock without creating anything: a missing lock file is no lock
+ * (and is not created); an existing one is shared among readers and
+ * excludes a writer, both ways. */
+static void test_shared_lock_creates_nothing_and_excludes_writer(void)
+{
+    const char *dir = test_dir("shared_lock");
+    char        path[600];
+    struct stat st;
+    int         r1 = -1, r2 = -1, w = -1;
+
+    snprintf(path, sizeof path, "%s/x.lock", dir);
+    CHECK_ERR(offpay__lock_acquire_shared(path, 0, &r1), OFFPAY_OK);
+    CHECK(r1 == -1);
+    CHECK(lstat(path, &st) != 0 && errno == ENOENT);
+
+    REQUIRE_OK(offpay__lock_acquire(path, 0, &w));
+    CHECK_ERR(offpay__lock_acquire_shared(path, 30, &r1), OFFPAY_EBUSY);
+    CHECK(r1 == -1);
+    offpay__lock_release(w);
+    w = -1;
+    CHECK_ERR(offpay__lock_acquire_shared(path, 0, &r1), OFFPAY_OK);
+    CHECK_ERR(offpay__lock_acquire_shared(path, 0, &r2), OFFPAY_OK);
+    CHECK(r1 >= 0 && r2 >= 0);
+    CHECK_ERR(offpay__lock_acquire(path, 30, &w), OFFPAY_EBUSY);
+    offpay__lock_release(r1);
+    offpay__lock_release(r2);
+    CHECK_ERR(offpay__lock_acquire(path, 0, &w), OFFPAY_OK);
+    offpay__lock_release(w);
+}
+
+/* Real conditions on a small tmpfs (needs CAP_SYS_ADMIN, e.g. root; said
+ * and skipped otherwise): a full disk makes the atomic replace fail with
+ * OFFPAY_ENOSPC and the old file intact; remounted read-only, writes and
+ * the writer's lock fail with OFFPAY_EROFS while reads and the reader's
+ * lock work. */
+static void test_full_and_readonly_disk_named(void)
+{
+    const char *dir = test_dir("tmpfs");
+    char        path[600], lock[600], fill[600];
+    uint8_t    *data = NULL, *junk;
+    size_t      len = 0;
+    int         fd = -1;
+
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=64k") != 0) {
+        fprintf(stderr,
+                "     SKIPPED full_and_readonly_disk_named: cannot mount a "
+                "tmpfs (%s; needs root)\n",
+                strerror(errno));
+        return;
+    }
+    snprintf(path, sizeof path, "%s/data", dir);
+    snprintf(lock, sizeof lock, "%s/data.lock", dir);
+    snprintf(fill, sizeof fill, "%s/fill", dir);
+    REQUIRE_OK(offpay__file_write_atomic(path, (const uint8_t *)"old", 3));
+    REQUIRE_OK(offpay__lock_acquire(lock, 0, &fd));
+    offpay__lock_release(fd);
+    /* Fill the file system to the last page. */
+    junk = calloc(1, 4096);
+    REQUIRE(junk != NULL);
+    fd = open(fill, O_CREAT | O_WRONLY, 0600);
+    REQUIRE(fd >= 0);
+    while (write(fd, junk, 4096) > 0)
+        ;
+    close(fd);
+    CHECK_ERR(offpay__file_write_atomic(path, junk, 4096), OFFPAY_ENOSPC);
+    free(junk);
+    CHECK(count_tmp_files(dir) == 0);
+    CHECK_ERR(offpay__file_read(path, 100, &data, &len), OFFPAY_OK);
+    CHECK(len == 3 && memcmp(data, "old", 3) == 0);
+    free(data);
+    data = NULL;
+    /* Read-only. */
+    REQUIRE(unlink(fill) == 0);
+    if (mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY, NULL) != 0) {
+        fprintf(stderr, "     SKIPPED read-only half: remount failed: %s\n",
+                strerror(errno));
+    } else {
+        CHECK_ERR(offpay__file_write_atomic(path, (const uint8_t *)"new", 3),
+                  OFFPAY_EROFS);
+        CHECK_ERR(offpay__lock_acquire(lock, 0, &fd), OFFPAY_EROFS);
+        CHECK_ERR(offpay__lock_acquire_shared(lock, 0, &fd), OFFPAY_OK);
+        CHECK(fd >= 0);
+        offpay__lock_release(fd);
+        CHECK_ERR(offpay__file_read(path, 100, &data, &len), OFFPAY_OK);
+        CHECK(len == 3 && memcmp(data, "old", 3) == 0);
+        free(data);
+    }
+    CHECK(umount2(dir, MNT_DETACH) == 0);
+}
+
+/* 1 when path exists (as anything). */
+static int exists(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0;
+}
+
+/* The read-only opens of the library: no lock file is created, nothing is
+ * written; a read-only wallet holds no lock after open (a writer opens
+ * meanwhile) and refuses to save; a read-only terminal shares the lock, so
+ * a writer waits for it, and refuses writes. */
+static void test_readonly_opens_write_nothing(void)
+{
+    const char *dir = test_dir("readonly_opens");
+    char        iss[600], wpath[600], wlock[600], tdir[600], tlock[600];
+    uint8_t     root_pk[OFFPAY_PK_BYTES], *bundle = NULL, *before = NULL,
+                                      *after = NULL;
+    size_t           blen = 0, n1 = 0, n2 = 0;
+    offpay_issuer   *is = NULL;
+    offpay_wallet   *ro = NULL, *rw = NULL;
+    offpay_terminal *tro = NULL, *trw = NULL;
+    offpay_risk      r;
+
+    fast_kdf();
+    snprintf(iss, sizeof iss, "%s/iss", dir);
+    snprintf(wpath, sizeof wpath, "%s/w", dir);
+    snprintf(wlock, sizeof wlock, "%s/w.lock", dir);
+    snprintf(tdir, sizeof tdir, "%s/t", dir);
+    snprintf(tlock, sizeof tlock, "%s/t/terminal.lock", dir);
+    REQUIRE_OK(offpay_issuer_create(iss, PASS, 1700000000u, &is));
+    offpay_issuer_root_pk(is, root_pk);
+    REQUIRE_OK(offpay_issuer_bundle(is, &bundle, &blen));
+    offpay_issuer_close(is);
+
+    /* Wallet. */
+    REQUIRE_OK(offpay_wallet_create(wpath, PASS, root_pk, bundle, blen, &rw));
+    offpay_wallet_close(rw);
+    rw = NULL;
+    REQUIRE(unlink(wlock) == 0);
+    REQUIRE_OK(offpay__file_read(wpath, OFFPAY__WALLET_FILE_MAX, &before, &n1));
+    REQUIRE_OK(offpay_wallet_open_readonly(wpath, PASS, &ro));
+    CHECK(!exists(wlock));
+    offpay__lock_wait_ms = 50;
+    CHECK_ERR(offpay_wallet_open(wpath, PASS, &rw), OFFPAY_OK);
+    offpay_wallet_close(rw);
+    CHECK_ERR(offpay_wallet_set_default_cap(ro, 500), OFFPAY_EINVAL);
+    offpay_wallet_close(ro);
+    REQUIRE_OK(offpay__file_read(wpath, OFFPAY__WALLET_FILE_MAX, &after, &n2));
+    CHECK(n1 == n2 && memcmp(before, after, n1) == 0);
+    free(before);
+    free(after);
+
+    /* Terminal. */
+    REQUIRE_OK(
+        offpay_terminal_create(tdir, PASS, root_pk, bundle, blen, 978, &trw));
+    offpay_terminal_close(trw);
+    trw = NULL;
+    REQUIRE(unlink(tlock) == 0);
+    REQUIRE_OK(offpay_terminal_open_readonly(tdir, NULL, &tro));
+    CHECK(!exists(tlock));
+    offpay_terminal_close(tro);
+    tro = NULL;
+    /* With the lock file there, readers share it and writers wait. */
+    REQUIRE_OK(offpay_terminal_open(tdir, NULL, &trw));
+    offpay_terminal_close(trw);
+    trw = NULL;
+    REQUIRE_OK(offpay_terminal_open_readonly(tdir, PASS, &tro));
+    CHECK_ERR(offpay_terminal_open(tdir, NULL, &trw), OFFPAY_EBUSY);
+    REQUIRE_OK(offpay_terminal_get_risk(tro, &r));
+    r.skew += 1;
+    CHECK_ERR(offpay_terminal_set_risk(tro, &r), OFFPAY_EACCES);
+    offpay_terminal_close(tro);
+    offpay__lock_wait_ms = 10000;
+    REQUIRE_OK(offpay_terminal_open(tdir, NULL, &trw));
+    {
+        offpay_risk now;
+
+        REQUIRE_OK(offpay_terminal_get_risk(trw, &now));
+        CHECK(now.skew + 1 == r.skew); /* the refused change did not land */
+    }
+    offpay_terminal_close(trw);
+    free(bundle);
 }
 
 /* ---- crash safety ------------------------------------------------------ */
@@ -1104,7 +1335,15 @@ int main(void)
         {"hostile_kdf_params", test_hostile_kdf_params},
         {"atomic_write", test_atomic_write},
         {"atomic_write_faults", test_atomic_write_faults},
-        {"atomic_write_missing_dir", test_atomic_write_missing_dir},
+        {"atomic_write_missing_dir_is_enoent",
+         test_atomic_write_missing_dir_is_enoent},
+        {"errno_names_each_cause", test_errno_names_each_cause},
+        {"atomic_write_isdir_and_notdir_named",
+         test_atomic_write_isdir_and_notdir_named},
+        {"shared_lock_creates_nothing_and_excludes_writer",
+         test_shared_lock_creates_nothing_and_excludes_writer},
+        {"full_and_readonly_disk_named", test_full_and_readonly_disk_named},
+        {"readonly_opens_write_nothing", test_readonly_opens_write_nothing},
         {"file_read", test_file_read},
         {"crash_safety", test_crash_safety},
         {"new_passphrase_too_short", test_new_passphrase_too_short},
