@@ -391,6 +391,30 @@ static char *read_line(size_t *n, int *too_long)
     return buf;
 }
 
+/* The width and height a PNG file's header states (its IHDR chunk).
+ * Returns 0, or -1 when path is not a PNG. */
+static int png_size(const char *path, uint32_t *w, uint32_t *h)
+{
+    static const uint8_t sig[12] = {0x89, 'P', 'N', 'G', '\r', '\n',
+                                    0x1a, '\n', 0, 0, 0, 13};
+    uint8_t              head[24];
+    FILE                *f = fopen(path, "rb");
+    size_t               got;
+
+    if (f == NULL)
+        return -1;
+    got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (got != sizeof head || memcmp(head, sig, sizeof sig) != 0 ||
+        memcmp(head + 12, "IHDR", 4) != 0)
+        return -1;
+    *w = (uint32_t)head[16] << 24 | (uint32_t)head[17] << 16 |
+         (uint32_t)head[18] << 8 | head[19];
+    *h = (uint32_t)head[20] << 24 | (uint32_t)head[21] << 16 |
+         (uint32_t)head[22] << 8 | head[23];
+    return 0;
+}
+
 /* 1 when standard input holds anything but blank lines after the line
  * already read. */
 static int more_input(void)
@@ -418,8 +442,21 @@ static char *read_code(const char *image, const char *code, int *status)
     if (image != NULL) {
         rc = offpay_qr_scan_file(image, &text);
         if (rc != OFFPAY_OK) {
+            uint32_t w = 0, h = 0;
+
             if (rc == OFFPAY_ESCAN)
                 *status = EXIT_REJECTED;
+            if ((rc == OFFPAY_EIMAGE || rc == OFFPAY_EIMAGE_TOO_LARGE) &&
+                png_size(image, &w, &h) == 0 &&
+                (w > OFFPAY_QR_MAX_DIM || h > OFFPAY_QR_MAX_DIM)) {
+                fprintf(stderr,
+                        "offpay: %s: the image is %u x %u pixels; at most "
+                        "%d a side is read: crop or scale it down (%s)\n",
+                        image, w, h, OFFPAY_QR_MAX_DIM,
+                        offpay_errname(OFFPAY_EIMAGE_TOO_LARGE));
+                *status = EXIT_REJECTED;
+                return NULL;
+            }
             fprintf(stderr, "offpay: %s: %s (%s)\n", image, offpay_strerror(rc),
                     offpay_errname(rc));
             return NULL;
