@@ -689,15 +689,28 @@ static int print_entry(const offpay_journal_entry *e, void *vctx)
     gmtime_r(&tt, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (ctx->json) {
-        json_t *j = json_pack(
-            "{s:I, s:o, s:I, s:I, s:I, s:s, s:b, s:s}", "seq",
-            (json_int_t)e->seq, "serial", cli_json_u64(e->serial), "counter",
-            (json_int_t)e->counter, "charged_minor", (json_int_t)e->charged,
-            "authorized_minor", (json_int_t)e->authorized, "currency",
-            offpay_currency_alpha(e->currency), "bound", e->bound,
-            "accepted_at", when);
-        char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        char    a1[OFFPAY_AMOUNT_TEXT_MAX], a2[OFFPAY_AMOUNT_TEXT_MAX];
+        char   *s;
+        json_t *j;
 
+        /* Amounts as minor units and as their decimal text, as in
+         * 'offpay decode --json'. */
+        if (offpay_amount_format(e->charged, e->currency, a1, sizeof a1) !=
+            OFFPAY_OK)
+            a1[0] = '\0';
+        if (offpay_amount_format(e->authorized, e->currency, a2, sizeof a2) !=
+            OFFPAY_OK)
+            a2[0] = '\0';
+        j = json_pack("{s:I, s:o, s:I, s:I, s:s, s:I, s:s, s:s, s:b, s:s}",
+                      "seq", (json_int_t)e->seq, "serial",
+                      cli_json_u64(e->serial), "counter",
+                      (json_int_t)e->counter, "charged_minor",
+                      (json_int_t)e->charged, "charged", a1,
+                      "authorized_minor", (json_int_t)e->authorized,
+                      "authorized", a2, "currency",
+                      offpay_currency_alpha(e->currency), "bound", e->bound,
+                      "accepted_at", when);
+        s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (s != NULL)
             printf("%s\n", s);
         offpay__json_free(s);
