@@ -395,8 +395,8 @@ static char *read_line(size_t *n, int *too_long)
  * Returns 0, or -1 when path is not a PNG. */
 static int png_size(const char *path, uint32_t *w, uint32_t *h)
 {
-    static const uint8_t sig[12] = {0x89, 'P', 'N', 'G', '\r', '\n',
-                                    0x1a, '\n', 0, 0, 0, 13};
+    static const uint8_t sig[12] = {0x89, 'P',  'N', 'G', '\r', '\n',
+                                    0x1a, '\n', 0,   0,   0,    13};
     uint8_t              head[24];
     FILE                *f = fopen(path, "rb");
     size_t               got;
@@ -673,8 +673,7 @@ static void print_sub_help(const char *group, const char *help,
     }
     if (notes != NULL)
         printf("\n%s", notes);
-    printf("\nRun 'offpay %s --help' for every %s subcommand.\n", group,
-           group);
+    printf("\nRun 'offpay %s --help' for every %s subcommand.\n", group, group);
 }
 
 int cli_getopt(int argc, char **argv, const struct option *opts,
@@ -851,8 +850,8 @@ int cli_output_check(const char *opt, const char *path, int force)
     snprintf(probe, sizeof probe, "%s/.offpay-out-XXXXXX", dir);
     fd = mkstemp(probe);
     if (fd < 0) {
-        fprintf(stderr, "offpay: %s %s: cannot create a file in %s: %s\n",
-                opt, path, dir, strerror(errno));
+        fprintf(stderr, "offpay: %s %s: cannot create a file in %s: %s\n", opt,
+                path, dir, strerror(errno));
         return EXIT_FAILURE_IO;
     }
     close(fd);
@@ -893,8 +892,8 @@ static uint8_t *render_qr(const char *opt, const char *path, const char *text,
     snprintf(tmp, sizeof tmp, "%s/.offpay-out-XXXXXX", dir);
     fd = mkstemp(tmp);
     if (fd < 0) {
-        fprintf(stderr, "offpay: %s %s: cannot create a file in %s: %s\n",
-                opt, path, dir, strerror(errno));
+        fprintf(stderr, "offpay: %s %s: cannot create a file in %s: %s\n", opt,
+                path, dir, strerror(errno));
         return NULL;
     }
     close(fd);

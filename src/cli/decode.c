@@ -25,7 +25,9 @@ static const char help[] =
     "  --json     print only JSON (one object)\n"
     "\n"
     "In JSON, 64-bit identifiers (serials, merchant ids) are decimal\n"
-    "strings; amounts carry minor units and their decimal text.\n"
+    "strings; amounts carry minor units and their decimal text; times are\n"
+    "ISO 8601 strings in UTC (\"2026-12-01T09:30:00Z\").\n"
+    "Give the code once: --image, --code and --file exclude each other.\n"
     "Decoding checks the format strictly but not signatures or validity:\n"
     "use 'offpay terminal accept' or 'offpay wallet pay-request' for that.\n";
 

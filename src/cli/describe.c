@@ -63,8 +63,8 @@ static json_t *wcred_json(const offpay_wallet_cred *c)
     return json_pack("{s:i, s:o, s:s, s:o, s:o, s:o, s:b}", "kid", c->kid,
                      "serial", cli_json_u64(c->serial), "wallet_pk", pk,
                      "limit", money_json(c->limit, c->currency), "valid_from",
-                     time_json(c->valid_from), "expires",
-                     time_json(c->expires), "allow_unbound",
+                     time_json(c->valid_from), "expires", time_json(c->expires),
+                     "allow_unbound",
                      (c->flags & OFFPAY_CRED_ALLOW_UNBOUND) != 0);
 }
 

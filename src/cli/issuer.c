@@ -192,8 +192,7 @@ static char *root_passphrase(const issuer_args *a, int confirm)
 
 /* Writes a file meant to be handed out (a credential) through the checked
  * output writer (cli_output_write): mode 0644. */
-static int write_handout(const issuer_args *a, const uint8_t *buf,
-                         size_t len)
+static int write_handout(const issuer_args *a, const uint8_t *buf, size_t len)
 {
     const char *path = a->out;
 
@@ -340,9 +339,9 @@ static int cmd_wallet_cred(const void *args, const char *arg CLI_UNUSED)
     if (limit > OFFPAY_WIRE_AMOUNT_MAX) {
         char most[64];
 
-        return cli_usage_error("--limit: at most %s",
-                               cli_money(OFFPAY_WIRE_AMOUNT_MAX, currency,
-                                         most, sizeof most));
+        return cli_usage_error(
+            "--limit: at most %s",
+            cli_money(OFFPAY_WIRE_AMOUNT_MAX, currency, most, sizeof most));
     }
     if ((status = cli_output_check("--out", a->out, a->force)) != 0)
         return status;

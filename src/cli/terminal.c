@@ -55,10 +55,10 @@ static const char help[] =
     "\n"
     "Code output (request, receipt): the text on standard output, and\n"
     "  --png FILE, --svg FILE, --show (draw it on stderr).\n"
-    "Output files (--png, --svg, --receipt-png) are written atomically, mode\n"
-    "0600; an existing file is replaced only with --force, and never a file in\n"
-    "a terminal's or issuer's directory or a wallet. They are checked before\n"
-    "the payment is recorded or the request made.\n"
+    "Output files (--png, --svg, --receipt-png) are written atomically,\n"
+    "mode 0600; an existing file is replaced only with --force, and never\n"
+    "a file in a terminal's or issuer's directory or a wallet. They are\n"
+    "checked before the payment is recorded or the request made.\n"
     "Common options: --terminal DIR (required), --passphrase-file FILE.\n"
     "'accept' needs the passphrase only with --receipt-png: verifying needs\n"
     "no secret. It prints 'accepted' only once the payment is on disk.\n"
@@ -476,9 +476,9 @@ static int cmd_request(const void *args, const char *arg CLI_UNUSED)
 }
 
 typedef struct nonce_find {
-    uint8_t           nonce[OFFPAY_NONCE_BYTES];
+    uint8_t            nonce[OFFPAY_NONCE_BYTES];
     offpay_acceptance *acc;
-    int               found;
+    int                found;
 } nonce_find;
 
 static int match_nonce(const offpay_journal_entry *e, void *vctx)
@@ -486,8 +486,8 @@ static int match_nonce(const offpay_journal_entry *e, void *vctx)
     nonce_find    *f = vctx;
     offpay_payment p;
 
-    if (!e->bound || offpay_payment_decode(e->code, e->code_len, &p) !=
-                         OFFPAY_OK)
+    if (!e->bound ||
+        offpay_payment_decode(e->code, e->code_len, &p) != OFFPAY_OK)
         return 0;
     if (!p.bound || memcmp(p.nonce, f->nonce, OFFPAY_NONCE_BYTES) != 0)
         return 0;
@@ -701,15 +701,13 @@ static int print_entry(const offpay_journal_entry *e, void *vctx)
         if (offpay_amount_format(e->authorized, e->currency, a2, sizeof a2) !=
             OFFPAY_OK)
             a2[0] = '\0';
-        j = json_pack("{s:I, s:o, s:I, s:I, s:s, s:I, s:s, s:s, s:b, s:s}",
-                      "seq", (json_int_t)e->seq, "serial",
-                      cli_json_u64(e->serial), "counter",
-                      (json_int_t)e->counter, "charged_minor",
-                      (json_int_t)e->charged, "charged", a1,
-                      "authorized_minor", (json_int_t)e->authorized,
-                      "authorized", a2, "currency",
-                      offpay_currency_alpha(e->currency), "bound", e->bound,
-                      "accepted_at", when);
+        j = json_pack(
+            "{s:I, s:o, s:I, s:I, s:s, s:I, s:s, s:s, s:b, s:s}", "seq",
+            (json_int_t)e->seq, "serial", cli_json_u64(e->serial), "counter",
+            (json_int_t)e->counter, "charged_minor", (json_int_t)e->charged,
+            "charged", a1, "authorized_minor", (json_int_t)e->authorized,
+            "authorized", a2, "currency", offpay_currency_alpha(e->currency),
+            "bound", e->bound, "accepted_at", when);
         s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (s != NULL)
             printf("%s\n", s);

@@ -48,9 +48,11 @@ static const char help[] =
     "  log             list every code this wallet made, with every receipt\n"
     "                  taken for it\n"
     "  show-code [[SERIAL:]COUNTER]   show again an unbound code that has no\n"
-    "                  receipt yet: the same text as when it was made (default:\n"
+    "                  receipt yet: the same text as when it was made "
+    "(default:\n"
     "                  the newest such code); nothing new is reserved. Output\n"
-    "                  options as for pay. A bound code cannot be shown again:\n"
+    "                  options as for pay. A bound code cannot be shown "
+    "again:\n"
     "                  answer a new request\n"
     "\n"
     "Output of pay, pay-request and show-code: the code's text on standard\n"
@@ -58,7 +60,8 @@ static const char help[] =
     "  --png FILE, --svg FILE   also write it as a QR image (mode 0600). An\n"
     "                           existing FILE is replaced only with --force,\n"
     "                           and never a wallet, its lock, or a file in a\n"
-    "                           terminal's or issuer's directory. Checked before\n"
+    "                           terminal's or issuer's directory. Checked "
+    "before\n"
     "                           anything is reserved\n"
     "  --show                   also draw it on the terminal (stderr)\n"
     "Common options: --wallet FILE (required), --passphrase-file FILE.\n"
@@ -668,9 +671,9 @@ static int cmd_show_code(const void *args, const char *which)
     for (size_t i = 0; i < offpay_wallet_n_spends(w); i++) {
         if (offpay_wallet_get_spend(w, i, &s) != OFFPAY_OK)
             continue;
-        if (which == NULL ? (s.bound || s.charged >= 0)
-                          : (s.counter != counter ||
-                             (has_serial && s.serial != serial)))
+        if (which == NULL
+                ? (s.bound || s.charged >= 0)
+                : (s.counter != counter || (has_serial && s.serial != serial)))
             continue;
         found = i;
         matches++;
@@ -716,12 +719,12 @@ static int cmd_show_code(const void *args, const char *which)
         status = cli_fail("cannot show the code", rc);
         goto out;
     }
-    fprintf(stderr,
-            "payment code (shown again, nothing new reserved): up to %s, "
-            "credential %llu, counter %u\n",
-            cli_money(s.authorized, currency_of(w, s.serial), money,
-                      sizeof money),
-            (unsigned long long)s.serial, s.counter);
+    fprintf(
+        stderr,
+        "payment code (shown again, nothing new reserved): up to %s, "
+        "credential %llu, counter %u\n",
+        cli_money(s.authorized, currency_of(w, s.serial), money, sizeof money),
+        (unsigned long long)s.serial, s.counter);
     if (now > s.time && now - s.time > 60)
         fprintf(stderr,
                 "offpay: warning: this code was made %u s ago; terminals "

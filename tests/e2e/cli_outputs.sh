@@ -100,6 +100,9 @@ expect 3 "cannot create a file in nodir" -- "$OFFPAY" wallet pay "${W[@]}" --cur
 [ "$(codes_made)" = "$before" ] && ok "nothing reserved for an unwritable --png" || fail "reserved: $(codes_made) was $before"
 out=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 3.00 --png nodir/c.png 2>/dev/null || true)
 [ -z "$out" ] && ok "no code printed for an unwritable --png" || fail "printed a code: $out"
+"$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 2.50 --png req0.png >/dev/null 2>&1
+expect 3 "cannot create a file in nodir" -- "$OFFPAY" wallet pay-request "${W[@]}" --image req0.png --yes --svg nodir/c.svg
+[ "$(codes_made)" = "$before" ] && ok "nothing reserved for an unwritable pay-request --svg" || fail "reserved: $(codes_made) was $before"
 code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 3.00 2>/dev/null)
 after=$(codes_made)
 again=$("$OFFPAY" wallet show-code "${W[@]}" 2>/dev/null)
