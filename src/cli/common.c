@@ -649,7 +649,17 @@ static void print_sub_help(const char *group, const char *help,
     const char *p = help, *notes = NULL;
     int         in = 0, in_list = 0;
 
-    printf("Usage: offpay %s %s [OPTIONS]\n\n", group, name);
+    /* The group's usage line with SUBCOMMAND replaced by name. */
+    {
+        const char *sub = strstr(help, "SUBCOMMAND");
+        const char *eol = strchr(help, '\n');
+
+        if (sub != NULL && eol != NULL && sub < eol)
+            printf("%.*s%s%.*s\n\n", (int)(sub - help), help, name,
+                   (int)(eol - sub - 10), sub + 10);
+        else
+            printf("Usage: offpay %s %s [OPTIONS]\n\n", group, name);
+    }
     while (*p != '\0') {
         const char *eol = strchr(p, '\n');
         size_t      n = eol != NULL ? (size_t)(eol - p) + 1 : strlen(p);

@@ -177,7 +177,6 @@ static int parse(int argc, char **argv, void *args)
     return 0;
 }
 
-
 /* Opens the terminal; with need_key the passphrase is asked for. */
 static offpay_terminal *open_terminal(const term_args *a, int need_key,
                                       int *status)
