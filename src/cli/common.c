@@ -762,8 +762,13 @@ static int looks_like_state(const char *path)
     static const char sqlite_magic[16] = "SQLite format 3";
     char              head[16];
     size_t            got;
-    FILE             *f = fopen(path, "rb");
+    struct stat       st;
+    FILE             *f;
 
+    /* Only regular files are read: opening a FIFO would block. */
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    f = fopen(path, "rb");
     if (f == NULL)
         return 0;
     got = fread(head, 1, sizeof head, f);
