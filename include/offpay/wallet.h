@@ -270,6 +270,24 @@ offpay_err offpay_wallet_get_spend(const offpay_wallet *w, size_t i,
 offpay_err offpay_wallet_get_receipt(const offpay_wallet *w, size_t i, size_t j,
                                      offpay_receipt *out);
 
+/*
+ * offpay_wallet_code_text — the text of unbound code i of the spend log
+ * (offpay_wallet_get_spend) once more: its fields signed again with the
+ * wallet key. Ed25519 signatures are deterministic, so this is the very
+ * text the wallet showed when it made the code, byte for byte: showing it
+ * again reserves nothing and changes nothing (the code keeps its counter
+ * and reservation). For a payer whose code was lost before a terminal
+ * read it (an image that could not be written, a closed window).
+ * *text (malloc'd, free() it) is NULL on error.
+ * Errors: OFFPAY_EINVAL (NULL argument), OFFPAY_ENOTFOUND (i out of range,
+ * or the code's credential is no longer in the wallet), OFFPAY_ETYPE (a
+ * bound code: the request's nonce is not kept, so it cannot be made again;
+ * answer the request afresh), OFFPAY_ENOMEM.
+ * Thread safety: as the other readers (no concurrent change of w).
+ */
+offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
+                                   char **text);
+
 #ifdef __cplusplus
 }
 #endif

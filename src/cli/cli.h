@@ -80,9 +80,11 @@ void  cli_passphrase_free(char *p);
 /*
  * A code's text: from an image (--image), an argument (--code), or standard
  * input as a keyboard-wedge scanner types it (one line; a trailing CR/LF is
- * removed). Returns malloc'd text, or NULL with a message printed and
- * *status set (EXIT_REJECTED when an image holds no readable code or the
- * text is empty or too long, EXIT_FAILURE_IO otherwise).
+ * removed; piped input holding a second non-blank line is refused).
+ * Returns malloc'd text, or NULL with a message printed and *status set
+ * (EXIT_USAGE for --image with --code or a second line, EXIT_REJECTED
+ * when an image holds no readable code or the text is empty or too long,
+ * EXIT_FAILURE_IO otherwise).
  */
 char *cli_read_code(const char *image, const char *code, int *status);
 
@@ -110,11 +112,49 @@ int cli_amount(const char *text, uint16_t currency, int64_t *minor);
 const char *cli_money(int64_t minor, uint16_t currency, char *buf, size_t cap);
 
 /*
- * Shows a code: its text on stdout (always, one line), and optionally as a
- * PNG, an SVG, and UTF-8 art on stderr (show_art). Returns 0 or -1.
+ * Shows a code: its text on stdout (always, one line, even when an image
+ * cannot be written), and optionally as a PNG, an SVG (through
+ * cli_output_qr, force as there), and UTF-8 art on stderr (show_art).
+ * Returns 0 or an exit status.
  */
 int cli_emit_code(const char *text, const char *png, const char *svg,
-                  int show_art);
+                  int show_art, int force);
+
+/*
+ * Output files. Every option that writes a file (--png, --svg, --out,
+ * --receipt-png) goes through these: opt is the option's name for
+ * messages. A path is refused (EXIT_USAGE, message printed) when it names
+ * an existing file and force is 0, a directory, or anything that belongs
+ * to an offpay state even with force: a sealed file (wallet, terminal.key,
+ * issuer.sealed, root.sealed: the magic of wallet_file.h), a SQLite
+ * database, the .lock or .tmp of a sealed file, or any file in a
+ * directory holding terminal.db, terminal.key, issuer.sealed or
+ * root.sealed. cli_output_check also proves that a file can be created in
+ * the target's directory (EXIT_FAILURE_IO when not): commands check their
+ * outputs with it before they change any state. cli_output_write checks
+ * again, then writes with offpay__file_write_atomic (temporary file,
+ * fsync, rename, directory fsync; mode 0600). cli_output_qr draws text as
+ * a PNG (svg 0) or an SVG and writes it the same way. Return 0 or an exit
+ * status.
+ */
+int cli_output_check(const char *opt, const char *path, int force);
+int cli_output_write(const char *opt, const char *path, int force,
+                     const uint8_t *data, size_t len);
+int cli_output_qr(const char *opt, const char *path, int force,
+                  const char *text, int svg);
+
+/*
+ * cli_getopt — getopt_long (short options: "h") that refuses an option
+ * taking a value when it is given twice (a second --amount would silently
+ * win), except the one named repeatable (may be NULL). seen is the
+ * caller's bit set of options met, zeroed before the first call; opts
+ * must have at most 64 entries. Returns getopt_long's result, or
+ * CLI_OPT_TWICE after printing a usage message.
+ */
+#define CLI_OPT_TWICE 0x7ffe
+struct option;
+int cli_getopt(int argc, char **argv, const struct option *opts,
+               const char *repeatable, uint64_t *seen);
 
 /* A 64-bit identifier as a JSON decimal string (see describe.c). */
 json_t *cli_json_u64(uint64_t v);

@@ -21,9 +21,13 @@
 extern char **environ; /* POSIX: the process's environment */
 
 const char cli_exit_help[] =
-    "\nExit status: 0 success (for 'terminal accept': accepted),\n"
-    "1 refused (the reason is printed), 2 usage error, 3 file, database,\n"
-    "passphrase or system error.\n";
+    "\nExit status (the same for every command):\n"
+    "  0  success; for 'terminal accept': accepted and recorded\n"
+    "  1  refused: a code, credential, list, key or image was not accepted\n"
+    "     (the reason is printed)\n"
+    "  2  usage error: a bad or ambiguous command line, or an output file\n"
+    "     that exists (without --force) or belongs to an offpay state\n"
+    "  3  failure: a file, database, passphrase or system error\n";
 
 int cli_is_rejection(offpay_err rc)
 {
@@ -403,6 +407,42 @@ static char *read_line(size_t *n, int *too_long)
     return buf;
 }
 
+/* The width and height a PNG file's header states (its IHDR chunk).
+ * Returns 0, or -1 when path is not a PNG. */
+static int png_size(const char *path, uint32_t *w, uint32_t *h)
+{
+    static const uint8_t sig[12] = {0x89, 'P',  'N', 'G', '\r', '\n',
+                                    0x1a, '\n', 0,   0,   0,    13};
+    uint8_t              head[24];
+    FILE                *f = fopen(path, "rb");
+    size_t               got;
+
+    if (f == NULL)
+        return -1;
+    got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (got != sizeof head || memcmp(head, sig, sizeof sig) != 0 ||
+        memcmp(head + 12, "IHDR", 4) != 0)
+        return -1;
+    *w = (uint32_t)head[16] << 24 | (uint32_t)head[17] << 16 |
+         (uint32_t)head[18] << 8 | head[19];
+    *h = (uint32_t)head[20] << 24 | (uint32_t)head[21] << 16 |
+         (uint32_t)head[22] << 8 | head[23];
+    return 0;
+}
+
+/* 1 when standard input holds anything but blank lines after the line
+ * already read. */
+static int more_input(void)
+{
+    int c;
+
+    while ((c = getchar()) != EOF)
+        if (c != '\n' && c != '\r' && c != ' ' && c != '\t')
+            return 1;
+    return 0;
+}
+
 static char *read_code(const char *image, const char *code, int *status)
 {
     char      *text = NULL;
@@ -410,11 +450,29 @@ static char *read_code(const char *image, const char *code, int *status)
     int        too_long = 0;
     offpay_err rc;
 
+    if (image != NULL && code != NULL) {
+        *status = cli_usage_error("give the code once: --image or --code, "
+                                  "not both");
+        return NULL;
+    }
     if (image != NULL) {
         rc = offpay_qr_scan_file(image, &text);
         if (rc != OFFPAY_OK) {
+            uint32_t w = 0, h = 0;
+
             if (cli_is_rejection(rc)) /* no code, too large, too crowded */
                 *status = EXIT_REJECTED;
+            if ((rc == OFFPAY_EIMAGE || rc == OFFPAY_EIMAGE_TOO_LARGE) &&
+                png_size(image, &w, &h) == 0 &&
+                (w > OFFPAY_QR_MAX_DIM || h > OFFPAY_QR_MAX_DIM)) {
+                fprintf(stderr,
+                        "offpay: %s: the image is %u x %u pixels; at most "
+                        "%d a side is read: crop or scale it down (%s)\n",
+                        image, w, h, OFFPAY_QR_MAX_DIM,
+                        offpay_errname(OFFPAY_EIMAGE_TOO_LARGE));
+                *status = EXIT_REJECTED;
+                return NULL;
+            }
             cli_fail_at(NULL, "reading", image, rc);
             return NULL;
         }
@@ -450,6 +508,14 @@ static char *read_code(const char *image, const char *code, int *status)
         return NULL;
     }
     if (cli_code_too_long(text, n, "on standard input", status)) {
+        free(text);
+        return NULL;
+    }
+    /* A pipe or file must hold one code: a second one would be ignored.
+     * (A terminal is not read further: a scanner types one line.) */
+    if (!isatty(STDIN_FILENO) && more_input()) {
+        *status = cli_usage_error("more than one line on standard input: "
+                                  "give one code");
         free(text);
         return NULL;
     }
@@ -549,33 +615,31 @@ const char *cli_money(int64_t minor, uint16_t currency, char *buf, size_t cap)
 }
 
 int cli_emit_code(const char *text, const char *png, const char *svg,
-                  int show_art)
+                  int show_art, int force)
 {
     offpay_err rc;
+    int        status = 0;
 
-    if (png != NULL &&
-        (rc = offpay_qr_write_png(text, png, 4, 4)) != OFFPAY_OK) {
-        fprintf(stderr, "offpay: %s: %s\n", png, offpay_strerror(rc));
-        return -1;
-    }
-    if (svg != NULL && (rc = offpay_qr_write_svg(text, svg, 4)) != OFFPAY_OK) {
-        fprintf(stderr, "offpay: %s: %s\n", svg, offpay_strerror(rc));
-        return -1;
-    }
-    if (show_art) {
+    if (png != NULL)
+        status = cli_output_qr("--png", png, force, text, 0);
+    if (status == 0 && svg != NULL)
+        status = cli_output_qr("--svg", svg, force, text, 1);
+    if (status == 0 && show_art) {
         char *art = NULL;
 
         if ((rc = offpay_qr_render_utf8(text, &art)) != OFFPAY_OK) {
-            fprintf(stderr, "offpay: cannot draw the code: %s\n",
-                    offpay_strerror(rc));
-            return -1;
+            fprintf(stderr, "offpay: cannot draw the code: %s (%s)\n",
+                    offpay_strerror(rc), offpay_errname(rc));
+            status = EXIT_FAILURE_IO;
+        } else {
+            fputs(art, stderr);
         }
-        fputs(art, stderr);
         free(art);
     }
+    /* The text always: a code already made must not be lost. */
     printf("%s\n", text);
     fflush(stdout);
-    return 0;
+    return status;
 }
 
 char *cli_read_code(const char *image, const char *code, int *status)
@@ -588,10 +652,79 @@ char *cli_read_code(const char *image, const char *code, int *status)
     return text;
 }
 
+/* Prints the part of a group's help about one subcommand: its entry in
+ * the list (the line "  NAME ..." and the indented lines under it), then
+ * the notes after the list. */
+static void print_sub_help(const char *group, const char *help,
+                           const char *name)
+{
+    size_t      nlen = strlen(name);
+    const char *p = help, *notes = NULL;
+    int         in = 0, in_list = 0;
+
+    /* The group's usage line with SUBCOMMAND replaced by name. */
+    {
+        const char *sub = strstr(help, "SUBCOMMAND");
+        const char *eol = strchr(help, '\n');
+
+        if (sub != NULL && eol != NULL && sub < eol)
+            printf("%.*s%s%.*s\n\n", (int)(sub - help), help, name,
+                   (int)(eol - sub - 10), sub + 10);
+        else
+            printf("Usage: offpay %s %s [OPTIONS]\n\n", group, name);
+    }
+    while (*p != '\0') {
+        const char *eol = strchr(p, '\n');
+        size_t      n = eol != NULL ? (size_t)(eol - p) + 1 : strlen(p);
+        int         entry = n > 2 && p[0] == ' ' && p[1] == ' ' && p[2] != ' ';
+
+        if (strncmp(p, "Subcommands:", 12) == 0)
+            in_list = 1;
+        else if (in_list && n <= 1) {
+            in_list = 0;
+            notes = p + n;
+        }
+        if (in && (n <= 1 || entry))
+            in = 0;
+        if (in_list && entry && n > 2 + nlen &&
+            strncmp(p + 2, name, nlen) == 0 &&
+            (p[2 + nlen] == ' ' || p[2 + nlen] == '\n'))
+            in = 1;
+        if (in)
+            fwrite(p, 1, n, stdout);
+        p += n;
+    }
+    if (notes != NULL)
+        printf("\n%s", notes);
+    printf("\nRun 'offpay %s --help' for every %s subcommand.\n", group, group);
+}
+
+int cli_getopt(int argc, char **argv, const struct option *opts,
+               const char *repeatable, uint64_t *seen)
+{
+    int idx = -1;
+    int c = getopt_long(argc, argv, "h", opts, &idx);
+
+    if (c == -1 || c == '?' || idx < 0 || idx >= 64 ||
+        opts[idx].has_arg == no_argument ||
+        (repeatable != NULL && strcmp(opts[idx].name, repeatable) == 0))
+        return c;
+    if (*seen & ((uint64_t)1 << idx)) {
+        fprintf(stderr,
+                "%s: option '--%s' given twice: give it once\n"
+                "(see --help)\n",
+                argv[0], opts[idx].name);
+        return CLI_OPT_TWICE;
+    }
+    *seen |= (uint64_t)1 << idx;
+    return c;
+}
+
 int cli_dispatch(const char *group, const char *help, int argc, char **argv,
                  int (*parse)(int argc, char **argv, void *args), void *args,
                  const cli_sub *subs)
 {
+    static char    prog[128];
     const cli_sub *s;
     const char    *name;
     int            rc, npos;
@@ -608,13 +741,216 @@ int cli_dispatch(const char *group, const char *help, int argc, char **argv,
             break;
     if (s->name == NULL)
         return cli_usage_error("%s: unknown subcommand '%s'", group, name);
-    /* getopt sees "SUBCOMMAND OPTIONS...": argv[1] is its program name. */
+    /* getopt sees "SUBCOMMAND OPTIONS...": argv[1] is its program name,
+     * which prefixes its messages: make it the whole command. */
+    snprintf(prog, sizeof prog, "offpay %s %s", group, name);
+    argv[1] = prog;
     rc = parse(argc - 1, argv + 1, args);
+    if (rc < 0) {
+        print_sub_help(group, help, name);
+        fputs(cli_exit_help, stdout);
+        return EXIT_OK;
+    }
     if (rc != 0)
-        return rc < 0 ? EXIT_OK : rc;
+        return rc;
     npos = argc - 1 - optind;
     if (npos > (s->positional ? 1 : 0))
         return cli_usage_error("%s %s: unexpected argument '%s'", group, name,
                                argv[1 + optind + (s->positional ? 1 : 0)]);
     return s->run(args, npos == 1 ? argv[1 + optind] : NULL);
+}
+
+/* ---- Output files (--png, --svg, --out, --receipt-png) ---------------- */
+
+/* Files that mark a directory as an offpay state's: a terminal's or an
+ * issuer's. Nothing is ever written inside such a directory. */
+static const char *const state_markers[] = {
+    "terminal.db", "terminal.key", "issuer.sealed", "root.sealed", NULL};
+
+/* 1 when the existing file at path starts like a sealed offpay file (a
+ * wallet, terminal.key, issuer.sealed, root.sealed) or a SQLite database
+ * (a terminal's journal). */
+static int looks_like_state(const char *path)
+{
+    static const char sqlite_magic[16] = "SQLite format 3";
+    char              head[16];
+    size_t            got;
+    struct stat       st;
+    FILE             *f;
+
+    /* Only regular files are read: opening a FIFO would block. */
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return (got >= OFFPAY__WALLET_MAGIC_BYTES &&
+            memcmp(head, OFFPAY__WALLET_MAGIC, OFFPAY__WALLET_MAGIC_BYTES) ==
+                0) ||
+           (got == sizeof head && memcmp(head, sqlite_magic, sizeof head) == 0);
+}
+
+/* The directory part of path into dir ("." when it has none). */
+static void dir_of(const char *path, char *dir, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        snprintf(dir, cap, ".");
+    else if (slash == path)
+        snprintf(dir, cap, "/");
+    else
+        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* Why path must never be written by an output option, or NULL. Checks the
+ * directory (its marker files), the path itself, its "path.tmp" (which
+ * offpay__file_write_atomic truncates) and, for a name ending in .lock or
+ * .tmp, the file it belongs to. */
+static const char *state_reason(const char *path)
+{
+    char        dir[4096], other[4200];
+    size_t      n = strlen(path), cut = 0;
+    struct stat st;
+
+    dir_of(path, dir, sizeof dir);
+    for (int i = 0; state_markers[i] != NULL; i++) {
+        snprintf(other, sizeof other, "%s/%s", dir, state_markers[i]);
+        if (stat(other, &st) == 0)
+            return strncmp(state_markers[i], "terminal", 8) == 0
+                       ? "it is inside a terminal's directory"
+                       : "it is inside an issuer's directory";
+    }
+    if (looks_like_state(path))
+        return "it holds an offpay state (a wallet, a key or a journal)";
+    snprintf(other, sizeof other, "%s.tmp", path);
+    if (looks_like_state(other))
+        return "its temporary file would overwrite an offpay state";
+    if (n > 5 && strcmp(path + n - 5, ".lock") == 0)
+        cut = 5;
+    else if (n > 4 && strcmp(path + n - 4, ".tmp") == 0)
+        cut = 4;
+    if (cut > 0) {
+        snprintf(other, sizeof other, "%.*s", (int)(n - cut), path);
+        if (looks_like_state(other))
+            return "it is the lock or temporary file of an offpay state";
+    }
+    return NULL;
+}
+
+int cli_output_check(const char *opt, const char *path, int force)
+{
+    char        dir[4096], probe[4200];
+    const char *why;
+    struct stat st;
+    int         fd;
+
+    if (path == NULL)
+        return 0;
+    if (path[0] == '\0')
+        return cli_usage_error("%s: an empty file name", opt);
+    why = state_reason(path);
+    if (why != NULL) {
+        fprintf(stderr,
+                "offpay: %s %s: refused: %s; an output option never "
+                "writes there, even with --force\n",
+                opt, path, why);
+        return EXIT_USAGE;
+    }
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "offpay: %s %s: is a directory (%s)\n", opt, path,
+                    offpay_errname(OFFPAY_EISDIR));
+            return EXIT_USAGE;
+        }
+        if (!force) {
+            fprintf(stderr,
+                    "offpay: %s %s: the file exists; give --force to "
+                    "replace it (%s)\n",
+                    opt, path, offpay_errname(OFFPAY_EEXISTS));
+            return EXIT_USAGE;
+        }
+    }
+    /* Whether a file can be created there: create one and remove it. */
+    dir_of(path, dir, sizeof dir);
+    snprintf(probe, sizeof probe, "%s/.offpay-out-XXXXXX", dir);
+    fd = mkstemp(probe);
+    if (fd < 0) {
+        fprintf(stderr, "offpay: %s %s: cannot create a file in %s: %s\n", opt,
+                path, dir, strerror(errno));
+        return EXIT_FAILURE_IO;
+    }
+    close(fd);
+    unlink(probe);
+    return 0;
+}
+
+int cli_output_write(const char *opt, const char *path, int force,
+                     const uint8_t *data, size_t len)
+{
+    offpay_err rc;
+    int        status = cli_output_check(opt, path, force);
+
+    if (status != 0)
+        return status;
+    rc = offpay__file_write_atomic(path, data, len);
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr, "offpay: %s %s: cannot write: %s (%s)\n", opt, path,
+                offpay_strerror(rc), offpay_errname(rc));
+        return EXIT_FAILURE_IO;
+    }
+    return 0;
+}
+
+/* Draws text as a PNG (svg 0) or an SVG into a private temporary file
+ * beside path and returns its bytes (malloc'd, *len set), or NULL with a
+ * message printed. The QR library writes files only; the bytes then go
+ * through cli_output_write like every other output. */
+static uint8_t *render_qr(const char *opt, const char *path, const char *text,
+                          int svg, size_t *len)
+{
+    char       dir[4096], tmp[4200], tmp2[4210];
+    uint8_t   *bytes = NULL;
+    offpay_err rc;
+    int        fd;
+
+    dir_of(path, dir, sizeof dir);
+    snprintf(tmp, sizeof tmp, "%s/.offpay-out-XXXXXX", dir);
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "offpay: %s %s: cannot create a file in %s: %s\n", opt,
+                path, dir, strerror(errno));
+        return NULL;
+    }
+    close(fd);
+    rc = svg ? offpay_qr_write_svg(text, tmp, 4)
+             : offpay_qr_write_png(text, tmp, 4, 4);
+    if (rc == OFFPAY_OK)
+        rc = offpay__file_read(tmp, 64u * 1024u * 1024u, &bytes, len);
+    if (rc != OFFPAY_OK)
+        fprintf(stderr, "offpay: %s %s: cannot draw the code: %s (%s)\n", opt,
+                path, offpay_strerror(rc), offpay_errname(rc));
+    unlink(tmp);
+    snprintf(tmp2, sizeof tmp2, "%s.tmp", tmp);
+    unlink(tmp2);
+    return bytes;
+}
+
+int cli_output_qr(const char *opt, const char *path, int force,
+                  const char *text, int svg)
+{
+    size_t   len = 0;
+    uint8_t *bytes;
+    int      status = cli_output_check(opt, path, force);
+
+    if (status != 0)
+        return status;
+    bytes = render_qr(opt, path, text, svg, &len);
+    if (bytes == NULL)
+        return EXIT_FAILURE_IO;
+    status = cli_output_write(opt, path, force, bytes, len);
+    free(bytes);
+    return status;
 }

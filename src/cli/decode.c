@@ -25,7 +25,9 @@ static const char help[] =
     "  --json     print only JSON (one object)\n"
     "\n"
     "In JSON, 64-bit identifiers (serials, merchant ids) are decimal\n"
-    "strings; amounts carry minor units and their decimal text.\n"
+    "strings; amounts carry minor units and their decimal text; times are\n"
+    "ISO 8601 strings in UTC (\"2026-12-01T09:30:00Z\").\n"
+    "Give the code once: --image, --code and --file exclude each other.\n"
     "Decoding checks the format strictly but not signatures or validity:\n"
     "use 'offpay terminal accept' or 'offpay wallet pay-request' for that.\n";
 
@@ -46,11 +48,14 @@ int cli_decode(int argc, char **argv)
     size_t      len = 0;
     offpay_msg  m;
     json_t     *j = NULL;
+    uint64_t    seen = 0;
     offpay_err  rc;
+    static char prog[] = "offpay decode";
 
     memset(&m, 0, sizeof m);
+    argv[0] = prog; /* getopt's messages name the whole command */
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, NULL, &seen)) != -1) {
         switch (c) {
         case 'i':
             image = optarg;
@@ -64,6 +69,8 @@ int cli_decode(int argc, char **argv)
         case 'j':
             json_only = 1;
             break;
+        case CLI_OPT_TWICE:
+            return EXIT_USAGE;
         case 'h':
             fputs(help, stdout);
             fputs(cli_exit_help, stdout);
@@ -75,6 +82,9 @@ int cli_decode(int argc, char **argv)
     if (optind != argc)
         return cli_usage_error("decode: unexpected argument '%s'",
                                argv[optind]);
+    if (file != NULL && (image != NULL || code != NULL))
+        return cli_usage_error("decode: give the code once: --image, --code "
+                               "or --file");
     if (file != NULL) {
         /* A binary message, or a code's text form (what --code takes, for
          * codes too long for an argument); binary starts with version 01. */

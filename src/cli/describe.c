@@ -24,6 +24,15 @@ static const char *when(uint32_t t, char *buf, size_t cap)
     return buf;
 }
 
+/* A time as JSON: an ISO 8601 UTC string, as everywhere in offpay's
+ * output (terminal journal --json too). */
+static json_t *time_json(uint32_t t)
+{
+    char buf[32];
+
+    return json_string(when(t, buf, sizeof buf));
+}
+
 static json_t *money_json(int64_t minor, uint16_t currency)
 {
     char        num[OFFPAY_AMOUNT_TEXT_MAX];
@@ -51,11 +60,11 @@ static json_t *wcred_json(const offpay_wallet_cred *c)
     char pk[65];
 
     hex(c->wallet_pk, 32, pk);
-    return json_pack("{s:i, s:o, s:s, s:o, s:I, s:I, s:b}", "kid", c->kid,
+    return json_pack("{s:i, s:o, s:s, s:o, s:o, s:o, s:b}", "kid", c->kid,
                      "serial", cli_json_u64(c->serial), "wallet_pk", pk,
                      "limit", money_json(c->limit, c->currency), "valid_from",
-                     (json_int_t)c->valid_from, "expires",
-                     (json_int_t)c->expires, "allow_unbound",
+                     time_json(c->valid_from), "expires", time_json(c->expires),
+                     "allow_unbound",
                      (c->flags & OFFPAY_CRED_ALLOW_UNBOUND) != 0);
 }
 
@@ -65,12 +74,12 @@ static json_t *tcred_json(const offpay_terminal_cred *c)
     const char *alpha = offpay_currency_alpha(c->currency);
 
     hex(c->terminal_pk, 32, pk);
-    return json_pack("{s:i, s:o, s:I, s:s, s:s, s:s, s:I, s:I}", "kid", c->kid,
+    return json_pack("{s:i, s:o, s:I, s:s, s:s, s:s, s:o, s:o}", "kid", c->kid,
                      "merchant_id", cli_json_u64(c->merchant_id), "terminal_id",
                      (json_int_t)c->terminal_id, "terminal_pk", pk, "name",
                      c->name, "currency", alpha ? alpha : "", "valid_from",
-                     (json_int_t)c->valid_from, "expires",
-                     (json_int_t)c->expires);
+                     time_json(c->valid_from), "expires",
+                     time_json(c->expires));
 }
 
 json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len)
@@ -87,14 +96,14 @@ json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len)
 
             hex(m->u.bundle.keys[i].pk, 32, pk);
             json_array_append_new(
-                keys, json_pack("{s:i, s:s, s:I, s:I}", "kid",
+                keys, json_pack("{s:i, s:s, s:o, s:o}", "kid",
                                 m->u.bundle.keys[i].kid, "pk", pk, "valid_from",
-                                (json_int_t)m->u.bundle.keys[i].valid_from,
+                                time_json(m->u.bundle.keys[i].valid_from),
                                 "valid_until",
-                                (json_int_t)m->u.bundle.keys[i].valid_until));
+                                time_json(m->u.bundle.keys[i].valid_until)));
         }
-        j = json_pack("{s:I, s:I, s:o}", "seq", (json_int_t)m->u.bundle.seq,
-                      "issued_at", (json_int_t)m->u.bundle.issued_at, "keys",
+        j = json_pack("{s:I, s:o, s:o}", "seq", (json_int_t)m->u.bundle.seq,
+                      "issued_at", time_json(m->u.bundle.issued_at), "keys",
                       keys);
         break;
     }
@@ -108,10 +117,10 @@ json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len)
     case OFFPAY_MSG_PAYMENT_BOUND: {
         const offpay_payment *p = &m->u.payment;
 
-        j = json_pack("{s:o, s:I, s:o, s:I, s:b}", "credential",
+        j = json_pack("{s:o, s:I, s:o, s:o, s:b}", "credential",
                       wcred_json(&p->cred), "counter", (json_int_t)p->counter,
                       "authorized", money_json(p->amount, p->cred.currency),
-                      "time", (json_int_t)p->time, "bound", p->bound);
+                      "time", time_json(p->time), "bound", p->bound);
         if (p->bound) {
             hex(p->nonce, OFFPAY_NONCE_BYTES, nonce);
             json_object_set_new(j, "merchant_id", cli_json_u64(p->merchant_id));
@@ -121,18 +130,18 @@ json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len)
     }
     case OFFPAY_MSG_REQUEST:
         hex(m->u.request.nonce, OFFPAY_NONCE_BYTES, nonce);
-        j = json_pack("{s:o, s:o, s:s, s:I}", "terminal",
+        j = json_pack("{s:o, s:o, s:s, s:o}", "terminal",
                       tcred_json(&m->u.request.tcred), "amount",
                       money_json(m->u.request.amount, m->u.request.currency),
-                      "nonce", nonce, "time", (json_int_t)m->u.request.time);
+                      "nonce", nonce, "time", time_json(m->u.request.time));
         break;
     case OFFPAY_MSG_RECEIPT:
-        j = json_pack("{s:o, s:o, s:I, s:o, s:I}", "terminal",
+        j = json_pack("{s:o, s:o, s:I, s:o, s:o}", "terminal",
                       tcred_json(&m->u.receipt.tcred), "serial",
                       cli_json_u64(m->u.receipt.serial), "counter",
                       (json_int_t)m->u.receipt.counter, "charged",
                       money_json(m->u.receipt.amount, m->u.receipt.currency),
-                      "time", (json_int_t)m->u.receipt.time);
+                      "time", time_json(m->u.receipt.time));
         break;
     case OFFPAY_MSG_REVLIST: {
         json_t *serials = json_array();
@@ -140,10 +149,10 @@ json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len)
         for (uint32_t i = 0; i < m->u.revlist.n_serials; i++)
             json_array_append_new(serials,
                                   cli_json_u64(m->u.revlist.serials[i]));
-        j = json_pack("{s:i, s:I, s:I, s:I, s:o}", "kid", m->u.revlist.kid,
+        j = json_pack("{s:i, s:I, s:I, s:o, s:o}", "kid", m->u.revlist.kid,
                       "seq", (json_int_t)m->u.revlist.seq, "base_seq",
                       (json_int_t)m->u.revlist.base_seq, "issued_at",
-                      (json_int_t)m->u.revlist.issued_at, "serials", serials);
+                      time_json(m->u.revlist.issued_at), "serials", serials);
         break;
     }
     }

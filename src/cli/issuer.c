@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli/cli.h"
 
@@ -31,7 +32,8 @@ static const char help[] =
     "      --currency CODE    ISO 4217 code, e.g. EUR\n"
     "      --days N           validity in days (default 30)\n"
     "      --no-unbound       refuse consumer-presented (unbound) codes\n"
-    "      --out FILE         where to write the credential (binary, 0644)\n"
+    "      --out FILE         where to write the credential (binary, 0644;\n"
+    "                         an existing FILE only with --force)\n"
     "  terminal-credential  issue a terminal credential; a terminal key seen\n"
     "                       before keeps its terminal id (renewal), a key\n"
     "                       of another merchant is refused\n"
@@ -60,6 +62,10 @@ static const char help[] =
     "  show                 print the root key and the trust bundle\n"
     "\n"
     "Common options: --dir DIR (required), --passphrase-file FILE.\n"
+    "--out is checked before anything is issued and written atomically; it\n"
+    "never replaces an existing file without --force, nor, even with --force,\n"
+    "a sealed file (a wallet, a key), nor a file in a terminal's or issuer's\n"
+    "directory. Times are printed in ISO 8601 (UTC).\n"
     "Root key options (init, add-key, retire-key, migrate): --root FILE,\n"
     "--root-passphrase-file FILE (default: the issuer passphrase file or\n"
     "OFFPAY_PASSPHRASE if given, else a prompt).\n";
@@ -68,7 +74,7 @@ typedef struct issuer_args {
     const char *dir, *pass_file, *wallet_key, *terminal_key, *limit, *currency,
         *name, *out, *merchant_id, *root, *root_pass_file;
     long days;
-    int  no_unbound;
+    int  no_unbound, force;
 } issuer_args;
 
 static int parse_ulong(const char *s, unsigned long long max,
@@ -100,16 +106,18 @@ static int parse(int argc, char **argv, void *args)
         {"no-unbound", no_argument, NULL, 'u'},
         {"root", required_argument, NULL, 'r'},
         {"root-passphrase-file", required_argument, NULL, 'R'},
+        {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     unsigned long long v;
+    uint64_t           seen = 0;
     int                c;
 
     memset(a, 0, sizeof *a);
     a->days = -1;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, NULL, &seen)) != -1) {
         switch (c) {
         case 'd':
             a->dir = optarg;
@@ -152,10 +160,13 @@ static int parse(int argc, char **argv, void *args)
                 return cli_usage_error("--days: a number of days, 1..36500");
             a->days = (long)v;
             break;
+        case 'f':
+            a->force = 1;
+            break;
+        case CLI_OPT_TWICE:
+            return EXIT_USAGE;
         case 'h':
-            fputs(help, stdout);
-            fputs(cli_exit_help, stdout);
-            return -1;
+            return -1; /* cli_dispatch prints the subcommand's help */
         default:
             return cli_usage_error("issuer: bad option");
         }
@@ -179,10 +190,13 @@ static char *root_passphrase(const issuer_args *a, int confirm)
         confirm);
 }
 
-/* Writes a file meant to be handed out (a credential): mode 0644. */
-static int write_handout(const char *path, const uint8_t *buf, size_t len)
+/* Writes a file meant to be handed out (a credential) through the checked
+ * output writer (cli_output_write): mode 0644. */
+static int write_handout(const issuer_args *a, const uint8_t *buf, size_t len)
 {
-    if (cli_write_file(path, buf, len) != 0)
+    const char *path = a->out;
+
+    if (cli_output_write("--out", path, a->force, buf, len) != 0)
         return -1;
     if (chmod(path, 0644) != 0) {
         fprintf(stderr, "offpay: %s: cannot make it readable: %s\n", path,
@@ -320,6 +334,17 @@ static int cmd_wallet_cred(const void *args, const char *arg CLI_UNUSED)
         cli_currency(a->currency, &currency) != 0 ||
         cli_amount(a->limit, currency, &limit) != 0)
         return EXIT_USAGE;
+    if (limit <= 0)
+        return cli_usage_error("--limit: the allowance must be more than 0");
+    if (limit > OFFPAY_WIRE_AMOUNT_MAX) {
+        char most[64];
+
+        return cli_usage_error(
+            "--limit: at most %s",
+            cli_money(OFFPAY_WIRE_AMOUNT_MAX, currency, most, sizeof most));
+    }
+    if ((status = cli_output_check("--out", a->out, a->force)) != 0)
+        return status;
     is = open_issuer(a, &status);
     if (is == NULL)
         return status;
@@ -336,7 +361,7 @@ static int cmd_wallet_cred(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_wallet_cred_encode(&cred, buf, sizeof buf, &len);
     if (rc != OFFPAY_OK)
         return cli_fail("encode", rc);
-    if (write_handout(a->out, buf, len) != 0)
+    if (write_handout(a, buf, len) != 0)
         return EXIT_FAILURE_IO;
     printf("wallet credential serial %llu, limit %s, written to %s\n",
            (unsigned long long)cred.serial,
@@ -367,6 +392,8 @@ static int cmd_terminal_cred(const void *args, const char *arg CLI_UNUSED)
     if (cli_parse_key(a->terminal_key, pk) != 0 ||
         cli_currency(a->currency, &currency) != 0)
         return EXIT_USAGE;
+    if ((status = cli_output_check("--out", a->out, a->force)) != 0)
+        return status;
     is = open_issuer(a, &status);
     if (is == NULL)
         return status;
@@ -392,7 +419,7 @@ static int cmd_terminal_cred(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_terminal_cred_encode(&cred, buf, sizeof buf, &len);
     if (rc != OFFPAY_OK)
         return cli_fail("encode", rc);
-    if (write_handout(a->out, buf, len) != 0)
+    if (write_handout(a, buf, len) != 0)
         return EXIT_FAILURE_IO;
     printf("terminal credential for \"%s\" (merchant %llu, terminal %u), "
            "written to %s\n",
@@ -552,6 +579,18 @@ static int cmd_publish(const void *args, const char *arg CLI_UNUSED)
     return EXIT_OK;
 }
 
+/* t as ISO 8601 UTC, "2026-12-01T22:44:48Z". */
+static const char *iso_time(uint32_t t, char *buf, size_t cap)
+{
+    time_t    tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL ||
+        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, cap, "%u", t);
+    return buf;
+}
+
 static int cmd_show(const void *args, const char *arg CLI_UNUSED)
 {
     const issuer_args  *a = args;
@@ -560,6 +599,7 @@ static int cmd_show(const void *args, const char *arg CLI_UNUSED)
     uint8_t            *bytes;
     size_t              len = 0;
     offpay_trust_bundle b;
+    char                t1[32], t2[32];
     offpay_err          rc;
 
     snprintf(path, sizeof path, "%s/root.pub", a->dir);
@@ -576,10 +616,12 @@ static int cmd_show(const void *args, const char *arg CLI_UNUSED)
     printf("root key ");
     for (int i = 0; i < OFFPAY_PK_BYTES; i++)
         printf("%02x", pk[i]);
-    printf("\ntrust bundle sequence %u\n", b.seq);
+    printf("\ntrust bundle sequence %u, issued %s\n", b.seq,
+           iso_time(b.issued_at, t1, sizeof t1));
     for (unsigned i = 0; i < b.n_keys; i++)
-        printf("  signing key %u valid %u .. %u\n", b.keys[i].kid,
-               b.keys[i].valid_from, b.keys[i].valid_until);
+        printf("  signing key %u valid %s .. %s\n", b.keys[i].kid,
+               iso_time(b.keys[i].valid_from, t1, sizeof t1),
+               iso_time(b.keys[i].valid_until, t2, sizeof t2));
     return EXIT_OK;
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -54,6 +55,10 @@ static const char help[] =
     "\n"
     "Code output (request, receipt): the text on standard output, and\n"
     "  --png FILE, --svg FILE, --show (draw it on stderr).\n"
+    "Output files (--png, --svg, --receipt-png) are written atomically,\n"
+    "mode 0600; an existing file is replaced only with --force, and never\n"
+    "a file in a terminal's or issuer's directory or a wallet. They are\n"
+    "checked before the payment is recorded or the request made.\n"
     "Common options: --terminal DIR (required), --passphrase-file FILE.\n"
     "'accept' needs the passphrase only with --receipt-png: verifying needs\n"
     "no secret. It prints 'accepted' only once the payment is on disk.\n"
@@ -74,7 +79,7 @@ typedef struct term_args {
     const char *dir, *pass_file, *root, *bundle, *revlist, *currency, *amount,
         *image, *code, *png, *svg, *receipt_png, *seq;
     const char *sets[MAX_SETS];
-    int         n_sets, show, json;
+    int         n_sets, show, json, force;
 } term_args;
 
 static int parse(int argc, char **argv, void *args)
@@ -97,14 +102,16 @@ static int parse(int argc, char **argv, void *args)
         {"set", required_argument, NULL, 's'},
         {"show", no_argument, NULL, 'w'},
         {"json", no_argument, NULL, 'j'},
+        {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
+    uint64_t seen = 0;
+    int      c;
 
     memset(a, 0, sizeof *a);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, "set", &seen)) != -1) {
         switch (c) {
         case 'T':
             a->dir = optarg;
@@ -151,15 +158,18 @@ static int parse(int argc, char **argv, void *args)
         case 'j':
             a->json = 1;
             break;
+        case 'f':
+            a->force = 1;
+            break;
+        case CLI_OPT_TWICE:
+            return EXIT_USAGE;
         case 's':
             if (a->n_sets == MAX_SETS)
                 return cli_usage_error("too many --set options");
             a->sets[a->n_sets++] = optarg;
             break;
         case 'h':
-            fputs(help, stdout);
-            fputs(cli_exit_help, stdout);
-            return -1;
+            return -1; /* cli_dispatch prints the subcommand's help */
         default:
             return cli_usage_error("terminal: bad option");
         }
@@ -177,8 +187,18 @@ static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
 {
     offpay_terminal *t = NULL;
     char            *pass = NULL;
+    struct stat      st;
     offpay_err       rc;
 
+    if (stat(a->dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        fprintf(stderr,
+                "offpay: --terminal %s: not a directory: give the terminal's "
+                "directory (the one holding terminal.key and terminal.db) "
+                "(%s)\n",
+                a->dir, offpay_errname(OFFPAY_ENOTDIR));
+        *status = EXIT_USAGE;
+        return NULL;
+    }
     if (need_key) {
         pass = cli_passphrase(a->pass_file, "Terminal passphrase", 0);
         if (pass == NULL) {
@@ -200,6 +220,16 @@ static offpay_terminal *open_terminal(const term_args *a, int need_key,
                                       int *status)
 {
     return open_terminal_as(a, need_key, 0, status);
+}
+
+/* Checks --png and --svg before anything is made. */
+static int check_outputs(const term_args *a)
+{
+    int status = cli_output_check("--png", a->png, a->force);
+
+    if (status == 0)
+        status = cli_output_check("--svg", a->svg, a->force);
+    return status;
 }
 
 static int cmd_init(const void *args, const char *arg CLI_UNUSED)
@@ -431,24 +461,74 @@ static int cmd_request(const void *args, const char *arg CLI_UNUSED)
 
     if (a->amount == NULL)
         return cli_usage_error("terminal request: --amount is required");
+    if ((status = check_outputs(a)) != 0)
+        return status;
     t = open_terminal(a, 1, &status);
     if (t == NULL)
         return status;
     cur = offpay_terminal_currency(t);
     if (cli_amount(a->amount, cur, &amount) != 0) {
         status = EXIT_USAGE;
+    } else if (amount <= 0) {
+        status = cli_usage_error("terminal request: the amount must be more "
+                                 "than 0");
     } else if ((rc = offpay_terminal_request(t, amount, cli_now(), &text,
                                              NULL)) != OFFPAY_OK) {
         status = cli_fail("cannot make a request", rc);
     } else {
         fprintf(stderr, "request code for %s\n",
                 cli_money(amount, cur, money, sizeof money));
-        if (cli_emit_code(text, a->png, a->svg, a->show) != 0)
-            status = EXIT_FAILURE_IO;
+        status = cli_emit_code(text, a->png, a->svg, a->show, a->force);
     }
     free(text);
     offpay_terminal_close(t);
     return status;
+}
+
+typedef struct nonce_find {
+    uint8_t            nonce[OFFPAY_NONCE_BYTES];
+    offpay_acceptance *acc;
+    int                found;
+} nonce_find;
+
+static int match_nonce(const offpay_journal_entry *e, void *vctx)
+{
+    nonce_find    *f = vctx;
+    offpay_payment p;
+
+    if (!e->bound ||
+        offpay_payment_decode(e->code, e->code_len, &p) != OFFPAY_OK)
+        return 0;
+    if (!p.bound || memcmp(p.nonce, f->nonce, OFFPAY_NONCE_BYTES) != 0)
+        return 0;
+    f->acc->seq = e->seq;
+    f->acc->time = e->accepted_at;
+    f->acc->charged = e->charged;
+    f->found = 1;
+    return 1;
+}
+
+/* After OFFPAY_EWRONG_NONCE: whether the journal holds a payment of the
+ * same request (the request was answered twice); fills acc's seq, time and
+ * charged from it. */
+static int paid_request(offpay_terminal *t, const char *text,
+                        offpay_acceptance *acc)
+{
+    uint8_t       *bytes = NULL;
+    size_t         len = 0;
+    offpay_payment p;
+    nonce_find     f;
+
+    memset(&f, 0, sizeof f);
+    if (offpay_text_decode(text, strlen(text), &bytes, &len) != OFFPAY_OK)
+        return 0;
+    if (offpay_payment_decode(bytes, len, &p) == OFFPAY_OK && p.bound) {
+        memcpy(f.nonce, p.nonce, OFFPAY_NONCE_BYTES);
+        f.acc = acc;
+        (void)offpay_terminal_journal(t, match_nonce, &f);
+    }
+    free(bytes);
+    return f.found;
 }
 
 static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
@@ -463,6 +543,9 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
     offpay_err        rc;
     uint32_t          now = cli_now();
 
+    status = cli_output_check("--receipt-png", a->receipt_png, a->force);
+    if (status != 0)
+        return status;
     text = cli_read_code(a->image, a->code, &status);
     if (text == NULL)
         return status;
@@ -474,6 +557,11 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
     cur = offpay_terminal_currency(t);
     if (a->amount != NULL && cli_amount(a->amount, cur, &charge) != 0) {
         status = EXIT_USAGE;
+        goto out;
+    }
+    if (a->amount != NULL && charge <= 0) {
+        status = cli_usage_error("terminal accept: --amount must be more "
+                                 "than 0 (what to charge)");
         goto out;
     }
     rc = offpay_terminal_accept(t, text, strlen(text), charge, now, &acc);
@@ -506,6 +594,22 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
         status = EXIT_REJECTED;
         goto out;
     }
+    if (rc == OFFPAY_EWRONG_NONCE && paid_request(t, text, &acc)) {
+        char      when[32];
+        time_t    tt = (time_t)acc.time;
+        struct tm tm;
+
+        gmtime_r(&tt, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        fprintf(stderr,
+                "REJECTED: the request this code answers was already paid, "
+                "at %s as payment #%lld for %s: do not charge again (%s)\n",
+                when, (long long)acc.seq,
+                cli_money(acc.charged, cur, money, sizeof money),
+                offpay_errname(rc));
+        status = EXIT_REJECTED;
+        goto out;
+    }
     if (rc != OFFPAY_OK && cli_is_rejection(rc)) {
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),
                 offpay_errname(rc));
@@ -525,8 +629,12 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
     fflush(stdout);
     if (a->receipt_png != NULL) {
         rc = offpay_terminal_receipt(t, acc.seq, now, &receipt);
-        if (rc != OFFPAY_OK ||
-            offpay_qr_write_png(receipt, a->receipt_png, 4, 4) != OFFPAY_OK) {
+        if (rc != OFFPAY_OK) {
+            fprintf(stderr, "offpay: cannot make the receipt: %s (%s)\n",
+                    offpay_strerror(rc), offpay_errname(rc));
+        }
+        if (rc != OFFPAY_OK || cli_output_qr("--receipt-png", a->receipt_png,
+                                             a->force, receipt, 0) != 0) {
             /* Still exit 0: the payment is accepted and on disk; a script
              * must not refuse the goods over a missing receipt. */
             fprintf(stderr,
@@ -556,6 +664,8 @@ static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
 
     if (a->seq == NULL)
         return cli_usage_error("terminal receipt: --seq N is required");
+    if ((status = check_outputs(a)) != 0)
+        return status;
     errno = 0;
     seq = strtoll(a->seq, &end, 10);
     if (errno != 0 || *end != '\0' || seq <= 0)
@@ -566,8 +676,8 @@ static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_terminal_receipt(t, seq, cli_now(), &text);
     if (rc != OFFPAY_OK)
         status = cli_fail("cannot make the receipt", rc);
-    else if (cli_emit_code(text, a->png, a->svg, a->show) != 0)
-        status = EXIT_FAILURE_IO;
+    else
+        status = cli_emit_code(text, a->png, a->svg, a->show, a->force);
     free(text);
     offpay_terminal_close(t);
     return status;
@@ -589,15 +699,26 @@ static int print_entry(const offpay_journal_entry *e, void *vctx)
     gmtime_r(&tt, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (ctx->json) {
-        json_t *j = json_pack(
-            "{s:I, s:o, s:I, s:I, s:I, s:s, s:b, s:s}", "seq",
+        char    a1[OFFPAY_AMOUNT_TEXT_MAX], a2[OFFPAY_AMOUNT_TEXT_MAX];
+        char   *s;
+        json_t *j;
+
+        /* Amounts as minor units and as their decimal text, as in
+         * 'offpay decode --json'. */
+        if (offpay_amount_format(e->charged, e->currency, a1, sizeof a1) !=
+            OFFPAY_OK)
+            a1[0] = '\0';
+        if (offpay_amount_format(e->authorized, e->currency, a2, sizeof a2) !=
+            OFFPAY_OK)
+            a2[0] = '\0';
+        j = json_pack(
+            "{s:I, s:o, s:I, s:I, s:s, s:I, s:s, s:s, s:b, s:s}", "seq",
             (json_int_t)e->seq, "serial", cli_json_u64(e->serial), "counter",
             (json_int_t)e->counter, "charged_minor", (json_int_t)e->charged,
-            "authorized_minor", (json_int_t)e->authorized, "currency",
-            offpay_currency_alpha(e->currency), "bound", e->bound,
-            "accepted_at", when);
-        char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-
+            "charged", a1, "authorized_minor", (json_int_t)e->authorized,
+            "authorized", a2, "currency", offpay_currency_alpha(e->currency),
+            "bound", e->bound, "accepted_at", when);
+        s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (s != NULL)
             printf("%s\n", s);
         offpay__json_free(s);

@@ -2,6 +2,7 @@
  * wallet.c — `offpay wallet ...`: the payer's side (make codes, answer a
  * merchant's request after confirming it, take receipts, balances).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+
+/* A terminal's default request-ttl (offpay_risk): an older request is
+ * paid with a warning. */
+#define REQUEST_TTL_DEFAULT 300u
 
 static const char help[] =
     "Usage: offpay wallet SUBCOMMAND --wallet FILE [OPTIONS]\n"
@@ -42,9 +47,22 @@ static const char help[] =
     "      --image FILE | --code TEXT | (standard input)\n"
     "  log             list every code this wallet made, with every receipt\n"
     "                  taken for it\n"
+    "  show-code [[SERIAL:]COUNTER]   show again an unbound code that has no\n"
+    "                  receipt yet: the same text as when it was made "
+    "(default:\n"
+    "                  the newest such code); nothing new is reserved. Output\n"
+    "                  options as for pay. A bound code cannot be shown "
+    "again:\n"
+    "                  answer a new request\n"
     "\n"
-    "Output of pay and pay-request: the code's text on standard output;\n"
-    "  --png FILE, --svg FILE   also write it as a QR image\n"
+    "Output of pay, pay-request and show-code: the code's text on standard\n"
+    "output, even when an image cannot be written;\n"
+    "  --png FILE, --svg FILE   also write it as a QR image (mode 0600). An\n"
+    "                           existing FILE is replaced only with --force,\n"
+    "                           and never a wallet, its lock, or a file in a\n"
+    "                           terminal's or issuer's directory. Checked "
+    "before\n"
+    "                           anything is reserved\n"
     "  --show                   also draw it on the terminal (stderr)\n"
     "Common options: --wallet FILE (required), --passphrase-file FILE.\n"
     "A code's counter and reserved amount are saved before it is shown, so\n"
@@ -59,7 +77,7 @@ static const char help[] =
 typedef struct wallet_args {
     const char *wallet, *pass_file, *root, *bundle, *currency, *amount, *image,
         *code, *png, *svg;
-    int show, yes;
+    int show, yes, force;
 } wallet_args;
 
 static int parse(int argc, char **argv, void *args)
@@ -78,14 +96,16 @@ static int parse(int argc, char **argv, void *args)
         {"svg", required_argument, NULL, 'S'},
         {"show", no_argument, NULL, 's'},
         {"yes", no_argument, NULL, 'y'},
+        {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
+    uint64_t seen = 0;
+    int      c;
 
     memset(a, 0, sizeof *a);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, NULL, &seen)) != -1) {
         switch (c) {
         case 'w':
             a->wallet = optarg;
@@ -123,10 +143,13 @@ static int parse(int argc, char **argv, void *args)
         case 'y':
             a->yes = 1;
             break;
+        case 'f':
+            a->force = 1;
+            break;
+        case CLI_OPT_TWICE:
+            return EXIT_USAGE;
         case 'h':
-            fputs(help, stdout);
-            fputs(cli_exit_help, stdout);
-            return -1;
+            return -1; /* cli_dispatch prints the subcommand's help */
         default:
             return cli_usage_error("wallet: bad option");
         }
@@ -241,6 +264,12 @@ static int cmd_add_credential(const void *args, const char *file)
     rc = offpay_wallet_add_credential(w, bytes, len, cli_now());
     free(bytes);
     offpay_wallet_close(w);
+    if (rc == OFFPAY_EEXISTS) {
+        printf("%s: this credential is already in the wallet: nothing "
+               "changed\n",
+               file);
+        return EXIT_OK;
+    }
     if (rc == OFFPAY_EINVAL) {
         fprintf(stderr,
                 "offpay: %s: this credential is for another wallet "
@@ -353,8 +382,48 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
 
 static int emit(const wallet_args *a, const char *text)
 {
-    return cli_emit_code(text, a->png, a->svg, a->show) == 0 ? EXIT_OK
-                                                             : EXIT_FAILURE_IO;
+    int status = cli_emit_code(text, a->png, a->svg, a->show, a->force);
+
+    if (status != EXIT_OK)
+        fprintf(stderr,
+                "offpay: the code above is made and reserved: show it again "
+                "with 'offpay wallet show-code' rather than paying again\n");
+    return status;
+}
+
+/* Checks --png and --svg before anything is reserved. */
+static int check_outputs(const wallet_args *a)
+{
+    int status = cli_output_check("--png", a->png, a->force);
+
+    if (status == 0)
+        status = cli_output_check("--svg", a->svg, a->force);
+    return status;
+}
+
+/* After OFFPAY_EINSUFFICIENT: what each credential in currency has. */
+static void print_available(const offpay_wallet *w, uint16_t currency,
+                            int64_t wanted)
+{
+    char money[64], want[64];
+
+    if (wanted > 0)
+        fprintf(stderr, "offpay: asked for %s; available:",
+                cli_money(wanted, currency, want, sizeof want));
+    else
+        fprintf(stderr, "offpay: available:");
+    for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
+        offpay_wallet_balance b;
+
+        if (offpay_wallet_get_balance(w, i, cli_now(), &b) != OFFPAY_OK ||
+            b.currency != currency)
+            continue;
+        fprintf(stderr, " %s on credential %llu%s;",
+                cli_money(b.available, b.currency, money, sizeof money),
+                (unsigned long long)b.serial,
+                b.usable ? "" : " (not usable now)");
+    }
+    fprintf(stderr, " see 'offpay wallet balance'\n");
 }
 
 static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
@@ -375,10 +444,14 @@ static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
         return EXIT_USAGE;
     if (a->amount != NULL && amount == 0)
         return cli_usage_error("wallet pay: the amount must be more than 0");
+    if ((status = check_outputs(a)) != 0)
+        return status;
     w = open_wallet(a, &status);
     if (w == NULL)
         return status;
     rc = offpay_wallet_pay(w, amount, currency, cli_now(), &text, &p);
+    if (rc == OFFPAY_EINSUFFICIENT)
+        print_available(w, currency, amount);
     offpay_wallet_close(w);
     if (rc != OFFPAY_OK)
         return cli_fail_at("cannot make a code", "saving", a->wallet, rc);
@@ -421,6 +494,8 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
     offpay_err         rc;
     uint32_t           now = cli_now();
 
+    if ((status = check_outputs(a)) != 0)
+        return status;
     req_text = cli_read_code(a->image, a->code, &status);
     if (req_text == NULL)
         return status;
@@ -435,12 +510,21 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
     fprintf(stderr, "request: %s from \"%s\" (merchant %llu, terminal %u)\n",
             cli_money(q.amount, q.currency, money, sizeof money), q.tcred.name,
             (unsigned long long)q.tcred.merchant_id, q.tcred.terminal_id);
+    if (now > q.time && now - q.time > REQUEST_TTL_DEFAULT)
+        fprintf(stderr,
+                "offpay: warning: this request was made %u s ago; a terminal "
+                "keeps a request open %u s by default, so it has probably "
+                "expired and the code would be refused: ask the merchant for "
+                "a new request\n",
+                now - q.time, REQUEST_TTL_DEFAULT);
     if (!a->yes && !confirm(&q)) {
         fprintf(stderr, "not paid\n");
         status = EXIT_REJECTED;
         goto out;
     }
     rc = offpay_wallet_pay_request(w, &q, now, &text, NULL);
+    if (rc == OFFPAY_EINSUFFICIENT)
+        print_available(w, q.currency, q.amount);
     if (rc != OFFPAY_OK) {
         status = cli_fail_at("cannot make the code", "saving", a->wallet, rc);
         goto out;
@@ -532,6 +616,138 @@ static int cmd_log(const void *args, const char *arg CLI_UNUSED)
     return EXIT_OK;
 }
 
+/* Parses "[SERIAL:]COUNTER". Returns 0, or -1 when malformed. */
+static int parse_which(const char *t, int *has_serial, uint64_t *serial,
+                       uint32_t *counter)
+{
+    const char        *colon = strchr(t, ':');
+    char              *end = NULL;
+    unsigned long long v;
+
+    *has_serial = 0;
+    if (colon != NULL) {
+        if (t[0] < '0' || t[0] > '9')
+            return -1;
+        errno = 0;
+        v = strtoull(t, &end, 10);
+        if (errno != 0 || end != colon)
+            return -1;
+        *has_serial = 1;
+        *serial = v;
+        t = colon + 1;
+    }
+    if (t[0] < '0' || t[0] > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(t, &end, 10);
+    if (errno != 0 || *end != '\0' || v == 0 || v > UINT32_MAX)
+        return -1;
+    *counter = (uint32_t)v;
+    return 0;
+}
+
+/* The currency of credential serial (0 when the wallet no longer has it). */
+static uint16_t currency_of(const offpay_wallet *w, uint64_t serial)
+{
+    offpay_wallet_balance b;
+
+    for (size_t k = 0; k < offpay_wallet_n_credentials(w); k++)
+        if (offpay_wallet_get_balance(w, k, 0, &b) == OFFPAY_OK &&
+            b.serial == serial)
+            return b.currency;
+    return 0;
+}
+
+static int cmd_show_code(const void *args, const char *which)
+{
+    const wallet_args  *a = args;
+    int                 status = EXIT_OK, has_serial = 0, matches = 0;
+    uint64_t            serial = 0;
+    uint32_t            counter = 0, now = cli_now();
+    offpay_wallet      *w;
+    offpay_wallet_spend s;
+    size_t              found = 0;
+    char               *text = NULL, money[64];
+    offpay_err          rc;
+
+    if (which != NULL &&
+        parse_which(which, &has_serial, &serial, &counter) != 0)
+        return cli_usage_error("wallet show-code: give [SERIAL:]COUNTER, as "
+                               "'offpay wallet log' lists them");
+    if ((status = check_outputs(a)) != 0)
+        return status;
+    w = open_wallet(a, &status);
+    if (w == NULL)
+        return status;
+    for (size_t i = 0; i < offpay_wallet_n_spends(w); i++) {
+        if (offpay_wallet_get_spend(w, i, &s) != OFFPAY_OK)
+            continue;
+        if (which == NULL
+                ? (s.bound || s.charged >= 0)
+                : (s.counter != counter || (has_serial && s.serial != serial)))
+            continue;
+        found = i;
+        matches++;
+    }
+    if (matches == 0) {
+        fprintf(stderr, "offpay: %s\n",
+                which == NULL ? "no unbound code without a receipt: nothing "
+                                "to show again"
+                              : "no such code in this wallet's log (see "
+                                "'offpay wallet log')");
+        status = EXIT_REJECTED;
+        goto out;
+    }
+    if (which != NULL && matches > 1) {
+        status = cli_usage_error("wallet show-code: several credentials have "
+                                 "a code %u: give SERIAL:%u",
+                                 counter, counter);
+        goto out;
+    }
+    if (offpay_wallet_get_spend(w, found, &s) != OFFPAY_OK) {
+        status = cli_fail("cannot show the code", OFFPAY_ENOTFOUND);
+        goto out;
+    }
+    if (s.charged >= 0) {
+        fprintf(stderr,
+                "offpay: code %u of credential %llu already has a receipt: "
+                "it was paid; it is not shown again\n",
+                s.counter, (unsigned long long)s.serial);
+        status = EXIT_REJECTED;
+        goto out;
+    }
+    rc = offpay_wallet_code_text(w, found, &text);
+    if (rc == OFFPAY_ETYPE) {
+        fprintf(stderr,
+                "offpay: code %u of credential %llu is bound to a merchant's "
+                "request, which the wallet does not keep: it cannot be shown "
+                "again; answer a new request (ETYPE)\n",
+                s.counter, (unsigned long long)s.serial);
+        status = EXIT_REJECTED;
+        goto out;
+    }
+    if (rc != OFFPAY_OK) {
+        status = cli_fail("cannot show the code", rc);
+        goto out;
+    }
+    fprintf(
+        stderr,
+        "payment code (shown again, nothing new reserved): up to %s, "
+        "credential %llu, counter %u\n",
+        cli_money(s.authorized, currency_of(w, s.serial), money, sizeof money),
+        (unsigned long long)s.serial, s.counter);
+    if (now > s.time && now - s.time > 60)
+        fprintf(stderr,
+                "offpay: warning: this code was made %u s ago; terminals "
+                "accept an unbound code for 60 s by default\n",
+                now - s.time);
+    status = emit(a, text);
+out:
+    offpay_wallet_close(w);
+    free(text);
+    return status;
+}
+
 int cli_wallet(int argc, char **argv)
 {
     static const cli_sub subs[] = {
@@ -544,6 +760,7 @@ int cli_wallet(int argc, char **argv)
         {"pay-request", 0, cmd_pay_request},
         {"receipt", 0, cmd_receipt},
         {"log", 0, cmd_log},
+        {"show-code", 1, cmd_show_code},
         {NULL, 0, NULL},
     };
     wallet_args a;

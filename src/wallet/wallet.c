@@ -1195,3 +1195,45 @@ offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
     }
     return rc;
 }
+
+offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
+                                   char **text)
+{
+    offpay_wallet_spend s;
+    offpay_payment      p;
+    const cred_entry   *e;
+    uint8_t             msg[OFFPAY_SIGNED_MAX];
+    uint8_t             code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t              len = 0;
+    offpay_err          rc;
+
+    if (text == NULL)
+        return OFFPAY_EINVAL;
+    *text = NULL;
+    if (w == NULL)
+        return OFFPAY_EINVAL;
+    rc = offpay_wallet_get_spend(w, i, &s);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (s.bound)
+        return OFFPAY_ETYPE; /* the request's nonce is not kept */
+    e = find_cred(w, s.serial);
+    if (e == NULL)
+        return OFFPAY_ENOTFOUND;
+    /* The fields make_code signed; Ed25519 is deterministic, so signing
+     * them again gives the same signature and the same code. */
+    memset(&p, 0, sizeof p);
+    p.cred = e->c;
+    p.counter = s.counter;
+    p.amount = s.authorized;
+    p.time = s.time;
+    rc = offpay__payment_signed_bytes(&p, msg, sizeof msg, &len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_sign(OFFPAY_DS_PAYMENT, msg, len, w->kp.sk, p.sig);
+    if (rc == OFFPAY_OK)
+        rc = offpay_payment_encode(&p, code, sizeof code, &len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_text_encode(code, len, text);
+    sodium_memzero(msg, sizeof msg);
+    return rc;
+}

@@ -30,7 +30,8 @@ expect 3 "is a directory while opening iss \(EISDIR\)" -- \
   "$OFFPAY" wallet balance --wallet iss --passphrase-file wp
 expect 3 "not a directory while opening wp/w \(ENOTDIR\)" -- \
   "$OFFPAY" wallet balance --wallet wp/w --passphrase-file wp
-expect 3 "not a directory while opening wp \(ENOTDIR\)" -- \
+# (a file given as the terminal's directory is a usage error: say which)
+expect 2 "--terminal wp: not a directory: give the terminal's directory.*\(ENOTDIR\)" -- \
   "$OFFPAY" terminal journal --terminal wp
 expect 3 "no such file or directory while reading missing.png \(ENOENT\)" -- \
   "$OFFPAY" decode --image missing.png

@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# cli_outputs.sh — the offpay CLI as users meet it (issue 6): output files
+# never destroy data (each output option refuses an existing file without
+# --force and an offpay state always), outputs are checked before anything
+# is reserved, an outstanding code can be shown again, ambiguous input is a
+# usage error, messages say what happened, and output is consistent (ISO
+# 8601 times, JSON amounts, per-subcommand help, one exit-status table).
+here=$(cd "$(dirname "$0")" && pwd)
+README=$here/../../README.md
+source "$here/lib.sh"
+setup_world 100.00
+W=(--wallet w --passphrase-file wp)
+T=(--terminal shop)
+
+scanned() { "$OFFPAY" decode --image "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["text"])'; }
+same() { [ "$1" = "$2" ] && ok "$3" || fail "$3: '$1' != '$2'"; }
+sum() { sha256sum "$1" | cut -d' ' -f1; }
+codes_made() { "$OFFPAY" wallet balance "${W[@]}" | grep -oE '[0-9]+ code\(s\) made'; }
+no_temp_left() {
+  if ls -a "$@" | grep -qE '^\.offpay-out-|\.tmp$'; then
+    fail "temporary files left in $*: $(ls -a "$@" | tr '\n' ' ')"
+  else ok "no temporary file left in $*"; fi
+}
+
+# ---- 1. output options never overwrite data --------------------------------
+wsum=$(sum w)
+# --png onto the wallet: refused, even with --force; the wallet still opens.
+expect 2 "holds an offpay state" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 --png w
+expect 2 "even with --force" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 --png w --force
+# --svg onto the wallet's lock (present once the wallet was opened).
+[ -e w.lock ] && expect 2 "lock or temporary file of an offpay state" -- \
+  "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 --svg w.lock --force
+[ "$(sum w)" = "$wsum" ] && ok "the wallet file is untouched" || fail "the wallet file changed"
+expect 0 "0 code\(s\) made" -- "$OFFPAY" wallet balance "${W[@]}"
+
+# --png onto an existing file: refused without --force, replaced with it.
+printf 'keep me\n' > keep.png
+expect 2 "exists; give --force" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 --png keep.png
+[ "$(cat keep.png)" = "keep me" ] && ok "--png left the existing file" || fail "--png replaced keep.png"
+expect 0 "0 code\(s\) made" -- "$OFFPAY" wallet balance "${W[@]}"
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 --png keep.png --force 2>/dev/null)
+same "$(scanned keep.png)" "$code" "--png --force wrote the code"
+# --svg the same.
+printf 'keep me\n' > keep.svg
+expect 2 "exists; give --force" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 --svg keep.svg
+expect 0 "" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 --svg keep.svg --force
+grep -q "<svg" keep.svg && ok "--svg --force wrote an SVG" || fail "--svg --force"
+[ "$(stat -c %a keep.svg)" = 600 ] && ok "a code's image is private (0600)" || fail "mode $(stat -c %a keep.svg)"
+no_temp_left .
+
+# terminal accept --receipt-png onto the journal: refused before accepting.
+dbsum=$(sum shop/terminal.db)
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 2.00 2>/dev/null)
+expect 2 "inside a terminal's directory" -- "$OFFPAY" terminal accept "${T[@]}" \
+  --code "$code" --amount 2.00 --passphrase-file tp --receipt-png shop/terminal.db --force
+[ "$(sum shop/terminal.db)" = "$dbsum" ] && ok "the journal is untouched" || fail "terminal.db changed"
+expect 0 "0 payment\(s\)" -- "$OFFPAY" terminal journal "${T[@]}"
+printf 'old receipt\n' > rc.png
+expect 2 "exists; give --force" -- "$OFFPAY" terminal accept "${T[@]}" \
+  --code "$code" --amount 2.00 --passphrase-file tp --receipt-png rc.png
+expect 0 "receipt written to rc.png" -- "$OFFPAY" terminal accept "${T[@]}" \
+  --code "$code" --amount 2.00 --passphrase-file tp --receipt-png rc.png --force
+expect 0 "charged 2.00 EUR" -- "$OFFPAY" wallet receipt "${W[@]}" --image rc.png
+
+# terminal receipt --png onto the terminal's key: refused; the key still opens.
+ksum=$(sum shop/terminal.key)
+expect 2 "inside a terminal's directory" -- "$OFFPAY" terminal receipt "${T[@]}" \
+  --passphrase-file tp --seq 1 --png shop/terminal.key --force
+[ "$(sum shop/terminal.key)" = "$ksum" ] && ok "terminal.key is untouched" || fail "terminal.key changed"
+expect 2 "inside a terminal's directory" -- "$OFFPAY" terminal request "${T[@]}" \
+  --passphrase-file tp --amount 1.00 --svg shop/request.svg
+printf 'x\n' > r1.png
+expect 2 "exists; give --force" -- "$OFFPAY" terminal receipt "${T[@]}" --passphrase-file tp --seq 1 --png r1.png
+expect 0 "" -- "$OFFPAY" terminal receipt "${T[@]}" --passphrase-file tp --seq 1 --png r1.png --force
+expect 0 '"type": "receipt"' -- "$OFFPAY" decode --image r1.png --json
+
+# issuer --out onto a passphrase file: refused without --force; the
+# issuer's directory and sealed files never, even with --force.
+cp ip ip.keep
+key=$("$OFFPAY" wallet key "${W[@]}")
+expect 2 "exists; give --force" -- "$OFFPAY" issuer wallet-credential --dir iss \
+  --passphrase-file ip --wallet-key "$key" --limit 5 --currency EUR --out ip
+cmp -s ip ip.keep && ok "--out left the passphrase file" || fail "--out overwrote ip"
+expect 2 "inside an issuer's directory" -- "$OFFPAY" issuer wallet-credential --dir iss \
+  --passphrase-file ip --wallet-key "$key" --limit 5 --currency EUR --out iss/w9.cred --force
+expect 2 "holds an offpay state" -- "$OFFPAY" issuer wallet-credential --dir iss \
+  --passphrase-file ip --wallet-key "$key" --limit 5 --currency EUR --out w --force
+expect 2 "exists; give --force" -- "$OFFPAY" issuer terminal-credential --dir iss \
+  --passphrase-file ip --terminal-key "$("$OFFPAY" terminal key "${T[@]}" --passphrase-file tp)" \
+  --merchant-id 7 --name Shop --currency EUR --out shop.cred
+cp w.cred w2.cred
+expect 0 "written to w2.cred" -- "$OFFPAY" issuer wallet-credential --dir iss \
+  --passphrase-file ip --wallet-key "$key" --limit 5 --currency EUR --out w2.cred --force
+[ "$(stat -c %a w2.cred)" = 644 ] && ok "a credential is handed out (0644)" || fail "mode $(stat -c %a w2.cred)"
+no_temp_left . iss shop
+
+# ---- 2. outputs checked before reserving; a code shown again ---------------
+before=$(codes_made)
+expect 3 "cannot create a file in nodir" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 3.00 --png nodir/c.png
+[ "$(codes_made)" = "$before" ] && ok "nothing reserved for an unwritable --png" || fail "reserved: $(codes_made) was $before"
+out=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 3.00 --png nodir/c.png 2>/dev/null || true)
+[ -z "$out" ] && ok "no code printed for an unwritable --png" || fail "printed a code: $out"
+"$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 2.50 --png req0.png >/dev/null 2>&1
+expect 3 "cannot create a file in nodir" -- "$OFFPAY" wallet pay-request "${W[@]}" --image req0.png --yes --svg nodir/c.svg
+[ "$(codes_made)" = "$before" ] && ok "nothing reserved for an unwritable pay-request --svg" || fail "reserved: $(codes_made) was $before"
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 3.00 2>/dev/null)
+after=$(codes_made)
+again=$("$OFFPAY" wallet show-code "${W[@]}" 2>/dev/null)
+[ "$again" = "$code" ] && ok "show-code gives the same code, byte for byte" || fail "show-code: $again != $code"
+[ "$(codes_made)" = "$after" ] && ok "show-code reserves nothing" || fail "show-code reserved"
+counter=$("$OFFPAY" decode --code "$code" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["counter"])')
+expect 0 "nothing new reserved" -- "$OFFPAY" wallet show-code "${W[@]}" "$counter" --png again.png
+same "$(scanned again.png)" "$code" "show-code --png draws the same code"
+expect 0 "accepted: 3.00 EUR" -- "$OFFPAY" terminal accept "${T[@]}" --code "$again" --amount 3.00
+expect 2 "\[SERIAL:\]COUNTER" -- "$OFFPAY" wallet show-code "${W[@]}" x7
+expect 1 "no such code" -- "$OFFPAY" wallet show-code "${W[@]}" 999
+
+# ---- 5. ambiguity is a usage error -----------------------------------------
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 --png amb.png 2>/dev/null)
+expect 2 "--image or --code, not both" -- "$OFFPAY" terminal accept "${T[@]}" --image amb.png --code "$code" --amount 1.00
+expect 2 "'--amount' given twice" -- "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.00 --amount 0.50
+expect 2 "'--amount' given twice" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 --amount=2.00
+expect 2 "'--wallet' given twice" -- "$OFFPAY" wallet balance "${W[@]}" --wallet other
+expect 2 "'--limit' given twice" -- "$OFFPAY" issuer wallet-credential --dir iss --limit 1 --limit 2
+expect 2 "'--code' given twice" -- "$OFFPAY" decode --code "$code" --code "$code"
+expect 2 "give the code once" -- "$OFFPAY" decode --file w.cred --code "$code"
+code2=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
+expect 2 "more than one line on standard input" -- bash -c \
+  "printf '%s\n%s\n' '$code' '$code2' | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
+expect 0 "2 payment\(s\)" -- "$OFFPAY" terminal journal "${T[@]}"
+expect 0 "accepted: 1.00 EUR" -- bash -c \
+  "printf '%s\r\n\n' '$code' | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
+expect 0 "max-offline-payments +9" -- "$OFFPAY" terminal risk "${T[@]}" \
+  --set max-offline-payments=8 --set max-offline-payments=9
+
+# ---- 6. messages say what happened -----------------------------------------
+# A request answered twice: the second code says the request was paid.
+"$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 4.00 --png req.png >/dev/null 2>&1
+b1=$("$OFFPAY" wallet pay-request "${W[@]}" --image req.png --yes 2>/dev/null)
+b2=$("$OFFPAY" wallet pay-request "${W[@]}" --image req.png --yes 2>/dev/null)
+expect 0 "accepted: 4.00 EUR" -- "$OFFPAY" terminal accept "${T[@]}" --code "$b1"
+expect 1 "request this code answers was already paid, at [0-9T:-]+Z as payment #[0-9]+ for 4.00 EUR: do not charge again \(EWRONG_NONCE\)" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$b2"
+expect 1 "bound to a merchant's request" -- "$OFFPAY" wallet show-code "${W[@]}" \
+  "$("$OFFPAY" decode --code "$b2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["counter"])')"
+expect 2 "--amount must be more than 0" -- "$OFFPAY" terminal accept "${T[@]}" --code "$code2" --amount 0
+expect 2 "amount must be more than 0" -- "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 0
+expect 2 "--limit: the allowance must be more than 0" -- "$OFFPAY" issuer wallet-credential \
+  --dir iss --passphrase-file ip --wallet-key "$key" --limit 0 --currency EUR --out z.cred
+expect 2 "--terminal w: not a directory" -- "$OFFPAY" terminal journal --terminal w
+expect 0 "already in the wallet: nothing changed" -- "$OFFPAY" wallet add-credential w.cred "${W[@]}"
+python3 - <<'PY'
+import struct, zlib
+w, h = 9000, 1
+raw = b"\x00" + b"\xff" * w
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open("wide.png", "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+    + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+expect 1 "9000 x 1 pixels; at most 8192 a side" -- "$OFFPAY" terminal accept "${T[@]}" --image wide.png --amount 1.00
+expect 1 "asked for 500.00 EUR; available: [0-9.]+ EUR on credential [0-9]+" -- \
+  "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 500.00
+now=$(date +%s)
+OFFPAY_NOW=$now "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 1.50 --png old.png >/dev/null 2>&1
+expect 0 "made 400 s ago.*probably expired" -- env OFFPAY_NOW=$((now + 400)) \
+  "$OFFPAY" wallet pay-request "${W[@]}" --image old.png --yes
+expect 2 "^offpay wallet pay: unrecognized option '--bogus'" -- "$OFFPAY" wallet pay "${W[@]}" --bogus
+expect 2 "^offpay decode: unrecognized option" -- "$OFFPAY" decode --bogus
+# An empty new passphrase is refused at once, before "Repeat it".
+expect 0 "EMPTY-REFUSED" -- python3 - "$OFFPAY" <<'PY'
+import os, pty, select, signal, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "wallet", "init", "--wallet", "nw",
+             "--root", "iss/root.pub", "--bundle", "iss/bundle.opb"])
+out = b""
+def read_for(pat, t):
+    global out
+    end = time.time() + t
+    while pat not in out and time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                out += os.read(fd, 1024)
+            except OSError:
+                break
+read_for(b"passphrase: ", 20)
+time.sleep(1)  # the prompt turns echo off with TCSAFLUSH: answer after it
+os.write(fd, b"\n")
+read_for(b"Repeat", 5)
+try:
+    os.kill(pid, signal.SIGKILL)
+except ProcessLookupError:
+    pass
+os.waitpid(pid, 0)
+print("EMPTY-REFUSED" if b"empty" in out and b"Repeat" not in out else out)
+PY
+
+# ---- 8. consistency ---------------------------------------------------------
+expect 0 "signing key 1 valid [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z \.\. [0-9-]+T" -- "$OFFPAY" issuer show --dir iss
+expect 0 '"valid_from": "[0-9-]+T[0-9:]+Z"' -- "$OFFPAY" decode --file w.cred --json
+expect 0 '"charged_minor":200,"charged":"2.00","authorized_minor":200,"authorized":"2.00"' -- \
+  "$OFFPAY" terminal journal "${T[@]}" --json
+help=$("$OFFPAY" wallet pay --help)
+if grep -q "^Usage: offpay wallet pay " <<<"$help" && grep -q -- "--currency CODE" <<<"$help" \
+   && ! grep -q "add-credential" <<<"$help"; then ok "wallet pay --help is that command's help"
+else fail "wallet pay --help: $help"; fi
+expect 0 "Usage: offpay terminal accept" -- "$OFFPAY" terminal accept --help
+expect 0 "Usage: offpay issuer show" -- "$OFFPAY" issuer show --help
+# One exit-status table: --help prints it, the README has the same lines.
+table=$("$OFFPAY" --help | sed -n '/^Exit status/,$p' | tail -n +2)
+missing=0
+while IFS= read -r line; do
+  grep -qF -- "$line" "$README" || { missing=1; echo "    README lacks: $line"; }
+done <<<"$table"
+[ -n "$table" ] && [ $missing -eq 0 ] && ok "the README has --help's exit-status table" || fail "exit table differs"
+finish
