@@ -199,6 +199,34 @@ typedef struct offpay__store_ops {
     offpay_err (*audit)(offpay__store *s, offpay__audit_facts *f);
 } offpay__store_ops;
 
+/* Every operation's name, in the table's order: a backend fills the table
+ * with OFFPAY__STORE_OPS_INIT, naming its functions s_<name>. */
+#define OFFPAY__STORE_OP_NAMES(X)                                              \
+    X(begin)                                                                   \
+    X(commit) X(rollback) X(close) X(account_add) X(account_singleton)         \
+        X(account_get) X(balance) X(transfer_add) X(merchant_add)              \
+            X(merchant_get) X(terminal_by_pk) X(terminal_add)                  \
+                X(terminal_set_cred) X(terminal_get) X(terminal_revoke)        \
+                    X(cred_add) X(cred_set_bytes) X(cred_get) X(escrow_debit)  \
+                        X(escrow_credit) X(cred_release) X(creds_due)          \
+                            X(cred_revoke) X(payment_get) X(payment_add)       \
+                                X(payment_charge) X(presentment_get)           \
+                                    X(presentment_add) X(presentment_set_case) \
+                                        X(charged_at) X(case_add)              \
+                                            X(case_count) X(revocations)       \
+                                                X(nonce_take) X(nonce_prune)   \
+                                                    X(statement) X(audit)
+#define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
+#define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)
+
+/* The audit's queries (docs/settlement.md §10, src/store/audit.c), in SQL
+ * both backends accept; each returns one integer. A backend runs them in
+ * order and hands the numbers to offpay__audit_facts_from. */
+#define OFFPAY__AUDIT_QUERIES 9
+extern const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES];
+void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
+                              offpay__audit_facts *f);
+
 /* Opens the SQLite backend on path (schema created or migrated). */
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **s,
                                      const offpay__store_ops **ops);

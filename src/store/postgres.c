@@ -972,54 +972,12 @@ s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
 
 /* ---- the audit ------------------------------------------------------- */
 
-#define BALANCES                                                               \
-    "WITH moves(id, amount) AS ("                                              \
-    "  SELECT credit, amount FROM transfers"                                   \
-    "  UNION ALL SELECT debit, -amount FROM transfers),"                       \
-    " bal AS (SELECT a.id, a.kind, a.currency,"                                \
-    "  COALESCE((SELECT SUM(amount) FROM moves m WHERE m.id = a.id), 0) AS b"  \
-    "  FROM accounts a) "
-
-/* The queries of sqlite.c's audit, in PostgreSQL's dialect (subqueries in
- * FROM are named; a boolean is not a number). */
-static const char *const AUDIT_SQL[] = {
-    "SELECT COUNT(*) FROM accounts",
-    "SELECT COUNT(*) FROM transfers",
-    BALANCES "SELECT COALESCE(SUM(b), 0) FROM bal WHERE kind <> 1",
-    BALANCES "SELECT COALESCE(-SUM(b), 0) FROM bal WHERE kind = 1",
-    BALANCES "SELECT COUNT(*) FROM (SELECT currency, SUM(b) AS s FROM bal"
-             " GROUP BY currency) AS c WHERE s <> 0",
-    BALANCES "SELECT COUNT(*) FROM bal WHERE kind IN (2, 3, 5) AND b < 0",
-    BALANCES "SELECT COUNT(*) FROM credentials c JOIN bal"
-             " ON bal.id = c.escrow_account WHERE bal.b <> c.remaining",
-    "SELECT (SELECT COUNT(*) FROM presentments p"
-    "  JOIN terminals t ON t.id = p.terminal"
-    "  JOIN merchants m ON m.id = t.merchant"
-    "  WHERE (SELECT COUNT(*) FROM transfers x WHERE x.presentment = p.id"
-    "         AND x.kind = 'settle' AND x.amount = p.paid"
-    "         AND x.credit = m.account)"
-    "        <> CASE WHEN p.paid > 0 THEN 1 ELSE 0 END"
-    "     OR (SELECT COUNT(*) FROM transfers x WHERE x.presentment = p.id"
-    "         AND x.kind = 'settle')"
-    "        <> CASE WHEN p.paid > 0 THEN 1 ELSE 0 END)"
-    " + (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'settle' AND"
-    "    (x.presentment IS NULL OR NOT EXISTS (SELECT 1 FROM presentments p"
-    "     WHERE p.id = x.presentment)))",
-    BALANCES "SELECT (SELECT COUNT(*) FROM credentials c JOIN bal"
-             "  ON bal.id = c.escrow_account WHERE c.released_at IS NOT NULL"
-             "  AND (bal.b <> 0 OR (SELECT COUNT(*) FROM transfers x"
-             "   WHERE x.kind = 'release' AND x.debit = c.escrow_account) > 1))"
-             " + (SELECT COUNT(*) FROM transfers x JOIN credentials c"
-             "  ON c.escrow_account = x.debit WHERE x.kind = 'release'"
-             "  AND c.released_at IS NULL)",
-};
-
 static offpay_err s_audit(offpay__store *s, offpay__audit_facts *f)
 {
-    int64_t v[sizeof AUDIT_SQL / sizeof AUDIT_SQL[0]];
+    int64_t v[OFFPAY__AUDIT_QUERIES];
 
-    for (size_t i = 0; i < sizeof AUDIT_SQL / sizeof AUDIT_SQL[0]; i++) {
-        PGresult  *r = PQexec(s->db, AUDIT_SQL[i]);
+    for (size_t i = 0; i < OFFPAY__AUDIT_QUERIES; i++) {
+        PGresult  *r = PQexec(s->db, offpay__audit_sql[i]);
         offpay_err rc = map_result(r);
 
         if (rc == OFFPAY_OK && PQntuples(r) != 1)
@@ -1029,15 +987,7 @@ static offpay_err s_audit(offpay__store *s, offpay__audit_facts *f)
         if (rc != OFFPAY_OK)
             return rc;
     }
-    f->accounts = (uint64_t)v[0];
-    f->transfers = (uint64_t)v[1];
-    f->inside = v[2];
-    f->deposits_net = v[3];
-    f->imbalanced = (uint64_t)v[4];
-    f->negative = (uint64_t)v[5];
-    f->escrow_mismatch = (uint64_t)v[6];
-    f->settle_mismatch = (uint64_t)v[7];
-    f->release_mismatch = (uint64_t)v[8];
+    offpay__audit_facts_from(v, f);
     return OFFPAY_OK;
 }
 
@@ -1099,46 +1049,7 @@ out:
     return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;
 }
 
-static const offpay__store_ops OPS = {
-    .begin = s_begin,
-    .commit = s_commit,
-    .rollback = s_rollback,
-    .close = s_close,
-    .account_add = s_account_add,
-    .account_singleton = s_account_singleton,
-    .account_get = s_account_get,
-    .balance = s_balance,
-    .transfer_add = s_transfer_add,
-    .merchant_add = s_merchant_add,
-    .merchant_get = s_merchant_get,
-    .terminal_by_pk = s_terminal_by_pk,
-    .terminal_add = s_terminal_add,
-    .terminal_set_cred = s_terminal_set_cred,
-    .terminal_get = s_terminal_get,
-    .terminal_revoke = s_terminal_revoke,
-    .cred_add = s_cred_add,
-    .cred_set_bytes = s_cred_set_bytes,
-    .cred_get = s_cred_get,
-    .escrow_debit = s_escrow_debit,
-    .escrow_credit = s_escrow_credit,
-    .cred_release = s_cred_release,
-    .creds_due = s_creds_due,
-    .cred_revoke = s_cred_revoke,
-    .payment_get = s_payment_get,
-    .payment_add = s_payment_add,
-    .payment_charge = s_payment_charge,
-    .presentment_get = s_presentment_get,
-    .presentment_add = s_presentment_add,
-    .presentment_set_case = s_presentment_set_case,
-    .charged_at = s_charged_at,
-    .case_add = s_case_add,
-    .case_count = s_case_count,
-    .revocations = s_revocations,
-    .nonce_take = s_nonce_take,
-    .nonce_prune = s_nonce_prune,
-    .statement = s_statement,
-    .audit = s_audit,
-};
+static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
 offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
                                        const offpay__store_ops **ops)

@@ -1,0 +1,68 @@
+/*
+ * audit.c — the audit's queries (docs/settlement.md §10), written once in
+ * SQL that SQLite and PostgreSQL both accept (subqueries in FROM are named;
+ * a condition is turned into a number with CASE), and the facts they give.
+ * Each backend runs them in order and hands the numbers to
+ * offpay__audit_facts_from.
+ */
+#include "settle/store.h"
+
+/* Balances derived from transfers alone, per account. */
+#define BALANCES                                                               \
+    "WITH moves(id, amount) AS ("                                              \
+    "  SELECT credit, amount FROM transfers"                                   \
+    "  UNION ALL SELECT debit, -amount FROM transfers),"                       \
+    " bal AS (SELECT a.id, a.kind, a.currency,"                                \
+    "  COALESCE((SELECT SUM(amount) FROM moves m WHERE m.id = a.id), 0) AS b"  \
+    "  FROM accounts a) "
+
+const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
+    "SELECT COUNT(*) FROM accounts",
+    "SELECT COUNT(*) FROM transfers",
+    BALANCES "SELECT COALESCE(SUM(b), 0) FROM bal WHERE kind <> 1",
+    BALANCES "SELECT COALESCE(-SUM(b), 0) FROM bal WHERE kind = 1",
+    BALANCES "SELECT COUNT(*) FROM (SELECT currency, SUM(b) AS s FROM bal"
+             " GROUP BY currency) AS c WHERE s <> 0",
+    BALANCES "SELECT COUNT(*) FROM bal WHERE kind IN (2, 3, 5) AND b < 0",
+    BALANCES "SELECT COUNT(*) FROM credentials c JOIN bal"
+             " ON bal.id = c.escrow_account WHERE bal.b <> c.remaining",
+    /* paid presentments without exactly one settle transfer of their
+     * amount to their merchant, unpaid ones with any, and settle
+     * transfers without a presentment */
+    "SELECT (SELECT COUNT(*) FROM presentments p"
+    "  JOIN terminals t ON t.id = p.terminal"
+    "  JOIN merchants m ON m.id = t.merchant"
+    "  WHERE (SELECT COUNT(*) FROM transfers x WHERE x.presentment = p.id"
+    "         AND x.kind = 'settle' AND x.amount = p.paid"
+    "         AND x.credit = m.account)"
+    "        <> CASE WHEN p.paid > 0 THEN 1 ELSE 0 END"
+    "     OR (SELECT COUNT(*) FROM transfers x WHERE x.presentment = p.id"
+    "         AND x.kind = 'settle')"
+    "        <> CASE WHEN p.paid > 0 THEN 1 ELSE 0 END)"
+    " + (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'settle' AND"
+    "    (x.presentment IS NULL OR NOT EXISTS (SELECT 1 FROM presentments p"
+    "     WHERE p.id = x.presentment)))",
+    /* released escrows released more than once or not empty; release
+     * transfers out of escrows that were never released */
+    BALANCES "SELECT (SELECT COUNT(*) FROM credentials c JOIN bal"
+             "  ON bal.id = c.escrow_account WHERE c.released_at IS NOT NULL"
+             "  AND (bal.b <> 0 OR (SELECT COUNT(*) FROM transfers x"
+             "   WHERE x.kind = 'release' AND x.debit = c.escrow_account) > 1))"
+             " + (SELECT COUNT(*) FROM transfers x JOIN credentials c"
+             "  ON c.escrow_account = x.debit WHERE x.kind = 'release'"
+             "  AND c.released_at IS NULL)",
+};
+
+void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
+                              offpay__audit_facts *f)
+{
+    f->accounts = (uint64_t)v[0];
+    f->transfers = (uint64_t)v[1];
+    f->inside = v[2];
+    f->deposits_net = v[3];
+    f->imbalanced = (uint64_t)v[4];
+    f->negative = (uint64_t)v[5];
+    f->escrow_mismatch = (uint64_t)v[6];
+    f->settle_mismatch = (uint64_t)v[7];
+    f->release_mismatch = (uint64_t)v[8];
+}
