@@ -78,16 +78,15 @@ offpay_err offpay__log_seal(const uint8_t key[OFFPAY__LOG_KEY_BYTES],
     if (crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
             rec + OFFPAY__LOG_NONCE_BYTES,
             rec + OFFPAY__LOG_NONCE_BYTES + OFFPAY__LOG_PLAIN_BYTES, NULL,
-            plain, OFFPAY__LOG_PLAIN_BYTES, ad, sizeof ad, NULL, rec,
-            key) != 0)
+            plain, OFFPAY__LOG_PLAIN_BYTES, ad, sizeof ad, NULL, rec, key) != 0)
         return OFFPAY_ECRYPTO;
     return OFFPAY_OK;
 }
 
 /* Opens record index into plain: 0, or -1 when it does not authenticate. */
-static int open_record(const uint8_t key[OFFPAY__LOG_KEY_BYTES],
-                       uint64_t index, const uint8_t *rec,
-                       uint8_t plain[OFFPAY__LOG_PLAIN_BYTES])
+static int open_record(const uint8_t key[OFFPAY__LOG_KEY_BYTES], uint64_t index,
+                       const uint8_t *rec,
+                       uint8_t        plain[OFFPAY__LOG_PLAIN_BYTES])
 {
     uint8_t ad[AD_BYTES];
 
@@ -164,7 +163,8 @@ offpay_err offpay__log_replay_image(const uint8_t *img, size_t len,
     r.tail = (len - OFFPAY__LOG_HEADER_BYTES) % OFFPAY__LOG_RECORD_BYTES != 0;
     rc = replay_records(&r, img + OFFPAY__LOG_HEADER_BYTES, (size_t)r.total);
     *n_valid = r.n;
-    *valid_len = OFFPAY__LOG_HEADER_BYTES + (size_t)r.n * OFFPAY__LOG_RECORD_BYTES;
+    *valid_len =
+        OFFPAY__LOG_HEADER_BYTES + (size_t)r.n * OFFPAY__LOG_RECORD_BYTES;
     return rc;
 }
 
@@ -206,7 +206,7 @@ static int read_at(int fd, uint8_t *buf, size_t len, uint64_t off)
 }
 
 offpay_err offpay__log_open(offpay__log *lg, const char *path,
-                            const uint8_t key[OFFPAY__LOG_KEY_BYTES],
+                            const uint8_t     key[OFFPAY__LOG_KEY_BYTES],
                             offpay__log_visit visit, void *ctx)
 {
     uint8_t    *buf = NULL;
@@ -231,7 +231,7 @@ offpay_err offpay__log_open(offpay__log *lg, const char *path,
     if (lg->fd < 0) {
         /* The sealed file names a log: without it, its codes would be
          * forgotten and their counters used again. */
-        rc = errno == ENOENT ? OFFPAY_ECORRUPT
+        rc = errno == ENOENT  ? OFFPAY_ECORRUPT
              : errno == ELOOP ? OFFPAY_ELINKED
                               : OFFPAY_EIO;
         goto out;
@@ -309,7 +309,7 @@ static offpay_err check_same_file(const offpay__log *lg)
     return OFFPAY_OK;
 }
 
-offpay_err offpay__log_append(offpay__log *lg,
+offpay_err offpay__log_append(offpay__log  *lg,
                               const uint8_t key[OFFPAY__LOG_KEY_BYTES],
                               const uint8_t plain[OFFPAY__LOG_PLAIN_BYTES])
 {

@@ -89,8 +89,8 @@ typedef struct offpay__log {
     uint64_t size;     /* bytes that are valid: header + n records */
     int      excess;   /* the file may hold bytes past size (torn or a
                           failed append): cut before the next append */
-    dev_t    dev;      /* the file opened, to notice it replaced */
-    ino_t    ino;
+    dev_t dev;         /* the file opened, to notice it replaced */
+    ino_t ino;
 } offpay__log;
 
 /* A closed handle (fd -1). */
@@ -115,7 +115,7 @@ offpay_err offpay__log_create(const char *path, const uint8_t *image,
  * visitor's errors. On failure lg is closed.
  */
 offpay_err offpay__log_open(offpay__log *lg, const char *path,
-                            const uint8_t key[OFFPAY__LOG_KEY_BYTES],
+                            const uint8_t     key[OFFPAY__LOG_KEY_BYTES],
                             offpay__log_visit visit, void *ctx);
 
 /*
@@ -129,7 +129,7 @@ offpay_err offpay__log_open(offpay__log *lg, const char *path,
  * OFFPAY_EROFS, OFFPAY_EACCES (opened read-only), OFFPAY_EIO,
  * OFFPAY_ECRYPTO.
  */
-offpay_err offpay__log_append(offpay__log *lg,
+offpay_err offpay__log_append(offpay__log  *lg,
                               const uint8_t key[OFFPAY__LOG_KEY_BYTES],
                               const uint8_t plain[OFFPAY__LOG_PLAIN_BYTES]);
 

@@ -98,10 +98,10 @@ typedef struct spend_entry {
 } spend_entry;
 
 struct offpay_wallet {
-    char                  *path;    /* directories resolved (realpath) */
+    char                  *path;     /* directories resolved (realpath) */
     char                  *log_path; /* path.log */
-    offpay__wallet_sealer *sealer;  /* the derived file key */
-    int                    lock_fd; /* flock on path.lock, held while open */
+    offpay__wallet_sealer *sealer;   /* the derived file key */
+    int                    lock_fd;  /* flock on path.lock, held while open */
     offpay_keypair         kp;
     uint8_t                root_pk[OFFPAY_PK_BYTES];
     uint8_t                bundle_bytes[BUNDLE_MAX];
@@ -115,7 +115,7 @@ struct offpay_wallet {
     cred_entry            *creds; /* heap, not secret */
     size_t                 n_creds, cap_creds;
     size_t                 last_cred; /* find_cred's guess */
-    spend_entry           *spends; /* heap, not secret */
+    spend_entry           *spends;    /* heap, not secret */
     size_t                 n_spends;
     size_t                 cap_spends;
 };
@@ -321,8 +321,7 @@ static void tally(cred_entry *c, const offpay_wallet_spend *s, int64_t sign)
 /* The credential of serial, or NULL. */
 static cred_entry *find_cred(offpay_wallet *w, uint64_t serial)
 {
-    if (w->last_cred < w->n_creds &&
-        w->creds[w->last_cred].c.serial == serial)
+    if (w->last_cred < w->n_creds && w->creds[w->last_cred].c.serial == serial)
         return &w->creds[w->last_cred];
     for (size_t i = 0; i < w->n_creds; i++)
         if (w->creds[i].c.serial == serial) {
@@ -381,14 +380,13 @@ static offpay_err grow_for_code(offpay_wallet *w, cred_entry *c)
  * its counter above every logged one of c, the fields in range. */
 static int code_fits(const cred_entry *c, const spend_entry *e)
 {
-    static const uint8_t zero[OFFPAY_NONCE_BYTES];
+    static const uint8_t       zero[OFFPAY_NONCE_BYTES];
     const offpay_wallet_spend *s = &e->s;
 
     return s->counter > c->highest && s->counter < UINT32_MAX &&
            s->authorized > 0 && (s->bound == 0 || s->bound == 1) &&
-           (s->bound == 1 ||
-            (s->merchant_id == 0 &&
-             memcmp(e->nonce, zero, sizeof zero) == 0)) &&
+           (s->bound == 1 || (s->merchant_id == 0 &&
+                              memcmp(e->nonce, zero, sizeof zero) == 0)) &&
            e->legacy >= -1 && e->legacy <= (int64_t)s->authorized;
 }
 
@@ -540,8 +538,7 @@ static offpay_err apply_record(void *ctx, uint64_t index,
 
 /* The whole log of w as a log file image (header, then each code followed
  * by its receipts, sealed with w's log key): *img is malloc'd. */
-static offpay_err log_image(const offpay_wallet *w, uint8_t **img,
-                            size_t *len)
+static offpay_err log_image(const offpay_wallet *w, uint8_t **img, size_t *len)
 {
     uint8_t    p[OFFPAY__LOG_PLAIN_BYTES];
     size_t     n = 0, cap = w->n_spends;
@@ -618,7 +615,7 @@ offpay_err offpay__wallet_log_replay(offpay_wallet *w, const uint8_t *img,
 
 offpay_err offpay__wallet_log_seal(const offpay_wallet *w, uint64_t index,
                                    const uint8_t plain[OFFPAY__LOG_PLAIN_BYTES],
-                                   uint8_t rec[OFFPAY__LOG_RECORD_BYTES])
+                                   uint8_t       rec[OFFPAY__LOG_RECORD_BYTES])
 {
     if (w == NULL || plain == NULL || rec == NULL)
         return OFFPAY_EINVAL;
@@ -630,11 +627,11 @@ offpay_err offpay__wallet_log_seal(const offpay_wallet *w, uint64_t index,
 offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
                                      size_t *len_out)
 {
-    json_t *root = json_object(), *creds = json_array();
-    uint8_t seed[OFFPAY_SEED_BYTES];
-    uint8_t cbuf[OFFPAY_WALLET_CRED_BYTES];
-    size_t  clen = 0;
-    char   *text;
+    json_t    *root = json_object(), *creds = json_array();
+    uint8_t    seed[OFFPAY_SEED_BYTES];
+    uint8_t    cbuf[OFFPAY_WALLET_CRED_BYTES];
+    size_t     clen = 0;
+    char      *text;
     offpay_err rc = OFFPAY_ENOMEM;
 
     if (text_out != NULL)
@@ -1027,8 +1024,8 @@ static offpay_err load(offpay_wallet *w, const char *passphrase)
 
     rc = set_log_path(w);
     if (rc == OFFPAY_OK)
-        rc = offpay__wallet_sealer_load(w->path, passphrase, &plain,
-                                        &plain_len, &w->sealer);
+        rc = offpay__wallet_sealer_load(w->path, passphrase, &plain, &plain_len,
+                                        &w->sealer);
     if (rc == OFFPAY_OK)
         rc = parse_state(w, plain, plain_len);
     offpay__wallet_plain_free(plain, plain_len);

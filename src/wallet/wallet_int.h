@@ -34,8 +34,8 @@ offpay_err offpay__wallet_state_load(const uint8_t *plain, size_t len,
 
 /*
  * offpay__wallet_state_dump — the state of w as the JSON the wallet file
- * holds (always the current format, 3: no log). *text is NUL-terminated, *len its
- * length; it holds the wallet's secret key seed: free it with
+ * holds (always the current format, 3: no log). *text is NUL-terminated, *len
+ * its length; it holds the wallet's secret key seed: free it with
  * offpay__json_free (core/jsonutil.h), which wipes it after offpay_init().
  * Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_ECRYPTO.
  */

@@ -415,8 +415,7 @@ static void test_counter_persisted(void)
 }
 
 static uint8_t *slurp(const char *path, size_t *len);
-static int      same_bytes(const char *path, const uint8_t *want,
-                           size_t want_len);
+static int same_bytes(const char *path, const uint8_t *want, size_t want_len);
 
 /* Fails the given step of the next file writes and appends
  * (wallet_file.h). */
@@ -432,7 +431,7 @@ static int fault(const char *step)
  * log, and the wallet file is untouched. */
 static void test_no_code_without_save(void)
 {
-    static const char *steps[] = {"append", "datasync"};
+    static const char    *steps[] = {"append", "datasync"};
     fixture               f;
     offpay_wallet_balance b;
     char                  log[700];
@@ -865,8 +864,8 @@ static const char v1_receipt[] =
 /*
  * A wallet file of the older state format (one charged amount per code,
  * no receipts) opens with its balances, migrated at once to format 3 with
- * its codes in the spend log, and opens again the same. Taking again the receipt whose amount it
- * recorded replaces that amount by the receipt itself.
+ * its codes in the spend log, and opens again the same. Taking again the
+ * receipt whose amount it recorded replaces that amount by the receipt itself.
  */
 static void test_format1_wallet_opens(void)
 {
@@ -955,7 +954,7 @@ static offpay_err load_pair(const char *text, size_t len, const uint8_t *img,
                             size_t img_len, offpay_wallet **out)
 {
     offpay_wallet *w = NULL;
-    offpay_err     rc = offpay__wallet_state_load((const uint8_t *)text, len, &w);
+    offpay_err rc = offpay__wallet_state_load((const uint8_t *)text, len, &w);
 
     *out = NULL;
     if (rc == OFFPAY_OK)
@@ -1058,18 +1057,18 @@ static void test_state_loader_strict(void)
             OFFPAY_ECORRUPT);
 #define SEALED_BAD(edit)                                                       \
     LOG_BAD((code_plain(pl, p.cred.serial, 9, 5), edit,                        \
-             (void)offpay__wallet_log_seal(f.w, 3, pl, bad + bl_),       \
+             (void)offpay__wallet_log_seal(f.w, 3, pl, bad + bl_),             \
              bl_ += OFFPAY__LOG_RECORD_BYTES, memset(pl, 0, sizeof pl),        \
-             (void)offpay__wallet_log_seal(f.w, 4, pl, bad + bl_),       \
+             (void)offpay__wallet_log_seal(f.w, 4, pl, bad + bl_),             \
              bl_ += OFFPAY__LOG_RECORD_BYTES),                                 \
             OFFPAY_ECORRUPT)
-    SEALED_BAD(pl[0] = 3);                   /* unknown type */
-    SEALED_BAD(pl[255] = 1);                 /* stray byte */
-    SEALED_BAD(pl[1] ^= 0x40);               /* no such credential */
-    SEALED_BAD(pl[12] = 1);                  /* counter below the last */
-    SEALED_BAD(memset(pl + 13, 0, 4));       /* authorizes nothing */
-    SEALED_BAD(pl[29] = 7);                  /* unbound, with a merchant */
-    SEALED_BAD((pl[0] = 2, pl[2] = 8));      /* receipt, not decodable */
+    SEALED_BAD(pl[0] = 3);              /* unknown type */
+    SEALED_BAD(pl[255] = 1);            /* stray byte */
+    SEALED_BAD(pl[1] ^= 0x40);          /* no such credential */
+    SEALED_BAD(pl[12] = 1);             /* counter below the last */
+    SEALED_BAD(memset(pl + 13, 0, 4));  /* authorizes nothing */
+    SEALED_BAD(pl[29] = 7);             /* unbound, with a merchant */
+    SEALED_BAD((pl[0] = 2, pl[2] = 8)); /* receipt, not decodable */
 #undef SEALED_BAD
     /* Another wallet's log under this state: its records do not open. */
     REQUIRE(fixture_init(&g, "state_loader_other"));
@@ -1120,8 +1119,9 @@ static void test_state_loader_strict(void)
 #undef MUTATE3
 
     /* A format 2 state (from the previous version), as strict as before. */
-    v2 = offpay_test_read_file(
-        OFFPAY_SOURCE_DIR "/fuzz/corpus/wallet_state/v2_two_terminals", &v2_len);
+    v2 = offpay_test_read_file(OFFPAY_SOURCE_DIR
+                               "/fuzz/corpus/wallet_state/v2_two_terminals",
+                               &v2_len);
     REQUIRE(v2 != NULL);
     REQUIRE_OK(offpay__wallet_state_load((const uint8_t *)v2, v2_len, &w));
     CHECK(offpay_wallet_n_spends(w) == 4);
