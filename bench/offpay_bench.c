@@ -10,10 +10,10 @@
  * --quick runs few iterations (a CI smoke run: the size budgets are still
  * checked, the timings mean little). --wallet runs only the sizes and the
  * wallet part (codes at 10, 2,000 and 100,000 logged codes, and opening
- * the 100,000-code wallet; --quick: 10, 200 and 1,000). Exit status: 0; 2 when a size budget is
- * exceeded; 1 on any other failure (setup, a code that does not verify or
- * scan). Timings are never asserted: a ratio over its budget is flagged in
- * the table, not in the exit status.
+ * the 100,000-code wallet; --quick: 10, 200 and 1,000). Exit status: 0; 2 when
+ * a size budget is exceeded; 1 on any other failure (setup, a code that does
+ * not verify or scan). Timings are never asserted: a ratio over its budget is
+ * flagged in the table, not in the exit status.
  *
  * Everything happens in a fresh mkdtemp directory under $TMPDIR (or /tmp),
  * removed at exit. Timings use CLOCK_MONOTONIC and double arithmetic: this
@@ -1135,8 +1135,7 @@ static void bench_wallet(const bench_cfg *cfg, world *w)
     path_in(probe, "append.probe");
     path_in(log_path, "payer.opw.log");
     wal = wallet_new_funded(w, path, WALLET_PASS, 79);
-    fd = open(probe, O_CREAT | O_TRUNC | O_WRONLY | O_APPEND | O_CLOEXEC,
-              0600);
+    fd = open(probe, O_CREAT | O_TRUNC | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
         die_errno("open append probe");
     randombytes_buf(rec, sizeof rec);
@@ -1190,8 +1189,7 @@ static void bench_wallet(const bench_cfg *cfg, world *w)
     (void)add_row("wallet", "raw Argon2id, interactive (2 p, 64 MiB)", U_TIME,
                   k_inter);
     r = add_row("wallet", "raw read of wallet file and log", U_TIME, t_read);
-    snprintf(label, sizeof label, "open, %d codes logged",
-             sizes[2] + 3 * n);
+    snprintf(label, sizeof label, "open, %d codes logged", sizes[2] + 3 * n);
     r = add_row("wallet", label, U_TIME, o_inter);
     set_raw(r, "Argon2id (interactive) + read", k_inter + t_read);
     verdict(r, BUDGET_OPEN_RATIO);

@@ -41,7 +41,7 @@
  * one wallet would let each be locked and written on its own, forking the
  * wallet into two histories that reuse counters.
  *
- * A copy is not a backup. Putting an older copy of the file back makes the
+ * A copy is not a backup. Putting an older copy of the files back makes the
  * wallet reuse counters it already spent (a double spend, which gets the
  * credential revoked). A safe restore, which keeps the credentials frozen
  * until the server reports the highest counter it has seen, comes with the

@@ -52,7 +52,8 @@ static const char help[] =
     "The wallet file must have one name: a symbolic link to it, or a second\n"
     "hard link, is refused (ELINKED). A copy of it is not a backup: put\n"
     "back, it reuses counters already spent. Until the server sync brings a\n"
-    "safe restore, never restore a wallet by copying its file back.\n";
+    "safe restore, never restore a wallet by copying its file back.\n"
+    "Its codes are in FILE.log beside it: keep and move the two together.\n";
 
 typedef struct wallet_args {
     const char *wallet, *pass_file, *root, *bundle, *currency, *amount, *image,

@@ -111,13 +111,15 @@ struct offpay_wallet {
     uint8_t                log_key[OFFPAY__LOG_KEY_BYTES];
     int                    format;  /* of the sealed state as loaded */
     int                    migrate; /* log still inside the sealed file */
-    offpay__log            log;
-    cred_entry            *creds; /* heap, not secret */
-    size_t                 n_creds, cap_creds;
-    size_t                 last_cred; /* find_cred's guess */
-    spend_entry           *spends;    /* heap, not secret */
-    size_t                 n_spends;
-    size_t                 cap_spends;
+    int                    reseal;  /* file sealed below the default KDF
+                                       cost: rewrite it at the next write */
+    offpay__log  log;
+    cred_entry  *creds; /* heap, not secret */
+    size_t       n_creds, cap_creds;
+    size_t       last_cred; /* find_cred's guess */
+    spend_entry *spends;    /* heap, not secret */
+    size_t       n_spends;
+    size_t       cap_spends;
 };
 
 /* ---- lifetime ------------------------------------------------------- */
@@ -758,6 +760,7 @@ static offpay_err migrate(offpay_wallet *w)
         goto out;
     }
     w->migrate = 0;
+    w->reseal = 0;
     w->format = FORMAT;
 out:
     if (rc != OFFPAY_OK && w->migrate)
@@ -771,11 +774,15 @@ out:
  * migrating an old file first. */
 static offpay_err save(offpay_wallet *w)
 {
+    offpay_err rc;
+
     if (w->path == NULL || w->sealer == NULL)
         return OFFPAY_EINVAL;
-    if (w->migrate)
-        return migrate(w); /* writes the sealed state too */
-    return save_sealed(w);
+    rc = w->migrate ? migrate(w) /* writes the sealed state too */
+                    : save_sealed(w);
+    if (rc == OFFPAY_OK)
+        w->reseal = 0;
+    return rc;
 }
 
 /* Appends one record (a code or a receipt) to the log, durably. */
@@ -795,6 +802,14 @@ static offpay_err append(offpay_wallet *w,
         rc = migrate(w);
         if (rc != OFFPAY_OK)
             return rc;
+    }
+    if (w->reseal) {
+        /* Codes no longer rewrite the wallet file, so the first one after
+         * opening a weakly sealed file reseals it (wallet_file.h). */
+        rc = save_sealed(w);
+        if (rc != OFFPAY_OK)
+            return rc;
+        w->reseal = 0;
     }
     return offpay__log_append(&w->log, w->log_key, p);
 }
@@ -1016,6 +1031,29 @@ offpay_err offpay__wallet_state_load(const uint8_t *plain, size_t len,
     return OFFPAY_OK;
 }
 
+/* 1 when the wallet file at w->path was sealed below the default KDF cost
+ * of wallets (in either dimension): the sealer then holds a key at the
+ * default, and the file is resealed at the next write. */
+static int sealed_weakly(const offpay_wallet *w)
+{
+    uint8_t *img = NULL;
+    size_t   len = 0;
+    uint32_t ops, mem, fops, fmem;
+    int      weak = 0;
+
+    offpay__kdf_cost(OFFPAY__KDF_INTERACTIVE, &ops, &mem);
+    if (offpay__file_read(w->path, OFFPAY__WALLET_FILE_MAX, &img, &len) !=
+        OFFPAY_OK)
+        return 0;
+    if (len >= OFFPAY__WALLET_HEADER_BYTES) {
+        fops = (uint32_t)get_be(img + OFFPAY__WALLET_OFF_OPSLIMIT, 4);
+        fmem = (uint32_t)get_be(img + OFFPAY__WALLET_OFF_MEMLIMIT, 4);
+        weak = fops < ops || fmem < mem;
+    }
+    free(img);
+    return weak;
+}
+
 static offpay_err load(offpay_wallet *w, const char *passphrase)
 {
     uint8_t   *plain = NULL;
@@ -1031,6 +1069,7 @@ static offpay_err load(offpay_wallet *w, const char *passphrase)
     offpay__wallet_plain_free(plain, plain_len);
     if (rc != OFFPAY_OK)
         return rc;
+    w->reseal = sealed_weakly(w);
     if (w->migrate) {
         /* Migrated now, once. Where that cannot be written (read-only
          * media, a full disk), the wallet still opens from the old file,

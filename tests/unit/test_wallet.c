@@ -1433,6 +1433,51 @@ static void test_old_caps_gone(void)
     fixture_free(&f);
 }
 
+/* The Argon2id opslimit a wallet file's header records. */
+static uint32_t file_opslimit(const char *path)
+{
+    size_t   len = 0;
+    uint8_t *b = slurp(path, &len);
+    uint32_t v = 0;
+
+    if (b != NULL && len >= OFFPAY__WALLET_HEADER_BYTES)
+        v = (uint32_t)b[OFFPAY__WALLET_OFF_OPSLIMIT] << 24 |
+            (uint32_t)b[OFFPAY__WALLET_OFF_OPSLIMIT + 1] << 16 |
+            (uint32_t)b[OFFPAY__WALLET_OFF_OPSLIMIT + 2] << 8 |
+            b[OFFPAY__WALLET_OFF_OPSLIMIT + 3];
+    free(b);
+    return v;
+}
+
+/*
+ * A wallet file sealed below the default KDF cost is resealed at the
+ * default by the first code after opening it, now that codes no longer
+ * rewrite the file (before the log, every code did).
+ */
+static void test_weak_file_resealed_by_first_code(void)
+{
+    fixture  f;
+    uint32_t ops = 0, mem = 0;
+    char    *code = NULL;
+
+    REQUIRE(fixture_init(&f, "reseal")); /* sealed at the test cost */
+    REQUIRE(give(&f, 10000, EUR, OFFPAY_CRED_ALLOW_UNBOUND));
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+    CHECK(file_opslimit(f.path) == crypto_pwhash_OPSLIMIT_MIN);
+    unsetenv("OFFPAY_KDF_COST");
+    offpay__kdf_cost(OFFPAY__KDF_INTERACTIVE, &ops, &mem);
+    REQUIRE(reopen(&f));
+    CHECK(file_opslimit(f.path) == crypto_pwhash_OPSLIMIT_MIN);
+    REQUIRE_OK(offpay_wallet_pay(f.w, 100, EUR, NOW, &code, NULL));
+    free(code);
+    CHECK(file_opslimit(f.path) == ops);
+    REQUIRE(reopen(&f));
+    CHECK(offpay_wallet_n_spends(f.w) == 1);
+    setenv("OFFPAY_KDF_COST", "test", 1);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -1455,6 +1500,8 @@ int main(void)
         {"code_is_one_append", test_code_is_one_append},
         {"torn_last_record_every_offset", test_torn_last_record_every_offset},
         {"old_caps_gone", test_old_caps_gone},
+        {"weak_file_resealed_by_first_code",
+         test_weak_file_resealed_by_first_code},
         {NULL, NULL},
     };
 
