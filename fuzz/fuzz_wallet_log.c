@@ -4,15 +4,16 @@
  * record parser that runs on every record of path.log at open, and the
  * torn-tail rule.
  *
- * The records are sealed (XChaCha20-Poly1305 under the wallet's log key),
+ * The records are sealed (ChaCha20-Poly1305 under the wallet's log key),
  * so random bytes never get past the AEAD. Like fuzz_wallet_file.c, this
  * target seals the input itself: the state below (a real format 3 state,
  * migrated from the v2_two_terminals seed of fuzz/corpus/wallet_state/)
  * gives the key, and the input is a sequence of 256-byte record
- * plaintexts, each sealed at its index. A remainder of r < 256 bytes,
- * when there is one, damages the image: by its first byte, a torn tail
- * (part of one more sealed record), a flipped byte somewhere, or one more
- * record sealed at the wrong index.
+ * plaintexts (byte 0 the kind), each sealed at its index (bytes past the
+ * kind's body zeroed; a slot of an unknown kind written as garbage). A
+ * remainder of r < 256 bytes, when there is one, damages the image: by its
+ * first byte, a torn tail (part of one more sealed record), a flipped byte
+ * somewhere, or one more record sealed at the wrong index.
  *
  * Properties checked on every input: the replay answers OK, ECORRUPT or
  * ENOMEM and nothing else; a torn tail or a damaged last record is
@@ -32,11 +33,12 @@
 #include <string.h>
 
 #include "offpay/offpay.h"
+#include "wallet/spendlog.h"
 #include "wallet/wallet_int.h"
 
 #define PLAIN  256
-#define RECORD 296
-#define HEADER 16
+#define RECORD OFFPAY__LOG_RECORD_BYTES
+#define HEADER OFFPAY__LOG_HEADER_BYTES
 
 static const char state[] =
     "{\"format\":3,\"seed\":"
@@ -81,6 +83,28 @@ static void check_state(const offpay_wallet *w)
     }
 }
 
+/* Seals plaintext p as record index of w's log into rec: the bytes past
+ * its kind's body are zeroed first (the wallet never writes others); a
+ * kind the log does not know is written as it comes, unsealed (garbage
+ * the replay must refuse). */
+static offpay_err seal(const offpay_wallet *w, uint64_t index, const uint8_t *p,
+                       uint8_t *rec)
+{
+    uint8_t pl[PLAIN];
+    size_t  body = p[0] == OFFPAY__LOG_KIND_CODE      ? OFFPAY__LOG_BODY_CODE
+                   : p[0] == OFFPAY__LOG_KIND_RECEIPT ? OFFPAY__LOG_BODY_RECEIPT
+                                                      : 0;
+
+    if (body == 0) {
+        memset(rec, 0, RECORD);
+        memcpy(rec, p, PLAIN);
+        return OFFPAY_OK;
+    }
+    memset(pl, 0, sizeof pl);
+    memcpy(pl, p, 1 + body);
+    return offpay__wallet_log_seal(w, index, pl, rec);
+}
+
 static offpay_wallet *fresh(void)
 {
     offpay_wallet *w = NULL;
@@ -123,15 +147,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     img2 = NULL;
     len = HEADER;
     for (size_t i = 0; i < n; i++, len += RECORD)
-        if (offpay__wallet_log_seal(w, i, data + i * PLAIN, img + len) !=
-            OFFPAY_OK)
+        if (seal(w, i, data + i * PLAIN, img + len) != OFFPAY_OK)
             abort();
     whole = len;
     if (mode >= 0) {
         memset(pl, 0, sizeof pl);
         memcpy(pl, data + n * PLAIN, r);
         if (mode == 0) { /* torn: part of one more record */
-            if (offpay__wallet_log_seal(w, n, pl, img + len) != OFFPAY_OK)
+            if (seal(w, n, pl, img + len) != OFFPAY_OK)
                 abort();
             len += (r * RECORD) / PLAIN % RECORD;
         } else if (mode == 1 && len > 0) { /* a flipped byte */
@@ -142,8 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     : len - 1;
             img[at] ^= (uint8_t)(r | 1);
         } else { /* a whole record at the wrong index */
-            if (offpay__wallet_log_seal(w, n + 1 + r, pl, img + len) !=
-                OFFPAY_OK)
+            if (seal(w, n + 1 + r, pl, img + len) != OFFPAY_OK)
                 abort();
             len += RECORD;
         }

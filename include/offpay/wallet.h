@@ -8,7 +8,7 @@
  * credentials and a random key for the log. The spend log (path.log, the
  * same directory) holds every code the wallet made and every receipt it
  * took, one fixed-size record each, appended and never rewritten; each
- * record is encrypted and authenticated (XChaCha20-Poly1305) under the log
+ * record is encrypted and authenticated (ChaCha20-Poly1305) under the log
  * key, with its place in the log bound in, so records cannot be read,
  * forged, reordered or moved from another wallet. A code costs one
  * signature and one durable append, however long the history. The two
@@ -68,7 +68,7 @@ typedef struct offpay_wallet offpay_wallet;
 
 /* Most codes a wallet's log holds: a limit no payer meets (100 codes a day
  * for 100 years is 3.65 million), there to bound memory (~90 bytes a code)
- * and the log (296 bytes a record, ~1.2 GB at the limit). Past it, making
+ * and the log (280 bytes a record, ~1.1 GB at the limit). Past it, making
  * a code is OFFPAY_ERANGE. Opening reads the whole log: ~0.3 s more per
  * million codes (docs/benchmarks.md). */
 #define OFFPAY_WALLET_SPENDS_MAX 4000000

@@ -17,8 +17,20 @@
 /* Records read per pread while replaying a file. */
 #define CHUNK_RECORDS 512
 
-/* Associated data of record index: the header, then the index. */
-#define AD_BYTES (OFFPAY__LOG_HEADER_BYTES + 8)
+/* Associated data of a record: the header, its index, its kind. */
+#define AD_BYTES (OFFPAY__LOG_HEADER_BYTES + 8 + 1)
+
+/* Where a slot's parts are. */
+#define AT_KIND (OFFPAY__LOG_NONCE_BYTES)
+#define AT_BODY (OFFPAY__LOG_NONCE_BYTES + 1)
+
+/* Body size of kind, or 0 for an unknown kind. */
+static size_t body_of(uint8_t kind)
+{
+    return kind == OFFPAY__LOG_KIND_CODE      ? OFFPAY__LOG_BODY_CODE
+           : kind == OFFPAY__LOG_KIND_RECEIPT ? OFFPAY__LOG_BODY_RECEIPT
+                                              : 0;
+}
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -52,18 +64,36 @@ static offpay_err os_err(int e)
     }
 }
 
-void offpay__log_header(uint8_t h[OFFPAY__LOG_HEADER_BYTES])
+offpay_err offpay__log_header(const uint8_t key[OFFPAY__LOG_KEY_BYTES],
+                              uint8_t       h[OFFPAY__LOG_HEADER_BYTES])
 {
+    static const char what[] = "offpay wallet log";
+
     memcpy(h, OFFPAY__LOG_MAGIC, 8);
     put_u32(h + 8, OFFPAY__LOG_VERSION);
     put_u32(h + 12, OFFPAY__LOG_RECORD_BYTES);
+    if (crypto_generichash(h + 16, 16, (const uint8_t *)what, sizeof what - 1,
+                           key, OFFPAY__LOG_KEY_BYTES) != 0)
+        return OFFPAY_ECRYPTO;
+    return OFFPAY_OK;
 }
 
-static void make_ad(uint64_t index, uint8_t ad[AD_BYTES])
+/* Sets the index and kind of ad, whose header part is set. */
+static void set_ad(uint8_t ad[AD_BYTES], uint64_t index, uint8_t kind)
 {
-    offpay__log_header(ad);
     for (int i = 0; i < 8; i++)
         ad[OFFPAY__LOG_HEADER_BYTES + i] = (uint8_t)(index >> (56 - 8 * i));
+    ad[OFFPAY__LOG_HEADER_BYTES + 8] = kind;
+}
+
+/* 1 when p[from..to) are all zero. */
+static int all_zero(const uint8_t *p, size_t from, size_t to)
+{
+    uint8_t acc = 0;
+
+    for (size_t i = from; i < to; i++)
+        acc |= p[i];
+    return acc == 0;
 }
 
 offpay_err offpay__log_seal(const uint8_t key[OFFPAY__LOG_KEY_BYTES],
@@ -72,34 +102,49 @@ offpay_err offpay__log_seal(const uint8_t key[OFFPAY__LOG_KEY_BYTES],
                             uint8_t       rec[OFFPAY__LOG_RECORD_BYTES])
 {
     uint8_t ad[AD_BYTES];
+    size_t  body = body_of(plain[0]);
 
-    make_ad(index, ad);
+    if (body == 0 || !all_zero(plain, 1 + body, OFFPAY__LOG_PLAIN_BYTES))
+        return OFFPAY_EINVAL;
+    if (offpay__log_header(key, ad) != OFFPAY_OK)
+        return OFFPAY_ECRYPTO;
+    set_ad(ad, index, plain[0]);
+    memset(rec, 0, OFFPAY__LOG_RECORD_BYTES);
     randombytes_buf(rec, OFFPAY__LOG_NONCE_BYTES);
-    if (crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-            rec + OFFPAY__LOG_NONCE_BYTES,
-            rec + OFFPAY__LOG_NONCE_BYTES + OFFPAY__LOG_PLAIN_BYTES, NULL,
-            plain, OFFPAY__LOG_PLAIN_BYTES, ad, sizeof ad, NULL, rec, key) != 0)
+    rec[AT_KIND] = plain[0];
+    if (crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+            rec + AT_BODY, rec + AT_BODY + body, NULL, plain + 1, body, ad,
+            sizeof ad, NULL, rec, key) != 0)
         return OFFPAY_ECRYPTO;
     return OFFPAY_OK;
 }
 
-/* Opens record index into plain: 0, or -1 when it does not authenticate. */
-static int open_record(const uint8_t key[OFFPAY__LOG_KEY_BYTES], uint64_t index,
-                       const uint8_t *rec,
-                       uint8_t        plain[OFFPAY__LOG_PLAIN_BYTES])
+/* Opens record index into plain (256 bytes, zero past the body): 0, or -1
+ * when it does not authenticate (or is not canonical). ad holds the
+ * header. */
+static int open_record(const uint8_t key[OFFPAY__LOG_KEY_BYTES],
+                       uint8_t ad[AD_BYTES], uint64_t index, const uint8_t *rec,
+                       uint8_t plain[OFFPAY__LOG_PLAIN_BYTES])
 {
-    uint8_t ad[AD_BYTES];
+    size_t body = body_of(rec[AT_KIND]);
 
-    make_ad(index, ad);
-    return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-        plain, NULL, rec + OFFPAY__LOG_NONCE_BYTES, OFFPAY__LOG_PLAIN_BYTES,
-        rec + OFFPAY__LOG_NONCE_BYTES + OFFPAY__LOG_PLAIN_BYTES, ad, sizeof ad,
-        rec, key);
+    if (body == 0 || !all_zero(rec, AT_BODY + body + OFFPAY__LOG_TAG_BYTES,
+                               OFFPAY__LOG_RECORD_BYTES))
+        return -1;
+    set_ad(ad, index, rec[AT_KIND]);
+    if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+            plain + 1, NULL, rec + AT_BODY, body, rec + AT_BODY + body, ad,
+            AD_BYTES, rec, key) != 0)
+        return -1;
+    plain[0] = rec[AT_KIND];
+    memset(plain + 1 + body, 0, OFFPAY__LOG_PLAIN_BYTES - 1 - body);
+    return 0;
 }
 
 /* Where a replay stands: records seen and kept so far, out of how many. */
 typedef struct replay {
     const uint8_t    *key;
+    uint8_t           ad[AD_BYTES]; /* the header part set once */
     offpay__log_visit visit;
     void             *ctx;
     uint64_t          total; /* whole records in the file */
@@ -117,8 +162,8 @@ static offpay_err replay_records(replay *r, const uint8_t *recs, size_t count)
     offpay_err rc = OFFPAY_OK;
 
     for (size_t k = 0; k < count; k++) {
-        if (open_record(r->key, r->n, recs + k * OFFPAY__LOG_RECORD_BYTES,
-                        plain) != 0) {
+        if (open_record(r->key, r->ad, r->n,
+                        recs + k * OFFPAY__LOG_RECORD_BYTES, plain) != 0) {
             if (r->n + 1 == r->total && !r->tail) {
                 r->dropped = 1;
                 break;
@@ -135,12 +180,13 @@ static offpay_err replay_records(replay *r, const uint8_t *recs, size_t count)
     return rc;
 }
 
-static int header_ok(const uint8_t *h)
+/* 1 when h is the header of a log sealed with key. */
+static int header_ok(const uint8_t key[OFFPAY__LOG_KEY_BYTES], const uint8_t *h)
 {
     uint8_t want[OFFPAY__LOG_HEADER_BYTES];
 
-    offpay__log_header(want);
-    return memcmp(h, want, sizeof want) == 0;
+    return offpay__log_header(key, want) == OFFPAY_OK &&
+           sodium_memcmp(h, want, sizeof want) == 0;
 }
 
 offpay_err offpay__log_replay_image(const uint8_t *img, size_t len,
@@ -153,10 +199,11 @@ offpay_err offpay__log_replay_image(const uint8_t *img, size_t len,
 
     *n_valid = 0;
     *valid_len = 0;
-    if (img == NULL || len < OFFPAY__LOG_HEADER_BYTES || !header_ok(img))
+    if (img == NULL || len < OFFPAY__LOG_HEADER_BYTES || !header_ok(key, img))
         return OFFPAY_ECORRUPT;
     memset(&r, 0, sizeof r);
     r.key = key;
+    memcpy(r.ad, img, OFFPAY__LOG_HEADER_BYTES);
     r.visit = visit;
     r.ctx = ctx;
     r.total = (len - OFFPAY__LOG_HEADER_BYTES) / OFFPAY__LOG_RECORD_BYTES;
@@ -252,11 +299,12 @@ offpay_err offpay__log_open(offpay__log *lg, const char *path,
     lg->ino = st.st_ino;
     rc = OFFPAY_ECORRUPT;
     if ((uint64_t)st.st_size < OFFPAY__LOG_HEADER_BYTES ||
-        read_at(lg->fd, h, sizeof h, 0) != 0 || !header_ok(h))
+        read_at(lg->fd, h, sizeof h, 0) != 0 || !header_ok(key, h))
         goto out;
     body = (uint64_t)st.st_size - OFFPAY__LOG_HEADER_BYTES;
     memset(&r, 0, sizeof r);
     r.key = key;
+    memcpy(r.ad, h, OFFPAY__LOG_HEADER_BYTES);
     r.visit = visit;
     r.ctx = ctx;
     r.total = body / OFFPAY__LOG_RECORD_BYTES;

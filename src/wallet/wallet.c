@@ -11,9 +11,9 @@
  * "next_counter" is a floor: the next counter of a credential is the larger
  * of it and one more than the highest counter the spend log holds for it.
  *
- * The spend log (path.log; spendlog.c) is append-only: one fixed-size
- * record per code, sealed with "log_key", appended and fdatasync'd before
- * the code exists; one more record per receipt taken. Nothing is ever
+ * The spend log (path.log; spendlog.c) is append-only: a header, then one
+ * fixed-size record per code, sealed with "log_key", appended and fdatasync'd
+ * before the code exists; one more record per receipt taken. Nothing is ever
  * rewritten, so a code costs one signature and one durable append
  * whatever the history. Record plaintexts (256 bytes, big-endian, unused
  * bytes zero):
@@ -72,8 +72,8 @@
 /* Spends a format 1 or 2 file may list (it was capped at 6,000). */
 #define LEGACY_SPENDS_MAX 6000
 
-#define REC_CODE    1
-#define REC_RECEIPT 2
+#define REC_CODE    OFFPAY__LOG_KIND_CODE
+#define REC_RECEIPT OFFPAY__LOG_KIND_RECEIPT
 
 typedef struct cred_entry {
     offpay_wallet_cred c;
@@ -449,6 +449,10 @@ static uint64_t get_be(const uint8_t *p, int n)
 }
 
 #define CODE_REC_BYTES (1 + 8 + 4 + 4 + 4 + 1 + 8 + OFFPAY_NONCE_BYTES + 8)
+_Static_assert(CODE_REC_BYTES <= 1 + OFFPAY__LOG_BODY_CODE,
+               "a code record fits its body");
+_Static_assert(3 + RECEIPT_MAX_BYTES <= 1 + OFFPAY__LOG_BODY_RECEIPT,
+               "a receipt record fits its body");
 
 static void code_record(const spend_entry *e,
                         uint8_t            p[OFFPAY__LOG_PLAIN_BYTES])
@@ -479,12 +483,13 @@ static offpay_err receipt_record(const offpay_receipt *t,
     return rc;
 }
 
-/* 1 when p[from..OFFPAY__LOG_PLAIN_BYTES) are all zero. */
-static int zero_from(const uint8_t *p, size_t from)
+/* 1 when p[from..to) are all zero. (Past a record's body the log gives
+ * zeros: spendlog.c.) */
+static int zero_from(const uint8_t *p, size_t from, size_t to)
 {
     uint8_t acc = 0;
 
-    for (size_t i = from; i < OFFPAY__LOG_PLAIN_BYTES; i++)
+    for (size_t i = from; i < to; i++)
         acc |= p[i];
     return acc == 0;
 }
@@ -512,8 +517,8 @@ static offpay_err apply_record(void *ctx, uint64_t index,
         memcpy(e.nonce, p + 30, OFFPAY_NONCE_BYTES);
         e.legacy = (int64_t)get_be(p + 30 + OFFPAY_NONCE_BYTES, 8);
         c = find_cred(w, e.s.serial);
-        if (!zero_from(p, CODE_REC_BYTES) || c == NULL || !code_fits(c, &e) ||
-            w->n_spends >= SPENDS_MAX)
+        if (!zero_from(p, CODE_REC_BYTES, 1 + OFFPAY__LOG_BODY_CODE) ||
+            c == NULL || !code_fits(c, &e) || w->n_spends >= SPENDS_MAX)
             return OFFPAY_ECORRUPT;
         rc = grow_for_code(w, c);
         if (rc == OFFPAY_OK)
@@ -525,7 +530,8 @@ static offpay_err apply_record(void *ctx, uint64_t index,
         spend_entry   *e;
         size_t         len = (size_t)get_be(p + 1, 2);
 
-        if (len > RECEIPT_MAX_BYTES || !zero_from(p, 3 + len) ||
+        if (len > RECEIPT_MAX_BYTES ||
+            !zero_from(p, 3 + len, 1 + OFFPAY__LOG_BODY_RECEIPT) ||
             offpay_receipt_decode(p + 3, len, &t) != OFFPAY_OK)
             return OFFPAY_ECORRUPT;
         c = find_cred(w, t.serial);
@@ -555,7 +561,7 @@ static offpay_err log_image(const offpay_wallet *w, uint8_t **img, size_t *len)
     out = malloc(OFFPAY__LOG_HEADER_BYTES + cap * OFFPAY__LOG_RECORD_BYTES);
     if (out == NULL)
         return OFFPAY_ENOMEM;
-    offpay__log_header(out);
+    rc = offpay__log_header(w->log_key, out);
     n = OFFPAY__LOG_HEADER_BYTES;
     for (size_t i = 0; i < w->n_spends && rc == OFFPAY_OK; i++) {
         const spend_entry *e = &w->spends[i];
@@ -1126,10 +1132,10 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
     w->bundle_len = bundle_len;
     w->format = FORMAT;
     crypto_aead_xchacha20poly1305_ietf_keygen(w->log_key);
-    offpay__log_header(header);
     /* The log first (a stray one, if the sealed file never follows, is
      * replaced by the next create at this path), then the sealed file. */
     if ((rc = offpay_keypair_generate(&w->kp)) != OFFPAY_OK ||
+        (rc = offpay__log_header(w->log_key, header)) != OFFPAY_OK ||
         (rc = offpay__log_create(w->log_path, header, sizeof header)) !=
             OFFPAY_OK ||
         (rc = save_sealed(w)) != OFFPAY_OK ||

@@ -65,10 +65,10 @@ offpay_err offpay__wallet_log_replay(offpay_wallet *w, const uint8_t *img,
 
 /*
  * offpay__wallet_log_seal — seal a 256-byte record plaintext as record
- * index of w's log into rec (296 bytes): lets the log fuzz target reach
+ * index of w's log into rec (280 bytes): lets the log fuzz target reach
  * the record parser past the AEAD. Errors: OFFPAY_EINVAL, OFFPAY_ECRYPTO.
  */
 offpay_err offpay__wallet_log_seal(const offpay_wallet *w, uint64_t index,
-                                   const uint8_t plain[256], uint8_t rec[296]);
+                                   const uint8_t plain[256], uint8_t rec[280]);
 
 #endif
