@@ -50,6 +50,7 @@
 
 #include "core/jsonutil.h"
 #include "core/message_int.h"
+#include "core/verify_int.h"
 #include "offpay/core.h"
 #include "offpay/crypto.h"
 #include "offpay/verify.h"
@@ -79,6 +80,10 @@ typedef struct cred_entry {
     offpay_wallet_cred c;
     uint32_t           next_counter; /* max(floor, highest logged + 1) */
     uint32_t           highest;      /* highest counter logged, 0: none */
+    /* The issuer key its signature was last found good under (all zero:
+     * not yet): making a code then checks only the key's and the
+     * credential's windows, not the signature again. */
+    uint8_t sig_ok_pk[OFFPAY_PK_BYTES];
     /* Its codes' sums (see spent_of), kept as codes and receipts come. */
     int64_t   confirmed, pending, held;
     uint32_t  codes;
@@ -1347,6 +1352,27 @@ offpay_err offpay_wallet_get_receipt(const offpay_wallet *w, size_t i, size_t j,
 
 /* ---- making codes --------------------------------------------------- */
 
+/* offpay_wallet_cred_verify(&w->bundle, &e->c, now, 0), with the
+ * signature checked once per issuer key: a code costs one signature, not
+ * a verification as well. */
+static offpay_err cred_usable(const offpay_wallet *w, cred_entry *e,
+                              uint32_t now)
+{
+    const uint8_t *pk = NULL;
+    offpay_err     rc;
+
+    rc = offpay_bundle_key_for(&w->bundle, e->c.kid, now, &pk);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (sodium_memcmp(e->sig_ok_pk, pk, OFFPAY_PK_BYTES) != 0) {
+        rc = offpay__wallet_cred_sig(&e->c, pk);
+        if (rc != OFFPAY_OK)
+            return rc;
+        memcpy(e->sig_ok_pk, pk, OFFPAY_PK_BYTES);
+    }
+    return offpay__window_check(e->c.valid_from, e->c.expires, now, 0);
+}
+
 /*
  * Picks the newest usable credential in currency that can cover amount
  * (0: the default cap). *amount_out is the amount to authorize.
@@ -1361,8 +1387,7 @@ static offpay_err choose(offpay_wallet *w, int64_t amount, uint16_t currency,
         cred_entry *e = &w->creds[i - 1];
         int64_t     available, want;
 
-        if (e->c.currency != currency ||
-            offpay_wallet_cred_verify(&w->bundle, &e->c, now, 0) != OFFPAY_OK)
+        if (e->c.currency != currency || cred_usable(w, e, now) != OFFPAY_OK)
             continue;
         if (unbound && !(e->c.flags & OFFPAY_CRED_ALLOW_UNBOUND)) {
             best_err = OFFPAY_EUNBOUND_REFUSED;
