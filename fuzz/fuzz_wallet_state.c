@@ -1,23 +1,28 @@
 /*
  * fuzz_wallet_state.c — fuzz target for the wallet's state loader, the
  * JSON parser that runs on a wallet file's plaintext after decryption
- * (offpay__wallet_state_load, src/wallet/wallet.c). The file fuzzer
+ * (offpay__wallet_state_load, src/wallet/wallet.c), formats 1, 2 (the log
+ * inside the sealed file) and 3 (the log beside it). The file fuzzer
  * (fuzz_wallet_file.c) cannot get past the AEAD, so this one feeds the
- * loader directly.
+ * loader directly; fuzz_wallet_log.c feeds the log's record parser.
  *
  * Properties checked on every input: the loader answers OK, ECORRUPT or
  * ENOMEM and nothing else, and on ECORRUPT leaves no handle; a state it
  * accepts is internally consistent (every code's receipts within the
  * per-code cap, a charge of -1 only without receipts, every balance's
- * parts adding up) and round-trips: dumping it, loading the dump and
- * dumping again gives the same bytes.
+ * parts adding up) and survives the migration to format 3: dumping its
+ * sealed state and its log (offpay__wallet_log_image), loading both back
+ * (offpay__wallet_log_replay, as an open does) gives the same sealed
+ * state bytes, the same codes, receipts and balances.
  *
  * The seed corpus (fuzz/corpus/wallet_state/) holds real states, decrypted
- * from wallet files the offpay CLI wrote: v1_* by the previous version
- * (state format 1: a fresh wallet, one with a credential, one with codes
- * and receipts), v2_* by this one (the same, one code receipted by two
- * terminals, and the format-1 state as loaded and dumped again), and bad_*
- * variations of them the loader must refuse.
+ * from wallet files the offpay CLI wrote: v1_* by an older version (state
+ * format 1: a fresh wallet, one with a credential, one with codes and
+ * receipts), v2_* by the version before the log moved out (the same, one
+ * code receipted by two terminals, and the format-1 state as loaded and
+ * dumped again), v3_* by this one (the sealed states the migration of
+ * v2_fresh, v2_two_terminals and v2_migrated_from_v1 wrote: their codes
+ * are in the log), and bad_* variations the loader must refuse.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,13 +62,46 @@ static void check_state(const offpay_wallet *w)
     }
 }
 
+/* Aborts unless a and b hold the same codes, receipts and balances. */
+static void check_same(const offpay_wallet *a, const offpay_wallet *b)
+{
+    if (offpay_wallet_n_spends(a) != offpay_wallet_n_spends(b) ||
+        offpay_wallet_n_credentials(a) != offpay_wallet_n_credentials(b))
+        abort();
+    for (size_t i = 0; i < offpay_wallet_n_credentials(a); i++) {
+        offpay_wallet_balance x, y;
+
+        if (offpay_wallet_get_balance(a, i, 0, &x) != OFFPAY_OK ||
+            offpay_wallet_get_balance(b, i, 0, &y) != OFFPAY_OK ||
+            memcmp(&x, &y, sizeof x) != 0)
+            abort();
+    }
+    for (size_t i = 0; i < offpay_wallet_n_spends(a); i++) {
+        offpay_wallet_spend x, y;
+
+        if (offpay_wallet_get_spend(a, i, &x) != OFFPAY_OK ||
+            offpay_wallet_get_spend(b, i, &y) != OFFPAY_OK ||
+            memcmp(&x, &y, sizeof x) != 0)
+            abort();
+        for (uint32_t j = 0; j < x.n_receipts; j++) {
+            offpay_receipt r, t;
+
+            if (offpay_wallet_get_receipt(a, i, j, &r) != OFFPAY_OK ||
+                offpay_wallet_get_receipt(b, i, j, &t) != OFFPAY_OK ||
+                memcmp(r.sig, t.sig, sizeof r.sig) != 0 || r.amount != t.amount)
+                abort();
+        }
+    }
+}
+
 /* libFuzzer entry point: load data as a wallet state. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int     inited;
     offpay_wallet *w = NULL, *w2 = NULL;
     char          *t1 = NULL, *t2 = NULL;
-    size_t         l1 = 0, l2 = 0;
+    uint8_t       *img = NULL;
+    size_t         l1 = 0, l2 = 0, img_len = 0, valid = 0;
     offpay_err     rc;
 
     if (!inited) {
@@ -81,12 +119,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     check_state(w);
     if (offpay__wallet_state_dump(w, &t1, &l1) != OFFPAY_OK ||
+        offpay__wallet_log_image(w, &img, &img_len) != OFFPAY_OK ||
         offpay__wallet_state_load((const uint8_t *)t1, l1, &w2) != OFFPAY_OK ||
+        offpay__wallet_log_replay(w2, img, img_len, &valid) != OFFPAY_OK ||
+        valid != img_len ||
         offpay__wallet_state_dump(w2, &t2, &l2) != OFFPAY_OK || l1 != l2 ||
         memcmp(t1, t2, l1) != 0)
         abort();
+    check_same(w, w2);
     offpay__json_free(t1);
     offpay__json_free(t2);
+    free(img);
     offpay_wallet_close(w2);
     offpay_wallet_close(w);
     return 0;

@@ -1,15 +1,27 @@
 /*
  * offpay/wallet.h — the payer's wallet.
  *
- * A wallet is one file, sealed under the payer's passphrase (Argon2id, then
- * XChaCha20-Poly1305) and replaced atomically on every change. It holds the
- * wallet's Ed25519 key (generated on the device, never leaves it), the
- * pinned root key and trust bundle, the credentials, and the log of every
- * code it made.
+ * A wallet is two files. The wallet file (path), sealed under the payer's
+ * passphrase (Argon2id, then XChaCha20-Poly1305) and replaced atomically
+ * when it changes, holds the wallet's Ed25519 key (generated on the
+ * device, never leaves it), the pinned root key and trust bundle, the
+ * credentials and a random key for the log. The spend log (path.log, the
+ * same directory) holds every code the wallet made and every receipt it
+ * took, one fixed-size record each, appended and never rewritten; each
+ * record is encrypted and authenticated (ChaCha20-Poly1305) under the log
+ * key, with its place in the log bound in, so records cannot be read,
+ * forged, reordered or moved from another wallet. A code costs one
+ * signature and one durable append, however long the history. The two
+ * files belong together: copy, move or delete them together (a wallet
+ * file without its log does not open: OFFPAY_ECORRUPT).
  *
  * Overspend safety (DESIGN.md invariant 2): every code reserves its
  * authorized amount the moment it is made, and the reservation and the new
- * counter are on disk before the code is returned. A code that was never
+ * counter are on disk (appended to the log and fdatasync'd) before the code
+ * is returned. The next counter of a credential comes from the log (one
+ * more than the highest logged), so no crash can make it be used twice; a
+ * power cut in the middle of an append leaves a torn last record, which is
+ * dropped at the next open (its code was never returned). A code that was never
  * scanned stays reserved, so no sequence of crashes, refreshed codes or
  * unscanned codes lets the codes of one credential authorize more than its
  * limit. A receipt records what the merchant charged (confirmed) but does
@@ -24,12 +36,12 @@
  *
  * One file, one name. The wallet resolves the directories of its path and
  * locks the real file (path.lock beside it). It refuses (OFFPAY_ELINKED) a
- * path that is a symbolic link or a file with more than one hard link, at
- * open, at create and before every save: two names for one wallet would
- * let each be locked and replaced on its own, forking the wallet into two
- * histories that reuse counters.
+ * wallet file or log that is a symbolic link or has more than one hard
+ * link, at open, at create and before every save or append: two names for
+ * one wallet would let each be locked and written on its own, forking the
+ * wallet into two histories that reuse counters.
  *
- * A copy is not a backup. Putting an older copy of the file back makes the
+ * A copy is not a backup. Putting an older copy of the files back makes the
  * wallet reuse counters it already spent (a double spend, which gets the
  * credential revoked). A safe restore, which keeps the credentials frozen
  * until the server reports the highest counter it has seen, comes with the
@@ -54,10 +66,17 @@ extern "C" {
 
 typedef struct offpay_wallet offpay_wallet;
 
-/* Most codes a wallet's log holds. When full, the codes of credentials
- * expired for 90 days are dropped (the credentials and their counters
- * stay); if that frees nothing, making a code fails with OFFPAY_ERANGE. */
-#define OFFPAY_WALLET_SPENDS_MAX 6000
+/* Most codes a wallet's log holds: a limit no payer meets (100 codes a day
+ * for 100 years is 3.65 million), there to bound memory (~90 bytes a code)
+ * and the log (280 bytes a record, ~1.1 GB at the limit). Past it, making
+ * a code is OFFPAY_ERANGE. Opening reads the whole log: ~0.3 s more per
+ * million codes (docs/benchmarks.md). */
+#define OFFPAY_WALLET_SPENDS_MAX 4000000
+
+/* Most credentials a wallet holds (each ~300 bytes of the sealed file's
+ * 1 MiB): a payer renewing weekly needs 39 years to fill it. Adding one
+ * more is OFFPAY_ERANGE. */
+#define OFFPAY_WALLET_CREDS_MAX 2048
 
 /* Most receipts kept for one code. Taking another distinct receipt for a
  * code that has this many is OFFPAY_ERANGE (it is not kept). Terminals
@@ -86,21 +105,26 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
                                 offpay_wallet **out);
 
 /*
- * offpay_wallet_open — open and decrypt a wallet file. A file written by
- * an older version (state format 1: one charged amount per code, no
- * receipts) opens; it is rewritten in the current format at the next save.
+ * offpay_wallet_open — open and decrypt a wallet file and replay its log.
+ * A file written by an older version (state formats 1 and 2, which kept
+ * the log inside the sealed file) opens and is migrated once: the log is
+ * written beside it, then the file is rewritten in the current format
+ * (where that cannot be written, say on read-only media, it opens all the
+ * same and the next change migrates it). A torn last record of the log
+ * (a power cut during an append) is dropped.
  * The handle holds the wallet's lock (path.lock, created if missing)
  * until closed, so it needs write access to the directory: on a read-only
  * mount it fails with OFFPAY_EROFS (use offpay_wallet_open_readonly).
- * Errors: OFFPAY_ENOTFOUND (no file at path), OFFPAY_ELINKED (path is a
- * symbolic link or has more than one hard link; nothing is read or
- * written), OFFPAY_EISDIR (path is a directory), OFFPAY_EPASSPHRASE,
- * OFFPAY_ECORRUPT, OFFPAY_EBUSY (open in another process), OFFPAY_ENOMEM,
- * and the file system's reason: OFFPAY_ENOENT (its directory does not
- * exist), OFFPAY_ENOTDIR, OFFPAY_EACCES, OFFPAY_EROFS, else OFFPAY_EIO.
- * Every save of the handle reports a full disk, a read-only mount or a
- * lost permission by name (OFFPAY_ENOSPC, OFFPAY_EROFS, OFFPAY_EACCES),
- * and then the file is unchanged.
+ * Errors: OFFPAY_ENOTFOUND (no file at path), OFFPAY_ELINKED (the file or
+ * its log is a symbolic link or has more than one hard link; nothing is
+ * read or written), OFFPAY_EISDIR (path is a directory),
+ * OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT (including a missing log or a
+ * damaged record before the last), OFFPAY_EBUSY (open in another
+ * process), OFFPAY_ENOMEM, and the file system's reason: OFFPAY_ENOENT
+ * (its directory does not exist), OFFPAY_ENOTDIR, OFFPAY_EACCES,
+ * OFFPAY_EROFS, else OFFPAY_EIO. Every save of the handle reports a full
+ * disk, a read-only mount or a lost permission by name (OFFPAY_ENOSPC,
+ * OFFPAY_EROFS, OFFPAY_EACCES), and then the file is unchanged.
  */
 offpay_err offpay_wallet_open(const char *path, const char *passphrase,
                               offpay_wallet **out);
@@ -193,10 +217,11 @@ offpay_err offpay_wallet_set_default_cap(offpay_wallet *w, int64_t cap);
  * receives the decoded code.
  * Errors: OFFPAY_EINVAL, OFFPAY_ENO_CREDENTIAL (none valid in currency),
  * OFFPAY_EINSUFFICIENT, OFFPAY_EUNBOUND_REFUSED (credential forbids unbound
- * codes), OFFPAY_ECOUNTER, OFFPAY_ERANGE (the log is full, see
- * OFFPAY_WALLET_SPENDS_MAX, or the state would outgrow the wallet file's
- * 1 MiB), OFFPAY_ELINKED (the file gained a second name since it was
- * opened: not saved, no code), OFFPAY_EIO (not saved: no code).
+ * codes), OFFPAY_ECOUNTER, OFFPAY_ERANGE (OFFPAY_WALLET_SPENDS_MAX codes
+ * made), OFFPAY_ELINKED (the file or its log gained a second name since it
+ * was opened: not logged, no code), OFFPAY_ENOSPC, OFFPAY_EROFS,
+ * OFFPAY_EACCES, OFFPAY_EIO (not logged: no code; the reservation stays
+ * in memory until the wallet is closed, the safe side).
  */
 offpay_err offpay_wallet_pay(offpay_wallet *w, int64_t amount,
                              uint16_t currency, uint32_t now, char **text,
@@ -236,8 +261,8 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
  * OFFPAY_ERECEIPT_MISMATCH (no such payment here, another currency, a
  * bound code's receipt from another merchant, or charged more than the
  * code authorized: such a receipt is never kept), OFFPAY_ERANGE (the code
- * already has OFFPAY_WALLET_RECEIPTS_PER_CODE receipts, or the wallet file
- * is full), OFFPAY_ELINKED, OFFPAY_EIO (not kept).
+ * already has OFFPAY_WALLET_RECEIPTS_PER_CODE receipts), OFFPAY_ELINKED,
+ * OFFPAY_ENOSPC, OFFPAY_EROFS, OFFPAY_EACCES, OFFPAY_EIO (not kept).
  */
 offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
                                       uint32_t now, offpay_receipt *r);
@@ -271,7 +296,7 @@ offpay_err offpay_wallet_get_receipt(const offpay_wallet *w, size_t i, size_t j,
                                      offpay_receipt *out);
 
 /*
- * offpay_wallet_code_text — the text of unbound code i of the spend log
+ * offpay_wallet_code_text — the text of code i of the spend log
  * (offpay_wallet_get_spend) once more: its fields signed again with the
  * wallet key. Ed25519 signatures are deterministic, so this is the very
  * text the wallet showed when it made the code, byte for byte: showing it
@@ -280,9 +305,9 @@ offpay_err offpay_wallet_get_receipt(const offpay_wallet *w, size_t i, size_t j,
  * read it (an image that could not be written, a closed window).
  * *text (malloc'd, free() it) is NULL on error.
  * Errors: OFFPAY_EINVAL (NULL argument), OFFPAY_ENOTFOUND (i out of range,
- * or the code's credential is no longer in the wallet), OFFPAY_ETYPE (a
- * bound code: the request's nonce is not kept, so it cannot be made again;
- * answer the request afresh), OFFPAY_ENOMEM.
+ * or the code's credential is no longer in the wallet), OFFPAY_ENOMEM.
+ * A bound code comes back bound to its request (the log keeps the
+ * request's nonce).
  * Thread safety: as the other readers (no concurrent change of w).
  */
 offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,

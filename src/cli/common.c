@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "wallet/spendlog.h"
 #include "wallet/wallet_file.h"
 
 extern char **environ; /* POSIX: the process's environment */
@@ -768,8 +769,8 @@ static const char *const state_markers[] = {
     "terminal.db", "terminal.key", "issuer.sealed", "root.sealed", NULL};
 
 /* 1 when the existing file at path starts like a sealed offpay file (a
- * wallet, terminal.key, issuer.sealed, root.sealed) or a SQLite database
- * (a terminal's journal). */
+ * wallet, terminal.key, issuer.sealed, root.sealed), a wallet's spend log,
+ * or a SQLite database (a terminal's journal). */
 static int looks_like_state(const char *path)
 {
     static const char sqlite_magic[16] = "SQLite format 3";
@@ -787,8 +788,10 @@ static int looks_like_state(const char *path)
     got = fread(head, 1, sizeof head, f);
     fclose(f);
     return (got >= OFFPAY__WALLET_MAGIC_BYTES &&
-            memcmp(head, OFFPAY__WALLET_MAGIC, OFFPAY__WALLET_MAGIC_BYTES) ==
-                0) ||
+            (memcmp(head, OFFPAY__WALLET_MAGIC, OFFPAY__WALLET_MAGIC_BYTES) ==
+                 0 ||
+             memcmp(head, OFFPAY__LOG_MAGIC, OFFPAY__WALLET_MAGIC_BYTES) ==
+                 0)) ||
            (got == sizeof head && memcmp(head, sqlite_magic, sizeof head) == 0);
 }
 

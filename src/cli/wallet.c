@@ -47,13 +47,11 @@ static const char help[] =
     "      --image FILE | --code TEXT | (standard input)\n"
     "  log             list every code this wallet made, with every receipt\n"
     "                  taken for it\n"
-    "  show-code [[SERIAL:]COUNTER]   show again an unbound code that has no\n"
-    "                  receipt yet: the same text as when it was made "
-    "(default:\n"
-    "                  the newest such code); nothing new is reserved. Output\n"
-    "                  options as for pay. A bound code cannot be shown "
-    "again:\n"
-    "                  answer a new request\n"
+    "  show-code [[SERIAL:]COUNTER]   show again a code that has no receipt\n"
+    "                  yet: the same text as when it was made (default: the\n"
+    "                  newest unbound such code; a bound code comes back\n"
+    "                  bound to its request); nothing new is reserved.\n"
+    "                  Output options as for pay\n"
     "\n"
     "Output of pay, pay-request and show-code: the code's text on standard\n"
     "output, even when an image cannot be written;\n"
@@ -72,7 +70,8 @@ static const char help[] =
     "back, it reuses counters already spent. Until the server sync brings a\n"
     "safe restore, never restore a wallet by copying its file back.\n"
     "key, balance and log only read: they write nothing (not even a lock\n"
-    "file) and work on a read-only mount or a full disk.\n";
+    "file) and work on a read-only mount or a full disk.\n"
+    "Its codes are in FILE.log beside it: keep and move the two together.\n";
 
 typedef struct wallet_args {
     const char *wallet, *pass_file, *root, *bundle, *currency, *amount, *image,
@@ -717,15 +716,6 @@ static int cmd_show_code(const void *args, const char *which)
         goto out;
     }
     rc = offpay_wallet_code_text(w, found, &text);
-    if (rc == OFFPAY_ETYPE) {
-        fprintf(stderr,
-                "offpay: code %u of credential %llu is bound to a merchant's "
-                "request, which the wallet does not keep: it cannot be shown "
-                "again; answer a new request (ETYPE)\n",
-                s.counter, (unsigned long long)s.serial);
-        status = EXIT_REJECTED;
-        goto out;
-    }
     if (rc != OFFPAY_OK) {
         status = cli_fail("cannot show the code", rc);
         goto out;

@@ -1,22 +1,42 @@
 /*
  * wallet.c — the payer's wallet state machine (wallet.h).
  *
- * State, sealed in the wallet file (wallet_file.c) as JSON, format 2:
- *   {"format":2, "seed":hex, "root_pk":hex, "bundle":hex, "default_cap":n,
- *    "creds":[{"cred":hex, "next_counter":n}...],
- *    "spends":[{"serial":n, "counter":n, "authorized":n, "time":t,
- *               "bound":0|1, "merchant_id":n, "receipts":[hex...]
- *               [, "charged":n]}...]}
- * "receipts" holds each receipt's exact bytes, in the order taken.
- * "charged" appears only on an entry migrated from format 1, whose spends
- * had "charged":n|-1 (the amount of the one receipt taken, which was not
- * kept) and no "receipts"; format 1 still loads and is written back as 2.
+ * Storage: two files.
+ *
+ * The wallet file (path; wallet_file.c) is sealed under the passphrase and
+ * replaced atomically when keys, credentials or settings change. Its
+ * plaintext is JSON, format 3:
+ *   {"format":3, "seed":hex, "root_pk":hex, "bundle":hex, "default_cap":n,
+ *    "log_key":hex, "creds":[{"cred":hex, "next_counter":n}...]}
+ * "next_counter" is a floor: the next counter of a credential is the larger
+ * of it and one more than the highest counter the spend log holds for it.
+ *
+ * The spend log (path.log; spendlog.c) is append-only: a header, then one
+ * fixed-size record per code, sealed with "log_key", appended and fdatasync'd
+ * before the code exists; one more record per receipt taken. Nothing is ever
+ * rewritten, so a code costs one signature and one durable append
+ * whatever the history. Record plaintexts (256 bytes, big-endian, unused
+ * bytes zero):
+ *   code     01 | serial u64 | counter u32 | authorized u32 | time u32 |
+ *            bound u8 | merchant_id u64 | request nonce (12) | legacy i64
+ *   receipt  02 | length u16 | the receipt's exact bytes
+ * "legacy" is -1, or a charge migrated from format 1 without its receipt.
+ * Within the log, the counters of one credential strictly increase.
+ *
+ * Formats 1 and 2 kept the log inside the sealed file as JSON
+ *   "spends":[{"serial":n, "counter":n, "authorized":n, "time":t,
+ *              "bound":0|1, "merchant_id":n, "receipts":[hex...]
+ *              [, "charged":n]}...]
+ * (format 1: "charged":n|-1 and no "receipts"). Such a wallet still opens
+ * and is migrated once: the log is written first (atomically), then the
+ * sealed file in format 3; a crash between the two leaves the old file,
+ * which migrates again over the stray log.
  *
  * The rule that keeps an honest wallet within its limit: a code's counter
- * and reservation are saved (atomically, durably) before the code exists
- * outside this process; a failed save leaves the reservation in memory too,
- * so the wallet only ever errs on the side of reserving more. A receipt
- * never releases any of it: offline, the wallet cannot know that no other
+ * and reservation are durable before the code exists outside this
+ * process; a failed append leaves the reservation in memory too, so the
+ * wallet only ever errs on the side of reserving more. A receipt never
+ * releases any of it: offline, the wallet cannot know that no other
  * terminal accepted the same code (a captured screen) for more than the
  * receipt says, so only settlement may release a reservation.
  */
@@ -31,31 +51,45 @@
 #include "core/jsonutil.h"
 #include "core/message_int.h"
 #include "core/oserr.h"
+#include "core/verify_int.h"
 #include "offpay/core.h"
 #include "offpay/crypto.h"
 #include "offpay/verify.h"
 #include "offpay/wallet.h"
+#include "wallet/spendlog.h"
 #include "wallet/wallet_file.h"
 #include "wallet/wallet_int.h"
 
-#define CREDS_MAX 64
-/* The spend log is rewritten on every code. Its JSON must fit the sealed
- * file's 1 MiB: an entry is at most ~150 bytes plus ~500 per receipt, so
- * besides these counts, a save that would outgrow the file is refused
- * (OFFPAY_ERANGE) before anything is written. */
+/* Credentials a wallet file holds: each is ~300 bytes of the sealed
+ * file's 1 MiB, and a payer renewing every week would need 39 years to
+ * fill it. */
+#define CREDS_MAX         OFFPAY_WALLET_CREDS_MAX
 #define SPENDS_MAX        OFFPAY_WALLET_SPENDS_MAX
 #define RECEIPTS_PER_CODE OFFPAY_WALLET_RECEIPTS_PER_CODE
 /* Largest receipt: 209 bytes + a 40-byte merchant name (protocol.md §2.7). */
 #define RECEIPT_MAX_BYTES (209 + 40)
-/* Credentials expired this long are dropped with their log at the next
- * code, when the log is full. */
-#define PRUNE_AFTER (90u * 86400u)
-#define BUNDLE_MAX  (2 + 9 + OFFPAY_BUNDLE_KEYS_MAX * 42 + 64)
-#define FORMAT      2 /* written; 1 is still read */
+#define BUNDLE_MAX        (2 + 9 + OFFPAY_BUNDLE_KEYS_MAX * 42 + 64)
+#define FORMAT            3 /* written; 1 and 2 are still read */
+#define FORMAT_LEGACY_MAX 2
+/* Spends a format 1 or 2 file may list (it was capped at 6,000). */
+#define LEGACY_SPENDS_MAX 6000
+
+#define REC_CODE    OFFPAY__LOG_KIND_CODE
+#define REC_RECEIPT OFFPAY__LOG_KIND_RECEIPT
 
 typedef struct cred_entry {
     offpay_wallet_cred c;
-    uint32_t           next_counter;
+    uint32_t           next_counter; /* max(floor, highest logged + 1) */
+    uint32_t           highest;      /* highest counter logged, 0: none */
+    /* The issuer key its signature was last found good under (all zero:
+     * not yet): making a code then checks only the key's and the
+     * credential's windows, not the signature again. */
+    uint8_t sig_ok_pk[OFFPAY_PK_BYTES];
+    /* Its codes' sums (see spent_of), kept as codes and receipts come. */
+    int64_t   confirmed, pending, held;
+    uint32_t  codes;
+    uint32_t *idx; /* indices into spends of its codes, counter order */
+    size_t    n_idx, cap_idx;
 } cred_entry;
 
 /* A code of the log with its receipts. s.charged and s.n_receipts are
@@ -64,26 +98,35 @@ typedef struct spend_entry {
     offpay_wallet_spend s;
     int64_t             legacy; /* format 1's charged without its receipt,
                                    or -1 */
-    offpay_receipt *rc;         /* heap, RECEIPTS_PER_CODE slots or NULL */
+    uint8_t         nonce[OFFPAY_NONCE_BYTES]; /* bound codes' request */
+    offpay_receipt *rc; /* heap, RECEIPTS_PER_CODE slots or NULL */
     size_t          n_rc;
 } spend_entry;
 
 struct offpay_wallet {
-    char                  *path;   /* directories resolved (realpath) */
-    offpay__wallet_sealer *sealer; /* the derived file key; NULL in a
-                                      read-only handle: saves refuse */
-    int                 lock_fd;   /* flock on path.lock, held while open */
+    char                  *path;     /* directories resolved (realpath) */
+    char                  *log_path; /* path.log */
+    offpay__wallet_sealer *sealer;   /* the derived file key; NULL in a
+                                        read-only handle: saves refuse */
+    int                 lock_fd;     /* flock on path.lock, held while open */
     offpay_keypair      kp;
     uint8_t             root_pk[OFFPAY_PK_BYTES];
     uint8_t             bundle_bytes[BUNDLE_MAX];
     size_t              bundle_len;
     offpay_trust_bundle bundle;
     int64_t             default_cap;
-    cred_entry          creds[CREDS_MAX];
-    size_t              n_creds;
-    spend_entry        *spends; /* heap, not secret */
-    size_t              n_spends;
-    size_t              cap_spends;
+    uint8_t             log_key[OFFPAY__LOG_KEY_BYTES];
+    int                 format;  /* of the sealed state as loaded */
+    int                 migrate; /* log still inside the sealed file */
+    int                 reseal;  /* file sealed below the default KDF
+                                    cost: rewrite it at the next write */
+    offpay__log  log;
+    cred_entry  *creds; /* heap, not secret */
+    size_t       n_creds, cap_creds;
+    size_t       last_cred; /* find_cred's guess */
+    spend_entry *spends;    /* heap, not secret */
+    size_t       n_spends;
+    size_t       cap_spends;
 };
 
 /* ---- lifetime ------------------------------------------------------- */
@@ -136,6 +179,7 @@ static offpay_wallet *wallet_new(void)
         return NULL;
     memset(w, 0, sizeof *w);
     w->lock_fd = -1;
+    offpay__log_init(&w->log);
     return w;
 }
 
@@ -160,14 +204,18 @@ static offpay_err lock_wallet(offpay_wallet *w)
     return lock_wallet_as(w, 0);
 }
 
-static void free_spends(offpay_wallet *w)
+/* w->log_path from w->path. */
+static offpay_err set_log_path(offpay_wallet *w)
 {
-    for (size_t i = 0; i < w->n_spends; i++)
-        free(w->spends[i].rc);
-    free(w->spends);
-    w->spends = NULL;
-    w->n_spends = 0;
-    w->cap_spends = 0;
+    size_t n = strlen(w->path) + sizeof ".log";
+
+    if (n > PATH_MAX)
+        return OFFPAY_EINVAL;
+    w->log_path = malloc(n);
+    if (w->log_path == NULL)
+        return OFFPAY_ENOMEM;
+    snprintf(w->log_path, n, "%s.log", w->path);
+    return OFFPAY_OK;
 }
 
 void offpay_wallet_close(offpay_wallet *w)
@@ -175,10 +223,17 @@ void offpay_wallet_close(offpay_wallet *w)
     if (w == NULL)
         return;
     free(w->path);
+    free(w->log_path);
     offpay__wallet_sealer_free(w->sealer);
     offpay__lock_release(w->lock_fd);
-    free_spends(w);
-    sodium_free(w); /* wipes the key pair */
+    offpay__log_close(&w->log);
+    for (size_t i = 0; i < w->n_spends; i++)
+        free(w->spends[i].rc);
+    free(w->spends);
+    for (size_t i = 0; i < w->n_creds; i++)
+        free(w->creds[i].idx);
+    free(w->creds);
+    sodium_free(w); /* wipes the key pair and the log key */
 }
 
 void offpay_wallet_public_key(const offpay_wallet *w,
@@ -251,7 +306,7 @@ static int has_receipt(const spend_entry *e, const offpay_receipt *t)
     return 0;
 }
 
-/* Appends t to e (room for it checked by the caller). */
+/* Appends t to e, allocating its slots (room checked by the caller). */
 static offpay_err add_receipt(spend_entry *e, const offpay_receipt *t)
 {
     if (e->rc == NULL) {
@@ -264,50 +319,342 @@ static offpay_err add_receipt(spend_entry *e, const offpay_receipt *t)
     return OFFPAY_OK;
 }
 
-/* ---- persistence ---------------------------------------------------- */
+/* ---- the log in memory ---------------------------------------------- */
 
-/* The JSON object of one spend log entry (format 2), or NULL. */
-static json_t *spend_json(const spend_entry *e)
+/* Adds (sign 1) or takes away (sign -1) code s from its credential's
+ * sums: confirmed + pending + held grows by max(authorized, charged).
+ * Bounded: at most SPENDS_MAX codes, each (1 + RECEIPTS_PER_CODE) u32. */
+static void tally(cred_entry *c, const offpay_wallet_spend *s, int64_t sign)
 {
+    if (s->charged >= 0) {
+        c->confirmed += sign * s->charged;
+        if (s->charged < s->authorized)
+            c->held += sign * ((int64_t)s->authorized - s->charged);
+    } else {
+        c->pending += sign * (int64_t)s->authorized;
+    }
+}
+
+/* The credential of serial, or NULL. */
+static cred_entry *find_cred(offpay_wallet *w, uint64_t serial)
+{
+    if (w->last_cred < w->n_creds && w->creds[w->last_cred].c.serial == serial)
+        return &w->creds[w->last_cred];
+    for (size_t i = 0; i < w->n_creds; i++)
+        if (w->creds[i].c.serial == serial) {
+            w->last_cred = i;
+            return &w->creds[i];
+        }
+    return NULL;
+}
+
+/* The code (serial, counter), or NULL: a binary search of the
+ * credential's codes, which the log keeps in counter order. */
+static spend_entry *find_spend(offpay_wallet *w, const cred_entry *c,
+                               uint32_t counter)
+{
+    size_t lo = 0, hi = c->n_idx;
+
+    while (lo < hi) {
+        size_t   mid = lo + (hi - lo) / 2;
+        uint32_t k = w->spends[c->idx[mid]].s.counter;
+
+        if (k == counter)
+            return &w->spends[c->idx[mid]];
+        if (k < counter)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Room for one more code in w->spends and in c->idx. */
+static offpay_err grow_for_code(offpay_wallet *w, cred_entry *c)
+{
+    if (w->n_spends == w->cap_spends) {
+        size_t       ncap = w->cap_spends ? w->cap_spends * 2 : 16;
+        spend_entry *grown = realloc(w->spends, ncap * sizeof *grown);
+
+        if (grown == NULL)
+            return OFFPAY_ENOMEM;
+        w->spends = grown;
+        w->cap_spends = ncap;
+    }
+    if (c->n_idx == c->cap_idx) {
+        size_t    ncap = c->cap_idx ? c->cap_idx * 2 : 16;
+        uint32_t *grown = realloc(c->idx, ncap * sizeof *grown);
+
+        if (grown == NULL)
+            return OFFPAY_ENOMEM;
+        c->idx = grown;
+        c->cap_idx = ncap;
+    }
+    return OFFPAY_OK;
+}
+
+/* Whether code e (no receipts yet) may follow the log of credential c:
+ * its counter above every logged one of c, the fields in range. */
+static int code_fits(const cred_entry *c, const spend_entry *e)
+{
+    static const uint8_t       zero[OFFPAY_NONCE_BYTES];
     const offpay_wallet_spend *s = &e->s;
-    json_t                    *j, *rcs = json_array();
-    uint8_t                    buf[RECEIPT_MAX_BYTES];
-    size_t                     len = 0;
 
-    if (rcs == NULL)
-        return NULL;
-    for (size_t i = 0; i < e->n_rc; i++) {
-        char hex[2 * RECEIPT_MAX_BYTES + 1];
+    return s->counter > c->highest && s->counter < UINT32_MAX &&
+           s->authorized > 0 && (s->bound == 0 || s->bound == 1) &&
+           (s->bound == 1 || (s->merchant_id == 0 &&
+                              memcmp(e->nonce, zero, sizeof zero) == 0)) &&
+           e->legacy >= -1 && e->legacy <= (int64_t)s->authorized;
+}
 
-        if (offpay_receipt_encode(&e->rc[i], buf, sizeof buf, &len) !=
-                OFFPAY_OK ||
-            json_array_append_new(rcs, json_string(sodium_bin2hex(
-                                           hex, sizeof hex, buf, len))) != 0) {
-            json_decref(rcs);
-            return NULL;
+/* Adds code e (checked with code_fits; room made with grow_for_code) to
+ * the log in memory and to its credential's sums and counter. */
+static void add_code(offpay_wallet *w, cred_entry *c, const spend_entry *e)
+{
+    spend_entry *x = &w->spends[w->n_spends];
+
+    *x = *e;
+    x->rc = NULL;
+    x->n_rc = 0;
+    update_charged(x);
+    c->idx[c->n_idx++] = (uint32_t)w->n_spends;
+    w->n_spends++;
+    c->highest = x->s.counter;
+    if (c->next_counter <= x->s.counter)
+        c->next_counter = x->s.counter + 1;
+    c->codes++;
+    tally(c, &x->s, 1);
+}
+
+/* Keeps receipt t (checked: it fits e, is new, and there is room) with
+ * code e of credential c, and updates c's sums. A code migrated from
+ * format 1 kept the amount of its one receipt but not the receipt: that
+ * receipt, taken again, takes its place. */
+static offpay_err keep_receipt(cred_entry *c, spend_entry *e,
+                               const offpay_receipt *t)
+{
+    int64_t    old_legacy = e->legacy;
+    offpay_err rc;
+
+    tally(c, &e->s, -1);
+    if (e->n_rc == 0 && e->legacy == (int64_t)t->amount)
+        e->legacy = -1;
+    rc = add_receipt(e, t);
+    if (rc != OFFPAY_OK)
+        e->legacy = old_legacy;
+    tally(c, &e->s, 1);
+    return rc;
+}
+
+/* ---- log records ---------------------------------------------------- */
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+#define CODE_REC_BYTES (1 + 8 + 4 + 4 + 4 + 1 + 8 + OFFPAY_NONCE_BYTES + 8)
+_Static_assert(CODE_REC_BYTES <= 1 + OFFPAY__LOG_BODY_CODE,
+               "a code record fits its body");
+_Static_assert(3 + RECEIPT_MAX_BYTES <= 1 + OFFPAY__LOG_BODY_RECEIPT,
+               "a receipt record fits its body");
+
+static void code_record(const spend_entry *e,
+                        uint8_t            p[OFFPAY__LOG_PLAIN_BYTES])
+{
+    memset(p, 0, OFFPAY__LOG_PLAIN_BYTES);
+    p[0] = REC_CODE;
+    put_be(p + 1, e->s.serial, 8);
+    put_be(p + 9, e->s.counter, 4);
+    put_be(p + 13, e->s.authorized, 4);
+    put_be(p + 17, e->s.time, 4);
+    p[21] = (uint8_t)e->s.bound;
+    put_be(p + 22, e->s.merchant_id, 8);
+    memcpy(p + 30, e->nonce, OFFPAY_NONCE_BYTES);
+    put_be(p + 30 + OFFPAY_NONCE_BYTES, (uint64_t)e->legacy, 8);
+}
+
+static offpay_err receipt_record(const offpay_receipt *t,
+                                 uint8_t p[OFFPAY__LOG_PLAIN_BYTES])
+{
+    size_t     len = 0;
+    offpay_err rc;
+
+    memset(p, 0, OFFPAY__LOG_PLAIN_BYTES);
+    p[0] = REC_RECEIPT;
+    rc = offpay_receipt_encode(t, p + 3, RECEIPT_MAX_BYTES, &len);
+    if (rc == OFFPAY_OK)
+        put_be(p + 1, len, 2);
+    return rc;
+}
+
+/* 1 when p[from..to) are all zero. (Past a record's body the log gives
+ * zeros: spendlog.c.) */
+static int zero_from(const uint8_t *p, size_t from, size_t to)
+{
+    uint8_t acc = 0;
+
+    for (size_t i = from; i < to; i++)
+        acc |= p[i];
+    return acc == 0;
+}
+
+/* Replays one record of the log into w (strict: anything the wallet
+ * would not have written is OFFPAY_ECORRUPT). */
+static offpay_err apply_record(void *ctx, uint64_t index,
+                               const uint8_t p[OFFPAY__LOG_PLAIN_BYTES])
+{
+    offpay_wallet *w = ctx;
+    cred_entry    *c;
+    offpay_err     rc;
+
+    (void)index;
+    if (p[0] == REC_CODE) {
+        spend_entry e;
+
+        memset(&e, 0, sizeof e);
+        e.s.serial = get_be(p + 1, 8);
+        e.s.counter = (uint32_t)get_be(p + 9, 4);
+        e.s.authorized = (uint32_t)get_be(p + 13, 4);
+        e.s.time = (uint32_t)get_be(p + 17, 4);
+        e.s.bound = p[21];
+        e.s.merchant_id = get_be(p + 22, 8);
+        memcpy(e.nonce, p + 30, OFFPAY_NONCE_BYTES);
+        e.legacy = (int64_t)get_be(p + 30 + OFFPAY_NONCE_BYTES, 8);
+        c = find_cred(w, e.s.serial);
+        if (!zero_from(p, CODE_REC_BYTES, 1 + OFFPAY__LOG_BODY_CODE) ||
+            c == NULL || !code_fits(c, &e) || w->n_spends >= SPENDS_MAX)
+            return OFFPAY_ECORRUPT;
+        rc = grow_for_code(w, c);
+        if (rc == OFFPAY_OK)
+            add_code(w, c, &e);
+        return rc;
+    }
+    if (p[0] == REC_RECEIPT) {
+        offpay_receipt t;
+        spend_entry   *e;
+        size_t         len = (size_t)get_be(p + 1, 2);
+
+        if (len > RECEIPT_MAX_BYTES ||
+            !zero_from(p, 3 + len, 1 + OFFPAY__LOG_BODY_RECEIPT) ||
+            offpay_receipt_decode(p + 3, len, &t) != OFFPAY_OK)
+            return OFFPAY_ECORRUPT;
+        c = find_cred(w, t.serial);
+        e = c != NULL ? find_spend(w, c, t.counter) : NULL;
+        if (e == NULL || receipt_fits(e, c->c.currency, &t) != OFFPAY_OK ||
+            has_receipt(e, &t) || e->n_rc == RECEIPTS_PER_CODE)
+            return OFFPAY_ECORRUPT;
+        return keep_receipt(c, e, &t);
+    }
+    return OFFPAY_ECORRUPT;
+}
+
+/* The whole log of w as a log file image (header, then each code followed
+ * by its receipts, sealed with w's log key): *img is malloc'd. */
+static offpay_err log_image(const offpay_wallet *w, uint8_t **img, size_t *len)
+{
+    uint8_t    p[OFFPAY__LOG_PLAIN_BYTES];
+    size_t     n = 0, cap = w->n_spends;
+    uint64_t   k = 0;
+    uint8_t   *out;
+    offpay_err rc = OFFPAY_OK;
+
+    *img = NULL;
+    *len = 0;
+    for (size_t i = 0; i < w->n_spends; i++)
+        cap += w->spends[i].n_rc;
+    out = malloc(OFFPAY__LOG_HEADER_BYTES + cap * OFFPAY__LOG_RECORD_BYTES);
+    if (out == NULL)
+        return OFFPAY_ENOMEM;
+    rc = offpay__log_header(w->log_key, out);
+    n = OFFPAY__LOG_HEADER_BYTES;
+    for (size_t i = 0; i < w->n_spends && rc == OFFPAY_OK; i++) {
+        const spend_entry *e = &w->spends[i];
+
+        code_record(e, p);
+        rc = offpay__log_seal(w->log_key, k++, p, out + n);
+        n += OFFPAY__LOG_RECORD_BYTES;
+        for (size_t j = 0; j < e->n_rc && rc == OFFPAY_OK; j++) {
+            rc = receipt_record(&e->rc[j], p);
+            if (rc == OFFPAY_OK)
+                rc = offpay__log_seal(w->log_key, k++, p, out + n);
+            n += OFFPAY__LOG_RECORD_BYTES;
         }
     }
-    j = json_pack("{s:I, s:I, s:I, s:I, s:i, s:I, s:o}", "serial",
-                  (json_int_t)s->serial, "counter", (json_int_t)s->counter,
-                  "authorized", (json_int_t)s->authorized, "time",
-                  (json_int_t)s->time, "bound", s->bound, "merchant_id",
-                  (json_int_t)s->merchant_id, "receipts", rcs);
-    if (j != NULL && e->legacy >= 0 &&
-        json_object_set_new(j, "charged", json_integer(e->legacy)) != 0) {
-        json_decref(j);
-        return NULL;
+    sodium_memzero(p, sizeof p);
+    if (rc != OFFPAY_OK) {
+        free(out);
+        return rc;
     }
-    return j;
+    *img = out;
+    *len = n;
+    return OFFPAY_OK;
 }
+
+offpay_err offpay__wallet_log_image(const offpay_wallet *w, uint8_t **img,
+                                    size_t *len)
+{
+    if (img != NULL)
+        *img = NULL;
+    if (len != NULL)
+        *len = 0;
+    if (w == NULL || img == NULL || len == NULL)
+        return OFFPAY_EINVAL;
+    return log_image(w, img, len);
+}
+
+offpay_err offpay__wallet_log_replay(offpay_wallet *w, const uint8_t *img,
+                                     size_t len, size_t *valid_len)
+{
+    uint64_t n = 0;
+    size_t   v = 0;
+
+    if (valid_len != NULL)
+        *valid_len = 0;
+    if (w == NULL || (img == NULL && len > 0))
+        return OFFPAY_EINVAL;
+    if (w->format != FORMAT || w->n_spends != 0)
+        return OFFPAY_EINVAL; /* a log belongs to a format-3 state alone */
+    if (img == NULL)
+        return OFFPAY_ECORRUPT;
+    {
+        offpay_err rc = offpay__log_replay_image(img, len, w->log_key,
+                                                 apply_record, w, &n, &v);
+        if (valid_len != NULL)
+            *valid_len = v;
+        return rc;
+    }
+}
+
+offpay_err offpay__wallet_log_seal(const offpay_wallet *w, uint64_t index,
+                                   const uint8_t plain[OFFPAY__LOG_PLAIN_BYTES],
+                                   uint8_t       rec[OFFPAY__LOG_RECORD_BYTES])
+{
+    if (w == NULL || plain == NULL || rec == NULL)
+        return OFFPAY_EINVAL;
+    return offpay__log_seal(w->log_key, index, plain, rec);
+}
+
+/* ---- the sealed state ----------------------------------------------- */
 
 offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
                                      size_t *len_out)
 {
-    json_t *root = json_object(), *creds = json_array(), *spends = json_array();
-    uint8_t seed[OFFPAY_SEED_BYTES];
-    uint8_t cbuf[OFFPAY_WALLET_CRED_BYTES];
-    size_t  clen = 0;
-    char   *text;
+    json_t    *root = json_object(), *creds = json_array();
+    uint8_t    seed[OFFPAY_SEED_BYTES];
+    uint8_t    cbuf[OFFPAY_WALLET_CRED_BYTES];
+    size_t     clen = 0;
+    char      *text;
     offpay_err rc = OFFPAY_ENOMEM;
 
     if (text_out != NULL)
@@ -318,7 +665,7 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
         rc = OFFPAY_EINVAL;
         goto out;
     }
-    if (root == NULL || creds == NULL || spends == NULL)
+    if (root == NULL || creds == NULL)
         goto out;
     if (crypto_sign_ed25519_sk_to_seed(seed, w->kp.sk) != 0) {
         rc = OFFPAY_ECRYPTO;
@@ -332,7 +679,9 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
         (rc = offpay__json_set_hex(root, "bundle", w->bundle_bytes,
                                    w->bundle_len)) != OFFPAY_OK ||
         (rc = offpay__json_set_u64(root, "default_cap",
-                                   (uint64_t)w->default_cap)) != OFFPAY_OK)
+                                   (uint64_t)w->default_cap)) != OFFPAY_OK ||
+        (rc = offpay__json_set_hex(root, "log_key", w->log_key,
+                                   sizeof w->log_key)) != OFFPAY_OK)
         goto out;
     for (size_t i = 0; i < w->n_creds; i++) {
         json_t *c = json_object();
@@ -347,16 +696,8 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
                                        w->creds[i].next_counter)) != OFFPAY_OK)
             goto out;
     }
-    for (size_t i = 0; i < w->n_spends; i++) {
-        json_t *j = spend_json(&w->spends[i]);
-
-        rc = OFFPAY_ENOMEM;
-        if (j == NULL || json_array_append_new(spends, j) != 0)
-            goto out;
-    }
     rc = OFFPAY_ENOMEM;
-    if (json_object_set(root, "creds", creds) != 0 ||
-        json_object_set(root, "spends", spends) != 0)
+    if (json_object_set(root, "creds", creds) != 0)
         goto out;
     text = json_dumps(root, JSON_COMPACT);
     if (text == NULL)
@@ -367,15 +708,14 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
 out:
     sodium_memzero(seed, sizeof seed);
     json_decref(creds);
-    json_decref(spends);
     json_decref(root);
     return rc;
 }
 
-/* Writes the state to the file. Refused before anything is written when
- * the path gained a second name (OFFPAY_ELINKED) or the state outgrew the
- * file (OFFPAY_ERANGE). */
-static offpay_err save(const offpay_wallet *w)
+/* Writes the sealed state to the file. Refused before anything is written
+ * when the path gained a second name (OFFPAY_ELINKED) or the state outgrew
+ * the file (OFFPAY_ERANGE). */
+static offpay_err save_sealed(const offpay_wallet *w)
 {
     char      *text = NULL;
     size_t     len = 0;
@@ -400,6 +740,101 @@ out:
     return rc;
 }
 
+/* Accepts any record: the migration's check that the log it wrote reads
+ * back whole. */
+static offpay_err count_record(void *ctx, uint64_t index,
+                               const uint8_t p[OFFPAY__LOG_PLAIN_BYTES])
+{
+    (void)ctx;
+    (void)index;
+    (void)p;
+    return OFFPAY_OK;
+}
+
+/* Moves the log of a format 1 or 2 state out of the sealed file: a new
+ * log key, the log written (atomically), then the sealed file in format
+ * 3. On failure w is as it was (w->migrate stays set: the next change
+ * tries again). */
+static offpay_err migrate(offpay_wallet *w)
+{
+    uint8_t    old_key[OFFPAY__LOG_KEY_BYTES];
+    uint8_t   *img = NULL;
+    size_t     len = 0, want;
+    offpay_err rc;
+
+    memcpy(old_key, w->log_key, sizeof old_key);
+    crypto_aead_xchacha20poly1305_ietf_keygen(w->log_key);
+    want = 0;
+    for (size_t i = 0; i < w->n_spends; i++)
+        want += 1 + w->spends[i].n_rc;
+    if ((rc = offpay__path_check_unlinked(w->log_path)) != OFFPAY_OK ||
+        (rc = log_image(w, &img, &len)) != OFFPAY_OK ||
+        (rc = offpay__log_create(w->log_path, img, len)) != OFFPAY_OK ||
+        (rc = save_sealed(w)) != OFFPAY_OK)
+        goto out;
+    /* Now the wallet's log is the file: hold it open for the appends. */
+    rc = offpay__log_open(&w->log, w->log_path, w->log_key, count_record, w);
+    if (rc == OFFPAY_OK && w->log.n != want)
+        rc = OFFPAY_EIO;
+    if (rc != OFFPAY_OK) {
+        offpay__log_close(&w->log);
+        goto out;
+    }
+    w->migrate = 0;
+    w->reseal = 0;
+    w->format = FORMAT;
+out:
+    if (rc != OFFPAY_OK && w->migrate)
+        memcpy(w->log_key, old_key, sizeof old_key);
+    sodium_memzero(old_key, sizeof old_key);
+    free(img);
+    return rc;
+}
+
+/* Saves a change of the sealed state (credentials, bundle, settings),
+ * migrating an old file first. */
+static offpay_err save(offpay_wallet *w)
+{
+    offpay_err rc;
+
+    if (w->path == NULL || w->sealer == NULL)
+        return OFFPAY_EINVAL;
+    rc = w->migrate ? migrate(w) /* writes the sealed state too */
+                    : save_sealed(w);
+    if (rc == OFFPAY_OK)
+        w->reseal = 0;
+    return rc;
+}
+
+/* Appends one record (a code or a receipt) to the log, durably. */
+static offpay_err append(offpay_wallet *w,
+                         const uint8_t  p[OFFPAY__LOG_PLAIN_BYTES])
+{
+    offpay_err rc;
+
+    if (w->path == NULL || w->sealer == NULL)
+        return OFFPAY_EINVAL; /* a handle from offpay__wallet_state_load */
+    /* The wallet file keeps one name too (the log's is checked by the
+     * append): a second one would name a second lock. */
+    rc = offpay__path_check_unlinked(w->path);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (w->migrate) {
+        rc = migrate(w);
+        if (rc != OFFPAY_OK)
+            return rc;
+    }
+    if (w->reseal) {
+        /* Codes no longer rewrite the wallet file, so the first one after
+         * opening a weakly sealed file reseals it (wallet_file.h). */
+        rc = save_sealed(w);
+        if (rc != OFFPAY_OK)
+            return rc;
+        w->reseal = 0;
+    }
+    return offpay__log_append(&w->log, w->log_key, p);
+}
+
 /* Hex string v into b (at most cap bytes); *n its length. */
 static offpay_err hex_value(const json_t *v, uint8_t *b, size_t cap, size_t *n)
 {
@@ -416,15 +851,6 @@ static offpay_err hex_value(const json_t *v, uint8_t *b, size_t cap, size_t *n)
     return OFFPAY_OK;
 }
 
-/* The credential of serial, or NULL. */
-static const cred_entry *find_cred(const offpay_wallet *w, uint64_t serial)
-{
-    for (size_t i = 0; i < w->n_creds; i++)
-        if (w->creds[i].c.serial == serial)
-            return &w->creds[i];
-    return NULL;
-}
-
 /* Reads one credential entry: exactly {"cred", "next_counter"}. */
 static offpay_err load_cred(offpay_wallet *w, const json_t *c, cred_entry *e)
 {
@@ -432,6 +858,7 @@ static offpay_err load_cred(offpay_wallet *w, const json_t *c, cred_entry *e)
     size_t   clen = 0;
     uint64_t v;
 
+    memset(e, 0, sizeof *e);
     if (!json_is_object(c) || json_object_size(c) != 2 ||
         offpay__json_get_hexv(c, "cred", cbuf, sizeof cbuf, &clen) !=
             OFFPAY_OK ||
@@ -445,19 +872,17 @@ static offpay_err load_cred(offpay_wallet *w, const json_t *c, cred_entry *e)
     return OFFPAY_OK;
 }
 
-/* Reads one spend log entry of format 1 or 2 into e (e->rc allocated
- * here; the caller frees it with the log). */
-static offpay_err load_spend(const offpay_wallet *w, json_t *j, int format,
-                             spend_entry *e)
+/* Reads one spend log entry of format 1 or 2 into w's log. */
+static offpay_err load_spend(offpay_wallet *w, json_t *j, int format)
 {
-    json_int_t        serial, counter, authorized, t, mid, charged = -1;
-    json_t           *rcs = NULL;
-    int               bound, has_charged = 0;
-    const cred_entry *c;
-    offpay_err        rc;
+    json_int_t  serial, counter, authorized, t, mid, charged = -1;
+    json_t     *rcs = NULL;
+    int         bound, has_charged = 0;
+    cred_entry *c;
+    spend_entry e, *x;
+    offpay_err  rc;
 
-    memset(e, 0, sizeof *e);
-    e->legacy = -1;
+    memset(&e, 0, sizeof e);
     if (format == 1) {
         if (json_unpack(j, "{s:I, s:I, s:I, s:I, s:i, s:I, s:I !}", "serial",
                         &serial, "counter", &counter, "authorized", &authorized,
@@ -487,16 +912,24 @@ static offpay_err load_spend(const offpay_wallet *w, json_t *j, int format,
     c = find_cred(w, (uint64_t)serial);
     if (c == NULL || counter <= 0 || counter >= c->next_counter ||
         authorized <= 0 || authorized > UINT32_MAX || t < 0 || t > UINT32_MAX ||
-        (bound != 0 && bound != 1) || (bound == 0 && mid != 0) ||
-        charged < -1 || charged > authorized)
+        (bound != 0 && bound != 1) || charged < -1 || charged > authorized)
         return OFFPAY_ECORRUPT;
-    e->s.serial = (uint64_t)serial;
-    e->s.counter = (uint32_t)counter;
-    e->s.authorized = (uint32_t)authorized;
-    e->s.time = (uint32_t)t;
-    e->s.bound = bound;
-    e->s.merchant_id = (uint64_t)mid;
-    e->legacy = has_charged ? charged : -1;
+    e.s.serial = (uint64_t)serial;
+    e.s.counter = (uint32_t)counter;
+    e.s.authorized = (uint32_t)authorized;
+    e.s.time = (uint32_t)t;
+    e.s.bound = bound;
+    e.s.merchant_id = (uint64_t)mid;
+    e.legacy = has_charged ? charged : -1;
+    /* One entry per code, in counter order: a counter is never used
+     * twice. */
+    if (!code_fits(c, &e))
+        return OFFPAY_ECORRUPT;
+    rc = grow_for_code(w, c);
+    if (rc != OFFPAY_OK)
+        return rc;
+    add_code(w, c, &e);
+    x = &w->spends[w->n_spends - 1];
     for (size_t i = 0; rcs != NULL && i < json_array_size(rcs); i++) {
         uint8_t        buf[RECEIPT_MAX_BYTES];
         size_t         len = 0;
@@ -505,25 +938,25 @@ static offpay_err load_spend(const offpay_wallet *w, json_t *j, int format,
         if (hex_value(json_array_get(rcs, i), buf, sizeof buf, &len) !=
                 OFFPAY_OK ||
             offpay_receipt_decode(buf, len, &r) != OFFPAY_OK ||
-            receipt_fits(e, c->c.currency, &r) != OFFPAY_OK ||
-            has_receipt(e, &r))
+            receipt_fits(x, c->c.currency, &r) != OFFPAY_OK ||
+            has_receipt(x, &r))
             return OFFPAY_ECORRUPT;
-        rc = add_receipt(e, &r);
+        rc = keep_receipt(c, x, &r);
         if (rc != OFFPAY_OK)
             return rc;
     }
-    update_charged(e);
     return OFFPAY_OK;
 }
 
-/* Parses a decrypted state into w (fresh from wallet_new). */
+/* Parses a decrypted state (format 1, 2 or 3) into w (fresh from
+ * wallet_new). A format 3 state's log is replayed separately. */
 static offpay_err parse_state(offpay_wallet *w, const uint8_t *plain,
                               size_t plain_len)
 {
-    json_t      *root = NULL, *creds, *spends;
+    json_t      *root = NULL, *creds, *spends = NULL;
     uint8_t      seed[OFFPAY_SEED_BYTES];
     uint64_t     v;
-    int          format;
+    size_t       nc;
     json_error_t jerr;
     offpay_err   rc = OFFPAY_ECORRUPT;
 
@@ -534,7 +967,7 @@ static offpay_err parse_state(offpay_wallet *w, const uint8_t *plain,
     if (!json_is_object(root) || json_object_size(root) != 7 ||
         offpay__json_get_u64(root, "format", FORMAT, &v) != OFFPAY_OK || v < 1)
         goto out;
-    format = (int)v;
+    w->format = (int)v;
     if (offpay__json_get_hex(root, "seed", seed, sizeof seed) != OFFPAY_OK ||
         offpay_keypair_from_seed(seed, &w->kp) != OFFPAY_OK ||
         offpay__json_get_hex(root, "root_pk", w->root_pk, OFFPAY_PK_BYTES) !=
@@ -548,38 +981,40 @@ static offpay_err parse_state(offpay_wallet *w, const uint8_t *plain,
             OFFPAY_OK)
         goto out;
     w->default_cap = (int64_t)v;
+    if (w->format == FORMAT) {
+        if (offpay__json_get_hex(root, "log_key", w->log_key,
+                                 sizeof w->log_key) != OFFPAY_OK)
+            goto out;
+    } else {
+        spends = json_object_get(root, "spends");
+        if (!json_is_array(spends) ||
+            json_array_size(spends) > LEGACY_SPENDS_MAX)
+            goto out;
+    }
     creds = json_object_get(root, "creds");
-    spends = json_object_get(root, "spends");
-    if (!json_is_array(creds) || json_array_size(creds) > CREDS_MAX ||
-        !json_is_array(spends) || json_array_size(spends) > SPENDS_MAX)
+    if (!json_is_array(creds) || json_array_size(creds) > CREDS_MAX)
         goto out;
-    for (size_t i = 0; i < json_array_size(creds); i++) {
+    nc = json_array_size(creds);
+    if (nc > 0) {
+        w->creds = calloc(nc, sizeof *w->creds);
+        if (w->creds == NULL) {
+            rc = OFFPAY_ENOMEM;
+            goto out;
+        }
+        w->cap_creds = nc;
+    }
+    for (size_t i = 0; i < nc; i++) {
         rc = load_cred(w, json_array_get(creds, i), &w->creds[i]);
         if (rc != OFFPAY_OK)
             goto out;
         w->n_creds = i + 1;
     }
-    w->cap_spends = json_array_size(spends) + 16;
-    w->spends = calloc(w->cap_spends, sizeof *w->spends);
-    if (w->spends == NULL) {
-        rc = OFFPAY_ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < json_array_size(spends); i++) {
-        spend_entry *e = &w->spends[i];
-
-        rc = load_spend(w, json_array_get(spends, i), format, e);
-        w->n_spends = i + 1; /* e->rc, if any, is freed with the log */
+    for (size_t i = 0; spends != NULL && i < json_array_size(spends); i++) {
+        rc = load_spend(w, json_array_get(spends, i), w->format);
         if (rc != OFFPAY_OK)
             goto out;
-        /* One entry per code: a counter is never used twice. */
-        for (size_t k = 0; k < i; k++)
-            if (w->spends[k].s.serial == e->s.serial &&
-                w->spends[k].s.counter == e->s.counter) {
-                rc = OFFPAY_ECORRUPT;
-                goto out;
-            }
     }
+    w->migrate = w->format < FORMAT;
     rc = OFFPAY_OK;
 out:
     sodium_memzero(seed, sizeof seed);
@@ -602,6 +1037,13 @@ offpay_err offpay__wallet_state_load(const uint8_t *plain, size_t len,
     if (w == NULL)
         return OFFPAY_ENOMEM;
     rc = parse_state(w, plain != NULL ? plain : (const uint8_t *)"", len);
+    if (rc == OFFPAY_OK && w->migrate) {
+        /* A log key, so that the log can be dumped as a format 3 wallet
+         * would hold it; nothing is written (no file). */
+        crypto_aead_xchacha20poly1305_ietf_keygen(w->log_key);
+        w->migrate = 0;
+        w->format = FORMAT;
+    }
     if (rc != OFFPAY_OK) {
         offpay_wallet_close(w);
         return rc;
@@ -610,18 +1052,56 @@ offpay_err offpay__wallet_state_load(const uint8_t *plain, size_t len,
     return OFFPAY_OK;
 }
 
+/* 1 when the wallet file at w->path was sealed below the default KDF cost
+ * of wallets (in either dimension): the sealer then holds a key at the
+ * default, and the file is resealed at the next write. */
+static int sealed_weakly(const offpay_wallet *w)
+{
+    uint8_t *img = NULL;
+    size_t   len = 0;
+    uint32_t ops, mem, fops, fmem;
+    int      weak = 0;
+
+    offpay__kdf_cost(OFFPAY__KDF_INTERACTIVE, &ops, &mem);
+    if (offpay__file_read(w->path, OFFPAY__WALLET_FILE_MAX, &img, &len) !=
+        OFFPAY_OK)
+        return 0;
+    if (len >= OFFPAY__WALLET_HEADER_BYTES) {
+        fops = (uint32_t)get_be(img + OFFPAY__WALLET_OFF_OPSLIMIT, 4);
+        fmem = (uint32_t)get_be(img + OFFPAY__WALLET_OFF_MEMLIMIT, 4);
+        weak = fops < ops || fmem < mem;
+    }
+    free(img);
+    return weak;
+}
+
 static offpay_err load(offpay_wallet *w, const char *passphrase)
 {
     uint8_t   *plain = NULL;
     size_t     plain_len = 0;
     offpay_err rc;
 
-    rc = offpay__wallet_sealer_load(w->path, passphrase, &plain, &plain_len,
-                                    &w->sealer);
+    rc = set_log_path(w);
+    if (rc == OFFPAY_OK)
+        rc = offpay__wallet_sealer_load(w->path, passphrase, &plain, &plain_len,
+                                        &w->sealer);
     if (rc == OFFPAY_OK)
         rc = parse_state(w, plain, plain_len);
     offpay__wallet_plain_free(plain, plain_len);
-    return rc;
+    if (rc != OFFPAY_OK)
+        return rc;
+    w->reseal = sealed_weakly(w);
+    if (w->migrate) {
+        /* Migrated now, once. Where that cannot be written (read-only
+         * media, a full disk), the wallet still opens from the old file,
+         * whole in memory, and the next change migrates it first. A link
+         * at the log's path is refused, as at the wallet's. */
+        rc = migrate(w);
+        if (rc != OFFPAY_ELINKED && rc != OFFPAY_ENOMEM)
+            rc = OFFPAY_OK;
+        return rc;
+    }
+    return offpay__log_open(&w->log, w->log_path, w->log_key, apply_record, w);
 }
 
 offpay_err offpay_wallet_create(const char *path, const char *passphrase,
@@ -630,6 +1110,7 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
                                 offpay_wallet **out)
 {
     offpay_wallet *w = NULL;
+    uint8_t        header[OFFPAY__LOG_HEADER_BYTES];
     struct stat    st;
     offpay_err     rc;
 
@@ -645,9 +1126,11 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
     if (w == NULL)
         return OFFPAY_ENOMEM;
     if ((rc = resolve_path(path, &w->path)) != OFFPAY_OK ||
+        (rc = set_log_path(w)) != OFFPAY_OK ||
         (rc = offpay__path_check_unlinked(w->path)) != OFFPAY_OK ||
         (rc = lock_wallet(w)) != OFFPAY_OK ||
-        (rc = offpay__path_check_unlinked(w->path)) != OFFPAY_OK)
+        (rc = offpay__path_check_unlinked(w->path)) != OFFPAY_OK ||
+        (rc = offpay__path_check_unlinked(w->log_path)) != OFFPAY_OK)
         goto out;
     if (lstat(w->path, &st) == 0) {
         rc = S_ISDIR(st.st_mode) ? OFFPAY_EISDIR : OFFPAY_EEXISTS;
@@ -662,8 +1145,17 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
     memcpy(w->root_pk, root_pk, OFFPAY_PK_BYTES);
     memcpy(w->bundle_bytes, bundle, bundle_len);
     w->bundle_len = bundle_len;
+    w->format = FORMAT;
+    crypto_aead_xchacha20poly1305_ietf_keygen(w->log_key);
+    /* The log first (a stray one, if the sealed file never follows, is
+     * replaced by the next create at this path), then the sealed file. */
     if ((rc = offpay_keypair_generate(&w->kp)) != OFFPAY_OK ||
-        (rc = save(w)) != OFFPAY_OK)
+        (rc = offpay__log_header(w->log_key, header)) != OFFPAY_OK ||
+        (rc = offpay__log_create(w->log_path, header, sizeof header)) !=
+            OFFPAY_OK ||
+        (rc = save_sealed(w)) != OFFPAY_OK ||
+        (rc = offpay__log_open(&w->log, w->log_path, w->log_key, apply_record,
+                               w)) != OFFPAY_OK)
         goto out;
     *out = w;
     w = NULL;
@@ -759,6 +1251,19 @@ offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
             return OFFPAY_EEXISTS;
     if (w->n_creds == CREDS_MAX)
         return OFFPAY_ERANGE;
+    if (w->n_creds == w->cap_creds) {
+        size_t      ncap = w->cap_creds ? w->cap_creds * 2 : 4;
+        cred_entry *grown;
+
+        if (ncap > CREDS_MAX)
+            ncap = CREDS_MAX;
+        grown = realloc(w->creds, ncap * sizeof *grown);
+        if (grown == NULL)
+            return OFFPAY_ENOMEM;
+        w->creds = grown;
+        w->cap_creds = ncap;
+    }
+    memset(&w->creds[w->n_creds], 0, sizeof w->creds[w->n_creds]);
     w->creds[w->n_creds].c = c;
     w->creds[w->n_creds].next_counter = 1;
     w->n_creds++;
@@ -809,57 +1314,32 @@ size_t offpay_wallet_n_credentials(const offpay_wallet *w)
     return w == NULL ? 0 : w->n_creds;
 }
 
-/* Sums the spend log of one serial: charged per receipts (confirmed),
- * authorized without a receipt (pending), authorized beyond the receipted
- * charge (held), and the number of codes. Every code's whole authorized
- * amount stays reserved, and more when receipts from several terminals
- * charge more than it authorized: confirmed + pending + held = the sum
- * over the codes of max(authorized, charged). */
-static void spent_of(const offpay_wallet *w, uint64_t serial,
-                     int64_t *confirmed, int64_t *pending, int64_t *held,
-                     uint32_t *codes)
-{
-    *confirmed = 0;
-    *pending = 0;
-    *held = 0;
-    *codes = 0;
-    for (size_t i = 0; i < w->n_spends; i++) {
-        const offpay_wallet_spend *s = &w->spends[i].s;
-
-        if (s->serial != serial)
-            continue;
-        (*codes)++;
-        /* Bounded: at most SPENDS_MAX entries, each charged at most
-         * (1 + RECEIPTS_PER_CODE) u32. */
-        if (s->charged >= 0) {
-            *confirmed += s->charged;
-            if (s->charged < s->authorized)
-                *held += s->authorized - s->charged;
-        } else {
-            *pending += s->authorized;
-        }
-    }
-}
-
 offpay_err offpay_wallet_get_balance(const offpay_wallet *w, size_t i,
                                      uint32_t now, offpay_wallet_balance *out)
 {
-    const offpay_wallet_cred *c;
+    const cred_entry *e;
 
     if (w == NULL || out == NULL)
         return OFFPAY_EINVAL;
     if (i >= w->n_creds)
         return OFFPAY_ENOTFOUND;
-    c = &w->creds[i].c;
+    e = &w->creds[i];
     memset(out, 0, sizeof *out);
-    out->serial = c->serial;
-    out->currency = c->currency;
-    out->expires = c->expires;
-    out->limit = c->limit;
-    spent_of(w, c->serial, &out->confirmed, &out->pending, &out->held,
-             &out->codes);
+    out->serial = e->c.serial;
+    out->currency = e->c.currency;
+    out->expires = e->c.expires;
+    out->limit = e->c.limit;
+    /* Every code's whole authorized amount stays reserved, and more when
+     * receipts from several terminals charge more than it authorized:
+     * confirmed + pending + held = the sum over the codes of
+     * max(authorized, charged). */
+    out->confirmed = e->confirmed;
+    out->pending = e->pending;
+    out->held = e->held;
+    out->codes = e->codes;
     out->available = out->limit - out->confirmed - out->pending - out->held;
-    out->usable = offpay_wallet_cred_verify(&w->bundle, c, now, 0) == OFFPAY_OK;
+    out->usable =
+        offpay_wallet_cred_verify(&w->bundle, &e->c, now, 0) == OFFPAY_OK;
     return OFFPAY_OK;
 }
 
@@ -907,6 +1387,27 @@ offpay_err offpay_wallet_get_receipt(const offpay_wallet *w, size_t i, size_t j,
 
 /* ---- making codes --------------------------------------------------- */
 
+/* offpay_wallet_cred_verify(&w->bundle, &e->c, now, 0), with the
+ * signature checked once per issuer key: a code costs one signature, not
+ * a verification as well. */
+static offpay_err cred_usable(const offpay_wallet *w, cred_entry *e,
+                              uint32_t now)
+{
+    const uint8_t *pk = NULL;
+    offpay_err     rc;
+
+    rc = offpay_bundle_key_for(&w->bundle, e->c.kid, now, &pk);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (sodium_memcmp(e->sig_ok_pk, pk, OFFPAY_PK_BYTES) != 0) {
+        rc = offpay__wallet_cred_sig(&e->c, pk);
+        if (rc != OFFPAY_OK)
+            return rc;
+        memcpy(e->sig_ok_pk, pk, OFFPAY_PK_BYTES);
+    }
+    return offpay__window_check(e->c.valid_from, e->c.expires, now, 0);
+}
+
 /*
  * Picks the newest usable credential in currency that can cover amount
  * (0: the default cap). *amount_out is the amount to authorize.
@@ -919,11 +1420,9 @@ static offpay_err choose(offpay_wallet *w, int64_t amount, uint16_t currency,
 
     for (size_t i = w->n_creds; i > 0; i--) {
         cred_entry *e = &w->creds[i - 1];
-        int64_t     confirmed, pending, held, available, want;
-        uint32_t    codes;
+        int64_t     available, want;
 
-        if (e->c.currency != currency ||
-            offpay_wallet_cred_verify(&w->bundle, &e->c, now, 0) != OFFPAY_OK)
+        if (e->c.currency != currency || cred_usable(w, e, now) != OFFPAY_OK)
             continue;
         if (unbound && !(e->c.flags & OFFPAY_CRED_ALLOW_UNBOUND)) {
             best_err = OFFPAY_EUNBOUND_REFUSED;
@@ -933,8 +1432,7 @@ static offpay_err choose(offpay_wallet *w, int64_t amount, uint16_t currency,
             best_err = OFFPAY_ECOUNTER;
             continue;
         }
-        spent_of(w, e->c.serial, &confirmed, &pending, &held, &codes);
-        available = (int64_t)e->c.limit - confirmed - pending - held;
+        available = (int64_t)e->c.limit - e->confirmed - e->pending - e->held;
         want = amount;
         if (want == 0) {
             int64_t cap =
@@ -955,83 +1453,26 @@ static offpay_err choose(offpay_wallet *w, int64_t amount, uint16_t currency,
     return best_err;
 }
 
-/* Drops the logged codes (and their receipts) of credentials expired more
- * than PRUNE_AFTER ago, and returns how many. Terminals refuse their codes, so
- * nothing they reserve can be spent. The credentials themselves stay, retired
- * (next counter at its maximum), so neither a clock set back nor adding one
- * again can make them pay with their log forgotten. */
-static size_t prune(offpay_wallet *w, uint32_t now)
-{
-    size_t keep = 0, dropped;
-
-    for (size_t k = 0; k < w->n_creds; k++)
-        if ((uint64_t)w->creds[k].c.expires + PRUNE_AFTER < now)
-            w->creds[k].next_counter = UINT32_MAX;
-    for (size_t i = 0; i < w->n_spends; i++) {
-        int live = 0;
-
-        for (size_t k = 0; k < w->n_creds; k++)
-            if (w->creds[k].c.serial == w->spends[i].s.serial &&
-                (uint64_t)w->creds[k].c.expires + PRUNE_AFTER >= now)
-                live = 1;
-        if (live)
-            w->spends[keep++] = w->spends[i];
-        else
-            free(w->spends[i].rc);
-    }
-    dropped = w->n_spends - keep;
-    w->n_spends = keep;
-    return dropped;
-}
-
-/* Appends the reservation of code s to the log (room checked by the
- * caller), then saves. On OFFPAY_ERANGE (the state would outgrow the file:
- * nothing was written, no code exists) it is taken back; on any other
- * failure it stays (see the file comment). */
-static offpay_err reserve(offpay_wallet *w, cred_entry *e,
-                          const offpay_wallet_spend *s)
-{
-    spend_entry *x = &w->spends[w->n_spends];
-    offpay_err   rc;
-
-    memset(x, 0, sizeof *x);
-    x->s = *s;
-    x->legacy = -1;
-    e->next_counter++;
-    w->n_spends++;
-    rc = save(w);
-    if (rc == OFFPAY_ERANGE) {
-        w->n_spends--;
-        e->next_counter--;
-    }
-    return rc;
-}
-
-/* Reserves, saves, then signs and encodes: the one path to a code. */
+/* Logs (appends durably), then signs and encodes: the one path to a
+ * code. The reservation is kept in memory even when the append fails (see
+ * the file comment). */
 static offpay_err make_code(offpay_wallet *w, cred_entry *e, uint32_t amount,
                             uint32_t now, const offpay_request *q, char **text,
                             offpay_payment *p_out)
 {
-    offpay_payment      p;
-    offpay_wallet_spend s;
-    uint8_t             msg[OFFPAY_SIGNED_MAX];
-    uint8_t             code[OFFPAY_PAYMENT_BOUND_BYTES];
-    size_t              len = 0;
-    offpay_err          rc;
+    offpay_payment p;
+    spend_entry    x;
+    uint8_t        rec[OFFPAY__LOG_PLAIN_BYTES];
+    uint8_t        msg[OFFPAY_SIGNED_MAX];
+    uint8_t        code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t         len = 0;
+    offpay_err     rc;
 
-    if (w->n_spends >= SPENDS_MAX)
-        prune(w, now);
     if (w->n_spends >= SPENDS_MAX)
         return OFFPAY_ERANGE; /* nothing reserved, nothing changed on disk */
-    if (w->n_spends == w->cap_spends) {
-        size_t       ncap = w->cap_spends ? w->cap_spends * 2 : 16;
-        spend_entry *grown = realloc(w->spends, ncap * sizeof *grown);
-
-        if (grown == NULL)
-            return OFFPAY_ENOMEM;
-        w->spends = grown;
-        w->cap_spends = ncap;
-    }
+    rc = grow_for_code(w, e);
+    if (rc != OFFPAY_OK)
+        return rc;
     memset(&p, 0, sizeof p);
     p.cred = e->c;
     p.counter = e->next_counter;
@@ -1042,21 +1483,21 @@ static offpay_err make_code(offpay_wallet *w, cred_entry *e, uint32_t amount,
         p.merchant_id = q->tcred.merchant_id;
         memcpy(p.nonce, q->nonce, OFFPAY_NONCE_BYTES);
     }
-    memset(&s, 0, sizeof s);
-    s.serial = e->c.serial;
-    s.counter = p.counter;
-    s.authorized = amount;
-    s.time = now;
-    s.bound = p.bound;
-    s.merchant_id = p.merchant_id;
-    s.charged = -1;
+    memset(&x, 0, sizeof x);
+    x.s.serial = e->c.serial;
+    x.s.counter = p.counter;
+    x.s.authorized = amount;
+    x.s.time = now;
+    x.s.bound = p.bound;
+    x.s.merchant_id = p.merchant_id;
+    x.legacy = -1;
+    memcpy(x.nonce, p.nonce, OFFPAY_NONCE_BYTES);
 
-    /* Reserve first; kept even if the save fails (see the file comment),
-     * except when the state no longer fits the file: then room is made by
-     * pruning, if there is any to make. */
-    rc = reserve(w, e, &s);
-    if (rc == OFFPAY_ERANGE && prune(w, now) > 0)
-        rc = reserve(w, e, &s);
+    code_record(&x, rec);
+    rc = append(w, rec);
+    sodium_memzero(rec, sizeof rec);
+    /* After the append: a migration it ran writes the log as it was. */
+    add_code(w, e, &x);
     if (rc != OFFPAY_OK)
         return rc;
 
@@ -1142,13 +1583,13 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
 offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
                                       uint32_t now, offpay_receipt *r)
 {
-    offpay_receipt    t;
-    spend_entry      *s = NULL;
-    const cred_entry *e;
-    uint8_t          *bytes = NULL;
-    size_t            len = 0;
-    int64_t           old_legacy;
-    offpay_err        rc;
+    offpay_receipt t;
+    spend_entry   *s = NULL;
+    cred_entry    *e;
+    uint8_t       *bytes = NULL;
+    uint8_t        rec[OFFPAY__LOG_PLAIN_BYTES];
+    size_t         len = 0;
+    offpay_err     rc;
 
     if (w == NULL || text == NULL)
         return OFFPAY_EINVAL;
@@ -1163,10 +1604,8 @@ offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
     if (rc != OFFPAY_OK)
         return rc;
     e = find_cred(w, t.serial);
-    for (size_t i = 0; e != NULL && i < w->n_spends; i++)
-        if (w->spends[i].s.serial == t.serial &&
-            w->spends[i].s.counter == t.counter)
-            s = &w->spends[i];
+    if (e != NULL)
+        s = find_spend(w, e, t.counter);
     /* Never more than the code authorized (nor another code, currency or
      * merchant): such a receipt is refused, not kept. */
     if (s == NULL || receipt_fits(s, e->c.currency, &t) != OFFPAY_OK)
@@ -1177,22 +1616,18 @@ offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
         return OFFPAY_OK;
     if (s->n_rc == RECEIPTS_PER_CODE)
         return OFFPAY_ERANGE;
-    /* A code migrated from format 1 kept the amount of its one receipt but
-     * not the receipt: that receipt, taken again, takes its place. */
-    old_legacy = s->legacy;
-    if (s->n_rc == 0 && s->legacy == (int64_t)t.amount)
-        s->legacy = -1;
-    rc = add_receipt(s, &t);
-    if (rc != OFFPAY_OK) {
-        s->legacy = old_legacy;
-        return rc;
+    if (s->rc == NULL) {
+        s->rc = calloc(RECEIPTS_PER_CODE, sizeof *s->rc);
+        if (s->rc == NULL)
+            return OFFPAY_ENOMEM;
     }
-    rc = save(w);
-    if (rc != OFFPAY_OK) {
-        s->n_rc--; /* the reservation stays: the safe side */
-        s->legacy = old_legacy;
-        update_charged(s);
-    }
+    rc = receipt_record(&t, rec);
+    if (rc == OFFPAY_OK)
+        rc = append(w, rec);
+    /* Kept only once logged (a migration run by the append does not
+     * move the log in memory, so s is still good). */
+    if (rc == OFFPAY_OK)
+        rc = keep_receipt(e, s, &t);
     return rc;
 }
 
@@ -1215,18 +1650,24 @@ offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
     rc = offpay_wallet_get_spend(w, i, &s);
     if (rc != OFFPAY_OK)
         return rc;
-    if (s.bound)
-        return OFFPAY_ETYPE; /* the request's nonce is not kept */
-    e = find_cred(w, s.serial);
+    e = NULL;
+    for (size_t k = 0; k < w->n_creds && e == NULL; k++)
+        if (w->creds[k].c.serial == s.serial)
+            e = &w->creds[k];
     if (e == NULL)
         return OFFPAY_ENOTFOUND;
-    /* The fields make_code signed; Ed25519 is deterministic, so signing
-     * them again gives the same signature and the same code. */
+    /* The fields make_code signed (the log keeps a bound code's request
+     * nonce); Ed25519 is deterministic, so signing them again gives the
+     * same signature and the same code. */
     memset(&p, 0, sizeof p);
     p.cred = e->c;
     p.counter = s.counter;
     p.amount = s.authorized;
     p.time = s.time;
+    p.bound = s.bound;
+    p.merchant_id = s.merchant_id;
+    if (s.bound)
+        memcpy(p.nonce, w->spends[i].nonce, sizeof p.nonce);
     rc = offpay__payment_signed_bytes(&p, msg, sizeof msg, &len);
     if (rc == OFFPAY_OK)
         rc = offpay_sign(OFFPAY_DS_PAYMENT, msg, len, w->kp.sk, p.sig);

@@ -13,12 +13,17 @@
 
 /*
  * offpay__wallet_state_load — parse a decrypted wallet state (the JSON
- * described at the top of wallet.c, format 1 or 2) into a new wallet
+ * described at the top of wallet.c, format 1, 2 or 3) into a new wallet
  * handle that has no file: every call that would save fails. The parser is
- * strict: exact key sets, types and ranges, no duplicate credentials or
- * codes, every code's counter below its credential's next counter, every
- * receipt decodable and matching its code, at most
- * OFFPAY_WALLET_RECEIPTS_PER_CODE per code. Needs offpay_init().
+ * strict: exact key sets, types and ranges, no duplicate credentials,
+ * codes of one credential in strictly increasing counter order, (formats
+ * 1 and 2) every code's counter below its credential's next counter,
+ * every receipt decodable and matching its code, at most
+ * OFFPAY_WALLET_RECEIPTS_PER_CODE per code. A format 1 or 2 state (its log
+ * inside) gets a fresh log key, as a migration would, so that
+ * offpay__wallet_log_image gives the log a format 3 state goes with; a
+ * format 3 state has an empty log until offpay__wallet_log_replay.
+ * Needs offpay_init().
  * On success *out is the handle (offpay_wallet_close it); else NULL.
  * Errors: OFFPAY_EINVAL (NULL out, or NULL plain with len > 0),
  * OFFPAY_ECORRUPT (anything malformed, or len above the wallet file's
@@ -29,12 +34,41 @@ offpay_err offpay__wallet_state_load(const uint8_t *plain, size_t len,
 
 /*
  * offpay__wallet_state_dump — the state of w as the JSON the wallet file
- * holds (always the current format, 2). *text is NUL-terminated, *len its
- * length; it holds the wallet's secret key seed: free it with
+ * holds (always the current format, 3: no log). *text is NUL-terminated, *len
+ * its length; it holds the wallet's secret key seed: free it with
  * offpay__json_free (core/jsonutil.h), which wipes it after offpay_init().
  * Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_ECRYPTO.
  */
 offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text,
                                      size_t *len);
+
+/*
+ * offpay__wallet_log_image — the whole spend log of w as a log file image
+ * (wallet/spendlog.h: header, then each code followed by its receipts,
+ * sealed with w's log key and fresh nonces). *img is malloc'd (free it),
+ * *len its length. Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_ECRYPTO.
+ */
+offpay_err offpay__wallet_log_image(const offpay_wallet *w, uint8_t **img,
+                                    size_t *len);
+
+/*
+ * offpay__wallet_log_replay — replay a log file image into w, a format 3
+ * state from offpay__wallet_state_load whose log is still empty (else
+ * OFFPAY_EINVAL), as opening the wallet does: records authenticated under
+ * w's log key at their index, a torn last record dropped (*valid_len, when
+ * not NULL, is the length of what was kept), every record strictly
+ * checked. On OFFPAY_ECORRUPT w holds what came before the bad record.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ECORRUPT, OFFPAY_ENOMEM.
+ */
+offpay_err offpay__wallet_log_replay(offpay_wallet *w, const uint8_t *img,
+                                     size_t len, size_t *valid_len);
+
+/*
+ * offpay__wallet_log_seal — seal a 256-byte record plaintext as record
+ * index of w's log into rec (280 bytes): lets the log fuzz target reach
+ * the record parser past the AEAD. Errors: OFFPAY_EINVAL, OFFPAY_ECRYPTO.
+ */
+offpay_err offpay__wallet_log_seal(const offpay_wallet *w, uint64_t index,
+                                   const uint8_t plain[256], uint8_t rec[280]);
 
 #endif

@@ -33,6 +33,12 @@ expect 2 "even with --force" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --
 [ "$(sum w)" = "$wsum" ] && ok "the wallet file is untouched" || fail "the wallet file changed"
 expect 0 "0 code\(s\) made" -- "$OFFPAY" wallet balance "${W[@]}"
 
+# ... nor onto its spend log (the codes it made), even with --force.
+cp w.log w.log.before
+expect 2 "even with --force" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 --png w.log --force
+expect 0 "" -- cmp w.log w.log.before
+rm w.log.before
+
 # --png onto an existing file: refused without --force, replaced with it.
 printf 'keep me\n' > keep.png
 expect 2 "exists; give --force" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 --png keep.png
@@ -141,8 +147,10 @@ b2=$("$OFFPAY" wallet pay-request "${W[@]}" --image req.png --yes 2>/dev/null)
 expect 0 "accepted: 4.00 EUR" -- "$OFFPAY" terminal accept "${T[@]}" --code "$b1"
 expect 1 "request this code answers was already paid, at [0-9T:-]+Z as payment #[0-9]+ for 4.00 EUR: do not charge again \(EWRONG_NONCE\)" -- \
   "$OFFPAY" terminal accept "${T[@]}" --code "$b2"
-expect 1 "bound to a merchant's request" -- "$OFFPAY" wallet show-code "${W[@]}" \
-  "$("$OFFPAY" decode --code "$b2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["counter"])')"
+# a bound code without a receipt comes back byte for byte, still bound
+b2c=$("$OFFPAY" decode --code "$b2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["counter"])')
+again=$("$OFFPAY" wallet show-code "${W[@]}" "$b2c" 2>/dev/null)
+same "$again" "$b2" "show-code gives a bound code back, byte for byte"
 expect 2 "--amount must be more than 0" -- "$OFFPAY" terminal accept "${T[@]}" --code "$code2" --amount 0
 expect 2 "amount must be more than 0" -- "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 0
 expect 2 "--limit: the allowance must be more than 0" -- "$OFFPAY" issuer wallet-credential \
