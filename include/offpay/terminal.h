@@ -11,7 +11,11 @@
  *
  * "Accepted" is returned only after the payment's journal row is committed
  * durably (DESIGN.md invariant 3). The journal's unique key (serial,
- * counter) is the seen-set that stops replays, across restarts.
+ * counter) is the seen-set that stops replays, across restarts. The
+ * journal is append-only; a terminal.db of an older layout is upgraded
+ * when opened (docs/protocol.md §7), and one that cannot be written then
+ * opens for reading only (accepting, syncing and changing settings return
+ * the cause: OFFPAY_EROFS, OFFPAY_ENOSPC or OFFPAY_EJOURNAL).
  *
  * An offpay_terminal is not thread-safe. An open terminal holds an
  * exclusive lock (dir/terminal.lock): a second open of the same terminal

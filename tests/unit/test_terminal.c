@@ -1959,6 +1959,214 @@ static void test_file_modes(void)
     world_free(&x);
 }
 
+/* ---- WAL frames per accept (issue 6 item 13) ------------------------ */
+
+/* sqlite3_wal_hook callback: the pages the WAL holds after a commit. */
+static int wal_pages(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    *(int *)ctx = pages;
+    return SQLITE_OK;
+}
+
+/* Accepts code on t with the WAL emptied first, and returns the frames
+ * that one commit appended (-1 if none was seen); *rc gets accept's
+ * result. The hook replaces SQLite's auto-checkpoint hook for the call,
+ * which is restored after. */
+static int accept_frames(offpay_terminal *t, const char *code, int64_t charge,
+                         uint32_t now, offpay_err *rc)
+{
+    int pages = -1;
+
+    if (sqlite3_wal_checkpoint_v2(t->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+                                  NULL) != SQLITE_OK)
+        return -2;
+    sqlite3_wal_hook(t->db, wal_pages, &pages);
+    *rc = accept(t, code, charge, now);
+    sqlite3_wal_autocheckpoint(t->db, 1000);
+    return pages;
+}
+
+/*
+ * One accepted payment is two WAL frames (the journal table's page and
+ * its UNIQUE(serial, counter) index's page), three for a bound code
+ * (its request marked paid): no sqlite_sequence page (AUTOINCREMENT) and
+ * no meta page (the offline count and the high-water time are derived
+ * from the journal). Checked on a fresh connection too.
+ */
+static void test_accept_wal_frames(void)
+{
+    world      x;
+    offpay_err rc = OFFPAY_EINVAL;
+    char      *a, *b, *c;
+
+    REQUIRE(world_init(&x, "wal_frames", 100000));
+    a = cpm(&x, 100, NOW);
+    b = bound(&x, x.t, 200, NOW, NULL);
+    REQUIRE(a != NULL && b != NULL);
+    CHECK(accept_frames(x.t, a, 100, NOW + 1, &rc) == 2);
+    CHECK_ERR(rc, OFFPAY_OK);
+    CHECK(accept_frames(x.t, b, 0, NOW + 1, &rc) == 3);
+    CHECK_ERR(rc, OFFPAY_OK);
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    c = cpm(&x, 100, NOW + 2);
+    REQUIRE(c != NULL);
+    CHECK(accept_frames(x.t, c, 100, NOW + 2, &rc) == 2);
+    CHECK_ERR(rc, OFFPAY_OK);
+    free(a);
+    free(b);
+    free(c);
+    world_free(&x);
+}
+
+/* Runs sql on the database file of the (closed) terminal in dir; 1 on
+ * success. */
+static int sql_on(const char *dir, const char *sql)
+{
+    char     path[700];
+    sqlite3 *db = NULL;
+    int      ok;
+
+    snprintf(path, sizeof path, "%s/terminal.db", dir);
+    ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+         sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+    if (!ok)
+        fprintf(stderr, "sql_on: %s\n", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return ok;
+}
+
+/* The integer sql yields on t's database, or -1. */
+static int64_t sql_int(offpay_terminal *t, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t       v = -1;
+
+    if (sqlite3_prepare_v2(t->db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/*
+ * A terminal.db of the previous layout (journal.seq AUTOINCREMENT, meta
+ * payments_since_sync rewritten by every accept, no sync_seq) is upgraded
+ * at open: the same rows under the same seqs, the same count of payments
+ * since the sync, and from then on two WAL frames a payment, no seq
+ * reused, and the journal refuses deletes.
+ */
+static void test_legacy_journal_upgrade(void)
+{
+    world             x;
+    offpay_sync_state s;
+    offpay_acceptance a;
+    offpay_err        rc = OFFPAY_EINVAL;
+    char             *code;
+
+    REQUIRE(world_init(&x, "legacy_upgrade", 100000));
+    for (uint32_t i = 0; i < 5; i++) {
+        if (i == 2)
+            REQUIRE(resync(&x, NOW + 2));
+        code = cpm(&x, 100, NOW + i);
+        CHECK_ERR(accept(x.t, code, 100, NOW + i), OFFPAY_OK);
+        free(code);
+    }
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.payments_since_sync == 3);
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    /* Back to the old layout, as an older version left it. */
+    REQUIRE(sql_on(x.term_path,
+                   "DROP TRIGGER journal_append_only;"
+                   "DROP TRIGGER journal_seq_fixed;"
+                   "CREATE TABLE old(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                   " serial INTEGER NOT NULL, counter INTEGER NOT NULL,"
+                   " charged INTEGER NOT NULL, authorized INTEGER NOT NULL,"
+                   " currency INTEGER NOT NULL, bound INTEGER NOT NULL,"
+                   " accepted_at INTEGER NOT NULL, code BLOB NOT NULL,"
+                   " uploaded INTEGER NOT NULL DEFAULT 0,"
+                   " UNIQUE(serial, counter));"
+                   "INSERT INTO old SELECT * FROM journal;"
+                   "DROP TABLE journal;"
+                   "ALTER TABLE old RENAME TO journal;"
+                   "DELETE FROM meta WHERE key = 'sync_seq';"
+                   "INSERT INTO meta(key, value) VALUES"
+                   " ('payments_since_sync', '3');"));
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    CHECK_ERR(x.t->frozen, OFFPAY_OK);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.payments_since_sync == 3);
+    CHECK(sql_int(x.t, "SELECT count(*) FROM sqlite_master WHERE sql LIKE"
+                       " '%AUTOINCREMENT%'") == 0);
+    CHECK(sql_int(x.t, "SELECT count(*) FROM meta WHERE key ="
+                       " 'payments_since_sync'") == 0);
+    CHECK(sql_int(x.t, "SELECT value FROM meta WHERE key = 'sync_seq'") == 2);
+    CHECK(journal_rows(x.t) == 5);
+    CHECK(sql_int(x.t, "SELECT max(seq) FROM journal") == 5);
+    /* Upgraded: a payment is two frames, and takes the next seq. */
+    code = cpm(&x, 100, NOW + 5);
+    CHECK(accept_frames(x.t, code, 100, NOW + 5, &rc) == 2);
+    CHECK_ERR(rc, OFFPAY_OK);
+    free(code);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.payments_since_sync == 4);
+    /* The newest row cannot be deleted (its seq would be given again), nor
+     * renumbered. */
+    CHECK(sqlite3_exec(x.t->db, "DELETE FROM journal WHERE seq = 6", NULL, NULL,
+                       NULL) != SQLITE_OK);
+    CHECK(sqlite3_exec(x.t->db, "UPDATE journal SET seq = 99 WHERE seq = 6",
+                       NULL, NULL, NULL) != SQLITE_OK);
+    CHECK(journal_rows(x.t) == 6);
+    code = cpm(&x, 100, NOW + 6);
+    REQUIRE(code != NULL);
+    CHECK_ERR(offpay_terminal_accept(x.t, code, strlen(code), 100, NOW + 6, &a),
+              OFFPAY_OK);
+    CHECK(a.seq == 7);
+    free(code);
+    /* The count survives a restart, and a sync resets it durably. */
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.payments_since_sync == 5);
+    REQUIRE(resync(&x, NOW + 7));
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.payments_since_sync == 0);
+    world_free(&x);
+}
+
+/*
+ * The high-water time is not saved by each accept but derived at open
+ * from the journal rows after the last sync: an acceptance at a clock
+ * that ran ahead holds after a restart, and once a sync has forgiven it,
+ * that old row does not raise the mark again at the next open.
+ */
+static void test_high_water_from_journal(void)
+{
+    world             x;
+    offpay_sync_state s;
+    char             *code;
+    const uint32_t    ahead = NOW + 5000;
+
+    REQUIRE(world_init(&x, "high_water_journal", 100000));
+    code = cpm(&x, 100, ahead);
+    CHECK_ERR(accept(x.t, code, 100, ahead), OFFPAY_OK);
+    free(code);
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.high_water == ahead);
+    CHECK(s.payments_since_sync == 1);
+    REQUIRE(resync(&x, NOW + 100));
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.high_water == NOW + 100);
+    CHECK(s.payments_since_sync == 0);
+    world_free(&x);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -2002,6 +2210,9 @@ int main(void)
          test_cumulative_capped_by_credential},
         {"journal_unique_backstop", test_journal_unique_backstop},
         {"file_modes", test_file_modes},
+        {"accept_wal_frames", test_accept_wal_frames},
+        {"legacy_journal_upgrade", test_legacy_journal_upgrade},
+        {"high_water_from_journal", test_high_water_from_journal},
         {NULL, NULL},
     };
 
