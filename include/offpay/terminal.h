@@ -309,7 +309,8 @@ typedef struct offpay_terminal_status {
  * expiry, payments and time since the last sync against their limits,
  * the revocation list's age, open requests, the journal's size, the
  * clock's high-water time, the state a payment would meet, and which
- * limits are at OFFPAY_STATUS_WARN_PERCENT % or more. Changes nothing.
+ * limits are at OFFPAY_STATUS_WARN_PERCENT % or more (none for an
+ * exported copy, which never accepts). Changes nothing.
  * Errors: OFFPAY_EINVAL, OFFPAY_EJOURNAL (the journal cannot be counted).
  */
 offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,

@@ -91,6 +91,9 @@ offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
     s->skew = r->skew;
     s->copied_at = t->copied_at;
 
+    /* A copy never accepts: its limits warn of nothing. */
+    if (t->copied_at != 0)
+        goto judged;
     if (s->payments_pct >= OFFPAY_STATUS_WARN_PERCENT)
         s->warnings |= OFFPAY_STATUS_WARN_PAYMENTS;
     if (s->hours_pct >= OFFPAY_STATUS_WARN_PERCENT)
@@ -100,6 +103,7 @@ offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
     if (t->has_cred && s->credential_pct >= OFFPAY_STATUS_WARN_PERCENT)
         s->warnings |= OFFPAY_STATUS_WARN_CREDENTIAL;
 
+judged:
     /* The terminal's own checks, in the order a payment meets them. */
     s->state = offpay__terminal_self_ok(t, now);
     if (s->state == OFFPAY_OK)
