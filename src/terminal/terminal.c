@@ -344,6 +344,8 @@ void offpay_terminal_close(offpay_terminal *t)
         return;
     sqlite3_finalize(t->st_insert);
     sqlite3_finalize(t->st_paid);
+    sqlite3_finalize(t->st_begin);
+    sqlite3_finalize(t->st_commit);
     if (t->db != NULL)
         sqlite3_close(t->db);
     offpay__lock_release(t->lock_fd); /* after the database is closed */
@@ -1420,7 +1422,9 @@ static offpay_err reopen_db(offpay_terminal *t)
 {
     sqlite3_finalize(t->st_insert);
     sqlite3_finalize(t->st_paid);
-    t->st_insert = t->st_paid = NULL;
+    sqlite3_finalize(t->st_begin);
+    sqlite3_finalize(t->st_commit);
+    t->st_insert = t->st_paid = t->st_begin = t->st_commit = NULL;
     sqlite3_close(t->db);
     t->db = NULL;
     return db_open(t, 0);
@@ -1443,6 +1447,22 @@ static sqlite3_stmt *stmt(offpay_terminal *t, sqlite3_stmt **slot,
     sqlite3_reset(*slot);
     sqlite3_clear_bindings(*slot);
     return *slot;
+}
+
+/* Runs the kept statement of slot (BEGIN, COMMIT: parsing them costs
+ * more than running them). OFFPAY_OK once it is done, else
+ * OFFPAY_EJOURNAL. */
+static offpay_err run_stmt(offpay_terminal *t, sqlite3_stmt **slot,
+                           const char *sql)
+{
+    sqlite3_stmt *st = stmt(t, slot, sql);
+    int           step;
+
+    if (st == NULL)
+        return OFFPAY_EJOURNAL;
+    step = sqlite3_step(st);
+    sqlite3_reset(st);
+    return step == SQLITE_DONE ? OFFPAY_OK : OFFPAY_EJOURNAL;
 }
 
 offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
@@ -1472,7 +1492,7 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     hw = now > t->high_water ? now : t->high_water;
 
     rc = OFFPAY_EJOURNAL;
-    if (exec(t->db, "BEGIN IMMEDIATE") != OFFPAY_OK)
+    if (run_stmt(t, &t->st_begin, "BEGIN IMMEDIATE") != OFFPAY_OK)
         return OFFPAY_EJOURNAL;
     ins = stmt(t, &t->st_insert,
                "INSERT INTO journal(serial, counter, charged, authorized,"
@@ -1519,7 +1539,7 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     /* The durable commit: after it returns, the payment survives a crash.
      * A COMMIT that fails (an I/O error while syncing the WAL) has an
      * unknown outcome; the journal itself says whether the row is there. */
-    if (exec(t->db, "COMMIT") != OFFPAY_OK) {
+    if (run_stmt(t, &t->st_commit, "COMMIT") != OFFPAY_OK) {
         exec(t->db, "ROLLBACK");
         /* This connection no longer sees the row, but the WAL may hold the
          * committed frames: reopening runs SQLite's recovery, and then the

@@ -57,7 +57,7 @@ struct offpay_terminal {
     int      lock_fd; /* flock on dir/terminal.lock, held open */
     sqlite3 *db;
     /* The accept path's statements, prepared once per open (terminal.c). */
-    sqlite3_stmt        *st_insert, *st_paid;
+    sqlite3_stmt        *st_insert, *st_paid, *st_begin, *st_commit;
     int                  has_key;
     offpay_keypair       kp; /* valid when has_key */
     uint8_t              root_pk[OFFPAY_PK_BYTES];
