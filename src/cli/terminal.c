@@ -3,6 +3,7 @@
  * accept codes offline, receipts, the journal, sync, risk rules).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -1046,10 +1047,25 @@ static int cmd_export(const void *args, const char *out)
     else
         status = export_payments(t, tmp, now);
     offpay_terminal_close(t);
-    /* Over the empty DIR made above: atomic, and DIR is ours. */
+    /* Over the empty DIR made above: atomic, and DIR is ours. Then the
+     * parent directory is synced, so the rename itself is durable. */
     if (status == EXIT_OK && rename(tmp, out) != 0) {
         fprintf(stderr, "offpay: %s: %s\n", out, strerror(errno));
         status = EXIT_FAILURE_IO;
+    }
+    if (status == EXIT_OK) {
+        const char *slash = strrchr(tmp, '/');
+        int         fd;
+
+        if (slash == NULL)
+            snprintf(path, sizeof path, ".");
+        else
+            snprintf(path, sizeof path, "%.*s", (int)(slash - tmp + 1), tmp);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            (void)fsync(fd); /* best effort: the files are synced */
+            close(fd);
+        }
     }
     if (status != EXIT_OK) {
         export_cleanup(tmp);
