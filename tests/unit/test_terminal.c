@@ -2095,7 +2095,26 @@ static void test_legacy_journal_upgrade(void)
                    "ALTER TABLE old RENAME TO journal;"
                    "DELETE FROM meta WHERE key = 'sync_seq';"
                    "INSERT INTO meta(key, value) VALUES"
-                   " ('payments_since_sync', '3');"));
+                   " ('payments_since_sync', '3');"
+                   "CREATE TABLE journal_v2(x);"));
+    /* An upgrade that cannot be done (here the name it needs is taken;
+     * read-only media or a full disk alike) still opens for reading, with
+     * the right count, and refuses to accept: its accepts would not be
+     * counted. Nothing is changed. */
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    CHECK_ERR(x.t->frozen, OFFPAY_EJOURNAL);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.payments_since_sync == 3);
+    CHECK(journal_rows(x.t) == 5);
+    code = cpm(&x, 100, NOW + 5);
+    CHECK_ERR(accept(x.t, code, 100, NOW + 5), OFFPAY_EJOURNAL);
+    free(code);
+    CHECK(journal_rows(x.t) == 5);
+    CHECK(sql_int(x.t, "SELECT count(*) FROM sqlite_master WHERE sql LIKE"
+                       " '%AUTOINCREMENT%'") == 1);
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE(sql_on(x.term_path, "DROP TABLE journal_v2;"));
     REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
     CHECK_ERR(x.t->frozen, OFFPAY_OK);
     REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
