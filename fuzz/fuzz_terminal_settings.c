@@ -7,7 +7,7 @@
  * journal's keys and sums).
  *
  * Input: records [tag u8][len u16 big-endian][len bytes], up to the end
- * (a cut record ends the input). Tags 0..9 set a meta value (KEYS below);
+ * (a cut record ends the input). Tags 0..11 set a meta value (KEYS below);
  * 0x40 adds a revoked serial (8 bytes, big-endian); 0x41 an open request
  * (nonce = the bytes, amount and time from their length); 0x42 a journal
  * row (serial u64, counter u32, charged u32, accepted_at u32, big-endian:
@@ -49,6 +49,8 @@ static const char *const KEYS[] = {
     "revlist_seq",
     "revlist_issued_at",
     "high_water",
+    "sync_seq",
+    "exported_at",
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -164,6 +166,13 @@ static void check_loaded(offpay_terminal *t)
     for (size_t i = 0; i < sizeof clocks / sizeof clocks[0]; i++) {
         (void)offpay__terminal_self_ok(t, clocks[i]);
         (void)offpay__terminal_offline_ok(t, clocks[i]);
+    }
+    /* An exported copy (or a file that could not be upgraded) changes
+     * nothing: saving is refused with the cause. */
+    if (t->frozen != OFFPAY_OK) {
+        if (offpay_terminal_set_risk(t, &r) != t->frozen)
+            abort();
+        return;
     }
     /* Saved and read back (by a second load of the same database), the
      * rules are the same. */

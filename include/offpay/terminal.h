@@ -11,7 +11,11 @@
  *
  * "Accepted" is returned only after the payment's journal row is committed
  * durably (DESIGN.md invariant 3). The journal's unique key (serial,
- * counter) is the seen-set that stops replays, across restarts.
+ * counter) is the seen-set that stops replays, across restarts. The
+ * journal is append-only; a terminal.db of an older layout is upgraded
+ * when opened (docs/protocol.md §7), and one that cannot be written then
+ * opens for reading only (accepting, syncing and changing settings return
+ * the cause: OFFPAY_EROFS, OFFPAY_ENOSPC or OFFPAY_EJOURNAL).
  *
  * An offpay_terminal is not thread-safe. An open terminal holds an
  * exclusive lock (dir/terminal.lock): a second open of the same terminal
@@ -279,6 +283,87 @@ offpay_err offpay_terminal_journal(offpay_terminal *t,
  * credentials (enabled by default): with it, a code from a credential seen
  * before costs one signature verification instead of two. */
 void offpay_terminal_set_cred_cache(offpay_terminal *t, int enabled);
+
+/* ---- status and export (src/terminal/ops.c) ------------------------ */
+
+/* A limit counts as near once this share of it is used. */
+#define OFFPAY_STATUS_WARN_PERCENT 80
+
+/* Bits of offpay_terminal_status.warnings: which limit is at
+ * OFFPAY_STATUS_WARN_PERCENT % or more of its value. */
+#define OFFPAY_STATUS_WARN_PAYMENTS   0x1u /* payments since the last sync */
+#define OFFPAY_STATUS_WARN_HOURS      0x2u /* time since the last sync */
+#define OFFPAY_STATUS_WARN_REVLIST    0x4u /* revocation list age */
+#define OFFPAY_STATUS_WARN_CREDENTIAL 0x8u /* own credential's window used */
+
+/* What a merchant needs to see coming: the terminal's state at one time.
+ * Times are Unix seconds; a percentage is floor(100 * used / limit),
+ * capped at 9999, and 0 for a limit that is off (0). */
+typedef struct offpay_terminal_status {
+    uint32_t   now;   /* the time it was judged at */
+    offpay_err state; /* what a payment would meet now before any code is
+                         read: OFFPAY_OK (accepting), OFFPAY_EROFS (an
+                         exported copy), OFFPAY_ENO_TERMINAL_CRED,
+                         OFFPAY_ECLOCK_BEHIND, OFFPAY_ETERMINAL_EXPIRED,
+                         OFFPAY_ESYNC_REQUIRED, OFFPAY_EREVLIST_STALE, or
+                         the cause of a file that could not be upgraded */
+    unsigned             warnings; /* OFFPAY_STATUS_WARN_* */
+    int                  has_cred;
+    offpay_terminal_cred cred; /* valid when has_cred */
+    uint16_t             currency;
+    uint32_t             credential_pct; /* of valid_from..expires gone */
+    uint32_t             last_sync;      /* 0: never */
+    uint32_t             payments_since_sync;
+    uint32_t             max_offline_payments; /* 0: no limit */
+    uint32_t             payments_pct;
+    uint64_t             seconds_since_sync; /* 0 if the clock is before */
+    uint32_t             max_offline_hours;  /* 0: no limit */
+    uint32_t             hours_pct;
+    uint32_t             revlist_seq;       /* 0: no list yet */
+    uint32_t             revlist_issued_at; /* when the issuer signed it */
+    uint64_t             revlist_age;       /* seconds; 0 if dated ahead */
+    uint32_t             max_revlist_age;   /* seconds; 0: no limit */
+    uint32_t             revlist_pct;
+    uint32_t             open_requests;   /* unpaid and not yet expired */
+    uint64_t             journal_entries; /* accepted payments held */
+    uint64_t             journal_bytes;   /* terminal.db and its -wal */
+    uint32_t             high_water;      /* the clock may not be behind it
+                                             by more than skew */
+    uint32_t skew;
+    uint32_t copied_at; /* an exported copy: when it was
+                           taken; 0 for a working terminal */
+} offpay_terminal_status;
+
+/*
+ * offpay_terminal_get_status — fills s as of now: the credential and its
+ * expiry, payments and time since the last sync against their limits,
+ * the revocation list's age, open requests, the journal's size, the
+ * clock's high-water time, the state a payment would meet, and which
+ * limits are at OFFPAY_STATUS_WARN_PERCENT % or more (none for an
+ * exported copy, which never accepts). Changes nothing.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EJOURNAL (the journal cannot be counted).
+ */
+offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
+                                      offpay_terminal_status *s);
+
+/*
+ * offpay_terminal_export — writes a consistent copy of terminal.db to path
+ * (SQLite's online backup, in one read transaction: every payment the
+ * journal held at that moment), for the merchant's records: it opens as a
+ * terminal directory's terminal.db (offpay_terminal_open, the journal, the
+ * status) but is marked as a copy taken at now, so a handle on it accepts
+ * nothing, makes no requests, takes no sync and changes no setting
+ * (OFFPAY_EROFS): a journal restored from a copy would have forgotten the
+ * payments accepted after it, and accept their codes again. The key
+ * (terminal.key) is not in it. The copy is a single file (no -wal), mode
+ * 0600, written under a temporary name, fsynced and renamed into place,
+ * never over an existing file.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS (path exists), OFFPAY_ENOENT,
+ * OFFPAY_ENOTDIR, OFFPAY_EACCES, OFFPAY_EROFS, OFFPAY_ENOSPC (creating or
+ * writing at path), OFFPAY_EJOURNAL (the backup failed), OFFPAY_EIO.
+ */
+offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
+                                  uint32_t now);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,7 @@ static const char help[] =
     "  wallet    the payer: init, key, add-credential, sync, balance, pay,\n"
     "            pay-request, receipt, log, show-code\n"
     "  terminal  the merchant: init, key, set-credential, sync, risk,\n"
-    "            request, accept, receipt, journal\n"
+    "            request, accept, receipt, journal, status, export\n"
     "  decode    print any offpay code in human form and as JSON\n"
     "  version   print the version\n"
     "\n"

@@ -3,6 +3,7 @@
  * accept codes offline, receipts, the journal, sync, risk rules).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/jsonutil.h"
@@ -52,6 +54,17 @@ static const char help[] =
     "  receipt           a receipt code for a journal entry\n"
     "      --seq N\n"
     "  journal           list accepted payments (--json for JSON lines)\n"
+    "  status            the credential and its expiry, payments and hours\n"
+    "                    since the last sync against their limits, the\n"
+    "                    revocation list's age, open requests, the journal's\n"
+    "                    size, the clock's high-water time; warns when a "
+    "limit\n"
+    "                    is at 80 % or more, before 'sync required' (--json)\n"
+    "  export DIR        a new directory DIR (refused if it exists) with a\n"
+    "                    consistent copy of the journal (terminal.db, "
+    "read-only:\n"
+    "                    never to accept with again) and payments.csv and\n"
+    "                    payments.json for accounting\n"
     "\n"
     "Code output (request, receipt): the text on standard output, and\n"
     "  --png FILE, --svg FILE, --show (draw it on stderr).\n"
@@ -762,6 +775,439 @@ static int cmd_journal(const void *args, const char *arg CLI_UNUSED)
     return status;
 }
 
+/* "2026-12-01T09:30:00Z" into buf (32 bytes). */
+static const char *iso_time(uint32_t t, char buf[32])
+{
+    time_t    tt = (time_t)t;
+    struct tm tm;
+
+    gmtime_r(&tt, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+/* seconds as hours with one decimal ("12.5"), in integer arithmetic. */
+static const char *hours(uint64_t seconds, char buf[32])
+{
+    uint64_t tenths = seconds / 360;
+
+    snprintf(buf, 32, "%llu.%llu", (unsigned long long)(tenths / 10),
+             (unsigned long long)(tenths % 10));
+    return buf;
+}
+
+static json_t *limit_json(uint64_t value, uint64_t limit, uint32_t pct)
+{
+    return json_pack("{s:I, s:o, s:I}", "value", (json_int_t)value, "limit",
+                     limit ? json_integer((json_int_t)limit) : json_null(),
+                     "percent", (json_int_t)pct);
+}
+
+/* The human words for what a payment would meet now. */
+static const char *state_words(const offpay_terminal_status *s)
+{
+    switch (s->state) {
+    case OFFPAY_OK:
+        return "accepting payments";
+    case OFFPAY_ESYNC_REQUIRED:
+    case OFFPAY_EREVLIST_STALE:
+        return "SYNC REQUIRED: refusing payments until the next sync";
+    case OFFPAY_EROFS:
+        return s->copied_at ? "an exported copy: for reading only, never "
+                              "for accepting"
+                            : "read-only: not accepting payments";
+    default:
+        return "NOT ACCEPTING payments";
+    }
+}
+
+static int status_json(const char *dir, const offpay_terminal_status *s)
+{
+    char    t1[32], t2[32], t3[32];
+    json_t *j, *w = json_array(), *cred = json_null();
+    char   *out;
+
+    if (s->has_cred)
+        cred = json_pack("{s:o, s:I, s:s, s:s, s:s, s:s, s:I}", "merchant_id",
+                         cli_json_u64(s->cred.merchant_id), "terminal_id",
+                         (json_int_t)s->cred.terminal_id, "name", s->cred.name,
+                         "currency", offpay_currency_alpha(s->cred.currency),
+                         "valid_from", iso_time(s->cred.valid_from, t1),
+                         "expires", iso_time(s->cred.expires, t2),
+                         "window_used_percent", (json_int_t)s->credential_pct);
+    if (s->warnings & OFFPAY_STATUS_WARN_PAYMENTS)
+        json_array_append_new(w, json_string("payments_since_sync"));
+    if (s->warnings & OFFPAY_STATUS_WARN_HOURS)
+        json_array_append_new(w, json_string("seconds_since_sync"));
+    if (s->warnings & OFFPAY_STATUS_WARN_REVLIST)
+        json_array_append_new(w, json_string("revocation_list_age"));
+    if (s->warnings & OFFPAY_STATUS_WARN_CREDENTIAL)
+        json_array_append_new(w, json_string("credential"));
+    j = json_pack(
+        "{s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I,"
+        " s:{s:I, s:I}, s:{s:s, s:s, s:I}, s:o}",
+        "terminal", dir, "state", offpay_errname(s->state), "accepting",
+        s->state == OFFPAY_OK, "message",
+        s->state == OFFPAY_OK ? "accepting payments"
+                              : offpay_strerror(s->state),
+        "copied_at",
+        s->copied_at ? json_string(iso_time(s->copied_at, t1)) : json_null(),
+        "credential", cred, "last_sync",
+        s->last_sync ? json_string(iso_time(s->last_sync, t1)) : json_null(),
+        "payments_since_sync",
+        limit_json(s->payments_since_sync, s->max_offline_payments,
+                   s->payments_pct),
+        "seconds_since_sync",
+        limit_json(s->seconds_since_sync, 3600ULL * s->max_offline_hours,
+                   s->hours_pct),
+        "revocation_list",
+        json_pack(
+            "{s:I, s:o, s:o}", "seq", (json_int_t)s->revlist_seq, "issued_at",
+            s->revlist_seq ? json_string(iso_time(s->revlist_issued_at, t1))
+                           : json_null(),
+            "age_seconds",
+            limit_json(s->revlist_age, s->max_revlist_age, s->revlist_pct)),
+        "warnings", w, "open_requests", (json_int_t)s->open_requests, "journal",
+        "entries", (json_int_t)s->journal_entries, "bytes",
+        (json_int_t)s->journal_bytes, "clock", "high_water",
+        iso_time(s->high_water, t2), "now", iso_time(s->now, t3),
+        "skew_seconds", (json_int_t)s->skew, "warn_percent",
+        json_integer(OFFPAY_STATUS_WARN_PERCENT));
+    out = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (out == NULL) {
+        fprintf(stderr, "offpay: terminal status: out of memory\n");
+        return EXIT_FAILURE_IO;
+    }
+    printf("%s\n", out);
+    offpay__json_free(out);
+    return EXIT_OK;
+}
+
+/* One warning line for a limit at OFFPAY_STATUS_WARN_PERCENT % or more. */
+static void warn_limit(const char *what, uint32_t pct, const char *detail)
+{
+    printf("WARNING: %s at %u %% of its limit (%s): %s\n", what, pct, detail,
+           pct >= 100 ? "payments are refused until the terminal syncs"
+                      : "sync soon, or the terminal will refuse payments "
+                        "('sync required')");
+}
+
+static void status_human(const char *dir, const offpay_terminal_status *s)
+{
+    char t1[32], t2[32], h1[32], h2[32], d[96];
+
+    if (s->has_cred)
+        printf("terminal         %s: \"%s\" (merchant %llu, terminal %u), "
+               "%s\n",
+               dir, s->cred.name, (unsigned long long)s->cred.merchant_id,
+               s->cred.terminal_id, offpay_currency_alpha(s->currency));
+    else
+        printf("terminal         %s: no credential yet, %s\n", dir,
+               offpay_currency_alpha(s->currency));
+    printf("state            %s", state_words(s));
+    if (s->state != OFFPAY_OK)
+        printf(" (%s: %s)", offpay_errname(s->state),
+               offpay_strerror(s->state));
+    printf("\n");
+    if (s->copied_at)
+        printf("copy taken at    %s\n", iso_time(s->copied_at, t1));
+    if (s->has_cred) {
+        long long days =
+            ((long long)s->cred.expires - (long long)s->now) / 86400;
+
+        printf("credential       valid %s to %s (%s %lld day(s); %u %% of "
+               "its window used)\n",
+               iso_time(s->cred.valid_from, t1), iso_time(s->cred.expires, t2),
+               days >= 0 ? "expires in" : "EXPIRED", days >= 0 ? days : -days,
+               s->credential_pct);
+    }
+    printf("last sync        %s\n",
+           s->last_sync ? iso_time(s->last_sync, t1) : "never");
+    if (s->max_offline_payments)
+        printf("payments         %u since the last sync, limit %u (%u %%)\n",
+               s->payments_since_sync, s->max_offline_payments,
+               s->payments_pct);
+    else
+        printf("payments         %u since the last sync, no limit\n",
+               s->payments_since_sync);
+    if (s->max_offline_hours)
+        printf("offline time     %s h since the last sync, limit %u h "
+               "(%u %%)\n",
+               hours(s->seconds_since_sync, h1), s->max_offline_hours,
+               s->hours_pct);
+    else
+        printf("offline time     %s h since the last sync, no limit\n",
+               hours(s->seconds_since_sync, h1));
+    if (s->revlist_seq == 0)
+        printf("revocation list  none yet (run 'terminal sync --revlist')\n");
+    else if (s->max_revlist_age)
+        printf("revocation list  #%u signed %s, %s h old, limit %s h "
+               "(%u %%)\n",
+               s->revlist_seq, iso_time(s->revlist_issued_at, t1),
+               hours(s->revlist_age, h1), hours(s->max_revlist_age, h2),
+               s->revlist_pct);
+    else
+        printf("revocation list  #%u signed %s, %s h old, no limit\n",
+               s->revlist_seq, iso_time(s->revlist_issued_at, t1),
+               hours(s->revlist_age, h1));
+    printf("open requests    %u\n", s->open_requests);
+    printf("journal          %llu payment(s), %llu bytes on disk\n",
+           (unsigned long long)s->journal_entries,
+           (unsigned long long)s->journal_bytes);
+    printf("clock            high-water %s, now %s (skew %u s)\n",
+           iso_time(s->high_water, t1), iso_time(s->now, t2), s->skew);
+    if (s->warnings & OFFPAY_STATUS_WARN_PAYMENTS) {
+        snprintf(d, sizeof d, "%u of %u", s->payments_since_sync,
+                 s->max_offline_payments);
+        warn_limit("payments since the last sync", s->payments_pct, d);
+    }
+    if (s->warnings & OFFPAY_STATUS_WARN_HOURS) {
+        snprintf(d, sizeof d, "%s of %u h", hours(s->seconds_since_sync, h1),
+                 s->max_offline_hours);
+        warn_limit("time since the last sync", s->hours_pct, d);
+    }
+    if (s->warnings & OFFPAY_STATUS_WARN_REVLIST) {
+        snprintf(d, sizeof d, "%s of %s h", hours(s->revlist_age, h1),
+                 hours(s->max_revlist_age, h2));
+        warn_limit("the revocation list's age", s->revlist_pct, d);
+    }
+    if (s->warnings & OFFPAY_STATUS_WARN_CREDENTIAL)
+        printf("WARNING: the terminal's own credential has used %u %% of its "
+               "window (expires %s): ask the issuer for a renewal\n",
+               s->credential_pct, iso_time(s->cred.expires, t1));
+}
+
+static int cmd_status(const void *args, const char *arg CLI_UNUSED)
+{
+    const term_args       *a = args;
+    int                    status = EXIT_OK;
+    offpay_terminal       *t = open_terminal_as(a, 0, 1, &status);
+    offpay_terminal_status s;
+    offpay_err             rc;
+
+    if (t == NULL)
+        return status;
+    rc = offpay_terminal_get_status(t, cli_now(), &s);
+    offpay_terminal_close(t);
+    if (rc != OFFPAY_OK)
+        return cli_fail(a->dir, rc);
+    if (a->json)
+        return status_json(a->dir, &s);
+    status_human(a->dir, &s);
+    return EXIT_OK;
+}
+
+/* The payments of an export, as CSV text and as a JSON array. */
+typedef struct export_ctx {
+    FILE   *csv;
+    json_t *list;
+    int64_t total;
+    size_t  n;
+    int     failed;
+} export_ctx;
+
+static int export_entry(const offpay_journal_entry *e, void *vctx)
+{
+    export_ctx *x = vctx;
+    char when[32], ch[OFFPAY_AMOUNT_TEXT_MAX], au[OFFPAY_AMOUNT_TEXT_MAX];
+    const char *cur = offpay_currency_alpha(e->currency);
+
+    if (cur == NULL ||
+        offpay_amount_format(e->charged, e->currency, ch, sizeof ch) !=
+            OFFPAY_OK ||
+        offpay_amount_format(e->authorized, e->currency, au, sizeof au) !=
+            OFFPAY_OK ||
+        offpay_amount_add(x->total, e->charged, &x->total) != OFFPAY_OK) {
+        x->failed = 1;
+        return 1;
+    }
+    iso_time(e->accepted_at, when);
+    fprintf(x->csv, "%lld,%s,%llu,%u,%s,%s,%lld,%s,%u,%s\r\n",
+            (long long)e->seq, when, (unsigned long long)e->serial, e->counter,
+            e->bound ? "bound" : "unbound", cur, (long long)e->charged, ch,
+            e->authorized, au);
+    if (json_array_append_new(
+            x->list,
+            json_pack("{s:I, s:s, s:o, s:I, s:s, s:s, s:I, s:s, s:I, s:s}",
+                      "seq", (json_int_t)e->seq, "accepted_at", when, "serial",
+                      cli_json_u64(e->serial), "counter",
+                      (json_int_t)e->counter, "kind",
+                      e->bound ? "bound" : "unbound", "currency", cur,
+                      "charged_minor", (json_int_t)e->charged, "charged", ch,
+                      "authorized_minor", (json_int_t)e->authorized,
+                      "authorized", au)) != 0) {
+        x->failed = 1;
+        return 1;
+    }
+    x->n++;
+    return 0;
+}
+
+/* Writes payments.csv and payments.json into dir. */
+static int export_payments(offpay_terminal *t, const char *dir, uint32_t now)
+{
+    export_ctx           x = {NULL, json_array(), 0, 0, 0};
+    offpay_terminal_cred c;
+    char                *csv = NULL, *js = NULL, path[4400], when[32];
+    char                 total[OFFPAY_AMOUNT_TEXT_MAX];
+    size_t               csv_len = 0;
+    uint16_t             cur = offpay_terminal_currency(t);
+    int                  has_cred = offpay_terminal_credential(t, &c) == 0;
+    json_t              *j = NULL;
+    offpay_err           rc;
+    int                  status = EXIT_FAILURE_IO;
+
+    x.csv = open_memstream(&csv, &csv_len);
+    if (x.csv == NULL || x.list == NULL)
+        goto out;
+    fputs("seq,accepted_at,serial,counter,kind,currency,charged_minor,"
+          "charged,authorized_minor,authorized\r\n",
+          x.csv);
+    rc = offpay_terminal_journal(t, export_entry, &x);
+    if (fclose(x.csv) != 0)
+        x.failed = 1;
+    x.csv = NULL;
+    if (rc != OFFPAY_OK) {
+        status = cli_fail("export: the journal", rc);
+        goto out;
+    }
+    if (x.failed ||
+        offpay_amount_format(x.total, cur, total, sizeof total) != OFFPAY_OK)
+        goto out;
+    j = json_pack(
+        "{s:o, s:s, s:s, s:I, s:I, s:s, s:O}", "terminal",
+        has_cred ? json_pack("{s:o, s:I, s:s}", "merchant_id",
+                             cli_json_u64(c.merchant_id), "terminal_id",
+                             (json_int_t)c.terminal_id, "name", c.name)
+                 : json_null(),
+        "currency", offpay_currency_alpha(cur), "exported_at",
+        iso_time(now, when), "count", (json_int_t)x.n, "total_charged_minor",
+        (json_int_t)x.total, "total_charged", total, "payments", x.list);
+    js = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    if (js == NULL)
+        goto out;
+    snprintf(path, sizeof path, "%s/payments.csv", dir);
+    if (cli_write_file(path, (const uint8_t *)csv, csv_len) != 0)
+        goto out;
+    snprintf(path, sizeof path, "%s/payments.json", dir);
+    if (cli_write_file(path, (const uint8_t *)js, strlen(js)) != 0)
+        goto out;
+    printf("exported %zu payment(s), total %s %s\n", x.n, total,
+           offpay_currency_alpha(cur));
+    status = EXIT_OK;
+out:
+    if (x.csv != NULL)
+        fclose(x.csv);
+    if (status == EXIT_FAILURE_IO && (x.failed || js == NULL))
+        fprintf(stderr, "offpay: export: cannot write the payments\n");
+    free(csv);
+    offpay__json_free(js);
+    json_decref(j);
+    json_decref(x.list);
+    return status;
+}
+
+/* Removes what cmd_export wrote into the temporary directory, and it. */
+static void export_cleanup(const char *tmp)
+{
+    static const char *const names[] = {"terminal.db", "payments.csv",
+                                        "payments.json"};
+    char                     path[4400];
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmp, names[i]);
+        unlink(path);
+    }
+    rmdir(tmp);
+}
+
+/*
+ * terminal export DIR: DIR is made new (refused if it exists, so nothing
+ * is ever written over), filled as DIR.tmp-XXXXXX beside it, and renamed
+ * into place once complete, so DIR is either whole or absent.
+ */
+static int cmd_export(const void *args, const char *out)
+{
+    const term_args *a = args;
+    int              status = EXIT_OK;
+    offpay_terminal *t;
+    char             tmp[4200], path[4300];
+    uint32_t         now = cli_now();
+    offpay_err       rc;
+    size_t           n;
+
+    if (out == NULL || out[0] == '\0')
+        return cli_usage_error("terminal export: give a new directory");
+    n = strlen(out);
+    while (n > 1 && out[n - 1] == '/')
+        n--;
+    if (n + 16 >= sizeof tmp)
+        return cli_usage_error("terminal export: path too long");
+    t = open_terminal_as(a, 0, 1, &status);
+    if (t == NULL)
+        return status;
+    /* DIR itself, made empty now: refused if anything has that name. */
+    if (mkdir(out, 0700) != 0) {
+        int e = errno;
+
+        offpay_terminal_close(t);
+        if (e == EEXIST) {
+            fprintf(stderr,
+                    "offpay: %s already exists: export writes a new "
+                    "directory, never over anything (nothing written)\n",
+                    out);
+            return EXIT_FAILURE_IO;
+        }
+        fprintf(stderr, "offpay: %s: cannot make the directory: %s\n", out,
+                strerror(e));
+        return EXIT_FAILURE_IO;
+    }
+    snprintf(tmp, sizeof tmp, "%.*s.tmp-XXXXXX", (int)n, out);
+    if (mkdtemp(tmp) == NULL) {
+        fprintf(stderr, "offpay: %s: %s\n", tmp, strerror(errno));
+        rmdir(out);
+        offpay_terminal_close(t);
+        return EXIT_FAILURE_IO;
+    }
+    snprintf(path, sizeof path, "%s/terminal.db", tmp);
+    rc = offpay_terminal_export(t, path, now);
+    if (rc != OFFPAY_OK)
+        status = cli_fail("export: the journal copy", rc);
+    else
+        status = export_payments(t, tmp, now);
+    offpay_terminal_close(t);
+    /* Over the empty DIR made above: atomic, and DIR is ours. Then the
+     * parent directory is synced, so the rename itself is durable. */
+    if (status == EXIT_OK && rename(tmp, out) != 0) {
+        fprintf(stderr, "offpay: %s: %s\n", out, strerror(errno));
+        status = EXIT_FAILURE_IO;
+    }
+    if (status == EXIT_OK) {
+        const char *slash = strrchr(tmp, '/');
+        int         fd;
+
+        if (slash == NULL)
+            snprintf(path, sizeof path, ".");
+        else
+            snprintf(path, sizeof path, "%.*s", (int)(slash - tmp + 1), tmp);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            (void)fsync(fd); /* best effort: the files are synced */
+            close(fd);
+        }
+    }
+    if (status != EXIT_OK) {
+        export_cleanup(tmp);
+        rmdir(out);
+        return status;
+    }
+    printf("to %s: terminal.db (a read-only copy of the journal: keep it, "
+           "never accept with it), payments.csv, payments.json\n",
+           out);
+    return EXIT_OK;
+}
+
 int cli_terminal(int argc, char **argv)
 {
     static const cli_sub subs[] = {
@@ -774,6 +1220,8 @@ int cli_terminal(int argc, char **argv)
         {"accept", 0, cmd_accept},
         {"receipt", 0, cmd_receipt},
         {"journal", 0, cmd_journal},
+        {"status", 0, cmd_status},
+        {"export", 1, cmd_export},
         {NULL, 0, NULL},
     };
     term_args a;

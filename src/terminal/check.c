@@ -225,6 +225,10 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
 
 offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now)
 {
+    /* An exported copy, or a file that could not be upgraded: reading
+     * only (terminal.c, journal_upgrade). */
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
     if (!t->has_cred)
         return OFFPAY_ENO_TERMINAL_CRED;
     /* A clock set back would reopen expired credentials, old codes and a

@@ -6,6 +6,10 @@
  * a crash or power loss. The schema is in SCHEMA below; meta holds
  * key/value settings (root key, bundle, credential, risk rules, revocation
  * list, sync state, the clock's high-water time), numbers as decimal text.
+ * An accept writes its journal row and nothing else (no meta page): the
+ * payments since the last sync are the rows after meta sync_seq, and the
+ * high-water time is meta high_water (saved by a sync) raised by their
+ * acceptance times; both are derived at open (load_state).
  * The directory is 0700 and its files 0600 (tighten_modes): the journal
  * holds just-accepted codes.
  */
@@ -33,19 +37,39 @@
  * a bearer token for this long (docs/protocol.md §5.4). */
 #define CODE_AGE_UNBOUND_DEFAULT 60
 
+/*
+ * The journal of accepted payments. seq is the rowid, with no
+ * AUTOINCREMENT: AUTOINCREMENT rewrites the sqlite_sequence page on every
+ * insert, one more WAL frame per payment. A plain rowid is max(seq) + 1,
+ * which reuses a number only if the newest row is deleted; the journal
+ * never deletes a row or changes a seq, and the triggers of
+ * JOURNAL_TRIGGERS make the database refuse both. So max(seq) never goes
+ * down and no seq (a receipt's number, a request's paid_seq) is ever
+ * given to a second payment. A journal made with AUTOINCREMENT is rebuilt
+ * without it, keeping every seq (journal_upgrade): with no deletes its
+ * sqlite_sequence value was max(seq), so the next seq is the same.
+ */
+#define JOURNAL_COLUMNS                                                        \
+    "(seq INTEGER PRIMARY KEY,"                                                \
+    "  serial INTEGER NOT NULL, counter INTEGER NOT NULL,"                     \
+    "  charged INTEGER NOT NULL, authorized INTEGER NOT NULL,"                 \
+    "  currency INTEGER NOT NULL, bound INTEGER NOT NULL,"                     \
+    "  accepted_at INTEGER NOT NULL, code BLOB NOT NULL,"                      \
+    "  uploaded INTEGER NOT NULL DEFAULT 0,"                                   \
+    "  UNIQUE(serial, counter))"
+
+#define JOURNAL_TRIGGERS                                                       \
+    "CREATE TRIGGER IF NOT EXISTS journal_append_only BEFORE DELETE ON"        \
+    " journal BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"   \
+    "CREATE TRIGGER IF NOT EXISTS journal_seq_fixed BEFORE UPDATE OF seq ON"   \
+    " journal BEGIN SELECT RAISE(ABORT, 'a journal seq never changes'); END;"
+
 static const char SCHEMA[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY,"
     "  value BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS journal("
-    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  serial INTEGER NOT NULL, counter INTEGER NOT NULL,"
-    "  charged INTEGER NOT NULL, authorized INTEGER NOT NULL,"
-    "  currency INTEGER NOT NULL, bound INTEGER NOT NULL,"
-    "  accepted_at INTEGER NOT NULL, code BLOB NOT NULL,"
-    "  uploaded INTEGER NOT NULL DEFAULT 0,"
-    "  UNIQUE(serial, counter));"
+    "CREATE TABLE IF NOT EXISTS journal" JOURNAL_COLUMNS ";"
     "CREATE TABLE IF NOT EXISTS requests(nonce BLOB PRIMARY KEY,"
     "  amount INTEGER NOT NULL, created INTEGER NOT NULL,"
     "  paid_seq INTEGER);"
@@ -331,6 +355,8 @@ offpay_err offpay_terminal_set_risk(offpay_terminal *t, const offpay_risk *r)
     if (t == NULL || r == NULL || r->floor_unbound < 0 || r->floor_bound < 0 ||
         r->cumulative < 0)
         return OFFPAY_EINVAL;
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
     rc = risk_save(t->db, r);
     if (rc == OFFPAY_OK)
         t->risk = *r;
@@ -352,7 +378,8 @@ void offpay_terminal_close(offpay_terminal *t)
         return;
     sqlite3_finalize(t->st_insert);
     sqlite3_finalize(t->st_paid);
-    sqlite3_finalize(t->st_count);
+    sqlite3_finalize(t->st_begin);
+    sqlite3_finalize(t->st_commit);
     if (t->db != NULL)
         sqlite3_close(t->db);
     offpay__lock_release(t->lock_fd); /* after the database is closed */
@@ -618,34 +645,54 @@ out:
     return rc;
 }
 
-/* Rebuilds the seen-set and per-credential sums from the journal;
- * *newest (may be NULL) receives the latest acceptance time. */
-static offpay_err load_journal(offpay_terminal *t, uint32_t *newest)
+/* What load_journal learns besides the tables. */
+typedef struct journal_scan {
+    int64_t  sync_seq;     /* in: rows after it came after the last sync */
+    int64_t  max_seq;      /* out: the highest seq (0: empty) */
+    uint32_t since;        /* out: rows with seq > sync_seq */
+    uint32_t newest;       /* out: the latest acceptance time */
+    uint32_t newest_since; /* out: idem, among rows after sync_seq */
+} journal_scan;
+
+/* Rebuilds the seen-set and per-credential sums from the journal; js (may
+ * be NULL) gets what the rows say about the time since the last sync. */
+static offpay_err load_journal(offpay_terminal *t, journal_scan *js)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = OFFPAY_EJOURNAL;
     int           step;
 
     if (sqlite3_prepare_v2(t->db,
-                           "SELECT serial, counter, charged, accepted_at"
+                           "SELECT seq, serial, counter, charged, accepted_at"
                            " FROM journal",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        uint64_t serial = (uint64_t)sqlite3_column_int64(st, 0);
-        int64_t  counter = sqlite3_column_int64(st, 1);
-        int64_t  charged = sqlite3_column_int64(st, 2);
-        int64_t  at = sqlite3_column_int64(st, 3);
+        int64_t  seq = sqlite3_column_int64(st, 0);
+        uint64_t serial = (uint64_t)sqlite3_column_int64(st, 1);
+        int64_t  counter = sqlite3_column_int64(st, 2);
+        int64_t  charged = sqlite3_column_int64(st, 3);
+        int64_t  at = sqlite3_column_int64(st, 4);
 
         /* What the accept path writes, and nothing else: a row outside it
          * (or sums that overflow) is a damaged journal. */
-        if (counter < 1 || counter > UINT32_MAX || charged < 1 ||
+        if (seq < 1 || counter < 1 || counter > UINT32_MAX || charged < 1 ||
             charged > OFFPAY_WIRE_AMOUNT_MAX || at < 0 || at > UINT32_MAX) {
             rc = OFFPAY_ECORRUPT;
             goto out;
         }
-        if (newest != NULL && at > (int64_t)*newest)
-            *newest = (uint32_t)at;
+        if (js != NULL) {
+            if (seq > js->max_seq)
+                js->max_seq = seq;
+            if (at > (int64_t)js->newest)
+                js->newest = (uint32_t)at;
+            if (seq > js->sync_seq) {
+                if (js->since < UINT32_MAX)
+                    js->since++;
+                if (at > (int64_t)js->newest_since)
+                    js->newest_since = (uint32_t)at;
+            }
+        }
         if ((rc = offpay__seen_add(&t->tables, serial, (uint32_t)counter)) !=
                 OFFPAY_OK ||
             (rc = offpay__cumul_add(&t->tables, serial, charged)) !=
@@ -659,6 +706,126 @@ static offpay_err load_journal(offpay_terminal *t, uint32_t *newest)
 out:
     sqlite3_finalize(st);
     return rc;
+}
+
+/* The single integer sql yields (0 when it yields no row) into *v.
+ * Errors: OFFPAY_EJOURNAL. */
+static offpay_err query_i64(sqlite3 *db, const char *sql, int64_t bind,
+                            int64_t *v)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+    int           step;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        (sqlite3_bind_parameter_count(st) > 0 &&
+         sqlite3_bind_int64(st, 1, bind) != SQLITE_OK))
+        goto out;
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW || step == SQLITE_DONE) {
+        *v = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        rc = OFFPAY_OK;
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The offpay error for the last SQLite failure on db: a read-only file or
+ * a full disk by name, anything else OFFPAY_EJOURNAL. */
+static offpay_err sqlite_cause(sqlite3 *db)
+{
+    switch (sqlite3_errcode(db)) {
+    case SQLITE_READONLY:
+        return OFFPAY_EROFS;
+    case SQLITE_FULL:
+        return OFFPAY_ENOSPC;
+    default:
+        return OFFPAY_EJOURNAL;
+    }
+}
+
+/*
+ * journal_upgrade — brings a terminal.db made by an older version to the
+ * current layout in one transaction: the journal rebuilt without
+ * AUTOINCREMENT (every row and seq kept), its append-only triggers, and
+ * meta sync_seq (the journal's highest seq at the last sync: the rows
+ * after it are the payments since the sync) in place of the
+ * payments_since_sync counter that every accept used to rewrite. That
+ * counter's value n says the newest n rows came after the sync, so
+ * sync_seq is the seq of the (n+1)-th newest row, 0 if there are not that
+ * many. Writes nothing when the file is current, or when may_write is 0
+ * (an exported copy). *sync_seq receives sync_seq either way.
+ *
+ * A file that cannot be upgraded (read-only media, a full disk) still
+ * opens for reading: t->frozen receives the cause, and the handle then
+ * refuses to accept or change anything — its accepts would no longer be
+ * counted — until an open that can upgrade it. Errors (the file cannot
+ * even be read): OFFPAY_ECORRUPT, OFFPAY_EJOURNAL.
+ */
+static offpay_err journal_upgrade(offpay_terminal *t, int may_write,
+                                  int64_t *sync_seq)
+{
+    uint64_t   v = 0;
+    uint32_t   n = 0;
+    int64_t    autoinc = 0, triggers = 0;
+    int        has_sync = 0;
+    offpay_err rc;
+
+    rc = meta_get_u64(t->db, "sync_seq", INT64_MAX, &v);
+    if (rc == OFFPAY_OK) {
+        has_sync = 1;
+        *sync_seq = (int64_t)v;
+    } else if (rc != OFFPAY_ENOTFOUND) {
+        return rc;
+    } else if ((rc = meta_opt_u32(t->db, "payments_since_sync", &n)) !=
+                   OFFPAY_OK ||
+               (rc = query_i64(t->db,
+                               "SELECT seq FROM journal ORDER BY seq DESC"
+                               " LIMIT 1 OFFSET ?1",
+                               n, sync_seq)) != OFFPAY_OK) {
+        return rc;
+    }
+    if ((rc = query_i64(t->db,
+                        "SELECT count(*) FROM sqlite_master WHERE type ="
+                        " 'table' AND name = 'journal' AND sql LIKE"
+                        " '%AUTOINCREMENT%'",
+                        0, &autoinc)) != OFFPAY_OK ||
+        (rc = query_i64(t->db,
+                        "SELECT count(*) FROM sqlite_master WHERE type ="
+                        " 'trigger' AND name IN ('journal_append_only',"
+                        " 'journal_seq_fixed')",
+                        0, &triggers)) != OFFPAY_OK)
+        return rc;
+    if ((has_sync && autoinc == 0 && triggers == 2) || !may_write)
+        return OFFPAY_OK;
+    if (sqlite3_db_readonly(t->db, "main") == 1) {
+        t->frozen = OFFPAY_EROFS;
+        return OFFPAY_OK;
+    }
+    if (exec(t->db, "BEGIN IMMEDIATE") != OFFPAY_OK) {
+        t->frozen = sqlite_cause(t->db);
+        return OFFPAY_OK;
+    }
+    if ((autoinc != 0 &&
+         exec(t->db,
+              "CREATE TABLE journal_v2" JOURNAL_COLUMNS ";"
+              "INSERT INTO journal_v2(seq, serial, counter, charged,"
+              " authorized, currency, bound, accepted_at, code, uploaded)"
+              " SELECT seq, serial, counter, charged, authorized, currency,"
+              " bound, accepted_at, code, uploaded FROM journal;"
+              "DROP TABLE journal;"
+              "ALTER TABLE journal_v2 RENAME TO journal;") != OFFPAY_OK) ||
+        exec(t->db, JOURNAL_TRIGGERS) != OFFPAY_OK ||
+        (!has_sync &&
+         (meta_put_u64(t->db, "sync_seq", (uint64_t)*sync_seq) != OFFPAY_OK ||
+          exec(t->db, "DELETE FROM meta WHERE key = 'payments_since_sync'") !=
+              OFFPAY_OK)) ||
+        exec(t->db, "COMMIT") != OFFPAY_OK) {
+        t->frozen = sqlite_cause(t->db); /* before ROLLBACK resets it */
+        exec(t->db, "ROLLBACK");
+    }
+    return OFFPAY_OK;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -716,12 +883,12 @@ out:
 
 static offpay_err load_state(offpay_terminal *t)
 {
-    uint8_t    buf[OFFPAY_SIGNED_MAX + 64 + OFFPAY_BUNDLE_KEYS_MAX * 42];
-    size_t     n = 0;
-    uint64_t   v = 0;
-    uint32_t   newest = 0;
-    int        legacy;
-    offpay_err rc;
+    uint8_t      buf[OFFPAY_SIGNED_MAX + 64 + OFFPAY_BUNDLE_KEYS_MAX * 42];
+    size_t       n = 0;
+    uint64_t     v = 0;
+    journal_scan js;
+    int          legacy;
+    offpay_err   rc;
 
     if ((rc = meta_get(t->db, "root_pk", t->root_pk, OFFPAY_PK_BYTES, &n)) !=
         OFFPAY_OK)
@@ -746,25 +913,47 @@ static offpay_err load_state(offpay_terminal *t)
     } else if (rc != OFFPAY_ENOTFOUND) {
         return rc;
     }
-    if ((rc = meta_opt_u32(t->db, "last_sync", &t->last_sync)) != OFFPAY_OK ||
-        (rc = meta_opt_u32(t->db, "payments_since_sync",
-                           &t->payments_since_sync)) != OFFPAY_OK)
+    if ((rc = meta_opt_u32(t->db, "last_sync", &t->last_sync)) != OFFPAY_OK)
         return rc;
+    /* An exported copy (offpay_terminal_export) is for reading only. */
+    rc = meta_get_u64(t->db, "exported_at", UINT32_MAX, &v);
+    if (rc == OFFPAY_OK) {
+        t->copied_at = (uint32_t)v;
+        t->frozen = OFFPAY_EROFS;
+    } else if (rc != OFFPAY_ENOTFOUND) {
+        return rc;
+    }
     rc = meta_get_u64(t->db, "high_water", UINT32_MAX, &v);
     if (rc == OFFPAY_OK)
         t->high_water = (uint32_t)v;
     else if (rc != OFFPAY_ENOTFOUND)
         return rc;
     legacy = rc == OFFPAY_ENOTFOUND;
-    if ((rc = load_revoked(t)) != OFFPAY_OK ||
+    memset(&js, 0, sizeof js);
+    if ((rc = journal_upgrade(t, t->frozen == OFFPAY_OK, &js.sync_seq)) !=
+            OFFPAY_OK ||
+        (rc = load_revoked(t)) != OFFPAY_OK ||
         (rc = load_requests(t)) != OFFPAY_OK ||
-        (rc = load_journal(t, &newest)) != OFFPAY_OK)
+        (rc = load_journal(t, &js)) != OFFPAY_OK)
         return rc;
-    /* A terminal from before the high-water mark: start it from what it
-     * did itself (its last sync and newest acceptance). Not from the signed
-     * times it holds: those were never checked against a clock. */
+    /* A sync after the newest row: the journal lost rows it never
+     * deletes. */
+    if (js.sync_seq < 0 || js.sync_seq > js.max_seq)
+        return OFFPAY_ECORRUPT;
+    t->sync_seq = js.sync_seq;
+    t->max_seq = js.max_seq;
+    t->payments_since_sync = js.since;
+    /* Accepts raise the high-water time in memory only: the journal holds
+     * their times, and a sync (which may lower the mark) saves it with the
+     * journal's seq at that moment. So the mark is the saved one raised by
+     * the acceptances after the last sync. A terminal from before the
+     * high-water mark starts it from what it did itself (its last sync and
+     * newest acceptance), not from the signed times it holds: those were
+     * never checked against a clock. */
     if (legacy)
-        t->high_water = t->last_sync > newest ? t->last_sync : newest;
+        t->high_water = t->last_sync > js.newest ? t->last_sync : js.newest;
+    else if (js.newest_since > t->high_water)
+        t->high_water = js.newest_since;
     return OFFPAY_OK;
 }
 
@@ -819,6 +1008,17 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
     memcpy(t->root_pk, root_pk, OFFPAY_PK_BYTES);
     t->currency = currency;
     offpay_risk_defaults(currency, &t->risk);
+    {
+        int64_t sync_seq = 0;
+
+        /* The journal's triggers and sync_seq, as for an upgraded file. */
+        if ((rc = journal_upgrade(t, 1, &sync_seq)) != OFFPAY_OK)
+            goto out;
+        if (t->frozen != OFFPAY_OK) {
+            rc = t->frozen;
+            goto out;
+        }
+    }
     if ((rc = exec(t->db, "BEGIN")) != OFFPAY_OK)
         goto out;
     if ((rc = meta_put(t->db, "root_pk", root_pk, OFFPAY_PK_BYTES)) !=
@@ -960,6 +1160,8 @@ offpay_err offpay_terminal_set_credential(offpay_terminal *t,
 
     if (t == NULL || cred == NULL)
         return OFFPAY_EINVAL;
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
     rc = offpay_terminal_cred_decode(cred, len, &c);
     if (rc != OFFPAY_OK)
         return rc;
@@ -1043,11 +1245,14 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
     offpay_revlist      l;
     int                 have_l = 0, fresh_b = 0, fresh_l = 0, held_future;
     uint64_t            latest;
+    int64_t             sync_seq = 0;
     uint32_t            hw, rl_at;
     offpay_err          rc;
 
     if (t == NULL || (bundle == NULL && revlist == NULL))
         return OFFPAY_EINVAL;
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
     latest = (uint64_t)now + t->risk.skew;
     memset(&l, 0, sizeof l);
     b = t->bundle;
@@ -1110,11 +1315,16 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
         hw = rl_at;
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         goto out;
+    /* The offline count restarts: payments since this sync are the
+     * journal rows after its highest seq now. */
     if ((fresh_b &&
          (rc = meta_put(t->db, "bundle", bundle, bundle_len)) != OFFPAY_OK) ||
         (fresh_l && (rc = store_revlist(t, &l)) != OFFPAY_OK) ||
+        (rc = query_i64(t->db, "SELECT coalesce(max(seq), 0) FROM journal", 0,
+                        &sync_seq)) != OFFPAY_OK ||
         (rc = meta_put_u64(t->db, "last_sync", now)) != OFFPAY_OK ||
-        (rc = meta_put_u64(t->db, "payments_since_sync", 0)) != OFFPAY_OK ||
+        (rc = meta_put_u64(t->db, "sync_seq", (uint64_t)sync_seq)) !=
+            OFFPAY_OK ||
         (rc = meta_put_u64(t->db, "high_water", hw)) != OFFPAY_OK ||
         (rc = exec(t->db, "COMMIT")) != OFFPAY_OK) {
         exec(t->db, "ROLLBACK");
@@ -1126,6 +1336,7 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
     }
     t->high_water = hw;
     t->last_sync = now;
+    t->sync_seq = sync_seq;
     t->payments_since_sync = 0;
     rc = load_revoked(t);
 out:
@@ -1354,8 +1565,9 @@ static offpay_err reopen_db(offpay_terminal *t)
 {
     sqlite3_finalize(t->st_insert);
     sqlite3_finalize(t->st_paid);
-    sqlite3_finalize(t->st_count);
-    t->st_insert = t->st_paid = t->st_count = NULL;
+    sqlite3_finalize(t->st_begin);
+    sqlite3_finalize(t->st_commit);
+    t->st_insert = t->st_paid = t->st_begin = t->st_commit = NULL;
     sqlite3_close(t->db);
     t->db = NULL;
     return db_open(t, 0);
@@ -1380,6 +1592,25 @@ static sqlite3_stmt *stmt(offpay_terminal *t, sqlite3_stmt **slot,
     return *slot;
 }
 
+/* Runs the kept statement of slot (BEGIN, COMMIT: parsing them costs
+ * more than running them). OFFPAY_OK once it is done, else
+ * OFFPAY_EJOURNAL. */
+static offpay_err run_stmt(offpay_terminal *t, sqlite3_stmt **slot,
+                           const char *sql)
+{
+    sqlite3_stmt *st = stmt(t, slot, sql);
+    offpay_err    rc;
+    int           step;
+
+    if (st == NULL)
+        return OFFPAY_EJOURNAL;
+    step = sqlite3_step(st);
+    /* the cause, named, before reset clears it */
+    rc = step == SQLITE_DONE ? OFFPAY_OK : db_err(t->db);
+    sqlite3_reset(st);
+    return rc;
+}
+
 offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
                                   size_t n, int64_t charge, uint32_t now,
                                   offpay_acceptance *out)
@@ -1389,7 +1620,7 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
     size_t         len = 0;
     int64_t        charged = 0;
     long           req = -1;
-    sqlite3_stmt  *ins, *upd = NULL, *cnt;
+    sqlite3_stmt  *ins, *upd = NULL;
     int64_t        seq;
     int            step, held;
     uint32_t       hw;
@@ -1406,7 +1637,7 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
         return rc;
     hw = now > t->high_water ? now : t->high_water;
 
-    if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
+    if ((rc = run_stmt(t, &t->st_begin, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
     rc = OFFPAY_EJOURNAL;
     ins = stmt(t, &t->st_insert,
@@ -1447,30 +1678,14 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
             sqlite3_step(upd) != SQLITE_DONE || sqlite3_changes(t->db) != 1)
             goto fail;
     }
-    {
-        /* The offline count and the clock's high-water mark, in one
-         * statement (meta values are decimal text, as meta_put_u64 writes
-         * them). */
-        char buf[16], hbuf[16];
-        int  blen = snprintf(buf, sizeof buf, "%u", t->payments_since_sync + 1);
-        int  hlen = snprintf(hbuf, sizeof hbuf, "%u", hw);
-
-        cnt = stmt(t, &t->st_count,
-                   "INSERT INTO meta(key, value)"
-                   " VALUES('payments_since_sync', ?1), ('high_water', ?2)"
-                   " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-        if (cnt == NULL ||
-            sqlite3_bind_blob(cnt, 1, buf, blen, SQLITE_TRANSIENT) !=
-                SQLITE_OK ||
-            sqlite3_bind_blob(cnt, 2, hbuf, hlen, SQLITE_TRANSIENT) !=
-                SQLITE_OK ||
-            sqlite3_step(cnt) != SQLITE_DONE)
-            goto fail;
-    }
+    /* Nothing else is written: the offline count (rows after sync_seq) and
+     * the clock's high-water mark (the newest row's time) are the journal
+     * row itself, so a payment costs the WAL frames of its row and its
+     * unique key's index entry, and no other page. */
     /* The durable commit: after it returns, the payment survives a crash.
      * A COMMIT that fails (an I/O error while syncing the WAL) has an
      * unknown outcome; the journal itself says whether the row is there. */
-    if ((rc = exec(t->db, "COMMIT")) != OFFPAY_OK) {
+    if ((rc = run_stmt(t, &t->st_commit, "COMMIT")) != OFFPAY_OK) {
         exec(t->db, "ROLLBACK");
         /* This connection no longer sees the row, but the WAL may hold the
          * committed frames: reopening runs SQLite's recovery, and then the
@@ -1490,6 +1705,7 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
      * from the journal before the next code is judged. */
     t->payments_since_sync++;
     t->high_water = hw;
+    t->max_seq = seq;
     if (offpay__cumul_add(&t->tables, p.cred.serial, charged) != OFFPAY_OK ||
         offpay__seen_add(&t->tables, p.cred.serial, p.counter) != OFFPAY_OK)
         t->tables_stale = 1; /* rebuilt before the next verdict */
@@ -1514,8 +1730,6 @@ out:
         sqlite3_reset(t->st_insert);
     if (t->st_paid != NULL)
         sqlite3_reset(t->st_paid);
-    if (t->st_count != NULL)
-        sqlite3_reset(t->st_count);
     return rc;
 }
 

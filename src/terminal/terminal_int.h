@@ -57,7 +57,7 @@ struct offpay_terminal {
     int      lock_fd; /* flock on dir/terminal.lock, held open */
     sqlite3 *db;
     /* The accept path's statements, prepared once per open (terminal.c). */
-    sqlite3_stmt        *st_insert, *st_paid, *st_count;
+    sqlite3_stmt        *st_insert, *st_paid, *st_begin, *st_commit;
     int                  has_key;
     offpay_keypair       kp; /* valid when has_key */
     uint8_t              root_pk[OFFPAY_PK_BYTES];
@@ -79,6 +79,15 @@ struct offpay_terminal {
     size_t               n_requests, cap_requests;
     int                  cache_on;
     offpay__cache_slot  *cache; /* OFFPAY__CACHE_SLOTS */
+    /* payments_since_sync counts the journal rows after sync_seq, its
+     * highest seq at the last sync; max_seq is its highest seq now. */
+    int64_t sync_seq, max_seq;
+    /* Not OFFPAY_OK: this handle changes nothing and accepts nothing, for
+     * that reason: OFFPAY_EROFS for an exported copy of a journal
+     * (copied_at says when it was taken), or the error that kept an older
+     * terminal.db from being upgraded (journal_upgrade). */
+    offpay_err frozen;
+    uint32_t   copied_at;
 };
 
 /* tables.c */
@@ -100,8 +109,9 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
                                     int64_t *charge_out, long *req_index);
 
 /* check.c: the terminal's own state, checked before any code:
- * ENO_TERMINAL_CRED, ECLOCK_BEHIND (now + skew < high_water),
- * ETERMINAL_EXPIRED (its credential outside its window, with skew). */
+ * t->frozen (a copy: EROFS; a file not upgraded), ENO_TERMINAL_CRED,
+ * ECLOCK_BEHIND (now + skew < high_water), ETERMINAL_EXPIRED (its credential
+ * outside its window, with skew). */
 offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now);
 
 /* terminal.c, for the settings fuzz target: a handle over an open

@@ -1959,6 +1959,397 @@ static void test_file_modes(void)
     world_free(&x);
 }
 
+/* ---- WAL frames per accept (issue 6 item 13) ------------------------ */
+
+/* sqlite3_wal_hook callback: the pages the WAL holds after a commit. */
+static int wal_pages(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    *(int *)ctx = pages;
+    return SQLITE_OK;
+}
+
+/* Accepts code on t with the WAL emptied first, and returns the frames
+ * that one commit appended (-1 if none was seen); *rc gets accept's
+ * result. The hook replaces SQLite's auto-checkpoint hook for the call,
+ * which is restored after. */
+static int accept_frames(offpay_terminal *t, const char *code, int64_t charge,
+                         uint32_t now, offpay_err *rc)
+{
+    int pages = -1;
+
+    if (sqlite3_wal_checkpoint_v2(t->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+                                  NULL) != SQLITE_OK)
+        return -2;
+    sqlite3_wal_hook(t->db, wal_pages, &pages);
+    *rc = accept(t, code, charge, now);
+    sqlite3_wal_autocheckpoint(t->db, 1000);
+    return pages;
+}
+
+/*
+ * One accepted payment is two WAL frames (the journal table's page and
+ * its UNIQUE(serial, counter) index's page), three for a bound code
+ * (its request marked paid): no sqlite_sequence page (AUTOINCREMENT) and
+ * no meta page (the offline count and the high-water time are derived
+ * from the journal). Checked on a fresh connection too.
+ */
+static void test_accept_wal_frames(void)
+{
+    world      x;
+    offpay_err rc = OFFPAY_EINVAL;
+    char      *a, *b, *c;
+
+    REQUIRE(world_init(&x, "wal_frames", 100000));
+    a = cpm(&x, 100, NOW);
+    b = bound(&x, x.t, 200, NOW, NULL);
+    REQUIRE(a != NULL && b != NULL);
+    CHECK(accept_frames(x.t, a, 100, NOW + 1, &rc) == 2);
+    CHECK_ERR(rc, OFFPAY_OK);
+    CHECK(accept_frames(x.t, b, 0, NOW + 1, &rc) == 3);
+    CHECK_ERR(rc, OFFPAY_OK);
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    c = cpm(&x, 100, NOW + 2);
+    REQUIRE(c != NULL);
+    CHECK(accept_frames(x.t, c, 100, NOW + 2, &rc) == 2);
+    CHECK_ERR(rc, OFFPAY_OK);
+    free(a);
+    free(b);
+    free(c);
+    world_free(&x);
+}
+
+/* Runs sql on the database file of the (closed) terminal in dir; 1 on
+ * success. */
+static int sql_on(const char *dir, const char *sql)
+{
+    char     path[700];
+    sqlite3 *db = NULL;
+    int      ok;
+
+    snprintf(path, sizeof path, "%s/terminal.db", dir);
+    ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+         sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+    if (!ok)
+        fprintf(stderr, "sql_on: %s\n", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return ok;
+}
+
+/* The integer sql yields on t's database, or -1. */
+static int64_t sql_int(offpay_terminal *t, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t       v = -1;
+
+    if (sqlite3_prepare_v2(t->db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/*
+ * A terminal.db of the previous layout (journal.seq AUTOINCREMENT, meta
+ * payments_since_sync rewritten by every accept, no sync_seq) is upgraded
+ * at open: the same rows under the same seqs, the same count of payments
+ * since the sync, and from then on two WAL frames a payment, no seq
+ * reused, and the journal refuses deletes.
+ */
+static void test_legacy_journal_upgrade(void)
+{
+    world             x;
+    offpay_sync_state s;
+    offpay_acceptance a;
+    offpay_err        rc = OFFPAY_EINVAL;
+    char             *code;
+
+    REQUIRE(world_init(&x, "legacy_upgrade", 100000));
+    for (uint32_t i = 0; i < 5; i++) {
+        if (i == 2)
+            REQUIRE(resync(&x, NOW + 2));
+        code = cpm(&x, 100, NOW + i);
+        CHECK_ERR(accept(x.t, code, 100, NOW + i), OFFPAY_OK);
+        free(code);
+    }
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.payments_since_sync == 3);
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    /* Back to the old layout, as an older version left it. */
+    REQUIRE(sql_on(x.term_path,
+                   "DROP TRIGGER journal_append_only;"
+                   "DROP TRIGGER journal_seq_fixed;"
+                   "CREATE TABLE old(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                   " serial INTEGER NOT NULL, counter INTEGER NOT NULL,"
+                   " charged INTEGER NOT NULL, authorized INTEGER NOT NULL,"
+                   " currency INTEGER NOT NULL, bound INTEGER NOT NULL,"
+                   " accepted_at INTEGER NOT NULL, code BLOB NOT NULL,"
+                   " uploaded INTEGER NOT NULL DEFAULT 0,"
+                   " UNIQUE(serial, counter));"
+                   "INSERT INTO old SELECT * FROM journal;"
+                   "DROP TABLE journal;"
+                   "ALTER TABLE old RENAME TO journal;"
+                   "DELETE FROM meta WHERE key = 'sync_seq';"
+                   "INSERT INTO meta(key, value) VALUES"
+                   " ('payments_since_sync', '3');"
+                   "CREATE TABLE journal_v2(x);"));
+    /* An upgrade that cannot be done (here the name it needs is taken;
+     * read-only media or a full disk alike) still opens for reading, with
+     * the right count, and refuses to accept: its accepts would not be
+     * counted. Nothing is changed. */
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    CHECK_ERR(x.t->frozen, OFFPAY_EJOURNAL);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.payments_since_sync == 3);
+    CHECK(journal_rows(x.t) == 5);
+    code = cpm(&x, 100, NOW + 5);
+    CHECK_ERR(accept(x.t, code, 100, NOW + 5), OFFPAY_EJOURNAL);
+    free(code);
+    CHECK(journal_rows(x.t) == 5);
+    CHECK(sql_int(x.t, "SELECT count(*) FROM sqlite_master WHERE sql LIKE"
+                       " '%AUTOINCREMENT%'") == 1);
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE(sql_on(x.term_path, "DROP TABLE journal_v2;"));
+    REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
+    CHECK_ERR(x.t->frozen, OFFPAY_OK);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.payments_since_sync == 3);
+    CHECK(sql_int(x.t, "SELECT count(*) FROM sqlite_master WHERE sql LIKE"
+                       " '%AUTOINCREMENT%'") == 0);
+    CHECK(sql_int(x.t, "SELECT count(*) FROM meta WHERE key ="
+                       " 'payments_since_sync'") == 0);
+    CHECK(sql_int(x.t, "SELECT value FROM meta WHERE key = 'sync_seq'") == 2);
+    CHECK(journal_rows(x.t) == 5);
+    CHECK(sql_int(x.t, "SELECT max(seq) FROM journal") == 5);
+    /* Upgraded: a payment is two frames, and takes the next seq. */
+    code = cpm(&x, 100, NOW + 5);
+    CHECK(accept_frames(x.t, code, 100, NOW + 5, &rc) == 2);
+    CHECK_ERR(rc, OFFPAY_OK);
+    free(code);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.payments_since_sync == 4);
+    /* The newest row cannot be deleted (its seq would be given again), nor
+     * renumbered. */
+    CHECK(sqlite3_exec(x.t->db, "DELETE FROM journal WHERE seq = 6", NULL, NULL,
+                       NULL) != SQLITE_OK);
+    CHECK(sqlite3_exec(x.t->db, "UPDATE journal SET seq = 99 WHERE seq = 6",
+                       NULL, NULL, NULL) != SQLITE_OK);
+    CHECK(journal_rows(x.t) == 6);
+    code = cpm(&x, 100, NOW + 6);
+    REQUIRE(code != NULL);
+    CHECK_ERR(offpay_terminal_accept(x.t, code, strlen(code), 100, NOW + 6, &a),
+              OFFPAY_OK);
+    CHECK(a.seq == 7);
+    free(code);
+    /* The count survives a restart, and a sync resets it durably. */
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.payments_since_sync == 5);
+    REQUIRE(resync(&x, NOW + 7));
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.payments_since_sync == 0);
+    world_free(&x);
+}
+
+/*
+ * The high-water time is not saved by each accept but derived at open
+ * from the journal rows after the last sync: an acceptance at a clock
+ * that ran ahead holds after a restart, and once a sync has forgiven it,
+ * that old row does not raise the mark again at the next open.
+ */
+static void test_high_water_from_journal(void)
+{
+    world             x;
+    offpay_sync_state s;
+    char             *code;
+    const uint32_t    ahead = NOW + 5000;
+
+    REQUIRE(world_init(&x, "high_water_journal", 100000));
+    code = cpm(&x, 100, ahead);
+    CHECK_ERR(accept(x.t, code, 100, ahead), OFFPAY_OK);
+    free(code);
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.high_water == ahead);
+    CHECK(s.payments_since_sync == 1);
+    REQUIRE(resync(&x, NOW + 100));
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.high_water == NOW + 100);
+    CHECK(s.payments_since_sync == 0);
+    world_free(&x);
+}
+
+/* ---- status and export (issue 6 items 7 and 9) ---------------------- */
+
+/*
+ * offpay_terminal_get_status reports each limit against its value and
+ * warns at 80 % of it, and no sooner: 3 of 5 payments is quiet, 4 of 5
+ * warns; 8 of 10 hours offline warns; a list at 80 % of its age warns;
+ * then the state says what a payment would meet (sync required). It also
+ * counts open requests, the journal, and the credential's window used.
+ */
+static void test_status_limits(void)
+{
+    world                  x;
+    offpay_risk            r;
+    offpay_terminal_status s;
+    char                  *code, *rq = NULL;
+
+    REQUIRE(world_init(&x, "status", 100000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    r.max_offline_payments = 5;
+    r.max_offline_hours = 10;
+    r.max_revlist_age = 20 * 3600;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW, &s));
+    CHECK_ERR(s.state, OFFPAY_OK);
+    CHECK(s.warnings == 0);
+    CHECK(s.has_cred && s.cred.merchant_id == 1 &&
+          s.cred.expires == NOW + 365 * DAY && s.currency == EUR);
+    CHECK(s.last_sync == NOW && s.payments_since_sync == 0 &&
+          s.max_offline_payments == 5 && s.max_offline_hours == 10);
+    CHECK(s.revlist_seq >= 1 && s.revlist_issued_at == NOW &&
+          s.revlist_age == 0 && s.max_revlist_age == 20 * 3600);
+    CHECK(s.journal_entries == 0 && s.journal_bytes > 0);
+    CHECK(s.high_water == NOW && s.copied_at == 0 && s.open_requests == 0);
+    for (uint32_t i = 0; i < 4; i++) {
+        code = cpm(&x, 100, NOW + i);
+        CHECK_ERR(accept(x.t, code, 100, NOW + i), OFFPAY_OK);
+        free(code);
+        REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + i, &s));
+        CHECK(s.payments_since_sync == i + 1);
+        CHECK(s.payments_pct == (i + 1) * 20);
+        CHECK(!!(s.warnings & OFFPAY_STATUS_WARN_PAYMENTS) == (i + 1 >= 4));
+    }
+    CHECK(s.journal_entries == 4 && s.high_water == NOW + 3);
+    CHECK_ERR(s.state, OFFPAY_OK);
+    /* Requests: open until their time-to-live passes. */
+    REQUIRE_OK(offpay_terminal_request(x.t, 500, NOW + 4, &rq, NULL));
+    free(rq);
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 4, &s));
+    CHECK(s.open_requests == 1);
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 5 + r.request_ttl, &s));
+    CHECK(s.open_requests == 0);
+    /* Hours: 7.9 of 10 is quiet, 8 of 10 warns. */
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 8 * 3600 - 400, &s));
+    CHECK(!(s.warnings & OFFPAY_STATUS_WARN_HOURS) && s.hours_pct == 78);
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 8 * 3600, &s));
+    CHECK((s.warnings & OFFPAY_STATUS_WARN_HOURS) && s.hours_pct == 80);
+    CHECK(!(s.warnings & OFFPAY_STATUS_WARN_REVLIST) && s.revlist_pct == 40);
+    CHECK(s.seconds_since_sync == 8 * 3600);
+    CHECK_ERR(s.state, OFFPAY_OK);
+    /* Past the hours: the state a payment would meet. */
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 16 * 3600, &s));
+    CHECK((s.warnings & OFFPAY_STATUS_WARN_REVLIST) && s.revlist_pct == 80);
+    CHECK(s.hours_pct == 160);
+    CHECK_ERR(s.state, OFFPAY_ESYNC_REQUIRED);
+    /* A sync clears the offline counters' warnings. */
+    REQUIRE(resync(&x, NOW + 16 * 3600));
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 16 * 3600, &s));
+    CHECK(s.warnings == 0 && s.payments_since_sync == 0);
+    CHECK_ERR(s.state, OFFPAY_OK);
+    /* The credential (NOW - DAY .. NOW + 365 days): 80 % of its window. */
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 300 * DAY, &s));
+    CHECK((s.warnings & OFFPAY_STATUS_WARN_CREDENTIAL) &&
+          s.credential_pct == 82);
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 400 * DAY, &s));
+    CHECK_ERR(s.state, OFFPAY_ETERMINAL_EXPIRED);
+    CHECK(s.credential_pct == 100);
+    /* A clock set back behind the high-water mark. */
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW, &s));
+    CHECK_ERR(s.state, OFFPAY_ECLOCK_BEHIND);
+    world_free(&x);
+}
+
+/*
+ * offpay_terminal_export: a copy that opens as a terminal's journal and
+ * holds every payment (also those still only in the WAL), the same seqs
+ * and code bytes; a single 0600 file, never written over an existing one;
+ * and a handle on it accepts nothing and changes nothing (EROFS), so a
+ * restored copy cannot forget the payments made after it and take their
+ * codes again.
+ */
+static void test_export_copy(void)
+{
+    world                  x;
+    journal_view           live, copy;
+    offpay_terminal       *c = NULL;
+    offpay_terminal_status s;
+    offpay_risk            r;
+    char                   cdir[600], cpath[700], p[800], *code[4], *rq = NULL;
+    struct stat            st;
+
+    REQUIRE(world_init(&x, "export", 100000));
+    code[0] = cpm(&x, 100, NOW);
+    code[1] = bound(&x, x.t, 250, NOW, NULL);
+    code[2] = cpm(&x, 300, NOW + 1);
+    code[3] = cpm(&x, 400, NOW + 2);
+    REQUIRE(code[0] && code[1] && code[2] && code[3]);
+    CHECK_ERR(accept(x.t, code[0], 100, NOW), OFFPAY_OK);
+    CHECK_ERR(accept(x.t, code[1], 0, NOW), OFFPAY_OK);
+    CHECK_ERR(accept(x.t, code[2], 300, NOW + 1), OFFPAY_OK);
+    in_dir(&x, "copy", cdir, sizeof cdir);
+    REQUIRE(mkdir(cdir, 0700) == 0);
+    snprintf(cpath, sizeof cpath, "%s/terminal.db", cdir);
+    CHECK_ERR(offpay_terminal_export(x.t, cpath, NOW + 10), OFFPAY_OK);
+    CHECK_ERR(offpay_terminal_export(x.t, cpath, NOW + 11), OFFPAY_EEXISTS);
+    CHECK_ERR(offpay_terminal_export(x.t, "", NOW), OFFPAY_EINVAL);
+    in_dir(&x, "no/such/dir/t.db", p, sizeof p);
+    CHECK_ERR(offpay_terminal_export(x.t, p, NOW), OFFPAY_ENOENT);
+    CHECK(mode_of(cpath) == 0600);
+    snprintf(p, sizeof p, "%s-wal", cpath);
+    CHECK(stat(p, &st) != 0); /* one self-contained file */
+    /* The live terminal goes on; the copy does not see it. */
+    CHECK_ERR(accept(x.t, code[3], 400, NOW + 12), OFFPAY_OK);
+    REQUIRE_OK(offpay_terminal_open(cdir, NULL, &c));
+    memset(&live, 0, sizeof live);
+    memset(&copy, 0, sizeof copy);
+    CHECK_ERR(offpay_terminal_journal(x.t, collect, &live), OFFPAY_OK);
+    CHECK_ERR(offpay_terminal_journal(c, collect, &copy), OFFPAY_OK);
+    REQUIRE(live.n == 4 && copy.n == 3);
+    for (int i = 0; i < 3; i++) {
+        CHECK(copy.e[i].seq == live.e[i].seq);
+        CHECK(copy.e[i].charged == live.e[i].charged);
+        CHECK(copy.e[i].accepted_at == live.e[i].accepted_at);
+        CHECK(same_code(&copy.e[i], code[i]));
+    }
+    REQUIRE_OK(offpay_terminal_get_status(c, NOW + 20, &s));
+    CHECK_ERR(s.state, OFFPAY_EROFS);
+    CHECK(s.copied_at == NOW + 10 && s.journal_entries == 3);
+    /* Read-only: no payment (not even the one it never saw), no request,
+     * no sync, no settings. */
+    CHECK_ERR(accept(c, code[3], 400, NOW + 20), OFFPAY_EROFS);
+    CHECK_ERR(check(c, code[3], 400, NOW + 20), OFFPAY_EROFS);
+    CHECK_ERR(offpay_terminal_request(c, 100, NOW + 20, &rq, NULL),
+              OFFPAY_EROFS);
+    CHECK(rq == NULL);
+    {
+        uint8_t *rl = NULL;
+        size_t   rllen = 0;
+
+        REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 20, &rl, &rllen));
+        CHECK_ERR(offpay_terminal_sync(c, NULL, 0, rl, rllen, NOW + 20),
+                  OFFPAY_EROFS);
+        free(rl);
+    }
+    REQUIRE_OK(offpay_terminal_get_risk(c, &r));
+    CHECK_ERR(offpay_terminal_set_risk(c, &r), OFFPAY_EROFS);
+    memset(&copy, 0, sizeof copy);
+    CHECK_ERR(offpay_terminal_journal(c, collect, &copy), OFFPAY_OK);
+    CHECK(copy.n == 3);
+    offpay_terminal_close(c);
+    for (int i = 0; i < 4; i++)
+        free(code[i]);
+    world_free(&x);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -2002,6 +2393,11 @@ int main(void)
          test_cumulative_capped_by_credential},
         {"journal_unique_backstop", test_journal_unique_backstop},
         {"file_modes", test_file_modes},
+        {"accept_wal_frames", test_accept_wal_frames},
+        {"legacy_journal_upgrade", test_legacy_journal_upgrade},
+        {"high_water_from_journal", test_high_water_from_journal},
+        {"status_limits", test_status_limits},
+        {"export_copy", test_export_copy},
         {NULL, NULL},
     };
 

@@ -1,0 +1,299 @@
+/*
+ * ops.c — what a merchant asks of the terminal besides payments
+ * (terminal.h): its status against its limits, and a consistent copy of
+ * its journal for the merchant's records.
+ */
+#define _GNU_SOURCE /* renameat2 */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "terminal/terminal_int.h"
+
+#define OPS_PATH_MAX 4096
+#define PCT_CAP      9999u
+
+/* floor(100 * used / limit), capped; 0 for a limit that is off. */
+static uint32_t pct(uint64_t used, uint64_t limit)
+{
+    uint64_t p;
+
+    if (limit == 0)
+        return 0;
+    if (used > UINT64_MAX / 100)
+        return PCT_CAP;
+    p = used * 100 / limit;
+    return p > PCT_CAP ? PCT_CAP : (uint32_t)p;
+}
+
+/* Bytes of path on disk, 0 if it does not exist. */
+static uint64_t file_bytes(const char *dir, const char *name)
+{
+    char        path[OPS_PATH_MAX];
+    struct stat st;
+    int         n = snprintf(path, sizeof path, "%s/%s", dir, name);
+
+    if (n <= 0 || n >= (int)sizeof path || stat(path, &st) != 0)
+        return 0;
+    return (uint64_t)st.st_size;
+}
+
+offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
+                                      offpay_terminal_status *s)
+{
+    const offpay_risk *r;
+    sqlite3_stmt      *st = NULL;
+    offpay_err         rc;
+
+    if (s == NULL)
+        return OFFPAY_EINVAL;
+    memset(s, 0, sizeof *s);
+    if (t == NULL)
+        return OFFPAY_EINVAL;
+    r = &t->risk;
+    s->now = now;
+    s->currency = t->currency;
+    s->has_cred = t->has_cred;
+    if (t->has_cred) {
+        uint64_t span = t->cred.expires > t->cred.valid_from
+                            ? (uint64_t)t->cred.expires - t->cred.valid_from
+                            : 0;
+
+        s->cred = t->cred;
+        if (now >= t->cred.expires || span == 0)
+            s->credential_pct = 100;
+        else if (now > t->cred.valid_from)
+            s->credential_pct = pct((uint64_t)now - t->cred.valid_from, span);
+    }
+    s->last_sync = t->last_sync;
+    s->payments_since_sync = t->payments_since_sync;
+    s->max_offline_payments = r->max_offline_payments;
+    s->payments_pct = pct(t->payments_since_sync, r->max_offline_payments);
+    s->seconds_since_sync = now > t->last_sync ? now - t->last_sync : 0;
+    s->max_offline_hours = r->max_offline_hours;
+    s->hours_pct =
+        pct(s->seconds_since_sync, 3600ULL * (uint64_t)r->max_offline_hours);
+    s->revlist_seq = t->revlist_seq;
+    s->revlist_issued_at = t->revlist_issued_at;
+    s->revlist_age =
+        now > t->revlist_issued_at ? now - t->revlist_issued_at : 0;
+    s->max_revlist_age = r->max_revlist_age;
+    s->revlist_pct = pct(s->revlist_age, r->max_revlist_age);
+    for (size_t i = 0; i < t->n_requests; i++)
+        if ((uint64_t)now <= (uint64_t)t->requests[i].created + r->request_ttl)
+            s->open_requests++;
+    s->high_water = t->high_water;
+    s->skew = r->skew;
+    s->copied_at = t->copied_at;
+
+    /* A copy never accepts: its limits warn of nothing. */
+    if (t->copied_at != 0)
+        goto judged;
+    if (s->payments_pct >= OFFPAY_STATUS_WARN_PERCENT)
+        s->warnings |= OFFPAY_STATUS_WARN_PAYMENTS;
+    if (s->hours_pct >= OFFPAY_STATUS_WARN_PERCENT)
+        s->warnings |= OFFPAY_STATUS_WARN_HOURS;
+    if (s->revlist_pct >= OFFPAY_STATUS_WARN_PERCENT)
+        s->warnings |= OFFPAY_STATUS_WARN_REVLIST;
+    if (t->has_cred && s->credential_pct >= OFFPAY_STATUS_WARN_PERCENT)
+        s->warnings |= OFFPAY_STATUS_WARN_CREDENTIAL;
+
+judged:
+    /* The terminal's own checks, in the order a payment meets them. */
+    s->state = offpay__terminal_self_ok(t, now);
+    if (s->state == OFFPAY_OK)
+        s->state = offpay__terminal_offline_ok(t, now);
+
+    rc = OFFPAY_EJOURNAL;
+    if (sqlite3_prepare_v2(t->db, "SELECT count(*) FROM journal", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        goto out;
+    s->journal_entries = (uint64_t)sqlite3_column_int64(st, 0);
+    if (t->dir != NULL && t->dir[0] != '\0')
+        s->journal_bytes = file_bytes(t->dir, "terminal.db") +
+                           file_bytes(t->dir, "terminal.db-wal");
+    rc = OFFPAY_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The offpay error for an errno from creating or writing a file. */
+static offpay_err from_errno(int e)
+{
+    switch (e) {
+    case EEXIST:
+        return OFFPAY_EEXISTS;
+    case ENOENT:
+        return OFFPAY_ENOENT;
+    case ENOTDIR:
+        return OFFPAY_ENOTDIR;
+    case EISDIR:
+        return OFFPAY_EISDIR;
+    case EACCES:
+    case EPERM:
+        return OFFPAY_EACCES;
+    case EROFS:
+        return OFFPAY_EROFS;
+    case ENOSPC:
+    case EDQUOT:
+        return OFFPAY_ENOSPC;
+    case ENOMEM:
+        return OFFPAY_ENOMEM;
+    default:
+        return OFFPAY_EIO;
+    }
+}
+
+/* The offpay error for SQLite's last failure on db while writing a copy. */
+static offpay_err from_sqlite(sqlite3 *db)
+{
+    switch (sqlite3_errcode(db)) {
+    case SQLITE_FULL:
+        return OFFPAY_ENOSPC;
+    case SQLITE_READONLY:
+        return OFFPAY_EROFS;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+        return OFFPAY_EACCES;
+    case SQLITE_NOMEM:
+        return OFFPAY_ENOMEM;
+    default:
+        return OFFPAY_EJOURNAL;
+    }
+}
+
+/* fsync of path (a file or a directory). */
+static int sync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int ok;
+
+    if (fd < 0)
+        return -1;
+    ok = fsync(fd) == 0;
+    return close(fd) == 0 && ok ? 0 : -1;
+}
+
+/* The directory part of path into dir ("." when it has none). */
+static void dir_of(const char *path, char dir[OPS_PATH_MAX])
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        snprintf(dir, OPS_PATH_MAX, ".");
+    else if (slash == path)
+        snprintf(dir, OPS_PATH_MAX, "/");
+    else
+        snprintf(dir, OPS_PATH_MAX, "%.*s", (int)(slash - path), path);
+}
+
+/* Renames from to to, failing with EEXIST when to exists (atomically where
+ * the file system can say so). Returns 0 or -1 with errno set. */
+static int rename_noreplace(const char *from, const char *to)
+{
+    struct stat st;
+
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+        return -1;
+    /* A file system without RENAME_NOREPLACE (some network ones). */
+    if (lstat(to, &st) == 0) {
+        errno = EEXIST;
+        return -1;
+    }
+    return rename(from, to);
+}
+
+/* Copies t's database into the (empty) file tmp and marks it a copy. */
+static offpay_err backup_into(offpay_terminal *t, const char *tmp, uint32_t now)
+{
+    sqlite3        *dst = NULL;
+    sqlite3_backup *bk;
+    sqlite3_stmt   *st = NULL;
+    char            when[16];
+    int             n = snprintf(when, sizeof when, "%u", now);
+    offpay_err      rc = OFFPAY_EJOURNAL;
+
+    if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+        goto fail;
+    /* One step of -1 pages: the whole database under one read
+     * transaction, so the copy is one moment of the journal. */
+    bk = sqlite3_backup_init(dst, "main", t->db, "main");
+    if (bk == NULL)
+        goto fail;
+    if (sqlite3_backup_step(bk, -1) != SQLITE_DONE) {
+        sqlite3_backup_finish(bk);
+        goto fail;
+    }
+    if (sqlite3_backup_finish(bk) != SQLITE_OK)
+        goto fail;
+    /* A single self-contained file, and the mark that makes every handle
+     * on it read-only (load_state). */
+    if (sqlite3_exec(dst,
+                     "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(dst,
+                           "INSERT INTO meta(key, value) VALUES('exported_at',"
+                           " ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_blob(st, 1, when, n, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        goto fail;
+    rc = OFFPAY_OK;
+    goto out;
+fail:
+    rc = dst != NULL ? from_sqlite(dst) : OFFPAY_EJOURNAL;
+out:
+    sqlite3_finalize(st);
+    if (sqlite3_close(dst) != SQLITE_OK && rc == OFFPAY_OK)
+        rc = OFFPAY_EJOURNAL;
+    return rc;
+}
+
+offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
+                                  uint32_t now)
+{
+    char        tmp[OPS_PATH_MAX], dir[OPS_PATH_MAX];
+    struct stat st;
+    int         fd, n;
+    offpay_err  rc;
+
+    if (t == NULL || path == NULL || path[0] == '\0')
+        return OFFPAY_EINVAL;
+    if (lstat(path, &st) == 0)
+        return OFFPAY_EEXISTS;
+    if (errno != ENOENT)
+        return from_errno(errno);
+    n = snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
+    if (n <= 0 || n >= (int)sizeof tmp)
+        return OFFPAY_EINVAL;
+    fd = mkstemp(tmp); /* 0600 */
+    if (fd < 0)
+        return from_errno(errno);
+    if (close(fd) != 0) {
+        rc = from_errno(errno);
+        goto fail;
+    }
+    rc = backup_into(t, tmp, now);
+    if (rc != OFFPAY_OK)
+        goto fail;
+    if (sync_path(tmp) != 0 || rename_noreplace(tmp, path) != 0) {
+        rc = from_errno(errno);
+        goto fail;
+    }
+    dir_of(path, dir);
+    if (sync_path(dir) != 0)
+        return from_errno(errno); /* in place, but maybe not durably */
+    return OFFPAY_OK;
+fail:
+    unlink(tmp);
+    return rc;
+}

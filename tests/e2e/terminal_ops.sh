@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# terminal_ops.sh — what a merchant asks of the terminal besides payments,
+# through the real offpay binary: `terminal status` (each limit against
+# its value, a warning at 80 % naming the limit before "sync required",
+# human and --json) and `terminal export` (a new directory holding a
+# consistent, read-only copy of the journal with every payment, and CSV and
+# JSON of the payments with ISO 8601 times and amounts in minor units and
+# as decimal strings; never written over anything).
+source "$(dirname "$0")/lib.sh"
+setup_world 100.00
+W=(--wallet w --passphrase-file wp)
+T=(--terminal shop)
+now=$(date +%s)
+
+# pay AMOUNT: the wallet's consumer-presented code, accepted by the shop.
+pay() {
+  local code
+  code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount "$1" 2>/dev/null)
+  expect 0 "^accepted" -- "$OFFPAY" terminal accept "${T[@]}" --amount "$1" --code "$code"
+}
+
+expect 0 "Usage" -- "$OFFPAY" terminal status --help
+expect 0 "Usage" -- "$OFFPAY" terminal export --help
+
+# A fresh terminal: accepting, every limit shown, no warning.
+expect 0 "state +accepting payments" -- "$OFFPAY" terminal status "${T[@]}"
+expect 0 "payments +0 since the last sync, limit 500 \(0 %\)" -- \
+  "$OFFPAY" terminal status "${T[@]}"
+expect 0 "credential +valid .*Z to .*Z \(expires in 36[45] day" -- \
+  "$OFFPAY" terminal status "${T[@]}"
+expect 0 "revocation list +#1 signed [0-9-]+T[0-9:]+Z" -- "$OFFPAY" terminal status "${T[@]}"
+expect 0 "journal +0 payment\(s\)" -- "$OFFPAY" terminal status "${T[@]}"
+out=$("$OFFPAY" terminal status "${T[@]}")
+if grep -q WARNING <<<"$out"; then fail "fresh terminal warns"; else ok "fresh terminal: no warning"; fi
+
+# Payments since the sync: 3 of 5 is quiet, 4 of 5 warns and names the
+# limit, 5 of 5 is "sync required".
+"$OFFPAY" terminal risk "${T[@]}" --set max-offline-payments=5 >/dev/null
+for a in 1.00 2.00 3.00; do pay $a; done
+out=$("$OFFPAY" terminal status "${T[@]}")
+if grep -q WARNING <<<"$out"; then fail "3 of 5 warns"; else ok "3 of 5 payments: no warning"; fi
+pay 4.00
+expect 0 "WARNING: payments since the last sync at 80 % of its limit \(4 of 5\)" -- \
+  "$OFFPAY" terminal status "${T[@]}"
+expect 0 '^ +"payments_since_sync"$' -- \
+  "$OFFPAY" terminal status "${T[@]}" --json
+expect 0 '"state": "OK"' -- "$OFFPAY" terminal status "${T[@]}" --json
+"$OFFPAY" terminal status "${T[@]}" --json > st.json
+if python3 -c '
+import json, sys
+s = json.load(open("st.json"))
+p = s["payments_since_sync"]
+assert (p["value"], p["limit"], p["percent"]) == (4, 5, 80), p
+assert s["journal"]["entries"] == 4 and s["open_requests"] == 0
+assert s["credential"]["merchant_id"] == "7"
+assert s["clock"]["high_water"].endswith("Z")
+'; then ok "status --json: values, limits, percentages"; else fail "status --json"; fi
+pay 5.00
+expect 0 "state +SYNC REQUIRED" -- "$OFFPAY" terminal status "${T[@]}"
+expect 0 "at 100 % of its limit \(5 of 5\): payments are refused" -- \
+  "$OFFPAY" terminal status "${T[@]}"
+expect 0 '"state": "ESYNC_REQUIRED"' -- "$OFFPAY" terminal status "${T[@]}" --json
+"$OFFPAY" terminal risk "${T[@]}" --set max-offline-payments=500 >/dev/null
+
+# Hours since the sync, on a clock moved forward: 8 of 10 hours warns.
+"$OFFPAY" terminal risk "${T[@]}" --set max-offline-hours=10 >/dev/null
+expect 0 "WARNING: time since the last sync at 8[0-9] % of its limit" -- \
+  env OFFPAY_NOW=$((now + 8 * 3600 + 60)) "$OFFPAY" terminal status "${T[@]}"
+expect 0 '^ +"seconds_since_sync"$' -- \
+  env OFFPAY_NOW=$((now + 8 * 3600 + 60)) "$OFFPAY" terminal status "${T[@]}" --json
+expect 0 "state +SYNC REQUIRED" -- \
+  env OFFPAY_NOW=$((now + 11 * 3600)) "$OFFPAY" terminal status "${T[@]}"
+# An open request is counted.
+"$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 2.50 >/dev/null 2>&1
+expect 0 "open requests +1" -- "$OFFPAY" terminal status "${T[@]}"
+
+# Export: a new directory with the copy and the accounting files.
+expect 0 "exported 5 payment\(s\), total 15.00 EUR" -- \
+  "$OFFPAY" terminal export "${T[@]}" backup
+for f in terminal.db payments.csv payments.json; do
+  if [ -f "backup/$f" ]; then ok "export wrote $f"; else fail "export: no $f"; fi
+done
+expect 0 "^seq,accepted_at,serial,counter,kind,currency,charged_minor,charged,authorized_minor,authorized" -- \
+  cat backup/payments.csv
+expect 0 "^3,[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z,[0-9]+,3,unbound,EUR,300,3.00,300,3.00" -- \
+  cat backup/payments.csv
+if [ "$(wc -l < backup/payments.csv)" -eq 6 ]; then ok "CSV: 5 rows"; else fail "CSV rows"; fi
+if python3 -c '
+import json
+d = json.load(open("backup/payments.json"))
+assert d["count"] == 5 and d["total_charged_minor"] == 1500
+assert d["total_charged"] == "15.00" and d["currency"] == "EUR"
+p = d["payments"][1]
+assert p["charged_minor"] == 200 and p["charged"] == "2.00", p
+assert p["accepted_at"].endswith("Z") and p["serial"].isdigit()
+'; then ok "JSON: counts, minor units and decimal strings"; else fail "payments.json"; fi
+
+# The copy opens as a terminal journal and holds every payment...
+"$OFFPAY" terminal journal "${T[@]}" --json > live.jsonl
+"$OFFPAY" terminal journal --terminal backup --json > copy.jsonl
+if [ -s live.jsonl ] && cmp -s live.jsonl copy.jsonl; then
+  ok "the copy's journal is the terminal's"; else fail "copy journal differs"; fi
+expect 0 "an exported copy: for reading only" -- "$OFFPAY" terminal status --terminal backup
+# ...and never accepts: a restored copy would forget later payments.
+pay 6.00
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
+expect 3 "EROFS" -- "$OFFPAY" terminal accept --terminal backup --amount 1.00 --code "$code"
+expect 3 "EROFS" -- "$OFFPAY" terminal sync --terminal backup --revlist iss/revlist.opb
+expect 0 "5 payment\(s\), total 15.00 EUR" -- "$OFFPAY" terminal journal --terminal backup
+
+# Never over anything: an existing directory or file, the terminal itself.
+before=$(ls -l backup | md5sum)
+expect 3 "already exists" -- "$OFFPAY" terminal export "${T[@]}" backup
+if [ "$(ls -l backup | md5sum)" = "$before" ]; then ok "existing export untouched"; else fail "export overwritten"; fi
+: > somefile
+expect 3 "already exists" -- "$OFFPAY" terminal export "${T[@]}" somefile
+if [ ! -s somefile ]; then ok "existing file untouched"; else fail "file overwritten"; fi
+expect 3 "already exists" -- "$OFFPAY" terminal export "${T[@]}" shop
+expect 3 "cannot make the directory" -- "$OFFPAY" terminal export "${T[@]}" no/such/dir
+expect 2 "give a new directory|positional|argument" -- "$OFFPAY" terminal export "${T[@]}"
+if ls -d ./*.tmp-* >/dev/null 2>&1; then fail "temporary directory left"; else ok "no temporary left"; fi
+# A second export takes the payment made since.
+expect 0 "exported 6 payment\(s\), total 21.00 EUR" -- \
+  "$OFFPAY" terminal export "${T[@]}" backup2
+
+finish
