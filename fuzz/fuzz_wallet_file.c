@@ -134,8 +134,8 @@ static void fuzz_seal_edit_open(const uint8_t *data, size_t size)
         return;
     if (rc != OFFPAY_OK)
         abort();
-    /* Room for every append (at most 255 bytes each). */
-    cap = img_len + 255 * MAX_EDITS;
+    /* Room for every append (v + 1 bytes, at most 256 each). */
+    cap = img_len + 256 * MAX_EDITS;
     buf = malloc(cap);
     if (buf == NULL)
         abort();
