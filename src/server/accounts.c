@@ -31,8 +31,8 @@ static int account_of(srv_req *r, srv_reply *out, uint64_t *id,
 static json_t *account_json(uint64_t id, int64_t balance,
                             offpay_account_kind kind, uint16_t currency)
 {
-    return json_pack("{s:o, s:s, s:s, s:o}", "account", srv_json_id(id),
-                     "kind", srv_kind_name(kind), "currency",
+    return json_pack("{s:o, s:s, s:s, s:o}", "account", srv_json_id(id), "kind",
+                     srv_kind_name(kind), "currency",
                      offpay_currency_alpha(currency), "balance",
                      srv_json_amount(balance, currency));
 }
@@ -48,17 +48,15 @@ void srv_account_new(srv_req *r, srv_reply *out)
     int        e;
 
     e = srv_parse_object(r->body, r->body_len, srv_fields_account,
-                         SRV_N(srv_fields_account), v, &doc, hint,
-                         sizeof hint);
+                         SRV_N(srv_fields_account), v, &doc, hint, sizeof hint);
     if (e != 0) {
         srv_fail(out, (srv_err)e, hint);
         return;
     }
     rc = offpay_currency_from_alpha(v[0].s, &currency);
     if (rc == OFFPAY_OK)
-        rc = offpay_ledger_wallet_account(r->l, currency,
-                                          v[1].present ? v[1].s : "", r->now,
-                                          &id);
+        rc = offpay_ledger_wallet_account(
+            r->l, currency, v[1].present ? v[1].s : "", r->now, &id);
     if (rc != OFFPAY_OK)
         srv_fail_engine(out, rc, "new account");
     else

@@ -58,9 +58,8 @@ void srv_credential_new(srv_req *r, srv_reply *out)
                           srv_json_id(wc.serial), "limit",
                           srv_json_amount(limit, currency), "valid_from",
                           (json_int_t)wc.valid_from, "expires",
-                          (json_int_t)wc.expires, "allow_unbound",
-                          flags != 0, "credential",
-                          srv_json_b64(bytes, sizeof bytes)));
+                          (json_int_t)wc.expires, "allow_unbound", flags != 0,
+                          "credential", srv_json_b64(bytes, sizeof bytes)));
 out:
     json_decref(doc);
 }
@@ -80,16 +79,16 @@ void srv_credential_get(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "credential");
         return;
     }
-    srv_ok(out, json_pack(
-                    "{s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:I, s:b, s:I}",
-                    "serial", srv_json_id(c.serial), "account",
-                    srv_json_id(c.wallet_account), "limit",
-                    srv_json_amount(c.limit, c.currency), "remaining",
-                    srv_json_amount(c.remaining, c.currency), "valid_from",
-                    (json_int_t)c.valid_from, "expires",
-                    (json_int_t)c.expires, "revoked", c.revoked,
-                    "revoked_at", (json_int_t)c.revoked_at, "released",
-                    c.released, "released_at", (json_int_t)c.released_at));
+    srv_ok(out,
+           json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:I, s:b, s:I}",
+                     "serial", srv_json_id(c.serial), "account",
+                     srv_json_id(c.wallet_account), "limit",
+                     srv_json_amount(c.limit, c.currency), "remaining",
+                     srv_json_amount(c.remaining, c.currency), "valid_from",
+                     (json_int_t)c.valid_from, "expires", (json_int_t)c.expires,
+                     "revoked", c.revoked, "revoked_at",
+                     (json_int_t)c.revoked_at, "released", c.released,
+                     "released_at", (json_int_t)c.released_at));
 }
 
 void srv_credential_revoke(srv_req *r, srv_reply *out)
@@ -115,8 +114,8 @@ void srv_credential_revoke(srv_req *r, srv_reply *out)
             return;
         }
     }
-    rc = offpay_ledger_revoke(r->l, serial,
-                              v[0].present ? v[0].s : "operator", r->now);
+    rc = offpay_ledger_revoke(r->l, serial, v[0].present ? v[0].s : "operator",
+                              r->now);
     if (rc != OFFPAY_OK)
         srv_fail_engine(out, rc, "revocation");
     else

@@ -24,9 +24,9 @@ typedef enum auth_kind {
 } auth_kind;
 
 typedef enum body_kind {
-    BODY_NONE,   /* no body allowed */
-    BODY_ADMIN,  /* up to SRV_ADMIN_BODY_MAX */
-    BODY_UPLOAD  /* up to the configured upload cap */
+    BODY_NONE,  /* no body allowed */
+    BODY_ADMIN, /* up to SRV_ADMIN_BODY_MAX */
+    BODY_UPLOAD /* up to the configured upload cap */
 } body_kind;
 
 typedef struct route {
@@ -45,26 +45,26 @@ static const route routes[] = {
     {"GET", "/v1/limits", srv_limits, AUTH_NONE, BODY_NONE, 0},
     {"GET", "/v1/bundle", srv_bundle, AUTH_NONE, BODY_NONE, 0},
     {"GET", "/v1/revlist", srv_revlist, AUTH_NONE, BODY_NONE, 1},
-    {"POST", "/v1/terminal/upload", srv_upload_batch, AUTH_SIGNED,
-     BODY_UPLOAD, 1},
+    {"POST", "/v1/terminal/upload", srv_upload_batch, AUTH_SIGNED, BODY_UPLOAD,
+     1},
     {"POST", "/v1/admin/accounts", srv_account_new, AUTH_OPERATOR, BODY_ADMIN,
      1},
-    {"GET", "/v1/admin/accounts/*", srv_account_get, AUTH_OPERATOR,
-     BODY_NONE, 1},
-    {"POST", "/v1/admin/accounts/*/deposit", srv_account_deposit,
-     AUTH_OPERATOR, BODY_ADMIN, 1},
+    {"GET", "/v1/admin/accounts/*", srv_account_get, AUTH_OPERATOR, BODY_NONE,
+     1},
+    {"POST", "/v1/admin/accounts/*/deposit", srv_account_deposit, AUTH_OPERATOR,
+     BODY_ADMIN, 1},
     {"POST", "/v1/admin/accounts/*/withdraw", srv_account_withdraw,
      AUTH_OPERATOR, BODY_ADMIN, 1},
     {"POST", "/v1/admin/guarantee", srv_guarantee, AUTH_OPERATOR, BODY_ADMIN,
      1},
-    {"POST", "/v1/admin/merchants", srv_merchant_new, AUTH_OPERATOR,
-     BODY_ADMIN, 1},
+    {"POST", "/v1/admin/merchants", srv_merchant_new, AUTH_OPERATOR, BODY_ADMIN,
+     1},
     {"GET", "/v1/admin/merchants/*/statement", srv_statement, AUTH_OPERATOR,
      BODY_NONE, 1},
-    {"POST", "/v1/admin/terminals", srv_terminal_new, AUTH_OPERATOR,
+    {"POST", "/v1/admin/terminals", srv_terminal_new, AUTH_OPERATOR, BODY_ADMIN,
+     1},
+    {"POST", "/v1/admin/terminals/*/revoke", srv_terminal_revoke, AUTH_OPERATOR,
      BODY_ADMIN, 1},
-    {"POST", "/v1/admin/terminals/*/revoke", srv_terminal_revoke,
-     AUTH_OPERATOR, BODY_ADMIN, 1},
     {"POST", "/v1/admin/credentials", srv_credential_new, AUTH_OPERATOR,
      BODY_ADMIN, 1},
     {"GET", "/v1/admin/credentials/*", srv_credential_get, AUTH_OPERATOR,
@@ -76,7 +76,7 @@ static const route routes[] = {
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
-#define SEG_MAX  32 /* bytes of a matched '*' segment */
+#define SEG_MAX  SRV_SEG_MAX
 
 /* Per-request state across libmicrohttpd's calls. */
 typedef struct conn_state {
@@ -134,6 +134,16 @@ static const route *find_route(const char *method, const char *path,
     return NULL;
 }
 
+int srv_route_lookup(const char *method, const char *path, const char **pattern,
+                     char seg[2][SRV_SEG_MAX + 1])
+{
+    srv_err      e = SRV_E_INTERNAL;
+    const route *rt = find_route(method, path, seg, &e);
+
+    *pattern = rt ? rt->pattern : NULL;
+    return rt ? 0 : (int)e;
+}
+
 static const char *header_of(void *conn, const char *name)
 {
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
@@ -174,8 +184,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
         rep->text = NULL;
         ctype = "text/plain; version=0.0.4";
         len = strlen(text);
-        resp = MHD_create_response_from_buffer(len, text,
-                                               MHD_RESPMEM_MUST_FREE);
+        resp =
+            MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
         if (resp == NULL)
             free(text);
     } else {
@@ -185,8 +195,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
         if (text == NULL)
             return MHD_NO;
         len = strlen(text);
-        resp = MHD_create_response_from_buffer(len, text,
-                                               MHD_RESPMEM_MUST_COPY);
+        resp =
+            MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_COPY);
         offpay__json_free(text);
     }
     if (resp == NULL)
@@ -357,9 +367,9 @@ offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
                             unsigned threads, srv_daemon **out,
                             uint16_t *bound_port)
 {
-    struct sockaddr_in   sa;
+    struct sockaddr_in          sa;
     const union MHD_DaemonInfo *info;
-    srv_daemon          *d;
+    srv_daemon                 *d;
 
     *out = NULL;
     memset(&sa, 0, sizeof sa);

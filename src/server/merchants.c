@@ -30,7 +30,7 @@ void srv_merchant_new(srv_req *r, srv_reply *out)
     else
         srv_ok(out, json_pack("{s:o, s:o, s:s, s:s}", "merchant",
                               srv_json_id(merchant), "account",
-                              srv_json_id(account), "name", v[0].s,
-                              "currency", offpay_currency_alpha(currency)));
+                              srv_json_id(account), "name", v[0].s, "currency",
+                              offpay_currency_alpha(currency)));
     json_decref(doc);
 }

@@ -126,9 +126,8 @@ static int add(buf *b, const char *fmt, ...)
     }
 }
 
-static void histogram(buf *b, const char *name, const double *bounds,
-                      size_t n, const uint64_t *counts, double sum,
-                      uint64_t count)
+static void histogram(buf *b, const char *name, const double *bounds, size_t n,
+                      const uint64_t *counts, double sum, uint64_t count)
 {
     uint64_t cum = 0;
 
@@ -144,8 +143,8 @@ static void histogram(buf *b, const char *name, const double *bounds,
 char *srv_metrics_render(void)
 {
     static const offpay_settle_outcome outs[] = {
-        OFFPAY_SETTLE_REJECTED,  OFFPAY_SETTLE_SETTLED,
-        OFFPAY_SETTLE_GUARANTEED, OFFPAY_SETTLE_DUPLICATE,
+        OFFPAY_SETTLE_REJECTED,     OFFPAY_SETTLE_SETTLED,
+        OFFPAY_SETTLE_GUARANTEED,   OFFPAY_SETTLE_DUPLICATE,
         OFFPAY_SETTLE_DOUBLE_SPEND, OFFPAY_SETTLE_UNPAID};
     buf b = {malloc(4096), 0, 4096};
 
@@ -170,10 +169,11 @@ char *srv_metrics_render(void)
             srv_outcome_name(outs[i]), (unsigned long long)m.outcome[outs[i]]);
     add(&b, "offpayd_payments_total{outcome=\"replay\"} %llu\n",
         (unsigned long long)m.replays);
-    add(&b, "# HELP offpayd_cases_opened_total Settlement results that "
-            "opened or joined a case.\n"
-            "# TYPE offpayd_cases_opened_total counter\n"
-            "offpayd_cases_opened_total %llu\n",
+    add(&b,
+        "# HELP offpayd_cases_opened_total Settlement results that "
+        "opened or joined a case.\n"
+        "# TYPE offpayd_cases_opened_total counter\n"
+        "offpayd_cases_opened_total %llu\n",
         (unsigned long long)m.cases);
     add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
             "# TYPE offpayd_batch_items histogram\n");

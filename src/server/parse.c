@@ -18,9 +18,9 @@ static const struct {
     const char *name;
     unsigned    status;
     const char *hint;
-} errors[] = {
+} errors[] = {{"NONE", 200, "no error"},
 #define X(n, s, h) {#n, s, h},
-    SRV_ERRORS(X)
+              SRV_ERRORS(X)
 #undef X
 };
 
@@ -178,8 +178,7 @@ static int field_value(const json_t *j, const srv_field *f, srv_value *v)
         return v->s != NULL ? 0 : -1;
     case SRV_FT_ID:
         v->s = str_of(j, 20);
-        return v->s != NULL && srv_parse_u64(v->s, f->max, &v->u) == 0 ? 0
-                                                                         : -1;
+        return v->s != NULL && srv_parse_u64(v->s, f->max, &v->u) == 0 ? 0 : -1;
     case SRV_FT_UINT:
         if (!json_is_integer(j))
             return -1;
@@ -328,8 +327,8 @@ static int parse_item(json_t *obj, srv_upload_item *it, uint8_t *buf,
                      index, item_fields[i].name);
             return SRV_E_BAD_FIELD;
         }
-    if (sodium_base642bin(buf, SRV_CODE_MAX, v[1].s, strlen(v[1].s), NULL,
-                          &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+    if (sodium_base642bin(buf, SRV_CODE_MAX, v[1].s, strlen(v[1].s), NULL, &got,
+                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
         got == 0) {
         snprintf(hint_buf, hint_cap, "item %zu: field 'code' is not base64",
                  index);
@@ -370,8 +369,7 @@ int srv_parse_upload(const uint8_t *body, size_t len, size_t batch_max,
         goto out;
     }
     if (n > batch_max) {
-        snprintf(hint_buf, hint_cap, "%zu items, the cap is %zu", n,
-                 batch_max);
+        snprintf(hint_buf, hint_cap, "%zu items, the cap is %zu", n, batch_max);
         e = SRV_E_BATCH_TOO_LARGE;
         goto out;
     }

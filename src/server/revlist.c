@@ -8,12 +8,12 @@
 
 void srv_revlist(srv_req *r, srv_reply *out)
 {
-    const char *since = r->query(r->conn, "since");
-    uint64_t    seq = 0;
-    uint8_t    *bytes = NULL;
-    size_t      len = 0;
+    const char    *since = r->query(r->conn, "since");
+    uint64_t       seq = 0;
+    uint8_t       *bytes = NULL;
+    size_t         len = 0;
     offpay_revlist rl;
-    offpay_err  rc;
+    offpay_err     rc;
 
     if (since != NULL && srv_parse_u64(since, UINT32_MAX, &seq) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "since: a list number");
@@ -28,9 +28,8 @@ void srv_revlist(srv_req *r, srv_reply *out)
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "revocation list");
     } else {
-        srv_ok(out, json_pack("{s:I, s:I, s:I, s:o}", "seq",
-                              (json_int_t)rl.seq, "base_seq",
-                              (json_int_t)rl.base_seq, "serials",
+        srv_ok(out, json_pack("{s:I, s:I, s:I, s:o}", "seq", (json_int_t)rl.seq,
+                              "base_seq", (json_int_t)rl.base_seq, "serials",
                               (json_int_t)rl.n_serials, "revlist",
                               srv_json_b64(bytes, len)));
         offpay_revlist_free(&rl);

@@ -36,7 +36,7 @@
     X(NOT_FOUND, 404, "no such endpoint")                                      \
     X(METHOD_NOT_ALLOWED, 405, "the endpoint does not take this method")       \
     X(BODY_TOO_LARGE, 413, "the request body exceeds the endpoint's cap")      \
-    X(BATCH_TOO_LARGE, 413, "the batch holds more items than the cap")        \
+    X(BATCH_TOO_LARGE, 413, "the batch holds more items than the cap")         \
     X(MALFORMED_JSON, 400, "the body is not one JSON object")                  \
     X(BAD_FIELD, 400, "a field is missing, unknown, or of the wrong form")     \
     X(BAD_PARAMETER, 400, "a path or query parameter is malformed")            \
@@ -44,12 +44,13 @@
     X(SIGNATURE_MISSING, 401, "the request signature headers are missing")     \
     X(SIGNATURE_MALFORMED, 401, "a request signature header is malformed")     \
     X(SIGNATURE_INVALID, 401, "the request signature does not verify")         \
-    X(STALE_TIMESTAMP, 401, "the request time is outside the allowed window") \
+    X(STALE_TIMESTAMP, 401, "the request time is outside the allowed window")  \
     X(NONCE_REPLAYED, 409, "this request nonce was already used")              \
-    X(UNKNOWN_TERMINAL, 403, "the signing key is not a registered terminal")  \
+    X(UNKNOWN_TERMINAL, 403, "the signing key is not a registered terminal")   \
     X(INTERNAL, 500, "internal server error")
 
 typedef enum srv_err {
+    SRV_E_NONE = 0, /* no error: parsers return 0 on success */
 #define X(n, s, h) SRV_E_##n,
     SRV_ERRORS(X)
 #undef X
@@ -68,9 +69,9 @@ unsigned srv_status_of(offpay_err rc);
 typedef struct srv_pool srv_pool;
 
 typedef struct srv_config {
-    size_t   body_max;  /* cap of a terminal upload body */
-    size_t   batch_max; /* cap of items per upload */
-    uint32_t window;    /* ± seconds a signed request's time may differ */
+    size_t   body_max;       /* cap of a terminal upload body */
+    size_t   batch_max;      /* cap of items per upload */
+    uint32_t window;         /* ± seconds a signed request's time may differ */
     uint8_t  token_hash[32]; /* BLAKE2b of the operator token */
 } srv_config;
 
@@ -121,10 +122,10 @@ uint32_t srv_now(void);
 /* ---- ledger handles ------------------------------------------------ */
 
 /* n handles opened on path; each request borrows one. */
-offpay_err srv_pool_open(const char *path, size_t n,
-                         const offpay_trust_bundle *b, uint16_t kid,
-                         const uint8_t sk[OFFPAY_SK_BYTES], srv_pool **out);
-void       srv_pool_close(srv_pool *p);
+offpay_err     srv_pool_open(const char *path, size_t n,
+                             const offpay_trust_bundle *b, uint16_t kid,
+                             const uint8_t sk[OFFPAY_SK_BYTES], srv_pool **out);
+void           srv_pool_close(srv_pool *p);
 offpay_ledger *srv_pool_get(srv_pool *p); /* blocks until one is free */
 void           srv_pool_put(srv_pool *p, offpay_ledger *l);
 
@@ -220,9 +221,9 @@ void srv_upload_free(srv_upload *u);
 
 json_t *srv_json_id(uint64_t v); /* "123" */
 /* {"minor": n, "decimal": "1.50", "currency": "EUR"} */
-json_t *srv_json_amount(int64_t minor, uint16_t currency);
-json_t *srv_json_b64(const uint8_t *b, size_t n);
-json_t *srv_json_hex(const uint8_t *b, size_t n);
+json_t     *srv_json_amount(int64_t minor, uint16_t currency);
+json_t     *srv_json_b64(const uint8_t *b, size_t n);
+json_t     *srv_json_hex(const uint8_t *b, size_t n);
 const char *srv_outcome_name(offpay_settle_outcome o);
 const char *srv_kind_name(offpay_account_kind k);
 
@@ -264,6 +265,13 @@ void srv_audit(srv_req *r, srv_reply *out);
 void srv_upload_batch(srv_req *r, srv_reply *out);
 
 /* ---- the daemon (http.c) ------------------------------------------- */
+
+#define SRV_SEG_MAX 32 /* bytes of a path segment matched by '*' */
+
+/* The routing table's look-up: 0 with *pattern and seg set, or
+ * SRV_E_NOT_FOUND / SRV_E_METHOD_NOT_ALLOWED. */
+int srv_route_lookup(const char *method, const char *path, const char **pattern,
+                     char seg[2][SRV_SEG_MAX + 1]);
 
 typedef struct srv_daemon srv_daemon;
 

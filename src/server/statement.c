@@ -34,18 +34,17 @@ static int on_line(const offpay_statement_line *line, void *ctx)
 
 static json_t *line_json(const offpay_statement_line *x, uint16_t currency)
 {
-    return json_pack(
-        "{s:o, s:I, s:o, s:I, s:o, s:o, s:o, s:s, s:s?, s:I, s:I}",
-        "presentment", srv_json_id(x->presentment), "terminal",
-        (json_int_t)x->terminal_id, "serial", srv_json_id(x->serial),
-        "counter", (json_int_t)x->counter, "charged",
-        srv_json_amount(x->charged, currency), "paid",
-        srv_json_amount(x->paid, currency), "covered",
-        srv_json_amount(x->covered, currency), "outcome",
-        srv_outcome_name(x->outcome), "reason",
-        x->reason == OFFPAY_OK ? NULL : offpay_errname(x->reason),
-        "accepted_at", (json_int_t)x->accepted_at, "uploaded_at",
-        (json_int_t)x->uploaded_at);
+    return json_pack("{s:o, s:I, s:o, s:I, s:o, s:o, s:o, s:s, s:s?, s:I, s:I}",
+                     "presentment", srv_json_id(x->presentment), "terminal",
+                     (json_int_t)x->terminal_id, "serial",
+                     srv_json_id(x->serial), "counter", (json_int_t)x->counter,
+                     "charged", srv_json_amount(x->charged, currency), "paid",
+                     srv_json_amount(x->paid, currency), "covered",
+                     srv_json_amount(x->covered, currency), "outcome",
+                     srv_outcome_name(x->outcome), "reason",
+                     x->reason == OFFPAY_OK ? NULL : offpay_errname(x->reason),
+                     "accepted_at", (json_int_t)x->accepted_at, "uploaded_at",
+                     (json_int_t)x->uploaded_at);
 }
 
 void srv_statement(srv_req *r, srv_reply *out)
@@ -78,8 +77,8 @@ void srv_statement(srv_req *r, srv_reply *out)
     if (rc == OFFPAY_OK && w.count > 0) {
         rc = offpay_ledger_terminal(r->l, w.terminal, NULL, &t);
         if (rc == OFFPAY_OK)
-            rc = offpay_ledger_balance(r->l, t.merchant_account, &balance,
-                                       NULL, &currency);
+            rc = offpay_ledger_balance(r->l, t.merchant_account, &balance, NULL,
+                                       &currency);
     }
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "statement");
@@ -93,11 +92,9 @@ void srv_statement(srv_req *r, srv_reply *out)
                   (json_int_t)to, "count", (json_int_t)w.count, "truncated",
                   w.count > w.n, "lines", lines);
     if (j != NULL && w.count > 0) {
-        json_object_set_new(j, "account",
-                            srv_json_id(t.merchant_account));
+        json_object_set_new(j, "account", srv_json_id(t.merchant_account));
         json_object_set_new(j, "paid", srv_json_amount(w.paid, currency));
-        json_object_set_new(j, "covered",
-                            srv_json_amount(w.covered, currency));
+        json_object_set_new(j, "covered", srv_json_amount(w.covered, currency));
         json_object_set_new(j, "balance", srv_json_amount(balance, currency));
     }
     srv_ok(out, j);

@@ -34,8 +34,8 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
         srv_fail(out, (srv_err)e, hint);
         goto out;
     }
-    expires = v[2].present ? (uint32_t)v[2].u
-                           : r->now + DEFAULT_TERMINAL_LIFETIME;
+    expires =
+        v[2].present ? (uint32_t)v[2].u : r->now + DEFAULT_TERMINAL_LIFETIME;
     rc = offpay_ledger_terminal_add(r->l, v[0].u, pk, expires, r->now, bytes,
                                     &len, &tc);
     if (rc != OFFPAY_OK) {
@@ -78,8 +78,7 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
     if (rc != OFFPAY_OK)
         srv_fail_engine(out, rc, "terminal revocation");
     else
-        srv_ok(out, json_pack("{s:I, s:b, s:I}", "terminal_id",
-                              (json_int_t)id, "revoked", 1, "revoked_at",
-                              (json_int_t)r->now));
+        srv_ok(out, json_pack("{s:I, s:b, s:I}", "terminal_id", (json_int_t)id,
+                              "revoked", 1, "revoked_at", (json_int_t)r->now));
     json_decref(doc);
 }

@@ -11,7 +11,7 @@
 
 #include "server/server.h"
 
-static json_t *result_json(const srv_upload_item *it,
+static json_t *result_json(const srv_upload_item      *it,
                            const offpay_settle_result *res, offpay_err rc,
                            uint16_t currency)
 {
@@ -20,15 +20,15 @@ static json_t *result_json(const srv_upload_item *it,
                          srv_json_id((uint64_t)it->seq), "outcome", "error",
                          "reason", offpay_errname(rc), "hint",
                          offpay_strerror(rc));
-    return json_pack(
-        "{s:o, s:s, s:s?, s:o, s:o, s:b, s:o, s:o?}", "seq",
-        srv_json_id((uint64_t)it->seq), "outcome",
-        srv_outcome_name(res->outcome), "reason",
-        res->reason == OFFPAY_OK ? NULL : offpay_errname(res->reason), "paid",
-        srv_json_amount(res->paid, currency), "covered",
-        srv_json_amount(res->covered, currency), "replay", res->replay,
-        "presentment", srv_json_id(res->presentment), "case",
-        res->case_id ? srv_json_id(res->case_id) : NULL);
+    return json_pack("{s:o, s:s, s:s?, s:o, s:o, s:b, s:o, s:o?}", "seq",
+                     srv_json_id((uint64_t)it->seq), "outcome",
+                     srv_outcome_name(res->outcome), "reason",
+                     res->reason == OFFPAY_OK ? NULL
+                                              : offpay_errname(res->reason),
+                     "paid", srv_json_amount(res->paid, currency), "covered",
+                     srv_json_amount(res->covered, currency), "replay",
+                     res->replay, "presentment", srv_json_id(res->presentment),
+                     "case", res->case_id ? srv_json_id(res->case_id) : NULL);
 }
 
 void srv_upload_batch(srv_req *r, srv_reply *out)
@@ -40,8 +40,8 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
     size_t                      settled = 0;
     int                         e;
 
-    e = srv_parse_upload(r->body, r->body_len, r->srv->cfg.batch_max, &up,
-                         hint, sizeof hint);
+    e = srv_parse_upload(r->body, r->body_len, r->srv->cfg.batch_max, &up, hint,
+                         sizeof hint);
     if (e != 0) {
         srv_fail(out, (srv_err)e, hint);
         return;
@@ -71,18 +71,17 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
             if (res.case_id != 0 && !res.replay)
                 srv_metrics_case();
         }
-        if (json_array_append_new(
-                results, result_json(&up.items[i], &res, rc, t.currency)) !=
-            0) {
+        if (json_array_append_new(results, result_json(&up.items[i], &res, rc,
+                                                       t.currency)) != 0) {
             srv_fail(out, SRV_E_INTERNAL, "out of memory");
             goto out;
         }
     }
-    srv_ok(out, json_pack("{s:I, s:o, s:b, s:I, s:o}", "terminal_id",
-                          (json_int_t)t.terminal_id, "merchant",
-                          srv_json_id(t.merchant_id), "terminal_revoked",
-                          t.revoked, "decided", (json_int_t)settled, "results",
-                          results));
+    srv_ok(out,
+           json_pack("{s:I, s:o, s:b, s:I, s:o}", "terminal_id",
+                     (json_int_t)t.terminal_id, "merchant",
+                     srv_json_id(t.merchant_id), "terminal_revoked", t.revoked,
+                     "decided", (json_int_t)settled, "results", results));
     results = NULL;
 out:
     json_decref(results);

@@ -11,8 +11,8 @@
 #include "terminal/upload_int.h"
 
 /* Longest signed text: method, path, time, nonce and digest, 4 newlines. */
-#define SIGNED_MAX                                                     \
-    (OFFPAY__HTTP_METHOD_MAX + OFFPAY__HTTP_PATH_MAX + 10 +            \
+#define SIGNED_MAX                                                             \
+    (OFFPAY__HTTP_METHOD_MAX + OFFPAY__HTTP_PATH_MAX + 10 +                    \
      2 * OFFPAY__HTTP_NONCE_BYTES + 2 * crypto_hash_sha256_BYTES + 4 + 1)
 
 static int method_ok(const char *m)
@@ -41,8 +41,8 @@ static int path_ok(const char *p)
 
 /* The text the signature covers into buf (SIGNED_MAX); *n its length. */
 static offpay_err signed_text(const char *method, const char *path,
-                              uint32_t time,
-                              const uint8_t nonce[OFFPAY__HTTP_NONCE_BYTES],
+                              uint32_t       time,
+                              const uint8_t  nonce[OFFPAY__HTTP_NONCE_BYTES],
                               const uint8_t *body, size_t len, char *buf,
                               size_t *n)
 {

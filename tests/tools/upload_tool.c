@@ -36,8 +36,8 @@ static int on_entry(const offpay_journal_entry *e, void *ctx)
 
     if (e->seq < b->from || e->seq > b->to)
         return 0;
-    cap = sodium_base64_encoded_len(e->code_len,
-                                    sodium_base64_VARIANT_ORIGINAL);
+    cap =
+        sodium_base64_encoded_len(e->code_len, sodium_base64_VARIANT_ORIGINAL);
     b64 = malloc(cap);
     if (b64 == NULL)
         return 1;
