@@ -26,7 +26,8 @@
 #define SRV_BATCH_MAX_DEFAULT 1000u           /* items per upload */
 #define SRV_WINDOW_DEFAULT    300u            /* request time window, ± s */
 #define SRV_CODE_MAX          512u            /* bytes of one payment code */
-#define SRV_REF_MAX           128u            /* operator reference text */
+#define SRV_TX_ITEMS          100u /* upload items settled per transaction */
+#define SRV_REF_MAX           128u /* operator reference text */
 
 /* ---- errors of the HTTP layer -------------------------------------- */
 

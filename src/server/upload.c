@@ -1,8 +1,9 @@
 /*
  * upload.c — POST /v1/terminal/upload: a terminal's batch of journal
  * entries, signed by the terminal's own key. Each item is settled by the
- * engine in its own transaction (docs/settlement.md §3-§4) and gets its own
- * result; an item's result is durable before the reply, so the terminal
+ * engine (docs/settlement.md §3-§4), SRV_TX_ITEMS to a transaction (one
+ * durable commit each), and gets its own result; every result is durable
+ * before the reply, so the terminal
  * marks each entry from its result and resends the rest. A revoked
  * terminal is still authenticated: the engine refuses only what it
  * accepted after its revocation (§8).
@@ -31,6 +32,38 @@ static json_t *result_json(const srv_upload_item      *it,
                      "case", res->case_id ? srv_json_id(res->case_id) : NULL);
 }
 
+/* Settles n items in one transaction (one durable commit) and appends
+ * their results; an engine error gives each item an "error" result. */
+static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
+                        const srv_upload_item *up, size_t n, json_t *results,
+                        size_t *settled)
+{
+    offpay_settle_item   item[SRV_TX_ITEMS];
+    offpay_settle_result res[SRV_TX_ITEMS];
+    offpay_err           rc;
+
+    for (size_t i = 0; i < n; i++) {
+        item[i].code = up[i].code;
+        item[i].code_len = up[i].code_len;
+        item[i].charged = up[i].charged;
+        item[i].accepted_at = up[i].accepted_at;
+        item[i].terminal_seq = up[i].seq;
+    }
+    rc = offpay_ledger_settle_batch(r->l, t->terminal_id, item, n, r->now, res);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == OFFPAY_OK) {
+            (*settled)++;
+            srv_metrics_settled(res[i].outcome, res[i].replay);
+            if (res[i].case_id != 0 && !res[i].replay)
+                srv_metrics_case();
+        }
+        if (json_array_append_new(
+                results, result_json(&up[i], &res[i], rc, t->currency)) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 void srv_upload_batch(srv_req *r, srv_reply *out)
 {
     srv_upload                  up;
@@ -54,25 +87,10 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_INTERNAL, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < up.n; i++) {
-        offpay_settle_item   item;
-        offpay_settle_result res = {0};
-        offpay_err           rc;
+    for (size_t i = 0; i < up.n; i += SRV_TX_ITEMS) {
+        size_t n = up.n - i < SRV_TX_ITEMS ? up.n - i : SRV_TX_ITEMS;
 
-        item.code = up.items[i].code;
-        item.code_len = up.items[i].code_len;
-        item.charged = up.items[i].charged;
-        item.accepted_at = up.items[i].accepted_at;
-        item.terminal_seq = up.items[i].seq;
-        rc = offpay_ledger_settle(r->l, t.terminal_id, &item, r->now, &res);
-        if (rc == OFFPAY_OK) {
-            settled++;
-            srv_metrics_settled(res.outcome, res.replay);
-            if (res.case_id != 0 && !res.replay)
-                srv_metrics_case();
-        }
-        if (json_array_append_new(results, result_json(&up.items[i], &res, rc,
-                                                       t.currency)) != 0) {
+        if (settle_chunk(r, &t, up.items + i, n, results, &settled) != 0) {
             srv_fail(out, SRV_E_INTERNAL, "out of memory");
             goto out;
         }

@@ -12,6 +12,7 @@
  * an exact replay.
  */
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/verify_int.h"
@@ -29,6 +30,7 @@ struct settle_ctx {
     uint8_t                   hash[32];
     offpay_settle_result      res;
     int                       unknown_terminal;
+    int                       pure_rejected; /* batch: decided before the tx */
 };
 
 static int64_t min64(int64_t a, int64_t b)
@@ -345,5 +347,68 @@ offpay_err offpay_ledger_settle(offpay_ledger *l, uint32_t terminal_id,
     rc = offpay__ledger_tx(l, settle_tx, &c);
     if (rc == OFFPAY_OK)
         *res = c.res;
+    return rc;
+}
+
+struct batch_ctx {
+    struct settle_ctx *c;
+    size_t             n;
+};
+
+static offpay_err batch_tx(offpay_ledger *l, void *arg)
+{
+    struct batch_ctx *b = arg;
+    offpay_err        rc;
+
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->c[i].pure_rejected)
+            continue;
+        rc = settle_tx(l, &b->c[i]);
+        if (rc != OFFPAY_OK)
+            return rc;
+    }
+    return OFFPAY_OK;
+}
+
+offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
+                                      const offpay_settle_item *items, size_t n,
+                                      uint32_t now, offpay_settle_result *res)
+{
+    struct batch_ctx b = {NULL, n};
+    offpay_err       rc;
+
+    if (l == NULL || items == NULL || res == NULL || n == 0)
+        return OFFPAY_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].code == NULL)
+            return OFFPAY_EINVAL;
+    memset(res, 0, n * sizeof *res);
+    if (!l->has_trust)
+        return OFFPAY_ECRYPTO;
+    b.c = calloc(n, sizeof *b.c);
+    if (b.c == NULL)
+        return OFFPAY_ENOMEM;
+    /* The signature checks first, outside the store's write lock. */
+    for (size_t i = 0; i < n; i++) {
+        struct settle_ctx *c = &b.c[i];
+
+        c->terminal = terminal_id;
+        c->item = &items[i];
+        c->now = now;
+        rc = pure_checks(l, c);
+        if (rc != OFFPAY_OK) {
+            c->pure_rejected = 1;
+            c->res.outcome = OFFPAY_SETTLE_REJECTED;
+            c->res.reason = rc;
+            continue;
+        }
+        crypto_generichash(c->hash, sizeof c->hash, items[i].code,
+                           items[i].code_len, NULL, 0);
+    }
+    rc = offpay__ledger_tx(l, batch_tx, &b);
+    if (rc == OFFPAY_OK)
+        for (size_t i = 0; i < n; i++)
+            res[i] = b.c[i].res;
+    free(b.c);
     return rc;
 }
