@@ -135,6 +135,7 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
 {
     size_t   tn, got = 0;
     uint64_t t = 0;
+    char     back[OFFPAY__HTTP_SIG_TEXT];
 
     if (out == NULL)
         return OFFPAY_EINVAL;
@@ -155,11 +156,18 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
     if (t > UINT32_MAX)
         return OFFPAY_EMALFORMED;
     out->time = (uint32_t)t;
-    /* 64 bytes are 88 base64 characters with padding, nothing else. */
+    /* 64 bytes are 88 base64 characters with padding, nothing else; only
+     * the canonical text is accepted: it must encode back to itself (this
+     * also refuses bytes outside the alphabet, which the decoder does not
+     * reliably reject, and non-zero unused bits). */
     if (strlen(sig) != OFFPAY__HTTP_SIG_TEXT - 1 ||
         sodium_base642bin(out->sig, sizeof out->sig, sig, strlen(sig), NULL,
                           &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
         got != OFFPAY_SIG_BYTES)
+        return OFFPAY_EMALFORMED;
+    sodium_bin2base64(back, sizeof back, out->sig, OFFPAY_SIG_BYTES,
+                      sodium_base64_VARIANT_ORIGINAL);
+    if (strcmp(back, sig) != 0)
         return OFFPAY_EMALFORMED;
     return OFFPAY_OK;
 }
