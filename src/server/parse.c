@@ -295,6 +295,17 @@ void srv_upload_free(srv_upload *u)
     memset(u, 0, sizeof *u);
 }
 
+/* 1 when text is exactly the base64 of b[0..n). */
+static int b64_canonical(const uint8_t *b, size_t n, const char *text)
+{
+    char back[4 * ((SRV_CODE_MAX + 2) / 3) + 1];
+
+    if (n > SRV_CODE_MAX)
+        return 0;
+    sodium_bin2base64(back, sizeof back, b, n, sodium_base64_VARIANT_ORIGINAL);
+    return strcmp(back, text) == 0;
+}
+
 /* One item object into it (its code at buf, SRV_CODE_MAX bytes). */
 static int parse_item(json_t *obj, srv_upload_item *it, uint8_t *buf,
                       char *hint_buf, size_t hint_cap, size_t index)
@@ -327,9 +338,10 @@ static int parse_item(json_t *obj, srv_upload_item *it, uint8_t *buf,
                      index, item_fields[i].name);
             return SRV_E_BAD_FIELD;
         }
+    /* Canonical base64 only: the text must encode back to itself. */
     if (sodium_base642bin(buf, SRV_CODE_MAX, v[1].s, strlen(v[1].s), NULL, &got,
                           NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        got == 0) {
+        got == 0 || !b64_canonical(buf, got, v[1].s)) {
         snprintf(hint_buf, hint_cap, "item %zu: field 'code' is not base64",
                  index);
         return SRV_E_BAD_FIELD;
