@@ -9,6 +9,7 @@
  * 10^6) payments already settled, and offpayd's peak RSS.
  *
  *   settle_bench --offpayd PATH [--quick] [--big] [--payments N]
+ *                [--per-cred N]   payments per wallet credential (50)
  *
  * Not a timed test: CTest runs --quick only to prove it works end to end.
  */
@@ -36,6 +37,7 @@
  * times (the cumulative rule caps it at 500.00 per terminal), and the
  * guarantee rules sum a credential's charges at the terminal per item. */
 #define PER_CRED 50
+static unsigned per_cred = PER_CRED; /* --per-cred N */
 
 static char  url[300];
 static pid_t server;
@@ -186,7 +188,8 @@ static void setup(void)
     curl_easy_cleanup(c);
 }
 
-/* A new credential of 100.00 for client k's wallet key. */
+/* A new credential for client k's wallet key, with room for per_cred
+ * payments of 1.00 (and at least 100.00). */
 static void new_credential(client *k)
 {
     uint8_t cred[OFFPAY_WALLET_CRED_BYTES];
@@ -197,8 +200,8 @@ static void new_credential(client *k)
     sodium_bin2hex(hex, sizeof hex, k->wallet.pk, 32);
     snprintf(body, sizeof body,
              "{\"account\":\"%s\",\"wallet_key\":\"%s\",\"limit\":"
-             "\"100.00\"}",
-             k->acct, hex);
+             "\"%u.00\"}",
+             k->acct, hex, per_cred > 100 ? per_cred : 100);
     j = http(k->c, "POST", "/v1/admin/credentials", body, NULL);
     if (sodium_base642bin(cred, sizeof cred, jstr(j, "credential"),
                           strlen(jstr(j, "credential")), NULL, &got, NULL,
@@ -226,7 +229,7 @@ static char *make_batch(client *k, size_t n)
         size_t mlen = 0, clen = 0;
         char   b64[CODE_B64];
 
-        if (k->creds == 0 || k->counter >= PER_CRED)
+        if (k->creds == 0 || k->counter >= per_cred)
             new_credential(k);
         k->p.counter = ++k->counter;
         k->p.amount = 100;
@@ -508,11 +511,13 @@ int main(int argc, char **argv)
             quick = 1;
         else if (strcmp(argv[i], "--big") == 0)
             big = 1;
+        else if (strcmp(argv[i], "--per-cred") == 0 && i + 1 < argc)
+            per_cred = (unsigned)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--payments") == 0 && i + 1 < argc)
             measured = (size_t)strtoul(argv[++i], NULL, 10);
         else {
             fprintf(stderr, "usage: settle_bench --offpayd PATH [--quick] "
-                            "[--big] [--payments N]\n");
+                            "[--big] [--payments N] [--per-cred N]\n");
             return 2;
         }
     }

@@ -101,7 +101,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     int64_t                 avail, from_escrow, shortfall, covered = 0;
     int64_t                 late = 0, paid;
     uint64_t                guarantee = 0, case_id = 0, pid = 0;
-    offpay_err              rc, rule, unpaid = OFFPAY_OK;
+    offpay_err              rc, rule = OFFPAY_OK, unpaid = OFFPAY_OK;
 
     memset(res, 0, sizeof *res);
     rc = l->ops->terminal_get(l->store, c->terminal, &t);
@@ -161,10 +161,6 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     if (rc != OFFPAY_OK)
         return rc;
 
-    rule = guarantee_rules(l, c, &cred);
-    if (is_store_error(rule))
-        return rule;
-
     /* Where the money comes from: the escrow (refilled from the wallet
      * account for a late presentment), then the guarantee. */
     if (cred.released) {
@@ -187,6 +183,14 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     }
     from_escrow = min64(want, avail);
     shortfall = want - from_escrow;
+    /* The guarantee rules decide only what the escrow cannot pay, so they
+     * are judged only then: their cumulative sum reads every presentment
+     * of the credential at this terminal. */
+    if (shortfall > 0 && rule == OFFPAY_OK) {
+        rule = guarantee_rules(l, c, &cred);
+        if (is_store_error(rule))
+            return rule;
+    }
     if (shortfall > 0 && rule != OFFPAY_OK) {
         unpaid = rule;
     } else if (shortfall > 0) {
