@@ -35,6 +35,8 @@ static const char help[] =
     "  --threads N             worker threads (default: the CPU count)\n"
     "  --body-max BYTES        cap of an upload body (default 1048576)\n"
     "  --batch-max N           cap of items per upload (default 1000)\n"
+    "  --tx-items N            upload items settled per transaction, one\n"
+    "                          durable commit each (1..100, default 100)\n"
     "  --window SECONDS        allowed clock difference of signed requests\n"
     "                          (default 300)\n"
     "  --release-every SECONDS how often the escrow release job runs\n"
@@ -47,7 +49,7 @@ static const char help[] =
 typedef struct opts {
     const char *db, *listen, *issuer, *pass_file, *root, *token_file;
     unsigned    threads;
-    uint64_t    body_max, batch_max, window, release_every;
+    uint64_t    body_max, batch_max, window, release_every, tx_items;
 } opts;
 
 static int usage(const char *msg)
@@ -72,6 +74,7 @@ static int parse_opts(int argc, char **argv, opts *o)
     o->batch_max = SRV_BATCH_MAX_DEFAULT;
     o->window = SRV_WINDOW_DEFAULT;
     o->release_every = 3600;
+    o->tx_items = SRV_TX_ITEMS;
     o->threads = ncpu > 0 ? (unsigned)ncpu : 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -102,6 +105,8 @@ static int parse_opts(int argc, char **argv, opts *o)
             bad = num_opt(v, 1024, 256u << 20, &o->body_max);
         else if (strcmp(a, "--batch-max") == 0)
             bad = num_opt(v, 1, 100000, &o->batch_max);
+        else if (strcmp(a, "--tx-items") == 0)
+            bad = num_opt(v, 1, SRV_TX_ITEMS, &o->tx_items);
         else if (strcmp(a, "--window") == 0)
             bad = num_opt(v, 1, 86400, &o->window);
         else if (strcmp(a, "--release-every") == 0)
@@ -257,6 +262,7 @@ int main(int argc, char **argv)
     srv.cfg.body_max = (size_t)o.body_max;
     srv.cfg.batch_max = (size_t)o.batch_max;
     srv.cfg.window = (uint32_t)o.window;
+    srv.cfg.tx_items = (size_t)o.tx_items;
     if (load_issuer(&o, &srv, &b, &kid, sk, srv_now()) != OFFPAY_OK)
         goto out;
     rc = srv_pool_open(o.db, o.threads + 1, &b, kid, sk, &srv.pool);

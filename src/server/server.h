@@ -26,7 +26,7 @@
 #define SRV_BATCH_MAX_DEFAULT 1000u           /* items per upload */
 #define SRV_WINDOW_DEFAULT    300u            /* request time window, ± s */
 #define SRV_CODE_MAX          512u            /* bytes of one payment code */
-#define SRV_TX_ITEMS          100u /* upload items settled per transaction */
+#define SRV_TX_ITEMS          100u /* most upload items per transaction */
 #define SRV_REF_MAX           128u /* operator reference text */
 
 /* ---- errors of the HTTP layer -------------------------------------- */
@@ -73,6 +73,7 @@ typedef struct srv_config {
     size_t   body_max;       /* cap of a terminal upload body */
     size_t   batch_max;      /* cap of items per upload */
     uint32_t window;         /* ± seconds a signed request's time may differ */
+    size_t   tx_items;       /* upload items per transaction, 1..SRV_TX_ITEMS */
     uint8_t  token_hash[32]; /* BLAKE2b of the operator token */
 } srv_config;
 

@@ -1,14 +1,17 @@
 /*
  * upload.c — POST /v1/terminal/upload: a terminal's batch of journal
  * entries, signed by the terminal's own key. Each item is settled by the
- * engine (docs/settlement.md §3-§4), SRV_TX_ITEMS to a transaction (one
- * durable commit each), and gets its own result; every result is durable
+ * engine (docs/settlement.md §3-§4), up to --tx-items (100) to a transaction
+ * (one durable commit each), and gets its own result; every result is durable
  * before the reply, so the terminal
  * marks each entry from its result and resends the rest. A revoked
  * terminal is still authenticated: the engine refuses only what it
  * accepted after its revocation (§8).
  */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "server/server.h"
 
@@ -32,6 +35,23 @@ static json_t *result_json(const srv_upload_item      *it,
                      "case", res->case_id ? srv_json_id(res->case_id) : NULL);
 }
 
+#ifdef OFFPAY_TEST_HOOKS
+/* Test hook (test builds only): OFFPAYD_KILL_AFTER=N makes offpayd SIGKILL
+ * itself as soon as N uploaded items are committed, in the middle of
+ * whatever batch is running (tests/e2e/offpayd_crash.sh). */
+static void kill_point(size_t committed)
+{
+    static size_t done;
+    const char   *env = getenv("OFFPAYD_KILL_AFTER");
+    uint64_t      n;
+
+    if (env == NULL || srv_parse_u64(env, SIZE_MAX, &n) != 0)
+        return;
+    if (__atomic_add_fetch(&done, committed, __ATOMIC_SEQ_CST) >= n)
+        raise(SIGKILL);
+}
+#endif
+
 /* Settles n items in one transaction (one durable commit) and appends
  * their results; an engine error gives each item an "error" result. */
 static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
@@ -42,6 +62,9 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
     offpay_settle_result res[SRV_TX_ITEMS];
     offpay_err           rc;
 
+    if (n == 0 || n > SRV_TX_ITEMS)
+        return -1;
+    memset(item, 0, sizeof item);
     for (size_t i = 0; i < n; i++) {
         item[i].code = up[i].code;
         item[i].code_len = up[i].code_len;
@@ -50,6 +73,10 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
         item[i].terminal_seq = up[i].seq;
     }
     rc = offpay_ledger_settle_batch(r->l, t->terminal_id, item, n, r->now, res);
+#ifdef OFFPAY_TEST_HOOKS
+    if (rc == OFFPAY_OK)
+        kill_point(n);
+#endif
     for (size_t i = 0; i < n; i++) {
         if (rc == OFFPAY_OK) {
             (*settled)++;
@@ -87,8 +114,9 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_INTERNAL, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < up.n; i += SRV_TX_ITEMS) {
-        size_t n = up.n - i < SRV_TX_ITEMS ? up.n - i : SRV_TX_ITEMS;
+    for (size_t i = 0; i < up.n; i += r->srv->cfg.tx_items) {
+        size_t n =
+            up.n - i < r->srv->cfg.tx_items ? up.n - i : r->srv->cfg.tx_items;
 
         if (settle_chunk(r, &t, up.items + i, n, results, &settled) != 0) {
             srv_fail(out, SRV_E_INTERNAL, "out of memory");
