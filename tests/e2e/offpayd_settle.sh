@@ -4,8 +4,9 @@
 # the happy path (consumer-presented and bound codes), the same batch
 # uploaded twice, an upload cut off and resumed, one unbound code accepted
 # at two terminals (duplicate presentment), an overspend by a cloned wallet
-# paid from the guarantee, a double spend, and a revoked terminal. The
-# audit passes after every scenario.
+# paid from the guarantee, a double spend, a revoked terminal, and expiry
+# with escrow release and late presentment (offpayd's clock moved by
+# OFFPAY_NOW). The audit passes after every scenario.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 fetch_bundle
@@ -145,4 +146,45 @@ grep -q 'offpayd_payments_total{outcome="duplicate"} 1' metrics.txt \
 
 stop_server TERM
 [ -z "$server_pid" ] && ok "SIGTERM stops offpayd" || fail "stop"
+
+# ---- 8. expiry, escrow release, late presentment -------------------------
+# A credential of 30.00 (expires in 30 days); ta accepts 5.00, 7.00 and
+# 9.00 today (journal seq 9, 10, 11) but uploads only the first. offpayd's
+# clock (OFFPAY_NOW) then moves past expiry + the 14-day upload grace.
+# step                                   W6      esc     A
+# issue 30.00 from 50.00                 2000    3000    6324
+# upload seq 9 (5.00)                    2000    2500    6824
+# day 45: the release job runs           4500    0       6824
+# day 45: upload seq 10 (late, 7.00)     3800    0       7524   paid from W6
+# day 76: upload seq 11 (9.00)           3800    0       7524   refused ELATE
+start_server
+W6=$(new_account payer-6 50.00)
+new_wallet w6 "$W6" 30.00; S6=$SERIAL
+for a in 5.00 7.00 9.00; do c=$(pay w6 "$a"); accept ta "$c" "$a" || fail "accept $a"; done
+upload ta --from 9 --to 9
+balances "W6=$W6:2000 esc=esc/$S6:2500 A=$MA:6824" "5.00 settled before expiry"
+stop_server TERM
+day45=$(( $(date +%s) + 45 * 86400 ))
+OFFPAY_NOW=$day45 start_server --release-every 1   # the job runs every second
+sleep 2.5
+grep -q "released [1-9]" server.err && ok "offpayd's release job ran" || fail "no release job: $(cat server.err)"
+balances "W6=$W6:4500 esc=esc/$S6:0 A=$MA:6824" "what remained went back to the wallet account"
+api POST /v1/admin/release '{}'
+[ "$status" = 200 ] && [ "$(jget .released)" = 0 ] \
+  && ok "released once: the endpoint finds nothing left" || fail "released again: $(cat resp.json)"
+upload ta --from 10 --to 10 --time "$day45"
+[ "$(outcomes)" = settled ] && ok "late presentment within the window: settled" \
+  || fail "late: $(jq -c .results resp.json)"
+balances "W6=$W6:3800 esc=esc/$S6:0 A=$MA:7524" "late payment taken from the wallet account"
+audit_passes "release and late presentment"
+stop_server TERM
+day76=$(( day45 + 31 * 86400 ))
+OFFPAY_NOW=$day76 start_server
+upload ta --from 11 --to 11 --time "$day76"
+[ "$(jq -r '.results[0].reason' resp.json)" = ELATE ] && [ "$(jq -r '.results[0].paid.minor' resp.json)" = 0 ] \
+  && ok "after the late window: $(jq -r '.results[0].outcome' resp.json), ELATE, nothing paid" \
+  || fail "after the late window: $(jq -c .results resp.json)"
+balances "W6=$W6:3800 A=$MA:7524" "nothing moved"
+audit_passes "after the late window"
+stop_server TERM
 finish
