@@ -234,6 +234,17 @@ offpay_err offpay_issuer_publish(offpay_issuer *is, uint32_t now);
 offpay_err offpay_issuer_revlist(offpay_issuer *is, uint32_t now,
                                  uint8_t **bytes, size_t *len);
 
+/*
+ * offpay_issuer_signing_key — for the online server (offpayd), which signs
+ * credentials and revocation lists with the day-to-day key but never holds
+ * the root key: copies the newest signing key valid at now into sk (wipe it
+ * when done) and its kid into *kid. Errors: OFFPAY_EINVAL,
+ * OFFPAY_EKID_EXPIRED (no key valid at now).
+ */
+offpay_err offpay_issuer_signing_key(const offpay_issuer *is, uint32_t now,
+                                     uint16_t *kid,
+                                     uint8_t   sk[OFFPAY_SK_BYTES]);
+
 #ifdef __cplusplus
 }
 #endif

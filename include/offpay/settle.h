@@ -224,6 +224,19 @@ offpay_err offpay_ledger_settle(offpay_ledger *l, uint32_t terminal_id,
                                 const offpay_settle_item *item, uint32_t now,
                                 offpay_settle_result *res);
 
+/*
+ * offpay_ledger_settle_batch — offpay_ledger_settle for n items uploaded
+ * together by terminal terminal_id, in one transaction (one durable commit
+ * for all of them): res[i] is what offpay_ledger_settle would give for
+ * items[i] settled one after the other in order. All or nothing: on an
+ * error return no item was decided (res is zeroed) and the caller resends
+ * them. Errors: as offpay_ledger_settle, OFFPAY_EINVAL (n == 0),
+ * OFFPAY_ENOMEM.
+ */
+offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
+                                      const offpay_settle_item *items, size_t n,
+                                      uint32_t now, offpay_settle_result *res);
+
 /* Releases every escrow whose credential expired more than upload_grace
  * before now (docs/settlement.md §6); *released (may be NULL) counts them.
  * Each release happens once, however often this runs. */

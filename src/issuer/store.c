@@ -1277,3 +1277,19 @@ out:
     sodium_free(gone); /* wipes the retired secret */
     return rc;
 }
+
+offpay_err offpay_issuer_signing_key(const offpay_issuer *is, uint32_t now,
+                                     uint16_t *kid,
+                                     uint8_t   sk[OFFPAY_SK_BYTES])
+{
+    const issuer_key *k;
+
+    if (is == NULL || kid == NULL || sk == NULL)
+        return OFFPAY_EINVAL;
+    k = key_covering(is, now, now);
+    if (k == NULL)
+        return OFFPAY_EKID_EXPIRED;
+    *kid = k->kid;
+    memcpy(sk, k->kp.sk, OFFPAY_SK_BYTES);
+    return OFFPAY_OK;
+}

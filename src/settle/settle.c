@@ -12,6 +12,7 @@
  * an exact replay.
  */
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/verify_int.h"
@@ -29,6 +30,7 @@ struct settle_ctx {
     uint8_t                   hash[32];
     offpay_settle_result      res;
     int                       unknown_terminal;
+    int                       pure_rejected; /* batch: decided before the tx */
 };
 
 static int64_t min64(int64_t a, int64_t b)
@@ -101,7 +103,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     int64_t                 avail, from_escrow, shortfall, covered = 0;
     int64_t                 late = 0, paid;
     uint64_t                guarantee = 0, case_id = 0, pid = 0;
-    offpay_err              rc, rule, unpaid = OFFPAY_OK;
+    offpay_err              rc, rule = OFFPAY_OK, unpaid = OFFPAY_OK;
 
     memset(res, 0, sizeof *res);
     rc = l->ops->terminal_get(l->store, c->terminal, &t);
@@ -161,10 +163,6 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     if (rc != OFFPAY_OK)
         return rc;
 
-    rule = guarantee_rules(l, c, &cred);
-    if (is_store_error(rule))
-        return rule;
-
     /* Where the money comes from: the escrow (refilled from the wallet
      * account for a late presentment), then the guarantee. */
     if (cred.released) {
@@ -187,6 +185,14 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     }
     from_escrow = min64(want, avail);
     shortfall = want - from_escrow;
+    /* The guarantee rules decide only what the escrow cannot pay, so they
+     * are judged only then: their cumulative sum reads every presentment
+     * of the credential at this terminal. */
+    if (shortfall > 0 && rule == OFFPAY_OK) {
+        rule = guarantee_rules(l, c, &cred);
+        if (is_store_error(rule))
+            return rule;
+    }
     if (shortfall > 0 && rule != OFFPAY_OK) {
         unpaid = rule;
     } else if (shortfall > 0) {
@@ -347,5 +353,68 @@ offpay_err offpay_ledger_settle(offpay_ledger *l, uint32_t terminal_id,
     rc = offpay__ledger_tx(l, settle_tx, &c);
     if (rc == OFFPAY_OK)
         *res = c.res;
+    return rc;
+}
+
+struct batch_ctx {
+    struct settle_ctx *c;
+    size_t             n;
+};
+
+static offpay_err batch_tx(offpay_ledger *l, void *arg)
+{
+    struct batch_ctx *b = arg;
+    offpay_err        rc;
+
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->c[i].pure_rejected)
+            continue;
+        rc = settle_tx(l, &b->c[i]);
+        if (rc != OFFPAY_OK)
+            return rc;
+    }
+    return OFFPAY_OK;
+}
+
+offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
+                                      const offpay_settle_item *items, size_t n,
+                                      uint32_t now, offpay_settle_result *res)
+{
+    struct batch_ctx b = {NULL, n};
+    offpay_err       rc;
+
+    if (l == NULL || items == NULL || res == NULL || n == 0)
+        return OFFPAY_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].code == NULL)
+            return OFFPAY_EINVAL;
+    memset(res, 0, n * sizeof *res);
+    if (!l->has_trust)
+        return OFFPAY_ECRYPTO;
+    b.c = calloc(n, sizeof *b.c);
+    if (b.c == NULL)
+        return OFFPAY_ENOMEM;
+    /* The signature checks first, outside the store's write lock. */
+    for (size_t i = 0; i < n; i++) {
+        struct settle_ctx *c = &b.c[i];
+
+        c->terminal = terminal_id;
+        c->item = &items[i];
+        c->now = now;
+        rc = pure_checks(l, c);
+        if (rc != OFFPAY_OK) {
+            c->pure_rejected = 1;
+            c->res.outcome = OFFPAY_SETTLE_REJECTED;
+            c->res.reason = rc;
+            continue;
+        }
+        crypto_generichash(c->hash, sizeof c->hash, items[i].code,
+                           items[i].code_len, NULL, 0);
+    }
+    rc = offpay__ledger_tx(l, batch_tx, &b);
+    if (rc == OFFPAY_OK)
+        for (size_t i = 0; i < n; i++)
+            res[i] = b.c[i].res;
+    free(b.c);
     return rc;
 }

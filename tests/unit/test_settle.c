@@ -247,6 +247,56 @@ static int audit_ok(world *w)
 
 /* ---- the cases ------------------------------------------------------- */
 
+/* One transaction for a batch gives what settling the items one by one in
+ * order gives: a first presentment, a rejection decided before the
+ * transaction, the same code again (an exact replay inside the batch), and
+ * an overspend beyond the rules (paid from the escrow only). */
+static void test_batch_settles_as_the_items_one_by_one(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              bad[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1, n2;
+    offpay_settle_item   it[4];
+    offpay_settle_result r[4], again[4];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(40), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(40), T0 + 30, 0, c2);
+    memcpy(bad, c2, n2);
+    bad[n2 - 1] ^= 1; /* the wallet signature broken */
+    it[0] = (offpay_settle_item){c1, n1, CENTS(40), T0 + 20, 1};
+    it[1] = (offpay_settle_item){bad, n2, CENTS(40), T0 + 40, 2};
+    it[2] = (offpay_settle_item){c1, n1, CENTS(40), T0 + 20, 1};
+    it[3] = (offpay_settle_item){c2, n2, CENTS(40), T0 + 40, 3};
+    CHECK(offpay_ledger_settle_batch(w.l, w.terminal[0], it, 0, T0 + 3600, r) ==
+          OFFPAY_EINVAL);
+    REQUIRE_OK(
+        offpay_ledger_settle_batch(w.l, w.terminal[0], it, 4, T0 + 3600, r));
+    CHECK(r[0].outcome == OFFPAY_SETTLE_SETTLED && !r[0].replay);
+    CHECK(r[1].outcome == OFFPAY_SETTLE_REJECTED &&
+          r[1].reason == OFFPAY_ECODE_SIG);
+    CHECK(r[2].outcome == OFFPAY_SETTLE_SETTLED && r[2].replay &&
+          r[2].presentment == r[0].presentment);
+    /* beyond the escrow at one terminal: the cumulative rule is broken,
+     * so only the escrow's 10 is paid, as one by one */
+    CHECK(r[3].outcome == OFFPAY_SETTLE_UNPAID &&
+          r[3].reason == OFFPAY_EOVER_CUMULATIVE && r[3].paid == CENTS(10) &&
+          r[3].covered == 0);
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(50));
+    CHECK(balance(&w, w.guarantee) == CENTS(1000));
+    CHECK(escrow(&w) == 0);
+    /* the whole batch again: replays, nothing moves */
+    REQUIRE_OK(offpay_ledger_settle_batch(w.l, w.terminal[0], it, 4, T0 + 3700,
+                                          again));
+    CHECK(again[0].replay && again[2].replay && again[3].replay);
+    CHECK(again[3].outcome == OFFPAY_SETTLE_UNPAID);
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(50));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_first_presentment_moves_charge_from_escrow_to_merchant(void)
 {
     world                w;
@@ -787,6 +837,8 @@ static const offpay_test TESTS[] = {
      test_nonce_taken_once_terminal_found_by_key_statement_sums},
     {"two_connections_settle_each_item_exactly_once",
      test_two_connections_settle_each_item_exactly_once},
+    {"batch_settles_as_the_items_one_by_one",
+     test_batch_settles_as_the_items_one_by_one},
     {NULL, NULL}};
 
 int main(void)

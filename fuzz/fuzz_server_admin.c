@@ -1,0 +1,88 @@
+/*
+ * fuzz_server_admin.c — libFuzzer target for srv_parse_object with every
+ * operator body's field table (src/server/parse.c), and srv_parse_key.
+ *
+ * Contract checked on every input:
+ *   - parsing never crashes or leaks; it fails only with MALFORMED_JSON or
+ *     BAD_FIELD, with every value cleared and no document kept;
+ *   - on success every required field is present, each string is 1..max
+ *     bytes without NUL, each id and integer within its maximum;
+ *   - srv_parse_key accepts exactly 64 lowercase hex digits.
+ * Any violation abort()s.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+static const struct {
+    const srv_field *f;
+    size_t           n;
+} tables[] = {
+    {srv_fields_account, SRV_N(srv_fields_account)},
+    {srv_fields_money, SRV_N(srv_fields_money)},
+    {srv_fields_guarantee, SRV_N(srv_fields_guarantee)},
+    {srv_fields_merchant, SRV_N(srv_fields_merchant)},
+    {srv_fields_terminal, SRV_N(srv_fields_terminal)},
+    {srv_fields_credential, SRV_N(srv_fields_credential)},
+    {srv_fields_revoke, SRV_N(srv_fields_revoke)},
+};
+
+static void check_table(const uint8_t *data, size_t size, const srv_field *f,
+                        size_t n)
+{
+    srv_value v[8];
+    json_t   *doc = NULL;
+    char      hint[128];
+    int e = srv_parse_object(data, size, f, n, v, &doc, hint, sizeof hint);
+
+    if (e != 0) {
+        if ((e != SRV_E_MALFORMED_JSON && e != SRV_E_BAD_FIELD) || doc != NULL)
+            abort();
+        for (size_t i = 0; i < n; i++)
+            if (v[i].present || v[i].s != NULL)
+                abort();
+        return;
+    }
+    if (doc == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].required && !v[i].present)
+            abort();
+        if (!v[i].present)
+            continue;
+        if (f[i].type == SRV_FT_STRING &&
+            (v[i].s == NULL || strlen(v[i].s) == 0 ||
+             strlen(v[i].s) > f[i].max))
+            abort();
+        if ((f[i].type == SRV_FT_ID || f[i].type == SRV_FT_UINT) &&
+            v[i].u > f[i].max)
+            abort();
+    }
+    json_decref(doc);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint8_t pk[OFFPAY_PK_BYTES];
+    char   *s;
+
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
+        check_table(data, size, tables[t].f, tables[t].n);
+    s = malloc(size + 1);
+    if (s == NULL)
+        abort();
+    if (size > 0)
+        memcpy(s, data, size);
+    s[size] = '\0';
+    if (srv_parse_key(s, pk) == 0) {
+        if (strlen(s) != 64)
+            abort();
+        for (size_t i = 0; i < 64; i++)
+            if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                abort();
+    }
+    free(s);
+    return 0;
+}

@@ -1,0 +1,162 @@
+/*
+ * accounts.c — operator endpoints on accounts: POST /v1/admin/accounts (a
+ * new wallet account), GET /v1/admin/accounts/ID (balance, kind,
+ * currency), POST /v1/admin/accounts/ID/deposit and .../withdraw (money
+ * from and to the outside world), POST /v1/admin/guarantee (the issuer's
+ * guarantee account of a currency, created on first use).
+ */
+#include <string.h>
+
+#include "server/server.h"
+
+/* The account named by the path, its balance and currency; or a failure. */
+static int account_of(srv_req *r, srv_reply *out, uint64_t *id,
+                      int64_t *balance, offpay_account_kind *kind,
+                      uint16_t *currency)
+{
+    offpay_err rc;
+
+    if (srv_parse_u64(r->cap[0], UINT64_MAX, id) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
+        return -1;
+    }
+    rc = offpay_ledger_balance(r->l, *id, balance, kind, currency);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "account");
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *account_json(uint64_t id, int64_t balance,
+                            offpay_account_kind kind, uint16_t currency)
+{
+    return json_pack("{s:o, s:s, s:s, s:o}", "account", srv_json_id(id), "kind",
+                     srv_kind_name(kind), "currency",
+                     offpay_currency_alpha(currency), "balance",
+                     srv_json_amount(balance, currency));
+}
+
+void srv_account_new(srv_req *r, srv_reply *out)
+{
+    srv_value  v[SRV_N(srv_fields_account)];
+    json_t    *doc = NULL;
+    char       hint[128];
+    uint16_t   currency;
+    uint64_t   id;
+    offpay_err rc;
+    int        e;
+
+    e = srv_parse_object(r->body, r->body_len, srv_fields_account,
+                         SRV_N(srv_fields_account), v, &doc, hint, sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    rc = offpay_currency_from_alpha(v[0].s, &currency);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_wallet_account(
+            r->l, currency, v[1].present ? v[1].s : "", r->now, &id);
+    if (rc != OFFPAY_OK)
+        srv_fail_engine(out, rc, "new account");
+    else
+        srv_ok(out, account_json(id, 0, OFFPAY_ACCOUNT_WALLET, currency));
+    json_decref(doc);
+}
+
+void srv_account_get(srv_req *r, srv_reply *out)
+{
+    uint64_t            id;
+    int64_t             balance;
+    offpay_account_kind kind;
+    uint16_t            currency;
+
+    if (account_of(r, out, &id, &balance, &kind, &currency) == 0)
+        srv_ok(out, account_json(id, balance, kind, currency));
+}
+
+static void move(srv_req *r, srv_reply *out, int deposit)
+{
+    srv_value           v[SRV_N(srv_fields_money)];
+    json_t             *doc = NULL;
+    char                hint[128];
+    uint64_t            id, transfer = 0;
+    int64_t             balance, amount = 0;
+    offpay_account_kind kind;
+    uint16_t            currency;
+    offpay_err          rc;
+    int                 e;
+
+    if (account_of(r, out, &id, &balance, &kind, &currency) != 0)
+        return;
+    e = srv_parse_object(r->body, r->body_len, srv_fields_money,
+                         SRV_N(srv_fields_money), v, &doc, hint, sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    rc = offpay_amount_parse(v[0].s, currency, &amount);
+    if (rc == OFFPAY_OK && amount <= 0)
+        rc = OFFPAY_EAMOUNT;
+    if (rc == OFFPAY_OK) {
+        const char *ref = v[1].present ? v[1].s : "";
+
+        rc = deposit ? offpay_ledger_deposit(r->l, id, amount, ref, r->now,
+                                             &transfer)
+                     : offpay_ledger_withdraw(r->l, id, amount, ref, r->now,
+                                              &transfer);
+    }
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_balance(r->l, id, &balance, &kind, &currency);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, deposit ? "deposit" : "withdrawal");
+    } else {
+        json_t *j = account_json(id, balance, kind, currency);
+
+        if (j != NULL)
+            json_object_set_new(j, "transfer", srv_json_id(transfer));
+        srv_ok(out, j);
+    }
+    json_decref(doc);
+}
+
+void srv_account_deposit(srv_req *r, srv_reply *out)
+{
+    move(r, out, 1);
+}
+
+void srv_account_withdraw(srv_req *r, srv_reply *out)
+{
+    move(r, out, 0);
+}
+
+void srv_guarantee(srv_req *r, srv_reply *out)
+{
+    srv_value           v[SRV_N(srv_fields_guarantee)];
+    json_t             *doc = NULL;
+    char                hint[128];
+    uint16_t            currency;
+    uint64_t            id = 0;
+    int64_t             balance = 0;
+    offpay_account_kind kind = OFFPAY_ACCOUNT_GUARANTEE;
+    offpay_err          rc;
+    int                 e;
+
+    e = srv_parse_object(r->body, r->body_len, srv_fields_guarantee,
+                         SRV_N(srv_fields_guarantee), v, &doc, hint,
+                         sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    rc = offpay_currency_from_alpha(v[0].s, &currency);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_guarantee_account(r->l, currency, r->now, &id);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_balance(r->l, id, &balance, &kind, &currency);
+    if (rc != OFFPAY_OK)
+        srv_fail_engine(out, rc, "guarantee account");
+    else
+        srv_ok(out, account_json(id, balance, kind, currency));
+    json_decref(doc);
+}

@@ -1,0 +1,54 @@
+/*
+ * admin.c — ledger-wide operator endpoints: POST /v1/admin/release (release
+ * every escrow due now, as the server's own job does) and GET
+ * /v1/admin/audit (recompute every balance; 200 when the ledger holds,
+ * 500 EAUDIT with the same report when it does not).
+ */
+#include "server/server.h"
+
+void srv_release(srv_req *r, srv_reply *out)
+{
+    size_t     n = 0;
+    offpay_err rc;
+
+    if (r->body_len != 0 &&
+        !(r->body_len == 2 && r->body[0] == '{' && r->body[1] == '}')) {
+        srv_fail(out, SRV_E_BAD_FIELD, "the body must be empty or {}");
+        return;
+    }
+    rc = offpay_ledger_release_due(r->l, r->now, &n);
+    if (rc != OFFPAY_OK)
+        srv_fail_engine(out, rc, "release");
+    else
+        srv_ok(out, json_pack("{s:I, s:I}", "released", (json_int_t)n, "time",
+                              (json_int_t)r->now));
+}
+
+void srv_audit(srv_req *r, srv_reply *out)
+{
+    offpay_audit_report a = {0};
+    offpay_err          rc = offpay_ledger_audit(r->l, &a);
+    json_t             *j;
+
+    if (rc != OFFPAY_OK && rc != OFFPAY_EAUDIT) {
+        srv_fail_engine(out, rc, "audit");
+        return;
+    }
+    j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ok",
+                  rc == OFFPAY_OK, "inside", (json_int_t)a.inside,
+                  "deposits_net", (json_int_t)a.deposits_net, "accounts",
+                  (json_int_t)a.accounts, "transfers", (json_int_t)a.transfers,
+                  "imbalanced", (json_int_t)a.imbalanced, "negative",
+                  (json_int_t)a.negative, "escrow_mismatch",
+                  (json_int_t)a.escrow_mismatch, "settle_mismatch",
+                  (json_int_t)a.settle_mismatch, "release_mismatch",
+                  (json_int_t)a.release_mismatch);
+    if (rc == OFFPAY_EAUDIT && j != NULL) {
+        json_object_set_new(j, "error", json_string("EAUDIT"));
+        json_object_set_new(j, "hint",
+                            json_string(offpay_strerror(OFFPAY_EAUDIT)));
+    }
+    srv_ok(out, j);
+    if (rc == OFFPAY_EAUDIT)
+        out->status = 500;
+}

@@ -1,0 +1,125 @@
+/*
+ * credentials.c — wallet credentials: POST /v1/admin/credentials issues
+ * one for a wallet key, moving its limit from the wallet account into a
+ * new escrow (offpay_ledger_issue); GET /v1/admin/credentials/SERIAL shows
+ * what the ledger holds about it; POST .../SERIAL/revoke revokes it.
+ */
+#include "server/server.h"
+
+#define DEFAULT_CRED_LIFETIME (30u * 86400u)
+
+void srv_credential_new(srv_req *r, srv_reply *out)
+{
+    srv_value           v[SRV_N(srv_fields_credential)];
+    json_t             *doc = NULL;
+    char                hint[128];
+    uint8_t             pk[OFFPAY_PK_BYTES];
+    uint8_t             bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred  wc;
+    int64_t             balance, limit = 0;
+    offpay_account_kind kind;
+    uint16_t            currency = 0;
+    uint32_t            expires;
+    uint8_t             flags;
+    offpay_err          rc;
+    int                 e;
+
+    e = srv_parse_object(r->body, r->body_len, srv_fields_credential,
+                         SRV_N(srv_fields_credential), v, &doc, hint,
+                         sizeof hint);
+    if (e == 0 && srv_parse_key(v[1].s, pk) != 0) {
+        e = SRV_E_BAD_FIELD;
+        snprintf(hint, sizeof hint, "wallet_key: 64 lowercase hex digits");
+    }
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        goto out;
+    }
+    rc = offpay_ledger_balance(r->l, v[0].u, &balance, &kind, &currency);
+    if (rc == OFFPAY_OK && kind != OFFPAY_ACCOUNT_WALLET)
+        rc = OFFPAY_EINVAL;
+    if (rc == OFFPAY_OK)
+        rc = offpay_amount_parse(v[2].s, currency, &limit);
+    if (rc == OFFPAY_OK && limit <= 0)
+        rc = OFFPAY_EAMOUNT;
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "account or limit");
+        goto out;
+    }
+    expires = v[3].present ? (uint32_t)v[3].u : r->now + DEFAULT_CRED_LIFETIME;
+    flags = (!v[4].present || v[4].b) ? OFFPAY_CRED_ALLOW_UNBOUND : 0;
+    rc = offpay_ledger_issue(r->l, v[0].u, pk, limit, flags, expires, r->now,
+                             bytes, &wc);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "issue");
+        goto out;
+    }
+    srv_ok(out, json_pack("{s:o, s:o, s:I, s:I, s:b, s:o}", "serial",
+                          srv_json_id(wc.serial), "limit",
+                          srv_json_amount(limit, currency), "valid_from",
+                          (json_int_t)wc.valid_from, "expires",
+                          (json_int_t)wc.expires, "allow_unbound", flags != 0,
+                          "credential", srv_json_b64(bytes, sizeof bytes)));
+out:
+    json_decref(doc);
+}
+
+void srv_credential_get(srv_req *r, srv_reply *out)
+{
+    offpay_ledger_cred_info c;
+    uint64_t                serial;
+    offpay_err              rc;
+
+    if (srv_parse_u64(r->cap[0], UINT64_MAX, &serial) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "serial: a decimal id");
+        return;
+    }
+    rc = offpay_ledger_credential(r->l, serial, &c);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "credential");
+        return;
+    }
+    srv_ok(out,
+           json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:I, s:b, s:I}",
+                     "serial", srv_json_id(c.serial), "account",
+                     srv_json_id(c.wallet_account), "limit",
+                     srv_json_amount(c.limit, c.currency), "remaining",
+                     srv_json_amount(c.remaining, c.currency), "valid_from",
+                     (json_int_t)c.valid_from, "expires", (json_int_t)c.expires,
+                     "revoked", c.revoked, "revoked_at",
+                     (json_int_t)c.revoked_at, "released", c.released,
+                     "released_at", (json_int_t)c.released_at));
+}
+
+void srv_credential_revoke(srv_req *r, srv_reply *out)
+{
+    srv_value  v[SRV_N(srv_fields_revoke)];
+    json_t    *doc = NULL;
+    char       hint[128];
+    uint64_t   serial;
+    offpay_err rc;
+    int        e;
+
+    if (srv_parse_u64(r->cap[0], UINT64_MAX, &serial) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "serial: a decimal id");
+        return;
+    }
+    v[0].present = 0;
+    if (r->body_len != 0) {
+        e = srv_parse_object(r->body, r->body_len, srv_fields_revoke,
+                             SRV_N(srv_fields_revoke), v, &doc, hint,
+                             sizeof hint);
+        if (e != 0) {
+            srv_fail(out, (srv_err)e, hint);
+            return;
+        }
+    }
+    rc = offpay_ledger_revoke(r->l, serial, v[0].present ? v[0].s : "operator",
+                              r->now);
+    if (rc != OFFPAY_OK)
+        srv_fail_engine(out, rc, "revocation");
+    else
+        srv_ok(out, json_pack("{s:o, s:b}", "serial", srv_json_id(serial),
+                              "revoked", 1));
+    json_decref(doc);
+}

@@ -1,0 +1,405 @@
+/*
+ * http.c — offpayd's HTTP front: the libmicrohttpd daemon, the one routing
+ * table, request bodies accumulated under a hard cap (a declared
+ * Content-Length over the cap is refused with 413 before any byte of the
+ * body is read), the operator token check, JSON replies and the request
+ * metrics. Handlers (one file per endpoint) get a parsed srv_req.
+ */
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/jsonutil.h"
+#include "server/server.h"
+
+typedef enum auth_kind {
+    AUTH_NONE,     /* public */
+    AUTH_OPERATOR, /* Authorization: Bearer TOKEN */
+    AUTH_SIGNED    /* signed by a terminal's key (the handler checks) */
+} auth_kind;
+
+typedef enum body_kind {
+    BODY_NONE,  /* no body allowed */
+    BODY_ADMIN, /* up to SRV_ADMIN_BODY_MAX */
+    BODY_UPLOAD /* up to the configured upload cap */
+} body_kind;
+
+typedef struct route {
+    const char *method;
+    const char *pattern; /* '*' matches one path segment */
+    srv_handler fn;
+    auth_kind   auth;
+    body_kind   body;
+    int         ledger; /* 1: the handler needs a ledger handle */
+} route;
+
+/* The routing table: every endpoint of docs/api.md, once. */
+static const route routes[] = {
+    {"GET", "/v1/health", srv_health, AUTH_NONE, BODY_NONE, 0},
+    {"GET", "/metrics", srv_metrics, AUTH_NONE, BODY_NONE, 0},
+    {"GET", "/v1/limits", srv_limits, AUTH_NONE, BODY_NONE, 0},
+    {"GET", "/v1/bundle", srv_bundle, AUTH_NONE, BODY_NONE, 0},
+    {"GET", "/v1/revlist", srv_revlist, AUTH_NONE, BODY_NONE, 1},
+    {"POST", "/v1/terminal/upload", srv_upload_batch, AUTH_SIGNED, BODY_UPLOAD,
+     1},
+    {"POST", "/v1/admin/accounts", srv_account_new, AUTH_OPERATOR, BODY_ADMIN,
+     1},
+    {"GET", "/v1/admin/accounts/*", srv_account_get, AUTH_OPERATOR, BODY_NONE,
+     1},
+    {"POST", "/v1/admin/accounts/*/deposit", srv_account_deposit, AUTH_OPERATOR,
+     BODY_ADMIN, 1},
+    {"POST", "/v1/admin/accounts/*/withdraw", srv_account_withdraw,
+     AUTH_OPERATOR, BODY_ADMIN, 1},
+    {"POST", "/v1/admin/guarantee", srv_guarantee, AUTH_OPERATOR, BODY_ADMIN,
+     1},
+    {"POST", "/v1/admin/merchants", srv_merchant_new, AUTH_OPERATOR, BODY_ADMIN,
+     1},
+    {"GET", "/v1/admin/merchants/*/statement", srv_statement, AUTH_OPERATOR,
+     BODY_NONE, 1},
+    {"POST", "/v1/admin/terminals", srv_terminal_new, AUTH_OPERATOR, BODY_ADMIN,
+     1},
+    {"POST", "/v1/admin/terminals/*/revoke", srv_terminal_revoke, AUTH_OPERATOR,
+     BODY_ADMIN, 1},
+    {"POST", "/v1/admin/credentials", srv_credential_new, AUTH_OPERATOR,
+     BODY_ADMIN, 1},
+    {"GET", "/v1/admin/credentials/*", srv_credential_get, AUTH_OPERATOR,
+     BODY_NONE, 1},
+    {"POST", "/v1/admin/credentials/*/revoke", srv_credential_revoke,
+     AUTH_OPERATOR, BODY_ADMIN, 1},
+    {"POST", "/v1/admin/release", srv_release, AUTH_OPERATOR, BODY_ADMIN, 1},
+    {"GET", "/v1/admin/audit", srv_audit, AUTH_OPERATOR, BODY_NONE, 1},
+};
+
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+#define SEG_MAX  SRV_SEG_MAX
+
+/* Per-request state across libmicrohttpd's calls. */
+typedef struct conn_state {
+    const route    *rt;
+    int             early; /* srv_err decided before the body, or -1 */
+    int             answered;
+    uint8_t        *body;
+    size_t          len, cap, limit;
+    int             too_large;
+    char            seg[2][SEG_MAX + 1];
+    struct timespec t0;
+} conn_state;
+
+struct srv_daemon {
+    struct MHD_Daemon *mhd;
+};
+
+/* Matches path against pattern; fills seg. 1 on a match. */
+static int match(const char *pattern, const char *path,
+                 char seg[2][SEG_MAX + 1])
+{
+    unsigned n_seg = 0;
+
+    while (*pattern != '\0' && *path != '\0') {
+        if (*pattern == '*') {
+            size_t k = strcspn(path, "/");
+
+            if (k == 0 || k > SEG_MAX || n_seg == 2)
+                return 0;
+            memcpy(seg[n_seg], path, k);
+            seg[n_seg++][k] = '\0';
+            path += k;
+            pattern++;
+        } else if (*pattern++ != *path++) {
+            return 0;
+        }
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+/* The route for (method, path), or NULL with *err set. */
+static const route *find_route(const char *method, const char *path,
+                               char seg[2][SEG_MAX + 1], srv_err *err)
+{
+    int path_known = 0;
+
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (!match(routes[i].pattern, path, seg))
+            continue;
+        if (strcmp(routes[i].method, method) == 0)
+            return &routes[i];
+        path_known = 1;
+    }
+    *err = path_known ? SRV_E_METHOD_NOT_ALLOWED : SRV_E_NOT_FOUND;
+    return NULL;
+}
+
+int srv_route_lookup(const char *method, const char *path, const char **pattern,
+                     char seg[2][SRV_SEG_MAX + 1])
+{
+    srv_err      e = SRV_E_INTERNAL;
+    const route *rt = find_route(method, path, seg, &e);
+
+    *pattern = rt ? rt->pattern : NULL;
+    return rt ? 0 : (int)e;
+}
+
+static const char *header_of(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+static const char *query_of(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int srv_operator_ok(const srv_req *r)
+{
+    const char *h = r->header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
+    uint8_t     got[32];
+
+    if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
+        return 0;
+    /* Compare hashes, so neither the token's bytes nor its length leak
+     * through the time taken. */
+    crypto_generichash(got, sizeof got, (const uint8_t *)h + 7, strlen(h + 7),
+                       NULL, 0);
+    return sodium_memcmp(got, r->srv->cfg.token_hash, sizeof got) == 0;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
+                                  srv_reply *rep)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result      ret;
+    struct timespec      t1;
+    char                *text = NULL;
+    const char          *ctype = "application/json";
+    size_t               len;
+    double               dt;
+
+    if (rep->text != NULL) {
+        text = rep->text;
+        rep->text = NULL;
+        ctype = "text/plain; version=0.0.4";
+        len = strlen(text);
+        resp =
+            MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        if (resp == NULL)
+            free(text);
+    } else {
+        if (rep->json == NULL)
+            srv_fail(rep, SRV_E_INTERNAL, NULL);
+        text = rep->json ? json_dumps(rep->json, JSON_COMPACT) : NULL;
+        if (text == NULL)
+            return MHD_NO;
+        len = strlen(text);
+        resp =
+            MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_COPY);
+        offpay__json_free(text);
+    }
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (rep->status == 401 && st->rt != NULL && st->rt->auth == AUTH_OPERATOR)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer");
+    ret = MHD_queue_response(c, rep->status, resp);
+    MHD_destroy_response(resp);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    dt = (double)(t1.tv_sec - st->t0.tv_sec) +
+         (double)(t1.tv_nsec - st->t0.tv_nsec) / 1e9;
+    srv_metrics_request(st->rt ? st->rt->pattern : "unmatched", rep->status,
+                        dt);
+    st->answered = 1;
+    return ret;
+}
+
+static enum MHD_Result answer_error(struct MHD_Connection *c, conn_state *st,
+                                    srv_err e, const char *hint)
+{
+    srv_reply       rep = {0, NULL, NULL};
+    enum MHD_Result ret;
+
+    srv_fail(&rep, e, hint);
+    ret = send_reply(c, st, &rep);
+    json_decref(rep.json);
+    return ret;
+}
+
+/* First call of a request: route it, and refuse what can be refused before
+ * reading the body. */
+static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
+                             const char *url, const char *method,
+                             conn_state *st)
+{
+    const char *cl;
+    uint64_t    declared;
+    srv_err     e = SRV_E_INTERNAL;
+
+    clock_gettime(CLOCK_MONOTONIC, &st->t0);
+    st->early = -1;
+    st->rt = find_route(method, url, st->seg, &e);
+    if (st->rt == NULL)
+        return answer_error(c, st, e, NULL);
+    st->limit = st->rt->body == BODY_UPLOAD  ? srv->cfg.body_max
+                : st->rt->body == BODY_ADMIN ? SRV_ADMIN_BODY_MAX
+                                             : 0;
+    cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl != NULL && (srv_parse_u64(cl, UINT64_MAX, &declared) != 0 ||
+                       declared > st->limit)) {
+        char hint[96];
+
+        snprintf(hint, sizeof hint, "the body cap of this endpoint is %zu",
+                 st->limit);
+        return answer_error(c, st, SRV_E_BODY_TOO_LARGE, hint);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
+                                   const char *url, const char *method,
+                                   conn_state *st)
+{
+    srv_req         req;
+    srv_reply       rep = {0, NULL, NULL};
+    enum MHD_Result ret;
+
+    if (st->too_large) {
+        char hint[96];
+
+        snprintf(hint, sizeof hint, "the body cap of this endpoint is %zu",
+                 st->limit);
+        return answer_error(c, st, SRV_E_BODY_TOO_LARGE, hint);
+    }
+    memset(&req, 0, sizeof req);
+    req.srv = srv;
+    req.method = method;
+    req.path = url;
+    req.body = st->len ? st->body : NULL;
+    req.body_len = st->len;
+    req.cap[0] = st->seg[0];
+    req.cap[1] = st->seg[1];
+    req.header = header_of;
+    req.query = query_of;
+    req.conn = c;
+    req.now = srv_now();
+    if (st->rt->auth == AUTH_OPERATOR && !srv_operator_ok(&req))
+        return answer_error(c, st, SRV_E_UNAUTHORIZED, NULL);
+    if (st->rt->ledger)
+        req.l = srv_pool_get(srv->pool);
+    st->rt->fn(&req, &rep);
+    if (req.l != NULL)
+        srv_pool_put(srv->pool, req.l);
+    ret = send_reply(c, st, &rep);
+    json_decref(rep.json);
+    free(rep.text);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version, const char *data,
+                                  size_t *data_size, void **con_cls)
+{
+    srv_ctx    *srv = cls;
+    conn_state *st = *con_cls;
+
+    (void)version;
+    if (st == NULL) {
+        st = calloc(1, sizeof *st);
+        if (st == NULL)
+            return MHD_NO;
+        *con_cls = st;
+        return begin(srv, c, url, method, st);
+    }
+    if (st->answered) { /* refused early: drop whatever still arrives */
+        *data_size = 0;
+        return MHD_YES;
+    }
+    if (*data_size != 0) {
+        size_t n = *data_size;
+
+        *data_size = 0;
+        if (st->too_large || n > st->limit - st->len) {
+            st->too_large = 1; /* keep reading, never storing */
+            return MHD_YES;
+        }
+        if (st->len + n > st->cap) {
+            size_t   want = st->cap ? st->cap : 4096;
+            uint8_t *nb;
+
+            while (want < st->len + n)
+                want *= 2;
+            if (want > st->limit)
+                want = st->limit;
+            nb = realloc(st->body, want);
+            if (nb == NULL)
+                return MHD_NO;
+            st->body = nb;
+            st->cap = want;
+        }
+        memcpy(st->body + st->len, data, n);
+        st->len += n;
+        return MHD_YES;
+    }
+    return run_handler(srv, c, url, method, st);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    conn_state *st = *con_cls;
+
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (st == NULL)
+        return;
+    free(st->body);
+    free(st);
+    *con_cls = NULL;
+}
+
+offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
+                            unsigned threads, srv_daemon **out,
+                            uint16_t *bound_port)
+{
+    struct sockaddr_in          sa;
+    const union MHD_DaemonInfo *info;
+    srv_daemon                 *d;
+
+    *out = NULL;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+        return OFFPAY_EINVAL;
+    d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return OFFPAY_ENOMEM;
+    d->mhd = MHD_start_daemon(
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, port, NULL, NULL,
+        on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_END);
+    if (d->mhd == NULL) {
+        free(d);
+        return OFFPAY_EIO;
+    }
+    info = MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    *bound_port = info != NULL ? info->port : port;
+    *out = d;
+    return OFFPAY_OK;
+}
+
+void srv_daemon_stop(srv_daemon *d)
+{
+    if (d == NULL)
+        return;
+    MHD_stop_daemon(d->mhd);
+    free(d);
+}

@@ -1,0 +1,302 @@
+/*
+ * main.c — offpayd, the issuer's settlement server: options, start-up (the
+ * operator token, the issuer's day-to-day signing key and trust bundle from
+ * its sealed state, verified against the pinned root public key; the root
+ * private key is never needed), the HTTP daemon, the escrow release job,
+ * and a clean stop on SIGTERM or SIGINT.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "offpay/issuer.h"
+#include "offpay/verify.h"
+#include "server/server.h"
+
+static const char help[] =
+    "offpayd — the offpay settlement server (docs/api.md)\n"
+    "\n"
+    "Usage: offpayd --db FILE --issuer DIR --passphrase-file FILE\n"
+    "               --root FILE --token-file FILE [options]\n"
+    "\n"
+    "  --db FILE               the SQLite ledger (created if missing)\n"
+    "  --listen ADDR:PORT      where to listen (default 127.0.0.1:8080;\n"
+    "                          port 0 picks a free one)\n"
+    "  --issuer DIR            the issuer's directory (issuer.sealed)\n"
+    "  --passphrase-file FILE  the issuer state's passphrase\n"
+    "  --root FILE             the pinned root public key (hex), which the\n"
+    "                          trust bundle must verify against\n"
+    "  --token-file FILE       the operator's bearer token (>= 16 bytes)\n"
+    "  --threads N             worker threads (default: the CPU count)\n"
+    "  --body-max BYTES        cap of an upload body (default 1048576)\n"
+    "  --batch-max N           cap of items per upload (default 1000)\n"
+    "  --tx-items N            upload items settled per transaction, one\n"
+    "                          durable commit each (1..100, default 100)\n"
+    "  --window SECONDS        allowed clock difference of signed requests\n"
+    "                          (default 300)\n"
+    "  --release-every SECONDS how often the escrow release job runs\n"
+    "                          (default 3600; 0: never, use the endpoint)\n"
+    "  --help                  this text\n"
+    "\n"
+    "Prints \"offpayd listening on ADDR:PORT\" once ready; stops cleanly on\n"
+    "SIGTERM or SIGINT. Exit status: 0 stopped, 2 usage, 3 start-up failed.\n";
+
+typedef struct opts {
+    const char *db, *listen, *issuer, *pass_file, *root, *token_file;
+    unsigned    threads;
+    uint64_t    body_max, batch_max, window, release_every, tx_items;
+} opts;
+
+static int usage(const char *msg)
+{
+    fprintf(stderr, "offpayd: %s\n(see --help)\n", msg);
+    return 2;
+}
+
+static int num_opt(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    return srv_parse_u64(v, hi, out) == 0 && *out >= lo ? 0 : -1;
+}
+
+static int parse_opts(int argc, char **argv, opts *o)
+{
+    uint64_t threads = 0;
+    long     ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    memset(o, 0, sizeof *o);
+    o->listen = "127.0.0.1:8080";
+    o->body_max = SRV_BODY_MAX_DEFAULT;
+    o->batch_max = SRV_BATCH_MAX_DEFAULT;
+    o->window = SRV_WINDOW_DEFAULT;
+    o->release_every = 3600;
+    o->tx_items = SRV_TX_ITEMS;
+    o->threads = ncpu > 0 ? (unsigned)ncpu : 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int         bad = 0;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(help, stdout);
+            return -1;
+        }
+        if (v == NULL)
+            return usage("an option is missing its value");
+        i++;
+        if (strcmp(a, "--db") == 0)
+            o->db = v;
+        else if (strcmp(a, "--listen") == 0)
+            o->listen = v;
+        else if (strcmp(a, "--issuer") == 0)
+            o->issuer = v;
+        else if (strcmp(a, "--passphrase-file") == 0)
+            o->pass_file = v;
+        else if (strcmp(a, "--root") == 0)
+            o->root = v;
+        else if (strcmp(a, "--token-file") == 0)
+            o->token_file = v;
+        else if (strcmp(a, "--threads") == 0)
+            bad = num_opt(v, 1, 256, &threads);
+        else if (strcmp(a, "--body-max") == 0)
+            bad = num_opt(v, 1024, 256u << 20, &o->body_max);
+        else if (strcmp(a, "--batch-max") == 0)
+            bad = num_opt(v, 1, 100000, &o->batch_max);
+        else if (strcmp(a, "--tx-items") == 0)
+            bad = num_opt(v, 1, SRV_TX_ITEMS, &o->tx_items);
+        else if (strcmp(a, "--window") == 0)
+            bad = num_opt(v, 1, 86400, &o->window);
+        else if (strcmp(a, "--release-every") == 0)
+            bad = num_opt(v, 0, 86400 * 7, &o->release_every);
+        else
+            return usage("unknown option");
+        if (bad)
+            return usage("an option's value is out of range");
+    }
+    if (threads)
+        o->threads = (unsigned)threads;
+    if (!o->db || !o->issuer || !o->pass_file || !o->root || !o->token_file)
+        return usage("--db, --issuer, --passphrase-file, --root and "
+                     "--token-file are required");
+    return 0;
+}
+
+/* A small secret file's first line, in sodium_malloc'd memory. */
+static char *read_secret(const char *path, size_t min)
+{
+    FILE  *f = fopen(path, "r");
+    char  *buf = sodium_malloc(1024);
+    size_t n;
+
+    if (f == NULL || buf == NULL) {
+        if (f)
+            fclose(f);
+        sodium_free(buf);
+        fprintf(stderr, "offpayd: cannot read %s\n", path);
+        return NULL;
+    }
+    if (fgets(buf, 1024, f) == NULL)
+        buf[0] = '\0';
+    fclose(f);
+    n = strcspn(buf, "\r\n");
+    buf[n] = '\0';
+    if (n < min) {
+        fprintf(stderr, "offpayd: %s holds fewer than %zu bytes\n", path, min);
+        sodium_free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static int read_root(const char *path, uint8_t pk[OFFPAY_PK_BYTES])
+{
+    FILE *f = fopen(path, "r");
+    char  line[200];
+    int   ok;
+
+    if (f == NULL)
+        return -1;
+    ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    if (!ok)
+        return -1;
+    line[strcspn(line, "\r\n")] = '\0';
+    return srv_parse_key(line, pk);
+}
+
+/* Loads what the server needs of the issuer, then closes it (releasing
+ * its lock, so the offline ceremony tool can still open it). */
+static offpay_err load_issuer(const opts *o, srv_ctx *srv,
+                              offpay_trust_bundle *b, uint16_t *kid,
+                              uint8_t sk[OFFPAY_SK_BYTES], uint32_t now)
+{
+    offpay_issuer *is = NULL;
+    char          *pass = read_secret(o->pass_file, 1);
+    uint8_t        root[OFFPAY_PK_BYTES];
+    offpay_err     rc = OFFPAY_EINVAL;
+
+    if (pass == NULL)
+        goto out;
+    if (read_root(o->root, root) != 0) {
+        fprintf(stderr, "offpayd: %s is not a root public key\n", o->root);
+        goto out;
+    }
+    rc = offpay_issuer_open(o->issuer, pass, &is);
+    if (rc == OFFPAY_OK)
+        rc = offpay_issuer_bundle(is, &srv->bundle, &srv->bundle_len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_issuer_signing_key(is, now, kid, sk);
+    if (rc == OFFPAY_OK)
+        rc = offpay_bundle_verify(srv->bundle, srv->bundle_len, root, b);
+    if (rc != OFFPAY_OK)
+        fprintf(stderr, "offpayd: issuer %s: %s\n", o->issuer,
+                offpay_strerror(rc));
+    else
+        srv->bundle_seq = b->seq;
+out:
+    offpay_issuer_close(is);
+    if (pass)
+        sodium_free(pass);
+    return rc;
+}
+
+/* The escrow release job: runs in the main thread between signals. */
+static void release_due(srv_pool *pool)
+{
+    offpay_ledger *l = srv_pool_get(pool);
+    size_t         n = 0;
+    offpay_err     rc = offpay_ledger_release_due(l, srv_now(), &n);
+
+    srv_pool_put(pool, l);
+    if (rc != OFFPAY_OK)
+        fprintf(stderr, "offpayd: release job: %s\n", offpay_strerror(rc));
+    else if (n > 0)
+        fprintf(stderr, "offpayd: released %zu escrow(s)\n", n);
+}
+
+int main(int argc, char **argv)
+{
+    opts                o;
+    srv_ctx             srv;
+    offpay_trust_bundle b;
+    uint8_t             sk[OFFPAY_SK_BYTES];
+    uint16_t            kid = 0, port = 0, bound = 0;
+    char                addr[64];
+    char               *token = NULL, *colon;
+    srv_daemon         *d = NULL;
+    sigset_t            sigs;
+    uint64_t            p;
+    int                 rc, status = 3;
+
+    memset(&srv, 0, sizeof srv);
+    rc = parse_opts(argc, argv, &o);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    colon = strrchr(o.listen, ':');
+    if (colon == NULL || (size_t)(colon - o.listen) >= sizeof addr ||
+        srv_parse_u64(colon + 1, 65535, &p) != 0)
+        return usage("--listen wants ADDR:PORT");
+    memcpy(addr, o.listen, (size_t)(colon - o.listen));
+    addr[colon - o.listen] = '\0';
+    port = (uint16_t)p;
+    if (offpay_init() != OFFPAY_OK) {
+        fprintf(stderr, "offpayd: cannot initialize the crypto library\n");
+        return 3;
+    }
+    /* Signals are taken by sigtimedwait below, in this thread only: block
+     * them before any thread starts, so every thread inherits the mask. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    token = read_secret(o.token_file, 16);
+    if (token == NULL)
+        goto out;
+    crypto_generichash(srv.cfg.token_hash, sizeof srv.cfg.token_hash,
+                       (const uint8_t *)token, strlen(token), NULL, 0);
+    srv.cfg.body_max = (size_t)o.body_max;
+    srv.cfg.batch_max = (size_t)o.batch_max;
+    srv.cfg.window = (uint32_t)o.window;
+    srv.cfg.tx_items = (size_t)o.tx_items;
+    if (load_issuer(&o, &srv, &b, &kid, sk, srv_now()) != OFFPAY_OK)
+        goto out;
+    rc = srv_pool_open(o.db, o.threads + 1, &b, kid, sk, &srv.pool);
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr, "offpayd: ledger %s: %s\n", o.db,
+                offpay_strerror((offpay_err)rc));
+        goto out;
+    }
+    if (srv_daemon_start(&srv, addr, port, o.threads, &d, &bound) !=
+        OFFPAY_OK) {
+        fprintf(stderr, "offpayd: cannot listen on %s\n", o.listen);
+        goto out;
+    }
+    printf("offpayd listening on %s:%u\n", addr, (unsigned)bound);
+    fflush(stdout);
+    for (;;) {
+        struct timespec ts = {(time_t)o.release_every, 0};
+        int             sig;
+
+        sig = o.release_every ? sigtimedwait(&sigs, NULL, &ts)
+                              : sigwaitinfo(&sigs, NULL);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        if (sig < 0 && errno == EAGAIN)
+            release_due(srv.pool);
+    }
+    fprintf(stderr, "offpayd: stopping\n");
+    status = 0;
+out:
+    srv_daemon_stop(d); /* waits for requests in progress */
+    srv_pool_close(srv.pool);
+    sodium_memzero(sk, sizeof sk);
+    free(srv.bundle);
+    if (token)
+        sodium_free(token);
+    return status;
+}

@@ -1,0 +1,194 @@
+/*
+ * metrics.c — GET /metrics: Prometheus text exposition of offpayd's
+ * counters (requests by route and status, request latency, payments by
+ * outcome, cases opened, batch sizes), and the functions that count them.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+#define MAX_ROUTES   32
+#define MAX_STATUSES 12
+
+static const double lat_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1,
+                                    0.25,  0.5,   1,    2.5,  10};
+#define N_LAT (sizeof lat_bounds / sizeof lat_bounds[0])
+static const double batch_bounds[] = {1, 10, 50, 100, 250, 500, 1000, 5000};
+#define N_BATCH (sizeof batch_bounds / sizeof batch_bounds[0])
+
+typedef struct counter {
+    const char *route; /* a routing table pattern: static */
+    unsigned    status;
+    uint64_t    n;
+} counter;
+
+static struct {
+    pthread_mutex_t mu;
+    counter         req[MAX_ROUTES * MAX_STATUSES];
+    size_t          n_req;
+    uint64_t        lat[N_LAT + 1];
+    double          lat_sum;
+    uint64_t        lat_count;
+    uint64_t        outcome[6], replays;
+    uint64_t        cases;
+    uint64_t        batch[N_BATCH + 1];
+    double          batch_sum;
+    uint64_t        batch_count;
+} m = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void srv_metrics_request(const char *route, unsigned status, double seconds)
+{
+    size_t i, b;
+
+    pthread_mutex_lock(&m.mu);
+    for (i = 0; i < m.n_req; i++)
+        if (m.req[i].route == route && m.req[i].status == status)
+            break;
+    if (i == m.n_req && m.n_req < MAX_ROUTES * MAX_STATUSES) {
+        m.req[i].route = route;
+        m.req[i].status = status;
+        m.n_req++;
+    }
+    if (i < m.n_req)
+        m.req[i].n++;
+    for (b = 0; b < N_LAT && seconds > lat_bounds[b]; b++)
+        ;
+    m.lat[b]++;
+    m.lat_sum += seconds;
+    m.lat_count++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_settled(offpay_settle_outcome o, int replay)
+{
+    pthread_mutex_lock(&m.mu);
+    if (replay)
+        m.replays++;
+    else if ((unsigned)o < 6)
+        m.outcome[o]++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_case(void)
+{
+    pthread_mutex_lock(&m.mu);
+    m.cases++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_batch(size_t n)
+{
+    size_t b;
+
+    pthread_mutex_lock(&m.mu);
+    for (b = 0; b < N_BATCH && (double)n > batch_bounds[b]; b++)
+        ;
+    m.batch[b]++;
+    m.batch_sum += (double)n;
+    m.batch_count++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+/* Appends to a growing text buffer; returns -1 when out of memory. */
+typedef struct buf {
+    char  *p;
+    size_t len, cap;
+} buf;
+
+static int add(buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int add(buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int     n;
+
+    for (;;) {
+        size_t room = b->cap - b->len;
+
+        va_start(ap, fmt);
+        n = vsnprintf(b->p + b->len, room, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return -1;
+        if ((size_t)n < room) {
+            b->len += (size_t)n;
+            return 0;
+        }
+        char *np = realloc(b->p, b->cap * 2 + (size_t)n);
+        if (np == NULL)
+            return -1;
+        b->p = np;
+        b->cap = b->cap * 2 + (size_t)n;
+    }
+}
+
+static void histogram(buf *b, const char *name, const double *bounds, size_t n,
+                      const uint64_t *counts, double sum, uint64_t count)
+{
+    uint64_t cum = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        cum += counts[i];
+        add(b, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i],
+            (unsigned long long)cum);
+    }
+    add(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name,
+        (unsigned long long)count, name, sum, name, (unsigned long long)count);
+}
+
+char *srv_metrics_render(void)
+{
+    static const offpay_settle_outcome outs[] = {
+        OFFPAY_SETTLE_REJECTED,     OFFPAY_SETTLE_SETTLED,
+        OFFPAY_SETTLE_GUARANTEED,   OFFPAY_SETTLE_DUPLICATE,
+        OFFPAY_SETTLE_DOUBLE_SPEND, OFFPAY_SETTLE_UNPAID};
+    buf b = {malloc(4096), 0, 4096};
+
+    if (b.p == NULL)
+        return NULL;
+    b.p[0] = '\0';
+    pthread_mutex_lock(&m.mu);
+    add(&b, "# HELP offpayd_requests_total HTTP requests by route and "
+            "status.\n# TYPE offpayd_requests_total counter\n");
+    for (size_t i = 0; i < m.n_req; i++)
+        add(&b, "offpayd_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+            m.req[i].route, m.req[i].status, (unsigned long long)m.req[i].n);
+    add(&b, "# HELP offpayd_request_seconds Request latency.\n"
+            "# TYPE offpayd_request_seconds histogram\n");
+    histogram(&b, "offpayd_request_seconds", lat_bounds, N_LAT, m.lat,
+              m.lat_sum, m.lat_count);
+    add(&b, "# HELP offpayd_payments_total Uploaded payments by outcome "
+            "(first uploads; replays apart).\n"
+            "# TYPE offpayd_payments_total counter\n");
+    for (size_t i = 0; i < 6; i++)
+        add(&b, "offpayd_payments_total{outcome=\"%s\"} %llu\n",
+            srv_outcome_name(outs[i]), (unsigned long long)m.outcome[outs[i]]);
+    add(&b, "offpayd_payments_total{outcome=\"replay\"} %llu\n",
+        (unsigned long long)m.replays);
+    add(&b,
+        "# HELP offpayd_cases_opened_total Settlement results that "
+        "opened or joined a case.\n"
+        "# TYPE offpayd_cases_opened_total counter\n"
+        "offpayd_cases_opened_total %llu\n",
+        (unsigned long long)m.cases);
+    add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
+            "# TYPE offpayd_batch_items histogram\n");
+    histogram(&b, "offpayd_batch_items", batch_bounds, N_BATCH, m.batch,
+              m.batch_sum, m.batch_count);
+    pthread_mutex_unlock(&m.mu);
+    return b.p;
+}
+
+void srv_metrics(srv_req *r, srv_reply *out)
+{
+    (void)r;
+    out->text = srv_metrics_render();
+    if (out->text == NULL)
+        srv_fail(out, SRV_E_INTERNAL, "out of memory");
+    else
+        out->status = 200;
+}

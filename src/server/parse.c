@@ -1,0 +1,492 @@
+/*
+ * parse.c — offpayd's strict request parsers (bodies as (bytes, len), ids,
+ * the upload batch), the server's error table, JSON rendering helpers and
+ * the clock. No sockets here: fuzz/fuzz_server_*.c drive these directly.
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server.h"
+
+/* ---- errors -------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    unsigned    status;
+    const char *hint;
+} errors[] = {{"NONE", 200, "no error"},
+#define X(n, s, h) {#n, s, h},
+              SRV_ERRORS(X)
+#undef X
+};
+
+const char *srv_err_name(srv_err e)
+{
+    return e < SRV_E_COUNT ? errors[e].name : "INTERNAL";
+}
+
+unsigned srv_err_status(srv_err e)
+{
+    return e < SRV_E_COUNT ? errors[e].status : 500;
+}
+
+const char *srv_err_hint(srv_err e)
+{
+    return e < SRV_E_COUNT ? errors[e].hint : "internal server error";
+}
+
+unsigned srv_status_of(offpay_err rc)
+{
+    switch (rc) {
+    case OFFPAY_ENOTFOUND:
+    case OFFPAY_ENOT_ISSUED:
+        return 404;
+    case OFFPAY_EEXISTS:
+    case OFFPAY_EFUNDS:
+    case OFFPAY_EREVLIST_SEQ:
+    case OFFPAY_ECONFLICT:
+        return 409;
+    case OFFPAY_ESTORE:
+    case OFFPAY_ERETRY:
+    case OFFPAY_EBUSY:
+        return 503;
+    case OFFPAY_ENOMEM:
+    case OFFPAY_ECRYPTO:
+    case OFFPAY_EIO:
+    case OFFPAY_EAUDIT:
+    case OFFPAY_EKID_EXPIRED:
+        return 500;
+    default:
+        return 400; /* the request's values were refused */
+    }
+}
+
+static json_t *error_body(const char *name, const char *hint)
+{
+    return json_pack("{s:s, s:s}", "error", name, "hint", hint);
+}
+
+void srv_fail(srv_reply *out, srv_err e, const char *hint)
+{
+    json_decref(out->json);
+    out->status = srv_err_status(e);
+    out->json = error_body(srv_err_name(e), hint ? hint : srv_err_hint(e));
+}
+
+void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
+{
+    char hint[256];
+
+    snprintf(hint, sizeof hint, "%s: %s", what, offpay_strerror(rc));
+    json_decref(out->json);
+    out->status = srv_status_of(rc);
+    out->json = error_body(offpay_errname(rc), hint);
+}
+
+void srv_ok(srv_reply *out, json_t *obj)
+{
+    if (obj == NULL) {
+        srv_fail(out, SRV_E_INTERNAL, "out of memory");
+        return;
+    }
+    json_decref(out->json);
+    out->status = 200;
+    out->json = obj;
+}
+
+/* ---- the clock ----------------------------------------------------- */
+
+uint32_t srv_now(void)
+{
+#ifdef OFFPAY_TEST_HOOKS
+    const char *env = getenv("OFFPAY_NOW");
+    char       *end = NULL;
+    long long   v;
+
+    if (env != NULL && env[0] != '\0') {
+        errno = 0;
+        v = strtoll(env, &end, 10);
+        if (errno == 0 && *end == '\0' && v >= 0 && v <= UINT32_MAX)
+            return (uint32_t)v;
+    }
+#endif
+    return (uint32_t)time(NULL);
+}
+
+/* ---- parsers ------------------------------------------------------- */
+
+int srv_parse_u64(const char *s, uint64_t max, uint64_t *v)
+{
+    size_t   n = s == NULL ? 0 : strlen(s);
+    uint64_t x = 0;
+
+    if (n == 0 || n > 20 || (n > 1 && s[0] == '0'))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d;
+
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        d = (unsigned)(s[i] - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return -1;
+        x = x * 10 + d;
+    }
+    if (x > max)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+int srv_parse_key(const char *s, uint8_t pk[OFFPAY_PK_BYTES])
+{
+    size_t got = 0, n = s == NULL ? 0 : strlen(s);
+
+    if (n != 2 * OFFPAY_PK_BYTES)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return -1;
+    return sodium_hex2bin(pk, OFFPAY_PK_BYTES, s, n, NULL, &got, NULL) == 0 &&
+                   got == OFFPAY_PK_BYTES
+               ? 0
+               : -1;
+}
+
+/* A JSON string without embedded NUL of 1..max bytes. */
+static const char *str_of(const json_t *j, uint64_t max)
+{
+    const char *s = json_string_value(j);
+    size_t      n = json_string_length(j);
+
+    if (s == NULL || n == 0 || n > max || strlen(s) != n)
+        return NULL;
+    return s;
+}
+
+static int field_value(const json_t *j, const srv_field *f, srv_value *v)
+{
+    json_int_t i;
+
+    switch (f->type) {
+    case SRV_FT_STRING:
+        v->s = str_of(j, f->max);
+        return v->s != NULL ? 0 : -1;
+    case SRV_FT_ID:
+        v->s = str_of(j, 20);
+        return v->s != NULL && srv_parse_u64(v->s, f->max, &v->u) == 0 ? 0 : -1;
+    case SRV_FT_UINT:
+        if (!json_is_integer(j))
+            return -1;
+        i = json_integer_value(j);
+        if (i < 0 || (uint64_t)i > f->max)
+            return -1;
+        v->u = (uint64_t)i;
+        return 0;
+    case SRV_FT_BOOL:
+        if (!json_is_boolean(j))
+            return -1;
+        v->b = json_is_true(j);
+        return 0;
+    }
+    return -1;
+}
+
+int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
+                     size_t n, srv_value *vals, json_t **doc, char *hint_buf,
+                     size_t hint_cap)
+{
+    json_error_t jerr;
+    json_t      *root, *val;
+    const char  *key;
+    size_t       i;
+
+    *doc = NULL;
+    memset(vals, 0, n * sizeof *vals);
+    snprintf(hint_buf, hint_cap, "the body is not one JSON object");
+    if (body == NULL || len == 0)
+        return SRV_E_MALFORMED_JSON;
+    root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL || !json_is_object(root)) {
+        json_decref(root);
+        return SRV_E_MALFORMED_JSON;
+    }
+    json_object_foreach(root, key, val)
+    {
+        for (i = 0; i < n; i++)
+            if (strcmp(fields[i].name, key) == 0)
+                break;
+        if (i == n) {
+            snprintf(hint_buf, hint_cap, "unknown field '%.40s'", key);
+            goto bad;
+        }
+        if (field_value(val, &fields[i], &vals[i]) != 0) {
+            snprintf(hint_buf, hint_cap, "field '%s' is malformed",
+                     fields[i].name);
+            goto bad;
+        }
+        vals[i].present = 1;
+    }
+    for (i = 0; i < n; i++)
+        if (fields[i].required && !vals[i].present) {
+            snprintf(hint_buf, hint_cap, "field '%s' is missing",
+                     fields[i].name);
+            goto bad;
+        }
+    *doc = root;
+    return 0;
+bad:
+    json_decref(root);
+    memset(vals, 0, n * sizeof *vals);
+    return SRV_E_BAD_FIELD;
+}
+
+#define TIME_MAX UINT32_MAX
+#define ID_MAX   UINT64_MAX
+
+const srv_field srv_fields_account[2] = {
+    {"currency", SRV_FT_STRING, 1, 3},
+    {"ref", SRV_FT_STRING, 0, SRV_REF_MAX},
+};
+const srv_field srv_fields_money[2] = {
+    {"amount", SRV_FT_STRING, 1, 24},
+    {"ref", SRV_FT_STRING, 0, SRV_REF_MAX},
+};
+const srv_field srv_fields_guarantee[1] = {
+    {"currency", SRV_FT_STRING, 1, 3},
+};
+const srv_field srv_fields_merchant[2] = {
+    {"name", SRV_FT_STRING, 1, OFFPAY_NAME_MAX},
+    {"currency", SRV_FT_STRING, 1, 3},
+};
+const srv_field srv_fields_terminal[3] = {
+    {"merchant", SRV_FT_ID, 1, ID_MAX},
+    {"terminal_key", SRV_FT_STRING, 1, 2 * OFFPAY_PK_BYTES},
+    {"expires", SRV_FT_UINT, 0, TIME_MAX},
+};
+const srv_field srv_fields_credential[5] = {
+    {"account", SRV_FT_ID, 1, ID_MAX},
+    {"wallet_key", SRV_FT_STRING, 1, 2 * OFFPAY_PK_BYTES},
+    {"limit", SRV_FT_STRING, 1, 24},
+    {"expires", SRV_FT_UINT, 0, TIME_MAX},
+    {"allow_unbound", SRV_FT_BOOL, 0, 1},
+};
+const srv_field srv_fields_revoke[1] = {
+    {"reason", SRV_FT_STRING, 0, SRV_REF_MAX},
+};
+
+static const srv_field item_fields[4] = {
+    {"seq", SRV_FT_ID, 1, INT64_MAX},
+    {"code", SRV_FT_STRING, 1, 4 * ((SRV_CODE_MAX + 2) / 3)},
+    {"charged", SRV_FT_UINT, 1, OFFPAY_WIRE_AMOUNT_MAX},
+    {"accepted_at", SRV_FT_UINT, 1, TIME_MAX},
+};
+
+void srv_upload_free(srv_upload *u)
+{
+    if (u == NULL)
+        return;
+    free(u->items);
+    free(u->codes);
+    memset(u, 0, sizeof *u);
+}
+
+/* 1 when text is exactly the base64 of b[0..n). */
+static int b64_canonical(const uint8_t *b, size_t n, const char *text)
+{
+    char back[4 * ((SRV_CODE_MAX + 2) / 3) + 1];
+
+    if (n > SRV_CODE_MAX)
+        return 0;
+    sodium_bin2base64(back, sizeof back, b, n, sodium_base64_VARIANT_ORIGINAL);
+    return strcmp(back, text) == 0;
+}
+
+/* One item object into it (its code at buf, SRV_CODE_MAX bytes). */
+static int parse_item(json_t *obj, srv_upload_item *it, uint8_t *buf,
+                      char *hint_buf, size_t hint_cap, size_t index)
+{
+    srv_value   v[4];
+    const char *key;
+    json_t     *val;
+    size_t      i, got = 0;
+
+    memset(v, 0, sizeof v);
+    if (!json_is_object(obj)) {
+        snprintf(hint_buf, hint_cap, "item %zu is not an object", index);
+        return SRV_E_BAD_FIELD;
+    }
+    json_object_foreach(obj, key, val)
+    {
+        for (i = 0; i < 4; i++)
+            if (strcmp(item_fields[i].name, key) == 0)
+                break;
+        if (i == 4 || field_value(val, &item_fields[i], &v[i]) != 0) {
+            snprintf(hint_buf, hint_cap, "item %zu: field '%.40s' %s", index,
+                     key, i == 4 ? "is unknown" : "is malformed");
+            return SRV_E_BAD_FIELD;
+        }
+        v[i].present = 1;
+    }
+    for (i = 0; i < 4; i++)
+        if (!v[i].present) {
+            snprintf(hint_buf, hint_cap, "item %zu: field '%s' is missing",
+                     index, item_fields[i].name);
+            return SRV_E_BAD_FIELD;
+        }
+    /* Canonical base64 only: the text must encode back to itself. */
+    if (sodium_base642bin(buf, SRV_CODE_MAX, v[1].s, strlen(v[1].s), NULL, &got,
+                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        got == 0 || !b64_canonical(buf, got, v[1].s)) {
+        snprintf(hint_buf, hint_cap, "item %zu: field 'code' is not base64",
+                 index);
+        return SRV_E_BAD_FIELD;
+    }
+    it->seq = (int64_t)v[0].u;
+    it->code = buf;
+    it->code_len = got;
+    it->charged = (int64_t)v[2].u;
+    it->accepted_at = (uint32_t)v[3].u;
+    return 0;
+}
+
+int srv_parse_upload(const uint8_t *body, size_t len, size_t batch_max,
+                     srv_upload *out, char *hint_buf, size_t hint_cap)
+{
+    json_error_t jerr;
+    json_t      *root = NULL, *items;
+    size_t       n;
+    int          e = SRV_E_MALFORMED_JSON;
+
+    memset(out, 0, sizeof *out);
+    snprintf(hint_buf, hint_cap, "the body is not one JSON object");
+    if (body == NULL || len == 0)
+        goto out;
+    root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL || !json_is_object(root))
+        goto out;
+    e = SRV_E_BAD_FIELD;
+    items = json_object_get(root, "items");
+    if (json_object_size(root) != 1 || !json_is_array(items)) {
+        snprintf(hint_buf, hint_cap, "the body must be {\"items\": [...]}");
+        goto out;
+    }
+    n = json_array_size(items);
+    if (n == 0) {
+        snprintf(hint_buf, hint_cap, "the batch is empty");
+        goto out;
+    }
+    if (n > batch_max) {
+        snprintf(hint_buf, hint_cap, "%zu items, the cap is %zu", n, batch_max);
+        e = SRV_E_BATCH_TOO_LARGE;
+        goto out;
+    }
+    out->items = calloc(n, sizeof *out->items);
+    out->codes = malloc(n * SRV_CODE_MAX);
+    if (out->items == NULL || out->codes == NULL) {
+        snprintf(hint_buf, hint_cap, "out of memory");
+        e = SRV_E_INTERNAL;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        e = parse_item(json_array_get(items, i), &out->items[i],
+                       out->codes + i * SRV_CODE_MAX, hint_buf, hint_cap, i);
+        if (e != 0)
+            goto out;
+    }
+    out->n = n;
+    e = 0;
+out:
+    json_decref(root);
+    if (e != 0)
+        srv_upload_free(out);
+    return e;
+}
+
+/* ---- rendering ----------------------------------------------------- */
+
+json_t *srv_json_id(uint64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    return json_string(buf);
+}
+
+json_t *srv_json_amount(int64_t minor, uint16_t currency)
+{
+    char        buf[OFFPAY_AMOUNT_TEXT_MAX];
+    const char *alpha = offpay_currency_alpha(currency);
+
+    if (offpay_amount_format(minor, currency, buf, sizeof buf) != OFFPAY_OK)
+        buf[0] = '\0';
+    return json_pack("{s:I, s:s, s:s}", "minor", (json_int_t)minor, "decimal",
+                     buf, "currency", alpha ? alpha : "");
+}
+
+json_t *srv_json_b64(const uint8_t *b, size_t n)
+{
+    size_t  cap = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
+    char   *buf = malloc(cap);
+    json_t *j;
+
+    if (buf == NULL)
+        return NULL;
+    sodium_bin2base64(buf, cap, b, n, sodium_base64_VARIANT_ORIGINAL);
+    j = json_string(buf);
+    free(buf);
+    return j;
+}
+
+json_t *srv_json_hex(const uint8_t *b, size_t n)
+{
+    char   *buf = malloc(2 * n + 1);
+    json_t *j;
+
+    if (buf == NULL)
+        return NULL;
+    sodium_bin2hex(buf, 2 * n + 1, b, n);
+    j = json_string(buf);
+    free(buf);
+    return j;
+}
+
+const char *srv_outcome_name(offpay_settle_outcome o)
+{
+    switch (o) {
+    case OFFPAY_SETTLE_REJECTED:
+        return "rejected";
+    case OFFPAY_SETTLE_SETTLED:
+        return "settled";
+    case OFFPAY_SETTLE_GUARANTEED:
+        return "settled_guaranteed";
+    case OFFPAY_SETTLE_DUPLICATE:
+        return "duplicate";
+    case OFFPAY_SETTLE_DOUBLE_SPEND:
+        return "double_spend";
+    case OFFPAY_SETTLE_UNPAID:
+        return "unpaid";
+    }
+    return "unknown";
+}
+
+const char *srv_kind_name(offpay_account_kind k)
+{
+    switch (k) {
+    case OFFPAY_ACCOUNT_WORLD:
+        return "world";
+    case OFFPAY_ACCOUNT_WALLET:
+        return "wallet";
+    case OFFPAY_ACCOUNT_ESCROW:
+        return "escrow";
+    case OFFPAY_ACCOUNT_MERCHANT:
+        return "merchant";
+    case OFFPAY_ACCOUNT_GUARANTEE:
+        return "guarantee";
+    }
+    return "unknown";
+}

@@ -1,0 +1,287 @@
+/*
+ * server.h — internal to offpayd: the request and reply every endpoint
+ * handler sees, the routing table's entry, the server's errors (each with
+ * its HTTP status, listed once here and in docs/api.md), the strict body
+ * parsers (plain functions of (bytes, len), fuzzed in fuzz/), JSON
+ * rendering helpers, the pool of ledger handles, the clock and the metrics.
+ *
+ * Handlers parse, authenticate, call the settlement engine (settle.h) and
+ * render JSON. They never see SQL or sockets.
+ */
+#ifndef OFFPAY_SERVER_H
+#define OFFPAY_SERVER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "offpay/offpay.h"
+#include "offpay/settle.h"
+#include "terminal/upload_int.h"
+
+/* ---- limits (advertised by GET /v1/limits) ------------------------- */
+
+#define SRV_BODY_MAX_DEFAULT  (1024u * 1024u) /* a terminal upload */
+#define SRV_ADMIN_BODY_MAX    4096u           /* every other body */
+#define SRV_BATCH_MAX_DEFAULT 1000u           /* items per upload */
+#define SRV_WINDOW_DEFAULT    300u            /* request time window, ± s */
+#define SRV_CODE_MAX          512u            /* bytes of one payment code */
+#define SRV_TX_ITEMS          100u /* most upload items per transaction */
+#define SRV_REF_MAX           128u /* operator reference text */
+
+/* ---- errors of the HTTP layer -------------------------------------- */
+
+/* X(name, HTTP status, hint). Engine errors (offpay_err) are rendered with
+ * their offpay_errname and the status of srv_status_of. */
+#define SRV_ERRORS(X)                                                          \
+    X(NOT_FOUND, 404, "no such endpoint")                                      \
+    X(METHOD_NOT_ALLOWED, 405, "the endpoint does not take this method")       \
+    X(BODY_TOO_LARGE, 413, "the request body exceeds the endpoint's cap")      \
+    X(BATCH_TOO_LARGE, 413, "the batch holds more items than the cap")         \
+    X(MALFORMED_JSON, 400, "the body is not one JSON object")                  \
+    X(BAD_FIELD, 400, "a field is missing, unknown, or of the wrong form")     \
+    X(BAD_PARAMETER, 400, "a path or query parameter is malformed")            \
+    X(UNAUTHORIZED, 401, "missing or wrong operator bearer token")             \
+    X(SIGNATURE_MISSING, 401, "the request signature headers are missing")     \
+    X(SIGNATURE_MALFORMED, 401, "a request signature header is malformed")     \
+    X(SIGNATURE_INVALID, 401, "the request signature does not verify")         \
+    X(STALE_TIMESTAMP, 401, "the request time is outside the allowed window")  \
+    X(NONCE_REPLAYED, 409, "this request nonce was already used")              \
+    X(UNKNOWN_TERMINAL, 403, "the signing key is not a registered terminal")   \
+    X(INTERNAL, 500, "internal server error")
+
+typedef enum srv_err {
+    SRV_E_NONE = 0, /* no error: parsers return 0 on success */
+#define X(n, s, h) SRV_E_##n,
+    SRV_ERRORS(X)
+#undef X
+        SRV_E_COUNT
+} srv_err;
+
+const char *srv_err_name(srv_err e);
+unsigned    srv_err_status(srv_err e);
+const char *srv_err_hint(srv_err e);
+
+/* HTTP status for an engine error returned by an operator call. */
+unsigned srv_status_of(offpay_err rc);
+
+/* ---- the server ---------------------------------------------------- */
+
+typedef struct srv_pool srv_pool;
+
+typedef struct srv_config {
+    size_t   body_max;       /* cap of a terminal upload body */
+    size_t   batch_max;      /* cap of items per upload */
+    uint32_t window;         /* ± seconds a signed request's time may differ */
+    size_t   tx_items;       /* upload items per transaction, 1..SRV_TX_ITEMS */
+    uint8_t  token_hash[32]; /* BLAKE2b of the operator token */
+} srv_config;
+
+typedef struct srv_ctx {
+    srv_config cfg;
+    srv_pool  *pool;
+    uint8_t   *bundle; /* the trust bundle served by /v1/bundle */
+    size_t     bundle_len;
+    uint32_t   bundle_seq;
+} srv_ctx;
+
+/* One request as a handler sees it. */
+typedef struct srv_req {
+    srv_ctx       *srv;
+    const char    *method;
+    const char    *path; /* without the query string */
+    const uint8_t *body; /* NULL when empty */
+    size_t         body_len;
+    const char    *cap[2]; /* path segments matched by '*' in the route */
+    /* header and query look-ups (NULL when absent) */
+    const char *(*header)(void *conn, const char *name);
+    const char *(*query)(void *conn, const char *name);
+    void          *conn;
+    offpay_ledger *l; /* a ledger handle held for this request */
+    uint32_t       now;
+} srv_req;
+
+/* The reply: a status and JSON (or plain text for /metrics). */
+typedef struct srv_reply {
+    unsigned status;
+    json_t  *json; /* owned */
+    char    *text; /* owned, malloc'd; wins over json when set */
+} srv_reply;
+
+typedef void (*srv_handler)(srv_req *r, srv_reply *out);
+
+/* Sets out to the JSON error {error, hint} of e (hint NULL: the default). */
+void srv_fail(srv_reply *out, srv_err e, const char *hint);
+/* Sets out to the JSON error of an engine error, with its status. */
+void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what);
+/* Sets out to 200 and obj (takes ownership; NULL becomes INTERNAL). */
+void srv_ok(srv_reply *out, json_t *obj);
+
+/* The one clock: the system's, or OFFPAY_NOW in OFFPAY_TEST_HOOKS
+ * builds (as the CLI's). */
+uint32_t srv_now(void);
+
+/* ---- ledger handles ------------------------------------------------ */
+
+/* n handles opened on path; each request borrows one. */
+offpay_err     srv_pool_open(const char *path, size_t n,
+                             const offpay_trust_bundle *b, uint16_t kid,
+                             const uint8_t sk[OFFPAY_SK_BYTES], srv_pool **out);
+void           srv_pool_close(srv_pool *p);
+offpay_ledger *srv_pool_get(srv_pool *p); /* blocks until one is free */
+void           srv_pool_put(srv_pool *p, offpay_ledger *l);
+
+/* ---- metrics ------------------------------------------------------- */
+
+void srv_metrics_request(const char *route, unsigned status, double seconds);
+void srv_metrics_settled(offpay_settle_outcome o, int replay);
+void srv_metrics_case(void);
+void srv_metrics_batch(size_t n);
+/* Prometheus text exposition; malloc'd. */
+char *srv_metrics_render(void);
+
+/* ---- strict parsers (parse.c; fuzzed) ------------------------------ */
+
+/* A decimal id without sign, leading zeros or spaces, <= max. */
+int srv_parse_u64(const char *s, uint64_t max, uint64_t *v);
+
+/* A public key as 64 lowercase hex digits. */
+int srv_parse_key(const char *s, uint8_t pk[OFFPAY_PK_BYTES]);
+
+typedef enum srv_ftype {
+    SRV_FT_STRING, /* JSON string without NUL, 1..max bytes */
+    SRV_FT_ID,     /* 64-bit id as a decimal string */
+    SRV_FT_UINT,   /* JSON integer 0..max */
+    SRV_FT_BOOL
+} srv_ftype;
+
+typedef struct srv_field {
+    const char *name;
+    srv_ftype   type;
+    int         required;
+    uint64_t    max; /* bytes for strings, value for numbers */
+} srv_field;
+
+/* A parsed field's value. s points into the json_t kept by srv_obj. */
+typedef struct srv_value {
+    int         present;
+    const char *s;
+    uint64_t    u;
+    int         b;
+} srv_value;
+
+/*
+ * srv_parse_object — body must be exactly one JSON object (no duplicate
+ * keys, nothing after it) whose keys are all in fields with the right
+ * types; vals[i] receives fields[i]. *doc holds the strings (json_decref
+ * it). On failure *hint names the problem (static text or the field name
+ * in hint_buf). Returns 0, or SRV_E_MALFORMED_JSON / SRV_E_BAD_FIELD.
+ */
+int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
+                     size_t n, srv_value *vals, json_t **doc, char *hint_buf,
+                     size_t hint_cap);
+
+/* The bodies of the operator endpoints: the field tables. */
+extern const srv_field srv_fields_account[2];    /* currency, ref */
+extern const srv_field srv_fields_money[2];      /* amount, ref */
+extern const srv_field srv_fields_guarantee[1];  /* currency */
+extern const srv_field srv_fields_merchant[2];   /* name, currency */
+extern const srv_field srv_fields_terminal[3];   /* merchant, key, expires */
+extern const srv_field srv_fields_credential[5]; /* account, wallet_key,
+                                                    limit, expires,
+                                                    allow_unbound */
+extern const srv_field srv_fields_revoke[1];     /* reason */
+
+#define SRV_N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A terminal upload's body, decoded. */
+typedef struct srv_upload_item {
+    int64_t  seq;
+    uint8_t *code; /* points into the batch's code buffer */
+    size_t   code_len;
+    int64_t  charged;
+    uint32_t accepted_at;
+} srv_upload_item;
+
+typedef struct srv_upload {
+    srv_upload_item *items;
+    size_t           n;
+    uint8_t         *codes; /* one buffer for every code */
+} srv_upload;
+
+/*
+ * srv_parse_upload — {"items":[{"seq":"N","code":BASE64,"charged":N,
+ * "accepted_at":N}, ...]} with 1..batch_max items. Returns 0, or an error
+ * (SRV_E_MALFORMED_JSON, SRV_E_BAD_FIELD, SRV_E_BATCH_TOO_LARGE) with a
+ * hint. Free with srv_upload_free.
+ */
+int  srv_parse_upload(const uint8_t *body, size_t len, size_t batch_max,
+                      srv_upload *out, char *hint_buf, size_t hint_cap);
+void srv_upload_free(srv_upload *u);
+
+/* ---- rendering ----------------------------------------------------- */
+
+json_t *srv_json_id(uint64_t v); /* "123" */
+/* {"minor": n, "decimal": "1.50", "currency": "EUR"} */
+json_t     *srv_json_amount(int64_t minor, uint16_t currency);
+json_t     *srv_json_b64(const uint8_t *b, size_t n);
+json_t     *srv_json_hex(const uint8_t *b, size_t n);
+const char *srv_outcome_name(offpay_settle_outcome o);
+const char *srv_kind_name(offpay_account_kind k);
+
+/* ---- the operator token and the signed request (auth.c) ------------ */
+
+/* 1 when the Authorization header is "Bearer TOKEN" with the token. */
+int srv_operator_ok(const srv_req *r);
+
+/*
+ * srv_auth_terminal — authenticates a signed request by a terminal: the
+ * headers parse, the time is within the window, the signature verifies,
+ * the key is a registered terminal (revoked ones included) and the nonce
+ * is new (taken now). Returns 0 with *t filled, or an error with out set.
+ */
+int srv_auth_terminal(srv_req *r, offpay_ledger_terminal_info *t,
+                      srv_reply *out);
+
+/* ---- the endpoints (one file each) --------------------------------- */
+
+void srv_health(srv_req *r, srv_reply *out);
+void srv_metrics(srv_req *r, srv_reply *out);
+void srv_limits(srv_req *r, srv_reply *out);
+void srv_bundle(srv_req *r, srv_reply *out);
+void srv_revlist(srv_req *r, srv_reply *out);
+void srv_account_new(srv_req *r, srv_reply *out);
+void srv_account_get(srv_req *r, srv_reply *out);
+void srv_account_deposit(srv_req *r, srv_reply *out);
+void srv_account_withdraw(srv_req *r, srv_reply *out);
+void srv_guarantee(srv_req *r, srv_reply *out);
+void srv_merchant_new(srv_req *r, srv_reply *out);
+void srv_statement(srv_req *r, srv_reply *out);
+void srv_terminal_new(srv_req *r, srv_reply *out);
+void srv_terminal_revoke(srv_req *r, srv_reply *out);
+void srv_credential_new(srv_req *r, srv_reply *out);
+void srv_credential_get(srv_req *r, srv_reply *out);
+void srv_credential_revoke(srv_req *r, srv_reply *out);
+void srv_release(srv_req *r, srv_reply *out);
+void srv_audit(srv_req *r, srv_reply *out);
+void srv_upload_batch(srv_req *r, srv_reply *out);
+
+/* ---- the daemon (http.c) ------------------------------------------- */
+
+#define SRV_SEG_MAX 32 /* bytes of a path segment matched by '*' */
+
+/* The routing table's look-up: 0 with *pattern and seg set, or
+ * SRV_E_NOT_FOUND / SRV_E_METHOD_NOT_ALLOWED. */
+int srv_route_lookup(const char *method, const char *path, const char **pattern,
+                     char seg[2][SRV_SEG_MAX + 1]);
+
+typedef struct srv_daemon srv_daemon;
+
+/* Starts listening on addr:port (port 0: any free one) with threads
+ * worker threads; *bound_port receives the port. */
+offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
+                            unsigned threads, srv_daemon **out,
+                            uint16_t *bound_port);
+void       srv_daemon_stop(srv_daemon *d);
+
+#endif

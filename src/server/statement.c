@@ -1,0 +1,103 @@
+/*
+ * statement.c — GET /v1/admin/merchants/ID/statement?from=T&to=T: every
+ * presentment at the merchant's terminals uploaded in [from, to] (default:
+ * everything until now), with totals and the merchant account's balance.
+ * At most STATEMENT_LINES lines are listed; the totals cover all of them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+#define STATEMENT_LINES 10000
+
+typedef struct walk {
+    offpay_statement_line *lines;
+    size_t                 n;
+    uint64_t               count;
+    int64_t                paid, covered;
+    uint32_t               terminal; /* one of the merchant's terminals */
+} walk;
+
+static int on_line(const offpay_statement_line *line, void *ctx)
+{
+    walk *w = ctx;
+
+    w->count++;
+    w->paid += line->paid;
+    w->covered += line->covered;
+    w->terminal = line->terminal_id;
+    if (w->n < STATEMENT_LINES)
+        w->lines[w->n++] = *line;
+    return 0;
+}
+
+static json_t *line_json(const offpay_statement_line *x, uint16_t currency)
+{
+    return json_pack("{s:o, s:I, s:o, s:I, s:o, s:o, s:o, s:s, s:s?, s:I, s:I}",
+                     "presentment", srv_json_id(x->presentment), "terminal",
+                     (json_int_t)x->terminal_id, "serial",
+                     srv_json_id(x->serial), "counter", (json_int_t)x->counter,
+                     "charged", srv_json_amount(x->charged, currency), "paid",
+                     srv_json_amount(x->paid, currency), "covered",
+                     srv_json_amount(x->covered, currency), "outcome",
+                     srv_outcome_name(x->outcome), "reason",
+                     x->reason == OFFPAY_OK ? NULL : offpay_errname(x->reason),
+                     "accepted_at", (json_int_t)x->accepted_at, "uploaded_at",
+                     (json_int_t)x->uploaded_at);
+}
+
+void srv_statement(srv_req *r, srv_reply *out)
+{
+    const char                 *qf = r->query(r->conn, "from");
+    const char                 *qt = r->query(r->conn, "to");
+    uint64_t                    merchant, from = 0, to = r->now;
+    walk                        w;
+    offpay_ledger_terminal_info t;
+    int64_t                     balance = 0;
+    uint16_t                    currency = 0;
+    json_t                     *lines = NULL, *j;
+    offpay_err                  rc;
+
+    memset(&w, 0, sizeof w);
+    if (srv_parse_u64(r->cap[0], UINT64_MAX, &merchant) != 0 ||
+        (qf != NULL && srv_parse_u64(qf, UINT32_MAX, &from) != 0) ||
+        (qt != NULL && srv_parse_u64(qt, UINT32_MAX, &to) != 0) || from > to) {
+        srv_fail(out, SRV_E_BAD_PARAMETER,
+                 "merchant: a decimal id; from <= to: unix times");
+        return;
+    }
+    w.lines = malloc(STATEMENT_LINES * sizeof *w.lines);
+    if (w.lines == NULL) {
+        srv_fail(out, SRV_E_INTERNAL, "out of memory");
+        return;
+    }
+    rc = offpay_ledger_statement(r->l, merchant, (uint32_t)from, (uint32_t)to,
+                                 on_line, &w);
+    if (rc == OFFPAY_OK && w.count > 0) {
+        rc = offpay_ledger_terminal(r->l, w.terminal, NULL, &t);
+        if (rc == OFFPAY_OK)
+            rc = offpay_ledger_balance(r->l, t.merchant_account, &balance, NULL,
+                                       &currency);
+    }
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "statement");
+        goto out;
+    }
+    lines = json_array();
+    for (size_t i = 0; lines != NULL && i < w.n; i++)
+        json_array_append_new(lines, line_json(&w.lines[i], currency));
+    j = json_pack("{s:o, s:I, s:I, s:I, s:b, s:o}", "merchant",
+                  srv_json_id(merchant), "from", (json_int_t)from, "to",
+                  (json_int_t)to, "count", (json_int_t)w.count, "truncated",
+                  w.count > w.n, "lines", lines);
+    if (j != NULL && w.count > 0) {
+        json_object_set_new(j, "account", srv_json_id(t.merchant_account));
+        json_object_set_new(j, "paid", srv_json_amount(w.paid, currency));
+        json_object_set_new(j, "covered", srv_json_amount(w.covered, currency));
+        json_object_set_new(j, "balance", srv_json_amount(balance, currency));
+    }
+    srv_ok(out, j);
+out:
+    free(w.lines);
+}

@@ -1,0 +1,84 @@
+/*
+ * terminals.c — POST /v1/admin/terminals: register a merchant's terminal
+ * key and return its terminal credential (signed with the issuer's
+ * day-to-day key); POST /v1/admin/terminals/ID/revoke: revoke it from now
+ * on (docs/settlement.md §8).
+ */
+#include <string.h>
+
+#include "server/server.h"
+
+#define DEFAULT_TERMINAL_LIFETIME (365u * 86400u)
+
+void srv_terminal_new(srv_req *r, srv_reply *out)
+{
+    srv_value            v[SRV_N(srv_fields_terminal)];
+    json_t              *doc = NULL;
+    char                 hint[128];
+    uint8_t              pk[OFFPAY_PK_BYTES];
+    uint8_t              bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               len = 0;
+    offpay_terminal_cred tc;
+    uint32_t             expires;
+    offpay_err           rc;
+    int                  e;
+
+    e = srv_parse_object(r->body, r->body_len, srv_fields_terminal,
+                         SRV_N(srv_fields_terminal), v, &doc, hint,
+                         sizeof hint);
+    if (e == 0 && srv_parse_key(v[1].s, pk) != 0) {
+        e = SRV_E_BAD_FIELD;
+        snprintf(hint, sizeof hint, "terminal_key: 64 lowercase hex digits");
+    }
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        goto out;
+    }
+    expires =
+        v[2].present ? (uint32_t)v[2].u : r->now + DEFAULT_TERMINAL_LIFETIME;
+    rc = offpay_ledger_terminal_add(r->l, v[0].u, pk, expires, r->now, bytes,
+                                    &len, &tc);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "new terminal");
+        goto out;
+    }
+    srv_ok(out, json_pack("{s:I, s:o, s:s, s:I, s:o}", "terminal_id",
+                          (json_int_t)tc.terminal_id, "merchant",
+                          srv_json_id(tc.merchant_id), "name", tc.name,
+                          "expires", (json_int_t)tc.expires, "credential",
+                          srv_json_b64(bytes, len)));
+out:
+    json_decref(doc);
+}
+
+void srv_terminal_revoke(srv_req *r, srv_reply *out)
+{
+    srv_value  v[SRV_N(srv_fields_revoke)];
+    json_t    *doc = NULL;
+    char       hint[128];
+    uint64_t   id;
+    offpay_err rc;
+    int        e;
+
+    if (srv_parse_u64(r->cap[0], UINT32_MAX, &id) != 0 || id == 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "terminal: a decimal id");
+        return;
+    }
+    /* The body is optional here: {} or {"reason": text}. */
+    if (r->body_len != 0) {
+        e = srv_parse_object(r->body, r->body_len, srv_fields_revoke,
+                             SRV_N(srv_fields_revoke), v, &doc, hint,
+                             sizeof hint);
+        if (e != 0) {
+            srv_fail(out, (srv_err)e, hint);
+            return;
+        }
+    }
+    rc = offpay_ledger_terminal_revoke(r->l, (uint32_t)id, r->now);
+    if (rc != OFFPAY_OK)
+        srv_fail_engine(out, rc, "terminal revocation");
+    else
+        srv_ok(out, json_pack("{s:I, s:b, s:I}", "terminal_id", (json_int_t)id,
+                              "revoked", 1, "revoked_at", (json_int_t)r->now));
+    json_decref(doc);
+}

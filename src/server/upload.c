@@ -1,0 +1,135 @@
+/*
+ * upload.c — POST /v1/terminal/upload: a terminal's batch of journal
+ * entries, signed by the terminal's own key. Each item is settled by the
+ * engine (docs/settlement.md §3-§4), up to --tx-items (100) to a transaction
+ * (one durable commit each), and gets its own result; every result is durable
+ * before the reply, so the terminal
+ * marks each entry from its result and resends the rest. A revoked
+ * terminal is still authenticated: the engine refuses only what it
+ * accepted after its revocation (§8).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+static json_t *result_json(const srv_upload_item      *it,
+                           const offpay_settle_result *res, offpay_err rc,
+                           uint16_t currency)
+{
+    if (rc != OFFPAY_OK) /* nothing decided: the terminal must resend */
+        return json_pack("{s:o, s:s, s:s, s:s}", "seq",
+                         srv_json_id((uint64_t)it->seq), "outcome", "error",
+                         "reason", offpay_errname(rc), "hint",
+                         offpay_strerror(rc));
+    return json_pack("{s:o, s:s, s:s?, s:o, s:o, s:b, s:o, s:o?}", "seq",
+                     srv_json_id((uint64_t)it->seq), "outcome",
+                     srv_outcome_name(res->outcome), "reason",
+                     res->reason == OFFPAY_OK ? NULL
+                                              : offpay_errname(res->reason),
+                     "paid", srv_json_amount(res->paid, currency), "covered",
+                     srv_json_amount(res->covered, currency), "replay",
+                     res->replay, "presentment", srv_json_id(res->presentment),
+                     "case", res->case_id ? srv_json_id(res->case_id) : NULL);
+}
+
+#ifdef OFFPAY_TEST_HOOKS
+/* Test hook (test builds only): OFFPAYD_KILL_AFTER=N makes offpayd SIGKILL
+ * itself as soon as N uploaded items are committed, in the middle of
+ * whatever batch is running (tests/e2e/offpayd_crash.sh). */
+static void kill_point(size_t committed)
+{
+    static size_t done;
+    const char   *env = getenv("OFFPAYD_KILL_AFTER");
+    uint64_t      n;
+
+    if (env == NULL || srv_parse_u64(env, SIZE_MAX, &n) != 0)
+        return;
+    if (__atomic_add_fetch(&done, committed, __ATOMIC_SEQ_CST) >= n)
+        raise(SIGKILL);
+}
+#endif
+
+/* Settles n items in one transaction (one durable commit) and appends
+ * their results; an engine error gives each item an "error" result. */
+static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
+                        const srv_upload_item *up, size_t n, json_t *results,
+                        size_t *settled)
+{
+    offpay_settle_item   item[SRV_TX_ITEMS];
+    offpay_settle_result res[SRV_TX_ITEMS];
+    offpay_err           rc;
+
+    if (n == 0 || n > SRV_TX_ITEMS)
+        return -1;
+    memset(item, 0, sizeof item);
+    for (size_t i = 0; i < n; i++) {
+        item[i].code = up[i].code;
+        item[i].code_len = up[i].code_len;
+        item[i].charged = up[i].charged;
+        item[i].accepted_at = up[i].accepted_at;
+        item[i].terminal_seq = up[i].seq;
+    }
+    rc = offpay_ledger_settle_batch(r->l, t->terminal_id, item, n, r->now, res);
+#ifdef OFFPAY_TEST_HOOKS
+    if (rc == OFFPAY_OK)
+        kill_point(n);
+#endif
+    for (size_t i = 0; i < n; i++) {
+        if (rc == OFFPAY_OK) {
+            (*settled)++;
+            srv_metrics_settled(res[i].outcome, res[i].replay);
+            if (res[i].case_id != 0 && !res[i].replay)
+                srv_metrics_case();
+        }
+        if (json_array_append_new(
+                results, result_json(&up[i], &res[i], rc, t->currency)) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void srv_upload_batch(srv_req *r, srv_reply *out)
+{
+    srv_upload                  up;
+    offpay_ledger_terminal_info t;
+    char                        hint[160];
+    json_t                     *results = NULL;
+    size_t                      settled = 0;
+    int                         e;
+
+    e = srv_parse_upload(r->body, r->body_len, r->srv->cfg.batch_max, &up, hint,
+                         sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    if (srv_auth_terminal(r, &t, out) != 0)
+        goto out;
+    srv_metrics_batch(up.n);
+    results = json_array();
+    if (results == NULL) {
+        srv_fail(out, SRV_E_INTERNAL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < up.n; i += r->srv->cfg.tx_items) {
+        size_t n =
+            up.n - i < r->srv->cfg.tx_items ? up.n - i : r->srv->cfg.tx_items;
+
+        if (settle_chunk(r, &t, up.items + i, n, results, &settled) != 0) {
+            srv_fail(out, SRV_E_INTERNAL, "out of memory");
+            goto out;
+        }
+    }
+    srv_ok(out,
+           json_pack("{s:I, s:o, s:b, s:I, s:o}", "terminal_id",
+                     (json_int_t)t.terminal_id, "merchant",
+                     srv_json_id(t.merchant_id), "terminal_revoked", t.revoked,
+                     "decided", (json_int_t)settled, "results", results));
+    results = NULL;
+out:
+    json_decref(results);
+    srv_upload_free(&up);
+}

@@ -1,0 +1,103 @@
+/*
+ * upload_int.h — internal: the signed HTTP request format of offpayd
+ * (docs/api.md, "Signed requests"), shared by the server, the terminal's
+ * uploader and the tests, so there is one implementation of it.
+ *
+ * A signed request carries four headers:
+ *   X-Offpay-Key        the signer's Ed25519 public key, 64 lowercase hex
+ *   X-Offpay-Time       the signer's unix time, decimal, no leading zeros
+ *   X-Offpay-Nonce      16 random bytes, 32 lowercase hex
+ *   X-Offpay-Signature  the Ed25519 signature, base64 (88 characters)
+ * The signature covers, under domain OFFPAY_DS_HTTP_REQUEST (crypto.h):
+ *   METHOD "\n" PATH "\n" TIME "\n" NONCE-HEX "\n" SHA256-HEX(BODY)
+ * where PATH is the request target as sent (with its query string) and
+ * BODY the exact body bytes (empty for none).
+ */
+#ifndef OFFPAY_TERMINAL_UPLOAD_INT_H
+#define OFFPAY_TERMINAL_UPLOAD_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "offpay/crypto.h"
+#include "offpay/terminal.h"
+
+#define OFFPAY_DS_HTTP_REQUEST "offpay/v1/http-request"
+
+#define OFFPAY__HTTP_HDR_KEY   "X-Offpay-Key"
+#define OFFPAY__HTTP_HDR_TIME  "X-Offpay-Time"
+#define OFFPAY__HTTP_HDR_NONCE "X-Offpay-Nonce"
+#define OFFPAY__HTTP_HDR_SIG   "X-Offpay-Signature"
+
+#define OFFPAY__HTTP_NONCE_BYTES 16
+#define OFFPAY__HTTP_METHOD_MAX  16   /* bytes of a method name */
+#define OFFPAY__HTTP_PATH_MAX    1024 /* bytes of a request target */
+
+/* Header text sizes, NUL included. */
+#define OFFPAY__HTTP_KEY_TEXT   (2 * OFFPAY_PK_BYTES + 1)
+#define OFFPAY__HTTP_TIME_TEXT  11
+#define OFFPAY__HTTP_NONCE_TEXT (2 * OFFPAY__HTTP_NONCE_BYTES + 1)
+#define OFFPAY__HTTP_SIG_TEXT   89
+
+/* The authentication of one request, decoded. */
+typedef struct offpay__http_auth {
+    uint8_t  pk[OFFPAY_PK_BYTES];
+    uint32_t time;
+    uint8_t  nonce[OFFPAY__HTTP_NONCE_BYTES];
+    uint8_t  sig[OFFPAY_SIG_BYTES];
+} offpay__http_auth;
+
+/* The four header values of a signed request, as text. */
+typedef struct offpay__http_auth_text {
+    char key[OFFPAY__HTTP_KEY_TEXT];
+    char time[OFFPAY__HTTP_TIME_TEXT];
+    char nonce[OFFPAY__HTTP_NONCE_TEXT];
+    char sig[OFFPAY__HTTP_SIG_TEXT];
+} offpay__http_auth_text;
+
+/*
+ * offpay__http_sign — signs a request made at time with sk (whose public
+ * key is pk) and a fresh random nonce; fills out. method: 1..16 uppercase
+ * letters; path: 1..OFFPAY__HTTP_PATH_MAX printable bytes starting '/'.
+ * body may be NULL when len is 0. Errors: OFFPAY_EINVAL, OFFPAY_ECRYPTO.
+ */
+offpay_err offpay__http_sign(const uint8_t sk[OFFPAY_SK_BYTES],
+                             const uint8_t pk[OFFPAY_PK_BYTES],
+                             const char *method, const char *path,
+                             uint32_t time, const uint8_t *body, size_t len,
+                             offpay__http_auth *out);
+
+/*
+ * offpay__http_verify — OFFPAY_OK when a->sig is a->pk's signature of the
+ * request (method, path, a->time, a->nonce, body). It checks neither the
+ * time window nor the nonce's freshness nor who the key belongs to: the
+ * server does. Errors: OFFPAY_EINVAL, OFFPAY_ECODE_SIG (bad signature).
+ */
+OFFPAY_WUR offpay_err offpay__http_verify(const offpay__http_auth *a,
+                                          const char *method, const char *path,
+                                          const uint8_t *body, size_t len);
+
+/* The header values of a (always succeeds for a filled a). */
+void offpay__http_auth_format(const offpay__http_auth *a,
+                              offpay__http_auth_text  *out);
+
+/*
+ * offpay__http_auth_parse — strict parse of the four header values (any
+ * may be NULL: missing). Errors: OFFPAY_ENOTFOUND (a header missing),
+ * OFFPAY_EMALFORMED (wrong length, case, digits or base64).
+ */
+offpay_err offpay__http_auth_parse(const char *key, const char *time,
+                                   const char *nonce, const char *sig,
+                                   offpay__http_auth *out);
+
+/*
+ * offpay__terminal_sign_http — offpay__http_sign with the terminal's own
+ * key (t opened with its passphrase). Errors: OFFPAY_EPASSPHRASE (opened
+ * without its key), those of offpay__http_sign.
+ */
+offpay_err offpay__terminal_sign_http(const offpay_terminal *t,
+                                      const char *method, const char *path,
+                                      uint32_t time, const uint8_t *body,
+                                      size_t len, offpay__http_auth *out);
+
+#endif

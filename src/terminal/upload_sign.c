@@ -1,0 +1,186 @@
+/*
+ * upload_sign.c — the signed HTTP request format of offpayd (upload_int.h):
+ * the bytes a request signature covers, signing, verification, and the
+ * strict parse of the four headers that carry it.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "terminal/terminal_int.h"
+#include "terminal/upload_int.h"
+
+/* Longest signed text: method, path, time, nonce and digest, 4 newlines. */
+#define SIGNED_MAX                                                             \
+    (OFFPAY__HTTP_METHOD_MAX + OFFPAY__HTTP_PATH_MAX + 10 +                    \
+     2 * OFFPAY__HTTP_NONCE_BYTES + 2 * crypto_hash_sha256_BYTES + 4 + 1)
+
+static int method_ok(const char *m)
+{
+    size_t n = m == NULL ? 0 : strlen(m);
+
+    if (n == 0 || n > OFFPAY__HTTP_METHOD_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (m[i] < 'A' || m[i] > 'Z')
+            return 0;
+    return 1;
+}
+
+static int path_ok(const char *p)
+{
+    size_t n = p == NULL ? 0 : strlen(p);
+
+    if (n == 0 || n > OFFPAY__HTTP_PATH_MAX || p[0] != '/')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] <= 0x20 || (unsigned char)p[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* The text the signature covers into buf (SIGNED_MAX); *n its length. */
+static offpay_err signed_text(const char *method, const char *path,
+                              uint32_t       time,
+                              const uint8_t  nonce[OFFPAY__HTTP_NONCE_BYTES],
+                              const uint8_t *body, size_t len, char *buf,
+                              size_t *n)
+{
+    uint8_t digest[crypto_hash_sha256_BYTES];
+    char    nonce_hex[OFFPAY__HTTP_NONCE_TEXT];
+    char    digest_hex[2 * crypto_hash_sha256_BYTES + 1];
+    int     w;
+
+    if (!method_ok(method) || !path_ok(path) || (body == NULL && len != 0))
+        return OFFPAY_EINVAL;
+    crypto_hash_sha256(digest, body == NULL ? (const uint8_t *)"" : body, len);
+    sodium_bin2hex(nonce_hex, sizeof nonce_hex, nonce,
+                   OFFPAY__HTTP_NONCE_BYTES);
+    sodium_bin2hex(digest_hex, sizeof digest_hex, digest, sizeof digest);
+    w = snprintf(buf, SIGNED_MAX, "%s\n%s\n%u\n%s\n%s", method, path,
+                 (unsigned)time, nonce_hex, digest_hex);
+    if (w < 0 || (size_t)w >= SIGNED_MAX)
+        return OFFPAY_EINVAL;
+    *n = (size_t)w;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__http_sign(const uint8_t sk[OFFPAY_SK_BYTES],
+                             const uint8_t pk[OFFPAY_PK_BYTES],
+                             const char *method, const char *path,
+                             uint32_t time, const uint8_t *body, size_t len,
+                             offpay__http_auth *out)
+{
+    char       text[SIGNED_MAX];
+    size_t     n = 0;
+    offpay_err rc;
+
+    if (sk == NULL || pk == NULL || out == NULL)
+        return OFFPAY_EINVAL;
+    memset(out, 0, sizeof *out);
+    memcpy(out->pk, pk, OFFPAY_PK_BYTES);
+    out->time = time;
+    randombytes_buf(out->nonce, sizeof out->nonce);
+    rc = signed_text(method, path, time, out->nonce, body, len, text, &n);
+    if (rc == OFFPAY_OK)
+        rc = offpay_sign(OFFPAY_DS_HTTP_REQUEST, (const uint8_t *)text, n, sk,
+                         out->sig);
+    return rc;
+}
+
+offpay_err offpay__http_verify(const offpay__http_auth *a, const char *method,
+                               const char *path, const uint8_t *body,
+                               size_t len)
+{
+    char       text[SIGNED_MAX];
+    size_t     n = 0;
+    offpay_err rc;
+
+    if (a == NULL)
+        return OFFPAY_EINVAL;
+    rc = signed_text(method, path, a->time, a->nonce, body, len, text, &n);
+    if (rc != OFFPAY_OK)
+        return rc;
+    return offpay_verify(OFFPAY_DS_HTTP_REQUEST, (const uint8_t *)text, n,
+                         a->sig, a->pk, OFFPAY_ECODE_SIG);
+}
+
+void offpay__http_auth_format(const offpay__http_auth *a,
+                              offpay__http_auth_text  *out)
+{
+    sodium_bin2hex(out->key, sizeof out->key, a->pk, OFFPAY_PK_BYTES);
+    snprintf(out->time, sizeof out->time, "%u", (unsigned)a->time);
+    sodium_bin2hex(out->nonce, sizeof out->nonce, a->nonce,
+                   OFFPAY__HTTP_NONCE_BYTES);
+    sodium_bin2base64(out->sig, sizeof out->sig, a->sig, OFFPAY_SIG_BYTES,
+                      sodium_base64_VARIANT_ORIGINAL);
+}
+
+/* Exactly 2n lowercase hex digits into b[0..n). */
+static int hex_exact(const char *s, uint8_t *b, size_t n)
+{
+    size_t got = 0;
+
+    if (strlen(s) != 2 * n)
+        return 0;
+    for (size_t i = 0; i < 2 * n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return sodium_hex2bin(b, n, s, 2 * n, NULL, &got, NULL) == 0 && got == n;
+}
+
+offpay_err offpay__http_auth_parse(const char *key, const char *time,
+                                   const char *nonce, const char *sig,
+                                   offpay__http_auth *out)
+{
+    size_t   tn, got = 0;
+    uint64_t t = 0;
+    char     back[OFFPAY__HTTP_SIG_TEXT];
+
+    if (out == NULL)
+        return OFFPAY_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (key == NULL || time == NULL || nonce == NULL || sig == NULL)
+        return OFFPAY_ENOTFOUND;
+    if (!hex_exact(key, out->pk, OFFPAY_PK_BYTES) ||
+        !hex_exact(nonce, out->nonce, OFFPAY__HTTP_NONCE_BYTES))
+        return OFFPAY_EMALFORMED;
+    tn = strlen(time);
+    if (tn == 0 || tn > 10 || (tn > 1 && time[0] == '0'))
+        return OFFPAY_EMALFORMED;
+    for (size_t i = 0; i < tn; i++) {
+        if (time[i] < '0' || time[i] > '9')
+            return OFFPAY_EMALFORMED;
+        t = t * 10 + (uint64_t)(time[i] - '0');
+    }
+    if (t > UINT32_MAX)
+        return OFFPAY_EMALFORMED;
+    out->time = (uint32_t)t;
+    /* 64 bytes are 88 base64 characters with padding, nothing else; only
+     * the canonical text is accepted: it must encode back to itself (this
+     * also refuses bytes outside the alphabet, which the decoder does not
+     * reliably reject, and non-zero unused bits). */
+    if (strlen(sig) != OFFPAY__HTTP_SIG_TEXT - 1 ||
+        sodium_base642bin(out->sig, sizeof out->sig, sig, strlen(sig), NULL,
+                          &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        got != OFFPAY_SIG_BYTES)
+        return OFFPAY_EMALFORMED;
+    sodium_bin2base64(back, sizeof back, out->sig, OFFPAY_SIG_BYTES,
+                      sodium_base64_VARIANT_ORIGINAL);
+    if (strcmp(back, sig) != 0)
+        return OFFPAY_EMALFORMED;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__terminal_sign_http(const offpay_terminal *t,
+                                      const char *method, const char *path,
+                                      uint32_t time, const uint8_t *body,
+                                      size_t len, offpay__http_auth *out)
+{
+    if (t == NULL)
+        return OFFPAY_EINVAL;
+    if (!t->has_key)
+        return OFFPAY_EPASSPHRASE;
+    return offpay__http_sign(t->kp.sk, t->kp.pk, method, path, time, body, len,
+                             out);
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# offpayd_crash.sh — offpayd killed with SIGKILL in the middle of a batch,
+# then restarted on the same ledger: the terminal resends the whole batch
+# and every payment is settled exactly once (the ones settled before the
+# kill come back as replays), the money adds up and the audit passes.
+# Round 1 kills at a known point (the test hook OFFPAYD_KILL_AFTER: offpayd
+# SIGKILLs itself once 150 items are committed); round 2 is a SIGKILL from
+# outside at whatever moment the first items are seen settled.
+source "$(dirname "$0")/offpayd_lib.sh"
+N=400
+start_server
+fetch_bundle
+new_merchant "Bakery A"; MA=$MACCT; MID=$MERCHANT; new_terminal ta "$MERCHANT"
+"$OFFPAY" terminal risk --terminal ta --set max-offline-payments=0 >/dev/null
+W=$(new_account payer 1000.00)
+new_wallet w "$W" 1000.00; S=$SERIAL
+for i in $(seq 1 $N); do
+  c=$(pay w 1.00); accept ta "$c" 1.00 || fail "accept $i"
+done
+ok "$N payments accepted offline"
+stop_server TERM
+
+# resend_all K: after a kill with K payments settled, the whole batch again.
+resend_all() {
+  local k=$1 replays fresh
+  balances "A=$MA:$(( k * 100 )) esc=esc/$S:$(( 100000 - k * 100 ))" "what settled before the kill"
+  audit_passes "after SIGKILL and restart"
+  upload ta
+  expect_http 200 - "the batch resent after the restart"
+  replays=$(jq '[.results[] | select(.replay)] | length' resp.json)
+  fresh=$(jq '[.results[] | select(.replay | not) | select(.outcome == "settled")] | length' resp.json)
+  [ "$replays" = "$k" ] && [ "$fresh" = $(( N - k )) ] \
+    && ok "$replays replays + $fresh settled now" || fail "replays $replays fresh $fresh (k=$k)"
+  api GET "/v1/admin/merchants/$MID/statement"
+  [ "$(jget .count)" = "$N" ] && ok "statement: each of $N payments once" || fail "count $(jget .count)"
+  balances "A=$MA:$(( N * 100 )) esc=esc/$S:$(( 100000 - N * 100 )) W=$W:0" "every payment settled exactly once"
+  audit_passes "after the resend"
+}
+
+# ---- round 1: killed after exactly 150 committed items -------------------
+# step                                         expected
+# upload N, one item per transaction           offpayd dies at item 150, no reply
+# restart, resend all                          150 replays, 250 settled, audit ok
+OFFPAYD_KILL_AFTER=150 start_server --tx-items 1
+upload ta
+[ "$status" = 000 ] && ok "offpayd died mid-batch, no reply" || fail "reply $status"
+wait "$server_pid" 2>/dev/null && st=0 || st=$?
+[ "$st" = 137 ] && ok "it was SIGKILLed (status 137)" || fail "exit status $st"
+server_pid=
+start_server
+api GET "/v1/admin/merchants/$MID/statement"
+[ "$(jget .count)" = 150 ] && ok "150 of $N settled before the kill" || fail "count $(jget .count)"
+resend_all 150
+stop_server TERM
+
+# ---- round 2: SIGKILL from outside, at a moment of its own ----------------
+# A second terminal's batch of N payments; offpayd is killed once the first
+# of them are seen settled. Whatever had been committed, the resend settles
+# the rest exactly once.
+new_terminal_round2() {
+  start_server
+  new_terminal tb "$MID"
+  "$OFFPAY" terminal risk --terminal tb --set max-offline-payments=0 >/dev/null
+  W2=$(new_account payer-2 1000.00)
+  new_wallet w2 "$W2" 1000.00; S2=$SERIAL
+  for i in $(seq 1 $N); do
+    c=$(pay w2 1.00); accept tb "$c" 1.00 || fail "accept $i"
+  done
+  stop_server TERM
+}
+new_terminal_round2
+start_server --tx-items 1
+before=$(curl -s "$URL/metrics" | sed -n 's/^offpayd_payments_total{outcome="settled"} //p')
+"$UPLOAD_TOOL" --terminal tb --passphrase-file tp --body up.body --headers up.hdr >/dev/null
+( send_upload; echo "$status" > killed.status ) &
+curl_pid=$!
+for _ in $(seq 1 2000); do
+  k=$(curl -s "$URL/metrics" | sed -n 's/^offpayd_payments_total{outcome="settled"} //p')
+  [ "${k:-0}" -gt "${before:-0}" ] && break
+  sleep 0.002
+done
+kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+wait "$curl_pid" 2>/dev/null || true
+start_server
+upload tb
+expect_http 200 - "tb's batch resent after the external SIGKILL"
+k=$(jq '[.results[] | select(.replay)] | length' resp.json)
+fresh=$(jq '[.results[] | select(.replay | not) | select(.outcome == "settled")] | length' resp.json)
+[ $(( k + fresh )) = $N ] && ok "killed with $k of $N settled (reply: $(cat killed.status)); $k replays + $fresh settled now" \
+  || fail "replays $k fresh $fresh"
+balances "esc=esc/$S2:$(( 100000 - N * 100 )) A=$MA:$(( 2 * N * 100 ))" "every payment of both rounds settled once"
+audit_passes "after the external SIGKILL and the resend"
+stop_server TERM
+finish

@@ -1,0 +1,178 @@
+# offpayd_lib.sh — shared setup of the scenarios against the real offpayd:
+# a temporary directory with an issuer, an operator token, and offpayd on
+# a free loopback port with its own SQLite ledger, stopped (and the
+# directory removed) by a trap whatever happens. Sourced by
+# tests/e2e/offpayd_*.sh with the offpay, offpayd and upload_tool binaries
+# as $1 $2 $3.
+set -euo pipefail
+OFFPAY=$(realpath "$1")
+OFFPAYD=$(realpath "$2")
+UPLOAD_TOOL=$(realpath "$3")
+export OFFPAY_KDF_COST=test   # small Argon2id cost: tests only
+work=$(mktemp -d "${TMPDIR:-/tmp}/offpayd-e2e.XXXXXX")
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ]; then kill -9 "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work"
+passed=0
+failed=0
+ok()   { passed=$((passed + 1)); echo "ok   $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+
+umask 077
+printf 'issuer pass\n' > ip; printf 'wallet pass\n' > wp; printf 'terminal pass\n' > tp
+printf 'operator-token-for-tests-0123456789\n' > token
+TOKEN=$(cat token)
+"$OFFPAY" issuer init --dir iss --passphrase-file ip >/dev/null
+
+# start_server: offpayd on 127.0.0.1, a free port, ledger.db; waits for
+# its "listening" line and sets $URL.
+start_server() {
+  "$OFFPAYD" --db ledger.db --listen 127.0.0.1:0 --issuer iss \
+      --passphrase-file ip --root iss/root.pub --token-file token \
+      --threads 2 "$@" >server.out 2>>server.err &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    if grep -q "listening on" server.out 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  URL=http://$(sed -n 's/^offpayd listening on //p' server.out)
+  [ "$URL" != "http://" ] || { cat server.err; echo "offpayd did not start"; exit 1; }
+}
+# stop_server [SIGNAL]: TERM (clean) by default.
+stop_server() {
+  kill -"${1:-TERM}" "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=
+}
+
+# api METHOD PATH [BODY]: an operator request; sets $status, writes resp.json.
+api() {
+  local data=()
+  if [ $# -ge 3 ]; then data=(--data-binary "$3"); fi
+  status=$(curl -s -o resp.json -w '%{http_code}' -X "$1" \
+      -H "Authorization: Bearer $TOKEN" "${data[@]}" "$URL$2")
+}
+# jget FILTER: a field of the last response (jq -r).
+jget() { jq -r "$1" resp.json; }
+
+# expect_http STATUS ERROR-NAME|- DESCRIPTION: checks the last response.
+expect_http() {
+  local want=$1 err=$2 got_err
+  got_err=$(jq -r '.error // "-"' resp.json 2>/dev/null || echo "not-json")
+  if [ "$status" = "$want" ] && [ "$got_err" = "$err" ]; then
+    ok "$want $err: $3"
+  else
+    fail "$3: want $want $err, got $status $got_err"
+    head -c 600 resp.json | sed 's/^/    | /'; echo
+  fi
+}
+
+# upload TERMINAL [upload_tool options]: signs the terminal's journal (or a
+# part) and sends it; sets $status, writes resp.json, keeps body/headers.
+upload() {
+  local term=$1; shift
+  "$UPLOAD_TOOL" --terminal "$term" --passphrase-file tp --body up.body \
+      --headers up.hdr "$@" >/dev/null
+  send_upload
+}
+# send_upload [curl options]: sends up.body with up.hdr (as they are).
+send_upload() {
+  status=$(curl -s -o resp.json -w '%{http_code}' -H @up.hdr "$@" \
+      -H 'Content-Type: application/json' --data-binary @up.body \
+      "$URL/v1/terminal/upload") || true   # 000 when no reply came
+}
+# outcomes: the per-item outcomes of the last upload, e.g. "settled settled".
+outcomes() { jq -r '[.results[] | .outcome + (if .replay then "(replay)" else "" end)] | join(" ")' resp.json; }
+
+# balance ACCOUNT: minor units.
+balance() { api GET "/v1/admin/accounts/$1"; jget .balance.minor; }
+# remaining SERIAL: what the credential's escrow holds, minor units.
+remaining() { api GET "/v1/admin/credentials/$1"; jget .remaining.minor; }
+
+# balances "LABEL=ACCOUNT:MINOR ..." DESCRIPTION: every account as expected.
+# ACCOUNT "esc/SERIAL" is a credential's escrow.
+balances() {
+  local spec=$1 desc=$2 item label acct want got bad=""
+  for item in $spec; do
+    label=${item%%=*}; acct=${item#*=}; want=${acct#*:}; acct=${acct%%:*}
+    if [[ $acct == esc/* ]]; then got=$(remaining "${acct#esc/}")
+    else got=$(balance "$acct"); fi
+    [ "$got" = "$want" ] || bad="$bad $label=$got(want $want)"
+  done
+  if [ -z "$bad" ]; then ok "balances $spec: $desc"; else fail "balances: $desc:$bad"; fi
+}
+
+# audit_passes DESCRIPTION
+audit_passes() {
+  api GET /v1/admin/audit
+  if [ "$status" = 200 ] && [ "$(jget .ok)" = true ]; then ok "audit passes: $1"
+  else fail "audit: $1: $status $(cat resp.json)"; fi
+}
+
+# new_account REF DEPOSIT -> prints the wallet account id
+new_account() {
+  api POST /v1/admin/accounts "{\"currency\":\"EUR\",\"ref\":\"$1\"}"
+  local id; id=$(jget .account)
+  api POST "/v1/admin/accounts/$id/deposit" "{\"amount\":\"$2\"}"
+  echo "$id"
+}
+# new_merchant NAME -> sets MERCHANT and MACCT
+new_merchant() {
+  api POST /v1/admin/merchants "{\"name\":\"$1\",\"currency\":\"EUR\"}"
+  MERCHANT=$(jget .merchant); MACCT=$(jget .account)
+}
+# new_wallet DIR ACCOUNT LIMIT -> sets SERIAL; the wallet holds the
+# credential the server issued for its key.
+new_wallet() {
+  "$OFFPAY" wallet init --wallet "$1" --root iss/root.pub --bundle bundle.opb \
+      --passphrase-file wp >/dev/null
+  local key; key=$("$OFFPAY" wallet key --wallet "$1" --passphrase-file wp)
+  api POST /v1/admin/credentials \
+      "{\"account\":\"$2\",\"wallet_key\":\"$key\",\"limit\":\"$3\"}"
+  [ "$status" = 200 ] || { cat resp.json; return 1; }
+  SERIAL=$(jget .serial)
+  jget .credential | base64 -d > "$1.cred"
+  "$OFFPAY" wallet add-credential "$1.cred" --wallet "$1" --passphrase-file wp >/dev/null
+}
+# new_terminal DIR MERCHANT -> sets TID; provisioned through offpayd and
+# synced with its revocation list.
+new_terminal() {
+  "$OFFPAY" terminal init --terminal "$1" --root iss/root.pub \
+      --bundle bundle.opb --currency EUR --passphrase-file tp >/dev/null
+  local key; key=$("$OFFPAY" terminal key --terminal "$1" --passphrase-file tp)
+  api POST /v1/admin/terminals "{\"merchant\":\"$2\",\"terminal_key\":\"$key\"}"
+  [ "$status" = 200 ] || { cat resp.json; return 1; }
+  TID=$(jget .terminal_id)
+  jget .credential | base64 -d > "$1.tcred"
+  "$OFFPAY" terminal set-credential "$1.tcred" --terminal "$1" --passphrase-file tp >/dev/null
+  sync_terminal "$1"
+}
+sync_terminal() {
+  api GET /v1/revlist
+  jget .revlist | base64 -d > revlist.opb
+  "$OFFPAY" terminal sync --terminal "$1" --revlist revlist.opb >/dev/null
+}
+fetch_bundle() {
+  api GET /v1/bundle
+  jget .bundle | base64 -d > bundle.opb
+}
+
+# pay WALLET AMOUNT: a consumer-presented code (prints its text).
+pay() { "$OFFPAY" wallet pay --wallet "$1" --passphrase-file wp --currency EUR --amount "$2" 2>/dev/null; }
+# accept TERMINAL CODE CHARGE: the terminal accepts (exit 0) or fails.
+accept() { "$OFFPAY" terminal accept --terminal "$1" --code "$2" --amount "$3" >/dev/null 2>&1; }
+# pay_bound TERMINAL WALLET AMOUNT: request, pay-request, accept.
+pay_bound() {
+  local req code
+  req=$("$OFFPAY" terminal request --terminal "$1" --passphrase-file tp --amount "$3" 2>/dev/null)
+  code=$("$OFFPAY" wallet pay-request --wallet "$2" --passphrase-file wp --code "$req" --yes 2>/dev/null)
+  "$OFFPAY" terminal accept --terminal "$1" --code "$code" >/dev/null 2>&1
+}

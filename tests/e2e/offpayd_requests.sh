@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# offpayd_requests.sh — requests offpayd must refuse: malformed, oversized,
+# unsigned, wrongly signed, stale-timestamp and replayed uploads, an
+# unknown terminal, a missing or wrong operator token, bad operator bodies.
+# Each gets a 4xx with a JSON error naming the problem, and nothing
+# changes: the balances are the same and the audit passes afterwards.
+# Also: offpayd refuses to start without an operator token.
+source "$(dirname "$0")/offpayd_lib.sh"
+
+# Start-up refusals: no token file, a token shorter than 16 bytes.
+set +e
+"$OFFPAYD" --db ledger.db --listen 127.0.0.1:0 --issuer iss \
+    --passphrase-file ip --root iss/root.pub >out.txt 2>&1
+[ $? -eq 2 ] && grep -q "token-file" out.txt && ok "no --token-file: refused (2)" \
+  || fail "started without a token: $(cat out.txt)"
+printf 'short\n' > short
+"$OFFPAYD" --db ledger.db --listen 127.0.0.1:0 --issuer iss \
+    --passphrase-file ip --root iss/root.pub --token-file short >out.txt 2>&1
+[ $? -eq 3 ] && grep -q "fewer than 16" out.txt && ok "short token: refused (3)" \
+  || fail "short token: $(cat out.txt)"
+"$OFFPAYD" --help | grep -q "Usage: offpayd" && ok "--help" || fail "--help"
+set -e
+
+start_server --batch-max 3 --body-max 4096
+fetch_bundle
+new_merchant "Bakery A"; MA=$MACCT; new_terminal ta "$MERCHANT"
+W=$(new_account payer 100.00)
+new_wallet w "$W" 50.00; S=$SERIAL
+for a in 1.00 2.00 3.00 4.00; do c=$(pay w "$a"); accept ta "$c" "$a"; done
+audit_passes "set-up"
+before="W=$W:5000 esc=esc/$S:5000 A=$MA:0"
+balances "$before" "nothing settled yet"
+
+# Uploads.                                     status  error
+"$UPLOAD_TOOL" --terminal ta --passphrase-file tp --body up.body --headers up.hdr \
+    --from 1 --to 2 >/dev/null
+status=$(curl -s -o resp.json -w '%{http_code}' --data-binary @up.body "$URL/v1/terminal/upload")
+expect_http 401 SIGNATURE_MISSING "unsigned upload"
+cp up.body good.body
+sed 's/"charged":100/"charged":900/' good.body > up.body
+send_upload
+expect_http 401 SIGNATURE_INVALID "body changed after signing"
+cp good.body up.body
+sed 's/^\(X-Offpay-Signature: \)./\1A/; s/^\(X-Offpay-Signature: \)AA/\1BA/' up.hdr > bad.hdr
+status=$(curl -s -o resp.json -w '%{http_code}' -H @bad.hdr --data-binary @up.body "$URL/v1/terminal/upload")
+expect_http 401 SIGNATURE_INVALID "signature bytes changed"
+sed 's/^\(X-Offpay-Time: \).*/\1012/' up.hdr > bad.hdr
+status=$(curl -s -o resp.json -w '%{http_code}' -H @bad.hdr --data-binary @up.body "$URL/v1/terminal/upload")
+expect_http 401 SIGNATURE_MALFORMED "time with a leading zero"
+sed 's/^\(X-Offpay-Key: \).*/\1zz/' up.hdr > bad.hdr
+status=$(curl -s -o resp.json -w '%{http_code}' -H @bad.hdr --data-binary @up.body "$URL/v1/terminal/upload")
+expect_http 401 SIGNATURE_MALFORMED "key not hex"
+upload ta --from 1 --to 2 --time $(( $(date +%s) - 1000 ))
+expect_http 401 STALE_TIMESTAMP "signed 1000 s ago (window 300 s)"
+upload ta --from 1 --to 2 --time $(( $(date +%s) + 1000 ))
+expect_http 401 STALE_TIMESTAMP "signed 1000 s ahead"
+upload ta --from 1 --to 2 --path /v1/other
+expect_http 401 SIGNATURE_INVALID "signed for another path"
+# an unknown terminal: a real terminal key the server never registered
+"$OFFPAY" terminal init --terminal stranger --root iss/root.pub \
+    --bundle bundle.opb --currency EUR --passphrase-file tp >/dev/null
+printf '{"items":[{"seq":"1","code":"AAAA","charged":1,"accepted_at":1}]}' > any.json
+upload stranger --sign-body any.json
+expect_http 403 UNKNOWN_TERMINAL "a key that is not a registered terminal"
+# signed but malformed bodies
+for body in 'not json' '{"items":[]}' '{"items":[{"seq":"1"}]}' \
+    '{"items":[{"seq":"01","code":"AAAA","charged":1,"accepted_at":1}]}' \
+    '{"items":[{"seq":"1","code":"%%%","charged":1,"accepted_at":1}]}' \
+    '{"items":[{"seq":"1","code":"AAAA","charged":-1,"accepted_at":1}]}' \
+    '{"items":[{"seq":"1","code":"AAAA","charged":1,"accepted_at":1,"x":0}]}' \
+    '{"items":[],"items":[]}' '{"items":[]} trailing'; do
+  printf '%s' "$body" > any.json
+  upload ta --sign-body any.json
+  if [ "$status" = 400 ] && jq -e '.error == "MALFORMED_JSON" or .error == "BAD_FIELD"' \
+       resp.json >/dev/null; then ok "400 $(jget .error): $body"
+  else fail "malformed body $body: $status $(cat resp.json)"; fi
+done
+upload ta --from 1 --to 4
+expect_http 413 BATCH_TOO_LARGE "4 items, batch cap 3"
+head -c 5000 /dev/zero | tr '\0' ' ' > up.body
+send_upload
+expect_http 413 BODY_TOO_LARGE "5000-byte body, cap 4096 (Content-Length)"
+status=$(curl -s -o resp.json -w '%{http_code}' -H @up.hdr -H 'Transfer-Encoding: chunked' \
+    --data-binary @up.body "$URL/v1/terminal/upload")
+expect_http 413 BODY_TOO_LARGE "5000-byte chunked body, cap 4096"
+balances "$before" "no refused upload moved money"
+audit_passes "after refused uploads"
+
+# A good upload, then its exact request again: the nonce is taken.
+upload ta --from 1 --to 2
+expect_http 200 - "good upload"
+balances "esc=esc/$S:4700 A=$MA:300" "two payments settled"
+send_upload
+expect_http 409 NONCE_REPLAYED "the same request replayed"
+balances "esc=esc/$S:4700 A=$MA:300" "the replayed request moved nothing"
+
+# Operator requests.
+for hdr in "" "Authorization: Bearer wrong-token-0123456789" "Authorization: Basic abc"; do
+  status=$(curl -s -o resp.json -w '%{http_code}' ${hdr:+-H "$hdr"} \
+      --data-binary '{"currency":"EUR"}' "$URL/v1/admin/accounts")
+  expect_http 401 UNAUTHORIZED "operator call with '${hdr:-no header}'"
+done
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.001"}'
+expect_http 400 EAMOUNT "deposit of 1.001 EUR"
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":10}'
+expect_http 400 BAD_FIELD "amount as a number"
+api POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1000.00"}'
+expect_http 409 EFUNDS "withdraw more than the balance"
+api POST "/v1/admin/accounts/999/deposit" '{"amount":"1.00"}'
+expect_http 404 ENOTFOUND "deposit to an unknown account"
+api POST "/v1/admin/accounts/abc/deposit" '{"amount":"1.00"}'
+expect_http 400 BAD_PARAMETER "account id not a number"
+api POST /v1/admin/accounts '{"currency":"XYZ"}'
+expect_http 400 ECURRENCY_UNKNOWN "unknown currency"
+api POST /v1/admin/accounts '{"currency":"EUR","currency":"USD"}'
+expect_http 400 MALFORMED_JSON "duplicate key"
+api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"00\",\"limit\":\"1.00\"}"
+expect_http 400 BAD_FIELD "wallet key too short"
+api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$(printf '%064d' 0)\",\"limit\":\"1.00\"}"
+expect_http 400 EWEAK_KEY "an all-zero wallet key"
+api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w --passphrase-file wp)\",\"limit\":\"500.00\"}"
+expect_http 409 EFUNDS "a limit above the wallet account's balance"
+api GET "/v1/admin/credentials/424242"
+expect_http 404 ENOT_ISSUED "an unknown serial"
+api GET "/v1/revlist?since=x"
+expect_http 400 BAD_PARAMETER "revlist since not a number"
+api GET "/v1/revlist?since=99"
+expect_http 409 EREVLIST_SEQ "revlist since a future list"
+api DELETE /v1/health
+expect_http 405 METHOD_NOT_ALLOWED "DELETE /v1/health"
+api GET /v1/nothing
+expect_http 404 NOT_FOUND "an unknown path"
+api POST /v1/admin/merchants "$(head -c 5000 /dev/zero | tr '\0' 'a')"
+expect_http 413 BODY_TOO_LARGE "operator body over 4096 bytes"
+balances "W=$W:5000 esc=esc/$S:4700 A=$MA:300" "refused operator calls moved nothing"
+audit_passes "after refused operator calls"
+api GET /v1/limits
+[ "$(jget .batch_max)" = 3 ] && [ "$(jget .upload_body_max)" = 4096 ] \
+  && ok "limits advertised: $(jq -c . resp.json)" || fail "limits $(cat resp.json)"
+stop_server TERM
+finish

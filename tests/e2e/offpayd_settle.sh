@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# offpayd_settle.sh — settlement through the real offpayd, as tables of
+# steps with the HTTP status and the money per account after each step:
+# the happy path (consumer-presented and bound codes), the same batch
+# uploaded twice, an upload cut off and resumed, one unbound code accepted
+# at two terminals (duplicate presentment), an overspend by a cloned wallet
+# paid from the guarantee, a double spend, a revoked terminal, and expiry
+# with escrow release and late presentment (offpayd's clock moved by
+# OFFPAY_NOW). The audit passes after every scenario.
+source "$(dirname "$0")/offpayd_lib.sh"
+start_server
+fetch_bundle
+
+# The world: a guarantee of 500.00, two merchants with a terminal each.
+api POST /v1/admin/guarantee '{"currency":"EUR"}'; G=$(jget .account)
+api POST "/v1/admin/accounts/$G/deposit" '{"amount":"500.00","ref":"guarantee"}'
+expect_http 200 - "guarantee funded"
+new_merchant "Bakery A"; MA=$MACCT; MIDA=$MERCHANT; new_terminal ta "$MERCHANT"; TA=$TID
+new_merchant "Kiosk B"; MB=$MACCT; new_terminal tb "$MERCHANT"
+audit_passes "set-up"
+
+# ---- 1. happy path ------------------------------------------------------
+# step                                        status  W       esc     A
+# wallet account 200.00, credential 100.00    200     10000   10000   0
+# accept CPM 9.99 (of 10.00) + bound 7.25     -       10000   10000   0
+# upload ta                                   200     10000   8276    1724
+W=$(new_account payer-1 200.00)
+new_wallet w1 "$W" 100.00; S1=$SERIAL
+balances "W=$W:10000 esc=esc/$S1:10000 A=$MA:0" "credential issued from the wallet account"
+c=$(pay w1 10.00); accept ta "$c" 9.99 && ok "CPM accepted" || fail "CPM accept"
+pay_bound ta w1 7.25 && ok "bound accepted" || fail "bound accept"
+balances "esc=esc/$S1:10000 A=$MA:0" "offline: nothing moved yet"
+upload ta
+expect_http 200 - "upload of 2 payments"
+[ "$(outcomes)" = "settled settled" ] && ok "results: $(outcomes)" || fail "results: $(outcomes)"
+balances "W=$W:10000 esc=esc/$S1:8276 A=$MA:1724 G=$G:50000" "both payments settled"
+api GET "/v1/admin/merchants/$MIDA/statement"
+[ "$status" = 200 ] && [ "$(jget .count)" = 2 ] && [ "$(jget .paid.decimal)" = 17.24 ] \
+  && ok "statement: 2 payments, 17.24 paid" || fail "statement: $status $(cat resp.json)"
+audit_passes "happy path"
+
+# ---- 2. the same batch twice -------------------------------------------
+# the same request again (same nonce)         409 NONCE_REPLAYED, nothing
+# the same entries, signed anew               200 replay, nothing moves
+send_upload
+expect_http 409 NONCE_REPLAYED "the same signed request again"
+upload ta
+expect_http 200 - "the same batch signed anew"
+[ "$(outcomes)" = "settled(replay) settled(replay)" ] && ok "replayed: $(outcomes)" \
+  || fail "replay results: $(outcomes)"
+balances "esc=esc/$S1:8276 A=$MA:1724" "a replay moves nothing"
+audit_passes "batch uploaded twice"
+
+# ---- 3. an upload cut off, then resumed --------------------------------
+# three more payments (seq 3..5); only seq 3 arrives; then 3..5 again
+for a in 1.00 2.00 3.00; do c=$(pay w1 "$a"); accept ta "$c" "$a"; done
+upload ta --from 3 --to 3
+expect_http 200 - "the first item of the cut-off batch"
+balances "esc=esc/$S1:8176 A=$MA:1824" "seq 3 settled"
+upload ta --from 3 --to 5
+[ "$status" = 200 ] && [ "$(outcomes)" = "settled(replay) settled settled" ] \
+  && ok "resumed: $(outcomes)" || fail "resumed: $status $(outcomes)"
+balances "esc=esc/$S1:7676 A=$MA:2324" "each payment settled once"
+audit_passes "cut-off batch resumed"
+
+# ---- 4. one unbound code at two terminals (duplicate presentment) ------
+# code of 15.00 accepted at ta for 15.00 and at tb for 15.00, escrow 20.00:
+# tb is paid 5.00 from the escrow and 10.00 from the guarantee; case opened,
+# credential revoked.
+W2=$(new_account payer-2 50.00)
+new_wallet w2 "$W2" 20.00; S2=$SERIAL
+c=$(pay w2 15.00)
+accept ta "$c" 15.00 && accept tb "$c" 15.00 && ok "accepted at both" || fail "accept twice"
+upload ta
+upload tb
+[ "$(outcomes)" = "duplicate" ] && ok "tb: duplicate" || fail "tb: $(outcomes)"
+[ "$(jq -r '.results[0].covered.minor' resp.json)" = 1000 ] && ok "10.00 covered" \
+  || fail "covered $(jq -c '.results[0]' resp.json)"
+[ "$(jq -r '.results[0].case' resp.json)" != null ] && ok "case opened" || fail "no case"
+balances "W2=$W2:3000 esc=esc/$S2:0 A=$MA:3824 B=$MB:1500 G=$G:49000" "duplicate paid"
+api GET "/v1/admin/credentials/$S2"
+[ "$(jget .revoked)" = true ] && ok "credential revoked" || fail "not revoked"
+api GET /v1/revlist
+[ "$(jget .serials)" = 1 ] && ok "revocation list names it" || fail "revlist $(cat resp.json)"
+audit_passes "duplicate presentment"
+
+# ---- 5. overspend by a cloned wallet, paid from the guarantee ----------
+# escrow 20.00; the wallet pays 15.00 at ta; its clone skips a counter and
+# pays 15.00 at tb: tb is paid 5.00 from the escrow, 10.00 guaranteed.
+W3=$(new_account payer-3 50.00)
+new_wallet w3 "$W3" 20.00; S3=$SERIAL
+cp w3 w3clone; cp w3.log w3clone.log   # a wallet is its file and its log
+c=$(pay w3 15.00); accept ta "$c" 15.00 || fail "w3 accept"
+pay w3clone 1.00 >/dev/null   # counter 1, never shown
+c=$(pay w3clone 15.00); accept tb "$c" 15.00 || fail "clone accept"
+upload ta --from 7
+upload tb --from 2
+[ "$(outcomes)" = "settled_guaranteed" ] && ok "tb: settled_guaranteed" || fail "tb: $(outcomes)"
+balances "W3=$W3:3000 esc=esc/$S3:0 A=$MA:5324 B=$MB:3000 G=$G:48000" "overspend covered"
+api GET "/v1/admin/credentials/$S3"
+[ "$(jget .revoked)" = true ] && ok "credential revoked" || fail "not revoked"
+audit_passes "overspend"
+
+# ---- 6. double spend: a clone reuses a counter -------------------------
+# escrow 40.00; the wallet pays 10.00 at ta, its clone 12.00 at tb with the
+# same counter (other bytes): evidence, revoked, both paid from the escrow.
+W4=$(new_account payer-4 50.00)
+new_wallet w4 "$W4" 40.00; S4=$SERIAL
+cp w4 w4clone; cp w4.log w4clone.log
+c=$(pay w4 10.00); accept ta "$c" 10.00 || fail "w4 accept"
+c=$(pay w4clone 12.00); accept tb "$c" 12.00 || fail "w4clone accept"
+upload ta --from 8
+upload tb --from 3
+[ "$(outcomes)" = "double_spend" ] && ok "tb: double_spend" || fail "tb: $(outcomes)"
+balances "esc=esc/$S4:1800 A=$MA:6324 B=$MB:4200" "both paid from the escrow"
+api GET "/v1/admin/credentials/$S4"
+[ "$(jget .revoked)" = true ] && ok "credential revoked" || fail "not revoked"
+audit_passes "double spend"
+
+# ---- 7. a revoked terminal uploading -----------------------------------
+# tb accepts 4.00 before its revocation and 6.00 after (offline, it could
+# not know): the upload is authenticated; the first settles, the second is
+# rejected ETERMINAL_REVOKED.
+W5=$(new_account payer-5 50.00)
+new_wallet w5 "$W5" 40.00; S5=$SERIAL
+c=$(pay w5 4.00); accept tb "$c" 4.00 || fail "tb accept before"
+sleep 1
+api POST "/v1/admin/terminals/$(( TA + 1 ))/revoke" '{}'
+expect_http 200 - "terminal tb revoked"
+sleep 1
+c=$(pay w5 6.00); accept tb "$c" 6.00 || fail "tb accept after"
+upload tb --from 4
+expect_http 200 - "a revoked terminal's upload is authenticated"
+[ "$(jq -r '[.results[] | .outcome + ":" + (.reason // "-")] | join(" ")' resp.json)" \
+  = "settled:- rejected:ETERMINAL_REVOKED" ] && ok "before settled, after rejected" \
+  || fail "revoked terminal: $(jq -c .results resp.json)"
+balances "esc=esc/$S5:3600 B=$MB:4600" "only what came before moved"
+audit_passes "revoked terminal"
+
+# Metrics saw it all.
+status=$(curl -s -o metrics.txt -w '%{http_code}' "$URL/metrics")
+grep -q 'offpayd_payments_total{outcome="duplicate"} 1' metrics.txt \
+  && grep -q 'offpayd_cases_opened_total [1-9]' metrics.txt \
+  && grep -q 'route="/v1/terminal/upload",status="200"' metrics.txt \
+  && ok "metrics count outcomes, cases and requests" || { fail "metrics"; cat metrics.txt; }
+
+stop_server TERM
+[ -z "$server_pid" ] && ok "SIGTERM stops offpayd" || fail "stop"
+
+# ---- 8. expiry, escrow release, late presentment -------------------------
+# A credential of 30.00 (expires in 30 days); ta accepts 5.00, 7.00 and
+# 9.00 today (journal seq 9, 10, 11) but uploads only the first. offpayd's
+# clock (OFFPAY_NOW) then moves past expiry + the 14-day upload grace.
+# step                                   W6      esc     A
+# issue 30.00 from 50.00                 2000    3000    6324
+# upload seq 9 (5.00)                    2000    2500    6824
+# day 45: the release job runs           4500    0       6824
+# day 45: upload seq 10 (late, 7.00)     3800    0       7524   paid from W6
+# day 76: upload seq 11 (9.00)           3800    0       7524   refused ELATE
+start_server
+W6=$(new_account payer-6 50.00)
+new_wallet w6 "$W6" 30.00; S6=$SERIAL
+for a in 5.00 7.00 9.00; do c=$(pay w6 "$a"); accept ta "$c" "$a" || fail "accept $a"; done
+upload ta --from 9 --to 9
+balances "W6=$W6:2000 esc=esc/$S6:2500 A=$MA:6824" "5.00 settled before expiry"
+stop_server TERM
+day45=$(( $(date +%s) + 45 * 86400 ))
+OFFPAY_NOW=$day45 start_server --release-every 1   # the job runs every second
+sleep 2.5
+grep -q "released [1-9]" server.err && ok "offpayd's release job ran" || fail "no release job: $(cat server.err)"
+balances "W6=$W6:4500 esc=esc/$S6:0 A=$MA:6824" "what remained went back to the wallet account"
+api POST /v1/admin/release '{}'
+[ "$status" = 200 ] && [ "$(jget .released)" = 0 ] \
+  && ok "released once: the endpoint finds nothing left" || fail "released again: $(cat resp.json)"
+upload ta --from 10 --to 10 --time "$day45"
+[ "$(outcomes)" = settled ] && ok "late presentment within the window: settled" \
+  || fail "late: $(jq -c .results resp.json)"
+balances "W6=$W6:3800 esc=esc/$S6:0 A=$MA:7524" "late payment taken from the wallet account"
+audit_passes "release and late presentment"
+stop_server TERM
+day76=$(( day45 + 31 * 86400 ))
+OFFPAY_NOW=$day76 start_server
+upload ta --from 11 --to 11 --time "$day76"
+[ "$(jq -r '.results[0].reason' resp.json)" = ELATE ] && [ "$(jq -r '.results[0].paid.minor' resp.json)" = 0 ] \
+  && ok "after the late window: $(jq -r '.results[0].outcome' resp.json), ELATE, nothing paid" \
+  || fail "after the late window: $(jq -c .results resp.json)"
+balances "W6=$W6:3800 A=$MA:7524" "nothing moved"
+audit_passes "after the late window"
+stop_server TERM
+finish
