@@ -46,6 +46,11 @@ offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
     if (l == NULL)
         return OFFPAY_ENOMEM;
     memset(l, 0, sizeof *l);
+    l->cache = calloc(OFFPAY__CACHE_SLOTS, sizeof *l->cache);
+    if (l->cache == NULL) {
+        sodium_free(l);
+        return OFFPAY_ENOMEM;
+    }
     if (c != NULL)
         l->cfg = *c;
     else
@@ -56,6 +61,7 @@ offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
     else
         rc = offpay__store_sqlite_open(path, &l->store, &l->ops);
     if (rc != OFFPAY_OK) {
+        free(l->cache);
         sodium_free(l);
         return rc;
     }
@@ -69,6 +75,7 @@ void offpay_ledger_close(offpay_ledger *l)
         return;
     if (l->ops != NULL)
         l->ops->close(l->store);
+    free(l->cache);
     sodium_free(l); /* wipes the signing key */
 }
 
@@ -90,6 +97,7 @@ offpay_err offpay_ledger_set_trust(offpay_ledger             *l,
     if (!found)
         return OFFPAY_EUNKNOWN_KID;
     l->bundle = *b;
+    memset(l->cache, 0, OFFPAY__CACHE_SLOTS * sizeof *l->cache);
     l->kid = kid;
     memcpy(l->sk, sk, OFFPAY_SK_BYTES);
     l->has_trust = 1;

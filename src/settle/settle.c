@@ -319,11 +319,18 @@ static offpay_err pure_checks(offpay_ledger *l, struct settle_ctx *c)
     if (it->charged > (int64_t)c->p.amount)
         return OFFPAY_EOVER_AUTHORIZED;
     rc = offpay_bundle_key_for(&l->bundle, c->p.cred.kid, it->accepted_at, &pk);
-    if (rc == OFFPAY_OK)
+    if (rc != OFFPAY_OK)
+        return rc;
+    /* The issuer's signature once per credential (the cache is emptied
+     * when the trust bundle changes); the wallet's on every code. */
+    if (l->cache == NULL || !offpay__cred_cache_hit(l->cache, it->code + 2)) {
         rc = offpay__wallet_cred_sig(&c->p.cred, pk);
-    if (rc == OFFPAY_OK)
-        rc = offpay_payment_verify_sig(&c->p);
-    return rc;
+        if (rc != OFFPAY_OK)
+            return rc;
+        if (l->cache != NULL)
+            offpay__cred_cache_put(l->cache, it->code + 2);
+    }
+    return offpay_payment_verify_sig(&c->p);
 }
 
 offpay_err offpay_ledger_settle(offpay_ledger *l, uint32_t terminal_id,

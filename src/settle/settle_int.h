@@ -5,6 +5,7 @@
 #ifndef OFFPAY_SETTLE_INT_H
 #define OFFPAY_SETTLE_INT_H
 
+#include "core/credcache.h"
 #include "offpay/settle.h"
 #include "settle/store.h"
 
@@ -17,6 +18,8 @@ struct offpay_ledger {
     int                      has_trust;
     uint16_t                 kid; /* the key the ledger signs with */
     uint8_t                  sk[OFFPAY_SK_BYTES];
+    offpay__cache_slot      *cache; /* credentials verified under bundle;
+                                       calloc'd, emptied by set_trust */
 };
 
 /* Runs fn between begin and commit, rolling back on any error and

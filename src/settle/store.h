@@ -203,11 +203,12 @@ typedef struct offpay__store_ops {
  * with OFFPAY__STORE_OPS_INIT, naming its functions s_<name>. */
 #define OFFPAY__STORE_OP_NAMES(X)                                              \
     X(begin)                                                                   \
-    X(commit) X(rollback) X(close) X(account_add) X(account_singleton)         \
-        X(account_get) X(balance) X(transfer_add) X(merchant_add)              \
-            X(merchant_get) X(terminal_by_pk) X(terminal_add)                  \
-                X(terminal_set_cred) X(terminal_get) X(terminal_revoke)        \
-                    X(cred_add) X(cred_set_bytes) X(cred_get) X(escrow_debit)  \
+    X(commit)                                                                  \
+    X(rollback) X(close) X(account_add) X(account_singleton) X(account_get)    \
+        X(balance) X(transfer_add) X(merchant_add) X(merchant_get)             \
+            X(terminal_by_pk) X(terminal_add) X(terminal_set_cred)             \
+                X(terminal_get) X(terminal_revoke) X(cred_add)                 \
+                    X(cred_set_bytes) X(cred_get) X(escrow_debit)              \
                         X(escrow_credit) X(cred_release) X(creds_due)          \
                             X(cred_revoke) X(payment_get) X(payment_add)       \
                                 X(payment_charge) X(presentment_get)           \

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "offpay/core.h"
+#include "core/credcache.h"
 #include "core/verify_int.h"
 #include "offpay/verify.h"
 #include "terminal/terminal_int.h"
@@ -42,32 +43,6 @@ offpay_err offpay__terminal_decode(const char *text, size_t n, uint8_t *code,
 }
 
 /*
- * The cache is set-associative: OFFPAY__CACHE_SLOTS slots in sets of
- * CACHE_WAYS, and a credential may sit in any way of its set. A
- * direct-mapped cache (one slot per hash) let two returning credentials
- * that share a slot evict each other on every code: with 256 credentials,
- * about 1 code in 10 missed and paid a second verification.
- */
-#define CACHE_WAYS 4
-#define CACHE_SETS (OFFPAY__CACHE_SLOTS / CACHE_WAYS)
-_Static_assert(OFFPAY__CACHE_SLOTS % CACHE_WAYS == 0, "whole sets");
-
-/* The first slot of the credential's set: FNV-1a over its bytes, high bits
- * folded in. Not a security boundary (a hit is confirmed by comparing
- * every byte). */
-static size_t cache_set(const uint8_t *b, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    h ^= h >> 32;
-    return (size_t)(h % CACHE_SETS) * CACHE_WAYS;
-}
-
-/*
  * The wallet credential, in offpay_wallet_cred_verify's order: key window,
  * issuer signature (skipped when these exact credential bytes were verified
  * before under the current bundle), validity window.
@@ -77,37 +52,22 @@ static offpay_err check_cred(offpay_terminal *t, const offpay_wallet_cred *c,
 {
     /* The credential's body and signature sit right after the header. */
     const uint8_t *cbytes = code + 2;
-    const size_t   clen = OFFPAY_WALLET_CRED_BODY_BYTES + OFFPAY_SIG_BYTES;
     const uint8_t *pk = NULL;
     offpay_err     rc;
-    size_t         set = 0;
+    int            cached;
 
     rc = offpay_bundle_key_for(&t->bundle, c->kid, now, &pk);
     if (rc != OFFPAY_OK)
         return rc;
-    if (t->cache_on && t->cache != NULL) {
-        set = cache_set(cbytes, clen);
-        for (size_t w = 0; w < CACHE_WAYS; w++)
-            if (t->cache[set + w].used &&
-                memcmp(t->cache[set + w].bytes, cbytes, clen) == 0)
-                goto window;
+    cached = t->cache_on && t->cache != NULL &&
+             offpay__cred_cache_hit(t->cache, cbytes);
+    if (!cached) {
+        rc = offpay__wallet_cred_sig(c, pk);
+        if (rc != OFFPAY_OK)
+            return rc;
+        if (t->cache_on && t->cache != NULL)
+            offpay__cred_cache_put(t->cache, cbytes);
     }
-    rc = offpay__wallet_cred_sig(c, pk);
-    if (rc != OFFPAY_OK)
-        return rc;
-    if (t->cache_on && t->cache != NULL) {
-        /* An empty way, else a random one: no fixed pair can thrash. */
-        size_t victim = CACHE_WAYS;
-
-        for (size_t w = 0; w < CACHE_WAYS && victim == CACHE_WAYS; w++)
-            if (!t->cache[set + w].used)
-                victim = w;
-        if (victim == CACHE_WAYS)
-            victim = randombytes_uniform(CACHE_WAYS);
-        memcpy(t->cache[set + victim].bytes, cbytes, clen);
-        t->cache[set + victim].used = 1;
-    }
-window:
     return offpay__window_check(c->valid_from, c->expires, now, t->risk.skew);
 }
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "offpay/crypto.h"
+#include "core/credcache.h"
 #include "offpay/terminal.h"
 
 /* Seen-set entry: (serial, counter) of an accepted code. */
@@ -44,13 +45,6 @@ typedef struct offpay__request {
     uint32_t amount;
     uint32_t created;
 } offpay__request;
-
-#define OFFPAY__CACHE_SLOTS 4096 /* verified wallet credentials */
-
-typedef struct offpay__cache_slot {
-    uint8_t used;
-    uint8_t bytes[OFFPAY_WALLET_CRED_BODY_BYTES + OFFPAY_SIG_BYTES];
-} offpay__cache_slot;
 
 struct offpay_terminal {
     char    *dir;

@@ -463,6 +463,33 @@ static void test_guarantee_code_age_is_shorter_for_unbound_codes(void)
     drop_world(&w);
 }
 
+/* The engine remembers credentials it verified; a credential with any
+ * other byte (here its issuer signature) is verified again and refused,
+ * even though the wallet signed the code properly. */
+static void test_cached_credential_needs_every_byte(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n;
+    offpay_settle_result r;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n = make_code(&w, 1, CENTS(5), T0 + 10, 0, code);
+    r = settle(&w, 0, code, n, CENTS(5), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_SETTLED);
+    w.cred.sig[0] ^= 1;
+    n = make_code(&w, 2, CENTS(5), T0 + 10, 0, code);
+    w.cred.sig[0] ^= 1;
+    r = settle(&w, 0, code, n, CENTS(5), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED && r.reason == OFFPAY_ECRED_SIG);
+    /* and the genuine credential still settles from the cache */
+    n = make_code(&w, 3, CENTS(5), T0 + 10, 0, code);
+    r = settle(&w, 0, code, n, CENTS(5), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_rejected_items_move_nothing(void)
 {
     world                w;
@@ -762,8 +789,7 @@ static void *race_run(void *arg)
                     offpay_errname(rc), (int)r.outcome,
                     offpay_errname(r.reason));
             ra->errors++;
-        }
-        else if (r.replay)
+        } else if (r.replay)
             ra->replays[me->who]++;
         else
             ra->settled[me->who]++;
@@ -820,6 +846,8 @@ static const offpay_test TESTS[] = {
      test_overspend_beyond_rules_is_unpaid_with_the_rule_named},
     {"guarantee_code_age_is_shorter_for_unbound_codes",
      test_guarantee_code_age_is_shorter_for_unbound_codes},
+    {"cached_credential_needs_every_byte",
+     test_cached_credential_needs_every_byte},
     {"rejected_items_move_nothing", test_rejected_items_move_nothing},
     {"release_after_grace_returns_escrow_once",
      test_release_after_grace_returns_escrow_once},
