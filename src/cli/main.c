@@ -20,6 +20,7 @@ static const char help[] =
     "  terminal  the merchant: init, key, set-credential, sync, risk,\n"
     "            request, accept, receipt, journal, status, export\n"
     "  decode    print any offpay code in human form and as JSON\n"
+    "  admin     the operator on the settlement ledger: audit, release\n"
     "  version   print the version\n"
     "\n"
     "Run 'offpay COMMAND --help' for the subcommands of each, and\n"
@@ -71,5 +72,7 @@ int main(int argc, char **argv)
         return cli_terminal(argc - 1, argv + 1);
     if (strcmp(cmd, "decode") == 0)
         return cli_decode(argc - 1, argv + 1);
+    if (strcmp(cmd, "admin") == 0)
+        return cli_admin(argc - 1, argv + 1);
     return cli_usage_error("unknown command '%s'", cmd);
 }

@@ -63,6 +63,22 @@ api() {
 # jget FILTER: a field of the last response (jq -r).
 jget() { jq -r "$1" resp.json; }
 
+# run_cli STATUS PATTERN -- COMMAND...: a command-line step, its exit
+# status and a pattern (grep -E) of its output.
+run_cli() {
+  local want=$1 pattern=$2 out st
+  shift 3
+  set +e
+  out=$("$@" 2>&1)
+  st=$?
+  set -e
+  if [ "$st" -eq "$want" ] && grep -qE -- "$pattern" <<<"$out"; then
+    ok "$want /$pattern/: ${*:2:3}"
+  else
+    fail "want $want /$pattern/, got $st: $* | $out"
+  fi
+}
+
 # expect_http STATUS ERROR-NAME|- DESCRIPTION: checks the last response.
 expect_http() {
   local want=$1 err=$2 got_err

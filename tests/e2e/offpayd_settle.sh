@@ -187,4 +187,22 @@ upload ta --from 11 --to 11 --time "$day76"
 balances "W6=$W6:3800 A=$MA:7524" "nothing moved"
 audit_passes "after the late window"
 stop_server TERM
+
+# ---- the operator's audit from the command line -------------------------
+# The same ledger, offpayd stopped: `offpay admin audit` agrees; a ledger
+# changed behind the engine's back fails it (exit 1, the count named); a
+# mistyped path is not taken for a new, empty ledger.
+run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db ledger.db
+run_cli 0 '"ok":true' -- "$OFFPAY" admin audit --db ledger.db --json
+run_cli 0 "released 0 escrow" -- "$OFFPAY" admin release --db ledger.db
+cp ledger.db tampered.db
+python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("UPDATE credentials SET remaining = remaining + 1 WHERE serial = (SELECT MIN(serial) FROM credentials)"); c.commit()' tampered.db
+run_cli 1 "escrows whose stored remainder differs from their transfers: 1" -- \
+  "$OFFPAY" admin audit --db tampered.db
+run_cli 1 "AUDIT FAILED \(EAUDIT\)" -- "$OFFPAY" admin audit --db tampered.db
+run_cli 3 "no such file or directory while opening no-such.db \(ENOENT\)" -- \
+  "$OFFPAY" admin audit --db no-such.db
+[ ! -e no-such.db ] && ok "no ledger made for a mistyped path" || fail "no-such.db was created"
+run_cli 2 "--db LEDGER is required" -- "$OFFPAY" admin audit
+run_cli 0 "Usage: offpay admin" -- "$OFFPAY" admin --help
 finish
