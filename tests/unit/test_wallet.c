@@ -893,7 +893,7 @@ static void test_format1_wallet_opens(void)
             /* Migrated at open, once: the log moved out of the file. */
             REQUIRE_OK(
                 offpay__wallet_file_load(f.path, PASS, &plain, &plain_len));
-            CHECK(memcmp(plain, "{\"format\":3,", 12) == 0);
+            CHECK(memcmp(plain, "{\"format\":4,", 12) == 0);
             offpay__wallet_plain_free(plain, plain_len);
             plain = NULL;
             CHECK(log_records(&f) == 3);
@@ -914,7 +914,7 @@ static void test_format1_wallet_opens(void)
         REQUIRE_OK(offpay_wallet_set_default_cap(f.w, 0));
     }
     REQUIRE_OK(offpay__wallet_file_load(f.path, PASS, &plain, &plain_len));
-    CHECK(plain_len > 12 && memcmp(plain, "{\"format\":3,", 12) == 0 &&
+    CHECK(plain_len > 12 && memcmp(plain, "{\"format\":4,", 12) == 0 &&
           !contains(plain, plain_len, "spends"));
     offpay__wallet_plain_free(plain, plain_len);
 
@@ -1004,7 +1004,7 @@ static void test_state_loader_strict(void)
     REQUIRE_OK(offpay_wallet_pay(f.w, 300, EUR, NOW, &code, NULL));
     free(code);
     REQUIRE_OK(offpay__wallet_state_dump(f.w, &text, &len));
-    CHECK(strstr(text, "\"format\":3,") != NULL &&
+    CHECK(strstr(text, "\"format\":4,") != NULL &&
           strstr(text, "spends") == NULL);
     REQUIRE_OK(offpay__wallet_log_image(f.w, &img, &img_len));
     CHECK(img_len == OFFPAY__LOG_HEADER_BYTES + 3 * OFFPAY__LOG_RECORD_BYTES);
@@ -1109,7 +1109,21 @@ static void test_state_loader_strict(void)
         offpay__json_free(m_);                                                 \
     } while (0)
     MUTATE3(json_object_set_new(root, "extra", json_true()));
-    MUTATE3(json_object_set_new(root, "format", json_integer(4)));
+    MUTATE3(json_object_set_new(root, "format", json_integer(5)));
+    /* The checkpoint: exact keys, its codes the credentials' sum, sums a
+     * code count can make. */
+    MUTATE3(json_object_del(root, "checkpoint"));
+    MUTATE3(json_object_set_new(json_object_get(root, "checkpoint"), "codes",
+                                json_integer(1)));
+    MUTATE3(json_object_set_new(json_object_get(root, "checkpoint"), "extra",
+                                json_integer(1)));
+    MUTATE3(json_object_set_new(json_object_get(root, "checkpoint"), "chain",
+                                json_string("00")));
+    MUTATE3(json_object_del(json_array_get(json_object_get(root, "creds"), 0),
+                            "held"));
+    MUTATE3(json_object_set_new(
+        json_array_get(json_object_get(root, "creds"), 0), "pending",
+        json_integer(5))); /* sums without a code */
     MUTATE3(json_object_set_new(root, "log_key", json_string("00")));
     MUTATE3(json_object_del(root, "log_key"));
     MUTATE3(json_object_set_new(root, "spends", json_array()));
@@ -1387,7 +1401,16 @@ static void test_old_caps_gone(void)
     offpay__json_free(state);
     REQUIRE(root != NULL);
     json_object_del(root, "log_key");
+    json_object_del(root, "checkpoint");
     json_object_set_new(root, "format", json_integer(2));
+    {
+        json_t *c0 = json_array_get(json_object_get(root, "creds"), 0);
+        static const char *const ck[] = {"highest", "codes", "confirmed",
+                                         "pending", "held"};
+
+        for (size_t i = 0; i < sizeof ck / sizeof ck[0]; i++)
+            json_object_del(c0, ck[i]);
+    }
     spends = json_array();
     for (int i = 1; i <= 6000; i++)
         json_array_append_new(
