@@ -75,6 +75,8 @@
 /* Codes between two checkpoints written by codes alone: one atomic
  * replace of the small sealed file per this many codes. */
 #define CHECKPOINT_EVERY 4096
+
+uint32_t offpay__wallet_checkpoint_every = CHECKPOINT_EVERY;
 /* Spends a format 1 or 2 file may list (it was capped at 6,000). */
 #define LEGACY_SPENDS_MAX 6000
 
@@ -1823,7 +1825,7 @@ static offpay_err make_code(offpay_wallet *w, cred_entry *e, uint32_t amount,
         w->unlogged = 1; /* no checkpoint may count it now */
         return rc;
     }
-    if (!w->unlogged && w->log.n - w->ck.n >= CHECKPOINT_EVERY)
+    if (!w->unlogged && w->log.n - w->ck.n >= offpay__wallet_checkpoint_every)
         (void)checkpoint(w); /* only an accelerator: the code is logged */
 
     rc = offpay__payment_signed_bytes(&p, msg, sizeof msg, &len);

@@ -71,4 +71,8 @@ offpay_err offpay__wallet_log_replay(offpay_wallet *w, const uint8_t *img,
 offpay_err offpay__wallet_log_seal(const offpay_wallet *w, uint64_t index,
                                    const uint8_t plain[256], uint8_t rec[280]);
 
+/* Codes between two checkpoints a wallet writes by codes alone (4096; tests
+ * lower it). */
+extern uint32_t offpay__wallet_checkpoint_every;
+
 #endif
