@@ -4,12 +4,23 @@
  * Storage: two files.
  *
  * The wallet file (path; wallet_file.c) is sealed under the passphrase and
- * replaced atomically when keys, credentials or settings change. Its
- * plaintext is JSON, format 3:
- *   {"format":3, "seed":hex, "root_pk":hex, "bundle":hex, "default_cap":n,
- *    "log_key":hex, "creds":[{"cred":hex, "next_counter":n}...]}
+ * replaced atomically when keys, credentials or settings change, and
+ * every CHECKPOINT_EVERY codes. Its plaintext is JSON, format 4:
+ *   {"format":4, "seed":hex, "root_pk":hex, "bundle":hex, "default_cap":n,
+ *    "log_key":hex, "checkpoint":{"records":K, "codes":n, "chain":hex},
+ *    "creds":[{"cred":hex, "next_counter":n, "highest":n, "codes":n,
+ *              "confirmed":n, "pending":n, "held":n}...]}
  * "next_counter" is a floor: the next counter of a credential is the larger
  * of it and one more than the highest counter the spend log holds for it.
+ * The checkpoint says what the log's first K records add up to: per
+ * credential its highest counter, codes and sums (see tally), the codes
+ * of all, and chain(K) (spendlog.h: a BLAKE2b chain over the records'
+ * stored bytes). Opening decrypts only the records from K on; the older
+ * ones are read when something needs them (load_old: a listing, a
+ * receipt for an old code), checked against the chain and the sums. The
+ * checkpoint only accelerates: records after it are always replayed, so
+ * a crash between an append and the next checkpoint loses nothing. Format
+ * 3 was format 4 without "checkpoint" and the credentials' sums.
  *
  * The spend log (path.log; spendlog.c) is append-only: a header, then one
  * fixed-size record per code, sealed with "log_key", appended and fdatasync'd
@@ -29,7 +40,7 @@
  *              [, "charged":n]}...]
  * (format 1: "charged":n|-1 and no "receipts"). Such a wallet still opens
  * and is migrated once: the log is written first (atomically), then the
- * sealed file in format 3; a crash between the two leaves the old file,
+ * sealed file in format 4; a crash between the two leaves the old file,
  * which migrates again over the stray log.
  *
  * The rule that keeps an honest wallet within its limit: a code's counter
