@@ -1445,6 +1445,27 @@ offpay_err offpay_wallet_open_readonly(const char *path, const char *passphrase,
     return open_as(path, passphrase, 1, out);
 }
 
+/* Codes between two checkpoints written by codes alone:
+ * offpay__wallet_checkpoint_every, or in a test build (OFFPAY_TEST_HOOKS)
+ * OFFPAY_WALLET_CHECKPOINT_EVERY from the environment, so that the crash
+ * test can kill processes between an append and its checkpoint. */
+static uint64_t checkpoint_every(void)
+{
+#ifdef OFFPAY_TEST_HOOKS
+    const char   *env = getenv("OFFPAY_WALLET_CHECKPOINT_EVERY");
+    char         *end = NULL;
+    unsigned long v;
+
+    if (env != NULL && env[0] >= '1' && env[0] <= '9') {
+        errno = 0;
+        v = strtoul(env, &end, 10);
+        if (errno == 0 && *end == '\0' && v <= UINT32_MAX)
+            return v;
+    }
+#endif
+    return offpay__wallet_checkpoint_every;
+}
+
 /* Writes a checkpoint at the log's end: the sealed file, rewritten. */
 static offpay_err checkpoint(offpay_wallet *w)
 {
@@ -1836,7 +1857,7 @@ static offpay_err make_code(offpay_wallet *w, cred_entry *e, uint32_t amount,
         w->unlogged = 1; /* no checkpoint may count it now */
         return rc;
     }
-    if (!w->unlogged && w->log.n - w->ck.n >= offpay__wallet_checkpoint_every)
+    if (!w->unlogged && w->log.n - w->ck.n >= checkpoint_every())
         (void)checkpoint(w); /* only an accelerator: the code is logged */
 
     rc = offpay__payment_signed_bytes(&p, msg, sizeof msg, &len);
