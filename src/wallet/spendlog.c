@@ -146,7 +146,9 @@ static int open_record(const uint8_t key[OFFPAY__LOG_KEY_BYTES],
                                OFFPAY__LOG_RECORD_BYTES))
         return -1;
     set_ad(ad, index, rec[AT_KIND]);
+#ifdef OFFPAY_TEST_HOOKS
     offpay__log_records_opened++;
+#endif
     if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
             plain + 1, NULL, rec + AT_BODY, body, rec + AT_BODY + body, ad,
             AD_BYTES, rec, key) != 0)

@@ -89,8 +89,10 @@ typedef struct offpay__log_mark {
 void offpay__log_chain_next(uint8_t        chain[OFFPAY__LOG_CHAIN_BYTES],
                             const uint8_t *rec);
 
-/* How many records a replay has decrypted since the process started (a
- * test's witness that opening skips the records a checkpoint covers). */
+/* How many records replays have decrypted since the process started, in
+ * a test build (OFFPAY_TEST_HOOKS; else it stays 0: no shared write on
+ * the hot path): a test's witness that opening skips the records a
+ * checkpoint covers. */
 extern uint64_t offpay__log_records_opened;
 
 /* The header of the log sealed with key. Errors: OFFPAY_ECRYPTO. */
