@@ -2,7 +2,8 @@
  * fuzz_wallet_state.c — fuzz target for the wallet's state loader, the
  * JSON parser that runs on a wallet file's plaintext after decryption
  * (offpay__wallet_state_load, src/wallet/wallet.c), formats 1, 2 (the log
- * inside the sealed file) and 3 (the log beside it). The file fuzzer
+ * inside the sealed file), 3 (the log beside it) and 4 (the log beside it
+ * and a checkpoint of it). The file fuzzer
  * (fuzz_wallet_file.c) cannot get past the AEAD, so this one feeds the
  * loader directly; fuzz_wallet_log.c feeds the log's record parser.
  *
@@ -10,10 +11,14 @@
  * ENOMEM and nothing else, and on ECORRUPT leaves no handle; a state it
  * accepts is internally consistent (every code's receipts within the
  * per-code cap, a charge of -1 only without receipts, every balance's
- * parts adding up) and survives the migration to format 3: dumping its
- * sealed state and its log (offpay__wallet_log_image), loading both back
- * (offpay__wallet_log_replay, as an open does) gives the same sealed
- * state bytes, the same codes, receipts and balances.
+ * parts adding up, the credentials' codes the wallet's) and survives the
+ * migration to format 4: dumping its sealed state and its log
+ * (offpay__wallet_log_image), loading both back (offpay__wallet_log_replay,
+ * as reading a whole log does, checked against the checkpoint) gives the
+ * same sealed state bytes, the same codes, receipts and balances. A
+ * format 4 state whose checkpoint counts records (they would be in the
+ * log file) keeps its balances through a dump and a load, and refuses to
+ * list codes it does not hold.
  *
  * The seed corpus (fuzz/corpus/wallet_state/) holds real states, decrypted
  * from wallet files the offpay CLI wrote: v1_* by an older version (state
@@ -22,7 +27,9 @@
  * code receipted by two terminals, and the format-1 state as loaded and
  * dumped again), v3_* by this one (the sealed states the migration of
  * v2_fresh, v2_two_terminals and v2_migrated_from_v1 wrote: their codes
- * are in the log), and bad_* variations the loader must refuse.
+ * are in the log), v4_* written by hand from v3_two_terminals (a
+ * checkpoint of no records; one of six records, four codes), and bad_*
+ * variations the loader must refuse.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,9 +39,11 @@
 #include "offpay/offpay.h"
 #include "wallet/wallet_int.h"
 
-/* Checks what the loader promises of a state it accepted. */
-static void check_state(const offpay_wallet *w)
+/* Checks the balances of a state the loader accepted. */
+static void check_balances(const offpay_wallet *w)
 {
+    uint64_t codes = 0;
+
     for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
         offpay_wallet_balance b;
 
@@ -42,7 +51,32 @@ static void check_state(const offpay_wallet *w)
             b.confirmed < 0 || b.pending < 0 || b.held < 0 ||
             b.available != b.limit - b.confirmed - b.pending - b.held)
             abort();
+        codes += b.codes;
     }
+    if (codes != offpay_wallet_n_spends(w))
+        abort();
+}
+
+/* Aborts unless a and b hold the same balances. */
+static void check_same_balances(const offpay_wallet *a, const offpay_wallet *b)
+{
+    if (offpay_wallet_n_spends(a) != offpay_wallet_n_spends(b) ||
+        offpay_wallet_n_credentials(a) != offpay_wallet_n_credentials(b))
+        abort();
+    for (size_t i = 0; i < offpay_wallet_n_credentials(a); i++) {
+        offpay_wallet_balance x, y;
+
+        if (offpay_wallet_get_balance(a, i, 0, &x) != OFFPAY_OK ||
+            offpay_wallet_get_balance(b, i, 0, &y) != OFFPAY_OK ||
+            memcmp(&x, &y, sizeof x) != 0)
+            abort();
+    }
+}
+
+/* Checks what the loader promises of a state it accepted. */
+static void check_state(const offpay_wallet *w)
+{
+    check_balances(w);
     for (size_t i = 0; i < offpay_wallet_n_spends(w); i++) {
         offpay_wallet_spend s;
         offpay_receipt      r;
@@ -117,16 +151,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rc != OFFPAY_OK || w == NULL)
         abort();
+    if (offpay__wallet_state_dump(w, &t1, &l1) != OFFPAY_OK)
+        abort();
+    rc = offpay__wallet_log_image(w, &img, &img_len);
+    if (rc == OFFPAY_EINVAL) {
+        /* A format 4 state whose checkpoint counts records it does not
+         * hold (they are in the log file): its sums alone, and they
+         * survive a dump; its codes are not to be had (no file). */
+        offpay_wallet_spend s;
+
+        check_balances(w);
+        if (offpay_wallet_n_spends(w) == 0 ||
+            offpay_wallet_get_spend(w, 0, &s) != OFFPAY_EINVAL ||
+            offpay__wallet_state_load((const uint8_t *)t1, l1, &w2) !=
+                OFFPAY_OK ||
+            offpay__wallet_state_dump(w2, &t2, &l2) != OFFPAY_OK || l1 != l2 ||
+            memcmp(t1, t2, l1) != 0)
+            abort();
+        check_same_balances(w, w2);
+        goto done;
+    }
+    if (rc != OFFPAY_OK)
+        abort();
     check_state(w);
-    if (offpay__wallet_state_dump(w, &t1, &l1) != OFFPAY_OK ||
-        offpay__wallet_log_image(w, &img, &img_len) != OFFPAY_OK ||
-        offpay__wallet_state_load((const uint8_t *)t1, l1, &w2) != OFFPAY_OK ||
+    if (offpay__wallet_state_load((const uint8_t *)t1, l1, &w2) != OFFPAY_OK ||
         offpay__wallet_log_replay(w2, img, img_len, &valid) != OFFPAY_OK ||
         valid != img_len ||
         offpay__wallet_state_dump(w2, &t2, &l2) != OFFPAY_OK || l1 != l2 ||
         memcmp(t1, t2, l1) != 0)
         abort();
     check_same(w, w2);
+done:
     offpay__json_free(t1);
     offpay__json_free(t2);
     free(img);

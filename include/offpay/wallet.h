@@ -111,15 +111,20 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
  * written beside it, then the file is rewritten in the current format
  * (where that cannot be written, say on read-only media, it opens all the
  * same and the next change migrates it). A torn last record of the log
- * (a power cut during an append) is dropped.
+ * (a power cut during an append) is dropped. Only the log records since
+ * the checkpoint the file carries (at most 4,095 codes' worth, unless
+ * receipts follow) are decrypted: balances and counters start from the
+ * checkpoint, and older records are read when first needed
+ * (offpay_wallet_get_spend).
  * The handle holds the wallet's lock (path.lock, created if missing)
  * until closed, so it needs write access to the directory: on a read-only
  * mount it fails with OFFPAY_EROFS (use offpay_wallet_open_readonly).
  * Errors: OFFPAY_ENOTFOUND (no file at path), OFFPAY_ELINKED (the file or
  * its log is a symbolic link or has more than one hard link; nothing is
  * read or written), OFFPAY_EISDIR (path is a directory),
- * OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT (including a missing log or a
- * damaged record before the last), OFFPAY_EBUSY (open in another
+ * OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT (including a missing log, a
+ * damaged record before the last, or a log shorter than its checkpoint),
+ * OFFPAY_EBUSY (open in another
  * process), OFFPAY_ENOMEM, and the file system's reason: OFFPAY_ENOENT
  * (its directory does not exist), OFFPAY_ENOTDIR, OFFPAY_EACCES,
  * OFFPAY_EROFS, else OFFPAY_EIO. Every save of the handle reports a full
@@ -262,7 +267,9 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
  * bound code's receipt from another merchant, or charged more than the
  * code authorized: such a receipt is never kept), OFFPAY_ERANGE (the code
  * already has OFFPAY_WALLET_RECEIPTS_PER_CODE receipts), OFFPAY_ELINKED,
- * OFFPAY_ENOSPC, OFFPAY_EROFS, OFFPAY_EACCES, OFFPAY_EIO (not kept).
+ * OFFPAY_ENOSPC, OFFPAY_EROFS, OFFPAY_EACCES, OFFPAY_EIO (not kept); for a
+ * code before the wallet's checkpoint, those of reading the older log
+ * (offpay_wallet_get_spend).
  */
 offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
                                       uint32_t now, offpay_receipt *r);
@@ -283,7 +290,17 @@ typedef struct offpay_wallet_spend {
 } offpay_wallet_spend;
 
 /* Number of entries of the spend log, and entry i (oldest first).
- * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (i out of range). */
+ * Opening reads only the log since the wallet's last checkpoint: the first
+ * call here (or to offpay_wallet_get_receipt or offpay_wallet_code_text)
+ * that needs an older entry reads the whole log once, checked against the
+ * checkpoint, and keeps it in w (so these take a const w that is never a
+ * const object: not concurrently with any other call on w).
+ * offpay_wallet_n_spends never reads.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (i out of range), and from that
+ * first read OFFPAY_ECORRUPT (the log before the checkpoint damaged,
+ * swapped or cut: balances and new codes are unaffected), OFFPAY_EIO (a
+ * read failed, or a code whose append failed is held in w), OFFPAY_ENOMEM.
+ */
 size_t     offpay_wallet_n_spends(const offpay_wallet *w);
 offpay_err offpay_wallet_get_spend(const offpay_wallet *w, size_t i,
                                    offpay_wallet_spend *out);
@@ -291,7 +308,7 @@ offpay_err offpay_wallet_get_spend(const offpay_wallet *w, size_t i,
 /* Receipt j (0-based, in the order taken) of spend log entry i, decoded;
  * offpay_receipt_encode gives back its exact bytes (evidence for
  * settlement). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (i or j out of
- * range). */
+ * range), those of reading the older log (offpay_wallet_get_spend). */
 offpay_err offpay_wallet_get_receipt(const offpay_wallet *w, size_t i, size_t j,
                                      offpay_receipt *out);
 
@@ -305,7 +322,8 @@ offpay_err offpay_wallet_get_receipt(const offpay_wallet *w, size_t i, size_t j,
  * read it (an image that could not be written, a closed window).
  * *text (malloc'd, free() it) is NULL on error.
  * Errors: OFFPAY_EINVAL (NULL argument), OFFPAY_ENOTFOUND (i out of range,
- * or the code's credential is no longer in the wallet), OFFPAY_ENOMEM.
+ * or the code's credential is no longer in the wallet), OFFPAY_ENOMEM,
+ * those of reading the older log (offpay_wallet_get_spend).
  * A bound code comes back bound to its request (the log keeps the
  * request's nonce).
  * Thread safety: as the other readers (no concurrent change of w).

@@ -567,12 +567,22 @@ static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
 
 static int cmd_log(const void *args, const char *arg CLI_UNUSED)
 {
-    const wallet_args *a = args;
-    int                status = EXIT_OK;
-    offpay_wallet     *w = open_wallet_as(a, 1, &status);
+    const wallet_args  *a = args;
+    int                 status = EXIT_OK;
+    offpay_wallet      *w = open_wallet_as(a, 1, &status);
+    offpay_wallet_spend s0;
+    offpay_err          rc;
 
     if (w == NULL)
         return status;
+    /* The log before the wallet's checkpoint is read (and checked) here:
+     * a damaged one fails the listing rather than shortening it. */
+    rc = offpay_wallet_n_spends(w) > 0 ? offpay_wallet_get_spend(w, 0, &s0)
+                                       : OFFPAY_OK;
+    if (rc != OFFPAY_OK) {
+        offpay_wallet_close(w);
+        return cli_fail("cannot read the wallet's spend log", rc);
+    }
     printf("%-8s %-8s %-7s %-14s %s\n", "serial", "counter", "kind",
            "authorized", "charged");
     for (size_t i = 0; i < offpay_wallet_n_spends(w); i++) {

@@ -119,6 +119,20 @@ offpay_err offpay__log_seal(const uint8_t key[OFFPAY__LOG_KEY_BYTES],
     return OFFPAY_OK;
 }
 
+uint64_t offpay__log_records_opened;
+
+void offpay__log_chain_next(uint8_t        chain[OFFPAY__LOG_CHAIN_BYTES],
+                            const uint8_t *rec)
+{
+    uint8_t in[OFFPAY__LOG_CHAIN_BYTES + OFFPAY__LOG_RECORD_BYTES];
+
+    memcpy(in, chain, OFFPAY__LOG_CHAIN_BYTES);
+    memcpy(in + OFFPAY__LOG_CHAIN_BYTES, rec, OFFPAY__LOG_RECORD_BYTES);
+    /* Cannot fail with these sizes (no key, 32-byte output). */
+    (void)crypto_generichash(chain, OFFPAY__LOG_CHAIN_BYTES, in, sizeof in,
+                             NULL, 0);
+}
+
 /* Opens record index into plain (256 bytes, zero past the body): 0, or -1
  * when it does not authenticate (or is not canonical). ad holds the
  * header. */
@@ -132,6 +146,9 @@ static int open_record(const uint8_t key[OFFPAY__LOG_KEY_BYTES],
                                OFFPAY__LOG_RECORD_BYTES))
         return -1;
     set_ad(ad, index, rec[AT_KIND]);
+#ifdef OFFPAY_TEST_HOOKS
+    offpay__log_records_opened++;
+#endif
     if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
             plain + 1, NULL, rec + AT_BODY, body, rec + AT_BODY + body, ad,
             AD_BYTES, rec, key) != 0)
@@ -151,26 +168,63 @@ typedef struct replay {
     int               tail;  /* a partial record follows them */
     uint64_t          n;     /* records kept */
     int               dropped;
+    offpay__log_mark  mark;                           /* the checkpoint */
+    uint8_t           chain[OFFPAY__LOG_CHAIN_BYTES]; /* chain(n) */
 } replay;
 
+/* Starts r: the header of the log, its records, and the mark (NULL: none)
+ * replayed from the first record, or (skip) from the mark on. */
+static void replay_start(replay *r, const uint8_t *key, const uint8_t *h,
+                         uint64_t body, const offpay__log_mark *mark, int skip,
+                         offpay__log_visit visit, void *ctx)
+{
+    memset(r, 0, sizeof *r);
+    r->key = key;
+    memcpy(r->ad, h, OFFPAY__LOG_HEADER_BYTES);
+    r->visit = visit;
+    r->ctx = ctx;
+    r->total = body / OFFPAY__LOG_RECORD_BYTES;
+    r->tail = body % OFFPAY__LOG_RECORD_BYTES != 0;
+    if (mark != NULL)
+        r->mark = *mark;
+    if (skip) {
+        r->n = r->mark.n;
+        memcpy(r->chain, r->mark.chain, sizeof r->chain);
+    }
+}
+
+/* OFFPAY_ECORRUPT when the replay stands at the mark with another chain. */
+static offpay_err check_mark(const replay *r)
+{
+    if (r->n == r->mark.n &&
+        sodium_memcmp(r->chain, r->mark.chain, sizeof r->chain) != 0)
+        return OFFPAY_ECORRUPT;
+    return OFFPAY_OK;
+}
+
 /* Replays count records starting at index r->n. The last whole record of
- * a log with no partial tail may be torn (dropped); any other record that
- * fails to authenticate is corruption. */
+ * a log with no partial tail may be torn (dropped) unless the mark covers
+ * it; any other record that fails to authenticate is corruption. */
 static offpay_err replay_records(replay *r, const uint8_t *recs, size_t count)
 {
     uint8_t    plain[OFFPAY__LOG_PLAIN_BYTES];
     offpay_err rc = OFFPAY_OK;
 
     for (size_t k = 0; k < count; k++) {
-        if (open_record(r->key, r->ad, r->n,
-                        recs + k * OFFPAY__LOG_RECORD_BYTES, plain) != 0) {
-            if (r->n + 1 == r->total && !r->tail) {
+        const uint8_t *rec = recs + k * OFFPAY__LOG_RECORD_BYTES;
+
+        rc = check_mark(r);
+        if (rc != OFFPAY_OK)
+            break;
+        if (open_record(r->key, r->ad, r->n, rec, plain) != 0) {
+            if (r->n + 1 == r->total && !r->tail && r->n >= r->mark.n) {
                 r->dropped = 1;
                 break;
             }
             rc = OFFPAY_ECORRUPT;
             break;
         }
+        offpay__log_chain_next(r->chain, rec);
         rc = r->visit(r->ctx, r->n, plain);
         if (rc != OFFPAY_OK)
             break;
@@ -178,6 +232,12 @@ static offpay_err replay_records(replay *r, const uint8_t *recs, size_t count)
     }
     sodium_memzero(plain, sizeof plain);
     return rc;
+}
+
+/* After the last record: the mark must have been reached, and matched. */
+static offpay_err replay_end(const replay *r)
+{
+    return r->n < r->mark.n ? OFFPAY_ECORRUPT : check_mark(r);
 }
 
 /* 1 when h is the header of a log sealed with key. */
@@ -191,6 +251,7 @@ static int header_ok(const uint8_t key[OFFPAY__LOG_KEY_BYTES], const uint8_t *h)
 
 offpay_err offpay__log_replay_image(const uint8_t *img, size_t len,
                                     const uint8_t key[OFFPAY__LOG_KEY_BYTES],
+                                    const offpay__log_mark *mark,
                                     offpay__log_visit visit, void *ctx,
                                     uint64_t *n_valid, size_t *valid_len)
 {
@@ -201,14 +262,13 @@ offpay_err offpay__log_replay_image(const uint8_t *img, size_t len,
     *valid_len = 0;
     if (img == NULL || len < OFFPAY__LOG_HEADER_BYTES || !header_ok(key, img))
         return OFFPAY_ECORRUPT;
-    memset(&r, 0, sizeof r);
-    r.key = key;
-    memcpy(r.ad, img, OFFPAY__LOG_HEADER_BYTES);
-    r.visit = visit;
-    r.ctx = ctx;
-    r.total = (len - OFFPAY__LOG_HEADER_BYTES) / OFFPAY__LOG_RECORD_BYTES;
-    r.tail = (len - OFFPAY__LOG_HEADER_BYTES) % OFFPAY__LOG_RECORD_BYTES != 0;
+    replay_start(&r, key, img, len - OFFPAY__LOG_HEADER_BYTES, mark, 0, visit,
+                 ctx);
+    if (r.total < r.mark.n)
+        return OFFPAY_ECORRUPT;
     rc = replay_records(&r, img + OFFPAY__LOG_HEADER_BYTES, (size_t)r.total);
+    if (rc == OFFPAY_OK)
+        rc = replay_end(&r);
     *n_valid = r.n;
     *valid_len =
         OFFPAY__LOG_HEADER_BYTES + (size_t)r.n * OFFPAY__LOG_RECORD_BYTES;
@@ -252,15 +312,40 @@ static int read_at(int fd, uint8_t *buf, size_t len, uint64_t off)
     return 0;
 }
 
+/* Replays r's records up to r->total from fd, a chunk at a time. */
+static offpay_err replay_fd(int fd, replay *r)
+{
+    uint8_t   *buf = malloc((size_t)CHUNK_RECORDS * OFFPAY__LOG_RECORD_BYTES);
+    offpay_err rc = OFFPAY_OK;
+
+    if (buf == NULL)
+        return OFFPAY_ENOMEM;
+    while (rc == OFFPAY_OK && !r->dropped && r->n < r->total) {
+        uint64_t left = r->total - r->n;
+        size_t   count = left < CHUNK_RECORDS ? (size_t)left : CHUNK_RECORDS;
+
+        if (read_at(fd, buf, count * OFFPAY__LOG_RECORD_BYTES,
+                    OFFPAY__LOG_HEADER_BYTES +
+                        r->n * OFFPAY__LOG_RECORD_BYTES) != 0) {
+            rc = OFFPAY_EIO;
+            break;
+        }
+        rc = replay_records(r, buf, count);
+    }
+    if (rc == OFFPAY_OK)
+        rc = replay_end(r);
+    free(buf);
+    return rc;
+}
+
 offpay_err offpay__log_open(offpay__log *lg, const char *path,
-                            const uint8_t     key[OFFPAY__LOG_KEY_BYTES],
+                            const uint8_t           key[OFFPAY__LOG_KEY_BYTES],
+                            const offpay__log_mark *mark, int skip,
                             offpay__log_visit visit, void *ctx)
 {
-    uint8_t    *buf = NULL;
     uint8_t     h[OFFPAY__LOG_HEADER_BYTES];
     struct stat st;
     replay      r;
-    uint64_t    body;
     offpay_err  rc;
 
     offpay__log_init(lg);
@@ -301,45 +386,53 @@ offpay_err offpay__log_open(offpay__log *lg, const char *path,
     if ((uint64_t)st.st_size < OFFPAY__LOG_HEADER_BYTES ||
         read_at(lg->fd, h, sizeof h, 0) != 0 || !header_ok(key, h))
         goto out;
-    body = (uint64_t)st.st_size - OFFPAY__LOG_HEADER_BYTES;
-    memset(&r, 0, sizeof r);
-    r.key = key;
-    memcpy(r.ad, h, OFFPAY__LOG_HEADER_BYTES);
-    r.visit = visit;
-    r.ctx = ctx;
-    r.total = body / OFFPAY__LOG_RECORD_BYTES;
-    r.tail = body % OFFPAY__LOG_RECORD_BYTES != 0;
-    buf = malloc((size_t)CHUNK_RECORDS * OFFPAY__LOG_RECORD_BYTES);
-    if (buf == NULL) {
-        rc = OFFPAY_ENOMEM;
+    replay_start(&r, key, h, (uint64_t)st.st_size - OFFPAY__LOG_HEADER_BYTES,
+                 mark, skip, visit, ctx);
+    /* Records the checkpoint counts were cut: their codes would be
+     * forgotten. */
+    if (r.total < r.mark.n)
         goto out;
-    }
-    rc = OFFPAY_OK;
-    while (rc == OFFPAY_OK && !r.dropped && r.n < r.total) {
-        uint64_t left = r.total - r.n;
-        size_t   count = left < CHUNK_RECORDS ? (size_t)left : CHUNK_RECORDS;
-
-        if (read_at(lg->fd, buf, count * OFFPAY__LOG_RECORD_BYTES,
-                    OFFPAY__LOG_HEADER_BYTES +
-                        r.n * OFFPAY__LOG_RECORD_BYTES) != 0) {
-            rc = OFFPAY_EIO;
-            break;
-        }
-        rc = replay_records(&r, buf, count);
-    }
+    rc = replay_fd(lg->fd, &r);
     if (rc != OFFPAY_OK)
         goto out;
     lg->n = r.n;
     lg->size = OFFPAY__LOG_HEADER_BYTES + r.n * OFFPAY__LOG_RECORD_BYTES;
+    memcpy(lg->chain, r.chain, sizeof lg->chain);
     /* A torn tail is cut now if it can be; else before the next append. */
     lg->excess = lg->size != (uint64_t)st.st_size;
     if (lg->excess && lg->writable && ftruncate(lg->fd, (off_t)lg->size) == 0 &&
         fdatasync(lg->fd) == 0)
         lg->excess = 0;
 out:
-    free(buf);
     if (rc != OFFPAY_OK)
         offpay__log_close(lg);
+    return rc;
+}
+
+offpay_err offpay__log_reread(offpay__log  *lg,
+                              const uint8_t key[OFFPAY__LOG_KEY_BYTES],
+                              const offpay__log_mark *mark,
+                              offpay__log_visit visit, void *ctx)
+{
+    uint8_t    h[OFFPAY__LOG_HEADER_BYTES];
+    replay     r;
+    offpay_err rc;
+
+    if (lg->fd < 0 || mark->n > lg->n)
+        return OFFPAY_EINVAL;
+    if (read_at(lg->fd, h, sizeof h, 0) != 0)
+        return OFFPAY_EIO;
+    if (!header_ok(key, h))
+        return OFFPAY_ECORRUPT;
+    replay_start(&r, key, h, lg->n * OFFPAY__LOG_RECORD_BYTES, mark, 0, visit,
+                 ctx);
+    rc = replay_fd(lg->fd, &r);
+    /* All lg->n were valid when opened or appended: none may be torn now,
+     * and they must make the chain they made then. */
+    if (rc == OFFPAY_OK &&
+        (r.dropped || r.n != lg->n ||
+         sodium_memcmp(r.chain, lg->chain, sizeof r.chain) != 0))
+        rc = OFFPAY_ECORRUPT;
     return rc;
 }
 
@@ -404,6 +497,7 @@ offpay_err offpay__log_append(offpay__log  *lg,
     }
     lg->n++;
     lg->size += sizeof rec;
+    offpay__log_chain_next(lg->chain, rec);
     return OFFPAY_OK;
 fail:
     /* Not valid: cut it (a later append would overwrite it anyway, and a

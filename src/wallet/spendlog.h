@@ -70,7 +70,30 @@
 #define OFFPAY__LOG_RECORD_BYTES                                               \
     (OFFPAY__LOG_NONCE_BYTES + 1 + OFFPAY__LOG_BODY_RECEIPT +                  \
      OFFPAY__LOG_TAG_BYTES)
-#define OFFPAY__LOG_KEY_BYTES 32
+#define OFFPAY__LOG_KEY_BYTES   32
+#define OFFPAY__LOG_CHAIN_BYTES 32
+
+/*
+ * The chain of a log binds its records: chain(0) is 32 zero bytes and
+ * chain(i + 1) = BLAKE2b-256(chain(i) | the 280 bytes of record i as
+ * stored) (crypto_generichash). A checkpoint in the sealed wallet file
+ * keeps (K, chain(K)): the log's first K records cannot be cut, swapped or
+ * changed without the chain telling, when they are read.
+ */
+typedef struct offpay__log_mark {
+    uint64_t n;                              /* records */
+    uint8_t  chain[OFFPAY__LOG_CHAIN_BYTES]; /* chain(n) */
+} offpay__log_mark;
+
+/* chain <- the chain after rec (OFFPAY__LOG_RECORD_BYTES bytes). */
+void offpay__log_chain_next(uint8_t        chain[OFFPAY__LOG_CHAIN_BYTES],
+                            const uint8_t *rec);
+
+/* How many records replays have decrypted since the process started, in
+ * a test build (OFFPAY_TEST_HOOKS; else it stays 0: no shared write on
+ * the hot path): a test's witness that opening skips the records a
+ * checkpoint covers. */
+extern uint64_t offpay__log_records_opened;
 
 /* The header of the log sealed with key. Errors: OFFPAY_ECRYPTO. */
 offpay_err offpay__log_header(const uint8_t key[OFFPAY__LOG_KEY_BYTES],
@@ -91,14 +114,18 @@ typedef offpay_err (*offpay__log_visit)(
 
 /*
  * offpay__log_replay_image — replay a whole log held in memory (header and
- * records). *n_valid receives the number of records kept and *valid_len
- * the length of the log they make (header included): less than len when
- * a torn last record was dropped.
+ * records), checking it against mark (NULL: none): the log must hold at
+ * least mark->n records, whose chain is mark->chain. *n_valid receives the
+ * number of records kept and *valid_len the length of the log they make
+ * (header included): less than len when a torn last record was dropped
+ * (never one of the first mark->n: the checkpoint was written after them).
  * Errors: OFFPAY_ECORRUPT (bad header or another key's, a record that does
- * not authenticate before the last), the visitor's errors.
+ * not authenticate before the last, fewer records than the mark or another
+ * chain), the visitor's errors.
  */
 offpay_err offpay__log_replay_image(const uint8_t *img, size_t len,
                                     const uint8_t key[OFFPAY__LOG_KEY_BYTES],
+                                    const offpay__log_mark *mark,
                                     offpay__log_visit visit, void *ctx,
                                     uint64_t *n_valid, size_t *valid_len);
 
@@ -111,8 +138,9 @@ typedef struct offpay__log {
     uint64_t size;     /* bytes that are valid: header + n records */
     int      excess;   /* the file may hold bytes past size (torn or a
                           failed append): cut before the next append */
-    dev_t dev;         /* the file opened, to notice it replaced */
-    ino_t ino;
+    uint8_t chain[OFFPAY__LOG_CHAIN_BYTES]; /* the chain of the n records */
+    dev_t   dev; /* the file opened, to notice it replaced */
+    ino_t   ino;
 } offpay__log;
 
 /* A closed handle (fd -1). */
@@ -129,20 +157,43 @@ offpay_err offpay__log_create(const char *path, const uint8_t *image,
 /*
  * offpay__log_open — open the log at path (read-write, or read-only where
  * the file system or its mode allows no more) and replay it with visit.
+ * mark is the checkpoint of the sealed file ({0, zeros}: none): the file
+ * must hold at least mark->n whole records. With skip set, the first
+ * mark->n records are neither read nor decrypted (their chain is taken
+ * from the mark: offpay__log_reread checks it later); else they are
+ * replayed and their chain must be mark->chain.
  * Refuses a symbolic link or a file with a second hard link
  * (OFFPAY_ELINKED), like the wallet file. A torn last record is dropped
- * (and cut from the file when it is writable). lg->path is a copy of path.
+ * (and cut from the file when it is writable), unless it is one of the
+ * first mark->n (corruption). lg->path is a copy of path.
  * Errors: OFFPAY_ECORRUPT (missing log, not a regular file, bad header,
- * damaged record), OFFPAY_ELINKED, OFFPAY_EIO, OFFPAY_ENOMEM, the
- * visitor's errors. On failure lg is closed.
+ * damaged record, fewer records than the mark, another chain),
+ * OFFPAY_ELINKED, OFFPAY_EIO, OFFPAY_ENOMEM, the visitor's errors. On
+ * failure lg is closed.
  */
 offpay_err offpay__log_open(offpay__log *lg, const char *path,
-                            const uint8_t     key[OFFPAY__LOG_KEY_BYTES],
+                            const uint8_t           key[OFFPAY__LOG_KEY_BYTES],
+                            const offpay__log_mark *mark, int skip,
                             offpay__log_visit visit, void *ctx);
 
 /*
+ * offpay__log_reread — replay the lg->n valid records of an open log again,
+ * from the first, with visit: every one must authenticate, the chain at
+ * mark->n must be mark->chain (mark->n <= lg->n) and the chain at the end
+ * lg->chain. How the records a checkpoint let open skip are read when
+ * something needs them.
+ * Errors: OFFPAY_EINVAL (closed, or mark past the end), OFFPAY_ECORRUPT,
+ * OFFPAY_EIO, OFFPAY_ENOMEM, the visitor's errors.
+ */
+offpay_err offpay__log_reread(offpay__log  *lg,
+                              const uint8_t key[OFFPAY__LOG_KEY_BYTES],
+                              const offpay__log_mark *mark,
+                              offpay__log_visit visit, void *ctx);
+
+/*
  * offpay__log_append — seal plain as the next record, write it after the
- * valid records and fdatasync. On success lg->n and lg->size grow. On any
+ * valid records and fdatasync. On success lg->n and lg->size grow and
+ * lg->chain takes the record in. On any
  * failure nothing valid was added: the bytes written, if any, are cut
  * again (or, failing that, overwritten by the next append; a replay drops
  * them as a torn tail). Refuses (OFFPAY_ELINKED, nothing written) when

@@ -4,12 +4,23 @@
  * Storage: two files.
  *
  * The wallet file (path; wallet_file.c) is sealed under the passphrase and
- * replaced atomically when keys, credentials or settings change. Its
- * plaintext is JSON, format 3:
- *   {"format":3, "seed":hex, "root_pk":hex, "bundle":hex, "default_cap":n,
- *    "log_key":hex, "creds":[{"cred":hex, "next_counter":n}...]}
+ * replaced atomically when keys, credentials or settings change, and
+ * every CHECKPOINT_EVERY codes. Its plaintext is JSON, format 4:
+ *   {"format":4, "seed":hex, "root_pk":hex, "bundle":hex, "default_cap":n,
+ *    "log_key":hex, "checkpoint":{"records":K, "codes":n, "chain":hex},
+ *    "creds":[{"cred":hex, "next_counter":n, "highest":n, "codes":n,
+ *              "confirmed":n, "pending":n, "held":n}...]}
  * "next_counter" is a floor: the next counter of a credential is the larger
  * of it and one more than the highest counter the spend log holds for it.
+ * The checkpoint says what the log's first K records add up to: per
+ * credential its highest counter, codes and sums (see tally), the codes
+ * of all, and chain(K) (spendlog.h: a BLAKE2b chain over the records'
+ * stored bytes). Opening decrypts only the records from K on; the older
+ * ones are read when something needs them (load_old: a listing, a
+ * receipt for an old code), checked against the chain and the sums. The
+ * checkpoint only accelerates: records after it are always replayed, so
+ * a crash between an append and the next checkpoint loses nothing. Format
+ * 3 was format 4 without "checkpoint" and the credentials' sums.
  *
  * The spend log (path.log; spendlog.c) is append-only: a header, then one
  * fixed-size record per code, sealed with "log_key", appended and fdatasync'd
@@ -29,7 +40,7 @@
  *              [, "charged":n]}...]
  * (format 1: "charged":n|-1 and no "receipts"). Such a wallet still opens
  * and is migrated once: the log is written first (atomically), then the
- * sealed file in format 3; a crash between the two leaves the old file,
+ * sealed file in format 4; a crash between the two leaves the old file,
  * which migrates again over the stray log.
  *
  * The rule that keeps an honest wallet within its limit: a code's counter
@@ -69,8 +80,14 @@
 /* Largest receipt: 209 bytes + a 40-byte merchant name (protocol.md §2.7). */
 #define RECEIPT_MAX_BYTES (209 + 40)
 #define BUNDLE_MAX        (2 + 9 + OFFPAY_BUNDLE_KEYS_MAX * 42 + 64)
-#define FORMAT            3 /* written; 1 and 2 are still read */
+#define FORMAT            4 /* written; 1 to 3 are still read */
 #define FORMAT_LEGACY_MAX 2
+#define FORMAT_NO_CK      3 /* a log, no checkpoint */
+/* Codes between two checkpoints written by codes alone: one atomic
+ * replace of the small sealed file per this many codes. */
+#define CHECKPOINT_EVERY 4096
+
+uint32_t offpay__wallet_checkpoint_every = CHECKPOINT_EVERY;
 /* Spends a format 1 or 2 file may list (it was capped at 6,000). */
 #define LEGACY_SPENDS_MAX 6000
 
@@ -90,6 +107,9 @@ typedef struct cred_entry {
     uint32_t  codes;
     uint32_t *idx; /* indices into spends of its codes, counter order */
     size_t    n_idx, cap_idx;
+    /* The same at the wallet's checkpoint (w->ck). */
+    int64_t  ck_confirmed, ck_pending, ck_held;
+    uint32_t ck_codes, ck_highest;
 } cred_entry;
 
 /* A code of the log with its receipts. s.charged and s.n_receipts are
@@ -120,8 +140,19 @@ struct offpay_wallet {
     int                 migrate; /* log still inside the sealed file */
     int                 reseal;  /* file sealed below the default KDF
                                     cost: rewrite it at the next write */
-    offpay__log  log;
-    cred_entry  *creds; /* heap, not secret */
+    offpay__log log;
+    /* The checkpoint: what the log's first ck.n records add up to (the
+     * credentials' ck_ fields, ck_codes codes). */
+    offpay__log_mark ck;
+    uint64_t         ck_codes;
+    /* partial: the records before the checkpoint opening started from
+     * are not in memory (their n_old codes; spends holds the codes after
+     * them); load_old reads them when something needs them. */
+    size_t       n_old;
+    int          partial;
+    int          check_ck; /* a full replay checks the sums at ck.n */
+    int          unlogged; /* a code is in memory whose append failed */
+    cred_entry  *creds;    /* heap, not secret */
     size_t       n_creds, cap_creds;
     size_t       last_cred; /* find_cred's guess */
     spend_entry *spends;    /* heap, not secret */
@@ -509,6 +540,70 @@ static int zero_from(const uint8_t *p, size_t from, size_t to)
     return acc == 0;
 }
 
+/* 1 when every credential's sums are those of the checkpoint. */
+static int ck_matches(const offpay_wallet *w)
+{
+    for (size_t i = 0; i < w->n_creds; i++) {
+        const cred_entry *c = &w->creds[i];
+
+        if (c->confirmed != c->ck_confirmed || c->pending != c->ck_pending ||
+            c->held != c->ck_held || c->codes != c->ck_codes ||
+            c->highest != c->ck_highest)
+            return 0;
+    }
+    return 1;
+}
+
+/* Takes the checkpoint of w at mark: the log's first mark->n records are
+ * exactly what w holds. */
+static void take_ck(offpay_wallet *w, const offpay__log_mark *mark)
+{
+    for (size_t i = 0; i < w->n_creds; i++) {
+        cred_entry *c = &w->creds[i];
+
+        c->ck_confirmed = c->confirmed;
+        c->ck_pending = c->pending;
+        c->ck_held = c->held;
+        c->ck_codes = c->codes;
+        c->ck_highest = c->highest;
+    }
+    w->ck = *mark;
+    w->ck_codes = w->n_old + w->n_spends;
+}
+
+/* Forgets the log in memory (a replay from the first record follows):
+ * the codes and the sums; the counter floors stay. */
+static void reset_log_state(offpay_wallet *w)
+{
+    for (size_t i = 0; i < w->n_spends; i++)
+        free(w->spends[i].rc);
+    free(w->spends);
+    w->spends = NULL;
+    w->n_spends = w->cap_spends = 0;
+    for (size_t i = 0; i < w->n_creds; i++) {
+        cred_entry *c = &w->creds[i];
+
+        free(c->idx);
+        c->idx = NULL;
+        c->n_idx = c->cap_idx = 0;
+        c->confirmed = c->pending = c->held = 0;
+        c->codes = 0;
+        c->highest = 0;
+    }
+    w->n_old = 0;
+    w->partial = 0;
+}
+
+/* The end of a full replay that checked the checkpoint: a log ending at
+ * the checkpoint is checked now. */
+static offpay_err ck_check_end(offpay_wallet *w, offpay_err rc)
+{
+    if (rc == OFFPAY_OK && w->check_ck && !ck_matches(w))
+        rc = OFFPAY_ECORRUPT;
+    w->check_ck = 0;
+    return rc;
+}
+
 /* Replays one record of the log into w (strict: anything the wallet
  * would not have written is OFFPAY_ECORRUPT). */
 static offpay_err apply_record(void *ctx, uint64_t index,
@@ -518,7 +613,11 @@ static offpay_err apply_record(void *ctx, uint64_t index,
     cred_entry    *c;
     offpay_err     rc;
 
-    (void)index;
+    if (w->check_ck && index == w->ck.n) {
+        if (!ck_matches(w))
+            return OFFPAY_ECORRUPT;
+        w->check_ck = 0;
+    }
     if (p[0] == REC_CODE) {
         spend_entry e;
 
@@ -533,7 +632,8 @@ static offpay_err apply_record(void *ctx, uint64_t index,
         e.legacy = (int64_t)get_be(p + 30 + OFFPAY_NONCE_BYTES, 8);
         c = find_cred(w, e.s.serial);
         if (!zero_from(p, CODE_REC_BYTES, 1 + OFFPAY__LOG_BODY_CODE) ||
-            c == NULL || !code_fits(c, &e) || w->n_spends >= SPENDS_MAX)
+            c == NULL || !code_fits(c, &e) ||
+            w->n_old + w->n_spends >= SPENDS_MAX)
             return OFFPAY_ECORRUPT;
         rc = grow_for_code(w, c);
         if (rc == OFFPAY_OK)
@@ -551,6 +651,8 @@ static offpay_err apply_record(void *ctx, uint64_t index,
             return OFFPAY_ECORRUPT;
         c = find_cred(w, t.serial);
         e = c != NULL ? find_spend(w, c, t.counter) : NULL;
+        if (e == NULL && c != NULL && w->partial)
+            return OFFPAY_ENOTFOUND; /* its code is before the checkpoint */
         if (e == NULL || receipt_fits(e, c->c.currency, &t) != OFFPAY_OK ||
             has_receipt(e, &t) || e->n_rc == RECEIPTS_PER_CODE)
             return OFFPAY_ECORRUPT;
@@ -608,8 +710,9 @@ offpay_err offpay__wallet_log_image(const offpay_wallet *w, uint8_t **img,
         *img = NULL;
     if (len != NULL)
         *len = 0;
-    if (w == NULL || img == NULL || len == NULL)
-        return OFFPAY_EINVAL;
+    if (w == NULL || img == NULL || len == NULL || w->partial)
+        return OFFPAY_EINVAL; /* the records before the checkpoint are not
+                                 in memory */
     return log_image(w, img, len);
 }
 
@@ -623,13 +726,19 @@ offpay_err offpay__wallet_log_replay(offpay_wallet *w, const uint8_t *img,
         *valid_len = 0;
     if (w == NULL || (img == NULL && len > 0))
         return OFFPAY_EINVAL;
-    if (w->format != FORMAT || w->n_spends != 0)
-        return OFFPAY_EINVAL; /* a log belongs to a format-3 state alone */
+    if (w->format < FORMAT_NO_CK || w->n_spends != 0 || w->log.n != 0)
+        return OFFPAY_EINVAL; /* a log belongs to a format 3 or 4 state */
     if (img == NULL)
         return OFFPAY_ECORRUPT;
     {
-        offpay_err rc = offpay__log_replay_image(img, len, w->log_key,
-                                                 apply_record, w, &n, &v);
+        offpay_err rc;
+
+        /* The whole log, checked against the checkpoint on the way. */
+        reset_log_state(w);
+        w->check_ck = 1;
+        rc = offpay__log_replay_image(img, len, w->log_key, &w->ck,
+                                      apply_record, w, &n, &v);
+        rc = ck_check_end(w, rc);
         if (valid_len != NULL)
             *valid_len = v;
         return rc;
@@ -651,6 +760,7 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
                                      size_t *len_out)
 {
     json_t    *root = json_object(), *creds = json_array();
+    json_t    *ck = json_object();
     uint8_t    seed[OFFPAY_SEED_BYTES];
     uint8_t    cbuf[OFFPAY_WALLET_CRED_BYTES];
     size_t     clen = 0;
@@ -683,17 +793,35 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
         (rc = offpay__json_set_hex(root, "log_key", w->log_key,
                                    sizeof w->log_key)) != OFFPAY_OK)
         goto out;
+    rc = OFFPAY_ENOMEM;
+    if (ck == NULL || json_object_set(root, "checkpoint", ck) != 0)
+        goto out;
+    if ((rc = offpay__json_set_u64(ck, "records", w->ck.n)) != OFFPAY_OK ||
+        (rc = offpay__json_set_u64(ck, "codes", w->ck_codes)) != OFFPAY_OK ||
+        (rc = offpay__json_set_hex(ck, "chain", w->ck.chain,
+                                   sizeof w->ck.chain)) != OFFPAY_OK)
+        goto out;
     for (size_t i = 0; i < w->n_creds; i++) {
-        json_t *c = json_object();
+        const cred_entry *e = &w->creds[i];
+        json_t           *c = json_object();
 
         rc = OFFPAY_ENOMEM;
         if (c == NULL || json_array_append_new(creds, c) != 0)
             goto out;
-        if ((rc = offpay_wallet_cred_encode(&w->creds[i].c, cbuf, sizeof cbuf,
-                                            &clen)) != OFFPAY_OK ||
+        if ((rc = offpay_wallet_cred_encode(&e->c, cbuf, sizeof cbuf, &clen)) !=
+                OFFPAY_OK ||
             (rc = offpay__json_set_hex(c, "cred", cbuf, clen)) != OFFPAY_OK ||
-            (rc = offpay__json_set_u64(c, "next_counter",
-                                       w->creds[i].next_counter)) != OFFPAY_OK)
+            (rc = offpay__json_set_u64(c, "next_counter", e->next_counter)) !=
+                OFFPAY_OK ||
+            (rc = offpay__json_set_u64(c, "highest", e->ck_highest)) !=
+                OFFPAY_OK ||
+            (rc = offpay__json_set_u64(c, "codes", e->ck_codes)) != OFFPAY_OK ||
+            (rc = offpay__json_set_u64(
+                 c, "confirmed", (uint64_t)e->ck_confirmed)) != OFFPAY_OK ||
+            (rc = offpay__json_set_u64(c, "pending",
+                                       (uint64_t)e->ck_pending)) != OFFPAY_OK ||
+            (rc = offpay__json_set_u64(c, "held", (uint64_t)e->ck_held)) !=
+                OFFPAY_OK)
             goto out;
     }
     rc = OFFPAY_ENOMEM;
@@ -707,6 +835,7 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
     rc = OFFPAY_OK;
 out:
     sodium_memzero(seed, sizeof seed);
+    json_decref(ck);
     json_decref(creds);
     json_decref(root);
     return rc;
@@ -757,10 +886,11 @@ static offpay_err count_record(void *ctx, uint64_t index,
  * tries again). */
 static offpay_err migrate(offpay_wallet *w)
 {
-    uint8_t    old_key[OFFPAY__LOG_KEY_BYTES];
-    uint8_t   *img = NULL;
-    size_t     len = 0, want;
-    offpay_err rc;
+    static const offpay__log_mark none;
+    uint8_t                       old_key[OFFPAY__LOG_KEY_BYTES];
+    uint8_t                      *img = NULL;
+    size_t                        len = 0, want;
+    offpay_err                    rc;
 
     memcpy(old_key, w->log_key, sizeof old_key);
     crypto_aead_xchacha20poly1305_ietf_keygen(w->log_key);
@@ -769,15 +899,25 @@ static offpay_err migrate(offpay_wallet *w)
         want += 1 + w->spends[i].n_rc;
     if ((rc = offpay__path_check_unlinked(w->log_path)) != OFFPAY_OK ||
         (rc = log_image(w, &img, &len)) != OFFPAY_OK ||
-        (rc = offpay__log_create(w->log_path, img, len)) != OFFPAY_OK ||
-        (rc = save_sealed(w)) != OFFPAY_OK)
+        (rc = offpay__log_create(w->log_path, img, len)) != OFFPAY_OK)
         goto out;
-    /* Now the wallet's log is the file: hold it open for the appends. */
-    rc = offpay__log_open(&w->log, w->log_path, w->log_key, count_record, w);
+    /* Read back whole; the wallet's log is now the file: hold it open for
+     * the appends. Then the sealed file, with a checkpoint at its end. */
+    rc = offpay__log_open(&w->log, w->log_path, w->log_key, &none, 0,
+                          count_record, w);
     if (rc == OFFPAY_OK && w->log.n != want)
         rc = OFFPAY_EIO;
+    if (rc == OFFPAY_OK) {
+        offpay__log_mark at = {w->log.n, {0}};
+
+        memcpy(at.chain, w->log.chain, sizeof at.chain);
+        take_ck(w, &at);
+        rc = save_sealed(w);
+    }
     if (rc != OFFPAY_OK) {
         offpay__log_close(&w->log);
+        w->ck = none;
+        w->ck_codes = 0;
         goto out;
     }
     w->migrate = 0;
@@ -799,6 +939,12 @@ static offpay_err save(offpay_wallet *w)
 
     if (w->path == NULL || w->sealer == NULL)
         return OFFPAY_EINVAL;
+    if (!w->migrate && !w->unlogged && w->log.fd >= 0) {
+        offpay__log_mark at = {w->log.n, {0}};
+
+        memcpy(at.chain, w->log.chain, sizeof at.chain);
+        take_ck(w, &at); /* the file is rewritten anyway */
+    }
     rc = w->migrate ? migrate(w) /* writes the sealed state too */
                     : save_sealed(w);
     if (rc == OFFPAY_OK)
@@ -851,7 +997,34 @@ static offpay_err hex_value(const json_t *v, uint8_t *b, size_t cap, size_t *n)
     return OFFPAY_OK;
 }
 
-/* Reads one credential entry: exactly {"cred", "next_counter"}. */
+/* Reads the checkpoint's sums of credential entry c (format 4) into e's
+ * ck_ fields: a code's term is at least 1 and at most (1 +
+ * RECEIPTS_PER_CODE) u32 amounts, counters strictly increase from 1. */
+static offpay_err load_cred_ck(const json_t *c, cred_entry *e)
+{
+    const uint64_t term = (uint64_t)(1 + RECEIPTS_PER_CODE) * UINT32_MAX;
+    uint64_t       hi, n, cf, pd, hd;
+
+    if (offpay__json_get_u64(c, "highest", UINT32_MAX - 1, &hi) != OFFPAY_OK ||
+        offpay__json_get_u64(c, "codes", SPENDS_MAX, &n) != OFFPAY_OK ||
+        offpay__json_get_u64(c, "confirmed", SPENDS_MAX * term, &cf) !=
+            OFFPAY_OK ||
+        offpay__json_get_u64(c, "pending", SPENDS_MAX * term, &pd) !=
+            OFFPAY_OK ||
+        offpay__json_get_u64(c, "held", SPENDS_MAX * term, &hd) != OFFPAY_OK ||
+        (n == 0) != (hi == 0) || n > hi || hi >= e->next_counter ||
+        cf + pd + hd < n || cf + pd + hd > n * term)
+        return OFFPAY_ECORRUPT;
+    e->ck_highest = e->highest = (uint32_t)hi;
+    e->ck_codes = e->codes = (uint32_t)n;
+    e->ck_confirmed = e->confirmed = (int64_t)cf;
+    e->ck_pending = e->pending = (int64_t)pd;
+    e->ck_held = e->held = (int64_t)hd;
+    return OFFPAY_OK;
+}
+
+/* Reads one credential entry: exactly {"cred", "next_counter"}, and in
+ * format 4 its checkpoint sums. */
 static offpay_err load_cred(offpay_wallet *w, const json_t *c, cred_entry *e)
 {
     uint8_t  cbuf[OFFPAY_WALLET_CRED_BYTES];
@@ -859,7 +1032,8 @@ static offpay_err load_cred(offpay_wallet *w, const json_t *c, cred_entry *e)
     uint64_t v;
 
     memset(e, 0, sizeof *e);
-    if (!json_is_object(c) || json_object_size(c) != 2 ||
+    if (!json_is_object(c) ||
+        json_object_size(c) != (w->format == FORMAT ? 7 : 2) ||
         offpay__json_get_hexv(c, "cred", cbuf, sizeof cbuf, &clen) !=
             OFFPAY_OK ||
         offpay_wallet_cred_decode(cbuf, clen, &e->c) != OFFPAY_OK ||
@@ -869,6 +1043,28 @@ static offpay_err load_cred(offpay_wallet *w, const json_t *c, cred_entry *e)
         find_cred(w, e->c.serial) != NULL)
         return OFFPAY_ECORRUPT;
     e->next_counter = (uint32_t)v;
+    return w->format == FORMAT ? load_cred_ck(c, e) : OFFPAY_OK;
+}
+
+/* Reads the checkpoint of a format 4 state (its credentials' sums are
+ * read with them): K records with C codes, each code followed by at most
+ * RECEIPTS_PER_CODE receipts. */
+static offpay_err load_ck(offpay_wallet *w, const json_t *root)
+{
+    const json_t *ck = json_object_get(root, "checkpoint");
+    uint64_t      k, n;
+
+    if (!json_is_object(ck) || json_object_size(ck) != 3 ||
+        offpay__json_get_u64(ck, "records",
+                             (uint64_t)SPENDS_MAX * (1 + RECEIPTS_PER_CODE),
+                             &k) != OFFPAY_OK ||
+        offpay__json_get_u64(ck, "codes", SPENDS_MAX, &n) != OFFPAY_OK ||
+        offpay__json_get_hex(ck, "chain", w->ck.chain, sizeof w->ck.chain) !=
+            OFFPAY_OK ||
+        n > k || k > n * (1 + RECEIPTS_PER_CODE))
+        return OFFPAY_ECORRUPT;
+    w->ck.n = k;
+    w->ck_codes = n;
     return OFFPAY_OK;
 }
 
@@ -955,7 +1151,7 @@ static offpay_err parse_state(offpay_wallet *w, const uint8_t *plain,
 {
     json_t      *root = NULL, *creds, *spends = NULL;
     uint8_t      seed[OFFPAY_SEED_BYTES];
-    uint64_t     v;
+    uint64_t     v, codes = 0;
     size_t       nc;
     json_error_t jerr;
     offpay_err   rc = OFFPAY_ECORRUPT;
@@ -964,8 +1160,9 @@ static offpay_err parse_state(offpay_wallet *w, const uint8_t *plain,
         goto out;
     root = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES,
                       &jerr);
-    if (!json_is_object(root) || json_object_size(root) != 7 ||
-        offpay__json_get_u64(root, "format", FORMAT, &v) != OFFPAY_OK || v < 1)
+    if (!json_is_object(root) ||
+        offpay__json_get_u64(root, "format", FORMAT, &v) != OFFPAY_OK ||
+        v < 1 || json_object_size(root) != (v == FORMAT ? 8 : 7))
         goto out;
     w->format = (int)v;
     if (offpay__json_get_hex(root, "seed", seed, sizeof seed) != OFFPAY_OK ||
@@ -981,9 +1178,10 @@ static offpay_err parse_state(offpay_wallet *w, const uint8_t *plain,
             OFFPAY_OK)
         goto out;
     w->default_cap = (int64_t)v;
-    if (w->format == FORMAT) {
+    if (w->format >= FORMAT_NO_CK) {
         if (offpay__json_get_hex(root, "log_key", w->log_key,
-                                 sizeof w->log_key) != OFFPAY_OK)
+                                 sizeof w->log_key) != OFFPAY_OK ||
+            (w->format == FORMAT && load_ck(w, root) != OFFPAY_OK))
             goto out;
     } else {
         spends = json_object_get(root, "spends");
@@ -1008,13 +1206,20 @@ static offpay_err parse_state(offpay_wallet *w, const uint8_t *plain,
         if (rc != OFFPAY_OK)
             goto out;
         w->n_creds = i + 1;
+        codes += w->creds[i].ck_codes;
     }
+    rc = OFFPAY_ECORRUPT;
+    if (codes != w->ck_codes)
+        goto out;
+    /* The codes before the checkpoint stay on disk until needed. */
+    w->n_old = (size_t)w->ck_codes;
+    w->partial = w->ck.n > 0;
     for (size_t i = 0; spends != NULL && i < json_array_size(spends); i++) {
         rc = load_spend(w, json_array_get(spends, i), w->format);
         if (rc != OFFPAY_OK)
             goto out;
     }
-    w->migrate = w->format < FORMAT;
+    w->migrate = w->format <= FORMAT_LEGACY_MAX;
     rc = OFFPAY_OK;
 out:
     sodium_memzero(seed, sizeof seed);
@@ -1101,7 +1306,19 @@ static offpay_err load(offpay_wallet *w, const char *passphrase)
             rc = OFFPAY_OK;
         return rc;
     }
-    return offpay__log_open(&w->log, w->log_path, w->log_key, apply_record, w);
+    /* From the checkpoint on: the records before it are not read. */
+    w->check_ck = !w->partial;
+    rc = offpay__log_open(&w->log, w->log_path, w->log_key, &w->ck, w->partial,
+                          apply_record, w);
+    if (rc == OFFPAY_ENOTFOUND && w->partial) {
+        /* A receipt since the checkpoint names a code before it: read the
+         * whole log, checked against the checkpoint. */
+        reset_log_state(w);
+        w->check_ck = 1;
+        rc = offpay__log_open(&w->log, w->log_path, w->log_key, &w->ck, 0,
+                              apply_record, w);
+    }
+    return ck_check_end(w, rc);
 }
 
 offpay_err offpay_wallet_create(const char *path, const char *passphrase,
@@ -1154,8 +1371,8 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
         (rc = offpay__log_create(w->log_path, header, sizeof header)) !=
             OFFPAY_OK ||
         (rc = save_sealed(w)) != OFFPAY_OK ||
-        (rc = offpay__log_open(&w->log, w->log_path, w->log_key, apply_record,
-                               w)) != OFFPAY_OK)
+        (rc = offpay__log_open(&w->log, w->log_path, w->log_key, &w->ck, 0,
+                               apply_record, w)) != OFFPAY_OK)
         goto out;
     *out = w;
     w = NULL;
@@ -1226,6 +1443,123 @@ offpay_err offpay_wallet_open_readonly(const char *path, const char *passphrase,
                                        offpay_wallet **out)
 {
     return open_as(path, passphrase, 1, out);
+}
+
+/* Codes between two checkpoints written by codes alone:
+ * offpay__wallet_checkpoint_every, or in a test build (OFFPAY_TEST_HOOKS)
+ * OFFPAY_WALLET_CHECKPOINT_EVERY from the environment, so that the crash
+ * test can kill processes between an append and its checkpoint. */
+static uint64_t checkpoint_every(void)
+{
+#ifdef OFFPAY_TEST_HOOKS
+    const char   *env = getenv("OFFPAY_WALLET_CHECKPOINT_EVERY");
+    char         *end = NULL;
+    unsigned long v;
+
+    if (env != NULL && env[0] >= '1' && env[0] <= '9') {
+        errno = 0;
+        v = strtoul(env, &end, 10);
+        if (errno == 0 && *end == '\0' && v <= UINT32_MAX)
+            return v;
+    }
+#endif
+    return offpay__wallet_checkpoint_every;
+}
+
+/* Writes a checkpoint at the log's end: the sealed file, rewritten. */
+static offpay_err checkpoint(offpay_wallet *w)
+{
+    offpay__log_mark at = {w->log.n, {0}};
+
+    memcpy(at.chain, w->log.chain, sizeof at.chain);
+    take_ck(w, &at);
+    return save_sealed(w);
+}
+
+/* Reads the records opening skipped (w->partial) into w: the whole log is
+ * replayed again into a scratch wallet, checked against the checkpoint
+ * (chain and sums) and against w (every sum, every code); only then are
+ * the codes moved into w. On failure w is as it was.
+ * Errors: OFFPAY_EINVAL (a state without its log file), OFFPAY_EIO (a code
+ * whose append failed is in memory only: the log cannot match), those of
+ * offpay__log_reread. */
+static offpay_err load_old(offpay_wallet *w)
+{
+    offpay_wallet *s;
+    offpay_err     rc;
+
+    if (!w->partial)
+        return OFFPAY_OK;
+    if (w->log.fd < 0)
+        return OFFPAY_EINVAL;
+    if (w->unlogged)
+        return OFFPAY_EIO;
+    s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return OFFPAY_ENOMEM;
+    rc = OFFPAY_ENOMEM;
+    if (w->n_creds > 0) {
+        s->creds = calloc(w->n_creds, sizeof *s->creds);
+        if (s->creds == NULL)
+            goto out;
+    }
+    for (size_t i = 0; i < w->n_creds; i++) {
+        cred_entry *c = &s->creds[i];
+
+        *c = w->creds[i];
+        c->idx = NULL;
+        c->n_idx = c->cap_idx = 0;
+        c->confirmed = c->pending = c->held = 0;
+        c->codes = c->highest = 0;
+    }
+    s->n_creds = s->cap_creds = w->n_creds;
+    s->ck = w->ck;
+    s->check_ck = 1;
+    rc = offpay__log_reread(&w->log, w->log_key, &w->ck, apply_record, s);
+    rc = ck_check_end(s, rc);
+    if (rc == OFFPAY_OK && s->n_spends != w->n_old + w->n_spends)
+        rc = OFFPAY_ECORRUPT;
+    for (size_t i = 0; i < w->n_creds && rc == OFFPAY_OK; i++) {
+        const cred_entry *a = &s->creds[i], *b = &w->creds[i];
+
+        if (a->confirmed != b->confirmed || a->pending != b->pending ||
+            a->held != b->held || a->codes != b->codes ||
+            a->highest != b->highest)
+            rc = OFFPAY_ECORRUPT;
+    }
+    if (rc != OFFPAY_OK)
+        goto out;
+    /* Swapped: s leaves with what w had. */
+    {
+        spend_entry *sp = w->spends;
+        size_t       n = w->n_spends, cap = w->cap_spends;
+
+        w->spends = s->spends;
+        w->n_spends = s->n_spends;
+        w->cap_spends = s->cap_spends;
+        s->spends = sp;
+        s->n_spends = n;
+        s->cap_spends = cap;
+    }
+    for (size_t i = 0; i < w->n_creds; i++) {
+        cred_entry *a = &s->creds[i], *b = &w->creds[i];
+        uint32_t   *idx = b->idx;
+        size_t      n = b->n_idx, cap = b->cap_idx;
+
+        b->idx = a->idx;
+        b->n_idx = a->n_idx;
+        b->cap_idx = a->cap_idx;
+        a->idx = idx;
+        a->n_idx = n;
+        a->cap_idx = cap;
+    }
+    w->n_old = 0;
+    w->partial = 0;
+out:
+    reset_log_state(s);
+    free(s->creds);
+    free(s);
+    return rc;
 }
 
 /* ---- credentials and balances --------------------------------------- */
@@ -1360,14 +1694,28 @@ offpay_err offpay_wallet_set_default_cap(offpay_wallet *w, int64_t cap)
 
 size_t offpay_wallet_n_spends(const offpay_wallet *w)
 {
-    return w == NULL ? 0 : w->n_spends;
+    return w == NULL ? 0 : w->n_old + w->n_spends;
+}
+
+/* The log before the checkpoint, read on first need. The handle is the
+ * caller's (never a const object): the readers fill its cache. */
+static offpay_err need_old(const offpay_wallet *w)
+{
+    return w->partial ? load_old((offpay_wallet *)w) : OFFPAY_OK;
 }
 
 offpay_err offpay_wallet_get_spend(const offpay_wallet *w, size_t i,
                                    offpay_wallet_spend *out)
 {
+    offpay_err rc;
+
     if (w == NULL || out == NULL)
         return OFFPAY_EINVAL;
+    if (i >= offpay_wallet_n_spends(w))
+        return OFFPAY_ENOTFOUND;
+    rc = need_old(w);
+    if (rc != OFFPAY_OK)
+        return rc;
     if (i >= w->n_spends)
         return OFFPAY_ENOTFOUND;
     *out = w->spends[i].s;
@@ -1377,8 +1725,15 @@ offpay_err offpay_wallet_get_spend(const offpay_wallet *w, size_t i,
 offpay_err offpay_wallet_get_receipt(const offpay_wallet *w, size_t i, size_t j,
                                      offpay_receipt *out)
 {
+    offpay_err rc;
+
     if (w == NULL || out == NULL)
         return OFFPAY_EINVAL;
+    if (i >= offpay_wallet_n_spends(w))
+        return OFFPAY_ENOTFOUND;
+    rc = need_old(w);
+    if (rc != OFFPAY_OK)
+        return rc;
     if (i >= w->n_spends || j >= w->spends[i].n_rc)
         return OFFPAY_ENOTFOUND;
     *out = w->spends[i].rc[j];
@@ -1468,7 +1823,7 @@ static offpay_err make_code(offpay_wallet *w, cred_entry *e, uint32_t amount,
     size_t         len = 0;
     offpay_err     rc;
 
-    if (w->n_spends >= SPENDS_MAX)
+    if (w->n_old + w->n_spends >= SPENDS_MAX)
         return OFFPAY_ERANGE; /* nothing reserved, nothing changed on disk */
     rc = grow_for_code(w, e);
     if (rc != OFFPAY_OK)
@@ -1498,8 +1853,12 @@ static offpay_err make_code(offpay_wallet *w, cred_entry *e, uint32_t amount,
     sodium_memzero(rec, sizeof rec);
     /* After the append: a migration it ran writes the log as it was. */
     add_code(w, e, &x);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
+        w->unlogged = 1; /* no checkpoint may count it now */
         return rc;
+    }
+    if (!w->unlogged && w->log.n - w->ck.n >= checkpoint_every())
+        (void)checkpoint(w); /* only an accelerator: the code is logged */
 
     rc = offpay__payment_signed_bytes(&p, msg, sizeof msg, &len);
     if (rc != OFFPAY_OK)
@@ -1606,6 +1965,13 @@ offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
     e = find_cred(w, t.serial);
     if (e != NULL)
         s = find_spend(w, e, t.counter);
+    if (s == NULL && e != NULL && w->partial) {
+        /* Perhaps a code before the checkpoint. */
+        rc = load_old(w);
+        if (rc != OFFPAY_OK)
+            return rc;
+        s = find_spend(w, e, t.counter);
+    }
     /* Never more than the code authorized (nor another code, currency or
      * merchant): such a receipt is refused, not kept. */
     if (s == NULL || receipt_fits(s, e->c.currency, &t) != OFFPAY_OK)

@@ -13,7 +13,7 @@
 
 /*
  * offpay__wallet_state_load — parse a decrypted wallet state (the JSON
- * described at the top of wallet.c, format 1, 2 or 3) into a new wallet
+ * described at the top of wallet.c, format 1 to 4) into a new wallet
  * handle that has no file: every call that would save fails. The parser is
  * strict: exact key sets, types and ranges, no duplicate credentials,
  * codes of one credential in strictly increasing counter order, (formats
@@ -21,8 +21,11 @@
  * every receipt decodable and matching its code, at most
  * OFFPAY_WALLET_RECEIPTS_PER_CODE per code. A format 1 or 2 state (its log
  * inside) gets a fresh log key, as a migration would, so that
- * offpay__wallet_log_image gives the log a format 3 state goes with; a
- * format 3 state has an empty log until offpay__wallet_log_replay.
+ * offpay__wallet_log_image gives the log a format 4 state goes with; a
+ * format 3 or 4 state has an empty log until offpay__wallet_log_replay
+ * (a format 4 state whose checkpoint counts records has its sums, but
+ * offpay_wallet_get_spend and offpay__wallet_log_image refuse it with
+ * OFFPAY_EINVAL: its codes are in a log file it does not have).
  * Needs offpay_init().
  * On success *out is the handle (offpay_wallet_close it); else NULL.
  * Errors: OFFPAY_EINVAL (NULL out, or NULL plain with len > 0),
@@ -34,8 +37,9 @@ offpay_err offpay__wallet_state_load(const uint8_t *plain, size_t len,
 
 /*
  * offpay__wallet_state_dump — the state of w as the JSON the wallet file
- * holds (always the current format, 3: no log). *text is NUL-terminated, *len
- * its length; it holds the wallet's secret key seed: free it with
+ * holds (always the current format, 4: no log; the checkpoint as loaded
+ * or last taken). *text is NUL-terminated, *len its length; it holds the
+ * wallet's secret key seed: free it with
  * offpay__json_free (core/jsonutil.h), which wipes it after offpay_init().
  * Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_ECRYPTO.
  */
@@ -52,12 +56,14 @@ offpay_err offpay__wallet_log_image(const offpay_wallet *w, uint8_t **img,
                                     size_t *len);
 
 /*
- * offpay__wallet_log_replay — replay a log file image into w, a format 3
- * state from offpay__wallet_state_load whose log is still empty (else
- * OFFPAY_EINVAL), as opening the wallet does: records authenticated under
- * w's log key at their index, a torn last record dropped (*valid_len, when
- * not NULL, is the length of what was kept), every record strictly
- * checked. On OFFPAY_ECORRUPT w holds what came before the bad record.
+ * offpay__wallet_log_replay — replay a whole log file image into w, a
+ * format 3 or 4 state from offpay__wallet_state_load whose log is still
+ * empty (else OFFPAY_EINVAL), as reading a whole log does: records
+ * authenticated under w's log key at their index, a torn last record
+ * dropped unless the checkpoint covers it (*valid_len, when not NULL, is
+ * the length of what was kept), every record strictly checked, and the
+ * checkpoint's chain and sums matched at its record count.
+ * On OFFPAY_ECORRUPT w holds what came before the bad record.
  * Errors: OFFPAY_EINVAL, OFFPAY_ECORRUPT, OFFPAY_ENOMEM.
  */
 offpay_err offpay__wallet_log_replay(offpay_wallet *w, const uint8_t *img,
@@ -70,5 +76,9 @@ offpay_err offpay__wallet_log_replay(offpay_wallet *w, const uint8_t *img,
  */
 offpay_err offpay__wallet_log_seal(const offpay_wallet *w, uint64_t index,
                                    const uint8_t plain[256], uint8_t rec[280]);
+
+/* Codes between two checkpoints a wallet writes by codes alone (4096; tests
+ * lower it). */
+extern uint32_t offpay__wallet_checkpoint_every;
 
 #endif

@@ -893,7 +893,7 @@ static void test_format1_wallet_opens(void)
             /* Migrated at open, once: the log moved out of the file. */
             REQUIRE_OK(
                 offpay__wallet_file_load(f.path, PASS, &plain, &plain_len));
-            CHECK(memcmp(plain, "{\"format\":3,", 12) == 0);
+            CHECK(memcmp(plain, "{\"format\":4,", 12) == 0);
             offpay__wallet_plain_free(plain, plain_len);
             plain = NULL;
             CHECK(log_records(&f) == 3);
@@ -914,7 +914,7 @@ static void test_format1_wallet_opens(void)
         REQUIRE_OK(offpay_wallet_set_default_cap(f.w, 0));
     }
     REQUIRE_OK(offpay__wallet_file_load(f.path, PASS, &plain, &plain_len));
-    CHECK(plain_len > 12 && memcmp(plain, "{\"format\":3,", 12) == 0 &&
+    CHECK(plain_len > 12 && memcmp(plain, "{\"format\":4,", 12) == 0 &&
           !contains(plain, plain_len, "spends"));
     offpay__wallet_plain_free(plain, plain_len);
 
@@ -1004,7 +1004,7 @@ static void test_state_loader_strict(void)
     REQUIRE_OK(offpay_wallet_pay(f.w, 300, EUR, NOW, &code, NULL));
     free(code);
     REQUIRE_OK(offpay__wallet_state_dump(f.w, &text, &len));
-    CHECK(strstr(text, "\"format\":3,") != NULL &&
+    CHECK(strstr(text, "\"format\":4,") != NULL &&
           strstr(text, "spends") == NULL);
     REQUIRE_OK(offpay__wallet_log_image(f.w, &img, &img_len));
     CHECK(img_len == OFFPAY__LOG_HEADER_BYTES + 3 * OFFPAY__LOG_RECORD_BYTES);
@@ -1109,7 +1109,21 @@ static void test_state_loader_strict(void)
         offpay__json_free(m_);                                                 \
     } while (0)
     MUTATE3(json_object_set_new(root, "extra", json_true()));
-    MUTATE3(json_object_set_new(root, "format", json_integer(4)));
+    MUTATE3(json_object_set_new(root, "format", json_integer(5)));
+    /* The checkpoint: exact keys, its codes the credentials' sum, sums a
+     * code count can make. */
+    MUTATE3(json_object_del(root, "checkpoint"));
+    MUTATE3(json_object_set_new(json_object_get(root, "checkpoint"), "codes",
+                                json_integer(1)));
+    MUTATE3(json_object_set_new(json_object_get(root, "checkpoint"), "extra",
+                                json_integer(1)));
+    MUTATE3(json_object_set_new(json_object_get(root, "checkpoint"), "chain",
+                                json_string("00")));
+    MUTATE3(json_object_del(json_array_get(json_object_get(root, "creds"), 0),
+                            "held"));
+    MUTATE3(json_object_set_new(
+        json_array_get(json_object_get(root, "creds"), 0), "pending",
+        json_integer(5))); /* sums without a code */
     MUTATE3(json_object_set_new(root, "log_key", json_string("00")));
     MUTATE3(json_object_del(root, "log_key"));
     MUTATE3(json_object_set_new(root, "spends", json_array()));
@@ -1387,7 +1401,16 @@ static void test_old_caps_gone(void)
     offpay__json_free(state);
     REQUIRE(root != NULL);
     json_object_del(root, "log_key");
+    json_object_del(root, "checkpoint");
     json_object_set_new(root, "format", json_integer(2));
+    {
+        json_t *c0 = json_array_get(json_object_get(root, "creds"), 0);
+        static const char *const ck[] = {"highest", "codes", "confirmed",
+                                         "pending", "held"};
+
+        for (size_t i = 0; i < sizeof ck / sizeof ck[0]; i++)
+            json_object_del(c0, ck[i]);
+    }
     spends = json_array();
     for (int i = 1; i <= 6000; i++)
         json_array_append_new(
@@ -1478,6 +1501,389 @@ static void test_weak_file_resealed_by_first_code(void)
     fixture_free(&f);
 }
 
+/* The record count of the checkpoint in the fixture's sealed file (-1 if
+ * unreadable). */
+static long long sealed_ck_records(const fixture *f)
+{
+    uint8_t  *plain = NULL;
+    size_t    plain_len = 0;
+    json_t   *root;
+    long long k = -1;
+
+    if (offpay__wallet_file_load(f->path, PASS, &plain, &plain_len) !=
+        OFFPAY_OK)
+        return -1;
+    root = json_loadb((const char *)plain, plain_len, 0, NULL);
+    offpay__wallet_plain_free(plain, plain_len);
+    if (root != NULL && json_is_integer(json_object_get(
+                            json_object_get(root, "checkpoint"), "records")))
+        k = json_integer_value(
+            json_object_get(json_object_get(root, "checkpoint"), "records"));
+    json_decref(root);
+    return k;
+}
+
+/* Flips one byte of the fixture's log at off; 1 on success. */
+static int flip_log_byte(const fixture *f, long off)
+{
+    char    log[700];
+    uint8_t c;
+    int     fd, ok;
+
+    snprintf(log, sizeof log, "%s.log", f->path);
+    fd = open(log, O_RDWR);
+    if (fd < 0)
+        return 0;
+    ok = pread(fd, &c, 1, off) == 1;
+    c ^= 0x40;
+    ok = ok && pwrite(fd, &c, 1, off) == 1;
+    return close(fd) == 0 && ok;
+}
+
+/* Cuts the fixture's log to n whole records; 1 on success. */
+static int cut_log(const fixture *f, long n)
+{
+    char log[700];
+
+    snprintf(log, sizeof log, "%s.log", f->path);
+    return truncate(log, OFFPAY__LOG_HEADER_BYTES +
+                             n * (long)OFFPAY__LOG_RECORD_BYTES) == 0;
+}
+
+/*
+ * Issue 6 item 12: opening a wallet decrypts only the log records after
+ * the checkpoint its sealed file carries (a change of the sealed state
+ * writes one): balances and counters come from the checkpoint. The older
+ * records are read, every one of them, only when the log is listed, and
+ * the list is the one before the restart.
+ */
+static void test_open_reads_only_records_after_checkpoint(void)
+{
+    fixture               f;
+    term                  shop;
+    offpay_payment        p;
+    offpay_wallet_balance b0, b1;
+    offpay_wallet_spend   before[40], s;
+    char                 *code = NULL, *rt;
+    uint64_t              opened;
+    size_t                n;
+
+    REQUIRE(fixture_init(&f, "ck_open"));
+    REQUIRE(give(&f, 1000000, EUR, OFFPAY_CRED_ALLOW_UNBOUND));
+    REQUIRE(term_init(&f, &shop, 7, "Shop"));
+    for (int i = 0; i < 30; i++) {
+        REQUIRE_OK(offpay_wallet_pay(f.w, 10 + i, EUR, NOW, &code, &p));
+        free(code);
+        if (i % 5 == 0) {
+            rt = receipt(&shop, p.cred.serial, p.counter, 9, NOW + 1);
+            REQUIRE(rt != NULL);
+            REQUIRE_OK(offpay_wallet_take_receipt(f.w, rt, NOW + 2, NULL));
+            free(rt);
+        }
+    }
+    /* 30 codes and 6 receipts: a change of the sealed state checkpoints
+     * them. */
+    REQUIRE_OK(offpay_wallet_set_default_cap(f.w, 0));
+    CHECK(sealed_ck_records(&f) == 36);
+    for (int i = 0; i < 3; i++) {
+        REQUIRE_OK(offpay_wallet_pay(f.w, 5, EUR, NOW, &code, NULL));
+        free(code);
+    }
+    n = offpay_wallet_n_spends(f.w);
+    REQUIRE(n == 33);
+    for (size_t i = 0; i < n; i++)
+        REQUIRE_OK(offpay_wallet_get_spend(f.w, i, &before[i]));
+    REQUIRE_OK(offpay_wallet_get_balance(f.w, 0, NOW, &b0));
+
+    opened = offpay__log_records_opened;
+    REQUIRE(reopen(&f));
+    CHECK(offpay__log_records_opened - opened == 3);
+    REQUIRE_OK(offpay_wallet_get_balance(f.w, 0, NOW, &b1));
+    CHECK(memcmp(&b0, &b1, sizeof b0) == 0);
+    CHECK(b1.codes == 33 && b1.confirmed == 54 && b1.held > 0);
+    CHECK(offpay_wallet_n_spends(f.w) == 33);
+    /* Listing reads the whole log once, checked against the checkpoint. */
+    opened = offpay__log_records_opened;
+    for (size_t i = 0; i < n; i++) {
+        REQUIRE_OK(offpay_wallet_get_spend(f.w, i, &s));
+        CHECK(memcmp(&s, &before[i], sizeof s) == 0);
+    }
+    CHECK(offpay__log_records_opened - opened == 39);
+    REQUIRE_OK(offpay_wallet_pay(f.w, 5, EUR, NOW, &code, &p));
+    free(code);
+    CHECK(p.counter == 34);
+    REQUIRE_OK(offpay_wallet_get_balance(f.w, 0, NOW, &b1));
+    CHECK(b1.codes == 34 && b1.pending == b0.pending + 5);
+    offpay_keypair_wipe(&shop.kp);
+    fixture_free(&f);
+}
+
+/*
+ * Issue 6 item 12: the checkpoint binds the records before it (a BLAKE2b
+ * chain of their bytes). A damaged one is not read at open, but reading
+ * the log (a listing, show-code, a receipt naming an old code) finds it:
+ * OFFPAY_ECORRUPT, while balances and new codes go on. A log cut below
+ * the checkpoint does not open.
+ */
+static void test_checkpoint_binds_older_records(void)
+{
+    fixture               f;
+    term                  shop;
+    offpay_payment        p, p3;
+    offpay_wallet_balance b;
+    offpay_wallet_spend   s;
+    offpay_receipt        r;
+    char                 *code = NULL, *rt;
+    const long rec3 = OFFPAY__LOG_HEADER_BYTES + 3 * OFFPAY__LOG_RECORD_BYTES;
+
+    memset(&p3, 0, sizeof p3);
+    REQUIRE(fixture_init(&f, "ck_binds"));
+    REQUIRE(give(&f, 100000, EUR, OFFPAY_CRED_ALLOW_UNBOUND));
+    REQUIRE(term_init(&f, &shop, 7, "Shop"));
+    for (int i = 0; i < 10; i++) {
+        REQUIRE_OK(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, &p));
+        free(code);
+        if (i == 3)
+            p3 = p;
+    }
+    REQUIRE_OK(offpay_wallet_set_default_cap(f.w, 0));
+    CHECK(sealed_ck_records(&f) == 10);
+    REQUIRE_OK(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, NULL));
+    free(code);
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+
+    REQUIRE(flip_log_byte(&f, rec3 + 20));
+    REQUIRE(reopen(&f)); /* not read */
+    REQUIRE_OK(offpay_wallet_get_balance(f.w, 0, NOW, &b));
+    CHECK(b.codes == 11 && b.pending == 110);
+    CHECK(offpay_wallet_n_spends(f.w) == 11);
+    CHECK_ERR(offpay_wallet_get_spend(f.w, 0, &s), OFFPAY_ECORRUPT);
+    CHECK_ERR(offpay_wallet_get_receipt(f.w, 0, 0, &r), OFFPAY_ECORRUPT);
+    CHECK_ERR(offpay_wallet_code_text(f.w, 10, &code), OFFPAY_ECORRUPT);
+    CHECK(code == NULL);
+    rt = receipt(&shop, p3.cred.serial, p3.counter, 9, NOW + 1);
+    REQUIRE(rt != NULL);
+    CHECK_ERR(offpay_wallet_take_receipt(f.w, rt, NOW + 2, NULL),
+              OFFPAY_ECORRUPT);
+    /* The wallet goes on paying from the checkpoint's sums. */
+    REQUIRE_OK(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, &p));
+    free(code);
+    CHECK(p.counter == 12);
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+
+    /* Repaired, the whole log reads again. */
+    REQUIRE(flip_log_byte(&f, rec3 + 20));
+    REQUIRE(reopen(&f));
+    REQUIRE_OK(offpay_wallet_get_spend(f.w, 3, &s));
+    CHECK(s.counter == 4);
+    REQUIRE_OK(offpay_wallet_take_receipt(f.w, rt, NOW + 2, NULL));
+    REQUIRE_OK(offpay_wallet_get_spend(f.w, 3, &s));
+    CHECK(s.n_receipts == 1 && s.charged == 9);
+    free(rt);
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+
+    /* The receipt above checkpointed nothing: K is still 10. */
+    CHECK(sealed_ck_records(&f) == 10);
+    REQUIRE(cut_log(&f, 9));
+    CHECK_ERR(offpay_wallet_open(f.path, PASS, &f.w), OFFPAY_ECORRUPT);
+    offpay_keypair_wipe(&shop.kp);
+    fixture_free(&f);
+}
+
+/*
+ * Issue 6 item 12: every offpay__wallet_checkpoint_every codes the sealed
+ * file takes a checkpoint; a crash (here: the replace of the sealed file
+ * failing) between a code's append and its checkpoint loses nothing: the
+ * code was returned, the next open replays it from the older checkpoint,
+ * and counters never go back. A checkpoint naming more records than the
+ * log holds is corruption.
+ */
+static void test_checkpoint_every_n_codes_and_crash(void)
+{
+    fixture               f;
+    offpay_payment        p;
+    offpay_wallet_balance b;
+    char                 *code = NULL;
+    uint64_t              opened;
+
+    offpay__wallet_checkpoint_every = 8;
+    REQUIRE(fixture_init(&f, "ck_every"));
+    REQUIRE(give(&f, 100000, EUR, OFFPAY_CRED_ALLOW_UNBOUND));
+    for (int i = 0; i < 7; i++) {
+        REQUIRE_OK(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, NULL));
+        free(code);
+    }
+    CHECK(sealed_ck_records(&f) == 0);
+    /* The 8th code's checkpoint cannot be written: the code stands. */
+    offpay__file_fault_hook = fault;
+    fail_step = "rename";
+    REQUIRE_OK(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, &p));
+    free(code);
+    fail_step = NULL;
+    offpay__file_fault_hook = NULL;
+    CHECK(p.counter == 8);
+    CHECK(sealed_ck_records(&f) == 0);
+    opened = offpay__log_records_opened;
+    REQUIRE(reopen(&f));
+    CHECK(offpay__log_records_opened - opened == 8);
+    REQUIRE_OK(offpay_wallet_get_balance(f.w, 0, NOW, &b));
+    CHECK(b.codes == 8 && b.pending == 80);
+    REQUIRE_OK(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, &p));
+    free(code);
+    CHECK(p.counter == 9);
+    /* Reopened from the file's checkpoint (0), that code is 9 records
+     * past it: its checkpoint is written. */
+    CHECK(sealed_ck_records(&f) == 9);
+    for (int i = 0; i < 11; i++) {
+        REQUIRE_OK(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, &p));
+        free(code);
+    }
+    CHECK(p.counter == 20);
+    CHECK(sealed_ck_records(&f) == 17);
+    opened = offpay__log_records_opened;
+    REQUIRE(reopen(&f));
+    CHECK(offpay__log_records_opened - opened == 3);
+    REQUIRE_OK(offpay_wallet_get_balance(f.w, 0, NOW, &b));
+    CHECK(b.codes == 20 && b.pending == 200);
+    REQUIRE_OK(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, &p));
+    free(code);
+    CHECK(p.counter == 21);
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+    /* Records after the checkpoint cut at a record boundary read as never
+     * appended; below it, the checkpoint's records are missing. */
+    REQUIRE(cut_log(&f, 17));
+    REQUIRE(reopen(&f));
+    REQUIRE_OK(offpay_wallet_get_balance(f.w, 0, NOW, &b));
+    CHECK(b.codes == 17);
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+    REQUIRE(cut_log(&f, 16));
+    CHECK_ERR(offpay_wallet_open(f.path, PASS, &f.w), OFFPAY_ECORRUPT);
+    offpay__wallet_checkpoint_every = 4096;
+    fixture_free(&f);
+}
+
+/*
+ * A receipt taken after the checkpoint for a code before it: taking it
+ * reads the older records; the next open meets it among the records after
+ * the checkpoint and reads the whole log (checked) to place it.
+ */
+static void test_receipt_for_code_before_checkpoint(void)
+{
+    fixture               f;
+    term                  shop;
+    offpay_payment        p, p2;
+    offpay_wallet_balance b0, b1;
+    offpay_wallet_spend   s;
+    char                 *code = NULL, *rt;
+    uint64_t              opened;
+
+    memset(&p2, 0, sizeof p2);
+    REQUIRE(fixture_init(&f, "ck_receipt"));
+    REQUIRE(give(&f, 100000, EUR, OFFPAY_CRED_ALLOW_UNBOUND));
+    REQUIRE(term_init(&f, &shop, 7, "Shop"));
+    for (int i = 0; i < 5; i++) {
+        REQUIRE_OK(offpay_wallet_pay(f.w, 100, EUR, NOW, &code, &p));
+        free(code);
+        if (i == 1)
+            p2 = p;
+    }
+    REQUIRE_OK(offpay_wallet_set_default_cap(f.w, 0));
+    REQUIRE(reopen(&f));
+    rt = receipt(&shop, p2.cred.serial, p2.counter, 60, NOW + 1);
+    REQUIRE(rt != NULL);
+    REQUIRE_OK(offpay_wallet_take_receipt(f.w, rt, NOW + 2, NULL));
+    free(rt);
+    REQUIRE_OK(offpay_wallet_get_balance(f.w, 0, NOW, &b0));
+    CHECK(b0.confirmed == 60 && b0.held == 40 && b0.pending == 400);
+    opened = offpay__log_records_opened;
+    REQUIRE(reopen(&f));
+    CHECK(offpay__log_records_opened - opened >= 6);
+    REQUIRE_OK(offpay_wallet_get_balance(f.w, 0, NOW, &b1));
+    CHECK(memcmp(&b0, &b1, sizeof b0) == 0);
+    REQUIRE_OK(offpay_wallet_get_spend(f.w, 1, &s));
+    CHECK(s.n_receipts == 1 && s.charged == 60);
+    offpay_keypair_wipe(&shop.kp);
+    fixture_free(&f);
+}
+
+/* Copies file from to to; 1 on success. */
+static int copy_file(const char *from, const char *to)
+{
+    size_t   len = 0;
+    uint8_t *b = slurp(from, &len);
+    int      ok = b != NULL && put_file(to, b, len);
+
+    free(b);
+    return ok;
+}
+
+/*
+ * Issue 6 item 12: a log swapped for another one of the same wallet (every
+ * record authentic at its index: a copy of the wallet that went on
+ * differently) under a sealed file whose checkpoint counts as many
+ * records opens, but its first read of the older records fails on the
+ * chain (OFFPAY_ECORRUPT) instead of listing codes that were never made.
+ */
+static void test_swapped_log_caught_by_chain(void)
+{
+    fixture             f;
+    offpay_wallet_spend s;
+    char                log[700], wa[700], la[700], ws[700], ls[700];
+    char               *code = NULL;
+
+    REQUIRE(fixture_init(&f, "ck_swap"));
+    REQUIRE(give(&f, 100000, EUR, OFFPAY_CRED_ALLOW_UNBOUND));
+    snprintf(log, sizeof log, "%s.log", f.path);
+    snprintf(ws, sizeof ws, "%s/w.s", f.dir);
+    snprintf(ls, sizeof ls, "%s/l.s", f.dir);
+    snprintf(wa, sizeof wa, "%s/w.a", f.dir);
+    snprintf(la, sizeof la, "%s/l.a", f.dir);
+    for (int i = 0; i < 5; i++) {
+        REQUIRE_OK(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, NULL));
+        free(code);
+    }
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+    REQUIRE(copy_file(f.path, ws) && copy_file(log, ls));
+    /* Copy A: five more codes of 10, checkpointed at 10 records. */
+    REQUIRE(reopen(&f));
+    for (int i = 0; i < 5; i++) {
+        REQUIRE_OK(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, NULL));
+        free(code);
+    }
+    REQUIRE_OK(offpay_wallet_set_default_cap(f.w, 0));
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+    REQUIRE(copy_file(f.path, wa) && copy_file(log, la));
+    /* Copy B: from the same five, five others of 10 a minute later (the
+     * same sums: only the chain tells them apart). */
+    REQUIRE(copy_file(ws, f.path) && copy_file(ls, log));
+    REQUIRE(reopen(&f));
+    for (int i = 0; i < 5; i++) {
+        REQUIRE_OK(offpay_wallet_pay(f.w, 10, EUR, NOW + 60, &code, NULL));
+        free(code);
+    }
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+    /* A's sealed file over B's log. */
+    REQUIRE(copy_file(wa, f.path));
+    REQUIRE(reopen(&f));
+    CHECK_ERR(offpay_wallet_get_spend(f.w, 9, &s), OFFPAY_ECORRUPT);
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+    /* A's own log reads. */
+    REQUIRE(copy_file(la, log));
+    REQUIRE(reopen(&f));
+    REQUIRE_OK(offpay_wallet_get_spend(f.w, 9, &s));
+    CHECK(s.time == NOW && s.counter == 10);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -1502,6 +1908,14 @@ int main(void)
         {"old_caps_gone", test_old_caps_gone},
         {"weak_file_resealed_by_first_code",
          test_weak_file_resealed_by_first_code},
+        {"open_reads_only_records_after_checkpoint",
+         test_open_reads_only_records_after_checkpoint},
+        {"checkpoint_binds_older_records", test_checkpoint_binds_older_records},
+        {"checkpoint_every_n_codes_and_crash",
+         test_checkpoint_every_n_codes_and_crash},
+        {"receipt_for_code_before_checkpoint",
+         test_receipt_for_code_before_checkpoint},
+        {"swapped_log_caught_by_chain", test_swapped_log_caught_by_chain},
         {NULL, NULL},
     };
 
