@@ -230,6 +230,7 @@ int main(int argc, char **argv)
     sigset_t            sigs;
     uint64_t            p;
     int                 rc, status = 3;
+    offpay_err          err;
 
     memset(&srv, 0, sizeof srv);
     rc = parse_opts(argc, argv, &o);
@@ -265,10 +266,10 @@ int main(int argc, char **argv)
     srv.cfg.tx_items = (size_t)o.tx_items;
     if (load_issuer(&o, &srv, &b, &kid, sk, srv_now()) != OFFPAY_OK)
         goto out;
-    rc = srv_pool_open(o.db, o.threads + 1, &b, kid, sk, &srv.pool);
-    if (rc != OFFPAY_OK) {
-        fprintf(stderr, "offpayd: ledger %s: %s\n", o.db,
-                offpay_strerror((offpay_err)rc));
+    err = srv_pool_open(o.db, o.threads + 1, &b, kid, sk, &srv.pool);
+    if (err != OFFPAY_OK) {
+        fprintf(stderr, "offpayd: ledger %s: %s (%s)\n", o.db,
+                offpay_strerror(err), offpay_errname(err));
         goto out;
     }
     if (srv_daemon_start(&srv, addr, port, o.threads, &d, &bound) !=
