@@ -1063,6 +1063,9 @@ static offpay_err load_ck(offpay_wallet *w, const json_t *root)
             OFFPAY_OK ||
         n > k || k > n * (1 + RECEIPTS_PER_CODE))
         return OFFPAY_ECORRUPT;
+    /* chain(0) is 32 zero bytes: a checkpoint of no records has it. */
+    if (k == 0 && !sodium_is_zero(w->ck.chain, sizeof w->ck.chain))
+        return OFFPAY_ECORRUPT;
     w->ck.n = k;
     w->ck_codes = n;
     return OFFPAY_OK;
