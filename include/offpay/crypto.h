@@ -38,6 +38,12 @@ offpay_err offpay_keypair_generate(offpay_keypair *kp);
 offpay_err offpay_keypair_from_seed(const uint8_t   seed[OFFPAY_SEED_BYTES],
                                     offpay_keypair *kp);
 
+/* 1 when pk is a public key libsodium accepts as a verifier (a canonical
+ * encoding of a point of the main subgroup, not of small order), else 0.
+ * Nothing is ever signed for, or trusted from, a key that is not.
+ * Thread-safe. */
+int offpay_pk_usable(const uint8_t pk[OFFPAY_PK_BYTES]);
+
 /* Wipes the key pair (sodium_memzero). NULL is a no-op. */
 void offpay_keypair_wipe(offpay_keypair *kp);
 

@@ -23,6 +23,11 @@ const char *offpay_version(void)
     return OFFPAY_VERSION_STRING;
 }
 
+int offpay_pk_usable(const uint8_t pk[OFFPAY_PK_BYTES])
+{
+    return pk != NULL && crypto_core_ed25519_is_valid_point(pk) == 1;
+}
+
 offpay_err offpay_keypair_generate(offpay_keypair *kp)
 {
     if (kp == NULL)

@@ -8,13 +8,6 @@
 #include "core/message_int.h"
 #include "offpay/issuer.h"
 
-/* A key libsodium accepts as a verifier: canonical, not of small order, on
- * the main subgroup. Never sign a credential for anything else. */
-static int key_usable(const uint8_t pk[OFFPAY_PK_BYTES])
-{
-    return crypto_core_ed25519_is_valid_point(pk) == 1;
-}
-
 offpay_err offpay_issuer_sign_bundle(const uint8_t        sk[OFFPAY_SK_BYTES],
                                      offpay_trust_bundle *b)
 {
@@ -39,7 +32,7 @@ offpay_err offpay_issuer_sign_wallet_cred(const uint8_t sk[OFFPAY_SK_BYTES],
 
     if (sk == NULL || c == NULL)
         return OFFPAY_EINVAL;
-    if (!key_usable(c->wallet_pk))
+    if (!offpay_pk_usable(c->wallet_pk))
         return OFFPAY_EWEAK_KEY;
     /* The encoder validates every field; refuse to sign what it refuses. */
     if (offpay_wallet_cred_encode(c, check, sizeof check, &len) != OFFPAY_OK)
@@ -57,7 +50,7 @@ offpay_err offpay_issuer_sign_terminal_cred(const uint8_t sk[OFFPAY_SK_BYTES],
 
     if (sk == NULL || c == NULL)
         return OFFPAY_EINVAL;
-    if (!key_usable(c->terminal_pk))
+    if (!offpay_pk_usable(c->terminal_pk))
         return OFFPAY_EWEAK_KEY;
     /* The encoder validates every field; refuse to sign what it refuses. */
     if (offpay_terminal_cred_encode(c, msg, sizeof msg, &len) != OFFPAY_OK)

@@ -171,11 +171,6 @@ static offpay_err seed_of(const offpay_keypair *kp,
                                                              : OFFPAY_ECRYPTO;
 }
 
-static int key_usable(const uint8_t pk[OFFPAY_PK_BYTES])
-{
-    return crypto_core_ed25519_is_valid_point(pk) == 1;
-}
-
 /* ---- the state document ---------------------------------------------- */
 
 /* Appends v to arr as the JSON integer with the same 64 bits. */
@@ -410,7 +405,7 @@ static offpay_err parse_terminals(offpay_issuer *is, const json_t *terms)
             (rc = get_bits(o, "merchant", &t->merchant)) != OFFPAY_OK)
             return rc;
         t->id = (uint32_t)v;
-        if (!key_usable(t->pk) || t->id >= is->next_terminal_id ||
+        if (!offpay_pk_usable(t->pk) || t->id >= is->next_terminal_id ||
             (i > 0 && t->id <= is->terminals[i - 1].id))
             return OFFPAY_ECORRUPT;
         for (size_t j = 0; j < i; j++)
@@ -970,7 +965,7 @@ offpay_err offpay_issuer_issue_wallet(offpay_issuer *is,
     if (is == NULL || wallet_pk == NULL || out == NULL ||
         valid_from > expires || (flags & ~OFFPAY_CRED_FLAGS_KNOWN) != 0)
         return OFFPAY_EINVAL;
-    if (!key_usable(wallet_pk))
+    if (!offpay_pk_usable(wallet_pk))
         return OFFPAY_EWEAK_KEY;
     if (limit <= 0 || limit > OFFPAY_WIRE_AMOUNT_MAX ||
         is->next_serial >= INT64_MAX)
@@ -1029,7 +1024,7 @@ offpay_issuer_issue_terminal(offpay_issuer *is, uint64_t merchant_id,
     if (is == NULL || terminal_pk == NULL || name == NULL || out == NULL ||
         valid_from > expires)
         return OFFPAY_EINVAL;
-    if (!key_usable(terminal_pk))
+    if (!offpay_pk_usable(terminal_pk))
         return OFFPAY_EWEAK_KEY;
     nlen = strlen(name);
     if (nlen == 0 || nlen > OFFPAY_NAME_MAX)
@@ -1279,8 +1274,7 @@ out:
 }
 
 offpay_err offpay_issuer_signing_key(const offpay_issuer *is, uint32_t now,
-                                     uint16_t *kid,
-                                     uint8_t   sk[OFFPAY_SK_BYTES])
+                                     uint16_t *kid, uint8_t sk[OFFPAY_SK_BYTES])
 {
     const issuer_key *k;
 

@@ -371,13 +371,6 @@ offpay_err offpay_ledger_merchant_add(offpay_ledger *l, const char *name,
     return rc;
 }
 
-/* Keys libsodium would refuse as verifiers: not a canonical encoding of a
- * point of the main subgroup, or of small order. */
-static int weak_key(const uint8_t pk[OFFPAY_PK_BYTES])
-{
-    return crypto_core_ed25519_is_valid_point(pk) != 1;
-}
-
 struct terminal_ctx {
     uint64_t             merchant;
     const uint8_t       *pk;
@@ -439,7 +432,7 @@ offpay_ledger_terminal_add(offpay_ledger *l, uint64_t merchant_id,
         return OFFPAY_EINVAL;
     if (!l->has_trust)
         return OFFPAY_ECRYPTO;
-    if (weak_key(pk))
+    if (!offpay_pk_usable(pk))
         return OFFPAY_EWEAK_KEY;
     memset(&c, 0, sizeof c);
     c.merchant = merchant_id;
@@ -567,7 +560,7 @@ offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
         return OFFPAY_EINVAL;
     if (!l->has_trust)
         return OFFPAY_ECRYPTO;
-    if (weak_key(wallet_pk))
+    if (!offpay_pk_usable(wallet_pk))
         return OFFPAY_EWEAK_KEY;
     memset(&c, 0, sizeof c);
     c.account = wallet_account;
