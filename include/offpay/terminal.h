@@ -279,6 +279,38 @@ offpay_err offpay_terminal_journal(offpay_terminal *t,
                                              void                       *ctx),
                                    void *ctx);
 
+/* What offpay_terminal_upload did. */
+typedef struct offpay_upload_report {
+    size_t  sent;     /* entries sent (replays of earlier uploads too) */
+    size_t  decided;  /* entries offpayd decided, now marked uploaded */
+    size_t  settled;  /* of which paid in full or in part */
+    size_t  rejected; /* of which refused (their reason is in the log) */
+    size_t  left;     /* entries still to upload (an error stopped it) */
+    int64_t paid;     /* minor units credited to the merchant */
+    int     synced;   /* 1: the newest bundle and list were taken */
+} offpay_upload_report;
+
+/*
+ * offpay_terminal_upload — what a terminal does online: send every journal
+ * entry not yet uploaded to offpayd at base_url ("http://127.0.0.1:8080")
+ * in signed batches of at most batch entries (0: 500), mark each entry
+ * uploaded once offpayd returned its result (results are durable on the
+ * server before the reply, and an entry sent twice moves money once), then
+ * take offpayd's trust bundle and revocation list as offpay_terminal_sync
+ * does (their signatures checked against the pinned root key). t must be
+ * opened with its passphrase (requests are signed with its key). A network
+ * error or a 5xx answer is retried after 1, 2, 4 s (three tries); what was
+ * not decided stays for the next call, so the call may be cut off at any
+ * moment (an entry is marked only after its result arrived). rep may be
+ * NULL.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE (no key), OFFPAY_EIO (offpayd
+ * unreachable or refusing the upload: the message is on stderr of the
+ * CLI; see the report's left), the sync's errors, the journal's.
+ */
+offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
+                                  size_t batch, uint32_t now,
+                                  offpay_upload_report *rep);
+
 /* Enables (1) or disables (0) the cache of already-verified wallet
  * credentials (enabled by default): with it, a code from a credential seen
  * before costs one signature verification instead of two. */

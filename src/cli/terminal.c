@@ -33,7 +33,13 @@ static const char help[] =
     "  sync              after reaching the issuer: a new revocation list\n"
     "                    and/or bundle; resets the offline counters when\n"
     "                    something is newer than what the terminal holds\n"
-    "      --revlist FILE  --bundle FILE\n"
+    "      --revlist FILE  --bundle FILE   from files (air-gapped), or\n"
+    "      --server URL    online: upload every payment not yet uploaded to\n"
+    "                    offpayd (signed batches; each marked uploaded once\n"
+    "                    offpayd returned its result, so it is safe to stop\n"
+    "                    at any moment and run again), print what settled,\n"
+    "                    then take offpayd's bundle and revocation list;\n"
+    "                    needs the passphrase (requests are signed)\n"
     "  risk              print the risk rules; change them with\n"
     "      --set NAME=VALUE (repeatable): floor-unbound, floor-bound,\n"
     "      cumulative (amounts), max-offline-payments, max-offline-hours,\n"
@@ -90,7 +96,7 @@ static const char help[] =
 
 typedef struct term_args {
     const char *dir, *pass_file, *root, *bundle, *revlist, *currency, *amount,
-        *image, *code, *png, *svg, *receipt_png, *seq;
+        *image, *code, *png, *svg, *receipt_png, *seq, *server;
     const char *sets[MAX_SETS];
     int         n_sets, show, json, force;
 } term_args;
@@ -104,6 +110,7 @@ static int parse(int argc, char **argv, void *args)
         {"root", required_argument, NULL, 'r'},
         {"bundle", required_argument, NULL, 'b'},
         {"revlist", required_argument, NULL, 'l'},
+        {"server", required_argument, NULL, 'U'},
         {"currency", required_argument, NULL, 'c'},
         {"amount", required_argument, NULL, 'a'},
         {"image", required_argument, NULL, 'i'},
@@ -140,6 +147,9 @@ static int parse(int argc, char **argv, void *args)
             break;
         case 'l':
             a->revlist = optarg;
+            break;
+        case 'U':
+            a->server = optarg;
             break;
         case 'c':
             a->currency = optarg;
@@ -344,9 +354,37 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
     size_t           blen = 0, rlen = 0;
     offpay_err       rc;
 
+    if (a->server != NULL) {
+        offpay_upload_report r;
+        char                 money[OFFPAY_AMOUNT_TEXT_MAX + 8];
+
+        if (a->bundle != NULL || a->revlist != NULL)
+            return cli_usage_error("terminal sync: --server takes the bundle "
+                                   "and list from offpayd: not with --bundle "
+                                   "or --revlist");
+        t = open_terminal(a, 1, &status);
+        if (t == NULL)
+            return status;
+        rc = offpay_terminal_upload(t, a->server, 0, cli_now(), &r);
+        printf(
+            "uploaded %zu payment(s): %zu decided (%zu paid, %s; %zu "
+            "refused), %zu left to upload\n",
+            r.sent, r.decided, r.settled,
+            cli_money(r.paid, offpay_terminal_currency(t), money, sizeof money),
+            r.rejected, r.left);
+        if (rc != OFFPAY_OK)
+            status = cli_fail("sync with offpayd", rc);
+        else
+            printf("synced with %s: the newest bundle and revocation list "
+                   "taken\n",
+                   a->server);
+        offpay_terminal_close(t);
+        return status;
+    }
     if (a->bundle == NULL && a->revlist == NULL)
         return cli_usage_error("terminal sync: give --revlist FILE and/or "
-                               "--bundle FILE from the issuer");
+                               "--bundle FILE from the issuer, or --server "
+                               "URL");
     if (a->bundle != NULL &&
         (bundle = cli_read_file(a->bundle, 4096, &blen)) == NULL)
         return EXIT_FAILURE_IO;

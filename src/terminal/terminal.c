@@ -29,6 +29,7 @@
 #include "offpay/core.h"
 #include "offpay/verify.h"
 #include "terminal/terminal_int.h"
+#include "terminal/upload_int.h"
 #include "wallet/wallet_file.h"
 
 #define PATH_MAX_LEN 4096
@@ -1785,6 +1786,91 @@ out:
     return rc;
 }
 
+/* One journal row of the walks below, from columns seq .. code. */
+static void entry_of(sqlite3_stmt *st, offpay_journal_entry *e)
+{
+    e->seq = sqlite3_column_int64(st, 0);
+    e->serial = (uint64_t)sqlite3_column_int64(st, 1);
+    e->counter = (uint32_t)sqlite3_column_int64(st, 2);
+    e->charged = sqlite3_column_int64(st, 3);
+    e->authorized = (uint32_t)sqlite3_column_int64(st, 4);
+    e->currency = (uint16_t)sqlite3_column_int64(st, 5);
+    e->bound = (int)sqlite3_column_int64(st, 6);
+    e->accepted_at = (uint32_t)sqlite3_column_int64(st, 7);
+    e->code = sqlite3_column_blob(st, 8);
+    e->code_len = (size_t)sqlite3_column_bytes(st, 8);
+}
+
+offpay_err
+offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
+                         int (*fn)(const offpay_journal_entry *e, void *ctx),
+                         void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+    int           step = SQLITE_DONE;
+
+    if (t == NULL || fn == NULL)
+        return OFFPAY_EINVAL;
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT seq, serial, counter, charged, authorized,"
+                           " currency, bound, accepted_at, code FROM journal"
+                           " WHERE uploaded = 0 AND seq > ?1 ORDER BY seq"
+                           " LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, after_seq) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK)
+        goto out;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        offpay_journal_entry e;
+
+        entry_of(st, &e);
+        if (fn(&e, ctx) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    rc = step == SQLITE_DONE ? OFFPAY_OK : OFFPAY_EJOURNAL;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+offpay_err offpay__terminal_mark_uploaded(offpay_terminal *t,
+                                          const int64_t *seqs, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+
+    if (t == NULL || (seqs == NULL && n > 0))
+        return OFFPAY_EINVAL;
+    if (n == 0)
+        return OFFPAY_OK;
+    if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
+        return rc;
+    rc = OFFPAY_EJOURNAL;
+    if (sqlite3_prepare_v2(t->db,
+                           "UPDATE journal SET uploaded = 1 WHERE seq = ?1", -1,
+                           &st, NULL) != SQLITE_OK)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        if (sqlite3_bind_int64(st, 1, seqs[i]) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE) {
+            rc = db_err(t->db);
+            goto fail;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc = exec(t->db, "COMMIT")) == OFFPAY_OK)
+        return OFFPAY_OK;
+fail:
+    sqlite3_finalize(st);
+    exec(t->db, "ROLLBACK");
+    return rc;
+}
+
 offpay_err offpay_terminal_journal(offpay_terminal *t,
                                    int (*fn)(const offpay_journal_entry *e,
                                              void                       *ctx),
@@ -1805,16 +1891,7 @@ offpay_err offpay_terminal_journal(offpay_terminal *t,
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         offpay_journal_entry e;
 
-        e.seq = sqlite3_column_int64(st, 0);
-        e.serial = (uint64_t)sqlite3_column_int64(st, 1);
-        e.counter = (uint32_t)sqlite3_column_int64(st, 2);
-        e.charged = sqlite3_column_int64(st, 3);
-        e.authorized = (uint32_t)sqlite3_column_int64(st, 4);
-        e.currency = (uint16_t)sqlite3_column_int64(st, 5);
-        e.bound = (int)sqlite3_column_int64(st, 6);
-        e.accepted_at = (uint32_t)sqlite3_column_int64(st, 7);
-        e.code = sqlite3_column_blob(st, 8);
-        e.code_len = (size_t)sqlite3_column_bytes(st, 8);
+        entry_of(st, &e);
         if (fn(&e, ctx) != 0) {
             step = SQLITE_DONE; /* stopped by the caller: a complete walk */
             break;

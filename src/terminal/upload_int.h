@@ -100,4 +100,21 @@ offpay_err offpay__terminal_sign_http(const offpay_terminal *t,
                                       uint32_t time, const uint8_t *body,
                                       size_t len, offpay__http_auth *out);
 
+/*
+ * offpay__terminal_pending — calls fn for at most max journal entries not
+ * yet marked uploaded, with seq above after_seq, in seq order (the entry's
+ * pointers valid until fn returns); a non-zero return stops the walk.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EJOURNAL.
+ */
+offpay_err
+offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
+                         int (*fn)(const offpay_journal_entry *e, void *ctx),
+                         void *ctx);
+
+/* Marks the n entries seqs uploaded, in one transaction: all or none.
+ * Errors: OFFPAY_EINVAL, the journal's named errors (OFFPAY_ENOSPC,
+ * OFFPAY_EROFS, ...), OFFPAY_EJOURNAL. */
+offpay_err offpay__terminal_mark_uploaded(offpay_terminal *t,
+                                          const int64_t *seqs, size_t n);
+
 #endif
