@@ -121,9 +121,9 @@ static void backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
-offpay_err offpay__ledger_tx(offpay_ledger *l,
-                             offpay_err (*fn)(offpay_ledger *l, void *ctx),
-                             void *ctx)
+static offpay_err run_tx(offpay_ledger *l, int read_only,
+                         offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                         void *ctx)
 {
     offpay_err rc = OFFPAY_ERETRY;
 
@@ -131,7 +131,7 @@ offpay_err offpay__ledger_tx(offpay_ledger *l,
          attempt++) {
         if (attempt > 0)
             backoff(attempt);
-        rc = l->ops->begin(l->store);
+        rc = read_only ? l->ops->begin_read(l->store) : l->ops->begin(l->store);
         if (rc == OFFPAY_OK)
             rc = fn(l, ctx);
         if (rc == OFFPAY_OK)
@@ -140,6 +140,20 @@ offpay_err offpay__ledger_tx(offpay_ledger *l,
             l->ops->rollback(l->store);
     }
     return rc;
+}
+
+offpay_err offpay__ledger_tx(offpay_ledger *l,
+                             offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                             void *ctx)
+{
+    return run_tx(l, 0, fn, ctx);
+}
+
+offpay_err offpay__ledger_read(offpay_ledger *l,
+                               offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                               void *ctx)
+{
+    return run_tx(l, 1, fn, ctx);
 }
 
 offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,
@@ -237,7 +251,7 @@ offpay_err offpay_ledger_balance(offpay_ledger *l, uint64_t account,
 
     if (l == NULL)
         return OFFPAY_EINVAL;
-    rc = offpay__ledger_tx(l, balance_tx, &c);
+    rc = offpay__ledger_read(l, balance_tx, &c);
     if (rc == OFFPAY_OK) {
         if (balance != NULL)
             *balance = c.balance;
@@ -629,7 +643,7 @@ offpay_err offpay_ledger_credential(offpay_ledger *l, uint64_t serial,
         return OFFPAY_EINVAL;
     memset(&c, 0, sizeof c);
     c.serial = serial;
-    rc = offpay__ledger_tx(l, cred_info_tx, &c);
+    rc = offpay__ledger_read(l, cred_info_tx, &c);
     if (rc != OFFPAY_OK)
         return rc;
     memset(out, 0, sizeof *out);
@@ -704,7 +718,7 @@ offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
     memset(&due, 0, sizeof due);
     due.before = now - l->cfg.upload_grace;
     do {
-        rc = offpay__ledger_tx(l, due_tx, &due);
+        rc = offpay__ledger_read(l, due_tx, &due);
         for (size_t i = 0; rc == OFFPAY_OK && i < due.n; i++) {
             struct release_ctx c = {due.serials[i], now};
 
@@ -733,7 +747,7 @@ offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
     if (l == NULL || r == NULL)
         return OFFPAY_EINVAL;
     memset(&f, 0, sizeof f);
-    rc = offpay__ledger_tx(l, audit_tx, &f);
+    rc = offpay__ledger_read(l, audit_tx, &f);
     if (rc != OFFPAY_OK)
         return rc;
     r->inside = f.inside;

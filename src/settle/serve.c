@@ -48,7 +48,7 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
         return OFFPAY_ECRYPTO;
     memset(&c, 0, sizeof c);
     c.from_seq = since_seq;
-    rc = offpay__ledger_tx(l, revlist_tx, &c);
+    rc = offpay__ledger_read(l, revlist_tx, &c);
     if (rc != OFFPAY_OK)
         goto out;
     current = c.max_seq + 1;
@@ -63,7 +63,7 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
     if (since_seq == 0 || since_seq == current) {
         /* the full list: every revocation */
         c.from_seq = 0;
-        rc = offpay__ledger_tx(l, revlist_tx, &c);
+        rc = offpay__ledger_read(l, revlist_tx, &c);
         if (rc != OFFPAY_OK)
             goto out;
         since_seq = 0;
@@ -136,7 +136,7 @@ offpay_err offpay_ledger_terminal(offpay_ledger *l, uint32_t terminal_id,
 
     if (l == NULL || out == NULL || (terminal_id == 0 && pk == NULL))
         return OFFPAY_EINVAL;
-    return offpay__ledger_tx(l, terminal_tx, &c);
+    return offpay__ledger_read(l, terminal_tx, &c);
 }
 
 struct nonce_ctx {
@@ -197,5 +197,5 @@ offpay_err offpay_ledger_statement(
 
     if (l == NULL || fn == NULL || from > to)
         return OFFPAY_EINVAL;
-    return offpay__ledger_tx(l, statement_tx, &c);
+    return offpay__ledger_read(l, statement_tx, &c);
 }

@@ -29,6 +29,12 @@ offpay_err offpay__ledger_tx(offpay_ledger *l,
                              offpay_err (*fn)(offpay_ledger *l, void *ctx),
                              void *ctx);
 
+/* offpay__ledger_tx for fn that only reads: a read transaction, which
+ * does not wait for or hold up the writer. */
+offpay_err offpay__ledger_read(offpay_ledger *l,
+                               offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                               void *ctx);
+
 /* One transfer inside the current transaction. */
 offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,
                                uint64_t credit, int64_t amount,

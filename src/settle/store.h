@@ -92,6 +92,8 @@ typedef struct offpay__audit_facts {
 
 typedef struct offpay__store_ops {
     offpay_err (*begin)(offpay__store *s);
+    /* a transaction that only reads: it never holds the writer's lock */
+    offpay_err (*begin_read)(offpay__store *s);
     offpay_err (*commit)(offpay__store *s);
     void (*rollback)(offpay__store *s);
     void (*close)(offpay__store *s);
@@ -201,22 +203,18 @@ typedef struct offpay__store_ops {
 
 /* Every operation's name, in the table's order: a backend fills the table
  * with OFFPAY__STORE_OPS_INIT, naming its functions s_<name>. */
-#define OFFPAY__STORE_OP_NAMES(X)                                              \
-    X(begin)                                                                   \
-    X(commit)                                                                  \
-    X(rollback) X(close) X(account_add) X(account_singleton) X(account_get)    \
-        X(balance) X(transfer_add) X(merchant_add) X(merchant_get)             \
-            X(terminal_by_pk) X(terminal_add) X(terminal_set_cred)             \
-                X(terminal_get) X(terminal_revoke) X(cred_add)                 \
-                    X(cred_set_bytes) X(cred_get) X(escrow_debit)              \
-                        X(escrow_credit) X(cred_release) X(creds_due)          \
-                            X(cred_revoke) X(payment_get) X(payment_add)       \
-                                X(payment_charge) X(presentment_get)           \
-                                    X(presentment_add) X(presentment_set_case) \
-                                        X(charged_at) X(case_add)              \
-                                            X(case_count) X(revocations)       \
-                                                X(nonce_take) X(nonce_prune)   \
-                                                    X(statement) X(audit)
+/* clang-format off */
+#define OFFPAY__STORE_OP_NAMES(X) \
+    X(begin) X(begin_read) X(commit) X(rollback) X(close) X(account_add) \
+    X(account_singleton) X(account_get) X(balance) X(transfer_add) \
+    X(merchant_add) X(merchant_get) X(terminal_by_pk) X(terminal_add) \
+    X(terminal_set_cred) X(terminal_get) X(terminal_revoke) X(cred_add) \
+    X(cred_set_bytes) X(cred_get) X(escrow_debit) X(escrow_credit) \
+    X(cred_release) X(creds_due) X(cred_revoke) X(payment_get) X(payment_add) \
+    X(payment_charge) X(presentment_get) X(presentment_add) X(presentment_set_case) \
+    X(charged_at) X(case_add) X(case_count) X(revocations) X(nonce_take) \
+    X(nonce_prune) X(statement) X(audit)
+/* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)
 

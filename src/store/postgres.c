@@ -348,7 +348,8 @@ static offpay_err exec_sql(offpay__store *s, const char *sql)
 
 /* ---- transactions ---------------------------------------------------- */
 
-static offpay_err s_begin(offpay__store *s)
+/* After the server restarted: reconnect and prepare the statements again. */
+static offpay_err connected(offpay__store *s)
 {
     if (PQstatus(s->db) != CONNECTION_OK) {
         PQreset(s->db); /* the server restarted: reconnect, re-prepare */
@@ -367,7 +368,26 @@ static offpay_err s_begin(offpay__store *s)
             PQclear(r);
         }
     }
-    return exec_sql(s, "BEGIN ISOLATION LEVEL SERIALIZABLE");
+    return OFFPAY_OK;
+}
+
+static offpay_err s_begin(offpay__store *s)
+{
+    offpay_err rc = connected(s);
+
+    return rc == OFFPAY_OK ? exec_sql(s, "BEGIN ISOLATION LEVEL SERIALIZABLE")
+                           : rc;
+}
+
+/* Reads see one snapshot and take no predicate locks a writer could
+ * conflict with. */
+static offpay_err s_begin_read(offpay__store *s)
+{
+    offpay_err rc = connected(s);
+
+    return rc == OFFPAY_OK
+               ? exec_sql(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+               : rc;
 }
 
 static offpay_err s_commit(offpay__store *s)

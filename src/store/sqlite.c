@@ -273,6 +273,17 @@ static offpay_err s_begin(offpay__store *s)
     return map(rc);
 }
 
+/* A deferred transaction: readers share the database with the writer
+ * (WAL) and see one snapshot. */
+static offpay_err s_begin_read(offpay__store *s)
+{
+    int rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
+
+    if (rc == SQLITE_OK)
+        s->in_tx = 1;
+    return map(rc);
+}
+
 static offpay_err s_commit(offpay__store *s)
 {
     int rc;
