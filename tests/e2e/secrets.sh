@@ -86,8 +86,10 @@ secret="env-secret-$RANDOM$RANDOM"
 runas=()
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
   runas=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-  # nobody may be unable to reach the build tree: then run as root.
-  "${runas[@]}" "$OFFPAY" version >/dev/null 2>&1 || runas=()
+  # nobody may be unable to reach the build tree: then run as root. The
+  # probe goes through env as the real run does: setpriv itself may still
+  # exec the binary with root's capabilities, env running as nobody not.
+  "${runas[@]}" env "$OFFPAY" version >/dev/null 2>&1 || runas=()
 fi
 mkfifo blockfifo
 ( exec 3>blockfifo; sleep 30 ) &
