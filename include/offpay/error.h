@@ -114,7 +114,12 @@ extern "C" {
     X(ETERMINAL_REVOKED, 77, "terminal is revoked")                            \
     X(ELATE, 78, "presented after the late-presentment window")                \
     X(EAUDIT, 79, "the ledger audit found a mismatch")                         \
-    X(ECONFLICT, 80, "conflicts with an earlier upload from the same terminal")
+    X(ECONFLICT, 80,                                                           \
+      "conflicts with an earlier upload from the same terminal")               \
+    X(EEVIDENCE, 81, "the evidence does not prove the case it names")          \
+    X(ENOT_SETTLED, 82, "no terminal has uploaded this payment yet")           \
+    X(EPKCS11, 83, "the PKCS#11 module or token failed the operation")         \
+    X(EPKCS11_URI, 84, "malformed PKCS#11 URI, or it names no token or key")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,
