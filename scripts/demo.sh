@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# demo.sh — offpay's main demo: an issuer, a wallet and a terminal in a
-# temporary directory complete two offline payments, every code passing
-# through a real PNG image read back by the QR scanner:
-#   1. consumer-presented: the wallet shows a code, the terminal scans it;
-#   2. merchant-presented: the terminal shows a request, the wallet scans it,
-#      confirms and shows a bound code; the terminal scans it and shows a
-#      receipt, which the wallet scans.
-# Then the terminal's journal and the wallet's balance.
-# Usage: scripts/demo.sh [path/to/offpay]
+# demo.sh — offpay's main demo: the money of two offline payments, from a
+# payer's deposit to a merchant's statement, in a temporary directory.
+#   * the issuer's key ceremony (offline), then the settlement server
+#     offpayd on a fresh SQLite ledger: a payer's account is funded, and a
+#     wallet credential and a terminal credential are issued through it;
+#   * offpayd stops (the network is gone) and two payments happen offline,
+#     every code passing through a real PNG image read back by the QR
+#     scanner: a consumer-presented one, and a merchant-presented one with
+#     a bound code and a receipt;
+#   * offpayd comes back, the terminal syncs, and the merchant's statement,
+#     the accounts and the audit show each payment settled exactly once.
+# Usage: scripts/demo.sh [path/to/offpay [path/to/offpayd]]
 set -euo pipefail
 
 OFFPAY=${1:-$(dirname "$0")/../build/src/offpay}
 OFFPAY=$(realpath "$OFFPAY")
+OFFPAYD=$(realpath "${2:-$(dirname "$OFFPAY")/offpayd}")
 work=$(mktemp -d "${TMPDIR:-/tmp}/offpay-demo.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+server_pid=
+cleanup() {
+  [ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 cd "$work"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -35,29 +44,87 @@ mkdir offline
 run "$OFFPAY" issuer init --dir issuer --passphrase-file issuer.pass \
     --root offline/root.sealed --root-passphrase-file root.pass
 
+echo "operator token for this demo only, 0123456789" > operator.token
+
+# api METHOD PATH [BODY]: an operator request to offpayd, printed; the
+# answer goes to resp.json, and show prints it (or the fields a reader
+# follows).
+api() {
+  local method=$1 path=$2 body=${3:-}
+  printf '$ curl -X %s %s%s%s\n' "$method" "$path" "${body:+ -d }" "$body" >&2
+  local args=(-s -f -S -X "$method" -H "Authorization: Bearer $(cat operator.token)")
+  [ -z "$body" ] || args+=(-H 'Content-Type: application/json' --data-binary "$body")
+  curl "${args[@]}" "$URL$path" > resp.json
+}
+show() { jq -c "${1:-.}" resp.json; }
+money() { # ACCOUNT -> "123.45 EUR"
+  api GET "/v1/admin/accounts/$1" 2>/dev/null
+  jq -r '.balance.decimal + " " + .balance.currency' resp.json
+}
+start_offpayd() {
+  "$OFFPAYD" --db ledger.db --listen 127.0.0.1:0 --issuer issuer \
+      --passphrase-file issuer.pass --root issuer/root.pub \
+      --token-file operator.token --threads 2 > offpayd.out 2> offpayd.err &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    grep -q "listening on" offpayd.out 2>/dev/null && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  URL=http://$(sed -n 's/^offpayd listening on //p' offpayd.out)
+  [ "$URL" != "http://" ] || { cat offpayd.err >&2; echo "demo: offpayd did not start" >&2; exit 1; }
+  echo "offpayd listening on ${URL#http://} (ledger.db)"
+}
+stop_offpayd() {
+  kill -TERM "$server_pid"; wait "$server_pid" || true; server_pid=
+}
+
+step "Settlement server: offpayd on a fresh SQLite ledger"
+# offpayd holds the issuer's day-to-day signing key, never the root key.
+echo '$ offpayd --db ledger.db --listen 127.0.0.1:0 --issuer issuer --root issuer/root.pub ...' >&2
+start_offpayd
+
+step "Operator: the issuer's guarantee, a payer's account, a merchant"
+api POST /v1/admin/guarantee '{"currency":"EUR"}'; show; G=$(jq -r .account resp.json)
+api POST "/v1/admin/accounts/$G/deposit" '{"amount":"500.00","ref":"guarantee fund"}'; show
+api POST /v1/admin/accounts '{"currency":"EUR","ref":"payer"}'; show; P=$(jq -r .account resp.json)
+api POST "/v1/admin/accounts/$P/deposit" '{"amount":"150.00","ref":"bank transfer"}'; show
+api POST /v1/admin/merchants '{"name":"Corner Bakery","currency":"EUR"}'; show
+M=$(jq -r .merchant resp.json); MA=$(jq -r .account resp.json)
+
 step "Wallet: key pair made on the payer's device"
+api GET /v1/bundle; jq -r .bundle resp.json | base64 -d > bundle.opb
 run "$OFFPAY" wallet init --wallet wallet.opw --root issuer/root.pub \
-    --bundle issuer/bundle.opb --passphrase-file wallet.pass
+    --bundle bundle.opb --passphrase-file wallet.pass
 wkey=$("$OFFPAY" wallet key --wallet wallet.opw --passphrase-file wallet.pass)
 
-step "Issuer: an offline allowance of 100.00 EUR for the wallet"
-run "$OFFPAY" issuer wallet-credential --dir issuer --passphrase-file issuer.pass \
-    --wallet-key "$wkey" --limit 100.00 --currency EUR --out wallet.cred
+step "Operator: an offline allowance of 100.00 EUR, moved from the account into escrow"
+api POST /v1/admin/credentials \
+    "$(jq -cn --arg a "$P" --arg k "$wkey" '{account:$a,wallet_key:$k,limit:"100.00"}')"
+show '{serial,limit:.limit.decimal,expires}'
+S=$(jq -r .serial resp.json); jq -r .credential resp.json | base64 -d > wallet.cred
 run "$OFFPAY" wallet add-credential wallet.cred --wallet wallet.opw \
     --passphrase-file wallet.pass
+echo "payer's account: $(money "$P"); escrow of credential $S: 100.00 EUR"
 
-step "Terminal: a merchant's terminal, provisioned with the root key"
+step "Terminal: the merchant's terminal, registered through offpayd"
 run "$OFFPAY" terminal init --terminal shop --root issuer/root.pub \
-    --bundle issuer/bundle.opb --currency EUR --passphrase-file terminal.pass
+    --bundle bundle.opb --currency EUR --passphrase-file terminal.pass
 tkey=$("$OFFPAY" terminal key --terminal shop --passphrase-file terminal.pass)
-run "$OFFPAY" issuer terminal-credential --dir issuer --passphrase-file issuer.pass \
-    --terminal-key "$tkey" --merchant-id 4242 --name "Corner Bakery" \
-    --currency EUR --out shop.cred
+api POST /v1/admin/terminals \
+    "$(jq -cn --arg m "$M" --arg k "$tkey" '{merchant:$m,terminal_key:$k}')"
+show '{terminal_id,merchant,name,expires}'
+jq -r .credential resp.json | base64 -d > shop.cred
 run "$OFFPAY" terminal set-credential shop.cred --terminal shop \
     --passphrase-file terminal.pass
-run "$OFFPAY" terminal sync --terminal shop --revlist issuer/revlist.opb
+run "$OFFPAY" terminal sync --terminal shop --passphrase-file terminal.pass \
+    --server "$URL"
 
-step "1. Consumer-presented: the payer shows a code (everything offline now)"
+step "The network goes down: offpayd stops"
+stop_offpayd
+echo "offpayd stopped; wallet and terminal are on their own now"
+
+step "1. Consumer-presented: the payer shows a code (offline)"
 run "$OFFPAY" wallet pay --wallet wallet.opw --passphrase-file wallet.pass \
     --currency EUR --amount 20.00 --png cpm.png --show >/dev/null
 echo "(the code is also in cpm.png; the terminal scans that image)"
@@ -87,3 +154,35 @@ run "$OFFPAY" terminal journal --terminal shop
 
 step "Wallet balance (the unreceipted 20.00 code stays reserved as pending)"
 run "$OFFPAY" wallet balance --wallet wallet.opw --passphrase-file wallet.pass
+
+step "The network is back: offpayd restarts, the terminal syncs"
+start_offpayd
+run "$OFFPAY" terminal sync --terminal shop --passphrase-file terminal.pass \
+    --server "$URL"
+
+step "The merchant's statement: each payment settled once"
+api GET "/v1/admin/merchants/$M/statement"
+jq -r '.lines[] | "  payment \(.serial)/\(.counter): charged \(.charged.decimal), paid \(.paid.decimal) (\(.outcome))"' resp.json
+jq -r '"  total paid \(.paid.decimal) EUR; merchant account \(.balance.decimal) EUR"' resp.json
+settled=$(jq -r '[.lines[] | select(.outcome == "settled")] | length' resp.json)
+[ "$settled" = 2 ] || { echo "demo: expected 2 settled payments, got $settled" >&2; exit 1; }
+
+step "Where the money is now"
+api GET "/v1/admin/credentials/$S" 2>/dev/null
+escrow=$(jq -r '.remaining.decimal + " " + .remaining.currency' resp.json)
+echo "payer's account         $(money "$P")    (150.00 deposited, 100.00 into escrow)"
+echo "escrow of credential $S  $escrow    (100.00 less the 12.50 and 4.80 paid)"
+echo "Corner Bakery           $(money "$MA")"
+echo "issuer's guarantee      $(money "$G")   (untouched: nobody overspent)"
+echo "What the escrow still holds returns to the payer's account once the"
+echo "credential has expired and the upload grace has passed."
+
+step "A second sync sends nothing: nothing is counted twice"
+run "$OFFPAY" terminal sync --terminal shop --passphrase-file terminal.pass \
+    --server "$URL"
+
+step "The audit: every balance recomputed from the transfers"
+api GET /v1/admin/audit; show
+[ "$(jq -r .ok resp.json)" = true ] || { echo "demo: the audit failed" >&2; exit 1; }
+stop_offpayd
+run "$OFFPAY" admin audit --db ledger.db
