@@ -281,13 +281,17 @@ offpay_err offpay_terminal_journal(offpay_terminal *t,
 
 /* What offpay_terminal_upload did. */
 typedef struct offpay_upload_report {
-    size_t  sent;     /* entries sent (replays of earlier uploads too) */
-    size_t  decided;  /* entries offpayd decided, now marked uploaded */
-    size_t  settled;  /* of which paid in full or in part */
-    size_t  rejected; /* of which refused (their reason is in the log) */
-    size_t  left;     /* entries still to upload (an error stopped it) */
-    int64_t paid;     /* minor units credited to the merchant */
-    int     synced;   /* 1: the newest bundle and list were taken */
+    size_t sent;          /* entries sent (replays of earlier uploads too) */
+    size_t decided;       /* entries offpayd decided, now marked uploaded */
+    size_t settled;       /* of which paid in full or in part */
+    size_t rejected;      /* of which refused (their reason is in the log) */
+    size_t left;          /* entries still to upload (at most batch): an error
+                             stopped the call, or offpayd did not decide them yet */
+    int64_t paid;         /* minor units credited to the merchant */
+    int     synced;       /* 1: the newest bundle and list were taken */
+    int     clock_known;  /* 1: offpayd's time was read (and recorded) */
+    int64_t clock_offset; /* offpayd's clock minus the terminal's (now),
+                             seconds: positive when the terminal is behind */
 } offpay_upload_report;
 
 /*
@@ -297,7 +301,13 @@ typedef struct offpay_upload_report {
  * uploaded once offpayd returned its result (results are durable on the
  * server before the reply, and an entry sent twice moves money once), then
  * take offpayd's trust bundle and revocation list as offpay_terminal_sync
- * does (their signatures checked against the pinned root key). t must be
+ * does (their signatures checked against the pinned root key). It first
+ * reads offpayd's clock (GET /v1/health), records the offset durably
+ * (offpay_terminal_status.clock_offset; rep->clock_offset) and signs its
+ * requests at its own time corrected by it, so that a terminal whose
+ * clock drifted is still heard; the offset is trusted for nothing else.
+ * An entry offpayd does not decide yet (dated after offpayd's clock) stays
+ * for the next call and counts in rep->left. t must be
  * opened with its passphrase (requests are signed with its key). A network
  * error or a 5xx answer is retried after 1, 2, 4 s (three tries); what was
  * not decided stays for the next call, so the call may be cut off at any
@@ -362,8 +372,12 @@ typedef struct offpay_terminal_status {
     uint32_t             high_water;      /* the clock may not be behind it
                                              by more than skew */
     uint32_t skew;
-    uint32_t copied_at; /* an exported copy: when it was
-                           taken; 0 for a working terminal */
+    uint32_t copied_at;     /* an exported copy: when it was
+                               taken; 0 for a working terminal */
+    uint32_t clock_seen_at; /* the terminal's time at its last online sync
+                               (offpay_terminal_upload); 0: never */
+    int64_t clock_offset;   /* offpayd's clock minus this terminal's then,
+                               seconds (negative: offpayd behind) */
 } offpay_terminal_status;
 
 /*

@@ -39,7 +39,11 @@ static const char help[] =
     "                    offpayd returned its result, so it is safe to stop\n"
     "                    at any moment and run again), print what settled,\n"
     "                    then take offpayd's bundle and revocation list;\n"
-    "                    needs the passphrase (requests are signed)\n"
+    "                    needs the passphrase (requests are signed). It\n"
+    "                    records and prints how far this terminal's clock\n"
+    "                    is from offpayd's (see 'status'), warns beyond\n"
+    "                    the skew, and leaves for later what offpayd does\n"
+    "                    not decide yet (dated after offpayd's clock)\n"
     "  risk              print the risk rules; change them with\n"
     "      --set NAME=VALUE (repeatable): floor-unbound, floor-bound,\n"
     "      cumulative (amounts), max-offline-payments, max-offline-hours,\n"
@@ -345,6 +349,36 @@ static int cmd_set_credential(const void *args, const char *file)
     return EXIT_OK;
 }
 
+/* How the terminal's clock stood against offpayd's: offset is offpayd's
+ * minus the terminal's, seconds. */
+static const char *clock_words(int64_t offset, char *buf, size_t cap)
+{
+    if (offset == 0)
+        snprintf(buf, cap, "in step with offpayd's clock");
+    else
+        snprintf(buf, cap, "%lld s %s offpayd's clock",
+                 (long long)(offset < 0 ? -offset : offset),
+                 offset > 0 ? "behind" : "ahead of");
+    return buf;
+}
+
+/* Off by more than the skew the terminal allows. */
+static int clock_off(int64_t offset, uint32_t skew)
+{
+    return offset > (int64_t)skew || -offset > (int64_t)skew;
+}
+
+static void clock_warning(int64_t offset, uint32_t skew)
+{
+    char w[64];
+
+    printf("WARNING: this terminal's clock was %s, more than the %u s it "
+           "allows: set it right (it dates every payment, and offpayd's "
+           "lists look %s to it)\n",
+           clock_words(offset, w, sizeof w), skew,
+           offset > 0 ? "future-dated" : "old");
+}
+
 static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
 {
     const term_args *a = args;
@@ -366,6 +400,16 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
         if (t == NULL)
             return status;
         rc = offpay_terminal_upload(t, a->server, 0, cli_now(), &r);
+        if (r.clock_known) {
+            char                   w[64];
+            offpay_terminal_status st;
+
+            printf("clock: this terminal's is %s\n",
+                   clock_words(r.clock_offset, w, sizeof w));
+            if (offpay_terminal_get_status(t, cli_now(), &st) == OFFPAY_OK &&
+                clock_off(r.clock_offset, st.skew))
+                clock_warning(r.clock_offset, st.skew);
+        }
         printf(
             "uploaded %zu payment(s): %zu decided (%zu paid, %s; %zu "
             "refused), %zu left to upload\n",
@@ -883,7 +927,7 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
         json_array_append_new(w, json_string("credential"));
     j = json_pack(
         "{s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I,"
-        " s:{s:I, s:I}, s:{s:s, s:s, s:I}, s:o}",
+        " s:{s:I, s:I}, s:{s:s, s:s, s:I, s:o, s:o}, s:o}",
         "terminal", dir, "state", offpay_errname(s->state), "accepting",
         s->state == OFFPAY_OK, "message",
         s->state == OFFPAY_OK ? "accepting payments"
@@ -909,8 +953,13 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
         "entries", (json_int_t)s->journal_entries, "bytes",
         (json_int_t)s->journal_bytes, "clock", "high_water",
         iso_time(s->high_water, t2), "now", iso_time(s->now, t3),
-        "skew_seconds", (json_int_t)s->skew, "warn_percent",
-        json_integer(OFFPAY_STATUS_WARN_PERCENT));
+        "skew_seconds", (json_int_t)s->skew, "offpayd_offset_seconds",
+        s->clock_seen_at ? json_integer((json_int_t)s->clock_offset)
+                         : json_null(),
+        "offset_seen_at",
+        s->clock_seen_at ? json_string(iso_time(s->clock_seen_at, t1))
+                         : json_null(),
+        "warn_percent", json_integer(OFFPAY_STATUS_WARN_PERCENT));
     out = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);
     if (out == NULL) {
@@ -995,6 +1044,12 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
            (unsigned long long)s->journal_bytes);
     printf("clock            high-water %s, now %s (skew %u s)\n",
            iso_time(s->high_water, t1), iso_time(s->now, t2), s->skew);
+    if (s->clock_seen_at)
+        printf("                 at the last sync (%s): %s\n",
+               iso_time(s->clock_seen_at, t1),
+               clock_words(s->clock_offset, d, sizeof d));
+    if (s->clock_seen_at && clock_off(s->clock_offset, s->skew))
+        clock_warning(s->clock_offset, s->skew);
     if (s->warnings & OFFPAY_STATUS_WARN_PAYMENTS) {
         snprintf(d, sizeof d, "%u of %u", s->payments_since_sync,
                  s->max_offline_payments);

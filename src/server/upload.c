@@ -15,10 +15,21 @@
 
 #include "server/server.h"
 
+/* An item dated after offpayd's clock (beyond the skew) is not decided
+ * yet, rather than refused for good: a terminal whose clock runs ahead
+ * sends it again later (docs/settlement.md §4), and nothing is lost. */
+static int undecided(const offpay_settle_result *res, offpay_err rc)
+{
+    return rc != OFFPAY_OK || (res->outcome == OFFPAY_SETTLE_REJECTED &&
+                               res->reason == OFFPAY_ECODE_FUTURE);
+}
+
 static json_t *result_json(const srv_upload_item      *it,
                            const offpay_settle_result *res, offpay_err rc,
                            uint16_t currency)
 {
+    if (rc == OFFPAY_OK && undecided(res, rc))
+        rc = res->reason;
     if (rc != OFFPAY_OK) /* nothing decided: the terminal must resend */
         return json_pack("{s:o, s:s, s:s, s:s}", "seq",
                          srv_json_id((uint64_t)it->seq), "outcome", "error",
@@ -78,7 +89,7 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
         kill_point(n);
 #endif
     for (size_t i = 0; i < n; i++) {
-        if (rc == OFFPAY_OK) {
+        if (!undecided(&res[i], rc)) {
             (*settled)++;
             srv_metrics_settled(res[i].outcome, res[i].replay);
             if (res[i].case_id != 0 && !res[i].replay)

@@ -90,6 +90,8 @@ offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
     s->high_water = t->high_water;
     s->skew = r->skew;
     s->copied_at = t->copied_at;
+    s->clock_seen_at = t->clock_seen_at;
+    s->clock_offset = t->clock_offset;
 
     /* A copy never accepts: its limits warn of nothing. */
     if (t->copied_at != 0)

@@ -214,6 +214,51 @@ static offpay_err meta_opt_u32(sqlite3 *db, const char *key, uint32_t *v)
     return rc;
 }
 
+/* meta "clock_seen" is "AT OFFSET": the terminal's time of its last online
+ * sync and offpayd's clock minus its own then, in seconds. */
+static offpay_err clock_load(offpay_terminal *t)
+{
+    char       buf[48];
+    size_t     n = 0;
+    unsigned   at = 0;
+    long long  off = 0;
+    int        used = 0;
+    offpay_err rc = meta_get(t->db, "clock_seen", buf, sizeof buf - 1, &n);
+
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_OK;
+    if (rc != OFFPAY_OK)
+        return rc;
+    buf[n] = '\0';
+    if (sscanf(buf, "%u %lld%n", &at, &off, &used) != 2 || (size_t)used != n ||
+        at == 0 || off > OFFPAY__CLOCK_OFFSET_MAX ||
+        off < -OFFPAY__CLOCK_OFFSET_MAX)
+        return OFFPAY_ECORRUPT;
+    t->clock_seen_at = at;
+    t->clock_offset = off;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__terminal_record_clock(offpay_terminal *t, uint32_t at,
+                                         int64_t offset)
+{
+    char       buf[48];
+    int        n;
+    offpay_err rc;
+
+    if (t == NULL || at == 0 || offset > OFFPAY__CLOCK_OFFSET_MAX ||
+        offset < -OFFPAY__CLOCK_OFFSET_MAX)
+        return OFFPAY_EINVAL;
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
+    n = snprintf(buf, sizeof buf, "%u %lld", at, (long long)offset);
+    if ((rc = meta_put(t->db, "clock_seen", buf, (size_t)n)) != OFFPAY_OK)
+        return rc;
+    t->clock_seen_at = at;
+    t->clock_offset = offset;
+    return OFFPAY_OK;
+}
+
 /* ---- risk rules ----------------------------------------------------- */
 
 void offpay_risk_defaults(uint16_t currency, offpay_risk *r)
@@ -924,6 +969,8 @@ static offpay_err load_state(offpay_terminal *t)
     } else if (rc != OFFPAY_ENOTFOUND) {
         return rc;
     }
+    if ((rc = clock_load(t)) != OFFPAY_OK)
+        return rc;
     rc = meta_get_u64(t->db, "high_water", UINT32_MAX, &v);
     if (rc == OFFPAY_OK)
         t->high_water = (uint32_t)v;

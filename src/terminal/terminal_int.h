@@ -82,6 +82,11 @@ struct offpay_terminal {
      * terminal.db from being upgraded (journal_upgrade). */
     offpay_err frozen;
     uint32_t   copied_at;
+    /* The offset of offpayd's clock from this terminal's (server minus
+     * terminal, seconds) seen at its last online sync, and when (the
+     * terminal's time); clock_seen_at 0: never. */
+    int64_t  clock_offset;
+    uint32_t clock_seen_at;
 };
 
 /* tables.c */

@@ -5,6 +5,15 @@
  * back, then the newest trust bundle and revocation list from offpayd,
  * taken through offpay_terminal_sync. HTTP through libcurl.
  *
+ * It first reads offpayd's clock (GET /v1/health) and records durably how
+ * far the terminal's own clock is from it, for the merchant and for
+ * disputes over acceptance times. Requests are then signed at the
+ * terminal's time corrected by that offset, so a terminal whose clock
+ * drifted beyond offpayd's request window can still deliver its payments;
+ * the offset is never trusted for anything else (offpayd's answer is not
+ * signed): acceptance, the high-water mark and the lists' dates keep the
+ * terminal's own clock.
+ *
  * Safe to stop at any moment: the server makes every result durable
  * before it replies, an entry is marked only after that reply, and an
  * entry sent again is an exact replay that moves nothing
@@ -54,16 +63,31 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
     return k;
 }
 
+/* The time requests are signed at: the caller's now, plus offpayd's
+ * offset once known, plus the seconds gone since the call began. */
+typedef struct clockref {
+    uint32_t now;
+    time_t   t0;
+    int64_t  offset;
+} clockref;
+
+static uint32_t sign_time(const clockref *ck)
+{
+    int64_t at = (int64_t)ck->now + ck->offset + (int64_t)(time(NULL) - ck->t0);
+
+    return at < 1 ? 1 : at > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)at;
+}
+
 /*
- * One request: signed with the terminal's key when sign is set. *status
+ * One request: signed with the terminal's key when body is set. *status
  * is the HTTP status (0: no answer). Retries a missing answer or a 5xx
- * after 1, 2 s. Errors: OFFPAY_EIO (no usable answer), OFFPAY_ENOMEM, the
- * signing's.
+ * after 1, 2 s (tries of them). Errors: OFFPAY_EIO (no usable answer),
+ * OFFPAY_ENOMEM, the signing's.
  */
 static offpay_err request(offpay_terminal *t, const char *base,
                           const char *method, const char *path,
-                          const char *body, uint32_t now, reply *out,
-                          long *status)
+                          const char *body, const clockref *ck, int tries,
+                          reply *out, long *status)
 {
     char       url[URL_MAX];
     offpay_err rc = OFFPAY_EIO;
@@ -71,7 +95,7 @@ static offpay_err request(offpay_terminal *t, const char *base,
     *status = 0;
     if (snprintf(url, sizeof url, "%s%s", base, path) >= (int)sizeof url)
         return OFFPAY_EINVAL;
-    for (int attempt = 0; attempt < TRIES; attempt++) {
+    for (int attempt = 0; attempt < tries; attempt++) {
         CURL                  *c = curl_easy_init();
         struct curl_slist     *h = NULL;
         offpay__http_auth      a;
@@ -91,9 +115,9 @@ static offpay_err request(offpay_terminal *t, const char *base,
         if (body != NULL) {
             /* a fresh nonce and time for every try: a resend is a new
              * request to offpayd, and the items in it are replays */
-            rc = offpay__terminal_sign_http(
-                t, method, path, attempt == 0 ? now : (uint32_t)time(NULL),
-                (const uint8_t *)body, strlen(body), &a);
+            rc = offpay__terminal_sign_http(t, method, path, sign_time(ck),
+                                            (const uint8_t *)body, strlen(body),
+                                            &a);
             if (rc != OFFPAY_OK) {
                 curl_easy_cleanup(c);
                 return rc;
@@ -188,8 +212,15 @@ static offpay_err read_results(const reply *r, const batch *b, int64_t *done,
         snprintf(want, sizeof want, "%lld", (long long)b->seqs[i]);
         if (outcome == NULL || seq == NULL || strcmp(seq, want) != 0)
             goto out;
-        if (strcmp(outcome, "error") == 0)
-            continue; /* nothing decided: sent again next time */
+        if (strcmp(outcome, "error") == 0) {
+            const char *why = json_string_value(json_object_get(it, "reason"));
+
+            fprintf(stderr,
+                    "offpay: journal entry %s not decided by offpayd (%s): "
+                    "it is sent again at the next sync\n",
+                    seq, why != NULL ? why : "no reason given");
+            continue;
+        }
         done[(*n_done)++] = b->seqs[i];
         if (strcmp(outcome, "rejected") == 0) {
             rep->rejected++;
@@ -212,7 +243,7 @@ out:
 
 /* GETs path and base64-decodes its field into *bytes (malloc'd). */
 static offpay_err fetch(offpay_terminal *t, const char *base, const char *path,
-                        const char *field, uint32_t now, uint8_t **bytes,
+                        const char *field, const clockref *ck, uint8_t **bytes,
                         size_t *len)
 {
     reply        r = {0};
@@ -224,7 +255,7 @@ static offpay_err fetch(offpay_terminal *t, const char *base, const char *path,
 
     *bytes = NULL;
     *len = 0;
-    rc = request(t, base, "GET", path, NULL, now, &r, &status);
+    rc = request(t, base, "GET", path, NULL, ck, TRIES, &r, &status);
     if (rc != OFFPAY_OK)
         goto out;
     rc = OFFPAY_EIO;
@@ -249,12 +280,59 @@ out:
     return rc;
 }
 
+/*
+ * Reads offpayd's clock from GET /v1/health and records its offset from
+ * the terminal's (ck->now, corrected by the request's own duration: half
+ * of it is taken as the way back). Tried once: offpayd unreachable is
+ * OFFPAY_EIO, and the upload does not wait for it three times. A reply
+ * without a usable time leaves the offset unknown (0) and is no error.
+ */
+static offpay_err read_clock(offpay_terminal *t, const char *base, clockref *ck,
+                             offpay_upload_report *rep)
+{
+    reply           r = {0};
+    long            status = 0;
+    json_error_t    jerr;
+    json_t         *doc = NULL, *tv;
+    struct timespec a, b;
+    int64_t         server, rtt_ms, half_rtt, offset;
+    offpay_err      rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    rc = request(t, base, "GET", "/v1/health", NULL, ck, 1, &r, &status);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    if (rc != OFFPAY_OK)
+        goto out;
+    if (status != 200 || (doc = json_loadb(r.buf, r.len, 0, &jerr)) == NULL ||
+        !json_is_integer(tv = json_object_get(doc, "time")) ||
+        json_integer_value(tv) < 1 || json_integer_value(tv) > UINT32_MAX)
+        goto out; /* an offpayd without a clock to show: offset unknown */
+    server = (int64_t)json_integer_value(tv);
+    rtt_ms = (int64_t)(b.tv_sec - a.tv_sec) * 1000 +
+             (int64_t)(b.tv_nsec - a.tv_nsec) / 1000000;
+    half_rtt = (rtt_ms + 1000) / 2000; /* whole seconds, rounded */
+    offset =
+        server - ((int64_t)ck->now + (int64_t)(time(NULL) - ck->t0)) - half_rtt;
+    if (offset > OFFPAY__CLOCK_OFFSET_MAX || offset < -OFFPAY__CLOCK_OFFSET_MAX)
+        goto out;
+    if ((rc = offpay__terminal_record_clock(t, ck->now, offset)) != OFFPAY_OK)
+        goto out;
+    ck->offset = offset;
+    rep->clock_known = 1;
+    rep->clock_offset = offset;
+out:
+    json_decref(doc);
+    free(r.buf);
+    return rc;
+}
+
 offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
                                   size_t batch_max, uint32_t now,
                                   offpay_upload_report *rep)
 {
     offpay_upload_report mine;
     offpay_sync_state    st;
+    clockref             ck;
     batch                b = {0};
     int64_t             *done = NULL, after = 0;
     uint8_t             *bundle = NULL, *revlist = NULL;
@@ -272,10 +350,15 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     if (batch_max == 0)
         batch_max = BATCH_DEFAULT;
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    ck.now = now;
+    ck.t0 = time(NULL);
+    ck.offset = 0;
     b.cap = batch_max;
     b.seqs = malloc(batch_max * sizeof *b.seqs);
     done = malloc(batch_max * sizeof *done);
     if (b.seqs == NULL || done == NULL)
+        goto out;
+    if ((rc = read_clock(t, base_url, &ck, rep)) != OFFPAY_OK)
         goto out;
     for (;;) {
         reply   r = {0};
@@ -301,8 +384,8 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
             rc = OFFPAY_ENOMEM;
             goto out;
         }
-        rc = request(t, base_url, "POST", "/v1/terminal/upload", body, now, &r,
-                     &status);
+        rc = request(t, base_url, "POST", "/v1/terminal/upload", body, &ck,
+                     TRIES, &r, &status);
         offpay__json_free(body); /* Jansson's allocator is offpay's */
         if (rc == OFFPAY_OK && status != 200) {
             fprintf(stderr,
@@ -329,22 +412,23 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     /* The newest bundle and list; a sync takes only what is newer. */
     rc = offpay_terminal_sync_state(t, &st);
     if (rc == OFFPAY_OK)
-        rc = fetch(t, base_url, "/v1/bundle", "bundle", now, &bundle,
+        rc = fetch(t, base_url, "/v1/bundle", "bundle", &ck, &bundle,
                    &bundle_len);
     snprintf(path, sizeof path, "/v1/revlist?since=%u", st.revlist_seq);
     if (rc == OFFPAY_OK)
-        rc = fetch(t, base_url, path, "revlist", now, &revlist, &revlist_len);
+        rc = fetch(t, base_url, path, "revlist", &ck, &revlist, &revlist_len);
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_sync(t, bundle, bundle_len, revlist, revlist_len,
                                   now);
     if (rc == OFFPAY_OK)
         rep->synced = 1;
 out:
-    if (rc != OFFPAY_OK) {
-        /* count what is still to go */
+    if (b.seqs != NULL) {
+        /* count what is still to go: what an error stopped, or what
+         * offpayd did not decide */
         batch rest = {json_array(), b.seqs, 0, b.cap};
 
-        if (rest.items != NULL && b.seqs != NULL &&
+        if (rest.items != NULL &&
             offpay__terminal_pending(t, 0, b.cap, add_entry, &rest) ==
                 OFFPAY_OK)
             rep->left = rest.n;

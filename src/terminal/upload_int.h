@@ -117,4 +117,12 @@ offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
 offpay_err offpay__terminal_mark_uploaded(offpay_terminal *t,
                                           const int64_t *seqs, size_t n);
 
+/* terminal.c: records durably that offpayd's clock read offset seconds
+ * ahead of this terminal's (negative: behind) at its time at. Errors:
+ * OFFPAY_EINVAL (offset beyond ±OFFPAY__CLOCK_OFFSET_MAX), t->frozen,
+ * OFFPAY_EJOURNAL and the storage errors. */
+#define OFFPAY__CLOCK_OFFSET_MAX (100LL * 366 * 86400)
+offpay_err offpay__terminal_record_clock(offpay_terminal *t, uint32_t at,
+                                         int64_t offset);
+
 #endif

@@ -5,7 +5,8 @@
 # offpayd's newest revocation list (and refuses a revoked credential after
 # it), an upload while offpayd is down fails with nothing marked and is
 # resent whole later, and a sync killed at random moments never loses or
-# doubles a payment. The audit passes after every step.
+# doubles a payment, and a terminal whose clock runs ahead records the
+# offset it saw and still delivers. The audit passes after every step.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 fetch_bundle
@@ -61,5 +62,42 @@ run_cli 0 "0 left to upload" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL
 balances "esc=esc/$S3:$((30000 - total)) A=$MA:$((1500 + total))" \
   "30 payments after 6 killed syncs: each settled exactly once"
 audit_passes "killed syncs"
+
+# ---- 5. the clock offset it saw ---------------------------------------------
+# The terminal's clock runs 10 minutes ahead (OFFPAY_NOW for it and the
+# payer's phone), beyond offpayd's 300 s request window: the sync reads
+# offpayd's time, records the offset, warns, and signs its requests at the
+# corrected time, so they are heard. The payment, dated 10 minutes after
+# offpayd's clock, is not decided (nothing lost, nothing moves) and is sent
+# again at each sync until offpayd's clock has reached it (here offpayd is
+# restarted 10 minutes on, with OFFPAY_NOW); then it settles.
+ahead=$(( $(date +%s) + 600 ))
+c=$(OFFPAY_NOW=$ahead pay w3 2.00)
+OFFPAY_NOW=$ahead accept ta "$c" 2.00 || fail "accept with the clock ahead"
+OFFPAY_NOW=$ahead run_cli 0 "clock: this terminal's is (599|600|601) s ahead of offpayd's clock" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+OFFPAY_NOW=$ahead run_cli 0 "WARNING: this terminal's clock was (599|600|601) s ahead" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+OFFPAY_NOW=$ahead run_cli 0 "journal entry [0-9]+ not decided by offpayd \(ECODE_FUTURE\)" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+OFFPAY_NOW=$ahead run_cli 0 "uploaded 1 payment\(s\): 0 decided .*, 1 left to upload" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+balances "esc=esc/$S3:$((30000 - total)) A=$MA:$((1500 + total))" \
+  "dated after offpayd's clock: not decided, nothing moved"
+off=$("$OFFPAY" terminal status --terminal ta --json | jq .clock.offpayd_offset_seconds)
+[ "$off" -ge -601 ] && [ "$off" -le -599 ] && ok "status: offset $off s recorded" \
+  || fail "status: offset $off"
+OFFPAY_NOW=$ahead run_cli 0 "at the last sync \(.*\): (599|600|601) s ahead of offpayd's clock" -- \
+  "$OFFPAY" terminal status --terminal ta
+stop_server TERM
+OFFPAY_NOW=$((ahead + 5)) start_server
+OFFPAY_NOW=$ahead run_cli 0 "uploaded 1 payment\(s\): 1 decided \(1 paid, 2.00 EUR.*0 left" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+balances "esc=esc/$S3:$((30000 - total - 200)) A=$MA:$((1500 + total + 200))" \
+  "offpayd's clock reached it: settled"
+off=$("$OFFPAY" terminal status --terminal ta --json | jq .clock.offpayd_offset_seconds)
+[ "$off" -ge 3 ] && [ "$off" -le 7 ] && ok "clock now within seconds: offset $off s" \
+  || fail "offset after the restart: $off"
+audit_passes "clock offset"
 stop_server TERM
 finish
