@@ -66,7 +66,7 @@ start_offpayd() {
       --passphrase-file issuer.pass --root issuer/root.pub \
       --token-file operator.token --threads 2 > offpayd.out 2> offpayd.err &
   server_pid=$!
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do
     grep -q "listening on" offpayd.out 2>/dev/null && break
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1

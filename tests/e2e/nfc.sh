@@ -67,7 +67,7 @@ os.environ["LISTEN_FDS"] = "1"; os.environ["LISTEN_PID"] = str(os.getpid())
 os.execvp("pcscd", ["pcscd", "--foreground", "--config", sys.argv[2]])
 EOF
 pcscd_pid=$!
-for _ in $(seq 50); do
+for _ in $(seq 300); do   # up to 30 s on a loaded machine
   ss -ltn 2>/dev/null | grep -q ":$port " && break
   kill -0 "$pcscd_pid" 2>/dev/null || break
   sleep 0.1

@@ -39,8 +39,11 @@ start_server() {
       --passphrase-file ip --root iss/root.pub --token-file token \
       --threads 2 "$@" >server.out 2>>server.err &
   server_pid=$!
-  for _ in $(seq 1 100); do
+  # Up to 60 s: a sanitizer build on a loaded machine, recovering a
+  # ledger after a SIGKILL, can take several seconds to start.
+  for _ in $(seq 1 1200); do
     if grep -q "listening on" server.out 2>/dev/null; then break; fi
+    kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
   done
   URL=http://$(sed -n 's/^offpayd listening on //p' server.out)

@@ -105,11 +105,11 @@ pid=$!
 # env have exec'd), then give it time to start: a process that never wipes
 # keeps the secret forever.
 argv0() { head -z -n1 /proc/$pid/cmdline 2>/dev/null | tr -d '\0'; }
-for _ in $(seq 100); do
+for _ in $(seq 600); do   # up to 30 s each, for a loaded machine
   [ "$(argv0)" = "$OFFPAY" ] && break
   sleep 0.05
 done
-for _ in $(seq 100); do
+for _ in $(seq 600); do
   grep -qa "$secret" /proc/$pid/environ 2>/dev/null || break
   sleep 0.05
 done
