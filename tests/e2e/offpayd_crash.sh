@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# offpayd_crash.sh — offpayd killed with SIGKILL in the middle of a batch,
-# then restarted on the same ledger: the terminal resends the whole batch
-# and every payment is settled exactly once (the ones settled before the
-# kill come back as replays), the money adds up and the audit passes.
-# Round 1 kills at a known point (the test hook OFFPAYD_KILL_AFTER: offpayd
-# SIGKILLs itself once 150 items are committed); round 2 is a SIGKILL from
-# outside at whatever moment the first items are seen settled.
+# offpayd_crash.sh — a terminal offline for 500 payments, and offpayd
+# killed with SIGKILL in the middle of a batch, then restarted on the same
+# ledger: the terminal resends the whole batch and every payment is settled
+# exactly once (the ones settled before the kill come back as replays), the
+# money adds up and the audit passes. Round 1 is the terminal's own
+# `terminal sync --server`, with offpayd killed at a known point (the test
+# hook OFFPAYD_KILL_AFTER: offpayd SIGKILLs itself once 150 items are
+# committed); round 2 is a signed batch from the upload tool and a SIGKILL
+# from outside at whatever moment the first items are seen settled.
 source "$(dirname "$0")/offpayd_lib.sh"
-N=400
+N=500
 start_server
 fetch_bundle
 new_merchant "Bakery A"; MA=$MACCT; MID=$MERCHANT; new_terminal ta "$MERCHANT"
@@ -20,37 +22,31 @@ done
 ok "$N payments accepted offline"
 stop_server TERM
 
-# resend_all K: after a kill with K payments settled, the whole batch again.
-resend_all() {
-  local k=$1 replays fresh
-  balances "A=$MA:$(( k * 100 )) esc=esc/$S:$(( 100000 - k * 100 ))" "what settled before the kill"
-  audit_passes "after SIGKILL and restart"
-  upload ta
-  expect_http 200 - "the batch resent after the restart"
-  replays=$(jq '[.results[] | select(.replay)] | length' resp.json)
-  fresh=$(jq '[.results[] | select(.replay | not) | select(.outcome == "settled")] | length' resp.json)
-  [ "$replays" = "$k" ] && [ "$fresh" = $(( N - k )) ] \
-    && ok "$replays replays + $fresh settled now" || fail "replays $replays fresh $fresh (k=$k)"
-  api GET "/v1/admin/merchants/$MID/statement"
-  [ "$(jget .count)" = "$N" ] && ok "statement: each of $N payments once" || fail "count $(jget .count)"
-  balances "A=$MA:$(( N * 100 )) esc=esc/$S:$(( 100000 - N * 100 )) W=$W:0" "every payment settled exactly once"
-  audit_passes "after the resend"
-}
-
-# ---- round 1: killed after exactly 150 committed items -------------------
+# ---- round 1: a terminal offline for N payments, one sync; offpayd killed
+# after exactly 150 committed items --------------------------------------
 # step                                         expected
-# upload N, one item per transaction           offpayd dies at item 150, no reply
-# restart, resend all                          150 replays, 250 settled, audit ok
+# terminal sync, one item per transaction      offpayd dies at item 150: no
+#                                              reply, nothing marked, N left
+# restart, terminal sync again                 N decided in one sync: 150
+#                                              replays + the rest settled
 OFFPAYD_KILL_AFTER=150 start_server --tx-items 1
-upload ta
-[ "$status" = 000 ] && ok "offpayd died mid-batch, no reply" || fail "reply $status"
+T=(--terminal ta --passphrase-file tp)
+run_cli 3 "$N left to upload" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
 wait "$server_pid" 2>/dev/null && st=0 || st=$?
-[ "$st" = 137 ] && ok "it was SIGKILLed (status 137)" || fail "exit status $st"
+[ "$st" = 137 ] && ok "offpayd was SIGKILLed mid-batch (status 137)" || fail "exit status $st"
 server_pid=
 start_server
 api GET "/v1/admin/merchants/$MID/statement"
 [ "$(jget .count)" = 150 ] && ok "150 of $N settled before the kill" || fail "count $(jget .count)"
-resend_all 150
+balances "A=$MA:15000 esc=esc/$S:$(( 100000 - 15000 ))" "what settled before the kill"
+audit_passes "after SIGKILL and restart"
+run_cli 0 "uploaded $N payment\(s\): $N decided \($N paid, $N.00 EUR; 0 refused\), 0 left" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+api GET "/v1/admin/merchants/$MID/statement"
+[ "$(jget .count)" = "$N" ] && ok "statement: each of $N payments once" || fail "count $(jget .count)"
+balances "A=$MA:$(( N * 100 )) esc=esc/$S:$(( 100000 - N * 100 )) W=$W:0" "every payment settled exactly once"
+audit_passes "after the resend"
+run_cli 0 "uploaded 0 payment\(s\)" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
 stop_server TERM
 
 # ---- round 2: SIGKILL from outside, at a moment of its own ----------------
