@@ -291,14 +291,6 @@ static int push(json_t *a, json_t *v)
     return v == NULL || json_array_append_new(a, v) != 0;
 }
 
-static size_t term_index(const ex *e, uint32_t id)
-{
-    for (size_t t = 0; t < e->n_terms; t++)
-        if (e->terms[t].id == id)
-            return t;
-    return SIZE_MAX;
-}
-
 static offpay_err ex_render(const ex *e, const uint8_t *bundle,
                             size_t bundle_len, char **out, size_t *len)
 {
@@ -328,12 +320,12 @@ static offpay_err ex_render(const ex *e, const uint8_t *bundle,
     for (size_t i = 0; !bad && i < e->n_items; i++) {
         const ex_item *it = &e->items[i];
 
-        bad = push(items,
-                   json_pack("{s:o, s:I, s:I, s:I, s:I}", "id", id_json(it->id),
-                             "code", (json_int_t)it->code, "terminal",
-                             (json_int_t)term_index(e, it->terminal), "charged",
-                             (json_int_t)it->charged, "accepted_at",
-                             (json_int_t)it->accepted_at));
+        bad =
+            push(items, json_pack("{s:o, s:I, s:I, s:I, s:I}", "id",
+                                  id_json(it->id), "code", (json_int_t)it->code,
+                                  "terminal", (json_int_t)it->terminal,
+                                  "charged", (json_int_t)it->charged,
+                                  "accepted_at", (json_int_t)it->accepted_at));
     }
     if (bad)
         goto out;
@@ -428,7 +420,8 @@ out:
 
 typedef struct vf_item {
     uint64_t id;
-    size_t   code, terminal;
+    uint32_t terminal_id;    /* as the file names it */
+    size_t   code, terminal; /* terminal: index of its credential */
     int64_t  charged;
     uint32_t accepted_at;
 } vf_item;
@@ -682,7 +675,7 @@ static offpay_err vf_parse(vf *v, const json_t *doc)
                           sizeof ITEM_KEYS / sizeof ITEM_KEYS[0]) ||
             !get_id(o, "id", &it->id) ||
             !get_int(o, "code", 0, (int64_t)v->n_codes - 1, &c) ||
-            !get_int(o, "terminal", 0, (int64_t)v->n_terms - 1, &t) ||
+            !get_int(o, "terminal", 1, UINT32_MAX, &t) ||
             !get_int(o, "charged", 1, OFFPAY_WIRE_AMOUNT_MAX, &it->charged) ||
             !get_int(o, "accepted_at", 0, UINT32_MAX, &x))
             return why(r, OFFPAY_EMALFORMED,
@@ -693,7 +686,7 @@ static offpay_err vf_parse(vf *v, const json_t *doc)
             return why(r, OFFPAY_EMALFORMED,
                        "presentment %zu: ids not ascending", i);
         it->code = (size_t)c;
-        it->terminal = (size_t)t;
+        it->terminal_id = (uint32_t)t;
         it->accepted_at = (uint32_t)x;
     }
     for (size_t i = 0; i < v->n_receipts; i++) {
@@ -719,6 +712,19 @@ static offpay_err vf_check(vf *v)
     offpay_err                rc;
 
     offpay_risk_defaults(c0->currency, &risk);
+    /* A presentment names its terminal by id: the credential of that id. */
+    for (size_t i = 0; i < v->n_items; i++) {
+        vf_item *it = &v->items[i];
+
+        for (it->terminal = 0; it->terminal < v->n_terms; it->terminal++)
+            if (v->terms[it->terminal].terminal_id == it->terminal_id)
+                break;
+        if (it->terminal == v->n_terms)
+            return why(r, OFFPAY_EEVIDENCE,
+                       "presentment %zu names terminal %u, whose credential "
+                       "is not in the file",
+                       i, (unsigned)it->terminal_id);
+    }
     /* Every code and every terminal is used by a presentment. */
     for (size_t i = 0; i < v->n_codes; i++) {
         size_t k = 0;
