@@ -26,6 +26,11 @@
 #define DAY      86400u
 #define CENTS(x) ((int64_t)(x)*100)
 
+/* The root key of every world, fixed so that fuzz/fuzz_evidence.c can
+ * verify the seed corpus these tests write (OFFPAY_EVIDENCE_CORPUS_OUT). */
+static const uint8_t ROOT_SEED[OFFPAY_SEED_BYTES] =
+    "offpay fuzz evidence root seed!";
+
 typedef struct world {
     char                path[512];
     offpay_ledger      *l;
@@ -134,7 +139,7 @@ static offpay_err make_world(world *w)
 
     memset(w, 0, sizeof *w);
     if ((rc = fresh_ledger(w->path, sizeof w->path)) != OFFPAY_OK ||
-        (rc = offpay_keypair_generate(&w->root)) != OFFPAY_OK ||
+        (rc = offpay_keypair_from_seed(ROOT_SEED, &w->root)) != OFFPAY_OK ||
         (rc = offpay_keypair_generate(&w->issuer)) != OFFPAY_OK ||
         (rc = offpay_keypair_generate(&w->wallet)) != OFFPAY_OK)
         return rc;
@@ -406,6 +411,31 @@ static void test_duplicate_evidence_names_both_terminals_and_merchants(void)
     drop_world(&w);
 }
 
+/* With OFFPAY_EVIDENCE_CORPUS_OUT=DIR, writes one exported file of each
+ * kind there: the seed corpus of fuzz/fuzz_evidence.c. */
+static void write_corpus(world *w)
+{
+    const char    *dir = getenv("OFFPAY_EVIDENCE_CORPUS_OUT");
+    const uint64_t ids[3] = {w->case_ds, w->case_dup, w->case_over};
+    const char    *names[3] = {"double_spend", "duplicate", "overspend"};
+
+    for (int i = 0; dir != NULL && i < 3; i++) {
+        char   path[600], *file = NULL;
+        size_t len = 0;
+        FILE  *f;
+
+        snprintf(path, sizeof path, "%s/%s.json", dir, names[i]);
+        if (export(w, ids[i], &file, &len) != OFFPAY_OK)
+            continue;
+        f = fopen(path, "w");
+        if (f != NULL) {
+            fwrite(file, 1, len, f);
+            fclose(f);
+        }
+        free(file);
+    }
+}
+
 static void test_overspend_evidence_sums_charges_above_the_limit(void)
 {
     world                  w;
@@ -420,6 +450,7 @@ static void test_overspend_evidence_sums_charges_above_the_limit(void)
     CHECK(r.kind == OFFPAY_CASE_OVERSPEND && r.n_codes == 2);
     CHECK(r.total == CENTS(80) && r.limit == CENTS(50));
     free(file);
+    write_corpus(&w);
     drop_world(&w);
 }
 
