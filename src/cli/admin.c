@@ -7,8 +7,10 @@
  * (docs/settlement.md §9). The ledger is a SQLite file or a PostgreSQL
  * URL, as for offpayd --db.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,8 @@ static const char help[] =
     "                    [--since UNIXTIME] [--after ID] [--limit N] [--json]\n"
     "       offpay admin evidence CASE --db LEDGER --bundle FILE --out FILE\n"
     "                    [--force]\n"
+    "       offpay admin evidence CASE --server URL --token-file FILE\n"
+    "                    --out FILE [--force]\n"
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
     "LEDGER is offpayd's --db: a SQLite file, or a PostgreSQL URL such as\n"
@@ -56,6 +60,10 @@ static const char help[] =
     "  --bundle FILE    evidence: the issuer's trust bundle (bundle.opb of\n"
     "                   the issuer's directory, or GET /v1/bundle): it names\n"
     "                   the issuer keys and is signed by the root\n"
+    "  --server URL     evidence: ask offpayd at URL (http://HOST:PORT)\n"
+    "                   instead of reading the ledger; it uses its own\n"
+    "                   trust bundle\n"
+    "  --token-file FILE  with --server: the operator's bearer token\n"
     "  --out FILE       evidence: where to write it (atomically)\n"
     "  --force          evidence: replace an existing FILE\n";
 
@@ -116,7 +124,7 @@ static int release(offpay_ledger *l, int json)
 
 /* The options of every admin command. */
 typedef struct admin_args {
-    const char        *db, *bundle, *out;
+    const char        *db, *bundle, *out, *server, *token_file;
     int                json, force;
     offpay_case_filter f;
     uint64_t           limit;
@@ -227,6 +235,124 @@ static int evidence(offpay_ledger *l, const admin_args *a, uint64_t id)
     return status;
 }
 
+/* A reply body of offpayd, capped. */
+typedef struct reply {
+    uint8_t *b;
+    size_t   n, cap;
+    int      over;
+} reply;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+    reply *r = ctx;
+    size_t add = size * n;
+
+    if (add > r->cap - r->n) {
+        r->over = 1;
+        return 0; /* stops the transfer */
+    }
+    memcpy(r->b + r->n, p, add);
+    r->n += add;
+    return add;
+}
+
+/* `admin evidence CASE --server URL --token-file FILE`: the evidence as
+ * offpayd exports it (GET /v1/admin/cases/ID/evidence), written as it
+ * came once it parses as the evidence file's JSON. */
+static int evidence_remote(const admin_args *a, uint64_t id)
+{
+    uint8_t           *tok = NULL;
+    size_t             tlen = 0, blen;
+    char              *auth = NULL, url[1200];
+    struct curl_slist *hdr = NULL;
+    CURL              *c = NULL;
+    reply              r = {NULL, 0, OFFPAY_EVIDENCE_MAX_BYTES, 0};
+    long               code = 0;
+    json_t            *doc = NULL;
+    int                status = EXIT_FAILURE_IO;
+
+    blen = strlen(a->server);
+    while (blen > 0 && a->server[blen - 1] == '/')
+        blen--;
+    if ((strncmp(a->server, "http://", 7) != 0 &&
+         strncmp(a->server, "https://", 8) != 0) ||
+        blen > 1000)
+        return cli_usage_error("admin evidence: --server is http://HOST:PORT");
+    snprintf(url, sizeof url, "%.*s/v1/admin/cases/%llu/evidence", (int)blen,
+             a->server, (unsigned long long)id);
+    tok = cli_read_file(a->token_file, 4096, &tlen);
+    if (tok == NULL)
+        return EXIT_FAILURE_IO;
+    for (size_t i = 0; i < tlen; i++)
+        if (tok[i] == '\n' || tok[i] == '\r') {
+            tlen = i;
+            break;
+        }
+    auth = malloc(tlen + 32);
+    r.b = malloc(r.cap);
+    if (auth == NULL || r.b == NULL) {
+        status = cli_fail("admin evidence", OFFPAY_ENOMEM);
+        goto out;
+    }
+    snprintf(auth, tlen + 32, "Authorization: Bearer %.*s", (int)tlen,
+             (const char *)tok);
+    c = curl_easy_init();
+    hdr = curl_slist_append(NULL, auth);
+    if (c == NULL || hdr == NULL) {
+        status = cli_fail("admin evidence", OFFPAY_ENOMEM);
+        goto out;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (curl_easy_perform(c) != CURLE_OK) {
+        fprintf(stderr, "offpay: admin evidence: %s: %s\n", url,
+                r.over ? "the reply exceeds the evidence file's cap"
+                       : "no reply from offpayd");
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
+    if (code != 200) {
+        const char *e = json_string_value(json_object_get(doc, "error"));
+        const char *h = json_string_value(json_object_get(doc, "hint"));
+
+        fprintf(stderr, "offpay: admin evidence: offpayd answered %ld %s: %s\n",
+                code, e != NULL ? e : "?", h != NULL ? h : "");
+        status = code == 404 ? EXIT_REJECTED : EXIT_FAILURE_IO;
+        goto out;
+    }
+    if (!json_is_object(doc)) {
+        fprintf(stderr, "offpay: admin evidence: offpayd's reply is not "
+                        "JSON\n");
+        goto out;
+    }
+    status = cli_output_write("--out", a->out, a->force, r.b, r.n);
+    if (status == EXIT_OK)
+        printf("wrote the evidence of case %llu to %s (%zu bytes, from "
+               "offpayd); check it with 'offpay verify-evidence %s --root "
+               "root.pub'\n",
+               (unsigned long long)id, a->out, r.n, a->out);
+out:
+    json_decref(doc);
+    curl_slist_free_all(hdr);
+    if (c != NULL)
+        curl_easy_cleanup(c);
+    if (auth != NULL) {
+        sodium_memzero(auth, tlen + 32);
+        free(auth);
+    }
+    if (tok != NULL) {
+        sodium_memzero(tok, tlen);
+        free(tok);
+    }
+    free(r.b);
+    return status;
+}
+
 int cli_admin(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -240,6 +366,8 @@ int cli_admin(int argc, char **argv)
         {"bundle", required_argument, NULL, 'b'},
         {"out", required_argument, NULL, 'o'},
         {"force", no_argument, NULL, 'f'},
+        {"server", required_argument, NULL, 'u'},
+        {"token-file", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -306,6 +434,12 @@ int cli_admin(int argc, char **argv)
         case 'f':
             a.force = 1;
             break;
+        case 'u':
+            a.server = optarg;
+            break;
+        case 't':
+            a.token_file = optarg;
+            break;
         case 'h':
             fputs(help, stdout);
             fputs(cli_exit_help, stdout);
@@ -332,12 +466,24 @@ int cli_admin(int argc, char **argv)
             return EXIT_USAGE;
         if (case_id == 0)
             return cli_usage_error("admin evidence: CASE is an id from 1");
-        if (a.bundle == NULL || a.out == NULL)
+        if (a.server != NULL) {
+            if (db != NULL || a.bundle != NULL)
+                return cli_usage_error("admin evidence: --server reads "
+                                       "offpayd, not --db or --bundle");
+            if (a.token_file == NULL || a.out == NULL)
+                return cli_usage_error("admin evidence: --server needs "
+                                       "--token-file FILE and --out FILE");
+        } else if (a.bundle == NULL || a.out == NULL) {
             return cli_usage_error(
                 "admin evidence: --bundle FILE and --out FILE are required");
+        }
         status = cli_output_check("--out", a.out, a.force);
         if (status != EXIT_OK)
             return status;
+        if (a.server != NULL)
+            return evidence_remote(&a, case_id);
+    } else if (a.server != NULL || a.token_file != NULL) {
+        return cli_usage_error("admin %s: --server is for evidence only", cmd);
     } else if (positional != NULL) {
         return cli_usage_error("admin %s: unexpected argument '%s'", cmd,
                                positional);

@@ -83,6 +83,16 @@ run_cli 0 "wrote" -- \
 run_cli 1 "no case 999999" -- \
   "$OFFPAY" admin evidence 999999 --db ledger.db --bundle iss/bundle.opb --out none.json
 [ ! -e none.json ] && ok "nothing written for a missing case" || fail "none.json written"
+# ... or through offpayd (operator token) ...
+run_cli 0 "wrote the evidence of case $CASE to remote.json .*from offpayd" -- \
+  "$OFFPAY" admin evidence "$CASE" --server "$URL" --token-file token --out remote.json
+run_cli 1 "offpayd answered 404 ENOTFOUND" -- \
+  "$OFFPAY" admin evidence 999999 --server "$URL" --token-file token --out none.json
+printf 'not-the-operator-token\n' > badtoken
+run_cli 3 "offpayd answered 401 UNAUTHORIZED" -- \
+  "$OFFPAY" admin evidence "$CASE" --server "$URL" --token-file badtoken --out none.json
+[ ! -e none.json ] && ok "nothing written for a refused request" || fail "none.json written"
+cp remote.json lone/
 
 # ... and verified offline with nothing but the root key.
 cp case.json iss/root.pub lone/
@@ -97,6 +107,9 @@ cp case.json iss/root.pub lone/
   run_cli 0 '"verified":true,"case":"'"$CASE"'","kind":"double_spend"' -- \
     "$OFFPAY" verify-evidence case.json --root root.pub --json
   run_cli 0 "PROVES: the wallet key" -- "$OFFPAY" verify-evidence from-api.json --root root.pub
+  run_cli 0 "PROVES: the wallet key" -- "$OFFPAY" verify-evidence remote.json --root root.pub
+  [ "$(ls | sort | tr '\n' ' ')" = "case.json from-api.json remote.json root.pub " ] \
+    && ok "the directory holds nothing but the files and the root key" || fail "lone holds: $(ls)"
   echo "$passed $failed" > ../counts
 )
 read -r passed failed < counts
