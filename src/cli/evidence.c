@@ -50,7 +50,15 @@ static void when(uint32_t t, char *buf, size_t cap)
 static void print_party(const char *label, const offpay_evidence_party *p,
                         uint16_t currency)
 {
-    char auth[48], charged[48], at[32];
+    char auth[48], charged[48], at[32], name[OFFPAY_NAME_MAX + 1];
+
+    /* The name is the issuer's, but the file came from anywhere: no
+     * control characters reach the terminal. */
+    memcpy(name, p->merchant_name, sizeof name);
+    name[OFFPAY_NAME_MAX] = '\0';
+    for (char *c = name; *c != '\0'; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
 
     cli_money((int64_t)p->amount, currency, auth, sizeof auth);
     cli_money(p->charged, currency, charged, sizeof charged);
@@ -58,7 +66,7 @@ static void print_party(const char *label, const offpay_evidence_party *p,
     printf("  %s code %zu (counter %u, authorized %s): terminal %u of "
            "merchant %llu \"%s\" charged %s, accepted %s\n",
            label, p->code, (unsigned)p->counter, auth, (unsigned)p->terminal_id,
-           (unsigned long long)p->merchant_id, p->merchant_name, charged, at);
+           (unsigned long long)p->merchant_id, name, charged, at);
 }
 
 static void print_proof(const offpay_evidence_report *r)
