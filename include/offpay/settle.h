@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "offpay/crypto.h"
 #include "offpay/message.h"
 
 #ifdef __cplusplus
@@ -325,6 +326,134 @@ typedef struct offpay_audit_report {
  * docs/settlement.md §10. Returns OFFPAY_EAUDIT when any count of r other
  * than the totals is non-zero; r is filled either way. */
 offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r);
+
+/* ---- cases and evidence (docs/settlement.md §9) --------------------- */
+
+typedef enum offpay_case_kind {
+    OFFPAY_CASE_DUPLICATE = 1,       /* one code presented by two terminals */
+    OFFPAY_CASE_DOUBLE_SPEND = 2,    /* two codes, one (serial, counter) */
+    OFFPAY_CASE_OVERSPEND = 3,       /* charges beyond the credential's limit */
+    OFFPAY_CASE_RECEIPT_MISMATCH = 4 /* a receipt differs from the upload */
+} offpay_case_kind;
+
+/* "duplicate", "double_spend", "overspend", "receipt_mismatch"; NULL for
+ * anything else. */
+const char *offpay_case_kind_name(offpay_case_kind k);
+/* The kind named name (as above). Errors: OFFPAY_EINVAL. */
+offpay_err offpay_case_kind_from_name(const char *name, offpay_case_kind *k);
+
+/* A case as the ledger records it. */
+typedef struct offpay_case_info {
+    uint64_t         id;
+    offpay_case_kind kind;
+    uint64_t         serial; /* the credential it is opened against */
+    uint32_t         counter; /* of the payment whose presentment opened it */
+    uint64_t         payment;     /* that payment's id ((serial, counter)) */
+    uint64_t         presentment; /* the presentment that opened it */
+    uint32_t         terminal_id; /* the terminal that uploaded it */
+    uint32_t         opened_at;
+} offpay_case_info;
+
+/* Which cases to list: every field 0 means "any". */
+typedef struct offpay_case_filter {
+    uint64_t         serial;   /* this credential only */
+    offpay_case_kind kind;     /* this kind only */
+    uint32_t         since;    /* opened at or after this time */
+    uint64_t         after_id; /* ids above this one (paging) */
+} offpay_case_filter;
+
+/*
+ * offpay_ledger_cases — at most max cases matching f (NULL: all), in
+ * ascending id order, into *out (malloc'd, free() it; NULL when none) and
+ * *n. A caller pages by passing the last id seen as f->after_id. Errors:
+ * OFFPAY_EINVAL (max 0, an unknown kind), OFFPAY_ENOMEM, OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_cases(offpay_ledger *l, const offpay_case_filter *f,
+                               size_t max, offpay_case_info **out, size_t *n);
+
+/* One case by id. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_ESTORE. */
+offpay_err offpay_ledger_case(offpay_ledger *l, uint64_t id,
+                              offpay_case_info *out);
+
+/* The evidence file (docs/settlement.md §9): one JSON object, version 1,
+ * within these bounds. */
+#define OFFPAY_EVIDENCE_VERSION          1
+#define OFFPAY_EVIDENCE_MAX_BYTES        (4u * 1024u * 1024u)
+#define OFFPAY_EVIDENCE_CODES_MAX        1000u
+#define OFFPAY_EVIDENCE_PRESENTMENTS_MAX 2000u
+#define OFFPAY_EVIDENCE_TERMINALS_MAX    250u
+#define OFFPAY_EVIDENCE_RECEIPTS_MAX     2000u
+#define OFFPAY_EVIDENCE_BUNDLE_MAX       (14 + OFFPAY_BUNDLE_KEYS_MAX * 42 + 64)
+
+/*
+ * offpay_ledger_evidence — case_id exported as one self-contained evidence
+ * file: the payment codes' exact bytes, bundle (the trust bundle naming
+ * the issuer keys, signed by the root: the caller's copy, e.g. the
+ * issuer's bundle.opb; it is decoded, not verified), the terminal
+ * credentials involved with what each terminal charged and when it
+ * accepted, and the receipts the ledger holds for those codes. *out is
+ * malloc'd (free() it), *len its size (no NUL counted; one is appended).
+ * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no such case), the bundle
+ * decoder's errors, OFFPAY_EUNKNOWN_KID (a code or terminal credential
+ * names a key the bundle lacks), OFFPAY_ETOOBIG (more than the caps),
+ * OFFPAY_ENOMEM, OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_evidence(offpay_ledger *l, uint64_t case_id,
+                                  const uint8_t *bundle, size_t bundle_len,
+                                  char **out, size_t *len);
+
+/* One presentment named by a verified evidence file. */
+typedef struct offpay_evidence_party {
+    size_t   code;        /* index of the code in the file */
+    uint32_t counter;     /* that code's counter */
+    uint32_t amount;      /* that code's authorized amount */
+    uint32_t terminal_id; /* the terminal that presented it */
+    uint64_t merchant_id; /* its merchant, and the merchant's name */
+    char     merchant_name[OFFPAY_NAME_MAX + 1];
+    int64_t  charged; /* what the terminal charged, minor units */
+    uint32_t accepted_at;
+} offpay_evidence_party;
+
+/* What a verified evidence file proves (see offpay_evidence_verify). */
+typedef struct offpay_evidence_report {
+    uint64_t         case_id;
+    offpay_case_kind kind;
+    uint32_t         opened_at;
+    uint64_t         serial; /* the credential, as the issuer signed it */
+    uint8_t          wallet_pk[OFFPAY_PK_BYTES];
+    int64_t          limit;
+    uint16_t         currency;
+    uint32_t         bundle_seq;
+    size_t           n_codes, n_presentments, n_terminals, n_receipts;
+    /* duplicate: the first two terminals that presented the one code;
+     * double_spend: a presentment of each of the two codes;
+     * receipt_mismatch: the terminal's upload (a) and the receipt (b, its
+     * charged is the receipt's amount) */
+    offpay_evidence_party a, b;
+    int64_t total; /* overspend: the charges counted (each code's at most
+                      its authorized amount), > limit */
+    char    why[256]; /* on an error: what did not verify, in words */
+} offpay_evidence_report;
+
+/*
+ * offpay_evidence_verify — checks an evidence file offline against the
+ * root public key and nothing else: the format (strict, bounded); the
+ * trust bundle under root_pk; every code's wallet credential under the
+ * bundle's key for its kid at the time its terminal accepted it, and the
+ * wallet's signature; every terminal credential the same way; every
+ * receipt; then that the codes and presentments prove the case's kind
+ * (docs/settlement.md §9). r is filled on success; on an error r->why says
+ * what failed. Pure: no I/O, thread-safe. Errors: OFFPAY_EINVAL,
+ * OFFPAY_ETOOBIG, OFFPAY_EMALFORMED (not an evidence file of this
+ * format), OFFPAY_EVERSION, the decoders' errors of an embedded message,
+ * OFFPAY_EBUNDLE_SIG, OFFPAY_EUNKNOWN_KID, OFFPAY_EKID_EXPIRED,
+ * OFFPAY_ECRED_SIG, OFFPAY_ECODE_SIG, OFFPAY_EEVIDENCE (everything
+ * verifies but does not prove the kind it names, or does not hang
+ * together).
+ */
+OFFPAY_WUR offpay_err offpay_evidence_verify(
+    const uint8_t *file, size_t len, const uint8_t root_pk[OFFPAY_PK_BYTES],
+    offpay_evidence_report *r);
 
 #ifdef __cplusplus
 }

@@ -2,21 +2,34 @@
  * admin.c — `offpay admin`: what an operator runs against the settlement
  * ledger itself (docs/settlement.md), with offpayd running or not:
  * `audit` recomputes every balance and checks conservation, `release`
- * returns the escrows that are due. The ledger is a SQLite file or a
- * PostgreSQL URL, as for offpayd --db.
+ * returns the escrows that are due, `cases` lists the cases settlement
+ * opened and `evidence` exports one as a self-contained file
+ * (docs/settlement.md §9). The ledger is a SQLite file or a PostgreSQL
+ * URL, as for offpayd --db.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli/cli.h"
+#include "core/jsonutil.h"
 #include "core/oserr.h"
 #include "offpay/settle.h"
 
 static const char help[] =
     "Usage: offpay admin COMMAND --db LEDGER [--json]\n"
+    "       offpay admin cases --db LEDGER [--serial N] [--kind KIND]\n"
+    "                    [--since UNIXTIME] [--after ID] [--limit N] [--json]\n"
+    "       offpay admin evidence CASE --db LEDGER --bundle FILE --out FILE\n"
+    "                    [--force]\n"
+    "       offpay admin evidence CASE --server URL --token-file FILE\n"
+    "                    --out FILE [--force]\n"
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
     "LEDGER is offpayd's --db: a SQLite file, or a PostgreSQL URL such as\n"
@@ -31,8 +44,28 @@ static const char help[] =
     "            upload grace ago to its wallet account, now (offpayd also\n"
     "            does it on its own schedule); each escrow once\n"
     "\n"
-    "  --db LEDGER   the ledger (required)\n"
-    "  --json        print one JSON object\n";
+    "  cases     list the cases settlement opened (duplicate,\n"
+    "            double_spend, overspend, receipt_mismatch), oldest first\n"
+    "  evidence  write case CASE as one self-contained evidence file\n"
+    "            (docs/settlement.md §9) that 'offpay verify-evidence'\n"
+    "            checks offline against the root key\n"
+    "\n"
+    "  --db LEDGER      the ledger (required)\n"
+    "  --json           print one JSON object\n"
+    "  --serial N       cases: of this credential only\n"
+    "  --kind KIND      cases: of this kind only\n"
+    "  --since UNIXTIME cases: opened at or after this time\n"
+    "  --after ID       cases: with an id above ID (paging)\n"
+    "  --limit N        cases: at most N (default 100, at most 10000)\n"
+    "  --bundle FILE    evidence: the issuer's trust bundle (bundle.opb of\n"
+    "                   the issuer's directory, or GET /v1/bundle): it names\n"
+    "                   the issuer keys and is signed by the root\n"
+    "  --server URL     evidence: ask offpayd at URL (http://HOST:PORT)\n"
+    "                   instead of reading the ledger; it uses its own\n"
+    "                   trust bundle\n"
+    "  --token-file FILE  with --server: the operator's bearer token\n"
+    "  --out FILE       evidence: where to write it (atomically)\n"
+    "  --force          evidence: replace an existing FILE\n";
 
 static int audit(offpay_ledger *l, int json)
 {
@@ -89,31 +122,277 @@ static int release(offpay_ledger *l, int json)
     return EXIT_OK;
 }
 
+/* The options of every admin command. */
+typedef struct admin_args {
+    const char        *db, *bundle, *out, *server, *token_file;
+    int                json, force;
+    offpay_case_filter f;
+    uint64_t           limit;
+} admin_args;
+
+static int parse_u64(const char *opt, const char *v, uint64_t max,
+                     uint64_t *out)
+{
+    char              *end = NULL;
+    unsigned long long x;
+
+    errno = 0;
+    if (v[0] < '0' || v[0] > '9' || (v[0] == '0' && v[1] != '\0'))
+        return cli_usage_error("admin: %s takes a decimal number", opt);
+    x = strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0' || x > max)
+        return cli_usage_error("admin: %s is out of range", opt);
+    *out = x;
+    return 0;
+}
+
+static void time_text(uint32_t t, char *buf, size_t cap)
+{
+    time_t    tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL ||
+        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, cap, "%u", (unsigned)t);
+}
+
+static int cases(offpay_ledger *l, const admin_args *a)
+{
+    offpay_case_info *v = NULL;
+    size_t            n = 0;
+    offpay_err        rc;
+    char              when[32];
+
+    rc = offpay_ledger_cases(l, &a->f, (size_t)a->limit, &v, &n);
+    if (rc != OFFPAY_OK)
+        return cli_fail("cases", rc);
+    if (a->json) {
+        json_t *arr = json_array(), *doc;
+        char   *text;
+
+        for (size_t i = 0; arr != NULL && i < n; i++)
+            json_array_append_new(
+                arr, json_pack("{s:o, s:s, s:o, s:I, s:o, s:o, s:I, s:I}", "id",
+                               cli_json_u64(v[i].id), "kind",
+                               offpay_case_kind_name(v[i].kind), "serial",
+                               cli_json_u64(v[i].serial), "counter",
+                               (json_int_t)v[i].counter, "payment",
+                               cli_json_u64(v[i].payment), "presentment",
+                               cli_json_u64(v[i].presentment), "terminal",
+                               (json_int_t)v[i].terminal_id, "opened_at",
+                               (json_int_t)v[i].opened_at));
+        doc = json_pack("{s:I, s:o}", "count", (json_int_t)n, "cases", arr);
+        text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                           : NULL;
+        json_decref(doc);
+        free(v);
+        if (text == NULL)
+            return cli_fail("cases", OFFPAY_ENOMEM);
+        printf("%s\n", text);
+        offpay__json_free(text);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        time_text(v[i].opened_at, when, sizeof when);
+        printf("case %llu  %-16s credential %llu  counter %u  terminal %u  "
+               "opened %s\n",
+               (unsigned long long)v[i].id, offpay_case_kind_name(v[i].kind),
+               (unsigned long long)v[i].serial, (unsigned)v[i].counter,
+               (unsigned)v[i].terminal_id, when);
+    }
+    printf("%zu case(s)\n", n);
+    free(v);
+    return EXIT_OK;
+}
+
+static int evidence(offpay_ledger *l, const admin_args *a, uint64_t id)
+{
+    uint8_t   *bundle = NULL;
+    char      *file = NULL;
+    size_t     blen = 0, flen = 0;
+    offpay_err rc;
+    int        status;
+
+    bundle = cli_read_file(a->bundle, OFFPAY_EVIDENCE_BUNDLE_MAX, &blen);
+    if (bundle == NULL)
+        return EXIT_FAILURE_IO;
+    rc = offpay_ledger_evidence(l, id, bundle, blen, &file, &flen);
+    free(bundle);
+    if (rc == OFFPAY_ENOTFOUND) {
+        fprintf(stderr, "offpay: admin evidence: no case %llu (ENOTFOUND)\n",
+                (unsigned long long)id);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail("admin evidence", rc);
+    status = cli_output_write("--out", a->out, a->force, (const uint8_t *)file,
+                              flen);
+    free(file);
+    if (status == EXIT_OK)
+        printf("wrote the evidence of case %llu to %s (%zu bytes); check it "
+               "with 'offpay verify-evidence %s --root root.pub'\n",
+               (unsigned long long)id, a->out, flen, a->out);
+    return status;
+}
+
+/* A reply body of offpayd, capped. */
+typedef struct reply {
+    uint8_t *b;
+    size_t   n, cap;
+    int      over;
+} reply;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+    reply *r = ctx;
+    size_t add = size * n;
+
+    if (add > r->cap - r->n) {
+        r->over = 1;
+        return 0; /* stops the transfer */
+    }
+    memcpy(r->b + r->n, p, add);
+    r->n += add;
+    return add;
+}
+
+/* `admin evidence CASE --server URL --token-file FILE`: the evidence as
+ * offpayd exports it (GET /v1/admin/cases/ID/evidence), written as it
+ * came once it parses as the evidence file's JSON. */
+static int evidence_remote(const admin_args *a, uint64_t id)
+{
+    uint8_t           *tok = NULL;
+    size_t             tlen = 0, blen;
+    char              *auth = NULL, url[1200];
+    struct curl_slist *hdr = NULL;
+    CURL              *c = NULL;
+    reply              r = {NULL, 0, OFFPAY_EVIDENCE_MAX_BYTES, 0};
+    long               code = 0;
+    json_t            *doc = NULL;
+    int                status = EXIT_FAILURE_IO;
+
+    blen = strlen(a->server);
+    while (blen > 0 && a->server[blen - 1] == '/')
+        blen--;
+    if ((strncmp(a->server, "http://", 7) != 0 &&
+         strncmp(a->server, "https://", 8) != 0) ||
+        blen > 1000)
+        return cli_usage_error("admin evidence: --server is http://HOST:PORT");
+    snprintf(url, sizeof url, "%.*s/v1/admin/cases/%llu/evidence", (int)blen,
+             a->server, (unsigned long long)id);
+    tok = cli_read_file(a->token_file, 4096, &tlen);
+    if (tok == NULL)
+        return EXIT_FAILURE_IO;
+    for (size_t i = 0; i < tlen; i++)
+        if (tok[i] == '\n' || tok[i] == '\r') {
+            tlen = i;
+            break;
+        }
+    auth = malloc(tlen + 32);
+    r.b = malloc(r.cap);
+    if (auth == NULL || r.b == NULL) {
+        status = cli_fail("admin evidence", OFFPAY_ENOMEM);
+        goto out;
+    }
+    snprintf(auth, tlen + 32, "Authorization: Bearer %.*s", (int)tlen,
+             (const char *)tok);
+    c = curl_easy_init();
+    hdr = curl_slist_append(NULL, auth);
+    if (c == NULL || hdr == NULL) {
+        status = cli_fail("admin evidence", OFFPAY_ENOMEM);
+        goto out;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (curl_easy_perform(c) != CURLE_OK) {
+        fprintf(stderr, "offpay: admin evidence: %s: %s\n", url,
+                r.over ? "the reply exceeds the evidence file's cap"
+                       : "no reply from offpayd");
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
+    if (code != 200) {
+        const char *e = json_string_value(json_object_get(doc, "error"));
+        const char *h = json_string_value(json_object_get(doc, "hint"));
+
+        fprintf(stderr, "offpay: admin evidence: offpayd answered %ld %s: %s\n",
+                code, e != NULL ? e : "?", h != NULL ? h : "");
+        status = code == 404 ? EXIT_REJECTED : EXIT_FAILURE_IO;
+        goto out;
+    }
+    if (!json_is_object(doc)) {
+        fprintf(stderr, "offpay: admin evidence: offpayd's reply is not "
+                        "JSON\n");
+        goto out;
+    }
+    status = cli_output_write("--out", a->out, a->force, r.b, r.n);
+    if (status == EXIT_OK)
+        printf("wrote the evidence of case %llu to %s (%zu bytes, from "
+               "offpayd); check it with 'offpay verify-evidence %s --root "
+               "root.pub'\n",
+               (unsigned long long)id, a->out, r.n, a->out);
+out:
+    json_decref(doc);
+    curl_slist_free_all(hdr);
+    if (c != NULL)
+        curl_easy_cleanup(c);
+    if (auth != NULL) {
+        sodium_memzero(auth, tlen + 32);
+        free(auth);
+    }
+    if (tok != NULL) {
+        sodium_memzero(tok, tlen);
+        free(tok);
+    }
+    free(r.b);
+    return status;
+}
+
 int cli_admin(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
         {"json", no_argument, NULL, 'j'},
+        {"serial", required_argument, NULL, 's'},
+        {"kind", required_argument, NULL, 'k'},
+        {"since", required_argument, NULL, 'S'},
+        {"after", required_argument, NULL, 'a'},
+        {"limit", required_argument, NULL, 'n'},
+        {"bundle", required_argument, NULL, 'b'},
+        {"out", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},
+        {"server", required_argument, NULL, 'u'},
+        {"token-file", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
-    const char    *db = NULL, *cmd;
+    const char    *db = NULL, *cmd, *positional = NULL;
     offpay_ledger *l = NULL;
-    uint64_t       seen = 0;
-    int            json = 0, c, status;
+    admin_args     a;
+    uint64_t       seen = 0, x = 0, case_id = 0;
+    int            json = 0, c, status, bad = 0;
     offpay_err     rc;
 
+    memset(&a, 0, sizeof a);
+    a.limit = 100;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         if (argc < 2)
-            return cli_usage_error("admin: give a command (audit, release)");
+            return cli_usage_error(
+                "admin: give a command (audit, release, cases, evidence)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
     }
     cmd = argv[1];
-    if (strcmp(cmd, "audit") != 0 && strcmp(cmd, "release") != 0)
+    if (strcmp(cmd, "audit") != 0 && strcmp(cmd, "release") != 0 &&
+        strcmp(cmd, "cases") != 0 && strcmp(cmd, "evidence") != 0)
         return cli_usage_error("admin: unknown command '%s'", cmd);
     argv[1] = prog; /* getopt's messages name the whole command */
     optind = 1;
@@ -125,6 +404,42 @@ int cli_admin(int argc, char **argv)
         case 'j':
             json = 1;
             break;
+        case 's':
+            bad = parse_u64("--serial", optarg, INT64_MAX, &a.f.serial);
+            break;
+        case 'k':
+            if (offpay_case_kind_from_name(optarg, &a.f.kind) != OFFPAY_OK)
+                bad = cli_usage_error(
+                    "admin cases: --kind is one of duplicate, double_spend, "
+                    "overspend, receipt_mismatch");
+            break;
+        case 'S':
+            bad = parse_u64("--since", optarg, UINT32_MAX, &x);
+            a.f.since = (uint32_t)x;
+            break;
+        case 'a':
+            bad = parse_u64("--after", optarg, INT64_MAX, &a.f.after_id);
+            break;
+        case 'n':
+            bad = parse_u64("--limit", optarg, 10000, &a.limit);
+            if (!bad && a.limit == 0)
+                bad = cli_usage_error("admin cases: --limit is 1..10000");
+            break;
+        case 'b':
+            a.bundle = optarg;
+            break;
+        case 'o':
+            a.out = optarg;
+            break;
+        case 'f':
+            a.force = 1;
+            break;
+        case 'u':
+            a.server = optarg;
+            break;
+        case 't':
+            a.token_file = optarg;
+            break;
         case 'h':
             fputs(help, stdout);
             fputs(cli_exit_help, stdout);
@@ -135,9 +450,44 @@ int cli_admin(int argc, char **argv)
             return cli_usage_error("admin %s: bad option", cmd);
         }
     }
-    if (optind != argc - 1)
+    if (bad)
+        return EXIT_USAGE;
+    /* getopt moved the positional arguments to the end: argv + 1 is the
+     * command's vector, so the first is at argv[optind + 1]. */
+    if (optind < argc - 1)
+        positional = argv[optind + 1];
+    if (strcmp(cmd, "evidence") == 0) {
+        if (positional == NULL)
+            return cli_usage_error("admin evidence: give the CASE id");
+        if (optind + 1 < argc - 1)
+            return cli_usage_error("admin evidence: unexpected argument '%s'",
+                                   argv[optind + 2]);
+        if (parse_u64("CASE", positional, INT64_MAX, &case_id) != 0)
+            return EXIT_USAGE;
+        if (case_id == 0)
+            return cli_usage_error("admin evidence: CASE is an id from 1");
+        if (a.server != NULL) {
+            if (db != NULL || a.bundle != NULL)
+                return cli_usage_error("admin evidence: --server reads "
+                                       "offpayd, not --db or --bundle");
+            if (a.token_file == NULL || a.out == NULL)
+                return cli_usage_error("admin evidence: --server needs "
+                                       "--token-file FILE and --out FILE");
+        } else if (a.bundle == NULL || a.out == NULL) {
+            return cli_usage_error(
+                "admin evidence: --bundle FILE and --out FILE are required");
+        }
+        status = cli_output_check("--out", a.out, a.force);
+        if (status != EXIT_OK)
+            return status;
+        if (a.server != NULL)
+            return evidence_remote(&a, case_id);
+    } else if (a.server != NULL || a.token_file != NULL) {
+        return cli_usage_error("admin %s: --server is for evidence only", cmd);
+    } else if (positional != NULL) {
         return cli_usage_error("admin %s: unexpected argument '%s'", cmd,
-                               argv[optind + 1]);
+                               positional);
+    }
     if (db == NULL)
         return cli_usage_error("admin %s: --db LEDGER is required", cmd);
     /* Opening makes a missing SQLite ledger: an operator's typo must not
@@ -152,7 +502,16 @@ int cli_admin(int argc, char **argv)
     rc = offpay_ledger_open(db, NULL, &l);
     if (rc != OFFPAY_OK)
         return cli_fail_at(NULL, "opening", db, rc);
-    status = strcmp(cmd, "audit") == 0 ? audit(l, json) : release(l, json);
+    a.db = db;
+    a.json = json;
+    if (strcmp(cmd, "audit") == 0)
+        status = audit(l, json);
+    else if (strcmp(cmd, "release") == 0)
+        status = release(l, json);
+    else if (strcmp(cmd, "cases") == 0)
+        status = cases(l, &a);
+    else
+        status = evidence(l, &a, case_id);
     offpay_ledger_close(l);
     return status;
 }

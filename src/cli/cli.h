@@ -30,6 +30,7 @@ int cli_wallet(int argc, char **argv);
 int cli_terminal(int argc, char **argv);
 int cli_decode(int argc, char **argv);
 int cli_admin(int argc, char **argv);
+int cli_verify_evidence(int argc, char **argv);
 
 /* "offpay: <what>: <offpay_strerror(rc)>" on stderr. Returns the exit
  * status for rc: EXIT_REJECTED for verification errors, else

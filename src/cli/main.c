@@ -20,7 +20,9 @@ static const char help[] =
     "  terminal  the merchant: init, key, set-credential, sync, risk,\n"
     "            request, accept, receipt, journal, status, export\n"
     "  decode    print any offpay code in human form and as JSON\n"
-    "  admin     the operator on the settlement ledger: audit, release\n"
+    "  admin     the operator on the settlement ledger: audit, release,\n"
+    "            cases, evidence\n"
+    "  verify-evidence  check a case's evidence file offline (root key only)\n"
     "  version   print the version\n"
     "\n"
     "Run 'offpay COMMAND --help' for the subcommands of each, and\n"
@@ -74,5 +76,7 @@ int main(int argc, char **argv)
         return cli_decode(argc - 1, argv + 1);
     if (strcmp(cmd, "admin") == 0)
         return cli_admin(argc - 1, argv + 1);
+    if (strcmp(cmd, "verify-evidence") == 0)
+        return cli_verify_evidence(argc - 1, argv + 1);
     return cli_usage_error("unknown command '%s'", cmd);
 }

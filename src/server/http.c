@@ -73,6 +73,9 @@ static const route routes[] = {
      AUTH_OPERATOR, BODY_ADMIN, 1},
     {"POST", "/v1/admin/release", srv_release, AUTH_OPERATOR, BODY_ADMIN, 1},
     {"GET", "/v1/admin/audit", srv_audit, AUTH_OPERATOR, BODY_NONE, 1},
+    {"GET", "/v1/admin/cases", srv_cases_list, AUTH_OPERATOR, BODY_NONE, 1},
+    {"GET", "/v1/admin/cases/*/evidence", srv_case_evidence, AUTH_OPERATOR,
+     BODY_NONE, 1},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])

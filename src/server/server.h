@@ -265,6 +265,8 @@ void srv_credential_revoke(srv_req *r, srv_reply *out);
 void srv_release(srv_req *r, srv_reply *out);
 void srv_audit(srv_req *r, srv_reply *out);
 void srv_upload_batch(srv_req *r, srv_reply *out);
+void srv_cases_list(srv_req *r, srv_reply *out);
+void srv_case_evidence(srv_req *r, srv_reply *out);
 
 /* ---- the daemon (http.c) ------------------------------------------- */
 

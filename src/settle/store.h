@@ -199,6 +199,28 @@ typedef struct offpay__store_ops {
         int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx);
 
     offpay_err (*audit)(offpay__store *s, offpay__audit_facts *f);
+
+    /* cases and their evidence (src/settle/evidence.c) */
+    /* at most max cases matching f (kind as its name, NULL: any), by
+     * ascending id, into out[0..*n) */
+    offpay_err (*cases)(offpay__store *s, const offpay_case_filter *f,
+                        const char *kind, size_t max, offpay_case_info *out,
+                        size_t *n);
+    /* ENOTFOUND or the case (kind: OFFPAY_EINVAL for an unknown name) */
+    offpay_err (*case_get)(offpay__store *s, uint64_t id,
+                           offpay_case_info *out);
+    /* calls fn for each presentment of serial (of counter only, unless
+     * all_counters) with an id <= max_id, by ascending id; p->code is the
+     * code it presented (the payment's first code when it kept none),
+     * valid during the call; a non-zero return stops the walk */
+    offpay_err (*presentments_of)(
+        offpay__store *s, uint64_t serial, uint32_t counter, int all_counters,
+        uint64_t max_id,
+        int (*fn)(const offpay__presentment_row *p, void *ctx), void *ctx);
+    /* the terminal credential stored for terminal id (ENOTFOUND when none);
+     * ERANGE when it exceeds cap */
+    offpay_err (*terminal_cred)(offpay__store *s, uint32_t id, uint8_t *buf,
+                                size_t cap, size_t *len);
 } offpay__store_ops;
 
 /* Every operation's name, in the table's order: a backend fills the table
@@ -213,7 +235,8 @@ typedef struct offpay__store_ops {
     X(cred_release) X(creds_due) X(cred_revoke) X(payment_get) X(payment_add) \
     X(payment_charge) X(presentment_get) X(presentment_add) X(presentment_set_case) \
     X(charged_at) X(case_add) X(case_count) X(revocations) X(nonce_take) \
-    X(nonce_prune) X(statement) X(audit)
+    X(nonce_prune) X(statement) X(audit) \
+    X(cases) X(case_get) X(presentments_of) X(terminal_cred)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

@@ -1069,6 +1069,20 @@ out:
     return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;
 }
 
+/* Cases and evidence: defined at the end of the file. */
+static offpay_err s_cases(offpay__store *s, const offpay_case_filter *f,
+                          const char *kind, size_t max, offpay_case_info *out,
+                          size_t *n);
+static offpay_err s_case_get(offpay__store *s, uint64_t id,
+                             offpay_case_info *out);
+static offpay_err
+s_presentments_of(offpay__store *s, uint64_t serial, uint32_t counter,
+                  int all_counters, uint64_t max_id,
+                  int (*fn)(const offpay__presentment_row *p, void *ctx),
+                  void *ctx);
+static offpay_err s_terminal_cred(offpay__store *s, uint32_t id, uint8_t *buf,
+                                  size_t cap, size_t *len);
+
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
 offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
@@ -1105,4 +1119,181 @@ offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
 out:
     s_close(s);
     return rc;
+}
+
+/* ---- cases and evidence ---------------------------------------------- */
+
+/* These run rarely (an operator's look-up), so they are not prepared at
+ * connection time: each runs with PQexecParams. */
+static const char SQL_CASES[] =
+    "SELECT c.id, c.kind, c.serial, pay.counter, c.first, c.second,"
+    " p.terminal, c.opened_at FROM cases c"
+    " LEFT JOIN payments pay ON pay.id = c.first"
+    " LEFT JOIN presentments p ON p.id = c.second"
+    " WHERE ($1::bigint = 0 OR c.serial = $1::bigint)"
+    " AND ($2::text IS NULL OR c.kind = $2::text)"
+    " AND c.opened_at >= $3::bigint AND c.id > $4::bigint ORDER BY c.id"
+    " LIMIT $5::bigint";
+static const char SQL_CASE_GET[] =
+    "SELECT c.id, c.kind, c.serial, pay.counter, c.first, c.second,"
+    " p.terminal, c.opened_at FROM cases c"
+    " LEFT JOIN payments pay ON pay.id = c.first"
+    " LEFT JOIN presentments p ON p.id = c.second WHERE c.id = $1::bigint";
+static const char SQL_PRESENTMENTS_OF[] =
+    "SELECT p.id, p.payment, p.counter, p.terminal, p.code_hash,"
+    " COALESCE(p.code, pay.code), p.charged, p.accepted_at, p.terminal_seq,"
+    " p.uploaded_at, p.outcome, p.reason, p.paid, p.covered, p.case_id"
+    " FROM presentments p JOIN payments pay ON pay.id = p.payment"
+    " WHERE p.serial = $1::bigint AND ($3::bigint <> 0 OR p.counter ="
+    " $2::bigint) AND p.id <= $4::bigint ORDER BY p.id";
+static const char SQL_TERMINAL_CRED[] =
+    "SELECT bytes FROM terminals WHERE id = $1::bigint";
+
+/* Runs sql (not prepared); *res as run() gives it. */
+static offpay_err run_sql(offpay__store *s, const char *sql, const params *p,
+                          PGresult **res)
+{
+    PGresult  *r;
+    offpay_err rc;
+
+    PQclear(s->last);
+    s->last = NULL;
+    r = PQexecParams(s->db, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
+    rc = map_result(r);
+    if (rc != OFFPAY_OK) {
+        PQclear(r);
+        return rc;
+    }
+    s->last = r;
+    *res = r;
+    return OFFPAY_OK;
+}
+
+static offpay_err case_row(PGresult *r, int i, offpay_case_info *c)
+{
+    memset(c, 0, sizeof *c);
+    c->id = col_u64(r, i, 0);
+    if (offpay_case_kind_from_name(PQgetvalue(r, i, 1), &c->kind) != OFFPAY_OK)
+        return OFFPAY_ESTORE;
+    c->serial = col_u64(r, i, 2);
+    c->counter = col_u32(r, i, 3);
+    c->payment = col_u64(r, i, 4);
+    c->presentment = col_u64(r, i, 5);
+    c->terminal_id = col_u32(r, i, 6);
+    c->opened_at = col_u32(r, i, 7);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_cases(offpay__store *s, const offpay_case_filter *f,
+                          const char *kind, size_t max, offpay_case_info *out,
+                          size_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *n = 0;
+    p_u64(&p, f->serial);
+    p_text(&p, kind);
+    p_i64(&p, f->since);
+    p_u64(&p, f->after_id);
+    p_i64(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
+    rc = run_sql(s, SQL_CASES, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
+        rc = case_row(r, i, &out[*n]);
+        if (rc == OFFPAY_OK)
+            (*n)++;
+    }
+    return rc;
+}
+
+static offpay_err s_case_get(offpay__store *s, uint64_t id,
+                             offpay_case_info *out)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, id);
+    rc = run_sql(s, SQL_CASE_GET, &p, &r);
+    if (rc == OFFPAY_OK && PQntuples(r) < 1)
+        rc = OFFPAY_ENOTFOUND;
+    if (rc == OFFPAY_OK)
+        rc = case_row(r, 0, out);
+    return rc;
+}
+
+static offpay_err
+s_presentments_of(offpay__store *s, uint64_t serial, uint32_t counter,
+                  int all_counters, uint64_t max_id,
+                  int (*fn)(const offpay__presentment_row *p, void *ctx),
+                  void *ctx)
+{
+    params                  p = {0};
+    PGresult               *r = NULL;
+    offpay__presentment_row row_;
+    offpay_err              rc;
+    long                    n;
+    int                     null;
+
+    p_u64(&p, serial);
+    p_i64(&p, counter);
+    p_i64(&p, all_counters != 0);
+    p_u64(&p, max_id);
+    rc = run_sql(s, SQL_PRESENTMENTS_OF, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        memset(&row_, 0, sizeof row_);
+        row_.id = col_u64(r, i, 0);
+        row_.payment = col_u64(r, i, 1);
+        row_.serial = serial;
+        row_.counter = col_u32(r, i, 2);
+        row_.terminal = col_u32(r, i, 3);
+        n = col_blob(r, i, 4, row_.code_hash, sizeof row_.code_hash, &null);
+        if (n != (long)sizeof row_.code_hash)
+            return OFFPAY_ESTORE;
+        n = col_blob(r, i, 5, s->blob[0], sizeof s->blob[0], &null);
+        if (n <= 0)
+            return OFFPAY_ESTORE;
+        row_.code = s->blob[0];
+        row_.code_len = (size_t)n;
+        row_.charged = col_i64(r, i, 6);
+        row_.accepted_at = col_u32(r, i, 7);
+        row_.terminal_seq = col_i64(r, i, 8);
+        row_.uploaded_at = col_u32(r, i, 9);
+        row_.outcome = (int)col_i64(r, i, 10);
+        row_.reason = (int)col_i64(r, i, 11);
+        row_.paid = col_i64(r, i, 12);
+        row_.covered = col_i64(r, i, 13);
+        row_.case_id = col_u64(r, i, 14);
+        if (fn(&row_, ctx) != 0)
+            break;
+    }
+    return rc;
+}
+
+static offpay_err s_terminal_cred(offpay__store *s, uint32_t id, uint8_t *buf,
+                                  size_t cap, size_t *len)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+    long       n;
+    int        null = 0;
+
+    p_i64(&p, id);
+    rc = run_sql(s, SQL_TERMINAL_CRED, &p, &r);
+    if (rc == OFFPAY_OK && PQntuples(r) < 1)
+        rc = OFFPAY_ENOTFOUND;
+    if (rc != OFFPAY_OK)
+        return rc;
+    n = col_blob(r, 0, 0, s->blob[1], sizeof s->blob[1], &null);
+    if (null)
+        return OFFPAY_ENOTFOUND;
+    if (n <= 0)
+        return OFFPAY_ESTORE;
+    if ((size_t)n > cap)
+        return OFFPAY_ERANGE;
+    memcpy(buf, s->blob[1], (size_t)n);
+    *len = (size_t)n;
+    return OFFPAY_OK;
 }

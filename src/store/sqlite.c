@@ -973,6 +973,20 @@ static offpay_err migrate(sqlite3 *db)
     return rc;
 }
 
+/* Cases and evidence: defined at the end of the file. */
+static offpay_err s_cases(offpay__store *s, const offpay_case_filter *f,
+                          const char *kind, size_t max, offpay_case_info *out,
+                          size_t *n);
+static offpay_err s_case_get(offpay__store *s, uint64_t id,
+                             offpay_case_info *out);
+static offpay_err
+s_presentments_of(offpay__store *s, uint64_t serial, uint32_t counter,
+                  int all_counters, uint64_t max_id,
+                  int (*fn)(const offpay__presentment_row *p, void *ctx),
+                  void *ctx);
+static offpay_err s_terminal_cred(offpay__store *s, uint32_t id, uint8_t *buf,
+                                  size_t cap, size_t *len);
+
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
@@ -1011,5 +1025,189 @@ offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
     rc = OFFPAY_OK;
 out:
     s_close(s);
+    return rc;
+}
+
+/* ---- cases and evidence ---------------------------------------------- */
+
+/* These run rarely (an operator's look-up), so each is prepared when it
+ * runs instead of at open. */
+static const char SQL_CASES[] =
+    "SELECT c.id, c.kind, c.serial, pay.counter, c.first, c.second,"
+    " p.terminal, c.opened_at FROM cases c"
+    " LEFT JOIN payments pay ON pay.id = c.first"
+    " LEFT JOIN presentments p ON p.id = c.second";
+static const char SQL_CASES_WHERE[] =
+    " WHERE (?1 = 0 OR c.serial = ?1) AND (?2 IS NULL OR c.kind = ?2)"
+    " AND c.opened_at >= ?3 AND c.id > ?4 ORDER BY c.id LIMIT ?5";
+static const char SQL_CASE_GET_WHERE[] = " WHERE c.id = ?1";
+static const char SQL_PRESENTMENTS_OF[] =
+    "SELECT p.id, p.payment, p.counter, p.terminal, p.code_hash,"
+    " COALESCE(p.code, pay.code), p.charged, p.accepted_at, p.terminal_seq,"
+    " p.uploaded_at, p.outcome, p.reason, p.paid, p.covered, p.case_id"
+    " FROM presentments p JOIN payments pay ON pay.id = p.payment"
+    " WHERE p.serial = ?1 AND (?3 <> 0 OR p.counter = ?2) AND p.id <= ?4"
+    " ORDER BY p.id";
+static const char SQL_TERMINAL_CRED[] =
+    "SELECT bytes FROM terminals WHERE id = ?1";
+
+static offpay_err prepare(offpay__store *s, const char *a, const char *b,
+                          sqlite3_stmt **st)
+{
+    char *sql = sqlite3_mprintf("%s%s", a, b != NULL ? b : "");
+    int   rc;
+
+    *st = NULL;
+    if (sql == NULL)
+        return OFFPAY_ENOMEM;
+    rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+    sqlite3_free(sql);
+    return rc == SQLITE_OK ? OFFPAY_OK : map(rc);
+}
+
+/* The current row of a cases query into c. */
+static offpay_err case_row(sqlite3_stmt *st, offpay_case_info *c)
+{
+    const char *kind = (const char *)sqlite3_column_text(st, 1);
+
+    memset(c, 0, sizeof *c);
+    c->id = col_u64(st, 0);
+    if (kind == NULL || offpay_case_kind_from_name(kind, &c->kind) != OFFPAY_OK)
+        return OFFPAY_ESTORE;
+    c->serial = col_u64(st, 2);
+    c->counter = col_u32(st, 3);
+    c->payment = col_u64(st, 4);
+    c->presentment = col_u64(st, 5);
+    c->terminal_id = col_u32(st, 6);
+    c->opened_at = col_u32(st, 7);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_cases(offpay__store *s, const offpay_case_filter *f,
+                          const char *kind, size_t max, offpay_case_info *out,
+                          size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           step = SQLITE_DONE;
+
+    *n = 0;
+    rc = prepare(s, SQL_CASES, SQL_CASES_WHERE, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, f->serial);
+    bind_text(st, 2, kind);
+    sqlite3_bind_int64(st, 3, f->since);
+    bind_u64(st, 4, f->after_id);
+    sqlite3_bind_int64(st, 5, max > INT32_MAX ? INT32_MAX : (sqlite3_int64)max);
+    while (rc == OFFPAY_OK && *n < max &&
+           (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = case_row(st, &out[*n]);
+        if (rc == OFFPAY_OK)
+            (*n)++;
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = map(step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_case_get(offpay__store *s, uint64_t id,
+                             offpay_case_info *out)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+
+    rc = prepare(s, SQL_CASES, SQL_CASE_GET_WHERE, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, id);
+    rc = row(st);
+    if (rc == OFFPAY_OK)
+        rc = case_row(st, out);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err
+s_presentments_of(offpay__store *s, uint64_t serial, uint32_t counter,
+                  int all_counters, uint64_t max_id,
+                  int (*fn)(const offpay__presentment_row *p, void *ctx),
+                  void *ctx)
+{
+    sqlite3_stmt           *st = NULL;
+    offpay__presentment_row p;
+    offpay_err              rc;
+    int                     step;
+
+    rc = prepare(s, SQL_PRESENTMENTS_OF, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, counter);
+    sqlite3_bind_int(st, 3, all_counters != 0);
+    bind_u64(st, 4, max_id);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&p, 0, sizeof p);
+        p.id = col_u64(st, 0);
+        p.payment = col_u64(st, 1);
+        p.serial = serial;
+        p.counter = col_u32(st, 2);
+        p.terminal = col_u32(st, 3);
+        if (sqlite3_column_bytes(st, 4) != (int)sizeof p.code_hash) {
+            rc = OFFPAY_ESTORE;
+            break;
+        }
+        memcpy(p.code_hash, sqlite3_column_blob(st, 4), sizeof p.code_hash);
+        p.code = sqlite3_column_blob(st, 5);
+        p.code_len = (size_t)sqlite3_column_bytes(st, 5);
+        p.charged = sqlite3_column_int64(st, 6);
+        p.accepted_at = col_u32(st, 7);
+        p.terminal_seq = sqlite3_column_int64(st, 8);
+        p.uploaded_at = col_u32(st, 9);
+        p.outcome = sqlite3_column_int(st, 10);
+        p.reason = sqlite3_column_int(st, 11);
+        p.paid = sqlite3_column_int64(st, 12);
+        p.covered = sqlite3_column_int64(st, 13);
+        p.case_id = col_u64(st, 14);
+        if (p.code == NULL || p.code_len == 0) {
+            rc = OFFPAY_ESTORE;
+            break;
+        }
+        if (fn(&p, ctx) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE)
+        rc = map(step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_terminal_cred(offpay__store *s, uint32_t id, uint8_t *buf,
+                                  size_t cap, size_t *len)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    size_t        n;
+
+    rc = prepare(s, SQL_TERMINAL_CRED, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = row(st);
+    if (rc == OFFPAY_OK && sqlite3_column_type(st, 0) == SQLITE_NULL)
+        rc = OFFPAY_ENOTFOUND;
+    if (rc == OFFPAY_OK) {
+        n = (size_t)sqlite3_column_bytes(st, 0);
+        if (n > cap) {
+            rc = OFFPAY_ERANGE;
+        } else {
+            memcpy(buf, sqlite3_column_blob(st, 0), n);
+            *len = n;
+        }
+    }
+    sqlite3_finalize(st);
     return rc;
 }

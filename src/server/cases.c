@@ -1,0 +1,93 @@
+/*
+ * cases.c — the cases settlement opened (docs/settlement.md §9):
+ * GET /v1/admin/cases?serial=N&kind=K&since=T&after=ID&limit=N lists them
+ * (oldest first, at most CASES_MAX per page), and
+ * GET /v1/admin/cases/ID/evidence returns one case's evidence file: the
+ * JSON object `offpay admin evidence` writes and `offpay verify-evidence`
+ * checks, with the trust bundle offpayd serves.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+#define CASES_DEFAULT 100
+#define CASES_MAX     1000
+
+static json_t *case_json(const offpay_case_info *c)
+{
+    return json_pack("{s:o, s:s, s:o, s:I, s:o, s:o, s:I, s:I}", "id",
+                     srv_json_id(c->id), "kind", offpay_case_kind_name(c->kind),
+                     "serial", srv_json_id(c->serial), "counter",
+                     (json_int_t)c->counter, "payment", srv_json_id(c->payment),
+                     "presentment", srv_json_id(c->presentment), "terminal",
+                     (json_int_t)c->terminal_id, "opened_at",
+                     (json_int_t)c->opened_at);
+}
+
+void srv_cases_list(srv_req *r, srv_reply *out)
+{
+    const char        *qs = r->query(r->conn, "serial");
+    const char        *qk = r->query(r->conn, "kind");
+    const char        *qt = r->query(r->conn, "since");
+    const char        *qa = r->query(r->conn, "after");
+    const char        *ql = r->query(r->conn, "limit");
+    offpay_case_filter f;
+    offpay_case_info  *v = NULL;
+    uint64_t           since = 0, limit = CASES_DEFAULT;
+    size_t             n = 0;
+    json_t            *arr;
+    offpay_err         rc;
+
+    memset(&f, 0, sizeof f);
+    if ((qs != NULL && srv_parse_u64(qs, INT64_MAX, &f.serial) != 0) ||
+        (qt != NULL && srv_parse_u64(qt, UINT32_MAX, &since) != 0) ||
+        (qa != NULL && srv_parse_u64(qa, INT64_MAX, &f.after_id) != 0) ||
+        (ql != NULL &&
+         (srv_parse_u64(ql, CASES_MAX, &limit) != 0 || limit == 0)) ||
+        (qk != NULL && offpay_case_kind_from_name(qk, &f.kind) != OFFPAY_OK)) {
+        srv_fail(out, SRV_E_BAD_PARAMETER,
+                 "serial, after: decimal ids; since: a unix time; limit: "
+                 "1..1000; kind: duplicate, double_spend, overspend or "
+                 "receipt_mismatch");
+        return;
+    }
+    f.since = (uint32_t)since;
+    rc = offpay_ledger_cases(r->l, &f, (size_t)limit, &v, &n);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "cases");
+        return;
+    }
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        json_array_append_new(arr, case_json(&v[i]));
+    srv_ok(out,
+           json_pack("{s:I, s:o, s:o*}", "count", (json_int_t)n, "cases", arr,
+                     "next_after",
+                     n == (size_t)limit ? srv_json_id(v[n - 1].id) : NULL));
+    free(v);
+}
+
+void srv_case_evidence(srv_req *r, srv_reply *out)
+{
+    uint64_t     id;
+    char        *file = NULL;
+    size_t       len = 0;
+    json_t      *doc;
+    json_error_t jerr;
+    offpay_err   rc;
+
+    if (srv_parse_u64(r->cap[0], INT64_MAX, &id) != 0 || id == 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "case: a decimal id");
+        return;
+    }
+    rc = offpay_ledger_evidence(r->l, id, r->srv->bundle, r->srv->bundle_len,
+                                &file, &len);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "case");
+        return;
+    }
+    doc = json_loadb(file, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(file);
+    srv_ok(out, doc); /* NULL (cannot happen: our own JSON) is INTERNAL */
+}

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# offpayd_evidence.sh — cases and their evidence through the real offpayd
+# (docs/settlement.md §9, DESIGN.md invariant 6): a cloned wallet reuses a
+# counter at two terminals; after the terminals' syncs a double_spend case
+# is listed, `offpay admin evidence` exports it, `offpay verify-evidence`
+# checks it offline in a directory holding nothing but the file and the
+# root key and says what it proves; the credential is revoked and a third
+# terminal refuses the wallet's next code after its next sync. Then one
+# unbound code accepted at two terminals (a duplicate presentment) is
+# exported and verified the same way. Money per account after each step;
+# the audit passes after each scenario and from the command line at the end.
+source "$(dirname "$0")/offpayd_lib.sh"
+start_server
+fetch_bundle
+
+api POST /v1/admin/guarantee '{"currency":"EUR"}'; G=$(jget .account)
+api POST "/v1/admin/accounts/$G/deposit" '{"amount":"500.00","ref":"guarantee"}'
+expect_http 200 - "guarantee funded"
+new_merchant "Bakery A"; MA=$MACCT; new_terminal ta "$MERCHANT"; TA=$TID
+new_merchant "Kiosk B"; MB=$MACCT; new_terminal tb "$MERCHANT"; TB=$TID
+new_merchant "Cafe C"; MC=$MACCT; new_terminal tc "$MERCHANT"; TC=$TID
+sync() { "$OFFPAY" terminal sync --terminal "$1" --passphrase-file tp --server "$URL" >sync.out 2>&1; }
+mkdir lone
+printf 'another pass\n' > ip2
+"$OFFPAY" issuer init --dir iss2 --passphrase-file ip2 >/dev/null   # another root
+audit_passes "set-up"
+
+# ---- 1. a cloned wallet reuses a counter at two terminals ---------------
+# step                                       W      esc    A     B     G
+# account 100.00, credential 40.00           6000   4000   0     0     50000
+# w1 pays 10.00 at ta, its clone 12.00 at tb with the same counter (offline)
+# ta syncs: settled                          6000   3000   1000  0     50000
+# tb syncs: double_spend, paid from escrow   6000   1800   1000  1200  50000
+W=$(new_account payer-1 100.00)
+new_wallet w1 "$W" 40.00; S=$SERIAL
+cp w1 w1clone; cp w1.log w1clone.log   # a wallet is its file and its log
+balances "W=$W:6000 esc=esc/$S:4000 A=$MA:0 B=$MB:0 G=$G:50000" "credential issued"
+c=$(pay w1 10.00); accept ta "$c" 10.00 && ok "w1 accepted at ta" || fail "w1 accept"
+c=$(pay w1clone 12.00); accept tb "$c" 12.00 && ok "the clone accepted at tb (same counter)" || fail "clone accept"
+sync ta && ok "ta synced" || fail "ta sync: $(cat sync.out)"
+balances "W=$W:6000 esc=esc/$S:3000 A=$MA:1000 B=$MB:0" "ta's payment settled"
+sync tb && ok "tb synced" || fail "tb sync: $(cat sync.out)"
+balances "W=$W:6000 esc=esc/$S:1800 A=$MA:1000 B=$MB:1200 G=$G:50000" "double spend: both paid from the escrow"
+
+# The case is listed (by credential, by kind, since a time) ...
+api GET "/v1/admin/cases?serial=$S"
+expect_http 200 - "cases of the credential"
+[ "$(jget .count)" = 1 ] && [ "$(jget '.cases[0].kind')" = double_spend ] \
+  && [ "$(jget '.cases[0].terminal')" = "$TB" ] && [ "$(jget '.cases[0].counter')" = 1 ] \
+  && ok "one double_spend case, opened by tb's upload of counter 1" || fail "cases: $(cat resp.json)"
+CASE=$(jget '.cases[0].id')
+api GET "/v1/admin/cases?kind=double_spend&since=$(( $(date +%s) - 600 ))"
+[ "$status" = 200 ] && [ "$(jget '.cases[0].id')" = "$CASE" ] && ok "listed by kind and time" \
+  || fail "by kind: $(cat resp.json)"
+api GET "/v1/admin/cases?kind=duplicate"
+[ "$(jget .count)" = 0 ] && ok "no duplicate case yet" || fail "duplicates: $(cat resp.json)"
+api GET "/v1/admin/cases?kind=stolen"
+expect_http 400 BAD_PARAMETER "an unknown kind"
+api GET "/v1/admin/cases?limit=0"
+expect_http 400 BAD_PARAMETER "limit 0"
+api GET "/v1/admin/cases/x1/evidence"
+expect_http 400 BAD_PARAMETER "a malformed case id"
+api GET "/v1/admin/cases/999999/evidence"
+expect_http 404 ENOTFOUND "no such case"
+status=$(curl -s -o resp.json -w '%{http_code}' "$URL/v1/admin/cases")
+expect_http 401 UNAUTHORIZED "cases without the operator token"
+api GET "/v1/admin/cases/$CASE/evidence"
+expect_http 200 - "the case's evidence from offpayd"
+[ "$(jget .case.kind)" = double_spend ] && [ "$(jget '.codes | length')" = 2 ] \
+  && [ "$(jget '.terminals | length')" = 2 ] && [ "$(jget '.receipts | length')" = 0 ] \
+  && ok "two codes, two terminal credentials, no receipts" || fail "evidence: $(head -c 300 resp.json)"
+cp resp.json lone/from-api.json
+run_cli 0 "case $CASE +double_spend +credential $S +counter 1 +terminal $TB" -- \
+  "$OFFPAY" admin cases --db ledger.db --serial "$S"
+
+# ... exported from the ledger ...
+run_cli 0 "wrote the evidence of case $CASE to case.json" -- \
+  "$OFFPAY" admin evidence "$CASE" --db ledger.db --bundle iss/bundle.opb --out case.json
+run_cli 2 "exists" -- \
+  "$OFFPAY" admin evidence "$CASE" --db ledger.db --bundle iss/bundle.opb --out case.json
+run_cli 0 "wrote" -- \
+  "$OFFPAY" admin evidence "$CASE" --db ledger.db --bundle iss/bundle.opb --out case.json --force
+run_cli 1 "no case 999999" -- \
+  "$OFFPAY" admin evidence 999999 --db ledger.db --bundle iss/bundle.opb --out none.json
+[ ! -e none.json ] && ok "nothing written for a missing case" || fail "none.json written"
+# ... or through offpayd (operator token) ...
+run_cli 0 "wrote the evidence of case $CASE to remote.json .*from offpayd" -- \
+  "$OFFPAY" admin evidence "$CASE" --server "$URL" --token-file token --out remote.json
+run_cli 1 "offpayd answered 404 ENOTFOUND" -- \
+  "$OFFPAY" admin evidence 999999 --server "$URL" --token-file token --out none.json
+printf 'not-the-operator-token\n' > badtoken
+run_cli 3 "offpayd answered 401 UNAUTHORIZED" -- \
+  "$OFFPAY" admin evidence "$CASE" --server "$URL" --token-file badtoken --out none.json
+[ ! -e none.json ] && ok "nothing written for a refused request" || fail "none.json written"
+cp remote.json lone/
+
+# ... and verified offline with nothing but the root key.
+cp case.json iss/root.pub lone/
+(
+  cd lone
+  run_cli 0 "PROVES: the wallet key of credential $S signed two different payment codes with the same counter 1" -- \
+    "$OFFPAY" verify-evidence case.json --root root.pub
+  run_cli 0 "terminal $TA of merchant [0-9]+ \"Bakery A\" charged 10.00 EUR" -- \
+    "$OFFPAY" verify-evidence case.json --root root.pub
+  run_cli 0 "terminal $TB of merchant [0-9]+ \"Kiosk B\" charged 12.00 EUR" -- \
+    "$OFFPAY" verify-evidence case.json --root root.pub
+  run_cli 0 '"verified":true,"case":"'"$CASE"'","kind":"double_spend"' -- \
+    "$OFFPAY" verify-evidence case.json --root root.pub --json
+  run_cli 0 "PROVES: the wallet key" -- "$OFFPAY" verify-evidence from-api.json --root root.pub
+  run_cli 0 "PROVES: the wallet key" -- "$OFFPAY" verify-evidence remote.json --root root.pub
+  [ "$(ls | sort | tr '\n' ' ')" = "case.json from-api.json remote.json root.pub " ] \
+    && ok "the directory holds nothing but the files and the root key" || fail "lone holds: $(ls)"
+  echo "$passed $failed" > ../counts
+)
+read -r passed failed < counts
+# A flipped byte in the clone's code, a wrong root key: refused.
+python3 - case.json lone/flipped.json <<'EOF'
+import base64, json, sys
+d = json.load(open(sys.argv[1]))
+b = bytearray(base64.b64decode(d["codes"][1])); b[-1] ^= 1
+d["codes"][1] = base64.b64encode(bytes(b)).decode()
+json.dump(d, open(sys.argv[2], "w"))
+EOF
+run_cli 1 "evidence NOT verified: .*code 1: the wallet's signature.*\(ECODE_SIG\)" -- \
+  "$OFFPAY" verify-evidence lone/flipped.json --root iss/root.pub
+run_cli 1 "trust bundle does not verify under this root key.*\(EBUNDLE_SIG\)" -- \
+  "$OFFPAY" verify-evidence case.json --root iss2/root.pub
+
+# The credential is revoked; a third terminal refuses the wallet's next
+# code once its next sync brings the revocation list.
+api GET "/v1/admin/credentials/$S"
+[ "$(jget .revoked)" = true ] && ok "credential $S revoked" || fail "not revoked: $(cat resp.json)"
+c=$(pay w1 5.00)
+sync tc && ok "tc synced" || fail "tc sync: $(cat sync.out)"
+run_cli 1 "EREVOKED" -- "$OFFPAY" terminal accept --terminal tc --code "$c" --amount 5.00
+balances "W=$W:6000 esc=esc/$S:1800 A=$MA:1000 B=$MB:1200 C=$MC:0 G=$G:50000" "a refused code moves nothing"
+audit_passes "double spend, evidence, revocation"
+
+# ---- 2. one unbound code at two terminals (duplicate presentment) ------
+# step                                       W2     esc2   A     C     G
+# account 50.00, credential 20.00            3000   2000   1000  0     50000
+# the code of 15.00 accepted at ta and at tc
+# ta syncs: settled                          3000   500    2500  0     50000
+# tc syncs: duplicate, 5.00 + 10.00 covered  3000   0      2500  1500  49000
+W2=$(new_account payer-2 50.00)
+new_wallet w2 "$W2" 20.00; S2=$SERIAL
+balances "W2=$W2:3000 esc2=esc/$S2:2000 A=$MA:1000 C=$MC:0" "credential issued"
+c=$(pay w2 15.00)
+accept ta "$c" 15.00 && accept tc "$c" 15.00 && ok "accepted at ta and at tc" || fail "accept twice"
+sync ta || fail "ta sync: $(cat sync.out)"
+balances "W2=$W2:3000 esc2=esc/$S2:500 A=$MA:2500" "ta's presentment settled"
+sync tc || fail "tc sync: $(cat sync.out)"
+balances "W2=$W2:3000 esc2=esc/$S2:0 A=$MA:2500 C=$MC:1500 G=$G:49000" "duplicate paid, 10.00 under the guarantee"
+api GET "/v1/admin/cases?kind=duplicate"
+[ "$(jget .count)" = 1 ] && [ "$(jget '.cases[0].serial')" = "$S2" ] && ok "a duplicate case against $S2" \
+  || fail "duplicate case: $(cat resp.json)"
+CASE2=$(jget '.cases[0].id')
+run_cli 0 "2 case\(s\)" -- "$OFFPAY" admin cases --db ledger.db
+run_cli 0 "wrote the evidence of case $CASE2" -- \
+  "$OFFPAY" admin evidence "$CASE2" --db ledger.db --bundle iss/bundle.opb --out dup.json
+cp dup.json lone/
+(
+  cd lone
+  run_cli 0 "PROVES: one payment code of credential $S2 \(counter 1\), signed by its wallet, was presented by two terminals" -- \
+    "$OFFPAY" verify-evidence dup.json --root root.pub
+  run_cli 0 "terminal $TA of merchant [0-9]+ \"Bakery A\" charged 15.00 EUR" -- \
+    "$OFFPAY" verify-evidence dup.json --root root.pub
+  run_cli 0 "terminal $TC of merchant [0-9]+ \"Cafe C\" charged 15.00 EUR" -- \
+    "$OFFPAY" verify-evidence dup.json --root root.pub
+  echo "$passed $failed" > ../counts
+)
+read -r passed failed < counts
+# The same file claiming to be a double spend proves nothing of the kind.
+python3 - dup.json relabelled.json <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1])); d["case"]["kind"] = "double_spend"
+json.dump(d, open(sys.argv[2], "w"))
+EOF
+run_cli 1 "a double spend needs exactly two codes.*\(EEVIDENCE\)" -- \
+  "$OFFPAY" verify-evidence relabelled.json --root iss/root.pub
+api GET "/v1/admin/credentials/$S2"
+[ "$(jget .revoked)" = true ] && ok "credential $S2 revoked" || fail "not revoked"
+audit_passes "duplicate presentment and its evidence"
+
+stop_server TERM
+run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db ledger.db
+run_cli 2 "--bundle FILE and --out FILE are required" -- \
+  "$OFFPAY" admin evidence "$CASE" --db ledger.db
+run_cli 0 "Usage: offpay verify-evidence" -- "$OFFPAY" verify-evidence --help
+finish
