@@ -81,4 +81,16 @@ offpay_err offpay__wallet_log_seal(const offpay_wallet *w, uint64_t index,
  * lower it). */
 extern uint32_t offpay__wallet_checkpoint_every;
 
+/*
+ * offpay__wallet_sign_http — signs an offpayd request (the format of
+ * terminal/upload_int.h) with the wallet's own key: what
+ * offpay_wallet_upload (upload.c) sends. out is an offpay__http_auth.
+ * Errors: those of offpay__http_sign.
+ */
+struct offpay__http_auth;
+offpay_err offpay__wallet_sign_http(const offpay_wallet *w, const char *method,
+                                    const char *path, uint32_t time,
+                                    const uint8_t *body, size_t len,
+                                    struct offpay__http_auth *out);
+
 #endif
