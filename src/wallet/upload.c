@@ -244,6 +244,52 @@ static int read_result(json_t *it, offpay_wallet_upload_status *st)
     return 0;
 }
 
+offpay_err offpay__wallet_upload_body(const offpay_wallet *w, size_t from,
+                                      size_t max, char **body, size_t *index,
+                                      uint32_t *receipts, size_t *n,
+                                      size_t *next, size_t *skipped)
+{
+    json_t    *items = json_array(), *doc;
+    size_t     i, total = offpay_wallet_n_spends(w);
+    offpay_err rc = OFFPAY_OK;
+
+    *body = NULL;
+    *n = 0;
+    if (items == NULL)
+        return OFFPAY_ENOMEM;
+    for (i = from; i < total && *n < max && rc == OFFPAY_OK; i++) {
+        json_t  *item = NULL;
+        uint32_t nr = 0;
+        int      skip = 0;
+
+        rc = item_of(w, i, &item, &nr, &skip);
+        if (rc == OFFPAY_OK && skip) {
+            if (skipped != NULL)
+                (*skipped)++;
+            continue;
+        }
+        if (rc == OFFPAY_OK && json_array_append_new(items, item) != 0)
+            rc = OFFPAY_ENOMEM;
+        if (rc != OFFPAY_OK)
+            break;
+        if (index != NULL)
+            index[*n] = i;
+        if (receipts != NULL)
+            receipts[*n] = nr;
+        (*n)++;
+    }
+    *next = i;
+    if (rc != OFFPAY_OK || *n == 0) {
+        json_decref(items);
+        *n = 0;
+        return rc;
+    }
+    doc = json_pack("{s:o}", "items", items);
+    *body = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return *body != NULL ? OFFPAY_OK : OFFPAY_ENOMEM;
+}
+
 offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
                                 size_t from, size_t batch_max, uint32_t now,
                                 int (*fn)(const offpay_wallet_upload_status *s,
@@ -252,7 +298,9 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
 {
     offpay_wallet_upload_report  mine;
     offpay_wallet_upload_status *st = NULL;
-    size_t                       total, i;
+    size_t                      *index = NULL;
+    uint32_t                    *nrec = NULL;
+    size_t                       i = from;
     int                          stop = 0;
     offpay_err                   rc = OFFPAY_OK;
 
@@ -269,50 +317,25 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
         batch_max = BATCH_CAP;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     st = calloc(batch_max, sizeof *st);
-    if (st == NULL)
-        return OFFPAY_ENOMEM;
-    total = offpay_wallet_n_spends(w);
-    for (i = from; i < total && rc == OFFPAY_OK && !stop;) {
-        json_t      *items = json_array(), *doc = NULL, *res;
+    index = calloc(batch_max, sizeof *index);
+    nrec = calloc(batch_max, sizeof *nrec);
+    if (st == NULL || index == NULL || nrec == NULL) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    while (rc == OFFPAY_OK && !stop) {
+        json_t      *doc = NULL, *res;
         char        *body = NULL;
         reply        r = {0};
         long         status = 0;
         size_t       n = 0;
         json_error_t jerr;
 
-        if (items == NULL) {
-            rc = OFFPAY_ENOMEM;
-            break;
-        }
         /* One batch: up to batch_max codes the wallet can still show. */
-        for (; i < total && n < batch_max && rc == OFFPAY_OK; i++) {
-            json_t  *item = NULL;
-            uint32_t nr = 0;
-            int      skip = 0;
-
-            rc = item_of(w, i, &item, &nr, &skip);
-            if (rc == OFFPAY_OK && skip) {
-                rep->skipped++;
-                continue;
-            }
-            if (rc == OFFPAY_OK && json_array_append_new(items, item) != 0)
-                rc = OFFPAY_ENOMEM;
-            memset(&st[n], 0, sizeof st[n]);
-            st[n].index = i;
-            st[n].receipts = nr;
-            n++;
-        }
-        if (rc != OFFPAY_OK || n == 0) {
-            json_decref(items);
+        rc = offpay__wallet_upload_body(w, i, batch_max, &body, index, nrec, &n,
+                                        &i, &rep->skipped);
+        if (rc != OFFPAY_OK || n == 0)
             break;
-        }
-        doc = json_pack("{s:o}", "items", items);
-        body = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
-        json_decref(doc);
-        if (body == NULL) {
-            rc = OFFPAY_ENOMEM;
-            break;
-        }
         rc = post(w, base_url, body, now, &r, &status);
         offpay__json_free(body);
         if (rc == OFFPAY_OK && status != 200) {
@@ -331,6 +354,9 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
             rc = OFFPAY_EIO;
         }
         for (size_t k = 0; rc == OFFPAY_OK && k < n; k++) {
+            memset(&st[k], 0, sizeof st[k]);
+            st[k].index = index[k];
+            st[k].receipts = nrec[k];
             if (read_result(json_array_get(res, k), &st[k]) != 0) {
                 rc = OFFPAY_EIO;
                 break;
@@ -351,6 +377,9 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
         json_decref(doc);
         free(r.buf);
     }
+out:
     free(st);
+    free(index);
+    free(nrec);
     return rc;
 }
