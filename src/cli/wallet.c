@@ -768,7 +768,7 @@ static int print_upload_status(const offpay_wallet_upload_status *s, void *ctx)
     char                 money[64], what[160];
 
     snprintf(what, sizeof what, "%s", s->status);
-    if (s->reason[0] != '\0')
+    if (s->reason[0] != '\0' && strcmp(s->status, "not_settled") != 0)
         snprintf(what, sizeof what, "%s (%s)", s->status, s->reason);
     printf("%-8llu %-8u %-28s %-14s", (unsigned long long)s->serial, s->counter,
            what,
