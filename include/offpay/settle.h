@@ -198,9 +198,11 @@ typedef enum offpay_settle_outcome {
 typedef struct offpay_settle_item {
     const uint8_t *code; /* the payment code's exact bytes */
     size_t         code_len;
-    int64_t        charged;     /* minor units */
-    uint32_t       accepted_at; /* the terminal's acceptance time */
-    int64_t        terminal_seq;
+    int64_t        charged;      /* minor units */
+    uint32_t       accepted_at;  /* the terminal's acceptance time */
+    int64_t        terminal_seq; /* the journal's, >= 0 (negative values are
+                                    reserved: a receipt standing for an
+                                    upload, docs/settlement.md §7) */
 } offpay_settle_item;
 
 typedef struct offpay_settle_result {

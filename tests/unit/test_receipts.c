@@ -617,6 +617,38 @@ static void test_bad_receipts_are_rejected_and_move_nothing(void)
     drop_world(&w);
 }
 
+/* A receipt stands for its terminal's upload under the same rules: one
+ * dated after the terminal's revocation is refused (§8), one before
+ * settles. */
+static void test_receipt_of_a_revoked_terminal_follows_its_rule(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              r1[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
+    uint8_t              r2[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
+    size_t               n1, n2, nr1, nr2;
+    offpay_wallet_result a;
+
+    REQUIRE_OK(make_world(&w));
+    n1 = make_code(&w, 1, CENTS(5), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(7), T0 + 150, 0, c2);
+    nr1 = make_receipt(&w, 1, w.cred.serial, 1, CENTS(5), T0 + 20, r1);
+    nr2 = make_receipt(&w, 1, w.cred.serial, 2, CENTS(7), T0 + 160, r2);
+    REQUIRE_OK(
+        offpay_ledger_terminal_revoke(w.l, w.tcred[1].terminal_id, T0 + 100));
+    a = upload(&w, NULL, c1, n1, r1, nr1, NULL, 0, T0 + 600);
+    CHECK(a.receipt[0].outcome == OFFPAY_RECEIPT_SETTLED);
+    a = upload(&w, NULL, c2, n2, r2, nr2, NULL, 0, T0 + 600);
+    CHECK(a.receipt[0].outcome == OFFPAY_RECEIPT_REJECTED &&
+          a.receipt[0].reason == OFFPAY_ETERMINAL_REVOKED);
+    CHECK(a.reason == OFFPAY_ENOT_SETTLED);
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(5));
+    CHECK(remaining(&w) == CENTS(45));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* ---- a wallet and its terminal at once -------------------------------- */
 
 #define RACE_ITEMS 24
@@ -739,6 +771,8 @@ static const offpay_test TESTS[] = {
     {"another_wallets_code_is_rejected", test_another_wallets_code_is_rejected},
     {"bad_receipts_are_rejected_and_move_nothing",
      test_bad_receipts_are_rejected_and_move_nothing},
+    {"receipt_of_a_revoked_terminal_follows_its_rule",
+     test_receipt_of_a_revoked_terminal_follows_its_rule},
     {"wallet_and_terminal_at_once_settle_each_payment_once",
      test_wallet_and_terminal_at_once_settle_each_payment_once},
     {NULL, NULL}};
