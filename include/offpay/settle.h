@@ -199,9 +199,11 @@ typedef enum offpay_settle_outcome {
 typedef struct offpay_settle_item {
     const uint8_t *code; /* the payment code's exact bytes */
     size_t         code_len;
-    int64_t        charged;     /* minor units */
-    uint32_t       accepted_at; /* the terminal's acceptance time */
-    int64_t        terminal_seq;
+    int64_t        charged;      /* minor units */
+    uint32_t       accepted_at;  /* the terminal's acceptance time */
+    int64_t        terminal_seq; /* the journal's, >= 0 (negative values are
+                                    reserved: a receipt standing for an
+                                    upload, docs/settlement.md §7) */
 } offpay_settle_item;
 
 typedef struct offpay_settle_result {
@@ -454,6 +456,106 @@ typedef struct offpay_evidence_report {
 OFFPAY_WUR offpay_err offpay_evidence_verify(
     const uint8_t *file, size_t len, const uint8_t root_pk[OFFPAY_PK_BYTES],
     offpay_evidence_report *r);
+
+/* ---- wallet uploads and receipts (docs/settlement.md §3, §7) ------- */
+
+/* Most receipts one uploaded code carries (a wallet keeps at most 4 per
+ * code: OFFPAY_WALLET_RECEIPTS_PER_CODE). */
+#define OFFPAY_SETTLE_RECEIPTS_MAX 4
+
+/* The largest receipt code (docs/protocol.md §2.7: 209 + name bytes). */
+#define OFFPAY_SETTLE_RECEIPT_MAX_BYTES (209 + OFFPAY_NAME_MAX)
+
+/* One code of a wallet's spend log, as uploaded with its receipts. */
+typedef struct offpay_wallet_item {
+    const uint8_t *code; /* the payment code's exact bytes */
+    size_t         code_len;
+    size_t         n_receipts; /* 0..OFFPAY_SETTLE_RECEIPTS_MAX */
+    const uint8_t *receipt[OFFPAY_SETTLE_RECEIPTS_MAX]; /* exact bytes */
+    size_t         receipt_len[OFFPAY_SETTLE_RECEIPTS_MAX];
+} offpay_wallet_item;
+
+typedef enum offpay_receipt_outcome {
+    OFFPAY_RECEIPT_REJECTED = 0, /* failed a check (reason); not kept */
+    OFFPAY_RECEIPT_SETTLED = 1,  /* no upload of its terminal yet: it stood
+                                    for it and settled the payment (settle) */
+    OFFPAY_RECEIPT_WAITING = 2,  /* kept: another receipt of its terminal
+                                    stood for the upload; checked when the
+                                    terminal uploads */
+    OFFPAY_RECEIPT_AGREED = 3,   /* the terminal's upload charged the same */
+    OFFPAY_RECEIPT_MISMATCH = 4  /* it charged another amount: a
+                                    receipt_mismatch case (case_id) */
+} offpay_receipt_outcome;
+
+typedef struct offpay_receipt_result {
+    offpay_receipt_outcome outcome;
+    offpay_err             reason;      /* why REJECTED; else OFFPAY_OK */
+    uint32_t               terminal_id; /* 0 if rejected before known */
+    int64_t                amount;      /* what the receipt says it charged */
+    int64_t  claimed; /* AGREED/MISMATCH: what the terminal's upload says */
+    uint64_t case_id; /* MISMATCH: the case */
+    int      replay;  /* 1: this receipt was uploaded before; nothing moved */
+    offpay_settle_result settle; /* SETTLED (and a replay of it): the
+                                    settlement the receipt made */
+} offpay_receipt_result;
+
+/* What the ledger holds about one uploaded code, after its receipts. */
+typedef struct offpay_wallet_result {
+    /* OFFPAY_OK: the code verified, belongs to the signer, and some
+     * terminal (or a receipt) presented it: outcome says how it settled.
+     * OFFPAY_ENOT_SETTLED: valid, but nobody presented it yet (moves
+     * nothing). Else why the code was rejected; its receipts were not
+     * judged (each REJECTED with the same reason). */
+    offpay_err            reason;
+    offpay_settle_outcome outcome; /* SETTLED, GUARANTEED, DUPLICATE (more
+                                      than one terminal), DOUBLE_SPEND (the
+                                      ledger holds other bytes for its
+                                      counter), UNPAID; REJECTED otherwise */
+    uint64_t serial;
+    uint32_t counter;
+    uint32_t presentments; /* terminals that presented it (receipts too) */
+    int64_t  paid;         /* credited to merchants for it, in all */
+    int64_t  covered;      /* of which the guarantee paid */
+    size_t   n_receipts;
+    offpay_receipt_result receipt[OFFPAY_SETTLE_RECEIPTS_MAX];
+} offpay_wallet_result;
+
+/*
+ * offpay_ledger_wallet_upload — judge n codes uploaded by the wallet whose
+ * key is wallet_pk (the caller authenticated the request: docs/api.md),
+ * each in its own transaction, by docs/settlement.md §3 and §7:
+ *  - the code must decode, its credential verify under the trust bundle
+ *    (issuer key valid at the code's time), the wallet's signature verify,
+ *    its credential be issued by this ledger (OFFPAY_ENOT_ISSUED) to
+ *    wallet_pk (another wallet's code: OFFPAY_ENOT_ISSUED);
+ *  - each receipt must decode and verify (issuer chain at its own time,
+ *    the terminal's signature; OFFPAY_ECODE_FUTURE beyond the skew), name
+ *    the code (serial, counter; a bound code's merchant; currency; amount
+ *    at most the authorized one: else OFFPAY_ERECEIPT_MISMATCH) and a
+ *    terminal registered in the ledger with that key and merchant
+ *    (OFFPAY_ENOTFOUND); then it is compared with the terminal's own
+ *    upload, or stands for it (SETTLED, the rules of §4 at the receipt's
+ *    amount and time), or waits for it.
+ * Uploading the same code and receipts again moves nothing (replay).
+ * A terminal upload later compares itself with the waiting receipts
+ * (offpay_ledger_settle). res[i] is the result of items[i]. Returns
+ * OFFPAY_OK when every item reached a result; on an error return the
+ * items before *done (may be NULL) are decided and durable, the rest not.
+ * Errors: OFFPAY_EINVAL (NULL, n == 0, more than
+ * OFFPAY_SETTLE_RECEIPTS_MAX receipts), OFFPAY_ECRYPTO (no trust set),
+ * OFFPAY_ESTORE, OFFPAY_ENOMEM.
+ */
+offpay_err offpay_ledger_wallet_upload(offpay_ledger *l,
+                                       const uint8_t wallet_pk[OFFPAY_PK_BYTES],
+                                       const offpay_wallet_item *items,
+                                       size_t n, uint32_t now,
+                                       offpay_wallet_result *res, size_t *done);
+
+/* OFFPAY_OK when the ledger issued a credential to wallet key pk, else
+ * OFFPAY_ENOTFOUND (offpayd refuses a wallet request from any other key).
+ * Errors: OFFPAY_EINVAL, OFFPAY_ESTORE. */
+offpay_err offpay_ledger_wallet_known(offpay_ledger *l,
+                                      const uint8_t  pk[OFFPAY_PK_BYTES]);
 
 #ifdef __cplusplus
 }

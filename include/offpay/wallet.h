@@ -331,6 +331,59 @@ offpay_err offpay_wallet_get_receipt(const offpay_wallet *w, size_t i, size_t j,
 offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
                                    char **text);
 
+/* ---- upload to offpayd (docs/api.md, POST /v1/wallet/upload) ------- */
+
+/* What offpayd answered for one code of the spend log. */
+typedef struct offpay_wallet_upload_status {
+    size_t   index; /* spend log entry (offpay_wallet_get_spend) */
+    uint64_t serial;
+    uint32_t counter;
+    /* "settled", "settled_guaranteed", "duplicate", "double_spend",
+     * "unpaid", "not_settled" (no terminal nor receipt presented it yet),
+     * "rejected" (reason says why), "error" (nothing decided: sent again
+     * by the next upload) */
+    char     status[24];
+    char     reason[40]; /* an error name (offpay_errname), or "" */
+    int64_t  paid;       /* credited to merchants for it, minor units */
+    uint32_t receipts;   /* receipts sent with it */
+    /* what offpayd made of them (docs/settlement.md §7) */
+    uint32_t receipts_settled;  /* stood for a lost terminal's upload */
+    uint32_t receipts_agreed;   /* the terminal uploaded the same charge */
+    uint32_t receipts_waiting;  /* kept until the terminal uploads */
+    uint32_t receipts_mismatch; /* a receipt_mismatch case was opened */
+    uint32_t receipts_rejected;
+} offpay_wallet_upload_status;
+
+typedef struct offpay_wallet_upload_report {
+    size_t sent;        /* codes sent */
+    size_t decided;     /* codes offpayd judged (every status but "error") */
+    size_t settled;     /* of which some terminal or receipt presented */
+    size_t not_settled; /* valid, not presented yet */
+    size_t rejected;
+    size_t skipped;    /* codes whose credential the wallet no longer holds */
+    size_t mismatches; /* receipts offpayd found differing from the upload */
+} offpay_wallet_upload_report;
+
+/*
+ * offpay_wallet_upload — send the wallet's spend log from entry `from` on
+ * (0: all of it) to offpayd at base_url ("http://127.0.0.1:8080"): each
+ * code's exact bytes with every receipt kept for it, in batches of
+ * batch_max codes (0: 100; offpayd's cap is 200), each request signed by
+ * the wallet's key with a fresh time and nonce. Uploading again is safe:
+ * offpayd moves nothing twice. fn (may be NULL) is called once per code
+ * decided or not, in log order, with offpayd's answer; a non-zero return
+ * stops the upload after that batch (OFFPAY_OK). rep (may be NULL) sums
+ * it. Changes nothing in the wallet: a later sync builds on this.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EIO (offpayd unreachable, refusing the
+ * request or answering what it should not: a message on stderr),
+ * OFFPAY_ENOMEM, those of reading the log (offpay_wallet_get_spend).
+ */
+offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
+                                size_t from, size_t batch_max, uint32_t now,
+                                int (*fn)(const offpay_wallet_upload_status *s,
+                                          void *ctx),
+                                void *ctx, offpay_wallet_upload_report *rep);
+
 #ifdef __cplusplus
 }
 #endif

@@ -52,6 +52,15 @@ static const char help[] =
     "                  newest unbound such code; a bound code comes back\n"
     "                  bound to its request); nothing new is reserved.\n"
     "                  Output options as for pay\n"
+    "  upload          send every code of the log, with every receipt kept\n"
+    "                  for it, to offpayd (signed by the wallet's key) and\n"
+    "                  print each code's status there: settled (how), not\n"
+    "                  settled (no terminal uploaded it yet), rejected; a\n"
+    "                  receipt of a terminal that never uploaded settles\n"
+    "                  the payment; one that differs from the terminal's\n"
+    "                  upload opens a case. Safe to repeat: nothing moves\n"
+    "                  twice. Changes nothing in the wallet\n"
+    "      --server URL    offpayd, e.g. http://127.0.0.1:8080 (required)\n"
     "\n"
     "Output of pay, pay-request and show-code: the code's text on standard\n"
     "output, even when an image cannot be written;\n"
@@ -69,13 +78,13 @@ static const char help[] =
     "hard link, is refused (ELINKED). A copy of it is not a backup: put\n"
     "back, it reuses counters already spent. Until the server sync brings a\n"
     "safe restore, never restore a wallet by copying its file back.\n"
-    "key, balance and log only read: they write nothing (not even a lock\n"
-    "file) and work on a read-only mount or a full disk.\n"
+    "key, balance, log and upload only read: they write nothing (not even\n"
+    "a lock file) and work on a read-only mount or a full disk.\n"
     "Its codes are in FILE.log beside it: keep and move the two together.\n";
 
 typedef struct wallet_args {
     const char *wallet, *pass_file, *root, *bundle, *currency, *amount, *image,
-        *code, *png, *svg;
+        *code, *png, *svg, *server;
     int show, yes, force;
 } wallet_args;
 
@@ -96,6 +105,7 @@ static int parse(int argc, char **argv, void *args)
         {"show", no_argument, NULL, 's'},
         {"yes", no_argument, NULL, 'y'},
         {"force", no_argument, NULL, 'f'},
+        {"server", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -144,6 +154,9 @@ static int parse(int argc, char **argv, void *args)
             break;
         case 'f':
             a->force = 1;
+            break;
+        case 'U':
+            a->server = optarg;
             break;
         case CLI_OPT_TWICE:
             return EXIT_USAGE;
@@ -748,6 +761,65 @@ out:
     return status;
 }
 
+/* One line per code offpayd answered for. */
+static int print_upload_status(const offpay_wallet_upload_status *s, void *ctx)
+{
+    const offpay_wallet *w = ctx;
+    char                 money[64], what[160];
+
+    snprintf(what, sizeof what, "%s", s->status);
+    if (s->reason[0] != '\0' && strcmp(s->status, "not_settled") != 0)
+        snprintf(what, sizeof what, "%s (%s)", s->status, s->reason);
+    printf("%-8llu %-8u %-28s %-14s", (unsigned long long)s->serial, s->counter,
+           what,
+           strcmp(s->status, "rejected") == 0 || strcmp(s->status, "error") == 0
+               ? "-"
+               : cli_money(s->paid, currency_of(w, s->serial), money,
+                           sizeof money));
+    if (s->receipts > 0)
+        printf(" receipts: %u settled, %u agreed, %u waiting, %u mismatch, "
+               "%u rejected",
+               s->receipts_settled, s->receipts_agreed, s->receipts_waiting,
+               s->receipts_mismatch, s->receipts_rejected);
+    printf("\n");
+    return 0;
+}
+
+static int cmd_upload(const void *args, const char *arg CLI_UNUSED)
+{
+    const wallet_args          *a = args;
+    int                         status = EXIT_OK;
+    offpay_wallet              *w;
+    offpay_wallet_upload_report r;
+    offpay_err                  rc;
+
+    if (a->server == NULL)
+        return cli_usage_error("wallet upload: --server URL is required");
+    w = open_wallet_as(a, 1, &status);
+    if (w == NULL)
+        return status;
+    printf("%-8s %-8s %-28s %-14s\n", "serial", "counter", "status", "paid");
+    rc = offpay_wallet_upload(w, a->server, 0, 0, cli_now(),
+                              print_upload_status, w, &r);
+    if (rc != OFFPAY_OK) {
+        status = cli_fail("wallet upload", rc);
+    } else {
+        printf("%zu codes sent: %zu settled, %zu not settled yet, %zu "
+               "rejected, %zu receipt mismatches\n",
+               r.sent, r.settled, r.not_settled, r.rejected, r.mismatches);
+        if (r.skipped > 0)
+            printf("%zu codes of credentials no longer in the wallet were "
+                   "not sent\n",
+                   r.skipped);
+        if (r.decided < r.sent)
+            status = cli_fail("wallet upload: some codes were not decided "
+                              "(run it again)",
+                              OFFPAY_EIO);
+    }
+    offpay_wallet_close(w);
+    return status;
+}
+
 int cli_wallet(int argc, char **argv)
 {
     static const cli_sub subs[] = {
@@ -761,6 +833,7 @@ int cli_wallet(int argc, char **argv)
         {"receipt", 0, cmd_receipt},
         {"log", 0, cmd_log},
         {"show-code", 1, cmd_show_code},
+        {"upload", 0, cmd_upload},
         {NULL, 0, NULL},
     };
     wallet_args a;

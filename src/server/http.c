@@ -20,7 +20,8 @@
 typedef enum auth_kind {
     AUTH_NONE,     /* public */
     AUTH_OPERATOR, /* Authorization: Bearer TOKEN */
-    AUTH_SIGNED    /* signed by a terminal's key (the handler checks) */
+    AUTH_SIGNED    /* signed by a terminal's or wallet's key (the handler
+                      checks) */
 } auth_kind;
 
 typedef enum body_kind {
@@ -46,6 +47,8 @@ static const route routes[] = {
     {"GET", "/v1/bundle", srv_bundle, AUTH_NONE, BODY_NONE, 0},
     {"GET", "/v1/revlist", srv_revlist, AUTH_NONE, BODY_NONE, 1},
     {"POST", "/v1/terminal/upload", srv_upload_batch, AUTH_SIGNED, BODY_UPLOAD,
+     1},
+    {"POST", "/v1/wallet/upload", srv_upload_wallet, AUTH_SIGNED, BODY_UPLOAD,
      1},
     {"POST", "/v1/admin/accounts", srv_account_new, AUTH_OPERATOR, BODY_ADMIN,
      1},

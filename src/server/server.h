@@ -28,6 +28,7 @@
 #define SRV_CODE_MAX          512u            /* bytes of one payment code */
 #define SRV_TX_ITEMS          100u /* most upload items per transaction */
 #define SRV_REF_MAX           128u /* operator reference text */
+#define SRV_WALLET_BATCH_MAX  200u /* codes per wallet upload */
 
 /* ---- errors of the HTTP layer -------------------------------------- */
 
@@ -48,6 +49,7 @@
     X(STALE_TIMESTAMP, 401, "the request time is outside the allowed window")  \
     X(NONCE_REPLAYED, 409, "this request nonce was already used")              \
     X(UNKNOWN_TERMINAL, 403, "the signing key is not a registered terminal")   \
+    X(UNKNOWN_WALLET, 403, "no credential was issued to the signing key")      \
     X(INTERNAL, 500, "internal server error")
 
 typedef enum srv_err {
@@ -219,6 +221,26 @@ int  srv_parse_upload(const uint8_t *body, size_t len, size_t batch_max,
                       srv_upload *out, char *hint_buf, size_t hint_cap);
 void srv_upload_free(srv_upload *u);
 
+/* A wallet upload's body, decoded (wallet_upload.c). */
+typedef struct srv_wallet_upload {
+    offpay_wallet_item *items; /* pointers into bytes */
+    size_t              n;
+    uint8_t            *bytes; /* one buffer for every code and receipt */
+} srv_wallet_upload;
+
+/*
+ * srv_parse_wallet_upload — {"items":[{"code":BASE64,"receipts":[BASE64,
+ * ...]}, ...]} with 1..batch_max items, each code 1..SRV_CODE_MAX bytes
+ * and 0..OFFPAY_SETTLE_RECEIPTS_MAX receipts ("receipts" may be left out)
+ * of 1..OFFPAY_SETTLE_RECEIPT_MAX_BYTES bytes, canonical base64. Returns 0,
+ * or SRV_E_MALFORMED_JSON / SRV_E_BAD_FIELD / SRV_E_BATCH_TOO_LARGE with
+ * a hint. Free with srv_wallet_upload_free.
+ */
+int  srv_parse_wallet_upload(const uint8_t *body, size_t len, size_t batch_max,
+                             srv_wallet_upload *out, char *hint_buf,
+                             size_t hint_cap);
+void srv_wallet_upload_free(srv_wallet_upload *u);
+
 /* ---- rendering ----------------------------------------------------- */
 
 json_t *srv_json_id(uint64_t v); /* "123" */
@@ -267,6 +289,7 @@ void srv_audit(srv_req *r, srv_reply *out);
 void srv_upload_batch(srv_req *r, srv_reply *out);
 void srv_cases_list(srv_req *r, srv_reply *out);
 void srv_case_evidence(srv_req *r, srv_reply *out);
+void srv_upload_wallet(srv_req *r, srv_reply *out);
 
 /* ---- the daemon (http.c) ------------------------------------------- */
 

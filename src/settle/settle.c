@@ -88,6 +88,28 @@ static offpay_err reject(struct settle_ctx *c, offpay_err why)
     return OFFPAY_OK;
 }
 
+/* A terminal's own upload of a payment, checked against the receipts
+ * wallets uploaded for it (receipts.c, docs/settlement.md §7); not when a
+ * receipt stands for the upload (terminal_seq OFFPAY__SEQ_RECEIPT). */
+static offpay_err receipts_hook(offpay_ledger *l, const struct settle_ctx *c,
+                                uint64_t payment, uint64_t pid, int stood,
+                                offpay_settle_result *res)
+{
+    uint64_t   case_id = 0;
+    offpay_err rc;
+
+    if (c->item->terminal_seq < 0)
+        return OFFPAY_OK;
+    rc = offpay__receipts_on_upload(
+        l, c->p.cred.serial, c->p.counter, c->terminal, payment, pid, stood,
+        c->item->terminal_seq, c->item->charged, c->now, &case_id);
+    if (rc == OFFPAY_OK && case_id != 0 && res->case_id == 0) {
+        res->case_id = case_id;
+        rc = l->ops->presentment_set_case(l->store, pid, case_id);
+    }
+    return rc;
+}
+
 static offpay_err settle_tx(offpay_ledger *l, void *arg)
 {
     struct settle_ctx      *c = arg;
@@ -141,7 +163,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
         res->presentment = pr.id;
         res->case_id = pr.case_id;
         res->replay = 1;
-        return OFFPAY_OK;
+        return receipts_hook(l, c, pr.payment, pr.id, pr.terminal_seq < 0, res);
     }
     if (rc != OFFPAY_ENOTFOUND)
         return rc;
@@ -295,6 +317,8 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     }
     res->presentment = pid;
     res->case_id = case_id;
+    if (rc == OFFPAY_OK)
+        rc = receipts_hook(l, c, pay.id, pid, 0, res);
     return rc;
 }
 
@@ -331,6 +355,40 @@ static offpay_err pure_checks(offpay_ledger *l, struct settle_ctx *c)
             offpay__cred_cache_put(l->cache, it->code + 2);
     }
     return offpay_payment_verify_sig(&c->p);
+}
+
+offpay_err offpay__settle_pure(offpay_ledger *l, const offpay_settle_item *item,
+                               uint32_t now, offpay_payment *p)
+{
+    struct settle_ctx c;
+    offpay_err        rc;
+
+    memset(&c, 0, sizeof c);
+    c.item = item;
+    c.now = now;
+    rc = pure_checks(l, &c);
+    *p = c.p;
+    return rc;
+}
+
+offpay_err offpay__settle_in_tx(offpay_ledger *l, uint32_t terminal_id,
+                                const offpay_settle_item *item,
+                                const offpay_payment *p, uint32_t now,
+                                offpay_settle_result *res)
+{
+    struct settle_ctx c;
+    offpay_err        rc;
+
+    memset(&c, 0, sizeof c);
+    c.terminal = terminal_id;
+    c.item = item;
+    c.now = now;
+    c.p = *p;
+    crypto_generichash(c.hash, sizeof c.hash, item->code, item->code_len, NULL,
+                       0);
+    rc = settle_tx(l, &c);
+    *res = c.res;
+    return rc;
 }
 
 offpay_err offpay_ledger_settle(offpay_ledger *l, uint32_t terminal_id,

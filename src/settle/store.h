@@ -81,6 +81,31 @@ typedef struct offpay__presentment_row {
     uint64_t       case_id;
 } offpay__presentment_row;
 
+/* A receipt a wallet uploaded (docs/settlement.md §7; 002_receipts.sql). */
+typedef struct offpay__receipt_row {
+    uint64_t       id;
+    uint8_t        hash[32]; /* BLAKE2b-256 of its bytes: unique */
+    uint64_t       serial;
+    uint32_t       counter;
+    uint32_t       terminal;
+    int64_t        amount;
+    uint32_t       made_at; /* the receipt's own time */
+    const uint8_t *bytes;   /* receipt_add only: its exact bytes */
+    size_t         len;
+    uint32_t       uploaded_at;
+    int            stood;       /* 1: it made presentment */
+    uint64_t       presentment; /* 0: none */
+    int            checked;     /* 1: compared with the terminal's upload */
+    uint64_t       case_id;     /* 0: none */
+} offpay__receipt_row;
+
+/* What the presentments of one (serial, counter) add up to. */
+typedef struct offpay__payment_summary {
+    uint64_t presentments;
+    int64_t  paid, covered;
+    uint64_t guaranteed, duplicate, double_spend, unpaid; /* by outcome */
+} offpay__payment_summary;
+
 /* Facts the audit judges (docs/settlement.md §10), computed by the store
  * over all its rows. */
 typedef struct offpay__audit_facts {
@@ -221,6 +246,35 @@ typedef struct offpay__store_ops {
      * ERANGE when it exceeds cap */
     offpay_err (*terminal_cred)(offpay__store *s, uint32_t id, uint8_t *buf,
                                 size_t cap, size_t *len);
+    /* receipts of wallet uploads (src/settle/receipts.c) */
+    /* ENOTFOUND or the receipt whose hash is hash (r->bytes NULL) */
+    offpay_err (*receipt_get)(offpay__store *s, const uint8_t hash[32],
+                              offpay__receipt_row *r);
+    offpay_err (*receipt_add)(offpay__store *s, const offpay__receipt_row *r,
+                              uint64_t *id);
+    /* receipts of (serial, counter, terminal) not checked yet, ascending
+     * id, at most max: ids and amounts */
+    offpay_err (*receipts_waiting)(offpay__store *s, uint64_t serial,
+                                   uint32_t counter, uint32_t terminal,
+                                   uint64_t *ids, int64_t *amounts, size_t max,
+                                   size_t *n);
+    /* marks receipt id checked, with its case (0: none) */
+    offpay_err (*receipt_checked)(offpay__store *s, uint64_t id,
+                                  uint64_t case_id);
+    /* the presentment of (serial, counter, terminal) and the terminal's own
+     * charge in it: -1 while only a receipt stood for it; ENOTFOUND */
+    offpay_err (*claim_get)(offpay__store *s, uint64_t serial, uint32_t counter,
+                            uint32_t terminal, uint64_t *presentment,
+                            int64_t *claimed);
+    /* the terminal's own upload of a presentment a receipt stood for */
+    offpay_err (*claim_set)(offpay__store *s, uint64_t presentment,
+                            int64_t terminal_seq, int64_t charged);
+    /* OK when a credential was issued to wallet key pk, else ENOTFOUND */
+    offpay_err (*wallet_known)(offpay__store *s,
+                               const uint8_t  pk[OFFPAY_PK_BYTES]);
+    offpay_err (*payment_summary)(offpay__store *s, uint64_t serial,
+                                  uint32_t                 counter,
+                                  offpay__payment_summary *out);
 } offpay__store_ops;
 
 /* Every operation's name, in the table's order: a backend fills the table
@@ -236,7 +290,9 @@ typedef struct offpay__store_ops {
     X(payment_charge) X(presentment_get) X(presentment_add) X(presentment_set_case) \
     X(charged_at) X(case_add) X(case_count) X(revocations) X(nonce_take) \
     X(nonce_prune) X(statement) X(audit) \
-    X(cases) X(case_get) X(presentments_of) X(terminal_cred)
+    X(cases) X(case_get) X(presentments_of) X(terminal_cred) \
+    X(receipt_get) X(receipt_add) X(receipts_waiting) X(receipt_checked) \
+    X(claim_get) X(claim_set) X(wallet_known) X(payment_summary)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

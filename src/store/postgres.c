@@ -64,6 +64,14 @@ enum {
     S_NONCE_TAKE,
     S_NONCE_PRUNE,
     S_STATEMENT,
+    S_RECEIPT_GET,
+    S_RECEIPT_ADD,
+    S_RECEIPTS_WAITING,
+    S_RECEIPT_CHECKED,
+    S_CLAIM_GET,
+    S_CLAIM_SET,
+    S_WALLET_KNOWN,
+    S_PAYMENT_SUMMARY,
     S_COUNT
 };
 
@@ -158,6 +166,33 @@ static const char *const SQL[S_COUNT] = {
         " FROM presentments p JOIN terminals t ON t.id = p.terminal"
         " WHERE t.merchant = $1 AND p.uploaded_at BETWEEN $2 AND $3"
         " ORDER BY p.id",
+    [S_RECEIPT_GET] =
+        "SELECT id, serial, counter, terminal, amount, made_at, uploaded_at,"
+        " stood, presentment, checked, case_id FROM receipts WHERE hash = $1",
+    [S_RECEIPT_ADD] =
+        "INSERT INTO receipts (hash, serial, counter, terminal, amount,"
+        " made_at, bytes, uploaded_at, stood, presentment, checked, case_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " RETURNING id",
+    [S_RECEIPTS_WAITING] =
+        "SELECT id, amount FROM receipts WHERE serial = $1 AND counter = $2"
+        " AND terminal = $3 AND checked = 0 ORDER BY id LIMIT $4",
+    [S_RECEIPT_CHECKED] = "UPDATE receipts SET checked = 1, case_id = $2"
+                          " WHERE id = $1 AND checked = 0",
+    [S_CLAIM_GET] =
+        "SELECT id, CASE WHEN terminal_seq >= 0 THEN COALESCE(claimed,"
+        " charged) ELSE -1 END FROM presentments WHERE serial = $1"
+        " AND counter = $2 AND terminal = $3",
+    [S_CLAIM_SET] = "UPDATE presentments SET terminal_seq = $2, claimed = $3"
+                    " WHERE id = $1 AND terminal_seq < 0",
+    [S_WALLET_KNOWN] = "SELECT 1 FROM credentials WHERE wallet_pk = $1 LIMIT 1",
+    [S_PAYMENT_SUMMARY] =
+        "SELECT COUNT(*), COALESCE(SUM(paid), 0), COALESCE(SUM(covered), 0),"
+        " COALESCE(SUM(CASE WHEN outcome = 2 THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN outcome = 3 THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN outcome = 4 THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN outcome = 5 THEN 1 ELSE 0 END), 0)"
+        " FROM presentments WHERE serial = $1 AND counter = $2",
 };
 
 #define MAX_PARAMS 16
@@ -1008,6 +1043,150 @@ static offpay_err s_audit(offpay__store *s, offpay__audit_facts *f)
             return rc;
     }
     offpay__audit_facts_from(v, f);
+    return OFFPAY_OK;
+}
+
+/* ---- receipts of wallet uploads -------------------------------------- */
+
+static offpay_err s_receipt_get(offpay__store *s, const uint8_t hash[32],
+                                offpay__receipt_row *rr)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_blob(&p, hash, 32);
+    rc = row(s, S_RECEIPT_GET, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc;
+    memset(rr, 0, sizeof *rr);
+    rr->id = col_u64(r, 0, 0);
+    memcpy(rr->hash, hash, sizeof rr->hash);
+    rr->serial = col_u64(r, 0, 1);
+    rr->counter = col_u32(r, 0, 2);
+    rr->terminal = col_u32(r, 0, 3);
+    rr->amount = col_i64(r, 0, 4);
+    rr->made_at = col_u32(r, 0, 5);
+    rr->uploaded_at = col_u32(r, 0, 6);
+    rr->stood = (int)col_i64(r, 0, 7);
+    rr->presentment = col_u64(r, 0, 8);
+    rr->checked = (int)col_i64(r, 0, 9);
+    rr->case_id = col_u64(r, 0, 10);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_receipt_add(offpay__store *s, const offpay__receipt_row *r,
+                                uint64_t *id)
+{
+    params p = {0};
+
+    p_blob(&p, r->hash, sizeof r->hash);
+    p_u64(&p, r->serial);
+    p_i64(&p, r->counter);
+    p_i64(&p, r->terminal);
+    p_i64(&p, r->amount);
+    p_i64(&p, r->made_at);
+    p_blob(&p, r->bytes, r->len);
+    p_i64(&p, r->uploaded_at);
+    p_i64(&p, r->stood);
+    p_opt(&p, r->presentment);
+    p_i64(&p, r->checked);
+    p_opt(&p, r->case_id);
+    return insert_id(s, S_RECEIPT_ADD, &p, id);
+}
+
+static offpay_err s_receipts_waiting(offpay__store *s, uint64_t serial,
+                                     uint32_t counter, uint32_t terminal,
+                                     uint64_t *ids, int64_t *amounts,
+                                     size_t max, size_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *n = 0;
+    p_u64(&p, serial);
+    p_i64(&p, counter);
+    p_i64(&p, terminal);
+    p_i64(&p, (int64_t)max);
+    rc = run(s, S_RECEIPTS_WAITING, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
+        ids[*n] = col_u64(r, i, 0);
+        amounts[(*n)++] = col_i64(r, i, 1);
+    }
+    return rc;
+}
+
+static offpay_err s_receipt_checked(offpay__store *s, uint64_t id,
+                                    uint64_t case_id)
+{
+    params p = {0};
+
+    p_u64(&p, id);
+    p_opt(&p, case_id);
+    return update_one(s, S_RECEIPT_CHECKED, &p, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_claim_get(offpay__store *s, uint64_t serial,
+                              uint32_t counter, uint32_t terminal,
+                              uint64_t *presentment, int64_t *claimed)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, serial);
+    p_i64(&p, counter);
+    p_i64(&p, terminal);
+    rc = row(s, S_CLAIM_GET, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc;
+    *presentment = col_u64(r, 0, 0);
+    *claimed = col_i64(r, 0, 1);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_claim_set(offpay__store *s, uint64_t presentment,
+                              int64_t terminal_seq, int64_t charged)
+{
+    params p = {0};
+
+    p_u64(&p, presentment);
+    p_i64(&p, terminal_seq);
+    p_i64(&p, charged);
+    return update_one(s, S_CLAIM_SET, &p, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_wallet_known(offpay__store *s,
+                                 const uint8_t  pk[OFFPAY_PK_BYTES])
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_blob(&p, pk, OFFPAY_PK_BYTES);
+    return row(s, S_WALLET_KNOWN, &p, &r);
+}
+
+static offpay_err s_payment_summary(offpay__store *s, uint64_t serial,
+                                    uint32_t                 counter,
+                                    offpay__payment_summary *out)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, serial);
+    p_i64(&p, counter);
+    rc = row(s, S_PAYMENT_SUMMARY, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    out->presentments = col_u64(r, 0, 0);
+    out->paid = col_i64(r, 0, 1);
+    out->covered = col_i64(r, 0, 2);
+    out->guaranteed = col_u64(r, 0, 3);
+    out->duplicate = col_u64(r, 0, 4);
+    out->double_spend = col_u64(r, 0, 5);
+    out->unpaid = col_u64(r, 0, 6);
     return OFFPAY_OK;
 }
 

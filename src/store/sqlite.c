@@ -55,6 +55,14 @@ enum {
     S_NONCE_TAKE,
     S_NONCE_PRUNE,
     S_STATEMENT,
+    S_RECEIPT_GET,
+    S_RECEIPT_ADD,
+    S_RECEIPTS_WAITING,
+    S_RECEIPT_CHECKED,
+    S_CLAIM_GET,
+    S_CLAIM_SET,
+    S_WALLET_KNOWN,
+    S_PAYMENT_SUMMARY,
     S_COUNT
 };
 
@@ -144,6 +152,32 @@ static const char *const SQL[S_COUNT] = {
         " FROM presentments p JOIN terminals t ON t.id = p.terminal"
         " WHERE t.merchant = ?1 AND p.uploaded_at BETWEEN ?2 AND ?3"
         " ORDER BY p.id",
+    [S_RECEIPT_GET] =
+        "SELECT id, serial, counter, terminal, amount, made_at, uploaded_at,"
+        " stood, presentment, checked, case_id FROM receipts WHERE hash = ?1",
+    [S_RECEIPT_ADD] =
+        "INSERT INTO receipts (hash, serial, counter, terminal, amount,"
+        " made_at, bytes, uploaded_at, stood, presentment, checked, case_id)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [S_RECEIPTS_WAITING] =
+        "SELECT id, amount FROM receipts WHERE serial = ?1 AND counter = ?2"
+        " AND terminal = ?3 AND checked = 0 ORDER BY id LIMIT ?4",
+    [S_RECEIPT_CHECKED] = "UPDATE receipts SET checked = 1, case_id = ?2"
+                          " WHERE id = ?1 AND checked = 0",
+    [S_CLAIM_GET] =
+        "SELECT id, CASE WHEN terminal_seq >= 0 THEN COALESCE(claimed,"
+        " charged) ELSE -1 END FROM presentments WHERE serial = ?1"
+        " AND counter = ?2 AND terminal = ?3",
+    [S_CLAIM_SET] = "UPDATE presentments SET terminal_seq = ?2, claimed = ?3"
+                    " WHERE id = ?1 AND terminal_seq < 0",
+    [S_WALLET_KNOWN] = "SELECT 1 FROM credentials WHERE wallet_pk = ?1 LIMIT 1",
+    [S_PAYMENT_SUMMARY] =
+        "SELECT COUNT(*), COALESCE(SUM(paid), 0), COALESCE(SUM(covered), 0),"
+        " COALESCE(SUM(CASE WHEN outcome = 2 THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN outcome = 3 THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN outcome = 4 THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN outcome = 5 THEN 1 ELSE 0 END), 0)"
+        " FROM presentments WHERE serial = ?1 AND counter = ?2",
 };
 
 struct offpay__store {
@@ -922,6 +956,151 @@ static offpay_err s_audit(offpay__store *s, offpay__audit_facts *f)
     }
     offpay__audit_facts_from(v, f);
     return OFFPAY_OK;
+}
+
+/* ---- receipts of wallet uploads -------------------------------------- */
+
+static offpay_err s_receipt_get(offpay__store *s, const uint8_t hash[32],
+                                offpay__receipt_row *r)
+{
+    sqlite3_stmt *st = stmt(s, S_RECEIPT_GET);
+    offpay_err    rc;
+
+    bind_blob(st, 1, hash, 32);
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        memset(r, 0, sizeof *r);
+        r->id = col_u64(st, 0);
+        memcpy(r->hash, hash, sizeof r->hash);
+        r->serial = col_u64(st, 1);
+        r->counter = col_u32(st, 2);
+        r->terminal = col_u32(st, 3);
+        r->amount = sqlite3_column_int64(st, 4);
+        r->made_at = col_u32(st, 5);
+        r->uploaded_at = col_u32(st, 6);
+        r->stood = sqlite3_column_int(st, 7);
+        r->presentment = col_u64(st, 8);
+        r->checked = sqlite3_column_int(st, 9);
+        r->case_id = col_u64(st, 10);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static offpay_err s_receipt_add(offpay__store *s, const offpay__receipt_row *r,
+                                uint64_t *id)
+{
+    sqlite3_stmt *st = stmt(s, S_RECEIPT_ADD);
+
+    bind_blob(st, 1, r->hash, sizeof r->hash);
+    bind_u64(st, 2, r->serial);
+    sqlite3_bind_int64(st, 3, r->counter);
+    sqlite3_bind_int64(st, 4, r->terminal);
+    sqlite3_bind_int64(st, 5, r->amount);
+    sqlite3_bind_int64(st, 6, r->made_at);
+    bind_blob(st, 7, r->bytes, r->len);
+    sqlite3_bind_int64(st, 8, r->uploaded_at);
+    sqlite3_bind_int(st, 9, r->stood);
+    bind_opt(st, 10, r->presentment);
+    sqlite3_bind_int(st, 11, r->checked);
+    bind_opt(st, 12, r->case_id);
+    return insert(s, st, id);
+}
+
+static offpay_err s_receipts_waiting(offpay__store *s, uint64_t serial,
+                                     uint32_t counter, uint32_t terminal,
+                                     uint64_t *ids, int64_t *amounts,
+                                     size_t max, size_t *n)
+{
+    sqlite3_stmt *st = stmt(s, S_RECEIPTS_WAITING);
+    int           rc;
+
+    *n = 0;
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, counter);
+    sqlite3_bind_int64(st, 3, terminal);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+        ids[*n] = col_u64(st, 0);
+        amounts[(*n)++] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? OFFPAY_OK : map(rc);
+}
+
+static offpay_err s_receipt_checked(offpay__store *s, uint64_t id,
+                                    uint64_t case_id)
+{
+    sqlite3_stmt *st = stmt(s, S_RECEIPT_CHECKED);
+
+    bind_u64(st, 1, id);
+    bind_opt(st, 2, case_id);
+    return update_one(s, st, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_claim_get(offpay__store *s, uint64_t serial,
+                              uint32_t counter, uint32_t terminal,
+                              uint64_t *presentment, int64_t *claimed)
+{
+    sqlite3_stmt *st = stmt(s, S_CLAIM_GET);
+    offpay_err    rc;
+
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, counter);
+    sqlite3_bind_int64(st, 3, terminal);
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        *presentment = col_u64(st, 0);
+        *claimed = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static offpay_err s_claim_set(offpay__store *s, uint64_t presentment,
+                              int64_t terminal_seq, int64_t charged)
+{
+    sqlite3_stmt *st = stmt(s, S_CLAIM_SET);
+
+    bind_u64(st, 1, presentment);
+    sqlite3_bind_int64(st, 2, terminal_seq);
+    sqlite3_bind_int64(st, 3, charged);
+    return update_one(s, st, OFFPAY_ENOTFOUND);
+}
+
+static offpay_err s_wallet_known(offpay__store *s,
+                                 const uint8_t  pk[OFFPAY_PK_BYTES])
+{
+    sqlite3_stmt *st = stmt(s, S_WALLET_KNOWN);
+    offpay_err    rc;
+
+    bind_blob(st, 1, pk, OFFPAY_PK_BYTES);
+    rc = row(st);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static offpay_err s_payment_summary(offpay__store *s, uint64_t serial,
+                                    uint32_t                 counter,
+                                    offpay__payment_summary *out)
+{
+    sqlite3_stmt *st = stmt(s, S_PAYMENT_SUMMARY);
+    offpay_err    rc;
+
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, counter);
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        out->presentments = col_u64(st, 0);
+        out->paid = sqlite3_column_int64(st, 1);
+        out->covered = sqlite3_column_int64(st, 2);
+        out->guaranteed = col_u64(st, 3);
+        out->duplicate = col_u64(st, 4);
+        out->double_spend = col_u64(st, 5);
+        out->unpaid = col_u64(st, 6);
+    }
+    sqlite3_reset(st);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }
 
 /* ---- open and migrate ------------------------------------------------ */

@@ -67,6 +67,7 @@
 #include "offpay/crypto.h"
 #include "offpay/verify.h"
 #include "offpay/wallet.h"
+#include "terminal/upload_int.h"
 #include "wallet/spendlog.h"
 #include "wallet/wallet_file.h"
 #include "wallet/wallet_int.h"
@@ -2046,4 +2047,15 @@ offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
         rc = offpay_text_encode(code, len, text);
     sodium_memzero(msg, sizeof msg);
     return rc;
+}
+
+offpay_err offpay__wallet_sign_http(const offpay_wallet *w, const char *method,
+                                    const char *path, uint32_t time,
+                                    const uint8_t *body, size_t len,
+                                    struct offpay__http_auth *out)
+{
+    if (w == NULL)
+        return OFFPAY_EINVAL;
+    return offpay__http_sign(w->kp.sk, w->kp.pk, method, path, time, body, len,
+                             out);
 }

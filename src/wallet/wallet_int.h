@@ -81,4 +81,31 @@ offpay_err offpay__wallet_log_seal(const offpay_wallet *w, uint64_t index,
  * lower it). */
 extern uint32_t offpay__wallet_checkpoint_every;
 
+/*
+ * offpay__wallet_sign_http — signs an offpayd request (the format of
+ * terminal/upload_int.h) with the wallet's own key: what
+ * offpay_wallet_upload (upload.c) sends. out is an offpay__http_auth.
+ * Errors: those of offpay__http_sign.
+ */
+struct offpay__http_auth;
+offpay_err offpay__wallet_sign_http(const offpay_wallet *w, const char *method,
+                                    const char *path, uint32_t time,
+                                    const uint8_t *body, size_t len,
+                                    struct offpay__http_auth *out);
+
+/*
+ * offpay__wallet_upload_body — the body of POST /v1/wallet/upload for at
+ * most max spend log entries from entry from on (upload.c), skipping those
+ * whose credential the wallet no longer holds (counted in *skipped, when
+ * not NULL). *body is JSON text (free with offpay__json_free), NULL when
+ * no entry was left; *n codes are in it, index[k] and receipts[k] (either
+ * may be NULL; room for max) say which entry each is and how many
+ * receipts it carries; *next is the entry to continue from.
+ * Errors: OFFPAY_ENOMEM, those of reading the log.
+ */
+offpay_err offpay__wallet_upload_body(const offpay_wallet *w, size_t from,
+                                      size_t max, char **body, size_t *index,
+                                      uint32_t *receipts, size_t *n,
+                                      size_t *next, size_t *skipped);
+
 #endif

@@ -9,6 +9,10 @@
  *   upload_tool --terminal DIR --passphrase-file F --body OUT --headers OUT
  *               [--from SEQ] [--to SEQ] [--time T] [--path P]
  *               [--sign-body FILE]   sign FILE's bytes instead of a batch
+ *
+ * With --wallet FILE instead of --terminal DIR: the body of POST
+ * /v1/wallet/upload (every code of the wallet's log with its receipts, as
+ * offpay_wallet_upload sends it) signed with the wallet's key.
  */
 #include <jansson.h>
 #include <sodium.h>
@@ -20,6 +24,7 @@
 #include "core/jsonutil.h"
 #include "offpay/offpay.h"
 #include "terminal/upload_int.h"
+#include "wallet/wallet_int.h"
 
 typedef struct batch {
     json_t *items;
@@ -72,7 +77,8 @@ int main(int argc, char **argv)
 {
     const char            *dir = NULL, *pass_file = NULL, *body_out = NULL;
     const char            *hdr_out = NULL, *path = "/v1/terminal/upload";
-    const char            *sign_body = NULL;
+    const char            *sign_body = NULL, *wallet_file = NULL;
+    offpay_wallet         *wallet = NULL;
     batch                  b = {NULL, 1, INT64_MAX};
     uint32_t               t = (uint32_t)time(NULL);
     offpay_terminal       *term = NULL;
@@ -90,6 +96,8 @@ int main(int argc, char **argv)
 
         if (strcmp(k, "--terminal") == 0)
             dir = v;
+        else if (strcmp(k, "--wallet") == 0)
+            wallet_file = v, path = "/v1/wallet/upload";
         else if (strcmp(k, "--passphrase-file") == 0)
             pass_file = v;
         else if (strcmp(k, "--body") == 0)
@@ -111,8 +119,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (dir == NULL || pass_file == NULL || body_out == NULL ||
-        hdr_out == NULL) {
+    if ((dir == NULL && wallet_file == NULL) || pass_file == NULL ||
+        body_out == NULL || hdr_out == NULL) {
         fprintf(stderr, "upload_tool: --terminal, --passphrase-file, --body "
                         "and --headers are required\n");
         return 2;
@@ -123,13 +131,28 @@ int main(int argc, char **argv)
         pass[0] = '\0';
     fclose(f);
     pass[strcspn(pass, "\r\n")] = '\0';
-    rc = offpay_terminal_open(dir, pass, &term);
+    rc = wallet_file != NULL
+             ? offpay_wallet_open_readonly(wallet_file, pass, &wallet)
+             : offpay_terminal_open(dir, pass, &term);
     if (rc != OFFPAY_OK) {
         fprintf(stderr, "upload_tool: %s\n", offpay_strerror(rc));
         goto out;
     }
     if (sign_body != NULL) {
         body = slurp(sign_body, &len);
+    } else if (wallet != NULL) {
+        char  *text = NULL;
+        size_t n = 0, next = 0;
+
+        rc = offpay__wallet_upload_body(wallet, 0, 200, &text, NULL, NULL, &n,
+                                        &next, NULL);
+        if (rc == OFFPAY_OK && text != NULL) {
+            len = strlen(text);
+            body = malloc(len + 1);
+            if (body != NULL)
+                memcpy(body, text, len + 1);
+        }
+        offpay__json_free(text);
     } else {
         json_t *doc;
 
@@ -153,8 +176,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "upload_tool: cannot build the body\n");
         goto out;
     }
-    rc = offpay__terminal_sign_http(term, "POST", path, t,
-                                    (const uint8_t *)body, len, &a);
+    rc = wallet != NULL
+             ? offpay__wallet_sign_http(wallet, "POST", path, t,
+                                        (const uint8_t *)body, len, &a)
+             : offpay__terminal_sign_http(term, "POST", path, t,
+                                          (const uint8_t *)body, len, &a);
     if (rc != OFFPAY_OK) {
         fprintf(stderr, "upload_tool: sign: %s\n", offpay_strerror(rc));
         goto out;
@@ -177,5 +203,6 @@ out:
     json_decref(b.items);
     free(body);
     offpay_terminal_close(term);
+    offpay_wallet_close(wallet);
     return status;
 }

@@ -1,0 +1,374 @@
+/*
+ * wallet_upload.c — POST /v1/wallet/upload: a wallet's own spend log, its
+ * codes each with every receipt it holds, signed by the wallet's key
+ * (docs/api.md; docs/settlement.md §3, §7). The request is authenticated
+ * as a terminal's is (the same signed-request format), except that the
+ * key must be one the ledger issued a credential to. Each code is judged
+ * by the engine in its own transaction and gets its own result; every
+ * result is durable before the reply. Also the body's strict parser
+ * (fuzzed: fuzz/fuzz_server_wallet_upload.c).
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+#define CODE_B64_MAX    (4 * ((SRV_CODE_MAX + 2) / 3))
+#define RECEIPT_B64_MAX (4 * ((OFFPAY_SETTLE_RECEIPT_MAX_BYTES + 2) / 3))
+/* One item's bytes: its code and its receipts. */
+#define ITEM_BYTES                                                             \
+    (SRV_CODE_MAX +                                                            \
+     OFFPAY_SETTLE_RECEIPTS_MAX * (size_t)OFFPAY_SETTLE_RECEIPT_MAX_BYTES)
+
+/* ---- the body ------------------------------------------------------ */
+
+void srv_wallet_upload_free(srv_wallet_upload *u)
+{
+    if (u == NULL)
+        return;
+    free(u->items);
+    free(u->bytes);
+    memset(u, 0, sizeof *u);
+}
+
+/* j, a JSON string of canonical base64 (it encodes back to itself) of
+ * 1..cap bytes, into buf; its length, or 0. */
+static size_t b64_field(const json_t *j, uint8_t *buf, size_t cap,
+                        size_t text_max)
+{
+    const char *s = json_string_value(j);
+    size_t      n = json_string_length(j), got = 0;
+    char        back[RECEIPT_B64_MAX > CODE_B64_MAX ? RECEIPT_B64_MAX + 1
+                                                    : CODE_B64_MAX + 1];
+
+    if (s == NULL || n == 0 || n > text_max || strlen(s) != n ||
+        sodium_base642bin(buf, cap, s, n, NULL, &got, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        got == 0)
+        return 0;
+    sodium_bin2base64(back, sizeof back, buf, got,
+                      sodium_base64_VARIANT_ORIGINAL);
+    return strcmp(back, s) == 0 ? got : 0;
+}
+
+static int parse_item(json_t *obj, offpay_wallet_item *it, uint8_t *buf,
+                      char *hint_buf, size_t hint_cap, size_t index)
+{
+    const char *key;
+    json_t     *val, *code = NULL, *receipts = NULL;
+    size_t      n;
+
+    if (!json_is_object(obj)) {
+        snprintf(hint_buf, hint_cap, "item %zu is not an object", index);
+        return SRV_E_BAD_FIELD;
+    }
+    json_object_foreach(obj, key, val)
+    {
+        if (strcmp(key, "code") == 0) {
+            code = val;
+        } else if (strcmp(key, "receipts") == 0) {
+            receipts = val;
+        } else {
+            snprintf(hint_buf, hint_cap, "item %zu: field '%.40s' is unknown",
+                     index, key);
+            return SRV_E_BAD_FIELD;
+        }
+    }
+    if (code == NULL) {
+        snprintf(hint_buf, hint_cap, "item %zu: field 'code' is missing",
+                 index);
+        return SRV_E_BAD_FIELD;
+    }
+    n = b64_field(code, buf, SRV_CODE_MAX, CODE_B64_MAX);
+    if (n == 0) {
+        snprintf(hint_buf, hint_cap, "item %zu: field 'code' is not base64",
+                 index);
+        return SRV_E_BAD_FIELD;
+    }
+    it->code = buf;
+    it->code_len = n;
+    buf += SRV_CODE_MAX;
+    if (receipts == NULL)
+        return 0;
+    if (!json_is_array(receipts) ||
+        json_array_size(receipts) > OFFPAY_SETTLE_RECEIPTS_MAX) {
+        snprintf(hint_buf, hint_cap,
+                 "item %zu: field 'receipts' must be an array of at most %d",
+                 index, OFFPAY_SETTLE_RECEIPTS_MAX);
+        return SRV_E_BAD_FIELD;
+    }
+    for (size_t k = 0; k < json_array_size(receipts); k++) {
+        n = b64_field(json_array_get(receipts, k), buf,
+                      OFFPAY_SETTLE_RECEIPT_MAX_BYTES, RECEIPT_B64_MAX);
+        if (n == 0) {
+            snprintf(hint_buf, hint_cap, "item %zu: receipt %zu is not base64",
+                     index, k);
+            return SRV_E_BAD_FIELD;
+        }
+        it->receipt[k] = buf;
+        it->receipt_len[k] = n;
+        it->n_receipts = k + 1;
+        buf += OFFPAY_SETTLE_RECEIPT_MAX_BYTES;
+    }
+    return 0;
+}
+
+int srv_parse_wallet_upload(const uint8_t *body, size_t len, size_t batch_max,
+                            srv_wallet_upload *out, char *hint_buf,
+                            size_t hint_cap)
+{
+    json_error_t jerr;
+    json_t      *root = NULL, *items;
+    size_t       n;
+    int          e = SRV_E_MALFORMED_JSON;
+
+    memset(out, 0, sizeof *out);
+    snprintf(hint_buf, hint_cap, "the body is not one JSON object");
+    if (body == NULL || len == 0)
+        goto out;
+    root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL || !json_is_object(root))
+        goto out;
+    e = SRV_E_BAD_FIELD;
+    items = json_object_get(root, "items");
+    if (json_object_size(root) != 1 || !json_is_array(items)) {
+        snprintf(hint_buf, hint_cap, "the body must be {\"items\": [...]}");
+        goto out;
+    }
+    n = json_array_size(items);
+    if (n == 0) {
+        snprintf(hint_buf, hint_cap, "the batch is empty");
+        goto out;
+    }
+    if (n > batch_max) {
+        snprintf(hint_buf, hint_cap, "%zu items, the cap is %zu", n, batch_max);
+        e = SRV_E_BATCH_TOO_LARGE;
+        goto out;
+    }
+    out->items = calloc(n, sizeof *out->items);
+    out->bytes = malloc(n * ITEM_BYTES);
+    if (out->items == NULL || out->bytes == NULL) {
+        snprintf(hint_buf, hint_cap, "out of memory");
+        e = SRV_E_INTERNAL;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        e = parse_item(json_array_get(items, i), &out->items[i],
+                       out->bytes + i * ITEM_BYTES, hint_buf, hint_cap, i);
+        if (e != 0)
+            goto out;
+    }
+    out->n = n;
+    e = 0;
+out:
+    json_decref(root);
+    if (e != 0)
+        srv_wallet_upload_free(out);
+    return e;
+}
+
+/* ---- authentication ------------------------------------------------ */
+
+/* As srv_auth_terminal (auth.c), for a wallet's key: the headers parse,
+ * the time is within the window, the signature verifies, the ledger
+ * issued a credential to the key, and only then is the nonce taken. */
+static int auth_wallet(srv_req *r, uint8_t pk[OFFPAY_PK_BYTES], srv_reply *out)
+{
+    offpay__http_auth a;
+    offpay_err        rc;
+    uint32_t          w = r->srv->cfg.window;
+
+    rc = offpay__http_auth_parse(r->header(r->conn, OFFPAY__HTTP_HDR_KEY),
+                                 r->header(r->conn, OFFPAY__HTTP_HDR_TIME),
+                                 r->header(r->conn, OFFPAY__HTTP_HDR_NONCE),
+                                 r->header(r->conn, OFFPAY__HTTP_HDR_SIG), &a);
+    if (rc == OFFPAY_ENOTFOUND) {
+        srv_fail(out, SRV_E_SIGNATURE_MISSING, NULL);
+        return -1;
+    }
+    if (rc != OFFPAY_OK) {
+        srv_fail(out, SRV_E_SIGNATURE_MALFORMED, NULL);
+        return -1;
+    }
+    if ((a.time < r->now && r->now - a.time > w) ||
+        (a.time > r->now && a.time - r->now > w)) {
+        char hint[128];
+
+        snprintf(hint, sizeof hint,
+                 "request time %u, server time %u, allowed difference %u s",
+                 (unsigned)a.time, (unsigned)r->now, (unsigned)w);
+        srv_fail(out, SRV_E_STALE_TIMESTAMP, hint);
+        return -1;
+    }
+    if (offpay__http_verify(&a, r->method, r->path, r->body, r->body_len) !=
+        OFFPAY_OK) {
+        srv_fail(out, SRV_E_SIGNATURE_INVALID, NULL);
+        return -1;
+    }
+    rc = offpay_ledger_wallet_known(r->l, a.pk);
+    if (rc == OFFPAY_ENOTFOUND) {
+        srv_fail(out, SRV_E_UNKNOWN_WALLET, NULL);
+        return -1;
+    }
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "wallet look-up");
+        return -1;
+    }
+    rc = offpay_ledger_nonce(r->l, a.pk, a.nonce, a.time, r->now, w);
+    if (rc == OFFPAY_EREPLAY) {
+        srv_fail(out, SRV_E_NONCE_REPLAYED, NULL);
+        return -1;
+    }
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "request nonce");
+        return -1;
+    }
+    memcpy(pk, a.pk, OFFPAY_PK_BYTES);
+    return 0;
+}
+
+/* ---- the results --------------------------------------------------- */
+
+static const char *receipt_outcome_name(offpay_receipt_outcome o)
+{
+    switch (o) {
+    case OFFPAY_RECEIPT_REJECTED:
+        return "rejected";
+    case OFFPAY_RECEIPT_SETTLED:
+        return "settled";
+    case OFFPAY_RECEIPT_WAITING:
+        return "waiting";
+    case OFFPAY_RECEIPT_AGREED:
+        return "agreed";
+    case OFFPAY_RECEIPT_MISMATCH:
+        return "mismatch";
+    }
+    return "unknown";
+}
+
+static const char *reason_of(offpay_err rc)
+{
+    return rc == OFFPAY_OK ? NULL : offpay_errname(rc);
+}
+
+static json_t *receipt_json(const offpay_receipt_result *rr, uint16_t cur)
+{
+    const offpay_settle_result *s = &rr->settle;
+    json_t                     *settlement = NULL;
+
+    if (rr->outcome == OFFPAY_RECEIPT_SETTLED)
+        settlement = json_pack(
+            "{s:s, s:s?, s:o, s:o, s:o, s:o?, s:b}", "outcome",
+            srv_outcome_name(s->outcome), "reason", reason_of(s->reason),
+            "paid", srv_json_amount(s->paid, cur), "covered",
+            srv_json_amount(s->covered, cur), "presentment",
+            srv_json_id(s->presentment), "case",
+            s->case_id ? srv_json_id(s->case_id) : NULL, "replay", s->replay);
+    return json_pack("{s:s, s:s?, s:I, s:o, s:o?, s:o?, s:b, s:o?}", "outcome",
+                     receipt_outcome_name(rr->outcome), "reason",
+                     reason_of(rr->reason), "terminal_id",
+                     (json_int_t)rr->terminal_id, "amount",
+                     srv_json_amount(rr->amount, cur), "claimed",
+                     rr->outcome == OFFPAY_RECEIPT_AGREED ||
+                             rr->outcome == OFFPAY_RECEIPT_MISMATCH
+                         ? srv_json_amount(rr->claimed, cur)
+                         : NULL,
+                     "case", rr->case_id ? srv_json_id(rr->case_id) : NULL,
+                     "replay", rr->replay, "settlement", settlement);
+}
+
+/* One item's result; rc != OK: nothing was decided for it (resend). */
+static json_t *item_json(const offpay_wallet_item   *it,
+                         const offpay_wallet_result *res, offpay_err rc)
+{
+    offpay_payment p;
+    uint16_t       cur = 0;
+    const char    *status;
+    json_t        *receipts = json_array(), *j;
+
+    memset(&p, 0, sizeof p);
+    if (offpay_payment_decode(it->code, it->code_len, &p) == OFFPAY_OK)
+        cur = p.cred.currency;
+    if (receipts == NULL)
+        return NULL;
+    if (rc != OFFPAY_OK) {
+        json_decref(receipts);
+        return json_pack("{s:s, s:s, s:s}", "status", "error", "reason",
+                         offpay_errname(rc), "hint", offpay_strerror(rc));
+    }
+    for (size_t k = 0; k < res->n_receipts; k++)
+        if (json_array_append_new(receipts,
+                                  receipt_json(&res->receipt[k], cur)) != 0) {
+            json_decref(receipts);
+            return NULL;
+        }
+    status = res->reason == OFFPAY_ENOT_SETTLED ? "not_settled"
+             : res->reason != OFFPAY_OK         ? "rejected"
+                                        : srv_outcome_name(res->outcome);
+    j = json_pack(
+        "{s:o?, s:I, s:s, s:s?, s:I, s:o?, s:o?, s:o}", "serial",
+        cur ? srv_json_id(p.cred.serial) : NULL, "counter",
+        cur ? (json_int_t)p.counter : (json_int_t)0, "status", status, "reason",
+        res->reason == OFFPAY_OK ? NULL : offpay_errname(res->reason),
+        "presentments", (json_int_t)res->presentments, "paid",
+        cur ? srv_json_amount(res->paid, cur) : NULL, "covered",
+        cur ? srv_json_amount(res->covered, cur) : NULL, "receipts", receipts);
+    return j;
+}
+
+void srv_upload_wallet(srv_req *r, srv_reply *out)
+{
+    srv_wallet_upload     up;
+    offpay_wallet_result *res = NULL;
+    uint8_t               pk[OFFPAY_PK_BYTES];
+    char                  hint[160];
+    json_t               *results = NULL;
+    size_t                done = 0;
+    offpay_err            rc;
+    int                   e;
+
+    e = srv_parse_wallet_upload(r->body, r->body_len, SRV_WALLET_BATCH_MAX, &up,
+                                hint, sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    if (auth_wallet(r, pk, out) != 0)
+        goto out;
+    res = calloc(up.n, sizeof *res);
+    results = json_array();
+    if (res == NULL || results == NULL) {
+        srv_fail(out, SRV_E_INTERNAL, "out of memory");
+        goto out;
+    }
+    rc = offpay_ledger_wallet_upload(r->l, pk, up.items, up.n, r->now, res,
+                                     &done);
+    for (size_t i = 0; i < up.n; i++) {
+        offpay_err item_rc = i < done ? OFFPAY_OK : rc;
+
+        if (item_rc == OFFPAY_OK)
+            for (size_t k = 0; k < res[i].n_receipts; k++) {
+                const offpay_receipt_result *rr = &res[i].receipt[k];
+
+                if (rr->outcome == OFFPAY_RECEIPT_SETTLED && !rr->replay)
+                    srv_metrics_settled(rr->settle.outcome, 0);
+                if (rr->case_id != 0 && !rr->replay)
+                    srv_metrics_case();
+            }
+        if (json_array_append_new(
+                results, item_json(&up.items[i], &res[i], item_rc)) != 0) {
+            srv_fail(out, SRV_E_INTERNAL, "out of memory");
+            goto out;
+        }
+    }
+    srv_ok(out, json_pack("{s:o, s:I, s:o}", "wallet_key",
+                          srv_json_hex(pk, sizeof pk), "decided",
+                          (json_int_t)done, "results", results));
+    results = NULL;
+out:
+    json_decref(results);
+    free(res);
+    srv_wallet_upload_free(&up);
+}

@@ -1,0 +1,385 @@
+/*
+ * upload.c — the wallet's upload of its own spend log to offpayd
+ * (offpay_wallet_upload, wallet.h; POST /v1/wallet/upload in docs/api.md):
+ * every code's exact bytes with the receipts kept for it, in batches
+ * signed by the wallet's key (the request format of terminal/upload_int.h),
+ * and offpayd's answer per code. HTTP through libcurl.
+ *
+ * It changes nothing in the wallet, so it is safe to stop and to repeat:
+ * offpayd keeps each receipt once and settles each payment once. The
+ * settlement sync that will release held amounts builds on it.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/jsonutil.h"
+#include "offpay/core.h"
+#include "offpay/settle.h"
+#include "terminal/upload_int.h"
+#include "wallet/wallet_int.h"
+
+#define BATCH_DEFAULT 100
+#define BATCH_CAP     200 /* offpayd's (SRV_WALLET_BATCH_MAX) */
+#define REPLY_MAX     (8u << 20)
+#define URL_MAX       2048
+#define TRIES         3
+#define PATH          "/v1/wallet/upload"
+
+typedef struct reply {
+    char  *buf;
+    size_t len;
+    int    too_big;
+} reply;
+
+static size_t on_data(char *p, size_t size, size_t n, void *ctx)
+{
+    reply *r = ctx;
+    size_t k = size * n;
+    char  *nb;
+
+    if (r->len + k > REPLY_MAX) {
+        r->too_big = 1;
+        return 0;
+    }
+    nb = realloc(r->buf, r->len + k + 1);
+    if (nb == NULL)
+        return 0;
+    memcpy(nb + r->len, p, k);
+    r->buf = nb;
+    r->len += k;
+    r->buf[r->len] = '\0';
+    return k;
+}
+
+static struct curl_slist *auth_headers(const offpay__http_auth *a)
+{
+    offpay__http_auth_text at;
+    struct curl_slist     *h = NULL;
+    char                   line[160];
+
+    offpay__http_auth_format(a, &at);
+    snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_KEY, at.key);
+    h = curl_slist_append(h, line);
+    snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_TIME, at.time);
+    h = curl_slist_append(h, line);
+    snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_NONCE, at.nonce);
+    h = curl_slist_append(h, line);
+    snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_SIG, at.sig);
+    h = curl_slist_append(h, line);
+    return curl_slist_append(h, "Content-Type: application/json");
+}
+
+/* POSTs body signed by the wallet; retries a missing answer or a 5xx
+ * after 1, 2 s, each try with a fresh time and nonce. */
+static offpay_err post(const offpay_wallet *w, const char *base,
+                       const char *body, uint32_t now, reply *out, long *status)
+{
+    char       url[URL_MAX];
+    offpay_err rc = OFFPAY_EIO;
+
+    *status = 0;
+    if (snprintf(url, sizeof url, "%s%s", base, PATH) >= (int)sizeof url)
+        return OFFPAY_EINVAL;
+    for (int attempt = 0; attempt < TRIES; attempt++) {
+        CURL              *c;
+        struct curl_slist *h;
+        offpay__http_auth  a;
+        CURLcode           cc;
+
+        if (attempt > 0) {
+            struct timespec ts = {1L << (attempt - 1), 0};
+
+            nanosleep(&ts, NULL);
+        }
+        free(out->buf);
+        memset(out, 0, sizeof *out);
+        rc = offpay__wallet_sign_http(w, "POST", PATH,
+                                      attempt == 0 ? now : (uint32_t)time(NULL),
+                                      (const uint8_t *)body, strlen(body), &a);
+        if (rc != OFFPAY_OK)
+            return rc;
+        c = curl_easy_init();
+        if (c == NULL)
+            return OFFPAY_ENOMEM;
+        h = auth_headers(&a);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        cc = curl_easy_perform(c);
+        if (cc == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        if (cc == CURLE_OK && *status < 500 && !out->too_big)
+            return OFFPAY_OK;
+        if (cc != CURLE_OK)
+            fprintf(stderr, "offpay: %s: %s\n", url, curl_easy_strerror(cc));
+        rc = OFFPAY_EIO;
+    }
+    return rc;
+}
+
+static json_t *b64(const uint8_t *b, size_t n)
+{
+    size_t  cap = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
+    char   *buf = malloc(cap);
+    json_t *j;
+
+    if (buf == NULL)
+        return NULL;
+    sodium_bin2base64(buf, cap, b, n, sodium_base64_VARIANT_ORIGINAL);
+    j = json_string(buf);
+    free(buf);
+    return j;
+}
+
+/* Spend log entry i as an upload item; *skip when its credential is no
+ * longer in the wallet (its code cannot be made again). */
+static offpay_err item_of(const offpay_wallet *w, size_t i, json_t **out,
+                          uint32_t *n_receipts, int *skip)
+{
+    offpay_wallet_spend s;
+    offpay_receipt      r;
+    uint8_t             rb[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
+    uint8_t            *code = NULL;
+    char               *text = NULL;
+    size_t              len = 0;
+    json_t             *receipts = NULL;
+    offpay_err          rc;
+
+    *out = NULL;
+    *skip = 0;
+    rc = offpay_wallet_get_spend(w, i, &s);
+    if (rc == OFFPAY_OK)
+        rc = offpay_wallet_code_text(w, i, &text);
+    if (rc == OFFPAY_ENOTFOUND) {
+        *skip = 1;
+        return OFFPAY_OK;
+    }
+    if (rc == OFFPAY_OK)
+        rc = offpay_text_decode(text, strlen(text), &code, &len);
+    if (rc != OFFPAY_OK)
+        goto out;
+    rc = OFFPAY_ENOMEM;
+    receipts = json_array();
+    if (receipts == NULL)
+        goto out;
+    for (uint32_t j = 0; j < s.n_receipts; j++) {
+        size_t rlen = 0;
+
+        rc = offpay_wallet_get_receipt(w, i, j, &r);
+        if (rc == OFFPAY_OK)
+            rc = offpay_receipt_encode(&r, rb, sizeof rb, &rlen);
+        if (rc != OFFPAY_OK)
+            goto out;
+        if (json_array_append_new(receipts, b64(rb, rlen)) != 0) {
+            rc = OFFPAY_ENOMEM;
+            goto out;
+        }
+    }
+    *n_receipts = s.n_receipts;
+    *out =
+        json_pack("{s:o, s:o}", "code", b64(code, len), "receipts", receipts);
+    receipts = NULL;
+    rc = *out != NULL ? OFFPAY_OK : OFFPAY_ENOMEM;
+out:
+    json_decref(receipts);
+    free(code);
+    free(text);
+    return rc;
+}
+
+static void copy_text(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src != NULL ? src : "");
+}
+
+/* Reads one result of offpayd's reply into st (index, receipts preset). */
+static int read_result(json_t *it, offpay_wallet_upload_status *st)
+{
+    json_t     *rs = json_object_get(it, "receipts");
+    json_t     *paid = json_object_get(json_object_get(it, "paid"), "minor");
+    const char *status = json_string_value(json_object_get(it, "status"));
+    const char *serial = json_string_value(json_object_get(it, "serial"));
+    json_t     *counter = json_object_get(it, "counter");
+
+    if (status == NULL)
+        return -1;
+    copy_text(st->status, sizeof st->status, status);
+    copy_text(st->reason, sizeof st->reason,
+              json_string_value(json_object_get(it, "reason")));
+    if (serial != NULL)
+        st->serial = strtoull(serial, NULL, 10);
+    if (json_is_integer(counter))
+        st->counter = (uint32_t)json_integer_value(counter);
+    if (json_is_integer(paid))
+        st->paid = (int64_t)json_integer_value(paid);
+    for (size_t k = 0; k < json_array_size(rs); k++) {
+        const char *o = json_string_value(
+            json_object_get(json_array_get(rs, k), "outcome"));
+
+        if (o == NULL)
+            return -1;
+        if (strcmp(o, "settled") == 0)
+            st->receipts_settled++;
+        else if (strcmp(o, "agreed") == 0)
+            st->receipts_agreed++;
+        else if (strcmp(o, "waiting") == 0)
+            st->receipts_waiting++;
+        else if (strcmp(o, "mismatch") == 0)
+            st->receipts_mismatch++;
+        else
+            st->receipts_rejected++;
+    }
+    return 0;
+}
+
+offpay_err offpay__wallet_upload_body(const offpay_wallet *w, size_t from,
+                                      size_t max, char **body, size_t *index,
+                                      uint32_t *receipts, size_t *n,
+                                      size_t *next, size_t *skipped)
+{
+    json_t    *items = json_array(), *doc;
+    size_t     i, total = offpay_wallet_n_spends(w);
+    offpay_err rc = OFFPAY_OK;
+
+    *body = NULL;
+    *n = 0;
+    if (items == NULL)
+        return OFFPAY_ENOMEM;
+    for (i = from; i < total && *n < max && rc == OFFPAY_OK; i++) {
+        json_t  *item = NULL;
+        uint32_t nr = 0;
+        int      skip = 0;
+
+        rc = item_of(w, i, &item, &nr, &skip);
+        if (rc == OFFPAY_OK && skip) {
+            if (skipped != NULL)
+                (*skipped)++;
+            continue;
+        }
+        if (rc == OFFPAY_OK && json_array_append_new(items, item) != 0)
+            rc = OFFPAY_ENOMEM;
+        if (rc != OFFPAY_OK)
+            break;
+        if (index != NULL)
+            index[*n] = i;
+        if (receipts != NULL)
+            receipts[*n] = nr;
+        (*n)++;
+    }
+    *next = i;
+    if (rc != OFFPAY_OK || *n == 0) {
+        json_decref(items);
+        *n = 0;
+        return rc;
+    }
+    doc = json_pack("{s:o}", "items", items);
+    *body = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return *body != NULL ? OFFPAY_OK : OFFPAY_ENOMEM;
+}
+
+offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
+                                size_t from, size_t batch_max, uint32_t now,
+                                int (*fn)(const offpay_wallet_upload_status *s,
+                                          void *ctx),
+                                void *ctx, offpay_wallet_upload_report *rep)
+{
+    offpay_wallet_upload_report  mine;
+    offpay_wallet_upload_status *st = NULL;
+    size_t                      *index = NULL;
+    uint32_t                    *nrec = NULL;
+    size_t                       i = from;
+    int                          stop = 0;
+    offpay_err                   rc = OFFPAY_OK;
+
+    if (rep == NULL)
+        rep = &mine;
+    memset(rep, 0, sizeof *rep);
+    if (w == NULL || base_url == NULL ||
+        (strncmp(base_url, "http://", 7) != 0 &&
+         strncmp(base_url, "https://", 8) != 0))
+        return OFFPAY_EINVAL;
+    if (batch_max == 0)
+        batch_max = BATCH_DEFAULT;
+    if (batch_max > BATCH_CAP)
+        batch_max = BATCH_CAP;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    st = calloc(batch_max, sizeof *st);
+    index = calloc(batch_max, sizeof *index);
+    nrec = calloc(batch_max, sizeof *nrec);
+    if (st == NULL || index == NULL || nrec == NULL) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    while (rc == OFFPAY_OK && !stop) {
+        json_t      *doc = NULL, *res;
+        char        *body = NULL;
+        reply        r = {0};
+        long         status = 0;
+        size_t       n = 0;
+        json_error_t jerr;
+
+        /* One batch: up to batch_max codes the wallet can still show. */
+        rc = offpay__wallet_upload_body(w, i, batch_max, &body, index, nrec, &n,
+                                        &i, &rep->skipped);
+        if (rc != OFFPAY_OK || n == 0)
+            break;
+        rc = post(w, base_url, body, now, &r, &status);
+        offpay__json_free(body);
+        if (rc == OFFPAY_OK && status != 200) {
+            fprintf(stderr,
+                    "offpay: offpayd refused the wallet upload (HTTP %ld): "
+                    "%.300s\n",
+                    status, r.buf != NULL ? r.buf : "");
+            rc = OFFPAY_EIO;
+        }
+        doc = rc == OFFPAY_OK ? json_loadb(r.buf, r.len, 0, &jerr) : NULL;
+        res = json_object_get(doc, "results");
+        if (rc == OFFPAY_OK &&
+            (!json_is_array(res) || json_array_size(res) != n)) {
+            fprintf(stderr, "offpay: offpayd's answer has no result per "
+                            "code\n");
+            rc = OFFPAY_EIO;
+        }
+        for (size_t k = 0; rc == OFFPAY_OK && k < n; k++) {
+            memset(&st[k], 0, sizeof st[k]);
+            st[k].index = index[k];
+            st[k].receipts = nrec[k];
+            if (read_result(json_array_get(res, k), &st[k]) != 0) {
+                rc = OFFPAY_EIO;
+                break;
+            }
+            rep->sent++;
+            if (strcmp(st[k].status, "error") != 0)
+                rep->decided++;
+            if (strcmp(st[k].status, "not_settled") == 0)
+                rep->not_settled++;
+            else if (strcmp(st[k].status, "rejected") == 0)
+                rep->rejected++;
+            else if (strcmp(st[k].status, "error") != 0)
+                rep->settled++;
+            rep->mismatches += st[k].receipts_mismatch;
+            if (fn != NULL && !stop && fn(&st[k], ctx) != 0)
+                stop = 1;
+        }
+        json_decref(doc);
+        free(r.buf);
+    }
+out:
+    free(st);
+    free(index);
+    free(nrec);
+    return rc;
+}
