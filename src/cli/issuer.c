@@ -491,6 +491,12 @@ static int cmd_add_key(const void *args, const char *arg CLI_UNUSED)
     if (a->generate_key && a->key_uri == NULL)
         return cli_usage_error("issuer add-key: --generate-key needs "
                                "--key-uri");
+    if (a->key_uri != NULL && !offpay_pkcs11_uri_storable(a->key_uri))
+        return cli_usage_error(
+            "--key-uri: not a PKCS#11 URI that can be kept: it must name "
+            "the key (object= or id=) and carry no pin-value (give the PIN "
+            "by pin-source or %s) (EPKCS11_URI)",
+            OFFPAY_PKCS11_PIN_ENV);
     is = open_with_root(a, &status);
     if (is == NULL)
         return status;

@@ -313,6 +313,12 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     if (a->generate_key && a->key_uri == NULL)
         return cli_usage_error("terminal init: --generate-key needs "
                                "--key-uri");
+    if (a->key_uri != NULL && !offpay_pkcs11_uri_storable(a->key_uri))
+        return cli_usage_error(
+            "--key-uri: not a PKCS#11 URI that can be kept: it must name "
+            "the key (object= or id=) and carry no pin-value (give the PIN "
+            "by pin-source or %s) (EPKCS11_URI)",
+            OFFPAY_PKCS11_PIN_ENV);
     bundle = cli_read_file(a->bundle, 4096, &len);
     if (bundle == NULL)
         return EXIT_FAILURE_IO;
