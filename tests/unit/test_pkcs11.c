@@ -12,6 +12,8 @@
 
 #include "harness.h"
 #include "offpay/issuer.h"
+#include "offpay/terminal.h"
+#include "offpay/verify.h"
 #include "offpay/pkcs11.h"
 
 #define PIN    "4711-offpay"
@@ -284,6 +286,133 @@ static void test_signer_signs_credentials_either_way(void)
     offpay_pkcs11_close(k);
 }
 
+/* The issuer's daily key in the token: issuer.sealed keeps its URI and
+ * public key across a reopen, and what it signs verifies under the
+ * bundle exactly as a sealed key's signatures do. */
+static void test_issuer_key_in_token_signs_verifiable_credentials(void)
+{
+    offpay_issuer       *is = NULL;
+    offpay_trust_bundle  b;
+    offpay_wallet_cred   wc;
+    offpay_terminal_cred tc;
+    offpay_keypair       w;
+    uint8_t              root[OFFPAY_PK_BYTES], *bundle = NULL, *rl = NULL;
+    char                 dir[1024], uri[OFFPAY_PKCS11_URI_MAX + 1];
+    size_t               len = 0, rl_len = 0;
+    uint16_t             kid = 0;
+    uint32_t             now = 1800000000u;
+
+    REQUIRE(make_token());
+    setenv("OFFPAY_KDF_COST", "test", 1);
+    setenv(OFFPAY_PKCS11_PIN_ENV, PIN, 1);
+    snprintf(dir, sizeof dir, "%s/issuer", offpay_test_tmpdir());
+    REQUIRE_OK(offpay_issuer_create(dir, "issuer passphrase", now - 10, &is));
+    /* A URI with the PIN in it is never stored. */
+    CHECK_ERR(offpay_issuer_add_key_in_token(
+                  is, now, 86400, "pkcs11:token=offpay;object=k?pin-value=1", 1,
+                  &kid),
+              OFFPAY_EPKCS11_URI);
+    REQUIRE_OK(offpay_issuer_add_key_in_token(
+        is, now, 86400, "pkcs11:token=offpay;object=issuer-kid-2", 1, &kid));
+    CHECK(kid == 2);
+    /* The same token key twice is one key: refused. */
+    CHECK_ERR(
+        offpay_issuer_add_key_in_token(
+            is, now, 86400, "pkcs11:token=offpay;object=issuer-kid-2", 0, NULL),
+        OFFPAY_EEXISTS);
+    offpay_issuer_root_pk(is, root);
+    offpay_issuer_close(is);
+    is = NULL;
+    REQUIRE_OK(offpay_issuer_open(dir, "issuer passphrase", &is));
+    REQUIRE_OK(offpay_issuer_bundle(is, &bundle, &len));
+    REQUIRE_OK(offpay_bundle_verify(bundle, len, root, &b));
+    CHECK(b.n_keys == 2);
+    REQUIRE_OK(offpay_keypair_generate(&w));
+    REQUIRE_OK(offpay_issuer_issue_wallet(is, w.pk, 1000, 978, now, now + 3600,
+                                          0, &wc));
+    CHECK(wc.kid == 2);
+    CHECK(offpay_wallet_cred_verify(&b, &wc, now, 0) == OFFPAY_OK);
+    wc.sig[0] ^= 1;
+    CHECK(offpay_wallet_cred_verify(&b, &wc, now, 0) == OFFPAY_ECRED_SIG);
+    REQUIRE_OK(offpay_issuer_issue_terminal(is, 7, w.pk, 978, "Shop", now,
+                                            now + 3600, &tc));
+    CHECK(tc.kid == 2);
+    CHECK(offpay_terminal_cred_verify(&b, &tc, now, 0) == OFFPAY_OK);
+    REQUIRE_OK(offpay_issuer_revlist(is, now, &rl, &rl_len));
+    /* offpayd's view: the newest key is in the token, by its URI. */
+    {
+        uint8_t sk[OFFPAY_SK_BYTES];
+
+        CHECK_ERR(offpay_issuer_signing_key(is, now, &kid, sk), OFFPAY_EPKCS11);
+        REQUIRE_OK(offpay_issuer_signing_key_uri(is, now, &kid, uri));
+        CHECK(kid == 2);
+        CHECK(strcmp(uri, "pkcs11:token=offpay;object=issuer-kid-2") == 0);
+        CHECK_ERR(offpay_issuer_signing_key_uri(is, now - 5, &kid, uri),
+                  OFFPAY_ENOTFOUND); /* then kid 1, sealed, is newest */
+    }
+    /* Without the PIN the token does not sign, and nothing is issued. */
+    unsetenv(OFFPAY_PKCS11_PIN_ENV);
+    CHECK_ERR(offpay_issuer_issue_wallet(is, w.pk, 1000, 978, now, now + 3600,
+                                         0, &wc),
+              OFFPAY_EPKCS11_URI);
+    offpay_issuer_close(is);
+    offpay_keypair_wipe(&w);
+    free(bundle);
+    free(rl);
+}
+
+/* A terminal's key in the token: terminal.keyuri keeps the URI; a file
+ * tampered to carry a PIN is refused as corrupt. */
+static void test_terminal_key_in_token(void)
+{
+    offpay_issuer   *is = NULL;
+    offpay_terminal *t = NULL;
+    uint8_t          root[OFFPAY_PK_BYTES], pk[OFFPAY_PK_BYTES], *bundle = NULL;
+    char             idir[1024], tdir[1024], path[1100];
+    size_t           len = 0;
+    FILE            *f;
+
+    REQUIRE(make_token());
+    setenv("OFFPAY_KDF_COST", "test", 1);
+    setenv(OFFPAY_PKCS11_PIN_ENV, PIN, 1);
+    snprintf(idir, sizeof idir, "%s/issuer-t", offpay_test_tmpdir());
+    snprintf(tdir, sizeof tdir, "%s/terminal-t", offpay_test_tmpdir());
+    REQUIRE_OK(
+        offpay_issuer_create(idir, "issuer passphrase", 1800000000u, &is));
+    offpay_issuer_root_pk(is, root);
+    REQUIRE_OK(offpay_issuer_bundle(is, &bundle, &len));
+    offpay_issuer_close(is);
+    CHECK_ERR(offpay_terminal_create_in_token(
+                  tdir, "pkcs11:token=offpay;object=till?pin-value=" PIN, 1,
+                  root, bundle, len, 978, &t),
+              OFFPAY_EPKCS11_URI);
+    REQUIRE_OK(
+        offpay_terminal_create_in_token(tdir, "pkcs11:token=offpay;object=till",
+                                        1, root, bundle, len, 978, &t));
+    offpay_terminal_public_key(t, pk);
+    offpay_terminal_close(t);
+    t = NULL;
+    /* Opened again with "a passphrase" (not used): the token's key. */
+    REQUIRE_OK(offpay_terminal_open(tdir, "", &t));
+    {
+        uint8_t again[OFFPAY_PK_BYTES];
+
+        offpay_terminal_public_key(t, again);
+        CHECK(memcmp(pk, again, sizeof pk) == 0);
+    }
+    offpay_terminal_close(t);
+    t = NULL;
+    snprintf(path, sizeof path, "%s/terminal.keyuri", tdir);
+    f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fprintf(f, "pkcs11:token=offpay;object=till?pin-value=%s\n", PIN);
+    fclose(f);
+    CHECK_ERR(offpay_terminal_open(tdir, "", &t), OFFPAY_ECORRUPT);
+    CHECK(t == NULL);
+    unsetenv(OFFPAY_PKCS11_PIN_ENV);
+    free(bundle);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -295,6 +424,9 @@ int main(void)
         {"missing_token_or_object", test_missing_token_or_object},
         {"signer_signs_credentials_either_way",
          test_signer_signs_credentials_either_way},
+        {"issuer_key_in_token_signs_verifiable_credentials",
+         test_issuer_key_in_token_signs_verifiable_credentials},
+        {"terminal_key_in_token", test_terminal_key_in_token},
         {NULL, NULL},
     };
 
