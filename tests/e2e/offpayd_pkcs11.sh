@@ -12,7 +12,8 @@
 #   3. a terminal whose key is in the token accepts a real payment (a QR
 #      image through the real decoder), its receipt verifies in the wallet,
 #      its request code is paid, and its signed upload (`terminal sync
-#      --server`) is accepted by offpayd, which settles it; audit passes.
+#      --server`) is accepted by offpayd, which settles it; audit passes;
+#   4. the token taken away under offpayd: issuing is 503 EPKCS11.
 source "$(dirname "$0")/offpayd_lib.sh"
 MODULE=/usr/lib/softhsm/libsofthsm2.so
 [ -r "$MODULE" ] || { echo "softhsm2 missing: run scripts/setup.sh"; exit 1; }
@@ -141,5 +142,19 @@ balances "esc1=esc/$S1:3750 esc2=esc/$S2:2525 M=$MA:1725" \
   "payments to the token terminal settled"
 run_cli 0 "uploaded 0 payment\(s\)" -- "$OFFPAY" terminal sync --terminal tt --server "$URL"
 audit_passes "keys in the token"
+
+# The token goes away under a running offpayd: issuing fails with 503
+# EPKCS11 and the token's reason, and nothing is issued or moved.
+mv tokens tokens.away
+api POST /v1/admin/credentials \
+  "{\"account\":\"$W\",\"wallet_key\":\"$TKEY\",\"limit\":\"1.00\"}"
+if [ "$status" = 503 ] && [ "$(jget .error)" = EPKCS11 ] && jget .hint | grep -q CKR_; then
+  ok "503 EPKCS11 with the CKR_ name when the token is gone"
+else
+  fail "token gone: $status $(cat resp.json)"
+fi
+mv tokens.away tokens
+balances "payer=$W:5000 esc1=esc/$S1:3750 M=$MA:1725" "nothing moved while the token was away"
+audit_passes "after the token came back"
 stop_server TERM
 finish
