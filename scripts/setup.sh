@@ -10,6 +10,7 @@ packages=(
   postgresql-15
   python3 openssl ca-certificates jq curl iproute2
   pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools
+  softhsm2 libp11-kit-dev
 )
 
 missing=()

@@ -31,6 +31,7 @@
 
 #include "offpay/crypto.h"
 #include "offpay/message.h"
+#include "offpay/pkcs11.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,6 +52,17 @@ offpay_err offpay_issuer_sign_terminal_cred(const uint8_t sk[OFFPAY_SK_BYTES],
                                             offpay_terminal_cred *c);
 offpay_err offpay_issuer_sign_revlist(const uint8_t   sk[OFFPAY_SK_BYTES],
                                       offpay_revlist *l);
+
+/* The same with either kind of key (offpay/pkcs11.h: a sealed secret key
+ * or a key in a PKCS#11 token); also OFFPAY_EPKCS11. Thread-safe. */
+offpay_err offpay_issuer_sign_bundle_by(const offpay_signer *sk,
+                                        offpay_trust_bundle *b);
+offpay_err offpay_issuer_sign_wallet_cred_by(const offpay_signer *sk,
+                                             offpay_wallet_cred  *c);
+offpay_err offpay_issuer_sign_terminal_cred_by(const offpay_signer  *sk,
+                                               offpay_terminal_cred *c);
+offpay_err offpay_issuer_sign_revlist_by(const offpay_signer *sk,
+                                         offpay_revlist      *l);
 
 /* ---- the key-ceremony state ------------------------------------------ */
 
@@ -193,6 +205,25 @@ offpay_err offpay_issuer_add_key(offpay_issuer *is, uint32_t valid_from,
                                  uint32_t lifetime, uint16_t *kid);
 
 /*
+ * offpay_issuer_add_key_in_token — as offpay_issuer_add_key, but the new
+ * signing key is the Ed25519 key in a PKCS#11 token that key_uri names
+ * (offpay/pkcs11.h; generate: make it in the token first). issuer.sealed
+ * keeps the URI and the public key, never the private key; credentials
+ * and revocation lists under that kid are signed by the token, which is
+ * opened for each signature (its PIN from the URI's pin-source or
+ * $OFFPAY_PKCS11_PIN: a URI with pin-value is refused, OFFPAY_EPKCS11_URI,
+ * since it is stored). Retiring the key forgets the URI; the key stays in
+ * the token until deleted there. Errors: those of offpay_issuer_add_key
+ * and offpay_pkcs11_open; OFFPAY_EEXISTS (generate and the token has the
+ * key, or the key is already one of the bundle's).
+ */
+offpay_err offpay_issuer_add_key_in_token(offpay_issuer *is,
+                                          uint32_t       valid_from,
+                                          uint32_t       lifetime,
+                                          const char *key_uri, int generate,
+                                          uint16_t *kid);
+
+/*
  * offpay_issuer_retire_key — withdraw a (compromised) signing key: its
  * secret is wiped from the state, the root key (offpay_issuer_unlock_root)
  * signs a trust bundle without it (new sequence, issued at now), and
@@ -244,6 +275,18 @@ offpay_err offpay_issuer_revlist(offpay_issuer *is, uint32_t now,
 offpay_err offpay_issuer_signing_key(const offpay_issuer *is, uint32_t now,
                                      uint16_t *kid,
                                      uint8_t   sk[OFFPAY_SK_BYTES]);
+/* (offpay_issuer_signing_key: also OFFPAY_EPKCS11 when that key is in a
+ * PKCS#11 token: ask offpay_issuer_signing_key_uri.) */
+
+/*
+ * offpay_issuer_signing_key_uri — when the newest signing key valid at now
+ * is in a PKCS#11 token: its kid and its URI (as given to
+ * offpay_issuer_add_key_in_token) into uri. Errors: OFFPAY_EINVAL,
+ * OFFPAY_EKID_EXPIRED, OFFPAY_ENOTFOUND (that key is a sealed one).
+ */
+offpay_err offpay_issuer_signing_key_uri(const offpay_issuer *is, uint32_t now,
+                                         uint16_t *kid,
+                                         char uri[OFFPAY_PKCS11_URI_MAX + 1]);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,7 @@
 #include "offpay/qr.h"
 #include "offpay/settle.h"
 #include "offpay/nfc.h"
+#include "offpay/pkcs11.h"
 
 #ifdef __cplusplus
 extern "C" {

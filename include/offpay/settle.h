@@ -19,6 +19,7 @@
 
 #include "offpay/crypto.h"
 #include "offpay/message.h"
+#include "offpay/pkcs11.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -66,6 +67,18 @@ void offpay_ledger_close(offpay_ledger *l);
 offpay_err offpay_ledger_set_trust(offpay_ledger             *l,
                                    const offpay_trust_bundle *b, uint16_t kid,
                                    const uint8_t sk[OFFPAY_SK_BYTES]);
+
+/*
+ * offpay_ledger_set_trust_token — as offpay_ledger_set_trust, but the
+ * daily key is in a PKCS#11 token (offpay/pkcs11.h): key is borrowed and
+ * must stay open until the ledger is closed; several ledgers (one per
+ * server thread) may share it, since its signing is serialized. Errors:
+ * OFFPAY_EINVAL, OFFPAY_EUNKNOWN_KID (key is not kid's key of the
+ * bundle); signing later also OFFPAY_EPKCS11.
+ */
+offpay_err offpay_ledger_set_trust_token(offpay_ledger             *l,
+                                         const offpay_trust_bundle *b,
+                                         uint16_t kid, offpay_pkcs11_key *key);
 
 /* ---- accounts ------------------------------------------------------ */
 

@@ -80,6 +80,23 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
                                   uint16_t currency, offpay_terminal **out);
 
 /*
+ * offpay_terminal_create_in_token — as offpay_terminal_create, but the
+ * terminal's key is the Ed25519 key in a PKCS#11 token that key_uri names
+ * (offpay/pkcs11.h; generate: make it in the token first, OFFPAY_EEXISTS
+ * if it is there). The private key never leaves the token: dir/
+ * terminal.keyuri (0600) keeps the URI, and every open that is given a
+ * passphrase (any: it is not used) opens the token and signs requests,
+ * receipts and upload requests there; the PIN comes from the URI's
+ * pin-source or $OFFPAY_PKCS11_PIN, since a URI with pin-value is refused
+ * (OFFPAY_EPKCS11_URI). Errors: those of offpay_terminal_create and
+ * offpay_pkcs11_open (OFFPAY_EPKCS11, OFFPAY_EPKCS11_URI, ...).
+ */
+offpay_err offpay_terminal_create_in_token(
+    const char *dir, const char *key_uri, int generate,
+    const uint8_t root_pk[OFFPAY_PK_BYTES], const uint8_t *bundle,
+    size_t bundle_len, uint16_t currency, offpay_terminal **out);
+
+/*
  * offpay_terminal_open — open a terminal. passphrase may be NULL: the
  * terminal then verifies and accepts but cannot sign (requests, receipts:
  * OFFPAY_EPASSPHRASE). It tightens the modes of the directory and its

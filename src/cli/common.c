@@ -90,7 +90,14 @@ int cli_fail(const char *what, offpay_err rc)
 {
     fprintf(stderr, "offpay: %s: %s (%s)\n", what, offpay_strerror(rc),
             offpay_errname(rc));
-    if (rc == OFFPAY_EPASSPHRASE)
+    /* What the PKCS#11 token said: the function and its CKR_ name. */
+    if ((rc == OFFPAY_EPKCS11 || rc == OFFPAY_EPKCS11_URI ||
+         (rc == OFFPAY_EPASSPHRASE &&
+          strstr(offpay_pkcs11_detail(), "CKR_") != NULL)) &&
+        offpay_pkcs11_detail()[0] != '\0')
+        fprintf(stderr, "offpay: token: %s\n", offpay_pkcs11_detail());
+    if (rc == OFFPAY_EPASSPHRASE &&
+        strstr(offpay_pkcs11_detail(), "CKR_") == NULL)
         fprintf(stderr, "offpay: (a wrong passphrase and a damaged file look "
                         "the same to the decryption)\n");
     if (rc == OFFPAY_EPASSPHRASE_SHORT)

@@ -53,6 +53,16 @@ static const char help[] =
     "  add-key              key rotation: a new signing key (--days, default\n"
     "                       730); rewrites bundle.opb for wallets and "
     "terminals\n"
+    "      --key-uri URI      the new key is the Ed25519 key in a PKCS#11\n"
+    "                         token (docs/pkcs11.md), e.g. pkcs11:token=\n"
+    "                         offpay;object=issuer-kid-2?pin-source=file:\n"
+    "                         /etc/offpay/pin; issuer.sealed keeps only its\n"
+    "                         URI and public key, and every credential or\n"
+    "                         list signed under it is signed in the token\n"
+    "                         (PIN: pin-source or $OFFPAY_PKCS11_PIN, never\n"
+    "                         pin-value; module: $OFFPAY_PKCS11_MODULE or\n"
+    "                         SoftHSM2's)\n"
+    "      --generate-key     with --key-uri: make the key pair in the token\n"
     "  retire-key KID       withdraw a (compromised) signing key: bundle.opb\n"
     "                       without it; wallets and terminals refuse that kid\n"
     "                       after their next sync. The last key valid now\n"
@@ -72,9 +82,9 @@ static const char help[] =
 
 typedef struct issuer_args {
     const char *dir, *pass_file, *wallet_key, *terminal_key, *limit, *currency,
-        *name, *out, *merchant_id, *root, *root_pass_file;
+        *name, *out, *merchant_id, *root, *root_pass_file, *key_uri;
     long days;
-    int  no_unbound, force;
+    int  no_unbound, force, generate_key;
 } issuer_args;
 
 static int parse_ulong(const char *s, unsigned long long max,
@@ -107,6 +117,8 @@ static int parse(int argc, char **argv, void *args)
         {"root", required_argument, NULL, 'r'},
         {"root-passphrase-file", required_argument, NULL, 'R'},
         {"force", no_argument, NULL, 'f'},
+        {"key-uri", required_argument, NULL, 'K'},
+        {"generate-key", no_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -162,6 +174,12 @@ static int parse(int argc, char **argv, void *args)
             break;
         case 'f':
             a->force = 1;
+            break;
+        case 'K':
+            a->key_uri = optarg;
+            break;
+        case 'G':
+            a->generate_key = 1;
             break;
         case CLI_OPT_TWICE:
             return EXIT_USAGE;
@@ -467,19 +485,32 @@ static int cmd_add_key(const void *args, const char *arg CLI_UNUSED)
     offpay_issuer     *is;
     uint16_t           kid = 0;
     int                status = EXIT_OK;
+    uint32_t           lifetime;
     offpay_err         rc;
 
+    if (a->generate_key && a->key_uri == NULL)
+        return cli_usage_error("issuer add-key: --generate-key needs "
+                               "--key-uri");
+    if (a->key_uri != NULL && !offpay_pkcs11_uri_storable(a->key_uri))
+        return cli_usage_error(
+            "--key-uri: not a PKCS#11 URI that can be kept: it must name "
+            "the key (object= or id=) and carry no pin-value (give the PIN "
+            "by pin-source or %s) (EPKCS11_URI)",
+            OFFPAY_PKCS11_PIN_ENV);
     is = open_with_root(a, &status);
     if (is == NULL)
         return status;
-    rc = offpay_issuer_add_key(
-        is, cli_now(), (uint32_t)(a->days < 0 ? 730 : a->days) * 86400u, &kid);
+    lifetime = (uint32_t)(a->days < 0 ? 730 : a->days) * 86400u;
+    rc = a->key_uri != NULL
+             ? offpay_issuer_add_key_in_token(is, cli_now(), lifetime,
+                                              a->key_uri, a->generate_key, &kid)
+             : offpay_issuer_add_key(is, cli_now(), lifetime, &kid);
     offpay_issuer_close(is);
     if (rc != OFFPAY_OK)
         return cli_fail("cannot add a signing key", rc);
-    printf("signing key %u added; give %s/bundle.opb to wallets and "
+    printf("signing key %u added%s; give %s/bundle.opb to wallets and "
            "terminals ('offpay terminal sync --bundle')\n",
-           kid, a->dir);
+           kid, a->key_uri != NULL ? " (in the PKCS#11 token)" : "", a->dir);
     return EXIT_OK;
 }
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,15 @@ static const char help[] =
     "      --root KEY      the issuer's root public key (hex, or root.pub)\n"
     "      --bundle FILE   the trust bundle (bundle.opb)\n"
     "      --currency CODE the currency it charges in, e.g. EUR\n"
+    "      --key-uri URI   keep the key in a PKCS#11 token instead of\n"
+    "                      terminal.key (docs/pkcs11.md), e.g.\n"
+    "                      pkcs11:token=shop;object=till-1?pin-source=\n"
+    "                      file:/etc/offpay/pin; DIR keeps only the URI\n"
+    "                      (terminal.keyuri), no passphrase is asked, and\n"
+    "                      the PIN comes from pin-source or\n"
+    "                      $OFFPAY_PKCS11_PIN (a pin-value is refused); the\n"
+    "                      module is $OFFPAY_PKCS11_MODULE or SoftHSM2's\n"
+    "      --generate-key  with --key-uri: make the key pair in the token\n"
     "  key               print the terminal's public key (for the issuer)\n"
     "  set-credential FILE   install the issuer's terminal credential\n"
     "  sync              after reaching the issuer: a new revocation list\n"
@@ -100,9 +110,9 @@ static const char help[] =
 
 typedef struct term_args {
     const char *dir, *pass_file, *root, *bundle, *revlist, *currency, *amount,
-        *image, *code, *png, *svg, *receipt_png, *seq, *server;
+        *image, *code, *png, *svg, *receipt_png, *seq, *server, *key_uri;
     const char *sets[MAX_SETS];
-    int         n_sets, show, json, force;
+    int         n_sets, show, json, force, generate_key;
 } term_args;
 
 static int parse(int argc, char **argv, void *args)
@@ -127,6 +137,8 @@ static int parse(int argc, char **argv, void *args)
         {"show", no_argument, NULL, 'w'},
         {"json", no_argument, NULL, 'j'},
         {"force", no_argument, NULL, 'f'},
+        {"key-uri", required_argument, NULL, 'K'},
+        {"generate-key", no_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -188,6 +200,12 @@ static int parse(int argc, char **argv, void *args)
         case 'f':
             a->force = 1;
             break;
+        case 'K':
+            a->key_uri = optarg;
+            break;
+        case 'G':
+            a->generate_key = 1;
+            break;
         case CLI_OPT_TWICE:
             return EXIT_USAGE;
         case 's':
@@ -204,6 +222,17 @@ static int parse(int argc, char **argv, void *args)
     if (a->dir == NULL)
         return cli_usage_error("terminal: --terminal DIR is required");
     return 0;
+}
+
+/* 1 when dir's key is in a PKCS#11 token (dir/terminal.keyuri). */
+static int key_in_token(const char *dir)
+{
+    char        path[4096];
+    struct stat st;
+
+    return snprintf(path, sizeof path, "%s/terminal.keyuri", dir) <
+               (int)sizeof path &&
+           stat(path, &st) == 0;
 }
 
 /* Opens the terminal; with need_key the passphrase is asked for;
@@ -226,7 +255,17 @@ static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
         *status = EXIT_USAGE;
         return NULL;
     }
-    if (need_key) {
+    /* A key in a PKCS#11 token needs no passphrase (its PIN comes from
+     * the URI's pin-source or the environment). */
+    if (need_key && key_in_token(a->dir)) {
+        pass = sodium_malloc(1); /* freed by cli_passphrase_free */
+        if (pass != NULL)
+            pass[0] = '\0';
+        if (pass == NULL) {
+            *status = cli_fail(a->dir, OFFPAY_ENOMEM);
+            return NULL;
+        }
+    } else if (need_key) {
         pass = cli_passphrase(a->pass_file, "Terminal passphrase", 0);
         if (pass == NULL) {
             *status = EXIT_FAILURE_IO;
@@ -275,9 +314,29 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     if (cli_parse_key(a->root, root) != 0 ||
         cli_currency(a->currency, &currency) != 0)
         return EXIT_USAGE;
+    if (a->generate_key && a->key_uri == NULL)
+        return cli_usage_error("terminal init: --generate-key needs "
+                               "--key-uri");
+    if (a->key_uri != NULL && !offpay_pkcs11_uri_storable(a->key_uri))
+        return cli_usage_error(
+            "--key-uri: not a PKCS#11 URI that can be kept: it must name "
+            "the key (object= or id=) and carry no pin-value (give the PIN "
+            "by pin-source or %s) (EPKCS11_URI)",
+            OFFPAY_PKCS11_PIN_ENV);
     bundle = cli_read_file(a->bundle, 4096, &len);
     if (bundle == NULL)
         return EXIT_FAILURE_IO;
+    if (a->key_uri != NULL) {
+        rc =
+            offpay_terminal_create_in_token(a->dir, a->key_uri, a->generate_key,
+                                            root, bundle, len, currency, &t);
+        free(bundle);
+        if (rc != OFFPAY_OK)
+            return cli_fail_at(NULL, "creating", a->dir, rc);
+        offpay_terminal_close(t);
+        printf("terminal created in %s (key in the PKCS#11 token)\n", a->dir);
+        return EXIT_OK;
+    }
     pass = cli_passphrase(a->pass_file, "New terminal passphrase", 1);
     if (pass == NULL) {
         free(bundle);

@@ -7,9 +7,10 @@
 
 #include "core/message_int.h"
 #include "offpay/issuer.h"
+#include "offpay/pkcs11.h"
 
-offpay_err offpay_issuer_sign_bundle(const uint8_t        sk[OFFPAY_SK_BYTES],
-                                     offpay_trust_bundle *b)
+offpay_err offpay_issuer_sign_bundle_by(const offpay_signer *sk,
+                                        offpay_trust_bundle *b)
 {
     uint8_t    msg[OFFPAY_SIGNED_MAX + OFFPAY_BUNDLE_KEYS_MAX * 42];
     size_t     len = 0;
@@ -20,11 +21,11 @@ offpay_err offpay_issuer_sign_bundle(const uint8_t        sk[OFFPAY_SK_BYTES],
     rc = offpay__bundle_signed_bytes(b, msg, sizeof msg, &len);
     if (rc != OFFPAY_OK)
         return rc;
-    return offpay_sign(OFFPAY_DS_BUNDLE, msg, len, sk, b->sig);
+    return offpay_signer_sign(sk, OFFPAY_DS_BUNDLE, msg, len, b->sig);
 }
 
-offpay_err offpay_issuer_sign_wallet_cred(const uint8_t sk[OFFPAY_SK_BYTES],
-                                          offpay_wallet_cred *c)
+offpay_err offpay_issuer_sign_wallet_cred_by(const offpay_signer *sk,
+                                             offpay_wallet_cred  *c)
 {
     uint8_t msg[OFFPAY_WALLET_CRED_SIGNED_BYTES];
     uint8_t check[OFFPAY_WALLET_CRED_BYTES];
@@ -38,11 +39,12 @@ offpay_err offpay_issuer_sign_wallet_cred(const uint8_t sk[OFFPAY_SK_BYTES],
     if (offpay_wallet_cred_encode(c, check, sizeof check, &len) != OFFPAY_OK)
         return OFFPAY_EINVAL;
     offpay__wallet_cred_signed_bytes(c, msg);
-    return offpay_sign(OFFPAY_DS_WALLET_CRED, msg, sizeof msg, sk, c->sig);
+    return offpay_signer_sign(sk, OFFPAY_DS_WALLET_CRED, msg, sizeof msg,
+                              c->sig);
 }
 
-offpay_err offpay_issuer_sign_terminal_cred(const uint8_t sk[OFFPAY_SK_BYTES],
-                                            offpay_terminal_cred *c)
+offpay_err offpay_issuer_sign_terminal_cred_by(const offpay_signer  *sk,
+                                               offpay_terminal_cred *c)
 {
     uint8_t    msg[OFFPAY_SIGNED_MAX];
     size_t     len = 0;
@@ -58,11 +60,11 @@ offpay_err offpay_issuer_sign_terminal_cred(const uint8_t sk[OFFPAY_SK_BYTES],
     rc = offpay__terminal_cred_signed_bytes(c, msg, sizeof msg, &len);
     if (rc != OFFPAY_OK)
         return rc;
-    return offpay_sign(OFFPAY_DS_TERMINAL_CRED, msg, len, sk, c->sig);
+    return offpay_signer_sign(sk, OFFPAY_DS_TERMINAL_CRED, msg, len, c->sig);
 }
 
-offpay_err offpay_issuer_sign_revlist(const uint8_t   sk[OFFPAY_SK_BYTES],
-                                      offpay_revlist *l)
+offpay_err offpay_issuer_sign_revlist_by(const offpay_signer *sk,
+                                         offpay_revlist      *l)
 {
     uint8_t   *msg;
     size_t     len = 0, cap;
@@ -76,7 +78,47 @@ offpay_err offpay_issuer_sign_revlist(const uint8_t   sk[OFFPAY_SK_BYTES],
         return OFFPAY_ENOMEM;
     rc = offpay__revlist_signed_bytes(l, msg, cap, &len);
     if (rc == OFFPAY_OK)
-        rc = offpay_sign(OFFPAY_DS_REVLIST, msg, len, sk, l->sig);
+        rc = offpay_signer_sign(sk, OFFPAY_DS_REVLIST, msg, len, l->sig);
     free(msg);
     return rc;
+}
+
+offpay_err offpay_issuer_sign_bundle(const uint8_t        sk[OFFPAY_SK_BYTES],
+                                     offpay_trust_bundle *b)
+{
+    offpay_signer s = {sk, NULL};
+
+    if (sk == NULL)
+        return OFFPAY_EINVAL;
+    return offpay_issuer_sign_bundle_by(&s, b);
+}
+
+offpay_err offpay_issuer_sign_wallet_cred(const uint8_t sk[OFFPAY_SK_BYTES],
+                                          offpay_wallet_cred *c)
+{
+    offpay_signer s = {sk, NULL};
+
+    if (sk == NULL)
+        return OFFPAY_EINVAL;
+    return offpay_issuer_sign_wallet_cred_by(&s, c);
+}
+
+offpay_err offpay_issuer_sign_terminal_cred(const uint8_t sk[OFFPAY_SK_BYTES],
+                                            offpay_terminal_cred *c)
+{
+    offpay_signer s = {sk, NULL};
+
+    if (sk == NULL)
+        return OFFPAY_EINVAL;
+    return offpay_issuer_sign_terminal_cred_by(&s, c);
+}
+
+offpay_err offpay_issuer_sign_revlist(const uint8_t   sk[OFFPAY_SK_BYTES],
+                                      offpay_revlist *l)
+{
+    offpay_signer s = {sk, NULL};
+
+    if (sk == NULL)
+        return OFFPAY_EINVAL;
+    return offpay_issuer_sign_revlist_by(&s, l);
 }

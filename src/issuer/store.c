@@ -7,7 +7,9 @@
  *    signed last), "next_kid":n, "next_serial":n, "next_terminal_id":n,
  *    "revlist_seq":n, "revoked":[serial...] (ascending, as unsigned),
  *    "keys":[{"kid":n, "seed":hex, "valid_from":t, "valid_until":t}...]
- *    (kid ascending, exactly the bundle's keys),
+ *    (kid ascending, exactly the bundle's keys; a key kept in a PKCS#11
+ *    token has "uri":text (RFC 7512, no pin-value) and "pk":hex instead
+ *    of "seed": the private key never leaves the token),
  *    "terminals":[{"pk":hex, "id":n, "merchant":n}...] (id ascending)}
  * Serials and merchant ids of 2^63 and more are stored as the negative
  * integer of the same 64 bits. The loader is strict: exact member sets,
@@ -59,9 +61,10 @@
 
 typedef struct issuer_key {
     uint16_t       kid;
-    offpay_keypair kp;
+    offpay_keypair kp; /* a token key: pk only, sk zero */
     uint32_t       valid_from;
     uint32_t       valid_until;
+    char           uri[OFFPAY_PKCS11_URI_MAX + 1]; /* "" : sealed here */
 } issuer_key;
 
 /* A terminal key this issuer credentialed, and the id it got. */
@@ -231,10 +234,19 @@ static offpay_err state_json(const offpay_issuer *is, char **text)
             rc = OFFPAY_ENOMEM;
             goto out;
         }
-        if ((rc = seed_of(&is->keys[i].kp, seed)) != OFFPAY_OK ||
-            (rc = offpay__json_set_hex(k, "seed", seed, sizeof seed)) !=
-                OFFPAY_OK ||
-            (rc = offpay__json_set_u64(k, "kid", is->keys[i].kid)) !=
+        if (is->keys[i].uri[0] != '\0') {
+            if (json_object_set_new(k, "uri", json_string(is->keys[i].uri)) !=
+                    0 ||
+                (rc = offpay__json_set_hex(k, "pk", is->keys[i].kp.pk,
+                                           OFFPAY_PK_BYTES)) != OFFPAY_OK) {
+                rc = rc == OFFPAY_OK ? OFFPAY_ENOMEM : rc;
+                goto out;
+            }
+        } else if ((rc = seed_of(&is->keys[i].kp, seed)) != OFFPAY_OK ||
+                   (rc = offpay__json_set_hex(k, "seed", seed, sizeof seed)) !=
+                       OFFPAY_OK)
+            goto out;
+        if ((rc = offpay__json_set_u64(k, "kid", is->keys[i].kid)) !=
                 OFFPAY_OK ||
             (rc = offpay__json_set_u64(k, "valid_from",
                                        is->keys[i].valid_from)) != OFFPAY_OK ||
@@ -321,8 +333,10 @@ static offpay_err parse_keys(offpay_issuer *is, const json_t *keys)
         const json_t *k = json_array_get(keys, i);
         issuer_key   *ik = &is->keys[i];
 
+        const json_t *uri = json_object_get(k, "uri");
+
         rc = OFFPAY_ECORRUPT;
-        if (!json_is_object(k) || json_object_size(k) != 4)
+        if (!json_is_object(k) || json_object_size(k) != (uri ? 5u : 4u))
             goto out;
         if ((rc = get_range(k, "kid", 1, UINT16_MAX, &v)) != OFFPAY_OK)
             goto out;
@@ -338,9 +352,23 @@ static offpay_err parse_keys(offpay_issuer *is, const json_t *keys)
                             &v)) != OFFPAY_OK)
             goto out;
         ik->valid_until = (uint32_t)v;
-        if ((rc = offpay__json_get_hex(k, "seed", seed, sizeof seed)) !=
-                OFFPAY_OK ||
-            (rc = offpay_keypair_from_seed(seed, &ik->kp)) != OFFPAY_OK)
+        if (uri != NULL) {
+            /* A key in a token: its URI (storable, bounded) and public key. */
+            if (!json_is_string(uri) ||
+                json_string_length(uri) > OFFPAY_PKCS11_URI_MAX ||
+                strlen(json_string_value(uri)) != json_string_length(uri) ||
+                !offpay_pkcs11_uri_storable(json_string_value(uri)) ||
+                offpay__json_get_hex(k, "pk", ik->kp.pk, OFFPAY_PK_BYTES) !=
+                    OFFPAY_OK ||
+                !offpay_pk_usable(ik->kp.pk)) {
+                rc = OFFPAY_ECORRUPT;
+                goto out;
+            }
+            memcpy(ik->uri, json_string_value(uri),
+                   json_string_length(uri) + 1);
+        } else if ((rc = offpay__json_get_hex(k, "seed", seed, sizeof seed)) !=
+                       OFFPAY_OK ||
+                   (rc = offpay_keypair_from_seed(seed, &ik->kp)) != OFFPAY_OK)
             goto out;
         is->n_keys = i + 1;
     }
@@ -939,6 +967,36 @@ offpay_err offpay_issuer_bundle(const offpay_issuer *is, uint8_t **bytes,
 
 /* ---- issuing --------------------------------------------------------- */
 
+/* The signer of k: its sealed secret, or its key in the PKCS#11 token,
+ * opened here into *p11 (close it after signing), which must still hold
+ * k's public key. Errors: those of offpay_pkcs11_open, OFFPAY_EPKCS11 (the
+ * token's key under that URI is another key). */
+static offpay_err key_signer(const issuer_key *k, offpay_signer *s,
+                             offpay_pkcs11_key **p11)
+{
+    uint8_t    pk[OFFPAY_PK_BYTES];
+    offpay_err rc;
+
+    *p11 = NULL;
+    s->sk = NULL;
+    s->p11 = NULL;
+    if (k->uri[0] == '\0') {
+        s->sk = k->kp.sk;
+        return OFFPAY_OK;
+    }
+    rc = offpay_pkcs11_open(NULL, k->uri, p11);
+    if (rc != OFFPAY_OK)
+        return rc;
+    offpay_pkcs11_pk(*p11, pk);
+    if (sodium_memcmp(pk, k->kp.pk, OFFPAY_PK_BYTES) != 0) {
+        offpay_pkcs11_close(*p11);
+        *p11 = NULL;
+        return OFFPAY_EPKCS11;
+    }
+    s->p11 = *p11;
+    return OFFPAY_OK;
+}
+
 /* The newest signing key whose window covers [from, until]. */
 static const issuer_key *key_covering(const offpay_issuer *is, uint32_t from,
                                       uint32_t until)
@@ -960,6 +1018,8 @@ offpay_err offpay_issuer_issue_wallet(offpay_issuer *is,
 {
     const issuer_key  *k;
     offpay_wallet_cred c;
+    offpay_signer      signer;
+    offpay_pkcs11_key *p11 = NULL;
     offpay_err         rc;
 
     if (is == NULL || wallet_pk == NULL || out == NULL ||
@@ -984,7 +1044,10 @@ offpay_err offpay_issuer_issue_wallet(offpay_issuer *is,
     c.valid_from = valid_from;
     c.expires = expires;
     c.flags = flags;
-    rc = offpay_issuer_sign_wallet_cred(k->kp.sk, &c);
+    rc = key_signer(k, &signer, &p11);
+    if (rc == OFFPAY_OK)
+        rc = offpay_issuer_sign_wallet_cred_by(&signer, &c);
+    offpay_pkcs11_close(p11);
     if (rc != OFFPAY_OK)
         return rc;
     /* The serial is consumed on disk before the credential leaves; after a
@@ -1018,6 +1081,8 @@ offpay_issuer_issue_terminal(offpay_issuer *is, uint64_t merchant_id,
     const issuer_terminal *known;
     issuer_terminal       *grown;
     offpay_terminal_cred   c;
+    offpay_signer          signer;
+    offpay_pkcs11_key     *p11 = NULL;
     size_t                 nlen;
     offpay_err             rc;
 
@@ -1050,7 +1115,10 @@ offpay_issuer_issue_terminal(offpay_issuer *is, uint64_t merchant_id,
     c.expires = expires;
     c.name_len = (uint8_t)nlen;
     memcpy(c.name, name, nlen);
-    rc = offpay_issuer_sign_terminal_cred(k->kp.sk, &c);
+    rc = key_signer(k, &signer, &p11);
+    if (rc == OFFPAY_OK)
+        rc = offpay_issuer_sign_terminal_cred_by(&signer, &c);
+    offpay_pkcs11_close(p11);
     if (rc == OFFPAY_EINVAL)
         return OFFPAY_EMALFORMED; /* the name is not displayable UTF-8 */
     if (rc != OFFPAY_OK)
@@ -1084,11 +1152,13 @@ offpay_issuer_issue_terminal(offpay_issuer *is, uint64_t merchant_id,
 offpay_err offpay_issuer_revlist(offpay_issuer *is, uint32_t now,
                                  uint8_t **bytes, size_t *len)
 {
-    offpay_revlist    l;
-    const issuer_key *k;
-    uint8_t          *buf;
-    size_t            cap;
-    offpay_err        rc;
+    offpay_revlist     l;
+    const issuer_key  *k;
+    offpay_signer      signer;
+    offpay_pkcs11_key *p11 = NULL;
+    uint8_t           *buf;
+    size_t             cap;
+    offpay_err         rc;
 
     if (bytes != NULL)
         *bytes = NULL;
@@ -1104,7 +1174,10 @@ offpay_err offpay_issuer_revlist(offpay_issuer *is, uint32_t now,
     l.issued_at = now;
     l.n_serials = is->n_revoked;
     l.serials = is->revoked;
-    rc = offpay_issuer_sign_revlist(k->kp.sk, &l);
+    rc = key_signer(k, &signer, &p11);
+    if (rc == OFFPAY_OK)
+        rc = offpay_issuer_sign_revlist_by(&signer, &l);
+    offpay_pkcs11_close(p11);
     if (rc != OFFPAY_OK)
         return rc;
     cap = OFFPAY_REVLIST_HEADER_BYTES + (size_t)l.n_serials * 8 + 64;
@@ -1166,23 +1239,43 @@ offpay_err offpay_issuer_revoke(offpay_issuer *is, uint64_t serial,
 
 /* ---- key rotation ---------------------------------------------------- */
 
-offpay_err offpay_issuer_add_key(offpay_issuer *is, uint32_t valid_from,
-                                 uint32_t lifetime, uint16_t *kid)
+/* offpay_issuer_add_key, and with key_uri the key in a token. */
+static offpay_err add_key_as(offpay_issuer *is, uint32_t valid_from,
+                             uint32_t lifetime, const char *key_uri,
+                             int generate, uint16_t *kid)
 {
-    issuer_key *k;
-    uint8_t     old_bundle[BUNDLE_CAP];
-    size_t      old_len;
-    uint32_t    old_seq, old_at;
-    offpay_err  rc;
+    issuer_key        *k;
+    offpay_pkcs11_key *p11 = NULL;
+    uint8_t            old_bundle[BUNDLE_CAP];
+    size_t             old_len;
+    uint32_t           old_seq, old_at;
+    offpay_err         rc;
 
     if (is == NULL || lifetime == 0 || !is->have_root)
         return OFFPAY_EINVAL;
     if (is->n_keys >= OFFPAY_BUNDLE_KEYS_MAX || is->next_kid >= KID_END ||
         is->bundle_seq == UINT32_MAX)
         return OFFPAY_ERANGE;
+    /* The URI is stored in issuer.sealed: never with the PIN. */
+    if (key_uri != NULL && (strlen(key_uri) > OFFPAY_PKCS11_URI_MAX ||
+                            !offpay_pkcs11_uri_storable(key_uri)))
+        return OFFPAY_EPKCS11_URI;
     k = &is->keys[is->n_keys];
-    rc = offpay_keypair_generate(&k->kp);
-    if (rc != OFFPAY_OK)
+    sodium_memzero(k, sizeof *k);
+    if (key_uri != NULL) {
+        rc = generate ? offpay_pkcs11_generate(NULL, key_uri, &p11)
+                      : offpay_pkcs11_open(NULL, key_uri, &p11);
+        if (rc != OFFPAY_OK)
+            return rc;
+        offpay_pkcs11_pk(p11, k->kp.pk);
+        offpay_pkcs11_close(p11);
+        for (unsigned i = 0; i < is->n_keys; i++)
+            if (memcmp(is->keys[i].kp.pk, k->kp.pk, OFFPAY_PK_BYTES) == 0) {
+                sodium_memzero(k, sizeof *k);
+                return OFFPAY_EEXISTS; /* already a key of the bundle */
+            }
+        memcpy(k->uri, key_uri, strlen(key_uri) + 1);
+    } else if ((rc = offpay_keypair_generate(&k->kp)) != OFFPAY_OK)
         return rc;
     k->kid = (uint16_t)is->next_kid;
     k->valid_from = valid_from;
@@ -1204,13 +1297,30 @@ offpay_err offpay_issuer_add_key(offpay_issuer *is, uint32_t valid_from,
         is->bundle_len = old_len;
         is->bundle_seq = old_seq;
         is->bundle_issued_at = old_at;
-        offpay_keypair_wipe(&k->kp);
+        sodium_memzero(k, sizeof *k);
         return rc;
     }
     rc = write_public(is, "bundle.opb", is->bundle, is->bundle_len);
     if (rc == OFFPAY_OK && kid != NULL)
         *kid = k->kid;
     return rc;
+}
+
+offpay_err offpay_issuer_add_key(offpay_issuer *is, uint32_t valid_from,
+                                 uint32_t lifetime, uint16_t *kid)
+{
+    return add_key_as(is, valid_from, lifetime, NULL, 0, kid);
+}
+
+offpay_err offpay_issuer_add_key_in_token(offpay_issuer *is,
+                                          uint32_t       valid_from,
+                                          uint32_t       lifetime,
+                                          const char *key_uri, int generate,
+                                          uint16_t *kid)
+{
+    if (key_uri == NULL)
+        return OFFPAY_EINVAL;
+    return add_key_as(is, valid_from, lifetime, key_uri, generate, kid);
 }
 
 offpay_err offpay_issuer_retire_key(offpay_issuer *is, uint16_t kid,
@@ -1283,7 +1393,27 @@ offpay_err offpay_issuer_signing_key(const offpay_issuer *is, uint32_t now,
     k = key_covering(is, now, now);
     if (k == NULL)
         return OFFPAY_EKID_EXPIRED;
+    if (k->uri[0] != '\0')
+        return OFFPAY_EPKCS11; /* in a token: offpay_issuer_signing_key_uri */
     *kid = k->kid;
     memcpy(sk, k->kp.sk, OFFPAY_SK_BYTES);
+    return OFFPAY_OK;
+}
+
+offpay_err offpay_issuer_signing_key_uri(const offpay_issuer *is, uint32_t now,
+                                         uint16_t *kid,
+                                         char uri[OFFPAY_PKCS11_URI_MAX + 1])
+{
+    const issuer_key *k;
+
+    if (is == NULL || kid == NULL || uri == NULL)
+        return OFFPAY_EINVAL;
+    k = key_covering(is, now, now);
+    if (k == NULL)
+        return OFFPAY_EKID_EXPIRED;
+    if (k->uri[0] == '\0')
+        return OFFPAY_ENOTFOUND;
+    *kid = k->kid;
+    memcpy(uri, k->uri, strlen(k->uri) + 1);
     return OFFPAY_OK;
 }

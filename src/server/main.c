@@ -29,6 +29,14 @@ static const char help[] =
     "                          port 0 picks a free one)\n"
     "  --issuer DIR            the issuer's directory (issuer.sealed)\n"
     "  --passphrase-file FILE  the issuer state's passphrase\n"
+    "  --issuer-key-uri URI    the daily signing key is this Ed25519 key in\n"
+    "                          a PKCS#11 token (RFC 7512 URI, docs/pkcs11.md;\n"
+    "                          it must be a key of the trust bundle valid\n"
+    "                          now). Without it, a newest key that the\n"
+    "                          issuer added with --key-uri is opened by its\n"
+    "                          stored URI. PIN: the URI's pin-source or\n"
+    "                          $OFFPAY_PKCS11_PIN; module:\n"
+    "                          $OFFPAY_PKCS11_MODULE or SoftHSM2's\n"
     "  --root FILE             the pinned root public key (hex), which the\n"
     "                          trust bundle must verify against\n"
     "  --token-file FILE       the operator's bearer token (>= 16 bytes)\n"
@@ -47,7 +55,7 @@ static const char help[] =
     "SIGTERM or SIGINT. Exit status: 0 stopped, 2 usage, 3 start-up failed.\n";
 
 typedef struct opts {
-    const char *db, *listen, *issuer, *pass_file, *root, *token_file;
+    const char *db, *listen, *issuer, *pass_file, *root, *token_file, *key_uri;
     unsigned    threads;
     uint64_t    body_max, batch_max, window, release_every, tx_items;
 } opts;
@@ -99,6 +107,8 @@ static int parse_opts(int argc, char **argv, opts *o)
             o->root = v;
         else if (strcmp(a, "--token-file") == 0)
             o->token_file = v;
+        else if (strcmp(a, "--issuer-key-uri") == 0)
+            o->key_uri = v;
         else if (strcmp(a, "--threads") == 0)
             bad = num_opt(v, 1, 256, &threads);
         else if (strcmp(a, "--body-max") == 0)
@@ -167,11 +177,65 @@ static int read_root(const char *path, uint8_t pk[OFFPAY_PK_BYTES])
     return srv_parse_key(line, pk);
 }
 
+/* The kid of the token's key: the newest key of bundle b valid at now
+ * whose public key it is. */
+static offpay_err token_kid(const offpay_trust_bundle *b,
+                            offpay_pkcs11_key *key, uint32_t now, uint16_t *kid)
+{
+    uint8_t pk[OFFPAY_PK_BYTES];
+
+    offpay_pkcs11_pk(key, pk);
+    for (size_t i = b->n_keys; i > 0; i--) {
+        const offpay_bundle_key *k = &b->keys[i - 1];
+
+        if (k->valid_from <= now && now <= k->valid_until &&
+            sodium_memcmp(k->pk, pk, OFFPAY_PK_BYTES) == 0) {
+            *kid = k->kid;
+            return OFFPAY_OK;
+        }
+    }
+    return OFFPAY_EUNKNOWN_KID;
+}
+
+/* The daily key in a token: --issuer-key-uri, or the URI the issuer
+ * stored for its newest key (then *key stays NULL for a sealed key). */
+static offpay_err load_token_key(const opts *o, const offpay_issuer *is,
+                                 const offpay_trust_bundle *b, uint32_t now,
+                                 uint16_t *kid, offpay_pkcs11_key **key)
+{
+    char       uri[OFFPAY_PKCS11_URI_MAX + 1];
+    uint16_t   stored = 0;
+    offpay_err rc;
+
+    if (o->key_uri == NULL) {
+        rc = offpay_issuer_signing_key_uri(is, now, &stored, uri);
+        if (rc == OFFPAY_ENOTFOUND)
+            return OFFPAY_OK; /* sealed: the default */
+        if (rc != OFFPAY_OK)
+            return rc;
+    }
+    rc = offpay_pkcs11_open(NULL, o->key_uri != NULL ? o->key_uri : uri, key);
+    if (rc == OFFPAY_OK)
+        rc = token_kid(b, *key, now, kid);
+    if (rc == OFFPAY_OK && o->key_uri == NULL && *kid != stored)
+        rc = OFFPAY_EUNKNOWN_KID;
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr, "offpayd: issuer key in the token: %s (%s)%s%s\n",
+                offpay_strerror(rc), offpay_errname(rc),
+                offpay_pkcs11_detail()[0] ? ": " : "", offpay_pkcs11_detail());
+        offpay_pkcs11_close(*key);
+        *key = NULL;
+    }
+    return rc;
+}
+
 /* Loads what the server needs of the issuer, then closes it (releasing
- * its lock, so the offline ceremony tool can still open it). */
+ * its lock, so the offline ceremony tool can still open it). The daily
+ * key is copied into sk, or opened in its token into *key. */
 static offpay_err load_issuer(const opts *o, srv_ctx *srv,
                               offpay_trust_bundle *b, uint16_t *kid,
-                              uint8_t sk[OFFPAY_SK_BYTES], uint32_t now)
+                              uint8_t             sk[OFFPAY_SK_BYTES],
+                              offpay_pkcs11_key **key, uint32_t now)
 {
     offpay_issuer *is = NULL;
     char          *pass = read_secret(o->pass_file, 1);
@@ -188,9 +252,14 @@ static offpay_err load_issuer(const opts *o, srv_ctx *srv,
     if (rc == OFFPAY_OK)
         rc = offpay_issuer_bundle(is, &srv->bundle, &srv->bundle_len);
     if (rc == OFFPAY_OK)
-        rc = offpay_issuer_signing_key(is, now, kid, sk);
-    if (rc == OFFPAY_OK)
         rc = offpay_bundle_verify(srv->bundle, srv->bundle_len, root, b);
+    if (rc == OFFPAY_OK) {
+        rc = load_token_key(o, is, b, now, kid, key);
+        if (rc != OFFPAY_OK)
+            goto out;
+    }
+    if (rc == OFFPAY_OK && *key == NULL)
+        rc = offpay_issuer_signing_key(is, now, kid, sk);
     if (rc != OFFPAY_OK)
         fprintf(stderr, "offpayd: issuer %s: %s\n", o->issuer,
                 offpay_strerror(rc));
@@ -223,6 +292,7 @@ int main(int argc, char **argv)
     srv_ctx             srv;
     offpay_trust_bundle b;
     uint8_t             sk[OFFPAY_SK_BYTES];
+    offpay_pkcs11_key  *key = NULL; /* the daily key in a token, or NULL */
     uint16_t            kid = 0, port = 0, bound = 0;
     char                addr[64];
     char               *token = NULL, *colon;
@@ -264,9 +334,9 @@ int main(int argc, char **argv)
     srv.cfg.batch_max = (size_t)o.batch_max;
     srv.cfg.window = (uint32_t)o.window;
     srv.cfg.tx_items = (size_t)o.tx_items;
-    if (load_issuer(&o, &srv, &b, &kid, sk, srv_now()) != OFFPAY_OK)
+    if (load_issuer(&o, &srv, &b, &kid, sk, &key, srv_now()) != OFFPAY_OK)
         goto out;
-    err = srv_pool_open(o.db, o.threads + 1, &b, kid, sk, &srv.pool);
+    err = srv_pool_open(o.db, o.threads + 1, &b, kid, sk, key, &srv.pool);
     if (err != OFFPAY_OK) {
         fprintf(stderr, "offpayd: ledger %s: %s (%s)\n", o.db,
                 offpay_strerror(err), offpay_errname(err));
@@ -295,6 +365,7 @@ int main(int argc, char **argv)
 out:
     srv_daemon_stop(d); /* waits for requests in progress */
     srv_pool_close(srv.pool);
+    offpay_pkcs11_close(key); /* after every ledger that signs with it */
     sodium_memzero(sk, sizeof sk);
     free(srv.bundle);
     if (token)

@@ -53,6 +53,7 @@ unsigned srv_status_of(offpay_err rc)
     case OFFPAY_ESTORE:
     case OFFPAY_ERETRY:
     case OFFPAY_EBUSY:
+    case OFFPAY_EPKCS11: /* the daily key's token failed or went away */
         return 503;
     case OFFPAY_ENOMEM:
     case OFFPAY_ECRYPTO:
@@ -82,6 +83,9 @@ void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
     char hint[256];
 
     snprintf(hint, sizeof hint, "%s: %s", what, offpay_strerror(rc));
+    if (rc == OFFPAY_EPKCS11) /* what the token said, e.g. a CKR_ name */
+        snprintf(hint, sizeof hint, "%s: %s (%.120s)", what,
+                 offpay_strerror(rc), offpay_pkcs11_detail());
     json_decref(out->json);
     out->status = srv_status_of(rc);
     out->json = error_body(offpay_errname(rc), hint);

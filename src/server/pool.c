@@ -32,7 +32,8 @@ void srv_pool_close(srv_pool *p)
 
 offpay_err srv_pool_open(const char *path, size_t n,
                          const offpay_trust_bundle *b, uint16_t kid,
-                         const uint8_t sk[OFFPAY_SK_BYTES], srv_pool **out)
+                         const uint8_t      sk[OFFPAY_SK_BYTES],
+                         offpay_pkcs11_key *key, srv_pool **out)
 {
     srv_pool  *p;
     offpay_err rc = OFFPAY_ENOMEM;
@@ -52,7 +53,9 @@ offpay_err srv_pool_open(const char *path, size_t n,
     for (; p->n < n; p->n++) {
         rc = offpay_ledger_open(path, NULL, &p->l[p->n]);
         if (rc == OFFPAY_OK)
-            rc = offpay_ledger_set_trust(p->l[p->n], b, kid, sk);
+            rc = key != NULL
+                     ? offpay_ledger_set_trust_token(p->l[p->n], b, kid, key)
+                     : offpay_ledger_set_trust(p->l[p->n], b, kid, sk);
         if (rc != OFFPAY_OK) {
             p->n++; /* close this one too */
             goto out;

@@ -125,10 +125,13 @@ uint32_t srv_now(void);
 
 /* ---- ledger handles ------------------------------------------------ */
 
-/* n handles opened on path; each request borrows one. */
+/* n handles opened on path; each request borrows one. They sign with sk,
+ * or, when key is not NULL, with that key in a PKCS#11 token (borrowed:
+ * open until srv_pool_close). */
 offpay_err     srv_pool_open(const char *path, size_t n,
                              const offpay_trust_bundle *b, uint16_t kid,
-                             const uint8_t sk[OFFPAY_SK_BYTES], srv_pool **out);
+                             const uint8_t      sk[OFFPAY_SK_BYTES],
+                             offpay_pkcs11_key *key, srv_pool **out);
 void           srv_pool_close(srv_pool *p);
 offpay_ledger *srv_pool_get(srv_pool *p); /* blocks until one is free */
 void           srv_pool_put(srv_pool *p, offpay_ledger *l);

@@ -79,16 +79,19 @@ void offpay_ledger_close(offpay_ledger *l)
     sodium_free(l); /* wipes the signing key */
 }
 
-offpay_err offpay_ledger_set_trust(offpay_ledger             *l,
-                                   const offpay_trust_bundle *b, uint16_t kid,
-                                   const uint8_t sk[OFFPAY_SK_BYTES])
+/* set_trust with sk, or (sk NULL) with the token's key p11. */
+static offpay_err set_trust_as(offpay_ledger *l, const offpay_trust_bundle *b,
+                               uint16_t kid, const uint8_t *sk,
+                               offpay_pkcs11_key *p11)
 {
     uint8_t pk[OFFPAY_PK_BYTES];
     int     found = 0;
 
-    if (l == NULL || b == NULL || sk == NULL)
+    if (l == NULL || b == NULL || (sk == NULL && p11 == NULL))
         return OFFPAY_EINVAL;
-    if (crypto_sign_ed25519_sk_to_pk(pk, sk) != 0)
+    if (sk == NULL)
+        offpay_pkcs11_pk(p11, pk);
+    else if (crypto_sign_ed25519_sk_to_pk(pk, sk) != 0)
         return OFFPAY_ECRYPTO;
     for (size_t i = 0; i < b->n_keys; i++)
         if (b->keys[i].kid == kid &&
@@ -99,9 +102,31 @@ offpay_err offpay_ledger_set_trust(offpay_ledger             *l,
     l->bundle = *b;
     memset(l->cache, 0, OFFPAY__CACHE_SLOTS * sizeof *l->cache);
     l->kid = kid;
-    memcpy(l->sk, sk, OFFPAY_SK_BYTES);
+    if (sk != NULL)
+        memcpy(l->sk, sk, OFFPAY_SK_BYTES);
+    else
+        sodium_memzero(l->sk, sizeof l->sk);
+    l->p11 = sk != NULL ? NULL : p11;
     l->has_trust = 1;
     return OFFPAY_OK;
+}
+
+offpay_err offpay_ledger_set_trust(offpay_ledger             *l,
+                                   const offpay_trust_bundle *b, uint16_t kid,
+                                   const uint8_t sk[OFFPAY_SK_BYTES])
+{
+    if (sk == NULL)
+        return OFFPAY_EINVAL;
+    return set_trust_as(l, b, kid, sk, NULL);
+}
+
+offpay_err offpay_ledger_set_trust_token(offpay_ledger             *l,
+                                         const offpay_trust_bundle *b,
+                                         uint16_t kid, offpay_pkcs11_key *key)
+{
+    if (key == NULL)
+        return OFFPAY_EINVAL;
+    return set_trust_as(l, b, kid, NULL, key);
 }
 
 /* After a conflict: wait a random time that grows with the attempt (up
@@ -422,7 +447,8 @@ static offpay_err terminal_tx(offpay_ledger *l, void *p)
     tc->valid_from = c->now;
     tc->expires = c->expires;
     tc->name_len = (uint8_t)strlen(tc->name);
-    rc = offpay_issuer_sign_terminal_cred(l->sk, tc);
+    rc = offpay_issuer_sign_terminal_cred_by(
+        &(offpay_signer){l->p11 ? NULL : l->sk, l->p11}, tc);
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_cred_encode(
             tc, c->bytes, OFFPAY_TERMINAL_CRED_MAX_BYTES, &c->len);
@@ -543,7 +569,8 @@ static offpay_err issue_tx(offpay_ledger *l, void *p)
     wc->valid_from = c->now;
     wc->expires = c->expires;
     wc->flags = c->flags;
-    rc = offpay_issuer_sign_wallet_cred(l->sk, wc);
+    rc = offpay_issuer_sign_wallet_cred_by(
+        &(offpay_signer){l->p11 ? NULL : l->sk, l->p11}, wc);
     if (rc == OFFPAY_OK)
         rc = offpay_wallet_cred_encode(wc, c->bytes, OFFPAY_WALLET_CRED_BYTES,
                                        &len);

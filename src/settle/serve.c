@@ -79,7 +79,8 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
     rl.issued_at = now;
     rl.n_serials = (uint32_t)c.n;
     rl.serials = c.serials;
-    rc = offpay_issuer_sign_revlist(l->sk, &rl);
+    rc = offpay_issuer_sign_revlist_by(
+        &(offpay_signer){l->p11 ? NULL : l->sk, l->p11}, &rl);
     if (rc != OFFPAY_OK)
         goto out;
     cap = OFFPAY_REVLIST_HEADER_BYTES + c.n * 8 + OFFPAY_SIG_BYTES;

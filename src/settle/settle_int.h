@@ -6,6 +6,7 @@
 #define OFFPAY_SETTLE_INT_H
 
 #include "core/credcache.h"
+#include "offpay/pkcs11.h"
 #include "offpay/settle.h"
 #include "settle/store.h"
 
@@ -18,8 +19,10 @@ struct offpay_ledger {
     int                      has_trust;
     uint16_t                 kid; /* the key the ledger signs with */
     uint8_t                  sk[OFFPAY_SK_BYTES];
-    offpay__cache_slot      *cache; /* credentials verified under bundle;
-                                       calloc'd, emptied by set_trust */
+    offpay_pkcs11_key       *p11; /* borrowed; not NULL: the key is in a
+                                     token, and sk stays zero */
+    offpay__cache_slot *cache;    /* credentials verified under bundle;
+                                     calloc'd, emptied by set_trust */
 };
 
 /* Runs fn between begin and commit, rolling back on any error and

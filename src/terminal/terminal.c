@@ -434,6 +434,7 @@ void offpay_terminal_close(offpay_terminal *t)
     free(t->requests);
     free(t->cache);
     offpay__tables_free(&t->tables);
+    offpay_pkcs11_close(t->p11);
     sodium_free(t); /* wipes the key pair */
 }
 
@@ -480,7 +481,7 @@ static offpay_err lock_terminal(offpay_terminal *t)
  * usable elsewhere for their lifetime, so only the owner may read them. */
 static const char *const PRIVATE_FILES[] = {
     "terminal.db",  "terminal.db-wal", "terminal.db-shm",
-    "terminal.key", "terminal.lock",
+    "terminal.key", "terminal.lock",   "terminal.keyuri",
 };
 
 /* Sets the directory 0700 and each private file that exists 0600,
@@ -623,14 +624,46 @@ static offpay_err db_open_readonly(offpay_terminal *t)
     return rc;
 }
 
-/* Loads the key (when a passphrase is given) from terminal.key. */
-static offpay_err key_load(offpay_terminal *t, const char *passphrase)
+/* A terminal whose key is in a PKCS#11 token: dir/terminal.keyuri holds
+ * the key's URI (one line, no pin-value; the PIN comes from its
+ * pin-source or $OFFPAY_PKCS11_PIN), never a private key. Opens it. */
+static offpay_err key_load_uri(offpay_terminal *t, const char *path)
 {
-    char       path[PATH_MAX_LEN];
-    uint8_t   *plain = NULL;
-    size_t     n = 0;
+    char       uri[OFFPAY_PKCS11_URI_MAX + 2];
+    FILE      *f = fopen(path, "re");
+    size_t     n;
     offpay_err rc;
 
+    if (f == NULL)
+        return offpay__errno_err(errno);
+    n = fread(uri, 1, sizeof uri - 1, f);
+    fclose(f);
+    uri[n] = '\0';
+    uri[strcspn(uri, "\n")] = '\0';
+    if (!offpay_pkcs11_uri_storable(uri))
+        return OFFPAY_ECORRUPT;
+    rc = offpay_pkcs11_open(NULL, uri, &t->p11);
+    if (rc != OFFPAY_OK)
+        return rc;
+    offpay_pkcs11_pk(t->p11, t->kp.pk);
+    t->has_key = 1;
+    return OFFPAY_OK;
+}
+
+/* Loads the key (when a passphrase is given) from terminal.key, or from
+ * the token terminal.keyuri names (the passphrase is then not used). */
+static offpay_err key_load(offpay_terminal *t, const char *passphrase)
+{
+    char        path[PATH_MAX_LEN];
+    uint8_t    *plain = NULL;
+    size_t      n = 0;
+    struct stat st;
+    offpay_err  rc;
+
+    if (path_in(t->dir, "terminal.keyuri", path) != OFFPAY_OK)
+        return OFFPAY_EINVAL;
+    if (stat(path, &st) == 0)
+        return key_load_uri(t, path);
     if (path_in(t->dir, "terminal.key", path) != OFFPAY_OK)
         return OFFPAY_EINVAL;
     rc = offpay__wallet_file_load(path, passphrase, &plain, &n);
@@ -1005,10 +1038,31 @@ static offpay_err load_state(offpay_terminal *t)
     return OFFPAY_OK;
 }
 
-offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
-                                  const uint8_t  root_pk[OFFPAY_PK_BYTES],
-                                  const uint8_t *bundle, size_t bundle_len,
-                                  uint16_t currency, offpay_terminal **out)
+/* Writes the key's URI into dir/terminal.keyuri (new, 0600, durable). */
+static offpay_err keyuri_save(const char *path, const char *uri)
+{
+    int        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    size_t     n = strlen(uri);
+    offpay_err rc = OFFPAY_OK;
+
+    if (fd < 0)
+        return offpay__errno_err(errno);
+    if (write(fd, uri, n) != (ssize_t)n || write(fd, "\n", 1) != 1 ||
+        fsync(fd) != 0)
+        rc = offpay__errno_err(errno);
+    close(fd);
+    if (rc != OFFPAY_OK)
+        unlink(path);
+    return rc;
+}
+
+/* offpay_terminal_create and offpay_terminal_create_in_token: the key is
+ * a fresh one sealed under passphrase, or (key_uri not NULL) the token's. */
+static offpay_err create_as(const char *dir, const char *passphrase,
+                            const char *key_uri, int generate,
+                            const uint8_t  root_pk[OFFPAY_PK_BYTES],
+                            const uint8_t *bundle, size_t bundle_len,
+                            uint16_t currency, offpay_terminal **out)
 {
     offpay_terminal    *t = NULL;
     offpay_trust_bundle b;
@@ -1020,9 +1074,13 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
     if (out == NULL)
         return OFFPAY_EINVAL;
     *out = NULL;
-    if (dir == NULL || passphrase == NULL || passphrase[0] == '\0' ||
+    if (dir == NULL ||
+        (key_uri == NULL && (passphrase == NULL || passphrase[0] == '\0')) ||
         root_pk == NULL || bundle == NULL)
         return OFFPAY_EINVAL;
+    /* The URI is stored: it must not carry the PIN. */
+    if (key_uri != NULL && !offpay_pkcs11_uri_storable(key_uri))
+        return OFFPAY_EPKCS11_URI;
     if (offpay_currency_exponent(currency) < 0)
         return OFFPAY_ECURRENCY_UNKNOWN;
     rc = offpay_bundle_verify(bundle, bundle_len, root_pk, &b);
@@ -1042,11 +1100,28 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
         rc = OFFPAY_EEXISTS;
         goto out;
     }
-    randombytes_buf(seed, sizeof seed);
-    if ((rc = offpay_keypair_from_seed(seed, &t->kp)) != OFFPAY_OK ||
-        (rc = offpay__wallet_file_save(path, passphrase, seed, sizeof seed)) !=
-            OFFPAY_OK)
+    if ((rc = path_in(dir, "terminal.keyuri", path)) != OFFPAY_OK)
         goto out;
+    if (stat(path, &st) == 0) {
+        rc = OFFPAY_EEXISTS;
+        goto out;
+    }
+    if (key_uri == NULL &&
+        (rc = path_in(dir, "terminal.key", path)) != OFFPAY_OK)
+        goto out;
+    if (key_uri != NULL) {
+        rc = generate ? offpay_pkcs11_generate(NULL, key_uri, &t->p11)
+                      : offpay_pkcs11_open(NULL, key_uri, &t->p11);
+        if (rc != OFFPAY_OK || (rc = keyuri_save(path, key_uri)) != OFFPAY_OK)
+            goto out;
+        offpay_pkcs11_pk(t->p11, t->kp.pk);
+    } else {
+        randombytes_buf(seed, sizeof seed);
+        if ((rc = offpay_keypair_from_seed(seed, &t->kp)) != OFFPAY_OK ||
+            (rc = offpay__wallet_file_save(path, passphrase, seed,
+                                           sizeof seed)) != OFFPAY_OK)
+            goto out;
+    }
     t->has_key = 1;
     if ((rc = db_precreate(dir)) != OFFPAY_OK ||
         (rc = db_open(t, 1)) != OFFPAY_OK ||
@@ -1086,6 +1161,40 @@ out:
     sodium_memzero(seed, sizeof seed);
     offpay_terminal_close(t);
     return rc;
+}
+
+offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
+                                  const uint8_t  root_pk[OFFPAY_PK_BYTES],
+                                  const uint8_t *bundle, size_t bundle_len,
+                                  uint16_t currency, offpay_terminal **out)
+{
+    return create_as(dir, passphrase, NULL, 0, root_pk, bundle, bundle_len,
+                     currency, out);
+}
+
+offpay_err offpay_terminal_create_in_token(
+    const char *dir, const char *key_uri, int generate,
+    const uint8_t root_pk[OFFPAY_PK_BYTES], const uint8_t *bundle,
+    size_t bundle_len, uint16_t currency, offpay_terminal **out)
+{
+    if (key_uri == NULL) {
+        if (out != NULL)
+            *out = NULL;
+        return OFFPAY_EINVAL;
+    }
+    return create_as(dir, NULL, key_uri, generate, root_pk, bundle, bundle_len,
+                     currency, out);
+}
+
+offpay_err offpay__terminal_sign(const offpay_terminal *t, const char *domain,
+                                 const uint8_t *msg, size_t len,
+                                 uint8_t sig[OFFPAY_SIG_BYTES])
+{
+    offpay_signer s = {t->p11 != NULL ? NULL : t->kp.sk, t->p11};
+
+    if (!t->has_key)
+        return OFFPAY_EPASSPHRASE;
+    return offpay_signer_sign(&s, domain, msg, len, sig);
 }
 
 /* offpay_terminal_open and offpay_terminal_open_readonly. */
@@ -1433,7 +1542,7 @@ offpay_err offpay_terminal_request(offpay_terminal *t, int64_t amount,
     q.time = now;
     if ((rc = offpay__request_signed_bytes(&q, msg, sizeof msg, &len)) !=
             OFFPAY_OK ||
-        (rc = offpay_sign(OFFPAY_DS_REQUEST, msg, len, t->kp.sk, q.sig)) !=
+        (rc = offpay__terminal_sign(t, OFFPAY_DS_REQUEST, msg, len, q.sig)) !=
             OFFPAY_OK ||
         (rc = offpay_request_encode(&q, code, sizeof code, &len)) != OFFPAY_OK)
         return rc;
@@ -1823,7 +1932,7 @@ offpay_err offpay_terminal_receipt(offpay_terminal *t, int64_t seq,
     r.time = now;
     if ((rc = offpay__receipt_signed_bytes(&r, msg, sizeof msg, &len)) !=
             OFFPAY_OK ||
-        (rc = offpay_sign(OFFPAY_DS_RECEIPT, msg, len, t->kp.sk, r.sig)) !=
+        (rc = offpay__terminal_sign(t, OFFPAY_DS_RECEIPT, msg, len, r.sig)) !=
             OFFPAY_OK ||
         (rc = offpay_receipt_encode(&r, code, sizeof code, &len)) != OFFPAY_OK)
         goto out;

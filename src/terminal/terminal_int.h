@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "offpay/crypto.h"
+#include "offpay/pkcs11.h"
 #include "core/credcache.h"
 #include "offpay/terminal.h"
 
@@ -51,9 +52,12 @@ struct offpay_terminal {
     int      lock_fd; /* flock on dir/terminal.lock, held open */
     sqlite3 *db;
     /* The accept path's statements, prepared once per open (terminal.c). */
-    sqlite3_stmt        *st_insert, *st_paid, *st_begin, *st_commit;
-    int                  has_key;
-    offpay_keypair       kp; /* valid when has_key */
+    sqlite3_stmt  *st_insert, *st_paid, *st_begin, *st_commit;
+    int            has_key;
+    offpay_keypair kp; /* valid when has_key */
+    /* The key in a PKCS#11 token (terminal.keyuri), else NULL: then kp.pk
+     * is its public key and kp.sk stays zero. */
+    offpay_pkcs11_key   *p11;
     uint8_t              root_pk[OFFPAY_PK_BYTES];
     offpay_trust_bundle  bundle;
     int                  has_cred;
@@ -88,6 +92,13 @@ struct offpay_terminal {
     int64_t  clock_offset;
     uint32_t clock_seen_at;
 };
+
+/* terminal.c: signs domain || 0x00 || msg with the terminal's key, in the
+ * sealed file or in the token. Errors: OFFPAY_EPASSPHRASE (opened without
+ * its key), those of offpay_signer_sign. */
+offpay_err offpay__terminal_sign(const offpay_terminal *t, const char *domain,
+                                 const uint8_t *msg, size_t len,
+                                 uint8_t sig[OFFPAY_SIG_BYTES]);
 
 /* tables.c */
 void          offpay__tables_free(offpay__tables *tb);

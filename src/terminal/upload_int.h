@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "offpay/crypto.h"
+#include "offpay/pkcs11.h"
 #include "offpay/terminal.h"
 
 #define OFFPAY_DS_HTTP_REQUEST "offpay/v1/http-request"
@@ -66,6 +67,14 @@ offpay_err offpay__http_sign(const uint8_t sk[OFFPAY_SK_BYTES],
                              const char *method, const char *path,
                              uint32_t time, const uint8_t *body, size_t len,
                              offpay__http_auth *out);
+
+/* offpay__http_sign with either kind of key (a sealed-file key or a key
+ * in a PKCS#11 token, offpay/pkcs11.h); also OFFPAY_EPKCS11. */
+offpay_err offpay__http_sign_by(const offpay_signer *s,
+                                const uint8_t        pk[OFFPAY_PK_BYTES],
+                                const char *method, const char *path,
+                                uint32_t time, const uint8_t *body, size_t len,
+                                offpay__http_auth *out);
 
 /*
  * offpay__http_verify — OFFPAY_OK when a->sig is a->pk's signature of the

@@ -65,17 +65,17 @@ static offpay_err signed_text(const char *method, const char *path,
     return OFFPAY_OK;
 }
 
-offpay_err offpay__http_sign(const uint8_t sk[OFFPAY_SK_BYTES],
-                             const uint8_t pk[OFFPAY_PK_BYTES],
-                             const char *method, const char *path,
-                             uint32_t time, const uint8_t *body, size_t len,
-                             offpay__http_auth *out)
+offpay_err offpay__http_sign_by(const offpay_signer *s,
+                                const uint8_t        pk[OFFPAY_PK_BYTES],
+                                const char *method, const char *path,
+                                uint32_t time, const uint8_t *body, size_t len,
+                                offpay__http_auth *out)
 {
     char       text[SIGNED_MAX];
     size_t     n = 0;
     offpay_err rc;
 
-    if (sk == NULL || pk == NULL || out == NULL)
+    if (s == NULL || pk == NULL || out == NULL)
         return OFFPAY_EINVAL;
     memset(out, 0, sizeof *out);
     memcpy(out->pk, pk, OFFPAY_PK_BYTES);
@@ -83,9 +83,22 @@ offpay_err offpay__http_sign(const uint8_t sk[OFFPAY_SK_BYTES],
     randombytes_buf(out->nonce, sizeof out->nonce);
     rc = signed_text(method, path, time, out->nonce, body, len, text, &n);
     if (rc == OFFPAY_OK)
-        rc = offpay_sign(OFFPAY_DS_HTTP_REQUEST, (const uint8_t *)text, n, sk,
-                         out->sig);
+        rc = offpay_signer_sign(s, OFFPAY_DS_HTTP_REQUEST,
+                                (const uint8_t *)text, n, out->sig);
     return rc;
+}
+
+offpay_err offpay__http_sign(const uint8_t sk[OFFPAY_SK_BYTES],
+                             const uint8_t pk[OFFPAY_PK_BYTES],
+                             const char *method, const char *path,
+                             uint32_t time, const uint8_t *body, size_t len,
+                             offpay__http_auth *out)
+{
+    offpay_signer s = {sk, NULL};
+
+    if (sk == NULL)
+        return OFFPAY_EINVAL;
+    return offpay__http_sign_by(&s, pk, method, path, time, body, len, out);
 }
 
 offpay_err offpay__http_verify(const offpay__http_auth *a, const char *method,
@@ -181,6 +194,7 @@ offpay_err offpay__terminal_sign_http(const offpay_terminal *t,
         return OFFPAY_EINVAL;
     if (!t->has_key)
         return OFFPAY_EPASSPHRASE;
-    return offpay__http_sign(t->kp.sk, t->kp.pk, method, path, time, body, len,
-                             out);
+    return offpay__http_sign_by(
+        &(offpay_signer){t->p11 ? NULL : t->kp.sk, t->p11}, t->kp.pk, method,
+        path, time, body, len, out);
 }

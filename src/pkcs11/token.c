@@ -1,0 +1,644 @@
+/*
+ * token.c — Ed25519 keys in a PKCS#11 token (offpay/pkcs11.h): loading the
+ * module, finding the token and the key, logging in, signing with
+ * CKM_EDDSA, generating a key pair; and offpay_signer_sign, the one place
+ * that picks a sealed-file key or a token key.
+ *
+ * Modules are loaded once per process (dlopen + C_GetFunctionList +
+ * C_Initialize with CKF_OS_LOCKING_OK) and kept in a small table with a
+ * count of open keys; the last close finalizes (C_Finalize) and leaves the
+ * module mapped. Each key has
+ * its own session, used under the key's mutex. PKCS#11 login is per
+ * application and token: a second session finds the user already logged
+ * in (CKR_USER_ALREADY_LOGGED_IN is success); sessions are closed, never
+ * logged out, so one key's close never logs out another's.
+ *
+ * The header is p11-kit's (libp11-kit-dev), which defines the PKCS#11 3.0
+ * names used here (CKM_EDDSA, CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "offpay/pkcs11.h"
+
+#if !defined(CKM_EDDSA) || !defined(CKK_EC_EDWARDS) ||                         \
+    !defined(CKM_EC_EDWARDS_KEY_PAIR_GEN)
+#error "pkcs11.h lacks the PKCS#11 3.0 Ed25519 names"
+#endif
+
+#define MODULES_MAX 4
+#define SLOTS_MAX   64
+#define FOUND_MAX   4
+
+/* DER of the edwards25519 curve: the OID 1.3.101.112 (RFC 8410), or the
+ * PrintableString "edwards25519" that PKCS#11 3.0 also allows. */
+static const uint8_t oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+static const uint8_t str_ed25519[] = {0x13, 0x0c, 'e', 'd', 'w', 'a', 'r',
+                                      'd',  's',  '2', '5', '5', '1', '9'};
+
+typedef struct p11_module {
+    char                 path[OFFPAY_PKCS11_PATH_MAX + 1];
+    void                *dl;
+    CK_FUNCTION_LIST_PTR f;
+    unsigned             refs;
+    int                  finalize; /* we initialized it */
+} p11_module;
+
+struct offpay_pkcs11_key {
+    p11_module       *m;
+    CK_SESSION_HANDLE session;
+    CK_OBJECT_HANDLE  priv;
+    uint8_t           pk[OFFPAY_PK_BYTES];
+    pthread_mutex_t   mu;
+};
+
+static pthread_mutex_t modules_mu = PTHREAD_MUTEX_INITIALIZER;
+static p11_module      modules[MODULES_MAX];
+
+static _Thread_local char detail[192];
+
+#if defined(__SANITIZE_ADDRESS__)
+#define OFFPAY__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OFFPAY__ASAN 1
+#endif
+#endif
+#ifdef OFFPAY__ASAN
+/* Sanitizer builds only: SoftHSM2 2.6.1 leaks the key it decodes in every
+ * C_SignInit (ASN1_item_d2i in libcrypto, 37 bytes, never freed). A
+ * module's leak is not offpay's. LeakSanitizer's fast unwinder stops in
+ * libcrypto (no frame pointers), so the module cannot be named: libcrypto's
+ * leaks are ignored, but only in a process that loaded SoftHSM2 (the hook
+ * is read at the leak check, at exit). */
+static int softhsm_loaded;
+
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return softhsm_loaded ? "leak:libcrypto.so\n" : "";
+}
+#endif
+
+const char *offpay_pkcs11_detail(void)
+{
+    return detail;
+}
+
+static const char *ckr_name(CK_RV rv)
+{
+    switch (rv) {
+#define N(x)                                                                   \
+    case x:                                                                    \
+        return #x
+        N(CKR_OK);
+        N(CKR_CANCEL);
+        N(CKR_HOST_MEMORY);
+        N(CKR_SLOT_ID_INVALID);
+        N(CKR_GENERAL_ERROR);
+        N(CKR_FUNCTION_FAILED);
+        N(CKR_ARGUMENTS_BAD);
+        N(CKR_ATTRIBUTE_READ_ONLY);
+        N(CKR_ATTRIBUTE_SENSITIVE);
+        N(CKR_ATTRIBUTE_TYPE_INVALID);
+        N(CKR_ATTRIBUTE_VALUE_INVALID);
+        N(CKR_DATA_INVALID);
+        N(CKR_DATA_LEN_RANGE);
+        N(CKR_DEVICE_ERROR);
+        N(CKR_DEVICE_MEMORY);
+        N(CKR_DEVICE_REMOVED);
+        N(CKR_FUNCTION_NOT_SUPPORTED);
+        N(CKR_KEY_HANDLE_INVALID);
+        N(CKR_KEY_TYPE_INCONSISTENT);
+        N(CKR_KEY_FUNCTION_NOT_PERMITTED);
+        N(CKR_MECHANISM_INVALID);
+        N(CKR_MECHANISM_PARAM_INVALID);
+        N(CKR_OBJECT_HANDLE_INVALID);
+        N(CKR_OPERATION_ACTIVE);
+        N(CKR_OPERATION_NOT_INITIALIZED);
+        N(CKR_PIN_INCORRECT);
+        N(CKR_PIN_INVALID);
+        N(CKR_PIN_LEN_RANGE);
+        N(CKR_PIN_EXPIRED);
+        N(CKR_PIN_LOCKED);
+        N(CKR_SESSION_CLOSED);
+        N(CKR_SESSION_COUNT);
+        N(CKR_SESSION_HANDLE_INVALID);
+        N(CKR_SESSION_READ_ONLY);
+        N(CKR_SIGNATURE_INVALID);
+        N(CKR_TEMPLATE_INCOMPLETE);
+        N(CKR_TEMPLATE_INCONSISTENT);
+        N(CKR_TOKEN_NOT_PRESENT);
+        N(CKR_TOKEN_NOT_RECOGNIZED);
+        N(CKR_TOKEN_WRITE_PROTECTED);
+        N(CKR_USER_ALREADY_LOGGED_IN);
+        N(CKR_USER_NOT_LOGGED_IN);
+        N(CKR_USER_PIN_NOT_INITIALIZED);
+        N(CKR_USER_TYPE_INVALID);
+        N(CKR_BUFFER_TOO_SMALL);
+        N(CKR_CRYPTOKI_NOT_INITIALIZED);
+        N(CKR_CRYPTOKI_ALREADY_INITIALIZED);
+#undef N
+    default:
+        return "CKR_(unknown)";
+    }
+}
+
+/* Records fn's failure rv and maps it to an offpay error. */
+static offpay_err fail(const char *fn, CK_RV rv)
+{
+    snprintf(detail, sizeof detail, "%s: %s (0x%lx)", fn, ckr_name(rv),
+             (unsigned long)rv);
+    if (rv == CKR_PIN_INCORRECT)
+        return OFFPAY_EPASSPHRASE;
+    if (rv == CKR_HOST_MEMORY)
+        return OFFPAY_ENOMEM;
+    return OFFPAY_EPKCS11;
+}
+
+static offpay_err say(offpay_err rc, const char *what)
+{
+    snprintf(detail, sizeof detail, "%s", what);
+    return rc;
+}
+
+/* ---- modules ---------------------------------------------------------- */
+
+static const char *module_path(const char *arg, const offpay_pkcs11_uri *u)
+{
+    const char *env = getenv(OFFPAY_PKCS11_MODULE_ENV);
+
+    if (u->module_path[0] != '\0')
+        return u->module_path;
+    if (arg != NULL && arg[0] != '\0')
+        return arg;
+    if (env != NULL && env[0] != '\0')
+        return env;
+    return OFFPAY_PKCS11_DEFAULT_MODULE;
+}
+
+static offpay_err module_get(const char *path, p11_module **out)
+{
+    p11_module          *m = NULL;
+    CK_C_GetFunctionList get;
+    CK_C_INITIALIZE_ARGS args;
+    CK_RV                rv;
+    offpay_err           rc = OFFPAY_OK;
+
+    if (strlen(path) > OFFPAY_PKCS11_PATH_MAX)
+        return say(OFFPAY_EPKCS11_URI, "module path too long");
+    pthread_mutex_lock(&modules_mu);
+    for (int i = 0; i < MODULES_MAX; i++)
+        if (modules[i].refs > 0 && strcmp(modules[i].path, path) == 0)
+            m = &modules[i];
+    if (m != NULL) {
+        m->refs++;
+        goto out;
+    }
+    for (int i = 0; i < MODULES_MAX && m == NULL; i++)
+        if (modules[i].refs == 0)
+            m = &modules[i];
+    if (m == NULL) {
+        rc = say(OFFPAY_EPKCS11, "too many PKCS#11 modules");
+        goto out;
+    }
+    memset(m, 0, sizeof *m);
+    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (m->dl == NULL) {
+        snprintf(detail, sizeof detail, "dlopen %.160s failed", path);
+        rc = OFFPAY_ENOTFOUND;
+        goto fail_m;
+    }
+    *(void **)(&get) = dlsym(m->dl, "C_GetFunctionList");
+    if (get == NULL || (rv = get(&m->f)) != CKR_OK || m->f == NULL) {
+        rc = say(OFFPAY_EPKCS11, "C_GetFunctionList missing or failed");
+        goto fail_m;
+    }
+    memset(&args, 0, sizeof args);
+    args.flags = CKF_OS_LOCKING_OK;
+    rv = m->f->C_Initialize(&args);
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        rc = fail("C_Initialize", rv);
+        goto fail_m;
+    }
+    m->finalize = rv == CKR_OK;
+#ifdef OFFPAY__ASAN
+    if (strstr(path, "softhsm") != NULL)
+        softhsm_loaded = 1;
+#endif
+    snprintf(m->path, sizeof m->path, "%s", path);
+    m->refs = 1;
+    goto out;
+fail_m:
+    if (m->dl != NULL)
+        dlclose(m->dl);
+    memset(m, 0, sizeof *m);
+    m = NULL;
+out:
+    pthread_mutex_unlock(&modules_mu);
+    *out = m;
+    return rc;
+}
+
+static void module_put(p11_module *m)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&modules_mu);
+    if (--m->refs == 0) {
+        if (m->finalize)
+            m->f->C_Finalize(NULL);
+        /* The module stays mapped (dlopen of the same path finds it
+         * again): modules that leave atexit handlers or thread-local
+         * destructors behind crash the process when unloaded. */
+        memset(m, 0, sizeof *m);
+    }
+    pthread_mutex_unlock(&modules_mu);
+}
+
+/* ---- token, PIN, objects ---------------------------------------------- */
+
+/* A fixed, space-padded PKCS#11 field equals text. */
+static int padded_eq(const CK_UTF8CHAR *field, size_t cap, const char *text)
+{
+    size_t n = strlen(text);
+
+    if (n > cap || memcmp(field, text, n) != 0)
+        return 0;
+    for (size_t i = n; i < cap; i++)
+        if (field[i] != ' ')
+            return 0;
+    return 1;
+}
+
+/* The one initialized token matching u's token and serial. */
+static offpay_err find_slot(p11_module *m, const offpay_pkcs11_uri *u,
+                            CK_SLOT_ID *slot)
+{
+    CK_SLOT_ID    slots[SLOTS_MAX];
+    CK_ULONG      n = SLOTS_MAX;
+    CK_TOKEN_INFO ti;
+    CK_RV         rv;
+    unsigned      found = 0;
+
+    rv = m->f->C_GetSlotList(CK_TRUE, slots, &n);
+    if (rv != CKR_OK)
+        return fail("C_GetSlotList", rv);
+    for (CK_ULONG i = 0; i < n; i++) {
+        if (m->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK ||
+            !(ti.flags & CKF_TOKEN_INITIALIZED))
+            continue;
+        if (u->token[0] != '\0' &&
+            !padded_eq(ti.label, sizeof ti.label, u->token))
+            continue;
+        if (u->serial[0] != '\0' &&
+            !padded_eq(ti.serialNumber, sizeof ti.serialNumber, u->serial))
+            continue;
+        if (found++ == 0)
+            *slot = slots[i];
+    }
+    if (found == 0)
+        return say(OFFPAY_EPKCS11_URI, "no token matches the URI");
+    if (found > 1)
+        return say(OFFPAY_EPKCS11_URI,
+                   "several tokens match the URI: name token= or serial=");
+    return OFFPAY_OK;
+}
+
+/* The PIN into pin (NUL-terminated); *have 0 when none is configured. */
+static offpay_err get_pin(const offpay_pkcs11_uri *u,
+                          char pin[OFFPAY_PKCS11_PIN_MAX + 2], int *have)
+{
+    const char *env = getenv(OFFPAY_PKCS11_PIN_ENV);
+    FILE       *f;
+    size_t      n;
+
+    *have = 1;
+    if (u->pin_value[0] != '\0') {
+        memcpy(pin, u->pin_value, strlen(u->pin_value) + 1);
+        return OFFPAY_OK;
+    }
+    if (u->pin_source[0] != '\0') {
+        const char *path =
+            u->pin_source[0] == '/' ? u->pin_source : u->pin_source + 5;
+
+        f = fopen(path, "re");
+        if (f == NULL) {
+            snprintf(detail, sizeof detail, "pin-source %.100s: %.60s", path,
+                     strerror(errno));
+            return errno == ENOENT ? OFFPAY_ENOTFOUND : OFFPAY_EACCES;
+        }
+        setvbuf(f, NULL, _IONBF, 0); /* no copy of the PIN in stdio */
+        n = fread(pin, 1, OFFPAY_PKCS11_PIN_MAX + 1, f);
+        fclose(f);
+        pin[n] = '\0';
+        pin[strcspn(pin, "\r\n")] = '\0';
+        if (n > OFFPAY_PKCS11_PIN_MAX && strlen(pin) == n)
+            return say(OFFPAY_EPKCS11_URI, "PIN in pin-source too long");
+        return OFFPAY_OK;
+    }
+    if (env != NULL && env[0] != '\0') {
+        if (strlen(env) > OFFPAY_PKCS11_PIN_MAX)
+            return say(OFFPAY_EPKCS11_URI, "PIN too long");
+        memcpy(pin, env, strlen(env) + 1);
+        return OFFPAY_OK;
+    }
+    *have = 0;
+    return OFFPAY_OK;
+}
+
+static offpay_err login(p11_module *m, CK_SESSION_HANDLE s,
+                        const offpay_pkcs11_uri *u)
+{
+    char       pin[OFFPAY_PKCS11_PIN_MAX + 2];
+    int        have = 0;
+    CK_RV      rv;
+    offpay_err rc;
+
+    rc = get_pin(u, pin, &have);
+    if (rc != OFFPAY_OK || !have)
+        goto out;
+    rv =
+        m->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
+    if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
+        rc = fail("C_Login", rv);
+out:
+    sodium_memzero(pin, sizeof pin);
+    return rc;
+}
+
+/* Up to FOUND_MAX objects of class cls (an Ed25519 key) matching u. */
+static offpay_err find(p11_module *m, CK_SESSION_HANDLE s,
+                       const offpay_pkcs11_uri *u, CK_OBJECT_CLASS cls,
+                       CK_OBJECT_HANDLE *objs, CK_ULONG *n)
+{
+    CK_KEY_TYPE  kt = CKK_EC_EDWARDS;
+    CK_ATTRIBUTE t[4];
+    CK_ULONG     nt = 0;
+    CK_RV        rv;
+
+    t[nt++] = (CK_ATTRIBUTE){CKA_CLASS, &cls, sizeof cls};
+    t[nt++] = (CK_ATTRIBUTE){CKA_KEY_TYPE, &kt, sizeof kt};
+    if (u->object[0] != '\0')
+        t[nt++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)u->object,
+                                 (CK_ULONG)strlen(u->object)};
+    if (u->id_len > 0)
+        t[nt++] = (CK_ATTRIBUTE){CKA_ID, (void *)u->id, (CK_ULONG)u->id_len};
+    rv = m->f->C_FindObjectsInit(s, t, nt);
+    if (rv != CKR_OK)
+        return fail("C_FindObjectsInit", rv);
+    rv = m->f->C_FindObjects(s, objs, FOUND_MAX, n);
+    m->f->C_FindObjectsFinal(s);
+    return rv == CKR_OK ? OFFPAY_OK : fail("C_FindObjects", rv);
+}
+
+/* The Ed25519 public key of public key object o. */
+static offpay_err read_pk(p11_module *m, CK_SESSION_HANDLE s,
+                          CK_OBJECT_HANDLE o, uint8_t pk[OFFPAY_PK_BYTES])
+{
+    uint8_t      params[32], point[40];
+    CK_ATTRIBUTE t[2] = {{CKA_EC_PARAMS, params, sizeof params},
+                         {CKA_EC_POINT, point, sizeof point}};
+    CK_RV        rv = m->f->C_GetAttributeValue(s, o, t, 2);
+
+    if (rv != CKR_OK)
+        return fail("C_GetAttributeValue", rv);
+    if (!((t[0].ulValueLen == sizeof oid_ed25519 &&
+           memcmp(params, oid_ed25519, sizeof oid_ed25519) == 0) ||
+          (t[0].ulValueLen == sizeof str_ed25519 &&
+           memcmp(params, str_ed25519, sizeof str_ed25519) == 0)))
+        return say(OFFPAY_EPKCS11, "the key is not on the Ed25519 curve");
+    /* A DER OCTET STRING (PKCS#11 3.0), or the raw 32 bytes some tokens
+     * return. */
+    if (t[1].ulValueLen == 34 && point[0] == 0x04 && point[1] == 32)
+        memcpy(pk, point + 2, OFFPAY_PK_BYTES);
+    else if (t[1].ulValueLen == OFFPAY_PK_BYTES)
+        memcpy(pk, point, OFFPAY_PK_BYTES);
+    else
+        return say(OFFPAY_EPKCS11, "CKA_EC_POINT is not an Ed25519 key");
+    if (!offpay_pk_usable(pk))
+        return say(OFFPAY_EWEAK_KEY, "the token's public key is unusable");
+    return OFFPAY_OK;
+}
+
+/* Signs buf with k's key; the caller holds k->mu. */
+static offpay_err sign_raw(offpay_pkcs11_key *k, const uint8_t *buf, size_t n,
+                           uint8_t sig[OFFPAY_SIG_BYTES])
+{
+    CK_MECHANISM mech = {CKM_EDDSA, NULL, 0};
+    CK_ULONG     sig_len = OFFPAY_SIG_BYTES;
+    CK_RV        rv;
+
+    rv = k->m->f->C_SignInit(k->session, &mech, k->priv);
+    if (rv != CKR_OK)
+        return fail("C_SignInit", rv);
+    rv = k->m->f->C_Sign(k->session, (CK_BYTE_PTR)buf, (CK_ULONG)n, sig,
+                         &sig_len);
+    if (rv != CKR_OK)
+        return fail("C_Sign", rv);
+    if (sig_len != OFFPAY_SIG_BYTES)
+        return say(OFFPAY_EPKCS11, "C_Sign: not a 64-byte signature");
+    return OFFPAY_OK;
+}
+
+/* Generates the key pair u names in session s. */
+static offpay_err keygen(p11_module *m, CK_SESSION_HANDLE s,
+                         const offpay_pkcs11_uri *u)
+{
+    CK_MECHANISM     mech = {CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0};
+    CK_BBOOL         yes = CK_TRUE, no = CK_FALSE;
+    CK_OBJECT_HANDLE pub, priv;
+    CK_ATTRIBUTE     pt[6], st[9];
+    CK_ULONG         np = 0, ns = 0;
+    CK_RV            rv;
+
+    pt[np++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof yes};
+    pt[np++] = (CK_ATTRIBUTE){CKA_VERIFY, &yes, sizeof yes};
+    pt[np++] =
+        (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)oid_ed25519, sizeof oid_ed25519};
+    st[ns++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof yes};
+    st[ns++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, sizeof yes};
+    st[ns++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &yes, sizeof yes};
+    st[ns++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &no, sizeof no};
+    st[ns++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, sizeof yes};
+    if (u->object[0] != '\0') {
+        pt[np++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)u->object,
+                                  (CK_ULONG)strlen(u->object)};
+        st[ns++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)u->object,
+                                  (CK_ULONG)strlen(u->object)};
+    }
+    if (u->id_len > 0) {
+        pt[np++] = (CK_ATTRIBUTE){CKA_ID, (void *)u->id, (CK_ULONG)u->id_len};
+        st[ns++] = (CK_ATTRIBUTE){CKA_ID, (void *)u->id, (CK_ULONG)u->id_len};
+    }
+    rv = m->f->C_GenerateKeyPair(s, &mech, pt, np, st, ns, &pub, &priv);
+    return rv == CKR_OK ? OFFPAY_OK : fail("C_GenerateKeyPair", rv);
+}
+
+/* offpay_pkcs11_open and offpay_pkcs11_generate. */
+static offpay_err open_key(const char *module, const char *uri, int generate,
+                           offpay_pkcs11_key **out)
+{
+    offpay_pkcs11_key *k = NULL;
+    offpay_pkcs11_uri  u;
+    CK_SLOT_ID         slot = 0;
+    CK_OBJECT_HANDLE   objs[FOUND_MAX];
+    CK_ULONG           n = 0;
+    CK_RV              rv;
+    uint8_t            sig[OFFPAY_SIG_BYTES];
+    static const char  probe[] = "offpay pkcs11 key check";
+    offpay_err         rc;
+
+    detail[0] = '\0';
+    if (out == NULL)
+        return OFFPAY_EINVAL;
+    *out = NULL;
+    if (uri == NULL)
+        return OFFPAY_EINVAL;
+    rc = offpay_pkcs11_uri_parse(uri, &u);
+    if (rc != OFFPAY_OK) {
+        say(rc, "malformed PKCS#11 URI");
+        goto out;
+    }
+    k = calloc(1, sizeof *k);
+    if (k == NULL) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    k->session = CK_INVALID_HANDLE;
+    pthread_mutex_init(&k->mu, NULL);
+    if ((rc = module_get(module_path(module, &u), &k->m)) != OFFPAY_OK ||
+        (rc = find_slot(k->m, &u, &slot)) != OFFPAY_OK)
+        goto out;
+    rv = k->m->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+                                NULL, &k->session);
+    if (rv != CKR_OK) {
+        k->session = CK_INVALID_HANDLE;
+        rc = fail("C_OpenSession", rv);
+        goto out;
+    }
+    if ((rc = login(k->m, k->session, &u)) != OFFPAY_OK)
+        goto out;
+    if ((rc = find(k->m, k->session, &u, CKO_PRIVATE_KEY, objs, &n)) !=
+        OFFPAY_OK)
+        goto out;
+    if (generate) {
+        if (n > 0) {
+            rc = say(OFFPAY_EEXISTS, "the token already holds that key");
+            goto out;
+        }
+        if ((rc = keygen(k->m, k->session, &u)) != OFFPAY_OK ||
+            (rc = find(k->m, k->session, &u, CKO_PRIVATE_KEY, objs, &n)) !=
+                OFFPAY_OK)
+            goto out;
+    }
+    if (n != 1) {
+        rc = say(OFFPAY_EPKCS11_URI,
+                 n == 0 ? "no Ed25519 private key matches the URI (or no PIN)"
+                        : "several keys match the URI");
+        goto out;
+    }
+    k->priv = objs[0];
+    if ((rc = find(k->m, k->session, &u, CKO_PUBLIC_KEY, objs, &n)) !=
+        OFFPAY_OK)
+        goto out;
+    if (n != 1) {
+        rc = say(OFFPAY_EPKCS11_URI,
+                 "no single public key matches the URI beside the private");
+        goto out;
+    }
+    if ((rc = read_pk(k->m, k->session, objs[0], k->pk)) != OFFPAY_OK)
+        goto out;
+    /* The halves belong together and CKM_EDDSA is pure Ed25519. */
+    if ((rc = sign_raw(k, (const uint8_t *)probe, sizeof probe - 1, sig)) !=
+        OFFPAY_OK)
+        goto out;
+    if (crypto_sign_verify_detached(sig, (const uint8_t *)probe,
+                                    sizeof probe - 1, k->pk) != 0) {
+        rc = say(OFFPAY_EPKCS11,
+                 "the token's signature does not verify as Ed25519");
+        goto out;
+    }
+    *out = k;
+    k = NULL;
+out:
+    offpay_pkcs11_uri_wipe(&u);
+    offpay_pkcs11_close(k);
+    return rc;
+}
+
+offpay_err offpay_pkcs11_open(const char *module, const char *uri,
+                              offpay_pkcs11_key **out)
+{
+    return open_key(module, uri, 0, out);
+}
+
+offpay_err offpay_pkcs11_generate(const char *module, const char *uri,
+                                  offpay_pkcs11_key **out)
+{
+    return open_key(module, uri, 1, out);
+}
+
+void offpay_pkcs11_pk(const offpay_pkcs11_key *k, uint8_t pk[OFFPAY_PK_BYTES])
+{
+    memcpy(pk, k->pk, OFFPAY_PK_BYTES);
+}
+
+offpay_err offpay_pkcs11_sign(offpay_pkcs11_key *k, const char *domain,
+                              const uint8_t *msg, size_t len,
+                              uint8_t sig[OFFPAY_SIG_BYTES])
+{
+    uint8_t    stack[1024];
+    uint8_t   *buf;
+    size_t     dlen, n;
+    offpay_err rc;
+
+    if (k == NULL || domain == NULL || (msg == NULL && len > 0) || sig == NULL)
+        return OFFPAY_EINVAL;
+    dlen = strlen(domain);
+    if (len > SIZE_MAX - dlen - 1)
+        return OFFPAY_EINVAL;
+    n = dlen + 1 + len;
+    buf = n <= sizeof stack ? stack : malloc(n);
+    if (buf == NULL)
+        return OFFPAY_ENOMEM;
+    memcpy(buf, domain, dlen);
+    buf[dlen] = 0;
+    if (len > 0)
+        memcpy(buf + dlen + 1, msg, len);
+    pthread_mutex_lock(&k->mu);
+    rc = sign_raw(k, buf, n, sig);
+    pthread_mutex_unlock(&k->mu);
+    if (buf != stack)
+        free(buf);
+    return rc;
+}
+
+void offpay_pkcs11_close(offpay_pkcs11_key *k)
+{
+    if (k == NULL)
+        return;
+    if (k->m != NULL && k->session != CK_INVALID_HANDLE)
+        k->m->f->C_CloseSession(k->session);
+    module_put(k->m);
+    pthread_mutex_destroy(&k->mu);
+    free(k);
+}
+
+offpay_err offpay_signer_sign(const offpay_signer *s, const char *domain,
+                              const uint8_t *msg, size_t len,
+                              uint8_t sig[OFFPAY_SIG_BYTES])
+{
+    if (s == NULL)
+        return OFFPAY_EINVAL;
+    if (s->sk != NULL)
+        return offpay_sign(domain, msg, len, s->sk, sig);
+    return offpay_pkcs11_sign(s->p11, domain, msg, len, sig);
+}

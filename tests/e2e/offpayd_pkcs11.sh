@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# offpayd_pkcs11.sh — keys in a PKCS#11 token (docs/pkcs11.md), through
+# Debian's SoftHSM2 with a token made in the test's temporary directory:
+#   1. the issuer's new daily key is generated in the token (issuer add-key
+#      --key-uri); the offline ceremony tool signs a wallet and a terminal
+#      credential there, and both verify under the trust bundle (the same
+#      checks as the vectors: wallet add-credential, terminal
+#      set-credential); a wrong PIN is refused with CKR_PIN_INCORRECT;
+#   2. offpayd runs with that daily key in the token (by the URI the issuer
+#      stored, and by --issuer-key-uri) and issues credentials through its
+#      operator endpoints; a token key that is not in the bundle stops it;
+#   3. a terminal whose key is in the token accepts a real payment (a QR
+#      image through the real decoder), its receipt verifies in the wallet,
+#      its request code is paid, and its signed upload (`terminal sync
+#      --server`) is accepted by offpayd, which settles it; audit passes;
+#   4. the token taken away under offpayd: issuing is 503 EPKCS11.
+source "$(dirname "$0")/offpayd_lib.sh"
+MODULE=/usr/lib/softhsm/libsofthsm2.so
+[ -r "$MODULE" ] || { echo "softhsm2 missing: run scripts/setup.sh"; exit 1; }
+
+mkdir tokens
+printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
+  "$work" > softhsm2.conf
+export SOFTHSM2_CONF=$work/softhsm2.conf
+unset OFFPAY_PKCS11_PIN OFFPAY_PKCS11_MODULE
+printf '7391-offpay\n' > pin      # user PIN, read through pin-source
+softhsm2-util --init-token --free --label offpay --pin "$(cat pin)" \
+  --so-pin 55-so-pin-77 >/dev/null
+ISSUER_URI="pkcs11:token=offpay;object=issuer-kid-2?pin-source=file:$work/pin"
+
+# ---- 1. the issuer's daily key in the token, offline ---------------------
+run_cli 2 "no pin-value .*EPKCS11_URI" -- "$OFFPAY" issuer add-key --dir iss \
+  --passphrase-file ip --key-uri "pkcs11:token=offpay;object=x?pin-value=1"
+run_cli 2 "EPKCS11_URI" -- "$OFFPAY" issuer add-key --dir iss \
+  --passphrase-file ip --key-uri "pkcs11:token=offpay;object=a b"
+run_cli 2 "no pin-value .*EPKCS11_URI" -- "$OFFPAY" terminal init --terminal tx \
+  --root iss/root.pub --bundle iss/bundle.opb --currency EUR \
+  --key-uri "pkcs11:token=offpay;object=t?pin-value=1"
+run_cli 0 "signing key 2 added \(in the PKCS#11 token\)" -- \
+  "$OFFPAY" issuer add-key --dir iss --passphrase-file ip \
+  --key-uri "$ISSUER_URI" --generate-key
+run_cli 3 "EEXISTS" -- "$OFFPAY" issuer add-key --dir iss --passphrase-file ip \
+  --key-uri "$ISSUER_URI" --generate-key
+run_cli 0 "signing key 2 valid" -- "$OFFPAY" issuer show --dir iss
+cp iss/bundle.opb bundle.opb
+
+"$OFFPAY" wallet init --wallet wo --root iss/root.pub --bundle bundle.opb \
+  --passphrase-file wp >/dev/null
+run_cli 0 "serial 1" -- "$OFFPAY" issuer wallet-credential --dir iss \
+  --passphrase-file ip --limit 20.00 --currency EUR --out wo.cred \
+  --wallet-key "$("$OFFPAY" wallet key --wallet wo --passphrase-file wp)"
+run_cli 0 '"kid": 2' -- "$OFFPAY" decode --file wo.cred --json
+run_cli 0 "credential added" -- "$OFFPAY" wallet add-credential wo.cred \
+  --wallet wo --passphrase-file wp
+# A byte changed in the token's signature: refused by the same check.
+python3 -c "import sys; b=bytearray(open('wo.cred','rb').read()); b[-1]^=1; open('bad.cred','wb').write(b)"
+run_cli 1 "ECRED_SIG" -- "$OFFPAY" wallet add-credential bad.cred \
+  --wallet wo --passphrase-file wp
+"$OFFPAY" terminal init --terminal to --root iss/root.pub --bundle bundle.opb \
+  --currency EUR --passphrase-file tp >/dev/null
+run_cli 0 "merchant 3, terminal 1" -- "$OFFPAY" issuer terminal-credential \
+  --dir iss --passphrase-file ip --merchant-id 3 --name "Kiosk" \
+  --currency EUR --out to.cred \
+  --terminal-key "$("$OFFPAY" terminal key --terminal to --passphrase-file tp)"
+run_cli 0 "credential installed" -- "$OFFPAY" terminal set-credential to.cred \
+  --terminal to --passphrase-file tp
+run_cli 0 "published" -- "$OFFPAY" issuer publish --dir iss --passphrase-file ip
+run_cli 0 "synced" -- "$OFFPAY" terminal sync --terminal to --revlist iss/revlist.opb
+# The PIN is checked by the token: a wrong one says so, nothing is issued.
+cp pin pin.good; printf 'not-the-pin\n' > pin
+run_cli 3 "C_Login: CKR_PIN_INCORRECT" -- "$OFFPAY" issuer publish --dir iss \
+  --passphrase-file ip
+cp pin.good pin
+
+# ---- 2. offpayd with the daily key in the token --------------------------
+# A token key that is not one of the bundle's: offpayd does not start.
+OFFPAY_PKCS11_PIN=$(cat pin) "$OFFPAY" terminal init --terminal tt \
+  --root iss/root.pub --bundle bundle.opb --currency EUR \
+  --key-uri "pkcs11:token=offpay;object=till-1" --generate-key >/dev/null
+set +e
+"$OFFPAYD" --db ledger.db --listen 127.0.0.1:0 --issuer iss --passphrase-file ip \
+  --root iss/root.pub --token-file token \
+  --issuer-key-uri "pkcs11:token=offpay;object=till-1?pin-source=file:$work/pin" \
+  >bad.out 2>bad.err
+st=$?
+set -e
+if [ "$st" = 3 ] && grep -q EUNKNOWN_KID bad.err; then
+  ok "offpayd refuses a token key that is not in the bundle"
+else
+  fail "offpayd with a foreign token key: $st $(cat bad.err)"
+fi
+
+start_server   # no option: the URI the issuer stored for kid 2
+new_merchant "Token shop"; MID=$MERCHANT; MA=$MACCT
+W=$(new_account payer-1 100.00)
+new_wallet w1 "$W" 50.00; S1=$SERIAL
+run_cli 0 '"kid": 2' -- "$OFFPAY" decode --file w1.cred --json
+stop_server TERM
+start_server --issuer-key-uri "$ISSUER_URI"
+W2=$(new_account payer-2 100.00)
+new_wallet w2 "$W2" 30.00; S2=$SERIAL
+run_cli 0 '"kid": 2' -- "$OFFPAY" decode --file w2.cred --json
+api GET /v1/revlist
+expect_http 200 - "revocation list signed in the token"
+jget .revlist | base64 -d > revlist.opb
+run_cli 0 '"kid": 2' -- "$OFFPAY" decode --file revlist.opb --json
+
+# ---- 3. a terminal whose key is in the token ------------------------------
+export OFFPAY_PKCS11_PIN
+OFFPAY_PKCS11_PIN=$(cat pin)
+run_cli 0 "^pkcs11:token=offpay;object=till-1$" -- cat tt/terminal.keyuri
+if [ -e tt/terminal.key ]; then fail "a terminal.key beside the token key"
+else ok "no private key file in the terminal's directory"; fi
+TKEY=$("$OFFPAY" terminal key --terminal tt)
+api POST /v1/admin/terminals "{\"merchant\":\"$MID\",\"terminal_key\":\"$TKEY\"}"
+expect_http 200 - "terminal credential issued by offpayd's token key"
+jget .credential | base64 -d > tt.tcred
+run_cli 0 '"kid": 2' -- "$OFFPAY" decode --file tt.tcred --json
+run_cli 0 "credential installed" -- "$OFFPAY" terminal set-credential tt.tcred --terminal tt
+run_cli 0 "synced" -- "$OFFPAY" terminal sync --terminal tt --revlist revlist.opb
+
+# A consumer-presented code from a QR image, through the real decoder; the
+# receipt is signed in the token and verified by the wallet.
+"$OFFPAY" wallet pay --wallet w1 --passphrase-file wp --currency EUR \
+  --amount 12.50 --png c.png >/dev/null 2>&1
+run_cli 0 "accepted: 12.50 EUR" -- "$OFFPAY" terminal accept --terminal tt \
+  --image c.png --amount 12.50 --receipt-png rc.png
+run_cli 0 'charged 12.50 EUR' -- "$OFFPAY" wallet receipt --wallet w1 \
+  --passphrase-file wp --image rc.png
+# A request code signed in the token, verified and paid by the wallet.
+"$OFFPAY" terminal request --terminal tt --amount 4.75 --png r.png >/dev/null 2>&1
+bound=$("$OFFPAY" wallet pay-request --wallet w2 --passphrase-file wp \
+  --image r.png --yes 2>/dev/null)
+run_cli 0 "accepted: 4.75 EUR" -- "$OFFPAY" terminal accept --terminal tt --code "$bound"
+# Wrong PIN: the terminal says why, and makes nothing.
+run_cli 3 "C_Login: CKR_PIN_INCORRECT" -- env OFFPAY_PKCS11_PIN=0000 \
+  "$OFFPAY" terminal request --terminal tt --amount 1.00
+# The signed upload: offpayd checks the token's signature and settles.
+run_cli 0 "uploaded 2 payment\(s\): 2 decided \(2 paid, 17.25 EUR; 0 refused\), 0 left" -- \
+  "$OFFPAY" terminal sync --terminal tt --server "$URL"
+balances "esc1=esc/$S1:3750 esc2=esc/$S2:2525 M=$MA:1725" \
+  "payments to the token terminal settled"
+run_cli 0 "uploaded 0 payment\(s\)" -- "$OFFPAY" terminal sync --terminal tt --server "$URL"
+audit_passes "keys in the token"
+
+# The token goes away under a running offpayd: issuing fails with 503
+# EPKCS11 and the token's reason, and nothing is issued or moved.
+mv tokens tokens.away
+api POST /v1/admin/credentials \
+  "{\"account\":\"$W\",\"wallet_key\":\"$TKEY\",\"limit\":\"1.00\"}"
+if [ "$status" = 503 ] && [ "$(jget .error)" = EPKCS11 ] && jget .hint | grep -q CKR_; then
+  ok "503 EPKCS11 with the CKR_ name when the token is gone"
+else
+  fail "token gone: $status $(cat resp.json)"
+fi
+mv tokens.away tokens
+balances "payer=$W:5000 esc1=esc/$S1:3750 M=$MA:1725" "nothing moved while the token was away"
+audit_passes "after the token came back"
+stop_server TERM
+finish

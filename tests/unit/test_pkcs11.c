@@ -1,0 +1,436 @@
+/*
+ * test_pkcs11.c — Ed25519 keys in a PKCS#11 token (src/pkcs11/), against
+ * Debian's SoftHSM2 with a token created in this test's temporary
+ * directory: the strict URI parser, key generation, finding, signing
+ * (verified by libsodium), wrong PIN, missing objects, and the signer.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "offpay/issuer.h"
+#include "offpay/terminal.h"
+#include "offpay/verify.h"
+#include "offpay/pkcs11.h"
+
+#define PIN    "4711-offpay"
+#define SO_PIN "so-secret-1"
+
+static int token_ready;
+
+/* A SoftHSM2 configuration and token "offpay" in the temp directory. */
+static int make_token(void)
+{
+    char        conf[1024], cmd[2048], dir[1024];
+    const char *tmp = offpay_test_tmpdir();
+    FILE       *f;
+
+    if (token_ready)
+        return 1;
+    if (access(OFFPAY_PKCS11_DEFAULT_MODULE, R_OK) != 0) {
+        fprintf(stderr, "softhsm2 missing: run scripts/setup.sh\n");
+        return 0;
+    }
+    snprintf(dir, sizeof dir, "%s/tokens", tmp);
+    snprintf(conf, sizeof conf, "%s/softhsm2.conf", tmp);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    if (system(cmd) != 0)
+        return 0;
+    f = fopen(conf, "w");
+    if (f == NULL)
+        return 0;
+    fprintf(f,
+            "directories.tokendir = %s\nobjectstore.backend = file\n"
+            "log.level = ERROR\n",
+            dir);
+    fclose(f);
+    setenv("SOFTHSM2_CONF", conf, 1);
+    unsetenv(OFFPAY_PKCS11_PIN_ENV);
+    unsetenv(OFFPAY_PKCS11_MODULE_ENV);
+    snprintf(cmd, sizeof cmd,
+             "softhsm2-util --init-token --free --label offpay --pin %s "
+             "--so-pin %s >/dev/null && softhsm2-util --init-token --free "
+             "--label other --pin %s --so-pin %s >/dev/null",
+             PIN, SO_PIN, PIN, SO_PIN);
+    if (system(cmd) != 0)
+        return 0;
+    token_ready = 1;
+    return 1;
+}
+
+static void test_uri_parse_accepts_rfc7512(void)
+{
+    offpay_pkcs11_uri u;
+
+    REQUIRE_OK(
+        offpay_pkcs11_uri_parse("pkcs11:token=offpay;object=issuer-kid-1", &u));
+    CHECK(strcmp(u.token, "offpay") == 0);
+    CHECK(strcmp(u.object, "issuer-kid-1") == 0);
+    CHECK(u.id_len == 0 && u.pin_value[0] == '\0');
+    REQUIRE_OK(offpay_pkcs11_uri_parse(
+        "pkcs11:object=my%20key;id=%01%ff;type=private;token=a%3bb"
+        "?pin-source=file:/run/pin&module-path=/usr/lib/x.so",
+        &u));
+    CHECK(strcmp(u.object, "my key") == 0);
+    CHECK(u.id_len == 2 && u.id[0] == 1 && u.id[1] == 0xff);
+    CHECK(strcmp(u.token, "a;b") == 0);
+    CHECK(strcmp(u.type, "private") == 0);
+    CHECK(strcmp(u.pin_source, "file:/run/pin") == 0);
+    CHECK(strcmp(u.module_path, "/usr/lib/x.so") == 0);
+    REQUIRE_OK(offpay_pkcs11_uri_parse("pkcs11:id=%00?pin-value=1234", &u));
+    CHECK(strcmp(u.pin_value, "1234") == 0);
+    CHECK(!offpay_pkcs11_uri_storable("pkcs11:id=%00?pin-value=1234"));
+    CHECK(offpay_pkcs11_uri_storable("pkcs11:id=%00?pin-source=/p"));
+    /* The PIN is wiped with the URI. */
+    offpay_pkcs11_uri_wipe(&u);
+    CHECK(sodium_is_zero((const unsigned char *)&u, sizeof u));
+}
+
+static void test_uri_parse_refuses_malformed(void)
+{
+    static const char *const bad[] = {
+        "",
+        "pkcs11:",
+        "pkcs11",
+        "PKCS11:object=a",
+        "file:object=a",
+        "pkcs11:token=offpay",        /* names no key */
+        "pkcs11:object=",             /* empty value */
+        "pkcs11:object",              /* no '=' */
+        "pkcs11:=a",                  /* no name */
+        "pkcs11:object=a;",           /* trailing separator */
+        "pkcs11:object=a;object=b",   /* twice */
+        "pkcs11:object=a;colour=red", /* unknown */
+        "pkcs11:object=a b",          /* space unencoded */
+        "pkcs11:object=a/b",          /* '/' only in the query */
+        "pkcs11:object=a%2",          /* short escape */
+        "pkcs11:object=a%zz",         /* bad hex */
+        "pkcs11:object=a%00",         /* NUL in text */
+        "pkcs11:object=a%0a",         /* control character */
+        "pkcs11:object=a;type=secret-key",
+        "pkcs11:object=a?pin-value=1&pin-source=/p",
+        "pkcs11:object=a?pin-source=relative",
+        "pkcs11:object=a?module-path=lib.so",
+        "pkcs11:object=a?token=x", /* a path attribute in the query */
+        "pkcs11:object=a?pin-value=1&",
+        "pkcs11:token=0123456789012345678901234567890123;object=a",
+    };
+    offpay_pkcs11_uri u;
+    char              big[OFFPAY_PKCS11_URI_MAX + 32];
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        offpay_err rc = offpay_pkcs11_uri_parse(bad[i], &u);
+
+        if (rc != OFFPAY_EPKCS11_URI)
+            fprintf(stderr, "accepted: %s\n", bad[i]);
+        CHECK(rc == OFFPAY_EPKCS11_URI);
+        CHECK(sodium_is_zero((const unsigned char *)&u, sizeof u));
+    }
+    memcpy(big, "pkcs11:object=", 14);
+    memset(big + 14, 'a', sizeof big - 15);
+    big[sizeof big - 1] = '\0';
+    CHECK_ERR(offpay_pkcs11_uri_parse(big, &u), OFFPAY_EPKCS11_URI);
+    CHECK_ERR(offpay_pkcs11_uri_parse(NULL, &u), OFFPAY_EINVAL);
+}
+
+static void test_generate_find_sign_verify(void)
+{
+    offpay_pkcs11_key *k = NULL, *k2 = NULL;
+    uint8_t            pk[OFFPAY_PK_BYTES], pk2[OFFPAY_PK_BYTES];
+    uint8_t            sig[OFFPAY_SIG_BYTES], framed[64];
+    const uint8_t      msg[] = "pay 12.50 EUR";
+    const char        *uri = "pkcs11:token=offpay;object=unit-key;id=%01"
+                             "?pin-value=" PIN;
+
+    REQUIRE(make_token());
+    REQUIRE_OK(offpay_pkcs11_generate(NULL, uri, &k));
+    offpay_pkcs11_pk(k, pk);
+    CHECK(offpay_pk_usable(pk));
+    REQUIRE_OK(offpay_pkcs11_sign(k, "offpay-test", msg, sizeof msg, sig));
+    /* Pure Ed25519 over domain || 0x00 || msg, as libsodium verifies it. */
+    memcpy(framed, "offpay-test", 11);
+    framed[11] = 0;
+    memcpy(framed + 12, msg, sizeof msg);
+    CHECK(crypto_sign_verify_detached(sig, framed, 12 + sizeof msg, pk) == 0);
+    CHECK(offpay_verify("offpay-test", msg, sizeof msg, sig, pk,
+                        OFFPAY_ECODE_SIG) == OFFPAY_OK);
+    sig[5] ^= 1;
+    CHECK(offpay_verify("offpay-test", msg, sizeof msg, sig, pk,
+                        OFFPAY_ECODE_SIG) == OFFPAY_ECODE_SIG);
+    /* Found again by label alone, by id alone, with the PIN from the
+     * environment, in a second session of the same process. */
+    setenv(OFFPAY_PKCS11_PIN_ENV, PIN, 1);
+    REQUIRE_OK(
+        offpay_pkcs11_open(NULL, "pkcs11:object=unit-key;token=offpay", &k2));
+    offpay_pkcs11_pk(k2, pk2);
+    CHECK(memcmp(pk, pk2, sizeof pk) == 0);
+    offpay_pkcs11_close(k2);
+    k2 = NULL;
+    REQUIRE_OK(offpay_pkcs11_open(NULL, "pkcs11:token=offpay;id=%01", &k2));
+    offpay_pkcs11_close(k2);
+    k2 = NULL;
+    unsetenv(OFFPAY_PKCS11_PIN_ENV);
+    /* A second key of that name is refused. */
+    CHECK_ERR(offpay_pkcs11_generate(NULL, uri, &k2), OFFPAY_EEXISTS);
+    CHECK(k2 == NULL);
+    offpay_pkcs11_close(k);
+}
+
+static void test_pin_source_file(void)
+{
+    offpay_pkcs11_key *k = NULL;
+    char               path[1024], uri[1200];
+    FILE              *f;
+
+    REQUIRE(make_token());
+    snprintf(path, sizeof path, "%s/pin", offpay_test_tmpdir());
+    f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fprintf(f, "%s\n", PIN);
+    fclose(f);
+    snprintf(uri, sizeof uri,
+             "pkcs11:token=offpay;object=pin-file-key?pin-source=file:%s",
+             path);
+    REQUIRE_OK(offpay_pkcs11_generate(NULL, uri, &k));
+    offpay_pkcs11_close(k);
+    k = NULL;
+    snprintf(uri, sizeof uri,
+             "pkcs11:token=offpay;object=pin-file-key?pin-source=%s", path);
+    REQUIRE_OK(offpay_pkcs11_open(NULL, uri, &k));
+    offpay_pkcs11_close(k);
+    k = NULL;
+    snprintf(uri, sizeof uri,
+             "pkcs11:token=offpay;object=pin-file-key?pin-source=%s.none",
+             path);
+    CHECK_ERR(offpay_pkcs11_open(NULL, uri, &k), OFFPAY_ENOTFOUND);
+    CHECK(k == NULL);
+}
+
+static void test_wrong_pin_is_refused(void)
+{
+    offpay_pkcs11_key *k = NULL;
+
+    REQUIRE(make_token());
+    CHECK_ERR(offpay_pkcs11_open(NULL,
+                                 "pkcs11:token=offpay;object=unit-key"
+                                 "?pin-value=not-the-pin",
+                                 &k),
+              OFFPAY_EPASSPHRASE);
+    CHECK(k == NULL);
+    CHECK(strstr(offpay_pkcs11_detail(), "CKR_PIN_INCORRECT") != NULL);
+    CHECK(strstr(offpay_pkcs11_detail(), "C_Login") != NULL);
+    /* The right PIN still works: the wrong one was not counted to a lock. */
+    REQUIRE_OK(offpay_pkcs11_open(
+        NULL, "pkcs11:token=offpay;object=unit-key?pin-value=" PIN, &k));
+    offpay_pkcs11_close(k);
+}
+
+static void test_missing_token_or_object(void)
+{
+    offpay_pkcs11_key *k = NULL;
+
+    REQUIRE(make_token());
+    CHECK_ERR(offpay_pkcs11_open(NULL,
+                                 "pkcs11:token=offpay;object=no-such-key"
+                                 "?pin-value=" PIN,
+                                 &k),
+              OFFPAY_EPKCS11_URI);
+    CHECK(strstr(offpay_pkcs11_detail(), "no Ed25519 private key") != NULL);
+    CHECK_ERR(offpay_pkcs11_open(NULL,
+                                 "pkcs11:token=nobody;object=unit-key"
+                                 "?pin-value=" PIN,
+                                 &k),
+              OFFPAY_EPKCS11_URI);
+    /* Two tokens and no token= : which one is ambiguous. */
+    CHECK_ERR(
+        offpay_pkcs11_open(NULL, "pkcs11:object=unit-key?pin-value=" PIN, &k),
+        OFFPAY_EPKCS11_URI);
+    /* Without a PIN the private key is invisible. */
+    CHECK_ERR(
+        offpay_pkcs11_open(NULL, "pkcs11:token=offpay;object=unit-key", &k),
+        OFFPAY_EPKCS11_URI);
+    CHECK_ERR(offpay_pkcs11_open("/nonexistent/module.so",
+                                 "pkcs11:token=offpay;object=unit-key", &k),
+              OFFPAY_ENOTFOUND);
+    CHECK(k == NULL);
+}
+
+static void test_signer_signs_credentials_either_way(void)
+{
+    offpay_pkcs11_key *k = NULL;
+    offpay_keypair     kp, wallet;
+    offpay_signer      by_file, by_token;
+    uint8_t            pk[OFFPAY_PK_BYTES], msg[] = "x";
+    uint8_t            s1[OFFPAY_SIG_BYTES], s2[OFFPAY_SIG_BYTES];
+
+    REQUIRE(make_token());
+    REQUIRE_OK(offpay_keypair_generate(&kp));
+    REQUIRE_OK(offpay_keypair_generate(&wallet));
+    REQUIRE_OK(offpay_pkcs11_open(
+        NULL, "pkcs11:token=offpay;object=unit-key?pin-value=" PIN, &k));
+    offpay_pkcs11_pk(k, pk);
+    by_file = (offpay_signer){kp.sk, NULL};
+    by_token = (offpay_signer){NULL, k};
+    REQUIRE_OK(offpay_signer_sign(&by_file, "d", msg, 1, s1));
+    REQUIRE_OK(offpay_signer_sign(&by_token, "d", msg, 1, s2));
+    CHECK(offpay_verify("d", msg, 1, s1, kp.pk, OFFPAY_ECODE_SIG) == OFFPAY_OK);
+    CHECK(offpay_verify("d", msg, 1, s2, pk, OFFPAY_ECODE_SIG) == OFFPAY_OK);
+    /* Ed25519 is deterministic: the token signs the same bytes the same. */
+    REQUIRE_OK(offpay_signer_sign(&by_token, "d", msg, 1, s1));
+    CHECK(memcmp(s1, s2, sizeof s1) == 0);
+    offpay_keypair_wipe(&kp);
+    offpay_keypair_wipe(&wallet);
+    offpay_pkcs11_close(k);
+}
+
+/* The issuer's daily key in the token: issuer.sealed keeps its URI and
+ * public key across a reopen, and what it signs verifies under the
+ * bundle exactly as a sealed key's signatures do. */
+static void test_issuer_key_in_token_signs_verifiable_credentials(void)
+{
+    offpay_issuer       *is = NULL;
+    offpay_trust_bundle  b;
+    offpay_wallet_cred   wc;
+    offpay_terminal_cred tc;
+    offpay_keypair       w;
+    uint8_t              root[OFFPAY_PK_BYTES], *bundle = NULL, *rl = NULL;
+    char                 dir[1024], uri[OFFPAY_PKCS11_URI_MAX + 1];
+    size_t               len = 0, rl_len = 0;
+    uint16_t             kid = 0;
+    uint32_t             now = 1800000000u;
+
+    REQUIRE(make_token());
+    setenv("OFFPAY_KDF_COST", "test", 1);
+    setenv(OFFPAY_PKCS11_PIN_ENV, PIN, 1);
+    snprintf(dir, sizeof dir, "%s/issuer", offpay_test_tmpdir());
+    REQUIRE_OK(offpay_issuer_create(dir, "issuer passphrase", now - 10, &is));
+    /* A URI with the PIN in it is never stored. */
+    CHECK_ERR(offpay_issuer_add_key_in_token(
+                  is, now, 86400, "pkcs11:token=offpay;object=k?pin-value=1", 1,
+                  &kid),
+              OFFPAY_EPKCS11_URI);
+    REQUIRE_OK(offpay_issuer_add_key_in_token(
+        is, now, 86400, "pkcs11:token=offpay;object=issuer-kid-2", 1, &kid));
+    CHECK(kid == 2);
+    /* The same token key twice is one key: refused. */
+    CHECK_ERR(
+        offpay_issuer_add_key_in_token(
+            is, now, 86400, "pkcs11:token=offpay;object=issuer-kid-2", 0, NULL),
+        OFFPAY_EEXISTS);
+    offpay_issuer_root_pk(is, root);
+    offpay_issuer_close(is);
+    is = NULL;
+    REQUIRE_OK(offpay_issuer_open(dir, "issuer passphrase", &is));
+    REQUIRE_OK(offpay_issuer_bundle(is, &bundle, &len));
+    REQUIRE_OK(offpay_bundle_verify(bundle, len, root, &b));
+    CHECK(b.n_keys == 2);
+    REQUIRE_OK(offpay_keypair_generate(&w));
+    REQUIRE_OK(offpay_issuer_issue_wallet(is, w.pk, 1000, 978, now, now + 3600,
+                                          0, &wc));
+    CHECK(wc.kid == 2);
+    CHECK(offpay_wallet_cred_verify(&b, &wc, now, 0) == OFFPAY_OK);
+    wc.sig[0] ^= 1;
+    CHECK(offpay_wallet_cred_verify(&b, &wc, now, 0) == OFFPAY_ECRED_SIG);
+    REQUIRE_OK(offpay_issuer_issue_terminal(is, 7, w.pk, 978, "Shop", now,
+                                            now + 3600, &tc));
+    CHECK(tc.kid == 2);
+    CHECK(offpay_terminal_cred_verify(&b, &tc, now, 0) == OFFPAY_OK);
+    REQUIRE_OK(offpay_issuer_revlist(is, now, &rl, &rl_len));
+    /* offpayd's view: the newest key is in the token, by its URI. */
+    {
+        uint8_t sk[OFFPAY_SK_BYTES];
+
+        CHECK_ERR(offpay_issuer_signing_key(is, now, &kid, sk), OFFPAY_EPKCS11);
+        REQUIRE_OK(offpay_issuer_signing_key_uri(is, now, &kid, uri));
+        CHECK(kid == 2);
+        CHECK(strcmp(uri, "pkcs11:token=offpay;object=issuer-kid-2") == 0);
+        CHECK_ERR(offpay_issuer_signing_key_uri(is, now - 5, &kid, uri),
+                  OFFPAY_ENOTFOUND); /* then kid 1, sealed, is newest */
+    }
+    /* Without the PIN the token does not sign, and nothing is issued. */
+    unsetenv(OFFPAY_PKCS11_PIN_ENV);
+    CHECK_ERR(offpay_issuer_issue_wallet(is, w.pk, 1000, 978, now, now + 3600,
+                                         0, &wc),
+              OFFPAY_EPKCS11_URI);
+    offpay_issuer_close(is);
+    offpay_keypair_wipe(&w);
+    free(bundle);
+    free(rl);
+}
+
+/* A terminal's key in the token: terminal.keyuri keeps the URI; a file
+ * tampered to carry a PIN is refused as corrupt. */
+static void test_terminal_key_in_token(void)
+{
+    offpay_issuer   *is = NULL;
+    offpay_terminal *t = NULL;
+    uint8_t          root[OFFPAY_PK_BYTES], pk[OFFPAY_PK_BYTES], *bundle = NULL;
+    char             idir[1024], tdir[1024], path[1100];
+    size_t           len = 0;
+    FILE            *f;
+
+    REQUIRE(make_token());
+    setenv("OFFPAY_KDF_COST", "test", 1);
+    setenv(OFFPAY_PKCS11_PIN_ENV, PIN, 1);
+    snprintf(idir, sizeof idir, "%s/issuer-t", offpay_test_tmpdir());
+    snprintf(tdir, sizeof tdir, "%s/terminal-t", offpay_test_tmpdir());
+    REQUIRE_OK(
+        offpay_issuer_create(idir, "issuer passphrase", 1800000000u, &is));
+    offpay_issuer_root_pk(is, root);
+    REQUIRE_OK(offpay_issuer_bundle(is, &bundle, &len));
+    offpay_issuer_close(is);
+    CHECK_ERR(offpay_terminal_create_in_token(
+                  tdir, "pkcs11:token=offpay;object=till?pin-value=" PIN, 1,
+                  root, bundle, len, 978, &t),
+              OFFPAY_EPKCS11_URI);
+    REQUIRE_OK(
+        offpay_terminal_create_in_token(tdir, "pkcs11:token=offpay;object=till",
+                                        1, root, bundle, len, 978, &t));
+    offpay_terminal_public_key(t, pk);
+    offpay_terminal_close(t);
+    t = NULL;
+    /* Opened again with "a passphrase" (not used): the token's key. */
+    REQUIRE_OK(offpay_terminal_open(tdir, "", &t));
+    {
+        uint8_t again[OFFPAY_PK_BYTES];
+
+        offpay_terminal_public_key(t, again);
+        CHECK(memcmp(pk, again, sizeof pk) == 0);
+    }
+    offpay_terminal_close(t);
+    t = NULL;
+    snprintf(path, sizeof path, "%s/terminal.keyuri", tdir);
+    f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fprintf(f, "pkcs11:token=offpay;object=till?pin-value=%s\n", PIN);
+    fclose(f);
+    CHECK_ERR(offpay_terminal_open(tdir, "", &t), OFFPAY_ECORRUPT);
+    CHECK(t == NULL);
+    unsetenv(OFFPAY_PKCS11_PIN_ENV);
+    free(bundle);
+}
+
+int main(void)
+{
+    static const offpay_test tests[] = {
+        {"uri_parse_accepts_rfc7512", test_uri_parse_accepts_rfc7512},
+        {"uri_parse_refuses_malformed", test_uri_parse_refuses_malformed},
+        {"generate_find_sign_verify", test_generate_find_sign_verify},
+        {"pin_source_file", test_pin_source_file},
+        {"wrong_pin_is_refused", test_wrong_pin_is_refused},
+        {"missing_token_or_object", test_missing_token_or_object},
+        {"signer_signs_credentials_either_way",
+         test_signer_signs_credentials_either_way},
+        {"issuer_key_in_token_signs_verifiable_credentials",
+         test_issuer_key_in_token_signs_verifiable_credentials},
+        {"terminal_key_in_token", test_terminal_key_in_token},
+        {NULL, NULL},
+    };
+
+    if (offpay_init() != OFFPAY_OK)
+        return 1;
+    return offpay_test_main(tests);
+}
