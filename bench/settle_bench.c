@@ -42,6 +42,7 @@ static unsigned per_cred = PER_CRED; /* --per-cred N */
 static char  url[300];
 static pid_t server;
 static long  ncpu;
+static int   srv_threads; /* offpayd --threads (--server-threads N) */
 
 static double now_s(void)
 {
@@ -439,7 +440,7 @@ static void start_server(const char *bin, const char *dir)
     snprintf(pass, sizeof pass, "%s/pass", dir);
     snprintf(root, sizeof root, "%s/iss/root.pub", dir);
     snprintf(tok, sizeof tok, "%s/token", dir);
-    snprintf(threads, sizeof threads, "%ld", ncpu);
+    snprintf(threads, sizeof threads, "%d", srv_threads);
     if (pipe(fd) != 0)
         die("pipe");
     server = fork();
@@ -515,6 +516,10 @@ int main(int argc, char **argv)
             per_cred = (unsigned)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--payments") == 0 && i + 1 < argc)
             measured = (size_t)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc)
+            n_cl = (int)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--server-threads") == 0 && i + 1 < argc)
+            srv_threads = (int)strtoul(argv[++i], NULL, 10);
         else {
             fprintf(stderr, "usage: settle_bench --offpayd PATH [--quick] "
                             "[--big] [--payments N] [--per-cred N]\n");
@@ -528,7 +533,10 @@ int main(int argc, char **argv)
         ncpu = 1;
     if (ncpu > MAX_THR)
         ncpu = MAX_THR;
-    n_cl = (int)ncpu;
+    if (n_cl <= 0 || n_cl > MAX_THR)
+        n_cl = (int)ncpu;
+    if (srv_threads <= 0 || srv_threads > 64)
+        srv_threads = (int)ncpu;
     setenv("OFFPAY_KDF_COST", "test", 1);
     if (offpay_init() != OFFPAY_OK || mkdtemp(dir) == NULL ||
         curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
