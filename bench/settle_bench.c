@@ -60,7 +60,8 @@ static char  url[MAX_PROC][300]; /* url[i]: offpayd process i */
 static pid_t server[MAX_PROC];
 static int   n_srv;
 static long  ncpu;
-static pid_t pg_pid; /* the PostgreSQL postmaster, 0: none */
+static pid_t pg_pid;               /* the PostgreSQL postmaster, 0: none */
+static char  tx_items[16] = "100"; /* offpayd --tx-items (--tx-items N) */
 
 static double now_s(void)
 {
@@ -503,10 +504,21 @@ static void preload(uint64_t n, uint64_t *settled)
 /* ---- the Ed25519 bound --------------------------------------------- */
 
 static volatile int stop_verify;
+static uint64_t     verify_counts[MAX_THR];
+static double       verify_cpu[MAX_THR]; /* CPU seconds of each loop */
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void *verify_loop(void *arg)
 {
     uint64_t      *count = arg;
+    double         c0 = thread_cpu_s();
     offpay_keypair kp;
     uint8_t        msg[200], sig[64];
 
@@ -521,17 +533,23 @@ static void *verify_loop(void *arg)
             die("verify");
         (*count)++;
     }
+    verify_cpu[count - verify_counts] = thread_cpu_s() - c0;
     return NULL;
 }
+
+/* CPU seconds per 1,000 verifications in the last ed25519_rate: the
+ * verifying threads' own CPU time, whatever else the machine was doing. */
+static double verify_cpu_per_k;
 
 /* Verifications per second on every core, for seconds. */
 static double ed25519_rate(double seconds)
 {
     pthread_t th[MAX_THR];
-    uint64_t  counts[MAX_THR] = {0}, total = 0;
-    double    t0 = now_s(), dt;
+    uint64_t *counts = verify_counts, total = 0;
+    double    t0 = now_s(), dt, cpu_s = 0;
 
     stop_verify = 0;
+    memset(verify_counts, 0, sizeof verify_counts);
     for (long i = 0; i < ncpu; i++)
         pthread_create(&th[i], NULL, verify_loop, &counts[i]);
     usleep((useconds_t)(seconds * 1e6));
@@ -539,8 +557,11 @@ static double ed25519_rate(double seconds)
     for (long i = 0; i < ncpu; i++)
         pthread_join(th[i], NULL);
     dt = now_s() - t0;
-    for (long i = 0; i < ncpu; i++)
+    for (long i = 0; i < ncpu; i++) {
         total += counts[i];
+        cpu_s += verify_cpu[i];
+    }
+    verify_cpu_per_k = total ? cpu_s * 1000.0 / (double)total : 0;
     return (double)total / dt;
 }
 
@@ -570,7 +591,8 @@ static void start_server(const char *bin, const char *dir, const char *db)
         close(fd[0]);
         execl(bin, bin, "--db", db, "--listen", "127.0.0.1:0", "--issuer", iss,
               "--passphrase-file", pass, "--root", root, "--token-file", tok,
-              "--threads", threads, "--release-every", "0", (char *)NULL);
+              "--threads", threads, "--release-every", "0", "--tx-items",
+              tx_items, (char *)NULL);
         _exit(127);
     }
     close(fd[1]);
@@ -614,11 +636,11 @@ static long peak_rss_kb(void)
 
 /* ---- the backends side by side ------------------------------------ */
 
-/* Makes the empty database name on the server at prefix (offpayd creates
- * the schema). */
-static void pg_create(const char *prefix, const char *name)
+/* Runs sql on the database `postgres` of the server at prefix; a query's
+ * first row's columns as integers into out[0..n). */
+static void pg_admin(const char *prefix, const char *sql, long long *out, int n)
 {
-    char      conninfo[600], sql[160];
+    char      conninfo[600];
     PGconn   *c;
     PGresult *r;
 
@@ -628,12 +650,16 @@ static void pg_create(const char *prefix, const char *name)
         fprintf(stderr, "%s", PQerrorMessage(c));
         die("cannot connect to PostgreSQL");
     }
-    snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", name);
     r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        fprintf(stderr, "%s", PQerrorMessage(c));
-        die("CREATE DATABASE failed");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+        PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+        die("PostgreSQL statement failed");
     }
+    for (int i = 0; i < n; i++)
+        out[i] = PQntuples(r) > 0 && PQnfields(r) > i
+                     ? strtoll(PQgetvalue(r, 0, i), NULL, 10)
+                     : -1;
     PQclear(r);
     PQfinish(c);
 }
@@ -655,9 +681,9 @@ static void compare(const char *bin, const char *dir, const char *prefix,
 
     n_cl = (int)(2 * ncpu > MAX_THR ? MAX_THR : 2 * ncpu);
     printf("\nbackends side by side (fresh ledgers, %d client threads, batches "
-           "of 100, %zu payments measured after %zu of warm-up; CPU seconds "
-           "per 1,000 payments)\n",
-           n_cl, measured, measured / 4);
+           "of 100, offpayd --tx-items %s, %zu payments measured after %zu of "
+           "warm-up; CPU seconds per 1,000 payments)\n",
+           n_cl, tx_items, measured, measured / 4);
     printf("  %-22s %8s %8s %7s %7s %8s %8s %8s %8s\n", "configuration",
            "pay/s", "x Ed25519", "p50 ms", "p99 ms", "offpayd", "postgres",
            "client", "total");
@@ -669,7 +695,8 @@ static void compare(const char *bin, const char *dir, const char *prefix,
         if (cfg[i].pg) {
             snprintf(name, sizeof name, "offpay_bench_%d_%zu", (int)getpid(),
                      i);
-            pg_create(prefix, name);
+            snprintf(db, sizeof db, "CREATE DATABASE \"%s\"", name);
+            pg_admin(prefix, db, NULL, 0);
             snprintf(db, sizeof db, "%s%s", prefix, name);
         } else
             snprintf(db, sizeof db, "%s/compare.db", dir);
@@ -684,10 +711,24 @@ static void compare(const char *bin, const char *dir, const char *prefix,
                f.per_k.pg, f.per_k.client,
                f.per_k.offpayd + f.per_k.pg + f.per_k.client);
         printf("  %-22s Ed25519 bound of this row: %.0f verifications/s on %ld "
-               "cores = %.3f CPU s per 1,000\n",
-               "", bound, ncpu, (double)ncpu * 1000.0 / bound);
-        fflush(stdout);
+               "cores; %.3f CPU s per 1,000 verifications\n",
+               "", bound, ncpu, verify_cpu_per_k);
         stop_servers();
+        if (cfg[i].pg) {
+            long long st[2];
+
+            /* the backends flushed their counters as they exited */
+            usleep(300000);
+            snprintf(db, sizeof db,
+                     "SELECT xact_commit, xact_rollback FROM pg_stat_database"
+                     " WHERE datname = '%s'",
+                     name);
+            pg_admin(prefix, db, st, 2);
+            printf("  %-22s transactions over warm-up and row: %lld committed, "
+                   "%lld rolled back (serialization failures rerun)\n",
+                   "", st[0], st[1]);
+        }
+        fflush(stdout);
     }
     n_cl = saved;
 }
@@ -737,11 +778,13 @@ int main(int argc, char **argv)
             pg_pid_s = argv[++i];
         else if (strcmp(argv[i], "--compare-only") == 0)
             compare_only = 1;
+        else if (strcmp(argv[i], "--tx-items") == 0 && i + 1 < argc)
+            snprintf(tx_items, sizeof tx_items, "%s", argv[++i]);
         else {
             fprintf(stderr,
                     "usage: settle_bench --offpayd PATH [--quick] [--big] "
                     "[--payments N] [--per-cred N] [--pg URL-PREFIX] "
-                    "[--pg-pid PID] [--compare-only]\n");
+                    "[--pg-pid PID] [--compare-only] [--tx-items N]\n");
             return 2;
         }
     }
