@@ -37,7 +37,7 @@ sign() {
 }
 # post NAME I: sends NAME's upload through process I; NAME.json, NAME.status.
 post() {
-  curl -s -o "$1.json" -w '%{http_code}' -H @"$1.hdr" \
+  curl -s --max-time 120 -o "$1.json" -w '%{http_code}' -H @"$1.hdr" \
       -H 'Content-Type: application/json' --data-binary @"$1.body" \
       "${U[$2]}/v1/terminal/upload" > "$1.status" || true
 }
