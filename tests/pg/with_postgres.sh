@@ -9,6 +9,8 @@
 # exists for creating others. OFFPAY_TEST_PG_PID is the server's main
 # process (the postmaster), whose children are the server's other
 # processes (bench/settle_bench.c counts their CPU time).
+# OFFPAY_TEST_PG_RESTART is a command that restarts the server (a fast
+# shutdown: every connection is dropped) on the same port and data.
 set -euo pipefail
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
@@ -39,6 +41,12 @@ trap stop EXIT
 export OFFPAY_TEST_PG="postgresql://$user@127.0.0.1:$port/"
 OFFPAY_TEST_PG_PID=$(head -n 1 "$dir/data/postmaster.pid")
 export OFFPAY_TEST_PG_PID
+cat > "$dir/restart" <<EOF_RESTART
+#!/usr/bin/env bash
+cd "$dir" && ${as[*]} "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -m fast restart >/dev/null
+EOF_RESTART
+chmod 755 "$dir/restart"
+export OFFPAY_TEST_PG_RESTART="$dir/restart"
 set +e
 "$@"
 status=$?
