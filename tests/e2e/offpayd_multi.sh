@@ -7,8 +7,8 @@
 #     processes, each batch twice or three times: every payment is settled
 #     exactly once (once fresh, replays elsewhere), the statement counts
 #     each once, escrow and merchant add up, the audit passes.
-#  B. a process SIGKILLed by the test hook after 60 committed items of a
-#     batch: the terminal resends through another process, 60 replays and
+#  B. a process SIGKILLed by the test hook after 40 committed items of a
+#     batch: the terminal resends through another process, 40 replays and
 #     the rest settled now.
 #  C. a process SIGKILLed from outside while it and another process settle
 #     the same batch: the other's reply is complete, a resend through a
@@ -16,8 +16,8 @@
 # The audit passes through every process and from `offpay admin audit`.
 source "$(dirname "$0")/offpayd_lib.sh"
 [ "$BACKEND" = postgres ] || { echo "offpayd_multi.sh runs on PostgreSQL only (OFFPAY_TEST_BACKEND=postgres)"; exit 1; }
-M=50   # payments per terminal in part A
-N=150  # payments in the batches of parts B and C
+M=30   # payments per terminal in part A
+N=100  # payments in the batches of parts B and C
 
 # proc I [offpayd options]: offpayd number I on $LEDGER; sets P[I], U[I]
 # (api calls keep going where they went).
@@ -106,20 +106,21 @@ sign again ta; post again 3
 audit_passes "after part A"
 
 # ---- B. a process killed by the hook mid-batch, resend through another ----
-# process 4 SIGKILLs itself once 60 items are committed (one per
+# process 4 SIGKILLs itself once K=40 items are committed (one per
 # transaction); the terminal resends the whole batch through process 2.
-OFFPAYD_KILL_AFTER=60 proc 4 --tx-items 1
+K=40
+OFFPAYD_KILL_AFTER=$K proc 4 --tx-items 1
 sign c4 tc; post c4 4
 [ "$(cat c4.status)" = 000 ] && ok "process 4 died mid-batch, no reply" || fail "reply $(cat c4.status)"
 wait "${P[4]}" 2>/dev/null && st=0 || st=$?
 [ "$st" = 137 ] && ok "it was SIGKILLed (status 137)" || fail "exit status $st"
 alive 1 && alive 2 && alive 3 && ok "processes 1-3 still serve" || fail "another process went down"
-expect_settled $((2 * M + 60)) "60 of tc's batch committed before the kill"
+expect_settled $((2 * M + K)) "$K of tc's batch committed before the kill"
 via 2; sign c2 tc; post c2 2
 [ "$(cat c2.status)" = 200 ] \
-  && [ "$(jq '[.results[] | select(.replay)] | length' c2.json)" = 60 ] \
-  && [ "$(fresh c2.json | wc -l)" = $((N - 60)) ] \
-  && ok "resent through process 2: 60 replays + $((N - 60)) settled now" \
+  && [ "$(jq '[.results[] | select(.replay)] | length' c2.json)" = "$K" ] \
+  && [ "$(fresh c2.json | wc -l)" = $((N - K)) ] \
+  && ok "resent through process 2: $K replays + $((N - K)) settled now" \
   || fail "resend: $(cat c2.status) $(head -c 300 c2.json)"
 expect_settled $((2 * M + N)) "tc's batch settled exactly once"
 audit_passes "after part B"
