@@ -47,6 +47,10 @@ fresh() {
     | select(.outcome == "settled") | .seq | tostring' | sort -n
 }
 settled_count() { curl -s "$1/metrics" | sed -n 's/^offpayd_payments_total{outcome="settled"} //p'; }
+# committed_count URL: items that process has committed, first or replayed.
+committed_count() {
+  curl -s "$1/metrics" | awk '/^offpayd_payments_total\{outcome="(settled|replay)"\} / { n += $2 } END { print n + 0 }'
+}
 alive() { kill -0 "${P[$1]}" 2>/dev/null && curl -sf "${U[$1]}/v1/health" >/dev/null; }
 
 proc 1 --tx-items 1
@@ -126,23 +130,33 @@ expect_settled $((2 * M + N)) "tc's batch settled exactly once"
 audit_passes "after part B"
 
 # ---- C. SIGKILL from outside while another process settles the same batch --
-# td's batch through process 1 (one item per transaction) and process 3 at
-# once; process 1 is killed as soon as it has settled anything. Process 3's
-# reply must still be whole; a resend through process 2 is all replays.
-before=$(settled_count "${U[1]}")
+# td's batch goes to process 1 (one item per transaction); once it has
+# settled its first items, the same batch goes to process 3 as well, and
+# process 1 is killed as soon as process 3 has committed anything (or
+# after 0.3 s), in the middle of its batch. Process 3's reply must be
+# whole; a resend through process 2 is all replays.
+# wait_count URL BEFORE TRIES: until URL's committed count passes BEFORE.
+wait_count() {
+  local i
+  for i in $(seq 1 "$3"); do
+    [ "$(committed_count "$1")" -gt "$2" ] && return 0
+    sleep 0.002
+  done
+  return 1
+}
+before1=$(committed_count "${U[1]}"); before3=$(committed_count "${U[3]}")
 sign d1 td; sign d3 td
 post d1 1 & curl1=$!
+wait_count "${U[1]}" "$before1" 3000 || fail "process 1 settled nothing"
 post d3 3 & curl3=$!
-for _ in $(seq 1 3000); do
-  k=$(settled_count "${U[1]}")
-  [ "${k:-0}" -gt "${before:-0}" ] && break
-  sleep 0.002
-done
+wait_count "${U[3]}" "$before3" 100 || true
 kill -9 "${P[1]}"; wait "${P[1]}" 2>/dev/null || true
 wait "$curl1" "$curl3" || true
+[ "$(cat d1.status)" = 000 ] && ok "process 1 killed in the middle of its batch (no reply)" \
+  || fail "process 1 answered $(cat d1.status) before the kill: not mid-batch"
 [ "$(cat d3.status)" = 200 ] \
   && [ "$(jq '[.results[] | select(.outcome == "settled")] | length' d3.json)" = $N ] \
-  && ok "process 3's reply whole although process 1 died beside it ($(fresh d3.json | wc -l) fresh, reply of 1: $(cat d1.status))" \
+  && ok "process 3's reply whole although process 1 died beside it ($(jq '[.results[] | select(.replay)] | length' d3.json) replays of what process 1 committed, $(fresh d3.json | wc -l) fresh)" \
   || fail "process 3: $(cat d3.status) $(head -c 300 d3.json)"
 sign d2 td; post d2 2
 [ "$(jq '[.results[] | select(.replay)] | length' d2.json)" = $N ] \
