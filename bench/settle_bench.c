@@ -746,20 +746,71 @@ static void write_file(const char *dir, const char *name, const char *text)
     fclose(f);
 }
 
+/* The SQLite rows of docs/benchmarks.md ("Settlement over HTTP"): one
+ * offpayd on ledger.db in dir, one client per core. */
+static void sqlite_rows(const char *bin, const char *dir, size_t measured,
+                        int quick, int big)
+{
+    char     db[600];
+    uint64_t settled = 0;
+    double   bound, bound2 = 0;
+    figures  f100, f1000, fbig;
+    long     rss;
+
+    snprintf(db, sizeof db, "%s/ledger.db", dir);
+    start_server(bin, dir, db);
+    setup();
+
+    printf("settlement over HTTP (offpayd, SQLite, %d client threads, "
+           "%ld cores); each row beside the Ed25519 verification rate of all "
+           "cores measured just before it\n",
+           n_cl, ncpu);
+    if (!quick) {
+        preload(10000, &settled);
+        printf("  already settled before measuring: %llu\n",
+               (unsigned long long)settled);
+    }
+    bound = ed25519_rate(quick ? 0.3 : 1.5);
+    f100 = run_phase(measured, 100);
+    settled += measured;
+    printf("  batches of  100: %6.0f payments/s, Ed25519 %6.0f/s (%.2f x), "
+           "p50 %.1f ms, p99 %.1f ms\n",
+           f100.pps, bound, f100.pps / bound, f100.p50, f100.p99);
+    bound = ed25519_rate(quick ? 0.3 : 1.5);
+    f1000 = run_phase(measured, quick ? 200 : 1000);
+    settled += measured;
+    printf("  batches of %4d: %6.0f payments/s, Ed25519 %6.0f/s (%.2f x), "
+           "p50 %.1f ms, p99 %.1f ms\n",
+           quick ? 200 : 1000, f1000.pps, bound, f1000.pps / bound, f1000.p50,
+           f1000.p99);
+    if (!quick) {
+        uint64_t target = big ? 1000000 : 100000;
+
+        preload(target - settled, &settled);
+        bound2 = ed25519_rate(1.5);
+        fbig = run_phase(measured, 1000);
+        printf("  %llu already settled, batches of 1000: %6.0f payments/s, "
+               "Ed25519 %6.0f/s (%.2f x), p50 %.1f ms, p99 %.1f ms "
+               "(%+.1f%% vs the row above)\n",
+               (unsigned long long)settled, fbig.pps, bound2, fbig.pps / bound2,
+               fbig.p50, fbig.p99, 100.0 * (fbig.pps - f1000.pps) / f1000.pps);
+    }
+    rss = peak_rss_kb();
+    printf("  offpayd peak RSS: %ld kB\n", rss);
+    fflush(stdout);
+    stop_servers();
+}
+
 int main(int argc, char **argv)
 {
     const char *bin = NULL;
     int         quick = 0, big = 0, compare_only = 0;
     size_t      measured = 20000;
     char        dir[] = "/tmp/offpay-settle-bench.XXXXXX";
-    char        cmd[600], db[600];
+    char        cmd[600];
     const char *pg = getenv("OFFPAY_TEST_PG"),
                *pg_pid_s = getenv("OFFPAY_TEST_PG_PID");
     offpay_issuer *is = NULL;
-    uint64_t       settled = 0;
-    double         bound, bound2 = 0;
-    figures        f100, f1000, fbig;
-    long           rss;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--offpayd") == 0 && i + 1 < argc)
@@ -814,51 +865,8 @@ int main(int argc, char **argv)
     write_file(dir, "token", TOKEN "\n");
     if (quick)
         measured = 400 * (size_t)n_cl;
-    if (compare_only)
-        goto backends;
-    snprintf(db, sizeof db, "%s/ledger.db", dir);
-    start_server(bin, dir, db);
-    setup();
-
-    printf("settlement over HTTP (offpayd, SQLite, %d client threads, "
-           "%ld cores); each row beside the Ed25519 verification rate of all "
-           "cores measured just before it\n",
-           n_cl, ncpu);
-    if (!quick) {
-        preload(10000, &settled);
-        printf("  already settled before measuring: %llu\n",
-               (unsigned long long)settled);
-    }
-    bound = ed25519_rate(quick ? 0.3 : 1.5);
-    f100 = run_phase(measured, 100);
-    settled += measured;
-    printf("  batches of  100: %6.0f payments/s, Ed25519 %6.0f/s (%.2f x), "
-           "p50 %.1f ms, p99 %.1f ms\n",
-           f100.pps, bound, f100.pps / bound, f100.p50, f100.p99);
-    bound = ed25519_rate(quick ? 0.3 : 1.5);
-    f1000 = run_phase(measured, quick ? 200 : 1000);
-    settled += measured;
-    printf("  batches of %4d: %6.0f payments/s, Ed25519 %6.0f/s (%.2f x), "
-           "p50 %.1f ms, p99 %.1f ms\n",
-           quick ? 200 : 1000, f1000.pps, bound, f1000.pps / bound, f1000.p50,
-           f1000.p99);
-    if (!quick) {
-        uint64_t target = big ? 1000000 : 100000;
-
-        preload(target - settled, &settled);
-        bound2 = ed25519_rate(1.5);
-        fbig = run_phase(measured, 1000);
-        printf("  %llu already settled, batches of 1000: %6.0f payments/s, "
-               "Ed25519 %6.0f/s (%.2f x), p50 %.1f ms, p99 %.1f ms "
-               "(%+.1f%% vs the row above)\n",
-               (unsigned long long)settled, fbig.pps, bound2, fbig.pps / bound2,
-               fbig.p50, fbig.p99, 100.0 * (fbig.pps - f1000.pps) / f1000.pps);
-    }
-    rss = peak_rss_kb();
-    printf("  offpayd peak RSS: %ld kB\n", rss);
-    fflush(stdout);
-    stop_servers();
-backends:
+    if (!compare_only)
+        sqlite_rows(bin, dir, measured, quick, big);
     if (pg != NULL)
         compare(bin, dir, pg, measured, quick);
     else
