@@ -10,17 +10,35 @@
  *
  *   settle_bench --offpayd PATH [--quick] [--big] [--payments N]
  *                [--per-cred N]   payments per wallet credential (50)
+ *                [--clients N]    uploading terminals at once (the cores)
+ *                [--server-threads N]  offpayd --threads (the cores)
+ *
+ * With a PostgreSQL server (--pg URL-PREFIX, by default OFFPAY_TEST_PG as
+ * tests/pg/with_postgres.sh sets it), the same run then compares the
+ * backends on fresh ledgers under one workload: SQLite with 1 offpayd,
+ * PostgreSQL with 1 offpayd and PostgreSQL with 2 offpayd processes on one
+ * database (the clients split between them). Each row gives payments/s, p50
+ * and p99 batch latency, and the CPU seconds per 1,000 payments of each
+ * component: offpayd (user+sys of every process, /proc/PID/stat), the
+ * PostgreSQL server (its postmaster, --pg-pid or OFFPAY_TEST_PG_PID, and
+ * all its children, live or reaped) and the client (getrusage of this
+ * process while the batches are sent; the codes are made beforehand).
+ *
+ *   bash tests/pg/with_postgres.sh settle_bench --offpayd PATH [--compare-only]
  *
  * Not a timed test: CTest runs --quick only to prove it works end to end.
  */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,10 +57,14 @@
 #define PER_CRED 50
 static unsigned per_cred = PER_CRED; /* --per-cred N */
 
-static char  url[300];
-static pid_t server;
+#define MAX_PROC 4
+static char  url[MAX_PROC][300]; /* url[i]: offpayd process i */
+static pid_t server[MAX_PROC];
+static int   n_srv;
 static long  ncpu;
 static int   srv_threads; /* offpayd --threads (--server-threads N) */
+static pid_t pg_pid;               /* the PostgreSQL postmaster, 0: none */
+static char  tx_items[16] = "100"; /* offpayd --tx-items (--tx-items N) */
 
 static double now_s(void)
 {
@@ -55,8 +77,9 @@ static double now_s(void)
 static void die(const char *what)
 {
     fprintf(stderr, "settle_bench: %s\n", what);
-    if (server > 0)
-        kill(server, SIGKILL);
+    for (int i = 0; i < n_srv; i++)
+        if (server[i] > 0)
+            kill(server[i], SIGKILL);
     exit(1);
 }
 
@@ -81,9 +104,11 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *ctx)
     return sz * nm;
 }
 
-/* One request; returns the parsed JSON reply (status 200 required). */
-static json_t *http(CURL *c, const char *method, const char *path,
-                    const char *body, struct curl_slist *extra)
+/* One request to base (an offpayd's URL); returns the parsed JSON reply
+ * (status 200 required). */
+static json_t *http_to(const char *base, CURL *c, const char *method,
+                       const char *path, const char *body,
+                       struct curl_slist *extra)
 {
     char               full[600], auth[128];
     resp               r = {NULL, 0};
@@ -91,7 +116,7 @@ static json_t *http(CURL *c, const char *method, const char *path,
     long               status = 0;
     json_t            *j;
 
-    snprintf(full, sizeof full, "%s%s", url, path);
+    snprintf(full, sizeof full, "%s%s", base, path);
     if (extra == NULL) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", TOKEN);
         h = curl_slist_append(NULL, auth);
@@ -123,6 +148,13 @@ static json_t *http(CURL *c, const char *method, const char *path,
     return j;
 }
 
+/* One request to the first offpayd. */
+static json_t *http(CURL *c, const char *method, const char *path,
+                    const char *body, struct curl_slist *extra)
+{
+    return http_to(url[0], c, method, path, body, extra);
+}
+
 static const char *jstr(json_t *j, const char *k)
 {
     const char *s = json_string_value(json_object_get(j, k));
@@ -136,6 +168,7 @@ static const char *jstr(json_t *j, const char *k)
 
 typedef struct client {
     int            id;
+    const char    *base; /* the offpayd it uploads to */
     CURL          *c;
     offpay_keypair term, wallet;
     offpay_payment p; /* template: the current credential */
@@ -168,7 +201,11 @@ static void setup(void)
     for (int i = 0; i < n_cl; i++) {
         client *k = &cl[i];
 
+        if (k->c != NULL)
+            curl_easy_cleanup(k->c);
+        memset(k, 0, sizeof *k);
         k->id = i;
+        k->base = url[i % n_srv];
         k->c = curl_easy_init();
         if (offpay_keypair_generate(&k->term) != OFFPAY_OK ||
             offpay_keypair_generate(&k->wallet) != OFFPAY_OK)
@@ -277,7 +314,7 @@ static void upload(client *k, const char *body)
     h = curl_slist_append(h, line);
     snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_SIG, t.sig);
     h = curl_slist_append(h, line);
-    j = http(k->c, "POST", "/v1/terminal/upload", body, h);
+    j = http_to(k->base, k->c, "POST", "/v1/terminal/upload", body, h);
     res = json_object_get(j, "results");
     for (i = 0; i < json_array_size(res); i++)
         if (strcmp(json_string_value(
@@ -316,8 +353,87 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* ---- CPU time by component ---------------------------------------- */
+
+/* User+system seconds of a process from /proc/PID/stat, with its reaped
+ * children's when children is set; its parent in *ppid. -1: gone. */
+static double proc_cpu(pid_t pid, int children, pid_t *ppid)
+{
+    char          path[64], buf[1024], *p;
+    unsigned long ut = 0, st = 0;
+    long          cut = 0, cst = 0;
+    int           pp = 0;
+    size_t        n;
+    FILE         *f;
+
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (p == NULL || sscanf(p + 2,
+                            "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                            "%lu %lu %ld %ld",
+                            &pp, &ut, &st, &cut, &cst) != 5)
+        return -1;
+    if (ppid != NULL)
+        *ppid = pp;
+    return ((double)ut + (double)st + (children ? (double)(cut + cst) : 0)) /
+           (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The PostgreSQL server's CPU seconds: the postmaster with every child it
+ * reaped (backends of closed connections) plus its live children. */
+static double pg_cpu(void)
+{
+    double         total;
+    DIR           *d;
+    struct dirent *e;
+
+    if (pg_pid <= 0)
+        return 0;
+    total = proc_cpu(pg_pid, 1, NULL);
+    d = opendir("/proc");
+    if (d == NULL)
+        return total;
+    while ((e = readdir(d)) != NULL) {
+        pid_t  pp = 0;
+        double t;
+
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        t = proc_cpu((pid_t)atoi(e->d_name), 0, &pp);
+        if (t >= 0 && pp == pg_pid)
+            total += t;
+    }
+    closedir(d);
+    return total;
+}
+
+typedef struct cpu {
+    double offpayd, pg, client;
+} cpu;
+
+static cpu cpu_now(void)
+{
+    struct rusage ru;
+    cpu           c = {0, 0, 0};
+
+    for (int i = 0; i < n_srv; i++)
+        c.offpayd += proc_cpu(server[i], 0, NULL);
+    c.pg = pg_cpu();
+    getrusage(RUSAGE_SELF, &ru);
+    c.client = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    return c;
+}
+
 typedef struct figures {
     double pps, p50, p99;
+    cpu    per_k; /* CPU seconds per 1,000 payments, by component */
 } figures;
 
 /* total payments in batches of batch, spread over the clients. */
@@ -328,6 +444,7 @@ static figures run_phase(size_t total, size_t batch)
     size_t    n_all = 0;
     uint64_t  ok = 0;
     figures   f;
+    cpu       c0, c1;
 
     ph.batch = batch;
     ph.batches = total / batch / (size_t)n_cl;
@@ -344,12 +461,14 @@ static figures run_phase(size_t total, size_t batch)
         for (size_t b = 0; b < ph.batches; b++)
             ph.bodies[(size_t)i * ph.batches + b] = make_batch(&cl[i], batch);
     }
+    c0 = cpu_now();
     t0 = now_s();
     for (int i = 0; i < n_cl; i++)
         pthread_create(&th[i], NULL, run_client, &cl[i]);
     for (int i = 0; i < n_cl; i++)
         pthread_join(th[i], NULL);
     dt = now_s() - t0;
+    c1 = cpu_now();
     for (int i = 0; i < n_cl; i++) {
         ok += cl[i].ok_items;
         memcpy(all + n_all, cl[i].lat, cl[i].done * sizeof(double));
@@ -362,6 +481,9 @@ static figures run_phase(size_t total, size_t batch)
     f.pps = (double)ok / dt;
     f.p50 = all[n_all / 2] * 1e3;
     f.p99 = all[(size_t)((double)n_all * 0.99)] * 1e3;
+    f.per_k.offpayd = (c1.offpayd - c0.offpayd) * 1000.0 / (double)ok;
+    f.per_k.pg = (c1.pg - c0.pg) * 1000.0 / (double)ok;
+    f.per_k.client = (c1.client - c0.client) * 1000.0 / (double)ok;
     for (size_t i = 0; i < (size_t)n_cl * ph.batches; i++)
         free(ph.bodies[i]);
     free(ph.bodies);
@@ -385,10 +507,21 @@ static void preload(uint64_t n, uint64_t *settled)
 /* ---- the Ed25519 bound --------------------------------------------- */
 
 static volatile int stop_verify;
+static uint64_t     verify_counts[MAX_THR];
+static double       verify_cpu[MAX_THR]; /* CPU seconds of each loop */
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void *verify_loop(void *arg)
 {
     uint64_t      *count = arg;
+    double         c0 = thread_cpu_s();
     offpay_keypair kp;
     uint8_t        msg[200], sig[64];
 
@@ -403,17 +536,23 @@ static void *verify_loop(void *arg)
             die("verify");
         (*count)++;
     }
+    verify_cpu[count - verify_counts] = thread_cpu_s() - c0;
     return NULL;
 }
+
+/* CPU seconds per 1,000 verifications in the last ed25519_rate: the
+ * verifying threads' own CPU time, whatever else the machine was doing. */
+static double verify_cpu_per_k;
 
 /* Verifications per second on every core, for seconds. */
 static double ed25519_rate(double seconds)
 {
     pthread_t th[MAX_THR];
-    uint64_t  counts[MAX_THR] = {0}, total = 0;
-    double    t0 = now_s(), dt;
+    uint64_t *counts = verify_counts, total = 0;
+    double    t0 = now_s(), dt, cpu_s = 0;
 
     stop_verify = 0;
+    memset(verify_counts, 0, sizeof verify_counts);
     for (long i = 0; i < ncpu; i++)
         pthread_create(&th[i], NULL, verify_loop, &counts[i]);
     usleep((useconds_t)(seconds * 1e6));
@@ -421,21 +560,27 @@ static double ed25519_rate(double seconds)
     for (long i = 0; i < ncpu; i++)
         pthread_join(th[i], NULL);
     dt = now_s() - t0;
-    for (long i = 0; i < ncpu; i++)
+    for (long i = 0; i < ncpu; i++) {
         total += counts[i];
+        cpu_s += verify_cpu[i];
+    }
+    verify_cpu_per_k = total ? cpu_s * 1000.0 / (double)total : 0;
     return (double)total / dt;
 }
 
 /* ---- offpayd ------------------------------------------------------- */
 
-static void start_server(const char *bin, const char *dir)
+/* One more offpayd (server[n_srv], url[n_srv]) on ledger db. */
+static void start_server(const char *bin, const char *dir, const char *db)
 {
     int   fd[2];
-    char  db[512], iss[512], pass[512], root[512], tok[512], threads[16];
+    char  iss[512], pass[512], root[512], tok[512], threads[16];
     char  line[256];
     FILE *f;
+    pid_t pid;
 
-    snprintf(db, sizeof db, "%s/ledger.db", dir);
+    if (n_srv >= MAX_PROC)
+        die("too many offpayd processes");
     snprintf(iss, sizeof iss, "%s/iss", dir);
     snprintf(pass, sizeof pass, "%s/pass", dir);
     snprintf(root, sizeof root, "%s/iss/root.pub", dir);
@@ -443,23 +588,36 @@ static void start_server(const char *bin, const char *dir)
     snprintf(threads, sizeof threads, "%d", srv_threads);
     if (pipe(fd) != 0)
         die("pipe");
-    server = fork();
-    if (server == 0) {
+    pid = fork();
+    if (pid == 0) {
         dup2(fd[1], 1);
         close(fd[0]);
         execl(bin, bin, "--db", db, "--listen", "127.0.0.1:0", "--issuer", iss,
               "--passphrase-file", pass, "--root", root, "--token-file", tok,
-              "--threads", threads, "--release-every", "0", (char *)NULL);
+              "--threads", threads, "--release-every", "0", "--tx-items",
+              tx_items, (char *)NULL);
         _exit(127);
     }
     close(fd[1]);
+    server[n_srv++] = pid;
     f = fdopen(fd[0], "r");
     if (f == NULL || fgets(line, sizeof line, f) == NULL ||
         strncmp(line, "offpayd listening on ", 21) != 0)
         die("offpayd did not start");
     line[strcspn(line, "\n")] = '\0';
-    snprintf(url, sizeof url, "http://%s", line + 21);
+    snprintf(url[n_srv - 1], sizeof url[0], "http://%s", line + 21);
     fclose(f);
+}
+
+/* Stops every offpayd (SIGTERM) and waits for it. */
+static void stop_servers(void)
+{
+    for (int i = 0; i < n_srv; i++) {
+        kill(server[i], SIGTERM);
+        waitpid(server[i], NULL, 0);
+        server[i] = 0;
+    }
+    n_srv = 0;
 }
 
 static long peak_rss_kb(void)
@@ -468,7 +626,7 @@ static long peak_rss_kb(void)
     long  kb = -1;
     FILE *f;
 
-    snprintf(path, sizeof path, "/proc/%d/status", (int)server);
+    snprintf(path, sizeof path, "/proc/%d/status", (int)server[0]);
     f = fopen(path, "r");
     if (f == NULL)
         return -1;
@@ -477,6 +635,105 @@ static long peak_rss_kb(void)
             break;
     fclose(f);
     return kb;
+}
+
+/* ---- the backends side by side ------------------------------------ */
+
+/* Runs sql on the database `postgres` of the server at prefix; a query's
+ * first row's columns as integers into out[0..n). */
+static void pg_admin(const char *prefix, const char *sql, long long *out, int n)
+{
+    char      conninfo[600];
+    PGconn   *c;
+    PGresult *r;
+
+    snprintf(conninfo, sizeof conninfo, "%spostgres", prefix);
+    c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "%s", PQerrorMessage(c));
+        die("cannot connect to PostgreSQL");
+    }
+    r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+        PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+        die("PostgreSQL statement failed");
+    }
+    for (int i = 0; i < n; i++)
+        out[i] = PQntuples(r) > 0 && PQnfields(r) > i
+                     ? strtoll(PQgetvalue(r, 0, i), NULL, 10)
+                     : -1;
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* SQLite with 1 offpayd, PostgreSQL (prefix) with 1 and with 2 offpayd
+ * processes on one database: each on a fresh ledger, 2 client threads per
+ * core split between the processes, a warm-up, then measured payments in
+ * batches of 100, beside the Ed25519 rate measured just before. */
+static void compare(const char *bin, const char *dir, const char *prefix,
+                    size_t measured, int quick)
+{
+    static const struct {
+        const char *name;
+        int         pg, procs;
+    } cfg[] = {{"SQLite, 1 offpayd", 0, 1},
+               {"PostgreSQL, 1 offpayd", 1, 1},
+               {"PostgreSQL, 2 offpayd", 1, 2}};
+    int saved = n_cl;
+
+    n_cl = (int)(2 * ncpu > MAX_THR ? MAX_THR : 2 * ncpu);
+    printf("\nbackends side by side (fresh ledgers, %d client threads, batches "
+           "of 100, offpayd --tx-items %s, %zu payments measured after %zu of "
+           "warm-up; CPU seconds per 1,000 payments)\n",
+           n_cl, tx_items, measured, measured / 4);
+    printf("  %-22s %8s %8s %7s %7s %8s %8s %8s %8s\n", "configuration",
+           "pay/s", "x Ed25519", "p50 ms", "p99 ms", "offpayd", "postgres",
+           "client", "total");
+    for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
+        char    db[600], name[64];
+        double  bound;
+        figures f;
+
+        if (cfg[i].pg) {
+            snprintf(name, sizeof name, "offpay_bench_%d_%zu", (int)getpid(),
+                     i);
+            snprintf(db, sizeof db, "CREATE DATABASE \"%s\"", name);
+            pg_admin(prefix, db, NULL, 0);
+            snprintf(db, sizeof db, "%s%s", prefix, name);
+        } else
+            snprintf(db, sizeof db, "%s/compare.db", dir);
+        for (int p = 0; p < cfg[i].procs; p++)
+            start_server(bin, dir, db);
+        setup();
+        run_phase(measured / 4, 100); /* warm-up: caches, prepared plans */
+        bound = ed25519_rate(quick ? 0.3 : 1.5);
+        f = run_phase(measured, 100);
+        printf("  %-22s %8.0f %8.2fx %7.1f %7.1f %8.3f %8.3f %8.3f %8.3f\n",
+               cfg[i].name, f.pps, f.pps / bound, f.p50, f.p99, f.per_k.offpayd,
+               f.per_k.pg, f.per_k.client,
+               f.per_k.offpayd + f.per_k.pg + f.per_k.client);
+        printf("  %-22s Ed25519 bound of this row: %.0f verifications/s on %ld "
+               "cores; %.3f CPU s per 1,000 verifications\n",
+               "", bound, ncpu, verify_cpu_per_k);
+        stop_servers();
+        if (cfg[i].pg) {
+            long long st[2];
+
+            /* the backends flushed their counters as they exited */
+            usleep(300000);
+            snprintf(db, sizeof db,
+                     "SELECT xact_commit, xact_rollback FROM pg_stat_database"
+                     " WHERE datname = '%s'",
+                     name);
+            pg_admin(prefix, db, st, 2);
+            printf("  %-22s transactions over warm-up and row: %lld committed, "
+                   "%lld rolled back (serialization failures rerun)\n",
+                   "", st[0], st[1]);
+        }
+        fflush(stdout);
+    }
+    n_cl = saved;
 }
 
 static void write_file(const char *dir, const char *name, const char *text)
@@ -492,66 +749,20 @@ static void write_file(const char *dir, const char *name, const char *text)
     fclose(f);
 }
 
-int main(int argc, char **argv)
+/* The SQLite rows of docs/benchmarks.md ("Settlement over HTTP"): one
+ * offpayd on ledger.db in dir, one client per core. */
+static void sqlite_rows(const char *bin, const char *dir, size_t measured,
+                        int quick, int big)
 {
-    const char    *bin = NULL;
-    int            quick = 0, big = 0;
-    size_t         measured = 20000;
-    char           dir[] = "/tmp/offpay-settle-bench.XXXXXX";
-    char           cmd[600];
-    offpay_issuer *is = NULL;
-    uint64_t       settled = 0;
-    double         bound, bound2 = 0;
-    figures        f100, f1000, fbig;
-    long           rss;
+    char     db[600];
+    uint64_t settled = 0;
+    double   bound, bound2 = 0;
+    figures  f100, f1000, fbig;
+    long     rss;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--offpayd") == 0 && i + 1 < argc)
-            bin = argv[++i];
-        else if (strcmp(argv[i], "--quick") == 0)
-            quick = 1;
-        else if (strcmp(argv[i], "--big") == 0)
-            big = 1;
-        else if (strcmp(argv[i], "--per-cred") == 0 && i + 1 < argc)
-            per_cred = (unsigned)strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--payments") == 0 && i + 1 < argc)
-            measured = (size_t)strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc)
-            n_cl = (int)strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--server-threads") == 0 && i + 1 < argc)
-            srv_threads = (int)strtoul(argv[++i], NULL, 10);
-        else {
-            fprintf(stderr, "usage: settle_bench --offpayd PATH [--quick] "
-                            "[--big] [--payments N] [--per-cred N]\n");
-            return 2;
-        }
-    }
-    if (bin == NULL)
-        die("--offpayd PATH is required");
-    ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    if (ncpu < 1)
-        ncpu = 1;
-    if (ncpu > MAX_THR)
-        ncpu = MAX_THR;
-    if (n_cl <= 0 || n_cl > MAX_THR)
-        n_cl = (int)ncpu;
-    if (srv_threads <= 0 || srv_threads > 64)
-        srv_threads = (int)ncpu;
-    setenv("OFFPAY_KDF_COST", "test", 1);
-    if (offpay_init() != OFFPAY_OK || mkdtemp(dir) == NULL ||
-        curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-        die("init");
-    snprintf(cmd, sizeof cmd, "%s/iss", dir);
-    if (offpay_issuer_create(cmd, "bench pass", (uint32_t)time(NULL), &is) !=
-        OFFPAY_OK)
-        die("issuer");
-    offpay_issuer_close(is);
-    write_file(dir, "pass", "bench pass\n");
-    write_file(dir, "token", TOKEN "\n");
-    start_server(bin, dir);
+    snprintf(db, sizeof db, "%s/ledger.db", dir);
+    start_server(bin, dir, db);
     setup();
-    if (quick)
-        measured = 400 * (size_t)n_cl;
 
     printf("settlement over HTTP (offpayd, SQLite, %d client threads, "
            "%ld cores); each row beside the Ed25519 verification rate of all "
@@ -590,10 +801,91 @@ int main(int argc, char **argv)
     rss = peak_rss_kb();
     printf("  offpayd peak RSS: %ld kB\n", rss);
     fflush(stdout);
-    kill(server, SIGTERM);
-    waitpid(server, NULL, 0);
-    server = 0;
-    for (int i = 0; i < n_cl; i++) {
+    stop_servers();
+}
+
+int main(int argc, char **argv)
+{
+    const char *bin = NULL;
+    int         quick = 0, big = 0, compare_only = 0;
+    size_t      measured = 20000;
+    char        dir[] = "/tmp/offpay-settle-bench.XXXXXX";
+    char        cmd[600];
+    const char *pg = getenv("OFFPAY_TEST_PG"),
+               *pg_pid_s = getenv("OFFPAY_TEST_PG_PID");
+    offpay_issuer *is = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--offpayd") == 0 && i + 1 < argc)
+            bin = argv[++i];
+        else if (strcmp(argv[i], "--quick") == 0)
+            quick = 1;
+        else if (strcmp(argv[i], "--big") == 0)
+            big = 1;
+        else if (strcmp(argv[i], "--per-cred") == 0 && i + 1 < argc)
+            per_cred = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--payments") == 0 && i + 1 < argc)
+            measured = (size_t)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--pg") == 0 && i + 1 < argc)
+            pg = argv[++i];
+        else if (strcmp(argv[i], "--pg-pid") == 0 && i + 1 < argc)
+            pg_pid_s = argv[++i];
+        else if (strcmp(argv[i], "--compare-only") == 0)
+            compare_only = 1;
+        else if (strcmp(argv[i], "--tx-items") == 0 && i + 1 < argc)
+            snprintf(tx_items, sizeof tx_items, "%s", argv[++i]);
+        else if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc)
+            n_cl = (int)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--server-threads") == 0 && i + 1 < argc)
+            srv_threads = (int)strtoul(argv[++i], NULL, 10);
+        else {
+            fprintf(stderr,
+                    "usage: settle_bench --offpayd PATH [--quick] [--big] "
+                    "[--payments N] [--per-cred N] [--pg URL-PREFIX] "
+                    "[--pg-pid PID] [--compare-only] [--tx-items N] "
+                    "[--clients N] [--server-threads N]\n");
+            return 2;
+        }
+    }
+    if (bin == NULL)
+        die("--offpayd PATH is required");
+    if (pg != NULL && *pg == '\0')
+        pg = NULL;
+    if (compare_only && pg == NULL)
+        die("--compare-only needs --pg (or OFFPAY_TEST_PG)");
+    pg_pid = pg_pid_s != NULL ? (pid_t)atoi(pg_pid_s) : 0;
+    ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 1)
+        ncpu = 1;
+    if (ncpu > MAX_THR)
+        ncpu = MAX_THR;
+    if (n_cl <= 0 || n_cl > MAX_THR)
+        n_cl = (int)ncpu;
+    if (srv_threads <= 0 || srv_threads > 64)
+        srv_threads = (int)ncpu;
+    setenv("OFFPAY_KDF_COST", "test", 1);
+    if (offpay_init() != OFFPAY_OK || mkdtemp(dir) == NULL ||
+        curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        die("init");
+    snprintf(cmd, sizeof cmd, "%s/iss", dir);
+    if (offpay_issuer_create(cmd, "bench pass", (uint32_t)time(NULL), &is) !=
+        OFFPAY_OK)
+        die("issuer");
+    offpay_issuer_close(is);
+    write_file(dir, "pass", "bench pass\n");
+    write_file(dir, "token", TOKEN "\n");
+    if (quick)
+        measured = 400 * (size_t)n_cl;
+    if (!compare_only)
+        sqlite_rows(bin, dir, measured, quick, big);
+    if (pg != NULL)
+        compare(bin, dir, pg, measured, quick);
+    else
+        printf("\n(no PostgreSQL: run under tests/pg/with_postgres.sh, or "
+               "--pg URL-PREFIX, to compare the backends)\n");
+    for (int i = 0; i < MAX_THR; i++) {
+        if (cl[i].c == NULL)
+            continue;
         curl_easy_cleanup(cl[i].c);
         offpay_keypair_wipe(&cl[i].term);
         offpay_keypair_wipe(&cl[i].wallet);

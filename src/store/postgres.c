@@ -383,46 +383,65 @@ static offpay_err exec_sql(offpay__store *s, const char *sql)
 
 /* ---- transactions ---------------------------------------------------- */
 
-/* After the server restarted: reconnect and prepare the statements again. */
+/* A new session's settings, then every statement prepared. */
+static offpay_err session_setup(offpay__store *s)
+{
+    offpay_err rc = exec_sql(s, "SET client_min_messages = warning");
+
+    for (int i = 0; rc == OFFPAY_OK && i < S_COUNT; i++) {
+        char      name[16];
+        PGresult *r;
+
+        snprintf(name, sizeof name, "s%d", i);
+        r = PQprepare(s->db, name, SQL[i], 0, NULL);
+        rc = map_result(r) == OFFPAY_OK ? OFFPAY_OK : OFFPAY_ESTORE;
+        PQclear(r);
+    }
+    return rc;
+}
+
+/* After the server restarted: reconnect and set the session up again. */
 static offpay_err connected(offpay__store *s)
 {
     if (PQstatus(s->db) != CONNECTION_OK) {
-        PQreset(s->db); /* the server restarted: reconnect, re-prepare */
-        if (PQstatus(s->db) != CONNECTION_OK)
+        PQreset(s->db);
+        if (PQstatus(s->db) != CONNECTION_OK || session_setup(s) != OFFPAY_OK)
             return OFFPAY_ESTORE;
-        for (int i = 0; i < S_COUNT; i++) {
-            char      name[16];
-            PGresult *r;
-
-            snprintf(name, sizeof name, "s%d", i);
-            r = PQprepare(s->db, name, SQL[i], 0, NULL);
-            if (map_result(r) != OFFPAY_OK) {
-                PQclear(r);
-                return OFFPAY_ESTORE;
-            }
-            PQclear(r);
-        }
     }
     return OFFPAY_OK;
 }
 
-static offpay_err s_begin(offpay__store *s)
+/* Begins a transaction. A connection the server dropped while it was idle
+ * (a restart, a fail-over, an idle timeout) is only found out by the next
+ * statement sent on it, which is this BEGIN: nothing has been done in the
+ * transaction yet, so reconnect and begin once more rather than fail the
+ * request (tests/e2e/offpayd_dbrestart.sh). A connection lost later, in
+ * the middle of a transaction or at its COMMIT, stays an error: the
+ * transaction's fate is the server's to tell. */
+static offpay_err begin_as(offpay__store *s, const char *sql)
 {
     offpay_err rc = connected(s);
 
-    return rc == OFFPAY_OK ? exec_sql(s, "BEGIN ISOLATION LEVEL SERIALIZABLE")
-                           : rc;
+    if (rc == OFFPAY_OK)
+        rc = exec_sql(s, sql);
+    if (rc != OFFPAY_OK && PQstatus(s->db) != CONNECTION_OK) {
+        rc = connected(s);
+        if (rc == OFFPAY_OK)
+            rc = exec_sql(s, sql);
+    }
+    return rc;
+}
+
+static offpay_err s_begin(offpay__store *s)
+{
+    return begin_as(s, "BEGIN ISOLATION LEVEL SERIALIZABLE");
 }
 
 /* Reads see one snapshot and take no predicate locks a writer could
  * conflict with. */
 static offpay_err s_begin_read(offpay__store *s)
 {
-    offpay_err rc = connected(s);
-
-    return rc == OFFPAY_OK
-               ? exec_sql(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-               : rc;
+    return begin_as(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 }
 
 static offpay_err s_commit(offpay__store *s)
@@ -1281,15 +1300,8 @@ offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
     rc = exec_sql(s, "SET client_min_messages = warning");
     if (rc == OFFPAY_OK)
         rc = migrate(s);
-    for (int i = 0; rc == OFFPAY_OK && i < S_COUNT; i++) {
-        char      name[16];
-        PGresult *r;
-
-        snprintf(name, sizeof name, "s%d", i);
-        r = PQprepare(s->db, name, SQL[i], 0, NULL);
-        rc = map_result(r) == OFFPAY_OK ? OFFPAY_OK : OFFPAY_ESTORE;
-        PQclear(r);
-    }
+    if (rc == OFFPAY_OK)
+        rc = session_setup(s);
     if (rc != OFFPAY_OK)
         goto out;
     *out = s;

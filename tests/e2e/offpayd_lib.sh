@@ -1,9 +1,16 @@
 # offpayd_lib.sh — shared setup of the scenarios against the real offpayd:
 # a temporary directory with an issuer, an operator token, and offpayd on
-# a free loopback port with its own SQLite ledger, stopped (and the
-# directory removed) by a trap whatever happens. Sourced by
-# tests/e2e/offpayd_*.sh with the offpay, offpayd and upload_tool binaries
-# as $1 $2 $3.
+# a free loopback port with its own ledger, stopped (and the directory
+# removed) by a trap whatever happens. Sourced by tests/e2e/offpayd_*.sh
+# with the offpay, offpayd and upload_tool binaries as $1 $2 $3.
+#
+# The backend: SQLite (ledger.db in the directory) unless
+# OFFPAY_TEST_BACKEND=postgres, which the e2e.offpayd_*_pg cases set; they
+# run under tests/pg/with_postgres.sh, and the ledger is then a fresh
+# database on that server made for this scenario. Scenarios name the
+# ledger only through $LEDGER / ledger_url, and change it behind the
+# engine's back only through ledger_copy and ledger_sql, so that each runs
+# on both backends unchanged.
 set -euo pipefail
 OFFPAY=$(realpath "$1")
 OFFPAYD=$(realpath "$2")
@@ -11,8 +18,16 @@ UPLOAD_TOOL=$(realpath "$3")
 export OFFPAY_KDF_COST=test   # small Argon2id cost: tests only
 work=$(mktemp -d "${TMPDIR:-/tmp}/offpayd-e2e.XXXXXX")
 server_pid=
+all_pids=()   # every offpayd started here, for the trap
+BACKEND=${OFFPAY_TEST_BACKEND:-sqlite}
+pg_dbs=()
 cleanup() {
-  if [ -n "$server_pid" ]; then kill -9 "$server_pid" 2>/dev/null || true; fi
+  local p d
+  for p in $server_pid "${all_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for d in "${pg_dbs[@]}"; do   # the server itself goes with with_postgres.sh
+    psql -q -X "${OFFPAY_TEST_PG}postgres" \
+        -c "DROP DATABASE IF EXISTS \"$d\" WITH (FORCE)" >/dev/null 2>&1 || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -26,19 +41,67 @@ finish() {
   [ "$failed" -eq 0 ]
 }
 
+# ledger_url [NAME]: the --db argument of ledger NAME ("ledger" by
+# default): NAME.db here, or the database offpay_e2e_<id>_NAME on the test
+# server. ledger_new NAME makes an empty PostgreSQL database (offpayd and
+# `offpay admin` create the schema; a SQLite file needs nothing).
+case $BACKEND in
+  sqlite) ;;
+  postgres)
+    [ -n "${OFFPAY_TEST_PG:-}" ] || {
+      echo "OFFPAY_TEST_BACKEND=postgres needs OFFPAY_TEST_PG (run under tests/pg/with_postgres.sh)"; exit 1; }
+    command -v psql >/dev/null || { echo "psql not found (scripts/setup.sh installs postgresql-15)"; exit 1; } ;;
+  *) echo "OFFPAY_TEST_BACKEND: sqlite or postgres, not '$BACKEND'"; exit 1 ;;
+esac
+pg_prefix="offpay_e2e_$(basename "$work" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')"
+ledger_url() {
+  if [ "$BACKEND" = sqlite ]; then echo "${1:-ledger}.db"
+  else echo "${OFFPAY_TEST_PG}${pg_prefix}_${1:-ledger}"; fi
+}
+ledger_new() {
+  [ "$BACKEND" = postgres ] || return 0
+  psql -q -X -v ON_ERROR_STOP=1 "${OFFPAY_TEST_PG}postgres" \
+      -c "CREATE DATABASE \"${pg_prefix}_$1\"" >/dev/null
+  pg_dbs+=("${pg_prefix}_$1")
+}
+# ledger_copy FROM TO: ledger TO becomes a copy of ledger FROM (no
+# offpayd may be using FROM).
+ledger_copy() {
+  if [ "$BACKEND" = sqlite ]; then cp "$work/$1.db" "$work/$2.db"; return; fi
+  psql -q -X -v ON_ERROR_STOP=1 "${OFFPAY_TEST_PG}postgres" \
+      -c "CREATE DATABASE \"${pg_prefix}_$2\" TEMPLATE \"${pg_prefix}_$1\"" >/dev/null
+  pg_dbs+=("${pg_prefix}_$2")
+}
+# ledger_sql NAME SQL: runs SQL (common to both dialects) on ledger NAME,
+# printing what a query returns, one row a line, columns separated by |.
+ledger_sql() {
+  if [ "$BACKEND" = sqlite ]; then
+    python3 -c 'import sqlite3,sys
+c=sqlite3.connect(sys.argv[1])
+for r in c.execute(sys.argv[2]): print("|".join(str(x) for x in r))
+c.commit()' "$work/$1.db" "$2"
+  else
+    psql -q -X -A -t -v ON_ERROR_STOP=1 "$(ledger_url "$1")" -c "$2"
+  fi
+}
+ledger_new ledger
+LEDGER=$(ledger_url ledger)
+echo "# backend $BACKEND, ledger $LEDGER"
+
 umask 077
 printf 'issuer pass\n' > ip; printf 'wallet pass\n' > wp; printf 'terminal pass\n' > tp
 printf 'operator-token-for-tests-0123456789\n' > token
 TOKEN=$(cat token)
 "$OFFPAY" issuer init --dir iss --passphrase-file ip >/dev/null
 
-# start_server: offpayd on 127.0.0.1, a free port, ledger.db; waits for
+# start_server: offpayd on 127.0.0.1, a free port, $LEDGER; waits for
 # its "listening" line and sets $URL.
 start_server() {
-  "$OFFPAYD" --db ledger.db --listen 127.0.0.1:0 --issuer iss \
+  "$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss \
       --passphrase-file ip --root iss/root.pub --token-file token \
       --threads 2 "$@" >server.out 2>>server.err &
   server_pid=$!
+  all_pids+=("$server_pid")
   # Up to 60 s: a sanitizer build on a loaded machine, recovering a
   # ledger after a SIGKILL, can take several seconds to start.
   for _ in $(seq 1 1200); do

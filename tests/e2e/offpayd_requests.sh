@@ -9,12 +9,12 @@ source "$(dirname "$0")/offpayd_lib.sh"
 
 # Start-up refusals: no token file, a token shorter than 16 bytes.
 set +e
-"$OFFPAYD" --db ledger.db --listen 127.0.0.1:0 --issuer iss \
+"$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss \
     --passphrase-file ip --root iss/root.pub >out.txt 2>&1
 [ $? -eq 2 ] && grep -q "token-file" out.txt && ok "no --token-file: refused (2)" \
   || fail "started without a token: $(cat out.txt)"
 printf 'short\n' > short
-"$OFFPAYD" --db ledger.db --listen 127.0.0.1:0 --issuer iss \
+"$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss \
     --passphrase-file ip --root iss/root.pub --token-file short >out.txt 2>&1
 [ $? -eq 3 ] && grep -q "fewer than 16" out.txt && ok "short token: refused (3)" \
   || fail "short token: $(cat out.txt)"

@@ -192,17 +192,23 @@ stop_server TERM
 # The same ledger, offpayd stopped: `offpay admin audit` agrees; a ledger
 # changed behind the engine's back fails it (exit 1, the count named); a
 # mistyped path is not taken for a new, empty ledger.
-run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db ledger.db
-run_cli 0 '"ok":true' -- "$OFFPAY" admin audit --db ledger.db --json
-run_cli 0 "released 0 escrow" -- "$OFFPAY" admin release --db ledger.db
-cp ledger.db tampered.db
-python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("UPDATE credentials SET remaining = remaining + 1 WHERE serial = (SELECT MIN(serial) FROM credentials)"); c.commit()' tampered.db
+run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
+run_cli 0 '"ok":true' -- "$OFFPAY" admin audit --db "$LEDGER" --json
+run_cli 0 "released 0 escrow" -- "$OFFPAY" admin release --db "$LEDGER"
+ledger_copy ledger tampered
+ledger_sql tampered "UPDATE credentials SET remaining = remaining + 1 WHERE serial = (SELECT MIN(serial) FROM credentials)"
 run_cli 1 "escrows whose stored remainder differs from their transfers: 1" -- \
-  "$OFFPAY" admin audit --db tampered.db
-run_cli 1 "AUDIT FAILED \(EAUDIT\)" -- "$OFFPAY" admin audit --db tampered.db
-run_cli 3 "no such file or directory while opening no-such.db \(ENOENT\)" -- \
-  "$OFFPAY" admin audit --db no-such.db
-[ ! -e no-such.db ] && ok "no ledger made for a mistyped path" || fail "no-such.db was created"
+  "$OFFPAY" admin audit --db "$(ledger_url tampered)"
+run_cli 1 "AUDIT FAILED \(EAUDIT\)" -- "$OFFPAY" admin audit --db "$(ledger_url tampered)"
+if [ "$BACKEND" = sqlite ]; then
+  run_cli 3 "no such file or directory while opening no-such.db \(ENOENT\)" -- \
+    "$OFFPAY" admin audit --db no-such.db
+  [ ! -e no-such.db ] && ok "no ledger made for a mistyped path" || fail "no-such.db was created"
+else
+  run_cli 3 "no-such" -- "$OFFPAY" admin audit --db "$(ledger_url no-such)"
+  [ -z "$(psql -X -A -t "${OFFPAY_TEST_PG}postgres" -c "SELECT 1 FROM pg_database WHERE datname LIKE '%no-such'")" ] \
+    && ok "no ledger made for a mistyped database" || fail "a no-such database was created"
+fi
 run_cli 2 "--db LEDGER is required" -- "$OFFPAY" admin audit
 run_cli 0 "Usage: offpay admin" -- "$OFFPAY" admin --help
 finish

@@ -6,7 +6,11 @@
 # caller), listening on 127.0.0.1 only, on a free port. COMMAND finds it
 # through OFFPAY_TEST_PG, a libpq URL prefix to which a database name is
 # appended ("postgresql://USER@127.0.0.1:PORT/"); the database `postgres`
-# exists for creating others.
+# exists for creating others. OFFPAY_TEST_PG_PID is the server's main
+# process (the postmaster), whose children are the server's other
+# processes (bench/settle_bench.c counts their CPU time).
+# OFFPAY_TEST_PG_RESTART is a command that restarts the server (a fast
+# shutdown: every connection is dropped) on the same port and data.
 set -euo pipefail
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
@@ -35,6 +39,14 @@ trap stop EXIT
     -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on" start \
     >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 export OFFPAY_TEST_PG="postgresql://$user@127.0.0.1:$port/"
+OFFPAY_TEST_PG_PID=$(head -n 1 "$dir/data/postmaster.pid")
+export OFFPAY_TEST_PG_PID
+cat > "$dir/restart" <<EOF_RESTART
+#!/usr/bin/env bash
+cd "$dir" && ${as[*]} "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -m fast restart >/dev/null
+EOF_RESTART
+chmod 755 "$dir/restart"
+export OFFPAY_TEST_PG_RESTART="$dir/restart"
 set +e
 "$@"
 status=$?
