@@ -71,17 +71,17 @@ expect_http 200 - "the case's evidence from offpayd"
   && ok "two codes, two terminal credentials, no receipts" || fail "evidence: $(head -c 300 resp.json)"
 cp resp.json lone/from-api.json
 run_cli 0 "case $CASE +double_spend +credential $S +counter 1 +terminal $TB" -- \
-  "$OFFPAY" admin cases --db ledger.db --serial "$S"
+  "$OFFPAY" admin cases --db "$LEDGER" --serial "$S"
 
 # ... exported from the ledger ...
 run_cli 0 "wrote the evidence of case $CASE to case.json" -- \
-  "$OFFPAY" admin evidence "$CASE" --db ledger.db --bundle iss/bundle.opb --out case.json
+  "$OFFPAY" admin evidence "$CASE" --db "$LEDGER" --bundle iss/bundle.opb --out case.json
 run_cli 2 "exists" -- \
-  "$OFFPAY" admin evidence "$CASE" --db ledger.db --bundle iss/bundle.opb --out case.json
+  "$OFFPAY" admin evidence "$CASE" --db "$LEDGER" --bundle iss/bundle.opb --out case.json
 run_cli 0 "wrote" -- \
-  "$OFFPAY" admin evidence "$CASE" --db ledger.db --bundle iss/bundle.opb --out case.json --force
+  "$OFFPAY" admin evidence "$CASE" --db "$LEDGER" --bundle iss/bundle.opb --out case.json --force
 run_cli 1 "no case 999999" -- \
-  "$OFFPAY" admin evidence 999999 --db ledger.db --bundle iss/bundle.opb --out none.json
+  "$OFFPAY" admin evidence 999999 --db "$LEDGER" --bundle iss/bundle.opb --out none.json
 [ ! -e none.json ] && ok "nothing written for a missing case" || fail "none.json written"
 # ... or through offpayd (operator token) ...
 run_cli 0 "wrote the evidence of case $CASE to remote.json .*from offpayd" -- \
@@ -155,9 +155,9 @@ api GET "/v1/admin/cases?kind=duplicate"
 [ "$(jget .count)" = 1 ] && [ "$(jget '.cases[0].serial')" = "$S2" ] && ok "a duplicate case against $S2" \
   || fail "duplicate case: $(cat resp.json)"
 CASE2=$(jget '.cases[0].id')
-run_cli 0 "2 case\(s\)" -- "$OFFPAY" admin cases --db ledger.db
+run_cli 0 "2 case\(s\)" -- "$OFFPAY" admin cases --db "$LEDGER"
 run_cli 0 "wrote the evidence of case $CASE2" -- \
-  "$OFFPAY" admin evidence "$CASE2" --db ledger.db --bundle iss/bundle.opb --out dup.json
+  "$OFFPAY" admin evidence "$CASE2" --db "$LEDGER" --bundle iss/bundle.opb --out dup.json
 cp dup.json lone/
 (
   cd lone
@@ -183,8 +183,8 @@ api GET "/v1/admin/credentials/$S2"
 audit_passes "duplicate presentment and its evidence"
 
 stop_server TERM
-run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db ledger.db
+run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
 run_cli 2 "--bundle FILE and --out FILE are required" -- \
-  "$OFFPAY" admin evidence "$CASE" --db ledger.db
+  "$OFFPAY" admin evidence "$CASE" --db "$LEDGER"
 run_cli 0 "Usage: offpay verify-evidence" -- "$OFFPAY" verify-evidence --help
 finish

@@ -16,7 +16,7 @@ fetch_bundle
 # audits DESCRIPTION: offpayd's audit and the command line's, same ledger.
 audits() {
   audit_passes "$1"
-  run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db ledger.db
+  run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
 }
 # wallet_upload WALLET: `offpay wallet upload`, its output in wu.out.
 wallet_upload() {
@@ -199,5 +199,5 @@ status=$(curl -s -o metrics.txt -w '%{http_code}' "$URL/metrics")
 grep -q 'route="/v1/wallet/upload",status="200"' metrics.txt \
   && ok "metrics count the wallet uploads" || fail "metrics"
 stop_server TERM
-run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db ledger.db
+run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
 finish
