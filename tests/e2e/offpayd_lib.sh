@@ -11,7 +11,7 @@
 # ledger only through $LEDGER / ledger_url, and change it behind the
 # engine's back only through ledger_copy and ledger_sql, so that each runs
 # on both backends unchanged.
-set -euo pipefail
+set -Eeuo pipefail   # -E: the ERR trap below also sees failures in functions
 OFFPAY=$(realpath "$1")
 OFFPAYD=$(realpath "$2")
 UPLOAD_TOOL=$(realpath "$3")
@@ -31,6 +31,16 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A command that stops the scenario (set -e) says which, with what offpayd
+# last wrote to its standard error: a failure is never silent.
+on_error() {
+  echo "FAIL line $1: '$2' exited $3"
+  if [ -s "$work/server.err" ]; then
+    echo "    offpayd's standard error (last 30 lines):"
+    tail -n 30 "$work/server.err" | sed 's/^/    | /'
+  fi
+}
+trap 'on_error "$LINENO" "$BASH_COMMAND" "$?"' ERR
 cd "$work"
 passed=0
 failed=0
