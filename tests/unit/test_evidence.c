@@ -834,6 +834,8 @@ test_receipt_mismatch_evidence_proves_the_terminal_signed_another_amount(void)
     CHECK(r.a.accepted_at == T0 + 510 && r.b.accepted_at == T0 + 510);
     CHECK(strcmp(r.a.merchant_name, "Bakery A") == 0);
     write_seed(&w, w.case_rm, "receipt_mismatch");
+    write_seed(&w, w.case_rm_stood, "receipt_mismatch_stood");
+    write_seed(&w, w.case_dup_r, "duplicate_receipts");
     free(file);
 
     /* the receipt stood first: money moved at 5.00, the terminal's own
