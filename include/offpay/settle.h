@@ -462,7 +462,9 @@ typedef struct offpay_evidence_report {
  * trust bundle under root_pk; every code's wallet credential under the
  * bundle's key for its kid at the time its terminal accepted it, and the
  * wallet's signature; every terminal credential the same way; every
- * receipt; then that the codes and presentments prove the case's kind
+ * receipt (its terminal credential and signature at its own time, a
+ * counter of the file's codes, the key of the file's credential of its
+ * terminal id); then that the codes and presentments prove the case's kind
  * (docs/settlement.md §9). r is filled on success; on an error r->why says
  * what failed. Pure: no I/O, thread-safe. Errors: OFFPAY_EINVAL,
  * OFFPAY_ETOOBIG, OFFPAY_EMALFORMED (not an evidence file of this

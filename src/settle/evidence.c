@@ -14,6 +14,11 @@
  * under the root key and nothing else, then that the codes prove the case's
  * kind. It never trusts what the file says about itself (the case's
  * serial, counter or kind) beyond what the signed bytes show.
+ *
+ * Every file carries the receipts wallets uploaded (receipts.c) for the
+ * counters of its codes; a receipt_mismatch is proved by one of them,
+ * signed by the key of the terminal whose presentment opened the case,
+ * against that presentment's charge (the ledger's record of the upload).
  */
 #include <jansson.h>
 #include <sodium.h>
