@@ -406,7 +406,9 @@ offpay_err offpay_ledger_case(offpay_ledger *l, uint64_t id,
  * the issuer keys, signed by the root: the caller's copy, e.g. the
  * issuer's bundle.opb; it is decoded, not verified), the terminal
  * credentials involved with what each terminal charged and when it
- * accepted, and the receipts the ledger holds for those codes. *out is
+ * accepted (in a receipt_mismatch file, the terminal's own upload even
+ * when a receipt stood for it first and moved the money), and the
+ * receipts the ledger holds for the counters of those codes. *out is
  * malloc'd (free() it), *len its size (no NUL counted; one is appended).
  * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no such case), the bundle
  * decoder's errors, OFFPAY_EUNKNOWN_KID (a code or terminal credential
@@ -442,12 +444,16 @@ typedef struct offpay_evidence_report {
     size_t           n_codes, n_presentments, n_terminals, n_receipts;
     /* duplicate: the first two terminals that presented the one code;
      * double_spend: a presentment of each of the two codes;
-     * receipt_mismatch: the terminal's upload (a) and the receipt (b, its
-     * charged is the receipt's amount) */
+     * receipt_mismatch: the case's presentment, the terminal's upload as
+     * the ledger records it (a), and the receipt of that terminal's key
+     * that contradicts it (b: charged is the receipt's amount,
+     * accepted_at the receipt's time) */
     offpay_evidence_party a, b;
-    int64_t total; /* overspend: the charges counted (each code's at most
-                      its authorized amount), > limit */
-    char    why[256]; /* on an error: what did not verify, in words */
+    int64_t total;  /* overspend: the charges counted (each code's at most
+                       its authorized amount), > limit */
+    size_t receipt; /* receipt_mismatch: the index in the file of the
+                       receipt (b) that contradicts the upload (a) */
+    char why[256];  /* on an error: what did not verify, in words */
 } offpay_evidence_report;
 
 /*
@@ -456,7 +462,9 @@ typedef struct offpay_evidence_report {
  * trust bundle under root_pk; every code's wallet credential under the
  * bundle's key for its kid at the time its terminal accepted it, and the
  * wallet's signature; every terminal credential the same way; every
- * receipt; then that the codes and presentments prove the case's kind
+ * receipt (its terminal credential and signature at its own time, a
+ * counter of the file's codes, the key of the file's credential of its
+ * terminal id); then that the codes and presentments prove the case's kind
  * (docs/settlement.md §9). r is filled on success; on an error r->why says
  * what failed. Pure: no I/O, thread-safe. Errors: OFFPAY_EINVAL,
  * OFFPAY_ETOOBIG, OFFPAY_EMALFORMED (not an evidence file of this

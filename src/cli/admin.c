@@ -26,6 +26,8 @@ static const char help[] =
     "Usage: offpay admin COMMAND --db LEDGER [--json]\n"
     "       offpay admin cases --db LEDGER [--serial N] [--kind KIND]\n"
     "                    [--since UNIXTIME] [--after ID] [--limit N] [--json]\n"
+    "       offpay admin cases --server URL --token-file FILE [the same\n"
+    "                    filters] [--json]\n"
     "       offpay admin evidence CASE --db LEDGER --bundle FILE --out FILE\n"
     "                    [--force]\n"
     "       offpay admin evidence CASE --server URL --token-file FILE\n"
@@ -50,7 +52,7 @@ static const char help[] =
     "            (docs/settlement.md §9) that 'offpay verify-evidence'\n"
     "            checks offline against the root key\n"
     "\n"
-    "  --db LEDGER      the ledger (required)\n"
+    "  --db LEDGER      the ledger (required, unless --server)\n"
     "  --json           print one JSON object\n"
     "  --serial N       cases: of this credential only\n"
     "  --kind KIND      cases: of this kind only\n"
@@ -60,9 +62,10 @@ static const char help[] =
     "  --bundle FILE    evidence: the issuer's trust bundle (bundle.opb of\n"
     "                   the issuer's directory, or GET /v1/bundle): it names\n"
     "                   the issuer keys and is signed by the root\n"
-    "  --server URL     evidence: ask offpayd at URL (http://HOST:PORT)\n"
-    "                   instead of reading the ledger; it uses its own\n"
-    "                   trust bundle\n"
+    "  --server URL     cases, evidence: ask offpayd at URL\n"
+    "                   (http://HOST:PORT, GET /v1/admin/cases) instead of\n"
+    "                   reading the ledger; evidence uses its own trust\n"
+    "                   bundle\n"
     "  --token-file FILE  with --server: the operator's bearer token\n"
     "  --out FILE       evidence: where to write it (atomically)\n"
     "  --force          evidence: replace an existing FILE\n";
@@ -156,17 +159,12 @@ static void time_text(uint32_t t, char *buf, size_t cap)
         snprintf(buf, cap, "%u", (unsigned)t);
 }
 
-static int cases(offpay_ledger *l, const admin_args *a)
+/* The cases v[0..n), as a table or one JSON object. */
+static int print_cases(const offpay_case_info *v, size_t n, int json)
 {
-    offpay_case_info *v = NULL;
-    size_t            n = 0;
-    offpay_err        rc;
-    char              when[32];
+    char when[32];
 
-    rc = offpay_ledger_cases(l, &a->f, (size_t)a->limit, &v, &n);
-    if (rc != OFFPAY_OK)
-        return cli_fail("cases", rc);
-    if (a->json) {
+    if (json) {
         json_t *arr = json_array(), *doc;
         char   *text;
 
@@ -185,7 +183,6 @@ static int cases(offpay_ledger *l, const admin_args *a)
         text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
                            : NULL;
         json_decref(doc);
-        free(v);
         if (text == NULL)
             return cli_fail("cases", OFFPAY_ENOMEM);
         printf("%s\n", text);
@@ -201,8 +198,22 @@ static int cases(offpay_ledger *l, const admin_args *a)
                (unsigned)v[i].terminal_id, when);
     }
     printf("%zu case(s)\n", n);
-    free(v);
     return EXIT_OK;
+}
+
+static int cases(offpay_ledger *l, const admin_args *a)
+{
+    offpay_case_info *v = NULL;
+    size_t            n = 0;
+    offpay_err        rc;
+    int               status;
+
+    rc = offpay_ledger_cases(l, &a->f, (size_t)a->limit, &v, &n);
+    if (rc != OFFPAY_OK)
+        return cli_fail("cases", rc);
+    status = print_cases(v, n, a->json);
+    free(v);
+    return status;
 }
 
 static int evidence(offpay_ledger *l, const admin_args *a, uint64_t id)
@@ -256,30 +267,29 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
     return add;
 }
 
-/* `admin evidence CASE --server URL --token-file FILE`: the evidence as
- * offpayd exports it (GET /v1/admin/cases/ID/evidence), written as it
- * came once it parses as the evidence file's JSON. */
-static int evidence_remote(const admin_args *a, uint64_t id)
+/* GET path of offpayd at a->server with the operator's token (what names
+ * the command in messages): the reply's body (at most r->cap bytes) in
+ * *r and its HTTP status in *code. EXIT_OK, or the exit status of a
+ * failure already reported. */
+static int admin_get(const admin_args *a, const char *what, const char *path,
+                     reply *r, long *code)
 {
     uint8_t           *tok = NULL;
     size_t             tlen = 0, blen;
-    char              *auth = NULL, url[1200];
+    char              *auth = NULL, url[1400];
     struct curl_slist *hdr = NULL;
     CURL              *c = NULL;
-    reply              r = {NULL, 0, OFFPAY_EVIDENCE_MAX_BYTES, 0};
-    long               code = 0;
-    json_t            *doc = NULL;
     int                status = EXIT_FAILURE_IO;
 
+    *code = 0;
     blen = strlen(a->server);
     while (blen > 0 && a->server[blen - 1] == '/')
         blen--;
     if ((strncmp(a->server, "http://", 7) != 0 &&
          strncmp(a->server, "https://", 8) != 0) ||
         blen > 1000)
-        return cli_usage_error("admin evidence: --server is http://HOST:PORT");
-    snprintf(url, sizeof url, "%.*s/v1/admin/cases/%llu/evidence", (int)blen,
-             a->server, (unsigned long long)id);
+        return cli_usage_error("%s: --server is http://HOST:PORT", what);
+    snprintf(url, sizeof url, "%.*s%s", (int)blen, a->server, path);
     tok = cli_read_file(a->token_file, 4096, &tlen);
     if (tok == NULL)
         return EXIT_FAILURE_IO;
@@ -289,9 +299,8 @@ static int evidence_remote(const admin_args *a, uint64_t id)
             break;
         }
     auth = malloc(tlen + 32);
-    r.b = malloc(r.cap);
-    if (auth == NULL || r.b == NULL) {
-        status = cli_fail("admin evidence", OFFPAY_ENOMEM);
+    if (auth == NULL) {
+        status = cli_fail(what, OFFPAY_ENOMEM);
         goto out;
     }
     snprintf(auth, tlen + 32, "Authorization: Bearer %.*s", (int)tlen,
@@ -299,45 +308,24 @@ static int evidence_remote(const admin_args *a, uint64_t id)
     c = curl_easy_init();
     hdr = curl_slist_append(NULL, auth);
     if (c == NULL || hdr == NULL) {
-        status = cli_fail("admin evidence", OFFPAY_ENOMEM);
+        status = cli_fail(what, OFFPAY_ENOMEM);
         goto out;
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (curl_easy_perform(c) != CURLE_OK) {
-        fprintf(stderr, "offpay: admin evidence: %s: %s\n", url,
-                r.over ? "the reply exceeds the evidence file's cap"
-                       : "no reply from offpayd");
+        fprintf(stderr, "offpay: %s: %s: %s\n", what, url,
+                r->over ? "the reply exceeds its cap"
+                        : "no reply from offpayd");
         goto out;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
-    if (code != 200) {
-        const char *e = json_string_value(json_object_get(doc, "error"));
-        const char *h = json_string_value(json_object_get(doc, "hint"));
-
-        fprintf(stderr, "offpay: admin evidence: offpayd answered %ld %s: %s\n",
-                code, e != NULL ? e : "?", h != NULL ? h : "");
-        status = code == 404 ? EXIT_REJECTED : EXIT_FAILURE_IO;
-        goto out;
-    }
-    if (!json_is_object(doc)) {
-        fprintf(stderr, "offpay: admin evidence: offpayd's reply is not "
-                        "JSON\n");
-        goto out;
-    }
-    status = cli_output_write("--out", a->out, a->force, r.b, r.n);
-    if (status == EXIT_OK)
-        printf("wrote the evidence of case %llu to %s (%zu bytes, from "
-               "offpayd); check it with 'offpay verify-evidence %s --root "
-               "root.pub'\n",
-               (unsigned long long)id, a->out, r.n, a->out);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+    status = EXIT_OK;
 out:
-    json_decref(doc);
     curl_slist_free_all(hdr);
     if (c != NULL)
         curl_easy_cleanup(c);
@@ -349,7 +337,178 @@ out:
         sodium_memzero(tok, tlen);
         free(tok);
     }
+    return status;
+}
+
+/* offpayd's error reply (doc may be NULL), reported; the exit status. */
+static int admin_refused(const char *what, long code, const json_t *doc)
+{
+    const char *e = json_string_value(json_object_get(doc, "error"));
+    const char *h = json_string_value(json_object_get(doc, "hint"));
+
+    fprintf(stderr, "offpay: %s: offpayd answered %ld %s: %s\n", what, code,
+            e != NULL ? e : "?", h != NULL ? h : "");
+    if (code == 404)
+        return EXIT_REJECTED;
+    return code == 400 ? EXIT_USAGE : EXIT_FAILURE_IO;
+}
+
+/* `admin evidence CASE --server URL --token-file FILE`: the evidence as
+ * offpayd exports it (GET /v1/admin/cases/ID/evidence), written as it
+ * came once it parses as the evidence file's JSON. */
+static int evidence_remote(const admin_args *a, uint64_t id)
+{
+    char    path[64];
+    reply   r = {NULL, 0, OFFPAY_EVIDENCE_MAX_BYTES, 0};
+    long    code = 0;
+    json_t *doc = NULL;
+    int     status;
+
+    snprintf(path, sizeof path, "/v1/admin/cases/%llu/evidence",
+             (unsigned long long)id);
+    r.b = malloc(r.cap);
+    if (r.b == NULL)
+        return cli_fail("admin evidence", OFFPAY_ENOMEM);
+    status = admin_get(a, "admin evidence", path, &r, &code);
+    if (status != EXIT_OK)
+        goto out;
+    doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
+    if (code != 200) {
+        status = admin_refused("admin evidence", code, doc);
+        if (code == 400)
+            status = EXIT_FAILURE_IO; /* the ledger's, not the command's */
+        goto out;
+    }
+    if (!json_is_object(doc)) {
+        fprintf(stderr, "offpay: admin evidence: offpayd's reply is not "
+                        "JSON\n");
+        status = EXIT_FAILURE_IO;
+        goto out;
+    }
+    status = cli_output_write("--out", a->out, a->force, r.b, r.n);
+    if (status == EXIT_OK)
+        printf("wrote the evidence of case %llu to %s (%zu bytes, from "
+               "offpayd); check it with 'offpay verify-evidence %s --root "
+               "root.pub'\n",
+               (unsigned long long)id, a->out, r.n, a->out);
+out:
+    json_decref(doc);
     free(r.b);
+    return status;
+}
+
+/* A decimal id string of offpayd's replies (1..INT64_MAX). */
+static int reply_id(const json_t *o, const char *key, uint64_t *v)
+{
+    const char        *s = json_string_value(json_object_get(o, key));
+    char              *end = NULL;
+    unsigned long long x;
+
+    if (s == NULL || s[0] < '1' || s[0] > '9')
+        return 0;
+    errno = 0;
+    x = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || x > INT64_MAX)
+        return 0;
+    *v = x;
+    return 1;
+}
+
+/* A JSON integer of offpayd's replies in 0..max. */
+static int reply_u32(const json_t *o, const char *key, uint32_t *v)
+{
+    const json_t *j = json_object_get(o, key);
+
+    if (!json_is_integer(j) || json_integer_value(j) < 0 ||
+        json_integer_value(j) > UINT32_MAX)
+        return 0;
+    *v = (uint32_t)json_integer_value(j);
+    return 1;
+}
+
+/* One page of GET /v1/admin/cases into v + *n (at most max - *n more);
+ * *next the id to page from (0: no more). */
+static int cases_page(const admin_args *a, offpay_case_info *v, size_t max,
+                      size_t *n, uint64_t *next)
+{
+    char          path[300], kind[64] = "";
+    reply         r = {NULL, 0, 1024u * 1024u, 0};
+    long          code = 0;
+    json_t       *doc = NULL;
+    const json_t *arr, *na;
+    size_t        want = max - *n > 1000 ? 1000 : max - *n;
+    int           status;
+
+    if (a->f.kind != 0)
+        snprintf(kind, sizeof kind, "&kind=%s",
+                 offpay_case_kind_name(a->f.kind));
+    snprintf(path, sizeof path,
+             "/v1/admin/cases?serial=%llu&since=%u&after=%llu&limit=%zu%s",
+             (unsigned long long)a->f.serial, (unsigned)a->f.since,
+             (unsigned long long)*next, want, kind);
+    *next = 0;
+    r.b = malloc(r.cap);
+    if (r.b == NULL)
+        return cli_fail("admin cases", OFFPAY_ENOMEM);
+    status = admin_get(a, "admin cases", path, &r, &code);
+    if (status != EXIT_OK)
+        goto out;
+    doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
+    if (code != 200) {
+        status = admin_refused("admin cases", code, doc);
+        goto out;
+    }
+    status = EXIT_FAILURE_IO;
+    arr = json_object_get(doc, "cases");
+    na = json_object_get(doc, "next_after");
+    if (!json_is_array(arr) || json_array_size(arr) > want ||
+        (na != NULL && !json_is_null(na) && !reply_id(doc, "next_after", next)))
+        goto bad;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const json_t     *o = json_array_get(arr, i);
+        offpay_case_info *c = &v[*n];
+        const char       *k = json_string_value(json_object_get(o, "kind"));
+
+        memset(c, 0, sizeof *c);
+        if (!reply_id(o, "id", &c->id) || !reply_id(o, "serial", &c->serial) ||
+            !reply_id(o, "payment", &c->payment) ||
+            !reply_id(o, "presentment", &c->presentment) ||
+            !reply_u32(o, "counter", &c->counter) ||
+            !reply_u32(o, "terminal", &c->terminal_id) ||
+            !reply_u32(o, "opened_at", &c->opened_at) || k == NULL ||
+            offpay_case_kind_from_name(k, &c->kind) != OFFPAY_OK)
+            goto bad;
+        (*n)++;
+    }
+    status = EXIT_OK;
+    goto out;
+bad:
+    fprintf(stderr, "offpay: admin cases: offpayd's reply is not a list of "
+                    "cases\n");
+out:
+    json_decref(doc);
+    free(r.b);
+    return status;
+}
+
+/* `admin cases --server URL --token-file FILE`: the cases as offpayd
+ * lists them (GET /v1/admin/cases, paged), printed as with --db. */
+static int cases_remote(const admin_args *a)
+{
+    offpay_case_info *v;
+    size_t            n = 0, max = (size_t)a->limit;
+    uint64_t          next = a->f.after_id;
+    int               status;
+
+    v = calloc(max, sizeof *v);
+    if (v == NULL)
+        return cli_fail("admin cases", OFFPAY_ENOMEM);
+    do
+        status = cases_page(a, v, max, &n, &next);
+    while (status == EXIT_OK && next != 0 && n < max);
+    if (status == EXIT_OK)
+        status = print_cases(v, n, a->json);
+    free(v);
     return status;
 }
 
@@ -482,8 +641,22 @@ int cli_admin(int argc, char **argv)
             return status;
         if (a.server != NULL)
             return evidence_remote(&a, case_id);
+    } else if (strcmp(cmd, "cases") == 0 && a.server != NULL) {
+        if (positional != NULL)
+            return cli_usage_error("admin cases: unexpected argument '%s'",
+                                   positional);
+        if (db != NULL)
+            return cli_usage_error("admin cases: --server reads offpayd, "
+                                   "not --db");
+        if (a.token_file == NULL)
+            return cli_usage_error("admin cases: --server needs "
+                                   "--token-file FILE");
+        a.json = json;
+        return cases_remote(&a);
     } else if (a.server != NULL || a.token_file != NULL) {
-        return cli_usage_error("admin %s: --server is for evidence only", cmd);
+        return cli_usage_error("admin %s: --server is for cases and evidence "
+                               "only",
+                               cmd);
     } else if (positional != NULL) {
         return cli_usage_error("admin %s: unexpected argument '%s'", cmd,
                                positional);

@@ -28,7 +28,10 @@ static const char help[] =
     "                    their merchants)\n"
     "  overspend         codes of one credential whose charges, each within\n"
     "                    what its code authorized, exceed the limit\n"
-    "  receipt_mismatch  a terminal's receipt differs from its upload\n"
+    "  receipt_mismatch  a receipt signed by the key of the terminal whose\n"
+    "                    upload opened the case names that code and another\n"
+    "                    amount than the upload (the upload's amount is the\n"
+    "                    ledger's record, not a signature in the file)\n"
     "Prints what it proves and exits 0; anything that does not verify or\n"
     "does not prove its kind exits 1 with the reason and the error\n"
     "(EEVIDENCE, or the signature or format error).\n"
@@ -111,12 +114,19 @@ static void print_proof(const offpay_evidence_report *r)
                (unsigned long long)r->serial, total, limit);
         break;
     case OFFPAY_CASE_RECEIPT_MISMATCH:
-        printf("PROVES: terminal %u signed a receipt for counter %u of "
-               "credential %llu that differs from what it uploaded:\n",
-               (unsigned)r->a.terminal_id, (unsigned)r->a.counter,
-               (unsigned long long)r->serial);
+        cli_money(r->b.charged, r->currency, total, sizeof total);
+        cli_money(r->a.charged, r->currency, limit, sizeof limit);
+        printf("PROVES: terminal %u's own key signed a receipt (receipt %zu "
+               "of the file) telling the payer it charged %s for counter %u "
+               "of credential %llu; the ledger records that terminal's "
+               "upload of the code as charging %s:\n",
+               (unsigned)r->a.terminal_id, r->receipt, total,
+               (unsigned)r->a.counter, (unsigned long long)r->serial, limit);
         print_party("upload: ", &r->a, r->currency);
         print_party("receipt:", &r->b, r->currency);
+        printf("NOT PROVED by the file: the upload's amount is the ledger's "
+               "record of the terminal's signed upload batch, whose "
+               "signature the file does not carry\n");
         break;
     }
 }
@@ -155,6 +165,9 @@ static void print_json(const offpay_evidence_report *r, offpay_err rc)
         else if (doc != NULL) {
             json_object_set_new(doc, "a", party_json(&r->a));
             json_object_set_new(doc, "b", party_json(&r->b));
+            if (r->kind == OFFPAY_CASE_RECEIPT_MISMATCH)
+                json_object_set_new(doc, "receipt",
+                                    json_integer((json_int_t)r->receipt));
         }
     }
     text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)

@@ -14,6 +14,11 @@
  * under the root key and nothing else, then that the codes prove the case's
  * kind. It never trusts what the file says about itself (the case's
  * serial, counter or kind) beyond what the signed bytes show.
+ *
+ * Every file carries the receipts wallets uploaded (receipts.c) for the
+ * counters of its codes; a receipt_mismatch is proved by one of them,
+ * signed by the key of the terminal whose presentment opened the case,
+ * against that presentment's charge (the ledger's record of the upload).
  */
 #include <jansson.h>
 #include <sodium.h>
@@ -142,9 +147,16 @@ typedef struct ex_item {
 } ex_item;
 
 typedef struct ex_code {
-    uint8_t bytes[OFFPAY_PAYMENT_BOUND_BYTES];
-    size_t  len;
+    uint8_t  bytes[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t   len;
+    uint32_t counter;
 } ex_code;
+
+/* A receipt the ledger holds for a code of the file: its exact bytes. */
+typedef struct ex_rcpt {
+    uint8_t bytes[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
+    size_t  len;
+} ex_rcpt;
 
 typedef struct ex_term {
     uint32_t id;
@@ -161,6 +173,8 @@ typedef struct ex {
     size_t           n_items;
     ex_term         *terms; /* [OFFPAY_EVIDENCE_TERMINALS_MAX] */
     size_t           n_terms;
+    ex_rcpt         *rcpts; /* [OFFPAY_EVIDENCE_RECEIPTS_MAX] */
+    size_t           n_rcpts;
     ex_code          first; /* double spend: the payment's first code */
     int              have_first;
     offpay_err       err; /* set by the walk: ETOOBIG, ESTORE */
@@ -210,6 +224,7 @@ static int ex_walk(const offpay__presentment_row *p, void *arg)
         ci = e->n_codes++;
         memcpy(e->codes[ci].bytes, p->code, p->code_len);
         e->codes[ci].len = p->code_len;
+        e->codes[ci].counter = p->counter;
     }
     if (e->n_items == OFFPAY_EVIDENCE_PRESENTMENTS_MAX) {
         e->err = OFFPAY_ETOOBIG;
@@ -224,13 +239,63 @@ static int ex_walk(const offpay__presentment_row *p, void *arg)
     return 0;
 }
 
+/* The receipts the ledger holds for the counters of the file's codes, by
+ * ascending id (a receipt names (serial, counter), not one code's bytes:
+ * it goes with every code of its counter). */
+static int ex_rcpt_walk(const offpay__receipt_row *r, void *arg)
+{
+    ex    *e = arg;
+    size_t k = 0;
+
+    while (k < e->n_codes && e->codes[k].counter != r->counter)
+        k++;
+    if (k == e->n_codes)
+        return 0; /* a counter the case does not involve */
+    if (r->len > sizeof e->rcpts[0].bytes) {
+        e->err = OFFPAY_ESTORE;
+        return 1;
+    }
+    if (e->n_rcpts == OFFPAY_EVIDENCE_RECEIPTS_MAX) {
+        e->err = OFFPAY_ETOOBIG;
+        return 1;
+    }
+    memcpy(e->rcpts[e->n_rcpts].bytes, r->bytes, r->len);
+    e->rcpts[e->n_rcpts++].len = r->len;
+    return 0;
+}
+
+/* receipt_mismatch: each presentment's charge is the terminal's own
+ * upload. When a receipt stood for the upload first, the money moved at
+ * the receipt's amount and the terminal's later charge is its claim
+ * (settlement.md §7); the file shows the claim, which is what the receipt
+ * contradicts. A presentment only a receipt made keeps the receipt's. */
+static offpay_err ex_claims(offpay_ledger *l, ex *e)
+{
+    offpay_err rc = OFFPAY_OK;
+
+    for (size_t i = 0; rc == OFFPAY_OK && i < e->n_items; i++) {
+        uint64_t pid = 0;
+        int64_t  claimed = -1;
+
+        rc = l->ops->claim_get(l->store, e->c.serial,
+                               e->codes[e->items[i].code].counter,
+                               e->items[i].terminal, &pid, &claimed);
+        if (rc == OFFPAY_ENOTFOUND ||
+            (rc == OFFPAY_OK && pid != e->items[i].id))
+            rc = OFFPAY_ESTORE; /* the walk just read it */
+        if (rc == OFFPAY_OK && claimed > 0)
+            e->items[i].charged = claimed;
+    }
+    return rc;
+}
+
 static offpay_err ex_tx(offpay_ledger *l, void *arg)
 {
     ex        *e = arg;
     offpay_err rc;
     int        all;
 
-    e->n_codes = e->n_items = e->n_terms = 0;
+    e->n_codes = e->n_items = e->n_terms = e->n_rcpts = 0;
     e->have_first = 0;
     e->err = OFFPAY_OK;
     rc = l->ops->case_get(l->store, e->case_id, &e->c);
@@ -260,6 +325,13 @@ static offpay_err ex_tx(offpay_ledger *l, void *arg)
     }
     if (rc == OFFPAY_OK && e->n_items == 0)
         rc = OFFPAY_ESTORE; /* a case without its presentment */
+    if (rc == OFFPAY_OK && e->c.kind == OFFPAY_CASE_RECEIPT_MISMATCH)
+        rc = ex_claims(l, e);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->receipts_of(l->store, e->c.serial, e->c.counter, all,
+                                 ex_rcpt_walk, e);
+    if (rc == OFFPAY_OK)
+        rc = e->err;
     return rc;
 }
 
@@ -294,7 +366,7 @@ static int push(json_t *a, json_t *v)
 static offpay_err ex_render(const ex *e, const uint8_t *bundle,
                             size_t bundle_len, char **out, size_t *len)
 {
-    json_t    *doc = NULL, *codes, *terms, *items, *kase;
+    json_t    *doc = NULL, *codes, *terms, *items, *rcpts, *kase;
     char      *text = NULL;
     offpay_err rc = OFFPAY_ENOMEM;
     int        bad = 0;
@@ -302,15 +374,17 @@ static offpay_err ex_render(const ex *e, const uint8_t *bundle,
     codes = json_array();
     terms = json_array();
     items = json_array();
+    rcpts = json_array();
     kase = json_pack("{s:o, s:s, s:o, s:I, s:I, s:o}", "id", id_json(e->c.id),
                      "kind", offpay_case_kind_name(e->c.kind), "serial",
                      id_json(e->c.serial), "counter", (json_int_t)e->c.counter,
                      "opened_at", (json_int_t)e->c.opened_at, "presentment",
                      id_json(e->c.presentment));
-    doc = json_pack("{s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:[]}", "format",
-                    FORMAT_NAME, "version", OFFPAY_EVIDENCE_VERSION, "case",
-                    kase, "bundle", b64(bundle, bundle_len), "codes", codes,
-                    "terminals", terms, "presentments", items, "receipts");
+    doc =
+        json_pack("{s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "format",
+                  FORMAT_NAME, "version", OFFPAY_EVIDENCE_VERSION, "case", kase,
+                  "bundle", b64(bundle, bundle_len), "codes", codes,
+                  "terminals", terms, "presentments", items, "receipts", rcpts);
     if (doc == NULL)
         goto out;
     for (size_t i = 0; !bad && i < e->n_codes; i++)
@@ -327,6 +401,8 @@ static offpay_err ex_render(const ex *e, const uint8_t *bundle,
                                   "charged", (json_int_t)it->charged,
                                   "accepted_at", (json_int_t)it->accepted_at));
     }
+    for (size_t i = 0; !bad && i < e->n_rcpts; i++)
+        bad = push(rcpts, b64(e->rcpts[i].bytes, e->rcpts[i].len));
     if (bad)
         goto out;
     text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -347,6 +423,7 @@ out:
         json_decref(codes);
         json_decref(terms);
         json_decref(items);
+        json_decref(rcpts);
     }
     json_decref(doc);
     if (text != NULL)
@@ -380,7 +457,9 @@ offpay_err offpay_ledger_evidence(offpay_ledger *l, uint64_t case_id,
     e.codes = calloc(OFFPAY_EVIDENCE_CODES_MAX, sizeof *e.codes);
     e.items = calloc(OFFPAY_EVIDENCE_PRESENTMENTS_MAX, sizeof *e.items);
     e.terms = calloc(OFFPAY_EVIDENCE_TERMINALS_MAX, sizeof *e.terms);
-    if (e.codes == NULL || e.items == NULL || e.terms == NULL) {
+    e.rcpts = calloc(OFFPAY_EVIDENCE_RECEIPTS_MAX, sizeof *e.rcpts);
+    if (e.codes == NULL || e.items == NULL || e.terms == NULL ||
+        e.rcpts == NULL) {
         rc = OFFPAY_ENOMEM;
         goto out;
     }
@@ -407,12 +486,23 @@ offpay_err offpay_ledger_evidence(offpay_ledger *l, uint64_t case_id,
         if (rc == OFFPAY_EKID_EXPIRED)
             rc = OFFPAY_OK;
     }
+    for (size_t i = 0; rc == OFFPAY_OK && i < e.n_rcpts; i++) {
+        offpay_receipt t;
+
+        rc = offpay_receipt_decode(e.rcpts[i].bytes, e.rcpts[i].len, &t);
+        if (rc == OFFPAY_OK)
+            rc =
+                offpay_bundle_key_for(&b, t.tcred.kid, t.tcred.valid_from, &pk);
+        if (rc == OFFPAY_EKID_EXPIRED)
+            rc = OFFPAY_OK;
+    }
     if (rc == OFFPAY_OK)
         rc = ex_render(&e, bundle, bundle_len, out, len);
 out:
     free(e.codes);
     free(e.items);
     free(e.terms);
+    free(e.rcpts);
     return rc;
 }
 
@@ -833,6 +923,16 @@ static offpay_err vf_check(vf *v)
         if (t->serial != r->serial || k == v->n_codes)
             return why(r, OFFPAY_EEVIDENCE,
                        "receipt %zu is about no code of this file", i);
+        /* A terminal of the file is one key: its receipts carry it. */
+        for (k = 0; k < v->n_terms; k++)
+            if (v->terms[k].terminal_id == t->tcred.terminal_id &&
+                (sodium_memcmp(v->terms[k].terminal_pk, t->tcred.terminal_pk,
+                               OFFPAY_PK_BYTES) != 0 ||
+                 v->terms[k].merchant_id != t->tcred.merchant_id))
+                return why(r, OFFPAY_EEVIDENCE,
+                           "receipt %zu names terminal %u with another key "
+                           "or merchant than its credential in the file",
+                           i, (unsigned)t->tcred.terminal_id);
     }
     return OFFPAY_OK;
 }
@@ -860,6 +960,58 @@ static size_t first_item_of(const vf *v, size_t code)
     while (k < v->n_items && v->items[k].code != code)
         k++;
     return k;
+}
+
+/* receipt_mismatch: the case's presentment (its terminal's upload, as the
+ * ledger records it) and a receipt signed by that same terminal key for
+ * that code's (serial, counter) with another amount. */
+static offpay_err vf_mismatch(vf *v)
+{
+    offpay_evidence_report     *r = v->r;
+    const vf_item              *it;
+    const offpay_terminal_cred *tc;
+    const offpay_payment       *p;
+    size_t                      k = 0, agreed = 0;
+
+    while (v->items[k].id != v->case_presentment) /* in the file: vf_check */
+        k++;
+    it = &v->items[k];
+    tc = &v->terms[it->terminal];
+    p = &v->codes[it->code];
+    if (p->counter != v->case_counter)
+        return why(r, OFFPAY_EEVIDENCE,
+                   "the case names counter %u, its presentment's code has %u",
+                   (unsigned)v->case_counter, (unsigned)p->counter);
+    for (size_t i = 0; i < v->n_receipts; i++) {
+        const offpay_receipt *t = &v->receipts[i];
+
+        if (t->tcred.terminal_id != tc->terminal_id ||
+            sodium_memcmp(t->tcred.terminal_pk, tc->terminal_pk,
+                          OFFPAY_PK_BYTES) != 0 ||
+            t->serial != p->cred.serial || t->counter != p->counter)
+            continue;
+        if ((int64_t)t->amount == it->charged) {
+            agreed++;
+            continue;
+        }
+        party(v, k, &r->a);
+        r->b = r->a;
+        r->b.charged = (int64_t)t->amount;
+        r->b.accepted_at = t->time;
+        r->receipt = i;
+        return OFFPAY_OK;
+    }
+    if (agreed > 0)
+        return why(r, OFFPAY_EEVIDENCE,
+                   "terminal %u's receipts for counter %u say %lld, as its "
+                   "upload: no mismatch",
+                   (unsigned)tc->terminal_id, (unsigned)p->counter,
+                   (long long)it->charged);
+    return why(r, OFFPAY_EEVIDENCE,
+               "no receipt of terminal %u for counter %u of credential %llu "
+               "in the file",
+               (unsigned)tc->terminal_id, (unsigned)p->counter,
+               (unsigned long long)p->cred.serial);
 }
 
 /* What the verified pieces prove, by the case's kind. */
@@ -926,26 +1078,7 @@ static offpay_err vf_prove(vf *v)
         return OFFPAY_OK;
     }
     case OFFPAY_CASE_RECEIPT_MISMATCH:
-        for (size_t i = 0; i < v->n_receipts; i++) {
-            const offpay_receipt *t = &v->receipts[i];
-
-            for (size_t k = 0; k < v->n_items; k++) {
-                const vf_item *it = &v->items[k];
-
-                if (v->terms[it->terminal].terminal_id ==
-                        t->tcred.terminal_id &&
-                    v->codes[it->code].counter == t->counter &&
-                    it->charged != (int64_t)t->amount) {
-                    party(v, k, &r->a);
-                    r->b = r->a;
-                    r->b.charged = (int64_t)t->amount;
-                    r->b.accepted_at = t->time;
-                    return OFFPAY_OK;
-                }
-            }
-        }
-        return why(r, OFFPAY_EEVIDENCE,
-                   "no receipt differs from its terminal's upload");
+        return vf_mismatch(v);
     }
     return why(r, OFFPAY_EEVIDENCE, "unknown case kind");
 }

@@ -275,6 +275,12 @@ typedef struct offpay__store_ops {
     offpay_err (*payment_summary)(offpay__store *s, uint64_t serial,
                                   uint32_t                 counter,
                                   offpay__payment_summary *out);
+    /* calls fn for each receipt kept for serial (of counter only, unless
+     * all_counters), by ascending id; r->bytes is its exact bytes, valid
+     * during the call; a non-zero return stops the walk (evidence.c) */
+    offpay_err (*receipts_of)(
+        offpay__store *s, uint64_t serial, uint32_t counter, int all_counters,
+        int (*fn)(const offpay__receipt_row *r, void *ctx), void *ctx);
 } offpay__store_ops;
 
 /* Every operation's name, in the table's order: a backend fills the table
@@ -292,7 +298,8 @@ typedef struct offpay__store_ops {
     X(nonce_prune) X(statement) X(audit) \
     X(cases) X(case_get) X(presentments_of) X(terminal_cred) \
     X(receipt_get) X(receipt_add) X(receipts_waiting) X(receipt_checked) \
-    X(claim_get) X(claim_set) X(wallet_known) X(payment_summary)
+    X(claim_get) X(claim_set) X(wallet_known) X(payment_summary) \
+    X(receipts_of)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

@@ -1281,6 +1281,11 @@ s_presentments_of(offpay__store *s, uint64_t serial, uint32_t counter,
 static offpay_err s_terminal_cred(offpay__store *s, uint32_t id, uint8_t *buf,
                                   size_t cap, size_t *len);
 
+static offpay_err
+s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
+              int all_counters,
+              int (*fn)(const offpay__receipt_row *r, void *ctx), void *ctx);
+
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
 offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
@@ -1487,4 +1492,55 @@ static offpay_err s_terminal_cred(offpay__store *s, uint32_t id, uint8_t *buf,
     memcpy(buf, s->blob[1], (size_t)n);
     *len = (size_t)n;
     return OFFPAY_OK;
+}
+
+/* ---- receipts of a case's codes (evidence.c) ------------------------- */
+
+static const char SQL_RECEIPTS_OF[] =
+    "SELECT id, hash, counter, terminal, amount, made_at, bytes,"
+    " uploaded_at, stood, presentment, checked, case_id FROM receipts"
+    " WHERE serial = $1::bigint AND ($3::bigint <> 0 OR counter ="
+    " $2::bigint) ORDER BY id";
+
+static offpay_err
+s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
+              int all_counters,
+              int (*fn)(const offpay__receipt_row *r, void *ctx), void *ctx)
+{
+    params              p = {0};
+    PGresult           *res = NULL;
+    offpay__receipt_row r;
+    offpay_err          rc;
+    long                n;
+    int                 null;
+
+    p_u64(&p, serial);
+    p_i64(&p, counter);
+    p_i64(&p, all_counters != 0);
+    rc = run_sql(s, SQL_RECEIPTS_OF, &p, &res);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(res); i++) {
+        memset(&r, 0, sizeof r);
+        r.id = col_u64(res, i, 0);
+        n = col_blob(res, i, 1, r.hash, sizeof r.hash, &null);
+        if (n != (long)sizeof r.hash)
+            return OFFPAY_ESTORE;
+        r.serial = serial;
+        r.counter = col_u32(res, i, 2);
+        r.terminal = col_u32(res, i, 3);
+        r.amount = col_i64(res, i, 4);
+        r.made_at = col_u32(res, i, 5);
+        n = col_blob(res, i, 6, s->blob[0], sizeof s->blob[0], &null);
+        if (n <= 0)
+            return OFFPAY_ESTORE;
+        r.bytes = s->blob[0];
+        r.len = (size_t)n;
+        r.uploaded_at = col_u32(res, i, 7);
+        r.stood = (int)col_i64(res, i, 8);
+        r.presentment = col_u64(res, i, 9);
+        r.checked = (int)col_i64(res, i, 10);
+        r.case_id = col_u64(res, i, 11);
+        if (fn(&r, ctx) != 0)
+            break;
+    }
+    return rc;
 }

@@ -1166,6 +1166,11 @@ s_presentments_of(offpay__store *s, uint64_t serial, uint32_t counter,
 static offpay_err s_terminal_cred(offpay__store *s, uint32_t id, uint8_t *buf,
                                   size_t cap, size_t *len);
 
+static offpay_err
+s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
+              int all_counters,
+              int (*fn)(const offpay__receipt_row *r, void *ctx), void *ctx);
+
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
@@ -1387,6 +1392,64 @@ static offpay_err s_terminal_cred(offpay__store *s, uint32_t id, uint8_t *buf,
             *len = n;
         }
     }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- receipts of a case's codes (evidence.c) ------------------------- */
+
+static const char SQL_RECEIPTS_OF[] =
+    "SELECT id, hash, counter, terminal, amount, made_at, bytes,"
+    " uploaded_at, stood, presentment, checked, case_id FROM receipts"
+    " WHERE serial = ?1 AND (?3 <> 0 OR counter = ?2) ORDER BY id";
+
+static offpay_err
+s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
+              int all_counters,
+              int (*fn)(const offpay__receipt_row *r, void *ctx), void *ctx)
+{
+    sqlite3_stmt       *st = NULL;
+    offpay__receipt_row r;
+    offpay_err          rc;
+    int                 step;
+
+    rc = prepare(s, SQL_RECEIPTS_OF, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, serial);
+    sqlite3_bind_int64(st, 2, counter);
+    sqlite3_bind_int(st, 3, all_counters != 0);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&r, 0, sizeof r);
+        r.id = col_u64(st, 0);
+        if (sqlite3_column_bytes(st, 1) != (int)sizeof r.hash) {
+            rc = OFFPAY_ESTORE;
+            break;
+        }
+        memcpy(r.hash, sqlite3_column_blob(st, 1), sizeof r.hash);
+        r.serial = serial;
+        r.counter = col_u32(st, 2);
+        r.terminal = col_u32(st, 3);
+        r.amount = sqlite3_column_int64(st, 4);
+        r.made_at = col_u32(st, 5);
+        r.bytes = sqlite3_column_blob(st, 6);
+        r.len = (size_t)sqlite3_column_bytes(st, 6);
+        r.uploaded_at = col_u32(st, 7);
+        r.stood = sqlite3_column_int(st, 8);
+        r.presentment = col_u64(st, 9);
+        r.checked = sqlite3_column_int(st, 10);
+        r.case_id = col_u64(st, 11);
+        if (r.bytes == NULL || r.len == 0) {
+            rc = OFFPAY_ESTORE;
+            break;
+        }
+        if (fn(&r, ctx) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE)
+        rc = map(step);
     sqlite3_finalize(st);
     return rc;
 }

@@ -93,6 +93,19 @@ run_cli 3 "offpayd answered 401 UNAUTHORIZED" -- \
   "$OFFPAY" admin evidence "$CASE" --server "$URL" --token-file badtoken --out none.json
 [ ! -e none.json ] && ok "nothing written for a refused request" || fail "none.json written"
 cp remote.json lone/
+# ... listed through offpayd too (operator token), as with --db ...
+run_cli 0 "case $CASE +double_spend +credential $S +counter 1 +terminal $TB" -- \
+  "$OFFPAY" admin cases --server "$URL" --token-file token --serial "$S"
+run_cli 0 '^\{"count":1,"cases":\[\{"id":"'"$CASE"'","kind":"double_spend","serial":"'"$S"'"' -- \
+  "$OFFPAY" admin cases --server "$URL" --token-file token --kind double_spend --json
+run_cli 0 "^0 case\(s\)" -- \
+  "$OFFPAY" admin cases --server "$URL" --token-file token --after "$CASE"
+run_cli 3 "offpayd answered 401 UNAUTHORIZED" -- \
+  "$OFFPAY" admin cases --server "$URL" --token-file badtoken
+run_cli 2 "--server needs --token-file FILE" -- \
+  "$OFFPAY" admin cases --server "$URL"
+run_cli 2 "--server reads offpayd, not --db" -- \
+  "$OFFPAY" admin cases --server "$URL" --token-file token --db "$LEDGER"
 
 # ... and verified offline with nothing but the root key.
 cp case.json iss/root.pub lone/
@@ -156,6 +169,12 @@ api GET "/v1/admin/cases?kind=duplicate"
   || fail "duplicate case: $(cat resp.json)"
 CASE2=$(jget '.cases[0].id')
 run_cli 0 "2 case\(s\)" -- "$OFFPAY" admin cases --db "$LEDGER"
+run_cli 0 "2 case\(s\)" -- "$OFFPAY" admin cases --server "$URL" --token-file token
+run_cli 0 "^case $CASE2 +duplicate +credential $S2 " -- \
+  "$OFFPAY" admin cases --server "$URL" --token-file token --limit 1 --after "$CASE"
+run_cli 0 "^1 case\(s\)$" -- \
+  "$OFFPAY" admin cases --server "$URL" --token-file token --limit 1 --after "$CASE"
+run_cli 0 "offpay admin cases --server URL --token-file FILE" -- "$OFFPAY" admin --help
 run_cli 0 "wrote the evidence of case $CASE2" -- \
   "$OFFPAY" admin evidence "$CASE2" --db "$LEDGER" --bundle iss/bundle.opb --out dup.json
 cp dup.json lone/

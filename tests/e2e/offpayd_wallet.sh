@@ -5,7 +5,9 @@
 # /v1/wallet/upload): a terminal lost before it uploads, its payment
 # settled from the wallet's receipt; the same wallet upload twice; the
 # terminal turning up later (a replay); a terminal upload charging other
-# than the receipt it signed (a receipt_mismatch case); another wallet's
+# than the receipt it signed (a receipt_mismatch case, listed with `offpay
+# admin cases`, exported with `offpay admin evidence` and verified offline
+# by `offpay verify-evidence` with nothing but root.pub); another wallet's
 # code; and unsigned, wrongly signed, stale, replayed and unknown-key
 # wallet requests, refused with a JSON error and nothing moved. The audit
 # (offpayd's and `offpay admin audit`) passes after every scenario.
@@ -51,7 +53,8 @@ statuses() { jq -r '[.results[] | .status + (if .reason then ":" + .reason else 
 # The world: three merchants with a terminal each.
 new_merchant "Bakery A"; MA=$MACCT; new_terminal ta "$MERCHANT"; TA=$TID
 new_merchant "Kiosk B"; MB=$MACCT; new_terminal tb "$MERCHANT"
-new_merchant "Cafe C"; MC=$MACCT; new_terminal tc "$MERCHANT"
+new_merchant "Cafe C"; MC=$MACCT; new_terminal tc "$MERCHANT"; TC=$TID
+mkdir lone   # verify-evidence runs here with nothing but root.pub
 api GET /v1/limits
 [ "$(jget .wallet_batch_max)" = 200 ] && [ "$(jget .wallet_receipts_max)" = 4 ] \
   && ok "limits advertise the wallet upload's caps" || fail "limits: $(cat resp.json)"
@@ -137,6 +140,51 @@ wsign w1; wsend -H @wu.hdr
 [ "$(jq -r ".results[1].receipts[0].outcome + \":\" + .results[1].receipts[0].case + \":\" + (.results[1].receipts[0].claimed.minor|tostring)" resp.json)" = "mismatch:$CASE:700" ] \
   && ok "the receipt names case $CASE and the 7.00 claimed" || fail "receipt: $(jq -c '.results[1]' resp.json)"
 audits "a terminal charging other than its receipt"
+
+# ---- 4b. the receipt_mismatch case: listed, exported, verified offline ---
+# The file holds the code, tc's credential, tc's upload (7.00, the
+# ledger's record: the money moved at the receipt's 6.00 first) and the
+# receipt tc's key signed (6.00).
+run_cli 0 "case $CASE +receipt_mismatch +credential $S1 +counter 2 +terminal $TC" -- \
+  "$OFFPAY" admin cases --db "$LEDGER" --kind receipt_mismatch
+run_cli 0 "wrote the evidence of case $CASE to rm.json" -- \
+  "$OFFPAY" admin evidence "$CASE" --db "$LEDGER" --bundle iss/bundle.opb --out rm.json
+[ "$(jq -r '.case.kind + " " + (.receipts | length | tostring) + " " + (.presentments[0].charged | tostring)' rm.json)" = "receipt_mismatch 1 700" ] \
+  && ok "the file: one receipt, tc's upload of 7.00" || fail "rm.json: $(head -c 300 rm.json)"
+cp rm.json iss/root.pub lone/
+(
+  cd lone
+  run_cli 0 "PROVES: terminal $TC's own key signed a receipt \(receipt 0 of the file\) telling the payer it charged 6\.00 EUR for counter 2 of credential $S1; the ledger records that terminal's upload of the code as charging 7\.00 EUR" -- \
+    "$OFFPAY" verify-evidence rm.json --root root.pub
+  run_cli 0 "upload: +code 0 \(counter 2, authorized 8\.00 EUR\): terminal $TC of merchant [0-9]+ \"Cafe C\" charged 7\.00 EUR" -- \
+    "$OFFPAY" verify-evidence rm.json --root root.pub
+  run_cli 0 "receipt: code 0 \(counter 2, authorized 8\.00 EUR\): terminal $TC of merchant [0-9]+ \"Cafe C\" charged 6\.00 EUR" -- \
+    "$OFFPAY" verify-evidence rm.json --root root.pub
+  run_cli 0 "NOT PROVED by the file: the upload's amount is the ledger's record" -- \
+    "$OFFPAY" verify-evidence rm.json --root root.pub
+  run_cli 0 '"verified":true,"case":"'"$CASE"'","kind":"receipt_mismatch".*"receipts":1' -- \
+    "$OFFPAY" verify-evidence rm.json --root root.pub --json
+  [ "$(ls | sort | tr '\n' ' ')" = "rm.json root.pub " ] \
+    && ok "the directory holds nothing but the file and the root key" || fail "lone holds: $(ls)"
+  echo "$passed $failed" > ../counts
+)
+read -r passed failed < counts
+# The receipt's amount changed (a byte of what tc's key signed), or the
+# receipt taken away: refused.
+python3 - rm.json rm-flipped.json rm-bare.json <<'EOF'
+import base64, json, sys
+d = json.load(open(sys.argv[1]))
+b = bytearray(base64.b64decode(d["receipts"][0])); b[-71] ^= 1
+d["receipts"][0] = base64.b64encode(bytes(b)).decode()
+json.dump(d, open(sys.argv[2], "w"))
+d["receipts"] = []
+json.dump(d, open(sys.argv[3], "w"))
+EOF
+run_cli 1 "evidence NOT verified: .*receipt 0: .*\(ECODE_SIG\)" -- \
+  "$OFFPAY" verify-evidence rm-flipped.json --root iss/root.pub
+run_cli 1 "evidence NOT verified: .*no receipt of terminal $TC .*\(EEVIDENCE\)" -- \
+  "$OFFPAY" verify-evidence rm-bare.json --root iss/root.pub
+audits "the receipt_mismatch case exported and verified"
 
 # ---- 5. codes without a receipt, another wallet's code -----------------
 # w1 makes a code no terminal saw (not settled yet, nothing moves); w2

@@ -45,7 +45,12 @@ typedef struct world {
     size_t              tcred_len[3];
     offpay_wallet_cred  cred[3]; /* A: double spend, B: duplicate, C:
                                     overspend */
-    uint64_t case_ds, case_dup, case_over;
+    uint64_t             case_ds, case_dup, case_over;
+    offpay_keypair       tk[3]; /* the terminals' keys: they sign receipts */
+    offpay_terminal_cred tc[3];
+    /* receipt_cases(): D, a credential whose wallet uploaded receipts */
+    offpay_wallet_cred cred_d;
+    uint64_t           case_rm, case_rm_stood, case_dup_r;
 } world;
 
 static int scenario;
@@ -133,7 +138,6 @@ static offpay_err make_world(world *w)
     uint8_t                  c1[OFFPAY_PAYMENT_BOUND_BYTES];
     uint8_t                  c2[OFFPAY_PAYMENT_BOUND_BYTES];
     size_t                   n1, n2;
-    offpay_keypair           tk;
     offpay_settle_result     a, b;
     offpay_err               rc;
 
@@ -167,18 +171,15 @@ static offpay_err make_world(world *w)
                                     NULL)) != OFFPAY_OK)
         return rc;
     for (int i = 0; i < 3; i++) {
-        offpay_terminal_cred tc;
-
         if ((rc = offpay_ledger_merchant_add(
                  w->l, names[i], EUR, T0, &w->merchant[i],
                  &w->merchant_acct[i])) != OFFPAY_OK ||
-            (rc = offpay_keypair_generate(&tk)) != OFFPAY_OK ||
+            (rc = offpay_keypair_generate(&w->tk[i])) != OFFPAY_OK ||
             (rc = offpay_ledger_terminal_add(
-                 w->l, w->merchant[i], tk.pk, T0 + 365 * DAY, T0, w->tcred[i],
-                 &w->tcred_len[i], &tc)) != OFFPAY_OK)
+                 w->l, w->merchant[i], w->tk[i].pk, T0 + 365 * DAY, T0,
+                 w->tcred[i], &w->tcred_len[i], &w->tc[i])) != OFFPAY_OK)
             return rc;
-        w->terminal[i] = tc.terminal_id;
-        offpay_keypair_wipe(&tk);
+        w->terminal[i] = w->tc[i].terminal_id;
     }
     for (int i = 0; i < 3; i++)
         if ((rc = offpay_ledger_issue(w->l, w->wallet_acct, w->wallet.pk,
@@ -222,6 +223,120 @@ static void drop_world(world *w)
     offpay_keypair_wipe(&w->root);
     offpay_keypair_wipe(&w->issuer);
     offpay_keypair_wipe(&w->wallet);
+    for (int i = 0; i < 3; i++)
+        offpay_keypair_wipe(&w->tk[i]);
+}
+
+/* A receipt of terminal term for (serial, counter), signed by its key. */
+static size_t make_receipt(const world *w, int term, uint64_t serial,
+                           uint32_t counter, int64_t amount, uint32_t time,
+                           uint8_t out[OFFPAY_SETTLE_RECEIPT_MAX_BYTES])
+{
+    offpay_receipt r;
+    uint8_t        msg[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
+    size_t         mlen = 0, len = 0;
+
+    memset(&r, 0, sizeof r);
+    r.tcred = w->tc[term];
+    r.serial = serial;
+    r.counter = counter;
+    r.amount = (uint32_t)amount;
+    r.currency = EUR;
+    r.time = time;
+    if (offpay__receipt_signed_bytes(&r, msg, sizeof msg, &mlen) != OFFPAY_OK ||
+        offpay_sign(OFFPAY_DS_RECEIPT, msg, mlen, w->tk[term].sk, r.sig) !=
+            OFFPAY_OK ||
+        offpay_receipt_encode(&r, out, OFFPAY_SETTLE_RECEIPT_MAX_BYTES, &len) !=
+            OFFPAY_OK)
+        return 0;
+    return len;
+}
+
+/* The wallet uploads one code with up to two receipts. */
+static offpay_wallet_result upload(world *w, const uint8_t *code, size_t len,
+                                   const uint8_t *r0, size_t n0,
+                                   const uint8_t *r1, size_t n1, uint32_t now)
+{
+    offpay_wallet_item   it;
+    offpay_wallet_result res;
+    size_t               done = 0;
+
+    memset(&it, 0, sizeof it);
+    it.code = code;
+    it.code_len = len;
+    if (r0 != NULL) {
+        it.receipt[it.n_receipts] = r0;
+        it.receipt_len[it.n_receipts++] = n0;
+    }
+    if (r1 != NULL) {
+        it.receipt[it.n_receipts] = r1;
+        it.receipt_len[it.n_receipts++] = n1;
+    }
+    memset(&res, 0, sizeof res);
+    if (offpay_ledger_wallet_upload(w->l, w->wallet.pk, &it, 1, now, &res,
+                                    &done) != OFFPAY_OK ||
+        done != 1)
+        res.reason = OFFPAY_EIO;
+    return res;
+}
+
+/* D: a fourth credential of 50.00 whose wallet uploads receipts:
+ *  counter 1: terminal A uploads 15.00, then the wallet its receipt
+ *    saying 12.00: a receipt_mismatch (case_rm);
+ *  counter 2: the wallet's receipt of terminal C saying 5.00 stands for
+ *    C's upload, then C uploads 6.00: a receipt_mismatch (case_rm_stood);
+ *  counter 3: terminals A and B both upload 8.00 (a duplicate,
+ *    case_dup_r), then the wallet their receipts, both saying 8.00. */
+static offpay_err receipt_cases(world *w)
+{
+    uint8_t              cb[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t              c[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              r0[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
+    uint8_t              r1[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
+    size_t               n, n0, n1;
+    uint64_t             serial;
+    offpay_settle_result a, b;
+    offpay_wallet_result u;
+    offpay_err           rc;
+
+    rc = offpay_ledger_issue(w->l, w->wallet_acct, w->wallet.pk, CENTS(50),
+                             OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0, cb,
+                             &w->cred_d);
+    if (rc != OFFPAY_OK)
+        return rc;
+    serial = w->cred_d.serial;
+
+    n = make_code(w, &w->cred_d, 1, CENTS(20), T0 + 500, c);
+    a = settle(w, 0, c, n, CENTS(15), T0 + 510, T0 + 600);
+    n0 = make_receipt(w, 0, serial, 1, CENTS(12), T0 + 510, r0);
+    u = upload(w, c, n, r0, n0, NULL, 0, T0 + 700);
+    if (a.outcome != OFFPAY_SETTLE_SETTLED || u.n_receipts != 1 ||
+        u.receipt[0].outcome != OFFPAY_RECEIPT_MISMATCH)
+        return OFFPAY_EEVIDENCE;
+    w->case_rm = u.receipt[0].case_id;
+
+    n = make_code(w, &w->cred_d, 2, CENTS(10), T0 + 800, c);
+    n0 = make_receipt(w, 2, serial, 2, CENTS(5), T0 + 810, r0);
+    u = upload(w, c, n, r0, n0, NULL, 0, T0 + 900);
+    a = settle(w, 2, c, n, CENTS(6), T0 + 810, T0 + 1000);
+    if (u.receipt[0].outcome != OFFPAY_RECEIPT_SETTLED || a.replay != 1 ||
+        a.case_id == 0)
+        return OFFPAY_EEVIDENCE;
+    w->case_rm_stood = a.case_id;
+
+    n = make_code(w, &w->cred_d, 3, CENTS(8), T0 + 1100, c);
+    a = settle(w, 0, c, n, CENTS(8), T0 + 1110, T0 + 1200);
+    b = settle(w, 1, c, n, CENTS(8), T0 + 1120, T0 + 1200);
+    n0 = make_receipt(w, 0, serial, 3, CENTS(8), T0 + 1110, r0);
+    n1 = make_receipt(w, 1, serial, 3, CENTS(8), T0 + 1120, r1);
+    u = upload(w, c, n, r0, n0, r1, n1, T0 + 1300);
+    if (a.outcome != OFFPAY_SETTLE_SETTLED ||
+        b.outcome != OFFPAY_SETTLE_DUPLICATE ||
+        u.receipt[0].outcome != OFFPAY_RECEIPT_AGREED ||
+        u.receipt[1].outcome != OFFPAY_RECEIPT_AGREED)
+        return OFFPAY_EEVIDENCE;
+    w->case_dup_r = b.case_id;
+    return OFFPAY_OK;
 }
 
 static offpay_err export(world *w, uint64_t id, char **file, size_t *len)
@@ -413,27 +528,31 @@ static void test_duplicate_evidence_names_both_terminals_and_merchants(void)
 
 /* With OFFPAY_EVIDENCE_CORPUS_OUT=DIR, writes one exported file of each
  * kind there: the seed corpus of fuzz/fuzz_evidence.c. */
+static void write_seed(world *w, uint64_t id, const char *name)
+{
+    const char *dir = getenv("OFFPAY_EVIDENCE_CORPUS_OUT");
+    char        path[600], *file = NULL;
+    size_t      len = 0;
+    FILE       *f;
+
+    if (dir == NULL)
+        return;
+    snprintf(path, sizeof path, "%s/%s.json", dir, name);
+    if (export(w, id, &file, &len) != OFFPAY_OK)
+        return;
+    f = fopen(path, "w");
+    if (f != NULL) {
+        fwrite(file, 1, len, f);
+        fclose(f);
+    }
+    free(file);
+}
+
 static void write_corpus(world *w)
 {
-    const char    *dir = getenv("OFFPAY_EVIDENCE_CORPUS_OUT");
-    const uint64_t ids[3] = {w->case_ds, w->case_dup, w->case_over};
-    const char    *names[3] = {"double_spend", "duplicate", "overspend"};
-
-    for (int i = 0; dir != NULL && i < 3; i++) {
-        char   path[600], *file = NULL;
-        size_t len = 0;
-        FILE  *f;
-
-        snprintf(path, sizeof path, "%s/%s.json", dir, names[i]);
-        if (export(w, ids[i], &file, &len) != OFFPAY_OK)
-            continue;
-        f = fopen(path, "w");
-        if (f != NULL) {
-            fwrite(file, 1, len, f);
-            fclose(f);
-        }
-        free(file);
-    }
+    write_seed(w, w->case_ds, "double_spend");
+    write_seed(w, w->case_dup, "duplicate");
+    write_seed(w, w->case_over, "overspend");
 }
 
 static void test_overspend_evidence_sums_charges_above_the_limit(void)
@@ -682,6 +801,182 @@ static void test_evidence_format_is_strict_and_bounded(void)
     drop_world(&w);
 }
 
+/* ---- receipts ------------------------------------------------------- */
+
+/* Both ways a receipt_mismatch opens (the terminal uploaded first; a
+ * receipt stood for the upload first) export with the receipt and prove
+ * that the terminal's key signed another amount than its upload. */
+static void
+test_receipt_mismatch_evidence_proves_the_terminal_signed_another_amount(void)
+{
+    world                  w;
+    char                  *file = NULL;
+    size_t                 len = 0;
+    offpay_evidence_report r;
+    offpay_case_info       one;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(receipt_cases(&w));
+    REQUIRE_OK(offpay_ledger_case(w.l, w.case_rm, &one));
+    CHECK(one.kind == OFFPAY_CASE_RECEIPT_MISMATCH &&
+          one.serial == w.cred_d.serial && one.counter == 1 &&
+          one.terminal_id == w.terminal[0]);
+
+    REQUIRE_OK(export(&w, w.case_rm, &file, &len));
+    REQUIRE_OK(
+        offpay_evidence_verify((const uint8_t *)file, len, w.root.pk, &r));
+    CHECK(r.kind == OFFPAY_CASE_RECEIPT_MISMATCH && r.case_id == w.case_rm);
+    CHECK(r.serial == w.cred_d.serial && r.n_codes == 1 &&
+          r.n_presentments == 1 && r.n_terminals == 1 && r.n_receipts == 1);
+    CHECK(r.receipt == 0 && r.a.counter == 1 && r.b.counter == 1);
+    CHECK(r.a.terminal_id == w.terminal[0] && r.b.terminal_id == w.terminal[0]);
+    CHECK(r.a.charged == CENTS(15) && r.b.charged == CENTS(12));
+    CHECK(r.a.accepted_at == T0 + 510 && r.b.accepted_at == T0 + 510);
+    CHECK(strcmp(r.a.merchant_name, "Bakery A") == 0);
+    write_seed(&w, w.case_rm, "receipt_mismatch");
+    write_seed(&w, w.case_rm_stood, "receipt_mismatch_stood");
+    write_seed(&w, w.case_dup_r, "duplicate_receipts");
+    free(file);
+
+    /* the receipt stood first: money moved at 5.00, the terminal's own
+     * upload said 6.00, and the file shows that upload */
+    file = NULL;
+    REQUIRE_OK(export(&w, w.case_rm_stood, &file, &len));
+    REQUIRE_OK(
+        offpay_evidence_verify((const uint8_t *)file, len, w.root.pk, &r));
+    CHECK(r.kind == OFFPAY_CASE_RECEIPT_MISMATCH && r.n_receipts == 1);
+    CHECK(r.a.terminal_id == w.terminal[2] && r.a.counter == 2);
+    CHECK(r.a.charged == CENTS(6) && r.b.charged == CENTS(5));
+    free(file);
+    drop_world(&w);
+}
+
+/* Any kind's file carries the receipts the ledger holds for its codes,
+ * and they are verified: a duplicate whose wallet uploaded both
+ * terminals' receipts. */
+static void test_duplicate_evidence_carries_the_wallets_receipts(void)
+{
+    world                  w;
+    char                  *file = NULL;
+    size_t                 len = 0;
+    offpay_evidence_report r;
+    uint8_t                other[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
+    size_t                 n;
+    json_t                *doc;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(receipt_cases(&w));
+    REQUIRE_OK(export(&w, w.case_dup_r, &file, &len));
+    REQUIRE_OK(
+        offpay_evidence_verify((const uint8_t *)file, len, w.root.pk, &r));
+    CHECK(r.kind == OFFPAY_CASE_DUPLICATE && r.n_codes == 1 &&
+          r.n_presentments == 2 && r.n_receipts == 2);
+    CHECK(r.a.terminal_id == w.terminal[0] && r.b.terminal_id == w.terminal[1]);
+
+    doc = load(file);
+    REQUIRE(doc != NULL);
+    flip(json_object_get(doc, "receipts"), 1, -1); /* B's signature */
+    CHECK_ERR(verify_doc(&w, doc, &r), OFFPAY_ECODE_SIG);
+    json_decref(doc);
+
+    /* a genuine receipt of the credential, but for a counter with no
+     * code in the file */
+    doc = load(file);
+    REQUIRE(doc != NULL);
+    n = make_receipt(&w, 0, w.cred_d.serial, 1, CENTS(12), T0 + 510, other);
+    REQUIRE(n > 0);
+    set_b64(json_object_get(doc, "receipts"), 0, other, n);
+    CHECK_ERR(verify_doc(&w, doc, &r), OFFPAY_EEVIDENCE);
+    json_decref(doc);
+    free(file);
+
+    /* the other kinds' cases of make_world hold no receipts */
+    file = NULL;
+    REQUIRE_OK(export(&w, w.case_dup, &file, &len));
+    REQUIRE_OK(
+        offpay_evidence_verify((const uint8_t *)file, len, w.root.pk, &r));
+    CHECK(r.n_receipts == 0);
+    free(file);
+    drop_world(&w);
+}
+
+static void test_tampered_receipt_mismatch_files_are_refused_specifically(void)
+{
+    world                  w;
+    char                  *file = NULL;
+    size_t                 len = 0;
+    offpay_evidence_report r;
+    uint8_t                rb[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
+    size_t                 n;
+    json_t                *doc;
+    uint64_t               serial;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(receipt_cases(&w));
+    serial = w.cred_d.serial;
+    REQUIRE_OK(export(&w, w.case_rm, &file, &len));
+
+    /* the receipt's amount changed by one byte: the terminal's signature
+     * no longer holds (amount is 4 bytes before currency and time) */
+    doc = load(file);
+    REQUIRE(doc != NULL);
+    flip(json_object_get(doc, "receipts"), 0, -71);
+    CHECK_ERR(verify_doc(&w, doc, &r), OFFPAY_ECODE_SIG);
+    json_decref(doc);
+
+    /* another terminal's genuine receipt for the code, another amount:
+     * not the terminal whose upload opened the case */
+    doc = load(file);
+    REQUIRE(doc != NULL);
+    n = make_receipt(&w, 1, serial, 1, CENTS(12), T0 + 510, rb);
+    REQUIRE(n > 0);
+    set_b64(json_object_get(doc, "receipts"), 0, rb, n);
+    CHECK_ERR(verify_doc(&w, doc, &r), OFFPAY_EEVIDENCE);
+    CHECK(strstr(r.why, "no receipt of terminal") != NULL);
+    json_decref(doc);
+
+    /* the terminal's own receipt saying what it uploaded: no mismatch */
+    doc = load(file);
+    REQUIRE(doc != NULL);
+    n = make_receipt(&w, 0, serial, 1, CENTS(15), T0 + 510, rb);
+    REQUIRE(n > 0);
+    set_b64(json_object_get(doc, "receipts"), 0, rb, n);
+    CHECK_ERR(verify_doc(&w, doc, &r), OFFPAY_EEVIDENCE);
+    CHECK(strstr(r.why, "no mismatch") != NULL);
+    json_decref(doc);
+
+    /* the receipt taken away */
+    doc = load(file);
+    REQUIRE(doc != NULL);
+    json_array_clear(json_object_get(doc, "receipts"));
+    CHECK_ERR(verify_doc(&w, doc, &r), OFFPAY_EEVIDENCE);
+    json_decref(doc);
+
+    /* the case's counter is not its code's */
+    doc = load(file);
+    REQUIRE(doc != NULL);
+    json_object_set_new(json_object_get(doc, "case"), "counter",
+                        json_integer(2));
+    CHECK_ERR(verify_doc(&w, doc, &r), OFFPAY_EEVIDENCE);
+    json_decref(doc);
+
+    /* What the file cannot prove: the upload's amount is the ledger's
+     * record, not a signature here. Set to the receipt's, nothing
+     * differs; set to another, the file still proves a mismatch. */
+    doc = load(file);
+    REQUIRE(doc != NULL);
+    json_object_set_new(json_array_get(json_object_get(doc, "presentments"), 0),
+                        "charged", json_integer(CENTS(12)));
+    CHECK_ERR(verify_doc(&w, doc, &r), OFFPAY_EEVIDENCE);
+    json_object_set_new(json_array_get(json_object_get(doc, "presentments"), 0),
+                        "charged", json_integer(CENTS(13)));
+    REQUIRE_OK(verify_doc(&w, doc, &r));
+    CHECK(r.a.charged == CENTS(13) && r.b.charged == CENTS(12));
+    json_decref(doc);
+    free(file);
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
     {"case_kind_names_round_trip", test_case_kind_names_round_trip},
     {"cases_list_by_serial_kind_time_and_page",
@@ -700,6 +995,12 @@ static const offpay_test TESTS[] = {
      test_duplicate_and_overspend_files_missing_a_part_prove_nothing},
     {"evidence_format_is_strict_and_bounded",
      test_evidence_format_is_strict_and_bounded},
+    {"receipt_mismatch_evidence_proves_the_terminal_signed_another_amount",
+     test_receipt_mismatch_evidence_proves_the_terminal_signed_another_amount},
+    {"duplicate_evidence_carries_the_wallets_receipts",
+     test_duplicate_evidence_carries_the_wallets_receipts},
+    {"tampered_receipt_mismatch_files_are_refused_specifically",
+     test_tampered_receipt_mismatch_files_are_refused_specifically},
     {NULL, NULL}};
 
 int main(void)
