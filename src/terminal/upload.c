@@ -229,9 +229,7 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     if (rep == NULL)
         rep = &mine;
     memset(rep, 0, sizeof *rep);
-    if (t == NULL || base_url == NULL ||
-        (strncmp(base_url, "http://", 7) != 0 &&
-         strncmp(base_url, "https://", 8) != 0))
+    if (t == NULL || !offpay__http_base_ok(base_url))
         return OFFPAY_EINVAL;
     if (batch_max == 0)
         batch_max = BATCH_DEFAULT;

@@ -57,6 +57,12 @@ static struct curl_slist *auth_headers(const offpay__http_auth *a)
     return curl_slist_append(h, "Content-Type: application/json");
 }
 
+int offpay__http_base_ok(const char *base)
+{
+    return base != NULL && (strncmp(base, "http://", 7) == 0 ||
+                            strncmp(base, "https://", 8) == 0);
+}
+
 offpay_err offpay__http_request(const char *base, const char *method,
                                 const char *path, const char *body,
                                 const offpay__http_signer *s, int tries,

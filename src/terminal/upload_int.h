@@ -129,6 +129,9 @@ typedef struct offpay__http_signer {
     void *ctx;
 } offpay__http_signer;
 
+/* 1 when base is a URL the client takes: it starts http:// or https://. */
+int offpay__http_base_ok(const char *base);
+
 /*
  * offpay__http_request — one request to base (an http:// or https:// URL
  * without a trailing slash) + path. With body (a NUL-terminated JSON
