@@ -1,16 +1,18 @@
 /*
- * auth.c — authentication of a request signed by a terminal's own key
- * (docs/api.md, "Signed requests"; the format is src/terminal/upload_sign.c).
+ * auth.c — authentication of a signed request (docs/api.md, "Signed
+ * requests"; the format is src/terminal/upload_sign.c), for every kind of
+ * signer: a terminal's own key here, a wallet's in wallet_upload.c.
  * Order: the headers parse, the time is within ± the window, the signature
- * verifies, the key is a registered terminal, and only then is the nonce
- * taken — so a forged request cannot burn a terminal's nonces.
+ * verifies, the key is a known signer, and only then is the nonce taken —
+ * so a forged request cannot burn a signer's nonces.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "server/server.h"
 
-int srv_auth_terminal(srv_req *r, offpay_ledger_terminal_info *t,
-                      srv_reply *out)
+int srv_auth_signed(srv_req *r, const srv_signer_kind *kind, void *ctx,
+                    uint8_t pk[OFFPAY_PK_BYTES], srv_reply *out)
 {
     offpay__http_auth a;
     offpay_err        rc;
@@ -43,13 +45,13 @@ int srv_auth_terminal(srv_req *r, offpay_ledger_terminal_info *t,
         srv_fail(out, SRV_E_SIGNATURE_INVALID, NULL);
         return -1;
     }
-    rc = offpay_ledger_terminal(r->l, 0, a.pk, t);
+    rc = kind->find(r, a.pk, ctx);
     if (rc == OFFPAY_ENOTFOUND) {
-        srv_fail(out, SRV_E_UNKNOWN_TERMINAL, NULL);
+        srv_fail(out, kind->unknown, NULL);
         return -1;
     }
     if (rc != OFFPAY_OK) {
-        srv_fail_engine(out, rc, "terminal look-up");
+        srv_fail_engine(out, rc, kind->what);
         return -1;
     }
     rc = offpay_ledger_nonce(r->l, a.pk, a.nonce, a.time, r->now, w);
@@ -61,5 +63,23 @@ int srv_auth_terminal(srv_req *r, offpay_ledger_terminal_info *t,
         srv_fail_engine(out, rc, "request nonce");
         return -1;
     }
+    if (pk != NULL)
+        memcpy(pk, a.pk, OFFPAY_PK_BYTES);
     return 0;
+}
+
+/* A registered terminal (revoked ones included), into ctx. */
+static offpay_err find_terminal(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES],
+                                void *ctx)
+{
+    return offpay_ledger_terminal(r->l, 0, pk, ctx);
+}
+
+static const srv_signer_kind terminal_kind = {
+    find_terminal, SRV_E_UNKNOWN_TERMINAL, "terminal look-up"};
+
+int srv_auth_terminal(srv_req *r, offpay_ledger_terminal_info *t,
+                      srv_reply *out)
+{
+    return srv_auth_signed(r, &terminal_kind, t, NULL, out);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/base64.h"
 #include "server/server.h"
 
 /* ---- errors -------------------------------------------------------- */
@@ -299,25 +300,28 @@ void srv_upload_free(srv_upload *u)
     memset(u, 0, sizeof *u);
 }
 
-/* 1 when text is exactly the base64 of b[0..n). */
-static int b64_canonical(const uint8_t *b, size_t n, const char *text)
+/* srv_parse_items' start for a terminal upload: room for n items. */
+static int upload_start(void *ctx, size_t n)
 {
-    char back[4 * ((SRV_CODE_MAX + 2) / 3) + 1];
+    srv_upload *out = ctx;
 
-    if (n > SRV_CODE_MAX)
-        return 0;
-    sodium_bin2base64(back, sizeof back, b, n, sodium_base64_VARIANT_ORIGINAL);
-    return strcmp(back, text) == 0;
+    out->items = calloc(n, sizeof *out->items);
+    out->codes = malloc(n * SRV_CODE_MAX);
+    out->n = n;
+    return out->items != NULL && out->codes != NULL ? 0 : -1;
 }
 
-/* One item object into it (its code at buf, SRV_CODE_MAX bytes). */
-static int parse_item(json_t *obj, srv_upload_item *it, uint8_t *buf,
-                      char *hint_buf, size_t hint_cap, size_t index)
+/* One item object into item index (its code at its SRV_CODE_MAX bytes). */
+static int parse_item(void *ctx, json_t *obj, size_t index, char *hint_buf,
+                      size_t hint_cap)
 {
-    srv_value   v[4];
-    const char *key;
-    json_t     *val;
-    size_t      i, got = 0;
+    srv_upload      *up = ctx;
+    srv_upload_item *it = &up->items[index];
+    uint8_t         *buf = up->codes + index * SRV_CODE_MAX;
+    srv_value        v[4];
+    const char      *key;
+    json_t          *val;
+    size_t           i, got = 0;
 
     memset(v, 0, sizeof v);
     if (!json_is_object(obj)) {
@@ -343,9 +347,8 @@ static int parse_item(json_t *obj, srv_upload_item *it, uint8_t *buf,
             return SRV_E_BAD_FIELD;
         }
     /* Canonical base64 only: the text must encode back to itself. */
-    if (sodium_base642bin(buf, SRV_CODE_MAX, v[1].s, strlen(v[1].s), NULL, &got,
-                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        got == 0 || !b64_canonical(buf, got, v[1].s)) {
+    got = offpay__base64_decode(v[1].s, strlen(v[1].s), buf, SRV_CODE_MAX);
+    if (got == 0) {
         snprintf(hint_buf, hint_cap, "item %zu: field 'code' is not base64",
                  index);
         return SRV_E_BAD_FIELD;
@@ -358,15 +361,17 @@ static int parse_item(json_t *obj, srv_upload_item *it, uint8_t *buf,
     return 0;
 }
 
-int srv_parse_upload(const uint8_t *body, size_t len, size_t batch_max,
-                     srv_upload *out, char *hint_buf, size_t hint_cap)
+int srv_parse_items(const uint8_t *body, size_t len, size_t batch_max,
+                    int (*start)(void *ctx, size_t n),
+                    int (*item)(void *ctx, json_t *obj, size_t index,
+                                char *hint_buf, size_t hint_cap),
+                    void *ctx, char *hint_buf, size_t hint_cap)
 {
     json_error_t jerr;
     json_t      *root = NULL, *items;
     size_t       n;
     int          e = SRV_E_MALFORMED_JSON;
 
-    memset(out, 0, sizeof *out);
     snprintf(hint_buf, hint_cap, "the body is not one JSON object");
     if (body == NULL || len == 0)
         goto out;
@@ -389,23 +394,30 @@ int srv_parse_upload(const uint8_t *body, size_t len, size_t batch_max,
         e = SRV_E_BATCH_TOO_LARGE;
         goto out;
     }
-    out->items = calloc(n, sizeof *out->items);
-    out->codes = malloc(n * SRV_CODE_MAX);
-    if (out->items == NULL || out->codes == NULL) {
+    if (start(ctx, n) != 0) {
         snprintf(hint_buf, hint_cap, "out of memory");
         e = SRV_E_INTERNAL;
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        e = parse_item(json_array_get(items, i), &out->items[i],
-                       out->codes + i * SRV_CODE_MAX, hint_buf, hint_cap, i);
+        e = item(ctx, json_array_get(items, i), i, hint_buf, hint_cap);
         if (e != 0)
             goto out;
     }
-    out->n = n;
     e = 0;
 out:
     json_decref(root);
+    return e;
+}
+
+int srv_parse_upload(const uint8_t *body, size_t len, size_t batch_max,
+                     srv_upload *out, char *hint_buf, size_t hint_cap)
+{
+    int e;
+
+    memset(out, 0, sizeof *out);
+    e = srv_parse_items(body, len, batch_max, upload_start, parse_item, out,
+                        hint_buf, hint_cap);
     if (e != 0)
         srv_upload_free(out);
     return e;
@@ -434,16 +446,7 @@ json_t *srv_json_amount(int64_t minor, uint16_t currency)
 
 json_t *srv_json_b64(const uint8_t *b, size_t n)
 {
-    size_t  cap = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
-    char   *buf = malloc(cap);
-    json_t *j;
-
-    if (buf == NULL)
-        return NULL;
-    sodium_bin2base64(buf, cap, b, n, sodium_base64_VARIANT_ORIGINAL);
-    j = json_string(buf);
-    free(buf);
-    return j;
+    return offpay__json_base64(b, n);
 }
 
 json_t *srv_json_hex(const uint8_t *b, size_t n)

@@ -199,6 +199,22 @@ extern const srv_field srv_fields_revoke[1];     /* reason */
 
 #define SRV_N(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * srv_parse_items — the envelope every upload body shares: body must be
+ * exactly one JSON object {"items":[...]} (no duplicate keys) with 1 to
+ * batch_max items. Then start(ctx, n) is called once (to make room for n
+ * items; non-zero: out of memory), and item(ctx, obj, index, ...) for each
+ * item in order, which returns 0 or an srv_err with the hint written; the
+ * first non-zero one stops the parse. obj is valid only during its call.
+ * Returns 0, or an srv_err with a hint (what start or item made stays in
+ * ctx for the caller to free).
+ */
+int srv_parse_items(const uint8_t *body, size_t len, size_t batch_max,
+                    int (*start)(void *ctx, size_t n),
+                    int (*item)(void *ctx, json_t *obj, size_t index,
+                                char *hint_buf, size_t hint_cap),
+                    void *ctx, char *hint_buf, size_t hint_cap);
+
 /* A terminal upload's body, decoded. */
 typedef struct srv_upload_item {
     int64_t  seq;
@@ -258,6 +274,27 @@ const char *srv_kind_name(offpay_account_kind k);
 
 /* 1 when the Authorization header is "Bearer TOKEN" with the token. */
 int srv_operator_ok(const srv_req *r);
+
+/* Who may sign a request to an endpoint: how its key is looked up. */
+typedef struct srv_signer_kind {
+    /* OFFPAY_OK when pk is a known signer of this kind (filling ctx),
+     * OFFPAY_ENOTFOUND when not, or the engine's error. */
+    offpay_err (*find)(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES],
+                       void *ctx);
+    srv_err     unknown; /* the error for a key find does not know */
+    const char *what;    /* names the look-up in an engine error */
+} srv_signer_kind;
+
+/*
+ * srv_auth_signed — authenticates a signed request (docs/api.md, "Signed
+ * requests"): the headers parse, the time is within the window, the
+ * signature verifies, kind->find knows the key (with ctx), and only then
+ * is the nonce taken (so a forged request cannot burn a signer's nonces).
+ * Returns 0 with pk (may be NULL) set to the signer's key, or -1 with out
+ * set.
+ */
+int srv_auth_signed(srv_req *r, const srv_signer_kind *kind, void *ctx,
+                    uint8_t pk[OFFPAY_PK_BYTES], srv_reply *out);
 
 /*
  * srv_auth_terminal — authenticates a signed request by a terminal: the

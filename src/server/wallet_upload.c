@@ -8,11 +8,11 @@
  * result is durable before the reply. Also the body's strict parser
  * (fuzzed: fuzz/fuzz_server_wallet_upload.c).
  */
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "server/server.h"
 
 #define CODE_B64_MAX    (4 * ((SRV_CODE_MAX + 2) / 3))
@@ -34,31 +34,40 @@ void srv_wallet_upload_free(srv_wallet_upload *u)
 }
 
 /* j, a JSON string of canonical base64 (it encodes back to itself) of
- * 1..cap bytes, into buf; its length, or 0. */
+ * 1..cap bytes in at most text_max characters, into buf; its length, or
+ * 0. */
 static size_t b64_field(const json_t *j, uint8_t *buf, size_t cap,
                         size_t text_max)
 {
     const char *s = json_string_value(j);
-    size_t      n = json_string_length(j), got = 0;
-    char        back[RECEIPT_B64_MAX > CODE_B64_MAX ? RECEIPT_B64_MAX + 1
-                                                    : CODE_B64_MAX + 1];
+    size_t      n = json_string_length(j);
 
-    if (s == NULL || n == 0 || n > text_max || strlen(s) != n ||
-        sodium_base642bin(buf, cap, s, n, NULL, &got, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        got == 0)
+    if (s == NULL || n > text_max || strlen(s) != n)
         return 0;
-    sodium_bin2base64(back, sizeof back, buf, got,
-                      sodium_base64_VARIANT_ORIGINAL);
-    return strcmp(back, s) == 0 ? got : 0;
+    return offpay__base64_decode(s, n, buf, cap);
 }
 
-static int parse_item(json_t *obj, offpay_wallet_item *it, uint8_t *buf,
-                      char *hint_buf, size_t hint_cap, size_t index)
+/* srv_parse_items' start for a wallet upload: room for n items. */
+static int upload_start(void *ctx, size_t n)
 {
-    const char *key;
-    json_t     *val, *code = NULL, *receipts = NULL;
-    size_t      n;
+    srv_wallet_upload *out = ctx;
+
+    out->items = calloc(n, sizeof *out->items);
+    out->bytes = malloc(n * ITEM_BYTES);
+    out->n = n;
+    return out->items != NULL && out->bytes != NULL ? 0 : -1;
+}
+
+/* One item object into item index (its bytes at its ITEM_BYTES). */
+static int parse_item(void *ctx, json_t *obj, size_t index, char *hint_buf,
+                      size_t hint_cap)
+{
+    srv_wallet_upload  *up = ctx;
+    offpay_wallet_item *it = &up->items[index];
+    uint8_t            *buf = up->bytes + index * ITEM_BYTES;
+    const char         *key;
+    json_t             *val, *code = NULL, *receipts = NULL;
+    size_t              n;
 
     if (!json_is_object(obj)) {
         snprintf(hint_buf, hint_cap, "item %zu is not an object", index);
@@ -119,51 +128,11 @@ int srv_parse_wallet_upload(const uint8_t *body, size_t len, size_t batch_max,
                             srv_wallet_upload *out, char *hint_buf,
                             size_t hint_cap)
 {
-    json_error_t jerr;
-    json_t      *root = NULL, *items;
-    size_t       n;
-    int          e = SRV_E_MALFORMED_JSON;
+    int e;
 
     memset(out, 0, sizeof *out);
-    snprintf(hint_buf, hint_cap, "the body is not one JSON object");
-    if (body == NULL || len == 0)
-        goto out;
-    root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL || !json_is_object(root))
-        goto out;
-    e = SRV_E_BAD_FIELD;
-    items = json_object_get(root, "items");
-    if (json_object_size(root) != 1 || !json_is_array(items)) {
-        snprintf(hint_buf, hint_cap, "the body must be {\"items\": [...]}");
-        goto out;
-    }
-    n = json_array_size(items);
-    if (n == 0) {
-        snprintf(hint_buf, hint_cap, "the batch is empty");
-        goto out;
-    }
-    if (n > batch_max) {
-        snprintf(hint_buf, hint_cap, "%zu items, the cap is %zu", n, batch_max);
-        e = SRV_E_BATCH_TOO_LARGE;
-        goto out;
-    }
-    out->items = calloc(n, sizeof *out->items);
-    out->bytes = malloc(n * ITEM_BYTES);
-    if (out->items == NULL || out->bytes == NULL) {
-        snprintf(hint_buf, hint_cap, "out of memory");
-        e = SRV_E_INTERNAL;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        e = parse_item(json_array_get(items, i), &out->items[i],
-                       out->bytes + i * ITEM_BYTES, hint_buf, hint_cap, i);
-        if (e != 0)
-            goto out;
-    }
-    out->n = n;
-    e = 0;
-out:
-    json_decref(root);
+    e = srv_parse_items(body, len, batch_max, upload_start, parse_item, out,
+                        hint_buf, hint_cap);
     if (e != 0)
         srv_wallet_upload_free(out);
     return e;
@@ -171,63 +140,16 @@ out:
 
 /* ---- authentication ------------------------------------------------ */
 
-/* As srv_auth_terminal (auth.c), for a wallet's key: the headers parse,
- * the time is within the window, the signature verifies, the ledger
- * issued a credential to the key, and only then is the nonce taken. */
-static int auth_wallet(srv_req *r, uint8_t pk[OFFPAY_PK_BYTES], srv_reply *out)
+/* A key the ledger issued a credential to (srv_auth_signed, auth.c). */
+static offpay_err find_wallet(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES],
+                              void *ctx)
 {
-    offpay__http_auth a;
-    offpay_err        rc;
-    uint32_t          w = r->srv->cfg.window;
-
-    rc = offpay__http_auth_parse(r->header(r->conn, OFFPAY__HTTP_HDR_KEY),
-                                 r->header(r->conn, OFFPAY__HTTP_HDR_TIME),
-                                 r->header(r->conn, OFFPAY__HTTP_HDR_NONCE),
-                                 r->header(r->conn, OFFPAY__HTTP_HDR_SIG), &a);
-    if (rc == OFFPAY_ENOTFOUND) {
-        srv_fail(out, SRV_E_SIGNATURE_MISSING, NULL);
-        return -1;
-    }
-    if (rc != OFFPAY_OK) {
-        srv_fail(out, SRV_E_SIGNATURE_MALFORMED, NULL);
-        return -1;
-    }
-    if ((a.time < r->now && r->now - a.time > w) ||
-        (a.time > r->now && a.time - r->now > w)) {
-        char hint[128];
-
-        snprintf(hint, sizeof hint,
-                 "request time %u, server time %u, allowed difference %u s",
-                 (unsigned)a.time, (unsigned)r->now, (unsigned)w);
-        srv_fail(out, SRV_E_STALE_TIMESTAMP, hint);
-        return -1;
-    }
-    if (offpay__http_verify(&a, r->method, r->path, r->body, r->body_len) !=
-        OFFPAY_OK) {
-        srv_fail(out, SRV_E_SIGNATURE_INVALID, NULL);
-        return -1;
-    }
-    rc = offpay_ledger_wallet_known(r->l, a.pk);
-    if (rc == OFFPAY_ENOTFOUND) {
-        srv_fail(out, SRV_E_UNKNOWN_WALLET, NULL);
-        return -1;
-    }
-    if (rc != OFFPAY_OK) {
-        srv_fail_engine(out, rc, "wallet look-up");
-        return -1;
-    }
-    rc = offpay_ledger_nonce(r->l, a.pk, a.nonce, a.time, r->now, w);
-    if (rc == OFFPAY_EREPLAY) {
-        srv_fail(out, SRV_E_NONCE_REPLAYED, NULL);
-        return -1;
-    }
-    if (rc != OFFPAY_OK) {
-        srv_fail_engine(out, rc, "request nonce");
-        return -1;
-    }
-    memcpy(pk, a.pk, OFFPAY_PK_BYTES);
-    return 0;
+    (void)ctx;
+    return offpay_ledger_wallet_known(r->l, pk);
 }
+
+static const srv_signer_kind wallet_kind = {find_wallet, SRV_E_UNKNOWN_WALLET,
+                                            "wallet look-up"};
 
 /* ---- the results --------------------------------------------------- */
 
@@ -335,7 +257,7 @@ void srv_upload_wallet(srv_req *r, srv_reply *out)
         srv_fail(out, (srv_err)e, hint);
         return;
     }
-    if (auth_wallet(r, pk, out) != 0)
+    if (srv_auth_signed(r, &wallet_kind, NULL, pk, out) != 0)
         goto out;
     res = calloc(up.n, sizeof *res);
     results = json_array();

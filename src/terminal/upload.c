@@ -3,7 +3,7 @@
  * its journal to offpayd's POST /v1/terminal/upload in signed batches
  * (upload_sign.c), each entry marked uploaded only after its result came
  * back, then the newest trust bundle and revocation list from offpayd,
- * taken through offpay_terminal_sync. HTTP through libcurl.
+ * taken through offpay_terminal_sync. HTTP through upload_http.c.
  *
  * It first reads offpayd's clock (GET /v1/health) and records durably how
  * far the terminal's own clock is from it, for the merchant and for
@@ -21,47 +21,18 @@
  */
 #include <curl/curl.h>
 #include <jansson.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/base64.h"
 #include "core/jsonutil.h"
 #include "offpay/core.h"
 #include "terminal/upload_int.h"
 
 #define BATCH_DEFAULT 500
-#define REPLY_MAX     (8u << 20) /* bytes of one reply */
-#define URL_MAX       2048
 #define TRIES         3
-
-/* A reply being received, capped. */
-typedef struct reply {
-    char  *buf;
-    size_t len;
-    int    too_big;
-} reply;
-
-static size_t on_data(char *p, size_t size, size_t n, void *ctx)
-{
-    reply *r = ctx;
-    size_t k = size * n;
-    char  *nb;
-
-    if (r->len + k > REPLY_MAX) {
-        r->too_big = 1;
-        return 0;
-    }
-    nb = realloc(r->buf, r->len + k + 1);
-    if (nb == NULL)
-        return 0;
-    memcpy(nb + r->len, p, k);
-    r->buf = nb;
-    r->len += k;
-    r->buf[r->len] = '\0';
-    return k;
-}
 
 /* The time requests are signed at: the caller's now, plus offpayd's
  * offset once known, plus the seconds gone since the call began. */
@@ -78,83 +49,42 @@ static uint32_t sign_time(const clockref *ck)
     return at < 1 ? 1 : at > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)at;
 }
 
-/*
- * One request: signed with the terminal's key when body is set. *status
- * is the HTTP status (0: no answer). Retries a missing answer or a 5xx
- * after 1, 2 s (tries of them). Errors: OFFPAY_EIO (no usable answer),
- * OFFPAY_ENOMEM, the signing's.
- */
+/* What signs the terminal's requests: its key, at sign_time. */
+typedef struct signing {
+    offpay_terminal *t;
+    const clockref  *ck;
+} signing;
+
+static uint32_t signing_time(void *ctx, int attempt)
+{
+    const signing *sg = ctx;
+
+    (void)attempt; /* sign_time moves on with the clock by itself */
+    return sign_time(sg->ck);
+}
+
+static offpay_err signing_sign(void *ctx, const char *method, const char *path,
+                               uint32_t time, const uint8_t *body, size_t len,
+                               offpay__http_auth *out)
+{
+    const signing *sg = ctx;
+
+    return offpay__terminal_sign_http(sg->t, method, path, time, body, len,
+                                      out);
+}
+
+/* One request through offpay__http_request (upload_http.c): signed with
+ * the terminal's key at sign_time(ck) when body is set. */
 static offpay_err request(offpay_terminal *t, const char *base,
                           const char *method, const char *path,
                           const char *body, const clockref *ck, int tries,
-                          reply *out, long *status)
+                          offpay__http_reply *out, long *status)
 {
-    char       url[URL_MAX];
-    offpay_err rc = OFFPAY_EIO;
+    signing             sg = {t, ck};
+    offpay__http_signer s = {signing_time, signing_sign, &sg};
 
-    *status = 0;
-    if (snprintf(url, sizeof url, "%s%s", base, path) >= (int)sizeof url)
-        return OFFPAY_EINVAL;
-    for (int attempt = 0; attempt < tries; attempt++) {
-        CURL                  *c = curl_easy_init();
-        struct curl_slist     *h = NULL;
-        offpay__http_auth      a;
-        offpay__http_auth_text at;
-        char                   line[160];
-        CURLcode               cc;
-
-        if (attempt > 0) {
-            struct timespec ts = {1L << (attempt - 1), 0};
-
-            nanosleep(&ts, NULL);
-        }
-        free(out->buf);
-        memset(out, 0, sizeof *out);
-        if (c == NULL)
-            return OFFPAY_ENOMEM;
-        if (body != NULL) {
-            /* a fresh nonce and time for every try: a resend is a new
-             * request to offpayd, and the items in it are replays */
-            rc = offpay__terminal_sign_http(t, method, path, sign_time(ck),
-                                            (const uint8_t *)body, strlen(body),
-                                            &a);
-            if (rc != OFFPAY_OK) {
-                curl_easy_cleanup(c);
-                return rc;
-            }
-            offpay__http_auth_format(&a, &at);
-            snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_KEY, at.key);
-            h = curl_slist_append(h, line);
-            snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_TIME,
-                     at.time);
-            h = curl_slist_append(h, line);
-            snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_NONCE,
-                     at.nonce);
-            h = curl_slist_append(h, line);
-            snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_SIG, at.sig);
-            h = curl_slist_append(h, line);
-            h = curl_slist_append(h, "Content-Type: application/json");
-            curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        }
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        cc = curl_easy_perform(c);
-        if (cc == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-        curl_slist_free_all(h);
-        curl_easy_cleanup(c);
-        if (cc == CURLE_OK && *status < 500 && !out->too_big)
-            return OFFPAY_OK;
-        if (cc != CURLE_OK)
-            fprintf(stderr, "offpay: %s: %s\n", url, curl_easy_strerror(cc));
-        rc = OFFPAY_EIO;
-    }
-    return rc;
+    return offpay__http_request(base, method, path, body, &s, tries, out,
+                                status);
 }
 
 /* Collects one batch of pending entries into a JSON array. */
@@ -166,23 +96,17 @@ typedef struct batch {
 
 static int add_entry(const offpay_journal_entry *e, void *ctx)
 {
-    batch *b = ctx;
-    size_t cap64 =
-        sodium_base64_encoded_len(e->code_len, sodium_base64_VARIANT_ORIGINAL);
-    char    seq[24], *b64 = malloc(cap64);
+    batch  *b = ctx;
+    char    seq[24];
     json_t *it;
 
-    if (b64 == NULL || b->n == b->cap) {
-        free(b64);
+    if (b->n == b->cap)
         return 1;
-    }
-    sodium_bin2base64(b64, cap64, e->code, e->code_len,
-                      sodium_base64_VARIANT_ORIGINAL);
     snprintf(seq, sizeof seq, "%lld", (long long)e->seq);
-    it = json_pack("{s:s, s:s, s:I, s:I}", "seq", seq, "code", b64, "charged",
+    it = json_pack("{s:s, s:o, s:I, s:I}", "seq", seq, "code",
+                   offpay__json_base64(e->code, e->code_len), "charged",
                    (json_int_t)e->charged, "accepted_at",
                    (json_int_t)e->accepted_at);
-    free(b64);
     if (it == NULL || json_array_append_new(b->items, it) != 0)
         return 1;
     b->seqs[b->n++] = e->seq;
@@ -191,8 +115,9 @@ static int add_entry(const offpay_journal_entry *e, void *ctx)
 
 /* The results of one upload reply: the seqs offpayd decided (every
  * outcome but "error"), and the report's sums. */
-static offpay_err read_results(const reply *r, const batch *b, int64_t *done,
-                               size_t *n_done, offpay_upload_report *rep)
+static offpay_err read_results(const offpay__http_reply *r, const batch *b,
+                               int64_t *done, size_t *n_done,
+                               offpay_upload_report *rep)
 {
     json_error_t jerr;
     json_t      *doc = json_loadb(r->buf, r->len, 0, &jerr), *res;
@@ -241,45 +166,6 @@ out:
     return rc;
 }
 
-/* GETs path and base64-decodes its field into *bytes (malloc'd). */
-static offpay_err fetch(offpay_terminal *t, const char *base, const char *path,
-                        const char *field, const clockref *ck, uint8_t **bytes,
-                        size_t *len)
-{
-    reply        r = {0};
-    long         status = 0;
-    json_error_t jerr;
-    json_t      *doc = NULL;
-    const char  *b64;
-    offpay_err   rc;
-
-    *bytes = NULL;
-    *len = 0;
-    rc = request(t, base, "GET", path, NULL, ck, TRIES, &r, &status);
-    if (rc != OFFPAY_OK)
-        goto out;
-    rc = OFFPAY_EIO;
-    if (status != 200 || (doc = json_loadb(r.buf, r.len, 0, &jerr)) == NULL ||
-        (b64 = json_string_value(json_object_get(doc, field))) == NULL)
-        goto out;
-    *bytes = malloc(strlen(b64) + 1);
-    if (*bytes == NULL) {
-        rc = OFFPAY_ENOMEM;
-        goto out;
-    }
-    if (sodium_base642bin(*bytes, strlen(b64) + 1, b64, strlen(b64), NULL, len,
-                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
-        free(*bytes);
-        *bytes = NULL;
-        goto out;
-    }
-    rc = OFFPAY_OK;
-out:
-    json_decref(doc);
-    free(r.buf);
-    return rc;
-}
-
 /*
  * Reads offpayd's clock from GET /v1/health and records its offset from
  * the terminal's (ck->now, corrected by the request's own duration: half
@@ -290,13 +176,13 @@ out:
 static offpay_err read_clock(offpay_terminal *t, const char *base, clockref *ck,
                              offpay_upload_report *rep)
 {
-    reply           r = {0};
-    long            status = 0;
-    json_error_t    jerr;
-    json_t         *doc = NULL, *tv;
-    struct timespec a, b;
-    int64_t         server, rtt_ms, half_rtt, offset;
-    offpay_err      rc;
+    offpay__http_reply r = {0};
+    long               status = 0;
+    json_error_t       jerr;
+    json_t            *doc = NULL, *tv;
+    struct timespec    a, b;
+    int64_t            server, rtt_ms, half_rtt, offset;
+    offpay_err         rc;
 
     clock_gettime(CLOCK_MONOTONIC, &a);
     rc = request(t, base, "GET", "/v1/health", NULL, ck, 1, &r, &status);
@@ -343,9 +229,7 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     if (rep == NULL)
         rep = &mine;
     memset(rep, 0, sizeof *rep);
-    if (t == NULL || base_url == NULL ||
-        (strncmp(base_url, "http://", 7) != 0 &&
-         strncmp(base_url, "https://", 8) != 0))
+    if (t == NULL || !offpay__http_base_ok(base_url))
         return OFFPAY_EINVAL;
     if (batch_max == 0)
         batch_max = BATCH_DEFAULT;
@@ -361,10 +245,10 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     if ((rc = read_clock(t, base_url, &ck, rep)) != OFFPAY_OK)
         goto out;
     for (;;) {
-        reply   r = {0};
-        long    status = 0;
-        char   *body = NULL;
-        json_t *doc;
+        offpay__http_reply r = {0};
+        long               status = 0;
+        char              *body = NULL;
+        json_t            *doc;
 
         b.items = json_array();
         b.n = 0;
@@ -412,11 +296,12 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     /* The newest bundle and list; a sync takes only what is newer. */
     rc = offpay_terminal_sync_state(t, &st);
     if (rc == OFFPAY_OK)
-        rc = fetch(t, base_url, "/v1/bundle", "bundle", &ck, &bundle,
-                   &bundle_len);
+        rc = offpay__http_get_b64(base_url, "/v1/bundle", "bundle", TRIES,
+                                  &bundle, &bundle_len);
     snprintf(path, sizeof path, "/v1/revlist?since=%u", st.revlist_seq);
     if (rc == OFFPAY_OK)
-        rc = fetch(t, base_url, path, "revlist", &ck, &revlist, &revlist_len);
+        rc = offpay__http_get_b64(base_url, path, "revlist", TRIES, &revlist,
+                                  &revlist_len);
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_sync(t, bundle, bundle_len, revlist, revlist_len,
                                   now);

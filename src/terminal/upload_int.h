@@ -1,7 +1,9 @@
 /*
  * upload_int.h — internal: the signed HTTP request format of offpayd
  * (docs/api.md, "Signed requests"), shared by the server, the terminal's
- * uploader and the tests, so there is one implementation of it.
+ * uploader, the wallet's upload and the tests, so there is one
+ * implementation of it; and the one HTTP client (upload_http.c) that
+ * sends such requests for the terminal and the wallet.
  *
  * A signed request carries four headers:
  *   X-Offpay-Key        the signer's Ed25519 public key, 64 lowercase hex
@@ -98,6 +100,64 @@ void offpay__http_auth_format(const offpay__http_auth *a,
 offpay_err offpay__http_auth_parse(const char *key, const char *time,
                                    const char *nonce, const char *sig,
                                    offpay__http_auth *out);
+
+/* ---- the HTTP client of signed requests (upload_http.c, libcurl) ---- */
+
+#define OFFPAY__HTTP_REPLY_MAX (8u << 20) /* bytes of one reply */
+
+/* A reply being received, capped at OFFPAY__HTTP_REPLY_MAX bytes. Start
+ * it zeroed; buf (malloc'd, NUL-terminated, or NULL) is the caller's to
+ * free. */
+typedef struct offpay__http_reply {
+    char  *buf;
+    size_t len;
+    int    too_big;
+} offpay__http_reply;
+
+/*
+ * How a request is signed: for each try, at(ctx, attempt) gives the time
+ * to sign at (the caller's clock, corrected as it sees fit; attempt counts
+ * from 0), and sign(ctx, ...) signs with the caller's key (a terminal's,
+ * a wallet's, one in a PKCS#11 token) at that time, filling *out, or
+ * fails with its own error.
+ */
+typedef struct offpay__http_signer {
+    uint32_t (*at)(void *ctx, int attempt);
+    offpay_err (*sign)(void *ctx, const char *method, const char *path,
+                       uint32_t time, const uint8_t *body, size_t len,
+                       offpay__http_auth *out);
+    void *ctx;
+} offpay__http_signer;
+
+/* 1 when base is a URL the client takes: it starts http:// or https://. */
+int offpay__http_base_ok(const char *base);
+
+/*
+ * offpay__http_request — one request to base (an http:// or https:// URL
+ * without a trailing slash) + path. With body (a NUL-terminated JSON
+ * text) it is a POST signed by s (each try with a fresh time and nonce: a
+ * resend is a new request to offpayd); without, an unsigned GET and s may
+ * be NULL. *out receives the reply, *status its HTTP status (0: no
+ * answer). A missing answer, a 5xx or a reply over the cap is tried again
+ * after 1, 2 s, up to tries times in all. Call curl_global_init first.
+ * Errors: OFFPAY_EINVAL (the URL too long), OFFPAY_EIO (no usable
+ * answer), OFFPAY_ENOMEM, the signer's.
+ */
+offpay_err offpay__http_request(const char *base, const char *method,
+                                const char *path, const char *body,
+                                const offpay__http_signer *s, int tries,
+                                offpay__http_reply *out, long *status);
+
+/*
+ * offpay__http_get_b64 — GETs base + path (unsigned, tries tries) and
+ * base64-decodes the string field of its JSON reply into *bytes
+ * (malloc'd, the caller frees; NULL on error) and *len. Errors:
+ * OFFPAY_EIO (no answer, a status other than 200, no such field, not
+ * base64), OFFPAY_ENOMEM, those of offpay__http_request.
+ */
+offpay_err offpay__http_get_b64(const char *base, const char *path,
+                                const char *field, int tries, uint8_t **bytes,
+                                size_t *len);
 
 /*
  * offpay__terminal_sign_http — offpay__http_sign with the terminal's own

@@ -3,7 +3,7 @@
  * (offpay_wallet_upload, wallet.h; POST /v1/wallet/upload in docs/api.md):
  * every code's exact bytes with the receipts kept for it, in batches
  * signed by the wallet's key (the request format of terminal/upload_int.h),
- * and offpayd's answer per code. HTTP through libcurl.
+ * and offpayd's answer per code. HTTP through terminal/upload_http.c.
  *
  * It changes nothing in the wallet, so it is safe to stop and to repeat:
  * offpayd keeps each receipt once and settles each payment once. The
@@ -11,12 +11,12 @@
  */
 #include <curl/curl.h>
 #include <jansson.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/base64.h"
 #include "core/jsonutil.h"
 #include "offpay/core.h"
 #include "offpay/settle.h"
@@ -25,122 +25,44 @@
 
 #define BATCH_DEFAULT 100
 #define BATCH_CAP     200 /* offpayd's (SRV_WALLET_BATCH_MAX) */
-#define REPLY_MAX     (8u << 20)
-#define URL_MAX       2048
 #define TRIES         3
 #define PATH          "/v1/wallet/upload"
 
-typedef struct reply {
-    char  *buf;
-    size_t len;
-    int    too_big;
-} reply;
+/* What signs the wallet's requests: its key, at now for the first try
+ * and at the wallet's clock for a resend. */
+typedef struct signing {
+    const offpay_wallet *w;
+    uint32_t             now;
+} signing;
 
-static size_t on_data(char *p, size_t size, size_t n, void *ctx)
+static uint32_t signing_time(void *ctx, int attempt)
 {
-    reply *r = ctx;
-    size_t k = size * n;
-    char  *nb;
+    const signing *sg = ctx;
 
-    if (r->len + k > REPLY_MAX) {
-        r->too_big = 1;
-        return 0;
-    }
-    nb = realloc(r->buf, r->len + k + 1);
-    if (nb == NULL)
-        return 0;
-    memcpy(nb + r->len, p, k);
-    r->buf = nb;
-    r->len += k;
-    r->buf[r->len] = '\0';
-    return k;
+    return attempt == 0 ? sg->now : (uint32_t)time(NULL);
 }
 
-static struct curl_slist *auth_headers(const offpay__http_auth *a)
+static offpay_err signing_sign(void *ctx, const char *method, const char *path,
+                               uint32_t time, const uint8_t *body, size_t len,
+                               offpay__http_auth *out)
 {
-    offpay__http_auth_text at;
-    struct curl_slist     *h = NULL;
-    char                   line[160];
+    const signing *sg = ctx;
 
-    offpay__http_auth_format(a, &at);
-    snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_KEY, at.key);
-    h = curl_slist_append(h, line);
-    snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_TIME, at.time);
-    h = curl_slist_append(h, line);
-    snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_NONCE, at.nonce);
-    h = curl_slist_append(h, line);
-    snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_SIG, at.sig);
-    h = curl_slist_append(h, line);
-    return curl_slist_append(h, "Content-Type: application/json");
+    return offpay__wallet_sign_http(sg->w, method, path, time, body, len, out);
 }
 
-/* POSTs body signed by the wallet; retries a missing answer or a 5xx
- * after 1, 2 s, each try with a fresh time and nonce. */
+/* POSTs body signed by the wallet (offpay__http_request, upload_http.c):
+ * a missing answer or a 5xx is tried again after 1, 2 s, each try with a
+ * fresh time and nonce. */
 static offpay_err post(const offpay_wallet *w, const char *base,
-                       const char *body, uint32_t now, reply *out, long *status)
+                       const char *body, uint32_t now, offpay__http_reply *out,
+                       long *status)
 {
-    char       url[URL_MAX];
-    offpay_err rc = OFFPAY_EIO;
+    signing             sg = {w, now};
+    offpay__http_signer s = {signing_time, signing_sign, &sg};
 
-    *status = 0;
-    if (snprintf(url, sizeof url, "%s%s", base, PATH) >= (int)sizeof url)
-        return OFFPAY_EINVAL;
-    for (int attempt = 0; attempt < TRIES; attempt++) {
-        CURL              *c;
-        struct curl_slist *h;
-        offpay__http_auth  a;
-        CURLcode           cc;
-
-        if (attempt > 0) {
-            struct timespec ts = {1L << (attempt - 1), 0};
-
-            nanosleep(&ts, NULL);
-        }
-        free(out->buf);
-        memset(out, 0, sizeof *out);
-        rc = offpay__wallet_sign_http(w, "POST", PATH,
-                                      attempt == 0 ? now : (uint32_t)time(NULL),
-                                      (const uint8_t *)body, strlen(body), &a);
-        if (rc != OFFPAY_OK)
-            return rc;
-        c = curl_easy_init();
-        if (c == NULL)
-            return OFFPAY_ENOMEM;
-        h = auth_headers(&a);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        cc = curl_easy_perform(c);
-        if (cc == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-        curl_slist_free_all(h);
-        curl_easy_cleanup(c);
-        if (cc == CURLE_OK && *status < 500 && !out->too_big)
-            return OFFPAY_OK;
-        if (cc != CURLE_OK)
-            fprintf(stderr, "offpay: %s: %s\n", url, curl_easy_strerror(cc));
-        rc = OFFPAY_EIO;
-    }
-    return rc;
-}
-
-static json_t *b64(const uint8_t *b, size_t n)
-{
-    size_t  cap = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
-    char   *buf = malloc(cap);
-    json_t *j;
-
-    if (buf == NULL)
-        return NULL;
-    sodium_bin2base64(buf, cap, b, n, sodium_base64_VARIANT_ORIGINAL);
-    j = json_string(buf);
-    free(buf);
-    return j;
+    return offpay__http_request(base, "POST", PATH, body, &s, TRIES, out,
+                                status);
 }
 
 /* Spend log entry i as an upload item; *skip when its credential is no
@@ -182,14 +104,15 @@ static offpay_err item_of(const offpay_wallet *w, size_t i, json_t **out,
             rc = offpay_receipt_encode(&r, rb, sizeof rb, &rlen);
         if (rc != OFFPAY_OK)
             goto out;
-        if (json_array_append_new(receipts, b64(rb, rlen)) != 0) {
+        if (json_array_append_new(receipts, offpay__json_base64(rb, rlen)) !=
+            0) {
             rc = OFFPAY_ENOMEM;
             goto out;
         }
     }
     *n_receipts = s.n_receipts;
-    *out =
-        json_pack("{s:o, s:o}", "code", b64(code, len), "receipts", receipts);
+    *out = json_pack("{s:o, s:o}", "code", offpay__json_base64(code, len),
+                     "receipts", receipts);
     receipts = NULL;
     rc = *out != NULL ? OFFPAY_OK : OFFPAY_ENOMEM;
 out:
@@ -307,9 +230,7 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
     if (rep == NULL)
         rep = &mine;
     memset(rep, 0, sizeof *rep);
-    if (w == NULL || base_url == NULL ||
-        (strncmp(base_url, "http://", 7) != 0 &&
-         strncmp(base_url, "https://", 8) != 0))
+    if (w == NULL || !offpay__http_base_ok(base_url))
         return OFFPAY_EINVAL;
     if (batch_max == 0)
         batch_max = BATCH_DEFAULT;
@@ -324,12 +245,12 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
         goto out;
     }
     while (rc == OFFPAY_OK && !stop) {
-        json_t      *doc = NULL, *res;
-        char        *body = NULL;
-        reply        r = {0};
-        long         status = 0;
-        size_t       n = 0;
-        json_error_t jerr;
+        json_t            *doc = NULL, *res;
+        char              *body = NULL;
+        offpay__http_reply r = {0};
+        long               status = 0;
+        size_t             n = 0;
+        json_error_t       jerr;
 
         /* One batch: up to batch_max codes the wallet can still show. */
         rc = offpay__wallet_upload_body(w, i, batch_max, &body, index, nrec, &n,

@@ -1,0 +1,162 @@
+/*
+ * upload_http.c — the one HTTP client of offpay's signed requests
+ * (upload_int.h), through libcurl: what the terminal's uploader
+ * (upload.c) and the wallet's upload (wallet/upload.c) send to offpayd.
+ * The caller brings the key and the time to sign at (offpay__http_signer),
+ * so a terminal's key, a wallet's and a PKCS#11 token's all go through it,
+ * and a terminal's clock correction stays the terminal's.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "terminal/upload_int.h"
+
+#define URL_MAX 2048
+
+static size_t on_data(char *p, size_t size, size_t n, void *ctx)
+{
+    offpay__http_reply *r = ctx;
+    size_t              k = size * n;
+    char               *nb;
+
+    if (r->len + k > OFFPAY__HTTP_REPLY_MAX) {
+        r->too_big = 1;
+        return 0;
+    }
+    nb = realloc(r->buf, r->len + k + 1);
+    if (nb == NULL)
+        return 0;
+    memcpy(nb + r->len, p, k);
+    r->buf = nb;
+    r->len += k;
+    r->buf[r->len] = '\0';
+    return k;
+}
+
+/* The four signature headers of a, and the body's type. */
+static struct curl_slist *auth_headers(const offpay__http_auth *a)
+{
+    offpay__http_auth_text at;
+    struct curl_slist     *h = NULL;
+    char                   line[160];
+
+    offpay__http_auth_format(a, &at);
+    snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_KEY, at.key);
+    h = curl_slist_append(h, line);
+    snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_TIME, at.time);
+    h = curl_slist_append(h, line);
+    snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_NONCE, at.nonce);
+    h = curl_slist_append(h, line);
+    snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_SIG, at.sig);
+    h = curl_slist_append(h, line);
+    return curl_slist_append(h, "Content-Type: application/json");
+}
+
+int offpay__http_base_ok(const char *base)
+{
+    return base != NULL && (strncmp(base, "http://", 7) == 0 ||
+                            strncmp(base, "https://", 8) == 0);
+}
+
+offpay_err offpay__http_request(const char *base, const char *method,
+                                const char *path, const char *body,
+                                const offpay__http_signer *s, int tries,
+                                offpay__http_reply *out, long *status)
+{
+    char       url[URL_MAX];
+    offpay_err rc = OFFPAY_EIO;
+
+    *status = 0;
+    if (snprintf(url, sizeof url, "%s%s", base, path) >= (int)sizeof url)
+        return OFFPAY_EINVAL;
+    for (int attempt = 0; attempt < tries; attempt++) {
+        CURL              *c = curl_easy_init();
+        struct curl_slist *h = NULL;
+        offpay__http_auth  a;
+        CURLcode           cc;
+
+        if (attempt > 0) {
+            struct timespec ts = {1L << (attempt - 1), 0};
+
+            nanosleep(&ts, NULL);
+        }
+        free(out->buf);
+        memset(out, 0, sizeof *out);
+        if (c == NULL)
+            return OFFPAY_ENOMEM;
+        if (body != NULL) {
+            /* a fresh nonce and time for every try: a resend is a new
+             * request to offpayd, and the items in it are replays */
+            rc = s->sign(s->ctx, method, path, s->at(s->ctx, attempt),
+                         (const uint8_t *)body, strlen(body), &a);
+            if (rc != OFFPAY_OK) {
+                curl_easy_cleanup(c);
+                return rc;
+            }
+            h = auth_headers(&a);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        }
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        cc = curl_easy_perform(c);
+        if (cc == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        if (cc == CURLE_OK && *status < 500 && !out->too_big)
+            return OFFPAY_OK;
+        if (cc != CURLE_OK)
+            fprintf(stderr, "offpay: %s: %s\n", url, curl_easy_strerror(cc));
+        rc = OFFPAY_EIO;
+    }
+    return rc;
+}
+
+offpay_err offpay__http_get_b64(const char *base, const char *path,
+                                const char *field, int tries, uint8_t **bytes,
+                                size_t *len)
+{
+    offpay__http_reply r = {0};
+    long               status = 0;
+    json_error_t       jerr;
+    json_t            *doc = NULL;
+    const char        *b64;
+    offpay_err         rc;
+
+    *bytes = NULL;
+    *len = 0;
+    rc =
+        offpay__http_request(base, "GET", path, NULL, NULL, tries, &r, &status);
+    if (rc != OFFPAY_OK)
+        goto out;
+    rc = OFFPAY_EIO;
+    if (status != 200 || (doc = json_loadb(r.buf, r.len, 0, &jerr)) == NULL ||
+        (b64 = json_string_value(json_object_get(doc, field))) == NULL)
+        goto out;
+    *bytes = malloc(strlen(b64) + 1);
+    if (*bytes == NULL) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    if (sodium_base642bin(*bytes, strlen(b64) + 1, b64, strlen(b64), NULL, len,
+                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+        free(*bytes);
+        *bytes = NULL;
+        goto out;
+    }
+    rc = OFFPAY_OK;
+out:
+    json_decref(doc);
+    free(r.buf);
+    return rc;
+}
