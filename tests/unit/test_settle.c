@@ -2,7 +2,8 @@
  * test_settle.c — the settlement engine over the real SQLite store: every
  * case of docs/settlement.md §4 with the money per account after it, the
  * guarantee, release and late presentment, revoked terminals, rejections
- * that move nothing, concurrent settlement from two connections, and an
+ * that move nothing, concurrent settlement from two connections, debits
+ * of one wallet account and the guarantee from four at once, and an
  * audit that catches a ledger changed behind its back. After every
  * scenario the audit must pass (conservation, DESIGN.md invariant 1).
  *
