@@ -62,6 +62,7 @@ money() { # ACCOUNT -> "123.45 EUR"
   jq -r '.balance.decimal + " " + .balance.currency' resp.json
 }
 start_offpayd() {
+  rm -f offpayd.out   # never read the previous run's "listening" line
   "$OFFPAYD" --db ledger.db --listen 127.0.0.1:0 --issuer issuer \
       --passphrase-file issuer.pass --root issuer/root.pub \
       --token-file operator.token --threads 2 > offpayd.out 2> offpayd.err &

@@ -318,7 +318,10 @@ static offpay_err external_tx(offpay_ledger *l, void *p)
     if (rc != OFFPAY_OK)
         return rc;
     if (c->withdraw) {
-        rc = l->ops->balance(l->store, c->account, &bal);
+        /* the balance read is the balance debited (store.h, row locks) */
+        rc = l->ops->account_lock(l->store, c->account);
+        if (rc == OFFPAY_OK)
+            rc = l->ops->balance(l->store, c->account, &bal);
         if (rc != OFFPAY_OK)
             return rc;
         if (bal < c->amount)
@@ -543,7 +546,10 @@ static offpay_err issue_tx(offpay_ledger *l, void *p)
         return rc;
     if (kind != OFFPAY_ACCOUNT_WALLET)
         return OFFPAY_EINVAL;
-    rc = l->ops->balance(l->store, c->account, &bal);
+    /* the balance read is the balance funded from (store.h, row locks) */
+    rc = l->ops->account_lock(l->store, c->account);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->balance(l->store, c->account, &bal);
     if (rc != OFFPAY_OK)
         return rc;
     if (bal < c->limit)
@@ -629,7 +635,9 @@ static offpay_err revoke_tx(offpay_ledger *l, void *p)
     offpay__cred_row   row;
     offpay_err         rc;
 
-    rc = l->ops->cred_get(l->store, c->serial, &row);
+    rc = l->ops->creds_lock(l->store, &c->serial, 1);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->cred_get(l->store, c->serial, &row);
     if (rc == OFFPAY_ENOTFOUND)
         return OFFPAY_ENOT_ISSUED;
     if (rc != OFFPAY_OK || row.revoked)
@@ -702,7 +710,10 @@ static offpay_err release_tx(offpay_ledger *l, void *p)
     offpay__cred_row    row;
     offpay_err          rc;
 
-    rc = l->ops->cred_get(l->store, c->serial, &row);
+    /* the remaining read is the remaining released (store.h, row locks) */
+    rc = l->ops->creds_lock(l->store, &c->serial, 1);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->cred_get(l->store, c->serial, &row);
     if (rc != OFFPAY_OK)
         return rc;
     if (row.released)

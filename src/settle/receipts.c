@@ -342,7 +342,10 @@ static offpay_err item_tx(offpay_ledger *l, void *arg)
     for (size_t i = 0; i < res->n_receipts; i++)
         res->receipt[i].reason = c->pre[i];
 
-    rc = l->ops->cred_get(l->store, c->p.cred.serial, &cred);
+    /* one transaction at a time on the credential (store.h, row locks) */
+    rc = l->ops->creds_lock(l->store, &c->p.cred.serial, 1);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->cred_get(l->store, c->p.cred.serial, &cred);
     if (rc == OFFPAY_OK && (cred.limit != (int64_t)c->p.cred.limit ||
                             cred.currency != c->p.cred.currency))
         rc = OFFPAY_ENOTFOUND;

@@ -9,7 +9,10 @@
  * transaction; the unique keys (serial, counter) on payments and (serial,
  * counter, terminal) on presentments, and the conditional escrow debit,
  * make a concurrent second settlement of the same item fail and rerun as
- * an exact replay.
+ * an exact replay. Each transaction first locks the rows of the
+ * credentials it settles (store.h, row locks), so that what settle_tx
+ * reads of a credential stays true until it commits; the wallet and
+ * guarantee accounts are locked before their balance is read and debited.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -196,7 +199,9 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
             unpaid = OFFPAY_ELATE;
             rule = OFFPAY_ELATE;
         } else {
-            rc = l->ops->balance(l->store, cred.wallet_account, &wallet);
+            rc = l->ops->account_lock(l->store, cred.wallet_account);
+            if (rc == OFFPAY_OK)
+                rc = l->ops->balance(l->store, cred.wallet_account, &wallet);
             if (rc != OFFPAY_OK)
                 return rc;
             late = min64(want, wallet > 0 ? wallet : 0);
@@ -222,6 +227,8 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
 
         rc = l->ops->account_singleton(l->store, OFFPAY_ACCOUNT_GUARANTEE,
                                        cred.currency, c->now, &guarantee);
+        if (rc == OFFPAY_OK)
+            rc = l->ops->account_lock(l->store, guarantee);
         if (rc == OFFPAY_OK)
             rc = l->ops->balance(l->store, guarantee, &gbal);
         if (rc != OFFPAY_OK)
@@ -322,6 +329,16 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     return rc;
 }
 
+/* One item in its own transaction: its credential's row locked first. */
+static offpay_err settle_one_tx(offpay_ledger *l, void *arg)
+{
+    struct settle_ctx *c = arg;
+    offpay_err         rc;
+
+    rc = l->ops->creds_lock(l->store, &c->p.cred.serial, 1);
+    return rc == OFFPAY_OK ? settle_tx(l, c) : rc;
+}
+
 /* The checks that need no ledger state: the code decodes, its credential
  * was signed by an issuer key valid at the acceptance time, the wallet
  * signed the code, and the charge is within what the payer authorized. */
@@ -415,7 +432,7 @@ offpay_err offpay_ledger_settle(offpay_ledger *l, uint32_t terminal_id,
     }
     crypto_generichash(c.hash, sizeof c.hash, item->code, item->code_len, NULL,
                        0);
-    rc = offpay__ledger_tx(l, settle_tx, &c);
+    rc = offpay__ledger_tx(l, settle_one_tx, &c);
     if (rc == OFFPAY_OK)
         *res = c.res;
     return rc;
@@ -424,6 +441,8 @@ offpay_err offpay_ledger_settle(offpay_ledger *l, uint32_t terminal_id,
 struct batch_ctx {
     struct settle_ctx *c;
     size_t             n;
+    uint64_t          *serials; /* of the items to settle */
+    size_t             n_serials;
 };
 
 static offpay_err batch_tx(offpay_ledger *l, void *arg)
@@ -431,6 +450,11 @@ static offpay_err batch_tx(offpay_ledger *l, void *arg)
     struct batch_ctx *b = arg;
     offpay_err        rc;
 
+    /* every credential of the batch at once, in serial order, so that two
+     * batches never wait for each other's credentials in a cycle */
+    rc = l->ops->creds_lock(l->store, b->serials, b->n_serials);
+    if (rc != OFFPAY_OK)
+        return rc;
     for (size_t i = 0; i < b->n; i++) {
         if (b->c[i].pure_rejected)
             continue;
@@ -445,7 +469,7 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
                                       const offpay_settle_item *items, size_t n,
                                       uint32_t now, offpay_settle_result *res)
 {
-    struct batch_ctx b = {NULL, n};
+    struct batch_ctx b = {NULL, n, NULL, 0};
     offpay_err       rc;
 
     if (l == NULL || items == NULL || res == NULL || n == 0)
@@ -457,8 +481,12 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
     if (!l->has_trust)
         return OFFPAY_ECRYPTO;
     b.c = calloc(n, sizeof *b.c);
-    if (b.c == NULL)
+    b.serials = calloc(n, sizeof *b.serials);
+    if (b.c == NULL || b.serials == NULL) {
+        free(b.c);
+        free(b.serials);
         return OFFPAY_ENOMEM;
+    }
     /* The signature checks first, outside the store's write lock. */
     for (size_t i = 0; i < n; i++) {
         struct settle_ctx *c = &b.c[i];
@@ -475,11 +503,13 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
         }
         crypto_generichash(c->hash, sizeof c->hash, items[i].code,
                            items[i].code_len, NULL, 0);
+        b.serials[b.n_serials++] = c->p.cred.serial;
     }
     rc = offpay__ledger_tx(l, batch_tx, &b);
     if (rc == OFFPAY_OK)
         for (size_t i = 0; i < n; i++)
             res[i] = b.c[i].res;
     free(b.c);
+    free(b.serials);
     return rc;
 }

@@ -281,6 +281,19 @@ typedef struct offpay__store_ops {
     offpay_err (*receipts_of)(
         offpay__store *s, uint64_t serial, uint32_t counter, int all_counters,
         int (*fn)(const offpay__receipt_row *r, void *ctx), void *ctx);
+    /* Row locks, held until the transaction ends, for a backend whose
+     * write transactions do not serialize on their own (PostgreSQL runs
+     * them at READ COMMITTED; SQLite's one writer makes both no-ops). The
+     * engine takes them before it reads what it then writes: credentials
+     * first, in ascending serial order, then accounts
+     * (docs/settlement.md §4). */
+    /* locks the rows of the credentials serials[0..n) that exist, in
+     * ascending serial order whatever the order given */
+    offpay_err (*creds_lock)(offpay__store *s, const uint64_t *serials,
+                             size_t n);
+    /* locks account id's row: taken before its balance is read to debit
+     * it, so two debits cannot both see the same balance */
+    offpay_err (*account_lock)(offpay__store *s, uint64_t id);
 } offpay__store_ops;
 
 /* Every operation's name, in the table's order: a backend fills the table
@@ -299,7 +312,8 @@ typedef struct offpay__store_ops {
     X(cases) X(case_get) X(presentments_of) X(terminal_cred) \
     X(receipt_get) X(receipt_add) X(receipts_waiting) X(receipt_checked) \
     X(claim_get) X(claim_set) X(wallet_known) X(payment_summary) \
-    X(receipts_of)
+    X(receipts_of) \
+    X(creds_lock) X(account_lock)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

@@ -2,18 +2,26 @@
  * postgres.c — the PostgreSQL backend of the settlement store
  * (src/settle/store.h), for a ledger shared by several offpayd processes.
  *
- * Every transaction runs at SERIALIZABLE isolation. Exactly-once does not
- * rest on that alone — the unique keys on payments (serial, counter) and
- * presentments (serial, counter, terminal) and the conditional escrow
- * debit catch a concurrent second settlement in any isolation — but the
- * checks that read a balance before moving money (issuance, withdrawal,
- * the guarantee) need it: two transactions that both read "enough" and
- * both debit would otherwise commit. PostgreSQL reports such a conflict as
- * a serialization failure (SQLSTATE 40001), a deadlock (40P01) or a unique
- * violation between concurrent inserts (23505); all three are
- * OFFPAY_ERETRY, and the engine reruns the transaction from the start.
- * Where a duplicate is an expected answer (a request nonce taken twice)
- * the statement says ON CONFLICT DO NOTHING and the row count answers.
+ * Write transactions run at READ COMMITTED with explicit row locks, not
+ * at SERIALIZABLE (whose predicate locks on index pages made settlements
+ * of different credentials conflict and rerun: docs/scaling.md).
+ * Exactly-once rests on the unique keys on payments (serial, counter) and
+ * presentments (serial, counter, terminal) and on the conditional escrow
+ * debit, which catch a concurrent second settlement at any isolation. What
+ * the engine reads before it writes is guarded by a lock it takes first
+ * (docs/settlement.md §4): the credential's row (creds_lock: everything of
+ * one credential — its escrow, payments, presentments, cases, receipts —
+ * is read and changed by one transaction at a time) and the account's row
+ * before a balance that is then debited is read (account_lock). At READ
+ * COMMITTED each statement sees what was committed before it started, so
+ * the reads after a lock see the last holder's writes. Revocations take
+ * one advisory lock, so that their sequence numbers become visible in
+ * order. A deadlock (SQLSTATE 40P01), a unique violation between
+ * concurrent inserts (23505) or a serialization failure (40001, which READ
+ * COMMITTED does not raise) is OFFPAY_ERETRY, and the engine reruns the
+ * transaction from the start. Where a duplicate is an expected answer (a
+ * request nonce taken twice) the statement says ON CONFLICT DO NOTHING and
+ * the row count answers.
  *
  * Parameters go as text, byte strings as binary; results come as text
  * (byte strings in PostgreSQL's hex form, decoded here).
@@ -72,6 +80,9 @@ enum {
     S_CLAIM_SET,
     S_WALLET_KNOWN,
     S_PAYMENT_SUMMARY,
+    S_CREDS_LOCK,
+    S_ACCOUNT_LOCK,
+    S_REVOCATION_LOCK,
     S_COUNT
 };
 
@@ -193,6 +204,16 @@ static const char *const SQL[S_COUNT] = {
         " COALESCE(SUM(CASE WHEN outcome = 4 THEN 1 ELSE 0 END), 0),"
         " COALESCE(SUM(CASE WHEN outcome = 5 THEN 1 ELSE 0 END), 0)"
         " FROM presentments WHERE serial = $1 AND counter = $2",
+    /* the rows are locked in the order sorted (LockRows runs above Sort),
+     * so two transactions lock their credentials in one order */
+    [S_CREDS_LOCK] = "SELECT serial FROM credentials"
+                     " WHERE serial = ANY($1::bigint[]) ORDER BY serial"
+                     " FOR UPDATE",
+    [S_ACCOUNT_LOCK] = "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
+    /* one revocation at a time until commit: a revocation's seq is never
+     * visible before a lower one (a delta asked from the last seq seen
+     * would miss it); migrate's advisory lock is 7430717 */
+    [S_REVOCATION_LOCK] = "SELECT pg_advisory_xact_lock(7430718)",
 };
 
 #define MAX_PARAMS 16
@@ -434,7 +455,7 @@ static offpay_err begin_as(offpay__store *s, const char *sql)
 
 static offpay_err s_begin(offpay__store *s)
 {
-    return begin_as(s, "BEGIN ISOLATION LEVEL SERIALIZABLE");
+    return begin_as(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
 }
 
 /* Reads see one snapshot and take no predicate locks a writer could
@@ -779,6 +800,8 @@ static offpay_err s_cred_revoke(offpay__store *s, uint64_t serial,
     p_i64(&p, now);
     p_text(&p, reason);
     rc = update_one(s, S_CRED_REVOKE, &p, OFFPAY_EEXISTS);
+    if (rc == OFFPAY_OK)
+        rc = run(s, S_REVOCATION_LOCK, NULL, NULL);
     if (rc != OFFPAY_OK)
         return rc;
     memset(&p, 0, sizeof p);
@@ -1207,6 +1230,51 @@ static offpay_err s_payment_summary(offpay__store *s, uint64_t serial,
     out->double_spend = col_u64(r, 0, 5);
     out->unpaid = col_u64(r, 0, 6);
     return OFFPAY_OK;
+}
+
+/* ---- row locks -------------------------------------------------------- */
+
+/* The serials as a PostgreSQL array literal ("{1,2,3}"), malloc'd. */
+static char *serial_array(const uint64_t *serials, size_t n)
+{
+    size_t cap = 3 + n * 21, at = 0;
+    char  *a = malloc(cap);
+
+    if (a == NULL)
+        return NULL;
+    a[at++] = '{';
+    for (size_t i = 0; i < n; i++)
+        at += (size_t)snprintf(a + at, cap - at, "%s%llu", i ? "," : "",
+                               (unsigned long long)serials[i]);
+    a[at++] = '}';
+    a[at] = '\0';
+    return a;
+}
+
+static offpay_err s_creds_lock(offpay__store *s, const uint64_t *serials,
+                               size_t n)
+{
+    params     p = {0};
+    char      *a;
+    offpay_err rc;
+
+    if (n == 0)
+        return OFFPAY_OK;
+    a = serial_array(serials, n);
+    if (a == NULL)
+        return OFFPAY_ENOMEM;
+    p_text(&p, a);
+    rc = run(s, S_CREDS_LOCK, &p, NULL);
+    free(a);
+    return rc;
+}
+
+static offpay_err s_account_lock(offpay__store *s, uint64_t id)
+{
+    params p = {0};
+
+    p_u64(&p, id);
+    return run(s, S_ACCOUNT_LOCK, &p, NULL);
 }
 
 /* ---- open and migrate ------------------------------------------------ */

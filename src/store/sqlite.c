@@ -1103,6 +1103,26 @@ static offpay_err s_payment_summary(offpay__store *s, uint64_t serial,
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }
 
+/* ---- row locks -------------------------------------------------------- */
+
+/* No-ops: BEGIN IMMEDIATE already makes this the only writer until it
+ * commits, so nothing it reads can change under it. */
+static offpay_err s_creds_lock(offpay__store *s, const uint64_t *serials,
+                               size_t n)
+{
+    (void)s;
+    (void)serials;
+    (void)n;
+    return OFFPAY_OK;
+}
+
+static offpay_err s_account_lock(offpay__store *s, uint64_t id)
+{
+    (void)s;
+    (void)id;
+    return OFFPAY_OK;
+}
+
 /* ---- open and migrate ------------------------------------------------ */
 
 /* Applies every migration above the schema's version, each in its own

@@ -107,6 +107,10 @@ TOKEN=$(cat token)
 # start_server: offpayd on 127.0.0.1, a free port, $LEDGER; waits for
 # its "listening" line and sets $URL.
 start_server() {
+  # The old output goes first: the child truncates server.out only once it
+  # runs, and a wait that read the previous server's "listening" line would
+  # talk to a port nobody listens on any more.
+  rm -f server.out
   "$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss \
       --passphrase-file ip --root iss/root.pub --token-file token \
       --threads 2 "$@" >server.out 2>>server.err &

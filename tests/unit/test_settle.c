@@ -2,7 +2,8 @@
  * test_settle.c — the settlement engine over the real SQLite store: every
  * case of docs/settlement.md §4 with the money per account after it, the
  * guarantee, release and late presentment, revoked terminals, rejections
- * that move nothing, concurrent settlement from two connections, and an
+ * that move nothing, concurrent settlement from two connections, debits
+ * of one wallet account and the guarantee from four at once, and an
  * audit that catches a ledger changed behind its back. After every
  * scenario the audit must pass (conservation, DESIGN.md invariant 1).
  *
@@ -831,6 +832,270 @@ static void test_two_connections_settle_each_item_exactly_once(void)
     drop_world(&w);
 }
 
+/* ---- money read before it moves, from several connections at once ---- */
+
+/* Four connections (one offpay_ledger each, as four offpayd processes
+ * would have) at once: (1) issue credentials from one wallet account and
+ * withdraw from it, more than it holds; (2) settle overspends that the
+ * guarantee covers only some of; (3) release the due escrows, then settle
+ * late presentments that draw on the wallet account while it is being
+ * withdrawn from. Every read of a balance or an escrow is followed by a
+ * debit of it, so on PostgreSQL (READ COMMITTED) this holds only with the
+ * row locks of store.h: no balance goes negative, each phase's money adds
+ * up, and the audit passes after each. */
+
+#define CC_THREADS 4
+#define CC_TRIES   25
+#define CC_CREDS   (CC_THREADS * CC_TRIES)
+#define CC_LIMIT   CENTS(1)
+#define CC_NOW3    (T0 + 45 * DAY) /* after the expiry and the grace */
+
+struct cc {
+    world             *w;
+    int                phase;
+    offpay_wallet_cred creds[CC_CREDS];
+    size_t             n_creds;
+    int64_t            withdrawn, covered, from_wallet;
+    int                efunds, guaranteed, unpaid, errors;
+    pthread_mutex_t    mu;
+};
+
+struct cc_thread {
+    struct cc *cc;
+    int        who;
+};
+
+static void cc_error(struct cc *cc, const char *what, offpay_err rc)
+{
+    pthread_mutex_lock(&cc->mu);
+    fprintf(stderr, "phase %d: %s: %s\n", cc->phase, what, offpay_errname(rc));
+    cc->errors++;
+    pthread_mutex_unlock(&cc->mu);
+}
+
+/* A withdrawal of amount: OK or EFUNDS, counted. */
+static void cc_withdraw(struct cc *cc, offpay_ledger *l, int64_t amount,
+                        uint32_t now)
+{
+    offpay_err rc =
+        offpay_ledger_withdraw(l, cc->w->wallet_acct, amount, "atm", now, NULL);
+
+    pthread_mutex_lock(&cc->mu);
+    if (rc == OFFPAY_OK)
+        cc->withdrawn += amount;
+    else if (rc == OFFPAY_EFUNDS)
+        cc->efunds++;
+    pthread_mutex_unlock(&cc->mu);
+    if (rc != OFFPAY_OK && rc != OFFPAY_EFUNDS)
+        cc_error(cc, "withdraw", rc);
+}
+
+/* Settles a code of credential cred; the result, or outcome -1. */
+static offpay_settle_result cc_settle(struct cc *cc, offpay_ledger *l,
+                                      const offpay_wallet_cred *cred,
+                                      uint32_t counter, int64_t amount,
+                                      int term, uint32_t now)
+{
+    world                wc = *cc->w; /* the same wallet key, this cred */
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n;
+    offpay_settle_item   it;
+    offpay_settle_result r;
+    offpay_err           rc;
+
+    wc.cred = *cred;
+    n = make_code(&wc, counter, amount, T0 + 10, 0, code);
+    sodium_memzero(&wc, sizeof wc);
+    it = (offpay_settle_item){code, n, amount, T0 + 20, counter};
+    rc = offpay_ledger_settle(l, cc->w->terminal[term], &it, now, &r);
+    if (n == 0 || rc != OFFPAY_OK) {
+        cc_error(cc, "settle", n == 0 ? OFFPAY_EINVAL : rc);
+        r.outcome = (offpay_settle_outcome)-1;
+    }
+    return r;
+}
+
+static void cc_phase1(struct cc *cc, offpay_ledger *l)
+{
+    uint8_t            bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred cred;
+
+    for (int j = 0; j < CC_TRIES; j++) {
+        offpay_err rc = offpay_ledger_issue(
+            l, cc->w->wallet_acct, cc->w->wallet.pk, CC_LIMIT,
+            OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0, bytes, &cred);
+
+        pthread_mutex_lock(&cc->mu);
+        if (rc == OFFPAY_OK && cc->n_creds < CC_CREDS)
+            cc->creds[cc->n_creds++] = cred;
+        else if (rc == OFFPAY_EFUNDS)
+            cc->efunds++;
+        pthread_mutex_unlock(&cc->mu);
+        if (rc != OFFPAY_OK && rc != OFFPAY_EFUNDS)
+            cc_error(cc, "issue", rc);
+        cc_withdraw(cc, l, CC_LIMIT / 2, T0);
+    }
+}
+
+/* Even credentials: the whole escrow at terminal 0, then 0.40 more at
+ * terminal 1 (an overspend within the rules, for the guarantee). Odd ones:
+ * 0.30 at terminal 0, the rest left for release. */
+static void cc_phase2(struct cc *cc, offpay_ledger *l, int who)
+{
+    for (size_t i = (size_t)who; i < cc->n_creds; i += CC_THREADS) {
+        offpay_settle_result r;
+
+        if (i % 2) {
+            r = cc_settle(cc, l, &cc->creds[i], 1, 30, 0, T0 + 3600);
+            if (r.outcome != OFFPAY_SETTLE_SETTLED)
+                cc_error(cc, "odd credential", r.reason);
+            continue;
+        }
+        r = cc_settle(cc, l, &cc->creds[i], 1, CC_LIMIT, 0, T0 + 3600);
+        if (r.outcome != OFFPAY_SETTLE_SETTLED)
+            cc_error(cc, "whole escrow", r.reason);
+        r = cc_settle(cc, l, &cc->creds[i], 2, 40, 1, T0 + 3600);
+        pthread_mutex_lock(&cc->mu);
+        if (r.outcome == OFFPAY_SETTLE_GUARANTEED)
+            cc->guaranteed++;
+        else if (r.outcome == OFFPAY_SETTLE_UNPAID && r.reason == OFFPAY_EFUNDS)
+            cc->unpaid++;
+        else
+            cc->errors++;
+        if (r.outcome == OFFPAY_SETTLE_GUARANTEED ||
+            r.outcome == OFFPAY_SETTLE_UNPAID)
+            cc->covered += r.covered;
+        pthread_mutex_unlock(&cc->mu);
+    }
+}
+
+/* Every connection releases what is due (each escrow once), then settles
+ * a late 1.00 on each odd credential, paid from the wallet account, while
+ * withdrawing 0.50 after each. */
+static void cc_phase3(struct cc *cc, offpay_ledger *l, int who)
+{
+    size_t     released = 0;
+    offpay_err rc = offpay_ledger_release_due(l, CC_NOW3, &released);
+
+    if (rc != OFFPAY_OK)
+        cc_error(cc, "release", rc);
+    for (size_t i = (size_t)who; i < cc->n_creds; i += CC_THREADS) {
+        offpay_settle_result r;
+
+        if (i % 2 == 0)
+            continue;
+        r = cc_settle(cc, l, &cc->creds[i], 2, CC_LIMIT, 0, CC_NOW3 + 60);
+        pthread_mutex_lock(&cc->mu);
+        if (r.outcome == OFFPAY_SETTLE_SETTLED ||
+            r.outcome == OFFPAY_SETTLE_UNPAID)
+            cc->from_wallet += r.paid - r.covered;
+        else
+            cc->errors++;
+        pthread_mutex_unlock(&cc->mu);
+        cc_withdraw(cc, l, CC_LIMIT / 2, CC_NOW3 + 60);
+    }
+}
+
+static void *cc_run(void *arg)
+{
+    struct cc_thread *me = arg;
+    struct cc        *cc = me->cc;
+    offpay_ledger    *l = NULL;
+    offpay_err        rc;
+
+    rc = offpay_ledger_open(cc->w->path, NULL, &l);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_set_trust(l, &cc->w->bundle, 1, cc->w->issuer.sk);
+    if (rc != OFFPAY_OK)
+        cc_error(cc, "open", rc);
+    else if (cc->phase == 1)
+        cc_phase1(cc, l);
+    else if (cc->phase == 2)
+        cc_phase2(cc, l, me->who);
+    else
+        cc_phase3(cc, l, me->who);
+    offpay_ledger_close(l);
+    return NULL;
+}
+
+static void cc_phase(struct cc *cc, int phase)
+{
+    pthread_t        t[CC_THREADS];
+    struct cc_thread me[CC_THREADS];
+
+    cc->phase = phase;
+    for (int i = 0; i < CC_THREADS; i++) {
+        me[i] = (struct cc_thread){cc, i};
+        REQUIRE(pthread_create(&t[i], NULL, cc_run, &me[i]) == 0);
+    }
+    for (int i = 0; i < CC_THREADS; i++)
+        pthread_join(t[i], NULL);
+}
+
+/* What remains in the escrows of cc's credentials and w's own. */
+static int64_t cc_escrows(struct cc *cc)
+{
+    offpay_ledger_cred_info ci;
+    int64_t                 sum = 0;
+
+    for (size_t i = 0; i <= cc->n_creds; i++) {
+        uint64_t serial =
+            i < cc->n_creds ? cc->creds[i].serial : cc->w->cred.serial;
+
+        if (offpay_ledger_credential(cc->w->l, serial, &ci) != OFFPAY_OK)
+            return INT64_MIN;
+        sum += ci.remaining;
+    }
+    return sum;
+}
+
+static void test_concurrent_debits_never_overdraw_wallet_or_guarantee(void)
+{
+    world      w;
+    struct cc *cc = calloc(1, sizeof *cc);
+    int64_t    wallet0, guarantee0, escrows;
+
+    REQUIRE(cc != NULL);
+    REQUIRE_OK(make_world(&w, CENTS(40), CC_LIMIT));
+    cc->w = &w;
+    pthread_mutex_init(&cc->mu, NULL);
+    /* the guarantee covers 10 of the 0.40 overspends */
+    REQUIRE_OK(
+        offpay_ledger_withdraw(w.l, w.guarantee, CENTS(996), "x", T0, NULL));
+
+    /* 1: 4 x 25 issues of 1.00 and withdrawals of 0.50 from 39.00 */
+    wallet0 = balance(&w, w.wallet_acct);
+    cc_phase(cc, 1);
+    CHECK(cc->errors == 0 && cc->efunds > 0 && cc->n_creds >= 8);
+    CHECK(balance(&w, w.wallet_acct) >= 0);
+    CHECK(balance(&w, w.wallet_acct) ==
+          wallet0 - (int64_t)cc->n_creds * CC_LIMIT - cc->withdrawn);
+    CHECK(audit_ok(&w));
+
+    /* 2: overspends on half of them, more than the guarantee holds */
+    guarantee0 = balance(&w, w.guarantee);
+    cc_phase(cc, 2);
+    CHECK(cc->errors == 0 && cc->guaranteed + cc->unpaid > 0);
+    CHECK(balance(&w, w.guarantee) >= 0);
+    CHECK(balance(&w, w.guarantee) == guarantee0 - cc->covered);
+    CHECK(cc->unpaid == 0 || balance(&w, w.guarantee) == 0);
+    CHECK(audit_ok(&w));
+
+    /* 3: release, then late presentments and withdrawals on the wallet */
+    wallet0 = balance(&w, w.wallet_acct);
+    escrows = cc_escrows(cc);
+    cc->withdrawn = 0;
+    cc_phase(cc, 3);
+    CHECK(cc->errors == 0);
+    CHECK(balance(&w, w.wallet_acct) >= 0);
+    CHECK(balance(&w, w.wallet_acct) ==
+          wallet0 + escrows - cc->from_wallet - cc->withdrawn);
+    CHECK(audit_ok(&w));
+    pthread_mutex_destroy(&cc->mu);
+    free(cc);
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
     {"first_presentment_moves_charge_from_escrow_to_merchant",
      test_first_presentment_moves_charge_from_escrow_to_merchant},
@@ -867,6 +1132,8 @@ static const offpay_test TESTS[] = {
      test_two_connections_settle_each_item_exactly_once},
     {"batch_settles_as_the_items_one_by_one",
      test_batch_settles_as_the_items_one_by_one},
+    {"concurrent_debits_never_overdraw_wallet_or_guarantee",
+     test_concurrent_debits_never_overdraw_wallet_or_guarantee},
     {NULL, NULL}};
 
 int main(void)
