@@ -269,6 +269,54 @@ static void test_terminal_accepted_survive_power_loss(void)
     }
 }
 
+/* The regression test of the bug the loop above found: a COMMIT whose WAL
+ * sync fails leaves the row readable (in the page cache), and accept used
+ * to say "accepted" for it; a power cut then lost it. A cut at any step of
+ * one accept must leave it not accepted, and at its last step (the
+ * commit's sync, the row already written) with OFFPAY_EOUTCOME. */
+static void test_terminal_cut_mid_accept_never_says_accepted(void)
+{
+    char             dir[512], base[600], run[600];
+    char            *codes[NCODES] = {0};
+    offpay_terminal *t = NULL;
+    uint64_t         n;
+
+    snprintf(dir, sizeof dir, "%s/midaccept", offpay_test_tmpdir());
+    REQUIRE(mkdir(dir, 0700) == 0);
+    setenv("OFFPAY_KDF_COST", "test", 1);
+    REQUIRE(terminal_world(dir, codes));
+    snprintf(base, sizeof base, "%s/base", dir);
+    snprintf(run, sizeof run, "%s/run", dir);
+    /* One accept's steps, the handle kept open (no checkpoint at close). */
+    REQUIRE(copy_dir(base, run));
+    REQUIRE_OK(offpay_terminal_open(run, PASS, &t));
+    offpay__faultfs_arm(0, OFFPAY__FAULTFS_LOST, 1);
+    CHECK_ERR(offpay_terminal_accept(t, codes[0], strlen(codes[0]), 100,
+                                     NOW + 60, NULL),
+              OFFPAY_OK);
+    n = offpay__faultfs_steps();
+    offpay_terminal_close(t);
+    offpay__faultfs_reboot();
+    CHECK(n >= 2);
+    for (uint64_t k = 1; k <= n; k++) {
+        offpay_err rc;
+
+        REQUIRE(copy_dir(base, run));
+        t = NULL;
+        REQUIRE_OK(offpay_terminal_open(run, PASS, &t));
+        offpay__faultfs_arm(k, OFFPAY__FAULTFS_LOST, 1);
+        rc = offpay_terminal_accept(t, codes[0], strlen(codes[0]), 100,
+                                    NOW + 60, NULL);
+        CHECK(rc != OFFPAY_OK);
+        if (k == n)
+            CHECK_ERR(rc, OFFPAY_EOUTCOME);
+        offpay_terminal_close(t);
+        REQUIRE(offpay__faultfs_reboot() == 0);
+    }
+    for (int i = 0; i < NCODES; i++)
+        free(codes[i]);
+}
+
 /* ---- the ledger ----------------------------------------------------- */
 
 #define NITEMS 5
@@ -733,6 +781,8 @@ int main(void)
         {"unsynced_write_is_lost", test_unsynced_write_is_lost},
         {"terminal_accepted_survive_power_loss",
          test_terminal_accepted_survive_power_loss},
+        {"terminal_cut_mid_accept_never_says_accepted",
+         test_terminal_cut_mid_accept_never_says_accepted},
         {"ledger_acknowledged_survive_power_loss",
          test_ledger_acknowledged_survive_power_loss},
         {"wallet_codes_survive_power_loss",
