@@ -18,7 +18,9 @@
  *     log adds up to (never a wrong balance).
  *
  * OFFPAY_POWERLOSS_STRIDE=n (default 1) cuts at every n-th step only, to
- * bound a slow build; the figures printed say how many cuts ran.
+ * bound a slow build; OFFPAY_POWERLOSS_TORN_PASSES=n (default 1) runs the
+ * torn mode n times with other sectors torn (the long form). The figures
+ * printed say how many cuts ran.
  */
 #include "harness.h"
 
@@ -47,6 +49,17 @@ static const char *const mode_name[NMODES] = {"lost", "torn", "kept"};
 
 /* Cuts run and violations seen, per test (printed). */
 static unsigned long cuts_run;
+
+/* The passes over every cut: lost, torn, kept, then
+ * OFFPAY_POWERLOSS_TORN_PASSES - 1 more torn passes (default 1), each
+ * with other torn sectors (the long form). */
+static int passes(void)
+{
+    const char *s = getenv("OFFPAY_POWERLOSS_TORN_PASSES");
+    long        v = s != NULL ? atol(s) : 1;
+
+    return NMODES - 1 + (v > 0 && v < 100000 ? (int)v : 1);
+}
 
 static uint64_t stride(void)
 {
@@ -103,6 +116,23 @@ static int copy_dir(const char *src, const char *dst)
             ok = 0;
     }
     closedir(d);
+    return ok;
+}
+
+/* 1 when SQLite's integrity_check of the file at path says "ok". */
+static int integrity_ok(const char *path)
+{
+    sqlite3      *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int           ok = 0;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        ok = strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
     return ok;
 }
 
@@ -205,7 +235,8 @@ static void test_terminal_accepted_survive_power_loss(void)
         REQUIRE(offpay_text_decode(codes[i], strlen(codes[i]), &tl.code[i],
                                    &tl.len[i]) == OFFPAY_OK);
 
-    for (int mode = 0; mode < NMODES && fails == 0; mode++) {
+    for (int pass = 0; pass < passes() && fails == 0; pass++) {
+        int      mode = pass < NMODES ? pass : OFFPAY__FAULTFS_TORN;
         uint64_t n = 1;
 
         for (uint64_t k = 0; k <= n && fails == 0;
@@ -215,7 +246,8 @@ static void test_terminal_accepted_survive_power_loss(void)
 
             REQUIRE(copy_dir(base, run));
             REQUIRE_OK(offpay_terminal_open(run, PASS, &t));
-            offpay__faultfs_arm(k, (offpay__faultfs_mode)mode, k * 7 + 1);
+            offpay__faultfs_arm(k, (offpay__faultfs_mode)mode,
+                                k * 7 + 1 + (uint64_t)pass * 1000003u);
             for (int i = 0; i < NCODES; i++)
                 accepted[i] = offpay_terminal_accept(
                                   t, codes[i], strlen(codes[i]), 100 + i,
@@ -254,6 +286,12 @@ static void test_terminal_accepted_survive_power_loss(void)
                           tl.count[i] == 1 ? OFFPAY_EREPLAY : OFFPAY_OK);
             }
             offpay_terminal_close(t);
+            {
+                char db[700];
+
+                snprintf(db, sizeof db, "%s/terminal.db", run);
+                CHECK(integrity_ok(db));
+            }
         }
         CHECK(n >= 4 * NCODES); /* each accept is a write and a sync at least */
         printf("terminal journal, %s: %llu I/O steps\n", mode_name[mode],
@@ -308,6 +346,7 @@ static void test_terminal_cut_mid_accept_never_says_accepted(void)
         rc = offpay_terminal_accept(t, codes[0], strlen(codes[0]), 100,
                                     NOW + 60, NULL);
         CHECK(rc != OFFPAY_OK);
+        cuts_run++;
         if (k == n)
             CHECK_ERR(rc, OFFPAY_EOUTCOME);
         offpay_terminal_close(t);
@@ -446,7 +485,8 @@ static void test_ledger_acknowledged_survive_power_loss(void)
     for (int i = 0; i < NITEMS; i++)
         total += w.item[i].charged;
 
-    for (int mode = 0; mode < NMODES && fails == 0; mode++) {
+    for (int pass = 0; pass < passes() && fails == 0; pass++) {
+        int      mode = pass < NMODES ? pass : OFFPAY__FAULTFS_TORN;
         uint64_t n = 1;
 
         for (uint64_t k = 0; k <= n && fails == 0;
@@ -463,7 +503,8 @@ static void test_ledger_acknowledged_survive_power_loss(void)
             REQUIRE(copy_file(base, run));
             REQUIRE_OK(offpay_ledger_open(run, NULL, &l));
             REQUIRE_OK(offpay_ledger_set_trust(l, &w.bundle, 1, w.issuer.sk));
-            offpay__faultfs_arm(k, (offpay__faultfs_mode)mode, k * 7 + 3);
+            offpay__faultfs_arm(k, (offpay__faultfs_mode)mode,
+                                k * 7 + 3 + (uint64_t)pass * 1000003u);
             /* An upload of two, one alone, a resend of two with a new
              * one, and the last alone. */
             if (offpay_ledger_settle_batch(l, w.terminal, &w.item[0], 2,
@@ -519,6 +560,7 @@ static void test_ledger_acknowledged_survive_power_loss(void)
             CHECK(bal == total);
             CHECK_ERR(offpay_ledger_audit(l, &ar), OFFPAY_OK);
             offpay_ledger_close(l);
+            CHECK(integrity_ok(run));
         }
         printf("ledger, %s: %llu I/O steps\n", mode_name[mode],
                (unsigned long long)n);
@@ -603,7 +645,8 @@ static void test_wallet_codes_survive_power_loss(void)
     offpay__wallet_checkpoint_every = 2;
     REQUIRE(wallet_base(base));
 
-    for (int mode = 0; mode < NMODES && fails == 0; mode++) {
+    for (int pass = 0; pass < passes() && fails == 0; pass++) {
+        int      mode = pass < NMODES ? pass : OFFPAY__FAULTFS_TORN;
         uint64_t n = 1;
 
         for (uint64_t k = 0; k <= n && fails == 0;
@@ -620,7 +663,8 @@ static void test_wallet_codes_survive_power_loss(void)
             REQUIRE(ok);
             REQUIRE_OK(offpay_wallet_open(run, PASS, &w));
             offpay__faultfs_track_wallet(run);
-            offpay__faultfs_arm(k, (offpay__faultfs_mode)mode, k * 7 + 5);
+            offpay__faultfs_arm(k, (offpay__faultfs_mode)mode,
+                                k * 7 + 5 + (uint64_t)pass * 1000003u);
             for (int i = 0; i < NCODES; i++) {
                 char *text = NULL;
 
