@@ -1,7 +1,7 @@
 /*
  * test_powerloss.c — power loss, not just SIGKILL (issue 10, item 2).
  *
- * src/core/faultfs.c simulates a power cut: every write not yet synced is
+ * tests/fault/faultfs.c simulates a power cut: every write not yet synced is
  * lost (mode LOST), partly kept, sector by sector and with a torn log tail
  * (TORN), or all kept (KEPT, what SIGKILL leaves). Each test runs one
  * operation once to count its I/O steps N, then for k = 1..N and each mode
@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/faultfs.h"
+#include "../fault/faultfs.h"
 #include "core/message_int.h"
 #include "offpay/settle.h"
 #include "wallet/wallet_int.h"

@@ -1,11 +1,9 @@
 /*
  * faultfs.c — simulated power loss for tests (faultfs.h): a SQLite VFS
  * shim over the "unix" VFS and a model of the wallet's files behind
- * offpay__file_fault_hook. Compiled only in OFFPAY_TEST_HOOKS builds.
+ * offpay__file_fault_hook. Linked into test_powerloss only.
  */
-#include "core/faultfs.h"
-
-#ifdef OFFPAY_TEST_HOOKS
+#include "faultfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -677,7 +675,3 @@ int offpay__faultfs_reboot(void)
     F.w_prev[0] = '\0';
     return rc;
 }
-
-#else
-typedef int offpay__faultfs_unused; /* an empty unit is not ISO C */
-#endif /* OFFPAY_TEST_HOOKS */

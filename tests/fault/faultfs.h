@@ -1,6 +1,7 @@
 /*
- * faultfs.h — simulated power loss for tests (OFFPAY_TEST_HOOKS builds
- * only; production builds compile none of it and keep no hook).
+ * faultfs.h — simulated power loss for tests. It lives with the tests and
+ * is linked into test_powerloss only (tests/CMakeLists.txt): the library
+ * and every production build hold none of it.
  *
  * A power cut loses every write that was not yet synced. This layer
  * counts the I/O steps of an operation and, at step k, takes the image of
@@ -32,10 +33,8 @@
  *
  * Not thread-safe: one test thread at a time.
  */
-#ifndef OFFPAY_CORE_FAULTFS_H
-#define OFFPAY_CORE_FAULTFS_H
-
-#ifdef OFFPAY_TEST_HOOKS
+#ifndef OFFPAY_TESTS_FAULTFS_H
+#define OFFPAY_TESTS_FAULTFS_H
 
 #include <stdint.h>
 
@@ -72,5 +71,4 @@ int offpay__faultfs_dead(void);
  * -1 when a file could not be written. */
 int offpay__faultfs_reboot(void);
 
-#endif /* OFFPAY_TEST_HOOKS */
-#endif /* OFFPAY_CORE_FAULTFS_H */
+#endif /* OFFPAY_TESTS_FAULTFS_H */
