@@ -62,6 +62,11 @@ crashloop_cleanup() {
     kill -9 "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
+  # CRASHLOOP_KEEP=DIR: after a violation, the run's files are kept there.
+  if [ "${violations:-0}" -gt 0 ] && [ -n "${CRASHLOOP_KEEP:-}" ]; then
+    mkdir -p "$CRASHLOOP_KEEP" && cp -a "$work"/. "$CRASHLOOP_KEEP"/ &&
+      echo "crashloop: files kept in $CRASHLOOP_KEEP"
+  fi
   cleanup
 }
 trap crashloop_cleanup EXIT
@@ -100,6 +105,9 @@ codes=0 acceptances=0 syncs=0 checks=0 violations=0
 run_maybe_killed() {
   local out=$1 kill=$2 delay=$3 pid
   shift 3
+  # Emptied here: a kill landing before the child's own redirection must
+  # not leave the last command's output to be read as this one's.
+  : >"$out"
   "$@" >"$out" 2>&1 &
   pid=$!
   bg+=("$pid")
@@ -115,11 +123,14 @@ run_maybe_killed() {
 
 violation() { violations=$((violations + 1)); fail "$*"; }
 
-# record_accept TERMINAL OUTFILE: a reported "accepted" line, kept.
+# record_accept TERMINAL OUTFILE COUNTER: a reported "accepted" line, kept;
+# it must name the code's counter.
 record_accept() {
   local line
   line=$(grep -E '^accepted: ' "$2" || true)
   [ -n "$line" ] || return 0
+  grep -q "(code $3)" <<<"$line" ||
+    violation "accept of counter $3 reported another code: $line"
   # "accepted: 0.37 EUR from credential 1 (code 1), journal entry 1"
   sed -E 's/^accepted: ([0-9]+)\.([0-9]{2}) EUR from credential ([0-9]+) \(code ([0-9]+)\).*/\3 \4 \1\2/' \
       <<<"$line" | awk -v t="$1" '{printf "%s %s %s %d\n", t, $1, $2, $3 + 0}' >>accepted.txt
@@ -127,7 +138,7 @@ record_accept() {
 }
 
 one_round() {
-  local r=$1 w t st cents amt code counter spid="" kill_srv delay_srv
+  local r=$1 w t st cents amt code counter spid="" kill_srv delay_srv killed0
   w=${WALLETS[RANDOM % 3]}
   t=${TERMS[RANDOM % 2]}
   st=${TERMS[RANDOM % 2]}
@@ -173,17 +184,19 @@ one_round() {
     run_maybe_killed "acc.out" $((RANDOM % 3 == 0)) $((RANDOM % 120)) \
         "$OFFPAY" terminal accept --terminal "$t" --code "$code" --amount "$amt"
     kills_accept=$((kills_accept + killed))
-    record_accept "$t" acc.out
+    killed0=$killed
+    record_accept "$t" acc.out "$counter"
     if [ "$killed" -eq 1 ] || [ "$rc" -ne 0 ]; then
       # Again, to the end: in the journal already (a replay), or now.
       run_maybe_killed "acc2.out" 0 0 "$OFFPAY" terminal accept \
           --terminal "$t" --code "$code" --amount "$amt"
-      record_accept "$t" acc2.out
+      record_accept "$t" acc2.out "$counter"
       if [ "$rc" -ne 0 ] && ! grep -q EREPLAY acc2.out; then
         violation "round $r: code refused on retry: $(head -c 300 acc2.out)"
       fi
       if grep -qE '^accepted: ' acc.out && [ "$rc" -eq 0 ]; then
-        violation "round $r: an accepted code accepted again"
+        violation "round $r: an accepted code accepted again (first, killed" \
+          "$killed0: $(tr '\n' ' ' <acc.out); again: $(tr '\n' ' ' <acc2.out))"
       fi
     fi
   fi
