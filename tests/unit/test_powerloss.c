@@ -575,47 +575,6 @@ static void test_ledger_acknowledged_survive_power_loss(void)
 
 /* ---- the wallet ----------------------------------------------------- */
 
-static int wallet_base(const char *path)
-{
-    char               dir[700];
-    offpay_issuer     *is = NULL;
-    offpay_wallet     *w = NULL;
-    offpay_wallet_cred wc;
-    uint8_t            root[OFFPAY_PK_BYTES], pk[OFFPAY_PK_BYTES], buf[512];
-    uint8_t           *bundle = NULL;
-    size_t             blen = 0, n = 0;
-    int                ok = 0;
-
-    snprintf(dir, sizeof dir, "%s-issuer", path);
-    if (offpay_issuer_create(dir, PASS, NOW - DAY, &is) != OFFPAY_OK)
-        goto out;
-    offpay_issuer_root_pk(is, root);
-    if (offpay_issuer_bundle(is, &bundle, &blen) != OFFPAY_OK ||
-        offpay_wallet_create(path, PASS, root, bundle, blen, &w) != OFFPAY_OK)
-        goto out;
-    offpay_wallet_public_key(w, pk);
-    if (offpay_issuer_issue_wallet(is, pk, 100000, EUR, NOW - DAY,
-                                   NOW + 30 * DAY, OFFPAY_CRED_ALLOW_UNBOUND,
-                                   &wc) != OFFPAY_OK ||
-        offpay_wallet_cred_encode(&wc, buf, sizeof buf, &n) != OFFPAY_OK ||
-        offpay_wallet_add_credential(w, buf, n, NOW) != OFFPAY_OK)
-        goto out;
-    /* One code before, so the log holds something to keep. */
-    {
-        char *text = NULL;
-
-        if (offpay_wallet_pay(w, 50, EUR, NOW, &text, NULL) != OFFPAY_OK)
-            goto out;
-        free(text);
-    }
-    ok = 1;
-out:
-    offpay_wallet_close(w);
-    offpay_issuer_close(is);
-    free(bundle);
-    return ok;
-}
-
 static void copy_wallet(const char *from, const char *to, int *ok)
 {
     char a[700], b[700];
@@ -629,21 +588,49 @@ static void copy_wallet(const char *from, const char *to, int *ok)
     unlink(b);
 }
 
+/* A world (terminal_world) in dir whose wallet dir/wallet has four codes,
+ * the first accepted at the terminal for 100: its receipt in *receipt
+ * (malloc'd). Returns 0 on failure. */
+static int wallet_with_receipt(const char *dir, char **receipt)
+{
+    char             *codes[NCODES] = {0}, path[600];
+    offpay_terminal  *t = NULL;
+    offpay_acceptance acc;
+    int               ok = 0;
+
+    *receipt = NULL;
+    if (mkdir(dir, 0700) != 0 || !terminal_world(dir, codes))
+        goto out;
+    snprintf(path, sizeof path, "%s/base", dir);
+    if (offpay_terminal_open(path, PASS, &t) != OFFPAY_OK ||
+        offpay_terminal_accept(t, codes[0], strlen(codes[0]), 100, NOW + 60,
+                               &acc) != OFFPAY_OK ||
+        offpay_terminal_receipt(t, acc.seq, NOW + 60, receipt) != OFFPAY_OK)
+        goto out;
+    ok = 1;
+out:
+    offpay_terminal_close(t);
+    for (int i = 0; i < NCODES; i++)
+        free(codes[i]);
+    return ok;
+}
+
 static void test_wallet_codes_survive_power_loss(void)
 {
-    char          base[600], run[600];
+    char          dir[512], base[600], run[600], *receipt = NULL;
     int           fails = 0, ok = 0;
     unsigned long cuts = 0;
     uint32_t      saved_every = offpay__wallet_checkpoint_every;
 
-    snprintf(base, sizeof base, "%s/wallet-base", offpay_test_tmpdir());
+    snprintf(dir, sizeof dir, "%s/wallet-world", offpay_test_tmpdir());
+    snprintf(base, sizeof base, "%s/wallet", dir);
     snprintf(run, sizeof run, "%s/wallet-run", offpay_test_tmpdir());
     setenv("OFFPAY_KDF_COST", "test", 1);
     unsetenv("OFFPAY_WALLET_CHECKPOINT_EVERY");
     /* A checkpoint (the sealed file's atomic replace) every second code,
      * so the cuts fall in both files. */
     offpay__wallet_checkpoint_every = 2;
-    REQUIRE(wallet_base(base));
+    REQUIRE(wallet_with_receipt(dir, &receipt));
 
     for (int pass = 0; pass < passes() && fails == 0; pass++) {
         int      mode = pass < NMODES ? pass : OFFPAY__FAULTFS_TORN;
@@ -656,7 +643,8 @@ static void test_wallet_codes_survive_power_loss(void)
             offpay_payment        p;
             uint32_t              shown[NCODES], max_logged = 0;
             int64_t               authorized = 0;
-            int                   n_shown = 0;
+            int                   n_shown = 0, took;
+            offpay_receipt        rcpt;
             offpay_err            rc;
 
             copy_wallet(base, run, &ok);
@@ -665,6 +653,10 @@ static void test_wallet_codes_survive_power_loss(void)
             offpay__faultfs_track_wallet(run);
             offpay__faultfs_arm(k, (offpay__faultfs_mode)mode,
                                 k * 7 + 5 + (uint64_t)pass * 1000003u);
+            /* The receipt of the first code (a record in the log), then
+             * four codes. */
+            took = offpay_wallet_take_receipt(w, receipt, NOW + 70, &rcpt) ==
+                   OFFPAY_OK;
             for (int i = 0; i < NCODES; i++) {
                 char *text = NULL;
 
@@ -716,12 +708,25 @@ static void test_wallet_codes_survive_power_loss(void)
 
                 CHECK_ERR(offpay_wallet_get_spend(w, i, &s), OFFPAY_OK);
                 CHECK(s.counter > max_logged || i == 0);
+                if (i == 0) {
+                    /* A receipt taken is kept; none is made up. */
+                    if (took && s.n_receipts != 1) {
+                        fprintf(stderr,
+                                "%s cut at step %llu/%llu: receipt taken, "
+                                "%u kept\n",
+                                mode_name[mode], (unsigned long long)k,
+                                (unsigned long long)n, s.n_receipts);
+                        fails++;
+                    }
+                    CHECK(s.n_receipts <= 1);
+                    CHECK(s.charged == (s.n_receipts == 1 ? 100 : -1));
+                }
                 if (s.counter > max_logged)
                     max_logged = s.counter;
                 authorized += s.authorized;
             }
             if (k == 0)
-                CHECK(n_shown == NCODES);
+                CHECK(n_shown == NCODES && took);
             CHECK_ERR(offpay_wallet_get_balance(w, 0, NOW + 50, &b), OFFPAY_OK);
             CHECK(b.pending + b.confirmed + b.held == authorized);
             CHECK(b.available == b.limit - authorized);
@@ -749,6 +754,7 @@ static void test_wallet_codes_survive_power_loss(void)
                (unsigned long long)n);
     }
     offpay__wallet_checkpoint_every = saved_every;
+    free(receipt);
     CHECK(fails == 0);
     printf("wallet: %lu power cuts, %d violations\n", cuts, fails);
     cuts_run += cuts;
