@@ -13,9 +13,9 @@
  *   - the ledger: every per-item result settle returned survives (a resend
  *     replays it), the audit passes, and a final resend settles every item
  *     once, the merchant holding their sum;
- *   - the wallet: it opens, every code it showed is in its spend log, no
- *     counter is ever reused by the next code, and its balance is what its
- *     log adds up to (never a wrong balance).
+ *   - the wallet: it opens, every code it showed is in its spend log, a
+ *     receipt it took is kept, no counter is ever reused by the next code,
+ *     and its balance is what its log adds up to (never a wrong balance).
  *
  * OFFPAY_POWERLOSS_STRIDE=n (default 1) cuts at every n-th step only, to
  * bound a slow build; OFFPAY_POWERLOSS_TORN_PASSES=n (default 1) runs the
