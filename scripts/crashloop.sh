@@ -57,7 +57,16 @@ RANDOM=$SEED
 # Every background process, killed on exit whatever happens.
 bg=()
 crashloop_cleanup() {
-  local p
+  local st=$? p
+  # Stopped by an error (offpayd_lib.sh's start_server exits when offpayd
+  # does not come up): say what offpayd was doing.
+  if [ "$st" -ne 0 ] && [ -n "${server_pid:-}" ]; then
+    echo "crashloop: stopped (status $st) after round ${r:-0}; offpayd" \
+         "$server_pid: state $(cut -d' ' -f3 "/proc/$server_pid/stat" 2>/dev/null || echo gone)," \
+         "wchan $(cat "/proc/$server_pid/wchan" 2>/dev/null || echo -)," \
+         "stderr: $(tail -c 300 "$work/server.err" 2>/dev/null | tr '\n' ' ')"
+    violations=$((${violations:-0} + 1))
+  fi
   for p in "${bg[@]}"; do
     kill -9 "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
