@@ -250,7 +250,8 @@ offpay_err offpay_terminal_check(offpay_terminal *t, const char *text, size_t n,
 /*
  * offpay_terminal_accept — offpay_terminal_check, then the journal row,
  * committed durably, then OFFPAY_OK. OFFPAY_EOUTCOME: the commit failed
- * and even a reopened journal cannot say whether the payment is in it —
+ * and even a reopened journal cannot say whether the payment is in it, or
+ * it holds the row but cannot sync it to the disk again —
  * the merchant must check the journal (or the next sync) before handing
  * over goods. On any other error nothing is recorded (except double-spend
  * evidence: a second code with a seen (serial, counter) but other bytes is

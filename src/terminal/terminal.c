@@ -1855,6 +1855,14 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
         }
         if (held != JOURNAL_SAME)
             goto out; /* not committed: the COMMIT's own reason */
+        /* The row reads back, but the sync that failed may have left it in
+         * the page cache only, which a power cut loses: "accepted" only
+         * once a checkpoint has synced the WAL again (test_powerloss). */
+        if (sqlite3_wal_checkpoint_v2(t->db, NULL, SQLITE_CHECKPOINT_FULL, NULL,
+                                      NULL) != SQLITE_OK) {
+            rc = OFFPAY_EOUTCOME;
+            goto out;
+        }
     }
 
     /* Committed: the payment is accepted whatever happens next. Should
