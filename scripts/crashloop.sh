@@ -289,7 +289,7 @@ check_all() {
       violation "$when: escrow of $s: $left, want $((LIMIT_MINOR - settled))"
   done
   # 5. The audit, through the CLI and through offpayd.
-  "$OFFPAY" admin audit --db ledger.db >audit.out 2>&1 ||
+  "$OFFPAY" admin audit --db "$LEDGER" >audit.out 2>&1 ||
     violation "$when: offpay admin audit: $(tail -c 300 audit.out)"
   api GET /v1/admin/audit
   [ "$status" = 200 ] && [ "$(jget .ok)" = true ] ||

@@ -48,6 +48,7 @@ ok()   { passed=$((passed + 1)); echo "ok   $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL $*"; }
 finish() {
   echo "$passed passed, $failed failed"
+  trap - ERR   # the count above says what failed
   [ "$failed" -eq 0 ]
 }
 
