@@ -62,7 +62,7 @@ static char  url[MAX_PROC][300]; /* url[i]: offpayd process i */
 static pid_t server[MAX_PROC];
 static int   n_srv;
 static long  ncpu;
-static int   srv_threads; /* offpayd --threads (--server-threads N) */
+static int   srv_threads;          /* offpayd --threads (--server-threads N) */
 static pid_t pg_pid;               /* the PostgreSQL postmaster, 0: none */
 static char  tx_items[16] = "100"; /* offpayd --tx-items (--tx-items N) */
 
@@ -727,9 +727,10 @@ static void compare(const char *bin, const char *dir, const char *prefix,
                      " WHERE datname = '%s'",
                      name);
             pg_admin(prefix, db, st, 2);
-            printf("  %-22s transactions over warm-up and row: %lld committed, "
-                   "%lld rolled back (serialization failures rerun)\n",
-                   "", st[0], st[1]);
+            printf(
+                "  %-22s transactions over warm-up and row: %lld committed, "
+                "%lld rolled back (conflicts rerun: deadlocks, unique keys)\n",
+                "", st[0], st[1]);
         }
         fflush(stdout);
     }

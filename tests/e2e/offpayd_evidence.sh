@@ -49,6 +49,11 @@ expect_http 200 - "cases of the credential"
   && [ "$(jget '.cases[0].terminal')" = "$TB" ] && [ "$(jget '.cases[0].counter')" = 1 ] \
   && ok "one double_spend case, opened by tb's upload of counter 1" || fail "cases: $(cat resp.json)"
 CASE=$(jget '.cases[0].id')
+[ "$(jq -c 'has("next_after") and .next_after == null' resp.json)" = true ] \
+  && ok "the last page says next_after null" || fail "next_after: $(cat resp.json)"
+api GET "/v1/admin/cases?serial=$S&limit=1"
+[ "$(jget .next_after)" = "$CASE" ] && ok "a full page names the next 'after'" \
+  || fail "full page: $(cat resp.json)"
 api GET "/v1/admin/cases?kind=double_spend&since=$(( $(date +%s) - 600 ))"
 [ "$status" = 200 ] && [ "$(jget '.cases[0].id')" = "$CASE" ] && ok "listed by kind and time" \
   || fail "by kind: $(cat resp.json)"
