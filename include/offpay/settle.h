@@ -196,7 +196,12 @@ offpay_err offpay_ledger_credential(offpay_ledger *l, uint64_t serial,
 /* ---- settlement ---------------------------------------------------- */
 
 typedef enum offpay_settle_outcome {
-    OFFPAY_SETTLE_REJECTED = 0,     /* failed verification; nothing moved */
+    OFFPAY_SETTLE_REJECTED = 0,     /* failed verification; nothing moved
+                                       and nothing stored (so a reason of
+                                       OFFPAY_ECODE_FUTURE, an acceptance
+                                       dated after now, is not final: offpayd
+                                       answers it "not decided" and it comes
+                                       again; docs/settlement.md §4) */
     OFFPAY_SETTLE_SETTLED = 1,      /* paid from the escrow */
     OFFPAY_SETTLE_GUARANTEED = 2,   /* paid, partly under the guarantee */
     OFFPAY_SETTLE_DUPLICATE = 3,    /* same code from another terminal: paid
@@ -361,9 +366,9 @@ offpay_err offpay_case_kind_from_name(const char *name, offpay_case_kind *k);
 typedef struct offpay_case_info {
     uint64_t         id;
     offpay_case_kind kind;
-    uint64_t         serial; /* the credential it is opened against */
+    uint64_t         serial;  /* the credential it is opened against */
     uint32_t         counter; /* of the payment whose presentment opened it */
-    uint64_t         payment;     /* that payment's id ((serial, counter)) */
+    uint64_t         payment; /* that payment's id ((serial, counter)) */
     uint64_t         presentment; /* the presentment that opened it */
     uint32_t         terminal_id; /* the terminal that uploaded it */
     uint32_t         opened_at;
