@@ -35,7 +35,7 @@ static const char help[] =
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
     "LEDGER is offpayd's --db: a SQLite file, or a PostgreSQL URL such as\n"
-    "postgresql://offpay@127.0.0.1:5432/ledger. Both commands are safe\n"
+    "postgresql://offpay@127.0.0.1:5432/ledger. Every command is safe\n"
     "while offpayd runs on the same ledger.\n"
     "\n"
     "Commands:\n"
