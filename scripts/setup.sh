@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # setup.sh — installs the Debian 12 packages offpay builds and tests with.
 # Safe to run again: it installs only what is missing. Needs root (or sudo).
+# Then the browser tests' driver (tests/browser/package-lock.json, exactly)
+# with npm ci into $OFFPAY_BROWSER_DEPS (default ~/.cache/offpay-browser):
+# the tests fetch nothing themselves.
 set -euo pipefail
 
 packages=(
@@ -11,25 +14,44 @@ packages=(
   python3 openssl ca-certificates jq curl iproute2
   pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools
   softhsm2 libp11-kit-dev
+  chromium nodejs npm
 )
 
 missing=()
 for p in "${packages[@]}"; do
+  # A nodejs packaged with its own npm (not Debian's) conflicts with
+  # Debian's npm package: an npm that runs is enough.
+  if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all packages present"
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: run as root (or install sudo)" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: packages done"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup: run as root (or install sudo)" >&2; exit 1; }
-  SUDO=sudo
+# The browser tests' driver, pinned by tests/browser/package-lock.json.
+browser_src=$(cd "$(dirname "$0")/../tests/browser" && pwd)
+deps=${OFFPAY_BROWSER_DEPS:-${XDG_CACHE_HOME:-$HOME/.cache}/offpay-browser}
+if cmp -s "$browser_src/package-lock.json" "$deps/package-lock.json" \
+   && [ -f "$deps/node_modules/puppeteer-core/package.json" ]; then
+  echo "setup: browser test driver present in $deps"
+else
+  mkdir -p "$deps"
+  cp "$browser_src/package.json" "$browser_src/package-lock.json" "$deps/"
+  # --ignore-scripts: no install script runs, and no browser is downloaded
+  # (the tests use Debian's chromium)
+  (cd "$deps" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
+  echo "setup: browser test driver installed in $deps"
 fi
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "setup: done"

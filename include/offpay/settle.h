@@ -583,6 +583,101 @@ offpay_err offpay_ledger_wallet_upload(offpay_ledger *l,
 offpay_err offpay_ledger_wallet_known(offpay_ledger *l,
                                       const uint8_t  pk[OFFPAY_PK_BYTES]);
 
+/* ---- the operator's overview (docs/dashboard.md, src/settle/overview.c) */
+
+#define OFFPAY_OVERVIEW_BUCKETS_MAX   744u  /* 31 days of hours */
+#define OFFPAY_OVERVIEW_TERMINALS_MAX 1000u /* terminals listed */
+#define OFFPAY_OVERVIEW_REVOKED_MAX   1000u /* newest revocations listed */
+#define OFFPAY_OVERVIEW_REASON_MAX    64u   /* bytes of a revocation reason */
+
+/* The money of one kind of account in one currency. */
+typedef struct offpay_overview_kind {
+    offpay_account_kind kind;
+    uint16_t            currency;
+    uint64_t            accounts; /* how many accounts of the kind */
+    int64_t             balance;  /* their balances' sum, minor units */
+} offpay_overview_kind;
+
+/* Presentments uploaded in [start, start + width) with one outcome. */
+typedef struct offpay_overview_bucket {
+    uint32_t              start;
+    uint16_t              currency;
+    offpay_settle_outcome outcome;
+    uint64_t              count;
+    int64_t               charged, paid, covered; /* sums, minor units */
+} offpay_overview_bucket;
+
+/* A terminal as the operator watches it. */
+typedef struct offpay_overview_terminal {
+    uint32_t terminal_id;
+    uint64_t merchant_id;
+    char     merchant_name[OFFPAY_NAME_MAX + 1];
+    uint16_t currency;
+    uint32_t created_at;
+    int      revoked;
+    uint32_t revoked_at;
+    uint64_t presentments; /* uploaded by it, all time */
+    uint32_t last_upload;  /* its newest presentment's upload time; 0: none */
+    /* what the terminal itself reported at its last sync
+     * (offpay_ledger_terminal_report); reported 0: it never did */
+    int      reported;
+    uint32_t reported_at; /* offpayd's clock when it reported */
+    uint32_t synced_at;   /* the terminal's clock at that sync */
+    uint64_t pending;     /* journal entries not uploaded then */
+} offpay_overview_terminal;
+
+/* A revoked credential. */
+typedef struct offpay_overview_revoked {
+    uint64_t serial;
+    uint64_t wallet_account;
+    uint16_t currency;
+    uint32_t revoked_at;
+    char     reason[OFFPAY_OVERVIEW_REASON_MAX + 1]; /* cut to the cap */
+    int64_t  remaining; /* what its escrow still holds */
+    int      released;  /* the escrow went back to the wallet account */
+} offpay_overview_revoked;
+
+/* One read of the ledger: arrays malloc'd with the struct (NULL when
+ * empty); free with offpay_overview_free. */
+typedef struct offpay_overview {
+    uint32_t                  now, from, width; /* the buckets' range */
+    offpay_overview_kind     *kinds;            /* by kind, then currency */
+    size_t                    n_kinds;
+    offpay_overview_bucket   *buckets; /* by start, currency, outcome */
+    size_t                    n_buckets;
+    offpay_overview_terminal *terminals; /* by id, at most _TERMINALS_MAX */
+    size_t                    n_terminals;
+    offpay_overview_revoked  *revoked; /* newest first, at most _REVOKED_MAX */
+    size_t                    n_revoked;
+} offpay_overview;
+
+/*
+ * offpay_ledger_overview — what the operator's dashboard shows, read in
+ * one read transaction: money by account kind, presentments uploaded in
+ * [from, now] in buckets of width seconds (from is rounded down to a
+ * multiple of width), every terminal with its last upload and its last
+ * report, and the newest revoked credentials. *out is malloc'd (free
+ * with offpay_overview_free). Errors: OFFPAY_EINVAL (width 0, from > now,
+ * more than OFFPAY_OVERVIEW_BUCKETS_MAX buckets), OFFPAY_ENOMEM,
+ * OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_overview(offpay_ledger *l, uint32_t from,
+                                  uint32_t width, uint32_t now,
+                                  offpay_overview **out);
+/* Frees o and its arrays; NULL is a no-op. */
+void offpay_overview_free(offpay_overview *o);
+
+/*
+ * offpay_ledger_terminal_report — records what terminal_id reported when
+ * it synced: pending journal entries not uploaded yet, and its own clock
+ * (synced_at) then; now is offpayd's clock. The newest report replaces
+ * the one before. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no such
+ * terminal), OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_terminal_report(offpay_ledger *l, uint32_t terminal_id,
+                                         uint64_t pending, uint32_t synced_at,
+                                         uint32_t now);
+
 #ifdef __cplusplus
 }
 #endif

@@ -79,6 +79,11 @@ static const route routes[] = {
     {"GET", "/v1/admin/cases", srv_cases_list, AUTH_OPERATOR, BODY_NONE, 1},
     {"GET", "/v1/admin/cases/*/evidence", srv_case_evidence, AUTH_OPERATOR,
      BODY_NONE, 1},
+    {"GET", "/v1/admin/overview", srv_overview, AUTH_OPERATOR, BODY_NONE, 1},
+    {"POST", "/v1/terminal/status", srv_terminal_status, AUTH_SIGNED,
+     BODY_ADMIN, 1},
+    {"GET", "/dashboard", srv_dashboard, AUTH_NONE, BODY_NONE, 0},
+    {"GET", "/dashboard/*", srv_dashboard, AUTH_NONE, BODY_NONE, 0},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -188,7 +193,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
     if (rep->text != NULL) {
         text = rep->text;
         rep->text = NULL;
-        ctype = "text/plain; version=0.0.4";
+        ctype = rep->ctype ? rep->ctype : "text/plain; version=0.0.4";
         len = strlen(text);
         resp =
             MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
@@ -208,6 +213,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
     if (resp == NULL)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (rep->ctype != NULL) /* a dashboard page: docs/dashboard.md */
+        for (size_t i = 0; i < SRV_PAGE_HEADERS; i++)
+            MHD_add_response_header(resp, srv_page_headers[i][0],
+                                    srv_page_headers[i][1]);
     if (rep->status == 401 && st->rt != NULL && st->rt->auth == AUTH_OPERATOR)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer");
@@ -225,7 +234,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
 static enum MHD_Result answer_error(struct MHD_Connection *c, conn_state *st,
                                     srv_err e, const char *hint)
 {
-    srv_reply       rep = {0, NULL, NULL};
+    srv_reply       rep = {0, NULL, NULL, NULL};
     enum MHD_Result ret;
 
     srv_fail(&rep, e, hint);
@@ -270,7 +279,7 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
                                    conn_state *st)
 {
     srv_req         req;
-    srv_reply       rep = {0, NULL, NULL};
+    srv_reply       rep = {0, NULL, NULL, NULL};
     enum MHD_Result ret;
 
     if (st->too_large) {

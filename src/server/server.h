@@ -108,6 +108,9 @@ typedef struct srv_reply {
     unsigned status;
     json_t  *json; /* owned */
     char    *text; /* owned, malloc'd; wins over json when set */
+    /* static; with text: its Content-Type, and the reply is a page of the
+     * dashboard, sent with the page's security headers (http.c) */
+    const char *ctype;
 } srv_reply;
 
 typedef void (*srv_handler)(srv_req *r, srv_reply *out);
@@ -330,6 +333,15 @@ void srv_upload_batch(srv_req *r, srv_reply *out);
 void srv_cases_list(srv_req *r, srv_reply *out);
 void srv_case_evidence(srv_req *r, srv_reply *out);
 void srv_upload_wallet(srv_req *r, srv_reply *out);
+void srv_overview(srv_req *r, srv_reply *out);
+void srv_terminal_status(srv_req *r, srv_reply *out);
+void srv_dashboard(srv_req *r, srv_reply *out);
+
+/* The headers every dashboard page is sent with (dashboard.c): a strict
+ * Content-Security-Policy (same origin only, no inline script or style),
+ * no sniffing, no framing, no referrer, no caching. */
+#define SRV_PAGE_HEADERS 6
+extern const char *const srv_page_headers[SRV_PAGE_HEADERS][2];
 
 /* ---- the daemon (http.c) ------------------------------------------- */
 

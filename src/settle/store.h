@@ -294,6 +294,36 @@ typedef struct offpay__store_ops {
     /* locks account id's row: taken before its balance is read to debit
      * it, so two debits cannot both see the same balance */
     offpay_err (*account_lock)(offpay__store *s, uint64_t id);
+    /* the operator's overview (src/settle/overview.c); each walk calls fn
+     * once a row, the row valid during the call, and stops when fn
+     * returns non-zero */
+    /* the money of every (kind, currency) that has accounts, by kind then
+     * currency */
+    offpay_err (*kind_totals)(offpay__store *s,
+                              int (*fn)(const offpay_overview_kind *k,
+                                        void                       *ctx),
+                              void *ctx);
+    /* presentments uploaded in [from, to], grouped by
+     * uploaded_at - uploaded_at % width, their merchant's currency and
+     * outcome, in that order */
+    offpay_err (*settle_buckets)(
+        offpay__store *s, uint32_t from, uint32_t to, uint32_t width,
+        int (*fn)(const offpay_overview_bucket *b, void *ctx), void *ctx);
+    /* at most max terminals, ascending id, with their uploads and their
+     * last report */
+    offpay_err (*terminal_stats)(offpay__store *s, size_t max,
+                                 int (*fn)(const offpay_overview_terminal *t,
+                                           void                           *ctx),
+                                 void *ctx);
+    /* at most max revoked credentials, newest revocation first */
+    offpay_err (*revoked_list)(offpay__store *s, size_t max,
+                               int (*fn)(const offpay_overview_revoked *r,
+                                         void                          *ctx),
+                               void *ctx);
+    /* stores terminal id's report, replacing the one before */
+    offpay_err (*terminal_report)(offpay__store *s, uint32_t id,
+                                  uint64_t pending, uint32_t synced_at,
+                                  uint32_t now);
 } offpay__store_ops;
 
 /* Every operation's name, in the table's order: a backend fills the table
@@ -313,7 +343,9 @@ typedef struct offpay__store_ops {
     X(receipt_get) X(receipt_add) X(receipts_waiting) X(receipt_checked) \
     X(claim_get) X(claim_set) X(wallet_known) X(payment_summary) \
     X(receipts_of) \
-    X(creds_lock) X(account_lock)
+    X(creds_lock) X(account_lock) \
+    X(kind_totals) X(settle_buckets) X(terminal_stats) X(revoked_list) \
+    X(terminal_report)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

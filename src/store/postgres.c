@@ -1354,6 +1354,26 @@ s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
               int all_counters,
               int (*fn)(const offpay__receipt_row *r, void *ctx), void *ctx);
 
+/* The operator's overview: defined at the end of the file. */
+static offpay_err
+s_kind_totals(offpay__store *s,
+              int (*fn)(const offpay_overview_kind *k, void *ctx), void *ctx);
+static offpay_err
+s_settle_buckets(offpay__store *s, uint32_t from, uint32_t to, uint32_t width,
+                 int (*fn)(const offpay_overview_bucket *b, void *ctx),
+                 void *ctx);
+static offpay_err s_terminal_stats(offpay__store *s, size_t max,
+                                   int (*fn)(const offpay_overview_terminal *t,
+                                             void *ctx),
+                                   void *ctx);
+static offpay_err s_revoked_list(offpay__store *s, size_t max,
+                                 int (*fn)(const offpay_overview_revoked *r,
+                                           void                          *ctx),
+                                 void *ctx);
+static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
+                                    uint64_t pending, uint32_t synced_at,
+                                    uint32_t now);
+
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
 offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
@@ -1611,4 +1631,178 @@ s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
             break;
     }
     return rc;
+}
+
+/* ---- the operator's overview (src/settle/overview.c) ------------------ */
+
+/* The same queries as sqlite.c's, in libpq's parameter spelling. */
+static const char SQL_KIND_TOTALS[] =
+    "SELECT kind, currency, COUNT(*), COALESCE(SUM(bal), 0) FROM"
+    " (SELECT a.kind AS kind, a.currency AS currency,"
+    "  (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE credit = a.id)"
+    "  - (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE debit = a.id)"
+    "  AS bal FROM accounts a) AS x GROUP BY kind, currency"
+    " ORDER BY kind, currency";
+static const char SQL_SETTLE_BUCKETS[] =
+    "SELECT p.uploaded_at - p.uploaded_at % $3::bigint, m.currency,"
+    " p.outcome, COUNT(*), SUM(p.charged), SUM(p.paid), SUM(p.covered)"
+    " FROM presentments p JOIN terminals t ON t.id = p.terminal"
+    " JOIN merchants m ON m.id = t.merchant"
+    " WHERE p.uploaded_at >= $1::bigint AND p.uploaded_at <= $2::bigint"
+    " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+static const char SQL_TERMINAL_STATS[] =
+    "SELECT t.id, t.merchant, m.name, m.currency, t.created_at,"
+    " t.revoked_at,"
+    " (SELECT COUNT(*) FROM presentments p WHERE p.terminal = t.id),"
+    " (SELECT MAX(uploaded_at) FROM presentments p WHERE p.terminal = t.id),"
+    " r.reported_at, r.synced_at, r.pending"
+    " FROM terminals t JOIN merchants m ON m.id = t.merchant"
+    " LEFT JOIN terminal_reports r ON r.terminal = t.id"
+    " ORDER BY t.id LIMIT $1::bigint";
+static const char SQL_REVOKED_LIST[] =
+    "SELECT v.serial, c.wallet_account, c.currency, v.at, v.reason,"
+    " c.remaining, c.released_at FROM revocations v"
+    " JOIN credentials c ON c.serial = v.serial"
+    " ORDER BY v.seq DESC LIMIT $1::bigint";
+static const char SQL_TERMINAL_REPORT[] =
+    "INSERT INTO terminal_reports (terminal, reported_at, synced_at, pending)"
+    " VALUES ($1::bigint, $2::bigint, $3::bigint, $4::bigint)"
+    " ON CONFLICT (terminal) DO UPDATE SET"
+    " reported_at = excluded.reported_at, synced_at = excluded.synced_at,"
+    " pending = excluded.pending";
+
+/* Copies row i's column col into buf (cap bytes with the NUL), cut short. */
+static void col_text(PGresult *r, int i, int col, char *buf, size_t cap)
+{
+    const char *t = PQgetisnull(r, i, col) ? "" : PQgetvalue(r, i, col);
+    size_t      n = strlen(t);
+
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, t, n);
+    buf[n] = '\0';
+}
+
+static offpay_err
+s_kind_totals(offpay__store *s,
+              int (*fn)(const offpay_overview_kind *k, void *ctx), void *ctx)
+{
+    params               p = {0};
+    PGresult            *r = NULL;
+    offpay_overview_kind k;
+    offpay_err           rc = run_sql(s, SQL_KIND_TOTALS, &p, &r);
+
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        memset(&k, 0, sizeof k);
+        k.kind = (offpay_account_kind)col_i64(r, i, 0);
+        k.currency = (uint16_t)col_i64(r, i, 1);
+        k.accounts = col_u64(r, i, 2);
+        k.balance = col_i64(r, i, 3);
+        if (fn(&k, ctx) != 0)
+            break;
+    }
+    return rc;
+}
+
+static offpay_err
+s_settle_buckets(offpay__store *s, uint32_t from, uint32_t to, uint32_t width,
+                 int (*fn)(const offpay_overview_bucket *b, void *ctx),
+                 void *ctx)
+{
+    params                 p = {0};
+    PGresult              *r = NULL;
+    offpay_overview_bucket b;
+    offpay_err             rc;
+
+    p_i64(&p, from);
+    p_i64(&p, to);
+    p_i64(&p, width);
+    rc = run_sql(s, SQL_SETTLE_BUCKETS, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        memset(&b, 0, sizeof b);
+        b.start = col_u32(r, i, 0);
+        b.currency = (uint16_t)col_i64(r, i, 1);
+        b.outcome = (offpay_settle_outcome)col_i64(r, i, 2);
+        b.count = col_u64(r, i, 3);
+        b.charged = col_i64(r, i, 4);
+        b.paid = col_i64(r, i, 5);
+        b.covered = col_i64(r, i, 6);
+        if (fn(&b, ctx) != 0)
+            break;
+    }
+    return rc;
+}
+
+static offpay_err s_terminal_stats(offpay__store *s, size_t max,
+                                   int (*fn)(const offpay_overview_terminal *t,
+                                             void *ctx),
+                                   void *ctx)
+{
+    params                   p = {0};
+    PGresult                *r = NULL;
+    offpay_overview_terminal t;
+    offpay_err               rc;
+
+    p_u64(&p, max);
+    rc = run_sql(s, SQL_TERMINAL_STATS, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        memset(&t, 0, sizeof t);
+        t.terminal_id = col_u32(r, i, 0);
+        t.merchant_id = col_u64(r, i, 1);
+        col_text(r, i, 2, t.merchant_name, sizeof t.merchant_name);
+        t.currency = (uint16_t)col_i64(r, i, 3);
+        t.created_at = col_u32(r, i, 4);
+        t.revoked = !PQgetisnull(r, i, 5);
+        t.revoked_at = col_u32(r, i, 5);
+        t.presentments = col_u64(r, i, 6);
+        t.last_upload = col_u32(r, i, 7);
+        t.reported = !PQgetisnull(r, i, 8);
+        t.reported_at = col_u32(r, i, 8);
+        t.synced_at = col_u32(r, i, 9);
+        t.pending = col_u64(r, i, 10);
+        if (fn(&t, ctx) != 0)
+            break;
+    }
+    return rc;
+}
+
+static offpay_err s_revoked_list(offpay__store *s, size_t max,
+                                 int (*fn)(const offpay_overview_revoked *r,
+                                           void                          *ctx),
+                                 void *ctx)
+{
+    params                  p = {0};
+    PGresult               *res = NULL;
+    offpay_overview_revoked v;
+    offpay_err              rc;
+
+    p_u64(&p, max);
+    rc = run_sql(s, SQL_REVOKED_LIST, &p, &res);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(res); i++) {
+        memset(&v, 0, sizeof v);
+        v.serial = col_u64(res, i, 0);
+        v.wallet_account = col_u64(res, i, 1);
+        v.currency = (uint16_t)col_i64(res, i, 2);
+        v.revoked_at = col_u32(res, i, 3);
+        col_text(res, i, 4, v.reason, sizeof v.reason);
+        v.remaining = col_i64(res, i, 5);
+        v.released = !PQgetisnull(res, i, 6);
+        if (fn(&v, ctx) != 0)
+            break;
+    }
+    return rc;
+}
+
+static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
+                                    uint64_t pending, uint32_t synced_at,
+                                    uint32_t now)
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_i64(&p, id);
+    p_i64(&p, now);
+    p_i64(&p, synced_at);
+    p_u64(&p, pending);
+    return run_sql(s, SQL_TERMINAL_REPORT, &p, &r);
 }

@@ -1191,6 +1191,26 @@ s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
               int all_counters,
               int (*fn)(const offpay__receipt_row *r, void *ctx), void *ctx);
 
+/* The operator's overview: defined at the end of the file. */
+static offpay_err
+s_kind_totals(offpay__store *s,
+              int (*fn)(const offpay_overview_kind *k, void *ctx), void *ctx);
+static offpay_err
+s_settle_buckets(offpay__store *s, uint32_t from, uint32_t to, uint32_t width,
+                 int (*fn)(const offpay_overview_bucket *b, void *ctx),
+                 void *ctx);
+static offpay_err s_terminal_stats(offpay__store *s, size_t max,
+                                   int (*fn)(const offpay_overview_terminal *t,
+                                             void *ctx),
+                                   void *ctx);
+static offpay_err s_revoked_list(offpay__store *s, size_t max,
+                                 int (*fn)(const offpay_overview_revoked *r,
+                                           void                          *ctx),
+                                 void *ctx);
+static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
+                                    uint64_t pending, uint32_t synced_at,
+                                    uint32_t now);
+
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
@@ -1472,4 +1492,236 @@ s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
         rc = map(step);
     sqlite3_finalize(st);
     return rc;
+}
+
+/* ---- the operator's overview (src/settle/overview.c) ------------------ */
+
+/* The overview's queries: run once a dashboard refresh, so prepared each
+ * time rather than kept. The SQL is the same in postgres.c. */
+static const char SQL_KIND_TOTALS[] =
+    "SELECT kind, currency, COUNT(*), COALESCE(SUM(bal), 0) FROM"
+    " (SELECT a.kind AS kind, a.currency AS currency,"
+    "  (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE credit = a.id)"
+    "  - (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE debit = a.id)"
+    "  AS bal FROM accounts a) AS x GROUP BY kind, currency"
+    " ORDER BY kind, currency";
+static const char SQL_SETTLE_BUCKETS[] =
+    "SELECT p.uploaded_at - p.uploaded_at % ?3, m.currency, p.outcome,"
+    " COUNT(*), SUM(p.charged), SUM(p.paid), SUM(p.covered)"
+    " FROM presentments p JOIN terminals t ON t.id = p.terminal"
+    " JOIN merchants m ON m.id = t.merchant"
+    " WHERE p.uploaded_at >= ?1 AND p.uploaded_at <= ?2"
+    " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+static const char SQL_TERMINAL_STATS[] =
+    "SELECT t.id, t.merchant, m.name, m.currency, t.created_at,"
+    " t.revoked_at,"
+    " (SELECT COUNT(*) FROM presentments p WHERE p.terminal = t.id),"
+    " (SELECT MAX(uploaded_at) FROM presentments p WHERE p.terminal = t.id),"
+    " r.reported_at, r.synced_at, r.pending"
+    " FROM terminals t JOIN merchants m ON m.id = t.merchant"
+    " LEFT JOIN terminal_reports r ON r.terminal = t.id"
+    " ORDER BY t.id LIMIT ?1";
+static const char SQL_REVOKED_LIST[] =
+    "SELECT v.serial, c.wallet_account, c.currency, v.at, v.reason,"
+    " c.remaining, c.released_at FROM revocations v"
+    " JOIN credentials c ON c.serial = v.serial"
+    " ORDER BY v.seq DESC LIMIT ?1";
+static const char SQL_TERMINAL_REPORT[] =
+    "INSERT INTO terminal_reports (terminal, reported_at, synced_at, pending)"
+    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (terminal) DO UPDATE SET"
+    " reported_at = excluded.reported_at, synced_at = excluded.synced_at,"
+    " pending = excluded.pending";
+
+/* Copies column i's text into buf (cap bytes with the NUL), cut short. */
+static void col_text(sqlite3_stmt *st, int i, char *buf, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    size_t               n = t != NULL ? strlen((const char *)t) : 0;
+
+    if (n >= cap)
+        n = cap - 1;
+    if (n != 0)
+        memcpy(buf, t, n);
+    buf[n] = '\0';
+}
+
+/* Steps st to its end: each row through each(st, ctx, &stop) until stop
+ * is set; finalizes st. */
+static offpay_err walk(sqlite3_stmt *st,
+                       void (*each)(sqlite3_stmt *st, void *ctx, int *stop),
+                       void *ctx)
+{
+    int        step = SQLITE_DONE, stop = 0;
+    offpay_err rc = OFFPAY_OK;
+
+    while (!stop && (step = sqlite3_step(st)) == SQLITE_ROW)
+        each(st, ctx, &stop);
+    if (!stop && step != SQLITE_DONE)
+        rc = map(step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+struct kind_walk {
+    int (*fn)(const offpay_overview_kind *k, void *ctx);
+    void *ctx;
+};
+
+static void kind_row(sqlite3_stmt *st, void *arg, int *stop)
+{
+    struct kind_walk    *w = arg;
+    offpay_overview_kind k;
+
+    memset(&k, 0, sizeof k);
+    k.kind = (offpay_account_kind)sqlite3_column_int(st, 0);
+    k.currency = (uint16_t)sqlite3_column_int(st, 1);
+    k.accounts = col_u64(st, 2);
+    k.balance = sqlite3_column_int64(st, 3);
+    *stop = w->fn(&k, w->ctx) != 0;
+}
+
+static offpay_err
+s_kind_totals(offpay__store *s,
+              int (*fn)(const offpay_overview_kind *k, void *ctx), void *ctx)
+{
+    struct kind_walk w = {fn, ctx};
+    sqlite3_stmt    *st = NULL;
+    offpay_err       rc = prepare(s, SQL_KIND_TOTALS, NULL, &st);
+
+    return rc != OFFPAY_OK ? rc : walk(st, kind_row, &w);
+}
+
+struct bucket_walk {
+    int (*fn)(const offpay_overview_bucket *b, void *ctx);
+    void *ctx;
+};
+
+static void bucket_row(sqlite3_stmt *st, void *arg, int *stop)
+{
+    struct bucket_walk    *w = arg;
+    offpay_overview_bucket b;
+
+    memset(&b, 0, sizeof b);
+    b.start = col_u32(st, 0);
+    b.currency = (uint16_t)sqlite3_column_int(st, 1);
+    b.outcome = (offpay_settle_outcome)sqlite3_column_int(st, 2);
+    b.count = col_u64(st, 3);
+    b.charged = sqlite3_column_int64(st, 4);
+    b.paid = sqlite3_column_int64(st, 5);
+    b.covered = sqlite3_column_int64(st, 6);
+    *stop = w->fn(&b, w->ctx) != 0;
+}
+
+static offpay_err
+s_settle_buckets(offpay__store *s, uint32_t from, uint32_t to, uint32_t width,
+                 int (*fn)(const offpay_overview_bucket *b, void *ctx),
+                 void *ctx)
+{
+    struct bucket_walk w = {fn, ctx};
+    sqlite3_stmt      *st = NULL;
+    offpay_err         rc = prepare(s, SQL_SETTLE_BUCKETS, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, to);
+    sqlite3_bind_int64(st, 3, width);
+    return walk(st, bucket_row, &w);
+}
+
+struct terminal_walk {
+    int (*fn)(const offpay_overview_terminal *t, void *ctx);
+    void *ctx;
+};
+
+static void terminal_row(sqlite3_stmt *st, void *arg, int *stop)
+{
+    struct terminal_walk    *w = arg;
+    offpay_overview_terminal t;
+
+    memset(&t, 0, sizeof t);
+    t.terminal_id = col_u32(st, 0);
+    t.merchant_id = col_u64(st, 1);
+    col_text(st, 2, t.merchant_name, sizeof t.merchant_name);
+    t.currency = (uint16_t)sqlite3_column_int(st, 3);
+    t.created_at = col_u32(st, 4);
+    t.revoked = sqlite3_column_type(st, 5) != SQLITE_NULL;
+    t.revoked_at = col_u32(st, 5);
+    t.presentments = col_u64(st, 6);
+    t.last_upload = col_u32(st, 7);
+    t.reported = sqlite3_column_type(st, 8) != SQLITE_NULL;
+    t.reported_at = col_u32(st, 8);
+    t.synced_at = col_u32(st, 9);
+    t.pending = col_u64(st, 10);
+    *stop = w->fn(&t, w->ctx) != 0;
+}
+
+static offpay_err s_terminal_stats(offpay__store *s, size_t max,
+                                   int (*fn)(const offpay_overview_terminal *t,
+                                             void *ctx),
+                                   void *ctx)
+{
+    struct terminal_walk w = {fn, ctx};
+    sqlite3_stmt        *st = NULL;
+    offpay_err           rc = prepare(s, SQL_TERMINAL_STATS, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    return walk(st, terminal_row, &w);
+}
+
+struct revoked_walk {
+    int (*fn)(const offpay_overview_revoked *r, void *ctx);
+    void *ctx;
+};
+
+static void revoked_row(sqlite3_stmt *st, void *arg, int *stop)
+{
+    struct revoked_walk    *w = arg;
+    offpay_overview_revoked r;
+
+    memset(&r, 0, sizeof r);
+    r.serial = col_u64(st, 0);
+    r.wallet_account = col_u64(st, 1);
+    r.currency = (uint16_t)sqlite3_column_int(st, 2);
+    r.revoked_at = col_u32(st, 3);
+    col_text(st, 4, r.reason, sizeof r.reason);
+    r.remaining = sqlite3_column_int64(st, 5);
+    r.released = sqlite3_column_type(st, 6) != SQLITE_NULL;
+    *stop = w->fn(&r, w->ctx) != 0;
+}
+
+static offpay_err s_revoked_list(offpay__store *s, size_t max,
+                                 int (*fn)(const offpay_overview_revoked *r,
+                                           void                          *ctx),
+                                 void *ctx)
+{
+    struct revoked_walk w = {fn, ctx};
+    sqlite3_stmt       *st = NULL;
+    offpay_err          rc = prepare(s, SQL_REVOKED_LIST, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    return walk(st, revoked_row, &w);
+}
+
+static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
+                                    uint64_t pending, uint32_t synced_at,
+                                    uint32_t now)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, SQL_TERMINAL_REPORT, NULL, &st);
+    int           step;
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, synced_at);
+    bind_u64(st, 4, pending);
+    step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? OFFPAY_OK : map(step);
 }

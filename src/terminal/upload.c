@@ -3,7 +3,9 @@
  * its journal to offpayd's POST /v1/terminal/upload in signed batches
  * (upload_sign.c), each entry marked uploaded only after its result came
  * back, then the newest trust bundle and revocation list from offpayd,
- * taken through offpay_terminal_sync. HTTP through upload_http.c.
+ * taken through offpay_terminal_sync, and last a signed report of what is
+ * still not uploaded (POST /v1/terminal/status; best effort, for the
+ * operator's dashboard). HTTP through upload_http.c.
  *
  * It first reads offpayd's clock (GET /v1/health) and records durably how
  * far the terminal's own clock is from it, for the merchant and for
@@ -212,6 +214,39 @@ out:
     return rc;
 }
 
+static int count_entry(const offpay_journal_entry *e, void *ctx)
+{
+    (void)e;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+/*
+ * Tells offpayd, after a sync, how many journal entries are still not
+ * uploaded and the terminal's clock then (POST /v1/terminal/status, signed
+ * like an upload), for the operator's dashboard. Best effort, tried once:
+ * an offpayd without the endpoint (404) or unreachable now changes
+ * nothing for the sync, which has already succeeded.
+ */
+static void report_status(offpay_terminal *t, const char *base,
+                          const clockref *ck)
+{
+    offpay__http_reply r = {0};
+    long               status = 0;
+    uint64_t           pending = 0;
+    char               body[96];
+
+    if (offpay__terminal_pending(t, 0, SIZE_MAX, count_entry, &pending) !=
+        OFFPAY_OK)
+        return;
+    snprintf(body, sizeof body, "{\"pending\":%llu,\"synced_at\":%u}",
+             (unsigned long long)pending,
+             (unsigned)(ck->now + (uint32_t)(time(NULL) - ck->t0)));
+    (void)request(t, base, "POST", "/v1/terminal/status", body, ck, 1, &r,
+                  &status);
+    free(r.buf);
+}
+
 offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
                                   size_t batch_max, uint32_t now,
                                   offpay_upload_report *rep)
@@ -305,8 +340,10 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_sync(t, bundle, bundle_len, revlist, revlist_len,
                                   now);
-    if (rc == OFFPAY_OK)
+    if (rc == OFFPAY_OK) {
         rep->synced = 1;
+        report_status(t, base_url, &ck);
+    }
 out:
     if (b.seqs != NULL) {
         /* count what is still to go: what an error stopped, or what

@@ -1,0 +1,296 @@
+// app.js — the operator dashboard (docs/dashboard.md). It asks for the
+// operator token, keeps it in this tab's sessionStorage only, and reads
+// offpayd's admin JSON endpoints of this origin with it: the overview
+// (money by kind, the audit, settlement over time, terminals, revoked
+// credentials) and the cases, whose evidence files it downloads as blobs.
+// Every value reaches the page as text (textContent), never as markup.
+'use strict';
+
+(function () {
+  const KEY = 'offpay.operator-token';
+  const SVGNS = 'http://www.w3.org/2000/svg';
+  const CASES_PAGE = 1000;
+  const CASES_PAGES_MAX = 10;
+
+  const byId = (id) => document.getElementById(id);
+
+  class AuthError extends Error {}
+
+  // el('td', {class: 'num', 'data-x': 1}, 'text', child, ...)
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== undefined && v !== null) e.setAttribute(k, String(v));
+    }
+    for (const k of kids) {
+      e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+    }
+    return e;
+  }
+
+  function svg(tag, attrs) {
+    const e = document.createElementNS(SVGNS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    return e;
+  }
+
+  // A unix time as "2026-12-02 03:55:15 UTC"; "never" for none.
+  function when(t) {
+    if (t === null || t === undefined) return 'never';
+    return new Date(t * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  }
+
+  // {minor, decimal, currency} as "12.34 EUR".
+  function money(a) {
+    return a.decimal + ' ' + a.currency;
+  }
+
+  function showError(text) {
+    const e = byId('error');
+    e.textContent = text;
+    e.hidden = false;
+  }
+
+  function clearError() {
+    const e = byId('error');
+    e.textContent = '';
+    e.hidden = true;
+  }
+
+  async function api(path) {
+    const token = sessionStorage.getItem(KEY);
+    const r = await fetch(path, {
+      headers: { Authorization: 'Bearer ' + token },
+      cache: 'no-store',
+      credentials: 'omit',
+      redirect: 'error',
+    });
+    if (r.status === 401) throw new AuthError('offpayd refused the operator token');
+    if (!r.ok) {
+      let why = '';
+      try {
+        const j = await r.json();
+        why = (j.error || '') + (j.hint ? ': ' + j.hint : '');
+      } catch (e) {
+        why = r.statusText;
+      }
+      throw new Error(path + ' answered HTTP ' + r.status + ' ' + why);
+    }
+    return r;
+  }
+
+  function fillBody(table, rows, emptyText, columns) {
+    const body = byId(table).tBodies[0];
+    body.replaceChildren();
+    if (rows.length === 0) {
+      body.append(el('tr', {}, el('td', { class: 'empty', colspan: columns }, emptyText)));
+      return;
+    }
+    for (const r of rows) body.append(r);
+  }
+
+  function renderAudit(a) {
+    const p = byId('audit');
+    p.className = 'audit ' + (a.ok ? 'pass' : 'fail');
+    p.dataset.ok = String(a.ok);
+    p.textContent = a.ok
+      ? 'audit passed: ' + a.accounts + ' accounts, ' + a.transfers + ' transfers, every balance holds'
+      : 'AUDIT FAILED: imbalanced ' + a.imbalanced + ', negative ' + a.negative +
+        ', escrow mismatch ' + a.escrow_mismatch + ', settle mismatch ' + a.settle_mismatch +
+        ', release mismatch ' + a.release_mismatch;
+  }
+
+  function renderKinds(kinds) {
+    fillBody('kinds', kinds.map((k) =>
+      el('tr', { 'data-kind': k.kind, 'data-currency': k.currency },
+        el('td', {}, k.kind),
+        el('td', {}, k.currency),
+        el('td', { class: 'num' }, k.accounts),
+        el('td', { class: 'num', 'data-minor': k.balance.minor }, money(k.balance)))),
+    'no accounts yet', 4);
+  }
+
+  // One bar per bucket and outcome (counts), stacked per bucket.
+  function renderChart(s) {
+    const box = byId('settlement-chart');
+    box.replaceChildren();
+    const starts = [...new Set(s.buckets.map((b) => b.start))].sort((a, b) => a - b);
+    if (starts.length === 0) return;
+    const totals = new Map();
+    for (const b of s.buckets) totals.set(b.start, (totals.get(b.start) || 0) + b.count);
+    const maxCount = Math.max(...totals.values());
+    const barW = 28, gap = 10, h = 120, top = 16, bottom = 30;
+    const width = starts.length * (barW + gap) + gap;
+    const chart = svg('svg', { width, height: h + top + bottom, role: 'img',
+      'aria-label': 'presentments uploaded per bucket, by outcome' });
+    starts.forEach((start, i) => {
+      const x = gap + i * (barW + gap);
+      let y = top + h;
+      for (const b of s.buckets.filter((q) => q.start === start)) {
+        const bh = Math.max(1, Math.round((b.count / maxCount) * h));
+        y -= bh;
+        const r = svg('rect', { x, y, width: barW, height: bh, class: 'bar-' + b.outcome });
+        const t = svg('title', {});
+        t.textContent = when(start) + ': ' + b.count + ' ' + b.outcome + ', ' + money(b.charged);
+        r.append(t);
+        chart.append(r);
+      }
+      const label = svg('text', { x: x + barW / 2, y: top + h + 14, 'text-anchor': 'middle' });
+      label.textContent = new Date(start * 1000).toISOString().slice(11, 16);
+      chart.append(label);
+      const n = svg('text', { x: x + barW / 2, y: y - 3, 'text-anchor': 'middle' });
+      n.textContent = String(totals.get(start));
+      chart.append(n);
+    });
+    box.append(chart);
+  }
+
+  function renderSettlement(s) {
+    byId('settlement-range').textContent = 'Presentments uploaded from ' + when(s.from) +
+      ' to ' + when(s.to) + ', in buckets of ' + (s.width / 60) + ' minutes.';
+    renderChart(s);
+    fillBody('buckets', s.buckets.map((b) =>
+      el('tr', { 'data-start': b.start, 'data-outcome': b.outcome },
+        el('td', {}, when(b.start)),
+        el('td', {}, b.currency),
+        el('td', {}, b.outcome),
+        el('td', { class: 'num' }, b.count),
+        el('td', { class: 'num', 'data-minor': b.charged.minor }, money(b.charged)),
+        el('td', { class: 'num', 'data-minor': b.paid.minor }, money(b.paid)),
+        el('td', { class: 'num', 'data-minor': b.covered.minor }, money(b.covered)))),
+    'nothing uploaded in this range', 7);
+  }
+
+  function renderTerminals(terminals) {
+    fillBody('terminals', terminals.map((t) => {
+      const rep = t.report;
+      return el('tr', { 'data-terminal': t.terminal },
+        el('td', {}, t.terminal),
+        el('td', {}, t.merchant_name + ' (' + t.merchant + ')'),
+        el('td', { 'data-time': t.last_upload }, when(t.last_upload)),
+        el('td', { class: 'last-sync', 'data-time': rep ? rep.reported_at : null },
+          rep ? when(rep.reported_at) : 'not reported'),
+        el('td', { 'data-time': rep ? rep.synced_at : null }, rep ? when(rep.synced_at) : '-'),
+        el('td', { class: 'num pending', 'data-pending': rep ? rep.pending : null },
+          rep ? rep.pending : 'unknown'),
+        el('td', { class: 'num' }, t.presentments),
+        el('td', t.revoked ? { class: 'revoked' } : {},
+          t.revoked ? 'revoked ' + when(t.revoked_at) : 'active'));
+    }), 'no terminals yet', 8);
+    fillBody('revoked-terminals', terminals.filter((t) => t.revoked).map((t) =>
+      el('tr', { 'data-terminal': t.terminal },
+        el('td', {}, t.terminal),
+        el('td', {}, t.merchant_name + ' (' + t.merchant + ')'),
+        el('td', {}, when(t.revoked_at)))),
+    'no revoked terminals', 3);
+  }
+
+  function renderRevoked(list) {
+    fillBody('revoked-credentials', list.map((v) =>
+      el('tr', { 'data-serial': v.serial },
+        el('td', {}, v.serial),
+        el('td', {}, v.account),
+        el('td', {}, when(v.revoked_at)),
+        el('td', {}, v.reason),
+        el('td', { class: 'num', 'data-minor': v.remaining.minor }, money(v.remaining)),
+        el('td', {}, v.released ? 'yes' : 'no'))),
+    'no revoked credentials', 6);
+  }
+
+  async function download(id, button) {
+    clearError();
+    try {
+      const r = await api('/v1/admin/cases/' + encodeURIComponent(id) + '/evidence');
+      const blob = new Blob([await r.arrayBuffer()], { type: 'application/json' });
+      const url = URL.createObjectURL(blob);
+      const a = el('a', { href: url, download: 'case-' + id + '.json' });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      button.textContent = 'downloaded';
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  function renderCases(cases) {
+    fillBody('cases', cases.map((c) => {
+      const b = el('button', { type: 'button', class: 'evidence', 'data-case': c.id },
+        'download case-' + c.id + '.json');
+      b.addEventListener('click', () => download(c.id, b));
+      return el('tr', { 'data-case': c.id, 'data-kind': c.kind },
+        el('td', {}, c.id),
+        el('td', { class: 'kind' }, c.kind),
+        el('td', {}, c.serial),
+        el('td', {}, c.counter),
+        el('td', {}, c.terminal),
+        el('td', {}, when(c.opened_at)),
+        el('td', {}, b));
+    }), 'no cases', 7);
+  }
+
+  // Every case, oldest first (the list is paged by id).
+  async function allCases() {
+    let out = [];
+    let after = null;
+    for (let i = 0; i < CASES_PAGES_MAX; i++) {
+      const q = '/v1/admin/cases?limit=' + CASES_PAGE + (after ? '&after=' + after : '');
+      const page = await (await api(q)).json();
+      out = out.concat(page.cases);
+      if (page.next_after === null) break;
+      after = page.next_after;
+    }
+    return out;
+  }
+
+  function fail(e) {
+    if (e instanceof AuthError) {
+      sessionStorage.removeItem(KEY);
+      byId('board').hidden = true;
+      byId('login').hidden = false;
+      byId('refresh').hidden = true;
+      byId('logout').hidden = true;
+      showError('Wrong operator token: offpayd answered 401 Unauthorized. Nothing is shown.');
+    } else {
+      showError('Could not load the dashboard: ' + e.message);
+    }
+  }
+
+  async function load() {
+    clearError();
+    try {
+      const o = await (await api('/v1/admin/overview')).json();
+      const cases = await allCases();
+      renderAudit(o.audit);
+      renderKinds(o.kinds);
+      renderSettlement(o.settlement);
+      renderTerminals(o.terminals);
+      renderCases(cases);
+      renderRevoked(o.revoked_credentials);
+      byId('as-of').textContent = 'as of ' + when(o.time);
+      byId('login').hidden = true;
+      byId('board').hidden = false;
+      byId('refresh').hidden = false;
+      byId('logout').hidden = false;
+      document.body.dataset.loaded = String(o.time);
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  byId('login').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const t = byId('token').value.trim();
+    byId('token').value = '';
+    if (t === '') return;
+    sessionStorage.setItem(KEY, t);
+    load();
+  });
+  byId('refresh').addEventListener('click', load);
+  byId('logout').addEventListener('click', () => {
+    sessionStorage.removeItem(KEY);
+    location.reload();
+  });
+  if (sessionStorage.getItem(KEY)) load();
+})();

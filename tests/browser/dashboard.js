@@ -1,0 +1,131 @@
+// dashboard.js — drives offpayd's operator dashboard in headless Chromium
+// (Debian's chromium, through puppeteer-core installed by scripts/setup.sh)
+// for tests/browser/dashboard.sh, which checks what this prints.
+//
+//   node dashboard.js URL TOKEN OUTDIR CASE
+//
+// It opens URL/dashboard, tries a wrong token (the page must say so), then
+// the right one, and reads what the page shows into one JSON object on
+// standard output: the audit line, money by kind, the buckets, terminals,
+// cases, revoked credentials and terminals, the page's response headers,
+// and every console error (a Content-Security-Policy violation is one).
+// It clicks the evidence button of case CASE and waits for the browser to
+// save OUTDIR/case-CASE.json. Screenshots: OUTDIR/dashboard-*.png.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+
+let puppeteer;
+try {
+  puppeteer = require('puppeteer-core');
+} catch (e) {
+  console.error('dashboard.js: puppeteer-core is not installed (NODE_PATH=' +
+    (process.env.NODE_PATH || '') + '): run scripts/setup.sh');
+  process.exit(3);
+}
+
+const [url, token, outdir, caseId] = process.argv.slice(2);
+if (!url || !token || !outdir || !caseId) {
+  console.error('usage: node dashboard.js URL TOKEN OUTDIR CASE');
+  process.exit(2);
+}
+
+async function waitFile(file, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (fs.existsSync(file) && fs.statSync(file).size > 0 &&
+        !fs.existsSync(file + '.crdownload')) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+// The rows of table id as arrays of cell texts, with the row's data-*.
+async function table(page, id) {
+  return page.$$eval('#' + id + ' tbody tr', (rows) => rows.map((r) => ({
+    data: Object.assign({}, r.dataset),
+    cells: [...r.cells].map((c) => ({ text: c.textContent, data: Object.assign({}, c.dataset) })),
+  })));
+}
+
+(async () => {
+  const browser = await puppeteer.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: (process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [])
+      .concat(['--disable-gpu', '--no-first-run', '--disable-extensions',
+        '--disable-background-networking', '--disable-component-update',
+        '--disable-default-apps', '--disable-sync', '--metrics-recording-only',
+        '--no-default-browser-check']),
+  });
+  const out = { console_errors: [], requests_elsewhere: [] };
+  try {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 900 });
+    const origin = new URL(url).origin;
+    page.on('console', (m) => { if (m.type() === 'error') out.console_errors.push(m.text()); });
+    page.on('pageerror', (e) => out.console_errors.push(String(e)));
+    page.on('request', (r) => {
+      const u = r.url();
+      if (!u.startsWith(origin + '/') && !u.startsWith('blob:') && !u.startsWith('data:')) {
+        out.requests_elsewhere.push(u);
+      }
+    });
+    const cdp = await browser.target().createCDPSession();
+    await cdp.send('Browser.setDownloadBehavior', {
+      behavior: 'allow', downloadPath: path.resolve(outdir), eventsEnabled: true,
+    });
+
+    const resp = await page.goto(url + '/dashboard', { waitUntil: 'load' });
+    out.status = resp.status();
+    out.headers = resp.headers();
+    out.html_has_data = (await resp.text()).includes('EUR');
+    await page.screenshot({ path: path.join(outdir, 'dashboard-login.png') });
+
+    // A wrong token: the page says so, and shows nothing.
+    await page.type('#token', 'not-the-operator-token');
+    await page.click('#open');
+    await page.waitForSelector('#error:not([hidden])', { timeout: 15000 });
+    out.wrong_token = {
+      error: await page.$eval('#error', (e) => e.textContent),
+      board_hidden: await page.$eval('#board', (e) => getComputedStyle(e).display === 'none'),
+      stored: await page.evaluate(() => sessionStorage.length),
+    };
+    await page.screenshot({ path: path.join(outdir, 'dashboard-wrong-token.png') });
+
+    // The operator token.
+    await page.type('#token', token);
+    await page.click('#open');
+    await page.waitForSelector('body[data-loaded]', { timeout: 15000 });
+    out.error_hidden = await page.$eval('#error', (e) => getComputedStyle(e).display === 'none');
+    out.login_hidden = await page.$eval('#login', (e) => getComputedStyle(e).display === 'none');
+    out.token_field_empty = await page.$eval('#token', (e) => e.value === '');
+    out.audit = await page.$eval('#audit', (e) => ({ ok: e.dataset.ok, text: e.textContent }));
+    out.kinds = await table(page, 'kinds');
+    out.buckets = await table(page, 'buckets');
+    out.bars = await page.$$eval('#settlement-chart svg rect', (r) => r.length);
+    out.terminals = await table(page, 'terminals');
+    out.cases = await table(page, 'cases');
+    out.revoked_credentials = await table(page, 'revoked-credentials');
+    out.revoked_terminals = await table(page, 'revoked-terminals');
+    await page.screenshot({ path: path.join(outdir, 'dashboard-overview.png'), fullPage: true });
+
+    // One case's evidence, saved by the browser from a blob.
+    const file = path.join(outdir, 'case-' + caseId + '.json');
+    await page.click('button.evidence[data-case="' + caseId + '"]');
+    out.downloaded = (await waitFile(file, 15000)) ? file : null;
+    out.button_after = await page.$eval('button.evidence[data-case="' + caseId + '"]',
+      (b) => b.textContent);
+    // A reload keeps the token for this tab only: the page loads again.
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForSelector('body[data-loaded]', { timeout: 15000 });
+    out.reloaded = true;
+  } finally {
+    await browser.close();
+  }
+  process.stdout.write(JSON.stringify(out, null, 1) + '\n');
+})().catch((e) => {
+  console.error('dashboard.js: ' + (e && e.stack ? e.stack : e));
+  process.exit(1);
+});

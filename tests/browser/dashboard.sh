@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# dashboard.sh — the operator dashboard (docs/dashboard.md) in a real
+# browser: headless Chromium (Debian's chromium) driven by puppeteer-core
+# (tests/browser/package-lock.json, installed by scripts/setup.sh; nothing
+# is fetched here) against a real offpayd that ran a double spend (a
+# cloned wallet reuses a counter at two terminals), a duplicate
+# presentment (one code at two terminals), a revoked terminal, and a
+# terminal whose clock runs an hour ahead, so offpayd leaves its payment
+# undecided and the terminal reports one entry not uploaded.
+#
+# The page must show: money by account kind equal to the sums of the
+# accounts' balances read one by one and to `offpay admin audit`'s money
+# inside; the audit passing; both cases with their kinds; the revoked
+# credentials and terminal; each terminal's last sync and un-uploaded
+# count. A wrong token gives a clear error and no data. One case's
+# evidence is downloaded by the browser and checked with
+# `offpay verify-evidence`. Also GET /v1/admin/overview itself (401
+# without the token, the reply's shape) and POST /v1/terminal/status's
+# refusals. Screenshots: ARTIFACTS/dashboard-*.png (paths printed).
+#
+#   dashboard.sh OFFPAY OFFPAYD UPLOAD_TOOL ARTIFACTS
+here=$(cd "$(dirname "$0")" && pwd)
+ARTIFACTS=$(realpath -m "${4:?usage: dashboard.sh OFFPAY OFFPAYD UPLOAD_TOOL ARTIFACTS}")
+
+# ---- the browser and its driver: installed by scripts/setup.sh only ----
+DEPS=${OFFPAY_BROWSER_DEPS:-${XDG_CACHE_HOME:-$HOME/.cache}/offpay-browser}
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+need() { echo "FAIL $1 (run scripts/setup.sh)"; exit 1; }
+command -v node >/dev/null || need "node not found"
+[ -x "$CHROMIUM" ] || need "no Chromium at $CHROMIUM"
+[ -f "$DEPS/node_modules/puppeteer-core/package.json" ] \
+  || need "puppeteer-core is not installed in $DEPS"
+cmp -s "$here/package-lock.json" "$DEPS/package-lock.json" \
+  || need "$DEPS holds another driver than tests/browser/package-lock.json"
+export NODE_PATH=$DEPS/node_modules CHROMIUM
+mkdir -p "$ARTIFACTS"
+rm -f "$ARTIFACTS"/dashboard-*.png "$ARTIFACTS"/case-*.json
+
+source "$here/../e2e/offpayd_lib.sh"
+start_server
+fetch_bundle
+
+# ---- the scenario (as tests/e2e/offpayd_evidence.sh) --------------------
+api POST /v1/admin/guarantee '{"currency":"EUR"}'; G=$(jget .account)
+api POST "/v1/admin/accounts/$G/deposit" '{"amount":"500.00","ref":"guarantee"}'
+expect_http 200 - "guarantee funded"
+new_merchant "Bakery A"; MA=$MACCT; new_terminal ta "$MERCHANT"; TA=$TID
+new_merchant "Kiosk B"; MB=$MACCT; new_terminal tb "$MERCHANT"; TB=$TID
+new_merchant "Cafe C"; MC=$MACCT; new_terminal tc "$MERCHANT"; TC=$TID
+new_merchant "Stall D"; MD=$MACCT; new_terminal td "$MERCHANT"; TD=$TID
+new_merchant "Van E"; ME=$MACCT; new_terminal te "$MERCHANT"; TE=$TID
+sync() { "$OFFPAY" terminal sync --terminal "$1" --passphrase-file tp --server "$URL" >sync.out 2>&1; }
+
+# step                                       W      esc    A     B     C     G
+# a double spend: w1 pays 10.00 at ta, its clone 12.00 at tb (same counter)
+# ta, tb sync                                6000   1800   1000  1200  0     50000
+W=$(new_account payer-1 100.00)
+new_wallet w1 "$W" 40.00; S=$SERIAL
+cp w1 w1clone; cp w1.log w1clone.log
+c=$(pay w1 10.00); accept ta "$c" 10.00 && ok "w1 accepted at ta" || fail "w1 accept"
+c=$(pay w1clone 12.00); accept tb "$c" 12.00 && ok "the clone accepted at tb" || fail "clone accept"
+sync ta && sync tb && ok "ta and tb synced" || fail "sync: $(cat sync.out)"
+balances "W=$W:6000 esc=esc/$S:1800 A=$MA:1000 B=$MB:1200 G=$G:50000" "double spend settled"
+# a duplicate presentment: one code of w2 (15.00) at ta and at tc
+# ta, tc sync                                W2 3000  esc2 0  A 2500  C 1500  G 49000
+W2=$(new_account payer-2 50.00)
+new_wallet w2 "$W2" 20.00; S2=$SERIAL
+c=$(pay w2 15.00)
+accept ta "$c" 15.00 && accept tc "$c" 15.00 && ok "one code accepted at ta and tc" || fail "accept twice"
+sync ta && sync tc && ok "ta and tc synced" || fail "sync: $(cat sync.out)"
+balances "W2=$W2:3000 esc2=esc/$S2:0 A=$MA:2500 C=$MC:1500 G=$G:49000" "duplicate settled"
+# td is revoked by the operator
+api POST "/v1/admin/terminals/$TD/revoke" '{"reason":"lost"}'
+expect_http 200 - "terminal $TD revoked"
+# te's clock runs an hour ahead: offpayd leaves its payment undecided, so
+# te reports one entry not uploaded at its sync
+W3=$(new_account payer-3 30.00)
+new_wallet w3 "$W3" 10.00; S3=$SERIAL
+ahead=$(( $(date +%s) + 3600 ))
+c=$(OFFPAY_NOW=$ahead pay w3 4.00)
+OFFPAY_NOW=$ahead accept te "$c" 4.00 && ok "te accepted a payment an hour ahead" || fail "te accept"
+OFFPAY_NOW=$ahead sync te || fail "te sync: $(cat sync.out)"
+grep -q "1 left to upload" sync.out && ok "te: 1 left to upload" || fail "te sync said: $(cat sync.out)"
+balances "W3=$W3:2000 esc3=esc/$S3:1000 E=$ME:0" "te's payment not settled yet"
+audit_passes "the scenario"
+
+# ---- what the page must show, computed here -----------------------------
+api GET "/v1/admin/cases?kind=double_spend"; CASE_DS=$(jget '.cases[0].id')
+api GET "/v1/admin/cases?kind=duplicate"; CASE_DUP=$(jget '.cases[0].id')
+[ -n "$CASE_DS" ] && [ "$CASE_DS" != null ] && [ -n "$CASE_DUP" ] && [ "$CASE_DUP" != null ] \
+  && ok "cases $CASE_DS (double_spend) and $CASE_DUP (duplicate)" || fail "cases missing"
+sum() { local t=0 v; for v in "$@"; do t=$((t + v)); done; echo "$t"; }
+want_wallet=$(sum "$(balance "$W")" "$(balance "$W2")" "$(balance "$W3")")
+want_escrow=$(sum "$(remaining "$S")" "$(remaining "$S2")" "$(remaining "$S3")")
+want_merchant=$(sum "$(balance "$MA")" "$(balance "$MB")" "$(balance "$MC")" \
+  "$(balance "$MD")" "$(balance "$ME")")
+want_guarantee=$(balance "$G")
+"$OFFPAY" admin audit --db "$LEDGER" --json > audit.json
+inside=$(jq -r .inside_minor audit.json)
+[ "$(jq -r .ok audit.json)" = true ] && ok "offpay admin audit passes beside offpayd" \
+  || fail "admin audit: $(cat audit.json)"
+[ "$(sum "$want_wallet" "$want_escrow" "$want_merchant" "$want_guarantee")" = "$inside" ] \
+  && ok "the accounts' balances add up to the audit's money inside ($inside)" \
+  || fail "balances do not add up to $inside"
+want_world=$((-inside))
+echo "# expected by kind: wallet $want_wallet escrow $want_escrow merchant $want_merchant guarantee $want_guarantee world $want_world"
+now_before=$(date +%s)
+
+# ---- GET /v1/admin/overview ---------------------------------------------
+status=$(curl -s -o resp.json -w '%{http_code}' "$URL/v1/admin/overview")
+expect_http 401 UNAUTHORIZED "overview without the operator token"
+status=$(curl -s -o resp.json -w '%{http_code}' -H 'Authorization: Bearer wrong' "$URL/v1/admin/overview")
+expect_http 401 UNAUTHORIZED "overview with a wrong token"
+api GET "/v1/admin/overview?width=10"
+expect_http 400 BAD_PARAMETER "a bucket narrower than a minute"
+api GET "/v1/admin/overview?from=0"
+expect_http 400 BAD_PARAMETER "more than 744 buckets"
+api GET "/v1/admin/overview?from=x"
+expect_http 400 BAD_PARAMETER "a malformed from"
+api POST /v1/admin/overview '{}'
+expect_http 405 METHOD_NOT_ALLOWED "overview is GET only"
+api GET /v1/admin/overview
+expect_http 200 - "overview"
+cp resp.json overview.json
+kind_minor() { jq -r --arg k "$1" '[.kinds[] | select(.kind == $k) | .balance.minor] | add // 0' overview.json; }
+[ "$(jq -r '.audit.ok' overview.json)" = true ] \
+  && [ "$(jq -r '[.time, .settlement.from, .settlement.to, .settlement.width] | map(type) | join(",")' overview.json)" = "number,number,number,number" ] \
+  && [ "$(jq -r '.settlement.width' overview.json)" = 3600 ] \
+  && [ "$(jq -r '.settlement.to - .settlement.from <= 86400 + 3600' overview.json)" = true ] \
+  && ok "overview: audit ok, hourly buckets over the last day" || fail "overview shape: $(head -c 400 overview.json)"
+[ "$(kind_minor wallet)" = "$want_wallet" ] && [ "$(kind_minor escrow)" = "$want_escrow" ] \
+  && [ "$(kind_minor merchant)" = "$want_merchant" ] && [ "$(kind_minor guarantee)" = "$want_guarantee" ] \
+  && [ "$(kind_minor world)" = "$want_world" ] \
+  && [ "$(jq -r '[.kinds[] | select(.kind == "wallet") | .accounts] | add' overview.json)" = 3 ] \
+  && ok "overview: money by kind as computed" || fail "overview kinds: $(jq -c .kinds overview.json)"
+[ "$(jq -r '[.settlement.buckets[] | select(.outcome == "double_spend") | .count] | add' overview.json)" = 1 ] \
+  && [ "$(jq -r '[.settlement.buckets[] | select(.outcome == "duplicate") | .count] | add' overview.json)" = 1 ] \
+  && [ "$(jq -r '[.settlement.buckets[] | .count] | add' overview.json)" = 4 ] \
+  && [ "$(jq -r '[.settlement.buckets[] | .paid.minor] | add' overview.json)" = "$want_merchant" ] \
+  && [ "$(jq -r '[.settlement.buckets[] | .covered.minor] | add' overview.json)" = 1000 ] \
+  && ok "overview: 4 presentments (1 double_spend, 1 duplicate), paid what the merchants hold, 10.00 of it covered" \
+  || fail "overview buckets: $(jq -c .settlement.buckets overview.json)"
+tjq() { jq -r --argjson t "$1" ".terminals[] | select(.terminal == \$t) | $2" overview.json; }
+[ "$(tjq "$TA" .presentments)" = 2 ] && [ "$(tjq "$TA" '.report.pending')" = 0 ] \
+  && [ "$(tjq "$TE" '.report.pending')" = 1 ] && [ "$(tjq "$TE" '.presentments')" = 0 ] \
+  && [ "$(tjq "$TE" '.report.synced_at - .report.reported_at > 3000')" = true ] \
+  && [ "$(tjq "$TD" '.report')" = null ] && [ "$(tjq "$TD" '.revoked')" = true ] \
+  && [ "$(tjq "$TA" '.merchant_name')" = "Bakery A" ] \
+  && ok "overview: terminals' uploads and reports (te: 1 pending, its clock an hour ahead)" \
+  || fail "overview terminals: $(jq -c .terminals overview.json)"
+[ "$(jq -r '[.revoked_credentials[].serial] | sort | join(" ")' overview.json)" = "$(printf '%s\n' "$S" "$S2" | sort | tr '\n' ' ' | sed 's/ $//')" ] \
+  && [ "$(jq -r --arg s "$S" '.revoked_credentials[] | select(.serial == $s) | .remaining.minor' overview.json)" = 1800 ] \
+  && ok "overview: credentials $S and $S2 revoked" || fail "revoked: $(jq -c .revoked_credentials overview.json)"
+
+# ---- the page in headless Chromium --------------------------------------
+set +e
+node "$here/dashboard.js" "$URL" "$TOKEN" "$ARTIFACTS" "$CASE_DS" > seen.json 2> node.err
+node_rc=$?
+set -e
+if [ "$node_rc" -ne 0 ]; then
+  fail "the browser run failed ($node_rc): $(tail -n 20 node.err)"
+  finish
+fi
+ok "the page ran in $(chromium --version 2>/dev/null | head -n 1)"
+cp seen.json "$ARTIFACTS/dashboard-seen.json"
+seen() { jq -r "$1" seen.json; }
+[ "$(seen .status)" = 200 ] \
+  && seen '.headers["content-security-policy"]' | grep -q "default-src 'none'; script-src 'self'" \
+  && seen '.headers["content-security-policy"]' | grep -q "connect-src 'self'" \
+  && [ "$(seen '.headers["x-content-type-options"]')" = nosniff ] \
+  && [ "$(seen '.headers["x-frame-options"]')" = DENY ] \
+  && ok "the page comes with a strict Content-Security-Policy" || fail "page headers: $(jq -c .headers seen.json)"
+[ "$(seen .html_has_data)" = false ] && ok "the page's HTML holds no data" || fail "the HTML holds data"
+[ "$(seen '.console_errors | length')" = 1 ] \
+  && seen '.console_errors[0]' | grep -q "401" \
+  && ok "no console error but the wrong token's 401 (no CSP violation)" \
+  || fail "console errors: $(jq -c .console_errors seen.json)"
+[ "$(seen '.requests_elsewhere | length')" = 0 ] && ok "every request stayed on offpayd's origin" \
+  || fail "requests elsewhere: $(jq -c .requests_elsewhere seen.json)"
+seen .wrong_token.error | grep -q "Wrong operator token: offpayd answered 401" \
+  && [ "$(seen .wrong_token.board_hidden)" = true ] && [ "$(seen .wrong_token.stored)" = 0 ] \
+  && ok "a wrong token: a clear error on the page, nothing shown, nothing kept" \
+  || fail "wrong token: $(jq -c .wrong_token seen.json)"
+[ "$(seen .error_hidden)" = true ] && [ "$(seen .token_field_empty)" = true ] \
+  && [ "$(seen .login_hidden)" = true ] \
+  && ok "the right token: the board, no error, no token field" || fail "after the token: $(jq -c '{error_hidden, token_field_empty, login_hidden}' seen.json)"
+[ "$(seen .audit.ok)" = true ] && seen .audit.text | grep -q "audit passed" \
+  && ok "the page: $(seen .audit.text)" || fail "audit on the page: $(jq -c .audit seen.json)"
+page_kind() { jq -r --arg k "$1" '[.kinds[] | select(.data.kind == $k) | .cells[3].data.minor | tonumber] | add // 0' seen.json; }
+page_text() { jq -r --arg k "$1" '[.kinds[] | select(.data.kind == $k) | .cells[3].text] | join(",")' seen.json; }
+for k in wallet:$want_wallet escrow:$want_escrow merchant:$want_merchant guarantee:$want_guarantee world:$want_world; do
+  name=${k%%:*}; want=${k#*:}
+  dec=$(printf '%d.%02d EUR' $((want / 100)) $(( (want < 0 ? -want : want) % 100 )))
+  [ "$want" -lt 0 ] && [ $((want / 100)) -eq 0 ] && dec="-$dec"
+  [ "$(page_kind "$name")" = "$want" ] && [ "$(page_text "$name")" = "$dec" ] \
+    && ok "the page: $name $dec" || fail "the page: $name $(page_kind "$name") '$(page_text "$name")', want $want '$dec'"
+done
+[ "$(seen '[.cases[] | .data.case + ":" + .data.kind] | join(" ")')" = "$CASE_DS:double_spend $CASE_DUP:duplicate" ] \
+  && ok "the page: case $CASE_DS double_spend, case $CASE_DUP duplicate" \
+  || fail "cases on the page: $(jq -c '[.cases[].data]' seen.json)"
+[ "$(seen '[.revoked_credentials[].data.serial] | sort | join(" ")')" = "$(jq -r '[.revoked_credentials[].serial] | sort | join(" ")' overview.json)" ] \
+  && [ "$(seen '.revoked_credentials | length')" = 2 ] \
+  && ok "the page: revoked credentials $S and $S2" || fail "revoked on the page: $(jq -c '[.revoked_credentials[].data]' seen.json)"
+[ "$(seen '[.revoked_terminals[].data.terminal] | join(" ")')" = "$TD" ] \
+  && ok "the page: terminal $TD revoked" || fail "revoked terminals: $(jq -c '.revoked_terminals' seen.json)"
+trow() { jq -r --arg t "$1" ".terminals[] | select(.data.terminal == \$t) | $2" seen.json; }
+te_sync=$(tjq "$TE" .report.reported_at)
+[ "$(trow "$TE" '.cells[5].data.pending')" = 1 ] && [ "$(trow "$TE" '.cells[5].text')" = 1 ] \
+  && [ "$(trow "$TE" '.cells[3].data.time')" = "$te_sync" ] \
+  && [ "$(trow "$TE" '.cells[3].text')" = "$(date -u -d "@$te_sync" '+%Y-%m-%d %H:%M:%S UTC')" ] \
+  && ok "the page: terminal $TE synced $(trow "$TE" '.cells[3].text'), 1 entry not uploaded" \
+  || fail "te on the page: $(jq -c --arg t "$TE" '.terminals[] | select(.data.terminal == $t)' seen.json)"
+ta_sync=$(tjq "$TA" .report.reported_at)
+[ "$(trow "$TA" '.cells[5].text')" = 0 ] && [ "$(trow "$TA" '.cells[3].data.time')" = "$ta_sync" ] \
+  && [ "$ta_sync" -le "$now_before" ] && [ "$(trow "$TA" '.cells[6].text')" = 2 ] \
+  && ok "the page: terminal $TA synced, nothing left, 2 presentments" \
+  || fail "ta on the page: $(jq -c --arg t "$TA" '.terminals[] | select(.data.terminal == $t)' seen.json)"
+[ "$(trow "$TD" '.cells[5].text')" = unknown ] && [ "$(trow "$TD" '.cells[3].text')" = "not reported" ] \
+  && ok "the page: terminal $TD never reported" || fail "td on the page"
+[ "$(seen '[.buckets[] | .cells[3].text | tonumber] | add')" = 4 ] && [ "$(seen .bars)" -ge 1 ] \
+  && ok "the page: settlement over time, 4 presentments, $(seen .bars) bar(s)" \
+  || fail "buckets on the page: $(jq -c '.buckets' seen.json)"
+
+# ---- the evidence the browser saved --------------------------------------
+ev=$(seen .downloaded)
+[ -n "$ev" ] && [ "$ev" != null ] && [ -s "$ev" ] && [ "$(seen .button_after)" = downloaded ] \
+  && ok "the browser saved $ev" || fail "no evidence download: $(jq -c '{downloaded, button_after}' seen.json)"
+run_cli 0 "PROVES: the wallet key of credential $S signed two different payment codes with the same counter 1" -- \
+  "$OFFPAY" verify-evidence "$ARTIFACTS/case-$CASE_DS.json" --root iss/root.pub
+[ "$(seen .reloaded)" = true ] && ok "a reload keeps the tab's token" || fail "reload"
+
+for png in "$ARTIFACTS"/dashboard-login.png "$ARTIFACTS"/dashboard-wrong-token.png \
+           "$ARTIFACTS"/dashboard-overview.png; do
+  [ -s "$png" ] && [ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] \
+    && ok "screenshot $png" || fail "no screenshot $png"
+done
+
+# ---- POST /v1/terminal/status: signed by a terminal, strict -------------
+"$UPLOAD_TOOL" --terminal ta --passphrase-file tp --body up.body --headers up.hdr >/dev/null
+printf '{"pending":3,"synced_at":%s}' "$(date +%s)" > up.body
+send_status() {
+  status=$(curl -s -o resp.json -w '%{http_code}' -H @up.hdr "$@" \
+      -H 'Content-Type: application/json' --data-binary @up.body "$URL/v1/terminal/status")
+}
+send_status
+expect_http 401 SIGNATURE_INVALID "a status report whose body the signature does not cover"
+status=$(curl -s -o resp.json -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary '{"pending":3,"synced_at":1}' "$URL/v1/terminal/status")
+expect_http 401 SIGNATURE_MISSING "an unsigned status report"
+status=$(curl -s -o resp.json -w '%{http_code}' --data-binary '{"pending":-1,"synced_at":1}' "$URL/v1/terminal/status")
+expect_http 400 BAD_FIELD "a negative pending count"
+status=$(curl -s -o resp.json -w '%{http_code}' --data-binary '{"pending":1,"synced_at":1,"x":1}' "$URL/v1/terminal/status")
+expect_http 400 BAD_FIELD "an unknown field"
+api GET /v1/admin/overview
+[ "$(jq -r --argjson t "$TA" '.terminals[] | select(.terminal == $t) | .report.pending' resp.json)" = 0 ] \
+  && ok "refused reports changed nothing" || fail "report changed: $(jq -c .terminals resp.json)"
+# Signed by td's key (revoked: it may still report what it holds).
+printf '{"pending":7,"synced_at":1700000000}' > status.body
+"$UPLOAD_TOOL" --terminal td --passphrase-file tp --body up.body --headers up.hdr \
+    --path /v1/terminal/status --sign-body status.body >/dev/null
+cp status.body up.body
+send_status
+expect_http 200 - "a revoked terminal's signed report"
+[ "$(jget .terminal_id)" = "$TD" ] && [ "$(jget .pending)" = 7 ] && ok "recorded for terminal $TD" \
+  || fail "report reply: $(cat resp.json)"
+send_status
+expect_http 409 NONCE_REPLAYED "the same report again"
+api GET /v1/admin/overview
+[ "$(jq -r --argjson t "$TD" '.terminals[] | select(.terminal == $t) | [.report.pending, .report.synced_at] | join(" ")' resp.json)" = "7 1700000000" ] \
+  && ok "the overview shows td's report" || fail "td report: $(jq -c .terminals resp.json)"
+
+stop_server TERM
+run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
+echo "# final balances (minor units): wallet $want_wallet, escrow $want_escrow, merchant $want_merchant, guarantee $want_guarantee, world $want_world"
+finish
