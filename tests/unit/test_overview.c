@@ -1,0 +1,396 @@
+/*
+ * test_overview.c — the operator's overview (offpay_ledger_overview,
+ * docs/dashboard.md) over the real store: after a settled payment, a
+ * double spend, a duplicate presentment (an hour later) and a revoked
+ * terminal, money by kind equals the accounts' balances and sums to zero,
+ * the buckets count and sum each outcome in its hour, each terminal has its
+ * presentments, last upload and last report, and the revoked credentials
+ * come newest first; terminal reports replace each other and name only
+ * known terminals; bad ranges are refused.
+ *
+ * With OFFPAY_TEST_PG set (tests/pg/with_postgres.sh), the ledger is a
+ * fresh database of that real PostgreSQL server instead of a SQLite file.
+ */
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/message_int.h"
+#include "harness.h"
+#include "offpay/settle.h"
+
+#define EUR      978
+#define T0       1779998400u /* 1779998400 % 3600 == 0: an hour starts */
+#define HOUR     3600u
+#define DAY      86400u
+#define CENTS(x) ((int64_t)(x)*100)
+
+typedef struct world {
+    char                path[512];
+    offpay_ledger      *l;
+    offpay_keypair      root, issuer, wallet;
+    offpay_trust_bundle bundle;
+    uint64_t            wallet_acct, guarantee;
+    uint64_t            merchant[3], merchant_acct[3];
+    uint32_t            terminal[3];
+    offpay_wallet_cred  cred[2]; /* 0: double spend, 1: duplicate */
+} world;
+
+static int scenario;
+
+static offpay_err fresh_ledger(char *path, size_t cap)
+{
+    const char *pg = getenv("OFFPAY_TEST_PG");
+    char        admin[400], create[128];
+    PGconn     *c;
+    PGresult   *r;
+    int         ok;
+
+    scenario++;
+    if (pg == NULL || *pg == '\0') {
+        snprintf(path, cap, "%s/overview-%d.db", offpay_test_tmpdir(),
+                 scenario);
+        return OFFPAY_OK;
+    }
+    snprintf(create, sizeof create, "CREATE DATABASE overview_%ld_%d",
+             (long)getpid(), scenario);
+    snprintf(admin, sizeof admin, "%spostgres", pg);
+    c = PQconnectdb(admin);
+    r = PQexec(c, create);
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    PQfinish(c);
+    if (!ok)
+        return OFFPAY_ESTORE;
+    snprintf(path, cap, "%soverview_%ld_%d", pg, (long)getpid(), scenario);
+    return OFFPAY_OK;
+}
+
+static size_t make_code(const world *w, const offpay_wallet_cred *cred,
+                        uint32_t counter, int64_t amount, uint32_t time,
+                        uint8_t out[OFFPAY_PAYMENT_BOUND_BYTES])
+{
+    offpay_payment p;
+    uint8_t        msg[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t         mlen = 0, len = 0;
+
+    memset(&p, 0, sizeof p);
+    p.cred = *cred;
+    p.counter = counter;
+    p.amount = (uint32_t)amount;
+    p.time = time;
+    randombytes_buf(p.nonce, sizeof p.nonce);
+    if (offpay__payment_signed_bytes(&p, msg, sizeof msg, &mlen) != OFFPAY_OK ||
+        offpay_sign(OFFPAY_DS_PAYMENT, msg, mlen, w->wallet.sk, p.sig) !=
+            OFFPAY_OK ||
+        offpay_payment_encode(&p, out, OFFPAY_PAYMENT_BOUND_BYTES, &len) !=
+            OFFPAY_OK)
+        return 0;
+    return len;
+}
+
+static offpay_settle_outcome settle(world *w, int term, const uint8_t *code,
+                                    size_t len, int64_t charged,
+                                    uint32_t accepted_at, uint32_t now)
+{
+    offpay_settle_item   it = {code, len, charged, accepted_at, 1};
+    offpay_settle_result r;
+
+    memset(&r, 0, sizeof r);
+    if (offpay_ledger_settle(w->l, w->terminal[term], &it, now, &r) !=
+        OFFPAY_OK)
+        return (offpay_settle_outcome)-1;
+    return r.outcome;
+}
+
+/* Three merchants with a terminal each; two credentials of 50.00; in the
+ * first hour a payment of 30.00 at terminal 0 and its clone's 12.00 at
+ * terminal 1 (double spend), in the second hour one code of 15.00 at
+ * terminals 0 and 2 (duplicate); terminal 1 revoked. */
+static offpay_err make_world(world *w)
+{
+    static const char *const names[3] = {"Bakery A", "Kiosk B", "Cafe C"};
+    uint8_t                  cb[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t                  tcb[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    uint8_t                  c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t                  c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t                   n1, n2, tcl;
+    offpay_terminal_cred     tc;
+    offpay_keypair           tk;
+    offpay_err               rc;
+
+    memset(w, 0, sizeof *w);
+    if ((rc = fresh_ledger(w->path, sizeof w->path)) != OFFPAY_OK ||
+        (rc = offpay_keypair_generate(&w->root)) != OFFPAY_OK ||
+        (rc = offpay_keypair_generate(&w->issuer)) != OFFPAY_OK ||
+        (rc = offpay_keypair_generate(&w->wallet)) != OFFPAY_OK)
+        return rc;
+    w->bundle.seq = 1;
+    w->bundle.issued_at = T0 - DAY;
+    w->bundle.n_keys = 1;
+    w->bundle.keys[0].kid = 1;
+    memcpy(w->bundle.keys[0].pk, w->issuer.pk, OFFPAY_PK_BYTES);
+    w->bundle.keys[0].valid_from = T0 - DAY;
+    w->bundle.keys[0].valid_until = T0 + 400 * DAY;
+    if ((rc = offpay_issuer_sign_bundle(w->root.sk, &w->bundle)) != OFFPAY_OK ||
+        (rc = offpay_ledger_open(w->path, NULL, &w->l)) != OFFPAY_OK ||
+        (rc = offpay_ledger_set_trust(w->l, &w->bundle, 1, w->issuer.sk)) !=
+            OFFPAY_OK ||
+        (rc = offpay_ledger_wallet_account(w->l, EUR, "payer", T0,
+                                           &w->wallet_acct)) != OFFPAY_OK ||
+        (rc = offpay_ledger_deposit(w->l, w->wallet_acct, CENTS(200), "top-up",
+                                    T0, NULL)) != OFFPAY_OK ||
+        (rc = offpay_ledger_guarantee_account(w->l, EUR, T0, &w->guarantee)) !=
+            OFFPAY_OK ||
+        (rc = offpay_ledger_deposit(w->l, w->guarantee, CENTS(1000), "fund", T0,
+                                    NULL)) != OFFPAY_OK)
+        return rc;
+    for (int i = 0; i < 3; i++) {
+        if ((rc = offpay_ledger_merchant_add(
+                 w->l, names[i], EUR, T0, &w->merchant[i],
+                 &w->merchant_acct[i])) != OFFPAY_OK ||
+            (rc = offpay_keypair_generate(&tk)) != OFFPAY_OK ||
+            (rc = offpay_ledger_terminal_add(w->l, w->merchant[i], tk.pk,
+                                             T0 + 365 * DAY, T0, tcb, &tcl,
+                                             &tc)) != OFFPAY_OK)
+            return rc;
+        w->terminal[i] = tc.terminal_id;
+    }
+    for (int i = 0; i < 2; i++)
+        if ((rc = offpay_ledger_issue(w->l, w->wallet_acct, w->wallet.pk,
+                                      CENTS(50), OFFPAY_CRED_ALLOW_UNBOUND,
+                                      T0 + 30 * DAY, T0, cb, &w->cred[i])) !=
+            OFFPAY_OK)
+            return rc;
+    n1 = make_code(w, &w->cred[0], 7, CENTS(30), T0 + 10, c1);
+    n2 = make_code(w, &w->cred[0], 7, CENTS(30), T0 + 11, c2);
+    if (settle(w, 0, c1, n1, CENTS(30), T0 + 20, T0 + 100) !=
+            OFFPAY_SETTLE_SETTLED ||
+        settle(w, 1, c2, n2, CENTS(12), T0 + 21, T0 + 200) !=
+            OFFPAY_SETTLE_DOUBLE_SPEND)
+        return OFFPAY_EINVAL;
+    n1 = make_code(w, &w->cred[1], 1, CENTS(20), T0 + HOUR, c1);
+    if (settle(w, 0, c1, n1, CENTS(15), T0 + HOUR + 5, T0 + HOUR + 100) !=
+            OFFPAY_SETTLE_SETTLED ||
+        settle(w, 2, c1, n1, CENTS(15), T0 + HOUR + 6, T0 + HOUR + 200) !=
+            OFFPAY_SETTLE_DUPLICATE)
+        return OFFPAY_EINVAL;
+    return offpay_ledger_terminal_revoke(w->l, w->terminal[1], T0 + HOUR + 300);
+}
+
+static void drop_world(world *w)
+{
+    offpay_ledger_close(w->l);
+    w->l = NULL;
+}
+
+static int64_t balance(world *w, uint64_t acct)
+{
+    int64_t b = 0;
+
+    if (offpay_ledger_balance(w->l, acct, &b, NULL, NULL) != OFFPAY_OK)
+        return INT64_MIN;
+    return b;
+}
+
+static int64_t kind_sum(const offpay_overview *o, offpay_account_kind k,
+                        uint64_t *accounts)
+{
+    int64_t sum = 0;
+
+    *accounts = 0;
+    for (size_t i = 0; i < o->n_kinds; i++)
+        if (o->kinds[i].kind == k && o->kinds[i].currency == EUR) {
+            sum += o->kinds[i].balance;
+            *accounts += o->kinds[i].accounts;
+        }
+    return sum;
+}
+
+static void test_money_by_kind_is_every_balance_summed(void)
+{
+    world                            w;
+    offpay_overview                 *o = NULL;
+    offpay_ledger_cred_info          ci[2];
+    uint64_t                         n;
+    int64_t                          total = 0, merchants = 0;
+    static const offpay_account_kind kinds[5] = {
+        OFFPAY_ACCOUNT_WORLD, OFFPAY_ACCOUNT_WALLET, OFFPAY_ACCOUNT_ESCROW,
+        OFFPAY_ACCOUNT_MERCHANT, OFFPAY_ACCOUNT_GUARANTEE};
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_ledger_overview(w.l, T0 - DAY + 2 * HOUR, HOUR,
+                                      T0 + 2 * HOUR, &o));
+    for (int i = 0; i < 2; i++)
+        REQUIRE_OK(offpay_ledger_credential(w.l, w.cred[i].serial, &ci[i]));
+    for (int i = 0; i < 3; i++)
+        merchants += balance(&w, w.merchant_acct[i]);
+    CHECK(kind_sum(o, OFFPAY_ACCOUNT_WALLET, &n) == balance(&w, w.wallet_acct));
+    CHECK(n == 1);
+    CHECK(kind_sum(o, OFFPAY_ACCOUNT_ESCROW, &n) ==
+          ci[0].remaining + ci[1].remaining);
+    CHECK(n == 2);
+    CHECK(kind_sum(o, OFFPAY_ACCOUNT_MERCHANT, &n) == merchants);
+    CHECK(n == 3);
+    CHECK(merchants == CENTS(30) + CENTS(12) + CENTS(15) + CENTS(15));
+    CHECK(kind_sum(o, OFFPAY_ACCOUNT_GUARANTEE, &n) ==
+          balance(&w, w.guarantee));
+    CHECK(kind_sum(o, OFFPAY_ACCOUNT_WORLD, &n) == -CENTS(1200));
+    for (int i = 0; i < 5; i++)
+        total += kind_sum(o, kinds[i], &n);
+    CHECK(total == 0);
+    offpay_overview_free(o);
+    drop_world(&w);
+}
+
+static const offpay_overview_bucket *
+find_bucket(const offpay_overview *o, uint32_t start, offpay_settle_outcome oc)
+{
+    for (size_t i = 0; i < o->n_buckets; i++)
+        if (o->buckets[i].start == start && o->buckets[i].outcome == oc)
+            return &o->buckets[i];
+    return NULL;
+}
+
+static void test_buckets_count_each_outcome_in_its_hour(void)
+{
+    world                         w;
+    offpay_overview              *o = NULL;
+    const offpay_overview_bucket *b;
+
+    REQUIRE_OK(make_world(&w));
+    /* from is rounded down to the hour */
+    REQUIRE_OK(offpay_ledger_overview(w.l, T0 + 17, HOUR, T0 + 2 * HOUR, &o));
+    CHECK(o->from == T0 && o->width == HOUR && o->now == T0 + 2 * HOUR);
+    CHECK(o->n_buckets == 4);
+    b = find_bucket(o, T0, OFFPAY_SETTLE_SETTLED);
+    CHECK(b != NULL && b->count == 1 && b->charged == CENTS(30) &&
+          b->paid == CENTS(30) && b->covered == 0 && b->currency == EUR);
+    b = find_bucket(o, T0, OFFPAY_SETTLE_DOUBLE_SPEND);
+    CHECK(b != NULL && b->count == 1 && b->charged == CENTS(12));
+    b = find_bucket(o, T0 + HOUR, OFFPAY_SETTLE_SETTLED);
+    CHECK(b != NULL && b->count == 1 && b->paid == CENTS(15));
+    b = find_bucket(o, T0 + HOUR, OFFPAY_SETTLE_DUPLICATE);
+    CHECK(b != NULL && b->count == 1 && b->charged == CENTS(15));
+    for (size_t i = 1; i < o->n_buckets; i++) /* by start, then outcome */
+        CHECK(o->buckets[i - 1].start < o->buckets[i].start ||
+              (o->buckets[i - 1].start == o->buckets[i].start &&
+               o->buckets[i - 1].outcome < o->buckets[i].outcome));
+    offpay_overview_free(o);
+    /* a range after the uploads holds none; two hours wide hold all in one */
+    REQUIRE_OK(
+        offpay_ledger_overview(w.l, T0 + 2 * HOUR, HOUR, T0 + 3 * HOUR, &o));
+    CHECK(o->n_buckets == 0 && o->buckets == NULL);
+    offpay_overview_free(o);
+    REQUIRE_OK(offpay_ledger_overview(w.l, T0, 2 * HOUR, T0 + 2 * HOUR, &o));
+    CHECK(o->n_buckets == 3); /* both hours in one bucket */
+    b = find_bucket(o, T0, OFFPAY_SETTLE_SETTLED);
+    CHECK(b != NULL && b->count == 2 && b->paid == CENTS(45));
+    CHECK(find_bucket(o, T0, OFFPAY_SETTLE_DUPLICATE) != NULL);
+    offpay_overview_free(o);
+    drop_world(&w);
+}
+
+static const offpay_overview_terminal *find_terminal(const offpay_overview *o,
+                                                     uint32_t               id)
+{
+    for (size_t i = 0; i < o->n_terminals; i++)
+        if (o->terminals[i].terminal_id == id)
+            return &o->terminals[i];
+    return NULL;
+}
+
+static void test_terminals_show_uploads_reports_and_revocation(void)
+{
+    world                           w;
+    offpay_overview                *o = NULL;
+    const offpay_overview_terminal *t;
+
+    REQUIRE_OK(make_world(&w));
+    CHECK_ERR(offpay_ledger_terminal_report(w.l, 999, 1, T0, T0),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_terminal_report(w.l, 0, 1, T0, T0), OFFPAY_EINVAL);
+    REQUIRE_OK(offpay_ledger_terminal_report(
+        w.l, w.terminal[0], 4, T0 + 2 * HOUR + 60, T0 + 2 * HOUR));
+    REQUIRE_OK(offpay_ledger_terminal_report(
+        w.l, w.terminal[0], 2, T0 + 2 * HOUR + 90, T0 + 2 * HOUR + 30));
+    REQUIRE_OK(offpay_ledger_overview(w.l, T0, HOUR, T0 + 3 * HOUR, &o));
+    CHECK(o->n_terminals == 3);
+    t = find_terminal(o, w.terminal[0]);
+    REQUIRE(t != NULL);
+    CHECK(t->presentments == 2 && t->last_upload == T0 + HOUR + 100);
+    CHECK(t->reported && t->pending == 2 &&
+          t->synced_at == T0 + 2 * HOUR + 90 &&
+          t->reported_at == T0 + 2 * HOUR + 30);
+    CHECK(strcmp(t->merchant_name, "Bakery A") == 0 &&
+          t->merchant_id == w.merchant[0] && t->currency == EUR);
+    CHECK(!t->revoked);
+    t = find_terminal(o, w.terminal[1]);
+    REQUIRE(t != NULL);
+    CHECK(t->presentments == 1 && t->last_upload == T0 + 200);
+    CHECK(!t->reported && t->revoked && t->revoked_at == T0 + HOUR + 300);
+    t = find_terminal(o, w.terminal[2]);
+    REQUIRE(t != NULL);
+    CHECK(t->presentments == 1 && !t->reported && !t->revoked);
+    for (size_t i = 1; i < o->n_terminals; i++)
+        CHECK(o->terminals[i - 1].terminal_id < o->terminals[i].terminal_id);
+    offpay_overview_free(o);
+    drop_world(&w);
+}
+
+static void test_revoked_credentials_newest_first(void)
+{
+    world            w;
+    offpay_overview *o = NULL;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_ledger_overview(w.l, T0, HOUR, T0 + 2 * HOUR, &o));
+    REQUIRE(o->n_revoked == 2);
+    /* the duplicate revoked credential 1 after the double spend revoked 0 */
+    CHECK(o->revoked[0].serial == w.cred[1].serial);
+    CHECK(o->revoked[1].serial == w.cred[0].serial);
+    CHECK(strcmp(o->revoked[1].reason, "double_spend") == 0);
+    CHECK(o->revoked[1].remaining == CENTS(50) - CENTS(30) - CENTS(12));
+    CHECK(o->revoked[1].wallet_account == w.wallet_acct &&
+          o->revoked[1].currency == EUR && !o->revoked[1].released);
+    offpay_overview_free(o);
+    drop_world(&w);
+}
+
+static void test_bad_ranges_are_refused(void)
+{
+    world            w;
+    offpay_overview *o = (offpay_overview *)&w; /* set to NULL on entry */
+
+    REQUIRE_OK(make_world(&w));
+    CHECK_ERR(offpay_ledger_overview(w.l, T0, 0, T0 + HOUR, &o), OFFPAY_EINVAL);
+    CHECK(o == NULL);
+    CHECK_ERR(offpay_ledger_overview(w.l, T0 + 2 * HOUR, HOUR, T0, &o),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_overview(w.l, T0 - 800 * HOUR, HOUR, T0, &o),
+              OFFPAY_EINVAL);
+    REQUIRE_OK(offpay_ledger_overview(w.l, T0 - 743 * HOUR, HOUR, T0, &o));
+    offpay_overview_free(o);
+    CHECK_ERR(offpay_ledger_overview(NULL, T0, HOUR, T0, &o), OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_overview(w.l, T0, HOUR, T0, NULL), OFFPAY_EINVAL);
+    offpay_overview_free(NULL);
+    drop_world(&w);
+}
+
+static const offpay_test TESTS[] = {
+    {"money_by_kind_is_every_balance_summed",
+     test_money_by_kind_is_every_balance_summed},
+    {"buckets_count_each_outcome_in_its_hour",
+     test_buckets_count_each_outcome_in_its_hour},
+    {"terminals_show_uploads_reports_and_revocation",
+     test_terminals_show_uploads_reports_and_revocation},
+    {"revoked_credentials_newest_first", test_revoked_credentials_newest_first},
+    {"bad_ranges_are_refused", test_bad_ranges_are_refused},
+    {NULL, NULL},
+};
+
+int main(void)
+{
+    return offpay_test_main(TESTS);
+}
