@@ -117,6 +117,15 @@ async function table(page, id) {
     out.downloaded = (await waitFile(file, 15000)) ? file : null;
     out.button_after = await page.$eval('button.evidence[data-case="' + caseId + '"]',
       (b) => b.textContent);
+    // Settlement by day over 31 days.
+    await page.select('#range', '86400:2678400');
+    await page.waitForFunction(() =>
+      document.getElementById('settlement-range').textContent.includes('24 hour(s)'),
+    { timeout: 15000 });
+    out.daily = {
+      range: await page.$eval('#settlement-range', (e) => e.textContent),
+      buckets: await table(page, 'buckets'),
+    };
     // A reload keeps the token for this tab only: the page loads again.
     await page.reload({ waitUntil: 'load' });
     await page.waitForSelector('body[data-loaded]', { timeout: 15000 });

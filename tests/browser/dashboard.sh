@@ -220,6 +220,9 @@ ta_sync=$(tjq "$TA" .report.reported_at)
 [ "$(seen '[.buckets[] | .cells[3].text | tonumber] | add')" = 4 ] && [ "$(seen .bars)" -ge 1 ] \
   && ok "the page: settlement over time, 4 presentments, $(seen .bars) bar(s)" \
   || fail "buckets on the page: $(jq -c '.buckets' seen.json)"
+[ "$(seen '[.daily.buckets[] | .cells[3].text | tonumber] | add')" = 4 ] \
+  && [ "$(seen '[.daily.buckets[].data.start | tonumber | . % 86400] | unique | join(",")')" = 0 ] \
+  && ok "the page: $(seen .daily.range)" || fail "daily buckets: $(jq -c .daily seen.json)"
 
 # ---- the evidence the browser saved --------------------------------------
 ev=$(seen .downloaded)

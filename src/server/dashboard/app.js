@@ -13,6 +13,8 @@
   const CASES_PAGES_MAX = 10;
 
   const byId = (id) => document.getElementById(id);
+  // offpayd's clock at the last reply: the range is counted back from it
+  let lastTime = null;
 
   class AuthError extends Error {}
 
@@ -136,7 +138,8 @@
         chart.append(r);
       }
       const label = svg('text', { x: x + barW / 2, y: top + h + 14, 'text-anchor': 'middle' });
-      label.textContent = new Date(start * 1000).toISOString().slice(11, 16);
+      label.textContent = new Date(start * 1000).toISOString()
+        .slice(s.width >= 86400 ? 5 : 11, s.width >= 86400 ? 10 : 16);
       chart.append(label);
       const n = svg('text', { x: x + barW / 2, y: y - 3, 'text-anchor': 'middle' });
       n.textContent = String(totals.get(start));
@@ -147,7 +150,8 @@
 
   function renderSettlement(s) {
     byId('settlement-range').textContent = 'Presentments uploaded from ' + when(s.from) +
-      ' to ' + when(s.to) + ', in buckets of ' + (s.width / 60) + ' minutes.';
+      ' to ' + when(s.to) + ', in buckets of ' +
+      (s.width % 3600 === 0 ? s.width / 3600 + ' hour(s)' : s.width / 60 + ' minutes') + '.';
     renderChart(s);
     fillBody('buckets', s.buckets.map((b) =>
       el('tr', { 'data-start': b.start, 'data-outcome': b.outcome },
@@ -260,7 +264,15 @@
   async function load() {
     clearError();
     try {
-      const o = await (await api('/v1/admin/overview')).json();
+      const [width, span] = byId('range').value.split(':').map(Number);
+      let q = '/v1/admin/overview?width=' + width;
+      if (lastTime !== null) {
+        q += '&from=' + Math.max(0, lastTime - span);
+      } else if (span !== 86400) { // offpayd's default is the last day
+        q += '&from=' + Math.max(0, Math.floor(Date.now() / 1000) - span);
+      }
+      const o = await (await api(q)).json();
+      lastTime = o.time;
       const cases = await allCases();
       renderAudit(o.audit);
       renderKinds(o.kinds);
@@ -288,6 +300,7 @@
     load();
   });
   byId('refresh').addEventListener('click', load);
+  byId('range').addEventListener('change', load);
   byId('logout').addEventListener('click', () => {
     sessionStorage.removeItem(KEY);
     location.reload();
