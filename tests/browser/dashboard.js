@@ -120,7 +120,7 @@ async function table(page, id) {
     // Settlement by day over 31 days.
     await page.select('#range', '86400:2678400');
     await page.waitForFunction(() =>
-      document.getElementById('settlement-range').textContent.includes('24 hour(s)'),
+      document.getElementById('settlement-range').textContent.includes('buckets of 1 day(s)'),
     { timeout: 15000 });
     out.daily = {
       range: await page.$eval('#settlement-range', (e) => e.textContent),

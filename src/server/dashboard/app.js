@@ -151,7 +151,8 @@
   function renderSettlement(s) {
     byId('settlement-range').textContent = 'Presentments uploaded from ' + when(s.from) +
       ' to ' + when(s.to) + ', in buckets of ' +
-      (s.width % 3600 === 0 ? s.width / 3600 + ' hour(s)' : s.width / 60 + ' minutes') + '.';
+      (s.width % 86400 === 0 ? s.width / 86400 + ' day(s)'
+        : s.width % 3600 === 0 ? s.width / 3600 + ' hour(s)' : s.width / 60 + ' minutes') + '.';
     renderChart(s);
     fillBody('buckets', s.buckets.map((b) =>
       el('tr', { 'data-start': b.start, 'data-outcome': b.outcome },
