@@ -101,6 +101,7 @@ async function table(page, id) {
     out.error_hidden = await page.$eval('#error', (e) => getComputedStyle(e).display === 'none');
     out.login_hidden = await page.$eval('#login', (e) => getComputedStyle(e).display === 'none');
     out.token_field_empty = await page.$eval('#token', (e) => e.value === '');
+    await page.waitForSelector('#audit[data-ok]', { timeout: 60000 });
     out.audit = await page.$eval('#audit', (e) => ({ ok: e.dataset.ok, text: e.textContent }));
     out.kinds = await table(page, 'kinds');
     out.buckets = await table(page, 'buckets');

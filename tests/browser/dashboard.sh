@@ -123,11 +123,11 @@ api GET /v1/admin/overview
 expect_http 200 - "overview"
 cp resp.json overview.json
 kind_minor() { jq -r --arg k "$1" '[.kinds[] | select(.kind == $k) | .balance.minor] | add // 0' overview.json; }
-[ "$(jq -r '.audit.ok' overview.json)" = true ] \
+[ "$(jq -r 'has("audit")' overview.json)" = false ] \
   && [ "$(jq -r '[.time, .settlement.from, .settlement.to, .settlement.width] | map(type) | join(",")' overview.json)" = "number,number,number,number" ] \
   && [ "$(jq -r '.settlement.width' overview.json)" = 3600 ] \
   && [ "$(jq -r '.settlement.to - .settlement.from <= 86400 + 3600' overview.json)" = true ] \
-  && ok "overview: audit ok, hourly buckets over the last day" || fail "overview shape: $(head -c 400 overview.json)"
+  && ok "overview: hourly buckets over the last day (the audit is asked for apart)" || fail "overview shape: $(head -c 400 overview.json)"
 [ "$(kind_minor wallet)" = "$want_wallet" ] && [ "$(kind_minor escrow)" = "$want_escrow" ] \
   && [ "$(kind_minor merchant)" = "$want_merchant" ] && [ "$(kind_minor guarantee)" = "$want_guarantee" ] \
   && [ "$(kind_minor world)" = "$want_world" ] \
