@@ -272,6 +272,22 @@ api GET /v1/admin/overview
 [ "$(jq -r --argjson t "$TD" '.terminals[] | select(.terminal == $t) | [.report.pending, .report.synced_at] | join(" ")' resp.json)" = "7 1700000000" ] \
   && ok "the overview shows td's report" || fail "td report: $(jq -c .terminals resp.json)"
 
+# ---- a ledger that does not hold: the page says so ----------------------
+# An escrow's stored remainder changed behind offpayd's back, then put back.
+ledger_sql ledger "UPDATE credentials SET remaining = remaining + 1 WHERE serial = $S3"
+set +e
+node "$here/dashboard.js" "$URL" "$TOKEN" "$ARTIFACTS" - > seen2.json 2> node.err
+node_rc=$?
+set -e
+[ "$node_rc" -eq 0 ] && [ "$(jq -r .audit.ok seen2.json)" = false ] \
+  && jq -r .audit.text seen2.json | grep -q "AUDIT FAILED: .*escrow mismatch 1" \
+  && ok "the page: $(jq -r .audit.text seen2.json)" \
+  || fail "a failing audit on the page ($node_rc): $(cat seen2.json; tail -n 5 node.err)"
+ledger_sql ledger "UPDATE credentials SET remaining = remaining - 1 WHERE serial = $S3"
+audit_passes "the ledger put back"
+[ -s "$ARTIFACTS/dashboard-audit-failed.png" ] && ok "screenshot $ARTIFACTS/dashboard-audit-failed.png" \
+  || fail "no screenshot of the failed audit"
+
 stop_server TERM
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
 echo "# final balances (minor units): wallet $want_wallet, escrow $want_escrow, merchant $want_merchant, guarantee $want_guarantee, world $want_world"
