@@ -14,7 +14,8 @@
 # credentials and terminal; each terminal's last sync and un-uploaded
 # count. A wrong token gives a clear error and no data. One case's
 # evidence is downloaded by the browser and checked with
-# `offpay verify-evidence`. Also GET /v1/admin/overview itself (401
+# `offpay verify-evidence`. A ledger broken behind offpayd's back shows
+# "AUDIT FAILED" (then it is put back). Also GET /v1/admin/overview (401
 # without the token, the reply's shape) and POST /v1/terminal/status's
 # refusals. Screenshots: ARTIFACTS/dashboard-*.png (paths printed).
 #
