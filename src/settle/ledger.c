@@ -61,6 +61,7 @@ static offpay_err open_shards(offpay_ledger *l, const char *path)
         return OFFPAY_ENOMEM;
     rc = offpay_shard_config_load(path, cfg, NULL, NULL);
     l->sharded = 1;
+    l->map = cfg;
     for (size_t k = 0; rc == OFFPAY_OK && k < cfg->n; k++) {
         offpay__shard *sh = &l->shard[k];
 
@@ -77,7 +78,6 @@ static offpay_err open_shards(offpay_ledger *l, const char *path)
         rc = directory_copy(l);
     for (size_t k = 1; rc == OFFPAY_OK && k < l->n_shards; k++)
         rc = publish(l, k);
-    free(cfg);
     return rc;
 }
 
@@ -136,10 +136,7 @@ int offpay__ledger_shard_of(const offpay_ledger *l, uint64_t id)
 {
     if (!l->sharded)
         return 0;
-    for (size_t k = 0; k < l->n_shards; k++)
-        if (id >= l->shard[k].first && id <= l->shard[k].last)
-            return (int)k;
-    return -1;
+    return offpay_shard_config_route(l->map, id);
 }
 
 int offpay__ledger_on_shard(const offpay_ledger *l, uint64_t serial)
@@ -156,6 +153,7 @@ void offpay_ledger_close(offpay_ledger *l)
     for (size_t k = 0; k < OFFPAY_SHARDS_MAX; k++)
         if (l->shard[k].ops != NULL)
             l->shard[k].ops->close(l->shard[k].store);
+    free(l->map);
     free(l->cache);
     sodium_free(l); /* wipes the signing key */
 }

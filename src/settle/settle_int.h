@@ -29,6 +29,7 @@ struct offpay_ledger {
     int                      sharded;  /* opened from a shard map */
     size_t                   cur;      /* the shard store/ops point to */
     offpay__shard            shard[OFFPAY_SHARDS_MAX];
+    offpay_shard_config     *map; /* calloc'd; NULL unless sharded */
     offpay_ledger_config     cfg;
     offpay_trust_bundle      bundle; /* issuer keys codes are checked with */
     int                      has_trust;
