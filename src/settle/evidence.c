@@ -146,12 +146,10 @@ offpay_err offpay_ledger_case(offpay_ledger *l, uint64_t id,
 {
     struct case_ctx c = {id, out};
 
-    int k;
-
     if (l == NULL || out == NULL || id == 0)
         return OFFPAY_EINVAL;
-    k = offpay__ledger_shard_of(l, id); /* the case's credential's shard */
-    return offpay__ledger_read_on(l, k < 0 ? 0 : (size_t)k, case_tx, &c);
+    /* a case lives on its credential's shard, its id from that range */
+    return offpay__ledger_read_on(l, offpay__ledger_home(l, id), case_tx, &c);
 }
 
 /* ---- export -------------------------------------------------------- */
@@ -482,12 +480,7 @@ offpay_err offpay_ledger_evidence(offpay_ledger *l, uint64_t case_id,
         rc = OFFPAY_ENOMEM;
         goto out;
     }
-    rc = offpay__ledger_read_on(
-        l,
-        offpay__ledger_shard_of(l, case_id) < 0
-            ? 0
-            : (size_t)offpay__ledger_shard_of(l, case_id),
-        ex_tx, &e);
+    rc = offpay__ledger_read_on(l, offpay__ledger_home(l, case_id), ex_tx, &e);
     if (rc != OFFPAY_OK)
         goto out;
     /* The file must verify with the bundle given: every key it needs is in

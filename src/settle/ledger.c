@@ -139,11 +139,16 @@ int offpay__ledger_shard_of(const offpay_ledger *l, uint64_t id)
     return offpay_shard_config_route(l->map, id);
 }
 
+size_t offpay__ledger_home(const offpay_ledger *l, uint64_t id)
+{
+    int k = offpay__ledger_shard_of(l, id);
+
+    return k < 0 ? 0 : (size_t)k;
+}
+
 int offpay__ledger_on_shard(const offpay_ledger *l, uint64_t serial)
 {
-    int k = offpay__ledger_shard_of(l, serial);
-
-    return (size_t)(k < 0 ? 0 : k) == l->cur;
+    return offpay__ledger_home(l, serial) == l->cur;
 }
 
 void offpay_ledger_close(offpay_ledger *l)
@@ -302,11 +307,8 @@ offpay__ledger_tx_serials(offpay_ledger *l, const uint64_t *serials, size_t n,
 
     if (l->n_shards == 1)
         return run_tx(l, 0, fn, ctx);
-    for (size_t i = 0; i < n; i++) {
-        int k = offpay__ledger_shard_of(l, serials[i]);
-
-        touched[k < 0 ? 0 : k] = 1;
-    }
+    for (size_t i = 0; i < n; i++)
+        touched[offpay__ledger_home(l, serials[i])] = 1;
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
         if (!touched[k])
             continue;
@@ -463,13 +465,10 @@ static offpay_err spread_balance(offpay_ledger *l, struct balance_ctx *c)
     return rc;
 }
 
-/* The shard of account id: by its range (a serial-less id in no range is
- * looked up on shard 0, which does not know it). */
+/* The shard of account id: by its range. */
 static size_t account_shard(offpay_ledger *l, uint64_t id)
 {
-    int k = offpay__ledger_shard_of(l, id);
-
-    return k < 0 ? 0 : (size_t)k;
+    return offpay__ledger_home(l, id);
 }
 
 offpay_err offpay_ledger_balance(offpay_ledger *l, uint64_t account,

@@ -60,6 +60,10 @@ offpay_err offpay__ledger_read(offpay_ledger *l,
  * an unsharded ledger, -1 when no shard's range holds it. */
 int offpay__ledger_shard_of(const offpay_ledger *l, uint64_t id);
 
+/* offpay__ledger_shard_of, with 0 (shard 0, which does not know it) for
+ * an id in no shard's range. */
+size_t offpay__ledger_home(const offpay_ledger *l, uint64_t id);
+
 /* offpay__ledger_tx and offpay__ledger_read on shard k: l->store and
  * l->ops are shard k's while fn runs, shard 0's again after. */
 offpay_err offpay__ledger_tx_on(offpay_ledger *l, size_t k,
