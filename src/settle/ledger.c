@@ -435,16 +435,15 @@ static int spread(offpay_ledger *l, offpay_account_kind kind)
                                kind == OFFPAY_ACCOUNT_GUARANTEE);
 }
 
-/* The id of account c->id's counterpart on shard k (c->kind, c->currency
- * set): the same id for a merchant, shard k's own guarantee. */
+/* The id of a guarantee account's counterpart on shard k (c->currency
+ * set): shard k's own guarantee, made if missing. A merchant account's
+ * counterpart is itself (the same id on every shard). */
 static offpay_err counterpart_tx(offpay_ledger *l, void *p)
 {
     struct balance_ctx *c = p;
 
-    if (c->kind == OFFPAY_ACCOUNT_GUARANTEE)
-        return l->ops->account_singleton(l->store, c->kind, c->currency, 0,
-                                         &c->id);
-    return OFFPAY_OK;
+    return l->ops->account_singleton(l->store, OFFPAY_ACCOUNT_GUARANTEE,
+                                     c->currency, 0, &c->id);
 }
 
 static offpay_err spread_balance(offpay_ledger *l, struct balance_ctx *c)
@@ -455,7 +454,8 @@ static offpay_err spread_balance(offpay_ledger *l, struct balance_ctx *c)
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
         struct balance_ctx s = *c;
 
-        rc = offpay__ledger_tx_on(l, k, counterpart_tx, &s);
+        if (s.kind == OFFPAY_ACCOUNT_GUARANTEE) /* made if missing */
+            rc = offpay__ledger_tx_on(l, k, counterpart_tx, &s);
         if (rc == OFFPAY_OK)
             rc = offpay__ledger_read_on(l, k, balance_tx, &s);
         if (rc == OFFPAY_OK && __builtin_add_overflow(sum, s.balance, &sum))
@@ -563,7 +563,9 @@ static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
     for (size_t k = 0; k < l->n_shards; k++) {
         struct balance_ctx s = *b;
 
-        rc = offpay__ledger_tx_on(l, k, counterpart_tx, &s);
+        rc = OFFPAY_OK;
+        if (s.kind == OFFPAY_ACCOUNT_GUARANTEE) /* made if missing */
+            rc = offpay__ledger_tx_on(l, k, counterpart_tx, &s);
         if (rc != OFFPAY_OK)
             return rc;
         c->account = s.id;
