@@ -167,6 +167,14 @@ api POST "/v1/admin/accounts/$MA/withdraw" '{"amount":"15.00"}'
 [ "$status" != 200 ] && ok "15.00 more: no one shard holds it ($status $(jget .error))" \
   || fail "withdrawal across shards accepted"
 [ "$(balance "$MA")" = 1600 ] && ok "merchant balance 16.00 after" || fail "balance $(balance "$MA")"
+# the guarantee: 250.00 on each shard
+api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"300.00"}'
+[ "$status" != 200 ] && ok "300.00 from the guarantee: no one shard holds it ($status)" \
+  || fail "guarantee withdrawal across shards accepted"
+api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"240.00"}'
+expect_http 200 - "240.00 from the guarantee, taken from one shard"
+[ "$(balance "$G")" = 26000 ] && ok "guarantee 260.00 left over both shards" \
+  || fail "guarantee $(balance "$G")"
 
 # ---- F. each shard holds its own serials only --------------------------
 for k in 0 1; do
