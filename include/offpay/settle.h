@@ -45,10 +45,14 @@ void offpay_ledger_config_defaults(offpay_ledger_config *c);
 /*
  * offpay_ledger_open — open (creating if missing, and bringing its schema
  * up to date) the ledger at path: a SQLite file, or a PostgreSQL database
- * named by a libpq URL ("postgresql://user@127.0.0.1:5432/ledger"). c may
- * be NULL for the defaults. Errors: OFFPAY_EINVAL, OFFPAY_ESTORE (cannot
- * open or migrate), OFFPAY_EVERSION (made by a newer offpay),
- * OFFPAY_ENOMEM.
+ * named by a libpq URL ("postgresql://user@127.0.0.1:5432/ledger"), or
+ * "shards:FILE": the PostgreSQL shards the shard map FILE names
+ * (offpay_shard_config_parse below; each shard's ids bound to its range,
+ * the directory copied to every shard). c may be NULL for the defaults.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ESTORE (cannot open or migrate, or a
+ * shard's database already holds ids outside its range), OFFPAY_EVERSION
+ * (made by a newer offpay), OFFPAY_ENOMEM; for a shard map also those of
+ * offpay_shard_config_load.
  */
 offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
                               offpay_ledger **out);
