@@ -17,14 +17,20 @@
  * tests/pg/with_postgres.sh sets it), the same run then compares the
  * backends on fresh ledgers under one workload: SQLite with 1 offpayd,
  * PostgreSQL with 1 offpayd and PostgreSQL with 2 offpayd processes on one
- * database (the clients split between them). Each row gives payments/s, p50
- * and p99 batch latency, and the CPU seconds per 1,000 payments of each
- * component: offpayd (user+sys of every process, /proc/PID/stat), the
+ * database (the clients split between them), then the ledger sharded by
+ * credential serial over 2 PostgreSQL shards (offpayd --shards; the two
+ * servers of `with_postgres.sh --servers 2`, else two databases on the one
+ * server) with 1 and 2 offpayd processes. Each client's credentials come
+ * from two wallet accounts in turn, which the sharded ledger places on
+ * different shards, so that a batch of 100 spans both. Each row gives
+ * payments/s, p50 and p99 batch latency, and the CPU seconds per 1,000 payments
+ * of each component: offpayd (user+sys of every process, /proc/PID/stat), the
  * PostgreSQL server (its postmaster, --pg-pid or OFFPAY_TEST_PG_PID, and
  * all its children, live or reaped) and the client (getrusage of this
  * process while the batches are sent; the codes are made beforehand).
  *
- *   bash tests/pg/with_postgres.sh settle_bench --offpayd PATH [--compare-only]
+ *   bash tests/pg/with_postgres.sh --servers 2 settle_bench --offpayd PATH
+ *        [--compare-only]
  *
  * Not a timed test: CTest runs --quick only to prove it works end to end.
  */
@@ -63,7 +69,9 @@ static pid_t server[MAX_PROC];
 static int   n_srv;
 static long  ncpu;
 static int   srv_threads;          /* offpayd --threads (--server-threads N) */
-static pid_t pg_pid;               /* the PostgreSQL postmaster, 0: none */
+static pid_t pg_pid[MAX_PROC];     /* the PostgreSQL postmasters */
+static int   n_pg;                 /* how many (0: none) */
+static char  pg_all[2][300];       /* the servers of the 2-shard rows */
 static char  tx_items[16] = "100"; /* offpayd --tx-items (--tx-items N) */
 
 static double now_s(void)
@@ -174,8 +182,9 @@ typedef struct client {
     offpay_payment p; /* template: the current credential */
     uint32_t       counter;
     int64_t        seq;
-    char           acct[24]; /* the wallet account credentials come from */
-    unsigned       creds;    /* credentials issued */
+    char           acct[2][24]; /* the wallet accounts credentials come from,
+                                   in turn (on 2 shards: one on each) */
+    unsigned creds;             /* credentials issued */
     /* measured phase */
     size_t   batch, n_batches;
     double  *lat;
@@ -215,13 +224,16 @@ static void setup(void)
                  "{\"merchant\":\"%s\",\"terminal_key\":\"%s\"}", merchant,
                  hex);
         json_decref(http(c, "POST", "/v1/admin/terminals", body, NULL));
-        j = http(c, "POST", "/v1/admin/accounts",
-                 "{\"currency\":\"EUR\",\"ref\":\"bench\"}", NULL);
-        snprintf(k->acct, sizeof k->acct, "%s", jstr(j, "account"));
-        json_decref(j);
-        snprintf(path, sizeof path, "/v1/admin/accounts/%s/deposit", k->acct);
-        json_decref(
-            http(c, "POST", path, "{\"amount\":\"40000000.00\"}", NULL));
+        for (int a = 0; a < 2; a++) {
+            j = http(c, "POST", "/v1/admin/accounts",
+                     "{\"currency\":\"EUR\",\"ref\":\"bench\"}", NULL);
+            snprintf(k->acct[a], sizeof k->acct[a], "%s", jstr(j, "account"));
+            json_decref(j);
+            snprintf(path, sizeof path, "/v1/admin/accounts/%s/deposit",
+                     k->acct[a]);
+            json_decref(
+                http(c, "POST", path, "{\"amount\":\"40000000.00\"}", NULL));
+        }
     }
     curl_easy_cleanup(c);
 }
@@ -239,7 +251,7 @@ static void new_credential(client *k)
     snprintf(body, sizeof body,
              "{\"account\":\"%s\",\"wallet_key\":\"%s\",\"limit\":"
              "\"%u.00\"}",
-             k->acct, hex, per_cred > 100 ? per_cred : 100);
+             k->acct[k->creds % 2], hex, per_cred > 100 ? per_cred : 100);
     j = http(k->c, "POST", "/v1/admin/credentials", body, NULL);
     if (sodium_base642bin(cred, sizeof cred, jstr(j, "credential"),
                           strlen(jstr(j, "credential")), NULL, &got, NULL,
@@ -387,15 +399,15 @@ static double proc_cpu(pid_t pid, int children, pid_t *ppid)
 
 /* The PostgreSQL server's CPU seconds: the postmaster with every child it
  * reaped (backends of closed connections) plus its live children. */
-static double pg_cpu(void)
+static double pg_cpu_of(pid_t pid)
 {
     double         total;
     DIR           *d;
     struct dirent *e;
 
-    if (pg_pid <= 0)
+    if (pid <= 0)
         return 0;
-    total = proc_cpu(pg_pid, 1, NULL);
+    total = proc_cpu(pid, 1, NULL);
     d = opendir("/proc");
     if (d == NULL)
         return total;
@@ -406,10 +418,20 @@ static double pg_cpu(void)
         if (e->d_name[0] < '1' || e->d_name[0] > '9')
             continue;
         t = proc_cpu((pid_t)atoi(e->d_name), 0, &pp);
-        if (t >= 0 && pp == pg_pid)
+        if (t >= 0 && pp == pid)
             total += t;
     }
     closedir(d);
+    return total;
+}
+
+/* ... of every server (the shards' too). */
+static double pg_cpu(void)
+{
+    double total = 0;
+
+    for (int i = 0; i < n_pg; i++)
+        total += pg_cpu_of(pg_pid[i]);
     return total;
 }
 
@@ -637,6 +659,8 @@ static long peak_rss_kb(void)
     return kb;
 }
 
+static void write_file(const char *dir, const char *name, const char *text);
+
 /* ---- the backends side by side ------------------------------------ */
 
 /* Runs sql on the database `postgres` of the server at prefix; a query's
@@ -676,10 +700,12 @@ static void compare(const char *bin, const char *dir, const char *prefix,
 {
     static const struct {
         const char *name;
-        int         pg, procs;
+        int         pg, procs; /* pg: 0 SQLite, else the shards */
     } cfg[] = {{"SQLite, 1 offpayd", 0, 1},
                {"PostgreSQL, 1 offpayd", 1, 1},
-               {"PostgreSQL, 2 offpayd", 1, 2}};
+               {"PostgreSQL, 2 offpayd", 1, 2},
+               {"PG 2 shards, 1 offpayd", 2, 1},
+               {"PG 2 shards, 2 offpayd", 2, 2}};
     int saved = n_cl;
 
     n_cl = (int)(2 * ncpu > MAX_THR ? MAX_THR : 2 * ncpu);
@@ -687,6 +713,9 @@ static void compare(const char *bin, const char *dir, const char *prefix,
            "of 100, offpayd --tx-items %s, %zu payments measured after %zu of "
            "warm-up; CPU seconds per 1,000 payments)\n",
            n_cl, tx_items, measured, measured / 4);
+    printf("  2 shards: %s\n", strcmp(pg_all[0], pg_all[1]) != 0
+                                   ? "two PostgreSQL servers"
+                                   : "two databases on one PostgreSQL server");
     printf("  %-22s %8s %8s %7s %7s %8s %8s %8s %8s\n", "configuration",
            "pay/s", "x Ed25519", "p50 ms", "p99 ms", "offpayd", "postgres",
            "client", "total");
@@ -695,7 +724,26 @@ static void compare(const char *bin, const char *dir, const char *prefix,
         double  bound;
         figures f;
 
-        if (cfg[i].pg) {
+        if (cfg[i].pg == 2) {
+            char map[1400];
+
+            /* shard k: database name_k on server pg_all[k], ids from
+             * k * 10^12 + 1 (docs/scaling.md) */
+            map[0] = '\0';
+            for (int k = 0; k < 2; k++) {
+                size_t at = strlen(map);
+
+                snprintf(name, sizeof name, "offpay_bench_%d_%zu_%d",
+                         (int)getpid(), i, k);
+                snprintf(db, sizeof db, "CREATE DATABASE \"%s\"", name);
+                pg_admin(pg_all[k], db, NULL, 0);
+                snprintf(map + at, sizeof map - at, "shard %lld-%lld %s%s\n",
+                         k * 1000000000000LL + 1, (k + 1) * 1000000000000LL,
+                         pg_all[k], name);
+            }
+            write_file(dir, "shards.conf", map);
+            snprintf(db, sizeof db, "shards:%s/shards.conf", dir);
+        } else if (cfg[i].pg) {
             snprintf(name, sizeof name, "offpay_bench_%d_%zu", (int)getpid(),
                      i);
             snprintf(db, sizeof db, "CREATE DATABASE \"%s\"", name);
@@ -718,19 +766,26 @@ static void compare(const char *bin, const char *dir, const char *prefix,
                "", bound, ncpu, verify_cpu_per_k);
         stop_servers();
         if (cfg[i].pg) {
-            long long st[2];
+            long long st[2], sum[2] = {0, 0};
 
             /* the backends flushed their counters as they exited */
             usleep(300000);
-            snprintf(db, sizeof db,
-                     "SELECT xact_commit, xact_rollback FROM pg_stat_database"
-                     " WHERE datname = '%s'",
-                     name);
-            pg_admin(prefix, db, st, 2);
+            for (int k = 0; k < cfg[i].pg; k++) {
+                if (cfg[i].pg == 2)
+                    snprintf(name, sizeof name, "offpay_bench_%d_%zu_%d",
+                             (int)getpid(), i, k);
+                snprintf(db, sizeof db,
+                         "SELECT xact_commit, xact_rollback FROM "
+                         "pg_stat_database WHERE datname = '%s'",
+                         name);
+                pg_admin(cfg[i].pg == 2 ? pg_all[k] : prefix, db, st, 2);
+                sum[0] += st[0];
+                sum[1] += st[1];
+            }
             printf(
                 "  %-22s transactions over warm-up and row: %lld committed, "
                 "%lld rolled back (conflicts rerun: deadlocks, unique keys)\n",
-                "", st[0], st[1]);
+                "", sum[0], sum[1]);
         }
         fflush(stdout);
     }
@@ -854,7 +909,38 @@ int main(int argc, char **argv)
         pg = NULL;
     if (compare_only && pg == NULL)
         die("--compare-only needs --pg (or OFFPAY_TEST_PG)");
-    pg_pid = pg_pid_s != NULL ? (pid_t)atoi(pg_pid_s) : 0;
+    {
+        /* every server's postmaster (OFFPAY_TEST_PG_PIDS, with_postgres.sh
+         * --servers N) and the shards' servers (OFFPAY_TEST_PG_ALL) */
+        const char *pids = getenv("OFFPAY_TEST_PG_PIDS");
+        const char *all = getenv("OFFPAY_TEST_PG_ALL");
+        char        buf[1200], *save = NULL, *t;
+
+        if (pids != NULL && *pids != '\0' &&
+            pg_pid_s == getenv("OFFPAY_TEST_PG_PID")) {
+            snprintf(buf, sizeof buf, "%s", pids);
+            for (t = strtok_r(buf, " ", &save); t != NULL && n_pg < MAX_PROC;
+                 t = strtok_r(NULL, " ", &save))
+                pg_pid[n_pg++] = (pid_t)atoi(t);
+        } else if (pg_pid_s != NULL) {
+            pg_pid[n_pg++] = (pid_t)atoi(pg_pid_s);
+        }
+        if (pg != NULL) {
+            snprintf(pg_all[0], sizeof pg_all[0], "%s", pg);
+            snprintf(pg_all[1], sizeof pg_all[1], "%s", pg);
+        }
+        if (all != NULL && pg == getenv("OFFPAY_TEST_PG")) {
+            int k = 0;
+
+            snprintf(buf, sizeof buf, "%s", all);
+            save = NULL;
+            for (t = strtok_r(buf, " ", &save); t != NULL && k < 2;
+                 t = strtok_r(NULL, " ", &save))
+                snprintf(pg_all[k++], sizeof pg_all[0], "%s", t);
+            if (k < 2)
+                snprintf(pg_all[1], sizeof pg_all[1], "%s", pg_all[0]);
+        }
+    }
     ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu < 1)
         ncpu = 1;

@@ -45,10 +45,14 @@ void offpay_ledger_config_defaults(offpay_ledger_config *c);
 /*
  * offpay_ledger_open — open (creating if missing, and bringing its schema
  * up to date) the ledger at path: a SQLite file, or a PostgreSQL database
- * named by a libpq URL ("postgresql://user@127.0.0.1:5432/ledger"). c may
- * be NULL for the defaults. Errors: OFFPAY_EINVAL, OFFPAY_ESTORE (cannot
- * open or migrate), OFFPAY_EVERSION (made by a newer offpay),
- * OFFPAY_ENOMEM.
+ * named by a libpq URL ("postgresql://user@127.0.0.1:5432/ledger"), or
+ * "shards:FILE": the PostgreSQL shards the shard map FILE names
+ * (offpay_shard_config_parse below; each shard's ids bound to its range,
+ * the directory copied to every shard). c may be NULL for the defaults.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ESTORE (cannot open or migrate, or a
+ * shard's database already holds ids outside its range), OFFPAY_EVERSION
+ * (made by a newer offpay), OFFPAY_ENOMEM; for a shard map also those of
+ * offpay_shard_config_load.
  */
 offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
                               offpay_ledger **out);
@@ -677,6 +681,64 @@ void offpay_overview_free(offpay_overview *o);
 offpay_err offpay_ledger_terminal_report(offpay_ledger *l, uint32_t terminal_id,
                                          uint64_t pending, uint32_t synced_at,
                                          uint32_t now);
+
+/* ---- shards (docs/scaling.md "Sharding by credential serial") -------- */
+
+#define OFFPAY_SHARDS_MAX     16
+#define OFFPAY_SHARD_URL_MAX  512
+#define OFFPAY_SHARD_LINE_MAX 1024
+#define OFFPAY_SHARD_FILE_MAX 65536
+
+/* One shard: a PostgreSQL database and the ids it assigns, first..last
+ * (credential serials, account ids and every other row id it creates). */
+typedef struct offpay_shard_spec {
+    uint64_t first, last;
+    char     url[OFFPAY_SHARD_URL_MAX + 1];
+} offpay_shard_spec;
+
+typedef struct offpay_shard_config {
+    size_t            n;
+    offpay_shard_spec shard[OFFPAY_SHARDS_MAX];
+} offpay_shard_config;
+
+/*
+ * offpay_shard_config_parse — a shard map's text (len bytes, no NUL):
+ * lines "shard FIRST-LAST URL", blank lines and "#" comments; words are
+ * separated by one or more spaces or tabs. FIRST and LAST are decimal
+ * without sign or leading zero, 1 <= FIRST <= LAST <= 2^63 - 1; ranges
+ * ascend in file order without overlapping; URL is a PostgreSQL URL
+ * ("postgresql://" or "postgres://", printable ASCII, at most
+ * OFFPAY_SHARD_URL_MAX bytes, named once). The first line's shard is
+ * shard 0, the directory (docs/scaling.md). At most OFFPAY_SHARDS_MAX
+ * shards, lines of at most OFFPAY_SHARD_LINE_MAX bytes, a text of at most
+ * OFFPAY_SHARD_FILE_MAX bytes. On an error *line (may be NULL) is the
+ * 1-based line at fault (0: the whole text) and *why (may be NULL) a
+ * static sentence saying what is wrong. Errors: OFFPAY_EINVAL (NULL),
+ * OFFPAY_EMALFORMED (the text), OFFPAY_ETOOBIG (a bound).
+ */
+offpay_err offpay_shard_config_parse(const char *text, size_t len,
+                                     offpay_shard_config *c, size_t *line,
+                                     const char **why);
+
+/* offpay_shard_config_parse of the file at path (OFFPAY_EIO when it cannot
+ * be read; *why says so). */
+offpay_err offpay_shard_config_load(const char *path, offpay_shard_config *c,
+                                    size_t *line, const char **why);
+
+/* The index of the shard whose range holds id, or -1 when none does. */
+int offpay_shard_config_route(const offpay_shard_config *c, uint64_t id);
+
+/* The number of shards of l: 1 for an unsharded ledger (a SQLite file, a
+ * PostgreSQL URL) and for a one-line shard map. */
+size_t offpay_ledger_shards(const offpay_ledger *l);
+
+/* offpay_ledger_audit of shard k alone (0 <= k < offpay_ledger_shards):
+ * its accounts sum to its own deposits minus withdrawals. On a sharded
+ * ledger offpay_ledger_audit checks every shard this way and returns the
+ * totals; OFFPAY_EAUDIT when any shard fails. Errors as
+ * offpay_ledger_audit, OFFPAY_EINVAL for k out of range. */
+offpay_err offpay_ledger_audit_shard(offpay_ledger *l, size_t k,
+                                     offpay_audit_report *r);
 
 #ifdef __cplusplus
 }

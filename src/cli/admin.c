@@ -24,6 +24,7 @@
 
 static const char help[] =
     "Usage: offpay admin COMMAND --db LEDGER [--json]\n"
+    "       offpay admin COMMAND --shards FILE [...]   (a sharded ledger)\n"
     "       offpay admin cases --db LEDGER [--serial N] [--kind KIND]\n"
     "                    [--since UNIXTIME] [--after ID] [--limit N] [--json]\n"
     "       offpay admin cases --server URL --token-file FILE [the same\n"
@@ -52,7 +53,10 @@ static const char help[] =
     "            (docs/settlement.md §9) that 'offpay verify-evidence'\n"
     "            checks offline against the root key\n"
     "\n"
-    "  --db LEDGER      the ledger (required, unless --server)\n"
+    "  --db LEDGER      the ledger (required, unless --server or --shards)\n"
+    "  --shards FILE    the ledger is the PostgreSQL shards FILE names, as\n"
+    "                   for offpayd --shards (docs/scaling.md); audit\n"
+    "                   checks each shard and all of them\n"
     "  --json           print one JSON object\n"
     "  --serial N       cases: of this credential only\n"
     "  --kind KIND      cases: of this kind only\n"
@@ -70,15 +74,60 @@ static const char help[] =
     "  --out FILE       evidence: where to write it (atomically)\n"
     "  --force          evidence: replace an existing FILE\n";
 
+/* A sharded ledger: each shard's own audit, one line (or JSON member)
+ * each, so that a failure names its shard. */
+static offpay_err audit_shards(offpay_ledger *l, int json)
+{
+    offpay_err worst = OFFPAY_OK;
+
+    if (json)
+        printf("\"shards\":[");
+    for (size_t k = 0; k < offpay_ledger_shards(l); k++) {
+        offpay_audit_report r;
+        offpay_err          rc = offpay_ledger_audit_shard(l, k, &r);
+
+        if (rc != OFFPAY_OK && rc != OFFPAY_EAUDIT)
+            return rc;
+        if (rc != OFFPAY_OK)
+            worst = rc;
+        if (json)
+            printf("%s{\"shard\":%zu,\"ok\":%s,\"accounts\":%llu,"
+                   "\"transfers\":%llu,\"inside_minor\":%lld,"
+                   "\"deposits_net_minor\":%lld}",
+                   k == 0 ? "" : ",", k, rc == OFFPAY_OK ? "true" : "false",
+                   (unsigned long long)r.accounts,
+                   (unsigned long long)r.transfers, (long long)r.inside,
+                   (long long)r.deposits_net);
+        else
+            printf("shard %zu: accounts %llu, transfers %llu; money inside "
+                   "%lld, deposits less withdrawals %lld: %s\n",
+                   k, (unsigned long long)r.accounts,
+                   (unsigned long long)r.transfers, (long long)r.inside,
+                   (long long)r.deposits_net,
+                   rc == OFFPAY_OK ? "passed" : "FAILED");
+    }
+    if (json)
+        printf("],");
+    return worst;
+}
+
 static int audit(offpay_ledger *l, int json)
 {
     offpay_audit_report r;
-    offpay_err          rc = offpay_ledger_audit(l, &r);
+    offpay_err          rc;
 
+    if (json)
+        printf("{");
+    if (offpay_ledger_shards(l) > 1) {
+        rc = audit_shards(l, json);
+        if (rc != OFFPAY_OK && rc != OFFPAY_EAUDIT)
+            return cli_fail("audit", rc);
+    }
+    rc = offpay_ledger_audit(l, &r);
     if (rc != OFFPAY_OK && rc != OFFPAY_EAUDIT)
         return cli_fail("audit", rc);
     if (json) {
-        printf("{\"ok\":%s,\"accounts\":%llu,\"transfers\":%llu,"
+        printf("\"ok\":%s,\"accounts\":%llu,\"transfers\":%llu,"
                "\"inside_minor\":%lld,\"deposits_net_minor\":%lld,"
                "\"imbalanced\":%llu,\"negative\":%llu,"
                "\"escrow_mismatch\":%llu,\"settle_mismatch\":%llu,"
@@ -516,6 +565,7 @@ int cli_admin(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
+        {"shards", required_argument, NULL, 'D'},
         {"json", no_argument, NULL, 'j'},
         {"serial", required_argument, NULL, 's'},
         {"kind", required_argument, NULL, 'k'},
@@ -531,7 +581,8 @@ int cli_admin(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
-    const char    *db = NULL, *cmd, *positional = NULL;
+    const char    *db = NULL, *cmd, *positional = NULL, *shards = NULL;
+    static char    shards_db[4096 + 8];
     offpay_ledger *l = NULL;
     admin_args     a;
     uint64_t       seen = 0, x = 0, case_id = 0;
@@ -559,6 +610,9 @@ int cli_admin(int argc, char **argv)
         switch (c) {
         case 'd':
             db = optarg;
+            break;
+        case 'D':
+            shards = optarg;
             break;
         case 'j':
             json = 1;
@@ -661,12 +715,38 @@ int cli_admin(int argc, char **argv)
         return cli_usage_error("admin %s: unexpected argument '%s'", cmd,
                                positional);
     }
+    if (shards == NULL && db != NULL && strncmp(db, "shards:", 7) == 0) {
+        shards = db + 7; /* offpayd's --db shards:FILE */
+        db = NULL;
+    }
+    if (shards != NULL) {
+        offpay_shard_config *cfg;
+        const char          *why = NULL;
+        size_t               line = 0;
+
+        if (db != NULL)
+            return cli_usage_error("admin %s: give --db or --shards, not "
+                                   "both",
+                                   cmd);
+        cfg = calloc(1, sizeof *cfg);
+        if (cfg == NULL)
+            return cli_fail("admin", OFFPAY_ENOMEM);
+        rc = offpay_shard_config_load(shards, cfg, &line, &why);
+        free(cfg);
+        if (rc != OFFPAY_OK)
+            return cli_usage_error("admin %s: %s:%zu: %s", cmd, shards, line,
+                                   why);
+        if (snprintf(shards_db, sizeof shards_db, "shards:%s", shards) >=
+            (int)sizeof shards_db)
+            return cli_usage_error("admin %s: --shards path too long", cmd);
+        db = shards_db;
+    }
     if (db == NULL)
         return cli_usage_error("admin %s: --db LEDGER is required", cmd);
     /* Opening makes a missing SQLite ledger: an operator's typo must not
      * audit a new, empty one. */
     if (strncmp(db, "postgresql://", 13) != 0 &&
-        strncmp(db, "postgres://", 11) != 0) {
+        strncmp(db, "postgres://", 11) != 0 && shards == NULL) {
         struct stat st;
 
         if (stat(db, &st) != 0)

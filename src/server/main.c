@@ -23,8 +23,15 @@ static const char help[] =
     "\n"
     "Usage: offpayd --db FILE --issuer DIR --passphrase-file FILE\n"
     "               --root FILE --token-file FILE [options]\n"
+    "       offpayd --shards FILE ... (the same, on a sharded ledger)\n"
     "\n"
-    "  --db FILE               the SQLite ledger (created if missing)\n"
+    "  --db FILE               the SQLite ledger (created if missing), or a\n"
+    "                          PostgreSQL URL "
+    "(postgresql://USER@HOST:PORT/DB)\n"
+    "  --shards FILE           instead of --db: the ledger is sharded by\n"
+    "                          credential serial over the PostgreSQL\n"
+    "                          databases FILE names, one line each:\n"
+    "                          \"shard FIRST-LAST URL\" (docs/scaling.md)\n"
     "  --listen ADDR:PORT      where to listen (default 127.0.0.1:8080;\n"
     "                          port 0 picks a free one)\n"
     "  --issuer DIR            the issuer's directory (issuer.sealed)\n"
@@ -56,6 +63,7 @@ static const char help[] =
 
 typedef struct opts {
     const char *db, *listen, *issuer, *pass_file, *root, *token_file, *key_uri;
+    const char *shards;
     unsigned    threads;
     uint64_t    body_max, batch_max, window, release_every, tx_items;
 } opts;
@@ -97,6 +105,8 @@ static int parse_opts(int argc, char **argv, opts *o)
         i++;
         if (strcmp(a, "--db") == 0)
             o->db = v;
+        else if (strcmp(a, "--shards") == 0)
+            o->shards = v;
         else if (strcmp(a, "--listen") == 0)
             o->listen = v;
         else if (strcmp(a, "--issuer") == 0)
@@ -128,9 +138,27 @@ static int parse_opts(int argc, char **argv, opts *o)
     }
     if (threads)
         o->threads = (unsigned)threads;
+    if (o->shards != NULL) {
+        static char         db[4096 + 8];
+        offpay_shard_config cfg;
+        const char         *why = NULL;
+        size_t              line = 0;
+
+        if (o->db != NULL)
+            return usage("give --db or --shards, not both");
+        if (offpay_shard_config_load(o->shards, &cfg, &line, &why) !=
+            OFFPAY_OK) {
+            fprintf(stderr, "offpayd: %s:%zu: %s\n", o->shards, line, why);
+            return usage("--shards names an unusable shard map");
+        }
+        if (snprintf(db, sizeof db, "shards:%s", o->shards) >= (int)sizeof db)
+            return usage("--shards: the path is too long");
+        o->db = db;
+    }
     if (!o->db || !o->issuer || !o->pass_file || !o->root || !o->token_file)
-        return usage("--db, --issuer, --passphrase-file, --root and "
-                     "--token-file are required");
+        return usage(
+            "--db (or --shards), --issuer, --passphrase-file, --root and "
+            "--token-file are required");
     return 0;
 }
 

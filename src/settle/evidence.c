@@ -103,7 +103,23 @@ offpay_err offpay_ledger_cases(offpay_ledger *l, const offpay_case_filter *f,
     c.out = calloc(max, sizeof *c.out);
     if (c.out == NULL)
         return OFFPAY_ENOMEM;
-    rc = offpay__ledger_read(l, cases_tx, &c);
+    /* a case's id is from its shard's range and the ranges ascend: the
+     * shards' lists, one after the other, ascend by id */
+    {
+        offpay_case_info *base = c.out;
+        size_t            total = 0;
+
+        rc = OFFPAY_OK;
+        for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards && total < max;
+             k++) {
+            c.max = max - total;
+            c.out = base + total;
+            rc = offpay__ledger_read_on(l, k, cases_tx, &c);
+            total += c.n;
+        }
+        c.out = base;
+        c.n = total;
+    }
     if (rc != OFFPAY_OK || c.n == 0) {
         free(c.out);
         return rc;
@@ -132,7 +148,8 @@ offpay_err offpay_ledger_case(offpay_ledger *l, uint64_t id,
 
     if (l == NULL || out == NULL || id == 0)
         return OFFPAY_EINVAL;
-    return offpay__ledger_read(l, case_tx, &c);
+    /* a case lives on its credential's shard, its id from that range */
+    return offpay__ledger_read_on(l, offpay__ledger_home(l, id), case_tx, &c);
 }
 
 /* ---- export -------------------------------------------------------- */
@@ -463,7 +480,7 @@ offpay_err offpay_ledger_evidence(offpay_ledger *l, uint64_t case_id,
         rc = OFFPAY_ENOMEM;
         goto out;
     }
-    rc = offpay__ledger_read(l, ex_tx, &e);
+    rc = offpay__ledger_read_on(l, offpay__ledger_home(l, case_id), ex_tx, &e);
     if (rc != OFFPAY_OK)
         goto out;
     /* The file must verify with the bundle given: every key it needs is in

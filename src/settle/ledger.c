@@ -31,6 +31,56 @@ void offpay_ledger_config_defaults(offpay_ledger_config *c)
     c->duplicates_to_revoke = 1;
 }
 
+/* Publishes shard k's new revocations to the directory (shard 0). */
+static offpay_err publish(offpay_ledger *l, size_t k)
+{
+    if (!l->sharded || k == 0)
+        return OFFPAY_OK;
+    return offpay__pg_revocations_publish(l->shard[k].store, l->shard[0].store,
+                                          &l->shard[k].published);
+}
+
+/* The directory's rows copied to every shard (after a change to them, and
+ * at open: a copy a crash interrupted is finished). */
+static offpay_err directory_copy(offpay_ledger *l)
+{
+    offpay_err rc = OFFPAY_OK;
+
+    for (size_t k = 1; rc == OFFPAY_OK && l->sharded && k < l->n_shards; k++)
+        rc = offpay__pg_directory_copy(l->shard[0].store, l->shard[k].store);
+    return rc;
+}
+
+/* Opens the shards of the shard map at path (docs/scaling.md). */
+static offpay_err open_shards(offpay_ledger *l, const char *path)
+{
+    offpay_shard_config *cfg = calloc(1, sizeof *cfg);
+    offpay_err           rc;
+
+    if (cfg == NULL)
+        return OFFPAY_ENOMEM;
+    rc = offpay_shard_config_load(path, cfg, NULL, NULL);
+    l->sharded = 1;
+    l->map = cfg;
+    for (size_t k = 0; rc == OFFPAY_OK && k < cfg->n; k++) {
+        offpay__shard *sh = &l->shard[k];
+
+        rc = offpay__store_postgres_open(cfg->shard[k].url, &sh->store,
+                                         &sh->ops);
+        if (rc != OFFPAY_OK)
+            break;
+        l->n_shards = k + 1;
+        sh->first = cfg->shard[k].first;
+        sh->last = cfg->shard[k].last;
+        rc = offpay__pg_shard_range(sh->store, sh->first, sh->last);
+    }
+    if (rc == OFFPAY_OK)
+        rc = directory_copy(l);
+    for (size_t k = 1; rc == OFFPAY_OK && k < l->n_shards; k++)
+        rc = publish(l, k);
+    return rc;
+}
+
 offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
                               offpay_ledger **out)
 {
@@ -55,26 +105,60 @@ offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
         l->cfg = *c;
     else
         offpay_ledger_config_defaults(&l->cfg);
-    if (strncmp(path, "postgresql://", 13) == 0 ||
-        strncmp(path, "postgres://", 11) == 0)
-        rc = offpay__store_postgres_open(path, &l->store, &l->ops);
+    l->n_shards = 1;
+    l->shard[0].first = 1;
+    l->shard[0].last = UINT64_MAX;
+    if (strncmp(path, "shards:", 7) == 0)
+        rc = open_shards(l, path + 7);
+    else if (strncmp(path, "postgresql://", 13) == 0 ||
+             strncmp(path, "postgres://", 11) == 0)
+        rc = offpay__store_postgres_open(path, &l->shard[0].store,
+                                         &l->shard[0].ops);
     else
-        rc = offpay__store_sqlite_open(path, &l->store, &l->ops);
+        rc = offpay__store_sqlite_open(path, &l->shard[0].store,
+                                       &l->shard[0].ops);
+    l->store = l->shard[0].store;
+    l->ops = l->shard[0].ops;
     if (rc != OFFPAY_OK) {
-        free(l->cache);
-        sodium_free(l);
+        offpay_ledger_close(l);
         return rc;
     }
     *out = l;
     return OFFPAY_OK;
 }
 
+size_t offpay_ledger_shards(const offpay_ledger *l)
+{
+    return l != NULL ? l->n_shards : 0;
+}
+
+int offpay__ledger_shard_of(const offpay_ledger *l, uint64_t id)
+{
+    if (!l->sharded)
+        return 0;
+    return offpay_shard_config_route(l->map, id);
+}
+
+size_t offpay__ledger_home(const offpay_ledger *l, uint64_t id)
+{
+    int k = offpay__ledger_shard_of(l, id);
+
+    return k < 0 ? 0 : (size_t)k;
+}
+
+int offpay__ledger_on_shard(const offpay_ledger *l, uint64_t serial)
+{
+    return offpay__ledger_home(l, serial) == l->cur;
+}
+
 void offpay_ledger_close(offpay_ledger *l)
 {
     if (l == NULL)
         return;
-    if (l->ops != NULL)
-        l->ops->close(l->store);
+    for (size_t k = 0; k < OFFPAY_SHARDS_MAX; k++)
+        if (l->shard[k].ops != NULL)
+            l->shard[k].ops->close(l->shard[k].store);
+    free(l->map);
     free(l->cache);
     sodium_free(l); /* wipes the signing key */
 }
@@ -181,6 +265,60 @@ offpay_err offpay__ledger_read(offpay_ledger *l,
     return run_tx(l, 1, fn, ctx);
 }
 
+static offpay_err run_on(offpay_ledger *l, size_t k, int read_only,
+                         offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                         void *ctx)
+{
+    offpay_err rc;
+
+    if (k >= l->n_shards)
+        return OFFPAY_EINVAL;
+    l->cur = k;
+    l->store = l->shard[k].store;
+    l->ops = l->shard[k].ops;
+    rc = run_tx(l, read_only, fn, ctx);
+    l->cur = 0;
+    l->store = l->shard[0].store;
+    l->ops = l->shard[0].ops;
+    return rc;
+}
+
+offpay_err offpay__ledger_tx_on(offpay_ledger *l, size_t k,
+                                offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                                void *ctx)
+{
+    return run_on(l, k, 0, fn, ctx);
+}
+
+offpay_err offpay__ledger_read_on(offpay_ledger *l, size_t k,
+                                  offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                                  void *ctx)
+{
+    return run_on(l, k, 1, fn, ctx);
+}
+
+offpay_err
+offpay__ledger_tx_serials(offpay_ledger *l, const uint64_t *serials, size_t n,
+                          offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                          void *ctx)
+{
+    int        touched[OFFPAY_SHARDS_MAX] = {0};
+    offpay_err rc = OFFPAY_OK;
+
+    if (l->n_shards == 1)
+        return run_tx(l, 0, fn, ctx);
+    for (size_t i = 0; i < n; i++)
+        touched[offpay__ledger_home(l, serials[i])] = 1;
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        if (!touched[k])
+            continue;
+        rc = run_on(l, k, 0, fn, ctx);
+        if (rc == OFFPAY_OK)
+            rc = publish(l, k);
+    }
+    return rc;
+}
+
 offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,
                                uint64_t credit, int64_t amount,
                                const char *kind, uint64_t presentment,
@@ -218,6 +356,22 @@ static offpay_err account_tx(offpay_ledger *l, void *p)
                                &c->id);
 }
 
+/* The shard a new wallet account (and so its credentials) goes to: the
+ * one holding the fewest wallet accounts, the first of those tied. */
+static size_t wallet_shard(offpay_ledger *l)
+{
+    uint64_t fewest = UINT64_MAX, n;
+    size_t   best = 0;
+
+    for (size_t k = 0; l->sharded && k < l->n_shards; k++)
+        if (offpay__pg_wallets(l->shard[k].store, &n) == OFFPAY_OK &&
+            n < fewest) {
+            fewest = n;
+            best = k;
+        }
+    return best;
+}
+
 offpay_err offpay_ledger_wallet_account(offpay_ledger *l, uint16_t currency,
                                         const char *ref, uint32_t now,
                                         uint64_t *account)
@@ -229,7 +383,7 @@ offpay_err offpay_ledger_wallet_account(offpay_ledger *l, uint16_t currency,
         return OFFPAY_EINVAL;
     if (offpay_currency_alpha(currency) == NULL)
         return OFFPAY_ECURRENCY_UNKNOWN;
-    rc = offpay__ledger_tx(l, account_tx, &c);
+    rc = offpay__ledger_tx_on(l, wallet_shard(l), account_tx, &c);
     *account = c.id;
     return rc;
 }
@@ -238,14 +392,19 @@ offpay_err offpay_ledger_guarantee_account(offpay_ledger *l, uint16_t currency,
                                            uint32_t now, uint64_t *account)
 {
     struct account_ctx c = {OFFPAY_ACCOUNT_GUARANTEE, currency, NULL, now, 0};
-    offpay_err         rc;
+    offpay_err         rc = OFFPAY_OK;
+    uint64_t           first = 0;
 
     if (l == NULL || account == NULL)
         return OFFPAY_EINVAL;
     if (offpay_currency_alpha(currency) == NULL)
         return OFFPAY_ECURRENCY_UNKNOWN;
-    rc = offpay__ledger_tx(l, account_tx, &c);
-    *account = c.id;
+    /* one per shard: a shard's overspends are covered by its own */
+    for (size_t k = l->n_shards; rc == OFFPAY_OK && k-- > 0;) {
+        rc = offpay__ledger_tx_on(l, k, account_tx, &c);
+        first = c.id;
+    }
+    *account = first;
     return rc;
 }
 
@@ -267,6 +426,51 @@ static offpay_err balance_tx(offpay_ledger *l, void *p)
     return rc;
 }
 
+/* A merchant account exists on every shard (its id from the directory's
+ * range), a guarantee account once per shard: their balance is the sum of
+ * the shards' (docs/scaling.md). */
+static int spread(offpay_ledger *l, offpay_account_kind kind)
+{
+    return l->n_shards > 1 && (kind == OFFPAY_ACCOUNT_MERCHANT ||
+                               kind == OFFPAY_ACCOUNT_GUARANTEE);
+}
+
+/* The id of a guarantee account's counterpart on shard k (c->currency
+ * set): shard k's own guarantee, made if missing. A merchant account's
+ * counterpart is itself (the same id on every shard). */
+static offpay_err counterpart_tx(offpay_ledger *l, void *p)
+{
+    struct balance_ctx *c = p;
+
+    return l->ops->account_singleton(l->store, OFFPAY_ACCOUNT_GUARANTEE,
+                                     c->currency, 0, &c->id);
+}
+
+static offpay_err spread_balance(offpay_ledger *l, struct balance_ctx *c)
+{
+    int64_t    sum = 0;
+    offpay_err rc = OFFPAY_OK;
+
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        struct balance_ctx s = *c;
+
+        if (s.kind == OFFPAY_ACCOUNT_GUARANTEE) /* made if missing */
+            rc = offpay__ledger_tx_on(l, k, counterpart_tx, &s);
+        if (rc == OFFPAY_OK)
+            rc = offpay__ledger_read_on(l, k, balance_tx, &s);
+        if (rc == OFFPAY_OK && __builtin_add_overflow(sum, s.balance, &sum))
+            rc = OFFPAY_EOVERFLOW;
+    }
+    c->balance = sum;
+    return rc;
+}
+
+/* The shard of account id: by its range. */
+static size_t account_shard(offpay_ledger *l, uint64_t id)
+{
+    return offpay__ledger_home(l, id);
+}
+
 offpay_err offpay_ledger_balance(offpay_ledger *l, uint64_t account,
                                  int64_t *balance, offpay_account_kind *kind,
                                  uint16_t *currency)
@@ -276,7 +480,9 @@ offpay_err offpay_ledger_balance(offpay_ledger *l, uint64_t account,
 
     if (l == NULL)
         return OFFPAY_EINVAL;
-    rc = offpay__ledger_read(l, balance_tx, &c);
+    rc = offpay__ledger_read_on(l, account_shard(l, account), balance_tx, &c);
+    if (rc == OFFPAY_OK && spread(l, c.kind))
+        rc = spread_balance(l, &c);
     if (rc == OFFPAY_OK) {
         if (balance != NULL)
             *balance = c.balance;
@@ -338,16 +544,63 @@ static offpay_err external_tx(offpay_ledger *l, void *p)
     return l->ops->transfer_add(l->store, &t, &c->transfer);
 }
 
+/*
+ * A deposit into or withdrawal from an account spread over the shards
+ * (docs/scaling.md): a merchant's deposit goes to shard 0; a guarantee
+ * deposit is split evenly over the shards (shard 0 takes the remainder),
+ * one transaction each; a withdrawal is taken whole from the first shard
+ * whose share covers it (else OFFPAY_EFUNDS: withdraw in parts). *transfer
+ * is the last transfer made.
+ */
+static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
+                                  struct external_ctx *c)
+{
+    int64_t    total = c->amount;
+    offpay_err rc = OFFPAY_OK;
+
+    if (!c->withdraw && b->kind == OFFPAY_ACCOUNT_MERCHANT)
+        return offpay__ledger_tx_on(l, 0, external_tx, c);
+    for (size_t k = 0; k < l->n_shards; k++) {
+        struct balance_ctx s = *b;
+
+        rc = OFFPAY_OK;
+        if (s.kind == OFFPAY_ACCOUNT_GUARANTEE) /* made if missing */
+            rc = offpay__ledger_tx_on(l, k, counterpart_tx, &s);
+        if (rc != OFFPAY_OK)
+            return rc;
+        c->account = s.id;
+        if (c->withdraw) {
+            rc = offpay__ledger_tx_on(l, k, external_tx, c);
+            if (rc != OFFPAY_EFUNDS)
+                return rc;
+            continue;
+        }
+        c->amount = total / (int64_t)l->n_shards +
+                    (k == 0 ? total % (int64_t)l->n_shards : 0);
+        if (c->amount > 0)
+            rc = offpay__ledger_tx_on(l, k, external_tx, c);
+        if (rc != OFFPAY_OK)
+            return rc;
+    }
+    return c->withdraw ? OFFPAY_EFUNDS : OFFPAY_OK;
+}
+
 static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
                            const char *ref, uint32_t now, int withdraw,
                            uint64_t *transfer)
 {
     struct external_ctx c = {account, amount, ref, now, withdraw, 0};
+    struct balance_ctx  b = {account, 0, 0, 0};
     offpay_err          rc;
 
     if (l == NULL || amount <= 0 || !ref_ok(ref))
         return OFFPAY_EINVAL;
-    rc = offpay__ledger_tx(l, external_tx, &c);
+    rc = offpay__ledger_read_on(l, account_shard(l, account), balance_tx, &b);
+    if (rc == OFFPAY_OK && spread(l, b.kind))
+        rc = spread_external(l, &b, &c);
+    else if (rc == OFFPAY_OK)
+        rc =
+            offpay__ledger_tx_on(l, account_shard(l, account), external_tx, &c);
     if (rc == OFFPAY_OK && transfer != NULL)
         *transfer = c.transfer;
     return rc;
@@ -405,6 +658,8 @@ offpay_err offpay_ledger_merchant_add(offpay_ledger *l, const char *name,
     if (offpay_currency_alpha(currency) == NULL)
         return OFFPAY_ECURRENCY_UNKNOWN;
     rc = offpay__ledger_tx(l, merchant_tx, &c);
+    if (rc == OFFPAY_OK)
+        rc = directory_copy(l);
     if (rc == OFFPAY_OK) {
         *merchant_id = c.id;
         if (account != NULL)
@@ -484,6 +739,8 @@ offpay_ledger_terminal_add(offpay_ledger *l, uint64_t merchant_id,
     c.now = now;
     c.bytes = bytes;
     rc = offpay__ledger_tx(l, terminal_tx, &c);
+    if (rc == OFFPAY_OK)
+        rc = directory_copy(l);
     if (rc == OFFPAY_OK) {
         *len = c.len;
         if (cred != NULL)
@@ -512,10 +769,12 @@ offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
                                          uint32_t now)
 {
     struct revoke_terminal_ctx c = {terminal_id, now};
+    offpay_err                 rc;
 
     if (l == NULL)
         return OFFPAY_EINVAL;
-    return offpay__ledger_tx(l, revoke_terminal_tx, &c);
+    rc = offpay__ledger_tx(l, revoke_terminal_tx, &c);
+    return rc == OFFPAY_OK ? directory_copy(l) : rc;
 }
 
 /* ---- credentials ---------------------------------------------------- */
@@ -617,7 +876,10 @@ offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
     c.expires = expires;
     c.now = now;
     c.bytes = bytes;
-    rc = offpay__ledger_tx(l, issue_tx, &c);
+    /* the credential lives on its wallet account's shard, its serial and
+     * escrow from that shard's range */
+    rc =
+        offpay__ledger_tx_on(l, account_shard(l, wallet_account), issue_tx, &c);
     if (rc == OFFPAY_OK && cred != NULL)
         *cred = c.cred;
     return rc;
@@ -649,10 +911,17 @@ offpay_err offpay_ledger_revoke(offpay_ledger *l, uint64_t serial,
                                 const char *reason, uint32_t now)
 {
     struct revoke_ctx c = {serial, reason != NULL ? reason : "operator", now};
+    int               k;
+    offpay_err        rc;
 
     if (l == NULL || !ref_ok(reason))
         return OFFPAY_EINVAL;
-    return offpay__ledger_tx(l, revoke_tx, &c);
+    k = offpay__ledger_shard_of(l, serial);
+    if (k < 0)
+        return OFFPAY_ENOT_ISSUED; /* in no shard's range */
+    /* committed on the credential's shard, then published */
+    rc = offpay__ledger_tx_on(l, (size_t)k, revoke_tx, &c);
+    return rc == OFFPAY_OK ? publish(l, (size_t)k) : rc;
 }
 
 struct cred_info_ctx {
@@ -678,7 +947,10 @@ offpay_err offpay_ledger_credential(offpay_ledger *l, uint64_t serial,
         return OFFPAY_EINVAL;
     memset(&c, 0, sizeof c);
     c.serial = serial;
-    rc = offpay__ledger_read(l, cred_info_tx, &c);
+    if (offpay__ledger_shard_of(l, serial) < 0)
+        return OFFPAY_ENOT_ISSUED; /* in no shard's range */
+    rc = offpay__ledger_read_on(l, (size_t)offpay__ledger_shard_of(l, serial),
+                                cred_info_tx, &c);
     if (rc != OFFPAY_OK)
         return rc;
     memset(out, 0, sizeof *out);
@@ -753,18 +1025,21 @@ offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
         *released = 0;
     if (now <= l->cfg.upload_grace)
         return OFFPAY_OK;
-    memset(&due, 0, sizeof due);
-    due.before = now - l->cfg.upload_grace;
-    do {
-        rc = offpay__ledger_read(l, due_tx, &due);
-        for (size_t i = 0; rc == OFFPAY_OK && i < due.n; i++) {
-            struct release_ctx c = {due.serials[i], now};
+    rc = OFFPAY_OK;
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        memset(&due, 0, sizeof due);
+        due.before = now - l->cfg.upload_grace;
+        do {
+            rc = offpay__ledger_read_on(l, k, due_tx, &due);
+            for (size_t i = 0; rc == OFFPAY_OK && i < due.n; i++) {
+                struct release_ctx c = {due.serials[i], now};
 
-            rc = offpay__ledger_tx(l, release_tx, &c);
-            count++;
-            due.after = due.serials[i];
-        }
-    } while (rc == OFFPAY_OK && due.n == RELEASE_BATCH);
+                rc = offpay__ledger_tx_on(l, k, release_tx, &c);
+                count++;
+                due.after = due.serials[i];
+            }
+        } while (rc == OFFPAY_OK && due.n == RELEASE_BATCH);
+    }
     if (released != NULL)
         *released = count;
     return rc;
@@ -777,15 +1052,16 @@ static offpay_err audit_tx(offpay_ledger *l, void *p)
     return l->ops->audit(l->store, p);
 }
 
-offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
+offpay_err offpay_ledger_audit_shard(offpay_ledger *l, size_t k,
+                                     offpay_audit_report *r)
 {
     offpay__audit_facts f;
     offpay_err          rc;
 
-    if (l == NULL || r == NULL)
+    if (l == NULL || r == NULL || k >= l->n_shards)
         return OFFPAY_EINVAL;
     memset(&f, 0, sizeof f);
-    rc = offpay__ledger_read(l, audit_tx, &f);
+    rc = offpay__ledger_read_on(l, k, audit_tx, &f);
     if (rc != OFFPAY_OK)
         return rc;
     r->inside = f.inside;
@@ -801,4 +1077,34 @@ offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
         f.release_mismatch || f.inside != f.deposits_net)
         return OFFPAY_EAUDIT;
     return OFFPAY_OK;
+}
+
+/* Every shard conserves money on its own (its accounts sum to its own
+ * deposits minus withdrawals: no transfer crosses shards), so the ledger
+ * does; r holds the sums over the shards. */
+offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
+{
+    offpay_audit_report one;
+    offpay_err          rc = OFFPAY_OK, worst = OFFPAY_OK;
+
+    if (l == NULL || r == NULL)
+        return OFFPAY_EINVAL;
+    memset(r, 0, sizeof *r);
+    for (size_t k = 0; k < l->n_shards; k++) {
+        rc = offpay_ledger_audit_shard(l, k, &one);
+        if (rc != OFFPAY_OK && rc != OFFPAY_EAUDIT)
+            return rc;
+        if (rc == OFFPAY_EAUDIT)
+            worst = rc;
+        r->inside += one.inside;
+        r->deposits_net += one.deposits_net;
+        r->accounts += one.accounts;
+        r->transfers += one.transfers;
+        r->imbalanced += one.imbalanced;
+        r->negative += one.negative;
+        r->escrow_mismatch += one.escrow_mismatch;
+        r->settle_mismatch += one.settle_mismatch;
+        r->release_mismatch += one.release_mismatch;
+    }
+    return worst;
 }

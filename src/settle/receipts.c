@@ -433,7 +433,7 @@ offpay_err offpay_ledger_wallet_upload(offpay_ledger *l,
                 c->stand[k] = offpay__settle_pure(l, &s, now, &again);
             }
         }
-        rc = offpay__ledger_tx(l, item_tx, c);
+        rc = offpay__ledger_tx_serials(l, &c->p.cred.serial, 1, item_tx, c);
         if (rc == OFFPAY_OK) {
             res[i] = c->res;
             if (done != NULL)
@@ -454,7 +454,12 @@ static offpay_err known_tx(offpay_ledger *l, void *pk)
 offpay_err offpay_ledger_wallet_known(offpay_ledger *l,
                                       const uint8_t  pk[OFFPAY_PK_BYTES])
 {
+    offpay_err rc = OFFPAY_ENOTFOUND;
+
     if (l == NULL || pk == NULL)
         return OFFPAY_EINVAL;
-    return offpay__ledger_read(l, known_tx, (void *)pk);
+    /* a wallet's credentials live on its account's shard */
+    for (size_t k = 0; rc == OFFPAY_ENOTFOUND && k < l->n_shards; k++)
+        rc = offpay__ledger_read_on(l, k, known_tx, (void *)pk);
+    return rc;
 }

@@ -195,8 +195,12 @@ offpay_err offpay_ledger_statement(
     int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx)
 {
     struct statement_ctx c = {merchant_id, from, to, fn, ctx};
+    offpay_err           rc = OFFPAY_OK;
 
     if (l == NULL || fn == NULL || from > to)
         return OFFPAY_EINVAL;
-    return offpay__ledger_read(l, statement_tx, &c);
+    /* the merchant's rows on every shard, shard by shard */
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
+        rc = offpay__ledger_read_on(l, k, statement_tx, &c);
+    return rc;
 }

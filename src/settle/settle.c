@@ -432,7 +432,7 @@ offpay_err offpay_ledger_settle(offpay_ledger *l, uint32_t terminal_id,
     }
     crypto_generichash(c.hash, sizeof c.hash, item->code, item->code_len, NULL,
                        0);
-    rc = offpay__ledger_tx(l, settle_one_tx, &c);
+    rc = offpay__ledger_tx_serials(l, &c.p.cred.serial, 1, settle_one_tx, &c);
     if (rc == OFFPAY_OK)
         *res = c.res;
     return rc;
@@ -456,7 +456,9 @@ static offpay_err batch_tx(offpay_ledger *l, void *arg)
     if (rc != OFFPAY_OK)
         return rc;
     for (size_t i = 0; i < b->n; i++) {
-        if (b->c[i].pure_rejected)
+        /* one transaction per shard: this shard's items only */
+        if (b->c[i].pure_rejected ||
+            !offpay__ledger_on_shard(l, b->c[i].p.cred.serial))
             continue;
         rc = settle_tx(l, &b->c[i]);
         if (rc != OFFPAY_OK)
@@ -505,7 +507,7 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
                            items[i].code_len, NULL, 0);
         b.serials[b.n_serials++] = c->p.cred.serial;
     }
-    rc = offpay__ledger_tx(l, batch_tx, &b);
+    rc = offpay__ledger_tx_serials(l, b.serials, b.n_serials, batch_tx, &b);
     if (rc == OFFPAY_OK)
         for (size_t i = 0; i < n; i++)
             res[i] = b.c[i].res;

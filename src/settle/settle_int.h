@@ -10,10 +10,26 @@
 #include "offpay/settle.h"
 #include "settle/store.h"
 
-/* Lives in sodium_malloc memory: sk is wiped when it is freed. */
-struct offpay_ledger {
+/* One shard of a ledger: its store and the ids it assigns. */
+typedef struct offpay__shard {
     offpay__store           *store;
     const offpay__store_ops *ops;
+    uint64_t                 first, last;
+    uint64_t published; /* its revocations published to the directory up
+                           to this revocation seq (shards 1.. only) */
+} offpay__shard;
+
+/* Lives in sodium_malloc memory: sk is wiped when it is freed. */
+struct offpay_ledger {
+    /* the store the current transaction runs on: shard 0 (the directory)
+     * outside offpay__ledger_tx_on and offpay__ledger_tx_serials */
+    offpay__store           *store;
+    const offpay__store_ops *ops;
+    size_t                   n_shards; /* 1: unsharded */
+    int                      sharded;  /* opened from a shard map */
+    size_t                   cur;      /* the shard store/ops point to */
+    offpay__shard            shard[OFFPAY_SHARDS_MAX];
+    offpay_shard_config     *map; /* calloc'd; NULL unless sharded */
     offpay_ledger_config     cfg;
     offpay_trust_bundle      bundle; /* issuer keys codes are checked with */
     int                      has_trust;
@@ -37,6 +53,56 @@ offpay_err offpay__ledger_tx(offpay_ledger *l,
 offpay_err offpay__ledger_read(offpay_ledger *l,
                                offpay_err (*fn)(offpay_ledger *l, void *ctx),
                                void *ctx);
+
+/* ---- shards (shards.c, ledger.c; docs/scaling.md) ---- */
+
+/* The shard whose range holds id (a serial, an account or case id): 0 on
+ * an unsharded ledger, -1 when no shard's range holds it. */
+int offpay__ledger_shard_of(const offpay_ledger *l, uint64_t id);
+
+/* offpay__ledger_shard_of, with 0 (shard 0, which does not know it) for
+ * an id in no shard's range. */
+size_t offpay__ledger_home(const offpay_ledger *l, uint64_t id);
+
+/* offpay__ledger_tx and offpay__ledger_read on shard k: l->store and
+ * l->ops are shard k's while fn runs, shard 0's again after. */
+offpay_err offpay__ledger_tx_on(offpay_ledger *l, size_t k,
+                                offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                                void *ctx);
+offpay_err offpay__ledger_read_on(offpay_ledger *l, size_t k,
+                                  offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                                  void *ctx);
+
+/* Settlement's transactions: fn runs once on each shard holding one of
+ * serials[0..n) (a serial in no shard's range goes to shard 0, which does
+ * not know it: its item is rejected as not issued), in ascending shard
+ * order, each its own transaction; fn settles only the items of its shard
+ * (offpay__ledger_on_shard). Revocations made on a shard other than 0 are
+ * then published to the directory. Stops at the first error: the shards
+ * before it committed. */
+offpay_err
+offpay__ledger_tx_serials(offpay_ledger *l, const uint64_t *serials, size_t n,
+                          offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                          void *ctx);
+
+/* 1 when serial belongs to the shard the current transaction runs on. */
+int offpay__ledger_on_shard(const offpay_ledger *l, uint64_t serial);
+
+/* PostgreSQL only (src/store/postgres.c), for the shards of a shard map: */
+/* makes the store assign every row id from [first, last] (the terminals'
+ * and revocations' ids excepted: those of the directory count); an error
+ * when it already assigned ids outside it */
+offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
+                                  uint64_t last);
+/* copies the directory's merchants (with their accounts) and terminals
+ * from store `from` to store `to`, keeping their ids; idempotent */
+offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to);
+/* publishes the revocations of store `from` with a seq above *seq into
+ * the revocation list of store `to` (each serial once), *seq advanced */
+offpay_err offpay__pg_revocations_publish(offpay__store *from,
+                                          offpay__store *to, uint64_t *seq);
+/* the number of wallet accounts of the store */
+offpay_err offpay__pg_wallets(offpay__store *s, uint64_t *n);
 
 /* One transfer inside the current transaction. */
 offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,

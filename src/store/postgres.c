@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "settle/settle_int.h"
 #include "settle/store.h"
 #include "store/migrations.h"
 
@@ -1805,4 +1806,197 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
     p_i64(&p, synced_at);
     p_u64(&p, pending);
     return run_sql(s, SQL_TERMINAL_REPORT, &p, &r);
+}
+
+/* ---- shards (src/settle/settle_int.h, docs/scaling.md) --------------- */
+
+/* sql with n text parameters (NULL: SQL NULL), outside the prepared set;
+ * *res (may be NULL) is the caller's to PQclear. */
+static offpay_err shard_q(offpay__store *s, const char *sql, int n,
+                          const char *const *v, PGresult **res)
+{
+    PGresult  *r = PQexecParams(s->db, sql, n, NULL, v, NULL, NULL, 0);
+    offpay_err rc = map_result(r);
+
+    if (rc != OFFPAY_OK || res == NULL)
+        PQclear(r);
+    else
+        *res = r;
+    return rc;
+}
+
+offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
+                                  uint64_t last)
+{
+    /* the ids a shard assigns itself; the directory's (terminals, the
+     * revocation list's seq) come from shard 0 alone */
+    static const char fmt[] =
+        "DO $do$ DECLARE t text[]; q text; lv bigint; called boolean;"
+        " mn bigint; mx bigint; BEGIN"
+        " PERFORM pg_advisory_xact_lock(7430717);"
+        " FOREACH t SLICE 1 IN ARRAY ARRAY[['accounts','id'],"
+        "['transfers','id'],['credentials','serial'],['merchants','id'],"
+        "['payments','id'],['presentments','id'],['cases','id'],"
+        "['receipts','id']] LOOP"
+        " q := pg_get_serial_sequence(t[1], t[2]);"
+        " EXECUTE format('SELECT last_value, is_called FROM %%s', q)"
+        " INTO lv, called;"
+        " SELECT seqmin, seqmax INTO mn, mx FROM pg_sequence"
+        " WHERE seqrelid = q::regclass;"
+        " IF mn = %llu AND mx = %llu THEN CONTINUE; END IF;"
+        " IF called AND (lv < %llu OR lv > %llu) THEN RAISE EXCEPTION"
+        " 'offpay: %% assigned id %% outside the shard range', t[1], lv;"
+        " END IF;"
+        " IF called THEN EXECUTE format('ALTER SEQUENCE %%s MINVALUE %llu"
+        " MAXVALUE %llu START WITH %llu', q);"
+        " ELSE EXECUTE format('ALTER SEQUENCE %%s MINVALUE %llu"
+        " MAXVALUE %llu START WITH %llu RESTART WITH %llu', q);"
+        " END IF; END LOOP; END $do$";
+    char               sql[sizeof fmt + 12 * 20];
+    unsigned long long f = first, l = last;
+
+    if (s == NULL || first < 1 || first > last || last > (uint64_t)INT64_MAX)
+        return OFFPAY_EINVAL;
+    snprintf(sql, sizeof sql, fmt, f, l, f, l, f, l, f, f, l, f, f);
+    return exec_sql(s, sql) == OFFPAY_OK ? OFFPAY_OK : OFFPAY_ESTORE;
+}
+
+/* Copies every row of `sel` (run on from, in a snapshot) into `ins` (on
+ * to), column for column. */
+static offpay_err copy_rows(offpay__store *from, offpay__store *to,
+                            const char *sel, const char *ins)
+{
+    PGresult  *r = NULL;
+    offpay_err rc = shard_q(from, sel, 0, NULL, &r);
+
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        const char *v[MAX_PARAMS];
+        int         nf = PQnfields(r);
+
+        if (nf > MAX_PARAMS) {
+            rc = OFFPAY_ESTORE;
+            break;
+        }
+        for (int k = 0; k < nf; k++)
+            v[k] = PQgetisnull(r, i, k) ? NULL : PQgetvalue(r, i, k);
+        rc = shard_q(to, ins, nf, v, NULL);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static const char DIR_COUNT[] =
+    "SELECT (SELECT count(*) FROM merchants) || '/' ||"
+    " (SELECT count(*) FROM terminals) || '/' ||"
+    " (SELECT count(*) FROM terminals WHERE revoked_at IS NOT NULL) || '/' ||"
+    " (SELECT count(*) FROM terminals WHERE bytes IS NOT NULL)";
+
+offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to)
+{
+    static const char *const sql[6] = {
+        "SELECT a.id, a.kind, a.currency, a.ref, a.created_at FROM merchants"
+        " m JOIN accounts a ON a.id = m.account ORDER BY m.id",
+        "INSERT INTO accounts (id, kind, currency, ref, created_at) VALUES"
+        " ($1::bigint, $2::bigint, $3::bigint, $4, $5::bigint)"
+        " ON CONFLICT (id) DO NOTHING",
+        "SELECT id, account, name, currency, created_at FROM merchants"
+        " ORDER BY id",
+        "INSERT INTO merchants (id, account, name, currency, created_at)"
+        " VALUES ($1::bigint, $2::bigint, $3, $4::bigint, $5::bigint)"
+        " ON CONFLICT (id) DO NOTHING",
+        "SELECT id, merchant, pk, bytes, created_at, revoked_at FROM"
+        " terminals ORDER BY id",
+        "INSERT INTO terminals (id, merchant, pk, bytes, created_at,"
+        " revoked_at) VALUES ($1::bigint, $2::bigint, $3::bytea, $4::bytea,"
+        " $5::bigint, $6::bigint) ON CONFLICT (id) DO UPDATE SET"
+        " bytes = COALESCE(terminals.bytes, EXCLUDED.bytes),"
+        " revoked_at = COALESCE(terminals.revoked_at, EXCLUDED.revoked_at)"};
+    offpay_err rc = OFFPAY_ERETRY;
+
+    if (from == NULL || to == NULL)
+        return OFFPAY_EINVAL;
+    for (int attempt = 0; attempt < 10 && rc == OFFPAY_ERETRY; attempt++) {
+        PGresult *a = NULL, *b = NULL;
+        int       same;
+
+        rc = exec_sql(from, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        if (rc == OFFPAY_OK)
+            rc = shard_q(from, DIR_COUNT, 0, NULL, &a);
+        if (rc == OFFPAY_OK)
+            rc = shard_q(to, DIR_COUNT, 0, NULL, &b);
+        same = rc == OFFPAY_OK &&
+               strcmp(PQgetvalue(a, 0, 0), PQgetvalue(b, 0, 0)) == 0;
+        PQclear(a);
+        PQclear(b);
+        if (rc == OFFPAY_OK && !same) {
+            rc = exec_sql(to, "BEGIN ISOLATION LEVEL READ COMMITTED");
+            for (int k = 0; rc == OFFPAY_OK && k < 6; k += 2)
+                rc = copy_rows(from, to, sql[k], sql[k + 1]);
+            if (rc == OFFPAY_OK)
+                rc = exec_sql(to, "COMMIT");
+            if (rc != OFFPAY_OK)
+                (void)exec_sql(to, "ROLLBACK");
+        }
+        (void)exec_sql(from, rc == OFFPAY_OK ? "COMMIT" : "ROLLBACK");
+    }
+    return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;
+}
+
+offpay_err offpay__pg_revocations_publish(offpay__store *from,
+                                          offpay__store *to, uint64_t *seq)
+{
+    char        after[24];
+    const char *v[1] = {after};
+    PGresult   *r = NULL;
+    uint64_t    top = 0;
+    offpay_err  rc;
+
+    if (from == NULL || to == NULL || seq == NULL)
+        return OFFPAY_EINVAL;
+    snprintf(after, sizeof after, "%llu", (unsigned long long)*seq);
+    /* shard from's seq follows its commit order (S_REVOCATION_LOCK) */
+    rc = shard_q(from,
+                 "SELECT serial, reason, at, seq FROM revocations"
+                 " WHERE seq > $1::bigint ORDER BY seq",
+                 1, v, &r);
+    if (rc != OFFPAY_OK || PQntuples(r) == 0)
+        goto out;
+    rc = exec_sql(to, "BEGIN ISOLATION LEVEL READ COMMITTED");
+    if (rc == OFFPAY_OK)
+        rc = exec_sql(to, "SELECT pg_advisory_xact_lock(7430718)");
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        const char *w[3] = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+                            PQgetvalue(r, i, 2)};
+
+        rc = shard_q(to,
+                     "INSERT INTO revocations (serial, reason, at) VALUES"
+                     " ($1::bigint, $2, $3::bigint)"
+                     " ON CONFLICT (serial) DO NOTHING",
+                     3, w, NULL);
+        top = col_u64(r, i, 3);
+    }
+    if (rc == OFFPAY_OK)
+        rc = exec_sql(to, "COMMIT");
+    if (rc != OFFPAY_OK)
+        (void)exec_sql(to, "ROLLBACK");
+    else
+        *seq = top;
+out:
+    PQclear(r);
+    return rc;
+}
+
+offpay_err offpay__pg_wallets(offpay__store *s, uint64_t *n)
+{
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    if (s == NULL || n == NULL)
+        return OFFPAY_EINVAL;
+    rc =
+        shard_q(s, "SELECT count(*) FROM accounts WHERE kind = 2", 0, NULL, &r);
+    if (rc == OFFPAY_OK)
+        *n = col_u64(r, 0, 0);
+    PQclear(r);
+    return rc;
 }

@@ -100,6 +100,24 @@ c.commit()' "$work/$1.db" "$2"
 }
 ledger_new ledger
 LEDGER=$(ledger_url ledger)
+# OFFPAY_TEST_SHARDS=2 (the e2e.offpayd_*_shards cases, under
+# with_postgres.sh --servers 2): $LEDGER is instead a ledger sharded by
+# credential serial over a fresh database on each server (docs/scaling.md),
+# offpayd's `--db shards:FILE`; ledger_sql and ledger_copy do not apply.
+if [ -n "${OFFPAY_TEST_SHARDS:-}" ]; then
+  read -r -a shard_pg <<<"${OFFPAY_TEST_PG_ALL:-}"
+  [ "$BACKEND" = postgres ] && [ "${#shard_pg[@]}" -ge "$OFFPAY_TEST_SHARDS" ] || {
+    echo "OFFPAY_TEST_SHARDS=$OFFPAY_TEST_SHARDS needs as many servers (tests/pg/with_postgres.sh --servers N)"; exit 1; }
+  : > "$work/shards.map"
+  for ((k = 0; k < OFFPAY_TEST_SHARDS; k++)); do
+    psql -q -X -v ON_ERROR_STOP=1 "${shard_pg[$k]}postgres" \
+        -c "CREATE DATABASE \"${pg_prefix}_shard$k\"" >/dev/null
+    echo "shard $((k * 1000000000 + 1))-$(((k + 1) * 1000000000)) ${shard_pg[$k]}${pg_prefix}_shard$k" >> "$work/shards.map"
+  done
+  LEDGER="shards:$work/shards.map"
+  ledger_sql() { echo "ledger_sql: not on a sharded ledger" >&2; return 1; }
+  ledger_copy() { echo "ledger_copy: not on a sharded ledger" >&2; return 1; }
+fi
 echo "# backend $BACKEND, ledger $LEDGER"
 
 umask 077

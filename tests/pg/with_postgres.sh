@@ -11,7 +11,23 @@
 # processes (bench/settle_bench.c counts their CPU time).
 # OFFPAY_TEST_PG_RESTART is a command that restarts the server (a fast
 # shutdown: every connection is dropped) on the same port and data.
+#
+# with_postgres.sh --servers N COMMAND [ARGS...] starts N such servers (1
+# to 4; the shards of tests/e2e/offpayd_shards.sh): each in its own
+# directory and port, the script calling itself once per server.
+# OFFPAY_TEST_PG_ALL lists their URL prefixes and OFFPAY_TEST_PG_PIDS their
+# postmasters, space-separated, in the order started; OFFPAY_TEST_PG and
+# the others name the last one.
 set -euo pipefail
+servers=1
+if [ "${1:-}" = "--servers" ]; then
+  servers=${2:-}
+  case "$servers" in
+    1|2|3|4) ;;
+    *) echo "with_postgres: --servers takes 1 to 4" >&2; exit 2 ;;
+  esac
+  shift 2
+fi
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
   echo "with_postgres: PostgreSQL server binaries not found (scripts/setup.sh installs postgresql-15)" >&2
@@ -47,8 +63,14 @@ cd "$dir" && ${as[*]} "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t
 EOF_RESTART
 chmod 755 "$dir/restart"
 export OFFPAY_TEST_PG_RESTART="$dir/restart"
+export OFFPAY_TEST_PG_ALL="${OFFPAY_TEST_PG_ALL:+$OFFPAY_TEST_PG_ALL }$OFFPAY_TEST_PG"
+export OFFPAY_TEST_PG_PIDS="${OFFPAY_TEST_PG_PIDS:+$OFFPAY_TEST_PG_PIDS }$OFFPAY_TEST_PG_PID"
 set +e
-"$@"
+if [ "$servers" -gt 1 ]; then
+  bash "${BASH_SOURCE[0]}" --servers $((servers - 1)) "$@"
+else
+  "$@"
+fi
 status=$?
 set -e
 exit "$status"

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# offpayd_shards.sh — the ledger sharded by credential serial over two
+# PostgreSQL servers (docs/scaling.md; registered as e2e.offpayd_shards_pg,
+# run under tests/pg/with_postgres.sh --servers 2). Two offpayd processes
+# read the same shard map:
+#  A. an unusable shard map is refused with its file, line and what is
+#     wrong (offpayd and `offpay admin`);
+#  B. two wallets' accounts, credentials and escrows land on different
+#     shards (ids from each shard's range); the guarantee is funded on both;
+#  C. one terminal uploads one batch mixing both wallets' codes through
+#     process 1, again through process 2 (replays); a duplicate at a second
+#     terminal and a double spend by a clone, each on its own shard;
+#  D. revocations (the automatic ones and an operator's on shard 1) are in
+#     the revocation list served by both processes;
+#  E. the merchant's statement and balance sum both shards;
+#  F. each shard holds only its own serials' rows (psql on each server),
+#     and the merchant has one account row per shard;
+#  G. a serial in no shard's range: not issued, nothing written;
+#  H. `offpay admin audit --shards` checks each shard and the total.
+source "$(dirname "$0")/offpayd_lib.sh"
+[ "$BACKEND" = postgres ] || { echo "offpayd_shards.sh runs on PostgreSQL only (OFFPAY_TEST_BACKEND=postgres)"; exit 1; }
+read -r -a PG <<<"${OFFPAY_TEST_PG_ALL:-}"
+[ "${#PG[@]}" -ge 2 ] || { echo "offpayd_shards.sh needs two servers (tests/pg/with_postgres.sh --servers 2)"; exit 1; }
+
+# one database per shard, each on its own server
+for k in 0 1; do
+  psql -q -X -v ON_ERROR_STOP=1 "${PG[$k]}postgres" \
+      -c "CREATE DATABASE \"${pg_prefix}_shard$k\"" >/dev/null
+done
+cleanup_shards() {
+  for k in 0 1; do
+    psql -q -X "${PG[$k]}postgres" \
+        -c "DROP DATABASE IF EXISTS \"${pg_prefix}_shard$k\" WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+}
+trap 'cleanup_shards; cleanup' EXIT
+SH0="${PG[0]}${pg_prefix}_shard0"
+SH1="${PG[1]}${pg_prefix}_shard1"
+R1=1000000000   # shard 1's first id
+cat > shards.conf <<EOF_CONF
+# two shards: serials and every other id by range
+shard 1-999999999 $SH0
+shard $R1-1999999999 $SH1
+EOF_CONF
+shard_sql() { psql -q -X -A -t -v ON_ERROR_STOP=1 "$([ "$1" = 0 ] && echo "$SH0" || echo "$SH1")" -c "$2"; }
+
+# ---- A. an unusable shard map ------------------------------------------
+printf 'shard 1-999999999 %s\nshard 5-2000000000 %s\n' "$SH0" "$SH1" > overlap.conf
+run_cli 2 'overlap.conf:2: ranges must ascend without overlapping' -- \
+  "$OFFPAYD" --shards overlap.conf --issuer iss --passphrase-file ip \
+    --root iss/root.pub --token-file token
+printf 'shard 1-10 %s\nshard 11-20 sqlite.db\n' "$SH0" > notpg.conf
+run_cli 2 'notpg.conf:2: a shard is a PostgreSQL URL' -- \
+  "$OFFPAYD" --shards notpg.conf --issuer iss --passphrase-file ip \
+    --root iss/root.pub --token-file token
+printf '# nothing\n' > empty.conf
+run_cli 2 'empty.conf:0: the shard map names no shard' -- \
+  "$OFFPAY" admin audit --shards empty.conf
+run_cli 2 'give --db or --shards' -- \
+  "$OFFPAYD" --db x.db --shards shards.conf --issuer iss --passphrase-file ip \
+    --root iss/root.pub --token-file token
+
+# ---- B. set-up on two shards, two processes ----------------------------
+LEDGER="shards:$work/shards.conf"   # offpayd --db shards:FILE = --shards FILE
+declare -A U
+start_server; U[1]=$URL; p1=$server_pid; server_pid=
+start_server; U[2]=$URL; server_pid=
+via() { URL=${U[$1]}; }
+via 1
+fetch_bundle
+api POST /v1/admin/guarantee '{"currency":"EUR"}'; G=$(jget .account)
+api POST "/v1/admin/accounts/$G/deposit" '{"amount":"500.00"}'
+new_merchant "Bakery A"; MA=$MACCT; MID=$MERCHANT
+new_terminal ta "$MERCHANT"
+via 2
+new_terminal tb "$MERCHANT"   # made through the other process
+W1=$(new_account payer-1 200.00)
+new_wallet w1 "$W1" 100.00; S1=$SERIAL
+W2=$(new_account payer-2 200.00)
+new_wallet w2 "$W2" 100.00; S2=$SERIAL
+echo "# wallet accounts $W1 $W2, serials $S1 $S2"
+[ "$S1" -lt "$R1" ] && [ "$W1" -lt "$R1" ] && ok "wallet 1's account and credential on shard 0" \
+  || fail "wallet 1: account $W1 serial $S1"
+[ "$S2" -ge "$R1" ] && [ "$W2" -ge "$R1" ] && ok "wallet 2's account and credential on shard 1" \
+  || fail "wallet 2: account $W2 serial $S2"
+[ "$(shard_sql 0 "SELECT count(*) FROM accounts WHERE kind = 5")" = 1 ] &&
+[ "$(shard_sql 1 "SELECT count(*) FROM accounts WHERE kind = 5")" = 1 ] &&
+[ "$(balance "$G")" = 50000 ] && ok "a guarantee on each shard, 500.00 in all" \
+  || fail "guarantee: $(balance "$G")"
+[ "$(shard_sql 1 "SELECT sum(amount) FROM transfers WHERE kind = 'deposit' AND credit IN (SELECT id FROM accounts WHERE kind = 5)")" = 25000 ] \
+  && ok "shard 1's guarantee holds its half" || fail "shard 1's guarantee"
+audit_passes "set-up"
+
+# ---- C. one batch mixing both shards, twice; duplicate; double spend ----
+cp w2 w2clone; cp w2.log w2clone.log
+for a in 1.00 2.00 3.00; do
+  c=$(pay w1 "$a"); accept ta "$c" "$a" || fail "w1 accept $a"
+  c=$(pay w2 "$a"); accept ta "$c" "$a" || fail "w2 accept $a"
+done
+dup=$(pay w1 4.00); accept ta "$dup" 4.00 || fail "dup at ta"
+c=$(pay w2 5.00); accept ta "$c" 5.00 || fail "w2 5.00"
+via 1; upload ta
+expect_http 200 - "ta's batch of 8, both shards, through process 1"
+[ "$(outcomes)" = "settled settled settled settled settled settled settled settled" ] \
+  && ok "all 8 settled: one transaction per shard" || fail "ta: $(outcomes)"
+via 2; upload ta
+[ "$status" = 200 ] && [ "$(outcomes | tr ' ' '\n' | sort -u)" = "settled(replay)" ] \
+  && ok "the same batch through process 2: 8 replays" || fail "replay: $status $(outcomes)"
+accept tb "$dup" 4.00 || fail "dup at tb"
+pay w2clone 1.00 >/dev/null; pay w2clone 1.00 >/dev/null; pay w2clone 1.00 >/dev/null
+ds=$(pay w2clone 6.00)   # w2's counter 3 again, other bytes
+accept tb "$ds" 6.00 || fail "double spend at tb"
+via 1; upload tb
+[ "$(outcomes)" = "duplicate double_spend" ] && ok "tb: duplicate (shard 0), double spend (shard 1)" \
+  || fail "tb: $(outcomes)"
+api GET "/v1/admin/credentials/$S1"; r1=$(jget .revoked)
+api GET "/v1/admin/credentials/$S2"; r2=$(jget .revoked)
+[ "$r1" = true ] && [ "$r2" = true ] && ok "both credentials revoked on their shards" \
+  || fail "revoked: $r1 $r2"
+api GET "/v1/admin/cases"
+[ "$(jq -r '[.cases[].kind] | join(" ")' resp.json)" = "duplicate double_spend" ] \
+  && ok "cases of both shards listed, by id" || fail "cases: $(cat resp.json)"
+CASE2=$(jq -r '.cases[1].id' resp.json)
+[ "$(jq -r '.cases[1].serial' resp.json)" = "$S2" ] && [ "$CASE2" -ge "$R1" ] \
+  && ok "the double spend's case $CASE2 is shard 1's" || fail "case 2: $(cat resp.json)"
+api GET "/v1/admin/cases/$CASE2/evidence"
+[ "$status" = 200 ] && ok "its evidence is read from shard 1" \
+  || fail "evidence of case $CASE2: $status $(head -c 300 resp.json)"
+audit_passes "after the batches"
+
+# ---- D. revocations seen by every process ------------------------------
+W3=$(new_account payer-3 50.00)   # the shard with fewer wallets: shard 0
+W4=$(new_account payer-4 50.00)
+new_wallet w4 "$W4" 10.00; S4=$SERIAL
+[ "$S4" -ge "$R1" ] && ok "wallet 4 on shard 1" || fail "wallet 4 serial $S4"
+via 2; api POST "/v1/admin/credentials/$S4/revoke" '{"reason":"lost"}'
+expect_http 200 - "an operator revokes a shard-1 credential through process 2"
+for i in 1 2; do
+  via "$i"; api GET /v1/revlist
+  jget .revlist | base64 -d > "rl$i.opb"
+  n=$(jget .serials)
+  [ "$n" = 3 ] && ok "process $i serves a revocation list of 3 serials" \
+    || fail "process $i revlist: $(cat resp.json)"
+done
+"$OFFPAY" terminal sync --terminal ta --revlist rl1.opb >/dev/null && ok "terminal syncs it" \
+  || fail "terminal sync"
+c=$(pay w4 1.00 || true)
+if [ -n "$c" ] && accept ta "$c" 1.00; then fail "a revoked shard-1 credential accepted offline"
+else ok "the terminal refuses the revoked shard-1 credential"; fi
+
+# ---- E. statement and balance sum both shards ---------------------------
+# ta: 1+2+3 (w1) + 1+2+3 (w2) + 4 + 5 = 21.00; tb: duplicate 4.00 +
+# double spend 6.00 = 10.00; 31.00 in all
+api GET "/v1/admin/merchants/$MID/statement"
+[ "$status" = 200 ] && [ "$(jget .count)" = 10 ] && [ "$(jget .paid.decimal)" = 31.00 ] \
+  && ok "statement: 10 presentments, 31.00 paid, from both shards" \
+  || fail "statement: $status $(cat resp.json)"
+[ "$(balance "$MA")" = 3100 ] && ok "merchant balance 31.00: the sum of its shard rows" \
+  || fail "merchant balance $(balance "$MA")"
+s0=$(shard_sql 0 "SELECT COALESCE(sum(amount),0) FROM transfers WHERE credit = $MA")
+s1=$(shard_sql 1 "SELECT COALESCE(sum(amount),0) FROM transfers WHERE credit = $MA")
+[ "$s0" = 1400 ] && [ "$s1" = 1700 ] && ok "merchant rows: 14.00 on shard 0, 17.00 on shard 1" \
+  || fail "merchant rows: $s0 $s1"
+api POST "/v1/admin/accounts/$MA/withdraw" '{"amount":"15.00"}'
+expect_http 200 - "a withdrawal one shard's share covers (shard 1)"
+api POST "/v1/admin/accounts/$MA/withdraw" '{"amount":"15.00"}'
+[ "$status" != 200 ] && ok "15.00 more: no one shard holds it ($status $(jget .error))" \
+  || fail "withdrawal across shards accepted"
+[ "$(balance "$MA")" = 1600 ] && ok "merchant balance 16.00 after" || fail "balance $(balance "$MA")"
+# the guarantee: 250.00 on each shard
+api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"300.00"}'
+[ "$status" != 200 ] && ok "300.00 from the guarantee: no one shard holds it ($status)" \
+  || fail "guarantee withdrawal across shards accepted"
+api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"240.00"}'
+expect_http 200 - "240.00 from the guarantee, taken from one shard"
+[ "$(balance "$G")" = 26000 ] && ok "guarantee 260.00 left over both shards" \
+  || fail "guarantee $(balance "$G")"
+
+# ---- F. each shard holds its own serials only --------------------------
+for k in 0 1; do
+  if [ "$k" = 0 ]; then cond="serial >= $R1"; else cond="serial < $R1"; fi
+  bad=$(shard_sql "$k" "SELECT (SELECT count(*) FROM credentials WHERE $cond) +
+    (SELECT count(*) FROM payments WHERE $cond) + (SELECT count(*) FROM presentments WHERE $cond) +
+    (SELECT count(*) FROM cases WHERE $cond)")
+  mine=$(shard_sql "$k" "SELECT count(*) FROM presentments")
+  [ "$bad" = 0 ] && ok "shard $k: no row of another shard's serial ($mine presentments)" \
+    || fail "shard $k holds $bad foreign rows"
+done
+[ "$(shard_sql 0 "SELECT count(*) FROM presentments")" = 5 ] &&
+[ "$(shard_sql 1 "SELECT count(*) FROM presentments")" = 5 ] && ok "5 presentments per shard" \
+  || fail "presentments per shard"
+idr=$(shard_sql 1 "SELECT count(*) FROM transfers WHERE id < $R1")
+[ "$idr" = 0 ] && ok "shard 1's transfers all numbered from its range" || fail "$idr transfers outside"
+[ "$(shard_sql 0 "SELECT count(*) FROM accounts WHERE id = $MA")" = 1 ] &&
+[ "$(shard_sql 1 "SELECT count(*) FROM accounts WHERE id = $MA")" = 1 ] \
+  && ok "the merchant's account exists on both shards (id $MA)" || fail "merchant rows"
+
+# ---- G. a serial in no shard's range ------------------------------------
+api GET /v1/admin/credentials/5000000000
+[ "$status" = 404 ] && ok "serial 5000000000 (no shard): $status $(jget .error)" \
+  || fail "no-shard serial: $status $(cat resp.json)"
+api POST /v1/admin/credentials/5000000000/revoke '{}'
+[ "$status" = 404 ] && ok "revoking it: $status $(jget .error)" || fail "revoke: $status $(cat resp.json)"
+n0=$(shard_sql 0 "SELECT count(*) FROM revocations")
+[ "$n0" = 3 ] && ok "nothing written for it" || fail "revocations $n0"
+
+# ---- H. the audit across shards ------------------------------------------
+audit_passes "through process 1"
+via 2; audit_passes "through process 2"
+run_cli 0 'shard 1: .*passed' -- "$OFFPAY" admin audit --shards shards.conf
+out=$("$OFFPAY" admin audit --shards shards.conf --json)
+[ "$(jq -r '.ok' <<<"$out")" = true ] && [ "$(jq -r '.shards | length' <<<"$out")" = 2 ] \
+  && ok "admin audit --json: 2 shards, ok" || fail "admin audit json: $out"
+# a shard whose money does not add up is named
+shard_sql 1 "UPDATE credentials SET remaining = remaining + 1 WHERE serial = $S4" >/dev/null
+run_cli 1 'shard 1: .*FAILED' -- "$OFFPAY" admin audit --db "$LEDGER"
+shard_sql 1 "UPDATE credentials SET remaining = remaining - 1 WHERE serial = $S4" >/dev/null
+run_cli 0 'audit passed' -- "$OFFPAY" admin audit --db "$LEDGER"
+finish

@@ -1,0 +1,240 @@
+/*
+ * test_shards.c — the shard map (src/settle/shards.c, docs/scaling.md):
+ * the parser accepts exactly the documented form and names the line and
+ * the fault of everything else; routing sends an id to the shard whose
+ * range holds it, and nowhere when none does.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define U0 "postgresql://u@127.0.0.1:5432/a"
+#define U1 "postgresql://u@127.0.0.1:5433/b"
+#define U2 "postgres://u@127.0.0.1:5434/c"
+
+static offpay_err parse(const char *text, offpay_shard_config *c, size_t *line,
+                        const char **why)
+{
+    return offpay_shard_config_parse(text, strlen(text), c, line, why);
+}
+
+static void test_parse_valid(void)
+{
+    offpay_shard_config c;
+    const char         *why = "x";
+    size_t              line = 9;
+
+    REQUIRE_OK(parse("# map\n"
+                     "\n"
+                     "shard 1-999 " U0 "\n"
+                     "  \tshard\t1000-1999   " U1 "  \r\n"
+                     "# the last line has no newline\n"
+                     "shard 5000-9223372036854775807 " U2,
+                     &c, &line, &why));
+    CHECK(line == 0 && why == NULL);
+    REQUIRE(c.n == 3);
+    CHECK(c.shard[0].first == 1 && c.shard[0].last == 999);
+    CHECK(c.shard[1].first == 1000 && c.shard[1].last == 1999);
+    CHECK(c.shard[2].first == 5000 && c.shard[2].last == INT64_MAX);
+    CHECK(strcmp(c.shard[0].url, U0) == 0);
+    CHECK(strcmp(c.shard[1].url, U1) == 0);
+    CHECK(strcmp(c.shard[2].url, U2) == 0);
+    /* one shard: the unsharded case with a range */
+    REQUIRE_OK(parse("shard 7-7 " U0 "\n", &c, NULL, NULL));
+    CHECK(c.n == 1 && c.shard[0].first == 7 && c.shard[0].last == 7);
+}
+
+/* text must fail with want at line, its reason containing part. */
+static void bad(const char *text, offpay_err want, size_t want_line,
+                const char *part)
+{
+    offpay_shard_config c;
+    const char         *why = NULL;
+    size_t              line = 99;
+    offpay_err          rc = parse(text, &c, &line, &why);
+
+    if (rc != want || line != want_line || why == NULL ||
+        strstr(why, part) == NULL) {
+        fprintf(stderr,
+                "text %s: got %s line %zu '%s', want %s line %zu '%s'\n", text,
+                offpay_errname(rc), line, why ? why : "(null)",
+                offpay_errname(want), want_line, part);
+        offpay_test_failures++;
+    }
+    CHECK(c.n == 0); /* nothing half-parsed is left */
+}
+
+static void test_parse_errors(void)
+{
+    bad("", OFFPAY_EMALFORMED, 0, "names no shard");
+    bad("# only\n\n", OFFPAY_EMALFORMED, 0, "names no shard");
+    bad("shards 1-2 " U0, OFFPAY_EMALFORMED, 1, "shard FIRST-LAST URL");
+    bad("SHARD 1-2 " U0, OFFPAY_EMALFORMED, 1, "shard FIRST-LAST URL");
+    bad("shard 1-2", OFFPAY_EMALFORMED, 1, "URL is missing");
+    bad("shard " U0, OFFPAY_EMALFORMED, 1, "FIRST-LAST");
+    bad("shard 1 " U0, OFFPAY_EMALFORMED, 1, "FIRST-LAST");
+    bad("shard 1- " U0, OFFPAY_EMALFORMED, 1, "FIRST-LAST");
+    bad("shard -5 " U0, OFFPAY_EMALFORMED, 1, "FIRST-LAST");
+    bad("shard +1-5 " U0, OFFPAY_EMALFORMED, 1, "FIRST-LAST");
+    bad("shard 01-5 " U0, OFFPAY_EMALFORMED, 1, "leading zero");
+    bad("shard 1-5-6 " U0, OFFPAY_EMALFORMED, 1, "FIRST-LAST");
+    bad("shard 0-5 " U0, OFFPAY_EMALFORMED, 1, "1 <= FIRST");
+    bad("shard 6-5 " U0, OFFPAY_EMALFORMED, 1, "1 <= FIRST");
+    bad("shard 1-9223372036854775808 " U0, OFFPAY_EMALFORMED, 1,
+        "9223372036854775807");
+    bad("shard 1-99999999999999999999 " U0, OFFPAY_EMALFORMED, 1, "FIRST-LAST");
+    bad("shard 1-5 " U0 "\nshard 5-9 " U1, OFFPAY_EMALFORMED, 2, "overlapping");
+    bad("shard 10-20 " U0 "\n\nshard 1-5 " U1, OFFPAY_EMALFORMED, 3, "ascend");
+    bad("shard 1-5 " U0 "\nshard 6-9 " U0, OFFPAY_EMALFORMED, 2, "same URL");
+    bad("shard 1-5 ledger.db", OFFPAY_EMALFORMED, 1, "PostgreSQL URL");
+    bad("shard 1-5 postgresql://", OFFPAY_EMALFORMED, 1, "PostgreSQL URL");
+    bad("shard 1-5 " U0 " extra", OFFPAY_EMALFORMED, 1, "after the URL");
+    bad("shard 1-5 postgresql://u@h/\x01x", OFFPAY_EMALFORMED, 1, "printable");
+    bad("shard 1-5 " U0 "\rx\n", OFFPAY_EMALFORMED, 1, "NUL or CR");
+}
+
+static void test_parse_bounds(void)
+{
+    char               *text = malloc(OFFPAY_SHARD_FILE_MAX + 2);
+    char                url[OFFPAY_SHARD_URL_MAX + 2];
+    offpay_shard_config c;
+    const char         *why = NULL;
+    size_t              line = 0, n = 0, last = 0;
+    static const char   nul[] = "shard 1-2 " U0 "\0";
+
+    REQUIRE(text != NULL);
+    /* OFFPAY_SHARDS_MAX shards, then one more */
+    for (int k = 0; k <= OFFPAY_SHARDS_MAX; k++) {
+        last = n;
+        n +=
+            (size_t)snprintf(text + n, 200, "shard %d-%d postgresql://h/db%d\n",
+                             k * 10 + 1, k * 10 + 10, k);
+    }
+    CHECK_ERR(offpay_shard_config_parse(text, n, &c, &line, &why),
+              OFFPAY_ETOOBIG);
+    CHECK(line == OFFPAY_SHARDS_MAX + 1);
+    /* without the last line */
+    CHECK_ERR(offpay_shard_config_parse(text, last, &c, NULL, NULL), OFFPAY_OK);
+    CHECK(c.n == OFFPAY_SHARDS_MAX);
+    /* a URL of the longest length, then one byte longer */
+    memcpy(url, "postgresql://", 13);
+    memset(url + 13, 'a', OFFPAY_SHARD_URL_MAX - 13);
+    url[OFFPAY_SHARD_URL_MAX] = '\0';
+    snprintf(text, OFFPAY_SHARD_FILE_MAX, "shard 1-2 %s", url);
+    CHECK_ERR(parse(text, &c, NULL, NULL), OFFPAY_OK);
+    snprintf(text, OFFPAY_SHARD_FILE_MAX, "shard 1-2 %sa", url);
+    CHECK_ERR(parse(text, &c, &line, &why), OFFPAY_ETOOBIG);
+    CHECK(line == 1);
+    /* a line over OFFPAY_SHARD_LINE_MAX, a text over the file bound */
+    memset(text, '#', OFFPAY_SHARD_LINE_MAX + 1);
+    CHECK_ERR(offpay_shard_config_parse(text, OFFPAY_SHARD_LINE_MAX + 1, &c,
+                                        &line, &why),
+              OFFPAY_ETOOBIG);
+    CHECK(line == 1);
+    memset(text, '\n', OFFPAY_SHARD_FILE_MAX + 1);
+    CHECK_ERR(offpay_shard_config_parse(text, OFFPAY_SHARD_FILE_MAX + 1, &c,
+                                        &line, &why),
+              OFFPAY_ETOOBIG);
+    /* a NUL inside the text */
+    CHECK_ERR(offpay_shard_config_parse(nul, sizeof nul - 1, &c, &line, &why),
+              OFFPAY_EMALFORMED);
+    CHECK_ERR(offpay_shard_config_parse(NULL, 0, &c, NULL, NULL),
+              OFFPAY_EINVAL);
+    free(text);
+}
+
+static void test_load(void)
+{
+    char                path[512];
+    offpay_shard_config c;
+    const char         *why = NULL;
+    size_t              line = 0;
+    FILE               *f;
+
+    snprintf(path, sizeof path, "%s/shards.conf", offpay_test_tmpdir());
+    CHECK_ERR(offpay_shard_config_load(path, &c, &line, &why), OFFPAY_EIO);
+    CHECK(why != NULL && strstr(why, "cannot be read") != NULL);
+    f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fputs("shard 1-10 " U0 "\nshard 11-20 " U1 "\n", f);
+    fclose(f);
+    REQUIRE_OK(offpay_shard_config_load(path, &c, &line, &why));
+    CHECK(c.n == 2);
+    f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fputs("shard 1-10 " U0 "\nshard 10-20 " U1 "\n", f);
+    fclose(f);
+    CHECK_ERR(offpay_shard_config_load(path, &c, &line, &why),
+              OFFPAY_EMALFORMED);
+    CHECK(line == 2);
+}
+
+static void test_route(void)
+{
+    offpay_shard_config c;
+
+    REQUIRE_OK(parse("shard 1-999 " U0 "\nshard 1000-1999 " U1
+                     "\nshard 5000-9223372036854775807 " U2,
+                     &c, NULL, NULL));
+    CHECK(offpay_shard_config_route(&c, 0) == -1);
+    CHECK(offpay_shard_config_route(&c, 1) == 0);
+    CHECK(offpay_shard_config_route(&c, 999) == 0);
+    CHECK(offpay_shard_config_route(&c, 1000) == 1);
+    CHECK(offpay_shard_config_route(&c, 1999) == 1);
+    CHECK(offpay_shard_config_route(&c, 2000) == -1); /* the gap */
+    CHECK(offpay_shard_config_route(&c, 4999) == -1);
+    CHECK(offpay_shard_config_route(&c, 5000) == 2);
+    CHECK(offpay_shard_config_route(&c, INT64_MAX) == 2);
+    CHECK(offpay_shard_config_route(&c, (uint64_t)INT64_MAX + 1) == -1);
+    CHECK(offpay_shard_config_route(&c, UINT64_MAX) == -1);
+    CHECK(offpay_shard_config_route(NULL, 1) == -1);
+    /* every id of a small map goes where a linear scan says */
+    REQUIRE_OK(parse("shard 3-5 " U0 "\nshard 6-6 " U1 "\nshard 9-12 " U2, &c,
+                     NULL, NULL));
+    for (uint64_t id = 0; id < 20; id++) {
+        int want = -1;
+
+        for (size_t k = 0; k < c.n; k++)
+            if (id >= c.shard[k].first && id <= c.shard[k].last)
+                want = (int)k;
+        CHECK(offpay_shard_config_route(&c, id) == want);
+    }
+}
+
+/* A ledger that cannot be opened from its shard map says why. */
+static void test_ledger_open_errors(void)
+{
+    char           path[512];
+    offpay_ledger *l = NULL;
+    FILE          *f;
+
+    snprintf(path, sizeof path, "shards:%s/missing.conf", offpay_test_tmpdir());
+    CHECK_ERR(offpay_ledger_open(path, NULL, &l), OFFPAY_EIO);
+    CHECK(l == NULL);
+    snprintf(path, sizeof path, "%s/bad.conf", offpay_test_tmpdir());
+    f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fputs("shard 1-10 ledger.db\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "shards:%s/bad.conf", offpay_test_tmpdir());
+    CHECK_ERR(offpay_ledger_open(path, NULL, &l), OFFPAY_EMALFORMED);
+    CHECK(l == NULL);
+}
+
+int main(void)
+{
+    static const offpay_test tests[] = {
+        {"parse_valid", test_parse_valid},
+        {"parse_errors", test_parse_errors},
+        {"parse_bounds", test_parse_bounds},
+        {"load", test_load},
+        {"route", test_route},
+        {"ledger_open_errors", test_ledger_open_errors},
+        {NULL, NULL},
+    };
+
+    return offpay_test_main(tests);
+}
