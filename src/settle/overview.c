@@ -1,10 +1,10 @@
 /*
  * overview.c — what the operator's dashboard shows (docs/dashboard.md),
- * read from the ledger in one read transaction through the store's
- * function table: money by account kind, settlement over time, each
- * terminal's uploads and last report, revoked credentials. And the one
- * write the dashboard needs: a terminal's report of what it has not
- * uploaded yet, made when it syncs.
+ * read from the ledger in one read transaction (one per shard of a sharded
+ * ledger, their rows then summed) through the store's function table: money by
+ * account kind, settlement over time, each terminal's uploads and last report,
+ * revoked credentials. And the one write the dashboard needs: a terminal's
+ * report of what it has not uploaded yet, made when it syncs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +44,7 @@ typedef struct overview_ctx {
     uint32_t from, to, width;
     rows     kinds, buckets, terminals, revoked;
     int      nomem;
+    size_t   kept[4]; /* rows of the shards read before it */
 } overview_ctx;
 
 /* One callback per row kind: copy the row, or stop the walk. */
@@ -66,15 +67,148 @@ ROW_COPY(terminal_add, offpay_overview_terminal, terminals)
 ROW_COPY(revoked_add, offpay_overview_revoked, revoked)
 #undef ROW_COPY
 
+/* Back to the rows of the shards read before this one: a rerun of the
+ * current shard's read starts over. */
 static void rows_reset(overview_ctx *c)
 {
     rows *all[4] = {&c->kinds, &c->buckets, &c->terminals, &c->revoked};
 
     for (size_t i = 0; i < 4; i++) {
-        all[i]->n = 0;
+        all[i]->n = c->kept[i];
         all[i]->full = 0;
     }
     c->nomem = 0;
+}
+
+static void rows_keep(overview_ctx *c)
+{
+    c->kept[0] = c->kinds.n;
+    c->kept[1] = c->buckets.n;
+    c->kept[2] = c->terminals.n;
+    c->kept[3] = c->revoked.n;
+}
+
+/* ---- a sharded ledger (docs/scaling.md): each shard read in turn, then
+ * the rows of one account kind, bucket or terminal summed ------------- */
+
+static int kind_cmp(const void *a, const void *b)
+{
+    const offpay_overview_kind *x = a, *y = b;
+
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    return (x->currency > y->currency) - (x->currency < y->currency);
+}
+
+static int bucket_cmp(const void *a, const void *b)
+{
+    const offpay_overview_bucket *x = a, *y = b;
+
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->currency != y->currency)
+        return x->currency < y->currency ? -1 : 1;
+    return (x->outcome > y->outcome) - (x->outcome < y->outcome);
+}
+
+static int terminal_cmp(const void *a, const void *b)
+{
+    const offpay_overview_terminal *x = a, *y = b;
+
+    return (x->terminal_id > y->terminal_id) -
+           (x->terminal_id < y->terminal_id);
+}
+
+/* newest first; the higher serial first at the same second */
+static int revoked_cmp(const void *a, const void *b)
+{
+    const offpay_overview_revoked *x = a, *y = b;
+
+    if (x->revoked_at != y->revoked_at)
+        return x->revoked_at > y->revoked_at ? -1 : 1;
+    return (x->serial < y->serial) - (x->serial > y->serial);
+}
+
+/* Sorts r by cmp and folds each run of equal rows into its first with
+ * fold(into, row). */
+static void rows_merge(rows *r, int (*cmp)(const void *, const void *),
+                       void (*fold)(void *into, const void *row))
+{
+    size_t out = 0;
+
+    if (r->n == 0)
+        return;
+    qsort(r->v, r->n, r->size, cmp);
+    for (size_t i = 1; i < r->n; i++) {
+        char *last = (char *)r->v + out * r->size;
+        char *row = (char *)r->v + i * r->size;
+
+        if (cmp(last, row) == 0) {
+            fold(last, row);
+        } else {
+            out++;
+            if (out != i)
+                memcpy((char *)r->v + out * r->size, row, r->size);
+        }
+    }
+    r->n = out + 1;
+}
+
+/* A merchant's account has a row on every shard (one account): it counts
+ * once; every other kind's accounts are each shard's own. */
+static void kind_fold(void *into, const void *row)
+{
+    offpay_overview_kind       *a = into;
+    const offpay_overview_kind *b = row;
+
+    if (a->kind != OFFPAY_ACCOUNT_MERCHANT)
+        a->accounts += b->accounts;
+    a->balance += b->balance;
+}
+
+static void bucket_fold(void *into, const void *row)
+{
+    offpay_overview_bucket       *a = into;
+    const offpay_overview_bucket *b = row;
+
+    a->count += b->count;
+    a->charged += b->charged;
+    a->paid += b->paid;
+    a->covered += b->covered;
+}
+
+/* The directory (shard 0) holds the terminal and its reports; each shard
+ * the presentments of its credentials. */
+static void terminal_fold(void *into, const void *row)
+{
+    offpay_overview_terminal       *a = into;
+    const offpay_overview_terminal *b = row;
+
+    a->presentments += b->presentments;
+    if (b->last_upload > a->last_upload)
+        a->last_upload = b->last_upload;
+    if (!a->reported && b->reported) {
+        a->reported = b->reported;
+        a->reported_at = b->reported_at;
+        a->synced_at = b->synced_at;
+        a->pending = b->pending;
+    }
+}
+
+static void revoked_fold(void *into, const void *row)
+{
+    (void)into; /* a credential lives on one shard: never two rows */
+    (void)row;
+}
+
+static void rows_merge_all(overview_ctx *c)
+{
+    rows_merge(&c->kinds, kind_cmp, kind_fold);
+    rows_merge(&c->buckets, bucket_cmp, bucket_fold);
+    rows_merge(&c->terminals, terminal_cmp, terminal_fold);
+    rows_merge(&c->revoked, revoked_cmp, revoked_fold);
+    if (c->revoked.n > OFFPAY_OVERVIEW_REVOKED_MAX)
+        c->revoked.n = OFFPAY_OVERVIEW_REVOKED_MAX;
 }
 
 static offpay_err overview_tx(offpay_ledger *l, void *arg)
@@ -138,9 +272,24 @@ offpay_err offpay_ledger_overview(offpay_ledger *l, uint32_t from,
     c.terminals.max = OFFPAY_OVERVIEW_TERMINALS_MAX;
     c.revoked.size = sizeof(offpay_overview_revoked);
     c.revoked.max = OFFPAY_OVERVIEW_REVOKED_MAX;
-    rc = offpay__ledger_read(l, overview_tx, &c);
-    if (rc != OFFPAY_OK)
-        goto out;
+    /* On a sharded ledger each shard is read in its own transaction: the
+     * figures of one shard are consistent, those of two are each their
+     * shard's at its read. Room for every shard's rows, merged after. */
+    if (l->n_shards > 1) {
+        c.kinds.max *= l->n_shards;
+        c.buckets.max *= l->n_shards;
+        c.terminals.max *= l->n_shards;
+        c.revoked.max *= l->n_shards;
+    }
+    for (size_t k = 0; k < l->n_shards; k++) {
+        rc = l->n_shards > 1 ? offpay__ledger_read_on(l, k, overview_tx, &c)
+                             : offpay__ledger_read(l, overview_tx, &c);
+        if (rc != OFFPAY_OK)
+            goto out;
+        rows_keep(&c);
+    }
+    if (l->n_shards > 1)
+        rows_merge_all(&c);
     o = calloc(1, sizeof *o);
     if (o == NULL) {
         rc = OFFPAY_ENOMEM;

@@ -12,7 +12,8 @@
 #     terminal and a double spend by a clone, each on its own shard;
 #  D. revocations (the automatic ones and an operator's on shard 1) are in
 #     the revocation list served by both processes;
-#  E. the merchant's statement and balance sum both shards;
+#  E. the merchant's statement and balance, and the dashboard's overview,
+#     sum both shards;
 #  F. each shard holds only its own serials' rows (psql on each server),
 #     and the merchant has one account row per shard;
 #  G. a serial in no shard's range: not issued, nothing written;
@@ -175,6 +176,31 @@ api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"240.00"}'
 expect_http 200 - "240.00 from the guarantee, taken from one shard"
 [ "$(balance "$G")" = 26000 ] && ok "guarantee 260.00 left over both shards" \
   || fail "guarantee $(balance "$G")"
+# the dashboard's overview sums the shards: one merchant account (its
+# rows on both shards), a guarantee per shard, the wallets of both
+api GET "/v1/admin/overview?width=86400&from=$(($(date +%s) - 86400))"
+expect_http 200 - "the overview of a sharded ledger"
+kind() { jq -r --arg k "$1" --arg f "$2" '[.kinds[] | select(.kind == $k)][0] | if $f == "n" then .accounts else .balance.minor end' resp.json; }
+[ "$(kind merchant n)" = 1 ] && [ "$(kind merchant b)" = 1600 ] \
+  && ok "overview: 1 merchant account holding 16.00 over both shards" \
+  || fail "overview merchant: $(kind merchant n) $(kind merchant b)"
+[ "$(kind guarantee n)" = 2 ] && [ "$(kind guarantee b)" = 26000 ] \
+  && ok "overview: 2 guarantee accounts (one per shard), 260.00" \
+  || fail "overview guarantee: $(kind guarantee n) $(kind guarantee b)"
+[ "$(kind wallet n)" = 4 ] && ok "overview: the 4 wallet accounts of both shards" \
+  || fail "overview wallets: $(kind wallet n)"
+[ "$(jq '[.settlement.buckets[].count] | add' resp.json)" = 10 ] &&
+[ "$(jq '[.settlement.buckets[].paid.minor] | add' resp.json)" = 3100 ] \
+  && ok "overview: 10 presentments, 31.00 paid, in its buckets" \
+  || fail "overview buckets: $(jq -c .settlement resp.json)"
+[ "$(jq '[.terminals[].presentments] | add' resp.json)" = 10 ] &&
+[ "$(jq '.terminals | length' resp.json)" = 2 ] \
+  && ok "overview: 2 terminals, their presentments from both shards" \
+  || fail "overview terminals: $(jq -c .terminals resp.json)"
+[ "$(jq '.revoked_credentials | length' resp.json)" = 3 ] &&
+jq -e --arg s "$S4" '[.revoked_credentials[].serial] | index($s) != null' resp.json >/dev/null \
+  && ok "overview: 3 revoked credentials, shard 1's among them" \
+  || fail "overview revoked: $(jq -c .revoked_credentials resp.json)"
 
 # ---- F. each shard holds its own serials only --------------------------
 for k in 0 1; do
