@@ -204,7 +204,9 @@ typedef struct offpay_wallet_balance {
     int      synced; /* 1: available follows the last sync (below) */
     int64_t  escrow; /* the server's escrow at the last sync (else limit) */
     int64_t  released;     /* reservations settlement released: available -
-                              (limit - confirmed - pending - held) */
+                              (limit - confirmed - pending - held), or 0
+                              when below (a restored wallet's log knows
+                              less than the server) */
     uint32_t next_counter; /* the counter of the next code */
 } offpay_wallet_balance;
 

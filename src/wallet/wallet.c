@@ -1795,6 +1795,8 @@ offpay_err offpay_wallet_get_balance(const offpay_wallet *w, size_t i,
     out->synced = e->synced;
     out->escrow = e->synced ? e->sync_remaining : out->limit;
     out->released = out->available - (out->limit - reserved_of(e));
+    if (out->released < 0) /* the log knows less than the server (a restore) */
+        out->released = 0;
     out->next_counter =
         e->next_counter > e->highest ? e->next_counter : e->highest + 1;
     out->usable =
