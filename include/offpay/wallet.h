@@ -27,8 +27,8 @@
  * limit. A receipt records what the merchant charged (confirmed) but does
  * not release the rest (held): offline, the wallet cannot know that no
  * other terminal accepted the same code, say from a captured screen, for
- * more. Only settlement may release it (the settlement sync is not built
- * yet: until then held amounts stay reserved for the credential's life).
+ * more. Only settlement may release it: offpay_wallet_sync does, from
+ * the server's view of the escrow (docs/settlement.md §11).
  * Every valid receipt for a code is kept (up to
  * OFFPAY_WALLET_RECEIPTS_PER_CODE), not just the first: an unbound code may
  * have been taken by more than one terminal, and each receipt is evidence
@@ -43,9 +43,9 @@
  *
  * A copy is not a backup. Putting an older copy of the files back makes the
  * wallet reuse counters it already spent (a double spend, which gets the
- * credential revoked). A safe restore, which keeps the credentials frozen
- * until the server reports the highest counter it has seen, comes with the
- * settlement sync; until then, never restore a wallet by copying.
+ * credential revoked). offpay_wallet_backup and offpay_wallet_restore are
+ * the safe way: the restored credentials stay frozen until
+ * offpay_wallet_sync reports the highest counter the server has seen.
  *
  * An offpay_wallet is not thread-safe. An open wallet holds an exclusive
  * lock (the file path.lock beside it): a second open of the same wallet —
