@@ -112,7 +112,7 @@ static const char help[] =
     "The wallet file must have one name: a symbolic link to it, or a second\n"
     "hard link, is refused (ELINKED). A copy of it is not a backup: put\n"
     "back, it reuses counters already spent. Use 'wallet backup' and\n"
-    "'wallet restore', never a copy of the file.\n"
+    "'wallet restore': never restore a wallet by copying its file back.\n"
     "key, balance, log and upload only read: they write nothing (not even\n"
     "a lock file) and work on a read-only mount or a full disk.\n"
     "Its codes are in FILE.log beside it: keep and move the two together.\n";

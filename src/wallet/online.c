@@ -38,18 +38,36 @@
 #define RENEW_BEFORE     (3u * 86400u)
 #define RENEW_BELOW_PCT  10u
 
+/* A decimal id as offpayd writes them: digits, no sign, no leading zero,
+ * at most INT64_MAX. 0 when s is not one. */
+static uint64_t parse_id(const char *s)
+{
+    uint64_t v = 0;
+
+    if (s == NULL || s[0] < '1' || s[0] > '9')
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > (uint64_t)(INT64_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    return v;
+}
+
 /* ---- the remembered server (path.online) ----------------------------- */
 
 static char *side_path(const offpay_wallet *w)
 {
     const char *p = offpay__wallet_path(w);
+    size_t      n;
     char       *s;
 
     if (p == NULL)
         return NULL;
-    s = malloc(strlen(p) + sizeof ".online");
+    n = strlen(p) + sizeof ".online";
+    s = malloc(n);
     if (s != NULL)
-        sprintf(s, "%s.online", p);
+        snprintf(s, n, "%s.online", p);
     return s;
 }
 
@@ -89,7 +107,7 @@ offpay_err offpay_wallet_server(const offpay_wallet   *w,
     json_t            *doc = NULL;
     json_error_t       jerr;
     const char        *s, *a, *cur;
-    unsigned long long v = 0;
+    uint64_t           v = 0;
     uint16_t           currency = 0;
     offpay_err         rc;
 
@@ -112,10 +130,10 @@ offpay_err offpay_wallet_server(const offpay_wallet   *w,
     rc = OFFPAY_ECORRUPT;
     if (json_object_size(doc) == 3 && s != NULL && a != NULL && cur != NULL &&
         strlen(s) <= OFFPAY_WALLET_URL_MAX && offpay__http_base_ok(s) &&
-        sscanf(a, "%llu", &v) == 1 && v > 0 &&
+        (v = parse_id(a)) > 0 &&
         offpay_currency_from_alpha(cur, &currency) == OFFPAY_OK) {
         snprintf(out->server, sizeof out->server, "%s", s);
-        out->account = (uint64_t)v;
+        out->account = v;
         out->currency = currency;
         rc = OFFPAY_OK;
     }
@@ -217,12 +235,7 @@ static offpay_err post(const offpay_wallet *w, const char *base,
 /* A decimal id string field, or 0. */
 static uint64_t id_field(const json_t *o, const char *key)
 {
-    const char        *s = json_string_value(json_object_get(o, key));
-    unsigned long long v = 0;
-
-    if (s == NULL || sscanf(s, "%llu", &v) != 1)
-        return 0;
-    return (uint64_t)v;
+    return parse_id(json_string_value(json_object_get(o, key)));
 }
 
 /* An amount object's minor units ({"minor": n, ...}), or 0. */
