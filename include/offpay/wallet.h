@@ -208,6 +208,7 @@ typedef struct offpay_wallet_balance {
                               when below (a restored wallet's log knows
                               less than the server) */
     uint32_t next_counter; /* the counter of the next code */
+    int      revoked;      /* 1: a sync learnt it is revoked (EREVOKED) */
 } offpay_wallet_balance;
 
 /* Number of credentials held. */
@@ -467,6 +468,8 @@ typedef struct offpay_wallet_sync_report {
     size_t   unfrozen;    /* restored credentials usable again */
     size_t   installed;   /* credentials installed from the server */
     size_t   outstanding; /* codes no terminal presented yet */
+    size_t   revoked;     /* credentials revoked (status or revocation
+                             list) */
     uint64_t renewed;     /* serial of a renewal, 0: none */
     uint32_t bundle_seq;  /* the server's trust bundle */
 } offpay_wallet_sync_report;
@@ -481,8 +484,10 @@ typedef struct offpay_wallet_sync_report {
  * the server's escrow and the codes not presented yet, so available
  * offline releases what settlement did not take (offpay_wallet_balance);
  * installs the credentials issued to this key the wallet lacks (a
- * restore), renews by o (NULL: defaults), and takes the newest trust
- * bundle. rep (may be NULL) sums it. A revoked wallet changes nothing
+ * restore), renews by o (NULL: defaults), takes the newest trust bundle,
+ * and marks revoked (no code: OFFPAY_EREVOKED) each credential the server
+ * says is revoked or its revocation list names (verified under the
+ * bundle). rep (may be NULL) sums it. A revoked wallet changes nothing
  * (OFFPAY_EREVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server
  * known), OFFPAY_EREVOKED, OFFPAY_EIO (offpayd refused or unreachable: on
  * stderr), OFFPAY_ENOMEM, and those of saving the wallet.

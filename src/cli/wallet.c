@@ -462,6 +462,8 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
         if (b.frozen)
             printf("  frozen     restored: no code until 'offpay wallet "
                    "sync'\n");
+        if (b.revoked)
+            printf("  revoked    no code from it (learnt at a sync)\n");
         if (b.synced)
             printf("  escrow     %s  (the server's, at the last sync)\n"
                    "  released   %s  (by settlement)\n",
@@ -946,11 +948,12 @@ static void print_sync_balances(const offpay_wallet             *w,
                          sizeof m2),
                cli_money(b.released, b.currency, m3, sizeof m3),
                cli_money(b.held, b.currency, m4, sizeof m4), b.next_counter,
-               b.frozen    ? " (frozen)"
+               b.revoked   ? " (revoked)"
+               : b.frozen  ? " (frozen)"
                : !b.usable ? " (not usable)"
                            : "");
         escrow += b.escrow;
-        if (b.usable && !b.frozen && b.available > 0)
+        if (b.usable && !b.frozen && !b.revoked && b.available > 0)
             avail += b.available;
     }
     printf("total: account %s, escrow %s, available offline %s\n",
@@ -1005,6 +1008,8 @@ static int cli_wallet_online_sync(const wallet_args *a)
             printf("%zu restored credential(s) unfrozen above the server's "
                    "counters\n",
                    r.unfrozen);
+        if (r.revoked > 0)
+            printf("%zu credential(s) revoked: no code from them\n", r.revoked);
         if (r.installed > 0)
             printf("%zu credential(s) installed from the server\n",
                    r.installed);

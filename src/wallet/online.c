@@ -24,6 +24,7 @@
 #include "core/jsonutil.h"
 #include "offpay/core.h"
 #include "offpay/crypto.h"
+#include "offpay/verify.h"
 #include "offpay/wallet.h"
 #include "terminal/upload_int.h"
 #include "wallet/wallet_file.h"
@@ -101,15 +102,15 @@ static offpay_err side_write(const offpay_wallet *w, const char *server,
 offpay_err offpay_wallet_server(const offpay_wallet   *w,
                                 offpay_wallet_account *out)
 {
-    char              *path;
-    uint8_t           *data = NULL;
-    size_t             len = 0;
-    json_t            *doc = NULL;
-    json_error_t       jerr;
-    const char        *s, *a, *cur;
-    uint64_t           v = 0;
-    uint16_t           currency = 0;
-    offpay_err         rc;
+    char        *path;
+    uint8_t     *data = NULL;
+    size_t       len = 0;
+    json_t      *doc = NULL;
+    json_error_t jerr;
+    const char  *s, *a, *cur;
+    uint64_t     v = 0;
+    uint16_t     currency = 0;
+    offpay_err   rc;
 
     if (w == NULL || out == NULL)
         return OFFPAY_EINVAL;
@@ -416,7 +417,7 @@ static offpay_err renew(offpay_wallet *w, const char *base,
         return OFFPAY_OK;
     for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
         if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK ||
-            b.currency != a->currency || !b.usable || b.frozen)
+            b.currency != a->currency || !b.usable || b.frozen || b.revoked)
             continue;
         if (b.expires - now < o->renew_before ||
             b.available * 100 < b.limit * (int64_t)o->renew_below_pct)
@@ -433,6 +434,60 @@ static offpay_err renew(offpay_wallet *w, const char *base,
     return rc;
 }
 
+/* The newest trust bundle from base, taken when newer (best effort: an
+ * older or unreachable one changes nothing), then the full revocation
+ * list, verified under the wallet's bundle, into *list (decoded; free it
+ * with offpay_revlist_free). Errors: those of verifying the list, or
+ * OFFPAY_EIO when it cannot be fetched. */
+static offpay_err fetch_lists(offpay_wallet *w, const char *base, uint32_t now,
+                              offpay_revlist *list)
+{
+    uint8_t   *bytes = NULL;
+    size_t     len = 0;
+    offpay_err rc;
+
+    memset(list, 0, sizeof *list);
+    if (offpay__http_get_b64(base, "/v1/bundle", "bundle", TRIES, &bytes,
+                             &len) == OFFPAY_OK) {
+        rc = offpay_wallet_update_bundle(w, bytes, len, now);
+        free(bytes);
+        bytes = NULL;
+        if (rc != OFFPAY_OK && rc != OFFPAY_EBUNDLE_OLD)
+            return rc;
+    }
+    rc = offpay__http_get_b64(base, "/v1/revlist", "revlist", TRIES, &bytes,
+                              &len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_revlist_decode(bytes, len, list);
+    free(bytes);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = offpay_revlist_verify(offpay__wallet_bundle(w), list);
+    if (rc != OFFPAY_OK) {
+        offpay_revlist_free(list);
+        memset(list, 0, sizeof *list);
+    }
+    return rc;
+}
+
+/* 1 when serial is in l (its serials ascend). */
+static int listed(const offpay_revlist *l, uint64_t serial)
+{
+    size_t lo = 0, hi = l->n_serials;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (l->serials[mid] == serial)
+            return 1;
+        if (l->serials[mid] < serial)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
 offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
                               const offpay_wallet_sync_options *o, uint32_t now,
                               int (*fn)(const offpay_wallet_upload_status *s,
@@ -447,9 +502,11 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     char                       err[40];
     const char                *base = NULL;
     json_t                    *doc = NULL, *creds;
-    uint8_t                   *bundle = NULL;
-    size_t                     n_creds = 0, bundle_len = 0, nv = 0;
+    offpay_revlist             list;
+    size_t                     n_creds = 0, nv = 0;
     offpay_err                 rc;
+
+    memset(&list, 0, sizeof list);
 
     if (rep == NULL)
         rep = &mine;
@@ -492,6 +549,13 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     if (rc != OFFPAY_OK)
         goto out;
     account_of(doc, base, &rep->account);
+    /* the newest bundle, then the revocation list verified under it */
+    rc = fetch_lists(w, base, now, &list);
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr, "offpay: offpayd's revocation list: %s\n",
+                offpay_strerror(rc));
+        goto out;
+    }
     creds = json_object_get(doc, "credentials");
     n_creds = json_array_size(creds);
     rep->credentials = n_creds;
@@ -546,7 +610,11 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
         }
         v[nv].serial = serial;
         v[nv].floor = maxc + 1 + (b.frozen ? OFFPAY_WALLET_RESTORE_GAP : 0);
+        revoked = revoked || listed(&list, serial);
         v[nv].unfreeze = b.frozen && !revoked;
+        v[nv].revoked = revoked;
+        if (revoked)
+            rep->revoked++;
         v[nv].synced = 1;
         v[nv].remaining = minor_field(c, "remaining");
         v[nv].outstanding = outstanding;
@@ -557,7 +625,7 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     rc = offpay__wallet_sync_apply(w, v, nv);
     if (rc != OFFPAY_OK)
         goto out;
-    /* 4. renewal, then the newest bundle */
+    /* 4. renewal */
     if (!rep->account.revoked) {
         rc = renew(w, base, o, &rep->account, now, &rep->renewed);
         if (rc != OFFPAY_OK)
@@ -570,15 +638,9 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
                 account_of(doc, base, &rep->account);
         }
     }
-    if (offpay__http_get_b64(base, "/v1/bundle", "bundle", TRIES, &bundle,
-                             &bundle_len) == OFFPAY_OK) {
-        rc = offpay_wallet_update_bundle(w, bundle, bundle_len, now);
-        if (rc == OFFPAY_EBUNDLE_OLD)
-            rc = OFFPAY_OK;
-    }
 out:
+    offpay_revlist_free(&list);
     json_decref(doc);
-    free(bundle);
     free(v);
     free(u.state);
     return rc;

@@ -13,8 +13,10 @@
  * "next_counter" is a floor: the next counter of a credential is the larger
  * of it and one more than the highest counter the spend log holds for it.
  * A credential entry may carry an eighth key, "online" (online.c, the
- * settlement sync): {"frozen":0|1, "synced":0|1, "remaining":n,
- * "outstanding":n, "reserved":n}. Frozen: restored from a backup, no code
+ * settlement sync): {"frozen":0|1, "synced":0|1, "revoked":0|1,
+ * "remaining":n, "outstanding":n, "reserved":n}. Revoked: the server or
+ * its signed revocation list said so; no code. Frozen: restored from a
+ * backup, no code
  * until a sync has told the highest counter the server saw (next_counter
  * is then raised above it). Synced: at the last sync the server's escrow
  * held "remaining", codes not presented yet authorized "outstanding", and
@@ -121,7 +123,7 @@ typedef struct cred_entry {
     int64_t  ck_confirmed, ck_pending, ck_held;
     uint32_t ck_codes, ck_highest;
     /* The settlement sync's view ("online" in the state; online.c). */
-    int     frozen, synced;
+    int     frozen, synced, revoked;
     int64_t sync_remaining, sync_outstanding, sync_reserved;
 } cred_entry;
 
@@ -836,10 +838,11 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
             (rc = offpay__json_set_u64(c, "held", (uint64_t)e->ck_held)) !=
                 OFFPAY_OK)
             goto out;
-        if (e->frozen || e->synced) {
-            json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I}", "frozen",
+        if (e->frozen || e->synced || e->revoked) {
+            json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "frozen",
                                   (json_int_t)e->frozen, "synced",
-                                  (json_int_t)e->synced, "remaining",
+                                  (json_int_t)e->synced, "revoked",
+                                  (json_int_t)e->revoked, "remaining",
                                   (json_int_t)e->sync_remaining, "outstanding",
                                   (json_int_t)e->sync_outstanding, "reserved",
                                   (json_int_t)e->sync_reserved);
@@ -1049,23 +1052,25 @@ static offpay_err load_cred_ck(const json_t *c, cred_entry *e)
 }
 
 /* Reads a credential entry's "online" object (format 4, optional):
- * exactly its five keys, flags 0 or 1, sums within a wallet's range. */
+ * exactly its six keys, flags 0 or 1, sums within a wallet's range. */
 static offpay_err load_online(const json_t *o, cred_entry *e)
 {
     const uint64_t max =
         (uint64_t)SPENDS_MAX * (1 + RECEIPTS_PER_CODE) * UINT32_MAX;
-    uint64_t fr, sy, rem, ou, re;
+    uint64_t fr, sy, rv, rem, ou, re;
 
-    if (!json_is_object(o) || json_object_size(o) != 5 ||
+    if (!json_is_object(o) || json_object_size(o) != 6 ||
         offpay__json_get_u64(o, "frozen", 1, &fr) != OFFPAY_OK ||
         offpay__json_get_u64(o, "synced", 1, &sy) != OFFPAY_OK ||
+        offpay__json_get_u64(o, "revoked", 1, &rv) != OFFPAY_OK ||
         offpay__json_get_u64(o, "remaining", UINT32_MAX, &rem) != OFFPAY_OK ||
         offpay__json_get_u64(o, "outstanding", max, &ou) != OFFPAY_OK ||
         offpay__json_get_u64(o, "reserved", max, &re) != OFFPAY_OK ||
-        (fr == 0 && sy == 0))
+        (fr == 0 && sy == 0 && rv == 0))
         return OFFPAY_ECORRUPT;
     e->frozen = (int)fr;
     e->synced = (int)sy;
+    e->revoked = (int)rv;
     e->sync_remaining = (int64_t)rem;
     e->sync_outstanding = (int64_t)ou;
     e->sync_reserved = (int64_t)re;
@@ -1793,6 +1798,7 @@ offpay_err offpay_wallet_get_balance(const offpay_wallet *w, size_t i,
     out->available = available_of(e);
     out->frozen = e->frozen;
     out->synced = e->synced;
+    out->revoked = e->revoked;
     out->escrow = e->synced ? e->sync_remaining : out->limit;
     out->released = out->available - (out->limit - reserved_of(e));
     if (out->released < 0) /* the log knows less than the server (a restore) */
@@ -1908,6 +1914,10 @@ static offpay_err choose(offpay_wallet *w, int64_t amount, uint16_t currency,
             continue;
         if (unbound && !(e->c.flags & OFFPAY_CRED_ALLOW_UNBOUND)) {
             best_err = OFFPAY_EUNBOUND_REFUSED;
+            continue;
+        }
+        if (e->revoked) { /* no terminal would take its codes */
+            best_err = OFFPAY_EREVOKED;
             continue;
         }
         if (e->frozen) { /* restored: its counter is unknown until a sync */
@@ -2243,6 +2253,8 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
             e->next_counter = v[k].floor;
         if (v[k].unfreeze)
             e->frozen = 0;
+        if (v[k].revoked)
+            e->revoked = 1;
         if (v[k].synced) {
             e->synced = 1;
             e->sync_remaining = v[k].remaining;
@@ -2260,4 +2272,9 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
 const char *offpay__wallet_path(const offpay_wallet *w)
 {
     return w != NULL ? w->path : NULL;
+}
+
+const offpay_trust_bundle *offpay__wallet_bundle(const offpay_wallet *w)
+{
+    return w != NULL ? &w->bundle : NULL;
 }

@@ -146,6 +146,7 @@ typedef struct offpay__wallet_sync_cred {
     uint32_t floor;    /* the next counter is at least this (0: no change) */
     int      unfreeze; /* 1: the server told the highest counter it saw */
     int      synced;   /* 1: remaining and outstanding are the server's */
+    int      revoked;  /* 1: revoked (never undone): no code */
     int64_t  remaining;   /* the escrow, as the server holds it */
     int64_t  outstanding; /* authorized by codes no terminal presented yet */
 } offpay__wallet_sync_cred;
@@ -161,5 +162,8 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
 /* The wallet file's path (directories resolved), or NULL for a handle
  * without a file. Valid while w is open. */
 const char *offpay__wallet_path(const offpay_wallet *w);
+
+/* The trust bundle w holds (valid while w is open and unchanged). */
+const offpay_trust_bundle *offpay__wallet_bundle(const offpay_wallet *w);
 
 #endif

@@ -143,6 +143,16 @@ w sync w1 --renew-below 0 --renew-days 0
   || fail "renewed again: $(cat w.out)"
 audits "renewal"
 
+# ---- 3b. a revoked credential -----------------------------------------------
+# the operator revokes S1: the next sync learns it (status and the signed
+# revocation list); the wallet makes no code from it, S2 still pays
+api POST "/v1/admin/credentials/$S1/revoke" '{"reason":"test"}'
+w sync w1 --no-renew
+[ "$ws" = 0 ] && grep -q "^1 credential(s) revoked: no code from them" w.out \
+  && [[ $(row "$S1") == *"(revoked)"* ]] && ok "sync: $S1 revoked" || fail "revoked sync: $(cat w.out)"
+w balance w1
+grep -q "revoked    no code from it" w.out && ok "balance shows $S1 revoked" || fail "balance: $(cat w.out)"
+
 # ---- 4. bad input: each a 4xx, nothing changed ------------------------------
 # an unenrolled wallet; a status signed by it; its allowance
 wallet_init w2

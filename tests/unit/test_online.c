@@ -376,6 +376,15 @@ static void test_wallet_online_state_freezes_and_releases(void)
         CHECK(back == NULL);
     }
     offpay__json_free(text);
+    /* revoked at a sync: no code any more */
+    v.floor = 0;
+    v.unfreeze = 0;
+    v.revoked = 1;
+    REQUIRE_OK(offpay__wallet_sync_apply(wal, &v, 1));
+    REQUIRE_OK(offpay_wallet_get_balance(wal, 0, T0, &b));
+    CHECK(b.revoked);
+    CHECK_ERR(offpay_wallet_pay(wal, 1000, EUR, T0, &code, NULL),
+              OFFPAY_EREVOKED);
     offpay_wallet_close(wal);
     drop_world(&w);
 }
