@@ -740,6 +740,118 @@ size_t offpay_ledger_shards(const offpay_ledger *l);
 offpay_err offpay_ledger_audit_shard(offpay_ledger *l, size_t k,
                                      offpay_audit_report *r);
 
+/* ---- the wallet's online life (docs/settlement.md §12) ------------- */
+
+/* An enrollment code: 24 lowercase hex digits (96 random bits). */
+#define OFFPAY_ENROLL_CODE_CHARS 24
+/* Default lifetime of an enrollment code, seconds (7 days). */
+#define OFFPAY_ENROLL_LIFETIME (7u * 86400u)
+
+/*
+ * offpay_ledger_enrollment_add — a one-time enrollment code for a wallet
+ * account in currency, valid until expires (> now), with the operator's
+ * reference (at most 128 bytes, may be NULL). code receives it,
+ * NUL-terminated; the ledger keeps only its hash. Errors: OFFPAY_EINVAL,
+ * OFFPAY_ECURRENCY_UNKNOWN, OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_enrollment_add(offpay_ledger *l, uint16_t currency,
+                                        const char *ref, uint32_t expires,
+                                        uint32_t now,
+                                        char code[OFFPAY_ENROLL_CODE_CHARS + 1]);
+
+/*
+ * offpay_ledger_enroll — the wallet whose key is pk (its request was
+ * authenticated by the caller) uses code: one transaction makes its wallet
+ * account in the code's currency, binds pk to it and uses the code up.
+ * *account and *currency (may be NULL) receive them. Nothing changes on an
+ * error. Errors: OFFPAY_EINVAL, OFFPAY_EWEAK_KEY, OFFPAY_ENOTFOUND (no
+ * such code, or not of the code's form), OFFPAY_EEXPIRED (the code
+ * expired), OFFPAY_EREPLAY (the code was used), OFFPAY_EEXISTS (pk is
+ * enrolled already), OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_enroll(offpay_ledger *l,
+                                const uint8_t  pk[OFFPAY_PK_BYTES],
+                                const char *code, uint32_t now,
+                                uint64_t *account, uint16_t *currency);
+
+/* An enrolled wallet key and its account. */
+typedef struct offpay_ledger_wallet_info {
+    uint8_t  pk[OFFPAY_PK_BYTES];
+    uint64_t account;
+    uint16_t currency;
+    int64_t  balance; /* the account's */
+    uint32_t enrolled_at;
+    int      revoked; /* 1: revoked (lost) at revoked_at */
+    uint32_t revoked_at;
+} offpay_ledger_wallet_info;
+
+/* The wallet enrolled with key pk, or (pk NULL) with account. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (not enrolled), OFFPAY_ESTORE. */
+offpay_err offpay_ledger_wallet_get(offpay_ledger *l, const uint8_t *pk,
+                                    uint64_t                   account,
+                                    offpay_ledger_wallet_info *out);
+
+/*
+ * offpay_ledger_allowance — offpay_ledger_issue for the enrolled wallet
+ * key pk, from its own account: limit moves into a new escrow and the
+ * credential is signed, in one transaction. Errors: OFFPAY_ENOTFOUND (pk
+ * not enrolled), OFFPAY_EREVOKED (the wallet was revoked), OFFPAY_EFUNDS
+ * (limit above the account's balance: nothing moves), and those of
+ * offpay_ledger_issue.
+ */
+offpay_err offpay_ledger_allowance(offpay_ledger *l,
+                                   const uint8_t  pk[OFFPAY_PK_BYTES],
+                                   int64_t limit, uint8_t flags,
+                                   uint32_t expires, uint32_t now,
+                                   uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
+                                   offpay_wallet_cred *cred);
+
+/* One credential of a wallet, as its sync sees it. */
+typedef struct offpay_ledger_wallet_cred {
+    offpay_ledger_cred_info info;
+    uint32_t max_counter; /* the highest counter of a payment the ledger
+                             holds for it (0: none) */
+    uint8_t  bytes[OFFPAY_WALLET_CRED_BYTES];
+    size_t   len; /* 0 when the ledger kept no bytes */
+} offpay_ledger_wallet_cred;
+
+/* Every credential issued to pk, ascending serial, into *out (malloc'd,
+ * free() it; NULL when none) and *n. Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM,
+ * OFFPAY_ESTORE. */
+offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
+                                      const uint8_t  pk[OFFPAY_PK_BYTES],
+                                      offpay_ledger_wallet_cred **out,
+                                      size_t                     *n);
+
+/*
+ * offpay_ledger_wallet_revoke — a lost wallet (by key pk, or by account
+ * when pk is NULL), in one transaction: the key is revoked (no allowance,
+ * status or enrollment any more), and every credential issued to it that
+ * is not revoked yet is revoked with reason, its ledger expiry brought
+ * forward to now, so its escrow returns to the account upload_grace after
+ * now, minus what settles meanwhile (docs/settlement.md §11). *revoked
+ * (may be NULL) counts the credentials revoked now. Revoking again changes
+ * nothing. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (not enrolled),
+ * OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_wallet_revoke(offpay_ledger *l, const uint8_t *pk,
+                                       uint64_t account, const char *reason,
+                                       uint32_t now, size_t *revoked);
+
+/*
+ * offpay_ledger_terminal_rotate — terminal old_id (not revoked) gets a new
+ * key: one transaction registers new_pk as a new terminal of the same
+ * merchant, signs its credential (as offpay_ledger_terminal_add) and
+ * revokes old_id from now on (what it accepted before now still settles).
+ * Errors: those of offpay_ledger_terminal_add, OFFPAY_ENOTFOUND (old_id),
+ * OFFPAY_ETERMINAL_REVOKED (old_id is revoked).
+ */
+offpay_err offpay_ledger_terminal_rotate(
+    offpay_ledger *l, uint32_t old_id, const uint8_t new_pk[OFFPAY_PK_BYTES],
+    uint32_t expires, uint32_t now,
+    uint8_t bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES], size_t *len,
+    offpay_terminal_cred *cred);
+
 #ifdef __cplusplus
 }
 #endif

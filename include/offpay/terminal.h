@@ -429,6 +429,38 @@ offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
 offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
                                   uint32_t now);
 
+/* ---- the lifecycle through offpayd (src/terminal/lifecycle.c) ------- */
+
+/*
+ * offpay_terminal_rotate — a new key for terminal old: next is a new
+ * terminal (offpay_terminal_create: its own fresh key, no credential yet),
+ * both opened with their passphrases. First old's final upload
+ * (offpay_terminal_upload; rep, may be NULL, says what it did): while
+ * offpayd has not decided every payment old accepted, nothing else
+ * happens (OFFPAY_ESYNC_REQUIRED, run it again later). Then POST
+ * /v1/terminal/rotate signed by old's key: offpayd registers next's key
+ * for the same merchant, signs its credential and revokes old from now
+ * on, in one transaction. next stores the credential, takes old's risk
+ * rules and syncs (bundle, revocation list). *new_id (may be NULL) is the
+ * new terminal id. Errors: OFFPAY_EINVAL, OFFPAY_ESYNC_REQUIRED,
+ * OFFPAY_EIO (offpayd refused or unreachable: on stderr), those of
+ * offpay_terminal_upload and offpay_terminal_set_credential.
+ */
+offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
+                                  const char *base_url, uint32_t now,
+                                  offpay_upload_report *rep,
+                                  uint32_t             *new_id);
+
+/*
+ * offpay_terminal_decommission — the terminal's final upload (as
+ * offpay_terminal_rotate), then POST /v1/terminal/decommission signed by
+ * its key: offpayd revokes it from now on. Errors: as
+ * offpay_terminal_rotate.
+ */
+offpay_err offpay_terminal_decommission(offpay_terminal *t,
+                                        const char *base_url, uint32_t now,
+                                        offpay_upload_report *rep);
+
 #ifdef __cplusplus
 }
 #endif

@@ -27,8 +27,8 @@
  * limit. A receipt records what the merchant charged (confirmed) but does
  * not release the rest (held): offline, the wallet cannot know that no
  * other terminal accepted the same code, say from a captured screen, for
- * more. Only settlement may release it (the settlement sync is not built
- * yet: until then held amounts stay reserved for the credential's life).
+ * more. Only settlement may release it: offpay_wallet_sync does, from
+ * the server's view of the escrow (docs/settlement.md §11).
  * Every valid receipt for a code is kept (up to
  * OFFPAY_WALLET_RECEIPTS_PER_CODE), not just the first: an unbound code may
  * have been taken by more than one terminal, and each receipt is evidence
@@ -43,9 +43,9 @@
  *
  * A copy is not a backup. Putting an older copy of the files back makes the
  * wallet reuse counters it already spent (a double spend, which gets the
- * credential revoked). A safe restore, which keeps the credentials frozen
- * until the server reports the highest counter it has seen, comes with the
- * settlement sync; until then, never restore a wallet by copying.
+ * credential revoked). offpay_wallet_backup and offpay_wallet_restore are
+ * the safe way: the restored credentials stay frozen until
+ * offpay_wallet_sync reports the highest counter the server has seen.
  *
  * An offpay_wallet is not thread-safe. An open wallet holds an exclusive
  * lock (the file path.lock beside it): a second open of the same wallet —
@@ -199,6 +199,16 @@ typedef struct offpay_wallet_balance {
                            charge more than it authorized */
     uint32_t codes;     /* codes made so far */
     int      usable;    /* 1 when valid at the time asked */
+    /* the settlement sync's view (offpay_wallet_sync) */
+    int      frozen; /* 1: restored, no code until a sync (ESYNC_REQUIRED) */
+    int      synced; /* 1: available follows the last sync (below) */
+    int64_t  escrow; /* the server's escrow at the last sync (else limit) */
+    int64_t  released;     /* reservations settlement released: available -
+                              (limit - confirmed - pending - held), or 0
+                              when below (a restored wallet's log knows
+                              less than the server) */
+    uint32_t next_counter; /* the counter of the next code */
+    int      revoked;      /* 1: a sync learnt it is revoked (EREVOKED) */
 } offpay_wallet_balance;
 
 /* Number of credentials held. */
@@ -383,6 +393,149 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
                                 int (*fn)(const offpay_wallet_upload_status *s,
                                           void *ctx),
                                 void *ctx, offpay_wallet_upload_report *rep);
+
+/* ---- the online life (docs/api.md, "Wallet online"; online.c) ------ */
+
+/* Longest offpayd URL a wallet remembers. */
+#define OFFPAY_WALLET_URL_MAX 255
+
+/* Counters a restored credential skips above the highest the server saw:
+ * room for codes the lost device made that no terminal uploaded yet. */
+#define OFFPAY_WALLET_RESTORE_GAP 100
+
+/* The wallet's account at offpayd, as the server last said. */
+typedef struct offpay_wallet_account {
+    char     server[OFFPAY_WALLET_URL_MAX + 1];
+    uint64_t account;
+    uint16_t currency;
+    int64_t  balance;
+    int      revoked;
+} offpay_wallet_account;
+
+/*
+ * offpay_wallet_server — the offpayd URL, account and currency the wallet
+ * enrolled with (kept beside the wallet file, path.online; balance and
+ * revoked are 0 here). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (never
+ * enrolled), OFFPAY_ECORRUPT, the file system's.
+ */
+offpay_err offpay_wallet_server(const offpay_wallet  *w,
+                                offpay_wallet_account *out);
+
+/*
+ * offpay_wallet_enroll — POST /v1/wallet/enroll to base_url with the
+ * operator's one-time code, signed by the wallet's key: offpayd makes the
+ * wallet's account. The wallet remembers base_url and the account
+ * (path.online). out (may be NULL) receives the account. Errors:
+ * OFFPAY_EINVAL, OFFPAY_EIO (unreachable, or refused: offpayd's error on
+ * stderr), OFFPAY_ENOMEM, the file system's.
+ */
+offpay_err offpay_wallet_enroll(offpay_wallet *w, const char *base_url,
+                                const char *code, uint32_t now,
+                                offpay_wallet_account *out);
+
+/*
+ * offpay_wallet_allowance — POST /v1/wallet/allowance (base_url NULL: the
+ * remembered server) for amount minor units of currency: offpayd moves it
+ * from the wallet's account into a new escrow and signs a credential,
+ * which is installed (a credential the server issued is fresh: counter 1).
+ * expires 0: the server's default. *serial (may be NULL) receives its
+ * serial, *balance (may be NULL) the account's balance after it. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server known), OFFPAY_EIO (refused,
+ * e.g. EFUNDS: on stderr), those of offpay_wallet_add_credential.
+ */
+offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
+                                   int64_t amount, uint16_t currency,
+                                   uint32_t expires, uint32_t now,
+                                   uint64_t *serial, int64_t *balance);
+
+/* When a sync renews: a credential within renew_before seconds of its
+ * expiry, or with less than renew_below_pct percent of its limit
+ * available, gets a new one of the same limit (at most the account's
+ * balance), unless another usable credential of the currency needs no
+ * renewal. */
+typedef struct offpay_wallet_sync_options {
+    uint32_t renew_before;    /* default 3 days */
+    uint32_t renew_below_pct; /* default 10 */
+    int      no_renew;        /* 1: never */
+} offpay_wallet_sync_options;
+
+void offpay_wallet_sync_options_defaults(offpay_wallet_sync_options *o);
+
+typedef struct offpay_wallet_sync_report {
+    offpay_wallet_upload_report upload;
+    offpay_wallet_account       account;
+    size_t   credentials; /* the server's credentials for this key */
+    size_t   unfrozen;    /* restored credentials usable again */
+    size_t   installed;   /* credentials installed from the server */
+    size_t   outstanding; /* codes no terminal presented yet */
+    size_t   revoked;     /* credentials revoked (status or revocation
+                             list) */
+    uint64_t renewed;     /* serial of a renewal, 0: none */
+    uint32_t bundle_seq;  /* the server's trust bundle */
+} offpay_wallet_sync_report;
+
+/*
+ * offpay_wallet_sync — the settlement sync with base_url (NULL: the
+ * remembered server): uploads the spend log (offpay_wallet_upload; fn and
+ * ctx as there), reads the wallet's account and credentials
+ * (POST /v1/wallet/status), and then per credential: raises the next
+ * counter above the highest the server saw (plus
+ * OFFPAY_WALLET_RESTORE_GAP for a frozen one, which is unfrozen), records
+ * the server's escrow and the codes not presented yet, so available
+ * offline releases what settlement did not take (offpay_wallet_balance);
+ * installs the credentials issued to this key the wallet lacks (a
+ * restore), renews by o (NULL: defaults), takes the newest trust bundle,
+ * and marks revoked (no code: OFFPAY_EREVOKED) each credential the server
+ * says is revoked or its revocation list names (verified under the
+ * bundle). rep (may be NULL) sums it. A revoked wallet changes nothing
+ * (OFFPAY_EREVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server
+ * known), OFFPAY_EREVOKED, OFFPAY_EIO (offpayd refused or unreachable: on
+ * stderr), OFFPAY_ENOMEM, and those of saving the wallet.
+ */
+offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
+                              const offpay_wallet_sync_options *o,
+                              uint32_t                          now,
+                              int (*fn)(const offpay_wallet_upload_status *s,
+                                        void *ctx),
+                              void *ctx, offpay_wallet_sync_report *rep);
+
+/*
+ * offpay_wallet_report_lost — POST /v1/wallet/revoke (base_url NULL: the
+ * remembered server), signed by the wallet's key, from a restored copy
+ * or another device holding the key: the wallet and every credential of
+ * it are revoked; escrow returns to the account after the upload grace.
+ * *revoked (may be NULL) counts the credentials revoked now. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EIO.
+ */
+offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
+                                     const char *reason, uint32_t now,
+                                     size_t *revoked);
+
+/*
+ * offpay_wallet_backup — writes to path (must not exist) what a restore
+ * needs, sealed under passphrase as a wallet file is (Argon2id,
+ * XChaCha20-Poly1305): the wallet's key, the pinned root key, the trust
+ * bundle, the credentials and the remembered server and account. Never
+ * the counters: a restore learns them from the server. Errors:
+ * OFFPAY_EINVAL, OFFPAY_EEXISTS, OFFPAY_EPASSPHRASE_SHORT, OFFPAY_ENOMEM,
+ * the file system's.
+ */
+offpay_err offpay_wallet_backup(offpay_wallet *w, const char *path,
+                                const char *passphrase);
+
+/*
+ * offpay_wallet_restore — makes a new wallet at path (passphrase) from the
+ * backup at backup_path (backup_passphrase): the same key, root and
+ * bundle, every credential frozen (no code: OFFPAY_ESYNC_REQUIRED) until
+ * offpay_wallet_sync reports the highest counter the server saw, and the
+ * remembered server. *out is the open wallet. Errors: OFFPAY_EINVAL,
+ * OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT (not a backup), and those of
+ * offpay_wallet_create.
+ */
+offpay_err offpay_wallet_restore(const char *backup_path,
+                                 const char *backup_passphrase,
+                                 const char *path, const char *passphrase,
+                                 uint32_t now, offpay_wallet **out);
 
 #ifdef __cplusplus
 }

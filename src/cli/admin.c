@@ -33,6 +33,9 @@ static const char help[] =
     "                    [--force]\n"
     "       offpay admin evidence CASE --server URL --token-file FILE\n"
     "                    --out FILE [--force]\n"
+    "       offpay admin enroll-code --db LEDGER --currency CODE\n"
+    "                    [--expires UNIXTIME] [--json]\n"
+    "       offpay admin revoke-wallet --db LEDGER --account N [--json]\n"
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
     "LEDGER is offpayd's --db: a SQLite file, or a PostgreSQL URL such as\n"
@@ -52,6 +55,14 @@ static const char help[] =
     "  evidence  write case CASE as one self-contained evidence file\n"
     "            (docs/settlement.md §9) that 'offpay verify-evidence'\n"
     "            checks offline against the root key\n"
+    "  enroll-code    a one-time enrollment code for a wallet account in\n"
+    "            --currency (offpay wallet enroll --code): single use,\n"
+    "            valid 7 days or until --expires; the ledger keeps only\n"
+    "            its hash (also POST /v1/admin/enrollments)\n"
+    "  revoke-wallet  a lost wallet (its enrolled --account): the wallet and\n"
+    "            every credential of it are revoked; its escrow returns to\n"
+    "            the account after the upload grace, minus what settles\n"
+    "            meanwhile (also POST /v1/admin/wallets/N/revoke)\n"
     "\n"
     "  --db LEDGER      the ledger (required, unless --server or --shards)\n"
     "  --shards FILE    the ledger is the PostgreSQL shards FILE names, as\n"
@@ -158,6 +169,57 @@ static int audit(offpay_ledger *l, int json)
                rc == OFFPAY_OK ? "audit passed" : "AUDIT FAILED (EAUDIT)");
     }
     return rc == OFFPAY_OK ? EXIT_OK : EXIT_REJECTED;
+}
+
+/* `admin enroll-code`: a one-time enrollment code (settle.h). */
+static int enroll_code(offpay_ledger *l, const char *currency, uint64_t expires,
+                       int json)
+{
+    char       code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    uint16_t   cur = 0;
+    uint32_t   now = cli_now();
+    offpay_err rc;
+
+    if (currency == NULL)
+        return cli_usage_error("admin enroll-code: --currency CODE is "
+                               "required");
+    if (cli_currency(currency, &cur) != 0)
+        return EXIT_USAGE;
+    if (expires == 0)
+        expires = (uint64_t)now + OFFPAY_ENROLL_LIFETIME;
+    rc = offpay_ledger_enrollment_add(l, cur, "offpay admin enroll-code",
+                                      (uint32_t)expires, now, code);
+    if (rc != OFFPAY_OK)
+        return cli_fail("admin enroll-code", rc);
+    if (json)
+        printf("{\"code\":\"%s\",\"currency\":\"%s\",\"expires\":%llu}\n", code,
+               offpay_currency_alpha(cur), (unsigned long long)expires);
+    else
+        printf("%s\n", code);
+    sodium_memzero(code, sizeof code);
+    return EXIT_OK;
+}
+
+/* `admin revoke-wallet`: a lost wallet by its account (settle.h). */
+static int revoke_wallet(offpay_ledger *l, uint64_t account, int json)
+{
+    size_t     n = 0;
+    offpay_err rc;
+
+    if (account == 0)
+        return cli_usage_error("admin revoke-wallet: --account N is "
+                               "required");
+    rc = offpay_ledger_wallet_revoke(l, NULL, account, "operator: wallet lost",
+                                     cli_now(), &n);
+    if (rc != OFFPAY_OK)
+        return cli_fail("admin revoke-wallet", rc);
+    if (json)
+        printf("{\"account\":\"%llu\",\"credentials_revoked\":%zu}\n",
+               (unsigned long long)account, n);
+    else
+        printf("wallet of account %llu revoked: %zu credential(s) revoked\n",
+               (unsigned long long)account, n);
+    return EXIT_OK;
 }
 
 static int release(offpay_ledger *l, int json)
@@ -578,9 +640,14 @@ int cli_admin(int argc, char **argv)
         {"server", required_argument, NULL, 'u'},
         {"token-file", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
+        {"currency", required_argument, NULL, 'c'},
+        {"expires", required_argument, NULL, 'e'},
+        {"account", required_argument, NULL, 'A'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
+    const char    *currency = NULL;
+    uint64_t       expires = 0, account = 0;
     const char    *db = NULL, *cmd, *positional = NULL, *shards = NULL;
     static char    shards_db[4096 + 8];
     offpay_ledger *l = NULL;
@@ -602,7 +669,8 @@ int cli_admin(int argc, char **argv)
     }
     cmd = argv[1];
     if (strcmp(cmd, "audit") != 0 && strcmp(cmd, "release") != 0 &&
-        strcmp(cmd, "cases") != 0 && strcmp(cmd, "evidence") != 0)
+        strcmp(cmd, "cases") != 0 && strcmp(cmd, "evidence") != 0 &&
+        strcmp(cmd, "enroll-code") != 0 && strcmp(cmd, "revoke-wallet") != 0)
         return cli_usage_error("admin: unknown command '%s'", cmd);
     argv[1] = prog; /* getopt's messages name the whole command */
     optind = 1;
@@ -652,6 +720,15 @@ int cli_admin(int argc, char **argv)
             break;
         case 't':
             a.token_file = optarg;
+            break;
+        case 'c':
+            currency = optarg;
+            break;
+        case 'e':
+            bad = parse_u64("--expires", optarg, UINT32_MAX, &expires);
+            break;
+        case 'A':
+            bad = parse_u64("--account", optarg, INT64_MAX, &account);
             break;
         case 'h':
             fputs(help, stdout);
@@ -763,6 +840,10 @@ int cli_admin(int argc, char **argv)
         status = release(l, json);
     else if (strcmp(cmd, "cases") == 0)
         status = cases(l, &a);
+    else if (strcmp(cmd, "enroll-code") == 0)
+        status = enroll_code(l, currency, expires, json);
+    else if (strcmp(cmd, "revoke-wallet") == 0)
+        status = revoke_wallet(l, account, json);
     else
         status = evidence(l, &a, case_id);
     offpay_ledger_close(l);

@@ -80,6 +80,16 @@ static const char help[] =
     "                    size, the clock's high-water time; warns when a "
     "limit\n"
     "                    is at 80 % or more, before 'sync required' (--json)\n"
+    "  rotate            a new key: --new-terminal DIR2 is a new terminal\n"
+    "                    (terminal init, no credential yet). After a final\n"
+    "                    upload of this one (refused while a payment is not\n"
+    "                    decided), offpayd registers DIR2's key for the same\n"
+    "                    merchant and revokes this one's from now on; DIR2\n"
+    "                    gets its credential and this one's risk rules\n"
+    "      --server URL --new-terminal DIR2 [--new-passphrase-file FILE]\n"
+    "  decommission      the final upload (refused while a payment is not\n"
+    "                    decided), then offpayd revokes this terminal\n"
+    "      --server URL\n"
     "  export DIR        a new directory DIR (refused if it exists) with a\n"
     "                    consistent copy of the journal (terminal.db, "
     "read-only:\n"
@@ -113,6 +123,7 @@ typedef struct term_args {
         *image, *code, *png, *svg, *receipt_png, *seq, *server, *key_uri;
     const char *sets[MAX_SETS];
     int         n_sets, show, json, force, generate_key;
+    const char *new_dir, *new_pass_file; /* rotate */
 } term_args;
 
 static int parse(int argc, char **argv, void *args)
@@ -140,6 +151,8 @@ static int parse(int argc, char **argv, void *args)
         {"key-uri", required_argument, NULL, 'K'},
         {"generate-key", no_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
+        {"new-terminal", required_argument, NULL, 'N'},
+        {"new-passphrase-file", required_argument, NULL, 'n'},
         {NULL, 0, NULL, 0},
     };
     uint64_t seen = 0;
@@ -205,6 +218,12 @@ static int parse(int argc, char **argv, void *args)
             break;
         case 'G':
             a->generate_key = 1;
+            break;
+        case 'N':
+            a->new_dir = optarg;
+            break;
+        case 'n':
+            a->new_pass_file = optarg;
             break;
         case CLI_OPT_TWICE:
             return EXIT_USAGE;
@@ -1360,6 +1379,82 @@ static int cmd_export(const void *args, const char *out)
     return EXIT_OK;
 }
 
+/* ---- the lifecycle through offpayd (src/terminal/lifecycle.c) -------- */
+
+static void print_final(const offpay_upload_report *r, uint16_t cur)
+{
+    char money[OFFPAY_AMOUNT_TEXT_MAX + 8];
+
+    printf("final upload: %zu payment(s) sent, %zu decided (%zu paid, %s), "
+           "%zu left\n",
+           r->sent, r->decided, r->settled,
+           cli_money(r->paid, cur, money, sizeof money), r->left);
+}
+
+static int cmd_rotate(const void *args, const char *arg CLI_UNUSED)
+{
+    const term_args     *a = args;
+    term_args            b;
+    offpay_terminal     *old = NULL, *next = NULL;
+    offpay_upload_report r;
+    uint32_t             id = 0;
+    int                  status = EXIT_OK;
+    offpay_err           rc;
+
+    if (a->server == NULL || a->new_dir == NULL)
+        return cli_usage_error("terminal rotate: --server URL and "
+                               "--new-terminal DIR are required");
+    old = open_terminal(a, 1, &status);
+    if (old == NULL)
+        return status;
+    b = *a;
+    b.dir = a->new_dir;
+    if (a->new_pass_file != NULL)
+        b.pass_file = a->new_pass_file;
+    next = open_terminal(&b, 1, &status);
+    if (next == NULL) {
+        offpay_terminal_close(old);
+        return status;
+    }
+    rc = offpay_terminal_rotate(old, next, a->server, cli_now(), &r, &id);
+    print_final(&r, offpay_terminal_currency(old));
+    if (rc != OFFPAY_OK)
+        status = cli_fail("terminal rotate", rc);
+    else
+        printf("rotated: %s is terminal %u with the new key; %s is revoked "
+               "from now on\n",
+               a->new_dir, (unsigned)id, a->dir);
+    offpay_terminal_close(next);
+    offpay_terminal_close(old);
+    return status;
+}
+
+static int cmd_decommission(const void *args, const char *arg CLI_UNUSED)
+{
+    const term_args     *a = args;
+    offpay_terminal     *t;
+    offpay_upload_report r;
+    int                  status = EXIT_OK;
+    offpay_err           rc;
+
+    if (a->server == NULL)
+        return cli_usage_error("terminal decommission: --server URL is "
+                               "required");
+    t = open_terminal(a, 1, &status);
+    if (t == NULL)
+        return status;
+    rc = offpay_terminal_decommission(t, a->server, cli_now(), &r);
+    print_final(&r, offpay_terminal_currency(t));
+    if (rc != OFFPAY_OK)
+        status = cli_fail("terminal decommission", rc);
+    else
+        printf("decommissioned: offpayd revoked this terminal; keep %s as "
+               "the record of its payments\n",
+               a->dir);
+    offpay_terminal_close(t);
+    return status;
+}
+
 int cli_terminal(int argc, char **argv)
 {
     static const cli_sub subs[] = {
@@ -1374,6 +1469,8 @@ int cli_terminal(int argc, char **argv)
         {"journal", 0, cmd_journal},
         {"status", 0, cmd_status},
         {"export", 1, cmd_export},
+        {"rotate", 0, cmd_rotate},
+        {"decommission", 0, cmd_decommission},
         {NULL, 0, NULL},
     };
     term_args a;

@@ -27,12 +27,47 @@ static const char help[] =
     "      --bundle FILE   the issuer's trust bundle (bundle.opb)\n"
     "  key             print the wallet's public key (for the issuer)\n"
     "  add-credential FILE   store a credential from the issuer\n"
-    "  sync            take a newer trust bundle from the issuer\n"
-    "      --bundle FILE   bundle.opb (after the issuer added a key)\n"
+    "  sync            with --bundle FILE: take a newer trust bundle "
+    "(offline);\n"
+    "                  else the settlement sync with offpayd (the server\n"
+    "                  enrolled with, or --server URL): uploads the log,\n"
+    "                  prints each code's status, raises each credential's\n"
+    "                  counter above the highest the server saw (a restored\n"
+    "                  credential is frozen until then), releases what\n"
+    "                  settlement did not take, installs credentials issued\n"
+    "                  to this key, renews one close to expiry or nearly\n"
+    "                  spent, takes the newest trust bundle, and prints the\n"
+    "                  balances side by side: account, escrow, available\n"
+    "      --renew-days N      renew within N days of expiry (default 3)\n"
+    "      --renew-below PCT   renew below PCT%% of the limit (default 10)\n"
+    "      --no-renew          never renew\n"
+    "  enroll          make this wallet's account at offpayd with the\n"
+    "                  operator's one-time code (offpay admin enroll-code);\n"
+    "                  the wallet remembers the server and account\n"
+    "      --server URL --code CODE   (both required)\n"
+    "  allowance       ask offpayd for a credential of --amount AMOUNT from\n"
+    "                  the wallet's account (moved into escrow) and install "
+    "it\n"
+    "      --amount AMOUNT (required)   --expires UNIXTIME (optional)\n"
+    "  backup          write the wallet's key, root, bundle, credentials and\n"
+    "                  server, sealed under a backup passphrase; never its\n"
+    "                  counters\n"
+    "      --out FILE --backup-passphrase-file FILE   (both required)\n"
+    "  restore         make a new wallet (--wallet FILE, must not exist) from\n"
+    "                  a backup: every credential frozen until 'wallet sync'\n"
+    "                  learns the highest counter the server saw\n"
+    "      --from FILE --backup-passphrase-file FILE   (both required)\n"
+    "  report-lost     revoke this wallet and all its credentials at\n"
+    "                  offpayd (signed by its key, e.g. from a restored "
+    "copy):\n"
+    "                  the escrow returns to the account after the upload\n"
+    "                  grace, minus what settles meanwhile\n"
+    "      --reason TEXT (optional)\n"
     "  balance         the allowance of each credential: limit, confirmed\n"
     "                  (receipts taken), pending (codes not yet receipted),\n"
     "                  held (authorized beyond receipts: released only by\n"
-    "                  settlement), available\n"
+    "                  settlement), available; after a sync also the\n"
+    "                  server's escrow and what settlement released\n"
     "  pay             make a consumer-presented payment code\n"
     "      --currency CODE   e.g. EUR (required)\n"
     "      --amount AMOUNT   the most the merchant may charge (default: the\n"
@@ -76,8 +111,8 @@ static const char help[] =
     "an unscanned or refreshed code still counts against the allowance.\n"
     "The wallet file must have one name: a symbolic link to it, or a second\n"
     "hard link, is refused (ELINKED). A copy of it is not a backup: put\n"
-    "back, it reuses counters already spent. Until the server sync brings a\n"
-    "safe restore, never restore a wallet by copying its file back.\n"
+    "back, it reuses counters already spent. Use 'wallet backup' and\n"
+    "'wallet restore': never restore a wallet by copying its file back.\n"
     "key, balance, log and upload only read: they write nothing (not even\n"
     "a lock file) and work on a read-only mount or a full disk.\n"
     "Its codes are in FILE.log beside it: keep and move the two together.\n";
@@ -86,6 +121,10 @@ typedef struct wallet_args {
     const char *wallet, *pass_file, *root, *bundle, *currency, *amount, *image,
         *code, *png, *svg, *server;
     int show, yes, force;
+    /* the online life */
+    const char *out, *from, *backup_pass, *reason, *expires, *renew_days,
+        *renew_below;
+    int no_renew;
 } wallet_args;
 
 static int parse(int argc, char **argv, void *args)
@@ -107,6 +146,14 @@ static int parse(int argc, char **argv, void *args)
         {"force", no_argument, NULL, 'f'},
         {"server", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
+        {"out", required_argument, NULL, 'o'},
+        {"from", required_argument, NULL, 'F'},
+        {"backup-passphrase-file", required_argument, NULL, 'B'},
+        {"reason", required_argument, NULL, 'R'},
+        {"expires", required_argument, NULL, 'e'},
+        {"renew-days", required_argument, NULL, 'D'},
+        {"renew-below", required_argument, NULL, 'L'},
+        {"no-renew", no_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     uint64_t seen = 0;
@@ -157,6 +204,30 @@ static int parse(int argc, char **argv, void *args)
             break;
         case 'U':
             a->server = optarg;
+            break;
+        case 'o':
+            a->out = optarg;
+            break;
+        case 'F':
+            a->from = optarg;
+            break;
+        case 'B':
+            a->backup_pass = optarg;
+            break;
+        case 'R':
+            a->reason = optarg;
+            break;
+        case 'e':
+            a->expires = optarg;
+            break;
+        case 'D':
+            a->renew_days = optarg;
+            break;
+        case 'L':
+            a->renew_below = optarg;
+            break;
+        case 'N':
+            a->no_renew = 1;
             break;
         case CLI_OPT_TWICE:
             return EXIT_USAGE;
@@ -295,6 +366,8 @@ static int cmd_add_credential(const void *args, const char *file)
     return EXIT_OK;
 }
 
+static int cli_wallet_online_sync(const wallet_args *a);
+
 static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
@@ -305,7 +378,7 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
     offpay_err         rc;
 
     if (a->bundle == NULL)
-        return cli_usage_error("wallet sync: --bundle FILE is required");
+        return cli_wallet_online_sync(a);
     bytes = cli_read_file(a->bundle, 4096, &len);
     if (bytes == NULL)
         return EXIT_FAILURE_IO;
@@ -386,6 +459,16 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                cli_money(b.pending, b.currency, m3, sizeof m3),
                cli_money(b.held, b.currency, m4, sizeof m4),
                cli_money(b.available, b.currency, m5, sizeof m5));
+        if (b.frozen)
+            printf("  frozen     restored: no code until 'offpay wallet "
+                   "sync'\n");
+        if (b.revoked)
+            printf("  revoked    no code from it (learnt at a sync)\n");
+        if (b.synced)
+            printf("  escrow     %s  (the server's, at the last sync)\n"
+                   "  released   %s  (by settlement)\n",
+                   cli_money(b.escrow, b.currency, m1, sizeof m1),
+                   cli_money(b.released, b.currency, m2, sizeof m2));
         print_multi(w, b.serial);
     }
     offpay_wallet_close(w);
@@ -820,6 +903,290 @@ static int cmd_upload(const void *args, const char *arg CLI_UNUSED)
     return status;
 }
 
+/* ---- the online life (src/wallet/online.c) ---------------------------- */
+
+/* A decimal number 0..max, or -1 after a usage message. */
+static long long number_arg(const char *opt, const char *text, long long max)
+{
+    char     *end = NULL;
+    long long v;
+
+    if (text == NULL)
+        return -1;
+    v = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || v < 0 || v > max) {
+        cli_usage_error("wallet: %s: a number from 0 to %lld", opt, max);
+        return -1;
+    }
+    return v;
+}
+
+/* The balances side by side, as the sync leaves them. */
+static void print_sync_balances(const offpay_wallet             *w,
+                                const offpay_wallet_sync_report *r,
+                                uint32_t                         now)
+{
+    const offpay_wallet_account *acct = &r->account;
+    int64_t                      escrow = 0, avail = 0;
+    char                         m1[64], m2[64], m3[64], m4[64];
+
+    printf("account %llu at %s: balance %s\n",
+           (unsigned long long)acct->account, acct->server,
+           cli_money(acct->balance, acct->currency, m1, sizeof m1));
+    printf("%-10s %-16s %-16s %-16s %-16s %s\n", "credential", "escrow",
+           "available", "released", "held", "next-counter");
+    for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
+        offpay_wallet_balance b;
+
+        if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK ||
+            b.currency != acct->currency)
+            continue;
+        printf("%-10llu %-16s %-16s %-16s %-16s %u%s\n",
+               (unsigned long long)b.serial,
+               cli_money(b.escrow, b.currency, m1, sizeof m1),
+               cli_money(b.available > 0 ? b.available : 0, b.currency, m2,
+                         sizeof m2),
+               cli_money(b.released, b.currency, m3, sizeof m3),
+               cli_money(b.held, b.currency, m4, sizeof m4), b.next_counter,
+               b.revoked   ? " (revoked)"
+               : b.frozen  ? " (frozen)"
+               : !b.usable ? " (not usable)"
+                           : "");
+        escrow += b.escrow;
+        if (b.usable && !b.frozen && !b.revoked && b.available > 0)
+            avail += b.available;
+    }
+    printf("total: account %s, escrow %s, available offline %s\n",
+           cli_money(acct->balance, acct->currency, m1, sizeof m1),
+           cli_money(escrow, acct->currency, m2, sizeof m2),
+           cli_money(avail, acct->currency, m3, sizeof m3));
+}
+
+static int cli_wallet_online_sync(const wallet_args *a)
+{
+    offpay_wallet_sync_options o;
+    offpay_wallet_sync_report  r;
+    offpay_wallet             *w;
+    int                        status = EXIT_OK;
+    uint32_t                   now = cli_now();
+    long long                  v;
+    offpay_err                 rc;
+
+    offpay_wallet_sync_options_defaults(&o);
+    if (a->renew_days != NULL) {
+        if ((v = number_arg("--renew-days", a->renew_days, 3650)) < 0)
+            return EXIT_USAGE;
+        o.renew_before = (uint32_t)v * 86400u;
+    }
+    if (a->renew_below != NULL) {
+        if ((v = number_arg("--renew-below", a->renew_below, 100)) < 0)
+            return EXIT_USAGE;
+        o.renew_below_pct = (uint32_t)v;
+    }
+    o.no_renew = a->no_renew;
+    w = open_wallet(a, &status);
+    if (w == NULL)
+        return status;
+    printf("%-8s %-8s %-28s %-14s\n", "serial", "counter", "status", "paid");
+    rc = offpay_wallet_sync(w, a->server, &o, now, print_upload_status, w, &r);
+    if (rc == OFFPAY_ENOTFOUND) {
+        status = cli_fail("wallet sync: not enrolled (offpay wallet enroll "
+                          "--server URL --code CODE)",
+                          rc);
+    } else if (rc == OFFPAY_EREVOKED) {
+        status = cli_fail("wallet sync: this wallet was revoked at the "
+                          "server; nothing changed",
+                          rc);
+    } else if (rc != OFFPAY_OK) {
+        status = cli_fail("wallet sync", rc);
+    } else {
+        printf("%zu codes sent: %zu settled, %zu not settled yet, %zu "
+               "rejected\n",
+               r.upload.sent, r.upload.settled, r.upload.not_settled,
+               r.upload.rejected);
+        if (r.unfrozen > 0)
+            printf("%zu restored credential(s) unfrozen above the server's "
+                   "counters\n",
+                   r.unfrozen);
+        if (r.revoked > 0)
+            printf("%zu credential(s) revoked: no code from them\n", r.revoked);
+        if (r.installed > 0)
+            printf("%zu credential(s) installed from the server\n",
+                   r.installed);
+        if (r.renewed != 0)
+            printf("renewed: credential %llu\n", (unsigned long long)r.renewed);
+        print_sync_balances(w, &r, now);
+    }
+    offpay_wallet_close(w);
+    return status;
+}
+
+static int cmd_enroll(const void *args, const char *arg CLI_UNUSED)
+{
+    const wallet_args    *a = args;
+    offpay_wallet_account acct;
+    offpay_wallet        *w;
+    int                   status = EXIT_OK;
+    char                  m[64];
+    offpay_err            rc;
+
+    if (a->server == NULL || a->code == NULL)
+        return cli_usage_error(
+            "wallet enroll: --server URL and --code CODE are required");
+    w = open_wallet(a, &status);
+    if (w == NULL)
+        return status;
+    rc = offpay_wallet_enroll(w, a->server, a->code, cli_now(), &acct);
+    if (rc != OFFPAY_OK)
+        status = cli_fail("wallet enroll", rc);
+    else
+        printf("enrolled: account %llu (%s), balance %s\n",
+               (unsigned long long)acct.account,
+               offpay_currency_alpha(acct.currency),
+               cli_money(acct.balance, acct.currency, m, sizeof m));
+    offpay_wallet_close(w);
+    return status;
+}
+
+static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
+{
+    const wallet_args    *a = args;
+    offpay_wallet_account acct;
+    offpay_wallet        *w;
+    int                   status = EXIT_OK;
+    int64_t               amount = 0, balance = 0;
+    uint64_t              serial = 0;
+    long long             expires = 0;
+    char                  m1[64], m2[64];
+    offpay_err            rc;
+
+    if (a->amount == NULL)
+        return cli_usage_error("wallet allowance: --amount AMOUNT is required");
+    if (a->expires != NULL &&
+        (expires = number_arg("--expires", a->expires, UINT32_MAX)) < 0)
+        return EXIT_USAGE;
+    w = open_wallet(a, &status);
+    if (w == NULL)
+        return status;
+    rc = offpay_wallet_server(w, &acct);
+    if (rc == OFFPAY_ENOTFOUND) {
+        status = cli_fail("wallet allowance: not enrolled (offpay wallet "
+                          "enroll)",
+                          rc);
+        goto out;
+    }
+    if (rc != OFFPAY_OK) {
+        status = cli_fail("wallet allowance", rc);
+        goto out;
+    }
+    if (cli_amount(a->amount, acct.currency, &amount) != 0 || amount <= 0) {
+        status = cli_usage_error("wallet allowance: --amount: a positive "
+                                 "amount in %s",
+                                 offpay_currency_alpha(acct.currency));
+        goto out;
+    }
+    rc = offpay_wallet_allowance(w, a->server, amount, acct.currency,
+                                 (uint32_t)expires, cli_now(), &serial,
+                                 &balance);
+    if (rc != OFFPAY_OK)
+        status = cli_fail("wallet allowance", rc);
+    else
+        printf("credential %llu installed: %s; account balance %s\n",
+               (unsigned long long)serial,
+               cli_money(amount, acct.currency, m1, sizeof m1),
+               cli_money(balance, acct.currency, m2, sizeof m2));
+out:
+    offpay_wallet_close(w);
+    return status;
+}
+
+static int cmd_backup(const void *args, const char *arg CLI_UNUSED)
+{
+    const wallet_args *a = args;
+    offpay_wallet     *w;
+    char              *pass;
+    int                status = EXIT_OK;
+    offpay_err         rc;
+
+    if (a->out == NULL || a->backup_pass == NULL)
+        return cli_usage_error("wallet backup: --out FILE and "
+                               "--backup-passphrase-file FILE are required");
+    w = open_wallet_as(a, 1, &status);
+    if (w == NULL)
+        return status;
+    pass = cli_passphrase(a->backup_pass, "Backup passphrase", 1);
+    if (pass == NULL) {
+        offpay_wallet_close(w);
+        return EXIT_FAILURE_IO;
+    }
+    rc = offpay_wallet_backup(w, a->out, pass);
+    cli_passphrase_free(pass);
+    if (rc != OFFPAY_OK)
+        status = cli_fail_at(NULL, "writing the backup", a->out, rc);
+    else
+        printf("backup written to %s (restore it with 'offpay wallet "
+               "restore')\n",
+               a->out);
+    offpay_wallet_close(w);
+    return status;
+}
+
+static int cmd_restore(const void *args, const char *arg CLI_UNUSED)
+{
+    const wallet_args *a = args;
+    offpay_wallet     *w = NULL;
+    char              *bpass, *pass;
+    offpay_err         rc;
+    int                status = EXIT_OK;
+
+    if (a->from == NULL || a->backup_pass == NULL)
+        return cli_usage_error("wallet restore: --from FILE and "
+                               "--backup-passphrase-file FILE are required");
+    bpass = cli_passphrase(a->backup_pass, "Backup passphrase", 0);
+    if (bpass == NULL)
+        return EXIT_FAILURE_IO;
+    pass = cli_passphrase(a->pass_file, "New wallet passphrase", 1);
+    if (pass == NULL) {
+        cli_passphrase_free(bpass);
+        return EXIT_FAILURE_IO;
+    }
+    rc = offpay_wallet_restore(a->from, bpass, a->wallet, pass, cli_now(), &w);
+    cli_passphrase_free(bpass);
+    cli_passphrase_free(pass);
+    if (rc != OFFPAY_OK) {
+        status = cli_fail_at(NULL, "restoring", a->from, rc);
+    } else {
+        printf("wallet restored: %zu credential(s), frozen until 'offpay "
+               "wallet sync' learns their counters from the server\n",
+               offpay_wallet_n_credentials(w));
+    }
+    offpay_wallet_close(w);
+    return status;
+}
+
+static int cmd_report_lost(const void *args, const char *arg CLI_UNUSED)
+{
+    const wallet_args *a = args;
+    offpay_wallet     *w;
+    int                status = EXIT_OK;
+    size_t             n = 0;
+    offpay_err         rc;
+
+    w = open_wallet(a, &status);
+    if (w == NULL)
+        return status;
+    rc = offpay_wallet_report_lost(w, a->server, a->reason, cli_now(), &n);
+    if (rc != OFFPAY_OK)
+        status = cli_fail("wallet report-lost", rc);
+    else
+        printf("wallet revoked at the server: %zu credential(s) revoked; "
+               "their escrow returns to the account after the upload "
+               "grace\n",
+               n);
+    offpay_wallet_close(w);
+    return status;
+}
+
 int cli_wallet(int argc, char **argv)
 {
     static const cli_sub subs[] = {
@@ -834,6 +1201,11 @@ int cli_wallet(int argc, char **argv)
         {"log", 0, cmd_log},
         {"show-code", 1, cmd_show_code},
         {"upload", 0, cmd_upload},
+        {"enroll", 0, cmd_enroll},
+        {"allowance", 0, cmd_allowance},
+        {"backup", 0, cmd_backup},
+        {"restore", 0, cmd_restore},
+        {"report-lost", 0, cmd_report_lost},
         {NULL, 0, NULL},
     };
     wallet_args a;

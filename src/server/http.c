@@ -84,6 +84,26 @@ static const route routes[] = {
      BODY_ADMIN, 1},
     {"GET", "/dashboard", srv_dashboard, AUTH_NONE, BODY_NONE, 0},
     {"GET", "/dashboard/*", srv_dashboard, AUTH_NONE, BODY_NONE, 0},
+
+    /* the wallet's and terminal's online life (wallet_online.c) */
+    {"POST", "/v1/admin/enrollments", srv_enrollment_new, AUTH_OPERATOR,
+     BODY_ADMIN, 1},
+    {"GET", "/v1/admin/wallets/*", srv_admin_wallet_get, AUTH_OPERATOR,
+     BODY_NONE, 1},
+    {"POST", "/v1/admin/wallets/*/revoke", srv_admin_wallet_revoke,
+     AUTH_OPERATOR, BODY_ADMIN, 1},
+    {"POST", "/v1/wallet/enroll", srv_wallet_enroll, AUTH_SIGNED, BODY_ADMIN,
+     1},
+    {"POST", "/v1/wallet/status", srv_wallet_status, AUTH_SIGNED, BODY_ADMIN,
+     1},
+    {"POST", "/v1/wallet/allowance", srv_wallet_allowance, AUTH_SIGNED,
+     BODY_ADMIN, 1},
+    {"POST", "/v1/wallet/revoke", srv_wallet_revoke, AUTH_SIGNED, BODY_ADMIN,
+     1},
+    {"POST", "/v1/terminal/rotate", srv_terminal_rotate, AUTH_SIGNED,
+     BODY_ADMIN, 1},
+    {"POST", "/v1/terminal/decommission", srv_terminal_decommission,
+     AUTH_SIGNED, BODY_ADMIN, 1},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])

@@ -50,7 +50,14 @@
     X(NONCE_REPLAYED, 409, "this request nonce was already used")              \
     X(UNKNOWN_TERMINAL, 403, "the signing key is not a registered terminal")   \
     X(UNKNOWN_WALLET, 403, "no credential was issued to the signing key")      \
-    X(INTERNAL, 500, "internal server error")
+    X(INTERNAL, 500, "internal server error")                                  \
+    X(NOT_ENROLLED, 403, "the signing key is not an enrolled wallet")          \
+    X(WALLET_REVOKED, 403, "this wallet was revoked (reported lost)")          \
+    X(ALREADY_ENROLLED, 409, "the signing key is enrolled already")            \
+    X(ENROLL_CODE_UNKNOWN, 403, "no such enrollment code")                     \
+    X(ENROLL_CODE_USED, 409, "the enrollment code was used already")           \
+    X(ENROLL_CODE_EXPIRED, 403, "the enrollment code has expired")             \
+    X(TERMINAL_REVOKED, 403, "this terminal is revoked")
 
 typedef enum srv_err {
     SRV_E_NONE = 0, /* no error: parsers return 0 on success */
@@ -342,6 +349,61 @@ void srv_dashboard(srv_req *r, srv_reply *out);
  * no sniffing, no framing, no referrer, no caching. */
 #define SRV_PAGE_HEADERS 6
 extern const char *const srv_page_headers[SRV_PAGE_HEADERS][2];
+
+/* ---- the wallet's and terminal's online life (wallet_online.c) ----- */
+
+/* Bodies of the online endpoints, decoded by strict parsers (fuzzed:
+ * fuzz/fuzz_server_wallet_online.c). Each returns 0, or
+ * SRV_E_MALFORMED_JSON / SRV_E_BAD_FIELD with a hint. */
+
+/* POST /v1/admin/enrollments: {"currency":"EUR","ref":TEXT,"expires":N}
+ * (ref and expires optional; 0 when absent). */
+typedef struct srv_enrollment_body {
+    uint16_t currency;
+    char     ref[SRV_REF_MAX + 1];
+    uint32_t expires;
+} srv_enrollment_body;
+int srv_parse_enrollment(const uint8_t *body, size_t len,
+                         srv_enrollment_body *out, char *hint_buf,
+                         size_t hint_cap);
+
+/* POST /v1/wallet/enroll: {"code":24 lowercase hex}. */
+int srv_parse_enroll(const uint8_t *body, size_t len,
+                     char code[OFFPAY_ENROLL_CODE_CHARS + 1], char *hint_buf,
+                     size_t hint_cap);
+
+/* POST /v1/wallet/allowance: {"amount":"50.00","expires":N,
+ * "allow_unbound":BOOL} (the last two optional). The amount stays text
+ * (parsed in the account's currency by the handler). */
+typedef struct srv_allowance_body {
+    char     amount[32];
+    uint32_t expires; /* 0: absent */
+    int      allow_unbound;
+} srv_allowance_body;
+int srv_parse_allowance(const uint8_t *body, size_t len,
+                        srv_allowance_body *out, char *hint_buf,
+                        size_t hint_cap);
+
+/* POST /v1/terminal/rotate: {"terminal_key":HEX,"expires":N}. */
+int srv_parse_rotate(const uint8_t *body, size_t len,
+                     uint8_t pk[OFFPAY_PK_BYTES], uint32_t *expires,
+                     char *hint_buf, size_t hint_cap);
+
+/* An empty body, "{}", or {"reason":TEXT} into reason (cap bytes; "" when
+ * absent): POST /v1/wallet/status, /v1/wallet/revoke,
+ * /v1/terminal/decommission, /v1/admin/wallets/ACCOUNT/revoke. */
+int srv_parse_reason(const uint8_t *body, size_t len, char *reason,
+                     size_t cap, char *hint_buf, size_t hint_cap);
+
+void srv_enrollment_new(srv_req *r, srv_reply *out);
+void srv_wallet_enroll(srv_req *r, srv_reply *out);
+void srv_wallet_status(srv_req *r, srv_reply *out);
+void srv_wallet_allowance(srv_req *r, srv_reply *out);
+void srv_wallet_revoke(srv_req *r, srv_reply *out);
+void srv_admin_wallet_get(srv_req *r, srv_reply *out);
+void srv_admin_wallet_revoke(srv_req *r, srv_reply *out);
+void srv_terminal_rotate(srv_req *r, srv_reply *out);
+void srv_terminal_decommission(srv_req *r, srv_reply *out);
 
 /* ---- the daemon (http.c) ------------------------------------------- */
 

@@ -51,6 +51,11 @@ static offpay_err directory_copy(offpay_ledger *l)
     return rc;
 }
 
+offpay_err offpay__ledger_directory_copy(offpay_ledger *l)
+{
+    return directory_copy(l);
+}
+
 /* Opens the shards of the shard map at path (docs/scaling.md). */
 static offpay_err open_shards(offpay_ledger *l, const char *path)
 {

@@ -85,6 +85,11 @@ offpay__ledger_tx_serials(offpay_ledger *l, const uint64_t *serials, size_t n,
                           offpay_err (*fn)(offpay_ledger *l, void *ctx),
                           void *ctx);
 
+/* Copies the directory's merchants, their accounts and terminals from
+ * shard 0 to every other shard (after a change to them outside ledger.c);
+ * OFFPAY_OK at once on an unsharded ledger. */
+offpay_err offpay__ledger_directory_copy(offpay_ledger *l);
+
 /* 1 when serial belongs to the shard the current transaction runs on. */
 int offpay__ledger_on_shard(const offpay_ledger *l, uint64_t serial);
 

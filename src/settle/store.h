@@ -324,6 +324,46 @@ typedef struct offpay__store_ops {
     offpay_err (*terminal_report)(offpay__store *s, uint32_t id,
                                   uint64_t pending, uint32_t synced_at,
                                   uint32_t now);
+
+
+    /* the wallet's online life (src/settle/online.c; 004_wallet_online) */
+    /* a new enrollment code, kept as its hash */
+    offpay_err (*enroll_add)(offpay__store *s, const uint8_t hash[32],
+                             uint16_t currency, const char *ref, uint32_t now,
+                             uint32_t expires);
+    /* ENOTFOUND, or the code's currency, expiry and use (0: unused) */
+    offpay_err (*enroll_get)(offpay__store *s, const uint8_t hash[32],
+                             uint16_t *currency, uint32_t *expires,
+                             uint32_t *used_at);
+    /* marks the code used for account if unused, else EEXISTS */
+    offpay_err (*enroll_use)(offpay__store *s, const uint8_t hash[32],
+                             uint64_t account, uint32_t now);
+    /* binds wallet key pk to account (the caller checked it is new) */
+    offpay_err (*wallet_key_add)(offpay__store *s,
+                                 const uint8_t  pk[OFFPAY_PK_BYTES],
+                                 uint64_t account, uint32_t now);
+    /* ENOTFOUND, or the key's account, enrolment and revocation (0: none);
+     * by key, or by account when pk is NULL (pk_out then receives it) */
+    offpay_err (*wallet_key_get)(offpay__store *s, const uint8_t *pk,
+                                 uint64_t account, uint8_t *pk_out,
+                                 uint64_t *account_out, uint32_t *enrolled_at,
+                                 uint32_t *revoked_at);
+    /* sets revoked_at if not revoked yet, else EEXISTS */
+    offpay_err (*wallet_key_revoke)(offpay__store *s,
+                                    const uint8_t  pk[OFFPAY_PK_BYTES],
+                                    uint32_t       now);
+    /* calls fn for each credential issued to pk, ascending serial, with
+     * the highest counter of a payment the ledger holds for it (0: none)
+     * and its bytes (valid during the call); a non-zero return stops */
+    offpay_err (*wallet_creds)(
+        offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
+        int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                  const uint8_t *bytes, size_t len, void *ctx),
+        void *ctx);
+    /* the ledger's expiry of serial becomes at, if later (a lost wallet's
+     * credential: its escrow is due at at + the upload grace) */
+    offpay_err (*cred_cut_expiry)(offpay__store *s, uint64_t serial,
+                                  uint32_t at);
 } offpay__store_ops;
 
 /* Every operation's name, in the table's order: a backend fills the table
@@ -345,7 +385,9 @@ typedef struct offpay__store_ops {
     X(receipts_of) \
     X(creds_lock) X(account_lock) \
     X(kind_totals) X(settle_buckets) X(terminal_stats) X(revoked_list) \
-    X(terminal_report)
+    X(terminal_report) \
+    X(enroll_add) X(enroll_get) X(enroll_use) X(wallet_key_add) \
+    X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

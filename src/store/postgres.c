@@ -1375,6 +1375,34 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
                                     uint64_t pending, uint32_t synced_at,
                                     uint32_t now);
 
+
+/* the wallet's online life (defined at the end of the file) */
+static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
+                               uint16_t currency, const char *ref, uint32_t now,
+                               uint32_t expires);
+static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
+                               uint16_t *currency, uint32_t *expires,
+                               uint32_t *used_at);
+static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
+                               uint64_t account, uint32_t now);
+static offpay_err s_wallet_key_add(offpay__store *s,
+                                   const uint8_t  pk[OFFPAY_PK_BYTES],
+                                   uint64_t account, uint32_t now);
+static offpay_err s_wallet_key_get(offpay__store *s, const uint8_t *pk,
+                                   uint64_t account, uint8_t *pk_out,
+                                   uint64_t *account_out, uint32_t *enrolled_at,
+                                   uint32_t *revoked_at);
+static offpay_err s_wallet_key_revoke(offpay__store *s,
+                                      const uint8_t  pk[OFFPAY_PK_BYTES],
+                                      uint32_t       now);
+static offpay_err
+s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
+               int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                         const uint8_t *bytes, size_t len, void *ctx),
+               void *ctx);
+static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
+                                    uint32_t at);
+
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
 offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
@@ -1999,4 +2027,203 @@ offpay_err offpay__pg_wallets(offpay__store *s, uint64_t *n)
         *n = col_u64(r, 0, 0);
     PQclear(r);
     return rc;
+}
+
+
+/* ---- the wallet's online life (src/settle/online.c) ------------------ */
+
+static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
+                               uint16_t currency, const char *ref, uint32_t now,
+                               uint32_t expires)
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_blob(&p, hash, 32);
+    p_i64(&p, currency);
+    p_i64(&p, now);
+    p_i64(&p, expires);
+    p_text(&p, ref);
+    return run_sql(s,
+                   "INSERT INTO enrollments (code_hash, currency, created_at,"
+                   " expires_at, ref) VALUES ($1::bytea, $2::bigint,"
+                   " $3::bigint, $4::bigint, $5::text)",
+                   &p, &r);
+}
+
+static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
+                               uint16_t *currency, uint32_t *expires,
+                               uint32_t *used_at)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_blob(&p, hash, 32);
+    rc = run_sql(s,
+                 "SELECT currency, expires_at, COALESCE(used_at, 0) FROM"
+                 " enrollments WHERE code_hash = $1::bytea",
+                 &p, &r);
+    if (rc == OFFPAY_OK && PQntuples(r) < 1)
+        rc = OFFPAY_ENOTFOUND;
+    if (rc != OFFPAY_OK)
+        return rc;
+    *currency = (uint16_t)col_u32(r, 0, 0);
+    *expires = col_u32(r, 0, 1);
+    *used_at = col_u32(r, 0, 2);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
+                               uint64_t account, uint32_t now)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_blob(&p, hash, 32);
+    p_u64(&p, account);
+    p_i64(&p, now);
+    rc = run_sql(s,
+                 "UPDATE enrollments SET account = $2::bigint, used_at ="
+                 " $3::bigint WHERE code_hash = $1::bytea AND used_at IS NULL",
+                 &p, &r);
+    if (rc == OFFPAY_OK && strcmp(PQcmdTuples(r), "1") != 0)
+        rc = OFFPAY_EEXISTS;
+    return rc;
+}
+
+static offpay_err s_wallet_key_add(offpay__store *s,
+                                   const uint8_t  pk[OFFPAY_PK_BYTES],
+                                   uint64_t account, uint32_t now)
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_blob(&p, pk, OFFPAY_PK_BYTES);
+    p_u64(&p, account);
+    p_i64(&p, now);
+    return run_sql(s,
+                   "INSERT INTO wallet_keys (pk, account, enrolled_at) VALUES"
+                   " ($1::bytea, $2::bigint, $3::bigint)",
+                   &p, &r);
+}
+
+static offpay_err s_wallet_key_get(offpay__store *s, const uint8_t *pk,
+                                   uint64_t account, uint8_t *pk_out,
+                                   uint64_t *account_out, uint32_t *enrolled_at,
+                                   uint32_t *revoked_at)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    uint8_t    key[OFFPAY_PK_BYTES];
+    offpay_err rc;
+    int        null = 0;
+
+    if (pk != NULL) {
+        p_blob(&p, pk, OFFPAY_PK_BYTES);
+        rc = run_sql(s,
+                     "SELECT pk, account, enrolled_at, COALESCE(revoked_at,"
+                     " 0) FROM wallet_keys WHERE pk = $1::bytea",
+                     &p, &r);
+    } else {
+        p_u64(&p, account);
+        rc = run_sql(s,
+                     "SELECT pk, account, enrolled_at, COALESCE(revoked_at,"
+                     " 0) FROM wallet_keys WHERE account = $1::bigint",
+                     &p, &r);
+    }
+    if (rc == OFFPAY_OK && PQntuples(r) < 1)
+        rc = OFFPAY_ENOTFOUND;
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (col_blob(r, 0, 0, key, sizeof key, &null) != (long)sizeof key)
+        return OFFPAY_ESTORE;
+    if (pk_out != NULL)
+        memcpy(pk_out, key, sizeof key);
+    if (account_out != NULL)
+        *account_out = col_u64(r, 0, 1);
+    if (enrolled_at != NULL)
+        *enrolled_at = col_u32(r, 0, 2);
+    if (revoked_at != NULL)
+        *revoked_at = col_u32(r, 0, 3);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_wallet_key_revoke(offpay__store *s,
+                                      const uint8_t  pk[OFFPAY_PK_BYTES],
+                                      uint32_t       now)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_blob(&p, pk, OFFPAY_PK_BYTES);
+    p_i64(&p, now);
+    rc = run_sql(s,
+                 "UPDATE wallet_keys SET revoked_at = $2::bigint WHERE pk ="
+                 " $1::bytea AND revoked_at IS NULL",
+                 &p, &r);
+    if (rc == OFFPAY_OK && strcmp(PQcmdTuples(r), "1") != 0)
+        rc = OFFPAY_EEXISTS;
+    return rc;
+}
+
+static offpay_err
+s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
+               int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                         const uint8_t *bytes, size_t len, void *ctx),
+               void *ctx)
+{
+    params           p = {0};
+    PGresult        *r = NULL;
+    offpay__cred_row c;
+    offpay_err       rc;
+    long             n;
+    int              null = 0;
+
+    p_blob(&p, pk, OFFPAY_PK_BYTES);
+    rc = run_sql(
+        s,
+        "SELECT c.serial, c.wallet_account, c.escrow_account, c.lim,"
+        " c.currency, c.valid_from, c.expires, c.remaining, c.released_at,"
+        " c.revoked_at, c.bytes, (SELECT COALESCE(MAX(p.counter), 0) FROM"
+        " payments p WHERE p.serial = c.serial) FROM credentials c WHERE"
+        " c.wallet_pk = $1::bytea ORDER BY c.serial",
+        &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        memset(&c, 0, sizeof c);
+        c.serial = col_u64(r, i, 0);
+        c.wallet_account = col_u64(r, i, 1);
+        c.escrow_account = col_u64(r, i, 2);
+        c.limit = col_i64(r, i, 3);
+        c.currency = (uint16_t)col_u32(r, i, 4);
+        c.valid_from = col_u32(r, i, 5);
+        c.expires = col_u32(r, i, 6);
+        c.remaining = col_i64(r, i, 7);
+        c.released = !PQgetisnull(r, i, 8);
+        c.released_at = col_u32(r, i, 8);
+        c.revoked = !PQgetisnull(r, i, 9);
+        c.revoked_at = col_u32(r, i, 9);
+        n = col_blob(r, i, 10, s->blob[0], sizeof s->blob[0], &null);
+        if (n < 0)
+            return OFFPAY_ESTORE;
+        if (fn(&c, col_u32(r, i, 11), s->blob[0], (size_t)n, ctx) != 0)
+            break;
+    }
+    return rc;
+}
+
+static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
+                                    uint32_t at)
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_u64(&p, serial);
+    p_i64(&p, at);
+    return run_sql(s,
+                   "UPDATE credentials SET expires = $2::bigint WHERE serial ="
+                   " $1::bigint AND expires > $2::bigint",
+                   &p, &r);
 }

@@ -1211,6 +1211,34 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
                                     uint64_t pending, uint32_t synced_at,
                                     uint32_t now);
 
+
+/* the wallet's online life (defined at the end of the file) */
+static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
+                               uint16_t currency, const char *ref, uint32_t now,
+                               uint32_t expires);
+static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
+                               uint16_t *currency, uint32_t *expires,
+                               uint32_t *used_at);
+static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
+                               uint64_t account, uint32_t now);
+static offpay_err s_wallet_key_add(offpay__store *s,
+                                   const uint8_t  pk[OFFPAY_PK_BYTES],
+                                   uint64_t account, uint32_t now);
+static offpay_err s_wallet_key_get(offpay__store *s, const uint8_t *pk,
+                                   uint64_t account, uint8_t *pk_out,
+                                   uint64_t *account_out, uint32_t *enrolled_at,
+                                   uint32_t *revoked_at);
+static offpay_err s_wallet_key_revoke(offpay__store *s,
+                                      const uint8_t  pk[OFFPAY_PK_BYTES],
+                                      uint32_t       now);
+static offpay_err
+s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
+               int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                         const uint8_t *bytes, size_t len, void *ctx),
+               void *ctx);
+static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
+                                    uint32_t at);
+
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
@@ -1724,4 +1752,246 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
     step = sqlite3_step(st);
     sqlite3_finalize(st);
     return step == SQLITE_DONE ? OFFPAY_OK : map(step);
+}
+
+
+/* ---- the wallet's online life (src/settle/online.c) ------------------ */
+
+/* Prepares sql (one statement), runs it to its first row or end, and
+ * finalizes it: for the statements below, which run rarely. */
+static offpay_err once(offpay__store *s, const char *sql,
+                       void (*bind)(sqlite3_stmt *st, const void *ctx),
+                       const void *ctx,
+                       int (*read)(sqlite3_stmt *st, void *out), void *out,
+                       int *changes)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           step;
+
+    rc = prepare(s, sql, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind(st, ctx);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        rc = read != NULL && read(st, out) != 0 ? OFFPAY_ESTORE : OFFPAY_OK;
+    else if (step == SQLITE_DONE)
+        rc = read != NULL ? OFFPAY_ENOTFOUND : OFFPAY_OK;
+    else
+        rc = map(step);
+    if (changes != NULL)
+        *changes = sqlite3_changes(s->db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+typedef struct online_args {
+    const uint8_t *blob;
+    size_t         blob_len;
+    int64_t        a, b, c;
+    const char    *text;
+} online_args;
+
+/* Binds ?1..?5 as x says; a statement without some of them refuses
+ * those binds (SQLITE_RANGE), which is harmless. */
+static void bind_args(sqlite3_stmt *st, const void *ctx)
+{
+    const online_args *x = ctx;
+
+    bind_blob(st, 1, x->blob, x->blob_len);
+    sqlite3_bind_int64(st, 2, x->a);
+    sqlite3_bind_int64(st, 3, x->b);
+    sqlite3_bind_int64(st, 4, x->c);
+    bind_text(st, 5, x->text);
+}
+
+static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
+                               uint16_t currency, const char *ref, uint32_t now,
+                               uint32_t expires)
+{
+    online_args x = {hash, 32, currency, now, expires, ref};
+
+    return once(s,
+                "INSERT INTO enrollments (code_hash, currency, created_at,"
+                " expires_at, ref) VALUES (?1, ?2, ?3, ?4, ?5)",
+                bind_args, &x, NULL, NULL, NULL);
+}
+
+static int read_enroll(sqlite3_stmt *st, void *out)
+{
+    uint32_t *v = out;
+
+    v[0] = col_u32(st, 0);
+    v[1] = col_u32(st, 1);
+    v[2] = col_u32(st, 2);
+    return 0;
+}
+
+static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
+                               uint16_t *currency, uint32_t *expires,
+                               uint32_t *used_at)
+{
+    online_args x = {hash, 32, 0, 0, 0, NULL};
+    uint32_t    v[3] = {0, 0, 0};
+    offpay_err  rc;
+
+    rc = once(s,
+              "SELECT currency, expires_at, COALESCE(used_at, 0) FROM"
+              " enrollments WHERE code_hash = ?1",
+              bind_args, &x, read_enroll, v, NULL);
+    if (rc == OFFPAY_OK) {
+        *currency = (uint16_t)v[0];
+        *expires = v[1];
+        *used_at = v[2];
+    }
+    return rc;
+}
+
+static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
+                               uint64_t account, uint32_t now)
+{
+    online_args x = {hash, 32, (int64_t)account, now, 0, NULL};
+    offpay_err  rc;
+    int         n = 0;
+
+    rc = once(s,
+              "UPDATE enrollments SET account = ?2, used_at = ?3 WHERE"
+              " code_hash = ?1 AND used_at IS NULL",
+              bind_args, &x, NULL, NULL, &n);
+    return rc == OFFPAY_OK && n != 1 ? OFFPAY_EEXISTS : rc;
+}
+
+static offpay_err s_wallet_key_add(offpay__store *s,
+                                   const uint8_t  pk[OFFPAY_PK_BYTES],
+                                   uint64_t account, uint32_t now)
+{
+    online_args x = {pk, OFFPAY_PK_BYTES, (int64_t)account, now, 0, NULL};
+
+    return once(s,
+                "INSERT INTO wallet_keys (pk, account, enrolled_at) VALUES"
+                " (?1, ?2, ?3)",
+                bind_args, &x, NULL, NULL, NULL);
+}
+
+typedef struct key_row {
+    uint8_t  pk[OFFPAY_PK_BYTES];
+    uint64_t account;
+    uint32_t enrolled_at, revoked_at;
+} key_row;
+
+static int read_key(sqlite3_stmt *st, void *out)
+{
+    key_row *k = out;
+
+    if (sqlite3_column_bytes(st, 0) != OFFPAY_PK_BYTES)
+        return -1;
+    memcpy(k->pk, sqlite3_column_blob(st, 0), OFFPAY_PK_BYTES);
+    k->account = col_u64(st, 1);
+    k->enrolled_at = col_u32(st, 2);
+    k->revoked_at = col_u32(st, 3);
+    return 0;
+}
+
+static offpay_err s_wallet_key_get(offpay__store *s, const uint8_t *pk,
+                                   uint64_t account, uint8_t *pk_out,
+                                   uint64_t *account_out, uint32_t *enrolled_at,
+                                   uint32_t *revoked_at)
+{
+    online_args x = {pk,  pk ? OFFPAY_PK_BYTES : 0, (int64_t)account, 0, 0,
+                     NULL};
+    key_row     k;
+    offpay_err  rc;
+
+    memset(&k, 0, sizeof k);
+    rc = once(s,
+              "SELECT pk, account, enrolled_at, COALESCE(revoked_at, 0) FROM"
+              " wallet_keys WHERE (?1 IS NOT NULL AND pk = ?1) OR (?1 IS NULL"
+              " AND account = ?2) LIMIT 1",
+              bind_args, &x, read_key, &k, NULL);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (pk_out != NULL)
+        memcpy(pk_out, k.pk, OFFPAY_PK_BYTES);
+    if (account_out != NULL)
+        *account_out = k.account;
+    if (enrolled_at != NULL)
+        *enrolled_at = k.enrolled_at;
+    if (revoked_at != NULL)
+        *revoked_at = k.revoked_at;
+    return OFFPAY_OK;
+}
+
+static offpay_err s_wallet_key_revoke(offpay__store *s,
+                                      const uint8_t  pk[OFFPAY_PK_BYTES],
+                                      uint32_t       now)
+{
+    online_args x = {pk, OFFPAY_PK_BYTES, now, 0, 0, NULL};
+    offpay_err  rc;
+    int         n = 0;
+
+    rc = once(s,
+              "UPDATE wallet_keys SET revoked_at = ?2 WHERE pk = ?1 AND"
+              " revoked_at IS NULL",
+              bind_args, &x, NULL, NULL, &n);
+    return rc == OFFPAY_OK && n != 1 ? OFFPAY_EEXISTS : rc;
+}
+
+static const char SQL_WALLET_CREDS[] =
+    "SELECT c.serial, c.wallet_account, c.escrow_account, c.lim, c.currency,"
+    " c.valid_from, c.expires, c.remaining, c.released_at, c.revoked_at,"
+    " c.bytes, (SELECT COALESCE(MAX(p.counter), 0) FROM payments p"
+    " WHERE p.serial = c.serial) FROM credentials c WHERE c.wallet_pk = ?1"
+    " ORDER BY c.serial";
+
+static offpay_err
+s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
+               int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                         const uint8_t *bytes, size_t len, void *ctx),
+               void *ctx)
+{
+    sqlite3_stmt    *st = NULL;
+    offpay__cred_row c;
+    offpay_err       rc;
+    int              step;
+
+    rc = prepare(s, SQL_WALLET_CREDS, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_blob(st, 1, pk, OFFPAY_PK_BYTES);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&c, 0, sizeof c);
+        c.serial = col_u64(st, 0);
+        c.wallet_account = col_u64(st, 1);
+        c.escrow_account = col_u64(st, 2);
+        c.limit = sqlite3_column_int64(st, 3);
+        c.currency = (uint16_t)col_u32(st, 4);
+        c.valid_from = col_u32(st, 5);
+        c.expires = col_u32(st, 6);
+        c.remaining = sqlite3_column_int64(st, 7);
+        c.released = sqlite3_column_type(st, 8) != SQLITE_NULL;
+        c.released_at = col_u32(st, 8);
+        c.revoked = sqlite3_column_type(st, 9) != SQLITE_NULL;
+        c.revoked_at = col_u32(st, 9);
+        if (fn(&c, col_u32(st, 11), sqlite3_column_blob(st, 10),
+               (size_t)sqlite3_column_bytes(st, 10), ctx) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    if (step != SQLITE_DONE)
+        rc = map(step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
+                                    uint32_t at)
+{
+    online_args x = {NULL, 0, (int64_t)serial, at, 0, NULL};
+
+    return once(s,
+                "UPDATE credentials SET expires = ?3 WHERE serial = ?2 AND"
+                " expires > ?3",
+                bind_args, &x, NULL, NULL, NULL);
 }

@@ -7,7 +7,7 @@
  *
  * It changes nothing in the wallet, so it is safe to stop and to repeat:
  * offpayd keeps each receipt once and settles each payment once. The
- * settlement sync that will release held amounts builds on it.
+ * settlement sync (offpay_wallet_sync, online.c) builds on it.
  */
 #include <curl/curl.h>
 #include <jansson.h>

@@ -12,6 +12,17 @@
  *              "confirmed":n, "pending":n, "held":n}...]}
  * "next_counter" is a floor: the next counter of a credential is the larger
  * of it and one more than the highest counter the spend log holds for it.
+ * A credential entry may carry an eighth key, "online" (online.c, the
+ * settlement sync): {"frozen":0|1, "synced":0|1, "revoked":0|1,
+ * "remaining":n, "outstanding":n, "reserved":n}. Revoked: the server or
+ * its signed revocation list said so; no code. Frozen: restored from a
+ * backup, no code
+ * until a sync has told the highest counter the server saw (next_counter
+ * is then raised above it). Synced: at the last sync the server's escrow
+ * held "remaining", codes not presented yet authorized "outstanding", and
+ * the wallet's reservations summed "reserved"; what is available is then
+ * remaining - outstanding - (what was reserved since), which releases the
+ * part of settled codes' reservations that settlement did not take.
  * The checkpoint says what the log's first K records add up to: per
  * credential its highest counter, codes and sums (see tally), the codes
  * of all, and chain(K) (spendlog.h: a BLAKE2b chain over the records'
@@ -111,6 +122,9 @@ typedef struct cred_entry {
     /* The same at the wallet's checkpoint (w->ck). */
     int64_t  ck_confirmed, ck_pending, ck_held;
     uint32_t ck_codes, ck_highest;
+    /* The settlement sync's view ("online" in the state; online.c). */
+    int     frozen, synced, revoked;
+    int64_t sync_remaining, sync_outstanding, sync_reserved;
 } cred_entry;
 
 /* A code of the log with its receipts. s.charged and s.n_receipts are
@@ -824,6 +838,19 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
             (rc = offpay__json_set_u64(c, "held", (uint64_t)e->ck_held)) !=
                 OFFPAY_OK)
             goto out;
+        if (e->frozen || e->synced || e->revoked) {
+            json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "frozen",
+                                  (json_int_t)e->frozen, "synced",
+                                  (json_int_t)e->synced, "revoked",
+                                  (json_int_t)e->revoked, "remaining",
+                                  (json_int_t)e->sync_remaining, "outstanding",
+                                  (json_int_t)e->sync_outstanding, "reserved",
+                                  (json_int_t)e->sync_reserved);
+
+            rc = OFFPAY_ENOMEM;
+            if (o == NULL || json_object_set_new(c, "online", o) != 0)
+                goto out;
+        }
     }
     rc = OFFPAY_ENOMEM;
     if (json_object_set(root, "creds", creds) != 0)
@@ -1024,17 +1051,47 @@ static offpay_err load_cred_ck(const json_t *c, cred_entry *e)
     return OFFPAY_OK;
 }
 
+/* Reads a credential entry's "online" object (format 4, optional):
+ * exactly its six keys, flags 0 or 1, sums within a wallet's range. */
+static offpay_err load_online(const json_t *o, cred_entry *e)
+{
+    const uint64_t max =
+        (uint64_t)SPENDS_MAX * (1 + RECEIPTS_PER_CODE) * UINT32_MAX;
+    uint64_t fr, sy, rv, rem, ou, re;
+
+    if (!json_is_object(o) || json_object_size(o) != 6 ||
+        offpay__json_get_u64(o, "frozen", 1, &fr) != OFFPAY_OK ||
+        offpay__json_get_u64(o, "synced", 1, &sy) != OFFPAY_OK ||
+        offpay__json_get_u64(o, "revoked", 1, &rv) != OFFPAY_OK ||
+        offpay__json_get_u64(o, "remaining", UINT32_MAX, &rem) != OFFPAY_OK ||
+        offpay__json_get_u64(o, "outstanding", max, &ou) != OFFPAY_OK ||
+        offpay__json_get_u64(o, "reserved", max, &re) != OFFPAY_OK ||
+        (fr == 0 && sy == 0 && rv == 0))
+        return OFFPAY_ECORRUPT;
+    e->frozen = (int)fr;
+    e->synced = (int)sy;
+    e->revoked = (int)rv;
+    e->sync_remaining = (int64_t)rem;
+    e->sync_outstanding = (int64_t)ou;
+    e->sync_reserved = (int64_t)re;
+    return OFFPAY_OK;
+}
+
 /* Reads one credential entry: exactly {"cred", "next_counter"}, and in
- * format 4 its checkpoint sums. */
+ * format 4 its checkpoint sums and, optionally, "online". */
 static offpay_err load_cred(offpay_wallet *w, const json_t *c, cred_entry *e)
 {
-    uint8_t  cbuf[OFFPAY_WALLET_CRED_BYTES];
-    size_t   clen = 0;
-    uint64_t v;
+    uint8_t       cbuf[OFFPAY_WALLET_CRED_BYTES];
+    size_t        clen = 0;
+    uint64_t      v;
+    const json_t *online = json_object_get(c, "online");
 
     memset(e, 0, sizeof *e);
+    if (w->format != FORMAT)
+        online = NULL;
     if (!json_is_object(c) ||
-        json_object_size(c) != (w->format == FORMAT ? 7 : 2) ||
+        json_object_size(c) !=
+            (w->format == FORMAT ? 7 : 2) + (online != NULL ? 1u : 0u) ||
         offpay__json_get_hexv(c, "cred", cbuf, sizeof cbuf, &clen) !=
             OFFPAY_OK ||
         offpay_wallet_cred_decode(cbuf, clen, &e->c) != OFFPAY_OK ||
@@ -1044,6 +1101,8 @@ static offpay_err load_cred(offpay_wallet *w, const json_t *c, cred_entry *e)
         find_cred(w, e->c.serial) != NULL)
         return OFFPAY_ECORRUPT;
     e->next_counter = (uint32_t)v;
+    if (online != NULL && load_online(online, e) != OFFPAY_OK)
+        return OFFPAY_ECORRUPT;
     return w->format == FORMAT ? load_cred_ck(c, e) : OFFPAY_OK;
 }
 
@@ -1325,10 +1384,11 @@ static offpay_err load(offpay_wallet *w, const char *passphrase)
     return ck_check_end(w, rc);
 }
 
-offpay_err offpay_wallet_create(const char *path, const char *passphrase,
-                                const uint8_t  root_pk[OFFPAY_PK_BYTES],
-                                const uint8_t *bundle, size_t bundle_len,
-                                offpay_wallet **out)
+/* offpay_wallet_create with the key of seed (NULL: a fresh one). */
+static offpay_err create_as(const char *path, const char *passphrase,
+                            const uint8_t  root_pk[OFFPAY_PK_BYTES],
+                            const uint8_t *bundle, size_t bundle_len,
+                            const uint8_t *seed, offpay_wallet **out)
 {
     offpay_wallet *w = NULL;
     uint8_t        header[OFFPAY__LOG_HEADER_BYTES];
@@ -1370,7 +1430,8 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
     crypto_aead_xchacha20poly1305_ietf_keygen(w->log_key);
     /* The log first (a stray one, if the sealed file never follows, is
      * replaced by the next create at this path), then the sealed file. */
-    if ((rc = offpay_keypair_generate(&w->kp)) != OFFPAY_OK ||
+    if ((rc = seed != NULL ? offpay_keypair_from_seed(seed, &w->kp)
+                           : offpay_keypair_generate(&w->kp)) != OFFPAY_OK ||
         (rc = offpay__log_header(w->log_key, header)) != OFFPAY_OK ||
         (rc = offpay__log_create(w->log_path, header, sizeof header)) !=
             OFFPAY_OK ||
@@ -1383,6 +1444,30 @@ offpay_err offpay_wallet_create(const char *path, const char *passphrase,
 out:
     offpay_wallet_close(w);
     return rc;
+}
+
+offpay_err offpay_wallet_create(const char *path, const char *passphrase,
+                                const uint8_t  root_pk[OFFPAY_PK_BYTES],
+                                const uint8_t *bundle, size_t bundle_len,
+                                offpay_wallet **out)
+{
+    return create_as(path, passphrase, root_pk, bundle, bundle_len, NULL, out);
+}
+
+offpay_err offpay__wallet_create_seeded(const char    *path,
+                                        const char    *passphrase,
+                                        const uint8_t  root_pk[OFFPAY_PK_BYTES],
+                                        const uint8_t *bundle,
+                                        size_t         bundle_len,
+                                        const uint8_t  seed[OFFPAY_SEED_BYTES],
+                                        offpay_wallet **out)
+{
+    if (seed == NULL) {
+        if (out != NULL)
+            *out = NULL;
+        return OFFPAY_EINVAL;
+    }
+    return create_as(path, passphrase, root_pk, bundle, bundle_len, seed, out);
 }
 
 /* offpay_wallet_open and offpay_wallet_open_readonly. */
@@ -1568,8 +1653,10 @@ out:
 
 /* ---- credentials and balances --------------------------------------- */
 
-offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
-                                        size_t len, uint32_t now)
+/* offpay_wallet_add_credential, frozen or with a counter floor (online.c:
+ * a restore, a sync). */
+static offpay_err add_cred_as(offpay_wallet *w, const uint8_t *cred, size_t len,
+                              uint32_t now, int frozen, uint32_t floor)
 {
     offpay_wallet_cred c;
     offpay_err         rc;
@@ -1603,12 +1690,26 @@ offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
     }
     memset(&w->creds[w->n_creds], 0, sizeof w->creds[w->n_creds]);
     w->creds[w->n_creds].c = c;
-    w->creds[w->n_creds].next_counter = 1;
+    w->creds[w->n_creds].next_counter = floor > 1 ? floor : 1;
+    w->creds[w->n_creds].frozen = frozen != 0;
     w->n_creds++;
     rc = save(w);
     if (rc != OFFPAY_OK)
         w->n_creds--;
     return rc;
+}
+
+offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
+                                        size_t len, uint32_t now)
+{
+    return add_cred_as(w, cred, len, now, 0, 1);
+}
+
+offpay_err offpay__wallet_add_cred_online(offpay_wallet *w, const uint8_t *cred,
+                                          size_t len, uint32_t now, int frozen,
+                                          uint32_t floor)
+{
+    return add_cred_as(w, cred, len, now, frozen, floor);
 }
 
 offpay_err offpay_wallet_update_bundle(offpay_wallet *w, const uint8_t *bundle,
@@ -1647,6 +1748,29 @@ offpay_err offpay_wallet_update_bundle(offpay_wallet *w, const uint8_t *bundle,
     return rc;
 }
 
+/* What a credential's codes reserve: every code's whole authorized
+ * amount, and more when receipts from several terminals charge more than
+ * it authorized (confirmed + pending + held = the sum over the codes of
+ * max(authorized, charged)). */
+static int64_t reserved_of(const cred_entry *e)
+{
+    return e->confirmed + e->pending + e->held;
+}
+
+/* What the credential can still authorize: its limit less what its codes
+ * reserve; after a settlement sync, the server's escrow at that sync less
+ * the codes not presented then and what was reserved since (the file
+ * comment: this releases what settlement did not take). */
+static int64_t available_of(const cred_entry *e)
+{
+    int64_t local = (int64_t)e->c.limit - reserved_of(e);
+
+    if (!e->synced)
+        return local;
+    return e->sync_remaining - e->sync_outstanding -
+           (reserved_of(e) - e->sync_reserved);
+}
+
 size_t offpay_wallet_n_credentials(const offpay_wallet *w)
 {
     return w == NULL ? 0 : w->n_creds;
@@ -1667,15 +1791,20 @@ offpay_err offpay_wallet_get_balance(const offpay_wallet *w, size_t i,
     out->currency = e->c.currency;
     out->expires = e->c.expires;
     out->limit = e->c.limit;
-    /* Every code's whole authorized amount stays reserved, and more when
-     * receipts from several terminals charge more than it authorized:
-     * confirmed + pending + held = the sum over the codes of
-     * max(authorized, charged). */
     out->confirmed = e->confirmed;
     out->pending = e->pending;
     out->held = e->held;
     out->codes = e->codes;
-    out->available = out->limit - out->confirmed - out->pending - out->held;
+    out->available = available_of(e);
+    out->frozen = e->frozen;
+    out->synced = e->synced;
+    out->revoked = e->revoked;
+    out->escrow = e->synced ? e->sync_remaining : out->limit;
+    out->released = out->available - (out->limit - reserved_of(e));
+    if (out->released < 0) /* the log knows less than the server (a restore) */
+        out->released = 0;
+    out->next_counter =
+        e->next_counter > e->highest ? e->next_counter : e->highest + 1;
     out->usable =
         offpay_wallet_cred_verify(&w->bundle, &e->c, now, 0) == OFFPAY_OK;
     return OFFPAY_OK;
@@ -1787,11 +1916,19 @@ static offpay_err choose(offpay_wallet *w, int64_t amount, uint16_t currency,
             best_err = OFFPAY_EUNBOUND_REFUSED;
             continue;
         }
+        if (e->revoked) { /* no terminal would take its codes */
+            best_err = OFFPAY_EREVOKED;
+            continue;
+        }
+        if (e->frozen) { /* restored: its counter is unknown until a sync */
+            best_err = OFFPAY_ESYNC_REQUIRED;
+            continue;
+        }
         if (e->next_counter == UINT32_MAX) {
             best_err = OFFPAY_ECOUNTER;
             continue;
         }
-        available = (int64_t)e->c.limit - e->confirmed - e->pending - e->held;
+        available = available_of(e);
         want = amount;
         if (want == 0) {
             int64_t cap =
@@ -2058,4 +2195,86 @@ offpay_err offpay__wallet_sign_http(const offpay_wallet *w, const char *method,
         return OFFPAY_EINVAL;
     return offpay__http_sign(w->kp.sk, w->kp.pk, method, path, time, body, len,
                              out);
+}
+
+/* ---- the settlement sync's state (online.c) ------------------------- */
+
+offpay_err offpay__wallet_backup_parts(const offpay_wallet *w,
+                                       uint8_t  seed[OFFPAY_SEED_BYTES],
+                                       uint8_t  root_pk[OFFPAY_PK_BYTES],
+                                       uint8_t *bundle, size_t cap,
+                                       size_t *bundle_len)
+{
+    if (w == NULL || seed == NULL || root_pk == NULL || bundle == NULL ||
+        bundle_len == NULL || cap < w->bundle_len)
+        return OFFPAY_EINVAL;
+    if (crypto_sign_ed25519_sk_to_seed(seed, w->kp.sk) != 0)
+        return OFFPAY_ECRYPTO;
+    memcpy(root_pk, w->root_pk, OFFPAY_PK_BYTES);
+    memcpy(bundle, w->bundle_bytes, w->bundle_len);
+    *bundle_len = w->bundle_len;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__wallet_cred_bytes(const offpay_wallet *w, size_t i,
+                                     uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
+                                     size_t *len)
+{
+    if (w == NULL || bytes == NULL || len == NULL)
+        return OFFPAY_EINVAL;
+    if (i >= w->n_creds)
+        return OFFPAY_ENOTFOUND;
+    return offpay_wallet_cred_encode(&w->creds[i].c, bytes,
+                                     OFFPAY_WALLET_CRED_BYTES, len);
+}
+
+offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
+                                     const offpay__wallet_sync_cred *v,
+                                     size_t                          n)
+{
+    cred_entry *saved = NULL;
+    offpay_err  rc;
+
+    if (w == NULL || (v == NULL && n > 0))
+        return OFFPAY_EINVAL;
+    if (w->n_creds > 0) {
+        saved = malloc(w->n_creds * sizeof *saved);
+        if (saved == NULL)
+            return OFFPAY_ENOMEM;
+        memcpy(saved, w->creds, w->n_creds * sizeof *saved);
+    }
+    for (size_t k = 0; k < n; k++) {
+        cred_entry *e = find_cred(w, v[k].serial);
+
+        if (e == NULL)
+            continue;
+        /* never below what the log holds: counters only go up */
+        if (v[k].floor > e->next_counter)
+            e->next_counter = v[k].floor;
+        if (v[k].unfreeze)
+            e->frozen = 0;
+        if (v[k].revoked)
+            e->revoked = 1;
+        if (v[k].synced) {
+            e->synced = 1;
+            e->sync_remaining = v[k].remaining;
+            e->sync_outstanding = v[k].outstanding;
+            e->sync_reserved = reserved_of(e);
+        }
+    }
+    rc = save(w);
+    if (rc != OFFPAY_OK && saved != NULL)
+        memcpy(w->creds, saved, w->n_creds * sizeof *saved);
+    free(saved);
+    return rc;
+}
+
+const char *offpay__wallet_path(const offpay_wallet *w)
+{
+    return w != NULL ? w->path : NULL;
+}
+
+const offpay_trust_bundle *offpay__wallet_bundle(const offpay_wallet *w)
+{
+    return w != NULL ? &w->bundle : NULL;
 }

@@ -108,4 +108,62 @@ offpay_err offpay__wallet_upload_body(const offpay_wallet *w, size_t from,
                                       uint32_t *receipts, size_t *n,
                                       size_t *next, size_t *skipped);
 
+/* ---- the settlement sync and safe restore (online.c) --------------- */
+
+/* offpay_wallet_create with the key pair of seed (a restore). */
+offpay_err offpay__wallet_create_seeded(const char *path,
+                                        const char *passphrase,
+                                        const uint8_t  root_pk[OFFPAY_PK_BYTES],
+                                        const uint8_t *bundle,
+                                        size_t bundle_len,
+                                        const uint8_t  seed[OFFPAY_SEED_BYTES],
+                                        offpay_wallet **out);
+
+/* offpay_wallet_add_credential, frozen (no code until a sync unfreezes
+ * it) and with its next counter at least floor. */
+offpay_err offpay__wallet_add_cred_online(offpay_wallet *w,
+                                          const uint8_t *cred, size_t len,
+                                          uint32_t now, int frozen,
+                                          uint32_t floor);
+
+/* What a backup holds: the key's seed (secret: wipe it), the pinned root
+ * key and the bundle (cap bytes of room). Errors: OFFPAY_EINVAL,
+ * OFFPAY_ECRYPTO. */
+offpay_err offpay__wallet_backup_parts(const offpay_wallet *w,
+                                       uint8_t seed[OFFPAY_SEED_BYTES],
+                                       uint8_t root_pk[OFFPAY_PK_BYTES],
+                                       uint8_t *bundle, size_t cap,
+                                       size_t *bundle_len);
+
+/* Credential i's exact bytes. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND. */
+offpay_err offpay__wallet_cred_bytes(const offpay_wallet *w, size_t i,
+                                     uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
+                                     size_t *len);
+
+/* What a sync learnt about one credential. */
+typedef struct offpay__wallet_sync_cred {
+    uint64_t serial;
+    uint32_t floor;    /* the next counter is at least this (0: no change) */
+    int      unfreeze; /* 1: the server told the highest counter it saw */
+    int      synced;   /* 1: remaining and outstanding are the server's */
+    int      revoked;  /* 1: revoked (never undone): no code */
+    int64_t  remaining;   /* the escrow, as the server holds it */
+    int64_t  outstanding; /* authorized by codes no terminal presented yet */
+} offpay__wallet_sync_cred;
+
+/* Applies v[0..n) (serials the wallet does not hold are skipped; the
+ * reservations at this moment are recorded with a synced view) and saves
+ * once; on an error nothing changed. Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM,
+ * those of saving. */
+offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
+                                     const offpay__wallet_sync_cred *v,
+                                     size_t                          n);
+
+/* The wallet file's path (directories resolved), or NULL for a handle
+ * without a file. Valid while w is open. */
+const char *offpay__wallet_path(const offpay_wallet *w);
+
+/* The trust bundle w holds (valid while w is open and unchanged). */
+const offpay_trust_bundle *offpay__wallet_bundle(const offpay_wallet *w);
+
 #endif

@@ -17,7 +17,9 @@
 #  F. each shard holds only its own serials' rows (psql on each server),
 #     and the merchant has one account row per shard;
 #  G. a serial in no shard's range: not issued, nothing written;
-#  H. `offpay admin audit --shards` checks each shard and the total.
+#  H. `offpay admin audit --shards` checks each shard and the total;
+#  I. a terminal rotated through offpayd: every shard knows the new one
+#     and the old one's revocation at once.
 source "$(dirname "$0")/offpayd_lib.sh"
 [ "$BACKEND" = postgres ] || { echo "offpayd_shards.sh runs on PostgreSQL only (OFFPAY_TEST_BACKEND=postgres)"; exit 1; }
 read -r -a PG <<<"${OFFPAY_TEST_PG_ALL:-}"
@@ -242,4 +244,26 @@ shard_sql 1 "UPDATE credentials SET remaining = remaining + 1 WHERE serial = $S4
 run_cli 1 'shard 1: .*FAILED' -- "$OFFPAY" admin audit --db "$LEDGER"
 shard_sql 1 "UPDATE credentials SET remaining = remaining - 1 WHERE serial = $S4" >/dev/null
 run_cli 0 'audit passed' -- "$OFFPAY" admin audit --db "$LEDGER"
+
+# ---- I. a terminal rotated: every shard knows at once --------------------
+# the new terminal's uploads settle on shard 1, the old one's are refused
+# there (the directory is copied to every shard before rotate answers)
+new_wallet w5 "$W2" 20.00; S5=$SERIAL
+[ "$S5" -ge "$R1" ] && ok "wallet 5's credential on shard 1 (W2's account)" || fail "S5 $S5"
+"$OFFPAY" terminal init --terminal tc --root iss/root.pub --bundle bundle.opb \
+    --currency EUR --passphrase-file tp >/dev/null
+via 1
+run_cli 0 'rotated: tc is terminal [0-9]+ with the new key; ta is revoked' -- \
+  "$OFFPAY" terminal rotate --terminal ta --passphrase-file tp --server "$URL" --new-terminal tc
+c=$(pay w5 2.00); accept tc "$c" 2.00 || fail "tc accept"
+c=$(pay w5 3.00); accept ta "$c" 3.00 || fail "ta, revoked but offline, accept"
+via 2; upload tc
+[ "$status" = 200 ] && [ "$(outcomes)" = settled ] \
+  && ok "the new terminal's payment settles on shard 1 (through process 2)" \
+  || fail "tc upload: $status $(cat resp.json)"
+upload ta
+[ "$status" = 200 ] && [ "$(jq -r '.results[-1].outcome + " " + .results[-1].reason' resp.json)" = "rejected ETERMINAL_REVOKED" ] \
+  && ok "the old terminal's later payment is refused on shard 1" \
+  || fail "ta upload: $status $(cat resp.json)"
+audit_passes "after the rotation"
 finish

@@ -1,0 +1,71 @@
+/*
+ * fuzz_server_online.c — offpayd's parsers of the online endpoints' bodies
+ * (src/server/wallet_online.c): POST /v1/admin/enrollments, /v1/wallet/
+ * enroll, /v1/wallet/allowance, /v1/terminal/rotate and the optional
+ * {"reason"} of the revocations, status and decommission. Every input goes
+ * through all five; each either refuses it with MALFORMED_JSON or
+ * BAD_FIELD, or yields values within their bounds.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+static int is_hex_lower(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return s[n] == '\0';
+}
+
+static void refused(int e)
+{
+    if (e != SRV_E_MALFORMED_JSON && e != SRV_E_BAD_FIELD)
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    srv_enrollment_body en;
+    srv_allowance_body  al;
+    char                code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    char                reason[SRV_REF_MAX + 1], hint[160];
+    uint8_t             pk[OFFPAY_PK_BYTES];
+    uint32_t            expires = 1;
+    int                 e;
+
+    e = srv_parse_enrollment(data, size, &en, hint, sizeof hint);
+    if (e != 0) {
+        refused(e);
+        if (en.currency != 0 || en.expires != 0 || en.ref[0] != '\0')
+            abort();
+    } else if (offpay_currency_alpha(en.currency) == NULL ||
+               strlen(en.ref) > SRV_REF_MAX) {
+        abort();
+    }
+    e = srv_parse_enroll(data, size, code, hint, sizeof hint);
+    if (e != 0) {
+        refused(e);
+        if (code[0] != '\0')
+            abort();
+    } else if (!is_hex_lower(code, OFFPAY_ENROLL_CODE_CHARS)) {
+        abort();
+    }
+    e = srv_parse_allowance(data, size, &al, hint, sizeof hint);
+    if (e != 0)
+        refused(e);
+    else if (al.amount[0] == '\0' || strlen(al.amount) >= sizeof al.amount ||
+             (al.allow_unbound != 0 && al.allow_unbound != 1))
+        abort();
+    e = srv_parse_rotate(data, size, pk, &expires, hint, sizeof hint);
+    if (e != 0)
+        refused(e);
+    e = srv_parse_reason(data, size, reason, sizeof reason, hint, sizeof hint);
+    if (e != 0)
+        refused(e);
+    else if (strlen(reason) > SRV_REF_MAX)
+        abort();
+    return 0;
+}

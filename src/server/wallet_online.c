@@ -1,0 +1,551 @@
+/*
+ * wallet_online.c — the wallet's and the terminal's online life
+ * (docs/api.md, "Wallet online" and "Terminal lifecycle";
+ * docs/settlement.md §12):
+ *   POST /v1/admin/enrollments          a one-time enrollment code
+ *   GET  /v1/admin/wallets/ACCOUNT      an enrolled wallet
+ *   POST /v1/admin/wallets/ACCOUNT/revoke   the operator revokes a lost one
+ *   POST /v1/wallet/enroll              a wallet key uses a code
+ *   POST /v1/wallet/status              its account and credentials
+ *   POST /v1/wallet/allowance           a new credential from its account
+ *   POST /v1/wallet/revoke              the owner revokes a lost wallet
+ *   POST /v1/terminal/rotate            a terminal's new key
+ *   POST /v1/terminal/decommission      a terminal revokes itself
+ * Wallet requests are signed by the wallet's key, terminal requests by the
+ * terminal's (auth.c). Also the bodies' strict parsers (fuzzed:
+ * fuzz/fuzz_server_wallet_online.c).
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+#define DEFAULT_CRED_LIFETIME (30u * 86400u)
+#define DEFAULT_TERM_LIFETIME (365u * 86400u)
+
+/* ---- the bodies ----------------------------------------------------- */
+
+static const srv_field fields_enrollment[3] = {
+    {"currency", SRV_FT_STRING, 1, 3},
+    {"ref", SRV_FT_STRING, 0, SRV_REF_MAX},
+    {"expires", SRV_FT_UINT, 0, UINT32_MAX},
+};
+static const srv_field fields_enroll[1] = {
+    {"code", SRV_FT_STRING, 1, OFFPAY_ENROLL_CODE_CHARS},
+};
+static const srv_field fields_allowance[3] = {
+    {"amount", SRV_FT_STRING, 1, 31},
+    {"expires", SRV_FT_UINT, 0, UINT32_MAX},
+    {"allow_unbound", SRV_FT_BOOL, 0, 0},
+};
+static const srv_field fields_rotate[2] = {
+    {"terminal_key", SRV_FT_STRING, 1, 64},
+    {"expires", SRV_FT_UINT, 0, UINT32_MAX},
+};
+static const srv_field fields_reason[1] = {
+    {"reason", SRV_FT_STRING, 0, SRV_REF_MAX},
+};
+
+static int bad(char *hint_buf, size_t hint_cap, const char *what)
+{
+    snprintf(hint_buf, hint_cap, "%s", what);
+    return SRV_E_BAD_FIELD;
+}
+
+int srv_parse_enrollment(const uint8_t *body, size_t len,
+                         srv_enrollment_body *out, char *hint_buf,
+                         size_t hint_cap)
+{
+    srv_value v[SRV_N(fields_enrollment)];
+    json_t   *doc = NULL;
+    int       e;
+
+    memset(out, 0, sizeof *out);
+    e = srv_parse_object(body, len, fields_enrollment, SRV_N(fields_enrollment),
+                         v, &doc, hint_buf, hint_cap);
+    if (e == 0 &&
+        offpay_currency_from_alpha(v[0].s, &out->currency) != OFFPAY_OK)
+        e = bad(hint_buf, hint_cap, "currency: an ISO 4217 code offpay knows");
+    if (e == 0 && v[1].present)
+        snprintf(out->ref, sizeof out->ref, "%s", v[1].s);
+    if (e == 0 && v[2].present) {
+        if (v[2].u == 0)
+            e = bad(hint_buf, hint_cap, "expires: a unix time");
+        out->expires = (uint32_t)v[2].u;
+    }
+    json_decref(doc);
+    if (e != 0)
+        memset(out, 0, sizeof *out);
+    return e;
+}
+
+int srv_parse_enroll(const uint8_t *body, size_t len,
+                     char code[OFFPAY_ENROLL_CODE_CHARS + 1], char *hint_buf,
+                     size_t hint_cap)
+{
+    srv_value v[SRV_N(fields_enroll)];
+    json_t   *doc = NULL;
+    size_t    n = 0;
+    int       e;
+
+    code[0] = '\0';
+    e = srv_parse_object(body, len, fields_enroll, SRV_N(fields_enroll), v,
+                         &doc, hint_buf, hint_cap);
+    if (e == 0) {
+        n = strlen(v[0].s);
+        for (size_t i = 0; i < n; i++)
+            if (!((v[0].s[i] >= '0' && v[0].s[i] <= '9') ||
+                  (v[0].s[i] >= 'a' && v[0].s[i] <= 'f')))
+                n = 0;
+        if (n != OFFPAY_ENROLL_CODE_CHARS)
+            e = bad(hint_buf, hint_cap, "code: 24 lowercase hex digits");
+        else
+            memcpy(code, v[0].s, n + 1);
+    }
+    json_decref(doc);
+    return e;
+}
+
+int srv_parse_allowance(const uint8_t *body, size_t len,
+                        srv_allowance_body *out, char *hint_buf,
+                        size_t hint_cap)
+{
+    srv_value v[SRV_N(fields_allowance)];
+    json_t   *doc = NULL;
+    int       e;
+
+    memset(out, 0, sizeof *out);
+    out->allow_unbound = 1;
+    e = srv_parse_object(body, len, fields_allowance, SRV_N(fields_allowance),
+                         v, &doc, hint_buf, hint_cap);
+    if (e == 0) {
+        snprintf(out->amount, sizeof out->amount, "%s", v[0].s);
+        if (v[1].present && v[1].u == 0)
+            e = bad(hint_buf, hint_cap, "expires: a unix time");
+        out->expires = v[1].present ? (uint32_t)v[1].u : 0;
+        out->allow_unbound = !v[2].present || v[2].b;
+    }
+    json_decref(doc);
+    return e;
+}
+
+int srv_parse_rotate(const uint8_t *body, size_t len,
+                     uint8_t pk[OFFPAY_PK_BYTES], uint32_t *expires,
+                     char *hint_buf, size_t hint_cap)
+{
+    srv_value v[SRV_N(fields_rotate)];
+    json_t   *doc = NULL;
+    int       e;
+
+    *expires = 0;
+    e = srv_parse_object(body, len, fields_rotate, SRV_N(fields_rotate), v,
+                         &doc, hint_buf, hint_cap);
+    if (e == 0 && srv_parse_key(v[0].s, pk) != 0)
+        e = bad(hint_buf, hint_cap, "terminal_key: 64 lowercase hex digits");
+    if (e == 0 && v[1].present) {
+        if (v[1].u == 0)
+            e = bad(hint_buf, hint_cap, "expires: a unix time");
+        *expires = (uint32_t)v[1].u;
+    }
+    json_decref(doc);
+    return e;
+}
+
+int srv_parse_reason(const uint8_t *body, size_t len, char *reason, size_t cap,
+                     char *hint_buf, size_t hint_cap)
+{
+    srv_value v[SRV_N(fields_reason)];
+    json_t   *doc = NULL;
+    int       e;
+
+    if (cap > 0)
+        reason[0] = '\0';
+    if (len == 0)
+        return 0;
+    e = srv_parse_object(body, len, fields_reason, SRV_N(fields_reason), v,
+                         &doc, hint_buf, hint_cap);
+    if (e == 0 && v[0].present && cap > 0)
+        snprintf(reason, cap, "%s", v[0].s);
+    json_decref(doc);
+    return e;
+}
+
+/* ---- authentication ------------------------------------------------- */
+
+/* Any key: enrolling is what makes a wallet known. */
+static offpay_err find_any(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES],
+                           void *ctx)
+{
+    (void)r;
+    (void)pk;
+    (void)ctx;
+    return OFFPAY_OK;
+}
+
+/* An enrolled wallet key (revoked ones included), into ctx. */
+static offpay_err find_enrolled(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES],
+                                void *ctx)
+{
+    return offpay_ledger_wallet_get(r->l, pk, 0, ctx);
+}
+
+static const srv_signer_kind any_kind = {find_any, SRV_E_NOT_ENROLLED,
+                                         "enrollment"};
+static const srv_signer_kind enrolled_kind = {find_enrolled, SRV_E_NOT_ENROLLED,
+                                              "wallet look-up"};
+
+/* Authenticates a request signed by an enrolled wallet into *w; a
+ * revoked one is refused unless allow_revoked. 0, or -1 with out set. */
+static int auth_wallet(srv_req *r, offpay_ledger_wallet_info *w,
+                       int allow_revoked, srv_reply *out)
+{
+    if (srv_auth_signed(r, &enrolled_kind, w, NULL, out) != 0)
+        return -1;
+    if (w->revoked && !allow_revoked) {
+        srv_fail(out, SRV_E_WALLET_REVOKED, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- rendering ------------------------------------------------------ */
+
+static json_t *wallet_json(const offpay_ledger_wallet_info *w)
+{
+    return json_pack("{s:o, s:o, s:s, s:o, s:I, s:b, s:I}", "wallet_key",
+                     srv_json_hex(w->pk, sizeof w->pk), "account",
+                     srv_json_id(w->account), "currency",
+                     offpay_currency_alpha(w->currency), "balance",
+                     srv_json_amount(w->balance, w->currency), "enrolled_at",
+                     (json_int_t)w->enrolled_at, "revoked", w->revoked,
+                     "revoked_at", (json_int_t)w->revoked_at);
+}
+
+static json_t *cred_json(const offpay_ledger_wallet_cred *c)
+{
+    const offpay_ledger_cred_info *i = &c->info;
+
+    return json_pack(
+        "{s:o, s:o, s:o, s:I, s:I, s:b, s:b, s:I, s:o?}", "serial",
+        srv_json_id(i->serial), "limit", srv_json_amount(i->limit, i->currency),
+        "remaining", srv_json_amount(i->remaining, i->currency), "valid_from",
+        (json_int_t)i->valid_from, "expires", (json_int_t)i->expires, "revoked",
+        i->revoked, "released", i->released, "max_counter",
+        (json_int_t)c->max_counter, "credential",
+        c->len ? srv_json_b64(c->bytes, c->len) : NULL);
+}
+
+/* ---- operator endpoints --------------------------------------------- */
+
+void srv_enrollment_new(srv_req *r, srv_reply *out)
+{
+    srv_enrollment_body b;
+    char                hint[128];
+    char                code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    uint32_t            expires;
+    offpay_err          rc;
+    int                 e;
+
+    e = srv_parse_enrollment(r->body, r->body_len, &b, hint, sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    expires = b.expires ? b.expires : r->now + OFFPAY_ENROLL_LIFETIME;
+    rc = offpay_ledger_enrollment_add(r->l, b.currency, b.ref, expires, r->now,
+                                      code);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "enrollment code");
+        return;
+    }
+    srv_ok(out, json_pack("{s:s, s:s, s:I}", "code", code, "currency",
+                          offpay_currency_alpha(b.currency), "expires",
+                          (json_int_t)expires));
+    sodium_memzero(code, sizeof code);
+}
+
+/* The wallet the path's account names, or a failure. */
+static int path_wallet(srv_req *r, offpay_ledger_wallet_info *w, srv_reply *out)
+{
+    uint64_t   account;
+    offpay_err rc;
+
+    if (srv_parse_u64(r->cap[0], UINT64_MAX, &account) != 0 || account == 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
+        return -1;
+    }
+    rc = offpay_ledger_wallet_get(r->l, NULL, account, w);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "enrolled wallet");
+        return -1;
+    }
+    return 0;
+}
+
+void srv_admin_wallet_get(srv_req *r, srv_reply *out)
+{
+    offpay_ledger_wallet_info w;
+
+    if (path_wallet(r, &w, out) == 0)
+        srv_ok(out, wallet_json(&w));
+}
+
+/* Revokes wallet w (its key and its credentials) and answers. */
+static void revoke_wallet(srv_req *r, const offpay_ledger_wallet_info *w,
+                          const char *reason, srv_reply *out)
+{
+    size_t     n = 0;
+    offpay_err rc;
+
+    rc = offpay_ledger_wallet_revoke(
+        r->l, w->pk, 0, reason[0] ? reason : "wallet lost", r->now, &n);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "wallet revocation");
+        return;
+    }
+    srv_ok(out, json_pack("{s:o, s:b, s:I}", "account", srv_json_id(w->account),
+                          "revoked", 1, "credentials_revoked", (json_int_t)n));
+}
+
+void srv_admin_wallet_revoke(srv_req *r, srv_reply *out)
+{
+    offpay_ledger_wallet_info w;
+    char                      reason[SRV_REF_MAX + 1], hint[128];
+    int                       e;
+
+    e = srv_parse_reason(r->body, r->body_len, reason, sizeof reason, hint,
+                         sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    if (path_wallet(r, &w, out) == 0)
+        revoke_wallet(r, &w, reason, out);
+}
+
+/* ---- wallet endpoints ----------------------------------------------- */
+
+void srv_wallet_enroll(srv_req *r, srv_reply *out)
+{
+    offpay_ledger_wallet_info w;
+    char                      code[OFFPAY_ENROLL_CODE_CHARS + 1], hint[128];
+    uint8_t                   pk[OFFPAY_PK_BYTES];
+    offpay_err                rc;
+    int                       e;
+
+    e = srv_parse_enroll(r->body, r->body_len, code, hint, sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    if (srv_auth_signed(r, &any_kind, NULL, pk, out) != 0)
+        goto out;
+    rc = offpay_ledger_enroll(r->l, pk, code, r->now, NULL, NULL);
+    if (rc == OFFPAY_ENOTFOUND)
+        srv_fail(out, SRV_E_ENROLL_CODE_UNKNOWN, NULL);
+    else if (rc == OFFPAY_EREPLAY)
+        srv_fail(out, SRV_E_ENROLL_CODE_USED, NULL);
+    else if (rc == OFFPAY_EEXPIRED)
+        srv_fail(out, SRV_E_ENROLL_CODE_EXPIRED, NULL);
+    else if (rc == OFFPAY_EEXISTS)
+        srv_fail(out, SRV_E_ALREADY_ENROLLED, NULL);
+    else if (rc != OFFPAY_OK)
+        srv_fail_engine(out, rc, "enrollment");
+    else if ((rc = offpay_ledger_wallet_get(r->l, pk, 0, &w)) != OFFPAY_OK)
+        srv_fail_engine(out, rc, "enrolled wallet");
+    else
+        srv_ok(out, wallet_json(&w));
+out:
+    sodium_memzero(code, sizeof code);
+}
+
+void srv_wallet_status(srv_req *r, srv_reply *out)
+{
+    offpay_ledger_wallet_info  w;
+    offpay_ledger_wallet_cred *creds = NULL;
+    json_t                    *arr = NULL, *doc;
+    char                       reason[8], hint[128];
+    size_t                     n = 0;
+    offpay_err                 rc;
+    int                        e;
+
+    e = srv_parse_reason(r->body, r->body_len, reason, sizeof reason, hint,
+                         sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    if (auth_wallet(r, &w, 0, out) != 0)
+        return;
+    rc = offpay_ledger_wallet_creds(r->l, w.pk, &creds, &n);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "credentials");
+        return;
+    }
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        if (json_array_append_new(arr, cred_json(&creds[i])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    free(creds);
+    doc = arr != NULL ? wallet_json(&w) : NULL;
+    if (doc == NULL || json_object_set_new(doc, "credentials", arr) != 0 ||
+        json_object_set_new(doc, "bundle_seq",
+                            json_integer(r->srv->bundle_seq)) != 0 ||
+        json_object_set_new(doc, "time", json_integer(r->now)) != 0) {
+        json_decref(doc);
+        srv_fail(out, SRV_E_INTERNAL, "out of memory");
+        return;
+    }
+    srv_ok(out, doc);
+}
+
+void srv_wallet_allowance(srv_req *r, srv_reply *out)
+{
+    offpay_ledger_wallet_info w;
+    srv_allowance_body        b;
+    offpay_wallet_cred        wc;
+    uint8_t                   bytes[OFFPAY_WALLET_CRED_BYTES];
+    char                      hint[128];
+    int64_t                   limit = 0;
+    uint32_t                  expires;
+    uint8_t                   flags;
+    offpay_err                rc;
+    int                       e;
+
+    e = srv_parse_allowance(r->body, r->body_len, &b, hint, sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    if (auth_wallet(r, &w, 0, out) != 0)
+        return;
+    rc = offpay_amount_parse(b.amount, w.currency, &limit);
+    if (rc == OFFPAY_OK && limit <= 0)
+        rc = OFFPAY_EAMOUNT;
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "amount");
+        return;
+    }
+    expires = b.expires ? b.expires : r->now + DEFAULT_CRED_LIFETIME;
+    flags = b.allow_unbound ? OFFPAY_CRED_ALLOW_UNBOUND : 0;
+    rc = offpay_ledger_allowance(r->l, w.pk, limit, flags, expires, r->now,
+                                 bytes, &wc);
+    if (rc == OFFPAY_EREVOKED) {
+        srv_fail(out, SRV_E_WALLET_REVOKED, NULL);
+        return;
+    }
+    if (rc == OFFPAY_EFUNDS) {
+        srv_fail_engine(out, rc,
+                        "allowance: the amount is above the account's balance");
+        return;
+    }
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "allowance");
+        return;
+    }
+    /* the account's balance after the move */
+    if (offpay_ledger_wallet_get(r->l, w.pk, 0, &w) != OFFPAY_OK)
+        w.balance = 0;
+    srv_ok(out, json_pack("{s:o, s:o, s:I, s:I, s:b, s:o, s:o}", "serial",
+                          srv_json_id(wc.serial), "limit",
+                          srv_json_amount(limit, w.currency), "valid_from",
+                          (json_int_t)wc.valid_from, "expires",
+                          (json_int_t)wc.expires, "allow_unbound", flags != 0,
+                          "credential", srv_json_b64(bytes, sizeof bytes),
+                          "balance", srv_json_amount(w.balance, w.currency)));
+}
+
+void srv_wallet_revoke(srv_req *r, srv_reply *out)
+{
+    offpay_ledger_wallet_info w;
+    char                      reason[SRV_REF_MAX + 1], hint[128];
+    int                       e;
+
+    e = srv_parse_reason(r->body, r->body_len, reason, sizeof reason, hint,
+                         sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    if (auth_wallet(r, &w, 1, out) == 0)
+        revoke_wallet(r, &w, reason[0] ? reason : "reported lost by its owner",
+                      out);
+}
+
+/* ---- terminal endpoints --------------------------------------------- */
+
+void srv_terminal_rotate(srv_req *r, srv_reply *out)
+{
+    offpay_ledger_terminal_info t;
+    offpay_terminal_cred        tc;
+    uint8_t                     pk[OFFPAY_PK_BYTES];
+    uint8_t                     bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    char                        hint[128];
+    uint32_t                    expires;
+    size_t                      len = 0;
+    offpay_err                  rc;
+    int                         e;
+
+    e = srv_parse_rotate(r->body, r->body_len, pk, &expires, hint, sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    if (srv_auth_terminal(r, &t, out) != 0)
+        return;
+    if (t.revoked) {
+        srv_fail(out, SRV_E_TERMINAL_REVOKED, NULL);
+        return;
+    }
+    if (expires == 0)
+        expires = r->now + DEFAULT_TERM_LIFETIME;
+    rc = offpay_ledger_terminal_rotate(r->l, t.terminal_id, pk, expires, r->now,
+                                       bytes, &len, &tc);
+    if (rc == OFFPAY_ETERMINAL_REVOKED) {
+        srv_fail(out, SRV_E_TERMINAL_REVOKED, NULL);
+        return;
+    }
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "rotation");
+        return;
+    }
+    srv_ok(out, json_pack("{s:I, s:I, s:o, s:s, s:I, s:o}", "old_terminal_id",
+                          (json_int_t)t.terminal_id, "terminal_id",
+                          (json_int_t)tc.terminal_id, "merchant",
+                          srv_json_id(tc.merchant_id), "name", tc.name,
+                          "expires", (json_int_t)tc.expires, "credential",
+                          srv_json_b64(bytes, len)));
+}
+
+void srv_terminal_decommission(srv_req *r, srv_reply *out)
+{
+    offpay_ledger_terminal_info t;
+    char                        reason[8], hint[128];
+    offpay_err                  rc;
+    int                         e;
+
+    e = srv_parse_reason(r->body, r->body_len, reason, sizeof reason, hint,
+                         sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    if (srv_auth_terminal(r, &t, out) != 0)
+        return;
+    if (t.revoked) {
+        srv_fail(out, SRV_E_TERMINAL_REVOKED, NULL);
+        return;
+    }
+    rc = offpay_ledger_terminal_revoke(r->l, t.terminal_id, r->now);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "decommission");
+        return;
+    }
+    srv_ok(out, json_pack("{s:I, s:b, s:I}", "terminal_id",
+                          (json_int_t)t.terminal_id, "revoked", 1, "revoked_at",
+                          (json_int_t)r->now));
+}

@@ -1,0 +1,590 @@
+/*
+ * online.c — the wallet's and the terminal's online life in the ledger
+ * (settle.h, "the wallet's online life"; docs/settlement.md §12):
+ * one-time enrollment codes, enrollment of a wallet key with its own
+ * account, allowances the wallet asks for itself, what a wallet's sync
+ * reads (its account and credentials with the highest counter seen), the
+ * revocation of a lost wallet, and a terminal's key rotation.
+ *
+ * Each public function is one transaction (offpay__ledger_tx). Issuing an
+ * allowance and registering a rotated terminal sign inside the
+ * transaction, as ledger.c does, so a credential exists signed and funded,
+ * or not at all.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "offpay/core.h"
+#include "offpay/issuer.h"
+#include "settle/settle_int.h"
+
+#define REF_MAX 128
+
+/* The ledger keeps an enrollment code as this hash of its text. */
+static void code_hash(const char *code, uint8_t hash[32])
+{
+    crypto_generichash(hash, 32, (const uint8_t *)code, strlen(code),
+                       (const uint8_t *)"offpay/v1/enroll", 16);
+}
+
+/* 1 when code has an enrollment code's form (24 lowercase hex). */
+static int code_form_ok(const char *code)
+{
+    size_t i;
+
+    for (i = 0; code[i] != '\0'; i++)
+        if (i >= OFFPAY_ENROLL_CODE_CHARS ||
+            !((code[i] >= '0' && code[i] <= '9') ||
+              (code[i] >= 'a' && code[i] <= 'f')))
+            return 0;
+    return i == OFFPAY_ENROLL_CODE_CHARS;
+}
+
+/* ---- enrollment codes ----------------------------------------------- */
+
+struct code_ctx {
+    uint8_t     hash[32];
+    uint16_t    currency;
+    const char *ref;
+    uint32_t    expires, now;
+};
+
+static offpay_err code_tx(offpay_ledger *l, void *p)
+{
+    struct code_ctx *c = p;
+
+    return l->ops->enroll_add(l->store, c->hash, c->currency, c->ref, c->now,
+                              c->expires);
+}
+
+offpay_err offpay_ledger_enrollment_add(offpay_ledger *l, uint16_t currency,
+                                        const char *ref, uint32_t expires,
+                                        uint32_t now,
+                                        char code[OFFPAY_ENROLL_CODE_CHARS + 1])
+{
+    struct code_ctx c;
+    uint8_t         raw[OFFPAY_ENROLL_CODE_CHARS / 2];
+    offpay_err      rc;
+
+    if (code != NULL)
+        code[0] = '\0';
+    if (l == NULL || code == NULL || expires <= now ||
+        (ref != NULL && strlen(ref) > REF_MAX))
+        return OFFPAY_EINVAL;
+    if (offpay_currency_alpha(currency) == NULL)
+        return OFFPAY_ECURRENCY_UNKNOWN;
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(code, OFFPAY_ENROLL_CODE_CHARS + 1, raw, sizeof raw);
+    sodium_memzero(raw, sizeof raw);
+    memset(&c, 0, sizeof c);
+    code_hash(code, c.hash);
+    c.currency = currency;
+    c.ref = ref;
+    c.expires = expires;
+    c.now = now;
+    rc = offpay__ledger_tx(l, code_tx, &c);
+    if (rc != OFFPAY_OK)
+        sodium_memzero(code, OFFPAY_ENROLL_CODE_CHARS + 1);
+    return rc;
+}
+
+/* ---- enrollment ----------------------------------------------------- */
+
+struct enroll_ctx {
+    const uint8_t *pk;
+    uint8_t        hash[32];
+    uint32_t       now;
+    uint64_t       account;
+    uint16_t       currency;
+};
+
+static offpay_err enroll_tx(offpay_ledger *l, void *p)
+{
+    struct enroll_ctx *c = p;
+    uint32_t           expires = 0, used_at = 0;
+    offpay_err         rc;
+
+    rc =
+        l->ops->enroll_get(l->store, c->hash, &c->currency, &expires, &used_at);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (used_at != 0)
+        return OFFPAY_EREPLAY;
+    if (expires <= c->now)
+        return OFFPAY_EEXPIRED;
+    rc = l->ops->wallet_key_get(l->store, c->pk, 0, NULL, NULL, NULL, NULL);
+    if (rc == OFFPAY_OK)
+        return OFFPAY_EEXISTS;
+    if (rc != OFFPAY_ENOTFOUND)
+        return rc;
+    rc = l->ops->account_add(l->store, OFFPAY_ACCOUNT_WALLET, c->currency,
+                             "enrolled wallet", c->now, &c->account);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->enroll_use(l->store, c->hash, c->account, c->now);
+    if (rc == OFFPAY_EEXISTS) /* used by a concurrent enrollment */
+        return OFFPAY_EREPLAY;
+    if (rc == OFFPAY_OK)
+        rc = l->ops->wallet_key_add(l->store, c->pk, c->account, c->now);
+    return rc;
+}
+
+offpay_err offpay_ledger_enroll(offpay_ledger *l,
+                                const uint8_t  pk[OFFPAY_PK_BYTES],
+                                const char *code, uint32_t now,
+                                uint64_t *account, uint16_t *currency)
+{
+    struct enroll_ctx c;
+    offpay_err        rc;
+
+    if (l == NULL || pk == NULL || code == NULL)
+        return OFFPAY_EINVAL;
+    if (!offpay_pk_usable(pk))
+        return OFFPAY_EWEAK_KEY;
+    if (!code_form_ok(code))
+        return OFFPAY_ENOTFOUND;
+    memset(&c, 0, sizeof c);
+    c.pk = pk;
+    c.now = now;
+    code_hash(code, c.hash);
+    rc = offpay__ledger_tx(l, enroll_tx, &c);
+    if (rc == OFFPAY_OK) {
+        if (account != NULL)
+            *account = c.account;
+        if (currency != NULL)
+            *currency = c.currency;
+    }
+    return rc;
+}
+
+/* ---- an enrolled wallet --------------------------------------------- */
+
+struct wallet_ctx {
+    const uint8_t            *pk;
+    uint64_t                  account;
+    offpay_ledger_wallet_info info;
+};
+
+static offpay_err wallet_tx(offpay_ledger *l, void *p)
+{
+    struct wallet_ctx         *c = p;
+    offpay_ledger_wallet_info *w = &c->info;
+    offpay_account_kind        kind;
+    offpay_err                 rc;
+
+    memset(w, 0, sizeof *w);
+    rc = l->ops->wallet_key_get(l->store, c->pk, c->account, w->pk, &w->account,
+                                &w->enrolled_at, &w->revoked_at);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->account_get(l->store, w->account, &kind, &w->currency);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->balance(l->store, w->account, &w->balance);
+    w->revoked = w->revoked_at != 0;
+    return rc;
+}
+
+offpay_err offpay_ledger_wallet_get(offpay_ledger *l, const uint8_t *pk,
+                                    uint64_t                   account,
+                                    offpay_ledger_wallet_info *out)
+{
+    struct wallet_ctx c;
+    offpay_err        rc;
+
+    if (l == NULL || out == NULL || (pk == NULL && account == 0))
+        return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.pk = pk;
+    c.account = account;
+    rc = offpay__ledger_read(l, wallet_tx, &c);
+    if (rc == OFFPAY_OK)
+        *out = c.info;
+    return rc;
+}
+
+/* ---- the allowance -------------------------------------------------- */
+
+struct allowance_ctx {
+    const uint8_t     *pk;
+    int64_t            limit;
+    uint8_t            flags;
+    uint32_t           expires, now;
+    uint8_t           *bytes;
+    offpay_wallet_cred cred;
+};
+
+/* As ledger.c's issue_tx, from the account pk is enrolled with: the
+ * wallet's check and the issue in one transaction, so a wallet revoked
+ * meanwhile gets nothing. */
+static offpay_err allowance_tx(offpay_ledger *l, void *p)
+{
+    struct allowance_ctx *c = p;
+    offpay_wallet_cred   *wc = &c->cred;
+    offpay__cred_row      row;
+    offpay_account_kind   kind;
+    uint64_t              account = 0;
+    uint32_t              revoked_at = 0;
+    uint16_t              currency;
+    int64_t               bal;
+    size_t                len = 0;
+    offpay_err            rc;
+
+    rc = l->ops->wallet_key_get(l->store, c->pk, 0, NULL, &account, NULL,
+                                &revoked_at);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (revoked_at != 0)
+        return OFFPAY_EREVOKED;
+    rc = l->ops->account_get(l->store, account, &kind, &currency);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (kind != OFFPAY_ACCOUNT_WALLET)
+        return OFFPAY_ESTORE;
+    rc = l->ops->account_lock(l->store, account);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->balance(l->store, account, &bal);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (bal < c->limit)
+        return OFFPAY_EFUNDS;
+    memset(&row, 0, sizeof row);
+    row.wallet_account = account;
+    row.limit = c->limit;
+    row.currency = currency;
+    row.valid_from = c->now;
+    row.expires = c->expires;
+    rc = l->ops->account_add(l->store, OFFPAY_ACCOUNT_ESCROW, currency,
+                             "escrow", c->now, &row.escrow_account);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->cred_add(l->store, &row, c->pk, c->flags, &row.serial);
+    if (rc != OFFPAY_OK)
+        return rc;
+    memset(wc, 0, sizeof *wc);
+    wc->kid = l->kid;
+    wc->serial = row.serial;
+    memcpy(wc->wallet_pk, c->pk, OFFPAY_PK_BYTES);
+    wc->limit = (uint32_t)c->limit;
+    wc->currency = currency;
+    wc->valid_from = c->now;
+    wc->expires = c->expires;
+    wc->flags = c->flags;
+    rc = offpay_issuer_sign_wallet_cred_by(
+        &(offpay_signer){l->p11 ? NULL : l->sk, l->p11}, wc);
+    if (rc == OFFPAY_OK)
+        rc = offpay_wallet_cred_encode(wc, c->bytes, OFFPAY_WALLET_CRED_BYTES,
+                                       &len);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->cred_set_bytes(l->store, row.serial, c->bytes, len);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_move(l, account, row.escrow_account, c->limit,
+                                 "fund", 0, 0, NULL, c->now);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->escrow_credit(l->store, row.serial, c->limit);
+    return rc;
+}
+
+offpay_err offpay_ledger_allowance(offpay_ledger *l,
+                                   const uint8_t  pk[OFFPAY_PK_BYTES],
+                                   int64_t limit, uint8_t flags,
+                                   uint32_t expires, uint32_t now,
+                                   uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
+                                   offpay_wallet_cred *cred)
+{
+    struct allowance_ctx c;
+    offpay_err           rc;
+
+    if (l == NULL || pk == NULL || bytes == NULL || limit <= 0 ||
+        limit > (int64_t)UINT32_MAX || expires <= now ||
+        (flags & ~OFFPAY_CRED_FLAGS_KNOWN) != 0)
+        return OFFPAY_EINVAL;
+    if (!l->has_trust)
+        return OFFPAY_ECRYPTO;
+    memset(&c, 0, sizeof c);
+    c.pk = pk;
+    c.limit = limit;
+    c.flags = flags;
+    c.expires = expires;
+    c.now = now;
+    c.bytes = bytes;
+    rc = offpay__ledger_tx(l, allowance_tx, &c);
+    if (rc == OFFPAY_OK && cred != NULL)
+        *cred = c.cred;
+    return rc;
+}
+
+/* ---- a wallet's credentials ----------------------------------------- */
+
+struct creds_ctx {
+    const uint8_t             *pk;
+    offpay_ledger_wallet_cred *v;
+    size_t                     n, cap;
+    offpay_err                 rc;
+};
+
+static int creds_one(const offpay__cred_row *r, uint32_t max_counter,
+                     const uint8_t *bytes, size_t len, void *p)
+{
+    struct creds_ctx          *c = p;
+    offpay_ledger_wallet_cred *e;
+
+    if (c->n == c->cap) {
+        size_t                     cap = c->cap ? 2 * c->cap : 8;
+        offpay_ledger_wallet_cred *nv = realloc(c->v, cap * sizeof *nv);
+
+        if (nv == NULL) {
+            c->rc = OFFPAY_ENOMEM;
+            return 1;
+        }
+        c->v = nv;
+        c->cap = cap;
+    }
+    e = &c->v[c->n++];
+    memset(e, 0, sizeof *e);
+    e->info.serial = r->serial;
+    e->info.wallet_account = r->wallet_account;
+    e->info.limit = r->limit;
+    e->info.remaining = r->remaining;
+    e->info.currency = r->currency;
+    e->info.valid_from = r->valid_from;
+    e->info.expires = r->expires;
+    e->info.revoked = r->revoked;
+    e->info.revoked_at = r->revoked_at;
+    e->info.released = r->released;
+    e->info.released_at = r->released_at;
+    e->max_counter = max_counter;
+    if (bytes != NULL && len <= sizeof e->bytes) {
+        memcpy(e->bytes, bytes, len);
+        e->len = len;
+    }
+    return 0;
+}
+
+static offpay_err creds_tx(offpay_ledger *l, void *p)
+{
+    struct creds_ctx *c = p;
+    offpay_err        rc;
+
+    c->n = 0;
+    c->rc = OFFPAY_OK;
+    rc = l->ops->wallet_creds(l->store, c->pk, creds_one, c);
+    return rc != OFFPAY_OK ? rc : c->rc;
+}
+
+offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
+                                      const uint8_t  pk[OFFPAY_PK_BYTES],
+                                      offpay_ledger_wallet_cred **out,
+                                      size_t                     *n)
+{
+    struct creds_ctx c;
+    offpay_err       rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (l == NULL || pk == NULL || out == NULL || n == NULL)
+        return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.pk = pk;
+    rc = offpay__ledger_read(l, creds_tx, &c);
+    if (rc != OFFPAY_OK || c.n == 0) {
+        free(c.v);
+        return rc;
+    }
+    *out = c.v;
+    *n = c.n;
+    return OFFPAY_OK;
+}
+
+/* ---- a lost wallet -------------------------------------------------- */
+
+struct lost_ctx {
+    const uint8_t *pk;
+    uint64_t       account;
+    const char    *reason;
+    uint32_t       now;
+    uint8_t        key[OFFPAY_PK_BYTES];
+    uint64_t      *serials;
+    size_t         n, cap, revoked;
+    offpay_err     rc;
+};
+
+static int lost_one(const offpay__cred_row *r, uint32_t max_counter,
+                    const uint8_t *bytes, size_t len, void *p)
+{
+    struct lost_ctx *c = p;
+
+    (void)max_counter;
+    (void)bytes;
+    (void)len;
+    if (r->revoked && r->released)
+        return 0;
+    if (c->n == c->cap) {
+        size_t    cap = c->cap ? 2 * c->cap : 8;
+        uint64_t *nv = realloc(c->serials, cap * sizeof *nv);
+
+        if (nv == NULL) {
+            c->rc = OFFPAY_ENOMEM;
+            return 1;
+        }
+        c->serials = nv;
+        c->cap = cap;
+    }
+    c->serials[c->n++] = r->serial;
+    return 0;
+}
+
+static offpay_err lost_tx(offpay_ledger *l, void *p)
+{
+    struct lost_ctx *c = p;
+    offpay__cred_row row;
+    offpay_err       rc;
+
+    c->n = 0;
+    c->revoked = 0;
+    c->rc = OFFPAY_OK;
+    rc = l->ops->wallet_key_get(l->store, c->pk, c->account, c->key, NULL, NULL,
+                                NULL);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = l->ops->wallet_key_revoke(l->store, c->key, c->now);
+    if (rc != OFFPAY_OK && rc != OFFPAY_EEXISTS)
+        return rc;
+    rc = l->ops->wallet_creds(l->store, c->key, lost_one, c);
+    if (rc == OFFPAY_OK)
+        rc = c->rc;
+    /* credentials first, ascending (store.h, row locks) */
+    if (rc == OFFPAY_OK && c->n > 0)
+        rc = l->ops->creds_lock(l->store, c->serials, c->n);
+    for (size_t i = 0; rc == OFFPAY_OK && i < c->n; i++) {
+        rc = l->ops->cred_get(l->store, c->serials[i], &row);
+        if (rc != OFFPAY_OK)
+            break;
+        if (!row.revoked) {
+            rc = l->ops->cred_revoke(l->store, row.serial, c->reason, c->now);
+            c->revoked++;
+        }
+        /* its escrow is due upload_grace after now (§6, §12) */
+        if (rc == OFFPAY_OK && !row.released)
+            rc = l->ops->cred_cut_expiry(l->store, row.serial, c->now);
+    }
+    return rc;
+}
+
+offpay_err offpay_ledger_wallet_revoke(offpay_ledger *l, const uint8_t *pk,
+                                       uint64_t account, const char *reason,
+                                       uint32_t now, size_t *revoked)
+{
+    struct lost_ctx c;
+    offpay_err      rc;
+
+    if (revoked != NULL)
+        *revoked = 0;
+    if (l == NULL || (pk == NULL && account == 0) ||
+        (reason != NULL && strlen(reason) > REF_MAX))
+        return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.pk = pk;
+    c.account = account;
+    c.reason = reason != NULL ? reason : "wallet lost";
+    c.now = now;
+    rc = offpay__ledger_tx(l, lost_tx, &c);
+    free(c.serials);
+    if (rc == OFFPAY_OK && revoked != NULL)
+        *revoked = c.revoked;
+    return rc;
+}
+
+/* ---- a terminal's key rotation -------------------------------------- */
+
+struct rotate_ctx {
+    uint32_t             old_id;
+    const uint8_t       *pk;
+    uint32_t             expires, now;
+    uint8_t             *bytes;
+    size_t               len;
+    offpay_terminal_cred cred;
+};
+
+/* As ledger.c's terminal_tx for the old terminal's merchant, then the old
+ * terminal's revocation, in one transaction. */
+static offpay_err rotate_tx(offpay_ledger *l, void *p)
+{
+    struct rotate_ctx    *c = p;
+    offpay_terminal_cred *tc = &c->cred;
+    offpay__terminal_row  old;
+    uint64_t              account;
+    uint32_t              id;
+    offpay_err            rc;
+
+    rc = l->ops->terminal_get(l->store, c->old_id, &old);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (old.revoked)
+        return OFFPAY_ETERMINAL_REVOKED;
+    memset(tc, 0, sizeof *tc);
+    rc = l->ops->merchant_get(l->store, old.merchant, &account, &tc->currency,
+                              tc->name);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = l->ops->terminal_by_pk(l->store, c->pk, &id);
+    if (rc == OFFPAY_OK)
+        return OFFPAY_EEXISTS;
+    if (rc != OFFPAY_ENOTFOUND)
+        return rc;
+    rc = l->ops->terminal_add(l->store, old.merchant, c->pk, c->now, &id);
+    if (rc != OFFPAY_OK)
+        return rc;
+    tc->kid = l->kid;
+    tc->merchant_id = old.merchant;
+    tc->terminal_id = id;
+    memcpy(tc->terminal_pk, c->pk, OFFPAY_PK_BYTES);
+    tc->valid_from = c->now;
+    tc->expires = c->expires;
+    tc->name_len = (uint8_t)strlen(tc->name);
+    rc = offpay_issuer_sign_terminal_cred_by(
+        &(offpay_signer){l->p11 ? NULL : l->sk, l->p11}, tc);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_cred_encode(
+            tc, c->bytes, OFFPAY_TERMINAL_CRED_MAX_BYTES, &c->len);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->terminal_set_cred(l->store, id, c->bytes, c->len);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->terminal_revoke(l->store, c->old_id, c->now);
+    return rc;
+}
+
+offpay_err
+offpay_ledger_terminal_rotate(offpay_ledger *l, uint32_t old_id,
+                              const uint8_t new_pk[OFFPAY_PK_BYTES],
+                              uint32_t expires, uint32_t now,
+                              uint8_t bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES],
+                              size_t *len, offpay_terminal_cred *cred)
+{
+    struct rotate_ctx c;
+    offpay_err        rc;
+
+    if (l == NULL || new_pk == NULL || bytes == NULL || len == NULL ||
+        expires <= now)
+        return OFFPAY_EINVAL;
+    if (!l->has_trust)
+        return OFFPAY_ECRYPTO;
+    if (!offpay_pk_usable(new_pk))
+        return OFFPAY_EWEAK_KEY;
+    memset(&c, 0, sizeof c);
+    c.old_id = old_id;
+    c.pk = new_pk;
+    c.expires = expires;
+    c.now = now;
+    c.bytes = bytes;
+    rc = offpay__ledger_tx(l, rotate_tx, &c);
+    /* a sharded ledger's shards learn the new terminal and the old one's
+     * revocation before either is answered (settlement.md §11) */
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_directory_copy(l);
+    if (rc == OFFPAY_OK) {
+        *len = c.len;
+        if (cred != NULL)
+            *cred = c.cred;
+    }
+    return rc;
+}

@@ -1,0 +1,186 @@
+/*
+ * lifecycle.c — a terminal's life through offpayd (terminal.h, "the
+ * lifecycle"; docs/api.md, "Terminal lifecycle"): rotating its key and
+ * decommissioning it. Both begin with a final upload
+ * (offpay_terminal_upload) and refuse to go on while any accepted payment
+ * is still not decided by offpayd, so the old key is revoked only after
+ * its last upload: nothing it accepted is ever refused as "accepted after
+ * the revocation". The request is then signed by the old key (the format
+ * of upload_int.h), at the terminal's clock corrected by the offset the
+ * upload just measured.
+ *
+ * A new key is a new terminal directory (offpay_terminal_create): the key
+ * never leaves the device that made it, and the old directory stays as
+ * the record of what the old key accepted.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/jsonutil.h"
+#include "offpay/terminal.h"
+#include "terminal/upload_int.h"
+
+#define TRIES 3
+
+typedef struct signing {
+    offpay_terminal *t;
+    int64_t          offset; /* offpayd's clock minus ours */
+    uint32_t         now;
+    time_t           t0;
+} signing;
+
+static uint32_t signing_time(void *ctx, int attempt)
+{
+    const signing *sg = ctx;
+    int64_t at = (int64_t)sg->now + sg->offset + (int64_t)(time(NULL) - sg->t0);
+
+    (void)attempt;
+    return at < 1 ? 1 : at > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)at;
+}
+
+static offpay_err signing_sign(void *ctx, const char *method, const char *path,
+                               uint32_t t, const uint8_t *body, size_t len,
+                               offpay__http_auth *out)
+{
+    const signing *sg = ctx;
+
+    return offpay__terminal_sign_http(sg->t, method, path, t, body, len, out);
+}
+
+/* The final upload: OFFPAY_OK only when nothing is left to decide. */
+static offpay_err final_upload(offpay_terminal *t, const char *base,
+                               uint32_t now, offpay_upload_report *rep)
+{
+    offpay_err rc = offpay_terminal_upload(t, base, 0, now, rep);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (rep->left > 0) {
+        fprintf(stderr,
+                "offpay: %zu payment(s) not decided by offpayd yet: the key "
+                "stays until they are (run it again later)\n",
+                rep->left);
+        return OFFPAY_ESYNC_REQUIRED;
+    }
+    return OFFPAY_OK;
+}
+
+/* POSTs body signed by t; *doc is the reply of a 200. */
+static offpay_err post(offpay_terminal *t, const char *base, const char *path,
+                       const char *body, uint32_t now, int64_t offset,
+                       json_t **doc)
+{
+    signing             sg = {t, offset, now, time(NULL)};
+    offpay__http_signer s = {signing_time, signing_sign, &sg};
+    offpay__http_reply  r = {0};
+    json_error_t        jerr;
+    long                status = 0;
+    offpay_err          rc;
+
+    *doc = NULL;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = offpay__http_request(base, "POST", path, body, &s, TRIES, &r, &status);
+    if (rc == OFFPAY_OK && status != 200) {
+        fprintf(stderr, "offpay: offpayd refused %s (HTTP %ld): %.300s\n", path,
+                status, r.buf != NULL ? r.buf : "");
+        rc = OFFPAY_EIO;
+    }
+    if (rc == OFFPAY_OK) {
+        *doc = json_loadb(r.buf != NULL ? r.buf : "", r.len, 0, &jerr);
+        if (!json_is_object(*doc))
+            rc = OFFPAY_EIO;
+    }
+    if (rc != OFFPAY_OK) {
+        json_decref(*doc);
+        *doc = NULL;
+    }
+    free(r.buf);
+    return rc;
+}
+
+offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
+                                  const char *base_url, uint32_t now,
+                                  offpay_upload_report *rep, uint32_t *new_id)
+{
+    offpay_upload_report mine;
+    offpay_risk          risk;
+    uint8_t              pk[OFFPAY_PK_BYTES], cred[512];
+    char                 hex[2 * OFFPAY_PK_BYTES + 1];
+    const char          *b64;
+    json_t              *req = NULL, *doc = NULL;
+    char                *body = NULL;
+    size_t               n = 0;
+    offpay_err           rc;
+
+    if (rep == NULL)
+        rep = &mine;
+    memset(rep, 0, sizeof *rep);
+    if (new_id != NULL)
+        *new_id = 0;
+    if (old == NULL || next == NULL || base_url == NULL)
+        return OFFPAY_EINVAL;
+    offpay_terminal_public_key(next, pk);
+    if (sodium_is_zero(pk, sizeof pk))
+        return OFFPAY_EINVAL;
+    rc = final_upload(old, base_url, now, rep);
+    if (rc != OFFPAY_OK)
+        return rc;
+    sodium_bin2hex(hex, sizeof hex, pk, sizeof pk);
+    req = json_pack("{s:s}", "terminal_key", hex);
+    body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (body == NULL)
+        return OFFPAY_ENOMEM;
+    rc = post(old, base_url, "/v1/terminal/rotate", body, now,
+              rep->clock_known ? rep->clock_offset : 0, &doc);
+    offpay__json_free(body);
+    if (rc != OFFPAY_OK)
+        return rc;
+    b64 = json_string_value(json_object_get(doc, "credential"));
+    if (b64 == NULL ||
+        sodium_base642bin(cred, sizeof cred, b64, strlen(b64), NULL, &n, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0) {
+        rc = OFFPAY_EIO;
+        goto out;
+    }
+    /* The old key is revoked now: the new one takes its place, with the
+     * old one's risk rules, and the newest bundle and list. */
+    rc = offpay_terminal_set_credential(next, cred, n, now);
+    if (rc == OFFPAY_OK && offpay_terminal_get_risk(old, &risk) == OFFPAY_OK)
+        rc = offpay_terminal_set_risk(next, &risk);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_upload(next, base_url, 0, now, NULL);
+    if (rc == OFFPAY_OK && new_id != NULL)
+        *new_id =
+            (uint32_t)json_integer_value(json_object_get(doc, "terminal_id"));
+out:
+    json_decref(doc);
+    return rc;
+}
+
+offpay_err offpay_terminal_decommission(offpay_terminal *t,
+                                        const char *base_url, uint32_t now,
+                                        offpay_upload_report *rep)
+{
+    offpay_upload_report mine;
+    json_t              *doc = NULL;
+    offpay_err           rc;
+
+    if (rep == NULL)
+        rep = &mine;
+    memset(rep, 0, sizeof *rep);
+    if (t == NULL || base_url == NULL)
+        return OFFPAY_EINVAL;
+    rc = final_upload(t, base_url, now, rep);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = post(t, base_url, "/v1/terminal/decommission", "{}", now,
+              rep->clock_known ? rep->clock_offset : 0, &doc);
+    json_decref(doc);
+    return rc;
+}

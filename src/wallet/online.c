@@ -1,0 +1,840 @@
+/*
+ * online.c — the wallet's online life (wallet.h, "the online life";
+ * docs/api.md, "Wallet online"; docs/settlement.md §12): enrollment with
+ * an operator's one-time code, allowances, the settlement sync (upload,
+ * status, counters, released reservations, renewal, bundle), a lost
+ * wallet's revocation by its owner, and the sealed backup with its safe
+ * restore. Every request is signed by the wallet's key (the format of
+ * terminal/upload_int.h) and sent by terminal/upload_http.c.
+ *
+ * The server and account the wallet enrolled with are kept beside the
+ * wallet file in path.online ({"server":URL,"account":"N"}): nothing
+ * secret, and nothing the wallet's safety depends on (a lost one is
+ * given again with --server).
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/jsonutil.h"
+#include "offpay/core.h"
+#include "offpay/crypto.h"
+#include "offpay/verify.h"
+#include "offpay/wallet.h"
+#include "terminal/upload_int.h"
+#include "wallet/wallet_file.h"
+#include "wallet/wallet_int.h"
+
+#define TRIES            3
+#define SIDE_MAX         1024 /* bytes of path.online */
+#define BACKUP_FORMAT    "offpay-wallet-backup"
+#define BACKUP_VERSION   1
+#define BACKUP_CREDS_MAX OFFPAY_WALLET_CREDS_MAX
+#define BUNDLE_BYTES_MAX (2 + 9 + OFFPAY_BUNDLE_KEYS_MAX * 42 + 64)
+#define RENEW_BEFORE     (3u * 86400u)
+#define RENEW_BELOW_PCT  10u
+
+/* A decimal id as offpayd writes them: digits, no sign, no leading zero,
+ * at most INT64_MAX. 0 when s is not one. */
+static uint64_t parse_id(const char *s)
+{
+    uint64_t v = 0;
+
+    if (s == NULL || s[0] < '1' || s[0] > '9')
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > (uint64_t)(INT64_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    return v;
+}
+
+/* ---- the remembered server (path.online) ----------------------------- */
+
+static char *side_path(const offpay_wallet *w)
+{
+    const char *p = offpay__wallet_path(w);
+    size_t      n;
+    char       *s;
+
+    if (p == NULL)
+        return NULL;
+    n = strlen(p) + sizeof ".online";
+    s = malloc(n);
+    if (s != NULL)
+        snprintf(s, n, "%s.online", p);
+    return s;
+}
+
+static offpay_err side_write(const offpay_wallet *w, const char *server,
+                             uint64_t account, uint16_t currency)
+{
+    char       *path = side_path(w), *text = NULL;
+    char        id[24];
+    const char *cur = offpay_currency_alpha(currency);
+    json_t     *doc;
+    offpay_err  rc = OFFPAY_ENOMEM;
+
+    if (cur == NULL) {
+        free(path);
+        return OFFPAY_EINVAL;
+    }
+    snprintf(id, sizeof id, "%llu", (unsigned long long)account);
+    doc = json_pack("{s:s, s:s, s:s}", "server", server, "account", id,
+                    "currency", cur);
+    if (path != NULL && doc != NULL)
+        text = json_dumps(doc, JSON_COMPACT);
+    if (text != NULL)
+        rc = offpay__file_write_atomic(path, (const uint8_t *)text,
+                                       strlen(text));
+    offpay__json_free(text);
+    json_decref(doc);
+    free(path);
+    return rc;
+}
+
+offpay_err offpay_wallet_server(const offpay_wallet   *w,
+                                offpay_wallet_account *out)
+{
+    char        *path;
+    uint8_t     *data = NULL;
+    size_t       len = 0;
+    json_t      *doc = NULL;
+    json_error_t jerr;
+    const char  *s, *a, *cur;
+    uint64_t     v = 0;
+    uint16_t     currency = 0;
+    offpay_err   rc;
+
+    if (w == NULL || out == NULL)
+        return OFFPAY_EINVAL;
+    memset(out, 0, sizeof *out);
+    path = side_path(w);
+    if (path == NULL)
+        return OFFPAY_ENOMEM;
+    rc = offpay__file_read(path, SIDE_MAX, &data, &len);
+    free(path);
+    if (rc == OFFPAY_ENOENT)
+        return OFFPAY_ENOTFOUND;
+    if (rc != OFFPAY_OK)
+        return rc;
+    doc = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
+    s = json_string_value(json_object_get(doc, "server"));
+    a = json_string_value(json_object_get(doc, "account"));
+    cur = json_string_value(json_object_get(doc, "currency"));
+    rc = OFFPAY_ECORRUPT;
+    if (json_object_size(doc) == 3 && s != NULL && a != NULL && cur != NULL &&
+        strlen(s) <= OFFPAY_WALLET_URL_MAX && offpay__http_base_ok(s) &&
+        (v = parse_id(a)) > 0 &&
+        offpay_currency_from_alpha(cur, &currency) == OFFPAY_OK) {
+        snprintf(out->server, sizeof out->server, "%s", s);
+        out->account = v;
+        out->currency = currency;
+        rc = OFFPAY_OK;
+    }
+    json_decref(doc);
+    free(data);
+    return rc;
+}
+
+/* base_url, or the remembered server into buf. */
+static offpay_err base_of(const offpay_wallet *w, const char *base_url,
+                          char         buf[OFFPAY_WALLET_URL_MAX + 1],
+                          const char **base)
+{
+    offpay_wallet_account a;
+    offpay_err            rc;
+
+    if (base_url != NULL) {
+        if (!offpay__http_base_ok(base_url) ||
+            strlen(base_url) > OFFPAY_WALLET_URL_MAX)
+            return OFFPAY_EINVAL;
+        *base = base_url;
+        return OFFPAY_OK;
+    }
+    rc = offpay_wallet_server(w, &a);
+    memcpy(buf, a.server, sizeof a.server);
+    *base = buf;
+    return rc;
+}
+
+/* ---- signed requests --------------------------------------------------- */
+
+typedef struct signing {
+    const offpay_wallet *w;
+    uint32_t             now;
+} signing;
+
+static uint32_t signing_time(void *ctx, int attempt)
+{
+    const signing *sg = ctx;
+
+    return attempt == 0 ? sg->now : (uint32_t)time(NULL);
+}
+
+static offpay_err signing_sign(void *ctx, const char *method, const char *path,
+                               uint32_t t, const uint8_t *body, size_t len,
+                               offpay__http_auth *out)
+{
+    const signing *sg = ctx;
+
+    return offpay__wallet_sign_http(sg->w, method, path, t, body, len, out);
+}
+
+/*
+ * POSTs body to base + path signed by the wallet; *doc is the JSON reply
+ * of a 200. A refusal prints offpayd's error and returns OFFPAY_EIO, or
+ * the error it names when the caller wants it told apart (*err_name, may
+ * be NULL, receives offpayd's "error", truncated).
+ */
+static offpay_err post(const offpay_wallet *w, const char *base,
+                       const char *path, const char *body, uint32_t now,
+                       json_t **doc, char *err_name, size_t err_cap)
+{
+    signing             sg = {w, now};
+    offpay__http_signer s = {signing_time, signing_sign, &sg};
+    offpay__http_reply  r = {0};
+    json_error_t        jerr;
+    long                status = 0;
+    offpay_err          rc;
+
+    *doc = NULL;
+    if (err_name != NULL && err_cap > 0)
+        err_name[0] = '\0';
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = offpay__http_request(base, "POST", path, body, &s, TRIES, &r, &status);
+    if (rc == OFFPAY_OK) {
+        *doc = json_loadb(r.buf != NULL ? r.buf : "", r.len, 0, &jerr);
+        if (status != 200) {
+            const char *e = json_string_value(json_object_get(*doc, "error"));
+
+            fprintf(stderr, "offpay: offpayd refused %s (HTTP %ld): %.300s\n",
+                    path, status, r.buf != NULL ? r.buf : "");
+            if (err_name != NULL && err_cap > 0 && e != NULL)
+                snprintf(err_name, err_cap, "%s", e);
+            rc = OFFPAY_EIO;
+        } else if (!json_is_object(*doc)) {
+            fprintf(stderr, "offpay: offpayd's answer to %s is not JSON\n",
+                    path);
+            rc = OFFPAY_EIO;
+        }
+    }
+    if (rc != OFFPAY_OK) {
+        json_decref(*doc);
+        *doc = NULL;
+    }
+    free(r.buf);
+    return rc;
+}
+
+/* A decimal id string field, or 0. */
+static uint64_t id_field(const json_t *o, const char *key)
+{
+    return parse_id(json_string_value(json_object_get(o, key)));
+}
+
+/* An amount object's minor units ({"minor": n, ...}), or 0. */
+static int64_t minor_field(const json_t *o, const char *key)
+{
+    return (int64_t)json_integer_value(
+        json_object_get(json_object_get(o, key), "minor"));
+}
+
+/* The account fields of an enroll or status reply. */
+static void account_of(const json_t *doc, const char *base,
+                       offpay_wallet_account *a)
+{
+    const char *cur = json_string_value(json_object_get(doc, "currency"));
+
+    memset(a, 0, sizeof *a);
+    snprintf(a->server, sizeof a->server, "%s", base);
+    a->account = id_field(doc, "account");
+    if (cur == NULL ||
+        offpay_currency_from_alpha(cur, &a->currency) != OFFPAY_OK)
+        a->currency = 0;
+    a->balance = minor_field(doc, "balance");
+    a->revoked = json_is_true(json_object_get(doc, "revoked"));
+}
+
+/* ---- enrollment and allowance ----------------------------------------- */
+
+offpay_err offpay_wallet_enroll(offpay_wallet *w, const char *base_url,
+                                const char *code, uint32_t now,
+                                offpay_wallet_account *out)
+{
+    offpay_wallet_account a;
+    json_t               *req = NULL, *doc = NULL;
+    char                 *body = NULL;
+    offpay_err            rc;
+
+    if (w == NULL || code == NULL || base_url == NULL ||
+        !offpay__http_base_ok(base_url) ||
+        strlen(base_url) > OFFPAY_WALLET_URL_MAX)
+        return OFFPAY_EINVAL;
+    req = json_pack("{s:s}", "code", code);
+    body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (body == NULL)
+        return OFFPAY_ENOMEM;
+    rc = post(w, base_url, "/v1/wallet/enroll", body, now, &doc, NULL, 0);
+    offpay__json_free(body); /* the wiping allocator zeroes the code */
+    if (rc != OFFPAY_OK)
+        return rc;
+    account_of(doc, base_url, &a);
+    json_decref(doc);
+    if (a.account == 0) {
+        fprintf(stderr, "offpay: offpayd's enrollment names no account\n");
+        return OFFPAY_EIO;
+    }
+    rc = side_write(w, base_url, a.account, a.currency);
+    if (rc == OFFPAY_OK && out != NULL)
+        *out = a;
+    return rc;
+}
+
+/* Installs the base64 credential of field key of doc (frozen, floor). */
+static offpay_err install_b64(offpay_wallet *w, const json_t *doc,
+                              const char *key, uint32_t now, int frozen,
+                              uint32_t floor)
+{
+    const char *b64 = json_string_value(json_object_get(doc, key));
+    uint8_t     buf[OFFPAY_WALLET_CRED_BYTES];
+    size_t      n = 0;
+
+    if (b64 == NULL ||
+        sodium_base642bin(buf, sizeof buf, b64, strlen(b64), NULL, &n, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0)
+        return OFFPAY_EIO;
+    return offpay__wallet_add_cred_online(w, buf, n, now, frozen, floor);
+}
+
+offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
+                                   int64_t amount, uint16_t currency,
+                                   uint32_t expires, uint32_t now,
+                                   uint64_t *serial, int64_t *balance)
+{
+    char        buf[OFFPAY_WALLET_URL_MAX + 1];
+    char        text[OFFPAY_AMOUNT_TEXT_MAX];
+    const char *base = NULL;
+    json_t     *req, *doc = NULL;
+    char       *body = NULL;
+    offpay_err  rc;
+
+    if (w == NULL || amount <= 0)
+        return OFFPAY_EINVAL;
+    rc = base_of(w, base_url, buf, &base);
+    if (rc == OFFPAY_OK)
+        rc = offpay_amount_format(amount, currency, text, sizeof text);
+    if (rc != OFFPAY_OK)
+        return rc;
+    req = expires ? json_pack("{s:s, s:I}", "amount", text, "expires",
+                              (json_int_t)expires)
+                  : json_pack("{s:s}", "amount", text);
+    body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (body == NULL)
+        return OFFPAY_ENOMEM;
+    rc = post(w, base, "/v1/wallet/allowance", body, now, &doc, NULL, 0);
+    offpay__json_free(body);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = install_b64(w, doc, "credential", now, 0, 1);
+    if (rc == OFFPAY_OK && serial != NULL)
+        *serial = id_field(doc, "serial");
+    if (rc == OFFPAY_OK && balance != NULL)
+        *balance = minor_field(doc, "balance");
+    json_decref(doc);
+    return rc;
+}
+
+/* ---- the settlement sync ---------------------------------------------- */
+
+void offpay_wallet_sync_options_defaults(offpay_wallet_sync_options *o)
+{
+    if (o == NULL)
+        return;
+    memset(o, 0, sizeof *o);
+    o->renew_before = RENEW_BEFORE;
+    o->renew_below_pct = RENEW_BELOW_PCT;
+}
+
+/* What the upload said of each spend log entry. */
+enum { ST_UNSEEN = 0, ST_OPEN, ST_DONE };
+
+typedef struct upload_ctx {
+    uint8_t *state; /* per spend log entry */
+    size_t   n;
+    int (*fn)(const offpay_wallet_upload_status *s, void *ctx);
+    void *ctx;
+} upload_ctx;
+
+static int on_status(const offpay_wallet_upload_status *s, void *p)
+{
+    upload_ctx *u = p;
+
+    if (s->index < u->n) {
+        /* not presented yet, or nothing decided: it may still settle */
+        if (strcmp(s->status, "not_settled") == 0 ||
+            strcmp(s->status, "error") == 0)
+            u->state[s->index] = ST_OPEN;
+        else
+            u->state[s->index] = ST_DONE;
+    }
+    return u->fn != NULL ? u->fn(s, u->ctx) : 0;
+}
+
+/* The wallet's index of serial, or -1. */
+static long cred_index(const offpay_wallet *w, uint64_t serial)
+{
+    offpay_wallet_balance b;
+
+    for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++)
+        if (offpay_wallet_get_balance(w, i, 0, &b) == OFFPAY_OK &&
+            b.serial == serial)
+            return (long)i;
+    return -1;
+}
+
+/* Renews by o when every usable credential of currency needs it. */
+static offpay_err renew(offpay_wallet *w, const char *base,
+                        const offpay_wallet_sync_options *o,
+                        const offpay_wallet_account *a, uint32_t now,
+                        uint64_t *renewed)
+{
+    offpay_wallet_balance b;
+    int64_t               want = 0;
+    int                   fresh = 0;
+    offpay_err            rc;
+
+    *renewed = 0;
+    if (o->no_renew || a->balance <= 0)
+        return OFFPAY_OK;
+    for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
+        if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK ||
+            b.currency != a->currency || !b.usable || b.frozen || b.revoked)
+            continue;
+        if (b.expires - now < o->renew_before ||
+            b.available * 100 < b.limit * (int64_t)o->renew_below_pct)
+            want = b.limit; /* the newest such credential's limit */
+        else
+            fresh = 1;
+    }
+    if (fresh || want == 0)
+        return OFFPAY_OK;
+    if (want > a->balance)
+        want = a->balance;
+    rc = offpay_wallet_allowance(w, base, want, a->currency, 0, now, renewed,
+                                 NULL);
+    return rc;
+}
+
+/* The newest trust bundle from base, taken when newer (best effort: an
+ * older or unreachable one changes nothing), then the full revocation
+ * list, verified under the wallet's bundle, into *list (decoded; free it
+ * with offpay_revlist_free). Errors: those of verifying the list, or
+ * OFFPAY_EIO when it cannot be fetched. */
+static offpay_err fetch_lists(offpay_wallet *w, const char *base, uint32_t now,
+                              offpay_revlist *list)
+{
+    uint8_t   *bytes = NULL;
+    size_t     len = 0;
+    offpay_err rc;
+
+    memset(list, 0, sizeof *list);
+    if (offpay__http_get_b64(base, "/v1/bundle", "bundle", TRIES, &bytes,
+                             &len) == OFFPAY_OK) {
+        rc = offpay_wallet_update_bundle(w, bytes, len, now);
+        free(bytes);
+        bytes = NULL;
+        if (rc != OFFPAY_OK && rc != OFFPAY_EBUNDLE_OLD)
+            return rc;
+    }
+    rc = offpay__http_get_b64(base, "/v1/revlist", "revlist", TRIES, &bytes,
+                              &len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_revlist_decode(bytes, len, list);
+    free(bytes);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = offpay_revlist_verify(offpay__wallet_bundle(w), list);
+    if (rc != OFFPAY_OK) {
+        offpay_revlist_free(list);
+        memset(list, 0, sizeof *list);
+    }
+    return rc;
+}
+
+/* 1 when serial is in l (its serials ascend). */
+static int listed(const offpay_revlist *l, uint64_t serial)
+{
+    size_t lo = 0, hi = l->n_serials;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (l->serials[mid] == serial)
+            return 1;
+        if (l->serials[mid] < serial)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
+                              const offpay_wallet_sync_options *o, uint32_t now,
+                              int (*fn)(const offpay_wallet_upload_status *s,
+                                        void                              *ctx),
+                              void *ctx, offpay_wallet_sync_report *rep)
+{
+    offpay_wallet_sync_report  mine;
+    offpay_wallet_sync_options defaults;
+    offpay__wallet_sync_cred  *v = NULL;
+    upload_ctx                 u = {NULL, 0, fn, ctx};
+    char                       buf[OFFPAY_WALLET_URL_MAX + 1];
+    char                       err[40];
+    const char                *base = NULL;
+    json_t                    *doc = NULL, *creds;
+    offpay_revlist             list;
+    size_t                     n_creds = 0, nv = 0;
+    offpay_err                 rc;
+
+    memset(&list, 0, sizeof list);
+
+    if (rep == NULL)
+        rep = &mine;
+    memset(rep, 0, sizeof *rep);
+    if (o == NULL) {
+        offpay_wallet_sync_options_defaults(&defaults);
+        o = &defaults;
+    }
+    if (w == NULL)
+        return OFFPAY_EINVAL;
+    rc = base_of(w, base_url, buf, &base);
+    if (rc != OFFPAY_OK)
+        return rc;
+    /* 1. the account first: a revoked or unknown wallet changes nothing */
+    rc = post(w, base, "/v1/wallet/status", "{}", now, &doc, err, sizeof err);
+    if (rc != OFFPAY_OK) {
+        if (strcmp(err, "WALLET_REVOKED") == 0)
+            rc = OFFPAY_EREVOKED;
+        else if (strcmp(err, "NOT_ENROLLED") == 0)
+            rc = OFFPAY_ENOTFOUND;
+        goto out;
+    }
+    json_decref(doc);
+    doc = NULL;
+    /* 2. the spend log, each code's status kept */
+    u.n = offpay_wallet_n_spends(w);
+    u.state = calloc(u.n ? u.n : 1, 1);
+    if (u.state == NULL) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    if (u.n > 0) {
+        rc = offpay_wallet_upload(w, base, 0, 0, now, on_status, &u,
+                                  &rep->upload);
+        if (rc != OFFPAY_OK)
+            goto out;
+    }
+    /* 3. the account and credentials after the upload settled */
+    rc = post(w, base, "/v1/wallet/status", "{}", now, &doc, err, sizeof err);
+    if (rc != OFFPAY_OK)
+        goto out;
+    account_of(doc, base, &rep->account);
+    /* the newest bundle, then the revocation list verified under it */
+    rc = fetch_lists(w, base, now, &list);
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr, "offpay: offpayd's revocation list: %s\n",
+                offpay_strerror(rc));
+        goto out;
+    }
+    creds = json_object_get(doc, "credentials");
+    n_creds = json_array_size(creds);
+    rep->credentials = n_creds;
+    rep->bundle_seq =
+        (uint32_t)json_integer_value(json_object_get(doc, "bundle_seq"));
+    v = calloc(n_creds ? n_creds : 1, sizeof *v);
+    if (v == NULL) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    for (size_t k = 0; k < n_creds; k++) {
+        const json_t *c = json_array_get(creds, k);
+        uint64_t      serial = id_field(c, "serial");
+        uint32_t      maxc =
+            (uint32_t)json_integer_value(json_object_get(c, "max_counter"));
+        int revoked = json_is_true(json_object_get(c, "revoked"));
+        int released = json_is_true(json_object_get(c, "released"));
+        offpay_wallet_balance b;
+        long                  i = cred_index(w, serial);
+        int64_t               outstanding = 0;
+
+        if (maxc > UINT32_MAX - OFFPAY_WALLET_RESTORE_GAP - 2)
+            maxc = UINT32_MAX - OFFPAY_WALLET_RESTORE_GAP - 2;
+        if (i < 0) {
+            /* issued to this key, not held here (a restore from an older
+             * backup): installed above the counters the server saw */
+            if (revoked || released ||
+                (uint32_t)json_integer_value(json_object_get(c, "expires")) <=
+                    now)
+                continue;
+            rc = install_b64(w, c, "credential", now, 0,
+                             maxc + 1 + OFFPAY_WALLET_RESTORE_GAP);
+            if (rc != OFFPAY_OK)
+                goto out;
+            rep->installed++;
+            i = cred_index(w, serial);
+            if (i < 0)
+                continue;
+        }
+        if (offpay_wallet_get_balance(w, (size_t)i, now, &b) != OFFPAY_OK)
+            continue;
+        for (size_t s = 0; s < u.n; s++) {
+            offpay_wallet_spend sp;
+
+            if (offpay_wallet_get_spend(w, s, &sp) != OFFPAY_OK ||
+                sp.serial != serial)
+                continue;
+            if (u.state[s] != ST_DONE) {
+                outstanding += sp.authorized;
+                rep->outstanding++;
+            }
+        }
+        v[nv].serial = serial;
+        v[nv].floor = maxc + 1 + (b.frozen ? OFFPAY_WALLET_RESTORE_GAP : 0);
+        revoked = revoked || listed(&list, serial);
+        v[nv].unfreeze = b.frozen && !revoked;
+        v[nv].revoked = revoked;
+        if (revoked)
+            rep->revoked++;
+        v[nv].synced = 1;
+        v[nv].remaining = minor_field(c, "remaining");
+        v[nv].outstanding = outstanding;
+        if (v[nv].unfreeze)
+            rep->unfrozen++;
+        nv++;
+    }
+    rc = offpay__wallet_sync_apply(w, v, nv);
+    if (rc != OFFPAY_OK)
+        goto out;
+    /* 4. renewal */
+    if (!rep->account.revoked) {
+        rc = renew(w, base, o, &rep->account, now, &rep->renewed);
+        if (rc != OFFPAY_OK)
+            goto out;
+        if (rep->renewed != 0) {
+            json_decref(doc);
+            doc = NULL;
+            if (post(w, base, "/v1/wallet/status", "{}", now, &doc, NULL, 0) ==
+                OFFPAY_OK)
+                account_of(doc, base, &rep->account);
+        }
+    }
+out:
+    offpay_revlist_free(&list);
+    json_decref(doc);
+    free(v);
+    free(u.state);
+    return rc;
+}
+
+offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
+                                     const char *reason, uint32_t now,
+                                     size_t *revoked)
+{
+    char        buf[OFFPAY_WALLET_URL_MAX + 1];
+    const char *base = NULL;
+    json_t     *req, *doc = NULL;
+    char       *body = NULL;
+    offpay_err  rc;
+
+    if (revoked != NULL)
+        *revoked = 0;
+    if (w == NULL)
+        return OFFPAY_EINVAL;
+    rc = base_of(w, base_url, buf, &base);
+    if (rc != OFFPAY_OK)
+        return rc;
+    req = reason != NULL ? json_pack("{s:s}", "reason", reason) : json_object();
+    body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (body == NULL)
+        return OFFPAY_ENOMEM;
+    rc = post(w, base, "/v1/wallet/revoke", body, now, &doc, NULL, 0);
+    offpay__json_free(body);
+    if (rc == OFFPAY_OK && revoked != NULL)
+        *revoked = (size_t)json_integer_value(
+            json_object_get(doc, "credentials_revoked"));
+    json_decref(doc);
+    return rc;
+}
+
+/* ---- backup and restore ------------------------------------------------ */
+
+offpay_err offpay_wallet_backup(offpay_wallet *w, const char *path,
+                                const char *passphrase)
+{
+    uint8_t seed[OFFPAY_SEED_BYTES], root[OFFPAY_PK_BYTES];
+    uint8_t bundle[BUNDLE_BYTES_MAX], cred[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_account acct;
+    size_t                blen = 0, clen = 0;
+    json_t               *doc = NULL, *creds = NULL;
+    char                 *text = NULL;
+    struct stat           st;
+    offpay_err            rc;
+
+    if (w == NULL || path == NULL || passphrase == NULL)
+        return OFFPAY_EINVAL;
+    if (lstat(path, &st) == 0)
+        return OFFPAY_EEXISTS;
+    rc = offpay__passphrase_check(passphrase);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = offpay__wallet_backup_parts(w, seed, root, bundle, sizeof bundle,
+                                     &blen);
+    if (rc != OFFPAY_OK)
+        goto out;
+    if (offpay_wallet_server(w, &acct) != OFFPAY_OK)
+        memset(&acct, 0, sizeof acct);
+    rc = OFFPAY_ENOMEM;
+    doc = json_object();
+    creds = json_array();
+    if (doc == NULL || creds == NULL ||
+        json_object_set_new(doc, "format", json_string(BACKUP_FORMAT)) != 0 ||
+        json_object_set_new(doc, "version", json_integer(BACKUP_VERSION)) != 0)
+        goto out;
+    if ((rc = offpay__json_set_hex(doc, "seed", seed, sizeof seed)) !=
+            OFFPAY_OK ||
+        (rc = offpay__json_set_hex(doc, "root_pk", root, sizeof root)) !=
+            OFFPAY_OK ||
+        (rc = offpay__json_set_hex(doc, "bundle", bundle, blen)) != OFFPAY_OK)
+        goto out;
+    for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
+        char hex[2 * OFFPAY_WALLET_CRED_BYTES + 1];
+
+        rc = offpay__wallet_cred_bytes(w, i, cred, &clen);
+        if (rc != OFFPAY_OK)
+            goto out;
+        sodium_bin2hex(hex, sizeof hex, cred, clen);
+        rc = OFFPAY_ENOMEM;
+        if (json_array_append_new(creds, json_string(hex)) != 0)
+            goto out;
+    }
+    rc = OFFPAY_ENOMEM;
+    if (json_object_set(doc, "creds", creds) != 0 ||
+        json_object_set_new(doc, "server",
+                            acct.server[0] ? json_string(acct.server)
+                                           : json_null()) != 0 ||
+        json_object_set_new(doc, "account",
+                            json_integer((json_int_t)acct.account)) != 0 ||
+        json_object_set_new(doc, "currency",
+                            json_integer((json_int_t)acct.currency)) != 0)
+        goto out;
+    text = json_dumps(doc, JSON_COMPACT);
+    if (text == NULL)
+        goto out;
+    rc = offpay__wallet_file_save(path, passphrase, (const uint8_t *)text,
+                                  strlen(text));
+out:
+    offpay__json_free(text); /* the wiping allocator zeroes the seed */
+    sodium_memzero(seed, sizeof seed);
+    json_decref(creds);
+    /* the seed's hex in doc: wiped by freeing through the json allocator
+     * (offpay_init sets a wiping one) */
+    json_decref(doc);
+    return rc;
+}
+
+offpay_err offpay_wallet_restore(const char *backup_path,
+                                 const char *backup_passphrase,
+                                 const char *path, const char *passphrase,
+                                 uint32_t now, offpay_wallet **out)
+{
+    uint8_t       *plain = NULL;
+    size_t         plain_len = 0, blen = 0, nc;
+    uint8_t        seed[OFFPAY_SEED_BYTES], root[OFFPAY_PK_BYTES];
+    uint8_t        bundle[BUNDLE_BYTES_MAX], cred[OFFPAY_WALLET_CRED_BYTES];
+    json_t        *doc = NULL, *creds;
+    json_error_t   jerr;
+    offpay_wallet *w = NULL;
+    const char    *fmt, *server;
+    uint64_t       ver = 0;
+    json_int_t     account, currency;
+    offpay_err     rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (backup_path == NULL || backup_passphrase == NULL || path == NULL ||
+        passphrase == NULL || out == NULL)
+        return OFFPAY_EINVAL;
+    rc = offpay__wallet_file_load(backup_path, backup_passphrase, &plain,
+                                  &plain_len);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = OFFPAY_ECORRUPT;
+    doc = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES,
+                     &jerr);
+    fmt = json_string_value(json_object_get(doc, "format"));
+    creds = json_object_get(doc, "creds");
+    server = json_string_value(json_object_get(doc, "server"));
+    account = json_integer_value(json_object_get(doc, "account"));
+    currency = json_integer_value(json_object_get(doc, "currency"));
+    if (!json_is_object(doc) || json_object_size(doc) != 9 || fmt == NULL ||
+        strcmp(fmt, BACKUP_FORMAT) != 0 ||
+        offpay__json_get_u64(doc, "version", BACKUP_VERSION, &ver) !=
+            OFFPAY_OK ||
+        ver != BACKUP_VERSION ||
+        offpay__json_get_hex(doc, "seed", seed, sizeof seed) != OFFPAY_OK ||
+        offpay__json_get_hex(doc, "root_pk", root, sizeof root) != OFFPAY_OK ||
+        offpay__json_get_hexv(doc, "bundle", bundle, sizeof bundle, &blen) !=
+            OFFPAY_OK ||
+        !json_is_array(creds) || json_array_size(creds) > BACKUP_CREDS_MAX ||
+        !json_is_integer(json_object_get(doc, "account")) || account < 0 ||
+        !json_is_integer(json_object_get(doc, "currency")) || currency < 0 ||
+        currency > 999 ||
+        (server != NULL && (!offpay__http_base_ok(server) ||
+                            strlen(server) > OFFPAY_WALLET_URL_MAX)))
+        goto out;
+    rc = offpay__wallet_create_seeded(path, passphrase, root, bundle, blen,
+                                      seed, &w);
+    if (rc != OFFPAY_OK)
+        goto out;
+    nc = json_array_size(creds);
+    for (size_t i = 0; i < nc; i++) {
+        const char *hex = json_string_value(json_array_get(creds, i));
+        size_t      clen = 0;
+
+        rc = OFFPAY_ECORRUPT;
+        if (hex == NULL || sodium_hex2bin(cred, sizeof cred, hex, strlen(hex),
+                                          NULL, &clen, NULL) != 0)
+            goto out;
+        /* frozen: its counter is the server's to tell (never the backup's) */
+        rc = offpay__wallet_add_cred_online(w, cred, clen, now, 1, 1);
+        if (rc == OFFPAY_EEXPIRED || rc == OFFPAY_EKID_EXPIRED)
+            rc = OFFPAY_OK; /* expired meanwhile: nothing to restore */
+        if (rc != OFFPAY_OK)
+            goto out;
+    }
+    if (server != NULL && account > 0) {
+        rc = side_write(w, server, (uint64_t)account, (uint16_t)currency);
+        if (rc != OFFPAY_OK)
+            goto out;
+    }
+    *out = w;
+    w = NULL;
+    rc = OFFPAY_OK;
+out:
+    sodium_memzero(seed, sizeof seed);
+    offpay_wallet_close(w);
+    json_decref(doc);
+    offpay__wallet_plain_free(plain, plain_len);
+    return rc;
+}

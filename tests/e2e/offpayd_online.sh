@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# offpayd_online.sh — a wallet's online life through the real offpayd and
+# the CLI, as tables of steps with the money per account after each
+# (docs/settlement.md §12; docs/api.md, "Wallet online"): the operator
+# makes a one-time enrollment code, the wallet enrolls with it, is funded,
+# takes an allowance, pays offline, and syncs: its spend log uploaded,
+# each code's status, the held part of a settled code released, and its
+# balances (account, escrow, available offline) shown side by side with
+# the server's own view; a renewal of a nearly spent credential. Then bad
+# input, each a clear 4xx with a specific error and nothing changed: an
+# unenrolled wallet, an allowance beyond the balance, a request signed by
+# another key, a reused, an unknown and an expired enrollment code, a key
+# enrolled twice. `offpay admin audit` passes after every part.
+source "$(dirname "$0")/offpayd_lib.sh"
+start_server
+fetch_bundle
+
+audits() {
+  audit_passes "$1"
+  run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
+}
+# wallet_init DIR: a fresh wallet (its own key, no account yet).
+wallet_init() {
+  "$OFFPAY" wallet init --wallet "$1" --root iss/root.pub --bundle bundle.opb \
+      --passphrase-file wp >/dev/null
+}
+# w CMD WALLET [ARGS]: `offpay wallet CMD`, output in w.out, status in $ws.
+w() {
+  local cmd=$1 wal=$2; shift 2
+  set +e
+  "$OFFPAY" wallet "$cmd" --wallet "$wal" --passphrase-file wp "$@" >w.out 2>&1
+  ws=$?
+  set -e
+}
+# enroll_code: a one-time code made by the operator (the CLI on the ledger).
+enroll_code() { "$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR "$@"; }
+# wreq WALLET PATH BODY [curl options]: BODY signed by the wallet's key
+# for PATH, sent; sets $status, writes resp.json (keeps wr.body, wr.hdr).
+wreq() {
+  local wal=$1 path=$2; shift 2
+  printf '%s' "$1" > wr.body; shift
+  "$UPLOAD_TOOL" --wallet "$wal" --passphrase-file wp --path "$path" \
+      --sign-body wr.body --body wr.sent --headers wr.hdr >/dev/null
+  status=$(curl -s -o resp.json -w '%{http_code}' -H @wr.hdr "$@" \
+      -H 'Content-Type: application/json' --data-binary @wr.body \
+      "$URL$path") || true
+}
+# row SERIAL: the sync output's row of a credential.
+row() { sed -n '/^credential  *escrow/,/^total/p' w.out | grep -E "^$1 " | head -1; }
+
+new_merchant "Bakery A"; MA=$MACCT; new_terminal ta "$MERCHANT"
+"$OFFPAY" terminal risk --terminal ta --passphrase-file tp \
+    --set floor-unbound=100.00 --set cumulative=500.00 >/dev/null
+audits "set-up"
+
+# ---- 1. enroll, fund, allowance ------------------------------------------
+# step                                         W       esc     A
+# operator: enrollment code                    -       -       -
+# wallet enroll --code                         0       -       -
+# operator deposits 200.00                     20000   -       -
+# wallet allowance 100.00                      10000   10000   -
+wallet_init w1
+CODE=$(enroll_code)
+[[ $CODE =~ ^[0-9a-f]{24}$ ]] && ok "enroll-code: $CODE" || fail "enroll-code: $CODE"
+w enroll w1 --server "$URL" --code "$CODE"
+[ "$ws" = 0 ] && grep -qE "^enrolled: account [0-9]+ \(EUR\), balance 0.00 EUR" w.out \
+  && ok "wallet enroll: $(cat w.out)" || fail "enroll: $ws $(cat w.out)"
+W=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+KEY1=$("$OFFPAY" wallet key --wallet w1 --passphrase-file wp)
+api GET "/v1/admin/wallets/$W"
+[ "$status" = 200 ] && [ "$(jget .wallet_key)" = "$KEY1" ] && [ "$(jget .revoked)" = false ] \
+  && ok "the operator sees wallet $W enrolled with its key" || fail "wallet $W: $(cat resp.json)"
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":"200.00","ref":"bank transfer"}'
+balances "W=$W:20000" "funded"
+w allowance w1 --amount 100.00
+[ "$ws" = 0 ] && grep -qE "^credential [0-9]+ installed: 100.00 EUR; account balance 100.00 EUR" w.out \
+  && ok "allowance: $(cat w.out)" || fail "allowance: $ws $(cat w.out)"
+S1=$(sed -n 's/^credential \([0-9]*\) installed.*/\1/p' w.out)
+balances "W=$W:10000 esc=esc/$S1:10000" "100.00 moved into escrow"
+audits "enroll, fund, allowance"
+
+# ---- 2. pay offline, settle, sync -----------------------------------------
+# step                                         W       esc     A     wallet available
+# pay 10.00, ta accepts 9.50 (receipt)         10000   10000   0     9000
+# pay 5.00, never scanned                      10000   10000   0     8500
+# ta uploads                                   10000   9050    950   8500
+# wallet sync: 0.50 released                   10000   9050    950   8550
+c=$(pay w1 10.00); accept ta "$c" 9.50 && ok "ta accepted 9.50" || fail "accept"
+seq=$("$OFFPAY" terminal journal --terminal ta --json | tail -1 | jq -r .seq)
+r=$("$OFFPAY" terminal receipt --terminal ta --passphrase-file tp --seq "$seq" 2>/dev/null)
+w receipt w1 --code "$r"; [ "$ws" = 0 ] && ok "the wallet took ta's receipt" || fail "receipt: $(cat w.out)"
+pay w1 5.00 >/dev/null && ok "a 5.00 code made, never scanned" || fail "pay 5.00"
+upload ta
+expect_http 200 - "ta's upload"
+balances "W=$W:10000 esc=esc/$S1:9050 A=$MA:950" "ta's payment settled"
+w sync w1
+[ "$ws" = 0 ] && ok "wallet sync" || fail "sync: $ws $(cat w.out)"
+grep -qE "^$S1 +1 +settled +9.50 EUR" w.out && grep -qE "^$S1 +2 +not_settled" w.out \
+  && ok "sync: code 1 settled 9.50, code 2 not settled yet" || fail "statuses: $(cat w.out)"
+# The side-by-side: the wallet's balances after the sync and the server's.
+api GET "/v1/admin/accounts/$W"; srv_acct="$(jget .balance.decimal) EUR"
+api GET "/v1/admin/credentials/$S1"; srv_esc="$(jget .remaining.decimal) EUR"
+wal_acct=$(sed -n 's/^account [0-9]* at .*: balance \(.*\)$/\1/p' w.out)
+wal_esc=$(row "$S1" | awk '{print $2" "$3}')
+wal_avail=$(row "$S1" | awk '{print $4" "$5}')
+wal_rel=$(row "$S1" | awk '{print $6" "$7}')
+printf '    %-22s %-14s %-14s\n' "" wallet server \
+    "account $W" "$wal_acct" "$srv_acct" "escrow $S1" "$wal_esc" "$srv_esc"
+[ "$wal_acct" = "$srv_acct" ] && [ "$wal_esc" = "$srv_esc" ] \
+  && ok "side by side: account $wal_acct = $srv_acct, escrow $wal_esc = $srv_esc" \
+  || fail "side by side: wallet $wal_acct/$wal_esc, server $srv_acct/$srv_esc"
+# available offline = escrow - the unscanned 5.00 code; 0.50 released
+[ "$wal_avail" = "85.50 EUR" ] && [ "$wal_rel" = "0.50 EUR" ] \
+  && ok "available offline 85.50 (escrow 90.50 - 5.00 outstanding), 0.50 released" \
+  || fail "available $wal_avail released $wal_rel: $(cat w.out)"
+grep -qE "^total: account 100.00 EUR, escrow 90.50 EUR, available offline 85.50 EUR" w.out \
+  && ok "totals line" || fail "totals: $(cat w.out)"
+w balance w1
+grep -qE "available +85.50 EUR" w.out && grep -qE "released +0.50 EUR" w.out \
+  && ok "balance after sync: available 85.50, released 0.50" || fail "balance: $(cat w.out)"
+w sync w1
+[ "$ws" = 0 ] && [ "$(row "$S1" | awk '{print $4" "$5}')" = "85.50 EUR" ] \
+  && ok "a second sync changes nothing" || fail "second sync: $(cat w.out)"
+balances "W=$W:10000 esc=esc/$S1:9050 A=$MA:950" "nothing moved twice"
+audits "pay, settle, sync"
+
+# ---- 3. renewal of a nearly spent credential -------------------------------
+# step                                         W       esc S1  esc S2   A
+# ta accepts 80.00 of an 80.00 code            10000   9050    -        950
+# ta uploads                                   10000   1050    -        8950
+# wallet sync: available 5.50 < 10%: renewed   0       1050    10000    8950
+c=$(pay w1 80.00); accept ta "$c" 80.00 && ok "ta accepted 80.00" || fail "accept 80"
+upload ta
+balances "esc=esc/$S1:1050 A=$MA:8950" "80.00 settled"
+w sync w1
+S2=$(sed -n 's/^renewed: credential \([0-9]*\)$/\1/p' w.out)
+[ "$ws" = 0 ] && [ -n "$S2" ] && ok "sync renewed: credential $S2" || fail "renewal: $(cat w.out)"
+balances "W=$W:0 esc=esc/$S1:1050 esc=esc/$S2:10000" "the renewal moved 100.00 (the account's all)"
+grep -qE "^total: account 0.00 EUR, escrow 110.50 EUR" w.out \
+  && ok "totals after renewal: $(grep ^total w.out)" || fail "totals: $(cat w.out)"
+w sync w1 --renew-below 0 --renew-days 0
+[ "$ws" = 0 ] && ! grep -q "^renewed" w.out && ok "no renewal when nothing needs it" \
+  || fail "renewed again: $(cat w.out)"
+audits "renewal"
+
+# ---- 3b. a revoked credential -----------------------------------------------
+# the operator revokes S1: the next sync learns it (status and the signed
+# revocation list); the wallet makes no code from it, S2 still pays
+api POST "/v1/admin/credentials/$S1/revoke" '{"reason":"test"}'
+w sync w1 --no-renew
+[ "$ws" = 0 ] && grep -q "^1 credential(s) revoked: no code from them" w.out \
+  && [[ $(row "$S1") == *"(revoked)"* ]] && ok "sync: $S1 revoked" || fail "revoked sync: $(cat w.out)"
+w balance w1
+grep -q "revoked    no code from it" w.out && ok "balance shows $S1 revoked" || fail "balance: $(cat w.out)"
+
+# ---- 4. bad input: each a 4xx, nothing changed ------------------------------
+# an unenrolled wallet; a status signed by it; its allowance
+wallet_init w2
+w sync w2 --server "$URL"
+[ "$ws" != 0 ] && grep -q "NOT_ENROLLED" w.out && grep -q "not enrolled" w.out \
+  && ok "sync of an unenrolled wallet refused: NOT_ENROLLED" || fail "unenrolled sync: $ws $(cat w.out)"
+wreq w2 /v1/wallet/status '{}'
+expect_http 403 NOT_ENROLLED "status signed by an unenrolled key"
+wreq w2 /v1/wallet/allowance '{"amount":"1.00"}'
+expect_http 403 NOT_ENROLLED "allowance for an unenrolled key"
+w allowance w2 --amount 1.00
+[ "$ws" != 0 ] && grep -q "not enrolled" w.out && ok "CLI allowance of an unenrolled wallet refused" \
+  || fail "unenrolled allowance: $(cat w.out)"
+# an allowance beyond the balance (W holds 0.00)
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":"20.00"}'
+w allowance w1 --amount 20.01
+[ "$ws" != 0 ] && grep -q "EFUNDS" w.out && ok "allowance 20.01 > 20.00: EFUNDS" || fail "beyond: $(cat w.out)"
+wreq w1 /v1/wallet/allowance '{"amount":"20.01"}'
+expect_http 409 EFUNDS "allowance beyond the account's balance"
+wreq w1 /v1/wallet/allowance '{"amount":"-1"}'
+expect_http 400 EAMOUNT "a negative allowance"
+wreq w1 /v1/wallet/allowance '{"amount":"1.00","limit":"2"}'
+expect_http 400 BAD_FIELD "an unknown field"
+balances "W=$W:2000 esc=esc/$S1:1050 esc=esc/$S2:10000" "nothing moved"
+# a request signed by another key: w1's body, w2's signature, w1's key
+wreq w2 /v1/wallet/status '{}'
+sed -i "s/^X-Offpay-Key: .*/X-Offpay-Key: $KEY1/" wr.hdr
+status=$(curl -s -o resp.json -w '%{http_code}' -H @wr.hdr -H 'Content-Type: application/json' \
+    --data-binary @wr.body "$URL/v1/wallet/status")
+expect_http 401 SIGNATURE_INVALID "a sync request signed by another key"
+# a status of w1's, replayed
+wreq w1 /v1/wallet/status '{}'
+expect_http 200 - "w1's status"
+[ "$(jget .account)" = "$W" ] && [ "$(jget '.credentials | length')" = 2 ] \
+  && [ "$(jget '.credentials[0].max_counter')" = 3 ] \
+  && ok "status: account $W, 2 credentials, highest counter 3 of $S1" || fail "status: $(cat resp.json)"
+status=$(curl -s -o resp.json -w '%{http_code}' -H @wr.hdr -H 'Content-Type: application/json' \
+    --data-binary @wr.body "$URL/v1/wallet/status")
+expect_http 409 NONCE_REPLAYED "the same signed status request again"
+# enrollment codes: reused, unknown, expired, malformed; a key enrolled twice
+wallet_init w3
+w enroll w3 --server "$URL" --code "$CODE"
+[ "$ws" != 0 ] && grep -q "ENROLL_CODE_USED" w.out && ok "a reused enrollment code: ENROLL_CODE_USED" \
+  || fail "reused code: $(cat w.out)"
+wreq w3 /v1/wallet/enroll "{\"code\":\"$CODE\"}"
+expect_http 409 ENROLL_CODE_USED "a reused enrollment code"
+wreq w3 /v1/wallet/enroll '{"code":"0123456789abcdef01234567"}'
+expect_http 403 ENROLL_CODE_UNKNOWN "an enrollment code nobody made"
+OLD=$(OFFPAY_NOW=$(( $(date +%s) - 100 )) enroll_code --expires $(( $(date +%s) - 10 )))
+wreq w3 /v1/wallet/enroll "{\"code\":\"$OLD\"}"
+expect_http 403 ENROLL_CODE_EXPIRED "an expired enrollment code"
+wreq w3 /v1/wallet/enroll '{"code":"not-a-code"}'
+expect_http 400 BAD_FIELD "a malformed enrollment code"
+C2=$(enroll_code)
+wreq w1 /v1/wallet/enroll "{\"code\":\"$C2\"}"
+expect_http 409 ALREADY_ENROLLED "a wallet key enrolled twice"
+w enroll w3 --server "$URL" --code "$C2"
+[ "$ws" = 0 ] && ok "the unused code still enrolls another wallet" || fail "enroll w3: $(cat w.out)"
+api POST /v1/admin/enrollments '{"currency":"EUR","ref":"branch 3"}'
+[ "$status" = 200 ] && [[ $(jget .code) =~ ^[0-9a-f]{24}$ ]] \
+  && ok "POST /v1/admin/enrollments: a code" || fail "enrollments: $(cat resp.json)"
+api POST /v1/admin/enrollments '{"currency":"XXX"}'
+expect_http 400 BAD_FIELD "an enrollment code in an unknown currency"
+curl -s -o resp.json -w '%{http_code}' -X POST -d '{"currency":"EUR"}' "$URL/v1/admin/enrollments" > st
+status=$(cat st); expect_http 401 UNAUTHORIZED "enrollment codes need the operator's token"
+balances "W=$W:2000 esc=esc/$S1:1050 esc=esc/$S2:10000 A=$MA:8950" "bad input moved nothing"
+audits "bad input"
+
+finish

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# offpayd_online_restore.sh — safe restore and lost wallets through the
+# real offpayd (docs/settlement.md §12), as tables of steps with the money
+# per account after each:
+#  1. a wallet restored from an OLD backup on a new device keeps its
+#     credentials frozen (no code) until a sync reports the highest counter
+#     the server saw for each, then continues above it: no counter is
+#     reused, no case is opened against the honest payer, and a credential
+#     issued after the backup comes back from the server;
+#  2. a lost wallet revoked by its owner (a request signed by its key from
+#     a restored copy): what its terminal accepted before still settles,
+#     the rest of the escrow returns to the account after the upload grace
+#     (offpayd's clock moved by OFFPAY_NOW); a restore of the revoked
+#     wallet gets a clear 403 WALLET_REVOKED and changes nothing;
+#  3. a lost wallet revoked by the operator (offpay admin revoke-wallet,
+#     POST /v1/admin/wallets/N/revoke).
+# `offpay admin audit` passes after every part.
+source "$(dirname "$0")/offpayd_lib.sh"
+start_server
+fetch_bundle
+
+audits() {
+  audit_passes "$1"
+  run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
+}
+w() {
+  local cmd=$1 wal=$2; shift 2
+  set +e
+  "$OFFPAY" wallet "$cmd" --wallet "$wal" --passphrase-file wp "$@" >w.out 2>&1
+  ws=$?
+  set -e
+}
+printf 'backup pass phrase\n' > bp
+# enrolled DIR DEPOSIT ALLOWANCE: a wallet enrolled, funded and holding an
+# allowance; sets W (its account) and S (the credential's serial).
+enrolled() {
+  "$OFFPAY" wallet init --wallet "$1" --root iss/root.pub --bundle bundle.opb \
+      --passphrase-file wp >/dev/null
+  local code; code=$("$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR)
+  w enroll "$1" --server "$URL" --code "$code"
+  W=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+  api POST "/v1/admin/accounts/$W/deposit" "{\"amount\":\"$2\"}"
+  w allowance "$1" --amount "$3"
+  S=$(sed -n 's/^credential \([0-9]*\) installed.*/\1/p' w.out)
+  [ -n "$W" ] && [ -n "$S" ] || { cat w.out; return 1; }
+}
+# counters TERMINAL SERIAL: the counters of SERIAL in the terminal's journal.
+counters() { "$OFFPAY" terminal journal --terminal "$1" --json | jq -r "select(.serial == \"$2\") | .counter" | tr '\n' ' '; }
+cases_of() { api GET "/v1/admin/cases?serial=$1"; jget .count; }
+
+new_merchant "Bakery A"; MA=$MACCT; new_terminal ta "$MERCHANT"
+audits "set-up"
+
+# ---- 1. restore an old backup, sync, pay -------------------------------------
+# step                                          W      esc S1  esc S2  A
+# enrolled, 200.00, allowance 100.00            10000  10000   -       0
+# backup (old copy: counters never in it)       10000  10000   -       0
+# codes 1, 2 accepted by ta; code 3 unscanned   10000  10000   -       0
+# allowance 20.00 (S2, after the backup)        8000   10000   2000    0
+# ta uploads (highest counter seen: 2)          8000   8500    2000    1500
+# the device is lost; restore the old backup    frozen: no code
+# sync: S1 unfrozen at 2+1+100, S2 installed    8000   8500    2000    1500
+# pay 27.00 (S1, counter 103), ta uploads       8000   5800    2000    4200
+enrolled w1 200.00 100.00; W1=$W; S1=$S
+w backup w1 --out w1.backup --backup-passphrase-file bp
+[ "$ws" = 0 ] && ok "backup written" || fail "backup: $(cat w.out)"
+! grep -q "next_counter" w1.backup && ok "the backup is sealed (no clear state)" || fail "backup in the clear"
+c=$(pay w1 10.00); accept ta "$c" 10.00 || fail "accept 1"
+c=$(pay w1 5.00); accept ta "$c" 5.00 || fail "accept 2"
+pay w1 3.00 >/dev/null || fail "code 3"
+w allowance w1 --amount 20.00
+S2=$(sed -n 's/^credential \([0-9]*\) installed.*/\1/p' w.out)
+upload ta
+expect_http 200 - "ta uploads codes 1 and 2"
+balances "W=$W1:8000 esc=esc/$S1:8500 esc=esc/$S2:2000 A=$MA:1500" "codes 1, 2 settled"
+rm -f w1 w1.log w1.lock w1.online   # the device is lost
+w restore w1n --from w1.backup --backup-passphrase-file bp
+[ "$ws" = 0 ] && grep -q "1 credential(s), frozen" w.out && ok "restored: $(cat w.out)" \
+  || fail "restore: $ws $(cat w.out)"
+w balance w1n
+grep -q "frozen" w.out && ok "balance shows the credential frozen" || fail "balance: $(cat w.out)"
+set +e; "$OFFPAY" wallet pay --wallet w1n --passphrase-file wp --currency EUR --amount 1.00 >w.out 2>&1; ws=$?; set -e
+[ "$ws" != 0 ] && grep -q "ESYNC_REQUIRED" w.out && ok "a frozen wallet makes no code (ESYNC_REQUIRED)" \
+  || fail "frozen pay: $ws $(cat w.out)"
+w sync w1n
+[ "$ws" = 0 ] && grep -q "1 restored credential(s) unfrozen" w.out \
+  && grep -q "1 credential(s) installed from the server" w.out \
+  && ok "sync: S1 unfrozen, S2 installed from the server" || fail "restore sync: $ws $(cat w.out)"
+grep -qE "^$S1 .* 103$" w.out && grep -qE "^$S2 .* 101$" w.out \
+  && ok "next counters: $S1 at 103 (2 seen + 1 + a gap of 100), $S2 at 101" || fail "counters: $(cat w.out)"
+c=$(pay w1n 27.00 2>/dev/null) || true   # more than S2 holds: from S1
+[ -n "$c" ] && accept ta "$c" 27.00 && ok "the restored wallet pays again" || fail "pay after restore"
+upload ta
+last() { jq -r '.results[-1] | .outcome + (if .replay then "(replay)" else "" end)' resp.json; }
+[ "$(last)" = "settled" ] && ok "ta: the new code settled" || fail "upload: $(cat resp.json)"
+[ "$(counters ta "$S1")" = "1 2 103 " ] && ok "counters of $S1 at ta: 1 2 103 (none reused)" \
+  || fail "counters: $(counters ta "$S1")"
+[ "$(cases_of "$S1")" = 0 ] && ok "no case against the honest payer" || fail "cases: $(cat resp.json)"
+api GET "/v1/admin/credentials/$S1"
+[ "$(jget .revoked)" = false ] && ok "$S1 not revoked" || fail "revoked: $(cat resp.json)"
+balances "W=$W1:8000 esc=esc/$S1:5800 esc=esc/$S2:2000 A=$MA:4200" "27.00 settled"
+audits "restore of an old backup"
+
+# ---- 2. a lost wallet revoked by its owner -------------------------------------
+# step                                          W2     esc S3  A
+# enrolled, 100.00, allowance 50.00             5000   5000    4200
+# ta accepts 10.00, not uploaded yet            5000   5000    4200
+# owner: restore elsewhere, report-lost         revoked (S3 expires now)
+# ta uploads (accepted before the revocation)   5000   4000    5200
+# the restored copy: sync/allowance refused     nothing changes
+# day 15 (past the 14-day grace): release       9000   0       5200
+enrolled w2 100.00 50.00; W2=$W; S3=$S
+w backup w2 --out w2.backup --backup-passphrase-file bp
+c=$(pay w2 10.00); accept ta "$c" 10.00 && ok "ta accepted 10.00 from w2" || fail "accept w2"
+w restore w2n --from w2.backup --backup-passphrase-file bp
+w report-lost w2n --reason "phone stolen"
+[ "$ws" = 0 ] && grep -q "1 credential(s) revoked" w.out && ok "report-lost: $(cat w.out)" \
+  || fail "report-lost: $ws $(cat w.out)"
+api GET "/v1/admin/credentials/$S3"
+[ "$(jget .revoked)" = true ] && ok "$S3 revoked" || fail "not revoked: $(cat resp.json)"
+api GET "/v1/admin/wallets/$W2"
+[ "$(jget .revoked)" = true ] && ok "wallet $W2 revoked" || fail "wallet: $(cat resp.json)"
+upload ta
+[ "$(last)" = "settled" ] && ok "ta's payment from before the revocation settles" \
+  || fail "upload: $(cat resp.json)"
+balances "W=$W2:5000 esc=esc/$S3:4000 A=$MA:5200" "paid from the escrow"
+# the revoked wallet restored: a clear 403, nothing changes
+w restore w2r --from w2.backup --backup-passphrase-file bp
+w sync w2r
+[ "$ws" != 0 ] && grep -q "WALLET_REVOKED" w.out && grep -q "revoked at the server; nothing changed" w.out \
+  && ok "sync of a revoked wallet: WALLET_REVOKED" || fail "revoked sync: $ws $(cat w.out)"
+w balance w2r
+grep -q "frozen" w.out && ok "its credential stays frozen" || fail "not frozen: $(cat w.out)"
+w allowance w2r --amount 1.00
+[ "$ws" != 0 ] && grep -q "WALLET_REVOKED" w.out && ok "allowance of a revoked wallet: WALLET_REVOKED" \
+  || fail "revoked allowance: $(cat w.out)"
+w report-lost w2r
+[ "$ws" = 0 ] && grep -q "0 credential(s) revoked" w.out && ok "reporting it again changes nothing" \
+  || fail "again: $(cat w.out)"
+balances "W=$W2:5000 esc=esc/$S3:4000 A=$MA:5200" "nothing changed"
+audits "a lost wallet, before the grace"
+api POST /v1/admin/release '{}'
+balances "W=$W2:5000 esc=esc/$S3:4000" "the release job waits for the upload grace"
+stop_server
+day15=$(( $(date +%s) + 15 * 86400 ))
+OFFPAY_NOW=$day15 start_server
+api POST /v1/admin/release '{}'
+[ "$status" = 200 ] && [ "$(jget .released)" -ge 1 ] && ok "day 15: released $(jget .released)" \
+  || fail "release: $(cat resp.json)"
+balances "W=$W2:9000 esc=esc/$S3:0 A=$MA:5200" "the escrow less what settled returned to the account"
+audits "a lost wallet, after the grace"
+
+# ---- 3. a lost wallet revoked by the operator -----------------------------------
+stop_server
+start_server
+enrolled w3 30.00 30.00; W3=$W; S4=$S
+run_cli 0 "wallet of account $W3 revoked: 1 credential" -- \
+    "$OFFPAY" admin revoke-wallet --db "$LEDGER" --account "$W3"
+api GET "/v1/admin/credentials/$S4"
+[ "$(jget .revoked)" = true ] && ok "$S4 revoked by the operator" || fail "S4: $(cat resp.json)"
+api POST "/v1/admin/wallets/$W3/revoke" '{"reason":"again"}'
+[ "$status" = 200 ] && [ "$(jget .credentials_revoked)" = 0 ] \
+  && ok "POST /v1/admin/wallets/$W3/revoke again: nothing more" || fail "again: $(cat resp.json)"
+api POST "/v1/admin/wallets/999/revoke" '{}'
+expect_http 404 ENOTFOUND "an account no wallet enrolled with"
+run_cli 3 "ENOTFOUND" -- "$OFFPAY" admin revoke-wallet --db "$LEDGER" --account "$MA"
+w sync w3
+[ "$ws" != 0 ] && grep -q "WALLET_REVOKED" w.out && ok "the revoked wallet's sync: WALLET_REVOKED" \
+  || fail "w3 sync: $(cat w.out)"
+balances "W=$W3:0 esc=esc/$S4:3000" "nothing moves before the grace"
+audits "a lost wallet revoked by the operator"
+
+finish

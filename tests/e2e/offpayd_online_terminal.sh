@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# offpayd_online_terminal.sh — a terminal's lifecycle through the real
+# offpayd and the CLI (docs/api.md, "Terminal lifecycle";
+# docs/settlement.md §12), as tables of steps with the money per account:
+#  1. rotating a terminal's key: a final upload, then the new key is
+#     registered for the same merchant and the old one revoked in one
+#     step; what the old key accepted before settles, what it accepts after
+#     is refused (ETERMINAL_REVOKED), the new key's payments settle;
+#  2. decommissioning: refused while offpayd has not decided a payment (a
+#     payment dated after offpayd's clock), then the final upload and the
+#     revocation;
+#  3. bad input: a revoked terminal rotating or decommissioning again
+#     (403 TERMINAL_REVOKED), a new key already registered (409 EEXISTS),
+#     a malformed key (400 BAD_FIELD), an unknown key (403
+#     UNKNOWN_TERMINAL), each changing nothing.
+# `offpay admin audit` passes after every part.
+source "$(dirname "$0")/offpayd_lib.sh"
+start_server
+fetch_bundle
+
+audits() {
+  audit_passes "$1"
+  run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
+}
+t() {
+  local cmd=$1 dir=$2; shift 2
+  set +e
+  "$OFFPAY" terminal "$cmd" --terminal "$dir" --passphrase-file tp "$@" >t.out 2>&1
+  ts=$?
+  set -e
+}
+term_init() {
+  "$OFFPAY" terminal init --terminal "$1" --root iss/root.pub \
+      --bundle bundle.opb --currency EUR --passphrase-file tp >/dev/null
+}
+# treq TERMINAL PATH BODY: BODY signed by the terminal's key for PATH, sent.
+treq() {
+  printf '%s' "$3" > tr.body
+  "$UPLOAD_TOOL" --terminal "$1" --passphrase-file tp --path "$2" \
+      --sign-body tr.body --body tr.sent --headers tr.hdr >/dev/null
+  status=$(curl -s -o resp.json -w '%{http_code}' -H @tr.hdr \
+      -H 'Content-Type: application/json' --data-binary @tr.body "$URL$2") || true
+}
+last() { jq -r '.results[-1] | .outcome + (if .reason then ":" + .reason else "" end)' resp.json; }
+
+new_merchant "Bakery A"; MA=$MACCT; new_terminal ta "$MERCHANT"; TA=$TID
+W=$(new_account payer 200.00)
+new_wallet w1 "$W" 100.00; S=$SERIAL
+audits "set-up"
+
+# ---- 1. rotating a terminal's key ------------------------------------------------
+# step                                             esc     A
+# ta accepts 10.00 (not uploaded)                  10000   0
+# terminal rotate ta -> tb: final upload, then     9000    1000
+#   tb registered, ta revoked
+# ta (revoked) accepts 5.00 offline, uploads       9000    1000   rejected
+# tb accepts 7.00, syncs                           8300    1700
+c=$(pay w1 10.00); accept ta "$c" 10.00 && ok "ta accepted 10.00" || fail "accept"
+term_init tb
+t rotate ta --server "$URL" --new-terminal tb
+[ "$ts" = 0 ] && grep -q "final upload: 1 payment(s) sent, 1 decided" t.out \
+  && grep -qE "rotated: tb is terminal [0-9]+ with the new key; ta is revoked" t.out \
+  && ok "rotate: $(tail -1 t.out)" || fail "rotate: $ts $(cat t.out)"
+TB=$(sed -n 's/^rotated: tb is terminal \([0-9]*\) .*/\1/p' t.out)
+[ "$TB" != "$TA" ] && ok "tb is a new terminal ($TB), ta was $TA" || fail "ids $TA $TB"
+balances "esc=esc/$S:9000 A=$MA:1000" "ta's payment settled before its key was revoked"
+t status tb
+grep -q "Bakery A" t.out && ok "tb holds Bakery A's credential" || fail "tb status: $(cat t.out)"
+c=$(pay w1 5.00); accept ta "$c" 5.00 && ok "ta, revoked but offline, accepted 5.00" || fail "accept ta"
+upload ta
+[ "$(last)" = "rejected:ETERMINAL_REVOKED" ] && [ "$(jget .terminal_revoked)" = true ] \
+  && ok "ta's payment after its revocation: rejected ETERMINAL_REVOKED" || fail "ta: $(cat resp.json)"
+c=$(pay w1 7.00); accept tb "$c" 7.00 && ok "tb accepted 7.00" || fail "accept tb"
+t sync tb --server "$URL"
+[ "$ts" = 0 ] && grep -q "1 decided (1 paid, 7.00 EUR" t.out && ok "tb's upload settled 7.00" \
+  || fail "tb sync: $(cat t.out)"
+balances "esc=esc/$S:8300 A=$MA:1700" "the new key's payment settled"
+audits "rotation"
+
+# ---- 2. decommissioning -------------------------------------------------------------
+# step                                             esc     A
+# tb accepts 4.00 dated an hour ahead of offpayd   8300    1700
+# decommission: not decided (ECODE_FUTURE): kept   8300    1700   tb not revoked
+# an hour later: decommission                      7900    2100   tb revoked
+later=$(( $(date +%s) + 3600 ))
+c=$(OFFPAY_NOW=$later pay w1 4.00); OFFPAY_NOW=$later accept tb "$c" 4.00 \
+  && ok "tb accepted 4.00 an hour ahead" || fail "accept tb 4"
+t decommission tb --server "$URL"
+[ "$ts" != 0 ] && grep -q "not decided by offpayd yet" t.out \
+  && ok "decommission refused while a payment is not decided" || fail "early decommission: $ts $(cat t.out)"
+balances "esc=esc/$S:8300 A=$MA:1700" "nothing moved, tb still registered"
+stop_server
+OFFPAY_NOW=$(( later + 60 )) start_server
+set +e; OFFPAY_NOW=$(( later + 60 )) "$OFFPAY" terminal decommission --terminal tb \
+    --passphrase-file tp --server "$URL" >t.out 2>&1; ts=$?; set -e
+[ "$ts" = 0 ] && grep -q "final upload: 1 payment(s) sent, 1 decided" t.out \
+  && grep -q "decommissioned: offpayd revoked this terminal" t.out \
+  && ok "an hour later: the final upload, then tb revoked" || fail "decommission tb: $ts $(cat t.out)"
+balances "esc=esc/$S:7900 A=$MA:2100" "tb's last payment settled"
+stop_server
+start_server
+new_terminal tc "$MERCHANT"
+c=$(pay w1 3.00); accept tc "$c" 3.00 && ok "tc accepted 3.00" || fail "accept tc"
+t decommission tc --server "$URL"
+[ "$ts" = 0 ] && grep -q "final upload: 1 payment(s) sent, 1 decided" t.out \
+  && grep -q "decommissioned: offpayd revoked this terminal" t.out \
+  && ok "decommission: final upload, then revoked" || fail "decommission: $ts $(cat t.out)"
+balances "esc=esc/$S:7600 A=$MA:2400" "tc's last payment settled"
+api GET /v1/revlist
+audits "decommission"
+
+# ---- 3. bad input ---------------------------------------------------------------------
+t decommission tc --server "$URL"
+[ "$ts" != 0 ] && grep -q "TERMINAL_REVOKED" t.out && ok "decommission again: TERMINAL_REVOKED" \
+  || fail "again: $(cat t.out)"
+term_init td
+t rotate ta --server "$URL" --new-terminal td
+[ "$ts" != 0 ] && grep -q "TERMINAL_REVOKED" t.out && ok "rotating a revoked key: TERMINAL_REVOKED" \
+  || fail "rotate revoked: $(cat t.out)"
+KB=$("$OFFPAY" terminal key --terminal tb --passphrase-file tp)
+new_terminal te "$MERCHANT"
+treq te /v1/terminal/rotate "{\"terminal_key\":\"$KB\"}"
+expect_http 409 EEXISTS "rotating to a key already registered"
+treq te /v1/terminal/rotate '{"terminal_key":"XYZ"}'
+expect_http 400 BAD_FIELD "rotating to a malformed key"
+treq td /v1/terminal/rotate "{\"terminal_key\":\"$KB\"}"
+expect_http 403 UNKNOWN_TERMINAL "a rotation signed by an unregistered key"
+c=$(pay w1 2.00); accept te "$c" 2.00 && ok "te still accepts (nothing changed)" || fail "te"
+upload te
+[ "$(last)" = "settled" ] && ok "te's payment settles: it was not revoked" || fail "te: $(cat resp.json)"
+balances "esc=esc/$S:7400 A=$MA:2600" "bad input moved nothing else"
+audits "bad input"
+
+finish

@@ -1,0 +1,410 @@
+/*
+ * test_online.c — the wallet's and terminal's online life: the strict
+ * parsers of offpayd's new request bodies (src/server/wallet_online.c),
+ * the ledger's enrollment, allowance, wallet credentials with their
+ * highest counter, lost-wallet revocation and terminal rotation
+ * (src/settle/online.c), and the wallet state's "online" entry: a frozen
+ * credential makes no code, a sync's view releases what settlement did
+ * not take, and a malformed entry is refused (src/wallet/wallet.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "offpay/settle.h"
+#include "server/server.h"
+#include "core/jsonutil.h"
+#include "wallet/wallet_int.h"
+
+#define EUR 978
+#define T0  1780000000u
+#define DAY 86400u
+
+/* ---- parsers ---------------------------------------------------------- */
+
+static int parse_enrollment(const char *body, srv_enrollment_body *b)
+{
+    char hint[128];
+
+    return srv_parse_enrollment((const uint8_t *)body, strlen(body), b, hint,
+                                sizeof hint);
+}
+
+static void test_enrollment_body_is_strict(void)
+{
+    srv_enrollment_body b;
+
+    CHECK(parse_enrollment("{\"currency\":\"EUR\"}", &b) == 0);
+    CHECK(b.currency == EUR && b.expires == 0 && b.ref[0] == '\0');
+    CHECK(parse_enrollment("{\"currency\":\"EUR\",\"ref\":\"branch 3\","
+                           "\"expires\":1800000000}",
+                           &b) == 0);
+    CHECK(strcmp(b.ref, "branch 3") == 0 && b.expires == 1800000000u);
+    CHECK(parse_enrollment("{\"currency\":\"XXX\"}", &b) == SRV_E_BAD_FIELD);
+    CHECK(parse_enrollment("{\"currency\":\"EUR\",\"expires\":0}", &b) ==
+          SRV_E_BAD_FIELD);
+    CHECK(parse_enrollment("{\"currency\":\"EUR\",\"expires\":4294967296}",
+                           &b) == SRV_E_BAD_FIELD);
+    CHECK(parse_enrollment("{\"currency\":\"EUR\",\"x\":1}", &b) ==
+          SRV_E_BAD_FIELD);
+    CHECK(parse_enrollment("{\"currency\":\"EUR\",\"currency\":\"EUR\"}", &b) ==
+          SRV_E_MALFORMED_JSON);
+    CHECK(parse_enrollment("{}", &b) == SRV_E_BAD_FIELD);
+    CHECK(parse_enrollment("{\"currency\":\"EUR\"} x", &b) ==
+          SRV_E_MALFORMED_JSON);
+}
+
+static void test_enroll_body_takes_only_a_code_of_its_form(void)
+{
+    char        code[OFFPAY_ENROLL_CODE_CHARS + 1], hint[128];
+    const char *good = "{\"code\":\"0123456789abcdef01234567\"}";
+    const char *bad[] = {
+        "{\"code\":\"0123456789ABCDEF01234567\"}",  /* upper case */
+        "{\"code\":\"0123456789abcdef0123456\"}",   /* 23 */
+        "{\"code\":\"0123456789abcdef012345678\"}", /* 25 */
+        "{\"code\":\"0123456789abcdef0123456g\"}",
+        "{\"code\":12}",
+        "{\"code\":\"0123456789abcdef01234567\",\"key\":\"x\"}",
+        "[]",
+    };
+
+    CHECK(srv_parse_enroll((const uint8_t *)good, strlen(good), code, hint,
+                           sizeof hint) == 0);
+    CHECK(strcmp(code, "0123456789abcdef01234567") == 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(srv_parse_enroll((const uint8_t *)bad[i], strlen(bad[i]), code,
+                               hint, sizeof hint) != 0);
+        CHECK(code[0] == '\0');
+    }
+}
+
+static void test_allowance_rotate_and_reason_bodies(void)
+{
+    srv_allowance_body a;
+    uint8_t            pk[OFFPAY_PK_BYTES];
+    uint32_t           exp = 7;
+    char               hint[128], reason[16];
+    const char        *s;
+
+#define P(fn, text, ...)                                                       \
+    fn((const uint8_t *)(text), strlen(text), __VA_ARGS__, hint, sizeof hint)
+    CHECK(P(srv_parse_allowance, "{\"amount\":\"50.00\"}", &a) == 0);
+    CHECK(strcmp(a.amount, "50.00") == 0 && a.expires == 0 && a.allow_unbound);
+    CHECK(P(srv_parse_allowance,
+            "{\"amount\":\"5\",\"allow_unbound\":false,\"expires\":9}",
+            &a) == 0);
+    CHECK(!a.allow_unbound && a.expires == 9);
+    CHECK(P(srv_parse_allowance, "{\"amount\":50}", &a) == SRV_E_BAD_FIELD);
+    CHECK(P(srv_parse_allowance, "{\"expires\":9}", &a) == SRV_E_BAD_FIELD);
+    CHECK(P(srv_parse_allowance,
+            "{\"amount\":\"11111111111111111111111111111111\"}",
+            &a) == SRV_E_BAD_FIELD);
+    s = "{\"terminal_key\":\"5b0f0000000000000000000000000000"
+        "000000000000000000000000000000e1\"}";
+    CHECK(P(srv_parse_rotate, s, pk, &exp) == 0);
+    CHECK(exp == 0 && pk[0] == 0x5b && pk[31] == 0xe1);
+    CHECK(P(srv_parse_rotate, "{\"terminal_key\":\"5B0F\"}", pk, &exp) ==
+          SRV_E_BAD_FIELD);
+    CHECK(P(srv_parse_rotate, "{}", pk, &exp) == SRV_E_BAD_FIELD);
+    CHECK(srv_parse_reason(NULL, 0, reason, sizeof reason, hint, sizeof hint) ==
+              0 &&
+          reason[0] == '\0');
+    CHECK(P(srv_parse_reason, "{}", reason, sizeof reason) == 0);
+    CHECK(P(srv_parse_reason, "{\"reason\":\"lost\"}", reason, sizeof reason) ==
+          0);
+    CHECK(strcmp(reason, "lost") == 0);
+    CHECK(P(srv_parse_reason, "{\"why\":\"lost\"}", reason, sizeof reason) ==
+          SRV_E_BAD_FIELD);
+#undef P
+}
+
+/* ---- the ledger -------------------------------------------------------- */
+
+typedef struct world {
+    char                path[512];
+    offpay_ledger      *l;
+    offpay_keypair      root, issuer, wallet, other;
+    offpay_trust_bundle bundle;
+} world;
+
+static int n_world;
+
+static offpay_err make_world(world *w)
+{
+    offpay_err rc;
+
+    memset(w, 0, sizeof *w);
+    snprintf(w->path, sizeof w->path, "%s/online-%d.db", offpay_test_tmpdir(),
+             ++n_world);
+    if ((rc = offpay_keypair_generate(&w->root)) != OFFPAY_OK ||
+        (rc = offpay_keypair_generate(&w->issuer)) != OFFPAY_OK ||
+        (rc = offpay_keypair_generate(&w->wallet)) != OFFPAY_OK ||
+        (rc = offpay_keypair_generate(&w->other)) != OFFPAY_OK)
+        return rc;
+    w->bundle.seq = 1;
+    w->bundle.issued_at = T0 - DAY;
+    w->bundle.n_keys = 1;
+    w->bundle.keys[0].kid = 1;
+    memcpy(w->bundle.keys[0].pk, w->issuer.pk, OFFPAY_PK_BYTES);
+    w->bundle.keys[0].valid_from = T0 - DAY;
+    w->bundle.keys[0].valid_until = T0 + 400 * DAY;
+    if ((rc = offpay_issuer_sign_bundle(w->root.sk, &w->bundle)) != OFFPAY_OK ||
+        (rc = offpay_ledger_open(w->path, NULL, &w->l)) != OFFPAY_OK)
+        return rc;
+    return offpay_ledger_set_trust(w->l, &w->bundle, 1, w->issuer.sk);
+}
+
+static void drop_world(world *w)
+{
+    offpay_ledger_close(w->l);
+    offpay_keypair_wipe(&w->root);
+    offpay_keypair_wipe(&w->issuer);
+    offpay_keypair_wipe(&w->wallet);
+    offpay_keypair_wipe(&w->other);
+}
+
+static int audit_ok(world *w)
+{
+    offpay_audit_report r;
+
+    return offpay_ledger_audit(w->l, &r) == OFFPAY_OK;
+}
+
+static void test_enrollment_code_is_single_use_and_expires(void)
+{
+    world                     w;
+    char                      code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    char                      old[OFFPAY_ENROLL_CODE_CHARS + 1];
+    uint64_t                  acct = 0, a2 = 0;
+    uint16_t                  cur = 0;
+    offpay_ledger_wallet_info info;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_ledger_enrollment_add(w.l, EUR, "t", T0 + DAY, T0, code));
+    CHECK(strlen(code) == OFFPAY_ENROLL_CODE_CHARS);
+    REQUIRE_OK(offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + 10, T0, old));
+    CHECK(strcmp(code, old) != 0);
+    CHECK_ERR(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_enroll(w.l, w.wallet.pk, "0123456789abcdef01234567",
+                                   T0, &acct, NULL),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_enroll(w.l, w.wallet.pk, "short", T0, &acct, NULL),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_enroll(w.l, w.wallet.pk, old, T0 + 10, &acct, NULL),
+              OFFPAY_EEXPIRED);
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.wallet.pk, code, T0, &acct, &cur));
+    CHECK(acct != 0 && cur == EUR);
+    CHECK_ERR(offpay_ledger_enroll(w.l, w.other.pk, code, T0, &a2, NULL),
+              OFFPAY_EREPLAY);
+    REQUIRE_OK(offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY, T0, old));
+    CHECK_ERR(offpay_ledger_enroll(w.l, w.wallet.pk, old, T0, &a2, NULL),
+              OFFPAY_EEXISTS);
+    /* the refused attempt left the code usable */
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.other.pk, old, T0, &a2, NULL));
+    CHECK(a2 != acct);
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, NULL, acct, &info));
+    CHECK(memcmp(info.pk, w.wallet.pk, OFFPAY_PK_BYTES) == 0);
+    CHECK(info.balance == 0 && !info.revoked && info.currency == EUR);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+static void test_allowance_moves_from_own_account_or_nothing(void)
+{
+    world                      w;
+    char                       code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    uint8_t                    bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred         wc;
+    offpay_ledger_wallet_info  info;
+    offpay_ledger_wallet_cred *creds = NULL;
+    uint64_t                   acct = 0;
+    size_t                     n = 0, revoked = 0;
+
+    REQUIRE_OK(make_world(&w));
+    CHECK_ERR(offpay_ledger_allowance(w.l, w.wallet.pk, 100, 1, T0 + DAY, T0,
+                                      bytes, &wc),
+              OFFPAY_ENOTFOUND);
+    REQUIRE_OK(
+        offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY, T0, code));
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.wallet.pk, code, T0, &acct, NULL));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, acct, 5000, "top-up", T0, NULL));
+    CHECK_ERR(offpay_ledger_allowance(w.l, w.wallet.pk, 5001, 1, T0 + DAY, T0,
+                                      bytes, &wc),
+              OFFPAY_EFUNDS);
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info));
+    CHECK(info.balance == 5000);
+    REQUIRE_OK(offpay_ledger_allowance(w.l, w.wallet.pk, 3000, 1, T0 + DAY, T0,
+                                       bytes, &wc));
+    CHECK(wc.limit == 3000 &&
+          memcmp(wc.wallet_pk, w.wallet.pk, OFFPAY_PK_BYTES) == 0);
+    CHECK(offpay_wallet_cred_verify(&w.bundle, &wc, T0, 0) == OFFPAY_OK);
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info));
+    CHECK(info.balance == 2000);
+    REQUIRE_OK(offpay_ledger_wallet_creds(w.l, w.wallet.pk, &creds, &n));
+    REQUIRE(n == 1);
+    CHECK(creds[0].info.serial == wc.serial && creds[0].info.remaining == 3000);
+    CHECK(creds[0].max_counter == 0 && creds[0].len == sizeof bytes &&
+          memcmp(creds[0].bytes, bytes, sizeof bytes) == 0);
+    free(creds);
+    /* the owner reports it lost: revoked, its escrow due at now + grace */
+    REQUIRE_OK(offpay_ledger_wallet_revoke(w.l, w.wallet.pk, 0, NULL, T0 + 5,
+                                           &revoked));
+    CHECK(revoked == 1);
+    REQUIRE_OK(offpay_ledger_wallet_revoke(w.l, NULL, acct, "again", T0 + 6,
+                                           &revoked));
+    CHECK(revoked == 0);
+    CHECK_ERR(offpay_ledger_allowance(w.l, w.wallet.pk, 100, 1, T0 + DAY, T0,
+                                      bytes, &wc),
+              OFFPAY_EREVOKED);
+    REQUIRE_OK(offpay_ledger_wallet_creds(w.l, w.wallet.pk, &creds, &n));
+    REQUIRE(n == 1);
+    CHECK(creds[0].info.revoked && creds[0].info.expires == T0 + 5);
+    free(creds);
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 14 * DAY, &n));
+    CHECK(n == 0); /* not yet: the grace runs from the revocation */
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 14 * DAY + 6, &n));
+    CHECK(n == 1);
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info));
+    CHECK(info.balance == 5000 && info.revoked);
+    CHECK_ERR(offpay_ledger_wallet_revoke(w.l, w.other.pk, 0, NULL, T0, NULL),
+              OFFPAY_ENOTFOUND);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+static void test_terminal_rotation_is_one_step(void)
+{
+    world                       w;
+    offpay_keypair              k1, k2;
+    uint8_t                     tb[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t                      len = 0;
+    offpay_terminal_cred        tc, tc2;
+    offpay_ledger_terminal_info info;
+    uint64_t                    m, acct;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_keypair_generate(&k1));
+    REQUIRE_OK(offpay_keypair_generate(&k2));
+    REQUIRE_OK(offpay_ledger_merchant_add(w.l, "Bakery A", EUR, T0, &m, &acct));
+    REQUIRE_OK(
+        offpay_ledger_terminal_add(w.l, m, k1.pk, T0 + DAY, T0, tb, &len, &tc));
+    CHECK_ERR(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, k1.pk,
+                                            T0 + DAY, T0, tb, &len, &tc2),
+              OFFPAY_EEXISTS);
+    REQUIRE_OK(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, k2.pk,
+                                             T0 + DAY, T0 + 1, tb, &len, &tc2));
+    CHECK(tc2.terminal_id != tc.terminal_id && tc2.merchant_id == m);
+    CHECK(strcmp(tc2.name, "Bakery A") == 0);
+    REQUIRE_OK(offpay_ledger_terminal(w.l, tc.terminal_id, NULL, &info));
+    CHECK(info.revoked && info.revoked_at == T0 + 1);
+    REQUIRE_OK(offpay_ledger_terminal(w.l, 0, k2.pk, &info));
+    CHECK(!info.revoked && info.terminal_id == tc2.terminal_id);
+    CHECK_ERR(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, w.other.pk,
+                                            T0 + DAY, T0 + 2, tb, &len, &tc2),
+              OFFPAY_ETERMINAL_REVOKED);
+    offpay_keypair_wipe(&k1);
+    offpay_keypair_wipe(&k2);
+    drop_world(&w);
+}
+
+/* ---- the wallet state's "online" entry ---------------------------------- */
+
+static void test_wallet_online_state_freezes_and_releases(void)
+{
+    world                    w;
+    offpay_wallet           *wal = NULL, *back = NULL;
+    offpay_wallet_cred       wc;
+    offpay_wallet_balance    b;
+    uint8_t                  bundle[512], cred[OFFPAY_WALLET_CRED_BYTES];
+    size_t                   blen = 0, clen = 0, tlen = 0;
+    char                     path[600], *text = NULL, *code = NULL;
+    offpay__wallet_sync_cred v;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_bundle_encode(&w.bundle, bundle, sizeof bundle, &blen));
+    snprintf(path, sizeof path, "%s/w-online", offpay_test_tmpdir());
+    REQUIRE_OK(offpay_wallet_create(path, "wallet pass", w.root.pk, bundle,
+                                    blen, &wal));
+    memset(&wc, 0, sizeof wc);
+    wc.kid = 1;
+    wc.serial = 7;
+    offpay_wallet_public_key(wal, wc.wallet_pk);
+    wc.limit = 10000;
+    wc.currency = EUR;
+    wc.valid_from = T0 - 10;
+    wc.expires = T0 + DAY;
+    wc.flags = OFFPAY_CRED_ALLOW_UNBOUND;
+    REQUIRE_OK(offpay_issuer_sign_wallet_cred(w.issuer.sk, &wc));
+    REQUIRE_OK(offpay_wallet_cred_encode(&wc, cred, sizeof cred, &clen));
+    /* restored: frozen, no code */
+    REQUIRE_OK(offpay__wallet_add_cred_online(wal, cred, clen, T0, 1, 1));
+    REQUIRE_OK(offpay_wallet_get_balance(wal, 0, T0, &b));
+    CHECK(b.frozen && !b.synced && b.available == 10000);
+    CHECK_ERR(offpay_wallet_pay(wal, 1000, EUR, T0, &code, NULL),
+              OFFPAY_ESYNC_REQUIRED);
+    /* the sync: the server saw counter 4 and holds 9000 of the escrow */
+    memset(&v, 0, sizeof v);
+    v.serial = 7;
+    v.floor = 105;
+    v.unfreeze = 1;
+    v.synced = 1;
+    v.remaining = 9000;
+    REQUIRE_OK(offpay__wallet_sync_apply(wal, &v, 1));
+    REQUIRE_OK(offpay_wallet_get_balance(wal, 0, T0, &b));
+    CHECK(!b.frozen && b.synced && b.escrow == 9000 && b.available == 9000);
+    CHECK(b.next_counter == 105);
+    REQUIRE_OK(offpay_wallet_pay(wal, 1000, EUR, T0, &code, NULL));
+    free(code);
+    REQUIRE_OK(offpay_wallet_get_balance(wal, 0, T0, &b));
+    CHECK(b.available == 8000 && b.next_counter == 106);
+    /* the state round-trips, with "online", and a bad entry is refused */
+    REQUIRE_OK(offpay__wallet_state_dump(wal, &text, &tlen));
+    CHECK(strstr(text, "\"online\"") != NULL);
+    REQUIRE_OK(offpay__wallet_state_load((const uint8_t *)text, tlen, &back));
+    REQUIRE_OK(offpay_wallet_get_balance(back, 0, T0, &b));
+    CHECK(b.synced && b.escrow == 9000 && b.next_counter >= 105);
+    offpay_wallet_close(back);
+    back = NULL;
+    {
+        char *p = strstr(text, "\"synced\":1");
+
+        REQUIRE(p != NULL);
+        p[9] = '7'; /* "synced":7 */
+        CHECK_ERR(offpay__wallet_state_load((const uint8_t *)text, tlen, &back),
+                  OFFPAY_ECORRUPT);
+        CHECK(back == NULL);
+    }
+    offpay__json_free(text);
+    /* revoked at a sync: no code any more */
+    v.floor = 0;
+    v.unfreeze = 0;
+    v.revoked = 1;
+    REQUIRE_OK(offpay__wallet_sync_apply(wal, &v, 1));
+    REQUIRE_OK(offpay_wallet_get_balance(wal, 0, T0, &b));
+    CHECK(b.revoked);
+    CHECK_ERR(offpay_wallet_pay(wal, 1000, EUR, T0, &code, NULL),
+              OFFPAY_EREVOKED);
+    offpay_wallet_close(wal);
+    drop_world(&w);
+}
+
+static const offpay_test TESTS[] = {
+    {"enrollment_body_is_strict", test_enrollment_body_is_strict},
+    {"enroll_body_takes_only_a_code_of_its_form",
+     test_enroll_body_takes_only_a_code_of_its_form},
+    {"allowance_rotate_and_reason_bodies",
+     test_allowance_rotate_and_reason_bodies},
+    {"enrollment_code_is_single_use_and_expires",
+     test_enrollment_code_is_single_use_and_expires},
+    {"allowance_moves_from_own_account_or_nothing",
+     test_allowance_moves_from_own_account_or_nothing},
+    {"terminal_rotation_is_one_step", test_terminal_rotation_is_one_step},
+    {"wallet_online_state_freezes_and_releases",
+     test_wallet_online_state_freezes_and_releases},
+    {NULL, NULL}};
+
+int main(void)
+{
+    return offpay_test_main(TESTS);
+}
