@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# demo.sh — offpay's main demo: the money of two offline payments, from a
-# payer's deposit to a merchant's statement, in a temporary directory.
+# demo.sh — offpay's main demo: the whole life of two offline payments,
+# from the payer's enrollment to the merchant's statement, in a temporary
+# directory:
 #   * the issuer's key ceremony (offline), then the settlement server
-#     offpayd on a fresh SQLite ledger: a payer's account is funded, and a
-#     wallet credential and a terminal credential are issued through it;
+#     offpayd on a fresh SQLite ledger; the operator funds the issuer's
+#     guarantee and registers a merchant;
+#   * a payer's wallet enrolls with the operator's one-time code, its
+#     account is topped up (a bank transfer, booked by the operator), and
+#     the wallet takes an offline allowance: money moved into escrow;
+#   * the merchant's terminal registers through offpayd;
 #   * offpayd stops (the network is gone) and two payments happen offline,
 #     every code passing through a real PNG image read back by the QR
 #     scanner: a consumer-presented one, and a merchant-presented one with
 #     a bound code and a receipt;
-#   * offpayd comes back, the terminal syncs, and the merchant's statement,
-#     the accounts and the audit show each payment settled exactly once.
+#   * offpayd comes back; the terminal and the wallet sync; the merchant's
+#     statement shows each payment settled exactly once, the wallet sees
+#     what settlement did not take released, the audit passes, and the
+#     operator dashboard's address is printed (offpayd keeps running until
+#     Enter is pressed, when the demo runs in a terminal).
 # Usage: scripts/demo.sh [path/to/offpay [path/to/offpayd]]
 set -euo pipefail
 
@@ -85,28 +93,31 @@ step "Settlement server: offpayd on a fresh SQLite ledger"
 echo '$ offpayd --db ledger.db --listen 127.0.0.1:0 --issuer issuer --root issuer/root.pub ...' >&2
 start_offpayd
 
-step "Operator: the issuer's guarantee, a payer's account, a merchant"
+step "Operator: the issuer's guarantee and a merchant"
 api POST /v1/admin/guarantee '{"currency":"EUR"}'; show; G=$(jq -r .account resp.json)
 api POST "/v1/admin/accounts/$G/deposit" '{"amount":"500.00","ref":"guarantee fund"}'; show
-api POST /v1/admin/accounts '{"currency":"EUR","ref":"payer"}'; show; P=$(jq -r .account resp.json)
-api POST "/v1/admin/accounts/$P/deposit" '{"amount":"150.00","ref":"bank transfer"}'; show
 api POST /v1/admin/merchants '{"name":"Corner Bakery","currency":"EUR"}'; show
 M=$(jq -r .merchant resp.json); MA=$(jq -r .account resp.json)
 
-step "Wallet: key pair made on the payer's device"
+step "Operator: a one-time enrollment code for a new payer"
+api POST /v1/admin/enrollments '{"currency":"EUR","ref":"demo payer"}'
+show '{code,currency,expires}'; CODE=$(jq -r .code resp.json)
+
+step "Wallet: key pair made on the payer's device, enrolled with the code"
 api GET /v1/bundle; jq -r .bundle resp.json | base64 -d > bundle.opb
 run "$OFFPAY" wallet init --wallet wallet.opw --root issuer/root.pub \
     --bundle bundle.opb --passphrase-file wallet.pass
-wkey=$("$OFFPAY" wallet key --wallet wallet.opw --passphrase-file wallet.pass)
+run "$OFFPAY" wallet enroll --wallet wallet.opw --passphrase-file wallet.pass \
+    --server "$URL" --code "$CODE" | tee enroll.out
+P=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' enroll.out)
 
-step "Operator: an offline allowance of 100.00 EUR, moved from the account into escrow"
-api POST /v1/admin/credentials \
-    "$(jq -cn --arg a "$P" --arg k "$wkey" '{account:$a,wallet_key:$k,limit:"100.00"}')"
-show '{serial,limit:.limit.decimal,expires}'
-S=$(jq -r .serial resp.json); jq -r .credential resp.json | base64 -d > wallet.cred
-run "$OFFPAY" wallet add-credential wallet.cred --wallet wallet.opw \
-    --passphrase-file wallet.pass
-echo "payer's account: $(money "$P"); escrow of credential $S: 100.00 EUR"
+step "Bank: the payer tops up the account with 150.00 EUR (booked by the operator)"
+api POST "/v1/admin/accounts/$P/deposit" '{"amount":"150.00","ref":"bank transfer"}'; show
+
+step "Wallet: an offline allowance of 100.00 EUR, moved from the account into escrow"
+run "$OFFPAY" wallet allowance --wallet wallet.opw --passphrase-file wallet.pass \
+    --amount 100.00 | tee allowance.out
+S=$(sed -n 's/^credential \([0-9]*\) installed.*/\1/p' allowance.out)
 
 step "Terminal: the merchant's terminal, registered through offpayd"
 run "$OFFPAY" terminal init --terminal shop --root issuer/root.pub \
@@ -168,7 +179,17 @@ jq -r '"  total paid \(.paid.decimal) EUR; merchant account \(.balance.decimal) 
 settled=$(jq -r '[.lines[] | select(.outcome == "settled")] | length' resp.json)
 [ "$settled" = 2 ] || { echo "demo: expected 2 settled payments, got $settled" >&2; exit 1; }
 
-step "Where the money is now"
+step "The wallet syncs: what settled, what is released, balances beside the server's"
+# The 20.00 code was charged 12.50: settlement took 12.50 and the wallet
+# no longer holds the other 7.50; the bound code's receipt said 4.80.
+# (--server: this demo's offpayd came back on another port; a real
+# wallet syncs with the server it enrolled with)
+run "$OFFPAY" wallet sync --wallet wallet.opw --passphrase-file wallet.pass \
+    --server "$URL" | tee sync.out
+grep -qE "^total: account 50.00 EUR, escrow 82.70 EUR, available offline 82.70 EUR" sync.out \
+  || { echo "demo: the wallet's balances after the sync are not the server's" >&2; exit 1; }
+
+step "Where the money is now (the server's view)"
 api GET "/v1/admin/credentials/$S" 2>/dev/null
 escrow=$(jq -r '.remaining.decimal + " " + .remaining.currency' resp.json)
 echo "payer's account         $(money "$P")    (150.00 deposited, 100.00 into escrow)"
@@ -181,9 +202,18 @@ echo "credential has expired and the upload grace has passed."
 step "A second sync sends nothing: nothing is counted twice"
 run "$OFFPAY" terminal sync --terminal shop --passphrase-file terminal.pass \
     --server "$URL"
+run "$OFFPAY" wallet sync --wallet wallet.opw --passphrase-file wallet.pass \
+    --server "$URL" | tail -1
 
 step "The audit: every balance recomputed from the transfers"
 api GET /v1/admin/audit; show
 [ "$(jq -r .ok resp.json)" = true ] || { echo "demo: the audit failed" >&2; exit 1; }
-stop_offpayd
 run "$OFFPAY" admin audit --db ledger.db
+
+step "The operator's dashboard"
+echo "open $URL/dashboard in a browser on this machine; the operator token"
+echo "is in $work/operator.token: $(cat operator.token)"
+if [ -t 0 ] && [ -t 1 ]; then
+  read -r -p "press Enter to stop offpayd and end the demo " _ || true
+fi
+stop_offpayd
