@@ -119,11 +119,12 @@ typedef struct params {
     unsigned wallets, terminals, days;
     uint64_t payments;
     int      faults; /* crashes and power cuts */
-    int      verbose;
+    int      verbose, keep;
+    int      plant;    /* 1: an accepted payment lost; 2: money made up */
     unsigned evidence; /* cases whose evidence is verified per day (max) */
 } params;
 
-static params P = {1, 1, 40, 12, 10, 2500, 1, 0, 50};
+static params P = {1, 1, 40, 12, 10, 2500, 1, 0, 0, 0, 50};
 
 typedef struct stats {
     uint64_t payments, accepted, refused, bound, unbound, receipts;
@@ -134,14 +135,26 @@ typedef struct stats {
     uint64_t wallet_uploads, wallet_items, receipt_settled;
     uint64_t crash_terminal, crash_wallet, crash_ledger;
     uint64_t cut_terminal, cut_wallet, cut_ledger, write_refused, outcome;
-    uint64_t cases, evidence_verified, released, late_paid, late_refused;
+    uint64_t cases, evidence_verified, released, late_refused;
     uint64_t settled, guaranteed, dup_paid, ds_paid, unpaid, rejected;
     int64_t  paid, covered;
     uint64_t unattributable;
     uint64_t why[128]; /* refusals by error (terminal or wallet) */
 } stats;
 
-static stats    S, TOT;
+static stats S, TOT;
+
+/* Seconds spent per part (figures only: the clock never decides). */
+enum { T_PAY, T_TUPLOAD, T_WUPLOAD, T_CHECK, T_EVENTS, T_AUDIT, T_CASES, T_N };
+static double g_secs[T_N];
+
+static double mono(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
 static unsigned g_day;
 static char     g_dir[512];
 
@@ -183,7 +196,7 @@ typedef struct swallet {
     uint8_t        pk[OFFPAY_PK_BYTES];
     uint64_t       account;
     int            kind, fraud, snap;
-    size_t         upl_from; /* first spend-log entry not known settled */
+    size_t         upl_from; /* first spend-log entry not uploaded */
 } swallet;
 
 typedef struct sterm {
@@ -214,6 +227,8 @@ typedef struct acc { /* one acceptance, as the model knows it */
     offpay_err reason;
     uint64_t   pres;
     int64_t    paid;
+    uint8_t    outcome; /* offpay_settle_outcome */
+    offpay_err why;     /* its reason */
 } acc;
 
 typedef struct pres { /* a presentment the ledger returned */
@@ -661,6 +676,8 @@ static int take_result(size_t ai, const offpay_settle_result *r)
                 a->term, a->seq);
         a->pres = r->presentment;
         a->paid = r->paid;
+        a->outcome = (uint8_t)r->outcome;
+        a->why = r->reason;
         count_outcome(r);
     } else if (a->pres != r->presentment || a->paid != r->paid)
         die("acceptance t%u seq %" PRId64 ": presentment %" PRIu64
@@ -1027,8 +1044,9 @@ static void walk_journal(uint32_t ti, jwalk *j, size_t want)
         die("out of memory");
     OK(offpay_terminal_journal(j->st->t, journal_fn, j));
     if (j->k != j->st->n_acc)
-        die("t%u: the journal holds %zu entries, the model %zu accepted", ti,
-            j->k, j->st->n_acc);
+        die("t%u: the journal holds %zu entries, the model %zu accepted: "
+            "an accepted payment lost",
+            ti, j->k, j->st->n_acc);
 }
 
 static void free_walk(jwalk *j)
@@ -1151,6 +1169,7 @@ static void terminal_upload(uint32_t ti, int faults)
     sterm *st = &W.t[ti];
     jwalk  j;
     size_t done = 0;
+    double t0 = mono();
 
     if (st->lost)
         return;
@@ -1190,6 +1209,7 @@ static void terminal_upload(uint32_t ti, int faults)
         done += n;
     }
     free_walk(&j);
+    g_secs[T_TUPLOAD] += mono() - t0;
 }
 
 /* ---- wallet uploads --------------------------------------------------- */
@@ -1204,9 +1224,9 @@ static void wallet_upload(uint32_t wi, int final)
               [OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
     uint8_t *code[100];
     size_t   first_open = SIZE_MAX;
+    double   t0 = mono();
 
-    if (!final && n > 300 && from < n - 300)
-        from = n - 300;
+    (void) final;
     while (from < n) {
         size_t k = n - from < 100 ? n - from : 100, done = 0;
 
@@ -1269,6 +1289,8 @@ static void wallet_upload(uint32_t wi, int final)
                     if (ac->pres == 0 && !ac->rejected) {
                         ac->pres = rr->settle.presentment;
                         ac->paid = rr->settle.paid;
+                        ac->outcome = (uint8_t)rr->settle.outcome;
+                        ac->why = rr->settle.reason;
                         count_outcome(&rr->settle);
                     }
                     note_pres(rr->settle.presentment,
@@ -1279,7 +1301,11 @@ static void wallet_upload(uint32_t wi, int final)
         }
         from += k;
     }
-    sw->upl_from = first_open == SIZE_MAX ? n : first_open;
+    /* A code not settled yet has no receipt (a receipt would have stood
+     * for its terminal's upload): the terminal will upload it. */
+    (void)first_open;
+    sw->upl_from = n;
+    g_secs[T_WUPLOAD] += mono() - t0;
 }
 
 /* ---- the checks ------------------------------------------------------- */
@@ -1355,13 +1381,16 @@ static void check_cases(unsigned verify_max)
 
 static void check_day(void)
 {
+    double              t0 = mono();
     offpay_audit_report r;
     offpay_err          rc;
     int64_t            *sum = calloc(W.n_merchants, sizeof *sum), bal;
 
     if (sum == NULL)
         die("out of memory");
+    double ta = mono();
     rc = offpay_ledger_audit(W.l, &r);
+    g_secs[T_AUDIT] += mono() - ta;
     if (rc != OFFPAY_OK)
         die("audit: %s (imbalanced %" PRIu64 ", negative %" PRIu64
             ", escrow %" PRIu64 ", settle %" PRIu64 ", release %" PRIu64 ")",
@@ -1400,7 +1429,10 @@ static void check_day(void)
                 " beyond the rule (%u terminals)",
                 sc->covered, sc->serial, sc->n_terms);
     }
+    ta = mono();
     check_cases(P.evidence);
+    g_secs[T_CASES] += mono() - ta;
+    g_secs[T_CHECK] += mono() - t0;
 }
 
 static void check_end(void)
@@ -1423,11 +1455,18 @@ static void check_end(void)
         if (a->rejected && a->reason != OFFPAY_ELATE)
             die("acceptance t%u seq %" PRId64 " rejected: %s", a->term, a->seq,
                 offpay_errname(a->reason));
+        if (!a->rejected && a->outcome == OFFPAY_SETTLE_UNPAID &&
+            a->why == OFFPAY_ELATE) {
+            S.late_refused++; /* after the late window: the stated rule */
+            continue;
+        }
         if (!sw->fraud && !a->rejected && a->paid != a->charged &&
             W.pres[a->pres].covered == 0)
-            die("honest acceptance t%u seq %" PRId64 " charged %" PRId64
-                ", paid %" PRId64,
-                a->term, a->seq, a->charged, a->paid);
+            die("honest acceptance t%u seq %" PRId64 " (serial %" PRIu64
+                ", counter %u) charged %" PRId64 ", paid %" PRId64
+                " (outcome %d, %s)",
+                a->term, a->seq, a->serial, a->counter, a->charged, a->paid,
+                a->outcome, offpay_errname(a->why));
     }
     /* Every fraud that reached the issuer is attributed. */
     for (size_t i = 0; i < W.n_ev; i++) {
@@ -1444,6 +1483,37 @@ static void check_end(void)
                 "no case",
                 offpay_case_kind_name((offpay_case_kind)e->kind), e->serial,
                 e->counter, a->term, b->term);
+    }
+}
+
+/* ---- planted violations (--plant): the checks can fail ------------------ */
+
+/* 1: the newest journal row of a terminal deleted behind its back (an
+ * accepted payment lost); 2: a merchant credited outside settlement. */
+static void plant(void)
+{
+    if (P.plant == 1) {
+        for (uint32_t i = P.terminals; i-- > 0;)
+            if (!W.t[i].lost && W.t[i].n_acc > 0) {
+                char     path[700];
+                sqlite3 *db = NULL;
+
+                snprintf(path, sizeof path, "%s/terminal.db", W.t[i].dir);
+                if (sqlite3_open(path, &db) != SQLITE_OK ||
+                    sqlite3_exec(db,
+                                 "DROP TRIGGER journal_append_only;"
+                                 "DELETE FROM journal WHERE seq = (SELECT "
+                                 "MAX(seq) FROM journal)",
+                                 NULL, NULL, NULL) != SQLITE_OK)
+                    die("plant: %s", sqlite3_errmsg(db));
+                sqlite3_close(db);
+                printf("sim: planted: t%u's newest journal row deleted\n", i);
+                return;
+            }
+    } else {
+        OK(offpay_ledger_deposit(W.l, W.m_account[0], 1, "planted", W.now,
+                                 NULL));
+        printf("sim: planted: 1 cent credited to merchant 0\n");
     }
 }
 
@@ -1648,6 +1718,13 @@ static void print_stats(const stats *s, const char *what, double secs)
            "), frauds never seen by the issuer %" PRIu64
            "; invariant violations 0\n",
            s->cases, s->evidence_verified, s->unattributable);
+    if (s == &S)
+        printf("  seconds: payments %.1f, terminal uploads %.1f, wallet "
+               "uploads %.1f, checks %.1f (audit %.1f, cases %.1f), events "
+               "%.1f\n",
+               g_secs[T_PAY], g_secs[T_TUPLOAD], g_secs[T_WUPLOAD],
+               g_secs[T_CHECK], g_secs[T_AUDIT], g_secs[T_CASES],
+               g_secs[T_EVENTS]);
     printf("  refused by:");
     for (int e = 0; e < 128; e++)
         if (s->why[e] != 0)
@@ -1671,6 +1748,7 @@ static void run(void)
     uint64_t        per_day;
 
     memset(&S, 0, sizeof S);
+    memset(g_secs, 0, sizeof g_secs);
     g_rng = P.seed * 0x2545f4914f6cdd1dull + 1;
     g_lib = P.seed ^ 0x6f666670617973ull;
     g_day = 0;
@@ -1695,11 +1773,17 @@ static void run(void)
             n = P.payments - S.payments;
         for (uint64_t i = 0; i < n; i++) {
             W.now = day0 + (uint32_t)((DAY - 7200) * i / (n ? n : 1));
+            double t = mono();
             if (rnd(n) < 4 + P.wallets / 25) /* so many events a day */
                 events();
+            g_secs[T_EVENTS] += mono() - t;
+            t = mono();
             one_payment();
+            g_secs[T_PAY] += mono() - t;
         }
         W.now = day0 + DAY - 3600;
+        if (g_day == 2 && P.plant != 0)
+            plant();
         daily();
         check_day();
         if (P.verbose)
@@ -1714,7 +1798,8 @@ static void run(void)
         if (!W.t[i].lost)
             terminal_upload(i, 0);
     for (uint32_t i = 0; i < P.wallets; i++) {
-        W.w[i].upl_from = 0;
+        if (chance(100)) /* the whole log again: every item a replay */
+            W.w[i].upl_from = 0;
         if (W.w[i].kind != CLONER || !W.w[i].fraud)
             wallet_upload(i, 1);
     }
@@ -1723,7 +1808,8 @@ static void run(void)
     print_stats(&S, "sim: run", elapsed(&t0));
     add_stats(&TOT, &S);
     teardown();
-    rm_rf(g_dir);
+    if (!P.keep)
+        rm_rf(g_dir);
 }
 
 static void usage(void)
@@ -1731,7 +1817,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: sim [--seed N] [--runs K] [--wallets N] [--terminals N]\n"
             "           [--payments N] [--days N] [--no-faults] [--evidence N]"
-            " [--verbose]\n"
+            " [--verbose] [--keep]\n"
+            "           [--plant lost|money]\n"
             "Runs seeds N..N+K-1; a failure prints what to replay.\n");
     exit(2);
 }
@@ -1753,6 +1840,10 @@ int main(int argc, char **argv)
             P.verbose = 1;
             continue;
         }
+        if (strcmp(a, "--keep") == 0) {
+            P.keep = 1;
+            continue;
+        }
         if (v == NULL)
             usage();
         i++;
@@ -1768,12 +1859,17 @@ int main(int argc, char **argv)
             P.payments = strtoull(v, NULL, 10);
         else if (strcmp(a, "--days") == 0)
             P.days = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--plant") == 0)
+            P.plant = strcmp(v, "lost") == 0    ? 1
+                      : strcmp(v, "money") == 0 ? 2
+                                                : -1;
         else if (strcmp(a, "--evidence") == 0)
             P.evidence = (unsigned)strtoul(v, NULL, 10);
         else
             usage();
     }
-    if (P.wallets < 2 || P.terminals < 4 || P.days < 1 || P.runs < 1)
+    if (P.wallets < 2 || P.terminals < 4 || P.days < 1 || P.runs < 1 ||
+        P.plant < 0)
         usage();
     setenv("OFFPAY_KDF_COST", "test", 1);
     if (randombytes_set_implementation(&rb_impl) != 0 ||
