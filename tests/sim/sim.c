@@ -1764,6 +1764,12 @@ static void run(void)
     fflush(stdout);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     setup();
+    /* The keys come from the seed too: the same seed, the same keys. */
+    printf("sim: root key %02x%02x%02x%02x..., first wallet key "
+           "%02x%02x%02x%02x...\n",
+           W.root.pk[0], W.root.pk[1], W.root.pk[2], W.root.pk[3], W.w[0].pk[0],
+           W.w[0].pk[1], W.w[0].pk[2], W.w[0].pk[3]);
+    fflush(stdout);
     per_day = (P.payments + P.days - 1) / P.days;
     for (g_day = 1; g_day <= P.days; g_day++) {
         uint32_t day0 = T0 + (g_day - 1) * DAY;
