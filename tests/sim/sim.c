@@ -207,7 +207,7 @@ typedef struct sterm {
     int32_t          offset;   /* its clock minus the simulated time */
     int              lost, flaky, back_until;
     size_t          *acc; /* model records in journal order */
-    size_t           n_acc, cap_acc, first_open; /* first not uploaded */
+    size_t           n_acc, cap_acc;
     size_t           last[200]; /* a batch delivered (to replay) */
     uint8_t         *last_code[200];
     size_t           last_len[200];
@@ -1059,8 +1059,9 @@ static void free_walk(jwalk *j)
     free(j->at);
 }
 
-/* Sends items [from, from + n) of j as one batch; deliver: 1 normal, 2
- * the reply is lost after the commit. Returns the results' count taken. */
+/* Sends items [from, from + n) of j as one batch; reply_lost: the ledger
+ * commits but the terminal never hears it (nothing is marked uploaded).
+ * Returns OFFPAY_EIO when a power cut took the ledger down mid-batch. */
 static offpay_err send_batch(uint32_t ti, jwalk *j, size_t from, size_t n,
                              int reply_lost, int *decided_all)
 {
@@ -1214,7 +1215,10 @@ static void terminal_upload(uint32_t ti, int faults)
 
 /* ---- wallet uploads --------------------------------------------------- */
 
-static void wallet_upload(uint32_t wi, int final)
+/* Wallet wi uploads the codes of its log from its cursor on (the codes it
+ * has not uploaded yet; a code with a receipt settles at once, one without
+ * is its terminal's to upload), with every receipt it kept. */
+static void wallet_upload(uint32_t wi)
 {
     swallet             *sw = &W.w[wi];
     size_t               n = offpay_wallet_n_spends(sw->w), from = sw->upl_from;
@@ -1223,10 +1227,8 @@ static void wallet_upload(uint32_t wi, int final)
     uint8_t              rb[100][OFFPAY_SETTLE_RECEIPTS_MAX]
               [OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
     uint8_t *code[100];
-    size_t   first_open = SIZE_MAX;
     double   t0 = mono();
 
-    (void) final;
     while (from < n) {
         size_t k = n - from < 100 ? n - from : 100, done = 0;
 
@@ -1257,8 +1259,6 @@ static void wallet_upload(uint32_t wi, int final)
         S.wallet_items += k;
         for (size_t i = 0; i < k; i++) {
             free(code[i]);
-            if (res[i].reason != OFFPAY_OK && first_open == SIZE_MAX)
-                first_open = from + i;
             for (size_t r = 0; r < res[i].n_receipts; r++) {
                 offpay_receipt_result *rr = &res[i].receipt[r];
                 size_t                 a;
@@ -1301,9 +1301,6 @@ static void wallet_upload(uint32_t wi, int final)
         }
         from += k;
     }
-    /* A code not settled yet has no receipt (a receipt would have stood
-     * for its terminal's upload): the terminal will upload it. */
-    (void)first_open;
     sw->upl_from = n;
     g_secs[T_WUPLOAD] += mono() - t0;
 }
@@ -1564,7 +1561,7 @@ static void daily(void)
     for (uint32_t i = 0; i < P.wallets; i++)
         if (!W.w[i].fraud || W.w[i].kind == RESTORER)
             if (chance(350))
-                wallet_upload(i, 0);
+                wallet_upload(i);
 }
 
 /* Events of the day: frauds set up, clocks, losses, crashes. */
@@ -1796,6 +1793,7 @@ static void run(void)
             printf("sim: day %u done: %" PRIu64 " payments, %" PRIu64
                    " cases\n",
                    g_day, S.payments, S.cases);
+        fflush(stdout);
     }
     /* The end: every terminal still there uploads everything, every
      * wallet its whole log, when the clocks have passed every acceptance. */
@@ -1807,7 +1805,7 @@ static void run(void)
         if (chance(100)) /* the whole log again: every item a replay */
             W.w[i].upl_from = 0;
         if (W.w[i].kind != CLONER || !W.w[i].fraud)
-            wallet_upload(i, 1);
+            wallet_upload(i);
     }
     check_day();
     check_end();
