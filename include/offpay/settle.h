@@ -458,8 +458,8 @@ typedef struct offpay_evidence_report {
      * that contradicts it (b: charged is the receipt's amount,
      * accepted_at the receipt's time) */
     offpay_evidence_party a, b;
-    int64_t total;  /* overspend: the charges counted (each code's at most
-                       its authorized amount), > limit */
+    int64_t total;  /* overspend: the charges counted (each presentment's
+                       at most its code's authorized amount), > limit */
     size_t receipt; /* receipt_mismatch: the index in the file of the
                        receipt (b) that contradicts the upload (a) */
     char why[256];  /* on an error: what did not verify, in words */

@@ -1073,23 +1073,23 @@ static offpay_err vf_prove(vf *v)
     case OFFPAY_CASE_OVERSPEND: {
         int64_t total = 0;
 
-        for (size_t i = 0; i < v->n_codes; i++) {
-            int64_t sum = 0;
+        /* Each presentment counts at most its code's authorized amount: a
+         * code presented by two terminals (a duplicate presentment, which
+         * the escrow pays too: docs/settlement.md §4) counts at each, so
+         * an escrow emptied by duplicates proves its overspend as well. */
+        for (size_t k = 0; k < v->n_items; k++) {
+            int64_t c = v->items[k].charged;
 
-            for (size_t k = 0; k < v->n_items; k++)
-                if (v->items[k].code == i &&
-                    offpay_amount_add(sum, v->items[k].charged, &sum) !=
-                        OFFPAY_OK)
-                    return why(r, OFFPAY_EEVIDENCE, "charges overflow");
-            if (sum > (int64_t)v->codes[i].amount)
-                sum = (int64_t)v->codes[i].amount;
-            if (offpay_amount_add(total, sum, &total) != OFFPAY_OK)
+            if (c > (int64_t)v->codes[v->items[k].code].amount)
+                c = (int64_t)v->codes[v->items[k].code].amount;
+            if (offpay_amount_add(total, c, &total) != OFFPAY_OK)
                 return why(r, OFFPAY_EEVIDENCE, "charges overflow");
         }
         r->total = total;
         if (total <= r->limit)
             return why(r, OFFPAY_EEVIDENCE,
-                       "the charges the codes authorized total %lld, within "
+                       "the presentments, each at most its code's authorized "
+                       "amount, total %lld, within "
                        "the limit %lld",
                        (long long)total, (long long)r->limit);
         return OFFPAY_OK;

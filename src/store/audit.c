@@ -7,14 +7,19 @@
  */
 #include "settle/store.h"
 
-/* Balances derived from transfers alone, per account. */
+/* Balances derived from transfers alone, per account: the moves summed
+ * once per account (GROUP BY), then joined, so the audit reads the
+ * transfers a fixed number of times. (A sum correlated with each account
+ * read them all again per account whenever SQLite did not index the
+ * moves: the imbalance query took 4 s on a ledger of 1,000 accounts and
+ * 20,000 transfers, found by tests/sim.) */
 #define BALANCES                                                               \
     "WITH moves(id, amount) AS ("                                              \
     "  SELECT credit, amount FROM transfers"                                   \
     "  UNION ALL SELECT debit, -amount FROM transfers),"                       \
-    " bal AS (SELECT a.id, a.kind, a.currency,"                                \
-    "  COALESCE((SELECT SUM(amount) FROM moves m WHERE m.id = a.id), 0) AS b"  \
-    "  FROM accounts a) "
+    " sums(id, b) AS (SELECT id, SUM(amount) FROM moves GROUP BY id),"         \
+    " bal AS (SELECT a.id, a.kind, a.currency, COALESCE(s.b, 0) AS b"          \
+    "  FROM accounts a LEFT JOIN sums s ON s.id = a.id) "
 
 const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "SELECT COUNT(*) FROM accounts",

@@ -573,6 +573,46 @@ static void test_overspend_evidence_sums_charges_above_the_limit(void)
     drop_world(&w);
 }
 
+/* Found by the simulation (tests/sim, seed 3): duplicate presentments
+ * are paid from the escrow beyond their code's authorized amount (§4), so
+ * they can empty it while the codes together authorize less than the
+ * limit; the next code's presentment is then an overspend, and its
+ * evidence must prove it: each presentment counts, at most at its code's
+ * amount (the verifier capped each code once, and refused this file). */
+static void test_overspend_after_duplicates_evidence_verifies(void)
+{
+    world                  w;
+    uint8_t                cb[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t                c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t                c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    offpay_wallet_cred     cred;
+    offpay_settle_result   a, b, c;
+    size_t                 n1, n2, len = 0;
+    char                  *file = NULL;
+    offpay_evidence_report r;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(50),
+                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0,
+                                   cb, &cred));
+    n1 = make_code(&w, &cred, 1, CENTS(20), T0 + 500, c1);
+    n2 = make_code(&w, &cred, 2, CENTS(20), T0 + 520, c2);
+    a = settle(&w, 0, c1, n1, CENTS(20), T0 + 505, T0 + 600);
+    b = settle(&w, 1, c1, n1, CENTS(20), T0 + 510, T0 + 600);
+    c = settle(&w, 2, c2, n2, CENTS(20), T0 + 525, T0 + 600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(b.outcome == OFFPAY_SETTLE_DUPLICATE && b.paid == CENTS(20));
+    REQUIRE(c.outcome == OFFPAY_SETTLE_GUARANTEED && c.case_id != 0);
+    REQUIRE_OK(export(&w, c.case_id, &file, &len));
+    REQUIRE_OK(
+        offpay_evidence_verify((const uint8_t *)file, len, w.root.pk, &r));
+    CHECK(r.kind == OFFPAY_CASE_OVERSPEND && r.serial == cred.serial);
+    CHECK(r.n_codes == 2 && r.n_presentments == 3);
+    CHECK(r.total == CENTS(60) && r.limit == CENTS(50));
+    free(file);
+    drop_world(&w);
+}
+
 static void test_export_refuses_unknown_case_and_bundle_without_the_key(void)
 {
     world               w;
@@ -987,6 +1027,8 @@ static const offpay_test TESTS[] = {
      test_duplicate_evidence_names_both_terminals_and_merchants},
     {"overspend_evidence_sums_charges_above_the_limit",
      test_overspend_evidence_sums_charges_above_the_limit},
+    {"overspend_after_duplicates_evidence_verifies",
+     test_overspend_after_duplicates_evidence_verifies},
     {"export_refuses_unknown_case_and_bundle_without_the_key",
      test_export_refuses_unknown_case_and_bundle_without_the_key},
     {"tampered_double_spend_files_are_refused_specifically",
