@@ -794,10 +794,12 @@ struct issue_ctx {
     offpay_wallet_cred cred;
 };
 
-static offpay_err issue_tx(offpay_ledger *l, void *p)
+offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
+                               const uint8_t pk[OFFPAY_PK_BYTES], int64_t limit,
+                               uint8_t flags, uint32_t expires, uint32_t now,
+                               uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
+                               offpay_wallet_cred *wc)
 {
-    struct issue_ctx   *c = p;
-    offpay_wallet_cred *wc = &c->cred;
     offpay__cred_row    row;
     offpay_account_kind kind;
     uint16_t            currency;
@@ -805,54 +807,62 @@ static offpay_err issue_tx(offpay_ledger *l, void *p)
     size_t              len = 0;
     offpay_err          rc;
 
-    rc = l->ops->account_get(l->store, c->account, &kind, &currency);
+    rc = l->ops->account_get(l->store, account, &kind, &currency);
     if (rc != OFFPAY_OK)
         return rc;
     if (kind != OFFPAY_ACCOUNT_WALLET)
         return OFFPAY_EINVAL;
     /* the balance read is the balance funded from (store.h, row locks) */
-    rc = l->ops->account_lock(l->store, c->account);
+    rc = l->ops->account_lock(l->store, account);
     if (rc == OFFPAY_OK)
-        rc = l->ops->balance(l->store, c->account, &bal);
+        rc = l->ops->balance(l->store, account, &bal);
     if (rc != OFFPAY_OK)
         return rc;
-    if (bal < c->limit)
+    if (bal < limit)
         return OFFPAY_EFUNDS;
     memset(&row, 0, sizeof row);
-    row.wallet_account = c->account;
-    row.limit = c->limit;
+    row.wallet_account = account;
+    row.limit = limit;
     row.currency = currency;
-    row.valid_from = c->now;
-    row.expires = c->expires;
+    row.valid_from = now;
+    row.expires = expires;
     rc = l->ops->account_add(l->store, OFFPAY_ACCOUNT_ESCROW, currency,
-                             "escrow", c->now, &row.escrow_account);
+                             "escrow", now, &row.escrow_account);
     if (rc == OFFPAY_OK)
-        rc = l->ops->cred_add(l->store, &row, c->pk, c->flags, &row.serial);
+        rc = l->ops->cred_add(l->store, &row, pk, flags, &row.serial);
     if (rc != OFFPAY_OK)
         return rc;
     memset(wc, 0, sizeof *wc);
     wc->kid = l->kid;
     wc->serial = row.serial;
-    memcpy(wc->wallet_pk, c->pk, OFFPAY_PK_BYTES);
-    wc->limit = (uint32_t)c->limit;
+    memcpy(wc->wallet_pk, pk, OFFPAY_PK_BYTES);
+    wc->limit = (uint32_t)limit;
     wc->currency = currency;
-    wc->valid_from = c->now;
-    wc->expires = c->expires;
-    wc->flags = c->flags;
+    wc->valid_from = now;
+    wc->expires = expires;
+    wc->flags = flags;
     rc = offpay_issuer_sign_wallet_cred_by(
         &(offpay_signer){l->p11 ? NULL : l->sk, l->p11}, wc);
     if (rc == OFFPAY_OK)
-        rc = offpay_wallet_cred_encode(wc, c->bytes, OFFPAY_WALLET_CRED_BYTES,
+        rc = offpay_wallet_cred_encode(wc, bytes, OFFPAY_WALLET_CRED_BYTES,
                                        &len);
     if (rc == OFFPAY_OK)
-        rc = l->ops->cred_set_bytes(l->store, row.serial, c->bytes, len);
+        rc = l->ops->cred_set_bytes(l->store, row.serial, bytes, len);
     /* fund: the limit moves into the escrow, which now backs the promise */
     if (rc == OFFPAY_OK)
-        rc = offpay__ledger_move(l, c->account, row.escrow_account, c->limit,
-                                 "fund", 0, 0, NULL, c->now);
+        rc = offpay__ledger_move(l, account, row.escrow_account, limit, "fund",
+                                 0, 0, NULL, now);
     if (rc == OFFPAY_OK)
-        rc = l->ops->escrow_credit(l->store, row.serial, c->limit);
+        rc = l->ops->escrow_credit(l->store, row.serial, limit);
     return rc;
+}
+
+static offpay_err issue_tx(offpay_ledger *l, void *p)
+{
+    struct issue_ctx *c = p;
+
+    return offpay__issue_in_tx(l, c->account, c->pk, c->limit, c->flags,
+                               c->expires, c->now, c->bytes, &c->cred);
 }
 
 offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,

@@ -218,14 +218,8 @@ struct allowance_ctx {
 static offpay_err allowance_tx(offpay_ledger *l, void *p)
 {
     struct allowance_ctx *c = p;
-    offpay_wallet_cred   *wc = &c->cred;
-    offpay__cred_row      row;
-    offpay_account_kind   kind;
     uint64_t              account = 0;
     uint32_t              revoked_at = 0;
-    uint16_t              currency;
-    int64_t               bal;
-    size_t                len = 0;
     offpay_err            rc;
 
     rc = l->ops->wallet_key_get(l->store, c->pk, 0, NULL, &account, NULL,
@@ -234,52 +228,10 @@ static offpay_err allowance_tx(offpay_ledger *l, void *p)
         return rc;
     if (revoked_at != 0)
         return OFFPAY_EREVOKED;
-    rc = l->ops->account_get(l->store, account, &kind, &currency);
-    if (rc != OFFPAY_OK)
-        return rc;
-    if (kind != OFFPAY_ACCOUNT_WALLET)
-        return OFFPAY_ESTORE;
-    rc = l->ops->account_lock(l->store, account);
-    if (rc == OFFPAY_OK)
-        rc = l->ops->balance(l->store, account, &bal);
-    if (rc != OFFPAY_OK)
-        return rc;
-    if (bal < c->limit)
-        return OFFPAY_EFUNDS;
-    memset(&row, 0, sizeof row);
-    row.wallet_account = account;
-    row.limit = c->limit;
-    row.currency = currency;
-    row.valid_from = c->now;
-    row.expires = c->expires;
-    rc = l->ops->account_add(l->store, OFFPAY_ACCOUNT_ESCROW, currency,
-                             "escrow", c->now, &row.escrow_account);
-    if (rc == OFFPAY_OK)
-        rc = l->ops->cred_add(l->store, &row, c->pk, c->flags, &row.serial);
-    if (rc != OFFPAY_OK)
-        return rc;
-    memset(wc, 0, sizeof *wc);
-    wc->kid = l->kid;
-    wc->serial = row.serial;
-    memcpy(wc->wallet_pk, c->pk, OFFPAY_PK_BYTES);
-    wc->limit = (uint32_t)c->limit;
-    wc->currency = currency;
-    wc->valid_from = c->now;
-    wc->expires = c->expires;
-    wc->flags = c->flags;
-    rc = offpay_issuer_sign_wallet_cred_by(
-        &(offpay_signer){l->p11 ? NULL : l->sk, l->p11}, wc);
-    if (rc == OFFPAY_OK)
-        rc = offpay_wallet_cred_encode(wc, c->bytes, OFFPAY_WALLET_CRED_BYTES,
-                                       &len);
-    if (rc == OFFPAY_OK)
-        rc = l->ops->cred_set_bytes(l->store, row.serial, c->bytes, len);
-    if (rc == OFFPAY_OK)
-        rc = offpay__ledger_move(l, account, row.escrow_account, c->limit,
-                                 "fund", 0, 0, NULL, c->now);
-    if (rc == OFFPAY_OK)
-        rc = l->ops->escrow_credit(l->store, row.serial, c->limit);
-    return rc;
+    rc = offpay__issue_in_tx(l, account, c->pk, c->limit, c->flags, c->expires,
+                             c->now, c->bytes, &c->cred);
+    /* an enrolled key's account is a wallet account */
+    return rc == OFFPAY_EINVAL ? OFFPAY_ESTORE : rc;
 }
 
 offpay_err offpay_ledger_allowance(offpay_ledger *l,

@@ -109,6 +109,16 @@ offpay_err offpay__pg_revocations_publish(offpay__store *from,
 /* the number of wallet accounts of the store */
 offpay_err offpay__pg_wallets(offpay__store *s, uint64_t *n);
 
+/* ledger.c: inside the caller's transaction, a wallet credential of limit
+ * for pk funded from wallet account `account` (ledger.c's issue and
+ * online.c's allowance): EINVAL when account is not a wallet account,
+ * EFUNDS when its balance is short; bytes and *wc receive it. */
+offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
+                               const uint8_t pk[OFFPAY_PK_BYTES], int64_t limit,
+                               uint8_t flags, uint32_t expires, uint32_t now,
+                               uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
+                               offpay_wallet_cred *wc);
+
 /* One transfer inside the current transaction. */
 offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,
                                uint64_t credit, int64_t amount,
