@@ -166,27 +166,6 @@ static offpay_err base_of(const offpay_wallet *w, const char *base_url,
 
 /* ---- signed requests --------------------------------------------------- */
 
-typedef struct signing {
-    const offpay_wallet *w;
-    uint32_t             now;
-} signing;
-
-static uint32_t signing_time(void *ctx, int attempt)
-{
-    const signing *sg = ctx;
-
-    return attempt == 0 ? sg->now : (uint32_t)time(NULL);
-}
-
-static offpay_err signing_sign(void *ctx, const char *method, const char *path,
-                               uint32_t t, const uint8_t *body, size_t len,
-                               offpay__http_auth *out)
-{
-    const signing *sg = ctx;
-
-    return offpay__wallet_sign_http(sg->w, method, path, t, body, len, out);
-}
-
 /*
  * POSTs body to base + path signed by the wallet; *doc is the JSON reply
  * of a 200. A refusal prints offpayd's error and returns OFFPAY_EIO, or
@@ -197,12 +176,13 @@ static offpay_err post(const offpay_wallet *w, const char *base,
                        const char *path, const char *body, uint32_t now,
                        json_t **doc, char *err_name, size_t err_cap)
 {
-    signing             sg = {w, now};
-    offpay__http_signer s = {signing_time, signing_sign, &sg};
-    offpay__http_reply  r = {0};
-    json_error_t        jerr;
-    long                status = 0;
-    offpay_err          rc;
+    offpay__wallet_signing sg = {w, now};
+    offpay__http_signer    s = {offpay__wallet_signing_time,
+                                offpay__wallet_signing_sign, &sg};
+    offpay__http_reply     r = {0};
+    json_error_t           jerr;
+    long                   status = 0;
+    offpay_err             rc;
 
     *doc = NULL;
     if (err_name != NULL && err_cap > 0)

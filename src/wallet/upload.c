@@ -28,25 +28,19 @@
 #define TRIES         3
 #define PATH          "/v1/wallet/upload"
 
-/* What signs the wallet's requests: its key, at now for the first try
- * and at the wallet's clock for a resend. */
-typedef struct signing {
-    const offpay_wallet *w;
-    uint32_t             now;
-} signing;
-
-static uint32_t signing_time(void *ctx, int attempt)
+uint32_t offpay__wallet_signing_time(void *ctx, int attempt)
 {
-    const signing *sg = ctx;
+    const offpay__wallet_signing *sg = ctx;
 
     return attempt == 0 ? sg->now : (uint32_t)time(NULL);
 }
 
-static offpay_err signing_sign(void *ctx, const char *method, const char *path,
-                               uint32_t time, const uint8_t *body, size_t len,
-                               offpay__http_auth *out)
+offpay_err offpay__wallet_signing_sign(void *ctx, const char *method,
+                                       const char *path, uint32_t time,
+                                       const uint8_t *body, size_t len,
+                                       offpay__http_auth *out)
 {
-    const signing *sg = ctx;
+    const offpay__wallet_signing *sg = ctx;
 
     return offpay__wallet_sign_http(sg->w, method, path, time, body, len, out);
 }
@@ -58,8 +52,9 @@ static offpay_err post(const offpay_wallet *w, const char *base,
                        const char *body, uint32_t now, offpay__http_reply *out,
                        long *status)
 {
-    signing             sg = {w, now};
-    offpay__http_signer s = {signing_time, signing_sign, &sg};
+    offpay__wallet_signing sg = {w, now};
+    offpay__http_signer    s = {offpay__wallet_signing_time,
+                                offpay__wallet_signing_sign, &sg};
 
     return offpay__http_request(base, "POST", PATH, body, &s, TRIES, out,
                                 status);

@@ -93,6 +93,20 @@ offpay_err offpay__wallet_sign_http(const offpay_wallet *w, const char *method,
                                     const uint8_t *body, size_t len,
                                     struct offpay__http_auth *out);
 
+/* What signs the wallet's requests to offpayd (upload.c, online.c): its
+ * key, at now for the first try and at the wallet's clock for a resend.
+ * The ctx of the two callbacks of an offpay__http_signer
+ * (terminal/upload_int.h) below. */
+typedef struct offpay__wallet_signing {
+    const offpay_wallet *w;
+    uint32_t             now;
+} offpay__wallet_signing;
+uint32_t   offpay__wallet_signing_time(void *ctx, int attempt);
+offpay_err offpay__wallet_signing_sign(void *ctx, const char *method,
+                                       const char *path, uint32_t time,
+                                       const uint8_t *body, size_t len,
+                                       struct offpay__http_auth *out);
+
 /*
  * offpay__wallet_upload_body — the body of POST /v1/wallet/upload for at
  * most max spend log entries from entry from on (upload.c), skipping those
@@ -111,27 +125,26 @@ offpay_err offpay__wallet_upload_body(const offpay_wallet *w, size_t from,
 /* ---- the settlement sync and safe restore (online.c) --------------- */
 
 /* offpay_wallet_create with the key pair of seed (a restore). */
-offpay_err offpay__wallet_create_seeded(const char *path,
-                                        const char *passphrase,
+offpay_err offpay__wallet_create_seeded(const char    *path,
+                                        const char    *passphrase,
                                         const uint8_t  root_pk[OFFPAY_PK_BYTES],
                                         const uint8_t *bundle,
-                                        size_t bundle_len,
+                                        size_t         bundle_len,
                                         const uint8_t  seed[OFFPAY_SEED_BYTES],
                                         offpay_wallet **out);
 
 /* offpay_wallet_add_credential, frozen (no code until a sync unfreezes
  * it) and with its next counter at least floor. */
-offpay_err offpay__wallet_add_cred_online(offpay_wallet *w,
-                                          const uint8_t *cred, size_t len,
-                                          uint32_t now, int frozen,
+offpay_err offpay__wallet_add_cred_online(offpay_wallet *w, const uint8_t *cred,
+                                          size_t len, uint32_t now, int frozen,
                                           uint32_t floor);
 
 /* What a backup holds: the key's seed (secret: wipe it), the pinned root
  * key and the bundle (cap bytes of room). Errors: OFFPAY_EINVAL,
  * OFFPAY_ECRYPTO. */
 offpay_err offpay__wallet_backup_parts(const offpay_wallet *w,
-                                       uint8_t seed[OFFPAY_SEED_BYTES],
-                                       uint8_t root_pk[OFFPAY_PK_BYTES],
+                                       uint8_t  seed[OFFPAY_SEED_BYTES],
+                                       uint8_t  root_pk[OFFPAY_PK_BYTES],
                                        uint8_t *bundle, size_t cap,
                                        size_t *bundle_len);
 
@@ -143,10 +156,10 @@ offpay_err offpay__wallet_cred_bytes(const offpay_wallet *w, size_t i,
 /* What a sync learnt about one credential. */
 typedef struct offpay__wallet_sync_cred {
     uint64_t serial;
-    uint32_t floor;    /* the next counter is at least this (0: no change) */
-    int      unfreeze; /* 1: the server told the highest counter it saw */
-    int      synced;   /* 1: remaining and outstanding are the server's */
-    int      revoked;  /* 1: revoked (never undone): no code */
+    uint32_t floor;       /* the next counter is at least this (0: no change) */
+    int      unfreeze;    /* 1: the server told the highest counter it saw */
+    int      synced;      /* 1: remaining and outstanding are the server's */
+    int      revoked;     /* 1: revoked (never undone): no code */
     int64_t  remaining;   /* the escrow, as the server holds it */
     int64_t  outstanding; /* authorized by codes no terminal presented yet */
 } offpay__wallet_sync_cred;
