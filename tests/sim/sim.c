@@ -693,6 +693,7 @@ static int take_result(size_t ai, const offpay_settle_result *r)
 static int (*faultfs_hook)(const char *step);
 static int g_refuse_writes;
 static int g_faulting; /* a fault is armed: no renewal now */
+static int g_final;    /* the final flush: no more faults */
 
 static int sim_hook(const char *step)
 {
@@ -1075,7 +1076,7 @@ static offpay_err send_batch(uint32_t ti, jwalk *j, size_t from, size_t n,
         it[i] = (offpay_settle_item){j->code[from + i], j->len[from + i],
                                      a->charged, j->at[from + i], a->seq};
     }
-    if (P.faults && chance(8)) { /* a power cut in the ledger's commit */
+    if (P.faults && !g_final && chance(8)) { /* a ledger power cut */
         cut = 1;
         arm(40, NULL);
     }
@@ -1746,6 +1747,7 @@ static void run(void)
 
     memset(&S, 0, sizeof S);
     memset(g_secs, 0, sizeof g_secs);
+    g_final = 0;
     g_rng = P.seed * 0x2545f4914f6cdd1dull + 1;
     g_lib = P.seed ^ 0x6f666670617973ull;
     g_day = 0;
@@ -1798,6 +1800,7 @@ static void run(void)
     /* The end: every terminal still there uploads everything, every
      * wallet its whole log, when the clocks have passed every acceptance. */
     W.now = T0 + P.days * DAY + DAY;
+    g_final = 1;
     for (uint32_t i = 0; i < P.terminals; i++)
         if (!W.t[i].lost)
             terminal_upload(i, 0);
