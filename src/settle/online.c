@@ -222,8 +222,13 @@ static offpay_err allowance_tx(offpay_ledger *l, void *p)
     uint32_t              revoked_at = 0;
     offpay_err            rc;
 
-    rc = l->ops->wallet_key_get(l->store, c->pk, 0, NULL, &account, NULL,
-                                &revoked_at);
+    /* the key's row locked first, so that a revocation either comes
+     * before (and is seen here) or waits for this credential (and lists
+     * it): no credential escapes a lost wallet's revocation */
+    rc = l->ops->wallet_key_lock(l->store, c->pk);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->wallet_key_get(l->store, c->pk, 0, NULL, &account, NULL,
+                                    &revoked_at);
     if (rc != OFFPAY_OK)
         return rc;
     if (revoked_at != 0)

@@ -364,6 +364,12 @@ typedef struct offpay__store_ops {
      * credential: its escrow is due at at + the upload grace) */
     offpay_err (*cred_cut_expiry)(offpay__store *s, uint64_t serial,
                                   uint32_t at);
+    /* locks the row of wallet key pk against its revocation until the
+     * transaction ends (an allowance issued meanwhile is seen by the
+     * revocation's list of credentials); a no-op where one writer holds
+     * the whole store */
+    offpay_err (*wallet_key_lock)(offpay__store *s,
+                                  const uint8_t  pk[OFFPAY_PK_BYTES]);
 } offpay__store_ops;
 
 /* Every operation's name, in the table's order: a backend fills the table
@@ -387,7 +393,8 @@ typedef struct offpay__store_ops {
     X(kind_totals) X(settle_buckets) X(terminal_stats) X(revoked_list) \
     X(terminal_report) \
     X(enroll_add) X(enroll_get) X(enroll_use) X(wallet_key_add) \
-    X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry)
+    X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
+    X(wallet_key_lock)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

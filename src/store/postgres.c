@@ -1375,7 +1375,6 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
                                     uint64_t pending, uint32_t synced_at,
                                     uint32_t now);
 
-
 /* the wallet's online life (defined at the end of the file) */
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint16_t currency, const char *ref, uint32_t now,
@@ -1402,6 +1401,8 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
                void *ctx);
 static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at);
+static offpay_err s_wallet_key_lock(offpay__store *s,
+                                    const uint8_t  pk[OFFPAY_PK_BYTES]);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -2029,7 +2030,6 @@ offpay_err offpay__pg_wallets(offpay__store *s, uint64_t *n)
     return rc;
 }
 
-
 /* ---- the wallet's online life (src/settle/online.c) ------------------ */
 
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
@@ -2226,4 +2226,17 @@ static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                    "UPDATE credentials SET expires = $2::bigint WHERE serial ="
                    " $1::bigint AND expires > $2::bigint",
                    &p, &r);
+}
+
+/* FOR SHARE: allowances of one key do not wait for each other, a
+ * revocation (an UPDATE of the row) waits for them, and they for it. */
+static offpay_err s_wallet_key_lock(offpay__store *s,
+                                    const uint8_t  pk[OFFPAY_PK_BYTES])
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_blob(&p, pk, OFFPAY_PK_BYTES);
+    return run_sql(
+        s, "SELECT 1 FROM wallet_keys WHERE pk = $1::bytea FOR SHARE", &p, &r);
 }

@@ -1211,7 +1211,6 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
                                     uint64_t pending, uint32_t synced_at,
                                     uint32_t now);
 
-
 /* the wallet's online life (defined at the end of the file) */
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint16_t currency, const char *ref, uint32_t now,
@@ -1238,6 +1237,8 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
                void *ctx);
 static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at);
+static offpay_err s_wallet_key_lock(offpay__store *s,
+                                    const uint8_t  pk[OFFPAY_PK_BYTES]);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -1754,7 +1755,6 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
     return step == SQLITE_DONE ? OFFPAY_OK : map(step);
 }
 
-
 /* ---- the wallet's online life (src/settle/online.c) ------------------ */
 
 /* Prepares sql (one statement), runs it to its first row or end, and
@@ -1994,4 +1994,13 @@ static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                 "UPDATE credentials SET expires = ?3 WHERE serial = ?2 AND"
                 " expires > ?3",
                 bind_args, &x, NULL, NULL, NULL);
+}
+
+/* One writer (BEGIN IMMEDIATE) holds the whole store: nothing to lock. */
+static offpay_err s_wallet_key_lock(offpay__store *s,
+                                    const uint8_t  pk[OFFPAY_PK_BYTES])
+{
+    (void)s;
+    (void)pk;
+    return OFFPAY_OK;
 }
