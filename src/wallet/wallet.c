@@ -2237,6 +2237,17 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
 
     if (w == NULL || (v == NULL && n > 0))
         return OFFPAY_EINVAL;
+    /* The server's figures are checked before anything changes: an escrow
+     * or outstanding sum outside [0, limit] would let the wallet authorize
+     * beyond its credential (and could not be saved and read back). */
+    for (size_t k = 0; k < n; k++) {
+        const cred_entry *e = find_cred(w, v[k].serial);
+
+        if (e != NULL && v[k].synced &&
+            (v[k].remaining < 0 || v[k].remaining > (int64_t)e->c.limit ||
+             v[k].outstanding < 0 || v[k].outstanding > (int64_t)e->c.limit))
+            return OFFPAY_ERANGE;
+    }
     if (w->n_creds > 0) {
         saved = malloc(w->n_creds * sizeof *saved);
         if (saved == NULL)

@@ -166,8 +166,9 @@ typedef struct offpay__wallet_sync_cred {
 
 /* Applies v[0..n) (serials the wallet does not hold are skipped; the
  * reservations at this moment are recorded with a synced view) and saves
- * once; on an error nothing changed. Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM,
- * those of saving. */
+ * once; on an error nothing changed. Errors: OFFPAY_EINVAL, OFFPAY_ERANGE
+ * (a synced remaining or outstanding outside [0, the credential's limit]:
+ * a bad reply, nothing applied), OFFPAY_ENOMEM, those of saving. */
 offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
                                      const offpay__wallet_sync_cred *v,
                                      size_t                          n);

@@ -402,6 +402,65 @@ static void test_wallet_online_state_freezes_and_releases(void)
     drop_world(&w);
 }
 
+/* A status reply whose escrow is outside [0, limit] is refused whole: the
+ * wallet neither authorizes beyond its credential nor saves a figure its
+ * file cannot be read back with (found by review). */
+static void test_sync_refuses_an_escrow_beyond_the_limit(void)
+{
+    world                    w;
+    offpay_wallet           *wal = NULL;
+    offpay_wallet_cred       wc;
+    offpay_wallet_balance    b;
+    uint8_t                  bundle[512], cred[OFFPAY_WALLET_CRED_BYTES];
+    size_t                   blen = 0, clen = 0;
+    char                     path[600], *code = NULL;
+    offpay__wallet_sync_cred v;
+    int64_t                  total = 0;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_bundle_encode(&w.bundle, bundle, sizeof bundle, &blen));
+    snprintf(path, sizeof path, "%s/w-bad-reply", offpay_test_tmpdir());
+    REQUIRE_OK(offpay_wallet_create(path, "wallet pass", w.root.pk, bundle,
+                                    blen, &wal));
+    memset(&wc, 0, sizeof wc);
+    wc.kid = 1;
+    wc.serial = 7;
+    offpay_wallet_public_key(wal, wc.wallet_pk);
+    wc.limit = 10000;
+    wc.currency = EUR;
+    wc.valid_from = T0 - 10;
+    wc.expires = T0 + DAY;
+    wc.flags = OFFPAY_CRED_ALLOW_UNBOUND;
+    REQUIRE_OK(offpay_issuer_sign_wallet_cred(w.issuer.sk, &wc));
+    REQUIRE_OK(offpay_wallet_cred_encode(&wc, cred, sizeof cred, &clen));
+    REQUIRE_OK(offpay__wallet_add_cred_online(wal, cred, clen, T0, 0, 1));
+    memset(&v, 0, sizeof v);
+    v.serial = 7;
+    v.synced = 1;
+    v.remaining = 50000; /* on a 10000 limit */
+    CHECK_ERR(offpay__wallet_sync_apply(wal, &v, 1), OFFPAY_ERANGE);
+    v.remaining = -1;
+    CHECK_ERR(offpay__wallet_sync_apply(wal, &v, 1), OFFPAY_ERANGE);
+    v.remaining = 8000;
+    v.outstanding = 10001;
+    CHECK_ERR(offpay__wallet_sync_apply(wal, &v, 1), OFFPAY_ERANGE);
+    REQUIRE_OK(offpay_wallet_get_balance(wal, 0, T0, &b));
+    CHECK(b.available == 10000);
+    for (int i = 0; i < 10; i++) {
+        if (offpay_wallet_pay(wal, 10000, EUR, T0, &code, NULL) != OFFPAY_OK)
+            break;
+        free(code);
+        code = NULL;
+        total += 10000;
+    }
+    CHECK(total == 10000); /* one code of the whole limit, no more */
+    offpay_wallet_close(wal);
+    wal = NULL;
+    CHECK_ERR(offpay_wallet_open(path, "wallet pass", &wal), OFFPAY_OK);
+    offpay_wallet_close(wal);
+    drop_world(&w);
+}
+
 /* ---- a lost wallet's revocation against an allowance (PostgreSQL) ----- */
 
 struct allowance_run {
@@ -485,6 +544,8 @@ static void test_allowance_waits_for_a_revocation_in_flight(void)
 }
 
 static const offpay_test TESTS[] = {
+    {"sync_refuses_an_escrow_beyond_the_limit",
+     test_sync_refuses_an_escrow_beyond_the_limit},
     {"allowance_waits_for_a_revocation_in_flight",
      test_allowance_waits_for_a_revocation_in_flight},
     {"enrollment_body_is_strict", test_enrollment_body_is_strict},
