@@ -829,7 +829,7 @@ offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
  * status or enrollment any more), and every credential issued to it that
  * is not revoked yet is revoked with reason, its ledger expiry brought
  * forward to now, so its escrow returns to the account upload_grace after
- * now, minus what settles meanwhile (docs/settlement.md §11). *revoked
+ * now, minus what settles meanwhile (docs/settlement.md §12). *revoked
  * (may be NULL) counts the credentials revoked now. Revoking again changes
  * nothing. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (not enrolled),
  * OFFPAY_ESTORE.
@@ -843,8 +843,11 @@ offpay_err offpay_ledger_wallet_revoke(offpay_ledger *l, const uint8_t *pk,
  * key: one transaction registers new_pk as a new terminal of the same
  * merchant, signs its credential (as offpay_ledger_terminal_add) and
  * revokes old_id from now on (what it accepted before now still settles).
- * Errors: those of offpay_ledger_terminal_add, OFFPAY_ENOTFOUND (old_id),
- * OFFPAY_ETERMINAL_REVOKED (old_id is revoked).
+ * The new credential expires at expires or when old_id's does, whichever
+ * is first: a rotation changes the key, never the term. Errors: those of
+ * offpay_ledger_terminal_add, OFFPAY_ENOTFOUND (old_id),
+ * OFFPAY_ETERMINAL_REVOKED (old_id is revoked), OFFPAY_ETERMINAL_EXPIRED
+ * (old_id's credential has expired).
  */
 offpay_err offpay_ledger_terminal_rotate(
     offpay_ledger *l, uint32_t old_id, const uint8_t new_pk[OFFPAY_PK_BYTES],

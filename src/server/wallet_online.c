@@ -430,6 +430,12 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "amount");
         return;
     }
+    /* a wallet asks for at most the default term; longer ones are the
+     * operator's (POST /v1/admin/credentials) */
+    if (b.expires > r->now + DEFAULT_CRED_LIFETIME) {
+        srv_fail(out, SRV_E_BAD_FIELD, "expires: at most 30 days ahead");
+        return;
+    }
     expires = b.expires ? b.expires : r->now + DEFAULT_CRED_LIFETIME;
     flags = b.allow_unbound ? OFFPAY_CRED_ALLOW_UNBOUND : 0;
     rc = offpay_ledger_allowance(r->l, w.pk, limit, flags, expires, r->now,

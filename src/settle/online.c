@@ -478,6 +478,19 @@ static offpay_err rotate_tx(offpay_ledger *l, void *p)
         return rc;
     if (old.revoked)
         return OFFPAY_ETERMINAL_REVOKED;
+    /* A rotation changes the key, never the term: the new credential
+     * expires when the old one does, and an expired terminal cannot
+     * rotate (only the operator registers a terminal anew). */
+    rc = l->ops->terminal_cred(l->store, c->old_id, c->bytes,
+                               OFFPAY_TERMINAL_CRED_MAX_BYTES, &c->len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_cred_decode(c->bytes, c->len, tc);
+    if (rc != OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    if (tc->expires <= c->now)
+        return OFFPAY_ETERMINAL_EXPIRED;
+    if (c->expires > tc->expires)
+        c->expires = tc->expires;
     memset(tc, 0, sizeof *tc);
     rc = l->ops->merchant_get(l->store, old.merchant, &account, &tc->currency,
                               tc->name);

@@ -176,6 +176,8 @@ wreq w1 /v1/wallet/allowance '{"amount":"-1"}'
 expect_http 400 EAMOUNT "a negative allowance"
 wreq w1 /v1/wallet/allowance '{"amount":"1.00","limit":"2"}'
 expect_http 400 BAD_FIELD "an unknown field"
+wreq w1 /v1/wallet/allowance "{\"amount\":\"1.00\",\"expires\":$(($(date +%s) + 400 * 86400))}"
+expect_http 400 BAD_FIELD "an allowance for 400 days (a wallet asks for 30 at most)"
 balances "W=$W:2000 esc=esc/$S1:1050 esc=esc/$S2:10000" "nothing moved"
 # a request signed by another key: w1's body, w2's signature, w1's key
 wreq w2 /v1/wallet/status '{}'

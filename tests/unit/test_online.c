@@ -305,8 +305,10 @@ static void test_terminal_rotation_is_one_step(void)
     CHECK_ERR(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, k1.pk,
                                             T0 + DAY, T0, tb, &len, &tc2),
               OFFPAY_EEXISTS);
-    REQUIRE_OK(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, k2.pk,
-                                             T0 + DAY, T0 + 1, tb, &len, &tc2));
+    /* a rotation never extends the term: the old credential's expiry */
+    REQUIRE_OK(offpay_ledger_terminal_rotate(
+        w.l, tc.terminal_id, k2.pk, T0 + 400 * DAY, T0 + 1, tb, &len, &tc2));
+    CHECK(tc2.expires == T0 + DAY);
     CHECK(tc2.terminal_id != tc.terminal_id && tc2.merchant_id == m);
     CHECK(strcmp(tc2.name, "Bakery A") == 0);
     REQUIRE_OK(offpay_ledger_terminal(w.l, tc.terminal_id, NULL, &info));
@@ -316,6 +318,13 @@ static void test_terminal_rotation_is_one_step(void)
     CHECK_ERR(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, w.other.pk,
                                             T0 + DAY, T0 + 2, tb, &len, &tc2),
               OFFPAY_ETERMINAL_REVOKED);
+    /* an expired terminal cannot rotate itself back to life */
+    CHECK_ERR(offpay_ledger_terminal_rotate(w.l, tc2.terminal_id, w.other.pk,
+                                            T0 + 400 * DAY, T0 + 2 * DAY, tb,
+                                            &len, &tc),
+              OFFPAY_ETERMINAL_EXPIRED);
+    REQUIRE_OK(offpay_ledger_terminal(w.l, tc2.terminal_id, NULL, &info));
+    CHECK(!info.revoked);
     offpay_keypair_wipe(&k1);
     offpay_keypair_wipe(&k2);
     drop_world(&w);
