@@ -682,42 +682,53 @@ struct terminal_ctx {
     offpay_terminal_cred cred;
 };
 
-static offpay_err terminal_tx(offpay_ledger *l, void *p)
+offpay_err
+offpay__terminal_add_in_tx(offpay_ledger *l, uint64_t merchant,
+                           const uint8_t pk[OFFPAY_PK_BYTES], uint32_t expires,
+                           uint32_t now,
+                           uint8_t  bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES],
+                           size_t *len, offpay_terminal_cred *tc)
 {
-    struct terminal_ctx  *c = p;
-    offpay_terminal_cred *tc = &c->cred;
-    uint64_t              account;
-    uint32_t              id;
-    offpay_err            rc;
+    uint64_t   account;
+    uint32_t   id;
+    offpay_err rc;
 
     memset(tc, 0, sizeof *tc);
-    rc = l->ops->merchant_get(l->store, c->merchant, &account, &tc->currency,
+    rc = l->ops->merchant_get(l->store, merchant, &account, &tc->currency,
                               tc->name);
     if (rc != OFFPAY_OK)
         return rc;
-    rc = l->ops->terminal_by_pk(l->store, c->pk, &id);
+    rc = l->ops->terminal_by_pk(l->store, pk, &id);
     if (rc == OFFPAY_OK)
         return OFFPAY_EEXISTS;
     if (rc != OFFPAY_ENOTFOUND)
         return rc;
-    rc = l->ops->terminal_add(l->store, c->merchant, c->pk, c->now, &id);
+    rc = l->ops->terminal_add(l->store, merchant, pk, now, &id);
     if (rc != OFFPAY_OK)
         return rc;
     tc->kid = l->kid;
-    tc->merchant_id = c->merchant;
+    tc->merchant_id = merchant;
     tc->terminal_id = id;
-    memcpy(tc->terminal_pk, c->pk, OFFPAY_PK_BYTES);
-    tc->valid_from = c->now;
-    tc->expires = c->expires;
+    memcpy(tc->terminal_pk, pk, OFFPAY_PK_BYTES);
+    tc->valid_from = now;
+    tc->expires = expires;
     tc->name_len = (uint8_t)strlen(tc->name);
     rc = offpay_issuer_sign_terminal_cred_by(
         &(offpay_signer){l->p11 ? NULL : l->sk, l->p11}, tc);
     if (rc == OFFPAY_OK)
-        rc = offpay_terminal_cred_encode(
-            tc, c->bytes, OFFPAY_TERMINAL_CRED_MAX_BYTES, &c->len);
+        rc = offpay_terminal_cred_encode(tc, bytes,
+                                         OFFPAY_TERMINAL_CRED_MAX_BYTES, len);
     if (rc == OFFPAY_OK)
-        rc = l->ops->terminal_set_cred(l->store, id, c->bytes, c->len);
+        rc = l->ops->terminal_set_cred(l->store, id, bytes, *len);
     return rc;
+}
+
+static offpay_err terminal_tx(offpay_ledger *l, void *p)
+{
+    struct terminal_ctx *c = p;
+
+    return offpay__terminal_add_in_tx(l, c->merchant, c->pk, c->expires, c->now,
+                                      c->bytes, &c->len, &c->cred);
 }
 
 offpay_err

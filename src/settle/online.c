@@ -469,8 +469,6 @@ static offpay_err rotate_tx(offpay_ledger *l, void *p)
     struct rotate_ctx    *c = p;
     offpay_terminal_cred *tc = &c->cred;
     offpay__terminal_row  old;
-    uint64_t              account;
-    uint32_t              id;
     offpay_err            rc;
 
     rc = l->ops->terminal_get(l->store, c->old_id, &old);
@@ -491,33 +489,8 @@ static offpay_err rotate_tx(offpay_ledger *l, void *p)
         return OFFPAY_ETERMINAL_EXPIRED;
     if (c->expires > tc->expires)
         c->expires = tc->expires;
-    memset(tc, 0, sizeof *tc);
-    rc = l->ops->merchant_get(l->store, old.merchant, &account, &tc->currency,
-                              tc->name);
-    if (rc != OFFPAY_OK)
-        return rc;
-    rc = l->ops->terminal_by_pk(l->store, c->pk, &id);
-    if (rc == OFFPAY_OK)
-        return OFFPAY_EEXISTS;
-    if (rc != OFFPAY_ENOTFOUND)
-        return rc;
-    rc = l->ops->terminal_add(l->store, old.merchant, c->pk, c->now, &id);
-    if (rc != OFFPAY_OK)
-        return rc;
-    tc->kid = l->kid;
-    tc->merchant_id = old.merchant;
-    tc->terminal_id = id;
-    memcpy(tc->terminal_pk, c->pk, OFFPAY_PK_BYTES);
-    tc->valid_from = c->now;
-    tc->expires = c->expires;
-    tc->name_len = (uint8_t)strlen(tc->name);
-    rc = offpay_issuer_sign_terminal_cred_by(
-        &(offpay_signer){l->p11 ? NULL : l->sk, l->p11}, tc);
-    if (rc == OFFPAY_OK)
-        rc = offpay_terminal_cred_encode(
-            tc, c->bytes, OFFPAY_TERMINAL_CRED_MAX_BYTES, &c->len);
-    if (rc == OFFPAY_OK)
-        rc = l->ops->terminal_set_cred(l->store, id, c->bytes, c->len);
+    rc = offpay__terminal_add_in_tx(l, old.merchant, c->pk, c->expires, c->now,
+                                    c->bytes, &c->len, tc);
     if (rc == OFFPAY_OK)
         rc = l->ops->terminal_revoke(l->store, c->old_id, c->now);
     return rc;

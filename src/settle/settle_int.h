@@ -119,6 +119,17 @@ offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
                                uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
                                offpay_wallet_cred *wc);
 
+/* ledger.c: inside the caller's transaction, terminal key pk registered
+ * for merchant with its credential signed and stored (ledger.c's terminal
+ * add and online.c's rotation): EEXISTS when pk is registered already;
+ * bytes, *len and *tc receive the credential. */
+offpay_err
+offpay__terminal_add_in_tx(offpay_ledger *l, uint64_t merchant,
+                           const uint8_t pk[OFFPAY_PK_BYTES], uint32_t expires,
+                           uint32_t now,
+                           uint8_t  bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES],
+                           size_t *len, offpay_terminal_cred *tc);
+
 /* One transfer inside the current transaction. */
 offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,
                                uint64_t credit, int64_t amount,
