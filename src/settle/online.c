@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "offpay/core.h"
-#include "offpay/issuer.h"
 #include "settle/settle_int.h"
 
 #define REF_MAX 128
