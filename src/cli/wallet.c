@@ -39,7 +39,7 @@ static const char help[] =
     "                  spent, takes the newest trust bundle, and prints the\n"
     "                  balances side by side: account, escrow, available\n"
     "      --renew-days N      renew within N days of expiry (default 3)\n"
-    "      --renew-below PCT   renew below PCT%% of the limit (default 10)\n"
+    "      --renew-below PCT   renew below PCT% of the limit (default 10)\n"
     "      --no-renew          never renew\n"
     "  enroll          make this wallet's account at offpayd with the\n"
     "                  operator's one-time code (offpay admin enroll-code);\n"
