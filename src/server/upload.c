@@ -47,19 +47,31 @@ static json_t *result_json(const srv_upload_item      *it,
 }
 
 #ifdef OFFPAY_TEST_HOOKS
-/* Test hook (test builds only): OFFPAYD_KILL_AFTER=N makes offpayd SIGKILL
- * itself as soon as N uploaded items are committed, in the middle of
- * whatever batch is running (tests/e2e/offpayd_crash.sh). */
+/* Test hooks (test builds only), counted over the items committed since
+ * start: OFFPAYD_KILL_AFTER=N makes offpayd SIGKILL itself as soon as N
+ * uploaded items are committed, in the middle of whatever batch is running
+ * (tests/e2e/offpayd_crash.sh); OFFPAYD_STOP_AFTER=N makes it SIGSTOP
+ * itself there instead, so a test can act while it is frozen mid-batch
+ * (tests/e2e/offpayd_multi.sh). */
+static int hook_reached(const char *name, size_t before, size_t after)
+{
+    const char *env = getenv(name);
+    uint64_t    n;
+
+    if (env == NULL || srv_parse_u64(env, SIZE_MAX, &n) != 0)
+        return 0;
+    return before < n && after >= n;
+}
+
 static void kill_point(size_t committed)
 {
     static size_t done;
-    const char   *env = getenv("OFFPAYD_KILL_AFTER");
-    uint64_t      n;
+    size_t        after = __atomic_add_fetch(&done, committed, __ATOMIC_SEQ_CST);
 
-    if (env == NULL || srv_parse_u64(env, SIZE_MAX, &n) != 0)
-        return;
-    if (__atomic_add_fetch(&done, committed, __ATOMIC_SEQ_CST) >= n)
+    if (hook_reached("OFFPAYD_KILL_AFTER", after - committed, after))
         raise(SIGKILL);
+    if (hook_reached("OFFPAYD_STOP_AFTER", after - committed, after))
+        raise(SIGSTOP);
 }
 #endif
 

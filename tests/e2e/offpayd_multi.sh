@@ -10,8 +10,8 @@
 #  B. a process SIGKILLed by the test hook after 40 committed items of a
 #     batch: the terminal resends through another process, 40 replays and
 #     the rest settled now.
-#  C. a process SIGKILLed from outside while it and another process settle
-#     the same batch: the other's reply is complete, a resend through a
+#  C. a process frozen mid-batch by a test hook, then SIGKILLed from
+#     outside while another process settles the same batch: the other's reply is complete, a resend through a
 #     third is all replays, nothing lost or counted twice.
 # The audit passes through every process and from `offpay admin audit`.
 source "$(dirname "$0")/offpayd_lib.sh"
@@ -47,10 +47,6 @@ fresh() {
     | select(.outcome == "settled") | .seq | tostring' | sort -n
 }
 settled_count() { curl -s "$1/metrics" | sed -n 's/^offpayd_payments_total{outcome="settled"} //p'; }
-# committed_count URL: items that process has committed, first or replayed.
-committed_count() {
-  curl -s "$1/metrics" | awk '/^offpayd_payments_total\{outcome="(settled|replay)"\} / { n += $2 } END { print n + 0 }'
-}
 alive() { kill -0 "${P[$1]}" 2>/dev/null && curl -sf "${U[$1]}/v1/health" >/dev/null; }
 
 proc 1 --tx-items 1
@@ -130,40 +126,38 @@ expect_settled $((2 * M + N)) "tc's batch settled exactly once"
 audit_passes "after part B"
 
 # ---- C. SIGKILL from outside while another process settles the same batch --
-# td's batch goes to process 1 (one item per transaction); once it has
-# committed its first item, the same batch goes to process 3 as well and
-# process 1 is killed at once, in the middle of its batch, while process
-# 3's upload is in flight. (Waiting for process 3 to commit first let a
-# fast process 1 finish all 100 items before the kill.) Process 3's reply
-# must be whole; a resend through process 2 is all replays.
-# wait_count URL BEFORE TRIES: until URL's committed count passes BEFORE.
-wait_count() {
-  local i
-  for i in $(seq 1 "$3"); do
-    [ "$(committed_count "$1")" -gt "$2" ] && return 0
-    sleep 0.002
-  done
-  return 1
-}
-before1=$(committed_count "${U[1]}")
-sign d1 td; sign d3 td
-post d1 1 & curl1=$!
-wait_count "${U[1]}" "$before1" 3000 || fail "process 1 settled nothing"
+# td's batch goes to process 5 (one item per transaction), which the test
+# hook freezes (SIGSTOP) once it has committed J items: it is then in the
+# middle of its batch whatever the machine's speed. The same batch goes to
+# process 3 and, while that upload is in flight, process 5 is SIGKILLed.
+# Process 3's reply must be whole (J replays, the rest fresh); a resend
+# through process 2 is all replays.
+J=10
+OFFPAYD_STOP_AFTER=$J proc 5 --tx-items 1
+# stopped PID: the process is frozen (state T in /proc/PID/stat).
+stopped() { [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = T ]; }
+sign d5 td; sign d3 td
+post d5 5 & curl5=$!
+for _ in $(seq 1 3000); do stopped "${P[5]}" && break; sleep 0.01; done
+stopped "${P[5]}" && ok "process 5 frozen by the hook after $J items of its batch" \
+  || fail "process 5 never reached $J committed items"
 post d3 3 & curl3=$!
-kill -9 "${P[1]}"; wait "${P[1]}" 2>/dev/null || true
-wait "$curl1" "$curl3" || true
-[ "$(cat d1.status)" = 000 ] && ok "process 1 killed in the middle of its batch (no reply)" \
-  || fail "process 1 answered $(cat d1.status) before the kill: not mid-batch"
+kill -9 "${P[5]}"; wait "${P[5]}" 2>/dev/null || true
+wait "$curl5" "$curl3" || true
+[ "$(cat d5.status)" = 000 ] && ok "process 5 killed in the middle of its batch (no reply)" \
+  || fail "process 5 answered $(cat d5.status) before the kill: not mid-batch"
 [ "$(cat d3.status)" = 200 ] \
   && [ "$(jq '[.results[] | select(.outcome == "settled")] | length' d3.json)" = $N ] \
-  && ok "process 3's reply whole although process 1 died beside it ($(jq '[.results[] | select(.replay)] | length' d3.json) replays of what process 1 committed, $(fresh d3.json | wc -l) fresh)" \
+  && [ "$(jq '[.results[] | select(.replay)] | length' d3.json)" = $J ] \
+  && [ "$(fresh d3.json | wc -l)" = $((N - J)) ] \
+  && ok "process 3's reply whole although process 5 died beside it ($J replays of what process 5 committed, $((N - J)) fresh)" \
   || fail "process 3: $(cat d3.status) $(head -c 300 d3.json)"
 sign d2 td; post d2 2
 [ "$(jq '[.results[] | select(.replay)] | length' d2.json)" = $N ] \
   && ok "resent through process 2: $N replays" || fail "d2: $(head -c 300 d2.json)"
 via 2; expect_settled $((2 * M + 2 * N)) "every payment of every part settled once"
 balances "W=$W:0" "the wallet account funded the credential, nothing else moved"
-for i in 2 3; do via "$i"; audit_passes "through process $i"; done
+for i in 1 2 3; do via "$i"; audit_passes "through process $i"; done
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
-for i in 2 3; do kill -TERM "${P[$i]}"; wait "${P[$i]}" 2>/dev/null || true; done
+for i in 1 2 3; do kill -TERM "${P[$i]}"; wait "${P[$i]}" 2>/dev/null || true; done
 finish
