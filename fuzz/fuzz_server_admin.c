@@ -7,7 +7,10 @@
  *     BAD_FIELD, with every value cleared and no document kept;
  *   - on success every required field is present, each string is 1..max
  *     bytes without NUL, each id and integer within its maximum;
- *   - srv_parse_key accepts exactly 64 lowercase hex digits.
+ *   - srv_parse_key accepts exactly 64 lowercase hex digits;
+ *   - offpay_ledger_request_key_ok (the Idempotency-Key header) accepts
+ *     exactly 1..OFFPAY_REQUEST_KEY_MAX printable ASCII characters without
+ *     space.
  * Any violation abort()s.
  */
 #include <stdint.h>
@@ -82,6 +85,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < 64; i++)
             if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
                 abort();
+    }
+    if (offpay_ledger_request_key_ok(s)) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > OFFPAY_REQUEST_KEY_MAX)
+            abort();
+        for (size_t i = 0; i < n; i++)
+            if (s[i] < 0x21 || s[i] > 0x7e)
+                abort();
+    } else if (size > 0 && size <= OFFPAY_REQUEST_KEY_MAX &&
+               memchr(data, 0, size) == NULL) {
+        size_t i = 0;
+
+        while (i < size && data[i] >= 0x21 && data[i] <= 0x7e)
+            i++;
+        if (i == size) /* a well-formed key refused */
+            abort();
     }
     free(s);
     return 0;

@@ -128,6 +128,27 @@ offpay_err offpay_ledger_withdraw(offpay_ledger *l, uint64_t account,
                                   int64_t amount, const char *ref, uint32_t now,
                                   uint64_t *transfer);
 
+/*
+ * A deposit (withdraw 0) or withdrawal (withdraw 1) made once under the
+ * operator's request key (an Idempotency-Key: 1 to OFFPAY_REQUEST_KEY_MAX
+ * printable ASCII characters, no space), so a request retried after a lost
+ * reply moves the money once. The key is booked in the transaction of the
+ * transfer. The same key again, for the same account, direction and amount,
+ * moves nothing: *transfer is the first transfer and *replayed (may be
+ * NULL) is 1. On a sharded ledger a guarantee deposit split over the shards
+ * that stopped part-way books only the parts still missing (*replayed 0).
+ * Errors as offpay_ledger_deposit / _withdraw, and OFFPAY_EEXISTS when the
+ * key was used for another request, OFFPAY_EINVAL for a malformed key.
+ */
+#define OFFPAY_REQUEST_KEY_MAX 64
+offpay_err offpay_ledger_move_once(offpay_ledger *l, uint64_t account,
+                                   int64_t amount, int withdraw,
+                                   const char *ref, const char *key,
+                                   uint32_t now, uint64_t *transfer,
+                                   int *replayed);
+/* 1 when key is a well-formed request key. */
+int offpay_ledger_request_key_ok(const char *key);
+
 /* ---- merchants, terminals, credentials ----------------------------- */
 
 /* A merchant and its account; *merchant_id is what terminal credentials

@@ -87,8 +87,15 @@ static void move(srv_req *r, srv_reply *out, int deposit)
     offpay_err          rc;
     int                 e;
 
+    const char         *key = r->header(r->conn, "Idempotency-Key");
+    int                 replayed = 0;
+
     if (account_of(r, out, &id, &balance, &kind, &currency) != 0)
         return;
+    if (key != NULL && !offpay_ledger_request_key_ok(key)) {
+        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_MALFORMED, NULL);
+        return;
+    }
     e = srv_parse_object(r->body, r->body_len, srv_fields_money,
                          SRV_N(srv_fields_money), v, &doc, hint, sizeof hint);
     if (e != 0) {
@@ -101,20 +108,29 @@ static void move(srv_req *r, srv_reply *out, int deposit)
     if (rc == OFFPAY_OK) {
         const char *ref = v[1].present ? v[1].s : "";
 
-        rc = deposit ? offpay_ledger_deposit(r->l, id, amount, ref, r->now,
-                                             &transfer)
-                     : offpay_ledger_withdraw(r->l, id, amount, ref, r->now,
-                                              &transfer);
+        if (key != NULL)
+            rc = offpay_ledger_move_once(r->l, id, amount, !deposit, ref, key,
+                                         r->now, &transfer, &replayed);
+        else if (deposit)
+            rc = offpay_ledger_deposit(r->l, id, amount, ref, r->now,
+                                       &transfer);
+        else
+            rc = offpay_ledger_withdraw(r->l, id, amount, ref, r->now,
+                                        &transfer);
     }
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_balance(r->l, id, &balance, &kind, &currency);
-    if (rc != OFFPAY_OK) {
+    if (rc == OFFPAY_EEXISTS && key != NULL) {
+        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED, NULL);
+    } else if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, deposit ? "deposit" : "withdrawal");
     } else {
         json_t *j = account_json(id, balance, kind, currency);
 
         if (j != NULL)
             json_object_set_new(j, "transfer", srv_json_id(transfer));
+        if (j != NULL && key != NULL)
+            json_object_set_new(j, "replayed", json_boolean(replayed));
         srv_ok(out, j);
     }
     json_decref(doc);

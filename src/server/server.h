@@ -57,7 +57,11 @@
     X(ENROLL_CODE_UNKNOWN, 403, "no such enrollment code")                     \
     X(ENROLL_CODE_USED, 409, "the enrollment code was used already")           \
     X(ENROLL_CODE_EXPIRED, 403, "the enrollment code has expired")             \
-    X(TERMINAL_REVOKED, 403, "this terminal is revoked")
+    X(TERMINAL_REVOKED, 403, "this terminal is revoked")                      \
+    X(IDEMPOTENCY_KEY_MALFORMED, 400,                                          \
+      "Idempotency-Key must be 1 to 64 printable ASCII characters")            \
+    X(IDEMPOTENCY_KEY_REUSED, 422,                                             \
+      "this Idempotency-Key was used for a different request")
 
 typedef enum srv_err {
     SRV_E_NONE = 0, /* no error: parsers return 0 on success */

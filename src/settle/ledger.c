@@ -505,8 +505,36 @@ struct external_ctx {
     const char *ref;
     uint32_t    now;
     int         withdraw;
+    const char *key;    /* the operator's request key, or NULL */
     uint64_t    transfer;
+    int         fresh;  /* the last transaction booked (not found by key) */
+    size_t      booked; /* transfers booked by this call, committed */
 };
+
+/* What key did before on this shard: OFFPAY_OK with *done = 1 and the
+ * transfer when it was this very move, OFFPAY_EEXISTS when it was another,
+ * OFFPAY_OK with *done = 0 when the key is new here. */
+static offpay_err request_seen(offpay_ledger *l, struct external_ctx *c,
+                               int *done)
+{
+    offpay__request rq;
+    offpay_err      rc;
+
+    *done = 0;
+    if (c->key == NULL)
+        return OFFPAY_OK;
+    rc = l->ops->request_get(l->store, c->key, &rq);
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_OK;
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (rq.op != (c->withdraw ? 2 : 1) || rq.account != c->account ||
+        rq.amount != c->amount)
+        return OFFPAY_EEXISTS;
+    c->transfer = rq.transfer;
+    *done = 1;
+    return OFFPAY_OK;
+}
 
 static offpay_err external_tx(offpay_ledger *l, void *p)
 {
@@ -518,12 +546,19 @@ static offpay_err external_tx(offpay_ledger *l, void *p)
     offpay__transfer     t;
     offpay_err           rc;
 
+    offpay__request      rq;
+    int                  done;
+
+    c->fresh = 0;
     rc = l->ops->account_get(l->store, c->account, &kind, &currency);
     if (rc != OFFPAY_OK)
         return rc;
     if (kind != OFFPAY_ACCOUNT_WALLET && kind != OFFPAY_ACCOUNT_MERCHANT &&
         kind != OFFPAY_ACCOUNT_GUARANTEE)
         return OFFPAY_EINVAL; /* escrow moves only by settlement rules */
+    rc = request_seen(l, c, &done);
+    if (rc != OFFPAY_OK || done)
+        return rc;
     rc = l->ops->account_singleton(l->store, OFFPAY_ACCOUNT_WORLD, currency,
                                    c->now, &world);
     if (rc != OFFPAY_OK)
@@ -546,7 +581,27 @@ static offpay_err external_tx(offpay_ledger *l, void *p)
     t.case_id = 0;
     t.ref = c->ref;
     t.at = c->now;
-    return l->ops->transfer_add(l->store, &t, &c->transfer);
+    rc = l->ops->transfer_add(l->store, &t, &c->transfer);
+    if (rc == OFFPAY_OK && c->key != NULL) {
+        rq = (offpay__request){c->withdraw ? 2 : 1, c->account, c->amount,
+                               c->transfer};
+        rc = l->ops->request_add(l->store, c->key, &rq, c->now);
+        if (rc == OFFPAY_EEXISTS) /* the same key at once elsewhere: rerun */
+            rc = OFFPAY_ERETRY;
+    }
+    c->fresh = rc == OFFPAY_OK;
+    return rc;
+}
+
+/* external_tx on shard k, counting what it booked once committed. */
+static offpay_err external_on(offpay_ledger *l, size_t k,
+                              struct external_ctx *c)
+{
+    offpay_err rc = offpay__ledger_tx_on(l, k, external_tx, c);
+
+    if (rc == OFFPAY_OK)
+        c->booked += (size_t)c->fresh;
+    return rc;
 }
 
 /*
@@ -564,7 +619,7 @@ static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
     offpay_err rc = OFFPAY_OK;
 
     if (!c->withdraw && b->kind == OFFPAY_ACCOUNT_MERCHANT)
-        return offpay__ledger_tx_on(l, 0, external_tx, c);
+        return external_on(l, 0, c);
     for (size_t k = 0; k < l->n_shards; k++) {
         struct balance_ctx s = *b;
 
@@ -575,54 +630,138 @@ static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
             return rc;
         c->account = s.id;
         if (c->withdraw) {
-            rc = offpay__ledger_tx_on(l, k, external_tx, c);
+            rc = external_on(l, k, c);
             if (rc != OFFPAY_EFUNDS)
                 return rc;
             continue;
         }
+        /* a retry under the same key replays the parts booked before and
+         * books the rest: the same split, so the same amounts */
         c->amount = total / (int64_t)l->n_shards +
                     (k == 0 ? total % (int64_t)l->n_shards : 0);
         if (c->amount > 0)
-            rc = offpay__ledger_tx_on(l, k, external_tx, c);
+            rc = external_on(l, k, c);
         if (rc != OFFPAY_OK)
             return rc;
     }
     return c->withdraw ? OFFPAY_EFUNDS : OFFPAY_OK;
 }
 
-static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
-                           const char *ref, uint32_t now, int withdraw,
-                           uint64_t *transfer)
+struct request_find {
+    const char     *key;
+    offpay__request rq;
+    int             found;
+};
+
+static offpay_err request_find_tx(offpay_ledger *l, void *p)
 {
-    struct external_ctx c = {account, amount, ref, now, withdraw, 0};
+    struct request_find *f = p;
+    offpay_err           rc = l->ops->request_get(l->store, f->key, &f->rq);
+
+    f->found = rc == OFFPAY_OK;
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_OK : rc;
+}
+
+/*
+ * Where a key was used before, on a ledger of several shards (a key is
+ * unique within a shard only): *where is the shard that holds it, or
+ * n_shards when none does. A key found on a shard where this request
+ * would book nothing was another request's: OFFPAY_EEXISTS. A withdrawal
+ * found on shard k is replayed there, not taken again from another shard.
+ */
+static offpay_err request_where(offpay_ledger *l, struct external_ctx *c,
+                                size_t home, int spread_kind, size_t *where)
+{
+    *where = l->n_shards;
+    for (size_t k = 0; k < l->n_shards; k++) {
+        struct request_find f = {c->key, {0, 0, 0, 0}, 0};
+        offpay_err          rc = offpay__ledger_read_on(l, k, request_find_tx, &f);
+
+        if (rc != OFFPAY_OK)
+            return rc;
+        if (!f.found)
+            continue;
+        if (f.rq.op != (c->withdraw ? 2 : 1) || (!spread_kind && k != home))
+            return OFFPAY_EEXISTS;
+        if (*where == l->n_shards)
+            *where = k;
+    }
+    return OFFPAY_OK;
+}
+
+static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
+                           const char *ref, const char *key, uint32_t now,
+                           int withdraw, uint64_t *transfer, int *replayed)
+{
+    struct external_ctx c = {account, amount, ref, now, withdraw, key, 0, 0, 0};
     struct balance_ctx  b = {account, 0, 0, 0};
+    size_t              home, where;
     offpay_err          rc;
 
-    if (l == NULL || amount <= 0 || !ref_ok(ref))
+    if (l == NULL || amount <= 0 || !ref_ok(ref) ||
+        (key != NULL && !offpay_ledger_request_key_ok(key)))
         return OFFPAY_EINVAL;
-    rc = offpay__ledger_read_on(l, account_shard(l, account), balance_tx, &b);
-    if (rc == OFFPAY_OK && spread(l, b.kind))
+    home = account_shard(l, account);
+    where = l->n_shards;
+    rc = offpay__ledger_read_on(l, home, balance_tx, &b);
+    if (rc == OFFPAY_OK && key != NULL && l->n_shards > 1)
+        rc = request_where(l, &c, home, spread(l, b.kind), &where);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (spread(l, b.kind) && withdraw && key != NULL && where < l->n_shards) {
+        struct request_find f = {key, {0, 0, 0, 0}, 0};
+
+        rc = offpay__ledger_read_on(l, where, request_find_tx, &f);
+        c.account = f.rq.account;
+        if (rc == OFFPAY_OK)
+            rc = external_on(l, where, &c);
+    } else if (spread(l, b.kind))
         rc = spread_external(l, &b, &c);
-    else if (rc == OFFPAY_OK)
-        rc =
-            offpay__ledger_tx_on(l, account_shard(l, account), external_tx, &c);
+    else
+        rc = external_on(l, home, &c);
     if (rc == OFFPAY_OK && transfer != NULL)
         *transfer = c.transfer;
+    if (rc == OFFPAY_OK && replayed != NULL)
+        *replayed = c.booked == 0;
     return rc;
+}
+
+int offpay_ledger_request_key_ok(const char *key)
+{
+    size_t n = 0;
+
+    if (key == NULL)
+        return 0;
+    for (; key[n] != '\0'; n++)
+        if (n == OFFPAY_REQUEST_KEY_MAX || key[n] < 0x21 || key[n] > 0x7e)
+            return 0;
+    return n > 0;
 }
 
 offpay_err offpay_ledger_deposit(offpay_ledger *l, uint64_t account,
                                  int64_t amount, const char *ref, uint32_t now,
                                  uint64_t *transfer)
 {
-    return external(l, account, amount, ref, now, 0, transfer);
+    return external(l, account, amount, ref, NULL, now, 0, transfer, NULL);
 }
 
 offpay_err offpay_ledger_withdraw(offpay_ledger *l, uint64_t account,
                                   int64_t amount, const char *ref, uint32_t now,
                                   uint64_t *transfer)
 {
-    return external(l, account, amount, ref, now, 1, transfer);
+    return external(l, account, amount, ref, NULL, now, 1, transfer, NULL);
+}
+
+offpay_err offpay_ledger_move_once(offpay_ledger *l, uint64_t account,
+                                   int64_t amount, int withdraw,
+                                   const char *ref, const char *key,
+                                   uint32_t now, uint64_t *transfer,
+                                   int *replayed)
+{
+    if (key == NULL)
+        return OFFPAY_EINVAL;
+    return external(l, account, amount, ref, key, now, withdraw != 0, transfer,
+                    replayed);
 }
 
 /* ---- merchants and terminals ---------------------------------------- */

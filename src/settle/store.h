@@ -31,6 +31,14 @@ typedef struct offpay__transfer {
     uint32_t    at;
 } offpay__transfer;
 
+/* An operator request made once under its key (005_request_keys). */
+typedef struct offpay__request {
+    int      op; /* 1 deposit, 2 withdrawal */
+    uint64_t account;
+    int64_t  amount;
+    uint64_t transfer; /* what it booked */
+} offpay__request;
+
 typedef struct offpay__cred_row {
     uint64_t serial;
     uint64_t wallet_account, escrow_account;
@@ -370,6 +378,14 @@ typedef struct offpay__store_ops {
      * the whole store */
     offpay_err (*wallet_key_lock)(offpay__store *s,
                                   const uint8_t  pk[OFFPAY_PK_BYTES]);
+
+    /* operator requests made once (src/settle/ledger.c; 005_request_keys) */
+    /* ENOTFOUND, or what request key did */
+    offpay_err (*request_get)(offpay__store *s, const char *key,
+                              offpay__request *out);
+    /* records request key in the transaction; EEXISTS if it is taken */
+    offpay_err (*request_add)(offpay__store *s, const char *key,
+                              const offpay__request *rq, uint32_t now);
 } offpay__store_ops;
 
 /* Every operation's name, in the table's order: a backend fills the table
@@ -394,7 +410,8 @@ typedef struct offpay__store_ops {
     X(terminal_report) \
     X(enroll_add) X(enroll_get) X(enroll_use) X(wallet_key_add) \
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
-    X(wallet_key_lock)
+    X(wallet_key_lock) \
+    X(request_get) X(request_add)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

@@ -1403,6 +1403,10 @@ static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at);
 static offpay_err s_wallet_key_lock(offpay__store *s,
                                     const uint8_t  pk[OFFPAY_PK_BYTES]);
+static offpay_err s_request_get(offpay__store *s, const char *key,
+                                offpay__request *out);
+static offpay_err s_request_add(offpay__store *s, const char *key,
+                                const offpay__request *rq, uint32_t now);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -2239,4 +2243,51 @@ static offpay_err s_wallet_key_lock(offpay__store *s,
     p_blob(&p, pk, OFFPAY_PK_BYTES);
     return run_sql(
         s, "SELECT 1 FROM wallet_keys WHERE pk = $1::bytea FOR SHARE", &p, &r);
+}
+
+/* ---- operator requests made once (005_request_keys) ------------------ */
+
+static offpay_err s_request_get(offpay__store *s, const char *key,
+                                offpay__request *out)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_text(&p, key);
+    rc = run_sql(s,
+                 "SELECT op, account, amount, transfer FROM request_keys"
+                 " WHERE request_key = $1::text",
+                 &p, &r);
+    if (rc == OFFPAY_OK && PQntuples(r) < 1)
+        rc = OFFPAY_ENOTFOUND;
+    if (rc != OFFPAY_OK)
+        return rc;
+    out->op = (int)col_u32(r, 0, 0);
+    out->account = col_u64(r, 0, 1);
+    out->amount = col_i64(r, 0, 2);
+    out->transfer = col_u64(r, 0, 3);
+    return OFFPAY_OK;
+}
+
+/* Two requests with one key at once: the second's INSERT waits for the
+ * first's transaction and then fails on the unique key (EEXISTS); the
+ * ledger reruns it, and the rerun finds the first's row. */
+static offpay_err s_request_add(offpay__store *s, const char *key,
+                                const offpay__request *rq, uint32_t now)
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_text(&p, key);
+    p_i64(&p, rq->op);
+    p_i64(&p, (int64_t)rq->account);
+    p_i64(&p, rq->amount);
+    p_i64(&p, (int64_t)rq->transfer);
+    p_i64(&p, now);
+    return run_sql(s,
+                   "INSERT INTO request_keys (request_key, op, account, amount,"
+                   " transfer, made_at) VALUES ($1::text, $2::bigint,"
+                   " $3::bigint, $4::bigint, $5::bigint, $6::bigint)",
+                   &p, &r);
 }

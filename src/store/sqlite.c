@@ -1346,6 +1346,10 @@ static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at);
 static offpay_err s_wallet_key_lock(offpay__store *s,
                                     const uint8_t  pk[OFFPAY_PK_BYTES]);
+static offpay_err s_request_get(offpay__store *s, const char *key,
+                                offpay__request *out);
+static offpay_err s_request_add(offpay__store *s, const char *key,
+                                const offpay__request *rq, uint32_t now);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -2111,4 +2115,60 @@ static offpay_err s_wallet_key_lock(offpay__store *s,
     (void)s;
     (void)pk;
     return OFFPAY_OK;
+}
+
+/* ---- operator requests made once (005_request_keys) ------------------ */
+
+/* A key, and for request_add what it did and when. */
+struct request_args {
+    const char            *key;
+    const offpay__request *rq; /* NULL: the key only */
+    uint32_t               now;
+};
+
+static void bind_request(sqlite3_stmt *st, const void *ctx)
+{
+    const struct request_args *x = ctx;
+
+    bind_text(st, 1, x->key);
+    if (x->rq == NULL)
+        return;
+    sqlite3_bind_int(st, 2, x->rq->op);
+    bind_u64(st, 3, x->rq->account);
+    sqlite3_bind_int64(st, 4, x->rq->amount);
+    bind_u64(st, 5, x->rq->transfer);
+    sqlite3_bind_int64(st, 6, x->now);
+}
+
+static int read_request(sqlite3_stmt *st, void *out)
+{
+    offpay__request *rq = out;
+
+    rq->op = sqlite3_column_int(st, 0);
+    rq->account = col_u64(st, 1);
+    rq->amount = sqlite3_column_int64(st, 2);
+    rq->transfer = col_u64(st, 3);
+    return 0;
+}
+
+static offpay_err s_request_get(offpay__store *s, const char *key,
+                                offpay__request *out)
+{
+    struct request_args x = {key, NULL, 0};
+
+    return once(s,
+                "SELECT op, account, amount, transfer FROM request_keys"
+                " WHERE request_key = ?1",
+                bind_request, &x, read_request, out, NULL);
+}
+
+static offpay_err s_request_add(offpay__store *s, const char *key,
+                                const offpay__request *rq, uint32_t now)
+{
+    struct request_args x = {key, rq, now};
+
+    return once(s,
+                "INSERT INTO request_keys (request_key, op, account, amount,"
+                " transfer, made_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                bind_request, &x, NULL, NULL, NULL);
 }

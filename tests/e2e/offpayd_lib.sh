@@ -162,6 +162,14 @@ api() {
   status=$(curl -s -o resp.json -w '%{http_code}' -X "$1" \
       -H "Authorization: Bearer $TOKEN" "${data[@]}" "$URL$2")
 }
+# api_once KEY METHOD PATH [BODY]: api with "Idempotency-Key: KEY".
+api_once() {
+  local key=$1 data=(); shift
+  if [ $# -ge 3 ]; then data=(--data-binary "$3"); fi
+  status=$(curl -s -o resp.json -w '%{http_code}' -X "$1" \
+      -H "Authorization: Bearer $TOKEN" -H "Idempotency-Key: $key" \
+      "${data[@]}" "$URL$2")
+}
 # jget FILTER: a field of the last response (jq -r).
 jget() { jq -r "$1" resp.json; }
 

@@ -108,6 +108,30 @@ api POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1000.00"}'
 expect_http 409 EFUNDS "withdraw more than the balance"
 api POST "/v1/admin/accounts/999/deposit" '{"amount":"1.00"}'
 expect_http 404 ENOTFOUND "deposit to an unknown account"
+# An operator's retry after a lost reply, under its Idempotency-Key: the
+# money moves once; the key for anything else, or malformed, is refused.
+w0=$(balance "$W")
+api_once "bank-881" POST "/v1/admin/accounts/$W/deposit" '{"amount":"2.50","ref":"bank 881"}'
+t1=$(jget .transfer)
+[ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && ok "deposit under key bank-881: transfer $t1" \
+  || fail "keyed deposit: $status $(cat resp.json)"
+api_once "bank-881" POST "/v1/admin/accounts/$W/deposit" '{"amount":"2.50","ref":"bank 881"}'
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(jget .transfer)" = "$t1" ] \
+  && ok "the same request again: replayed, transfer $t1" || fail "retry: $status $(cat resp.json)"
+api_once "bank-881" POST "/v1/admin/accounts/$W/deposit" '{"amount":"2.51"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "the key again with another amount"
+api_once "bank-881" POST "/v1/admin/accounts/$W/withdraw" '{"amount":"2.50"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "the key again for a withdrawal"
+api_once "with space" POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.00"}'
+expect_http 400 IDEMPOTENCY_KEY_MALFORMED "a key with a space"
+api_once "$(printf 'k%.0s' $(seq 65))" POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.00"}'
+expect_http 400 IDEMPOTENCY_KEY_MALFORMED "a key of 65 characters"
+api_once "atm-12" POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1.00"}'
+api_once "atm-12" POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1.00"}'
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && ok "a keyed withdrawal twice: replayed" \
+  || fail "keyed withdrawal: $status $(cat resp.json)"
+[ "$(balance "$W")" = $((w0 + 150)) ] && ok "the wallet account moved by 2.50 - 1.00 once" \
+  || fail "balance $(balance "$W"), was $w0"
 api POST "/v1/admin/accounts/abc/deposit" '{"amount":"1.00"}'
 expect_http 400 BAD_PARAMETER "account id not a number"
 api POST /v1/admin/accounts '{"currency":"XYZ"}'
@@ -132,7 +156,7 @@ api GET /v1/nothing
 expect_http 404 NOT_FOUND "an unknown path"
 api POST /v1/admin/merchants "$(head -c 5000 /dev/zero | tr '\0' 'a')"
 expect_http 413 BODY_TOO_LARGE "operator body over 4096 bytes"
-balances "W=$W:5000 esc=esc/$S:4700 A=$MA:300" "refused operator calls moved nothing"
+balances "W=$W:5150 esc=esc/$S:4700 A=$MA:300" "refused operator calls moved nothing (2.50 in, 1.00 out under keys)"
 audit_passes "after refused operator calls"
 api GET /v1/limits
 [ "$(jget .batch_max)" = 3 ] && [ "$(jget .upload_body_max)" = 4096 ] \

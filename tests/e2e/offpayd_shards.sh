@@ -19,7 +19,10 @@
 #  G. a serial in no shard's range: not issued, nothing written;
 #  H. `offpay admin audit --shards` checks each shard and the total;
 #  I. a terminal rotated through offpayd: every shard knows the new one
-#     and the old one's revocation at once.
+#     and the old one's revocation at once;
+#  J. a guarantee deposit that failed on shard 1 after shard 0 booked its
+#     half, retried under its Idempotency-Key: only the missing half is
+#     booked, and a third try moves nothing.
 source "$(dirname "$0")/offpayd_lib.sh"
 [ "$BACKEND" = postgres ] || { echo "offpayd_shards.sh runs on PostgreSQL only (OFFPAY_TEST_BACKEND=postgres)"; exit 1; }
 read -r -a PG <<<"${OFFPAY_TEST_PG_ALL:-}"
@@ -266,4 +269,37 @@ upload ta
   && ok "the old terminal's later payment is refused on shard 1" \
   || fail "ta upload: $status $(cat resp.json)"
 audit_passes "after the rotation"
+
+# ---- J. a split deposit stopped part-way, retried under its key ----------
+# A trigger on shard 1 fails every transfer insert while test_fault holds a
+# row: the injected fault of a shard that went away mid-request.
+shard_sql 1 "CREATE TABLE test_fault (x int);
+  CREATE FUNCTION test_fault() RETURNS trigger LANGUAGE plpgsql AS
+    \$\$ BEGIN IF EXISTS (SELECT 1 FROM test_fault) THEN
+      RAISE EXCEPTION 'injected fault'; END IF; RETURN NEW; END \$\$;
+  CREATE TRIGGER test_fault BEFORE INSERT ON transfers
+    FOR EACH ROW EXECUTE FUNCTION test_fault();
+  INSERT INTO test_fault VALUES (1)" >/dev/null
+g0=$(balance "$G")
+api_once fund-j POST "/v1/admin/accounts/$G/deposit" '{"amount":"10.01","ref":"bank 77"}'
+[ "$status" -ge 500 ] && ok "deposit of 10.01 fails on shard 1 ($status $(jget .error))" \
+  || fail "deposit with shard 1 failing: $status $(cat resp.json)"
+[ "$(balance "$G")" = $((g0 + 501)) ] && ok "shard 0 booked its part (5.01) before the failure" \
+  || fail "guarantee after the failure: $(balance "$G") (was $g0)"
+shard_sql 1 "DELETE FROM test_fault" >/dev/null
+api_once fund-j POST "/v1/admin/accounts/$G/deposit" '{"amount":"10.01","ref":"bank 77"}'
+[ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && [ "$(balance "$G")" = $((g0 + 1001)) ] \
+  && ok "the retry books only shard 1's missing 5.00: 10.01 in all" \
+  || fail "retry: $status $(cat resp.json), guarantee $(balance "$G")"
+api_once fund-j POST "/v1/admin/accounts/$G/deposit" '{"amount":"10.01","ref":"bank 77"}'
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(balance "$G")" = $((g0 + 1001)) ] \
+  && ok "a third try moves nothing (replayed)" || fail "third: $status $(cat resp.json)"
+[ "$(shard_sql 0 "SELECT count(*) FROM request_keys WHERE request_key = 'fund-j'")" = 1 ] &&
+[ "$(shard_sql 1 "SELECT count(*) FROM request_keys WHERE request_key = 'fund-j'")" = 1 ] \
+  && ok "each shard holds the key of the part it booked" || fail "request_keys rows"
+# the same key for a wallet deposit (one shard) is refused
+api_once fund-j POST "/v1/admin/accounts/$W2/deposit" '{"amount":"10.01"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "the guarantee's key reused for a wallet on shard 1"
+shard_sql 1 "DROP TRIGGER test_fault ON transfers; DROP FUNCTION test_fault(); DROP TABLE test_fault" >/dev/null
+audit_passes "after the retried deposit"
 finish

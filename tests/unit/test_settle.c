@@ -603,6 +603,74 @@ static void test_revoked_terminal_settles_only_what_came_before(void)
     drop_world(&w);
 }
 
+/* An operator's deposit or withdrawal sent again under its request key
+ * (a retry after a lost reply) moves the money once; the key used for
+ * anything else is refused and moves nothing. */
+static void test_request_key_moves_money_once(void)
+{
+    world      w;
+    uint64_t   t1 = 0, t2 = 0, t3 = 0;
+    int        replayed = -1;
+    int64_t    before;
+    const char key64[] =
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char key65[sizeof key64 + 1];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(10)));
+    before = balance(&w, w.wallet_acct);
+
+    REQUIRE_OK(offpay_ledger_move_once(w.l, w.wallet_acct, 500, 0, "bank 1",
+                                       "dep-1", T0, &t1, &replayed));
+    CHECK(replayed == 0 && t1 != 0);
+    REQUIRE_OK(offpay_ledger_move_once(w.l, w.wallet_acct, 500, 0, "bank 1",
+                                       "dep-1", T0 + 60, &t2, &replayed));
+    CHECK(replayed == 1 && t2 == t1);
+    CHECK(balance(&w, w.wallet_acct) == before + 500);
+
+    /* the key again for another amount, direction or account */
+    CHECK(offpay_ledger_move_once(w.l, w.wallet_acct, 501, 0, NULL, "dep-1",
+                                  T0, &t3, NULL) == OFFPAY_EEXISTS);
+    CHECK(offpay_ledger_move_once(w.l, w.wallet_acct, 500, 1, NULL, "dep-1",
+                                  T0, &t3, NULL) == OFFPAY_EEXISTS);
+    CHECK(offpay_ledger_move_once(w.l, w.merchant_acct[0], 500, 0, NULL,
+                                  "dep-1", T0, &t3, NULL) == OFFPAY_EEXISTS);
+    CHECK(t3 == 0);
+    CHECK(balance(&w, w.wallet_acct) == before + 500);
+    CHECK(balance(&w, w.merchant_acct[0]) == 0);
+
+    /* a withdrawal: once, and a refused one books no key */
+    REQUIRE_OK(offpay_ledger_move_once(w.l, w.wallet_acct, 300, 1, NULL,
+                                       "wd-1", T0, &t1, &replayed));
+    CHECK(replayed == 0);
+    REQUIRE_OK(offpay_ledger_move_once(w.l, w.wallet_acct, 300, 1, NULL,
+                                       "wd-1", T0, &t2, &replayed));
+    CHECK(replayed == 1 && t2 == t1);
+    CHECK(balance(&w, w.wallet_acct) == before + 200);
+    CHECK(offpay_ledger_move_once(w.l, w.wallet_acct, CENTS(1000), 1, NULL,
+                                  "wd-2", T0, NULL, NULL) == OFFPAY_EFUNDS);
+    REQUIRE_OK(offpay_ledger_move_once(w.l, w.wallet_acct, 100, 1, NULL,
+                                       "wd-2", T0, NULL, &replayed));
+    CHECK(replayed == 0);
+    CHECK(balance(&w, w.wallet_acct) == before + 100);
+
+    /* malformed keys */
+    memcpy(key65, key64, sizeof key64 - 1);
+    key65[sizeof key64 - 1] = 'x';
+    key65[sizeof key64] = '\0';
+    CHECK(offpay_ledger_request_key_ok(key64));
+    CHECK(!offpay_ledger_request_key_ok(key65));
+    CHECK(!offpay_ledger_request_key_ok(""));
+    CHECK(!offpay_ledger_request_key_ok("a b"));
+    CHECK(!offpay_ledger_request_key_ok("caf\xc3\xa9"));
+    CHECK(offpay_ledger_move_once(w.l, w.wallet_acct, 1, 0, NULL, key65, T0,
+                                  NULL, NULL) == OFFPAY_EINVAL);
+    CHECK(offpay_ledger_move_once(w.l, w.wallet_acct, 1, 0, NULL, NULL, T0,
+                                  NULL, NULL) == OFFPAY_EINVAL);
+    CHECK(balance(&w, w.wallet_acct) == before + 100);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_issue_needs_funds_and_a_valid_key(void)
 {
     world   w;
@@ -1122,6 +1190,7 @@ static const offpay_test TESTS[] = {
      test_revoked_terminal_settles_only_what_came_before},
     {"issue_needs_funds_and_a_valid_key",
      test_issue_needs_funds_and_a_valid_key},
+    {"request_key_moves_money_once", test_request_key_moves_money_once},
     {"audit_catches_a_ledger_changed_behind_its_back",
      test_audit_catches_a_ledger_changed_behind_its_back},
     {"revlist_full_and_delta_verify_and_follow",
