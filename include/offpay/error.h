@@ -61,7 +61,9 @@ extern "C" {
       "code is bound to a request this terminal did not make")                 \
     X(EAMOUNT_MISMATCH, 36, "amount differs from the request")                 \
     X(EUNBOUND_REFUSED, 37, "credential does not allow unbound codes")         \
-    X(ESYNC_REQUIRED, 38, "offline limits reached: the terminal must sync")    \
+    X(ESYNC_REQUIRED, 38,                                                      \
+      "sync required: offline limits reached, or a restored wallet's counters " \
+      "not yet confirmed by the server")                                       \
     X(EREVLIST_STALE, 39,                                                      \
       "revocation list is missing or too old: the terminal must sync")         \
     X(EREVLIST_SEQ, 40, "revocation list does not follow the one held")        \
