@@ -826,6 +826,23 @@ offpay_err offpay_ledger_allowance(offpay_ledger *l,
                                    uint32_t expires, uint32_t now,
                                    uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
                                    offpay_wallet_cred *cred);
+/*
+ * offpay_ledger_allowance made once under the wallet's request id key (a
+ * well-formed request key, offpay_ledger_request_key_ok), booked in the
+ * allowance's transaction: the same key again, from the same wallet for
+ * the same limit, moves nothing and gives the credential issued the first
+ * time (its bytes, *replayed = 1; replayed may be NULL), so a wallet that
+ * resends after a lost reply gets one escrow, not two. key NULL: as
+ * offpay_ledger_allowance. Errors: those of offpay_ledger_allowance, and
+ * OFFPAY_EEXISTS when key was used for another request.
+ */
+offpay_err offpay_ledger_allowance_once(offpay_ledger *l,
+                                        const uint8_t  pk[OFFPAY_PK_BYTES],
+                                        const char *key, int64_t limit,
+                                        uint8_t flags, uint32_t expires,
+                                        uint32_t now,
+                                        uint8_t  bytes[OFFPAY_WALLET_CRED_BYTES],
+                                        offpay_wallet_cred *cred, int *replayed);
 
 /* One credential of a wallet, as its sync sees it. */
 typedef struct offpay_ledger_wallet_cred {

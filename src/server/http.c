@@ -294,6 +294,24 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
     return MHD_YES;
 }
 
+#ifdef OFFPAY_TEST_HOOKS
+/* Test hook (test builds only): OFFPAYD_DROP_REPLY=PATH makes offpayd
+ * close the connection without an answer after the first request to PATH
+ * that succeeded — what the client sees when the network fails after the
+ * ledger committed (tests/e2e/offpayd_online.sh). */
+static int drop_reply(const char *url, unsigned status)
+{
+    static int  dropped;
+    const char *env = getenv("OFFPAYD_DROP_REPLY");
+
+    if (env == NULL || status != 200 || strcmp(env, url) != 0 ||
+        __atomic_exchange_n(&dropped, 1, __ATOMIC_SEQ_CST) != 0)
+        return 0;
+    fprintf(stderr, "offpayd: test hook: the answer to %s dropped\n", url);
+    return 1;
+}
+#endif
+
 static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
                                    const char *url, const char *method,
                                    conn_state *st)
@@ -328,6 +346,13 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
     st->rt->fn(&req, &rep);
     if (req.l != NULL)
         srv_pool_put(srv->pool, req.l);
+#ifdef OFFPAY_TEST_HOOKS
+    if (drop_reply(url, rep.status)) {
+        json_decref(rep.json);
+        free(rep.text);
+        return MHD_NO; /* MHD closes the connection, nothing is sent */
+    }
+#endif
     ret = send_reply(c, st, &rep);
     json_decref(rep.json);
     free(rep.text);

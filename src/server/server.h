@@ -377,12 +377,16 @@ int srv_parse_enroll(const uint8_t *body, size_t len,
                      size_t hint_cap);
 
 /* POST /v1/wallet/allowance: {"amount":"50.00","expires":N,
- * "allow_unbound":BOOL} (the last two optional). The amount stays text
- * (parsed in the account's currency by the handler). */
+ * "allow_unbound":BOOL,"request_id":TEXT} (all but the amount optional).
+ * The amount stays text (parsed in the account's currency by the
+ * handler). */
 typedef struct srv_allowance_body {
     char     amount[32];
     uint32_t expires; /* 0: absent */
     int      allow_unbound;
+    /* the wallet's request id ("" when absent): the allowance is made once
+     * under it (offpay_ledger_allowance_once) */
+    char request_id[OFFPAY_REQUEST_KEY_MAX + 1];
 } srv_allowance_body;
 int srv_parse_allowance(const uint8_t *body, size_t len,
                         srv_allowance_body *out, char *hint_buf,

@@ -35,10 +35,11 @@ static const srv_field fields_enrollment[3] = {
 static const srv_field fields_enroll[1] = {
     {"code", SRV_FT_STRING, 1, OFFPAY_ENROLL_CODE_CHARS},
 };
-static const srv_field fields_allowance[3] = {
+static const srv_field fields_allowance[4] = {
     {"amount", SRV_FT_STRING, 1, 31},
     {"expires", SRV_FT_UINT, 0, UINT32_MAX},
     {"allow_unbound", SRV_FT_BOOL, 0, 0},
+    {"request_id", SRV_FT_STRING, 0, OFFPAY_REQUEST_KEY_MAX},
 };
 static const srv_field fields_rotate[2] = {
     {"terminal_key", SRV_FT_STRING, 1, 64},
@@ -126,6 +127,11 @@ int srv_parse_allowance(const uint8_t *body, size_t len,
             e = bad(hint_buf, hint_cap, "expires: a unix time");
         out->expires = v[1].present ? (uint32_t)v[1].u : 0;
         out->allow_unbound = !v[2].present || v[2].b;
+        if (e == 0 && v[3].present && !offpay_ledger_request_key_ok(v[3].s))
+            e = bad(hint_buf, hint_cap,
+                    "request_id: 1 to 64 printable ASCII characters, no space");
+        else if (v[3].present)
+            snprintf(out->request_id, sizeof out->request_id, "%s", v[3].s);
     }
     json_decref(doc);
     return e;
@@ -413,8 +419,9 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
     int64_t                   limit = 0;
     uint32_t                  expires;
     uint8_t                   flags;
+    json_t                   *reply;
     offpay_err                rc;
-    int                       e;
+    int                       e, replayed = 0;
 
     e = srv_parse_allowance(r->body, r->body_len, &b, hint, sizeof hint);
     if (e != 0) {
@@ -438,8 +445,14 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
     }
     expires = b.expires ? b.expires : r->now + DEFAULT_CRED_LIFETIME;
     flags = b.allow_unbound ? OFFPAY_CRED_ALLOW_UNBOUND : 0;
-    rc = offpay_ledger_allowance(r->l, w.pk, limit, flags, expires, r->now,
-                                 bytes, &wc);
+    rc = offpay_ledger_allowance_once(
+        r->l, w.pk, b.request_id[0] != '\0' ? b.request_id : NULL, limit,
+        flags, expires, r->now, bytes, &wc, &replayed);
+    if (rc == OFFPAY_EEXISTS && b.request_id[0] != '\0') {
+        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED,
+                 "this request_id was used for another allowance");
+        return;
+    }
     if (rc == OFFPAY_EREVOKED) {
         srv_fail(out, SRV_E_WALLET_REVOKED, NULL);
         return;
@@ -456,13 +469,17 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
     /* the account's balance after the move */
     if (offpay_ledger_wallet_get(r->l, w.pk, 0, &w) != OFFPAY_OK)
         w.balance = 0;
-    srv_ok(out, json_pack("{s:o, s:o, s:I, s:I, s:b, s:o, s:o}", "serial",
-                          srv_json_id(wc.serial), "limit",
-                          srv_json_amount(limit, w.currency), "valid_from",
-                          (json_int_t)wc.valid_from, "expires",
-                          (json_int_t)wc.expires, "allow_unbound", flags != 0,
-                          "credential", srv_json_b64(bytes, sizeof bytes),
-                          "balance", srv_json_amount(w.balance, w.currency)));
+    reply = json_pack("{s:o, s:o, s:I, s:I, s:b, s:o, s:o}", "serial",
+                      srv_json_id(wc.serial), "limit",
+                      srv_json_amount(limit, w.currency), "valid_from",
+                      (json_int_t)wc.valid_from, "expires",
+                      (json_int_t)wc.expires, "allow_unbound",
+                      (wc.flags & OFFPAY_CRED_ALLOW_UNBOUND) != 0, "credential",
+                      srv_json_b64(bytes, sizeof bytes), "balance",
+                      srv_json_amount(w.balance, w.currency));
+    if (reply != NULL && b.request_id[0] != '\0')
+        json_object_set_new(reply, "replayed", json_boolean(replayed));
+    srv_ok(out, reply);
 }
 
 void srv_wallet_revoke(srv_req *r, srv_reply *out)

@@ -511,6 +511,11 @@ struct external_ctx {
     size_t      booked; /* transfers booked by this call, committed */
 };
 
+static int op_of(const struct external_ctx *c)
+{
+    return c->withdraw ? OFFPAY__REQ_WITHDRAW : OFFPAY__REQ_DEPOSIT;
+}
+
 /* What key did before on this shard: OFFPAY_OK with *done = 1 and the
  * transfer when it was this very move, OFFPAY_EEXISTS when it was another,
  * OFFPAY_OK with *done = 0 when the key is new here. */
@@ -528,10 +533,10 @@ static offpay_err request_seen(offpay_ledger *l, struct external_ctx *c,
         return OFFPAY_OK;
     if (rc != OFFPAY_OK)
         return rc;
-    if (rq.op != (c->withdraw ? 2 : 1) || rq.account != c->account ||
+    if (rq.op != op_of(c) || rq.account != c->account ||
         rq.amount != c->amount)
         return OFFPAY_EEXISTS;
-    c->transfer = rq.transfer;
+    c->transfer = rq.result;
     *done = 1;
     return OFFPAY_OK;
 }
@@ -583,7 +588,7 @@ static offpay_err external_tx(offpay_ledger *l, void *p)
     t.at = c->now;
     rc = l->ops->transfer_add(l->store, &t, &c->transfer);
     if (rc == OFFPAY_OK && c->key != NULL) {
-        rq = (offpay__request){c->withdraw ? 2 : 1, c->account, c->amount,
+        rq = (offpay__request){op_of(c), c->account, c->amount,
                                c->transfer};
         rc = l->ops->request_add(l->store, c->key, &rq, c->now);
         if (rc == OFFPAY_EEXISTS) /* the same key at once elsewhere: rerun */
@@ -681,7 +686,7 @@ static offpay_err request_where(offpay_ledger *l, struct external_ctx *c,
             return rc;
         if (!f.found)
             continue;
-        if (f.rq.op != (c->withdraw ? 2 : 1) || (!spread_kind && k != home))
+        if (f.rq.op != op_of(c) || (!spread_kind && k != home))
             return OFFPAY_EEXISTS;
         if (*where == l->n_shards)
             *where = k;

@@ -204,12 +204,53 @@ offpay_err offpay_ledger_wallet_get(offpay_ledger *l, const uint8_t *pk,
 
 struct allowance_ctx {
     const uint8_t     *pk;
+    const char        *key; /* the wallet's request id, or NULL */
     int64_t            limit;
     uint8_t            flags;
     uint32_t           expires, now;
     uint8_t           *bytes;
     offpay_wallet_cred cred;
+    int                replayed;
 };
+
+/* wallet_creds callback: the bytes of the credential c->cred.serial. */
+static int allowance_bytes(const offpay__cred_row *row, uint32_t max_counter,
+                           const uint8_t *bytes, size_t len, void *p)
+{
+    struct allowance_ctx *c = p;
+
+    (void)max_counter;
+    if (row->serial != c->cred.serial)
+        return 0;
+    if (len == OFFPAY_WALLET_CRED_BYTES &&
+        offpay_wallet_cred_decode(bytes, len, &c->cred) == OFFPAY_OK) {
+        memcpy(c->bytes, bytes, len);
+        c->replayed = 1;
+    }
+    return 1;
+}
+
+/* The allowance key asked for before, if it did: the same credential
+ * again (c->replayed), OFFPAY_EEXISTS when the key was another request's. */
+static offpay_err allowance_seen(offpay_ledger *l, struct allowance_ctx *c,
+                                 uint64_t account)
+{
+    offpay__request rq;
+    offpay_err      rc;
+
+    rc = l->ops->request_get(l->store, c->key, &rq);
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_OK;
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (rq.op != OFFPAY__REQ_ALLOWANCE || rq.account != account ||
+        rq.amount != c->limit)
+        return OFFPAY_EEXISTS;
+    c->cred.serial = rq.result;
+    rc = l->ops->wallet_creds(l->store, c->pk, allowance_bytes, c);
+    /* booked with the credential it names: anything else is a store fault */
+    return rc == OFFPAY_OK && !c->replayed ? OFFPAY_ESTORE : rc;
+}
 
 /* As ledger.c's issue_tx, from the account pk is enrolled with: the
  * wallet's check and the issue in one transaction, so a wallet revoked
@@ -232,10 +273,25 @@ static offpay_err allowance_tx(offpay_ledger *l, void *p)
         return rc;
     if (revoked_at != 0)
         return OFFPAY_EREVOKED;
+    c->replayed = 0;
+    if (c->key != NULL) {
+        rc = allowance_seen(l, c, account);
+        if (rc != OFFPAY_OK || c->replayed)
+            return rc;
+    }
     rc = offpay__issue_in_tx(l, account, c->pk, c->limit, c->flags, c->expires,
                              c->now, c->bytes, &c->cred);
-    /* an enrolled key's account is a wallet account */
-    return rc == OFFPAY_EINVAL ? OFFPAY_ESTORE : rc;
+    if (rc == OFFPAY_EINVAL) /* an enrolled key's account is a wallet's */
+        rc = OFFPAY_ESTORE;
+    if (rc == OFFPAY_OK && c->key != NULL) {
+        offpay__request rq = {OFFPAY__REQ_ALLOWANCE, account, c->limit,
+                              c->cred.serial};
+
+        rc = l->ops->request_add(l->store, c->key, &rq, c->now);
+        if (rc == OFFPAY_EEXISTS) /* the same id at once elsewhere: rerun */
+            rc = OFFPAY_ERETRY;
+    }
+    return rc;
 }
 
 offpay_err offpay_ledger_allowance(offpay_ledger *l,
@@ -245,12 +301,25 @@ offpay_err offpay_ledger_allowance(offpay_ledger *l,
                                    uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
                                    offpay_wallet_cred *cred)
 {
+    return offpay_ledger_allowance_once(l, pk, NULL, limit, flags, expires,
+                                        now, bytes, cred, NULL);
+}
+
+offpay_err offpay_ledger_allowance_once(offpay_ledger *l,
+                                        const uint8_t  pk[OFFPAY_PK_BYTES],
+                                        const char *key, int64_t limit,
+                                        uint8_t flags, uint32_t expires,
+                                        uint32_t now,
+                                        uint8_t  bytes[OFFPAY_WALLET_CRED_BYTES],
+                                        offpay_wallet_cred *cred, int *replayed)
+{
     struct allowance_ctx c;
     offpay_err           rc;
 
     if (l == NULL || pk == NULL || bytes == NULL || limit <= 0 ||
         limit > (int64_t)UINT32_MAX || expires <= now ||
-        (flags & ~OFFPAY_CRED_FLAGS_KNOWN) != 0)
+        (flags & ~OFFPAY_CRED_FLAGS_KNOWN) != 0 ||
+        (key != NULL && !offpay_ledger_request_key_ok(key)))
         return OFFPAY_EINVAL;
     if (!l->has_trust)
         return OFFPAY_ECRYPTO;
@@ -261,9 +330,12 @@ offpay_err offpay_ledger_allowance(offpay_ledger *l,
     c.expires = expires;
     c.now = now;
     c.bytes = bytes;
+    c.key = key;
     rc = offpay__ledger_tx(l, allowance_tx, &c);
     if (rc == OFFPAY_OK && cred != NULL)
         *cred = c.cred;
+    if (rc == OFFPAY_OK && replayed != NULL)
+        *replayed = c.replayed;
     return rc;
 }
 

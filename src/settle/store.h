@@ -31,12 +31,13 @@ typedef struct offpay__transfer {
     uint32_t    at;
 } offpay__transfer;
 
-/* An operator request made once under its key (005_request_keys). */
+/* A request made once under its key (005_request_keys). */
+enum { OFFPAY__REQ_DEPOSIT = 1, OFFPAY__REQ_WITHDRAW, OFFPAY__REQ_ALLOWANCE };
 typedef struct offpay__request {
-    int      op; /* 1 deposit, 2 withdrawal */
+    int      op; /* OFFPAY__REQ_* */
     uint64_t account;
     int64_t  amount;
-    uint64_t transfer; /* what it booked */
+    uint64_t result; /* the transfer it booked; an allowance's serial */
 } offpay__request;
 
 typedef struct offpay__cred_row {
@@ -379,7 +380,7 @@ typedef struct offpay__store_ops {
     offpay_err (*wallet_key_lock)(offpay__store *s,
                                   const uint8_t  pk[OFFPAY_PK_BYTES]);
 
-    /* operator requests made once (src/settle/ledger.c; 005_request_keys) */
+    /* requests made once (ledger.c, online.c; 005_request_keys) */
     /* ENOTFOUND, or what request key did */
     offpay_err (*request_get)(offpay__store *s, const char *key,
                               offpay__request *out);

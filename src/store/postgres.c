@@ -2245,7 +2245,7 @@ static offpay_err s_wallet_key_lock(offpay__store *s,
         s, "SELECT 1 FROM wallet_keys WHERE pk = $1::bytea FOR SHARE", &p, &r);
 }
 
-/* ---- operator requests made once (005_request_keys) ------------------ */
+/* ---- requests made once (005_request_keys) ---------------------------- */
 
 static offpay_err s_request_get(offpay__store *s, const char *key,
                                 offpay__request *out)
@@ -2256,7 +2256,7 @@ static offpay_err s_request_get(offpay__store *s, const char *key,
 
     p_text(&p, key);
     rc = run_sql(s,
-                 "SELECT op, account, amount, transfer FROM request_keys"
+                 "SELECT op, account, amount, result FROM request_keys"
                  " WHERE request_key = $1::text",
                  &p, &r);
     if (rc == OFFPAY_OK && PQntuples(r) < 1)
@@ -2266,7 +2266,7 @@ static offpay_err s_request_get(offpay__store *s, const char *key,
     out->op = (int)col_u32(r, 0, 0);
     out->account = col_u64(r, 0, 1);
     out->amount = col_i64(r, 0, 2);
-    out->transfer = col_u64(r, 0, 3);
+    out->result = col_u64(r, 0, 3);
     return OFFPAY_OK;
 }
 
@@ -2283,11 +2283,11 @@ static offpay_err s_request_add(offpay__store *s, const char *key,
     p_i64(&p, rq->op);
     p_i64(&p, (int64_t)rq->account);
     p_i64(&p, rq->amount);
-    p_i64(&p, (int64_t)rq->transfer);
+    p_i64(&p, (int64_t)rq->result);
     p_i64(&p, now);
     return run_sql(s,
                    "INSERT INTO request_keys (request_key, op, account, amount,"
-                   " transfer, made_at) VALUES ($1::text, $2::bigint,"
+                   " result, made_at) VALUES ($1::text, $2::bigint,"
                    " $3::bigint, $4::bigint, $5::bigint, $6::bigint)",
                    &p, &r);
 }

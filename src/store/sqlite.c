@@ -2117,7 +2117,7 @@ static offpay_err s_wallet_key_lock(offpay__store *s,
     return OFFPAY_OK;
 }
 
-/* ---- operator requests made once (005_request_keys) ------------------ */
+/* ---- requests made once (005_request_keys) ---------------------------- */
 
 /* A key, and for request_add what it did and when. */
 struct request_args {
@@ -2136,7 +2136,7 @@ static void bind_request(sqlite3_stmt *st, const void *ctx)
     sqlite3_bind_int(st, 2, x->rq->op);
     bind_u64(st, 3, x->rq->account);
     sqlite3_bind_int64(st, 4, x->rq->amount);
-    bind_u64(st, 5, x->rq->transfer);
+    bind_u64(st, 5, x->rq->result);
     sqlite3_bind_int64(st, 6, x->now);
 }
 
@@ -2147,7 +2147,7 @@ static int read_request(sqlite3_stmt *st, void *out)
     rq->op = sqlite3_column_int(st, 0);
     rq->account = col_u64(st, 1);
     rq->amount = sqlite3_column_int64(st, 2);
-    rq->transfer = col_u64(st, 3);
+    rq->result = col_u64(st, 3);
     return 0;
 }
 
@@ -2157,7 +2157,7 @@ static offpay_err s_request_get(offpay__store *s, const char *key,
     struct request_args x = {key, NULL, 0};
 
     return once(s,
-                "SELECT op, account, amount, transfer FROM request_keys"
+                "SELECT op, account, amount, result FROM request_keys"
                 " WHERE request_key = ?1",
                 bind_request, &x, read_request, out, NULL);
 }
@@ -2169,6 +2169,6 @@ static offpay_err s_request_add(offpay__store *s, const char *key,
 
     return once(s,
                 "INSERT INTO request_keys (request_key, op, account, amount,"
-                " transfer, made_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                " result, made_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 bind_request, &x, NULL, NULL, NULL);
 }

@@ -301,6 +301,8 @@ offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
 {
     char        buf[OFFPAY_WALLET_URL_MAX + 1];
     char        text[OFFPAY_AMOUNT_TEXT_MAX];
+    uint8_t     rid[16];
+    char        rid_hex[2 * sizeof rid + 1];
     const char *base = NULL;
     json_t     *req, *doc = NULL;
     char       *body = NULL;
@@ -313,9 +315,15 @@ offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
         rc = offpay_amount_format(amount, currency, text, sizeof text);
     if (rc != OFFPAY_OK)
         return rc;
-    req = expires ? json_pack("{s:s, s:I}", "amount", text, "expires",
-                              (json_int_t)expires)
-                  : json_pack("{s:s}", "amount", text);
+    /* One id for this allowance: post() resends the same body when an
+     * answer is lost, and offpayd gives the credential it issued to the
+     * first of them instead of a second escrow. */
+    randombytes_buf(rid, sizeof rid);
+    sodium_bin2hex(rid_hex, sizeof rid_hex, rid, sizeof rid);
+    req = expires ? json_pack("{s:s, s:I, s:s}", "amount", text, "expires",
+                              (json_int_t)expires, "request_id", rid_hex)
+                  : json_pack("{s:s, s:s}", "amount", text, "request_id",
+                              rid_hex);
     body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (body == NULL)

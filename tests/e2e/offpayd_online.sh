@@ -10,7 +10,10 @@
 # input, each a clear 4xx with a specific error and nothing changed: an
 # unenrolled wallet, an allowance beyond the balance, a request signed by
 # another key, a reused, an unknown and an expired enrollment code, a key
-# enrolled twice. `offpay admin audit` passes after every part.
+# enrolled twice. Last, an allowance whose answer is lost after offpayd
+# committed it (a test hook drops it): the wallet's resend carries the
+# same request_id, so it gets the same credential and one escrow, never
+# two. `offpay admin audit` passes after every part.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 fetch_bundle
@@ -222,5 +225,39 @@ curl -s -o resp.json -w '%{http_code}' -X POST -d '{"currency":"EUR"}' "$URL/v1/
 status=$(cat st); expect_http 401 UNAUTHORIZED "enrollment codes need the operator's token"
 balances "W=$W:2000 esc=esc/$S1:1050 esc=esc/$S2:10000 A=$MA:8950" "bad input moved nothing"
 audits "bad input"
+
+# ---- 5. an allowance whose answer is lost -------------------------------
+# step                                               W3      escrows of w3
+# operator deposits 10.00                            1000    -
+# allowance 3.00, first answer dropped, resent       700     300 (one)
+# request_id r-1 for 1.00, then the same again       600     300 + 100
+# r-1 for 1.50; a malformed request_id               600     (refused)
+stop_server
+OFFPAYD_DROP_REPLY=/v1/wallet/allowance start_server
+wreq w3 /v1/wallet/status '{}'; W3=$(jget .account)
+api POST "/v1/admin/accounts/$W3/deposit" '{"amount":"10.00"}'
+w allowance w3 --server "$URL" --amount 3.00
+[ "$ws" = 0 ] && grep -qE "^credential [0-9]+ installed: 3.00 EUR; account balance 7.00 EUR" w.out \
+  && ok "allowance with its first answer lost: $(tail -1 w.out)" || fail "lost answer: $ws $(cat w.out)"
+grep -q "test hook: the answer to /v1/wallet/allowance dropped" server.err \
+  && ok "offpayd committed it and dropped the answer" || fail "the hook never dropped an answer"
+wreq w3 /v1/wallet/status '{}'
+[ "$(jget '.credentials | length')" = 1 ] && [ "$(balance "$W3")" = 700 ] \
+  && ok "one credential, one escrow of 3.00: the resend was not a second allowance" \
+  || fail "after the resend: $(cat resp.json), W3 $(balance "$W3")"
+wreq w3 /v1/wallet/allowance '{"amount":"1.00","request_id":"r-1"}'
+R1=$(jget .serial)
+[ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && ok "request_id r-1: credential $R1" \
+  || fail "r-1: $status $(cat resp.json)"
+wreq w3 /v1/wallet/allowance '{"amount":"1.00","request_id":"r-1"}'
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(jget .serial)" = "$R1" ] \
+  && ok "r-1 again (a new nonce): the same credential $R1, replayed" || fail "r-1 again: $status $(cat resp.json)"
+wreq w3 /v1/wallet/allowance '{"amount":"1.50","request_id":"r-1"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "r-1 for another amount"
+wreq w3 /v1/wallet/allowance '{"amount":"1.00","request_id":"r 1"}'
+expect_http 400 BAD_FIELD "a request_id with a space"
+[ "$(balance "$W3")" = 600 ] && ok "w3's account: 10.00 - 3.00 - 1.00, each once" \
+  || fail "W3 $(balance "$W3")"
+audits "a lost allowance answer"
 
 finish

@@ -98,6 +98,14 @@ static void test_allowance_rotate_and_reason_bodies(void)
             "{\"amount\":\"5\",\"allow_unbound\":false,\"expires\":9}",
             &a) == 0);
     CHECK(!a.allow_unbound && a.expires == 9);
+    CHECK(a.request_id[0] == '\0');
+    CHECK(P(srv_parse_allowance,
+            "{\"amount\":\"5\",\"request_id\":\"6f1c-2b\"}", &a) == 0);
+    CHECK(strcmp(a.request_id, "6f1c-2b") == 0);
+    CHECK(P(srv_parse_allowance, "{\"amount\":\"5\",\"request_id\":\"a b\"}",
+            &a) == SRV_E_BAD_FIELD);
+    CHECK(P(srv_parse_allowance, "{\"amount\":\"5\",\"request_id\":\"\"}",
+            &a) == SRV_E_BAD_FIELD);
     CHECK(P(srv_parse_allowance, "{\"amount\":50}", &a) == SRV_E_BAD_FIELD);
     CHECK(P(srv_parse_allowance, "{\"expires\":9}", &a) == SRV_E_BAD_FIELD);
     CHECK(P(srv_parse_allowance,
@@ -282,6 +290,57 @@ static void test_allowance_moves_from_own_account_or_nothing(void)
     CHECK(info.balance == 5000 && info.revoked);
     CHECK_ERR(offpay_ledger_wallet_revoke(w.l, w.other.pk, 0, NULL, T0, NULL),
               OFFPAY_ENOTFOUND);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+/* A wallet that resends its allowance after a lost answer (the same
+ * request id) gets the credential issued the first time: one escrow. */
+static void test_allowance_once_per_request_id(void)
+{
+    world                      w;
+    char                       code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    uint8_t                    b1[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t                    b2[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred         c1, c2;
+    offpay_ledger_wallet_info  info;
+    offpay_ledger_wallet_cred *creds = NULL;
+    uint64_t                   acct = 0;
+    size_t                     n = 0;
+    int                        replayed = -1;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(
+        offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY, T0, code));
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.wallet.pk, code, T0, &acct, NULL));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, acct, 5000, "top-up", T0, NULL));
+    REQUIRE_OK(offpay_ledger_allowance_once(w.l, w.wallet.pk, "rid-1", 3000, 1,
+                                            T0 + DAY, T0, b1, &c1, &replayed));
+    CHECK(replayed == 0);
+    REQUIRE_OK(offpay_ledger_allowance_once(w.l, w.wallet.pk, "rid-1", 3000, 1,
+                                            T0 + DAY, T0 + 9, b2, &c2,
+                                            &replayed));
+    CHECK(replayed == 1 && c2.serial == c1.serial);
+    CHECK(memcmp(b1, b2, sizeof b1) == 0);
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info));
+    CHECK(info.balance == 2000);
+    /* the id for another amount; a malformed id: nothing moves */
+    CHECK_ERR(offpay_ledger_allowance_once(w.l, w.wallet.pk, "rid-1", 1000, 1,
+                                           T0 + DAY, T0, b2, &c2, NULL),
+              OFFPAY_EEXISTS);
+    CHECK_ERR(offpay_ledger_allowance_once(w.l, w.wallet.pk, "rid 2", 1000, 1,
+                                           T0 + DAY, T0, b2, &c2, NULL),
+              OFFPAY_EINVAL);
+    REQUIRE_OK(offpay_ledger_wallet_creds(w.l, w.wallet.pk, &creds, &n));
+    CHECK(n == 1);
+    free(creds);
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info));
+    CHECK(info.balance == 2000);
+    /* the operator's deposit key space is the same table: a key is one
+     * request, whatever kind */
+    CHECK_ERR(offpay_ledger_move_once(w.l, acct, 3000, 0, NULL, "rid-1", T0,
+                                      NULL, NULL),
+              OFFPAY_EEXISTS);
     CHECK(audit_ok(&w));
     drop_world(&w);
 }
@@ -564,6 +623,7 @@ static const offpay_test TESTS[] = {
      test_allowance_rotate_and_reason_bodies},
     {"enrollment_code_is_single_use_and_expires",
      test_enrollment_code_is_single_use_and_expires},
+    {"allowance_once_per_request_id", test_allowance_once_per_request_id},
     {"allowance_moves_from_own_account_or_nothing",
      test_allowance_moves_from_own_account_or_nothing},
     {"terminal_rotation_is_one_step", test_terminal_rotation_is_one_step},

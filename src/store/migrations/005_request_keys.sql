@@ -1,16 +1,19 @@
--- 005_request_keys.sql — operator requests that move money, made once
--- (docs/api.md, "Idempotency-Key"): a deposit or withdrawal sent with a
--- key records the key here in the transaction that books its transfer,
--- so a retry after a lost reply finds it and moves nothing. On a sharded
--- ledger each shard holds the keys of the parts it booked.
+-- 005_request_keys.sql — requests that move money, made once: an
+-- operator's deposit or withdrawal sent with an Idempotency-Key, and a
+-- wallet's allowance with its request_id (docs/api.md). The key is booked
+-- in the transaction that does the request, so a retry after a lost reply
+-- finds it and does nothing again. On a sharded ledger each shard holds
+-- the keys of what it booked.
 --
 -- Placeholders as in 001_ledger.sql.
 
 CREATE TABLE request_keys (
   request_key TEXT NOT NULL UNIQUE,
-  op          @INT@ NOT NULL CHECK (op IN (1, 2)), -- 1 deposit, 2 withdrawal
+  -- 1 deposit, 2 withdrawal (result: the transfer), 3 allowance (result:
+  -- the credential's serial)
+  op          @INT@ NOT NULL CHECK (op IN (1, 2, 3)),
   account     @INT@ NOT NULL REFERENCES accounts (id),
   amount      @INT@ NOT NULL CHECK (amount > 0),
-  transfer    @INT@ NOT NULL REFERENCES transfers (id),
+  result      @INT@ NOT NULL,
   made_at     @INT@ NOT NULL
 );
