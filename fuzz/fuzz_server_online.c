@@ -57,7 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (e != 0)
         refused(e);
     else if (al.amount[0] == '\0' || strlen(al.amount) >= sizeof al.amount ||
-             (al.allow_unbound != 0 && al.allow_unbound != 1))
+             (al.allow_unbound != 0 && al.allow_unbound != 1) ||
+             (al.request_id[0] != '\0' &&
+              !offpay_ledger_request_key_ok(al.request_id)))
         abort();
     e = srv_parse_rotate(data, size, pk, &expires, hint, sizeof hint);
     if (e != 0)
