@@ -784,11 +784,13 @@ offpay_err offpay_ledger_enrollment_add(offpay_ledger *l, uint16_t currency,
  * offpay_ledger_enroll — the wallet whose key is pk (its request was
  * authenticated by the caller) uses code: one transaction makes its wallet
  * account in the code's currency, binds pk to it and uses the code up.
- * *account and *currency (may be NULL) receive them. Nothing changes on an
- * error. Errors: OFFPAY_EINVAL, OFFPAY_EWEAK_KEY, OFFPAY_ENOTFOUND (no
- * such code, or not of the code's form), OFFPAY_EEXPIRED (the code
- * expired), OFFPAY_EREPLAY (the code was used), OFFPAY_EEXISTS (pk is
- * enrolled already), OFFPAY_ESTORE.
+ * *account and *currency (may be NULL) receive them. The same key with the
+ * same code again (a resend after a lost answer) gives the same account
+ * and changes nothing. Nothing changes on an error. Errors: OFFPAY_EINVAL,
+ * OFFPAY_EWEAK_KEY, OFFPAY_ENOTFOUND (no such code, or not of the code's
+ * form), OFFPAY_EEXPIRED (the code expired), OFFPAY_EREPLAY (the code was
+ * used by another key), OFFPAY_EEXISTS (pk is enrolled already, with
+ * another code), OFFPAY_ESTORE.
  */
 offpay_err offpay_ledger_enroll(offpay_ledger *l,
                                 const uint8_t  pk[OFFPAY_PK_BYTES],

@@ -102,14 +102,24 @@ static offpay_err enroll_tx(offpay_ledger *l, void *p)
 {
     struct enroll_ctx *c = p;
     uint32_t           expires = 0, used_at = 0;
+    uint64_t           made = 0, mine = 0;
     offpay_err         rc;
 
-    rc =
-        l->ops->enroll_get(l->store, c->hash, &c->currency, &expires, &used_at);
+    rc = l->ops->enroll_get(l->store, c->hash, &c->currency, &expires,
+                            &used_at, &made);
     if (rc != OFFPAY_OK)
         return rc;
-    if (used_at != 0)
-        return OFFPAY_EREPLAY;
+    if (used_at != 0) {
+        /* this key enrolled with this code before and the answer was
+         * lost: the same account again, nothing written */
+        rc = l->ops->wallet_key_get(l->store, c->pk, 0, NULL, &mine, NULL,
+                                    NULL);
+        if (rc == OFFPAY_OK && made != 0 && mine == made) {
+            c->account = made;
+            return OFFPAY_OK;
+        }
+        return rc == OFFPAY_OK || rc == OFFPAY_ENOTFOUND ? OFFPAY_EREPLAY : rc;
+    }
     if (expires <= c->now)
         return OFFPAY_EEXPIRED;
     rc = l->ops->wallet_key_get(l->store, c->pk, 0, NULL, NULL, NULL, NULL);

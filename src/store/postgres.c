@@ -1381,7 +1381,7 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint32_t expires);
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
-                               uint32_t *used_at);
+                               uint32_t *used_at, uint64_t *account);
 static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
                                uint64_t account, uint32_t now);
 static offpay_err s_wallet_key_add(offpay__store *s,
@@ -2057,7 +2057,7 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
 
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
-                               uint32_t *used_at)
+                               uint32_t *used_at, uint64_t *account)
 {
     params     p = {0};
     PGresult  *r = NULL;
@@ -2065,8 +2065,9 @@ static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
 
     p_blob(&p, hash, 32);
     rc = run_sql(s,
-                 "SELECT currency, expires_at, COALESCE(used_at, 0) FROM"
-                 " enrollments WHERE code_hash = $1::bytea",
+                 "SELECT currency, expires_at, COALESCE(used_at, 0),"
+                 " COALESCE(account, 0) FROM enrollments WHERE code_hash ="
+                 " $1::bytea",
                  &p, &r);
     if (rc == OFFPAY_OK && PQntuples(r) < 1)
         rc = OFFPAY_ENOTFOUND;
@@ -2075,6 +2076,7 @@ static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
     *currency = (uint16_t)col_u32(r, 0, 0);
     *expires = col_u32(r, 0, 1);
     *used_at = col_u32(r, 0, 2);
+    *account = col_u64(r, 0, 3);
     return OFFPAY_OK;
 }
 

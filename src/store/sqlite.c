@@ -1324,7 +1324,7 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint32_t expires);
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
-                               uint32_t *used_at);
+                               uint32_t *used_at, uint64_t *account);
 static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
                                uint64_t account, uint32_t now);
 static offpay_err s_wallet_key_add(offpay__store *s,
@@ -1932,30 +1932,32 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
 
 static int read_enroll(sqlite3_stmt *st, void *out)
 {
-    uint32_t *v = out;
+    uint64_t *v = out;
 
     v[0] = col_u32(st, 0);
     v[1] = col_u32(st, 1);
     v[2] = col_u32(st, 2);
+    v[3] = col_u64(st, 3);
     return 0;
 }
 
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
-                               uint32_t *used_at)
+                               uint32_t *used_at, uint64_t *account)
 {
     online_args x = {hash, 32, 0, 0, 0, NULL};
-    uint32_t    v[3] = {0, 0, 0};
+    uint64_t    v[4] = {0, 0, 0, 0};
     offpay_err  rc;
 
     rc = once(s,
-              "SELECT currency, expires_at, COALESCE(used_at, 0) FROM"
-              " enrollments WHERE code_hash = ?1",
+              "SELECT currency, expires_at, COALESCE(used_at, 0),"
+              " COALESCE(account, 0) FROM enrollments WHERE code_hash = ?1",
               bind_args, &x, read_enroll, v, NULL);
     if (rc == OFFPAY_OK) {
         *currency = (uint16_t)v[0];
-        *expires = v[1];
-        *used_at = v[2];
+        *expires = (uint32_t)v[1];
+        *used_at = (uint32_t)v[2];
+        *account = v[3];
     }
     return rc;
 }

@@ -214,6 +214,10 @@ expect_http 400 BAD_FIELD "a malformed enrollment code"
 C2=$(enroll_code)
 wreq w1 /v1/wallet/enroll "{\"code\":\"$C2\"}"
 expect_http 409 ALREADY_ENROLLED "a wallet key enrolled twice"
+wreq w1 /v1/wallet/enroll "{\"code\":\"$CODE\"}"
+[ "$status" = 200 ] && [ "$(jget .account)" = "$W" ] \
+  && ok "w1 with its own code again (a lost answer resent): account $W, nothing new" \
+  || fail "own code again: $status $(cat resp.json)"
 w enroll w3 --server "$URL" --code "$C2"
 [ "$ws" = 0 ] && ok "the unused code still enrolls another wallet" || fail "enroll w3: $(cat w.out)"
 api POST /v1/admin/enrollments '{"currency":"EUR","ref":"branch 3"}'
@@ -259,5 +263,14 @@ expect_http 400 BAD_FIELD "a request_id with a space"
 [ "$(balance "$W3")" = 600 ] && ok "w3's account: 10.00 - 3.00 - 1.00, each once" \
   || fail "W3 $(balance "$W3")"
 audits "a lost allowance answer"
+# an enrollment whose answer is lost: the resend gets the same account
+stop_server
+OFFPAYD_DROP_REPLY=/v1/wallet/enroll start_server
+wallet_init w4
+w enroll w4 --server "$URL" --code "$(enroll_code)"
+[ "$ws" = 0 ] && grep -qE "^enrolled: account [0-9]+ \(EUR\)" w.out \
+  && grep -q "test hook: the answer to /v1/wallet/enroll dropped" server.err \
+  && ok "enroll with its first answer lost: $(tail -1 w.out)" || fail "lost enroll: $ws $(cat w.out)"
+audits "a lost enrollment answer"
 
 finish

@@ -218,6 +218,9 @@ static void test_enrollment_code_is_single_use_and_expires(void)
     CHECK(acct != 0 && cur == EUR);
     CHECK_ERR(offpay_ledger_enroll(w.l, w.other.pk, code, T0, &a2, NULL),
               OFFPAY_EREPLAY);
+    /* the same key and code again (its answer lost): the same account */
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.wallet.pk, code, T0 + 5, &a2, &cur));
+    CHECK(a2 == acct && cur == EUR);
     REQUIRE_OK(offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY, T0, old));
     CHECK_ERR(offpay_ledger_enroll(w.l, w.wallet.pk, old, T0, &a2, NULL),
               OFFPAY_EEXISTS);
