@@ -500,14 +500,20 @@ offpay_err offpay_ledger_balance(offpay_ledger *l, uint64_t account,
 }
 
 struct external_ctx {
-    uint64_t    account;
-    int64_t     amount;
+    uint64_t    account; /* on the shard of the transaction */
+    int64_t     amount;  /* moved there (a split deposit's share) */
     const char *ref;
     uint32_t    now;
     int         withdraw;
-    const char *key;    /* the operator's request key, or NULL */
+    /* under a request key: the key as stored (offpay__request_key), and
+     * what the request named: the account and the whole amount */
+    const char *key;
+    uint64_t    named;
+    int64_t     total;
+    int         mark_passed; /* a shard that cannot pay records that */
     uint64_t    transfer;
-    int         fresh;  /* the last transaction booked (not found by key) */
+    int         fresh;  /* the last transaction booked a transfer */
+    int         passed; /* ...or found this shard passed over */
     size_t      booked; /* transfers booked by this call, committed */
 };
 
@@ -517,8 +523,9 @@ static int op_of(const struct external_ctx *c)
 }
 
 /* What key did before on this shard: OFFPAY_OK with *done = 1 and the
- * transfer when it was this very move, OFFPAY_EEXISTS when it was another,
- * OFFPAY_OK with *done = 0 when the key is new here. */
+ * transfer (c->passed for a shard a withdrawal passed over) when it was
+ * this very request, OFFPAY_EEXISTS when it was another, OFFPAY_OK with
+ * *done = 0 when the key is new here. */
 static offpay_err request_seen(offpay_ledger *l, struct external_ctx *c,
                                int *done)
 {
@@ -526,19 +533,28 @@ static offpay_err request_seen(offpay_ledger *l, struct external_ctx *c,
     offpay_err      rc;
 
     *done = 0;
-    if (c->key == NULL)
-        return OFFPAY_OK;
     rc = l->ops->request_get(l->store, c->key, &rq);
     if (rc == OFFPAY_ENOTFOUND)
         return OFFPAY_OK;
     if (rc != OFFPAY_OK)
         return rc;
-    if (rq.op != op_of(c) || rq.account != c->account ||
-        rq.amount != c->amount)
+    if (rq.op != op_of(c) || rq.account != c->named || rq.amount != c->total)
         return OFFPAY_EEXISTS;
     c->transfer = rq.result;
+    c->passed = rq.result == 0;
     *done = 1;
     return OFFPAY_OK;
+}
+
+/* Books the key with what this shard did (0: passed over). */
+static offpay_err request_book(offpay_ledger *l, struct external_ctx *c,
+                               uint64_t result)
+{
+    offpay__request rq = {op_of(c), c->named, c->total, result};
+    offpay_err      rc = l->ops->request_add(l->store, c->key, &rq, c->now);
+
+    /* the same key at once in another transaction: rerun, and find it */
+    return rc == OFFPAY_EEXISTS ? OFFPAY_ERETRY : rc;
 }
 
 static offpay_err external_tx(offpay_ledger *l, void *p)
@@ -550,31 +566,35 @@ static offpay_err external_tx(offpay_ledger *l, void *p)
     int64_t              bal = 0;
     offpay__transfer     t;
     offpay_err           rc;
-
-    offpay__request      rq;
-    int                  done;
+    int                  done = 0;
 
     c->fresh = 0;
+    c->passed = 0;
     rc = l->ops->account_get(l->store, c->account, &kind, &currency);
     if (rc != OFFPAY_OK)
         return rc;
     if (kind != OFFPAY_ACCOUNT_WALLET && kind != OFFPAY_ACCOUNT_MERCHANT &&
         kind != OFFPAY_ACCOUNT_GUARANTEE)
         return OFFPAY_EINVAL; /* escrow moves only by settlement rules */
-    rc = request_seen(l, c, &done);
-    if (rc != OFFPAY_OK || done)
-        return rc;
     rc = l->ops->account_singleton(l->store, OFFPAY_ACCOUNT_WORLD, currency,
                                    c->now, &world);
-    if (rc != OFFPAY_OK)
+    /* the balance read is the balance debited (store.h, row locks); the
+     * key is looked up after the lock, so a resend that overlaps the first
+     * attempt waits for it and then finds its key */
+    if (rc == OFFPAY_OK && c->withdraw)
+        rc = l->ops->account_lock(l->store, c->account);
+    if (rc == OFFPAY_OK && c->key != NULL)
+        rc = request_seen(l, c, &done);
+    if (rc != OFFPAY_OK || done)
         return rc;
     if (c->withdraw) {
-        /* the balance read is the balance debited (store.h, row locks) */
-        rc = l->ops->account_lock(l->store, c->account);
-        if (rc == OFFPAY_OK)
-            rc = l->ops->balance(l->store, c->account, &bal);
+        rc = l->ops->balance(l->store, c->account, &bal);
         if (rc != OFFPAY_OK)
             return rc;
+        if (bal < c->amount && c->key != NULL && c->mark_passed) {
+            c->passed = 1;
+            return request_book(l, c, 0);
+        }
         if (bal < c->amount)
             return OFFPAY_EFUNDS;
     }
@@ -587,13 +607,8 @@ static offpay_err external_tx(offpay_ledger *l, void *p)
     t.ref = c->ref;
     t.at = c->now;
     rc = l->ops->transfer_add(l->store, &t, &c->transfer);
-    if (rc == OFFPAY_OK && c->key != NULL) {
-        rq = (offpay__request){op_of(c), c->account, c->amount,
-                               c->transfer};
-        rc = l->ops->request_add(l->store, c->key, &rq, c->now);
-        if (rc == OFFPAY_EEXISTS) /* the same key at once elsewhere: rerun */
-            rc = OFFPAY_ERETRY;
-    }
+    if (rc == OFFPAY_OK && c->key != NULL)
+        rc = request_book(l, c, c->transfer);
     c->fresh = rc == OFFPAY_OK;
     return rc;
 }
@@ -635,7 +650,13 @@ static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
             return rc;
         c->account = s.id;
         if (c->withdraw) {
+            /* under a key, a shard that cannot pay books that it passed
+             * (c->passed), so a resend passes it too and replays the
+             * shard that paid, even if the first one can pay by then */
+            c->mark_passed = c->key != NULL;
             rc = external_on(l, k, c);
+            if (rc == OFFPAY_OK && c->passed)
+                continue;
             if (rc != OFFPAY_EFUNDS)
                 return rc;
             continue;
@@ -667,62 +688,66 @@ static offpay_err request_find_tx(offpay_ledger *l, void *p)
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_OK : rc;
 }
 
-/*
- * Where a key was used before, on a ledger of several shards (a key is
- * unique within a shard only): *where is the shard that holds it, or
- * n_shards when none does. A key found on a shard where this request
- * would book nothing was another request's: OFFPAY_EEXISTS. A withdrawal
- * found on shard k is replayed there, not taken again from another shard.
- */
-static offpay_err request_where(offpay_ledger *l, struct external_ctx *c,
-                                size_t home, int spread_kind, size_t *where)
+/* On a ledger of several shards a key is unique within each shard only:
+ * before anything moves, a key another request used on any shard is
+ * OFFPAY_EEXISTS. (Each shard's transaction checks again under its
+ * locks.) */
+static offpay_err request_check_shards(offpay_ledger *l,
+                                       const struct external_ctx *c)
 {
-    *where = l->n_shards;
     for (size_t k = 0; k < l->n_shards; k++) {
         struct request_find f = {c->key, {0, 0, 0, 0}, 0};
-        offpay_err          rc = offpay__ledger_read_on(l, k, request_find_tx, &f);
+        offpay_err rc = offpay__ledger_read_on(l, k, request_find_tx, &f);
 
         if (rc != OFFPAY_OK)
             return rc;
-        if (!f.found)
-            continue;
-        if (f.rq.op != op_of(c) || (!spread_kind && k != home))
+        if (f.found && (f.rq.op != op_of(c) || f.rq.account != c->named ||
+                        f.rq.amount != c->total))
             return OFFPAY_EEXISTS;
-        if (*where == l->n_shards)
-            *where = k;
     }
     return OFFPAY_OK;
+}
+
+void offpay__request_key(char out[OFFPAY__REQUEST_KEY_STORED_MAX],
+                         const char *who, uint64_t id, const char *key)
+{
+    if (id != 0)
+        snprintf(out, OFFPAY__REQUEST_KEY_STORED_MAX, "%s/%llu/%s", who,
+                 (unsigned long long)id, key);
+    else
+        snprintf(out, OFFPAY__REQUEST_KEY_STORED_MAX, "%s/%s", who, key);
 }
 
 static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
                            const char *ref, const char *key, uint32_t now,
                            int withdraw, uint64_t *transfer, int *replayed)
 {
-    struct external_ctx c = {account, amount, ref, now, withdraw, key, 0, 0, 0};
+    struct external_ctx c;
     struct balance_ctx  b = {account, 0, 0, 0};
-    size_t              home, where;
+    char                stored[OFFPAY__REQUEST_KEY_STORED_MAX];
+    size_t              home;
     offpay_err          rc;
 
     if (l == NULL || amount <= 0 || !ref_ok(ref) ||
         (key != NULL && !offpay_ledger_request_key_ok(key)))
         return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.account = c.named = account;
+    c.amount = c.total = amount;
+    c.ref = ref;
+    c.now = now;
+    c.withdraw = withdraw;
+    if (key != NULL) {
+        offpay__request_key(stored, "operator", 0, key);
+        c.key = stored;
+    }
     home = account_shard(l, account);
-    where = l->n_shards;
     rc = offpay__ledger_read_on(l, home, balance_tx, &b);
     if (rc == OFFPAY_OK && key != NULL && l->n_shards > 1)
-        rc = request_where(l, &c, home, spread(l, b.kind), &where);
-    if (rc != OFFPAY_OK)
-        return rc;
-    if (spread(l, b.kind) && withdraw && key != NULL && where < l->n_shards) {
-        struct request_find f = {key, {0, 0, 0, 0}, 0};
-
-        rc = offpay__ledger_read_on(l, where, request_find_tx, &f);
-        c.account = f.rq.account;
-        if (rc == OFFPAY_OK)
-            rc = external_on(l, where, &c);
-    } else if (spread(l, b.kind))
+        rc = request_check_shards(l, &c);
+    if (rc == OFFPAY_OK && spread(l, b.kind))
         rc = spread_external(l, &b, &c);
-    else
+    else if (rc == OFFPAY_OK)
         rc = external_on(l, home, &c);
     if (rc == OFFPAY_OK && transfer != NULL)
         *transfer = c.transfer;

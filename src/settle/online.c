@@ -215,6 +215,7 @@ offpay_err offpay_ledger_wallet_get(offpay_ledger *l, const uint8_t *pk,
 struct allowance_ctx {
     const uint8_t     *pk;
     const char        *key; /* the wallet's request id, or NULL */
+    char               stored[OFFPAY__REQUEST_KEY_STORED_MAX]; /* as kept */
     int64_t            limit;
     uint8_t            flags;
     uint32_t           expires, now;
@@ -248,7 +249,7 @@ static offpay_err allowance_seen(offpay_ledger *l, struct allowance_ctx *c,
     offpay__request rq;
     offpay_err      rc;
 
-    rc = l->ops->request_get(l->store, c->key, &rq);
+    rc = l->ops->request_get(l->store, c->stored, &rq);
     if (rc == OFFPAY_ENOTFOUND)
         return OFFPAY_OK;
     if (rc != OFFPAY_OK)
@@ -285,6 +286,7 @@ static offpay_err allowance_tx(offpay_ledger *l, void *p)
         return OFFPAY_EREVOKED;
     c->replayed = 0;
     if (c->key != NULL) {
+        offpay__request_key(c->stored, "wallet", account, c->key);
         rc = allowance_seen(l, c, account);
         if (rc != OFFPAY_OK || c->replayed)
             return rc;
@@ -297,7 +299,7 @@ static offpay_err allowance_tx(offpay_ledger *l, void *p)
         offpay__request rq = {OFFPAY__REQ_ALLOWANCE, account, c->limit,
                               c->cred.serial};
 
-        rc = l->ops->request_add(l->store, c->key, &rq, c->now);
+        rc = l->ops->request_add(l->store, c->stored, &rq, c->now);
         if (rc == OFFPAY_EEXISTS) /* the same id at once elsewhere: rerun */
             rc = OFFPAY_ERETRY;
     }

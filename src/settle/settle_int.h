@@ -69,6 +69,16 @@ size_t offpay__ledger_home(const offpay_ledger *l, uint64_t id);
 offpay_err offpay__ledger_tx_on(offpay_ledger *l, size_t k,
                                 offpay_err (*fn)(offpay_ledger *l, void *ctx),
                                 void *ctx);
+/*
+ * A request key as the ledger stores it (005_request_keys): who is
+ * "operator" (id 0) or "wallet" with the wallet's account as id, so the
+ * operator's keys and each wallet's request ids never meet: no wallet can
+ * take a key an operator will use, nor another wallet's.
+ */
+#define OFFPAY__REQUEST_KEY_STORED_MAX (OFFPAY_REQUEST_KEY_MAX + 32)
+void offpay__request_key(char out[OFFPAY__REQUEST_KEY_STORED_MAX],
+                         const char *who, uint64_t id, const char *key);
+
 offpay_err offpay__ledger_read_on(offpay_ledger *l, size_t k,
                                   offpay_err (*fn)(offpay_ledger *l, void *ctx),
                                   void *ctx);

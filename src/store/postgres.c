@@ -2273,8 +2273,8 @@ static offpay_err s_request_get(offpay__store *s, const char *key,
 }
 
 /* Two requests with one key at once: the second's INSERT waits for the
- * first's transaction and then fails on the unique key (EEXISTS); the
- * ledger reruns it, and the rerun finds the first's row. */
+ * first's transaction and then fails on the unique key (EEXISTS, which
+ * the ledger turns into a rerun); the rerun finds the first's row. */
 static offpay_err s_request_add(offpay__store *s, const char *key,
                                 const offpay__request *rq, uint32_t now)
 {

@@ -22,7 +22,8 @@
 #     and the old one's revocation at once;
 #  J. a guarantee deposit that failed on shard 1 after shard 0 booked its
 #     half, retried under its Idempotency-Key: only the missing half is
-#     booked, and a third try moves nothing.
+#     booked, and a third try moves nothing; a keyed withdrawal shard 0
+#     could not pay, resent after shard 0 was funded, is not paid twice.
 source "$(dirname "$0")/offpayd_lib.sh"
 [ "$BACKEND" = postgres ] || { echo "offpayd_shards.sh runs on PostgreSQL only (OFFPAY_TEST_BACKEND=postgres)"; exit 1; }
 read -r -a PG <<<"${OFFPAY_TEST_PG_ALL:-}"
@@ -294,9 +295,27 @@ api_once fund-j POST "/v1/admin/accounts/$G/deposit" '{"amount":"10.01","ref":"b
 api_once fund-j POST "/v1/admin/accounts/$G/deposit" '{"amount":"10.01","ref":"bank 77"}'
 [ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(balance "$G")" = $((g0 + 1001)) ] \
   && ok "a third try moves nothing (replayed)" || fail "third: $status $(cat resp.json)"
-[ "$(shard_sql 0 "SELECT count(*) FROM request_keys WHERE request_key = 'fund-j'")" = 1 ] &&
-[ "$(shard_sql 1 "SELECT count(*) FROM request_keys WHERE request_key = 'fund-j'")" = 1 ] \
+[ "$(shard_sql 0 "SELECT count(*) FROM request_keys WHERE request_key = 'operator/fund-j'")" = 1 ] &&
+[ "$(shard_sql 1 "SELECT count(*) FROM request_keys WHERE request_key = 'operator/fund-j'")" = 1 ] \
   && ok "each shard holds the key of the part it booked" || fail "request_keys rows"
+# A keyed withdrawal that shard 0 cannot pay is taken from shard 1; shard 0
+# books that it passed. Funds arrive on shard 0; the resend replays shard
+# 1's transfer instead of taking the money again from shard 0.
+g1=$(balance "$G")
+api_once wd-j POST "/v1/admin/accounts/$G/withdraw" '{"amount":"100.00"}'
+t1=$(jget .transfer)
+[ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && [ "$(balance "$G")" = $((g1 - 10000)) ] \
+  && ok "withdrawal wd-j of 100.00: shard 0 short, paid by shard 1" || fail "wd-j: $status $(cat resp.json)"
+api POST "/v1/admin/accounts/$G/deposit" '{"amount":"200.00"}'
+api_once wd-j POST "/v1/admin/accounts/$G/withdraw" '{"amount":"100.00"}'
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(jget .transfer)" = "$t1" ] \
+  && [ "$(balance "$G")" = $((g1 + 10000)) ] \
+  && ok "wd-j resent after shard 0 was funded: replayed (transfer $t1), nothing taken again" \
+  || fail "wd-j resent: $status $(cat resp.json), guarantee $(balance "$G")"
+api_once wd-j POST "/v1/admin/accounts/$W2/withdraw" '{"amount":"100.00"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "wd-j for another account's withdrawal"
+api_once wd-j POST "/v1/admin/accounts/$G/withdraw" '{"amount":"99.99"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "wd-j for another amount"
 # the same key for a wallet deposit (one shard) is refused
 api_once fund-j POST "/v1/admin/accounts/$W2/deposit" '{"amount":"10.01"}'
 expect_http 422 IDEMPOTENCY_KEY_REUSED "the guarantee's key reused for a wallet on shard 1"

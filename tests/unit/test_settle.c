@@ -900,6 +900,97 @@ static void test_two_connections_settle_each_item_exactly_once(void)
     drop_world(&w);
 }
 
+/* ---- one request key sent twice at once ---------------------------- */
+
+/* Two connections send each keyed withdrawal at the same moment (a resend
+ * that overlaps the first attempt): each key moves the money once, and
+ * both answers name the same transfer, one of them replayed. */
+#define KR_KEYS 20
+
+struct key_race {
+    world          *w;
+    uint64_t        transfer[2][KR_KEYS];
+    int             replayed[2][KR_KEYS];
+    int             errors;
+    pthread_mutex_t mu;
+};
+
+struct key_racer {
+    struct key_race *kr;
+    int              who;
+};
+
+static void *key_race_run(void *arg)
+{
+    struct key_racer *me = arg;
+    struct key_race  *kr = me->kr;
+    offpay_ledger    *l = NULL;
+
+    if (offpay_ledger_open(kr->w->path, NULL, &l) != OFFPAY_OK) {
+        pthread_mutex_lock(&kr->mu);
+        kr->errors++;
+        pthread_mutex_unlock(&kr->mu);
+        return NULL;
+    }
+    for (int i = 0; i < KR_KEYS; i++) {
+        char       key[16];
+        offpay_err rc;
+
+        snprintf(key, sizeof key, "atm-%d", i);
+        rc = offpay_ledger_move_once(l, kr->w->wallet_acct, 100, 1, NULL, key,
+                                     T0, &kr->transfer[me->who][i],
+                                     &kr->replayed[me->who][i]);
+        if (rc != OFFPAY_OK) {
+            pthread_mutex_lock(&kr->mu);
+            fprintf(stderr, "key %s: %s\n", key, offpay_errname(rc));
+            kr->errors++;
+            pthread_mutex_unlock(&kr->mu);
+        }
+    }
+    offpay_ledger_close(l);
+    return NULL;
+}
+
+static void test_request_key_sent_twice_at_once_moves_once(void)
+{
+    world            w;
+    struct key_race  kr;
+    struct key_racer r0, r1;
+    pthread_t        t0, t1;
+    int64_t          before;
+    int              fresh = 0;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(10)));
+    memset(&kr, 0, sizeof kr);
+    kr.w = &w;
+    pthread_mutex_init(&kr.mu, NULL);
+    /* the account holds exactly the keys' withdrawals: an overlapping
+     * resend that read the balance before looking up its key would find
+     * the last one short (EFUNDS) instead of replaying it */
+    before = balance(&w, w.wallet_acct);
+    REQUIRE(before > 100 * KR_KEYS);
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.wallet_acct,
+                                      before - 100 * KR_KEYS, "x", T0, NULL));
+    before = 100 * KR_KEYS;
+    r0 = (struct key_racer){&kr, 0};
+    r1 = (struct key_racer){&kr, 1};
+    REQUIRE(pthread_create(&t0, NULL, key_race_run, &r0) == 0);
+    REQUIRE(pthread_create(&t1, NULL, key_race_run, &r1) == 0);
+    pthread_join(t0, NULL);
+    pthread_join(t1, NULL);
+    CHECK(kr.errors == 0);
+    for (int i = 0; i < KR_KEYS; i++) {
+        CHECK(kr.transfer[0][i] != 0 && kr.transfer[0][i] == kr.transfer[1][i]);
+        CHECK(kr.replayed[0][i] + kr.replayed[1][i] == 1);
+        fresh += !kr.replayed[0][i] + !kr.replayed[1][i];
+    }
+    CHECK(fresh == KR_KEYS);
+    CHECK(balance(&w, w.wallet_acct) == 0);
+    CHECK(audit_ok(&w));
+    pthread_mutex_destroy(&kr.mu);
+    drop_world(&w);
+}
+
 /* ---- money read before it moves, from several connections at once ---- */
 
 /* Four connections (one offpay_ledger each, as four offpayd processes
@@ -1191,6 +1282,8 @@ static const offpay_test TESTS[] = {
     {"issue_needs_funds_and_a_valid_key",
      test_issue_needs_funds_and_a_valid_key},
     {"request_key_moves_money_once", test_request_key_moves_money_once},
+    {"request_key_sent_twice_at_once_moves_once",
+     test_request_key_sent_twice_at_once_moves_once},
     {"audit_catches_a_ledger_changed_behind_its_back",
      test_audit_catches_a_ledger_changed_behind_its_back},
     {"revlist_full_and_delta_verify_and_follow",
