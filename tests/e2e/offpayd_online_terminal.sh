@@ -179,6 +179,7 @@ c=$(pay w1 0.50); accept tf "$c" 0.50 && ok "tf, never told, accepted 0.50 with 
   || fail "accept tf"
 t rotate tf --server "$URL" --new-terminal tg
 [ "$ts" = 0 ] && grep -q "final upload: 1 payment(s) sent, 1 decided (0 paid" t.out \
+  && grep -q "had made this rotation already" t.out \
   && grep -q "rotated: tg is terminal $TG with the new key" t.out \
   && ok "CLI rotate again after the lost reply: final upload (tf's 0.50 refused), done, tg is terminal $TG" \
   || fail "CLI rotate rerun: $ts $(cat t.out)"
@@ -202,7 +203,8 @@ treq tg /v1/terminal/decommission '{}'
   && ok "decommission tg again: 200, replayed true, revoked_at $AT" \
   || fail "decommission again: $status $(cat resp.json) (first at $AT)"
 t decommission tg --server "$URL"
-[ "$ts" = 0 ] && grep -q "decommissioned: offpayd revoked this terminal" t.out \
+[ "$ts" = 0 ] && grep -q "had decommissioned this terminal already" t.out \
+  && grep -q "decommissioned: offpayd revoked this terminal" t.out \
   && ok "CLI decommission after it: done" || fail "CLI decommission tg: $ts $(cat t.out)"
 treq tg /v1/terminal/rotate "{\"terminal_key\":\"$KH\"}"
 expect_http 403 TERMINAL_REVOKED "a decommissioned terminal rotating"
