@@ -671,11 +671,111 @@ static void test_allowance_waits_for_a_revocation_in_flight(void)
     drop_world(&w);
 }
 
+struct rotate_run {
+    world         *w;
+    uint32_t       old_id;
+    const uint8_t *pk;
+    offpay_err     rc;
+    int            replayed;
+    int            done;
+};
+
+static void *rotate_thread(void *arg)
+{
+    struct rotate_run   *a = arg;
+    uint8_t              bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               len = 0;
+    offpay_terminal_cred tc;
+
+    a->rc =
+        offpay_ledger_terminal_rotate(a->w->l, a->old_id, a->pk, T0 + DAY,
+                                      T0 + 2, bytes, &len, &tc, &a->replayed);
+    __atomic_store_n(&a->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* On PostgreSQL (READ COMMITTED) a retry that arrives while the first
+ * rotation is still in flight — the old terminal's row updated, not
+ * committed yet — must wait for it and then be answered as its replay:
+ * reading the row without its lock, it would see the old terminal still
+ * standing, try to register the new key again and get EEXISTS. The
+ * first rotation is played here by hand on another connection. */
+static void test_rotation_retry_waits_for_the_rotation_in_flight(void)
+{
+    const char          *pg = getenv("OFFPAY_TEST_PG");
+    char                 admin[400], sql[200], path[512];
+    uint8_t              b[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               len = 0;
+    offpay_terminal_cred t1, t2;
+    offpay_keypair       k1, k2;
+    uint64_t             m, acct;
+    world                w;
+    PGconn              *x = NULL;
+    PGresult            *r;
+    pthread_t            th;
+    struct rotate_run    a;
+    struct timespec      pause = {0, 300000000};
+    int                  waited;
+
+    if (pg == NULL || *pg == '\0')
+        return; /* unit.test_online_pg runs it */
+    snprintf(admin, sizeof admin, "%spostgres", pg);
+    snprintf(sql, sizeof sql, "CREATE DATABASE online_rotate_%ld",
+             (long)getpid());
+    x = PQconnectdb(admin);
+    r = PQexec(x, sql);
+    REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(x);
+    snprintf(path, sizeof path, "%sonline_rotate_%ld", pg, (long)getpid());
+    REQUIRE_OK(make_world_at(&w, path));
+    REQUIRE_OK(offpay_keypair_generate(&k1));
+    REQUIRE_OK(offpay_keypair_generate(&k2));
+    REQUIRE_OK(offpay_ledger_merchant_add(w.l, "Bakery A", EUR, T0, &m, &acct));
+    REQUIRE_OK(
+        offpay_ledger_terminal_add(w.l, m, k1.pk, T0 + DAY, T0, b, &len, &t1));
+    /* the first rotation: the new terminal registered, the old one's row
+     * revoked as rotated to it, the transaction still open */
+    x = PQconnectdb(path);
+    r = PQexec(x, "BEGIN");
+    PQclear(r);
+    REQUIRE_OK(
+        offpay_ledger_terminal_add(w.l, m, k2.pk, T0 + DAY, T0, b, &len, &t2));
+    snprintf(sql, sizeof sql,
+             "UPDATE terminals SET revoked_at = %u, retired = 2, rotated_to ="
+             " %u WHERE id = %u",
+             T0 + 1, t2.terminal_id, t1.terminal_id);
+    r = PQexec(x, sql);
+    REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    memset(&a, 0, sizeof a);
+    a.w = &w;
+    a.old_id = t1.terminal_id;
+    a.pk = k2.pk;
+    a.replayed = -1;
+    REQUIRE(pthread_create(&th, NULL, rotate_thread, &a) == 0);
+    nanosleep(&pause, NULL);
+    waited = !__atomic_load_n(&a.done, __ATOMIC_SEQ_CST);
+    r = PQexec(x, "COMMIT");
+    PQclear(r);
+    PQfinish(x);
+    pthread_join(th, NULL);
+    CHECK(waited); /* the retry waited for the rotation in flight */
+    CHECK_ERR(a.rc, OFFPAY_OK);
+    CHECK(a.replayed == 1);
+    CHECK(audit_ok(&w));
+    offpay_keypair_wipe(&k1);
+    offpay_keypair_wipe(&k2);
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
     {"sync_refuses_an_escrow_beyond_the_limit",
      test_sync_refuses_an_escrow_beyond_the_limit},
     {"allowance_waits_for_a_revocation_in_flight",
      test_allowance_waits_for_a_revocation_in_flight},
+    {"rotation_retry_waits_for_the_rotation_in_flight",
+     test_rotation_retry_waits_for_the_rotation_in_flight},
     {"enrollment_body_is_strict", test_enrollment_body_is_strict},
     {"enroll_body_takes_only_a_code_of_its_form",
      test_enroll_body_takes_only_a_code_of_its_form},
