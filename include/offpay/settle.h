@@ -882,18 +882,41 @@ offpay_err offpay_ledger_wallet_revoke(offpay_ledger *l, const uint8_t *pk,
  * offpay_ledger_terminal_rotate — terminal old_id (not revoked) gets a new
  * key: one transaction registers new_pk as a new terminal of the same
  * merchant, signs its credential (as offpay_ledger_terminal_add) and
- * revokes old_id from now on (what it accepted before now still settles).
- * The new credential expires at expires or when old_id's does, whichever
- * is first: a rotation changes the key, never the term. Errors: those of
- * offpay_ledger_terminal_add, OFFPAY_ENOTFOUND (old_id),
- * OFFPAY_ETERMINAL_REVOKED (old_id is revoked), OFFPAY_ETERMINAL_EXPIRED
- * (old_id's credential has expired).
+ * revokes old_id from now on as rotated to it (what it accepted before
+ * now still settles). The new credential expires at expires or when
+ * old_id's does, whichever is first: a rotation changes the key, never
+ * the term. *replayed (may be NULL) is 0.
+ * Asked again after it succeeded (its answer lost), with the same new_pk:
+ * OFFPAY_OK with the new terminal's stored credential in bytes, *len and
+ * cred, *replayed 1, and nothing written (expires is then ignored) — as
+ * long as the new terminal is not revoked itself. A sharded ledger's
+ * directory is copied to every shard before either answer.
+ * Errors: those of offpay_ledger_terminal_add, OFFPAY_ENOTFOUND (old_id),
+ * OFFPAY_ETERMINAL_REVOKED (old_id is revoked, and not by a rotation to
+ * new_pk's terminal that still stands), OFFPAY_ETERMINAL_EXPIRED (old_id's
+ * credential has expired).
  */
 offpay_err offpay_ledger_terminal_rotate(
     offpay_ledger *l, uint32_t old_id, const uint8_t new_pk[OFFPAY_PK_BYTES],
     uint32_t expires, uint32_t now,
     uint8_t bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES], size_t *len,
-    offpay_terminal_cred *cred);
+    offpay_terminal_cred *cred, int *replayed);
+
+/*
+ * offpay_ledger_terminal_decommission — terminal terminal_id revokes
+ * itself from now on (what it accepted before now still settles), as
+ * offpay_ledger_terminal_revoke but recorded as its own decommission:
+ * *revoked_at (may be NULL) is now and *replayed (may be NULL) 0. Asked
+ * again for a terminal it decommissioned: OFFPAY_OK with the first
+ * revocation's time in *revoked_at, *replayed 1, nothing written.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_ETERMINAL_REVOKED
+ * (revoked by the operator or by a rotation), OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_terminal_decommission(offpay_ledger *l,
+                                               uint32_t       terminal_id,
+                                               uint32_t       now,
+                                               uint32_t      *revoked_at,
+                                               int           *replayed);
 
 #ifdef __cplusplus
 }

@@ -442,7 +442,13 @@ offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
  * for the same merchant, signs its credential and revokes old from now
  * on, in one transaction. next stores the credential, takes old's risk
  * rules and syncs (bundle, revocation list). *new_id (may be NULL) is the
- * new terminal id. Errors: OFFPAY_EINVAL, OFFPAY_ESYNC_REQUIRED,
+ * new terminal id. Safe to call again with the same old and next when a
+ * call failed after offpayd had rotated (its reply lost, next's sync cut
+ * off): old's final upload still works (payments it accepted after its
+ * revocation are refused, and so decided), and offpayd answers the same
+ * rotation again with the same credential (docs/api.md, "Terminal
+ * lifecycle"); said on stderr. A next with another key is refused
+ * (OFFPAY_EIO, TERMINAL_REVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ESYNC_REQUIRED,
  * OFFPAY_EIO (offpayd refused or unreachable: on stderr), those of
  * offpay_terminal_upload and offpay_terminal_set_credential.
  */
@@ -454,8 +460,9 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
 /*
  * offpay_terminal_decommission — the terminal's final upload (as
  * offpay_terminal_rotate), then POST /v1/terminal/decommission signed by
- * its key: offpayd revokes it from now on. Errors: as
- * offpay_terminal_rotate.
+ * its key: offpayd revokes it from now on. Safe to call again: a
+ * terminal offpayd decommissioned already is told so (on stderr) and the
+ * call succeeds. Errors: as offpay_terminal_rotate.
  */
 offpay_err offpay_terminal_decommission(offpay_terminal *t,
                                         const char *base_url, uint32_t now,

@@ -511,23 +511,21 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out)
     uint32_t                    expires;
     size_t                      len = 0;
     offpay_err                  rc;
-    int                         e;
+    int                         e, replayed = 0;
 
     e = srv_parse_rotate(r->body, r->body_len, pk, &expires, hint, sizeof hint);
     if (e != 0) {
         srv_fail(out, (srv_err)e, hint);
         return;
     }
+    /* a revoked terminal is heard too: the ledger answers the rotation
+     * that revoked it again (its reply lost), and refuses anything else */
     if (srv_auth_terminal(r, &t, out) != 0)
         return;
-    if (t.revoked) {
-        srv_fail(out, SRV_E_TERMINAL_REVOKED, NULL);
-        return;
-    }
     if (expires == 0)
         expires = r->now + DEFAULT_TERM_LIFETIME;
     rc = offpay_ledger_terminal_rotate(r->l, t.terminal_id, pk, expires, r->now,
-                                       bytes, &len, &tc);
+                                       bytes, &len, &tc, &replayed);
     if (rc == OFFPAY_ETERMINAL_REVOKED) {
         srv_fail(out, SRV_E_TERMINAL_REVOKED, NULL);
         return;
@@ -536,20 +534,21 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "rotation");
         return;
     }
-    srv_ok(out, json_pack("{s:I, s:I, s:o, s:s, s:I, s:o}", "old_terminal_id",
-                          (json_int_t)t.terminal_id, "terminal_id",
-                          (json_int_t)tc.terminal_id, "merchant",
+    srv_ok(out, json_pack("{s:I, s:I, s:o, s:s, s:I, s:o, s:b}",
+                          "old_terminal_id", (json_int_t)t.terminal_id,
+                          "terminal_id", (json_int_t)tc.terminal_id, "merchant",
                           srv_json_id(tc.merchant_id), "name", tc.name,
                           "expires", (json_int_t)tc.expires, "credential",
-                          srv_json_b64(bytes, len)));
+                          srv_json_b64(bytes, len), "replayed", replayed));
 }
 
 void srv_terminal_decommission(srv_req *r, srv_reply *out)
 {
     offpay_ledger_terminal_info t;
     char                        reason[8], hint[128];
+    uint32_t                    revoked_at = 0;
     offpay_err                  rc;
-    int                         e;
+    int                         e, replayed = 0;
 
     e = srv_parse_reason(r->body, r->body_len, reason, sizeof reason, hint,
                          sizeof hint);
@@ -557,18 +556,21 @@ void srv_terminal_decommission(srv_req *r, srv_reply *out)
         srv_fail(out, (srv_err)e, hint);
         return;
     }
+    /* a decommissioned terminal asking again (its reply lost) gets the
+     * first answer; one revoked otherwise is refused by the ledger */
     if (srv_auth_terminal(r, &t, out) != 0)
         return;
-    if (t.revoked) {
+    rc = offpay_ledger_terminal_decommission(r->l, t.terminal_id, r->now,
+                                             &revoked_at, &replayed);
+    if (rc == OFFPAY_ETERMINAL_REVOKED) {
         srv_fail(out, SRV_E_TERMINAL_REVOKED, NULL);
         return;
     }
-    rc = offpay_ledger_terminal_revoke(r->l, t.terminal_id, r->now);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "decommission");
         return;
     }
-    srv_ok(out, json_pack("{s:I, s:b, s:I}", "terminal_id",
+    srv_ok(out, json_pack("{s:I, s:b, s:I, s:b}", "terminal_id",
                           (json_int_t)t.terminal_id, "revoked", 1, "revoked_at",
-                          (json_int_t)r->now));
+                          (json_int_t)revoked_at, "replayed", replayed));
 }

@@ -543,22 +543,57 @@ struct rotate_ctx {
     uint8_t             *bytes;
     size_t               len;
     offpay_terminal_cred cred;
+    int                  replayed;
 };
 
+/* The rotation that revoked old, asked again: OFFPAY_OK with the stored
+ * credential of the terminal it registered when that is c->pk's and is
+ * not revoked since; OFFPAY_ETERMINAL_REVOKED otherwise. Writes nothing. */
+static offpay_err rotate_again(offpay_ledger *l, struct rotate_ctx *c, int how,
+                               uint32_t to)
+{
+    offpay__terminal_row next;
+    offpay_err           rc;
+
+    if (how != OFFPAY__RETIRED_ROTATED || to == 0)
+        return OFFPAY_ETERMINAL_REVOKED;
+    rc = l->ops->terminal_get(l->store, to, &next);
+    if (rc != OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    if (next.revoked || memcmp(next.pk, c->pk, OFFPAY_PK_BYTES) != 0)
+        return OFFPAY_ETERMINAL_REVOKED;
+    rc = l->ops->terminal_cred(l->store, to, c->bytes,
+                               OFFPAY_TERMINAL_CRED_MAX_BYTES, &c->len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_cred_decode(c->bytes, c->len, &c->cred);
+    if (rc != OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    c->replayed = 1;
+    return OFFPAY_OK;
+}
+
 /* As ledger.c's terminal_tx for the old terminal's merchant, then the old
- * terminal's revocation, in one transaction. */
+ * terminal's revocation as rotated to the new one, in one transaction; or
+ * that rotation again (rotate_again). */
 static offpay_err rotate_tx(offpay_ledger *l, void *p)
 {
     struct rotate_ctx    *c = p;
     offpay_terminal_cred *tc = &c->cred;
     offpay__terminal_row  old;
+    uint32_t              to = 0;
+    int                   how = 0;
     offpay_err            rc;
 
-    rc = l->ops->terminal_get(l->store, c->old_id, &old);
+    c->replayed = 0;
+    c->len = 0;
+    /* first, so that a retry arriving during the rotation waits for it */
+    rc = l->ops->terminal_retired(l->store, c->old_id, &how, &to);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->terminal_get(l->store, c->old_id, &old);
     if (rc != OFFPAY_OK)
         return rc;
     if (old.revoked)
-        return OFFPAY_ETERMINAL_REVOKED;
+        return rotate_again(l, c, how, to);
     /* A rotation changes the key, never the term: the new credential
      * expires when the old one does, and an expired terminal cannot
      * rotate (only the operator registers a terminal anew). */
@@ -575,20 +610,22 @@ static offpay_err rotate_tx(offpay_ledger *l, void *p)
     rc = offpay__terminal_add_in_tx(l, old.merchant, c->pk, c->expires, c->now,
                                     c->bytes, &c->len, tc);
     if (rc == OFFPAY_OK)
-        rc = l->ops->terminal_revoke(l->store, c->old_id, c->now);
+        rc = l->ops->terminal_retire(l->store, c->old_id, c->now,
+                                     OFFPAY__RETIRED_ROTATED, tc->terminal_id);
     return rc;
 }
 
-offpay_err
-offpay_ledger_terminal_rotate(offpay_ledger *l, uint32_t old_id,
-                              const uint8_t new_pk[OFFPAY_PK_BYTES],
-                              uint32_t expires, uint32_t now,
-                              uint8_t bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES],
-                              size_t *len, offpay_terminal_cred *cred)
+offpay_err offpay_ledger_terminal_rotate(
+    offpay_ledger *l, uint32_t old_id, const uint8_t new_pk[OFFPAY_PK_BYTES],
+    uint32_t expires, uint32_t now,
+    uint8_t bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES], size_t *len,
+    offpay_terminal_cred *cred, int *replayed)
 {
     struct rotate_ctx c;
     offpay_err        rc;
 
+    if (replayed != NULL)
+        *replayed = 0;
     if (l == NULL || new_pk == NULL || bytes == NULL || len == NULL ||
         expires <= now)
         return OFFPAY_EINVAL;
@@ -604,13 +641,76 @@ offpay_ledger_terminal_rotate(offpay_ledger *l, uint32_t old_id,
     c.bytes = bytes;
     rc = offpay__ledger_tx(l, rotate_tx, &c);
     /* a sharded ledger's shards learn the new terminal and the old one's
-     * revocation before either is answered (settlement.md §11) */
+     * revocation before either is answered (settlement.md §11); a replay
+     * copies too, finishing a first request whose copy failed */
     if (rc == OFFPAY_OK)
         rc = offpay__ledger_directory_copy(l);
     if (rc == OFFPAY_OK) {
         *len = c.len;
         if (cred != NULL)
             *cred = c.cred;
+        if (replayed != NULL)
+            *replayed = c.replayed;
+    }
+    return rc;
+}
+
+/* ---- a terminal's decommission --------------------------------------- */
+
+struct decommission_ctx {
+    uint32_t id, now, revoked_at;
+    int      replayed;
+};
+
+static offpay_err decommission_tx(offpay_ledger *l, void *p)
+{
+    struct decommission_ctx *c = p;
+    offpay__terminal_row     t;
+    uint32_t                 to = 0;
+    int                      how = 0;
+    offpay_err               rc;
+
+    c->replayed = 0;
+    rc = l->ops->terminal_retired(l->store, c->id, &how, &to);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->terminal_get(l->store, c->id, &t);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (t.revoked) {
+        if (how != OFFPAY__RETIRED_DECOMMISSIONED)
+            return OFFPAY_ETERMINAL_REVOKED;
+        c->revoked_at = t.revoked_at;
+        c->replayed = 1;
+        return OFFPAY_OK;
+    }
+    c->revoked_at = c->now;
+    return l->ops->terminal_retire(l->store, c->id, c->now,
+                                   OFFPAY__RETIRED_DECOMMISSIONED, 0);
+}
+
+offpay_err offpay_ledger_terminal_decommission(offpay_ledger *l,
+                                               uint32_t       terminal_id,
+                                               uint32_t       now,
+                                               uint32_t      *revoked_at,
+                                               int           *replayed)
+{
+    struct decommission_ctx c = {terminal_id, now, 0, 0};
+    offpay_err              rc;
+
+    if (revoked_at != NULL)
+        *revoked_at = 0;
+    if (replayed != NULL)
+        *replayed = 0;
+    if (l == NULL)
+        return OFFPAY_EINVAL;
+    rc = offpay__ledger_tx(l, decommission_tx, &c);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_directory_copy(l);
+    if (rc == OFFPAY_OK) {
+        if (revoked_at != NULL)
+            *revoked_at = c.revoked_at;
+        if (replayed != NULL)
+            *replayed = c.replayed;
     }
     return rc;
 }

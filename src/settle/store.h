@@ -388,7 +388,24 @@ typedef struct offpay__store_ops {
     /* records request key in the transaction; EEXISTS if it is taken */
     offpay_err (*request_add)(offpay__store *s, const char *key,
                               const offpay__request *rq, uint32_t now);
+
+    /* a terminal that revoked itself (006_terminal_retirement) */
+    /* revokes terminal id at now as retired how (OFFPAY__RETIRED_*), with
+     * the terminal it was rotated to (0 unless rotated); EEXISTS when it
+     * is revoked already */
+    offpay_err (*terminal_retire)(offpay__store *s, uint32_t id, uint32_t now,
+                                  int how, uint32_t rotated_to);
+    /* how terminal id was retired (*how 0: not retired by itself) and the
+     * terminal it was rotated to (0: none); ENOTFOUND. Locks the row until
+     * the transaction ends (PostgreSQL; SQLite's writer holds the whole
+     * store), so requests of one terminal queue */
+    offpay_err (*terminal_retired)(offpay__store *s, uint32_t id, int *how,
+                                   uint32_t *rotated_to);
 } offpay__store_ops;
+
+/* offpay__store_ops.terminal_retire's how: the terminals.retired column */
+#define OFFPAY__RETIRED_DECOMMISSIONED 1
+#define OFFPAY__RETIRED_ROTATED        2
 
 /* Every operation's name, in the table's order: a backend fills the table
  * with OFFPAY__STORE_OPS_INIT, naming its functions s_<name>. */
@@ -413,7 +430,8 @@ typedef struct offpay__store_ops {
     X(enroll_add) X(enroll_get) X(enroll_use) X(wallet_key_add) \
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
     X(wallet_key_lock) \
-    X(request_get) X(request_add)
+    X(request_get) X(request_add) \
+    X(terminal_retire) X(terminal_retired)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

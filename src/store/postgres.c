@@ -1407,6 +1407,10 @@ static offpay_err s_request_get(offpay__store *s, const char *key,
                                 offpay__request *out);
 static offpay_err s_request_add(offpay__store *s, const char *key,
                                 const offpay__request *rq, uint32_t now);
+static offpay_err s_terminal_retire(offpay__store *s, uint32_t id, uint32_t now,
+                                    int how, uint32_t rotated_to);
+static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
+                                     uint32_t *rotated_to);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -1922,7 +1926,8 @@ static const char DIR_COUNT[] =
     "SELECT (SELECT count(*) FROM merchants) || '/' ||"
     " (SELECT count(*) FROM terminals) || '/' ||"
     " (SELECT count(*) FROM terminals WHERE revoked_at IS NOT NULL) || '/' ||"
-    " (SELECT count(*) FROM terminals WHERE bytes IS NOT NULL)";
+    " (SELECT count(*) FROM terminals WHERE bytes IS NOT NULL) || '/' ||"
+    " (SELECT count(*) FROM terminals WHERE retired IS NOT NULL)";
 
 offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to)
 {
@@ -1937,13 +1942,16 @@ offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to)
         "INSERT INTO merchants (id, account, name, currency, created_at)"
         " VALUES ($1::bigint, $2::bigint, $3, $4::bigint, $5::bigint)"
         " ON CONFLICT (id) DO NOTHING",
-        "SELECT id, merchant, pk, bytes, created_at, revoked_at FROM"
-        " terminals ORDER BY id",
+        "SELECT id, merchant, pk, bytes, created_at, revoked_at, retired,"
+        " rotated_to FROM terminals ORDER BY id",
         "INSERT INTO terminals (id, merchant, pk, bytes, created_at,"
-        " revoked_at) VALUES ($1::bigint, $2::bigint, $3::bytea, $4::bytea,"
-        " $5::bigint, $6::bigint) ON CONFLICT (id) DO UPDATE SET"
+        " revoked_at, retired, rotated_to) VALUES ($1::bigint, $2::bigint,"
+        " $3::bytea, $4::bytea, $5::bigint, $6::bigint, $7::bigint,"
+        " $8::bigint) ON CONFLICT (id) DO UPDATE SET"
         " bytes = COALESCE(terminals.bytes, EXCLUDED.bytes),"
-        " revoked_at = COALESCE(terminals.revoked_at, EXCLUDED.revoked_at)"};
+        " revoked_at = COALESCE(terminals.revoked_at, EXCLUDED.revoked_at),"
+        " retired = COALESCE(terminals.retired, EXCLUDED.retired),"
+        " rotated_to = COALESCE(terminals.rotated_to, EXCLUDED.rotated_to)"};
     offpay_err rc = OFFPAY_ERETRY;
 
     if (from == NULL || to == NULL)
@@ -2292,4 +2300,51 @@ static offpay_err s_request_add(offpay__store *s, const char *key,
                    " result, made_at) VALUES ($1::text, $2::bigint,"
                    " $3::bigint, $4::bigint, $5::bigint, $6::bigint)",
                    &p, &r);
+}
+
+/* ---- a terminal that revoked itself (006_terminal_retirement) -------- */
+
+static offpay_err s_terminal_retire(offpay__store *s, uint32_t id, uint32_t now,
+                                    int how, uint32_t rotated_to)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_i64(&p, id);
+    p_i64(&p, now);
+    p_i64(&p, how);
+    p_i64(&p, rotated_to);
+    rc = run_sql(s,
+                 "UPDATE terminals SET revoked_at = $2::bigint, retired ="
+                 " $3::bigint, rotated_to = NULLIF($4::bigint, 0)"
+                 " WHERE id = $1::bigint AND revoked_at IS NULL",
+                 &p, &r);
+    if (rc == OFFPAY_OK && strcmp(PQcmdTuples(r), "1") != 0)
+        rc = OFFPAY_EEXISTS;
+    return rc;
+}
+
+/* FOR UPDATE: a second rotation or decommission of the terminal, or the
+ * operator's revocation, waits for the first's transaction, then reads
+ * what it did (READ COMMITTED: each statement sees the latest commit). */
+static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
+                                     uint32_t *rotated_to)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_i64(&p, id);
+    rc = run_sql(s,
+                 "SELECT retired, rotated_to FROM terminals"
+                 " WHERE id = $1::bigint FOR UPDATE",
+                 &p, &r);
+    if (rc == OFFPAY_OK && PQntuples(r) < 1)
+        rc = OFFPAY_ENOTFOUND;
+    if (rc != OFFPAY_OK)
+        return rc;
+    *how = (int)col_i64(r, 0, 0);
+    *rotated_to = col_u32(r, 0, 1);
+    return OFFPAY_OK;
 }

@@ -1350,6 +1350,10 @@ static offpay_err s_request_get(offpay__store *s, const char *key,
                                 offpay__request *out);
 static offpay_err s_request_add(offpay__store *s, const char *key,
                                 const offpay__request *rq, uint32_t now);
+static offpay_err s_terminal_retire(offpay__store *s, uint32_t id, uint32_t now,
+                                    int how, uint32_t rotated_to);
+static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
+                                     uint32_t *rotated_to);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -2173,4 +2177,71 @@ static offpay_err s_request_add(offpay__store *s, const char *key,
                 "INSERT INTO request_keys (request_key, op, account, amount,"
                 " result, made_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 bind_request, &x, NULL, NULL, NULL);
+}
+
+/* ---- a terminal that revoked itself (006_terminal_retirement) -------- */
+
+struct retire_args {
+    uint32_t id, now, rotated_to;
+    int      how;
+};
+
+static void bind_retire(sqlite3_stmt *st, const void *ctx)
+{
+    const struct retire_args *x = ctx;
+
+    sqlite3_bind_int64(st, 1, x->id);
+    sqlite3_bind_int64(st, 2, x->now);
+    sqlite3_bind_int(st, 3, x->how);
+    if (x->rotated_to != 0)
+        sqlite3_bind_int64(st, 4, x->rotated_to);
+    else
+        sqlite3_bind_null(st, 4);
+}
+
+static offpay_err s_terminal_retire(offpay__store *s, uint32_t id, uint32_t now,
+                                    int how, uint32_t rotated_to)
+{
+    struct retire_args x = {id, now, rotated_to, how};
+    offpay_err         rc;
+    int                n = 0;
+
+    rc = once(s,
+              "UPDATE terminals SET revoked_at = ?2, retired = ?3,"
+              " rotated_to = ?4 WHERE id = ?1 AND revoked_at IS NULL",
+              bind_retire, &x, NULL, NULL, &n);
+    if (rc == OFFPAY_OK && n != 1)
+        rc = OFFPAY_EEXISTS;
+    return rc;
+}
+
+struct retired_out {
+    int      how;
+    uint32_t rotated_to;
+};
+
+static int read_retired(sqlite3_stmt *st, void *out)
+{
+    struct retired_out *o = out;
+
+    o->how = sqlite3_column_int(st, 0);
+    o->rotated_to = col_u32(st, 1);
+    return 0;
+}
+
+/* One writer (BEGIN IMMEDIATE) holds the whole store: nothing to lock. */
+static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
+                                     uint32_t *rotated_to)
+{
+    struct retire_args x = {id, 0, 0, 0};
+    struct retired_out o = {0, 0};
+    offpay_err         rc;
+
+    rc = once(s, "SELECT retired, rotated_to FROM terminals WHERE id = ?1",
+              bind_retire, &x, read_retired, &o, NULL);
+    if (rc == OFFPAY_OK) {
+        *how = o.how;
+        *rotated_to = o.rotated_to;
+    }
+    return rc;
 }

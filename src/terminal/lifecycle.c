@@ -9,6 +9,12 @@
  * of upload_int.h), at the terminal's clock corrected by the offset the
  * upload just measured.
  *
+ * Both are safe to run again after a lost reply: the final upload of a
+ * revoked terminal still works (what it accepted after the revocation is
+ * refused, which decides it), and offpayd answers a rotation or a
+ * decommission it already made with its first answer, "replayed"
+ * (docs/api.md, "Terminal lifecycle"), so the rerun finishes the job.
+ *
  * A new key is a new terminal directory (offpay_terminal_create): the key
  * never leaves the device that made it, and the old directory stays as
  * the record of what the old key accepted.
@@ -141,6 +147,9 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
     offpay__json_free(body);
     if (rc != OFFPAY_OK)
         return rc;
+    if (json_is_true(json_object_get(doc, "replayed")))
+        fprintf(stderr, "offpay: offpayd had made this rotation already (its "
+                        "reply was lost): the new terminal takes it now\n");
     b64 = json_string_value(json_object_get(doc, "credential"));
     if (b64 == NULL ||
         sodium_base642bin(cred, sizeof cred, b64, strlen(b64), NULL, &n, NULL,
@@ -181,6 +190,9 @@ offpay_err offpay_terminal_decommission(offpay_terminal *t,
         return rc;
     rc = post(t, base_url, "/v1/terminal/decommission", "{}", now,
               rep->clock_known ? rep->clock_offset : 0, &doc);
+    if (rc == OFFPAY_OK && json_is_true(json_object_get(doc, "replayed")))
+        fprintf(stderr, "offpay: offpayd had decommissioned this terminal "
+                        "already (its reply was lost)\n");
     json_decref(doc);
     return rc;
 }

@@ -9,10 +9,18 @@
 #  2. decommissioning: refused while offpayd has not decided a payment (a
 #     payment dated after offpayd's clock), then the final upload and the
 #     revocation;
-#  3. bad input: a revoked terminal rotating or decommissioning again
-#     (403 TERMINAL_REVOKED), a new key already registered (409 EEXISTS),
+#  3. bad input: a rotated terminal rotating to another key (403
+#     TERMINAL_REVOKED), a new key already registered (409 EEXISTS),
 #     a malformed key (400 BAD_FIELD), an unknown key (403
-#     UNKNOWN_TERMINAL), each changing nothing.
+#     UNKNOWN_TERMINAL), each changing nothing; a decommissioned terminal
+#     decommissioning again is told it is done;
+#  4. retries after a lost reply: the same signed rotation sent again
+#     (a new nonce and time, the same body) answers 200 "replayed" with
+#     the same credential and registers nothing; the CLI run again after a
+#     rotation whose reply it never got installs the new credential and
+#     the new key's payments settle; a rotation to another key, and
+#     requests of terminals the operator revoked, stay TERMINAL_REVOKED;
+#     a decommission sent twice answers the first revocation's time.
 # `offpay admin audit` passes after every part.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
@@ -111,8 +119,8 @@ audits "decommission"
 
 # ---- 3. bad input ---------------------------------------------------------------------
 t decommission tc --server "$URL"
-[ "$ts" != 0 ] && grep -q "TERMINAL_REVOKED" t.out && ok "decommission again: TERMINAL_REVOKED" \
-  || fail "again: $(cat t.out)"
+[ "$ts" = 0 ] && grep -q "decommissioned: offpayd revoked this terminal" t.out \
+  && ok "decommission again: done already, told so" || fail "again: $ts $(cat t.out)"
 term_init td
 t rotate ta --server "$URL" --new-terminal td
 [ "$ts" != 0 ] && grep -q "TERMINAL_REVOKED" t.out && ok "rotating a revoked key: TERMINAL_REVOKED" \
@@ -130,5 +138,87 @@ upload te
 [ "$(last)" = "settled" ] && ok "te's payment settles: it was not revoked" || fail "te: $(cat resp.json)"
 balances "esc=esc/$S:7400 A=$MA:2600" "bad input moved nothing else"
 audits "bad input"
+
+# ---- 4. retries after a lost reply ----------------------------------------------------
+# step (each request signed by the terminal named first)            answer
+# tf rotate -> tg's key (the reply read here, as if then lost)       200 replayed false
+# tf the same body again (new nonce and time)                        200 replayed true, same body
+# tf rotate -> th's key                                              403 TERMINAL_REVOKED
+# te: next terminal registered by the operator gets TG+1             nothing registered by the replay
+# tf, never told, accepts 0.50 with the old key                     (refused at its upload)
+# CLI: terminal rotate tf -> tg (its reply was "lost")               exit 0, tg holds the credential
+# CLI: the same again                                                exit 0
+# tg accepts 1.50, syncs                                             settles (esc 7250, A 2750)
+# tg decommission (HTTP) twice                                       200 revoked_at T, then T replayed
+# CLI: terminal decommission tg                                      exit 0
+# tg rotate -> th's key                                              403 TERMINAL_REVOKED
+# ti revoked by the operator: decommission, rotate                   403 TERMINAL_REVOKED
+# tf decommission (rotated)                                          403 TERMINAL_REVOKED
+new_terminal tf "$MERCHANT"; TF=$TID
+term_init tg; term_init th
+KG=$("$OFFPAY" terminal key --terminal tg --passphrase-file tp)
+KH=$("$OFFPAY" terminal key --terminal th --passphrase-file tp)
+treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\"}"
+[ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && [ "$(jget .old_terminal_id)" = "$TF" ] \
+  && ok "rotate tf -> tg: 200, replayed false" || fail "rotate tf: $status $(cat resp.json)"
+TG=$(jget .terminal_id); jq -S 'del(.replayed)' resp.json > first.json
+treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\"}"
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] \
+  && [ "$(jq -S 'del(.replayed)' resp.json)" = "$(cat first.json)" ] \
+  && ok "the same rotation again: 200, replayed true, the same body and credential" \
+  || fail "replay: $status $(cat resp.json) first: $(cat first.json)"
+treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KH\"}"
+expect_http 403 TERMINAL_REVOKED "the rotated terminal rotating to another key"
+new_terminal ti "$MERCHANT"; TI=$TID
+[ "$TI" = $((TG + 1)) ] && ok "the replay registered no terminal (next id $TI)" \
+  || fail "ids: tg $TG, next $TI"
+t status tg
+grep -q "Bakery A" t.out && fail "tg has a credential before the CLI ran" \
+  || ok "tg has no credential yet (the reply was lost)"
+c=$(pay w1 0.50); accept tf "$c" 0.50 && ok "tf, never told, accepted 0.50 with the old key" \
+  || fail "accept tf"
+t rotate tf --server "$URL" --new-terminal tg
+[ "$ts" = 0 ] && grep -q "final upload: 1 payment(s) sent, 1 decided (0 paid" t.out \
+  && grep -q "had made this rotation already" t.out \
+  && grep -q "rotated: tg is terminal $TG with the new key" t.out \
+  && ok "CLI rotate again after the lost reply: final upload (tf's 0.50 refused), done, tg is terminal $TG" \
+  || fail "CLI rotate rerun: $ts $(cat t.out)"
+t rotate tf --server "$URL" --new-terminal tg
+[ "$ts" = 0 ] && grep -q "rotated: tg is terminal $TG" t.out \
+  && ok "CLI rotate once more: still done" || fail "CLI rotate third run: $ts $(cat t.out)"
+t status tg
+grep -q "Bakery A" t.out && ok "tg holds Bakery A's credential" || fail "tg status: $(cat t.out)"
+c=$(pay w1 1.50); accept tg "$c" 1.50 && ok "tg accepted 1.50" || fail "accept tg"
+t sync tg --server "$URL"
+[ "$ts" = 0 ] && grep -q "1 decided (1 paid, 1.50 EUR" t.out && ok "tg's upload settled 1.50" \
+  || fail "tg sync: $(cat t.out)"
+balances "esc=esc/$S:7250 A=$MA:2750" "the rotated key's payment settled once"
+treq tg /v1/terminal/decommission '{}'
+[ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && [ "$(jget .revoked)" = true ] \
+  && ok "decommission tg: 200, replayed false" || fail "decommission tg: $status $(cat resp.json)"
+AT=$(jget .revoked_at)
+sleep 1
+treq tg /v1/terminal/decommission '{}'
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(jget .revoked_at)" = "$AT" ] \
+  && ok "decommission tg again: 200, replayed true, revoked_at $AT" \
+  || fail "decommission again: $status $(cat resp.json) (first at $AT)"
+t decommission tg --server "$URL"
+[ "$ts" = 0 ] && grep -q "had decommissioned this terminal already" t.out \
+  && grep -q "decommissioned: offpayd revoked this terminal" t.out \
+  && ok "CLI decommission after it: done" || fail "CLI decommission tg: $ts $(cat t.out)"
+treq tg /v1/terminal/rotate "{\"terminal_key\":\"$KH\"}"
+expect_http 403 TERMINAL_REVOKED "a decommissioned terminal rotating"
+treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\"}"
+expect_http 403 TERMINAL_REVOKED "tf's rotation again, now that tg is revoked"
+api POST "/v1/admin/terminals/$TI/revoke" '{}'
+[ "$status" = 200 ] && ok "the operator revokes ti" || fail "revoke ti: $status $(cat resp.json)"
+treq ti /v1/terminal/decommission '{}'
+expect_http 403 TERMINAL_REVOKED "a terminal the operator revoked decommissioning"
+treq ti /v1/terminal/rotate "{\"terminal_key\":\"$KH\"}"
+expect_http 403 TERMINAL_REVOKED "a terminal the operator revoked rotating"
+treq tf /v1/terminal/decommission '{}'
+expect_http 403 TERMINAL_REVOKED "a rotated terminal decommissioning"
+balances "esc=esc/$S:7250 A=$MA:2750" "the retries moved nothing"
+audits "retries"
 
 finish

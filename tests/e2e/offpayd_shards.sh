@@ -19,7 +19,9 @@
 #  G. a serial in no shard's range: not issued, nothing written;
 #  H. `offpay admin audit --shards` checks each shard and the total;
 #  I. a terminal rotated through offpayd: every shard knows the new one
-#     and the old one's revocation at once;
+#     and the old one's revocation at once, and which terminal it was
+#     rotated to (the CLI run again after it, through the other process,
+#     is answered from that record and writes nothing);
 #  J. a guarantee deposit that failed on shard 1 after shard 0 booked its
 #     half, retried under its Idempotency-Key: only the missing half is
 #     booked, and a third try moves nothing; a keyed withdrawal shard 0
@@ -269,6 +271,21 @@ upload ta
 [ "$status" = 200 ] && [ "$(jq -r '.results[-1].outcome + " " + .results[-1].reason' resp.json)" = "rejected ETERMINAL_REVOKED" ] \
   && ok "the old terminal's later payment is refused on shard 1" \
   || fail "ta upload: $status $(cat resp.json)"
+KC=$("$OFFPAY" terminal key --terminal tc --passphrase-file tp)
+TC=$(shard_sql 0 "SELECT id FROM terminals WHERE pk = decode('$KC', 'hex')")
+for k in 0 1; do
+  got=$(shard_sql $k "SELECT t.retired || '/' || t.rotated_to FROM terminals t JOIN terminals n ON n.id = t.rotated_to WHERE n.id = $TC")
+  [ "$got" = "2/$TC" ] && ok "shard $k: ta is recorded as rotated to tc (terminal $TC)" \
+    || fail "shard $k: ta's rotation record: '$got'"
+done
+n0=$(shard_sql 0 "SELECT count(*) FROM terminals")
+via 2
+run_cli 0 "rotated: tc is terminal $TC with the new key" -- \
+  "$OFFPAY" terminal rotate --terminal ta --passphrase-file tp --server "$URL" --new-terminal tc
+[ "$(shard_sql 0 "SELECT count(*) FROM terminals")" = "$n0" ] \
+  && [ "$(shard_sql 1 "SELECT count(*) FROM terminals")" = "$n0" ] \
+  && ok "the rotation asked again registered nothing on either shard" \
+  || fail "terminals after the retry: $(shard_sql 0 "SELECT count(*) FROM terminals") / $(shard_sql 1 "SELECT count(*) FROM terminals"), were $n0"
 audit_passes "after the rotation"
 
 # ---- J. a split deposit stopped part-way, retried under its key ----------

@@ -367,11 +367,12 @@ static void test_terminal_rotation_is_one_step(void)
     REQUIRE_OK(
         offpay_ledger_terminal_add(w.l, m, k1.pk, T0 + DAY, T0, tb, &len, &tc));
     CHECK_ERR(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, k1.pk,
-                                            T0 + DAY, T0, tb, &len, &tc2),
+                                            T0 + DAY, T0, tb, &len, &tc2, NULL),
               OFFPAY_EEXISTS);
     /* a rotation never extends the term: the old credential's expiry */
-    REQUIRE_OK(offpay_ledger_terminal_rotate(
-        w.l, tc.terminal_id, k2.pk, T0 + 400 * DAY, T0 + 1, tb, &len, &tc2));
+    REQUIRE_OK(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, k2.pk,
+                                             T0 + 400 * DAY, T0 + 1, tb, &len,
+                                             &tc2, NULL));
     CHECK(tc2.expires == T0 + DAY);
     CHECK(tc2.terminal_id != tc.terminal_id && tc2.merchant_id == m);
     CHECK(strcmp(tc2.name, "Bakery A") == 0);
@@ -380,17 +381,135 @@ static void test_terminal_rotation_is_one_step(void)
     REQUIRE_OK(offpay_ledger_terminal(w.l, 0, k2.pk, &info));
     CHECK(!info.revoked && info.terminal_id == tc2.terminal_id);
     CHECK_ERR(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, w.other.pk,
-                                            T0 + DAY, T0 + 2, tb, &len, &tc2),
+                                            T0 + DAY, T0 + 2, tb, &len, &tc2,
+                                            NULL),
               OFFPAY_ETERMINAL_REVOKED);
     /* an expired terminal cannot rotate itself back to life */
     CHECK_ERR(offpay_ledger_terminal_rotate(w.l, tc2.terminal_id, w.other.pk,
                                             T0 + 400 * DAY, T0 + 2 * DAY, tb,
-                                            &len, &tc),
+                                            &len, &tc, NULL),
               OFFPAY_ETERMINAL_EXPIRED);
     REQUIRE_OK(offpay_ledger_terminal(w.l, tc2.terminal_id, NULL, &info));
     CHECK(!info.revoked);
     offpay_keypair_wipe(&k1);
     offpay_keypair_wipe(&k2);
+    drop_world(&w);
+}
+
+/* A rotation whose answer was lost is asked again by the old key (now
+ * revoked): the same answer, nothing written; anything else it asks is
+ * refused (docs/api.md, "Terminal lifecycle"). */
+static void test_terminal_rotation_retry_answers_it_again(void)
+{
+    world                       w;
+    offpay_keypair              k1, k2, k3;
+    uint8_t                     b1[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    uint8_t                     b2[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t                      l1 = 0, l2 = 0;
+    offpay_terminal_cred        tc, n1, n2;
+    offpay_ledger_terminal_info info;
+    uint64_t                    m, acct;
+    int                         replayed = -1;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_keypair_generate(&k1));
+    REQUIRE_OK(offpay_keypair_generate(&k2));
+    REQUIRE_OK(offpay_keypair_generate(&k3));
+    REQUIRE_OK(offpay_ledger_merchant_add(w.l, "Bakery A", EUR, T0, &m, &acct));
+    REQUIRE_OK(offpay_ledger_terminal_add(w.l, m, k1.pk, T0 + 30 * DAY, T0, b1,
+                                          &l1, &tc));
+    REQUIRE_OK(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, k2.pk,
+                                             T0 + 10 * DAY, T0 + 1, b1, &l1,
+                                             &n1, &replayed));
+    CHECK(replayed == 0);
+    /* asked again later, with another term: the first answer, byte for
+     * byte, and no new terminal */
+    REQUIRE_OK(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, k2.pk,
+                                             T0 + 20 * DAY, T0 + 60, b2, &l2,
+                                             &n2, &replayed));
+    CHECK(replayed == 1);
+    CHECK(l1 == l2 && memcmp(b1, b2, l1) == 0);
+    CHECK(n2.terminal_id == n1.terminal_id && n2.expires == T0 + 10 * DAY);
+    CHECK(n2.merchant_id == m && strcmp(n2.name, "Bakery A") == 0);
+    REQUIRE_OK(offpay_ledger_terminal(w.l, tc.terminal_id, NULL, &info));
+    CHECK(info.revoked && info.revoked_at == T0 + 1);
+    REQUIRE_OK(offpay_ledger_terminal(w.l, 0, k2.pk, &info));
+    CHECK(!info.revoked && info.terminal_id == n1.terminal_id);
+    CHECK_ERR(offpay_ledger_terminal(w.l, n1.terminal_id + 1, NULL, &info),
+              OFFPAY_ENOTFOUND);
+    /* another new key from the rotated terminal: refused, not registered */
+    CHECK_ERR(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, k3.pk,
+                                            T0 + DAY, T0 + 61, b2, &l2, &n2,
+                                            &replayed),
+              OFFPAY_ETERMINAL_REVOKED);
+    CHECK(replayed == 0);
+    CHECK_ERR(offpay_ledger_terminal(w.l, 0, k3.pk, &info), OFFPAY_ENOTFOUND);
+    /* a rotated terminal cannot decommission itself */
+    CHECK_ERR(offpay_ledger_terminal_decommission(w.l, tc.terminal_id, T0 + 62,
+                                                  NULL, NULL),
+              OFFPAY_ETERMINAL_REVOKED);
+    /* once the new terminal is revoked, the old rotation is not answered */
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, n1.terminal_id, T0 + 70));
+    CHECK_ERR(offpay_ledger_terminal_rotate(w.l, tc.terminal_id, k2.pk,
+                                            T0 + DAY, T0 + 71, b2, &l2, &n2,
+                                            &replayed),
+              OFFPAY_ETERMINAL_REVOKED);
+    CHECK(audit_ok(&w));
+    offpay_keypair_wipe(&k1);
+    offpay_keypair_wipe(&k2);
+    offpay_keypair_wipe(&k3);
+    drop_world(&w);
+}
+
+/* A decommission asked again answers with the first revocation's time;
+ * a terminal revoked by the operator or by a rotation is refused. */
+static void test_terminal_decommission_retry_answers_it_again(void)
+{
+    world                       w;
+    offpay_keypair              k1, k2, k3;
+    uint8_t                     b[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t                      len = 0;
+    offpay_terminal_cred        t1, t2, t3;
+    offpay_ledger_terminal_info info;
+    uint64_t                    m, acct;
+    uint32_t                    at = 0;
+    int                         replayed = -1;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_keypair_generate(&k1));
+    REQUIRE_OK(offpay_keypair_generate(&k2));
+    REQUIRE_OK(offpay_keypair_generate(&k3));
+    REQUIRE_OK(offpay_ledger_merchant_add(w.l, "Bakery A", EUR, T0, &m, &acct));
+    REQUIRE_OK(
+        offpay_ledger_terminal_add(w.l, m, k1.pk, T0 + DAY, T0, b, &len, &t1));
+    REQUIRE_OK(
+        offpay_ledger_terminal_add(w.l, m, k2.pk, T0 + DAY, T0, b, &len, &t2));
+    REQUIRE_OK(offpay_ledger_terminal_decommission(w.l, t1.terminal_id, T0 + 5,
+                                                   &at, &replayed));
+    CHECK(at == T0 + 5 && replayed == 0);
+    REQUIRE_OK(offpay_ledger_terminal_decommission(w.l, t1.terminal_id, T0 + 50,
+                                                   &at, &replayed));
+    CHECK(at == T0 + 5 && replayed == 1);
+    REQUIRE_OK(offpay_ledger_terminal(w.l, t1.terminal_id, NULL, &info));
+    CHECK(info.revoked && info.revoked_at == T0 + 5);
+    /* a decommissioned terminal cannot rotate */
+    CHECK_ERR(offpay_ledger_terminal_rotate(w.l, t1.terminal_id, k3.pk,
+                                            T0 + DAY, T0 + 51, b, &len, &t3,
+                                            NULL),
+              OFFPAY_ETERMINAL_REVOKED);
+    /* revoked by the operator: its decommission is refused */
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, t2.terminal_id, T0 + 6));
+    CHECK_ERR(offpay_ledger_terminal_decommission(w.l, t2.terminal_id, T0 + 7,
+                                                  &at, &replayed),
+              OFFPAY_ETERMINAL_REVOKED);
+    CHECK(at == 0 && replayed == 0);
+    CHECK_ERR(
+        offpay_ledger_terminal_decommission(w.l, 999999, T0 + 7, NULL, NULL),
+        OFFPAY_ENOTFOUND);
+    CHECK(audit_ok(&w));
+    offpay_keypair_wipe(&k1);
+    offpay_keypair_wipe(&k2);
+    offpay_keypair_wipe(&k3);
     drop_world(&w);
 }
 
@@ -616,11 +735,111 @@ static void test_allowance_waits_for_a_revocation_in_flight(void)
     drop_world(&w);
 }
 
+struct rotate_run {
+    world         *w;
+    uint32_t       old_id;
+    const uint8_t *pk;
+    offpay_err     rc;
+    int            replayed;
+    int            done;
+};
+
+static void *rotate_thread(void *arg)
+{
+    struct rotate_run   *a = arg;
+    uint8_t              bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               len = 0;
+    offpay_terminal_cred tc;
+
+    a->rc =
+        offpay_ledger_terminal_rotate(a->w->l, a->old_id, a->pk, T0 + DAY,
+                                      T0 + 2, bytes, &len, &tc, &a->replayed);
+    __atomic_store_n(&a->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* On PostgreSQL (READ COMMITTED) a retry that arrives while the first
+ * rotation is still in flight — the old terminal's row updated, not
+ * committed yet — must wait for it and then be answered as its replay:
+ * reading the row without its lock, it would see the old terminal still
+ * standing, try to register the new key again and get EEXISTS. The
+ * first rotation is played here by hand on another connection. */
+static void test_rotation_retry_waits_for_the_rotation_in_flight(void)
+{
+    const char          *pg = getenv("OFFPAY_TEST_PG");
+    char                 admin[400], sql[200], path[512];
+    uint8_t              b[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               len = 0;
+    offpay_terminal_cred t1, t2;
+    offpay_keypair       k1, k2;
+    uint64_t             m, acct;
+    world                w;
+    PGconn              *x = NULL;
+    PGresult            *r;
+    pthread_t            th;
+    struct rotate_run    a;
+    struct timespec      pause = {0, 300000000};
+    int                  waited;
+
+    if (pg == NULL || *pg == '\0')
+        return; /* unit.test_online_pg runs it */
+    snprintf(admin, sizeof admin, "%spostgres", pg);
+    snprintf(sql, sizeof sql, "CREATE DATABASE online_rotate_%ld",
+             (long)getpid());
+    x = PQconnectdb(admin);
+    r = PQexec(x, sql);
+    REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(x);
+    snprintf(path, sizeof path, "%sonline_rotate_%ld", pg, (long)getpid());
+    REQUIRE_OK(make_world_at(&w, path));
+    REQUIRE_OK(offpay_keypair_generate(&k1));
+    REQUIRE_OK(offpay_keypair_generate(&k2));
+    REQUIRE_OK(offpay_ledger_merchant_add(w.l, "Bakery A", EUR, T0, &m, &acct));
+    REQUIRE_OK(
+        offpay_ledger_terminal_add(w.l, m, k1.pk, T0 + DAY, T0, b, &len, &t1));
+    /* the first rotation: the new terminal registered, the old one's row
+     * revoked as rotated to it, the transaction still open */
+    x = PQconnectdb(path);
+    r = PQexec(x, "BEGIN");
+    PQclear(r);
+    REQUIRE_OK(
+        offpay_ledger_terminal_add(w.l, m, k2.pk, T0 + DAY, T0, b, &len, &t2));
+    snprintf(sql, sizeof sql,
+             "UPDATE terminals SET revoked_at = %u, retired = 2, rotated_to ="
+             " %u WHERE id = %u",
+             T0 + 1, t2.terminal_id, t1.terminal_id);
+    r = PQexec(x, sql);
+    REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    memset(&a, 0, sizeof a);
+    a.w = &w;
+    a.old_id = t1.terminal_id;
+    a.pk = k2.pk;
+    a.replayed = -1;
+    REQUIRE(pthread_create(&th, NULL, rotate_thread, &a) == 0);
+    nanosleep(&pause, NULL);
+    waited = !__atomic_load_n(&a.done, __ATOMIC_SEQ_CST);
+    r = PQexec(x, "COMMIT");
+    PQclear(r);
+    PQfinish(x);
+    pthread_join(th, NULL);
+    CHECK(waited); /* the retry waited for the rotation in flight */
+    CHECK_ERR(a.rc, OFFPAY_OK);
+    CHECK(a.replayed == 1);
+    CHECK(audit_ok(&w));
+    offpay_keypair_wipe(&k1);
+    offpay_keypair_wipe(&k2);
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
     {"sync_refuses_an_escrow_beyond_the_limit",
      test_sync_refuses_an_escrow_beyond_the_limit},
     {"allowance_waits_for_a_revocation_in_flight",
      test_allowance_waits_for_a_revocation_in_flight},
+    {"rotation_retry_waits_for_the_rotation_in_flight",
+     test_rotation_retry_waits_for_the_rotation_in_flight},
     {"enrollment_body_is_strict", test_enrollment_body_is_strict},
     {"enroll_body_takes_only_a_code_of_its_form",
      test_enroll_body_takes_only_a_code_of_its_form},
@@ -632,6 +851,10 @@ static const offpay_test TESTS[] = {
     {"allowance_moves_from_own_account_or_nothing",
      test_allowance_moves_from_own_account_or_nothing},
     {"terminal_rotation_is_one_step", test_terminal_rotation_is_one_step},
+    {"terminal_rotation_retry_answers_it_again",
+     test_terminal_rotation_retry_answers_it_again},
+    {"terminal_decommission_retry_answers_it_again",
+     test_terminal_decommission_retry_answers_it_again},
     {"wallet_online_state_freezes_and_releases",
      test_wallet_online_state_freezes_and_releases},
     {NULL, NULL}};
