@@ -195,6 +195,23 @@ offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
                                uint8_t  bytes[OFFPAY_WALLET_CRED_BYTES],
                                offpay_wallet_cred *cred);
 
+/*
+ * offpay_ledger_issue made once under the operator's request key (an
+ * Idempotency-Key, offpay_ledger_request_key_ok; NULL: no key), booked in
+ * the issue's transaction: the same key again for the same account, wallet
+ * key and limit moves nothing and gives the credential issued the first
+ * time (*replayed = 1; replayed may be NULL). Errors: those of
+ * offpay_ledger_issue, and OFFPAY_EEXISTS when the key was used for
+ * another request.
+ */
+offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
+                                    uint64_t      wallet_account,
+                                    const uint8_t wallet_pk[OFFPAY_PK_BYTES],
+                                    int64_t limit, uint8_t flags,
+                                    uint32_t expires, uint32_t now,
+                                    uint8_t  bytes[OFFPAY_WALLET_CRED_BYTES],
+                                    offpay_wallet_cred *cred, int *replayed);
+
 /* Revokes a credential (reason: at most 128 bytes). Revoking it again
  * changes nothing. Errors: OFFPAY_ENOT_ISSUED, OFFPAY_ESTORE. */
 offpay_err offpay_ledger_revoke(offpay_ledger *l, uint64_t serial,

@@ -1,7 +1,8 @@
 /*
  * credentials.c — wallet credentials: POST /v1/admin/credentials issues
  * one for a wallet key, moving its limit from the wallet account into a
- * new escrow (offpay_ledger_issue); GET /v1/admin/credentials/SERIAL shows
+ * new escrow (offpay_ledger_issue_once: once under an Idempotency-Key);
+ * GET /v1/admin/credentials/SERIAL shows
  * what the ledger holds about it; POST .../SERIAL/revoke revokes it.
  */
 #include "server/server.h"
@@ -22,8 +23,14 @@ void srv_credential_new(srv_req *r, srv_reply *out)
     uint32_t            expires;
     uint8_t             flags;
     offpay_err          rc;
-    int                 e;
+    int                 e, replayed = 0;
+    const char         *key = r->header(r->conn, "Idempotency-Key");
+    json_t             *reply;
 
+    if (key != NULL && !offpay_ledger_request_key_ok(key)) {
+        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_MALFORMED, NULL);
+        return;
+    }
     e = srv_parse_object(r->body, r->body_len, srv_fields_credential,
                          SRV_N(srv_fields_credential), v, &doc, hint,
                          sizeof hint);
@@ -48,18 +55,26 @@ void srv_credential_new(srv_req *r, srv_reply *out)
     }
     expires = v[3].present ? (uint32_t)v[3].u : r->now + DEFAULT_CRED_LIFETIME;
     flags = (!v[4].present || v[4].b) ? OFFPAY_CRED_ALLOW_UNBOUND : 0;
-    rc = offpay_ledger_issue(r->l, v[0].u, pk, limit, flags, expires, r->now,
-                             bytes, &wc);
+    rc = offpay_ledger_issue_once(r->l, key, v[0].u, pk, limit, flags,
+                                  expires, r->now, bytes, &wc, &replayed);
+    if (rc == OFFPAY_EEXISTS && key != NULL) {
+        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED, NULL);
+        goto out;
+    }
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "issue");
         goto out;
     }
-    srv_ok(out, json_pack("{s:o, s:o, s:I, s:I, s:b, s:o}", "serial",
-                          srv_json_id(wc.serial), "limit",
-                          srv_json_amount(limit, currency), "valid_from",
-                          (json_int_t)wc.valid_from, "expires",
-                          (json_int_t)wc.expires, "allow_unbound", flags != 0,
-                          "credential", srv_json_b64(bytes, sizeof bytes)));
+    reply = json_pack("{s:o, s:o, s:I, s:I, s:b, s:o}", "serial",
+                      srv_json_id(wc.serial), "limit",
+                      srv_json_amount(limit, currency), "valid_from",
+                      (json_int_t)wc.valid_from, "expires",
+                      (json_int_t)wc.expires, "allow_unbound",
+                      (wc.flags & OFFPAY_CRED_ALLOW_UNBOUND) != 0, "credential",
+                      srv_json_b64(bytes, sizeof bytes));
+    if (reply != NULL && key != NULL)
+        json_object_set_new(reply, "replayed", json_boolean(replayed));
+    srv_ok(out, reply);
 out:
     json_decref(doc);
 }

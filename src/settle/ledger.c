@@ -967,11 +967,13 @@ offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
 struct issue_ctx {
     uint64_t           account;
     const uint8_t     *pk;
+    const char        *key; /* as stored, or NULL */
     int64_t            limit;
     uint8_t            flags;
     uint32_t           expires, now;
     uint8_t           *bytes;
     offpay_wallet_cred cred;
+    int                replayed;
 };
 
 offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
@@ -1037,12 +1039,79 @@ offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
     return rc;
 }
 
+/* wallet_creds callback: the credential f->serial, if it is pk's. */
+struct issued_find {
+    uint64_t            serial;
+    uint8_t            *bytes;
+    offpay_wallet_cred *wc;
+    int                 found;
+};
+
+static int issued_one(const offpay__cred_row *row, uint32_t max_counter,
+                      const uint8_t *bytes, size_t len, void *p)
+{
+    struct issued_find *f = p;
+
+    (void)max_counter;
+    if (row->serial != f->serial)
+        return 0;
+    f->found = len == OFFPAY_WALLET_CRED_BYTES &&
+               offpay_wallet_cred_decode(bytes, len, f->wc) == OFFPAY_OK;
+    if (f->found)
+        memcpy(f->bytes, bytes, len);
+    return 1;
+}
+
+offpay_err offpay__issue_once_in_tx(offpay_ledger *l, const char *key,
+                                    uint64_t account,
+                                    const uint8_t pk[OFFPAY_PK_BYTES],
+                                    int64_t limit, uint8_t flags,
+                                    uint32_t expires, uint32_t now,
+                                    uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
+                                    offpay_wallet_cred *wc, int *replayed)
+{
+    offpay__request    rq;
+    struct issued_find f = {0, bytes, wc, 0};
+    offpay_err         rc;
+
+    *replayed = 0;
+    if (key != NULL) {
+        rc = l->ops->account_lock(l->store, account);
+        if (rc == OFFPAY_OK)
+            rc = l->ops->request_get(l->store, key, &rq);
+        if (rc == OFFPAY_OK) {
+            if (rq.op != OFFPAY__REQ_ALLOWANCE || rq.account != account ||
+                rq.amount != limit)
+                return OFFPAY_EEXISTS;
+            f.serial = rq.result;
+            rc = l->ops->wallet_creds(l->store, pk, issued_one, &f);
+            if (rc == OFFPAY_OK && !f.found) /* issued to another key */
+                rc = OFFPAY_EEXISTS;
+            *replayed = rc == OFFPAY_OK;
+            return rc;
+        }
+        if (rc != OFFPAY_ENOTFOUND)
+            return rc;
+    }
+    rc = offpay__issue_in_tx(l, account, pk, limit, flags, expires, now, bytes,
+                             wc);
+    if (rc == OFFPAY_OK && key != NULL) {
+        rq = (offpay__request){OFFPAY__REQ_ALLOWANCE, account, limit,
+                               wc->serial};
+        rc = l->ops->request_add(l->store, key, &rq, now);
+        if (rc == OFFPAY_EEXISTS) /* the same key at once elsewhere: rerun */
+            rc = OFFPAY_ERETRY;
+    }
+    return rc;
+}
+
 static offpay_err issue_tx(offpay_ledger *l, void *p)
 {
     struct issue_ctx *c = p;
 
-    return offpay__issue_in_tx(l, c->account, c->pk, c->limit, c->flags,
-                               c->expires, c->now, c->bytes, &c->cred);
+    return offpay__issue_once_in_tx(l, c->key, c->account, c->pk, c->limit,
+                                    c->flags, c->expires, c->now, c->bytes,
+                                    &c->cred, &c->replayed);
 }
 
 offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
@@ -1052,12 +1121,26 @@ offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
                                uint8_t  bytes[OFFPAY_WALLET_CRED_BYTES],
                                offpay_wallet_cred *cred)
 {
+    return offpay_ledger_issue_once(l, NULL, wallet_account, wallet_pk, limit,
+                                    flags, expires, now, bytes, cred, NULL);
+}
+
+offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
+                                    uint64_t      wallet_account,
+                                    const uint8_t wallet_pk[OFFPAY_PK_BYTES],
+                                    int64_t limit, uint8_t flags,
+                                    uint32_t expires, uint32_t now,
+                                    uint8_t  bytes[OFFPAY_WALLET_CRED_BYTES],
+                                    offpay_wallet_cred *cred, int *replayed)
+{
     struct issue_ctx c;
+    char             stored[OFFPAY__REQUEST_KEY_STORED_MAX];
     offpay_err       rc;
 
     if (l == NULL || wallet_pk == NULL || bytes == NULL || limit <= 0 ||
         limit > (int64_t)UINT32_MAX || expires <= now ||
-        (flags & ~OFFPAY_CRED_FLAGS_KNOWN) != 0)
+        (flags & ~OFFPAY_CRED_FLAGS_KNOWN) != 0 ||
+        (key != NULL && !offpay_ledger_request_key_ok(key)))
         return OFFPAY_EINVAL;
     if (!l->has_trust)
         return OFFPAY_ECRYPTO;
@@ -1071,12 +1154,19 @@ offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
     c.expires = expires;
     c.now = now;
     c.bytes = bytes;
+    if (key != NULL) {
+        offpay__request_key(stored, "operator", 0, key);
+        c.key = stored;
+    }
     /* the credential lives on its wallet account's shard, its serial and
-     * escrow from that shard's range */
+     * escrow from that shard's range (and the key with it: an account
+     * lives on one shard) */
     rc =
         offpay__ledger_tx_on(l, account_shard(l, wallet_account), issue_tx, &c);
     if (rc == OFFPAY_OK && cred != NULL)
         *cred = c.cred;
+    if (rc == OFFPAY_OK && replayed != NULL)
+        *replayed = c.replayed;
     return rc;
 }
 

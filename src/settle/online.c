@@ -224,45 +224,6 @@ struct allowance_ctx {
     int                replayed;
 };
 
-/* wallet_creds callback: the bytes of the credential c->cred.serial. */
-static int allowance_bytes(const offpay__cred_row *row, uint32_t max_counter,
-                           const uint8_t *bytes, size_t len, void *p)
-{
-    struct allowance_ctx *c = p;
-
-    (void)max_counter;
-    if (row->serial != c->cred.serial)
-        return 0;
-    if (len == OFFPAY_WALLET_CRED_BYTES &&
-        offpay_wallet_cred_decode(bytes, len, &c->cred) == OFFPAY_OK) {
-        memcpy(c->bytes, bytes, len);
-        c->replayed = 1;
-    }
-    return 1;
-}
-
-/* The allowance key asked for before, if it did: the same credential
- * again (c->replayed), OFFPAY_EEXISTS when the key was another request's. */
-static offpay_err allowance_seen(offpay_ledger *l, struct allowance_ctx *c,
-                                 uint64_t account)
-{
-    offpay__request rq;
-    offpay_err      rc;
-
-    rc = l->ops->request_get(l->store, c->stored, &rq);
-    if (rc == OFFPAY_ENOTFOUND)
-        return OFFPAY_OK;
-    if (rc != OFFPAY_OK)
-        return rc;
-    if (rq.op != OFFPAY__REQ_ALLOWANCE || rq.account != account ||
-        rq.amount != c->limit)
-        return OFFPAY_EEXISTS;
-    c->cred.serial = rq.result;
-    rc = l->ops->wallet_creds(l->store, c->pk, allowance_bytes, c);
-    /* booked with the credential it names: anything else is a store fault */
-    return rc == OFFPAY_OK && !c->replayed ? OFFPAY_ESTORE : rc;
-}
-
 /* As ledger.c's issue_tx, from the account pk is enrolled with: the
  * wallet's check and the issue in one transaction, so a wallet revoked
  * meanwhile gets nothing. */
@@ -284,26 +245,14 @@ static offpay_err allowance_tx(offpay_ledger *l, void *p)
         return rc;
     if (revoked_at != 0)
         return OFFPAY_EREVOKED;
-    c->replayed = 0;
-    if (c->key != NULL) {
+    if (c->key != NULL)
         offpay__request_key(c->stored, "wallet", account, c->key);
-        rc = allowance_seen(l, c, account);
-        if (rc != OFFPAY_OK || c->replayed)
-            return rc;
-    }
-    rc = offpay__issue_in_tx(l, account, c->pk, c->limit, c->flags, c->expires,
-                             c->now, c->bytes, &c->cred);
-    if (rc == OFFPAY_EINVAL) /* an enrolled key's account is a wallet's */
-        rc = OFFPAY_ESTORE;
-    if (rc == OFFPAY_OK && c->key != NULL) {
-        offpay__request rq = {OFFPAY__REQ_ALLOWANCE, account, c->limit,
-                              c->cred.serial};
-
-        rc = l->ops->request_add(l->store, c->stored, &rq, c->now);
-        if (rc == OFFPAY_EEXISTS) /* the same id at once elsewhere: rerun */
-            rc = OFFPAY_ERETRY;
-    }
-    return rc;
+    rc = offpay__issue_once_in_tx(l, c->key != NULL ? c->stored : NULL,
+                                  account, c->pk, c->limit, c->flags,
+                                  c->expires, c->now, c->bytes, &c->cred,
+                                  &c->replayed);
+    /* an enrolled key's account is a wallet's */
+    return rc == OFFPAY_EINVAL ? OFFPAY_ESTORE : rc;
 }
 
 offpay_err offpay_ledger_allowance(offpay_ledger *l,

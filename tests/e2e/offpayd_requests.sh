@@ -132,6 +132,20 @@ api_once "atm-12" POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1.00"}'
   || fail "keyed withdrawal: $status $(cat resp.json)"
 [ "$(balance "$W")" = $((w0 + 150)) ] && ok "the wallet account moved by 2.50 - 1.00 once" \
   || fail "balance $(balance "$W"), was $w0"
+# a credential issued under a key, sent twice: one escrow
+WK=$("$OFFPAY" wallet key --wallet w --passphrase-file wp)
+api_once "cred-7" POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$WK\",\"limit\":\"1.00\"}"
+c7=$(jget .serial); b7=$(jget .credential)
+[ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && ok "credential under key cred-7: serial $c7" \
+  || fail "cred-7: $status $(cat resp.json)"
+api_once "cred-7" POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$WK\",\"limit\":\"1.00\"}"
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(jget .serial)" = "$c7" ] \
+  && [ "$(jget .credential)" = "$b7" ] && ok "cred-7 again: the same credential, replayed" \
+  || fail "cred-7 again: $status $(cat resp.json)"
+api_once "cred-7" POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$WK\",\"limit\":\"2.00\"}"
+expect_http 422 IDEMPOTENCY_KEY_REUSED "cred-7 for another limit"
+[ "$(balance "$W")" = $((w0 + 50)) ] && ok "one escrow of 1.00 moved out of the wallet account" \
+  || fail "balance after cred-7: $(balance "$W"), was $w0"
 api POST "/v1/admin/accounts/abc/deposit" '{"amount":"1.00"}'
 expect_http 400 BAD_PARAMETER "account id not a number"
 api POST /v1/admin/accounts '{"currency":"XYZ"}'
@@ -156,7 +170,7 @@ api GET /v1/nothing
 expect_http 404 NOT_FOUND "an unknown path"
 api POST /v1/admin/merchants "$(head -c 5000 /dev/zero | tr '\0' 'a')"
 expect_http 413 BODY_TOO_LARGE "operator body over 4096 bytes"
-balances "W=$W:5150 esc=esc/$S:4700 A=$MA:300" "refused operator calls moved nothing (2.50 in, 1.00 out under keys)"
+balances "W=$W:5050 esc=esc/$S:4700 A=$MA:300" "refused operator calls moved nothing (2.50 in, 1.00 out and a 1.00 escrow under keys)"
 audit_passes "after refused operator calls"
 api GET /v1/limits
 [ "$(jget .batch_max)" = 3 ] && [ "$(jget .upload_body_max)" = 4096 ] \

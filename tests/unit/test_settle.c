@@ -653,6 +653,34 @@ static void test_request_key_moves_money_once(void)
     CHECK(replayed == 0);
     CHECK(balance(&w, w.wallet_acct) == before + 100);
 
+    /* a credential issued under a key: one escrow, the same bytes again */
+    {
+        uint8_t            b1[OFFPAY_WALLET_CRED_BYTES];
+        uint8_t            b2[OFFPAY_WALLET_CRED_BYTES];
+        offpay_wallet_cred c1, c2;
+        int64_t            was = balance(&w, w.wallet_acct);
+
+        REQUIRE_OK(offpay_ledger_issue_once(w.l, "cred-1", w.wallet_acct,
+                                            w.wallet.pk, 50, 1, T0 + DAY, T0,
+                                            b1, &c1, &replayed));
+        CHECK(replayed == 0);
+        REQUIRE_OK(offpay_ledger_issue_once(w.l, "cred-1", w.wallet_acct,
+                                            w.wallet.pk, 50, 1, T0 + DAY,
+                                            T0 + 60, b2, &c2, &replayed));
+        CHECK(replayed == 1 && c2.serial == c1.serial &&
+              memcmp(b1, b2, sizeof b1) == 0);
+        CHECK(balance(&w, w.wallet_acct) == was - 50);
+        /* the key for another limit, or a deposit */
+        CHECK(offpay_ledger_issue_once(w.l, "cred-1", w.wallet_acct,
+                                       w.wallet.pk, 60, 1, T0 + DAY, T0, b2,
+                                       &c2, NULL) == OFFPAY_EEXISTS);
+        CHECK(offpay_ledger_move_once(w.l, w.wallet_acct, 50, 0, NULL,
+                                      "cred-1", T0, NULL, NULL) ==
+              OFFPAY_EEXISTS);
+        CHECK(balance(&w, w.wallet_acct) == was - 50);
+        before -= 50;
+    }
+
     /* malformed keys */
     memcpy(key65, key64, sizeof key64 - 1);
     key65[sizeof key64 - 1] = 'x';
