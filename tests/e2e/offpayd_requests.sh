@@ -41,7 +41,11 @@ sed 's/"charged":100/"charged":900/' good.body > up.body
 send_upload
 expect_http 401 SIGNATURE_INVALID "body changed after signing"
 cp good.body up.body
-sed 's/^\(X-Offpay-Signature: \)./\1A/; s/^\(X-Offpay-Signature: \)AA/\1BA/' up.hdr > bad.hdr
+# the signature's first character changed: A becomes B, anything else A
+# (the old one-line edit left a signature starting "A" followed by another
+# letter unchanged, one run in 64)
+sed 's/^\(X-Offpay-Signature: \)A/\1B/; t; s/^\(X-Offpay-Signature: \)./\1A/' up.hdr > bad.hdr
+cmp -s up.hdr bad.hdr && fail "the edited signature header is unchanged"
 status=$(curl -s -o resp.json -w '%{http_code}' -H @bad.hdr --data-binary @up.body "$URL/v1/terminal/upload")
 expect_http 401 SIGNATURE_INVALID "signature bytes changed"
 sed 's/^\(X-Offpay-Time: \).*/\1012/' up.hdr > bad.hdr
