@@ -689,20 +689,21 @@ static offpay_err request_find_tx(offpay_ledger *l, void *p)
 }
 
 /* On a ledger of several shards a key is unique within each shard only:
- * before anything moves, a key another request used on any shard is
- * OFFPAY_EEXISTS. (Each shard's transaction checks again under its
- * locks.) */
-static offpay_err request_check_shards(offpay_ledger *l,
-                                       const struct external_ctx *c)
+ * before anything moves, key (as stored) used on any shard for another
+ * request than (op, account, amount) is OFFPAY_EEXISTS. (Each shard's
+ * transaction checks again under its locks.) */
+static offpay_err request_check_shards(offpay_ledger *l, const char *key,
+                                       int op, uint64_t account,
+                                       int64_t amount)
 {
-    for (size_t k = 0; k < l->n_shards; k++) {
-        struct request_find f = {c->key, {0, 0, 0, 0}, 0};
+    for (size_t k = 0; l->n_shards > 1 && k < l->n_shards; k++) {
+        struct request_find f = {key, {0, 0, 0, 0}, 0};
         offpay_err rc = offpay__ledger_read_on(l, k, request_find_tx, &f);
 
         if (rc != OFFPAY_OK)
             return rc;
-        if (f.found && (f.rq.op != op_of(c) || f.rq.account != c->named ||
-                        f.rq.amount != c->total))
+        if (f.found && (f.rq.op != op || f.rq.account != account ||
+                        f.rq.amount != amount))
             return OFFPAY_EEXISTS;
     }
     return OFFPAY_OK;
@@ -743,8 +744,8 @@ static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
     }
     home = account_shard(l, account);
     rc = offpay__ledger_read_on(l, home, balance_tx, &b);
-    if (rc == OFFPAY_OK && key != NULL && l->n_shards > 1)
-        rc = request_check_shards(l, &c);
+    if (rc == OFFPAY_OK && key != NULL)
+        rc = request_check_shards(l, c.key, op_of(&c), c.named, c.total);
     if (rc == OFFPAY_OK && spread(l, b.kind))
         rc = spread_external(l, &b, &c);
     else if (rc == OFFPAY_OK)
@@ -1154,15 +1155,18 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
     c.expires = expires;
     c.now = now;
     c.bytes = bytes;
+    rc = OFFPAY_OK;
     if (key != NULL) {
         offpay__request_key(stored, "operator", 0, key);
         c.key = stored;
+        rc = request_check_shards(l, stored, OFFPAY__REQ_ALLOWANCE,
+                                  wallet_account, limit);
     }
     /* the credential lives on its wallet account's shard, its serial and
-     * escrow from that shard's range (and the key with it: an account
-     * lives on one shard) */
-    rc =
-        offpay__ledger_tx_on(l, account_shard(l, wallet_account), issue_tx, &c);
+     * escrow from that shard's range, and its key with it */
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx_on(l, account_shard(l, wallet_account),
+                                  issue_tx, &c);
     if (rc == OFFPAY_OK && cred != NULL)
         *cred = c.cred;
     if (rc == OFFPAY_OK && replayed != NULL)

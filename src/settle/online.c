@@ -131,8 +131,11 @@ static offpay_err enroll_tx(offpay_ledger *l, void *p)
                              "enrolled wallet", c->now, &c->account);
     if (rc == OFFPAY_OK)
         rc = l->ops->enroll_use(l->store, c->hash, c->account, c->now);
-    if (rc == OFFPAY_EEXISTS) /* used by a concurrent enrollment */
-        return OFFPAY_EREPLAY;
+    /* used by an enrollment that committed meanwhile: rerun, and the
+     * rerun tells this key's own resend (its account again) from another
+     * key (EREPLAY) */
+    if (rc == OFFPAY_EEXISTS)
+        return OFFPAY_ERETRY;
     if (rc == OFFPAY_OK)
         rc = l->ops->wallet_key_add(l->store, c->pk, c->account, c->now);
     return rc;

@@ -333,6 +333,13 @@ api_once wd-j POST "/v1/admin/accounts/$W2/withdraw" '{"amount":"100.00"}'
 expect_http 422 IDEMPOTENCY_KEY_REUSED "wd-j for another account's withdrawal"
 api_once wd-j POST "/v1/admin/accounts/$G/withdraw" '{"amount":"99.99"}'
 expect_http 422 IDEMPOTENCY_KEY_REUSED "wd-j for another amount"
+# a key booked on shard 0 and 1 (fund-j) reused for a credential issued on
+# shard 1 (W2's): refused before any escrow is funded
+w2b=$(balance "$W2")
+api_once fund-j POST /v1/admin/credentials \
+  "{\"account\":\"$W2\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w2 --passphrase-file wp)\",\"limit\":\"1.00\"}"
+expect_http 422 IDEMPOTENCY_KEY_REUSED "fund-j reused for a credential on shard 1"
+[ "$(balance "$W2")" = "$w2b" ] && ok "no escrow funded from W2" || fail "W2 $(balance "$W2"), was $w2b"
 # the same key for a wallet deposit (one shard) is refused
 api_once fund-j POST "/v1/admin/accounts/$W2/deposit" '{"amount":"10.01"}'
 expect_http 422 IDEMPOTENCY_KEY_REUSED "the guarantee's key reused for a wallet on shard 1"

@@ -735,6 +735,85 @@ static void test_allowance_waits_for_a_revocation_in_flight(void)
     drop_world(&w);
 }
 
+struct enroll_run {
+    const char    *path;
+    const uint8_t *pk;
+    const char    *code;
+    offpay_err     rc;
+    uint64_t       account;
+};
+
+static void *enroll_thread(void *arg)
+{
+    struct enroll_run *e = arg;
+    offpay_ledger     *l = NULL;
+
+    e->rc = offpay_ledger_open(e->path, NULL, &l);
+    if (e->rc == OFFPAY_OK)
+        e->rc = offpay_ledger_enroll(l, e->pk, e->code, T0 + 1, &e->account,
+                                     NULL);
+    offpay_ledger_close(l);
+    return NULL;
+}
+
+/* On PostgreSQL a wallet's resend of its enrollment that overlaps the
+ * first attempt (the answer was slow, not lost) must get the same account,
+ * not ENROLL_CODE_USED: the resend waits on the first's use of the code,
+ * finds it used when the first commits, and reruns into the replay (found
+ * by review). The code's row is held by another connection so that both
+ * attempts are in flight at once. */
+static void test_enrollment_resent_while_the_first_runs(void)
+{
+    const char       *pg = getenv("OFFPAY_TEST_PG");
+    char              admin[400], sql[160], path[512];
+    char              code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    world             w;
+    PGconn           *x = NULL;
+    PGresult         *r;
+    pthread_t         t1, t2;
+    struct enroll_run e1, e2;
+    struct timespec   pause = {0, 300000000};
+    offpay_ledger_wallet_info info;
+
+    if (pg == NULL || *pg == '\0')
+        return; /* unit.test_online_pg runs it */
+    snprintf(admin, sizeof admin, "%spostgres", pg);
+    snprintf(sql, sizeof sql, "CREATE DATABASE enroll_race_%ld",
+             (long)getpid());
+    x = PQconnectdb(admin);
+    r = PQexec(x, sql);
+    REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(x);
+    snprintf(path, sizeof path, "%senroll_race_%ld", pg, (long)getpid());
+    REQUIRE_OK(make_world_at(&w, path));
+    REQUIRE_OK(
+        offpay_ledger_enrollment_add(w.l, EUR, "race", T0 + DAY, T0, code));
+    x = PQconnectdb(path);
+    r = PQexec(x, "BEGIN");
+    PQclear(r);
+    r = PQexec(x, "SELECT 1 FROM enrollments FOR UPDATE");
+    REQUIRE(PQresultStatus(r) == PGRES_TUPLES_OK);
+    PQclear(r);
+    e1 = (struct enroll_run){path, w.wallet.pk, code, OFFPAY_EINVAL, 0};
+    e2 = e1;
+    REQUIRE(pthread_create(&t1, NULL, enroll_thread, &e1) == 0);
+    REQUIRE(pthread_create(&t2, NULL, enroll_thread, &e2) == 0);
+    nanosleep(&pause, NULL);
+    r = PQexec(x, "COMMIT");
+    PQclear(r);
+    PQfinish(x);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    CHECK_ERR(e1.rc, OFFPAY_OK);
+    CHECK_ERR(e2.rc, OFFPAY_OK);
+    CHECK(e1.account != 0 && e1.account == e2.account);
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info));
+    CHECK(info.account == e1.account);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 struct rotate_run {
     world         *w;
     uint32_t       old_id;
@@ -848,6 +927,8 @@ static const offpay_test TESTS[] = {
     {"enrollment_code_is_single_use_and_expires",
      test_enrollment_code_is_single_use_and_expires},
     {"allowance_once_per_request_id", test_allowance_once_per_request_id},
+    {"enrollment_resent_while_the_first_runs",
+     test_enrollment_resent_while_the_first_runs},
     {"allowance_moves_from_own_account_or_nothing",
      test_allowance_moves_from_own_account_or_nothing},
     {"terminal_rotation_is_one_step", test_terminal_rotation_is_one_step},
