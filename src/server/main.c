@@ -47,7 +47,8 @@ static const char help[] =
     "  --root FILE             the pinned root public key (hex), which the\n"
     "                          trust bundle must verify against\n"
     "  --token-file FILE       the operator's bearer token (>= 16 bytes)\n"
-    "  --threads N             worker threads (default: the CPU count)\n"
+    "  --threads N             requests served at once (each with its own\n"
+    "                          ledger connection; default: the CPU count)\n"
     "  --body-max BYTES        cap of an upload body (default 1048576)\n"
     "  --batch-max N           cap of items per upload (default 1000)\n"
     "  --tx-items N            upload items settled per transaction, one\n"
@@ -370,7 +371,7 @@ int main(int argc, char **argv)
                 offpay_strerror(err), offpay_errname(err));
         goto out;
     }
-    if (srv_daemon_start(&srv, addr, port, o.threads, &d, &bound) !=
+    if (srv_daemon_start(&srv, addr, port, &d, &bound) !=
         OFFPAY_OK) {
         fprintf(stderr, "offpayd: cannot listen on %s\n", o.listen);
         goto out;

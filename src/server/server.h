@@ -424,11 +424,16 @@ int srv_route_lookup(const char *method, const char *path, const char **pattern,
 
 typedef struct srv_daemon srv_daemon;
 
-/* Starts listening on addr:port (port 0: any free one) with threads
- * worker threads; *bound_port receives the port. */
+/* Open connections offpayd serves at once; more wait in the listen
+ * queue. */
+#define SRV_CONNECTIONS_MAX 256u
+
+/* Starts listening on addr:port (port 0: any free one), a thread per
+ * connection (at most SRV_CONNECTIONS_MAX); how many requests use the
+ * ledger at once is the pool's size (srv_pool_open). *bound_port receives
+ * the port. */
 offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
-                            unsigned threads, srv_daemon **out,
-                            uint16_t *bound_port);
+                            srv_daemon **out, uint16_t *bound_port);
 void       srv_daemon_stop(srv_daemon *d);
 
 #endif
