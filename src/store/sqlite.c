@@ -18,7 +18,6 @@
  * Ids and serials are SQLite's signed 64-bit integers; the ledger assigns
  * them from 1 upwards, so they never reach the sign bit.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
