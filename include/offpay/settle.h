@@ -382,6 +382,9 @@ typedef struct offpay_audit_report {
                                   transfers without a result */
     uint64_t release_mismatch; /* released escrows not released once, or
                                   not empty after it */
+    uint64_t request_mismatch; /* request keys naming nothing their
+                                  request booked (a transfer of its kind,
+                                  a credential of its account and limit) */
 } offpay_audit_report;
 
 /* Recomputes every balance from the transfers and checks

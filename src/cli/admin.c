@@ -142,14 +142,15 @@ static int audit(offpay_ledger *l, int json)
                "\"inside_minor\":%lld,\"deposits_net_minor\":%lld,"
                "\"imbalanced\":%llu,\"negative\":%llu,"
                "\"escrow_mismatch\":%llu,\"settle_mismatch\":%llu,"
-               "\"release_mismatch\":%llu}\n",
+               "\"release_mismatch\":%llu,\"request_mismatch\":%llu}\n",
                rc == OFFPAY_OK ? "true" : "false",
                (unsigned long long)r.accounts, (unsigned long long)r.transfers,
                (long long)r.inside, (long long)r.deposits_net,
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
                (unsigned long long)r.settle_mismatch,
-               (unsigned long long)r.release_mismatch);
+               (unsigned long long)r.release_mismatch,
+               (unsigned long long)r.request_mismatch);
     } else {
         printf("accounts %llu, transfers %llu; money inside %lld, deposits "
                "less withdrawals %lld (minor units, all currencies)\n",
@@ -160,11 +161,13 @@ static int audit(offpay_ledger *l, int json)
                "escrows whose stored remainder differs from their "
                "transfers: %llu\n"
                "settlements without exactly one settle transfer: %llu\n"
-               "releases not done exactly once: %llu\n",
+               "releases not done exactly once: %llu\n"
+               "request keys naming nothing their request booked: %llu\n",
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
                (unsigned long long)r.settle_mismatch,
-               (unsigned long long)r.release_mismatch);
+               (unsigned long long)r.release_mismatch,
+               (unsigned long long)r.request_mismatch);
         printf("%s\n",
                rc == OFFPAY_OK ? "audit passed" : "AUDIT FAILED (EAUDIT)");
     }

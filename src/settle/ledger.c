@@ -1362,8 +1362,10 @@ offpay_err offpay_ledger_audit_shard(offpay_ledger *l, size_t k,
     r->escrow_mismatch = f.escrow_mismatch;
     r->settle_mismatch = f.settle_mismatch;
     r->release_mismatch = f.release_mismatch;
+    r->request_mismatch = f.request_mismatch;
     if (f.imbalanced || f.negative || f.escrow_mismatch || f.settle_mismatch ||
-        f.release_mismatch || f.inside != f.deposits_net)
+        f.release_mismatch || f.request_mismatch ||
+        f.inside != f.deposits_net)
         return OFFPAY_EAUDIT;
     return OFFPAY_OK;
 }
@@ -1394,6 +1396,7 @@ offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
         r->escrow_mismatch += one.escrow_mismatch;
         r->settle_mismatch += one.settle_mismatch;
         r->release_mismatch += one.release_mismatch;
+        r->request_mismatch += one.request_mismatch;
     }
     return worst;
 }

@@ -56,6 +56,19 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
              " + (SELECT COUNT(*) FROM transfers x JOIN credentials c"
              "  ON c.escrow_account = x.debit WHERE x.kind = 'release'"
              "  AND c.released_at IS NULL)",
+    /* request keys (005_request_keys) that name nothing their request
+     * booked: a deposit or withdrawal without its transfer of that kind
+     * and at most the request's amount (a split deposit's part is less),
+     * a deposit marked passed over, an allowance or issue without its
+     * credential of that wallet account and limit */
+    "SELECT COUNT(*) FROM request_keys r WHERE"
+    " (r.op IN (1, 2) AND r.result <> 0 AND NOT EXISTS (SELECT 1"
+    "   FROM transfers x WHERE x.id = r.result AND x.amount <= r.amount"
+    "   AND x.kind = CASE WHEN r.op = 1 THEN 'deposit' ELSE 'withdraw' END))"
+    " OR (r.op = 1 AND r.result = 0)"
+    " OR (r.op = 3 AND NOT EXISTS (SELECT 1 FROM credentials c"
+    "   WHERE c.serial = r.result AND c.wallet_account = r.account"
+    "   AND c.lim = r.amount))",
 };
 
 void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
@@ -70,4 +83,5 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
     f->escrow_mismatch = (uint64_t)v[6];
     f->settle_mismatch = (uint64_t)v[7];
     f->release_mismatch = (uint64_t)v[8];
+    f->request_mismatch = (uint64_t)v[9];
 }

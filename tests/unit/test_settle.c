@@ -742,6 +742,22 @@ static void test_audit_catches_a_ledger_changed_behind_its_back(void)
     REQUIRE(
         run_sql(w.path, "UPDATE credentials SET remaining = remaining - 1"));
     REQUIRE(audit_ok(&w));
+    /* request keys that name nothing their request booked */
+    REQUIRE_OK(offpay_ledger_move_once(w.l, w.wallet_acct, 10, 0, NULL, "k-1",
+                                       T0, NULL, NULL));
+    REQUIRE_OK(offpay_ledger_audit(w.l, &r));
+    CHECK(r.request_mismatch == 0);
+    REQUIRE(run_sql(w.path, "UPDATE request_keys SET amount = 9"));
+    CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+    CHECK(r.request_mismatch == 1); /* its transfer moved more */
+    REQUIRE(run_sql(w.path, "UPDATE request_keys SET amount = 10, op = 2"));
+    CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+    CHECK(r.request_mismatch == 1); /* a withdrawal naming a deposit */
+    REQUIRE(run_sql(w.path, "UPDATE request_keys SET op = 3"));
+    CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+    CHECK(r.request_mismatch == 1); /* an issue naming no credential */
+    REQUIRE(run_sql(w.path, "UPDATE request_keys SET op = 1"));
+    REQUIRE(audit_ok(&w));
     REQUIRE(run_sql(w.path, "DELETE FROM transfers WHERE kind = 'fund'"));
     CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
     CHECK(r.escrow_mismatch == 1); /* remaining 50, derived 0 */

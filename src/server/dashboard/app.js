@@ -121,7 +121,8 @@
       ? 'audit passed: ' + a.accounts + ' accounts, ' + a.transfers + ' transfers, every balance holds'
       : 'AUDIT FAILED: imbalanced ' + a.imbalanced + ', negative ' + a.negative +
         ', escrow mismatch ' + a.escrow_mismatch + ', settle mismatch ' + a.settle_mismatch +
-        ', release mismatch ' + a.release_mismatch;
+        ', release mismatch ' + a.release_mismatch +
+        ', request mismatch ' + a.request_mismatch;
   }
 
   function renderKinds(kinds) {
