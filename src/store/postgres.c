@@ -1491,6 +1491,17 @@ static offpay_err run_sql(offpay__store *s, const char *sql, const params *p,
     return OFFPAY_OK;
 }
 
+/* run_sql expecting a row: OFFPAY_OK, OFFPAY_ENOTFOUND or an error. */
+static offpay_err run_sql_row(offpay__store *s, const char *sql,
+                              const params *p, PGresult **res)
+{
+    offpay_err rc = run_sql(s, sql, p, res);
+
+    if (rc == OFFPAY_OK && PQntuples(*res) < 1)
+        rc = OFFPAY_ENOTFOUND;
+    return rc;
+}
+
 static offpay_err case_row(PGresult *r, int i, offpay_case_info *c)
 {
     memset(c, 0, sizeof *c);
@@ -1537,9 +1548,7 @@ static offpay_err s_case_get(offpay__store *s, uint64_t id,
     offpay_err rc;
 
     p_u64(&p, id);
-    rc = run_sql(s, SQL_CASE_GET, &p, &r);
-    if (rc == OFFPAY_OK && PQntuples(r) < 1)
-        rc = OFFPAY_ENOTFOUND;
+    rc = run_sql_row(s, SQL_CASE_GET, &p, &r);
     if (rc == OFFPAY_OK)
         rc = case_row(r, 0, out);
     return rc;
@@ -1603,9 +1612,7 @@ static offpay_err s_terminal_cred(offpay__store *s, uint32_t id, uint8_t *buf,
     int        null = 0;
 
     p_i64(&p, id);
-    rc = run_sql(s, SQL_TERMINAL_CRED, &p, &r);
-    if (rc == OFFPAY_OK && PQntuples(r) < 1)
-        rc = OFFPAY_ENOTFOUND;
+    rc = run_sql_row(s, SQL_TERMINAL_CRED, &p, &r);
     if (rc != OFFPAY_OK)
         return rc;
     n = col_blob(r, 0, 0, s->blob[1], sizeof s->blob[1], &null);
@@ -2072,13 +2079,11 @@ static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
     offpay_err rc;
 
     p_blob(&p, hash, 32);
-    rc = run_sql(s,
-                 "SELECT currency, expires_at, COALESCE(used_at, 0),"
-                 " COALESCE(account, 0) FROM enrollments WHERE code_hash ="
-                 " $1::bytea",
-                 &p, &r);
-    if (rc == OFFPAY_OK && PQntuples(r) < 1)
-        rc = OFFPAY_ENOTFOUND;
+    rc = run_sql_row(s,
+                     "SELECT currency, expires_at, COALESCE(used_at, 0),"
+                     " COALESCE(account, 0) FROM enrollments WHERE code_hash ="
+                     " $1::bytea",
+                     &p, &r);
     if (rc != OFFPAY_OK)
         return rc;
     *currency = (uint16_t)col_u32(r, 0, 0);
@@ -2136,19 +2141,17 @@ static offpay_err s_wallet_key_get(offpay__store *s, const uint8_t *pk,
 
     if (pk != NULL) {
         p_blob(&p, pk, OFFPAY_PK_BYTES);
-        rc = run_sql(s,
-                     "SELECT pk, account, enrolled_at, COALESCE(revoked_at,"
-                     " 0) FROM wallet_keys WHERE pk = $1::bytea",
-                     &p, &r);
+        rc = run_sql_row(s,
+                         "SELECT pk, account, enrolled_at, COALESCE(revoked_at,"
+                         " 0) FROM wallet_keys WHERE pk = $1::bytea",
+                         &p, &r);
     } else {
         p_u64(&p, account);
-        rc = run_sql(s,
-                     "SELECT pk, account, enrolled_at, COALESCE(revoked_at,"
-                     " 0) FROM wallet_keys WHERE account = $1::bigint",
-                     &p, &r);
+        rc = run_sql_row(s,
+                         "SELECT pk, account, enrolled_at, COALESCE(revoked_at,"
+                         " 0) FROM wallet_keys WHERE account = $1::bigint",
+                         &p, &r);
     }
-    if (rc == OFFPAY_OK && PQntuples(r) < 1)
-        rc = OFFPAY_ENOTFOUND;
     if (rc != OFFPAY_OK)
         return rc;
     if (col_blob(r, 0, 0, key, sizeof key, &null) != (long)sizeof key)
@@ -2265,12 +2268,10 @@ static offpay_err s_request_get(offpay__store *s, const char *key,
     offpay_err rc;
 
     p_text(&p, key);
-    rc = run_sql(s,
-                 "SELECT op, account, amount, result FROM request_keys"
-                 " WHERE request_key = $1::text",
-                 &p, &r);
-    if (rc == OFFPAY_OK && PQntuples(r) < 1)
-        rc = OFFPAY_ENOTFOUND;
+    rc = run_sql_row(s,
+                     "SELECT op, account, amount, result FROM request_keys"
+                     " WHERE request_key = $1::text",
+                     &p, &r);
     if (rc != OFFPAY_OK)
         return rc;
     out->op = (int)col_u32(r, 0, 0);
@@ -2336,12 +2337,10 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
     offpay_err rc;
 
     p_i64(&p, id);
-    rc = run_sql(s,
-                 "SELECT retired, rotated_to FROM terminals"
-                 " WHERE id = $1::bigint FOR UPDATE",
-                 &p, &r);
-    if (rc == OFFPAY_OK && PQntuples(r) < 1)
-        rc = OFFPAY_ENOTFOUND;
+    rc = run_sql_row(s,
+                     "SELECT retired, rotated_to FROM terminals"
+                     " WHERE id = $1::bigint FOR UPDATE",
+                     &p, &r);
     if (rc != OFFPAY_OK)
         return rc;
     *how = (int)col_i64(r, 0, 0);
