@@ -7,8 +7,6 @@
  */
 #include "server/server.h"
 
-#define DEFAULT_CRED_LIFETIME (30u * 86400u)
-
 void srv_credential_new(srv_req *r, srv_reply *out)
 {
     srv_value           v[SRV_N(srv_fields_credential)];
@@ -53,7 +51,7 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "account or limit");
         goto out;
     }
-    expires = v[3].present ? (uint32_t)v[3].u : r->now + DEFAULT_CRED_LIFETIME;
+    expires = v[3].present ? (uint32_t)v[3].u : r->now + SRV_CRED_LIFETIME;
     flags = (!v[4].present || v[4].b) ? OFFPAY_CRED_ALLOW_UNBOUND : 0;
     rc = offpay_ledger_issue_once(r->l, key, v[0].u, pk, limit, flags,
                                   expires, r->now, bytes, &wc, &replayed);

@@ -47,8 +47,11 @@ static const char help[] =
     "  --root FILE             the pinned root public key (hex), which the\n"
     "                          trust bundle must verify against\n"
     "  --token-file FILE       the operator's bearer token (>= 16 bytes)\n"
-    "  --threads N             requests served at once (each with its own\n"
-    "                          ledger connection; default: the CPU count)\n"
+    "  --threads N             ledger connections: requests that use the\n"
+    "                          ledger at once, the release job taking its\n"
+    "                          turn among them (default: the CPU count);\n"
+    "                          each open connection has its own thread,\n"
+    "                          up to 256\n"
     "  --body-max BYTES        cap of an upload body (default 1048576)\n"
     "  --batch-max N           cap of items per upload (default 1000)\n"
     "  --tx-items N            upload items settled per transaction, one\n"
@@ -365,7 +368,7 @@ int main(int argc, char **argv)
     srv.cfg.tx_items = (size_t)o.tx_items;
     if (load_issuer(&o, &srv, &b, &kid, sk, &key, srv_now()) != OFFPAY_OK)
         goto out;
-    err = srv_pool_open(o.db, o.threads + 1, &b, kid, sk, key, &srv.pool);
+    err = srv_pool_open(o.db, o.threads, &b, kid, sk, key, &srv.pool);
     if (err != OFFPAY_OK) {
         fprintf(stderr, "offpayd: ledger %s: %s (%s)\n", o.db,
                 offpay_strerror(err), offpay_errname(err));

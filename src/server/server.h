@@ -29,6 +29,10 @@
 #define SRV_TX_ITEMS          100u /* most upload items per transaction */
 #define SRV_REF_MAX           128u /* operator reference text */
 #define SRV_WALLET_BATCH_MAX  200u /* codes per wallet upload */
+/* default terms: a wallet credential (and the longest a wallet's own
+ * allowance may ask for), a terminal credential */
+#define SRV_CRED_LIFETIME     (30u * 86400u)
+#define SRV_TERMINAL_LIFETIME (365u * 86400u)
 
 /* ---- errors of the HTTP layer -------------------------------------- */
 

@@ -8,8 +8,6 @@
 
 #include "server/server.h"
 
-#define DEFAULT_TERMINAL_LIFETIME (365u * 86400u)
-
 void srv_terminal_new(srv_req *r, srv_reply *out)
 {
     srv_value            v[SRV_N(srv_fields_terminal)];
@@ -35,7 +33,7 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
         goto out;
     }
     expires =
-        v[2].present ? (uint32_t)v[2].u : r->now + DEFAULT_TERMINAL_LIFETIME;
+        v[2].present ? (uint32_t)v[2].u : r->now + SRV_TERMINAL_LIFETIME;
     rc = offpay_ledger_terminal_add(r->l, v[0].u, pk, expires, r->now, bytes,
                                     &len, &tc);
     if (rc != OFFPAY_OK) {

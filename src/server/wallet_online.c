@@ -22,9 +22,6 @@
 
 #include "server/server.h"
 
-#define DEFAULT_CRED_LIFETIME (30u * 86400u)
-#define DEFAULT_TERM_LIFETIME (365u * 86400u)
-
 /* ---- the bodies ----------------------------------------------------- */
 
 static const srv_field fields_enrollment[3] = {
@@ -439,11 +436,13 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
     }
     /* a wallet asks for at most the default term; longer ones are the
      * operator's (POST /v1/admin/credentials) */
-    if (b.expires > r->now + DEFAULT_CRED_LIFETIME) {
-        srv_fail(out, SRV_E_BAD_FIELD, "expires: at most 30 days ahead");
+    if (b.expires > r->now + SRV_CRED_LIFETIME) {
+        snprintf(hint, sizeof hint, "expires: at most %u days ahead",
+                 SRV_CRED_LIFETIME / 86400u);
+        srv_fail(out, SRV_E_BAD_FIELD, hint);
         return;
     }
-    expires = b.expires ? b.expires : r->now + DEFAULT_CRED_LIFETIME;
+    expires = b.expires ? b.expires : r->now + SRV_CRED_LIFETIME;
     flags = b.allow_unbound ? OFFPAY_CRED_ALLOW_UNBOUND : 0;
     rc = offpay_ledger_allowance_once(
         r->l, w.pk, b.request_id[0] != '\0' ? b.request_id : NULL, limit,
@@ -523,7 +522,7 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out)
     if (srv_auth_terminal(r, &t, out) != 0)
         return;
     if (expires == 0)
-        expires = r->now + DEFAULT_TERM_LIFETIME;
+        expires = r->now + SRV_TERMINAL_LIFETIME;
     rc = offpay_ledger_terminal_rotate(r->l, t.terminal_id, pk, expires, r->now,
                                        bytes, &len, &tc, &replayed);
     if (rc == OFFPAY_ETERMINAL_REVOKED) {

@@ -141,9 +141,14 @@ S2=$(sed -n 's/^renewed: credential \([0-9]*\)$/\1/p' w.out)
 balances "W=$W:0 esc=esc/$S1:1050 esc=esc/$S2:10000" "the renewal moved 100.00 (the account's all)"
 grep -qE "^total: account 0.00 EUR, escrow 110.50 EUR" w.out \
   && ok "totals after renewal: $(grep ^total w.out)" || fail "totals: $(cat w.out)"
-w sync w1 --renew-below 0 --renew-days 0
-[ "$ws" = 0 ] && ! grep -q "^renewed" w.out && ok "no renewal when nothing needs it" \
-  || fail "renewed again: $(cat w.out)"
+# with money in the account again, a sync at the default thresholds does
+# not renew: the new credential is neither near expiry nor nearly spent
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":"10.00"}'
+w sync w1
+[ "$ws" = 0 ] && ! grep -q "^renewed" w.out && [ "$(balance "$W")" = 1000 ] \
+  && ok "no renewal when nothing needs it (the account keeps its 10.00)" \
+  || fail "renewed again: $(cat w.out), W $(balance "$W")"
+api POST "/v1/admin/accounts/$W/withdraw" '{"amount":"10.00"}'
 audits "renewal"
 
 # ---- 3b. a revoked credential -----------------------------------------------

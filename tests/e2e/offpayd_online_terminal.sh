@@ -114,7 +114,6 @@ t decommission tc --server "$URL"
   && grep -q "decommissioned: offpayd revoked this terminal" t.out \
   && ok "decommission: final upload, then revoked" || fail "decommission: $ts $(cat t.out)"
 balances "esc=esc/$S:7600 A=$MA:2400" "tc's last payment settled"
-api GET /v1/revlist
 audits "decommission"
 
 # ---- 3. bad input ---------------------------------------------------------------------
