@@ -134,9 +134,10 @@ offpay_err offpay_ledger_withdraw(offpay_ledger *l, uint64_t account,
  * printable ASCII characters, no space), so a request retried after a lost
  * reply moves the money once. The key is booked in the transaction of the
  * transfer. The same key again, for the same account, direction and amount,
- * moves nothing: *transfer is the first transfer and *replayed (may be
- * NULL) is 1. On a sharded ledger a guarantee deposit split over the shards
- * that stopped part-way books only the parts still missing (*replayed 0).
+ * moves nothing: *transfer is the transfer it booked the first time and
+ * *replayed (may be NULL) is 1. On a sharded ledger a guarantee deposit is
+ * split over the shards and *transfer is its last part's; one that stopped
+ * part-way books only the parts still missing (*replayed 0).
  * Errors as offpay_ledger_deposit / _withdraw, and OFFPAY_EEXISTS when the
  * key was used for another request, OFFPAY_EINVAL for a malformed key.
  */

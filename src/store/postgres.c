@@ -2011,7 +2011,7 @@ offpay_err offpay__pg_revocations_publish(offpay__store *from,
         goto out;
     rc = exec_sql(to, "BEGIN ISOLATION LEVEL READ COMMITTED");
     if (rc == OFFPAY_OK)
-        rc = exec_sql(to, "SELECT pg_advisory_xact_lock(7430718)");
+        rc = run(to, S_REVOCATION_LOCK, NULL, NULL);
     for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
         const char *w[3] = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
                             PQgetvalue(r, i, 2)};

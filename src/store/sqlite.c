@@ -6,7 +6,9 @@
  * returns once it is on disk), foreign keys on. Write transactions are
  * BEGIN IMMEDIATE: SQLite has one writer at a time, so a transaction that
  * cannot get the write lock within the busy timeout reports OFFPAY_ERETRY
- * and the engine reruns it. Every statement is prepared once at open.
+ * and the engine reruns it. The settlement path's statements are prepared
+ * once at open; the rare ones (an operator's look-ups, a wallet's online
+ * requests, request keys) each time they run.
  *
  * Threads of one process that write the same file queue on a writer gate
  * (one mutex per file) before BEGIN IMMEDIATE: a waiting writer starts the
