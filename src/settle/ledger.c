@@ -693,8 +693,7 @@ static offpay_err request_find_tx(offpay_ledger *l, void *p)
  * request than (op, account, amount) is OFFPAY_EEXISTS. (Each shard's
  * transaction checks again under its locks.) */
 static offpay_err request_check_shards(offpay_ledger *l, const char *key,
-                                       int op, uint64_t account,
-                                       int64_t amount)
+                                       int op, uint64_t account, int64_t amount)
 {
     for (size_t k = 0; l->n_shards > 1 && k < l->n_shards; k++) {
         struct request_find f = {key, {0, 0, 0, 0}, 0};
@@ -702,14 +701,14 @@ static offpay_err request_check_shards(offpay_ledger *l, const char *key,
 
         if (rc != OFFPAY_OK)
             return rc;
-        if (f.found && (f.rq.op != op || f.rq.account != account ||
-                        f.rq.amount != amount))
+        if (f.found &&
+            (f.rq.op != op || f.rq.account != account || f.rq.amount != amount))
             return OFFPAY_EEXISTS;
     }
     return OFFPAY_OK;
 }
 
-void offpay__request_key(char out[OFFPAY__REQUEST_KEY_STORED_MAX],
+void offpay__request_key(char        out[OFFPAY__REQUEST_KEY_STORED_MAX],
                          const char *who, uint64_t id, const char *key)
 {
     if (id != 0)
@@ -948,7 +947,7 @@ static offpay_err revoke_terminal_tx(offpay_ledger *l, void *p)
     rc = l->ops->terminal_get(l->store, c->id, &t);
     if (rc != OFFPAY_OK || t.revoked)
         return rc; /* revoking again changes nothing */
-    return l->ops->terminal_revoke(l->store, c->id, c->now);
+    return l->ops->terminal_revoke(l->store, c->id, c->now, 0, 0);
 }
 
 offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
@@ -1064,7 +1063,7 @@ static int issued_one(const offpay__cred_row *row, uint32_t max_counter,
 }
 
 offpay_err offpay__issue_once_in_tx(offpay_ledger *l, const char *key,
-                                    uint64_t account,
+                                    uint64_t      account,
                                     const uint8_t pk[OFFPAY_PK_BYTES],
                                     int64_t limit, uint8_t flags,
                                     uint32_t expires, uint32_t now,
@@ -1131,7 +1130,7 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
                                     const uint8_t wallet_pk[OFFPAY_PK_BYTES],
                                     int64_t limit, uint8_t flags,
                                     uint32_t expires, uint32_t now,
-                                    uint8_t  bytes[OFFPAY_WALLET_CRED_BYTES],
+                                    uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
                                     offpay_wallet_cred *cred, int *replayed)
 {
     struct issue_ctx c;
@@ -1165,8 +1164,8 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
     /* the credential lives on its wallet account's shard, its serial and
      * escrow from that shard's range, and its key with it */
     if (rc == OFFPAY_OK)
-        rc = offpay__ledger_tx_on(l, account_shard(l, wallet_account),
-                                  issue_tx, &c);
+        rc = offpay__ledger_tx_on(l, account_shard(l, wallet_account), issue_tx,
+                                  &c);
     if (rc == OFFPAY_OK && cred != NULL)
         *cred = c.cred;
     if (rc == OFFPAY_OK && replayed != NULL)
@@ -1364,8 +1363,7 @@ offpay_err offpay_ledger_audit_shard(offpay_ledger *l, size_t k,
     r->release_mismatch = f.release_mismatch;
     r->request_mismatch = f.request_mismatch;
     if (f.imbalanced || f.negative || f.escrow_mismatch || f.settle_mismatch ||
-        f.release_mismatch || f.request_mismatch ||
-        f.inside != f.deposits_net)
+        f.release_mismatch || f.request_mismatch || f.inside != f.deposits_net)
         return OFFPAY_EAUDIT;
     return OFFPAY_OK;
 }

@@ -105,15 +105,15 @@ static offpay_err enroll_tx(offpay_ledger *l, void *p)
     uint64_t           made = 0, mine = 0;
     offpay_err         rc;
 
-    rc = l->ops->enroll_get(l->store, c->hash, &c->currency, &expires,
-                            &used_at, &made);
+    rc = l->ops->enroll_get(l->store, c->hash, &c->currency, &expires, &used_at,
+                            &made);
     if (rc != OFFPAY_OK)
         return rc;
     if (used_at != 0) {
         /* this key enrolled with this code before and the answer was
          * lost: the same account again, nothing written */
-        rc = l->ops->wallet_key_get(l->store, c->pk, 0, NULL, &mine, NULL,
-                                    NULL);
+        rc =
+            l->ops->wallet_key_get(l->store, c->pk, 0, NULL, &mine, NULL, NULL);
         if (rc == OFFPAY_OK && made != 0 && mine == made) {
             c->account = made;
             return OFFPAY_OK;
@@ -250,10 +250,9 @@ static offpay_err allowance_tx(offpay_ledger *l, void *p)
         return OFFPAY_EREVOKED;
     if (c->key != NULL)
         offpay__request_key(c->stored, "wallet", account, c->key);
-    rc = offpay__issue_once_in_tx(l, c->key != NULL ? c->stored : NULL,
-                                  account, c->pk, c->limit, c->flags,
-                                  c->expires, c->now, c->bytes, &c->cred,
-                                  &c->replayed);
+    rc = offpay__issue_once_in_tx(l, c->key != NULL ? c->stored : NULL, account,
+                                  c->pk, c->limit, c->flags, c->expires, c->now,
+                                  c->bytes, &c->cred, &c->replayed);
     /* an enrolled key's account is a wallet's */
     return rc == OFFPAY_EINVAL ? OFFPAY_ESTORE : rc;
 }
@@ -265,8 +264,8 @@ offpay_err offpay_ledger_allowance(offpay_ledger *l,
                                    uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
                                    offpay_wallet_cred *cred)
 {
-    return offpay_ledger_allowance_once(l, pk, NULL, limit, flags, expires,
-                                        now, bytes, cred, NULL);
+    return offpay_ledger_allowance_once(l, pk, NULL, limit, flags, expires, now,
+                                        bytes, cred, NULL);
 }
 
 offpay_err offpay_ledger_allowance_once(offpay_ledger *l,
@@ -274,7 +273,7 @@ offpay_err offpay_ledger_allowance_once(offpay_ledger *l,
                                         const char *key, int64_t limit,
                                         uint8_t flags, uint32_t expires,
                                         uint32_t now,
-                                        uint8_t  bytes[OFFPAY_WALLET_CRED_BYTES],
+                                        uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
                                         offpay_wallet_cred *cred, int *replayed)
 {
     struct allowance_ctx c;
@@ -562,7 +561,7 @@ static offpay_err rotate_tx(offpay_ledger *l, void *p)
     rc = offpay__terminal_add_in_tx(l, old.merchant, c->pk, c->expires, c->now,
                                     c->bytes, &c->len, tc);
     if (rc == OFFPAY_OK)
-        rc = l->ops->terminal_retire(l->store, c->old_id, c->now,
+        rc = l->ops->terminal_revoke(l->store, c->old_id, c->now,
                                      OFFPAY__RETIRED_ROTATED, tc->terminal_id);
     return rc;
 }
@@ -636,7 +635,7 @@ static offpay_err decommission_tx(offpay_ledger *l, void *p)
         return OFFPAY_OK;
     }
     c->revoked_at = c->now;
-    return l->ops->terminal_retire(l->store, c->id, c->now,
+    return l->ops->terminal_revoke(l->store, c->id, c->now,
                                    OFFPAY__RETIRED_DECOMMISSIONED, 0);
 }
 

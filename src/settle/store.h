@@ -164,7 +164,12 @@ typedef struct offpay__store_ops {
                                     const uint8_t *bytes, size_t len);
     offpay_err (*terminal_get)(offpay__store *s, uint32_t id,
                                offpay__terminal_row *t);
-    offpay_err (*terminal_revoke)(offpay__store *s, uint32_t id, uint32_t now);
+    /* revokes terminal id at now: the operator's revocation (how 0), or
+     * the terminal's own (how OFFPAY__RETIRED_*, 006_terminal_retirement)
+     * with the terminal it was rotated to (0 unless rotated); EEXISTS when
+     * it is revoked already */
+    offpay_err (*terminal_revoke)(offpay__store *s, uint32_t id, uint32_t now,
+                                  int how, uint32_t rotated_to);
 
     /* credentials and their escrow */
     offpay_err (*cred_add)(offpay__store *s, const offpay__cred_row *c,
@@ -390,11 +395,6 @@ typedef struct offpay__store_ops {
                               const offpay__request *rq, uint32_t now);
 
     /* a terminal that revoked itself (006_terminal_retirement) */
-    /* revokes terminal id at now as retired how (OFFPAY__RETIRED_*), with
-     * the terminal it was rotated to (0 unless rotated); EEXISTS when it
-     * is revoked already */
-    offpay_err (*terminal_retire)(offpay__store *s, uint32_t id, uint32_t now,
-                                  int how, uint32_t rotated_to);
     /* how terminal id was retired (*how 0: not retired by itself) and the
      * terminal it was rotated to (0: none); ENOTFOUND. Locks the row until
      * the transaction ends (PostgreSQL; SQLite's writer holds the whole
@@ -403,7 +403,7 @@ typedef struct offpay__store_ops {
                                    uint32_t *rotated_to);
 } offpay__store_ops;
 
-/* offpay__store_ops.terminal_retire's how: the terminals.retired column */
+/* offpay__store_ops.terminal_revoke's how: the terminals.retired column */
 #define OFFPAY__RETIRED_DECOMMISSIONED 1
 #define OFFPAY__RETIRED_ROTATED        2
 
@@ -431,7 +431,7 @@ typedef struct offpay__store_ops {
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
-    X(terminal_retire) X(terminal_retired)
+    X(terminal_retired)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

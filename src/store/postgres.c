@@ -117,8 +117,9 @@ static const char *const SQL[S_COUNT] = {
         "SELECT t.merchant, m.account, m.currency, t.revoked_at, t.pk"
         " FROM terminals t JOIN merchants m ON m.id = t.merchant"
         " WHERE t.id = $1",
-    [S_TERMINAL_REVOKE] = "UPDATE terminals SET revoked_at = $2"
-                          " WHERE id = $1 AND revoked_at IS NULL",
+    [S_TERMINAL_REVOKE] = "UPDATE terminals SET revoked_at = $2, retired = $3,"
+                          " rotated_to = $4 WHERE id = $1 AND revoked_at IS"
+                          " NULL",
     [S_CRED_ADD] =
         "INSERT INTO credentials (wallet_account, escrow_account, wallet_pk,"
         " lim, currency, valid_from, expires, flags, remaining)"
@@ -678,12 +679,15 @@ static offpay_err s_terminal_get(offpay__store *s, uint32_t id,
     return OFFPAY_OK;
 }
 
-static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now)
+static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now,
+                                    int how, uint32_t rotated_to)
 {
     params p = {0};
 
     p_i64(&p, id);
     p_i64(&p, now);
+    p_opt(&p, (uint64_t)how);
+    p_opt(&p, rotated_to);
     return update_one(s, S_TERMINAL_REVOKE, &p, OFFPAY_EEXISTS);
 }
 
@@ -1407,8 +1411,6 @@ static offpay_err s_request_get(offpay__store *s, const char *key,
                                 offpay__request *out);
 static offpay_err s_request_add(offpay__store *s, const char *key,
                                 const offpay__request *rq, uint32_t now);
-static offpay_err s_terminal_retire(offpay__store *s, uint32_t id, uint32_t now,
-                                    int how, uint32_t rotated_to);
 static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
                                      uint32_t *rotated_to);
 
@@ -2304,27 +2306,6 @@ static offpay_err s_request_add(offpay__store *s, const char *key,
 }
 
 /* ---- a terminal that revoked itself (006_terminal_retirement) -------- */
-
-static offpay_err s_terminal_retire(offpay__store *s, uint32_t id, uint32_t now,
-                                    int how, uint32_t rotated_to)
-{
-    params     p = {0};
-    PGresult  *r = NULL;
-    offpay_err rc;
-
-    p_i64(&p, id);
-    p_i64(&p, now);
-    p_i64(&p, how);
-    p_i64(&p, rotated_to);
-    rc = run_sql(s,
-                 "UPDATE terminals SET revoked_at = $2::bigint, retired ="
-                 " $3::bigint, rotated_to = NULLIF($4::bigint, 0)"
-                 " WHERE id = $1::bigint AND revoked_at IS NULL",
-                 &p, &r);
-    if (rc == OFFPAY_OK && strcmp(PQcmdTuples(r), "1") != 0)
-        rc = OFFPAY_EEXISTS;
-    return rc;
-}
 
 /* FOR UPDATE: a second rotation or decommission of the terminal, or the
  * operator's revocation, waits for the first's transaction, then reads

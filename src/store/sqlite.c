@@ -110,8 +110,9 @@ static const char *const SQL[S_COUNT] = {
         "SELECT t.merchant, m.account, m.currency, t.revoked_at, t.pk"
         " FROM terminals t JOIN merchants m ON m.id = t.merchant"
         " WHERE t.id = ?1",
-    [S_TERMINAL_REVOKE] = "UPDATE terminals SET revoked_at = ?2"
-                          " WHERE id = ?1 AND revoked_at IS NULL",
+    [S_TERMINAL_REVOKE] = "UPDATE terminals SET revoked_at = ?2, retired = ?3,"
+                          " rotated_to = ?4 WHERE id = ?1 AND revoked_at IS"
+                          " NULL",
     [S_CRED_ADD] =
         "INSERT INTO credentials (wallet_account, escrow_account, wallet_pk,"
         " lim, currency, valid_from, expires, flags, remaining)"
@@ -678,12 +679,15 @@ static offpay_err s_terminal_get(offpay__store *s, uint32_t id,
     return rc;
 }
 
-static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now)
+static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now,
+                                    int how, uint32_t rotated_to)
 {
     sqlite3_stmt *st = stmt(s, S_TERMINAL_REVOKE);
 
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
+    bind_opt(st, 3, (uint64_t)how);
+    bind_opt(st, 4, rotated_to);
     return update_one(s, st, OFFPAY_EEXISTS);
 }
 
@@ -1375,8 +1379,6 @@ static offpay_err s_request_get(offpay__store *s, const char *key,
                                 offpay__request *out);
 static offpay_err s_request_add(offpay__store *s, const char *key,
                                 const offpay__request *rq, uint32_t now);
-static offpay_err s_terminal_retire(offpay__store *s, uint32_t id, uint32_t now,
-                                    int how, uint32_t rotated_to);
 static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
                                      uint32_t *rotated_to);
 
@@ -2207,40 +2209,6 @@ static offpay_err s_request_add(offpay__store *s, const char *key,
 
 /* ---- a terminal that revoked itself (006_terminal_retirement) -------- */
 
-struct retire_args {
-    uint32_t id, now, rotated_to;
-    int      how;
-};
-
-static void bind_retire(sqlite3_stmt *st, const void *ctx)
-{
-    const struct retire_args *x = ctx;
-
-    sqlite3_bind_int64(st, 1, x->id);
-    sqlite3_bind_int64(st, 2, x->now);
-    sqlite3_bind_int(st, 3, x->how);
-    if (x->rotated_to != 0)
-        sqlite3_bind_int64(st, 4, x->rotated_to);
-    else
-        sqlite3_bind_null(st, 4);
-}
-
-static offpay_err s_terminal_retire(offpay__store *s, uint32_t id, uint32_t now,
-                                    int how, uint32_t rotated_to)
-{
-    struct retire_args x = {id, now, rotated_to, how};
-    offpay_err         rc;
-    int                n = 0;
-
-    rc = once(s,
-              "UPDATE terminals SET revoked_at = ?2, retired = ?3,"
-              " rotated_to = ?4 WHERE id = ?1 AND revoked_at IS NULL",
-              bind_retire, &x, NULL, NULL, &n);
-    if (rc == OFFPAY_OK && n != 1)
-        rc = OFFPAY_EEXISTS;
-    return rc;
-}
-
 struct retired_out {
     int      how;
     uint32_t rotated_to;
@@ -2255,16 +2223,20 @@ static int read_retired(sqlite3_stmt *st, void *out)
     return 0;
 }
 
+static void bind_terminal_id(sqlite3_stmt *st, const void *ctx)
+{
+    sqlite3_bind_int64(st, 1, *(const uint32_t *)ctx);
+}
+
 /* One writer (BEGIN IMMEDIATE) holds the whole store: nothing to lock. */
 static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
                                      uint32_t *rotated_to)
 {
-    struct retire_args x = {id, 0, 0, 0};
     struct retired_out o = {0, 0};
     offpay_err         rc;
 
     rc = once(s, "SELECT retired, rotated_to FROM terminals WHERE id = ?1",
-              bind_retire, &x, read_retired, &o, NULL);
+              bind_terminal_id, &id, read_retired, &o, NULL);
     if (rc == OFFPAY_OK) {
         *how = o.how;
         *rotated_to = o.rotated_to;
