@@ -19,7 +19,6 @@
  * never leaves the device that made it, and the old directory stays as
  * the record of what the old key accepted.
  */
-#include <curl/curl.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -32,31 +31,6 @@
 #include "terminal/upload_int.h"
 
 #define TRIES 3
-
-typedef struct signing {
-    offpay_terminal *t;
-    int64_t          offset; /* offpayd's clock minus ours */
-    uint32_t         now;
-    time_t           t0;
-} signing;
-
-static uint32_t signing_time(void *ctx, int attempt)
-{
-    const signing *sg = ctx;
-    int64_t at = (int64_t)sg->now + sg->offset + (int64_t)(time(NULL) - sg->t0);
-
-    (void)attempt;
-    return at < 1 ? 1 : at > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)at;
-}
-
-static offpay_err signing_sign(void *ctx, const char *method, const char *path,
-                               uint32_t t, const uint8_t *body, size_t len,
-                               offpay__http_auth *out)
-{
-    const signing *sg = ctx;
-
-    return offpay__terminal_sign_http(sg->t, method, path, t, body, len, out);
-}
 
 /* The final upload: OFFPAY_OK only when nothing is left to decide. */
 static offpay_err final_upload(offpay_terminal *t, const char *base,
@@ -76,37 +50,17 @@ static offpay_err final_upload(offpay_terminal *t, const char *base,
     return OFFPAY_OK;
 }
 
-/* POSTs body signed by t; *doc is the reply of a 200. */
+/* POSTs body signed by t at now corrected by offset; *doc is the reply
+ * of a 200. */
 static offpay_err post(offpay_terminal *t, const char *base, const char *path,
                        const char *body, uint32_t now, int64_t offset,
                        json_t **doc)
 {
-    signing             sg = {t, offset, now, time(NULL)};
-    offpay__http_signer s = {signing_time, signing_sign, &sg};
-    offpay__http_reply  r = {0};
-    json_error_t        jerr;
-    long                status = 0;
-    offpay_err          rc;
+    offpay__terminal_signing sg = {t, now, time(NULL), offset};
+    offpay__http_signer      s = {offpay__terminal_signing_time,
+                                  offpay__terminal_signing_sign, &sg};
 
-    *doc = NULL;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    rc = offpay__http_request(base, "POST", path, body, &s, TRIES, &r, &status);
-    if (rc == OFFPAY_OK && status != 200) {
-        fprintf(stderr, "offpay: offpayd refused %s (HTTP %ld): %.300s\n", path,
-                status, r.buf != NULL ? r.buf : "");
-        rc = OFFPAY_EIO;
-    }
-    if (rc == OFFPAY_OK) {
-        *doc = json_loadb(r.buf != NULL ? r.buf : "", r.len, 0, &jerr);
-        if (!json_is_object(*doc))
-            rc = OFFPAY_EIO;
-    }
-    if (rc != OFFPAY_OK) {
-        json_decref(*doc);
-        *doc = NULL;
-    }
-    free(r.buf);
-    return rc;
+    return offpay__http_post_json(base, path, body, &s, TRIES, doc, NULL, 0);
 }
 
 offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,

@@ -36,54 +36,35 @@
 #define BATCH_DEFAULT 500
 #define TRIES         3
 
-/* The time requests are signed at: the caller's now, plus offpayd's
- * offset once known, plus the seconds gone since the call began. */
-typedef struct clockref {
-    uint32_t now;
-    time_t   t0;
-    int64_t  offset;
-} clockref;
-
-static uint32_t sign_time(const clockref *ck)
+uint32_t offpay__terminal_signing_time(void *ctx, int attempt)
 {
-    int64_t at = (int64_t)ck->now + ck->offset + (int64_t)(time(NULL) - ck->t0);
+    const offpay__terminal_signing *sg = ctx;
+    int64_t at = (int64_t)sg->now + sg->offset + (int64_t)(time(NULL) - sg->t0);
 
+    (void)attempt; /* the time moves on with the clock by itself */
     return at < 1 ? 1 : at > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)at;
 }
 
-/* What signs the terminal's requests: its key, at sign_time. */
-typedef struct signing {
-    offpay_terminal *t;
-    const clockref  *ck;
-} signing;
-
-static uint32_t signing_time(void *ctx, int attempt)
+offpay_err offpay__terminal_signing_sign(void *ctx, const char *method,
+                                         const char *path, uint32_t time,
+                                         const uint8_t *body, size_t len,
+                                         offpay__http_auth *out)
 {
-    const signing *sg = ctx;
-
-    (void)attempt; /* sign_time moves on with the clock by itself */
-    return sign_time(sg->ck);
-}
-
-static offpay_err signing_sign(void *ctx, const char *method, const char *path,
-                               uint32_t time, const uint8_t *body, size_t len,
-                               offpay__http_auth *out)
-{
-    const signing *sg = ctx;
+    const offpay__terminal_signing *sg = ctx;
 
     return offpay__terminal_sign_http(sg->t, method, path, time, body, len,
                                       out);
 }
 
-/* One request through offpay__http_request (upload_http.c): signed with
- * the terminal's key at sign_time(ck) when body is set. */
-static offpay_err request(offpay_terminal *t, const char *base,
-                          const char *method, const char *path,
-                          const char *body, const clockref *ck, int tries,
+/* One request through offpay__http_request (upload_http.c): signed by
+ * ck when body is set. */
+static offpay_err request(const char *base, const char *method,
+                          const char *path, const char *body,
+                          offpay__terminal_signing *ck, int tries,
                           offpay__http_reply *out, long *status)
 {
-    signing             sg = {t, ck};
-    offpay__http_signer s = {signing_time, signing_sign, &sg};
+    offpay__http_signer s = {offpay__terminal_signing_time,
+                             offpay__terminal_signing_sign, ck};
 
     return offpay__http_request(base, method, path, body, &s, tries, out,
                                 status);
@@ -175,8 +156,9 @@ out:
  * OFFPAY_EIO, and the upload does not wait for it three times. A reply
  * without a usable time leaves the offset unknown (0) and is no error.
  */
-static offpay_err read_clock(offpay_terminal *t, const char *base, clockref *ck,
-                             offpay_upload_report *rep)
+static offpay_err read_clock(offpay_terminal *t, const char *base,
+                             offpay__terminal_signing *ck,
+                             offpay_upload_report     *rep)
 {
     offpay__http_reply r = {0};
     long               status = 0;
@@ -187,7 +169,7 @@ static offpay_err read_clock(offpay_terminal *t, const char *base, clockref *ck,
     offpay_err         rc;
 
     clock_gettime(CLOCK_MONOTONIC, &a);
-    rc = request(t, base, "GET", "/v1/health", NULL, ck, 1, &r, &status);
+    rc = request(base, "GET", "/v1/health", NULL, ck, 1, &r, &status);
     clock_gettime(CLOCK_MONOTONIC, &b);
     if (rc != OFFPAY_OK)
         goto out;
@@ -229,7 +211,7 @@ static int count_entry(const offpay_journal_entry *e, void *ctx)
  * nothing for the sync, which has already succeeded.
  */
 static void report_status(offpay_terminal *t, const char *base,
-                          const clockref *ck)
+                          offpay__terminal_signing *ck)
 {
     offpay__http_reply r = {0};
     long               status = 0;
@@ -242,7 +224,7 @@ static void report_status(offpay_terminal *t, const char *base,
     snprintf(body, sizeof body, "{\"pending\":%llu,\"synced_at\":%u}",
              (unsigned long long)pending,
              (unsigned)(ck->now + (uint32_t)(time(NULL) - ck->t0)));
-    (void)request(t, base, "POST", "/v1/terminal/status", body, ck, 1, &r,
+    (void)request(base, "POST", "/v1/terminal/status", body, ck, 1, &r,
                   &status);
     free(r.buf);
 }
@@ -251,15 +233,15 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
                                   size_t batch_max, uint32_t now,
                                   offpay_upload_report *rep)
 {
-    offpay_upload_report mine;
-    offpay_sync_state    st;
-    clockref             ck;
-    batch                b = {0};
-    int64_t             *done = NULL, after = 0;
-    uint8_t             *bundle = NULL, *revlist = NULL;
-    size_t               bundle_len = 0, revlist_len = 0, n_done;
-    char                 path[64];
-    offpay_err           rc = OFFPAY_ENOMEM;
+    offpay_upload_report     mine;
+    offpay_sync_state        st;
+    offpay__terminal_signing ck;
+    batch                    b = {0};
+    int64_t                 *done = NULL, after = 0;
+    uint8_t                 *bundle = NULL, *revlist = NULL;
+    size_t                   bundle_len = 0, revlist_len = 0, n_done;
+    char                     path[64];
+    offpay_err               rc = OFFPAY_ENOMEM;
 
     if (rep == NULL)
         rep = &mine;
@@ -269,6 +251,7 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     if (batch_max == 0)
         batch_max = BATCH_DEFAULT;
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    ck.t = t;
     ck.now = now;
     ck.t0 = time(NULL);
     ck.offset = 0;
@@ -303,8 +286,8 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
             rc = OFFPAY_ENOMEM;
             goto out;
         }
-        rc = request(t, base_url, "POST", "/v1/terminal/upload", body, &ck,
-                     TRIES, &r, &status);
+        rc = request(base_url, "POST", "/v1/terminal/upload", body, &ck, TRIES,
+                     &r, &status);
         offpay__json_free(body); /* Jansson's allocator is offpay's */
         if (rc == OFFPAY_OK && status != 200) {
             fprintf(stderr,

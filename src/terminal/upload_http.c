@@ -160,3 +160,42 @@ out:
     free(r.buf);
     return rc;
 }
+
+offpay_err offpay__http_post_json(const char *base, const char *path,
+                                  const char                *body,
+                                  const offpay__http_signer *s, int tries,
+                                  json_t **doc, char *err_name, size_t err_cap)
+{
+    offpay__http_reply r = {0};
+    json_error_t       jerr;
+    long               status = 0;
+    offpay_err         rc;
+
+    *doc = NULL;
+    if (err_name != NULL && err_cap > 0)
+        err_name[0] = '\0';
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = offpay__http_request(base, "POST", path, body, s, tries, &r, &status);
+    if (rc == OFFPAY_OK) {
+        *doc = json_loadb(r.buf != NULL ? r.buf : "", r.len, 0, &jerr);
+        if (status != 200) {
+            const char *e = json_string_value(json_object_get(*doc, "error"));
+
+            fprintf(stderr, "offpay: offpayd refused %s (HTTP %ld): %.300s\n",
+                    path, status, r.buf != NULL ? r.buf : "");
+            if (err_name != NULL && err_cap > 0 && e != NULL)
+                snprintf(err_name, err_cap, "%s", e);
+            rc = OFFPAY_EIO;
+        } else if (!json_is_object(*doc)) {
+            fprintf(stderr, "offpay: offpayd's answer to %s is not JSON\n",
+                    path);
+            rc = OFFPAY_EIO;
+        }
+    }
+    if (rc != OFFPAY_OK) {
+        json_decref(*doc);
+        *doc = NULL;
+    }
+    free(r.buf);
+    return rc;
+}

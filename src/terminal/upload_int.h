@@ -18,8 +18,10 @@
 #ifndef OFFPAY_TERMINAL_UPLOAD_INT_H
 #define OFFPAY_TERMINAL_UPLOAD_INT_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "offpay/crypto.h"
 #include "offpay/pkcs11.h"
@@ -147,6 +149,36 @@ offpay_err offpay__http_request(const char *base, const char *method,
                                 const char *path, const char *body,
                                 const offpay__http_signer *s, int tries,
                                 offpay__http_reply *out, long *status);
+
+/*
+ * offpay__http_post_json — offpay__http_request's signed POST of body to
+ * base + path whose answer must be a 200 with a JSON object: *doc
+ * receives it (the caller decrefs). A refusal is printed with offpayd's
+ * answer and is OFFPAY_EIO; err_name (may be NULL, err_cap bytes) then
+ * receives offpayd's "error" name, "" otherwise. Errors: OFFPAY_EIO, those
+ * of offpay__http_request.
+ */
+offpay_err offpay__http_post_json(const char *base, const char *path,
+                                  const char                *body,
+                                  const offpay__http_signer *s, int tries,
+                                  json_t **doc, char *err_name, size_t err_cap);
+
+/*
+ * What signs a terminal's requests: its key, at the caller's now plus
+ * offpayd's clock offset (once known) plus the seconds gone since t0
+ * (upload.c). The ctx of an offpay__http_signer's two callbacks.
+ */
+typedef struct offpay__terminal_signing {
+    offpay_terminal *t;
+    uint32_t         now;
+    time_t           t0;
+    int64_t          offset; /* offpayd's clock minus ours */
+} offpay__terminal_signing;
+uint32_t   offpay__terminal_signing_time(void *ctx, int attempt);
+offpay_err offpay__terminal_signing_sign(void *ctx, const char *method,
+                                         const char *path, uint32_t time,
+                                         const uint8_t *body, size_t len,
+                                         offpay__http_auth *out);
 
 /*
  * offpay__http_get_b64 — GETs base + path (unsigned, tries tries) and

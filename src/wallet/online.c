@@ -12,7 +12,6 @@
  * secret, and nothing the wallet's safety depends on (a lost one is
  * given again with --server).
  */
-#include <curl/curl.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -179,38 +178,9 @@ static offpay_err post(const offpay_wallet *w, const char *base,
     offpay__wallet_signing sg = {w, now};
     offpay__http_signer    s = {offpay__wallet_signing_time,
                                 offpay__wallet_signing_sign, &sg};
-    offpay__http_reply     r = {0};
-    json_error_t           jerr;
-    long                   status = 0;
-    offpay_err             rc;
 
-    *doc = NULL;
-    if (err_name != NULL && err_cap > 0)
-        err_name[0] = '\0';
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    rc = offpay__http_request(base, "POST", path, body, &s, TRIES, &r, &status);
-    if (rc == OFFPAY_OK) {
-        *doc = json_loadb(r.buf != NULL ? r.buf : "", r.len, 0, &jerr);
-        if (status != 200) {
-            const char *e = json_string_value(json_object_get(*doc, "error"));
-
-            fprintf(stderr, "offpay: offpayd refused %s (HTTP %ld): %.300s\n",
-                    path, status, r.buf != NULL ? r.buf : "");
-            if (err_name != NULL && err_cap > 0 && e != NULL)
-                snprintf(err_name, err_cap, "%s", e);
-            rc = OFFPAY_EIO;
-        } else if (!json_is_object(*doc)) {
-            fprintf(stderr, "offpay: offpayd's answer to %s is not JSON\n",
-                    path);
-            rc = OFFPAY_EIO;
-        }
-    }
-    if (rc != OFFPAY_OK) {
-        json_decref(*doc);
-        *doc = NULL;
-    }
-    free(r.buf);
-    return rc;
+    return offpay__http_post_json(base, path, body, &s, TRIES, doc, err_name,
+                                  err_cap);
 }
 
 /* A decimal id string field, or 0. */
@@ -320,10 +290,10 @@ offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
      * first of them instead of a second escrow. */
     randombytes_buf(rid, sizeof rid);
     sodium_bin2hex(rid_hex, sizeof rid_hex, rid, sizeof rid);
-    req = expires ? json_pack("{s:s, s:I, s:s}", "amount", text, "expires",
-                              (json_int_t)expires, "request_id", rid_hex)
-                  : json_pack("{s:s, s:s}", "amount", text, "request_id",
-                              rid_hex);
+    req = expires
+              ? json_pack("{s:s, s:I, s:s}", "amount", text, "expires",
+                          (json_int_t)expires, "request_id", rid_hex)
+              : json_pack("{s:s, s:s}", "amount", text, "request_id", rid_hex);
     body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (body == NULL)
