@@ -242,6 +242,45 @@ audit_passes() {
   if [ "$status" = 200 ] && [ "$(jget .ok)" = true ]; then ok "audit passes: $1"
   else fail "audit: $1: $status $(cat resp.json)"; fi
 }
+# audits WHAT: the audit through offpayd and `offpay admin audit` both.
+audits() {
+  audit_passes "$1"
+  run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
+}
+# w CMD WALLET [ARGS]: `offpay wallet CMD`, output in w.out, status in $ws.
+w() {
+  local cmd=$1 wal=$2; shift 2
+  set +e
+  "$OFFPAY" wallet "$cmd" --wallet "$wal" --passphrase-file wp "$@" >w.out 2>&1
+  ws=$?
+  set -e
+}
+# t CMD TERMINAL [ARGS]: `offpay terminal CMD`, output in t.out, status in $ts.
+t() {
+  local cmd=$1 dir=$2; shift 2
+  set +e
+  "$OFFPAY" terminal "$cmd" --terminal "$dir" --passphrase-file tp "$@" >t.out 2>&1
+  ts=$?
+  set -e
+}
+# enroll_code [ARGS]: a one-time code made by the operator (the CLI on the
+# ledger).
+enroll_code() { "$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR "$@"; }
+# signed_req wallet|terminal DIR PATH BODY [curl options]: BODY signed by
+# the wallet's or terminal's key for PATH, sent; sets $status, writes
+# resp.json and keeps wr.* (a wallet's) or tr.* (a terminal's) files.
+signed_req() {
+  local kind=$1 dir=$2 path=$3 f pass; shift 3
+  if [ "$kind" = wallet ]; then f=wr; pass=wp; else f=tr; pass=tp; fi
+  printf '%s' "$1" > "$f.body"; shift
+  "$UPLOAD_TOOL" "--$kind" "$dir" --passphrase-file "$pass" --path "$path" \
+      --sign-body "$f.body" --body "$f.sent" --headers "$f.hdr" >/dev/null
+  status=$(curl -s -o resp.json -w '%{http_code}' -H @"$f.hdr" "$@" \
+      -H 'Content-Type: application/json' --data-binary @"$f.body" \
+      "$URL$path") || true
+}
+wreq() { signed_req wallet "$@"; }
+treq() { signed_req terminal "$@"; }
 
 # new_account REF DEPOSIT -> prints the wallet account id
 new_account() {
@@ -257,9 +296,18 @@ new_merchant() {
 }
 # new_wallet DIR ACCOUNT LIMIT -> sets SERIAL; the wallet holds the
 # credential the server issued for its key.
-new_wallet() {
+# wallet_init DIR: a fresh wallet (its own key, no account yet).
+wallet_init() {
   "$OFFPAY" wallet init --wallet "$1" --root iss/root.pub --bundle bundle.opb \
       --passphrase-file wp >/dev/null
+}
+# term_init DIR: a fresh terminal (its own key, no credential yet).
+term_init() {
+  "$OFFPAY" terminal init --terminal "$1" --root iss/root.pub \
+      --bundle bundle.opb --currency EUR --passphrase-file tp >/dev/null
+}
+new_wallet() {
+  wallet_init "$1"
   local key; key=$("$OFFPAY" wallet key --wallet "$1" --passphrase-file wp)
   api POST /v1/admin/credentials \
       "{\"account\":\"$2\",\"wallet_key\":\"$key\",\"limit\":\"$3\"}"
@@ -271,8 +319,7 @@ new_wallet() {
 # new_terminal DIR MERCHANT -> sets TID; provisioned through offpayd and
 # synced with its revocation list.
 new_terminal() {
-  "$OFFPAY" terminal init --terminal "$1" --root iss/root.pub \
-      --bundle bundle.opb --currency EUR --passphrase-file tp >/dev/null
+  term_init "$1"
   local key; key=$("$OFFPAY" terminal key --terminal "$1" --passphrase-file tp)
   api POST /v1/admin/terminals "{\"merchant\":\"$2\",\"terminal_key\":\"$key\"}"
   [ "$status" = 200 ] || { cat resp.json; return 1; }

@@ -18,36 +18,6 @@ source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 fetch_bundle
 
-audits() {
-  audit_passes "$1"
-  run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
-}
-# wallet_init DIR: a fresh wallet (its own key, no account yet).
-wallet_init() {
-  "$OFFPAY" wallet init --wallet "$1" --root iss/root.pub --bundle bundle.opb \
-      --passphrase-file wp >/dev/null
-}
-# w CMD WALLET [ARGS]: `offpay wallet CMD`, output in w.out, status in $ws.
-w() {
-  local cmd=$1 wal=$2; shift 2
-  set +e
-  "$OFFPAY" wallet "$cmd" --wallet "$wal" --passphrase-file wp "$@" >w.out 2>&1
-  ws=$?
-  set -e
-}
-# enroll_code: a one-time code made by the operator (the CLI on the ledger).
-enroll_code() { "$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR "$@"; }
-# wreq WALLET PATH BODY [curl options]: BODY signed by the wallet's key
-# for PATH, sent; sets $status, writes resp.json (keeps wr.body, wr.hdr).
-wreq() {
-  local wal=$1 path=$2; shift 2
-  printf '%s' "$1" > wr.body; shift
-  "$UPLOAD_TOOL" --wallet "$wal" --passphrase-file wp --path "$path" \
-      --sign-body wr.body --body wr.sent --headers wr.hdr >/dev/null
-  status=$(curl -s -o resp.json -w '%{http_code}' -H @wr.hdr "$@" \
-      -H 'Content-Type: application/json' --data-binary @wr.body \
-      "$URL$path") || true
-}
 # row SERIAL: the sync output's row of a credential.
 row() { sed -n '/^credential  *escrow/,/^total/p' w.out | grep -E "^$1 " | head -1; }
 

@@ -19,24 +19,12 @@ source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 fetch_bundle
 
-audits() {
-  audit_passes "$1"
-  run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
-}
-w() {
-  local cmd=$1 wal=$2; shift 2
-  set +e
-  "$OFFPAY" wallet "$cmd" --wallet "$wal" --passphrase-file wp "$@" >w.out 2>&1
-  ws=$?
-  set -e
-}
 printf 'backup pass phrase\n' > bp
 # enrolled DIR DEPOSIT ALLOWANCE: a wallet enrolled, funded and holding an
 # allowance; sets W (its account) and S (the credential's serial).
 enrolled() {
-  "$OFFPAY" wallet init --wallet "$1" --root iss/root.pub --bundle bundle.opb \
-      --passphrase-file wp >/dev/null
-  local code; code=$("$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR)
+  wallet_init "$1"
+  local code; code=$(enroll_code)
   w enroll "$1" --server "$URL" --code "$code"
   W=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
   api POST "/v1/admin/accounts/$W/deposit" "{\"amount\":\"$2\"}"

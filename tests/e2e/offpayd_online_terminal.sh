@@ -26,29 +26,6 @@ source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 fetch_bundle
 
-audits() {
-  audit_passes "$1"
-  run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
-}
-t() {
-  local cmd=$1 dir=$2; shift 2
-  set +e
-  "$OFFPAY" terminal "$cmd" --terminal "$dir" --passphrase-file tp "$@" >t.out 2>&1
-  ts=$?
-  set -e
-}
-term_init() {
-  "$OFFPAY" terminal init --terminal "$1" --root iss/root.pub \
-      --bundle bundle.opb --currency EUR --passphrase-file tp >/dev/null
-}
-# treq TERMINAL PATH BODY: BODY signed by the terminal's key for PATH, sent.
-treq() {
-  printf '%s' "$3" > tr.body
-  "$UPLOAD_TOOL" --terminal "$1" --passphrase-file tp --path "$2" \
-      --sign-body tr.body --body tr.sent --headers tr.hdr >/dev/null
-  status=$(curl -s -o resp.json -w '%{http_code}' -H @tr.hdr \
-      -H 'Content-Type: application/json' --data-binary @tr.body "$URL$2") || true
-}
 last() { jq -r '.results[-1] | .outcome + (if .reason then ":" + .reason else "" end)' resp.json; }
 
 new_merchant "Bakery A"; MA=$MACCT; new_terminal ta "$MERCHANT"; TA=$TID

@@ -61,8 +61,7 @@ expect_http 401 STALE_TIMESTAMP "signed 1000 s ahead"
 upload ta --from 1 --to 2 --path /v1/other
 expect_http 401 SIGNATURE_INVALID "signed for another path"
 # an unknown terminal: a real terminal key the server never registered
-"$OFFPAY" terminal init --terminal stranger --root iss/root.pub \
-    --bundle bundle.opb --currency EUR --passphrase-file tp >/dev/null
+term_init stranger
 printf '{"items":[{"seq":"1","code":"AAAA","charged":1,"accepted_at":1}]}' > any.json
 upload stranger --sign-body any.json
 expect_http 403 UNKNOWN_TERMINAL "a key that is not a registered terminal"

@@ -256,8 +256,7 @@ run_cli 0 'audit passed' -- "$OFFPAY" admin audit --db "$LEDGER"
 # there (the directory is copied to every shard before rotate answers)
 new_wallet w5 "$W2" 20.00; S5=$SERIAL
 [ "$S5" -ge "$R1" ] && ok "wallet 5's credential on shard 1 (W2's account)" || fail "S5 $S5"
-"$OFFPAY" terminal init --terminal tc --root iss/root.pub --bundle bundle.opb \
-    --currency EUR --passphrase-file tp >/dev/null
+term_init tc
 via 1
 run_cli 0 'rotated: tc is terminal [0-9]+ with the new key; ta is revoked' -- \
   "$OFFPAY" terminal rotate --terminal ta --passphrase-file tp --server "$URL" --new-terminal tc

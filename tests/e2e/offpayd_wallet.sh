@@ -15,11 +15,6 @@ source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 fetch_bundle
 
-# audits DESCRIPTION: offpayd's audit and the command line's, same ledger.
-audits() {
-  audit_passes "$1"
-  run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
-}
 # wallet_upload WALLET: `offpay wallet upload`, its output in wu.out.
 wallet_upload() {
   set +e
@@ -230,7 +225,7 @@ wsend -H @wu.hdr
 expect_http 200 - "a fresh request"
 wsend -H @wu.hdr
 expect_http 409 NONCE_REPLAYED "the same request replayed"
-"$OFFPAY" wallet init --wallet w3 --root iss/root.pub --bundle bundle.opb --passphrase-file wp >/dev/null
+wallet_init w3
 wsign w3 --sign-body wu.orig
 cp wu.orig wu.body
 wsend -H @wu.hdr
