@@ -2,9 +2,9 @@
  * fuzz_server_online.c — offpayd's parsers of the online endpoints' bodies
  * (src/server/wallet_online.c): POST /v1/admin/enrollments, /v1/wallet/
  * enroll, /v1/wallet/allowance, /v1/terminal/rotate and the optional
- * {"reason"} of the revocations, status and decommission. Every input goes
- * through all five; each either refuses it with MALFORMED_JSON or
- * BAD_FIELD, or yields values within their bounds.
+ * {"reason"} of the revocations, and the empty body of status and
+ * decommission. Every input goes through all six; each either refuses it with
+ * MALFORMED_JSON or BAD_FIELD, or yields values within their bounds.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,6 +68,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (e != 0)
         refused(e);
     else if (strlen(reason) > SRV_REF_MAX)
+        abort();
+    /* an empty body takes no field at all: accepted only where a reason
+     * body without its reason would be */
+    e = srv_parse_empty(data, size, hint, sizeof hint);
+    if (e != 0)
+        refused(e);
+    else if (size != 0 && reason[0] != '\0')
         abort();
     return 0;
 }

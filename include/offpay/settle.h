@@ -786,6 +786,8 @@ offpay_err offpay_ledger_audit_shard(offpay_ledger *l, size_t k,
 
 /* An enrollment code: 24 lowercase hex digits (96 random bits). */
 #define OFFPAY_ENROLL_CODE_CHARS 24
+/* 1 when code has an enrollment code's form (24 lowercase hex digits). */
+int offpay_ledger_enroll_code_ok(const char *code);
 /* Default lifetime of an enrollment code, seconds (7 days). */
 #define OFFPAY_ENROLL_LIFETIME (7u * 86400u)
 

@@ -85,23 +85,15 @@ int srv_parse_enroll(const uint8_t *body, size_t len,
 {
     srv_value v[SRV_N(fields_enroll)];
     json_t   *doc = NULL;
-    size_t    n = 0;
     int       e;
 
     code[0] = '\0';
     e = srv_parse_object(body, len, fields_enroll, SRV_N(fields_enroll), v,
                          &doc, hint_buf, hint_cap);
-    if (e == 0) {
-        n = strlen(v[0].s);
-        for (size_t i = 0; i < n; i++)
-            if (!((v[0].s[i] >= '0' && v[0].s[i] <= '9') ||
-                  (v[0].s[i] >= 'a' && v[0].s[i] <= 'f')))
-                n = 0;
-        if (n != OFFPAY_ENROLL_CODE_CHARS)
-            e = bad(hint_buf, hint_cap, "code: 24 lowercase hex digits");
-        else
-            memcpy(code, v[0].s, n + 1);
-    }
+    if (e == 0 && !offpay_ledger_enroll_code_ok(v[0].s))
+        e = bad(hint_buf, hint_cap, "code: 24 lowercase hex digits");
+    else if (e == 0)
+        memcpy(code, v[0].s, OFFPAY_ENROLL_CODE_CHARS + 1);
     json_decref(doc);
     return e;
 }
@@ -171,6 +163,21 @@ int srv_parse_reason(const uint8_t *body, size_t len, char *reason, size_t cap,
                          &doc, hint_buf, hint_cap);
     if (e == 0 && v[0].present && cap > 0)
         snprintf(reason, cap, "%s", v[0].s);
+    json_decref(doc);
+    return e;
+}
+
+int srv_parse_empty(const uint8_t *body, size_t len, char *hint_buf,
+                    size_t hint_cap)
+{
+    srv_value none[1];
+    json_t   *doc = NULL;
+    int       e;
+
+    if (len == 0)
+        return 0;
+    e = srv_parse_object(body, len, fields_reason, 0, none, &doc, hint_buf,
+                         hint_cap);
     json_decref(doc);
     return e;
 }
@@ -369,13 +376,12 @@ void srv_wallet_status(srv_req *r, srv_reply *out)
     offpay_ledger_wallet_info  w;
     offpay_ledger_wallet_cred *creds = NULL;
     json_t                    *arr = NULL, *doc;
-    char                       reason[8], hint[128];
+    char                       hint[128];
     size_t                     n = 0;
     offpay_err                 rc;
     int                        e;
 
-    e = srv_parse_reason(r->body, r->body_len, reason, sizeof reason, hint,
-                         sizeof hint);
+    e = srv_parse_empty(r->body, r->body_len, hint, sizeof hint);
     if (e != 0) {
         srv_fail(out, (srv_err)e, hint);
         return;
@@ -445,8 +451,8 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
     expires = b.expires ? b.expires : r->now + SRV_CRED_LIFETIME;
     flags = b.allow_unbound ? OFFPAY_CRED_ALLOW_UNBOUND : 0;
     rc = offpay_ledger_allowance_once(
-        r->l, w.pk, b.request_id[0] != '\0' ? b.request_id : NULL, limit,
-        flags, expires, r->now, bytes, &wc, &replayed);
+        r->l, w.pk, b.request_id[0] != '\0' ? b.request_id : NULL, limit, flags,
+        expires, r->now, bytes, &wc, &replayed);
     if (rc == OFFPAY_EEXISTS && b.request_id[0] != '\0') {
         srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED,
                  "this request_id was used for another allowance");
@@ -468,14 +474,13 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
     /* the account's balance after the move */
     if (offpay_ledger_wallet_get(r->l, w.pk, 0, &w) != OFFPAY_OK)
         w.balance = 0;
-    reply = json_pack("{s:o, s:o, s:I, s:I, s:b, s:o, s:o}", "serial",
-                      srv_json_id(wc.serial), "limit",
-                      srv_json_amount(limit, w.currency), "valid_from",
-                      (json_int_t)wc.valid_from, "expires",
-                      (json_int_t)wc.expires, "allow_unbound",
-                      (wc.flags & OFFPAY_CRED_ALLOW_UNBOUND) != 0, "credential",
-                      srv_json_b64(bytes, sizeof bytes), "balance",
-                      srv_json_amount(w.balance, w.currency));
+    reply = json_pack(
+        "{s:o, s:o, s:I, s:I, s:b, s:o, s:o}", "serial", srv_json_id(wc.serial),
+        "limit", srv_json_amount(limit, w.currency), "valid_from",
+        (json_int_t)wc.valid_from, "expires", (json_int_t)wc.expires,
+        "allow_unbound", (wc.flags & OFFPAY_CRED_ALLOW_UNBOUND) != 0,
+        "credential", srv_json_b64(bytes, sizeof bytes), "balance",
+        srv_json_amount(w.balance, w.currency));
     if (reply != NULL && b.request_id[0] != '\0')
         json_object_set_new(reply, "replayed", json_boolean(replayed));
     srv_ok(out, reply);
@@ -544,13 +549,12 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out)
 void srv_terminal_decommission(srv_req *r, srv_reply *out)
 {
     offpay_ledger_terminal_info t;
-    char                        reason[8], hint[128];
+    char                        hint[128];
     uint32_t                    revoked_at = 0;
     offpay_err                  rc;
     int                         e, replayed = 0;
 
-    e = srv_parse_reason(r->body, r->body_len, reason, sizeof reason, hint,
-                         sizeof hint);
+    e = srv_parse_empty(r->body, r->body_len, hint, sizeof hint);
     if (e != 0) {
         srv_fail(out, (srv_err)e, hint);
         return;

@@ -27,11 +27,12 @@ static void code_hash(const char *code, uint8_t hash[32])
                        (const uint8_t *)"offpay/v1/enroll", 16);
 }
 
-/* 1 when code has an enrollment code's form (24 lowercase hex). */
-static int code_form_ok(const char *code)
+int offpay_ledger_enroll_code_ok(const char *code)
 {
     size_t i;
 
+    if (code == NULL)
+        return 0;
     for (i = 0; code[i] != '\0'; i++)
         if (i >= OFFPAY_ENROLL_CODE_CHARS ||
             !((code[i] >= '0' && code[i] <= '9') ||
@@ -153,7 +154,7 @@ offpay_err offpay_ledger_enroll(offpay_ledger *l,
         return OFFPAY_EINVAL;
     if (!offpay_pk_usable(pk))
         return OFFPAY_EWEAK_KEY;
-    if (!code_form_ok(code))
+    if (!offpay_ledger_enroll_code_ok(code))
         return OFFPAY_ENOTFOUND;
     memset(&c, 0, sizeof c);
     c.pk = pk;

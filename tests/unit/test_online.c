@@ -125,6 +125,12 @@ static void test_allowance_rotate_and_reason_bodies(void)
     CHECK(P(srv_parse_reason, "{\"reason\":\"lost\"}", reason, sizeof reason) ==
           0);
     CHECK(strcmp(reason, "lost") == 0);
+    CHECK(srv_parse_empty(NULL, 0, hint, sizeof hint) == 0);
+    CHECK(srv_parse_empty((const uint8_t *)"{}", 2, hint, sizeof hint) == 0);
+    CHECK(srv_parse_empty((const uint8_t *)"{\"reason\":\"x\"}", 14, hint,
+                          sizeof hint) == SRV_E_BAD_FIELD);
+    CHECK(srv_parse_empty((const uint8_t *)"[]", 2, hint, sizeof hint) ==
+          SRV_E_MALFORMED_JSON);
     CHECK(P(srv_parse_reason, "{\"why\":\"lost\"}", reason, sizeof reason) ==
           SRV_E_BAD_FIELD);
 #undef P
