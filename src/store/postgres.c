@@ -26,12 +26,14 @@
  * Parameters go as text, byte strings as binary; results come as text
  * (byte strings in PostgreSQL's hex form, decoded here).
  */
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonutil.h"
 #include "settle/settle_int.h"
 #include "settle/store.h"
 #include "store/migrations.h"
@@ -1998,6 +2000,8 @@ offpay_err offpay__pg_revocations_publish(offpay__store *from,
     char        after[24];
     const char *v[1] = {after};
     PGresult   *r = NULL;
+    json_t     *rows = NULL;
+    char       *text = NULL;
     uint64_t    top = 0;
     offpay_err  rc;
 
@@ -2011,19 +2015,36 @@ offpay_err offpay__pg_revocations_publish(offpay__store *from,
                  1, v, &r);
     if (rc != OFFPAY_OK || PQntuples(r) == 0)
         goto out;
+    /* every new revocation in one statement (a JSON array), not a round
+     * trip each: at start-up a handle publishes all of them */
+    rows = json_array();
+    for (int i = 0; rows != NULL && i < PQntuples(r); i++)
+        if (json_array_append_new(
+                rows, json_pack("{s:s, s:s, s:s}", "serial",
+                                PQgetvalue(r, i, 0), "reason",
+                                PQgetvalue(r, i, 1), "at",
+                                PQgetvalue(r, i, 2))) != 0) {
+            json_decref(rows);
+            rows = NULL;
+        }
+    text = rows != NULL ? json_dumps(rows, JSON_COMPACT) : NULL;
+    if (text == NULL) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    top = col_u64(r, PQntuples(r) - 1, 3);
     rc = exec_sql(to, "BEGIN ISOLATION LEVEL READ COMMITTED");
     if (rc == OFFPAY_OK)
         rc = run(to, S_REVOCATION_LOCK, NULL, NULL);
-    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
-        const char *w[3] = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-                            PQgetvalue(r, i, 2)};
+    if (rc == OFFPAY_OK) {
+        const char *w[1] = {text};
 
         rc = shard_q(to,
-                     "INSERT INTO revocations (serial, reason, at) VALUES"
-                     " ($1::bigint, $2, $3::bigint)"
-                     " ON CONFLICT (serial) DO NOTHING",
-                     3, w, NULL);
-        top = col_u64(r, i, 3);
+                     "INSERT INTO revocations (serial, reason, at)"
+                     " SELECT (j->>'serial')::bigint, j->>'reason',"
+                     " (j->>'at')::bigint FROM jsonb_array_elements($1::jsonb)"
+                     " AS j ON CONFLICT (serial) DO NOTHING",
+                     1, w, NULL);
     }
     if (rc == OFFPAY_OK)
         rc = exec_sql(to, "COMMIT");
@@ -2032,6 +2053,8 @@ offpay_err offpay__pg_revocations_publish(offpay__store *from,
     else
         *seq = top;
 out:
+    offpay__json_free(text);
+    json_decref(rows);
     PQclear(r);
     return rc;
 }
