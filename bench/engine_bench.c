@@ -1,13 +1,13 @@
 /*
  * engine_bench.c — what settling one payment costs inside offpayd's
  * engine, without HTTP: CPU time per payment of the settlement engine
- * (offpay_ledger_settle_batch on a real SQLite ledger, batches of 100, one
- * durable commit each), split into the checks that need no ledger state
+ * (offpay_ledger_settle_batch on a real SQLite ledger, batches of 100 or
+ * --batch N, one durable commit each), split into the checks that need no ledger state
  * (decoding, the cached issuer chain, the wallet's signature) and the
  * store's transaction, beside one bare Ed25519 verification measured in
  * the same run on the same thread.
  *
- *   engine_bench [--quick] [--payments N] [--per-cred N]
+ *   engine_bench [--quick] [--payments N] [--per-cred N] [--batch N]
  *
  * Every figure is the thread's own CPU time (CLOCK_THREAD_CPUTIME_ID), so
  * the machine's other load changes it little; time spent waiting for
@@ -32,7 +32,7 @@
 #define EUR   978
 #define T0    1780000000u
 #define DAY   86400u
-#define BATCH 100
+#define BATCH_MAX 1000
 
 static void die(const char *what, offpay_err rc)
 {
@@ -169,8 +169,9 @@ int main(int argc, char **argv)
     world                w;
     uint8_t             *codes;
     size_t              *lens;
-    offpay_settle_item   it[BATCH];
-    offpay_settle_result res[BATCH];
+    size_t               batch = 100;
+    offpay_settle_item  *it;
+    offpay_settle_result *res;
     offpay_payment       p;
     double               c0, w0, pure_cpu, batch_cpu, batch_wall, v;
     offpay_err           rc;
@@ -182,14 +183,20 @@ int main(int argc, char **argv)
             n = (size_t)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--per-cred") == 0 && i + 1 < argc)
             per_cred = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+            batch = (size_t)strtoul(argv[++i], NULL, 10);
         else {
             fprintf(stderr, "usage: engine_bench [--quick] [--payments N] "
-                            "[--per-cred N]\n");
+                            "[--per-cred N] [--batch N]\n");
             return 2;
         }
     }
-    n -= n % BATCH;
-    if (n == 0 || per_cred == 0 || offpay_init() != OFFPAY_OK ||
+    if (batch == 0 || batch > BATCH_MAX)
+        die("--batch must be 1..1000", OFFPAY_EINVAL);
+    n -= n % batch;
+    it = calloc(batch, sizeof *it);
+    res = calloc(batch, sizeof *res);
+    if (n == 0 || per_cred == 0 || it == NULL || res == NULL || offpay_init() != OFFPAY_OK ||
         mkdtemp(dir) == NULL)
         die("start", OFFPAY_EINVAL);
     snprintf(path, sizeof path, "%s/ledger.db", dir);
@@ -200,43 +207,44 @@ int main(int argc, char **argv)
         die("memory", OFFPAY_ENOMEM);
     make_codes(&w, n, per_cred, codes, lens);
 
-    /* The checks without ledger state, alone (the credential cache warm
-     * after each credential's first code, as in offpayd). */
-    c0 = cpu_s();
-    for (size_t i = 0; i < n; i++) {
-        offpay_settle_item one = {codes + i * OFFPAY_PAYMENT_BOUND_BYTES,
-                                  lens[i], 100, T0 + 90, (int64_t)i};
-
-        if ((rc = offpay__settle_pure(w.l, &one, T0 + 3600, &p)) != OFFPAY_OK)
-            die("pure checks", rc);
-    }
-    pure_cpu = (cpu_s() - c0) * 1e6 / (double)n;
-
-    /* The engine: the same checks again, then one transaction per batch. */
-    c0 = cpu_s();
-    w0 = wall_s();
-    for (size_t b = 0; b < n; b += BATCH) {
-        for (size_t i = 0; i < BATCH; i++) {
+    /* Each batch twice, in turn, so both figures see the same load: first
+     * the checks without ledger state alone (the credential cache warm
+     * after each credential's first code, as in offpayd), then the engine:
+     * the same checks again and one transaction for the batch. */
+    pure_cpu = batch_cpu = batch_wall = 0;
+    for (size_t b = 0; b < n; b += batch) {
+        for (size_t i = 0; i < batch; i++) {
             it[i].code = codes + (b + i) * OFFPAY_PAYMENT_BOUND_BYTES;
             it[i].code_len = lens[b + i];
             it[i].charged = 100;
             it[i].accepted_at = T0 + 90;
             it[i].terminal_seq = (int64_t)(b + i);
         }
-        if ((rc = offpay_ledger_settle_batch(w.l, w.terminal, it, BATCH,
+        c0 = cpu_s();
+        for (size_t i = 0; i < batch; i++)
+            if ((rc = offpay__settle_pure(w.l, &it[i], T0 + 3600, &p)) !=
+                OFFPAY_OK)
+                die("pure checks", rc);
+        pure_cpu += cpu_s() - c0;
+        c0 = cpu_s();
+        w0 = wall_s();
+        if ((rc = offpay_ledger_settle_batch(w.l, w.terminal, it, batch,
                                              T0 + 3600, res)) != OFFPAY_OK)
             die("settle", rc);
-        for (size_t i = 0; i < BATCH; i++)
+        batch_cpu += cpu_s() - c0;
+        batch_wall += wall_s() - w0;
+        for (size_t i = 0; i < batch; i++)
             if (res[i].outcome != OFFPAY_SETTLE_SETTLED)
                 die("an item did not settle", res[i].reason);
     }
-    batch_cpu = (cpu_s() - c0) * 1e6 / (double)n;
-    batch_wall = (wall_s() - w0) * 1e6 / (double)n;
+    pure_cpu = pure_cpu * 1e6 / (double)n;
+    batch_cpu = batch_cpu * 1e6 / (double)n;
+    batch_wall = batch_wall * 1e6 / (double)n;
     v = verify_us(n);
 
-    printf("settlement engine, in process (SQLite, batches of %d, %zu "
+    printf("settlement engine, in process (SQLite, batches of %zu, %zu "
            "payments, %u per credential), CPU time of one thread:\n",
-           BATCH, n, per_cred);
+           batch, n, per_cred);
     printf("  Ed25519 verification, bare:           %6.1f us\n", v);
     printf("  checks without ledger state:          %6.1f us  (%.2f x a "
            "verification)\n",
@@ -252,6 +260,8 @@ int main(int argc, char **argv)
     offpay_ledger_close(w.l);
     free(codes);
     free(lens);
+    free(it);
+    free(res);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     return system(cmd) == 0 ? 0 : 1;
 }

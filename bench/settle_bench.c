@@ -72,7 +72,8 @@ static int   srv_threads;          /* offpayd --threads (--server-threads N) */
 static pid_t pg_pid[MAX_PROC];     /* the PostgreSQL postmasters */
 static int   n_pg;                 /* how many (0: none) */
 static char  pg_all[2][300];       /* the servers of the 2-shard rows */
-static char  tx_items[16] = "100"; /* offpayd --tx-items (--tx-items N) */
+static char  tx_items[16] = "1000"; /* offpayd --tx-items (--tx-items N);
+                                       * 1000 is offpayd's default */
 
 static double now_s(void)
 {
@@ -805,6 +806,18 @@ static void write_file(const char *dir, const char *name, const char *text)
     fclose(f);
 }
 
+/* Where a row's CPU went, per payment, beside one verification's: the
+ * ratio's ceiling on these cores is verification CPU over all CPU. */
+static void cpu_line(const figures *f)
+{
+    double all = f->per_k.offpayd + f->per_k.client;
+
+    printf("    CPU per payment: offpayd %.1f us, client %.1f us; one "
+           "verification %.1f us (%.2f of all)\n",
+           f->per_k.offpayd * 1e3, f->per_k.client * 1e3,
+           verify_cpu_per_k * 1e3, all > 0 ? verify_cpu_per_k / all : 0);
+}
+
 /* The SQLite rows of docs/benchmarks.md ("Settlement over HTTP"): one
  * offpayd on ledger.db in dir, one client per core. */
 static void sqlite_rows(const char *bin, const char *dir, size_t measured,
@@ -835,6 +848,7 @@ static void sqlite_rows(const char *bin, const char *dir, size_t measured,
     printf("  batches of  100: %6.0f payments/s, Ed25519 %6.0f/s (%.2f x), "
            "p50 %.1f ms, p99 %.1f ms\n",
            f100.pps, bound, f100.pps / bound, f100.p50, f100.p99);
+    cpu_line(&f100);
     bound = ed25519_rate(quick ? 0.3 : 1.5);
     f1000 = run_phase(measured, quick ? 200 : 1000);
     settled += measured;
@@ -842,6 +856,7 @@ static void sqlite_rows(const char *bin, const char *dir, size_t measured,
            "p50 %.1f ms, p99 %.1f ms\n",
            quick ? 200 : 1000, f1000.pps, bound, f1000.pps / bound, f1000.p50,
            f1000.p99);
+    cpu_line(&f1000);
     if (!quick) {
         uint64_t target = big ? 1000000 : 100000;
 
@@ -853,6 +868,7 @@ static void sqlite_rows(const char *bin, const char *dir, size_t measured,
                "(%+.1f%% vs the row above)\n",
                (unsigned long long)settled, fbig.pps, bound2, fbig.pps / bound2,
                fbig.p50, fbig.p99, 100.0 * (fbig.pps - f1000.pps) / f1000.pps);
+        cpu_line(&fbig);
     }
     rss = peak_rss_kb();
     printf("  offpayd peak RSS: %ld kB\n", rss);

@@ -55,7 +55,7 @@ static const char help[] =
     "  --body-max BYTES        cap of an upload body (default 1048576)\n"
     "  --batch-max N           cap of items per upload (default 1000)\n"
     "  --tx-items N            upload items settled per transaction, one\n"
-    "                          durable commit each (1..100, default 100)\n"
+    "                          durable commit each (1..1000, default 1000)\n"
     "  --window SECONDS        allowed clock difference of signed requests\n"
     "                          (default 300)\n"
     "  --release-every SECONDS how often the escrow release job runs\n"

@@ -1,7 +1,7 @@
 /*
  * upload.c — POST /v1/terminal/upload: a terminal's batch of journal
  * entries, signed by the terminal's own key. Each item is settled by the
- * engine (docs/settlement.md §3-§4), up to --tx-items (100) to a transaction
+ * engine (docs/settlement.md §3-§4), up to --tx-items (1000) to a transaction
  * (one durable commit each), and gets its own result; every result is durable
  * before the reply, so the terminal
  * marks each entry from its result and resends the rest. A revoked
@@ -81,13 +81,20 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
                         const srv_upload_item *up, size_t n, json_t *results,
                         size_t *settled)
 {
-    offpay_settle_item   item[SRV_TX_ITEMS];
-    offpay_settle_result res[SRV_TX_ITEMS];
-    offpay_err           rc;
+    offpay_settle_item   *item;
+    offpay_settle_result *res;
+    offpay_err            rc;
+    int                   e = 0;
 
     if (n == 0 || n > SRV_TX_ITEMS)
         return -1;
-    memset(item, 0, sizeof item);
+    item = calloc(n, sizeof *item);
+    res = calloc(n, sizeof *res);
+    if (item == NULL || res == NULL) {
+        free(item);
+        free(res);
+        return -1;
+    }
     for (size_t i = 0; i < n; i++) {
         item[i].code = up[i].code;
         item[i].code_len = up[i].code_len;
@@ -108,10 +115,14 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
                 srv_metrics_case();
         }
         if (json_array_append_new(
-                results, result_json(&up[i], &res[i], rc, t->currency)) != 0)
-            return -1;
+                results, result_json(&up[i], &res[i], rc, t->currency)) != 0) {
+            e = -1;
+            break;
+        }
     }
-    return 0;
+    free(item);
+    free(res);
+    return e;
 }
 
 void srv_upload_batch(srv_req *r, srv_reply *out)
