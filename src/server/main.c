@@ -55,7 +55,8 @@ static const char help[] =
     "  --body-max BYTES        cap of an upload body (default 1048576)\n"
     "  --batch-max N           cap of items per upload (default 1000)\n"
     "  --tx-items N            upload items settled per transaction, one\n"
-    "                          durable commit each (1..1000, default 1000)\n"
+    "                          durable commit each (1..1000; default 1000\n"
+    "                          on SQLite, 100 on PostgreSQL)\n"
     "  --window SECONDS        allowed clock difference of signed requests\n"
     "                          (default 300)\n"
     "  --release-every SECONDS how often the escrow release job runs\n"
@@ -94,7 +95,6 @@ static int parse_opts(int argc, char **argv, opts *o)
     o->batch_max = SRV_BATCH_MAX_DEFAULT;
     o->window = SRV_WINDOW_DEFAULT;
     o->release_every = 3600;
-    o->tx_items = SRV_TX_ITEMS;
     o->threads = ncpu > 0 ? (unsigned)ncpu : 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -163,6 +163,12 @@ static int parse_opts(int argc, char **argv, opts *o)
         return usage(
             "--db (or --shards), --issuer, --passphrase-file, --root and "
             "--token-file are required");
+    if (o->tx_items == 0)
+        o->tx_items = o->shards != NULL ||
+                              strncmp(o->db, "postgresql://", 13) == 0 ||
+                              strncmp(o->db, "postgres://", 11) == 0
+                          ? SRV_TX_ITEMS_PG
+                          : SRV_TX_ITEMS;
     return 0;
 }
 

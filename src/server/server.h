@@ -26,7 +26,12 @@
 #define SRV_BATCH_MAX_DEFAULT 1000u           /* items per upload */
 #define SRV_WINDOW_DEFAULT    300u            /* request time window, ± s */
 #define SRV_CODE_MAX          512u            /* bytes of one payment code */
-#define SRV_TX_ITEMS          1000u /* most upload items per transaction */
+#define SRV_TX_ITEMS          1000u /* most upload items per transaction, and
+                                      * the default on SQLite */
+#define SRV_TX_ITEMS_PG       100u  /* the default on PostgreSQL, where other
+                                      * offpayd processes may share the
+                                      * database and a conflict reruns the
+                                      * whole transaction */
 #define SRV_REF_MAX           128u /* operator reference text */
 #define SRV_WALLET_BATCH_MAX  200u /* codes per wallet upload */
 /* default terms: a wallet credential (and the longest a wallet's own

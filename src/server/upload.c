@@ -1,7 +1,7 @@
 /*
  * upload.c — POST /v1/terminal/upload: a terminal's batch of journal
  * entries, signed by the terminal's own key. Each item is settled by the
- * engine (docs/settlement.md §3-§4), up to --tx-items (1000) to a transaction
+ * engine (docs/settlement.md §3-§4), up to --tx-items to a transaction
  * (one durable commit each), and gets its own result; every result is durable
  * before the reply, so the terminal
  * marks each entry from its result and resends the rest. A revoked
