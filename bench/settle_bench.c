@@ -72,8 +72,8 @@ static int   srv_threads;          /* offpayd --threads (--server-threads N) */
 static pid_t pg_pid[MAX_PROC];     /* the PostgreSQL postmasters */
 static int   n_pg;                 /* how many (0: none) */
 static char  pg_all[2][300];       /* the servers of the 2-shard rows */
-static char  tx_items[16] = "1000"; /* offpayd --tx-items (--tx-items N);
-                                       * 1000 is offpayd's default */
+static char  tx_items[16]; /* offpayd --tx-items (--tx-items N); empty:
+                               * offpayd's default for its backend */
 
 static double now_s(void)
 {
@@ -617,16 +617,21 @@ static void start_server(const char *bin, const char *dir, const char *db)
         close(fd[0]);
         execl(bin, bin, "--db", db, "--listen", "127.0.0.1:0", "--issuer", iss,
               "--passphrase-file", pass, "--root", root, "--token-file", tok,
-              "--threads", threads, "--release-every", "0", "--tx-items",
-              tx_items, (char *)NULL);
+              "--threads", threads, "--release-every", "0",
+              tx_items[0] ? "--tx-items" : (char *)NULL, tx_items,
+              (char *)NULL);
         _exit(127);
     }
     close(fd[1]);
     server[n_srv++] = pid;
     f = fdopen(fd[0], "r");
-    if (f == NULL || fgets(line, sizeof line, f) == NULL ||
-        strncmp(line, "offpayd listening on ", 21) != 0)
+    if (f == NULL)
         die("offpayd did not start");
+    /* its settings first, then the "listening" line, its last */
+    do
+        if (fgets(line, sizeof line, f) == NULL)
+            die("offpayd did not start");
+    while (strncmp(line, "offpayd listening on ", 21) != 0);
     line[strcspn(line, "\n")] = '\0';
     snprintf(url[n_srv - 1], sizeof url[0], "http://%s", line + 21);
     fclose(f);
@@ -713,7 +718,8 @@ static void compare(const char *bin, const char *dir, const char *prefix,
     printf("\nbackends side by side (fresh ledgers, %d client threads, batches "
            "of 100, offpayd --tx-items %s, %zu payments measured after %zu of "
            "warm-up; CPU seconds per 1,000 payments)\n",
-           n_cl, tx_items, measured, measured / 4);
+           n_cl, tx_items[0] ? tx_items : "(its default)", measured,
+           measured / 4);
     printf("  2 shards: %s\n", strcmp(pg_all[0], pg_all[1]) != 0
                                    ? "two PostgreSQL servers"
                                    : "two databases on one PostgreSQL server");

@@ -57,6 +57,17 @@ void offpay_ledger_config_defaults(offpay_ledger_config *c);
 offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
                               offpay_ledger **out);
 
+/* The backend offpay_ledger_open picks for path (which need not exist):
+ * "shards:" before a shard map, "postgresql://" or "postgres://" before a
+ * libpq URL, else a SQLite file. Pure. */
+typedef enum offpay_ledger_backend {
+    OFFPAY_LEDGER_SQLITE = 1,
+    OFFPAY_LEDGER_POSTGRES = 2,
+    OFFPAY_LEDGER_SHARDS = 3 /* PostgreSQL shards */
+} offpay_ledger_backend;
+
+offpay_ledger_backend offpay_ledger_backend_of(const char *path);
+
 /* Closes the store, wipes the signing key. NULL is a no-op. */
 void offpay_ledger_close(offpay_ledger *l);
 

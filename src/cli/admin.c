@@ -795,7 +795,8 @@ int cli_admin(int argc, char **argv)
         return cli_usage_error("admin %s: unexpected argument '%s'", cmd,
                                positional);
     }
-    if (shards == NULL && db != NULL && strncmp(db, "shards:", 7) == 0) {
+    if (shards == NULL && db != NULL &&
+        offpay_ledger_backend_of(db) == OFFPAY_LEDGER_SHARDS) {
         shards = db + 7; /* offpayd's --db shards:FILE */
         db = NULL;
     }
@@ -825,8 +826,7 @@ int cli_admin(int argc, char **argv)
         return cli_usage_error("admin %s: --db LEDGER is required", cmd);
     /* Opening makes a missing SQLite ledger: an operator's typo must not
      * audit a new, empty one. */
-    if (strncmp(db, "postgresql://", 13) != 0 &&
-        strncmp(db, "postgres://", 11) != 0 && shards == NULL) {
+    if (offpay_ledger_backend_of(db) == OFFPAY_LEDGER_SQLITE) {
         struct stat st;
 
         if (stat(db, &st) != 0)

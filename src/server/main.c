@@ -63,7 +63,8 @@ static const char help[] =
     "                          (default 3600; 0: never, use the endpoint)\n"
     "  --help                  this text\n"
     "\n"
-    "Prints \"offpayd listening on ADDR:PORT\" once ready; stops cleanly on\n"
+    "Prints its ledger's backend, connections and items per transaction,\n"
+    "then \"offpayd listening on ADDR:PORT\" once ready; stops cleanly on\n"
     "SIGTERM or SIGINT. Exit status: 0 stopped, 2 usage, 3 start-up failed.\n";
 
 typedef struct opts {
@@ -164,11 +165,9 @@ static int parse_opts(int argc, char **argv, opts *o)
             "--db (or --shards), --issuer, --passphrase-file, --root and "
             "--token-file are required");
     if (o->tx_items == 0)
-        o->tx_items = o->shards != NULL ||
-                              strncmp(o->db, "postgresql://", 13) == 0 ||
-                              strncmp(o->db, "postgres://", 11) == 0
-                          ? SRV_TX_ITEMS_PG
-                          : SRV_TX_ITEMS;
+        o->tx_items = offpay_ledger_backend_of(o->db) == OFFPAY_LEDGER_SQLITE
+                          ? SRV_TX_ITEMS
+                          : SRV_TX_ITEMS_PG;
     return 0;
 }
 
@@ -384,6 +383,15 @@ int main(int argc, char **argv)
         OFFPAY_OK) {
         fprintf(stderr, "offpayd: cannot listen on %s\n", o.listen);
         goto out;
+    }
+    {
+        static const char *const kind[] = {"", "SQLite", "PostgreSQL",
+                                           "PostgreSQL shards"};
+
+        printf("offpayd: ledger on %s, %u ledger connections, up to %zu "
+               "upload items per transaction\n",
+               kind[offpay_ledger_backend_of(o.db)], (unsigned)o.threads,
+               (size_t)o.tx_items);
     }
     printf("offpayd listening on %s:%u\n", addr, (unsigned)bound);
     fflush(stdout);

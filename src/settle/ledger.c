@@ -86,6 +86,16 @@ static offpay_err open_shards(offpay_ledger *l, const char *path)
     return rc;
 }
 
+offpay_ledger_backend offpay_ledger_backend_of(const char *path)
+{
+    if (path != NULL && strncmp(path, "shards:", 7) == 0)
+        return OFFPAY_LEDGER_SHARDS;
+    if (path != NULL && (strncmp(path, "postgresql://", 13) == 0 ||
+                         strncmp(path, "postgres://", 11) == 0))
+        return OFFPAY_LEDGER_POSTGRES;
+    return OFFPAY_LEDGER_SQLITE;
+}
+
 offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
                               offpay_ledger **out)
 {
@@ -113,10 +123,9 @@ offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
     l->n_shards = 1;
     l->shard[0].first = 1;
     l->shard[0].last = UINT64_MAX;
-    if (strncmp(path, "shards:", 7) == 0)
+    if (offpay_ledger_backend_of(path) == OFFPAY_LEDGER_SHARDS)
         rc = open_shards(l, path + 7);
-    else if (strncmp(path, "postgresql://", 13) == 0 ||
-             strncmp(path, "postgres://", 11) == 0)
+    else if (offpay_ledger_backend_of(path) == OFFPAY_LEDGER_POSTGRES)
         rc = offpay__store_postgres_open(path, &l->shard[0].store,
                                          &l->shard[0].ops);
     else

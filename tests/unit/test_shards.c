@@ -224,6 +224,23 @@ static void test_ledger_open_errors(void)
     CHECK(l == NULL);
 }
 
+/* The backend a ledger path names, as offpay_ledger_open picks it (and
+ * offpayd its default items per transaction). */
+static void test_backend_of(void)
+{
+    CHECK(offpay_ledger_backend_of("shards:/etc/offpay/shards.conf") ==
+          OFFPAY_LEDGER_SHARDS);
+    CHECK(offpay_ledger_backend_of("postgresql://offpay@127.0.0.1/ledger") ==
+          OFFPAY_LEDGER_POSTGRES);
+    CHECK(offpay_ledger_backend_of("postgres://offpay@127.0.0.1/ledger") ==
+          OFFPAY_LEDGER_POSTGRES);
+    CHECK(offpay_ledger_backend_of("ledger.db") == OFFPAY_LEDGER_SQLITE);
+    CHECK(offpay_ledger_backend_of("./shards:x") == OFFPAY_LEDGER_SQLITE);
+    CHECK(offpay_ledger_backend_of("POSTGRESQL://x") == OFFPAY_LEDGER_SQLITE);
+    CHECK(offpay_ledger_backend_of("") == OFFPAY_LEDGER_SQLITE);
+    CHECK(offpay_ledger_backend_of(NULL) == OFFPAY_LEDGER_SQLITE);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -233,6 +250,7 @@ int main(void)
         {"load", test_load},
         {"route", test_route},
         {"ledger_open_errors", test_ledger_open_errors},
+        {"backend_of", test_backend_of},
         {NULL, NULL},
     };
 
