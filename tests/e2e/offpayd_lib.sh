@@ -148,6 +148,19 @@ start_server() {
   URL=http://$(sed -n 's/^offpayd listening on //p' server.out)
   [ "$URL" != "http://" ] || { cat server.err; echo "offpayd did not start"; exit 1; }
 }
+# default_chunk_is_right: a server started without --tx-items settles a
+# whole default batch per commit on SQLite, 100 items on PostgreSQL and on
+# shards (other processes may share the database), and says so.
+default_chunk_is_right() {
+  local chunk=100 kind=PostgreSQL
+  [ "$BACKEND" = sqlite ] && chunk=1000 kind=SQLite
+  [ -z "${OFFPAY_TEST_SHARDS:-}" ] || kind="PostgreSQL shards"
+  if grep -q "^offpayd: ledger on $kind, .* up to $chunk upload items per transaction$" server.out; then
+    ok "default --tx-items on $kind: $chunk"
+  else
+    fail "default --tx-items on $kind: want $chunk"; sed 's/^/    | /' server.out
+  fi
+}
 # stop_server [SIGNAL]: TERM (clean) by default.
 stop_server() {
   kill -"${1:-TERM}" "$server_pid" 2>/dev/null || true

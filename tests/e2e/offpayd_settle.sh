@@ -9,14 +9,7 @@
 # OFFPAY_NOW). The audit passes after every scenario.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
-# offpayd's default chunk: a whole batch per commit on SQLite, 100 items
-# where other processes may share the database
-case $BACKEND in sqlite) chunk=1000 ;; *) chunk=100 ;; esac
-if grep -q "up to $chunk upload items per transaction" server.out; then
-  ok "default --tx-items on $BACKEND: $chunk"
-else
-  fail "default --tx-items on $BACKEND: want $chunk"; cat server.out
-fi
+default_chunk_is_right
 fetch_bundle
 
 # The world: a guarantee of 500.00, two merchants with a terminal each.

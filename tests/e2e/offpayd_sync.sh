@@ -9,6 +9,7 @@
 # offset it saw and still delivers. The audit passes after every step.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
+default_chunk_is_right
 fetch_bundle
 new_merchant "Bakery A"; MA=$MACCT; MID=$MERCHANT; new_terminal ta "$MERCHANT"
 W=$(new_account payer-1 200.00)
