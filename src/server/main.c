@@ -388,10 +388,10 @@ int main(int argc, char **argv)
         static const char *const kind[] = {"", "SQLite", "PostgreSQL",
                                            "PostgreSQL shards"};
 
-        printf("offpayd: ledger on %s, %u ledger connections, up to %zu "
+        printf("offpayd: ledger on %s, %u ledger connection%s, up to %zu "
                "upload items per transaction\n",
                kind[offpay_ledger_backend_of(o.db)], (unsigned)o.threads,
-               (size_t)o.tx_items);
+               o.threads == 1 ? "" : "s", (size_t)o.tx_items);
     }
     printf("offpayd listening on %s:%u\n", addr, (unsigned)bound);
     fflush(stdout);
