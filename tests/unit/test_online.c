@@ -148,6 +148,27 @@ typedef struct world {
 static int n_world;
 
 /* A world on the ledger at path (NULL: a new SQLite file). */
+/* A fresh database NAME_PID on the PostgreSQL server of pg (a URL
+ * prefix, OFFPAY_TEST_PG), its URL into path: 0, or -1. */
+static int pg_database(const char *pg, const char *name, char *path,
+                       size_t cap)
+{
+    char      admin[400], sql[160];
+    PGconn   *x;
+    PGresult *r;
+    int       ok;
+
+    snprintf(admin, sizeof admin, "%spostgres", pg);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s_%ld", name, (long)getpid());
+    x = PQconnectdb(admin);
+    r = PQexec(x, sql);
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    PQfinish(x);
+    snprintf(path, cap, "%s%s_%ld", pg, name, (long)getpid());
+    return ok ? 0 : -1;
+}
+
 static offpay_err make_world_at(world *w, const char *path)
 {
     offpay_err rc;
@@ -689,7 +710,7 @@ static void *allowance_thread(void *arg)
 static void test_allowance_waits_for_a_revocation_in_flight(void)
 {
     const char          *pg = getenv("OFFPAY_TEST_PG");
-    char                 admin[400], sql[160], path[512];
+    char                 sql[160], path[512];
     char                 code[OFFPAY_ENROLL_CODE_CHARS + 1];
     uint64_t             acct = 0;
     uint16_t             cur = 0;
@@ -703,15 +724,7 @@ static void test_allowance_waits_for_a_revocation_in_flight(void)
 
     if (pg == NULL || *pg == '\0')
         return; /* unit.test_online_pg runs it */
-    snprintf(admin, sizeof admin, "%spostgres", pg);
-    snprintf(sql, sizeof sql, "CREATE DATABASE online_race_%ld",
-             (long)getpid());
-    x = PQconnectdb(admin);
-    r = PQexec(x, sql);
-    REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
-    PQclear(r);
-    PQfinish(x);
-    snprintf(path, sizeof path, "%sonline_race_%ld", pg, (long)getpid());
+    REQUIRE(pg_database(pg, "online_race", path, sizeof path) == 0);
     REQUIRE_OK(make_world_at(&w, path));
     REQUIRE_OK(
         offpay_ledger_enrollment_add(w.l, EUR, "race", T0 + DAY, T0, code));
@@ -771,7 +784,7 @@ static void *enroll_thread(void *arg)
 static void test_enrollment_resent_while_the_first_runs(void)
 {
     const char       *pg = getenv("OFFPAY_TEST_PG");
-    char              admin[400], sql[160], path[512];
+    char              path[512];
     char              code[OFFPAY_ENROLL_CODE_CHARS + 1];
     world             w;
     PGconn           *x = NULL;
@@ -783,15 +796,7 @@ static void test_enrollment_resent_while_the_first_runs(void)
 
     if (pg == NULL || *pg == '\0')
         return; /* unit.test_online_pg runs it */
-    snprintf(admin, sizeof admin, "%spostgres", pg);
-    snprintf(sql, sizeof sql, "CREATE DATABASE enroll_race_%ld",
-             (long)getpid());
-    x = PQconnectdb(admin);
-    r = PQexec(x, sql);
-    REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
-    PQclear(r);
-    PQfinish(x);
-    snprintf(path, sizeof path, "%senroll_race_%ld", pg, (long)getpid());
+    REQUIRE(pg_database(pg, "enroll_race", path, sizeof path) == 0);
     REQUIRE_OK(make_world_at(&w, path));
     REQUIRE_OK(
         offpay_ledger_enrollment_add(w.l, EUR, "race", T0 + DAY, T0, code));
@@ -852,7 +857,7 @@ static void *rotate_thread(void *arg)
 static void test_rotation_retry_waits_for_the_rotation_in_flight(void)
 {
     const char          *pg = getenv("OFFPAY_TEST_PG");
-    char                 admin[400], sql[200], path[512];
+    char                 sql[200], path[512];
     uint8_t              b[OFFPAY_TERMINAL_CRED_MAX_BYTES];
     size_t               len = 0;
     offpay_terminal_cred t1, t2;
@@ -868,15 +873,7 @@ static void test_rotation_retry_waits_for_the_rotation_in_flight(void)
 
     if (pg == NULL || *pg == '\0')
         return; /* unit.test_online_pg runs it */
-    snprintf(admin, sizeof admin, "%spostgres", pg);
-    snprintf(sql, sizeof sql, "CREATE DATABASE online_rotate_%ld",
-             (long)getpid());
-    x = PQconnectdb(admin);
-    r = PQexec(x, sql);
-    REQUIRE(PQresultStatus(r) == PGRES_COMMAND_OK);
-    PQclear(r);
-    PQfinish(x);
-    snprintf(path, sizeof path, "%sonline_rotate_%ld", pg, (long)getpid());
+    REQUIRE(pg_database(pg, "online_rotate", path, sizeof path) == 0);
     REQUIRE_OK(make_world_at(&w, path));
     REQUIRE_OK(offpay_keypair_generate(&k1));
     REQUIRE_OK(offpay_keypair_generate(&k2));
