@@ -85,17 +85,12 @@ static void move(srv_req *r, srv_reply *out, int deposit)
     offpay_account_kind kind;
     uint16_t            currency;
     offpay_err          rc;
-    int                 e;
+    int                 e, replayed = 0;
+    const char         *key;
 
-    const char         *key = r->header(r->conn, "Idempotency-Key");
-    int                 replayed = 0;
-
-    if (account_of(r, out, &id, &balance, &kind, &currency) != 0)
+    if (account_of(r, out, &id, &balance, &kind, &currency) != 0 ||
+        srv_request_key(r, out, &key) != 0)
         return;
-    if (key != NULL && !offpay_ledger_request_key_ok(key)) {
-        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_MALFORMED, NULL);
-        return;
-    }
     e = srv_parse_object(r->body, r->body_len, srv_fields_money,
                          SRV_N(srv_fields_money), v, &doc, hint, sizeof hint);
     if (e != 0) {

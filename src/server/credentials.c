@@ -22,13 +22,10 @@ void srv_credential_new(srv_req *r, srv_reply *out)
     uint8_t             flags;
     offpay_err          rc;
     int                 e, replayed = 0;
-    const char         *key = r->header(r->conn, "Idempotency-Key");
-    json_t             *reply;
+    const char         *key;
 
-    if (key != NULL && !offpay_ledger_request_key_ok(key)) {
-        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_MALFORMED, NULL);
+    if (srv_request_key(r, out, &key) != 0)
         return;
-    }
     e = srv_parse_object(r->body, r->body_len, srv_fields_credential,
                          SRV_N(srv_fields_credential), v, &doc, hint,
                          sizeof hint);
@@ -63,18 +60,28 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "issue");
         goto out;
     }
-    reply = json_pack("{s:o, s:o, s:I, s:I, s:b, s:o}", "serial",
-                      srv_json_id(wc.serial), "limit",
-                      srv_json_amount(limit, currency), "valid_from",
-                      (json_int_t)wc.valid_from, "expires",
-                      (json_int_t)wc.expires, "allow_unbound",
-                      (wc.flags & OFFPAY_CRED_ALLOW_UNBOUND) != 0, "credential",
-                      srv_json_b64(bytes, sizeof bytes));
-    if (reply != NULL && key != NULL)
-        json_object_set_new(reply, "replayed", json_boolean(replayed));
-    srv_ok(out, reply);
+    srv_ok(out, srv_credential_json(&wc, bytes, key != NULL, replayed));
 out:
     json_decref(doc);
+}
+
+json_t *srv_credential_json(const offpay_wallet_cred *wc,
+                            const uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
+                            int keyed, int replayed)
+{
+    json_t *j = json_pack(
+        "{s:o, s:o, s:I, s:I, s:b, s:o}", "serial", srv_json_id(wc->serial),
+        "limit", srv_json_amount(wc->limit, wc->currency), "valid_from",
+        (json_int_t)wc->valid_from, "expires", (json_int_t)wc->expires,
+        "allow_unbound", (wc->flags & OFFPAY_CRED_ALLOW_UNBOUND) != 0,
+        "credential", srv_json_b64(bytes, OFFPAY_WALLET_CRED_BYTES));
+
+    if (j != NULL && keyed &&
+        json_object_set_new(j, "replayed", json_boolean(replayed)) != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 void srv_credential_get(srv_req *r, srv_reply *out)

@@ -92,6 +92,16 @@ void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
     out->json = error_body(offpay_errname(rc), hint);
 }
 
+int srv_request_key(srv_req *r, srv_reply *out, const char **key)
+{
+    *key = r->header(r->conn, "Idempotency-Key");
+    if (*key != NULL && !offpay_ledger_request_key_ok(*key)) {
+        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_MALFORMED, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 void srv_ok(srv_reply *out, json_t *obj)
 {
     if (obj == NULL) {

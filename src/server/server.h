@@ -137,6 +137,15 @@ typedef void (*srv_handler)(srv_req *r, srv_reply *out);
 
 /* Sets out to the JSON error {error, hint} of e (hint NULL: the default). */
 void srv_fail(srv_reply *out, srv_err e, const char *hint);
+/* The request's Idempotency-Key header into *key (NULL when absent): 0, or
+ * -1 with IDEMPOTENCY_KEY_MALFORMED in out. */
+int srv_request_key(srv_req *r, srv_reply *out, const char **key);
+/* A wallet credential just issued, as both issuers answer it (operator
+ * and wallet allowance): serial, limit, term, allow_unbound, the bytes in
+ * base64, and "replayed" when the request carried a key. NULL: no memory. */
+json_t *srv_credential_json(const offpay_wallet_cred *wc,
+                            const uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
+                            int keyed, int replayed);
 /* Sets out to the JSON error of an engine error, with its status. */
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what);
 /* Sets out to 200 and obj (takes ownership; NULL becomes INTERNAL). */

@@ -474,15 +474,13 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
     /* the account's balance after the move */
     if (offpay_ledger_wallet_get(r->l, w.pk, 0, &w) != OFFPAY_OK)
         w.balance = 0;
-    reply = json_pack(
-        "{s:o, s:o, s:I, s:I, s:b, s:o, s:o}", "serial", srv_json_id(wc.serial),
-        "limit", srv_json_amount(limit, w.currency), "valid_from",
-        (json_int_t)wc.valid_from, "expires", (json_int_t)wc.expires,
-        "allow_unbound", (wc.flags & OFFPAY_CRED_ALLOW_UNBOUND) != 0,
-        "credential", srv_json_b64(bytes, sizeof bytes), "balance",
-        srv_json_amount(w.balance, w.currency));
-    if (reply != NULL && b.request_id[0] != '\0')
-        json_object_set_new(reply, "replayed", json_boolean(replayed));
+    reply = srv_credential_json(&wc, bytes, b.request_id[0] != '\0', replayed);
+    if (reply != NULL &&
+        json_object_set_new(reply, "balance",
+                            srv_json_amount(w.balance, w.currency)) != 0) {
+        json_decref(reply);
+        reply = NULL;
+    }
     srv_ok(out, reply);
 }
 
