@@ -123,14 +123,18 @@ offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
     l->n_shards = 1;
     l->shard[0].first = 1;
     l->shard[0].last = UINT64_MAX;
-    if (offpay_ledger_backend_of(path) == OFFPAY_LEDGER_SHARDS)
+    switch (offpay_ledger_backend_of(path)) {
+    case OFFPAY_LEDGER_SHARDS:
         rc = open_shards(l, path + 7);
-    else if (offpay_ledger_backend_of(path) == OFFPAY_LEDGER_POSTGRES)
+        break;
+    case OFFPAY_LEDGER_POSTGRES:
         rc = offpay__store_postgres_open(path, &l->shard[0].store,
                                          &l->shard[0].ops);
-    else
+        break;
+    default:
         rc = offpay__store_sqlite_open(path, &l->shard[0].store,
                                        &l->shard[0].ops);
+    }
     l->store = l->shard[0].store;
     l->ops = l->shard[0].ops;
     if (rc != OFFPAY_OK) {
