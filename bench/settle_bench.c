@@ -113,17 +113,16 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *ctx)
     return sz * nm;
 }
 
-/* One request to base (an offpayd's URL); returns the parsed JSON reply
- * (status 200 required). */
-static json_t *http_to(const char *base, CURL *c, const char *method,
-                       const char *path, const char *body,
-                       struct curl_slist *extra)
+/* One request to base (an offpayd's URL); returns the reply's text,
+ * malloc'd (status 200 required). */
+static char *http_raw(const char *base, CURL *c, const char *method,
+                      const char *path, const char *body,
+                      struct curl_slist *extra)
 {
     char               full[600], auth[128];
     resp               r = {NULL, 0};
     struct curl_slist *h = extra;
     long               status = 0;
-    json_t            *j;
 
     snprintf(full, sizeof full, "%s%s", base, path);
     if (extra == NULL) {
@@ -150,8 +149,20 @@ static json_t *http_to(const char *base, CURL *c, const char *method,
         fprintf(stderr, "%s %s: %ld %s\n", method, path, status, r.p);
         die("unexpected status");
     }
-    j = json_loads(r.p, 0, NULL);
-    free(r.p);
+    if (r.p == NULL)
+        die("empty reply");
+    return r.p;
+}
+
+/* The same, with the reply parsed as JSON. */
+static json_t *http_to(const char *base, CURL *c, const char *method,
+                       const char *path, const char *body,
+                       struct curl_slist *extra)
+{
+    char   *text = http_raw(base, c, method, path, body, extra);
+    json_t *j = json_loads(text, 0, NULL);
+
+    free(text);
     if (j == NULL)
         die("reply is not JSON");
     return j;
@@ -190,7 +201,6 @@ typedef struct client {
     size_t   batch, n_batches;
     double  *lat;
     size_t   done;
-    uint64_t ok_items;
 } client;
 
 static client cl[MAX_THR];
@@ -304,15 +314,15 @@ static char *make_batch(client *k, size_t n)
     return b;
 }
 
-/* Sends one signed batch; counts the items settled. */
-static void upload(client *k, const char *body)
+/* Sends one signed batch; returns the reply's text, malloc'd, for
+ * count_settled() to check once the clock has stopped (a terminal on its own
+ * device reads its reply on its own CPU, not on offpayd's cores). */
+static char *upload(client *k, const char *body)
 {
     offpay__http_auth      a;
     offpay__http_auth_text t;
     struct curl_slist     *h = NULL;
     char                   line[160];
-    json_t                *j, *res;
-    size_t                 i;
 
     if (offpay__http_sign(k->term.sk, k->term.pk, "POST", "/v1/terminal/upload",
                           (uint32_t)time(NULL), (const uint8_t *)body,
@@ -327,14 +337,28 @@ static void upload(client *k, const char *body)
     h = curl_slist_append(h, line);
     snprintf(line, sizeof line, "%s: %s", OFFPAY__HTTP_HDR_SIG, t.sig);
     h = curl_slist_append(h, line);
-    j = http_to(k->base, k->c, "POST", "/v1/terminal/upload", body, h);
+    return http_raw(k->base, k->c, "POST", "/v1/terminal/upload", body, h);
+}
+
+/* The items an upload's reply says are settled; frees the reply. */
+static uint64_t count_settled(char *reply)
+{
+    json_t  *j = json_loads(reply, 0, NULL), *res;
+    uint64_t n = 0;
+
+    free(reply);
+    if (j == NULL)
+        die("reply is not JSON");
     res = json_object_get(j, "results");
-    for (i = 0; i < json_array_size(res); i++)
-        if (strcmp(json_string_value(
-                       json_object_get(json_array_get(res, i), "outcome")),
-                   "settled") == 0)
-            k->ok_items++;
+    for (size_t i = 0; i < json_array_size(res); i++) {
+        const char *o = json_string_value(
+            json_object_get(json_array_get(res, i), "outcome"));
+
+        if (o != NULL && strcmp(o, "settled") == 0)
+            n++;
+    }
     json_decref(j);
+    return n;
 }
 
 /* ---- phases -------------------------------------------------------- */
@@ -342,6 +366,7 @@ static void upload(client *k, const char *body)
 typedef struct phase {
     size_t batch, batches; /* per client */
     char **bodies;         /* [client][batch], pre-made */
+    char **replies;        /* [client][batch], checked after the clock */
 } phase;
 
 static phase ph;
@@ -353,7 +378,9 @@ static void *run_client(void *arg)
     for (size_t b = 0; b < ph.batches; b++) {
         double t0 = now_s();
 
-        upload(k, ph.bodies[(size_t)k->id * ph.batches + b]);
+        size_t i = (size_t)k->id * ph.batches + b;
+
+        ph.replies[i] = upload(k, ph.bodies[i]);
         k->lat[k->done++] = now_s() - t0;
     }
     return NULL;
@@ -474,13 +501,13 @@ static figures run_phase(size_t total, size_t batch)
     if (ph.batches == 0)
         ph.batches = 1;
     ph.bodies = malloc((size_t)n_cl * ph.batches * sizeof *ph.bodies);
+    ph.replies = malloc((size_t)n_cl * ph.batches * sizeof *ph.replies);
     all = malloc((size_t)n_cl * ph.batches * sizeof *all);
-    if (ph.bodies == NULL || all == NULL)
+    if (ph.bodies == NULL || ph.replies == NULL || all == NULL)
         die("out of memory");
     for (int i = 0; i < n_cl; i++) {
         cl[i].lat = malloc(ph.batches * sizeof(double));
         cl[i].done = 0;
-        cl[i].ok_items = 0;
         for (size_t b = 0; b < ph.batches; b++)
             ph.bodies[(size_t)i * ph.batches + b] = make_batch(&cl[i], batch);
     }
@@ -493,11 +520,12 @@ static figures run_phase(size_t total, size_t batch)
     dt = now_s() - t0;
     c1 = cpu_now();
     for (int i = 0; i < n_cl; i++) {
-        ok += cl[i].ok_items;
         memcpy(all + n_all, cl[i].lat, cl[i].done * sizeof(double));
         n_all += cl[i].done;
         free(cl[i].lat);
     }
+    for (size_t i = 0; i < (size_t)n_cl * ph.batches; i++)
+        ok += count_settled(ph.replies[i]);
     if (ok != (uint64_t)n_cl * ph.batches * batch)
         die("not every payment settled");
     qsort(all, n_all, sizeof *all, cmp_d);
@@ -510,6 +538,7 @@ static figures run_phase(size_t total, size_t batch)
     for (size_t i = 0; i < (size_t)n_cl * ph.batches; i++)
         free(ph.bodies[i]);
     free(ph.bodies);
+    free(ph.replies);
     free(all);
     return f;
 }
