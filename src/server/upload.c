@@ -24,10 +24,67 @@ static int undecided(const offpay_settle_result *res, offpay_err rc)
                                res->reason == OFFPAY_ECODE_FUTURE);
 }
 
+/* The values a batch's results repeat, made once per batch and shared by
+ * reference (a reply of 1,000 results mostly says "settled", pays the
+ * same few amounts and covers none): each result then costs its object,
+ * its seq and its presentment. */
+#define AMOUNTS 4
+typedef struct shared_values {
+    uint16_t currency;
+    json_t  *outcome[OFFPAY_SETTLE_UNPAID + 1];
+    int64_t  minor[AMOUNTS];
+    json_t  *amount[AMOUNTS];
+    size_t   next; /* the amount slot replaced next */
+} shared_values;
+
+static void shared_free(shared_values *sv)
+{
+    for (size_t i = 0; i < sizeof sv->outcome / sizeof *sv->outcome; i++)
+        json_decref(sv->outcome[i]);
+    for (size_t i = 0; i < AMOUNTS; i++)
+        json_decref(sv->amount[i]);
+    memset(sv, 0, sizeof *sv);
+}
+
+/* A new reference to the outcome's name. */
+static json_t *shared_outcome(shared_values *sv, offpay_settle_outcome o)
+{
+    if ((size_t)o >= sizeof sv->outcome / sizeof *sv->outcome)
+        return json_string(srv_outcome_name(o));
+    if (sv->outcome[o] == NULL)
+        sv->outcome[o] = json_string(srv_outcome_name(o));
+    return json_incref(sv->outcome[o]);
+}
+
+/* A new reference to the amount's object (srv_json_amount). */
+static json_t *shared_amount(shared_values *sv, int64_t minor)
+{
+    size_t k;
+
+    for (k = 0; k < AMOUNTS; k++)
+        if (sv->amount[k] != NULL && sv->minor[k] == minor)
+            return json_incref(sv->amount[k]);
+    k = sv->next;
+    sv->next = (k + 1) % AMOUNTS;
+    json_decref(sv->amount[k]);
+    sv->minor[k] = minor;
+    sv->amount[k] = srv_json_amount(minor, sv->currency);
+    return json_incref(sv->amount[k]);
+}
+
+/* Sets key to v (a new reference, NULL: out of memory); 0 or -1. */
+static int set(json_t *obj, const char *key, json_t *v)
+{
+    return v == NULL ? -1 : json_object_set_new_nocheck(obj, key, v);
+}
+
 static json_t *result_json(const srv_upload_item      *it,
                            const offpay_settle_result *res, offpay_err rc,
-                           uint16_t currency)
+                           shared_values *sv)
 {
+    json_t *j;
+    int     e;
+
     if (rc == OFFPAY_OK && undecided(res, rc))
         rc = res->reason;
     if (rc != OFFPAY_OK) /* nothing decided: the terminal must resend */
@@ -35,15 +92,25 @@ static json_t *result_json(const srv_upload_item      *it,
                          srv_json_id((uint64_t)it->seq), "outcome", "error",
                          "reason", offpay_errname(rc), "hint",
                          offpay_strerror(rc));
-    return json_pack("{s:o, s:s, s:s?, s:o, s:o, s:b, s:o, s:o?}", "seq",
-                     srv_json_id((uint64_t)it->seq), "outcome",
-                     srv_outcome_name(res->outcome), "reason",
-                     res->reason == OFFPAY_OK ? NULL
-                                              : offpay_errname(res->reason),
-                     "paid", srv_json_amount(res->paid, currency), "covered",
-                     srv_json_amount(res->covered, currency), "replay",
-                     res->replay, "presentment", srv_json_id(res->presentment),
-                     "case", res->case_id ? srv_json_id(res->case_id) : NULL);
+    j = json_object();
+    if (j == NULL)
+        return NULL;
+    e = set(j, "seq", srv_json_id((uint64_t)it->seq));
+    e |= set(j, "outcome", shared_outcome(sv, res->outcome));
+    e |= set(j, "reason", res->reason == OFFPAY_OK
+                              ? json_null()
+                              : json_string(offpay_errname(res->reason)));
+    e |= set(j, "paid", shared_amount(sv, res->paid));
+    e |= set(j, "covered", shared_amount(sv, res->covered));
+    e |= set(j, "replay", json_boolean(res->replay));
+    e |= set(j, "presentment", srv_json_id(res->presentment));
+    e |= set(j, "case",
+             res->case_id ? srv_json_id(res->case_id) : json_null());
+    if (e != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 #ifdef OFFPAY_TEST_HOOKS
@@ -79,7 +146,7 @@ static void kill_point(size_t committed)
  * their results; an engine error gives each item an "error" result. */
 static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
                         const srv_upload_item *up, size_t n, json_t *results,
-                        size_t *settled)
+                        shared_values *sv, size_t *settled)
 {
     offpay_settle_item   *item;
     offpay_settle_result *res;
@@ -115,7 +182,7 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
                 srv_metrics_case();
         }
         if (json_array_append_new(
-                results, result_json(&up[i], &res[i], rc, t->currency)) != 0) {
+                results, result_json(&up[i], &res[i], rc, sv)) != 0) {
             e = -1;
             break;
         }
@@ -131,9 +198,11 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
     offpay_ledger_terminal_info t;
     char                        hint[160];
     json_t                     *results = NULL;
+    shared_values               sv;
     size_t                      settled = 0;
     int                         e;
 
+    memset(&sv, 0, sizeof sv);
     e = srv_parse_upload(r->body, r->body_len, r->srv->cfg.batch_max, &up, hint,
                          sizeof hint);
     if (e != 0) {
@@ -143,6 +212,7 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
     if (srv_auth_terminal(r, &t, out) != 0)
         goto out;
     srv_metrics_batch(up.n);
+    sv.currency = t.currency;
     results = json_array();
     if (results == NULL) {
         srv_fail(out, SRV_E_INTERNAL, "out of memory");
@@ -152,7 +222,8 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
         size_t n =
             up.n - i < r->srv->cfg.tx_items ? up.n - i : r->srv->cfg.tx_items;
 
-        if (settle_chunk(r, &t, up.items + i, n, results, &settled) != 0) {
+        if (settle_chunk(r, &t, up.items + i, n, results, &sv, &settled) !=
+            0) {
             srv_fail(out, SRV_E_INTERNAL, "out of memory");
             goto out;
         }
@@ -165,5 +236,6 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
     results = NULL;
 out:
     json_decref(results);
+    shared_free(&sv);
     srv_upload_free(&up);
 }

@@ -34,6 +34,12 @@ balances "esc=esc/$S1:10000 A=$MA:0" "offline: nothing moved yet"
 upload ta
 expect_http 200 - "upload of 2 payments"
 [ "$(outcomes)" = "settled settled" ] && ok "results: $(outcomes)" || fail "results: $(outcomes)"
+# each result has the fields of docs/api.md, in its order, nulls included
+[ "$(jq -c '.results[0] | del(.seq, .presentment)' resp.json)" \
+  = '{"outcome":"settled","reason":null,"paid":{"minor":999,"decimal":"9.99","currency":"EUR"},"covered":{"minor":0,"decimal":"0.00","currency":"EUR"},"replay":false,"case":null}' ] \
+  && [ "$(jq -c '.results[1] | keys_unsorted' resp.json)" \
+  = '["seq","outcome","reason","paid","covered","replay","presentment","case"]' ] \
+  && ok "result fields as documented" || fail "result fields: $(jq -c '.results' resp.json)"
 balances "W=$W:10000 esc=esc/$S1:8276 A=$MA:1724 G=$G:50000" "both payments settled"
 api GET "/v1/admin/merchants/$MIDA/statement"
 [ "$status" = 200 ] && [ "$(jget .count)" = 2 ] && [ "$(jget .paid.decimal)" = 17.24 ] \
