@@ -8,7 +8,9 @@
  * and p99 batch latency, throughput after 10^4 and after 10^5 (or --big:
  * 10^6) payments already settled, and offpayd's peak RSS.
  *
- *   settle_bench --offpayd PATH [--quick] [--big] [--payments N]
+ *   settle_bench --offpayd PATH [--quick] [--big]
+ *                [--payments N]   payments per measured row (20,000; with
+ *                                 --quick 400 per client)
  *                [--per-cred N]   payments per wallet credential (50)
  *                [--clients N]    uploading terminals at once (the cores)
  *                [--server-threads N]  offpayd --threads (the cores)
@@ -918,7 +920,7 @@ static void sqlite_rows(const char *bin, const char *dir, size_t measured,
 int main(int argc, char **argv)
 {
     const char *bin = NULL;
-    int         quick = 0, big = 0, compare_only = 0;
+    int         quick = 0, big = 0, compare_only = 0, payments_set = 0;
     size_t      measured = 20000;
     char        dir[] = "/tmp/offpay-settle-bench.XXXXXX";
     char        cmd[600];
@@ -935,9 +937,10 @@ int main(int argc, char **argv)
             big = 1;
         else if (strcmp(argv[i], "--per-cred") == 0 && i + 1 < argc)
             per_cred = (unsigned)strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--payments") == 0 && i + 1 < argc)
+        else if (strcmp(argv[i], "--payments") == 0 && i + 1 < argc) {
             measured = (size_t)strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--pg") == 0 && i + 1 < argc)
+            payments_set = 1;
+        } else if (strcmp(argv[i], "--pg") == 0 && i + 1 < argc)
             pg = argv[++i];
         else if (strcmp(argv[i], "--pg-pid") == 0 && i + 1 < argc)
             pg_pid_s = argv[++i];
@@ -1016,7 +1019,7 @@ int main(int argc, char **argv)
     offpay_issuer_close(is);
     write_file(dir, "pass", "bench pass\n");
     write_file(dir, "token", TOKEN "\n");
-    if (quick)
+    if (quick && !payments_set)
         measured = 400 * (size_t)n_cl;
     if (!compare_only)
         sqlite_rows(bin, dir, measured, quick, big);

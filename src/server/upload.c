@@ -97,15 +97,15 @@ static json_t *result_json(const srv_upload_item      *it,
         return NULL;
     e = set(j, "seq", srv_json_id((uint64_t)it->seq));
     e |= set(j, "outcome", shared_outcome(sv, res->outcome));
-    e |= set(j, "reason", res->reason == OFFPAY_OK
-                              ? json_null()
-                              : json_string(offpay_errname(res->reason)));
+    e |= set(j, "reason",
+             res->reason == OFFPAY_OK
+                 ? json_null()
+                 : json_string(offpay_errname(res->reason)));
     e |= set(j, "paid", shared_amount(sv, res->paid));
     e |= set(j, "covered", shared_amount(sv, res->covered));
     e |= set(j, "replay", json_boolean(res->replay));
     e |= set(j, "presentment", srv_json_id(res->presentment));
-    e |= set(j, "case",
-             res->case_id ? srv_json_id(res->case_id) : json_null());
+    e |= set(j, "case", res->case_id ? srv_json_id(res->case_id) : json_null());
     if (e != 0) {
         json_decref(j);
         return NULL;
@@ -133,7 +133,7 @@ static int hook_reached(const char *name, size_t before, size_t after)
 static void kill_point(size_t committed)
 {
     static size_t done;
-    size_t        after = __atomic_add_fetch(&done, committed, __ATOMIC_SEQ_CST);
+    size_t after = __atomic_add_fetch(&done, committed, __ATOMIC_SEQ_CST);
 
     if (hook_reached("OFFPAYD_KILL_AFTER", after - committed, after))
         raise(SIGKILL);
@@ -181,8 +181,8 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
             if (res[i].case_id != 0 && !res[i].replay)
                 srv_metrics_case();
         }
-        if (json_array_append_new(
-                results, result_json(&up[i], &res[i], rc, sv)) != 0) {
+        if (json_array_append_new(results,
+                                  result_json(&up[i], &res[i], rc, sv)) != 0) {
             e = -1;
             break;
         }
@@ -222,8 +222,7 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
         size_t n =
             up.n - i < r->srv->cfg.tx_items ? up.n - i : r->srv->cfg.tx_items;
 
-        if (settle_chunk(r, &t, up.items + i, n, results, &sv, &settled) !=
-            0) {
+        if (settle_chunk(r, &t, up.items + i, n, results, &sv, &settled) != 0) {
             srv_fail(out, SRV_E_INTERNAL, "out of memory");
             goto out;
         }
