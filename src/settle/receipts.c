@@ -346,8 +346,7 @@ static offpay_err item_tx(offpay_ledger *l, void *arg)
     rc = l->ops->creds_lock(l->store, &c->p.cred.serial, 1);
     if (rc == OFFPAY_OK)
         rc = l->ops->cred_get(l->store, c->p.cred.serial, &cred);
-    if (rc == OFFPAY_OK && (cred.limit != (int64_t)c->p.cred.limit ||
-                            cred.currency != c->p.cred.currency))
+    if (rc == OFFPAY_OK && !offpay__cred_is_issued(&cred, &c->p.cred))
         rc = OFFPAY_ENOTFOUND;
     if (rc == OFFPAY_ENOTFOUND) {
         res->reason = OFFPAY_ENOT_ISSUED;

@@ -113,6 +113,16 @@ static offpay_err receipts_hook(offpay_ledger *l, const struct settle_ctx *c,
     return rc;
 }
 
+int offpay__cred_is_issued(const offpay__cred_row *row,
+                           const offpay_wallet_cred *c)
+{
+    /* not the expiry: a revocation moves the ledger's (settlement.md
+     * §12) and the code still carries the one signed */
+    return row->limit == (int64_t)c->limit && row->currency == c->currency &&
+           row->valid_from == c->valid_from && row->flags == c->flags &&
+           sodium_memcmp(row->wallet_pk, c->wallet_pk, OFFPAY_PK_BYTES) == 0;
+}
+
 static offpay_err settle_tx(offpay_ledger *l, void *arg)
 {
     struct settle_ctx      *c = arg;
@@ -149,8 +159,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
         return reject(c, OFFPAY_ENOT_ISSUED);
     if (rc != OFFPAY_OK)
         return rc;
-    if (cred.limit != (int64_t)p->cred.limit ||
-        cred.currency != p->cred.currency)
+    if (!offpay__cred_is_issued(&cred, &p->cred))
         return reject(c, OFFPAY_ENOT_ISSUED);
 
     /* Exact replay: this terminal uploaded this payment before. */

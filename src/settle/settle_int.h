@@ -162,6 +162,14 @@ offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,
 
 /* ---- between settle.c and receipts.c (docs/settlement.md §7) ---- */
 
+/* 1 when the credential a code carries is the one the ledger issued
+ * under its serial: the same wallet key, limit, currency, start of
+ * validity and flags. A credential signed by the issuer elsewhere (the offline
+ * `offpay issuer wallet-credential`) may reuse a serial the ledger gave
+ * another wallet; its payments must not touch that wallet's escrow. */
+int offpay__cred_is_issued(const offpay__cred_row *row,
+                           const offpay_wallet_cred *c);
+
 /* The terminal_seq of a presentment a wallet's receipt stood for, until
  * the terminal uploads the payment itself. */
 #define OFFPAY__SEQ_RECEIPT (-1)

@@ -46,6 +46,8 @@ typedef struct offpay__cred_row {
     int64_t  limit;
     uint16_t currency;
     uint32_t valid_from, expires;
+    uint8_t  wallet_pk[OFFPAY_PK_BYTES];
+    uint8_t  flags;
     int64_t  remaining;
     int      released; /* released_at set */
     uint32_t released_at;

@@ -129,8 +129,8 @@ static const char *const SQL[S_COUNT] = {
     [S_CRED_SET_BYTES] = "UPDATE credentials SET bytes = $2 WHERE serial = $1",
     [S_CRED_GET] =
         "SELECT wallet_account, escrow_account, lim, currency, valid_from,"
-        " expires, remaining, released_at, revoked_at FROM credentials"
-        " WHERE serial = $1",
+        " expires, remaining, released_at, revoked_at, wallet_pk, flags"
+        " FROM credentials WHERE serial = $1",
     [S_ESCROW_DEBIT] = "UPDATE credentials SET remaining = remaining - $2"
                        " WHERE serial = $1 AND remaining >= $2",
     [S_ESCROW_CREDIT] = "UPDATE credentials SET remaining = remaining + $2"
@@ -728,6 +728,7 @@ static offpay_err s_cred_get(offpay__store *s, uint64_t serial,
     params     p = {0};
     PGresult  *r = NULL;
     offpay_err rc;
+    int        null = 0;
 
     p_u64(&p, serial);
     rc = row(s, S_CRED_GET, &p, &r);
@@ -746,7 +747,11 @@ static offpay_err s_cred_get(offpay__store *s, uint64_t serial,
     c->released_at = col_u32(r, 0, 7);
     c->revoked = !PQgetisnull(r, 0, 8);
     c->revoked_at = col_u32(r, 0, 8);
-    return OFFPAY_OK;
+    c->flags = (uint8_t)col_i64(r, 0, 10);
+    if (col_blob(r, 0, 9, c->wallet_pk, OFFPAY_PK_BYTES, &null) !=
+        OFFPAY_PK_BYTES)
+        rc = OFFPAY_ESTORE;
+    return rc;
 }
 
 static offpay_err s_escrow_debit(offpay__store *s, uint64_t serial,

@@ -120,8 +120,8 @@ static const char *const SQL[S_COUNT] = {
     [S_CRED_SET_BYTES] = "UPDATE credentials SET bytes = ?2 WHERE serial = ?1",
     [S_CRED_GET] =
         "SELECT wallet_account, escrow_account, lim, currency, valid_from,"
-        " expires, remaining, released_at, revoked_at FROM credentials"
-        " WHERE serial = ?1",
+        " expires, remaining, released_at, revoked_at, wallet_pk, flags"
+        " FROM credentials WHERE serial = ?1",
     [S_ESCROW_DEBIT] = "UPDATE credentials SET remaining = remaining - ?2"
                        " WHERE serial = ?1 AND remaining >= ?2",
     [S_ESCROW_CREDIT] = "UPDATE credentials SET remaining = remaining + ?2"
@@ -742,6 +742,11 @@ static offpay_err s_cred_get(offpay__store *s, uint64_t serial,
         c->released_at = col_u32(st, 7);
         c->revoked = sqlite3_column_type(st, 8) != SQLITE_NULL;
         c->revoked_at = col_u32(st, 8);
+        if (sqlite3_column_bytes(st, 9) == OFFPAY_PK_BYTES)
+            memcpy(c->wallet_pk, sqlite3_column_blob(st, 9), OFFPAY_PK_BYTES);
+        else
+            rc = OFFPAY_ESTORE;
+        c->flags = (uint8_t)sqlite3_column_int(st, 10);
     }
     sqlite3_reset(st);
     return rc;

@@ -491,6 +491,53 @@ static void test_cached_credential_needs_every_byte(void)
     drop_world(&w);
 }
 
+/* A credential the issuer signed elsewhere (the offline `offpay issuer
+ * wallet-credential`) under a serial the ledger gave another wallet: its
+ * payments are not the ledger's credential's, and must not touch its
+ * escrow. Also a copy of the genuine one with only its start changed. */
+static void test_credential_not_issued_by_the_ledger_is_refused(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n;
+    offpay_settle_result r;
+    offpay_keypair       genuine;
+    offpay_wallet_cred   issued;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    genuine = w.wallet;
+    issued = w.cred;
+    REQUIRE_OK(offpay_keypair_generate(&w.wallet)); /* another customer */
+    memcpy(w.cred.wallet_pk, w.wallet.pk, OFFPAY_PK_BYTES);
+    REQUIRE_OK(offpay_issuer_sign_wallet_cred(w.issuer.sk, &w.cred));
+    n = make_code(&w, 1, CENTS(7), T0 + 10, 0, code);
+    r = settle(&w, 0, code, n, CENTS(7), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED &&
+          r.reason == OFFPAY_ENOT_ISSUED);
+    CHECK(escrow(&w) == CENTS(50));
+    CHECK(balance(&w, w.merchant_acct[0]) == 0);
+
+    offpay_keypair_wipe(&w.wallet);
+    w.wallet = genuine;
+    w.cred = issued;
+    w.cred.valid_from -= DAY;
+    REQUIRE_OK(offpay_issuer_sign_wallet_cred(w.issuer.sk, &w.cred));
+    n = make_code(&w, 1, CENTS(7), T0 + 10, 0, code);
+    r = settle(&w, 0, code, n, CENTS(7), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED &&
+          r.reason == OFFPAY_ENOT_ISSUED);
+    CHECK(escrow(&w) == CENTS(50));
+
+    /* the credential the ledger issued still pays */
+    w.cred = issued;
+    n = make_code(&w, 2, CENTS(7), T0 + 10, 0, code);
+    r = settle(&w, 0, code, n, CENTS(7), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(escrow(&w) == CENTS(43));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_rejected_items_move_nothing(void)
 {
     world                w;
@@ -1316,6 +1363,8 @@ static const offpay_test TESTS[] = {
      test_guarantee_code_age_is_shorter_for_unbound_codes},
     {"cached_credential_needs_every_byte",
      test_cached_credential_needs_every_byte},
+    {"credential_not_issued_by_the_ledger_is_refused",
+     test_credential_not_issued_by_the_ledger_is_refused},
     {"rejected_items_move_nothing", test_rejected_items_move_nothing},
     {"release_after_grace_returns_escrow_once",
      test_release_after_grace_returns_escrow_once},
