@@ -310,6 +310,9 @@ typedef struct offpay_upload_report {
     int     clock_known;  /* 1: offpayd's time was read (and recorded) */
     int64_t clock_offset; /* offpayd's clock minus the terminal's (now),
                              seconds: positive when the terminal is behind */
+    int     revoked;      /* 1: offpayd has revoked this terminal; it is
+                             recorded, and the terminal accepts nothing more
+                             (OFFPAY_ETERMINAL_REVOKED) */
 } offpay_upload_report;
 
 /*

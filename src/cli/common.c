@@ -75,6 +75,7 @@ int cli_is_rejection(offpay_err rc)
     case OFFPAY_EDOUBLE_SPEND:
     case OFFPAY_ECLOCK_BEHIND:
     case OFFPAY_ETERMINAL_EXPIRED:
+    case OFFPAY_ETERMINAL_REVOKED:
     case OFFPAY_EFUTURE_DATED:
     case OFFPAY_EIMAGE_DEADLINE:
     case OFFPAY_EIMAGE_TOO_LARGE:

@@ -53,7 +53,10 @@ static const char help[] =
     "                    records and prints how far this terminal's clock\n"
     "                    is from offpayd's (see 'status'), warns beyond\n"
     "                    the skew, and leaves for later what offpayd does\n"
-    "                    not decide yet (dated after offpayd's clock)\n"
+    "                    not decide yet (dated after offpayd's clock). If\n"
+    "                    offpayd has revoked this terminal it prints\n"
+    "                    'REVOKED: ...' and the terminal accepts nothing\n"
+    "                    more (ETERMINAL_REVOKED)\n"
     "  risk              print the risk rules; change them with\n"
     "      --set NAME=VALUE (repeatable): floor-unbound, floor-bound,\n"
     "      cumulative (amounts), max-offline-payments, max-offline-hours,\n"
@@ -114,7 +117,8 @@ static const char help[] =
     "the payer again (OFFPAY_EREPLAY). Another code reusing its counter is\n"
     "refused as OFFPAY_EDOUBLE_SPEND and kept as evidence. Exit 1 also when\n"
     "the terminal itself may not accept now (sync required, its clock\n"
-    "behind the newest time it has seen, its own credential expired); exit\n"
+    "behind the newest time it has seen, its own credential expired, or\n"
+    "revoked by offpayd as its last sync learnt); exit\n"
     "3 when it has no credential yet (OFFPAY_ENO_TERMINAL_CRED), checked\n"
     "after the code is decoded. A full disk or read-only mount is named\n"
     "(ENOSPC, EROFS) and nothing is recorded. key and journal only read:\n"
@@ -504,6 +508,10 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
             printf("synced with %s: the newest bundle and revocation list "
                    "taken\n",
                    a->server);
+        if (r.revoked)
+            printf("REVOKED: offpayd has revoked this terminal: it accepts "
+                   "no more payments (those it accepted before the "
+                   "revocation are paid)\n");
         offpay_terminal_close(t);
         return status;
     }

@@ -5,7 +5,9 @@
  * ({"pending": N, "synced_at": T}). offpayd keeps the newest report per
  * terminal for the operator's dashboard (GET /v1/admin/overview). Older
  * terminals never send it: the dashboard then shows their last upload
- * only. A revoked terminal may still report (its last upload may be due).
+ * only. A revoked terminal may still report (its last upload may be due);
+ * the reply tells it that it is revoked ("terminal_revoked"), so that it
+ * stops accepting even when it had nothing to upload.
  */
 #include <stdio.h>
 
@@ -39,10 +41,10 @@ void srv_terminal_status(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "terminal report");
         goto out;
     }
-    srv_ok(out,
-           json_pack("{s:I, s:I, s:I}", "terminal_id",
-                     (json_int_t)t.terminal_id, "pending", (json_int_t)v[0].u,
-                     "reported_at", (json_int_t)r->now));
+    srv_ok(out, json_pack("{s:I, s:I, s:I, s:b}", "terminal_id",
+                          (json_int_t)t.terminal_id, "pending",
+                          (json_int_t)v[0].u, "reported_at",
+                          (json_int_t)r->now, "terminal_revoked", t.revoked));
 out:
     json_decref(doc);
 }

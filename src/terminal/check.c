@@ -191,6 +191,10 @@ offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now)
         return t->frozen;
     if (!t->has_cred)
         return OFFPAY_ENO_TERMINAL_CRED;
+    /* offpayd revoked this terminal: what it accepts now is never paid
+     * (docs/settlement.md §8) */
+    if (t->revoked_at != 0 && t->revoked_id == t->cred.terminal_id)
+        return OFFPAY_ETERMINAL_REVOKED;
     /* A clock set back would reopen expired credentials, old codes and a
      * stale list: refuse until it is fixed (or a sync vouches for it). */
     if ((uint64_t)now + t->risk.skew < t->high_water)

@@ -111,9 +111,13 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
         rc = OFFPAY_EIO;
         goto out;
     }
-    /* The old key is revoked now: the new one takes its place, with the
-     * old one's risk rules, and the newest bundle and list. */
-    rc = offpay_terminal_set_credential(next, cred, n, now);
+    /* The old key is revoked now: it accepts nothing more, and the new
+     * one takes its place, with the old one's risk rules, and the newest
+     * bundle and list. */
+    rep->revoked = 1;
+    rc = offpay__terminal_record_revoked(old, now);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_set_credential(next, cred, n, now);
     if (rc == OFFPAY_OK && offpay_terminal_get_risk(old, &risk) == OFFPAY_OK)
         rc = offpay_terminal_set_risk(next, &risk);
     if (rc == OFFPAY_OK)
@@ -148,5 +152,9 @@ offpay_err offpay_terminal_decommission(offpay_terminal *t,
         fprintf(stderr, "offpay: offpayd had decommissioned this terminal "
                         "already (its reply was lost)\n");
     json_decref(doc);
+    if (rc == OFFPAY_OK) { /* it accepts nothing more */
+        rep->revoked = 1;
+        rc = offpay__terminal_record_revoked(t, now);
+    }
     return rc;
 }

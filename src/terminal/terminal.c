@@ -259,6 +259,49 @@ offpay_err offpay__terminal_record_clock(offpay_terminal *t, uint32_t at,
     return OFFPAY_OK;
 }
 
+/* meta "revoked" is "TERMINAL_ID AT" (terminal_int.h, revoked_at). */
+static offpay_err revoked_load(offpay_terminal *t)
+{
+    char       buf[32];
+    size_t     n = 0;
+    unsigned   id = 0, at = 0;
+    int        used = 0;
+    offpay_err rc = meta_get(t->db, "revoked", buf, sizeof buf - 1, &n);
+
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_OK;
+    if (rc != OFFPAY_OK)
+        return rc;
+    buf[n] = '\0';
+    if (sscanf(buf, "%u %u%n", &id, &at, &used) != 2 || (size_t)used != n ||
+        id == 0 || at == 0)
+        return OFFPAY_ECORRUPT;
+    t->revoked_id = id;
+    t->revoked_at = at;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__terminal_record_revoked(offpay_terminal *t, uint32_t at)
+{
+    char       buf[32];
+    int        n;
+    offpay_err rc;
+
+    if (t == NULL || at == 0 || !t->has_cred)
+        return OFFPAY_EINVAL;
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
+    if (t->revoked_at != 0 && t->revoked_id == t->cred.terminal_id)
+        return OFFPAY_OK; /* known already: the first time stands */
+    n = snprintf(buf, sizeof buf, "%u %u", (unsigned)t->cred.terminal_id,
+                 (unsigned)at);
+    if ((rc = meta_put(t->db, "revoked", buf, (size_t)n)) != OFFPAY_OK)
+        return rc;
+    t->revoked_id = t->cred.terminal_id;
+    t->revoked_at = at;
+    return OFFPAY_OK;
+}
+
 /* ---- risk rules ----------------------------------------------------- */
 
 void offpay_risk_defaults(uint16_t currency, offpay_risk *r)
@@ -1002,7 +1045,7 @@ static offpay_err load_state(offpay_terminal *t)
     } else if (rc != OFFPAY_ENOTFOUND) {
         return rc;
     }
-    if ((rc = clock_load(t)) != OFFPAY_OK)
+    if ((rc = clock_load(t)) != OFFPAY_OK || (rc = revoked_load(t)) != OFFPAY_OK)
         return rc;
     rc = meta_get_u64(t->db, "high_water", UINT32_MAX, &v);
     if (rc == OFFPAY_OK)

@@ -91,6 +91,11 @@ struct offpay_terminal {
      * terminal's time); clock_seen_at 0: never. */
     int64_t  clock_offset;
     uint32_t clock_seen_at;
+    /* offpayd said it revoked this terminal (its upload or status reply,
+     * or its own decommission or rotation) at the terminal's time
+     * revoked_at, when its credential named terminal revoked_id: from then
+     * on it accepts nothing (OFFPAY_ETERMINAL_REVOKED). 0: not known. */
+    uint32_t revoked_id, revoked_at;
 };
 
 /* terminal.c: signs domain || 0x00 || msg with the terminal's key, in the

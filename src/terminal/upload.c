@@ -107,6 +107,8 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
     offpay_err   rc = OFFPAY_EIO;
 
     *n_done = 0;
+    if (json_is_true(json_object_get(doc, "terminal_revoked")))
+        rep->revoked = 1;
     res = json_object_get(doc, "results");
     if (!json_is_array(res) || json_array_size(res) != b->n)
         goto out;
@@ -211,12 +213,15 @@ static int count_entry(const offpay_journal_entry *e, void *ctx)
  * nothing for the sync, which has already succeeded.
  */
 static void report_status(offpay_terminal *t, const char *base,
-                          offpay__terminal_signing *ck)
+                          offpay__terminal_signing *ck,
+                          offpay_upload_report     *rep)
 {
     offpay__http_reply r = {0};
     long               status = 0;
     uint64_t           pending = 0;
     char               body[96];
+    json_error_t       jerr;
+    json_t            *doc;
 
     if (offpay__terminal_pending(t, 0, SIZE_MAX, count_entry, &pending) !=
         OFFPAY_OK)
@@ -224,8 +229,14 @@ static void report_status(offpay_terminal *t, const char *base,
     snprintf(body, sizeof body, "{\"pending\":%llu,\"synced_at\":%u}",
              (unsigned long long)pending,
              (unsigned)(ck->now + (uint32_t)(time(NULL) - ck->t0)));
-    (void)request(base, "POST", "/v1/terminal/status", body, ck, 1, &r,
-                  &status);
+    if (request(base, "POST", "/v1/terminal/status", body, ck, 1, &r,
+                &status) == OFFPAY_OK &&
+        status == 200 &&
+        (doc = json_loadb(r.buf, r.len, 0, &jerr)) != NULL) {
+        if (json_is_true(json_object_get(doc, "terminal_revoked")))
+            rep->revoked = 1;
+        json_decref(doc);
+    }
     free(r.buf);
 }
 
@@ -325,9 +336,18 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
                                   now);
     if (rc == OFFPAY_OK) {
         rep->synced = 1;
-        report_status(t, base_url, &ck);
+        report_status(t, base_url, &ck, rep);
     }
+
 out:
+    /* What was accepted before the revocation is paid (settlement.md §8);
+     * what this terminal would accept from now on would not be. */
+    if (rep->revoked) {
+        offpay_err e = offpay__terminal_record_revoked(t, now);
+
+        if (rc == OFFPAY_OK)
+            rc = e;
+    }
     if (b.seqs != NULL) {
         /* count what is still to go: what an error stopped, or what
          * offpayd did not decide */

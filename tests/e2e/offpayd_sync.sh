@@ -5,8 +5,9 @@
 # offpayd's newest revocation list (and refuses a revoked credential after
 # it), an upload while offpayd is down fails with nothing marked and is
 # resent whole later, and a sync killed at random moments never loses or
-# doubles a payment, and a terminal whose clock runs ahead records the
-# offset it saw and still delivers. The audit passes after every step.
+# doubles a payment, a terminal whose clock runs ahead records the offset
+# it saw and still delivers, and a terminal the operator revoked learns it
+# at its sync and accepts nothing more. The audit passes after every step.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 default_chunk_is_right
@@ -100,5 +101,40 @@ off=$("$OFFPAY" terminal status --terminal ta --json | jq .clock.offpayd_offset_
 [ "$off" -ge 3 ] && [ "$off" -le 7 ] && ok "clock now within seconds: offset $off s" \
   || fail "offset after the restart: $off"
 audit_passes "clock offset"
+
+# ---- 6. a terminal revoked by the operator learns it at its sync ----------
+# tb: nothing to upload          sync says REVOKED, accepts no more
+# tc: 3.00 accepted, then        its sync uploads the 3.00 (paid: accepted
+#     the operator revokes it    before the revocation), says REVOKED;
+#                                accept refuses ETERMINAL_REVOKED, status says so
+stop_server TERM
+start_server # on the real clock again
+new_terminal tb "$MID"; TB=$TID
+new_terminal tc "$MID"; TC=$TID
+W4=$(new_account payer-4 50.00)
+new_wallet w4 "$W4" 20.00; S4=$SERIAL
+c=$(pay w4 3.00)
+accept tc "$c" 3.00 && ok "tc accepted 3.00" || fail "tc accept"
+sleep 1
+for t in "$TB" "$TC"; do
+  api POST "/v1/admin/terminals/$t/revoke" '{}'
+  expect_http 200 - "terminal $t revoked"
+done
+run_cli 0 "REVOKED: offpayd has revoked this terminal" -- \
+  "$OFFPAY" terminal sync --terminal tb --passphrase-file tp --server "$URL"
+out=$("$OFFPAY" terminal sync --terminal tc --passphrase-file tp --server "$URL" 2>&1) \
+  && grep -q "uploaded 1 payment(s): 1 decided (1 paid, 3.00 EUR" <<<"$out" \
+  && grep -q "REVOKED: offpayd has revoked this terminal" <<<"$out" \
+  && ok "tc: its 3.00 uploaded and paid, then REVOKED" || fail "tc sync: $out"
+balances "esc=esc/$S4:1700" "what tc accepted before its revocation is paid"
+c=$(pay w4 1.00)
+for t in tb tc; do
+  run_cli 1 "ETERMINAL_REVOKED" -- \
+    "$OFFPAY" terminal accept --terminal "$t" --code "$c" --amount 1.00
+  run_cli 0 "NOT ACCEPTING payments \(ETERMINAL_REVOKED" -- \
+    "$OFFPAY" terminal status --terminal "$t"
+done
+balances "esc=esc/$S4:1700" "nothing accepted after the sync"
+audit_passes "revoked terminals"
 stop_server TERM
 finish
