@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/jsonutil.h"
 #include "server/server.h"
@@ -124,6 +125,13 @@ typedef struct conn_state {
 struct srv_daemon {
     struct MHD_Daemon *mhd;
 };
+
+/* Requests begun and not yet completed (their reply sent, or their
+ * connection gone), and whether offpayd is stopping: srv_daemon_stop
+ * waits for the first to reach 0, so that a request whose work is done
+ * gets its reply. One daemon per process. */
+static unsigned long in_flight;
+static int           stopping;
 
 /* Matches path against pattern; fills seg. 1 on a match. */
 static int match(const char *pattern, const char *path,
@@ -237,6 +245,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
         for (size_t i = 0; i < SRV_PAGE_HEADERS; i++)
             MHD_add_response_header(resp, srv_page_headers[i][0],
                                     srv_page_headers[i][1]);
+    if (__atomic_load_n(&stopping, __ATOMIC_SEQ_CST))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (rep->status == 401 && st->rt != NULL && st->rt->auth == AUTH_OPERATOR)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer");
@@ -373,6 +383,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (st == NULL)
             return MHD_NO;
         *con_cls = st;
+        __atomic_add_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+        /* a request on a kept-alive connection after the stop began:
+         * refused before anything is done (the client sends it again) */
+        if (__atomic_load_n(&stopping, __ATOMIC_SEQ_CST)) {
+            clock_gettime(CLOCK_MONOTONIC, &st->t0);
+            return answer_error(c, st, SRV_E_STOPPING, NULL);
+        }
         return begin(srv, c, url, method, st);
     }
     if (st->answered) { /* refused early: drop whatever still arrives */
@@ -421,6 +438,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     free(st->body);
     free(st);
     *con_cls = NULL;
+    __atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
 }
 
 offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
@@ -448,7 +466,7 @@ offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
      * work at once; a health check never waits behind an upload. */
     d->mhd = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-            MHD_USE_ERROR_LOG,
+            MHD_USE_ITC | MHD_USE_ERROR_LOG, /* ITC: for MHD_quiesce_daemon */
         port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)SRV_CONNECTIONS_MAX, MHD_OPTION_NOTIFY_COMPLETED,
@@ -466,8 +484,30 @@ offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
 
 void srv_daemon_stop(srv_daemon *d)
 {
+    MHD_socket      ls;
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    unsigned long   n;
+
     if (d == NULL)
         return;
+    /* No new connection; a new request on an open one is answered
+     * STOPPING; the requests in progress finish and get their replies
+     * before the connections close (MHD_stop_daemon alone would close
+     * them with the work done and no reply sent). At most
+     * SRV_STOP_WAIT_S: a client that sends its body slowly has had
+     * nothing done yet. */
+    __atomic_store_n(&stopping, 1, __ATOMIC_SEQ_CST);
+    ls = MHD_quiesce_daemon(d->mhd);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    n = __atomic_load_n(&in_flight, __ATOMIC_SEQ_CST);
+    if (n > 0)
+        fprintf(stderr, "offpayd: waiting for %lu request(s) in progress\n",
+                n);
+    for (int i = 0; i < SRV_STOP_WAIT_S * 50 &&
+                    __atomic_load_n(&in_flight, __ATOMIC_SEQ_CST) > 0;
+         i++)
+        nanosleep(&tick, NULL);
     MHD_stop_daemon(d->mhd);
     free(d);
 }

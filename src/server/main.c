@@ -65,7 +65,9 @@ static const char help[] =
     "\n"
     "Prints its ledger's backend, connections and items per transaction,\n"
     "then \"offpayd listening on ADDR:PORT\" once ready; stops cleanly on\n"
-    "SIGTERM or SIGINT. Exit status: 0 stopped, 2 usage, 3 start-up failed.\n";
+    "SIGTERM or SIGINT: the requests in progress get their replies (up to\n"
+    "30 s), new ones 503 STOPPING. Exit status: 0 stopped, 2 usage, 3\n"
+    "start-up failed.\n";
 
 typedef struct opts {
     const char *db, *listen, *issuer, *pass_file, *root, *token_file, *key_uri;

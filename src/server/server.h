@@ -70,7 +70,9 @@
     X(IDEMPOTENCY_KEY_MALFORMED, 400,                                          \
       "Idempotency-Key must be 1 to 64 printable ASCII characters")            \
     X(IDEMPOTENCY_KEY_REUSED, 422,                                             \
-      "this Idempotency-Key was used for a different request")
+      "this Idempotency-Key was used for a different request")                 \
+    X(STOPPING, 503,                                                           \
+      "offpayd is stopping: nothing was done; send the request again")
 
 typedef enum srv_err {
     SRV_E_NONE = 0, /* no error: parsers return 0 on success */
@@ -455,6 +457,14 @@ typedef struct srv_daemon srv_daemon;
  * the port. */
 offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
                             srv_daemon **out, uint16_t *bound_port);
-void       srv_daemon_stop(srv_daemon *d);
+
+/* The longest a stop waits for the requests in progress, seconds. */
+#define SRV_STOP_WAIT_S 30
+
+/* Stops: no new connection, a new request on an open one is answered
+ * STOPPING (503, nothing done), and the requests in progress finish and
+ * get their replies (up to SRV_STOP_WAIT_S) before the connections
+ * close. */
+void srv_daemon_stop(srv_daemon *d);
 
 #endif

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# offpayd_stop.sh — offpayd stopped (SIGTERM, SIGINT) while an operator
+# sends deposits one after another, without Idempotency-Keys: each round
+# stops it mid-stream, starts it again on the same ledger and checks that
+# the money booked is exactly what was answered 200. A request the stop
+# caught in progress gets its reply; one that arrives on an open
+# connection after the stop began gets 503 STOPPING with nothing done;
+# after the stop, connections are refused. An operator who resends every
+# request that got no 200 therefore never deposits twice. The audit passes
+# after every round.
+source "$(dirname "$0")/offpayd_lib.sh"
+start_server
+A=$(new_account stop-test 0.01)
+booked=1 # minor units: the opening deposit
+
+# deposits SECONDS: deposits of 1.00 back to back over one kept-alive
+# connection per batch of 20, for at most SECONDS; each status on its own
+# line in codes.txt (000: no reply).
+deposits() {
+  local end=$((SECONDS + $1)) urls=()
+  for _ in $(seq 1 20); do urls+=(-o /dev/null "$URL/v1/admin/accounts/$A/deposit"); done
+  : > codes.txt
+  while [ $SECONDS -lt "$end" ]; do
+    curl -s -w '%{http_code}\n' -X POST \
+      -H "Authorization: Bearer $TOKEN" --data-binary '{"amount":"1.00"}' \
+      "${urls[@]}" >>codes.txt 2>/dev/null || true
+    grep -q '^000$' codes.txt && break
+  done
+}
+
+for round in 1 2 3 4; do
+  sig=TERM; [ $((round % 2)) = 0 ] && sig=INT
+  deposits 20 &
+  client=$!
+  sleep 0.$((3 + round))
+  kill -"$sig" "$server_pid"
+  wait "$server_pid" 2>/dev/null; st=$?
+  wait "$client" || true
+  n200=$(grep -c '^200$' codes.txt || true)
+  other=$(grep -vcE '^(200|503|000)$' codes.txt || true)
+  [ "$st" = 0 ] && ok "round $round: SIG$sig, offpayd exited 0 after $n200 deposits" \
+    || fail "round $round: offpayd exit $st"
+  [ "$other" = 0 ] && ok "round $round: every answer is 200 or 503 STOPPING" \
+    || fail "round $round: other answers: $(sort codes.txt | uniq -c | head -5 | tr '\n' ' ')"
+  grep -q "stopping" server.err && ok "round $round: it said it was stopping" \
+    || fail "round $round: server.err: $(tail -3 server.err)"
+  booked=$((booked + 100 * n200))
+  start_server
+  balances "A=$A:$booked" "round $round: booked exactly what was answered 200"
+  audit_passes "round $round"
+done
+stop_server TERM
+finish
