@@ -46,9 +46,9 @@ static const char help[] =
     "  audit     recompute every balance from the transfers and check\n"
     "            conservation, escrows, settlements and releases; exit 0\n"
     "            when everything holds, 1 (with the counts) when not\n"
-    "  release   return every escrow whose credential expired more than the\n"
-    "            upload grace ago to its wallet account, now (offpayd also\n"
-    "            does it on its own schedule); each escrow once\n"
+    "  release [--now]  return every escrow whose credential expired more\n"
+    "            than the upload grace ago to its wallet account, now\n"
+    "            (offpayd also does it on its own schedule); each escrow once\n"
     "\n"
     "  cases     list the cases settlement opened (duplicate,\n"
     "            double_spend, overspend, receipt_mismatch), oldest first\n"
@@ -646,6 +646,7 @@ int cli_admin(int argc, char **argv)
         {"currency", required_argument, NULL, 'c'},
         {"expires", required_argument, NULL, 'e'},
         {"account", required_argument, NULL, 'A'},
+        {"now", no_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -733,6 +734,10 @@ int cli_admin(int argc, char **argv)
         case 'A':
             bad = parse_u64("--account", optarg, INT64_MAX, &account);
             break;
+        case 'N': /* release --now: what release does; said for clarity */
+            if (strcmp(cmd, "release") != 0)
+                bad = cli_usage_error("admin %s: --now is for release", cmd);
+            break;
         case 'h':
             fputs(help, stdout);
             fputs(cli_exit_help, stdout);
@@ -766,9 +771,18 @@ int cli_admin(int argc, char **argv)
             if (a.token_file == NULL || a.out == NULL)
                 return cli_usage_error("admin evidence: --server needs "
                                        "--token-file FILE and --out FILE");
+        } else if (db == NULL && shards == NULL) {
+            return cli_usage_error(
+                "admin evidence: read the ledger (--db LEDGER --bundle FILE "
+                "--out FILE) or ask offpayd (--server URL --token-file FILE "
+                "--out FILE)");
         } else if (a.bundle == NULL || a.out == NULL) {
             return cli_usage_error(
-                "admin evidence: --bundle FILE and --out FILE are required");
+                "admin evidence: with --db, %s required",
+                a.bundle == NULL && a.out == NULL ? "--bundle FILE and --out "
+                                                    "FILE are"
+                : a.bundle == NULL                ? "--bundle FILE is"
+                                                  : "--out FILE is");
         }
         status = cli_output_check("--out", a.out, a.force);
         if (status != EXIT_OK)

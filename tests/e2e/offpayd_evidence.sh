@@ -208,7 +208,9 @@ audit_passes "duplicate presentment and its evidence"
 
 stop_server TERM
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
-run_cli 2 "--bundle FILE and --out FILE are required" -- \
+run_cli 2 "with --db, --bundle FILE and --out FILE are required" -- \
   "$OFFPAY" admin evidence "$CASE" --db "$LEDGER"
+run_cli 2 "read the ledger \(--db LEDGER --bundle FILE --out FILE\) or ask offpayd" -- \
+  "$OFFPAY" admin evidence "$CASE" --out case.json
 run_cli 0 "Usage: offpay verify-evidence" -- "$OFFPAY" verify-evidence --help
 finish

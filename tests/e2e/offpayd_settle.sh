@@ -201,7 +201,7 @@ stop_server TERM
 # mistyped path is not taken for a new, empty ledger.
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
 run_cli 0 '"ok":true' -- "$OFFPAY" admin audit --db "$LEDGER" --json
-run_cli 0 "released 0 escrow" -- "$OFFPAY" admin release --db "$LEDGER"
+run_cli 0 "released 0 escrow" -- "$OFFPAY" admin release --db "$LEDGER" --now
 ledger_copy ledger tampered
 ledger_sql tampered "UPDATE credentials SET remaining = remaining + 1 WHERE serial = (SELECT MIN(serial) FROM credentials)"
 run_cli 1 "escrows whose stored remainder differs from their transfers: 1" -- \
