@@ -360,6 +360,11 @@ offpay_err offpay_ledger_nonce(offpay_ledger *l,
                                const uint8_t nonce[16], uint32_t at,
                                uint32_t now, uint32_t window);
 
+/* The merchant's account (its credits, one per settled payment) and
+ * currency. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_ESTORE. */
+offpay_err offpay_ledger_merchant(offpay_ledger *l, uint64_t merchant_id,
+                                  uint64_t *account, uint16_t *currency);
+
 /* One settled (or refused) presentment at a merchant. */
 typedef struct offpay_statement_line {
     uint64_t              presentment;

@@ -16,7 +16,6 @@ typedef struct walk {
     size_t                 n;
     uint64_t               count;
     int64_t                paid, covered;
-    uint32_t               terminal; /* one of the merchant's terminals */
 } walk;
 
 static int on_line(const offpay_statement_line *line, void *ctx)
@@ -26,7 +25,6 @@ static int on_line(const offpay_statement_line *line, void *ctx)
     w->count++;
     w->paid += line->paid;
     w->covered += line->covered;
-    w->terminal = line->terminal_id;
     if (w->n < STATEMENT_LINES)
         w->lines[w->n++] = *line;
     return 0;
@@ -53,7 +51,7 @@ void srv_statement(srv_req *r, srv_reply *out)
     const char                 *qt = r->query(r->conn, "to");
     uint64_t                    merchant, from = 0, to = r->now;
     walk                        w;
-    offpay_ledger_terminal_info t;
+    uint64_t                    account = 0;
     int64_t                     balance = 0;
     uint16_t                    currency = 0;
     json_t                     *lines = NULL, *j;
@@ -74,12 +72,10 @@ void srv_statement(srv_req *r, srv_reply *out)
     }
     rc = offpay_ledger_statement(r->l, merchant, (uint32_t)from, (uint32_t)to,
                                  on_line, &w);
-    if (rc == OFFPAY_OK && w.count > 0) {
-        rc = offpay_ledger_terminal(r->l, w.terminal, NULL, &t);
-        if (rc == OFFPAY_OK)
-            rc = offpay_ledger_balance(r->l, t.merchant_account, &balance, NULL,
-                                       &currency);
-    }
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_merchant(r->l, merchant, &account, &currency);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_balance(r->l, account, &balance, NULL, NULL);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "statement");
         goto out;
@@ -91,8 +87,8 @@ void srv_statement(srv_req *r, srv_reply *out)
                   srv_json_id(merchant), "from", (json_int_t)from, "to",
                   (json_int_t)to, "count", (json_int_t)w.count, "truncated",
                   w.count > w.n, "lines", lines);
-    if (j != NULL && w.count > 0) {
-        json_object_set_new(j, "account", srv_json_id(t.merchant_account));
+    if (j != NULL) { /* the totals and balance even with no line */
+        json_object_set_new(j, "account", srv_json_id(account));
         json_object_set_new(j, "paid", srv_json_amount(w.paid, currency));
         json_object_set_new(j, "covered", srv_json_amount(w.covered, currency));
         json_object_set_new(j, "balance", srv_json_amount(balance, currency));

@@ -168,6 +168,36 @@ offpay_err offpay_ledger_nonce(offpay_ledger *l,
     return offpay__ledger_tx(l, nonce_tx, &c);
 }
 
+struct merchant_ctx {
+    uint64_t id, account;
+    uint16_t currency;
+};
+
+static offpay_err merchant_tx(offpay_ledger *l, void *p)
+{
+    struct merchant_ctx *c = p;
+    char                 name[OFFPAY_NAME_MAX + 1];
+
+    return l->ops->merchant_get(l->store, c->id, &c->account, &c->currency,
+                                name);
+}
+
+offpay_err offpay_ledger_merchant(offpay_ledger *l, uint64_t merchant_id,
+                                  uint64_t *account, uint16_t *currency)
+{
+    struct merchant_ctx c = {merchant_id, 0, 0};
+    offpay_err          rc;
+
+    if (l == NULL)
+        return OFFPAY_EINVAL;
+    rc = offpay__ledger_read(l, merchant_tx, &c);
+    if (rc == OFFPAY_OK && account != NULL)
+        *account = c.account;
+    if (rc == OFFPAY_OK && currency != NULL)
+        *currency = c.currency;
+    return rc;
+}
+
 struct statement_ctx {
     uint64_t merchant;
     uint32_t from, to;

@@ -44,6 +44,11 @@ balances "W=$W:10000 esc=esc/$S1:8276 A=$MA:1724 G=$G:50000" "both payments sett
 api GET "/v1/admin/merchants/$MIDA/statement"
 [ "$status" = 200 ] && [ "$(jget .count)" = 2 ] && [ "$(jget .paid.decimal)" = 17.24 ] \
   && ok "statement: 2 payments, 17.24 paid" || fail "statement: $status $(cat resp.json)"
+api GET "/v1/admin/merchants/$MIDA/statement?from=0&to=1"
+[ "$status" = 200 ] && [ "$(jget .count)" = 0 ] && [ "$(jget .paid.decimal)" = 0.00 ] \
+  && [ "$(jget .balance.decimal)" = 17.24 ] && [ "$(jget .account)" = "$MA" ] \
+  && ok "statement of an empty range: its totals 0.00, the balance 17.24" \
+  || fail "empty statement: $status $(cat resp.json)"
 audit_passes "happy path"
 
 # ---- 2. the same batch twice -------------------------------------------

@@ -257,11 +257,15 @@ run_cli 0 'audit passed' -- "$OFFPAY" admin audit --db "$LEDGER"
 new_wallet w5 "$W2" 20.00; S5=$SERIAL
 [ "$S5" -ge "$R1" ] && ok "wallet 5's credential on shard 1 (W2's account)" || fail "S5 $S5"
 term_init tc
+cp -a ta ta-copy # a copy that will not learn of the rotation (a spare till)
 via 1
 run_cli 0 'rotated: tc is terminal [0-9]+ with the new key; ta is revoked' -- \
   "$OFFPAY" terminal rotate --terminal ta --passphrase-file tp --server "$URL" --new-terminal tc
 c=$(pay w5 2.00); accept tc "$c" 2.00 || fail "tc accept"
-c=$(pay w5 3.00); accept ta "$c" 3.00 || fail "ta, revoked but offline, accept"
+c=$(pay w5 3.00)
+run_cli 1 "ETERMINAL_REVOKED" -- "$OFFPAY" terminal accept --terminal ta --code "$c" --amount 3.00
+rm -rf ta; mv ta-copy ta # from here ta is the copy, which never heard
+accept ta "$c" 3.00 || fail "ta's copy, revoked but never told, accept"
 via 2; upload tc
 [ "$status" = 200 ] && [ "$(outcomes)" = settled ] \
   && ok "the new terminal's payment settles on shard 1 (through process 2)" \
