@@ -121,7 +121,8 @@ extern "C" {
     X(EEVIDENCE, 81, "the evidence does not prove the case it names")          \
     X(ENOT_SETTLED, 82, "no terminal has uploaded this payment yet")           \
     X(EPKCS11, 83, "the PKCS#11 module or token failed the operation")         \
-    X(EPKCS11_URI, 84, "malformed PKCS#11 URI, or it names no token or key")
+    X(EPKCS11_URI, 84, "malformed PKCS#11 URI, or it names no token or key") \
+    X(EREFUSED, 85, "offpayd refused the request (its reason is printed)")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

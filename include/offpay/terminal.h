@@ -334,9 +334,10 @@ typedef struct offpay_upload_report {
  * not decided stays for the next call, so the call may be cut off at any
  * moment (an entry is marked only after its result arrived). rep may be
  * NULL.
- * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE (no key), OFFPAY_EIO (offpayd
- * unreachable or refusing the upload: the message is on stderr of the
- * CLI; see the report's left), the sync's errors, the journal's.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE (no key), OFFPAY_EREFUSED
+ * (offpayd refused the upload with a 4xx: its error is on stderr),
+ * OFFPAY_EIO (offpayd unreachable or failing: see the report's left),
+ * the sync's errors, the journal's.
  */
 offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
                                   size_t batch, uint32_t now,
@@ -451,8 +452,9 @@ offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
  * revocation are refused, and so decided), and offpayd answers the same
  * rotation again with the same credential (docs/api.md, "Terminal
  * lifecycle"); said on stderr. A next with another key is refused
- * (OFFPAY_EIO, TERMINAL_REVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ESYNC_REQUIRED,
- * OFFPAY_EIO (offpayd refused or unreachable: on stderr), those of
+ * (OFFPAY_EREFUSED, TERMINAL_REVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ESYNC_REQUIRED,
+ * OFFPAY_EREFUSED (offpayd refused: its error on stderr), OFFPAY_EIO
+ * (unreachable), those of
  * offpay_terminal_upload and offpay_terminal_set_credential.
  */
 offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,

@@ -384,8 +384,9 @@ typedef struct offpay_wallet_upload_report {
  * decided or not, in log order, with offpayd's answer; a non-zero return
  * stops the upload after that batch (OFFPAY_OK). rep (may be NULL) sums
  * it. Changes nothing in the wallet: a later sync builds on this.
- * Errors: OFFPAY_EINVAL, OFFPAY_EIO (offpayd unreachable, refusing the
- * request or answering what it should not: a message on stderr),
+ * Errors: OFFPAY_EINVAL, OFFPAY_EREFUSED (offpayd refused the request
+ * with a 4xx: its error on stderr), OFFPAY_EIO (offpayd unreachable or
+ * answering what it should not: a message on stderr),
  * OFFPAY_ENOMEM, those of reading the log (offpay_wallet_get_spend).
  */
 offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
@@ -426,8 +427,8 @@ offpay_err offpay_wallet_server(const offpay_wallet  *w,
  * operator's one-time code, signed by the wallet's key: offpayd makes the
  * wallet's account. The wallet remembers base_url and the account
  * (path.online). out (may be NULL) receives the account. Errors:
- * OFFPAY_EINVAL, OFFPAY_EIO (unreachable, or refused: offpayd's error on
- * stderr), OFFPAY_ENOMEM, the file system's.
+ * OFFPAY_EINVAL, OFFPAY_EREFUSED (refused: offpayd's error on stderr),
+ * OFFPAY_EIO (unreachable), OFFPAY_ENOMEM, the file system's.
  */
 offpay_err offpay_wallet_enroll(offpay_wallet *w, const char *base_url,
                                 const char *code, uint32_t now,
@@ -440,8 +441,8 @@ offpay_err offpay_wallet_enroll(offpay_wallet *w, const char *base_url,
  * which is installed (a credential the server issued is fresh: counter 1).
  * expires 0: the server's default. *serial (may be NULL) receives its
  * serial, *balance (may be NULL) the account's balance after it. Errors:
- * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server known), OFFPAY_EIO (refused,
- * e.g. EFUNDS: on stderr), those of offpay_wallet_add_credential.
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server known), OFFPAY_EREFUSED
+ * (refused, e.g. EFUNDS: on stderr), OFFPAY_EIO (unreachable), those of offpay_wallet_add_credential.
  */
 offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
                                    int64_t amount, uint16_t currency,
@@ -489,8 +490,8 @@ typedef struct offpay_wallet_sync_report {
  * says is revoked or its revocation list names (verified under the
  * bundle). rep (may be NULL) sums it. A revoked wallet changes nothing
  * (OFFPAY_EREVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server
- * known), OFFPAY_EREVOKED, OFFPAY_EIO (offpayd refused or unreachable: on
- * stderr), OFFPAY_ENOMEM, and those of saving the wallet.
+ * known), OFFPAY_EREVOKED, OFFPAY_EREFUSED (offpayd refused: on stderr),
+ * OFFPAY_EIO (unreachable), OFFPAY_ENOMEM, and those of saving the wallet.
  */
 offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
                               const offpay_wallet_sync_options *o,

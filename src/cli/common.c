@@ -24,11 +24,12 @@ extern char **environ; /* POSIX: the process's environment */
 const char cli_exit_help[] =
     "\nExit status (the same for every command):\n"
     "  0  success; for 'terminal accept': accepted and recorded\n"
-    "  1  refused: a code, credential, list, key or image was not accepted\n"
-    "     (the reason is printed)\n"
+    "  1  refused: a code, credential, list, key or image was not accepted,\n"
+    "     or offpayd refused the request (the reason is printed)\n"
     "  2  usage error: a bad or ambiguous command line, or an output file\n"
     "     that exists (without --force) or belongs to an offpay state\n"
-    "  3  failure: a file, database, passphrase or system error\n";
+    "  3  failure: a file, database, passphrase or system error, or\n"
+    "     offpayd unreachable\n";
 
 int cli_is_rejection(offpay_err rc)
 {
@@ -81,6 +82,7 @@ int cli_is_rejection(offpay_err rc)
     case OFFPAY_EIMAGE_TOO_LARGE:
     case OFFPAY_EWEAK_KEY:
     case OFFPAY_ENOT_ISSUED:
+    case OFFPAY_EREFUSED:
         return 1;
     default:
         return 0;

@@ -300,13 +300,8 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         rc = request(base_url, "POST", "/v1/terminal/upload", body, &ck, TRIES,
                      &r, &status);
         offpay__json_free(body); /* Jansson's allocator is offpay's */
-        if (rc == OFFPAY_OK && status != 200) {
-            fprintf(stderr,
-                    "offpay: offpayd refused the upload (HTTP %ld): "
-                    "%.300s\n",
-                    status, r.buf != NULL ? r.buf : "");
-            rc = OFFPAY_EIO;
-        }
+        if (rc == OFFPAY_OK && status != 200)
+            rc = offpay__http_refused("the upload", status, &r);
         if (rc == OFFPAY_OK)
             rc = read_results(&r, &b, done, &n_done, rep);
         free(r.buf);

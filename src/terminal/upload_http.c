@@ -161,6 +161,27 @@ out:
     return rc;
 }
 
+offpay_err offpay__http_refused(const char *what, long status,
+                                const offpay__http_reply *r)
+{
+    json_error_t jerr;
+    json_t      *doc = r->buf != NULL && r->len > 0
+                           ? json_loadb(r->buf, r->len, 0, &jerr)
+                           : NULL;
+    const char  *e = json_string_value(json_object_get(doc, "error"));
+    const char  *hint = json_string_value(json_object_get(doc, "hint"));
+
+    if (e != NULL)
+        fprintf(stderr, "offpay: offpayd refused %s: %.60s%s%.300s (HTTP %ld)\n",
+                what, e, hint != NULL ? ": " : "", hint != NULL ? hint : "",
+                status);
+    else
+        fprintf(stderr, "offpay: offpayd answered %s with HTTP %ld: %.300s\n",
+                what, status, r->buf != NULL ? r->buf : "");
+    json_decref(doc);
+    return status >= 400 && status < 500 ? OFFPAY_EREFUSED : OFFPAY_EIO;
+}
+
 offpay_err offpay__http_post_json(const char *base, const char *path,
                                   const char                *body,
                                   const offpay__http_signer *s, int tries,
@@ -180,12 +201,12 @@ offpay_err offpay__http_post_json(const char *base, const char *path,
         *doc = json_loadb(r.buf != NULL ? r.buf : "", r.len, 0, &jerr);
         if (status != 200) {
             const char *e = json_string_value(json_object_get(*doc, "error"));
+            char        what[160];
 
-            fprintf(stderr, "offpay: offpayd refused %s (HTTP %ld): %.300s\n",
-                    path, status, r.buf != NULL ? r.buf : "");
+            snprintf(what, sizeof what, "POST %s", path);
+            rc = offpay__http_refused(what, status, &r);
             if (err_name != NULL && err_cap > 0 && e != NULL)
                 snprintf(err_name, err_cap, "%s", e);
-            rc = OFFPAY_EIO;
         } else if (!json_is_object(*doc)) {
             fprintf(stderr, "offpay: offpayd's answer to %s is not JSON\n",
                     path);

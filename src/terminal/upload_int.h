@@ -151,12 +151,23 @@ offpay_err offpay__http_request(const char *base, const char *method,
                                 offpay__http_reply *out, long *status);
 
 /*
+ * offpay__http_refused — prints offpayd's answer of status (not 200) to
+ * what ("POST /v1/..."): its error name and hint when it is offpayd's JSON
+ * error, else its first bytes. Returns OFFPAY_EREFUSED for a 4xx (offpayd
+ * heard the request and refused it: sending it again as it is will not
+ * help), OFFPAY_EIO otherwise.
+ */
+offpay_err offpay__http_refused(const char *what, long status,
+                                const offpay__http_reply *r);
+
+/*
  * offpay__http_post_json — offpay__http_request's signed POST of body to
  * base + path whose answer must be a 200 with a JSON object: *doc
- * receives it (the caller decrefs). A refusal is printed with offpayd's
- * answer and is OFFPAY_EIO; err_name (may be NULL, err_cap bytes) then
- * receives offpayd's "error" name, "" otherwise. Errors: OFFPAY_EIO, those
- * of offpay__http_request.
+ * receives it (the caller decrefs). Another answer is printed
+ * (offpay__http_refused) and is OFFPAY_EREFUSED (4xx) or OFFPAY_EIO;
+ * err_name (may be NULL, err_cap bytes) then receives offpayd's "error"
+ * name, "" otherwise. Errors: OFFPAY_EREFUSED, OFFPAY_EIO, those of
+ * offpay__http_request.
  */
 offpay_err offpay__http_post_json(const char *base, const char *path,
                                   const char                *body,

@@ -254,13 +254,8 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
             break;
         rc = post(w, base_url, body, now, &r, &status);
         offpay__json_free(body);
-        if (rc == OFFPAY_OK && status != 200) {
-            fprintf(stderr,
-                    "offpay: offpayd refused the wallet upload (HTTP %ld): "
-                    "%.300s\n",
-                    status, r.buf != NULL ? r.buf : "");
-            rc = OFFPAY_EIO;
-        }
+        if (rc == OFFPAY_OK && status != 200)
+            rc = offpay__http_refused("the wallet upload", status, &r);
         doc = rc == OFFPAY_OK ? json_loadb(r.buf, r.len, 0, &jerr) : NULL;
         res = json_object_get(doc, "results");
         if (rc == OFFPAY_OK &&

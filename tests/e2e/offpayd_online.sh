@@ -147,7 +147,9 @@ w allowance w2 --amount 1.00
 # an allowance beyond the balance (W holds 0.00)
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":"20.00"}'
 w allowance w1 --amount 20.01
-[ "$ws" != 0 ] && grep -q "EFUNDS" w.out && ok "allowance 20.01 > 20.00: EFUNDS" || fail "beyond: $(cat w.out)"
+[ "$ws" = 1 ] && grep -q "offpayd refused POST /v1/wallet/allowance: EFUNDS" w.out \
+  && grep -q "(EREFUSED)" w.out \
+  && ok "allowance 20.01 > 20.00: EFUNDS, exit 1 (refused)" || fail "beyond: $ws $(cat w.out)"
 wreq w1 /v1/wallet/allowance '{"amount":"20.01"}'
 expect_http 409 EFUNDS "allowance beyond the account's balance"
 wreq w1 /v1/wallet/allowance '{"amount":"-1"}'
@@ -175,7 +177,7 @@ expect_http 409 NONCE_REPLAYED "the same signed status request again"
 # enrollment codes: reused, unknown, expired, malformed; a key enrolled twice
 wallet_init w3
 w enroll w3 --server "$URL" --code "$CODE"
-[ "$ws" != 0 ] && grep -q "ENROLL_CODE_USED" w.out && ok "a reused enrollment code: ENROLL_CODE_USED" \
+[ "$ws" = 1 ] && grep -q "ENROLL_CODE_USED" w.out && ok "a reused enrollment code: ENROLL_CODE_USED, exit 1" \
   || fail "reused code: $(cat w.out)"
 wreq w3 /v1/wallet/enroll "{\"code\":\"$CODE\"}"
 expect_http 409 ENROLL_CODE_USED "a reused enrollment code"
