@@ -99,6 +99,14 @@ int cli_code_too_long(const char *text, size_t n, const char *where,
 
 /* Reads a whole (small) file: malloc'd, *len set. NULL with a message. */
 uint8_t *cli_read_file(const char *path, size_t max, size_t *len);
+/* Reads a credential file (at most max bytes decoded): its bytes as the
+ * issuer wrote them, or the base64 text offpayd answers with ("credential"
+ * of POST /v1/admin/terminals, /credentials, ...), a trailing newline
+ * allowed. malloc'd, *len set; NULL with a message and *status set
+ * (EXIT_REJECTED for text that is not canonical base64 or a file too
+ * large, EXIT_FAILURE_IO when it cannot be read). */
+uint8_t *cli_read_credential(const char *path, size_t max, size_t *len,
+                             int *status);
 /* Writes a file atomically. Returns 0 or prints and returns -1. */
 int cli_write_file(const char *path, const uint8_t *data, size_t len);
 

@@ -39,7 +39,9 @@ static const char help[] =
     "                      module is $OFFPAY_PKCS11_MODULE or SoftHSM2's\n"
     "      --generate-key  with --key-uri: make the key pair in the token\n"
     "  key               print the terminal's public key (for the issuer)\n"
-    "  set-credential FILE   install the issuer's terminal credential\n"
+    "  set-credential FILE   install the issuer's terminal credential (the\n"
+    "                    file the issuer wrote, or the base64 'credential'\n"
+    "                    offpayd answers, saved as text)\n"
     "  sync              after reaching the issuer: a new revocation list\n"
     "                    and/or bundle; resets the offline counters when\n"
     "                    something is newer than what the terminal holds\n"
@@ -408,9 +410,9 @@ static int cmd_set_credential(const void *args, const char *file)
 
     if (file == NULL)
         return cli_usage_error("terminal set-credential: give the file");
-    bytes = cli_read_file(file, 4096, &len);
+    bytes = cli_read_credential(file, 4096, &len, &status);
     if (bytes == NULL)
-        return EXIT_FAILURE_IO;
+        return status;
     t = open_terminal(a, 1, &status);
     if (t == NULL) {
         free(bytes);

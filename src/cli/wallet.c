@@ -26,7 +26,9 @@ static const char help[] =
     "      --root KEY      the issuer's root public key (hex, or root.pub)\n"
     "      --bundle FILE   the issuer's trust bundle (bundle.opb)\n"
     "  key             print the wallet's public key (for the issuer)\n"
-    "  add-credential FILE   store a credential from the issuer\n"
+    "  add-credential FILE   store a credential from the issuer (the file\n"
+    "                    it wrote, or the base64 'credential' offpayd\n"
+    "                    answers, saved as text)\n"
     "  sync            with --bundle FILE: take a newer trust bundle "
     "(offline);\n"
     "                  else the settlement sync with offpayd (the server\n"
@@ -338,9 +340,9 @@ static int cmd_add_credential(const void *args, const char *file)
     if (file == NULL)
         return cli_usage_error("wallet add-credential: give the credential "
                                "file");
-    bytes = cli_read_file(file, 4096, &len);
+    bytes = cli_read_credential(file, 4096, &len, &status);
     if (bytes == NULL)
-        return EXIT_FAILURE_IO;
+        return status;
     w = open_wallet(a, &status);
     if (w == NULL) {
         free(bytes);

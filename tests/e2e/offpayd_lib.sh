@@ -326,7 +326,7 @@ new_wallet() {
       "{\"account\":\"$2\",\"wallet_key\":\"$key\",\"limit\":\"$3\"}"
   [ "$status" = 200 ] || { cat resp.json; return 1; }
   SERIAL=$(jget .serial)
-  jget .credential | base64 -d > "$1.cred"
+  jget .credential > "$1.cred" # the base64 text as offpayd answers it
   "$OFFPAY" wallet add-credential "$1.cred" --wallet "$1" --passphrase-file wp >/dev/null
 }
 # new_terminal DIR MERCHANT -> sets TID; provisioned through offpayd and
@@ -337,7 +337,7 @@ new_terminal() {
   api POST /v1/admin/terminals "{\"merchant\":\"$2\",\"terminal_key\":\"$key\"}"
   [ "$status" = 200 ] || { cat resp.json; return 1; }
   TID=$(jget .terminal_id)
-  jget .credential | base64 -d > "$1.tcred"
+  jget .credential > "$1.tcred" # the base64 text as offpayd answers it
   "$OFFPAY" terminal set-credential "$1.tcred" --terminal "$1" --passphrase-file tp >/dev/null
   sync_terminal "$1"
 }

@@ -16,6 +16,11 @@ new_merchant "Bakery A"; MA=$MACCT; MID=$MERCHANT; new_terminal ta "$MERCHANT"
 W=$(new_account payer-1 200.00)
 new_wallet w1 "$W" 100.00; S1=$SERIAL
 T=(--terminal ta --passphrase-file tp)
+# ta's and w1's credentials were installed from offpayd's base64 text
+# (offpayd_lib.sh); text that is not canonical base64 is refused
+printf 'QR==\n' > bad.cred
+run_cli 1 "bad.cred: neither a credential nor one in base64 \(EMALFORMED\)" -- \
+  "$OFFPAY" terminal set-credential bad.cred "${T[@]}"
 
 # ---- 1. offline, then one sync ------------------------------------------
 for a in 1.00 2.00 3.00; do c=$(pay w1 "$a"); accept ta "$c" "$a" || fail "accept $a"; done
