@@ -98,8 +98,11 @@ static void move(srv_req *r, srv_reply *out, int deposit)
         return;
     }
     rc = offpay_amount_parse(v[0].s, currency, &amount);
-    if (rc == OFFPAY_OK && amount <= 0)
-        rc = OFFPAY_EAMOUNT;
+    if (rc == OFFPAY_OK && amount <= 0) {
+        srv_fail_engine_hint(out, OFFPAY_EAMOUNT,
+                             "amount: more than 0 is needed");
+        goto out;
+    }
     if (rc == OFFPAY_OK) {
         const char *ref = v[1].present ? v[1].s : "";
 
@@ -117,6 +120,17 @@ static void move(srv_req *r, srv_reply *out, int deposit)
         rc = offpay_ledger_balance(r->l, id, &balance, &kind, &currency);
     if (rc == OFFPAY_EEXISTS && key != NULL) {
         srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED, NULL);
+    } else if (rc == OFFPAY_EINVAL && kind != OFFPAY_ACCOUNT_WALLET &&
+               kind != OFFPAY_ACCOUNT_MERCHANT &&
+               kind != OFFPAY_ACCOUNT_GUARANTEE) {
+        char why[200];
+
+        srv_account_kind_hint(why, sizeof why, id, kind,
+                              "only settlement moves its money; deposits "
+                              "and withdrawals are for wallet, merchant and "
+                              "guarantee accounts");
+        srv_fail_engine_hint(out, rc, "%s: %s",
+                             deposit ? "deposit" : "withdrawal", why);
     } else if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, deposit ? "deposit" : "withdrawal");
     } else {
@@ -128,6 +142,7 @@ static void move(srv_req *r, srv_reply *out, int deposit)
             json_object_set_new(j, "replayed", json_boolean(replayed));
         srv_ok(out, j);
     }
+out:
     json_decref(doc);
 }
 

@@ -38,14 +38,26 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         goto out;
     }
     rc = offpay_ledger_balance(r->l, v[0].u, &balance, &kind, &currency);
-    if (rc == OFFPAY_OK && kind != OFFPAY_ACCOUNT_WALLET)
-        rc = OFFPAY_EINVAL;
+    if (rc == OFFPAY_ENOTFOUND) {
+        srv_fail_engine_hint(out, rc, "account %llu: no such account",
+                             (unsigned long long)v[0].u);
+        goto out;
+    }
+    if (rc == OFFPAY_OK && kind != OFFPAY_ACCOUNT_WALLET) {
+        srv_account_kind_hint(hint, sizeof hint, v[0].u, kind,
+                              "credentials are issued from a wallet account");
+        srv_fail_engine_hint(out, OFFPAY_EINVAL, "%s", hint);
+        goto out;
+    }
     if (rc == OFFPAY_OK)
         rc = offpay_amount_parse(v[2].s, currency, &limit);
-    if (rc == OFFPAY_OK && limit <= 0)
-        rc = OFFPAY_EAMOUNT;
+    if (rc == OFFPAY_OK && limit <= 0) {
+        srv_fail_engine_hint(out, OFFPAY_EAMOUNT,
+                             "limit: more than 0 is needed");
+        goto out;
+    }
     if (rc != OFFPAY_OK) {
-        srv_fail_engine(out, rc, "account or limit");
+        srv_fail_engine(out, rc, "limit");
         goto out;
     }
     expires = v[3].present ? (uint32_t)v[3].u : r->now + SRV_CRED_LIFETIME;

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,29 @@ void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
     json_decref(out->json);
     out->status = srv_status_of(rc);
     out->json = error_body(offpay_errname(rc), hint);
+}
+
+void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
+{
+    char    hint[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(hint, sizeof hint, fmt, ap);
+    va_end(ap);
+    json_decref(out->json);
+    out->status = srv_status_of(rc);
+    out->json = error_body(offpay_errname(rc), hint);
+}
+
+void srv_account_kind_hint(char *hint, size_t cap, uint64_t account,
+                           offpay_account_kind kind, const char *why)
+{
+    const char *k = srv_kind_name(kind);
+
+    snprintf(hint, cap, "account %llu is %s %s account: %s",
+             (unsigned long long)account,
+             k[0] == 'e' || k[0] == 'u' ? "an" : "a", k, why);
 }
 
 int srv_request_key(srv_req *r, srv_reply *out, const char **key)

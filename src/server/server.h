@@ -150,6 +150,14 @@ json_t *srv_credential_json(const offpay_wallet_cred *wc,
                             int keyed, int replayed);
 /* Sets out to the JSON error of an engine error, with its status. */
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what);
+/* The same with the whole hint given (printf-style): for an error whose
+ * cause the handler knows better than offpay_strerror says. */
+void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The hint of an account a request names that cannot take it: "account N
+ * is an escrow account: ..." (why) into hint. */
+void srv_account_kind_hint(char *hint, size_t cap, uint64_t account,
+                           offpay_account_kind kind, const char *why);
 /* Sets out to 200 and obj (takes ownership; NULL becomes INTERNAL). */
 void srv_ok(srv_reply *out, json_t *obj);
 

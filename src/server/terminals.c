@@ -36,6 +36,11 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
         v[2].present ? (uint32_t)v[2].u : r->now + SRV_TERMINAL_LIFETIME;
     rc = offpay_ledger_terminal_add(r->l, v[0].u, pk, expires, r->now, bytes,
                                     &len, &tc);
+    if (rc == OFFPAY_ENOTFOUND) {
+        srv_fail_engine_hint(out, rc, "merchant %llu: no such merchant",
+                             (unsigned long long)v[0].u);
+        goto out;
+    }
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "new terminal");
         goto out;

@@ -111,6 +111,27 @@ api POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1000.00"}'
 expect_http 409 EFUNDS "withdraw more than the balance"
 api POST "/v1/admin/accounts/999/deposit" '{"amount":"1.00"}'
 expect_http 404 ENOTFOUND "deposit to an unknown account"
+# hints that name the cause
+hint_is() { [ "$(jget .hint)" = "$1" ] && ok "hint: $1" || fail "hint: $(jget .hint) (want $1)"; }
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":"0"}'
+expect_http 400 EAMOUNT "a deposit of 0"
+hint_is "amount: more than 0 is needed"
+ESC=
+for i in $(seq 1 12); do
+  api GET "/v1/admin/accounts/$i"; [ "$(jget .kind)" = escrow ] && { ESC=$i; break; }
+done
+api POST "/v1/admin/accounts/$ESC/deposit" '{"amount":"1.00"}'
+expect_http 400 EINVAL "a deposit into an escrow"
+hint_is "deposit: account $ESC is an escrow account: only settlement moves its money; deposits and withdrawals are for wallet, merchant and guarantee accounts"
+api POST /v1/admin/credentials "{\"account\":\"$MA\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w --passphrase-file wp)\",\"limit\":\"1.00\"}"
+expect_http 400 EINVAL "a credential from a merchant account"
+hint_is "account $MA is a merchant account: credentials are issued from a wallet account"
+api POST /v1/admin/credentials "{\"account\":\"999\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w --passphrase-file wp)\",\"limit\":\"1.00\"}"
+expect_http 404 ENOTFOUND "a credential from an unknown account"
+hint_is "account 999: no such account"
+api POST /v1/admin/terminals "{\"merchant\":\"99\",\"terminal_key\":\"$("$OFFPAY" wallet key --wallet w --passphrase-file wp)\"}"
+expect_http 404 ENOTFOUND "a terminal for an unknown merchant"
+hint_is "merchant 99: no such merchant"
 # An operator's retry after a lost reply, under its Idempotency-Key: the
 # money moves once; the key for anything else, or malformed, is refused.
 w0=$(balance "$W")
