@@ -721,6 +721,7 @@ int cli_admin(int argc, char **argv)
             break;
         case 'u':
             a.server = optarg;
+            bad = cli_server_url("--server", optarg) != 0;
             break;
         case 't':
             a.token_file = optarg;

@@ -97,6 +97,11 @@ char *cli_read_code(const char *image, const char *code, int *status);
 int cli_code_too_long(const char *text, size_t n, const char *where,
                       int *status);
 
+/* 0 when url is an offpayd address the clients take (http://HOST:PORT
+ * or https://...); else prints a usage error for option and returns
+ * EXIT_USAGE. */
+int cli_server_url(const char *option, const char *url);
+
 /* Reads a whole (small) file: malloc'd, *len set. NULL with a message. */
 uint8_t *cli_read_file(const char *path, size_t max, size_t *len);
 /* Reads a credential file (at most max bytes decoded): its bytes as the

@@ -546,6 +546,15 @@ uint8_t *cli_read_file(const char *path, size_t max, size_t *len)
     return data;
 }
 
+int cli_server_url(const char *option, const char *url)
+{
+    if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)
+        return 0;
+    return cli_usage_error("%s is offpayd's address with its scheme, such as "
+                           "http://127.0.0.1:8080 (got '%.100s')",
+                           option, url);
+}
+
 uint8_t *cli_read_credential(const char *path, size_t max, size_t *len,
                              int *status)
 {

@@ -208,6 +208,8 @@ static int parse(int argc, char **argv, void *args)
             break;
         case 'U':
             a->server = optarg;
+            if (cli_server_url("--server", optarg) != 0)
+                return EXIT_USAGE;
             break;
         case 'o':
             a->out = optarg;

@@ -18,6 +18,8 @@ new_wallet w1 "$W" 100.00; S1=$SERIAL
 T=(--terminal ta --passphrase-file tp)
 # ta's and w1's credentials were installed from offpayd's base64 text
 # (offpayd_lib.sh); text that is not canonical base64 is refused
+run_cli 2 "--server is offpayd's address with its scheme" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --server "${URL#http://}"
 printf 'QR==\n' > bad.cred
 run_cli 1 "bad.cred: neither a credential nor one in base64 \(EMALFORMED\)" -- \
   "$OFFPAY" terminal set-credential bad.cred "${T[@]}"
