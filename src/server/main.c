@@ -5,12 +5,14 @@
  * private key is never needed), the HTTP daemon, the escrow release job,
  * and a clean stop on SIGTERM or SIGINT.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,8 +34,9 @@ static const char help[] =
     "                          credential serial over the PostgreSQL\n"
     "                          databases FILE names, one line each:\n"
     "                          \"shard FIRST-LAST URL\" (docs/scaling.md)\n"
-    "  --listen ADDR:PORT      where to listen (default 127.0.0.1:8080;\n"
-    "                          port 0 picks a free one)\n"
+    "  --listen ADDR:PORT      where to listen: an IPv4 address and a port\n"
+    "                          (default 127.0.0.1:8080; port 0 picks a free\n"
+    "                          one)\n"
     "  --issuer DIR            the issuer's directory (issuer.sealed)\n"
     "  --passphrase-file FILE  the issuer state's passphrase\n"
     "  --issuer-key-uri URI    the daily signing key is this Ed25519 key in\n"
@@ -325,6 +328,45 @@ static void release_due(srv_pool *pool)
         fprintf(stderr, "offpayd: released %zu escrow(s)\n", n);
 }
 
+/* A SQLite ledger's directory must exist: SQLite alone would say only
+ * "unable to open". 1 when it does (or the ledger is not a file). */
+static int sqlite_dir_ok(const char *db)
+{
+    char        dir[4096];
+    const char *slash = strrchr(db, '/');
+    struct stat st;
+
+    if (offpay_ledger_backend_of(db) != OFFPAY_LEDGER_SQLITE || slash == NULL)
+        return 1;
+    if ((size_t)(slash - db) >= sizeof dir)
+        return 1;
+    memcpy(dir, db, (size_t)(slash - db));
+    dir[slash - db] = '\0';
+    if (slash == db)
+        return 1;
+    if (stat(dir, &st) != 0)
+        fprintf(stderr, "offpayd: ledger %s: its directory %s: %s\n", db, dir,
+                strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        fprintf(stderr, "offpayd: ledger %s: %s is not a directory\n", db,
+                dir);
+    else
+        return 1;
+    return 0;
+}
+
+/* Removes the ledger file db (and its -wal, -shm) this start created. */
+static void remove_new_ledger(const char *db)
+{
+    static const char *const ext[] = {"", "-wal", "-shm"};
+    char                     path[4096 + 8];
+
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s%s", db, ext[i]);
+        (void)unlink(path);
+    }
+}
+
 int main(int argc, char **argv)
 {
     opts                o;
@@ -338,7 +380,7 @@ int main(int argc, char **argv)
     srv_daemon         *d = NULL;
     sigset_t            sigs;
     uint64_t            p;
-    int                 rc, status = 3;
+    int                 rc, status = 3, created = 0;
     offpay_err          err;
 
     memset(&srv, 0, sizeof srv);
@@ -352,6 +394,13 @@ int main(int argc, char **argv)
     memcpy(addr, o.listen, (size_t)(colon - o.listen));
     addr[colon - o.listen] = '\0';
     port = (uint16_t)p;
+    {
+        struct in_addr ia;
+
+        if (inet_pton(AF_INET, addr, &ia) != 1)
+            return usage("--listen ADDR:PORT takes an IPv4 address, such as "
+                         "127.0.0.1:8080 (a host name is not looked up)");
+    }
     if (offpay_init() != OFFPAY_OK) {
         fprintf(stderr, "offpayd: cannot initialize the crypto library\n");
         return 3;
@@ -375,6 +424,10 @@ int main(int argc, char **argv)
     srv.cfg.tx_items = (size_t)o.tx_items;
     if (load_issuer(&o, &srv, &b, &kid, sk, &key, srv_now()) != OFFPAY_OK)
         goto out;
+    if (!sqlite_dir_ok(o.db))
+        goto out;
+    created = offpay_ledger_backend_of(o.db) == OFFPAY_LEDGER_SQLITE &&
+              access(o.db, F_OK) != 0;
     err = srv_pool_open(o.db, o.threads, &b, kid, sk, key, &srv.pool);
     if (err != OFFPAY_OK) {
         fprintf(stderr, "offpayd: ledger %s: %s (%s)\n", o.db,
@@ -383,7 +436,14 @@ int main(int argc, char **argv)
     }
     if (srv_daemon_start(&srv, addr, port, &d, &bound) !=
         OFFPAY_OK) {
-        fprintf(stderr, "offpayd: cannot listen on %s\n", o.listen);
+        fprintf(stderr, "offpayd: cannot listen on %s (the reason is above)\n",
+                o.listen);
+        /* a ledger file this start made, holding only its schema, goes
+         * with it: a retry on another port starts as fresh */
+        srv_pool_close(srv.pool);
+        srv.pool = NULL;
+        if (created)
+            remove_new_ledger(o.db);
         goto out;
     }
     {

@@ -19,6 +19,27 @@ printf 'short\n' > short
 [ $? -eq 3 ] && grep -q "fewer than 16" out.txt && ok "short token: refused (3)" \
   || fail "short token: $(cat out.txt)"
 "$OFFPAYD" --help | grep -q "Usage: offpayd" && ok "--help" || fail "--help"
+"$OFFPAYD" --db "$LEDGER" --listen localhost:0 --issuer iss \
+    --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
+[ $? -eq 2 ] && grep -q "takes an IPv4 address" out.txt \
+  && ok "--listen localhost:0: refused (2), the form named" || fail "localhost: $(cat out.txt)"
+if [ "$BACKEND" = sqlite ]; then
+  "$OFFPAYD" --db no-such-dir/l.db --listen 127.0.0.1:0 --issuer iss \
+      --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
+  [ $? -eq 3 ] && grep -q "its directory no-such-dir: No such file or directory" out.txt \
+    && ok "a ledger in a missing directory: refused (3), the directory named" \
+    || fail "missing dir: $(cat out.txt)"
+  # a port in use: nothing listens, and the new ledger file is not left
+  python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(20)' >port.txt &
+  holder=$!
+  for _ in $(seq 1 100); do [ -s port.txt ] && break; sleep 0.05; done
+  "$OFFPAYD" --db fresh.db --listen "127.0.0.1:$(cat port.txt)" --issuer iss \
+      --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
+  st=$?
+  kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+  [ "$st" -eq 3 ] && grep -q "cannot listen on" out.txt && [ ! -e fresh.db ] \
+    && ok "a port in use: refused (3), no ledger file left" || fail "port in use: $st $(cat out.txt; ls fresh.db* 2>&1)"
+fi
 set -e
 
 start_server --batch-max 3 --body-max 4096
