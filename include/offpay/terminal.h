@@ -380,12 +380,14 @@ typedef struct offpay_terminal_status {
     uint32_t             payments_since_sync;
     uint32_t             max_offline_payments; /* 0: no limit */
     uint32_t             payments_pct;
-    uint64_t             seconds_since_sync; /* 0 if the clock is before */
+    uint64_t             seconds_since_sync; /* 0 if the clock is before,
+                                                or never synced */
     uint32_t             max_offline_hours;  /* 0: no limit */
     uint32_t             hours_pct;
     uint32_t             revlist_seq;       /* 0: no list yet */
     uint32_t             revlist_issued_at; /* when the issuer signed it */
-    uint64_t             revlist_age;       /* seconds; 0 if dated ahead */
+    uint64_t             revlist_age;       /* seconds; 0 if dated ahead or
+                                               no list yet */
     uint32_t             max_revlist_age;   /* seconds; 0: no limit */
     uint32_t             revlist_pct;
     uint32_t             open_requests;   /* unpaid and not yet expired */

@@ -1112,7 +1112,9 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
     else
         printf("payments         %u since the last sync, no limit\n",
                s->payments_since_sync);
-    if (s->max_offline_hours)
+    if (s->last_sync == 0)
+        printf("offline time     none: never synced\n");
+    else if (s->max_offline_hours)
         printf("offline time     %s h since the last sync, limit %u h "
                "(%u %%)\n",
                hours(s->seconds_since_sync, h1), s->max_offline_hours,

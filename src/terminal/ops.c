@@ -74,14 +74,18 @@ offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
     s->payments_since_sync = t->payments_since_sync;
     s->max_offline_payments = r->max_offline_payments;
     s->payments_pct = pct(t->payments_since_sync, r->max_offline_payments);
-    s->seconds_since_sync = now > t->last_sync ? now - t->last_sync : 0;
+    /* never synced has no offline time: the state says a sync is needed */
+    s->seconds_since_sync =
+        t->last_sync != 0 && now > t->last_sync ? now - t->last_sync : 0;
     s->max_offline_hours = r->max_offline_hours;
     s->hours_pct =
         pct(s->seconds_since_sync, 3600ULL * (uint64_t)r->max_offline_hours);
     s->revlist_seq = t->revlist_seq;
     s->revlist_issued_at = t->revlist_issued_at;
-    s->revlist_age =
-        now > t->revlist_issued_at ? now - t->revlist_issued_at : 0;
+    /* no list yet has no age: the state says a sync is needed */
+    s->revlist_age = t->revlist_seq != 0 && now > t->revlist_issued_at
+                         ? now - t->revlist_issued_at
+                         : 0;
     s->max_revlist_age = r->max_revlist_age;
     s->revlist_pct = pct(s->revlist_age, r->max_revlist_age);
     for (size_t i = 0; i < t->n_requests; i++)

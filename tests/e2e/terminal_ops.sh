@@ -22,6 +22,15 @@ pay() {
 expect 0 "Usage" -- "$OFFPAY" terminal status --help
 expect 0 "Usage" -- "$OFFPAY" terminal export --help
 
+# A terminal never synced: no list yet, and no warning of a list's age
+"$OFFPAY" terminal init --terminal unsynced --root iss/root.pub \
+    --bundle iss/bundle.opb --currency EUR --passphrase-file tp >/dev/null
+out=$("$OFFPAY" terminal status --terminal unsynced)
+if grep -q "revocation list  none yet" <<<"$out" && grep -q "offline time     none: never synced" <<<"$out" \
+   && ! grep -q "9999 %" <<<"$out" && ! grep -q WARNING <<<"$out"; then
+  ok "unsynced terminal: no list yet, never synced, no warning"
+else fail "unsynced status: $out"; fi
+
 # A fresh terminal: accepting, every limit shown, no warning.
 expect 0 "state +accepting payments" -- "$OFFPAY" terminal status "${T[@]}"
 expect 0 "payments +0 since the last sync, limit 500 \(0 %\)" -- \
