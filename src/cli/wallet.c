@@ -851,11 +851,24 @@ out:
 }
 
 /* One line per code offpayd answered for. */
+/* The table's header, printed before its first row only: a sync refused
+ * before any code was sent prints its error alone. One table per run. */
+static void upload_header(void)
+{
+    static int printed;
+
+    if (!printed)
+        printf("%-8s %-8s %-28s %-14s\n", "serial", "counter", "status",
+               "paid");
+    printed = 1;
+}
+
 static int print_upload_status(const offpay_wallet_upload_status *s, void *ctx)
 {
     const offpay_wallet *w = ctx;
     char                 money[64], what[160];
 
+    upload_header();
     snprintf(what, sizeof what, "%s", s->status);
     if (s->reason[0] != '\0' && strcmp(s->status, "not_settled") != 0)
         snprintf(what, sizeof what, "%s (%s)", s->status, s->reason);
@@ -887,7 +900,6 @@ static int cmd_upload(const void *args, const char *arg CLI_UNUSED)
     w = open_wallet_as(a, 1, &status);
     if (w == NULL)
         return status;
-    printf("%-8s %-8s %-28s %-14s\n", "serial", "counter", "status", "paid");
     rc = offpay_wallet_upload(w, a->server, 0, 0, cli_now(),
                               print_upload_status, w, &r);
     if (rc != OFFPAY_OK) {
@@ -993,7 +1005,6 @@ static int cli_wallet_online_sync(const wallet_args *a)
     w = open_wallet(a, &status);
     if (w == NULL)
         return status;
-    printf("%-8s %-8s %-28s %-14s\n", "serial", "counter", "status", "paid");
     rc = offpay_wallet_sync(w, a->server, &o, now, print_upload_status, w, &r);
     if (rc == OFFPAY_ENOTFOUND) {
         status = cli_fail("wallet sync: not enrolled (offpay wallet enroll "
