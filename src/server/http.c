@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sodium.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,18 +121,26 @@ typedef struct conn_state {
     int             too_large;
     char            seg[2][SEG_MAX + 1];
     struct timespec t0;
+    int             handled; /* counted in `handling` */
 } conn_state;
 
 struct srv_daemon {
     struct MHD_Daemon *mhd;
 };
 
-/* Requests begun and not yet completed (their reply sent, or their
- * connection gone), and whether offpayd is stopping: srv_daemon_stop
- * waits for the first to reach 0, so that a request whose work is done
- * gets its reply. One daemon per process. */
-static unsigned long in_flight;
-static int           stopping;
+/* For a stop that answers every request it lets work (srv_daemon_stop).
+ * One daemon per process.
+ *   in_flight  requests begun and not completed (their reply sent, or
+ *              their connection gone);
+ *   handling   of those, the ones whose handler started: their work may
+ *              be done, so their reply must go out;
+ *   stopping   set by the stop: a request begun after it is answered
+ *              STOPPING;
+ *   expired    set once the stop has waited SRV_STOP_WAIT_S for slow
+ *              bodies: a handler that starts after it answers STOPPING
+ *              instead of working. */
+static unsigned long in_flight, handling;
+static int           stopping, expired;
 
 /* Matches path against pattern; fills seg. 1 on a match. */
 static int match(const char *pattern, const char *path,
@@ -349,6 +358,12 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
     req.query = query_of;
     req.conn = c;
     req.now = srv_now();
+    /* counted before the check, so a stop that saw none counted sees
+     * this one's `expired` check fail (both sequentially consistent) */
+    st->handled = 1;
+    __atomic_add_fetch(&handling, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&expired, __ATOMIC_SEQ_CST))
+        return answer_error(c, st, SRV_E_STOPPING, NULL);
     if (st->rt->auth == AUTH_OPERATOR && !srv_operator_ok(&req))
         return answer_error(c, st, SRV_E_UNAUTHORIZED, NULL);
     if (st->rt->ledger)
@@ -435,6 +450,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     if (st == NULL)
         return;
+    if (st->handled)
+        __atomic_sub_fetch(&handling, 1, __ATOMIC_SEQ_CST);
     free(st->body);
     free(st);
     *con_cls = NULL;
@@ -482,32 +499,45 @@ offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
     return OFFPAY_OK;
 }
 
+/* Waits up to seconds (0: without end) for *count to reach 0. */
+static void wait_zero(unsigned long *count, int seconds)
+{
+    struct timespec tick = {0, 20 * 1000 * 1000};
+
+    for (long i = 0; (seconds == 0 || i < seconds * 50L) &&
+                     __atomic_load_n(count, __ATOMIC_SEQ_CST) > 0;
+         i++)
+        nanosleep(&tick, NULL);
+}
+
 void srv_daemon_stop(srv_daemon *d)
 {
-    MHD_socket      ls;
-    struct timespec tick = {0, 20 * 1000 * 1000};
-    unsigned long   n;
+    MHD_socket    ls;
+    unsigned long n;
 
     if (d == NULL)
         return;
-    /* No new connection; a new request on an open one is answered
-     * STOPPING; the requests in progress finish and get their replies
-     * before the connections close (MHD_stop_daemon alone would close
-     * them with the work done and no reply sent). At most
-     * SRV_STOP_WAIT_S: a client that sends its body slowly has had
-     * nothing done yet. */
+    /* No new connection (the listening socket is shut at once, closed
+     * only after MHD_stop_daemon, as MHD requires); a new request on an
+     * open connection is answered STOPPING; the requests in progress
+     * finish and get their replies before the connections close
+     * (MHD_stop_daemon alone would close them with the work done and no
+     * reply sent). A body still arriving after SRV_STOP_WAIT_S gets
+     * STOPPING once it is in; a handler that started is waited for
+     * however long it takes, since its work may be done. */
     __atomic_store_n(&stopping, 1, __ATOMIC_SEQ_CST);
     ls = MHD_quiesce_daemon(d->mhd);
     if (ls != MHD_INVALID_SOCKET)
-        close(ls);
+        shutdown(ls, SHUT_RDWR);
     n = __atomic_load_n(&in_flight, __ATOMIC_SEQ_CST);
     if (n > 0)
         fprintf(stderr, "offpayd: waiting for %lu request(s) in progress\n",
                 n);
-    for (int i = 0; i < SRV_STOP_WAIT_S * 50 &&
-                    __atomic_load_n(&in_flight, __ATOMIC_SEQ_CST) > 0;
-         i++)
-        nanosleep(&tick, NULL);
+    wait_zero(&in_flight, SRV_STOP_WAIT_S);
+    __atomic_store_n(&expired, 1, __ATOMIC_SEQ_CST);
+    wait_zero(&handling, 0);
     MHD_stop_daemon(d->mhd);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
     free(d);
 }

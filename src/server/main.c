@@ -6,12 +6,14 @@
  * and a clean stop on SIGTERM or SIGINT.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,9 +70,9 @@ static const char help[] =
     "\n"
     "Prints its ledger's backend, connections and items per transaction,\n"
     "then \"offpayd listening on ADDR:PORT\" once ready; stops cleanly on\n"
-    "SIGTERM or SIGINT: the requests in progress get their replies (up to\n"
-    "30 s), new ones 503 STOPPING. Exit status: 0 stopped, 2 usage, 3\n"
-    "start-up failed.\n";
+    "SIGTERM or SIGINT: the requests in progress get their replies first;\n"
+    "one answered 503 STOPPING did nothing. Exit status: 0 stopped, 2\n"
+    "usage, 3 start-up failed.\n";
 
 typedef struct opts {
     const char *db, *listen, *issuer, *pass_file, *root, *token_file, *key_uri;
@@ -355,16 +357,31 @@ static int sqlite_dir_ok(const char *db)
     return 0;
 }
 
-/* Removes the ledger file db (and its -wal, -shm) this start created. */
-static void remove_new_ledger(const char *db)
+/* Whether addr:port can be listened on now, before the ledger is opened
+ * (or created): a port in use is said with its reason and leaves no new
+ * ledger file behind. MHD binds again later; port 0 always can. */
+static int port_free(const char *addr, uint16_t port, const char *listen)
 {
-    static const char *const ext[] = {"", "-wal", "-shm"};
-    char                     path[4096 + 8];
+    struct sockaddr_in sa;
+    int                fd, one = 1, ok;
 
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", db, ext[i]);
-        (void)unlink(path);
-    }
+    if (port == 0)
+        return 1;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+        return 0;
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1; /* MHD will say */
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (!ok)
+        fprintf(stderr, "offpayd: cannot listen on %s: %s\n", listen,
+                strerror(errno));
+    close(fd);
+    return ok;
 }
 
 int main(int argc, char **argv)
@@ -380,7 +397,7 @@ int main(int argc, char **argv)
     srv_daemon         *d = NULL;
     sigset_t            sigs;
     uint64_t            p;
-    int                 rc, status = 3, created = 0;
+    int                 rc, status = 3;
     offpay_err          err;
 
     memset(&srv, 0, sizeof srv);
@@ -424,10 +441,8 @@ int main(int argc, char **argv)
     srv.cfg.tx_items = (size_t)o.tx_items;
     if (load_issuer(&o, &srv, &b, &kid, sk, &key, srv_now()) != OFFPAY_OK)
         goto out;
-    if (!sqlite_dir_ok(o.db))
+    if (!sqlite_dir_ok(o.db) || !port_free(addr, port, o.listen))
         goto out;
-    created = offpay_ledger_backend_of(o.db) == OFFPAY_LEDGER_SQLITE &&
-              access(o.db, F_OK) != 0;
     err = srv_pool_open(o.db, o.threads, &b, kid, sk, key, &srv.pool);
     if (err != OFFPAY_OK) {
         fprintf(stderr, "offpayd: ledger %s: %s (%s)\n", o.db,
@@ -438,12 +453,6 @@ int main(int argc, char **argv)
         OFFPAY_OK) {
         fprintf(stderr, "offpayd: cannot listen on %s (the reason is above)\n",
                 o.listen);
-        /* a ledger file this start made, holding only its schema, goes
-         * with it: a retry on another port starts as fresh */
-        srv_pool_close(srv.pool);
-        srv.pool = NULL;
-        if (created)
-            remove_new_ledger(o.db);
         goto out;
     }
     {

@@ -466,13 +466,14 @@ typedef struct srv_daemon srv_daemon;
 offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
                             srv_daemon **out, uint16_t *bound_port);
 
-/* The longest a stop waits for the requests in progress, seconds. */
+/* How long a stop waits for request bodies still arriving, seconds. */
 #define SRV_STOP_WAIT_S 30
 
-/* Stops: no new connection, a new request on an open one is answered
- * STOPPING (503, nothing done), and the requests in progress finish and
- * get their replies (up to SRV_STOP_WAIT_S) before the connections
- * close. */
+/* Stops: no new connection; while it waits, a new request on an open
+ * connection is answered STOPPING (503, nothing done); the requests in
+ * progress finish and get their replies before the connections close: a
+ * body still arriving after SRV_STOP_WAIT_S gets STOPPING, a handler
+ * that started is waited for to the end. */
 void srv_daemon_stop(srv_daemon *d);
 
 #endif
