@@ -104,6 +104,12 @@ int cli_server_url(const char *option, const char *url);
 
 /* Reads a whole (small) file: malloc'd, *len set. NULL with a message. */
 uint8_t *cli_read_file(const char *path, size_t max, size_t *len);
+/* 1 when data[0..n) (a trailing newline allowed) is text in the base64
+ * alphabet that decodes canonically into out (cap bytes, *got set); -1
+ * when it is in the alphabet but does not decode; 0 when it is not base64
+ * text (binary, say). */
+int cli_base64_text(const uint8_t *data, size_t n, uint8_t *out, size_t cap,
+                    size_t *got);
 /* Reads a credential file (at most max bytes decoded): its bytes as the
  * issuer wrote them, or the base64 text offpayd answers with ("credential"
  * of POST /v1/admin/terminals, /credentials, ...), a trailing newline

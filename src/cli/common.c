@@ -555,50 +555,60 @@ int cli_server_url(const char *option, const char *url)
                            option, url);
 }
 
-uint8_t *cli_read_credential(const char *path, size_t max, size_t *len,
-                             int *status)
+int cli_base64_text(const uint8_t *data, size_t n, uint8_t *out, size_t cap,
+                    size_t *got)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
                                    "opqrstuvwxyz0123456789+/=";
-    size_t            n = 0, text, i;
-    uint8_t          *data = cli_read_file(path, 4 * max / 3 + 8, &n), *bin;
+    size_t            text = n, i;
+
+    while (text > 0 && (data[text - 1] == '\n' || data[text - 1] == '\r'))
+        text--;
+    for (i = 0; i < text && data[i] != 0 &&
+                memchr(alphabet, data[i], sizeof alphabet - 1) != NULL;
+         i++)
+        ;
+    if (text == 0 || i < text)
+        return 0;
+    *got = offpay__base64_decode((const char *)data, text, out, cap);
+    return *got != 0 ? 1 : -1;
+}
+
+uint8_t *cli_read_credential(const char *path, size_t max, size_t *len,
+                             int *status)
+{
+    size_t   n = 0;
+    uint8_t *data = cli_read_file(path, 4 * max / 3 + 8, &n), *bin = NULL;
+    int      b64;
 
     *status = EXIT_FAILURE_IO;
     if (data == NULL)
         return NULL;
     *status = EXIT_REJECTED;
-    text = n;
-    while (text > 0 && (data[text - 1] == '\n' || data[text - 1] == '\r'))
-        text--;
     /* Binary credentials begin with their version byte, never a base64
      * character: text that is all base64 is the text form. */
-    for (i = 0; i < text && data[i] != 0 &&
-                memchr(alphabet, data[i], sizeof alphabet - 1) != NULL;
-         i++)
-        ;
-    if (text == 0 || i < text) {
-        if (n > max) {
-            fprintf(stderr, "offpay: %s: too large for a credential "
-                            "(ETOOBIG)\n",
-                    path);
-            free(data);
-            return NULL;
-        }
-        *len = n;
-        return data;
-    }
     bin = malloc(max);
-    if (bin != NULL)
-        *len = offpay__base64_decode((const char *)data, text, bin, max);
-    free(data);
-    if (bin == NULL || *len == 0) {
+    b64 = bin != NULL ? cli_base64_text(data, n, bin, max, len) : 0;
+    if (b64 == 1) {
+        free(data);
+        return bin;
+    }
+    free(bin);
+    if (b64 < 0) {
         fprintf(stderr, "offpay: %s: neither a credential nor one in base64 "
                         "(EMALFORMED)\n",
                 path);
-        free(bin);
+        free(data);
         return NULL;
     }
-    return bin;
+    if (n > max) {
+        fprintf(stderr, "offpay: %s: too large for a credential (ETOOBIG)\n",
+                path);
+        free(data);
+        return NULL;
+    }
+    *len = n;
+    return data;
 }
 
 int cli_write_file(const char *path, const uint8_t *data, size_t len)

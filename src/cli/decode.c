@@ -16,7 +16,8 @@ static const char help[] =
     "\n"
     "Decodes any offpay message and prints what it says. The code comes\n"
     "from a PNG image (--image), an argument (--code), a file (--file:\n"
-    "a binary message such as bundle.opb, or a code's text), or else one\n"
+    "a binary message such as bundle.opb, its base64 as offpayd answers\n"
+    "it, or a code's text), or else one\n"
     "line of standard input as a keyboard-wedge scanner types it.\n"
     "Text longer than the longest code of its type is refused (ETOOBIG,\n"
     "with the limit): 334 characters for a payment, 786548 for a\n"
@@ -119,6 +120,19 @@ int cli_decode(int argc, char **argv)
                 goto out;
             }
         } else {
+            uint8_t *bin = malloc(OFFPAY_MSG_MAX_BYTES);
+            size_t   got = 0;
+
+            /* or its base64, as offpayd's JSON carries messages */
+            if (bin != NULL && len > 0 &&
+                cli_base64_text(bytes, len, bin, OFFPAY_MSG_MAX_BYTES,
+                                &got) == 1) {
+                free(bytes);
+                bytes = bin;
+                len = got;
+            } else {
+                free(bin);
+            }
             if (len > OFFPAY_MSG_MAX_BYTES) {
                 status = cli_fail(file, OFFPAY_ETOOBIG);
                 goto out;
