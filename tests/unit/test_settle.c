@@ -495,6 +495,23 @@ static void test_cached_credential_needs_every_byte(void)
  * wallet-credential`) under a serial the ledger gave another wallet: its
  * payments are not the ledger's credential's, and must not touch its
  * escrow. Also a copy of the genuine one with only its start changed. */
+/* w's credential, signed again by the issuer as it now reads, pays 7.00:
+ * refused ENOT_ISSUED, the escrow untouched. */
+static void refused_as_not_issued(world *w)
+{
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n;
+    offpay_settle_result r;
+
+    REQUIRE_OK(offpay_issuer_sign_wallet_cred(w->issuer.sk, &w->cred));
+    n = make_code(w, 1, CENTS(7), T0 + 10, 0, code);
+    r = settle(w, 0, code, n, CENTS(7), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED &&
+          r.reason == OFFPAY_ENOT_ISSUED);
+    CHECK(escrow(w) == CENTS(50));
+    CHECK(balance(w, w->merchant_acct[0]) == 0);
+}
+
 static void test_credential_not_issued_by_the_ledger_is_refused(void)
 {
     world                w;
@@ -509,24 +526,13 @@ static void test_credential_not_issued_by_the_ledger_is_refused(void)
     issued = w.cred;
     REQUIRE_OK(offpay_keypair_generate(&w.wallet)); /* another customer */
     memcpy(w.cred.wallet_pk, w.wallet.pk, OFFPAY_PK_BYTES);
-    REQUIRE_OK(offpay_issuer_sign_wallet_cred(w.issuer.sk, &w.cred));
-    n = make_code(&w, 1, CENTS(7), T0 + 10, 0, code);
-    r = settle(&w, 0, code, n, CENTS(7), T0 + 20, T0 + 3600);
-    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED &&
-          r.reason == OFFPAY_ENOT_ISSUED);
-    CHECK(escrow(&w) == CENTS(50));
-    CHECK(balance(&w, w.merchant_acct[0]) == 0);
+    refused_as_not_issued(&w);
 
     offpay_keypair_wipe(&w.wallet);
     w.wallet = genuine;
     w.cred = issued;
     w.cred.valid_from -= DAY;
-    REQUIRE_OK(offpay_issuer_sign_wallet_cred(w.issuer.sk, &w.cred));
-    n = make_code(&w, 1, CENTS(7), T0 + 10, 0, code);
-    r = settle(&w, 0, code, n, CENTS(7), T0 + 20, T0 + 3600);
-    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED &&
-          r.reason == OFFPAY_ENOT_ISSUED);
-    CHECK(escrow(&w) == CENTS(50));
+    refused_as_not_issued(&w);
 
     /* the credential the ledger issued still pays */
     w.cred = issued;
