@@ -287,10 +287,12 @@ offpay_err offpay__terminal_record_revoked(offpay_terminal *t, uint32_t at)
     int        n;
     offpay_err rc;
 
-    if (t == NULL || at == 0 || !t->has_cred)
+    if (t == NULL || at == 0)
         return OFFPAY_EINVAL;
     if (t->frozen != OFFPAY_OK)
         return t->frozen;
+    if (!t->has_cred) /* it accepts nothing anyway: nothing to name */
+        return OFFPAY_OK;
     if (t->revoked_at != 0 && t->revoked_id == t->cred.terminal_id)
         return OFFPAY_OK; /* known already: the first time stands */
     n = snprintf(buf, sizeof buf, "%u %u", (unsigned)t->cred.terminal_id,

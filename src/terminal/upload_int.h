@@ -239,8 +239,9 @@ offpay_err offpay__terminal_record_clock(offpay_terminal *t, uint32_t at,
 
 /* terminal.c: records durably that offpayd revoked this terminal, learnt
  * at its time at (the first time stands); from then on it accepts
- * nothing (OFFPAY_ETERMINAL_REVOKED). Errors: OFFPAY_EINVAL (no
- * credential), t->frozen, OFFPAY_EJOURNAL and the storage errors. */
+ * nothing (OFFPAY_ETERMINAL_REVOKED); a terminal without a credential
+ * (which accepts nothing) records nothing. Errors: OFFPAY_EINVAL,
+ * t->frozen, OFFPAY_EJOURNAL and the storage errors. */
 offpay_err offpay__terminal_record_revoked(offpay_terminal *t, uint32_t at);
 
 #endif
