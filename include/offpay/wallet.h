@@ -488,8 +488,9 @@ typedef struct offpay_wallet_sync_report {
  * restore), renews by o (NULL: defaults), takes the newest trust bundle,
  * and marks revoked (no code: OFFPAY_EREVOKED) each credential the server
  * says is revoked or its revocation list names (verified under the
- * bundle). rep (may be NULL) sums it. A revoked wallet changes nothing
- * (OFFPAY_EREVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server
+ * bundle). rep (may be NULL) sums it. A wallet the server revoked
+ * (reported lost) only marks every credential it holds revoked, so it
+ * shows no code from them (OFFPAY_EREVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server
  * known), OFFPAY_EREVOKED, OFFPAY_EREFUSED (offpayd refused: on stderr),
  * OFFPAY_EIO (unreachable), OFFPAY_ENOMEM, and those of saving the wallet.
  */
@@ -505,8 +506,10 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
  * remembered server), signed by the wallet's key, from a restored copy
  * or another device holding the key: the wallet and every credential of
  * it are revoked; escrow returns to the account after the upload grace.
- * *revoked (may be NULL) counts the credentials revoked now. Errors:
- * OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EIO.
+ * This wallet marks every credential it holds revoked too. *revoked (may
+ * be NULL) counts the credentials the server revoked now. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EREFUSED, OFFPAY_EIO, those of
+ * saving the wallet.
  */
 offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
                                      const char *reason, uint32_t now,

@@ -1012,7 +1012,8 @@ static int cli_wallet_online_sync(const wallet_args *a)
                           rc);
     } else if (rc == OFFPAY_EREVOKED) {
         status = cli_fail("wallet sync: this wallet was revoked at the "
-                          "server; nothing changed",
+                          "server; nothing changed there, and its "
+                          "credentials are marked revoked here",
                           rc);
     } else if (rc != OFFPAY_OK) {
         status = cli_fail("wallet sync", rc);

@@ -359,6 +359,28 @@ static long cred_index(const offpay_wallet *w, uint64_t serial)
     return -1;
 }
 
+/* Marks every credential the wallet holds revoked (the server revoked
+ * the wallet: reported lost): it shows no code from them any more. */
+static offpay_err revoke_all_local(offpay_wallet *w)
+{
+    size_t                    n = offpay_wallet_n_credentials(w), nv = 0;
+    offpay__wallet_sync_cred *v = calloc(n ? n : 1, sizeof *v);
+    offpay_wallet_balance     b;
+    offpay_err                rc;
+
+    if (v == NULL)
+        return OFFPAY_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (offpay_wallet_get_balance(w, i, 0, &b) == OFFPAY_OK) {
+            v[nv].serial = b.serial;
+            v[nv].revoked = 1;
+            nv++;
+        }
+    rc = offpay__wallet_sync_apply(w, v, nv);
+    free(v);
+    return rc;
+}
+
 /* Renews by o when every usable credential of currency needs it. */
 static offpay_err renew(offpay_wallet *w, const char *base,
                         const offpay_wallet_sync_options *o,
@@ -481,9 +503,11 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     /* 1. the account first: a revoked or unknown wallet changes nothing */
     rc = post(w, base, "/v1/wallet/status", "{}", now, &doc, err, sizeof err);
     if (rc != OFFPAY_OK) {
-        if (strcmp(err, "WALLET_REVOKED") == 0)
-            rc = OFFPAY_EREVOKED;
-        else if (strcmp(err, "NOT_ENROLLED") == 0)
+        if (strcmp(err, "WALLET_REVOKED") == 0) {
+            offpay_err e = revoke_all_local(w);
+
+            rc = e != OFFPAY_OK ? e : OFFPAY_EREVOKED;
+        } else if (strcmp(err, "NOT_ENROLLED") == 0)
             rc = OFFPAY_ENOTFOUND;
         goto out;
     }
@@ -632,6 +656,10 @@ offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
         *revoked = (size_t)json_integer_value(
             json_object_get(doc, "credentials_revoked"));
     json_decref(doc);
+    /* this copy shows no code any more either (the lost phone learns it
+     * at its next sync, and terminals from the revocation list) */
+    if (rc == OFFPAY_OK)
+        rc = revoke_all_local(w);
     return rc;
 }
 

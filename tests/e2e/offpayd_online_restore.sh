@@ -115,10 +115,19 @@ balances "W=$W2:5000 esc=esc/$S3:4000 A=$MA:5200" "paid from the escrow"
 # the revoked wallet restored: a clear 403, nothing changes
 w restore w2r --from w2.backup --backup-passphrase-file bp
 w sync w2r
-[ "$ws" != 0 ] && grep -q "WALLET_REVOKED" w.out && grep -q "revoked at the server; nothing changed" w.out \
+[ "$ws" != 0 ] && grep -q "WALLET_REVOKED" w.out && grep -q "revoked at the server; nothing changed there" w.out \
   && ok "sync of a revoked wallet: WALLET_REVOKED" || fail "revoked sync: $ws $(cat w.out)"
 w balance w2r
 grep -q "frozen" w.out && ok "its credential stays frozen" || fail "not frozen: $(cat w.out)"
+# the copy that reported the loss, and the lost phone at its next sync
+# (found again, or in a thief's hands), show no code any more
+c=$(pay w2n 1.00 || true)
+[ -z "$c" ] && ok "the copy that reported the loss shows no code" || fail "w2n paid: $c"
+w sync w2
+[ "$ws" != 0 ] && grep -q "credentials are marked revoked here" w.out \
+  && ok "the lost phone's sync: revoked here too" || fail "lost phone sync: $ws $(cat w.out)"
+c=$(pay w2 1.00 || true)
+[ -z "$c" ] && ok "the lost phone shows no code after its sync" || fail "w2 paid after sync: $c"
 w allowance w2r --amount 1.00
 [ "$ws" != 0 ] && grep -q "WALLET_REVOKED" w.out && ok "allowance of a revoked wallet: WALLET_REVOKED" \
   || fail "revoked allowance: $(cat w.out)"
