@@ -469,10 +469,12 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
             printf("  frozen     restored: no code until 'offpay wallet "
                    "sync'\n");
         if (b.revoked)
-            printf("  revoked    no code from it (learnt at a sync)\n");
+            printf("  revoked    no code from it (reported lost, or learnt at "
+                   "a sync)\n");
         if (b.synced)
             printf("  escrow     %s  (the server's, at the last sync)\n"
-                   "  released   %s  (by settlement)\n",
+                   "  released   %s  (by settlement, of the pending and held "
+                   "above: counted in available again)\n",
                    cli_money(b.escrow, b.currency, m1, sizeof m1),
                    cli_money(b.released, b.currency, m2, sizeof m2));
         print_multi(w, b.serial);
