@@ -56,7 +56,8 @@ static const char help[] =
     "  backup          write the wallet's key, root, bundle, credentials and\n"
     "                  server, sealed under a backup passphrase; never its\n"
     "                  counters\n"
-    "      --out FILE --backup-passphrase-file FILE   (both required)\n"
+    "      --out FILE --backup-passphrase-file FILE   (both required; FILE\n"
+    "                  must not exist: a backup never replaces a file)\n"
     "  restore         make a new wallet (--wallet FILE, must not exist) from\n"
     "                  a backup: every credential frozen until 'wallet sync'\n"
     "                  learns the highest counter the server saw\n"
@@ -1131,6 +1132,13 @@ static int cmd_backup(const void *args, const char *arg CLI_UNUSED)
     if (a->out == NULL || a->backup_pass == NULL)
         return cli_usage_error("wallet backup: --out FILE and "
                                "--backup-passphrase-file FILE are required");
+    /* a backup is sealed like a wallet: it never replaces a file, even
+     * with --force (an old backup, or a wallet, lost to a typo) */
+    if (access(a->out, F_OK) == 0)
+        return cli_usage_error("wallet backup: --out %s exists: a backup "
+                               "never replaces a file, even with --force; "
+                               "give a new name (EEXISTS)",
+                               a->out);
     w = open_wallet_as(a, 1, &status);
     if (w == NULL)
         return status;
@@ -1173,7 +1181,13 @@ static int cmd_restore(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_wallet_restore(a->from, bpass, a->wallet, pass, cli_now(), &w);
     cli_passphrase_free(bpass);
     cli_passphrase_free(pass);
-    if (rc != OFFPAY_OK) {
+    if (rc == OFFPAY_EEXISTS) { /* the wallet to restore into */
+        fprintf(stderr, "offpay: wallet restore: a wallet (or its .log) is "
+                        "already at %s: restore into a new wallet file "
+                        "(EEXISTS)\n",
+                a->wallet);
+        status = EXIT_USAGE;
+    } else if (rc != OFFPAY_OK) {
         status = cli_fail_at(NULL, "restoring", a->from, rc);
     } else {
         printf("wallet restored: %zu credential(s), frozen until 'offpay "

@@ -100,7 +100,13 @@ audits "restore of an old backup"
 enrolled w2 100.00 50.00; W2=$W; S3=$S
 w backup w2 --out w2.backup --backup-passphrase-file bp
 c=$(pay w2 10.00); accept ta "$c" 10.00 && ok "ta accepted 10.00 from w2" || fail "accept w2"
+w backup w2 --out w2.backup --backup-passphrase-file bp --force
+[ "$ws" = 2 ] && grep -q "a backup never replaces a file" w.out \
+  && ok "a backup onto an existing file: refused (2), even with --force" || fail "backup over: $ws $(cat w.out)"
 w restore w2n --from w2.backup --backup-passphrase-file bp
+w restore w2n --from w2.backup --backup-passphrase-file bp
+[ "$ws" = 2 ] && grep -q "a wallet (or its .log) is already at .*w2n" w.out \
+  && ok "a restore onto an existing wallet: refused (2), the wallet named" || fail "restore over: $ws $(cat w.out)"
 w report-lost w2n --reason "phone stolen"
 [ "$ws" = 0 ] && grep -q "1 credential(s) revoked" w.out && ok "report-lost: $(cat w.out)" \
   || fail "report-lost: $ws $(cat w.out)"
