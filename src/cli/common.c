@@ -519,6 +519,13 @@ static char *read_code(const char *image, const char *code, int *status)
         free(text);
         return NULL;
     }
+    /* a scanner that ends each code with CR alone, twice: two lines */
+    if (memchr(text, '\r', n) != NULL) {
+        *status = cli_usage_error("more than one line on standard input "
+                                  "(lines ended by CR): give one code");
+        free(text);
+        return NULL;
+    }
     if (cli_code_too_long(text, n, "on standard input", status)) {
         free(text);
         return NULL;

@@ -133,6 +133,8 @@ expect 2 "give the code once" -- "$OFFPAY" decode --file w.cred --code "$code"
 code2=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
 expect 2 "more than one line on standard input" -- bash -c \
   "printf '%s\n%s\n' '$code' '$code2' | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
+expect 2 "more than one line on standard input \(lines ended by CR\)" -- bash -c \
+  "printf '%s\r%s\r' '$code' '$code2' | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
 expect 0 "2 payment\(s\)" -- "$OFFPAY" terminal journal "${T[@]}"
 expect 0 "accepted: 1.00 EUR" -- bash -c \
   "printf '%s\r\n\n' '$code' | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
