@@ -307,10 +307,10 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     printf("wallet created: %s\n", a->wallet);
     printf("Backing up: a copy of this file is NOT a backup. A copy put back\n"
            "later makes the wallet reuse counters it already spent: a double\n"
-           "spend, and the issuer revokes the credential. A safe backup and\n"
-           "restore comes with the server sync (the restored wallet waits for\n"
-           "the server's highest counter before paying); until then, never\n"
-           "restore a wallet by copying its file back.\n");
+           "spend, and the issuer revokes the credential. Use 'offpay wallet\n"
+           "backup' and 'offpay wallet restore' (the restored wallet waits for\n"
+           "the server's highest counter, at 'offpay wallet sync', before\n"
+           "paying); never restore a wallet by copying its file back.\n");
     return EXIT_OK;
 }
 
@@ -567,17 +567,16 @@ static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
     return status;
 }
 
-/* Asks "Pay X to NAME? [y/N]" on the terminal. 1 when confirmed. */
+/* Asks "Pay X to NAME? [y/N]" on the terminal. 1 when confirmed, 0 when
+ * not, -1 when there is no terminal to ask on. */
 static int confirm(const offpay_request *q)
 {
     char  money[64], answer[16];
     FILE *tty = fopen("/dev/tty", "r+");
     int   yes;
 
-    if (tty == NULL) {
-        fprintf(stderr, "offpay: no terminal to confirm on: use --yes\n");
-        return 0;
-    }
+    if (tty == NULL)
+        return -1; /* no terminal to ask on */
     fprintf(tty, "Pay %s to \"%s\" (merchant %llu)? [y/N] ",
             cli_money(q->amount, q->currency, money, sizeof money),
             q->tcred.name, (unsigned long long)q->tcred.merchant_id);
@@ -621,10 +620,20 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
                 "expired and the code would be refused: ask the merchant for "
                 "a new request\n",
                 now - q.time, REQUEST_TTL_DEFAULT);
-    if (!a->yes && !confirm(&q)) {
-        fprintf(stderr, "not paid\n");
-        status = EXIT_REJECTED;
-        goto out;
+    if (!a->yes) {
+        int yes = confirm(&q);
+
+        if (yes < 0) {
+            status = cli_usage_error("wallet pay-request: no terminal to "
+                                     "confirm the payment on: give --yes; "
+                                     "not paid");
+            goto out;
+        }
+        if (!yes) {
+            fprintf(stderr, "not paid\n");
+            status = EXIT_REJECTED;
+            goto out;
+        }
     }
     rc = offpay_wallet_pay_request(w, &q, now, &text, NULL);
     if (rc == OFFPAY_EINSUFFICIENT)

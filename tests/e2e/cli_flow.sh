@@ -69,7 +69,8 @@ expect 1 "ETRUNCATED|EBASE45" -- "$OFFPAY" terminal accept "${T[@]}" --code "${c
 
 # Merchant-presented: request, confirmation, bound code, receipt.
 "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 7.25 --png r.png >/dev/null 2>&1
-expect 1 "not paid" -- bash -c "'$OFFPAY' wallet pay-request --wallet w --passphrase-file wp --image r.png </dev/null"
+# no terminal to confirm on (setsid: none, as in CI): a usage error
+expect 2 "give --yes; not paid" -- setsid bash -c "'$OFFPAY' wallet pay-request --wallet w --passphrase-file wp --image r.png </dev/null"
 bound=$("$OFFPAY" wallet pay-request "${W[@]}" --image r.png --yes 2>/dev/null)
 expect 1 "EAMOUNT_MISMATCH" -- "$OFFPAY" terminal accept "${T[@]}" --code "$bound" --amount 7.00
 expect 0 "accepted: 7.25 EUR" -- "$OFFPAY" terminal accept "${T[@]}" --code "$bound" \
