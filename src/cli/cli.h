@@ -36,6 +36,10 @@ int cli_verify_evidence(int argc, char **argv);
  * status for rc: EXIT_REJECTED for verification errors, else
  * EXIT_FAILURE_IO (or EXIT_USAGE for OFFPAY_EINVAL). */
 int cli_fail(const char *what, offpay_err rc);
+/* cli_fail for a command that talks to offpayd: OFFPAY_EIO is said as
+ * offpayd unreachable (or answering what it should not), not as a disk
+ * error. */
+int cli_fail_online(const char *what, offpay_err rc);
 /*
  * cli_fail_at — cli_fail for a failure rc while doing ("opening",
  * "reading", "saving", "creating") the file or directory path, after what

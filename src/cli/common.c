@@ -114,6 +114,17 @@ int cli_fail(const char *what, offpay_err rc)
     return rc == OFFPAY_EINVAL ? EXIT_USAGE : EXIT_FAILURE_IO;
 }
 
+int cli_fail_online(const char *what, offpay_err rc)
+{
+    if (rc != OFFPAY_EIO)
+        return cli_fail(what, rc);
+    fprintf(stderr, "offpay: %s: offpayd could not be reached, or its answer "
+                    "was unusable (EIO); what was not done is done at the "
+                    "next run\n",
+            what);
+    return EXIT_FAILURE_IO;
+}
+
 int cli_fail_at(const char *what, const char *doing, const char *path,
                 offpay_err rc)
 {

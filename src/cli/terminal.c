@@ -507,7 +507,7 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
             cli_money(r.paid, offpay_terminal_currency(t), money, sizeof money),
             r.rejected, r.left);
         if (rc != OFFPAY_OK)
-            status = cli_fail("sync with offpayd", rc);
+            status = cli_fail_online("sync with offpayd", rc);
         else
             printf("synced with %s: the newest bundle and revocation list "
                    "taken\n",
@@ -1123,7 +1123,8 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
         printf("offline time     %s h since the last sync, no limit\n",
                hours(s->seconds_since_sync, h1));
     if (s->revlist_seq == 0)
-        printf("revocation list  none yet (run 'terminal sync --revlist')\n");
+        printf("revocation list  none yet (run 'terminal sync --server URL',\n"
+               "                 or --revlist FILE offline)\n");
     else if (s->max_revlist_age)
         printf("revocation list  #%u signed %s, %s h old, limit %s h "
                "(%u %%)\n",
@@ -1437,7 +1438,7 @@ static int cmd_rotate(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_terminal_rotate(old, next, a->server, cli_now(), &r, &id);
     print_final(&r, offpay_terminal_currency(old));
     if (rc != OFFPAY_OK)
-        status = cli_fail("terminal rotate", rc);
+        status = cli_fail_online("terminal rotate", rc);
     else
         printf("rotated: %s is terminal %u with the new key; %s is revoked "
                "from now on\n",
@@ -1464,7 +1465,7 @@ static int cmd_decommission(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_terminal_decommission(t, a->server, cli_now(), &r);
     print_final(&r, offpay_terminal_currency(t));
     if (rc != OFFPAY_OK)
-        status = cli_fail("terminal decommission", rc);
+        status = cli_fail_online("terminal decommission", rc);
     else
         printf("decommissioned: offpayd revoked this terminal; keep %s as "
                "the record of its payments\n",

@@ -915,7 +915,7 @@ static int cmd_upload(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_wallet_upload(w, a->server, 0, 0, cli_now(),
                               print_upload_status, w, &r);
     if (rc != OFFPAY_OK) {
-        status = cli_fail("wallet upload", rc);
+        status = cli_fail_online("wallet upload", rc);
     } else {
         printf("%zu codes sent: %zu settled, %zu not settled yet, %zu "
                "rejected, %zu receipt mismatches\n",
@@ -1028,7 +1028,7 @@ static int cli_wallet_online_sync(const wallet_args *a)
                           "credentials are marked revoked here",
                           rc);
     } else if (rc != OFFPAY_OK) {
-        status = cli_fail("wallet sync", rc);
+        status = cli_fail_online("wallet sync", rc);
     } else {
         printf("%zu codes sent: %zu settled, %zu not settled yet, %zu "
                "rejected\n",
@@ -1068,7 +1068,7 @@ static int cmd_enroll(const void *args, const char *arg CLI_UNUSED)
         return status;
     rc = offpay_wallet_enroll(w, a->server, a->code, cli_now(), &acct);
     if (rc != OFFPAY_OK)
-        status = cli_fail("wallet enroll", rc);
+        status = cli_fail_online("wallet enroll", rc);
     else
         printf("enrolled: account %llu (%s), balance %s\n",
                (unsigned long long)acct.account,
@@ -1106,7 +1106,7 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
         goto out;
     }
     if (rc != OFFPAY_OK) {
-        status = cli_fail("wallet allowance", rc);
+        status = cli_fail_online("wallet allowance", rc);
         goto out;
     }
     if (cli_amount(a->amount, acct.currency, &amount) != 0 || amount <= 0) {
@@ -1119,7 +1119,7 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
                                  (uint32_t)expires, cli_now(), &serial,
                                  &balance);
     if (rc != OFFPAY_OK)
-        status = cli_fail("wallet allowance", rc);
+        status = cli_fail_online("wallet allowance", rc);
     else
         printf("credential %llu installed: %s; account balance %s\n",
                (unsigned long long)serial,
@@ -1220,7 +1220,7 @@ static int cmd_report_lost(const void *args, const char *arg CLI_UNUSED)
         return status;
     rc = offpay_wallet_report_lost(w, a->server, a->reason, cli_now(), &n);
     if (rc != OFFPAY_OK)
-        status = cli_fail("wallet report-lost", rc);
+        status = cli_fail_online("wallet report-lost", rc);
     else
         printf("wallet revoked at the server: %zu credential(s) revoked; "
                "their escrow returns to the account after the upload "

@@ -150,7 +150,7 @@ offpay_err offpay_terminal_decommission(offpay_terminal *t,
               rep->clock_known ? rep->clock_offset : 0, &doc);
     if (rc == OFFPAY_OK && json_is_true(json_object_get(doc, "replayed")))
         fprintf(stderr, "offpay: offpayd had decommissioned this terminal "
-                        "already (its reply was lost)\n");
+                        "already (an earlier request, its reply perhaps lost)\n");
     json_decref(doc);
     if (rc == OFFPAY_OK) { /* it accepts nothing more */
         rep->revoked = 1;

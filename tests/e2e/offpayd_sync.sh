@@ -46,6 +46,8 @@ new_wallet w2 "$W2" 100.00; S2=$SERIAL
 for a in 4.00 5.00; do c=$(pay w2 "$a"); accept ta "$c" "$a" || fail "accept $a"; done
 stop_server TERM
 run_cli 3 "2 left to upload" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+run_cli 3 "sync with offpayd: offpayd could not be reached" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
 start_server
 run_cli 0 "uploaded 2 payment\(s\): 2 decided \(2 paid, 9.00 EUR" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
