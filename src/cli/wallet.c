@@ -530,6 +530,36 @@ static void print_available(const offpay_wallet *w, uint16_t currency,
     fprintf(stderr, " see 'offpay wallet balance'\n");
 }
 
+/* After ENO_CREDENTIAL: the currencies the wallet's credentials are in,
+ * when none is the one asked for. */
+static void print_currencies(const offpay_wallet *w, uint16_t currency)
+{
+    offpay_wallet_balance b;
+    char                  held[128] = "";
+    size_t                n = 0;
+
+    for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
+        const char *alpha;
+
+        if (offpay_wallet_get_balance(w, i, 0, &b) != OFFPAY_OK)
+            continue;
+        if (b.currency == currency)
+            return; /* held, but not usable now: the error says so */
+        alpha = offpay_currency_alpha(b.currency);
+        if (alpha != NULL && strstr(held, alpha) == NULL &&
+            strlen(held) + 8 < sizeof held) {
+            snprintf(held + strlen(held), sizeof held - strlen(held), "%s%s",
+                     n ? ", " : "", alpha);
+            n++;
+        }
+    }
+    if (held[0] != '\0')
+        fprintf(stderr, "offpay: no credential in %s: this wallet's are in %s\n",
+                offpay_currency_alpha(currency) ? offpay_currency_alpha(currency)
+                                                : "that currency",
+                held);
+}
+
 static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
@@ -556,6 +586,8 @@ static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_wallet_pay(w, amount, currency, cli_now(), &text, &p);
     if (rc == OFFPAY_EINSUFFICIENT)
         print_available(w, currency, amount);
+    if (rc == OFFPAY_ENO_CREDENTIAL)
+        print_currencies(w, currency);
     offpay_wallet_close(w);
     if (rc != OFFPAY_OK)
         return cli_fail_at("cannot make a code", "saving", a->wallet, rc);

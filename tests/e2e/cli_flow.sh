@@ -29,6 +29,8 @@ expect 2 "unknown command" -- "$OFFPAY" frobnicate
 expect 2 "--currency is required" -- "$OFFPAY" wallet pay "${W[@]}"
 expect 2 "malformed amount" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.234
 expect 2 "unknown currency" -- "$OFFPAY" wallet pay "${W[@]}" --currency XYZ
+expect 1 "no credential in USD: this wallet's are in EUR" -- \
+  "$OFFPAY" wallet pay "${W[@]}" --currency USD --amount 1.00
 
 # Consumer-presented code, from an argument; no --amount is a usage error.
 code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 10.00 2>/dev/null)
