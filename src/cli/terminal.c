@@ -720,6 +720,8 @@ static int paid_request(offpay_terminal *t, const char *text,
     return f.found;
 }
 
+static const char *hours(uint64_t seconds, char buf[32]);
+
 static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
 {
     const term_args  *a = args;
@@ -798,6 +800,32 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
                 offpay_errname(rc));
         status = EXIT_REJECTED;
         goto out;
+    }
+    if (rc == OFFPAY_ESYNC_REQUIRED) { /* the terminal's own limits */
+        offpay_terminal_status st;
+        char                   h1[32];
+
+        if (offpay_terminal_get_status(t, now, &st) == OFFPAY_OK) {
+            if (st.max_offline_payments &&
+                st.payments_since_sync >= st.max_offline_payments)
+                fprintf(stderr,
+                        "REJECTED: this terminal must sync first: %u "
+                        "payments since its last sync, its limit is %u "
+                        "(ESYNC_REQUIRED)\n",
+                        st.payments_since_sync, st.max_offline_payments);
+            else if (st.max_offline_hours && st.hours_pct >= 100)
+                fprintf(stderr,
+                        "REJECTED: this terminal must sync first: %s h "
+                        "since its last sync, its limit is %u h "
+                        "(ESYNC_REQUIRED)\n",
+                        hours(st.seconds_since_sync, h1),
+                        st.max_offline_hours);
+            else
+                fprintf(stderr, "REJECTED: this terminal must sync first "
+                                "(ESYNC_REQUIRED)\n");
+            status = EXIT_REJECTED;
+            goto out;
+        }
     }
     if (rc != OFFPAY_OK && cli_is_rejection(rc)) {
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),

@@ -69,6 +69,9 @@ expect 0 "state +SYNC REQUIRED" -- "$OFFPAY" terminal status "${T[@]}"
 expect 0 "at 100 % of its limit \(5 of 5\): payments are refused" -- \
   "$OFFPAY" terminal status "${T[@]}"
 expect 0 '"state": "ESYNC_REQUIRED"' -- "$OFFPAY" terminal status "${T[@]}" --json
+code6=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
+expect 1 "must sync first: 5 payments since its last sync, its limit is 5 \(ESYNC_REQUIRED\)" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --amount 1.00 --code "$code6"
 "$OFFPAY" terminal risk "${T[@]}" --set max-offline-payments=500 >/dev/null
 
 # Hours since the sync, on a clock moved forward: 8 of 10 hours warns.
