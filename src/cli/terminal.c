@@ -741,8 +741,12 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
     if (text == NULL)
         return status;
     t = open_terminal(a, a->receipt_png != NULL, &status);
-    if (t == NULL)
+    if (t == NULL) {
+        fprintf(stderr, "offpay: NOT ACCEPTED: the terminal could not be "
+                        "opened (above); nothing was recorded: do not hand "
+                        "over the goods\n");
         goto out;
+    }
     /* The terminal's own currency (set at init): whether it has a
      * credential yet is the library's check, after decoding the code. */
     cur = offpay_terminal_currency(t);

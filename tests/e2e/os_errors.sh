@@ -96,6 +96,8 @@ expect 3 "read-only file system while opening w \(EROFS\)" -- \
   "$OFFPAY" wallet pay "${W[@]}" --amount 1.00 --currency EUR
 expect 3 "read-only file system while opening shop \(EROFS\)" -- \
   "$OFFPAY" terminal accept --terminal shop --code "$code2" --amount 2.00
+expect 3 "NOT ACCEPTED: the terminal could not be opened" -- \
+  "$OFFPAY" terminal accept --terminal shop --code "$code2" --amount 2.00
 mount -o remount,rw "$mnt"
 [ "$before" = "$(listing)" ] &&
   ok "read-only commands created, changed and removed nothing" ||
