@@ -214,6 +214,12 @@ static int revoke_wallet(offpay_ledger *l, uint64_t account, int json)
                                "required");
     rc = offpay_ledger_wallet_revoke(l, NULL, account, "operator: wallet lost",
                                      cli_now(), &n);
+    if (rc == OFFPAY_ENOTFOUND) { /* the operator's input, not the disk */
+        fprintf(stderr, "offpay: admin revoke-wallet: no wallet enrolled with "
+                        "account %llu (ENOTFOUND)\n",
+                (unsigned long long)account);
+        return EXIT_REJECTED;
+    }
     if (rc != OFFPAY_OK)
         return cli_fail("admin revoke-wallet", rc);
     if (json)
