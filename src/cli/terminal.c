@@ -1214,6 +1214,11 @@ static int cmd_status(const void *args, const char *arg CLI_UNUSED)
     offpay_terminal_close(t);
     if (rc != OFFPAY_OK)
         return cli_fail(a->dir, rc);
+    /* status opens the terminal for reading: whether accept could write
+     * its journal there is asked of the directory */
+    if (s.state == OFFPAY_OK && access(a->dir, W_OK) != 0 &&
+        (errno == EROFS || errno == EACCES))
+        s.state = errno == EROFS ? OFFPAY_EROFS : OFFPAY_EACCES;
     if (a->json)
         return status_json(a->dir, &s);
     status_human(a->dir, &s);

@@ -89,7 +89,8 @@ expect 0 "^[0-9a-f]{64}$" -- \
   "$OFFPAY" terminal key --terminal shop --passphrase-file tp
 expect 0 "trust bundle sequence 1" -- "$OFFPAY" issuer show --dir iss
 expect 0 "authorizes +up to 2.00 EUR" -- "$OFFPAY" decode --code "$code2"
-expect 0 "state +accepting payments" -- "$OFFPAY" terminal status --terminal shop
+# status reads, and says that accept could not write here
+expect 0 "state +read-only: not accepting payments \(EROFS" -- "$OFFPAY" terminal status --terminal shop
 expect 0 "exported 1 payment" -- "$OFFPAY" terminal export --terminal shop "$work/ro-export"
 # Writers name the read-only file system, and the path.
 expect 3 "read-only file system while opening w \(EROFS\)" -- \
