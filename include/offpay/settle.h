@@ -57,6 +57,15 @@ void offpay_ledger_config_defaults(offpay_ledger_config *c);
 offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
                               offpay_ledger **out);
 
+/* Whether a ledger is at path, creating nothing (an operator's typo must
+ * not be audited as a new, empty ledger): a SQLite file that exists, a
+ * PostgreSQL database holding the ledger's schema, every shard of a
+ * shard map ("shards:FILE"). OFFPAY_OK when it is; OFFPAY_ENOENT when
+ * not (no such file, or a database without the schema). Errors:
+ * OFFPAY_EINVAL, OFFPAY_ESTORE (cannot connect: the reason on stderr),
+ * those of offpay_shard_config_load, the file system's. */
+offpay_err offpay_ledger_exists(const char *path);
+
 /* The backend offpay_ledger_open picks for path (which need not exist):
  * "shards:" before a shard map, "postgresql://" or "postgres://" before a
  * libpq URL, else a SQLite file. Pure. */

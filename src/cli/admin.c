@@ -48,7 +48,9 @@ static const char help[] =
     "            when everything holds, 1 (with the counts) when not\n"
     "  release [--now]  return every escrow whose credential expired more\n"
     "            than the upload grace ago to its wallet account, now\n"
-    "            (offpayd also does it on its own schedule); each escrow once\n"
+    "            (offpayd also does it on its own schedule); each escrow\n"
+    "            once. --now changes nothing: release always runs now; it\n"
+    "            may be given to say so\n"
     "\n"
     "  cases     list the cases settlement opened (duplicate,\n"
     "            double_spend, overspend, receipt_mismatch), oldest first\n"
@@ -845,14 +847,21 @@ int cli_admin(int argc, char **argv)
     }
     if (db == NULL)
         return cli_usage_error("admin %s: --db LEDGER is required", cmd);
-    /* Opening makes a missing SQLite ledger: an operator's typo must not
-     * audit a new, empty one. */
-    if (offpay_ledger_backend_of(db) == OFFPAY_LEDGER_SQLITE) {
-        struct stat st;
-
-        if (stat(db, &st) != 0)
-            return cli_fail_at(NULL, "opening", db, offpay__errno_err(errno));
+    /* Opening makes a missing ledger (a SQLite file, a PostgreSQL
+     * database's schema): an operator's typo must not audit a new, empty
+     * one, nor create tables in another database. */
+    rc = offpay_ledger_exists(db);
+    if (rc == OFFPAY_ENOENT && offpay_ledger_backend_of(db) !=
+                                   OFFPAY_LEDGER_SQLITE) {
+        fprintf(stderr,
+                "offpay: %s: no offpay ledger there (a database without "
+                "its schema): give offpayd's --db; nothing was created "
+                "(ENOENT)\n",
+                db);
+        return EXIT_FAILURE_IO;
     }
+    if (rc != OFFPAY_OK)
+        return cli_fail_at(NULL, "opening", db, rc);
     rc = offpay_ledger_open(db, NULL, &l);
     if (rc != OFFPAY_OK)
         return cli_fail_at(NULL, "opening", db, rc);

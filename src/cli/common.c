@@ -118,8 +118,8 @@ int cli_fail_online(const char *what, offpay_err rc)
 {
     if (rc != OFFPAY_EIO)
         return cli_fail(what, rc);
-    fprintf(stderr, "offpay: %s: offpayd could not be reached, or its answer "
-                    "was unusable (EIO); what was not done is done at the "
+    fprintf(stderr, "offpay: %s: offpayd could not be reached, or failed "
+                    "(see above) (EIO); what was not done is done at the "
                     "next run\n",
             what);
     return EXIT_FAILURE_IO;

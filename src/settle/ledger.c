@@ -8,11 +8,14 @@
  * are made inside the transaction that allocates the serial or terminal
  * id they cover, so a credential exists signed and funded, or not at all.
  */
+#include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "core/oserr.h"
 #include "offpay/core.h"
 #include "offpay/issuer.h"
 #include "settle/settle_int.h"
@@ -84,6 +87,28 @@ static offpay_err open_shards(offpay_ledger *l, const char *path)
     for (size_t k = 1; rc == OFFPAY_OK && k < l->n_shards; k++)
         rc = publish(l, k);
     return rc;
+}
+
+offpay_err offpay_ledger_exists(const char *path)
+{
+    offpay_shard_config cfg;
+    struct stat         st;
+    offpay_err          rc = OFFPAY_OK;
+
+    if (path == NULL)
+        return OFFPAY_EINVAL;
+    switch (offpay_ledger_backend_of(path)) {
+    case OFFPAY_LEDGER_SHARDS:
+        rc = offpay_shard_config_load(path + 7, &cfg, NULL, NULL);
+        for (size_t k = 0; rc == OFFPAY_OK && k < cfg.n; k++)
+            rc = offpay__store_postgres_exists(cfg.shard[k].url);
+        return rc;
+    case OFFPAY_LEDGER_POSTGRES:
+        return offpay__store_postgres_exists(path);
+    case OFFPAY_LEDGER_SQLITE:
+        break;
+    }
+    return stat(path, &st) == 0 ? OFFPAY_OK : offpay__errno_err(errno);
 }
 
 offpay_ledger_backend offpay_ledger_backend_of(const char *path)

@@ -450,6 +450,11 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **s,
                                      const offpay__store_ops **ops);
 
+/* OFFPAY_OK when the PostgreSQL database at url holds a ledger's schema,
+ * OFFPAY_ENOENT when it does not; nothing is created. Errors:
+ * OFFPAY_ESTORE (cannot connect: libpq's reason on stderr). */
+offpay_err offpay__store_postgres_exists(const char *url);
+
 /* Opens the PostgreSQL backend on a libpq connection URL
  * ("postgresql://user@127.0.0.1:5432/db"); schema created or migrated. */
 offpay_err offpay__store_postgres_open(const char *url, offpay__store **s,

@@ -1423,6 +1423,25 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
+offpay_err offpay__store_postgres_exists(const char *url)
+{
+    PGconn    *db = PQconnectdb(url);
+    PGresult  *r;
+    offpay_err rc = OFFPAY_ESTORE;
+
+    if (PQstatus(db) != CONNECTION_OK) {
+        fprintf(stderr, "offpay: PostgreSQL: %s", PQerrorMessage(db));
+        PQfinish(db);
+        return rc;
+    }
+    r = PQexec(db, "SELECT to_regclass('schema_version') IS NOT NULL");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? OFFPAY_OK : OFFPAY_ENOENT;
+    PQclear(r);
+    PQfinish(db);
+    return rc;
+}
+
 offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
                                        const offpay__store_ops **ops)
 {
@@ -1435,8 +1454,12 @@ offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
         return OFFPAY_ENOMEM;
     memset(s, 0, sizeof *s);
     s->db = PQconnectdb(url);
-    if (PQstatus(s->db) != CONNECTION_OK)
+    if (PQstatus(s->db) != CONNECTION_OK) {
+        /* libpq's reason (no such database, connection refused, ...);
+         * it never holds the URL's password */
+        fprintf(stderr, "offpay: PostgreSQL: %s", PQerrorMessage(s->db));
         goto out;
+    }
     rc = exec_sql(s, "SET client_min_messages = warning");
     if (rc == OFFPAY_OK)
         rc = migrate(s);

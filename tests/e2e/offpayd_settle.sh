@@ -220,6 +220,12 @@ else
   run_cli 3 "no-such" -- "$OFFPAY" admin audit --db "$(ledger_url no-such)"
   [ -z "$(psql -X -A -t "${OFFPAY_TEST_PG}postgres" -c "SELECT 1 FROM pg_database WHERE datname LIKE '%no-such'")" ] \
     && ok "no ledger made for a mistyped database" || fail "a no-such database was created"
+  # a database that exists but holds no ledger: refused, and no table made
+  ledger_new empty
+  run_cli 3 "no offpay ledger there \(a database without its schema\)" -- \
+    "$OFFPAY" admin audit --db "$(ledger_url empty)"
+  [ "$(psql -X -A -t "$(ledger_url empty)" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" = 0 ] \
+    && ok "no table made in a database without a ledger" || fail "tables were made in the empty database"
 fi
 run_cli 2 "--db LEDGER is required" -- "$OFFPAY" admin audit
 run_cli 0 "Usage: offpay admin" -- "$OFFPAY" admin --help
