@@ -14,12 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
 #include "core/jsonutil.h"
-#include "core/oserr.h"
 #include "offpay/settle.h"
 
 static const char help[] =

@@ -237,8 +237,20 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
         if (resp == NULL)
             free(text);
     } else {
+        const char *e;
+
         if (rep->json == NULL)
             srv_fail(rep, SRV_E_INTERNAL, NULL);
+        /* the server's own failure (the ledger's database down, say): the
+         * operator reads it in offpayd's log, not only in the client's
+         * answer; a stop's STOPPING is not one */
+        e = json_string_value(json_object_get(rep->json, "error"));
+        if (rep->status >= 500 && e != NULL && strcmp(e, "STOPPING") != 0)
+            fprintf(stderr, "offpayd: answered %u %s: %s\n", rep->status, e,
+                    json_string_value(json_object_get(rep->json, "hint"))
+                        ? json_string_value(json_object_get(rep->json, "hint"))
+                        : "");
+
         text = rep->json ? json_dumps(rep->json, JSON_COMPACT) : NULL;
         if (text == NULL)
             return MHD_NO;

@@ -91,11 +91,6 @@ void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
     json_decref(out->json);
     out->status = srv_status_of(rc);
     out->json = error_body(offpay_errname(rc), hint);
-    /* the server's own failure (the ledger's database down, say): the
-     * operator reads it here, not only in the client's answer */
-    if (out->status >= 500)
-        fprintf(stderr, "offpayd: %s (%s), answered %d\n", hint,
-                offpay_errname(rc), out->status);
 }
 
 void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
