@@ -333,7 +333,6 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         rep->synced = 1;
         report_status(t, base_url, &ck, rep);
     }
-
 out:
     /* What was accepted before the revocation is paid (settlement.md §8);
      * what this terminal would accept from now on would not be. */

@@ -500,7 +500,8 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     rc = base_of(w, base_url, buf, &base);
     if (rc != OFFPAY_OK)
         return rc;
-    /* 1. the account first: a revoked or unknown wallet changes nothing */
+    /* 1. the account first: an unknown wallet changes nothing; a revoked
+     * one only marks its credentials revoked here */
     rc = post(w, base, "/v1/wallet/status", "{}", now, &doc, err, sizeof err);
     if (rc != OFFPAY_OK) {
         if (strcmp(err, "WALLET_REVOKED") == 0) {
