@@ -534,8 +534,9 @@ void srv_daemon_stop(srv_daemon *d)
      * open connection is answered STOPPING; the requests in progress
      * finish and get their replies before the connections close
      * (MHD_stop_daemon alone would close them with the work done and no
-     * reply sent). A body still arriving after SRV_STOP_WAIT_S gets
-     * STOPPING once it is in; a handler that started is waited for
+     * reply sent). A body still arriving after SRV_STOP_WAIT_S is cut
+     * off with nothing done (STOPPING if it completes before the
+     * handlers are done); a handler that started is waited for
      * however long it takes, since its work may be done. */
     __atomic_store_n(&stopping, 1, __ATOMIC_SEQ_CST);
     ls = MHD_quiesce_daemon(d->mhd);

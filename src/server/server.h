@@ -472,8 +472,9 @@ offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
 /* Stops: no new connection; while it waits, a new request on an open
  * connection is answered STOPPING (503, nothing done); the requests in
  * progress finish and get their replies before the connections close: a
- * body still arriving after SRV_STOP_WAIT_S gets STOPPING, a handler
- * that started is waited for to the end. */
+ * body still arriving after SRV_STOP_WAIT_S is cut off with nothing done
+ * (or answered STOPPING), a handler that started is waited for to the
+ * end. */
 void srv_daemon_stop(srv_daemon *d);
 
 #endif
