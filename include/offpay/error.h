@@ -122,7 +122,10 @@ extern "C" {
     X(ENOT_SETTLED, 82, "no terminal has uploaded this payment yet")           \
     X(EPKCS11, 83, "the PKCS#11 module or token failed the operation")         \
     X(EPKCS11_URI, 84, "malformed PKCS#11 URI, or it names no token or key") \
-    X(EREFUSED, 85, "offpayd refused the request (its reason is printed)")
+    X(EREFUSED, 85, "offpayd refused the request (its reason is printed)")   \
+    X(ESHARD_MAP, 86,                                                          \
+      "the shard map does not match the ledger's shards (the reason is "      \
+      "printed)")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

@@ -49,8 +49,11 @@ void offpay_ledger_config_defaults(offpay_ledger_config *c);
  * "shards:FILE": the PostgreSQL shards the shard map FILE names
  * (offpay_shard_config_parse below; each shard's ids bound to its range,
  * the directory copied to every shard). c may be NULL for the defaults.
- * Errors: OFFPAY_EINVAL, OFFPAY_ESTORE (cannot open or migrate, or a
- * shard's database already holds ids outside its range), OFFPAY_EVERSION
+ * Errors: OFFPAY_EINVAL, OFFPAY_ESTORE (cannot open or migrate),
+ * OFFPAY_ESHARD_MAP (the reason on stderr, nothing changed: a shard's
+ * database already holds ids outside the range its line gives, the map
+ * leaves out a range of the map the ledger was last opened with, or a
+ * PostgreSQL URL names one shard of a sharded ledger), OFFPAY_EVERSION
  * (made by a newer offpay), OFFPAY_ENOMEM; for a shard map also those of
  * offpay_shard_config_load.
  */
@@ -794,6 +797,13 @@ offpay_err offpay_shard_config_load(const char *path, offpay_shard_config *c,
 
 /* The index of the shard whose range holds id, or -1 when none does. */
 int offpay_shard_config_route(const offpay_shard_config *c, uint64_t id);
+
+/* 1 when every id of first..last is in some shard's range of c, else 0
+ * (also for first > last). offpay_ledger_open refuses a map that does
+ * not cover each range recorded by the map the ledger was last opened
+ * with (docs/scaling.md). */
+int offpay_shard_config_covers(const offpay_shard_config *c, uint64_t first,
+                               uint64_t last);
 
 /* The number of shards of l: 1 for an unsharded ledger (a SQLite file, a
  * PostgreSQL URL) and for a one-line shard map. */

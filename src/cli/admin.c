@@ -851,11 +851,19 @@ int cli_admin(int argc, char **argv)
     rc = offpay_ledger_exists(db);
     if (rc == OFFPAY_ENOENT && offpay_ledger_backend_of(db) !=
                                    OFFPAY_LEDGER_SQLITE) {
-        fprintf(stderr,
-                "offpay: %s: no offpay ledger there (a database without "
-                "its schema): give offpayd's --db; nothing was created "
-                "(ENOENT)\n",
-                db);
+        if (offpay_ledger_backend_of(db) == OFFPAY_LEDGER_SHARDS)
+            fprintf(stderr,
+                    "offpay: %s: a shard holds no offpay ledger (above): "
+                    "give the map offpayd runs with (offpayd makes a new "
+                    "shard's schema when it starts with a map that adds "
+                    "it); nothing was created (ENOENT)\n",
+                    db);
+        else
+            fprintf(stderr,
+                    "offpay: %s: no offpay ledger there (a database without "
+                    "its schema): give offpayd's --db; nothing was created "
+                    "(ENOENT)\n",
+                    db);
         return EXIT_FAILURE_IO;
     }
     if (rc != OFFPAY_OK)

@@ -30,7 +30,8 @@ const char cli_exit_help[] =
     "  2  usage error: a bad or ambiguous command line, or an output file\n"
     "     that exists (without --force) or belongs to an offpay state\n"
     "  3  failure: a file, database, passphrase or system error, or\n"
-    "     offpayd unreachable\n";
+    "     offpayd unreachable, or (terminal sync --server) payments\n"
+    "     offpayd left undecided\n";
 
 int cli_is_rejection(offpay_err rc)
 {

@@ -55,7 +55,8 @@ static const char help[] =
     "                    records and prints how far this terminal's clock\n"
     "                    is from offpayd's (see 'status'), warns beyond\n"
     "                    the skew, and leaves for later what offpayd does\n"
-    "                    not decide yet (dated after offpayd's clock). If\n"
+    "                    not decide yet (dated after offpayd's clock, or\n"
+    "                    its ledger failing): then it exits 3. If\n"
     "                    offpayd has revoked this terminal it prints\n"
     "                    'REVOKED: ...' and the terminal accepts nothing\n"
     "                    more (ETERMINAL_REVOKED)\n"
@@ -512,6 +513,17 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
             printf("synced with %s: the newest bundle and revocation list "
                    "taken\n",
                    a->server);
+        if (rc == OFFPAY_OK && r.left > 0) {
+            /* offpayd answered, but left entries undecided (a ledger or
+             * shard that failed, entries dated after its clock): a script
+             * running the sync must see that they are not settled */
+            fprintf(stderr,
+                    "offpay: sync with offpayd: %zu payment(s) not decided by "
+                    "offpayd (why is above): they stay in the journal and "
+                    "are sent again at the next sync\n",
+                    r.left);
+            status = EXIT_FAILURE_IO;
+        }
         if (r.revoked)
             printf("REVOKED: offpayd has revoked this terminal: it accepts "
                    "no more payments (those it accepted before the "

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,10 +60,114 @@ offpay_err offpay__ledger_directory_copy(offpay_ledger *l)
     return directory_copy(l);
 }
 
+/* The ranges recorded on each shard by the map the ledger was last opened
+ * with (migration 007), and which of them is the shard's own. */
+struct recorded {
+    uint64_t range[OFFPAY_SHARDS_MAX][2];
+    size_t   n, here; /* here: SIZE_MAX when none is the shard's own */
+};
+
+static int overlaps(uint64_t a, uint64_t b, const uint64_t r[2])
+{
+    return a <= r[1] && b >= r[0];
+}
+
+/* cfg against what each shard recorded, before anything is written: every
+ * recorded range is still in cfg's ranges (a serial of a shard left out
+ * would otherwise be judged "not issued" by shard 0, for good); no range
+ * of cfg spans two recorded ranges (shards merged without their rows);
+ * each line names the database that held its range (not another shard's,
+ * not an empty one). A range may grow into ids no shard held. */
+static offpay_err map_check(const offpay_ledger *l,
+                            const offpay_shard_config *cfg, const char *path)
+{
+    static const char see[] = "nothing was changed (docs/scaling.md, \"The "
+                              "shard map is checked\")";
+    struct recorded  *rec = calloc(l->n_shards, sizeof *rec);
+    offpay_err        rc = rec != NULL ? OFFPAY_OK : OFFPAY_ENOMEM;
+
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
+        rc = offpay__pg_shard_map_get(l->shard[k].store, rec[k].range,
+                                      OFFPAY_SHARDS_MAX, &rec[k].n,
+                                      &rec[k].here);
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        const struct recorded *r = &rec[k];
+        const uint64_t         m[2] = {cfg->shard[k].first,
+                                       cfg->shard[k].last};
+
+        for (size_t i = 0; rc == OFFPAY_OK && i < r->n; i++)
+            if (!offpay_shard_config_covers(cfg, r->range[i][0],
+                                            r->range[i][1])) {
+                fprintf(stderr,
+                        "offpay: %s names no shard for some of the serials "
+                        "%llu-%llu, which the ledger's shards held when it "
+                        "was last opened (recorded on the database of its "
+                        "shard %zu): a shard's line is missing or its range "
+                        "was cut; %s\n",
+                        path, (unsigned long long)r->range[i][0],
+                        (unsigned long long)r->range[i][1], k, see);
+                rc = OFFPAY_ESHARD_MAP;
+            }
+        for (size_t j = 0; rc == OFFPAY_OK && j < cfg->n; j++)
+            for (size_t i = 0; rc == OFFPAY_OK && i + 1 < r->n; i++)
+                if (overlaps(cfg->shard[j].first, cfg->shard[j].last,
+                             r->range[i]) &&
+                    overlaps(cfg->shard[j].first, cfg->shard[j].last,
+                             r->range[i + 1])) {
+                    fprintf(stderr,
+                            "offpay: %s gives shard %zu the serials "
+                            "%llu-%llu, over the ranges %llu-%llu and "
+                            "%llu-%llu of two shards of the map the ledger "
+                            "was last opened with: shards are merged by "
+                            "moving their rows first; %s\n",
+                            path, j, (unsigned long long)cfg->shard[j].first,
+                            (unsigned long long)cfg->shard[j].last,
+                            (unsigned long long)r->range[i][0],
+                            (unsigned long long)r->range[i][1],
+                            (unsigned long long)r->range[i + 1][0],
+                            (unsigned long long)r->range[i + 1][1], see);
+                    rc = OFFPAY_ESHARD_MAP;
+                }
+        if (rc == OFFPAY_OK && r->here != SIZE_MAX &&
+            !overlaps(m[0], m[1], r->range[r->here])) {
+            fprintf(stderr,
+                    "offpay: %s: the database of shard %zu (serials "
+                    "%llu-%llu) is the shard of the serials %llu-%llu: is "
+                    "its URL another shard's? %s\n",
+                    path, k, (unsigned long long)m[0],
+                    (unsigned long long)m[1],
+                    (unsigned long long)r->range[r->here][0],
+                    (unsigned long long)r->range[r->here][1], see);
+            rc = OFFPAY_ESHARD_MAP;
+        }
+        /* a database that was no shard, given a range a shard held */
+        for (size_t j = 0; rc == OFFPAY_OK && r->here == SIZE_MAX &&
+                           j < l->n_shards;
+             j++)
+            for (size_t i = 0; rc == OFFPAY_OK && i < rec[j].n; i++)
+                if (overlaps(m[0], m[1], rec[j].range[i])) {
+                    fprintf(stderr,
+                            "offpay: %s: the database of shard %zu (serials "
+                            "%llu-%llu) was no shard of this ledger, but the "
+                            "serials %llu-%llu were another database's when "
+                            "the ledger was last opened: is its URL right? "
+                            "%s\n",
+                            path, k, (unsigned long long)m[0],
+                            (unsigned long long)m[1],
+                            (unsigned long long)rec[j].range[i][0],
+                            (unsigned long long)rec[j].range[i][1], see);
+                    rc = OFFPAY_ESHARD_MAP;
+                }
+    }
+    free(rec);
+    return rc;
+}
+
 /* Opens the shards of the shard map at path (docs/scaling.md). */
 static offpay_err open_shards(offpay_ledger *l, const char *path)
 {
     offpay_shard_config *cfg = calloc(1, sizeof *cfg);
+    uint64_t             range[OFFPAY_SHARDS_MAX][2];
     offpay_err           rc;
 
     if (cfg == NULL)
@@ -80,13 +185,54 @@ static offpay_err open_shards(offpay_ledger *l, const char *path)
         l->n_shards = k + 1;
         sh->first = cfg->shard[k].first;
         sh->last = cfg->shard[k].last;
-        rc = offpay__pg_shard_range(sh->store, sh->first, sh->last);
+        range[k][0] = sh->first;
+        range[k][1] = sh->last;
     }
+    /* nothing is written until the whole map has been checked */
+    if (rc == OFFPAY_OK)
+        rc = map_check(l, cfg, path);
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        rc = offpay__pg_shard_range(l->shard[k].store, l->shard[k].first,
+                                    l->shard[k].last);
+        if (rc == OFFPAY_ESHARD_MAP)
+            fprintf(stderr,
+                    "offpay: %s: the database of shard %zu (serials "
+                    "%llu-%llu) holds ids of another range (above): is its "
+                    "URL another shard's?\n",
+                    path, k, (unsigned long long)l->shard[k].first,
+                    (unsigned long long)l->shard[k].last);
+    }
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
+        rc = offpay__pg_shard_map_put(l->shard[k].store, range, l->n_shards,
+                                      k);
     if (rc == OFFPAY_OK)
         rc = directory_copy(l);
     for (size_t k = 1; rc == OFFPAY_OK && k < l->n_shards; k++)
         rc = publish(l, k);
     return rc;
+}
+
+/* A PostgreSQL URL opens one database as the whole ledger: refused when
+ * that database is one shard of a ledger sharded over several. */
+static offpay_err one_shard_of_many(offpay__store *s)
+{
+    uint64_t   range[OFFPAY_SHARDS_MAX][2];
+    size_t     n = 0, here;
+    offpay_err rc =
+        offpay__pg_shard_map_get(s, range, OFFPAY_SHARDS_MAX, &n, &here);
+
+    if (rc != OFFPAY_OK || n <= 1)
+        return rc;
+    fprintf(stderr,
+            "offpay: this PostgreSQL database is one of the %zu shards of a "
+            "sharded ledger (serials %llu-%llu ... %llu-%llu): open the "
+            "ledger with its shard map (--shards FILE) instead; nothing was "
+            "changed\n",
+            n, (unsigned long long)range[0][0],
+            (unsigned long long)range[0][1],
+            (unsigned long long)range[n - 1][0],
+            (unsigned long long)range[n - 1][1]);
+    return OFFPAY_ESHARD_MAP;
 }
 
 offpay_err offpay_ledger_exists(const char *path)
@@ -100,8 +246,15 @@ offpay_err offpay_ledger_exists(const char *path)
     switch (offpay_ledger_backend_of(path)) {
     case OFFPAY_LEDGER_SHARDS:
         rc = offpay_shard_config_load(path + 7, &cfg, NULL, NULL);
-        for (size_t k = 0; rc == OFFPAY_OK && k < cfg.n; k++)
+        for (size_t k = 0; rc == OFFPAY_OK && k < cfg.n; k++) {
             rc = offpay__store_postgres_exists(cfg.shard[k].url);
+            if (rc == OFFPAY_ENOENT)
+                fprintf(stderr,
+                        "offpay: %s: shard %zu (serials %llu-%llu) holds no "
+                        "offpay ledger (a database without its schema)\n",
+                        path + 7, k, (unsigned long long)cfg.shard[k].first,
+                        (unsigned long long)cfg.shard[k].last);
+        }
         return rc;
     case OFFPAY_LEDGER_POSTGRES:
         return offpay__store_postgres_exists(path);
@@ -155,6 +308,8 @@ offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
     case OFFPAY_LEDGER_POSTGRES:
         rc = offpay__store_postgres_open(path, &l->shard[0].store,
                                          &l->shard[0].ops);
+        if (rc == OFFPAY_OK)
+            rc = one_shard_of_many(l->shard[0].store);
         break;
     default:
         rc = offpay__store_sqlite_open(path, &l->shard[0].store,

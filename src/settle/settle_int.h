@@ -105,8 +105,9 @@ int offpay__ledger_on_shard(const offpay_ledger *l, uint64_t serial);
 
 /* PostgreSQL only (src/store/postgres.c), for the shards of a shard map: */
 /* makes the store assign every row id from [first, last] (the terminals'
- * and revocations' ids excepted: those of the directory count); an error
- * when it already assigned ids outside it */
+ * and revocations' ids excepted: those of the directory count);
+ * OFFPAY_ESHARD_MAP (the table and id on stderr) when it already assigned
+ * ids outside it: the map's line names another shard's database */
 offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
                                   uint64_t last);
 /* copies the directory's merchants (with their accounts) and terminals
@@ -116,6 +117,16 @@ offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to);
  * the revocation list of store `to` (each serial once), *seq advanced */
 offpay_err offpay__pg_revocations_publish(offpay__store *from,
                                           offpay__store *to, uint64_t *seq);
+/* the ranges of the shard map recorded on the store (migration 007), in
+ * ascending order: at most max (OFFPAY_ETOOBIG beyond), *n of them;
+ * *here the index of the store's own, SIZE_MAX when none is marked */
+offpay_err offpay__pg_shard_map_get(offpay__store *s,
+                                    uint64_t (*range)[2], size_t max,
+                                    size_t *n, size_t *here);
+/* replaces the ranges recorded on the store with range[0..n), range[here]
+ * marked as the store's own */
+offpay_err offpay__pg_shard_map_put(offpay__store *s, const uint64_t (*range)[2],
+                                    size_t n, size_t here);
 /* the number of wallet accounts of the store */
 offpay_err offpay__pg_wallets(offpay__store *s, uint64_t *n);
 

@@ -225,3 +225,20 @@ int offpay_shard_config_route(const offpay_shard_config *c, uint64_t id)
         return -1;
     return (int)(lo - 1);
 }
+
+int offpay_shard_config_covers(const offpay_shard_config *c, uint64_t first,
+                               uint64_t last)
+{
+    uint64_t id = first;
+
+    if (c == NULL || first > last)
+        return 0;
+    /* ranges ascend without overlapping: walk them from first's */
+    for (int k = offpay_shard_config_route(c, id); k >= 0;
+         k = offpay_shard_config_route(c, id)) {
+        if (c->shard[k].last >= last)
+            return 1;
+        id = c->shard[k].last + 1;
+    }
+    return 0;
+}

@@ -1921,7 +1921,8 @@ offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
         " WHERE seqrelid = q::regclass;"
         " IF mn = %llu AND mx = %llu THEN CONTINUE; END IF;"
         " IF called AND (lv < %llu OR lv > %llu) THEN RAISE EXCEPTION"
-        " 'offpay: %% assigned id %% outside the shard range', t[1], lv;"
+        " 'its %% reached id %%, outside this shard''s range', t[1], lv"
+        " USING ERRCODE = 'OPSHR';"
         " END IF;"
         " IF called THEN EXECUTE format('ALTER SEQUENCE %%s MINVALUE %llu"
         " MAXVALUE %llu START WITH %llu', q);"
@@ -1930,11 +1931,78 @@ offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
         " END IF; END LOOP; END $do$";
     char               sql[sizeof fmt + 12 * 20];
     unsigned long long f = first, l = last;
+    PGresult          *r;
+    const char        *state;
+    offpay_err         rc;
 
     if (s == NULL || first < 1 || first > last || last > (uint64_t)INT64_MAX)
         return OFFPAY_EINVAL;
     snprintf(sql, sizeof sql, fmt, f, l, f, l, f, l, f, f, l, f, f);
-    return exec_sql(s, sql) == OFFPAY_OK ? OFFPAY_OK : OFFPAY_ESTORE;
+    r = PQexec(s->db, sql);
+    rc = map_result(r) == OFFPAY_OK ? OFFPAY_OK : OFFPAY_ESTORE;
+    state = rc != OFFPAY_OK ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state != NULL && strcmp(state, "OPSHR") == 0) {
+        /* the database is another shard's (or a ledger's of its own) */
+        fprintf(stderr, "offpay: PostgreSQL: %s\n",
+                PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+        rc = OFFPAY_ESHARD_MAP;
+    }
+    PQclear(r);
+    return rc;
+}
+
+offpay_err offpay__pg_shard_map_get(offpay__store *s,
+                                    uint64_t (*range)[2], size_t max,
+                                    size_t *n, size_t *here)
+{
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    if (s == NULL || range == NULL || n == NULL || here == NULL)
+        return OFFPAY_EINVAL;
+    *n = 0;
+    *here = SIZE_MAX;
+    rc = shard_q(s, "SELECT first, last, here FROM shard_map ORDER BY first",
+                 0, NULL, &r);
+    if (rc == OFFPAY_OK && (size_t)PQntuples(r) > max)
+        rc = OFFPAY_ETOOBIG; /* only ever written from a map of <= max */
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        range[i][0] = col_u64(r, i, 0);
+        range[i][1] = col_u64(r, i, 1);
+        if (col_u64(r, i, 2) == 1)
+            *here = (size_t)i;
+        *n = (size_t)i + 1;
+    }
+    PQclear(r);
+    return rc;
+}
+
+offpay_err offpay__pg_shard_map_put(offpay__store *s, const uint64_t (*range)[2],
+                                    size_t n, size_t here)
+{
+    offpay_err rc;
+
+    if (s == NULL || range == NULL || here >= n)
+        return OFFPAY_EINVAL;
+    rc = exec_sql(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
+    if (rc == OFFPAY_OK)
+        rc = exec_sql(s, "DELETE FROM shard_map");
+    for (size_t i = 0; rc == OFFPAY_OK && i < n; i++) {
+        char        a[24], b[24];
+        const char *v[3] = {a, b, i == here ? "1" : "0"};
+
+        snprintf(a, sizeof a, "%llu", (unsigned long long)range[i][0]);
+        snprintf(b, sizeof b, "%llu", (unsigned long long)range[i][1]);
+        rc = shard_q(s,
+                     "INSERT INTO shard_map (first, last, here)"
+                     " VALUES ($1::bigint, $2::bigint, $3::bigint)",
+                     3, v, NULL);
+    }
+    if (rc == OFFPAY_OK)
+        rc = exec_sql(s, "COMMIT");
+    if (rc != OFFPAY_OK)
+        (void)exec_sql(s, "ROLLBACK");
+    return rc;
 }
 
 /* Copies every row of `sel` (run on from, in a snapshot) into `ins` (on

@@ -25,7 +25,15 @@
 #  J. a guarantee deposit that failed on shard 1 after shard 0 booked its
 #     half, retried under its Idempotency-Key: only the missing half is
 #     booked, and a third try moves nothing; a keyed withdrawal shard 0
-#     could not pay, resent after shard 0 was funded, is not paid twice.
+#     could not pay, resent after shard 0 was funded, is not paid twice; a
+#     terminal's sync while shard 1 fails leaves its payment undecided and
+#     exits 3, and the next sync settles it;
+#  K. the shard map checked against the ledger's: a map that leaves out a
+#     shard, swaps two shards' URLs or merges two ranges onto one database
+#     is refused with what is wrong and nothing changed (offpayd and
+#     `offpay admin`), as is one shard's URL given as the whole ledger; a
+#     shard added at the end is recorded, and leaving it out again is
+#     refused until the operator retires it.
 source "$(dirname "$0")/offpayd_lib.sh"
 [ "$BACKEND" = postgres ] || { echo "offpayd_shards.sh runs on PostgreSQL only (OFFPAY_TEST_BACKEND=postgres)"; exit 1; }
 read -r -a PG <<<"${OFFPAY_TEST_PG_ALL:-}"
@@ -37,8 +45,8 @@ for k in 0 1; do
       -c "CREATE DATABASE \"${pg_prefix}_shard$k\"" >/dev/null
 done
 cleanup_shards() {
-  for k in 0 1; do
-    psql -q -X "${PG[$k]}postgres" \
+  for k in 0 1 2 3; do
+    psql -q -X "${PG[$((k % 2))]}postgres" \
         -c "DROP DATABASE IF EXISTS \"${pg_prefix}_shard$k\" WITH (FORCE)" >/dev/null 2>&1 || true
   done
 }
@@ -301,6 +309,21 @@ shard_sql 1 "CREATE TABLE test_fault (x int);
   CREATE TRIGGER test_fault BEFORE INSERT ON transfers
     FOR EACH ROW EXECUTE FUNCTION test_fault();
   INSERT INTO test_fault VALUES (1)" >/dev/null
+# a terminal's sync while shard 1 fails: its payment (w5, shard 1) is not
+# decided, nothing moves, and the sync exits 3 saying so; once the shard
+# works again, the next sync settles it
+c=$(pay w5 1.50); accept tc "$c" 1.50 || fail "tc accept 1.50"
+e5=$(remaining "$S5")
+run_cli 3 '1 payment\(s\) not decided by offpayd' -- \
+  "$OFFPAY" terminal sync --terminal tc --passphrase-file tp --server "$URL"
+[ "$(remaining "$S5")" = "$e5" ] && ok "nothing taken from w5's escrow while shard 1 fails" \
+  || fail "escrow of $S5: $(remaining "$S5"), was $e5"
+shard_sql 1 "DELETE FROM test_fault" >/dev/null
+run_cli 0 '1 decided \(1 paid, 1.50 EUR.*0 left to upload' -- \
+  "$OFFPAY" terminal sync --terminal tc --passphrase-file tp --server "$URL"
+[ "$(remaining "$S5")" = $((e5 - 150)) ] && ok "settled once shard 1 is back" \
+  || fail "escrow of $S5 after: $(remaining "$S5")"
+shard_sql 1 "INSERT INTO test_fault VALUES (1)" >/dev/null
 g0=$(balance "$G")
 api_once fund-j POST "/v1/admin/accounts/$G/deposit" '{"amount":"10.01","ref":"bank 77"}'
 [ "$status" -ge 500 ] && ok "deposit of 10.01 fails on shard 1 ($status $(jget .error))" \
@@ -348,4 +371,55 @@ api_once fund-j POST "/v1/admin/accounts/$W2/deposit" '{"amount":"10.01"}'
 expect_http 422 IDEMPOTENCY_KEY_REUSED "the guarantee's key reused for a wallet on shard 1"
 shard_sql 1 "DROP TRIGGER test_fault ON transfers; DROP FUNCTION test_fault(); DROP TABLE test_fault" >/dev/null
 audit_passes "after the retried deposit"
+
+# ---- K. the shard map checked against the ledger's ------------------------
+recorded() { shard_sql "$1" "SELECT string_agg(first || '-' || last, ' ' ORDER BY first) FROM shard_map"; }
+[ "$(recorded 0)" = "1-999999999 $R1-1999999999" ] && [ "$(recorded 1)" = "$(recorded 0)" ] \
+  && ok "both shards record the map's ranges: $(recorded 0)" \
+  || fail "recorded: '$(recorded 0)' / '$(recorded 1)'"
+n_before=$(shard_sql 0 "SELECT count(*) FROM transfers")
+printf 'shard 1-999999999 %s\n' "$SH0" > missing.conf
+run_cli 3 "missing.conf names no shard for some of the serials $R1-1999999999" -- \
+  "$OFFPAYD" --shards missing.conf --issuer iss --passphrase-file ip \
+    --root iss/root.pub --token-file token
+run_cli 3 "does not match the ledger's shards.*ESHARD_MAP" -- \
+  "$OFFPAY" admin audit --shards missing.conf
+printf 'shard 1-999999999 %s\nshard %s-1999999999 %s\n' "$SH1" "$R1" "$SH0" > swapped.conf
+run_cli 3 "the database of shard 0 \\(serials 1-999999999\\) is the shard of the serials $R1-1999999999" -- \
+  "$OFFPAYD" --shards swapped.conf --issuer iss --passphrase-file ip \
+    --root iss/root.pub --token-file token
+printf 'shard 1-1999999999 %s\n' "$SH0" > merged.conf
+run_cli 3 "over the ranges 1-999999999 and $R1-1999999999" -- \
+  "$OFFPAY" admin audit --shards merged.conf
+psql -q -X -v ON_ERROR_STOP=1 "${PG[1]}postgres" \
+    -c "CREATE DATABASE \"${pg_prefix}_shard3\"" >/dev/null
+printf 'shard 1-999999999 %s\nshard %s-1999999999 %s\n' "$SH0" "$R1" "${PG[1]}${pg_prefix}_shard3" > typo.conf
+run_cli 3 "the database of shard 1 \\(serials $R1-1999999999\\) was no shard of this ledger" -- \
+  "$OFFPAYD" --shards typo.conf --issuer iss --passphrase-file ip \
+    --root iss/root.pub --token-file token
+run_cli 3 'one of the 2 shards of a sharded ledger.*--shards FILE' -- \
+  "$OFFPAY" admin audit --db "$SH1"
+[ "$(recorded 0)" = "1-999999999 $R1-1999999999" ] && [ "$(recorded 1)" = "$(recorded 0)" ] \
+  && [ "$(shard_sql 0 "SELECT count(*) FROM transfers")" = "$n_before" ] \
+  && [ "$(shard_sql 0 "SELECT seqmax FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence('accounts', 'id')::regclass")" = 999999999 ] \
+  && ok "the refused maps changed nothing (recorded ranges, rows, shard 0's id range)" \
+  || fail "after the refused maps: '$(recorded 0)' / '$(recorded 1)'"
+# a third shard at the end: recorded; leaving it out again is refused
+psql -q -X -v ON_ERROR_STOP=1 "${PG[0]}postgres" \
+    -c "CREATE DATABASE \"${pg_prefix}_shard2\"" >/dev/null
+SH2="${PG[0]}${pg_prefix}_shard2"
+{ cat shards.conf; echo "shard 2000000000-2999999999 $SH2"; } > grown.conf
+run_cli 3 'shard 2 \(serials 2000000000-2999999999\) holds no offpay ledger' -- \
+  "$OFFPAY" admin audit --shards grown.conf
+LEDGER="shards:$work/grown.conf"; start_server; stop_server; via 1  # offpayd makes its schema
+run_cli 0 'shard 2: .*passed' -- "$OFFPAY" admin audit --shards grown.conf
+[ "$(recorded 1)" = "1-999999999 $R1-1999999999 2000000000-2999999999" ] \
+  && ok "the added shard is recorded on the others" || fail "recorded after growing: '$(recorded 1)'"
+run_cli 3 'names no shard for some of the serials 2000000000-2999999999' -- \
+  "$OFFPAY" admin audit --shards shards.conf
+# retired as docs/scaling.md says (it holds no wallet): its range deleted
+# from every shard's record, then the map without it opens
+for k in 0 1; do shard_sql "$k" "DELETE FROM shard_map WHERE first = 2000000000" >/dev/null; done
+run_cli 0 'audit passed' -- "$OFFPAY" admin audit --shards shards.conf
+audit_passes "after the map checks"
 finish

@@ -85,13 +85,17 @@ audit_passes "killed syncs"
 ahead=$(( $(date +%s) + 600 ))
 c=$(OFFPAY_NOW=$ahead pay w3 2.00)
 OFFPAY_NOW=$ahead accept ta "$c" 2.00 || fail "accept with the clock ahead"
-OFFPAY_NOW=$ahead run_cli 0 "clock: this terminal's is (599|600|601) s ahead of offpayd's clock" -- \
+# (each of these syncs exits 3: a payment is left undecided, and a script
+# running the sync must see that it is not settled)
+OFFPAY_NOW=$ahead run_cli 3 "clock: this terminal's is (599|600|601) s ahead of offpayd's clock" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
-OFFPAY_NOW=$ahead run_cli 0 "WARNING: this terminal's clock was (599|600|601) s ahead" -- \
+OFFPAY_NOW=$ahead run_cli 3 "WARNING: this terminal's clock was (599|600|601) s ahead" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
-OFFPAY_NOW=$ahead run_cli 0 "journal entry [0-9]+ not decided by offpayd \(ECODE_FUTURE\)" -- \
+OFFPAY_NOW=$ahead run_cli 3 "journal entry [0-9]+ not decided by offpayd \(ECODE_FUTURE\)" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
-OFFPAY_NOW=$ahead run_cli 0 "uploaded 1 payment\(s\): 0 decided .*, 1 left to upload" -- \
+OFFPAY_NOW=$ahead run_cli 3 "uploaded 1 payment\(s\): 0 decided .*, 1 left to upload" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+OFFPAY_NOW=$ahead run_cli 3 "1 payment\(s\) not decided by offpayd \(why is above\): they stay in the journal" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
 balances "esc=esc/$S3:$((30000 - total)) A=$MA:$((1500 + total))" \
   "dated after offpayd's clock: not decided, nothing moved"

@@ -204,6 +204,46 @@ static void test_route(void)
     }
 }
 
+/* Whether a map's ranges hold every id of a range: what opening a ledger
+ * checks against the ranges recorded by the map it was last opened with. */
+static void test_covers(void)
+{
+    offpay_shard_config c;
+
+    REQUIRE_OK(parse("shard 1-999 " U0 "\nshard 1000-1999 " U1
+                     "\nshard 5000-9223372036854775807 " U2,
+                     &c, NULL, NULL));
+    CHECK(offpay_shard_config_covers(&c, 1, 999) == 1);
+    CHECK(offpay_shard_config_covers(&c, 1, 1999) == 1); /* two lines */
+    CHECK(offpay_shard_config_covers(&c, 500, 1500) == 1);
+    CHECK(offpay_shard_config_covers(&c, 1, 2000) == 0); /* into the gap */
+    CHECK(offpay_shard_config_covers(&c, 1999, 5000) == 0);
+    CHECK(offpay_shard_config_covers(&c, 2000, 4999) == 0);
+    CHECK(offpay_shard_config_covers(&c, 0, 10) == 0);
+    CHECK(offpay_shard_config_covers(&c, 5000, INT64_MAX) == 1);
+    CHECK(offpay_shard_config_covers(&c, 5000, (uint64_t)INT64_MAX + 1) == 0);
+    CHECK(offpay_shard_config_covers(&c, 7, 7) == 1);
+    CHECK(offpay_shard_config_covers(&c, 8, 7) == 0);
+    CHECK(offpay_shard_config_covers(NULL, 1, 1) == 0);
+    /* a line left out: its range is no longer held */
+    REQUIRE_OK(parse("shard 1-999 " U0 "\nshard 5000-6000 " U2, &c, NULL,
+                     NULL));
+    CHECK(offpay_shard_config_covers(&c, 1000, 1999) == 0);
+    CHECK(offpay_shard_config_covers(&c, 1, 999) == 1);
+    /* adjacent lines join; every small range agrees with a linear scan */
+    REQUIRE_OK(parse("shard 3-5 " U0 "\nshard 6-6 " U1 "\nshard 9-12 " U2, &c,
+                     NULL, NULL));
+    for (uint64_t a = 0; a < 15; a++)
+        for (uint64_t b = a; b < 15; b++) {
+            int want = 1;
+
+            for (uint64_t id = a; id <= b; id++)
+                if (offpay_shard_config_route(&c, id) < 0)
+                    want = 0;
+            CHECK(offpay_shard_config_covers(&c, a, b) == want);
+        }
+}
+
 /* A ledger that cannot be opened from its shard map says why. */
 static void test_ledger_open_errors(void)
 {
@@ -249,6 +289,7 @@ int main(void)
         {"parse_bounds", test_parse_bounds},
         {"load", test_load},
         {"route", test_route},
+        {"covers", test_covers},
         {"ledger_open_errors", test_ledger_open_errors},
         {"backend_of", test_backend_of},
         {NULL, NULL},
