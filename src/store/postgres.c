@@ -2005,13 +2005,14 @@ offpay_err offpay__pg_shard_map_put(offpay__store *s, const uint64_t (*range)[2]
     return rc;
 }
 
-/* Copies every row of `sel` (run on from, in a snapshot) into `ins` (on
- * to), column for column. */
+/* Copies every row of `sel` (run on from with n text parameters p, in a
+ * snapshot) into `ins` (on to), column for column. */
 static offpay_err copy_rows(offpay__store *from, offpay__store *to,
-                            const char *sel, const char *ins)
+                            const char *sel, int n, const char *const *p,
+                            const char *ins)
 {
     PGresult  *r = NULL;
-    offpay_err rc = shard_q(from, sel, 0, NULL, &r);
+    offpay_err rc = shard_q(from, sel, n, p, &r);
 
     for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
         const char *v[MAX_PARAMS];
@@ -2036,29 +2037,83 @@ static const char DIR_COUNT[] =
     " (SELECT count(*) FROM terminals WHERE bytes IS NOT NULL) || '/' ||"
     " (SELECT count(*) FROM terminals WHERE retired IS NOT NULL)";
 
+/* The directory's rows: what the copy selects on shard 0 (with "WHERE"
+ * and the delta's condition appended, or nothing for every row) and how
+ * it writes them on a shard. Merchants and their accounts never change;
+ * a terminal's credential and revocation are set once (COALESCE). */
+static const char *const DIR_SEL[3] = {
+    "SELECT a.id, a.kind, a.currency, a.ref, a.created_at FROM merchants"
+    " m JOIN accounts a ON a.id = m.account",
+    "SELECT id, account, name, currency, created_at FROM merchants m",
+    "SELECT id, merchant, pk, bytes, created_at, revoked_at, retired,"
+    " rotated_to FROM terminals"};
+static const char *const DIR_INS[3] = {
+    "INSERT INTO accounts (id, kind, currency, ref, created_at) VALUES"
+    " ($1::bigint, $2::bigint, $3::bigint, $4, $5::bigint)"
+    " ON CONFLICT (id) DO NOTHING",
+    "INSERT INTO merchants (id, account, name, currency, created_at)"
+    " VALUES ($1::bigint, $2::bigint, $3, $4::bigint, $5::bigint)"
+    " ON CONFLICT (id) DO NOTHING",
+    "INSERT INTO terminals (id, merchant, pk, bytes, created_at,"
+    " revoked_at, retired, rotated_to) VALUES ($1::bigint, $2::bigint,"
+    " $3::bytea, $4::bytea, $5::bigint, $6::bigint, $7::bigint,"
+    " $8::bigint) ON CONFLICT (id) DO UPDATE SET"
+    " bytes = COALESCE(terminals.bytes, EXCLUDED.bytes),"
+    " revoked_at = COALESCE(terminals.revoked_at, EXCLUDED.revoked_at),"
+    " retired = COALESCE(terminals.retired, EXCLUDED.retired),"
+    " rotated_to = COALESCE(terminals.rotated_to, EXCLUDED.rotated_to)"};
+/* The delta, from what the shard holds: merchants (and their accounts)
+ * and terminals above its highest ids, terminals revoked on shard 0 but
+ * not on the shard, and credentials the shard lacks. */
+static const char *const DIR_DELTA[3] = {
+    " WHERE m.id > $1::bigint ORDER BY m.id",
+    " WHERE m.id > $1::bigint ORDER BY m.id",
+    " WHERE id > $1::bigint OR (revoked_at IS NOT NULL AND"
+    " NOT (id = ANY($2::bigint[]))) OR (bytes IS NOT NULL AND"
+    " id = ANY($3::bigint[])) ORDER BY id"};
+static const char DIR_HELD[] =
+    "SELECT (SELECT coalesce(max(id), 0) FROM merchants),"
+    " coalesce(max(id), 0),"
+    " coalesce(array_agg(id) FILTER (WHERE revoked_at IS NOT NULL), '{}'),"
+    " coalesce(array_agg(id) FILTER (WHERE bytes IS NULL), '{}')"
+    " FROM terminals";
+
+/* Copies the rows of the directory on `from` that `to` lacks, by the
+ * delta (one look at what `to` holds), then checks the counts: a row the
+ * delta missed (ids committed out of order by concurrent registrations,
+ * so one below the shard's highest arrived late) makes it copy every row,
+ * as ON CONFLICT leaves the rows already there. */
+static offpay_err dir_copy_in_tx(offpay__store *from, offpay__store *to,
+                                 const char *from_count)
+{
+    PGresult  *h = NULL, *b = NULL;
+    offpay_err rc = shard_q(to, DIR_HELD, 0, NULL, &h);
+    char       sql[512];
+
+    for (int k = 0; rc == OFFPAY_OK && k < 3; k++) {
+        const char *p[4];
+
+        for (int i = 0; i < 4; i++)
+            p[i] = PQgetvalue(h, 0, i);
+        snprintf(sql, sizeof sql, "%s%s", DIR_SEL[k], DIR_DELTA[k]);
+        rc = copy_rows(from, to, sql, k < 2 ? 1 : 3, k < 2 ? p : p + 1,
+                       DIR_INS[k]);
+    }
+    if (rc == OFFPAY_OK)
+        rc = shard_q(to, DIR_COUNT, 0, NULL, &b);
+    if (rc == OFFPAY_OK && strcmp(PQgetvalue(b, 0, 0), from_count) != 0)
+        for (int k = 0; rc == OFFPAY_OK && k < 3; k++) {
+            snprintf(sql, sizeof sql, "%s ORDER BY %s", DIR_SEL[k],
+                     k < 2 ? "m.id" : "id");
+            rc = copy_rows(from, to, sql, 0, NULL, DIR_INS[k]);
+        }
+    PQclear(h);
+    PQclear(b);
+    return rc;
+}
+
 offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to)
 {
-    static const char *const sql[6] = {
-        "SELECT a.id, a.kind, a.currency, a.ref, a.created_at FROM merchants"
-        " m JOIN accounts a ON a.id = m.account ORDER BY m.id",
-        "INSERT INTO accounts (id, kind, currency, ref, created_at) VALUES"
-        " ($1::bigint, $2::bigint, $3::bigint, $4, $5::bigint)"
-        " ON CONFLICT (id) DO NOTHING",
-        "SELECT id, account, name, currency, created_at FROM merchants"
-        " ORDER BY id",
-        "INSERT INTO merchants (id, account, name, currency, created_at)"
-        " VALUES ($1::bigint, $2::bigint, $3, $4::bigint, $5::bigint)"
-        " ON CONFLICT (id) DO NOTHING",
-        "SELECT id, merchant, pk, bytes, created_at, revoked_at, retired,"
-        " rotated_to FROM terminals ORDER BY id",
-        "INSERT INTO terminals (id, merchant, pk, bytes, created_at,"
-        " revoked_at, retired, rotated_to) VALUES ($1::bigint, $2::bigint,"
-        " $3::bytea, $4::bytea, $5::bigint, $6::bigint, $7::bigint,"
-        " $8::bigint) ON CONFLICT (id) DO UPDATE SET"
-        " bytes = COALESCE(terminals.bytes, EXCLUDED.bytes),"
-        " revoked_at = COALESCE(terminals.revoked_at, EXCLUDED.revoked_at),"
-        " retired = COALESCE(terminals.retired, EXCLUDED.retired),"
-        " rotated_to = COALESCE(terminals.rotated_to, EXCLUDED.rotated_to)"};
     offpay_err rc = OFFPAY_ERETRY;
 
     if (from == NULL || to == NULL)
@@ -2074,17 +2129,17 @@ offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to)
             rc = shard_q(to, DIR_COUNT, 0, NULL, &b);
         same = rc == OFFPAY_OK &&
                strcmp(PQgetvalue(a, 0, 0), PQgetvalue(b, 0, 0)) == 0;
-        PQclear(a);
         PQclear(b);
         if (rc == OFFPAY_OK && !same) {
             rc = exec_sql(to, "BEGIN ISOLATION LEVEL READ COMMITTED");
-            for (int k = 0; rc == OFFPAY_OK && k < 6; k += 2)
-                rc = copy_rows(from, to, sql[k], sql[k + 1]);
+            if (rc == OFFPAY_OK)
+                rc = dir_copy_in_tx(from, to, PQgetvalue(a, 0, 0));
             if (rc == OFFPAY_OK)
                 rc = exec_sql(to, "COMMIT");
             if (rc != OFFPAY_OK)
                 (void)exec_sql(to, "ROLLBACK");
         }
+        PQclear(a);
         (void)exec_sql(from, rc == OFFPAY_OK ? "COMMIT" : "ROLLBACK");
     }
     return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;

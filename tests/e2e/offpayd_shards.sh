@@ -33,7 +33,9 @@
 #     is refused with what is wrong and nothing changed (offpayd and
 #     `offpay admin`), as is one shard's URL given as the whole ledger; a
 #     shard added at the end is recorded, and leaving it out again is
-#     refused until the operator retires it.
+#     refused until the operator retires it;
+#  L. the directory copy sends a shard only what it lacks, and a terminal
+#     committed out of id order still reaches it.
 source "$(dirname "$0")/offpayd_lib.sh"
 [ "$BACKEND" = postgres ] || { echo "offpayd_shards.sh runs on PostgreSQL only (OFFPAY_TEST_BACKEND=postgres)"; exit 1; }
 read -r -a PG <<<"${OFFPAY_TEST_PG_ALL:-}"
@@ -421,5 +423,25 @@ run_cli 3 'names no shard for some of the serials 2000000000-2999999999' -- \
 # from every shard's record, then the map without it opens
 for k in 0 1; do shard_sql "$k" "DELETE FROM shard_map WHERE first = 2000000000" >/dev/null; done
 run_cli 0 'audit passed' -- "$OFFPAY" admin audit --shards shards.conf
-audit_passes "after the map checks"
+
+# ---- L. the directory copy: only what a shard lacks, and nothing missed ---
+# A registration copies the rows above the shard's highest ids (not every
+# row again); a row committed out of id order (two registrations at once)
+# is found by the counts and the whole directory copied.
+via 1
+m=$(shard_sql 0 "SELECT max(id) FROM terminals")
+shard_sql 0 "INSERT INTO terminals (id, merchant, pk, created_at) VALUES ($((m + 1000)), $MID, decode(md5('late') || md5('row'), 'hex'), 1)" >/dev/null
+new_terminal te "$MID"; TE=$TID
+[ "$TE" = $((m + 1)) ] && [ "$(shard_sql 1 "SELECT count(*) FROM terminals WHERE id IN ($TE, $((m + 1000)))")" = 2 ] \
+  && ok "a new terminal ($TE) and the rows above it reach shard 1" \
+  || fail "te $TE: shard 1 holds $(shard_sql 1 "SELECT string_agg(id::text, ' ') FROM terminals WHERE id > $m")"
+new_terminal tf "$MID"; TF=$TID
+[ "$(shard_sql 1 "SELECT count(*) FROM terminals WHERE id = $TF")" = 1 ] \
+  && [ "$(shard_sql 1 "SELECT count(*) FROM terminals")" = "$(shard_sql 0 "SELECT count(*) FROM terminals")" ] \
+  && ok "terminal $TF, below shard 1's highest id, found by the counts and copied" \
+  || fail "tf $TF missing on shard 1"
+api POST "/v1/admin/terminals/$TF/revoke" '{}'
+[ "$(shard_sql 1 "SELECT revoked_at IS NOT NULL FROM terminals WHERE id = $TF")" = t ] \
+  && ok "its revocation copied to shard 1" || fail "tf's revocation on shard 1"
+audit_passes "after the map checks and the directory copies"
 finish
