@@ -50,10 +50,12 @@ void offpay_ledger_config_defaults(offpay_ledger_config *c);
  * (offpay_shard_config_parse below; each shard's ids bound to its range,
  * the directory copied to every shard). c may be NULL for the defaults.
  * Errors: OFFPAY_EINVAL, OFFPAY_ESTORE (cannot open or migrate),
- * OFFPAY_ESHARD_MAP (the reason on stderr, nothing changed: a shard's
- * database already holds ids outside the range its line gives, the map
- * leaves out a range of the map the ledger was last opened with, or a
- * PostgreSQL URL names one shard of a sharded ledger), OFFPAY_EVERSION
+ * OFFPAY_ESHARD_MAP (the reason on stderr, nothing changed: against the
+ * map the ledger was last opened with, the map leaves out a range, merges
+ * two, or gives a range to another database than the one that held it —
+ * another shard's, or one without the schema; or a shard's database
+ * already assigned ids outside the range its line gives; or a PostgreSQL
+ * URL names one shard of a sharded ledger), OFFPAY_EVERSION
  * (made by a newer offpay), OFFPAY_ENOMEM; for a shard map also those of
  * offpay_shard_config_load.
  */

@@ -72,44 +72,39 @@ static int overlaps(uint64_t a, uint64_t b, const uint64_t r[2])
     return a <= r[1] && b >= r[0];
 }
 
-/* cfg against what each shard recorded, before anything is written: every
+/* cfg against what each shard recorded (rec[k] for the database cfg
+ * gives as shard k; empty for a database without the schema): every
  * recorded range is still in cfg's ranges (a serial of a shard left out
  * would otherwise be judged "not issued" by shard 0, for good); no range
  * of cfg spans two recorded ranges (shards merged without their rows);
  * each line names the database that held its range (not another shard's,
  * not an empty one). A range may grow into ids no shard held. */
-static offpay_err map_check(const offpay_ledger *l,
-                            const offpay_shard_config *cfg, const char *path)
+static offpay_err map_check(const offpay_shard_config *cfg,
+                            const struct recorded *rec, const char *path)
 {
     static const char see[] = "nothing was changed (docs/scaling.md, \"The "
                               "shard map is checked\")";
-    struct recorded  *rec = calloc(l->n_shards, sizeof *rec);
-    offpay_err        rc = rec != NULL ? OFFPAY_OK : OFFPAY_ENOMEM;
 
-    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
-        rc = offpay__pg_shard_map_get(l->shard[k].store, rec[k].range,
-                                      OFFPAY_SHARDS_MAX, &rec[k].n,
-                                      &rec[k].here);
-    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+    for (size_t k = 0; k < cfg->n; k++) {
         const struct recorded *r = &rec[k];
         const uint64_t         m[2] = {cfg->shard[k].first,
                                        cfg->shard[k].last};
 
-        for (size_t i = 0; rc == OFFPAY_OK && i < r->n; i++)
+        for (size_t i = 0; i < r->n; i++)
             if (!offpay_shard_config_covers(cfg, r->range[i][0],
                                             r->range[i][1])) {
                 fprintf(stderr,
                         "offpay: %s names no shard for some of the serials "
                         "%llu-%llu, which the ledger's shards held when it "
-                        "was last opened (recorded on the database of its "
-                        "shard %zu): a shard's line is missing or its range "
-                        "was cut; %s\n",
+                        "was last opened (as recorded in the database the "
+                        "map gives as shard %zu): a shard's line is missing "
+                        "or its range was cut; %s\n",
                         path, (unsigned long long)r->range[i][0],
                         (unsigned long long)r->range[i][1], k, see);
-                rc = OFFPAY_ESHARD_MAP;
+                return OFFPAY_ESHARD_MAP;
             }
-        for (size_t j = 0; rc == OFFPAY_OK && j < cfg->n; j++)
-            for (size_t i = 0; rc == OFFPAY_OK && i + 1 < r->n; i++)
+        for (size_t j = 0; j < cfg->n; j++)
+            for (size_t i = 0; i + 1 < r->n; i++)
                 if (overlaps(cfg->shard[j].first, cfg->shard[j].last,
                              r->range[i]) &&
                     overlaps(cfg->shard[j].first, cfg->shard[j].last,
@@ -126,10 +121,9 @@ static offpay_err map_check(const offpay_ledger *l,
                             (unsigned long long)r->range[i][1],
                             (unsigned long long)r->range[i + 1][0],
                             (unsigned long long)r->range[i + 1][1], see);
-                    rc = OFFPAY_ESHARD_MAP;
+                    return OFFPAY_ESHARD_MAP;
                 }
-        if (rc == OFFPAY_OK && r->here != SIZE_MAX &&
-            !overlaps(m[0], m[1], r->range[r->here])) {
+        if (r->here != SIZE_MAX && !overlaps(m[0], m[1], r->range[r->here])) {
             fprintf(stderr,
                     "offpay: %s: the database of shard %zu (serials "
                     "%llu-%llu) is the shard of the serials %llu-%llu: is "
@@ -138,13 +132,11 @@ static offpay_err map_check(const offpay_ledger *l,
                     (unsigned long long)m[1],
                     (unsigned long long)r->range[r->here][0],
                     (unsigned long long)r->range[r->here][1], see);
-            rc = OFFPAY_ESHARD_MAP;
+            return OFFPAY_ESHARD_MAP;
         }
         /* a database that was no shard, given a range a shard held */
-        for (size_t j = 0; rc == OFFPAY_OK && r->here == SIZE_MAX &&
-                           j < l->n_shards;
-             j++)
-            for (size_t i = 0; rc == OFFPAY_OK && i < rec[j].n; i++)
+        for (size_t j = 0; r->here == SIZE_MAX && j < cfg->n; j++)
+            for (size_t i = 0; i < rec[j].n; i++)
                 if (overlaps(m[0], m[1], rec[j].range[i])) {
                     fprintf(stderr,
                             "offpay: %s: the database of shard %zu (serials "
@@ -156,18 +148,56 @@ static offpay_err map_check(const offpay_ledger *l,
                             (unsigned long long)m[1],
                             (unsigned long long)rec[j].range[i][0],
                             (unsigned long long)rec[j].range[i][1], see);
-                    rc = OFFPAY_ESHARD_MAP;
+                    return OFFPAY_ESHARD_MAP;
                 }
     }
-    free(rec);
+    return OFFPAY_OK;
+}
+
+/* 1 when shard k's database already records cfg as it is. */
+static int recorded_as(const struct recorded *r, const offpay_shard_config *cfg,
+                       size_t k)
+{
+    if (r->n != cfg->n || r->here != k)
+        return 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->range[i][0] != cfg->shard[i].first ||
+            r->range[i][1] != cfg->shard[i].last)
+            return 0;
+    return 1;
+}
+
+/* Opens shard k's database (giving it the schema if it has none) and
+ * reads what it recorded of the map. */
+static offpay_err shard_open(offpay_ledger *l, const offpay_shard_config *cfg,
+                             size_t k, struct recorded *r, const char *path)
+{
+    offpay__shard *sh = &l->shard[k];
+    offpay_err     rc = offpay__store_postgres_open(cfg->shard[k].url,
+                                                    &sh->store, &sh->ops);
+
+    if (rc == OFFPAY_OK)
+        rc = offpay__pg_shard_map_get(sh->store, r->range, OFFPAY_SHARDS_MAX,
+                                      &r->n, &r->here);
+    if (rc == OFFPAY_ETOOBIG)
+        fprintf(stderr,
+                "offpay: %s: the database of shard %zu records more than %d "
+                "ranges (table shard_map, not written by offpay)\n",
+                path, k, OFFPAY_SHARDS_MAX);
     return rc;
 }
 
-/* Opens the shards of the shard map at path (docs/scaling.md). */
+/* Opens the shards of the shard map at path (docs/scaling.md). One open
+ * at a time checks and records the map, under a lock on shard 0's
+ * database; a database without the schema gets it only after the check,
+ * and nothing else is written before it passes. */
 static offpay_err open_shards(offpay_ledger *l, const char *path)
 {
     offpay_shard_config *cfg = calloc(1, sizeof *cfg);
+    struct recorded     *rec = NULL;
     uint64_t             range[OFFPAY_SHARDS_MAX][2];
+    int                  fresh[OFFPAY_SHARDS_MAX] = {0};
+    void                *lock = NULL;
     offpay_err           rc;
 
     if (cfg == NULL)
@@ -175,38 +205,55 @@ static offpay_err open_shards(offpay_ledger *l, const char *path)
     rc = offpay_shard_config_load(path, cfg, NULL, NULL);
     l->sharded = 1;
     l->map = cfg;
+    if (rc != OFFPAY_OK)
+        return rc;
+    rec = calloc(cfg->n, sizeof *rec);
+    if (rec == NULL)
+        return OFFPAY_ENOMEM;
+    rc = offpay__pg_map_lock(cfg->shard[0].url, &lock);
     for (size_t k = 0; rc == OFFPAY_OK && k < cfg->n; k++) {
-        offpay__shard *sh = &l->shard[k];
-
-        rc = offpay__store_postgres_open(cfg->shard[k].url, &sh->store,
-                                         &sh->ops);
-        if (rc != OFFPAY_OK)
-            break;
-        l->n_shards = k + 1;
-        sh->first = cfg->shard[k].first;
-        sh->last = cfg->shard[k].last;
-        range[k][0] = sh->first;
-        range[k][1] = sh->last;
+        l->shard[k].first = range[k][0] = cfg->shard[k].first;
+        l->shard[k].last = range[k][1] = cfg->shard[k].last;
+        rec[k].here = SIZE_MAX;
+        rc = offpay__store_postgres_exists(cfg->shard[k].url);
+        if (rc == OFFPAY_ENOENT)
+            fresh[k] = 1;
+        else if (rc == OFFPAY_OK)
+            rc = shard_open(l, cfg, k, &rec[k], path);
+        rc = rc == OFFPAY_ENOENT ? OFFPAY_OK : rc;
     }
-    /* nothing is written until the whole map has been checked */
     if (rc == OFFPAY_OK)
-        rc = map_check(l, cfg, path);
-    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
-        rc = offpay__pg_shard_range(l->shard[k].store, l->shard[k].first,
-                                    l->shard[k].last);
-        if (rc == OFFPAY_ESHARD_MAP)
-            fprintf(stderr,
-                    "offpay: %s: the database of shard %zu (serials "
-                    "%llu-%llu) holds ids of another range (above): is its "
-                    "URL another shard's?\n",
-                    path, k, (unsigned long long)l->shard[k].first,
-                    (unsigned long long)l->shard[k].last);
-    }
-    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
-        rc = offpay__pg_shard_map_put(l->shard[k].store, range, l->n_shards,
-                                      k);
-    if (rc == OFFPAY_OK)
-        rc = directory_copy(l);
+        rc = map_check(cfg, rec, path);
+    for (size_t k = 0; rc == OFFPAY_OK && k < cfg->n; k++)
+        if (fresh[k])
+            rc = shard_open(l, cfg, k, &rec[k], path);
+    /* the ids each database assigned checked against its range on every
+     * shard, then the ranges bound */
+    for (int bind = 0; bind < 2; bind++)
+        for (size_t k = 0; rc == OFFPAY_OK && k < cfg->n; k++) {
+            rc = offpay__pg_shard_range(l->shard[k].store, range[k][0],
+                                        range[k][1], bind);
+            if (rc == OFFPAY_ESHARD_MAP)
+                fprintf(stderr,
+                        "offpay: %s: the database of shard %zu (serials "
+                        "%llu-%llu) holds ids of another range (above): is "
+                        "its URL another shard's? nothing was changed\n",
+                        path, k, (unsigned long long)range[k][0],
+                        (unsigned long long)range[k][1]);
+        }
+    /* the new databases' records first: a write cut short never leaves a
+     * recorded range whose database records nothing */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t k = 0; rc == OFFPAY_OK && k < cfg->n; k++)
+            if (fresh[k] == (pass == 0) && !recorded_as(&rec[k], cfg, k))
+                rc = offpay__pg_shard_map_put(l->shard[k].store, range,
+                                              cfg->n, k);
+    offpay__pg_map_unlock(lock);
+    free(rec);
+    if (rc != OFFPAY_OK)
+        return rc;
+    l->n_shards = cfg->n;
+    rc = directory_copy(l);
     for (size_t k = 1; rc == OFFPAY_OK && k < l->n_shards; k++)
         rc = publish(l, k);
     return rc;

@@ -104,12 +104,18 @@ offpay_err offpay__ledger_directory_copy(offpay_ledger *l);
 int offpay__ledger_on_shard(const offpay_ledger *l, uint64_t serial);
 
 /* PostgreSQL only (src/store/postgres.c), for the shards of a shard map: */
-/* makes the store assign every row id from [first, last] (the terminals'
- * and revocations' ids excepted: those of the directory count);
- * OFFPAY_ESHARD_MAP (the table and id on stderr) when it already assigned
- * ids outside it: the map's line names another shard's database */
+/* with bind, makes the store assign every row id from [first, last] (the
+ * terminals' and revocations' ids excepted: those of the directory
+ * count); without, changes nothing. OFFPAY_ESHARD_MAP (the table and id
+ * on stderr) when the store already assigned ids outside it: the map's
+ * line names another shard's database */
 offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
-                                  uint64_t last);
+                                  uint64_t last, int bind);
+/* holds the lock every open of a sharded ledger takes on shard 0's
+ * database (url) while it checks and records the map: *lock until
+ * offpay__pg_map_unlock (NULL: nothing) */
+offpay_err offpay__pg_map_lock(const char *url, void **lock);
+void       offpay__pg_map_unlock(void *lock);
 /* copies the directory's merchants (with their accounts) and terminals
  * from store `from` to store `to`, keeping their ids; idempotent */
 offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to);

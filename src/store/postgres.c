@@ -1902,7 +1902,7 @@ static offpay_err shard_q(offpay__store *s, const char *sql, int n,
 }
 
 offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
-                                  uint64_t last)
+                                  uint64_t last, int bind)
 {
     /* the ids a shard assigns itself; the directory's (terminals, the
      * revocation list's seq) come from shard 0 alone */
@@ -1924,11 +1924,12 @@ offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
         " 'its %% reached id %%, outside this shard''s range', t[1], lv"
         " USING ERRCODE = 'OPSHR';"
         " END IF;"
+        " IF %s THEN"
         " IF called THEN EXECUTE format('ALTER SEQUENCE %%s MINVALUE %llu"
         " MAXVALUE %llu START WITH %llu', q);"
         " ELSE EXECUTE format('ALTER SEQUENCE %%s MINVALUE %llu"
         " MAXVALUE %llu START WITH %llu RESTART WITH %llu', q);"
-        " END IF; END LOOP; END $do$";
+        " END IF; END IF; END LOOP; END $do$";
     char               sql[sizeof fmt + 12 * 20];
     unsigned long long f = first, l = last;
     PGresult          *r;
@@ -1937,7 +1938,8 @@ offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
 
     if (s == NULL || first < 1 || first > last || last > (uint64_t)INT64_MAX)
         return OFFPAY_EINVAL;
-    snprintf(sql, sizeof sql, fmt, f, l, f, l, f, l, f, f, l, f, f);
+    snprintf(sql, sizeof sql, fmt, f, l, f, l, bind ? "true" : "false", f,
+             l, f, f, l, f, f);
     r = PQexec(s->db, sql);
     rc = map_result(r) == OFFPAY_OK ? OFFPAY_OK : OFFPAY_ESTORE;
     state = rc != OFFPAY_OK ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -1949,6 +1951,41 @@ offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
     }
     PQclear(r);
     return rc;
+}
+
+/* The lock every open of a sharded ledger holds on shard 0's database
+ * while it checks and records the shard map: a session advisory lock on
+ * a connection of its own (no schema needed). */
+#define SHARD_MAP_LOCK "7430718"
+
+offpay_err offpay__pg_map_lock(const char *url, void **lock)
+{
+    PGconn    *db = PQconnectdb(url);
+    PGresult  *r;
+    offpay_err rc = OFFPAY_ESTORE;
+
+    *lock = NULL;
+    if (PQstatus(db) != CONNECTION_OK) {
+        fprintf(stderr, "offpay: PostgreSQL: %s", PQerrorMessage(db));
+        PQfinish(db);
+        return rc;
+    }
+    r = PQexec(db, "SELECT pg_advisory_lock(" SHARD_MAP_LOCK ")");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        rc = OFFPAY_OK;
+    PQclear(r);
+    if (rc == OFFPAY_OK)
+        *lock = db;
+    else
+        PQfinish(db);
+    return rc;
+}
+
+void offpay__pg_map_unlock(void *lock)
+{
+    /* closing the session releases its advisory lock */
+    if (lock != NULL)
+        PQfinish(lock);
 }
 
 offpay_err offpay__pg_shard_map_get(offpay__store *s,

@@ -401,11 +401,31 @@ run_cli 3 "the database of shard 1 \\(serials $R1-1999999999\\) was no shard of 
     --root iss/root.pub --token-file token
 run_cli 3 'one of the 2 shards of a sharded ledger.*--shards FILE' -- \
   "$OFFPAY" admin audit --db "$SH1"
+seqmax() { shard_sql "$1" "SELECT seqmax FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence('accounts', 'id')::regclass"; }
 [ "$(recorded 0)" = "1-999999999 $R1-1999999999" ] && [ "$(recorded 1)" = "$(recorded 0)" ] \
   && [ "$(shard_sql 0 "SELECT count(*) FROM transfers")" = "$n_before" ] \
-  && [ "$(shard_sql 0 "SELECT seqmax FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence('accounts', 'id')::regclass")" = 999999999 ] \
-  && ok "the refused maps changed nothing (recorded ranges, rows, shard 0's id range)" \
-  || fail "after the refused maps: '$(recorded 0)' / '$(recorded 1)'"
+  && [ "$(seqmax 0)" = 999999999 ] && [ "$(seqmax 1)" = 1999999999 ] \
+  && [ "$(psql -q -X -A -t "${PG[1]}${pg_prefix}_shard3" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" = 0 ] \
+  && ok "the refused maps changed nothing (recorded ranges, rows, id ranges; no table in the empty database)" \
+  || fail "after the refused maps: '$(recorded 0)' / '$(recorded 1)', seqmax $(seqmax 0) $(seqmax 1)"
+# before any map was recorded (a ledger made before migration 007): two
+# swapped URLs are still refused, by the ids each database assigned,
+# and nothing is bound to the wrong range
+for k in 0 1; do shard_sql "$k" "DELETE FROM shard_map" >/dev/null; done
+run_cli 3 "its accounts reached id [0-9]+, outside this shard's range" -- \
+  "$OFFPAY" admin audit --shards swapped.conf
+[ "$(seqmax 0)" = 999999999 ] && [ "$(seqmax 1)" = 1999999999 ] && [ -z "$(recorded 0)" ] \
+  && ok "nothing bound or recorded for the swapped map" || fail "seqmax $(seqmax 0) $(seqmax 1), recorded '$(recorded 0)'"
+# six opens at once of the unrecorded ledger: one at a time records the map
+# (a lock on shard 0), none is refused
+pids=()
+for i in 1 2 3 4 5 6; do
+  "$OFFPAY" admin audit --shards shards.conf >"open$i.out" 2>&1 & pids+=($!)
+done
+bad=0; for p in "${pids[@]}"; do wait "$p" || bad=$((bad + 1)); done
+[ "$bad" = 0 ] && [ "$(recorded 0)" = "1-999999999 $R1-1999999999" ] && [ "$(recorded 1)" = "$(recorded 0)" ] \
+  && ok "six opens at once: all pass, the map recorded once" \
+  || fail "$bad of six concurrent opens failed: $(cat open*.out | grep -v passed | head -5)"
 # a third shard at the end: recorded; leaving it out again is refused
 psql -q -X -v ON_ERROR_STOP=1 "${PG[0]}postgres" \
     -c "CREATE DATABASE \"${pg_prefix}_shard2\"" >/dev/null
@@ -413,7 +433,21 @@ SH2="${PG[0]}${pg_prefix}_shard2"
 { cat shards.conf; echo "shard 2000000000-2999999999 $SH2"; } > grown.conf
 run_cli 3 'shard 2 \(serials 2000000000-2999999999\) holds no offpay ledger' -- \
   "$OFFPAY" admin audit --shards grown.conf
-LEDGER="shards:$work/grown.conf"; start_server; stop_server; via 1  # offpayd makes its schema
+# a first start with the new map cut short once the new database holds
+# its schema and record (a trigger on shard 0 fails its write): neither
+# the old map nor the new one is stuck
+shard_sql 0 "CREATE FUNCTION test_fault_map() RETURNS trigger LANGUAGE plpgsql AS
+    \$\$ BEGIN RAISE EXCEPTION 'injected fault'; END \$\$;
+  CREATE TRIGGER test_fault_map BEFORE INSERT ON shard_map
+    FOR EACH ROW EXECUTE FUNCTION test_fault_map()" >/dev/null
+run_cli 3 'ESTORE' -- "$OFFPAYD" --shards grown.conf --issuer iss --passphrase-file ip \
+  --root iss/root.pub --token-file token
+shard_sql 0 "DROP TRIGGER test_fault_map ON shard_map; DROP FUNCTION test_fault_map()" >/dev/null
+[ "$(psql -q -X -A -t "$SH2" -c "SELECT string_agg(first || '-' || last || '/' || here, ' ' ORDER BY first) FROM shard_map")" \
+    = "1-999999999/0 $R1-1999999999/0 2000000000-2999999999/1" ] && [ "$(recorded 0)" = "1-999999999 $R1-1999999999" ] \
+  && ok "the cut-short start recorded the map on the new shard only" || fail "records after the cut-short start"
+run_cli 0 'audit passed' -- "$OFFPAY" admin audit --shards shards.conf
+LEDGER="shards:$work/grown.conf"; start_server; stop_server; via 1  # then it starts
 run_cli 0 'shard 2: .*passed' -- "$OFFPAY" admin audit --shards grown.conf
 [ "$(recorded 1)" = "1-999999999 $R1-1999999999 2000000000-2999999999" ] \
   && ok "the added shard is recorded on the others" || fail "recorded after growing: '$(recorded 1)'"
