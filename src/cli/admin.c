@@ -19,6 +19,8 @@
 #include "cli/cli.h"
 #include "core/jsonutil.h"
 #include "offpay/settle.h"
+#include "offpay/verify.h"
+#include "terminal/upload_int.h"
 
 static const char help[] =
     "Usage: offpay admin COMMAND --db LEDGER [--json]\n"
@@ -34,6 +36,7 @@ static const char help[] =
     "       offpay admin enroll-code --db LEDGER --currency CODE\n"
     "                    [--expires UNIXTIME] [--json]\n"
     "       offpay admin revoke-wallet --db LEDGER --account N [--json]\n"
+    "       offpay admin lists --server URL --root ROOT --out-dir DIR\n"
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
     "LEDGER is offpayd's --db: a SQLite file, or a PostgreSQL URL such as\n"
@@ -63,6 +66,13 @@ static const char help[] =
     "            every credential of it are revoked; its escrow returns to\n"
     "            the account after the upload grace, minus what settles\n"
     "            meanwhile (also POST /v1/admin/wallets/N/revoke)\n"
+    "  lists     offpayd's trust bundle and revocation list, checked under\n"
+    "            the root key (--root: hex, or root.pub), written to\n"
+    "            DIR/bundle.opb and DIR/revlist.opb for air-gapped\n"
+    "            terminals (terminal sync --bundle --revlist). With\n"
+    "            offpayd, take the lists from it: the issuer directory's\n"
+    "            revlist.opb lacks the ledger's revocations (lost wallets,\n"
+    "            double spends)\n"
     "\n"
     "  --db LEDGER      the ledger (required, unless --server or --shards)\n"
     "  --shards FILE    the ledger is the PostgreSQL shards FILE names, as\n"
@@ -632,6 +642,111 @@ static int cases_remote(const admin_args *a)
     return status;
 }
 
+/* `admin lists --server URL --root ROOT --out-dir DIR`: offpayd's trust
+ * bundle and revocation list, checked under the root key, written as the
+ * files air-gapped terminals sync from (terminal sync --bundle --revlist).
+ * The issuer directory's revlist.opb knows nothing of the revocations the
+ * ledger made (a lost wallet, a double spend). */
+static int admin_lists(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"server", required_argument, NULL, 'u'},
+        {"root", required_argument, NULL, 'r'},
+        {"out-dir", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static char         prog[] = "offpay admin lists";
+    const char         *server = NULL, *root = NULL, *dir = NULL;
+    uint8_t             root_pk[OFFPAY_PK_BYTES], *bundle = NULL, *list = NULL;
+    size_t              blen = 0, llen = 0;
+    offpay_trust_bundle b;
+    offpay_revlist      rl = {0};
+    char                path[4096 + 16];
+    uint64_t            seen = 0;
+    int                 c, status = EXIT_FAILURE_IO;
+    offpay_err          rc;
+
+    argv[1] = prog;
+    optind = 1;
+    while ((c = cli_getopt(argc - 1, argv + 1, opts, NULL, &seen)) != -1) {
+        switch (c) {
+        case 'u':
+            if (cli_server_url("--server", optarg) != 0)
+                return EXIT_USAGE;
+            server = optarg;
+            break;
+        case 'r':
+            root = optarg;
+            break;
+        case 'o':
+            dir = optarg;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            fputs(cli_exit_help, stdout);
+            return EXIT_OK;
+        case CLI_OPT_TWICE:
+            return EXIT_USAGE;
+        default:
+            return cli_usage_error("admin lists: bad option");
+        }
+    }
+    if (optind < argc - 1)
+        return cli_usage_error("admin lists: unexpected argument '%s'",
+                               argv[optind + 1]);
+    if (server == NULL || root == NULL || dir == NULL)
+        return cli_usage_error("admin lists: give --server URL, --root ROOT "
+                               "and --out-dir DIR");
+    if (cli_parse_key(root, root_pk) != 0)
+        return EXIT_USAGE;
+    if (strlen(dir) > 4096)
+        return cli_usage_error("admin lists: --out-dir path too long");
+    rc = offpay__http_get_b64(server, "/v1/bundle", "bundle", 3, &bundle,
+                              &blen);
+    if (rc == OFFPAY_OK)
+        rc = offpay__http_get_b64(server, "/v1/revlist", "revlist", 3, &list,
+                                  &llen);
+    if (rc != OFFPAY_OK) {
+        status = cli_fail_online("admin lists", rc);
+        goto out;
+    }
+    /* what a terminal would refuse is not carried to it */
+    rc = offpay_bundle_verify(bundle, blen, root_pk, &b);
+    if (rc != OFFPAY_OK) {
+        status = cli_fail("admin lists: offpayd's trust bundle under --root",
+                          rc);
+        goto out;
+    }
+    rc = offpay_revlist_decode(list, llen, &rl);
+    if (rc == OFFPAY_OK)
+        rc = offpay_revlist_verify(&b, &rl);
+    if (rc != OFFPAY_OK) {
+        status = cli_fail("admin lists: offpayd's revocation list", rc);
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/bundle.opb", dir);
+    if (cli_write_file(path, bundle, blen) != 0)
+        goto out;
+    snprintf(path, sizeof path, "%s/revlist.opb", dir);
+    if (cli_write_file(path, list, llen) != 0)
+        goto out;
+    printf("trust bundle %u (%u key%s) and revocation list %u (%u "
+           "serial%s revoked) from %s, checked under the root key, written "
+           "to %s/bundle.opb and %s/revlist.opb\n"
+           "an air-gapped terminal takes them with: offpay terminal sync "
+           "--bundle %s/bundle.opb --revlist %s/revlist.opb\n",
+           b.seq, (unsigned)b.n_keys, b.n_keys == 1 ? "" : "s", rl.seq,
+           rl.n_serials, rl.n_serials == 1 ? "" : "s", server, dir, dir, dir,
+           dir);
+    status = EXIT_OK;
+out:
+    offpay_revlist_free(&rl);
+    free(bundle);
+    free(list);
+    return status;
+}
+
 int cli_admin(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -671,13 +786,16 @@ int cli_admin(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         if (argc < 2)
-            return cli_usage_error(
-                "admin: give a command (audit, release, cases, evidence)");
+            return cli_usage_error("admin: give a command (audit, release, "
+                                   "cases, evidence, enroll-code, "
+                                   "revoke-wallet, lists)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
     }
     cmd = argv[1];
+    if (strcmp(cmd, "lists") == 0)
+        return admin_lists(argc, argv);
     if (strcmp(cmd, "audit") != 0 && strcmp(cmd, "release") != 0 &&
         strcmp(cmd, "cases") != 0 && strcmp(cmd, "evidence") != 0 &&
         strcmp(cmd, "enroll-code") != 0 && strcmp(cmd, "revoke-wallet") != 0)

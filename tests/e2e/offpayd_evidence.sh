@@ -5,7 +5,8 @@
 # is listed, `offpay admin evidence` exports it, `offpay verify-evidence`
 # checks it offline in a directory holding nothing but the file and the
 # root key and says what it proves; the credential is revoked and a third
-# terminal refuses the wallet's next code after its next sync. Then one
+# terminal refuses the wallet's next code after its next sync, as does an
+# air-gapped fourth synced from the files `offpay admin lists` wrote. Then one
 # unbound code accepted at two terminals (a duplicate presentment) is
 # exported and verified the same way. Money per account after each step;
 # the audit passes after each scenario and from the command line at the end.
@@ -151,6 +152,21 @@ api GET "/v1/admin/credentials/$S"
 c=$(pay w1 5.00)
 sync tc && ok "tc synced" || fail "tc sync: $(cat sync.out)"
 run_cli 1 "EREVOKED" -- "$OFFPAY" terminal accept --terminal tc --code "$c" --amount 5.00
+# An air-gapped terminal (td) learns it from files: `offpay admin lists`
+# fetches offpayd's bundle and list, checks them under the root key, and
+# writes what `terminal sync --bundle --revlist` takes.
+term_init td
+api POST /v1/admin/terminals "{\"merchant\":\"$MERCHANT\",\"terminal_key\":\"$("$OFFPAY" terminal key --terminal td --passphrase-file tp)\"}"
+jget .credential > td.tcred
+"$OFFPAY" terminal set-credential td.tcred --terminal td --passphrase-file tp >/dev/null
+mkdir -p carried
+run_cli 1 "EBUNDLE_SIG" -- "$OFFPAY" admin lists --server "$URL" --root iss2/root.pub --out-dir carried
+[ ! -e carried/revlist.opb ] && ok "nothing written under the wrong root" || fail "carried/revlist.opb written"
+run_cli 0 "revocation list [0-9]+ \(1 serial revoked\).*written to carried/bundle.opb and carried/revlist.opb" -- \
+  "$OFFPAY" admin lists --server "$URL" --root iss/root.pub --out-dir carried
+run_cli 0 "synced" -- "$OFFPAY" terminal sync --terminal td --bundle carried/bundle.opb --revlist carried/revlist.opb
+run_cli 1 "EREVOKED" -- "$OFFPAY" terminal accept --terminal td --code "$c" --amount 5.00
+run_cli 2 "give --server URL, --root ROOT and --out-dir DIR" -- "$OFFPAY" admin lists --server "$URL"
 balances "W=$W:6000 esc=esc/$S:1800 A=$MA:1000 B=$MB:1200 C=$MC:0 G=$G:50000" "a refused code moves nothing"
 audit_passes "double spend, evidence, revocation"
 
