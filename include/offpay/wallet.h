@@ -451,9 +451,9 @@ offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
 
 /* When a sync renews: a credential within renew_before seconds of its
  * expiry, or with less than renew_below_pct percent of its limit
- * available, gets a new one of the same limit (at most the account's
- * balance), unless another usable credential of the currency needs no
- * renewal. */
+ * available, or already expired, gets a new one of the same limit (at
+ * most the account's balance), unless another usable credential of the
+ * currency needs no renewal. A revoked credential is not renewed. */
 typedef struct offpay_wallet_sync_options {
     uint32_t renew_before;    /* default 3 days */
     uint32_t renew_below_pct; /* default 10 */

@@ -381,7 +381,10 @@ static offpay_err revoke_all_local(offpay_wallet *w)
     return rc;
 }
 
-/* Renews by o when every usable credential of currency needs it. */
+/* Renews by o when every usable credential of currency needs it, or
+ * when the wallet's credentials of currency have all expired (a revoked
+ * one is not renewed: a case was opened against it, or the wallet was
+ * reported lost). */
 static offpay_err renew(offpay_wallet *w, const char *base,
                         const offpay_wallet_sync_options *o,
                         const offpay_wallet_account *a, uint32_t now,
@@ -397,8 +400,13 @@ static offpay_err renew(offpay_wallet *w, const char *base,
         return OFFPAY_OK;
     for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
         if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK ||
-            b.currency != a->currency || !b.usable || b.frozen || b.revoked)
+            b.currency != a->currency || b.frozen || b.revoked)
             continue;
+        if (!b.usable) {
+            if (b.expires <= now)
+                want = b.limit; /* expired: renewed like one at its end */
+            continue;           /* else not valid yet (or its key retired) */
+        }
         if (b.expires - now < o->renew_before ||
             b.available * 100 < b.limit * (int64_t)o->renew_below_pct)
             want = b.limit; /* the newest such credential's limit */

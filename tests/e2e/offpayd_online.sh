@@ -6,7 +6,8 @@
 # takes an allowance, pays offline, and syncs: its spend log uploaded,
 # each code's status, the held part of a settled code released, and its
 # balances (account, escrow, available offline) shown side by side with
-# the server's own view; a renewal of a nearly spent credential. Then bad
+# the server's own view; a renewal of a nearly spent credential (and, at
+# the end, of credentials that all expired). Then bad
 # input, each a clear 4xx with a specific error and nothing changed: an
 # unenrolled wallet, an allowance beyond the balance, a request signed by
 # another key, a reused, an unknown and an expired enrollment code, a key
@@ -249,5 +250,21 @@ w enroll w4 --server "$URL" --code "$(enroll_code)"
   && grep -q "test hook: the answer to /v1/wallet/enroll dropped" server.err \
   && ok "enroll with its first answer lost: $(tail -1 w.out)" || fail "lost enroll: $ws $(cat w.out)"
 audits "a lost enrollment answer"
+
+# ---- 7. every credential expired: the sync renews -----------------------------
+# 31 days on, w3's credential (3.00, 30 days by default) has expired; its
+# account still holds 6.00: the sync asks for a new one of the expired
+# one's limit, where it used to ask for nothing
+later=$(( $(date +%s) + 31 * 86400 ))
+stop_server
+OFFPAY_NOW=$later start_server
+OFFPAY_NOW=$later w sync w3 --server "$URL"
+[ "$ws" = 0 ] && grep -qE "^renewed: credential [0-9]+$" w.out && [ "$(balance "$W3")" = 300 ] \
+  && ok "all expired: renewed ($(grep ^renewed w.out)), the account 6.00 -> 3.00" \
+  || fail "expired sync: $ws $(cat w.out), W3 $(balance "$W3")"
+OFFPAY_NOW=$later w sync w3 --server "$URL"
+[ "$ws" = 0 ] && ! grep -q "^renewed" w.out && [ "$(balance "$W3")" = 300 ] \
+  && ok "the next sync renews nothing" || fail "renewed twice: $(cat w.out)"
+OFFPAY_NOW=$later audits "renewal of expired credentials"
 
 finish
