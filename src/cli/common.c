@@ -112,7 +112,10 @@ int cli_fail(const char *what, offpay_err rc)
                 OFFPAY__PASSPHRASE_MIN);
     if (cli_is_rejection(rc))
         return EXIT_REJECTED;
-    return rc == OFFPAY_EINVAL ? EXIT_USAGE : EXIT_FAILURE_IO;
+    /* an output that exists (a wallet, a terminal, an export, a token's
+     * key): the exit table's usage error, as with --out FILE */
+    return rc == OFFPAY_EINVAL || rc == OFFPAY_EEXISTS ? EXIT_USAGE
+                                                       : EXIT_FAILURE_IO;
 }
 
 int cli_fail_online(const char *what, offpay_err rc)

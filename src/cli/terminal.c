@@ -1396,7 +1396,7 @@ static int cmd_export(const void *args, const char *out)
                     "offpay: %s already exists: export writes a new "
                     "directory, never over anything (nothing written)\n",
                     out);
-            return EXIT_FAILURE_IO;
+            return EXIT_USAGE;
         }
         fprintf(stderr, "offpay: %s: cannot make the directory: %s\n", out,
                 strerror(e));

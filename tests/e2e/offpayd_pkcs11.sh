@@ -39,7 +39,7 @@ run_cli 2 "no pin-value .*EPKCS11_URI" -- "$OFFPAY" terminal init --terminal tx 
 run_cli 0 "signing key 2 added \(in the PKCS#11 token\)" -- \
   "$OFFPAY" issuer add-key --dir iss --passphrase-file ip \
   --key-uri "$ISSUER_URI" --generate-key
-run_cli 3 "EEXISTS" -- "$OFFPAY" issuer add-key --dir iss --passphrase-file ip \
+run_cli 2 "EEXISTS" -- "$OFFPAY" issuer add-key --dir iss --passphrase-file ip \
   --key-uri "$ISSUER_URI" --generate-key
 run_cli 0 "signing key 2 valid" -- "$OFFPAY" issuer show --dir iss
 cp iss/bundle.opb bundle.opb

@@ -122,12 +122,12 @@ expect 0 "5 payment\(s\), total 15.00 EUR" -- "$OFFPAY" terminal journal --termi
 
 # Never over anything: an existing directory or file, the terminal itself.
 before=$(ls -l backup | md5sum)
-expect 3 "already exists" -- "$OFFPAY" terminal export "${T[@]}" backup
+expect 2 "already exists" -- "$OFFPAY" terminal export "${T[@]}" backup
 if [ "$(ls -l backup | md5sum)" = "$before" ]; then ok "existing export untouched"; else fail "export overwritten"; fi
 : > somefile
-expect 3 "already exists" -- "$OFFPAY" terminal export "${T[@]}" somefile
+expect 2 "already exists" -- "$OFFPAY" terminal export "${T[@]}" somefile
 if [ ! -s somefile ]; then ok "existing file untouched"; else fail "file overwritten"; fi
-expect 3 "already exists" -- "$OFFPAY" terminal export "${T[@]}" shop
+expect 2 "already exists" -- "$OFFPAY" terminal export "${T[@]}" shop
 expect 3 "cannot make the directory" -- "$OFFPAY" terminal export "${T[@]}" no/such/dir
 expect 2 "give a new directory|positional|argument" -- "$OFFPAY" terminal export "${T[@]}"
 if ls -d ./*.tmp-* >/dev/null 2>&1; then fail "temporary directory left"; else ok "no temporary left"; fi
