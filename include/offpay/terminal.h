@@ -453,7 +453,9 @@ offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
  * off): old's final upload still works (payments it accepted after its
  * revocation are refused, and so decided), and offpayd answers the same
  * rotation again with the same credential (docs/api.md, "Terminal
- * lifecycle"); said on stderr. A next with another key is refused
+ * lifecycle"); said on stderr. A next that already holds its credential
+ * (an earlier call got that far) keeps its own risk rules. A next with
+ * another key is refused
  * (OFFPAY_EREFUSED, TERMINAL_REVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ESYNC_REQUIRED,
  * OFFPAY_EREFUSED (offpayd refused: its error on stderr), OFFPAY_EIO
  * (unreachable), those of

@@ -69,6 +69,8 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
 {
     offpay_upload_report mine;
     offpay_risk          risk;
+    offpay_terminal_cred have;
+    int                  installed;
     uint8_t              pk[OFFPAY_PK_BYTES], cred[512];
     char                 hex[2 * OFFPAY_PK_BYTES + 1];
     const char          *b64;
@@ -101,9 +103,17 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
     offpay__json_free(body);
     if (rc != OFFPAY_OK)
         return rc;
+    /* a run again: the new terminal may hold its credential already (the
+     * first run ended), and the rules set on it since are its own */
+    installed = offpay_terminal_credential(next, &have) == OFFPAY_OK;
     if (json_is_true(json_object_get(doc, "replayed")))
-        fprintf(stderr, "offpay: offpayd had made this rotation already (its "
-                        "reply was lost): the new terminal takes it now\n");
+        fprintf(stderr,
+                installed
+                    ? "offpay: offpayd had made this rotation already, and "
+                      "the new terminal holds its credential: nothing to "
+                      "change\n"
+                    : "offpay: offpayd had made this rotation already (its "
+                      "reply was lost): the new terminal takes it now\n");
     b64 = json_string_value(json_object_get(doc, "credential"));
     if (b64 == NULL ||
         sodium_base642bin(cred, sizeof cred, b64, strlen(b64), NULL, &n, NULL,
@@ -118,7 +128,8 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
     rc = offpay__terminal_record_revoked(old, now);
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_set_credential(next, cred, n, now);
-    if (rc == OFFPAY_OK && offpay_terminal_get_risk(old, &risk) == OFFPAY_OK)
+    if (rc == OFFPAY_OK && !installed &&
+        offpay_terminal_get_risk(old, &risk) == OFFPAY_OK)
         rc = offpay_terminal_set_risk(next, &risk);
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_upload(next, base_url, 0, now, NULL);

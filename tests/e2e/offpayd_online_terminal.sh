@@ -159,9 +159,14 @@ t rotate tf --server "$URL" --new-terminal tg
   && grep -q "rotated: tg is terminal $TG with the new key" t.out \
   && ok "CLI rotate again after the lost reply: final upload (tf's 0.50 refused), done, tg is terminal $TG" \
   || fail "CLI rotate rerun: $ts $(cat t.out)"
+"$OFFPAY" terminal risk --terminal tg --passphrase-file tp --set cumulative=321.00 >/dev/null
 t rotate tf --server "$URL" --new-terminal tg
 [ "$ts" = 0 ] && grep -q "rotated: tg is terminal $TG" t.out \
-  && ok "CLI rotate once more: still done" || fail "CLI rotate third run: $ts $(cat t.out)"
+  && grep -q "the new terminal holds its credential: nothing to change" t.out \
+  && ok "CLI rotate once more: still done, tg left as it was" || fail "CLI rotate third run: $ts $(cat t.out)"
+"$OFFPAY" terminal risk --terminal tg --passphrase-file tp | grep -q "321.00" \
+  && ok "the rules set on tg after its rotation are kept by the rerun" \
+  || fail "tg's rules after the rerun: $("$OFFPAY" terminal risk --terminal tg --passphrase-file tp)"
 t status tg
 grep -q "Bakery A" t.out && ok "tg holds Bakery A's credential" || fail "tg status: $(cat t.out)"
 c=$(pay w1 1.50); accept tg "$c" 1.50 && ok "tg accepted 1.50" || fail "accept tg"
