@@ -149,5 +149,23 @@ for t in tb tc; do
 done
 balances "esc=esc/$S4:1700" "nothing accepted after the sync"
 audit_passes "revoked terminals"
+
+# ---- 7. a clock set right after a sync that found it ahead ---------------
+# td syncs with its clock 10 minutes ahead of offpayd's; then its clock is
+# set right: it accepts at once (the sync was dated by offpayd's clock, not
+# the wrong one), where it used to refuse ECLOCK_BEHIND until another sync
+term_init td # registered, never synced: its first sync brings the lists
+api POST /v1/admin/terminals "{\"merchant\":\"$MID\",\"terminal_key\":\"$("$OFFPAY" terminal key --terminal td --passphrase-file tp)\"}"
+jget .credential > td.tcred
+"$OFFPAY" terminal set-credential td.tcred --terminal td --passphrase-file tp >/dev/null
+run_cli 0 "clock: this terminal's is (599|600|601) s ahead of offpayd's clock" -- \
+  env OFFPAY_NOW=$(( $(date +%s) + 600 )) "$OFFPAY" terminal sync --terminal td \
+    --passphrase-file tp --server "$URL"
+c=$(pay w4 2.00)
+run_cli 0 "^accepted: 2.00 EUR" -- "$OFFPAY" terminal accept --terminal td --code "$c" --amount 2.00
+run_cli 0 "1 decided \(1 paid, 2.00 EUR" -- \
+  "$OFFPAY" terminal sync --terminal td --passphrase-file tp --server "$URL"
+balances "esc=esc/$S4:1500" "td's payment, accepted with its clock set right, paid"
+audit_passes "a clock set right"
 stop_server TERM
 finish
