@@ -39,73 +39,78 @@ typedef struct route {
     auth_kind   auth;
     body_kind   body;
     int         ledger; /* 1: the handler needs a ledger handle */
+    /* the query parameters it takes, space-separated ("" or NULL: none;
+     * "*": any, for the dashboard's files) */
+    const char *params;
 } route;
 
 /* The routing table: every endpoint of docs/api.md, once. */
 static const route routes[] = {
-    {"GET", "/v1/health", srv_health, AUTH_NONE, BODY_NONE, 0},
-    {"GET", "/metrics", srv_metrics, AUTH_NONE, BODY_NONE, 0},
-    {"GET", "/v1/limits", srv_limits, AUTH_NONE, BODY_NONE, 0},
-    {"GET", "/v1/bundle", srv_bundle, AUTH_NONE, BODY_NONE, 0},
-    {"GET", "/v1/revlist", srv_revlist, AUTH_NONE, BODY_NONE, 1},
+    {"GET", "/v1/health", srv_health, AUTH_NONE, BODY_NONE, 0, NULL},
+    {"GET", "/metrics", srv_metrics, AUTH_NONE, BODY_NONE, 0, NULL},
+    {"GET", "/v1/limits", srv_limits, AUTH_NONE, BODY_NONE, 0, NULL},
+    {"GET", "/v1/bundle", srv_bundle, AUTH_NONE, BODY_NONE, 0, NULL},
+    {"GET", "/v1/revlist", srv_revlist, AUTH_NONE, BODY_NONE, 1, "since"},
     {"POST", "/v1/terminal/upload", srv_upload_batch, AUTH_SIGNED, BODY_UPLOAD,
-     1},
+     1, NULL},
     {"POST", "/v1/wallet/upload", srv_upload_wallet, AUTH_SIGNED, BODY_UPLOAD,
-     1},
+     1, NULL},
     {"POST", "/v1/admin/accounts", srv_account_new, AUTH_OPERATOR, BODY_ADMIN,
-     1},
+     1, NULL},
     {"GET", "/v1/admin/accounts/*", srv_account_get, AUTH_OPERATOR, BODY_NONE,
-     1},
+     1, NULL},
     {"POST", "/v1/admin/accounts/*/deposit", srv_account_deposit, AUTH_OPERATOR,
-     BODY_ADMIN, 1},
+     BODY_ADMIN, 1, NULL},
     {"POST", "/v1/admin/accounts/*/withdraw", srv_account_withdraw,
-     AUTH_OPERATOR, BODY_ADMIN, 1},
+     AUTH_OPERATOR, BODY_ADMIN, 1, NULL},
     {"POST", "/v1/admin/guarantee", srv_guarantee, AUTH_OPERATOR, BODY_ADMIN,
-     1},
+     1, NULL},
     {"POST", "/v1/admin/merchants", srv_merchant_new, AUTH_OPERATOR, BODY_ADMIN,
-     1},
+     1, NULL},
     {"GET", "/v1/admin/merchants/*/statement", srv_statement, AUTH_OPERATOR,
-     BODY_NONE, 1},
+     BODY_NONE, 1, "from to"},
     {"POST", "/v1/admin/terminals", srv_terminal_new, AUTH_OPERATOR, BODY_ADMIN,
-     1},
+     1, NULL},
     {"POST", "/v1/admin/terminals/*/revoke", srv_terminal_revoke, AUTH_OPERATOR,
-     BODY_ADMIN, 1},
+     BODY_ADMIN, 1, NULL},
     {"POST", "/v1/admin/credentials", srv_credential_new, AUTH_OPERATOR,
-     BODY_ADMIN, 1},
+     BODY_ADMIN, 1, NULL},
     {"GET", "/v1/admin/credentials/*", srv_credential_get, AUTH_OPERATOR,
-     BODY_NONE, 1},
+     BODY_NONE, 1, NULL},
     {"POST", "/v1/admin/credentials/*/revoke", srv_credential_revoke,
-     AUTH_OPERATOR, BODY_ADMIN, 1},
-    {"POST", "/v1/admin/release", srv_release, AUTH_OPERATOR, BODY_ADMIN, 1},
-    {"GET", "/v1/admin/audit", srv_audit, AUTH_OPERATOR, BODY_NONE, 1},
-    {"GET", "/v1/admin/cases", srv_cases_list, AUTH_OPERATOR, BODY_NONE, 1},
+     AUTH_OPERATOR, BODY_ADMIN, 1, NULL},
+    {"POST", "/v1/admin/release", srv_release, AUTH_OPERATOR, BODY_ADMIN, 1, NULL},
+    {"GET", "/v1/admin/audit", srv_audit, AUTH_OPERATOR, BODY_NONE, 1, NULL},
+    {"GET", "/v1/admin/cases", srv_cases_list, AUTH_OPERATOR, BODY_NONE, 1,
+     "serial kind since after limit"},
     {"GET", "/v1/admin/cases/*/evidence", srv_case_evidence, AUTH_OPERATOR,
-     BODY_NONE, 1},
-    {"GET", "/v1/admin/overview", srv_overview, AUTH_OPERATOR, BODY_NONE, 1},
+     BODY_NONE, 1, NULL},
+    {"GET", "/v1/admin/overview", srv_overview, AUTH_OPERATOR, BODY_NONE, 1,
+     "from width"},
     {"POST", "/v1/terminal/status", srv_terminal_status, AUTH_SIGNED,
-     BODY_ADMIN, 1},
-    {"GET", "/dashboard", srv_dashboard, AUTH_NONE, BODY_NONE, 0},
-    {"GET", "/dashboard/*", srv_dashboard, AUTH_NONE, BODY_NONE, 0},
+     BODY_ADMIN, 1, NULL},
+    {"GET", "/dashboard", srv_dashboard, AUTH_NONE, BODY_NONE, 0, "*"},
+    {"GET", "/dashboard/*", srv_dashboard, AUTH_NONE, BODY_NONE, 0, "*"},
 
     /* the wallet's and terminal's online life (wallet_online.c) */
     {"POST", "/v1/admin/enrollments", srv_enrollment_new, AUTH_OPERATOR,
-     BODY_ADMIN, 1},
+     BODY_ADMIN, 1, NULL},
     {"GET", "/v1/admin/wallets/*", srv_admin_wallet_get, AUTH_OPERATOR,
-     BODY_NONE, 1},
+     BODY_NONE, 1, NULL},
     {"POST", "/v1/admin/wallets/*/revoke", srv_admin_wallet_revoke,
-     AUTH_OPERATOR, BODY_ADMIN, 1},
+     AUTH_OPERATOR, BODY_ADMIN, 1, NULL},
     {"POST", "/v1/wallet/enroll", srv_wallet_enroll, AUTH_SIGNED, BODY_ADMIN,
-     1},
+     1, NULL},
     {"POST", "/v1/wallet/status", srv_wallet_status, AUTH_SIGNED, BODY_ADMIN,
-     1},
+     1, NULL},
     {"POST", "/v1/wallet/allowance", srv_wallet_allowance, AUTH_SIGNED,
-     BODY_ADMIN, 1},
+     BODY_ADMIN, 1, NULL},
     {"POST", "/v1/wallet/revoke", srv_wallet_revoke, AUTH_SIGNED, BODY_ADMIN,
-     1},
+     1, NULL},
     {"POST", "/v1/terminal/rotate", srv_terminal_rotate, AUTH_SIGNED,
-     BODY_ADMIN, 1},
+     BODY_ADMIN, 1, NULL},
     {"POST", "/v1/terminal/decommission", srv_terminal_decommission,
-     AUTH_SIGNED, BODY_ADMIN, 1},
+     AUTH_SIGNED, BODY_ADMIN, 1, NULL},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -294,6 +299,31 @@ static enum MHD_Result answer_error(struct MHD_Connection *c, conn_state *st,
     return ret;
 }
 
+/* The first query parameter a request names that its route does not
+ * take (a filter the endpoint would silently ignore), for the hint. */
+struct unknown_param {
+    const char *allowed;
+    char        name[48];
+};
+
+static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind,
+                                   const char *key, const char *value)
+{
+    struct unknown_param *u = cls;
+    size_t                n = strlen(key);
+    const char           *p = u->allowed != NULL ? u->allowed : "";
+
+    (void)kind;
+    (void)value;
+    while (n > 0 && (p = strstr(p, key)) != NULL) {
+        if ((p == u->allowed || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return MHD_YES;
+        p++;
+    }
+    snprintf(u->name, sizeof u->name, "%.40s", n > 0 ? key : "(empty)");
+    return MHD_NO; /* stops at the first unknown one */
+}
+
 /* First call of a request: route it, and refuse what can be refused before
  * reading the body. */
 static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
@@ -309,6 +339,20 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
     st->rt = find_route(method, url, st->seg, &e);
     if (st->rt == NULL)
         return answer_error(c, st, e, NULL);
+    if (st->rt->params == NULL || strcmp(st->rt->params, "*") != 0) {
+        struct unknown_param u = {st->rt->params, ""};
+        char                 hint[160];
+
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_param, &u);
+        if (u.name[0] != '\0') {
+            snprintf(hint, sizeof hint,
+                     "unknown query parameter '%s' (this endpoint takes %s)",
+                     u.name,
+                     u.allowed != NULL && u.allowed[0] != '\0' ? u.allowed
+                                                               : "none");
+            return answer_error(c, st, SRV_E_BAD_PARAMETER, hint);
+        }
+    }
     st->limit = st->rt->body == BODY_UPLOAD  ? srv->cfg.body_max
                 : st->rt->body == BODY_ADMIN ? SRV_ADMIN_BODY_MAX
                                              : 0;

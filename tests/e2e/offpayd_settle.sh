@@ -49,6 +49,13 @@ api GET "/v1/admin/merchants/$MIDA/statement?from=0&to=1"
   && [ "$(jget .balance.decimal)" = 17.24 ] && [ "$(jget .account)" = "$MA" ] \
   && ok "statement of an empty range: its totals 0.00, the balance 17.24" \
   || fail "empty statement: $status $(cat resp.json)"
+# a filter the endpoint does not take is refused, not ignored
+api GET "/v1/admin/merchants/$MIDA/statement?terminal=2"
+expect_http 400 BAD_PARAMETER "a statement by terminal (no such filter)"
+grep -q "unknown query parameter 'terminal' (this endpoint takes from to)" resp.json \
+  && ok "the hint names it and what the endpoint takes" || fail "hint: $(cat resp.json)"
+api GET "/v1/admin/audit?x=1"
+expect_http 400 BAD_PARAMETER "a query on an endpoint that takes none"
 audit_passes "happy path"
 
 # ---- 2. the same batch twice -------------------------------------------
