@@ -56,7 +56,8 @@ static const char help[] =
     "                    is from offpayd's (see 'status'), warns beyond\n"
     "                    the skew, and leaves for later what offpayd does\n"
     "                    not decide yet (dated after offpayd's clock, or\n"
-    "                    its ledger failing): then it exits 3. If\n"
+    "                    its ledger failing): then it exits 3; it exits 1\n"
+    "                    when offpayd refused payments (never paid). If\n"
     "                    offpayd has revoked this terminal it prints\n"
     "                    'REVOKED: ...' and the terminal accepts nothing\n"
     "                    more (ETERMINAL_REVOKED)\n"
@@ -513,6 +514,14 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
             printf("synced with %s: the newest bundle and revocation list "
                    "taken\n",
                    a->server);
+        if (rc == OFFPAY_OK && r.rejected > 0 && r.left == 0) {
+            /* final: offpayd will not pay them (its reasons above) */
+            fprintf(stderr,
+                    "offpay: sync with offpayd: %zu payment(s) refused by "
+                    "offpayd (why is above): they will not be paid\n",
+                    r.rejected);
+            status = EXIT_REJECTED;
+        }
         if (rc == OFFPAY_OK && r.left > 0) {
             /* offpayd answered, but left entries undecided (a ledger or
              * shard that failed, entries dated after its clock): a script

@@ -116,7 +116,8 @@ off=$("$OFFPAY" terminal status --terminal ta --json | jq .clock.offpayd_offset_
 audit_passes "clock offset"
 
 # ---- 6. a terminal revoked by the operator learns it at its sync ----------
-# tb: nothing to upload          sync says REVOKED, accepts no more
+# tb: 1.00 accepted after its    its sync: refused (ETERMINAL_REVOKED, never
+#     revocation                 paid, exit 1), says REVOKED, accepts no more
 # tc: 3.00 accepted, then        its sync uploads the 3.00 (paid: accepted
 #     the operator revokes it    before the revocation), says REVOKED;
 #                                accept refuses ETERMINAL_REVOKED, status says so
@@ -133,8 +134,14 @@ for t in "$TB" "$TC"; do
   api POST "/v1/admin/terminals/$t/revoke" '{}'
   expect_http 200 - "terminal $t revoked"
 done
-run_cli 0 "REVOKED: offpayd has revoked this terminal" -- \
-  "$OFFPAY" terminal sync --terminal tb --passphrase-file tp --server "$URL"
+c=$(pay w4 1.00)
+accept tb "$c" 1.00 && ok "tb, revoked but not told yet, accepted 1.00" || fail "tb accept"
+st=0; out=$("$OFFPAY" terminal sync --terminal tb --passphrase-file tp --server "$URL" 2>&1) || st=$?
+[ "$st" = 1 ] && grep -q "REVOKED: offpayd has revoked this terminal" <<<"$out" \
+  && grep -q "journal entry 1 refused by offpayd: ETERMINAL_REVOKED" <<<"$out" \
+  && grep -q "1 payment(s) refused by offpayd (why is above): they will not be paid" <<<"$out" \
+  && ok "tb's sync: its 1.00 refused (ETERMINAL_REVOKED), REVOKED, exit 1" || fail "tb sync ($st): $out"
+run_cli 0 "uploaded 0 payment" -- "$OFFPAY" terminal sync --terminal tb --passphrase-file tp --server "$URL"
 out=$("$OFFPAY" terminal sync --terminal tc --passphrase-file tp --server "$URL" 2>&1) \
   && grep -q "uploaded 1 payment(s): 1 decided (1 paid, 3.00 EUR" <<<"$out" \
   && grep -q "REVOKED: offpayd has revoked this terminal" <<<"$out" \
