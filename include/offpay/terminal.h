@@ -402,6 +402,8 @@ typedef struct offpay_terminal_status {
                                (offpay_terminal_upload); 0: never */
     int64_t clock_offset;   /* offpayd's clock minus this terminal's then,
                                seconds (negative: offpayd behind) */
+    uint64_t not_uploaded;  /* journal entries offpayd has not decided yet
+                               (never uploaded, or left undecided) */
 } offpay_terminal_status;
 
 /*

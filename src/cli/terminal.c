@@ -84,8 +84,8 @@ static const char help[] =
     "  status            the credential and its expiry, payments and hours\n"
     "                    since the last sync against their limits, the\n"
     "                    revocation list's age, open requests, the journal's\n"
-    "                    size, the clock's high-water time; warns when a "
-    "limit\n"
+    "                    size and its payments offpayd has not decided yet,\n"
+    "                    the clock's high-water time; warns when a limit\n"
     "                    is at 80 % or more, before 'sync required' (--json)\n"
     "  rotate            a new key: --new-terminal DIR2 is a new terminal\n"
     "                    (terminal init, no credential yet). After a final\n"
@@ -1074,7 +1074,7 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
         json_array_append_new(w, json_string("credential"));
     j = json_pack(
         "{s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I,"
-        " s:{s:I, s:I}, s:{s:s, s:s, s:I, s:o, s:o}, s:o}",
+        " s:{s:I, s:I, s:I}, s:{s:s, s:s, s:I, s:o, s:o}, s:o}",
         "terminal", dir, "state", offpay_errname(s->state), "accepting",
         s->state == OFFPAY_OK, "message",
         s->state == OFFPAY_OK ? "accepting payments"
@@ -1097,8 +1097,9 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
             "age_seconds",
             limit_json(s->revlist_age, s->max_revlist_age, s->revlist_pct)),
         "warnings", w, "open_requests", (json_int_t)s->open_requests, "journal",
-        "entries", (json_int_t)s->journal_entries, "bytes",
-        (json_int_t)s->journal_bytes, "clock", "high_water",
+        "entries", (json_int_t)s->journal_entries, "not_uploaded",
+        (json_int_t)s->not_uploaded, "bytes", (json_int_t)s->journal_bytes,
+        "clock", "high_water",
         iso_time(s->high_water, t2), "now", iso_time(s->now, t3),
         "skew_seconds", (json_int_t)s->skew, "offpayd_offset_seconds",
         s->clock_seen_at ? json_integer((json_int_t)s->clock_offset)
@@ -1189,9 +1190,12 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
                s->revlist_seq, iso_time(s->revlist_issued_at, t1),
                hours(s->revlist_age, h1));
     printf("open requests    %u\n", s->open_requests);
-    printf("journal          %llu payment(s), %llu bytes on disk\n",
+    printf("journal          %llu payment(s), %llu bytes on disk; %llu "
+           "not yet decided by offpayd%s\n",
            (unsigned long long)s->journal_entries,
-           (unsigned long long)s->journal_bytes);
+           (unsigned long long)s->journal_bytes,
+           (unsigned long long)s->not_uploaded,
+           s->not_uploaded > 0 ? " (terminal sync --server)" : "");
     printf("clock            high-water %s, now %s (skew %u s)\n",
            iso_time(s->high_water, t1), iso_time(s->now, t2), s->skew);
     if (s->clock_seen_at)

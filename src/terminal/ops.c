@@ -121,6 +121,14 @@ judged:
         sqlite3_step(st) != SQLITE_ROW)
         goto out;
     s->journal_entries = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT count(*) FROM journal WHERE uploaded = 0",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        goto out;
+    s->not_uploaded = (uint64_t)sqlite3_column_int64(st, 0);
     if (t->dir != NULL && t->dir[0] != '\0')
         s->journal_bytes = file_bytes(t->dir, "terminal.db") +
                            file_bytes(t->dir, "terminal.db-wal");

@@ -97,6 +97,10 @@ OFFPAY_NOW=$ahead run_cli 3 "uploaded 1 payment\(s\): 0 decided .*, 1 left to up
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
 OFFPAY_NOW=$ahead run_cli 3 "1 payment\(s\) not decided by offpayd \(why is above\): they stay in the journal" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+OFFPAY_NOW=$ahead run_cli 0 "journal .* 1 not yet decided by offpayd \(terminal sync --server\)" -- \
+  "$OFFPAY" terminal status --terminal ta
+[ "$(OFFPAY_NOW=$ahead "$OFFPAY" terminal status --terminal ta --json | jq .journal.not_uploaded)" = 1 ] \
+  && ok "status --json: journal.not_uploaded 1" || fail "status --json not_uploaded"
 balances "esc=esc/$S3:$((30000 - total)) A=$MA:$((1500 + total))" \
   "dated after offpayd's clock: not decided, nothing moved"
 off=$("$OFFPAY" terminal status --terminal ta --json | jq .clock.offpayd_offset_seconds)
