@@ -461,14 +461,21 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                "  pending    %s  (codes without a receipt yet)\n"
                "  held       %s  (authorized beyond receipts, until "
                "settlement)\n"
-               "  available  %s\n",
+               "  available  %s%s\n",
                (unsigned long long)b.serial, b.codes,
                b.usable ? "" : " (not usable now)",
                cli_money(b.limit, b.currency, m1, sizeof m1),
                cli_money(b.confirmed, b.currency, m2, sizeof m2),
                cli_money(b.pending, b.currency, m3, sizeof m3),
                cli_money(b.held, b.currency, m4, sizeof m4),
-               cli_money(b.available, b.currency, m5, sizeof m5));
+               cli_money(b.available, b.currency, m5, sizeof m5),
+               b.revoked  ? "  (none of it can be spent: revoked)"
+               : b.frozen ? "  (none of it until 'wallet sync')"
+               : !b.usable && b.expires <= now
+                   ? "  (none of it can be spent: expired; settlement "
+                     "returns it to the account)"
+               : !b.usable ? "  (none of it can be spent now)"
+                           : "");
         if (b.frozen)
             printf("  frozen     restored: no code until 'offpay wallet "
                    "sync'\n");

@@ -130,7 +130,8 @@ w sync w1 --no-renew
 [ "$ws" = 0 ] && grep -q "^1 credential(s) revoked: no code from them" w.out \
   && [[ $(row "$S1") == *"(revoked)"* ]] && ok "sync: $S1 revoked" || fail "revoked sync: $(cat w.out)"
 w balance w1
-grep -q "revoked    no code from it" w.out && ok "balance shows $S1 revoked" || fail "balance: $(cat w.out)"
+grep -q "revoked    no code from it" w.out && grep -q "(none of it can be spent: revoked)" w.out \
+  && ok "balance shows $S1 revoked, its available not spendable" || fail "balance: $(cat w.out)"
 
 # ---- 4. bad input: each a 4xx, nothing changed ------------------------------
 # an unenrolled wallet; a status signed by it; its allowance
@@ -265,6 +266,9 @@ OFFPAY_NOW=$later w sync w3 --server "$URL"
 OFFPAY_NOW=$later w sync w3 --server "$URL"
 [ "$ws" = 0 ] && ! grep -q "^renewed" w.out && [ "$(balance "$W3")" = 300 ] \
   && ok "the next sync renews nothing" || fail "renewed twice: $(cat w.out)"
+OFFPAY_NOW=$later w balance w3
+grep -q "(none of it can be spent: expired; settlement returns it to the account)" w.out \
+  && ok "balance: the expired credential's available is not spendable" || fail "balance: $(cat w.out)"
 OFFPAY_NOW=$later audits "renewal of expired credentials"
 
 finish
