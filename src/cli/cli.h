@@ -122,6 +122,9 @@ int cli_base64_text(const uint8_t *data, size_t n, uint8_t *out, size_t cap,
  * large, EXIT_FAILURE_IO when it cannot be read). */
 uint8_t *cli_read_credential(const char *path, size_t max, size_t *len,
                              int *status);
+/* t as ISO 8601 UTC ("2026-12-01T22:44:48Z") in buf; returns buf. */
+const char *cli_iso_time(uint32_t t, char buf[32]);
+
 /* Writes a file atomically. Returns 0 or prints and returns -1. */
 int cli_write_file(const char *path, const uint8_t *data, size_t len);
 

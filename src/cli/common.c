@@ -633,6 +633,17 @@ uint8_t *cli_read_credential(const char *path, size_t max, size_t *len,
     return data;
 }
 
+const char *cli_iso_time(uint32_t t, char buf[32])
+{
+    time_t    tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL ||
+        strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, 32, "%u", t);
+    return buf;
+}
+
 int cli_write_file(const char *path, const uint8_t *data, size_t len)
 {
     offpay_err rc = offpay__file_write_atomic(path, data, len);

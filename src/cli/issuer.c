@@ -614,18 +614,6 @@ static int cmd_publish(const void *args, const char *arg CLI_UNUSED)
     return EXIT_OK;
 }
 
-/* t as ISO 8601 UTC, "2026-12-01T22:44:48Z". */
-static const char *iso_time(uint32_t t, char *buf, size_t cap)
-{
-    time_t    tt = (time_t)t;
-    struct tm tm;
-
-    if (gmtime_r(&tt, &tm) == NULL ||
-        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, cap, "%u", t);
-    return buf;
-}
-
 static int cmd_show(const void *args, const char *arg CLI_UNUSED)
 {
     const issuer_args  *a = args;
@@ -652,11 +640,11 @@ static int cmd_show(const void *args, const char *arg CLI_UNUSED)
     for (int i = 0; i < OFFPAY_PK_BYTES; i++)
         printf("%02x", pk[i]);
     printf("\ntrust bundle sequence %u, issued %s\n", b.seq,
-           iso_time(b.issued_at, t1, sizeof t1));
+           cli_iso_time(b.issued_at, t1));
     for (unsigned i = 0; i < b.n_keys; i++)
         printf("  signing key %u valid %s .. %s\n", b.keys[i].kid,
-               iso_time(b.keys[i].valid_from, t1, sizeof t1),
-               iso_time(b.keys[i].valid_until, t2, sizeof t2));
+               cli_iso_time(b.keys[i].valid_from, t1),
+               cli_iso_time(b.keys[i].valid_until, t2));
     return EXIT_OK;
 }
 

@@ -1005,15 +1005,6 @@ static int cmd_journal(const void *args, const char *arg CLI_UNUSED)
 }
 
 /* "2026-12-01T09:30:00Z" into buf (32 bytes). */
-static const char *iso_time(uint32_t t, char buf[32])
-{
-    time_t    tt = (time_t)t;
-    struct tm tm;
-
-    gmtime_r(&tt, &tm);
-    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 /* seconds as hours with one decimal ("12.5"), in integer arithmetic. */
 static const char *hours(uint64_t seconds, char buf[32])
@@ -1061,8 +1052,8 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
                          cli_json_u64(s->cred.merchant_id), "terminal_id",
                          (json_int_t)s->cred.terminal_id, "name", s->cred.name,
                          "currency", offpay_currency_alpha(s->cred.currency),
-                         "valid_from", iso_time(s->cred.valid_from, t1),
-                         "expires", iso_time(s->cred.expires, t2),
+                         "valid_from", cli_iso_time(s->cred.valid_from, t1),
+                         "expires", cli_iso_time(s->cred.expires, t2),
                          "window_used_percent", (json_int_t)s->credential_pct);
     if (s->warnings & OFFPAY_STATUS_WARN_PAYMENTS)
         json_array_append_new(w, json_string("payments_since_sync"));
@@ -1080,9 +1071,9 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
         s->state == OFFPAY_OK ? "accepting payments"
                               : offpay_strerror(s->state),
         "copied_at",
-        s->copied_at ? json_string(iso_time(s->copied_at, t1)) : json_null(),
+        s->copied_at ? json_string(cli_iso_time(s->copied_at, t1)) : json_null(),
         "credential", cred, "last_sync",
-        s->last_sync ? json_string(iso_time(s->last_sync, t1)) : json_null(),
+        s->last_sync ? json_string(cli_iso_time(s->last_sync, t1)) : json_null(),
         "payments_since_sync",
         limit_json(s->payments_since_sync, s->max_offline_payments,
                    s->payments_pct),
@@ -1092,7 +1083,7 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
         "revocation_list",
         json_pack(
             "{s:I, s:o, s:o}", "seq", (json_int_t)s->revlist_seq, "issued_at",
-            s->revlist_seq ? json_string(iso_time(s->revlist_issued_at, t1))
+            s->revlist_seq ? json_string(cli_iso_time(s->revlist_issued_at, t1))
                            : json_null(),
             "age_seconds",
             limit_json(s->revlist_age, s->max_revlist_age, s->revlist_pct)),
@@ -1100,12 +1091,12 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
         "entries", (json_int_t)s->journal_entries, "not_uploaded",
         (json_int_t)s->not_uploaded, "bytes", (json_int_t)s->journal_bytes,
         "clock", "high_water",
-        iso_time(s->high_water, t2), "now", iso_time(s->now, t3),
+        cli_iso_time(s->high_water, t2), "now", cli_iso_time(s->now, t3),
         "skew_seconds", (json_int_t)s->skew, "offpayd_offset_seconds",
         s->clock_seen_at ? json_integer((json_int_t)s->clock_offset)
                          : json_null(),
         "offset_seen_at",
-        s->clock_seen_at ? json_string(iso_time(s->clock_seen_at, t1))
+        s->clock_seen_at ? json_string(cli_iso_time(s->clock_seen_at, t1))
                          : json_null(),
         "warn_percent", json_integer(OFFPAY_STATUS_WARN_PERCENT));
     out = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -1146,19 +1137,19 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
                offpay_strerror(s->state));
     printf("\n");
     if (s->copied_at)
-        printf("copy taken at    %s\n", iso_time(s->copied_at, t1));
+        printf("copy taken at    %s\n", cli_iso_time(s->copied_at, t1));
     if (s->has_cred) {
         long long days =
             ((long long)s->cred.expires - (long long)s->now) / 86400;
 
         printf("credential       valid %s to %s (%s %lld day(s); %u %% of "
                "its window used)\n",
-               iso_time(s->cred.valid_from, t1), iso_time(s->cred.expires, t2),
+               cli_iso_time(s->cred.valid_from, t1), cli_iso_time(s->cred.expires, t2),
                days >= 0 ? "expires in" : "EXPIRED", days >= 0 ? days : -days,
                s->credential_pct);
     }
     printf("last sync        %s\n",
-           s->last_sync ? iso_time(s->last_sync, t1) : "never");
+           s->last_sync ? cli_iso_time(s->last_sync, t1) : "never");
     if (s->max_offline_payments)
         printf("payments         %u since the last sync, limit %u (%u %%)\n",
                s->payments_since_sync, s->max_offline_payments,
@@ -1182,12 +1173,12 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
     else if (s->max_revlist_age)
         printf("revocation list  #%u signed %s, %s h old, limit %s h "
                "(%u %%)\n",
-               s->revlist_seq, iso_time(s->revlist_issued_at, t1),
+               s->revlist_seq, cli_iso_time(s->revlist_issued_at, t1),
                hours(s->revlist_age, h1), hours(s->max_revlist_age, h2),
                s->revlist_pct);
     else
         printf("revocation list  #%u signed %s, %s h old, no limit\n",
-               s->revlist_seq, iso_time(s->revlist_issued_at, t1),
+               s->revlist_seq, cli_iso_time(s->revlist_issued_at, t1),
                hours(s->revlist_age, h1));
     printf("open requests    %u\n", s->open_requests);
     printf("journal          %llu payment(s), %llu bytes on disk; %llu "
@@ -1197,10 +1188,10 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
            (unsigned long long)s->not_uploaded,
            s->not_uploaded > 0 ? " (terminal sync --server)" : "");
     printf("clock            high-water %s, now %s (skew %u s)\n",
-           iso_time(s->high_water, t1), iso_time(s->now, t2), s->skew);
+           cli_iso_time(s->high_water, t1), cli_iso_time(s->now, t2), s->skew);
     if (s->clock_seen_at)
         printf("                 at the last sync (%s): %s\n",
-               iso_time(s->clock_seen_at, t1),
+               cli_iso_time(s->clock_seen_at, t1),
                clock_words(s->clock_offset, d, sizeof d));
     if (s->clock_seen_at && clock_off(s->clock_offset, s->skew))
         clock_warning(s->clock_offset, s->skew);
@@ -1222,7 +1213,7 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
     if (s->warnings & OFFPAY_STATUS_WARN_CREDENTIAL)
         printf("WARNING: the terminal's own credential has used %u %% of its "
                "window (expires %s): ask the issuer for a renewal\n",
-               s->credential_pct, iso_time(s->cred.expires, t1));
+               s->credential_pct, cli_iso_time(s->cred.expires, t1));
 }
 
 static int cmd_status(const void *args, const char *arg CLI_UNUSED)
@@ -1274,7 +1265,7 @@ static int export_entry(const offpay_journal_entry *e, void *vctx)
         x->failed = 1;
         return 1;
     }
-    iso_time(e->accepted_at, when);
+    cli_iso_time(e->accepted_at, when);
     fprintf(x->csv, "%lld,%s,%llu,%u,%s,%s,%lld,%s,%u,%s\r\n",
             (long long)e->seq, when, (unsigned long long)e->serial, e->counter,
             e->bound ? "bound" : "unbound", cur, (long long)e->charged, ch,
@@ -1334,7 +1325,7 @@ static int export_payments(offpay_terminal *t, const char *dir, uint32_t now)
                              (json_int_t)c.terminal_id, "name", c.name)
                  : json_null(),
         "currency", offpay_currency_alpha(cur), "exported_at",
-        iso_time(now, when), "count", (json_int_t)x.n, "total_charged_minor",
+        cli_iso_time(now, when), "count", (json_int_t)x.n, "total_charged_minor",
         (json_int_t)x.total, "total_charged", total, "payments", x.list);
     js = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     if (js == NULL)

@@ -540,9 +540,45 @@ static void print_available(const offpay_wallet *w, uint16_t currency,
     fprintf(stderr, " see 'offpay wallet balance'\n");
 }
 
+/* After ENO_CREDENTIAL with credentials in the currency: why none of them
+ * can make a code at now (each, the newest first, at most 4). */
+static void print_unusable(const offpay_wallet *w, uint16_t currency,
+                           uint32_t now)
+{
+    offpay_wallet_balance b;
+    char                  t1[32], t2[32];
+    int                   shown = 0;
+
+    for (size_t i = offpay_wallet_n_credentials(w); i-- > 0 && shown < 4;) {
+        if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK ||
+            b.currency != currency)
+            continue;
+        shown++;
+        fprintf(stderr, "offpay: credential %llu: ",
+                (unsigned long long)b.serial);
+        if (b.revoked)
+            fprintf(stderr, "revoked (reported lost, or a case against it)\n");
+        else if (b.frozen)
+            fprintf(stderr, "frozen until 'offpay wallet sync' (restored)\n");
+        else if (!b.usable && b.expires <= now)
+            fprintf(stderr,
+                    "expired %s: 'offpay wallet sync' asks a new one\n",
+                    cli_iso_time(b.expires, t1));
+        else if (!b.usable)
+            fprintf(stderr,
+                    "not valid at this device's time, %s (it runs to %s): "
+                    "if this clock is slow, set it right\n",
+                    cli_iso_time(now, t1), cli_iso_time(b.expires, t2));
+        else
+            fprintf(stderr, "usable, %s left\n",
+                    b.available > 0 ? "some" : "nothing");
+    }
+}
+
 /* After ENO_CREDENTIAL: the currencies the wallet's credentials are in,
- * when none is the one asked for. */
-static void print_currencies(const offpay_wallet *w, uint16_t currency)
+ * when none is the one asked for; else why those in it are not usable. */
+static void print_currencies(const offpay_wallet *w, uint16_t currency,
+                             uint32_t now)
 {
     offpay_wallet_balance b;
     char                  held[128] = "";
@@ -553,8 +589,10 @@ static void print_currencies(const offpay_wallet *w, uint16_t currency)
 
         if (offpay_wallet_get_balance(w, i, 0, &b) != OFFPAY_OK)
             continue;
-        if (b.currency == currency)
-            return; /* held, but not usable now: the error says so */
+        if (b.currency == currency) {
+            print_unusable(w, currency, now);
+            return;
+        }
         alpha = offpay_currency_alpha(b.currency);
         if (alpha != NULL && strstr(held, alpha) == NULL &&
             strlen(held) + 8 < sizeof held) {
@@ -597,7 +635,7 @@ static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
     if (rc == OFFPAY_EINSUFFICIENT)
         print_available(w, currency, amount);
     if (rc == OFFPAY_ENO_CREDENTIAL)
-        print_currencies(w, currency);
+        print_currencies(w, currency, cli_now());
     offpay_wallet_close(w);
     if (rc != OFFPAY_OK)
         return cli_fail_at("cannot make a code", "saving", a->wallet, rc);
@@ -761,15 +799,10 @@ static int cmd_log(const void *args, const char *arg CLI_UNUSED)
         for (uint32_t j = 0; j < s.n_receipts; j++) {
             offpay_receipt r;
             char           when[32];
-            time_t         t;
-            struct tm      tm;
 
             if (offpay_wallet_get_receipt(w, i, j, &r) != OFFPAY_OK)
                 continue;
-            t = (time_t)r.time;
-            if (gmtime_r(&t, &tm) == NULL ||
-                strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                snprintf(when, sizeof when, "%u", r.time);
+            cli_iso_time(r.time, when);
             printf("    receipt %u: %s by \"%s\" (merchant %llu, terminal "
                    "%u) at %s\n",
                    j + 1, cli_money(r.amount, r.currency, m1, sizeof m1),

@@ -259,6 +259,8 @@ audits "a lost enrollment answer"
 later=$(( $(date +%s) + 31 * 86400 ))
 stop_server
 OFFPAY_NOW=$later start_server
+OFFPAY_NOW=$later run_cli 1 "credential [0-9]+: expired .*: 'offpay wallet sync' asks a new one" -- \
+  "$OFFPAY" wallet pay --wallet w3 --passphrase-file wp --currency EUR --amount 1.00
 OFFPAY_NOW=$later w sync w3 --server "$URL"
 [ "$ws" = 0 ] && grep -qE "^renewed: credential [0-9]+$" w.out && [ "$(balance "$W3")" = 300 ] \
   && ok "all expired: renewed ($(grep ^renewed w.out)), the account 6.00 -> 3.00" \
