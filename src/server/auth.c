@@ -32,11 +32,15 @@ int srv_auth_signed(srv_req *r, const srv_signer_kind *kind, void *ctx,
     }
     if ((a.time < r->now && r->now - a.time > w) ||
         (a.time > r->now && a.time - r->now > w)) {
-        char hint[128];
+        char hint[200];
 
         snprintf(hint, sizeof hint,
-                 "request time %u, server time %u, allowed difference %u s",
-                 (unsigned)a.time, (unsigned)r->now, (unsigned)w);
+                 "the sender's clock is %u s %s offpayd's (request time %u, "
+                 "server time %u, allowed difference %u s): set it right",
+                 (unsigned)(a.time > r->now ? a.time - r->now
+                                            : r->now - a.time),
+                 a.time > r->now ? "ahead of" : "behind", (unsigned)a.time,
+                 (unsigned)r->now, (unsigned)w);
         srv_fail(out, SRV_E_STALE_TIMESTAMP, hint);
         return -1;
     }

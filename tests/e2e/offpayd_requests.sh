@@ -78,8 +78,12 @@ status=$(curl -s -o resp.json -w '%{http_code}' -H @bad.hdr --data-binary @up.bo
 expect_http 401 SIGNATURE_MALFORMED "key not hex"
 upload ta --from 1 --to 2 --time $(( $(date +%s) - 1000 ))
 expect_http 401 STALE_TIMESTAMP "signed 1000 s ago (window 300 s)"
+grep -qE "the sender's clock is (999|1000|1001) s behind offpayd's .*set it right" resp.json \
+  && ok "the hint says the sender's clock is 1000 s behind" || fail "hint: $(cat resp.json)"
 upload ta --from 1 --to 2 --time $(( $(date +%s) + 1000 ))
 expect_http 401 STALE_TIMESTAMP "signed 1000 s ahead"
+grep -qE "the sender's clock is (999|1000|1001) s ahead of offpayd's" resp.json \
+  && ok "the hint says it is 1000 s ahead" || fail "hint: $(cat resp.json)"
 upload ta --from 1 --to 2 --path /v1/other
 expect_http 401 SIGNATURE_INVALID "signed for another path"
 # an unknown terminal: a real terminal key the server never registered
