@@ -743,6 +743,27 @@ static int paid_request(offpay_terminal *t, const char *text,
 
 static const char *hours(uint64_t seconds, char buf[32]);
 
+/* After ECODE_TOO_OLD or ECODE_FUTURE: the code's time (the payer's
+ * clock) beside this terminal's, so the cashier knows what to check. */
+static void code_time_hint(const char *text, uint32_t now)
+{
+    uint8_t       *bytes = NULL;
+    size_t         len = 0;
+    offpay_payment p;
+    char           t1[32], t2[32];
+
+    if (offpay_text_decode(text, strlen(text), &bytes, &len) == OFFPAY_OK &&
+        offpay_payment_decode(bytes, len, &p) == OFFPAY_OK)
+        fprintf(stderr,
+                "  the code was made at %s by the payer's clock, and this "
+                "terminal's says %s (%lld s apart): a fresh code from a "
+                "payer whose clock is right means this terminal's clock is "
+                "off\n",
+                cli_iso_time(p.time, t1), cli_iso_time(now, t2),
+                (long long)now - (long long)p.time);
+    free(bytes);
+}
+
 static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
 {
     const term_args  *a = args;
@@ -787,12 +808,9 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
         goto out;
     }
     if ((rc == OFFPAY_EREPLAY || rc == OFFPAY_EDOUBLE_SPEND) && acc.seq > 0) {
-        char      when[32];
-        time_t    tt = (time_t)acc.time;
-        struct tm tm;
+        char when[32];
 
-        gmtime_r(&tt, &tm);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        cli_iso_time(acc.time, when);
         if (rc == OFFPAY_EREPLAY)
             fprintf(stderr,
                     "REJECTED: already accepted at %s as payment #%lld for "
@@ -811,12 +829,9 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
         goto out;
     }
     if (rc == OFFPAY_EWRONG_NONCE && paid_request(t, text, &acc)) {
-        char      when[32];
-        time_t    tt = (time_t)acc.time;
-        struct tm tm;
+        char when[32];
 
-        gmtime_r(&tt, &tm);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        cli_iso_time(acc.time, when);
         fprintf(stderr,
                 "REJECTED: the request this code answers was already paid, "
                 "at %s as payment #%lld for %s: do not charge again (%s)\n",
@@ -855,6 +870,8 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
     if (rc != OFFPAY_OK && cli_is_rejection(rc)) {
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),
                 offpay_errname(rc));
+        if (rc == OFFPAY_ECODE_TOO_OLD || rc == OFFPAY_ECODE_FUTURE)
+            code_time_hint(text, now);
         status = EXIT_REJECTED;
         goto out;
     }

@@ -68,6 +68,11 @@ bad="${code:0:40}$( [ "${code:40:1}" = A ] && echo B || echo A )${code:41}"
 expect 1 "REJECTED" -- "$OFFPAY" terminal accept "${T[@]}" --code "$bad" --amount 1.00
 expect 1 "EPREFIX" -- "$OFFPAY" terminal accept "${T[@]}" --code "HELLO:WORLD" --amount 1.00
 expect 1 "ETRUNCATED|EBASE45" -- "$OFFPAY" terminal accept "${T[@]}" --code "${code:0:100}" --amount 1.00
+# The same code (fresh) at a terminal whose clock runs 10 minutes fast:
+# refused as too old, with both clocks named so the cashier knows what to
+# check
+expect 1 "made at [0-9T:-]+Z by the payer's clock, and this terminal's says [0-9T:-]+Z \((598|599|600|601) s apart\)" -- \
+  env OFFPAY_NOW=$(( $(date +%s) + 600 )) "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.00
 
 # Merchant-presented: request, confirmation, bound code, receipt.
 "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 7.25 --png r.png >/dev/null 2>&1
