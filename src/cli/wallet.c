@@ -562,12 +562,15 @@ static void print_unusable(const offpay_wallet *w, uint16_t currency,
             fprintf(stderr, "frozen until 'offpay wallet sync' (restored)\n");
         else if (!b.usable && b.expires <= now)
             fprintf(stderr,
-                    "expired %s: 'offpay wallet sync' asks a new one\n",
+                    "expired %s: 'offpay wallet sync' asks a new one when "
+                    "the wallet's account holds money (the unspent escrow "
+                    "returns to it after the upload grace)\n",
                     cli_iso_time(b.expires, t1));
         else if (!b.usable)
             fprintf(stderr,
                     "not valid at this device's time, %s (it runs to %s): "
-                    "if this clock is slow, set it right\n",
+                    "if this clock is slow, set it right (else its issuer "
+                    "key was withdrawn: 'offpay wallet sync')\n",
                     cli_iso_time(now, t1), cli_iso_time(b.expires, t2));
         else
             fprintf(stderr, "usable, %s left\n",

@@ -126,11 +126,13 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
      * bundle and list. */
     rep->revoked = 1;
     rc = offpay__terminal_record_revoked(old, now);
-    if (rc == OFFPAY_OK)
-        rc = offpay_terminal_set_credential(next, cred, n, now);
+    /* the rules before the credential: a next holding its credential has
+     * had them copied, and a run cut off between the two copies them again */
     if (rc == OFFPAY_OK && !installed &&
         offpay_terminal_get_risk(old, &risk) == OFFPAY_OK)
         rc = offpay_terminal_set_risk(next, &risk);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_set_credential(next, cred, n, now);
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_upload(next, base_url, 0, now, NULL);
     if (rc == OFFPAY_OK && new_id != NULL)

@@ -1443,6 +1443,16 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
                                 size_t bundle_len, const uint8_t *revlist,
                                 size_t revlist_len, uint32_t now)
 {
+    return offpay__terminal_sync_seen(t, bundle, bundle_len, revlist,
+                                      revlist_len, now, now);
+}
+
+offpay_err offpay__terminal_sync_seen(offpay_terminal *t,
+                                      const uint8_t *bundle, size_t bundle_len,
+                                      const uint8_t *revlist,
+                                      size_t revlist_len, uint32_t now,
+                                      uint32_t seen)
+{
     offpay_trust_bundle b;
     offpay_revlist      l;
     int                 have_l = 0, fresh_b = 0, fresh_l = 0, held_future;
@@ -1510,7 +1520,7 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
     rl_at = fresh_l ? l.issued_at : t->revlist_issued_at;
     if (rl_at > latest)
         rl_at = 0; /* a held future-dated list vouches for nothing */
-    hw = now;
+    hw = seen < now ? seen : now;
     if (b.issued_at > hw && b.issued_at <= latest) /* idem, a held bundle */
         hw = b.issued_at;
     if (rl_at > hw)

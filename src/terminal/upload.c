@@ -326,14 +326,16 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     if (rc == OFFPAY_OK)
         rc = offpay__http_get_b64(base_url, path, "revlist", TRIES, &revlist,
                                   &revlist_len);
-    /* A clock found ahead of offpayd's: the sync is dated by offpayd's
-     * clock, so that once the terminal's clock is set right it is not
-     * "behind the newest time seen" (ECLOCK_BEHIND) until its next sync. */
+    /* A clock found ahead of offpayd's: the newest time seen is offpayd's,
+     * so that once the terminal's clock is set right it is not "behind the
+     * newest time seen" (ECLOCK_BEHIND) until its next sync; the offline
+     * limits still count from the terminal's own clock. */
     if (rc == OFFPAY_OK)
-        rc = offpay_terminal_sync(t, bundle, bundle_len, revlist, revlist_len,
-                                  rep->clock_known && ck.offset < 0
-                                      ? (uint32_t)((int64_t)now + ck.offset)
-                                      : now);
+        rc = offpay__terminal_sync_seen(
+            t, bundle, bundle_len, revlist, revlist_len, now,
+            rep->clock_known && ck.offset < 0
+                ? (uint32_t)((int64_t)now + ck.offset)
+                : now);
     if (rc == OFFPAY_OK) {
         rep->synced = 1;
         report_status(t, base_url, &ck, rep);

@@ -117,6 +117,13 @@ offpay_err offpay__http_request(const char *base, const char *method,
             return OFFPAY_OK;
         if (cc != CURLE_OK)
             fprintf(stderr, "offpay: %s: %s\n", url, curl_easy_strerror(cc));
+        else if (attempt == tries - 1 && out->too_big)
+            fprintf(stderr, "offpay: %s: offpayd's answer is larger than "
+                            "the client takes\n",
+                    url);
+        else if (attempt == tries - 1) /* a 5xx every time: say the last */
+            fprintf(stderr, "offpay: %s: offpayd failed (HTTP %ld): %.200s\n",
+                    url, *status, out->buf != NULL ? out->buf : "");
         rc = OFFPAY_EIO;
     }
     return rc;
@@ -139,10 +146,22 @@ offpay_err offpay__http_get_b64(const char *base, const char *path,
         offpay__http_request(base, "GET", path, NULL, NULL, tries, &r, &status);
     if (rc != OFFPAY_OK)
         goto out;
-    rc = OFFPAY_EIO;
-    if (status != 200 || (doc = json_loadb(r.buf, r.len, 0, &jerr)) == NULL ||
-        (b64 = json_string_value(json_object_get(doc, field))) == NULL)
+    if (status != 200) {
+        char what[160];
+
+        snprintf(what, sizeof what, "GET %.140s", path);
+        rc = offpay__http_refused(what, status, &r); /* says why */
         goto out;
+    }
+    rc = OFFPAY_EIO;
+    if ((doc = json_loadb(r.buf, r.len, 0, &jerr)) == NULL ||
+        (b64 = json_string_value(json_object_get(doc, field))) == NULL ||
+        b64[0] == '\0') {
+        fprintf(stderr, "offpay: offpayd's answer to GET %.140s has no "
+                        "'%s'\n",
+                path, field);
+        goto out;
+    }
     *bytes = malloc(strlen(b64) + 1);
     if (*bytes == NULL) {
         rc = OFFPAY_ENOMEM;

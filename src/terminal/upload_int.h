@@ -195,8 +195,9 @@ offpay_err offpay__terminal_signing_sign(void *ctx, const char *method,
  * offpay__http_get_b64 — GETs base + path (unsigned, tries tries) and
  * base64-decodes the string field of its JSON reply into *bytes
  * (malloc'd, the caller frees; NULL on error) and *len. Errors:
- * OFFPAY_EIO (no answer, a status other than 200, no such field, not
- * base64), OFFPAY_ENOMEM, those of offpay__http_request.
+ * OFFPAY_EREFUSED (a 4xx: offpayd's error on stderr), OFFPAY_EIO (no
+ * answer, a 5xx, no such field, not base64: said on stderr),
+ * OFFPAY_ENOMEM, those of offpay__http_request.
  */
 offpay_err offpay__http_get_b64(const char *base, const char *path,
                                 const char *field, int tries, uint8_t **bytes,
@@ -228,6 +229,19 @@ offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
  * OFFPAY_EROFS, ...), OFFPAY_EJOURNAL. */
 offpay_err offpay__terminal_mark_uploaded(offpay_terminal *t,
                                           const int64_t *seqs, size_t n);
+
+/*
+ * offpay__terminal_sync_seen — offpay_terminal_sync at now, but with the
+ * clock's high-water mark set from seen when it is earlier (the sync's
+ * time by offpayd's clock, when the terminal's ran ahead of it): once the
+ * terminal's clock is set right it is not behind the mark (ECLOCK_BEHIND).
+ * The offline limits still count from now, the terminal's own clock.
+ */
+offpay_err offpay__terminal_sync_seen(offpay_terminal *t,
+                                      const uint8_t *bundle, size_t bundle_len,
+                                      const uint8_t *revlist,
+                                      size_t revlist_len, uint32_t now,
+                                      uint32_t seen);
 
 /* terminal.c: records durably that offpayd's clock read offset seconds
  * ahead of this terminal's (negative: behind) at its time at. Errors:

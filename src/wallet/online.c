@@ -405,7 +405,11 @@ static offpay_err renew(offpay_wallet *w, const char *base,
         if (!b.usable) {
             if (b.expires <= now)
                 want = b.limit; /* expired: renewed like one at its end */
-            continue;           /* else not valid yet (or its key retired) */
+            else
+                fresh = 1; /* not valid yet (a clock behind offpayd's, which
+                              issued it), or its key retired: renewing
+                              would only issue another such one */
+            continue;
         }
         if (b.expires - now < o->renew_before ||
             b.available * 100 < b.limit * (int64_t)o->renew_below_pct)

@@ -268,6 +268,11 @@ OFFPAY_NOW=$later w sync w3 --server "$URL"
 OFFPAY_NOW=$later w sync w3 --server "$URL"
 [ "$ws" = 0 ] && ! grep -q "^renewed" w.out && [ "$(balance "$W3")" = 300 ] \
   && ok "the next sync renews nothing" || fail "renewed twice: $(cat w.out)"
+# the phone's clock 200 s behind offpayd's (inside the signing window): the
+# new credential is not valid yet by it, and that is no reason to renew
+OFFPAY_NOW=$((later - 200)) w sync w3 --server "$URL"
+[ "$ws" = 0 ] && ! grep -q "^renewed" w.out && [ "$(balance "$W3")" = 300 ] \
+  && ok "a sync from a clock 200 s slow renews nothing either" || fail "slow clock renewed: $(cat w.out), W3 $(balance "$W3")"
 OFFPAY_NOW=$later w balance w3
 grep -q "(none of it can be spent: expired; settlement returns it to the account)" w.out \
   && ok "balance: the expired credential's available is not spendable" || fail "balance: $(cat w.out)"

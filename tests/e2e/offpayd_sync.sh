@@ -162,16 +162,21 @@ balances "esc=esc/$S4:1700" "nothing accepted after the sync"
 audit_passes "revoked terminals"
 
 # ---- 7. a clock set right after a sync that found it ahead ---------------
-# td syncs with its clock 10 minutes ahead of offpayd's; then its clock is
-# set right: it accepts at once (the sync was dated by offpayd's clock, not
-# the wrong one), where it used to refuse ECLOCK_BEHIND until another sync
+# td (max-offline-hours 1) syncs with its clock 2 hours ahead of
+# offpayd's: still accepting then (the offline limits count from its own
+# clock); once its clock is set right it accepts at once (the newest time
+# it has seen is offpayd's), where it used to refuse ECLOCK_BEHIND until
+# another sync
 term_init td # registered, never synced: its first sync brings the lists
 api POST /v1/admin/terminals "{\"merchant\":\"$MID\",\"terminal_key\":\"$("$OFFPAY" terminal key --terminal td --passphrase-file tp)\"}"
 jget .credential > td.tcred
 "$OFFPAY" terminal set-credential td.tcred --terminal td --passphrase-file tp >/dev/null
-run_cli 0 "clock: this terminal's is (599|600|601) s ahead of offpayd's clock" -- \
-  env OFFPAY_NOW=$(( $(date +%s) + 600 )) "$OFFPAY" terminal sync --terminal td \
+"$OFFPAY" terminal risk --terminal td --passphrase-file tp --set max-offline-hours=1 >/dev/null
+ahead2=$(( $(date +%s) + 7200 ))
+run_cli 0 "clock: this terminal's is (7199|7200|7201) s ahead of offpayd's clock" -- \
+  env OFFPAY_NOW=$ahead2 "$OFFPAY" terminal sync --terminal td \
     --passphrase-file tp --server "$URL"
+run_cli 0 "state +accepting payments" -- env OFFPAY_NOW=$((ahead2 + 60)) "$OFFPAY" terminal status --terminal td
 c=$(pay w4 2.00)
 run_cli 0 "^accepted: 2.00 EUR" -- "$OFFPAY" terminal accept --terminal td --code "$c" --amount 2.00
 run_cli 0 "1 decided \(1 paid, 2.00 EUR" -- \
