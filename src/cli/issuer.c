@@ -582,9 +582,9 @@ static int cmd_migrate(const void *args, const char *arg CLI_UNUSED)
     if (rc == OFFPAY_EEXISTS) {
         fprintf(stderr,
                 "offpay: %s is already in the current format, or "
-                "the root file exists and holds another key\n",
+                "the root file exists and holds another key (EEXISTS)\n",
                 a->dir);
-        return EXIT_FAILURE_IO;
+        return EXIT_USAGE; /* an output in the way, as the exit table says */
     }
     if (rc != OFFPAY_OK)
         return cli_fail(a->dir, rc);

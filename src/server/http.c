@@ -315,12 +315,14 @@ static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind,
 
     (void)kind;
     (void)value;
-    while (n > 0 && (p = strstr(p, key)) != NULL) {
+    if (n == 0)
+        return MHD_YES; /* "?&": no parameter named */
+    while ((p = strstr(p, key)) != NULL) {
         if ((p == u->allowed || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
             return MHD_YES;
         p++;
     }
-    snprintf(u->name, sizeof u->name, "%.40s", n > 0 ? key : "(empty)");
+    snprintf(u->name, sizeof u->name, "%.40s", key);
     return MHD_NO; /* stops at the first unknown one */
 }
 
