@@ -303,6 +303,9 @@ typedef struct offpay_upload_report {
     size_t decided;       /* entries offpayd decided, now marked uploaded */
     size_t settled;       /* of which paid in full or in part */
     size_t rejected;      /* of which refused (their reason is in the log) */
+    size_t unpaid;        /* of which not paid in full (late, or an
+                             overspend the guarantee does not cover: its
+                             reason is in the log); what was paid is in paid */
     size_t left;          /* entries still to upload (at most batch): an error
                              stopped the call, or offpayd did not decide them yet */
     int64_t paid;         /* minor units credited to the merchant */

@@ -57,7 +57,9 @@ static const char help[] =
     "                    the skew, and leaves for later what offpayd does\n"
     "                    not decide yet (dated after offpayd's clock, or\n"
     "                    its ledger failing): then it exits 3; it exits 1\n"
-    "                    when offpayd refused payments (never paid). If\n"
+    "                    when offpayd refused payments or did not pay them\n"
+    "                    in full (each is named, as is each paid with a\n"
+    "                    case). If\n"
     "                    offpayd has revoked this terminal it prints\n"
     "                    'REVOKED: ...' and the terminal accepts nothing\n"
     "                    more (ETERMINAL_REVOKED)\n"
@@ -482,7 +484,7 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
 
     if (a->server != NULL) {
         offpay_upload_report r;
-        char                 money[OFFPAY_AMOUNT_TEXT_MAX + 8];
+        char                 money[OFFPAY_AMOUNT_TEXT_MAX + 8], count[24];
 
         if (a->bundle != NULL || a->revlist != NULL)
             return cli_usage_error("terminal sync: --server takes the bundle "
@@ -502,24 +504,34 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
                 clock_off(r.clock_offset, st.skew))
                 clock_warning(r.clock_offset, st.skew);
         }
+        snprintf(count, sizeof count, "%zu", r.unpaid);
         printf(
             "uploaded %zu payment(s): %zu decided (%zu paid, %s; %zu "
-            "refused), %zu left to upload\n",
+            "refused%s%s), %zu left to upload\n",
             r.sent, r.decided, r.settled,
             cli_money(r.paid, offpay_terminal_currency(t), money, sizeof money),
-            r.rejected, r.left);
+            r.rejected, r.unpaid ? "; not paid in full: " : "",
+            r.unpaid ? count : "", r.left);
         if (rc != OFFPAY_OK)
             status = cli_fail_online("sync with offpayd", rc);
         else
             printf("synced with %s: the newest bundle and revocation list "
                    "taken\n",
                    a->server);
-        if (rc == OFFPAY_OK && r.rejected > 0 && r.left == 0) {
-            /* final: offpayd will not pay them (its reasons above) */
-            fprintf(stderr,
-                    "offpay: sync with offpayd: %zu payment(s) refused by "
-                    "offpayd (why is above): they will not be paid\n",
-                    r.rejected);
+        if (rc == OFFPAY_OK && r.rejected + r.unpaid > 0 && r.left == 0) {
+            /* final: offpayd will not pay them, or not in full (its
+             * reasons above) */
+            if (r.unpaid == 0)
+                fprintf(stderr,
+                        "offpay: sync with offpayd: %zu payment(s) refused "
+                        "by offpayd (why is above): they will not be paid\n",
+                        r.rejected);
+            else
+                fprintf(stderr,
+                        "offpay: sync with offpayd: %zu payment(s) refused "
+                        "by offpayd and %zu not paid in full (why is above): "
+                        "what was not paid will not be\n",
+                        r.rejected, r.unpaid);
             status = EXIT_REJECTED;
         }
         if (rc == OFFPAY_OK && r.left > 0) {

@@ -116,15 +116,19 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
         json_t     *it = json_array_get(res, i);
         const char *outcome = json_string_value(json_object_get(it, "outcome"));
         const char *seq = json_string_value(json_object_get(it, "seq"));
-        json_t *paid = json_object_get(json_object_get(it, "paid"), "minor");
-        char    want[24];
+        json_t     *po = json_object_get(it, "paid");
+        json_t     *paid = json_object_get(po, "minor");
+        const char *dec = json_string_value(json_object_get(po, "decimal"));
+        const char *cur = json_string_value(json_object_get(po, "currency"));
+        const char *case_id = json_string_value(json_object_get(it, "case"));
+        const char *why;
+        char        want[24];
 
         snprintf(want, sizeof want, "%lld", (long long)b->seqs[i]);
         if (outcome == NULL || seq == NULL || strcmp(seq, want) != 0)
             goto out;
+        why = json_string_value(json_object_get(it, "reason"));
         if (strcmp(outcome, "error") == 0) {
-            const char *why = json_string_value(json_object_get(it, "reason"));
-
             fprintf(stderr,
                     "offpay: journal entry %s not decided by offpayd (%s): "
                     "it is sent again at the next sync\n",
@@ -132,17 +136,27 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
             continue;
         }
         done[(*n_done)++] = b->seqs[i];
+        if (json_is_integer(paid) && strcmp(outcome, "rejected") != 0)
+            rep->paid += (int64_t)json_integer_value(paid);
         if (strcmp(outcome, "rejected") == 0) {
             rep->rejected++;
             fprintf(stderr, "offpay: journal entry %s refused by offpayd: %s\n",
-                    seq,
-                    json_string_value(json_object_get(it, "reason")) != NULL
-                        ? json_string_value(json_object_get(it, "reason"))
-                        : "no reason given");
+                    seq, why != NULL ? why : "no reason given");
+        } else if (strcmp(outcome, "unpaid") == 0) {
+            rep->unpaid++; /* settlement.md §4: late, or an overspend the
+                              guarantee does not cover */
+            fprintf(stderr,
+                    "offpay: journal entry %s not paid in full by offpayd "
+                    "(%s): paid %s %s of its charge\n",
+                    seq, why != NULL ? why : "no reason given",
+                    dec != NULL ? dec : "?", cur != NULL ? cur : "");
         } else {
             rep->settled++;
-            if (json_is_integer(paid))
-                rep->paid += (int64_t)json_integer_value(paid);
+            if (strcmp(outcome, "settled") != 0) /* paid, with a case */
+                fprintf(stderr, "offpay: journal entry %s: %s, paid %s %s%s%s\n",
+                        seq, outcome, dec != NULL ? dec : "?",
+                        cur != NULL ? cur : "", case_id != NULL ? ", case " : "",
+                        case_id != NULL ? case_id : "");
         }
     }
     rc = OFFPAY_OK;

@@ -184,6 +184,8 @@ accept ta "$c" 15.00 && accept tc "$c" 15.00 && ok "accepted at ta and at tc" ||
 sync ta || fail "ta sync: $(cat sync.out)"
 balances "W2=$W2:3000 esc2=esc/$S2:500 A=$MA:2500" "ta's presentment settled"
 sync tc || fail "tc sync: $(cat sync.out)"
+grep -qE "journal entry [0-9]+: duplicate, paid 15.00 EUR, case [0-9]+" sync.out \
+  && ok "tc's sync names the duplicate, what it was paid and its case" || fail "tc sync said: $(cat sync.out)"
 balances "W2=$W2:3000 esc2=esc/$S2:0 A=$MA:2500 C=$MC:1500 G=$G:49000" "duplicate paid, 10.00 under the guarantee"
 api GET "/v1/admin/cases?kind=duplicate"
 [ "$(jget .count)" = 1 ] && [ "$(jget '.cases[0].serial')" = "$S2" ] && ok "a duplicate case against $S2" \

@@ -183,5 +183,31 @@ run_cli 0 "1 decided \(1 paid, 2.00 EUR" -- \
   "$OFFPAY" terminal sync --terminal td --passphrase-file tp --server "$URL"
 balances "esc=esc/$S4:1500" "td's payment, accepted with its clock set right, paid"
 audit_passes "a clock set right"
+
+# ---- 8. a payment uploaded after the late window: decided, not paid ------
+# step                                          W5      esc S5  A
+# w5 (30 days) pays 3.00 at te, kept offline    1000    2000    -
+# day 45: the escrow released (after expiry     3000    0       -
+#   and the 14-day grace)
+# day 76: te syncs: past the 30-day late window: 3000    0       unchanged
+#   decided, not paid (ELATE), "not paid in full", exit 1
+new_terminal te "$MID"
+W5=$(new_account payer-5 30.00)
+new_wallet w5 "$W5" 20.00; S5=$SERIAL
+c=$(pay w5 3.00); accept te "$c" 3.00 && ok "te accepted 3.00" || fail "te accept"
+a0=$(balance "$MA")
+stop_server TERM
+OFFPAY_NOW=$(( $(date +%s) + 45 * 86400 )) start_server
+api POST /v1/admin/release '{}'
+balances "W5=$W5:3000 esc=esc/$S5:0" "day 45: the escrow released to W5's account"
+far=$(( $(date +%s) + 76 * 86400 ))
+stop_server TERM
+OFFPAY_NOW=$far start_server
+st=0; out=$(OFFPAY_NOW=$far "$OFFPAY" terminal sync --terminal te --passphrase-file tp --server "$URL" 2>&1) || st=$?
+[ "$st" = 1 ] && grep -qE "journal entry [0-9]+ not paid in full by offpayd \(ELATE\): paid 0.00 EUR" <<<"$out" \
+  && grep -qE "1 decided \(0 paid, 0.00 EUR; 0 refused; not paid in full: 1\)" <<<"$out" \
+  && ok "te's late payment: decided, not paid (ELATE), exit 1" || fail "te late sync ($st): $out"
+balances "W5=$W5:3000 A=$MA:$a0" "nothing paid for it"
+OFFPAY_NOW=$far audit_passes "a payment after the late window"
 stop_server TERM
 finish
