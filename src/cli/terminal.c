@@ -755,6 +755,44 @@ static int paid_request(offpay_terminal *t, const char *text,
 
 static const char *hours(uint64_t seconds, char buf[32]);
 
+/* After an acceptance: an offline limit at 80 % or more, on stderr, so
+ * the cashier hears of it before the terminal starts refusing (as
+ * 'terminal status' warns). From the sync state and the rules alone: no
+ * look at the journal per payment. */
+static void accept_warnings(const offpay_terminal *t, uint32_t now)
+{
+    offpay_sync_state s;
+    offpay_risk       r;
+    char              h[32];
+
+    if (offpay_terminal_sync_state(t, &s) != OFFPAY_OK ||
+        offpay_terminal_get_risk(t, &r) != OFFPAY_OK)
+        return;
+    if (r.max_offline_payments != 0 &&
+        (uint64_t)s.payments_since_sync * 100 >=
+            80ULL * r.max_offline_payments)
+        fprintf(stderr,
+                "WARNING: %u of %u payments since the last sync: sync soon, "
+                "or the terminal will refuse payments ('sync required')\n",
+                s.payments_since_sync, r.max_offline_payments);
+    if (r.max_offline_hours != 0 && s.last_sync != 0 && now > s.last_sync &&
+        (uint64_t)(now - s.last_sync) * 100 >=
+            80ULL * 3600 * r.max_offline_hours)
+        fprintf(stderr,
+                "WARNING: %s h since the last sync, of %u h: sync soon, or "
+                "the terminal will refuse payments ('sync required')\n",
+                hours(now - s.last_sync, h), r.max_offline_hours);
+    if (r.max_revlist_age != 0 && s.revlist_issued_at != 0 &&
+        now > s.revlist_issued_at &&
+        (uint64_t)(now - s.revlist_issued_at) * 100 >=
+            80ULL * r.max_revlist_age)
+        fprintf(stderr,
+                "WARNING: the revocation list is %s h old, of %u h: sync "
+                "soon, or the terminal will refuse payments\n",
+                hours(now - s.revlist_issued_at, h),
+                r.max_revlist_age / 3600);
+}
+
 /* After ECODE_TOO_OLD or ECODE_FUTURE: the code's time (the payer's
  * clock) beside this terminal's, so the cashier knows what to check. */
 static void code_time_hint(const char *text, uint32_t now)
@@ -897,6 +935,7 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
            cli_money(acc.charged, cur, money, sizeof money),
            (unsigned long long)acc.payment.cred.serial, acc.payment.counter,
            (long long)acc.seq);
+    accept_warnings(t, now);
     fflush(stdout);
     if (a->receipt_png != NULL) {
         rc = offpay_terminal_receipt(t, acc.seq, now, &receipt);

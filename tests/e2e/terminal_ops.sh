@@ -43,12 +43,14 @@ out=$("$OFFPAY" terminal status "${T[@]}")
 if grep -q WARNING <<<"$out"; then fail "fresh terminal warns"; else ok "fresh terminal: no warning"; fi
 
 # Payments since the sync: 3 of 5 is quiet, 4 of 5 warns and names the
-# limit, 5 of 5 is "sync required".
+# limit (the accept itself, and status), 5 of 5 is "sync required".
 "$OFFPAY" terminal risk "${T[@]}" --set max-offline-payments=5 >/dev/null
 for a in 1.00 2.00 3.00; do pay $a; done
 out=$("$OFFPAY" terminal status "${T[@]}")
 if grep -q WARNING <<<"$out"; then fail "3 of 5 warns"; else ok "3 of 5 payments: no warning"; fi
-pay 4.00
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 4.00 2>/dev/null)
+expect 0 "WARNING: 4 of 5 payments since the last sync: sync soon" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --amount 4.00 --code "$code"
 expect 0 "WARNING: payments since the last sync at 80 % of its limit \(4 of 5\)" -- \
   "$OFFPAY" terminal status "${T[@]}"
 expect 0 '^ +"payments_since_sync"$' -- \
