@@ -68,7 +68,7 @@ static const route routes[] = {
     {"POST", "/v1/admin/merchants", srv_merchant_new, AUTH_OPERATOR, BODY_ADMIN,
      1, NULL},
     {"GET", "/v1/admin/merchants/*/statement", srv_statement, AUTH_OPERATOR,
-     BODY_NONE, 1, "from to"},
+     BODY_NONE, 1, "from to terminal after"},
     {"POST", "/v1/admin/terminals", srv_terminal_new, AUTH_OPERATOR, BODY_ADMIN,
      1, NULL},
     {"POST", "/v1/admin/terminals/*/revoke", srv_terminal_revoke, AUTH_OPERATOR,

@@ -1,8 +1,10 @@
 /*
- * statement.c — GET /v1/admin/merchants/ID/statement?from=T&to=T: every
- * presentment at the merchant's terminals uploaded in [from, to] (default:
- * everything until now), with totals and the merchant account's balance.
- * At most STATEMENT_LINES lines are listed; the totals cover all of them.
+ * statement.c — GET /v1/admin/merchants/ID/statement?from=T&to=T
+ * [&terminal=N][&after=P]: every presentment at the merchant's terminals
+ * (or at terminal N) uploaded in [from, to] (default: everything until
+ * now), with totals and the merchant account's balance. At most
+ * STATEMENT_LINES lines are listed, those with an id above P; the totals
+ * cover every line of the range, and next_after pages on.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,19 +16,27 @@
 typedef struct walk {
     offpay_statement_line *lines;
     size_t                 n;
-    uint64_t               count;
+    uint64_t               count, beyond;
     int64_t                paid, covered;
+    uint64_t               terminal; /* 0: every terminal */
+    uint64_t               after;    /* lines with a presentment id above */
 } walk;
 
 static int on_line(const offpay_statement_line *line, void *ctx)
 {
     walk *w = ctx;
 
+    if (w->terminal != 0 && line->terminal_id != w->terminal)
+        return 0;
     w->count++;
     w->paid += line->paid;
     w->covered += line->covered;
+    if (line->presentment <= w->after)
+        return 0;
     if (w->n < STATEMENT_LINES)
         w->lines[w->n++] = *line;
+    else
+        w->beyond++;
     return 0;
 }
 
@@ -49,6 +59,8 @@ void srv_statement(srv_req *r, srv_reply *out)
 {
     const char                 *qf = r->query(r->conn, "from");
     const char                 *qt = r->query(r->conn, "to");
+    const char                 *qm = r->query(r->conn, "terminal");
+    const char                 *qa = r->query(r->conn, "after");
     uint64_t                    merchant, from = 0, to = r->now;
     walk                        w;
     uint64_t                    account = 0;
@@ -63,6 +75,13 @@ void srv_statement(srv_req *r, srv_reply *out)
         (qt != NULL && srv_parse_u64(qt, UINT32_MAX, &to) != 0) || from > to) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
                  "merchant: a decimal id; from <= to: unix times");
+        return;
+    }
+    if ((qm != NULL && (srv_parse_u64(qm, UINT32_MAX, &w.terminal) != 0 ||
+                        w.terminal == 0)) ||
+        (qa != NULL && srv_parse_u64(qa, UINT64_MAX, &w.after) != 0)) {
+        srv_fail(out, SRV_E_BAD_PARAMETER,
+                 "terminal: a terminal id from 1; after: a presentment id");
         return;
     }
     w.lines = malloc(STATEMENT_LINES * sizeof *w.lines);
@@ -86,8 +105,16 @@ void srv_statement(srv_req *r, srv_reply *out)
     j = json_pack("{s:o, s:I, s:I, s:I, s:b, s:o}", "merchant",
                   srv_json_id(merchant), "from", (json_int_t)from, "to",
                   (json_int_t)to, "count", (json_int_t)w.count, "truncated",
-                  w.count > w.n, "lines", lines);
+                  w.beyond > 0, "lines", lines);
     if (j != NULL) { /* the totals and balance even with no line */
+        json_object_set_new(j, "terminal",
+                            w.terminal != 0 ? json_integer((json_int_t)w.terminal)
+                                            : json_null());
+        /* the page after this one: ?after=next_after */
+        json_object_set_new(j, "next_after",
+                            w.beyond > 0
+                                ? srv_json_id(w.lines[w.n - 1].presentment)
+                                : json_null());
         json_object_set_new(j, "account", srv_json_id(account));
         json_object_set_new(j, "paid", srv_json_amount(w.paid, currency));
         json_object_set_new(j, "covered", srv_json_amount(w.covered, currency));

@@ -49,10 +49,26 @@ api GET "/v1/admin/merchants/$MIDA/statement?from=0&to=1"
   && [ "$(jget .balance.decimal)" = 17.24 ] && [ "$(jget .account)" = "$MA" ] \
   && ok "statement of an empty range: its totals 0.00, the balance 17.24" \
   || fail "empty statement: $status $(cat resp.json)"
+# by terminal: ta's lines and totals; a terminal with none: none
+api GET "/v1/admin/merchants/$MIDA/statement?terminal=$TA"
+[ "$status" = 200 ] && [ "$(jget .count)" = 2 ] && [ "$(jget .paid.decimal)" = 17.24 ] \
+  && [ "$(jget .terminal)" = "$TA" ] && [ "$(jq '[.lines[].terminal] | unique' -c resp.json)" = "[$TA]" ] \
+  && ok "statement of terminal $TA: its 2 lines, 17.24" || fail "by terminal: $status $(cat resp.json)"
+api GET "/v1/admin/merchants/$MIDA/statement?terminal=$((TA + 100))"
+[ "$status" = 200 ] && [ "$(jget .count)" = 0 ] && [ "$(jget .paid.decimal)" = 0.00 ] \
+  && ok "statement of a terminal with no line: count 0, totals 0.00" || fail "other terminal: $(cat resp.json)"
+api GET "/v1/admin/merchants/$MIDA/statement?terminal=0"
+expect_http 400 BAD_PARAMETER "terminal=0"
+# paging: after the first line's presentment, the rest; totals of the range
+P1=$(jq -r '.lines[0].presentment' <<<"$(api GET "/v1/admin/merchants/$MIDA/statement"; cat resp.json)")
+api GET "/v1/admin/merchants/$MIDA/statement?after=$P1"
+[ "$status" = 200 ] && [ "$(jq '.lines | length' resp.json)" = 1 ] && [ "$(jget .count)" = 2 ] \
+  && [ "$(jget .paid.decimal)" = 17.24 ] && [ "$(jget .truncated)" = false ] && [ "$(jget .next_after)" = null ] \
+  && ok "statement after presentment $P1: 1 line, the totals of both" || fail "after: $(cat resp.json)"
 # a filter the endpoint does not take is refused, not ignored
-api GET "/v1/admin/merchants/$MIDA/statement?terminal=2"
-expect_http 400 BAD_PARAMETER "a statement by terminal (no such filter)"
-grep -q "unknown query parameter 'terminal' (this endpoint takes from to)" resp.json \
+api GET "/v1/admin/merchants/$MIDA/statement?gate=2"
+expect_http 400 BAD_PARAMETER "a statement by gate (no such filter)"
+grep -q "unknown query parameter 'gate' (this endpoint takes from to terminal after)" resp.json \
   && ok "the hint names it and what the endpoint takes" || fail "hint: $(cat resp.json)"
 api GET "/v1/admin/audit?x=1"
 expect_http 400 BAD_PARAMETER "a query on an endpoint that takes none"
