@@ -31,8 +31,45 @@
 uint32_t offpay__wallet_signing_time(void *ctx, int attempt)
 {
     const offpay__wallet_signing *sg = ctx;
+    int64_t t = (attempt == 0 ? (int64_t)sg->now : (int64_t)time(NULL)) +
+                sg->offset;
 
-    return attempt == 0 ? sg->now : (uint32_t)time(NULL);
+    return t < 1 || t > UINT32_MAX ? sg->now : (uint32_t)t;
+}
+
+static int clock_warned;
+
+int64_t offpay__wallet_clock_offset(const char *base, uint32_t now)
+{
+    offpay__http_reply r = {0};
+    long               status = 0;
+    json_error_t       jerr;
+    json_t            *doc = NULL, *tv;
+    int64_t            offset = 0, off;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (offpay__http_request(base, "GET", "/v1/health", NULL, NULL, 1, &r,
+                             &status) != OFFPAY_OK ||
+        status != 200 || (doc = json_loadb(r.buf, r.len, 0, &jerr)) == NULL ||
+        !json_is_integer(tv = json_object_get(doc, "time")) ||
+        json_integer_value(tv) < 1 || json_integer_value(tv) > UINT32_MAX)
+        goto out;
+    offset = (int64_t)json_integer_value(tv) - (int64_t)now;
+    if (offset > OFFPAY__CLOCK_OFFSET_MAX || offset < -OFFPAY__CLOCK_OFFSET_MAX)
+        offset = 0;
+    off = offset < 0 ? -offset : offset;
+    /* said once per process: a sync asks for the clock at each request */
+    if (off > 60 && !__atomic_exchange_n(&clock_warned, 1, __ATOMIC_SEQ_CST))
+        fprintf(stderr,
+                "offpay: this device's clock is %lld s %s offpayd's: its "
+                "requests are signed at offpayd's time, but its codes are "
+                "dated by its clock, and terminals refuse codes that far "
+                "off: set the clock right\n",
+                (long long)off, offset < 0 ? "ahead of" : "behind");
+out:
+    json_decref(doc);
+    free(r.buf);
+    return offset;
 }
 
 offpay_err offpay__wallet_signing_sign(void *ctx, const char *method,
@@ -49,10 +86,10 @@ offpay_err offpay__wallet_signing_sign(void *ctx, const char *method,
  * a missing answer or a 5xx is tried again after 1, 2 s, each try with a
  * fresh time and nonce. */
 static offpay_err post(const offpay_wallet *w, const char *base,
-                       const char *body, uint32_t now, offpay__http_reply *out,
-                       long *status)
+                       const char *body, uint32_t now, int64_t offset,
+                       offpay__http_reply *out, long *status)
 {
-    offpay__wallet_signing sg = {w, now};
+    offpay__wallet_signing sg = {w, now, offset};
     offpay__http_signer    s = {offpay__wallet_signing_time,
                                 offpay__wallet_signing_sign, &sg};
 
@@ -220,6 +257,7 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
     uint32_t                    *nrec = NULL;
     size_t                       i = from;
     int                          stop = 0;
+    int64_t                      offset;
     offpay_err                   rc = OFFPAY_OK;
 
     if (rep == NULL)
@@ -232,6 +270,7 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
     if (batch_max > BATCH_CAP)
         batch_max = BATCH_CAP;
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    offset = offpay__wallet_clock_offset(base_url, now);
     st = calloc(batch_max, sizeof *st);
     index = calloc(batch_max, sizeof *index);
     nrec = calloc(batch_max, sizeof *nrec);
@@ -252,7 +291,7 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
                                         &i, &rep->skipped);
         if (rc != OFFPAY_OK || n == 0)
             break;
-        rc = post(w, base_url, body, now, &r, &status);
+        rc = post(w, base_url, body, now, offset, &r, &status);
         offpay__json_free(body);
         if (rc == OFFPAY_OK && status != 200)
             rc = offpay__http_refused("the wallet upload", status, &r);

@@ -94,13 +94,26 @@ offpay_err offpay__wallet_sign_http(const offpay_wallet *w, const char *method,
                                     struct offpay__http_auth *out);
 
 /* What signs the wallet's requests to offpayd (upload.c, online.c): its
- * key, at now for the first try and at the wallet's clock for a resend.
- * The ctx of the two callbacks of an offpay__http_signer
- * (terminal/upload_int.h) below. */
+ * key, at now for the first try and at the wallet's clock for a resend,
+ * each moved by offset (offpayd's clock minus the wallet's). The ctx of
+ * the two callbacks of an offpay__http_signer (terminal/upload_int.h)
+ * below. */
 typedef struct offpay__wallet_signing {
     const offpay_wallet *w;
     uint32_t             now;
+    int64_t              offset;
 } offpay__wallet_signing;
+
+/*
+ * offpay__wallet_clock_offset — offpayd's clock at base (GET /v1/health,
+ * tried once) minus now, the wallet's: what its requests are signed with
+ * added, so that a device whose clock is off is still heard, as a
+ * terminal is. Beyond a minute it warns on stderr, once per process
+ * (codes are dated by the device's clock, and terminals refuse codes that
+ * far off). 0 when
+ * offpayd's clock cannot be read (the request then says why).
+ */
+int64_t offpay__wallet_clock_offset(const char *base, uint32_t now);
 uint32_t   offpay__wallet_signing_time(void *ctx, int attempt);
 offpay_err offpay__wallet_signing_sign(void *ctx, const char *method,
                                        const char *path, uint32_t time,

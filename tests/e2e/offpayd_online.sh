@@ -273,6 +273,13 @@ OFFPAY_NOW=$later w sync w3 --server "$URL"
 OFFPAY_NOW=$((later - 200)) w sync w3 --server "$URL"
 [ "$ws" = 0 ] && ! grep -q "^renewed" w.out && [ "$(balance "$W3")" = 300 ] \
   && ok "a sync from a clock 200 s slow renews nothing either" || fail "slow clock renewed: $(cat w.out), W3 $(balance "$W3")"
+# 1,000 s slow, beyond the 300 s a signed request may be off: the sync is
+# still heard (signed at offpayd's time, read from GET /v1/health) and
+# warns that the device's codes are dated by its wrong clock
+OFFPAY_NOW=$((later - 1000)) w sync w3 --server "$URL"
+[ "$ws" = 0 ] && grep -qE "this device's clock is (999|1000|1001|1002) s behind offpayd's: .*set the clock right" w.out \
+  && [ "$(grep -c "this device's clock is" w.out)" = 1 ] \
+  && ok "a sync from a clock 1,000 s slow is heard, and warns once" || fail "slow sync: $ws $(cat w.out)"
 OFFPAY_NOW=$later w balance w3
 grep -q "(none of it can be spent: expired; settlement returns it to the account)" w.out \
   && ok "balance: the expired credential's available is not spendable" || fail "balance: $(cat w.out)"
