@@ -1423,17 +1423,27 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
+/* A connection to url, or NULL with libpq's reason on stderr (no such
+ * database, connection refused, ...; it never holds the URL's password). */
+static PGconn *connect_or_say(const char *url)
+{
+    PGconn *db = PQconnectdb(url);
+
+    if (PQstatus(db) == CONNECTION_OK)
+        return db;
+    fprintf(stderr, "offpay: PostgreSQL: %s", PQerrorMessage(db));
+    PQfinish(db);
+    return NULL;
+}
+
 offpay_err offpay__store_postgres_exists(const char *url)
 {
-    PGconn    *db = PQconnectdb(url);
+    PGconn    *db = connect_or_say(url);
     PGresult  *r;
     offpay_err rc = OFFPAY_ESTORE;
 
-    if (PQstatus(db) != CONNECTION_OK) {
-        fprintf(stderr, "offpay: PostgreSQL: %s", PQerrorMessage(db));
-        PQfinish(db);
+    if (db == NULL)
         return rc;
-    }
     r = PQexec(db, "SELECT to_regclass('schema_version') IS NOT NULL");
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
         rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? OFFPAY_OK : OFFPAY_ENOENT;
@@ -1960,16 +1970,13 @@ offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
 
 offpay_err offpay__pg_map_lock(const char *url, void **lock)
 {
-    PGconn    *db = PQconnectdb(url);
+    PGconn    *db = connect_or_say(url);
     PGresult  *r;
     offpay_err rc = OFFPAY_ESTORE;
 
     *lock = NULL;
-    if (PQstatus(db) != CONNECTION_OK) {
-        fprintf(stderr, "offpay: PostgreSQL: %s", PQerrorMessage(db));
-        PQfinish(db);
+    if (db == NULL)
         return rc;
-    }
     r = PQexec(db, "SELECT pg_advisory_lock(" SHARD_MAP_LOCK ")");
     if (PQresultStatus(r) == PGRES_TUPLES_OK)
         rc = OFFPAY_OK;
