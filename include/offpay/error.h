@@ -145,6 +145,16 @@ const char *offpay_strerror(offpay_err err);
  */
 const char *offpay_errname(offpay_err err);
 
+/*
+ * offpay_server_detail — offpayd's reason for the calling thread's last
+ * request it refused or failed (offpay_*_upload, _sync, _enroll,
+ * _allowance, ...: OFFPAY_EREFUSED or OFFPAY_EIO): its error name and hint
+ * and the HTTP status, e.g. "EFUNDS: the account holds 3.00 EUR (HTTP
+ * 422)"; "" when offpayd gave none. The same text is printed on stderr.
+ * Valid until the thread's next request to offpayd. Thread-safe.
+ */
+const char *offpay_server_detail(void);
+
 #ifdef __cplusplus
 }
 #endif

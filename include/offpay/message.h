@@ -5,7 +5,7 @@
  * docs/protocol.md is the normative description of every byte; this header
  * is its C mirror. Decoding is strict: exact lengths, no trailing bytes,
  * reserved bits zero, ordered lists, known currencies. Decoding never checks
- * signatures: verification is the job of offpay_verify_* (verify.h), which
+ * signatures: verification is the job of offpay_*_verify (verify.h), which
  * works on the decoded value and its exact bytes.
  *
  * All structs are plain caller-owned values with fixed-size fields; no

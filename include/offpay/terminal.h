@@ -10,7 +10,7 @@
  *                 requests, and the journal of accepted payments.
  *
  * "Accepted" is returned only after the payment's journal row is committed
- * durably (DESIGN.md invariant 3). The journal's unique key (serial,
+ * durably (docs/protocol.md §7). The journal's unique key (serial,
  * counter) is the seen-set that stops replays, across restarts. The
  * journal is append-only; a terminal.db of an older layout is upgraded
  * when opened (docs/protocol.md §7), and one that cannot be written then
@@ -38,7 +38,7 @@ extern "C" {
 typedef struct offpay_terminal offpay_terminal;
 
 /*
- * Risk rules (DESIGN.md §3), each configurable; 0 disables a rule where
+ * Risk rules (docs/protocol.md §5.4), each configurable; 0 disables a rule where
  * noted. Amounts are minor units of the terminal's currency.
  */
 typedef struct offpay_risk {
@@ -71,8 +71,9 @@ void offpay_risk_defaults(uint16_t currency, offpay_risk *r);
  * is made (or, if it existed, set) 0700, and terminal.db with its -wal and
  * -shm files and terminal.key 0600, whatever the umask: the journal holds
  * just-accepted codes, usable elsewhere for their lifetime.
- * Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS, bundle errors, OFFPAY_EJOURNAL,
- * OFFPAY_EIO (including a directory whose mode cannot be set).
+ * Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS, OFFPAY_EPASSPHRASE_SHORT (under 8
+ * characters), bundle errors, OFFPAY_EJOURNAL, OFFPAY_EIO (including a
+ * directory whose mode cannot be set).
  */
 offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
                                   const uint8_t  root_pk[OFFPAY_PK_BYTES],
@@ -147,10 +148,12 @@ void offpay_terminal_close(offpay_terminal *t);
 void offpay_terminal_public_key(const offpay_terminal *t,
                                 uint8_t                pk[OFFPAY_PK_BYTES]);
 
-/* Stores the terminal's credential after checking it against the trust
- * bundle and this terminal's key (OFFPAY_EINVAL if another key). The held
- * bundle is judged here too, now that the terminal has a clock: dated
- * after now + skew, OFFPAY_EFUTURE_DATED. */
+/* Stores the terminal's credential (its bytes: decode offpayd's base64
+ * first) after checking it against the trust bundle and this terminal's
+ * key (OFFPAY_EINVAL if another key) and currency (OFFPAY_ECURRENCY if
+ * another than the terminal's). The held bundle is judged here too, now
+ * that the terminal has a clock: dated after now + skew,
+ * OFFPAY_EFUTURE_DATED. */
 offpay_err offpay_terminal_set_credential(offpay_terminal *t,
                                           const uint8_t *cred, size_t len,
                                           uint32_t now);
@@ -291,7 +294,7 @@ typedef struct offpay_journal_entry {
 } offpay_journal_entry;
 
 /* Calls fn for every journal entry in order; a non-zero return stops the
- * walk. Errors: OFFPAY_EJOURNAL. */
+ * walk. Errors: OFFPAY_EINVAL (t or fn NULL), OFFPAY_EJOURNAL. */
 offpay_err offpay_terminal_journal(offpay_terminal *t,
                                    int (*fn)(const offpay_journal_entry *e,
                                              void                       *ctx),
@@ -337,8 +340,10 @@ typedef struct offpay_upload_report {
  * not decided stays for the next call, so the call may be cut off at any
  * moment (an entry is marked only after its result arrived). rep may be
  * NULL.
- * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE (no key), OFFPAY_EREFUSED
- * (offpayd refused the upload with a 4xx: its error is on stderr),
+ * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE (t was opened without its
+ * passphrase: refused before anything is sent), OFFPAY_EREFUSED
+ * (offpayd refused the upload with a 4xx: its error is on stderr and in
+ * offpay_server_detail()),
  * OFFPAY_EIO (offpayd unreachable or failing: see the report's left),
  * the sync's errors, the journal's.
  */

@@ -15,7 +15,7 @@
  * files belong together: copy, move or delete them together (a wallet
  * file without its log does not open: OFFPAY_ECORRUPT).
  *
- * Overspend safety (DESIGN.md invariant 2): every code reserves its
+ * Overspend safety (docs/protocol.md §6): every code reserves its
  * authorized amount the moment it is made, and the reservation and the new
  * counter are on disk (appended to the log and fdatasync'd) before the code
  * is returned. The next counter of a credential comes from the log (one
@@ -92,7 +92,8 @@ typedef struct offpay_wallet offpay_wallet;
  * offpay_wallet_create — make a new wallet file at path (must not exist):
  * a fresh key pair, the pinned root key and the trust bundle (verified
  * against the root key). Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS,
- * OFFPAY_EISDIR (path is a directory), OFFPAY_ELINKED (path is a symbolic
+ * OFFPAY_EPASSPHRASE_SHORT (under 8 characters), OFFPAY_EISDIR (path is a
+ * directory), OFFPAY_ELINKED (path is a symbolic
  * link, even a dangling one), the bundle's decode/verify errors,
  * OFFPAY_ENOMEM, and the file system's reason when the file cannot be
  * written, with nothing created: OFFPAY_ENOENT (its directory does not
@@ -167,7 +168,12 @@ void offpay_wallet_public_key(const offpay_wallet *w,
  * offpay_wallet_add_credential — store a credential from the issuer after
  * checking it: issuer key and signature (trust bundle), wallet key equal to
  * this wallet's (OFFPAY_EINVAL otherwise), not expired at now. Adding the
- * same credential twice is OFFPAY_EEXISTS.
+ * same credential twice is OFFPAY_EEXISTS. cred is the credential's bytes
+ * (offpayd's JSON gives them in base64: decode first). Errors: also the
+ * decoder's (OFFPAY_ETYPE, OFFPAY_ETRUNCATED, ...), OFFPAY_EEXPIRED,
+ * OFFPAY_EKID_EXPIRED (its issuer key not valid at now: is the clock
+ * behind?), OFFPAY_ECRED_SIG, OFFPAY_EUNKNOWN_KID, and those of writing
+ * the wallet file.
  */
 offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
                                         size_t len, uint32_t now);

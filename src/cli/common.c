@@ -93,8 +93,13 @@ int cli_is_rejection(offpay_err rc)
 
 int cli_fail(const char *what, offpay_err rc)
 {
-    fprintf(stderr, "offpay: %s: %s (%s)\n", what, offpay_strerror(rc),
-            offpay_errname(rc));
+    if (rc == OFFPAY_EREFUSED && offpay_server_detail()[0] != '\0')
+        /* offpayd's reason, as the library keeps it for this thread */
+        fprintf(stderr, "offpay: %s: offpayd refused the request: %s (%s)\n",
+                what, offpay_server_detail(), offpay_errname(rc));
+    else
+        fprintf(stderr, "offpay: %s: %s (%s)\n", what, offpay_strerror(rc),
+                offpay_errname(rc));
     /* What the PKCS#11 token said: the function and its CKR_ name. */
     if ((rc == OFFPAY_EPKCS11 || rc == OFFPAY_EPKCS11_URI ||
          (rc == OFFPAY_EPASSPHRASE &&

@@ -273,6 +273,10 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     memset(rep, 0, sizeof *rep);
     if (t == NULL || !offpay__http_base_ok(base_url))
         return OFFPAY_EINVAL;
+    /* its requests are signed: refused at once without the key, whether
+     * or not anything is pending */
+    if (!offpay__terminal_can_sign(t))
+        return OFFPAY_EPASSPHRASE;
     if (batch_max == 0)
         batch_max = BATCH_DEFAULT;
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -57,6 +57,15 @@ static struct curl_slist *auth_headers(const offpay__http_auth *a)
     return curl_slist_append(h, "Content-Type: application/json");
 }
 
+/* offpayd's reason for this thread's last refused request
+ * (offpay_server_detail). */
+static __thread char server_detail[400];
+
+const char *offpay_server_detail(void)
+{
+    return server_detail;
+}
+
 int offpay__http_base_ok(const char *base)
 {
     return base != NULL && (strncmp(base, "http://", 7) == 0 ||
@@ -72,6 +81,7 @@ offpay_err offpay__http_request(const char *base, const char *method,
     offpay_err rc = OFFPAY_EIO;
 
     *status = 0;
+    server_detail[0] = '\0'; /* offpay_server_detail: this request's */
     if (snprintf(url, sizeof url, "%s%s", base, path) >= (int)sizeof url)
         return OFFPAY_EINVAL;
     for (int attempt = 0; attempt < tries; attempt++) {
@@ -121,9 +131,12 @@ offpay_err offpay__http_request(const char *base, const char *method,
             fprintf(stderr, "offpay: %s: offpayd's answer is larger than "
                             "the client takes\n",
                     url);
-        else if (attempt == tries - 1) /* a 5xx every time: say the last */
-            fprintf(stderr, "offpay: %s: offpayd failed (HTTP %ld): %.200s\n",
-                    url, *status, out->buf != NULL ? out->buf : "");
+        else if (attempt == tries - 1) { /* a 5xx every time: the last */
+            snprintf(server_detail, sizeof server_detail, "HTTP %ld: %.200s",
+                     *status, out->buf != NULL ? out->buf : "");
+            fprintf(stderr, "offpay: %s: offpayd failed (%s)\n", url,
+                    server_detail);
+        }
         rc = OFFPAY_EIO;
     }
     return rc;
@@ -191,12 +204,17 @@ offpay_err offpay__http_refused(const char *what, long status,
     const char  *hint = json_string_value(json_object_get(doc, "hint"));
 
     if (e != NULL)
-        fprintf(stderr, "offpay: offpayd refused %s: %.60s%s%.300s (HTTP %ld)\n",
-                what, e, hint != NULL ? ": " : "", hint != NULL ? hint : "",
-                status);
+        snprintf(server_detail, sizeof server_detail, "%.60s%s%.300s (HTTP %ld)",
+                 e, hint != NULL ? ": " : "", hint != NULL ? hint : "", status);
     else
-        fprintf(stderr, "offpay: offpayd answered %s with HTTP %ld: %.300s\n",
-                what, status, r->buf != NULL ? r->buf : "");
+        snprintf(server_detail, sizeof server_detail, "HTTP %ld: %.300s",
+                 status, r->buf != NULL ? r->buf : "");
+    if (e != NULL)
+        fprintf(stderr, "offpay: offpayd refused %s: %s\n", what,
+                server_detail);
+    else
+        fprintf(stderr, "offpay: offpayd answered %s with %s\n", what,
+                server_detail);
     json_decref(doc);
     return status >= 400 && status < 500 ? OFFPAY_EREFUSED : OFFPAY_EIO;
 }

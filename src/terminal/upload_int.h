@@ -203,6 +203,9 @@ offpay_err offpay__http_get_b64(const char *base, const char *path,
                                 const char *field, int tries, uint8_t **bytes,
                                 size_t *len);
 
+/* 1 when t holds its key (opened with its passphrase, or a token's). */
+int offpay__terminal_can_sign(const offpay_terminal *t);
+
 /*
  * offpay__terminal_sign_http — offpay__http_sign with the terminal's own
  * key (t opened with its passphrase). Errors: OFFPAY_EPASSPHRASE (opened

@@ -185,6 +185,11 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
     return OFFPAY_OK;
 }
 
+int offpay__terminal_can_sign(const offpay_terminal *t)
+{
+    return t != NULL && t->has_key;
+}
+
 offpay_err offpay__terminal_sign_http(const offpay_terminal *t,
                                       const char *method, const char *path,
                                       uint32_t time, const uint8_t *body,

@@ -326,6 +326,11 @@ static void test_revoked(void)
     x.t = NULL;
     REQUIRE_OK(offpay_terminal_open(x.term_path, NULL, &x.t));
     CHECK_ERR(check(x.t, code, 1000, NOW + 11), OFFPAY_EREVOKED);
+    /* Opened without the passphrase, it cannot sign: the upload is
+     * refused before anything is sent (no server listens on port 9) */
+    CHECK_ERR(offpay_terminal_upload(x.t, "http://127.0.0.1:9", 0, NOW + 11,
+                                     NULL),
+              OFFPAY_EPASSPHRASE);
     free(rl);
     free(code);
     world_free(&x);
