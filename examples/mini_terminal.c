@@ -34,6 +34,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s TERMINAL_DIR AMOUNT < code\n", argv[0]);
         return 2;
     }
+    if (strcmp(offpay_version(), OFFPAY_HEADER_VERSION) != 0) {
+        fprintf(stderr, "built for liboffpay %s, running with %s\n",
+                OFFPAY_HEADER_VERSION, offpay_version());
+        return 3;
+    }
     if (offpay_init() != OFFPAY_OK)
         return 3;
     rc = offpay_terminal_open(argv[1], NULL, &t);

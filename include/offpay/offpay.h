@@ -30,6 +30,12 @@ offpay_err offpay_init(void);
 /* The library version as "MAJOR.MINOR.PATCH". Static string. */
 const char *offpay_version(void);
 
+/* The version these headers belong to (CMakeLists.txt checks that it is
+ * the project's). While the version is 0.x a release may change the
+ * structures a caller allocates: a program compares it with
+ * offpay_version() at start-up and refuses to run on a mismatch. */
+#define OFFPAY_HEADER_VERSION "0.2.0"
+
 #ifdef __cplusplus
 }
 #endif
