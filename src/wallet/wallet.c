@@ -2057,6 +2057,9 @@ offpay_err offpay_wallet_read_request(const offpay_wallet *w, const char *text,
                                  OFFPAY_WALLET_REQUEST_AGE);
 }
 
+static offpay_err code_of(const offpay_wallet *w, const spend_entry *se,
+                          char **text, offpay_payment *out);
+
 offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
                                      uint32_t now, char **text,
                                      offpay_payment *p)
@@ -2074,6 +2077,21 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
                                OFFPAY_WALLET_REQUEST_AGE);
     if (rc != OFFPAY_OK)
         return rc;
+    /* A request already answered (the payer confirmed twice, or the app
+     * asked again after a crash): the same code again, nothing reserved
+     * twice. Requests live minutes, so the log since the checkpoint,
+     * newest first, is where its answer is. */
+    for (size_t k = w->n_spends; k-- > 0;) {
+        const spend_entry *se = &w->spends[k];
+
+        if ((uint64_t)se->s.time + OFFPAY_WALLET_REQUEST_AGE +
+                OFFPAY_WALLET_SKEW <
+            q->time)
+            break; /* older than any answer to q */
+        if (se->s.bound && se->s.merchant_id == q->tcred.merchant_id &&
+            sodium_memcmp(se->nonce, q->nonce, OFFPAY_NONCE_BYTES) == 0)
+            return code_of(w, se, text, p);
+    }
     rc = choose(w, q->amount, q->currency, now, 0, &e, &authorize);
     if (rc != OFFPAY_OK)
         return rc;
@@ -2138,25 +2156,19 @@ offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
     return rc;
 }
 
-offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
-                                   char **text)
+/* The code of spend log entry se, made again (text and, when out is not
+ * NULL, the payment). */
+static offpay_err code_of(const offpay_wallet *w, const spend_entry *se,
+                          char **text, offpay_payment *out)
 {
-    offpay_wallet_spend s;
-    offpay_payment      p;
-    const cred_entry   *e;
-    uint8_t             msg[OFFPAY_SIGNED_MAX];
-    uint8_t             code[OFFPAY_PAYMENT_BOUND_BYTES];
-    size_t              len = 0;
-    offpay_err          rc;
+    const offpay_wallet_spend s = se->s;
+    offpay_payment            p;
+    const cred_entry         *e;
+    uint8_t                   msg[OFFPAY_SIGNED_MAX];
+    uint8_t                   code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t                    len = 0;
+    offpay_err                rc;
 
-    if (text == NULL)
-        return OFFPAY_EINVAL;
-    *text = NULL;
-    if (w == NULL)
-        return OFFPAY_EINVAL;
-    rc = offpay_wallet_get_spend(w, i, &s);
-    if (rc != OFFPAY_OK)
-        return rc;
     e = NULL;
     for (size_t k = 0; k < w->n_creds && e == NULL; k++)
         if (w->creds[k].c.serial == s.serial)
@@ -2174,7 +2186,7 @@ offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
     p.bound = s.bound;
     p.merchant_id = s.merchant_id;
     if (s.bound)
-        memcpy(p.nonce, w->spends[i].nonce, sizeof p.nonce);
+        memcpy(p.nonce, se->nonce, sizeof p.nonce);
     rc = offpay__payment_signed_bytes(&p, msg, sizeof msg, &len);
     if (rc == OFFPAY_OK)
         rc = offpay_sign(OFFPAY_DS_PAYMENT, msg, len, w->kp.sk, p.sig);
@@ -2182,8 +2194,27 @@ offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
         rc = offpay_payment_encode(&p, code, sizeof code, &len);
     if (rc == OFFPAY_OK)
         rc = offpay_text_encode(code, len, text);
+    if (rc == OFFPAY_OK && out != NULL)
+        *out = p;
     sodium_memzero(msg, sizeof msg);
     return rc;
+}
+
+offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
+                                   char **text)
+{
+    offpay_wallet_spend s;
+    offpay_err          rc;
+
+    if (text == NULL)
+        return OFFPAY_EINVAL;
+    *text = NULL;
+    if (w == NULL)
+        return OFFPAY_EINVAL;
+    rc = offpay_wallet_get_spend(w, i, &s);
+    if (rc != OFFPAY_OK)
+        return rc;
+    return code_of(w, &w->spends[i], text, NULL);
 }
 
 offpay_err offpay__wallet_sign_http(const offpay_wallet *w, const char *method,

@@ -616,6 +616,34 @@ static void test_code_too_old(void)
     world_free(&x);
 }
 
+/* The same request answered twice (the payer confirmed twice, or the app
+ * asked again after a crash): the same code, one reservation. */
+static void test_request_answered_twice(void)
+{
+    world                 x;
+    offpay_request        q;
+    offpay_payment        p1, p2;
+    offpay_wallet_balance b0, b1;
+    char                 *rq = NULL, *c1 = NULL, *c2 = NULL;
+
+    REQUIRE(world_init(&x, "request_twice", 100000));
+    REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW, &b0));
+    REQUIRE_OK(offpay_terminal_request(x.t, 1234, NOW, &rq, NULL));
+    REQUIRE_OK(offpay_wallet_read_request(x.w, rq, NOW, &q));
+    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW, &c1, &p1));
+    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW + 30, &c2, &p2));
+    CHECK(strcmp(c1, c2) == 0);
+    CHECK(p1.counter == p2.counter && p2.amount == 1234);
+    REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW + 30, &b1));
+    CHECK(b1.pending == b0.pending + 1234); /* reserved once */
+    CHECK(offpay_wallet_n_spends(x.w) == 1);
+    CHECK_ERR(accept(x.t, c2, 0, NOW + 31), OFFPAY_OK);
+    free(rq);
+    free(c1);
+    free(c2);
+    world_free(&x);
+}
+
 static void test_code_future(void)
 {
     world       x;
@@ -2359,6 +2387,7 @@ int main(void)
 {
     static const offpay_test tests[] = {
         {"expired", test_expired},
+        {"request_answered_twice", test_request_answered_twice},
         {"not_yet_valid", test_not_yet_valid},
         {"revoked", test_revoked},
         {"big_identifiers", test_big_identifiers},
