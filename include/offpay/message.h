@@ -247,14 +247,38 @@ size_t offpay_text_max_len(const char *text, size_t n);
 
 /*
  * offpay_text_decode — the bytes of a text form. Strict: a known prefix,
- * then Base45 only, no whitespace (callers strip a scanner's trailing CR/LF
- * first), at most OFFPAY_MSG_MAX_BYTES decoded, and the type byte must match
- * the prefix. *bytes is malloc'd; free() it.
+ * then Base45 only (its alphabet has a space, which is part of the text:
+ * never trim or split on it; no other whitespace: callers strip a
+ * scanner's trailing CR/LF first), at most OFFPAY_MSG_MAX_BYTES decoded,
+ * and the type byte must match the prefix. *bytes is malloc'd; free() it.
  * Errors: OFFPAY_EINVAL, OFFPAY_EPREFIX, OFFPAY_EBASE45, OFFPAY_ETOOBIG,
  * OFFPAY_ETRUNCATED, OFFPAY_ENOMEM.
  */
 offpay_err offpay_text_decode(const char *text, size_t n, uint8_t **bytes,
                               size_t *len);
+
+/*
+ * offpay_base64_decode — the bytes of standard base64 text (RFC 4648,
+ * padded), as offpayd's JSON carries credentials, the trust bundle and
+ * revocation lists, for offpay_wallet_add_credential,
+ * offpay_terminal_set_credential and the sync functions. Strict: the
+ * canonical form only (the text must encode back to itself), no
+ * whitespace, at most OFFPAY_BASE64_MAX bytes decoded. *bytes is
+ * malloc'd; free() it. Errors: OFFPAY_EINVAL (NULL), OFFPAY_EMALFORMED
+ * (not canonical base64, or empty), OFFPAY_ETOOBIG, OFFPAY_ENOMEM.
+ */
+#define OFFPAY_BASE64_MAX 65536
+offpay_err offpay_base64_decode(const char *text, size_t n, uint8_t **bytes,
+                                size_t *len);
+
+/*
+ * offpay_key_from_hex — a 32-byte public key (the issuer's root.pub, a
+ * terminal's or wallet's key) from its 64 hex digits (either case), with
+ * at most one trailing newline (a file's). Errors: OFFPAY_EINVAL (NULL),
+ * OFFPAY_EMALFORMED (anything else).
+ */
+offpay_err offpay_key_from_hex(const char *text, size_t n,
+                               uint8_t pk[OFFPAY_PK_BYTES]);
 
 /* Domain-separation strings of the signatures (docs/protocol.md §3). */
 #define OFFPAY_DS_BUNDLE        "offpay/v1/trust-bundle"

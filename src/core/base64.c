@@ -1,12 +1,15 @@
 /*
  * base64.c — base64 for offpay's JSON bodies (base64.h): encode to a JSON
- * string; decode the canonical form only. Pure, no I/O.
+ * string; decode the canonical form only; and the public decoders an
+ * integrator needs for what offpayd and the issuer hand out
+ * (offpay_base64_decode, offpay_key_from_hex: message.h). Pure, no I/O.
  */
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/base64.h"
+#include "offpay/offpay.h"
 
 /* Bytes re-encoded at a time by the canonical check: a multiple of 3, so
  * each chunk encodes to exactly its part of the whole text. */
@@ -56,4 +59,50 @@ size_t offpay__base64_decode(const char *text, size_t len, uint8_t *buf,
         got == 0 || !canonical(buf, got, text, len))
         return 0;
     return got;
+}
+
+offpay_err offpay_base64_decode(const char *text, size_t n, uint8_t **bytes,
+                                size_t *len)
+{
+    uint8_t *buf;
+    size_t   got;
+
+    if (bytes != NULL)
+        *bytes = NULL;
+    if (text == NULL || bytes == NULL || len == NULL)
+        return OFFPAY_EINVAL;
+    *len = 0;
+    if (n / 4 * 3 > OFFPAY_BASE64_MAX + 2)
+        return OFFPAY_ETOOBIG;
+    if (memchr(text, '\0', n) != NULL)
+        return OFFPAY_EMALFORMED;
+    buf = malloc(OFFPAY_BASE64_MAX);
+    if (buf == NULL)
+        return OFFPAY_ENOMEM;
+    got = offpay__base64_decode(text, n, buf, OFFPAY_BASE64_MAX);
+    if (got == 0) {
+        free(buf);
+        return OFFPAY_EMALFORMED;
+    }
+    *bytes = realloc(buf, got);
+    if (*bytes == NULL)
+        *bytes = buf; /* keeping the larger block is no error */
+    *len = got;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay_key_from_hex(const char *text, size_t n,
+                               uint8_t pk[OFFPAY_PK_BYTES])
+{
+    size_t got = 0;
+
+    if (text == NULL || pk == NULL)
+        return OFFPAY_EINVAL;
+    if (n == 2 * OFFPAY_PK_BYTES + 1 && text[n - 1] == '\n')
+        n--;
+    if (n != 2 * OFFPAY_PK_BYTES || memchr(text, '\0', n) != NULL ||
+        sodium_hex2bin(pk, OFFPAY_PK_BYTES, text, n, NULL, &got, NULL) != 0 ||
+        got != OFFPAY_PK_BYTES)
+        return OFFPAY_EMALFORMED;
+    return OFFPAY_OK;
 }

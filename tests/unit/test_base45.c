@@ -2,11 +2,12 @@
  * test_base45.c — RFC 9285 Base45: the RFC's examples both ways, the golden
  * vectors of tests/vectors/base45.json, strict rejection of every
  * non-canonical or malformed text, buffer bounds, and exhaustive and random
- * round trips.
+ * round trips; and the public base64 and key-hex decoders.
  */
 #include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 
@@ -311,6 +312,39 @@ static void test_json_vectors(void)
     json_decref(root);
 }
 
+/* The public decoders of what offpayd and the issuer hand out: base64
+ * (canonical only) and a key's hex. */
+static void test_base64_and_hex(void)
+{
+    uint8_t *b = NULL;
+    size_t   n = 0;
+    uint8_t  pk[OFFPAY_PK_BYTES], want[OFFPAY_PK_BYTES];
+    char     hex[2 * OFFPAY_PK_BYTES + 2];
+
+    REQUIRE_OK(offpay_base64_decode("AAEC/w==", 8, &b, &n));
+    CHECK(n == 4 && b[0] == 0 && b[1] == 1 && b[2] == 2 && b[3] == 0xff);
+    free(b);
+    /* not canonical (other padding bits, no padding), not base64, empty */
+    CHECK_ERR(offpay_base64_decode("AAEC/x==", 8, &b, &n), OFFPAY_EMALFORMED);
+    CHECK(b == NULL);
+    CHECK_ERR(offpay_base64_decode("AAEC/w", 6, &b, &n), OFFPAY_EMALFORMED);
+    CHECK_ERR(offpay_base64_decode("AAEC /w=", 8, &b, &n), OFFPAY_EMALFORMED);
+    CHECK_ERR(offpay_base64_decode("AAEC/w==\n", 9, &b, &n), OFFPAY_EMALFORMED);
+    CHECK_ERR(offpay_base64_decode("", 0, &b, &n), OFFPAY_EMALFORMED);
+    CHECK_ERR(offpay_base64_decode(NULL, 0, &b, &n), OFFPAY_EINVAL);
+    for (size_t i = 0; i < sizeof want; i++)
+        want[i] = (uint8_t)(i * 7 + 1);
+    sodium_bin2hex(hex, sizeof hex, want, sizeof want);
+    REQUIRE_OK(offpay_key_from_hex(hex, 64, pk));
+    CHECK(memcmp(pk, want, sizeof pk) == 0);
+    hex[64] = '\n'; /* a file's newline */
+    REQUIRE_OK(offpay_key_from_hex(hex, 65, pk));
+    CHECK_ERR(offpay_key_from_hex(hex, 63, pk), OFFPAY_EMALFORMED);
+    hex[3] = 'g';
+    CHECK_ERR(offpay_key_from_hex(hex, 64, pk), OFFPAY_EMALFORMED);
+    CHECK_ERR(offpay_key_from_hex(NULL, 64, pk), OFFPAY_EINVAL);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -325,6 +359,7 @@ int main(void)
         {"buffer_too_small", test_buffer_too_small},
         {"bad_arguments", test_bad_arguments},
         {"json_vectors", test_json_vectors},
+        {"base64_and_hex", test_base64_and_hex},
         {NULL, NULL},
     };
 
