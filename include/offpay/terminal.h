@@ -295,6 +295,15 @@ typedef struct offpay_journal_entry {
 
 /* Calls fn for every journal entry in order; a non-zero return stops the
  * walk. Errors: OFFPAY_EINVAL (t or fn NULL), OFFPAY_EJOURNAL. */
+/* The journal entry of (serial, counter) into *out, by the journal's
+ * unique key (no walk): after OFFPAY_EOUTCOME, whether the payment is
+ * recorded. out->code is NULL (its length is in code_len; the walk above
+ * gives the bytes). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (not in the
+ * journal), OFFPAY_EJOURNAL (the journal cannot be read: ask again after
+ * reopening). */
+offpay_err offpay_terminal_journal_find(offpay_terminal *t, uint64_t serial,
+                                        uint32_t              counter,
+                                        offpay_journal_entry *out);
 offpay_err offpay_terminal_journal(offpay_terminal *t,
                                    int (*fn)(const offpay_journal_entry *e,
                                              void                       *ctx),

@@ -2090,6 +2090,38 @@ fail:
     return rc;
 }
 
+offpay_err offpay_terminal_journal_find(offpay_terminal *t, uint64_t serial,
+                                        uint32_t              counter,
+                                        offpay_journal_entry *out)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+    int           step;
+
+    if (t == NULL || out == NULL)
+        return OFFPAY_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT seq, serial, counter, charged, authorized,"
+                           " currency, bound, accepted_at, code FROM journal"
+                           " WHERE serial = ?1 AND counter = ?2",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)serial) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)counter) != SQLITE_OK)
+        goto out;
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        entry_of(st, out);
+        out->code = NULL; /* the statement's: gone with it */
+        rc = OFFPAY_OK;
+    } else if (step == SQLITE_DONE) {
+        rc = OFFPAY_ENOTFOUND;
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 offpay_err offpay_terminal_journal(offpay_terminal *t,
                                    int (*fn)(const offpay_journal_entry *e,
                                              void                       *ctx),

@@ -617,7 +617,8 @@ static void test_code_too_old(void)
 }
 
 /* The same request answered twice (the payer confirmed twice, or the app
- * asked again after a crash): the same code, one reservation. */
+ * asked again after a crash): the same code, one reservation; the
+ * accepted payment found in the journal by its (serial, counter). */
 static void test_request_answered_twice(void)
 {
     world                 x;
@@ -638,6 +639,20 @@ static void test_request_answered_twice(void)
     CHECK(b1.pending == b0.pending + 1234); /* reserved once */
     CHECK(offpay_wallet_n_spends(x.w) == 1);
     CHECK_ERR(accept(x.t, c2, 0, NOW + 31), OFFPAY_OK);
+    /* found by its (serial, counter), as after OFFPAY_EOUTCOME */
+    {
+        offpay_journal_entry e;
+
+        REQUIRE_OK(offpay_terminal_journal_find(x.t, p2.cred.serial,
+                                                p2.counter, &e));
+        CHECK(e.charged == 1234 && e.counter == p2.counter && e.bound == 1 &&
+              e.seq >= 1 && e.code == NULL && e.code_len > 0);
+        CHECK_ERR(offpay_terminal_journal_find(x.t, p2.cred.serial,
+                                               p2.counter + 1, &e),
+                  OFFPAY_ENOTFOUND);
+        CHECK_ERR(offpay_terminal_journal_find(x.t, 0, 1, NULL),
+                  OFFPAY_EINVAL);
+    }
     free(rq);
     free(c1);
     free(c2);
