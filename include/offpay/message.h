@@ -263,11 +263,12 @@ offpay_err offpay_text_decode(const char *text, size_t n, uint8_t **bytes,
  * revocation lists, for offpay_wallet_add_credential,
  * offpay_terminal_set_credential and the sync functions. Strict: the
  * canonical form only (the text must encode back to itself), no
- * whitespace, at most OFFPAY_BASE64_MAX bytes decoded. *bytes is
- * malloc'd; free() it. Errors: OFFPAY_EINVAL (NULL), OFFPAY_EMALFORMED
- * (not canonical base64, or empty), OFFPAY_ETOOBIG, OFFPAY_ENOMEM.
+ * whitespace, at most OFFPAY_BASE64_MAX bytes decoded (any message,
+ * a full revocation list included). *bytes is malloc'd; free() it.
+ * Errors: OFFPAY_EINVAL (NULL), OFFPAY_EMALFORMED (not canonical base64,
+ * or empty), OFFPAY_ETOOBIG, OFFPAY_ENOMEM.
  */
-#define OFFPAY_BASE64_MAX 65536
+#define OFFPAY_BASE64_MAX OFFPAY_MSG_MAX_BYTES
 offpay_err offpay_base64_decode(const char *text, size_t n, uint8_t **bytes,
                                 size_t *len);
 

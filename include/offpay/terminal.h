@@ -295,6 +295,11 @@ typedef struct offpay_journal_entry {
 
 /* Calls fn for every journal entry in order; a non-zero return stops the
  * walk. Errors: OFFPAY_EINVAL (t or fn NULL), OFFPAY_EJOURNAL. */
+offpay_err offpay_terminal_journal(offpay_terminal *t,
+                                   int (*fn)(const offpay_journal_entry *e,
+                                             void                       *ctx),
+                                   void *ctx);
+
 /* The journal entry of (serial, counter) into *out, by the journal's
  * unique key (no walk): after OFFPAY_EOUTCOME, whether the payment is
  * recorded. out->code is NULL (its length is in code_len; the walk above
@@ -304,16 +309,13 @@ typedef struct offpay_journal_entry {
 offpay_err offpay_terminal_journal_find(offpay_terminal *t, uint64_t serial,
                                         uint32_t              counter,
                                         offpay_journal_entry *out);
-offpay_err offpay_terminal_journal(offpay_terminal *t,
-                                   int (*fn)(const offpay_journal_entry *e,
-                                             void                       *ctx),
-                                   void *ctx);
 
 /* What offpay_terminal_upload did. */
 typedef struct offpay_upload_report {
     size_t sent;          /* entries sent (replays of earlier uploads too) */
     size_t decided;       /* entries offpayd decided, now marked uploaded */
-    size_t settled;       /* of which paid in full or in part */
+    size_t settled;       /* of which paid (with a case or by the guarantee
+                             included); not in full: unpaid */
     size_t rejected;      /* of which refused (their reason is in the log) */
     size_t unpaid;        /* of which not paid in full (late, or an
                              overspend the guarantee does not cover: its

@@ -261,8 +261,10 @@ offpay_err offpay_wallet_read_request(const offpay_wallet *w, const char *text,
  * offpay_wallet_pay_request — after the payer confirmed q (from
  * offpay_wallet_read_request), make the code bound to it: the request's
  * amount, merchant and nonce. Same saving rule and errors as
- * offpay_wallet_pay; q is re-verified first. A request already answered
- * gets the same code again (same counter), nothing reserved twice.
+ * offpay_wallet_pay; q is re-verified first. Each call makes a new code
+ * and reserves anew: answer a request once (a second code for it is
+ * refused by the terminal, EWRONG_NONCE, and its reservation stays held
+ * until settlement).
  */
 offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
                                      uint32_t now, char **text,

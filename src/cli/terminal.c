@@ -764,7 +764,7 @@ static void accept_warnings(const offpay_terminal *t, uint32_t now)
 {
     offpay_sync_state s;
     offpay_risk       r;
-    char              h[32];
+    char              h[32], h2[32];
 
     if (offpay_terminal_sync_state(t, &s) != OFFPAY_OK ||
         offpay_terminal_get_risk(t, &r) != OFFPAY_OK)
@@ -788,10 +788,10 @@ static void accept_warnings(const offpay_terminal *t, uint32_t now)
         (uint64_t)(now - s.revlist_issued_at) * 100 >=
             80ULL * r.max_revlist_age)
         fprintf(stderr,
-                "WARNING: the revocation list is %s h old, of %u h: sync "
+                "WARNING: the revocation list is %s h old, of %s h: sync "
                 "soon, or the terminal will refuse payments\n",
                 hours(now - s.revlist_issued_at, h),
-                r.max_revlist_age / 3600);
+                hours(r.max_revlist_age, h2));
 }
 
 /* After ECODE_TOO_OLD or ECODE_FUTURE: the code's time (the payer's
@@ -1526,10 +1526,13 @@ static void print_final(const offpay_upload_report *r, uint16_t cur)
 {
     char money[OFFPAY_AMOUNT_TEXT_MAX + 8];
 
-    printf("final upload: %zu payment(s) sent, %zu decided (%zu paid, %s), "
+    printf("final upload: %zu payment(s) sent, %zu decided (%zu paid, %s%s), "
            "%zu left\n",
            r->sent, r->decided, r->settled,
-           cli_money(r->paid, cur, money, sizeof money), r->left);
+           cli_money(r->paid, cur, money, sizeof money),
+           r->rejected + r->unpaid > 0 ? "; some refused or not paid in full"
+                                       : "",
+           r->left);
 }
 
 static int cmd_rotate(const void *args, const char *arg CLI_UNUSED)

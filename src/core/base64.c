@@ -65,28 +65,26 @@ offpay_err offpay_base64_decode(const char *text, size_t n, uint8_t **bytes,
                                 size_t *len)
 {
     uint8_t *buf;
-    size_t   got;
+    size_t   got, most = n / 4 * 3; /* what n characters can decode to */
 
     if (bytes != NULL)
         *bytes = NULL;
     if (text == NULL || bytes == NULL || len == NULL)
         return OFFPAY_EINVAL;
     *len = 0;
-    if (n / 4 * 3 > OFFPAY_BASE64_MAX + 2)
+    if (most > (size_t)OFFPAY_BASE64_MAX + 2) /* padding takes up to 2 */
         return OFFPAY_ETOOBIG;
-    if (memchr(text, '\0', n) != NULL)
+    if (most == 0 || memchr(text, '\0', n) != NULL)
         return OFFPAY_EMALFORMED;
-    buf = malloc(OFFPAY_BASE64_MAX);
+    buf = malloc(most);
     if (buf == NULL)
         return OFFPAY_ENOMEM;
-    got = offpay__base64_decode(text, n, buf, OFFPAY_BASE64_MAX);
-    if (got == 0) {
+    got = offpay__base64_decode(text, n, buf, most);
+    if (got == 0 || got > OFFPAY_BASE64_MAX) {
         free(buf);
-        return OFFPAY_EMALFORMED;
+        return got == 0 ? OFFPAY_EMALFORMED : OFFPAY_ETOOBIG;
     }
-    *bytes = realloc(buf, got);
-    if (*bytes == NULL)
-        *bytes = buf; /* keeping the larger block is no error */
+    *bytes = buf;
     *len = got;
     return OFFPAY_OK;
 }

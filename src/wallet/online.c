@@ -176,7 +176,8 @@ static offpay_err post(const offpay_wallet *w, const char *base,
                        json_t **doc, char *err_name, size_t err_cap)
 {
     offpay__wallet_signing sg = {w, now,
-                                 offpay__wallet_clock_offset(base, now)};
+                                 offpay__wallet_clock_offset(base, now),
+                                 time(NULL)};
     offpay__http_signer    s = {offpay__wallet_signing_time,
                                 offpay__wallet_signing_sign, &sg};
 

@@ -31,8 +31,8 @@
 uint32_t offpay__wallet_signing_time(void *ctx, int attempt)
 {
     const offpay__wallet_signing *sg = ctx;
-    int64_t t = (attempt == 0 ? (int64_t)sg->now : (int64_t)time(NULL)) +
-                sg->offset;
+    int64_t t = (int64_t)sg->now + sg->offset +
+                (attempt == 0 ? 0 : (int64_t)(time(NULL) - sg->t0));
 
     return t < 1 || t > UINT32_MAX ? sg->now : (uint32_t)t;
 }
@@ -89,7 +89,7 @@ static offpay_err post(const offpay_wallet *w, const char *base,
                        const char *body, uint32_t now, int64_t offset,
                        offpay__http_reply *out, long *status)
 {
-    offpay__wallet_signing sg = {w, now, offset};
+    offpay__wallet_signing sg = {w, now, offset, time(NULL)};
     offpay__http_signer    s = {offpay__wallet_signing_time,
                                 offpay__wallet_signing_sign, &sg};
 

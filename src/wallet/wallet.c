@@ -2057,9 +2057,6 @@ offpay_err offpay_wallet_read_request(const offpay_wallet *w, const char *text,
                                  OFFPAY_WALLET_REQUEST_AGE);
 }
 
-static offpay_err code_of(const offpay_wallet *w, const spend_entry *se,
-                          char **text, offpay_payment *out);
-
 offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
                                      uint32_t now, char **text,
                                      offpay_payment *p)
@@ -2077,21 +2074,6 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
                                OFFPAY_WALLET_REQUEST_AGE);
     if (rc != OFFPAY_OK)
         return rc;
-    /* A request already answered (the payer confirmed twice, or the app
-     * asked again after a crash): the same code again, nothing reserved
-     * twice. Requests live minutes, so the log since the checkpoint,
-     * newest first, is where its answer is. */
-    for (size_t k = w->n_spends; k-- > 0;) {
-        const spend_entry *se = &w->spends[k];
-
-        if ((uint64_t)se->s.time + OFFPAY_WALLET_REQUEST_AGE +
-                OFFPAY_WALLET_SKEW <
-            q->time)
-            break; /* older than any answer to q */
-        if (se->s.bound && se->s.merchant_id == q->tcred.merchant_id &&
-            sodium_memcmp(se->nonce, q->nonce, OFFPAY_NONCE_BYTES) == 0)
-            return code_of(w, se, text, p);
-    }
     rc = choose(w, q->amount, q->currency, now, 0, &e, &authorize);
     if (rc != OFFPAY_OK)
         return rc;

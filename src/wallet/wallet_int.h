@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "offpay/wallet.h"
 
@@ -94,14 +95,15 @@ offpay_err offpay__wallet_sign_http(const offpay_wallet *w, const char *method,
                                     struct offpay__http_auth *out);
 
 /* What signs the wallet's requests to offpayd (upload.c, online.c): its
- * key, at now for the first try and at the wallet's clock for a resend,
- * each moved by offset (offpayd's clock minus the wallet's). The ctx of
- * the two callbacks of an offpay__http_signer (terminal/upload_int.h)
- * below. */
+ * key, at now moved by offset (offpayd's clock minus the wallet's) for
+ * the first try, and later by the seconds since t0 (time(NULL) when the
+ * signing began) for a resend. The ctx of the two callbacks of an
+ * offpay__http_signer (terminal/upload_int.h) below. */
 typedef struct offpay__wallet_signing {
     const offpay_wallet *w;
     uint32_t             now;
     int64_t              offset;
+    time_t               t0;
 } offpay__wallet_signing;
 
 /*

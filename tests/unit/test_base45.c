@@ -332,6 +332,30 @@ static void test_base64_and_hex(void)
     CHECK_ERR(offpay_base64_decode("AAEC/w==\n", 9, &b, &n), OFFPAY_EMALFORMED);
     CHECK_ERR(offpay_base64_decode("", 0, &b, &n), OFFPAY_EMALFORMED);
     CHECK_ERR(offpay_base64_decode(NULL, 0, &b, &n), OFFPAY_EINVAL);
+    /* the bound, to the byte: a full revocation list decodes; one byte
+     * more is ETOOBIG */
+    {
+        size_t   cap = OFFPAY_BASE64_MAX + 1;
+        uint8_t *raw = calloc(1, cap);
+        char    *txt = malloc(sodium_base64_encoded_len(
+            cap, sodium_base64_VARIANT_ORIGINAL));
+
+        REQUIRE(raw != NULL && txt != NULL);
+        for (size_t k = OFFPAY_BASE64_MAX - 1; k <= cap; k++) {
+            sodium_bin2base64(txt,
+                              sodium_base64_encoded_len(
+                                  cap, sodium_base64_VARIANT_ORIGINAL),
+                              raw, k, sodium_base64_VARIANT_ORIGINAL);
+            CHECK_ERR(offpay_base64_decode(txt, strlen(txt), &b, &n),
+                      k <= OFFPAY_BASE64_MAX ? OFFPAY_OK : OFFPAY_ETOOBIG);
+            CHECK(k > OFFPAY_BASE64_MAX || n == k);
+            free(b);
+            b = NULL;
+        }
+        CHECK(OFFPAY_BASE64_MAX >= 18 + 65535 * 8 + 64); /* a full list */
+        free(raw);
+        free(txt);
+    }
     for (size_t i = 0; i < sizeof want; i++)
         want[i] = (uint8_t)(i * 7 + 1);
     sodium_bin2hex(hex, sizeof hex, want, sizeof want);
