@@ -116,19 +116,12 @@ judged:
         s->state = offpay__terminal_offline_ok(t, now);
 
     rc = OFFPAY_EJOURNAL;
-    if (sqlite3_prepare_v2(t->db, "SELECT count(*) FROM journal", -1, &st,
+    if (sqlite3_prepare_v2(t->db, "SELECT count(*), coalesce(sum(uploaded = 0), 0) FROM journal", -1, &st,
                            NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW)
         goto out;
     s->journal_entries = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(t->db,
-                           "SELECT count(*) FROM journal WHERE uploaded = 0",
-                           -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW)
-        goto out;
-    s->not_uploaded = (uint64_t)sqlite3_column_int64(st, 0);
+    s->not_uploaded = (uint64_t)sqlite3_column_int64(st, 1);
     if (t->dir != NULL && t->dir[0] != '\0')
         s->journal_bytes = file_bytes(t->dir, "terminal.db") +
                            file_bytes(t->dir, "terminal.db-wal");

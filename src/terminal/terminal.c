@@ -2006,6 +2006,11 @@ out:
 }
 
 /* One journal row of the walks below, from columns seq .. code. */
+/* The columns entry_of reads, in its order. */
+#define JOURNAL_SELECT                                                        \
+    "SELECT seq, serial, counter, charged, authorized, currency, bound,"       \
+    " accepted_at, code FROM journal"
+
 static void entry_of(sqlite3_stmt *st, offpay_journal_entry *e)
 {
     e->seq = sqlite3_column_int64(st, 0);
@@ -2032,8 +2037,7 @@ offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
     if (t == NULL || fn == NULL)
         return OFFPAY_EINVAL;
     if (sqlite3_prepare_v2(t->db,
-                           "SELECT seq, serial, counter, charged, authorized,"
-                           " currency, bound, accepted_at, code FROM journal"
+                           JOURNAL_SELECT
                            " WHERE uploaded = 0 AND seq > ?1 ORDER BY seq"
                            " LIMIT ?2",
                            -1, &st, NULL) != SQLITE_OK ||
@@ -2102,8 +2106,7 @@ offpay_err offpay_terminal_journal_find(offpay_terminal *t, uint64_t serial,
         return OFFPAY_EINVAL;
     memset(out, 0, sizeof *out);
     if (sqlite3_prepare_v2(t->db,
-                           "SELECT seq, serial, counter, charged, authorized,"
-                           " currency, bound, accepted_at, code FROM journal"
+                           JOURNAL_SELECT
                            " WHERE serial = ?1 AND counter = ?2",
                            -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_int64(st, 1, (sqlite3_int64)serial) != SQLITE_OK ||
@@ -2134,8 +2137,7 @@ offpay_err offpay_terminal_journal(offpay_terminal *t,
     if (t == NULL || fn == NULL)
         return OFFPAY_EINVAL;
     if (sqlite3_prepare_v2(t->db,
-                           "SELECT seq, serial, counter, charged, authorized,"
-                           " currency, bound, accepted_at, code FROM journal"
+                           JOURNAL_SELECT
                            " ORDER BY seq",
                            -1, &st, NULL) != SQLITE_OK)
         goto out;

@@ -176,40 +176,20 @@ static offpay_err read_clock(offpay_terminal *t, const char *base,
                              offpay__terminal_signing *ck,
                              offpay_upload_report     *rep)
 {
-    offpay__http_reply r = {0};
-    long               status = 0;
-    json_error_t       jerr;
-    json_t            *doc = NULL, *tv;
-    struct timespec    a, b;
-    int64_t            server, rtt_ms, half_rtt, offset;
-    offpay_err         rc;
+    int64_t    server, offset;
+    offpay_err rc = offpay__http_server_time(base, &server);
 
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    rc = request(base, "GET", "/v1/health", NULL, ck, 1, &r, &status);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    if (rc != OFFPAY_OK)
-        goto out;
-    if (status != 200 || (doc = json_loadb(r.buf, r.len, 0, &jerr)) == NULL ||
-        !json_is_integer(tv = json_object_get(doc, "time")) ||
-        json_integer_value(tv) < 1 || json_integer_value(tv) > UINT32_MAX)
-        goto out; /* an offpayd without a clock to show: offset unknown */
-    server = (int64_t)json_integer_value(tv);
-    rtt_ms = (int64_t)(b.tv_sec - a.tv_sec) * 1000 +
-             (int64_t)(b.tv_nsec - a.tv_nsec) / 1000000;
-    half_rtt = (rtt_ms + 1000) / 2000; /* whole seconds, rounded */
-    offset =
-        server - ((int64_t)ck->now + (int64_t)(time(NULL) - ck->t0)) - half_rtt;
+    if (rc != OFFPAY_OK || server == 0)
+        return rc; /* an offpayd without a clock to show: offset unknown */
+    offset = server - ((int64_t)ck->now + (int64_t)(time(NULL) - ck->t0));
     if (offset > OFFPAY__CLOCK_OFFSET_MAX || offset < -OFFPAY__CLOCK_OFFSET_MAX)
-        goto out;
+        return OFFPAY_OK;
     if ((rc = offpay__terminal_record_clock(t, ck->now, offset)) != OFFPAY_OK)
-        goto out;
+        return rc;
     ck->offset = offset;
     rep->clock_known = 1;
     rep->clock_offset = offset;
-out:
-    json_decref(doc);
-    free(r.buf);
-    return rc;
+    return OFFPAY_OK;
 }
 
 static int count_entry(const offpay_journal_entry *e, void *ctx)

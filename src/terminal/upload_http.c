@@ -66,6 +66,36 @@ const char *offpay_server_detail(void)
     return server_detail;
 }
 
+offpay_err offpay__http_server_time(const char *base, int64_t *server)
+{
+    offpay__http_reply r = {0};
+    long               status = 0;
+    json_error_t       jerr;
+    json_t            *doc = NULL, *tv;
+    struct timespec    a, b;
+    int64_t            rtt_ms;
+    offpay_err         rc;
+
+    *server = 0;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    rc = offpay__http_request(base, "GET", "/v1/health", NULL, NULL, 1, &r,
+                              &status);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    if (rc == OFFPAY_OK && status == 200 &&
+        (doc = json_loadb(r.buf, r.len, 0, &jerr)) != NULL &&
+        json_is_integer(tv = json_object_get(doc, "time")) &&
+        json_integer_value(tv) >= 1 && json_integer_value(tv) <= UINT32_MAX) {
+        rtt_ms = (int64_t)(b.tv_sec - a.tv_sec) * 1000 +
+                 (int64_t)(b.tv_nsec - a.tv_nsec) / 1000000;
+        /* half the request's time is taken as the way back (rounded) */
+        *server = (int64_t)json_integer_value(tv) + (rtt_ms + 1000) / 2000;
+    }
+    json_decref(doc);
+    free(r.buf);
+    return rc;
+}
+
 int offpay__http_base_ok(const char *base)
 {
     return base != NULL && (strncmp(base, "http://", 7) == 0 ||

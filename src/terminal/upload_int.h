@@ -203,6 +203,14 @@ offpay_err offpay__http_get_b64(const char *base, const char *path,
                                 const char *field, int tries, uint8_t **bytes,
                                 size_t *len);
 
+/*
+ * offpay__http_server_time — offpayd's clock at base (GET /v1/health,
+ * tried once), plus half the request's time for the way back: *server,
+ * 0 when offpayd shows no usable time (no error). Errors: those of
+ * offpay__http_request (OFFPAY_EIO: no answer).
+ */
+offpay_err offpay__http_server_time(const char *base, int64_t *server);
+
 /* 1 when t holds its key (opened with its passphrase, or a token's). */
 int offpay__terminal_can_sign(const offpay_terminal *t);
 

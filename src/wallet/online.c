@@ -173,11 +173,10 @@ static offpay_err base_of(const offpay_wallet *w, const char *base_url,
  */
 static offpay_err post(const offpay_wallet *w, const char *base,
                        const char *path, const char *body, uint32_t now,
-                       json_t **doc, char *err_name, size_t err_cap)
+                       int64_t offset, json_t **doc, char *err_name,
+                       size_t err_cap)
 {
-    offpay__wallet_signing sg = {w, now,
-                                 offpay__wallet_clock_offset(base, now),
-                                 time(NULL)};
+    offpay__wallet_signing sg = {w, now, offset, time(NULL)};
     offpay__http_signer    s = {offpay__wallet_signing_time,
                                 offpay__wallet_signing_sign, &sg};
 
@@ -234,7 +233,8 @@ offpay_err offpay_wallet_enroll(offpay_wallet *w, const char *base_url,
     json_decref(req);
     if (body == NULL)
         return OFFPAY_ENOMEM;
-    rc = post(w, base_url, "/v1/wallet/enroll", body, now, &doc, NULL, 0);
+    rc = post(w, base_url, "/v1/wallet/enroll", body, now,
+              offpay__wallet_clock_offset(base_url, now), &doc, NULL, 0);
     offpay__json_free(body); /* the wiping allocator zeroes the code */
     if (rc != OFFPAY_OK)
         return rc;
@@ -300,7 +300,8 @@ offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
     json_decref(req);
     if (body == NULL)
         return OFFPAY_ENOMEM;
-    rc = post(w, base, "/v1/wallet/allowance", body, now, &doc, NULL, 0);
+    rc = post(w, base, "/v1/wallet/allowance", body, now,
+              offpay__wallet_clock_offset(base, now), &doc, NULL, 0);
     offpay__json_free(body);
     if (rc != OFFPAY_OK)
         return rc;
@@ -498,6 +499,7 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     json_t                    *doc = NULL, *creds;
     offpay_revlist             list;
     size_t                     n_creds = 0, nv = 0;
+    int64_t                    offset;
     offpay_err                 rc;
 
     memset(&list, 0, sizeof list);
@@ -514,9 +516,11 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     rc = base_of(w, base_url, buf, &base);
     if (rc != OFFPAY_OK)
         return rc;
+    offset = offpay__wallet_clock_offset(base, now); /* once for the sync */
     /* 1. the account first: an unknown wallet changes nothing; a revoked
      * one only marks its credentials revoked here */
-    rc = post(w, base, "/v1/wallet/status", "{}", now, &doc, err, sizeof err);
+    rc = post(w, base, "/v1/wallet/status", "{}", now, offset, &doc, err,
+              sizeof err);
     if (rc != OFFPAY_OK) {
         if (strcmp(err, "WALLET_REVOKED") == 0) {
             offpay_err e = revoke_all_local(w);
@@ -542,7 +546,8 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
             goto out;
     }
     /* 3. the account and credentials after the upload settled */
-    rc = post(w, base, "/v1/wallet/status", "{}", now, &doc, err, sizeof err);
+    rc = post(w, base, "/v1/wallet/status", "{}", now, offset, &doc, err,
+              sizeof err);
     if (rc != OFFPAY_OK)
         goto out;
     account_of(doc, base, &rep->account);
@@ -630,7 +635,8 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
         if (rep->renewed != 0) {
             json_decref(doc);
             doc = NULL;
-            if (post(w, base, "/v1/wallet/status", "{}", now, &doc, NULL, 0) ==
+            if (post(w, base, "/v1/wallet/status", "{}", now, offset, &doc,
+                     NULL, 0) ==
                 OFFPAY_OK)
                 account_of(doc, base, &rep->account);
         }
@@ -665,7 +671,8 @@ offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
     json_decref(req);
     if (body == NULL)
         return OFFPAY_ENOMEM;
-    rc = post(w, base, "/v1/wallet/revoke", body, now, &doc, NULL, 0);
+    rc = post(w, base, "/v1/wallet/revoke", body, now,
+              offpay__wallet_clock_offset(base, now), &doc, NULL, 0);
     offpay__json_free(body);
     if (rc == OFFPAY_OK && revoked != NULL)
         *revoked = (size_t)json_integer_value(

@@ -41,22 +41,13 @@ static int clock_warned;
 
 int64_t offpay__wallet_clock_offset(const char *base, uint32_t now)
 {
-    offpay__http_reply r = {0};
-    long               status = 0;
-    json_error_t       jerr;
-    json_t            *doc = NULL, *tv;
-    int64_t            offset = 0, off;
+    int64_t server, offset, off;
 
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (offpay__http_request(base, "GET", "/v1/health", NULL, NULL, 1, &r,
-                             &status) != OFFPAY_OK ||
-        status != 200 || (doc = json_loadb(r.buf, r.len, 0, &jerr)) == NULL ||
-        !json_is_integer(tv = json_object_get(doc, "time")) ||
-        json_integer_value(tv) < 1 || json_integer_value(tv) > UINT32_MAX)
-        goto out;
-    offset = (int64_t)json_integer_value(tv) - (int64_t)now;
+    if (offpay__http_server_time(base, &server) != OFFPAY_OK || server == 0)
+        return 0;
+    offset = server - (int64_t)now;
     if (offset > OFFPAY__CLOCK_OFFSET_MAX || offset < -OFFPAY__CLOCK_OFFSET_MAX)
-        offset = 0;
+        return 0;
     off = offset < 0 ? -offset : offset;
     /* said once per process: a sync asks for the clock at each request */
     if (off > 60 && !__atomic_exchange_n(&clock_warned, 1, __ATOMIC_SEQ_CST))
@@ -66,9 +57,6 @@ int64_t offpay__wallet_clock_offset(const char *base, uint32_t now)
                 "dated by its clock, and terminals refuse codes that far "
                 "off: set the clock right\n",
                 (long long)off, offset < 0 ? "ahead of" : "behind");
-out:
-    json_decref(doc);
-    free(r.buf);
     return offset;
 }
 

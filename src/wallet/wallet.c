@@ -2138,19 +2138,25 @@ offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
     return rc;
 }
 
-/* The code of spend log entry se, made again (text and, when out is not
- * NULL, the payment). */
-static offpay_err code_of(const offpay_wallet *w, const spend_entry *se,
-                          char **text, offpay_payment *out)
+offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
+                                   char **text)
 {
-    const offpay_wallet_spend s = se->s;
-    offpay_payment            p;
-    const cred_entry         *e;
-    uint8_t                   msg[OFFPAY_SIGNED_MAX];
-    uint8_t                   code[OFFPAY_PAYMENT_BOUND_BYTES];
-    size_t                    len = 0;
-    offpay_err                rc;
+    offpay_wallet_spend s;
+    offpay_payment      p;
+    const cred_entry   *e;
+    uint8_t             msg[OFFPAY_SIGNED_MAX];
+    uint8_t             code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t              len = 0;
+    offpay_err          rc;
 
+    if (text == NULL)
+        return OFFPAY_EINVAL;
+    *text = NULL;
+    if (w == NULL)
+        return OFFPAY_EINVAL;
+    rc = offpay_wallet_get_spend(w, i, &s);
+    if (rc != OFFPAY_OK)
+        return rc;
     e = NULL;
     for (size_t k = 0; k < w->n_creds && e == NULL; k++)
         if (w->creds[k].c.serial == s.serial)
@@ -2168,7 +2174,7 @@ static offpay_err code_of(const offpay_wallet *w, const spend_entry *se,
     p.bound = s.bound;
     p.merchant_id = s.merchant_id;
     if (s.bound)
-        memcpy(p.nonce, se->nonce, sizeof p.nonce);
+        memcpy(p.nonce, w->spends[i].nonce, sizeof p.nonce);
     rc = offpay__payment_signed_bytes(&p, msg, sizeof msg, &len);
     if (rc == OFFPAY_OK)
         rc = offpay_sign(OFFPAY_DS_PAYMENT, msg, len, w->kp.sk, p.sig);
@@ -2176,27 +2182,8 @@ static offpay_err code_of(const offpay_wallet *w, const spend_entry *se,
         rc = offpay_payment_encode(&p, code, sizeof code, &len);
     if (rc == OFFPAY_OK)
         rc = offpay_text_encode(code, len, text);
-    if (rc == OFFPAY_OK && out != NULL)
-        *out = p;
     sodium_memzero(msg, sizeof msg);
     return rc;
-}
-
-offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
-                                   char **text)
-{
-    offpay_wallet_spend s;
-    offpay_err          rc;
-
-    if (text == NULL)
-        return OFFPAY_EINVAL;
-    *text = NULL;
-    if (w == NULL)
-        return OFFPAY_EINVAL;
-    rc = offpay_wallet_get_spend(w, i, &s);
-    if (rc != OFFPAY_OK)
-        return rc;
-    return code_of(w, &w->spends[i], text, NULL);
 }
 
 offpay_err offpay__wallet_sign_http(const offpay_wallet *w, const char *method,
