@@ -79,7 +79,8 @@ static const route routes[] = {
      BODY_NONE, 1, NULL},
     {"POST", "/v1/admin/credentials/*/revoke", srv_credential_revoke,
      AUTH_OPERATOR, BODY_ADMIN, 1, NULL},
-    {"POST", "/v1/admin/release", srv_release, AUTH_OPERATOR, BODY_ADMIN, 1, NULL},
+    {"POST", "/v1/admin/release", srv_release, AUTH_OPERATOR, BODY_ADMIN, 1,
+     NULL},
     {"GET", "/v1/admin/audit", srv_audit, AUTH_OPERATOR, BODY_NONE, 1, NULL},
     {"GET", "/v1/admin/cases", srv_cases_list, AUTH_OPERATOR, BODY_NONE, 1,
      "serial kind since after limit"},
@@ -242,7 +243,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
         if (resp == NULL)
             free(text);
     } else {
-        const char *e;
+        const char *e, *hint;
 
         if (rep->json == NULL)
             srv_fail(rep, SRV_E_INTERNAL, NULL);
@@ -250,11 +251,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
          * operator reads it in offpayd's log, not only in the client's
          * answer; a stop's STOPPING is not one */
         e = json_string_value(json_object_get(rep->json, "error"));
+        hint = json_string_value(json_object_get(rep->json, "hint"));
         if (rep->status >= 500 && e != NULL && strcmp(e, "STOPPING") != 0)
             fprintf(stderr, "offpayd: answered %u %s: %s\n", rep->status, e,
-                    json_string_value(json_object_get(rep->json, "hint"))
-                        ? json_string_value(json_object_get(rep->json, "hint"))
-                        : "");
+                    hint != NULL ? hint : "");
 
         text = rep->json ? json_dumps(rep->json, JSON_COMPACT) : NULL;
         if (text == NULL)

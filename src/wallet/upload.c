@@ -49,7 +49,8 @@ int64_t offpay__wallet_clock_offset(const char *base, uint32_t now)
     if (offset > OFFPAY__CLOCK_OFFSET_MAX || offset < -OFFPAY__CLOCK_OFFSET_MAX)
         return 0;
     off = offset < 0 ? -offset : offset;
-    /* said once per process: a sync asks for the clock at each request */
+    /* said once per process: a sync reads the clock again for its upload
+     * and a renewal */
     if (off > 60 && !__atomic_exchange_n(&clock_warned, 1, __ATOMIC_SEQ_CST))
         fprintf(stderr,
                 "offpay: this device's clock is %lld s %s offpayd's: its "
