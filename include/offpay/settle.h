@@ -142,10 +142,16 @@ offpay_err offpay_ledger_balance(offpay_ledger *l, uint64_t account,
 /*
  * Money from and to the outside: deposit credits account (a wallet, a
  * merchant or the guarantee) from the world account of its currency;
- * withdraw does the reverse. amount > 0 minor units. *transfer (may be
- * NULL) receives the transfer id. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND,
- * OFFPAY_EFUNDS (withdrawal above the balance), OFFPAY_ESTORE.
+ * withdraw does the reverse. amount > 0 minor units. A deposit is at most
+ * OFFPAY_LEDGER_DEPOSIT_MAX and leaves the account's balance at most
+ * OFFPAY_LEDGER_BALANCE_MAX, so that no balance or sum of the ledger can
+ * overflow 64 bits. *transfer (may be NULL) receives the transfer id.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EFUNDS (withdrawal above
+ * the balance), OFFPAY_EOVERFLOW (a deposit above those bounds),
+ * OFFPAY_ESTORE.
  */
+#define OFFPAY_LEDGER_DEPOSIT_MAX INT64_C(10000000000000)  /* 10^13 */
+#define OFFPAY_LEDGER_BALANCE_MAX INT64_C(100000000000000) /* 10^14 */
 offpay_err offpay_ledger_deposit(offpay_ledger *l, uint64_t account,
                                  int64_t amount, const char *ref, uint32_t now,
                                  uint64_t *transfer);

@@ -85,7 +85,7 @@ static void move(srv_req *r, srv_reply *out, int deposit)
     offpay_account_kind kind;
     uint16_t            currency;
     offpay_err          rc;
-    int                 e, replayed = 0;
+    int                 e, replayed = 0, balance_read = 1;
     const char         *key;
 
     if (account_of(r, out, &id, &balance, &kind, &currency) != 0 ||
@@ -116,9 +116,24 @@ static void move(srv_req *r, srv_reply *out, int deposit)
             rc = offpay_ledger_withdraw(r->l, id, amount, ref, r->now,
                                         &transfer);
     }
-    if (rc == OFFPAY_OK)
-        rc = offpay_ledger_balance(r->l, id, &balance, &kind, &currency);
-    if (rc == OFFPAY_EEXISTS && key != NULL) {
+    /* booked: the reply says so even if the balance cannot be read now
+     * (a 5xx would have the client send it again) */
+    if (rc == OFFPAY_OK &&
+        offpay_ledger_balance(r->l, id, &balance, &kind, &currency) !=
+            OFFPAY_OK)
+        balance_read = 0;
+    if (rc == OFFPAY_EOVERFLOW) {
+        char most[OFFPAY_AMOUNT_TEXT_MAX], bal[OFFPAY_AMOUNT_TEXT_MAX];
+
+        offpay_amount_format(OFFPAY_LEDGER_DEPOSIT_MAX, currency, most,
+                             sizeof most);
+        offpay_amount_format(OFFPAY_LEDGER_BALANCE_MAX, currency, bal,
+                             sizeof bal);
+        srv_fail_engine_hint(out, rc,
+                             "deposit: a deposit is at most %s and leaves "
+                             "an account at most %s",
+                             most, bal);
+    } else if (rc == OFFPAY_EEXISTS && key != NULL) {
         srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED, NULL);
     } else if (rc == OFFPAY_EINVAL && kind != OFFPAY_ACCOUNT_WALLET &&
                kind != OFFPAY_ACCOUNT_MERCHANT &&
@@ -136,6 +151,8 @@ static void move(srv_req *r, srv_reply *out, int deposit)
     } else {
         json_t *j = account_json(id, balance, kind, currency);
 
+        if (j != NULL && !balance_read)
+            json_object_set_new(j, "balance", json_null());
         if (j != NULL)
             json_object_set_new(j, "transfer", srv_json_id(transfer));
         if (j != NULL && key != NULL)

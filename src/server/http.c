@@ -222,6 +222,24 @@ int srv_operator_ok(const srv_req *r)
     return sodium_memcmp(got, r->srv->cfg.token_hash, sizeof got) == 0;
 }
 
+/* One line per failure of the server's own, for the operator's log and
+ * whatever watches it: when (UTC), which endpoint, the status, the error
+ * name and its hint. */
+static void log_failure(const conn_state *st, unsigned status, const char *e,
+                        const char *hint)
+{
+    char      when[32] = "";
+    time_t    now = time(NULL);
+    struct tm tm;
+
+    if (gmtime_r(&now, &tm) != NULL)
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "offpayd: %s %s %s answered %u %s: %s\n", when,
+            st != NULL && st->rt != NULL ? st->rt->method : "-",
+            st != NULL && st->rt != NULL ? st->rt->pattern : "-", status, e,
+            hint != NULL ? hint : "");
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
                                   srv_reply *rep)
 {
@@ -253,8 +271,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
         e = json_string_value(json_object_get(rep->json, "error"));
         hint = json_string_value(json_object_get(rep->json, "hint"));
         if (rep->status >= 500 && e != NULL && strcmp(e, "STOPPING") != 0)
-            fprintf(stderr, "offpayd: answered %u %s: %s\n", rep->status, e,
-                    hint != NULL ? hint : "");
+            log_failure(st, rep->status, e, hint);
 
         text = rep->json ? json_dumps(rep->json, JSON_COMPACT) : NULL;
         if (text == NULL)
@@ -300,30 +317,45 @@ static enum MHD_Result answer_error(struct MHD_Connection *c, conn_state *st,
 }
 
 /* The first query parameter a request names that its route does not
- * take (a filter the endpoint would silently ignore), for the hint. */
+ * take (a filter the endpoint would silently ignore), or names twice (the
+ * handler would read only one), for the hint. */
 struct unknown_param {
     const char *allowed;
     char        name[48];
+    int         repeated;
+    char        seen[128]; /* " name name ... ": those named so far */
 };
+
+/* 1 when the space-separated list holds name (a run of [a-z_]) */
+static int listed(const char *list, const char *name, size_t n)
+{
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p++)
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
 
 static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind,
                                    const char *key, const char *value)
 {
     struct unknown_param *u = cls;
-    size_t                n = strlen(key);
-    const char           *p = u->allowed != NULL ? u->allowed : "";
+    size_t                n = strlen(key), used = strlen(u->seen);
 
     (void)kind;
     (void)value;
     if (n == 0)
         return MHD_YES; /* "?&": no parameter named */
-    while ((p = strstr(p, key)) != NULL) {
-        if ((p == u->allowed || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+    if (strspn(key, "abcdefghijklmnopqrstuvwxyz_") == n &&
+        listed(u->allowed != NULL ? u->allowed : "", key, n)) {
+        if (!listed(u->seen, key, n)) {
+            if (used + n + 2 <= sizeof u->seen)
+                snprintf(u->seen + used, sizeof u->seen - used, " %s", key);
             return MHD_YES;
-        p++;
+        }
+        u->repeated = 1;
     }
     snprintf(u->name, sizeof u->name, "%.40s", key);
-    return MHD_NO; /* stops at the first unknown one */
+    return MHD_NO; /* stops at the first one refused */
 }
 
 /* First call of a request: route it, and refuse what can be refused before
@@ -342,14 +374,14 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
     if (st->rt == NULL)
         return answer_error(c, st, e, NULL);
     if (st->rt->params == NULL || strcmp(st->rt->params, "*") != 0) {
-        struct unknown_param u = {st->rt->params, ""};
+        struct unknown_param u = {st->rt->params, "", 0, ""};
         char                 hint[160];
 
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_param, &u);
         if (u.name[0] != '\0') {
             snprintf(hint, sizeof hint,
-                     "unknown query parameter '%s' (this endpoint takes %s)",
-                     u.name,
+                     "%s query parameter '%s' (this endpoint takes %s)",
+                     u.repeated ? "repeated" : "unknown", u.name,
                      u.allowed != NULL && u.allowed[0] != '\0' ? u.allowed
                                                                : "none");
             return answer_error(c, st, SRV_E_BAD_PARAMETER, hint);

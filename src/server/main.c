@@ -257,8 +257,15 @@ static offpay_err load_token_key(const opts *o, const offpay_issuer *is,
         rc = offpay_issuer_signing_key_uri(is, now, &stored, uri);
         if (rc == OFFPAY_ENOTFOUND)
             return OFFPAY_OK; /* sealed: the default */
-        if (rc != OFFPAY_OK)
+        if (rc != OFFPAY_OK) {
+            fprintf(stderr, "offpayd: issuer's daily key: %s (%s)%s\n",
+                    offpay_strerror(rc), offpay_errname(rc),
+                    rc == OFFPAY_EKID_EXPIRED
+                        ? ": none is valid now; add one with 'offpay issuer "
+                          "add-key' and start offpayd again"
+                        : "");
             return rc;
+        }
     }
     rc = offpay_pkcs11_open(NULL, o->key_uri != NULL ? o->key_uri : uri, key);
     if (rc == OFFPAY_OK)
@@ -307,8 +314,12 @@ static offpay_err load_issuer(const opts *o, srv_ctx *srv,
     if (rc == OFFPAY_OK && *key == NULL)
         rc = offpay_issuer_signing_key(is, now, kid, sk);
     if (rc != OFFPAY_OK)
-        fprintf(stderr, "offpayd: issuer %s: %s\n", o->issuer,
-                offpay_strerror(rc));
+        fprintf(stderr, "offpayd: issuer %s: %s (%s)%s\n", o->issuer,
+                offpay_strerror(rc), offpay_errname(rc),
+                rc == OFFPAY_EKID_EXPIRED
+                    ? ": no daily key is valid now; add one with 'offpay "
+                      "issuer add-key' and start offpayd again"
+                    : "");
     else
         srv->bundle_seq = b->seq;
 out:

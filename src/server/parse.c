@@ -56,6 +56,11 @@ unsigned srv_status_of(offpay_err rc)
     case OFFPAY_ERETRY:
     case OFFPAY_EBUSY:
     case OFFPAY_EPKCS11: /* the daily key's token failed or went away */
+    /* the ledger's disk: full, read-only, not writable. The request was
+     * right and may be sent again once the operator fixed it */
+    case OFFPAY_ENOSPC:
+    case OFFPAY_EROFS:
+    case OFFPAY_EACCES:
         return 503;
     case OFFPAY_ENOMEM:
     case OFFPAY_ECRYPTO:

@@ -827,6 +827,18 @@ static offpay_err external_tx(offpay_ledger *l, void *p)
         rc = request_seen(l, c, &done);
     if (rc != OFFPAY_OK || done)
         return rc;
+    if (!c->withdraw) {
+        /* bounded, so that no balance and no sum the audit takes can
+         * overflow 64 bits (a deposit of 2^63 - 1 once broke every read
+         * of the account's currency) */
+        if (c->amount > OFFPAY_LEDGER_DEPOSIT_MAX)
+            return OFFPAY_EOVERFLOW;
+        rc = l->ops->balance(l->store, c->account, &bal);
+        if (rc != OFFPAY_OK)
+            return rc;
+        if (bal > OFFPAY_LEDGER_BALANCE_MAX - c->amount)
+            return OFFPAY_EOVERFLOW;
+    }
     if (c->withdraw) {
         rc = l->ops->balance(l->store, c->account, &bal);
         if (rc != OFFPAY_OK)
@@ -1082,6 +1094,28 @@ offpay_err offpay_ledger_merchant_add(offpay_ledger *l, const char *name,
     return rc;
 }
 
+/* What offpayd signs never outlives the daily key that signs it: a
+ * terminal or wallet checks the key's window, so a credential running past
+ * it would stop working at the key's end (a wallet's escrow locked until
+ * its expiry). *expires is cut to the key's end; OFFPAY_EKID_EXPIRED when
+ * the key is not valid now (offpayd kept running past it). */
+static offpay_err within_key(const offpay_ledger *l, uint32_t now,
+                             uint32_t *expires)
+{
+    for (size_t i = 0; i < l->bundle.n_keys; i++) {
+        const offpay_bundle_key *k = &l->bundle.keys[i];
+
+        if (k->kid != l->kid)
+            continue;
+        if (now < k->valid_from || now > k->valid_until)
+            return OFFPAY_EKID_EXPIRED;
+        if (*expires > k->valid_until)
+            *expires = k->valid_until;
+        return OFFPAY_OK;
+    }
+    return OFFPAY_EUNKNOWN_KID;
+}
+
 struct terminal_ctx {
     uint64_t             merchant;
     const uint8_t       *pk;
@@ -1103,6 +1137,9 @@ offpay__terminal_add_in_tx(offpay_ledger *l, uint64_t merchant,
     offpay_err rc;
 
     memset(tc, 0, sizeof *tc);
+    rc = within_key(l, now, &expires);
+    if (rc != OFFPAY_OK)
+        return rc;
     rc = l->ops->merchant_get(l->store, merchant, &account, &tc->currency,
                               tc->name);
     if (rc != OFFPAY_OK)
@@ -1229,6 +1266,9 @@ offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
     size_t              len = 0;
     offpay_err          rc;
 
+    rc = within_key(l, now, &expires);
+    if (rc != OFFPAY_OK)
+        return rc;
     rc = l->ops->account_get(l->store, account, &kind, &currency);
     if (rc != OFFPAY_OK)
         return rc;

@@ -80,6 +80,7 @@ static offpay_err guarantee_rules(offpay_ledger *l, const struct settle_ctx *c,
 static int is_store_error(offpay_err rc)
 {
     return rc == OFFPAY_ERETRY || rc == OFFPAY_ESTORE || rc == OFFPAY_ENOSPC ||
+           rc == OFFPAY_EROFS || rc == OFFPAY_EACCES || rc == OFFPAY_EIO ||
            rc == OFFPAY_ENOMEM;
 }
 

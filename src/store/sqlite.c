@@ -320,6 +320,10 @@ static offpay_err map(int rc)
         return OFFPAY_EEXISTS;
     case SQLITE_FULL:
         return OFFPAY_ENOSPC;
+    case SQLITE_READONLY: /* a read-only mount or file */
+        return OFFPAY_EROFS;
+    case SQLITE_PERM:
+        return OFFPAY_EACCES;
     default:
         return OFFPAY_ESTORE;
     }

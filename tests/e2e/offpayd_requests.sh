@@ -142,6 +142,23 @@ hint_is() { [ "$(jget .hint)" = "$1" ] && ok "hint: $1" || fail "hint: $(jget .h
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":"0"}'
 expect_http 400 EAMOUNT "a deposit of 0"
 hint_is "amount: more than 0 is needed"
+# A deposit bounded so no balance or sum can overflow 64 bits (2^63 - 1
+# minor units once broke every read of the currency): refused, nothing booked.
+api GET "/v1/admin/accounts/$W"; wbal=$(jget .balance.minor)
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":"92233720368547758.07"}'
+expect_http 400 EOVERFLOW "a deposit of 2^63 - 1 minor units"
+hint_is "deposit: a deposit is at most 100000000000.00 and leaves an account at most 1000000000000.00"
+for n in 1 2 3 4 5 6 7 8 9 10; do
+  api POST "/v1/admin/accounts/$W/deposit" '{"amount":"100000000000.00"}'
+  [ "$status" = 200 ] || break
+done
+expect_http 400 EOVERFLOW "the deposit that would take the account past 10^14 minor units"
+api GET "/v1/admin/accounts/$W"
+[ "$(jget .balance.minor)" = $((wbal + (n - 1) * 10000000000000)) ] && [ "$n" = 10 ] \
+  && ok "nine deposits of 10^13 booked, the tenth refused: balance $(jget .balance.decimal)" \
+  || fail "bounded deposits: $n tried, balance $(jget .balance.minor) (was $wbal)"
+api POST "/v1/admin/accounts/$W/withdraw" '{"amount":"900000000000.00"}'
+expect_http 200 - "the nine deposits withdrawn again"
 ESC=
 for i in $(seq 1 12); do
   api GET "/v1/admin/accounts/$i"; [ "$(jget .kind)" = escrow ] && { ESC=$i; break; }

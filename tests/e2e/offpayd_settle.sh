@@ -70,6 +70,13 @@ api GET "/v1/admin/merchants/$MIDA/statement?gate=2"
 expect_http 400 BAD_PARAMETER "a statement by gate (no such filter)"
 grep -q "unknown query parameter 'gate' (this endpoint takes from to terminal after)" resp.json \
   && ok "the hint names it and what the endpoint takes" || fail "hint: $(cat resp.json)"
+# a name that spans two the endpoint takes, or one named twice: refused
+api GET "/v1/admin/merchants/$MIDA/statement?to%20terminal=2"
+expect_http 400 BAD_PARAMETER "one parameter named 'to terminal'"
+api GET "/v1/admin/merchants/$MIDA/statement?terminal=1&terminal=2"
+expect_http 400 BAD_PARAMETER "terminal= given twice"
+grep -q "repeated query parameter 'terminal'" resp.json \
+  && ok "the hint says it is repeated" || fail "hint: $(cat resp.json)"
 api GET "/v1/admin/audit?x=1"
 expect_http 400 BAD_PARAMETER "a query on an endpoint that takes none"
 audit_passes "happy path"

@@ -210,4 +210,38 @@ st=0; out=$(OFFPAY_NOW=$far "$OFFPAY" terminal sync --terminal te --passphrase-f
 balances "W5=$W5:3000 A=$MA:$a0" "nothing paid for it"
 OFFPAY_NOW=$far audit_passes "a payment after the late window"
 stop_server TERM
+
+# ---- 9. the ledger's disk full: undecided, not refused -------------------
+# (SQLite, on a 1 MiB tmpfs this script mounts: root only, else skipped)
+# step                                          sync exit   offpayd's log
+# 3 payments at tf; the disk filled; tf syncs   3, 3 left   503 ENOSPC, dated
+# the filler removed; tf syncs                  0, 3 paid   -
+mnt=$work/mnt; mkdir -p "$mnt"
+if [ "$BACKEND" != sqlite ]; then
+  echo "SKIP part 9 (the ledger's disk full): a SQLite ledger on a tmpfs"
+elif ! mount -t tmpfs -o size=1m tmpfs "$mnt" 2>/dev/null; then
+  echo "SKIP part 9 (the ledger's disk full): mount -t tmpfs failed (not root?)"
+else
+  trap 'stop_server KILL; umount -l "$mnt"; cleanup' EXIT
+  LEDGER=$mnt/full.db start_server
+  fetch_bundle
+  new_merchant "Full Disk"; MF=$MACCT; new_terminal tf "$MERCHANT"
+  WF=$(new_account payer-f 100.00)
+  new_wallet wf "$WF" 50.00
+  for a in 1.00 2.00 3.00; do c=$(pay wf $a); accept tf "$c" $a; done
+  dd if=/dev/zero of="$mnt/filler" bs=4k 2>/dev/null || true
+  st=0; out=$("$OFFPAY" terminal sync --terminal tf --passphrase-file tp --server "$URL" 2>&1) || st=$?
+  [ "$st" = 3 ] && grep -q "offpayd failed (HTTP 503: {\"error\":\"ENOSPC\"" <<<"$out" \
+    && grep -q "3 left to upload" <<<"$out" \
+    && ok "disk full: the sync exits 3 (not decided), nothing refused" || fail "disk full sync ($st): $out"
+  grep -qE "^offpayd: 20[0-9-]+T[0-9:]+Z POST /v1/terminal/upload answered 503 ENOSPC: " server.err \
+    && ok "offpayd's log names the time, the endpoint and ENOSPC" || fail "log: $(tail -3 server.err)"
+  rm -f "$mnt/filler"
+  st=0; out=$("$OFFPAY" terminal sync --terminal tf --passphrase-file tp --server "$URL" 2>&1) || st=$?
+  [ "$st" = 0 ] && grep -q "3 decided (3 paid, 6.00 EUR; 0 refused), 0 left" <<<"$out" \
+    && ok "space freed: the same three settled at the next sync" || fail "after space freed ($st): $out"
+  balances "MF=$MF:600" "paid once"
+  audit_passes "a disk that filled"
+  stop_server TERM
+fi
 finish

@@ -780,6 +780,48 @@ static void test_issue_needs_funds_and_a_valid_key(void)
     drop_world(&w);
 }
 
+/* Nothing signed outlives the daily key that signs it (the key in
+ * make_world ends at T0 + 400 days): a wallet or terminal checks the key's
+ * window, so a credential past it would be dead weight, its escrow locked.
+ * Past the key's end nothing is signed and no money moves. */
+static void test_credentials_end_with_the_signing_key(void)
+{
+    world                w;
+    uint8_t              bytes[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t              tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               tlen = 0;
+    offpay_wallet_cred   wc;
+    offpay_terminal_cred tc;
+    offpay_keypair       tk;
+    int64_t              before;
+    const uint32_t       end = T0 + 400 * DAY;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(20)));
+    CHECK(w.cred.expires == T0 + 30 * DAY); /* well inside: unchanged */
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(10),
+                                   0, end + 30 * DAY, end - DAY, bytes, &wc));
+    CHECK(wc.expires == end);
+    REQUIRE_OK(offpay_keypair_generate(&tk));
+    REQUIRE_OK(offpay_ledger_terminal_add(w.l, w.merchant[0], tk.pk,
+                                          end + 365 * DAY, end - DAY, tbytes,
+                                          &tlen, &tc));
+    CHECK(tc.expires == end);
+    offpay_keypair_wipe(&tk);
+    REQUIRE_OK(offpay_keypair_generate(&tk));
+    before = balance(&w, w.wallet_acct);
+    CHECK_ERR(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(10), 0,
+                                  end + 30 * DAY, end + 1, bytes, &wc),
+              OFFPAY_EKID_EXPIRED);
+    CHECK_ERR(offpay_ledger_terminal_add(w.l, w.merchant[0], tk.pk,
+                                         end + 365 * DAY, end + 1, tbytes,
+                                         &tlen, &tc),
+              OFFPAY_EKID_EXPIRED);
+    offpay_keypair_wipe(&tk);
+    CHECK(balance(&w, w.wallet_acct) == before);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* The audit must be able to fail: change the ledger behind its back. */
 static void test_audit_catches_a_ledger_changed_behind_its_back(void)
 {
@@ -1380,6 +1422,8 @@ static const offpay_test TESTS[] = {
      test_revoked_terminal_settles_only_what_came_before},
     {"issue_needs_funds_and_a_valid_key",
      test_issue_needs_funds_and_a_valid_key},
+    {"credentials_end_with_the_signing_key",
+     test_credentials_end_with_the_signing_key},
     {"request_key_moves_money_once", test_request_key_moves_money_once},
     {"request_key_sent_twice_at_once_moves_once",
      test_request_key_sent_twice_at_once_moves_once},
