@@ -371,8 +371,9 @@ offpay_err offpay_ledger_terminal(offpay_ledger *l, uint32_t terminal_id,
 /*
  * offpay_ledger_nonce — takes (pk, nonce) for a signed request made at time
  * at: OFFPAY_OK the first time, OFFPAY_EREPLAY after. Nonces older than
- * now - window are forgotten (the caller refuses requests whose time is
- * outside now ± window, so a forgotten nonce can never be replayed).
+ * now - 2 × window are forgotten (the caller refuses requests whose time is
+ * outside now ± window, so a forgotten nonce can never be replayed, even
+ * to a caller whose clock reading lags this one's by up to a window).
  * nonce is 16 bytes. Errors: OFFPAY_EINVAL, OFFPAY_EREPLAY, OFFPAY_ESTORE.
  */
 offpay_err offpay_ledger_nonce(offpay_ledger *l,
@@ -862,6 +863,13 @@ offpay_err offpay_ledger_enroll(offpay_ledger *l,
                                 const uint8_t  pk[OFFPAY_PK_BYTES],
                                 const char *code, uint32_t now,
                                 uint64_t *account, uint16_t *currency);
+/* What offpay_ledger_enroll would answer, read only: OFFPAY_OK when it
+ * would enroll pk (or find pk's own earlier enrollment with code), else
+ * its error. For a server, so a request with an unknown or used code is
+ * refused before anything (its nonce) is written. */
+offpay_err offpay_ledger_enroll_check(offpay_ledger *l,
+                                      const uint8_t  pk[OFFPAY_PK_BYTES],
+                                      const char *code, uint32_t now);
 
 /* An enrolled wallet key and its account. */
 typedef struct offpay_ledger_wallet_info {

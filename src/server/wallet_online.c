@@ -184,14 +184,21 @@ int srv_parse_empty(const uint8_t *body, size_t len, char *hint_buf,
 
 /* ---- authentication ------------------------------------------------- */
 
-/* Any key: enrolling is what makes a wallet known. */
-static offpay_err find_any(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES],
-                           void *ctx)
+/* Any key with an enrollment code it may use: enrolling is what makes a
+ * wallet known. Checked before the nonce is taken, so that a request with
+ * a made-up code writes nothing. */
+struct enroll_auth {
+    const char *code;
+    offpay_err  rc; /* the check's answer */
+};
+
+static offpay_err find_enrollable(srv_req                 *r,
+                                  const uint8_t pk[OFFPAY_PK_BYTES], void *ctx)
 {
-    (void)r;
-    (void)pk;
-    (void)ctx;
-    return OFFPAY_OK;
+    struct enroll_auth *e = ctx;
+
+    e->rc = offpay_ledger_enroll_check(r->l, pk, e->code, r->now);
+    return e->rc;
 }
 
 /* An enrolled wallet key (revoked ones included), into ctx. */
@@ -201,8 +208,8 @@ static offpay_err find_enrolled(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES],
     return offpay_ledger_wallet_get(r->l, pk, 0, ctx);
 }
 
-static const srv_signer_kind any_kind = {find_any, SRV_E_NOT_ENROLLED,
-                                         "enrollment"};
+static const srv_signer_kind enrollable_kind = {
+    find_enrollable, SRV_E_ENROLL_CODE_UNKNOWN, "enrollment"};
 static const srv_signer_kind enrolled_kind = {find_enrolled, SRV_E_NOT_ENROLLED,
                                               "wallet look-up"};
 
@@ -340,6 +347,7 @@ void srv_admin_wallet_revoke(srv_req *r, srv_reply *out)
 void srv_wallet_enroll(srv_req *r, srv_reply *out)
 {
     offpay_ledger_wallet_info w;
+    struct enroll_auth        ea;
     char                      code[OFFPAY_ENROLL_CODE_CHARS + 1], hint[128];
     uint8_t                   pk[OFFPAY_PK_BYTES];
     offpay_err                rc;
@@ -350,9 +358,16 @@ void srv_wallet_enroll(srv_req *r, srv_reply *out)
         srv_fail(out, (srv_err)e, hint);
         return;
     }
-    if (srv_auth_signed(r, &any_kind, NULL, pk, out) != 0)
-        goto out;
-    rc = offpay_ledger_enroll(r->l, pk, code, r->now, NULL, NULL);
+    ea.code = code;
+    ea.rc = OFFPAY_OK;
+    if (srv_auth_signed(r, &enrollable_kind, &ea, pk, out) != 0) {
+        if (ea.rc == OFFPAY_OK) /* refused before the code's check, or
+                                   its nonce: out says why */
+            goto out;
+        rc = ea.rc; /* the code's check refused it: said below */
+    } else {
+        rc = offpay_ledger_enroll(r->l, pk, code, r->now, NULL, NULL);
+    }
     if (rc == OFFPAY_ENOTFOUND)
         srv_fail(out, SRV_E_ENROLL_CODE_UNKNOWN, NULL);
     else if (rc == OFFPAY_EREPLAY)

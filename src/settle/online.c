@@ -97,6 +97,7 @@ struct enroll_ctx {
     uint32_t       now;
     uint64_t       account;
     uint16_t       currency;
+    int            dry; /* 1: the checks only, nothing written */
 };
 
 static offpay_err enroll_tx(offpay_ledger *l, void *p)
@@ -128,6 +129,8 @@ static offpay_err enroll_tx(offpay_ledger *l, void *p)
         return OFFPAY_EEXISTS;
     if (rc != OFFPAY_ENOTFOUND)
         return rc;
+    if (c->dry)
+        return OFFPAY_OK;
     rc = l->ops->account_add(l->store, OFFPAY_ACCOUNT_WALLET, c->currency,
                              "enrolled wallet", c->now, &c->account);
     if (rc == OFFPAY_OK)
@@ -142,10 +145,10 @@ static offpay_err enroll_tx(offpay_ledger *l, void *p)
     return rc;
 }
 
-offpay_err offpay_ledger_enroll(offpay_ledger *l,
-                                const uint8_t  pk[OFFPAY_PK_BYTES],
-                                const char *code, uint32_t now,
-                                uint64_t *account, uint16_t *currency)
+/* enroll_tx, or (dry) its checks in a read. */
+static offpay_err enroll_run(offpay_ledger *l, const uint8_t *pk,
+                             const char *code, uint32_t now, int dry,
+                             uint64_t *account, uint16_t *currency)
 {
     struct enroll_ctx c;
     offpay_err        rc;
@@ -159,8 +162,10 @@ offpay_err offpay_ledger_enroll(offpay_ledger *l,
     memset(&c, 0, sizeof c);
     c.pk = pk;
     c.now = now;
+    c.dry = dry;
     code_hash(code, c.hash);
-    rc = offpay__ledger_tx(l, enroll_tx, &c);
+    rc = dry ? offpay__ledger_read(l, enroll_tx, &c)
+             : offpay__ledger_tx(l, enroll_tx, &c);
     if (rc == OFFPAY_OK) {
         if (account != NULL)
             *account = c.account;
@@ -168,6 +173,21 @@ offpay_err offpay_ledger_enroll(offpay_ledger *l,
             *currency = c.currency;
     }
     return rc;
+}
+
+offpay_err offpay_ledger_enroll(offpay_ledger *l,
+                                const uint8_t  pk[OFFPAY_PK_BYTES],
+                                const char *code, uint32_t now,
+                                uint64_t *account, uint16_t *currency)
+{
+    return enroll_run(l, pk, code, now, 0, account, currency);
+}
+
+offpay_err offpay_ledger_enroll_check(offpay_ledger *l,
+                                      const uint8_t  pk[OFFPAY_PK_BYTES],
+                                      const char *code, uint32_t now)
+{
+    return enroll_run(l, pk, code, now, 1, NULL, NULL);
 }
 
 /* ---- an enrolled wallet --------------------------------------------- */

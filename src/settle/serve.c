@@ -161,7 +161,13 @@ offpay_err offpay_ledger_nonce(offpay_ledger *l,
                                const uint8_t nonce[16], uint32_t at,
                                uint32_t now, uint32_t window)
 {
-    struct nonce_ctx c = {pk, nonce, at, now > window ? now - window : 0};
+    /* kept for twice the window: a request is judged on a clock read
+     * before it waited for its ledger connection, and other offpayd
+     * processes on the same ledger prune by their own clocks, so a nonce
+     * pruned at now - window could still be replayed to a process whose
+     * clock read lags (docs/api.md, "Signed requests") */
+    uint64_t         keep = 2 * (uint64_t)window;
+    struct nonce_ctx c = {pk, nonce, at, now > keep ? now - (uint32_t)keep : 0};
 
     if (l == NULL || pk == NULL || nonce == NULL)
         return OFFPAY_EINVAL;

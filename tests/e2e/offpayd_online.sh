@@ -181,6 +181,7 @@ wallet_init w3
 w enroll w3 --server "$URL" --code "$CODE"
 [ "$ws" = 1 ] && grep -q "ENROLL_CODE_USED" w.out && ok "a reused enrollment code: ENROLL_CODE_USED, exit 1" \
   || fail "reused code: $(cat w.out)"
+nonces0=$(ledger_sql ledger "SELECT COUNT(*) FROM request_nonces")
 wreq w3 /v1/wallet/enroll "{\"code\":\"$CODE\"}"
 expect_http 409 ENROLL_CODE_USED "a reused enrollment code"
 wreq w3 /v1/wallet/enroll '{"code":"0123456789abcdef01234567"}'
@@ -188,6 +189,11 @@ expect_http 403 ENROLL_CODE_UNKNOWN "an enrollment code nobody made"
 OLD=$(OFFPAY_NOW=$(( $(date +%s) - 100 )) enroll_code --expires $(( $(date +%s) - 10 )))
 wreq w3 /v1/wallet/enroll "{\"code\":\"$OLD\"}"
 expect_http 403 ENROLL_CODE_EXPIRED "an expired enrollment code"
+# refused before anything is written: any key may sign an enrollment, so
+# a made-up code must not cost the ledger a write (its nonce)
+[ "$(ledger_sql ledger "SELECT COUNT(*) FROM request_nonces")" = "$nonces0" ] \
+  && ok "the refused enrollments wrote no nonce ($nonces0 stored)" \
+  || fail "nonces: $nonces0 before, $(ledger_sql ledger "SELECT COUNT(*) FROM request_nonces") after"
 wreq w3 /v1/wallet/enroll '{"code":"not-a-code"}'
 expect_http 400 BAD_FIELD "a malformed enrollment code"
 C2=$(enroll_code)

@@ -931,6 +931,22 @@ static void test_nonce_taken_once_terminal_found_by_key_statement_sums(void)
     nonce[0] = 9;
     CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0, T0 + 1, 300),
               OFFPAY_OK);
+    /* Kept for twice the window: another offpayd on the same ledger whose
+     * clock runs up to a window ahead (or a request that waited for a
+     * ledger connection with its time read before) prunes at T0 + 599;
+     * the nonce of a request this one still accepts must survive it. */
+    nonce[0] = 10;
+    CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0 + 598, T0 + 599, 300),
+              OFFPAY_OK);
+    nonce[0] = 1; /* the first one's */
+    CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0, T0 + 300, 300),
+              OFFPAY_EREPLAY);
+    nonce[0] = 11; /* past twice the window: T0's nonces are forgotten */
+    CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0 + 1000, T0 + 1001, 300),
+              OFFPAY_OK);
+    nonce[0] = 1;
+    CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0, T0 + 1001, 300),
+              OFFPAY_OK);
 
     n = make_code(&w, 1, CENTS(20), T0 + 10, 0, code);
     (void)settle(&w, 1, code, n, CENTS(20), T0 + 20, T0 + 3600);
