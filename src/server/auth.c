@@ -11,17 +11,18 @@
 
 #include "server/server.h"
 
-int srv_auth_signed(srv_req *r, const srv_signer_kind *kind, void *ctx,
-                    uint8_t pk[OFFPAY_PK_BYTES], srv_reply *out)
+int srv_auth_signature(srv_req *r, srv_reply *out)
 {
-    offpay__http_auth a;
-    offpay_err        rc;
-    uint32_t          w = r->srv->cfg.window;
+    offpay__http_auth *a = &r->auth;
+    offpay_err         rc;
+    uint32_t           w = r->srv->cfg.window;
 
+    if (r->auth_ok)
+        return 0;
     rc = offpay__http_auth_parse(r->header(r->conn, OFFPAY__HTTP_HDR_KEY),
                                  r->header(r->conn, OFFPAY__HTTP_HDR_TIME),
                                  r->header(r->conn, OFFPAY__HTTP_HDR_NONCE),
-                                 r->header(r->conn, OFFPAY__HTTP_HDR_SIG), &a);
+                                 r->header(r->conn, OFFPAY__HTTP_HDR_SIG), a);
     if (rc == OFFPAY_ENOTFOUND) {
         srv_fail(out, SRV_E_SIGNATURE_MISSING, NULL);
         return -1;
@@ -30,26 +31,38 @@ int srv_auth_signed(srv_req *r, const srv_signer_kind *kind, void *ctx,
         srv_fail(out, SRV_E_SIGNATURE_MALFORMED, NULL);
         return -1;
     }
-    if ((a.time < r->now && r->now - a.time > w) ||
-        (a.time > r->now && a.time - r->now > w)) {
+    if ((a->time < r->now && r->now - a->time > w) ||
+        (a->time > r->now && a->time - r->now > w)) {
         char hint[200];
 
         snprintf(hint, sizeof hint,
                  "the sender's clock is %u s %s offpayd's (request time %u, "
                  "server time %u, allowed difference %u s): set it right",
-                 (unsigned)(a.time > r->now ? a.time - r->now
-                                            : r->now - a.time),
-                 a.time > r->now ? "ahead of" : "behind", (unsigned)a.time,
+                 (unsigned)(a->time > r->now ? a->time - r->now
+                                             : r->now - a->time),
+                 a->time > r->now ? "ahead of" : "behind", (unsigned)a->time,
                  (unsigned)r->now, (unsigned)w);
         srv_fail(out, SRV_E_STALE_TIMESTAMP, hint);
         return -1;
     }
-    if (offpay__http_verify(&a, r->method, r->path, r->body, r->body_len) !=
+    if (offpay__http_verify(a, r->method, r->path, r->body, r->body_len) !=
         OFFPAY_OK) {
         srv_fail(out, SRV_E_SIGNATURE_INVALID, NULL);
         return -1;
     }
-    rc = kind->find(r, a.pk, ctx);
+    r->auth_ok = 1;
+    return 0;
+}
+
+int srv_auth_signed(srv_req *r, const srv_signer_kind *kind, void *ctx,
+                    uint8_t pk[OFFPAY_PK_BYTES], srv_reply *out)
+{
+    const offpay__http_auth *a = &r->auth;
+    offpay_err               rc;
+
+    if (srv_auth_signature(r, out) != 0)
+        return -1;
+    rc = kind->find(r, a->pk, ctx);
     if (rc == OFFPAY_ENOTFOUND) {
         srv_fail(out, kind->unknown, NULL);
         return -1;
@@ -58,7 +71,8 @@ int srv_auth_signed(srv_req *r, const srv_signer_kind *kind, void *ctx,
         srv_fail_engine(out, rc, kind->what);
         return -1;
     }
-    rc = offpay_ledger_nonce(r->l, a.pk, a.nonce, a.time, r->now, w);
+    rc = offpay_ledger_nonce(r->l, a->pk, a->nonce, a->time, r->now,
+                             r->srv->cfg.window);
     if (rc == OFFPAY_EREPLAY) {
         srv_fail(out, SRV_E_NONCE_REPLAYED, NULL);
         return -1;
@@ -68,7 +82,7 @@ int srv_auth_signed(srv_req *r, const srv_signer_kind *kind, void *ctx,
         return -1;
     }
     if (pk != NULL)
-        memcpy(pk, a.pk, OFFPAY_PK_BYTES);
+        memcpy(pk, a->pk, OFFPAY_PK_BYTES);
     return 0;
 }
 

@@ -124,7 +124,8 @@ typedef struct conn_state {
     int             answered;
     uint8_t        *body;
     size_t          len, cap, limit;
-    int             too_large;
+    int             too_large; /* past the cap: skipped bytes counted */
+    size_t          skipped;
     char            seg[2][SEG_MAX + 1];
     struct timespec t0;
     int             handled; /* counted in `handling` */
@@ -387,6 +388,33 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
             return answer_error(c, st, SRV_E_BAD_PARAMETER, hint);
         }
     }
+    if (st->rt->auth != AUTH_NONE) {
+        /* refused before its body is read: a request without the
+         * operator's token, or without a signature's headers */
+        srv_req           r;
+        offpay__http_auth a;
+        offpay_err        rc;
+
+        memset(&r, 0, sizeof r);
+        r.srv = srv;
+        r.header = header_of;
+        r.conn = c;
+        if (st->rt->auth == AUTH_OPERATOR && !srv_operator_ok(&r))
+            return answer_error(c, st, SRV_E_UNAUTHORIZED, NULL);
+        rc = st->rt->auth == AUTH_SIGNED
+                 ? offpay__http_auth_parse(
+                       header_of(c, OFFPAY__HTTP_HDR_KEY),
+                       header_of(c, OFFPAY__HTTP_HDR_TIME),
+                       header_of(c, OFFPAY__HTTP_HDR_NONCE),
+                       header_of(c, OFFPAY__HTTP_HDR_SIG), &a)
+                 : OFFPAY_OK;
+        if (rc != OFFPAY_OK)
+            return answer_error(c, st,
+                                rc == OFFPAY_ENOTFOUND
+                                    ? SRV_E_SIGNATURE_MISSING
+                                    : SRV_E_SIGNATURE_MALFORMED,
+                                NULL);
+    }
     st->limit = st->rt->body == BODY_UPLOAD  ? srv->cfg.body_max
                 : st->rt->body == BODY_ADMIN ? SRV_ADMIN_BODY_MAX
                                              : 0;
@@ -456,9 +484,13 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
         return answer_error(c, st, SRV_E_STOPPING, NULL);
     if (st->rt->auth == AUTH_OPERATOR && !srv_operator_ok(&req))
         return answer_error(c, st, SRV_E_UNAUTHORIZED, NULL);
-    if (st->rt->ledger)
-        req.l = srv_pool_get(srv->pool);
-    st->rt->fn(&req, &rep);
+    /* a signature is verified before a ledger handle is taken: a request
+     * nobody signed never waits for one, nor holds one */
+    if (st->rt->auth != AUTH_SIGNED || srv_auth_signature(&req, &rep) == 0) {
+        if (st->rt->ledger)
+            req.l = srv_pool_get(srv->pool);
+        st->rt->fn(&req, &rep);
+    }
     if (req.l != NULL)
         srv_pool_put(srv->pool, req.l);
 #ifdef OFFPAY_TEST_HOOKS
@@ -506,8 +538,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 
         *data_size = 0;
         if (st->too_large || n > st->limit - st->len) {
-            st->too_large = 1; /* keep reading, never storing */
-            return MHD_YES;
+            /* a chunked body past the cap: read on without storing, for
+             * its 413 once it ends; one that goes on past twice the cap
+             * has the connection closed instead of read to its end */
+            st->too_large = 1;
+            st->skipped += n;
+            return st->skipped > st->limit + (st->limit - st->len) ? MHD_NO
+                                                                 : MHD_YES;
         }
         if (st->len + n > st->cap) {
             size_t   want = st->cap ? st->cap : 4096;
@@ -576,7 +613,8 @@ offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
             MHD_USE_ITC | MHD_USE_ERROR_LOG, /* ITC: for MHD_quiesce_daemon */
         port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)SRV_CONNECTIONS_MAX, MHD_OPTION_NOTIFY_COMPLETED,
+        (unsigned int)SRV_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)srv->cfg.per_ip, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
         MHD_OPTION_END);
     if (d->mhd == NULL) {

@@ -59,6 +59,9 @@ static const char help[] =
     "                          turn among them (default: the CPU count);\n"
     "                          each open connection has its own thread,\n"
     "                          up to 256\n"
+    "  --max-per-ip N          open connections one client address may\n"
+    "                          hold (default 64 of the 256; 0: no limit,\n"
+    "                          for a proxy in front that limits them)\n"
     "  --body-max BYTES        cap of an upload body (default 1048576)\n"
     "  --batch-max N           cap of items per upload (default 1000)\n"
     "  --tx-items N            upload items settled per transaction, one\n"
@@ -81,6 +84,7 @@ typedef struct opts {
     const char *shards;
     unsigned    threads;
     uint64_t    body_max, batch_max, window, release_every, tx_items;
+    uint64_t    per_ip;
 } opts;
 
 static int usage(const char *msg)
@@ -105,6 +109,7 @@ static int parse_opts(int argc, char **argv, opts *o)
     o->batch_max = SRV_BATCH_MAX_DEFAULT;
     o->window = SRV_WINDOW_DEFAULT;
     o->release_every = 3600;
+    o->per_ip = SRV_PER_IP_DEFAULT;
     o->threads = ncpu > 0 ? (unsigned)ncpu : 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -114,8 +119,16 @@ static int parse_opts(int argc, char **argv, opts *o)
             fputs(help, stdout);
             return -1;
         }
-        if (v == NULL)
-            return usage("an option is missing its value");
+        if (strcmp(a, "--version") == 0) {
+            printf("offpayd %s\n", offpay_version());
+            return -1;
+        }
+        if (strncmp(a, "--", 2) != 0 || v == NULL) {
+            fprintf(stderr, "offpayd: %s: %s\n(see --help)\n", a,
+                    strncmp(a, "--", 2) != 0 ? "not an option"
+                                             : "this option needs a value");
+            return 2;
+        }
         i++;
         if (strcmp(a, "--db") == 0)
             o->db = v;
@@ -135,6 +148,8 @@ static int parse_opts(int argc, char **argv, opts *o)
             o->key_uri = v;
         else if (strcmp(a, "--threads") == 0)
             bad = num_opt(v, 1, 256, &threads);
+        else if (strcmp(a, "--max-per-ip") == 0)
+            bad = num_opt(v, 0, SRV_CONNECTIONS_MAX, &o->per_ip);
         else if (strcmp(a, "--body-max") == 0)
             bad = num_opt(v, 1024, 256u << 20, &o->body_max);
         else if (strcmp(a, "--batch-max") == 0)
@@ -145,10 +160,15 @@ static int parse_opts(int argc, char **argv, opts *o)
             bad = num_opt(v, 1, 86400, &o->window);
         else if (strcmp(a, "--release-every") == 0)
             bad = num_opt(v, 0, 86400 * 7, &o->release_every);
-        else
-            return usage("unknown option");
-        if (bad)
-            return usage("an option's value is out of range");
+        else {
+            fprintf(stderr, "offpayd: %s: unknown option\n(see --help)\n", a);
+            return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "offpayd: %s %s: out of range\n(see --help)\n",
+                    a, v);
+            return 2;
+        }
     }
     if (threads)
         o->threads = (unsigned)threads;
@@ -452,6 +472,7 @@ int main(int argc, char **argv)
     srv.cfg.batch_max = (size_t)o.batch_max;
     srv.cfg.window = (uint32_t)o.window;
     srv.cfg.tx_items = (size_t)o.tx_items;
+    srv.cfg.per_ip = (unsigned)o.per_ip;
     if (load_issuer(&o, &srv, &b, &kid, sk, &key, srv_now()) != OFFPAY_OK)
         goto out;
     if (!sqlite_dir_ok(o.db) || !port_free(addr, port, o.listen))

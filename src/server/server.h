@@ -98,6 +98,7 @@ typedef struct srv_config {
     size_t   batch_max;      /* cap of items per upload */
     uint32_t window;         /* ± seconds a signed request's time may differ */
     size_t   tx_items;       /* upload items per transaction, 1..SRV_TX_ITEMS */
+    unsigned per_ip;         /* open connections one address may hold (0: any) */
     uint8_t  token_hash[32]; /* BLAKE2b of the operator token */
 } srv_config;
 
@@ -123,6 +124,10 @@ typedef struct srv_req {
     void          *conn;
     offpay_ledger *l; /* a ledger handle held for this request */
     uint32_t       now;
+    /* a signed route's authentication, checked before a ledger handle is
+     * taken (srv_auth_signature); auth_ok 1 once it verified */
+    offpay__http_auth auth;
+    int               auth_ok;
 } srv_req;
 
 /* The reply: a status and JSON (or plain text for /metrics). */
@@ -328,12 +333,21 @@ typedef struct srv_signer_kind {
 } srv_signer_kind;
 
 /*
+ * srv_auth_signature — the first half of a signed request's
+ * authentication, which needs no ledger: the headers parse, the time is
+ * within the window and the signature verifies over the body (r->auth,
+ * r->auth_ok). The server runs it before it takes a ledger handle, so a
+ * request nobody signed never holds one. 0, or -1 with out set.
+ */
+int srv_auth_signature(srv_req *r, srv_reply *out);
+
+/*
  * srv_auth_signed — authenticates a signed request (docs/api.md, "Signed
- * requests"): the headers parse, the time is within the window, the
- * signature verifies, kind->find knows the key (with ctx), and only then
- * is the nonce taken (so a forged request cannot burn a signer's nonces).
- * Returns 0 with pk (may be NULL) set to the signer's key, or -1 with out
- * set.
+ * requests"): srv_auth_signature (unless it passed already), then
+ * kind->find knows the key (with ctx), and only then is the nonce taken
+ * (so a forged request cannot burn a signer's nonces). Handlers call it
+ * before they parse the body. Returns 0 with pk (may be NULL) set to the
+ * signer's key, or -1 with out set.
  */
 int srv_auth_signed(srv_req *r, const srv_signer_kind *kind, void *ctx,
                     uint8_t pk[OFFPAY_PK_BYTES], srv_reply *out);
@@ -458,6 +472,7 @@ typedef struct srv_daemon srv_daemon;
 /* Open connections offpayd serves at once; more wait in the listen
  * queue. */
 #define SRV_CONNECTIONS_MAX 256u
+#define SRV_PER_IP_DEFAULT  64u
 
 /* Starts listening on addr:port (port 0: any free one), a thread per
  * connection (at most SRV_CONNECTIONS_MAX); how many requests use the

@@ -203,14 +203,15 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
     int                         e;
 
     memset(&sv, 0, sizeof sv);
+    /* who sent it first, so a body nobody registered sent is not parsed */
+    if (srv_auth_terminal(r, &t, out) != 0)
+        return;
     e = srv_parse_upload(r->body, r->body_len, r->srv->cfg.batch_max, &up, hint,
                          sizeof hint);
     if (e != 0) {
         srv_fail(out, (srv_err)e, hint);
         return;
     }
-    if (srv_auth_terminal(r, &t, out) != 0)
-        goto out;
     srv_metrics_batch(up.n);
     sv.currency = t.currency;
     results = json_array();

@@ -251,14 +251,15 @@ void srv_upload_wallet(srv_req *r, srv_reply *out)
     offpay_err            rc;
     int                   e;
 
+    /* who sent it first, so a body no known wallet sent is not parsed */
+    if (srv_auth_signed(r, &wallet_kind, NULL, pk, out) != 0)
+        return;
     e = srv_parse_wallet_upload(r->body, r->body_len, SRV_WALLET_BATCH_MAX, &up,
                                 hint, sizeof hint);
     if (e != 0) {
         srv_fail(out, (srv_err)e, hint);
         return;
     }
-    if (srv_auth_signed(r, &wallet_kind, NULL, pk, out) != 0)
-        goto out;
     res = calloc(up.n, sizeof *res);
     results = json_array();
     if (res == NULL || results == NULL) {

@@ -19,6 +19,13 @@ printf 'short\n' > short
 [ $? -eq 3 ] && grep -q "fewer than 16" out.txt && ok "short token: refused (3)" \
   || fail "short token: $(cat out.txt)"
 "$OFFPAYD" --help | grep -q "Usage: offpayd" && ok "--help" || fail "--help"
+"$OFFPAYD" --version | grep -qE "^offpayd [0-9]+\.[0-9]+\.[0-9]+$" && ok "--version" || fail "--version"
+"$OFFPAYD" --verbose x >out.txt 2>&1
+[ $? -eq 2 ] && grep -q "^offpayd: --verbose: unknown option" out.txt \
+  && ok "an unknown option named (2)" || fail "unknown option: $(cat out.txt)"
+"$OFFPAYD" --threads 999 >out.txt 2>&1
+[ $? -eq 2 ] && grep -q "^offpayd: --threads 999: out of range" out.txt \
+  && ok "an option out of range named with its value (2)" || fail "out of range: $(cat out.txt)"
 "$OFFPAYD" --db "$LEDGER" --listen localhost:0 --issuer iss \
     --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
 [ $? -eq 2 ] && grep -q "takes an IPv4 address" out.txt \
@@ -112,6 +119,38 @@ expect_http 413 BODY_TOO_LARGE "5000-byte body, cap 4096 (Content-Length)"
 status=$(curl -s -o resp.json -w '%{http_code}' -H @up.hdr -H 'Transfer-Encoding: chunked' \
     --data-binary @up.body "$URL/v1/terminal/upload")
 expect_http 413 BODY_TOO_LARGE "5000-byte chunked body, cap 4096"
+# a chunked body that never ends: the connection closed once it is twice
+# past the cap, not read on for as long as it comes
+python3 - "$URL" up.hdr >chunked.txt <<'PY' || true
+import socket, sys, time
+host, port = sys.argv[1][7:].split(":")
+hdrs = [l.rstrip("\r\n") for l in open(sys.argv[2]) if l.strip()]
+s = socket.create_connection((host, int(port)))
+s.sendall(("POST /v1/terminal/upload HTTP/1.1\r\nHost: x\r\n"
+           "Transfer-Encoding: chunked\r\n" + "".join(h + "\r\n" for h in hdrs)
+           + "\r\n").encode())
+sent, chunk = 0, b"400\r\n" + b" " * 1024 + b"\r\n"
+s.settimeout(0.05)
+reply = b""
+deadline = time.time() + 10
+while time.time() < deadline and sent < (64 << 20):
+    try:
+        s.sendall(chunk); sent += 1024
+    except OSError:
+        break
+    try:
+        r = s.recv(4096)
+        if not r:
+            break
+        reply += r
+    except socket.timeout:
+        pass
+print(sent, reply.split(b"\r\n")[0].decode(errors="replace"))
+PY
+read -r sent line < chunked.txt || true
+[ "${sent:-99999999}" -lt 65536 ] \
+  && ok "an endless chunked body: the connection closed after $sent bytes (cap 4096)" \
+  || fail "endless chunked body: $(cat chunked.txt)"
 balances "$before" "no refused upload moved money"
 audit_passes "after refused uploads"
 
@@ -242,5 +281,25 @@ audit_passes "after refused operator calls"
 api GET /v1/limits
 [ "$(jget .batch_max)" = 3 ] && [ "$(jget .upload_body_max)" = 4096 ] \
   && ok "limits advertised: $(jq -c . resp.json)" || fail "limits $(cat resp.json)"
+stop_server TERM
+
+# One client address holds at most --max-per-ip open connections, so a
+# client that opens many and sends nothing cannot take every slot.
+start_server --max-per-ip 2
+python3 -c '
+import socket, sys, time
+host, port = sys.argv[1][7:].split(":")
+held = [socket.create_connection((host, int(port))) for _ in range(2)]
+for s in held: s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+print("held", flush=True); time.sleep(15)' "$URL" >held.txt &
+holder=$!
+for _ in $(seq 1 100); do [ -s held.txt ] && break; sleep 0.05; done
+sleep 0.3
+st=0; curl -s -m 5 -o /dev/null "$URL/v1/health" || st=$?
+[ "$st" != 0 ] && ok "a third connection from 127.0.0.1 refused (curl $st)" \
+  || fail "a third connection from the same address was served"
+code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "$URL/v1/health" || true)
+[ "$code" = 200 ] && ok "another address (127.0.0.2) still served: 200" || fail "127.0.0.2: $code"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null || true
 stop_server TERM
 finish
