@@ -646,7 +646,8 @@ static void start_server(const char *bin, const char *dir, const char *db)
     if (pid == 0) {
         dup2(fd[1], 1);
         close(fd[0]);
-        execl(bin, bin, "--db", db, "--listen", "127.0.0.1:0", "--issuer", iss,
+        execl(bin, bin, "--db", db, "--create", "--listen", "127.0.0.1:0",
+              "--issuer", iss,
               "--passphrase-file", pass, "--root", root, "--token-file", tok,
               "--threads", threads, "--release-every", "0",
               tx_items[0] ? "--tx-items" : (char *)NULL, tx_items,

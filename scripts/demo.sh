@@ -71,7 +71,7 @@ money() { # ACCOUNT -> "123.45 EUR"
 }
 start_offpayd() {
   rm -f offpayd.out   # never read the previous run's "listening" line
-  "$OFFPAYD" --db ledger.db --listen 127.0.0.1:0 --issuer issuer \
+  "$OFFPAYD" --db ledger.db --create --listen 127.0.0.1:0 --issuer issuer \
       --passphrase-file issuer.pass --root issuer/root.pub \
       --token-file operator.token --threads 2 > offpayd.out 2> offpayd.err &
   server_pid=$!
@@ -90,7 +90,7 @@ stop_offpayd() {
 
 step "Settlement server: offpayd on a fresh SQLite ledger"
 # offpayd holds the issuer's day-to-day signing key, never the root key.
-echo '$ offpayd --db ledger.db --listen 127.0.0.1:0 --issuer issuer --root issuer/root.pub ...' >&2
+echo '$ offpayd --db ledger.db --create --listen 127.0.0.1:0 --issuer issuer --root issuer/root.pub ...' >&2
 start_offpayd
 
 step "Operator: the issuer's guarantee and a merchant"

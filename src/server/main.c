@@ -29,9 +29,13 @@ static const char help[] =
     "               --root FILE --token-file FILE [options]\n"
     "       offpayd --shards FILE ... (the same, on a sharded ledger)\n"
     "\n"
-    "  --db FILE               the SQLite ledger (created if missing), or a\n"
-    "                          PostgreSQL URL "
-    "(postgresql://USER@HOST:PORT/DB)\n"
+    "  --db FILE               the SQLite ledger, or a PostgreSQL URL\n"
+    "                          (postgresql://USER@HOST:PORT/DB; an empty\n"
+    "                          database gets the schema)\n"
+    "  --create                make the SQLite ledger FILE if it does not\n"
+    "                          exist (without it, a missing FILE is refused:\n"
+    "                          a ledger whose volume did not mount is not\n"
+    "                          replaced by an empty one)\n"
     "  --shards FILE           instead of --db: the ledger is sharded by\n"
     "                          credential serial over the PostgreSQL\n"
     "                          databases FILE names, one line each:\n"
@@ -85,6 +89,7 @@ typedef struct opts {
     unsigned    threads;
     uint64_t    body_max, batch_max, window, release_every, tx_items;
     uint64_t    per_ip;
+    int         create;
 } opts;
 
 static int usage(const char *msg)
@@ -122,6 +127,10 @@ static int parse_opts(int argc, char **argv, opts *o)
         if (strcmp(a, "--version") == 0) {
             printf("offpayd %s\n", offpay_version());
             return -1;
+        }
+        if (strcmp(a, "--create") == 0) {
+            o->create = 1;
+            continue;
         }
         if (strncmp(a, "--", 2) != 0 || v == NULL) {
             fprintf(stderr, "offpayd: %s: %s\n(see --help)\n", a,
@@ -349,6 +358,44 @@ out:
     return rc;
 }
 
+/* Says, once a day at most, when the daily signing key ends within 30
+ * days or has ended: what offpayd signs ends with the key, and past its end
+ * it signs nothing (credentials, terminal credentials, revocation lists)
+ * until it is started with a newer one. */
+static void key_end_warning(const offpay_trust_bundle *b, uint16_t kid,
+                            uint32_t now)
+{
+    static uint32_t said;
+    char            when[32] = "";
+
+    for (size_t i = 0; i < b->n_keys; i++) {
+        const offpay_bundle_key *k = &b->keys[i];
+        time_t                   end = (time_t)k->valid_until;
+        struct tm                tm;
+
+        if (k->kid != kid || k->valid_until > now + 30u * 86400u ||
+            (said != 0 && now - said < 86400u))
+            continue;
+        said = now;
+        if (gmtime_r(&end, &tm) != NULL)
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (k->valid_until < now)
+            fprintf(stderr,
+                    "offpayd: the issuer's daily key %u ended at %s: nothing "
+                    "is signed any more (EKID_EXPIRED); add a newer key "
+                    "(offpay issuer add-key) and start offpayd again\n",
+                    (unsigned)kid, when);
+        else
+            fprintf(stderr,
+                    "offpayd: WARNING: the issuer's daily key %u ends at %s, "
+                    "in %u day(s); credentials signed now end with it: add a "
+                    "newer key (offpay issuer add-key) and start offpayd "
+                    "again before then\n",
+                    (unsigned)kid, when,
+                    (unsigned)((k->valid_until - now) / 86400u));
+    }
+}
+
 /* The escrow release job: runs in the main thread between signals. */
 static void release_due(srv_pool *pool)
 {
@@ -364,14 +411,27 @@ static void release_due(srv_pool *pool)
 }
 
 /* A SQLite ledger's directory must exist: SQLite alone would say only
- * "unable to open". 1 when it does (or the ledger is not a file). */
-static int sqlite_dir_ok(const char *db)
+ * "unable to open". And its file must, unless create: a ledger that went
+ * missing (a volume not mounted, a wrong path) is not silently replaced by
+ * an empty one, which would issue the same credential serials again. 1
+ * when it may be opened (or the ledger is not a file). */
+static int sqlite_dir_ok(const char *db, int create)
 {
     char        dir[4096];
     const char *slash = strrchr(db, '/');
     struct stat st;
 
-    if (offpay_ledger_backend_of(db) != OFFPAY_LEDGER_SQLITE || slash == NULL)
+    if (offpay_ledger_backend_of(db) != OFFPAY_LEDGER_SQLITE)
+        return 1;
+    if (!create && stat(db, &st) != 0 && errno == ENOENT) {
+        fprintf(stderr,
+                "offpayd: ledger %s does not exist: give --create to make a "
+                "new, empty ledger there (if a ledger should be there, check "
+                "the path and that its volume is mounted)\n",
+                db);
+        return 0;
+    }
+    if (slash == NULL)
         return 1;
     if ((size_t)(slash - db) >= sizeof dir)
         return 1;
@@ -460,8 +520,12 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP); /* said, not a reload: see the loop below */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* the ledger's files (SQLite's, its WAL and shared memory) hold every
+     * account: readable by offpayd's user only */
+    umask(077);
 
     token = read_secret(o.token_file, 16);
     if (token == NULL)
@@ -475,7 +539,7 @@ int main(int argc, char **argv)
     srv.cfg.per_ip = (unsigned)o.per_ip;
     if (load_issuer(&o, &srv, &b, &kid, sk, &key, srv_now()) != OFFPAY_OK)
         goto out;
-    if (!sqlite_dir_ok(o.db) || !port_free(addr, port, o.listen))
+    if (!sqlite_dir_ok(o.db, o.create) || !port_free(addr, port, o.listen))
         goto out;
     err = srv_pool_open(o.db, o.threads, &b, kid, sk, key, &srv.pool);
     if (err != OFFPAY_OK) {
@@ -500,6 +564,7 @@ int main(int argc, char **argv)
     }
     printf("offpayd listening on %s:%u\n", addr, (unsigned)bound);
     fflush(stdout);
+    key_end_warning(&b, kid, srv_now());
     for (;;) {
         struct timespec ts = {(time_t)o.release_every, 0};
         int             sig;
@@ -508,8 +573,15 @@ int main(int argc, char **argv)
                               : sigwaitinfo(&sigs, NULL);
         if (sig == SIGTERM || sig == SIGINT)
             break;
-        if (sig < 0 && errno == EAGAIN)
+        if (sig == SIGHUP)
+            fprintf(stderr,
+                    "offpayd: SIGHUP: nothing is reloaded while offpayd "
+                    "runs; to take a new issuer key or operator token, stop "
+                    "it (SIGTERM) and start it again\n");
+        if (sig < 0 && errno == EAGAIN) {
             release_due(srv.pool);
+            key_end_warning(&b, kid, srv_now());
+        }
     }
     fprintf(stderr, "offpayd: stopping\n");
     status = 0;

@@ -133,7 +133,7 @@ start_server() {
   # runs, and a wait that read the previous server's "listening" line would
   # talk to a port nobody listens on any more.
   rm -f server.out
-  "$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss \
+  "$OFFPAYD" --db "$LEDGER" --create --listen 127.0.0.1:0 --issuer iss \
       --passphrase-file ip --root iss/root.pub --token-file token \
       --threads 2 "$@" >server.out 2>>server.err &
   server_pid=$!

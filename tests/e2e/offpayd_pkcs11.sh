@@ -78,7 +78,7 @@ OFFPAY_PKCS11_PIN=$(cat pin) "$OFFPAY" terminal init --terminal tt \
   --root iss/root.pub --bundle bundle.opb --currency EUR \
   --key-uri "pkcs11:token=offpay;object=till-1" --generate-key >/dev/null
 set +e
-"$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss --passphrase-file ip \
+"$OFFPAYD" --db "$LEDGER" --create --listen 127.0.0.1:0 --issuer iss --passphrase-file ip \
   --root iss/root.pub --token-file token \
   --issuer-key-uri "pkcs11:token=offpay;object=till-1?pin-source=file:$work/pin" \
   >bad.out 2>bad.err

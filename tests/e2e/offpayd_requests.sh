@@ -31,17 +31,24 @@ printf 'short\n' > short
 [ $? -eq 2 ] && grep -q "takes an IPv4 address" out.txt \
   && ok "--listen localhost:0: refused (2), the form named" || fail "localhost: $(cat out.txt)"
 if [ "$BACKEND" = sqlite ]; then
-  "$OFFPAYD" --db no-such-dir/l.db --listen 127.0.0.1:0 --issuer iss \
+  "$OFFPAYD" --db no-such-dir/l.db --create --listen 127.0.0.1:0 --issuer iss \
       --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
   [ $? -eq 3 ] && grep -q "its directory no-such-dir: No such file or directory" out.txt \
     && ok "a ledger in a missing directory: refused (3), the directory named" \
     || fail "missing dir: $(cat out.txt)"
+  # a ledger file that is not there (a volume not mounted, a wrong path):
+  # refused without --create, and no file made
+  "$OFFPAYD" --db gone.db --listen 127.0.0.1:0 --issuer iss \
+      --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
+  [ $? -eq 3 ] && grep -q "ledger gone.db does not exist: give --create" out.txt && [ ! -e gone.db ] \
+    && ok "a missing ledger without --create: refused (3), no file made" \
+    || fail "missing ledger: $(cat out.txt; ls gone.db* 2>&1)"
   # a port in use: said with its reason before the ledger is opened, so
   # no new ledger file is made
   python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(20)' >port.txt &
   holder=$!
   for _ in $(seq 1 100); do [ -s port.txt ] && break; sleep 0.05; done
-  "$OFFPAYD" --db fresh.db --listen "127.0.0.1:$(cat port.txt)" --issuer iss \
+  "$OFFPAYD" --db fresh.db --create --listen "127.0.0.1:$(cat port.txt)" --issuer iss \
       --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
   st=$?
   kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
