@@ -71,6 +71,14 @@ offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
  * those of offpay_shard_config_load, the file system's. */
 offpay_err offpay_ledger_exists(const char *path);
 
+/* The schema version of the ledger at path (*have; 0: none; a sharded
+ * ledger's oldest shard) and the one this library brings a ledger to when
+ * it opens it (*want), read only: nothing is created or migrated. For a
+ * tool that must not upgrade a ledger under a running offpayd of the
+ * version before. Errors: as offpay_ledger_exists. */
+offpay_err offpay_ledger_schema(const char *path, unsigned *have,
+                                unsigned *want);
+
 /* The backend offpay_ledger_open picks for path (which need not exist):
  * "shards:" before a shard map, "postgresql://" or "postgres://" before a
  * libpq URL, else a SQLite file. Pure. */

@@ -986,6 +986,28 @@ int cli_admin(int argc, char **argv)
     }
     if (rc != OFFPAY_OK)
         return cli_fail_at(NULL, "opening", db, rc);
+    {
+        /* Opening migrates an older schema: not from here, under an
+         * offpayd of the version before, which would then refuse the
+         * ledger it runs on. */
+        unsigned have = 0, want = 0;
+
+        rc = offpay_ledger_schema(db, &have, &want);
+        if (rc != OFFPAY_OK)
+            return cli_fail_at(NULL, "opening", db, rc);
+        if (have != want) {
+            fprintf(stderr,
+                    "offpay: %s: the ledger's schema is version %u, this "
+                    "offpay's is %u: %s; nothing was changed (EVERSION)\n",
+                    db, have, want,
+                    have < want ? "start the offpayd of this version first "
+                                  "(it upgrades the ledger when it starts), "
+                                  "then run this again"
+                                : "the ledger was made by a newer offpay: "
+                                  "use that version");
+            return EXIT_FAILURE_IO;
+        }
+    }
     rc = offpay_ledger_open(db, NULL, &l);
     if (rc != OFFPAY_OK)
         return cli_fail_at(NULL, "opening", db, rc);

@@ -9,6 +9,7 @@
  * id they cover, so a credential exists signed and funded, or not at all.
  */
 #include <errno.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "offpay/core.h"
 #include "offpay/issuer.h"
 #include "settle/settle_int.h"
+#include "store/migrations.h"
 
 #define TX_ATTEMPTS    50
 #define BACKOFF_MIN_US 200u
@@ -309,6 +311,38 @@ offpay_err offpay_ledger_exists(const char *path)
         break;
     }
     return stat(path, &st) == 0 ? OFFPAY_OK : offpay__errno_err(errno);
+}
+
+offpay_err offpay_ledger_schema(const char *path, unsigned *have,
+                                unsigned *want)
+{
+    offpay_shard_config cfg;
+    offpay_err          rc = OFFPAY_OK;
+    unsigned            v = 0;
+
+    if (path == NULL || have == NULL || want == NULL)
+        return OFFPAY_EINVAL;
+    *want = (unsigned)offpay__n_migrations;
+    *have = 0;
+    switch (offpay_ledger_backend_of(path)) {
+    case OFFPAY_LEDGER_SHARDS: /* the oldest shard's */
+        rc = offpay_shard_config_load(path + 7, &cfg, NULL, NULL);
+        *have = UINT_MAX;
+        for (size_t k = 0; rc == OFFPAY_OK && k < cfg.n; k++) {
+            rc = offpay__store_postgres_version(cfg.shard[k].url, &v);
+            if (rc == OFFPAY_OK && v < *have)
+                *have = v;
+        }
+        if (rc != OFFPAY_OK || cfg.n == 0)
+            *have = 0;
+        return rc;
+    case OFFPAY_LEDGER_POSTGRES:
+        return offpay__store_postgres_version(path, have);
+    case OFFPAY_LEDGER_SQLITE:
+        break;
+    }
+    rc = offpay_ledger_exists(path);
+    return rc == OFFPAY_OK ? offpay__store_sqlite_version(path, have) : rc;
 }
 
 offpay_ledger_backend offpay_ledger_backend_of(const char *path)

@@ -450,6 +450,14 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **s,
                                      const offpay__store_ops **ops);
 
+/* The schema version of the SQLite ledger at path (0: none), read only;
+ * nothing is created. Errors: OFFPAY_ESTORE. */
+offpay_err offpay__store_sqlite_version(const char *path, unsigned *version);
+
+/* The same for the PostgreSQL database at url. Errors: OFFPAY_ESTORE
+ * (cannot connect: libpq's reason on stderr). */
+offpay_err offpay__store_postgres_version(const char *url, unsigned *version);
+
 /* OFFPAY_OK when the PostgreSQL database at url holds a ledger's schema,
  * OFFPAY_ENOENT when it does not; nothing is created. Errors:
  * OFFPAY_ESTORE (cannot connect: libpq's reason on stderr). */

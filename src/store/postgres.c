@@ -1336,8 +1336,17 @@ static offpay_err migrate(offpay__store *s)
             rc = exec_sql(s, bump);
         if (rc == OFFPAY_OK)
             rc = exec_sql(s, "COMMIT");
-        if (rc != OFFPAY_OK)
+        if (rc != OFFPAY_OK) {
+            const char *why = PQerrorMessage(s->db);
+            size_t      n = strcspn(why, "\n"); /* libpq's ends in one */
+
+            fprintf(stderr,
+                    "offpay: ledger migration %zu (schema version %zu to "
+                    "%zu) failed: %.*s; it was rolled back, the ledger is "
+                    "still at version %zu\n",
+                    i + 1, i, i + 1, (int)n, why, i);
             (void)exec_sql(s, "ROLLBACK");
+        }
         free(sql);
         if (rc != OFFPAY_OK)
             goto out;
@@ -1447,6 +1456,32 @@ offpay_err offpay__store_postgres_exists(const char *url)
     r = PQexec(db, "SELECT to_regclass('schema_version') IS NOT NULL");
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
         rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? OFFPAY_OK : OFFPAY_ENOENT;
+    PQclear(r);
+    PQfinish(db);
+    return rc;
+}
+
+offpay_err offpay__store_postgres_version(const char *url, unsigned *version)
+{
+    PGconn    *db = connect_or_say(url);
+    PGresult  *r;
+    offpay_err rc = OFFPAY_ESTORE;
+
+    *version = 0;
+    if (db == NULL)
+        return rc;
+    r = PQexec(db, "SELECT to_regclass('schema_version') IS NOT NULL");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        rc = OFFPAY_OK;
+    if (rc == OFFPAY_OK && strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+        PQclear(r);
+        r = PQexec(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+        rc = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                 ? OFFPAY_OK
+                 : OFFPAY_ESTORE;
+        if (rc == OFFPAY_OK)
+            *version = (unsigned)strtoul(PQgetvalue(r, 0, 0), NULL, 10);
+    }
     PQclear(r);
     PQfinish(db);
     return rc;

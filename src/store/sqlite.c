@@ -1307,6 +1307,13 @@ static offpay_err migrate(sqlite3 *db)
             sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(db, bump, NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            /* which migration, and SQLite's reason: an operator upgrading
+             * must know what to look at */
+            fprintf(stderr,
+                    "offpay: ledger migration %zu (schema version %zu to "
+                    "%zu) failed: %s; it was rolled back, the ledger is "
+                    "still at version %zu\n",
+                    i + 1, i, i + 1, sqlite3_errmsg(db), i);
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             rc = OFFPAY_ESTORE;
         }
@@ -1431,6 +1438,42 @@ offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
     rc = OFFPAY_OK;
 out:
     s_close(s);
+    return rc;
+}
+
+offpay_err offpay__store_sqlite_version(const char *path, unsigned *version)
+{
+    sqlite3      *db = NULL;
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_ESTORE;
+
+    *version = 0;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        if (sqlite3_prepare_v2(db,
+                               "SELECT name FROM sqlite_master WHERE "
+                               "name = 'schema_version'",
+                               -1, &st, NULL) == SQLITE_OK) {
+            int step = sqlite3_step(st);
+
+            rc = step == SQLITE_ROW || step == SQLITE_DONE ? OFFPAY_OK : rc;
+            if (step == SQLITE_ROW) {
+                sqlite3_finalize(st);
+                st = NULL;
+                rc = OFFPAY_ESTORE;
+                if (sqlite3_prepare_v2(db,
+                                       "SELECT MAX(version) FROM "
+                                       "schema_version",
+                                       -1, &st, NULL) == SQLITE_OK &&
+                    sqlite3_step(st) == SQLITE_ROW) {
+                    *version = (unsigned)sqlite3_column_int(st, 0);
+                    rc = OFFPAY_OK;
+                }
+            }
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
     return rc;
 }
 

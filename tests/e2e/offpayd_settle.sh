@@ -257,6 +257,20 @@ else
   [ "$(psql -X -A -t "$(ledger_url empty)" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" = 0 ] \
     && ok "no table made in a database without a ledger" || fail "tables were made in the empty database"
 fi
+# An older ledger (a copy that lost its newest migration's mark): `offpay
+# admin` does not upgrade it under an offpayd of the version before, and
+# offpayd, whose migration then fails, names the migration and the reason.
+ledger_copy ledger older
+want=$(ledger_sql older "SELECT MAX(version) FROM schema_version")
+ledger_sql older "DELETE FROM schema_version WHERE version = $want" >/dev/null
+run_cli 3 "the ledger's schema is version $((want - 1)), this offpay's is $want: start the offpayd of this version first" -- \
+  "$OFFPAY" admin audit --db "$(ledger_url older)"
+[ "$(ledger_sql older "SELECT MAX(version) FROM schema_version")" = $((want - 1)) ] \
+  && ok "admin left the older ledger at version $((want - 1))" || fail "admin migrated the older ledger"
+st=0; "$OFFPAYD" --db "$(ledger_url older)" --listen 127.0.0.1:0 --issuer iss \
+    --passphrase-file ip --root iss/root.pub --token-file token >older.out 2>&1 || st=$?
+[ "$st" = 3 ] && grep -q "ledger migration $want (schema version $((want - 1)) to $want) failed: .*rolled back" older.out \
+  && ok "a failing migration named with its reason (3)" || fail "failing migration ($st): $(cat older.out)"
 run_cli 2 "--db LEDGER is required" -- "$OFFPAY" admin audit
 run_cli 0 "Usage: offpay admin" -- "$OFFPAY" admin --help
 finish
