@@ -79,6 +79,17 @@ offpay_err offpay_ledger_exists(const char *path);
 offpay_err offpay_ledger_schema(const char *path, unsigned *have,
                                 unsigned *want);
 
+/* A consistent copy of the SQLite ledger at path, taken while offpayd
+ * runs on it (one read transaction: writers go on), into the new file out
+ * (refused if it exists), written beside it and renamed into place once
+ * synced, mode 0600: a single file, a ledger offpayd or `offpay admin` can
+ * open. (A plain copy of a running ledger's file lacks what is still in
+ * its write-ahead log.) Errors: OFFPAY_EINVAL (out empty, or path not a
+ * SQLite ledger: a PostgreSQL ledger is copied with PostgreSQL's tools),
+ * OFFPAY_ENOENT (no ledger at path), OFFPAY_EEXISTS, OFFPAY_ESTORE, the
+ * file system's (OFFPAY_ENOSPC, ...). */
+offpay_err offpay_ledger_backup(const char *path, const char *out);
+
 /* The backend offpay_ledger_open picks for path (which need not exist):
  * "shards:" before a shard map, "postgresql://" or "postgres://" before a
  * libpq URL, else a SQLite file. Pure. */

@@ -37,6 +37,7 @@ static const char help[] =
     "                    [--expires UNIXTIME] [--json]\n"
     "       offpay admin revoke-wallet --db LEDGER --account N [--json]\n"
     "       offpay admin lists --server URL --root ROOT --out-dir DIR\n"
+    "       offpay admin backup --db LEDGER --out FILE [--json]\n"
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
     "LEDGER is offpayd's --db: a SQLite file, or a PostgreSQL URL such as\n"
@@ -73,6 +74,12 @@ static const char help[] =
     "            offpayd, take the lists from it: the issuer directory's\n"
     "            revlist.opb lacks the ledger's revocations (lost wallets,\n"
     "            double spends)\n"
+    "  backup    a consistent copy of a SQLite ledger, taken while offpayd\n"
+    "            runs, into the new file --out FILE, then its audit; exit\n"
+    "            0 only when the copy is written and its audit passed. (A\n"
+    "            plain copy of the file misses what is still in its\n"
+    "            write-ahead log.) docs/operations.md says what a restore\n"
+    "            from a backup loses\n"
     "\n"
     "  --db LEDGER      the ledger (required, unless --server or --shards)\n"
     "  --shards FILE    the ledger is the PostgreSQL shards FILE names, as\n"
@@ -92,7 +99,8 @@ static const char help[] =
     "                   reading the ledger; evidence uses its own trust\n"
     "                   bundle\n"
     "  --token-file FILE  with --server: the operator's bearer token\n"
-    "  --out FILE       evidence: where to write it (atomically)\n"
+    "  --out FILE       evidence: where to write it (atomically);\n"
+    "                   backup: the new file\n"
     "  --force          evidence: replace an existing FILE\n";
 
 /* A sharded ledger: each shard's own audit, one line (or JSON member)
@@ -252,6 +260,51 @@ static int release(offpay_ledger *l, int json)
         printf("{\"released\":%zu}\n", n);
     else
         printf("released %zu escrow(s)\n", n);
+    return EXIT_OK;
+}
+
+/* A consistent copy of a SQLite ledger while offpayd runs on it, then the
+ * audit on the copy: a backup the operator can trust, or an exit that
+ * says why not. */
+static int backup(const char *db, const char *out, int json)
+{
+    offpay_ledger      *l = NULL;
+    offpay_audit_report r;
+    offpay_err          rc = offpay_ledger_backup(db, out);
+
+    if (rc == OFFPAY_EEXISTS) {
+        fprintf(stderr,
+                "offpay: admin backup: %s exists: give a new file (a backup "
+                "never replaces one) (EEXISTS)\n",
+                out);
+        return EXIT_USAGE;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail_at("admin backup", rc == OFFPAY_ENOENT ? "opening"
+                                                                : "creating",
+                           rc == OFFPAY_ENOENT ? db : out, rc);
+    rc = offpay_ledger_open(out, NULL, &l);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_audit(l, &r);
+    offpay_ledger_close(l);
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr,
+                "offpay: admin backup: %s was written, but its audit failed "
+                "(%s): do not rely on it; 'offpay admin audit --db %s' says "
+                "more\n",
+                out, offpay_errname(rc), out);
+        return rc == OFFPAY_EAUDIT ? EXIT_REJECTED : EXIT_FAILURE_IO;
+    }
+    if (json)
+        printf("{\"backup\":\"%s\",\"audit\":true,\"accounts\":%llu,"
+               "\"transfers\":%llu}\n",
+               out, (unsigned long long)r.accounts,
+               (unsigned long long)r.transfers);
+    else
+        printf("backup of %s written to %s (%llu accounts, %llu "
+               "transfers); its audit passed\n",
+               db, out, (unsigned long long)r.accounts,
+               (unsigned long long)r.transfers);
     return EXIT_OK;
 }
 
@@ -788,7 +841,7 @@ int cli_admin(int argc, char **argv)
         if (argc < 2)
             return cli_usage_error("admin: give a command (audit, release, "
                                    "cases, evidence, enroll-code, "
-                                   "revoke-wallet, lists)");
+                                   "revoke-wallet, lists, backup)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
@@ -798,7 +851,8 @@ int cli_admin(int argc, char **argv)
         return admin_lists(argc, argv);
     if (strcmp(cmd, "audit") != 0 && strcmp(cmd, "release") != 0 &&
         strcmp(cmd, "cases") != 0 && strcmp(cmd, "evidence") != 0 &&
-        strcmp(cmd, "enroll-code") != 0 && strcmp(cmd, "revoke-wallet") != 0)
+        strcmp(cmd, "enroll-code") != 0 && strcmp(cmd, "revoke-wallet") != 0 &&
+        strcmp(cmd, "backup") != 0)
         return cli_usage_error("admin: unknown command '%s'", cmd);
     argv[1] = prog; /* getopt's messages name the whole command */
     optind = 1;
@@ -926,6 +980,20 @@ int cli_admin(int argc, char **argv)
                                    "--token-file FILE");
         a.json = json;
         return cases_remote(&a);
+    } else if (strcmp(cmd, "backup") == 0) {
+        if (positional != NULL)
+            return cli_usage_error("admin backup: unexpected argument '%s'",
+                                   positional);
+        if (db == NULL || a.out == NULL || shards != NULL)
+            return cli_usage_error("admin backup: give --db LEDGER (a "
+                                   "SQLite file) and --out FILE");
+        if (offpay_ledger_backend_of(db) != OFFPAY_LEDGER_SQLITE)
+            return cli_usage_error(
+                "admin backup: %s is not a SQLite ledger: copy a PostgreSQL "
+                "ledger with PostgreSQL's own tools (pg_dump, or a standby; "
+                "docs/operations.md)",
+                db);
+        return backup(db, a.out, json);
     } else if (a.server != NULL || a.token_file != NULL) {
         return cli_usage_error("admin %s: --server is for cases and evidence "
                                "only",

@@ -345,6 +345,18 @@ offpay_err offpay_ledger_schema(const char *path, unsigned *have,
     return rc == OFFPAY_OK ? offpay__store_sqlite_version(path, have) : rc;
 }
 
+offpay_err offpay_ledger_backup(const char *path, const char *out)
+{
+    offpay_err rc;
+
+    if (path == NULL || out == NULL || out[0] == '\0')
+        return OFFPAY_EINVAL;
+    if (offpay_ledger_backend_of(path) != OFFPAY_LEDGER_SQLITE)
+        return OFFPAY_EINVAL; /* PostgreSQL's own tools copy a database */
+    rc = offpay_ledger_exists(path);
+    return rc == OFFPAY_OK ? offpay__store_sqlite_backup(path, out) : rc;
+}
+
 offpay_ledger_backend offpay_ledger_backend_of(const char *path)
 {
     if (path != NULL && strncmp(path, "shards:", 7) == 0)

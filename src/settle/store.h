@@ -450,6 +450,10 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **s,
                                      const offpay__store_ops **ops);
 
+/* A consistent copy of the SQLite ledger at path into the new file out
+ * (offpay_ledger_backup). */
+offpay_err offpay__store_sqlite_backup(const char *path, const char *out);
+
 /* The schema version of the SQLite ledger at path (0: none), read only;
  * nothing is created. Errors: OFFPAY_ESTORE. */
 offpay_err offpay__store_sqlite_version(const char *path, unsigned *version);

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/dbcopy.h"
 #include "settle/store.h"
 #include "store/migrations.h"
 
@@ -1438,6 +1439,19 @@ offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
     rc = OFFPAY_OK;
 out:
     s_close(s);
+    return rc;
+}
+
+offpay_err offpay__store_sqlite_backup(const char *path, const char *out)
+{
+    sqlite3   *db = NULL;
+    offpay_err rc = OFFPAY_ESTORE;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        rc = offpay__db_copy(db, out, NULL, NULL, OFFPAY_ESTORE);
+    }
+    sqlite3_close(db);
     return rc;
 }
 

@@ -3,16 +3,13 @@
  * (terminal.h): its status against its limits, and a consistent copy of
  * its journal for the merchant's records.
  */
-#define _GNU_SOURCE /* renameat2 */
-#include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "core/dbcopy.h"
 #include "terminal/terminal_int.h"
 
 #define OPS_PATH_MAX 4096
@@ -131,176 +128,30 @@ out:
     return rc;
 }
 
-/* The offpay error for an errno from creating or writing a file. */
-static offpay_err from_errno(int e)
+/* Marks the copy as an export: every handle on it is then read-only
+ * (load_state). */
+static offpay_err mark_export(sqlite3 *dst, void *ctx)
 {
-    switch (e) {
-    case EEXIST:
-        return OFFPAY_EEXISTS;
-    case ENOENT:
-        return OFFPAY_ENOENT;
-    case ENOTDIR:
-        return OFFPAY_ENOTDIR;
-    case EISDIR:
-        return OFFPAY_EISDIR;
-    case EACCES:
-    case EPERM:
-        return OFFPAY_EACCES;
-    case EROFS:
-        return OFFPAY_EROFS;
-    case ENOSPC:
-    case EDQUOT:
-        return OFFPAY_ENOSPC;
-    case ENOMEM:
-        return OFFPAY_ENOMEM;
-    default:
-        return OFFPAY_EIO;
-    }
-}
+    sqlite3_stmt *st = NULL;
+    char          when[16];
+    int           n = snprintf(when, sizeof when, "%u", *(uint32_t *)ctx);
+    offpay_err    rc = OFFPAY_OK;
 
-/* The offpay error for SQLite's last failure on db while writing a copy. */
-static offpay_err from_sqlite(sqlite3 *db)
-{
-    switch (sqlite3_errcode(db)) {
-    case SQLITE_FULL:
-        return OFFPAY_ENOSPC;
-    case SQLITE_READONLY:
-        return OFFPAY_EROFS;
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-        return OFFPAY_EACCES;
-    case SQLITE_NOMEM:
-        return OFFPAY_ENOMEM;
-    default:
-        return OFFPAY_EJOURNAL;
-    }
-}
-
-/* fsync of path (a file or a directory). */
-static int sync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int ok;
-
-    if (fd < 0)
-        return -1;
-    ok = fsync(fd) == 0;
-    return close(fd) == 0 && ok ? 0 : -1;
-}
-
-/* The directory part of path into dir ("." when it has none). */
-static void dir_of(const char *path, char dir[OPS_PATH_MAX])
-{
-    const char *slash = strrchr(path, '/');
-
-    if (slash == NULL)
-        snprintf(dir, OPS_PATH_MAX, ".");
-    else if (slash == path)
-        snprintf(dir, OPS_PATH_MAX, "/");
-    else
-        snprintf(dir, OPS_PATH_MAX, "%.*s", (int)(slash - path), path);
-}
-
-/* Renames from to to, failing with EEXIST when to exists (atomically where
- * the file system can say so). Returns 0 or -1 with errno set. */
-static int rename_noreplace(const char *from, const char *to)
-{
-    struct stat st;
-
-    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-        return -1;
-    /* A file system without RENAME_NOREPLACE (some network ones). */
-    if (lstat(to, &st) == 0) {
-        errno = EEXIST;
-        return -1;
-    }
-    return rename(from, to);
-}
-
-/* Copies t's database into the (empty) file tmp and marks it a copy. */
-static offpay_err backup_into(offpay_terminal *t, const char *tmp, uint32_t now)
-{
-    sqlite3        *dst = NULL;
-    sqlite3_backup *bk;
-    sqlite3_stmt   *st = NULL;
-    char            when[16];
-    int             n = snprintf(when, sizeof when, "%u", now);
-    offpay_err      rc = OFFPAY_EJOURNAL;
-
-    if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-        goto fail;
-    /* One step of -1 pages: the whole database under one read
-     * transaction, so the copy is one moment of the journal. */
-    bk = sqlite3_backup_init(dst, "main", t->db, "main");
-    if (bk == NULL)
-        goto fail;
-    if (sqlite3_backup_step(bk, -1) != SQLITE_DONE) {
-        sqlite3_backup_finish(bk);
-        goto fail;
-    }
-    if (sqlite3_backup_finish(bk) != SQLITE_OK)
-        goto fail;
-    /* A single self-contained file, and the mark that makes every handle
-     * on it read-only (load_state). */
-    if (sqlite3_exec(dst,
-                     "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(dst,
+    if (sqlite3_prepare_v2(dst,
                            "INSERT INTO meta(key, value) VALUES('exported_at',"
                            " ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
                            -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_blob(st, 1, when, n, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_DONE)
-        goto fail;
-    rc = OFFPAY_OK;
-    goto out;
-fail:
-    rc = dst != NULL ? from_sqlite(dst) : OFFPAY_EJOURNAL;
-out:
+        rc = offpay__db_error(dst, OFFPAY_EJOURNAL);
     sqlite3_finalize(st);
-    if (sqlite3_close(dst) != SQLITE_OK && rc == OFFPAY_OK)
-        rc = OFFPAY_EJOURNAL;
     return rc;
 }
 
 offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
                                   uint32_t now)
 {
-    char        tmp[OPS_PATH_MAX], dir[OPS_PATH_MAX];
-    struct stat st;
-    int         fd, n;
-    offpay_err  rc;
-
     if (t == NULL || path == NULL || path[0] == '\0')
         return OFFPAY_EINVAL;
-    if (lstat(path, &st) == 0)
-        return OFFPAY_EEXISTS;
-    if (errno != ENOENT)
-        return from_errno(errno);
-    n = snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
-    if (n <= 0 || n >= (int)sizeof tmp)
-        return OFFPAY_EINVAL;
-    fd = mkstemp(tmp); /* 0600 */
-    if (fd < 0)
-        return from_errno(errno);
-    if (close(fd) != 0) {
-        rc = from_errno(errno);
-        goto fail;
-    }
-    rc = backup_into(t, tmp, now);
-    if (rc != OFFPAY_OK)
-        goto fail;
-    if (sync_path(tmp) != 0 || rename_noreplace(tmp, path) != 0) {
-        rc = from_errno(errno);
-        goto fail;
-    }
-    dir_of(path, dir);
-    if (sync_path(dir) != 0)
-        return from_errno(errno); /* in place, but maybe not durably */
-    return OFFPAY_OK;
-fail:
-    unlink(tmp);
-    return rc;
+    return offpay__db_copy(t->db, path, mark_export, &now, OFFPAY_EJOURNAL);
 }

@@ -243,6 +243,20 @@ run_cli 1 "escrows whose stored remainder differs from their transfers: 1" -- \
   "$OFFPAY" admin audit --db "$(ledger_url tampered)"
 run_cli 1 "AUDIT FAILED \(EAUDIT\)" -- "$OFFPAY" admin audit --db "$(ledger_url tampered)"
 if [ "$BACKEND" = sqlite ]; then
+  # a backup taken while offpayd runs: one moment of the ledger, audited
+  run_cli 0 "backup of ledger.db written to bk.db \([0-9]+ accounts, [0-9]+ transfers\); its audit passed" -- \
+    "$OFFPAY" admin backup --db "$LEDGER" --out bk.db
+  [ "$(stat -c %a bk.db)" = 600 ] && [ -z "$(ls bk.db.tmp-* 2>/dev/null)" ] \
+    && ok "the backup is mode 600, no temporary file left" || fail "backup file: $(ls -la bk.db*)"
+  [ "$(ledger_sql bk "SELECT COUNT(*), SUM(amount) FROM transfers")" = \
+    "$(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers")" ] \
+    && ok "the backup holds every transfer of the ledger" || fail "backup transfers differ"
+  run_cli 2 "bk.db" -- "$OFFPAY" admin backup --db "$LEDGER" --out bk.db
+  run_cli 3 "no such file or directory while opening no-such.db" -- \
+    "$OFFPAY" admin backup --db no-such.db --out bk2.db
+  [ ! -e bk2.db ] && ok "no backup file for a missing ledger" || fail "bk2.db made"
+  run_cli 2 "not a SQLite ledger: copy a PostgreSQL ledger with PostgreSQL's own tools" -- \
+    "$OFFPAY" admin backup --db postgresql://x@127.0.0.1:1/y --out bk3.db
   run_cli 3 "no such file or directory while opening no-such.db \(ENOENT\)" -- \
     "$OFFPAY" admin audit --db no-such.db
   [ ! -e no-such.db ] && ok "no ledger made for a mistyped path" || fail "no-such.db was created"
