@@ -244,18 +244,22 @@ check_all() {
   done
   # 1. Each reported acceptance in its terminal's journal, once; no
   #    (serial, counter) twice in any journal.
-  missing=$(awk 'NR == FNR { n[$1" "$2" "$3]++; next }
+  # (FILENAME, not NR == FNR: with an empty first file that would read
+  # the second as the first, and find nothing missing)
+  missing=$(awk 'FILENAME == ARGV[1] { n[$1" "$2" "$3]++; next }
                  { if (n[$1" "$2" "$3] != 1) print }' journal.all accepted.txt | wc -l)
   [ "$missing" -eq 0 ] || violation "$when: $missing reported acceptances not in the journal once"
   n_j=$(awk '{print $2, $3}' journal.all | sort | uniq -d | wc -l)
   [ "$n_j" -eq 0 ] || violation "$when: $n_j codes in the journals twice"
   # 2. Every shown code in its wallet's log; no counter repeats.
   for w in "${WALLETS[@]}"; do
-    "$OFFPAY" wallet log --wallet "$w" --passphrase-file wp |
-      awk 'NR > 1 {print $2}' | sort -n >"log.$w"
+    if ! "$OFFPAY" wallet log --wallet "$w" --passphrase-file wp >"wlog.$w" 2>&1; then
+      violation "$when: wallet $w: its log cannot be read: $(tail -c 300 "wlog.$w")"
+    fi
+    awk 'NR > 1 {print $2}' "wlog.$w" | sort -n >"log.$w"
     n_j=$(uniq -d "log.$w" | wc -l)
     [ "$n_j" -eq 0 ] || violation "$when: wallet $w: $n_j counters repeat"
-    missing=$(awk -v w="$w" 'NR == FNR { c[$1] = 1; next }
+    missing=$(awk -v w="$w" 'FILENAME == ARGV[1] { c[$1] = 1; next }
                              $1 == w && !($2 in c)' "log.$w" shown.txt | wc -l)
     [ "$missing" -eq 0 ] || violation "$when: wallet $w: $missing shown codes not in its log"
   done
