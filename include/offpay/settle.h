@@ -215,9 +215,11 @@ offpay_err offpay_ledger_merchant_add(offpay_ledger *l, const char *name,
  * currency). bytes receives the credential (capacity
  * OFFPAY_TERMINAL_CRED_MAX_BYTES), *len its size; cred (may be NULL) the
  * decoded form, with the terminal id. A key already registered gets
- * OFFPAY_EEXISTS. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (merchant),
- * OFFPAY_EWEAK_KEY, OFFPAY_EEXISTS, OFFPAY_ECRYPTO (no signing key set),
- * OFFPAY_ESTORE.
+ * OFFPAY_EEXISTS. The credential ends no later than the ledger's signing
+ * key (expires is cut to the key's end). Errors: OFFPAY_EINVAL,
+ * OFFPAY_ENOTFOUND (merchant), OFFPAY_EWEAK_KEY, OFFPAY_EEXISTS,
+ * OFFPAY_ECRYPTO (no signing key set), OFFPAY_EKID_EXPIRED (now is outside
+ * the key's validity: nothing is registered), OFFPAY_ESTORE.
  */
 offpay_err
 offpay_ledger_terminal_add(offpay_ledger *l, uint64_t merchant_id,
@@ -235,9 +237,12 @@ offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
  * offpay_ledger_issue — a wallet credential of limit minor units for
  * wallet_pk, funded from the wallet account: one transaction moves limit
  * into a new escrow and signs the credential (serial chosen by the
- * ledger). bytes receives OFFPAY_WALLET_CRED_BYTES. cred may be NULL.
- * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (account), OFFPAY_EWEAK_KEY,
- * OFFPAY_EFUNDS, OFFPAY_ECRYPTO, OFFPAY_ESTORE.
+ * ledger). bytes receives OFFPAY_WALLET_CRED_BYTES. cred may be NULL. The
+ * credential ends no later than the ledger's signing key (expires is cut
+ * to the key's end: cred->expires says when). Errors: OFFPAY_EINVAL,
+ * OFFPAY_ENOTFOUND (account), OFFPAY_EWEAK_KEY, OFFPAY_EFUNDS,
+ * OFFPAY_ECRYPTO, OFFPAY_EKID_EXPIRED (now is outside the key's validity:
+ * nothing moves), OFFPAY_ESTORE.
  */
 offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
                                const uint8_t wallet_pk[OFFPAY_PK_BYTES],
@@ -365,7 +370,8 @@ offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
  * list when since_seq is 0 or is the current list (signed again, so its
  * issued_at is fresh). *bytes is malloc'd (free it). Errors: OFFPAY_EINVAL,
  * OFFPAY_EREVLIST_SEQ (since_seq is above the current list),
- * OFFPAY_ECRYPTO (no signing key), OFFPAY_ENOMEM, OFFPAY_ESTORE.
+ * OFFPAY_ECRYPTO (no signing key), OFFPAY_EKID_EXPIRED (now is outside the
+ * ledger's key's validity), OFFPAY_ENOMEM, OFFPAY_ESTORE.
  */
 offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
                                  uint32_t now, uint8_t **bytes, size_t *len);

@@ -1145,8 +1145,8 @@ offpay_err offpay_ledger_merchant_add(offpay_ledger *l, const char *name,
  * it would stop working at the key's end (a wallet's escrow locked until
  * its expiry). *expires is cut to the key's end; OFFPAY_EKID_EXPIRED when
  * the key is not valid now (offpayd kept running past it). */
-static offpay_err within_key(const offpay_ledger *l, uint32_t now,
-                             uint32_t *expires)
+offpay_err offpay__ledger_within_key(const offpay_ledger *l, uint32_t now,
+                                     uint32_t *expires)
 {
     for (size_t i = 0; i < l->bundle.n_keys; i++) {
         const offpay_bundle_key *k = &l->bundle.keys[i];
@@ -1183,7 +1183,7 @@ offpay__terminal_add_in_tx(offpay_ledger *l, uint64_t merchant,
     offpay_err rc;
 
     memset(tc, 0, sizeof *tc);
-    rc = within_key(l, now, &expires);
+    rc = offpay__ledger_within_key(l, now, &expires);
     if (rc != OFFPAY_OK)
         return rc;
     rc = l->ops->merchant_get(l->store, merchant, &account, &tc->currency,
@@ -1312,7 +1312,7 @@ offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
     size_t              len = 0;
     offpay_err          rc;
 
-    rc = within_key(l, now, &expires);
+    rc = offpay__ledger_within_key(l, now, &expires);
     if (rc != OFFPAY_OK)
         return rc;
     rc = l->ops->account_get(l->store, account, &kind, &currency);

@@ -72,6 +72,13 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
         rc = OFFPAY_ETOOBIG;
         goto out;
     }
+    {
+        uint32_t until = UINT32_MAX; /* a list has no end: the key's now */
+
+        rc = offpay__ledger_within_key(l, now, &until);
+        if (rc != OFFPAY_OK)
+            goto out;
+    }
     memset(&rl, 0, sizeof rl);
     rl.kid = l->kid;
     rl.seq = (uint32_t)current;

@@ -215,4 +215,11 @@ offpay_err offpay__receipts_on_upload(offpay_ledger *l, uint64_t serial,
                                       int64_t seq, int64_t charged,
                                       uint32_t now, uint64_t *case_id);
 
+/* Everything the ledger signs ends no later than its daily key: *expires
+ * is cut to the key's end; OFFPAY_EKID_EXPIRED when the key is not valid
+ * at now (offpayd kept running past it), OFFPAY_EUNKNOWN_KID without a
+ * key. */
+offpay_err offpay__ledger_within_key(const offpay_ledger *l, uint32_t now,
+                                     uint32_t *expires);
+
 #endif

@@ -818,6 +818,17 @@ static void test_credentials_end_with_the_signing_key(void)
               OFFPAY_EKID_EXPIRED);
     offpay_keypair_wipe(&tk);
     CHECK(balance(&w, w.wallet_acct) == before);
+    {
+        uint8_t *rl = NULL;
+        size_t   rl_len = 0;
+
+        REQUIRE_OK(offpay_ledger_revlist(w.l, 0, end, &rl, &rl_len));
+        free(rl);
+        rl = NULL;
+        CHECK_ERR(offpay_ledger_revlist(w.l, 0, end + 1, &rl, &rl_len),
+                  OFFPAY_EKID_EXPIRED);
+        CHECK(rl == NULL);
+    }
     CHECK(audit_ok(&w));
     drop_world(&w);
 }
