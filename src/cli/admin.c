@@ -531,9 +531,11 @@ static int admin_refused(const char *what, long code, const json_t *doc)
 
     fprintf(stderr, "offpay: %s: offpayd answered %ld %s: %s\n", what, code,
             e != NULL ? e : "?", h != NULL ? h : "");
-    if (code == 404)
-        return EXIT_REJECTED;
-    return code == 400 ? EXIT_USAGE : EXIT_FAILURE_IO;
+    /* the exit table: a request offpayd refused is 1 (a wrong token
+     * included), a malformed one 2, offpayd failing 3 */
+    if (code == 400)
+        return EXIT_USAGE;
+    return code >= 400 && code < 500 ? EXIT_REJECTED : EXIT_FAILURE_IO;
 }
 
 /* `admin evidence CASE --server URL --token-file FILE`: the evidence as

@@ -95,7 +95,7 @@ run_cli 0 "wrote the evidence of case $CASE to remote.json .*from offpayd" -- \
 run_cli 1 "offpayd answered 404 ENOTFOUND" -- \
   "$OFFPAY" admin evidence 999999 --server "$URL" --token-file token --out none.json
 printf 'not-the-operator-token\n' > badtoken
-run_cli 3 "offpayd answered 401 UNAUTHORIZED" -- \
+run_cli 1 "offpayd answered 401 UNAUTHORIZED" -- \
   "$OFFPAY" admin evidence "$CASE" --server "$URL" --token-file badtoken --out none.json
 [ ! -e none.json ] && ok "nothing written for a refused request" || fail "none.json written"
 cp remote.json lone/
@@ -106,7 +106,7 @@ run_cli 0 '^\{"count":1,"cases":\[\{"id":"'"$CASE"'","kind":"double_spend","seri
   "$OFFPAY" admin cases --server "$URL" --token-file token --kind double_spend --json
 run_cli 0 "^0 case\(s\)" -- \
   "$OFFPAY" admin cases --server "$URL" --token-file token --after "$CASE"
-run_cli 3 "offpayd answered 401 UNAUTHORIZED" -- \
+run_cli 1 "offpayd answered 401 UNAUTHORIZED" -- \
   "$OFFPAY" admin cases --server "$URL" --token-file badtoken
 run_cli 2 "--server needs --token-file FILE" -- \
   "$OFFPAY" admin cases --server "$URL"
