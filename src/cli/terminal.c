@@ -62,7 +62,10 @@ static const char help[] =
     "                    case). If\n"
     "                    offpayd has revoked this terminal it prints\n"
     "                    'REVOKED: ...' and the terminal accepts nothing\n"
-    "                    more (ETERMINAL_REVOKED)\n"
+    "                    more (ETERMINAL_REVOKED). --json: one JSON object\n"
+    "                    on standard output instead of the text (counts,\n"
+    "                    what was paid, the clock offset, revoked, the exit\n"
+    "                    status); the lines naming payments stay on stderr\n"
     "  risk              print the risk rules; change them with\n"
     "      --set NAME=VALUE (repeatable): floor-unbound, floor-bound,\n"
     "      cumulative (amounts), max-offline-payments, max-offline-hours,\n"
@@ -474,6 +477,57 @@ static void clock_warning(int64_t offset, uint32_t skew)
            offset > 0 ? "future-dated" : "old");
 }
 
+/* The exit status of an online sync that returned OFFPAY_OK (the exit
+ * table): 3 when it left payments undecided, 1 when offpayd refused
+ * payments or did not pay them in full, else 0. */
+static int sync_status(const offpay_upload_report *r)
+{
+    if (r->left > 0)
+        return EXIT_FAILURE_IO;
+    return r->rejected + r->unpaid > 0 ? EXIT_REJECTED : EXIT_OK;
+}
+
+/* `terminal sync --server URL --json`: the report as one object, for a
+ * script watching a fleet of terminals; what failed is still said on
+ * stderr. */
+static int sync_json(offpay_terminal *t, offpay_err rc,
+                     const offpay_upload_report *r)
+{
+    char     amount[OFFPAY_AMOUNT_TEXT_MAX];
+    uint16_t cur = offpay_terminal_currency(t);
+    int      status = rc != OFFPAY_OK
+                              ? cli_fail_online("sync with offpayd", rc)
+                              : sync_status(r);
+    json_t  *j;
+    char    *s;
+
+    if (offpay_amount_format(r->paid, cur, amount, sizeof amount) != OFFPAY_OK)
+        amount[0] = '\0';
+    j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:s, s:s}, s:b, "
+                  "s:o, s:b, s:s, s:I}",
+                  "sent", (json_int_t)r->sent, "decided", (json_int_t)r->decided,
+                  "paid_count", (json_int_t)r->settled, "refused",
+                  (json_int_t)r->rejected, "not_paid_in_full",
+                  (json_int_t)r->unpaid, "left", (json_int_t)r->left, "paid",
+                  "minor", (json_int_t)r->paid, "decimal", amount, "currency",
+                  offpay_currency_alpha(cur), "synced", r->synced,
+                  "clock_offset",
+                  r->clock_known ? json_integer((json_int_t)r->clock_offset)
+                                 : json_null(),
+                  "revoked", r->revoked, "error",
+                  rc == OFFPAY_OK ? "" : offpay_errname(rc), "exit",
+                  (json_int_t)status);
+    s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (s == NULL) {
+        json_decref(j);
+        return cli_fail("sync with offpayd", OFFPAY_ENOMEM);
+    }
+    printf("%s\n", s);
+    offpay__json_free(s);
+    json_decref(j);
+    return status;
+}
+
 static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
 {
     const term_args *a = args;
@@ -495,6 +549,11 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
         if (t == NULL)
             return status;
         rc = offpay_terminal_upload(t, a->server, 0, cli_now(), &r);
+        if (a->json) {
+            status = sync_json(t, rc, &r);
+            offpay_terminal_close(t);
+            return status;
+        }
         if (r.clock_known) {
             char                   w[64];
             offpay_terminal_status st;

@@ -31,6 +31,14 @@ run_cli 0 "uploaded 3 payment\(s\): 3 decided \(3 paid, 6.00 EUR; 0 refused\), 0
 balances "esc=esc/$S1:9400 A=$MA:600" "three payments settled"
 run_cli 0 "uploaded 0 payment\(s\)" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
 balances "esc=esc/$S1:9400 A=$MA:600" "a second sync sends nothing"
+# --json, for a script watching a fleet: one object, the same exit status
+c=$(pay w1 0.50); accept ta "$c" 0.50 || fail "accept 0.50"
+st=0; "$OFFPAY" terminal sync "${T[@]}" --server "$URL" --json >sync.json 2>sync.err || st=$?
+[ "$st" = 0 ] && [ "$(jq -c '[.sent, .decided, .paid_count, .refused, .not_paid_in_full, .left, .paid.minor, .paid.decimal, .synced, .revoked, .exit, .error]' sync.json)" = \
+  '[1,1,1,0,0,0,50,"0.50",true,false,0,""]' ] && [ "$(jq -r '.clock_offset | type' sync.json)" = number ] \
+  && [ "$(wc -l < sync.json)" = 1 ] \
+  && ok "sync --json: one object, 1 paid 0.50, exit 0" || fail "sync --json ($st): $(cat sync.json sync.err)"
+balances "esc=esc/$S1:9350 A=$MA:650" "the payment synced with --json settled"
 audit_passes "terminal sync --server"
 
 # ---- 2. the revocation list comes with the sync ---------------------------
@@ -51,7 +59,7 @@ run_cli 3 "sync with offpayd: offpayd could not be reached" -- \
 start_server
 run_cli 0 "uploaded 2 payment\(s\): 2 decided \(2 paid, 9.00 EUR" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
-balances "esc=esc/$S2:9100 A=$MA:1500" "resent after the outage, settled once"
+balances "esc=esc/$S2:9100 A=$MA:1550" "resent after the outage, settled once"
 audit_passes "offpayd down, then back"
 
 # ---- 4. syncs killed at random moments -----------------------------------
@@ -70,7 +78,7 @@ for round in $(seq 1 6); do
   wait "$pid" 2>/dev/null || true
 done
 run_cli 0 "0 left to upload" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
-balances "esc=esc/$S3:$((30000 - total)) A=$MA:$((1500 + total))" \
+balances "esc=esc/$S3:$((30000 - total)) A=$MA:$((1550 + total))" \
   "30 payments after 6 killed syncs: each settled exactly once"
 audit_passes "killed syncs"
 
@@ -101,7 +109,7 @@ OFFPAY_NOW=$ahead run_cli 0 "journal .* 1 not yet decided by offpayd \(terminal 
   "$OFFPAY" terminal status --terminal ta
 [ "$(OFFPAY_NOW=$ahead "$OFFPAY" terminal status --terminal ta --json | jq .journal.not_uploaded)" = 1 ] \
   && ok "status --json: journal.not_uploaded 1" || fail "status --json not_uploaded"
-balances "esc=esc/$S3:$((30000 - total)) A=$MA:$((1500 + total))" \
+balances "esc=esc/$S3:$((30000 - total)) A=$MA:$((1550 + total))" \
   "dated after offpayd's clock: not decided, nothing moved"
 off=$("$OFFPAY" terminal status --terminal ta --json | jq .clock.offpayd_offset_seconds)
 [ "$off" -ge -601 ] && [ "$off" -le -599 ] && ok "status: offset $off s recorded" \
@@ -112,7 +120,7 @@ stop_server TERM
 OFFPAY_NOW=$((ahead + 5)) start_server
 OFFPAY_NOW=$ahead run_cli 0 "uploaded 1 payment\(s\): 1 decided \(1 paid, 2.00 EUR.*0 left" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
-balances "esc=esc/$S3:$((30000 - total - 200)) A=$MA:$((1500 + total + 200))" \
+balances "esc=esc/$S3:$((30000 - total - 200)) A=$MA:$((1550 + total + 200))" \
   "offpayd's clock reached it: settled"
 off=$("$OFFPAY" terminal status --terminal ta --json | jq .clock.offpayd_offset_seconds)
 [ "$off" -ge 3 ] && [ "$off" -le 7 ] && ok "clock now within seconds: offset $off s" \
