@@ -1445,35 +1445,24 @@ static PGconn *connect_or_say(const char *url)
     return NULL;
 }
 
-offpay_err offpay__store_postgres_exists(const char *url)
+/* Whether the database at url has the schema's version table (*has) and
+ * the version it records (0: none); nothing is created. */
+static offpay_err schema_of(const char *url, int *has, unsigned *version)
 {
     PGconn    *db = connect_or_say(url);
     PGresult  *r;
     offpay_err rc = OFFPAY_ESTORE;
 
-    if (db == NULL)
-        return rc;
-    r = PQexec(db, "SELECT to_regclass('schema_version') IS NOT NULL");
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? OFFPAY_OK : OFFPAY_ENOENT;
-    PQclear(r);
-    PQfinish(db);
-    return rc;
-}
-
-offpay_err offpay__store_postgres_version(const char *url, unsigned *version)
-{
-    PGconn    *db = connect_or_say(url);
-    PGresult  *r;
-    offpay_err rc = OFFPAY_ESTORE;
-
+    *has = 0;
     *version = 0;
     if (db == NULL)
         return rc;
     r = PQexec(db, "SELECT to_regclass('schema_version') IS NOT NULL");
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
         rc = OFFPAY_OK;
-    if (rc == OFFPAY_OK && strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+        *has = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    }
+    if (rc == OFFPAY_OK && *has) {
         PQclear(r);
         r = PQexec(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
         rc = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
@@ -1485,6 +1474,22 @@ offpay_err offpay__store_postgres_version(const char *url, unsigned *version)
     PQclear(r);
     PQfinish(db);
     return rc;
+}
+
+offpay_err offpay__store_postgres_exists(const char *url)
+{
+    unsigned   version;
+    int        has;
+    offpay_err rc = schema_of(url, &has, &version);
+
+    return rc == OFFPAY_OK && !has ? OFFPAY_ENOENT : rc;
+}
+
+offpay_err offpay__store_postgres_version(const char *url, unsigned *version)
+{
+    int has;
+
+    return schema_of(url, &has, version);
 }
 
 offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
