@@ -442,7 +442,10 @@ typedef struct offpay_audit_report {
     uint64_t escrow_mismatch;  /* stored remaining != derived balance */
     uint64_t settle_mismatch;  /* paid results without exactly one settle
                                   transfer of their amount, or settle
-                                  transfers without a result */
+                                  transfers without a result; results
+                                  whose covered part differs from their
+                                  cover transfers, or cover transfers
+                                  without a result */
     uint64_t release_mismatch; /* released escrows not released once, or
                                   not empty after it */
     uint64_t request_mismatch; /* request keys naming nothing their

@@ -259,7 +259,12 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
         res->outcome = OFFPAY_SETTLE_GUARANTEED;
     else
         res->outcome = OFFPAY_SETTLE_SETTLED;
-    if (case_kind == NULL && shortfall > 0 && unpaid != OFFPAY_ELATE)
+    /* an overspend is of the escrow: a released credential's shortfall is
+     * the wallet account's, emptied after the release as it may be (a lost
+     * wallet's balance moved to the payer's new account), and evidence of
+     * an overspend would not verify */
+    if (case_kind == NULL && shortfall > 0 && unpaid != OFFPAY_ELATE &&
+        !cred.released)
         case_kind = "overspend";
     res->reason = paid < want ? unpaid : OFFPAY_OK;
     res->paid = paid;

@@ -33,7 +33,10 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
              " ON bal.id = c.escrow_account WHERE bal.b <> c.remaining",
     /* paid presentments without exactly one settle transfer of their
      * amount to their merchant, unpaid ones with any, and settle
-     * transfers without a presentment */
+     * transfers without a presentment; presentments whose covered part
+     * differs from the cover transfers booked for them, and cover
+     * transfers without a presentment (statements and the overview read
+     * the stored covered) */
     "SELECT (SELECT COUNT(*) FROM presentments p"
     "  JOIN terminals t ON t.id = p.terminal"
     "  JOIN merchants m ON m.id = t.merchant"
@@ -45,6 +48,12 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "         AND x.kind = 'settle')"
     "        <> CASE WHEN p.paid > 0 THEN 1 ELSE 0 END)"
     " + (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'settle' AND"
+    "    (x.presentment IS NULL OR NOT EXISTS (SELECT 1 FROM presentments p"
+    "     WHERE p.id = x.presentment)))"
+    " + (SELECT COUNT(*) FROM presentments p WHERE p.covered <>"
+    "    COALESCE((SELECT SUM(x.amount) FROM transfers x"
+    "     WHERE x.presentment = p.id AND x.kind = 'cover'), 0))"
+    " + (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'cover' AND"
     "    (x.presentment IS NULL OR NOT EXISTS (SELECT 1 FROM presentments p"
     "     WHERE p.id = x.presentment)))",
     /* released escrows released more than once or not empty; release

@@ -413,6 +413,34 @@ static void test_overspend_paid_from_guarantee_when_rules_followed(void)
     CHECK(balance(&w, w.guarantee) == CENTS(970));
     CHECK(escrow(&w) == 0);
     CHECK(audit_ok(&w));
+    /* the stored covered part, which statements and the overview read, is
+     * checked against the cover transfers */
+    {
+        char sql[128];
+
+        snprintf(sql, sizeof sql,
+                 "UPDATE presentments SET covered = covered - 1 WHERE id = "
+                 "%llu",
+                 (unsigned long long)b.presentment);
+        REQUIRE(run_sql(w.path, sql));
+        CHECK(!audit_ok(&w)); /* covered 29.99, cover transfer 30.00 */
+        snprintf(sql, sizeof sql,
+                 "UPDATE presentments SET covered = covered + 1 WHERE id = "
+                 "%llu",
+                 (unsigned long long)b.presentment);
+        REQUIRE(run_sql(w.path, sql));
+        REQUIRE(audit_ok(&w));
+        snprintf(sql, sizeof sql,
+                 "UPDATE presentments SET covered = 5 WHERE id = %llu",
+                 (unsigned long long)a.presentment);
+        REQUIRE(run_sql(w.path, sql));
+        CHECK(!audit_ok(&w)); /* covered with no cover transfer */
+        snprintf(sql, sizeof sql,
+                 "UPDATE presentments SET covered = 0 WHERE id = %llu",
+                 (unsigned long long)a.presentment);
+        REQUIRE(run_sql(w.path, sql));
+    }
+    CHECK(audit_ok(&w));
     drop_world(&w);
 }
 
@@ -629,6 +657,37 @@ static void test_late_presentment_paid_from_wallet_then_refused(void)
     CHECK(b.outcome == OFFPAY_SETTLE_UNPAID && b.reason == OFFPAY_ELATE);
     CHECK(b.paid == 0);
     CHECK(balance(&w, w.merchant_acct[1]) == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+/* A late presentment the wallet account no longer covers (its balance
+ * moved out after the release, as for a lost wallet's): the guarantee pays
+ * the merchant who followed the rules, and no overspend case is opened,
+ * since nothing overspent the escrow (its evidence would not verify). */
+static void test_late_presentment_beyond_the_account_is_covered_no_case(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1;
+    offpay_settle_result a;
+    offpay_case_info    *cases = NULL;
+    size_t               n_cases = 9;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(20), T0 + 10, 0, c1);
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 45 * DAY, NULL));
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(100), "moved",
+                                      T0 + 45 * DAY, NULL));
+    a = settle(&w, 0, c1, n1, CENTS(20), T0 + 20, T0 + 50 * DAY);
+    CHECK(a.outcome == OFFPAY_SETTLE_GUARANTEED && a.paid == CENTS(20) &&
+          a.covered == CENTS(20));
+    CHECK(a.case_id == 0);
+    REQUIRE_OK(offpay_ledger_cases(w.l, NULL, 10, &cases, &n_cases));
+    CHECK(n_cases == 0);
+    free(cases);
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(20));
+    CHECK(balance(&w, w.guarantee) == CENTS(980));
     CHECK(audit_ok(&w));
     drop_world(&w);
 }
@@ -1445,6 +1504,8 @@ static const offpay_test TESTS[] = {
      test_release_after_grace_returns_escrow_once},
     {"late_presentment_paid_from_wallet_then_refused",
      test_late_presentment_paid_from_wallet_then_refused},
+    {"late_presentment_beyond_the_account_is_covered_no_case",
+     test_late_presentment_beyond_the_account_is_covered_no_case},
     {"revoked_terminal_settles_only_what_came_before",
      test_revoked_terminal_settles_only_what_came_before},
     {"issue_needs_funds_and_a_valid_key",
