@@ -270,8 +270,26 @@ static int backup(const char *db, const char *out, int json)
 {
     offpay_ledger      *l = NULL;
     offpay_audit_report r;
-    offpay_err          rc = offpay_ledger_backup(db, out);
+    unsigned            have = 0, want = 0;
+    offpay_err          rc = offpay_ledger_exists(db);
 
+    if (rc != OFFPAY_OK)
+        return cli_fail_at("admin backup", "opening", db, rc);
+    /* the copy is audited by opening it, which would migrate an older
+     * one: a copy of an older ledger must stay what it was (the backup
+     * taken before an upgrade is the way back) */
+    rc = offpay_ledger_schema(db, &have, &want);
+    if (rc != OFFPAY_OK)
+        return cli_fail_at("admin backup", "opening", db, rc);
+    if (have != want) {
+        fprintf(stderr,
+                "offpay: admin backup: %s: the ledger's schema is version "
+                "%u, this offpay's is %u: take the backup with the offpay of "
+                "the ledger's version; nothing was written (EVERSION)\n",
+                db, have, want);
+        return EXIT_FAILURE_IO;
+    }
+    rc = offpay_ledger_backup(db, out);
     if (rc == OFFPAY_EEXISTS) {
         fprintf(stderr,
                 "offpay: admin backup: %s exists: give a new file (a backup "
@@ -280,9 +298,7 @@ static int backup(const char *db, const char *out, int json)
         return EXIT_USAGE;
     }
     if (rc != OFFPAY_OK)
-        return cli_fail_at("admin backup", rc == OFFPAY_ENOENT ? "opening"
-                                                                : "creating",
-                           rc == OFFPAY_ENOENT ? db : out, rc);
+        return cli_fail_at("admin backup", "creating", out, rc);
     rc = offpay_ledger_open(out, NULL, &l);
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_audit(l, &r);
@@ -295,16 +311,26 @@ static int backup(const char *db, const char *out, int json)
                 out, offpay_errname(rc), out);
         return rc == OFFPAY_EAUDIT ? EXIT_REJECTED : EXIT_FAILURE_IO;
     }
-    if (json)
-        printf("{\"backup\":\"%s\",\"audit\":true,\"accounts\":%llu,"
-               "\"transfers\":%llu}\n",
-               out, (unsigned long long)r.accounts,
-               (unsigned long long)r.transfers);
-    else
+    if (json) {
+        json_t *j = json_pack("{s:s, s:s, s:b, s:I, s:I}", "ledger", db,
+                              "backup", out, "audit", 1, "accounts",
+                              (json_int_t)r.accounts, "transfers",
+                              (json_int_t)r.transfers);
+        char   *txt = j != NULL ? json_dumps(j, JSON_COMPACT |
+                                                    JSON_PRESERVE_ORDER)
+                                : NULL;
+
+        json_decref(j);
+        if (txt == NULL)
+            return cli_fail("admin backup", OFFPAY_ENOMEM);
+        printf("%s\n", txt);
+        offpay__json_free(txt);
+    } else {
         printf("backup of %s written to %s (%llu accounts, %llu "
                "transfers); its audit passed\n",
                db, out, (unsigned long long)r.accounts,
                (unsigned long long)r.transfers);
+    }
     return EXIT_OK;
 }
 

@@ -98,12 +98,16 @@ static void move(srv_req *r, srv_reply *out, int deposit)
         return;
     }
     rc = offpay_amount_parse(v[0].s, currency, &amount);
-    if (rc == OFFPAY_OK && amount <= 0) {
+    if (rc != OFFPAY_OK) { /* EOVERFLOW here: beyond 2^63 - 1 minor units */
+        srv_fail_engine(out, rc, deposit ? "deposit" : "withdrawal");
+        goto out;
+    }
+    if (amount <= 0) {
         srv_fail_engine_hint(out, OFFPAY_EAMOUNT,
                              "amount: more than 0 is needed");
         goto out;
     }
-    if (rc == OFFPAY_OK) {
+    {
         const char *ref = v[1].present ? v[1].s : "";
 
         if (key != NULL)
@@ -122,7 +126,7 @@ static void move(srv_req *r, srv_reply *out, int deposit)
         offpay_ledger_balance(r->l, id, &balance, &kind, &currency) !=
             OFFPAY_OK)
         balance_read = 0;
-    if (rc == OFFPAY_EOVERFLOW) {
+    if (rc == OFFPAY_EOVERFLOW && deposit) { /* the ledger's bounds */
         char most[OFFPAY_AMOUNT_TEXT_MAX], bal[OFFPAY_AMOUNT_TEXT_MAX];
 
         offpay_amount_format(OFFPAY_LEDGER_DEPOSIT_MAX, currency, most,

@@ -388,6 +388,16 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
             return answer_error(c, st, SRV_E_BAD_PARAMETER, hint);
         }
     }
+    /* An Idempotency-Key on an endpoint that does not keep one would be
+     * silently ignored, and a resend would act twice: refused instead. */
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key") !=
+            NULL &&
+        st->rt->fn != srv_account_deposit && st->rt->fn != srv_account_withdraw &&
+        st->rt->fn != srv_credential_new)
+        return answer_error(c, st, SRV_E_IDEMPOTENCY_KEY_NOT_TAKEN,
+                            "this endpoint does not take an Idempotency-Key "
+                            "(deposits, withdrawals and credential issues "
+                            "do): nothing was done");
     if (st->rt->auth != AUTH_NONE) {
         /* refused before its body is read: a request without the
          * operator's token, or without a signature's headers */
@@ -540,10 +550,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (st->too_large || n > st->limit - st->len) {
             /* a chunked body past the cap: read on without storing, for
              * its 413 once it ends; one that goes on past twice the cap
-             * has the connection closed instead of read to its end */
+             * (and 64 KiB more, for the routes that take no body) has the
+             * connection closed instead of read to its end */
             st->too_large = 1;
             st->skipped += n;
-            return st->skipped > st->limit + (st->limit - st->len) ? MHD_NO
+            return st->len + st->skipped > 2 * st->limit + 65536 ? MHD_NO
                                                                  : MHD_YES;
         }
         if (st->len + n > st->cap) {

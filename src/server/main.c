@@ -489,6 +489,7 @@ int main(int argc, char **argv)
     char               *token = NULL, *colon;
     srv_daemon         *d = NULL;
     sigset_t            sigs;
+    time_t              next_release;
     uint64_t            p;
     int                 rc, status = 3;
     offpay_err          err;
@@ -565,12 +566,23 @@ int main(int argc, char **argv)
     printf("offpayd listening on %s:%u\n", addr, (unsigned)bound);
     fflush(stdout);
     key_end_warning(&b, kid, srv_now());
+    /* The main thread waits for signals, waking for the release job every
+     * --release-every seconds (on a fixed schedule: a signal does not
+     * postpone it) and at least daily for the daily key's warning. */
+    {
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        next_release = t.tv_sec + (time_t)o.release_every;
+    }
     for (;;) {
-        struct timespec ts = {(time_t)o.release_every, 0};
+        struct timespec ts = {86400, 0}, t;
         int             sig;
 
-        sig = o.release_every ? sigtimedwait(&sigs, NULL, &ts)
-                              : sigwaitinfo(&sigs, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (o.release_every && next_release - t.tv_sec < ts.tv_sec)
+            ts.tv_sec = next_release > t.tv_sec ? next_release - t.tv_sec : 0;
+        sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (sig == SIGHUP)
@@ -578,10 +590,12 @@ int main(int argc, char **argv)
                     "offpayd: SIGHUP: nothing is reloaded while offpayd "
                     "runs; to take a new issuer key or operator token, stop "
                     "it (SIGTERM) and start it again\n");
-        if (sig < 0 && errno == EAGAIN) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (o.release_every && t.tv_sec >= next_release) {
             release_due(srv.pool);
-            key_end_warning(&b, kid, srv_now());
+            next_release = t.tv_sec + (time_t)o.release_every;
         }
+        key_end_warning(&b, kid, srv_now());
     }
     fprintf(stderr, "offpayd: stopping\n");
     status = 0;

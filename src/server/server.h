@@ -71,6 +71,8 @@
       "Idempotency-Key must be 1 to 64 printable ASCII characters")            \
     X(IDEMPOTENCY_KEY_REUSED, 422,                                             \
       "this Idempotency-Key was used for a different request")                 \
+    X(IDEMPOTENCY_KEY_NOT_TAKEN, 400,                                          \
+      "this endpoint does not take an Idempotency-Key: nothing was done")     \
     X(STOPPING, 503,                                                           \
       "offpayd is stopping: nothing was done; send the request again")
 

@@ -936,6 +936,26 @@ static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
     int64_t    total = c->amount;
     offpay_err rc = OFFPAY_OK;
 
+    /* a deposit's bounds (external_tx) for the whole of it and for each
+     * shard's part before any part is booked: a part refused after
+     * another was booked would leave the deposit half done */
+    if (!c->withdraw && total > OFFPAY_LEDGER_DEPOSIT_MAX)
+        return OFFPAY_EOVERFLOW;
+    for (size_t k = 0; !c->withdraw && b->kind == OFFPAY_ACCOUNT_GUARANTEE &&
+                       k < l->n_shards;
+         k++) {
+        struct balance_ctx s = *b;
+        int64_t part = total / (int64_t)l->n_shards +
+                       (k == 0 ? total % (int64_t)l->n_shards : 0);
+
+        rc = offpay__ledger_tx_on(l, k, counterpart_tx, &s);
+        if (rc == OFFPAY_OK)
+            rc = offpay__ledger_read_on(l, k, balance_tx, &s);
+        if (rc != OFFPAY_OK)
+            return rc;
+        if (s.balance > OFFPAY_LEDGER_BALANCE_MAX - part)
+            return OFFPAY_EOVERFLOW;
+    }
     if (!c->withdraw && b->kind == OFFPAY_ACCOUNT_MERCHANT)
         return external_on(l, 0, c);
     for (size_t k = 0; k < l->n_shards; k++) {

@@ -251,7 +251,12 @@ if [ "$BACKEND" = sqlite ]; then
   [ "$(ledger_sql bk "SELECT COUNT(*), SUM(amount) FROM transfers")" = \
     "$(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers")" ] \
     && ok "the backup holds every transfer of the ledger" || fail "backup transfers differ"
-  run_cli 2 "bk.db" -- "$OFFPAY" admin backup --db "$LEDGER" --out bk.db
+  run_cli 2 "bk.db exists: give a new file" -- "$OFFPAY" admin backup --db "$LEDGER" --out bk.db
+  run_cli 3 "no such file or directory while creating nodir/bk.db" -- \
+    "$OFFPAY" admin backup --db "$LEDGER" --out nodir/bk.db
+  st=0; "$OFFPAY" admin backup --db "$LEDGER" --out 'b"k.db' --json >bk.json 2>&1 || st=$?
+  [ "$st" = 0 ] && [ "$(jq -r '.backup + " " + (.audit|tostring)' bk.json)" = 'b"k.db true' ] \
+    && ok "backup --json: valid JSON with the file's name as given" || fail "backup --json ($st): $(cat bk.json)"
   run_cli 3 "no such file or directory while opening no-such.db" -- \
     "$OFFPAY" admin backup --db no-such.db --out bk2.db
   [ ! -e bk2.db ] && ok "no backup file for a missing ledger" || fail "bk2.db made"
@@ -279,6 +284,11 @@ want=$(ledger_sql older "SELECT MAX(version) FROM schema_version")
 ledger_sql older "DELETE FROM schema_version WHERE version = $want" >/dev/null
 run_cli 3 "the ledger's schema is version $((want - 1)), this offpay's is $want: start the offpayd of this version first" -- \
   "$OFFPAY" admin audit --db "$(ledger_url older)"
+if [ "$BACKEND" = sqlite ]; then
+  run_cli 3 "the ledger's schema is version $((want - 1)), this offpay's is $want: take the backup with the offpay of the ledger's version; nothing was written" -- \
+    "$OFFPAY" admin backup --db "$(ledger_url older)" --out older-bk.db
+  [ ! -e older-bk.db ] && ok "no backup of an older ledger" || fail "older-bk.db written"
+fi
 [ "$(ledger_sql older "SELECT MAX(version) FROM schema_version")" = $((want - 1)) ] \
   && ok "admin left the older ledger at version $((want - 1))" || fail "admin migrated the older ledger"
 st=0; "$OFFPAYD" --db "$(ledger_url older)" --listen 127.0.0.1:0 --issuer iss \
