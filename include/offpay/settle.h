@@ -285,6 +285,12 @@ typedef struct offpay_ledger_cred_info {
     uint32_t revoked_at;
     int      released; /* 1: escrow released at released_at */
     uint32_t released_at;
+    /* Where the escrow's money went, from its transfers: in, the limit
+     * funded, late presentments' money taken back from the wallet account
+     * (docs/settlement.md §6) and the guarantee's cover (§5); out, what
+     * was paid to merchants and what the release returned. remaining =
+     * funded + late + covered - paid - released_amount. */
+    int64_t funded, late, covered, paid, released_amount;
 } offpay_ledger_cred_info;
 
 /* Errors: OFFPAY_EINVAL, OFFPAY_ENOT_ISSUED, OFFPAY_ESTORE. */

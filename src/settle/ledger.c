@@ -1561,6 +1561,7 @@ offpay_err offpay_ledger_revoke(offpay_ledger *l, uint64_t serial,
 struct cred_info_ctx {
     uint64_t         serial;
     offpay__cred_row row;
+    int64_t          flows[OFFPAY__ESCROW_FLOWS];
 };
 
 static offpay_err cred_info_tx(offpay_ledger *l, void *p)
@@ -1568,6 +1569,8 @@ static offpay_err cred_info_tx(offpay_ledger *l, void *p)
     struct cred_info_ctx *c = p;
     offpay_err            rc = l->ops->cred_get(l->store, c->serial, &c->row);
 
+    if (rc == OFFPAY_OK)
+        rc = l->ops->escrow_flows(l->store, c->row.escrow_account, c->flows);
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ENOT_ISSUED : rc;
 }
 
@@ -1597,6 +1600,11 @@ offpay_err offpay_ledger_credential(offpay_ledger *l, uint64_t serial,
     out->expires = c.row.expires;
     out->revoked = c.row.revoked;
     out->revoked_at = c.row.revoked_at;
+    out->funded = c.flows[0];
+    out->late = c.flows[1];
+    out->covered = c.flows[2];
+    out->paid = c.flows[3];
+    out->released_amount = c.flows[4];
     out->released = c.row.released;
     out->released_at = c.row.released_at;
     return OFFPAY_OK;

@@ -119,6 +119,12 @@ typedef struct offpay__payment_summary {
 
 /* Facts the audit judges (docs/settlement.md §10), computed by the store
  * over all its rows. */
+/* What moved into and out of an escrow account, by transfer kind, in SQL
+ * both backends accept ($1: the escrow account): fund, late, cover (in),
+ * settle, release (out). */
+#define OFFPAY__ESCROW_FLOWS 5
+extern const char offpay__escrow_flows_sql[];
+
 typedef struct offpay__audit_facts {
     uint64_t accounts, transfers;
     int64_t  inside, deposits_net;
@@ -239,6 +245,9 @@ typedef struct offpay__store_ops {
         offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
         int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx);
 
+    /* the escrow account's flows by kind (offpay__escrow_flows_sql) */
+    offpay_err (*escrow_flows)(offpay__store *s, uint64_t escrow,
+                               int64_t out[OFFPAY__ESCROW_FLOWS]);
     offpay_err (*audit)(offpay__store *s, offpay__audit_facts *f);
 
     /* cases and their evidence (src/settle/evidence.c) */
@@ -433,7 +442,7 @@ typedef struct offpay__store_ops {
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
-    X(terminal_retired)
+    X(terminal_retired) X(escrow_flows)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

@@ -80,6 +80,14 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "   AND c.lim = r.amount))",
 };
 
+const char offpay__escrow_flows_sql[] =
+    "SELECT COALESCE(SUM(CASE WHEN kind = 'fund' THEN amount END), 0),"
+    " COALESCE(SUM(CASE WHEN kind = 'late' THEN amount END), 0),"
+    " COALESCE(SUM(CASE WHEN kind = 'cover' THEN amount END), 0),"
+    " COALESCE(SUM(CASE WHEN kind = 'settle' THEN amount END), 0),"
+    " COALESCE(SUM(CASE WHEN kind = 'release' THEN amount END), 0)"
+    " FROM transfers WHERE credit = $1 OR debit = $1";
+
 void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
                               offpay__audit_facts *f)
 {

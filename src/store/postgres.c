@@ -1394,6 +1394,8 @@ static offpay_err s_revoked_list(offpay__store *s, size_t max,
 static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
                                     uint64_t pending, uint32_t synced_at,
                                     uint32_t now);
+static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
+                                 int64_t out[OFFPAY__ESCROW_FLOWS]);
 
 /* the wallet's online life (defined at the end of the file) */
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
@@ -2585,4 +2587,18 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
     *how = (int)col_i64(r, 0, 0);
     *rotated_to = col_u32(r, 0, 1);
     return OFFPAY_OK;
+}
+
+static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
+                                 int64_t out[OFFPAY__ESCROW_FLOWS])
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, escrow);
+    rc = run_sql_row(s, offpay__escrow_flows_sql, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < OFFPAY__ESCROW_FLOWS; i++)
+        out[i] = col_i64(r, 0, i);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }

@@ -1363,6 +1363,8 @@ static offpay_err s_revoked_list(offpay__store *s, size_t max,
 static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
                                     uint64_t pending, uint32_t synced_at,
                                     uint32_t now);
+static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
+                                 int64_t out[OFFPAY__ESCROW_FLOWS]);
 
 /* the wallet's online life (defined at the end of the file) */
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
@@ -2308,4 +2310,20 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
         *rotated_to = o.rotated_to;
     }
     return rc;
+}
+
+static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
+                                 int64_t out[OFFPAY__ESCROW_FLOWS])
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__escrow_flows_sql, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, escrow);
+    rc = row(st);
+    for (int i = 0; rc == OFFPAY_OK && i < OFFPAY__ESCROW_FLOWS; i++)
+        out[i] = sqlite3_column_int64(st, i);
+    sqlite3_finalize(st);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }

@@ -122,6 +122,10 @@ upload tb
 balances "W2=$W2:3000 esc=esc/$S2:0 A=$MA:3824 B=$MB:1500 G=$G:49000" "duplicate paid"
 api GET "/v1/admin/credentials/$S2"
 [ "$(jget .revoked)" = true ] && ok "credential revoked" || fail "not revoked"
+# where its escrow's 20.00 went: funded 20.00 + covered 10.00 = paid 30.00
+[ "$(jq -c '[.escrow.funded.minor, .escrow.late.minor, .escrow.covered.minor, .escrow.paid.minor, .escrow.released.minor, .remaining.minor]' resp.json)" = \
+  '[2000,0,1000,3000,0,0]' ] && ok "its escrow: funded 20.00, covered 10.00, paid 30.00, 0 left" \
+  || fail "escrow flows: $(jq -c .escrow resp.json)"
 api GET /v1/revlist
 [ "$(jget .serials)" = 1 ] && ok "revocation list names it" || fail "revlist $(cat resp.json)"
 audit_passes "duplicate presentment"

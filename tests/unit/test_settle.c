@@ -409,6 +409,15 @@ static void test_overspend_paid_from_guarantee_when_rules_followed(void)
     CHECK(b.outcome == OFFPAY_SETTLE_GUARANTEED);
     CHECK(b.paid == CENTS(40) && b.covered == CENTS(30) && b.case_id != 0);
     CHECK(revoked(&w));
+    {
+        /* where the escrow's money went, from its transfers */
+        offpay_ledger_cred_info ci;
+
+        REQUIRE_OK(offpay_ledger_credential(w.l, w.cred.serial, &ci));
+        CHECK(ci.funded == CENTS(50) && ci.late == 0 &&
+              ci.covered == CENTS(30) && ci.paid == CENTS(80) &&
+              ci.released_amount == 0 && ci.remaining == 0);
+    }
     CHECK(balance(&w, w.merchant_acct[1]) == CENTS(40));
     CHECK(balance(&w, w.guarantee) == CENTS(970));
     CHECK(escrow(&w) == 0);
@@ -656,6 +665,14 @@ static void test_late_presentment_paid_from_wallet_then_refused(void)
     b = settle(&w, 1, c2, n2, CENTS(20), T0 + 40, T0 + 80 * DAY);
     CHECK(b.outcome == OFFPAY_SETTLE_UNPAID && b.reason == OFFPAY_ELATE);
     CHECK(b.paid == 0);
+    {
+        offpay_ledger_cred_info ci;
+
+        REQUIRE_OK(offpay_ledger_credential(w.l, w.cred.serial, &ci));
+        CHECK(ci.funded == CENTS(50) && ci.released_amount == CENTS(50) &&
+              ci.late == CENTS(20) && ci.paid == CENTS(20) &&
+              ci.covered == 0 && ci.remaining == 0);
+    }
     CHECK(balance(&w, w.merchant_acct[1]) == 0);
     CHECK(audit_ok(&w));
     drop_world(&w);
