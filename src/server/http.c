@@ -388,16 +388,6 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
             return answer_error(c, st, SRV_E_BAD_PARAMETER, hint);
         }
     }
-    /* An Idempotency-Key on an endpoint that does not keep one would be
-     * silently ignored, and a resend would act twice: refused instead. */
-    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key") !=
-            NULL &&
-        st->rt->fn != srv_account_deposit && st->rt->fn != srv_account_withdraw &&
-        st->rt->fn != srv_credential_new)
-        return answer_error(c, st, SRV_E_IDEMPOTENCY_KEY_NOT_TAKEN,
-                            "this endpoint does not take an Idempotency-Key "
-                            "(deposits, withdrawals and credential issues "
-                            "do): nothing was done");
     if (st->rt->auth != AUTH_NONE) {
         /* refused before its body is read: a request without the
          * operator's token, or without a signature's headers */
@@ -425,6 +415,16 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
                                     : SRV_E_SIGNATURE_MALFORMED,
                                 NULL);
     }
+    /* An Idempotency-Key on an endpoint that does not keep one would be
+     * silently ignored, and a resend would act twice: refused instead. */
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key") !=
+            NULL &&
+        st->rt->fn != srv_account_deposit && st->rt->fn != srv_account_withdraw &&
+        st->rt->fn != srv_credential_new)
+        return answer_error(c, st, SRV_E_IDEMPOTENCY_KEY_NOT_TAKEN,
+                            "this endpoint does not take an Idempotency-Key "
+                            "(deposits, withdrawals and credential issues "
+                            "do): nothing was done");
     st->limit = st->rt->body == BODY_UPLOAD  ? srv->cfg.body_max
                 : st->rt->body == BODY_ADMIN ? SRV_ADMIN_BODY_MAX
                                              : 0;

@@ -373,8 +373,10 @@ static void key_end_warning(const offpay_trust_bundle *b, uint16_t kid,
         time_t                   end = (time_t)k->valid_until;
         struct tm                tm;
 
+        /* (the loop wakes daily by the monotonic clock; a little slack so
+         * a wall clock slowed by NTP does not skip a day) */
         if (k->kid != kid || k->valid_until > now + 30u * 86400u ||
-            (said != 0 && now - said < 86400u))
+            (said != 0 && now - said < 86400u - 600u))
             continue;
         said = now;
         if (gmtime_r(&end, &tm) != NULL)

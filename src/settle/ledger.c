@@ -937,12 +937,15 @@ static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
     offpay_err rc = OFFPAY_OK;
 
     /* a deposit's bounds (external_tx) for the whole of it and for each
-     * shard's part before any part is booked: a part refused after
-     * another was booked would leave the deposit half done */
+     * shard's part before any part is booked, so that a part refused
+     * after another was booked does not leave the deposit half done (best
+     * effort: each part's transaction checks again). Not for a keyed
+     * deposit, whose resend replays the parts it booked and would count
+     * them twice here. */
     if (!c->withdraw && total > OFFPAY_LEDGER_DEPOSIT_MAX)
         return OFFPAY_EOVERFLOW;
-    for (size_t k = 0; !c->withdraw && b->kind == OFFPAY_ACCOUNT_GUARANTEE &&
-                       k < l->n_shards;
+    for (size_t k = 0; !c->withdraw && c->key == NULL &&
+                       b->kind == OFFPAY_ACCOUNT_GUARANTEE && k < l->n_shards;
          k++) {
         struct balance_ctx s = *b;
         int64_t part = total / (int64_t)l->n_shards +

@@ -50,9 +50,13 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     " + (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'settle' AND"
     "    (x.presentment IS NULL OR NOT EXISTS (SELECT 1 FROM presentments p"
     "     WHERE p.id = x.presentment)))"
-    " + (SELECT COUNT(*) FROM presentments p WHERE p.covered <>"
-    "    COALESCE((SELECT SUM(x.amount) FROM transfers x"
-    "     WHERE x.presentment = p.id AND x.kind = 'cover'), 0))"
+    /* (one grouped pass over the cover transfers, joined: a sum
+     * correlated with each presentment would scan the transfers once per
+     * presentment, since only settle transfers are indexed by it) */
+    " + (SELECT COUNT(*) FROM presentments p LEFT JOIN"
+    "    (SELECT x.presentment, SUM(x.amount) AS s FROM transfers x"
+    "     WHERE x.kind = 'cover' GROUP BY x.presentment) AS cv"
+    "    ON cv.presentment = p.id WHERE p.covered <> COALESCE(cv.s, 0))"
     " + (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'cover' AND"
     "    (x.presentment IS NULL OR NOT EXISTS (SELECT 1 FROM presentments p"
     "     WHERE p.id = x.presentment)))",

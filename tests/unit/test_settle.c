@@ -700,6 +700,7 @@ static void test_late_presentment_beyond_the_account_is_covered_no_case(void)
     CHECK(a.outcome == OFFPAY_SETTLE_GUARANTEED && a.paid == CENTS(20) &&
           a.covered == CENTS(20));
     CHECK(a.case_id == 0);
+    CHECK(!revoked(&w));
     REQUIRE_OK(offpay_ledger_cases(w.l, NULL, 10, &cases, &n_cases));
     CHECK(n_cases == 0);
     free(cases);
