@@ -9,7 +9,11 @@
 # committed); round 2 is a signed batch from the upload tool and a SIGKILL
 # from outside at whatever moment the first items are seen settled.
 source "$(dirname "$0")/offpayd_lib.sh"
-N=500
+# 500 as the issue asks; scripts/run-tests.sh asks 200 of the sanitizer
+# build, where each payment's two processes cost three times as much and the
+# code paths are the same. The kill at item 150 needs more than 150.
+N=${OFFPAY_CRASH_PAYMENTS:-500}
+[ "$N" -gt 150 ] 2>/dev/null || { echo "OFFPAY_CRASH_PAYMENTS must be above 150"; exit 2; }
 start_server
 fetch_bundle
 new_merchant "Bakery A"; MA=$MACCT; MID=$MERCHANT; new_terminal ta "$MERCHANT"
