@@ -179,6 +179,11 @@ jq -r '"  total paid \(.paid.decimal) EUR; merchant account \(.balance.decimal) 
 settled=$(jq -r '[.lines[] | select(.outcome == "settled")] | length' resp.json)
 [ "$settled" = 2 ] || { echo "demo: expected 2 settled payments, got $settled" >&2; exit 1; }
 
+step "The terminal's journal now says what offpayd paid for each payment"
+run "$OFFPAY" terminal journal --terminal shop | tee journal.out
+grep -q "^settlement: 2 paid in full, 0 paid in part, 0 refused; paid 17.30 EUR in all; 0 not uploaded yet" journal.out \
+  || { echo "demo: the journal does not show both payments paid" >&2; exit 1; }
+
 step "The wallet syncs: what settled, what is released, balances beside the server's"
 # The 20.00 code was charged 12.50: settlement took 12.50 and the wallet
 # no longer holds the other 7.50; the bound code's receipt said 4.80.

@@ -278,6 +278,11 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
 offpay_err offpay_terminal_receipt(offpay_terminal *t, int64_t seq,
                                    uint32_t now, char **text);
 
+/* Room for offpayd's result texts kept with a journal entry. */
+#define OFFPAY_OUTCOME_MAX 24 /* "settled_guaranteed" and its NUL */
+#define OFFPAY_REASON_MAX  40 /* an error name, "ETERMINAL_REVOKED" */
+#define OFFPAY_CASE_MAX    24 /* a case id, decimal */
+
 /* One journal entry. code points into storage valid until the callback
  * returns. */
 typedef struct offpay_journal_entry {
@@ -291,6 +296,23 @@ typedef struct offpay_journal_entry {
     uint32_t       accepted_at;
     const uint8_t *code;
     size_t         code_len;
+    /* What offpayd decided, as the terminal's online sync recorded it
+     * (offpay_terminal_upload). uploaded 0: not decided yet (still to
+     * upload). uploaded 1 with outcome "": decided before the terminal
+     * kept results (an older version). Else outcome is offpayd's
+     * ("settled", "settled_guaranteed", "duplicate", "double_spend",
+     * "unpaid", "rejected"; docs/api.md), paid and covered what it
+     * credited the merchant and of that what the guarantee paid (minor
+     * units), reason the error name of a "rejected" or "unpaid" ("" for
+     * none), case_id the case opened or joined ("" for none), decided_at
+     * the terminal's time when the result came. */
+    int            uploaded;
+    char           outcome[OFFPAY_OUTCOME_MAX];
+    int64_t        paid;
+    int64_t        covered;
+    char           reason[OFFPAY_REASON_MAX];
+    char           case_id[OFFPAY_CASE_MAX];
+    uint32_t       decided_at;
 } offpay_journal_entry;
 
 /* Calls fn for every journal entry in order; a non-zero return stops the

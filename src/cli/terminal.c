@@ -86,7 +86,10 @@ static const char help[] =
     "      --receipt-png FILE  also write a receipt code for the payer\n"
     "  receipt           a receipt code for a journal entry\n"
     "      --seq N\n"
-    "  journal           list accepted payments (--json for JSON lines)\n"
+    "  journal           list accepted payments and, once 'sync --server'\n"
+    "                    uploaded them, what offpayd paid for each (or why\n"
+    "                    it refused it); --json for JSON lines, each with\n"
+    "                    its code's text\n"
     "  status            the credential and its expiry, payments and hours\n"
     "                    since the last sync against their limits, the\n"
     "                    revocation list's age, open requests, the journal's\n"
@@ -111,7 +114,8 @@ static const char help[] =
     "                    consistent copy of the journal (terminal.db, "
     "read-only:\n"
     "                    never to accept with again) and payments.csv and\n"
-    "                    payments.json for accounting\n"
+    "                    payments.json for accounting (with what\n"
+    "                    offpayd paid for each payment uploaded)\n"
     "\n"
     "Code output (request, receipt): the text on standard output, and\n"
     "  --png FILE, --svg FILE, --show (draw it on stderr).\n"
@@ -1057,12 +1061,73 @@ typedef struct journal_ctx {
     int     json;
     int64_t total;
     int     n;
+    /* what offpayd decided, as the syncs recorded it */
+    int     paid_full, paid_part, refused, pending, unknown;
+    int64_t paid;
 } journal_ctx;
+
+/* Whether outcome is one where the merchant was paid what was charged
+ * (settled, or paid from the guarantee, or with a case opened). */
+static int paid_in_full(const char *outcome)
+{
+    return strcmp(outcome, "settled") == 0 ||
+           strcmp(outcome, "settled_guaranteed") == 0 ||
+           strcmp(outcome, "duplicate") == 0 ||
+           strcmp(outcome, "double_spend") == 0;
+}
+
+/* The journal's settlement column: what offpayd decided for e. */
+static const char *settlement_text(const offpay_journal_entry *e, char *buf,
+                                   size_t cap)
+{
+    char paid[OFFPAY_AMOUNT_TEXT_MAX];
+
+    if (!e->uploaded)
+        return "not uploaded yet";
+    if (e->outcome[0] == '\0')
+        return "uploaded (result not kept)";
+    if (offpay_amount_format(e->paid, e->currency, paid, sizeof paid) !=
+        OFFPAY_OK)
+        snprintf(paid, sizeof paid, "%lld", (long long)e->paid);
+    if (strcmp(e->outcome, "rejected") == 0)
+        snprintf(buf, cap, "refused: %s", e->reason);
+    else if (strcmp(e->outcome, "unpaid") == 0)
+        snprintf(buf, cap, "paid %s of it: %s", paid, e->reason);
+    else if (strcmp(e->outcome, "settled") == 0)
+        snprintf(buf, cap, "paid %s", paid);
+    else
+        snprintf(buf, cap, "paid %s (%s%s%s)", paid, e->outcome,
+                 e->case_id[0] != '\0' ? ", case " : "", e->case_id);
+    return buf;
+}
+
+/* What offpayd decided for e as JSON (journal --json, export), or null
+ * when nothing is kept: not uploaded yet, or uploaded by a version that
+ * kept no result. */
+static json_t *settlement_json(const offpay_journal_entry *e)
+{
+    char    paid[OFFPAY_AMOUNT_TEXT_MAX], decided[32];
+    json_t *j;
+
+    if (!e->uploaded || e->outcome[0] == '\0')
+        return json_null();
+    if (offpay_amount_format(e->paid, e->currency, paid, sizeof paid) !=
+        OFFPAY_OK)
+        paid[0] = '\0';
+    j = json_pack(
+        "{s:s, s:I, s:s, s:I, s:o, s:o, s:s}", "outcome", e->outcome,
+        "paid_minor", (json_int_t)e->paid, "paid", paid, "covered_minor",
+        (json_int_t)e->covered, "reason",
+        e->reason[0] != '\0' ? json_string(e->reason) : json_null(), "case",
+        e->case_id[0] != '\0' ? json_string(e->case_id) : json_null(),
+        "decided_at", cli_iso_time(e->decided_at, decided));
+    return j != NULL ? j : json_null();
+}
 
 static int print_entry(const offpay_journal_entry *e, void *vctx)
 {
     journal_ctx *ctx = vctx;
-    char         m1[64], m2[64], when[32];
+    char         m1[64], m2[64], when[32], st[128];
     time_t       tt = (time_t)e->accepted_at;
     struct tm    tm;
 
@@ -1070,7 +1135,7 @@ static int print_entry(const offpay_journal_entry *e, void *vctx)
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (ctx->json) {
         char    a1[OFFPAY_AMOUNT_TEXT_MAX], a2[OFFPAY_AMOUNT_TEXT_MAX];
-        char   *s;
+        char   *s, *code = NULL;
         json_t *j;
 
         /* Amounts as minor units and as their decimal text, as in
@@ -1081,27 +1146,49 @@ static int print_entry(const offpay_journal_entry *e, void *vctx)
         if (offpay_amount_format(e->authorized, e->currency, a2, sizeof a2) !=
             OFFPAY_OK)
             a2[0] = '\0';
-        j = json_pack(
-            "{s:I, s:o, s:I, s:I, s:s, s:I, s:s, s:s, s:b, s:s}", "seq",
-            (json_int_t)e->seq, "serial", cli_json_u64(e->serial), "counter",
-            (json_int_t)e->counter, "charged_minor", (json_int_t)e->charged,
-            "charged", a1, "authorized_minor", (json_int_t)e->authorized,
-            "authorized", a2, "currency", offpay_currency_alpha(e->currency),
-            "bound", e->bound, "accepted_at", when);
+        if (offpay_text_encode(e->code, e->code_len, &code) != OFFPAY_OK)
+            code = NULL;
+        j = json_pack("{s:I, s:o, s:I, s:I, s:s, s:I, s:s, s:s, s:b, s:s, "
+                      "s:b, s:o, s:s?}",
+                      "seq", (json_int_t)e->seq, "serial",
+                      cli_json_u64(e->serial), "counter",
+                      (json_int_t)e->counter, "charged_minor",
+                      (json_int_t)e->charged, "charged", a1,
+                      "authorized_minor", (json_int_t)e->authorized,
+                      "authorized", a2, "currency",
+                      offpay_currency_alpha(e->currency), "bound", e->bound,
+                      "accepted_at", when, "uploaded", e->uploaded,
+                      "settlement", settlement_json(e), "code",
+                      code);
+        free(code);
         s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (s != NULL)
             printf("%s\n", s);
         offpay__json_free(s);
         json_decref(j);
     } else {
-        printf("%-5lld %-20s %-8llu %-7u %-7s %14s  (authorized %s)\n",
+        printf("%-5lld %-20s %-8llu %-7u %-7s %14s %14s  %s\n",
                (long long)e->seq, when, (unsigned long long)e->serial,
                e->counter, e->bound ? "bound" : "unbound",
                cli_money(e->charged, e->currency, m1, sizeof m1),
-               cli_money(e->authorized, e->currency, m2, sizeof m2));
+               cli_money(e->authorized, e->currency, m2, sizeof m2),
+               settlement_text(e, st, sizeof st));
     }
     ctx->total += e->charged;
     ctx->n++;
+    if (!e->uploaded)
+        ctx->pending++;
+    else if (e->outcome[0] == '\0')
+        ctx->unknown++;
+    else if (strcmp(e->outcome, "rejected") == 0)
+        ctx->refused++;
+    else if (paid_in_full(e->outcome))
+        ctx->paid_full++;
+    else
+        ctx->paid_part++;
+    if (e->uploaded && e->outcome[0] != '\0' &&
+        strcmp(e->outcome, "rejected") != 0)
+        ctx->paid += e->paid;
     return 0;
 }
 
@@ -1110,16 +1197,18 @@ static int cmd_journal(const void *args, const char *arg CLI_UNUSED)
     const term_args *a = args;
     int              status = EXIT_OK;
     offpay_terminal *t = open_terminal_as(a, 0, 1, &status);
-    journal_ctx      ctx = {a->json, 0, 0};
+    journal_ctx      ctx = {0};
     uint16_t         cur = 0;
     char             money[64];
     offpay_err       rc;
 
     if (t == NULL)
         return status;
+    ctx.json = a->json;
     if (!a->json)
-        printf("%-5s %-20s %-8s %-7s %-7s %14s\n", "seq", "accepted (UTC)",
-               "serial", "counter", "kind", "charged");
+        printf("%-5s %-20s %-8s %-7s %-7s %14s %14s  %s\n", "seq",
+               "accepted (UTC)", "serial", "counter", "kind", "charged",
+               "authorized", "settlement");
     rc = offpay_terminal_journal(t, print_entry, &ctx);
     if (rc != OFFPAY_OK)
         status = cli_fail("journal", rc);
@@ -1127,6 +1216,13 @@ static int cmd_journal(const void *args, const char *arg CLI_UNUSED)
         cur = offpay_terminal_currency(t);
         printf("%d payment(s), total %s\n", ctx.n,
                cli_money(ctx.total, cur, money, sizeof money));
+        printf("settlement: %d paid in full, %d paid in part, %d refused; "
+               "paid %s in all; %d not uploaded yet",
+               ctx.paid_full, ctx.paid_part, ctx.refused,
+               cli_money(ctx.paid, cur, money, sizeof money), ctx.pending);
+        if (ctx.unknown > 0)
+            printf("; %d uploaded before results were kept", ctx.unknown);
+        printf("\n");
     }
     offpay_terminal_close(t);
     return status;
@@ -1382,6 +1478,7 @@ static int export_entry(const offpay_journal_entry *e, void *vctx)
 {
     export_ctx *x = vctx;
     char when[32], ch[OFFPAY_AMOUNT_TEXT_MAX], au[OFFPAY_AMOUNT_TEXT_MAX];
+    char        pd[OFFPAY_AMOUNT_TEXT_MAX];
     const char *cur = offpay_currency_alpha(e->currency);
 
     if (cur == NULL ||
@@ -1394,20 +1491,33 @@ static int export_entry(const offpay_journal_entry *e, void *vctx)
         return 1;
     }
     cli_iso_time(e->accepted_at, when);
-    fprintf(x->csv, "%lld,%s,%llu,%u,%s,%s,%lld,%s,%u,%s\r\n",
-            (long long)e->seq, when, (unsigned long long)e->serial, e->counter,
+    fprintf(x->csv, "%lld,%s,%llu,%u,%s,%s,%lld,%s,%u,%s,", (long long)e->seq,
+            when, (unsigned long long)e->serial, e->counter,
             e->bound ? "bound" : "unbound", cur, (long long)e->charged, ch,
             e->authorized, au);
+    /* settlement: offpayd's outcome, not_uploaded, or uploaded (decided
+     * by a version that kept no result); paid only with an outcome */
+    if (!e->uploaded || e->outcome[0] == '\0' ||
+        offpay_amount_format(e->paid, e->currency, pd, sizeof pd) != OFFPAY_OK)
+        fprintf(x->csv, "%s,,,,\r\n",
+                !e->uploaded ? "not_uploaded"
+                : e->outcome[0] == '\0' ? "uploaded"
+                                        : e->outcome);
+    else
+        fprintf(x->csv, "%s,%lld,%s,%s,%s\r\n", e->outcome,
+                (long long)e->paid, pd, e->reason, e->case_id);
     if (json_array_append_new(
             x->list,
-            json_pack("{s:I, s:s, s:o, s:I, s:s, s:s, s:I, s:s, s:I, s:s}",
+            json_pack("{s:I, s:s, s:o, s:I, s:s, s:s, s:I, s:s, s:I, s:s, "
+                      "s:b, s:o}",
                       "seq", (json_int_t)e->seq, "accepted_at", when, "serial",
                       cli_json_u64(e->serial), "counter",
                       (json_int_t)e->counter, "kind",
                       e->bound ? "bound" : "unbound", "currency", cur,
                       "charged_minor", (json_int_t)e->charged, "charged", ch,
                       "authorized_minor", (json_int_t)e->authorized,
-                      "authorized", au)) != 0) {
+                      "authorized", au, "uploaded", e->uploaded, "settlement",
+                      settlement_json(e))) != 0) {
         x->failed = 1;
         return 1;
     }
@@ -1433,7 +1543,8 @@ static int export_payments(offpay_terminal *t, const char *dir, uint32_t now)
     if (x.csv == NULL || x.list == NULL)
         goto out;
     fputs("seq,accepted_at,serial,counter,kind,currency,charged_minor,"
-          "charged,authorized_minor,authorized\r\n",
+          "charged,authorized_minor,authorized,settlement,paid_minor,paid,"
+          "reason,case\r\n",
           x.csv);
     rc = offpay_terminal_journal(t, export_entry, &x);
     if (fclose(x.csv) != 0)

@@ -59,6 +59,21 @@
     "  uploaded INTEGER NOT NULL DEFAULT 0,"                                   \
     "  UNIQUE(serial, counter))"
 
+/*
+ * offpayd's result for each decided journal entry, kept by the online sync
+ * in the transaction that marks the entry uploaded (one row per seq; a
+ * replayed result replaces it with the same decision). A table of its own:
+ * an accept writes no more than before, and a terminal.db from before it
+ * gets the table by journal_upgrade. A file that cannot be upgraded (read
+ * only, full, an exported copy) reads an empty one made in the connection's
+ * temporary schema, so that every query has the same form.
+ */
+#define RESULTS_COLUMNS                                                        \
+    "(seq INTEGER PRIMARY KEY, outcome TEXT NOT NULL,"                         \
+    "  paid INTEGER NOT NULL, covered INTEGER NOT NULL,"                       \
+    "  reason TEXT NOT NULL, case_id TEXT NOT NULL,"                           \
+    "  decided_at INTEGER NOT NULL)"
+
 #define JOURNAL_TRIGGERS                                                       \
     "CREATE TRIGGER IF NOT EXISTS journal_append_only BEFORE DELETE ON"        \
     " journal BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"   \
@@ -869,6 +884,25 @@ static offpay_err sqlite_cause(sqlite3 *db)
     }
 }
 
+/* Makes "results" readable on a file that does not have the table (one
+ * journal_upgrade could not or may not upgrade): an empty one in the
+ * connection's temporary schema, which writes nothing to the file. */
+static offpay_err results_readable(offpay_terminal *t)
+{
+    int64_t    n = 0;
+    offpay_err rc = query_i64(t->db,
+                              "SELECT count(*) FROM main.sqlite_master WHERE"
+                              " type = 'table' AND name = 'results'",
+                              0, &n);
+
+    if (rc != OFFPAY_OK || n == 1)
+        return rc;
+    return exec(t->db, "CREATE TEMP TABLE IF NOT EXISTS results" RESULTS_COLUMNS
+                       ";") == OFFPAY_OK
+               ? OFFPAY_OK
+               : OFFPAY_EJOURNAL;
+}
+
 /*
  * journal_upgrade — brings a terminal.db made by an older version to the
  * current layout in one transaction: the journal rebuilt without
@@ -892,7 +926,7 @@ static offpay_err journal_upgrade(offpay_terminal *t, int may_write,
 {
     uint64_t   v = 0;
     uint32_t   n = 0;
-    int64_t    autoinc = 0, triggers = 0;
+    int64_t    autoinc = 0, triggers = 0, results = 0;
     int        has_sync = 0;
     offpay_err rc;
 
@@ -919,17 +953,22 @@ static offpay_err journal_upgrade(offpay_terminal *t, int may_write,
                         "SELECT count(*) FROM sqlite_master WHERE type ="
                         " 'trigger' AND name IN ('journal_append_only',"
                         " 'journal_seq_fixed')",
-                        0, &triggers)) != OFFPAY_OK)
+                        0, &triggers)) != OFFPAY_OK ||
+        (rc = query_i64(t->db,
+                        "SELECT count(*) FROM main.sqlite_master WHERE type ="
+                        " 'table' AND name = 'results'",
+                        0, &results)) != OFFPAY_OK)
         return rc;
-    if ((has_sync && autoinc == 0 && triggers == 2) || !may_write)
-        return OFFPAY_OK;
+    if ((has_sync && autoinc == 0 && triggers == 2 && results == 1) ||
+        !may_write)
+        return results_readable(t);
     if (sqlite3_db_readonly(t->db, "main") == 1) {
         t->frozen = OFFPAY_EROFS;
-        return OFFPAY_OK;
+        return results_readable(t);
     }
     if (exec(t->db, "BEGIN IMMEDIATE") != OFFPAY_OK) {
         t->frozen = sqlite_cause(t->db);
-        return OFFPAY_OK;
+        return results_readable(t);
     }
     if ((autoinc != 0 &&
          exec(t->db,
@@ -941,6 +980,8 @@ static offpay_err journal_upgrade(offpay_terminal *t, int may_write,
               "DROP TABLE journal;"
               "ALTER TABLE journal_v2 RENAME TO journal;") != OFFPAY_OK) ||
         exec(t->db, JOURNAL_TRIGGERS) != OFFPAY_OK ||
+        exec(t->db, "CREATE TABLE IF NOT EXISTS main.results" RESULTS_COLUMNS
+                    ";") != OFFPAY_OK ||
         (!has_sync &&
          (meta_put_u64(t->db, "sync_seq", (uint64_t)*sync_seq) != OFFPAY_OK ||
           exec(t->db, "DELETE FROM meta WHERE key = 'payments_since_sync'") !=
@@ -949,7 +990,7 @@ static offpay_err journal_upgrade(offpay_terminal *t, int may_write,
         t->frozen = sqlite_cause(t->db); /* before ROLLBACK resets it */
         exec(t->db, "ROLLBACK");
     }
-    return OFFPAY_OK;
+    return results_readable(t);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -2009,7 +2050,20 @@ out:
 /* The columns entry_of reads, in its order. */
 #define JOURNAL_SELECT                                                        \
     "SELECT seq, serial, counter, charged, authorized, currency, bound,"       \
-    " accepted_at, code FROM journal"
+    " accepted_at, code, uploaded, outcome, paid, covered, reason, case_id,"  \
+    " decided_at FROM journal LEFT JOIN results USING (seq)"
+
+/* Column i as text into dst (cap bytes, "" for NULL or too long). */
+static void column_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+    const unsigned char *v = sqlite3_column_text(st, i);
+    size_t               n = v != NULL ? strlen((const char *)v) : 0;
+
+    if (n >= cap)
+        n = 0;
+    memcpy(dst, v != NULL ? (const char *)v : "", n);
+    dst[n] = '\0';
+}
 
 static void entry_of(sqlite3_stmt *st, offpay_journal_entry *e)
 {
@@ -2023,6 +2077,13 @@ static void entry_of(sqlite3_stmt *st, offpay_journal_entry *e)
     e->accepted_at = (uint32_t)sqlite3_column_int64(st, 7);
     e->code = sqlite3_column_blob(st, 8);
     e->code_len = (size_t)sqlite3_column_bytes(st, 8);
+    e->uploaded = sqlite3_column_int64(st, 9) != 0;
+    column_text(st, 10, e->outcome, sizeof e->outcome);
+    e->paid = sqlite3_column_int64(st, 11);
+    e->covered = sqlite3_column_int64(st, 12);
+    column_text(st, 13, e->reason, sizeof e->reason);
+    column_text(st, 14, e->case_id, sizeof e->case_id);
+    e->decided_at = (uint32_t)sqlite3_column_int64(st, 15);
 }
 
 offpay_err
@@ -2059,37 +2120,61 @@ out:
     return rc;
 }
 
-offpay_err offpay__terminal_mark_uploaded(offpay_terminal *t,
-                                          const int64_t *seqs, size_t n)
+offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
+                                          const offpay__upload_result *res,
+                                          size_t n, uint32_t now)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *up = NULL, *keep = NULL;
     offpay_err    rc;
 
-    if (t == NULL || (seqs == NULL && n > 0))
+    if (t == NULL || (res == NULL && n > 0))
         return OFFPAY_EINVAL;
     if (n == 0)
         return OFFPAY_OK;
+    if (t->frozen != OFFPAY_OK) /* it may lack the results table */
+        return t->frozen;
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
     rc = OFFPAY_EJOURNAL;
     if (sqlite3_prepare_v2(t->db,
                            "UPDATE journal SET uploaded = 1 WHERE seq = ?1", -1,
-                           &st, NULL) != SQLITE_OK)
+                           &up, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(t->db,
+                           "INSERT OR REPLACE INTO main.results(seq, outcome,"
+                           " paid, covered, reason, case_id, decided_at)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                           -1, &keep, NULL) != SQLITE_OK)
         goto fail;
     for (size_t i = 0; i < n; i++) {
-        sqlite3_reset(st);
-        if (sqlite3_bind_int64(st, 1, seqs[i]) != SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_DONE) {
+        const offpay__upload_result *r = &res[i];
+
+        sqlite3_reset(up);
+        sqlite3_reset(keep);
+        if (sqlite3_bind_int64(up, 1, r->seq) != SQLITE_OK ||
+            sqlite3_step(up) != SQLITE_DONE ||
+            sqlite3_bind_int64(keep, 1, r->seq) != SQLITE_OK ||
+            sqlite3_bind_text(keep, 2, r->outcome, -1, SQLITE_STATIC) !=
+                SQLITE_OK ||
+            sqlite3_bind_int64(keep, 3, r->paid) != SQLITE_OK ||
+            sqlite3_bind_int64(keep, 4, r->covered) != SQLITE_OK ||
+            sqlite3_bind_text(keep, 5, r->reason, -1, SQLITE_STATIC) !=
+                SQLITE_OK ||
+            sqlite3_bind_text(keep, 6, r->case_id, -1, SQLITE_STATIC) !=
+                SQLITE_OK ||
+            sqlite3_bind_int64(keep, 7, now) != SQLITE_OK ||
+            sqlite3_step(keep) != SQLITE_DONE) {
             rc = db_err(t->db);
             goto fail;
         }
     }
-    sqlite3_finalize(st);
-    st = NULL;
+    sqlite3_finalize(up);
+    sqlite3_finalize(keep);
+    up = keep = NULL;
     if ((rc = exec(t->db, "COMMIT")) == OFFPAY_OK)
         return OFFPAY_OK;
 fail:
-    sqlite3_finalize(st);
+    sqlite3_finalize(up);
+    sqlite3_finalize(keep);
     exec(t->db, "ROLLBACK");
     return rc;
 }

@@ -96,10 +96,63 @@ static int add_entry(const offpay_journal_entry *e, void *ctx)
     return 0;
 }
 
-/* The results of one upload reply: the seqs offpayd decided (every
- * outcome but "error"), and the report's sums. */
+/* The outcomes offpayd decides (docs/api.md), "error" aside. */
+static int known_outcome(const char *o)
+{
+    static const char *const known[] = {
+        "settled", "settled_guaranteed", "duplicate", "double_spend",
+        "unpaid",  "rejected"};
+
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(o, known[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Copies v (NULL: "") into dst of cap bytes if it is made of the
+ * characters of allowed only and fits; 0 if not. */
+static int copy_token(char *dst, size_t cap, const char *v, const char *allowed)
+{
+    size_t n = v != NULL ? strlen(v) : 0;
+
+    if (n >= cap || (v != NULL && strspn(v, allowed) != n))
+        return 0;
+    memcpy(dst, v != NULL ? v : "", n);
+    dst[n] = '\0';
+    return 1;
+}
+
+/* One decided result into *out (its paid and covered amounts, when
+ * given, in minor units), or 0 for a result the terminal cannot keep as
+ * it is: an unknown outcome, a reason or case of another form. */
+static int keep_result(int64_t seq, const char *outcome, json_t *it,
+                       offpay__upload_result *out)
+{
+    json_t *paid = json_object_get(json_object_get(it, "paid"), "minor");
+    json_t *cov = json_object_get(json_object_get(it, "covered"), "minor");
+
+    memset(out, 0, sizeof *out);
+    out->seq = seq;
+    out->paid = json_is_integer(paid) ? (int64_t)json_integer_value(paid) : 0;
+    out->covered = json_is_integer(cov) ? (int64_t)json_integer_value(cov) : 0;
+    return known_outcome(outcome) &&
+           copy_token(out->outcome, sizeof out->outcome, outcome,
+                      "abcdefghijklmnopqrstuvwxyz_") &&
+           copy_token(out->reason, sizeof out->reason,
+                      json_string_value(json_object_get(it, "reason")),
+                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") &&
+           copy_token(out->case_id, sizeof out->case_id,
+                      json_string_value(json_object_get(it, "case")),
+                      "0123456789") &&
+           out->paid >= 0 && out->covered >= 0 && out->covered <= out->paid;
+}
+
+/* The results of one upload reply: those offpayd decided (every outcome
+ * but "error"), and the report's sums. A result of a form the terminal
+ * does not know makes the whole reply unreadable (OFFPAY_EIO): nothing is
+ * marked, and the batch goes again at the next sync. */
 static offpay_err read_results(const offpay__http_reply *r, const batch *b,
-                               int64_t *done, size_t *n_done,
+                               offpay__upload_result *done, size_t *n_done,
                                offpay_upload_report *rep)
 {
     json_error_t jerr;
@@ -135,7 +188,9 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
                     seq, why != NULL ? why : "no reason given");
             continue;
         }
-        done[(*n_done)++] = b->seqs[i];
+        if (!keep_result(b->seqs[i], outcome, it, &done[*n_done]))
+            goto out;
+        (*n_done)++;
         if (json_is_integer(paid) && strcmp(outcome, "rejected") != 0)
             rep->paid += (int64_t)json_integer_value(paid);
         if (strcmp(outcome, "rejected") == 0) {
@@ -242,7 +297,8 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     offpay_sync_state        st;
     offpay__terminal_signing ck;
     batch                    b = {0};
-    int64_t                 *done = NULL, after = 0;
+    offpay__upload_result   *done = NULL;
+    int64_t                  after = 0;
     uint8_t                 *bundle = NULL, *revlist = NULL;
     size_t                   bundle_len = 0, revlist_len = 0, n_done;
     char                     path[64];
@@ -307,7 +363,8 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
             goto out;
         rep->sent += b.n;
         /* Durable on offpayd before its reply: marked here after it. */
-        rc = offpay__terminal_mark_uploaded(t, done, n_done);
+        rc = offpay__terminal_mark_uploaded(
+            t, done, n_done, ck.now + (uint32_t)(time(NULL) - ck.t0));
         if (rc != OFFPAY_OK)
             goto out;
         rep->decided += n_done;

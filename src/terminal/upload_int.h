@@ -235,11 +235,24 @@ offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
                          int (*fn)(const offpay_journal_entry *e, void *ctx),
                          void *ctx);
 
-/* Marks the n entries seqs uploaded, in one transaction: all or none.
- * Errors: OFFPAY_EINVAL, the journal's named errors (OFFPAY_ENOSPC,
- * OFFPAY_EROFS, ...), OFFPAY_EJOURNAL. */
-offpay_err offpay__terminal_mark_uploaded(offpay_terminal *t,
-                                          const int64_t *seqs, size_t n);
+/* offpayd's result for one journal entry, as the terminal keeps it (the
+ * fields of offpay_journal_entry of the same names). */
+typedef struct offpay__upload_result {
+    int64_t seq;
+    char    outcome[OFFPAY_OUTCOME_MAX];
+    int64_t paid;
+    int64_t covered;
+    char    reason[OFFPAY_REASON_MAX];
+    char    case_id[OFFPAY_CASE_MAX];
+} offpay__upload_result;
+
+/* Marks the n entries of res uploaded and keeps their results, decided at
+ * the terminal's time now, in one transaction: all or none. Errors:
+ * OFFPAY_EINVAL, the journal's named errors (OFFPAY_ENOSPC, OFFPAY_EROFS,
+ * ...), OFFPAY_EJOURNAL. */
+offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
+                                          const offpay__upload_result *res,
+                                          size_t n, uint32_t now);
 
 /*
  * offpay__terminal_sync_seen — offpay_terminal_sync at now, but with the

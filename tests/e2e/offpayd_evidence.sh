@@ -50,6 +50,13 @@ expect_http 200 - "cases of the credential"
   && [ "$(jget '.cases[0].terminal')" = "$TB" ] && [ "$(jget '.cases[0].counter')" = 1 ] \
   && ok "one double_spend case, opened by tb's upload of counter 1" || fail "cases: $(cat resp.json)"
 CASE=$(jget '.cases[0].id')
+# ... and each terminal's journal keeps what offpayd decided for its entry
+"$OFFPAY" terminal journal --terminal tb --json > tb.journal
+[ "$(jq -c '.settlement | [.outcome, .paid_minor, .covered_minor, .reason, .case]' tb.journal)" = \
+  "[\"double_spend\",1200,0,null,\"$CASE\"]" ] && ok "tb's journal: double_spend, paid 12.00, case $CASE" \
+  || fail "tb's journal: $(cat tb.journal)"
+run_cli 0 "12.00 EUR +12.00 EUR  paid 12.00 \(double_spend, case $CASE\)" -- \
+  "$OFFPAY" terminal journal --terminal tb
 [ "$(jq -c 'has("next_after") and .next_after == null' resp.json)" = true ] \
   && ok "the last page says next_after null" || fail "next_after: $(cat resp.json)"
 api GET "/v1/admin/cases?serial=$S&limit=1"

@@ -33,12 +33,26 @@ run_cli 0 "uploaded 0 payment\(s\)" -- "$OFFPAY" terminal sync "${T[@]}" --serve
 balances "esc=esc/$S1:9400 A=$MA:600" "a second sync sends nothing"
 # --json, for a script watching a fleet: one object, the same exit status
 c=$(pay w1 0.50); accept ta "$c" 0.50 || fail "accept 0.50"
+# the journal keeps each result: the merchant sees what was paid, later too
+"$OFFPAY" terminal journal --terminal ta --json > j.json
+[ "$(jq -sc '[.[] | [.seq, .uploaded, .settlement.outcome, .settlement.paid_minor, .settlement.case]]' j.json)" = \
+  '[[1,true,"settled",100,null],[2,true,"settled",200,null],[3,true,"settled",300,null],[4,false,null,null,null]]' ] \
+  && "$OFFPAY" decode --json --code "$(jq -r 'select(.seq == 1) | .code' j.json)" > code.json \
+  && [ "$(jq -c '[.credential.serial, .counter]' code.json)" = '["'"$S1"'",1]' ] \
+  && ok "journal --json: three settled with what was paid, the new one not uploaded, each with its code" \
+  || fail "journal --json: $(cat j.json)"
+"$OFFPAY" terminal journal --terminal ta > j.txt
+grep -qE "^3 .* 3.00 EUR +3.00 EUR  paid 3.00$" j.txt && grep -qE "^4 .*  not uploaded yet$" j.txt \
+  && grep -q "^settlement: 3 paid in full, 0 paid in part, 0 refused; paid 6.00 EUR in all; 1 not uploaded yet$" j.txt \
+  && ok "journal: paid 3.00, not uploaded yet, and the sums" || fail "journal: $(cat j.txt)"
 st=0; "$OFFPAY" terminal sync "${T[@]}" --server "$URL" --json >sync.json 2>sync.err || st=$?
 [ "$st" = 0 ] && [ "$(jq -c '[.sent, .decided, .paid_count, .refused, .not_paid_in_full, .left, .paid.minor, .paid.decimal, .synced, .revoked, .exit, .error]' sync.json)" = \
   '[1,1,1,0,0,0,50,"0.50",true,false,0,""]' ] && [ "$(jq -r '.clock_offset | type' sync.json)" = number ] \
   && [ "$(wc -l < sync.json)" = 1 ] \
   && ok "sync --json: one object, 1 paid 0.50, exit 0" || fail "sync --json ($st): $(cat sync.json sync.err)"
 balances "esc=esc/$S1:9350 A=$MA:650" "the payment synced with --json settled"
+[ "$("$OFFPAY" terminal journal --terminal ta --json | jq -c 'select(.seq == 4) | [.uploaded, .settlement.outcome, .settlement.paid]')" = \
+  '[true,"settled","0.50"]' ] && ok "journal: the 0.50 settled since" || fail "journal after the sync"
 audit_passes "terminal sync --server"
 
 # ---- 2. the revocation list comes with the sync ---------------------------
@@ -153,6 +167,13 @@ st=0; out=$("$OFFPAY" terminal sync --terminal tb --passphrase-file tp --server 
   && grep -q "journal entry 1 refused by offpayd: ETERMINAL_REVOKED" <<<"$out" \
   && grep -q "1 payment(s) refused by offpayd (why is above): they will not be paid" <<<"$out" \
   && ok "tb's sync: its 1.00 refused (ETERMINAL_REVOKED), REVOKED, exit 1" || fail "tb sync ($st): $out"
+run_cli 0 "refused: ETERMINAL_REVOKED" -- "$OFFPAY" terminal journal --terminal tb
+run_cli 0 "settlement: 0 paid in full, 0 paid in part, 1 refused; paid 0.00 EUR in all; 0 not uploaded yet" -- \
+  "$OFFPAY" terminal journal --terminal tb
+run_cli 0 "exported 1 payment" -- "$OFFPAY" terminal export --terminal tb tb-export
+grep -qE "^1,.*,1.00,rejected,0,0.00,ETERMINAL_REVOKED,"$'\r'"$" tb-export/payments.csv \
+  && [ "$(jq -c '.payments[0].settlement | [.outcome, .paid_minor, .reason]' tb-export/payments.json)" = '["rejected",0,"ETERMINAL_REVOKED"]' ] \
+  && ok "export: the CSV and JSON say it was refused, and why" || fail "export: $(cat tb-export/payments.csv)"
 run_cli 0 "uploaded 0 payment" -- "$OFFPAY" terminal sync --terminal tb --passphrase-file tp --server "$URL"
 out=$("$OFFPAY" terminal sync --terminal tc --passphrase-file tp --server "$URL" 2>&1) \
   && grep -q "uploaded 1 payment(s): 1 decided (1 paid, 3.00 EUR" <<<"$out" \

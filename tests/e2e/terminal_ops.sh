@@ -94,9 +94,9 @@ expect 0 "exported 5 payment\(s\), total 15.00 EUR" -- \
 for f in terminal.db payments.csv payments.json; do
   if [ -f "backup/$f" ]; then ok "export wrote $f"; else fail "export: no $f"; fi
 done
-expect 0 "^seq,accepted_at,serial,counter,kind,currency,charged_minor,charged,authorized_minor,authorized" -- \
+expect 0 "^seq,accepted_at,serial,counter,kind,currency,charged_minor,charged,authorized_minor,authorized,settlement,paid_minor,paid,reason,case" -- \
   cat backup/payments.csv
-expect 0 "^3,[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z,[0-9]+,3,unbound,EUR,300,3.00,300,3.00" -- \
+expect 0 "^3,[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z,[0-9]+,3,unbound,EUR,300,3.00,300,3.00,not_uploaded,,,," -- \
   cat backup/payments.csv
 if [ "$(wc -l < backup/payments.csv)" -eq 6 ]; then ok "CSV: 5 rows"; else fail "CSV rows"; fi
 if python3 -c '
@@ -107,6 +107,7 @@ assert d["total_charged"] == "15.00" and d["currency"] == "EUR"
 p = d["payments"][1]
 assert p["charged_minor"] == 200 and p["charged"] == "2.00", p
 assert p["accepted_at"].endswith("Z") and p["serial"].isdigit()
+assert p["uploaded"] is False and p["settlement"] is None, p
 '; then ok "JSON: counts, minor units and decimal strings"; else fail "payments.json"; fi
 
 # The copy opens as a terminal journal and holds every payment...

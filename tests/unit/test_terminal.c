@@ -27,6 +27,7 @@
 
 #include "issuer/issuer_int.h"
 #include "terminal/terminal_int.h"
+#include "terminal/upload_int.h"
 #include "wallet/wallet_file.h"
 
 #define NOW  1700000000u
@@ -2190,6 +2191,120 @@ static void test_legacy_journal_upgrade(void)
     world_free(&x);
 }
 
+/* Copies the journal's entries (without their code) for the checks of
+ * test_results_kept. */
+typedef struct entries {
+    offpay_journal_entry e[8];
+    int                  n;
+} entries;
+
+static int collect_entry(const offpay_journal_entry *e, void *ctx)
+{
+    entries *all = ctx;
+
+    if (all->n == 8)
+        return 1;
+    all->e[all->n] = *e;
+    all->e[all->n].code = NULL;
+    all->n++;
+    return 0;
+}
+
+static int read_entries(offpay_terminal *t, entries *all)
+{
+    memset(all, 0, sizeof *all);
+    return offpay_terminal_journal(t, collect_entry, all) == OFFPAY_OK;
+}
+
+/*
+ * offpayd's result for each entry is kept with it when the sync marks it
+ * uploaded (all of a batch or none), and read back with the journal and
+ * by journal_find. A terminal.db from before the results table gets it at
+ * its next open, its uploaded entries reading "decided, result not kept";
+ * one that cannot be upgraded (opened read-only, or frozen) still lists
+ * its journal, writes nothing, and refuses to mark anything.
+ */
+static void test_results_kept(void)
+{
+    world                 x;
+    entries               all;
+    offpay_journal_entry  one;
+    offpay_terminal      *ro = NULL;
+    offpay__upload_result r[2];
+    char                 *code;
+
+    REQUIRE(world_init(&x, "results_kept", 100000));
+    for (uint32_t i = 0; i < 3; i++) {
+        code = cpm(&x, 100 + i, NOW + i);
+        CHECK_ERR(accept(x.t, code, 100 + i, NOW + i), OFFPAY_OK);
+        free(code);
+    }
+    memset(r, 0, sizeof r);
+    r[0].seq = 1;
+    strcpy(r[0].outcome, "settled");
+    r[0].paid = 100;
+    r[1].seq = 2;
+    strcpy(r[1].outcome, "duplicate");
+    r[1].paid = 101;
+    r[1].covered = 1;
+    strcpy(r[1].case_id, "17");
+    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, r, 2, NOW + 50));
+    REQUIRE(read_entries(x.t, &all));
+    REQUIRE(all.n == 3);
+    CHECK(all.e[0].uploaded && strcmp(all.e[0].outcome, "settled") == 0 &&
+          all.e[0].paid == 100 && all.e[0].covered == 0 &&
+          all.e[0].reason[0] == '\0' && all.e[0].case_id[0] == '\0' &&
+          all.e[0].decided_at == NOW + 50);
+    CHECK(all.e[1].uploaded && strcmp(all.e[1].outcome, "duplicate") == 0 &&
+          all.e[1].paid == 101 && all.e[1].covered == 1 &&
+          strcmp(all.e[1].case_id, "17") == 0);
+    CHECK(!all.e[2].uploaded && all.e[2].outcome[0] == '\0' &&
+          all.e[2].paid == 0);
+    REQUIRE_OK(offpay_terminal_journal_find(x.t, all.e[1].serial, 2, &one));
+    CHECK(one.seq == 2 && strcmp(one.outcome, "duplicate") == 0 &&
+          one.paid == 101);
+    /* A replayed result replaces the kept one; an unknown seq changes
+     * nothing, and a failing batch marks none of its entries. */
+    r[0].seq = 3;
+    strcpy(r[0].outcome, "rejected");
+    r[0].paid = 0;
+    strcpy(r[0].reason, "ECODE_SIG");
+    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, r, 1, NOW + 60));
+    REQUIRE(read_entries(x.t, &all));
+    CHECK(all.e[2].uploaded && strcmp(all.e[2].outcome, "rejected") == 0 &&
+          strcmp(all.e[2].reason, "ECODE_SIG") == 0 &&
+          all.e[2].decided_at == NOW + 60);
+    CHECK(sql_int(x.t, "SELECT count(*) FROM results") == 3);
+
+    /* As an older version left it: no results table, entry 3 uploaded. */
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE(sql_on(x.term_path, "DROP TABLE results;"));
+    /* Read-only: listed, nothing written (no table made in the file). */
+    REQUIRE_OK(offpay_terminal_open_readonly(x.term_path, NULL, &ro));
+    REQUIRE(read_entries(ro, &all));
+    CHECK(all.n == 3 && all.e[0].uploaded && all.e[0].outcome[0] == '\0' &&
+          all.e[2].uploaded && all.e[2].outcome[0] == '\0');
+    CHECK(sql_int(ro, "SELECT count(*) FROM main.sqlite_master WHERE name ="
+                      " 'results'") == 0);
+    CHECK_ERR(offpay__terminal_mark_uploaded(ro, r, 1, NOW + 70),
+              ro->frozen != OFFPAY_OK ? ro->frozen : OFFPAY_EROFS);
+    CHECK(ro->frozen != OFFPAY_OK);
+    offpay_terminal_close(ro);
+    /* A read-write open makes the table; the old entries read "decided,
+     * result not kept" until a sync sends something again. */
+    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
+    CHECK_ERR(x.t->frozen, OFFPAY_OK);
+    CHECK(sql_int(x.t, "SELECT count(*) FROM main.sqlite_master WHERE name ="
+                       " 'results'") == 1);
+    REQUIRE(read_entries(x.t, &all));
+    CHECK(all.n == 3 && all.e[1].uploaded && all.e[1].outcome[0] == '\0');
+    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, r, 1, NOW + 80));
+    REQUIRE(read_entries(x.t, &all));
+    CHECK(strcmp(all.e[2].outcome, "rejected") == 0);
+    world_free(&x);
+}
+
 /*
  * The high-water time is not saved by each accept but derived at open
  * from the journal rows after the last sync: an acceptance at a clock
@@ -2429,6 +2544,7 @@ int main(void)
         {"file_modes", test_file_modes},
         {"accept_wal_frames", test_accept_wal_frames},
         {"legacy_journal_upgrade", test_legacy_journal_upgrade},
+        {"results_kept", test_results_kept},
         {"high_water_from_journal", test_high_water_from_journal},
         {"status_limits", test_status_limits},
         {"export_copy", test_export_copy},
