@@ -543,7 +543,7 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
 
     if (a->server != NULL) {
         offpay_upload_report r;
-        char                 money[OFFPAY_AMOUNT_TEXT_MAX + 8], count[24];
+        char                 money[OFFPAY_AMOUNT_TEXT_MAX + 8], count[64];
 
         if (a->bundle != NULL || a->revlist != NULL)
             return cli_usage_error("terminal sync: --server takes the bundle "
@@ -568,14 +568,17 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
                 clock_off(r.clock_offset, st.skew))
                 clock_warning(r.clock_offset, st.skew);
         }
-        snprintf(count, sizeof count, "%zu", r.unpaid);
-        printf(
-            "uploaded %zu payment(s): %zu decided (%zu paid, %s; %zu "
-            "refused%s%s), %zu left to upload\n",
-            r.sent, r.decided, r.settled,
-            cli_money(r.paid, offpay_terminal_currency(t), money, sizeof money),
-            r.rejected, r.unpaid ? "; not paid in full: " : "",
-            r.unpaid ? count : "", r.left);
+        /* what was paid in part is in the sum: say so beside it */
+        if (r.unpaid > 0)
+            snprintf(count, sizeof count, " in full, %zu in part,", r.unpaid);
+        else
+            snprintf(count, sizeof count, ",");
+        printf("uploaded %zu payment(s): %zu decided (%zu paid%s %s%s; %zu "
+               "refused), %zu left to upload\n",
+               r.sent, r.decided, r.settled, count,
+               cli_money(r.paid, offpay_terminal_currency(t), money,
+                         sizeof money),
+               r.unpaid > 0 ? " in all" : "", r.rejected, r.left);
         if (rc != OFFPAY_OK)
             status = cli_fail_online("sync with offpayd", rc);
         else

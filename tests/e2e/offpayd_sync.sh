@@ -234,8 +234,11 @@ stop_server TERM
 OFFPAY_NOW=$far start_server
 st=0; out=$(OFFPAY_NOW=$far "$OFFPAY" terminal sync --terminal te --passphrase-file tp --server "$URL" 2>&1) || st=$?
 [ "$st" = 1 ] && grep -qE "journal entry [0-9]+ not paid in full by offpayd \(ELATE\): paid 0.00 EUR" <<<"$out" \
-  && grep -qE "1 decided \(0 paid, 0.00 EUR; 0 refused; not paid in full: 1\)" <<<"$out" \
+  && grep -qE "1 decided \(0 paid in full, 1 in part, 0.00 EUR in all; 0 refused\)" <<<"$out" \
   && ok "te's late payment: decided, not paid (ELATE), exit 1" || fail "te late sync ($st): $out"
+OFFPAY_NOW=$far run_cli 0 "paid 0.00 of it: ELATE" -- "$OFFPAY" terminal journal --terminal te
+OFFPAY_NOW=$far run_cli 0 "settlement: 0 paid in full, 1 paid in part, 0 refused; paid 0.00 EUR in all" -- \
+  "$OFFPAY" terminal journal --terminal te
 balances "W5=$W5:3000 A=$MA:$a0" "nothing paid for it"
 OFFPAY_NOW=$far audit_passes "a payment after the late window"
 stop_server TERM
