@@ -303,9 +303,11 @@ typedef struct offpay_journal_entry {
      * ("settled", "settled_guaranteed", "duplicate", "double_spend",
      * "unpaid", "rejected"; docs/api.md), paid and covered what it
      * credited the merchant and of that what the guarantee paid (minor
-     * units), reason the error name of a "rejected" or "unpaid" ("" for
-     * none), case_id the case opened or joined ("" for none), decided_at
-     * the terminal's time when the result came. */
+     * units), reason the error name of a "rejected", or of the shortfall
+     * of a payment not paid in full ("unpaid", or a "duplicate" or
+     * "double_spend" that fell short; "" for none), case_id the case
+     * opened or joined ("" for none), decided_at the terminal's time when
+     * the result came. */
     int            uploaded;
     char           outcome[OFFPAY_OUTCOME_MAX];
     int64_t        paid;
@@ -340,7 +342,8 @@ typedef struct offpay_upload_report {
                              included); not in full: unpaid */
     size_t rejected;      /* of which refused (their reason is in the log) */
     size_t unpaid;        /* of which not paid in full (late, or an
-                             overspend the guarantee does not cover: its
+                             overspend the guarantee does not cover, a
+                             duplicate or double spend included: its
                              reason is in the log); what was paid is in paid */
     size_t left;          /* entries still to upload (at most batch): an error
                              stopped the call, or offpayd did not decide them yet */

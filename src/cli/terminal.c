@@ -1069,14 +1069,13 @@ typedef struct journal_ctx {
     int64_t paid;
 } journal_ctx;
 
-/* Whether outcome is one where the merchant was paid what was charged
- * (settled, or paid from the guarantee, or with a case opened). */
-static int paid_in_full(const char *outcome)
+/* Whether offpayd paid e what it charged: decided, not refused, and no
+ * reason given for a shortfall (settlement.md §4: a duplicate or double
+ * spend can fall short too, and then names its reason). */
+static int paid_in_full(const offpay_journal_entry *e)
 {
-    return strcmp(outcome, "settled") == 0 ||
-           strcmp(outcome, "settled_guaranteed") == 0 ||
-           strcmp(outcome, "duplicate") == 0 ||
-           strcmp(outcome, "double_spend") == 0;
+    return e->outcome[0] != '\0' && strcmp(e->outcome, "rejected") != 0 &&
+           e->reason[0] == '\0';
 }
 
 /* The journal's settlement column: what offpayd decided for e. */
@@ -1099,8 +1098,10 @@ static const char *settlement_text(const offpay_journal_entry *e, char *buf,
     else if (strcmp(e->outcome, "settled") == 0)
         snprintf(buf, cap, "paid %s", paid);
     else
-        snprintf(buf, cap, "paid %s (%s%s%s)", paid, e->outcome,
-                 e->case_id[0] != '\0' ? ", case " : "", e->case_id);
+        snprintf(buf, cap, "paid %s%s%s (%s%s%s)", paid,
+                 e->reason[0] != '\0' ? " of it: " : "", e->reason,
+                 e->outcome, e->case_id[0] != '\0' ? ", case " : "",
+                 e->case_id);
     return buf;
 }
 
@@ -1130,7 +1131,7 @@ static json_t *settlement_json(const offpay_journal_entry *e)
 static int print_entry(const offpay_journal_entry *e, void *vctx)
 {
     journal_ctx *ctx = vctx;
-    char         m1[64], m2[64], when[32], st[128];
+    char         m1[64], m2[64], when[32], st[192];
     time_t       tt = (time_t)e->accepted_at;
     struct tm    tm;
 
@@ -1185,7 +1186,7 @@ static int print_entry(const offpay_journal_entry *e, void *vctx)
         ctx->unknown++;
     else if (strcmp(e->outcome, "rejected") == 0)
         ctx->refused++;
-    else if (paid_in_full(e->outcome))
+    else if (paid_in_full(e))
         ctx->paid_full++;
     else
         ctx->paid_part++;

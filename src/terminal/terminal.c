@@ -62,11 +62,11 @@
 /*
  * offpayd's result for each decided journal entry, kept by the online sync
  * in the transaction that marks the entry uploaded (one row per seq; a
- * replayed result replaces it with the same decision). A table of its own:
- * an accept writes no more than before, and a terminal.db from before it
- * gets the table by journal_upgrade. A file that cannot be upgraded (read
- * only, full, an exported copy) reads an empty one made in the connection's
- * temporary schema, so that every query has the same form.
+ * replayed result replaces it with the same decision). A table of its own,
+ * made by the first such transaction: an accept writes no more than
+ * before, and a terminal.db from before it opens as it did, read-only or
+ * on a full disk too (its journal then reads as if no result was kept;
+ * t->has_results says which).
  */
 #define RESULTS_COLUMNS                                                        \
     "(seq INTEGER PRIMARY KEY, outcome TEXT NOT NULL,"                         \
@@ -884,10 +884,8 @@ static offpay_err sqlite_cause(sqlite3 *db)
     }
 }
 
-/* Makes "results" readable on a file that does not have the table (one
- * journal_upgrade could not or may not upgrade): an empty one in the
- * connection's temporary schema, which writes nothing to the file. */
-static offpay_err results_readable(offpay_terminal *t)
+/* Whether the file has the results table, into t->has_results. */
+static offpay_err results_probe(offpay_terminal *t)
 {
     int64_t    n = 0;
     offpay_err rc = query_i64(t->db,
@@ -895,12 +893,8 @@ static offpay_err results_readable(offpay_terminal *t)
                               " type = 'table' AND name = 'results'",
                               0, &n);
 
-    if (rc != OFFPAY_OK || n == 1)
-        return rc;
-    return exec(t->db, "CREATE TEMP TABLE IF NOT EXISTS results" RESULTS_COLUMNS
-                       ";") == OFFPAY_OK
-               ? OFFPAY_OK
-               : OFFPAY_EJOURNAL;
+    t->has_results = n == 1;
+    return rc;
 }
 
 /*
@@ -926,7 +920,7 @@ static offpay_err journal_upgrade(offpay_terminal *t, int may_write,
 {
     uint64_t   v = 0;
     uint32_t   n = 0;
-    int64_t    autoinc = 0, triggers = 0, results = 0;
+    int64_t    autoinc = 0, triggers = 0;
     int        has_sync = 0;
     offpay_err rc;
 
@@ -954,21 +948,17 @@ static offpay_err journal_upgrade(offpay_terminal *t, int may_write,
                         " 'trigger' AND name IN ('journal_append_only',"
                         " 'journal_seq_fixed')",
                         0, &triggers)) != OFFPAY_OK ||
-        (rc = query_i64(t->db,
-                        "SELECT count(*) FROM main.sqlite_master WHERE type ="
-                        " 'table' AND name = 'results'",
-                        0, &results)) != OFFPAY_OK)
+        (rc = results_probe(t)) != OFFPAY_OK)
         return rc;
-    if ((has_sync && autoinc == 0 && triggers == 2 && results == 1) ||
-        !may_write)
-        return results_readable(t);
+    if ((has_sync && autoinc == 0 && triggers == 2) || !may_write)
+        return OFFPAY_OK;
     if (sqlite3_db_readonly(t->db, "main") == 1) {
         t->frozen = OFFPAY_EROFS;
-        return results_readable(t);
+        return OFFPAY_OK;
     }
     if (exec(t->db, "BEGIN IMMEDIATE") != OFFPAY_OK) {
         t->frozen = sqlite_cause(t->db);
-        return results_readable(t);
+        return OFFPAY_OK;
     }
     if ((autoinc != 0 &&
          exec(t->db,
@@ -980,8 +970,6 @@ static offpay_err journal_upgrade(offpay_terminal *t, int may_write,
               "DROP TABLE journal;"
               "ALTER TABLE journal_v2 RENAME TO journal;") != OFFPAY_OK) ||
         exec(t->db, JOURNAL_TRIGGERS) != OFFPAY_OK ||
-        exec(t->db, "CREATE TABLE IF NOT EXISTS main.results" RESULTS_COLUMNS
-                    ";") != OFFPAY_OK ||
         (!has_sync &&
          (meta_put_u64(t->db, "sync_seq", (uint64_t)*sync_seq) != OFFPAY_OK ||
           exec(t->db, "DELETE FROM meta WHERE key = 'payments_since_sync'") !=
@@ -990,7 +978,7 @@ static offpay_err journal_upgrade(offpay_terminal *t, int may_write,
         t->frozen = sqlite_cause(t->db); /* before ROLLBACK resets it */
         exec(t->db, "ROLLBACK");
     }
-    return results_readable(t);
+    return OFFPAY_OK;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -2047,21 +2035,38 @@ out:
 }
 
 /* One journal row of the walks below, from columns seq .. code. */
-/* The columns entry_of reads, in its order. */
-#define JOURNAL_SELECT                                                        \
-    "SELECT seq, serial, counter, charged, authorized, currency, bound,"       \
-    " accepted_at, code, uploaded, outcome, paid, covered, reason, case_id,"  \
-    " decided_at FROM journal LEFT JOIN results USING (seq)"
-
-/* Column i as text into dst (cap bytes, "" for NULL or too long). */
-static void column_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
+/* The columns entry_of reads, in its order: the journal's, and the kept
+ * result's from the results table, or from an empty stand-in when the
+ * file has none yet (an older terminal.db, opened read-only or not yet
+ * synced since). sql receives the statement with tail appended. */
+static void journal_select(const offpay_terminal *t, const char *tail,
+                           char *sql, size_t cap)
 {
-    const unsigned char *v = sqlite3_column_text(st, i);
-    size_t               n = v != NULL ? strlen((const char *)v) : 0;
+    snprintf(sql, cap,
+             "SELECT seq, serial, counter, charged, authorized, currency,"
+             " bound, accepted_at, code, uploaded, outcome, paid, covered,"
+             " reason, case_id, decided_at FROM journal LEFT JOIN %s"
+             " USING (seq) %s",
+             t->has_results
+                 ? "main.results"
+                 : "(SELECT NULL AS seq, NULL AS outcome, NULL AS paid,"
+                   " NULL AS covered, NULL AS reason, NULL AS case_id,"
+                   " NULL AS decided_at LIMIT 0)",
+             tail);
+}
 
-    if (n >= cap)
+/* Column i as text into dst (cap bytes): "" for NULL, or for a value
+ * too long or with a character outside allowed (a file written by
+ * something else: its text goes to terminals and CSV files). */
+static void column_token(sqlite3_stmt *st, int i, char *dst, size_t cap,
+                         const char *allowed)
+{
+    const char *v = (const char *)sqlite3_column_text(st, i);
+    size_t      n = v != NULL ? strlen(v) : 0;
+
+    if (n >= cap || (v != NULL && strspn(v, allowed) != n))
         n = 0;
-    memcpy(dst, v != NULL ? (const char *)v : "", n);
+    memcpy(dst, v != NULL ? v : "", n);
     dst[n] = '\0';
 }
 
@@ -2078,11 +2083,12 @@ static void entry_of(sqlite3_stmt *st, offpay_journal_entry *e)
     e->code = sqlite3_column_blob(st, 8);
     e->code_len = (size_t)sqlite3_column_bytes(st, 8);
     e->uploaded = sqlite3_column_int64(st, 9) != 0;
-    column_text(st, 10, e->outcome, sizeof e->outcome);
+    column_token(st, 10, e->outcome, sizeof e->outcome,
+                 OFFPAY__OUTCOME_CHARS);
     e->paid = sqlite3_column_int64(st, 11);
     e->covered = sqlite3_column_int64(st, 12);
-    column_text(st, 13, e->reason, sizeof e->reason);
-    column_text(st, 14, e->case_id, sizeof e->case_id);
+    column_token(st, 13, e->reason, sizeof e->reason, OFFPAY__REASON_CHARS);
+    column_token(st, 14, e->case_id, sizeof e->case_id, OFFPAY__CASE_CHARS);
     e->decided_at = (uint32_t)sqlite3_column_int64(st, 15);
 }
 
@@ -2092,16 +2098,14 @@ offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
                          void *ctx)
 {
     sqlite3_stmt *st = NULL;
+    char          sql[640];
     offpay_err    rc = OFFPAY_EJOURNAL;
     int           step = SQLITE_DONE;
 
     if (t == NULL || fn == NULL)
         return OFFPAY_EINVAL;
-    if (sqlite3_prepare_v2(t->db,
-                           JOURNAL_SELECT
-                           " WHERE uploaded = 0 AND seq > ?1 ORDER BY seq"
-                           " LIMIT ?2",
-                           -1, &st, NULL) != SQLITE_OK ||
+    journal_select(t, "WHERE uploaded = 0 AND seq > ?1 ORDER BY seq LIMIT ?2", sql, sizeof sql);
+    if (sqlite3_prepare_v2(t->db, sql, -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_int64(st, 1, after_seq) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK)
         goto out;
@@ -2131,10 +2135,14 @@ offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
         return OFFPAY_EINVAL;
     if (n == 0)
         return OFFPAY_OK;
-    if (t->frozen != OFFPAY_OK) /* it may lack the results table */
+    if (t->frozen != OFFPAY_OK)
         return t->frozen;
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
+    if (!t->has_results &&
+        (rc = exec(t->db, "CREATE TABLE IF NOT EXISTS main.results"
+                          RESULTS_COLUMNS ";")) != OFFPAY_OK)
+        goto fail;
     rc = OFFPAY_EJOURNAL;
     if (sqlite3_prepare_v2(t->db,
                            "UPDATE journal SET uploaded = 1 WHERE seq = ?1", -1,
@@ -2151,8 +2159,15 @@ offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
         sqlite3_reset(up);
         sqlite3_reset(keep);
         if (sqlite3_bind_int64(up, 1, r->seq) != SQLITE_OK ||
-            sqlite3_step(up) != SQLITE_DONE ||
-            sqlite3_bind_int64(keep, 1, r->seq) != SQLITE_OK ||
+            sqlite3_step(up) != SQLITE_DONE) {
+            rc = db_err(t->db);
+            goto fail;
+        }
+        if (sqlite3_changes(t->db) != 1) { /* no such entry */
+            rc = OFFPAY_EJOURNAL;
+            goto fail;
+        }
+        if (sqlite3_bind_int64(keep, 1, r->seq) != SQLITE_OK ||
             sqlite3_bind_text(keep, 2, r->outcome, -1, SQLITE_STATIC) !=
                 SQLITE_OK ||
             sqlite3_bind_int64(keep, 3, r->paid) != SQLITE_OK ||
@@ -2170,8 +2185,10 @@ offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
     sqlite3_finalize(up);
     sqlite3_finalize(keep);
     up = keep = NULL;
-    if ((rc = exec(t->db, "COMMIT")) == OFFPAY_OK)
+    if ((rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
+        t->has_results = 1;
         return OFFPAY_OK;
+    }
 fail:
     sqlite3_finalize(up);
     sqlite3_finalize(keep);
@@ -2184,16 +2201,15 @@ offpay_err offpay_terminal_journal_find(offpay_terminal *t, uint64_t serial,
                                         offpay_journal_entry *out)
 {
     sqlite3_stmt *st = NULL;
+    char          sql[640];
     offpay_err    rc = OFFPAY_EJOURNAL;
     int           step;
 
     if (t == NULL || out == NULL)
         return OFFPAY_EINVAL;
     memset(out, 0, sizeof *out);
-    if (sqlite3_prepare_v2(t->db,
-                           JOURNAL_SELECT
-                           " WHERE serial = ?1 AND counter = ?2",
-                           -1, &st, NULL) != SQLITE_OK ||
+    journal_select(t, "WHERE serial = ?1 AND counter = ?2", sql, sizeof sql);
+    if (sqlite3_prepare_v2(t->db, sql, -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_int64(st, 1, (sqlite3_int64)serial) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, (sqlite3_int64)counter) != SQLITE_OK)
         goto out;
@@ -2216,15 +2232,14 @@ offpay_err offpay_terminal_journal(offpay_terminal *t,
                                    void *ctx)
 {
     sqlite3_stmt *st = NULL;
+    char          sql[640];
     offpay_err    rc = OFFPAY_EJOURNAL;
     int           step;
 
     if (t == NULL || fn == NULL)
         return OFFPAY_EINVAL;
-    if (sqlite3_prepare_v2(t->db,
-                           JOURNAL_SELECT
-                           " ORDER BY seq",
-                           -1, &st, NULL) != SQLITE_OK)
+    journal_select(t, "ORDER BY seq", sql, sizeof sql);
+    if (sqlite3_prepare_v2(t->db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         offpay_journal_entry e;

@@ -86,6 +86,10 @@ struct offpay_terminal {
      * terminal.db from being upgraded (journal_upgrade). */
     offpay_err frozen;
     uint32_t   copied_at;
+    /* 1: terminal.db has the results table (offpayd's result for each
+     * uploaded entry); 0: made by the first offpay__terminal_mark_uploaded,
+     * and until then the journal reads as if no result was kept. */
+    int has_results;
     /* The offset of offpayd's clock from this terminal's (server minus
      * terminal, seconds) seen at its last online sync, and when (the
      * terminal's time); clock_seen_at 0: never. */

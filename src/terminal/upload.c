@@ -137,13 +137,13 @@ static int keep_result(int64_t seq, const char *outcome, json_t *it,
     out->covered = json_is_integer(cov) ? (int64_t)json_integer_value(cov) : 0;
     return known_outcome(outcome) &&
            copy_token(out->outcome, sizeof out->outcome, outcome,
-                      "abcdefghijklmnopqrstuvwxyz_") &&
+                      OFFPAY__OUTCOME_CHARS) &&
            copy_token(out->reason, sizeof out->reason,
                       json_string_value(json_object_get(it, "reason")),
-                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") &&
+                      OFFPAY__REASON_CHARS) &&
            copy_token(out->case_id, sizeof out->case_id,
                       json_string_value(json_object_get(it, "case")),
-                      "0123456789") &&
+                      OFFPAY__CASE_CHARS) &&
            out->paid >= 0 && out->covered >= 0 && out->covered <= out->paid;
 }
 
@@ -197,14 +197,20 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
             rep->rejected++;
             fprintf(stderr, "offpay: journal entry %s refused by offpayd: %s\n",
                     seq, why != NULL ? why : "no reason given");
-        } else if (strcmp(outcome, "unpaid") == 0) {
-            rep->unpaid++; /* settlement.md §4: late, or an overspend the
-                              guarantee does not cover */
+        } else if (strcmp(outcome, "unpaid") == 0 || why != NULL) {
+            /* settlement.md §4: late, or an overspend the guarantee does
+             * not cover; a duplicate or double spend can fall short too,
+             * and then names its reason as well */
+            rep->unpaid++;
             fprintf(stderr,
                     "offpay: journal entry %s not paid in full by offpayd "
-                    "(%s): paid %s %s of its charge\n",
+                    "(%s): paid %s %s of its charge%s%s%s%s\n",
                     seq, why != NULL ? why : "no reason given",
-                    dec != NULL ? dec : "?", cur != NULL ? cur : "");
+                    dec != NULL ? dec : "?", cur != NULL ? cur : "",
+                    strcmp(outcome, "unpaid") != 0 ? ", " : "",
+                    strcmp(outcome, "unpaid") != 0 ? outcome : "",
+                    case_id != NULL ? ", case " : "",
+                    case_id != NULL ? case_id : "");
         } else {
             rep->settled++;
             if (strcmp(outcome, "settled") != 0) /* paid, with a case */

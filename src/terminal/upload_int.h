@@ -235,6 +235,12 @@ offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
                          int (*fn)(const offpay_journal_entry *e, void *ctx),
                          void *ctx);
 
+/* The characters of a kept result's texts: an outcome's name, an error
+ * name, a case id. */
+#define OFFPAY__OUTCOME_CHARS "abcdefghijklmnopqrstuvwxyz_"
+#define OFFPAY__REASON_CHARS  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+#define OFFPAY__CASE_CHARS    "0123456789"
+
 /* offpayd's result for one journal entry, as the terminal keeps it (the
  * fields of offpay_journal_entry of the same names). */
 typedef struct offpay__upload_result {
@@ -247,9 +253,10 @@ typedef struct offpay__upload_result {
 } offpay__upload_result;
 
 /* Marks the n entries of res uploaded and keeps their results, decided at
- * the terminal's time now, in one transaction: all or none. Errors:
- * OFFPAY_EINVAL, the journal's named errors (OFFPAY_ENOSPC, OFFPAY_EROFS,
- * ...), OFFPAY_EJOURNAL. */
+ * the terminal's time now, in one transaction (the first also makes the
+ * results table): all or none. Errors: OFFPAY_EINVAL, t->frozen, the
+ * journal's named errors (OFFPAY_ENOSPC, OFFPAY_EROFS, ...), OFFPAY_EJOURNAL
+ * (also for a seq the journal does not have). */
 offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
                                           const offpay__upload_result *res,
                                           size_t n, uint32_t now);

@@ -2219,10 +2219,10 @@ static int read_entries(offpay_terminal *t, entries *all)
 /*
  * offpayd's result for each entry is kept with it when the sync marks it
  * uploaded (all of a batch or none), and read back with the journal and
- * by journal_find. A terminal.db from before the results table gets it at
- * its next open, its uploaded entries reading "decided, result not kept";
- * one that cannot be upgraded (opened read-only, or frozen) still lists
- * its journal, writes nothing, and refuses to mark anything.
+ * by journal_find. The first such transaction makes the results table: a
+ * terminal.db from before it opens as before (read-only too, and then as
+ * healthy as it is, not frozen), its uploaded entries reading "decided,
+ * result not kept", and writes nothing until a sync keeps a result.
  */
 static void test_results_kept(void)
 {
@@ -2263,45 +2263,65 @@ static void test_results_kept(void)
     REQUIRE_OK(offpay_terminal_journal_find(x.t, all.e[1].serial, 2, &one));
     CHECK(one.seq == 2 && strcmp(one.outcome, "duplicate") == 0 &&
           one.paid == 101);
-    /* A replayed result replaces the kept one; an unknown seq changes
-     * nothing, and a failing batch marks none of its entries. */
+    /* A replayed result replaces the kept one; a batch with a seq the
+     * journal does not have marks none of its entries. */
     r[0].seq = 3;
     strcpy(r[0].outcome, "rejected");
     r[0].paid = 0;
     strcpy(r[0].reason, "ECODE_SIG");
+    r[1].seq = 99;
+    CHECK_ERR(offpay__terminal_mark_uploaded(x.t, r, 2, NOW + 55),
+              OFFPAY_EJOURNAL);
+    REQUIRE(read_entries(x.t, &all));
+    CHECK(!all.e[2].uploaded && all.e[2].outcome[0] == '\0');
+    CHECK(sql_int(x.t, "SELECT count(*) FROM results") == 2);
     REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, r, 1, NOW + 60));
     REQUIRE(read_entries(x.t, &all));
     CHECK(all.e[2].uploaded && strcmp(all.e[2].outcome, "rejected") == 0 &&
           strcmp(all.e[2].reason, "ECODE_SIG") == 0 &&
           all.e[2].decided_at == NOW + 60);
     CHECK(sql_int(x.t, "SELECT count(*) FROM results") == 3);
+    /* A text of another form in the file (written by something else) is
+     * read as none: it goes to screens and CSV files. */
+    CHECK(sqlite3_exec(x.t->db,
+                       "UPDATE results SET reason = 'A,B' WHERE seq = 3;"
+                       "UPDATE results SET case_id = 'x' WHERE seq = 2;",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    REQUIRE(read_entries(x.t, &all));
+    CHECK(all.e[2].reason[0] == '\0' && all.e[1].case_id[0] == '\0' &&
+          strcmp(all.e[1].outcome, "duplicate") == 0);
 
-    /* As an older version left it: no results table, entry 3 uploaded. */
+    /* As an older version left it: no results table, entries uploaded. */
     offpay_terminal_close(x.t);
     x.t = NULL;
     REQUIRE(sql_on(x.term_path, "DROP TABLE results;"));
-    /* Read-only: listed, nothing written (no table made in the file). */
+    /* Read-only: listed, not frozen, nothing written. */
     REQUIRE_OK(offpay_terminal_open_readonly(x.term_path, NULL, &ro));
+    CHECK_ERR(ro->frozen, OFFPAY_OK);
     REQUIRE(read_entries(ro, &all));
     CHECK(all.n == 3 && all.e[0].uploaded && all.e[0].outcome[0] == '\0' &&
           all.e[2].uploaded && all.e[2].outcome[0] == '\0');
+    CHECK(offpay__terminal_mark_uploaded(ro, r, 1, NOW + 70) != OFFPAY_OK);
     CHECK(sql_int(ro, "SELECT count(*) FROM main.sqlite_master WHERE name ="
                       " 'results'") == 0);
-    CHECK_ERR(offpay__terminal_mark_uploaded(ro, r, 1, NOW + 70),
-              ro->frozen != OFFPAY_OK ? ro->frozen : OFFPAY_EROFS);
-    CHECK(ro->frozen != OFFPAY_OK);
     offpay_terminal_close(ro);
-    /* A read-write open makes the table; the old entries read "decided,
-     * result not kept" until a sync sends something again. */
+    /* Read-write: opens as before, without the table, until a sync keeps
+     * a result; the old entries read "decided, result not kept". */
     REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
     CHECK_ERR(x.t->frozen, OFFPAY_OK);
     CHECK(sql_int(x.t, "SELECT count(*) FROM main.sqlite_master WHERE name ="
-                       " 'results'") == 1);
+                       " 'results'") == 0);
     REQUIRE(read_entries(x.t, &all));
     CHECK(all.n == 3 && all.e[1].uploaded && all.e[1].outcome[0] == '\0');
+    code = cpm(&x, 100, NOW + 90);
+    CHECK_ERR(accept(x.t, code, 100, NOW + 90), OFFPAY_OK);
+    free(code);
     REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, r, 1, NOW + 80));
+    CHECK(sql_int(x.t, "SELECT count(*) FROM main.sqlite_master WHERE name ="
+                       " 'results'") == 1);
     REQUIRE(read_entries(x.t, &all));
-    CHECK(strcmp(all.e[2].outcome, "rejected") == 0);
+    CHECK(all.n == 4 && strcmp(all.e[2].outcome, "rejected") == 0 &&
+          all.e[1].outcome[0] == '\0' && !all.e[3].uploaded);
     world_free(&x);
 }
 
