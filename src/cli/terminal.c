@@ -558,6 +558,19 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
             offpay_terminal_close(t);
             return status;
         }
+        if (rc != OFFPAY_OK) {
+            /* first, before the counts: nothing is lost, try again */
+            offpay_terminal_status st;
+
+            if (offpay_terminal_get_status(t, cli_now(), &st) == OFFPAY_OK)
+                printf("NOT SYNCED with %s: %llu payment(s) not uploaded "
+                       "yet stay safe in the journal, for the next sync "
+                       "(why is on stderr)\n",
+                       a->server, (unsigned long long)st.not_uploaded);
+            else
+                printf("NOT SYNCED with %s (why is on stderr)\n", a->server);
+            fflush(stdout);
+        }
         if (r.clock_known) {
             char                   w[64];
             offpay_terminal_status st;

@@ -108,11 +108,16 @@ offpay_err offpay__http_request(const char *base, const char *method,
                                 offpay__http_reply *out, long *status)
 {
     char       url[URL_MAX];
+    size_t     blen = strlen(base);
     offpay_err rc = OFFPAY_EIO;
 
     *status = 0;
     server_detail[0] = '\0'; /* offpay_server_detail: this request's */
-    if (snprintf(url, sizeof url, "%s%s", base, path) >= (int)sizeof url)
+    while (blen > 0 && base[blen - 1] == '/') /* "http://host:port/" too */
+        blen--;
+    if (blen > URL_MAX ||
+        snprintf(url, sizeof url, "%.*s%s", (int)blen, base, path) >=
+            (int)sizeof url)
         return OFFPAY_EINVAL;
     for (int attempt = 0; attempt < tries; attempt++) {
         CURL              *c = curl_easy_init();

@@ -31,6 +31,7 @@ run_cli 0 "uploaded 3 payment\(s\): 3 decided \(3 paid, 6.00 EUR; 0 refused\), 0
 balances "esc=esc/$S1:9400 A=$MA:600" "three payments settled"
 run_cli 0 "uploaded 0 payment\(s\)" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
 balances "esc=esc/$S1:9400 A=$MA:600" "a second sync sends nothing"
+run_cli 0 "synced with .*/: the newest bundle and revocation list taken" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL/"
 # --json, for a script watching a fleet: one object, the same exit status
 c=$(pay w1 0.50); accept ta "$c" 0.50 || fail "accept 0.50"
 # the journal keeps each result: the merchant sees what was paid, later too
@@ -68,6 +69,10 @@ new_wallet w2 "$W2" 100.00; S2=$SERIAL
 for a in 4.00 5.00; do c=$(pay w2 "$a"); accept ta "$c" "$a" || fail "accept $a"; done
 stop_server TERM
 run_cli 3 "2 left to upload" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+st=0; "$OFFPAY" terminal sync "${T[@]}" --server "$URL" > down.out 2> down.err || st=$?
+[ "$st" = 3 ] && head -1 down.out | grep -q "^NOT SYNCED with $URL: 2 payment(s) not uploaded yet stay safe in the journal" \
+  && grep -q "offpayd could not be reached" down.err \
+  && ok "offpayd down: its first line says NOT SYNCED, and that the 2 payments are safe" || fail "down ($st): $(cat down.out down.err)"
 run_cli 3 "sync with offpayd: offpayd could not be reached" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
 start_server
