@@ -281,6 +281,22 @@ static int key_in_token(const char *dir)
 /* Opens the terminal; with need_key the passphrase is asked for;
  * readonly for commands that only read it (they then work on a read-only
  * mount or a full disk). */
+/* Whether dir holds any file a terminal keeps. */
+static int has_terminal_file(const char *dir)
+{
+    static const char *const names[] = {"terminal.key", "terminal.keyuri",
+                                        "terminal.db", "terminal.lock"};
+    char                     path[4200];
+    struct stat              st;
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (lstat(path, &st) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
                                          int readonly, int *status)
 {
@@ -318,6 +334,22 @@ static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
     rc = readonly ? offpay_terminal_open_readonly(a->dir, pass, &t)
                   : offpay_terminal_open(a->dir, pass, &t);
     cli_passphrase_free(pass);
+    if ((rc == OFFPAY_ENOTFOUND || rc == OFFPAY_ENOENT) &&
+        !has_terminal_file(a->dir)) {
+        /* a typo, or another directory: say what is wanted (a terminal
+         * missing a file of its own is another matter, said below) */
+        fprintf(stderr,
+                "offpay: --terminal %s: no terminal there (%s): give the "
+                "terminal's directory (the one holding terminal.key and "
+                "terminal.db), or make one with 'offpay terminal init' "
+                "(%s)\n",
+                a->dir,
+                stat(a->dir, &st) != 0 ? "no such directory"
+                                       : "no terminal.key or terminal.db",
+                offpay_errname(rc));
+        *status = EXIT_USAGE;
+        return NULL;
+    }
     if (rc != OFFPAY_OK) {
         *status = cli_fail_at(NULL, "opening", a->dir, rc);
         return NULL;
@@ -894,6 +926,69 @@ static void code_time_hint(const char *text, uint32_t now)
     free(bytes);
 }
 
+/* After a refusal of the code in text (charge: what --amount asked, 0
+ * for none): what the cashier can do about it, on a line of its own, for
+ * the refusals a cashier meets and can act on. */
+static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
+                         int64_t charge)
+{
+    uint8_t       *bytes = NULL;
+    size_t         len = 0;
+    offpay_payment p;
+    offpay_risk    risk;
+    uint16_t       cur = offpay_terminal_currency(t);
+    char           m1[64], m2[64];
+    int            decoded, lower = 0;
+
+    for (const char *c = text; *c != '\0'; c++)
+        lower |= *c >= 'a' && *c <= 'z';
+    decoded = offpay_text_decode(text, strlen(text), &bytes, &len) == OFFPAY_OK;
+    if (rc == OFFPAY_EBASE45 || rc == OFFPAY_EPREFIX ||
+        rc == OFFPAY_ETRUNCATED) {
+        fprintf(stderr, "  the scan is %s: scan it again (nothing was "
+                        "charged)\n",
+                lower ? "in lower case (is Caps Lock on?)"
+                      : "incomplete or garbled, or not an offpay code");
+    } else if (rc == OFFPAY_ETYPE && decoded && len >= 2) {
+        offpay_msg_type type = (offpay_msg_type)bytes[1];
+
+        fprintf(stderr, "  this is %s code, not a payment: %s\n",
+                type == OFFPAY_MSG_REQUEST   ? "a payment request"
+                : type == OFFPAY_MSG_RECEIPT ? "a receipt"
+                                             : "another kind of",
+                type == OFFPAY_MSG_REQUEST
+                    ? "show it to the payer, and scan the code the payer's "
+                      "wallet shows in answer"
+                : type == OFFPAY_MSG_RECEIPT
+                    ? "it is the payer's, to scan into the wallet"
+                    : "scan the payer's payment code");
+    } else if (decoded && offpay_payment_decode(bytes, len, &p) == OFFPAY_OK) {
+        if (rc == OFFPAY_EOVER_AUTHORIZED)
+            fprintf(stderr, "  the payer authorized at most %s, and %s was "
+                            "asked: charge %s or less, or ask the payer for "
+                            "a new code\n",
+                    cli_money(p.amount, cur, m1, sizeof m1),
+                    cli_money(charge, cur, m2, sizeof m2),
+                    cli_money(p.amount, cur, m1, sizeof m1));
+        else if (rc == OFFPAY_EAMOUNT_MISMATCH)
+            fprintf(stderr, "  this code pays a request for %s: accept it "
+                            "without --amount\n",
+                    cli_money(p.amount, cur, m1, sizeof m1));
+        else if (rc == OFFPAY_EOVER_FLOOR &&
+                 offpay_terminal_get_risk(t, &risk) == OFFPAY_OK)
+            fprintf(stderr,
+                    p.bound ? "  a payment above %s is not accepted offline "
+                              "here (terminal risk: floor-bound)\n"
+                            : "  a code the payer shows is limited to %s "
+                              "here: for more, make a request ('offpay "
+                              "terminal request --amount ...') for the "
+                              "payer to answer\n",
+                    cli_money(p.bound ? risk.floor_bound : risk.floor_unbound,
+                              cur, m1, sizeof m1));
+    }
+    free(bytes);
+}
+
 static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
 {
     const term_args  *a = args;
@@ -1000,8 +1095,12 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
     if (rc != OFFPAY_OK && cli_is_rejection(rc)) {
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),
                 offpay_errname(rc));
+        if (rc == OFFPAY_ECODE_TOO_OLD)
+            fprintf(stderr, "  ask the payer for a new code: a code is "
+                            "good for a short time only (terminal risk)\n");
         if (rc == OFFPAY_ECODE_TOO_OLD || rc == OFFPAY_ECODE_FUTURE)
             code_time_hint(text, now);
+        refusal_hint(t, text, rc, charge);
         status = EXIT_REJECTED;
         goto out;
     }

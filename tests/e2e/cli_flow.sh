@@ -68,10 +68,26 @@ bad="${code:0:40}$( [ "${code:40:1}" = A ] && echo B || echo A )${code:41}"
 expect 1 "REJECTED" -- "$OFFPAY" terminal accept "${T[@]}" --code "$bad" --amount 1.00
 expect 1 "EPREFIX" -- "$OFFPAY" terminal accept "${T[@]}" --code "HELLO:WORLD" --amount 1.00
 expect 1 "ETRUNCATED|EBASE45" -- "$OFFPAY" terminal accept "${T[@]}" --code "${code:0:100}" --amount 1.00
+# ... and the cashier is told what to do about it
+expect 1 "the scan is incomplete or garbled, or not an offpay code: scan it again \(nothing was charged\)" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --code "${code:0:100}" --amount 1.00
+expect 1 "the scan is in lower case \(is Caps Lock on\?\)" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --code "${code,,}" --amount 1.00
+expect 1 "EOVER_AUTHORIZED" -- "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 3.00
+expect 1 "the payer authorized at most 2.00 EUR, and 3.00 EUR was asked: charge 2.00 EUR or less" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 3.00
+"$OFFPAY" terminal risk "${T[@]}" --set floor-unbound=1.50 >/dev/null
+expect 1 "REJECTED: amount exceeds the per-payment limit \(EOVER_FLOOR\)" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 2.00
+expect 1 "a code the payer shows is limited to 1.50 EUR here: for more, make a request" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 2.00
+"$OFFPAY" terminal risk "${T[@]}" --set floor-unbound=50.00 >/dev/null
 # The same code (fresh) at a terminal whose clock runs 10 minutes fast:
 # refused as too old, with both clocks named so the cashier knows what to
 # check
 expect 1 "made at [0-9T:-]+Z by the payer's clock, and this terminal's says [0-9T:-]+Z \((598|599|600|601) s apart\)" -- \
+  env OFFPAY_NOW=$(( $(date +%s) + 600 )) "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.00
+expect 1 "ask the payer for a new code" -- \
   env OFFPAY_NOW=$(( $(date +%s) + 600 )) "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.00
 
 # Merchant-presented: request, confirmation, bound code, receipt.
@@ -80,6 +96,10 @@ expect 1 "made at [0-9T:-]+Z by the payer's clock, and this terminal's says [0-9
 expect 2 "give --yes; not paid" -- setsid bash -c "'$OFFPAY' wallet pay-request --wallet w --passphrase-file wp --image r.png </dev/null"
 bound=$("$OFFPAY" wallet pay-request "${W[@]}" --image r.png --yes 2>/dev/null)
 expect 1 "EAMOUNT_MISMATCH" -- "$OFFPAY" terminal accept "${T[@]}" --code "$bound" --amount 7.00
+expect 1 "this code pays a request for 7.25 EUR: accept it without --amount" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$bound" --amount 7.00
+expect 1 "this is a payment request code, not a payment: show it to the payer" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --image r.png --amount 7.25
 expect 0 "accepted: 7.25 EUR" -- "$OFFPAY" terminal accept "${T[@]}" --code "$bound" \
   --passphrase-file tp --receipt-png rc.png
 expect 0 "charged 7.25 EUR" -- "$OFFPAY" wallet receipt "${W[@]}" --image rc.png

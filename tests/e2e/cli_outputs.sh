@@ -158,6 +158,11 @@ expect 2 "amount must be more than 0" -- "$OFFPAY" terminal request "${T[@]}" --
 expect 2 "--limit: the allowance must be more than 0" -- "$OFFPAY" issuer wallet-credential \
   --dir iss --passphrase-file ip --wallet-key "$key" --limit 0 --currency EUR --out z.cred
 expect 2 "--terminal w: not a directory" -- "$OFFPAY" terminal journal --terminal w
+expect 2 "--terminal shopp: no terminal there \(no such directory\): give the terminal's directory" -- \
+  "$OFFPAY" terminal journal --terminal shopp
+mkdir -p not-a-terminal
+expect 2 "--terminal not-a-terminal: no terminal there \(no terminal.key or terminal.db\)" -- \
+  "$OFFPAY" terminal status --terminal not-a-terminal
 expect 0 "already in the wallet: nothing changed" -- "$OFFPAY" wallet add-credential w.cred "${W[@]}"
 python3 - <<'PY'
 import struct, zlib
