@@ -1163,7 +1163,17 @@ static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
     if (t == NULL)
         return status;
     rc = offpay_terminal_receipt(t, seq, cli_now(), &text);
-    if (rc != OFFPAY_OK)
+    if (rc == OFFPAY_ENOTFOUND) {
+        offpay_terminal_status st;
+
+        if (offpay_terminal_get_status(t, cli_now(), &st) == OFFPAY_OK)
+            status = cli_usage_error("--seq %lld: no such journal entry "
+                                     "(the journal has %llu; 'terminal "
+                                     "journal' lists them)",
+                                     seq, (unsigned long long)st.journal_entries);
+        else
+            status = cli_usage_error("--seq %lld: no such journal entry", seq);
+    } else if (rc != OFFPAY_OK)
         status = cli_fail("cannot make the receipt", rc);
     else
         status = cli_emit_code(text, a->png, a->svg, a->show, a->force);

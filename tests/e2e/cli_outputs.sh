@@ -78,6 +78,8 @@ expect 2 "inside a terminal's directory" -- "$OFFPAY" terminal request "${T[@]}"
 printf 'x\n' > r1.png
 expect 2 "exists; give --force" -- "$OFFPAY" terminal receipt "${T[@]}" --passphrase-file tp --seq 1 --png r1.png
 expect 0 "" -- "$OFFPAY" terminal receipt "${T[@]}" --passphrase-file tp --seq 1 --png r1.png --force
+expect 2 "--seq 99: no such journal entry \(the journal has [0-9]+; 'terminal journal' lists them\)" -- \
+  "$OFFPAY" terminal receipt "${T[@]}" --passphrase-file tp --seq 99
 expect 0 '"type": "receipt"' -- "$OFFPAY" decode --image r1.png --json
 
 # issuer --out onto a passphrase file: refused without --force; the
