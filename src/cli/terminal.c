@@ -1498,8 +1498,11 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
                days >= 0 ? "expires in" : "EXPIRED", days >= 0 ? days : -days,
                s->credential_pct);
     }
-    printf("last sync        %s\n",
-           s->last_sync ? cli_iso_time(s->last_sync, t1) : "never");
+    printf("last sync        %s%s\n",
+           s->last_sync ? cli_iso_time(s->last_sync, t1) : "never",
+           s->last_sync && s->revlist_seq == 0
+               ? " (its credential installed: never synced since)"
+               : "");
     if (s->max_offline_payments)
         printf("payments         %u since the last sync, limit %u (%u %%)\n",
                s->payments_since_sync, s->max_offline_payments,

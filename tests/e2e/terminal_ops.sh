@@ -30,6 +30,14 @@ if grep -q "revocation list  none yet" <<<"$out" && grep -q "offline time     no
    && ! grep -q "9999 %" <<<"$out" && ! grep -q WARNING <<<"$out"; then
   ok "unsynced terminal: no list yet, never synced, no warning"
 else fail "unsynced status: $out"; fi
+# Its credential installed (which starts the offline clock), still no
+# list: the last sync's time says it was the installation
+"$OFFPAY" issuer terminal-credential --dir iss --passphrase-file ip \
+    --terminal-key "$("$OFFPAY" terminal key --terminal unsynced --passphrase-file tp)" \
+    --merchant-id 7 --name "Shop 2" --currency EUR --out unsynced.cred >/dev/null
+"$OFFPAY" terminal set-credential unsynced.cred --terminal unsynced --passphrase-file tp >/dev/null
+expect 0 "last sync +[0-9T:-]+Z \(its credential installed: never synced since\)" -- \
+  "$OFFPAY" terminal status --terminal unsynced
 
 # A fresh terminal: accepting, every limit shown, no warning.
 expect 0 "state +accepting payments" -- "$OFFPAY" terminal status "${T[@]}"
