@@ -103,7 +103,8 @@ static const char help[] =
     "                  the payment; one that differs from the terminal's\n"
     "                  upload opens a case. Safe to repeat: nothing moves\n"
     "                  twice. Changes nothing in the wallet\n"
-    "      --server URL    offpayd, e.g. http://127.0.0.1:8080 (required)\n"
+    "      --server URL    offpayd, e.g. http://127.0.0.1:8080 (default:\n"
+    "                      the server enrolled with)\n"
     "\n"
     "Output of pay, pay-request and show-code: the code's text on standard\n"
     "output, even when an image cannot be written;\n"
@@ -123,7 +124,8 @@ static const char help[] =
     "'wallet restore': never restore a wallet by copying its file back.\n"
     "key, balance, log and upload only read: they write nothing (not even\n"
     "a lock file) and work on a read-only mount or a full disk.\n"
-    "Its codes are in FILE.log beside it: keep and move the two together.\n";
+    "Its codes are in FILE.log beside it, and once enrolled its server and\n"
+    "account in FILE.online: keep and move the three together.\n";
 
 typedef struct wallet_args {
     const char *wallet, *pass_file, *root, *bundle, *currency, *amount, *image,
@@ -447,15 +449,26 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
     if (w == NULL)
         return status;
     n = offpay_wallet_n_credentials(w);
-    if (n == 0)
-        printf("no credentials yet: send 'offpay wallet key' to the issuer\n");
+    if (n == 0) {
+        offpay_wallet_account acct;
+
+        if (offpay_wallet_server(w, &acct) == OFFPAY_OK)
+            printf("no credentials yet: ask one from account %llu at %s "
+                   "with 'offpay wallet allowance --amount AMOUNT'\n",
+                   (unsigned long long)acct.account, acct.server);
+        else
+            printf("no credentials yet: enroll with 'offpay wallet enroll', "
+                   "or send 'offpay wallet key' to the issuer\n");
+    }
     for (size_t i = 0; i < n; i++) {
         offpay_wallet_balance b;
         char                  m1[64], m2[64], m3[64], m4[64], m5[64];
+        char                  when[32];
 
         if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK)
             continue;
         printf("credential %llu: %u code(s) made%s\n"
+               "  expires    %s\n"
                "  limit      %s\n"
                "  confirmed  %s  (charged, per receipts)\n"
                "  pending    %s  (codes without a receipt yet)\n"
@@ -464,6 +477,7 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                "  available  %s%s\n",
                (unsigned long long)b.serial, b.codes,
                b.usable ? "" : " (not usable now)",
+               cli_iso_time(b.expires, when),
                cli_money(b.limit, b.currency, m1, sizeof m1),
                cli_money(b.confirmed, b.currency, m2, sizeof m2),
                cli_money(b.pending, b.currency, m3, sizeof m3),
@@ -985,12 +999,24 @@ static int cmd_upload(const void *args, const char *arg CLI_UNUSED)
     offpay_wallet_upload_report r;
     offpay_err                  rc;
 
-    if (a->server == NULL)
-        return cli_usage_error("wallet upload: --server URL is required");
+    offpay_wallet_account       acct;
+    const char                 *server = a->server;
+
     w = open_wallet_as(a, 1, &status);
     if (w == NULL)
         return status;
-    rc = offpay_wallet_upload(w, a->server, 0, 0, cli_now(),
+    if (server == NULL) { /* the server enrolled with, as sync does */
+        rc = offpay_wallet_server(w, &acct);
+        if (rc != OFFPAY_OK) {
+            offpay_wallet_close(w);
+            if (rc == OFFPAY_ENOTFOUND)
+                return cli_usage_error("wallet upload: give --server URL "
+                                       "(this wallet never enrolled)");
+            return cli_fail("wallet upload", rc);
+        }
+        server = acct.server;
+    }
+    rc = offpay_wallet_upload(w, server, 0, 0, cli_now(),
                               print_upload_status, w, &r);
     if (rc != OFFPAY_OK) {
         status = cli_fail_online("wallet upload", rc);
@@ -1098,7 +1124,9 @@ static int cli_wallet_online_sync(const wallet_args *a)
     rc = offpay_wallet_sync(w, a->server, &o, now, print_upload_status, w, &r);
     if (rc == OFFPAY_ENOTFOUND) {
         status = cli_fail("wallet sync: not enrolled (offpay wallet enroll "
-                          "--server URL --code CODE)",
+                          "--server URL --code CODE; or give --server URL, "
+                          "or put back FILE.online if the wallet was moved "
+                          "without it)",
                           rc);
     } else if (rc == OFFPAY_EREVOKED) {
         status = cli_fail("wallet sync: this wallet was revoked at the "
@@ -1196,13 +1224,25 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_wallet_allowance(w, a->server, amount, acct.currency,
                                  (uint32_t)expires, cli_now(), &serial,
                                  &balance);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
         status = cli_fail_online("wallet allowance", rc);
-    else
-        printf("credential %llu installed: %s; account balance %s\n",
+    } else {
+        char when[32] = "";
+
+        /* its expiry, from the credential as installed */
+        for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
+            offpay_wallet_balance b;
+
+            if (offpay_wallet_get_balance(w, i, cli_now(), &b) == OFFPAY_OK &&
+                b.serial == serial)
+                cli_iso_time(b.expires, when);
+        }
+        printf("credential %llu installed: %s%s%s; account balance %s\n",
                (unsigned long long)serial,
                cli_money(amount, acct.currency, m1, sizeof m1),
+               when[0] != '\0' ? ", expires " : "", when,
                cli_money(balance, acct.currency, m2, sizeof m2));
+    }
 out:
     offpay_wallet_close(w);
     return status;

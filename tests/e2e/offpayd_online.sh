@@ -46,11 +46,16 @@ api GET "/v1/admin/wallets/$W"
   && ok "the operator sees wallet $W enrolled with its key" || fail "wallet $W: $(cat resp.json)"
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":"200.00","ref":"bank transfer"}'
 balances "W=$W:20000" "funded"
+run_cli 0 "no credentials yet: ask one from account $W at $URL with 'offpay wallet allowance --amount AMOUNT'" -- \
+  "$OFFPAY" wallet balance --wallet w1 --passphrase-file wp
 w allowance w1 --amount 100.00
-[ "$ws" = 0 ] && grep -qE "^credential [0-9]+ installed: 100.00 EUR; account balance 100.00 EUR" w.out \
+[ "$ws" = 0 ] && grep -qE "^credential [0-9]+ installed: 100.00 EUR, expires [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z; account balance 100.00 EUR" w.out \
   && ok "allowance: $(cat w.out)" || fail "allowance: $ws $(cat w.out)"
 S1=$(sed -n 's/^credential \([0-9]*\) installed.*/\1/p' w.out)
 balances "W=$W:10000 esc=esc/$S1:10000" "100.00 moved into escrow"
+run_cli 0 "credential $S1: 0 code\(s\) made" -- "$OFFPAY" wallet balance --wallet w1 --passphrase-file wp
+run_cli 0 "^  expires    [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z" -- "$OFFPAY" wallet balance --wallet w1 --passphrase-file wp
+run_cli 0 "0 codes sent" -- "$OFFPAY" wallet upload --wallet w1 --passphrase-file wp
 audits "enroll, fund, allowance"
 
 # ---- 2. pay offline, settle, sync -----------------------------------------
@@ -136,6 +141,8 @@ grep -q "revoked    no code from it" w.out && grep -q "(none of it can be spent:
 # ---- 4. bad input: each a 4xx, nothing changed ------------------------------
 # an unenrolled wallet; a status signed by it; its allowance
 wallet_init w2
+run_cli 2 "wallet upload: give --server URL \(this wallet never enrolled\)" -- \
+  "$OFFPAY" wallet upload --wallet w2 --passphrase-file wp
 w sync w2 --server "$URL"
 [ "$ws" != 0 ] && grep -q "NOT_ENROLLED" w.out && grep -q "not enrolled" w.out \
   && ok "sync of an unenrolled wallet refused: NOT_ENROLLED" || fail "unenrolled sync: $ws $(cat w.out)"
@@ -226,7 +233,7 @@ OFFPAYD_DROP_REPLY=/v1/wallet/allowance start_server
 wreq w3 /v1/wallet/status '{}'; W3=$(jget .account)
 api POST "/v1/admin/accounts/$W3/deposit" '{"amount":"10.00"}'
 w allowance w3 --server "$URL" --amount 3.00
-[ "$ws" = 0 ] && grep -qE "^credential [0-9]+ installed: 3.00 EUR; account balance 7.00 EUR" w.out \
+[ "$ws" = 0 ] && grep -qE "^credential [0-9]+ installed: 3.00 EUR, expires .*Z; account balance 7.00 EUR" w.out \
   && ok "allowance with its first answer lost: $(tail -1 w.out)" || fail "lost answer: $ws $(cat w.out)"
 grep -q "test hook: the answer to /v1/wallet/allowance dropped" server.err \
   && ok "offpayd committed it and dropped the answer" || fail "the hook never dropped an answer"

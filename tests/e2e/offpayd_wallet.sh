@@ -235,7 +235,7 @@ wsign w1 --sign-body wu.body
 wsend -H @wu.hdr
 expect_http 400 BAD_FIELD "a malformed wallet upload body"
 balances "W=$W:10000 esc=esc/$S1:8450 A=$MA:950 C=$MC:600 W2=$W2:3000" "nothing moved"
-run_cli 2 "--server URL is required" -- "$OFFPAY" wallet upload --wallet w1 --passphrase-file wp
+run_cli 2 "give --server URL \\(this wallet never enrolled\\)" -- "$OFFPAY" wallet upload --wallet w1 --passphrase-file wp
 audits "refused requests"
 
 status=$(curl -s -o metrics.txt -w '%{http_code}' "$URL/metrics")
