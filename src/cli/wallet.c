@@ -735,6 +735,8 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_wallet_pay_request(w, &q, now, &text, NULL);
     if (rc == OFFPAY_EINSUFFICIENT)
         print_available(w, q.currency, q.amount);
+    if (rc == OFFPAY_ENO_CREDENTIAL) /* as for 'wallet pay' */
+        print_currencies(w, q.currency, now);
     if (rc != OFFPAY_OK) {
         status = cli_fail_at("cannot make the code", "saving", a->wallet, rc);
         goto out;

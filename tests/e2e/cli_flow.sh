@@ -31,6 +31,17 @@ expect 2 "malformed amount" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --a
 expect 2 "unknown currency" -- "$OFFPAY" wallet pay "${W[@]}" --currency XYZ
 expect 1 "no credential in USD: this wallet's are in EUR" -- \
   "$OFFPAY" wallet pay "${W[@]}" --currency USD --amount 1.00
+# ... and the same for a request of a terminal that charges in USD
+"$OFFPAY" terminal init --terminal ushop --root iss/root.pub \
+    --bundle iss/bundle.opb --currency USD --passphrase-file tp >/dev/null
+"$OFFPAY" issuer terminal-credential --dir iss --passphrase-file ip \
+    --terminal-key "$("$OFFPAY" terminal key --terminal ushop --passphrase-file tp)" \
+    --merchant-id 8 --name "US Shop" --currency USD --out ushop.cred >/dev/null
+"$OFFPAY" terminal set-credential ushop.cred --terminal ushop --passphrase-file tp >/dev/null
+"$OFFPAY" terminal sync --terminal ushop --revlist iss/revlist.opb >/dev/null
+ureq=$("$OFFPAY" terminal request --terminal ushop --passphrase-file tp --amount 1.00 2>/dev/null)
+expect 1 "no credential in USD: this wallet's are in EUR" -- \
+  "$OFFPAY" wallet pay-request "${W[@]}" --code "$ureq" --yes
 
 # Consumer-presented code, from an argument; no --amount is a usage error.
 code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 10.00 2>/dev/null)
