@@ -66,7 +66,8 @@ static const char help[] =
     "  revoke-wallet  a lost wallet (its enrolled --account): the wallet and\n"
     "            every credential of it are revoked; its escrow returns to\n"
     "            the account after the upload grace, minus what settles\n"
-    "            meanwhile (also POST /v1/admin/wallets/N/revoke)\n"
+    "            meanwhile (also POST /v1/admin/wallets/N/revoke); again,\n"
+    "            it says when it was revoked and changes nothing\n"
     "  lists     offpayd's trust bundle and revocation list, checked under\n"
     "            the root key (--root: hex, or root.pub), written to\n"
     "            DIR/bundle.opb and DIR/revlist.opb for air-gapped\n"
@@ -224,12 +225,24 @@ static int enroll_code(offpay_ledger *l, const char *currency, uint64_t expires,
 /* `admin revoke-wallet`: a lost wallet by its account (settle.h). */
 static int revoke_wallet(offpay_ledger *l, uint64_t account, int json)
 {
-    size_t     n = 0;
-    offpay_err rc;
+    size_t                    n = 0;
+    offpay_ledger_wallet_info before;
+    char                      when[32];
+    offpay_err                rc;
 
     if (account == 0)
         return cli_usage_error("admin revoke-wallet: --account N is "
                                "required");
+    /* a second revocation changes nothing: say when the first was */
+    memset(&before, 0, sizeof before);
+    if (offpay_ledger_wallet_get(l, NULL, account, &before) == OFFPAY_OK &&
+        before.revoked && !json) {
+        printf("wallet of account %llu: already revoked at %s; nothing "
+               "changed\n",
+               (unsigned long long)account,
+               cli_iso_time(before.revoked_at, when));
+        return EXIT_OK;
+    }
     rc = offpay_ledger_wallet_revoke(l, NULL, account, "operator: wallet lost",
                                      cli_now(), &n);
     if (rc == OFFPAY_ENOTFOUND) { /* the operator's input, not the disk */

@@ -1320,7 +1320,11 @@ static int cmd_restore(const void *args, const char *arg CLI_UNUSED)
         status = cli_fail_at(NULL, "restoring", a->from, rc);
     } else {
         printf("wallet restored: %zu credential(s), frozen until 'offpay "
-               "wallet sync' learns their counters from the server\n",
+               "wallet sync' learns their counters from the server\n"
+               "note: the backup holds no codes or receipts ('wallet log' "
+               "starts empty), and codes the old device made that no "
+               "terminal has uploaded yet are still paid from the escrow "
+               "when they come: what shows as available can shrink\n",
                offpay_wallet_n_credentials(w));
     }
     offpay_wallet_close(w);

@@ -63,7 +63,8 @@ expect_http 200 - "ta uploads codes 1 and 2"
 balances "W=$W1:8000 esc=esc/$S1:8500 esc=esc/$S2:2000 A=$MA:1500" "codes 1, 2 settled"
 rm -f w1 w1.log w1.lock w1.online   # the device is lost
 w restore w1n --from w1.backup --backup-passphrase-file bp
-[ "$ws" = 0 ] && grep -q "1 credential(s), frozen" w.out && ok "restored: $(cat w.out)" \
+[ "$ws" = 0 ] && grep -q "1 credential(s), frozen" w.out \
+  && grep -q "what shows as available can shrink" w.out && ok "restored: $(head -1 w.out)" \
   || fail "restore: $ws $(cat w.out)"
 w balance w1n
 grep -q "frozen" w.out && ok "balance shows the credential frozen" || fail "balance: $(cat w.out)"
@@ -164,6 +165,8 @@ api GET "/v1/admin/credentials/$S4"
 api POST "/v1/admin/wallets/$W3/revoke" '{"reason":"again"}'
 [ "$status" = 200 ] && [ "$(jget .credentials_revoked)" = 0 ] \
   && ok "POST /v1/admin/wallets/$W3/revoke again: nothing more" || fail "again: $(cat resp.json)"
+run_cli 0 "wallet of account $W3: already revoked at [0-9T:-]+Z; nothing changed" -- \
+    "$OFFPAY" admin revoke-wallet --db "$LEDGER" --account "$W3"
 api POST "/v1/admin/wallets/999/revoke" '{}'
 expect_http 404 ENOTFOUND "an account no wallet enrolled with"
 run_cli 1 "no wallet enrolled with account $MA \(ENOTFOUND\)" -- \
