@@ -32,13 +32,7 @@ expect 2 "unknown currency" -- "$OFFPAY" wallet pay "${W[@]}" --currency XYZ
 expect 1 "no credential in USD: this wallet's are in EUR" -- \
   "$OFFPAY" wallet pay "${W[@]}" --currency USD --amount 1.00
 # ... and the same for a request of a terminal that charges in USD
-"$OFFPAY" terminal init --terminal ushop --root iss/root.pub \
-    --bundle iss/bundle.opb --currency USD --passphrase-file tp >/dev/null
-"$OFFPAY" issuer terminal-credential --dir iss --passphrase-file ip \
-    --terminal-key "$("$OFFPAY" terminal key --terminal ushop --passphrase-file tp)" \
-    --merchant-id 8 --name "US Shop" --currency USD --out ushop.cred >/dev/null
-"$OFFPAY" terminal set-credential ushop.cred --terminal ushop --passphrase-file tp >/dev/null
-"$OFFPAY" terminal sync --terminal ushop --revlist iss/revlist.opb >/dev/null
+new_offline_terminal ushop 8 "US Shop" USD
 ureq=$("$OFFPAY" terminal request --terminal ushop --passphrase-file tp --amount 1.00 2>/dev/null)
 expect 1 "no credential in USD: this wallet's are in EUR" -- \
   "$OFFPAY" wallet pay-request "${W[@]}" --code "$ureq" --yes
@@ -135,13 +129,7 @@ fi
 # Receipt poisoning: a second terminal ("Spy", merchant 9) that saw an
 # unbound code takes it and delivers its receipt first; the genuine
 # receipt from the shop is still taken, and both are listed.
-"$OFFPAY" terminal init --terminal spy --root iss/root.pub \
-    --bundle iss/bundle.opb --currency EUR --passphrase-file tp >/dev/null
-"$OFFPAY" issuer terminal-credential --dir iss --passphrase-file ip \
-    --terminal-key "$("$OFFPAY" terminal key --terminal spy --passphrase-file tp)" \
-    --merchant-id 9 --name "Spy" --currency EUR --out spy.cred >/dev/null
-"$OFFPAY" terminal set-credential spy.cred --terminal spy --passphrase-file tp >/dev/null
-"$OFFPAY" terminal sync --terminal spy --revlist iss/revlist.opb >/dev/null
+new_offline_terminal spy 9 "Spy" EUR
 code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 4.00 2>/dev/null)
 expect 0 "accepted: 1.00 EUR" -- "$OFFPAY" terminal accept --terminal spy \
   --code "$code" --amount 1.00 --passphrase-file tp --receipt-png spy.png

@@ -49,12 +49,19 @@ setup_world() {
       --wallet-key "$("$OFFPAY" wallet key --wallet w --passphrase-file wp)" \
       --limit "$limit" --currency EUR --out w.cred >/dev/null
   "$OFFPAY" wallet add-credential w.cred --wallet w --passphrase-file wp >/dev/null
-  "$OFFPAY" terminal init --terminal shop --root iss/root.pub \
-      --bundle iss/bundle.opb --currency EUR --passphrase-file tp >/dev/null
+  new_offline_terminal shop 7 "Shop" EUR
+}
+
+# new_offline_terminal DIR MERCHANT_ID NAME CURRENCY: a terminal made with
+# the issuer's files (no offpayd), its credential installed and its first
+# revocation list taken.
+new_offline_terminal() {
+  "$OFFPAY" terminal init --terminal "$1" --root iss/root.pub \
+      --bundle iss/bundle.opb --currency "$4" --passphrase-file tp >/dev/null
   "$OFFPAY" issuer terminal-credential --dir iss --passphrase-file ip \
-      --terminal-key "$("$OFFPAY" terminal key --terminal shop --passphrase-file tp)" \
-      --merchant-id 7 --name "Shop" --currency EUR --out shop.cred >/dev/null
-  "$OFFPAY" terminal set-credential shop.cred --terminal shop \
+      --terminal-key "$("$OFFPAY" terminal key --terminal "$1" --passphrase-file tp)" \
+      --merchant-id "$2" --name "$3" --currency "$4" --out "$1.cred" >/dev/null
+  "$OFFPAY" terminal set-credential "$1.cred" --terminal "$1" \
       --passphrase-file tp >/dev/null
-  "$OFFPAY" terminal sync --terminal shop --revlist iss/revlist.opb >/dev/null
+  "$OFFPAY" terminal sync --terminal "$1" --revlist iss/revlist.opb >/dev/null
 }
