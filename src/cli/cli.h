@@ -52,7 +52,8 @@ int cli_fail_online(const char *what, offpay_err rc);
 int cli_fail_at(const char *what, const char *doing, const char *path,
                 offpay_err rc);
 /* Prints a usage error and returns EXIT_USAGE. */
-int cli_usage_error(const char *fmt, ...);
+int cli_usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 /* 1 when rc is a refusal of the input (decode or verification error). */
 int cli_is_rejection(offpay_err rc);
 

@@ -278,10 +278,8 @@ static int key_in_token(const char *dir)
            stat(path, &st) == 0;
 }
 
-/* Opens the terminal; with need_key the passphrase is asked for;
- * readonly for commands that only read it (they then work on a read-only
- * mount or a full disk). */
-/* Whether dir holds any file a terminal keeps. */
+/* Whether dir holds any file a terminal keeps (a path too long to tell
+ * counts as one: the library names that error). */
 static int has_terminal_file(const char *dir)
 {
     static const char *const names[] = {"terminal.key", "terminal.keyuri",
@@ -290,12 +288,17 @@ static int has_terminal_file(const char *dir)
     struct stat              st;
 
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (lstat(path, &st) == 0)
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >=
+                (int)sizeof path ||
+            lstat(path, &st) == 0)
             return 1;
     }
     return 0;
 }
+
+/* Opens the terminal; with need_key the passphrase is asked for;
+ * readonly for commands that only read it (they then work on a read-only
+ * mount or a full disk). */
 
 static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
                                          int readonly, int *status)
@@ -311,6 +314,22 @@ static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
                 "directory (the one holding terminal.key and terminal.db) "
                 "(%s)\n",
                 a->dir, offpay_errname(OFFPAY_ENOTDIR));
+        *status = EXIT_USAGE;
+        return NULL;
+    }
+    if (!has_terminal_file(a->dir)) {
+        /* a typo, or another directory: said before any passphrase is
+         * asked (a terminal missing a file of its own is another matter:
+         * the library names it) */
+        fprintf(stderr,
+                "offpay: --terminal %s: no terminal there (%s): give the "
+                "terminal's directory (the one holding terminal.key and "
+                "terminal.db), or make one with 'offpay terminal init' "
+                "(%s)\n",
+                a->dir,
+                stat(a->dir, &st) != 0 ? "no such directory"
+                                       : "no terminal.key or terminal.db",
+                offpay_errname(OFFPAY_ENOTFOUND));
         *status = EXIT_USAGE;
         return NULL;
     }
@@ -334,22 +353,6 @@ static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
     rc = readonly ? offpay_terminal_open_readonly(a->dir, pass, &t)
                   : offpay_terminal_open(a->dir, pass, &t);
     cli_passphrase_free(pass);
-    if ((rc == OFFPAY_ENOTFOUND || rc == OFFPAY_ENOENT) &&
-        !has_terminal_file(a->dir)) {
-        /* a typo, or another directory: say what is wanted (a terminal
-         * missing a file of its own is another matter, said below) */
-        fprintf(stderr,
-                "offpay: --terminal %s: no terminal there (%s): give the "
-                "terminal's directory (the one holding terminal.key and "
-                "terminal.db), or make one with 'offpay terminal init' "
-                "(%s)\n",
-                a->dir,
-                stat(a->dir, &st) != 0 ? "no such directory"
-                                       : "no terminal.key or terminal.db",
-                offpay_errname(rc));
-        *status = EXIT_USAGE;
-        return NULL;
-    }
     if (rc != OFFPAY_OK) {
         *status = cli_fail_at(NULL, "opening", a->dir, rc);
         return NULL;
@@ -940,9 +943,24 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
     char           m1[64], m2[64];
     int            decoded, lower = 0;
 
-    for (const char *c = text; *c != '\0'; c++)
-        lower |= *c >= 'a' && *c <= 'z';
     decoded = offpay_text_decode(text, strlen(text), &bytes, &len) == OFFPAY_OK;
+    if (!decoded) { /* a code typed in lower case (Caps Lock) reads then */
+        char *up = strdup(text);
+
+        for (char *c = up; c != NULL && *c != '\0'; c++)
+            if (*c >= 'a' && *c <= 'z') {
+                *c = (char)(*c - 'a' + 'A');
+                lower = 1;
+            }
+        if (lower && up != NULL) {
+            uint8_t *b2 = NULL;
+            size_t   l2 = 0;
+
+            lower = offpay_text_decode(up, strlen(up), &b2, &l2) == OFFPAY_OK;
+            free(b2);
+        }
+        free(up);
+    }
     if (rc == OFFPAY_EBASE45 || rc == OFFPAY_EPREFIX ||
         rc == OFFPAY_ETRUNCATED) {
         fprintf(stderr, "  the scan is %s: scan it again (nothing was "
@@ -970,7 +988,7 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
                     cli_money(p.amount, cur, m1, sizeof m1),
                     cli_money(charge, cur, m2, sizeof m2),
                     cli_money(p.amount, cur, m1, sizeof m1));
-        else if (rc == OFFPAY_EAMOUNT_MISMATCH)
+        else if (rc == OFFPAY_EAMOUNT_MISMATCH && charge != 0)
             fprintf(stderr, "  this code pays a request for %s: accept it "
                             "without --amount\n",
                     cli_money(p.amount, cur, m1, sizeof m1));
@@ -1095,11 +1113,12 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
     if (rc != OFFPAY_OK && cli_is_rejection(rc)) {
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),
                 offpay_errname(rc));
-        if (rc == OFFPAY_ECODE_TOO_OLD)
-            fprintf(stderr, "  ask the payer for a new code: a code is "
-                            "good for a short time only (terminal risk)\n");
         if (rc == OFFPAY_ECODE_TOO_OLD || rc == OFFPAY_ECODE_FUTURE)
             code_time_hint(text, now);
+        if (rc == OFFPAY_ECODE_TOO_OLD)
+            fprintf(stderr, "  if this terminal's clock is right: ask the "
+                            "payer for a new code (a code is good for a "
+                            "short time only: terminal risk)\n");
         refusal_hint(t, text, rc, charge);
         status = EXIT_REJECTED;
         goto out;
@@ -1501,7 +1520,8 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
     printf("last sync        %s%s\n",
            s->last_sync ? cli_iso_time(s->last_sync, t1) : "never",
            s->last_sync && s->revlist_seq == 0
-               ? " (its credential installed: never synced since)"
+               ? " (its credential's installation, or a bundle: no "
+                 "revocation list taken yet)"
                : "");
     if (s->max_offline_payments)
         printf("payments         %u since the last sync, limit %u (%u %%)\n",

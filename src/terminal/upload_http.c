@@ -113,7 +113,9 @@ offpay_err offpay__http_request(const char *base, const char *method,
 
     *status = 0;
     server_detail[0] = '\0'; /* offpay_server_detail: this request's */
-    while (blen > 0 && base[blen - 1] == '/') /* "http://host:port/" too */
+    /* "http://host:port/" too; never into the scheme's "://" */
+    while (blen > 3 && base[blen - 1] == '/' &&
+           !(base[blen - 2] == '/' && base[blen - 3] == ':'))
         blen--;
     if (blen > URL_MAX ||
         snprintf(url, sizeof url, "%.*s%s", (int)blen, base, path) >=
