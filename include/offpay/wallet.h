@@ -385,7 +385,8 @@ typedef struct offpay_wallet_upload_report {
 
 /*
  * offpay_wallet_upload — send the wallet's spend log from entry `from` on
- * (0: all of it) to offpayd at base_url ("http://127.0.0.1:8080"): each
+ * (0: all of it) to offpayd at base_url ("http://127.0.0.1:8080"; NULL:
+ * the server the wallet enrolled with, as for offpay_wallet_sync): each
  * code's exact bytes with every receipt kept for it, in batches of
  * batch_max codes (0: 100; offpayd's cap is 200), each request signed by
  * the wallet's key with a fresh time and nonce. Uploading again is safe:
@@ -393,7 +394,8 @@ typedef struct offpay_wallet_upload_report {
  * decided or not, in log order, with offpayd's answer; a non-zero return
  * stops the upload after that batch (OFFPAY_OK). rep (may be NULL) sums
  * it. Changes nothing in the wallet: a later sync builds on this.
- * Errors: OFFPAY_EINVAL, OFFPAY_EREFUSED (offpayd refused the request
+ * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (base_url NULL, and the wallet
+ * never enrolled), OFFPAY_EREFUSED (offpayd refused the request
  * with a 4xx: its error on stderr), OFFPAY_EIO (offpayd unreachable or
  * answering what it should not: a message on stderr),
  * OFFPAY_ENOMEM, those of reading the log (offpay_wallet_get_spend).

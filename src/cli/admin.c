@@ -233,16 +233,11 @@ static int revoke_wallet(offpay_ledger *l, uint64_t account, int json)
     if (account == 0)
         return cli_usage_error("admin revoke-wallet: --account N is "
                                "required");
-    /* a second revocation changes nothing: say when the first was */
+    /* revoking again changes nothing (the ledger's rule): the first
+     * revocation's time, to say so */
     memset(&before, 0, sizeof before);
-    if (offpay_ledger_wallet_get(l, NULL, account, &before) == OFFPAY_OK &&
-        before.revoked && !json) {
-        printf("wallet of account %llu: already revoked at %s; nothing "
-               "changed\n",
-               (unsigned long long)account,
-               cli_iso_time(before.revoked_at, when));
-        return EXIT_OK;
-    }
+    if (offpay_ledger_wallet_get(l, NULL, account, &before) != OFFPAY_OK)
+        before.revoked = 0;
     rc = offpay_ledger_wallet_revoke(l, NULL, account, "operator: wallet lost",
                                      cli_now(), &n);
     if (rc == OFFPAY_ENOTFOUND) { /* the operator's input, not the disk */
@@ -256,6 +251,11 @@ static int revoke_wallet(offpay_ledger *l, uint64_t account, int json)
     if (json)
         printf("{\"account\":\"%llu\",\"credentials_revoked\":%zu}\n",
                (unsigned long long)account, n);
+    else if (before.revoked && n == 0)
+        printf("wallet of account %llu: already revoked at %s; nothing "
+               "changed\n",
+               (unsigned long long)account,
+               cli_iso_time(before.revoked_at, when));
     else
         printf("wallet of account %llu revoked: %zu credential(s) revoked\n",
                (unsigned long long)account, n);

@@ -299,7 +299,6 @@ static int has_terminal_file(const char *dir)
 /* Opens the terminal; with need_key the passphrase is asked for;
  * readonly for commands that only read it (they then work on a read-only
  * mount or a full disk). */
-
 static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
                                          int readonly, int *status)
 {
@@ -961,8 +960,12 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
         }
         free(up);
     }
-    if (rc == OFFPAY_EBASE45 || rc == OFFPAY_EPREFIX ||
-        rc == OFFPAY_ETRUNCATED) {
+    if (rc == OFFPAY_ECODE_TOO_OLD) { /* after the clocks (code_time_hint) */
+        fprintf(stderr, "  if this terminal's clock is right: ask the payer "
+                        "for a new code (a code is good for a short time "
+                        "only: terminal risk)\n");
+    } else if (rc == OFFPAY_EBASE45 || rc == OFFPAY_EPREFIX ||
+               rc == OFFPAY_ETRUNCATED) {
         fprintf(stderr, "  the scan is %s: scan it again (nothing was "
                         "charged)\n",
                 lower ? "in lower case (is Caps Lock on?)"
@@ -982,12 +985,11 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
                     : "scan the payer's payment code");
     } else if (decoded && offpay_payment_decode(bytes, len, &p) == OFFPAY_OK) {
         if (rc == OFFPAY_EOVER_AUTHORIZED)
-            fprintf(stderr, "  the payer authorized at most %s, and %s was "
-                            "asked: charge %s or less, or ask the payer for "
-                            "a new code\n",
+            fprintf(stderr, "  the payer authorized at most %1$s, and %2$s was "
+                            "asked: charge %1$s or less, or ask the payer "
+                            "for a new code\n",
                     cli_money(p.amount, cur, m1, sizeof m1),
-                    cli_money(charge, cur, m2, sizeof m2),
-                    cli_money(p.amount, cur, m1, sizeof m1));
+                    cli_money(charge, cur, m2, sizeof m2));
         else if (rc == OFFPAY_EAMOUNT_MISMATCH && charge != 0)
             fprintf(stderr, "  this code pays a request for %s: accept it "
                             "without --amount\n",
@@ -1115,10 +1117,6 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
                 offpay_errname(rc));
         if (rc == OFFPAY_ECODE_TOO_OLD || rc == OFFPAY_ECODE_FUTURE)
             code_time_hint(text, now);
-        if (rc == OFFPAY_ECODE_TOO_OLD)
-            fprintf(stderr, "  if this terminal's clock is right: ask the "
-                            "payer for a new code (a code is good for a "
-                            "short time only: terminal risk)\n");
         refusal_hint(t, text, rc, charge);
         status = EXIT_REJECTED;
         goto out;
@@ -1201,22 +1199,36 @@ static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
     return status;
 }
 
+/* Where e stands with offpayd. Paid in part: decided, not refused, with
+ * a reason for a shortfall (settlement.md §4: "unpaid", or a duplicate or
+ * double spend that fell short and names its reason too). */
+typedef enum {
+    ST_NOT_UPLOADED,
+    ST_NOT_KEPT, /* decided before the terminal kept results */
+    ST_REFUSED,
+    ST_PAID_FULL,
+    ST_PAID_PART
+} settlement_state;
+
 typedef struct journal_ctx {
     int     json;
     int64_t total;
     int     n;
-    /* what offpayd decided, as the syncs recorded it */
-    int     paid_full, paid_part, refused, pending, unknown;
+    /* what offpayd decided, as the syncs recorded it: entries by
+     * settlement_state, and what was paid */
+    int     count[ST_PAID_PART + 1];
     int64_t paid;
 } journal_ctx;
 
-/* Whether offpayd paid e what it charged: decided, not refused, and no
- * reason given for a shortfall (settlement.md §4: a duplicate or double
- * spend can fall short too, and then names its reason). */
-static int paid_in_full(const offpay_journal_entry *e)
+static settlement_state settlement_of(const offpay_journal_entry *e)
 {
-    return e->outcome[0] != '\0' && strcmp(e->outcome, "rejected") != 0 &&
-           e->reason[0] == '\0';
+    if (!e->uploaded)
+        return ST_NOT_UPLOADED;
+    if (e->outcome[0] == '\0')
+        return ST_NOT_KEPT;
+    if (strcmp(e->outcome, "rejected") == 0)
+        return ST_REFUSED;
+    return e->reason[0] == '\0' ? ST_PAID_FULL : ST_PAID_PART;
 }
 
 /* The journal's settlement column: what offpayd decided for e. */
@@ -1225,16 +1237,21 @@ static const char *settlement_text(const offpay_journal_entry *e, char *buf,
 {
     char paid[OFFPAY_AMOUNT_TEXT_MAX];
 
-    if (!e->uploaded)
+    switch (settlement_of(e)) {
+    case ST_NOT_UPLOADED:
         return "not uploaded yet";
-    if (e->outcome[0] == '\0')
+    case ST_NOT_KEPT:
         return "uploaded (result not kept)";
+    case ST_REFUSED:
+        snprintf(buf, cap, "refused: %s", e->reason);
+        return buf;
+    default:
+        break;
+    }
     if (offpay_amount_format(e->paid, e->currency, paid, sizeof paid) !=
         OFFPAY_OK)
         snprintf(paid, sizeof paid, "%lld", (long long)e->paid);
-    if (strcmp(e->outcome, "rejected") == 0)
-        snprintf(buf, cap, "refused: %s", e->reason);
-    else if (strcmp(e->outcome, "unpaid") == 0)
+    if (strcmp(e->outcome, "unpaid") == 0)
         snprintf(buf, cap, "paid %s of it: %s", paid, e->reason);
     else if (strcmp(e->outcome, "settled") == 0)
         snprintf(buf, cap, "paid %s", paid);
@@ -1254,7 +1271,7 @@ static json_t *settlement_json(const offpay_journal_entry *e)
     char    paid[OFFPAY_AMOUNT_TEXT_MAX], decided[32];
     json_t *j;
 
-    if (!e->uploaded || e->outcome[0] == '\0')
+    if (settlement_of(e) < ST_REFUSED) /* nothing kept */
         return json_null();
     if (offpay_amount_format(e->paid, e->currency, paid, sizeof paid) !=
         OFFPAY_OK)
@@ -1321,18 +1338,8 @@ static int print_entry(const offpay_journal_entry *e, void *vctx)
     }
     ctx->total += e->charged;
     ctx->n++;
-    if (!e->uploaded)
-        ctx->pending++;
-    else if (e->outcome[0] == '\0')
-        ctx->unknown++;
-    else if (strcmp(e->outcome, "rejected") == 0)
-        ctx->refused++;
-    else if (paid_in_full(e))
-        ctx->paid_full++;
-    else
-        ctx->paid_part++;
-    if (e->uploaded && e->outcome[0] != '\0' &&
-        strcmp(e->outcome, "rejected") != 0)
+    ctx->count[settlement_of(e)]++;
+    if (settlement_of(e) >= ST_PAID_FULL)
         ctx->paid += e->paid;
     return 0;
 }
@@ -1363,10 +1370,13 @@ static int cmd_journal(const void *args, const char *arg CLI_UNUSED)
                cli_money(ctx.total, cur, money, sizeof money));
         printf("settlement: %d paid in full, %d paid in part, %d refused; "
                "paid %s in all; %d not uploaded yet",
-               ctx.paid_full, ctx.paid_part, ctx.refused,
-               cli_money(ctx.paid, cur, money, sizeof money), ctx.pending);
-        if (ctx.unknown > 0)
-            printf("; %d uploaded before results were kept", ctx.unknown);
+               ctx.count[ST_PAID_FULL], ctx.count[ST_PAID_PART],
+               ctx.count[ST_REFUSED],
+               cli_money(ctx.paid, cur, money, sizeof money),
+               ctx.count[ST_NOT_UPLOADED]);
+        if (ctx.count[ST_NOT_KEPT] > 0)
+            printf("; %d uploaded before results were kept",
+                   ctx.count[ST_NOT_KEPT]);
         printf("\n");
     }
     offpay_terminal_close(t);
@@ -1646,12 +1656,12 @@ static int export_entry(const offpay_journal_entry *e, void *vctx)
             e->authorized, au);
     /* settlement: offpayd's outcome, not_uploaded, or uploaded (decided
      * by a version that kept no result); paid only with an outcome */
-    if (!e->uploaded || e->outcome[0] == '\0' ||
+    if (settlement_of(e) < ST_REFUSED ||
         offpay_amount_format(e->paid, e->currency, pd, sizeof pd) != OFFPAY_OK)
         fprintf(x->csv, "%s,,,,\r\n",
-                !e->uploaded ? "not_uploaded"
-                : e->outcome[0] == '\0' ? "uploaded"
-                                        : e->outcome);
+                settlement_of(e) == ST_NOT_UPLOADED ? "not_uploaded"
+                : settlement_of(e) == ST_NOT_KEPT   ? "uploaded"
+                                                    : e->outcome);
     else
         fprintf(x->csv, "%s,%lld,%s,%s,%s\r\n", e->outcome,
                 (long long)e->paid, pd, e->reason, e->case_id);

@@ -1001,26 +1001,16 @@ static int cmd_upload(const void *args, const char *arg CLI_UNUSED)
     offpay_wallet_upload_report r;
     offpay_err                  rc;
 
-    offpay_wallet_account       acct;
-    const char                 *server = a->server;
-
     w = open_wallet_as(a, 1, &status);
     if (w == NULL)
         return status;
-    if (server == NULL) { /* the server enrolled with, as sync does */
-        rc = offpay_wallet_server(w, &acct);
-        if (rc != OFFPAY_OK) {
-            offpay_wallet_close(w);
-            if (rc == OFFPAY_ENOTFOUND)
-                return cli_usage_error("wallet upload: give --server URL "
-                                       "(this wallet never enrolled)");
-            return cli_fail("wallet upload", rc);
-        }
-        server = acct.server;
-    }
-    rc = offpay_wallet_upload(w, server, 0, 0, cli_now(),
+    /* no --server: the server enrolled with, as sync does */
+    rc = offpay_wallet_upload(w, a->server, 0, 0, cli_now(),
                               print_upload_status, w, &r);
-    if (rc != OFFPAY_OK) {
+    if (rc == OFFPAY_ENOTFOUND && a->server == NULL) {
+        status = cli_usage_error("wallet upload: give --server URL (this "
+                                 "wallet never enrolled)");
+    } else if (rc != OFFPAY_OK) {
         status = cli_fail_online("wallet upload", rc);
     } else {
         printf("%zu codes sent: %zu settled, %zu not settled yet, %zu "

@@ -2038,21 +2038,35 @@ out:
 /* The columns entry_of reads, in its order: the journal's, and the kept
  * result's from the results table, or from an empty stand-in when the
  * file has none yet (an older terminal.db, opened read-only or not yet
- * synced since). sql receives the statement with tail appended. */
-static void journal_select(const offpay_terminal *t, const char *tail,
-                           char *sql, size_t cap)
+ * synced since) or the walk needs none (with_results 0: the entries still
+ * to upload have none). sql receives the statement with tail appended. */
+static void journal_select(const offpay_terminal *t, int with_results,
+                           const char *tail, char *sql, size_t cap)
 {
     snprintf(sql, cap,
              "SELECT seq, serial, counter, charged, authorized, currency,"
              " bound, accepted_at, code, uploaded, outcome, paid, covered,"
              " reason, case_id, decided_at FROM journal LEFT JOIN %s"
              " USING (seq) %s",
-             t->has_results
+             t->has_results && with_results
                  ? "main.results"
                  : "(SELECT NULL AS seq, NULL AS outcome, NULL AS paid,"
                    " NULL AS covered, NULL AS reason, NULL AS case_id,"
                    " NULL AS decided_at LIMIT 0)",
              tail);
+}
+
+int offpay__token_copy(char *dst, size_t cap, const char *v,
+                       const char *allowed)
+{
+    size_t n = v != NULL ? strlen(v) : 0;
+    int    ok = n < cap && (v == NULL || strspn(v, allowed) == n);
+
+    if (!ok)
+        n = 0;
+    memcpy(dst, ok && v != NULL ? v : "", n);
+    dst[n] = '\0';
+    return ok;
 }
 
 /* Column i as text into dst (cap bytes): "" for NULL, or for a value
@@ -2061,13 +2075,8 @@ static void journal_select(const offpay_terminal *t, const char *tail,
 static void column_token(sqlite3_stmt *st, int i, char *dst, size_t cap,
                          const char *allowed)
 {
-    const char *v = (const char *)sqlite3_column_text(st, i);
-    size_t      n = v != NULL ? strlen(v) : 0;
-
-    if (n >= cap || (v != NULL && strspn(v, allowed) != n))
-        n = 0;
-    memcpy(dst, v != NULL ? v : "", n);
-    dst[n] = '\0';
+    (void)offpay__token_copy(dst, cap, (const char *)sqlite3_column_text(st, i),
+                             allowed);
 }
 
 static void entry_of(sqlite3_stmt *st, offpay_journal_entry *e)
@@ -2104,7 +2113,9 @@ offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
 
     if (t == NULL || fn == NULL)
         return OFFPAY_EINVAL;
-    journal_select(t, "WHERE uploaded = 0 AND seq > ?1 ORDER BY seq LIMIT ?2", sql, sizeof sql);
+    journal_select(t, 0,
+                   "WHERE uploaded = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
+                   sql, sizeof sql);
     if (sqlite3_prepare_v2(t->db, sql, -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_int64(st, 1, after_seq) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK)
@@ -2208,7 +2219,8 @@ offpay_err offpay_terminal_journal_find(offpay_terminal *t, uint64_t serial,
     if (t == NULL || out == NULL)
         return OFFPAY_EINVAL;
     memset(out, 0, sizeof *out);
-    journal_select(t, "WHERE serial = ?1 AND counter = ?2", sql, sizeof sql);
+    journal_select(t, 1, "WHERE serial = ?1 AND counter = ?2", sql,
+                   sizeof sql);
     if (sqlite3_prepare_v2(t->db, sql, -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_int64(st, 1, (sqlite3_int64)serial) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, (sqlite3_int64)counter) != SQLITE_OK)
@@ -2238,7 +2250,7 @@ offpay_err offpay_terminal_journal(offpay_terminal *t,
 
     if (t == NULL || fn == NULL)
         return OFFPAY_EINVAL;
-    journal_select(t, "ORDER BY seq", sql, sizeof sql);
+    journal_select(t, 1, "ORDER BY seq", sql, sizeof sql);
     if (sqlite3_prepare_v2(t->db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {

@@ -109,19 +109,6 @@ static int known_outcome(const char *o)
     return 0;
 }
 
-/* Copies v (NULL: "") into dst of cap bytes if it is made of the
- * characters of allowed only and fits; 0 if not. */
-static int copy_token(char *dst, size_t cap, const char *v, const char *allowed)
-{
-    size_t n = v != NULL ? strlen(v) : 0;
-
-    if (n >= cap || (v != NULL && strspn(v, allowed) != n))
-        return 0;
-    memcpy(dst, v != NULL ? v : "", n);
-    dst[n] = '\0';
-    return 1;
-}
-
 /* One decided result into *out (its paid and covered amounts, when
  * given, in minor units), or 0 for a result the terminal cannot keep as
  * it is: an unknown outcome, a reason or case of another form. */
@@ -136,12 +123,12 @@ static int keep_result(int64_t seq, const char *outcome, json_t *it,
     out->paid = json_is_integer(paid) ? (int64_t)json_integer_value(paid) : 0;
     out->covered = json_is_integer(cov) ? (int64_t)json_integer_value(cov) : 0;
     return known_outcome(outcome) &&
-           copy_token(out->outcome, sizeof out->outcome, outcome,
+           offpay__token_copy(out->outcome, sizeof out->outcome, outcome,
                       OFFPAY__OUTCOME_CHARS) &&
-           copy_token(out->reason, sizeof out->reason,
+           offpay__token_copy(out->reason, sizeof out->reason,
                       json_string_value(json_object_get(it, "reason")),
                       OFFPAY__REASON_CHARS) &&
-           copy_token(out->case_id, sizeof out->case_id,
+           offpay__token_copy(out->case_id, sizeof out->case_id,
                       json_string_value(json_object_get(it, "case")),
                       OFFPAY__CASE_CHARS) &&
            out->paid >= 0 && out->covered >= 0 && out->covered <= out->paid;
@@ -170,7 +157,6 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
         const char *outcome = json_string_value(json_object_get(it, "outcome"));
         const char *seq = json_string_value(json_object_get(it, "seq"));
         json_t     *po = json_object_get(it, "paid");
-        json_t     *paid = json_object_get(po, "minor");
         const char *dec = json_string_value(json_object_get(po, "decimal"));
         const char *cur = json_string_value(json_object_get(po, "currency"));
         const char *case_id = json_string_value(json_object_get(it, "case"));
@@ -190,9 +176,9 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
         }
         if (!keep_result(b->seqs[i], outcome, it, &done[*n_done]))
             goto out;
+        if (strcmp(outcome, "rejected") != 0)
+            rep->paid += done[*n_done].paid;
         (*n_done)++;
-        if (json_is_integer(paid) && strcmp(outcome, "rejected") != 0)
-            rep->paid += (int64_t)json_integer_value(paid);
         if (strcmp(outcome, "rejected") == 0) {
             rep->rejected++;
             fprintf(stderr, "offpay: journal entry %s refused by offpayd: %s\n",

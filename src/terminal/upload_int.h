@@ -241,6 +241,11 @@ offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
 #define OFFPAY__REASON_CHARS  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 #define OFFPAY__CASE_CHARS    "0123456789"
 
+/* Copies v (NULL: "") into dst of cap bytes if it is made of the
+ * characters of allowed only and fits; else 0, and dst is "". */
+int offpay__token_copy(char *dst, size_t cap, const char *v,
+                       const char *allowed);
+
 /* offpayd's result for one journal entry, as the terminal keeps it (the
  * fields of offpay_journal_entry of the same names). */
 typedef struct offpay__upload_result {

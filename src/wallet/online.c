@@ -142,10 +142,9 @@ offpay_err offpay_wallet_server(const offpay_wallet   *w,
     return rc;
 }
 
-/* base_url, or the remembered server into buf. */
-static offpay_err base_of(const offpay_wallet *w, const char *base_url,
-                          char         buf[OFFPAY_WALLET_URL_MAX + 1],
-                          const char **base)
+offpay_err offpay__wallet_base(const offpay_wallet *w, const char *base_url,
+                               char         buf[OFFPAY_WALLET_URL_MAX + 1],
+                               const char **base)
 {
     offpay_wallet_account a;
     offpay_err            rc;
@@ -282,7 +281,7 @@ offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
 
     if (w == NULL || amount <= 0)
         return OFFPAY_EINVAL;
-    rc = base_of(w, base_url, buf, &base);
+    rc = offpay__wallet_base(w, base_url, buf, &base);
     if (rc == OFFPAY_OK)
         rc = offpay_amount_format(amount, currency, text, sizeof text);
     if (rc != OFFPAY_OK)
@@ -513,7 +512,7 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     }
     if (w == NULL)
         return OFFPAY_EINVAL;
-    rc = base_of(w, base_url, buf, &base);
+    rc = offpay__wallet_base(w, base_url, buf, &base);
     if (rc != OFFPAY_OK)
         return rc;
     offset = offpay__wallet_clock_offset(base, now); /* once for the sync */
@@ -663,7 +662,7 @@ offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
         *revoked = 0;
     if (w == NULL)
         return OFFPAY_EINVAL;
-    rc = base_of(w, base_url, buf, &base);
+    rc = offpay__wallet_base(w, base_url, buf, &base);
     if (rc != OFFPAY_OK)
         return rc;
     req = reason != NULL ? json_pack("{s:s}", "reason", reason) : json_object();

@@ -242,6 +242,7 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
 {
     offpay_wallet_upload_report  mine;
     offpay_wallet_upload_status *st = NULL;
+    char                         buf[OFFPAY_WALLET_URL_MAX + 1];
     size_t                      *index = NULL;
     uint32_t                    *nrec = NULL;
     size_t                       i = from;
@@ -252,8 +253,10 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
     if (rep == NULL)
         rep = &mine;
     memset(rep, 0, sizeof *rep);
-    if (w == NULL || !offpay__http_base_ok(base_url))
+    if (w == NULL)
         return OFFPAY_EINVAL;
+    if ((rc = offpay__wallet_base(w, base_url, buf, &base_url)) != OFFPAY_OK)
+        return rc;
     if (batch_max == 0)
         batch_max = BATCH_DEFAULT;
     if (batch_max > BATCH_CAP)

@@ -116,6 +116,14 @@ typedef struct offpay__wallet_signing {
  * offpayd's clock cannot be read (the request then says why).
  */
 int64_t offpay__wallet_clock_offset(const char *base, uint32_t now);
+
+/* base_url when given (checked: http(s), at most OFFPAY_WALLET_URL_MAX),
+ * else the server the wallet enrolled with, copied into buf; *base points
+ * to the one taken. Errors: OFFPAY_EINVAL, those of offpay_wallet_server
+ * (OFFPAY_ENOTFOUND: never enrolled). */
+offpay_err offpay__wallet_base(const offpay_wallet *w, const char *base_url,
+                               char         buf[OFFPAY_WALLET_URL_MAX + 1],
+                               const char **base);
 uint32_t   offpay__wallet_signing_time(void *ctx, int attempt);
 offpay_err offpay__wallet_signing_sign(void *ctx, const char *method,
                                        const char *path, uint32_t time,

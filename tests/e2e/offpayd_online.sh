@@ -55,7 +55,7 @@ S1=$(sed -n 's/^credential \([0-9]*\) installed.*/\1/p' w.out)
 balances "W=$W:10000 esc=esc/$S1:10000" "100.00 moved into escrow"
 run_cli 0 "credential $S1: 0 code\(s\) made" -- "$OFFPAY" wallet balance --wallet w1 --passphrase-file wp
 run_cli 0 "^  expires    [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z" -- "$OFFPAY" wallet balance --wallet w1 --passphrase-file wp
-run_cli 0 "0 codes sent" -- "$OFFPAY" wallet upload --wallet w1 --passphrase-file wp
+run_cli 0 "^0 codes sent" -- "$OFFPAY" wallet upload --wallet w1 --passphrase-file wp
 audits "enroll, fund, allowance"
 
 # ---- 2. pay offline, settle, sync -----------------------------------------
