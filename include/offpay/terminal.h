@@ -355,6 +355,12 @@ typedef struct offpay_upload_report {
     int     revoked;      /* 1: offpayd has revoked this terminal; it is
                              recorded, and the terminal accepts nothing more
                              (OFFPAY_ETERMINAL_REVOKED) */
+    size_t rechecked;     /* entries offpayd had paid, sent again to check
+                             that its ledger still holds them (not in sent) */
+    size_t lost;          /* of which the ledger no longer held (it was
+                             taken back to an older copy): decided again,
+                             and counted in sent, decided and the sums
+                             above like new uploads */
 } offpay_upload_report;
 
 /*
@@ -374,8 +380,14 @@ typedef struct offpay_upload_report {
  * opened with its passphrase (requests are signed with its key). A network
  * error or a 5xx answer is retried after 1, 2, 4 s (three tries); what was
  * not decided stays for the next call, so the call may be cut off at any
- * moment (an entry is marked only after its result arrived). rep may be
- * NULL.
+ * moment (an entry is marked only after its result arrived).
+ * Before its new entries it checks that offpayd's ledger still holds what
+ * it paid this terminal: it sends its newest paid entry again (an exact
+ * replay moves nothing). If the ledger no longer holds it — the ledger was
+ * taken back to an older copy (docs/operations.md §5) — it sends every
+ * paid entry again, newest first, until a batch comes back held whole, and
+ * keeps what offpayd decides for each (rep->lost); a check cut off halfway
+ * goes on at the next call. rep may be NULL.
  * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE (t was opened without its
  * passphrase: refused before anything is sent), OFFPAY_EREFUSED
  * (offpayd refused the upload with a 4xx: its error is on stderr and in

@@ -59,13 +59,20 @@ static const char help[] =
     "                    its ledger failing): then it exits 3; it exits 1\n"
     "                    when offpayd refused payments or did not pay them\n"
     "                    in full (each is named, as is each paid with a\n"
-    "                    case). If\n"
+    "                    case). It first sends the newest payment offpayd\n"
+    "                    paid again, to check that offpayd's ledger still\n"
+    "                    holds it; if not (the ledger was taken back to an\n"
+    "                    older copy) it prints 'LEDGER LOST PAYMENTS: ...'\n"
+    "                    and sends every paid payment the ledger lost\n"
+    "                    again. If\n"
     "                    offpayd has revoked this terminal it prints\n"
     "                    'REVOKED: ...' and the terminal accepts nothing\n"
     "                    more (ETERMINAL_REVOKED). --json: one JSON object\n"
     "                    on standard output instead of the text (counts,\n"
-    "                    what was paid, the clock offset, revoked, the exit\n"
-    "                    status); the lines naming payments stay on stderr\n"
+    "                    what was paid, the clock offset, revoked, the\n"
+    "                    payments checked again and those the ledger lost,\n"
+    "                    the exit status); the lines naming payments stay\n"
+    "                    on stderr\n"
     "  risk              print the risk rules; change them with\n"
     "      --set NAME=VALUE (repeatable): floor-unbound, floor-bound,\n"
     "      cumulative (amounts), max-offline-payments, max-offline-hours,\n"
@@ -542,7 +549,7 @@ static int sync_json(offpay_terminal *t, offpay_err rc,
     if (offpay_amount_format(r->paid, cur, amount, sizeof amount) != OFFPAY_OK)
         amount[0] = '\0';
     j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:s, s:s}, s:b, "
-                  "s:o, s:b, s:s, s:I}",
+                  "s:o, s:b, s:I, s:I, s:s, s:I}",
                   "sent", (json_int_t)r->sent, "decided", (json_int_t)r->decided,
                   "paid_count", (json_int_t)r->settled, "refused",
                   (json_int_t)r->rejected, "not_paid_in_full",
@@ -552,7 +559,9 @@ static int sync_json(offpay_terminal *t, offpay_err rc,
                   "clock_offset",
                   r->clock_known ? json_integer((json_int_t)r->clock_offset)
                                  : json_null(),
-                  "revoked", r->revoked, "error",
+                  "revoked", r->revoked, "rechecked",
+                  (json_int_t)r->rechecked, "lost", (json_int_t)r->lost,
+                  "error",
                   rc == OFFPAY_OK ? "" : offpay_errname(rc), "exit",
                   (json_int_t)status);
     s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -614,6 +623,21 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
             if (offpay_terminal_get_status(t, cli_now(), &st) == OFFPAY_OK &&
                 clock_off(r.clock_offset, st.skew))
                 clock_warning(r.clock_offset, st.skew);
+        }
+        if (r.lost > 0) {
+            /* offpayd's ledger went back in time: said first, and to the
+             * operator too (stderr), whatever offpayd decided again */
+            printf("LEDGER LOST PAYMENTS: offpayd's ledger no longer held "
+                   "%zu payment(s) it had paid this terminal: they were "
+                   "sent again, and are counted below\n",
+                   r.lost);
+            fprintf(stderr,
+                    "offpay: sync with offpayd: offpayd's ledger had lost "
+                    "%zu payment(s) it had paid this terminal (was it taken "
+                    "back to an older copy? docs/operations.md section 5): "
+                    "this terminal sent them again; tell offpayd's "
+                    "operator\n",
+                    r.lost);
         }
         /* what was paid in part is in the sum: say so beside it */
         if (r.unpaid > 0)

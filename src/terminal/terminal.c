@@ -2101,24 +2101,22 @@ static void entry_of(sqlite3_stmt *st, offpay_journal_entry *e)
     e->decided_at = (uint32_t)sqlite3_column_int64(st, 15);
 }
 
-offpay_err
-offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
-                         int (*fn)(const offpay_journal_entry *e, void *ctx),
-                         void *ctx)
+/* Walks the rows of sql (journal_select's), ?1 and ?2 bound to a and b,
+ * through fn until it returns non-zero. */
+static offpay_err walk(offpay_terminal *t, const char *sql, int64_t a,
+                       int64_t b,
+                       int (*fn)(const offpay_journal_entry *e, void *ctx),
+                       void *ctx)
 {
     sqlite3_stmt *st = NULL;
-    char          sql[640];
     offpay_err    rc = OFFPAY_EJOURNAL;
     int           step = SQLITE_DONE;
 
-    if (t == NULL || fn == NULL)
-        return OFFPAY_EINVAL;
-    journal_select(t, 0,
-                   "WHERE uploaded = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
-                   sql, sizeof sql);
     if (sqlite3_prepare_v2(t->db, sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 1, after_seq) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK)
+        (sqlite3_bind_parameter_count(st) >= 1 &&
+         sqlite3_bind_int64(st, 1, a) != SQLITE_OK) ||
+        (sqlite3_bind_parameter_count(st) >= 2 &&
+         sqlite3_bind_int64(st, 2, b) != SQLITE_OK))
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         offpay_journal_entry e;
@@ -2135,25 +2133,35 @@ out:
     return rc;
 }
 
-offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
-                                          const offpay__upload_result *res,
-                                          size_t n, uint32_t now)
+offpay_err
+offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
+                         int (*fn)(const offpay_journal_entry *e, void *ctx),
+                         void *ctx)
+{
+    char sql[640];
+
+    if (t == NULL || fn == NULL)
+        return OFFPAY_EINVAL;
+    journal_select(t, 0,
+                   "WHERE uploaded = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
+                   sql, sizeof sql);
+    return walk(t, sql, after_seq,
+                max > INT64_MAX ? INT64_MAX : (int64_t)max, fn, ctx);
+}
+
+/* Marks the n entries of res uploaded and keeps their results, inside the
+ * caller's transaction; the first makes the results table. */
+static offpay_err keep_results(offpay_terminal             *t,
+                               const offpay__upload_result *res, size_t n,
+                               uint32_t now)
 {
     sqlite3_stmt *up = NULL, *keep = NULL;
     offpay_err    rc;
 
-    if (t == NULL || (res == NULL && n > 0))
-        return OFFPAY_EINVAL;
-    if (n == 0)
-        return OFFPAY_OK;
-    if (t->frozen != OFFPAY_OK)
-        return t->frozen;
-    if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
-        return rc;
     if (!t->has_results &&
         (rc = exec(t->db, "CREATE TABLE IF NOT EXISTS main.results"
                           RESULTS_COLUMNS ";")) != OFFPAY_OK)
-        goto fail;
+        return rc;
     rc = OFFPAY_EJOURNAL;
     if (sqlite3_prepare_v2(t->db,
                            "UPDATE journal SET uploaded = 1 WHERE seq = ?1", -1,
@@ -2163,7 +2171,7 @@ offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
                            " paid, covered, reason, case_id, decided_at)"
                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                            -1, &keep, NULL) != SQLITE_OK)
-        goto fail;
+        goto out;
     for (size_t i = 0; i < n; i++) {
         const offpay__upload_result *r = &res[i];
 
@@ -2172,11 +2180,11 @@ offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
         if (sqlite3_bind_int64(up, 1, r->seq) != SQLITE_OK ||
             sqlite3_step(up) != SQLITE_DONE) {
             rc = db_err(t->db);
-            goto fail;
+            goto out;
         }
         if (sqlite3_changes(t->db) != 1) { /* no such entry */
             rc = OFFPAY_EJOURNAL;
-            goto fail;
+            goto out;
         }
         if (sqlite3_bind_int64(keep, 1, r->seq) != SQLITE_OK ||
             sqlite3_bind_text(keep, 2, r->outcome, -1, SQLITE_STATIC) !=
@@ -2190,19 +2198,126 @@ offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
             sqlite3_bind_int64(keep, 7, now) != SQLITE_OK ||
             sqlite3_step(keep) != SQLITE_DONE) {
             rc = db_err(t->db);
-            goto fail;
+            goto out;
         }
     }
+    rc = OFFPAY_OK;
+out:
     sqlite3_finalize(up);
     sqlite3_finalize(keep);
-    up = keep = NULL;
-    if ((rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
+    return rc;
+}
+
+offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
+                                          const offpay__upload_result *res,
+                                          size_t n, uint32_t now)
+{
+    offpay_err rc;
+
+    if (t == NULL || (res == NULL && n > 0))
+        return OFFPAY_EINVAL;
+    if (n == 0)
+        return OFFPAY_OK;
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
+    if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
+        return rc;
+    if ((rc = keep_results(t, res, n, now)) == OFFPAY_OK &&
+        (rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
         t->has_results = 1;
         return OFFPAY_OK;
     }
+    exec(t->db, "ROLLBACK");
+    return rc;
+}
+
+/* The entries paid with a result kept (every outcome but "rejected"),
+ * newest result first: the order in which offpayd's ledger recorded them,
+ * so the order in which a ledger taken back to an older copy lost them. */
+#define PAID_NEWEST_FIRST                                                      \
+    "outcome <> 'rejected' ORDER BY decided_at DESC, seq DESC LIMIT ?1"
+
+offpay_err
+offpay__terminal_recheck_walk(offpay_terminal *t, int listed, size_t max,
+                              int (*fn)(const offpay_journal_entry *e,
+                                        void                       *ctx),
+                              void *ctx)
+{
+    char       sql[768];
+    int64_t    n = 0;
+    offpay_err rc;
+
+    if (t == NULL || fn == NULL)
+        return OFFPAY_EINVAL;
+    if (!t->has_results)
+        return OFFPAY_OK; /* no result kept: nothing to check */
+    if (listed) {
+        rc = query_i64(t->db,
+                       "SELECT count(*) FROM main.sqlite_master WHERE"
+                       " type = 'table' AND name = 'recheck'",
+                       0, &n);
+        if (rc != OFFPAY_OK || n == 0)
+            return rc;
+    }
+    journal_select(t, 1,
+                   listed ? "WHERE seq IN (SELECT seq FROM main.recheck) AND "
+                            PAID_NEWEST_FIRST
+                          : "WHERE " PAID_NEWEST_FIRST,
+                   sql, sizeof sql);
+    return walk(t, sql, max > INT64_MAX ? INT64_MAX : (int64_t)max, 0, fn,
+                ctx);
+}
+
+offpay_err offpay__terminal_rechecked(offpay_terminal             *t,
+                                      const offpay__upload_result *lost,
+                                      size_t n_lost, const int64_t *seqs,
+                                      size_t n_seqs, int start, int held,
+                                      uint32_t now)
+{
+    sqlite3_stmt *del = NULL;
+    offpay_err    rc;
+
+    if (t == NULL || (lost == NULL && n_lost > 0) ||
+        (seqs == NULL && n_seqs > 0))
+        return OFFPAY_EINVAL;
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
+    if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
+        return rc;
+    if ((rc = exec(t->db, "CREATE TABLE IF NOT EXISTS main.recheck"
+                          "(seq INTEGER PRIMARY KEY);")) != OFFPAY_OK ||
+        (rc = keep_results(t, lost, n_lost, now)) != OFFPAY_OK)
+        goto fail;
+    /* after the results: the ones just decided again as "rejected" are
+     * not listed, and the batch's own leave below */
+    if (start &&
+        (rc = exec(t->db, "INSERT OR IGNORE INTO main.recheck SELECT seq FROM"
+                          " main.results WHERE outcome <> 'rejected';")) !=
+            OFFPAY_OK)
+        goto fail;
+    rc = OFFPAY_EJOURNAL;
+    if (sqlite3_prepare_v2(t->db, "DELETE FROM main.recheck WHERE seq = ?1",
+                           -1, &del, NULL) != SQLITE_OK)
+        goto fail;
+    for (size_t i = 0; i < n_seqs; i++) {
+        sqlite3_reset(del);
+        if (sqlite3_bind_int64(del, 1, seqs[i]) != SQLITE_OK ||
+            sqlite3_step(del) != SQLITE_DONE) {
+            rc = db_err(t->db);
+            goto fail;
+        }
+    }
+    sqlite3_finalize(del);
+    del = NULL;
+    /* a batch the ledger held whole: what it recorded before is older */
+    if ((held && (rc = exec(t->db, "DELETE FROM main.recheck;")) != OFFPAY_OK) ||
+        (rc = exec(t->db, "COMMIT")) != OFFPAY_OK)
+        goto fail;
+    if (n_lost > 0)
+        t->has_results = 1;
+    return OFFPAY_OK;
 fail:
-    sqlite3_finalize(up);
-    sqlite3_finalize(keep);
+    sqlite3_finalize(del);
     exec(t->db, "ROLLBACK");
     return rc;
 }

@@ -122,6 +122,7 @@ static int keep_result(int64_t seq, const char *outcome, json_t *it,
     out->seq = seq;
     out->paid = json_is_integer(paid) ? (int64_t)json_integer_value(paid) : 0;
     out->covered = json_is_integer(cov) ? (int64_t)json_integer_value(cov) : 0;
+    out->replay = json_is_true(json_object_get(it, "replay"));
     return known_outcome(outcome) &&
            offpay__token_copy(out->outcome, sizeof out->outcome, outcome,
                       OFFPAY__OUTCOME_CHARS) &&
@@ -134,13 +135,27 @@ static int keep_result(int64_t seq, const char *outcome, json_t *it,
            out->paid >= 0 && out->covered >= 0 && out->covered <= out->paid;
 }
 
+/* Whether an entry sent again to check the ledger was lost by it: offpayd
+ * decided it anew (no replay of its stored result) and paid it, or refused
+ * it for a credential the ledger does not know (ENOT_ISSUED: issued after
+ * the copy the ledger went back to). Any other refusal of an entry it paid
+ * once says nothing of the ledger (a trust bundle that no longer has the
+ * key of a code this old, say): the entry keeps its result. */
+static int lost_again(const offpay__upload_result *r)
+{
+    return !r->replay && (strcmp(r->outcome, "rejected") != 0 ||
+                          strcmp(r->reason, "ENOT_ISSUED") == 0);
+}
+
 /* The results of one upload reply: those offpayd decided (every outcome
  * but "error"), and the report's sums. A result of a form the terminal
  * does not know makes the whole reply unreadable (OFFPAY_EIO): nothing is
- * marked, and the batch goes again at the next sync. */
+ * marked, and the batch goes again at the next sync. With recheck (entries
+ * sent again to check the ledger), only what the ledger lost (lost_again)
+ * is counted and said; the rest is in done all the same. */
 static offpay_err read_results(const offpay__http_reply *r, const batch *b,
                                offpay__upload_result *done, size_t *n_done,
-                               offpay_upload_report *rep)
+                               offpay_upload_report *rep, int recheck)
 {
     json_error_t jerr;
     json_t      *doc = json_loadb(r->buf, r->len, 0, &jerr), *res;
@@ -176,6 +191,15 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
         }
         if (!keep_result(b->seqs[i], outcome, it, &done[*n_done]))
             goto out;
+        if (recheck && !lost_again(&done[*n_done])) {
+            (*n_done)++;
+            continue;
+        }
+        if (recheck)
+            fprintf(stderr,
+                    "offpay: journal entry %s: offpayd had paid it, and its "
+                    "ledger no longer holds it: sent again\n",
+                    seq);
         if (strcmp(outcome, "rejected") != 0)
             rep->paid += done[*n_done].paid;
         (*n_done)++;
@@ -209,6 +233,120 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
     rc = OFFPAY_OK;
 out:
     json_decref(doc);
+    return rc;
+}
+
+/* Sends batch b (its items are taken) as one signed upload and reads its
+ * results into done (*n_done of them) and rep (read_results). */
+static offpay_err send_batch(const char *base, offpay__terminal_signing *ck,
+                             batch *b, offpay__upload_result *done,
+                             size_t *n_done, offpay_upload_report *rep,
+                             int recheck)
+{
+    offpay__http_reply r = {0};
+    long               status = 0;
+    json_t            *doc = json_pack("{s:o}", "items", b->items);
+    char *body = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    offpay_err         rc;
+
+    b->items = NULL;
+    json_decref(doc);
+    if (body == NULL)
+        return OFFPAY_ENOMEM;
+    rc = request(base, "POST", "/v1/terminal/upload", body, ck, TRIES, &r,
+                 &status);
+    offpay__json_free(body); /* Jansson's allocator is offpay's */
+    if (rc == OFFPAY_OK && status != 200)
+        rc = offpay__http_refused("the upload", status, &r);
+    if (rc == OFFPAY_OK)
+        rc = read_results(&r, b, done, n_done, rep, recheck);
+    free(r.buf);
+    return rc;
+}
+
+/* The terminal's time now, by its own clock (ck->now moved on). */
+static uint32_t clock_now(const offpay__terminal_signing *ck)
+{
+    return ck->now + (uint32_t)(time(NULL) - ck->t0);
+}
+
+/*
+ * The ledger's check (upload_int.h): the newest paid entry sent again, and
+ * when offpayd's ledger no longer holds it, every paid entry, newest
+ * first, until a batch is held whole; a list left by a sync cut off
+ * halfway is taken up first. What the ledger lost is decided again and
+ * counted in rep like a new upload (and in rep->lost); the rest counts in
+ * rep->rechecked only. A batch with an entry offpayd did not decide
+ * ("error") ends the check for this sync, its list kept for the next.
+ */
+static offpay_err recheck(offpay_terminal *t, const char *base,
+                          offpay__terminal_signing *ck, batch *b,
+                          offpay__upload_result *done,
+                          offpay_upload_report  *rep)
+{
+    offpay__upload_result *lost = malloc(b->cap * sizeof *lost);
+    int64_t               *decided = malloc(b->cap * sizeof *decided);
+    size_t                 unclear;
+    int                    listed = 0, start = 0;
+    offpay_err             rc = OFFPAY_ENOMEM;
+
+    if (lost == NULL || decided == NULL)
+        goto out;
+    /* a list left by a cut-off sync goes first */
+    b->n = 0;
+    b->items = json_array();
+    if (b->items == NULL)
+        goto out;
+    rc = offpay__terminal_recheck_walk(t, 1, 1, add_entry, b);
+    listed = rc == OFFPAY_OK && b->n > 0;
+    json_decref(b->items);
+    b->items = NULL;
+    while (rc == OFFPAY_OK) {
+        size_t n_done = 0, n_lost = 0, n_decided = 0;
+        int    held;
+
+        b->n = 0;
+        if ((b->items = json_array()) == NULL) {
+            rc = OFFPAY_ENOMEM;
+            break;
+        }
+        rc = offpay__terminal_recheck_walk(t, listed, listed ? b->cap : 1,
+                                           add_entry, b);
+        if (rc != OFFPAY_OK || b->n == 0)
+            break;
+        if ((rc = send_batch(base, ck, b, done, &n_done, rep, 1)) !=
+            OFFPAY_OK)
+            break;
+        unclear = 0;
+        for (size_t i = 0; i < n_done; i++) {
+            decided[n_decided++] = done[i].seq;
+            if (lost_again(&done[i]))
+                lost[n_lost++] = done[i];
+            else if (!done[i].replay)
+                unclear++;
+        }
+        rep->rechecked += b->n;
+        /* the probe held, or told nothing: nothing to go on with */
+        if (!listed && n_lost == 0)
+            break;
+        start = !listed;
+        held = n_lost == 0 && unclear == 0 && n_decided == b->n;
+        rc = offpay__terminal_rechecked(t, lost, n_lost, decided, n_decided,
+                                        start, held, clock_now(ck));
+        if (rc != OFFPAY_OK)
+            break;
+        rep->lost += n_lost;
+        rep->sent += n_lost;
+        rep->decided += n_lost;
+        if (held || n_decided < b->n)
+            break; /* done, or what was not decided waits for the next sync */
+        listed = 1;
+    }
+out:
+    json_decref(b->items);
+    b->items = NULL;
+    free(lost);
+    free(decided);
     return rc;
 }
 
@@ -269,7 +407,7 @@ static void report_status(offpay_terminal *t, const char *base,
         return;
     snprintf(body, sizeof body, "{\"pending\":%llu,\"synced_at\":%u}",
              (unsigned long long)pending,
-             (unsigned)(ck->now + (uint32_t)(time(NULL) - ck->t0)));
+             (unsigned)clock_now(ck));
     if (request(base, "POST", "/v1/terminal/status", body, ck, 1, &r,
                 &status) == OFFPAY_OK &&
         status == 200 &&
@@ -319,12 +457,9 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         goto out;
     if ((rc = read_clock(t, base_url, &ck, rep)) != OFFPAY_OK)
         goto out;
+    if ((rc = recheck(t, base_url, &ck, &b, done, rep)) != OFFPAY_OK)
+        goto out;
     for (;;) {
-        offpay__http_reply r = {0};
-        long               status = 0;
-        char              *body = NULL;
-        json_t            *doc;
-
         b.items = json_array();
         b.n = 0;
         if (b.items == NULL) {
@@ -336,27 +471,12 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
             json_decref(b.items);
             break;
         }
-        doc = json_pack("{s:o}", "items", b.items);
-        body = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
-        json_decref(doc);
-        if (body == NULL) {
-            rc = OFFPAY_ENOMEM;
-            goto out;
-        }
-        rc = request(base_url, "POST", "/v1/terminal/upload", body, &ck, TRIES,
-                     &r, &status);
-        offpay__json_free(body); /* Jansson's allocator is offpay's */
-        if (rc == OFFPAY_OK && status != 200)
-            rc = offpay__http_refused("the upload", status, &r);
-        if (rc == OFFPAY_OK)
-            rc = read_results(&r, &b, done, &n_done, rep);
-        free(r.buf);
-        if (rc != OFFPAY_OK)
+        if ((rc = send_batch(base_url, &ck, &b, done, &n_done, rep, 0)) !=
+            OFFPAY_OK)
             goto out;
         rep->sent += b.n;
         /* Durable on offpayd before its reply: marked here after it. */
-        rc = offpay__terminal_mark_uploaded(
-            t, done, n_done, ck.now + (uint32_t)(time(NULL) - ck.t0));
+        rc = offpay__terminal_mark_uploaded(t, done, n_done, clock_now(&ck));
         if (rc != OFFPAY_OK)
             goto out;
         rep->decided += n_done;

@@ -81,7 +81,13 @@ ledger_new() {
 # ledger_copy FROM TO: ledger TO becomes a copy of ledger FROM (no
 # offpayd may be using FROM).
 ledger_copy() {
-  if [ "$BACKEND" = sqlite ]; then cp "$work/$1.db" "$work/$2.db"; return; fi
+  if [ "$BACKEND" = sqlite ]; then
+    # the file and, when its last commits are still there, its WAL
+    rm -f "$work/$2.db-wal" "$work/$2.db-shm"
+    cp "$work/$1.db" "$work/$2.db"
+    [ ! -f "$work/$1.db-wal" ] || cp "$work/$1.db-wal" "$work/$2.db-wal"
+    return
+  fi
   psql -q -X -v ON_ERROR_STOP=1 "${OFFPAY_TEST_PG}postgres" \
       -c "CREATE DATABASE \"${pg_prefix}_$2\" TEMPLATE \"${pg_prefix}_$1\"" >/dev/null
   pg_dbs+=("${pg_prefix}_$2")
