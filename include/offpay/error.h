@@ -150,10 +150,28 @@ const char *offpay_errname(offpay_err err);
  * request it refused or failed (offpay_*_upload, _sync, _enroll,
  * _allowance, ...: OFFPAY_EREFUSED or OFFPAY_EIO): its error name and hint
  * and the HTTP status, e.g. "EFUNDS: the account holds 3.00 EUR (HTTP
- * 422)"; "" when offpayd gave none. The same text is printed on stderr.
- * Valid until the thread's next request to offpayd. Thread-safe.
+ * 422)"; "" when offpayd gave none. The same text goes to the log
+ * (offpay_set_log). Valid until the thread's next request to offpayd.
+ * Thread-safe.
  */
 const char *offpay_server_detail(void);
+
+/*
+ * offpay_set_log — where the library's diagnostic lines go: what offpayd
+ * refused and why, a database that failed, a payment offpayd did not pay
+ * in full. Each line ("offpay: ...", without its newline) is passed to
+ * fn with ctx, from the thread that met it. By default they are printed
+ * on stderr (offpay_log_stderr); fn NULL silences them (a program that
+ * reads the return codes, the reports and offpay_server_detail() has
+ * everything they say). A line may hold a database's own newlines. Call
+ * it at start-up, before other threads use the library; fn must be
+ * thread-safe if several threads use the library.
+ */
+typedef void offpay_log_fn(void *ctx, const char *line);
+void         offpay_set_log(offpay_log_fn *fn, void *ctx);
+
+/* The default sink: line and a newline on stderr (ctx unused). */
+void offpay_log_stderr(void *ctx, const char *line);
 
 #ifdef __cplusplus
 }

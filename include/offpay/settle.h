@@ -50,7 +50,7 @@ void offpay_ledger_config_defaults(offpay_ledger_config *c);
  * (offpay_shard_config_parse below; each shard's ids bound to its range,
  * the directory copied to every shard). c may be NULL for the defaults.
  * Errors: OFFPAY_EINVAL, OFFPAY_ESTORE (cannot open or migrate),
- * OFFPAY_ESHARD_MAP (the reason on stderr, nothing changed: against the
+ * OFFPAY_ESHARD_MAP (the reason in the log, nothing changed: against the
  * map the ledger was last opened with, the map leaves out a range, merges
  * two, or gives a range to another database than the one that held it —
  * another shard's, or one without the schema; or a shard's database
@@ -67,7 +67,7 @@ offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
  * PostgreSQL database holding the ledger's schema, every shard of a
  * shard map ("shards:FILE"). OFFPAY_OK when it is; OFFPAY_ENOENT when
  * not (no such file, or a database without the schema). Errors:
- * OFFPAY_EINVAL, OFFPAY_ESTORE (cannot connect: the reason on stderr),
+ * OFFPAY_EINVAL, OFFPAY_ESTORE (cannot connect: the reason in the log),
  * those of offpay_shard_config_load, the file system's. */
 offpay_err offpay_ledger_exists(const char *path);
 

@@ -390,7 +390,7 @@ typedef struct offpay_upload_report {
  * goes on at the next call. rep may be NULL.
  * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE (t was opened without its
  * passphrase: refused before anything is sent), OFFPAY_EREFUSED
- * (offpayd refused the upload with a 4xx: its error is on stderr and in
+ * (offpayd refused the upload with a 4xx: its error is in the log and in
  * offpay_server_detail()),
  * OFFPAY_EIO (offpayd unreachable or failing: see the report's left),
  * the sync's errors, the journal's.
@@ -511,11 +511,11 @@ offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
  * off): old's final upload still works (payments it accepted after its
  * revocation are refused, and so decided), and offpayd answers the same
  * rotation again with the same credential (docs/api.md, "Terminal
- * lifecycle"); said on stderr. A next that already holds its credential
+ * lifecycle"); said in the log. A next that already holds its credential
  * (an earlier call got that far) keeps its own risk rules. A next with
  * another key is refused
  * (OFFPAY_EREFUSED, TERMINAL_REVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ESYNC_REQUIRED,
- * OFFPAY_EREFUSED (offpayd refused: its error on stderr), OFFPAY_EIO
+ * OFFPAY_EREFUSED (offpayd refused: its error in the log), OFFPAY_EIO
  * (unreachable), those of
  * offpay_terminal_upload and offpay_terminal_set_credential.
  */
@@ -528,7 +528,7 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
  * offpay_terminal_decommission — the terminal's final upload (as
  * offpay_terminal_rotate), then POST /v1/terminal/decommission signed by
  * its key: offpayd revokes it from now on. Safe to call again: a
- * terminal offpayd decommissioned already is told so (on stderr) and the
+ * terminal offpayd decommissioned already is told so (in the log) and the
  * call succeeds. Errors: as offpay_terminal_rotate.
  */
 offpay_err offpay_terminal_decommission(offpay_terminal *t,

@@ -396,8 +396,8 @@ typedef struct offpay_wallet_upload_report {
  * it. Changes nothing in the wallet: a later sync builds on this.
  * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (base_url NULL, and the wallet
  * never enrolled), OFFPAY_EREFUSED (offpayd refused the request
- * with a 4xx: its error on stderr), OFFPAY_EIO (offpayd unreachable or
- * answering what it should not: a message on stderr),
+ * with a 4xx: its error in the log), OFFPAY_EIO (offpayd unreachable or
+ * answering what it should not: a line in the log),
  * OFFPAY_ENOMEM, those of reading the log (offpay_wallet_get_spend).
  */
 offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
@@ -438,7 +438,7 @@ offpay_err offpay_wallet_server(const offpay_wallet  *w,
  * operator's one-time code, signed by the wallet's key: offpayd makes the
  * wallet's account. The wallet remembers base_url and the account
  * (path.online). out (may be NULL) receives the account. Errors:
- * OFFPAY_EINVAL, OFFPAY_EREFUSED (refused: offpayd's error on stderr),
+ * OFFPAY_EINVAL, OFFPAY_EREFUSED (refused: offpayd's error in the log),
  * OFFPAY_EIO (unreachable), OFFPAY_ENOMEM, the file system's.
  */
 offpay_err offpay_wallet_enroll(offpay_wallet *w, const char *base_url,
@@ -453,7 +453,7 @@ offpay_err offpay_wallet_enroll(offpay_wallet *w, const char *base_url,
  * expires 0: the server's default. *serial (may be NULL) receives its
  * serial, *balance (may be NULL) the account's balance after it. Errors:
  * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server known), OFFPAY_EREFUSED
- * (refused, e.g. EFUNDS: on stderr), OFFPAY_EIO (unreachable), those of offpay_wallet_add_credential.
+ * (refused, e.g. EFUNDS: in the log), OFFPAY_EIO (unreachable), those of offpay_wallet_add_credential.
  */
 offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
                                    int64_t amount, uint16_t currency,
@@ -502,7 +502,7 @@ typedef struct offpay_wallet_sync_report {
  * bundle). rep (may be NULL) sums it. A wallet the server revoked
  * (reported lost) only marks every credential it holds revoked, so it
  * shows no code from them (OFFPAY_EREVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server
- * known), OFFPAY_EREVOKED, OFFPAY_EREFUSED (offpayd refused: on stderr),
+ * known), OFFPAY_EREVOKED, OFFPAY_EREFUSED (offpayd refused: in the log),
  * OFFPAY_EIO (unreachable), OFFPAY_ENOMEM, and those of saving the wallet.
  */
 offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "core/oserr.h"
 #include "offpay/core.h"
 #include "offpay/issuer.h"
@@ -95,14 +96,14 @@ static offpay_err map_check(const offpay_shard_config *cfg,
         for (size_t i = 0; i < r->n; i++)
             if (!offpay_shard_config_covers(cfg, r->range[i][0],
                                             r->range[i][1])) {
-                fprintf(stderr,
-                        "offpay: %s names no shard for some of the serials "
-                        "%llu-%llu, which the ledger's shards held when it "
-                        "was last opened (as recorded in the database the "
-                        "map gives as shard %zu): a shard's line is missing "
-                        "or its range was cut; %s\n",
-                        path, (unsigned long long)r->range[i][0],
-                        (unsigned long long)r->range[i][1], k, see);
+                offpay__log(
+                    "offpay: %s names no shard for some of the serials "
+                    "%llu-%llu, which the ledger's shards held when it "
+                    "was last opened (as recorded in the database the "
+                    "map gives as shard %zu): a shard's line is missing "
+                    "or its range was cut; %s\n",
+                    path, (unsigned long long)r->range[i][0],
+                    (unsigned long long)r->range[i][1], k, see);
                 return OFFPAY_ESHARD_MAP;
             }
         for (size_t j = 0; j < cfg->n; j++)
@@ -111,45 +112,44 @@ static offpay_err map_check(const offpay_shard_config *cfg,
                              r->range[i]) &&
                     overlaps(cfg->shard[j].first, cfg->shard[j].last,
                              r->range[i + 1])) {
-                    fprintf(stderr,
-                            "offpay: %s gives shard %zu the serials "
-                            "%llu-%llu, over the ranges %llu-%llu and "
-                            "%llu-%llu of two shards of the map the ledger "
-                            "was last opened with: shards are merged by "
-                            "moving their rows first; %s\n",
-                            path, j, (unsigned long long)cfg->shard[j].first,
-                            (unsigned long long)cfg->shard[j].last,
-                            (unsigned long long)r->range[i][0],
-                            (unsigned long long)r->range[i][1],
-                            (unsigned long long)r->range[i + 1][0],
-                            (unsigned long long)r->range[i + 1][1], see);
+                    offpay__log("offpay: %s gives shard %zu the serials "
+                                "%llu-%llu, over the ranges %llu-%llu and "
+                                "%llu-%llu of two shards of the map the ledger "
+                                "was last opened with: shards are merged by "
+                                "moving their rows first; %s\n",
+                                path, j,
+                                (unsigned long long)cfg->shard[j].first,
+                                (unsigned long long)cfg->shard[j].last,
+                                (unsigned long long)r->range[i][0],
+                                (unsigned long long)r->range[i][1],
+                                (unsigned long long)r->range[i + 1][0],
+                                (unsigned long long)r->range[i + 1][1], see);
                     return OFFPAY_ESHARD_MAP;
                 }
         if (r->here != SIZE_MAX && !overlaps(m[0], m[1], r->range[r->here])) {
-            fprintf(stderr,
-                    "offpay: %s: the database of shard %zu (serials "
-                    "%llu-%llu) is the shard of the serials %llu-%llu: is "
-                    "its URL another shard's? %s\n",
-                    path, k, (unsigned long long)m[0],
-                    (unsigned long long)m[1],
-                    (unsigned long long)r->range[r->here][0],
-                    (unsigned long long)r->range[r->here][1], see);
+            offpay__log("offpay: %s: the database of shard %zu (serials "
+                        "%llu-%llu) is the shard of the serials %llu-%llu: is "
+                        "its URL another shard's? %s\n",
+                        path, k, (unsigned long long)m[0],
+                        (unsigned long long)m[1],
+                        (unsigned long long)r->range[r->here][0],
+                        (unsigned long long)r->range[r->here][1], see);
             return OFFPAY_ESHARD_MAP;
         }
         /* a database that was no shard, given a range a shard held */
         for (size_t j = 0; r->here == SIZE_MAX && j < cfg->n; j++)
             for (size_t i = 0; i < rec[j].n; i++)
                 if (overlaps(m[0], m[1], rec[j].range[i])) {
-                    fprintf(stderr,
-                            "offpay: %s: the database of shard %zu (serials "
-                            "%llu-%llu) was no shard of this ledger, but the "
-                            "serials %llu-%llu were another database's when "
-                            "the ledger was last opened: is its URL right? "
-                            "%s\n",
-                            path, k, (unsigned long long)m[0],
-                            (unsigned long long)m[1],
-                            (unsigned long long)rec[j].range[i][0],
-                            (unsigned long long)rec[j].range[i][1], see);
+                    offpay__log(
+                        "offpay: %s: the database of shard %zu (serials "
+                        "%llu-%llu) was no shard of this ledger, but the "
+                        "serials %llu-%llu were another database's when "
+                        "the ledger was last opened: is its URL right? "
+                        "%s\n",
+                        path, k, (unsigned long long)m[0],
+                        (unsigned long long)m[1],
+                        (unsigned long long)rec[j].range[i][0],
+                        (unsigned long long)rec[j].range[i][1], see);
                     return OFFPAY_ESHARD_MAP;
                 }
     }
@@ -182,10 +182,10 @@ static offpay_err shard_open(offpay_ledger *l, const offpay_shard_config *cfg,
         rc = offpay__pg_shard_map_get(sh->store, r->range, OFFPAY_SHARDS_MAX,
                                       &r->n, &r->here);
     if (rc == OFFPAY_ETOOBIG)
-        fprintf(stderr,
-                "offpay: %s: the database of shard %zu records more than %d "
-                "ranges (table shard_map, not written by offpay)\n",
-                path, k, OFFPAY_SHARDS_MAX);
+        offpay__log(
+            "offpay: %s: the database of shard %zu records more than %d "
+            "ranges (table shard_map, not written by offpay)\n",
+            path, k, OFFPAY_SHARDS_MAX);
     return rc;
 }
 
@@ -236,12 +236,11 @@ static offpay_err open_shards(offpay_ledger *l, const char *path)
             rc = offpay__pg_shard_range(l->shard[k].store, range[k][0],
                                         range[k][1], bind);
             if (rc == OFFPAY_ESHARD_MAP)
-                fprintf(stderr,
-                        "offpay: %s: the database of shard %zu (serials "
-                        "%llu-%llu) holds ids of another range (above): is "
-                        "its URL another shard's? nothing was changed\n",
-                        path, k, (unsigned long long)range[k][0],
-                        (unsigned long long)range[k][1]);
+                offpay__log("offpay: %s: the database of shard %zu (serials "
+                            "%llu-%llu) holds ids of another range (above): is "
+                            "its URL another shard's? nothing was changed\n",
+                            path, k, (unsigned long long)range[k][0],
+                            (unsigned long long)range[k][1]);
         }
     /* the new databases' records first: a write cut short never leaves a
      * recorded range whose database records nothing */
@@ -272,15 +271,14 @@ static offpay_err one_shard_of_many(offpay__store *s)
 
     if (rc != OFFPAY_OK || n <= 1)
         return rc;
-    fprintf(stderr,
-            "offpay: this PostgreSQL database is one of the %zu shards of a "
-            "sharded ledger (serials %llu-%llu ... %llu-%llu): open the "
-            "ledger with its shard map (--shards FILE) instead; nothing was "
-            "changed\n",
-            n, (unsigned long long)range[0][0],
-            (unsigned long long)range[0][1],
-            (unsigned long long)range[n - 1][0],
-            (unsigned long long)range[n - 1][1]);
+    offpay__log(
+        "offpay: this PostgreSQL database is one of the %zu shards of a "
+        "sharded ledger (serials %llu-%llu ... %llu-%llu): open the "
+        "ledger with its shard map (--shards FILE) instead; nothing was "
+        "changed\n",
+        n, (unsigned long long)range[0][0], (unsigned long long)range[0][1],
+        (unsigned long long)range[n - 1][0],
+        (unsigned long long)range[n - 1][1]);
     return OFFPAY_ESHARD_MAP;
 }
 
@@ -298,11 +296,11 @@ offpay_err offpay_ledger_exists(const char *path)
         for (size_t k = 0; rc == OFFPAY_OK && k < cfg.n; k++) {
             rc = offpay__store_postgres_exists(cfg.shard[k].url);
             if (rc == OFFPAY_ENOENT)
-                fprintf(stderr,
-                        "offpay: %s: shard %zu (serials %llu-%llu) holds no "
-                        "offpay ledger (a database without its schema)\n",
-                        path + 7, k, (unsigned long long)cfg.shard[k].first,
-                        (unsigned long long)cfg.shard[k].last);
+                offpay__log(
+                    "offpay: %s: shard %zu (serials %llu-%llu) holds no "
+                    "offpay ledger (a database without its schema)\n",
+                    path + 7, k, (unsigned long long)cfg.shard[k].first,
+                    (unsigned long long)cfg.shard[k].last);
         }
         return rc;
     case OFFPAY_LEDGER_POSTGRES:

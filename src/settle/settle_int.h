@@ -107,7 +107,7 @@ int offpay__ledger_on_shard(const offpay_ledger *l, uint64_t serial);
 /* with bind, makes the store assign every row id from [first, last] (the
  * terminals' and revocations' ids excepted: those of the directory
  * count); without, changes nothing. OFFPAY_ESHARD_MAP (the table and id
- * on stderr) when the store already assigned ids outside it: the map's
+ * in the log) when the store already assigned ids outside it: the map's
  * line names another shard's database */
 offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
                                   uint64_t last, int bind);

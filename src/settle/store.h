@@ -468,12 +468,12 @@ offpay_err offpay__store_sqlite_backup(const char *path, const char *out);
 offpay_err offpay__store_sqlite_version(const char *path, unsigned *version);
 
 /* The same for the PostgreSQL database at url. Errors: OFFPAY_ESTORE
- * (cannot connect: libpq's reason on stderr). */
+ * (cannot connect: libpq's reason in the log). */
 offpay_err offpay__store_postgres_version(const char *url, unsigned *version);
 
 /* OFFPAY_OK when the PostgreSQL database at url holds a ledger's schema,
  * OFFPAY_ENOENT when it does not; nothing is created. Errors:
- * OFFPAY_ESTORE (cannot connect: libpq's reason on stderr). */
+ * OFFPAY_ESTORE (cannot connect: libpq's reason in the log). */
 offpay_err offpay__store_postgres_exists(const char *url);
 
 /* Opens the PostgreSQL backend on a libpq connection URL

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/jsonutil.h"
 #include "settle/settle_int.h"
 #include "settle/store.h"
@@ -1340,11 +1341,10 @@ static offpay_err migrate(offpay__store *s)
             const char *why = PQerrorMessage(s->db);
             size_t      n = strcspn(why, "\n"); /* libpq's ends in one */
 
-            fprintf(stderr,
-                    "offpay: ledger migration %zu (schema version %zu to "
-                    "%zu) failed: %.*s; it was rolled back, the ledger is "
-                    "still at version %zu\n",
-                    i + 1, i, i + 1, (int)n, why, i);
+            offpay__log("offpay: ledger migration %zu (schema version %zu to "
+                        "%zu) failed: %.*s; it was rolled back, the ledger is "
+                        "still at version %zu\n",
+                        i + 1, i, i + 1, (int)n, why, i);
             (void)exec_sql(s, "ROLLBACK");
         }
         free(sql);
@@ -1434,7 +1434,7 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
-/* A connection to url, or NULL with libpq's reason on stderr (no such
+/* A connection to url, or NULL with libpq's reason in the log (no such
  * database, connection refused, ...; it never holds the URL's password). */
 static PGconn *connect_or_say(const char *url)
 {
@@ -1442,7 +1442,7 @@ static PGconn *connect_or_say(const char *url)
 
     if (PQstatus(db) == CONNECTION_OK)
         return db;
-    fprintf(stderr, "offpay: PostgreSQL: %s", PQerrorMessage(db));
+    offpay__log("offpay: PostgreSQL: %s", PQerrorMessage(db));
     PQfinish(db);
     return NULL;
 }
@@ -1509,7 +1509,7 @@ offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
     if (PQstatus(s->db) != CONNECTION_OK) {
         /* libpq's reason (no such database, connection refused, ...);
          * it never holds the URL's password */
-        fprintf(stderr, "offpay: PostgreSQL: %s", PQerrorMessage(s->db));
+        offpay__log("offpay: PostgreSQL: %s", PQerrorMessage(s->db));
         goto out;
     }
     rc = exec_sql(s, "SET client_min_messages = warning");
@@ -1997,8 +1997,8 @@ offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
     state = rc != OFFPAY_OK ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (state != NULL && strcmp(state, "OPSHR") == 0) {
         /* the database is another shard's (or a ledger's of its own) */
-        fprintf(stderr, "offpay: PostgreSQL: %s\n",
-                PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+        offpay__log("offpay: PostgreSQL: %s\n",
+                    PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
         rc = OFFPAY_ESHARD_MAP;
     }
     PQclear(r);

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "core/dbcopy.h"
 #include "settle/store.h"
 #include "store/migrations.h"
@@ -1310,11 +1311,10 @@ static offpay_err migrate(sqlite3 *db)
             sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
             /* which migration, and SQLite's reason: an operator upgrading
              * must know what to look at */
-            fprintf(stderr,
-                    "offpay: ledger migration %zu (schema version %zu to "
-                    "%zu) failed: %s; it was rolled back, the ledger is "
-                    "still at version %zu\n",
-                    i + 1, i, i + 1, sqlite3_errmsg(db), i);
+            offpay__log("offpay: ledger migration %zu (schema version %zu to "
+                        "%zu) failed: %s; it was rolled back, the ledger is "
+                        "still at version %zu\n",
+                        i + 1, i, i + 1, sqlite3_errmsg(db), i);
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             rc = OFFPAY_ESTORE;
         }

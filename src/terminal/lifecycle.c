@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "core/jsonutil.h"
 #include "offpay/terminal.h"
 #include "terminal/upload_int.h"
@@ -41,10 +42,10 @@ static offpay_err final_upload(offpay_terminal *t, const char *base,
     if (rc != OFFPAY_OK)
         return rc;
     if (rep->left > 0) {
-        fprintf(stderr,
-                "offpay: %zu payment(s) not decided by offpayd yet: the key "
-                "stays until they are (run it again later)\n",
-                rep->left);
+        offpay__log(
+            "offpay: %zu payment(s) not decided by offpayd yet: the key "
+            "stays until they are (run it again later)\n",
+            rep->left);
         return OFFPAY_ESYNC_REQUIRED;
     }
     return OFFPAY_OK;
@@ -107,13 +108,12 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
      * first run ended), and the rules set on it since are its own */
     installed = offpay_terminal_credential(next, &have) == OFFPAY_OK;
     if (json_is_true(json_object_get(doc, "replayed")))
-        fprintf(stderr,
-                installed
-                    ? "offpay: offpayd had made this rotation already, and "
-                      "the new terminal holds its credential: nothing to "
-                      "change\n"
-                    : "offpay: offpayd had made this rotation already (its "
-                      "reply was lost): the new terminal takes it now\n");
+        offpay__log(installed
+                        ? "offpay: offpayd had made this rotation already, and "
+                          "the new terminal holds its credential: nothing to "
+                          "change\n"
+                        : "offpay: offpayd had made this rotation already (its "
+                          "reply was lost): the new terminal takes it now\n");
     b64 = json_string_value(json_object_get(doc, "credential"));
     if (b64 == NULL ||
         sodium_base642bin(cred, sizeof cred, b64, strlen(b64), NULL, &n, NULL,
@@ -162,8 +162,8 @@ offpay_err offpay_terminal_decommission(offpay_terminal *t,
     rc = post(t, base_url, "/v1/terminal/decommission", "{}", now,
               rep->clock_known ? rep->clock_offset : 0, &doc);
     if (rc == OFFPAY_OK && json_is_true(json_object_get(doc, "replayed")))
-        fprintf(stderr, "offpay: offpayd had decommissioned this terminal "
-                        "already (an earlier request, its reply perhaps lost)\n");
+        offpay__log("offpay: offpayd had decommissioned this terminal "
+                    "already (an earlier request, its reply perhaps lost)\n");
     json_decref(doc);
     if (rc == OFFPAY_OK) { /* it accepts nothing more */
         rep->revoked = 1;

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "core/base64.h"
 #include "core/jsonutil.h"
 #include "offpay/core.h"
@@ -183,10 +184,9 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
             goto out;
         why = json_string_value(json_object_get(it, "reason"));
         if (strcmp(outcome, "error") == 0) {
-            fprintf(stderr,
-                    "offpay: journal entry %s not decided by offpayd (%s): "
-                    "it is sent again at the next sync\n",
-                    seq, why != NULL ? why : "no reason given");
+            offpay__log("offpay: journal entry %s not decided by offpayd (%s): "
+                        "it is sent again at the next sync\n",
+                        seq, why != NULL ? why : "no reason given");
             continue;
         }
         if (!keep_result(b->seqs[i], outcome, it, &done[*n_done]))
@@ -196,38 +196,38 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
             continue;
         }
         if (recheck)
-            fprintf(stderr,
-                    "offpay: journal entry %s: offpayd had paid it, and its "
-                    "ledger no longer holds it: sent again\n",
-                    seq);
+            offpay__log(
+                "offpay: journal entry %s: offpayd had paid it, and its "
+                "ledger no longer holds it: sent again\n",
+                seq);
         if (strcmp(outcome, "rejected") != 0)
             rep->paid += done[*n_done].paid;
         (*n_done)++;
         if (strcmp(outcome, "rejected") == 0) {
             rep->rejected++;
-            fprintf(stderr, "offpay: journal entry %s refused by offpayd: %s\n",
-                    seq, why != NULL ? why : "no reason given");
+            offpay__log("offpay: journal entry %s refused by offpayd: %s\n",
+                        seq, why != NULL ? why : "no reason given");
         } else if (strcmp(outcome, "unpaid") == 0 || why != NULL) {
             /* settlement.md §4: late, or an overspend the guarantee does
              * not cover; a duplicate or double spend can fall short too,
              * and then names its reason as well */
             rep->unpaid++;
-            fprintf(stderr,
-                    "offpay: journal entry %s not paid in full by offpayd "
-                    "(%s): paid %s %s of its charge%s%s%s%s\n",
-                    seq, why != NULL ? why : "no reason given",
-                    dec != NULL ? dec : "?", cur != NULL ? cur : "",
-                    strcmp(outcome, "unpaid") != 0 ? ", " : "",
-                    strcmp(outcome, "unpaid") != 0 ? outcome : "",
-                    case_id != NULL ? ", case " : "",
-                    case_id != NULL ? case_id : "");
+            offpay__log("offpay: journal entry %s not paid in full by offpayd "
+                        "(%s): paid %s %s of its charge%s%s%s%s\n",
+                        seq, why != NULL ? why : "no reason given",
+                        dec != NULL ? dec : "?", cur != NULL ? cur : "",
+                        strcmp(outcome, "unpaid") != 0 ? ", " : "",
+                        strcmp(outcome, "unpaid") != 0 ? outcome : "",
+                        case_id != NULL ? ", case " : "",
+                        case_id != NULL ? case_id : "");
         } else {
             rep->settled++;
             if (strcmp(outcome, "settled") != 0) /* paid, with a case */
-                fprintf(stderr, "offpay: journal entry %s: %s, paid %s %s%s%s\n",
-                        seq, outcome, dec != NULL ? dec : "?",
-                        cur != NULL ? cur : "", case_id != NULL ? ", case " : "",
-                        case_id != NULL ? case_id : "");
+                offpay__log("offpay: journal entry %s: %s, paid %s %s%s%s\n",
+                            seq, outcome, dec != NULL ? dec : "?",
+                            cur != NULL ? cur : "",
+                            case_id != NULL ? ", case " : "",
+                            case_id != NULL ? case_id : "");
         }
     }
     rc = OFFPAY_OK;

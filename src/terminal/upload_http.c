@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "terminal/upload_int.h"
 
 #define URL_MAX 2048
@@ -163,16 +164,16 @@ offpay_err offpay__http_request(const char *base, const char *method,
         if (cc == CURLE_OK && *status < 500 && !out->too_big)
             return OFFPAY_OK;
         if (cc != CURLE_OK)
-            fprintf(stderr, "offpay: %s: %s\n", url, curl_easy_strerror(cc));
+            offpay__log("offpay: %s: %s\n", url, curl_easy_strerror(cc));
         else if (attempt == tries - 1 && out->too_big)
-            fprintf(stderr, "offpay: %s: offpayd's answer is larger than "
-                            "the client takes\n",
-                    url);
+            offpay__log("offpay: %s: offpayd's answer is larger than "
+                        "the client takes\n",
+                        url);
         else if (attempt == tries - 1) { /* a 5xx every time: the last */
             snprintf(server_detail, sizeof server_detail, "HTTP %ld: %.200s",
                      *status, out->buf != NULL ? out->buf : "");
-            fprintf(stderr, "offpay: %s: offpayd failed (%s)\n", url,
-                    server_detail);
+            offpay__log("offpay: %s: offpayd failed (%s)\n", url,
+                        server_detail);
         }
         rc = OFFPAY_EIO;
     }
@@ -207,9 +208,9 @@ offpay_err offpay__http_get_b64(const char *base, const char *path,
     if ((doc = json_loadb(r.buf, r.len, 0, &jerr)) == NULL ||
         (b64 = json_string_value(json_object_get(doc, field))) == NULL ||
         b64[0] == '\0') {
-        fprintf(stderr, "offpay: offpayd's answer to GET %.140s has no "
-                        "'%s'\n",
-                path, field);
+        offpay__log("offpay: offpayd's answer to GET %.140s has no "
+                    "'%s'\n",
+                    path, field);
         goto out;
     }
     *bytes = malloc(strlen(b64) + 1);
@@ -247,11 +248,10 @@ offpay_err offpay__http_refused(const char *what, long status,
         snprintf(server_detail, sizeof server_detail, "HTTP %ld: %.300s",
                  status, r->buf != NULL ? r->buf : "");
     if (e != NULL)
-        fprintf(stderr, "offpay: offpayd refused %s: %s\n", what,
-                server_detail);
+        offpay__log("offpay: offpayd refused %s: %s\n", what, server_detail);
     else
-        fprintf(stderr, "offpay: offpayd answered %s with %s\n", what,
-                server_detail);
+        offpay__log("offpay: offpayd answered %s with %s\n", what,
+                    server_detail);
     json_decref(doc);
     return status >= 400 && status < 500 ? OFFPAY_EREFUSED : OFFPAY_EIO;
 }
@@ -282,8 +282,7 @@ offpay_err offpay__http_post_json(const char *base, const char *path,
             if (err_name != NULL && err_cap > 0 && e != NULL)
                 snprintf(err_name, err_cap, "%s", e);
         } else if (!json_is_object(*doc)) {
-            fprintf(stderr, "offpay: offpayd's answer to %s is not JSON\n",
-                    path);
+            offpay__log("offpay: offpayd's answer to %s is not JSON\n", path);
             rc = OFFPAY_EIO;
         }
     }

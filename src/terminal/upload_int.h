@@ -195,8 +195,8 @@ offpay_err offpay__terminal_signing_sign(void *ctx, const char *method,
  * offpay__http_get_b64 — GETs base + path (unsigned, tries tries) and
  * base64-decodes the string field of its JSON reply into *bytes
  * (malloc'd, the caller frees; NULL on error) and *len. Errors:
- * OFFPAY_EREFUSED (a 4xx: offpayd's error on stderr), OFFPAY_EIO (no
- * answer, a 5xx, no such field, not base64: said on stderr),
+ * OFFPAY_EREFUSED (a 4xx: offpayd's error in the log), OFFPAY_EIO (no
+ * answer, a 5xx, no such field, not base64: said in the log),
  * OFFPAY_ENOMEM, those of offpay__http_request.
  */
 offpay_err offpay__http_get_b64(const char *base, const char *path,

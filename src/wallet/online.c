@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "core/jsonutil.h"
 #include "offpay/core.h"
 #include "offpay/crypto.h"
@@ -240,7 +241,7 @@ offpay_err offpay_wallet_enroll(offpay_wallet *w, const char *base_url,
     account_of(doc, base_url, &a);
     json_decref(doc);
     if (a.account == 0) {
-        fprintf(stderr, "offpay: offpayd's enrollment names no account\n");
+        offpay__log("offpay: offpayd's enrollment names no account\n");
         return OFFPAY_EIO;
     }
     rc = side_write(w, base_url, a.account, a.currency);
@@ -553,8 +554,8 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     /* the newest bundle, then the revocation list verified under it */
     rc = fetch_lists(w, base, now, &list);
     if (rc != OFFPAY_OK) {
-        fprintf(stderr, "offpay: offpayd's revocation list: %s\n",
-                offpay_strerror(rc));
+        offpay__log("offpay: offpayd's revocation list: %s\n",
+                    offpay_strerror(rc));
         goto out;
     }
     creds = json_object_get(doc, "credentials");

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "core/base64.h"
 #include "core/jsonutil.h"
 #include "offpay/core.h"
@@ -52,12 +53,11 @@ int64_t offpay__wallet_clock_offset(const char *base, uint32_t now)
     /* said once per process: a sync reads the clock again for its upload
      * and a renewal */
     if (off > 60 && !__atomic_exchange_n(&clock_warned, 1, __ATOMIC_SEQ_CST))
-        fprintf(stderr,
-                "offpay: this device's clock is %lld s %s offpayd's: its "
-                "requests are signed at offpayd's time, but its codes are "
-                "dated by its clock, and terminals refuse codes that far "
-                "off: set the clock right\n",
-                (long long)off, offset < 0 ? "ahead of" : "behind");
+        offpay__log("offpay: this device's clock is %lld s %s offpayd's: its "
+                    "requests are signed at offpayd's time, but its codes are "
+                    "dated by its clock, and terminals refuse codes that far "
+                    "off: set the clock right\n",
+                    (long long)off, offset < 0 ? "ahead of" : "behind");
     return offset;
 }
 
@@ -291,8 +291,8 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
         res = json_object_get(doc, "results");
         if (rc == OFFPAY_OK &&
             (!json_is_array(res) || json_array_size(res) != n)) {
-            fprintf(stderr, "offpay: offpayd's answer has no result per "
-                            "code\n");
+            offpay__log("offpay: offpayd's answer has no result per "
+                        "code\n");
             rc = OFFPAY_EIO;
         }
         for (size_t k = 0; rc == OFFPAY_OK && k < n; k++) {

@@ -110,7 +110,7 @@ typedef struct offpay__wallet_signing {
  * offpay__wallet_clock_offset — offpayd's clock at base (GET /v1/health,
  * tried once) minus now, the wallet's: what its requests are signed with
  * added, so that a device whose clock is off is still heard, as a
- * terminal is. Beyond a minute it warns on stderr, once per process
+ * terminal is. Beyond a minute it warns in the log, once per process
  * (codes are dated by the device's clock, and terminals refuse codes that
  * far off). 0 when
  * offpayd's clock cannot be read (the request then says why).

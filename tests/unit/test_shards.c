@@ -264,6 +264,38 @@ static void test_ledger_open_errors(void)
     CHECK(l == NULL);
 }
 
+/* What the sink of offpay_set_log was given, and how often. */
+static char logged[2048];
+static int  n_logged;
+
+static void capture(void *ctx, const char *line)
+{
+    (*(int *)ctx)++;
+    n_logged++;
+    snprintf(logged, sizeof logged, "%s", line);
+}
+
+/* The library's diagnostic lines go to the program's sink, one call a
+ * line without its newline, from a real failure (a PostgreSQL ledger
+ * nobody listens for); with no sink, nowhere; offpay_log_stderr is the
+ * default, set back. */
+static void test_log_sink(void)
+{
+    const char    *url = "postgresql://offpay@127.0.0.1:1/none";
+    offpay_ledger *l = NULL;
+    int            calls = 0;
+
+    offpay_set_log(capture, &calls);
+    CHECK(offpay_ledger_open(url, NULL, &l) != OFFPAY_OK && l == NULL);
+    CHECK(n_logged == 1 && calls == 1);
+    CHECK(strncmp(logged, "offpay: PostgreSQL: ", 20) == 0 &&
+          strlen(logged) > 20 && logged[strlen(logged) - 1] != '\n');
+    offpay_set_log(NULL, NULL);
+    CHECK(offpay_ledger_open(url, NULL, &l) != OFFPAY_OK && l == NULL);
+    CHECK(n_logged == 1);
+    offpay_set_log(offpay_log_stderr, NULL);
+}
+
 /* The backend a ledger path names, as offpay_ledger_open picks it (and
  * offpayd its default items per transaction). */
 static void test_backend_of(void)
@@ -292,6 +324,7 @@ int main(void)
         {"covers", test_covers},
         {"ledger_open_errors", test_ledger_open_errors},
         {"backend_of", test_backend_of},
+        {"log_sink", test_log_sink},
         {NULL, NULL},
     };
 
