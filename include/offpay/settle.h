@@ -429,6 +429,19 @@ typedef struct offpay_statement_line {
     uint32_t              accepted_at, uploaded_at;
 } offpay_statement_line;
 
+/*
+ * offpay_ledger_held — for each of the n codes in items (only code and
+ * code_len are read), whether the ledger holds terminal_id's presentment
+ * of exactly those bytes (held[i] 1), as an upload would find it for an
+ * exact replay; a code that does not decode is held nowhere (0). Reads
+ * only: a terminal checks with it that the ledger still holds what it
+ * paid (POST /v1/terminal/check). Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM,
+ * OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_held(offpay_ledger *l, uint32_t terminal_id,
+                              const offpay_settle_item *items, size_t n,
+                              int *held);
+
 /* Calls fn for each presentment at merchant_id's terminals uploaded in
  * [from, to], in upload order; a non-zero return stops the walk. Errors:
  * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (merchant), OFFPAY_ESTORE. */

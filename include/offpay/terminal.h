@@ -355,12 +355,14 @@ typedef struct offpay_upload_report {
     int     revoked;      /* 1: offpayd has revoked this terminal; it is
                              recorded, and the terminal accepts nothing more
                              (OFFPAY_ETERMINAL_REVOKED) */
-    size_t rechecked;     /* entries offpayd had paid, sent again to check
-                             that its ledger still holds them (not in sent) */
-    size_t lost;          /* of which the ledger no longer held (it was
-                             taken back to an older copy): decided again,
+    size_t rechecked;     /* entries offpayd had paid, asked about to check
+                             that its ledger still holds them (none with an
+                             offpayd from before POST /v1/terminal/check) */
+    size_t lost;          /* entries the ledger no longer held (it was
+                             taken back to an older copy), found by this
+                             sync or an earlier one cut off: uploaded again,
                              and counted in sent, decided and the sums
-                             above like new uploads */
+                             above once offpayd decided them */
 } offpay_upload_report;
 
 /*
@@ -382,12 +384,13 @@ typedef struct offpay_upload_report {
  * not decided stays for the next call, so the call may be cut off at any
  * moment (an entry is marked only after its result arrived).
  * Before its new entries it checks that offpayd's ledger still holds what
- * it paid this terminal: it sends its newest paid entry again (an exact
- * replay moves nothing). If the ledger no longer holds it — the ledger was
- * taken back to an older copy (docs/operations.md §5) — it sends every
- * paid entry again, newest first, until a batch comes back held whole, and
- * keeps what offpayd decides for each (rep->lost); a check cut off halfway
- * goes on at the next call. rep may be NULL.
+ * it paid this terminal: it asks about its 20 newest paid entries (POST
+ * /v1/terminal/check, which changes nothing). If the ledger lacks one —
+ * it was taken back to an older copy (docs/operations.md §5) — it asks
+ * about the older ones too, a batch at a time, until a batch is held
+ * whole, uploads what the ledger lacks again and keeps what offpayd
+ * decides for each (rep->lost); what it found is listed durably first, so
+ * a call cut off goes on with it at the next. rep may be NULL.
  * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE (t was opened without its
  * passphrase: refused before anything is sent), OFFPAY_EREFUSED
  * (offpayd refused the upload with a 4xx: its error is in the log and in

@@ -51,6 +51,8 @@ static const char help[] =
     "                    offpayd returned its result, so it is safe to stop\n"
     "                    at any moment and run again), print what settled,\n"
     "                    then take offpayd's bundle and revocation list;\n"
+    "                    --batch N payments per request (default 500; a\n"
+    "                    smaller one for a slow or flaky link);\n"
     "                    needs the passphrase (requests are signed). It\n"
     "                    records and prints how far this terminal's clock\n"
     "                    is from offpayd's (see 'status'), warns beyond\n"
@@ -59,12 +61,12 @@ static const char help[] =
     "                    its ledger failing): then it exits 3; it exits 1\n"
     "                    when offpayd refused payments or did not pay them\n"
     "                    in full (each is named, as is each paid with a\n"
-    "                    case). It first sends the newest payment offpayd\n"
-    "                    paid again, to check that offpayd's ledger still\n"
-    "                    holds it; if not (the ledger was taken back to an\n"
-    "                    older copy) it prints 'LEDGER LOST PAYMENTS: ...'\n"
-    "                    and sends every paid payment the ledger lost\n"
-    "                    again. If\n"
+    "                    case). It first asks offpayd whether its ledger\n"
+    "                    still holds the 20 newest payments it paid (and\n"
+    "                    older ones, while it lacks some); if not (the\n"
+    "                    ledger was taken back to an older copy) it prints\n"
+    "                    'LEDGER LOST PAYMENTS: ...' and uploads those the\n"
+    "                    ledger lacks again. If\n"
     "                    offpayd has revoked this terminal it prints\n"
     "                    'REVOKED: ...' and the terminal accepts nothing\n"
     "                    more (ETERMINAL_REVOKED). --json: one JSON object\n"
@@ -146,10 +148,14 @@ static const char help[] =
     "they write nothing and work on a read-only mount or a full disk.\n";
 
 #define MAX_SETS 16
+/* sync --server --batch: at most this many payments per request (offpayd
+ * refuses more than its --batch-max, 1,000 by default) */
+#define SYNC_BATCH_MAX 10000
 
 typedef struct term_args {
     const char *dir, *pass_file, *root, *bundle, *revlist, *currency, *amount,
         *image, *code, *png, *svg, *receipt_png, *seq, *server, *key_uri;
+    size_t      batch; /* sync --server --batch (0: the library's 500) */
     const char *sets[MAX_SETS];
     int         n_sets, show, json, force, generate_key;
     const char *new_dir, *new_pass_file; /* rotate */
@@ -182,6 +188,7 @@ static int parse(int argc, char **argv, void *args)
         {"help", no_argument, NULL, 'h'},
         {"new-terminal", required_argument, NULL, 'N'},
         {"new-passphrase-file", required_argument, NULL, 'n'},
+        {"batch", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
     uint64_t seen = 0;
@@ -256,6 +263,20 @@ static int parse(int argc, char **argv, void *args)
         case 'n':
             a->new_pass_file = optarg;
             break;
+        case 'B': {
+            char              *end;
+            unsigned long long n;
+
+            errno = 0;
+            n = strtoull(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' ||
+                optarg[0] == '-' || n < 1 || n > SYNC_BATCH_MAX)
+                return cli_usage_error("--batch: a number of payments from 1 "
+                                       "to %d, not '%s'",
+                                       SYNC_BATCH_MAX, optarg);
+            a->batch = (size_t)n;
+            break;
+        }
         case CLI_OPT_TWICE:
             return EXIT_USAGE;
         case 's':
@@ -595,7 +616,7 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
         t = open_terminal(a, 1, &status);
         if (t == NULL)
             return status;
-        rc = offpay_terminal_upload(t, a->server, 0, cli_now(), &r);
+        rc = offpay_terminal_upload(t, a->server, a->batch, cli_now(), &r);
         if (a->json) {
             status = sync_json(t, rc, &r);
             offpay_terminal_close(t);
@@ -628,14 +649,15 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
             /* offpayd's ledger went back in time: said first, and to the
              * operator too (stderr), whatever offpayd decided again */
             printf("LEDGER LOST PAYMENTS: offpayd's ledger no longer held "
-                   "%zu payment(s) it had paid this terminal: they were "
-                   "sent again, and are counted below\n",
+                   "%zu payment(s) it had paid this terminal: uploaded again "
+                   "(counted below), and at each sync until offpayd decides "
+                   "them\n",
                    r.lost);
             fprintf(stderr,
                     "offpay: sync with offpayd: offpayd's ledger had lost "
                     "%zu payment(s) it had paid this terminal (was it taken "
                     "back to an older copy? docs/operations.md section 5): "
-                    "this terminal sent them again; tell offpayd's "
+                    "this terminal uploads them again; tell offpayd's "
                     "operator\n",
                     r.lost);
         }
@@ -690,6 +712,8 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
         offpay_terminal_close(t);
         return status;
     }
+    if (a->batch != 0)
+        return cli_usage_error("terminal sync: --batch goes with --server");
     if (a->bundle == NULL && a->revlist == NULL)
         return cli_usage_error("terminal sync: give --revlist FILE and/or "
                                "--bundle FILE from the issuer, or --server "

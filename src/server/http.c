@@ -90,6 +90,8 @@ static const route routes[] = {
      "from width"},
     {"POST", "/v1/terminal/status", srv_terminal_status, AUTH_SIGNED,
      BODY_ADMIN, 1, NULL},
+    {"POST", "/v1/terminal/check", srv_terminal_check, AUTH_SIGNED,
+     BODY_UPLOAD, 1, NULL},
     {"GET", "/dashboard", srv_dashboard, AUTH_NONE, BODY_NONE, 0, "*"},
     {"GET", "/dashboard/*", srv_dashboard, AUTH_NONE, BODY_NONE, 0, "*"},
 

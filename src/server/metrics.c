@@ -1,7 +1,8 @@
 /*
  * metrics.c — GET /metrics: Prometheus text exposition of offpayd's
  * counters (requests by route and status, request latency, payments by
- * outcome, cases opened, batch sizes), and the functions that count them.
+ * outcome, cases opened, batch sizes, terminals' payments the ledger no
+ * longer holds), and the functions that count them.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -35,6 +36,7 @@ static struct {
     uint64_t        lat_count;
     uint64_t        outcome[6], replays;
     uint64_t        cases;
+    uint64_t        checked, missing;
     uint64_t        batch[N_BATCH + 1];
     double          batch_sum;
     uint64_t        batch_count;
@@ -77,6 +79,14 @@ void srv_metrics_case(void)
 {
     pthread_mutex_lock(&m.mu);
     m.cases++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_check(size_t checked, size_t missing)
+{
+    pthread_mutex_lock(&m.mu);
+    m.checked += checked;
+    m.missing += missing;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -175,6 +185,16 @@ char *srv_metrics_render(void)
         "# TYPE offpayd_cases_opened_total counter\n"
         "offpayd_cases_opened_total %llu\n",
         (unsigned long long)m.cases);
+    add(&b,
+        "# HELP offpayd_terminal_checked_total Payments terminals asked "
+        "about (POST /v1/terminal/check), and of those the ledger did not "
+        "hold: above 0, the ledger lost payments it had paid (taken back "
+        "to an older copy?).\n"
+        "# TYPE offpayd_terminal_checked_total counter\n"
+        "offpayd_terminal_checked_total{held=\"yes\"} %llu\n"
+        "offpayd_terminal_checked_total{held=\"no\"} %llu\n",
+        (unsigned long long)(m.checked - m.missing),
+        (unsigned long long)m.missing);
     add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
             "# TYPE offpayd_batch_items histogram\n");
     histogram(&b, "offpayd_batch_items", batch_bounds, N_BATCH, m.batch,

@@ -190,6 +190,8 @@ void           srv_pool_put(srv_pool *p, offpay_ledger *l);
 void srv_metrics_request(const char *route, unsigned status, double seconds);
 void srv_metrics_settled(offpay_settle_outcome o, int replay);
 void srv_metrics_case(void);
+/* a terminal's check: payments asked about, and of those not held */
+void srv_metrics_check(size_t checked, size_t missing);
 void srv_metrics_batch(size_t n);
 /* Prometheus text exposition; malloc'd. */
 char *srv_metrics_render(void);
@@ -390,6 +392,7 @@ void srv_case_evidence(srv_req *r, srv_reply *out);
 void srv_upload_wallet(srv_req *r, srv_reply *out);
 void srv_overview(srv_req *r, srv_reply *out);
 void srv_terminal_status(srv_req *r, srv_reply *out);
+void srv_terminal_check(srv_req *r, srv_reply *out);
 void srv_dashboard(srv_req *r, srv_reply *out);
 
 /* The headers every dashboard page is sent with (dashboard.c): a strict

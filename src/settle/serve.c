@@ -1,8 +1,11 @@
 /*
  * serve.c — what offpayd hands out from the ledger: the signed revocation
  * list (full or delta), terminal look-ups for authenticating uploads, the
- * request nonces that stop replayed requests, and merchant statements.
+ * request nonces that stop replayed requests, merchant statements, and
+ * which of a terminal's payments the ledger holds (its check for a ledger
+ * taken back to an older copy).
  */
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -245,5 +248,71 @@ offpay_err offpay_ledger_statement(
     /* the merchant's rows on every shard, shard by shard */
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
         rc = offpay__ledger_read_on(l, k, statement_tx, &c);
+    return rc;
+}
+
+struct held_ctx {
+    uint32_t                  terminal;
+    const offpay_settle_item *items;
+    const offpay_payment     *p;  /* decoded */
+    const uint8_t            *ok; /* ok[i]: items[i] decoded */
+    uint8_t (*hash)[32];
+    size_t n;
+    int   *held;
+};
+
+static offpay_err held_tx(offpay_ledger *l, void *p)
+{
+    struct held_ctx        *c = p;
+    offpay__presentment_row pr;
+    offpay_err              rc;
+
+    for (size_t i = 0; i < c->n; i++) {
+        if (!c->ok[i] || !offpay__ledger_on_shard(l, c->p[i].cred.serial))
+            continue;
+        rc = l->ops->presentment_get(l->store, c->p[i].cred.serial,
+                                     c->p[i].counter, c->terminal, &pr);
+        if (rc == OFFPAY_OK)
+            c->held[i] = sodium_memcmp(pr.code_hash, c->hash[i], 32) == 0;
+        else if (rc != OFFPAY_ENOTFOUND)
+            return rc;
+    }
+    return OFFPAY_OK;
+}
+
+offpay_err offpay_ledger_held(offpay_ledger *l, uint32_t terminal_id,
+                              const offpay_settle_item *items, size_t n,
+                              int *held)
+{
+    struct held_ctx c = {terminal_id, items, NULL, NULL, NULL, n, held};
+    offpay_payment *p;
+    uint8_t        *ok;
+    offpay_err      rc = OFFPAY_ENOMEM;
+
+    if (l == NULL || (n > 0 && (items == NULL || held == NULL)))
+        return OFFPAY_EINVAL;
+    p = calloc(n > 0 ? n : 1, sizeof *p);
+    ok = calloc(n > 0 ? n : 1, 1);
+    c.hash = calloc(n > 0 ? n : 1, sizeof *c.hash);
+    if (p == NULL || ok == NULL || c.hash == NULL)
+        goto out;
+    c.p = p;
+    c.ok = ok;
+    for (size_t i = 0; i < n; i++) {
+        held[i] = 0;
+        /* a code that does not decode is held nowhere */
+        ok[i] = offpay_payment_decode(items[i].code, items[i].code_len,
+                                      &p[i]) == OFFPAY_OK;
+        crypto_generichash(c.hash[i], 32, items[i].code, items[i].code_len,
+                           NULL, 0);
+    }
+    /* each code on the shard its serial belongs to, shard by shard */
+    rc = OFFPAY_OK;
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
+        rc = offpay__ledger_read_on(l, k, held_tx, &c);
+out:
+    free(p);
+    free(ok);
+    free(c.hash);
     return rc;
 }

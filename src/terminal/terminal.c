@@ -74,6 +74,15 @@
     "  reason TEXT NOT NULL, case_id TEXT NOT NULL,"                           \
     "  decided_at INTEGER NOT NULL)"
 
+/* The order in which results were kept, newest last (a result kept again
+ * moves to the end): the order in which offpayd's ledger recorded them,
+ * so the order in which a ledger taken back to an older copy lost them.
+ * Not decided_at: the terminal's clock may have been set back since.
+ * Made with the results table's first write after it (0.4.0). */
+#define RESULT_ORDER_TABLE                                                     \
+    "CREATE TABLE IF NOT EXISTS main.result_order(ord INTEGER PRIMARY KEY"      \
+    " AUTOINCREMENT, seq INTEGER NOT NULL UNIQUE)"
+
 #define JOURNAL_TRIGGERS                                                       \
     "CREATE TRIGGER IF NOT EXISTS journal_append_only BEFORE DELETE ON"        \
     " journal BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"   \
@@ -2155,12 +2164,13 @@ static offpay_err keep_results(offpay_terminal             *t,
                                const offpay__upload_result *res, size_t n,
                                uint32_t now)
 {
-    sqlite3_stmt *up = NULL, *keep = NULL;
+    sqlite3_stmt *up = NULL, *keep = NULL, *order = NULL;
     offpay_err    rc;
 
-    if (!t->has_results &&
-        (rc = exec(t->db, "CREATE TABLE IF NOT EXISTS main.results"
-                          RESULTS_COLUMNS ";")) != OFFPAY_OK)
+    if ((!t->has_results &&
+         (rc = exec(t->db, "CREATE TABLE IF NOT EXISTS main.results"
+                           RESULTS_COLUMNS ";")) != OFFPAY_OK) ||
+        (rc = exec(t->db, RESULT_ORDER_TABLE ";")) != OFFPAY_OK)
         return rc;
     rc = OFFPAY_EJOURNAL;
     if (sqlite3_prepare_v2(t->db,
@@ -2170,7 +2180,11 @@ static offpay_err keep_results(offpay_terminal             *t,
                            "INSERT OR REPLACE INTO main.results(seq, outcome,"
                            " paid, covered, reason, case_id, decided_at)"
                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                           -1, &keep, NULL) != SQLITE_OK)
+                           -1, &keep, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(t->db,
+                           "INSERT OR REPLACE INTO main.result_order(seq)"
+                           " VALUES (?1)",
+                           -1, &order, NULL) != SQLITE_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
         const offpay__upload_result *r = &res[i];
@@ -2200,11 +2214,18 @@ static offpay_err keep_results(offpay_terminal             *t,
             rc = db_err(t->db);
             goto out;
         }
+        sqlite3_reset(order);
+        if (sqlite3_bind_int64(order, 1, r->seq) != SQLITE_OK ||
+            sqlite3_step(order) != SQLITE_DONE) {
+            rc = db_err(t->db);
+            goto out;
+        }
     }
     rc = OFFPAY_OK;
 out:
     sqlite3_finalize(up);
     sqlite3_finalize(keep);
+    sqlite3_finalize(order);
     return rc;
 }
 
@@ -2231,77 +2252,140 @@ offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
     return rc;
 }
 
-/* The entries paid with a result kept (every outcome but "rejected"),
- * newest result first: the order in which offpayd's ledger recorded them,
- * so the order in which a ledger taken back to an older copy lost them. */
-#define PAID_NEWEST_FIRST                                                      \
-    "outcome <> 'rejected' ORDER BY decided_at DESC, seq DESC LIMIT ?1"
+/* Whether main has the table name. */
+static offpay_err has_table(offpay_terminal *t, const char *name, int *yes)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+    int           step;
+
+    *yes = 0;
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT 1 FROM main.sqlite_master WHERE type ="
+                           " 'table' AND name = ?1",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK) {
+        step = sqlite3_step(st);
+        *yes = step == SQLITE_ROW;
+        if (step == SQLITE_ROW || step == SQLITE_DONE)
+            rc = OFFPAY_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
 
 offpay_err
-offpay__terminal_recheck_walk(offpay_terminal *t, int listed, size_t max,
-                              int (*fn)(const offpay_journal_entry *e,
-                                        void                       *ctx),
-                              void *ctx)
+offpay__terminal_paid_walk(offpay_terminal *t, size_t max, size_t skip,
+                           int (*fn)(const offpay_journal_entry *e, void *ctx),
+                           void *ctx)
 {
     char       sql[768];
-    int64_t    n = 0;
+    int        ordered;
     offpay_err rc;
 
     if (t == NULL || fn == NULL)
         return OFFPAY_EINVAL;
     if (!t->has_results)
-        return OFFPAY_OK; /* no result kept: nothing to check */
-    if (listed) {
-        rc = query_i64(t->db,
-                       "SELECT count(*) FROM main.sqlite_master WHERE"
-                       " type = 'table' AND name = 'recheck'",
-                       0, &n);
-        if (rc != OFFPAY_OK || n == 0)
-            return rc;
-    }
+        return OFFPAY_OK; /* no result kept: nothing paid to check */
+    if ((rc = has_table(t, "result_order", &ordered)) != OFFPAY_OK)
+        return rc;
+    /* results kept before the order was (0.3.0's) come last, by seq */
     journal_select(t, 1,
-                   listed ? "WHERE seq IN (SELECT seq FROM main.recheck) AND "
-                            PAID_NEWEST_FIRST
-                          : "WHERE " PAID_NEWEST_FIRST,
+                   ordered ? "LEFT JOIN main.result_order USING (seq) WHERE"
+                             " outcome <> 'rejected' ORDER BY ord DESC NULLS"
+                             " LAST, seq DESC LIMIT ?1 OFFSET ?2"
+                           : "WHERE outcome <> 'rejected' ORDER BY seq DESC"
+                             " LIMIT ?1 OFFSET ?2",
+                   sql, sizeof sql);
+    return walk(t, sql, max > INT64_MAX ? INT64_MAX : (int64_t)max,
+                skip > INT64_MAX ? INT64_MAX : (int64_t)skip, fn, ctx);
+}
+
+offpay_err
+offpay__terminal_lost_walk(offpay_terminal *t, size_t max,
+                           int (*fn)(const offpay_journal_entry *e, void *ctx),
+                           void *ctx)
+{
+    char       sql[768];
+    int        listed;
+    offpay_err rc;
+
+    if (t == NULL || fn == NULL)
+        return OFFPAY_EINVAL;
+    if ((rc = has_table(t, "lost", &listed)) != OFFPAY_OK || !listed)
+        return rc;
+    journal_select(t, 1,
+                   "WHERE seq IN (SELECT seq FROM main.lost) ORDER BY seq"
+                   " LIMIT ?1",
                    sql, sizeof sql);
     return walk(t, sql, max > INT64_MAX ? INT64_MAX : (int64_t)max, 0, fn,
                 ctx);
 }
 
-offpay_err offpay__terminal_rechecked(offpay_terminal             *t,
-                                      const offpay__upload_result *lost,
-                                      size_t n_lost, const int64_t *seqs,
-                                      size_t n_seqs, int start, int held,
-                                      uint32_t now)
+offpay_err offpay__terminal_lost_list(offpay_terminal *t, const int64_t *seqs,
+                                      size_t n)
 {
-    sqlite3_stmt *del = NULL;
+    sqlite3_stmt *ins = NULL;
     offpay_err    rc;
 
-    if (t == NULL || (lost == NULL && n_lost > 0) ||
-        (seqs == NULL && n_seqs > 0))
+    if (t == NULL || (seqs == NULL && n > 0))
         return OFFPAY_EINVAL;
+    if (n == 0)
+        return OFFPAY_OK;
     if (t->frozen != OFFPAY_OK)
         return t->frozen;
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
-    if ((rc = exec(t->db, "CREATE TABLE IF NOT EXISTS main.recheck"
-                          "(seq INTEGER PRIMARY KEY);")) != OFFPAY_OK ||
-        (rc = keep_results(t, lost, n_lost, now)) != OFFPAY_OK)
-        goto fail;
-    /* after the results: the ones just decided again as "rejected" are
-     * not listed, and the batch's own leave below */
-    if (start &&
-        (rc = exec(t->db, "INSERT OR IGNORE INTO main.recheck SELECT seq FROM"
-                          " main.results WHERE outcome <> 'rejected';")) !=
-            OFFPAY_OK)
+    if ((rc = exec(t->db, "CREATE TABLE IF NOT EXISTS main.lost"
+                          "(seq INTEGER PRIMARY KEY);")) != OFFPAY_OK)
         goto fail;
     rc = OFFPAY_EJOURNAL;
-    if (sqlite3_prepare_v2(t->db, "DELETE FROM main.recheck WHERE seq = ?1",
-                           -1, &del, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(t->db,
+                           "INSERT OR IGNORE INTO main.lost(seq) VALUES (?1)",
+                           -1, &ins, NULL) != SQLITE_OK)
         goto fail;
-    for (size_t i = 0; i < n_seqs; i++) {
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(ins);
+        if (sqlite3_bind_int64(ins, 1, seqs[i]) != SQLITE_OK ||
+            sqlite3_step(ins) != SQLITE_DONE) {
+            rc = db_err(t->db);
+            goto fail;
+        }
+    }
+    sqlite3_finalize(ins);
+    ins = NULL;
+    if ((rc = exec(t->db, "COMMIT")) == OFFPAY_OK)
+        return OFFPAY_OK;
+fail:
+    sqlite3_finalize(ins);
+    exec(t->db, "ROLLBACK");
+    return rc;
+}
+
+offpay_err offpay__terminal_lost_decided(offpay_terminal             *t,
+                                         const offpay__upload_result *res,
+                                         size_t n, uint32_t now)
+{
+    sqlite3_stmt *del = NULL;
+    offpay_err    rc;
+
+    if (t == NULL || (res == NULL && n > 0))
+        return OFFPAY_EINVAL;
+    if (n == 0)
+        return OFFPAY_OK;
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
+    if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
+        return rc;
+    if ((rc = keep_results(t, res, n, now)) != OFFPAY_OK)
+        goto fail;
+    rc = OFFPAY_EJOURNAL;
+    if (sqlite3_prepare_v2(t->db, "DELETE FROM main.lost WHERE seq = ?1", -1,
+                           &del, NULL) != SQLITE_OK)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
         sqlite3_reset(del);
-        if (sqlite3_bind_int64(del, 1, seqs[i]) != SQLITE_OK ||
+        if (sqlite3_bind_int64(del, 1, res[i].seq) != SQLITE_OK ||
             sqlite3_step(del) != SQLITE_DONE) {
             rc = db_err(t->db);
             goto fail;
@@ -2309,13 +2393,10 @@ offpay_err offpay__terminal_rechecked(offpay_terminal             *t,
     }
     sqlite3_finalize(del);
     del = NULL;
-    /* a batch the ledger held whole: what it recorded before is older */
-    if ((held && (rc = exec(t->db, "DELETE FROM main.recheck;")) != OFFPAY_OK) ||
-        (rc = exec(t->db, "COMMIT")) != OFFPAY_OK)
-        goto fail;
-    if (n_lost > 0)
+    if ((rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
         t->has_results = 1;
-    return OFFPAY_OK;
+        return OFFPAY_OK;
+    }
 fail:
     sqlite3_finalize(del);
     exec(t->db, "ROLLBACK");

@@ -123,7 +123,6 @@ static int keep_result(int64_t seq, const char *outcome, json_t *it,
     out->seq = seq;
     out->paid = json_is_integer(paid) ? (int64_t)json_integer_value(paid) : 0;
     out->covered = json_is_integer(cov) ? (int64_t)json_integer_value(cov) : 0;
-    out->replay = json_is_true(json_object_get(it, "replay"));
     return known_outcome(outcome) &&
            offpay__token_copy(out->outcome, sizeof out->outcome, outcome,
                       OFFPAY__OUTCOME_CHARS) &&
@@ -136,27 +135,16 @@ static int keep_result(int64_t seq, const char *outcome, json_t *it,
            out->paid >= 0 && out->covered >= 0 && out->covered <= out->paid;
 }
 
-/* Whether an entry sent again to check the ledger was lost by it: offpayd
- * decided it anew (no replay of its stored result) and paid it, or refused
- * it for a credential the ledger does not know (ENOT_ISSUED: issued after
- * the copy the ledger went back to). Any other refusal of an entry it paid
- * once says nothing of the ledger (a trust bundle that no longer has the
- * key of a code this old, say): the entry keeps its result. */
-static int lost_again(const offpay__upload_result *r)
-{
-    return !r->replay && (strcmp(r->outcome, "rejected") != 0 ||
-                          strcmp(r->reason, "ENOT_ISSUED") == 0);
-}
-
 /* The results of one upload reply: those offpayd decided (every outcome
- * but "error"), and the report's sums. A result of a form the terminal
- * does not know makes the whole reply unreadable (OFFPAY_EIO): nothing is
- * marked, and the batch goes again at the next sync. With recheck (entries
- * sent again to check the ledger), only what the ledger lost (lost_again)
- * is counted and said; the rest is in done all the same. */
+ * but "error"), and the report's sums (into a report of the batch's own,
+ * added to the sync's once the results are kept). A result of a form the
+ * terminal does not know makes the whole reply unreadable (OFFPAY_EIO):
+ * nothing is marked, and the batch goes again at the next sync. With
+ * resend (entries the ledger had lost), each decided one is said to be
+ * one. */
 static offpay_err read_results(const offpay__http_reply *r, const batch *b,
                                offpay__upload_result *done, size_t *n_done,
-                               offpay_upload_report *rep, int recheck)
+                               offpay_upload_report *rep, int resend)
 {
     json_error_t jerr;
     json_t      *doc = json_loadb(r->buf, r->len, 0, &jerr), *res;
@@ -191,15 +179,10 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
         }
         if (!keep_result(b->seqs[i], outcome, it, &done[*n_done]))
             goto out;
-        if (recheck && !lost_again(&done[*n_done])) {
-            (*n_done)++;
-            continue;
-        }
-        if (recheck)
-            offpay__log(
-                "offpay: journal entry %s: offpayd had paid it, and its "
-                "ledger no longer holds it: sent again\n",
-                seq);
+        if (resend)
+            offpay__log("offpay: journal entry %s: offpayd had paid it, and "
+                        "its ledger no longer held it: sent again\n",
+                        seq);
         if (strcmp(outcome, "rejected") != 0)
             rep->paid += done[*n_done].paid;
         (*n_done)++;
@@ -236,117 +219,215 @@ out:
     return rc;
 }
 
-/* Sends batch b (its items are taken) as one signed upload and reads its
- * results into done (*n_done of them) and rep (read_results). */
-static offpay_err send_batch(const char *base, offpay__terminal_signing *ck,
-                             batch *b, offpay__upload_result *done,
-                             size_t *n_done, offpay_upload_report *rep,
-                             int recheck)
-{
-    offpay__http_reply r = {0};
-    long               status = 0;
-    json_t            *doc = json_pack("{s:o}", "items", b->items);
-    char *body = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
-    offpay_err         rc;
-
-    b->items = NULL;
-    json_decref(doc);
-    if (body == NULL)
-        return OFFPAY_ENOMEM;
-    rc = request(base, "POST", "/v1/terminal/upload", body, ck, TRIES, &r,
-                 &status);
-    offpay__json_free(body); /* Jansson's allocator is offpay's */
-    if (rc == OFFPAY_OK && status != 200)
-        rc = offpay__http_refused("the upload", status, &r);
-    if (rc == OFFPAY_OK)
-        rc = read_results(&r, b, done, n_done, rep, recheck);
-    free(r.buf);
-    return rc;
-}
-
 /* The terminal's time now, by its own clock (ck->now moved on). */
 static uint32_t clock_now(const offpay__terminal_signing *ck)
 {
     return ck->now + (uint32_t)(time(NULL) - ck->t0);
 }
 
-/*
- * The ledger's check (upload_int.h): the newest paid entry sent again, and
- * when offpayd's ledger no longer holds it, every paid entry, newest
- * first, until a batch is held whole; a list left by a sync cut off
- * halfway is taken up first. What the ledger lost is decided again and
- * counted in rep like a new upload (and in rep->lost); the rest counts in
- * rep->rechecked only. A batch with an entry offpayd did not decide
- * ("error") ends the check for this sync, its list kept for the next.
- */
-static offpay_err recheck(offpay_terminal *t, const char *base,
-                          offpay__terminal_signing *ck, batch *b,
-                          offpay__upload_result *done,
-                          offpay_upload_report  *rep)
+/* Sends batch b (its items are taken) as one signed request to path:
+ * offpayd's 200 reply in *r (the caller frees r->buf), a refusal said
+ * (what names the request). With no_endpoint set, a 404 is no refusal:
+ * *no_endpoint becomes 1 (an offpayd from before the endpoint). */
+static offpay_err send_batch(const char *base, const char *path,
+                             const char *what, offpay__terminal_signing *ck,
+                             batch *b, offpay__http_reply *r, int *no_endpoint)
 {
-    offpay__upload_result *lost = malloc(b->cap * sizeof *lost);
-    int64_t               *decided = malloc(b->cap * sizeof *decided);
-    size_t                 unclear;
-    int                    listed = 0, start = 0;
-    offpay_err             rc = OFFPAY_ENOMEM;
+    long       status = 0;
+    json_t    *doc = json_pack("{s:o}", "items", b->items);
+    char      *body = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    offpay_err rc;
 
-    if (lost == NULL || decided == NULL)
+    b->items = NULL;
+    json_decref(doc);
+    if (body == NULL)
+        return OFFPAY_ENOMEM;
+    rc = request(base, "POST", path, body, ck, TRIES, r, &status);
+    offpay__json_free(body); /* Jansson's allocator is offpay's */
+    if (rc == OFFPAY_OK && status == 404 && no_endpoint != NULL)
+        *no_endpoint = 1;
+    else if (rc == OFFPAY_OK && status != 200)
+        rc = offpay__http_refused(what, status, r);
+    return rc;
+}
+
+/* Adds a batch's sums to the sync's, once its results are kept. */
+static void add_sums(offpay_upload_report *rep, const offpay_upload_report *b)
+{
+    rep->settled += b->settled;
+    rep->rejected += b->rejected;
+    rep->unpaid += b->unpaid;
+    rep->paid += b->paid;
+    rep->revoked |= b->revoked;
+}
+
+/* Uploads batch b (its items are taken) and keeps the results offpayd
+ * decided: new entries are marked uploaded; with resend, entries the
+ * ledger had lost leave its list. *n_done: how many were decided. */
+static offpay_err upload_batch(offpay_terminal *t, const char *base,
+                               offpay__terminal_signing *ck, batch *b,
+                               offpay__upload_result *done, size_t *n_done,
+                               offpay_upload_report *rep, int resend)
+{
+    offpay__http_reply   r = {0};
+    offpay_upload_report part;
+    offpay_err           rc;
+
+    memset(&part, 0, sizeof part);
+    *n_done = 0;
+    rc = send_batch(base, "/v1/terminal/upload", "the upload", ck, b, &r,
+                    NULL);
+    if (rc == OFFPAY_OK)
+        rc = read_results(&r, b, done, n_done, &part, resend);
+    free(r.buf);
+    if (rc != OFFPAY_OK)
+        return rc;
+    /* Durable on offpayd before its reply: kept here after it. */
+    rc = resend ? offpay__terminal_lost_decided(t, done, *n_done, clock_now(ck))
+                : offpay__terminal_mark_uploaded(t, done, *n_done,
+                                                 clock_now(ck));
+    if (rc != OFFPAY_OK)
+        return rc;
+    add_sums(rep, &part);
+    rep->sent += b->n;
+    rep->decided += *n_done;
+    return OFFPAY_OK;
+}
+
+/* The held flags of a check's reply, one per item of b, into held. */
+static offpay_err read_held(const offpay__http_reply *r, const batch *b,
+                            int *held)
+{
+    json_error_t jerr;
+    json_t      *doc = json_loadb(r->buf, r->len, 0, &jerr);
+    json_t      *res = json_object_get(doc, "results");
+    offpay_err   rc = OFFPAY_EIO;
+
+    if (!json_is_array(res) || json_array_size(res) != b->n)
         goto out;
-    /* a list left by a cut-off sync goes first */
+    for (size_t i = 0; i < b->n; i++) {
+        json_t     *it = json_array_get(res, i);
+        json_t     *h = json_object_get(it, "held");
+        const char *seq = json_string_value(json_object_get(it, "seq"));
+        char        want[24];
+
+        snprintf(want, sizeof want, "%lld", (long long)b->seqs[i]);
+        if (seq == NULL || strcmp(seq, want) != 0 || !json_is_boolean(h))
+            goto out;
+        held[i] = json_is_true(h);
+    }
+    rc = OFFPAY_OK;
+out:
+    json_decref(doc);
+    return rc;
+}
+
+/* How many paid entries the check's first page asks about. */
+#define CHECK_FIRST 20
+
+/*
+ * The ledger's check (upload_int.h). Unless a list is left from an
+ * earlier sync: the newest CHECK_FIRST paid entries are asked about
+ * (POST /v1/terminal/check, which changes nothing); if the ledger lacks
+ * one, the following pages of b->cap are asked about too, until one comes
+ * back held whole, and what the ledger lacks is listed in one
+ * transaction. Cut off before that, nothing is kept, and the next sync
+ * asks again. Then the listed entries are uploaded again, each leaving
+ * the list with the result offpayd gives it (a replay too: a sync cut
+ * off after offpayd decided it). An offpayd without the endpoint (404)
+ * is not checked.
+ */
+static offpay_err check_ledger(offpay_terminal *t, const char *base,
+                               offpay__terminal_signing *ck, batch *b,
+                               offpay__upload_result *done,
+                               offpay_upload_report  *rep)
+{
+    int64_t   *lost = NULL;
+    int       *held = malloc(b->cap * sizeof *held);
+    size_t     n_lost = 0, cap_lost = 0, skip = 0, n_done;
+    int        no_endpoint = 0;
+    offpay_err rc = OFFPAY_ENOMEM;
+
+    if (held == NULL)
+        goto out;
     b->n = 0;
-    b->items = json_array();
-    if (b->items == NULL)
+    if ((b->items = json_array()) == NULL)
         goto out;
-    rc = offpay__terminal_recheck_walk(t, 1, 1, add_entry, b);
-    listed = rc == OFFPAY_OK && b->n > 0;
+    rc = offpay__terminal_lost_walk(t, 1, add_entry, b);
     json_decref(b->items);
     b->items = NULL;
-    while (rc == OFFPAY_OK) {
-        size_t n_done = 0, n_lost = 0, n_decided = 0;
-        int    held;
+    if (rc != OFFPAY_OK)
+        goto out;
+    for (int listed = b->n > 0; !listed;) {
+        offpay__http_reply r = {0};
+        size_t             page = skip == 0 ? CHECK_FIRST : b->cap, whole;
 
+        b->n = 0;
+        if ((b->items = json_array()) == NULL) {
+            rc = OFFPAY_ENOMEM;
+            goto out;
+        }
+        rc = offpay__terminal_paid_walk(t, page < b->cap ? page : b->cap,
+                                        skip, add_entry, b);
+        if (rc != OFFPAY_OK || b->n == 0)
+            break; /* every paid entry asked about */
+        rc = send_batch(base, "/v1/terminal/check", "the check", ck, b, &r,
+                        &no_endpoint);
+        if (rc == OFFPAY_OK && no_endpoint) {
+            free(r.buf); /* an offpayd from before the check */
+            goto out;
+        }
+        if (rc == OFFPAY_OK)
+            rc = read_held(&r, b, held);
+        free(r.buf);
+        if (rc != OFFPAY_OK)
+            goto out;
+        rep->rechecked += b->n;
+        whole = 1;
+        for (size_t i = 0; i < b->n; i++) {
+            if (held[i])
+                continue;
+            whole = 0;
+            if (n_lost == cap_lost) {
+                size_t   cap = cap_lost ? 2 * cap_lost : 64;
+                int64_t *more = realloc(lost, cap * sizeof *lost);
+
+                if (more == NULL) {
+                    rc = OFFPAY_ENOMEM;
+                    goto out;
+                }
+                lost = more;
+                cap_lost = cap;
+            }
+            lost[n_lost++] = b->seqs[i];
+        }
+        if (whole)
+            break; /* what the ledger recorded before is older */
+        skip += b->n;
+    }
+    if (rc != OFFPAY_OK ||
+        (rc = offpay__terminal_lost_list(t, lost, n_lost)) != OFFPAY_OK)
+        goto out;
+    /* Upload again what is listed, this sync's or an earlier one's. */
+    for (;;) {
         b->n = 0;
         if ((b->items = json_array()) == NULL) {
             rc = OFFPAY_ENOMEM;
             break;
         }
-        rc = offpay__terminal_recheck_walk(t, listed, listed ? b->cap : 1,
-                                           add_entry, b);
+        rc = offpay__terminal_lost_walk(t, b->cap, add_entry, b);
         if (rc != OFFPAY_OK || b->n == 0)
             break;
-        if ((rc = send_batch(base, ck, b, done, &n_done, rep, 1)) !=
-            OFFPAY_OK)
-            break;
-        unclear = 0;
-        for (size_t i = 0; i < n_done; i++) {
-            decided[n_decided++] = done[i].seq;
-            if (lost_again(&done[i]))
-                lost[n_lost++] = done[i];
-            else if (!done[i].replay)
-                unclear++;
-        }
-        rep->rechecked += b->n;
-        /* the probe held, or told nothing: nothing to go on with */
-        if (!listed && n_lost == 0)
-            break;
-        start = !listed;
-        held = n_lost == 0 && unclear == 0 && n_decided == b->n;
-        rc = offpay__terminal_rechecked(t, lost, n_lost, decided, n_decided,
-                                        start, held, clock_now(ck));
-        if (rc != OFFPAY_OK)
-            break;
-        rep->lost += n_lost;
-        rep->sent += n_lost;
-        rep->decided += n_lost;
-        if (held || n_decided < b->n)
-            break; /* done, or what was not decided waits for the next sync */
-        listed = 1;
+        rep->lost += b->n;
+        rc = upload_batch(t, base, ck, b, done, &n_done, rep, 1);
+        if (rc != OFFPAY_OK || n_done < b->n)
+            break; /* what offpayd did not decide waits for the next sync */
     }
 out:
     json_decref(b->items);
     b->items = NULL;
+    free(held);
     free(lost);
-    free(decided);
     return rc;
 }
 
@@ -457,7 +538,7 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         goto out;
     if ((rc = read_clock(t, base_url, &ck, rep)) != OFFPAY_OK)
         goto out;
-    if ((rc = recheck(t, base_url, &ck, &b, done, rep)) != OFFPAY_OK)
+    if ((rc = check_ledger(t, base_url, &ck, &b, done, rep)) != OFFPAY_OK)
         goto out;
     for (;;) {
         b.items = json_array();
@@ -471,15 +552,9 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
             json_decref(b.items);
             break;
         }
-        if ((rc = send_batch(base_url, &ck, &b, done, &n_done, rep, 0)) !=
-            OFFPAY_OK)
-            goto out;
-        rep->sent += b.n;
-        /* Durable on offpayd before its reply: marked here after it. */
-        rc = offpay__terminal_mark_uploaded(t, done, n_done, clock_now(&ck));
+        rc = upload_batch(t, base_url, &ck, &b, done, &n_done, rep, 0);
         if (rc != OFFPAY_OK)
             goto out;
-        rep->decided += n_done;
         after = b.seqs[b.n - 1]; /* undecided ones wait for the next call */
     }
     if (rc != OFFPAY_OK)

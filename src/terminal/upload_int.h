@@ -255,7 +255,6 @@ typedef struct offpay__upload_result {
     int64_t covered;
     char    reason[OFFPAY_REASON_MAX];
     char    case_id[OFFPAY_CASE_MAX];
-    int     replay; /* offpayd's stored result, given again (not kept) */
 } offpay__upload_result;
 
 /* Marks the n entries of res uploaded and keeps their results, decided at
@@ -268,40 +267,41 @@ offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
                                           size_t n, uint32_t now);
 
 /*
- * The ledger's check (upload.c): at each sync the terminal sends offpayd
- * its newest paid entry again. offpayd answers an entry its ledger holds
- * with the stored result ("replay": true); any other answer means the
- * ledger lost it: taken back to an older copy (docs/operations.md §5).
- * The terminal then lists every other paid entry (the recheck table) and
- * sends them again, newest result first, until a batch comes back held
- * whole: what the ledger recorded before that batch is older than the
- * copy. The list survives a sync cut off halfway; the next sync goes on
- * with it.
+ * The ledger's check (upload.c): at each sync the terminal asks offpayd
+ * which of its newest paid entries ("paid": a kept result other than
+ * "rejected") the ledger holds (POST /v1/terminal/check, which reads
+ * only). One it does not hold means the ledger was taken back to an older
+ * copy (docs/operations.md §5): the terminal goes on asking, newest first,
+ * until a page comes back held whole, lists what the ledger lacks (the
+ * lost table) and uploads those again; each leaves the list with the
+ * result offpayd then gives. The list outlives a sync cut off halfway.
  *
- * offpay__terminal_recheck_walk — listed 0: the newest paid entry (at
- * most max); listed 1: the listed entries, newest result first, at most
- * max (none when nothing is listed). "Paid": a kept result other than
- * "rejected".
+ * offpay__terminal_paid_walk — the paid entries, newest result first
+ * (the result_order table; results kept before it, by seq, after them),
+ * max of them after the first skip.
  */
 offpay_err
-offpay__terminal_recheck_walk(offpay_terminal *t, int listed, size_t max,
-                              int (*fn)(const offpay_journal_entry *e,
-                                        void                       *ctx),
-                              void *ctx);
+offpay__terminal_paid_walk(offpay_terminal *t, size_t max, size_t skip,
+                           int (*fn)(const offpay_journal_entry *e, void *ctx),
+                           void *ctx);
 
-/*
- * offpay__terminal_rechecked — one checked batch, in one transaction: the
- * n_lost results of entries the ledger no longer held are kept as their
- * new results (decided at now); with start, every paid entry is listed
- * (the probe found a loss); the n_seqs entries the batch decided leave the
- * list; with held (the ledger held the whole batch) the list is emptied.
- * Errors: OFFPAY_EINVAL, t->frozen, the journal's named errors.
- */
-offpay_err offpay__terminal_rechecked(offpay_terminal             *t,
-                                      const offpay__upload_result *lost,
-                                      size_t n_lost, const int64_t *seqs,
-                                      size_t n_seqs, int start, int held,
-                                      uint32_t now);
+/* The listed entries the ledger lacked, by seq, at most max. */
+offpay_err
+offpay__terminal_lost_walk(offpay_terminal *t, size_t max,
+                           int (*fn)(const offpay_journal_entry *e, void *ctx),
+                           void *ctx);
+
+/* Lists the n entries of seqs as lacked by the ledger, in one transaction.
+ * Errors: OFFPAY_EINVAL, t->frozen, the journal's named errors. */
+offpay_err offpay__terminal_lost_list(offpay_terminal *t, const int64_t *seqs,
+                                      size_t n);
+
+/* Keeps the n results offpayd gave listed entries uploaded again (decided
+ * at now) and takes them off the list, in one transaction. Errors: as
+ * offpay__terminal_mark_uploaded. */
+offpay_err offpay__terminal_lost_decided(offpay_terminal             *t,
+                                         const offpay__upload_result *res,
+                                         size_t n, uint32_t now);
 
 /*
  * offpay__terminal_sync_seen — offpay_terminal_sync at now, but with the

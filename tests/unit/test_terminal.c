@@ -2325,7 +2325,7 @@ static void test_results_kept(void)
     world_free(&x);
 }
 
-/* Collects the seqs of a recheck walk (at most 8). */
+/* Collects the seqs of a walk (at most 8). */
 static int collect_seq(const offpay_journal_entry *e, void *ctx)
 {
     entries *all = ctx;
@@ -2337,104 +2337,118 @@ static int collect_seq(const offpay_journal_entry *e, void *ctx)
     return 0;
 }
 
-static int64_t recheck_walk(offpay_terminal *t, int listed, size_t max,
-                            entries *all)
+static int64_t paid_walk(offpay_terminal *t, size_t max, size_t skip,
+                         entries *all)
 {
     memset(all, 0, sizeof *all);
-    if (offpay__terminal_recheck_walk(t, listed, max, collect_seq, all) !=
+    if (offpay__terminal_paid_walk(t, max, skip, collect_seq, all) !=
         OFFPAY_OK)
         return -1;
     return all->n > 0 ? all->e[0].seq : 0;
 }
 
+static int64_t lost_walk(offpay_terminal *t, size_t max, entries *all)
+{
+    memset(all, 0, sizeof *all);
+    if (offpay__terminal_lost_walk(t, max, collect_seq, all) != OFFPAY_OK)
+        return -1;
+    return all->n > 0 ? all->e[0].seq : 0;
+}
+
 /*
- * The ledger's check (upload.c): the probe is the newest paid entry (by
- * when its result came, then seq; a refusal is no payment). A loss found
- * lists every other paid entry in the transaction that keeps the new
- * result; the list outlives a sync cut off (the terminal closed and
- * opened again), leaves entry by entry as batches are decided, and is
- * emptied by a batch the ledger held whole. An entry decided again as
- * refused (ENOT_ISSUED) is no longer paid, so neither listed nor probed.
+ * The ledger's check (upload.c). The paid entries (a kept result but
+ * "rejected") come newest result first in the order they were kept, not
+ * by the terminal's clock (set back here after a sync 2 hours ahead) nor
+ * by seq (an entry decided a sync after those behind it); a result kept
+ * again moves to the front. Results kept by 0.3.0, before the order,
+ * come after, by seq. The list of what the ledger lacks outlives the
+ * terminal closed and opened again (a cut-off sync), and an entry leaves
+ * it with the result kept for it.
  */
-static void test_recheck_list(void)
+static void test_ledger_check_lists(void)
 {
     world                 x;
     entries               all;
-    offpay__upload_result r[4];
-    int64_t               seqs[2];
+    offpay__upload_result r[5];
+    int64_t               seqs[3] = {1, 4, 5};
     char                 *code;
 
-    REQUIRE(world_init(&x, "recheck_list", 100000));
-    for (uint32_t i = 0; i < 4; i++) {
+    REQUIRE(world_init(&x, "ledger_check", 100000));
+    for (uint32_t i = 0; i < 5; i++) {
         code = cpm(&x, 100 + i, NOW + i);
         CHECK_ERR(accept(x.t, code, 100 + i, NOW + i), OFFPAY_OK);
         free(code);
     }
-    /* nothing kept yet: nothing to probe, nothing listed */
-    CHECK(recheck_walk(x.t, 0, 1, &all) == 0);
-    CHECK(recheck_walk(x.t, 1, 8, &all) == 0);
+    /* nothing kept yet: nothing paid, nothing listed */
+    CHECK(paid_walk(x.t, 8, 0, &all) == 0);
+    CHECK(lost_walk(x.t, 8, &all) == 0);
     memset(r, 0, sizeof r);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         r[i].seq = i + 1;
         strcpy(r[i].outcome, "settled");
         r[i].paid = 100 + i;
     }
-    strcpy(r[1].outcome, "rejected"); /* seq 2 refused */
+    strcpy(r[1].outcome, "rejected"); /* seq 2 refused: no payment */
     strcpy(r[1].reason, "ECODE_SIG");
-    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, &r[0], 2, NOW + 10));
-    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, &r[3], 1, NOW + 20));
-    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, &r[2], 1, NOW + 20));
-    /* the newest result first, then the higher seq; seq 2 is no payment */
-    CHECK(recheck_walk(x.t, 0, 1, &all) == 4 && all.n == 1);
-    CHECK(recheck_walk(x.t, 0, 8, &all) == 4 && all.n == 3 &&
-          all.e[1].seq == 3 && all.e[2].seq == 1);
-    CHECK(recheck_walk(x.t, 1, 8, &all) == 0); /* no list yet */
+    /* seqs 1, 2 and 4 kept first, with the clock 2 hours ahead; seq 3
+     * (undecided then) and 5 at the next sync, the clock set right */
+    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, &r[0], 2, NOW + 7200));
+    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, &r[3], 1, NOW + 7201));
+    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, &r[2], 1, NOW + 60));
+    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, &r[4], 1, NOW + 60));
+    CHECK(paid_walk(x.t, 8, 0, &all) == 5 && all.n == 4 &&
+          all.e[1].seq == 3 && all.e[2].seq == 4 && all.e[3].seq == 1);
+    CHECK(paid_walk(x.t, 2, 1, &all) == 3 && all.n == 2 &&
+          all.e[1].seq == 4);
+    CHECK(paid_walk(x.t, 8, 4, &all) == 0);
 
-    /* The probe (seq 4) was lost and is now refused: the others listed. */
+    /* Listed: 1, 4 and 5; kept across a close and an open. */
+    REQUIRE_OK(offpay__terminal_lost_list(x.t, seqs, 3));
+    REQUIRE_OK(offpay__terminal_lost_list(x.t, seqs, 1)); /* again: once */
+    offpay_terminal_close(x.t);
+    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
+    CHECK(lost_walk(x.t, 8, &all) == 1 && all.n == 3 && all.e[1].seq == 4 &&
+          all.e[2].seq == 5);
+    /* Seq 1 paid again, seq 4 refused now (its credential unknown to the
+     * ledger): kept, off the list, seq 1 now the newest paid. */
+    r[0].paid = 90;
     strcpy(r[3].outcome, "rejected");
     strcpy(r[3].reason, "ENOT_ISSUED");
     r[3].paid = 0;
-    seqs[0] = 4;
-    REQUIRE_OK(offpay__terminal_rechecked(x.t, &r[3], 1, seqs, 1, 1, 0,
-                                          NOW + 30));
-    CHECK(recheck_walk(x.t, 1, 8, &all) == 3 && all.n == 2 &&
-          all.e[1].seq == 1);
+    r[1] = r[3];
+    REQUIRE_OK(offpay__terminal_lost_decided(x.t, r, 2, NOW + 120));
+    CHECK(lost_walk(x.t, 8, &all) == 5 && all.n == 1);
     REQUIRE(read_entries(x.t, &all));
-    CHECK(strcmp(all.e[3].outcome, "rejected") == 0 &&
-          strcmp(all.e[3].reason, "ENOT_ISSUED") == 0 &&
-          all.e[3].decided_at == NOW + 30);
-    CHECK(recheck_walk(x.t, 0, 1, &all) == 3);
+    CHECK(all.e[0].paid == 90 && all.e[0].decided_at == NOW + 120 &&
+          strcmp(all.e[3].reason, "ENOT_ISSUED") == 0);
+    CHECK(paid_walk(x.t, 8, 0, &all) == 1 && all.n == 3 &&
+          all.e[1].seq == 5 && all.e[2].seq == 3);
+    /* A batch naming a seq the journal lacks keeps nothing. */
+    r[0].seq = 5;
+    r[1].seq = 99;
+    CHECK(offpay__terminal_lost_decided(x.t, r, 2, NOW + 130) != OFFPAY_OK);
+    CHECK(lost_walk(x.t, 8, &all) == 5);
 
-    /* Cut off: the list is still there after the terminal is opened again. */
+    /* Results kept before the order (0.3.0's file): after, by seq. */
     offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE(sql_on(x.term_path, "DROP TABLE result_order;"));
     REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
-    CHECK(recheck_walk(x.t, 1, 1, &all) == 3 && all.n == 1);
-    /* Seq 3 lost, paid again: kept, and it leaves the list. */
-    r[2].paid = 90;
-    seqs[0] = 3;
-    REQUIRE_OK(offpay__terminal_rechecked(x.t, &r[2], 1, seqs, 1, 0, 0,
-                                          NOW + 40));
-    CHECK(recheck_walk(x.t, 1, 8, &all) == 1 && all.n == 1);
-    REQUIRE(read_entries(x.t, &all));
-    CHECK(all.e[2].paid == 90 && all.e[2].decided_at == NOW + 40 &&
-          all.e[0].decided_at == NOW + 10);
-    /* A batch held whole (seq 1, a replay: nothing kept) empties it. */
-    seqs[0] = 1;
-    REQUIRE_OK(offpay__terminal_rechecked(x.t, NULL, 0, seqs, 1, 0, 1,
-                                          NOW + 50));
-    CHECK(recheck_walk(x.t, 1, 8, &all) == 0);
-    REQUIRE(read_entries(x.t, &all));
-    CHECK(all.e[0].decided_at == NOW + 10); /* a replay rewrites nothing */
-    CHECK(sql_int(x.t, "SELECT count(*) FROM recheck") == 0);
-    /* A file that cannot be written is not checked again. */
+    CHECK(paid_walk(x.t, 8, 0, &all) == 5 && all.n == 3 &&
+          all.e[1].seq == 3 && all.e[2].seq == 1);
+    r[0].seq = 1;
+    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, r, 1, NOW + 140));
+    CHECK(paid_walk(x.t, 8, 0, &all) == 1 && all.n == 3 &&
+          all.e[1].seq == 5 && all.e[2].seq == 3);
+    /* Read-only: nothing listed or kept. */
     offpay_terminal_close(x.t);
     x.t = NULL;
     {
         offpay_terminal *ro = NULL;
 
         REQUIRE_OK(offpay_terminal_open_readonly(x.term_path, NULL, &ro));
-        CHECK(offpay__terminal_rechecked(ro, NULL, 0, seqs, 1, 1, 0,
-                                         NOW + 60) != OFFPAY_OK);
+        CHECK(offpay__terminal_lost_list(ro, seqs, 1) != OFFPAY_OK);
+        CHECK(lost_walk(ro, 8, &all) == 5);
         offpay_terminal_close(ro);
     }
     world_free(&x);
@@ -2680,7 +2694,7 @@ int main(void)
         {"accept_wal_frames", test_accept_wal_frames},
         {"legacy_journal_upgrade", test_legacy_journal_upgrade},
         {"results_kept", test_results_kept},
-        {"recheck_list", test_recheck_list},
+        {"ledger_check_lists", test_ledger_check_lists},
         {"high_water_from_journal", test_high_water_from_journal},
         {"status_limits", test_status_limits},
         {"export_copy", test_export_copy},

@@ -1,0 +1,83 @@
+/*
+ * terminal_check.c — POST /v1/terminal/check: which of a terminal's
+ * payments the ledger holds, signed by the terminal like its upload and
+ * with the upload's body ({"items":[{"seq","code","charged",
+ * "accepted_at"}, ...]}, only the codes read). Each result says whether
+ * the ledger holds this terminal's presentment of exactly that code, as
+ * an upload would find it for an exact replay. Nothing is settled or
+ * written (but the request's nonce): a terminal asks it of the payments
+ * offpayd paid it, and one the ledger no longer holds means the ledger
+ * was taken back to an older copy (docs/operations.md §5); the terminal
+ * then uploads those again.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "server/server.h"
+
+void srv_terminal_check(srv_req *r, srv_reply *out)
+{
+    srv_upload                  up;
+    offpay_ledger_terminal_info t;
+    offpay_settle_item         *items = NULL;
+    int                        *held = NULL;
+    json_t                     *results = NULL;
+    char                        hint[160], seq[24];
+    size_t                      n_held = 0;
+    offpay_err                  rc;
+    int                         e;
+
+    if (srv_auth_terminal(r, &t, out) != 0)
+        return;
+    e = srv_parse_upload(r->body, r->body_len, r->srv->cfg.batch_max, &up, hint,
+                         sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    items = calloc(up.n, sizeof *items);
+    held = calloc(up.n, sizeof *held);
+    results = json_array();
+    if (items == NULL || held == NULL || results == NULL) {
+        srv_fail(out, SRV_E_INTERNAL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < up.n; i++) {
+        items[i].code = up.items[i].code;
+        items[i].code_len = up.items[i].code_len;
+    }
+    rc = offpay_ledger_held(r->l, t.terminal_id, items, up.n, held);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "terminal check");
+        goto out;
+    }
+    for (size_t i = 0; i < up.n; i++) {
+        snprintf(seq, sizeof seq, "%lld", (long long)up.items[i].seq);
+        n_held += held[i] != 0;
+        if (json_array_append_new(results,
+                                  json_pack("{s:s, s:b}", "seq", seq, "held",
+                                            held[i])) != 0) {
+            srv_fail(out, SRV_E_INTERNAL, "out of memory");
+            goto out;
+        }
+    }
+    srv_metrics_check(up.n, up.n - n_held);
+    if (n_held < up.n)
+        /* the operator hears of it: the ledger lost what it had paid */
+        fprintf(stderr,
+                "offpayd: terminal %u asked about %zu payment(s) it says "
+                "the ledger paid it: %zu are not in the ledger (was it "
+                "taken back to an older copy? docs/operations.md section "
+                "5); the terminal uploads them again\n",
+                (unsigned)t.terminal_id, up.n, up.n - n_held);
+    srv_ok(out, json_pack("{s:I, s:I, s:I, s:o}", "terminal_id",
+                          (json_int_t)t.terminal_id, "checked",
+                          (json_int_t)up.n, "held", (json_int_t)n_held,
+                          "results", results));
+    results = NULL;
+out:
+    json_decref(results);
+    free(items);
+    free(held);
+    srv_upload_free(&up);
+}
