@@ -258,7 +258,6 @@ static void add_sums(offpay_upload_report *rep, const offpay_upload_report *b)
     rep->rejected += b->rejected;
     rep->unpaid += b->unpaid;
     rep->paid += b->paid;
-    rep->revoked |= b->revoked;
 }
 
 /* Uploads batch b (its items are taken) and keeps the results offpayd
@@ -282,6 +281,8 @@ static offpay_err upload_batch(offpay_terminal *t, const char *base,
     free(r.buf);
     if (rc != OFFPAY_OK)
         return rc;
+    rep->sent += b->n;
+    rep->revoked |= part.revoked; /* recorded even if what follows fails */
     /* Durable on offpayd before its reply: kept here after it. */
     rc = resend ? offpay__terminal_lost_decided(t, done, *n_done, clock_now(ck))
                 : offpay__terminal_mark_uploaded(t, done, *n_done,
@@ -289,7 +290,6 @@ static offpay_err upload_batch(offpay_terminal *t, const char *base,
     if (rc != OFFPAY_OK)
         return rc;
     add_sums(rep, &part);
-    rep->sent += b->n;
     rep->decided += *n_done;
     return OFFPAY_OK;
 }
@@ -358,6 +358,7 @@ static offpay_err check_ledger(offpay_terminal *t, const char *base,
     b->items = NULL;
     if (rc != OFFPAY_OK)
         goto out;
+    /* nothing listed: ask, page by page */
     for (int listed = b->n > 0; !listed;) {
         offpay__http_reply r = {0};
         size_t             page = skip == 0 ? CHECK_FIRST : b->cap, whole;
