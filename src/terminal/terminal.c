@@ -2289,11 +2289,12 @@ offpay__terminal_paid_walk(offpay_terminal *t, size_t max, size_t skip,
         return OFFPAY_OK; /* no result kept: nothing paid to check */
     if ((rc = has_table(t, "result_order", &ordered)) != OFFPAY_OK)
         return rc;
-    /* results kept before the order was (0.3.0's) come last, by seq */
+    /* results kept before the order was (0.3.0's) come last, by seq:
+     * SQLite sorts NULL last in a descending order */
     journal_select(t, 1,
                    ordered ? "LEFT JOIN main.result_order USING (seq) WHERE"
-                             " outcome <> 'rejected' ORDER BY ord DESC NULLS"
-                             " LAST, seq DESC LIMIT ?1 OFFSET ?2"
+                             " outcome <> 'rejected' ORDER BY ord DESC,"
+                             " seq DESC LIMIT ?1 OFFSET ?2"
                            : "WHERE outcome <> 'rejected' ORDER BY seq DESC"
                              " LIMIT ?1 OFFSET ?2",
                    sql, sizeof sql);

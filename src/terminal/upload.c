@@ -322,95 +322,128 @@ out:
     return rc;
 }
 
-/* How many paid entries the check's first page asks about. */
+/* How many paid entries the check's first page asks about, whatever the
+ * upload's batch. */
 #define CHECK_FIRST 20
 
+static int count_entry(const offpay_journal_entry *e, void *ctx)
+{
+    (void)e;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+/* The entries listed as lacked by the ledger, not decided again yet. */
+static offpay_err count_lost(offpay_terminal *t, size_t *n)
+{
+    uint64_t   c = 0;
+    offpay_err rc = offpay__terminal_lost_walk(t, SIZE_MAX, count_entry, &c);
+
+    *n = (size_t)c;
+    return rc;
+}
+
 /*
- * The ledger's check (upload_int.h). Unless a list is left from an
- * earlier sync: the newest CHECK_FIRST paid entries are asked about
- * (POST /v1/terminal/check, which changes nothing); if the ledger lacks
- * one, the following pages of b->cap are asked about too, until one comes
- * back held whole, and what the ledger lacks is listed in one
- * transaction. Cut off before that, nothing is kept, and the next sync
- * asks again. Then the listed entries are uploaded again, each leaving
- * the list with the result offpayd gives it (a replay too: a sync cut
- * off after offpayd decided it). An offpayd without the endpoint (404)
- * is not checked.
+ * Asks offpayd which paid entries its ledger holds (POST
+ * /v1/terminal/check, which changes nothing): the newest CHECK_FIRST,
+ * then, while a page lacks some, the following pages of page entries,
+ * until one comes back held whole. What the ledger lacks goes into *lost
+ * (*n, grown with realloc). *no_endpoint: offpayd answered 404.
+ */
+static offpay_err ask_ledger(offpay_terminal *t, const char *base,
+                             offpay__terminal_signing *ck, batch *chk,
+                             size_t page, int64_t **lost, size_t *n,
+                             int *no_endpoint, offpay_upload_report *rep)
+{
+    int       *held = malloc(chk->cap * sizeof *held);
+    size_t     cap_lost = 0, skip = 0;
+    offpay_err rc = OFFPAY_ENOMEM;
+
+    *n = 0;
+    if (held == NULL)
+        return rc;
+    for (;;) {
+        offpay__http_reply r = {0};
+        size_t             whole = 1;
+
+        chk->n = 0;
+        if ((chk->items = json_array()) == NULL) {
+            rc = OFFPAY_ENOMEM;
+            break;
+        }
+        rc = offpay__terminal_paid_walk(t, skip == 0 ? CHECK_FIRST : page,
+                                        skip, add_entry, chk);
+        if (rc != OFFPAY_OK || chk->n == 0)
+            break; /* every paid entry asked about */
+        rc = send_batch(base, "/v1/terminal/check", "the check", ck, chk, &r,
+                        no_endpoint);
+        if (rc == OFFPAY_OK && !*no_endpoint)
+            rc = read_held(&r, chk, held);
+        free(r.buf);
+        if (rc != OFFPAY_OK || *no_endpoint)
+            break;
+        rep->rechecked += chk->n;
+        for (size_t i = 0; i < chk->n && rc == OFFPAY_OK; i++) {
+            if (held[i])
+                continue;
+            whole = 0;
+            if (*n == cap_lost) {
+                size_t   c = cap_lost ? 2 * cap_lost : 64;
+                int64_t *more = realloc(*lost, c * sizeof **lost);
+
+                if (more == NULL) {
+                    rc = OFFPAY_ENOMEM;
+                    break;
+                }
+                *lost = more;
+                cap_lost = c;
+            }
+            (*lost)[(*n)++] = chk->seqs[i];
+        }
+        if (rc != OFFPAY_OK || whole)
+            break; /* what the ledger recorded before is older */
+        skip += chk->n;
+    }
+    json_decref(chk->items);
+    chk->items = NULL;
+    free(held);
+    return rc;
+}
+
+/*
+ * The ledger's check (upload_int.h): asks offpayd about the paid entries
+ * (ask_ledger), lists what its ledger lacks in one transaction (cut off
+ * before, nothing is kept and the next sync asks again), then uploads
+ * again what is listed, this sync's or an earlier one's: each leaves the
+ * list with the result offpayd gives it, a replay too (a sync cut off
+ * after offpayd decided it). rep->lost: the listed entries. An offpayd
+ * without the endpoint (404) is not asked, but what is listed goes.
  */
 static offpay_err check_ledger(offpay_terminal *t, const char *base,
                                offpay__terminal_signing *ck, batch *b,
                                offpay__upload_result *done,
                                offpay_upload_report  *rep)
 {
+    batch      chk = {0};
     int64_t   *lost = NULL;
-    int       *held = malloc(b->cap * sizeof *held);
-    size_t     n_lost = 0, cap_lost = 0, skip = 0, n_done;
+    size_t     n_lost = 0, n_done;
     int        no_endpoint = 0;
     offpay_err rc = OFFPAY_ENOMEM;
 
-    if (held == NULL)
+    chk.cap = b->cap > CHECK_FIRST ? b->cap : CHECK_FIRST;
+    if ((chk.seqs = malloc(chk.cap * sizeof *chk.seqs)) == NULL)
         goto out;
-    b->n = 0;
-    if ((b->items = json_array()) == NULL)
-        goto out;
-    rc = offpay__terminal_lost_walk(t, 1, add_entry, b);
-    json_decref(b->items);
-    b->items = NULL;
-    if (rc != OFFPAY_OK)
-        goto out;
-    /* nothing listed: ask, page by page */
-    for (int listed = b->n > 0; !listed;) {
-        offpay__http_reply r = {0};
-        size_t             page = skip == 0 ? CHECK_FIRST : b->cap, whole;
-
-        b->n = 0;
-        if ((b->items = json_array()) == NULL) {
-            rc = OFFPAY_ENOMEM;
-            goto out;
-        }
-        rc = offpay__terminal_paid_walk(t, page < b->cap ? page : b->cap,
-                                        skip, add_entry, b);
-        if (rc != OFFPAY_OK || b->n == 0)
-            break; /* every paid entry asked about */
-        rc = send_batch(base, "/v1/terminal/check", "the check", ck, b, &r,
-                        &no_endpoint);
-        if (rc == OFFPAY_OK && no_endpoint) {
-            free(r.buf); /* an offpayd from before the check */
-            goto out;
-        }
-        if (rc == OFFPAY_OK)
-            rc = read_held(&r, b, held);
-        free(r.buf);
-        if (rc != OFFPAY_OK)
-            goto out;
-        rep->rechecked += b->n;
-        whole = 1;
-        for (size_t i = 0; i < b->n; i++) {
-            if (held[i])
-                continue;
-            whole = 0;
-            if (n_lost == cap_lost) {
-                size_t   cap = cap_lost ? 2 * cap_lost : 64;
-                int64_t *more = realloc(lost, cap * sizeof *lost);
-
-                if (more == NULL) {
-                    rc = OFFPAY_ENOMEM;
-                    goto out;
-                }
-                lost = more;
-                cap_lost = cap;
-            }
-            lost[n_lost++] = b->seqs[i];
-        }
-        if (whole)
-            break; /* what the ledger recorded before is older */
-        skip += b->n;
-    }
+    rc = ask_ledger(t, base, ck, &chk, b->cap, &lost, &n_lost, &no_endpoint,
+                    rep);
+    if (rc == OFFPAY_OK && no_endpoint)
+        offpay__log("offpay: offpayd has no POST /v1/terminal/check (it is "
+                    "older than 0.4.0): the sync did not check that its "
+                    "ledger still holds what it paid\n");
     if (rc != OFFPAY_OK ||
-        (rc = offpay__terminal_lost_list(t, lost, n_lost)) != OFFPAY_OK)
+        (rc = offpay__terminal_lost_list(t, lost, n_lost)) != OFFPAY_OK ||
+        (rc = count_lost(t, &rep->lost)) != OFFPAY_OK)
         goto out;
-    /* Upload again what is listed, this sync's or an earlier one's. */
-    for (;;) {
+    while (rc == OFFPAY_OK) {
         b->n = 0;
         if ((b->items = json_array()) == NULL) {
             rc = OFFPAY_ENOMEM;
@@ -419,15 +452,14 @@ static offpay_err check_ledger(offpay_terminal *t, const char *base,
         rc = offpay__terminal_lost_walk(t, b->cap, add_entry, b);
         if (rc != OFFPAY_OK || b->n == 0)
             break;
-        rep->lost += b->n;
         rc = upload_batch(t, base, ck, b, done, &n_done, rep, 1);
-        if (rc != OFFPAY_OK || n_done < b->n)
+        if (rc == OFFPAY_OK && n_done < b->n)
             break; /* what offpayd did not decide waits for the next sync */
     }
 out:
     json_decref(b->items);
     b->items = NULL;
-    free(held);
+    free(chk.seqs);
     free(lost);
     return rc;
 }
@@ -457,13 +489,6 @@ static offpay_err read_clock(offpay_terminal *t, const char *base,
     rep->clock_known = 1;
     rep->clock_offset = offset;
     return OFFPAY_OK;
-}
-
-static int count_entry(const offpay_journal_entry *e, void *ctx)
-{
-    (void)e;
-    (*(uint64_t *)ctx)++;
-    return 0;
 }
 
 /*
@@ -597,11 +622,16 @@ out:
          * offpayd did not decide */
         batch rest = {json_array(), b.seqs, 0, b.cap};
 
+        size_t listed = 0;
+
         if (rest.items != NULL &&
             offpay__terminal_pending(t, 0, b.cap, add_entry, &rest) ==
                 OFFPAY_OK)
             rep->left = rest.n;
         json_decref(rest.items);
+        /* and what the ledger lost, not decided again yet */
+        if (count_lost(t, &listed) == OFFPAY_OK)
+            rep->left += listed < b.cap ? listed : b.cap;
     }
     free(bundle);
     free(revlist);

@@ -47,10 +47,10 @@ grep -qE "^3 .* 3.00 EUR +3.00 EUR  paid 3.00$" j.txt && grep -qE "^4 .*  not up
   && grep -q "^settlement: 3 paid in full, 0 paid in part, 0 refused; paid 6.00 EUR in all; 1 not uploaded yet$" j.txt \
   && ok "journal: paid 3.00, not uploaded yet, and the sums" || fail "journal: $(cat j.txt)"
 st=0; "$OFFPAY" terminal sync "${T[@]}" --server "$URL" --json >sync.json 2>sync.err || st=$?
-[ "$st" = 0 ] && [ "$(jq -c '[.sent, .decided, .paid_count, .refused, .not_paid_in_full, .left, .paid.minor, .paid.decimal, .synced, .revoked, .exit, .error]' sync.json)" = \
-  '[1,1,1,0,0,0,50,"0.50",true,false,0,""]' ] && [ "$(jq -r '.clock_offset | type' sync.json)" = number ] \
+[ "$st" = 0 ] && [ "$(jq -c '[.sent, .decided, .paid_count, .refused, .not_paid_in_full, .left, .paid.minor, .paid.decimal, .synced, .revoked, .rechecked, .lost, .exit, .error]' sync.json)" = \
+  '[1,1,1,0,0,0,50,"0.50",true,false,3,0,0,""]' ] && [ "$(jq -r '.clock_offset | type' sync.json)" = number ] \
   && [ "$(wc -l < sync.json)" = 1 ] \
-  && ok "sync --json: one object, 1 paid 0.50, exit 0" || fail "sync --json ($st): $(cat sync.json sync.err)"
+  && ok "sync --json: one object, 1 paid 0.50, the 3 paid before asked about and held, exit 0" || fail "sync --json ($st): $(cat sync.json sync.err)"
 balances "esc=esc/$S1:9350 A=$MA:650" "the payment synced with --json settled"
 [ "$("$OFFPAY" terminal journal --terminal ta --json | jq -c 'select(.seq == 4) | [.uploaded, .settlement.outcome, .settlement.paid]')" = \
   '[true,"settled","0.50"]' ] && ok "journal: the 0.50 settled since" || fail "journal after the sync"
