@@ -315,6 +315,15 @@ typedef struct offpay_journal_entry {
     char           reason[OFFPAY_REASON_MAX];
     char           case_id[OFFPAY_CASE_MAX];
     uint32_t       decided_at;
+    /* A ledger taken back to an older copy lacked this payment after
+     * offpayd had decided it (offpay_terminal_upload's check): lost 1,
+     * listed to upload again (the result above is still the one it had
+     * given); lost 2, uploaded again (the result above is the new one).
+     * lost_outcome and lost_paid: what offpayd had decided before. lost 0:
+     * never lacked. */
+    int            lost;
+    char           lost_outcome[OFFPAY_OUTCOME_MAX];
+    int64_t        lost_paid;
 } offpay_journal_entry;
 
 /* Calls fn for every journal entry in order; a non-zero return stops the

@@ -1281,6 +1281,32 @@ static settlement_state settlement_of(const offpay_journal_entry *e)
 
 /* The journal's settlement column: what offpayd decided for e. */
 static const char *settlement_text(const offpay_journal_entry *e, char *buf,
+                                   size_t cap);
+
+/* The settlement column, and what a ledger taken back to an older copy
+ * did to it: lost it, to upload again; or lost it after paying it. */
+static const char *settlement_column(const offpay_journal_entry *e,
+                                     char *buf, size_t cap)
+{
+    char        was[OFFPAY_AMOUNT_TEXT_MAX], now[160];
+    const char *text;
+
+    if (e->lost == 0)
+        return settlement_text(e, buf, cap);
+    text = settlement_text(e, now, sizeof now);
+    if (offpay_amount_format(e->lost_paid, e->currency, was, sizeof was) !=
+        OFFPAY_OK)
+        snprintf(was, sizeof was, "%lld", (long long)e->lost_paid);
+    if (e->lost == 1)
+        snprintf(buf, cap, "%s; LOST by offpayd's ledger: to upload again",
+                 text);
+    else
+        snprintf(buf, cap, "%s (offpayd's ledger lost it after paying %s)",
+                 text, was);
+    return buf;
+}
+
+static const char *settlement_text(const offpay_journal_entry *e, char *buf,
                                    size_t cap)
 {
     char paid[OFFPAY_AMOUNT_TEXT_MAX];
@@ -1325,19 +1351,23 @@ static json_t *settlement_json(const offpay_journal_entry *e)
         OFFPAY_OK)
         paid[0] = '\0';
     j = json_pack(
-        "{s:s, s:I, s:s, s:I, s:o, s:o, s:s}", "outcome", e->outcome,
+        "{s:s, s:I, s:s, s:I, s:o, s:o, s:s, s:o}", "outcome", e->outcome,
         "paid_minor", (json_int_t)e->paid, "paid", paid, "covered_minor",
         (json_int_t)e->covered, "reason",
         e->reason[0] != '\0' ? json_string(e->reason) : json_null(), "case",
         e->case_id[0] != '\0' ? json_string(e->case_id) : json_null(),
-        "decided_at", cli_iso_time(e->decided_at, decided));
+        "decided_at", cli_iso_time(e->decided_at, decided), "lost",
+        e->lost == 0 ? json_null()
+                     : json_pack("{s:b, s:s, s:I}", "uploaded_again",
+                                 e->lost == 2, "outcome", e->lost_outcome,
+                                 "paid_minor", (json_int_t)e->lost_paid));
     return j != NULL ? j : json_null();
 }
 
 static int print_entry(const offpay_journal_entry *e, void *vctx)
 {
     journal_ctx *ctx = vctx;
-    char         m1[64], m2[64], when[32], st[192];
+    char         m1[64], m2[64], when[32], st[256];
     time_t       tt = (time_t)e->accepted_at;
     struct tm    tm;
 
@@ -1382,7 +1412,7 @@ static int print_entry(const offpay_journal_entry *e, void *vctx)
                e->counter, e->bound ? "bound" : "unbound",
                cli_money(e->charged, e->currency, m1, sizeof m1),
                cli_money(e->authorized, e->currency, m2, sizeof m2),
-               settlement_text(e, st, sizeof st));
+               settlement_column(e, st, sizeof st));
     }
     ctx->total += e->charged;
     ctx->n++;
@@ -1706,13 +1736,21 @@ static int export_entry(const offpay_journal_entry *e, void *vctx)
      * by a version that kept no result); paid only with an outcome */
     if (settlement_of(e) < ST_REFUSED ||
         offpay_amount_format(e->paid, e->currency, pd, sizeof pd) != OFFPAY_OK)
-        fprintf(x->csv, "%s,,,,\r\n",
+        fprintf(x->csv, "%s,,,,,",
                 settlement_of(e) == ST_NOT_UPLOADED ? "not_uploaded"
                 : settlement_of(e) == ST_NOT_KEPT   ? "uploaded"
                                                     : e->outcome);
     else
-        fprintf(x->csv, "%s,%lld,%s,%s,%s\r\n", e->outcome,
-                (long long)e->paid, pd, e->reason, e->case_id);
+        fprintf(x->csv, "%s,%lld,%s,%s,%s,", e->outcome, (long long)e->paid,
+                pd, e->reason, e->case_id);
+    /* ledger_lost: a ledger taken back to an older copy lacked it, and
+     * what offpayd had paid before */
+    if (e->lost == 0)
+        fprintf(x->csv, ",\r\n");
+    else
+        fprintf(x->csv, "%s,%lld\r\n",
+                e->lost == 1 ? "to_upload_again" : "uploaded_again",
+                (long long)e->lost_paid);
     if (json_array_append_new(
             x->list,
             json_pack("{s:I, s:s, s:o, s:I, s:s, s:s, s:I, s:s, s:I, s:s, "
@@ -1751,7 +1789,7 @@ static int export_payments(offpay_terminal *t, const char *dir, uint32_t now)
         goto out;
     fputs("seq,accepted_at,serial,counter,kind,currency,charged_minor,"
           "charged,authorized_minor,authorized,settlement,paid_minor,paid,"
-          "reason,case\r\n",
+          "reason,case,ledger_lost,lost_paid_minor\r\n",
           x.csv);
     rc = offpay_terminal_journal(t, export_entry, &x);
     if (fclose(x.csv) != 0)

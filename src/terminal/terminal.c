@@ -83,6 +83,14 @@
     "CREATE TABLE IF NOT EXISTS main.result_order(ord INTEGER PRIMARY KEY"      \
     " AUTOINCREMENT, seq INTEGER NOT NULL UNIQUE)"
 
+/* The payments a ledger taken back to an older copy lacked (upload.c's
+ * check): the result offpayd had given (was_*), when found, and when
+ * decided again (NULL: still to upload again). Rows stay as history. */
+#define LOST_TABLE                                                             \
+    "CREATE TABLE IF NOT EXISTS main.lost(seq INTEGER PRIMARY KEY,"            \
+    " was_outcome TEXT NOT NULL, was_paid INTEGER NOT NULL,"                   \
+    " found_at INTEGER NOT NULL, redone_at INTEGER)"
+
 #define JOURNAL_TRIGGERS                                                       \
     "CREATE TRIGGER IF NOT EXISTS journal_append_only BEFORE DELETE ON"        \
     " journal BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"   \
@@ -893,16 +901,23 @@ static offpay_err sqlite_cause(sqlite3 *db)
     }
 }
 
-/* Whether the file has the results table, into t->has_results. */
+/* Whether the file has the results and lost tables, into t->has_results
+ * and t->has_lost. */
 static offpay_err results_probe(offpay_terminal *t)
 {
-    int64_t    n = 0;
+    int64_t    n = 0, m = 0;
     offpay_err rc = query_i64(t->db,
                               "SELECT count(*) FROM main.sqlite_master WHERE"
                               " type = 'table' AND name = 'results'",
                               0, &n);
 
+    if (rc == OFFPAY_OK)
+        rc = query_i64(t->db,
+                       "SELECT count(*) FROM main.sqlite_master WHERE"
+                       " type = 'table' AND name = 'lost'",
+                       0, &m);
     t->has_results = n == 1;
+    t->has_lost = m == 1;
     return rc;
 }
 
@@ -2052,17 +2067,25 @@ out:
 static void journal_select(const offpay_terminal *t, int with_results,
                            const char *tail, char *sql, size_t cap)
 {
-    snprintf(sql, cap,
+    int n = snprintf(sql, cap,
              "SELECT seq, serial, counter, charged, authorized, currency,"
              " bound, accepted_at, code, uploaded, outcome, paid, covered,"
-             " reason, case_id, decided_at FROM journal LEFT JOIN %s"
-             " USING (seq) %s",
+             " reason, case_id, decided_at, was_outcome, was_paid, redone_at"
+             " FROM journal LEFT JOIN %s USING (seq) LEFT JOIN %s USING (seq)"
+             " %s",
              t->has_results && with_results
                  ? "main.results"
                  : "(SELECT NULL AS seq, NULL AS outcome, NULL AS paid,"
                    " NULL AS covered, NULL AS reason, NULL AS case_id,"
                    " NULL AS decided_at LIMIT 0)",
+             t->has_lost && with_results
+                 ? "main.lost"
+                 : "(SELECT NULL AS seq, NULL AS was_outcome, NULL AS"
+                   " was_paid, NULL AS redone_at LIMIT 0)",
              tail);
+
+    if (n < 0 || (size_t)n >= cap) /* too long: fails to prepare, not cut */
+        snprintf(sql, cap, "%s", "statement too long");
 }
 
 int offpay__token_copy(char *dst, size_t cap, const char *v,
@@ -2108,6 +2131,12 @@ static void entry_of(sqlite3_stmt *st, offpay_journal_entry *e)
     column_token(st, 13, e->reason, sizeof e->reason, OFFPAY__REASON_CHARS);
     column_token(st, 14, e->case_id, sizeof e->case_id, OFFPAY__CASE_CHARS);
     e->decided_at = (uint32_t)sqlite3_column_int64(st, 15);
+    e->lost = sqlite3_column_type(st, 16) == SQLITE_NULL ? 0
+              : sqlite3_column_type(st, 18) == SQLITE_NULL ? 1
+                                                           : 2;
+    column_token(st, 16, e->lost_outcome, sizeof e->lost_outcome,
+                 OFFPAY__OUTCOME_CHARS);
+    e->lost_paid = sqlite3_column_int64(st, 17);
 }
 
 /* Walks the rows of sql (journal_select's), ?1 and ?2 bound to a and b,
@@ -2147,7 +2176,7 @@ offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
                          int (*fn)(const offpay_journal_entry *e, void *ctx),
                          void *ctx)
 {
-    char sql[640];
+    char sql[1024];
 
     if (t == NULL || fn == NULL)
         return OFFPAY_EINVAL;
@@ -2279,7 +2308,7 @@ offpay__terminal_paid_walk(offpay_terminal *t, size_t max, size_t skip,
                            int (*fn)(const offpay_journal_entry *e, void *ctx),
                            void *ctx)
 {
-    char       sql[768];
+    char       sql[1024];
     int        ordered;
     offpay_err rc;
 
@@ -2307,7 +2336,7 @@ offpay__terminal_lost_walk(offpay_terminal *t, size_t max,
                            int (*fn)(const offpay_journal_entry *e, void *ctx),
                            void *ctx)
 {
-    char       sql[768];
+    char       sql[1024];
     int        listed;
     offpay_err rc;
 
@@ -2315,16 +2344,15 @@ offpay__terminal_lost_walk(offpay_terminal *t, size_t max,
         return OFFPAY_EINVAL;
     if ((rc = has_table(t, "lost", &listed)) != OFFPAY_OK || !listed)
         return rc;
-    journal_select(t, 1,
-                   "WHERE seq IN (SELECT seq FROM main.lost) ORDER BY seq"
-                   " LIMIT ?1",
+    journal_select(t, 1, "WHERE was_outcome IS NOT NULL AND redone_at IS NULL"
+                         " ORDER BY seq LIMIT ?1",
                    sql, sizeof sql);
     return walk(t, sql, max > INT64_MAX ? INT64_MAX : (int64_t)max, 0, fn,
                 ctx);
 }
 
 offpay_err offpay__terminal_lost_list(offpay_terminal *t, const int64_t *seqs,
-                                      size_t n)
+                                      size_t n, uint32_t now)
 {
     sqlite3_stmt *ins = NULL;
     offpay_err    rc;
@@ -2337,17 +2365,26 @@ offpay_err offpay__terminal_lost_list(offpay_terminal *t, const int64_t *seqs,
         return t->frozen;
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
-    if ((rc = exec(t->db, "CREATE TABLE IF NOT EXISTS main.lost"
-                          "(seq INTEGER PRIMARY KEY);")) != OFFPAY_OK)
+    if ((rc = exec(t->db, LOST_TABLE ";")) != OFFPAY_OK)
         goto fail;
     rc = OFFPAY_EJOURNAL;
+    /* the result offpayd had given, kept; listed again if a later loss
+     * finds it once more (redone_at set back to NULL) */
     if (sqlite3_prepare_v2(t->db,
-                           "INSERT OR IGNORE INTO main.lost(seq) VALUES (?1)",
+                           "INSERT INTO main.lost(seq, was_outcome, was_paid,"
+                           " found_at, redone_at) SELECT seq, outcome, paid,"
+                           " ?2, NULL FROM main.results WHERE seq = ?1"
+                           " ON CONFLICT(seq) DO UPDATE SET"
+                           " was_outcome = excluded.was_outcome,"
+                           " was_paid = excluded.was_paid,"
+                           " found_at = excluded.found_at, redone_at = NULL"
+                           " WHERE redone_at IS NOT NULL",
                            -1, &ins, NULL) != SQLITE_OK)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         sqlite3_reset(ins);
         if (sqlite3_bind_int64(ins, 1, seqs[i]) != SQLITE_OK ||
+            sqlite3_bind_int64(ins, 2, now) != SQLITE_OK ||
             sqlite3_step(ins) != SQLITE_DONE) {
             rc = db_err(t->db);
             goto fail;
@@ -2355,8 +2392,10 @@ offpay_err offpay__terminal_lost_list(offpay_terminal *t, const int64_t *seqs,
     }
     sqlite3_finalize(ins);
     ins = NULL;
-    if ((rc = exec(t->db, "COMMIT")) == OFFPAY_OK)
+    if ((rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
+        t->has_lost = 1;
         return OFFPAY_OK;
+    }
 fail:
     sqlite3_finalize(ins);
     exec(t->db, "ROLLBACK");
@@ -2381,12 +2420,15 @@ offpay_err offpay__terminal_lost_decided(offpay_terminal             *t,
     if ((rc = keep_results(t, res, n, now)) != OFFPAY_OK)
         goto fail;
     rc = OFFPAY_EJOURNAL;
-    if (sqlite3_prepare_v2(t->db, "DELETE FROM main.lost WHERE seq = ?1", -1,
-                           &del, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(t->db,
+                           "UPDATE main.lost SET redone_at = ?2 WHERE seq = ?1"
+                           " AND redone_at IS NULL",
+                           -1, &del, NULL) != SQLITE_OK)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         sqlite3_reset(del);
         if (sqlite3_bind_int64(del, 1, res[i].seq) != SQLITE_OK ||
+            sqlite3_bind_int64(del, 2, now) != SQLITE_OK ||
             sqlite3_step(del) != SQLITE_DONE) {
             rc = db_err(t->db);
             goto fail;
@@ -2409,7 +2451,7 @@ offpay_err offpay_terminal_journal_find(offpay_terminal *t, uint64_t serial,
                                         offpay_journal_entry *out)
 {
     sqlite3_stmt *st = NULL;
-    char          sql[640];
+    char          sql[1024];
     offpay_err    rc = OFFPAY_EJOURNAL;
     int           step;
 
@@ -2441,7 +2483,7 @@ offpay_err offpay_terminal_journal(offpay_terminal *t,
                                    void *ctx)
 {
     sqlite3_stmt *st = NULL;
-    char          sql[640];
+    char          sql[1024];
     offpay_err    rc = OFFPAY_EJOURNAL;
     int           step;
 

@@ -90,6 +90,9 @@ struct offpay_terminal {
      * uploaded entry); 0: made by the first offpay__terminal_mark_uploaded,
      * and until then the journal reads as if no result was kept. */
     int has_results;
+    /* 1: the file has the lost table (payments a ledger taken back to an
+     * older copy lacked: offpay__terminal_lost_list makes it) */
+    int has_lost;
     /* The offset of offpayd's clock from this terminal's (server minus
      * terminal, seconds) seen at its last online sync, and when (the
      * terminal's time); clock_seen_at 0: never. */

@@ -440,7 +440,8 @@ static offpay_err check_ledger(offpay_terminal *t, const char *base,
                     "older than 0.4.0): the sync did not check that its "
                     "ledger still holds what it paid\n");
     if (rc != OFFPAY_OK ||
-        (rc = offpay__terminal_lost_list(t, lost, n_lost)) != OFFPAY_OK ||
+        (rc = offpay__terminal_lost_list(t, lost, n_lost, clock_now(ck))) !=
+            OFFPAY_OK ||
         (rc = count_lost(t, &rep->lost)) != OFFPAY_OK)
         goto out;
     while (rc == OFFPAY_OK) {

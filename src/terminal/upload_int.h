@@ -291,13 +291,16 @@ offpay__terminal_lost_walk(offpay_terminal *t, size_t max,
                            int (*fn)(const offpay_journal_entry *e, void *ctx),
                            void *ctx);
 
-/* Lists the n entries of seqs as lacked by the ledger, in one transaction.
- * Errors: OFFPAY_EINVAL, t->frozen, the journal's named errors. */
+/* Lists the n entries of seqs as lacked by the ledger, found at now, with
+ * the result offpayd had given each (kept as history), in one
+ * transaction. Errors: OFFPAY_EINVAL, t->frozen, the journal's named
+ * errors. */
 offpay_err offpay__terminal_lost_list(offpay_terminal *t, const int64_t *seqs,
-                                      size_t n);
+                                      size_t n, uint32_t now);
 
 /* Keeps the n results offpayd gave listed entries uploaded again (decided
- * at now) and takes them off the list, in one transaction. Errors: as
+ * at now) and marks them decided again (off the list, still in its
+ * history), in one transaction. Errors: as
  * offpay__terminal_mark_uploaded. */
 offpay_err offpay__terminal_lost_decided(offpay_terminal             *t,
                                          const offpay__upload_result *res,

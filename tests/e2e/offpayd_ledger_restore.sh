@@ -82,6 +82,10 @@ wait "$server_pid" 2>/dev/null || true
   && ok "offpayd's log: one page of 20 with 6 not in the ledger" || fail "offpayd's log: $(grep 'asked about' server.err)"
 start_server
 balances "esc=esc/$S1:9332 A=$MA:668" "the two committed before offpayd died: 3.00 paid, 4.00 refused"
+"$OFFPAY" terminal journal --terminal ta > jcut.txt
+grep -qE "^26 .*  paid 0.40; LOST by offpayd's ledger: to upload again$" jcut.txt \
+  && grep -qE "^20 .*  paid 0.01$" jcut.txt \
+  && ok "journal after the cut: the six listed to upload again, the others as they were" || fail "journal: $(cat jcut.txt)"
 c=$(pay w1 0.25); accept ta "$c" 0.25 || fail "accept 0.25"
 st=0; "$OFFPAY" terminal sync "${TA[@]}" --server "$URL" --batch 2 > ta.out 2> ta.err || st=$?
 [ "$st" = 1 ] \
@@ -97,7 +101,17 @@ balances "esc=esc/$S1:9207 A=$MA:793" "each lost payment of w1 paid once again, 
 [ "$(jq -sc '[.[] | select(.seq >= 20) | [.seq, .settlement.outcome, .settlement.paid_minor, .settlement.reason]]' j.json)" = \
   '[[20,"settled",1,null],[21,"settled",300,null],[22,"rejected",0,"ENOT_ISSUED"],[23,"settled",10,null],[24,"settled",20,null],[25,"settled",30,null],[26,"settled",40,null],[27,"settled",25,null]]' ] \
   && [ "$(jq -s '[.[] | select(.settlement.outcome == "settled")] | length' j.json)" = 26 ] \
-  && ok "ta's journal: what the ledger decided again for each" || fail "journal: $(cat j.json)"
+  && [ "$(jq -sc '[.[] | select(.seq == 21 or .seq == 22) | .settlement.lost]' j.json)" = \
+  '[{"uploaded_again":true,"outcome":"settled","paid_minor":300},{"uploaded_again":true,"outcome":"settled","paid_minor":400}]' ] \
+  && [ "$(jq -s '[.[] | select(.settlement.lost != null)] | length' j.json)" = 6 ] \
+  && ok "ta's journal: what the ledger decided again for each, and what it had paid before" || fail "journal: $(cat j.json)"
+"$OFFPAY" terminal journal --terminal ta > j.txt
+grep -qE "^22 .*  refused: ENOT_ISSUED \(offpayd's ledger lost it after paying 4.00\)$" j.txt \
+  && ok "journal: 4.00 refused now, paid before the ledger lost it" || fail "journal text: $(cat j.txt)"
+"$OFFPAY" terminal export --terminal ta --passphrase-file tp exp >/dev/null
+grep -qE "^22,.*,rejected,0,0.00,ENOT_ISSUED,,uploaded_again,400"$'\r'"$" exp/payments.csv \
+  && grep -qE "^20,.*,settled,1,0.01,,,,"$'\r'"$" exp/payments.csv \
+  && ok "export: the CSV says what the ledger lost" || fail "export: $(grep -E '^(20|22),' exp/payments.csv)"
 audit_passes "after the ledger found its lost payments"
 
 # ---- 4. a second sync: nothing more to find ------------------------------

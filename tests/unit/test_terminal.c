@@ -2403,12 +2403,16 @@ static void test_ledger_check_lists(void)
     CHECK(paid_walk(x.t, 8, 4, &all) == 0);
 
     /* Listed: 1, 4 and 5; kept across a close and an open. */
-    REQUIRE_OK(offpay__terminal_lost_list(x.t, seqs, 3));
-    REQUIRE_OK(offpay__terminal_lost_list(x.t, seqs, 1)); /* again: once */
+    REQUIRE_OK(offpay__terminal_lost_list(x.t, seqs, 3, NOW + 100));
+    REQUIRE_OK(offpay__terminal_lost_list(x.t, seqs, 1, NOW + 101)); /* once */
     offpay_terminal_close(x.t);
     REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
     CHECK(lost_walk(x.t, 8, &all) == 1 && all.n == 3 && all.e[1].seq == 4 &&
           all.e[2].seq == 5);
+    REQUIRE(read_entries(x.t, &all));
+    CHECK(all.e[0].lost == 1 && strcmp(all.e[0].lost_outcome, "settled") == 0 &&
+          all.e[0].lost_paid == 100 && all.e[1].lost == 0 &&
+          all.e[2].lost == 0 && all.e[3].lost == 1 && all.e[3].lost_paid == 103);
     /* Seq 1 paid again, seq 4 refused now (its credential unknown to the
      * ledger): kept, off the list, seq 1 now the newest paid. */
     r[0].paid = 90;
@@ -2421,6 +2425,10 @@ static void test_ledger_check_lists(void)
     REQUIRE(read_entries(x.t, &all));
     CHECK(all.e[0].paid == 90 && all.e[0].decided_at == NOW + 120 &&
           strcmp(all.e[3].reason, "ENOT_ISSUED") == 0);
+    /* what offpayd had decided before stays with each (history) */
+    CHECK(all.e[0].lost == 2 && all.e[0].lost_paid == 100 &&
+          all.e[3].lost == 2 && strcmp(all.e[3].lost_outcome, "settled") == 0 &&
+          all.e[3].lost_paid == 103 && all.e[4].lost == 1);
     CHECK(paid_walk(x.t, 8, 0, &all) == 1 && all.n == 3 &&
           all.e[1].seq == 5 && all.e[2].seq == 3);
     /* A batch naming a seq the journal lacks keeps nothing. */
@@ -2428,6 +2436,15 @@ static void test_ledger_check_lists(void)
     r[1].seq = 99;
     CHECK(offpay__terminal_lost_decided(x.t, r, 2, NOW + 130) != OFFPAY_OK);
     CHECK(lost_walk(x.t, 8, &all) == 5);
+    /* Lost again by a later restore: listed again, its history now the
+     * result it was given the second time. */
+    REQUIRE_OK(offpay__terminal_lost_list(x.t, seqs, 1, NOW + 135));
+    CHECK(lost_walk(x.t, 8, &all) == 1 && all.n == 2);
+    REQUIRE(read_entries(x.t, &all));
+    CHECK(all.e[0].lost == 1 && all.e[0].lost_paid == 90);
+    r[0].seq = 1;
+    REQUIRE_OK(offpay__terminal_lost_decided(x.t, r, 1, NOW + 136));
+    r[0].seq = 5;
 
     /* Results kept before the order (0.3.0's file): after, by seq. */
     offpay_terminal_close(x.t);
@@ -2447,7 +2464,7 @@ static void test_ledger_check_lists(void)
         offpay_terminal *ro = NULL;
 
         REQUIRE_OK(offpay_terminal_open_readonly(x.term_path, NULL, &ro));
-        CHECK(offpay__terminal_lost_list(ro, seqs, 1) != OFFPAY_OK);
+        CHECK(offpay__terminal_lost_list(ro, seqs, 1, NOW) != OFFPAY_OK);
         CHECK(lost_walk(ro, 8, &all) == 5);
         offpay_terminal_close(ro);
     }
