@@ -78,7 +78,8 @@
  * moves to the end): the order in which offpayd's ledger recorded them,
  * so the order in which a ledger taken back to an older copy lost them.
  * Not decided_at: the terminal's clock may have been set back since.
- * Made with the results table's first write after it (0.4.0). */
+ * Made by the first keep_results after it (0.4.0), with a row for each
+ * result kept before, by seq. */
 #define RESULT_ORDER_TABLE                                                     \
     "CREATE TABLE IF NOT EXISTS main.result_order(ord INTEGER PRIMARY KEY"      \
     " AUTOINCREMENT, seq INTEGER NOT NULL UNIQUE)"
@@ -2187,6 +2188,28 @@ offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
                 max > INT64_MAX ? INT64_MAX : (int64_t)max, fn, ctx);
 }
 
+/* Whether main has the table name. */
+static offpay_err has_table(offpay_terminal *t, const char *name, int *yes)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+    int           step;
+
+    *yes = 0;
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT 1 FROM main.sqlite_master WHERE type ="
+                           " 'table' AND name = ?1",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK) {
+        step = sqlite3_step(st);
+        *yes = step == SQLITE_ROW;
+        if (step == SQLITE_ROW || step == SQLITE_DONE)
+            rc = OFFPAY_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Marks the n entries of res uploaded and keeps their results, inside the
  * caller's transaction; the first makes the results table. */
 static offpay_err keep_results(offpay_terminal             *t,
@@ -2196,10 +2219,19 @@ static offpay_err keep_results(offpay_terminal             *t,
     sqlite3_stmt *up = NULL, *keep = NULL, *order = NULL;
     offpay_err    rc;
 
+    int           ordered;
+
     if ((!t->has_results &&
          (rc = exec(t->db, "CREATE TABLE IF NOT EXISTS main.results"
                            RESULTS_COLUMNS ";")) != OFFPAY_OK) ||
-        (rc = exec(t->db, RESULT_ORDER_TABLE ";")) != OFFPAY_OK)
+        (rc = has_table(t, "result_order", &ordered)) != OFFPAY_OK)
+        return rc;
+    /* results kept before the order (0.3.0's) come first, by seq: each
+     * kept result then has its place in it */
+    if (!ordered &&
+        ((rc = exec(t->db, RESULT_ORDER_TABLE ";")) != OFFPAY_OK ||
+         (rc = exec(t->db, "INSERT INTO main.result_order(seq) SELECT seq"
+                           " FROM main.results ORDER BY seq;")) != OFFPAY_OK))
         return rc;
     rc = OFFPAY_EJOURNAL;
     if (sqlite3_prepare_v2(t->db,
@@ -2281,28 +2313,6 @@ offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
     return rc;
 }
 
-/* Whether main has the table name. */
-static offpay_err has_table(offpay_terminal *t, const char *name, int *yes)
-{
-    sqlite3_stmt *st = NULL;
-    offpay_err    rc = OFFPAY_EJOURNAL;
-    int           step;
-
-    *yes = 0;
-    if (sqlite3_prepare_v2(t->db,
-                           "SELECT 1 FROM main.sqlite_master WHERE type ="
-                           " 'table' AND name = ?1",
-                           -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK) {
-        step = sqlite3_step(st);
-        *yes = step == SQLITE_ROW;
-        if (step == SQLITE_ROW || step == SQLITE_DONE)
-            rc = OFFPAY_OK;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
 offpay_err
 offpay__terminal_paid_walk(offpay_terminal *t, size_t max, size_t skip,
                            int (*fn)(const offpay_journal_entry *e, void *ctx),
@@ -2318,12 +2328,14 @@ offpay__terminal_paid_walk(offpay_terminal *t, size_t max, size_t skip,
         return OFFPAY_OK; /* no result kept: nothing paid to check */
     if ((rc = has_table(t, "result_order", &ordered)) != OFFPAY_OK)
         return rc;
-    /* results kept before the order was (0.3.0's) come last, by seq:
-     * SQLite sorts NULL last in a descending order */
+    /* Every kept result has its row in result_order (keep_results);
+     * driven by it, the newest come first without a walk of the whole
+     * journal. A file of 0.3.0 not synced since has no order yet: by
+     * seq. */
     journal_select(t, 1,
-                   ordered ? "LEFT JOIN main.result_order USING (seq) WHERE"
-                             " outcome <> 'rejected' ORDER BY ord DESC,"
-                             " seq DESC LIMIT ?1 OFFSET ?2"
+                   ordered ? "JOIN main.result_order USING (seq) WHERE"
+                             " outcome <> 'rejected' ORDER BY ord DESC"
+                             " LIMIT ?1 OFFSET ?2"
                            : "WHERE outcome <> 'rejected' ORDER BY seq DESC"
                              " LIMIT ?1 OFFSET ?2",
                    sql, sizeof sql);
@@ -2342,10 +2354,14 @@ offpay__terminal_lost_walk(offpay_terminal *t, size_t max,
 
     if (t == NULL || fn == NULL)
         return OFFPAY_EINVAL;
+    if (!t->has_lost) /* no loss ever found: nothing listed */
+        return OFFPAY_OK;
     if ((rc = has_table(t, "lost", &listed)) != OFFPAY_OK || !listed)
         return rc;
-    journal_select(t, 1, "WHERE was_outcome IS NOT NULL AND redone_at IS NULL"
-                         " ORDER BY seq LIMIT ?1",
+    /* driven by the lost table, not a walk of the whole journal */
+    journal_select(t, 1,
+                   "WHERE seq IN (SELECT seq FROM main.lost WHERE redone_at"
+                   " IS NULL) ORDER BY seq LIMIT ?1",
                    sql, sizeof sql);
     return walk(t, sql, max > INT64_MAX ? INT64_MAX : (int64_t)max, 0, fn,
                 ctx);

@@ -364,7 +364,7 @@ static offpay_err ask_ledger(offpay_terminal *t, const char *base,
         return rc;
     for (;;) {
         offpay__http_reply r = {0};
-        size_t             whole = 1;
+        int                whole = 1;
 
         chk->n = 0;
         if ((chk->items = json_array()) == NULL) {

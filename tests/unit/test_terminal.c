@@ -2360,10 +2360,11 @@ static int64_t lost_walk(offpay_terminal *t, size_t max, entries *all)
  * "rejected") come newest result first in the order they were kept, not
  * by the terminal's clock (set back here after a sync 2 hours ahead) nor
  * by seq (an entry decided a sync after those behind it); a result kept
- * again moves to the front. Results kept by 0.3.0, before the order,
- * come after, by seq. The list of what the ledger lacks outlives the
- * terminal closed and opened again (a cut-off sync), and an entry leaves
- * it with the result kept for it.
+ * again moves to the front. Results kept by 0.3.0, before the order, go
+ * by seq, and the next result kept puts them in the order before itself.
+ * The list of what the ledger lacks outlives the terminal closed and
+ * opened again (a cut-off sync), and an entry leaves it with the result
+ * kept for it and its earlier result as history.
  */
 static void test_ledger_check_lists(void)
 {
@@ -2446,17 +2447,19 @@ static void test_ledger_check_lists(void)
     REQUIRE_OK(offpay__terminal_lost_decided(x.t, r, 1, NOW + 136));
     r[0].seq = 5;
 
-    /* Results kept before the order (0.3.0's file): after, by seq. */
+    /* Results kept before the order (0.3.0's file): by seq, then older
+     * than the next result kept. */
     offpay_terminal_close(x.t);
     x.t = NULL;
     REQUIRE(sql_on(x.term_path, "DROP TABLE result_order;"));
     REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
     CHECK(paid_walk(x.t, 8, 0, &all) == 5 && all.n == 3 &&
           all.e[1].seq == 3 && all.e[2].seq == 1);
-    r[0].seq = 1;
+    r[0].seq = 3;
     REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, r, 1, NOW + 140));
-    CHECK(paid_walk(x.t, 8, 0, &all) == 1 && all.n == 3 &&
-          all.e[1].seq == 5 && all.e[2].seq == 3);
+    CHECK(paid_walk(x.t, 8, 0, &all) == 3 && all.n == 3 &&
+          all.e[1].seq == 5 && all.e[2].seq == 1);
+    CHECK(sql_int(x.t, "SELECT count(*) FROM result_order") == 5);
     /* Read-only: nothing listed or kept. */
     offpay_terminal_close(x.t);
     x.t = NULL;
