@@ -291,6 +291,12 @@ int  srv_parse_upload(const uint8_t *body, size_t len, size_t batch_max,
                       srv_upload *out, char *hint_buf, size_t hint_cap);
 void srv_upload_free(srv_upload *u);
 
+/* A terminal's signed batch (upload.c; the upload's and the check's
+ * body): srv_auth_terminal, then srv_parse_upload into *up. Returns 0, or
+ * -1 with out set (nothing to free). */
+int srv_terminal_batch(srv_req *r, offpay_ledger_terminal_info *t,
+                       srv_upload *up, srv_reply *out);
+
 /* A wallet upload's body, decoded (wallet_upload.c). */
 typedef struct srv_wallet_upload {
     offpay_wallet_item *items; /* pointers into bytes */

@@ -22,19 +22,12 @@ void srv_terminal_check(srv_req *r, srv_reply *out)
     offpay_settle_item         *items = NULL;
     int                        *held = NULL;
     json_t                     *results = NULL;
-    char                        hint[160], seq[24];
+    char                        seq[24];
     size_t                      n_held = 0;
     offpay_err                  rc;
-    int                         e;
 
-    if (srv_auth_terminal(r, &t, out) != 0)
+    if (srv_terminal_batch(r, &t, &up, out) != 0)
         return;
-    e = srv_parse_upload(r->body, r->body_len, r->srv->cfg.batch_max, &up, hint,
-                         sizeof hint);
-    if (e != 0) {
-        srv_fail(out, (srv_err)e, hint);
-        return;
-    }
     items = calloc(up.n, sizeof *items);
     held = calloc(up.n, sizeof *held);
     results = json_array();

@@ -192,26 +192,35 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
     return e;
 }
 
+int srv_terminal_batch(srv_req *r, offpay_ledger_terminal_info *t,
+                       srv_upload *up, srv_reply *out)
+{
+    char hint[160];
+    int  e;
+
+    /* who sent it first, so a body nobody registered sent is not parsed */
+    if (srv_auth_terminal(r, t, out) != 0)
+        return -1;
+    e = srv_parse_upload(r->body, r->body_len, r->srv->cfg.batch_max, up, hint,
+                         sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return -1;
+    }
+    return 0;
+}
+
 void srv_upload_batch(srv_req *r, srv_reply *out)
 {
     srv_upload                  up;
     offpay_ledger_terminal_info t;
-    char                        hint[160];
     json_t                     *results = NULL;
     shared_values               sv;
     size_t                      settled = 0;
-    int                         e;
 
     memset(&sv, 0, sizeof sv);
-    /* who sent it first, so a body nobody registered sent is not parsed */
-    if (srv_auth_terminal(r, &t, out) != 0)
+    if (srv_terminal_batch(r, &t, &up, out) != 0)
         return;
-    e = srv_parse_upload(r->body, r->body_len, r->srv->cfg.batch_max, &up, hint,
-                         sizeof hint);
-    if (e != 0) {
-        srv_fail(out, (srv_err)e, hint);
-        return;
-    }
     srv_metrics_batch(up.n);
     sv.currency = t.currency;
     results = json_array();

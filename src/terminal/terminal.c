@@ -2290,9 +2290,36 @@ out:
     return rc;
 }
 
-offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
-                                          const offpay__upload_result *res,
-                                          size_t n, uint32_t now)
+/* Runs sql once for each of n seqs (?1), now as ?2; the i-th seq is at
+ * (const char *)seqs + i * stride, so that the seq fields of an array of
+ * structures (seqs = &a[0].seq, stride = sizeof a[0]) walk as an array of
+ * seqs does. */
+static offpay_err each_seq(sqlite3 *db, const char *sql, const int64_t *seqs,
+                           size_t stride, size_t n, uint32_t now)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_OK;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return OFFPAY_EJOURNAL;
+    for (size_t i = 0; i < n && rc == OFFPAY_OK; i++) {
+        const int64_t *seq =
+            (const int64_t *)(const void *)((const char *)seqs + i * stride);
+
+        sqlite3_reset(st);
+        if (sqlite3_bind_int64(st, 1, *seq) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE)
+            rc = db_err(db);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* keep_results in a transaction of its own; with lost, the entries also
+ * leave the list of what a ledger lost (decided again: history). */
+static offpay_err keep_tx(offpay_terminal *t, const offpay__upload_result *res,
+                          size_t n, uint32_t now, int lost)
 {
     offpay_err rc;
 
@@ -2305,12 +2332,24 @@ offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
     if ((rc = keep_results(t, res, n, now)) == OFFPAY_OK &&
+        (!lost ||
+         (rc = each_seq(t->db,
+                        "UPDATE main.lost SET redone_at = ?2 WHERE seq = ?1"
+                        " AND redone_at IS NULL",
+                        &res[0].seq, sizeof *res, n, now)) == OFFPAY_OK) &&
         (rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
         t->has_results = 1;
         return OFFPAY_OK;
     }
     exec(t->db, "ROLLBACK");
     return rc;
+}
+
+offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
+                                          const offpay__upload_result *res,
+                                          size_t n, uint32_t now)
+{
+    return keep_tx(t, res, n, now, 0);
 }
 
 offpay_err
@@ -2370,8 +2409,7 @@ offpay__terminal_lost_walk(offpay_terminal *t, size_t max,
 offpay_err offpay__terminal_lost_list(offpay_terminal *t, const int64_t *seqs,
                                       size_t n, uint32_t now)
 {
-    sqlite3_stmt *ins = NULL;
-    offpay_err    rc;
+    offpay_err rc;
 
     if (t == NULL || (seqs == NULL && n > 0))
         return OFFPAY_EINVAL;
@@ -2381,39 +2419,23 @@ offpay_err offpay__terminal_lost_list(offpay_terminal *t, const int64_t *seqs,
         return t->frozen;
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
-    if ((rc = exec(t->db, LOST_TABLE ";")) != OFFPAY_OK)
-        goto fail;
-    rc = OFFPAY_EJOURNAL;
     /* the result offpayd had given, kept; listed again if a later loss
      * finds it once more (redone_at set back to NULL) */
-    if (sqlite3_prepare_v2(t->db,
-                           "INSERT INTO main.lost(seq, was_outcome, was_paid,"
-                           " found_at, redone_at) SELECT seq, outcome, paid,"
-                           " ?2, NULL FROM main.results WHERE seq = ?1"
-                           " ON CONFLICT(seq) DO UPDATE SET"
-                           " was_outcome = excluded.was_outcome,"
-                           " was_paid = excluded.was_paid,"
-                           " found_at = excluded.found_at, redone_at = NULL"
-                           " WHERE redone_at IS NOT NULL",
-                           -1, &ins, NULL) != SQLITE_OK)
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_reset(ins);
-        if (sqlite3_bind_int64(ins, 1, seqs[i]) != SQLITE_OK ||
-            sqlite3_bind_int64(ins, 2, now) != SQLITE_OK ||
-            sqlite3_step(ins) != SQLITE_DONE) {
-            rc = db_err(t->db);
-            goto fail;
-        }
-    }
-    sqlite3_finalize(ins);
-    ins = NULL;
-    if ((rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
+    if ((rc = exec(t->db, LOST_TABLE ";")) == OFFPAY_OK &&
+        (rc = each_seq(t->db,
+                       "INSERT INTO main.lost(seq, was_outcome, was_paid,"
+                       " found_at, redone_at) SELECT seq, outcome, paid, ?2,"
+                       " NULL FROM main.results WHERE seq = ?1"
+                       " ON CONFLICT(seq) DO UPDATE SET"
+                       " was_outcome = excluded.was_outcome,"
+                       " was_paid = excluded.was_paid,"
+                       " found_at = excluded.found_at, redone_at = NULL"
+                       " WHERE redone_at IS NOT NULL",
+                       seqs, sizeof *seqs, n, now)) == OFFPAY_OK &&
+        (rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
         t->has_lost = 1;
         return OFFPAY_OK;
     }
-fail:
-    sqlite3_finalize(ins);
     exec(t->db, "ROLLBACK");
     return rc;
 }
@@ -2422,44 +2444,7 @@ offpay_err offpay__terminal_lost_decided(offpay_terminal             *t,
                                          const offpay__upload_result *res,
                                          size_t n, uint32_t now)
 {
-    sqlite3_stmt *del = NULL;
-    offpay_err    rc;
-
-    if (t == NULL || (res == NULL && n > 0))
-        return OFFPAY_EINVAL;
-    if (n == 0)
-        return OFFPAY_OK;
-    if (t->frozen != OFFPAY_OK)
-        return t->frozen;
-    if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
-        return rc;
-    if ((rc = keep_results(t, res, n, now)) != OFFPAY_OK)
-        goto fail;
-    rc = OFFPAY_EJOURNAL;
-    if (sqlite3_prepare_v2(t->db,
-                           "UPDATE main.lost SET redone_at = ?2 WHERE seq = ?1"
-                           " AND redone_at IS NULL",
-                           -1, &del, NULL) != SQLITE_OK)
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_reset(del);
-        if (sqlite3_bind_int64(del, 1, res[i].seq) != SQLITE_OK ||
-            sqlite3_bind_int64(del, 2, now) != SQLITE_OK ||
-            sqlite3_step(del) != SQLITE_DONE) {
-            rc = db_err(t->db);
-            goto fail;
-        }
-    }
-    sqlite3_finalize(del);
-    del = NULL;
-    if ((rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
-        t->has_results = 1;
-        return OFFPAY_OK;
-    }
-fail:
-    sqlite3_finalize(del);
-    exec(t->db, "ROLLBACK");
-    return rc;
+    return keep_tx(t, res, n, now, 1);
 }
 
 offpay_err offpay_terminal_journal_find(offpay_terminal *t, uint64_t serial,
