@@ -393,8 +393,9 @@ typedef struct offpay_upload_report {
  * not decided stays for the next call, so the call may be cut off at any
  * moment (an entry is marked only after its result arrived).
  * Before its new entries it checks that offpayd's ledger still holds what
- * it paid this terminal: it asks about its 20 newest paid entries (POST
- * /v1/terminal/check, which changes nothing). If the ledger lacks one —
+ * it paid this terminal: it asks about its 20 newest paid entries (batch,
+ * if fewer; POST /v1/terminal/check, which changes nothing). If the
+ * ledger lacks one —
  * it was taken back to an older copy (docs/operations.md §5) — it asks
  * about the older ones too, a batch at a time, until a batch is held
  * whole, uploads what the ledger lacks again and keeps what offpayd

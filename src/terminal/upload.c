@@ -322,8 +322,8 @@ out:
     return rc;
 }
 
-/* How many paid entries the check's first page asks about, whatever the
- * upload's batch. */
+/* How many paid entries the check's first page asks about (fewer with a
+ * smaller batch: no request carries more than the batch). */
 #define CHECK_FIRST 20
 
 static int count_entry(const offpay_journal_entry *e, void *ctx)
@@ -345,8 +345,8 @@ static offpay_err count_lost(offpay_terminal *t, size_t *n)
 
 /*
  * Asks offpayd which paid entries its ledger holds (POST
- * /v1/terminal/check, which changes nothing): the newest CHECK_FIRST,
- * then, while a page lacks some, the following pages of page entries,
+ * /v1/terminal/check, which changes nothing): the newest CHECK_FIRST (at
+ * most page), then, while a page lacks some, the following pages of page,
  * until one comes back held whole. What the ledger lacks goes into *lost
  * (*n, grown with realloc). *no_endpoint: offpayd answered 404.
  */
@@ -371,8 +371,9 @@ static offpay_err ask_ledger(offpay_terminal *t, const char *base,
             rc = OFFPAY_ENOMEM;
             break;
         }
-        rc = offpay__terminal_paid_walk(t, skip == 0 ? CHECK_FIRST : page,
-                                        skip, add_entry, chk);
+        rc = offpay__terminal_paid_walk(
+            t, skip == 0 && CHECK_FIRST < page ? CHECK_FIRST : page, skip,
+            add_entry, chk);
         if (rc != OFFPAY_OK || chk->n == 0)
             break; /* every paid entry asked about */
         rc = send_batch(base, "/v1/terminal/check", "the check", ck, chk, &r,
@@ -430,7 +431,7 @@ static offpay_err check_ledger(offpay_terminal *t, const char *base,
     int        no_endpoint = 0;
     offpay_err rc = OFFPAY_ENOMEM;
 
-    chk.cap = b->cap > CHECK_FIRST ? b->cap : CHECK_FIRST;
+    chk.cap = b->cap;
     if ((chk.seqs = malloc(chk.cap * sizeof *chk.seqs)) == NULL)
         goto out;
     rc = ask_ledger(t, base, ck, &chk, b->cap, &lost, &n_lost, &no_endpoint,
