@@ -12,6 +12,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "server/server.h"
 
@@ -55,14 +56,21 @@ void srv_terminal_check(srv_req *r, srv_reply *out)
         }
     }
     srv_metrics_check(up.n, up.n - n_held);
-    if (n_held < up.n)
+    if (n_held < up.n) {
         /* the operator hears of it: the ledger lost what it had paid */
+        char      when[32] = "";
+        time_t    now = time(NULL);
+        struct tm tm;
+
+        if (gmtime_r(&now, &tm) != NULL)
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
         fprintf(stderr,
-                "offpayd: terminal %u asked about %zu payment(s) it says "
-                "the ledger paid it: %zu are not in the ledger (was it "
-                "taken back to an older copy? docs/operations.md section "
-                "5); the terminal uploads them again\n",
-                (unsigned)t.terminal_id, up.n, up.n - n_held);
+                "offpayd: %s terminal %u asked about %zu payment(s) it "
+                "says the ledger paid it: %zu are not in the ledger (was "
+                "it taken back to an older copy? docs/operations.md "
+                "section 5); the terminal uploads them again\n",
+                when, (unsigned)t.terminal_id, up.n, up.n - n_held);
+    }
     srv_ok(out, json_pack("{s:I, s:I, s:I, s:o}", "terminal_id",
                           (json_int_t)t.terminal_id, "checked",
                           (json_int_t)up.n, "held", (json_int_t)n_held,

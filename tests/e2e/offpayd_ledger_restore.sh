@@ -77,7 +77,7 @@ st=0; "$OFFPAY" terminal sync "${TA[@]}" --server "$URL" --batch 2 --json > cut.
   && ok "cut off while uploading the lost: 8 asked about, 6 lost, exit 3, nothing decided" || fail "cut ($st): $(cat cut.json cut.err)"
 wait "$server_pid" 2>/dev/null || true
 # offpayd's log says it for the operator, a line for each page that lacked some
-[ "$(grep -cE "^offpayd: terminal [0-9]+ asked about 2 payment\(s\) it says the ledger paid it: 2 are not in the ledger \(was it taken back to an older copy" server.err)" = 3 ] \
+[ "$(grep -cE "^offpayd: [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z terminal [0-9]+ asked about 2 payment\(s\) it says the ledger paid it: 2 are not in the ledger \(was it taken back to an older copy" server.err)" = 3 ] \
   && [ "$(grep -c "asked about" server.err)" = 3 ] \
   && ok "offpayd's log: three pages of 2 not in the ledger" || fail "offpayd's log: $(grep 'asked about' server.err)"
 start_server
