@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <sodium.h>
 #include <sys/socket.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,19 +226,28 @@ int srv_operator_ok(const srv_req *r)
     return sodium_memcmp(got, r->srv->cfg.token_hash, sizeof got) == 0;
 }
 
+void srv_log(const char *fmt, ...)
+{
+    char      when[32] = "", line[1024];
+    time_t    now = time(NULL);
+    struct tm tm;
+    va_list   ap;
+
+    if (gmtime_r(&now, &tm) != NULL)
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "offpayd: %s %s\n", when, line);
+}
+
 /* One line per failure of the server's own, for the operator's log and
  * whatever watches it: when (UTC), which endpoint, the status, the error
  * name and its hint. */
 static void log_failure(const conn_state *st, unsigned status, const char *e,
                         const char *hint)
 {
-    char      when[32] = "";
-    time_t    now = time(NULL);
-    struct tm tm;
-
-    if (gmtime_r(&now, &tm) != NULL)
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "offpayd: %s %s %s answered %u %s: %s\n", when,
+    srv_log("%s %s answered %u %s: %s",
             st != NULL && st->rt != NULL ? st->rt->method : "-",
             st != NULL && st->rt != NULL ? st->rt->pattern : "-", status, e,
             hint != NULL ? hint : "");

@@ -10,9 +10,7 @@
  * was taken back to an older copy (docs/operations.md §5); the terminal
  * then uploads those again.
  */
-#include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "server/server.h"
 
@@ -23,7 +21,6 @@ void srv_terminal_check(srv_req *r, srv_reply *out)
     offpay_settle_item         *items = NULL;
     int                        *held = NULL;
     json_t                     *results = NULL;
-    char                        seq[24];
     size_t                      n_held = 0;
     offpay_err                  rc;
 
@@ -46,31 +43,22 @@ void srv_terminal_check(srv_req *r, srv_reply *out)
         goto out;
     }
     for (size_t i = 0; i < up.n; i++) {
-        snprintf(seq, sizeof seq, "%lld", (long long)up.items[i].seq);
         n_held += held[i] != 0;
-        if (json_array_append_new(results,
-                                  json_pack("{s:s, s:b}", "seq", seq, "held",
-                                            held[i])) != 0) {
+        if (json_array_append_new(
+                results, json_pack("{s:o, s:b}", "seq",
+                                   srv_json_id((uint64_t)up.items[i].seq),
+                                   "held", held[i])) != 0) {
             srv_fail(out, SRV_E_INTERNAL, "out of memory");
             goto out;
         }
     }
     srv_metrics_check(up.n, up.n - n_held);
-    if (n_held < up.n) {
-        /* the operator hears of it: the ledger lost what it had paid */
-        char      when[32] = "";
-        time_t    now = time(NULL);
-        struct tm tm;
-
-        if (gmtime_r(&now, &tm) != NULL)
-            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        fprintf(stderr,
-                "offpayd: %s terminal %u asked about %zu payment(s) it "
-                "says the ledger paid it: %zu are not in the ledger (was "
-                "it taken back to an older copy? docs/operations.md "
-                "section 5); the terminal uploads them again\n",
-                when, (unsigned)t.terminal_id, up.n, up.n - n_held);
-    }
+    if (n_held < up.n) /* the operator hears of it */
+        srv_log("terminal %u asked about %zu payment(s) it says the ledger "
+                "paid it: %zu are not in the ledger (was it taken back to an "
+                "older copy? docs/operations.md section 5); the terminal "
+                "uploads them again",
+                (unsigned)t.terminal_id, up.n, up.n - n_held);
     srv_ok(out, json_pack("{s:I, s:I, s:I, s:o}", "terminal_id",
                           (json_int_t)t.terminal_id, "checked",
                           (json_int_t)up.n, "held", (json_int_t)n_held,

@@ -902,23 +902,38 @@ static offpay_err sqlite_cause(sqlite3 *db)
     }
 }
 
-/* Whether the file has the results and lost tables, into t->has_results
- * and t->has_lost. */
+/* Whether main has the table name, into *yes. */
+static offpay_err has_table(offpay_terminal *t, const char *name, int *yes)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+    int           step;
+
+    *yes = 0;
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT 1 FROM main.sqlite_master WHERE type ="
+                           " 'table' AND name = ?1",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK) {
+        step = sqlite3_step(st);
+        *yes = step == SQLITE_ROW;
+        if (step == SQLITE_ROW || step == SQLITE_DONE)
+            rc = OFFPAY_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Which of the tables the syncs make the file has: t->has_results,
+ * t->has_order, t->has_lost. */
 static offpay_err results_probe(offpay_terminal *t)
 {
-    int64_t    n = 0, m = 0;
-    offpay_err rc = query_i64(t->db,
-                              "SELECT count(*) FROM main.sqlite_master WHERE"
-                              " type = 'table' AND name = 'results'",
-                              0, &n);
+    offpay_err rc = has_table(t, "results", &t->has_results);
 
     if (rc == OFFPAY_OK)
-        rc = query_i64(t->db,
-                       "SELECT count(*) FROM main.sqlite_master WHERE"
-                       " type = 'table' AND name = 'lost'",
-                       0, &m);
-    t->has_results = n == 1;
-    t->has_lost = m == 1;
+        rc = has_table(t, "result_order", &t->has_order);
+    if (rc == OFFPAY_OK)
+        rc = has_table(t, "lost", &t->has_lost);
     return rc;
 }
 
@@ -2188,52 +2203,35 @@ offpay__terminal_pending(offpay_terminal *t, int64_t after_seq, size_t max,
                 max > INT64_MAX ? INT64_MAX : (int64_t)max, fn, ctx);
 }
 
-/* Whether main has the table name. */
-static offpay_err has_table(offpay_terminal *t, const char *name, int *yes)
-{
-    sqlite3_stmt *st = NULL;
-    offpay_err    rc = OFFPAY_EJOURNAL;
-    int           step;
-
-    *yes = 0;
-    if (sqlite3_prepare_v2(t->db,
-                           "SELECT 1 FROM main.sqlite_master WHERE type ="
-                           " 'table' AND name = ?1",
-                           -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK) {
-        step = sqlite3_step(st);
-        *yes = step == SQLITE_ROW;
-        if (step == SQLITE_ROW || step == SQLITE_DONE)
-            rc = OFFPAY_OK;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* Marks the n entries of res uploaded and keeps their results, inside the
- * caller's transaction; the first makes the results table. */
+ * caller's transaction (the first makes the results and order tables);
+ * with lost, the entries also leave the list of what a ledger lost
+ * (decided again: history). */
 static offpay_err keep_results(offpay_terminal             *t,
                                const offpay__upload_result *res, size_t n,
-                               uint32_t now)
+                               uint32_t now, int lost)
 {
-    sqlite3_stmt *up = NULL, *keep = NULL, *order = NULL;
+    sqlite3_stmt *up = NULL, *keep = NULL, *order = NULL, *redone = NULL;
     offpay_err    rc;
 
-    int           ordered;
-
-    if ((!t->has_results &&
-         (rc = exec(t->db, "CREATE TABLE IF NOT EXISTS main.results"
-                           RESULTS_COLUMNS ";")) != OFFPAY_OK) ||
-        (rc = has_table(t, "result_order", &ordered)) != OFFPAY_OK)
+    if (!t->has_results &&
+        (rc = exec(t->db, "CREATE TABLE IF NOT EXISTS main.results"
+                          RESULTS_COLUMNS ";")) != OFFPAY_OK)
         return rc;
     /* results kept before the order (0.3.0's) come first, by seq: each
      * kept result then has its place in it */
-    if (!ordered &&
+    if (!t->has_order &&
         ((rc = exec(t->db, RESULT_ORDER_TABLE ";")) != OFFPAY_OK ||
-         (rc = exec(t->db, "INSERT INTO main.result_order(seq) SELECT seq"
-                           " FROM main.results ORDER BY seq;")) != OFFPAY_OK))
+         (rc = exec(t->db, "INSERT OR IGNORE INTO main.result_order(seq)"
+                           " SELECT seq FROM main.results ORDER BY seq;")) !=
+             OFFPAY_OK))
         return rc;
     rc = OFFPAY_EJOURNAL;
+    if (lost && sqlite3_prepare_v2(t->db,
+                                   "UPDATE main.lost SET redone_at = ?2 WHERE"
+                                   " seq = ?1 AND redone_at IS NULL",
+                                   -1, &redone, NULL) != SQLITE_OK)
+        goto out;
     if (sqlite3_prepare_v2(t->db,
                            "UPDATE journal SET uploaded = 1 WHERE seq = ?1", -1,
                            &up, NULL) != SQLITE_OK ||
@@ -2281,21 +2279,28 @@ static offpay_err keep_results(offpay_terminal             *t,
             rc = db_err(t->db);
             goto out;
         }
+        if (redone == NULL)
+            continue;
+        sqlite3_reset(redone);
+        if (sqlite3_bind_int64(redone, 1, r->seq) != SQLITE_OK ||
+            sqlite3_bind_int64(redone, 2, now) != SQLITE_OK ||
+            sqlite3_step(redone) != SQLITE_DONE) {
+            rc = db_err(t->db);
+            goto out;
+        }
     }
     rc = OFFPAY_OK;
 out:
     sqlite3_finalize(up);
     sqlite3_finalize(keep);
     sqlite3_finalize(order);
+    sqlite3_finalize(redone);
     return rc;
 }
 
-/* Runs sql once for each of n seqs (?1), now as ?2; the i-th seq is at
- * (const char *)seqs + i * stride, so that the seq fields of an array of
- * structures (seqs = &a[0].seq, stride = sizeof a[0]) walk as an array of
- * seqs does. */
+/* Runs sql once for each of the n seqs (?1), now as ?2. */
 static offpay_err each_seq(sqlite3 *db, const char *sql, const int64_t *seqs,
-                           size_t stride, size_t n, uint32_t now)
+                           size_t n, uint32_t now)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = OFFPAY_OK;
@@ -2303,11 +2308,8 @@ static offpay_err each_seq(sqlite3 *db, const char *sql, const int64_t *seqs,
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return OFFPAY_EJOURNAL;
     for (size_t i = 0; i < n && rc == OFFPAY_OK; i++) {
-        const int64_t *seq =
-            (const int64_t *)(const void *)((const char *)seqs + i * stride);
-
         sqlite3_reset(st);
-        if (sqlite3_bind_int64(st, 1, *seq) != SQLITE_OK ||
+        if (sqlite3_bind_int64(st, 1, seqs[i]) != SQLITE_OK ||
             sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
             sqlite3_step(st) != SQLITE_DONE)
             rc = db_err(db);
@@ -2316,8 +2318,7 @@ static offpay_err each_seq(sqlite3 *db, const char *sql, const int64_t *seqs,
     return rc;
 }
 
-/* keep_results in a transaction of its own; with lost, the entries also
- * leave the list of what a ledger lost (decided again: history). */
+/* keep_results in a transaction of its own. */
 static offpay_err keep_tx(offpay_terminal *t, const offpay__upload_result *res,
                           size_t n, uint32_t now, int lost)
 {
@@ -2331,14 +2332,9 @@ static offpay_err keep_tx(offpay_terminal *t, const offpay__upload_result *res,
         return t->frozen;
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
-    if ((rc = keep_results(t, res, n, now)) == OFFPAY_OK &&
-        (!lost ||
-         (rc = each_seq(t->db,
-                        "UPDATE main.lost SET redone_at = ?2 WHERE seq = ?1"
-                        " AND redone_at IS NULL",
-                        &res[0].seq, sizeof *res, n, now)) == OFFPAY_OK) &&
+    if ((rc = keep_results(t, res, n, now, lost)) == OFFPAY_OK &&
         (rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
-        t->has_results = 1;
+        t->has_results = t->has_order = 1;
         return OFFPAY_OK;
     }
     exec(t->db, "ROLLBACK");
@@ -2357,26 +2353,22 @@ offpay__terminal_paid_walk(offpay_terminal *t, size_t max, size_t skip,
                            int (*fn)(const offpay_journal_entry *e, void *ctx),
                            void *ctx)
 {
-    char       sql[1024];
-    int        ordered;
-    offpay_err rc;
+    char sql[1024];
 
     if (t == NULL || fn == NULL)
         return OFFPAY_EINVAL;
     if (!t->has_results)
         return OFFPAY_OK; /* no result kept: nothing paid to check */
-    if ((rc = has_table(t, "result_order", &ordered)) != OFFPAY_OK)
-        return rc;
     /* Every kept result has its row in result_order (keep_results);
      * driven by it, the newest come first without a walk of the whole
      * journal. A file of 0.3.0 not synced since has no order yet: by
      * seq. */
     journal_select(t, 1,
-                   ordered ? "JOIN main.result_order USING (seq) WHERE"
-                             " outcome <> 'rejected' ORDER BY ord DESC"
-                             " LIMIT ?1 OFFSET ?2"
-                           : "WHERE outcome <> 'rejected' ORDER BY seq DESC"
-                             " LIMIT ?1 OFFSET ?2",
+                   t->has_order ? "JOIN main.result_order USING (seq) WHERE"
+                                  " outcome <> 'rejected' ORDER BY ord DESC"
+                                  " LIMIT ?1 OFFSET ?2"
+                                : "WHERE outcome <> 'rejected' ORDER BY seq"
+                                  " DESC LIMIT ?1 OFFSET ?2",
                    sql, sizeof sql);
     return walk(t, sql, max > INT64_MAX ? INT64_MAX : (int64_t)max,
                 skip > INT64_MAX ? INT64_MAX : (int64_t)skip, fn, ctx);
@@ -2387,16 +2379,12 @@ offpay__terminal_lost_walk(offpay_terminal *t, size_t max,
                            int (*fn)(const offpay_journal_entry *e, void *ctx),
                            void *ctx)
 {
-    char       sql[1024];
-    int        listed;
-    offpay_err rc;
+    char sql[1024];
 
     if (t == NULL || fn == NULL)
         return OFFPAY_EINVAL;
     if (!t->has_lost) /* no loss ever found: nothing listed */
         return OFFPAY_OK;
-    if ((rc = has_table(t, "lost", &listed)) != OFFPAY_OK || !listed)
-        return rc;
     /* driven by the lost table, not a walk of the whole journal */
     journal_select(t, 1,
                    "WHERE seq IN (SELECT seq FROM main.lost WHERE redone_at"
@@ -2431,7 +2419,7 @@ offpay_err offpay__terminal_lost_list(offpay_terminal *t, const int64_t *seqs,
                        " was_paid = excluded.was_paid,"
                        " found_at = excluded.found_at, redone_at = NULL"
                        " WHERE redone_at IS NOT NULL",
-                       seqs, sizeof *seqs, n, now)) == OFFPAY_OK &&
+                       seqs, n, now)) == OFFPAY_OK &&
         (rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
         t->has_lost = 1;
         return OFFPAY_OK;
@@ -2483,28 +2471,11 @@ offpay_err offpay_terminal_journal(offpay_terminal *t,
                                              void                       *ctx),
                                    void *ctx)
 {
-    sqlite3_stmt *st = NULL;
-    char          sql[1024];
-    offpay_err    rc = OFFPAY_EJOURNAL;
-    int           step;
+    char sql[1024];
 
     if (t == NULL || fn == NULL)
         return OFFPAY_EINVAL;
     journal_select(t, 1, "ORDER BY seq", sql, sizeof sql);
-    if (sqlite3_prepare_v2(t->db, sql, -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        offpay_journal_entry e;
-
-        entry_of(st, &e);
-        if (fn(&e, ctx) != 0) {
-            step = SQLITE_DONE; /* stopped by the caller: a complete walk */
-            break;
-        }
-    }
-    /* A walk that ended on an error is not a complete journal. */
-    rc = step == SQLITE_DONE ? OFFPAY_OK : OFFPAY_EJOURNAL;
-out:
-    sqlite3_finalize(st);
-    return rc;
+    /* stopped by the caller: a complete walk; ended on an error: not */
+    return walk(t, sql, 0, 0, fn, ctx);
 }

@@ -90,6 +90,9 @@ struct offpay_terminal {
      * uploaded entry); 0: made by the first offpay__terminal_mark_uploaded,
      * and until then the journal reads as if no result was kept. */
     int has_results;
+    /* 1: the file has the result_order table (the order results were
+     * kept in: made with the first result kept by 0.4.0 or later) */
+    int has_order;
     /* 1: the file has the lost table (payments a ledger taken back to an
      * older copy lacked: offpay__terminal_lost_list makes it) */
     int has_lost;

@@ -28,9 +28,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/log.h"
 #include "core/base64.h"
 #include "core/jsonutil.h"
+#include "core/log.h"
 #include "offpay/core.h"
 #include "terminal/upload_int.h"
 
@@ -622,8 +622,7 @@ out:
     if (b.seqs != NULL) {
         /* count what is still to go: what an error stopped, or what
          * offpayd did not decide */
-        batch rest = {json_array(), b.seqs, 0, b.cap};
-
+        batch  rest = {json_array(), b.seqs, 0, b.cap};
         size_t listed = 0;
 
         if (rest.items != NULL &&

@@ -277,7 +277,7 @@ offpay_err offpay__terminal_mark_uploaded(offpay_terminal             *t,
  * result offpayd then gives. The list outlives a sync cut off halfway.
  *
  * offpay__terminal_paid_walk — the paid entries, newest result first
- * (the result_order table; results kept before it, by seq, after them),
+ * (the result_order table; in a file of 0.3.0 not synced since, by seq),
  * max of them after the first skip.
  */
 offpay_err
