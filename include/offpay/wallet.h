@@ -261,10 +261,17 @@ offpay_err offpay_wallet_read_request(const offpay_wallet *w, const char *text,
  * offpay_wallet_pay_request — after the payer confirmed q (from
  * offpay_wallet_read_request), make the code bound to it: the request's
  * amount, merchant and nonce. Same saving rule and errors as
- * offpay_wallet_pay; q is re-verified first. Each call makes a new code
- * and reserves anew: answer a request once (a second code for it is
- * refused by the terminal, EWRONG_NONCE, and its reservation stays held
- * until settlement).
+ * offpay_wallet_pay; q is re-verified first. A request answered before
+ * (same merchant and nonce: the payer scanned it twice, or the terminal
+ * never read the first code) gets the same code again, byte for byte,
+ * and nothing more is reserved or written (offpay_wallet_n_spends does
+ * not change); with another amount than the first answer's it is refused,
+ * OFFPAY_EAMOUNT_MISMATCH. The wallet looks for that first answer in the
+ * log it holds in memory: after a checkpoint (every 4,096 codes, and when
+ * the sealed file is rewritten: a credential added, a settlement sync)
+ * a reopened wallet holds only the codes since, and a request answered
+ * before it gets a new code, which reserves anew (the terminal takes only
+ * one of the two; the other's reservation is released by settlement).
  */
 offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
                                      uint32_t now, char **text,

@@ -81,7 +81,9 @@ static const char help[] =
     "      --amount AMOUNT   the most the merchant may charge (default: the\n"
     "                        wallet's default cap, one tenth of the limit)\n"
     "  pay-request     answer a merchant's request code: shows the merchant\n"
-    "                  and amount, asks to confirm, then makes the bound code\n"
+    "                  and amount, asks to confirm, then makes the bound code;\n"
+    "                  a request answered before gets the same code again\n"
+    "                  (nothing more reserved)\n"
     "      --image FILE | --code TEXT | (standard input)\n"
     "      --yes           confirm without asking\n"
     "  receipt         take a merchant's receipt code (every valid receipt\n"
@@ -690,7 +692,9 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
     int                status = EXIT_OK;
     offpay_wallet     *w = NULL;
     offpay_request     q;
+    offpay_payment     p;
     char              *req_text, *text = NULL, money[64];
+    size_t             before;
     offpay_err         rc;
     uint32_t           now = cli_now();
 
@@ -732,7 +736,17 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
             goto out;
         }
     }
-    rc = offpay_wallet_pay_request(w, &q, now, &text, NULL);
+    before = offpay_wallet_n_spends(w);
+    rc = offpay_wallet_pay_request(w, &q, now, &text, &p);
+    if (rc == OFFPAY_OK && offpay_wallet_n_spends(w) == before)
+        fprintf(stderr,
+                "this request was answered before, by code %u of credential "
+                "%llu: the same code again, nothing more reserved\n",
+                p.counter, (unsigned long long)p.cred.serial);
+    if (rc == OFFPAY_EAMOUNT_MISMATCH)
+        fprintf(stderr, "offpay: this request was answered before for "
+                        "another amount: its terminal reused a request; "
+                        "not paid\n");
     if (rc == OFFPAY_EINSUFFICIENT)
         print_available(w, q.currency, q.amount);
     if (rc == OFFPAY_ENO_CREDENTIAL) /* as for 'wallet pay' */

@@ -2037,6 +2037,58 @@ offpay_err offpay_wallet_pay(offpay_wallet *w, int64_t amount,
     return make_code(w, e, authorize, now, NULL, text, p);
 }
 
+/* The code of spend x (of credential e) once more: the fields make_code
+ * signed (the log keeps a bound code's request nonce) signed again.
+ * Ed25519 is deterministic, so this gives the same signature and the
+ * same code, byte for byte. */
+static offpay_err sign_again(const offpay_wallet *w, const cred_entry *e,
+                             const spend_entry *x, char **text,
+                             offpay_payment *p_out)
+{
+    offpay_payment p;
+    uint8_t        msg[OFFPAY_SIGNED_MAX];
+    uint8_t        code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t         len = 0;
+    offpay_err     rc;
+
+    memset(&p, 0, sizeof p);
+    p.cred = e->c;
+    p.counter = x->s.counter;
+    p.amount = x->s.authorized;
+    p.time = x->s.time;
+    p.bound = x->s.bound;
+    p.merchant_id = x->s.merchant_id;
+    if (x->s.bound)
+        memcpy(p.nonce, x->nonce, sizeof p.nonce);
+    rc = offpay__payment_signed_bytes(&p, msg, sizeof msg, &len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_sign(OFFPAY_DS_PAYMENT, msg, len, w->kp.sk, p.sig);
+    if (rc == OFFPAY_OK)
+        rc = offpay_payment_encode(&p, code, sizeof code, &len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_text_encode(code, len, text);
+    if (rc == OFFPAY_OK && p_out != NULL)
+        *p_out = p;
+    sodium_memzero(msg, sizeof msg);
+    return rc;
+}
+
+/* The code in memory that answered request q (bound to its merchant and
+ * nonce), newest first, or NULL. In memory: all the log, or what opening
+ * read since the wallet's last checkpoint. */
+static const spend_entry *answer_of(const offpay_wallet  *w,
+                                    const offpay_request *q)
+{
+    for (size_t i = w->n_spends; i-- > 0;) {
+        const spend_entry *x = &w->spends[i];
+
+        if (x->s.bound && x->s.merchant_id == q->tcred.merchant_id &&
+            sodium_memcmp(x->nonce, q->nonce, sizeof x->nonce) == 0)
+            return x;
+    }
+    return NULL;
+}
+
 offpay_err offpay_wallet_read_request(const offpay_wallet *w, const char *text,
                                       uint32_t now, offpay_request *q)
 {
@@ -2061,9 +2113,10 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
                                      uint32_t now, char **text,
                                      offpay_payment *p)
 {
-    cred_entry *e = NULL;
-    uint32_t    authorize = 0;
-    offpay_err  rc;
+    const spend_entry *x;
+    cred_entry        *e = NULL;
+    uint32_t           authorize = 0;
+    offpay_err         rc;
 
     if (text == NULL)
         return OFFPAY_EINVAL;
@@ -2074,6 +2127,17 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
                                OFFPAY_WALLET_REQUEST_AGE);
     if (rc != OFFPAY_OK)
         return rc;
+    /* The same request again (the payer scanned it twice, or the terminal
+     * never read the first code): the same code, nothing more reserved.
+     * Not while a code whose append failed is in memory: a code exists
+     * only once it is on disk. */
+    x = w->unlogged ? NULL : answer_of(w, q);
+    if (x != NULL) {
+        if (x->s.authorized != q->amount)
+            return OFFPAY_EAMOUNT_MISMATCH; /* one request, two amounts */
+        e = find_cred(w, x->s.serial);
+        return e != NULL ? sign_again(w, e, x, text, p) : OFFPAY_ENOTFOUND;
+    }
     rc = choose(w, q->amount, q->currency, now, 0, &e, &authorize);
     if (rc != OFFPAY_OK)
         return rc;
@@ -2142,11 +2206,7 @@ offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
                                    char **text)
 {
     offpay_wallet_spend s;
-    offpay_payment      p;
-    const cred_entry   *e;
-    uint8_t             msg[OFFPAY_SIGNED_MAX];
-    uint8_t             code[OFFPAY_PAYMENT_BOUND_BYTES];
-    size_t              len = 0;
+    const cred_entry   *e = NULL;
     offpay_err          rc;
 
     if (text == NULL)
@@ -2154,36 +2214,15 @@ offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
     *text = NULL;
     if (w == NULL)
         return OFFPAY_EINVAL;
-    rc = offpay_wallet_get_spend(w, i, &s);
+    rc = offpay_wallet_get_spend(w, i, &s); /* reads the older log if need be */
     if (rc != OFFPAY_OK)
         return rc;
-    e = NULL;
     for (size_t k = 0; k < w->n_creds && e == NULL; k++)
         if (w->creds[k].c.serial == s.serial)
             e = &w->creds[k];
     if (e == NULL)
         return OFFPAY_ENOTFOUND;
-    /* The fields make_code signed (the log keeps a bound code's request
-     * nonce); Ed25519 is deterministic, so signing them again gives the
-     * same signature and the same code. */
-    memset(&p, 0, sizeof p);
-    p.cred = e->c;
-    p.counter = s.counter;
-    p.amount = s.authorized;
-    p.time = s.time;
-    p.bound = s.bound;
-    p.merchant_id = s.merchant_id;
-    if (s.bound)
-        memcpy(p.nonce, w->spends[i].nonce, sizeof p.nonce);
-    rc = offpay__payment_signed_bytes(&p, msg, sizeof msg, &len);
-    if (rc == OFFPAY_OK)
-        rc = offpay_sign(OFFPAY_DS_PAYMENT, msg, len, w->kp.sk, p.sig);
-    if (rc == OFFPAY_OK)
-        rc = offpay_payment_encode(&p, code, sizeof code, &len);
-    if (rc == OFFPAY_OK)
-        rc = offpay_text_encode(code, len, text);
-    sodium_memzero(msg, sizeof msg);
-    return rc;
+    return sign_again(w, e, &w->spends[i], text, NULL);
 }
 
 offpay_err offpay__wallet_sign_http(const offpay_wallet *w, const char *method,

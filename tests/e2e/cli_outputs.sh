@@ -144,13 +144,30 @@ expect 0 "max-offline-payments +9" -- "$OFFPAY" terminal risk "${T[@]}" \
   --set max-offline-payments=8 --set max-offline-payments=9
 
 # ---- 6. messages say what happened -----------------------------------------
-# A request answered twice: the second code says the request was paid.
+# A request answered twice (scanned again): the same code, nothing more
+# reserved; the terminal takes it once.
 "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 4.00 --png req.png >/dev/null 2>&1
+before=$(codes_made)
 b1=$("$OFFPAY" wallet pay-request "${W[@]}" --image req.png --yes 2>/dev/null)
-b2=$("$OFFPAY" wallet pay-request "${W[@]}" --image req.png --yes 2>/dev/null)
+after=$(codes_made)
+b2=$("$OFFPAY" wallet pay-request "${W[@]}" --image req.png --yes 2>twice.err)
+same "$b2" "$b1" "a request answered twice gets the same code"
+grep -qE "^this request was answered before, by code [0-9]+ of credential [0-9]+: the same code again, nothing more reserved$" twice.err &&
+  ok "the second answer says so" || fail "the second answer: $(cat twice.err)"
+[ "$after" != "$before" ] && [ "$(codes_made)" = "$after" ] &&
+  ok "one code made for the request" || fail "codes made: $before, $after, $(codes_made)"
 expect 0 "accepted: 4.00 EUR" -- "$OFFPAY" terminal accept "${T[@]}" --code "$b1"
-expect 1 "request this code answers was already paid, at [0-9T:-]+Z as payment #[0-9]+ for 4.00 EUR: do not charge again \(EWRONG_NONCE\)" -- \
+expect 1 "already accepted at [0-9T:-]+Z as payment #[0-9]+ for 4.00 EUR: do not charge again \(EREPLAY\)" -- \
   "$OFFPAY" terminal accept "${T[@]}" --code "$b2"
+# Another wallet's code for the paid request: the terminal says it was paid.
+"$OFFPAY" wallet init --wallet other --root iss/root.pub --bundle iss/bundle.opb --passphrase-file wp >/dev/null
+"$OFFPAY" issuer wallet-credential --dir iss --passphrase-file ip \
+  --wallet-key "$("$OFFPAY" wallet key --wallet other --passphrase-file wp)" \
+  --limit 10.00 --currency EUR --out other.cred >/dev/null
+"$OFFPAY" wallet add-credential other.cred --wallet other --passphrase-file wp >/dev/null
+b3=$("$OFFPAY" wallet pay-request --wallet other --passphrase-file wp --image req.png --yes 2>/dev/null)
+expect 1 "request this code answers was already paid, at [0-9T:-]+Z as payment #[0-9]+ for 4.00 EUR: do not charge again \(EWRONG_NONCE\)" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$b3"
 # a bound code without a receipt comes back byte for byte, still bound
 b2c=$("$OFFPAY" decode --code "$b2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["counter"])')
 again=$("$OFFPAY" wallet show-code "${W[@]}" "$b2c" 2>/dev/null)

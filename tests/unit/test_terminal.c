@@ -25,10 +25,12 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "core/message_int.h"
 #include "issuer/issuer_int.h"
 #include "terminal/terminal_int.h"
 #include "terminal/upload_int.h"
 #include "wallet/wallet_file.h"
+#include "wallet/wallet_int.h"
 
 #define NOW  1700000000u
 #define DAY  86400u
@@ -1011,6 +1013,95 @@ static void test_request_expired(void)
     CHECK_ERR(check(x.t, code, 0, NOW + r.request_ttl + 1),
               OFFPAY_EREQUEST_EXPIRED);
     free(code);
+    free(rq);
+    world_free(&x);
+}
+
+/* A request answered twice (the payer scanned it again, or the terminal
+ * never read the first code): the same code, byte for byte, and nothing
+ * more reserved, in the same process and after a reopen; the terminal
+ * takes it once. The same nonce at another amount (a terminal reusing a
+ * request) is refused. After a checkpoint the reopened wallet no longer
+ * holds the first answer: a new code, reserved, which the terminal refuses
+ * once the first is paid (wallet.h says so). */
+static void test_request_answered_twice(void)
+{
+    world                 x;
+    offpay_request        q, q2;
+    offpay_wallet_balance b0, b;
+    offpay_payment        p1, p2;
+    uint8_t               msg[OFFPAY_SIGNED_MAX];
+    size_t                n, len = 0;
+    char                 *rq = NULL, *first = NULL, *again = NULL;
+    uint32_t              saved_every = offpay__wallet_checkpoint_every;
+
+    REQUIRE(world_init(&x, "request_answered_twice", 100000));
+    REQUIRE_OK(offpay_terminal_request(x.t, 1500, NOW, &rq, NULL));
+    REQUIRE_OK(offpay_wallet_read_request(x.w, rq, NOW, &q));
+    REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW, &b0));
+    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW, &first, &p1));
+    n = offpay_wallet_n_spends(x.w);
+    CHECK(n == 1);
+    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW + 5, &again, &p2));
+    CHECK(strcmp(first, again) == 0);
+    CHECK(p2.counter == p1.counter && p2.cred.serial == p1.cred.serial &&
+          p2.time == NOW);
+    CHECK(offpay_wallet_n_spends(x.w) == n);
+    REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW + 5, &b));
+    CHECK(b.available == b0.available - 1500 && b.codes == 1);
+    free(again);
+    again = NULL;
+
+    /* After a reopen: the log's code. */
+    offpay_wallet_close(x.w);
+    x.w = NULL;
+    REQUIRE_OK(offpay_wallet_open(x.wallet_path, PASS, &x.w));
+    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW + 9, &again, NULL));
+    CHECK(strcmp(first, again) == 0);
+    CHECK(offpay_wallet_n_spends(x.w) == n);
+    REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW + 9, &b));
+    CHECK(b.available == b0.available - 1500);
+    free(again);
+    again = NULL;
+
+    /* The terminal takes it once; the same code again is a rescan. */
+    CHECK_ERR(accept(x.t, first, 0, NOW + 10), OFFPAY_OK);
+    CHECK_ERR(accept(x.t, first, 0, NOW + 11), OFFPAY_EREPLAY);
+
+    /* The same request's nonce at another amount, signed by the same
+     * terminal: refused, nothing reserved. */
+    q2 = q;
+    q2.amount = 1600;
+    REQUIRE_OK(offpay__request_signed_bytes(&q2, msg, sizeof msg, &len));
+    REQUIRE_OK(
+        offpay__terminal_sign(x.t, OFFPAY_DS_REQUEST, msg, len, q2.sig));
+    CHECK_ERR(offpay_wallet_pay_request(x.w, &q2, NOW + 12, &again, NULL),
+              OFFPAY_EAMOUNT_MISMATCH);
+    CHECK(again == NULL);
+    CHECK(offpay_wallet_n_spends(x.w) == n);
+
+    /* A checkpoint after the first answer (here after every code), then a
+     * reopen: the answer is before it, so a new code is made. */
+    free(rq);
+    REQUIRE_OK(offpay_terminal_request(x.t, 700, NOW + 20, &rq, NULL));
+    REQUIRE_OK(offpay_wallet_read_request(x.w, rq, NOW + 20, &q));
+    offpay__wallet_checkpoint_every = 1;
+    free(first);
+    first = NULL;
+    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW + 20, &first, NULL));
+    offpay_wallet_close(x.w);
+    x.w = NULL;
+    REQUIRE_OK(offpay_wallet_open(x.wallet_path, PASS, &x.w));
+    offpay__wallet_checkpoint_every = saved_every;
+    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW + 21, &again, NULL));
+    CHECK(strcmp(first, again) != 0);
+    CHECK(offpay_wallet_n_spends(x.w) == n + 2);
+    CHECK_ERR(accept(x.t, first, 0, NOW + 22), OFFPAY_OK);
+    CHECK_ERR(check(x.t, again, 0, NOW + 22), OFFPAY_EWRONG_NONCE);
+
+    offpay__wallet_checkpoint_every = saved_every;
+    free(first);
+    free(again);
     free(rq);
     world_free(&x);
 }
@@ -2694,6 +2785,7 @@ int main(void)
         {"wrong_nonce", test_wrong_nonce},
         {"amount_mismatch", test_amount_mismatch},
         {"request_expired", test_request_expired},
+        {"request_answered_twice", test_request_answered_twice},
         {"sync_required", test_sync_required},
         {"revlist_stale", test_revlist_stale},
         {"revlist_seq", test_revlist_seq},
