@@ -6,10 +6,12 @@
  *
  * The wallet's reservation rule is the wallet's own: the code's counter and
  * reservation are on disk before offpay_wallet_pay_request returns, hence
- * before the first byte of the code leaves. This file adds one thing: the
- * same request again (same merchant, same nonce: the card left the field
- * before the terminal had the code) is answered with the same code, so a
- * second tap never reserves twice.
+ * before the first byte of the code leaves, and the same request again
+ * (same merchant, same nonce: the card left the field before the terminal
+ * had the code) gets the same code from the wallet's log. This file adds
+ * one thing: it keeps the last code made, so a second tap is answered
+ * with it even once the card's armed payments are used up, and counts it
+ * as resent, not as another payment.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -123,7 +125,8 @@ static uint16_t wallet_pay(void *ctx, const uint8_t *req, size_t len,
     offpay_payment          p;
     char                   *text = NULL, *out = NULL;
     uint8_t                *bytes = NULL;
-    size_t                  blen = 0;
+    size_t                  blen = 0, before;
+    int                     resent;
     uint32_t                now = card_now(wc);
     offpay_err              rc;
     uint16_t                sw;
@@ -164,6 +167,7 @@ static uint16_t wallet_pay(void *ctx, const uint8_t *req, size_t len,
              NULL);
         goto out;
     }
+    before = offpay_wallet_n_spends(wc->w);
     rc = offpay_wallet_pay_request(wc->w, &q, now, &out, &p);
     if (rc == OFFPAY_OK)
         rc = offpay_text_decode(out, strlen(out), &bytes, &blen);
@@ -174,7 +178,11 @@ static uint16_t wallet_pay(void *ctx, const uint8_t *req, size_t len,
         emit(wc, OFFPAY_NFC_REFUSED, sw, rc, &q, NULL, NULL);
         goto out;
     }
-    wc->paid++;
+    /* A request the wallet answered before this card was armed (its log
+     * gave the same code again): resent, not another payment. */
+    resent = offpay_wallet_n_spends(wc->w) == before;
+    if (!resent)
+        wc->paid++;
     wc->have_last = 1;
     wc->last_merchant = q.tcred.merchant_id;
     memcpy(wc->last_nonce, q.nonce, sizeof q.nonce);
@@ -184,7 +192,8 @@ static uint16_t wallet_pay(void *ctx, const uint8_t *req, size_t len,
     memcpy(code, bytes, blen);
     *code_len = blen;
     sw = OFFPAY_SW_OK;
-    emit(wc, OFFPAY_NFC_PAID, sw, OFFPAY_OK, &q, NULL, &p);
+    emit(wc, resent ? OFFPAY_NFC_RESENT : OFFPAY_NFC_PAID, sw, OFFPAY_OK, &q,
+         NULL, &p);
 out:
     free(text);
     free(out);

@@ -267,9 +267,10 @@ static void test_card_chaining_and_get_response(void)
 
 /* A link to a card in memory. The card "leaves the field" when it gets
  * the drop_at-th APDU of the whole exchange: it processes the APDU and the
- * answer is lost. It comes back for the next connect if come_back. */
+ * answer is lost. It comes back for the next connect if come_back, as
+ * back_as if set (the payer's app started again in between). */
 typedef struct memlink {
-    offpay_nfc_card *card;
+    offpay_nfc_card *card, *back_as;
     uint32_t         sent, drop_at, connects;
     int              present, come_back, dropped;
 } memlink;
@@ -281,6 +282,8 @@ static offpay_err ml_connect(void *ctx, uint32_t timeout_ms)
     (void)timeout_ms;
     if (!m->present && !(m->dropped && m->come_back))
         return OFFPAY_EIO;
+    if (!m->present && m->back_as != NULL)
+        m->card = m->back_as;
     m->present = 1;
     m->connects++;
     offpay_nfc_card_reset(m->card); /* power on */
@@ -546,6 +549,43 @@ static void test_card_pulled_at_every_step(void)
     world_free(&x);
 }
 
+/* The card leaves the field after the wallet made the code (its answer
+ * lost), and comes back as another card object on the same wallet (the
+ * app started again): the wallet's log gives the same code, counted as
+ * resent, not as a second payment; one code, one reservation. */
+static void test_card_back_as_another(void)
+{
+    world                   x;
+    offpay_nfc_wallet_card *first, *second;
+    memlink                 m = {0};
+    offpay_nfc_link         l;
+    offpay_nfc_term_opts    o = {64, 1000, 1000, NOW};
+    offpay_nfc_outcome      res;
+    offpay_wallet_balance   b;
+
+    REQUIRE(world_init(&x, "back_as"));
+    first = armed(&x, 2000, 1);
+    second = armed(&x, 2000, 1);
+    REQUIRE(first != NULL && second != NULL);
+    m.card = offpay_nfc_wallet_card_card(first);
+    m.back_as = offpay_nfc_wallet_card_card(second);
+    m.present = 1;
+    m.drop_at = 5; /* the PAY's last chunk: the code made, its answer lost */
+    m.come_back = 1;
+    l = link_of(&m);
+    CHECK_ERR(offpay_nfc_terminal_pay(x.t, 300, &l, &o, &res), OFFPAY_OK);
+    CHECK(res.accepted && res.taps == 2 && res.receipt);
+    CHECK(offpay_nfc_wallet_card_paid(first) == 1);
+    CHECK(offpay_nfc_wallet_card_paid(second) == 0);
+    CHECK(journal_rows(x.t) == 1);
+    REQUIRE_OK(offpay_wallet_get_balance(x.w, 0, NOW, &b));
+    CHECK(b.codes == 1 && b.confirmed == 300 && b.pending == 0);
+    CHECK(offpay_wallet_n_spends(x.w) == 1);
+    offpay_nfc_wallet_card_free(first);
+    offpay_nfc_wallet_card_free(second);
+    world_free(&x);
+}
+
 /* A hostile card: answers every APDU with the same bytes, at most limit
  * times (then the link fails, as a card leaving). */
 typedef struct hostile {
@@ -790,6 +830,7 @@ int main(void)
         {"card_chaining_and_get_response", test_card_chaining_and_get_response},
         {"payment_over_memory_link", test_payment_over_memory_link},
         {"card_pulled_at_every_step", test_card_pulled_at_every_step},
+        {"card_back_as_another", test_card_back_as_another},
         {"terminal_survives_a_hostile_card",
          test_terminal_survives_a_hostile_card},
         {"ble_fragments_every_mtu", test_ble_fragments_every_mtu},
