@@ -36,6 +36,10 @@ int cli_verify_evidence(int argc, char **argv);
  * status for rc: EXIT_REJECTED for verification errors, else
  * EXIT_FAILURE_IO (or EXIT_USAGE for OFFPAY_EINVAL). */
 int cli_fail(const char *what, offpay_err rc);
+/* The library's log sink (offpay_set_log) for the CLI: stderr, as the
+ * default, and it notes offpayd's reason once printed, so that cli_fail
+ * says "(see above)" instead of printing it again. */
+void cli_log(void *ctx, const char *line);
 /* cli_fail for a command that talks to offpayd: OFFPAY_EIO is said as
  * offpayd unreachable (or answering what it should not), not as a disk
  * error. */

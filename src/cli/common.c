@@ -91,12 +91,32 @@ int cli_is_rejection(offpay_err rc)
     }
 }
 
+/* offpayd's reason as the library's log last printed it (cli_log). */
+static char logged_detail[512];
+
+void cli_log(void *ctx, const char *line)
+{
+    offpay_log_stderr(ctx, line);
+    if (strncmp(line, "offpay: offpayd refused ", 24) == 0 ||
+        strncmp(line, "offpay: offpayd answered ", 25) == 0)
+        snprintf(logged_detail, sizeof logged_detail, "%s",
+                 offpay_server_detail());
+}
+
 int cli_fail(const char *what, offpay_err rc)
 {
-    if (rc == OFFPAY_EREFUSED && offpay_server_detail()[0] != '\0')
+    const char *detail = offpay_server_detail();
+
+    if (rc == OFFPAY_EREFUSED && detail[0] != '\0' &&
+        strcmp(detail, logged_detail) == 0)
+        /* the library's line just said what and why: not twice */
+        fprintf(stderr, "offpay: %s: offpayd refused the request (see above) "
+                        "(%s)\n",
+                what, offpay_errname(rc));
+    else if (rc == OFFPAY_EREFUSED && detail[0] != '\0')
         /* offpayd's reason, as the library keeps it for this thread */
         fprintf(stderr, "offpay: %s: offpayd refused the request: %s (%s)\n",
-                what, offpay_server_detail(), offpay_errname(rc));
+                what, detail, offpay_errname(rc));
     else
         fprintf(stderr, "offpay: %s: %s (%s)\n", what, offpay_strerror(rc),
                 offpay_errname(rc));

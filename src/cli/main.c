@@ -54,6 +54,7 @@ int main(int argc, char **argv)
     }
     if (cli_secure_start() != 0)
         return EXIT_FAILURE_IO;
+    offpay_set_log(cli_log, NULL);
     if (argc < 2)
         return cli_usage_error("missing command");
     cmd = argv[1];
