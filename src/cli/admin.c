@@ -970,6 +970,29 @@ int cli_admin(int argc, char **argv)
     }
     if (bad)
         return EXIT_USAGE;
+    {
+        static const struct {
+            const char *cmd, *opts;
+        } own[] = {
+            {"audit", ""},
+            {"release", "now"},
+            {"cases", "serial kind since after limit server token-file"},
+            {"evidence", "bundle out force server token-file"},
+            {"enroll-code", "currency expires"},
+            {"revoke-wallet", "account"},
+            {"backup", "out"},
+        };
+        char what[64];
+
+        for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+            if (strcmp(own[i].cmd, cmd) == 0) {
+                snprintf(what, sizeof what, "admin %s", cmd);
+                status =
+                    cli_only_opts(what, "db shards json", own[i].opts, "admin");
+                if (status != 0)
+                    return status;
+            }
+    }
     /* getopt moved the positional arguments to the end: argv + 1 is the
      * command's vector, so the first is at argv[optind + 1]. */
     if (optind < argc - 1)

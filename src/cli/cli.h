@@ -198,24 +198,43 @@ json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len);
 void cli_msg_print(const offpay_msg *m);
 
 /*
+ * cli_only_opts — after a cli_getopt loop: a usage error (EXIT_USAGE)
+ * naming the first long option it met that is a word of neither common
+ * nor own (space-separated names without "--"; either may be NULL), for
+ * a command whose parser also knows its siblings' options, so that one
+ * given to the wrong command is refused, not ignored. cmd names the
+ * command ("admin audit"), help_of what 'offpay ... --help' to suggest.
+ * 0 when every option is the command's.
+ */
+int cli_only_opts(const char *cmd, const char *common, const char *own,
+                  const char *help_of);
+
+/*
  * One subcommand of a group: its name, whether it takes one positional
- * argument (a file or a serial; NULL when missing), and its handler, which
- * gets the group's parsed options.
+ * argument (a file or a serial; NULL when missing), its handler, which
+ * gets the group's parsed options, and the long options it takes besides
+ * the group's common ones (space-separated names, without "--").
  */
 typedef struct cli_sub {
     const char *name;
     int         positional;
     int (*run)(const void *args, const char *arg);
+    const char *opts;
 } cli_sub;
 
 /*
  * cli_dispatch — the shared front of a command group: prints help for
  * "GROUP", "GROUP --help" (exit 0) or no subcommand (exit 2), parses the
  * options with parse (which returns 0, a usage exit status, or -1 after
- * printing --help), checks the positional arguments and runs the
- * subcommand from subs (terminated by a NULL name).
+ * printing --help), refuses an option that is neither in common nor in
+ * the subcommand's opts (a usage error naming it: the group's parser
+ * knows every subcommand's options, and one given to a subcommand that
+ * does not take it would otherwise be ignored), checks the positional
+ * arguments and runs the subcommand from subs (terminated by a NULL
+ * name).
  */
-int cli_dispatch(const char *group, const char *help, int argc, char **argv,
+int cli_dispatch(const char *group, const char *help, const char *common,
+                 int argc, char                                       **argv,
                  int (*parse)(int argc, char **argv, void *args), void *args,
                  const cli_sub *subs);
 

@@ -834,11 +834,47 @@ static void print_sub_help(const char *group, const char *help,
     printf("\nRun 'offpay %s --help' for every %s subcommand.\n", group, group);
 }
 
+/* The long options the current parse met (cli_getopt), which
+ * cli_dispatch checks against the subcommand's. */
+static const char *met[64];
+static size_t      n_met;
+
+/* 1 when name is one of the space-separated words of list (may be NULL). */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+
+    while (list != NULL && *list != '\0') {
+        const char *end = strchr(list, ' ');
+        size_t      len = end != NULL ? (size_t)(end - list) : strlen(list);
+
+        if (len == n && strncmp(list, name, n) == 0)
+            return 1;
+        list = end != NULL ? end + 1 : list + len;
+    }
+    return 0;
+}
+
+int cli_only_opts(const char *cmd, const char *common, const char *own,
+                  const char *help_of)
+{
+    for (size_t i = 0; i < n_met; i++)
+        if (strcmp(met[i], "help") != 0 && !listed(common, met[i]) &&
+            !listed(own, met[i]))
+            return cli_usage_error("%s: --%s is not an option of '%s'; see "
+                                   "'offpay %s --help'",
+                                   cmd, met[i], cmd, help_of);
+    return 0;
+}
+
 int cli_getopt(int argc, char **argv, const struct option *opts,
                const char *repeatable, uint64_t *seen)
 {
     int idx = -1;
     int c = getopt_long(argc, argv, "h", opts, &idx);
+
+    if (c != -1 && c != '?' && idx >= 0 && n_met < sizeof met / sizeof *met)
+        met[n_met++] = opts[idx].name;
 
     if (c == -1 || c == '?' || idx < 0 || idx >= 64 ||
         opts[idx].has_arg == no_argument ||
@@ -855,7 +891,8 @@ int cli_getopt(int argc, char **argv, const struct option *opts,
     return c;
 }
 
-int cli_dispatch(const char *group, const char *help, int argc, char **argv,
+int cli_dispatch(const char *group, const char *help, const char *common,
+                 int argc, char                                       **argv,
                  int (*parse)(int argc, char **argv, void *args), void *args,
                  const cli_sub *subs)
 {
@@ -880,6 +917,7 @@ int cli_dispatch(const char *group, const char *help, int argc, char **argv,
      * which prefixes its messages: make it the whole command. */
     snprintf(prog, sizeof prog, "offpay %s %s", group, name);
     argv[1] = prog;
+    n_met = 0;
     rc = parse(argc - 1, argv + 1, args);
     if (rc < 0) {
         print_sub_help(group, help, name);
@@ -888,6 +926,13 @@ int cli_dispatch(const char *group, const char *help, int argc, char **argv,
     }
     if (rc != 0)
         return rc;
+    {
+        char cmd[96];
+
+        snprintf(cmd, sizeof cmd, "%s %s", group, name);
+        if ((rc = cli_only_opts(cmd, common, s->opts, cmd)) != 0)
+            return rc;
+    }
     npos = argc - 1 - optind;
     if (npos > (s->positional ? 1 : 0))
         return cli_usage_error("%s %s: unexpected argument '%s'", group, name,

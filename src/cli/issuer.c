@@ -652,18 +652,22 @@ static int cmd_show(const void *args, const char *arg CLI_UNUSED)
 int cli_issuer(int argc, char **argv)
 {
     static const cli_sub subs[] = {
-        {"init", 0, cmd_init},
-        {"wallet-credential", 0, cmd_wallet_cred},
-        {"terminal-credential", 0, cmd_terminal_cred},
-        {"revoke", 1, cmd_revoke},
-        {"add-key", 0, cmd_add_key},
-        {"retire-key", 1, cmd_retire_key},
-        {"migrate", 0, cmd_migrate},
-        {"publish", 0, cmd_publish},
-        {"show", 0, cmd_show},
-        {NULL, 0, NULL},
+        {"init", 0, cmd_init, "root root-passphrase-file"},
+        {"wallet-credential", 0, cmd_wallet_cred,
+         "wallet-key limit currency days no-unbound out force"},
+        {"terminal-credential", 0, cmd_terminal_cred,
+         "terminal-key merchant-id name currency days out force"},
+        {"revoke", 1, cmd_revoke, ""},
+        {"add-key", 0, cmd_add_key,
+         "root root-passphrase-file days key-uri generate-key"},
+        {"retire-key", 1, cmd_retire_key, "root root-passphrase-file"},
+        {"migrate", 0, cmd_migrate, "root root-passphrase-file"},
+        {"publish", 0, cmd_publish, ""},
+        {"show", 0, cmd_show, ""},
+        {NULL, 0, NULL, NULL},
     };
     issuer_args a;
 
-    return cli_dispatch("issuer", help, argc, argv, parse, &a, subs);
+    return cli_dispatch("issuer", help, "dir passphrase-file", argc, argv,
+                        parse, &a, subs);
 }

@@ -2019,24 +2019,25 @@ static int cmd_decommission(const void *args, const char *arg CLI_UNUSED)
 int cli_terminal(int argc, char **argv)
 {
     static const cli_sub subs[] = {
-        {"init", 0, cmd_init},
-        {"key", 0, cmd_key},
-        {"set-credential", 1, cmd_set_credential},
-        {"sync", 0, cmd_sync},
-        {"risk", 0, cmd_risk},
-        {"request", 0, cmd_request},
-        {"accept", 0, cmd_accept},
-        {"receipt", 0, cmd_receipt},
-        {"journal", 0, cmd_journal},
-        {"status", 0, cmd_status},
-        {"export", 1, cmd_export},
-        {"rotate", 0, cmd_rotate},
-        {"decommission", 0, cmd_decommission},
-        {NULL, 0, NULL},
+        {"init", 0, cmd_init, "root bundle currency key-uri generate-key"},
+        {"key", 0, cmd_key, ""},
+        {"set-credential", 1, cmd_set_credential, ""},
+        {"sync", 0, cmd_sync, "revlist bundle server batch json"},
+        {"risk", 0, cmd_risk, "set"},
+        {"request", 0, cmd_request, "amount png svg show force"},
+        {"accept", 0, cmd_accept, "image code amount receipt-png force"},
+        {"receipt", 0, cmd_receipt, "seq png svg show force"},
+        {"journal", 0, cmd_journal, "json"},
+        {"status", 0, cmd_status, "json"},
+        {"export", 1, cmd_export, ""},
+        {"rotate", 0, cmd_rotate, "server new-terminal new-passphrase-file"},
+        {"decommission", 0, cmd_decommission, "server"},
+        {NULL, 0, NULL, NULL},
     };
     term_args a;
 
     if (argc > 1 && strcmp(argv[1], "nfc") == 0)
         return cli_terminal_nfc(argc - 1, argv + 1);
-    return cli_dispatch("terminal", help, argc, argv, parse, &a, subs);
+    return cli_dispatch("terminal", help, "terminal passphrase-file", argc,
+                        argv, parse, &a, subs);
 }

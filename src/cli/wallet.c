@@ -1361,27 +1361,29 @@ static int cmd_report_lost(const void *args, const char *arg CLI_UNUSED)
 int cli_wallet(int argc, char **argv)
 {
     static const cli_sub subs[] = {
-        {"init", 0, cmd_init},
-        {"key", 0, cmd_key},
-        {"add-credential", 1, cmd_add_credential},
-        {"sync", 0, cmd_sync},
-        {"balance", 0, cmd_balance},
-        {"pay", 0, cmd_pay},
-        {"pay-request", 0, cmd_pay_request},
-        {"receipt", 0, cmd_receipt},
-        {"log", 0, cmd_log},
-        {"show-code", 1, cmd_show_code},
-        {"upload", 0, cmd_upload},
-        {"enroll", 0, cmd_enroll},
-        {"allowance", 0, cmd_allowance},
-        {"backup", 0, cmd_backup},
-        {"restore", 0, cmd_restore},
-        {"report-lost", 0, cmd_report_lost},
-        {NULL, 0, NULL},
+        {"init", 0, cmd_init, "root bundle"},
+        {"key", 0, cmd_key, ""},
+        {"add-credential", 1, cmd_add_credential, ""},
+        {"sync", 0, cmd_sync, "bundle server no-renew renew-below renew-days"},
+        {"balance", 0, cmd_balance, ""},
+        {"pay", 0, cmd_pay, "currency amount png svg show force"},
+        {"pay-request", 0, cmd_pay_request,
+         "image code yes png svg show force"},
+        {"receipt", 0, cmd_receipt, "image code"},
+        {"log", 0, cmd_log, ""},
+        {"show-code", 1, cmd_show_code, "png svg show force"},
+        {"upload", 0, cmd_upload, "server"},
+        {"enroll", 0, cmd_enroll, "server code"},
+        {"allowance", 0, cmd_allowance, "server amount expires"},
+        {"backup", 0, cmd_backup, "out backup-passphrase-file force"},
+        {"restore", 0, cmd_restore, "from backup-passphrase-file"},
+        {"report-lost", 0, cmd_report_lost, "server reason"},
+        {NULL, 0, NULL, NULL},
     };
     wallet_args a;
 
     if (argc > 1 && strcmp(argv[1], "nfc") == 0)
         return cli_wallet_nfc(argc - 1, argv + 1);
-    return cli_dispatch("wallet", help, argc, argv, parse, &a, subs);
+    return cli_dispatch("wallet", help, "wallet passphrase-file", argc,
+                        argv, parse, &a, subs);
 }

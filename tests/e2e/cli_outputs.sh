@@ -131,6 +131,21 @@ expect 2 "'--amount' given twice" -- "$OFFPAY" wallet pay "${W[@]}" --currency E
 expect 2 "'--wallet' given twice" -- "$OFFPAY" wallet balance "${W[@]}" --wallet other
 expect 2 "'--limit' given twice" -- "$OFFPAY" issuer wallet-credential --dir iss --limit 1 --limit 2
 expect 2 "'--code' given twice" -- "$OFFPAY" decode --code "$code" --code "$code"
+# An option of another subcommand of the group is refused, not ignored,
+# before anything is read or written.
+before=$(codes_made)
+expect 2 "wallet balance: --currency is not an option of 'wallet balance'; see 'offpay wallet balance --help'" -- \
+  "$OFFPAY" wallet balance "${W[@]}" --currency EUR
+expect 2 "wallet pay: --server is not an option of 'wallet pay'" -- \
+  "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 --server http://127.0.0.1:9
+[ "$(codes_made)" = "$before" ] && ok "nothing reserved for a pay with a stray option" || fail "reserved: $(codes_made) was $before"
+expect 2 "terminal journal: --amount is not an option of 'terminal journal'" -- \
+  "$OFFPAY" terminal journal "${T[@]}" --amount 3
+expect 2 "terminal accept: --batch is not an option of 'terminal accept'" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.00 --batch 5
+expect 2 "issuer show: --limit is not an option of 'issuer show'" -- \
+  "$OFFPAY" issuer show --dir iss --limit 5
+expect 0 "code\(s\) made" -- "$OFFPAY" wallet balance "${W[@]}"
 expect 2 "give the code once" -- "$OFFPAY" decode --file w.cred --code "$code"
 code2=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
 expect 2 "more than one line on standard input" -- bash -c \

@@ -300,5 +300,11 @@ st=0; "$OFFPAYD" --db "$(ledger_url older)" --listen 127.0.0.1:0 --issuer iss \
 [ "$st" = 3 ] && grep -q "ledger migration $want (schema version $((want - 1)) to $want) failed: .*rolled back" older.out \
   && ok "a failing migration named with its reason (3)" || fail "failing migration ($st): $(cat older.out)"
 run_cli 2 "--db LEDGER is required" -- "$OFFPAY" admin audit
+# an option of another admin command is refused, not ignored
+run_cli 2 "admin audit: --serial is not an option of 'admin audit'; see 'offpay admin --help'" -- \
+  "$OFFPAY" admin audit --db "$LEDGER" --serial 5
+run_cli 2 "admin backup: --force is not an option of 'admin backup'" -- \
+  "$OFFPAY" admin backup --db "$LEDGER" --out bk2.db --force
+[ ! -e bk2.db ] && ok "no backup written for a refused command line" || fail "bk2.db written"
 run_cli 0 "Usage: offpay admin" -- "$OFFPAY" admin --help
 finish
