@@ -138,6 +138,10 @@ typedef enum offpay_account_kind {
     OFFPAY_ACCOUNT_GUARANTEE = 5
 } offpay_account_kind;
 
+/* "world", "wallet", "escrow", "merchant", "guarantee"; "unknown" for
+ * anything else. */
+const char *offpay_account_kind_name(offpay_account_kind k);
+
 /*
  * offpay_ledger_wallet_account — a new payer account in currency, with the
  * operator's reference text (at most 128 bytes). Errors: OFFPAY_EINVAL,
@@ -448,6 +452,42 @@ offpay_err offpay_ledger_held(offpay_ledger *l, uint32_t terminal_id,
 offpay_err offpay_ledger_statement(
     offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
     int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx);
+
+/* ---- an account's transfers ----------------------------------------- */
+
+/* One transfer of an account, seen from the account's side. */
+typedef struct offpay_account_transfer {
+    uint64_t            id;
+    uint32_t            at;
+    char                kind[12]; /* deposit, withdraw, fund (a credential's
+                                     allowance into its escrow), settle,
+                                     cover (from the guarantee), release,
+                                     late (settlement.md §1) */
+    int64_t             amount;   /* into the account (> 0) or out (< 0) */
+    uint64_t            other;    /* the account on the other side */
+    offpay_account_kind other_kind;
+    uint64_t            presentment; /* settle, cover, late; else 0 */
+    uint64_t            case_id;     /* 0: none */
+    char                ref[129];    /* the operator's reference, or "" */
+} offpay_account_transfer;
+
+/* Most transfers offpay_ledger_transfers gives at once. */
+#define OFFPAY_LEDGER_TRANSFERS_MAX 10000u
+
+/*
+ * offpay_ledger_transfers — at most max (1..OFFPAY_LEDGER_TRANSFERS_MAX)
+ * transfers into or out of account with an id above after (0: from the
+ * first), in ascending id order, into *out (malloc'd, free() it; NULL
+ * when none) and *n: an account's history, from which its balance is
+ * recomputed (the sum of the amounts). A caller pages by passing the last
+ * id seen. On a sharded ledger a merchant account, which has a row on
+ * every shard, lists each shard's transfers in turn (ids ascend with the
+ * shards); any other account lives on one shard. Errors: OFFPAY_EINVAL,
+ * OFFPAY_ENOTFOUND (no such account), OFFPAY_ENOMEM, OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
+                                   uint64_t after, size_t max,
+                                   offpay_account_transfer **out, size_t *n);
 
 /* ---- the audit ----------------------------------------------------- */
 

@@ -4,7 +4,7 @@
  * `audit` recomputes every balance and checks conservation, `release`
  * returns the escrows that are due, `cases` lists the cases settlement
  * opened and `evidence` exports one as a self-contained file
- * (docs/settlement.md §9). The ledger is a SQLite file or a PostgreSQL
+ * (docs/settlement.md §9), `transfers` lists an account's history. The ledger is a SQLite file or a PostgreSQL
  * URL, as for offpayd --db.
  */
 #include <curl/curl.h>
@@ -36,6 +36,8 @@ static const char help[] =
     "       offpay admin enroll-code --db LEDGER --currency CODE\n"
     "                    [--expires UNIXTIME] [--json]\n"
     "       offpay admin revoke-wallet --db LEDGER --account N [--json]\n"
+    "       offpay admin transfers --db LEDGER --account N [--after ID]\n"
+    "                    [--limit N] [--json]\n"
     "       offpay admin lists --server URL --root ROOT --out-dir DIR\n"
     "       offpay admin backup --db LEDGER --out FILE [--json]\n"
     "\n"
@@ -68,6 +70,12 @@ static const char help[] =
     "            the account after the upload grace, minus what settles\n"
     "            meanwhile (also POST /v1/admin/wallets/N/revoke); again,\n"
     "            it says when it was revoked and changes nothing\n"
+    "  transfers an account's history: its balance, then each transfer\n"
+    "            into (+) or out of (-) --account, oldest first, with the\n"
+    "            account on the other side, the presentment or case it\n"
+    "            settles and its reference; --limit per page (default\n"
+    "            100), the next from --after the last id shown (also GET\n"
+    "            /v1/admin/accounts/N/transfers)\n"
     "  lists     offpayd's trust bundle and revocation list, checked under\n"
     "            the root key (--root: hex, or root.pub), written to\n"
     "            DIR/bundle.opb and DIR/revlist.opb for air-gapped\n"
@@ -379,6 +387,111 @@ static void time_text(uint32_t t, char *buf, size_t cap)
     if (gmtime_r(&tt, &tm) == NULL ||
         strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(buf, cap, "%u", (unsigned)t);
+}
+
+/* `admin transfers`: an account's transfers, a page at a time, from its
+ * side, under its balance (settle.h, offpay_ledger_transfers). */
+static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
+{
+    offpay_account_transfer *v = NULL;
+    offpay_account_kind      kind;
+    int64_t                  balance;
+    uint16_t                 currency;
+    size_t                   n = 0;
+    char                     when[32], money[64];
+    const char              *alpha;
+    offpay_err               rc;
+
+    if (account == 0)
+        return cli_usage_error("admin transfers: --account N is required");
+    rc = offpay_ledger_balance(l, account, &balance, &kind, &currency);
+    if (rc == OFFPAY_ENOTFOUND || rc == OFFPAY_ENOT_ISSUED) {
+        fprintf(stderr, "offpay: admin transfers: no account %llu (%s)\n",
+                (unsigned long long)account, offpay_errname(rc));
+        return EXIT_REJECTED;
+    }
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_transfers(l, account, a->f.after_id,
+                                     (size_t)a->limit, &v, &n);
+    if (rc != OFFPAY_OK)
+        return cli_fail("transfers", rc);
+    alpha = offpay_currency_alpha(currency);
+    if (a->json) {
+        json_t *arr = json_array(), *doc;
+        char   *text;
+
+        for (size_t i = 0; arr != NULL && i < n; i++) {
+            json_t *t = json_pack(
+                "{s:o, s:I, s:s, s:I, s:o, s:s}", "id", cli_json_u64(v[i].id),
+                "at", (json_int_t)v[i].at, "kind", v[i].kind, "amount_minor",
+                (json_int_t)v[i].amount, "other", cli_json_u64(v[i].other),
+                "other_kind", offpay_account_kind_name(v[i].other_kind));
+
+            if (t != NULL) {
+                json_object_set_new(t, "presentment",
+                                    v[i].presentment != 0
+                                        ? cli_json_u64(v[i].presentment)
+                                        : json_null());
+                json_object_set_new(t, "case",
+                                    v[i].case_id != 0
+                                        ? cli_json_u64(v[i].case_id)
+                                        : json_null());
+                json_object_set_new(t, "ref",
+                                    v[i].ref[0] != '\0'
+                                        ? json_string(v[i].ref)
+                                        : json_null());
+            }
+            json_array_append_new(arr, t);
+        }
+        doc = json_pack("{s:o, s:s, s:s, s:I, s:I, s:o}", "account",
+                        cli_json_u64(account), "kind",
+                        offpay_account_kind_name(kind), "currency",
+                        alpha != NULL ? alpha : "", "balance_minor",
+                        (json_int_t)balance, "count", (json_int_t)n,
+                        "transfers", arr);
+        if (doc != NULL)
+            json_object_set_new(doc, "next_after",
+                                n == (size_t)a->limit
+                                    ? cli_json_u64(v[n - 1].id)
+                                    : json_null());
+        text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                           : NULL;
+        json_decref(doc);
+        free(v);
+        if (text == NULL)
+            return cli_fail("transfers", OFFPAY_ENOMEM);
+        printf("%s\n", text);
+        offpay__json_free(text);
+        return EXIT_OK;
+    }
+    printf("account %llu: %s, balance %s\n", (unsigned long long)account,
+           offpay_account_kind_name(kind),
+           cli_money(balance, currency, money, sizeof money));
+    for (size_t i = 0; i < n; i++) {
+        time_text(v[i].at, when, sizeof when);
+        offpay_amount_format(v[i].amount < 0 ? -v[i].amount : v[i].amount,
+                             currency, money, sizeof money);
+        printf("transfer %llu  %s  %-8s %c%s %s %s account %llu",
+               (unsigned long long)v[i].id, when, v[i].kind,
+               v[i].amount < 0 ? '-' : '+', money,
+               v[i].amount < 0 ? "to" : "from",
+               offpay_account_kind_name(v[i].other_kind),
+               (unsigned long long)v[i].other);
+        if (v[i].presentment != 0)
+            printf("  presentment %llu", (unsigned long long)v[i].presentment);
+        if (v[i].case_id != 0)
+            printf("  case %llu", (unsigned long long)v[i].case_id);
+        if (v[i].ref[0] != '\0')
+            printf("  \"%s\"", v[i].ref);
+        printf("\n");
+    }
+    printf("%zu transfer(s)", n);
+    if (n == (size_t)a->limit)
+        printf("; the next page: --after %llu",
+               (unsigned long long)v[n - 1].id);
+    printf("\n");
+    free(v);
+    return EXIT_OK;
 }
 
 /* The cases v[0..n), as a table or one JSON object. */
@@ -882,7 +995,7 @@ int cli_admin(int argc, char **argv)
         if (argc < 2)
             return cli_usage_error("admin: give a command (audit, release, "
                                    "cases, evidence, enroll-code, "
-                                   "revoke-wallet, lists, backup)");
+                                   "revoke-wallet, transfers, lists, backup)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
@@ -893,7 +1006,7 @@ int cli_admin(int argc, char **argv)
     if (strcmp(cmd, "audit") != 0 && strcmp(cmd, "release") != 0 &&
         strcmp(cmd, "cases") != 0 && strcmp(cmd, "evidence") != 0 &&
         strcmp(cmd, "enroll-code") != 0 && strcmp(cmd, "revoke-wallet") != 0 &&
-        strcmp(cmd, "backup") != 0)
+        strcmp(cmd, "backup") != 0 && strcmp(cmd, "transfers") != 0)
         return cli_usage_error("admin: unknown command '%s'", cmd);
     argv[1] = prog; /* getopt's messages name the whole command */
     optind = 1;
@@ -927,7 +1040,7 @@ int cli_admin(int argc, char **argv)
         case 'n':
             bad = parse_u64("--limit", optarg, 10000, &a.limit);
             if (!bad && a.limit == 0)
-                bad = cli_usage_error("admin cases: --limit is 1..10000");
+                bad = cli_usage_error("admin %s: --limit is 1..10000", cmd);
             break;
         case 'b':
             a.bundle = optarg;
@@ -980,6 +1093,7 @@ int cli_admin(int argc, char **argv)
             {"evidence", "bundle out force server token-file"},
             {"enroll-code", "currency expires"},
             {"revoke-wallet", "account"},
+            {"transfers", "account after limit"},
             {"backup", "out"},
         };
         char what[64];
@@ -1155,6 +1269,8 @@ int cli_admin(int argc, char **argv)
         status = enroll_code(l, currency, expires, json);
     else if (strcmp(cmd, "revoke-wallet") == 0)
         status = revoke_wallet(l, account, json);
+    else if (strcmp(cmd, "transfers") == 0)
+        status = transfers(l, account, &a);
     else
         status = evidence(l, &a, case_id);
     offpay_ledger_close(l);

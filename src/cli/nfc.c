@@ -118,8 +118,11 @@ static int parse(int argc, char **argv, nfc_args *a, int wallet)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
+    static char tprog[] = "offpay terminal nfc", wprog[] = "offpay wallet nfc";
+    uint64_t    seen = 0;
+    int         c;
 
+    argv[0] = wallet ? wprog : tprog; /* getopt's messages name the command */
     memset(a, 0, sizeof *a);
     a->wait = 30;
     a->receipt_wait = 5;
@@ -127,7 +130,7 @@ static int parse(int argc, char **argv, nfc_args *a, int wallet)
     a->payments = 1;
     a->timeout = 60;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, opts, NULL, &seen)) != -1) {
         switch (c) {
         case 'T':
             a->dir = optarg;
@@ -189,6 +192,8 @@ static int parse(int argc, char **argv, nfc_args *a, int wallet)
             fputs(wallet ? wallet_help : term_help, stdout);
             fputs(cli_exit_help, stdout);
             return -1;
+        case CLI_OPT_TWICE:
+            return EXIT_USAGE;
         default:
             return cli_usage_error("%s nfc: bad option",
                                    wallet ? "wallet" : "terminal");
@@ -196,7 +201,15 @@ static int parse(int argc, char **argv, nfc_args *a, int wallet)
     }
     if (optind < argc)
         return cli_usage_error("unexpected argument '%s'", argv[optind]);
-    return 0;
+    /* one parser for both roles: the other role's options are refused */
+    return wallet ? cli_only_opts("wallet nfc",
+                                  "wallet passphrase-file max currency "
+                                  "payments vpcd timeout stay taps drop-at",
+                                  NULL, "wallet nfc")
+                  : cli_only_opts("terminal nfc",
+                                  "terminal passphrase-file amount reader "
+                                  "wait receipt-wait chunk",
+                                  NULL, "terminal nfc");
 }
 
 int cli_terminal_nfc(int argc, char **argv)

@@ -1,10 +1,12 @@
 /*
  * accounts.c — operator endpoints on accounts: POST /v1/admin/accounts (a
  * new wallet account), GET /v1/admin/accounts/ID (balance, kind,
- * currency), POST /v1/admin/accounts/ID/deposit and .../withdraw (money
- * from and to the outside world), POST /v1/admin/guarantee (the issuer's
- * guarantee account of a currency, created on first use).
+ * currency), GET /v1/admin/accounts/ID/transfers (its history), POST
+ * /v1/admin/accounts/ID/deposit and .../withdraw (money from and to the
+ * outside world), POST /v1/admin/guarantee (the issuer's guarantee account
+ * of a currency, created on first use).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/server.h"
@@ -32,7 +34,7 @@ static json_t *account_json(uint64_t id, int64_t balance,
                             offpay_account_kind kind, uint16_t currency)
 {
     return json_pack("{s:o, s:s, s:s, s:o}", "account", srv_json_id(id), "kind",
-                     srv_kind_name(kind), "currency",
+                     offpay_account_kind_name(kind), "currency",
                      offpay_currency_alpha(currency), "balance",
                      srv_json_amount(balance, currency));
 }
@@ -62,6 +64,76 @@ void srv_account_new(srv_req *r, srv_reply *out)
     else
         srv_ok(out, account_json(id, 0, OFFPAY_ACCOUNT_WALLET, currency));
     json_decref(doc);
+}
+
+/* A page of GET .../transfers: 100 by default, at most 1,000. */
+#define TRANSFERS_DEFAULT 100
+#define TRANSFERS_MAX     1000
+
+static json_t *transfer_json(const offpay_account_transfer *t,
+                             uint16_t                       currency)
+{
+    json_t *j = json_pack(
+        "{s:o, s:I, s:s, s:o, s:o, s:s}", "id", srv_json_id(t->id), "at",
+        (json_int_t)t->at, "kind", t->kind, "amount",
+        srv_json_amount(t->amount, currency), "other", srv_json_id(t->other),
+        "other_kind", offpay_account_kind_name(t->other_kind));
+
+    if (j == NULL)
+        return NULL;
+    json_object_set_new(j, "presentment",
+                        t->presentment != 0 ? srv_json_id(t->presentment)
+                                            : json_null());
+    json_object_set_new(j, "case",
+                        t->case_id != 0 ? srv_json_id(t->case_id)
+                                        : json_null());
+    json_object_set_new(j, "ref",
+                        t->ref[0] != '\0' ? json_string(t->ref) : json_null());
+    return j;
+}
+
+void srv_account_transfers(srv_req *r, srv_reply *out)
+{
+    const char              *qa = r->query(r->conn, "after");
+    const char              *ql = r->query(r->conn, "limit");
+    uint64_t                 id, after = 0, limit = TRANSFERS_DEFAULT;
+    int64_t                  balance;
+    offpay_account_kind      kind;
+    uint16_t                 currency;
+    offpay_account_transfer *v = NULL;
+    size_t                   n = 0;
+    json_t                  *arr, *j;
+    offpay_err               rc;
+
+    if ((qa != NULL && srv_parse_u64(qa, INT64_MAX, &after) != 0) ||
+        (ql != NULL &&
+         (srv_parse_u64(ql, TRANSFERS_MAX, &limit) != 0 || limit == 0))) {
+        srv_fail(out, SRV_E_BAD_PARAMETER,
+                 "after: a transfer id; limit: 1..1000");
+        return;
+    }
+    if (account_of(r, out, &id, &balance, &kind, &currency) != 0)
+        return;
+    rc = offpay_ledger_transfers(r->l, id, after, (size_t)limit, &v, &n);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "transfers");
+        return;
+    }
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        json_array_append_new(arr, transfer_json(&v[i], currency));
+    j = account_json(id, balance, kind, currency);
+    if (j != NULL) {
+        json_object_set_new(j, "count", json_integer((json_int_t)n));
+        json_object_set_new(j, "transfers", arr != NULL ? arr : json_null());
+        /* null on the last page, as the cases' list */
+        json_object_set_new(j, "next_after",
+                            n == (size_t)limit ? srv_json_id(v[n - 1].id)
+                                               : json_null());
+    } else
+        json_decref(arr);
+    srv_ok(out, j);
+    free(v);
 }
 
 void srv_account_get(srv_req *r, srv_reply *out)

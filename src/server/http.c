@@ -60,6 +60,8 @@ static const route routes[] = {
      1, NULL},
     {"GET", "/v1/admin/accounts/*", srv_account_get, AUTH_OPERATOR, BODY_NONE,
      1, NULL},
+    {"GET", "/v1/admin/accounts/*/transfers", srv_account_transfers,
+     AUTH_OPERATOR, BODY_NONE, 1, "after limit"},
     {"POST", "/v1/admin/accounts/*/deposit", srv_account_deposit, AUTH_OPERATOR,
      BODY_ADMIN, 1, NULL},
     {"POST", "/v1/admin/accounts/*/withdraw", srv_account_withdraw,

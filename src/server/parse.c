@@ -114,7 +114,7 @@ void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
 void srv_account_kind_hint(char *hint, size_t cap, uint64_t account,
                            offpay_account_kind kind, const char *why)
 {
-    const char *k = srv_kind_name(kind);
+    const char *k = offpay_account_kind_name(kind);
 
     snprintf(hint, cap, "account %llu is %s %s account: %s",
              (unsigned long long)account,
@@ -520,19 +520,4 @@ const char *srv_outcome_name(offpay_settle_outcome o)
     return "unknown";
 }
 
-const char *srv_kind_name(offpay_account_kind k)
-{
-    switch (k) {
-    case OFFPAY_ACCOUNT_WORLD:
-        return "world";
-    case OFFPAY_ACCOUNT_WALLET:
-        return "wallet";
-    case OFFPAY_ACCOUNT_ESCROW:
-        return "escrow";
-    case OFFPAY_ACCOUNT_MERCHANT:
-        return "merchant";
-    case OFFPAY_ACCOUNT_GUARANTEE:
-        return "guarantee";
-    }
-    return "unknown";
-}
+

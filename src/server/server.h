@@ -329,7 +329,6 @@ json_t     *srv_json_amount(int64_t minor, uint16_t currency);
 json_t     *srv_json_b64(const uint8_t *b, size_t n);
 json_t     *srv_json_hex(const uint8_t *b, size_t n);
 const char *srv_outcome_name(offpay_settle_outcome o);
-const char *srv_kind_name(offpay_account_kind k);
 
 /* ---- the operator token and the signed request (auth.c) ------------ */
 
@@ -384,6 +383,7 @@ void srv_bundle(srv_req *r, srv_reply *out);
 void srv_revlist(srv_req *r, srv_reply *out);
 void srv_account_new(srv_req *r, srv_reply *out);
 void srv_account_get(srv_req *r, srv_reply *out);
+void srv_account_transfers(srv_req *r, srv_reply *out);
 void srv_account_deposit(srv_req *r, srv_reply *out);
 void srv_account_withdraw(srv_req *r, srv_reply *out);
 void srv_guarantee(srv_req *r, srv_reply *out);

@@ -1,9 +1,9 @@
 /*
  * serve.c — what offpayd hands out from the ledger: the signed revocation
  * list (full or delta), terminal look-ups for authenticating uploads, the
- * request nonces that stop replayed requests, merchant statements, and
- * which of a terminal's payments the ledger holds (its check for a ledger
- * taken back to an older copy).
+ * request nonces that stop replayed requests, merchant statements, an
+ * account's transfers, and which of a terminal's payments the ledger
+ * holds (its check for a ledger taken back to an older copy).
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -249,6 +249,86 @@ offpay_err offpay_ledger_statement(
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
         rc = offpay__ledger_read_on(l, k, statement_tx, &c);
     return rc;
+}
+
+const char *offpay_account_kind_name(offpay_account_kind k)
+{
+    switch (k) {
+    case OFFPAY_ACCOUNT_WORLD:
+        return "world";
+    case OFFPAY_ACCOUNT_WALLET:
+        return "wallet";
+    case OFFPAY_ACCOUNT_ESCROW:
+        return "escrow";
+    case OFFPAY_ACCOUNT_MERCHANT:
+        return "merchant";
+    case OFFPAY_ACCOUNT_GUARANTEE:
+        return "guarantee";
+    }
+    return "unknown";
+}
+
+struct transfers_ctx {
+    uint64_t                 account, after;
+    size_t                   max, n;
+    offpay_account_transfer *out;
+    offpay_account_kind      kind;
+};
+
+static offpay_err transfers_tx(offpay_ledger *l, void *p)
+{
+    struct transfers_ctx *c = p;
+    uint16_t              currency;
+    size_t                got = 0;
+    offpay_err            rc;
+
+    rc = l->ops->account_get(l->store, c->account, &c->kind, &currency);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->transfers_of(l->store, c->account, c->after,
+                                  c->max - c->n, c->out + c->n, &got);
+    c->n += got;
+    return rc;
+}
+
+offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
+                                   uint64_t after, size_t max,
+                                   offpay_account_transfer **out, size_t *n)
+{
+    struct transfers_ctx c;
+    offpay_err           rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (l == NULL || out == NULL || n == NULL || max == 0 ||
+        max > OFFPAY_LEDGER_TRANSFERS_MAX)
+        return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.account = account;
+    c.after = after;
+    c.max = max;
+    c.out = calloc(max, sizeof *c.out);
+    if (c.out == NULL)
+        return OFFPAY_ENOMEM;
+    rc = offpay__ledger_read_on(l, offpay__ledger_home(l, account),
+                                transfers_tx, &c);
+    if (rc == OFFPAY_OK && c.kind == OFFPAY_ACCOUNT_MERCHANT &&
+        l->n_shards > 1) {
+        /* a row on every shard (settlement.md §11): each shard's in turn,
+         * whose ids ascend with the shards */
+        c.n = 0;
+        for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards && c.n < max;
+             k++)
+            rc = offpay__ledger_read_on(l, k, transfers_tx, &c);
+    }
+    if (rc != OFFPAY_OK || c.n == 0) {
+        free(c.out);
+        return rc;
+    }
+    *out = c.out;
+    *n = c.n;
+    return OFFPAY_OK;
 }
 
 struct held_ctx {

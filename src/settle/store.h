@@ -245,6 +245,12 @@ typedef struct offpay__store_ops {
         offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
         int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx);
 
+    /* at most max transfers into or out of account with an id above
+     * after, ascending, into out[0..*n), seen from the account's side */
+    offpay_err (*transfers_of)(offpay__store *s, uint64_t account,
+                               uint64_t after, size_t max,
+                               offpay_account_transfer *out, size_t *n);
+
     /* the escrow account's flows by kind (offpay__escrow_flows_sql) */
     offpay_err (*escrow_flows)(offpay__store *s, uint64_t escrow,
                                int64_t out[OFFPAY__ESCROW_FLOWS]);
@@ -442,7 +448,7 @@ typedef struct offpay__store_ops {
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
-    X(terminal_retired) X(escrow_flows)
+    X(terminal_retired) X(transfers_of) X(escrow_flows)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

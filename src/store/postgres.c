@@ -1396,6 +1396,9 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
                                     uint32_t now);
 static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
                                  int64_t out[OFFPAY__ESCROW_FLOWS]);
+static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
+                                 uint64_t after, size_t max,
+                                 offpay_account_transfer *out, size_t *n);
 
 /* the wallet's online life (defined at the end of the file) */
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
@@ -2587,6 +2590,59 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
     *how = (int)col_i64(r, 0, 0);
     *rotated_to = col_u32(r, 0, 1);
     return OFFPAY_OK;
+}
+
+/* An account's transfers, a page at a time: each side's index gives its
+ * first max rows above the cursor, and the two are merged (a transfer
+ * never has one account on both sides). */
+static const char SQL_TRANSFERS_OF[] =
+    "SELECT t.id, t.at, t.kind, t.debit, t.amount, t.presentment,"
+    " t.case_id, t.ref, a.id, a.kind FROM"
+    " (SELECT id FROM (SELECT id FROM transfers WHERE debit = $1::bigint"
+    " AND id > $2::bigint ORDER BY id LIMIT $3::bigint) d"
+    " UNION ALL SELECT id FROM (SELECT id FROM transfers"
+    " WHERE credit = $1::bigint AND id > $2::bigint ORDER BY id"
+    " LIMIT $3::bigint) c) x"
+    " JOIN transfers t ON t.id = x.id"
+    " JOIN accounts a ON a.id = CASE WHEN t.debit = $1::bigint"
+    " THEN t.credit ELSE t.debit END ORDER BY t.id LIMIT $3::bigint";
+
+static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
+                                 uint64_t after, size_t max,
+                                 offpay_account_transfer *out, size_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *n = 0;
+    p_u64(&p, account);
+    p_u64(&p, after);
+    p_i64(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
+    rc = run_sql(s, SQL_TRANSFERS_OF, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
+        offpay_account_transfer *x = &out[*n];
+        const char              *kind = PQgetvalue(r, i, 2);
+        const char *ref = PQgetisnull(r, i, 7) ? "" : PQgetvalue(r, i, 7);
+        int64_t     amount = col_i64(r, i, 4);
+
+        memset(x, 0, sizeof *x);
+        x->id = col_u64(r, i, 0);
+        x->at = col_u32(r, i, 1);
+        x->amount = col_u64(r, i, 3) == account ? -amount : amount;
+        x->presentment = col_u64(r, i, 5);
+        x->case_id = col_u64(r, i, 6);
+        x->other = col_u64(r, i, 8);
+        x->other_kind = (offpay_account_kind)col_i64(r, i, 9);
+        if (strlen(kind) >= sizeof x->kind || strlen(ref) >= sizeof x->ref)
+            rc = OFFPAY_ESTORE;
+        else {
+            strcpy(x->kind, kind);
+            strcpy(x->ref, ref);
+            (*n)++;
+        }
+    }
+    return rc;
 }
 
 static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,

@@ -1365,6 +1365,9 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
                                     uint32_t now);
 static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
                                  int64_t out[OFFPAY__ESCROW_FLOWS]);
+static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
+                                 uint64_t after, size_t max,
+                                 offpay_account_transfer *out, size_t *n);
 
 /* the wallet's online life (defined at the end of the file) */
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
@@ -2309,6 +2312,66 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
         *how = o.how;
         *rotated_to = o.rotated_to;
     }
+    return rc;
+}
+
+/* An account's transfers, a page at a time: each side's index gives its
+ * first max rows above the cursor, and the two are merged (a transfer
+ * never has one account on both sides). */
+static const char SQL_TRANSFERS_OF[] =
+    "SELECT t.id, t.at, t.kind, t.debit, t.amount, t.presentment,"
+    " t.case_id, t.ref, a.id, a.kind FROM"
+    " (SELECT id FROM (SELECT id FROM transfers WHERE debit = ?1"
+    " AND id > ?2 ORDER BY id LIMIT ?3) d"
+    " UNION ALL SELECT id FROM (SELECT id FROM transfers WHERE credit = ?1"
+    " AND id > ?2 ORDER BY id LIMIT ?3) c) x"
+    " JOIN transfers t ON t.id = x.id"
+    " JOIN accounts a ON a.id = CASE WHEN t.debit = ?1 THEN t.credit"
+    " ELSE t.debit END ORDER BY t.id LIMIT ?3";
+
+static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
+                                 uint64_t after, size_t max,
+                                 offpay_account_transfer *out, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           step = SQLITE_DONE;
+
+    *n = 0;
+    rc = prepare(s, SQL_TRANSFERS_OF, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, account);
+    bind_u64(st, 2, after);
+    sqlite3_bind_int64(st, 3, max > INT32_MAX ? INT32_MAX : (sqlite3_int64)max);
+    while (rc == OFFPAY_OK && *n < max &&
+           (step = sqlite3_step(st)) == SQLITE_ROW) {
+        offpay_account_transfer *x = &out[*n];
+        const char *kind = (const char *)sqlite3_column_text(st, 2);
+        const char *ref = (const char *)sqlite3_column_text(st, 7);
+        int64_t     amount = sqlite3_column_int64(st, 4);
+
+        memset(x, 0, sizeof *x);
+        x->id = col_u64(st, 0);
+        x->at = col_u32(st, 1);
+        x->amount = col_u64(st, 3) == account ? -amount : amount;
+        x->presentment = col_u64(st, 5);
+        x->case_id = col_u64(st, 6);
+        x->other = col_u64(st, 8);
+        x->other_kind = (offpay_account_kind)sqlite3_column_int(st, 9);
+        if (kind == NULL || strlen(kind) >= sizeof x->kind ||
+            (ref != NULL && strlen(ref) >= sizeof x->ref))
+            rc = OFFPAY_ESTORE;
+        else {
+            strcpy(x->kind, kind);
+            if (ref != NULL)
+                strcpy(x->ref, ref);
+            (*n)++;
+        }
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = map(step);
+    sqlite3_finalize(st);
     return rc;
 }
 

@@ -137,6 +137,12 @@ expect 0 "Usage: offpay wallet nfc" -- "$OFFPAY" wallet nfc --help
 expect 2 "--amount are required" -- "$OFFPAY" terminal nfc --terminal shop
 expect 2 "--max AMOUNT" -- "$OFFPAY" wallet nfc "${W[@]}"
 expect 2 "--chunk" -- "$OFFPAY" terminal nfc "${T[@]}" --amount 1.00 --chunk 300
+expect 2 "terminal nfc: --max is not an option of 'terminal nfc'" -- \
+  "$OFFPAY" terminal nfc "${T[@]}" --amount 1.00 --max 5.00
+expect 2 "wallet nfc: --amount is not an option of 'wallet nfc'" -- \
+  "$OFFPAY" wallet nfc "${W[@]}" --max 5.00 --currency EUR --amount 1.00
+expect 2 "offpay terminal nfc: option '--amount' given twice" -- \
+  "$OFFPAY" terminal nfc "${T[@]}" --amount 1.00 --amount 2.00
 expect 3 "no such PC/SC reader" -- "$OFFPAY" terminal nfc "${T[@]}" --amount 1.00 --reader nonesuch
 
 # 1. A payment, then the same in 64-byte APDUs (chained request and

@@ -232,6 +232,27 @@ upload ta --from 11 --to 11 --time "$day76"
   || fail "after the late window: $(jq -c .results resp.json)"
 balances "W6=$W6:3800 A=$MA:7524" "nothing moved"
 audit_passes "after the late window"
+# W6's history as the operator reads it: every transfer, from its side,
+# summing to its balance
+api GET "/v1/admin/accounts/$W6/transfers"
+[ "$status" = 200 ] && [ "$(jget .balance.minor)" = 3800 ] && [ "$(jget .next_after)" = null ] \
+  && [ "$(jq -c '[.transfers[] | [.kind, .amount.minor, .other_kind]]' resp.json)" = \
+       '[["deposit",5000,"world"],["fund",-3000,"escrow"],["release",2500,"escrow"],["late",-700,"escrow"]]' ] \
+  && [ "$(jq '[.transfers[] | select(.kind == "late") | .presentment != null] | all' resp.json)" = true ] \
+  && ok "W6's history: deposit, allowance, release, late payment, summing to 38.00" \
+  || fail "W6's history: $status $(cat resp.json)"
+api GET "/v1/admin/accounts/$W6/transfers?limit=2"
+first=$(jget .next_after)
+api GET "/v1/admin/accounts/$W6/transfers?limit=2&after=$first"
+[ "$status" = 200 ] && [ "$(jq -c '[.transfers[].kind]' resp.json)" = '["release","late"]' ] \
+  && ok "the second page of 2 starts after the first's last id" || fail "page 2: $(cat resp.json)"
+api GET "/v1/admin/accounts/$W6/transfers?limit=0"
+expect_http 400 BAD_PARAMETER "a page of 0 transfers"
+api GET "/v1/admin/accounts/$W6/transfers?page=2"
+[ "$status" = 400 ] && ok "an unknown query parameter of transfers: 400 $(jget .error)" \
+  || fail "page=2: $status $(cat resp.json)"
+api GET "/v1/admin/accounts/987654321/transfers"
+expect_http 404 ENOTFOUND "the transfers of no account"
 stop_server TERM
 
 # ---- the operator's audit from the command line -------------------------
@@ -241,6 +262,15 @@ stop_server TERM
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
 run_cli 0 '"ok":true' -- "$OFFPAY" admin audit --db "$LEDGER" --json
 run_cli 0 "released 0 escrow" -- "$OFFPAY" admin release --db "$LEDGER" --now
+run_cli 0 "account $W6: wallet, balance 38.00 EUR" -- "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6"
+run_cli 0 "transfer [0-9]+  [0-9T:-]+Z  late     -7.00 to escrow account [0-9]+  presentment [0-9]+" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6"
+run_cli 0 "2 transfer\(s\); the next page: --after [0-9]+" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --limit 2
+run_cli 0 '"count":4,' -- "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --json
+run_cli 1 "admin transfers: no account 987654321" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account 987654321
+run_cli 2 "admin transfers: --account N is required" -- "$OFFPAY" admin transfers --db "$LEDGER"
 ledger_copy ledger tampered
 ledger_sql tampered "UPDATE credentials SET remaining = remaining + 1 WHERE serial = (SELECT MIN(serial) FROM credentials)"
 run_cli 1 "escrows whose stored remainder differs from their transfers: 1" -- \

@@ -186,6 +186,24 @@ api POST "/v1/admin/accounts/$MA/withdraw" '{"amount":"15.00"}'
 [ "$status" != 200 ] && ok "15.00 more: no one shard holds it ($status $(jget .error))" \
   || fail "withdrawal across shards accepted"
 [ "$(balance "$MA")" = 1600 ] && ok "merchant balance 16.00 after" || fail "balance $(balance "$MA")"
+# its history: both shards' rows, ascending, summing to its balance; the
+# same in pages of 3
+api GET "/v1/admin/accounts/$MA/transfers?limit=1000"
+all=$(jq -c '[.transfers[].id]' resp.json)
+[ "$status" = 200 ] && [ "$(jq '[.transfers[].amount.minor] | add' resp.json)" = 1600 ] \
+  && [ "$(jq '[.transfers[].id | tonumber] | . == sort' resp.json)" = true ] \
+  && [ "$(jq '[.transfers[] | select(.kind == "withdraw" and .amount.minor == -1500)] | length' resp.json)" = 1 ] \
+  && [ "$(jget .next_after)" = null ] \
+  && ok "merchant history over both shards: $(jget .count) transfers summing to 16.00" \
+  || fail "merchant history: $status $(cat resp.json)"
+paged='[]'; after=0
+while :; do
+  api GET "/v1/admin/accounts/$MA/transfers?limit=3&after=$after"
+  [ "$status" = 200 ] || break
+  paged=$(jq -c --argjson p "$paged" '$p + [.transfers[].id]' resp.json)
+  after=$(jget .next_after); [ "$after" = null ] && break
+done
+[ "$paged" = "$all" ] && ok "the history in pages of 3 is the same" || fail "paged $paged vs $all"
 # the guarantee: 250.00 on each shard
 api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"300.00"}'
 [ "$status" != 200 ] && ok "300.00 from the guarantee: no one shard holds it ($status)" \

@@ -453,6 +453,112 @@ static void test_overspend_paid_from_guarantee_when_rules_followed(void)
     drop_world(&w);
 }
 
+/* The sum of account's whole history (offpay_ledger_transfers), or
+ * INT64_MIN; *n_out (may be NULL) its length. Read a page of 2 at a time,
+ * so the paging is checked too. */
+static int64_t history_sum(world *w, uint64_t account, size_t *n_out)
+{
+    offpay_account_transfer *v = NULL;
+    uint64_t                 after = 0, last = 0;
+    int64_t                  sum = 0;
+    size_t                   n = 0, total = 0;
+
+    do {
+        if (offpay_ledger_transfers(w->l, account, after, 2, &v, &n) !=
+            OFFPAY_OK)
+            return INT64_MIN;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i].id <= last || v[i].amount == 0 || v[i].other == 0 ||
+                v[i].other == account)
+                sum = INT64_MIN / 2; /* out of order, or not its side */
+            last = v[i].id;
+            sum += v[i].amount;
+        }
+        total += n;
+        if (n > 0)
+            after = v[n - 1].id;
+        free(v);
+        v = NULL;
+    } while (n == 2);
+    if (n_out != NULL)
+        *n_out = total;
+    return sum;
+}
+
+/* Every account's history recomputes its balance: the wallet's (deposit,
+ * then its credential's allowance out to the escrow, which the fund
+ * transfer names), the escrow's, each merchant's (a settle from the
+ * escrow; a cover from the guarantee naming the presentment and case),
+ * the guarantee's, and the world's; pages of 2 give the same as one page;
+ * an unknown account and bad bounds are refused. */
+static void test_transfers_recompute_each_balance(void)
+{
+    world                    w;
+    uint8_t                  c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t                  c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t                   n1, n2, n;
+    offpay_settle_result     a, b;
+    offpay_account_transfer *v = NULL;
+    uint64_t                 escrow_acct = 0, world_acct = 0;
+    int                      saw_cover = 0;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(40), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(40), T0 + 30, 0, c2);
+    a = settle(&w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 3600);
+    b = settle(&w, 1, c2, n2, CENTS(40), T0 + 40, T0 + 3600);
+    REQUIRE(a.outcome == OFFPAY_SETTLE_SETTLED &&
+            b.outcome == OFFPAY_SETTLE_GUARANTEED && b.covered == CENTS(30));
+
+    /* the wallet: a deposit from the world, the allowance to the escrow */
+    REQUIRE_OK(offpay_ledger_transfers(w.l, w.wallet_acct, 0,
+                                       OFFPAY_LEDGER_TRANSFERS_MAX, &v, &n));
+    REQUIRE(n == 2);
+    CHECK(strcmp(v[0].kind, "deposit") == 0 && v[0].amount == CENTS(100) &&
+          v[0].other_kind == OFFPAY_ACCOUNT_WORLD);
+    CHECK(strcmp(v[1].kind, "fund") == 0 && v[1].amount == -CENTS(50) &&
+          v[1].other_kind == OFFPAY_ACCOUNT_ESCROW && v[1].id > v[0].id);
+    world_acct = v[0].other;
+    escrow_acct = v[1].other;
+    free(v);
+    v = NULL;
+    CHECK(history_sum(&w, w.wallet_acct, &n) == balance(&w, w.wallet_acct) &&
+          n == 2);
+    CHECK(history_sum(&w, escrow_acct, &n) == escrow(&w) && escrow(&w) == 0 &&
+          n == 4); /* fund, settle 40, cover 30, settle 40 */
+    CHECK(history_sum(&w, w.merchant_acct[0], &n) == CENTS(40) && n == 1);
+    CHECK(history_sum(&w, w.merchant_acct[1], &n) == CENTS(40) && n == 1);
+    CHECK(history_sum(&w, w.guarantee, NULL) == balance(&w, w.guarantee) &&
+          balance(&w, w.guarantee) == CENTS(970));
+    CHECK(history_sum(&w, world_acct, NULL) == balance(&w, world_acct));
+    /* the cover, seen from the escrow: from the guarantee, for b */
+    REQUIRE_OK(offpay_ledger_transfers(w.l, escrow_acct, 0, 100, &v, &n));
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].kind, "cover") == 0)
+            saw_cover = v[i].amount == CENTS(30) &&
+                        v[i].other == w.guarantee &&
+                        v[i].other_kind == OFFPAY_ACCOUNT_GUARANTEE &&
+                        v[i].presentment == b.presentment &&
+                        v[i].case_id == b.case_id;
+    CHECK(saw_cover);
+    free(v);
+    v = NULL;
+    /* after the last one: nothing */
+    CHECK_ERR(offpay_ledger_transfers(w.l, w.wallet_acct, UINT64_MAX / 2, 10,
+                                      &v, &n),
+              OFFPAY_OK);
+    CHECK(n == 0 && v == NULL);
+    CHECK_ERR(offpay_ledger_transfers(w.l, 999999, 0, 10, &v, &n),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_transfers(w.l, w.wallet_acct, 0, 0, &v, &n),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_transfers(w.l, w.wallet_acct, 0,
+                                      OFFPAY_LEDGER_TRANSFERS_MAX + 1, &v, &n),
+              OFFPAY_EINVAL);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_overspend_beyond_rules_is_unpaid_with_the_rule_named(void)
 {
     world                w;
@@ -1507,6 +1613,8 @@ static const offpay_test TESTS[] = {
      test_duplicate_presentment_pays_opens_case_and_revokes},
     {"double_spend_keeps_evidence_revokes_and_pays_terminal",
      test_double_spend_keeps_evidence_revokes_and_pays_terminal},
+    {"transfers_recompute_each_balance",
+     test_transfers_recompute_each_balance},
     {"overspend_paid_from_guarantee_when_rules_followed",
      test_overspend_paid_from_guarantee_when_rules_followed},
     {"overspend_beyond_rules_is_unpaid_with_the_rule_named",
