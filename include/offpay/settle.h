@@ -478,16 +478,20 @@ typedef struct offpay_account_transfer {
  * offpay_ledger_transfers — at most max (1..OFFPAY_LEDGER_TRANSFERS_MAX)
  * transfers into or out of account with an id above after (0: from the
  * first), in ascending id order, into *out (malloc'd, free() it; NULL
- * when none) and *n: an account's history, from which its balance is
- * recomputed (the sum of the amounts). A caller pages by passing the last
- * id seen. On a sharded ledger a merchant account, which has a row on
- * every shard, lists each shard's transfers in turn (ids ascend with the
- * shards); any other account lives on one shard. Errors: OFFPAY_EINVAL,
- * OFFPAY_ENOTFOUND (no such account), OFFPAY_ENOMEM, OFFPAY_ESTORE.
+ * when none) and *n, and *balance (may be NULL) the account's balance
+ * read with them: an account's history, whose amounts sum to the balance
+ * when one page holds it all. A caller pages by passing the last id
+ * seen. On a sharded ledger a merchant or guarantee account, which has a
+ * row on every shard (the guarantee under each shard's own id), lists
+ * each shard's transfers in turn, ids ascending with the shards, and its
+ * balance is the sum of the shards' reads; any other account lives on
+ * one shard, read once. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no such
+ * account), OFFPAY_ENOMEM, OFFPAY_ESTORE.
  */
 offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
                                    uint64_t after, size_t max,
-                                   offpay_account_transfer **out, size_t *n);
+                                   offpay_account_transfer **out, size_t *n,
+                                   int64_t *balance);
 
 /* ---- the audit ----------------------------------------------------- */
 

@@ -349,7 +349,9 @@ offpay_err offpay_wallet_get_receipt(const offpay_wallet *w, size_t i, size_t j,
  * *text (malloc'd, free() it) is NULL on error.
  * Errors: OFFPAY_EINVAL (NULL argument), OFFPAY_ENOTFOUND (i out of range,
  * or the code's credential is no longer in the wallet), OFFPAY_ENOMEM,
- * those of reading the older log (offpay_wallet_get_spend).
+ * those of reading the older log (offpay_wallet_get_spend), and those of
+ * making the log durable first (OFFPAY_EIO, ...: a record another process
+ * wrote may not have reached the disk yet; nothing is shown).
  * A bound code comes back bound to its request (the log keeps the
  * request's nonce).
  * Thread safety: as the other readers (no concurrent change of w).

@@ -98,8 +98,13 @@ static const char help[] =
     "  --serial N       cases: of this credential only\n"
     "  --kind KIND      cases: of this kind only\n"
     "  --since UNIXTIME cases: opened at or after this time\n"
-    "  --after ID       cases: with an id above ID (paging)\n"
-    "  --limit N        cases: at most N (default 100, at most 10000)\n"
+    "  --after ID       cases, transfers: with an id above ID (paging)\n"
+    "  --limit N        cases, transfers: at most N (default 100, at most\n"
+    "                   10000)\n"
+    "  --account N      revoke-wallet: the wallet's enrolled account;\n"
+    "                   transfers: the account\n"
+    "  --currency CODE  enroll-code: the account's currency\n"
+    "  --expires UNIXTIME  enroll-code: the code's end (default 7 days)\n"
     "  --bundle FILE    evidence: the issuer's trust bundle (bundle.opb of\n"
     "                   the issuer's directory, or GET /v1/bundle): it names\n"
     "                   the issuer keys and is signed by the root\n"
@@ -412,7 +417,7 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
     }
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_transfers(l, account, a->f.after_id,
-                                     (size_t)a->limit, &v, &n);
+                                     (size_t)a->limit, &v, &n, &balance);
     if (rc != OFFPAY_OK)
         return cli_fail("transfers", rc);
     alpha = offpay_currency_alpha(currency);
@@ -421,11 +426,18 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
         char   *text;
 
         for (size_t i = 0; arr != NULL && i < n; i++) {
-            json_t *t = json_pack(
-                "{s:o, s:I, s:s, s:I, s:o, s:s}", "id", cli_json_u64(v[i].id),
-                "at", (json_int_t)v[i].at, "kind", v[i].kind, "amount_minor",
-                (json_int_t)v[i].amount, "other", cli_json_u64(v[i].other),
-                "other_kind", offpay_account_kind_name(v[i].other_kind));
+            json_t *t;
+
+            time_text(v[i].at, when, sizeof when);
+            if (offpay_amount_format(v[i].amount, currency, money,
+                                     sizeof money) != OFFPAY_OK)
+                money[0] = '\0';
+            t = json_pack("{s:o, s:s, s:s, s:I, s:s, s:o, s:s}", "id",
+                          cli_json_u64(v[i].id), "at", when, "kind",
+                          v[i].kind, "amount_minor", (json_int_t)v[i].amount,
+                          "amount", money, "other", cli_json_u64(v[i].other),
+                          "other_kind",
+                          offpay_account_kind_name(v[i].other_kind));
 
             if (t != NULL) {
                 json_object_set_new(t, "presentment",
@@ -443,12 +455,15 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
             }
             json_array_append_new(arr, t);
         }
-        doc = json_pack("{s:o, s:s, s:s, s:I, s:I, s:o}", "account",
+        if (offpay_amount_format(balance, currency, money, sizeof money) !=
+            OFFPAY_OK)
+            money[0] = '\0';
+        doc = json_pack("{s:o, s:s, s:s, s:I, s:s, s:I, s:o}", "account",
                         cli_json_u64(account), "kind",
                         offpay_account_kind_name(kind), "currency",
                         alpha != NULL ? alpha : "", "balance_minor",
-                        (json_int_t)balance, "count", (json_int_t)n,
-                        "transfers", arr);
+                        (json_int_t)balance, "balance", money, "count",
+                        (json_int_t)n, "transfers", arr);
         if (doc != NULL)
             json_object_set_new(doc, "next_after",
                                 n == (size_t)a->limit

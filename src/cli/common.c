@@ -835,9 +835,11 @@ static void print_sub_help(const char *group, const char *help,
 }
 
 /* The long options the current parse met (cli_getopt), which
- * cli_dispatch checks against the subcommand's. */
+ * cli_dispatch checks against the subcommand's; more than the array holds
+ * is refused (met_over). */
 static const char *met[64];
 static size_t      n_met;
+static int         met_over;
 
 /* 1 when name is one of the space-separated words of list (may be NULL). */
 static int listed(const char *list, const char *name)
@@ -858,6 +860,10 @@ static int listed(const char *list, const char *name)
 int cli_only_opts(const char *cmd, const char *common, const char *own,
                   const char *help_of)
 {
+    if (met_over)
+        return cli_usage_error("%s: more than %zu options: see 'offpay %s "
+                               "--help'",
+                               cmd, sizeof met / sizeof *met, help_of);
     for (size_t i = 0; i < n_met; i++)
         if (strcmp(met[i], "help") != 0 && !listed(common, met[i]) &&
             !listed(own, met[i]))
@@ -873,8 +879,12 @@ int cli_getopt(int argc, char **argv, const struct option *opts,
     int idx = -1;
     int c = getopt_long(argc, argv, "h", opts, &idx);
 
-    if (c != -1 && c != '?' && idx >= 0 && n_met < sizeof met / sizeof *met)
-        met[n_met++] = opts[idx].name;
+    if (c != -1 && c != '?' && idx >= 0) {
+        if (n_met < sizeof met / sizeof *met)
+            met[n_met++] = opts[idx].name;
+        else
+            met_over = 1;
+    }
 
     if (c == -1 || c == '?' || idx < 0 || idx >= 64 ||
         opts[idx].has_arg == no_argument ||
@@ -918,6 +928,7 @@ int cli_dispatch(const char *group, const char *help, const char *common,
     snprintf(prog, sizeof prog, "offpay %s %s", group, name);
     argv[1] = prog;
     n_met = 0;
+    met_over = 0;
     rc = parse(argc - 1, argv + 1, args);
     if (rc < 0) {
         print_sub_help(group, help, name);

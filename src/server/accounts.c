@@ -114,7 +114,9 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
     }
     if (account_of(r, out, &id, &balance, &kind, &currency) != 0)
         return;
-    rc = offpay_ledger_transfers(r->l, id, after, (size_t)limit, &v, &n);
+    /* the balance read with the list (account_of's may be older) */
+    rc = offpay_ledger_transfers(r->l, id, after, (size_t)limit, &v, &n,
+                                 &balance);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "transfers");
         return;

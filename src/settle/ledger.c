@@ -718,21 +718,34 @@ static offpay_err balance_tx(offpay_ledger *l, void *p)
 /* A merchant account exists on every shard (its id from the directory's
  * range), a guarantee account once per shard: their balance is the sum of
  * the shards' (docs/scaling.md). */
-static int spread(offpay_ledger *l, offpay_account_kind kind)
+int offpay__ledger_spread(const offpay_ledger *l, offpay_account_kind kind)
 {
     return l->n_shards > 1 && (kind == OFFPAY_ACCOUNT_MERCHANT ||
                                kind == OFFPAY_ACCOUNT_GUARANTEE);
 }
 
-/* The id of a guarantee account's counterpart on shard k (c->currency
- * set): shard k's own guarantee, made if missing. A merchant account's
- * counterpart is itself (the same id on every shard). */
-static offpay_err counterpart_tx(offpay_ledger *l, void *p)
+struct guarantee_ctx {
+    uint16_t currency;
+    uint64_t id;
+};
+
+static offpay_err guarantee_tx(offpay_ledger *l, void *p)
 {
-    struct balance_ctx *c = p;
+    struct guarantee_ctx *c = p;
 
     return l->ops->account_singleton(l->store, OFFPAY_ACCOUNT_GUARANTEE,
                                      c->currency, 0, &c->id);
+}
+
+offpay_err offpay__ledger_guarantee_on(offpay_ledger *l, size_t k,
+                                       uint16_t currency, uint64_t *id)
+{
+    struct guarantee_ctx c = {currency, 0};
+    offpay_err           rc = offpay__ledger_tx_on(l, k, guarantee_tx, &c);
+
+    if (rc == OFFPAY_OK)
+        *id = c.id;
+    return rc;
 }
 
 static offpay_err spread_balance(offpay_ledger *l, struct balance_ctx *c)
@@ -743,8 +756,10 @@ static offpay_err spread_balance(offpay_ledger *l, struct balance_ctx *c)
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
         struct balance_ctx s = *c;
 
-        if (s.kind == OFFPAY_ACCOUNT_GUARANTEE) /* made if missing */
-            rc = offpay__ledger_tx_on(l, k, counterpart_tx, &s);
+        /* a guarantee's counterpart on shard k is that shard's own, made
+         * if missing; a merchant account's is itself (the same id) */
+        if (s.kind == OFFPAY_ACCOUNT_GUARANTEE)
+            rc = offpay__ledger_guarantee_on(l, k, s.currency, &s.id);
         if (rc == OFFPAY_OK)
             rc = offpay__ledger_read_on(l, k, balance_tx, &s);
         if (rc == OFFPAY_OK && __builtin_add_overflow(sum, s.balance, &sum))
@@ -770,7 +785,7 @@ offpay_err offpay_ledger_balance(offpay_ledger *l, uint64_t account,
     if (l == NULL)
         return OFFPAY_EINVAL;
     rc = offpay__ledger_read_on(l, account_shard(l, account), balance_tx, &c);
-    if (rc == OFFPAY_OK && spread(l, c.kind))
+    if (rc == OFFPAY_OK && offpay__ledger_spread(l, c.kind))
         rc = spread_balance(l, &c);
     if (rc == OFFPAY_OK) {
         if (balance != NULL)
@@ -949,7 +964,7 @@ static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
         int64_t part = total / (int64_t)l->n_shards +
                        (k == 0 ? total % (int64_t)l->n_shards : 0);
 
-        rc = offpay__ledger_tx_on(l, k, counterpart_tx, &s);
+        rc = offpay__ledger_guarantee_on(l, k, s.currency, &s.id);
         if (rc == OFFPAY_OK)
             rc = offpay__ledger_read_on(l, k, balance_tx, &s);
         if (rc != OFFPAY_OK)
@@ -963,8 +978,10 @@ static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
         struct balance_ctx s = *b;
 
         rc = OFFPAY_OK;
-        if (s.kind == OFFPAY_ACCOUNT_GUARANTEE) /* made if missing */
-            rc = offpay__ledger_tx_on(l, k, counterpart_tx, &s);
+        /* a guarantee's counterpart on shard k is that shard's own, made
+         * if missing; a merchant account's is itself (the same id) */
+        if (s.kind == OFFPAY_ACCOUNT_GUARANTEE)
+            rc = offpay__ledger_guarantee_on(l, k, s.currency, &s.id);
         if (rc != OFFPAY_OK)
             return rc;
         c->account = s.id;
@@ -1064,7 +1081,7 @@ static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
     rc = offpay__ledger_read_on(l, home, balance_tx, &b);
     if (rc == OFFPAY_OK && key != NULL)
         rc = request_check_shards(l, c.key, op_of(&c), c.named, c.total);
-    if (rc == OFFPAY_OK && spread(l, b.kind))
+    if (rc == OFFPAY_OK && offpay__ledger_spread(l, b.kind))
         rc = spread_external(l, &b, &c);
     else if (rc == OFFPAY_OK)
         rc = external_on(l, home, &c);

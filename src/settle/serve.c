@@ -269,21 +269,35 @@ const char *offpay_account_kind_name(offpay_account_kind k)
 }
 
 struct transfers_ctx {
-    uint64_t                 account, after;
+    uint64_t                 account; /* its id on the shard read */
+    uint64_t                 after;
     size_t                   max, n;
     offpay_account_transfer *out;
     offpay_account_kind      kind;
+    uint16_t                 currency;
+    int64_t                  balance; /* summed over the shards read */
 };
 
+static offpay_err account_tx(offpay_ledger *l, void *p)
+{
+    struct transfers_ctx *c = p;
+
+    return l->ops->account_get(l->store, c->account, &c->kind, &c->currency);
+}
+
+/* The account's row on this shard: its balance and, while the page has
+ * room, its transfers, in one read. */
 static offpay_err transfers_tx(offpay_ledger *l, void *p)
 {
     struct transfers_ctx *c = p;
-    uint16_t              currency;
+    int64_t               b = 0;
     size_t                got = 0;
     offpay_err            rc;
 
-    rc = l->ops->account_get(l->store, c->account, &c->kind, &currency);
-    if (rc == OFFPAY_OK)
+    rc = l->ops->balance(l->store, c->account, &b);
+    if (rc == OFFPAY_OK && __builtin_add_overflow(c->balance, b, &c->balance))
+        rc = OFFPAY_EOVERFLOW;
+    if (rc == OFFPAY_OK && c->n < c->max)
         rc = l->ops->transfers_of(l->store, c->account, c->after,
                                   c->max - c->n, c->out + c->n, &got);
     c->n += got;
@@ -292,9 +306,11 @@ static offpay_err transfers_tx(offpay_ledger *l, void *p)
 
 offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
                                    uint64_t after, size_t max,
-                                   offpay_account_transfer **out, size_t *n)
+                                   offpay_account_transfer **out, size_t *n,
+                                   int64_t *balance)
 {
     struct transfers_ctx c;
+    size_t               home = 0;
     offpay_err           rc;
 
     if (out != NULL)
@@ -308,20 +324,29 @@ offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
     c.account = account;
     c.after = after;
     c.max = max;
+    home = offpay__ledger_home(l, account);
+    rc = offpay__ledger_read_on(l, home, account_tx, &c);
+    if (rc != OFFPAY_OK)
+        return rc;
     c.out = calloc(max, sizeof *c.out);
     if (c.out == NULL)
         return OFFPAY_ENOMEM;
-    rc = offpay__ledger_read_on(l, offpay__ledger_home(l, account),
-                                transfers_tx, &c);
-    if (rc == OFFPAY_OK && c.kind == OFFPAY_ACCOUNT_MERCHANT &&
-        l->n_shards > 1) {
-        /* a row on every shard (settlement.md §11): each shard's in turn,
-         * whose ids ascend with the shards */
-        c.n = 0;
-        for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards && c.n < max;
-             k++)
+    if (!offpay__ledger_spread(l, c.kind))
+        rc = offpay__ledger_read_on(l, home, transfers_tx, &c);
+    /* A row on every shard (settlement.md §11): each shard's in turn,
+     * whose ids ascend with the shards; a merchant account has the same id
+     * on each, a guarantee each shard's own. */
+    for (size_t k = 0; offpay__ledger_spread(l, c.kind) && rc == OFFPAY_OK &&
+                       k < l->n_shards;
+         k++) {
+        c.account = account;
+        if (c.kind == OFFPAY_ACCOUNT_GUARANTEE && k != home)
+            rc = offpay__ledger_guarantee_on(l, k, c.currency, &c.account);
+        if (rc == OFFPAY_OK)
             rc = offpay__ledger_read_on(l, k, transfers_tx, &c);
     }
+    if (rc == OFFPAY_OK && balance != NULL)
+        *balance = c.balance;
     if (rc != OFFPAY_OK || c.n == 0) {
         free(c.out);
         return rc;

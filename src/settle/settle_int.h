@@ -83,6 +83,16 @@ offpay_err offpay__ledger_read_on(offpay_ledger *l, size_t k,
                                   offpay_err (*fn)(offpay_ledger *l, void *ctx),
                                   void *ctx);
 
+/* An account of this kind has a row on every shard of a sharded ledger: a
+ * merchant's (the same id on each), a guarantee (each shard its own,
+ * offpay__ledger_guarantee_on); its balance is the sum of the rows'. */
+int offpay__ledger_spread(const offpay_ledger *l, offpay_account_kind kind);
+
+/* *id: shard k's guarantee account of currency, made if missing (its own
+ * transaction). */
+offpay_err offpay__ledger_guarantee_on(offpay_ledger *l, size_t k,
+                                       uint16_t currency, uint64_t *id);
+
 /* Settlement's transactions: fn runs once on each shard holding one of
  * serials[0..n) (a serial in no shard's range goes to shard 0, which does
  * not know it: its item is rejected as not issued), in ascending shard

@@ -281,6 +281,18 @@ void offpay__log_init(offpay__log *lg)
     lg->fd = -1;
 }
 
+offpay_err offpay__log_sync(offpay__log *lg)
+{
+    if (lg->fd < 0 || lg->synced)
+        return OFFPAY_OK;
+    if (fault("datasync"))
+        return os_err(EIO);
+    if (fdatasync(lg->fd) != 0 && errno != EROFS && errno != EINVAL)
+        return os_err(errno);
+    lg->synced = 1;
+    return OFFPAY_OK;
+}
+
 void offpay__log_close(offpay__log *lg)
 {
     if (lg->fd >= 0)
@@ -495,6 +507,7 @@ offpay_err offpay__log_append(offpay__log  *lg,
         rc = os_err(fault("datasync") ? EIO : errno);
         goto fail;
     }
+    lg->synced = 1; /* the records before it went down with it */
     lg->n++;
     lg->size += sizeof rec;
     offpay__log_chain_next(lg->chain, rec);

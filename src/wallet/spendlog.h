@@ -141,6 +141,8 @@ typedef struct offpay__log {
     uint8_t chain[OFFPAY__LOG_CHAIN_BYTES]; /* the chain of the n records */
     dev_t   dev; /* the file opened, to notice it replaced */
     ino_t   ino;
+    int     synced; /* this handle made the n records durable (an append's
+                       or offpay__log_sync's fdatasync) */
 } offpay__log;
 
 /* A closed handle (fd -1). */
@@ -189,6 +191,18 @@ offpay_err offpay__log_reread(offpay__log  *lg,
                               const uint8_t key[OFFPAY__LOG_KEY_BYTES],
                               const offpay__log_mark *mark,
                               offpay__log_visit visit, void *ctx);
+
+/*
+ * offpay__log_sync — the n records on disk (fdatasync) before something
+ * read from them leaves the process: opening reads them through the page
+ * cache, which may hold a record another process wrote but never synced
+ * (killed between its write and its fdatasync), and a power cut would
+ * lose it. Once per handle; an append syncs too. OK at once for a closed
+ * handle (a log still inside the sealed file, written atomically) and
+ * when the file system is read-only (EROFS, EINVAL: nothing of it can be
+ * waiting). Errors: those of a failed sync (OFFPAY_EIO, ...).
+ */
+offpay_err offpay__log_sync(offpay__log *lg);
 
 /*
  * offpay__log_append — seal plain as the next record, write it after the

@@ -2040,7 +2040,10 @@ offpay_err offpay_wallet_pay(offpay_wallet *w, int64_t amount,
 /* The code of spend x (of credential e) once more: the fields make_code
  * signed (the log keeps a bound code's request nonce) signed again.
  * Ed25519 is deterministic, so this gives the same signature and the
- * same code, byte for byte. */
+ * same code, byte for byte. Only once the log is surely on disk: a record
+ * this handle read but did not write may not be yet (offpay__log_sync),
+ * and a code whose record a power cut loses would have its counter used
+ * again. */
 static offpay_err sign_again(const offpay_wallet *w, const cred_entry *e,
                              const spend_entry *x, char **text,
                              offpay_payment *p_out)
@@ -2051,6 +2054,10 @@ static offpay_err sign_again(const offpay_wallet *w, const cred_entry *e,
     size_t         len = 0;
     offpay_err     rc;
 
+    /* w is never a const object (wallet.h): the sync marks its log */
+    rc = offpay__log_sync(&((offpay_wallet *)w)->log);
+    if (rc != OFFPAY_OK)
+        return rc;
     memset(&p, 0, sizeof p);
     p.cred = e->c;
     p.counter = x->s.counter;

@@ -267,7 +267,8 @@ run_cli 0 "transfer [0-9]+  [0-9T:-]+Z  late     -7.00 to escrow account [0-9]+ 
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6"
 run_cli 0 "2 transfer\(s\); the next page: --after [0-9]+" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --limit 2
-run_cli 0 '"count":4,' -- "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --json
+run_cli 0 '"balance_minor":3800,"balance":"38.00","count":4,.*"at":"[0-9T:-]+Z","kind":"late","amount_minor":-700,"amount":"-7.00"' -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --json
 run_cli 1 "admin transfers: no account 987654321" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account 987654321
 run_cli 2 "admin transfers: --account N is required" -- "$OFFPAY" admin transfers --db "$LEDGER"

@@ -212,6 +212,13 @@ api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"240.00"}'
 expect_http 200 - "240.00 from the guarantee, taken from one shard"
 [ "$(balance "$G")" = 26000 ] && ok "guarantee 260.00 left over both shards" \
   || fail "guarantee $(balance "$G")"
+# its history: each shard's own guarantee account, in turn, summing to it
+api GET "/v1/admin/accounts/$G/transfers?limit=1000"
+[ "$status" = 200 ] && [ "$(jget .balance.minor)" = 26000 ] \
+  && [ "$(jq '[.transfers[].amount.minor] | add' resp.json)" = 26000 ] \
+  && [ "$(jq '[.transfers[] | select(.kind == "deposit")] | length' resp.json)" = 2 ] \
+  && ok "guarantee history over both shards: both deposit parts, summing to 260.00" \
+  || fail "guarantee history: $status $(cat resp.json)"
 # the dashboard's overview sums the shards: one merchant account (its
 # rows on both shards), a guarantee per shard, the wallets of both
 api GET "/v1/admin/overview?width=86400&from=$(($(date +%s) - 86400))"

@@ -464,7 +464,7 @@ static int64_t history_sum(world *w, uint64_t account, size_t *n_out)
     size_t                   n = 0, total = 0;
 
     do {
-        if (offpay_ledger_transfers(w->l, account, after, 2, &v, &n) !=
+        if (offpay_ledger_transfers(w->l, account, after, 2, &v, &n, NULL) !=
             OFFPAY_OK)
             return INT64_MIN;
         for (size_t i = 0; i < n; i++) {
@@ -500,6 +500,7 @@ static void test_transfers_recompute_each_balance(void)
     offpay_settle_result     a, b;
     offpay_account_transfer *v = NULL;
     uint64_t                 escrow_acct = 0, world_acct = 0;
+    int64_t                  bal = -1;
     int                      saw_cover = 0;
 
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
@@ -512,7 +513,9 @@ static void test_transfers_recompute_each_balance(void)
 
     /* the wallet: a deposit from the world, the allowance to the escrow */
     REQUIRE_OK(offpay_ledger_transfers(w.l, w.wallet_acct, 0,
-                                       OFFPAY_LEDGER_TRANSFERS_MAX, &v, &n));
+                                       OFFPAY_LEDGER_TRANSFERS_MAX, &v, &n,
+                                       &bal));
+    CHECK(bal == balance(&w, w.wallet_acct) && bal == CENTS(50));
     REQUIRE(n == 2);
     CHECK(strcmp(v[0].kind, "deposit") == 0 && v[0].amount == CENTS(100) &&
           v[0].other_kind == OFFPAY_ACCOUNT_WORLD);
@@ -532,7 +535,9 @@ static void test_transfers_recompute_each_balance(void)
           balance(&w, w.guarantee) == CENTS(970));
     CHECK(history_sum(&w, world_acct, NULL) == balance(&w, world_acct));
     /* the cover, seen from the escrow: from the guarantee, for b */
-    REQUIRE_OK(offpay_ledger_transfers(w.l, escrow_acct, 0, 100, &v, &n));
+    REQUIRE_OK(offpay_ledger_transfers(w.l, escrow_acct, 0, 100, &v, &n,
+                                       &bal));
+    CHECK(bal == 0);
     for (size_t i = 0; i < n; i++)
         if (strcmp(v[i].kind, "cover") == 0)
             saw_cover = v[i].amount == CENTS(30) &&
@@ -545,15 +550,17 @@ static void test_transfers_recompute_each_balance(void)
     v = NULL;
     /* after the last one: nothing */
     CHECK_ERR(offpay_ledger_transfers(w.l, w.wallet_acct, UINT64_MAX / 2, 10,
-                                      &v, &n),
+                                      &v, &n, &bal),
               OFFPAY_OK);
+    CHECK(bal == CENTS(50)); /* the balance, even with no transfer listed */
     CHECK(n == 0 && v == NULL);
-    CHECK_ERR(offpay_ledger_transfers(w.l, 999999, 0, 10, &v, &n),
+    CHECK_ERR(offpay_ledger_transfers(w.l, 999999, 0, 10, &v, &n, NULL),
               OFFPAY_ENOTFOUND);
-    CHECK_ERR(offpay_ledger_transfers(w.l, w.wallet_acct, 0, 0, &v, &n),
+    CHECK_ERR(offpay_ledger_transfers(w.l, w.wallet_acct, 0, 0, &v, &n, NULL),
               OFFPAY_EINVAL);
     CHECK_ERR(offpay_ledger_transfers(w.l, w.wallet_acct, 0,
-                                      OFFPAY_LEDGER_TRANSFERS_MAX + 1, &v, &n),
+                                      OFFPAY_LEDGER_TRANSFERS_MAX + 1, &v, &n,
+                                      NULL),
               OFFPAY_EINVAL);
     CHECK(audit_ok(&w));
     drop_world(&w);

@@ -1017,6 +1017,12 @@ static void test_request_expired(void)
     world_free(&x);
 }
 
+/* Fails every fdatasync of the wallet's log (offpay__file_fault_hook). */
+static int fail_datasync(const char *step)
+{
+    return strcmp(step, "datasync") == 0;
+}
+
 /* A request answered twice (the payer scanned it again, or the terminal
  * never read the first code): the same code, byte for byte, and nothing
  * more reserved, in the same process and after a reopen; the terminal
@@ -1101,6 +1107,46 @@ static void test_request_answered_twice(void)
 
     offpay__wallet_checkpoint_every = saved_every;
     free(first);
+    free(again);
+    free(rq);
+    first = again = rq = NULL;
+
+    /* A reopened wallet shows a code read from its log again only once the
+     * log is on disk: a failing sync shows nothing, and a working one the
+     * same code. */
+    REQUIRE_OK(offpay_terminal_request(x.t, 300, NOW + 30, &rq, NULL));
+    REQUIRE_OK(offpay_wallet_read_request(x.w, rq, NOW + 30, &q));
+    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW + 30, &first, NULL));
+    n = offpay_wallet_n_spends(x.w);
+    offpay_wallet_close(x.w);
+    x.w = NULL;
+    REQUIRE_OK(offpay_wallet_open(x.wallet_path, PASS, &x.w));
+    offpay__file_fault_hook = fail_datasync;
+    CHECK_ERR(offpay_wallet_pay_request(x.w, &q, NOW + 31, &again, NULL),
+              OFFPAY_EIO);
+    CHECK(again == NULL);
+    offpay__file_fault_hook = NULL;
+    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW + 31, &again, NULL));
+    CHECK(strcmp(first, again) == 0 && offpay_wallet_n_spends(x.w) == n);
+    free(first);
+    free(again);
+    free(rq);
+    first = again = rq = NULL;
+
+    /* An answer whose append failed (no code came out) is never given
+     * again: the same request then gets a new code, with a new counter,
+     * once the log works. */
+    REQUIRE_OK(offpay_terminal_request(x.t, 400, NOW + 40, &rq, NULL));
+    REQUIRE_OK(offpay_wallet_read_request(x.w, rq, NOW + 40, &q));
+    offpay__file_fault_hook = fail_datasync;
+    CHECK_ERR(offpay_wallet_pay_request(x.w, &q, NOW + 40, &first, &p1),
+              OFFPAY_EIO);
+    CHECK(first == NULL);
+    offpay__file_fault_hook = NULL;
+    n = offpay_wallet_n_spends(x.w); /* the failed one, held in memory */
+    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW + 41, &again, &p2));
+    CHECK(offpay_wallet_n_spends(x.w) == n + 1);
+    CHECK_ERR(accept(x.t, again, 0, NOW + 42), OFFPAY_OK);
     free(again);
     free(rq);
     world_free(&x);
