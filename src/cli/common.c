@@ -902,7 +902,7 @@ int cli_getopt(int argc, char **argv, const struct option *opts,
 }
 
 int cli_dispatch(const char *group, const char *help, const char *common,
-                 int argc, char                                       **argv,
+                 int argc, char **argv,
                  int (*parse)(int argc, char **argv, void *args), void *args,
                  const cli_sub *subs)
 {
