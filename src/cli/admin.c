@@ -4,8 +4,8 @@
  * `audit` recomputes every balance and checks conservation, `release`
  * returns the escrows that are due, `cases` lists the cases settlement
  * opened and `evidence` exports one as a self-contained file
- * (docs/settlement.md §9), `transfers` lists an account's history. The ledger is a SQLite file or a PostgreSQL
- * URL, as for offpayd --db.
+ * (docs/settlement.md §9), `transfers` lists an account's history. The
+ * ledger is a SQLite file or a PostgreSQL URL, as for offpayd --db.
  */
 #include <curl/curl.h>
 #include <errno.h>
