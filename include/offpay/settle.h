@@ -474,13 +474,20 @@ typedef struct offpay_account_transfer {
 /* Most transfers offpay_ledger_transfers gives at once. */
 #define OFFPAY_LEDGER_TRANSFERS_MAX 10000u
 
+/* An account as offpay_ledger_transfers read it with its transfers. */
+typedef struct offpay_account_state {
+    offpay_account_kind kind;
+    uint16_t            currency;
+    int64_t             balance;
+} offpay_account_state;
+
 /*
  * offpay_ledger_transfers — at most max (1..OFFPAY_LEDGER_TRANSFERS_MAX)
  * transfers into or out of account with an id above after (0: from the
  * first), in ascending id order, into *out (malloc'd, free() it; NULL
- * when none) and *n, and *balance (may be NULL) the account's balance
- * read with them: an account's history, whose amounts sum to the balance
- * when one page holds it all. A caller pages by passing the last id
+ * when none) and *n, and *acct (may be NULL) the account's kind, currency
+ * and balance read with them: an account's history, whose amounts sum to
+ * the balance when one page holds it all. A caller pages by passing the last id
  * seen. On a sharded ledger a merchant or guarantee account, which has a
  * row on every shard (the guarantee under each shard's own id), lists
  * each shard's transfers in turn, ids ascending with the shards, and its
@@ -491,7 +498,7 @@ typedef struct offpay_account_transfer {
 offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
                                    uint64_t after, size_t max,
                                    offpay_account_transfer **out, size_t *n,
-                                   int64_t *balance);
+                                   offpay_account_state *acct);
 
 /* ---- the audit ----------------------------------------------------- */
 

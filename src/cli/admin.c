@@ -117,6 +117,21 @@ static const char help[] =
     "                   backup: the new file\n"
     "  --force          evidence: replace an existing FILE\n";
 
+/* The commands that read the ledger (lists has its own parser), with the
+ * options each takes besides --db, --shards and --json. */
+static const struct {
+    const char *name, *opts;
+} commands[] = {
+    {"audit", ""},
+    {"release", "now"},
+    {"cases", "serial kind since after limit server token-file"},
+    {"evidence", "bundle out force server token-file"},
+    {"enroll-code", "currency expires"},
+    {"revoke-wallet", "account"},
+    {"transfers", "account after limit"},
+    {"backup", "out"},
+};
+
 /* A sharded ledger: each shard's own audit, one line (or JSON member)
  * each, so that a failure names its shard. */
 static offpay_err audit_shards(offpay_ledger *l, int json)
@@ -399,27 +414,25 @@ static void time_text(uint32_t t, char *buf, size_t cap)
 static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
 {
     offpay_account_transfer *v = NULL;
-    offpay_account_kind      kind;
-    int64_t                  balance;
-    uint16_t                 currency;
+    offpay_account_state     st;
     size_t                   n = 0;
     char                     when[32], money[64];
     const char              *alpha;
+    uint16_t                 currency;
     offpay_err               rc;
 
     if (account == 0)
         return cli_usage_error("admin transfers: --account N is required");
-    rc = offpay_ledger_balance(l, account, &balance, &kind, &currency);
+    rc = offpay_ledger_transfers(l, account, a->f.after_id, (size_t)a->limit,
+                                 &v, &n, &st);
     if (rc == OFFPAY_ENOTFOUND || rc == OFFPAY_ENOT_ISSUED) {
         fprintf(stderr, "offpay: admin transfers: no account %llu (%s)\n",
                 (unsigned long long)account, offpay_errname(rc));
         return EXIT_REJECTED;
     }
-    if (rc == OFFPAY_OK)
-        rc = offpay_ledger_transfers(l, account, a->f.after_id,
-                                     (size_t)a->limit, &v, &n, &balance);
     if (rc != OFFPAY_OK)
         return cli_fail("transfers", rc);
+    currency = st.currency;
     alpha = offpay_currency_alpha(currency);
     if (a->json) {
         json_t *arr = json_array(), *doc;
@@ -455,14 +468,14 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
             }
             json_array_append_new(arr, t);
         }
-        if (offpay_amount_format(balance, currency, money, sizeof money) !=
+        if (offpay_amount_format(st.balance, currency, money, sizeof money) !=
             OFFPAY_OK)
             money[0] = '\0';
         doc = json_pack("{s:o, s:s, s:s, s:I, s:s, s:I, s:o}", "account",
                         cli_json_u64(account), "kind",
-                        offpay_account_kind_name(kind), "currency",
+                        offpay_account_kind_name(st.kind), "currency",
                         alpha != NULL ? alpha : "", "balance_minor",
-                        (json_int_t)balance, "balance", money, "count",
+                        (json_int_t)st.balance, "balance", money, "count",
                         (json_int_t)n, "transfers", arr);
         if (doc != NULL)
             json_object_set_new(doc, "next_after",
@@ -480,8 +493,8 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
         return EXIT_OK;
     }
     printf("account %llu: %s, balance %s\n", (unsigned long long)account,
-           offpay_account_kind_name(kind),
-           cli_money(balance, currency, money, sizeof money));
+           offpay_account_kind_name(st.kind),
+           cli_money(st.balance, currency, money, sizeof money));
     for (size_t i = 0; i < n; i++) {
         time_text(v[i].at, when, sizeof when);
         offpay_amount_format(v[i].amount < 0 ? -v[i].amount : v[i].amount,
@@ -996,6 +1009,7 @@ int cli_admin(int argc, char **argv)
     const char    *currency = NULL;
     uint64_t       expires = 0, account = 0;
     const char    *db = NULL, *cmd, *positional = NULL, *shards = NULL;
+    const char    *own = NULL; /* the command's own options */
     static char    shards_db[4096 + 8];
     offpay_ledger *l = NULL;
     admin_args     a;
@@ -1018,10 +1032,11 @@ int cli_admin(int argc, char **argv)
     cmd = argv[1];
     if (strcmp(cmd, "lists") == 0)
         return admin_lists(argc, argv);
-    if (strcmp(cmd, "audit") != 0 && strcmp(cmd, "release") != 0 &&
-        strcmp(cmd, "cases") != 0 && strcmp(cmd, "evidence") != 0 &&
-        strcmp(cmd, "enroll-code") != 0 && strcmp(cmd, "revoke-wallet") != 0 &&
-        strcmp(cmd, "backup") != 0 && strcmp(cmd, "transfers") != 0)
+    for (size_t i = 0; own == NULL && i < sizeof commands / sizeof *commands;
+         i++)
+        if (strcmp(commands[i].name, cmd) == 0)
+            own = commands[i].opts;
+    if (own == NULL)
         return cli_usage_error("admin: unknown command '%s'", cmd);
     argv[1] = prog; /* getopt's messages name the whole command */
     optind = 1;
@@ -1099,28 +1114,12 @@ int cli_admin(int argc, char **argv)
     if (bad)
         return EXIT_USAGE;
     {
-        static const struct {
-            const char *cmd, *opts;
-        } own[] = {
-            {"audit", ""},
-            {"release", "now"},
-            {"cases", "serial kind since after limit server token-file"},
-            {"evidence", "bundle out force server token-file"},
-            {"enroll-code", "currency expires"},
-            {"revoke-wallet", "account"},
-            {"transfers", "account after limit"},
-            {"backup", "out"},
-        };
         char what[64];
 
-        for (size_t i = 0; i < sizeof own / sizeof *own; i++)
-            if (strcmp(own[i].cmd, cmd) == 0) {
-                snprintf(what, sizeof what, "admin %s", cmd);
-                status =
-                    cli_only_opts(what, "db shards json", own[i].opts, "admin");
-                if (status != 0)
-                    return status;
-            }
+        snprintf(what, sizeof what, "admin %s", cmd);
+        status = cli_only_opts(what, "db shards json", own, "admin");
+        if (status != 0)
+            return status;
     }
     /* getopt moved the positional arguments to the end: argv + 1 is the
      * command's vector, so the first is at argv[optind + 1]. */

@@ -234,7 +234,7 @@ typedef struct cli_sub {
  * name).
  */
 int cli_dispatch(const char *group, const char *help, const char *common,
-                 int argc, char                                       **argv,
+                 int argc, char **argv,
                  int (*parse)(int argc, char **argv, void *args), void *args,
                  const cli_sub *subs);
 

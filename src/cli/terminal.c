@@ -1283,32 +1283,6 @@ static settlement_state settlement_of(const offpay_journal_entry *e)
 
 /* The journal's settlement column: what offpayd decided for e. */
 static const char *settlement_text(const offpay_journal_entry *e, char *buf,
-                                   size_t cap);
-
-/* The settlement column, and what a ledger taken back to an older copy
- * did to it: lost it, to upload again; or lost it after paying it. */
-static const char *settlement_column(const offpay_journal_entry *e,
-                                     char *buf, size_t cap)
-{
-    char        was[OFFPAY_AMOUNT_TEXT_MAX], now[160];
-    const char *text;
-
-    if (e->lost == 0)
-        return settlement_text(e, buf, cap);
-    text = settlement_text(e, now, sizeof now);
-    if (offpay_amount_format(e->lost_paid, e->currency, was, sizeof was) !=
-        OFFPAY_OK)
-        snprintf(was, sizeof was, "%lld", (long long)e->lost_paid);
-    if (e->lost == 1)
-        snprintf(buf, cap, "%s; LOST by offpayd's ledger: to upload again",
-                 text);
-    else
-        snprintf(buf, cap, "%s (offpayd's ledger lost it after paying %s)",
-                 text, was);
-    return buf;
-}
-
-static const char *settlement_text(const offpay_journal_entry *e, char *buf,
                                    size_t cap)
 {
     char paid[OFFPAY_AMOUNT_TEXT_MAX];
@@ -1336,6 +1310,29 @@ static const char *settlement_text(const offpay_journal_entry *e, char *buf,
                  e->reason[0] != '\0' ? " of it: " : "", e->reason,
                  e->outcome, e->case_id[0] != '\0' ? ", case " : "",
                  e->case_id);
+    return buf;
+}
+
+/* The settlement column, and what a ledger taken back to an older copy
+ * did to it: lost it, to upload again; or lost it after paying it. */
+static const char *settlement_column(const offpay_journal_entry *e,
+                                     char *buf, size_t cap)
+{
+    char        was[OFFPAY_AMOUNT_TEXT_MAX], now[160];
+    const char *text;
+
+    if (e->lost == 0)
+        return settlement_text(e, buf, cap);
+    text = settlement_text(e, now, sizeof now);
+    if (offpay_amount_format(e->lost_paid, e->currency, was, sizeof was) !=
+        OFFPAY_OK)
+        snprintf(was, sizeof was, "%lld", (long long)e->lost_paid);
+    if (e->lost == 1)
+        snprintf(buf, cap, "%s; LOST by offpayd's ledger: to upload again",
+                 text);
+    else
+        snprintf(buf, cap, "%s (offpayd's ledger lost it after paying %s)",
+                 text, was);
     return buf;
 }
 

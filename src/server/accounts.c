@@ -97,14 +97,16 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
     const char              *qa = r->query(r->conn, "after");
     const char              *ql = r->query(r->conn, "limit");
     uint64_t                 id, after = 0, limit = TRANSFERS_DEFAULT;
-    int64_t                  balance;
-    offpay_account_kind      kind;
-    uint16_t                 currency;
+    offpay_account_state     a;
     offpay_account_transfer *v = NULL;
     size_t                   n = 0;
     json_t                  *arr, *j;
     offpay_err               rc;
 
+    if (srv_parse_u64(r->cap[0], UINT64_MAX, &id) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
+        return;
+    }
     if ((qa != NULL && srv_parse_u64(qa, INT64_MAX, &after) != 0) ||
         (ql != NULL &&
          (srv_parse_u64(ql, TRANSFERS_MAX, &limit) != 0 || limit == 0))) {
@@ -112,19 +114,16 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
                  "after: a transfer id; limit: 1..1000");
         return;
     }
-    if (account_of(r, out, &id, &balance, &kind, &currency) != 0)
-        return;
-    /* the balance read with the list (account_of's may be older) */
-    rc = offpay_ledger_transfers(r->l, id, after, (size_t)limit, &v, &n,
-                                 &balance);
+    /* the account, its balance and the page in the same reads */
+    rc = offpay_ledger_transfers(r->l, id, after, (size_t)limit, &v, &n, &a);
     if (rc != OFFPAY_OK) {
-        srv_fail_engine(out, rc, "transfers");
+        srv_fail_engine(out, rc, "account");
         return;
     }
     arr = json_array();
     for (size_t i = 0; arr != NULL && i < n; i++)
-        json_array_append_new(arr, transfer_json(&v[i], currency));
-    j = account_json(id, balance, kind, currency);
+        json_array_append_new(arr, transfer_json(&v[i], a.currency));
+    j = account_json(id, a.balance, a.kind, a.currency);
     if (j != NULL) {
         json_object_set_new(j, "count", json_integer((json_int_t)n));
         json_object_set_new(j, "transfers", arr != NULL ? arr : json_null());

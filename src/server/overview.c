@@ -30,8 +30,9 @@ static json_t *kinds_json(const offpay_overview *o)
 
         json_array_append_new(
             arr,
-            json_pack("{s:s, s:s, s:I, s:o}", "kind", offpay_account_kind_name(k->kind),
-                      "currency", alpha ? alpha : "", "accounts",
+            json_pack("{s:s, s:s, s:I, s:o}", "kind",
+                      offpay_account_kind_name(k->kind), "currency",
+                      alpha ? alpha : "", "accounts",
                       (json_int_t)k->accounts, "balance",
                       srv_json_amount(k->balance, k->currency)));
     }

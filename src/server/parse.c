@@ -519,5 +519,3 @@ const char *srv_outcome_name(offpay_settle_outcome o)
     }
     return "unknown";
 }
-
-

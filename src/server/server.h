@@ -190,10 +190,6 @@ void           srv_pool_put(srv_pool *p, offpay_ledger *l);
 void srv_metrics_request(const char *route, unsigned status, double seconds);
 void srv_metrics_settled(offpay_settle_outcome o, int replay);
 void srv_metrics_case(void);
-/* One dated line on offpayd's log (stderr): "offpayd: TIME " and the
- * formatted text (http.c). */
-void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* a terminal's check: payments asked about, and of those not held */
 void srv_metrics_check(size_t checked, size_t missing);
 void srv_metrics_batch(size_t n);
@@ -474,6 +470,10 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out);
 void srv_terminal_decommission(srv_req *r, srv_reply *out);
 
 /* ---- the daemon (http.c) ------------------------------------------- */
+
+/* One dated line on offpayd's log (stderr): "offpayd: TIME " and the
+ * formatted text. */
+void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define SRV_SEG_MAX 32 /* bytes of a path segment matched by '*' */
 

@@ -715,6 +715,23 @@ static offpay_err balance_tx(offpay_ledger *l, void *p)
     return rc;
 }
 
+const char *offpay_account_kind_name(offpay_account_kind k)
+{
+    switch (k) {
+    case OFFPAY_ACCOUNT_WORLD:
+        return "world";
+    case OFFPAY_ACCOUNT_WALLET:
+        return "wallet";
+    case OFFPAY_ACCOUNT_ESCROW:
+        return "escrow";
+    case OFFPAY_ACCOUNT_MERCHANT:
+        return "merchant";
+    case OFFPAY_ACCOUNT_GUARANTEE:
+        return "guarantee";
+    }
+    return "unknown";
+}
+
 /* A merchant account exists on every shard (its id from the directory's
  * range), a guarantee account once per shard: their balance is the sum of
  * the shards' (docs/scaling.md). */

@@ -251,23 +251,6 @@ offpay_err offpay_ledger_statement(
     return rc;
 }
 
-const char *offpay_account_kind_name(offpay_account_kind k)
-{
-    switch (k) {
-    case OFFPAY_ACCOUNT_WORLD:
-        return "world";
-    case OFFPAY_ACCOUNT_WALLET:
-        return "wallet";
-    case OFFPAY_ACCOUNT_ESCROW:
-        return "escrow";
-    case OFFPAY_ACCOUNT_MERCHANT:
-        return "merchant";
-    case OFFPAY_ACCOUNT_GUARANTEE:
-        return "guarantee";
-    }
-    return "unknown";
-}
-
 struct transfers_ctx {
     uint64_t                 account; /* its id on the shard read */
     uint64_t                 after;
@@ -307,7 +290,7 @@ static offpay_err transfers_tx(offpay_ledger *l, void *p)
 offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
                                    uint64_t after, size_t max,
                                    offpay_account_transfer **out, size_t *n,
-                                   int64_t *balance)
+                                   offpay_account_state *acct)
 {
     struct transfers_ctx c;
     size_t               home = 0;
@@ -345,8 +328,11 @@ offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
         if (rc == OFFPAY_OK)
             rc = offpay__ledger_read_on(l, k, transfers_tx, &c);
     }
-    if (rc == OFFPAY_OK && balance != NULL)
-        *balance = c.balance;
+    if (rc == OFFPAY_OK && acct != NULL) {
+        acct->kind = c.kind;
+        acct->currency = c.currency;
+        acct->balance = c.balance;
+    }
     if (rc != OFFPAY_OK || c.n == 0) {
         free(c.out);
         return rc;

@@ -2394,6 +2394,21 @@ offpay__terminal_lost_walk(offpay_terminal *t, size_t max,
                 ctx);
 }
 
+offpay_err offpay__terminal_lost_count(offpay_terminal *t, size_t *n)
+{
+    int64_t    c = 0;
+    offpay_err rc = OFFPAY_OK;
+
+    if (t == NULL || n == NULL)
+        return OFFPAY_EINVAL;
+    if (t->has_lost) /* no loss ever found: nothing listed */
+        rc = query_i64(t->db,
+                       "SELECT count(*) FROM main.lost WHERE redone_at IS NULL",
+                       0, &c);
+    *n = rc == OFFPAY_OK ? (size_t)c : 0;
+    return rc;
+}
+
 offpay_err offpay__terminal_lost_list(offpay_terminal *t, const int64_t *seqs,
                                       size_t n, uint32_t now)
 {

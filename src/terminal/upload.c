@@ -326,23 +326,6 @@ out:
  * smaller batch: no request carries more than the batch). */
 #define CHECK_FIRST 20
 
-static int count_entry(const offpay_journal_entry *e, void *ctx)
-{
-    (void)e;
-    (*(uint64_t *)ctx)++;
-    return 0;
-}
-
-/* The entries listed as lacked by the ledger, not decided again yet. */
-static offpay_err count_lost(offpay_terminal *t, size_t *n)
-{
-    uint64_t   c = 0;
-    offpay_err rc = offpay__terminal_lost_walk(t, SIZE_MAX, count_entry, &c);
-
-    *n = (size_t)c;
-    return rc;
-}
-
 /*
  * Asks offpayd which paid entries its ledger holds (POST
  * /v1/terminal/check, which changes nothing): the newest CHECK_FIRST (at
@@ -443,7 +426,7 @@ static offpay_err check_ledger(offpay_terminal *t, const char *base,
     if (rc != OFFPAY_OK ||
         (rc = offpay__terminal_lost_list(t, lost, n_lost, clock_now(ck))) !=
             OFFPAY_OK ||
-        (rc = count_lost(t, &rep->lost)) != OFFPAY_OK)
+        (rc = offpay__terminal_lost_count(t, &rep->lost)) != OFFPAY_OK)
         goto out;
     while (rc == OFFPAY_OK) {
         b->n = 0;
@@ -491,6 +474,13 @@ static offpay_err read_clock(offpay_terminal *t, const char *base,
     rep->clock_known = 1;
     rep->clock_offset = offset;
     return OFFPAY_OK;
+}
+
+static int count_entry(const offpay_journal_entry *e, void *ctx)
+{
+    (void)e;
+    (*(uint64_t *)ctx)++;
+    return 0;
 }
 
 /*
@@ -631,7 +621,7 @@ out:
             rep->left = rest.n;
         json_decref(rest.items);
         /* and what the ledger lost, not decided again yet */
-        if (count_lost(t, &listed) == OFFPAY_OK)
+        if (offpay__terminal_lost_count(t, &listed) == OFFPAY_OK)
             rep->left += listed < b.cap ? listed : b.cap;
     }
     free(bundle);

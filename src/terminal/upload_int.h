@@ -291,6 +291,10 @@ offpay__terminal_lost_walk(offpay_terminal *t, size_t max,
                            int (*fn)(const offpay_journal_entry *e, void *ctx),
                            void *ctx);
 
+/* *n: the entries listed as lacked by the ledger, not decided again yet.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EJOURNAL. */
+offpay_err offpay__terminal_lost_count(offpay_terminal *t, size_t *n);
+
 /* Lists the n entries of seqs as lacked by the ledger, found at now, with
  * the result offpayd had given each (kept as history), in one
  * transaction. Errors: OFFPAY_EINVAL, t->frozen, the journal's named

@@ -1949,6 +1949,30 @@ static offpay_err choose(offpay_wallet *w, int64_t amount, uint16_t currency,
     return best_err;
 }
 
+/* Signs the fields of *p with the wallet key and encodes the code's
+ * text: what make_code does after the append, and sign_again for a code
+ * already logged. *p_out (may be NULL) receives the signed payment. */
+static offpay_err sign_code(const offpay_wallet *w, offpay_payment *p,
+                            char **text, offpay_payment *p_out)
+{
+    uint8_t    msg[OFFPAY_SIGNED_MAX];
+    uint8_t    code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t     len = 0;
+    offpay_err rc;
+
+    rc = offpay__payment_signed_bytes(p, msg, sizeof msg, &len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_sign(OFFPAY_DS_PAYMENT, msg, len, w->kp.sk, p->sig);
+    if (rc == OFFPAY_OK)
+        rc = offpay_payment_encode(p, code, sizeof code, &len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_text_encode(code, len, text);
+    if (rc == OFFPAY_OK && p_out != NULL)
+        *p_out = *p;
+    sodium_memzero(msg, sizeof msg);
+    return rc;
+}
+
 /* Logs (appends durably), then signs and encodes: the one path to a
  * code. The reservation is kept in memory even when the append fails (see
  * the file comment). */
@@ -1959,9 +1983,6 @@ static offpay_err make_code(offpay_wallet *w, cred_entry *e, uint32_t amount,
     offpay_payment p;
     spend_entry    x;
     uint8_t        rec[OFFPAY__LOG_PLAIN_BYTES];
-    uint8_t        msg[OFFPAY_SIGNED_MAX];
-    uint8_t        code[OFFPAY_PAYMENT_BOUND_BYTES];
-    size_t         len = 0;
     offpay_err     rc;
 
     if (w->n_old + w->n_spends >= SPENDS_MAX)
@@ -2001,19 +2022,7 @@ static offpay_err make_code(offpay_wallet *w, cred_entry *e, uint32_t amount,
     if (!w->unlogged && w->log.n - w->ck.n >= checkpoint_every())
         (void)checkpoint(w); /* only an accelerator: the code is logged */
 
-    rc = offpay__payment_signed_bytes(&p, msg, sizeof msg, &len);
-    if (rc != OFFPAY_OK)
-        return rc;
-    rc = offpay_sign(OFFPAY_DS_PAYMENT, msg, len, w->kp.sk, p.sig);
-    if (rc != OFFPAY_OK)
-        return rc;
-    rc = offpay_payment_encode(&p, code, sizeof code, &len);
-    if (rc != OFFPAY_OK)
-        return rc;
-    rc = offpay_text_encode(code, len, text);
-    if (rc == OFFPAY_OK && p_out != NULL)
-        *p_out = p;
-    return rc;
+    return sign_code(w, &p, text, p_out);
 }
 
 offpay_err offpay_wallet_pay(offpay_wallet *w, int64_t amount,
@@ -2049,9 +2058,6 @@ static offpay_err sign_again(const offpay_wallet *w, const cred_entry *e,
                              offpay_payment *p_out)
 {
     offpay_payment p;
-    uint8_t        msg[OFFPAY_SIGNED_MAX];
-    uint8_t        code[OFFPAY_PAYMENT_BOUND_BYTES];
-    size_t         len = 0;
     offpay_err     rc;
 
     /* w is never a const object (wallet.h): the sync marks its log */
@@ -2067,17 +2073,7 @@ static offpay_err sign_again(const offpay_wallet *w, const cred_entry *e,
     p.merchant_id = x->s.merchant_id;
     if (x->s.bound)
         memcpy(p.nonce, x->nonce, sizeof p.nonce);
-    rc = offpay__payment_signed_bytes(&p, msg, sizeof msg, &len);
-    if (rc == OFFPAY_OK)
-        rc = offpay_sign(OFFPAY_DS_PAYMENT, msg, len, w->kp.sk, p.sig);
-    if (rc == OFFPAY_OK)
-        rc = offpay_payment_encode(&p, code, sizeof code, &len);
-    if (rc == OFFPAY_OK)
-        rc = offpay_text_encode(code, len, text);
-    if (rc == OFFPAY_OK && p_out != NULL)
-        *p_out = p;
-    sodium_memzero(msg, sizeof msg);
-    return rc;
+    return sign_code(w, &p, text, p_out);
 }
 
 /* The code in memory that answered request q (bound to its merchant and

@@ -500,7 +500,7 @@ static void test_transfers_recompute_each_balance(void)
     offpay_settle_result     a, b;
     offpay_account_transfer *v = NULL;
     uint64_t                 escrow_acct = 0, world_acct = 0;
-    int64_t                  bal = -1;
+    offpay_account_state     st;
     int                      saw_cover = 0;
 
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
@@ -514,8 +514,10 @@ static void test_transfers_recompute_each_balance(void)
     /* the wallet: a deposit from the world, the allowance to the escrow */
     REQUIRE_OK(offpay_ledger_transfers(w.l, w.wallet_acct, 0,
                                        OFFPAY_LEDGER_TRANSFERS_MAX, &v, &n,
-                                       &bal));
-    CHECK(bal == balance(&w, w.wallet_acct) && bal == CENTS(50));
+                                       &st));
+    CHECK(st.balance == balance(&w, w.wallet_acct) &&
+          st.balance == CENTS(50) && st.kind == OFFPAY_ACCOUNT_WALLET &&
+          st.currency == EUR);
     REQUIRE(n == 2);
     CHECK(strcmp(v[0].kind, "deposit") == 0 && v[0].amount == CENTS(100) &&
           v[0].other_kind == OFFPAY_ACCOUNT_WORLD);
@@ -536,8 +538,8 @@ static void test_transfers_recompute_each_balance(void)
     CHECK(history_sum(&w, world_acct, NULL) == balance(&w, world_acct));
     /* the cover, seen from the escrow: from the guarantee, for b */
     REQUIRE_OK(offpay_ledger_transfers(w.l, escrow_acct, 0, 100, &v, &n,
-                                       &bal));
-    CHECK(bal == 0);
+                                       &st));
+    CHECK(st.balance == 0 && st.kind == OFFPAY_ACCOUNT_ESCROW);
     for (size_t i = 0; i < n; i++)
         if (strcmp(v[i].kind, "cover") == 0)
             saw_cover = v[i].amount == CENTS(30) &&
@@ -550,9 +552,9 @@ static void test_transfers_recompute_each_balance(void)
     v = NULL;
     /* after the last one: nothing */
     CHECK_ERR(offpay_ledger_transfers(w.l, w.wallet_acct, UINT64_MAX / 2, 10,
-                                      &v, &n, &bal),
+                                      &v, &n, &st),
               OFFPAY_OK);
-    CHECK(bal == CENTS(50)); /* the balance, even with no transfer listed */
+    CHECK(st.balance == CENTS(50)); /* even with no transfer listed */
     CHECK(n == 0 && v == NULL);
     CHECK_ERR(offpay_ledger_transfers(w.l, 999999, 0, 10, &v, &n, NULL),
               OFFPAY_ENOTFOUND);
