@@ -68,8 +68,9 @@ st=0; "$OFFPAY" terminal sync "${TB[@]}" --server "$URL" > tb.out 2> tb.err || s
   && ok "tb: nothing of its lost, nothing said" || fail "tb ($st): $(cat tb.out tb.err)"
 # ta (--batch 2: no request carries more than 2): three pages lack the
 # six, the fourth (0.01, 0.01) is held whole, and the check stops there
-# (18 older ones not asked about). Uploading the six again, offpayd dies once it committed
-# the first two (their reply lost): the sync fails, saying what it found.
+# (18 older ones not asked about). Uploading the six again, offpayd dies
+# once it committed the first two (their reply lost): the sync fails,
+# saying what it found.
 stop_server TERM
 OFFPAYD_KILL_AFTER=2 start_server
 st=0; "$OFFPAY" terminal sync "${TA[@]}" --server "$URL" --batch 2 --json > cut.json 2> cut.err || st=$?
