@@ -125,7 +125,9 @@ extern "C" {
     X(EREFUSED, 85, "offpayd refused the request (its reason is printed)")   \
     X(ESHARD_MAP, 86,                                                          \
       "the shard map does not match the ledger's shards (the reason is "      \
-      "printed)")
+      "printed)")                                                             \
+    X(EOVER_REFUND, 87,                                                        \
+      "refund exceeds what remains paid of the payment")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

@@ -431,6 +431,8 @@ typedef struct offpay_statement_line {
     offpay_settle_outcome outcome;
     offpay_err            reason;
     uint32_t              accepted_at, uploaded_at;
+    int64_t               refunded; /* refunded of paid so far, whenever
+                                       (settlement.md §13); since 0.6.0 */
 } offpay_statement_line;
 
 /*
@@ -453,6 +455,57 @@ offpay_err offpay_ledger_statement(
     offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
     int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx);
 
+/* ---- refunds (docs/settlement.md §13) ------------------------------- */
+
+/* A refund as offpay_ledger_refund booked it (or found it booked). */
+typedef struct offpay_refund {
+    uint64_t presentment;
+    uint16_t currency;
+    uint64_t merchant_account; /* the account it came out of */
+    uint64_t wallet_account;   /* the payer's: the code's credential's */
+    uint64_t guarantee_account; /* the presentment's shard's; 0: none
+                                   needed */
+    int64_t  amount;            /* this refund */
+    int64_t  to_guarantee, to_wallet; /* of which, back to the guarantee
+                                         (what it covered) and to the payer */
+    uint64_t transfer; /* its first transfer (the guarantee's part, if any) */
+    int64_t  paid, covered; /* the presentment's: paid to the merchant, of
+                               which the guarantee covered */
+    int64_t  refunded;      /* refunded in all, this refund included */
+} offpay_refund;
+
+/*
+ * offpay_ledger_refund — the merchant gives back amount (> 0) of what
+ * presentment was paid: `refund` transfers out of the merchant's account,
+ * tagged with the presentment and ref (at most 128 bytes, may be NULL),
+ * first into the guarantee account for what the guarantee covered of it
+ * and not yet got back, the rest into the wallet account the code's
+ * credential was issued from. A presentment is refunded in as many parts
+ * as wanted, in all at most what it was paid. On a sharded ledger the
+ * refund is booked on the presentment's shard, out of the merchant's row
+ * there. Under a request key (key not NULL: offpay_ledger_move_once's
+ * keys; the same key space) it is made once: the same key again for the
+ * same presentment and amount books nothing, *replayed (may be NULL) is
+ * 1 and *out describes the refund the key booked, with the presentment's
+ * refunded total of now. out may be NULL.
+ * Errors: OFFPAY_EINVAL (amount, ref or key malformed), OFFPAY_ENOTFOUND
+ * (no such presentment), OFFPAY_EOVER_REFUND (more than what remains of
+ * the payment, or nothing was paid), OFFPAY_EFUNDS (the merchant's
+ * account holds less than amount: its money was withdrawn), OFFPAY_EEXISTS
+ * (key used for another request), OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_refund(offpay_ledger *l, uint64_t presentment,
+                                int64_t amount, const char *ref,
+                                const char *key, uint32_t now,
+                                offpay_refund *out, int *replayed);
+
+/* What presentment's refunds stand at, as offpay_ledger_refund would
+ * begin from: *out with amount, its parts and transfer 0 (what remains
+ * to refund is paid - refunded). Reads only. Errors: OFFPAY_EINVAL,
+ * OFFPAY_ENOTFOUND, OFFPAY_ESTORE. */
+offpay_err offpay_ledger_refund_state(offpay_ledger *l, uint64_t presentment,
+                                      offpay_refund *out);
+
 /* ---- an account's transfers ----------------------------------------- */
 
 /* One transfer of an account, seen from the account's side. */
@@ -462,11 +515,12 @@ typedef struct offpay_account_transfer {
     char                kind[12]; /* deposit, withdraw, fund (a credential's
                                      allowance into its escrow), settle,
                                      cover (from the guarantee), release,
-                                     late (settlement.md §1) */
+                                     late, refund (settlement.md §1) */
     int64_t             amount;   /* into the account (> 0) or out (< 0) */
     uint64_t            other;    /* the account on the other side */
     offpay_account_kind other_kind;
-    uint64_t            presentment; /* settle, cover, late; else 0 */
+    uint64_t            presentment; /* settle, cover, late, refund; else
+                                        0 */
     uint64_t            case_id;     /* 0: none */
     char                ref[129];    /* the operator's reference, or "" */
 } offpay_account_transfer;
@@ -521,6 +575,11 @@ typedef struct offpay_audit_report {
     uint64_t request_mismatch; /* request keys naming nothing their
                                   request booked (a transfer of its kind,
                                   a credential of its account and limit) */
+    uint64_t refund_mismatch;  /* refund transfers not from their
+                                  presentment's merchant to its payer or
+                                  the guarantee, and presentments refunded
+                                  beyond what was paid or out of order
+                                  (settlement.md §13); since 0.6.0 */
 } offpay_audit_report;
 
 /* Recomputes every balance from the transfers and checks

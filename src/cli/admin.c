@@ -4,8 +4,9 @@
  * `audit` recomputes every balance and checks conservation, `release`
  * returns the escrows that are due, `cases` lists the cases settlement
  * opened and `evidence` exports one as a self-contained file
- * (docs/settlement.md §9), `transfers` lists an account's history. The
- * ledger is a SQLite file or a PostgreSQL URL, as for offpayd --db.
+ * (docs/settlement.md §9), `transfers` lists an account's history,
+ * `refund` gives back part of a payment (§13). The ledger is a SQLite
+ * file or a PostgreSQL URL, as for offpayd --db.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -38,6 +39,8 @@ static const char help[] =
     "       offpay admin revoke-wallet --db LEDGER --account N [--json]\n"
     "       offpay admin transfers --db LEDGER --account N [--after ID]\n"
     "                    [--limit N] [--json]\n"
+    "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
+    "                    [--ref TEXT] [--key KEY] [--json]\n"
     "       offpay admin lists --server URL --root ROOT --out-dir DIR\n"
     "       offpay admin backup --db LEDGER --out FILE [--json]\n"
     "\n"
@@ -76,6 +79,12 @@ static const char help[] =
     "            settles and its reference; --limit per page (default\n"
     "            100), the next from --after the last id shown (also GET\n"
     "            /v1/admin/accounts/N/transfers)\n"
+    "  refund    the merchant gives back --amount of what presentment N\n"
+    "            was paid: out of the merchant's account, back to the\n"
+    "            guarantee as far as it covered the payment, the rest to\n"
+    "            the payer's wallet account; in parts, at most what was\n"
+    "            paid in all (also POST /v1/admin/presentments/N/refund;\n"
+    "            docs/settlement.md §13)\n"
     "  lists     offpayd's trust bundle and revocation list, checked under\n"
     "            the root key (--root: hex, or root.pub), written to\n"
     "            DIR/bundle.opb and DIR/revlist.opb for air-gapped\n"
@@ -103,6 +112,12 @@ static const char help[] =
     "                   10000)\n"
     "  --account N      revoke-wallet: the wallet's enrolled account;\n"
     "                   transfers: the account\n"
+    "  --presentment N  refund: the presentment (a statement line's id)\n"
+    "  --amount AMOUNT  refund: in the payment's currency, e.g. 2.50\n"
+    "  --ref TEXT       refund: the operator's reference (at most 128 bytes)\n"
+    "  --key KEY        refund: made once under this request key (as an\n"
+    "                   Idempotency-Key): the same command again moves\n"
+    "                   nothing and says so\n"
     "  --currency CODE  enroll-code: the account's currency\n"
     "  --expires UNIXTIME  enroll-code: the code's end (default 7 days)\n"
     "  --bundle FILE    evidence: the issuer's trust bundle (bundle.opb of\n"
@@ -129,6 +144,7 @@ static const struct {
     {"enroll-code", "currency expires"},
     {"revoke-wallet", "account"},
     {"transfers", "account after limit"},
+    {"refund", "presentment amount ref key"},
     {"backup", "out"},
 };
 
@@ -189,7 +205,8 @@ static int audit(offpay_ledger *l, int json)
                "\"inside_minor\":%lld,\"deposits_net_minor\":%lld,"
                "\"imbalanced\":%llu,\"negative\":%llu,"
                "\"escrow_mismatch\":%llu,\"settle_mismatch\":%llu,"
-               "\"release_mismatch\":%llu,\"request_mismatch\":%llu}\n",
+               "\"release_mismatch\":%llu,\"request_mismatch\":%llu,"
+               "\"refund_mismatch\":%llu}\n",
                rc == OFFPAY_OK ? "true" : "false",
                (unsigned long long)r.accounts, (unsigned long long)r.transfers,
                (long long)r.inside, (long long)r.deposits_net,
@@ -197,7 +214,8 @@ static int audit(offpay_ledger *l, int json)
                (unsigned long long)r.escrow_mismatch,
                (unsigned long long)r.settle_mismatch,
                (unsigned long long)r.release_mismatch,
-               (unsigned long long)r.request_mismatch);
+               (unsigned long long)r.request_mismatch,
+               (unsigned long long)r.refund_mismatch);
     } else {
         printf("accounts %llu, transfers %llu; money inside %lld, deposits "
                "less withdrawals %lld (minor units, all currencies)\n",
@@ -209,12 +227,15 @@ static int audit(offpay_ledger *l, int json)
                "transfers: %llu\n"
                "settlements without exactly one settle transfer: %llu\n"
                "releases not done exactly once: %llu\n"
-               "request keys naming nothing their request booked: %llu\n",
+               "request keys naming nothing their request booked: %llu\n"
+               "refunds not from the merchant to the payer or the "
+               "guarantee, or beyond what was paid: %llu\n",
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
                (unsigned long long)r.settle_mismatch,
                (unsigned long long)r.release_mismatch,
-               (unsigned long long)r.request_mismatch);
+               (unsigned long long)r.request_mismatch,
+               (unsigned long long)r.refund_mismatch);
         printf("%s\n",
                rc == OFFPAY_OK ? "audit passed" : "AUDIT FAILED (EAUDIT)");
     }
@@ -520,6 +541,140 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
     printf("\n");
     free(v);
     return EXIT_OK;
+}
+
+/* What `admin refund` asks: the presentment, the amount as written, and
+ * the operator's reference and request key (NULL: none). */
+typedef struct refund_args {
+    uint64_t    presentment;
+    const char *amount, *ref, *key;
+} refund_args;
+
+static json_t *money_json(int64_t minor, uint16_t currency)
+{
+    char text[OFFPAY_AMOUNT_TEXT_MAX];
+
+    if (offpay_amount_format(minor, currency, text, sizeof text) != OFFPAY_OK)
+        text[0] = '\0';
+    return json_string(text);
+}
+
+static int refund_print(const offpay_refund *f, int replayed, const char *key,
+                        int json)
+{
+    uint16_t cur = f->currency;
+    char     m1[64], m2[64], m3[64], *text;
+
+    if (json) {
+        json_t *doc = json_pack(
+            "{s:o, s:s, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+            " s:o, s:b}",
+            "presentment", cli_json_u64(f->presentment), "currency",
+            offpay_currency_alpha(cur), "amount", money_json(f->amount, cur),
+            "amount_minor", (json_int_t)f->amount, "to_guarantee",
+            money_json(f->to_guarantee, cur), "to_wallet",
+            money_json(f->to_wallet, cur), "merchant_account",
+            cli_json_u64(f->merchant_account), "wallet_account",
+            cli_json_u64(f->wallet_account), "transfer",
+            cli_json_u64(f->transfer), "paid", money_json(f->paid, cur),
+            "covered", money_json(f->covered, cur), "refunded",
+            money_json(f->refunded, cur), "refundable",
+            money_json(f->paid - f->refunded, cur), "guarantee_account",
+            f->guarantee_account != 0 ? cli_json_u64(f->guarantee_account)
+                                      : json_null(),
+            "replayed", replayed);
+
+        text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                           : NULL;
+        json_decref(doc);
+        if (text == NULL)
+            return cli_fail("refund", OFFPAY_ENOMEM);
+        printf("%s\n", text);
+        offpay__json_free(text);
+        return EXIT_OK;
+    }
+    if (replayed)
+        printf("this refund was made before under --key %s: nothing moved "
+               "now\n",
+               key);
+    printf("refund of presentment %llu: %s out of merchant account %llu\n",
+           (unsigned long long)f->presentment,
+           cli_money(f->amount, cur, m1, sizeof m1),
+           (unsigned long long)f->merchant_account);
+    if (f->to_guarantee > 0)
+        printf("  %s back to the guarantee (account %llu), which covered "
+               "the payment\n",
+               cli_money(f->to_guarantee, cur, m1, sizeof m1),
+               (unsigned long long)f->guarantee_account);
+    if (f->to_wallet > 0)
+        printf("  %s to the payer's wallet account %llu\n",
+               cli_money(f->to_wallet, cur, m1, sizeof m1),
+               (unsigned long long)f->wallet_account);
+    printf("  transfer %llu\n", (unsigned long long)f->transfer);
+    printf("presentment %llu: paid %s, refunded %s in all, %s left to "
+           "refund\n",
+           (unsigned long long)f->presentment,
+           cli_money(f->paid, cur, m1, sizeof m1),
+           cli_money(f->refunded, cur, m2, sizeof m2),
+           cli_money(f->paid - f->refunded, cur, m3, sizeof m3));
+    return EXIT_OK;
+}
+
+/* `admin refund`: the merchant gives back part or all of what a
+ * presentment was paid (settle.h, offpay_ledger_refund). */
+static int refund(offpay_ledger *l, const refund_args *q, int json)
+{
+    offpay_refund st, f;
+    int64_t       amount;
+    int           replayed = 0;
+    char          m1[64], m2[64];
+    offpay_err    rc;
+
+    rc = offpay_ledger_refund_state(l, q->presentment, &st);
+    if (rc == OFFPAY_ENOTFOUND) {
+        fprintf(stderr,
+                "offpay: admin refund: no presentment %llu "
+                "(ENOTFOUND)\n",
+                (unsigned long long)q->presentment);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail("refund", rc);
+    if (cli_amount(q->amount, st.currency, &amount) != 0)
+        return EXIT_USAGE;
+    if (amount <= 0)
+        return cli_usage_error("admin refund: --amount must be more than 0");
+    rc = offpay_ledger_refund(l, q->presentment, amount, q->ref, q->key,
+                              (uint32_t)time(NULL), &f, &replayed);
+    if (rc == OFFPAY_OK)
+        return refund_print(&f, replayed, q->key, json);
+    if (rc == OFFPAY_EOVER_REFUND &&
+        offpay_ledger_refund_state(l, q->presentment, &st) == OFFPAY_OK) {
+        fprintf(stderr,
+                "offpay: admin refund: %s remains to refund of the %s paid "
+                "for presentment %llu; nothing moved (EOVER_REFUND)\n",
+                cli_money(st.paid - st.refunded, st.currency, m1, sizeof m1),
+                cli_money(st.paid, st.currency, m2, sizeof m2),
+                (unsigned long long)q->presentment);
+        return EXIT_REJECTED;
+    }
+    if (rc == OFFPAY_EFUNDS) {
+        fprintf(stderr,
+                "offpay: admin refund: merchant account %llu holds less "
+                "than %s (its money was withdrawn): deposit into it first; "
+                "nothing moved (EFUNDS)\n",
+                (unsigned long long)st.merchant_account,
+                cli_money(amount, st.currency, m1, sizeof m1));
+        return EXIT_REJECTED;
+    }
+    if (rc == OFFPAY_EEXISTS) {
+        fprintf(stderr,
+                "offpay: admin refund: --key %s was used for another "
+                "request; nothing moved (EEXISTS)\n",
+                q->key);
+        return EXIT_REJECTED;
+    }
+    return cli_fail("refund", rc);
 }
 
 /* The cases v[0..n), as a table or one JSON object. */
@@ -1003,6 +1158,10 @@ int cli_admin(int argc, char **argv)
         {"expires", required_argument, NULL, 'e'},
         {"account", required_argument, NULL, 'A'},
         {"now", no_argument, NULL, 'N'},
+        {"presentment", required_argument, NULL, 'P'},
+        {"amount", required_argument, NULL, 'm'},
+        {"ref", required_argument, NULL, 'r'},
+        {"key", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -1013,6 +1172,7 @@ int cli_admin(int argc, char **argv)
     static char    shards_db[4096 + 8];
     offpay_ledger *l = NULL;
     admin_args     a;
+    refund_args    q = {0, NULL, NULL, NULL};
     uint64_t       seen = 0, x = 0, case_id = 0;
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
@@ -1024,7 +1184,8 @@ int cli_admin(int argc, char **argv)
         if (argc < 2)
             return cli_usage_error("admin: give a command (audit, release, "
                                    "cases, evidence, enroll-code, "
-                                   "revoke-wallet, transfers, lists, backup)");
+                                   "revoke-wallet, transfers, refund, lists, "
+                                   "backup)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
@@ -1097,6 +1258,25 @@ int cli_admin(int argc, char **argv)
         case 'A':
             bad = parse_u64("--account", optarg, INT64_MAX, &account);
             break;
+        case 'P':
+            bad = parse_u64("--presentment", optarg, INT64_MAX, &q.presentment);
+            break;
+        case 'm':
+            q.amount = optarg;
+            break;
+        case 'r':
+            q.ref = optarg;
+            if (strlen(optarg) > 128)
+                bad = cli_usage_error("admin refund: --ref is at most 128 "
+                                      "bytes");
+            break;
+        case 'K':
+            q.key = optarg;
+            if (!offpay_ledger_request_key_ok(optarg))
+                bad = cli_usage_error("admin refund: --key is 1 to %d "
+                                      "printable ASCII characters, no space",
+                                      OFFPAY_REQUEST_KEY_MAX);
+            break;
         case 'N': /* release --now: what release does; said for clarity */
             if (strcmp(cmd, "release") != 0)
                 bad = cli_usage_error("admin %s: --now is for release", cmd);
@@ -1121,6 +1301,9 @@ int cli_admin(int argc, char **argv)
         if (status != 0)
             return status;
     }
+    if (strcmp(cmd, "refund") == 0 && (q.presentment == 0 || q.amount == NULL))
+        return cli_usage_error("admin refund: give --presentment N (an id "
+                               "from 1) and --amount AMOUNT");
     /* getopt moved the positional arguments to the end: argv + 1 is the
      * command's vector, so the first is at argv[optind + 1]. */
     if (optind < argc - 1)
@@ -1285,6 +1468,8 @@ int cli_admin(int argc, char **argv)
         status = revoke_wallet(l, account, json);
     else if (strcmp(cmd, "transfers") == 0)
         status = transfers(l, account, &a);
+    else if (strcmp(cmd, "refund") == 0)
+        status = refund(l, &q, json);
     else
         status = evidence(l, &a, case_id);
     offpay_ledger_close(l);

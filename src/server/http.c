@@ -72,6 +72,8 @@ static const route routes[] = {
      1, NULL},
     {"GET", "/v1/admin/merchants/*/statement", srv_statement, AUTH_OPERATOR,
      BODY_NONE, 1, "from to terminal after"},
+    {"POST", "/v1/admin/presentments/*/refund", srv_refund, AUTH_OPERATOR,
+     BODY_ADMIN, 1, NULL},
     {"POST", "/v1/admin/terminals", srv_terminal_new, AUTH_OPERATOR, BODY_ADMIN,
      1, NULL},
     {"POST", "/v1/admin/terminals/*/revoke", srv_terminal_revoke, AUTH_OPERATOR,
@@ -434,11 +436,11 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
     if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key") !=
             NULL &&
         st->rt->fn != srv_account_deposit && st->rt->fn != srv_account_withdraw &&
-        st->rt->fn != srv_credential_new)
+        st->rt->fn != srv_credential_new && st->rt->fn != srv_refund)
         return answer_error(c, st, SRV_E_IDEMPOTENCY_KEY_NOT_TAKEN,
                             "this endpoint does not take an Idempotency-Key "
-                            "(deposits, withdrawals and credential issues "
-                            "do): nothing was done");
+                            "(deposits, withdrawals, credential issues and "
+                            "refunds do): nothing was done");
     st->limit = st->rt->body == BODY_UPLOAD  ? srv->cfg.body_max
                 : st->rt->body == BODY_ADMIN ? SRV_ADMIN_BODY_MAX
                                              : 0;

@@ -49,6 +49,7 @@ unsigned srv_status_of(offpay_err rc)
         return 404;
     case OFFPAY_EEXISTS:
     case OFFPAY_EFUNDS:
+    case OFFPAY_EOVER_REFUND:
     case OFFPAY_EREVLIST_SEQ:
     case OFFPAY_ECONFLICT:
         return 409;

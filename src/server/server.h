@@ -385,6 +385,7 @@ void srv_account_withdraw(srv_req *r, srv_reply *out);
 void srv_guarantee(srv_req *r, srv_reply *out);
 void srv_merchant_new(srv_req *r, srv_reply *out);
 void srv_statement(srv_req *r, srv_reply *out);
+void srv_refund(srv_req *r, srv_reply *out);
 void srv_terminal_new(srv_req *r, srv_reply *out);
 void srv_terminal_revoke(srv_req *r, srv_reply *out);
 void srv_credential_new(srv_req *r, srv_reply *out);

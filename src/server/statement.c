@@ -2,9 +2,10 @@
  * statement.c — GET /v1/admin/merchants/ID/statement?from=T&to=T
  * [&terminal=N][&after=P]: every presentment at the merchant's terminals
  * (or at terminal N) uploaded in [from, to] (default: everything until
- * now), with totals and the merchant account's balance. At most
- * STATEMENT_LINES lines are listed, those with an id above P; the totals
- * cover every line of the range, and next_after pages on.
+ * now), with totals (paid, covered, refunded) and the merchant account's
+ * balance. At most STATEMENT_LINES lines are listed, those with an id
+ * above P; the totals cover every line of the range, and next_after pages
+ * on.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@ typedef struct walk {
     offpay_statement_line *lines;
     size_t                 n;
     uint64_t               count, beyond;
-    int64_t                paid, covered;
+    int64_t                paid, covered, refunded;
     uint64_t               terminal; /* 0: every terminal */
     uint64_t               after;    /* lines with a presentment id above */
 } walk;
@@ -31,6 +32,7 @@ static int on_line(const offpay_statement_line *line, void *ctx)
     w->count++;
     w->paid += line->paid;
     w->covered += line->covered;
+    w->refunded += line->refunded;
     if (line->presentment <= w->after)
         return 0;
     if (w->n < STATEMENT_LINES)
@@ -42,17 +44,24 @@ static int on_line(const offpay_statement_line *line, void *ctx)
 
 static json_t *line_json(const offpay_statement_line *x, uint16_t currency)
 {
-    return json_pack("{s:o, s:I, s:o, s:I, s:o, s:o, s:o, s:s, s:s?, s:I, s:I}",
-                     "presentment", srv_json_id(x->presentment), "terminal",
-                     (json_int_t)x->terminal_id, "serial",
-                     srv_json_id(x->serial), "counter", (json_int_t)x->counter,
-                     "charged", srv_json_amount(x->charged, currency), "paid",
-                     srv_json_amount(x->paid, currency), "covered",
-                     srv_json_amount(x->covered, currency), "outcome",
-                     srv_outcome_name(x->outcome), "reason",
-                     x->reason == OFFPAY_OK ? NULL : offpay_errname(x->reason),
-                     "accepted_at", (json_int_t)x->accepted_at, "uploaded_at",
-                     (json_int_t)x->uploaded_at);
+    json_t *j =
+        json_pack("{s:o, s:I, s:o, s:I, s:o, s:o, s:o, s:s, s:s?, s:I, s:I}",
+                  "presentment", srv_json_id(x->presentment), "terminal",
+                  (json_int_t)x->terminal_id, "serial", srv_json_id(x->serial),
+                  "counter", (json_int_t)x->counter, "charged",
+                  srv_json_amount(x->charged, currency), "paid",
+                  srv_json_amount(x->paid, currency), "covered",
+                  srv_json_amount(x->covered, currency), "outcome",
+                  srv_outcome_name(x->outcome), "reason",
+                  x->reason == OFFPAY_OK ? NULL : offpay_errname(x->reason),
+                  "accepted_at", (json_int_t)x->accepted_at, "uploaded_at",
+                  (json_int_t)x->uploaded_at);
+
+    /* given back of paid so far (settlement.md §13), whenever */
+    if (j != NULL)
+        json_object_set_new(j, "refunded",
+                            srv_json_amount(x->refunded, currency));
+    return j;
 }
 
 void srv_statement(srv_req *r, srv_reply *out)
@@ -118,6 +127,8 @@ void srv_statement(srv_req *r, srv_reply *out)
         json_object_set_new(j, "account", srv_json_id(account));
         json_object_set_new(j, "paid", srv_json_amount(w.paid, currency));
         json_object_set_new(j, "covered", srv_json_amount(w.covered, currency));
+        json_object_set_new(j, "refunded",
+                            srv_json_amount(w.refunded, currency));
         json_object_set_new(j, "balance", srv_json_amount(balance, currency));
     }
     srv_ok(out, j);

@@ -619,7 +619,7 @@ offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,
     return l->ops->transfer_add(l->store, &t, NULL);
 }
 
-static int ref_ok(const char *ref)
+int offpay__ref_ok(const char *ref)
 {
     return ref == NULL || strlen(ref) <= REF_MAX;
 }
@@ -668,7 +668,7 @@ offpay_err offpay_ledger_wallet_account(offpay_ledger *l, uint16_t currency,
     struct account_ctx c = {OFFPAY_ACCOUNT_WALLET, currency, ref, now, 0};
     offpay_err         rc;
 
-    if (l == NULL || account == NULL || !ref_ok(ref))
+    if (l == NULL || account == NULL || !offpay__ref_ok(ref))
         return OFFPAY_EINVAL;
     if (offpay_currency_alpha(currency) == NULL)
         return OFFPAY_ECURRENCY_UNKNOWN;
@@ -1041,12 +1041,10 @@ static offpay_err request_find_tx(offpay_ledger *l, void *p)
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_OK : rc;
 }
 
-/* On a ledger of several shards a key is unique within each shard only:
- * before anything moves, key (as stored) used on any shard for another
- * request than (op, account, amount) is OFFPAY_EEXISTS. (Each shard's
- * transaction checks again under its locks.) */
-static offpay_err request_check_shards(offpay_ledger *l, const char *key,
-                                       int op, uint64_t account, int64_t amount)
+/* settle_int.h */
+offpay_err offpay__request_check_shards(offpay_ledger *l, const char *key,
+                                        int op, uint64_t account,
+                                        int64_t amount)
 {
     for (size_t k = 0; l->n_shards > 1 && k < l->n_shards; k++) {
         struct request_find f = {key, {0, 0, 0, 0}, 0};
@@ -1081,7 +1079,7 @@ static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
     size_t              home;
     offpay_err          rc;
 
-    if (l == NULL || amount <= 0 || !ref_ok(ref) ||
+    if (l == NULL || amount <= 0 || !offpay__ref_ok(ref) ||
         (key != NULL && !offpay_ledger_request_key_ok(key)))
         return OFFPAY_EINVAL;
     memset(&c, 0, sizeof c);
@@ -1097,7 +1095,7 @@ static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
     home = account_shard(l, account);
     rc = offpay__ledger_read_on(l, home, balance_tx, &b);
     if (rc == OFFPAY_OK && key != NULL)
-        rc = request_check_shards(l, c.key, op_of(&c), c.named, c.total);
+        rc = offpay__request_check_shards(l, c.key, op_of(&c), c.named, c.total);
     if (rc == OFFPAY_OK && offpay__ledger_spread(l, b.kind))
         rc = spread_external(l, &b, &c);
     else if (rc == OFFPAY_OK)
@@ -1539,7 +1537,7 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
     if (key != NULL) {
         offpay__request_key(stored, "operator", 0, key);
         c.key = stored;
-        rc = request_check_shards(l, stored, OFFPAY__REQ_ALLOWANCE,
+        rc = offpay__request_check_shards(l, stored, OFFPAY__REQ_ALLOWANCE,
                                   wallet_account, limit);
     }
     /* the credential lives on its wallet account's shard, its serial and
@@ -1583,7 +1581,7 @@ offpay_err offpay_ledger_revoke(offpay_ledger *l, uint64_t serial,
     int               k;
     offpay_err        rc;
 
-    if (l == NULL || !ref_ok(reason))
+    if (l == NULL || !offpay__ref_ok(reason))
         return OFFPAY_EINVAL;
     k = offpay__ledger_shard_of(l, serial);
     if (k < 0)
@@ -1751,8 +1749,10 @@ offpay_err offpay_ledger_audit_shard(offpay_ledger *l, size_t k,
     r->settle_mismatch = f.settle_mismatch;
     r->release_mismatch = f.release_mismatch;
     r->request_mismatch = f.request_mismatch;
+    r->refund_mismatch = f.refund_mismatch;
     if (f.imbalanced || f.negative || f.escrow_mismatch || f.settle_mismatch ||
-        f.release_mismatch || f.request_mismatch || f.inside != f.deposits_net)
+        f.release_mismatch || f.request_mismatch || f.refund_mismatch ||
+        f.inside != f.deposits_net)
         return OFFPAY_EAUDIT;
     return OFFPAY_OK;
 }
@@ -1784,6 +1784,7 @@ offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
         r->settle_mismatch += one.settle_mismatch;
         r->release_mismatch += one.release_mismatch;
         r->request_mismatch += one.request_mismatch;
+        r->refund_mismatch += one.refund_mismatch;
     }
     return worst;
 }

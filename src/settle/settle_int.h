@@ -78,6 +78,16 @@ offpay_err offpay__ledger_tx_on(offpay_ledger *l, size_t k,
 #define OFFPAY__REQUEST_KEY_STORED_MAX (OFFPAY_REQUEST_KEY_MAX + 32)
 void offpay__request_key(char out[OFFPAY__REQUEST_KEY_STORED_MAX],
                          const char *who, uint64_t id, const char *key);
+/* 1 when ref, an operator's reference, is NULL or at most 128 bytes. */
+int offpay__ref_ok(const char *ref);
+
+/* On a ledger of several shards a key is unique within each shard only:
+ * before anything moves, key (as stored) used on any shard for another
+ * request than (op, account, amount) is OFFPAY_EEXISTS. (Each shard's
+ * transaction checks again under its locks.) OFFPAY_OK on one shard. */
+offpay_err offpay__request_check_shards(offpay_ledger *l, const char *key,
+                                        int op, uint64_t account,
+                                        int64_t amount);
 
 offpay_err offpay__ledger_read_on(offpay_ledger *l, size_t k,
                                   offpay_err (*fn)(offpay_ledger *l, void *ctx),

@@ -24,7 +24,8 @@ typedef struct offpay__store offpay__store;
 typedef struct offpay__transfer {
     uint64_t    debit, credit;
     int64_t     amount;
-    const char *kind; /* deposit withdraw fund settle cover release late */
+    const char *kind; /* deposit withdraw fund settle cover release late
+                         refund */
     uint64_t    presentment; /* 0: none */
     uint64_t    case_id;     /* 0: none */
     const char *ref;         /* may be NULL */
@@ -32,13 +33,32 @@ typedef struct offpay__transfer {
 } offpay__transfer;
 
 /* A request made once under its key (005_request_keys). */
-enum { OFFPAY__REQ_DEPOSIT = 1, OFFPAY__REQ_WITHDRAW, OFFPAY__REQ_ALLOWANCE };
+enum {
+    OFFPAY__REQ_DEPOSIT = 1,
+    OFFPAY__REQ_WITHDRAW,
+    OFFPAY__REQ_ALLOWANCE,
+    OFFPAY__REQ_REFUND /* 009_refunds */
+};
 typedef struct offpay__request {
-    int      op; /* OFFPAY__REQ_* */
-    uint64_t account;
+    int      op;      /* OFFPAY__REQ_* */
+    uint64_t account; /* a refund's presentment */
     int64_t  amount;
-    uint64_t result; /* the transfer it booked; an allowance's serial */
+    uint64_t result; /* the transfer it booked (a refund's first); an
+                        allowance's serial */
 } offpay__request;
+
+/* What a refund of a presentment reads first (src/settle/refund.c,
+ * 009_refunds): the presentment, and the refund transfers booked for it
+ * with an id below a bound, in all and into a guarantee account. */
+typedef struct offpay__refund_base {
+    uint64_t serial;
+    uint32_t terminal;
+    int64_t  paid, covered;
+    int64_t  refunded, refunded_covered;
+} offpay__refund_base;
+/* The same in SQL both backends accept ($1: the presentment, $2: the
+ * bound), one row or none. */
+extern const char offpay__refund_base_sql[];
 
 typedef struct offpay__cred_row {
     uint64_t serial;
@@ -129,7 +149,7 @@ typedef struct offpay__audit_facts {
     uint64_t accounts, transfers;
     int64_t  inside, deposits_net;
     uint64_t imbalanced, negative, escrow_mismatch, settle_mismatch,
-        release_mismatch, request_mismatch;
+        release_mismatch, request_mismatch, refund_mismatch;
 } offpay__audit_facts;
 
 typedef struct offpay__store_ops {
@@ -254,6 +274,10 @@ typedef struct offpay__store_ops {
     /* the escrow account's flows by kind (offpay__escrow_flows_sql) */
     offpay_err (*escrow_flows)(offpay__store *s, uint64_t escrow,
                                int64_t out[OFFPAY__ESCROW_FLOWS]);
+    /* presentment id and its refund transfers with an id below before
+     * (offpay__refund_base_sql); ENOTFOUND */
+    offpay_err (*refund_base)(offpay__store *s, uint64_t presentment,
+                              uint64_t before, offpay__refund_base *out);
     offpay_err (*audit)(offpay__store *s, offpay__audit_facts *f);
 
     /* cases and their evidence (src/settle/evidence.c) */
@@ -448,7 +472,7 @@ typedef struct offpay__store_ops {
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
-    X(terminal_retired) X(transfers_of) X(escrow_flows)
+    X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)
@@ -456,7 +480,7 @@ typedef struct offpay__store_ops {
 /* The audit's queries (docs/settlement.md §10, src/store/audit.c), in SQL
  * both backends accept; each returns one integer. A backend runs them in
  * order and hands the numbers to offpay__audit_facts_from. */
-#define OFFPAY__AUDIT_QUERIES 10
+#define OFFPAY__AUDIT_QUERIES 11
 extern const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES];
 void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
                               offpay__audit_facts *f);

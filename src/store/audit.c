@@ -81,8 +81,50 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     " OR (r.op = 1 AND r.result = 0)"
     " OR (r.op = 3 AND NOT EXISTS (SELECT 1 FROM credentials c"
     "   WHERE c.serial = r.result AND c.wallet_account = r.account"
-    "   AND c.lim = r.amount))",
+    "   AND c.lim = r.amount))"
+    /* a refund without its first refund transfer, of its presentment
+     * and at most its amount (a refund split between the guarantee and
+     * the wallet account books two) */
+    " OR (r.op = 4 AND NOT EXISTS (SELECT 1 FROM transfers x"
+    "   WHERE x.id = r.result AND x.kind = 'refund'"
+    "   AND x.presentment = r.account AND x.amount <= r.amount))",
+    /* refunds (009_refunds, docs/settlement.md §13): refund transfers
+     * that do not move money from their presentment's merchant to its
+     * credential's wallet account or to a guarantee account; presentments
+     * refunded beyond what was paid, or beyond the covered part into the
+     * guarantee, or into the wallet account before the covered part went
+     * back to the guarantee */
+    "SELECT (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'refund'"
+    "  AND NOT EXISTS (SELECT 1 FROM presentments p"
+    "   JOIN terminals t ON t.id = p.terminal"
+    "   JOIN merchants m ON m.id = t.merchant"
+    "   JOIN credentials c ON c.serial = p.serial"
+    "   JOIN accounts a ON a.id = x.credit"
+    "   WHERE p.id = x.presentment AND x.debit = m.account"
+    "   AND (x.credit = c.wallet_account OR a.kind = 5)))"
+    " + (SELECT COUNT(*) FROM presentments p JOIN"
+    "    (SELECT x.presentment, SUM(x.amount) AS s,"
+    "     SUM(CASE WHEN a.kind = 5 THEN x.amount ELSE 0 END) AS g"
+    "     FROM transfers x JOIN accounts a ON a.id = x.credit"
+    "     WHERE x.kind = 'refund' GROUP BY x.presentment) AS rf"
+    "    ON rf.presentment = p.id"
+    "    WHERE rf.s > p.paid OR rf.g > p.covered"
+    "    OR (rf.s > rf.g AND rf.g < p.covered))",
 };
+
+/* The parameters are named once, first, in a CTE: SQLite numbers $N in
+ * the order they appear, and the subqueries come before the WHERE. */
+const char offpay__refund_base_sql[] =
+    "WITH q(id, below) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT))"
+    " SELECT p.serial, p.terminal, p.paid, p.covered,"
+    " COALESCE((SELECT SUM(x.amount) FROM transfers x"
+    "  WHERE x.presentment = p.id AND x.kind = 'refund'"
+    "  AND x.id < q.below), 0),"
+    " COALESCE((SELECT SUM(x.amount) FROM transfers x"
+    "  JOIN accounts a ON a.id = x.credit"
+    "  WHERE x.presentment = p.id AND x.kind = 'refund'"
+    "  AND x.id < q.below AND a.kind = 5), 0)"
+    " FROM presentments p, q WHERE p.id = q.id";
 
 const char offpay__escrow_flows_sql[] =
     "SELECT COALESCE(SUM(CASE WHEN kind = 'fund' THEN amount END), 0),"
@@ -105,4 +147,5 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
     f->settle_mismatch = (uint64_t)v[7];
     f->release_mismatch = (uint64_t)v[8];
     f->request_mismatch = (uint64_t)v[9];
+    f->refund_mismatch = (uint64_t)v[10];
 }

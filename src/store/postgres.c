@@ -178,7 +178,9 @@ static const char *const SQL[S_COUNT] = {
     [S_NONCE_PRUNE] = "DELETE FROM request_nonces WHERE at < $1",
     [S_STATEMENT] =
         "SELECT p.id, p.terminal, p.serial, p.counter, p.charged, p.paid,"
-        " p.covered, p.outcome, p.reason, p.accepted_at, p.uploaded_at"
+        " p.covered, p.outcome, p.reason, p.accepted_at, p.uploaded_at,"
+        " COALESCE((SELECT SUM(x.amount) FROM transfers x"
+        "  WHERE x.presentment = p.id AND x.kind = 'refund'), 0)"
         " FROM presentments p JOIN terminals t ON t.id = p.terminal"
         " WHERE t.merchant = $1 AND p.uploaded_at BETWEEN $2 AND $3"
         " ORDER BY p.id",
@@ -1074,6 +1076,7 @@ s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
         line.reason = (offpay_err)col_i64(r, i, 8);
         line.accepted_at = col_u32(r, i, 9);
         line.uploaded_at = col_u32(r, i, 10);
+        line.refunded = col_i64(r, i, 11);
         if (fn(&line, ctx) != 0)
             break;
     }
@@ -1396,6 +1399,8 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
                                     uint32_t now);
 static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
                                  int64_t out[OFFPAY__ESCROW_FLOWS]);
+static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
+                                uint64_t before, offpay__refund_base *out);
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
                                  uint64_t after, size_t max,
                                  offpay_account_transfer *out, size_t *n);
@@ -2657,4 +2662,25 @@ static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
     for (int i = 0; rc == OFFPAY_OK && i < OFFPAY__ESCROW_FLOWS; i++)
         out[i] = col_i64(r, 0, i);
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
+static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
+                                uint64_t before, offpay__refund_base *out)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, presentment);
+    p_u64(&p, before);
+    rc = run_sql_row(s, offpay__refund_base_sql, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc;
+    out->serial = col_u64(r, 0, 0);
+    out->terminal = col_u32(r, 0, 1);
+    out->paid = col_i64(r, 0, 2);
+    out->covered = col_i64(r, 0, 3);
+    out->refunded = col_i64(r, 0, 4);
+    out->refunded_covered = col_i64(r, 0, 5);
+    return OFFPAY_OK;
 }

@@ -170,7 +170,9 @@ static const char *const SQL[S_COUNT] = {
     [S_NONCE_PRUNE] = "DELETE FROM request_nonces WHERE at < ?1",
     [S_STATEMENT] =
         "SELECT p.id, p.terminal, p.serial, p.counter, p.charged, p.paid,"
-        " p.covered, p.outcome, p.reason, p.accepted_at, p.uploaded_at"
+        " p.covered, p.outcome, p.reason, p.accepted_at, p.uploaded_at,"
+        " COALESCE((SELECT SUM(x.amount) FROM transfers x"
+        "  WHERE x.presentment = p.id AND x.kind = 'refund'), 0)"
         " FROM presentments p JOIN terminals t ON t.id = p.terminal"
         " WHERE t.merchant = ?1 AND p.uploaded_at BETWEEN ?2 AND ?3"
         " ORDER BY p.id",
@@ -1073,6 +1075,7 @@ s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
         line.reason = (offpay_err)sqlite3_column_int(st, 8);
         line.accepted_at = col_u32(st, 9);
         line.uploaded_at = col_u32(st, 10);
+        line.refunded = sqlite3_column_int64(st, 11);
         if (fn(&line, ctx) != 0) {
             step = SQLITE_DONE;
             break;
@@ -1365,6 +1368,8 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
                                     uint32_t now);
 static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
                                  int64_t out[OFFPAY__ESCROW_FLOWS]);
+static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
+                                uint64_t before, offpay__refund_base *out);
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
                                  uint64_t after, size_t max,
                                  offpay_account_transfer *out, size_t *n);
@@ -2389,4 +2394,27 @@ static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
         out[i] = sqlite3_column_int64(st, i);
     sqlite3_finalize(st);
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
+static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
+                                uint64_t before, offpay__refund_base *out)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__refund_base_sql, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, presentment);
+    bind_u64(st, 2, before);
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        out->serial = col_u64(st, 0);
+        out->terminal = col_u32(st, 1);
+        out->paid = sqlite3_column_int64(st, 2);
+        out->covered = sqlite3_column_int64(st, 3);
+        out->refunded = sqlite3_column_int64(st, 4);
+        out->refunded_covered = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_finalize(st);
+    return rc;
 }

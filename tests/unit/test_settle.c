@@ -1062,6 +1062,303 @@ static void test_audit_catches_a_ledger_changed_behind_its_back(void)
     drop_world(&w);
 }
 
+/* ---- refunds (docs/settlement.md §13) ------------------------------ */
+
+struct refund_lines {
+    uint64_t presentment;
+    int64_t  refunded, paid;
+};
+
+static int refund_line(const offpay_statement_line *line, void *ctx)
+{
+    struct refund_lines *x = ctx;
+
+    if (line->presentment == x->presentment) {
+        x->refunded = line->refunded;
+        x->paid = line->paid;
+    }
+    return 0;
+}
+
+/* The statement line's refunded part of presentment at merchant m. */
+static int64_t line_refunded(world *w, int m, uint64_t presentment)
+{
+    struct refund_lines x = {presentment, INT64_MIN, 0};
+
+    if (offpay_ledger_statement(w->l, w->merchant[m], 0, UINT32_MAX,
+                                refund_line, &x) != OFFPAY_OK)
+        return INT64_MIN;
+    return x.refunded;
+}
+
+/* A guaranteed payment (40.00 paid, 30.00 of it covered) is refunded in
+ * parts: the covered part goes back to the guarantee first, then the
+ * payer's wallet account gets the rest; never more than was paid; a
+ * refund under a key is made once; a merchant whose money was withdrawn
+ * cannot refund; every refund shows in the merchant's history and
+ * statement, and the audit holds throughout. */
+static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1, n2;
+    offpay_settle_result a, b;
+    offpay_refund        f, g;
+    int                  replayed = -1;
+    char                 longref[200];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(40), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(40), T0 + 30, 0, c2);
+    a = settle(&w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 3600);
+    b = settle(&w, 1, c2, n2, CENTS(40), T0 + 40, T0 + 3600);
+    REQUIRE(a.outcome == OFFPAY_SETTLE_SETTLED);
+    REQUIRE(b.outcome == OFFPAY_SETTLE_GUARANTEED && b.covered == CENTS(30));
+    REQUIRE(balance(&w, w.wallet_acct) == CENTS(50));
+    REQUIRE(balance(&w, w.guarantee) == CENTS(970));
+
+    REQUIRE_OK(offpay_ledger_refund_state(w.l, b.presentment, &f));
+    CHECK(f.paid == CENTS(40) && f.covered == CENTS(30) && f.refunded == 0);
+    CHECK(f.currency == EUR && f.merchant_account == w.merchant_acct[1] &&
+          f.wallet_account == w.wallet_acct && f.amount == 0);
+
+    /* 10.00: all of it back to the guarantee */
+    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(10), "ret-1",
+                                    NULL, T0 + 7200, &f, &replayed));
+    CHECK(replayed == 0 && f.to_guarantee == CENTS(10) && f.to_wallet == 0);
+    CHECK(f.guarantee_account == w.guarantee && f.transfer != 0);
+    CHECK(f.refunded == CENTS(10));
+    CHECK(balance(&w, w.guarantee) == CENTS(980));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(30));
+    CHECK(audit_ok(&w));
+
+    /* 25.00 under a key: the covered 20.00 left, then 5.00 to the payer */
+    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(25), NULL, "r-1",
+                                    T0 + 7200, &f, &replayed));
+    CHECK(replayed == 0 && f.to_guarantee == CENTS(20) &&
+          f.to_wallet == CENTS(5) && f.refunded == CENTS(35));
+    CHECK(balance(&w, w.guarantee) == CENTS(1000));
+    CHECK(balance(&w, w.wallet_acct) == CENTS(55));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(5));
+    /* sent again: the same refund, nothing moves */
+    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(25), NULL, "r-1",
+                                    T0 + 7300, &g, &replayed));
+    CHECK(replayed == 1 && g.transfer == f.transfer &&
+          g.to_guarantee == CENTS(20) && g.to_wallet == CENTS(5) &&
+          g.refunded == CENTS(35) && g.guarantee_account == w.guarantee);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(55));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(5));
+    /* the key for another amount, or a key a deposit took */
+    CHECK_ERR(offpay_ledger_refund(w.l, b.presentment, CENTS(1), NULL, "r-1",
+                                   T0 + 7300, NULL, NULL),
+              OFFPAY_EEXISTS);
+    REQUIRE_OK(offpay_ledger_move_once(w.l, w.merchant_acct[0], 1, 0, NULL,
+                                       "dep-1", T0, NULL, NULL));
+    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, NULL, "dep-1",
+                                   T0 + 7300, NULL, NULL),
+              OFFPAY_EEXISTS);
+
+    /* never more than was paid */
+    CHECK_ERR(offpay_ledger_refund(w.l, b.presentment, CENTS(5) + 1, NULL, NULL,
+                                   T0 + 7300, NULL, NULL),
+              OFFPAY_EOVER_REFUND);
+    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(5), NULL, NULL,
+                                    T0 + 7300, &f, NULL));
+    CHECK(f.to_guarantee == 0 && f.to_wallet == CENTS(5) &&
+          f.refunded == CENTS(40));
+    CHECK_ERR(offpay_ledger_refund(w.l, b.presentment, 1, NULL, NULL,
+                                   T0 + 7300, NULL, NULL),
+              OFFPAY_EOVER_REFUND);
+    CHECK(balance(&w, w.merchant_acct[1]) == 0);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(60));
+
+    /* a merchant whose money was withdrawn refunds nothing */
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.merchant_acct[0], CENTS(40) + 1,
+                                      "payout", T0, NULL));
+    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, NULL, NULL,
+                                   T0 + 7300, NULL, NULL),
+              OFFPAY_EFUNDS);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(60));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.merchant_acct[0], CENTS(1), "back",
+                                     T0, NULL));
+    REQUIRE_OK(offpay_ledger_refund(w.l, a.presentment, CENTS(1), NULL, NULL,
+                                    T0 + 7300, &f, NULL));
+    CHECK(f.to_guarantee == 0 && f.to_wallet == CENTS(1) && f.covered == 0);
+
+    /* bad requests */
+    CHECK_ERR(offpay_ledger_refund(w.l, b.presentment + 1000, 1, NULL, NULL,
+                                   T0, NULL, NULL),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_refund_state(w.l, b.presentment + 1000, &f),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 0, NULL, NULL, T0, NULL,
+                                   NULL),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, NULL, "a key", T0,
+                                   NULL, NULL),
+              OFFPAY_EINVAL);
+    memset(longref, 'x', sizeof longref - 1);
+    longref[sizeof longref - 1] = '\0';
+    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, longref, NULL, T0,
+                                   NULL, NULL),
+              OFFPAY_EINVAL);
+
+    /* seen in the statement and in each account's history */
+    CHECK(line_refunded(&w, 1, b.presentment) == CENTS(40));
+    CHECK(line_refunded(&w, 0, a.presentment) == CENTS(1));
+    CHECK(history_sum(&w, w.merchant_acct[1], NULL) ==
+          balance(&w, w.merchant_acct[1]));
+    CHECK(history_sum(&w, w.wallet_acct, NULL) == balance(&w, w.wallet_acct));
+    CHECK(history_sum(&w, w.guarantee, NULL) == balance(&w, w.guarantee));
+    {
+        offpay_account_transfer *v = NULL;
+        size_t                   n = 0, refunds = 0;
+
+        REQUIRE_OK(offpay_ledger_transfers(w.l, w.merchant_acct[1], 0, 100,
+                                           &v, &n, NULL));
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(v[i].kind, "refund") == 0) {
+                refunds++;
+                CHECK(v[i].amount < 0 && v[i].presentment == b.presentment);
+            }
+        CHECK(refunds == 4); /* 10 | 20 + 5 | 5 */
+        free(v);
+    }
+    CHECK(audit_ok(&w));
+
+    /* the audit's refund rules, on a ledger changed behind its back */
+    {
+        offpay_audit_report r;
+        char                sql[200];
+
+        /* refunds beyond what was paid (b was refunded in full) */
+        snprintf(sql, sizeof sql,
+                 "UPDATE transfers SET amount = amount + 1 WHERE kind ="
+                 " 'refund' AND presentment = %llu",
+                 (unsigned long long)b.presentment);
+        REQUIRE(run_sql(w.path, sql));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.refund_mismatch == 1);
+        snprintf(sql, sizeof sql,
+                 "UPDATE transfers SET amount = amount - 1 WHERE kind ="
+                 " 'refund' AND presentment = %llu",
+                 (unsigned long long)b.presentment);
+        REQUIRE(run_sql(w.path, sql));
+        REQUIRE(audit_ok(&w));
+        /* a refund into another merchant's account */
+        snprintf(sql, sizeof sql,
+                 "UPDATE transfers SET credit = %llu WHERE kind = 'refund'"
+                 " AND presentment = %llu",
+                 (unsigned long long)w.merchant_acct[1],
+                 (unsigned long long)a.presentment);
+        REQUIRE(run_sql(w.path, sql));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.refund_mismatch == 1);
+        snprintf(sql, sizeof sql,
+                 "UPDATE transfers SET credit = %llu WHERE kind = 'refund'"
+                 " AND presentment = %llu",
+                 (unsigned long long)w.wallet_acct,
+                 (unsigned long long)a.presentment);
+        REQUIRE(run_sql(w.path, sql));
+        REQUIRE(audit_ok(&w));
+        /* the payer paid before the guarantee got its cover back */
+        snprintf(sql, sizeof sql,
+                 "UPDATE transfers SET credit = %llu WHERE kind = 'refund'"
+                 " AND presentment = %llu AND amount = %lld",
+                 (unsigned long long)w.wallet_acct,
+                 (unsigned long long)b.presentment, (long long)CENTS(10));
+        REQUIRE(run_sql(w.path, sql));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.refund_mismatch == 1);
+        snprintf(sql, sizeof sql,
+                 "UPDATE transfers SET credit = %llu WHERE kind = 'refund'"
+                 " AND presentment = %llu AND amount = %lld",
+                 (unsigned long long)w.guarantee,
+                 (unsigned long long)b.presentment, (long long)CENTS(10));
+        REQUIRE(run_sql(w.path, sql));
+        REQUIRE(audit_ok(&w));
+        /* a refund key naming another presentment */
+        REQUIRE(run_sql(w.path, "UPDATE request_keys SET account = account"
+                                " + 1 WHERE op = 4"));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.request_mismatch == 1 && r.refund_mismatch == 0);
+        REQUIRE(run_sql(w.path, "UPDATE request_keys SET account = account"
+                                " - 1 WHERE op = 4"));
+    }
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+/* Two connections refund the same presentment at once, each 30.00 of its
+ * 40.00: one refund is booked, the other refused (EOVER_REFUND). On
+ * PostgreSQL that holds only with the credential's row lock. */
+struct refund_race {
+    world     *w;
+    uint64_t   presentment;
+    offpay_err rc[2];
+};
+
+struct refund_racer {
+    struct refund_race *rr;
+    int                 who;
+};
+
+static void *refund_race_run(void *arg)
+{
+    struct refund_racer *me = arg;
+    offpay_ledger       *l = NULL;
+
+    me->rr->rc[me->who] = offpay_ledger_open(me->rr->w->path, NULL, &l);
+    if (me->rr->rc[me->who] == OFFPAY_OK)
+        me->rr->rc[me->who] = offpay_ledger_refund(
+            l, me->rr->presentment, CENTS(30), NULL, NULL, T0 + 7200, NULL,
+            NULL);
+    offpay_ledger_close(l);
+    return NULL;
+}
+
+static void test_refunds_at_once_never_exceed_the_payment(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1;
+    offpay_settle_result a;
+    struct refund_race   rr;
+    struct refund_racer  r0, r1;
+    pthread_t            t0, t1;
+
+    REQUIRE_OK(make_world(&w, CENTS(1000), CENTS(500)));
+    n1 = make_code(&w, 1, CENTS(40), T0 + 10, 0, c1);
+    a = settle(&w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 3600);
+    REQUIRE(a.outcome == OFFPAY_SETTLE_SETTLED);
+    /* the merchant holds more than both refunds, so only the rule of the
+     * payment can refuse the second */
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.merchant_acct[0], CENTS(100), "x",
+                                     T0, NULL));
+    for (int round = 0; round < 5; round++) {
+        rr = (struct refund_race){&w, a.presentment, {OFFPAY_OK, OFFPAY_OK}};
+        if (round > 0) { /* a new payment each round */
+            n1 = make_code(&w, (uint32_t)(round + 1), CENTS(40), T0 + 10, 0,
+                           c1);
+            a = settle(&w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 3600);
+            REQUIRE(a.outcome == OFFPAY_SETTLE_SETTLED);
+            rr.presentment = a.presentment;
+        }
+        r0 = (struct refund_racer){&rr, 0};
+        r1 = (struct refund_racer){&rr, 1};
+        REQUIRE(pthread_create(&t0, NULL, refund_race_run, &r0) == 0);
+        REQUIRE(pthread_create(&t1, NULL, refund_race_run, &r1) == 0);
+        pthread_join(t0, NULL);
+        pthread_join(t1, NULL);
+        CHECK((rr.rc[0] == OFFPAY_OK) + (rr.rc[1] == OFFPAY_OK) == 1);
+        CHECK(rr.rc[0] == OFFPAY_EOVER_REFUND ||
+              rr.rc[1] == OFFPAY_EOVER_REFUND);
+    }
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* ---- what offpayd serves ------------------------------------------- */
 
 static int count_line(const offpay_statement_line *line, void *ctx)
@@ -1652,6 +1949,10 @@ static const offpay_test TESTS[] = {
      test_request_key_sent_twice_at_once_moves_once},
     {"audit_catches_a_ledger_changed_behind_its_back",
      test_audit_catches_a_ledger_changed_behind_its_back},
+    {"refunds_go_back_to_the_guarantee_then_the_payer",
+     test_refunds_go_back_to_the_guarantee_then_the_payer},
+    {"refunds_at_once_never_exceed_the_payment",
+     test_refunds_at_once_never_exceed_the_payment},
     {"revlist_full_and_delta_verify_and_follow",
      test_revlist_full_and_delta_verify_and_follow},
     {"nonce_taken_once_terminal_found_by_key_statement_sums",

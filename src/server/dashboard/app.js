@@ -122,7 +122,8 @@
       : 'AUDIT FAILED: imbalanced ' + a.imbalanced + ', negative ' + a.negative +
         ', escrow mismatch ' + a.escrow_mismatch + ', settle mismatch ' + a.settle_mismatch +
         ', release mismatch ' + a.release_mismatch +
-        ', request mismatch ' + a.request_mismatch;
+        ', request mismatch ' + a.request_mismatch +
+        ', refund mismatch ' + a.refund_mismatch;
   }
 
   function renderKinds(kinds) {

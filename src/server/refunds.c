@@ -1,0 +1,101 @@
+/*
+ * refunds.c — POST /v1/admin/presentments/ID/refund: the merchant gives
+ * back part or all of what a presentment was paid (docs/settlement.md
+ * §13), made once under an Idempotency-Key as a deposit is.
+ */
+#include <stdio.h>
+
+#include "server/server.h"
+
+static json_t *refund_json(const offpay_refund *f, int replayed)
+{
+    uint16_t cur = f->currency;
+    json_t  *j = json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+        "presentment", srv_json_id(f->presentment), "amount",
+        srv_json_amount(f->amount, cur), "to_guarantee",
+        srv_json_amount(f->to_guarantee, cur), "to_wallet",
+        srv_json_amount(f->to_wallet, cur), "merchant_account",
+        srv_json_id(f->merchant_account), "wallet_account",
+        srv_json_id(f->wallet_account), "transfer", srv_json_id(f->transfer),
+        "paid", srv_json_amount(f->paid, cur), "covered",
+        srv_json_amount(f->covered, cur), "refunded",
+        srv_json_amount(f->refunded, cur), "refundable",
+        srv_json_amount(f->paid - f->refunded, cur), "replayed",
+        json_boolean(replayed));
+
+    if (j != NULL)
+        json_object_set_new(j, "guarantee_account",
+                            f->guarantee_account != 0
+                                ? srv_json_id(f->guarantee_account)
+                                : json_null());
+    return j;
+}
+
+void srv_refund(srv_req *r, srv_reply *out)
+{
+    srv_value     v[SRV_N(srv_fields_money)];
+    json_t       *doc = NULL;
+    char          hint[128], a[OFFPAY_AMOUNT_TEXT_MAX], b[OFFPAY_AMOUNT_TEXT_MAX];
+    uint64_t      id;
+    int64_t       amount = 0;
+    offpay_refund st, f;
+    const char   *key;
+    offpay_err    rc;
+    int           e, replayed = 0;
+
+    if (srv_parse_u64(r->cap[0], UINT64_MAX, &id) != 0 || id == 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "presentment: a decimal id");
+        return;
+    }
+    if (srv_request_key(r, out, &key) != 0)
+        return;
+    e = srv_parse_object(r->body, r->body_len, srv_fields_money,
+                         SRV_N(srv_fields_money), v, &doc, hint, sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    /* the amount is in the presentment's currency */
+    rc = offpay_ledger_refund_state(r->l, id, &st);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "presentment");
+        goto out;
+    }
+    rc = offpay_amount_parse(v[0].s, st.currency, &amount);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "refund");
+        goto out;
+    }
+    if (amount <= 0) {
+        srv_fail_engine_hint(out, OFFPAY_EAMOUNT,
+                             "amount: more than 0 is needed");
+        goto out;
+    }
+    rc = offpay_ledger_refund(r->l, id, amount, v[1].present ? v[1].s : "",
+                              key, r->now, &f, &replayed);
+    if (rc == OFFPAY_OK) {
+        srv_ok(out, refund_json(&f, replayed));
+    } else if (rc == OFFPAY_EEXISTS && key != NULL) {
+        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED, NULL);
+    } else if (rc == OFFPAY_EOVER_REFUND &&
+               offpay_ledger_refund_state(r->l, id, &st) == OFFPAY_OK) {
+        offpay_amount_format(st.paid - st.refunded, st.currency, a, sizeof a);
+        offpay_amount_format(st.paid, st.currency, b, sizeof b);
+        srv_fail_engine_hint(out, rc,
+                             "refund: %s remains to refund of the %s %s "
+                             "paid for presentment %llu",
+                             a, b, offpay_currency_alpha(st.currency),
+                             (unsigned long long)id);
+    } else if (rc == OFFPAY_EFUNDS) {
+        srv_fail_engine_hint(out, rc,
+                             "refund: merchant account %llu holds less than "
+                             "the refund (its money was withdrawn): deposit "
+                             "into it first",
+                             (unsigned long long)st.merchant_account);
+    } else {
+        srv_fail_engine(out, rc, "refund");
+    }
+out:
+    json_decref(doc);
+}

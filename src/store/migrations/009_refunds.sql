@@ -1,0 +1,42 @@
+-- 009_refunds.sql — a merchant's refund of a settled payment
+-- (docs/settlement.md §13; offpay_ledger_refund): `refund` transfers out
+-- of the merchant's account, tagged with the presentment they give back,
+-- into the issuer's guarantee as far as the guarantee covered that
+-- presentment, and the rest into the payer's wallet account.
+--
+-- A presentment's refunds are summed before each new one (at most what
+-- was paid is given back), so they are indexed by presentment, as the
+-- settle transfers are.
+--
+-- A refund may be sent once under the operator's request key, as a
+-- deposit is: request_keys takes a fourth kind of request, whose account
+-- is the presentment and whose result is the first refund transfer. A
+-- CHECK cannot be changed in place on SQLite, so the table is built again
+-- with its rows.
+--
+-- Placeholders as in 001_ledger.sql.
+
+CREATE INDEX transfers_refund ON transfers (presentment)
+  WHERE kind = 'refund';
+
+CREATE TABLE request_keys_009 (
+  request_key TEXT NOT NULL UNIQUE,
+  -- 1 deposit, 2 withdrawal, 3 allowance, 4 refund
+  op          @INT@ NOT NULL CHECK (op IN (1, 2, 3, 4)),
+  -- the account the request named (on a sharded ledger it may live on
+  -- another shard: no reference) and its whole amount; a refund's
+  -- presentment
+  account     @INT@ NOT NULL,
+  amount      @INT@ NOT NULL CHECK (amount > 0),
+  -- the transfer booked here, 0 for a shard a withdrawal passed over for
+  -- want of funds; an allowance's credential serial; a refund's first
+  -- transfer
+  result      @INT@ NOT NULL,
+  made_at     @INT@ NOT NULL
+);
+INSERT INTO request_keys_009 (request_key, op, account, amount, result,
+                              made_at)
+  SELECT request_key, op, account, amount, result, made_at
+  FROM request_keys;
+DROP TABLE request_keys;
+ALTER TABLE request_keys_009 RENAME TO request_keys;
