@@ -6,7 +6,7 @@
 # at two terminals (duplicate presentment), an overspend by a cloned wallet
 # paid from the guarantee, a double spend, a revoked terminal, and expiry
 # with escrow release and late presentment (offpayd's clock moved by
-# OFFPAY_NOW). The audit passes after every scenario.
+# OFFPAY_NOW), and refunds. The audit passes after every scenario.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 default_chunk_is_right
@@ -17,7 +17,7 @@ api POST /v1/admin/guarantee '{"currency":"EUR"}'; G=$(jget .account)
 api POST "/v1/admin/accounts/$G/deposit" '{"amount":"500.00","ref":"guarantee"}'
 expect_http 200 - "guarantee funded"
 new_merchant "Bakery A"; MA=$MACCT; MIDA=$MERCHANT; new_terminal ta "$MERCHANT"; TA=$TID
-new_merchant "Kiosk B"; MB=$MACCT; new_terminal tb "$MERCHANT"
+new_merchant "Kiosk B"; MB=$MACCT; MIDB=$MERCHANT; new_terminal tb "$MERCHANT"
 audit_passes "set-up"
 
 # ---- 1. happy path ------------------------------------------------------
@@ -183,6 +183,69 @@ expect_http 200 - "a revoked terminal's upload is authenticated"
 balances "esc=esc/$S5:3600 B=$MB:4600" "only what came before moved"
 audit_passes "revoked terminal"
 
+# ---- 7b. refunds ---------------------------------------------------------
+# The merchant gives money back: the guarantee's cover first, then the
+# payer's wallet account; never more than was paid; once per key.
+# step                                          status  W      W3     A      B      G
+# refund 4.00 of ta's 9.99 (key r-1)            200     10400  3000   5924   4600   48000
+# the same request again (key r-1)              200     replayed, nothing moves
+# 6.00 more (5.99 remains)                      409     EOVER_REFUND, nothing moves
+# refund 12.00 of tb's overspend (15.00 paid,   200     10400  3200   5924   3400   49000
+#   10.00 covered): 10.00 to G, 2.00 to W3
+api GET "/v1/admin/merchants/$MIDA/statement"
+PR1=$(jq -r '[.lines[] | select(.paid.minor == 999)][0].presentment' resp.json)
+api GET "/v1/admin/merchants/$MIDB/statement"
+PR5=$(jq -r '[.lines[] | select(.outcome == "settled_guaranteed")][0].presentment' resp.json)
+api_once r-1 POST "/v1/admin/presentments/$PR1/refund" '{"amount":"4.00","ref":"returned goods"}'
+expect_http 200 - "refund of 4.00 of presentment $PR1"
+[ "$(jq -c '[.amount.decimal, .to_guarantee.decimal, .to_wallet.decimal, .refunded.decimal, .refundable.decimal, .replayed, .guarantee_account]' resp.json)" \
+  = '["4.00","0.00","4.00","4.00","5.99",false,null]' ] && [ "$(jget .wallet_account)" = "$W" ] \
+  && [ "$(jget .merchant_account)" = "$MA" ] \
+  && ok "4.00 to the payer's account, 5.99 left to refund" || fail "refund reply: $(cat resp.json)"
+RT1=$(jget .transfer)
+balances "W=$W:10400 A=$MA:5924 G=$G:48000" "refund booked"
+api_once r-1 POST "/v1/admin/presentments/$PR1/refund" '{"amount":"4.00","ref":"returned goods"}'
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(jget .transfer)" = "$RT1" ] \
+  && [ "$(jget .to_wallet.decimal)" = 4.00 ] && ok "the same key again: the same refund, replayed" \
+  || fail "replayed refund: $status $(cat resp.json)"
+api_once r-1 POST "/v1/admin/presentments/$PR1/refund" '{"amount":"1.00"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "the key for another amount"
+api POST "/v1/admin/presentments/$PR1/refund" '{"amount":"6.00"}'
+expect_http 409 EOVER_REFUND "6.00 more of 9.99"
+grep -q "5.99 remains to refund of the 9.99 EUR paid for presentment $PR1" resp.json \
+  && ok "the hint says what remains" || fail "hint: $(cat resp.json)"
+balances "W=$W:10400 A=$MA:5924" "nothing moved for the refused ones"
+api POST "/v1/admin/presentments/$PR5/refund" '{"amount":"12.00"}'
+expect_http 200 - "refund of 12.00 of the overspend $PR5"
+[ "$(jq -c '[.to_guarantee.decimal, .to_wallet.decimal, .covered.decimal]' resp.json)" = '["10.00","2.00","10.00"]' ] \
+  && [ "$(jget .guarantee_account)" = "$G" ] && [ "$(jget .wallet_account)" = "$W3" ] \
+  && ok "the guarantee's 10.00 back first, 2.00 to the payer" || fail "overspend refund: $(cat resp.json)"
+balances "W3=$W3:3200 B=$MB:3400 G=$G:49000" "cover returned, the rest to the payer"
+# bad requests, nothing moved
+api POST "/v1/admin/presentments/987654321/refund" '{"amount":"1.00"}'
+expect_http 404 ENOTFOUND "a refund of no presentment"
+api POST "/v1/admin/presentments/x/refund" '{"amount":"1.00"}'
+expect_http 400 BAD_PARAMETER "a presentment id that is not a number"
+api POST "/v1/admin/presentments/$PR1/refund" '{"amount":"0.00"}'
+expect_http 400 EAMOUNT "a refund of 0.00"
+api POST "/v1/admin/presentments/$PR1/refund" '{"amount":"1.001"}'
+expect_http 400 EAMOUNT "a refund with three decimals"
+api POST "/v1/admin/presentments/$PR1/refund" '{"amount":"1.00","to":"cash"}'
+expect_http 400 BAD_FIELD "an unknown field"
+api POST "/v1/admin/presentments/$PR1/refund" '{"ref":"x"}'
+expect_http 400 BAD_FIELD "no amount"
+balances "W=$W:10400 W3=$W3:3200 A=$MA:5924 B=$MB:3400 G=$G:49000" "bad requests moved nothing"
+# the statement and the merchant's history show them
+api GET "/v1/admin/merchants/$MIDA/statement"
+[ "$(jq -r --arg p "$PR1" '.lines[] | select(.presentment == $p) | .refunded.decimal' resp.json)" = 4.00 ] \
+  && [ "$(jget .refunded.decimal)" = 4.00 ] && [ "$(jget .balance.decimal)" = 59.24 ] \
+  && ok "statement: the line and the total show 4.00 refunded" || fail "statement: $(cat resp.json)"
+api GET "/v1/admin/accounts/$MA/transfers?limit=1000"
+[ "$(jq -c --arg p "$PR1" '[.transfers[] | select(.kind == "refund") | [.amount.minor, .other_kind, .presentment == $p, .ref]]' resp.json)" \
+  = '[[-400,"wallet",true,"returned goods"]]' ] && ok "the merchant's history: the refund, out to the wallet" \
+  || fail "history: $(jq -c '[.transfers[] | select(.kind == "refund")]' resp.json)"
+audit_passes "refunds"
+
 # Metrics saw it all.
 status=$(curl -s -o metrics.txt -w '%{http_code}' "$URL/metrics")
 grep -q 'offpayd_payments_total{outcome="duplicate"} 1' metrics.txt \
@@ -198,30 +261,30 @@ stop_server TERM
 # 9.00 today (journal seq 9, 10, 11) but uploads only the first. offpayd's
 # clock (OFFPAY_NOW) then moves past expiry + the 14-day upload grace.
 # step                                   W6      esc     A
-# issue 30.00 from 50.00                 2000    3000    6324
-# upload seq 9 (5.00)                    2000    2500    6824
-# day 45: the release job runs           4500    0       6824
-# day 45: upload seq 10 (late, 7.00)     3800    0       7524   paid from W6
-# day 76: upload seq 11 (9.00)           3800    0       7524   refused ELATE
+# issue 30.00 from 50.00                 2000    3000    5924
+# upload seq 9 (5.00)                    2000    2500    6424
+# day 45: the release job runs           4500    0       6424
+# day 45: upload seq 10 (late, 7.00)     3800    0       7124   paid from W6
+# day 76: upload seq 11 (9.00)           3800    0       7124   refused ELATE
 start_server
 W6=$(new_account payer-6 50.00)
 new_wallet w6 "$W6" 30.00; S6=$SERIAL
 for a in 5.00 7.00 9.00; do c=$(pay w6 "$a"); accept ta "$c" "$a" || fail "accept $a"; done
 upload ta --from 9 --to 9
-balances "W6=$W6:2000 esc=esc/$S6:2500 A=$MA:6824" "5.00 settled before expiry"
+balances "W6=$W6:2000 esc=esc/$S6:2500 A=$MA:6424" "5.00 settled before expiry"
 stop_server TERM
 day45=$(( $(date +%s) + 45 * 86400 ))
 OFFPAY_NOW=$day45 start_server --release-every 1   # the job runs every second
 sleep 2.5
 grep -q "released [1-9]" server.err && ok "offpayd's release job ran" || fail "no release job: $(cat server.err)"
-balances "W6=$W6:4500 esc=esc/$S6:0 A=$MA:6824" "what remained went back to the wallet account"
+balances "W6=$W6:4500 esc=esc/$S6:0 A=$MA:6424" "what remained went back to the wallet account"
 api POST /v1/admin/release '{}'
 [ "$status" = 200 ] && [ "$(jget .released)" = 0 ] \
   && ok "released once: the endpoint finds nothing left" || fail "released again: $(cat resp.json)"
 upload ta --from 10 --to 10 --time "$day45"
 [ "$(outcomes)" = settled ] && ok "late presentment within the window: settled" \
   || fail "late: $(jq -c .results resp.json)"
-balances "W6=$W6:3800 esc=esc/$S6:0 A=$MA:7524" "late payment taken from the wallet account"
+balances "W6=$W6:3800 esc=esc/$S6:0 A=$MA:7124" "late payment taken from the wallet account"
 audit_passes "release and late presentment"
 stop_server TERM
 day76=$(( day45 + 31 * 86400 ))
@@ -230,7 +293,7 @@ upload ta --from 11 --to 11 --time "$day76"
 [ "$(jq -r '.results[0].reason' resp.json)" = ELATE ] && [ "$(jq -r '.results[0].paid.minor' resp.json)" = 0 ] \
   && ok "after the late window: $(jq -r '.results[0].outcome' resp.json), ELATE, nothing paid" \
   || fail "after the late window: $(jq -c .results resp.json)"
-balances "W6=$W6:3800 A=$MA:7524" "nothing moved"
+balances "W6=$W6:3800 A=$MA:7124" "nothing moved"
 audit_passes "after the late window"
 # W6's history as the operator reads it: every transfer, from its side,
 # summing to its balance
@@ -272,6 +335,31 @@ run_cli 0 '"balance_minor":3800,"balance":"38.00","count":4,.*"at":"[0-9T:-]+Z",
 run_cli 1 "admin transfers: no account 987654321" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account 987654321
 run_cli 2 "admin transfers: --account N is required" -- "$OFFPAY" admin transfers --db "$LEDGER"
+# a refund from the command line: booked, made once under its key, never
+# beyond what was paid
+run_cli 0 "refund of presentment $PR1: 1.00 EUR out of merchant account $MA" -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1" --amount 1.00 --ref "cli" --key cli-1
+run_cli 0 "this refund was made before under --key cli-1: nothing moved now" -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1" --amount 1.00 --ref "cli" --key cli-1
+run_cli 0 "presentment $PR1: paid 9.99 EUR, refunded 5.00 EUR in all, 4.99 EUR left to refund" -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1" --amount 1.00 --key cli-1
+run_cli 0 '"amount":"1.00","amount_minor":100,"to_guarantee":"0.00","to_wallet":"1.00",.*"refundable":"4.99","guarantee_account":null,"replayed":true' -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1" --amount 1.00 --key cli-1 --json
+run_cli 1 "4.99 EUR remains to refund of the 9.99 EUR paid for presentment $PR1; nothing moved \(EOVER_REFUND\)" -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1" --amount 5.00
+run_cli 1 "--key cli-1 was used for another request; nothing moved \(EEXISTS\)" -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1" --amount 2.00 --key cli-1
+run_cli 1 "admin refund: no presentment 987654321 \(ENOTFOUND\)" -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment 987654321 --amount 1.00
+run_cli 2 "1.001: malformed amount" -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1" --amount 1.001
+run_cli 2 "admin refund: give --presentment N \(an id from 1\) and --amount AMOUNT" -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1"
+run_cli 2 "admin transfers: --amount is not an option of 'admin transfers'" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$W" --amount 1.00
+[ "$(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers WHERE kind = 'refund'")" = "4|1700" ] \
+  && ok "four refund transfers: 4.00, 10.00 and 2.00 (one refund), 1.00" \
+  || fail "refund transfers: $(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers WHERE kind = 'refund'")"
 ledger_copy ledger tampered
 ledger_sql tampered "UPDATE credentials SET remaining = remaining + 1 WHERE serial = (SELECT MIN(serial) FROM credentials)"
 run_cli 1 "escrows whose stored remainder differs from their transfers: 1" -- \
