@@ -567,7 +567,7 @@ static int refund_print(const offpay_refund *f, int replayed, const char *key,
 
     if (json) {
         json_t *doc = json_pack(
-            "{s:o, s:s, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+            "{s:o, s:s, s:o, s:I, s:o, s:o, s:o, s:o, s:o?, s:o, s:o, s:o, s:o,"
             " s:o, s:b}",
             "presentment", cli_json_u64(f->presentment), "currency",
             offpay_currency_alpha(cur), "amount", money_json(f->amount, cur),
@@ -575,14 +575,13 @@ static int refund_print(const offpay_refund *f, int replayed, const char *key,
             money_json(f->to_guarantee, cur), "to_wallet",
             money_json(f->to_wallet, cur), "merchant_account",
             cli_json_u64(f->merchant_account), "wallet_account",
-            cli_json_u64(f->wallet_account), "transfer",
-            cli_json_u64(f->transfer), "paid", money_json(f->paid, cur),
-            "covered", money_json(f->covered, cur), "refunded",
-            money_json(f->refunded, cur), "refundable",
-            money_json(f->paid - f->refunded, cur), "guarantee_account",
+            cli_json_u64(f->wallet_account), "guarantee_account",
             f->guarantee_account != 0 ? cli_json_u64(f->guarantee_account)
-                                      : json_null(),
-            "replayed", replayed);
+                                      : NULL,
+            "transfer", cli_json_u64(f->transfer), "paid",
+            money_json(f->paid, cur), "covered", money_json(f->covered, cur),
+            "refunded", money_json(f->refunded, cur), "refundable",
+            money_json(f->paid - f->refunded, cur), "replayed", replayed);
 
         text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
                            : NULL;

@@ -10,26 +10,22 @@
 static json_t *refund_json(const offpay_refund *f, int replayed)
 {
     uint16_t cur = f->currency;
-    json_t  *j = json_pack(
-        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+
+    return json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o?, s:o, s:o, s:o, s:o, s:o, s:o}",
         "presentment", srv_json_id(f->presentment), "amount",
         srv_json_amount(f->amount, cur), "to_guarantee",
         srv_json_amount(f->to_guarantee, cur), "to_wallet",
         srv_json_amount(f->to_wallet, cur), "merchant_account",
         srv_json_id(f->merchant_account), "wallet_account",
-        srv_json_id(f->wallet_account), "transfer", srv_json_id(f->transfer),
-        "paid", srv_json_amount(f->paid, cur), "covered",
+        srv_json_id(f->wallet_account), "guarantee_account",
+        f->guarantee_account != 0 ? srv_json_id(f->guarantee_account) : NULL,
+        "transfer", srv_json_id(f->transfer), "paid",
+        srv_json_amount(f->paid, cur), "covered",
         srv_json_amount(f->covered, cur), "refunded",
         srv_json_amount(f->refunded, cur), "refundable",
         srv_json_amount(f->paid - f->refunded, cur), "replayed",
         json_boolean(replayed));
-
-    if (j != NULL)
-        json_object_set_new(j, "guarantee_account",
-                            f->guarantee_account != 0
-                                ? srv_json_id(f->guarantee_account)
-                                : json_null());
-    return j;
 }
 
 void srv_refund(srv_req *r, srv_reply *out)
