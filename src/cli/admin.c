@@ -685,9 +685,10 @@ static int print_cases(const offpay_case_info *v, size_t n, int json)
         json_t *arr = json_array(), *doc;
         char   *text;
 
-        for (size_t i = 0; arr != NULL && i < n; i++)
+        for (size_t i = 0; arr != NULL && i < n; i++) {
+            time_text(v[i].opened_at, when, sizeof when); /* ISO 8601 */
             json_array_append_new(
-                arr, json_pack("{s:o, s:s, s:o, s:I, s:o, s:o, s:I, s:I}", "id",
+                arr, json_pack("{s:o, s:s, s:o, s:I, s:o, s:o, s:I, s:s}", "id",
                                cli_json_u64(v[i].id), "kind",
                                offpay_case_kind_name(v[i].kind), "serial",
                                cli_json_u64(v[i].serial), "counter",
@@ -695,7 +696,8 @@ static int print_cases(const offpay_case_info *v, size_t n, int json)
                                cli_json_u64(v[i].payment), "presentment",
                                cli_json_u64(v[i].presentment), "terminal",
                                (json_int_t)v[i].terminal_id, "opened_at",
-                               (json_int_t)v[i].opened_at));
+                               when));
+        }
         doc = json_pack("{s:I, s:o}", "count", (json_int_t)n, "cases", arr);
         text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
                            : NULL;

@@ -111,6 +111,8 @@ run_cli 0 "case $CASE +double_spend +credential $S +counter 1 +terminal $TB" -- 
   "$OFFPAY" admin cases --server "$URL" --token-file token --serial "$S"
 run_cli 0 '^\{"count":1,"cases":\[\{"id":"'"$CASE"'","kind":"double_spend","serial":"'"$S"'"' -- \
   "$OFFPAY" admin cases --server "$URL" --token-file token --kind double_spend --json
+run_cli 0 '"terminal":'"$TB"',"opened_at":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z"\}\]\}$' -- \
+  "$OFFPAY" admin cases --server "$URL" --token-file token --kind double_spend --json
 run_cli 0 "^0 case\(s\)" -- \
   "$OFFPAY" admin cases --server "$URL" --token-file token --after "$CASE"
 run_cli 1 "offpayd answered 401 UNAUTHORIZED" -- \

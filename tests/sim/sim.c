@@ -139,6 +139,8 @@ typedef struct stats {
     uint64_t settled, guaranteed, dup_paid, ds_paid, unpaid, rejected;
     int64_t  paid, covered;
     uint64_t unattributable;
+    uint64_t refunds, refund_replays;
+    int64_t  refunded, refunded_g; /* in all, and back to the guarantee */
     uint64_t why[128]; /* refusals by error (terminal or wallet) */
 } stats;
 
@@ -235,6 +237,8 @@ typedef struct pres { /* a presentment the ledger returned */
     uint64_t id;
     uint32_t merchant;
     int64_t  paid, covered;
+    int64_t  refunded, refunded_g; /* refunded of paid, of it to the
+                                      guarantee (docs/settlement.md §13) */
 } pres;
 
 typedef struct scred {
@@ -1391,16 +1395,19 @@ static void check_day(void)
     g_secs[T_AUDIT] += mono() - ta;
     if (rc != OFFPAY_OK)
         die("audit: %s (imbalanced %" PRIu64 ", negative %" PRIu64
-            ", escrow %" PRIu64 ", settle %" PRIu64 ", release %" PRIu64 ")",
+            ", escrow %" PRIu64 ", settle %" PRIu64 ", release %" PRIu64
+            ", request %" PRIu64 ", refund %" PRIu64 ")",
             offpay_errname(rc), r.imbalanced, r.negative, r.escrow_mismatch,
-            r.settle_mismatch, r.release_mismatch);
+            r.settle_mismatch, r.release_mismatch, r.request_mismatch,
+            r.refund_mismatch);
     if (r.inside != r.deposits_net)
         die("conservation: inside %" PRId64 " != deposits %" PRId64, r.inside,
             r.deposits_net);
-    /* every merchant holds exactly what the results the ledger gave say */
+    /* every merchant holds exactly what the results the ledger gave say,
+     * less what it refunded */
     for (size_t i = 0; i < W.cap_pres; i++)
         if (W.pres[i].id != 0)
-            sum[W.pres[i].merchant] += W.pres[i].paid;
+            sum[W.pres[i].merchant] += W.pres[i].paid - W.pres[i].refunded;
     for (size_t m = 0; m < W.n_merchants; m++) {
         OK(offpay_ledger_balance(W.l, W.m_account[m], &bal, NULL, NULL));
         if (bal != sum[m])
@@ -1408,11 +1415,13 @@ static void check_day(void)
                 bal, sum[m]);
     }
     free(sum);
-    /* the issuer's loss: what the guarantee paid, within the rule */
+    /* the issuer's loss: what the guarantee paid, less the refunds that
+     * gave it back, within the rule */
     OK(offpay_ledger_balance(W.l, W.guarantee, &bal, NULL, NULL));
-    if (W.guarantee_funds - bal != S.covered)
-        die("the guarantee paid %" PRId64 ", the results say %" PRId64,
-            W.guarantee_funds - bal, S.covered);
+    if (W.guarantee_funds - bal != S.covered - S.refunded_g)
+        die("the guarantee paid %" PRId64 ", the results and refunds say "
+            "%" PRId64,
+            W.guarantee_funds - bal, S.covered - S.refunded_g);
     for (size_t i = 0; i < W.n_cred; i++) {
         scred      *sc = &W.cred[i];
         offpay_risk risk;
@@ -1515,6 +1524,69 @@ static void plant(void)
     }
 }
 
+/* ---- refunds ---------------------------------------------------------- */
+
+/* Merchants give money back: a few presentments a day refunded in part
+ * or in whole, each under a key, the reply sometimes lost and the refund
+ * sent again (docs/settlement.md §13). The model says how much of each
+ * goes back to the guarantee (its cover first), and the ledger must
+ * agree. */
+static void refund_some(void)
+{
+    size_t n = (size_t)rnd(4);
+
+    for (size_t k = 0; k < n && W.cap_pres > 0; k++) {
+        pres         *p = NULL;
+        offpay_refund f, again;
+        int           replayed = -1;
+        int64_t       amount, g;
+        char          key[48];
+
+        /* half the time one the guarantee covered, if any is left: they
+         * are few, and their refunds take the other path */
+        if (chance(500))
+            for (size_t i = 0; i < W.cap_pres && p == NULL; i++) {
+                pres *q = &W.pres[(i + rnd(W.cap_pres)) % W.cap_pres];
+
+                if (q->id != 0 && q->paid > q->refunded &&
+                    q->covered > q->refunded_g)
+                    p = q;
+            }
+        for (int tries = 0; tries < 20 && p == NULL; tries++) {
+            pres *q = &W.pres[rnd(W.cap_pres)];
+
+            if (q->id != 0 && q->paid > q->refunded)
+                p = q;
+        }
+        if (p == NULL)
+            return;
+        amount = 1 + (int64_t)rnd((uint64_t)(p->paid - p->refunded));
+        g = p->covered - p->refunded_g;
+        g = g < 0 ? 0 : g > amount ? amount : g;
+        snprintf(key, sizeof key, "refund-%u-%zu", g_day, k);
+        OK(offpay_ledger_refund(W.l, p->id, amount, "returned", key, W.now,
+                                &f, &replayed));
+        if (replayed != 0 || f.amount != amount || f.to_guarantee != g ||
+            f.refunded != p->refunded + amount)
+            die("refund of %" PRId64 " of presentment %" PRIu64 ": %" PRId64
+                " to the guarantee, the model says %" PRId64,
+                amount, p->id, f.to_guarantee, g);
+        if (chance(300)) { /* the reply lost: the operator sends it again */
+            OK(offpay_ledger_refund(W.l, p->id, amount, "returned", key,
+                                    W.now, &again, &replayed));
+            if (replayed != 1 || again.transfer != f.transfer ||
+                again.to_guarantee != g)
+                die("refund %s sent again: not replayed", key);
+            S.refund_replays++;
+        }
+        p->refunded += amount;
+        p->refunded_g += g;
+        S.refunds++;
+        S.refunded += amount;
+        S.refunded_g += g;
+    }
+}
+
 /* ---- the days --------------------------------------------------------- */
 
 static void daily(void)
@@ -1525,6 +1597,7 @@ static void daily(void)
     /* the issuer: releases, revocations, lists */
     OK(offpay_ledger_release_due(W.l, W.now, &released));
     S.released += released;
+    refund_some();
     if (chance(300)) { /* an honest payer's credential revoked (lost phone) */
         uint32_t wi = (uint32_t)rnd(P.wallets);
         for (size_t i = W.n_cred; i-- > 0;)
@@ -1709,9 +1782,12 @@ static void print_stats(const stats *s, const char *what, double secs)
            ", duplicate %" PRIu64 ", double spend %" PRIu64 ", unpaid "
            "%" PRIu64 ", rejected %" PRIu64 " (late %" PRIu64
            "); escrows released %" PRIu64 "; paid %" PRId64
-           " cents, guarantee %" PRId64 " cents\n",
+           " cents, guarantee %" PRId64 " cents; refunds %" PRIu64
+           " (sent again %" PRIu64 ") of %" PRId64 " cents, %" PRId64
+           " of them back to the guarantee\n",
            s->settled, s->guaranteed, s->dup_paid, s->ds_paid, s->unpaid,
-           s->rejected, s->late_refused, s->released, s->paid, s->covered);
+           s->rejected, s->late_refused, s->released, s->paid, s->covered,
+           s->refunds, s->refund_replays, s->refunded, s->refunded_g);
     printf("  cases %" PRIu64 " (evidence verified offline %" PRIu64
            "), frauds never seen by the issuer %" PRIu64
            "; invariant violations 0\n",
