@@ -448,6 +448,32 @@ offpay_err offpay_ledger_held(offpay_ledger *l, uint32_t terminal_id,
                               const offpay_settle_item *items, size_t n,
                               int *held);
 
+/* A merchant as offpay_ledger_merchants lists it. */
+typedef struct offpay_merchant_info {
+    uint64_t id;
+    uint64_t account; /* its account (on a sharded ledger, a row per shard) */
+    uint16_t currency;
+    char     name[OFFPAY_NAME_MAX + 1];
+    uint32_t created_at;
+    uint32_t terminals;        /* registered for it */
+    uint32_t terminals_active; /* of them, not revoked */
+} offpay_merchant_info;
+
+/* Most merchants offpay_ledger_merchants gives at once. */
+#define OFFPAY_LEDGER_MERCHANTS_MAX 10000u
+
+/*
+ * offpay_ledger_merchants — at most max (1..OFFPAY_LEDGER_MERCHANTS_MAX)
+ * merchants with an id above after (0: from the first), ascending, into
+ * *out (malloc'd, free() it; NULL when none) and *n: an operator finds a
+ * merchant's id for its statement or its account here. On a sharded
+ * ledger they are read from the directory (shard 0). Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_ESTORE. Since 0.6.0.
+ */
+offpay_err offpay_ledger_merchants(offpay_ledger *l, uint64_t after,
+                                   size_t max, offpay_merchant_info **out,
+                                   size_t *n);
+
 /* Calls fn for each presentment at merchant_id's terminals uploaded in
  * [from, to], in upload order; a non-zero return stops the walk. Errors:
  * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (merchant), OFFPAY_ESTORE. */

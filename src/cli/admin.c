@@ -5,8 +5,9 @@
  * returns the escrows that are due, `cases` lists the cases settlement
  * opened and `evidence` exports one as a self-contained file
  * (docs/settlement.md §9), `transfers` lists an account's history,
- * `refund` gives back part of a payment (§13). The ledger is a SQLite
- * file or a PostgreSQL URL, as for offpayd --db.
+ * `refund` gives back part of a payment (§13), `merchants` lists the
+ * merchants. The ledger is a SQLite file or a PostgreSQL URL, as for
+ * offpayd --db.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -41,6 +42,8 @@ static const char help[] =
     "                    [--limit N] [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
     "                    [--ref TEXT] [--key KEY] [--json]\n"
+    "       offpay admin merchants --db LEDGER [--after ID] [--limit N]\n"
+    "                    [--json]\n"
     "       offpay admin lists --server URL --root ROOT --out-dir DIR\n"
     "       offpay admin backup --db LEDGER --out FILE [--json]\n"
     "\n"
@@ -85,6 +88,10 @@ static const char help[] =
     "            the payer's wallet account; in parts, at most what was\n"
     "            paid in all (also POST /v1/admin/presentments/N/refund;\n"
     "            docs/settlement.md §13)\n"
+    "  merchants the merchants, oldest first: id, currency, account,\n"
+    "            terminals (and how many are not revoked), name; a\n"
+    "            merchant's id is what its statement and refunds name\n"
+    "            (also GET /v1/admin/merchants)\n"
     "  lists     offpayd's trust bundle and revocation list, checked under\n"
     "            the root key (--root: hex, or root.pub), written to\n"
     "            DIR/bundle.opb and DIR/revlist.opb for air-gapped\n"
@@ -107,9 +114,10 @@ static const char help[] =
     "  --serial N       cases: of this credential only\n"
     "  --kind KIND      cases: of this kind only\n"
     "  --since UNIXTIME cases: opened at or after this time\n"
-    "  --after ID       cases, transfers: with an id above ID (paging)\n"
-    "  --limit N        cases, transfers: at most N (default 100, at most\n"
-    "                   10000)\n"
+    "  --after ID       cases, transfers, merchants: with an id above ID\n"
+    "                   (paging)\n"
+    "  --limit N        cases, transfers, merchants: at most N (default\n"
+    "                   100, at most 10000)\n"
     "  --account N      revoke-wallet: the wallet's enrolled account;\n"
     "                   transfers: the account\n"
     "  --presentment N  refund: the presentment (a statement line's id)\n"
@@ -145,6 +153,7 @@ static const struct {
     {"revoke-wallet", "account"},
     {"transfers", "account after limit"},
     {"refund", "presentment amount ref key"},
+    {"merchants", "after limit"},
     {"backup", "out"},
 };
 
@@ -535,6 +544,67 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
         printf("\n");
     }
     printf("%zu transfer(s)", n);
+    if (n == (size_t)a->limit)
+        printf("; the next page: --after %llu",
+               (unsigned long long)v[n - 1].id);
+    printf("\n");
+    free(v);
+    return EXIT_OK;
+}
+
+/* `admin merchants`: the merchants, a page at a time, with their accounts
+ * and terminals (settle.h, offpay_ledger_merchants). */
+static int merchants(offpay_ledger *l, const admin_args *a)
+{
+    offpay_merchant_info *v = NULL;
+    size_t                n = 0;
+    char                  when[32];
+    offpay_err            rc;
+
+    rc = offpay_ledger_merchants(l, a->f.after_id, (size_t)a->limit, &v, &n);
+    if (rc != OFFPAY_OK)
+        return cli_fail("merchants", rc);
+    if (a->json) {
+        json_t *arr = json_array(), *doc;
+        char   *text;
+
+        for (size_t i = 0; arr != NULL && i < n; i++) {
+            time_text(v[i].created_at, when, sizeof when);
+            json_array_append_new(
+                arr, json_pack("{s:o, s:s, s:s, s:o, s:s, s:I, s:I}",
+                               "merchant", cli_json_u64(v[i].id), "name",
+                               v[i].name, "currency",
+                               offpay_currency_alpha(v[i].currency), "account",
+                               cli_json_u64(v[i].account), "created_at", when,
+                               "terminals", (json_int_t)v[i].terminals,
+                               "terminals_active",
+                               (json_int_t)v[i].terminals_active));
+        }
+        doc = json_pack("{s:I, s:o, s:o?}", "count", (json_int_t)n,
+                        "merchants", arr, "next_after",
+                        n == (size_t)a->limit ? cli_json_u64(v[n - 1].id)
+                                              : NULL);
+        text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                           : NULL;
+        json_decref(doc);
+        free(v);
+        if (text == NULL)
+            return cli_fail("merchants", OFFPAY_ENOMEM);
+        printf("%s\n", text);
+        offpay__json_free(text);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        time_text(v[i].created_at, when, sizeof when);
+        /* the name last: it may hold spaces */
+        printf("merchant %llu  %s  account %llu  terminals %u (%u active)  "
+               "since %s  %s\n",
+               (unsigned long long)v[i].id,
+               offpay_currency_alpha(v[i].currency),
+               (unsigned long long)v[i].account, (unsigned)v[i].terminals,
+               (unsigned)v[i].terminals_active, when, v[i].name);
+    }
+    printf("%zu merchant(s)", n);
     if (n == (size_t)a->limit)
         printf("; the next page: --after %llu",
                (unsigned long long)v[n - 1].id);
@@ -1185,8 +1255,8 @@ int cli_admin(int argc, char **argv)
         if (argc < 2)
             return cli_usage_error("admin: give a command (audit, release, "
                                    "cases, evidence, enroll-code, "
-                                   "revoke-wallet, transfers, refund, lists, "
-                                   "backup)");
+                                   "revoke-wallet, transfers, refund, "
+                                   "merchants, lists, backup)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
@@ -1471,6 +1541,8 @@ int cli_admin(int argc, char **argv)
         status = transfers(l, account, &a);
     else if (strcmp(cmd, "refund") == 0)
         status = refund(l, &q, json);
+    else if (strcmp(cmd, "merchants") == 0)
+        status = merchants(l, &a);
     else
         status = evidence(l, &a, case_id);
     offpay_ledger_close(l);

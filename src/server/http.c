@@ -70,6 +70,8 @@ static const route routes[] = {
      1, NULL},
     {"POST", "/v1/admin/merchants", srv_merchant_new, AUTH_OPERATOR, BODY_ADMIN,
      1, NULL},
+    {"GET", "/v1/admin/merchants", srv_merchants_list, AUTH_OPERATOR,
+     BODY_NONE, 1, "after limit"},
     {"GET", "/v1/admin/merchants/*/statement", srv_statement, AUTH_OPERATOR,
      BODY_NONE, 1, "from to terminal after"},
     {"POST", "/v1/admin/presentments/*/refund", srv_refund, AUTH_OPERATOR,

@@ -1,8 +1,15 @@
 /*
  * merchants.c — POST /v1/admin/merchants: a merchant (the name its
- * terminal credentials carry) and its account.
+ * terminal credentials carry) and its account; GET /v1/admin/merchants:
+ * the merchants, a page at a time, with their accounts and terminals.
  */
+#include <stdlib.h>
+
 #include "server/server.h"
+
+/* A page of GET /v1/admin/merchants: 100 by default, at most 1,000. */
+#define MERCHANTS_DEFAULT 100
+#define MERCHANTS_MAX     1000
 
 void srv_merchant_new(srv_req *r, srv_reply *out)
 {
@@ -33,4 +40,44 @@ void srv_merchant_new(srv_req *r, srv_reply *out)
                               srv_json_id(account), "name", v[0].s, "currency",
                               offpay_currency_alpha(currency)));
     json_decref(doc);
+}
+
+void srv_merchants_list(srv_req *r, srv_reply *out)
+{
+    const char           *qa = r->query(r->conn, "after");
+    const char           *ql = r->query(r->conn, "limit");
+    uint64_t              after = 0, limit = MERCHANTS_DEFAULT;
+    offpay_merchant_info *v = NULL;
+    size_t                n = 0;
+    json_t               *arr, *j;
+    offpay_err            rc;
+
+    if ((qa != NULL && srv_parse_u64(qa, INT64_MAX, &after) != 0) ||
+        (ql != NULL &&
+         (srv_parse_u64(ql, MERCHANTS_MAX, &limit) != 0 || limit == 0))) {
+        srv_fail(out, SRV_E_BAD_PARAMETER,
+                 "after: a merchant id; limit: 1..1000");
+        return;
+    }
+    rc = offpay_ledger_merchants(r->l, after, (size_t)limit, &v, &n);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "merchants");
+        return;
+    }
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        json_array_append_new(
+            arr, json_pack("{s:o, s:s, s:s, s:o, s:I, s:I, s:I}", "merchant",
+                           srv_json_id(v[i].id), "name", v[i].name,
+                           "currency", offpay_currency_alpha(v[i].currency),
+                           "account", srv_json_id(v[i].account), "created_at",
+                           (json_int_t)v[i].created_at, "terminals",
+                           (json_int_t)v[i].terminals, "terminals_active",
+                           (json_int_t)v[i].terminals_active));
+    /* null on the last page, as the other lists */
+    j = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "merchants",
+                  arr != NULL ? arr : json_null(), "next_after",
+                  n == (size_t)limit ? srv_json_id(v[n - 1].id) : json_null());
+    srv_ok(out, j);
+    free(v);
 }

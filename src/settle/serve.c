@@ -1,9 +1,9 @@
 /*
  * serve.c — what offpayd hands out from the ledger: the signed revocation
  * list (full or delta), terminal look-ups for authenticating uploads, the
- * request nonces that stop replayed requests, merchant statements, an
- * account's transfers, and which of a terminal's payments the ledger
- * holds (its check for a ledger taken back to an older copy).
+ * request nonces that stop replayed requests, the merchants and their
+ * statements, an account's transfers, and which of a terminal's payments
+ * the ledger holds (its check for a ledger taken back to an older copy).
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -333,6 +333,48 @@ offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
         acct->currency = c.currency;
         acct->balance = c.balance;
     }
+    if (rc != OFFPAY_OK || c.n == 0) {
+        free(c.out);
+        return rc;
+    }
+    *out = c.out;
+    *n = c.n;
+    return OFFPAY_OK;
+}
+
+struct merchants_ctx {
+    uint64_t              after;
+    size_t                max, n;
+    offpay_merchant_info *out;
+};
+
+static offpay_err merchants_tx(offpay_ledger *l, void *p)
+{
+    struct merchants_ctx *c = p;
+
+    return l->ops->merchants(l->store, c->after, c->max, c->out, &c->n);
+}
+
+/* Read on the directory (shard 0 outside a shard's transaction), which
+ * holds every merchant and terminal (settlement.md §11). */
+offpay_err offpay_ledger_merchants(offpay_ledger *l, uint64_t after,
+                                   size_t max, offpay_merchant_info **out,
+                                   size_t *n)
+{
+    struct merchants_ctx c = {after, max, 0, NULL};
+    offpay_err           rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (l == NULL || out == NULL || n == NULL || max == 0 ||
+        max > OFFPAY_LEDGER_MERCHANTS_MAX)
+        return OFFPAY_EINVAL;
+    c.out = calloc(max, sizeof *c.out);
+    if (c.out == NULL)
+        return OFFPAY_ENOMEM;
+    rc = offpay__ledger_read(l, merchants_tx, &c);
     if (rc != OFFPAY_OK || c.n == 0) {
         free(c.out);
         return rc;

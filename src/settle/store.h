@@ -274,6 +274,10 @@ typedef struct offpay__store_ops {
     /* the escrow account's flows by kind (offpay__escrow_flows_sql) */
     offpay_err (*escrow_flows)(offpay__store *s, uint64_t escrow,
                                int64_t out[OFFPAY__ESCROW_FLOWS]);
+    /* at most max merchants with an id above after, ascending, into
+     * out[0..*n), with their terminals counted */
+    offpay_err (*merchants)(offpay__store *s, uint64_t after, size_t max,
+                            offpay_merchant_info *out, size_t *n);
     /* presentment id and its refund transfers with an id below before
      * (offpay__refund_base_sql); ENOTFOUND */
     offpay_err (*refund_base)(offpay__store *s, uint64_t presentment,
@@ -472,7 +476,8 @@ typedef struct offpay__store_ops {
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
-    X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base)
+    X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \
+    X(merchants)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

@@ -1401,6 +1401,8 @@ static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
                                  int64_t out[OFFPAY__ESCROW_FLOWS]);
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t before, offpay__refund_base *out);
+static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
+                              offpay_merchant_info *out, size_t *n);
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
                                  uint64_t after, size_t max,
                                  offpay_account_transfer *out, size_t *n);
@@ -2683,4 +2685,46 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
     out->refunded = col_i64(r, 0, 4);
     out->refunded_covered = col_i64(r, 0, 5);
     return OFFPAY_OK;
+}
+
+/* The merchants above $1, at most $2, with their terminals counted in one
+ * grouped pass (terminals are not indexed by merchant). */
+static const char SQL_MERCHANTS[] =
+    "SELECT m.id, m.account, m.currency, m.name, m.created_at,"
+    " COALESCE(t.n, 0), COALESCE(t.active, 0)"
+    " FROM merchants m LEFT JOIN (SELECT merchant, COUNT(*) AS n,"
+    "  SUM(CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END) AS active"
+    "  FROM terminals GROUP BY merchant) AS t ON t.merchant = m.id"
+    " WHERE m.id > $1 ORDER BY m.id LIMIT $2";
+
+static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
+                              offpay_merchant_info *out, size_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *n = 0;
+    p_u64(&p, after);
+    p_i64(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
+    rc = run_sql(s, SQL_MERCHANTS, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
+        offpay_merchant_info *m = &out[*n];
+        const char           *name = PQgetvalue(r, i, 3);
+
+        memset(m, 0, sizeof *m);
+        m->id = col_u64(r, i, 0);
+        m->account = col_u64(r, i, 1);
+        m->currency = (uint16_t)col_i64(r, i, 2);
+        m->created_at = col_u32(r, i, 4);
+        m->terminals = col_u32(r, i, 5);
+        m->terminals_active = col_u32(r, i, 6);
+        if (name[0] == '\0' || strlen(name) > OFFPAY_NAME_MAX)
+            rc = OFFPAY_ESTORE;
+        else {
+            strcpy(m->name, name);
+            (*n)++;
+        }
+    }
+    return rc;
 }

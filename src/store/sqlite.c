@@ -1370,6 +1370,8 @@ static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
                                  int64_t out[OFFPAY__ESCROW_FLOWS]);
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t before, offpay__refund_base *out);
+static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
+                              offpay_merchant_info *out, size_t *n);
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
                                  uint64_t after, size_t max,
                                  offpay_account_transfer *out, size_t *n);
@@ -2415,6 +2417,54 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
         out->refunded = sqlite3_column_int64(st, 4);
         out->refunded_covered = sqlite3_column_int64(st, 5);
     }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The merchants above $1, at most $2, with their terminals counted in one
+ * grouped pass (terminals are not indexed by merchant). */
+static const char SQL_MERCHANTS[] =
+    "SELECT m.id, m.account, m.currency, m.name, m.created_at,"
+    " COALESCE(t.n, 0), COALESCE(t.active, 0)"
+    " FROM merchants m LEFT JOIN (SELECT merchant, COUNT(*) AS n,"
+    "  SUM(CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END) AS active"
+    "  FROM terminals GROUP BY merchant) AS t ON t.merchant = m.id"
+    " WHERE m.id > $1 ORDER BY m.id LIMIT $2";
+
+static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
+                              offpay_merchant_info *out, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           step = SQLITE_DONE;
+
+    *n = 0;
+    rc = prepare(s, SQL_MERCHANTS, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, after);
+    sqlite3_bind_int64(st, 2, max > INT32_MAX ? INT32_MAX : (sqlite3_int64)max);
+    while (rc == OFFPAY_OK && *n < max &&
+           (step = sqlite3_step(st)) == SQLITE_ROW) {
+        offpay_merchant_info *m = &out[*n];
+        const char *name = (const char *)sqlite3_column_text(st, 3);
+
+        memset(m, 0, sizeof *m);
+        m->id = col_u64(st, 0);
+        m->account = col_u64(st, 1);
+        m->currency = (uint16_t)sqlite3_column_int(st, 2);
+        m->created_at = col_u32(st, 4);
+        m->terminals = col_u32(st, 5);
+        m->terminals_active = col_u32(st, 6);
+        if (name == NULL || name[0] == '\0' || strlen(name) > OFFPAY_NAME_MAX)
+            rc = OFFPAY_ESTORE;
+        else {
+            strcpy(m->name, name);
+            (*n)++;
+        }
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = map(step);
     sqlite3_finalize(st);
     return rc;
 }

@@ -77,6 +77,16 @@ api GET "/v1/admin/merchants/$MIDA/statement?terminal=1&terminal=2"
 expect_http 400 BAD_PARAMETER "terminal= given twice"
 grep -q "repeated query parameter 'terminal'" resp.json \
   && ok "the hint says it is repeated" || fail "hint: $(cat resp.json)"
+# the merchants, as the operator finds them: accounts and terminals
+api GET /v1/admin/merchants
+[ "$status" = 200 ] && [ "$(jq -c '[.count, [.merchants[] | [.merchant, .name, .account, .terminals, .terminals_active]], .next_after]' resp.json)" \
+  = "[2,[[\"$MIDA\",\"Bakery A\",\"$MA\",1,1],[\"$MIDB\",\"Kiosk B\",\"$MB\",1,1]],null]" ] \
+  && ok "the merchants: both, with their accounts and terminals" || fail "merchants: $status $(cat resp.json)"
+api GET "/v1/admin/merchants?after=$MIDA&limit=1"
+[ "$status" = 200 ] && [ "$(jq -c '[.merchants[].name, .next_after]' resp.json)" = "[\"Kiosk B\",\"$MIDB\"]" ] \
+  && ok "a page of one after the first" || fail "merchants page: $(cat resp.json)"
+api GET "/v1/admin/merchants?limit=1001"
+expect_http 400 BAD_PARAMETER "a page of 1001 merchants"
 api GET "/v1/admin/audit?x=1"
 expect_http 400 BAD_PARAMETER "a query on an endpoint that takes none"
 audit_passes "happy path"
@@ -335,6 +345,12 @@ run_cli 0 '"balance_minor":3800,"balance":"38.00","count":4,.*"at":"[0-9T:-]+Z",
 run_cli 1 "admin transfers: no account 987654321" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account 987654321
 run_cli 2 "admin transfers: --account N is required" -- "$OFFPAY" admin transfers --db "$LEDGER"
+run_cli 0 "merchant $MIDA  EUR  account $MA  terminals 1 \(1 active\)  since [0-9T:-]+Z  Bakery A" -- \
+  "$OFFPAY" admin merchants --db "$LEDGER"
+run_cli 0 "merchant $MIDB  EUR  account $MB  terminals 1 \(0 active\)" -- \
+  "$OFFPAY" admin merchants --db "$LEDGER"
+run_cli 0 '^\{"count":1,"merchants":\[\{"merchant":"'"$MIDB"'","name":"Kiosk B","currency":"EUR","account":"'"$MB"'","created_at":"[0-9T:-]+Z","terminals":1,"terminals_active":0\}\],"next_after":"'"$MIDB"'"\}$' -- \
+  "$OFFPAY" admin merchants --db "$LEDGER" --after "$MIDA" --limit 1 --json
 # a refund from the command line: booked, made once under its key, never
 # beyond what was paid
 run_cli 0 "refund of presentment $PR1: 1.00 EUR out of merchant account $MA" -- \

@@ -1359,6 +1359,42 @@ static void test_refunds_at_once_never_exceed_the_payment(void)
     drop_world(&w);
 }
 
+/* The merchants, a page at a time, each with its account and its
+ * terminals counted (a revoked one among them but not active). */
+static void test_merchants_listed_with_their_terminals(void)
+{
+    world                 w;
+    offpay_merchant_info *v = NULL;
+    size_t                n = 0;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, w.terminal[1], T0 + 60));
+    REQUIRE_OK(offpay_ledger_merchants(w.l, 0, 100, &v, &n));
+    REQUIRE(n == 2 && v != NULL);
+    CHECK(v[0].id == w.merchant[0] && v[0].account == w.merchant_acct[0] &&
+          strcmp(v[0].name, "Bakery A") == 0 && v[0].currency == EUR &&
+          v[0].created_at == T0 && v[0].terminals == 1 &&
+          v[0].terminals_active == 1);
+    CHECK(v[1].id == w.merchant[1] && v[1].account == w.merchant_acct[1] &&
+          strcmp(v[1].name, "Kiosk B") == 0 && v[1].terminals == 1 &&
+          v[1].terminals_active == 0);
+    free(v);
+    /* pages of one */
+    REQUIRE_OK(offpay_ledger_merchants(w.l, 0, 1, &v, &n));
+    CHECK(n == 1 && v[0].id == w.merchant[0]);
+    free(v);
+    REQUIRE_OK(offpay_ledger_merchants(w.l, w.merchant[0], 1, &v, &n));
+    CHECK(n == 1 && v[0].id == w.merchant[1]);
+    free(v);
+    REQUIRE_OK(offpay_ledger_merchants(w.l, w.merchant[1], 1, &v, &n));
+    CHECK(n == 0 && v == NULL);
+    CHECK_ERR(offpay_ledger_merchants(w.l, 0, 0, &v, &n), OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_merchants(w.l, 0, OFFPAY_LEDGER_MERCHANTS_MAX + 1,
+                                      &v, &n),
+              OFFPAY_EINVAL);
+    drop_world(&w);
+}
+
 /* ---- what offpayd serves ------------------------------------------- */
 
 static int count_line(const offpay_statement_line *line, void *ctx)
@@ -1953,6 +1989,8 @@ static const offpay_test TESTS[] = {
      test_refunds_go_back_to_the_guarantee_then_the_payer},
     {"refunds_at_once_never_exceed_the_payment",
      test_refunds_at_once_never_exceed_the_payment},
+    {"merchants_listed_with_their_terminals",
+     test_merchants_listed_with_their_terminals},
     {"revlist_full_and_delta_verify_and_follow",
      test_revlist_full_and_delta_verify_and_follow},
     {"nonce_taken_once_terminal_found_by_key_statement_sums",
