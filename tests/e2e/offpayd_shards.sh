@@ -273,6 +273,11 @@ api GET "/v1/admin/merchants/$MID/statement"
 [ "$(jget .refunded.decimal)" = 2.00 ] && ok "the statement's refunds sum both shards: 2.00" \
   || fail "statement refunded: $(jget .refunded.decimal)"
 audit_passes "after the refunds"
+# the merchants are the directory's: one, with both terminals
+api GET /v1/admin/merchants
+[ "$status" = 200 ] && [ "$(jq -c '[.count, .merchants[0].merchant, .merchants[0].account, .merchants[0].terminals]' resp.json)" \
+  = "[1,\"$MID\",\"$MA\",2]" ] && ok "the merchant list: one merchant, its two terminals" \
+  || fail "merchants: $status $(cat resp.json)"
 
 # ---- F. each shard holds its own serials only --------------------------
 for k in 0 1; do
