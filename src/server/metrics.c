@@ -2,7 +2,7 @@
  * metrics.c — GET /metrics: Prometheus text exposition of offpayd's
  * counters (requests by route and status, request latency, payments by
  * outcome, cases opened, batch sizes, terminals' payments the ledger no
- * longer holds), and the functions that count them.
+ * longer holds, refunds), and the functions that count them.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -37,6 +37,7 @@ static struct {
     uint64_t        outcome[6], replays;
     uint64_t        cases;
     uint64_t        checked, missing;
+    uint64_t        refunds, refund_replays;
     uint64_t        batch[N_BATCH + 1];
     double          batch_sum;
     uint64_t        batch_count;
@@ -79,6 +80,16 @@ void srv_metrics_case(void)
 {
     pthread_mutex_lock(&m.mu);
     m.cases++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_refund(int replayed)
+{
+    pthread_mutex_lock(&m.mu);
+    if (replayed)
+        m.refund_replays++;
+    else
+        m.refunds++;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -195,6 +206,13 @@ char *srv_metrics_render(void)
         "offpayd_terminal_checked_total{held=\"no\"} %llu\n",
         (unsigned long long)(m.checked - m.missing),
         (unsigned long long)m.missing);
+    add(&b,
+        "# HELP offpayd_refunds_total Refunds booked, and requests that "
+        "found theirs booked under the same Idempotency-Key.\n"
+        "# TYPE offpayd_refunds_total counter\n"
+        "offpayd_refunds_total{replayed=\"false\"} %llu\n"
+        "offpayd_refunds_total{replayed=\"true\"} %llu\n",
+        (unsigned long long)m.refunds, (unsigned long long)m.refund_replays);
     add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
             "# TYPE offpayd_batch_items histogram\n");
     histogram(&b, "offpayd_batch_items", batch_bounds, N_BATCH, m.batch,

@@ -71,6 +71,7 @@ void srv_refund(srv_req *r, srv_reply *out)
     rc = offpay_ledger_refund(r->l, id, amount, v[1].present ? v[1].s : "",
                               key, r->now, &f, &replayed);
     if (rc == OFFPAY_OK) {
+        srv_metrics_refund(replayed);
         srv_ok(out, refund_json(&f, replayed));
     } else if (rc == OFFPAY_EEXISTS && key != NULL) {
         srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED, NULL);

@@ -190,6 +190,7 @@ void           srv_pool_put(srv_pool *p, offpay_ledger *l);
 void srv_metrics_request(const char *route, unsigned status, double seconds);
 void srv_metrics_settled(offpay_settle_outcome o, int replay);
 void srv_metrics_case(void);
+void srv_metrics_refund(int replayed);
 /* a terminal's check: payments asked about, and of those not held */
 void srv_metrics_check(size_t checked, size_t missing);
 void srv_metrics_batch(size_t n);

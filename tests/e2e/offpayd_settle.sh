@@ -261,7 +261,9 @@ status=$(curl -s -o metrics.txt -w '%{http_code}' "$URL/metrics")
 grep -q 'offpayd_payments_total{outcome="duplicate"} 1' metrics.txt \
   && grep -q 'offpayd_cases_opened_total [1-9]' metrics.txt \
   && grep -q 'route="/v1/terminal/upload",status="200"' metrics.txt \
-  && ok "metrics count outcomes, cases and requests" || { fail "metrics"; cat metrics.txt; }
+  && grep -q 'offpayd_refunds_total{replayed="false"} 2' metrics.txt \
+  && grep -q 'offpayd_refunds_total{replayed="true"} 1' metrics.txt \
+  && ok "metrics count outcomes, cases, requests and refunds" || { fail "metrics"; cat metrics.txt; }
 
 stop_server TERM
 [ -z "$server_pid" ] && ok "SIGTERM stops offpayd" || fail "stop"
