@@ -30,6 +30,7 @@ static const struct {
     {srv_fields_terminal, SRV_N(srv_fields_terminal)},
     {srv_fields_credential, SRV_N(srv_fields_credential)},
     {srv_fields_revoke, SRV_N(srv_fields_revoke)},
+    {srv_fields_refund, SRV_N(srv_fields_refund)},
 };
 
 static void check_table(const uint8_t *data, size_t size, const srv_field *f,

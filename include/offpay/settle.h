@@ -494,7 +494,10 @@ typedef struct offpay_refund {
     int64_t  amount;            /* this refund */
     int64_t  to_guarantee, to_wallet; /* of which, back to the guarantee
                                          (what it covered) and to the payer */
-    uint64_t transfer; /* its first transfer (the guarantee's part, if any) */
+    uint64_t transfer; /* its first refund transfer (the guarantee's part,
+                          if any) */
+    int64_t  deposited; /* paid in with it by the merchant (funded): amount,
+                           or 0 */
     int64_t  paid, covered; /* the presentment's: paid to the merchant, of
                                which the guarantee covered */
     int64_t  refunded;      /* refunded in all, this refund included */
@@ -509,19 +512,25 @@ typedef struct offpay_refund {
  * credential was issued from. A presentment is refunded in as many parts
  * as wanted, in all at most what it was paid. On a sharded ledger the
  * refund is booked on the presentment's shard, out of the merchant's row
- * there. Under a request key (key not NULL: offpay_ledger_move_once's
- * keys; the same key space) it is made once: the same key again for the
- * same presentment and amount books nothing, *replayed (may be NULL) is
- * 1 and *out describes the refund the key booked, with the presentment's
- * refunded total of now. out may be NULL.
+ * there. funded (non-zero): the merchant paid the amount in from outside
+ * (its money was paid out), booked in the same transaction as a deposit
+ * into the merchant's account, tagged with the presentment, so the
+ * refund never needs the account's balance. Under a request key (key not
+ * NULL: offpay_ledger_move_once's keys; the same key space) it is made
+ * once: the same key again for the same presentment, amount and funded
+ * books nothing, *replayed (may be NULL) is 1 and *out describes the
+ * refund the key booked, with the presentment's refunded total of now.
+ * out may be NULL.
  * Errors: OFFPAY_EINVAL (amount, ref or key malformed), OFFPAY_ENOTFOUND
  * (no such presentment), OFFPAY_EOVER_REFUND (more than what remains of
- * the payment, or nothing was paid), OFFPAY_EFUNDS (the merchant's
- * account holds less than amount: its money was withdrawn), OFFPAY_EEXISTS
- * (key used for another request), OFFPAY_ESTORE.
+ * the payment, or nothing was paid), OFFPAY_EFUNDS (not funded, and the
+ * merchant's account, or its row on the presentment's shard, holds less
+ * than amount: its money was paid out), OFFPAY_EOVERFLOW (funded, and
+ * the deposit would pass OFFPAY_LEDGER_BALANCE_MAX), OFFPAY_EEXISTS (key
+ * used for another request), OFFPAY_ESTORE.
  */
 offpay_err offpay_ledger_refund(offpay_ledger *l, uint64_t presentment,
-                                int64_t amount, const char *ref,
+                                int64_t amount, int funded, const char *ref,
                                 const char *key, uint32_t now,
                                 offpay_refund *out, int *replayed);
 

@@ -41,7 +41,7 @@ static const char help[] =
     "       offpay admin transfers --db LEDGER --account N [--after ID]\n"
     "                    [--limit N] [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
-    "                    [--ref TEXT] [--key KEY] [--json]\n"
+    "                    [--ref TEXT] [--key KEY] [--funded] [--json]\n"
     "       offpay admin merchants --db LEDGER [--after ID] [--limit N]\n"
     "                    [--json]\n"
     "       offpay admin lists --server URL --root ROOT --out-dir DIR\n"
@@ -87,7 +87,8 @@ static const char help[] =
     "            guarantee as far as it covered the payment, the rest to\n"
     "            the payer's wallet account; in parts, at most what was\n"
     "            paid in all (also POST /v1/admin/presentments/N/refund;\n"
-    "            docs/settlement.md §13)\n"
+    "            docs/settlement.md §13). The merchant's account must hold\n"
+    "            it, unless --funded\n"
     "  merchants the merchants, oldest first: id, currency, account,\n"
     "            terminals (and how many are not revoked), name; a\n"
     "            merchant's id is what its statement and refunds name\n"
@@ -123,6 +124,9 @@ static const char help[] =
     "  --presentment N  refund: the presentment (a statement line's id)\n"
     "  --amount AMOUNT  refund: in the payment's currency, e.g. 2.50\n"
     "  --ref TEXT       refund: the operator's reference (at most 128 bytes)\n"
+    "  --funded         refund: the merchant paid the amount in (its money\n"
+    "                   was paid out): booked as a deposit into its account\n"
+    "                   with the refund\n"
     "  --key KEY        refund: made once under this request key (as an\n"
     "                   Idempotency-Key): the same command again moves\n"
     "                   nothing and says so\n"
@@ -152,7 +156,7 @@ static const struct {
     {"enroll-code", "currency expires"},
     {"revoke-wallet", "account"},
     {"transfers", "account after limit"},
-    {"refund", "presentment amount ref key"},
+    {"refund", "presentment amount ref key funded"},
     {"merchants", "after limit"},
     {"backup", "out"},
 };
@@ -618,6 +622,7 @@ static int merchants(offpay_ledger *l, const admin_args *a)
 typedef struct refund_args {
     uint64_t    presentment;
     const char *amount, *ref, *key;
+    int         funded; /* --funded: the merchant paid the amount in */
 } refund_args;
 
 static json_t *money_json(int64_t minor, uint16_t currency)
@@ -638,7 +643,7 @@ static int refund_print(const offpay_refund *f, int replayed, const char *key,
     if (json) {
         json_t *doc = json_pack(
             "{s:o, s:s, s:o, s:I, s:o, s:o, s:o, s:o, s:o?, s:o, s:o, s:o, s:o,"
-            " s:o, s:b}",
+            " s:o, s:o, s:b}",
             "presentment", cli_json_u64(f->presentment), "currency",
             offpay_currency_alpha(cur), "amount", money_json(f->amount, cur),
             "amount_minor", (json_int_t)f->amount, "to_guarantee",
@@ -648,7 +653,8 @@ static int refund_print(const offpay_refund *f, int replayed, const char *key,
             cli_json_u64(f->wallet_account), "guarantee_account",
             f->guarantee_account != 0 ? cli_json_u64(f->guarantee_account)
                                       : NULL,
-            "transfer", cli_json_u64(f->transfer), "paid",
+            "transfer", cli_json_u64(f->transfer), "deposited",
+            money_json(f->deposited, cur), "paid",
             money_json(f->paid, cur), "covered", money_json(f->covered, cur),
             "refunded", money_json(f->refunded, cur), "refundable",
             money_json(f->paid - f->refunded, cur), "replayed", replayed);
@@ -670,6 +676,9 @@ static int refund_print(const offpay_refund *f, int replayed, const char *key,
            (unsigned long long)f->presentment,
            cli_money(f->amount, cur, m1, sizeof m1),
            (unsigned long long)f->merchant_account);
+    if (f->deposited > 0)
+        printf("  %s paid in by the merchant first (--funded)\n",
+               cli_money(f->deposited, cur, m1, sizeof m1));
     if (f->to_guarantee > 0)
         printf("  %s back to the guarantee (account %llu), which covered "
                "the payment\n",
@@ -713,8 +722,8 @@ static int refund(offpay_ledger *l, const refund_args *q, int json)
         return EXIT_USAGE;
     if (amount <= 0)
         return cli_usage_error("admin refund: --amount must be more than 0");
-    rc = offpay_ledger_refund(l, q->presentment, amount, q->ref, q->key,
-                              (uint32_t)time(NULL), &f, &replayed);
+    rc = offpay_ledger_refund(l, q->presentment, amount, q->funded, q->ref,
+                              q->key, cli_now(), &f, &replayed);
     if (rc == OFFPAY_OK)
         return refund_print(&f, replayed, q->key, json);
     if (rc == OFFPAY_EOVER_REFUND &&
@@ -730,8 +739,9 @@ static int refund(offpay_ledger *l, const refund_args *q, int json)
     if (rc == OFFPAY_EFUNDS) {
         fprintf(stderr,
                 "offpay: admin refund: merchant account %llu holds less "
-                "than %s (its money was withdrawn): deposit into it first; "
-                "nothing moved (EFUNDS)\n",
+                "than %s (its money was paid out; on a sharded ledger, its "
+                "part on the payment's shard): give --funded once the "
+                "merchant paid the amount in; nothing moved (EFUNDS)\n",
                 (unsigned long long)st.merchant_account,
                 cli_money(amount, st.currency, m1, sizeof m1));
         return EXIT_REJECTED;
@@ -1233,6 +1243,7 @@ int cli_admin(int argc, char **argv)
         {"amount", required_argument, NULL, 'm'},
         {"ref", required_argument, NULL, 'r'},
         {"key", required_argument, NULL, 'K'},
+        {"funded", no_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -1243,7 +1254,7 @@ int cli_admin(int argc, char **argv)
     static char    shards_db[4096 + 8];
     offpay_ledger *l = NULL;
     admin_args     a;
-    refund_args    q = {0, NULL, NULL, NULL};
+    refund_args    q = {0, NULL, NULL, NULL, 0};
     uint64_t       seen = 0, x = 0, case_id = 0;
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
@@ -1340,6 +1351,9 @@ int cli_admin(int argc, char **argv)
             if (strlen(optarg) > 128)
                 bad = cli_usage_error("admin refund: --ref is at most 128 "
                                       "bytes");
+            break;
+        case 'F':
+            q.funded = 1;
             break;
         case 'K':
             q.key = optarg;

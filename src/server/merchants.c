@@ -68,9 +68,9 @@ void srv_merchants_list(srv_req *r, srv_reply *out)
     for (size_t i = 0; arr != NULL && i < n; i++)
         json_array_append_new(
             arr, json_pack("{s:o, s:s, s:s, s:o, s:I, s:I, s:I}", "merchant",
-                           srv_json_id(v[i].id), "name", v[i].name,
-                           "currency", offpay_currency_alpha(v[i].currency),
-                           "account", srv_json_id(v[i].account), "created_at",
+                           srv_json_id(v[i].id), "name", v[i].name, "currency",
+                           offpay_currency_alpha(v[i].currency), "account",
+                           srv_json_id(v[i].account), "created_at",
                            (json_int_t)v[i].created_at, "terminals",
                            (json_int_t)v[i].terminals, "terminals_active",
                            (json_int_t)v[i].terminals_active));

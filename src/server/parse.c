@@ -320,6 +320,11 @@ const srv_field srv_fields_credential[5] = {
     {"expires", SRV_FT_UINT, 0, TIME_MAX},
     {"allow_unbound", SRV_FT_BOOL, 0, 1},
 };
+const srv_field srv_fields_refund[3] = {
+    {"amount", SRV_FT_STRING, 1, 24},
+    {"ref", SRV_FT_STRING, 0, SRV_REF_MAX},
+    {"funded", SRV_FT_BOOL, 0, 1},
+};
 const srv_field srv_fields_revoke[1] = {
     {"reason", SRV_FT_STRING, 0, SRV_REF_MAX},
 };

@@ -12,7 +12,8 @@ static json_t *refund_json(const offpay_refund *f, int replayed)
     uint16_t cur = f->currency;
 
     return json_pack(
-        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o?, s:o, s:o, s:o, s:o, s:o, s:o}",
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o?, s:o, s:o, s:o, s:o, s:o, s:o,"
+        " s:o}",
         "presentment", srv_json_id(f->presentment), "amount",
         srv_json_amount(f->amount, cur), "to_guarantee",
         srv_json_amount(f->to_guarantee, cur), "to_wallet",
@@ -20,7 +21,8 @@ static json_t *refund_json(const offpay_refund *f, int replayed)
         srv_json_id(f->merchant_account), "wallet_account",
         srv_json_id(f->wallet_account), "guarantee_account",
         f->guarantee_account != 0 ? srv_json_id(f->guarantee_account) : NULL,
-        "transfer", srv_json_id(f->transfer), "paid",
+        "transfer", srv_json_id(f->transfer), "deposited",
+        srv_json_amount(f->deposited, cur), "paid",
         srv_json_amount(f->paid, cur), "covered",
         srv_json_amount(f->covered, cur), "refunded",
         srv_json_amount(f->refunded, cur), "refundable",
@@ -30,11 +32,11 @@ static json_t *refund_json(const offpay_refund *f, int replayed)
 
 void srv_refund(srv_req *r, srv_reply *out)
 {
-    srv_value     v[SRV_N(srv_fields_money)];
-    json_t       *doc = NULL;
-    char          hint[128], a[OFFPAY_AMOUNT_TEXT_MAX], b[OFFPAY_AMOUNT_TEXT_MAX];
-    uint64_t      id;
-    int64_t       amount = 0;
+    srv_value v[SRV_N(srv_fields_refund)];
+    json_t   *doc = NULL;
+    char      hint[128], a[OFFPAY_AMOUNT_TEXT_MAX], b[OFFPAY_AMOUNT_TEXT_MAX];
+    uint64_t  id;
+    int64_t   amount = 0;
     offpay_refund st, f;
     const char   *key;
     offpay_err    rc;
@@ -46,8 +48,8 @@ void srv_refund(srv_req *r, srv_reply *out)
     }
     if (srv_request_key(r, out, &key) != 0)
         return;
-    e = srv_parse_object(r->body, r->body_len, srv_fields_money,
-                         SRV_N(srv_fields_money), v, &doc, hint, sizeof hint);
+    e = srv_parse_object(r->body, r->body_len, srv_fields_refund,
+                         SRV_N(srv_fields_refund), v, &doc, hint, sizeof hint);
     if (e != 0) {
         srv_fail(out, (srv_err)e, hint);
         return;
@@ -68,8 +70,9 @@ void srv_refund(srv_req *r, srv_reply *out)
                              "amount: more than 0 is needed");
         goto out;
     }
-    rc = offpay_ledger_refund(r->l, id, amount, v[1].present ? v[1].s : "",
-                              key, r->now, &f, &replayed);
+    rc = offpay_ledger_refund(r->l, id, amount, v[2].present && v[2].b,
+                              v[1].present ? v[1].s : "", key, r->now, &f,
+                              &replayed);
     if (rc == OFFPAY_OK) {
         srv_metrics_refund(replayed);
         srv_ok(out, refund_json(&f, replayed));
@@ -87,8 +90,10 @@ void srv_refund(srv_req *r, srv_reply *out)
     } else if (rc == OFFPAY_EFUNDS) {
         srv_fail_engine_hint(out, rc,
                              "refund: merchant account %llu holds less than "
-                             "the refund (its money was withdrawn): deposit "
-                             "into it first",
+                             "the refund (its money was paid out; on a "
+                             "sharded ledger, its part on the payment's "
+                             "shard): send it with \"funded\":true once the "
+                             "merchant paid the amount in",
                              (unsigned long long)st.merchant_account);
     } else {
         srv_fail_engine(out, rc, "refund");

@@ -4,7 +4,9 @@
  * came from. What the guarantee covered of the presentment goes back to
  * the guarantee first (the payer never had that money), the rest to the
  * payer's wallet account. A presentment is refunded in parts, in all at
- * most what it was paid; the audit (§10) checks both rules.
+ * most what it was paid; the audit (§10) checks both rules. A merchant
+ * whose money was paid out may pay a refund's amount in with it
+ * (funded).
  */
 #include <string.h>
 
@@ -13,6 +15,7 @@
 struct refund_ctx {
     uint64_t      presentment;
     int64_t       amount;
+    int           funded; /* the merchant paid the amount in */
     const char   *ref;
     const char   *key; /* as stored (offpay__request_key), or NULL */
     uint32_t      now;
@@ -32,6 +35,11 @@ static int64_t guarantee_part(int64_t amount, int64_t covered,
     return left < amount ? left : amount;
 }
 
+static int op_of(const struct refund_ctx *c)
+{
+    return c->funded ? OFFPAY__REQ_REFUND_FUNDED : OFFPAY__REQ_REFUND;
+}
+
 /* What the request key booked, as c->r: its first transfer, and the
  * split as the refunds before that transfer leave it. */
 static offpay_err replay(offpay_ledger *l, struct refund_ctx *c,
@@ -40,7 +48,7 @@ static offpay_err replay(offpay_ledger *l, struct refund_ctx *c,
     offpay__refund_base before;
     offpay_err          rc;
 
-    if (rq->op != OFFPAY__REQ_REFUND || rq->account != c->presentment ||
+    if (rq->op != op_of(c) || rq->account != c->presentment ||
         rq->amount != c->amount)
         return OFFPAY_EEXISTS;
     rc = l->ops->refund_base(l->store, c->presentment, rq->result, &before);
@@ -50,6 +58,7 @@ static offpay_err replay(offpay_ledger *l, struct refund_ctx *c,
         guarantee_part(c->amount, c->r.covered, before.refunded_covered);
     c->r.to_wallet = c->amount - c->r.to_guarantee;
     c->r.transfer = rq->result;
+    c->r.deposited = c->funded ? c->amount : 0;
     c->replayed = 1;
     if (c->r.to_guarantee == 0)
         return OFFPAY_OK;
@@ -63,8 +72,8 @@ static offpay_err replay(offpay_ledger *l, struct refund_ctx *c,
  * c->r (amount 0). With lock, the credential's row is locked first, as
  * settlement takes it (store.h): two refunds of one presentment queue,
  * and the second reads what the first booked. */
-static offpay_err read_state(offpay_ledger *l, struct refund_ctx *c,
-                             int lock, offpay__refund_base *b)
+static offpay_err read_state(offpay_ledger *l, struct refund_ctx *c, int lock,
+                             offpay__refund_base *b)
 {
     offpay__terminal_row t;
     offpay__cred_row     cred;
@@ -128,10 +137,33 @@ static offpay_err refund_tx(offpay_ledger *l, void *p)
     rc = l->ops->balance(l->store, c->r.merchant_account, &balance);
     if (rc != OFFPAY_OK)
         return rc;
+    if (c->funded) { /* paid in first, so the account never goes below 0 */
+        uint64_t world;
+
+        if (balance > OFFPAY_LEDGER_BALANCE_MAX - c->amount)
+            return OFFPAY_EOVERFLOW;
+        rc = l->ops->account_singleton(l->store, OFFPAY_ACCOUNT_WORLD,
+                                       c->r.currency, c->now, &world);
+        x.debit = world;
+        x.credit = c->r.merchant_account;
+        x.amount = c->amount;
+        x.kind = "deposit";
+        x.presentment = c->presentment;
+        x.case_id = 0;
+        x.ref = c->ref;
+        x.at = c->now;
+        if (rc == OFFPAY_OK)
+            rc = l->ops->transfer_add(l->store, &x, NULL);
+        if (rc != OFFPAY_OK)
+            return rc;
+        c->r.deposited = c->amount;
+        balance += c->amount;
+    }
     if (balance < c->amount)
         return OFFPAY_EFUNDS;
 
-    c->r.to_guarantee = guarantee_part(c->amount, b.covered, b.refunded_covered);
+    c->r.to_guarantee =
+        guarantee_part(c->amount, b.covered, b.refunded_covered);
     c->r.to_wallet = c->amount - c->r.to_guarantee;
     x.debit = c->r.merchant_account;
     x.kind = "refund";
@@ -156,7 +188,7 @@ static offpay_err refund_tx(offpay_ledger *l, void *p)
             c->r.transfer = id;
     }
     if (rc == OFFPAY_OK && c->key != NULL) {
-        offpay__request mine = {OFFPAY__REQ_REFUND, c->presentment, c->amount,
+        offpay__request mine = {op_of(c), c->presentment, c->amount,
                                 c->r.transfer};
 
         rc = l->ops->request_add(l->store, c->key, &mine, c->now);
@@ -188,7 +220,7 @@ offpay_err offpay_ledger_refund_state(offpay_ledger *l, uint64_t presentment,
 }
 
 offpay_err offpay_ledger_refund(offpay_ledger *l, uint64_t presentment,
-                                int64_t amount, const char *ref,
+                                int64_t amount, int funded, const char *ref,
                                 const char *key, uint32_t now,
                                 offpay_refund *out, int *replayed)
 {
@@ -197,13 +229,13 @@ offpay_err offpay_ledger_refund(offpay_ledger *l, uint64_t presentment,
     int               shard;
     offpay_err        rc;
 
-    if (l == NULL || presentment == 0 || amount <= 0 ||
-        !offpay__ref_ok(ref) ||
+    if (l == NULL || presentment == 0 || amount <= 0 || !offpay__ref_ok(ref) ||
         (key != NULL && !offpay_ledger_request_key_ok(key)))
         return OFFPAY_EINVAL;
     memset(&c, 0, sizeof c);
     c.presentment = presentment;
     c.amount = amount;
+    c.funded = funded != 0;
     c.ref = ref;
     c.now = now;
     /* a presentment id names its shard (docs/settlement.md §11) */
@@ -213,8 +245,8 @@ offpay_err offpay_ledger_refund(offpay_ledger *l, uint64_t presentment,
     if (key != NULL) {
         offpay__request_key(stored, "operator", 0, key);
         c.key = stored;
-        rc = offpay__request_check_shards(l, stored, OFFPAY__REQ_REFUND,
-                                          presentment, amount);
+        rc = offpay__request_check_shards(l, stored, op_of(&c), presentment,
+                                          amount);
         if (rc != OFFPAY_OK)
             return rc;
     }

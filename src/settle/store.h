@@ -37,7 +37,8 @@ enum {
     OFFPAY__REQ_DEPOSIT = 1,
     OFFPAY__REQ_WITHDRAW,
     OFFPAY__REQ_ALLOWANCE,
-    OFFPAY__REQ_REFUND /* 009_refunds */
+    OFFPAY__REQ_REFUND,       /* 009_refunds */
+    OFFPAY__REQ_REFUND_FUNDED /* the merchant paid its amount in */
 };
 typedef struct offpay__request {
     int      op;      /* OFFPAY__REQ_* */
@@ -59,6 +60,10 @@ typedef struct offpay__refund_base {
 /* The same in SQL both backends accept ($1: the presentment, $2: the
  * bound), one row or none. */
 extern const char offpay__refund_base_sql[];
+
+/* The merchant list (offpay__store_ops.merchants) in SQL both backends
+ * accept ($1: after, $2: at most). */
+extern const char offpay__merchants_sql[];
 
 typedef struct offpay__cred_row {
     uint64_t serial;

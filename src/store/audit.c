@@ -3,7 +3,9 @@
  * SQL that SQLite and PostgreSQL both accept (subqueries in FROM are named;
  * a condition is turned into a number with CASE), and the facts they give.
  * Each backend runs them in order and hands the numbers to
- * offpay__audit_facts_from.
+ * offpay__audit_facts_from. The other reads both backends run as they
+ * are (an escrow's flows, a refund's first read, the merchant list) are
+ * here too.
  */
 #include "settle/store.h"
 
@@ -85,15 +87,16 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     /* a refund without its first refund transfer, of its presentment
      * and at most its amount (a refund split between the guarantee and
      * the wallet account books two) */
-    " OR (r.op = 4 AND NOT EXISTS (SELECT 1 FROM transfers x"
+    " OR (r.op IN (4, 5) AND NOT EXISTS (SELECT 1 FROM transfers x"
     "   WHERE x.id = r.result AND x.kind = 'refund'"
     "   AND x.presentment = r.account AND x.amount <= r.amount))",
     /* refunds (009_refunds, docs/settlement.md §13): refund transfers
      * that do not move money from their presentment's merchant to its
      * credential's wallet account or to a guarantee account; presentments
      * refunded beyond what was paid, or beyond the covered part into the
-     * guarantee, or into the wallet account before the covered part went
-     * back to the guarantee */
+     * guarantee; refund transfers into the wallet account booked while
+     * the guarantee's refunds before them (lower ids) had not given back
+     * the covered part */
     "SELECT (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'refund'"
     "  AND NOT EXISTS (SELECT 1 FROM presentments p"
     "   JOIN terminals t ON t.id = p.terminal"
@@ -108,8 +111,15 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "     FROM transfers x JOIN accounts a ON a.id = x.credit"
     "     WHERE x.kind = 'refund' GROUP BY x.presentment) AS rf"
     "    ON rf.presentment = p.id"
-    "    WHERE rf.s > p.paid OR rf.g > p.covered"
-    "    OR (rf.s > rf.g AND rf.g < p.covered))",
+    "    WHERE rf.s > p.paid OR rf.g > p.covered)"
+    " + (SELECT COUNT(*) FROM transfers x"
+    "    JOIN accounts a ON a.id = x.credit"
+    "    JOIN presentments p ON p.id = x.presentment"
+    "    WHERE x.kind = 'refund' AND a.kind <> 5"
+    "    AND p.covered > COALESCE((SELECT SUM(y.amount) FROM transfers y"
+    "     JOIN accounts b ON b.id = y.credit"
+    "     WHERE y.presentment = x.presentment AND y.kind = 'refund'"
+    "     AND b.kind = 5 AND y.id < x.id), 0))",
 };
 
 /* The parameters are named once, first, in a CTE: SQLite numbers $N in
@@ -149,3 +159,12 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
     f->request_mismatch = (uint64_t)v[9];
     f->refund_mismatch = (uint64_t)v[10];
 }
+
+/* The merchants above $1, at most $2, with their terminals counted
+ * (terminals_merchant, 009_refunds). */
+const char offpay__merchants_sql[] =
+    "SELECT m.id, m.account, m.currency, m.name, m.created_at,"
+    " (SELECT COUNT(*) FROM terminals t WHERE t.merchant = m.id),"
+    " (SELECT COUNT(*) FROM terminals t WHERE t.merchant = m.id"
+    "  AND t.revoked_at IS NULL)"
+    " FROM merchants m WHERE m.id > $1 ORDER BY m.id LIMIT $2";

@@ -2687,16 +2687,6 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
     return OFFPAY_OK;
 }
 
-/* The merchants above $1, at most $2, with their terminals counted in one
- * grouped pass (terminals are not indexed by merchant). */
-static const char SQL_MERCHANTS[] =
-    "SELECT m.id, m.account, m.currency, m.name, m.created_at,"
-    " COALESCE(t.n, 0), COALESCE(t.active, 0)"
-    " FROM merchants m LEFT JOIN (SELECT merchant, COUNT(*) AS n,"
-    "  SUM(CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END) AS active"
-    "  FROM terminals GROUP BY merchant) AS t ON t.merchant = m.id"
-    " WHERE m.id > $1 ORDER BY m.id LIMIT $2";
-
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
                               offpay_merchant_info *out, size_t *n)
 {
@@ -2707,7 +2697,7 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
     *n = 0;
     p_u64(&p, after);
     p_i64(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
-    rc = run_sql(s, SQL_MERCHANTS, &p, &r);
+    rc = run_sql(s, offpay__merchants_sql, &p, &r);
     for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
         offpay_merchant_info *m = &out[*n];
         const char           *name = PQgetvalue(r, i, 3);

@@ -2421,16 +2421,6 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
     return rc;
 }
 
-/* The merchants above $1, at most $2, with their terminals counted in one
- * grouped pass (terminals are not indexed by merchant). */
-static const char SQL_MERCHANTS[] =
-    "SELECT m.id, m.account, m.currency, m.name, m.created_at,"
-    " COALESCE(t.n, 0), COALESCE(t.active, 0)"
-    " FROM merchants m LEFT JOIN (SELECT merchant, COUNT(*) AS n,"
-    "  SUM(CASE WHEN revoked_at IS NULL THEN 1 ELSE 0 END) AS active"
-    "  FROM terminals GROUP BY merchant) AS t ON t.merchant = m.id"
-    " WHERE m.id > $1 ORDER BY m.id LIMIT $2";
-
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
                               offpay_merchant_info *out, size_t *n)
 {
@@ -2439,7 +2429,7 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
     int           step = SQLITE_DONE;
 
     *n = 0;
-    rc = prepare(s, SQL_MERCHANTS, NULL, &st);
+    rc = prepare(s, offpay__merchants_sql, NULL, &st);
     if (rc != OFFPAY_OK)
         return rc;
     bind_u64(st, 1, after);

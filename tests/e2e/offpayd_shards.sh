@@ -248,21 +248,29 @@ jq -e --arg s "$S4" '[.revoked_credentials[].serial] | index($s) != null' resp.j
 # ---- E2. refunds on their presentment's shard ------------------------------
 # A refund is booked on its presentment's shard, out of the merchant's row
 # there: shard 1's row holds 2.00 after the withdrawal, so a refund of 3.00
-# there is refused though the merchant holds 16.00 in all; 1.00 is booked
-# on shard 1 alone, to the payer's account on that shard. A key taken by a
-# refund on shard 0 is refused for a refund on shard 1.
+# there is refused though the merchant holds 16.00 in all (a deposit would
+# land on shard 0); 1.00 is booked on shard 1 alone, to the payer's account
+# on that shard; 2.00 more is booked "funded", the merchant paying it in
+# on shard 1 with the refund. A key taken by a refund on shard 0 is
+# refused for a refund on shard 1.
 api GET "/v1/admin/merchants/$MID/statement"
 P0=$(jq -r --argjson r "$R1" '[.lines[] | select((.presentment | tonumber) < $r and .paid.minor >= 300)][0].presentment' resp.json)
 P1=$(jq -r --argjson r "$R1" '[.lines[] | select((.presentment | tonumber) >= $r and .paid.minor >= 300)][0].presentment' resp.json)
 api POST "/v1/admin/presentments/$P1/refund" '{"amount":"3.00"}'
 expect_http 409 EFUNDS "3.00 refunded from shard 1's 2.00"
+grep -q 'send it with \\"funded\\":true' resp.json && ok "the hint says how: funded" \
+  || fail "EFUNDS hint: $(cat resp.json)"
 api POST "/v1/admin/presentments/$P1/refund" '{"amount":"1.00"}'
 expect_http 200 - "1.00 refunded on shard 1"
 [ "$(jget .wallet_account)" -ge "$R1" ] && ok "to a wallet account of shard 1" \
   || fail "refund's wallet account: $(cat resp.json)"
-[ "$(shard_sql 1 "SELECT count(*), sum(amount) FROM transfers WHERE kind = 'refund' AND presentment = $P1")" = "1|100" ] &&
+api POST "/v1/admin/presentments/$P1/refund" '{"amount":"2.00","funded":true}'
+[ "$status" = 200 ] && [ "$(jget .deposited.decimal)" = 2.00 ] \
+  && ok "2.00 more, funded: paid in on shard 1 with the refund" || fail "funded refund: $status $(cat resp.json)"
+[ "$(shard_sql 1 "SELECT count(*), sum(amount) FROM transfers WHERE kind = 'refund' AND presentment = $P1")" = "2|300" ] &&
+[ "$(shard_sql 1 "SELECT count(*), sum(amount) FROM transfers WHERE kind = 'deposit' AND presentment = $P1 AND credit = $MA")" = "1|200" ] &&
 [ "$(shard_sql 0 "SELECT count(*) FROM transfers WHERE kind = 'refund'")" = 0 ] \
-  && ok "the refund transfer is on shard 1 only" || fail "refund transfers by shard"
+  && ok "the refund transfers and the deposit are on shard 1 only" || fail "refund transfers by shard"
 api_once rk-1 POST "/v1/admin/presentments/$P0/refund" '{"amount":"1.00"}'
 expect_http 200 - "1.00 refunded on shard 0 under key rk-1"
 api_once rk-1 POST "/v1/admin/presentments/$P1/refund" '{"amount":"1.00"}'
@@ -270,7 +278,7 @@ expect_http 422 IDEMPOTENCY_KEY_REUSED "rk-1 again, for shard 1's presentment"
 [ "$(balance "$MA")" = 1400 ] && ok "merchant balance 14.00 after two refunds" \
   || fail "balance $(balance "$MA")"
 api GET "/v1/admin/merchants/$MID/statement"
-[ "$(jget .refunded.decimal)" = 2.00 ] && ok "the statement's refunds sum both shards: 2.00" \
+[ "$(jget .refunded.decimal)" = 4.00 ] && ok "the statement's refunds sum both shards: 4.00" \
   || fail "statement refunded: $(jget .refunded.decimal)"
 audit_passes "after the refunds"
 # the merchants are the directory's: one, with both terminals

@@ -1564,7 +1564,7 @@ static void refund_some(void)
         g = p->covered - p->refunded_g;
         g = g < 0 ? 0 : g > amount ? amount : g;
         snprintf(key, sizeof key, "refund-%u-%zu", g_day, k);
-        OK(offpay_ledger_refund(W.l, p->id, amount, "returned", key, W.now,
+        OK(offpay_ledger_refund(W.l, p->id, amount, 0, "returned", key, W.now,
                                 &f, &replayed));
         if (replayed != 0 || f.amount != amount || f.to_guarantee != g ||
             f.refunded != p->refunded + amount)
@@ -1572,7 +1572,7 @@ static void refund_some(void)
                 " to the guarantee, the model says %" PRId64,
                 amount, p->id, f.to_guarantee, g);
         if (chance(300)) { /* the reply lost: the operator sends it again */
-            OK(offpay_ledger_refund(W.l, p->id, amount, "returned", key,
+            OK(offpay_ledger_refund(W.l, p->id, amount, 0, "returned", key,
                                     W.now, &again, &replayed));
             if (replayed != 1 || again.transfer != f.transfer ||
                 again.to_guarantee != g)

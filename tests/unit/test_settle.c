@@ -1124,7 +1124,7 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
           f.wallet_account == w.wallet_acct && f.amount == 0);
 
     /* 10.00: all of it back to the guarantee */
-    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(10), "ret-1",
+    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(10), 0, "ret-1",
                                     NULL, T0 + 7200, &f, &replayed));
     CHECK(replayed == 0 && f.to_guarantee == CENTS(10) && f.to_wallet == 0);
     CHECK(f.guarantee_account == w.guarantee && f.transfer != 0);
@@ -1134,40 +1134,40 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
     CHECK(audit_ok(&w));
 
     /* 25.00 under a key: the covered 20.00 left, then 5.00 to the payer */
-    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(25), NULL, "r-1",
-                                    T0 + 7200, &f, &replayed));
+    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(25), 0, NULL,
+                                    "r-1", T0 + 7200, &f, &replayed));
     CHECK(replayed == 0 && f.to_guarantee == CENTS(20) &&
           f.to_wallet == CENTS(5) && f.refunded == CENTS(35));
     CHECK(balance(&w, w.guarantee) == CENTS(1000));
     CHECK(balance(&w, w.wallet_acct) == CENTS(55));
     CHECK(balance(&w, w.merchant_acct[1]) == CENTS(5));
     /* sent again: the same refund, nothing moves */
-    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(25), NULL, "r-1",
-                                    T0 + 7300, &g, &replayed));
+    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(25), 0, NULL,
+                                    "r-1", T0 + 7300, &g, &replayed));
     CHECK(replayed == 1 && g.transfer == f.transfer &&
           g.to_guarantee == CENTS(20) && g.to_wallet == CENTS(5) &&
           g.refunded == CENTS(35) && g.guarantee_account == w.guarantee);
     CHECK(balance(&w, w.wallet_acct) == CENTS(55));
     CHECK(balance(&w, w.merchant_acct[1]) == CENTS(5));
     /* the key for another amount, or a key a deposit took */
-    CHECK_ERR(offpay_ledger_refund(w.l, b.presentment, CENTS(1), NULL, "r-1",
+    CHECK_ERR(offpay_ledger_refund(w.l, b.presentment, CENTS(1), 0, NULL, "r-1",
                                    T0 + 7300, NULL, NULL),
               OFFPAY_EEXISTS);
     REQUIRE_OK(offpay_ledger_move_once(w.l, w.merchant_acct[0], 1, 0, NULL,
                                        "dep-1", T0, NULL, NULL));
-    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, NULL, "dep-1",
+    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, 0, NULL, "dep-1",
                                    T0 + 7300, NULL, NULL),
               OFFPAY_EEXISTS);
 
     /* never more than was paid */
-    CHECK_ERR(offpay_ledger_refund(w.l, b.presentment, CENTS(5) + 1, NULL, NULL,
-                                   T0 + 7300, NULL, NULL),
+    CHECK_ERR(offpay_ledger_refund(w.l, b.presentment, CENTS(5) + 1, 0, NULL,
+                                   NULL, T0 + 7300, NULL, NULL),
               OFFPAY_EOVER_REFUND);
-    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(5), NULL, NULL,
+    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(5), 0, NULL, NULL,
                                     T0 + 7300, &f, NULL));
     CHECK(f.to_guarantee == 0 && f.to_wallet == CENTS(5) &&
           f.refunded == CENTS(40));
-    CHECK_ERR(offpay_ledger_refund(w.l, b.presentment, 1, NULL, NULL,
+    CHECK_ERR(offpay_ledger_refund(w.l, b.presentment, 1, 0, NULL, NULL,
                                    T0 + 7300, NULL, NULL),
               OFFPAY_EOVER_REFUND);
     CHECK(balance(&w, w.merchant_acct[1]) == 0);
@@ -1176,31 +1176,41 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
     /* a merchant whose money was withdrawn refunds nothing */
     REQUIRE_OK(offpay_ledger_withdraw(w.l, w.merchant_acct[0], CENTS(40) + 1,
                                       "payout", T0, NULL));
-    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, NULL, NULL,
+    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, 0, NULL, NULL,
                                    T0 + 7300, NULL, NULL),
               OFFPAY_EFUNDS);
     CHECK(balance(&w, w.wallet_acct) == CENTS(60));
-    REQUIRE_OK(offpay_ledger_deposit(w.l, w.merchant_acct[0], CENTS(1), "back",
-                                     T0, NULL));
-    REQUIRE_OK(offpay_ledger_refund(w.l, a.presentment, CENTS(1), NULL, NULL,
-                                    T0 + 7300, &f, NULL));
-    CHECK(f.to_guarantee == 0 && f.to_wallet == CENTS(1) && f.covered == 0);
+    /* ... unless it pays the amount in with the refund (funded) */
+    REQUIRE_OK(offpay_ledger_refund(w.l, a.presentment, CENTS(1), 1, "back",
+                                    "fund-1", T0 + 7300, &f, &replayed));
+    CHECK(replayed == 0 && f.deposited == CENTS(1) && f.to_guarantee == 0 &&
+          f.to_wallet == CENTS(1) && f.covered == 0);
+    CHECK(balance(&w, w.merchant_acct[0]) == 0);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(61));
+    REQUIRE_OK(offpay_ledger_refund(w.l, a.presentment, CENTS(1), 1, "back",
+                                    "fund-1", T0 + 7300, &g, &replayed));
+    CHECK(replayed == 1 && g.deposited == CENTS(1) && g.transfer == f.transfer);
+    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, CENTS(1), 0, "back",
+                                   "fund-1", T0 + 7300, NULL, NULL),
+              OFFPAY_EEXISTS); /* the key was a funded refund's */
+    CHECK(balance(&w, w.merchant_acct[0]) == 0);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(61));
 
     /* bad requests */
-    CHECK_ERR(offpay_ledger_refund(w.l, b.presentment + 1000, 1, NULL, NULL,
+    CHECK_ERR(offpay_ledger_refund(w.l, b.presentment + 1000, 1, 0, NULL, NULL,
                                    T0, NULL, NULL),
               OFFPAY_ENOTFOUND);
     CHECK_ERR(offpay_ledger_refund_state(w.l, b.presentment + 1000, &f),
               OFFPAY_ENOTFOUND);
-    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 0, NULL, NULL, T0, NULL,
-                                   NULL),
+    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 0, 0, NULL, NULL, T0,
+                                   NULL, NULL),
               OFFPAY_EINVAL);
-    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, NULL, "a key", T0,
+    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, 0, NULL, "a key", T0,
                                    NULL, NULL),
               OFFPAY_EINVAL);
     memset(longref, 'x', sizeof longref - 1);
     longref[sizeof longref - 1] = '\0';
-    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, longref, NULL, T0,
+    CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, 0, longref, NULL, T0,
                                    NULL, NULL),
               OFFPAY_EINVAL);
 
@@ -1230,7 +1240,7 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
     /* the audit's refund rules, on a ledger changed behind its back */
     {
         offpay_audit_report r;
-        char                sql[200];
+        char                sql[400];
 
         /* refunds beyond what was paid (b was refunded in full) */
         snprintf(sql, sizeof sql,
@@ -1270,12 +1280,71 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
                  (unsigned long long)b.presentment, (long long)CENTS(10));
         REQUIRE(run_sql(w.path, sql));
         CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
-        CHECK(r.refund_mismatch == 1);
+        CHECK(r.refund_mismatch == 3); /* each part the payer got early */
         snprintf(sql, sizeof sql,
                  "UPDATE transfers SET credit = %llu WHERE kind = 'refund'"
                  " AND presentment = %llu AND amount = %lld",
                  (unsigned long long)w.guarantee,
                  (unsigned long long)b.presentment, (long long)CENTS(10));
+        REQUIRE(run_sql(w.path, sql));
+        REQUIRE(audit_ok(&w));
+        /* more than the covered part back to the guarantee, within what
+         * was paid: b's last 5.00 to the payer moved to the guarantee */
+        snprintf(sql, sizeof sql,
+                 "UPDATE transfers SET credit = %llu WHERE id = (SELECT"
+                 " MAX(id) FROM transfers WHERE kind = 'refund' AND"
+                 " presentment = %llu)",
+                 (unsigned long long)w.guarantee,
+                 (unsigned long long)b.presentment);
+        REQUIRE(run_sql(w.path, sql));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.refund_mismatch == 1);
+        snprintf(sql, sizeof sql,
+                 "UPDATE transfers SET credit = %llu WHERE id = (SELECT"
+                 " MAX(id) FROM transfers WHERE kind = 'refund' AND"
+                 " presentment = %llu)",
+                 (unsigned long long)w.wallet_acct,
+                 (unsigned long long)b.presentment);
+        REQUIRE(run_sql(w.path, sql));
+        REQUIRE(audit_ok(&w));
+        /* a refund taken out of another merchant's account */
+        snprintf(sql, sizeof sql,
+                 "UPDATE transfers SET debit = %llu WHERE kind = 'refund'"
+                 " AND presentment = %llu",
+                 (unsigned long long)w.merchant_acct[1],
+                 (unsigned long long)a.presentment);
+        REQUIRE(run_sql(w.path, sql));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.refund_mismatch == 1);
+        snprintf(sql, sizeof sql,
+                 "UPDATE transfers SET debit = %llu WHERE kind = 'refund'"
+                 " AND presentment = %llu",
+                 (unsigned long long)w.merchant_acct[0],
+                 (unsigned long long)a.presentment);
+        REQUIRE(run_sql(w.path, sql));
+        REQUIRE(audit_ok(&w));
+        /* the totals right, the order wrong: b's first refund (10.00 to
+         * the guarantee) made the payer's, and its two later 5.00 parts
+         * to the payer made the guarantee's */
+        snprintf(
+            sql, sizeof sql,
+            "UPDATE transfers SET credit = CASE WHEN credit = %llu"
+            " THEN %llu ELSE %llu END WHERE kind = 'refund' AND"
+            " presentment = %llu AND amount IN (%lld, %lld)",
+            (unsigned long long)w.guarantee, (unsigned long long)w.wallet_acct,
+            (unsigned long long)w.guarantee, (unsigned long long)b.presentment,
+            (long long)CENTS(10), (long long)CENTS(5));
+        REQUIRE(run_sql(w.path, sql));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.refund_mismatch == 1);
+        snprintf(
+            sql, sizeof sql,
+            "UPDATE transfers SET credit = CASE WHEN credit = %llu"
+            " THEN %llu ELSE %llu END WHERE kind = 'refund' AND"
+            " presentment = %llu AND amount IN (%lld, %lld)",
+            (unsigned long long)w.guarantee, (unsigned long long)w.wallet_acct,
+            (unsigned long long)w.guarantee, (unsigned long long)b.presentment,
+            (long long)CENTS(10), (long long)CENTS(5));
         REQUIRE(run_sql(w.path, sql));
         REQUIRE(audit_ok(&w));
         /* a refund key naming another presentment */
@@ -1311,9 +1380,9 @@ static void *refund_race_run(void *arg)
 
     me->rr->rc[me->who] = offpay_ledger_open(me->rr->w->path, NULL, &l);
     if (me->rr->rc[me->who] == OFFPAY_OK)
-        me->rr->rc[me->who] = offpay_ledger_refund(
-            l, me->rr->presentment, CENTS(30), NULL, NULL, T0 + 7200, NULL,
-            NULL);
+        me->rr->rc[me->who] =
+            offpay_ledger_refund(l, me->rr->presentment, CENTS(30), 0, NULL,
+                                 NULL, T0 + 7200, NULL, NULL);
     offpay_ledger_close(l);
     return NULL;
 }

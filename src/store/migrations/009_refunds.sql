@@ -9,10 +9,14 @@
 -- settle transfers are.
 --
 -- A refund may be sent once under the operator's request key, as a
--- deposit is: request_keys takes a fourth kind of request, whose account
--- is the presentment and whose result is the first refund transfer. A
--- CHECK cannot be changed in place on SQLite, so the table is built again
--- with its rows.
+-- deposit is: request_keys takes two more kinds of request, a refund and
+-- a funded refund (the merchant paid its amount in, booked as a deposit
+-- with it), whose account is the presentment and whose result is the
+-- first refund transfer. A CHECK cannot be changed in place on SQLite, so
+-- the table is built again with its rows.
+--
+-- The merchant list (offpay_ledger_merchants) counts each merchant's
+-- terminals: they are indexed by merchant.
 --
 -- Placeholders as in 001_ledger.sql.
 
@@ -21,8 +25,8 @@ CREATE INDEX transfers_refund ON transfers (presentment)
 
 CREATE TABLE request_keys_009 (
   request_key TEXT NOT NULL UNIQUE,
-  -- 1 deposit, 2 withdrawal, 3 allowance, 4 refund
-  op          @INT@ NOT NULL CHECK (op IN (1, 2, 3, 4)),
+  -- 1 deposit, 2 withdrawal, 3 allowance, 4 refund, 5 funded refund
+  op          @INT@ NOT NULL CHECK (op IN (1, 2, 3, 4, 5)),
   -- the account the request named (on a sharded ledger it may live on
   -- another shard: no reference) and its whole amount; a refund's
   -- presentment
@@ -40,3 +44,5 @@ INSERT INTO request_keys_009 (request_key, op, account, amount, result,
   FROM request_keys;
 DROP TABLE request_keys;
 ALTER TABLE request_keys_009 RENAME TO request_keys;
+
+CREATE INDEX terminals_merchant ON terminals (merchant);
