@@ -998,6 +998,9 @@ static int print_upload_status(const offpay_wallet_upload_status *s, void *ctx)
                ? "-"
                : cli_money(s->paid, currency_of(w, s->serial), money,
                            sizeof money));
+    if (s->refunded > 0)
+        printf(" refunded %s", cli_money(s->refunded, currency_of(w, s->serial),
+                                         money, sizeof money));
     if (s->receipts > 0)
         printf(" receipts: %u settled, %u agreed, %u waiting, %u mismatch, "
                "%u rejected",

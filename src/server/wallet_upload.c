@@ -230,13 +230,15 @@ static json_t *item_json(const offpay_wallet_item   *it,
              : res->reason != OFFPAY_OK         ? "rejected"
                                         : srv_outcome_name(res->outcome);
     j = json_pack(
-        "{s:o?, s:I, s:s, s:s?, s:I, s:o?, s:o?, s:o}", "serial",
+        "{s:o?, s:I, s:s, s:s?, s:I, s:o?, s:o?, s:o?, s:o}", "serial",
         cur ? srv_json_id(p.cred.serial) : NULL, "counter",
         cur ? (json_int_t)p.counter : (json_int_t)0, "status", status, "reason",
         res->reason == OFFPAY_OK ? NULL : offpay_errname(res->reason),
         "presentments", (json_int_t)res->presentments, "paid",
         cur ? srv_json_amount(res->paid, cur) : NULL, "covered",
-        cur ? srv_json_amount(res->covered, cur) : NULL, "receipts", receipts);
+        cur ? srv_json_amount(res->covered, cur) : NULL, "refunded",
+        cur ? srv_json_amount(res->refunded, cur) : NULL, "receipts",
+        receipts);
     return j;
 }
 

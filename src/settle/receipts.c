@@ -314,6 +314,7 @@ static offpay_err code_status(offpay_ledger *l, struct item_ctx *c)
     res->presentments = (uint32_t)sum.presentments;
     res->paid = sum.paid;
     res->covered = sum.covered;
+    res->refunded = sum.refunded;
     if (!same || sum.double_spend > 0)
         res->outcome = OFFPAY_SETTLE_DOUBLE_SPEND;
     else if (sum.duplicate > 0)

@@ -140,6 +140,7 @@ typedef struct offpay__payment_summary {
     uint64_t presentments;
     int64_t  paid, covered;
     uint64_t guaranteed, duplicate, double_spend, unpaid; /* by outcome */
+    int64_t  refunded; /* given back of paid by refunds (009_refunds) */
 } offpay__payment_summary;
 
 /* Facts the audit judges (docs/settlement.md §10), computed by the store

@@ -209,7 +209,10 @@ static const char *const SQL[S_COUNT] = {
         " COALESCE(SUM(CASE WHEN outcome = 2 THEN 1 ELSE 0 END), 0),"
         " COALESCE(SUM(CASE WHEN outcome = 3 THEN 1 ELSE 0 END), 0),"
         " COALESCE(SUM(CASE WHEN outcome = 4 THEN 1 ELSE 0 END), 0),"
-        " COALESCE(SUM(CASE WHEN outcome = 5 THEN 1 ELSE 0 END), 0)"
+        " COALESCE(SUM(CASE WHEN outcome = 5 THEN 1 ELSE 0 END), 0),"
+        " COALESCE((SELECT SUM(x.amount) FROM presentments q"
+        "  JOIN transfers x ON x.presentment = q.id AND x.kind = 'refund'"
+        "  WHERE q.serial = $1 AND q.counter = $2), 0)"
         " FROM presentments WHERE serial = $1 AND counter = $2",
     /* the rows are locked in the order sorted (LockRows runs above Sort),
      * so two transactions lock their credentials in one order */
@@ -1245,6 +1248,7 @@ static offpay_err s_payment_summary(offpay__store *s, uint64_t serial,
     out->duplicate = col_u64(r, 0, 4);
     out->double_spend = col_u64(r, 0, 5);
     out->unpaid = col_u64(r, 0, 6);
+    out->refunded = col_i64(r, 0, 7);
     return OFFPAY_OK;
 }
 

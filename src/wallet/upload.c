@@ -153,6 +153,8 @@ static int read_result(json_t *it, offpay_wallet_upload_status *st)
 {
     json_t     *rs = json_object_get(it, "receipts");
     json_t     *paid = json_object_get(json_object_get(it, "paid"), "minor");
+    json_t     *refunded =
+        json_object_get(json_object_get(it, "refunded"), "minor");
     const char *status = json_string_value(json_object_get(it, "status"));
     const char *serial = json_string_value(json_object_get(it, "serial"));
     json_t     *counter = json_object_get(it, "counter");
@@ -168,6 +170,8 @@ static int read_result(json_t *it, offpay_wallet_upload_status *st)
         st->counter = (uint32_t)json_integer_value(counter);
     if (json_is_integer(paid))
         st->paid = (int64_t)json_integer_value(paid);
+    if (json_is_integer(refunded) && json_integer_value(refunded) >= 0)
+        st->refunded = (int64_t)json_integer_value(refunded);
     for (size_t k = 0; k < json_array_size(rs); k++) {
         const char *o = json_string_value(
             json_object_get(json_array_get(rs, k), "outcome"));

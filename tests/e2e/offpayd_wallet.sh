@@ -8,8 +8,9 @@
 # than the receipt it signed (a receipt_mismatch case, listed with `offpay
 # admin cases`, exported with `offpay admin evidence` and verified offline
 # by `offpay verify-evidence` with nothing but root.pub); another wallet's
-# code; and unsigned, wrongly signed, stale, replayed and unknown-key
-# wallet requests, refused with a JSON error and nothing moved. The audit
+# code; unsigned, wrongly signed, stale, replayed and unknown-key wallet
+# requests, refused with a JSON error and nothing moved; and a merchant's
+# refund, seen on the code's line of the wallet's upload. The audit
 # (offpayd's and `offpay admin audit`) passes after every scenario.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
@@ -46,7 +47,7 @@ wsign() {
 statuses() { jq -r '[.results[] | .status + (if .reason then ":" + .reason else "" end)] | join(" ")' resp.json; }
 
 # The world: three merchants with a terminal each.
-new_merchant "Bakery A"; MA=$MACCT; new_terminal ta "$MERCHANT"; TA=$TID
+new_merchant "Bakery A"; MA=$MACCT; MIDA=$MERCHANT; new_terminal ta "$MERCHANT"; TA=$TID
 new_merchant "Kiosk B"; MB=$MACCT; new_terminal tb "$MERCHANT"
 new_merchant "Cafe C"; MC=$MACCT; new_terminal tc "$MERCHANT"; TC=$TID
 mkdir lone   # verify-evidence runs here with nothing but root.pub
@@ -237,6 +238,26 @@ expect_http 400 BAD_FIELD "a malformed wallet upload body"
 balances "W=$W:10000 esc=esc/$S1:8450 A=$MA:950 C=$MC:600 W2=$W2:3000" "nothing moved"
 run_cli 2 "give --server URL \\(this wallet never enrolled\\)" -- "$OFFPAY" wallet upload --wallet w1 --passphrase-file wp
 audits "refused requests"
+
+# ---- 7. a refund the payer sees ------------------------------------------
+# Bakery A gives back 2.50 of w1's 9.50 payment (code 1): the payer's
+# account gets it, and the wallet's upload shows it on the code's line.
+# step                                          W       A
+# refund 2.50 of code 1                         10250   700
+api GET "/v1/admin/merchants/$MIDA/statement"
+P=$(jq -r --arg s "$S1" '[.lines[] | select(.serial == $s and .counter == 1)][0].presentment' resp.json)
+api POST "/v1/admin/presentments/$P/refund" '{"amount":"2.50","ref":"returned"}'
+expect_http 200 - "Bakery A refunds 2.50 of code 1 (presentment $P)"
+balances "W=$W:10250 A=$MA:700" "the payer's account got it"
+wallet_upload w1
+[ "$wu_status" = 0 ] && grep -qE "^$S1 +1 +settled +9\.50 EUR +refunded 2\.50 EUR" wu.out \
+  && ! grep -qE "^$S1 +2 .*refunded" wu.out \
+  && ok "the wallet's upload: code 1 settled 9.50, refunded 2.50" || fail "refund seen: $(cat wu.out)"
+wsign w1
+wsend -H @wu.hdr
+[ "$status" = 200 ] && [ "$(jq -c '[.results[] | .refunded.minor]' resp.json)" = "[250,0,0]" ] \
+  && ok "each code's result says what was refunded of it" || fail "refunded: $(jq -c .results resp.json)"
+audits "a refund"
 
 status=$(curl -s -o metrics.txt -w '%{http_code}' "$URL/metrics")
 grep -q 'route="/v1/wallet/upload",status="200"' metrics.txt \
