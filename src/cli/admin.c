@@ -19,7 +19,6 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "core/jsonutil.h"
 #include "offpay/settle.h"
 #include "offpay/verify.h"
 #include "terminal/upload_int.h"
@@ -387,19 +386,14 @@ static int backup(const char *db, const char *out, int json)
         return rc == OFFPAY_EAUDIT ? EXIT_REJECTED : EXIT_FAILURE_IO;
     }
     if (json) {
-        json_t *j = json_pack("{s:s, s:s, s:b, s:I, s:I}", "ledger", db,
-                              "backup", out, "audit", 1, "accounts",
-                              (json_int_t)r.accounts, "transfers",
-                              (json_int_t)r.transfers);
-        char   *txt = j != NULL ? json_dumps(j, JSON_COMPACT |
-                                                    JSON_PRESERVE_ORDER)
-                                : NULL;
+        int st = cli_print_json(
+            json_pack("{s:s, s:s, s:b, s:I, s:I}", "ledger", db, "backup",
+                      out, "audit", 1, "accounts", (json_int_t)r.accounts,
+                      "transfers", (json_int_t)r.transfers),
+            "admin backup");
 
-        json_decref(j);
-        if (txt == NULL)
-            return cli_fail("admin backup", OFFPAY_ENOMEM);
-        printf("%s\n", txt);
-        offpay__json_free(txt);
+        if (st != EXIT_OK)
+            return st;
     } else {
         printf("backup of %s written to %s (%llu accounts, %llu "
                "transfers); its audit passed\n",
@@ -470,7 +464,6 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
     alpha = offpay_currency_alpha(currency);
     if (a->json) {
         json_t *arr = json_array(), *doc;
-        char   *text;
 
         for (size_t i = 0; arr != NULL && i < n; i++) {
             json_t *t;
@@ -516,15 +509,8 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
                                 n == (size_t)a->limit
                                     ? cli_json_u64(v[n - 1].id)
                                     : json_null());
-        text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
-                           : NULL;
-        json_decref(doc);
         free(v);
-        if (text == NULL)
-            return cli_fail("transfers", OFFPAY_ENOMEM);
-        printf("%s\n", text);
-        offpay__json_free(text);
-        return EXIT_OK;
+        return cli_print_json(doc, "transfers");
     }
     printf("account %llu: %s, balance %s\n", (unsigned long long)account,
            offpay_account_kind_name(st.kind),
@@ -570,7 +556,6 @@ static int merchants(offpay_ledger *l, const admin_args *a)
         return cli_fail("merchants", rc);
     if (a->json) {
         json_t *arr = json_array(), *doc;
-        char   *text;
 
         for (size_t i = 0; arr != NULL && i < n; i++) {
             time_text(v[i].created_at, when, sizeof when);
@@ -588,15 +573,8 @@ static int merchants(offpay_ledger *l, const admin_args *a)
                         "merchants", arr, "next_after",
                         n == (size_t)a->limit ? cli_json_u64(v[n - 1].id)
                                               : NULL);
-        text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
-                           : NULL;
-        json_decref(doc);
         free(v);
-        if (text == NULL)
-            return cli_fail("merchants", OFFPAY_ENOMEM);
-        printf("%s\n", text);
-        offpay__json_free(text);
-        return EXIT_OK;
+        return cli_print_json(doc, "merchants");
     }
     for (size_t i = 0; i < n; i++) {
         time_text(v[i].created_at, when, sizeof when);
@@ -638,7 +616,7 @@ static int refund_print(const offpay_refund *f, int replayed, const char *key,
                         int json)
 {
     uint16_t cur = f->currency;
-    char     m1[64], m2[64], m3[64], *text;
+    char     m1[64], m2[64], m3[64];
 
     if (json) {
         json_t *doc = json_pack(
@@ -659,14 +637,7 @@ static int refund_print(const offpay_refund *f, int replayed, const char *key,
             "refunded", money_json(f->refunded, cur), "refundable",
             money_json(f->paid - f->refunded, cur), "replayed", replayed);
 
-        text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
-                           : NULL;
-        json_decref(doc);
-        if (text == NULL)
-            return cli_fail("refund", OFFPAY_ENOMEM);
-        printf("%s\n", text);
-        offpay__json_free(text);
-        return EXIT_OK;
+        return cli_print_json(doc, "refund");
     }
     if (replayed)
         printf("this refund was made before under --key %s: nothing moved "
@@ -762,8 +733,7 @@ static int print_cases(const offpay_case_info *v, size_t n, int json)
     char when[32];
 
     if (json) {
-        json_t *arr = json_array(), *doc;
-        char   *text;
+        json_t *arr = json_array();
 
         for (size_t i = 0; arr != NULL && i < n; i++) {
             time_text(v[i].opened_at, when, sizeof when); /* ISO 8601 */
@@ -778,15 +748,9 @@ static int print_cases(const offpay_case_info *v, size_t n, int json)
                                (json_int_t)v[i].terminal_id, "opened_at",
                                when));
         }
-        doc = json_pack("{s:I, s:o}", "count", (json_int_t)n, "cases", arr);
-        text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
-                           : NULL;
-        json_decref(doc);
-        if (text == NULL)
-            return cli_fail("cases", OFFPAY_ENOMEM);
-        printf("%s\n", text);
-        offpay__json_free(text);
-        return EXIT_OK;
+        return cli_print_json(
+            json_pack("{s:I, s:o}", "count", (json_int_t)n, "cases", arr),
+            "cases");
     }
     for (size_t i = 0; i < n; i++) {
         time_text(v[i].opened_at, when, sizeof when);

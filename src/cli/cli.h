@@ -192,6 +192,11 @@ int cli_getopt(int argc, char **argv, const struct option *opts,
 /* A 64-bit identifier as a JSON decimal string (see describe.c). */
 json_t *cli_json_u64(uint64_t v);
 
+/* Prints doc as one compact line of JSON, its keys in their order, and
+ * releases it (doc may be NULL: out of memory). EXIT_OK, or what
+ * cli_fail(what, OFFPAY_ENOMEM) returns. */
+int cli_print_json(json_t *doc, const char *what);
+
 /* JSON description of any decoded message (decode, journal --json). */
 json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len);
 /* Human-readable description of a message on stdout. */

@@ -1,6 +1,7 @@
 /*
  * describe.c — any decoded message in human form and as JSON, for
- * `offpay decode` and `offpay terminal journal --json`.
+ * `offpay decode` and `offpay terminal journal --json`, and the one way
+ * the commands print a JSON object on a line.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "core/jsonutil.h"
 
 static void hex(const uint8_t *b, size_t n, char *out)
 {
@@ -53,6 +55,20 @@ json_t *cli_json_u64(uint64_t v)
 
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
     return json_string(buf);
+}
+
+int cli_print_json(json_t *doc, const char *what)
+{
+    char *text = doc != NULL
+                     ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                     : NULL;
+
+    json_decref(doc);
+    if (text == NULL)
+        return cli_fail(what, OFFPAY_ENOMEM);
+    printf("%s\n", text);
+    offpay__json_free(text);
+    return EXIT_OK;
 }
 
 static json_t *wcred_json(const offpay_wallet_cred *c)
