@@ -1091,6 +1091,28 @@ static int64_t line_refunded(world *w, int m, uint64_t presentment)
     return x.refunded;
 }
 
+/* Changes the refund transfers that match where, behind the engine's
+ * back (UPDATE ... SET set), checks the audit counts want refund
+ * mismatches, then changes them back (SET undo) and checks it passes. */
+static void refund_tampered(world *w, const char *set, const char *undo,
+                            const char *where, uint64_t want)
+{
+    offpay_audit_report r;
+    char                sql[512];
+
+    snprintf(sql, sizeof sql,
+             "UPDATE transfers SET %s WHERE kind = 'refund' AND %s", set,
+             where);
+    REQUIRE(run_sql(w->path, sql));
+    CHECK_ERR(offpay_ledger_audit(w->l, &r), OFFPAY_EAUDIT);
+    CHECK(r.refund_mismatch == want);
+    snprintf(sql, sizeof sql,
+             "UPDATE transfers SET %s WHERE kind = 'refund' AND %s", undo,
+             where);
+    REQUIRE(run_sql(w->path, sql));
+    REQUIRE(audit_ok(w));
+}
+
 /* A guaranteed payment (40.00 paid, 30.00 of it covered) is refunded in
  * parts: the covered part goes back to the guarantee first, then the
  * payer's wallet account gets the rest; never more than was paid; a
@@ -1240,113 +1262,56 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
     /* the audit's refund rules, on a ledger changed behind its back */
     {
         offpay_audit_report r;
-        char                sql[400];
+        char                in_a[64], in_b[64], set[96], undo[96], last[160];
+        char                swap[160], parts[160];
 
+        snprintf(in_a, sizeof in_a, "presentment = %llu",
+                 (unsigned long long)a.presentment);
+        snprintf(in_b, sizeof in_b, "presentment = %llu",
+                 (unsigned long long)b.presentment);
         /* refunds beyond what was paid (b was refunded in full) */
-        snprintf(sql, sizeof sql,
-                 "UPDATE transfers SET amount = amount + 1 WHERE kind ="
-                 " 'refund' AND presentment = %llu",
-                 (unsigned long long)b.presentment);
-        REQUIRE(run_sql(w.path, sql));
-        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
-        CHECK(r.refund_mismatch == 1);
-        snprintf(sql, sizeof sql,
-                 "UPDATE transfers SET amount = amount - 1 WHERE kind ="
-                 " 'refund' AND presentment = %llu",
-                 (unsigned long long)b.presentment);
-        REQUIRE(run_sql(w.path, sql));
-        REQUIRE(audit_ok(&w));
+        refund_tampered(&w, "amount = amount + 1", "amount = amount - 1", in_b,
+                        1);
         /* a refund into another merchant's account */
-        snprintf(sql, sizeof sql,
-                 "UPDATE transfers SET credit = %llu WHERE kind = 'refund'"
-                 " AND presentment = %llu",
-                 (unsigned long long)w.merchant_acct[1],
-                 (unsigned long long)a.presentment);
-        REQUIRE(run_sql(w.path, sql));
-        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
-        CHECK(r.refund_mismatch == 1);
-        snprintf(sql, sizeof sql,
-                 "UPDATE transfers SET credit = %llu WHERE kind = 'refund'"
-                 " AND presentment = %llu",
-                 (unsigned long long)w.wallet_acct,
-                 (unsigned long long)a.presentment);
-        REQUIRE(run_sql(w.path, sql));
-        REQUIRE(audit_ok(&w));
-        /* the payer paid before the guarantee got its cover back */
-        snprintf(sql, sizeof sql,
-                 "UPDATE transfers SET credit = %llu WHERE kind = 'refund'"
-                 " AND presentment = %llu AND amount = %lld",
-                 (unsigned long long)w.wallet_acct,
-                 (unsigned long long)b.presentment, (long long)CENTS(10));
-        REQUIRE(run_sql(w.path, sql));
-        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
-        CHECK(r.refund_mismatch == 3); /* each part the payer got early */
-        snprintf(sql, sizeof sql,
-                 "UPDATE transfers SET credit = %llu WHERE kind = 'refund'"
-                 " AND presentment = %llu AND amount = %lld",
-                 (unsigned long long)w.guarantee,
-                 (unsigned long long)b.presentment, (long long)CENTS(10));
-        REQUIRE(run_sql(w.path, sql));
-        REQUIRE(audit_ok(&w));
+        snprintf(set, sizeof set, "credit = %llu",
+                 (unsigned long long)w.merchant_acct[1]);
+        snprintf(undo, sizeof undo, "credit = %llu",
+                 (unsigned long long)w.wallet_acct);
+        refund_tampered(&w, set, undo, in_a, 1);
+        /* a refund taken out of another merchant's account */
+        snprintf(set, sizeof set, "debit = %llu",
+                 (unsigned long long)w.merchant_acct[1]);
+        snprintf(undo, sizeof undo, "debit = %llu",
+                 (unsigned long long)w.merchant_acct[0]);
+        refund_tampered(&w, set, undo, in_a, 1);
+        /* the payer paid before the guarantee got its cover back: b's
+         * first refund (10.00 to the guarantee) made the payer's; each
+         * part the payer then got early counts */
+        snprintf(set, sizeof set, "credit = %llu",
+                 (unsigned long long)w.wallet_acct);
+        snprintf(undo, sizeof undo, "credit = %llu",
+                 (unsigned long long)w.guarantee);
+        snprintf(parts, sizeof parts, "%s AND amount = %lld", in_b,
+                 (long long)CENTS(10));
+        refund_tampered(&w, set, undo, parts, 3);
         /* more than the covered part back to the guarantee, within what
          * was paid: b's last 5.00 to the payer moved to the guarantee */
-        snprintf(sql, sizeof sql,
-                 "UPDATE transfers SET credit = %llu WHERE id = (SELECT"
-                 " MAX(id) FROM transfers WHERE kind = 'refund' AND"
-                 " presentment = %llu)",
+        snprintf(last, sizeof last,
+                 "id = (SELECT MAX(id) FROM transfers WHERE kind = 'refund'"
+                 " AND %s)",
+                 in_b);
+        refund_tampered(&w, undo, set, last, 1);
+        /* the totals right, the order wrong: b's first refund made the
+         * payer's, and its two later 5.00 parts to the payer made the
+         * guarantee's (the swap is its own undoing) */
+        snprintf(swap, sizeof swap,
+                 "credit = CASE WHEN credit = %llu THEN %llu ELSE %llu END",
                  (unsigned long long)w.guarantee,
-                 (unsigned long long)b.presentment);
-        REQUIRE(run_sql(w.path, sql));
-        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
-        CHECK(r.refund_mismatch == 1);
-        snprintf(sql, sizeof sql,
-                 "UPDATE transfers SET credit = %llu WHERE id = (SELECT"
-                 " MAX(id) FROM transfers WHERE kind = 'refund' AND"
-                 " presentment = %llu)",
                  (unsigned long long)w.wallet_acct,
-                 (unsigned long long)b.presentment);
-        REQUIRE(run_sql(w.path, sql));
-        REQUIRE(audit_ok(&w));
-        /* a refund taken out of another merchant's account */
-        snprintf(sql, sizeof sql,
-                 "UPDATE transfers SET debit = %llu WHERE kind = 'refund'"
-                 " AND presentment = %llu",
-                 (unsigned long long)w.merchant_acct[1],
-                 (unsigned long long)a.presentment);
-        REQUIRE(run_sql(w.path, sql));
-        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
-        CHECK(r.refund_mismatch == 1);
-        snprintf(sql, sizeof sql,
-                 "UPDATE transfers SET debit = %llu WHERE kind = 'refund'"
-                 " AND presentment = %llu",
-                 (unsigned long long)w.merchant_acct[0],
-                 (unsigned long long)a.presentment);
-        REQUIRE(run_sql(w.path, sql));
-        REQUIRE(audit_ok(&w));
-        /* the totals right, the order wrong: b's first refund (10.00 to
-         * the guarantee) made the payer's, and its two later 5.00 parts
-         * to the payer made the guarantee's */
-        snprintf(
-            sql, sizeof sql,
-            "UPDATE transfers SET credit = CASE WHEN credit = %llu"
-            " THEN %llu ELSE %llu END WHERE kind = 'refund' AND"
-            " presentment = %llu AND amount IN (%lld, %lld)",
-            (unsigned long long)w.guarantee, (unsigned long long)w.wallet_acct,
-            (unsigned long long)w.guarantee, (unsigned long long)b.presentment,
-            (long long)CENTS(10), (long long)CENTS(5));
-        REQUIRE(run_sql(w.path, sql));
-        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
-        CHECK(r.refund_mismatch == 1);
-        snprintf(
-            sql, sizeof sql,
-            "UPDATE transfers SET credit = CASE WHEN credit = %llu"
-            " THEN %llu ELSE %llu END WHERE kind = 'refund' AND"
-            " presentment = %llu AND amount IN (%lld, %lld)",
-            (unsigned long long)w.guarantee, (unsigned long long)w.wallet_acct,
-            (unsigned long long)w.guarantee, (unsigned long long)b.presentment,
-            (long long)CENTS(10), (long long)CENTS(5));
-        REQUIRE(run_sql(w.path, sql));
-        REQUIRE(audit_ok(&w));
+                 (unsigned long long)w.guarantee);
+        snprintf(parts, sizeof parts, "%s AND amount IN (%lld, %lld)", in_b,
+                 (long long)CENTS(10), (long long)CENTS(5));
+        refund_tampered(&w, swap, swap, parts, 1);
         /* a refund key naming another presentment */
         REQUIRE(run_sql(w.path, "UPDATE request_keys SET account = account"
                                 " + 1 WHERE op = 4"));
