@@ -470,9 +470,8 @@ typedef struct offpay_merchant_info {
  * ledger they are read from the directory (shard 0). Errors:
  * OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_ESTORE. Since 0.6.0.
  */
-offpay_err offpay_ledger_merchants(offpay_ledger *l, uint64_t after,
-                                   size_t max, offpay_merchant_info **out,
-                                   size_t *n);
+offpay_err offpay_ledger_merchants(offpay_ledger *l, uint64_t after, size_t max,
+                                   offpay_merchant_info **out, size_t *n);
 
 /* Calls fn for each presentment at merchant_id's terminals uploaded in
  * [from, to], in upload order; a non-zero return stops the walk. Errors:
@@ -487,20 +486,20 @@ offpay_err offpay_ledger_statement(
 typedef struct offpay_refund {
     uint64_t presentment;
     uint16_t currency;
-    uint64_t merchant_account; /* the account it came out of */
-    uint64_t wallet_account;   /* the payer's: the code's credential's */
-    uint64_t guarantee_account; /* the presentment's shard's; 0: none
-                                   needed */
-    int64_t  amount;            /* this refund */
-    int64_t  to_guarantee, to_wallet; /* of which, back to the guarantee
-                                         (what it covered) and to the payer */
-    uint64_t transfer; /* its first refund transfer (the guarantee's part,
-                          if any) */
-    int64_t  deposited; /* paid in with it by the merchant (funded): amount,
-                           or 0 */
-    int64_t  paid, covered; /* the presentment's: paid to the merchant, of
-                               which the guarantee covered */
-    int64_t  refunded;      /* refunded in all, this refund included */
+    uint64_t merchant_account;       /* the account it came out of */
+    uint64_t wallet_account;         /* the payer's: the code's credential's */
+    uint64_t guarantee_account;      /* the presentment's shard's; 0: none
+                                        needed */
+    int64_t amount;                  /* this refund */
+    int64_t to_guarantee, to_wallet; /* of which, back to the guarantee
+                                        (what it covered) and to the payer */
+    uint64_t transfer;     /* its first refund transfer (the guarantee's part,
+                              if any) */
+    int64_t deposited;     /* paid in with it by the merchant (funded): amount,
+                              or 0 */
+    int64_t paid, covered; /* the presentment's: paid to the merchant, of
+                              which the guarantee covered */
+    int64_t refunded;      /* refunded in all, this refund included */
 } offpay_refund;
 
 /*

@@ -386,11 +386,11 @@ static int backup(const char *db, const char *out, int json)
         return rc == OFFPAY_EAUDIT ? EXIT_REJECTED : EXIT_FAILURE_IO;
     }
     if (json) {
-        int st = cli_print_json(
-            json_pack("{s:s, s:s, s:b, s:I, s:I}", "ledger", db, "backup",
-                      out, "audit", 1, "accounts", (json_int_t)r.accounts,
-                      "transfers", (json_int_t)r.transfers),
-            "admin backup");
+        int st = cli_print_json(json_pack("{s:s, s:s, s:b, s:I, s:I}", "ledger",
+                                          db, "backup", out, "audit", 1,
+                                          "accounts", (json_int_t)r.accounts,
+                                          "transfers", (json_int_t)r.transfers),
+                                "admin backup");
 
         if (st != EXIT_OK)
             return st;
@@ -560,19 +560,19 @@ static int merchants(offpay_ledger *l, const admin_args *a)
         for (size_t i = 0; arr != NULL && i < n; i++) {
             time_text(v[i].created_at, when, sizeof when);
             json_array_append_new(
-                arr, json_pack("{s:o, s:s, s:s, s:o, s:s, s:I, s:I}",
-                               "merchant", cli_json_u64(v[i].id), "name",
-                               v[i].name, "currency",
-                               offpay_currency_alpha(v[i].currency), "account",
-                               cli_json_u64(v[i].account), "created_at", when,
-                               "terminals", (json_int_t)v[i].terminals,
-                               "terminals_active",
-                               (json_int_t)v[i].terminals_active));
+                arr,
+                json_pack("{s:o, s:s, s:s, s:o, s:s, s:I, s:I}", "merchant",
+                          cli_json_u64(v[i].id), "name", v[i].name, "currency",
+                          offpay_currency_alpha(v[i].currency), "account",
+                          cli_json_u64(v[i].account), "created_at", when,
+                          "terminals", (json_int_t)v[i].terminals,
+                          "terminals_active",
+                          (json_int_t)v[i].terminals_active));
         }
-        doc = json_pack("{s:I, s:o, s:o?}", "count", (json_int_t)n,
-                        "merchants", arr, "next_after",
-                        n == (size_t)a->limit ? cli_json_u64(v[n - 1].id)
-                                              : NULL);
+        doc =
+            json_pack("{s:I, s:o, s:o?}", "count", (json_int_t)n, "merchants",
+                      arr, "next_after",
+                      n == (size_t)a->limit ? cli_json_u64(v[n - 1].id) : NULL);
         free(v);
         return cli_print_json(doc, "merchants");
     }
@@ -632,9 +632,9 @@ static int refund_print(const offpay_refund *f, int replayed, const char *key,
             f->guarantee_account != 0 ? cli_json_u64(f->guarantee_account)
                                       : NULL,
             "transfer", cli_json_u64(f->transfer), "deposited",
-            money_json(f->deposited, cur), "paid",
-            money_json(f->paid, cur), "covered", money_json(f->covered, cur),
-            "refunded", money_json(f->refunded, cur), "refundable",
+            money_json(f->deposited, cur), "paid", money_json(f->paid, cur),
+            "covered", money_json(f->covered, cur), "refunded",
+            money_json(f->refunded, cur), "refundable",
             money_json(f->paid - f->refunded, cur), "replayed", replayed);
 
         return cli_print_json(doc, "refund");
@@ -738,15 +738,15 @@ static int print_cases(const offpay_case_info *v, size_t n, int json)
         for (size_t i = 0; arr != NULL && i < n; i++) {
             time_text(v[i].opened_at, when, sizeof when); /* ISO 8601 */
             json_array_append_new(
-                arr, json_pack("{s:o, s:s, s:o, s:I, s:o, s:o, s:I, s:s}", "id",
-                               cli_json_u64(v[i].id), "kind",
-                               offpay_case_kind_name(v[i].kind), "serial",
-                               cli_json_u64(v[i].serial), "counter",
-                               (json_int_t)v[i].counter, "payment",
-                               cli_json_u64(v[i].payment), "presentment",
-                               cli_json_u64(v[i].presentment), "terminal",
-                               (json_int_t)v[i].terminal_id, "opened_at",
-                               when));
+                arr,
+                json_pack("{s:o, s:s, s:o, s:I, s:o, s:o, s:I, s:s}", "id",
+                          cli_json_u64(v[i].id), "kind",
+                          offpay_case_kind_name(v[i].kind), "serial",
+                          cli_json_u64(v[i].serial), "counter",
+                          (json_int_t)v[i].counter, "payment",
+                          cli_json_u64(v[i].payment), "presentment",
+                          cli_json_u64(v[i].presentment), "terminal",
+                          (json_int_t)v[i].terminal_id, "opened_at", when));
         }
         return cli_print_json(
             json_pack("{s:I, s:o}", "count", (json_int_t)n, "cases", arr),

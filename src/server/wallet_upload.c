@@ -237,8 +237,7 @@ static json_t *item_json(const offpay_wallet_item   *it,
         "presentments", (json_int_t)res->presentments, "paid",
         cur ? srv_json_amount(res->paid, cur) : NULL, "covered",
         cur ? srv_json_amount(res->covered, cur) : NULL, "refunded",
-        cur ? srv_json_amount(res->refunded, cur) : NULL, "receipts",
-        receipts);
+        cur ? srv_json_amount(res->refunded, cur) : NULL, "receipts", receipts);
     return j;
 }
 

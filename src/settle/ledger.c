@@ -1095,7 +1095,8 @@ static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
     home = account_shard(l, account);
     rc = offpay__ledger_read_on(l, home, balance_tx, &b);
     if (rc == OFFPAY_OK && key != NULL)
-        rc = offpay__request_check_shards(l, c.key, op_of(&c), c.named, c.total);
+        rc =
+            offpay__request_check_shards(l, c.key, op_of(&c), c.named, c.total);
     if (rc == OFFPAY_OK && offpay__ledger_spread(l, b.kind))
         rc = spread_external(l, &b, &c);
     else if (rc == OFFPAY_OK)
@@ -1538,7 +1539,7 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
         offpay__request_key(stored, "operator", 0, key);
         c.key = stored;
         rc = offpay__request_check_shards(l, stored, OFFPAY__REQ_ALLOWANCE,
-                                  wallet_account, limit);
+                                          wallet_account, limit);
     }
     /* the credential lives on its wallet account's shard, its serial and
      * escrow from that shard's range, and its key with it */

@@ -357,9 +357,8 @@ static offpay_err merchants_tx(offpay_ledger *l, void *p)
 
 /* Read on the directory (shard 0 outside a shard's transaction), which
  * holds every merchant and terminal (settlement.md §11). */
-offpay_err offpay_ledger_merchants(offpay_ledger *l, uint64_t after,
-                                   size_t max, offpay_merchant_info **out,
-                                   size_t *n)
+offpay_err offpay_ledger_merchants(offpay_ledger *l, uint64_t after, size_t max,
+                                   offpay_merchant_info **out, size_t *n)
 {
     struct merchants_ctx c = {after, max, 0, NULL};
     offpay_err           rc;

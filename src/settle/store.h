@@ -24,8 +24,8 @@ typedef struct offpay__store offpay__store;
 typedef struct offpay__transfer {
     uint64_t    debit, credit;
     int64_t     amount;
-    const char *kind; /* deposit withdraw fund settle cover release late
-                         refund */
+    const char *kind;        /* deposit withdraw fund settle cover release late
+                                refund */
     uint64_t    presentment; /* 0: none */
     uint64_t    case_id;     /* 0: none */
     const char *ref;         /* may be NULL */

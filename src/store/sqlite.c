@@ -2441,7 +2441,7 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
     while (rc == OFFPAY_OK && *n < max &&
            (step = sqlite3_step(st)) == SQLITE_ROW) {
         offpay_merchant_info *m = &out[*n];
-        const char *name = (const char *)sqlite3_column_text(st, 3);
+        const char           *name = (const char *)sqlite3_column_text(st, 3);
 
         memset(m, 0, sizeof *m);
         m->id = col_u64(st, 0);
