@@ -210,6 +210,24 @@ run "$OFFPAY" terminal sync --terminal shop --passphrase-file terminal.pass \
 run "$OFFPAY" wallet sync --wallet wallet.opw --passphrase-file wallet.pass \
     --server "$URL" | tail -1
 
+step "A returned item: the bakery refunds 2.00 of the 12.50 payment"
+# The refund comes out of the merchant's account and goes to the payer's
+# online account (not back into the offline escrow); --key makes it once.
+api GET "/v1/admin/merchants/$M/statement" 2>/dev/null
+PR=$(jq -r '[.lines[] | select(.charged.minor == 1250)][0].presentment' resp.json)
+run "$OFFPAY" admin refund --db ledger.db --presentment "$PR" --amount 2.00 \
+    --ref "returned item" --key return-1
+run "$OFFPAY" admin refund --db ledger.db --presentment "$PR" --amount 2.00 \
+    --ref "returned item" --key return-1 | head -1
+echo "payer's account         $(money "$P")    (50.00 and the 2.00 refunded)"
+echo "Corner Bakery           $(money "$MA")    (17.30 less the refund)"
+[ "$(money "$P")" = "52.00 EUR" ] && [ "$(money "$MA")" = "15.30 EUR" ] \
+  || { echo "demo: the refund did not move 2.00 once" >&2; exit 1; }
+run "$OFFPAY" wallet sync --wallet wallet.opw --passphrase-file wallet.pass \
+    --server "$URL" | tee sync3.out
+grep -qE "^[0-9]+ +[0-9]+ +settled +12\.50 EUR +refunded 2\.00 EUR" sync3.out \
+  || { echo "demo: the wallet does not show the refund" >&2; exit 1; }
+
 step "The audit: every balance recomputed from the transfers"
 api GET /v1/admin/audit; show
 [ "$(jq -r .ok resp.json)" = true ] || { echo "demo: the audit failed" >&2; exit 1; }
