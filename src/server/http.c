@@ -6,6 +6,7 @@
  * metrics. Handlers (one file per endpoint) get a parsed srv_req.
  */
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sodium.h>
@@ -218,10 +219,27 @@ static const char *query_of(void *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* The operator token's hash changes while requests read it (SIGHUP,
+ * srv_set_token): both sides hold this lock. */
+static pthread_mutex_t token_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void srv_set_token(srv_ctx *srv, const char *token)
+{
+    uint8_t hash[32];
+
+    crypto_generichash(hash, sizeof hash, (const uint8_t *)token,
+                       strlen(token), NULL, 0);
+    pthread_mutex_lock(&token_mu);
+    memcpy(srv->cfg.token_hash, hash, sizeof hash);
+    pthread_mutex_unlock(&token_mu);
+    sodium_memzero(hash, sizeof hash);
+}
+
 int srv_operator_ok(const srv_req *r)
 {
     const char *h = r->header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
-    uint8_t     got[32];
+    uint8_t     got[32], want[32];
+    int         ok;
 
     if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
         return 0;
@@ -229,7 +247,12 @@ int srv_operator_ok(const srv_req *r)
      * through the time taken. */
     crypto_generichash(got, sizeof got, (const uint8_t *)h + 7, strlen(h + 7),
                        NULL, 0);
-    return sodium_memcmp(got, r->srv->cfg.token_hash, sizeof got) == 0;
+    pthread_mutex_lock(&token_mu);
+    memcpy(want, r->srv->cfg.token_hash, sizeof want);
+    pthread_mutex_unlock(&token_mu);
+    ok = sodium_memcmp(got, want, sizeof got) == 0;
+    sodium_memzero(want, sizeof want);
+    return ok;
 }
 
 void srv_log(const char *fmt, ...)

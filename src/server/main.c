@@ -3,7 +3,8 @@
  * operator token, the issuer's day-to-day signing key and trust bundle from
  * its sealed state, verified against the pinned root public key; the root
  * private key is never needed), the HTTP daemon, the escrow release job,
- * and a clean stop on SIGTERM or SIGINT.
+ * the operator token read again on SIGHUP, and a clean stop on SIGTERM or
+ * SIGINT.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -80,8 +81,9 @@ static const char help[] =
     "Prints its ledger's backend, connections and items per transaction,\n"
     "then \"offpayd listening on ADDR:PORT\" once ready; stops cleanly on\n"
     "SIGTERM or SIGINT: the requests in progress get their replies first;\n"
-    "one answered 503 STOPPING did nothing. Exit status: 0 stopped, 2\n"
-    "usage, 3 start-up failed.\n";
+    "one answered 503 STOPPING did nothing. SIGHUP reads --token-file\n"
+    "again (the issuer key is read at start-up only). Exit status: 0\n"
+    "stopped, 2 usage, 3 start-up failed.\n";
 
 typedef struct opts {
     const char *db, *listen, *issuer, *pass_file, *root, *token_file, *key_uri;
@@ -234,6 +236,26 @@ static char *read_secret(const char *path, size_t min)
         return NULL;
     }
     return buf;
+}
+
+/* SIGHUP: the operator token file is read again, so a token is changed
+ * without a restart; a file that cannot be read, or holds a token too
+ * short, leaves the token in use. The issuer's key is read only at
+ * start-up. */
+static void reload_token(srv_ctx *srv, const char *path)
+{
+    char *token = read_secret(path, 16);
+
+    if (token == NULL) {
+        fprintf(stderr, "offpayd: SIGHUP: the operator token is unchanged "
+                        "(above); the issuer key is read only at start-up\n");
+        return;
+    }
+    srv_set_token(srv, token);
+    sodium_free(token); /* wiped */
+    fprintf(stderr, "offpayd: SIGHUP: operator token read again from %s; "
+                    "the issuer key is read only at start-up\n",
+            path);
 }
 
 static int read_root(const char *path, uint8_t pk[OFFPAY_PK_BYTES])
@@ -523,7 +545,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP); /* said, not a reload: see the loop below */
+    sigaddset(&sigs, SIGHUP); /* the operator token read again */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* the ledger's files (SQLite's, its WAL and shared memory) hold every
@@ -533,8 +555,7 @@ int main(int argc, char **argv)
     token = read_secret(o.token_file, 16);
     if (token == NULL)
         goto out;
-    crypto_generichash(srv.cfg.token_hash, sizeof srv.cfg.token_hash,
-                       (const uint8_t *)token, strlen(token), NULL, 0);
+    srv_set_token(&srv, token);
     srv.cfg.body_max = (size_t)o.body_max;
     srv.cfg.batch_max = (size_t)o.batch_max;
     srv.cfg.window = (uint32_t)o.window;
@@ -588,10 +609,7 @@ int main(int argc, char **argv)
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (sig == SIGHUP)
-            fprintf(stderr,
-                    "offpayd: SIGHUP: nothing is reloaded while offpayd "
-                    "runs; to take a new issuer key or operator token, stop "
-                    "it (SIGTERM) and start it again\n");
+            reload_token(&srv, o.token_file);
         clock_gettime(CLOCK_MONOTONIC, &t);
         if (o.release_every && t.tv_sec >= next_release) {
             release_due(srv.pool);

@@ -332,6 +332,9 @@ const char *srv_outcome_name(offpay_settle_outcome o);
 
 /* 1 when the Authorization header is "Bearer TOKEN" with the token. */
 int srv_operator_ok(const srv_req *r);
+/* Makes token the operator's (its hash kept), at start-up and on SIGHUP;
+ * requests in progress see the old one or the new one, whole. */
+void srv_set_token(srv_ctx *srv, const char *token);
 
 /* Who may sign a request to an endpoint: how its key is looked up. */
 typedef struct srv_signer_kind {

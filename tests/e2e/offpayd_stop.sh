@@ -7,7 +7,8 @@
 # connection after the stop began gets 503 STOPPING with nothing done;
 # after the stop, connections are refused. An operator who resends every
 # request that got no 200 therefore never deposits twice. The audit passes
-# after every round.
+# after every round. Last, SIGHUP: the operator token changed without a
+# restart.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 A=$(new_account stop-test 0.01)
@@ -49,5 +50,27 @@ for round in 1 2 3 4; do
   balances "A=$A:$booked" "round $round: booked exactly what was answered 200"
   audit_passes "round $round"
 done
+
+# SIGHUP reads the operator token file again: the old token is refused
+# and the new one taken, with no restart and the same process; a token
+# file that became unusable (too short) leaves the token in use.
+pid=$server_pid
+printf 'operator-token-rotated-0123456789\n' > token
+kill -HUP "$server_pid"; sleep 0.5
+api GET /v1/admin/audit
+[ "$status" = 401 ] && ok "SIGHUP: the old token is refused" || fail "old token after SIGHUP: $status"
+TOKEN=$(cat token)
+api GET /v1/admin/audit
+[ "$status" = 200 ] && [ "$server_pid" = "$pid" ] && kill -0 "$pid" \
+  && grep -q "SIGHUP: operator token read again from token" server.err \
+  && ok "SIGHUP: the new token works, the same offpayd, the log says so" \
+  || fail "new token after SIGHUP: $status $(tail -2 server.err)"
+printf 'short\n' > token
+kill -HUP "$server_pid"; sleep 0.5
+api GET /v1/admin/audit
+[ "$status" = 200 ] && grep -q "token holds fewer than 16 bytes" server.err \
+  && grep -q "SIGHUP: the operator token is unchanged" server.err \
+  && ok "SIGHUP with a token file too short: the token in use stays, said why" \
+  || fail "short token on SIGHUP: $status $(tail -3 server.err)"
 stop_server TERM
 finish
