@@ -54,9 +54,15 @@ done
 # SIGHUP reads the operator token file again: the old token is refused
 # and the new one taken, with no restart and the same process; a token
 # file that became unusable (too short) leaves the token in use.
+# hup_said TEXT: offpayd's log says TEXT within 10 s of the signal
+hup_said() {
+  for _ in $(seq 100); do grep -q "$1" server.err && return 0; sleep 0.1; done
+  return 1
+}
 pid=$server_pid
 printf 'operator-token-rotated-0123456789\n' > token
-kill -HUP "$server_pid"; sleep 0.5
+kill -HUP "$server_pid"
+hup_said "SIGHUP: operator token read again from token" || fail "no SIGHUP line: $(tail -2 server.err)"
 api GET /v1/admin/audit
 [ "$status" = 401 ] && ok "SIGHUP: the old token is refused" || fail "old token after SIGHUP: $status"
 TOKEN=$(cat token)
@@ -66,7 +72,8 @@ api GET /v1/admin/audit
   && ok "SIGHUP: the new token works, the same offpayd, the log says so" \
   || fail "new token after SIGHUP: $status $(tail -2 server.err)"
 printf 'short\n' > token
-kill -HUP "$server_pid"; sleep 0.5
+kill -HUP "$server_pid"
+hup_said "SIGHUP: the operator token is unchanged" || fail "no SIGHUP line: $(tail -2 server.err)"
 api GET /v1/admin/audit
 [ "$status" = 200 ] && grep -q "token holds fewer than 16 bytes" server.err \
   && grep -q "SIGHUP: the operator token is unchanged" server.err \
