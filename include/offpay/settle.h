@@ -611,8 +611,11 @@ typedef struct offpay_audit_report {
                                   a credential of its account and limit) */
     uint64_t refund_mismatch;  /* refund transfers not from their
                                   presentment's merchant to its payer or
-                                  the guarantee, and presentments refunded
-                                  beyond what was paid or out of order
+                                  the guarantee; presentments refunded
+                                  beyond what was paid, or beyond the
+                                  covered part into the guarantee; refund
+                                  transfers to the payer booked before the
+                                  guarantee had its cover back
                                   (settlement.md §13); since 0.6.0 */
 } offpay_audit_report;
 

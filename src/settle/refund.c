@@ -140,6 +140,8 @@ static offpay_err refund_tx(offpay_ledger *l, void *p)
     if (c->funded) { /* paid in first, so the account never goes below 0 */
         uint64_t world;
 
+        /* bounded as every deposit is (ledger.c), though the refund takes
+         * it out again in the same transaction */
         if (balance > OFFPAY_LEDGER_BALANCE_MAX - c->amount)
             return OFFPAY_EOVERFLOW;
         rc = l->ops->account_singleton(l->store, OFFPAY_ACCOUNT_WORLD,

@@ -75,7 +75,8 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
      * booked: a deposit or withdrawal without its transfer of that kind
      * and at most the request's amount (a split deposit's part is less),
      * a deposit marked passed over, an allowance or issue without its
-     * credential of that wallet account and limit */
+     * credential of that wallet account and limit, a refund without its
+     * first refund transfer (009_refunds) */
     "SELECT COUNT(*) FROM request_keys r WHERE"
     " (r.op IN (1, 2) AND r.result <> 0 AND NOT EXISTS (SELECT 1"
     "   FROM transfers x WHERE x.id = r.result AND x.amount <= r.amount"
@@ -89,7 +90,11 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
      * the wallet account books two) */
     " OR (r.op IN (4, 5) AND NOT EXISTS (SELECT 1 FROM transfers x"
     "   WHERE x.id = r.result AND x.kind = 'refund'"
-    "   AND x.presentment = r.account AND x.amount <= r.amount))",
+    "   AND x.presentment = r.account AND x.amount <= r.amount))"
+    /* a funded refund without the deposit booked before it */
+    " OR (r.op = 5 AND NOT EXISTS (SELECT 1 FROM transfers x"
+    "   WHERE x.kind = 'deposit' AND x.presentment = r.account"
+    "   AND x.amount = r.amount AND x.id < r.result))",
     /* refunds (009_refunds, docs/settlement.md §13): refund transfers
      * that do not move money from their presentment's merchant to its
      * credential's wallet account or to a guarantee account; presentments
@@ -115,7 +120,7 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     " + (SELECT COUNT(*) FROM transfers x"
     "    JOIN accounts a ON a.id = x.credit"
     "    JOIN presentments p ON p.id = x.presentment"
-    "    WHERE x.kind = 'refund' AND a.kind <> 5"
+    "    WHERE x.kind = 'refund' AND a.kind <> 5 AND p.covered > 0"
     "    AND p.covered > COALESCE((SELECT SUM(y.amount) FROM transfers y"
     "     JOIN accounts b ON b.id = y.credit"
     "     WHERE y.presentment = x.presentment AND y.kind = 'refund'"

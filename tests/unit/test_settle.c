@@ -1319,6 +1319,19 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
         CHECK(r.request_mismatch == 1 && r.refund_mismatch == 0);
         REQUIRE(run_sql(w.path, "UPDATE request_keys SET account = account"
                                 " - 1 WHERE op = 4"));
+        /* a funded refund whose deposit is gone from its presentment */
+        snprintf(parts, sizeof parts,
+                 "UPDATE transfers SET presentment = NULL WHERE kind ="
+                 " 'deposit' AND %s",
+                 in_a);
+        REQUIRE(run_sql(w.path, parts));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.request_mismatch == 1 && r.refund_mismatch == 0);
+        snprintf(parts, sizeof parts,
+                 "UPDATE transfers SET presentment = %llu WHERE kind ="
+                 " 'deposit' AND ref = 'back'",
+                 (unsigned long long)a.presentment);
+        REQUIRE(run_sql(w.path, parts));
     }
     CHECK(audit_ok(&w));
     drop_world(&w);
