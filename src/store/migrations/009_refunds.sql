@@ -22,6 +22,10 @@
 
 CREATE INDEX transfers_refund ON transfers (presentment)
   WHERE kind = 'refund';
+-- A funded refund's deposit (the merchant paid the amount in) is tagged
+-- with its presentment too; the audit finds it by it.
+CREATE INDEX transfers_funded ON transfers (presentment)
+  WHERE kind = 'deposit' AND presentment IS NOT NULL;
 
 CREATE TABLE request_keys_009 (
   request_key TEXT NOT NULL UNIQUE,
