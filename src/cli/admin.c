@@ -438,6 +438,16 @@ static void time_text(uint32_t t, char *buf, size_t cap)
         snprintf(buf, cap, "%u", (unsigned)t);
 }
 
+/* The line under a page of a list: how many WHAT, and when the page is
+ * full, the --after that gives the next one. */
+static void page_end(size_t n, uint64_t limit, uint64_t last, const char *what)
+{
+    printf("%zu %s(s)", n, what);
+    if (n == (size_t)limit)
+        printf("; the next page: --after %llu", (unsigned long long)last);
+    printf("\n");
+}
+
 /* `admin transfers`: an account's transfers, a page at a time, from its
  * side, under its balance (settle.h, offpay_ledger_transfers). */
 static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
@@ -534,11 +544,7 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
             printf("  \"%s\"", v[i].ref);
         printf("\n");
     }
-    printf("%zu transfer(s)", n);
-    if (n == (size_t)a->limit)
-        printf("; the next page: --after %llu",
-               (unsigned long long)v[n - 1].id);
-    printf("\n");
+    page_end(n, a->limit, n > 0 ? v[n - 1].id : 0, "transfer");
     free(v);
     return EXIT_OK;
 }
@@ -587,11 +593,7 @@ static int merchants(offpay_ledger *l, const admin_args *a)
                (unsigned long long)v[i].account, (unsigned)v[i].terminals,
                (unsigned)v[i].terminals_active, when, v[i].name);
     }
-    printf("%zu merchant(s)", n);
-    if (n == (size_t)a->limit)
-        printf("; the next page: --after %llu",
-               (unsigned long long)v[n - 1].id);
-    printf("\n");
+    page_end(n, a->limit, n > 0 ? v[n - 1].id : 0, "merchant");
     free(v);
     return EXIT_OK;
 }
