@@ -1339,10 +1339,13 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
 
 /* Two connections refund the same presentment at once, each 30.00 of its
  * 40.00: one refund is booked, the other refused (EOVER_REFUND). On
- * PostgreSQL that holds only with the credential's row lock. */
+ * PostgreSQL that holds only with the credential's row lock. In the last
+ * rounds both are funded: the merchant's balance moves only by the
+ * payment, so the refused one's deposit was undone with it. */
 struct refund_race {
     world     *w;
     uint64_t   presentment;
+    int        funded;
     offpay_err rc[2];
 };
 
@@ -1359,8 +1362,9 @@ static void *refund_race_run(void *arg)
     me->rr->rc[me->who] = offpay_ledger_open(me->rr->w->path, NULL, &l);
     if (me->rr->rc[me->who] == OFFPAY_OK)
         me->rr->rc[me->who] =
-            offpay_ledger_refund(l, me->rr->presentment, CENTS(30), 0, NULL,
-                                 NULL, T0 + 7200, NULL, NULL);
+            offpay_ledger_refund(l, me->rr->presentment, CENTS(30),
+                                 me->rr->funded, NULL, NULL, T0 + 7200, NULL,
+                                 NULL);
     offpay_ledger_close(l);
     return NULL;
 }
@@ -1383,8 +1387,12 @@ static void test_refunds_at_once_never_exceed_the_payment(void)
      * payment can refuse the second */
     REQUIRE_OK(offpay_ledger_deposit(w.l, w.merchant_acct[0], CENTS(100), "x",
                                      T0, NULL));
-    for (int round = 0; round < 5; round++) {
-        rr = (struct refund_race){&w, a.presentment, {OFFPAY_OK, OFFPAY_OK}};
+    for (int round = 0; round < 6; round++) {
+        int64_t merchant = balance(&w, w.merchant_acct[0]);
+
+        /* the last rounds funded: the refused one's deposit undone too */
+        rr = (struct refund_race){
+            &w, a.presentment, round >= 4, {OFFPAY_OK, OFFPAY_OK}};
         if (round > 0) { /* a new payment each round */
             n1 = make_code(&w, (uint32_t)(round + 1), CENTS(40), T0 + 10, 0,
                            c1);
@@ -1401,6 +1409,9 @@ static void test_refunds_at_once_never_exceed_the_payment(void)
         CHECK((rr.rc[0] == OFFPAY_OK) + (rr.rc[1] == OFFPAY_OK) == 1);
         CHECK(rr.rc[0] == OFFPAY_EOVER_REFUND ||
               rr.rc[1] == OFFPAY_EOVER_REFUND);
+        CHECK(balance(&w, w.merchant_acct[0]) ==
+              merchant + (round > 0 ? CENTS(40) : 0) -
+                  (rr.funded ? 0 : CENTS(30)));
     }
     CHECK(audit_ok(&w));
     drop_world(&w);
