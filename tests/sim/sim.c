@@ -139,7 +139,7 @@ typedef struct stats {
     uint64_t settled, guaranteed, dup_paid, ds_paid, unpaid, rejected;
     int64_t  paid, covered;
     uint64_t unattributable;
-    uint64_t refunds, refund_replays;
+    uint64_t refunds, refund_replays, payouts, funded;
     int64_t  refunded, refunded_g; /* in all, and back to the guarantee */
     uint64_t why[128]; /* refusals by error (terminal or wallet) */
 } stats;
@@ -269,6 +269,7 @@ static struct world {
     int64_t             guarantee_funds;
     size_t              n_merchants;
     uint64_t           *m_account;
+    int64_t            *m_out; /* per merchant: paid out, less paid in */
     swallet            *w;
     sterm              *t;
     acc                *acc;
@@ -491,10 +492,11 @@ static void setup(void)
 
     W.n_merchants = (P.terminals + 1) / 2;
     W.m_account = calloc(W.n_merchants, sizeof *W.m_account);
+    W.m_out = calloc(W.n_merchants, sizeof *W.m_out);
     uint64_t *m_id = calloc(W.n_merchants, sizeof *m_id);
     W.t = calloc(P.terminals, sizeof *W.t);
     W.w = calloc(P.wallets, sizeof *W.w);
-    if (W.m_account == NULL || m_id == NULL || W.t == NULL || W.w == NULL)
+    if (W.m_account == NULL || W.m_out == NULL || m_id == NULL || W.t == NULL || W.w == NULL)
         die("out of memory");
     for (size_t m = 0; m < W.n_merchants; m++) {
         char name[32];
@@ -1408,6 +1410,8 @@ static void check_day(void)
     for (size_t i = 0; i < W.cap_pres; i++)
         if (W.pres[i].id != 0)
             sum[W.pres[i].merchant] += W.pres[i].paid - W.pres[i].refunded;
+    for (size_t m = 0; m < W.n_merchants; m++)
+        sum[m] -= W.m_out[m]; /* paid out, less what refunds paid in */
     for (size_t m = 0; m < W.n_merchants; m++) {
         OK(offpay_ledger_balance(W.l, W.m_account[m], &bal, NULL, NULL));
         if (bal != sum[m])
@@ -1528,17 +1532,33 @@ static void plant(void)
 
 /* Merchants give money back: a few presentments a day refunded in part
  * or in whole, each under a key, the reply sometimes lost and the refund
- * sent again (docs/settlement.md §13). The model says how much of each
- * goes back to the guarantee (its cover first), and the ledger must
- * agree. */
+ * sent again (docs/settlement.md §13). Now and then a merchant is paid
+ * out whole first; a refund its account cannot cover is refused
+ * (EFUNDS) and made again funded, the merchant paying the amount in. The
+ * model says how much of each goes back to the guarantee (its cover
+ * first) and what each merchant holds, and the ledger must agree. */
 static void refund_some(void)
 {
     size_t n = (size_t)rnd(4);
 
+    if (chance(300)) { /* a merchant paid out */
+        size_t  m = (size_t)rnd(W.n_merchants);
+        int64_t bal = 0;
+
+        OK(offpay_ledger_balance(W.l, W.m_account[m], &bal, NULL, NULL));
+        if (bal > 0) {
+            OK(offpay_ledger_withdraw(W.l, W.m_account[m], bal, "payout",
+                                      W.now, NULL));
+            W.m_out[m] += bal;
+            S.payouts++;
+        }
+    }
+
     for (size_t k = 0; k < n && W.cap_pres > 0; k++) {
         pres         *p = NULL;
         offpay_refund f, again;
-        int           replayed = -1;
+        offpay_err    rc;
+        int           replayed = -1, funded = 0;
         int64_t       amount, g;
         char          key[48];
 
@@ -1564,16 +1584,29 @@ static void refund_some(void)
         g = p->covered - p->refunded_g;
         g = g < 0 ? 0 : g > amount ? amount : g;
         snprintf(key, sizeof key, "refund-%u-%zu", g_day, k);
-        OK(offpay_ledger_refund(W.l, p->id, amount, 0, "returned", key, W.now,
-                                &f, &replayed));
+        rc = offpay_ledger_refund(W.l, p->id, amount, 0, "returned", key,
+                                  W.now, &f, &replayed);
+        if (rc == OFFPAY_EFUNDS) { /* paid out: the merchant pays it in */
+            int64_t bal = 0;
+
+            OK(offpay_ledger_balance(W.l, W.m_account[p->merchant], &bal,
+                                     NULL, NULL));
+            if (bal >= amount)
+                die("refund of %" PRId64 ": EFUNDS with %" PRId64 " held",
+                    amount, bal);
+            funded = 1;
+            rc = offpay_ledger_refund(W.l, p->id, amount, 1, "returned", key,
+                                      W.now, &f, &replayed);
+        }
+        OK(rc);
         if (replayed != 0 || f.amount != amount || f.to_guarantee != g ||
             f.refunded != p->refunded + amount)
             die("refund of %" PRId64 " of presentment %" PRIu64 ": %" PRId64
                 " to the guarantee, the model says %" PRId64,
                 amount, p->id, f.to_guarantee, g);
         if (chance(300)) { /* the reply lost: the operator sends it again */
-            OK(offpay_ledger_refund(W.l, p->id, amount, 0, "returned", key,
-                                    W.now, &again, &replayed));
+            OK(offpay_ledger_refund(W.l, p->id, amount, funded, "returned",
+                                    key, W.now, &again, &replayed));
             if (replayed != 1 || again.transfer != f.transfer ||
                 again.to_guarantee != g)
                 die("refund %s sent again: not replayed", key);
@@ -1581,6 +1614,10 @@ static void refund_some(void)
         }
         p->refunded += amount;
         p->refunded_g += g;
+        if (funded) {
+            W.m_out[p->merchant] -= amount;
+            S.funded++;
+        }
         S.refunds++;
         S.refunded += amount;
         S.refunded_g += g;
@@ -1728,6 +1765,7 @@ static void teardown(void)
     free(W.hkey);
     free(W.hval);
     free(W.m_account);
+    free(W.m_out);
     offpay_keypair_wipe(&W.root);
     offpay_keypair_wipe(&W.issuer);
 }
@@ -1783,11 +1821,13 @@ static void print_stats(const stats *s, const char *what, double secs)
            "%" PRIu64 ", rejected %" PRIu64 " (late %" PRIu64
            "); escrows released %" PRIu64 "; paid %" PRId64
            " cents, guarantee %" PRId64 " cents; refunds %" PRIu64
-           " (sent again %" PRIu64 ") of %" PRId64 " cents, %" PRId64
+           " (sent again %" PRIu64 ", funded %" PRIu64 " after %" PRIu64
+           " payouts) of %" PRId64 " cents, %" PRId64
            " of them back to the guarantee\n",
            s->settled, s->guaranteed, s->dup_paid, s->ds_paid, s->unpaid,
            s->rejected, s->late_refused, s->released, s->paid, s->covered,
-           s->refunds, s->refund_replays, s->refunded, s->refunded_g);
+           s->refunds, s->refund_replays, s->funded, s->payouts, s->refunded,
+           s->refunded_g);
     printf("  cases %" PRIu64 " (evidence verified offline %" PRIu64
            "), frauds never seen by the issuer %" PRIu64
            "; invariant violations 0\n",
