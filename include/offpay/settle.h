@@ -821,8 +821,10 @@ typedef struct offpay_wallet_result {
     int64_t  covered;      /* of which the guarantee paid */
     size_t   n_receipts;
     offpay_receipt_result receipt[OFFPAY_SETTLE_RECEIPTS_MAX];
-    int64_t refunded; /* of paid, given back by the merchants' refunds
-                         (settlement.md §13); since 0.6.0 */
+    int64_t refunded; /* of paid, given back to the payer's wallet account
+                         by the merchants' refunds (settlement.md §13; what
+                         went back to the guarantee is not counted); since
+                         0.6.0 */
 } offpay_wallet_result;
 
 /*

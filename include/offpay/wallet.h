@@ -380,8 +380,9 @@ typedef struct offpay_wallet_upload_status {
     uint32_t receipts_waiting;  /* kept until the terminal uploads */
     uint32_t receipts_mismatch; /* a receipt_mismatch case was opened */
     uint32_t receipts_rejected;
-    int64_t  refunded; /* of paid, given back to the payer's account or the
-                          guarantee by the merchants' refunds; since 0.6.0 */
+    int64_t  refunded; /* of paid, given back to the payer's account by the
+                          merchants' refunds (not what went back to the
+                          guarantee); since 0.6.0 */
 } offpay_wallet_upload_status;
 
 typedef struct offpay_wallet_upload_report {

@@ -140,7 +140,8 @@ typedef struct offpay__payment_summary {
     uint64_t presentments;
     int64_t  paid, covered;
     uint64_t guaranteed, duplicate, double_spend, unpaid; /* by outcome */
-    int64_t  refunded; /* given back of paid by refunds (009_refunds) */
+    int64_t  refunded; /* given back to the payer by refunds (009_refunds;
+                          not the guarantee's part) */
 } offpay__payment_summary;
 
 /* Facts the audit judges (docs/settlement.md §10), computed by the store

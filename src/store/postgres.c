@@ -212,6 +212,7 @@ static const char *const SQL[S_COUNT] = {
         " COALESCE(SUM(CASE WHEN outcome = 5 THEN 1 ELSE 0 END), 0),"
         " COALESCE((SELECT SUM(x.amount) FROM presentments q"
         "  JOIN transfers x ON x.presentment = q.id AND x.kind = 'refund'"
+        "  JOIN accounts a ON a.id = x.credit AND a.kind <> 5"
         "  WHERE q.serial = $1 AND q.counter = $2), 0)"
         " FROM presentments WHERE serial = $1 AND counter = $2",
     /* the rows are locked in the order sorted (LockRows runs above Sort),

@@ -254,6 +254,11 @@ api GET "/v1/admin/accounts/$MA/transfers?limit=1000"
 [ "$(jq -c --arg p "$PR1" '[.transfers[] | select(.kind == "refund") | [.amount.minor, .other_kind, .presentment == $p, .ref]]' resp.json)" \
   = '[[-400,"wallet",true,"returned goods"]]' ] && ok "the merchant's history: the refund, out to the wallet" \
   || fail "history: $(jq -c '[.transfers[] | select(.kind == "refund")]' resp.json)"
+# the payer's view of the overspend's refund: the clone's upload of its
+# code shows the 2.00 that reached its account, not the guarantee's 10.00
+st=0; "$OFFPAY" wallet upload --wallet w3clone --passphrase-file wp --server "$URL" >wu.out 2>&1 || st=$?
+[ "$st" = 0 ] && grep -qE "^$S3 +2 +settled_guaranteed +15\.00 EUR +refunded 2\.00 EUR" wu.out \
+  && ok "the wallet sees the 2.00 refunded to it" || fail "wallet view of the refund ($st): $(cat wu.out)"
 audit_passes "refunds"
 
 # Metrics saw it all.
