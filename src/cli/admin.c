@@ -448,6 +448,17 @@ static void page_end(size_t n, uint64_t limit, uint64_t last, const char *what)
     printf("\n");
 }
 
+/* An amount as the CLI's JSON gives it beside its minor units: its
+ * decimal text ("" if it cannot be written). */
+static json_t *decimal_json(int64_t minor, uint16_t currency)
+{
+    char text[OFFPAY_AMOUNT_TEXT_MAX];
+
+    if (offpay_amount_format(minor, currency, text, sizeof text) != OFFPAY_OK)
+        text[0] = '\0';
+    return json_string(text);
+}
+
 /* `admin transfers`: an account's transfers, a page at a time, from its
  * side, under its balance (settle.h, offpay_ledger_transfers). */
 static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
@@ -480,14 +491,11 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
             json_t *t;
 
             time_text(v[i].at, when, sizeof when);
-            if (offpay_amount_format(v[i].amount, currency, money,
-                                     sizeof money) != OFFPAY_OK)
-                money[0] = '\0';
-            t = json_pack("{s:o, s:s, s:s, s:I, s:s, s:o, s:s}", "id",
-                          cli_json_u64(v[i].id), "at", when, "kind",
-                          v[i].kind, "amount_minor", (json_int_t)v[i].amount,
-                          "amount", money, "other", cli_json_u64(v[i].other),
-                          "other_kind",
+            t = json_pack("{s:o, s:s, s:s, s:I, s:o, s:o, s:s}", "id",
+                          cli_json_u64(v[i].id), "at", when, "kind", v[i].kind,
+                          "amount_minor", (json_int_t)v[i].amount, "amount",
+                          decimal_json(v[i].amount, currency), "other",
+                          cli_json_u64(v[i].other), "other_kind",
                           offpay_account_kind_name(v[i].other_kind));
 
             if (t != NULL) {
@@ -506,14 +514,12 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
             }
             json_array_append_new(arr, t);
         }
-        if (offpay_amount_format(st.balance, currency, money, sizeof money) !=
-            OFFPAY_OK)
-            money[0] = '\0';
-        doc = json_pack("{s:o, s:s, s:s, s:I, s:s, s:I, s:o}", "account",
+        doc = json_pack("{s:o, s:s, s:s, s:I, s:o, s:I, s:o}", "account",
                         cli_json_u64(account), "kind",
                         offpay_account_kind_name(st.kind), "currency",
                         alpha != NULL ? alpha : "", "balance_minor",
-                        (json_int_t)st.balance, "balance", money, "count",
+                        (json_int_t)st.balance, "balance",
+                        decimal_json(st.balance, currency), "count",
                         (json_int_t)n, "transfers", arr);
         if (doc != NULL)
             json_object_set_new(doc, "next_after",
@@ -606,15 +612,6 @@ typedef struct refund_args {
     int         funded; /* --funded: the merchant paid the amount in */
 } refund_args;
 
-static json_t *money_json(int64_t minor, uint16_t currency)
-{
-    char text[OFFPAY_AMOUNT_TEXT_MAX];
-
-    if (offpay_amount_format(minor, currency, text, sizeof text) != OFFPAY_OK)
-        text[0] = '\0';
-    return json_string(text);
-}
-
 static int refund_print(const offpay_refund *f, int replayed, const char *key,
                         int json)
 {
@@ -626,19 +623,19 @@ static int refund_print(const offpay_refund *f, int replayed, const char *key,
             "{s:o, s:s, s:o, s:I, s:o, s:o, s:o, s:o, s:o?, s:o, s:o, s:o, s:o,"
             " s:o, s:o, s:b}",
             "presentment", cli_json_u64(f->presentment), "currency",
-            offpay_currency_alpha(cur), "amount", money_json(f->amount, cur),
+            offpay_currency_alpha(cur), "amount", decimal_json(f->amount, cur),
             "amount_minor", (json_int_t)f->amount, "to_guarantee",
-            money_json(f->to_guarantee, cur), "to_wallet",
-            money_json(f->to_wallet, cur), "merchant_account",
+            decimal_json(f->to_guarantee, cur), "to_wallet",
+            decimal_json(f->to_wallet, cur), "merchant_account",
             cli_json_u64(f->merchant_account), "wallet_account",
             cli_json_u64(f->wallet_account), "guarantee_account",
             f->guarantee_account != 0 ? cli_json_u64(f->guarantee_account)
                                       : NULL,
             "transfer", cli_json_u64(f->transfer), "deposited",
-            money_json(f->deposited, cur), "paid", money_json(f->paid, cur),
-            "covered", money_json(f->covered, cur), "refunded",
-            money_json(f->refunded, cur), "refundable",
-            money_json(f->paid - f->refunded, cur), "replayed", replayed);
+            decimal_json(f->deposited, cur), "paid", decimal_json(f->paid, cur),
+            "covered", decimal_json(f->covered, cur), "refunded",
+            decimal_json(f->refunded, cur), "refundable",
+            decimal_json(f->paid - f->refunded, cur), "replayed", replayed);
 
         return cli_print_json(doc, "refund");
     }

@@ -3,8 +3,6 @@
  * back part or all of what a presentment was paid (docs/settlement.md
  * §13), made once under an Idempotency-Key as a deposit is.
  */
-#include <stdio.h>
-
 #include "server/server.h"
 
 static json_t *refund_json(const offpay_refund *f, int replayed)
