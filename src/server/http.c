@@ -44,84 +44,87 @@ typedef struct route {
     /* the query parameters it takes, space-separated ("" or NULL: none;
      * "*": any, for the dashboard's files) */
     const char *params;
+    /* 1: it keeps an Idempotency-Key (the request is made once under it);
+     * 0: a key sent to it is refused rather than ignored */
+    int keyed;
 } route;
 
 /* The routing table: every endpoint of docs/api.md, once. */
 static const route routes[] = {
-    {"GET", "/v1/health", srv_health, AUTH_NONE, BODY_NONE, 0, NULL},
-    {"GET", "/metrics", srv_metrics, AUTH_NONE, BODY_NONE, 0, NULL},
-    {"GET", "/v1/limits", srv_limits, AUTH_NONE, BODY_NONE, 0, NULL},
-    {"GET", "/v1/bundle", srv_bundle, AUTH_NONE, BODY_NONE, 0, NULL},
-    {"GET", "/v1/revlist", srv_revlist, AUTH_NONE, BODY_NONE, 1, "since"},
+    {"GET", "/v1/health", srv_health, AUTH_NONE, BODY_NONE, 0, NULL, 0},
+    {"GET", "/metrics", srv_metrics, AUTH_NONE, BODY_NONE, 0, NULL, 0},
+    {"GET", "/v1/limits", srv_limits, AUTH_NONE, BODY_NONE, 0, NULL, 0},
+    {"GET", "/v1/bundle", srv_bundle, AUTH_NONE, BODY_NONE, 0, NULL, 0},
+    {"GET", "/v1/revlist", srv_revlist, AUTH_NONE, BODY_NONE, 1, "since", 0},
     {"POST", "/v1/terminal/upload", srv_upload_batch, AUTH_SIGNED, BODY_UPLOAD,
-     1, NULL},
+     1, NULL, 0},
     {"POST", "/v1/wallet/upload", srv_upload_wallet, AUTH_SIGNED, BODY_UPLOAD,
-     1, NULL},
+     1, NULL, 0},
     {"POST", "/v1/admin/accounts", srv_account_new, AUTH_OPERATOR, BODY_ADMIN,
-     1, NULL},
+     1, NULL, 0},
     {"GET", "/v1/admin/accounts/*", srv_account_get, AUTH_OPERATOR, BODY_NONE,
-     1, NULL},
+     1, NULL, 0},
     {"GET", "/v1/admin/accounts/*/transfers", srv_account_transfers,
-     AUTH_OPERATOR, BODY_NONE, 1, "after limit"},
+     AUTH_OPERATOR, BODY_NONE, 1, "after limit", 0},
     {"POST", "/v1/admin/accounts/*/deposit", srv_account_deposit, AUTH_OPERATOR,
-     BODY_ADMIN, 1, NULL},
+     BODY_ADMIN, 1, NULL, 1},
     {"POST", "/v1/admin/accounts/*/withdraw", srv_account_withdraw,
-     AUTH_OPERATOR, BODY_ADMIN, 1, NULL},
+     AUTH_OPERATOR, BODY_ADMIN, 1, NULL, 1},
     {"POST", "/v1/admin/guarantee", srv_guarantee, AUTH_OPERATOR, BODY_ADMIN,
-     1, NULL},
+     1, NULL, 0},
     {"POST", "/v1/admin/merchants", srv_merchant_new, AUTH_OPERATOR, BODY_ADMIN,
-     1, NULL},
+     1, NULL, 0},
     {"GET", "/v1/admin/merchants", srv_merchants_list, AUTH_OPERATOR,
-     BODY_NONE, 1, "after limit"},
+     BODY_NONE, 1, "after limit", 0},
     {"GET", "/v1/admin/merchants/*/statement", srv_statement, AUTH_OPERATOR,
-     BODY_NONE, 1, "from to terminal after"},
+     BODY_NONE, 1, "from to terminal after", 0},
     {"POST", "/v1/admin/presentments/*/refund", srv_refund, AUTH_OPERATOR,
-     BODY_ADMIN, 1, NULL},
+     BODY_ADMIN, 1, NULL, 1},
     {"POST", "/v1/admin/terminals", srv_terminal_new, AUTH_OPERATOR, BODY_ADMIN,
-     1, NULL},
+     1, NULL, 0},
     {"POST", "/v1/admin/terminals/*/revoke", srv_terminal_revoke, AUTH_OPERATOR,
-     BODY_ADMIN, 1, NULL},
+     BODY_ADMIN, 1, NULL, 0},
     {"POST", "/v1/admin/credentials", srv_credential_new, AUTH_OPERATOR,
-     BODY_ADMIN, 1, NULL},
+     BODY_ADMIN, 1, NULL, 1},
     {"GET", "/v1/admin/credentials/*", srv_credential_get, AUTH_OPERATOR,
-     BODY_NONE, 1, NULL},
+     BODY_NONE, 1, NULL, 0},
     {"POST", "/v1/admin/credentials/*/revoke", srv_credential_revoke,
-     AUTH_OPERATOR, BODY_ADMIN, 1, NULL},
+     AUTH_OPERATOR, BODY_ADMIN, 1, NULL, 0},
     {"POST", "/v1/admin/release", srv_release, AUTH_OPERATOR, BODY_ADMIN, 1,
-     NULL},
-    {"GET", "/v1/admin/audit", srv_audit, AUTH_OPERATOR, BODY_NONE, 1, NULL},
+     NULL, 0},
+    {"GET", "/v1/admin/audit", srv_audit, AUTH_OPERATOR, BODY_NONE, 1, NULL, 0},
     {"GET", "/v1/admin/cases", srv_cases_list, AUTH_OPERATOR, BODY_NONE, 1,
-     "serial kind since after limit"},
+     "serial kind since after limit", 0},
     {"GET", "/v1/admin/cases/*/evidence", srv_case_evidence, AUTH_OPERATOR,
-     BODY_NONE, 1, NULL},
+     BODY_NONE, 1, NULL, 0},
     {"GET", "/v1/admin/overview", srv_overview, AUTH_OPERATOR, BODY_NONE, 1,
-     "from width"},
+     "from width", 0},
     {"POST", "/v1/terminal/status", srv_terminal_status, AUTH_SIGNED,
-     BODY_ADMIN, 1, NULL},
+     BODY_ADMIN, 1, NULL, 0},
     {"POST", "/v1/terminal/check", srv_terminal_check, AUTH_SIGNED,
-     BODY_UPLOAD, 1, NULL},
-    {"GET", "/dashboard", srv_dashboard, AUTH_NONE, BODY_NONE, 0, "*"},
-    {"GET", "/dashboard/*", srv_dashboard, AUTH_NONE, BODY_NONE, 0, "*"},
+     BODY_UPLOAD, 1, NULL, 0},
+    {"GET", "/dashboard", srv_dashboard, AUTH_NONE, BODY_NONE, 0, "*", 0},
+    {"GET", "/dashboard/*", srv_dashboard, AUTH_NONE, BODY_NONE, 0, "*", 0},
 
     /* the wallet's and terminal's online life (wallet_online.c) */
     {"POST", "/v1/admin/enrollments", srv_enrollment_new, AUTH_OPERATOR,
-     BODY_ADMIN, 1, NULL},
+     BODY_ADMIN, 1, NULL, 0},
     {"GET", "/v1/admin/wallets/*", srv_admin_wallet_get, AUTH_OPERATOR,
-     BODY_NONE, 1, NULL},
+     BODY_NONE, 1, NULL, 0},
     {"POST", "/v1/admin/wallets/*/revoke", srv_admin_wallet_revoke,
-     AUTH_OPERATOR, BODY_ADMIN, 1, NULL},
+     AUTH_OPERATOR, BODY_ADMIN, 1, NULL, 0},
     {"POST", "/v1/wallet/enroll", srv_wallet_enroll, AUTH_SIGNED, BODY_ADMIN,
-     1, NULL},
+     1, NULL, 0},
     {"POST", "/v1/wallet/status", srv_wallet_status, AUTH_SIGNED, BODY_ADMIN,
-     1, NULL},
+     1, NULL, 0},
     {"POST", "/v1/wallet/allowance", srv_wallet_allowance, AUTH_SIGNED,
-     BODY_ADMIN, 1, NULL},
+     BODY_ADMIN, 1, NULL, 0},
     {"POST", "/v1/wallet/revoke", srv_wallet_revoke, AUTH_SIGNED, BODY_ADMIN,
-     1, NULL},
+     1, NULL, 0},
     {"POST", "/v1/terminal/rotate", srv_terminal_rotate, AUTH_SIGNED,
-     BODY_ADMIN, 1, NULL},
+     BODY_ADMIN, 1, NULL, 0},
     {"POST", "/v1/terminal/decommission", srv_terminal_decommission,
-     AUTH_SIGNED, BODY_ADMIN, 1, NULL},
+     AUTH_SIGNED, BODY_ADMIN, 1, NULL, 0},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -458,10 +461,9 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
     }
     /* An Idempotency-Key on an endpoint that does not keep one would be
      * silently ignored, and a resend would act twice: refused instead. */
-    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key") !=
-            NULL &&
-        st->rt->fn != srv_account_deposit && st->rt->fn != srv_account_withdraw &&
-        st->rt->fn != srv_credential_new && st->rt->fn != srv_refund)
+    if (!st->rt->keyed &&
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key") !=
+            NULL)
         return answer_error(c, st, SRV_E_IDEMPOTENCY_KEY_NOT_TAKEN,
                             "this endpoint does not take an Idempotency-Key "
                             "(deposits, withdrawals, credential issues and "
