@@ -73,7 +73,8 @@ void srv_case_evidence(srv_req *r, srv_reply *out)
 {
     uint64_t     id;
     char        *file = NULL;
-    size_t       len = 0;
+    uint8_t     *bundle = NULL;
+    size_t       len = 0, bundle_len = 0;
     json_t      *doc;
     json_error_t jerr;
     offpay_err   rc;
@@ -82,8 +83,10 @@ void srv_case_evidence(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_BAD_PARAMETER, "case: a decimal id");
         return;
     }
-    rc = offpay_ledger_evidence(r->l, id, r->srv->bundle, r->srv->bundle_len,
-                                &file, &len);
+    rc = srv_bundle_copy(r->srv, &bundle, &bundle_len, NULL);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_evidence(r->l, id, bundle, bundle_len, &file, &len);
+    free(bundle);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "case");
         return;

@@ -3,8 +3,8 @@
  * operator token, the issuer's day-to-day signing key and trust bundle from
  * its sealed state, verified against the pinned root public key; the root
  * private key is never needed), the HTTP daemon, the escrow release job,
- * the operator token read again on SIGHUP, and a clean stop on SIGTERM or
- * SIGINT.
+ * the operator token and the issuer read again on SIGHUP, and a clean stop
+ * on SIGTERM or SIGINT.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -81,9 +81,11 @@ static const char help[] =
     "Prints its ledger's backend, connections and items per transaction,\n"
     "then \"offpayd listening on ADDR:PORT\" once ready; stops cleanly on\n"
     "SIGTERM or SIGINT: the requests in progress get their replies first;\n"
-    "one answered 503 STOPPING did nothing. SIGHUP reads --token-file\n"
-    "again (the issuer key is read at start-up only). Exit status: 0\n"
-    "stopped, 2 usage, 3 start-up failed.\n";
+    "one answered 503 STOPPING did nothing. SIGHUP reads --token-file and\n"
+    "the issuer's directory again (a daily key added or retired takes\n"
+    "effect, and the new trust bundle is served); what cannot be read\n"
+    "stays as it was, and the log says why. Exit status: 0 stopped,\n"
+    "2 usage, 3 start-up failed.\n";
 
 typedef struct opts {
     const char *db, *listen, *issuer, *pass_file, *root, *token_file, *key_uri;
@@ -240,21 +242,20 @@ static char *read_secret(const char *path, size_t min)
 
 /* SIGHUP: the operator token file is read again, so a token is changed
  * without a restart; a file that cannot be read, or holds a token too
- * short, leaves the token in use. The issuer's key is read only at
- * start-up. */
+ * short, leaves the token in use. (The issuer is read again after it:
+ * reload_issuer.) */
 static void reload_token(srv_ctx *srv, const char *path)
 {
     char *token = read_secret(path, 16);
 
     if (token == NULL) {
         fprintf(stderr, "offpayd: SIGHUP: the operator token is unchanged "
-                        "(above); the issuer key is read only at start-up\n");
+                        "(above)\n");
         return;
     }
     srv_set_token(srv, token);
     sodium_free(token); /* wiped */
-    fprintf(stderr, "offpayd: SIGHUP: operator token read again from %s; "
-                    "the issuer key is read only at start-up\n",
+    fprintf(stderr, "offpayd: SIGHUP: operator token read again from %s\n",
             path);
 }
 
@@ -313,7 +314,8 @@ static offpay_err load_token_key(const opts *o, const offpay_issuer *is,
                     offpay_strerror(rc), offpay_errname(rc),
                     rc == OFFPAY_EKID_EXPIRED
                         ? ": none is valid now; add one with 'offpay issuer "
-                          "add-key' and start offpayd again"
+                          "add-key' (offpayd reads it when it starts, or on "
+                          "SIGHUP)"
                         : "");
             return rc;
         }
@@ -333,19 +335,36 @@ static offpay_err load_token_key(const opts *o, const offpay_issuer *is,
     return rc;
 }
 
-/* Loads what the server needs of the issuer, then closes it (releasing
- * its lock, so the offline ceremony tool can still open it). The daily
- * key is copied into sk, or opened in its token into *key. */
-static offpay_err load_issuer(const opts *o, srv_ctx *srv,
-                              offpay_trust_bundle *b, uint16_t *kid,
-                              uint8_t             sk[OFFPAY_SK_BYTES],
-                              offpay_pkcs11_key **key, uint32_t now)
+/* What offpayd holds of the issuer: read at start-up and again on SIGHUP. */
+typedef struct issuer_view {
+    offpay_trust_bundle b; /* verified against the root */
+    /* its bytes (malloc'd), until the server takes them (NULL then) */
+    uint8_t           *bundle;
+    size_t             bundle_len;
+    uint16_t           kid;                 /* the daily key offpayd signs */
+    uint8_t            sk[OFFPAY_SK_BYTES]; /* with: sealed, or */
+    offpay_pkcs11_key *key;                 /* in a token (or NULL) */
+} issuer_view;
+
+static void issuer_view_free(issuer_view *v)
+{
+    free(v->bundle);
+    offpay_pkcs11_close(v->key);
+    sodium_memzero(v, sizeof *v);
+}
+
+/* Loads what the server needs of the issuer into *v, then closes it
+ * (releasing its lock, so the offline ceremony tool can still open it).
+ * The daily key is copied into v->sk, or opened in its token into v->key.
+ * On failure *v holds nothing and the reason is on stderr. */
+static offpay_err load_issuer(const opts *o, issuer_view *v, uint32_t now)
 {
     offpay_issuer *is = NULL;
     char          *pass = read_secret(o->pass_file, 1);
     uint8_t        root[OFFPAY_PK_BYTES];
     offpay_err     rc = OFFPAY_EINVAL;
 
+    memset(v, 0, sizeof *v);
     if (pass == NULL)
         goto out;
     if (read_root(o->root, root) != 0) {
@@ -354,30 +373,116 @@ static offpay_err load_issuer(const opts *o, srv_ctx *srv,
     }
     rc = offpay_issuer_open(o->issuer, pass, &is);
     if (rc == OFFPAY_OK)
-        rc = offpay_issuer_bundle(is, &srv->bundle, &srv->bundle_len);
+        rc = offpay_issuer_bundle(is, &v->bundle, &v->bundle_len);
     if (rc == OFFPAY_OK)
-        rc = offpay_bundle_verify(srv->bundle, srv->bundle_len, root, b);
+        rc = offpay_bundle_verify(v->bundle, v->bundle_len, root, &v->b);
     if (rc == OFFPAY_OK) {
-        rc = load_token_key(o, is, b, now, kid, key);
+        rc = load_token_key(o, is, &v->b, now, &v->kid, &v->key);
         if (rc != OFFPAY_OK)
             goto out;
     }
-    if (rc == OFFPAY_OK && *key == NULL)
-        rc = offpay_issuer_signing_key(is, now, kid, sk);
+    if (rc == OFFPAY_OK && v->key == NULL)
+        rc = offpay_issuer_signing_key(is, now, &v->kid, v->sk);
     if (rc != OFFPAY_OK)
         fprintf(stderr, "offpayd: issuer %s: %s (%s)%s\n", o->issuer,
                 offpay_strerror(rc), offpay_errname(rc),
                 rc == OFFPAY_EKID_EXPIRED
                     ? ": no daily key is valid now; add one with 'offpay "
-                      "issuer add-key' and start offpayd again"
+                      "issuer add-key' (offpayd reads it when it starts, "
+                      "or on SIGHUP)"
                     : "");
-    else
-        srv->bundle_seq = b->seq;
 out:
+    if (rc != OFFPAY_OK)
+        issuer_view_free(v);
     offpay_issuer_close(is);
     if (pass)
         sodium_free(pass);
     return rc;
+}
+
+/* The end of daily key kid in b, as ISO 8601 into when[32]. */
+static void key_end(const offpay_trust_bundle *b, uint16_t kid, char when[32])
+{
+    when[0] = '\0';
+    for (size_t i = 0; i < b->n_keys; i++) {
+        time_t    end = (time_t)b->keys[i].valid_until;
+        struct tm tm;
+
+        if (b->keys[i].kid == kid && gmtime_r(&end, &tm) != NULL)
+            strftime(when, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+}
+
+/* Token keys replaced by a reload: a request that took its ledger handle
+ * before the reload may still sign with one, so they are closed only at
+ * exit, after the ledger handles. */
+typedef struct key_list {
+    offpay_pkcs11_key **k;
+    size_t              n;
+} key_list;
+
+/* SIGHUP: the issuer's directory read again, as at start-up, so a daily
+ * key added (offpay issuer add-key) or retired (retire-key) takes effect
+ * without a restart: the new bundle is served, and every ledger handle
+ * signs with the newest key valid now and verifies under the new bundle
+ * from its next request on. Anything that cannot be read or verified
+ * leaves the issuer in use, and the log says why. */
+static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
+                          key_list *old)
+{
+    issuer_view         n;
+    offpay_pkcs11_key **grown;
+    uint8_t            *cur = NULL;
+    size_t              cur_len = 0;
+    char                when[32];
+    offpay_err          rc = load_issuer(o, &n, srv_now());
+    int                 same;
+
+    if (rc == OFFPAY_OK)
+        rc = srv_bundle_copy(srv, &cur, &cur_len, NULL);
+    same = rc == OFFPAY_OK && n.kid == v->kid && n.bundle_len == cur_len &&
+           memcmp(n.bundle, cur, cur_len) == 0;
+    free(cur);
+    if (same) {
+        fprintf(stderr,
+                "offpayd: SIGHUP: issuer read again from %s: unchanged "
+                "(daily key %u, trust bundle %u)\n",
+                o->issuer, (unsigned)v->kid, (unsigned)v->b.seq);
+        issuer_view_free(&n);
+        return;
+    }
+    if (rc == OFFPAY_OK && v->key != NULL) { /* room to keep it (below) */
+        grown = realloc(old->k, (old->n + 1) * sizeof *old->k);
+        if (grown == NULL)
+            rc = OFFPAY_ENOMEM;
+        else
+            old->k = grown;
+    }
+    if (rc == OFFPAY_OK)
+        rc = srv_pool_retrust(srv->pool, &n.b, n.kid, n.sk, n.key);
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr,
+                "offpayd: SIGHUP: the issuer is unchanged (%s): signing "
+                "with daily key %u, trust bundle %u\n",
+                rc == OFFPAY_ENOMEM ? "out of memory" : "above",
+                (unsigned)v->kid, (unsigned)v->b.seq);
+        issuer_view_free(&n);
+        return;
+    }
+    srv_bundle_set(srv, n.bundle, n.bundle_len, n.b.seq);
+    n.bundle = NULL; /* the server's now */
+    if (v->key != NULL)
+        old->k[old->n++] = v->key;
+    v->key = NULL;
+    key_end(&n.b, n.kid, when);
+    fprintf(stderr,
+            "offpayd: SIGHUP: issuer read again from %s: signing with daily "
+            "key %u%s (until %s; was %u), trust bundle %u (was %u)\n",
+            o->issuer, (unsigned)n.kid, n.key != NULL ? " in its token" : "",
+            when, (unsigned)v->kid, (unsigned)n.b.seq, (unsigned)v->b.seq);
+    issuer_view_free(v);
+    *v = n;
+    sodium_memzero(&n, sizeof n);
 }
 
 /* Says, once a day at most, when the daily signing key ends within 30
@@ -407,14 +512,14 @@ static void key_end_warning(const offpay_trust_bundle *b, uint16_t kid,
             fprintf(stderr,
                     "offpayd: the issuer's daily key %u ended at %s: nothing "
                     "is signed any more (EKID_EXPIRED); add a newer key "
-                    "(offpay issuer add-key) and start offpayd again\n",
+                    "(offpay issuer add-key) and send offpayd SIGHUP\n",
                     (unsigned)kid, when);
         else
             fprintf(stderr,
                     "offpayd: WARNING: the issuer's daily key %u ends at %s, "
                     "in %u day(s); credentials signed now end with it: add a "
-                    "newer key (offpay issuer add-key) and start offpayd "
-                    "again before then\n",
+                    "newer key (offpay issuer add-key) and send offpayd "
+                    "SIGHUP before then\n",
                     (unsigned)kid, when,
                     (unsigned)((k->valid_until - now) / 86400u));
     }
@@ -505,10 +610,9 @@ int main(int argc, char **argv)
 {
     opts                o;
     srv_ctx             srv;
-    offpay_trust_bundle b;
-    uint8_t             sk[OFFPAY_SK_BYTES];
-    offpay_pkcs11_key  *key = NULL; /* the daily key in a token, or NULL */
-    uint16_t            kid = 0, port = 0, bound = 0;
+    issuer_view         iv;
+    key_list            old_keys = {NULL, 0};
+    uint16_t            port = 0, bound = 0;
     char                addr[64];
     char               *token = NULL, *colon;
     srv_daemon         *d = NULL;
@@ -519,6 +623,7 @@ int main(int argc, char **argv)
     offpay_err          err;
 
     memset(&srv, 0, sizeof srv);
+    memset(&iv, 0, sizeof iv);
     rc = parse_opts(argc, argv, &o);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
@@ -545,7 +650,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP); /* the operator token read again */
+    sigaddset(&sigs, SIGHUP); /* the operator token and issuer read again */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* the ledger's files (SQLite's, its WAL and shared memory) hold every
@@ -561,11 +666,14 @@ int main(int argc, char **argv)
     srv.cfg.window = (uint32_t)o.window;
     srv.cfg.tx_items = (size_t)o.tx_items;
     srv.cfg.per_ip = (unsigned)o.per_ip;
-    if (load_issuer(&o, &srv, &b, &kid, sk, &key, srv_now()) != OFFPAY_OK)
+    if (load_issuer(&o, &iv, srv_now()) != OFFPAY_OK)
         goto out;
+    srv_bundle_set(&srv, iv.bundle, iv.bundle_len, iv.b.seq);
+    iv.bundle = NULL; /* the server's now */
     if (!sqlite_dir_ok(o.db, o.create) || !port_free(addr, port, o.listen))
         goto out;
-    err = srv_pool_open(o.db, o.threads, &b, kid, sk, key, &srv.pool);
+    err =
+        srv_pool_open(o.db, o.threads, &iv.b, iv.kid, iv.sk, iv.key, &srv.pool);
     if (err != OFFPAY_OK) {
         fprintf(stderr, "offpayd: ledger %s: %s (%s)\n", o.db,
                 offpay_strerror(err), offpay_errname(err));
@@ -588,7 +696,7 @@ int main(int argc, char **argv)
     }
     printf("offpayd listening on %s:%u\n", addr, (unsigned)bound);
     fflush(stdout);
-    key_end_warning(&b, kid, srv_now());
+    key_end_warning(&iv.b, iv.kid, srv_now());
     /* The main thread waits for signals, waking for the release job every
      * --release-every seconds (on a fixed schedule: a signal does not
      * postpone it) and at least daily for the daily key's warning. */
@@ -608,22 +716,27 @@ int main(int argc, char **argv)
         sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT)
             break;
-        if (sig == SIGHUP)
+        if (sig == SIGHUP) {
             reload_token(&srv, o.token_file);
+            reload_issuer(&o, &srv, &iv, &old_keys);
+        }
         clock_gettime(CLOCK_MONOTONIC, &t);
         if (o.release_every && t.tv_sec >= next_release) {
             release_due(srv.pool);
             next_release = t.tv_sec + (time_t)o.release_every;
         }
-        key_end_warning(&b, kid, srv_now());
+        key_end_warning(&iv.b, iv.kid, srv_now());
     }
     fprintf(stderr, "offpayd: stopping\n");
     status = 0;
 out:
     srv_daemon_stop(d); /* waits for requests in progress */
     srv_pool_close(srv.pool);
-    offpay_pkcs11_close(key); /* after every ledger that signs with it */
-    sodium_memzero(sk, sizeof sk);
+    /* the token keys after every ledger that signs with them */
+    issuer_view_free(&iv);
+    for (size_t i = 0; i < old_keys.n; i++)
+        offpay_pkcs11_close(old_keys.k[i]);
+    free(old_keys.k);
     free(srv.bundle);
     if (token)
         sodium_free(token);

@@ -2,8 +2,11 @@
  * pool.c — offpayd's ledger handles. A ledger handle is not thread-safe
  * (settle.h), so each request borrows one for its whole run; every handle
  * is its own connection to the same store, whose transactions serialize.
+ * When the issuer is read again (SIGHUP), each handle takes the new trust
+ * at its next hand-over (srv_pool_retrust).
  */
 #include <pthread.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +18,30 @@ struct srv_pool {
     size_t          n;
     offpay_ledger **l;
     int            *busy;
+    /* the trust every handle signs and verifies with, and its generation:
+     * a handle whose gen_of is older takes it when it is free */
+    offpay_trust_bundle b;
+    uint16_t            kid;
+    uint8_t             sk[OFFPAY_SK_BYTES];
+    offpay_pkcs11_key  *key;
+    unsigned            gen;
+    unsigned           *gen_of;
 };
+
+static offpay_err trust(srv_pool *p, offpay_ledger *l)
+{
+    return p->key != NULL
+               ? offpay_ledger_set_trust_token(l, &p->b, p->kid, p->key)
+               : offpay_ledger_set_trust(l, &p->b, p->kid, p->sk);
+}
+
+/* Under p->mu: handle i, free, takes the pool's trust if it is older.
+ * Cannot fail: the trust was taken by another handle first. */
+static void refresh(srv_pool *p, size_t i)
+{
+    if (p->gen_of[i] != p->gen && trust(p, p->l[i]) == OFFPAY_OK)
+        p->gen_of[i] = p->gen;
+}
 
 void srv_pool_close(srv_pool *p)
 {
@@ -25,6 +51,8 @@ void srv_pool_close(srv_pool *p)
         offpay_ledger_close(p->l[i]);
     free(p->l);
     free(p->busy);
+    free(p->gen_of);
+    sodium_memzero(p->sk, sizeof p->sk);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->freed);
     free(p);
@@ -48,14 +76,18 @@ offpay_err srv_pool_open(const char *path, size_t n,
     pthread_cond_init(&p->freed, NULL);
     p->l = calloc(n, sizeof *p->l);
     p->busy = calloc(n, sizeof *p->busy);
-    if (p->l == NULL || p->busy == NULL)
+    p->gen_of = calloc(n, sizeof *p->gen_of);
+    if (p->l == NULL || p->busy == NULL || p->gen_of == NULL)
         goto out;
+    p->b = *b;
+    p->kid = kid;
+    p->key = key;
+    if (key == NULL)
+        memcpy(p->sk, sk, sizeof p->sk);
     for (; p->n < n; p->n++) {
         rc = offpay_ledger_open(path, NULL, &p->l[p->n]);
         if (rc == OFFPAY_OK)
-            rc = key != NULL
-                     ? offpay_ledger_set_trust_token(p->l[p->n], b, kid, key)
-                     : offpay_ledger_set_trust(p->l[p->n], b, kid, sk);
+            rc = trust(p, p->l[p->n]);
         if (rc != OFFPAY_OK) {
             p->n++; /* close this one too */
             goto out;
@@ -90,8 +122,41 @@ void srv_pool_put(srv_pool *p, offpay_ledger *l)
 {
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < p->n; i++)
-        if (p->l[i] == l)
+        if (p->l[i] == l) {
             p->busy[i] = 0;
+            refresh(p, i);
+        }
     pthread_cond_signal(&p->freed);
     pthread_mutex_unlock(&p->mu);
+}
+
+offpay_err srv_pool_retrust(srv_pool *p, const offpay_trust_bundle *b,
+                            uint16_t kid, const uint8_t sk[OFFPAY_SK_BYTES],
+                            offpay_pkcs11_key *key)
+{
+    /* tried first on one handle, taken as a request takes it: a key that
+     * is not kid's in b is refused there, with nothing changed */
+    offpay_ledger *l = srv_pool_get(p);
+    offpay_err rc = key != NULL ? offpay_ledger_set_trust_token(l, b, kid, key)
+                                : offpay_ledger_set_trust(l, b, kid, sk);
+
+    pthread_mutex_lock(&p->mu);
+    if (rc == OFFPAY_OK) {
+        p->b = *b;
+        p->kid = kid;
+        p->key = key;
+        if (key == NULL)
+            memcpy(p->sk, sk, sizeof p->sk);
+        else
+            sodium_memzero(p->sk, sizeof p->sk);
+        p->gen++;
+        for (size_t i = 0; i < p->n; i++)
+            if (p->l[i] == l)
+                p->gen_of[i] = p->gen;
+            else if (!p->busy[i])
+                refresh(p, i);
+    }
+    pthread_mutex_unlock(&p->mu);
+    srv_pool_put(p, l);
+    return rc;
 }

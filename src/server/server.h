@@ -107,7 +107,9 @@ typedef struct srv_config {
 typedef struct srv_ctx {
     srv_config cfg;
     srv_pool  *pool;
-    uint8_t   *bundle; /* the trust bundle served by /v1/bundle */
+    /* the trust bundle served by /v1/bundle: replaced on SIGHUP, so read
+     * only through srv_bundle_copy and srv_bundle_seq (bundle.c) */
+    uint8_t   *bundle;
     size_t     bundle_len;
     uint32_t   bundle_seq;
 } srv_ctx;
@@ -184,6 +186,23 @@ offpay_err     srv_pool_open(const char *path, size_t n,
 void           srv_pool_close(srv_pool *p);
 offpay_ledger *srv_pool_get(srv_pool *p); /* blocks until one is free */
 void           srv_pool_put(srv_pool *p, offpay_ledger *l);
+/* The issuer read again (SIGHUP): every handle signs with the new key and
+ * verifies under the new bundle from its next request on (a handle busy
+ * now, once its request is done). key, like the one before it, stays open
+ * until srv_pool_close. EUNKNOWN_KID (nothing changed) when the key is not
+ * kid's in b. */
+offpay_err srv_pool_retrust(srv_pool *p, const offpay_trust_bundle *b,
+                            uint16_t kid, const uint8_t sk[OFFPAY_SK_BYTES],
+                            offpay_pkcs11_key *key);
+
+/* ---- the trust bundle offpayd serves (bundle.c) ---------------------- */
+
+/* Replaces it (bundle is taken: malloc'd, freed by the next call). */
+void srv_bundle_set(srv_ctx *srv, uint8_t *bundle, size_t len, uint32_t seq);
+/* A copy of it (free it), and its seq when seq is not NULL. */
+offpay_err srv_bundle_copy(srv_ctx *srv, uint8_t **bundle, size_t *len,
+                           uint32_t *seq);
+uint32_t   srv_bundle_seq(srv_ctx *srv);
 
 /* ---- metrics ------------------------------------------------------- */
 

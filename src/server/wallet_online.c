@@ -418,7 +418,7 @@ void srv_wallet_status(srv_req *r, srv_reply *out)
     doc = arr != NULL ? wallet_json(&w) : NULL;
     if (doc == NULL || json_object_set_new(doc, "credentials", arr) != 0 ||
         json_object_set_new(doc, "bundle_seq",
-                            json_integer(r->srv->bundle_seq)) != 0 ||
+                            json_integer(srv_bundle_seq(r->srv))) != 0 ||
         json_object_set_new(doc, "time", json_integer(r->now)) != 0) {
         json_decref(doc);
         srv_fail(out, SRV_E_INTERNAL, "out of memory");

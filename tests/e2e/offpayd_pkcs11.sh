@@ -13,7 +13,9 @@
 #      image through the real decoder), its receipt verifies in the wallet,
 #      its request code is paid, and its signed upload (`terminal sync
 #      --server`) is accepted by offpayd, which settles it; audit passes;
-#   4. the token taken away under offpayd: issuing is 503 EPKCS11.
+#   4. the token taken away under offpayd: issuing is 503 EPKCS11;
+#   5. a sealed key added and offpayd sent SIGHUP: it leaves the token's
+#      key for the new one without a restart.
 source "$(dirname "$0")/offpayd_lib.sh"
 MODULE=/usr/lib/softhsm/libsofthsm2.so
 [ -r "$MODULE" ] || { echo "softhsm2 missing: run scripts/setup.sh"; exit 1; }
@@ -156,5 +158,25 @@ fi
 mv tokens.away tokens
 balances "payer=$W:5000 esc1=esc/$S1:3750 M=$MA:1725" "nothing moved while the token was away"
 audit_passes "after the token came back"
+stop_server TERM
+
+# ---- 5. keys changed under offpayd (SIGHUP) ---------------------------------
+# offpayd signing in the token (the stored URI) is sent SIGHUP after a
+# sealed key 3 is added: it signs with key 3 from then on, and closes the
+# token's key only when it stops.
+start_server
+pid=$server_pid
+run_cli 0 "signing key 3 added" -- "$OFFPAY" issuer add-key --dir iss --passphrase-file ip
+kill -HUP "$server_pid"
+for _ in $(seq 100); do grep -q "SIGHUP: issuer read again" server.err && break; sleep 0.1; done
+grep -q "SIGHUP: issuer read again from iss: signing with daily key 3 (until .*; was 2), trust bundle 3 (was 2)" server.err \
+  && ok "SIGHUP: from the token's key 2 to the sealed key 3" \
+  || fail "SIGHUP from the token's key: $(tail -3 server.err)"
+api POST /v1/admin/credentials \
+  "{\"account\":\"$W\",\"wallet_key\":\"$TKEY\",\"limit\":\"1.00\"}"
+jget .credential > k3.cred
+run_cli 0 '"kid": 3' -- "$OFFPAY" decode --file k3.cred --json
+[ "$server_pid" = "$pid" ] && kill -0 "$pid" && ok "the same offpayd" || fail "offpayd restarted"
+audit_passes "after SIGHUP"
 stop_server TERM
 finish

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# offpayd_rotate.sh — the issuer's daily keys changed under a running
+# offpayd (docs/operations.md §6): SIGHUP reads the issuer's directory
+# again, with no restart and nothing lost.
+#   1. a key added (offpay issuer add-key): after SIGHUP offpayd serves the
+#      new bundle and signs with the new key; codes under credentials of
+#      either key settle;
+#   2. SIGHUP with nothing changed, and with a passphrase file that no
+#      longer opens the issuer: the key and bundle in use stay, the log
+#      says why;
+#   3. the new key retired (a compromise): after SIGHUP offpayd signs with
+#      the old key again, serves the bundle without the retired one, and
+#      refuses a code whose credential the retired key signed, as a
+#      terminal holding that bundle would;
+#   4. three keys added and offpayd sent SIGHUP after each while
+#      credentials are issued back to back: every request answered.
+# The audit passes after each part.
+source "$(dirname "$0")/offpayd_lib.sh"
+start_server
+pid=$server_pid
+# hup_said TEXT: offpayd's log says TEXT within 10 s (it gets one more
+# line for each SIGHUP: the token's, then the issuer's).
+hup_said() {
+  for _ in $(seq 100); do grep -q "$1" server.err && return 0; sleep 0.1; done
+  return 1
+}
+# hup TEXT: SIGHUP, then offpayd's log says TEXT, from the same process.
+hup() {
+  : > server.err.before; cp server.err server.err.before
+  kill -HUP "$server_pid"
+  if hup_said "$1" && [ "$server_pid" = "$pid" ] && kill -0 "$pid"; then
+    ok "SIGHUP: the log says '$1'"
+  else
+    fail "SIGHUP: no '$1': $(diff server.err.before server.err | tail -3)"
+  fi
+}
+# cred_kid FILE: the kid of the credential offpayd answered into FILE.
+cred_kid() { "$OFFPAY" decode --file "$1" --json | jq -r .kid; }
+# bundle_is SEQ KIDS DESCRIPTION: /v1/bundle has that seq and those kids
+# ("1 2"), and is the issuer's bundle.opb byte for byte.
+bundle_is() {
+  fetch_bundle
+  local seq kids
+  seq=$(jget .seq)
+  kids=$("$OFFPAY" decode --file bundle.opb --json | jq -r '[.keys[].kid] | join(" ")')
+  if [ "$seq" = "$1" ] && [ "$kids" = "$2" ] && cmp -s bundle.opb iss/bundle.opb; then
+    ok "bundle $1 (keys $2): $3"
+  else
+    fail "bundle: $3: seq $seq keys '$kids' (want $1, '$2'); same as the issuer's: $(cmp -s bundle.opb iss/bundle.opb && echo yes || echo no)"
+  fi
+}
+
+fetch_bundle
+seq0=$(jget .seq)
+A=$(new_account payer 100.00)
+new_merchant shop
+new_terminal t1 "$MERCHANT"
+new_wallet w1 "$A" 20.00
+[ "$(cred_kid w1.cred)" = 1 ] && ok "a credential before any change: key 1" \
+  || fail "first credential's kid: $(cred_kid w1.cred)"
+c1=$(pay w1 1.00)
+accept t1 "$c1" 1.00 || fail "t1 accepts a key-1 code"
+
+# ---- 1. a key added ------------------------------------------------------
+run_cli 0 "signing key 2 added" -- "$OFFPAY" issuer add-key --dir iss --passphrase-file ip
+bundle_the_issuer_has=$("$OFFPAY" decode --file iss/bundle.opb --json | jq -r .seq)
+fetch_bundle
+[ "$(jget .seq)" = "$seq0" ] && [ "$bundle_the_issuer_has" = $((seq0 + 1)) ] \
+  && ok "before SIGHUP offpayd serves bundle $seq0, the issuer's is $((seq0 + 1))" \
+  || fail "bundle before SIGHUP: $(jget .seq), issuer's $bundle_the_issuer_has"
+hup "SIGHUP: issuer read again from iss: signing with daily key 2 (until .*; was 1), trust bundle $((seq0 + 1)) (was $seq0)"
+grep -q "SIGHUP: operator token read again from token" server.err \
+  && ok "SIGHUP also read the token" || fail "no token line: $(tail -3 server.err)"
+bundle_is $((seq0 + 1)) "1 2" "served after SIGHUP"
+new_wallet w2 "$A" 20.00   # wallet init takes the fetched (new) bundle
+[ "$(cred_kid w2.cred)" = 2 ] && ok "a credential after SIGHUP: key 2" \
+  || fail "credential after SIGHUP: kid $(cred_kid w2.cred)"
+t sync t1 --bundle bundle.opb
+[ "$ts" = 0 ] || fail "t1 takes the new bundle: $(cat t.out)"
+c2=$(pay w2 2.00)
+accept t1 "$c2" 2.00 || fail "t1 accepts a key-2 code"
+upload t1
+[ "$status" = 200 ] && [ "$(outcomes)" = "settled settled" ] \
+  && ok "codes under key 1 and key 2 settle after the change" \
+  || fail "upload after add-key: $status $(cat resp.json)"
+balances "shop=$MACCT:300" "both codes paid"
+audits "after a key added under offpayd"
+
+# ---- 2. nothing changed; an issuer that cannot be read -------------------
+hup "SIGHUP: issuer read again from iss: unchanged (daily key 2, trust bundle $((seq0 + 1)))"
+cp ip ip.good
+printf 'not the passphrase\n' > ip
+hup "SIGHUP: the issuer is unchanged (above): signing with daily key 2, trust bundle $((seq0 + 1))"
+grep -q "offpayd: issuer iss: .*(E" server.err \
+  && ok "SIGHUP with a wrong passphrase: the reason is logged" \
+  || fail "no reason for the failed reload: $(tail -3 server.err)"
+cp ip.good ip
+new_wallet w3 "$A" 5.00
+[ "$(cred_kid w3.cred)" = 2 ] && ok "a failed reload leaves key 2 signing" \
+  || fail "after a failed reload: kid $(cred_kid w3.cred)"
+bundle_is $((seq0 + 1)) "1 2" "a failed reload leaves the bundle"
+
+# ---- 3. the new key retired ----------------------------------------------
+c3=$(pay w2 3.00)   # made before the retirement, under key 2
+accept t1 "$c3" 3.00 || fail "t1 accepts a second key-2 code (old bundle)"
+run_cli 0 "signing key 2 retired" -- "$OFFPAY" issuer retire-key 2 --dir iss --passphrase-file ip
+hup "SIGHUP: issuer read again from iss: signing with daily key 1 (until .*; was 2), trust bundle $((seq0 + 2)) (was $((seq0 + 1)))"
+bundle_is $((seq0 + 2)) "1" "without the retired key"
+new_wallet w4 "$A" 5.00
+[ "$(cred_kid w4.cred)" = 1 ] && ok "a credential after the retirement: key 1" \
+  || fail "credential after retire: kid $(cred_kid w4.cred)"
+upload t1
+[ "$status" = 200 ] && [ "$(jq -r '.results[2].outcome' resp.json)" = rejected ] \
+  && [ "$(jq -r '.results[2].reason' resp.json)" = EUNKNOWN_KID ] \
+  && ok "a code under the retired key is refused (EUNKNOWN_KID)" \
+  || fail "upload of a retired-key code: $status $(cat resp.json)"
+balances "shop=$MACCT:300" "the refused code paid nothing"
+t sync t1 --bundle bundle.opb
+[ "$ts" = 0 ] || fail "t1 takes the bundle without key 2: $(cat t.out)"
+sync_terminal t1   # the revocation list, signed with key 1 now
+t accept t1 --code "$(pay w1 1.00)" --amount 1.00
+[ "$ts" = 0 ] && ok "t1 synced with the new bundle and list still takes key-1 codes" \
+  || fail "t1 after the retirement: $(cat t.out)"
+audits "after a key retired under offpayd"
+
+# ---- 4. keys changed while requests run ----------------------------------
+# Credentials are issued back to back while three keys are added, each
+# followed by SIGHUP: every request is answered 200, by the key in use
+# when it took its ledger handle, and the last ones by the newest key.
+wk=$("$OFFPAY" wallet key --wallet w1 --passphrase-file wp)
+issue_loop() {
+  : > issued.txt
+  for i in $(seq 1 60); do
+    curl -s -o "iss.$i.json" -w '%{http_code}\n' -X POST \
+      -H "Authorization: Bearer $TOKEN" \
+      --data-binary "{\"account\":\"$A\",\"wallet_key\":\"$wk\",\"limit\":\"0.10\"}" \
+      "$URL/v1/admin/credentials" >> issued.txt
+  done
+}
+issue_loop &
+loop=$!
+for k in 3 4 5; do
+  "$OFFPAY" issuer add-key --dir iss --passphrase-file ip >/dev/null
+  kill -HUP "$server_pid"
+  hup_said "signing with daily key $k " || fail "no SIGHUP line for key $k"
+done
+wait "$loop"
+kids=$(for i in $(seq 1 60); do jq -r .credential "iss.$i.json" > k.cred; cred_kid k.cred; done | uniq | tr '\n' ' ')
+if [ "$(sort -u issued.txt)" = 200 ] && [ "$(wc -l < issued.txt)" = 60 ] \
+   && printf '%s\n' $kids | sort -n -c 2>/dev/null; then   # never an older key again
+  ok "60 credentials issued while three keys were added: all 200 (kids in order: ${kids% })"
+else
+  fail "issuing during SIGHUPs: $(sort issued.txt | uniq -c | tr '\n' ' ')"
+fi
+bundle_is $((seq0 + 5)) "1 3 4 5" "after three keys added"
+new_wallet w5 "$A" 1.00   # its bundle: the one just fetched
+[ "$(cred_kid w5.cred)" = 5 ] && ok "after the last SIGHUP: key 5" \
+  || fail "after the last SIGHUP: kid $(cred_kid w5.cred)"
+audits "after keys changed while requests ran"
+stop_server TERM
+finish
