@@ -21,9 +21,15 @@
 #include "core/jsonutil.h"
 #include "server/server.h"
 
+/* The hint of a /metrics request refused (AUTH_METRICS). */
+#define METRICS_HINT                                                           \
+    "/metrics wants the bearer token of --metrics-token-file, or the "         \
+    "operator's"
+
 typedef enum auth_kind {
     AUTH_NONE,     /* public */
     AUTH_OPERATOR, /* Authorization: Bearer TOKEN */
+    AUTH_METRICS,  /* public, or the metrics or operator token */
     AUTH_SIGNED    /* signed by a terminal's or wallet's key (the handler
                       checks) */
 } auth_kind;
@@ -52,7 +58,7 @@ typedef struct route {
 /* The routing table: every endpoint of docs/api.md, once. */
 static const route routes[] = {
     {"GET", "/v1/health", srv_health, AUTH_NONE, BODY_NONE, 0, NULL, 0},
-    {"GET", "/metrics", srv_metrics, AUTH_NONE, BODY_NONE, 0, NULL, 0},
+    {"GET", "/metrics", srv_metrics, AUTH_METRICS, BODY_NONE, 0, NULL, 0},
     {"GET", "/v1/limits", srv_limits, AUTH_NONE, BODY_NONE, 0, NULL, 0},
     {"GET", "/v1/bundle", srv_bundle, AUTH_NONE, BODY_NONE, 0, NULL, 0},
     {"GET", "/v1/revlist", srv_revlist, AUTH_NONE, BODY_NONE, 1, "since", 0},
@@ -226,36 +232,72 @@ static const char *query_of(void *conn, const char *name)
  * srv_set_token): both sides hold this lock. */
 static pthread_mutex_t token_mu = PTHREAD_MUTEX_INITIALIZER;
 
-void srv_set_token(srv_ctx *srv, const char *token)
+static void set_hash(uint8_t dst[32], const char *token)
 {
     uint8_t hash[32];
 
     crypto_generichash(hash, sizeof hash, (const uint8_t *)token,
                        strlen(token), NULL, 0);
     pthread_mutex_lock(&token_mu);
-    memcpy(srv->cfg.token_hash, hash, sizeof hash);
+    memcpy(dst, hash, sizeof hash);
     pthread_mutex_unlock(&token_mu);
     sodium_memzero(hash, sizeof hash);
 }
 
-int srv_operator_ok(const srv_req *r)
+void srv_set_token(srv_ctx *srv, const char *token)
+{
+    set_hash(srv->cfg.token_hash, token);
+}
+
+void srv_set_metrics_token(srv_ctx *srv, const char *token)
+{
+    set_hash(srv->cfg.metrics_hash, token);
+    __atomic_store_n(&srv->cfg.metrics_auth, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The hash of r's bearer token into got; 0 when it has none. Hashes are
+ * compared, so neither a token's bytes nor its length leak through the
+ * time taken. */
+static int bearer_hash(const srv_req *r, uint8_t got[32])
 {
     const char *h = r->header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
-    uint8_t     got[32], want[32];
-    int         ok;
 
     if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
         return 0;
-    /* Compare hashes, so neither the token's bytes nor its length leak
-     * through the time taken. */
-    crypto_generichash(got, sizeof got, (const uint8_t *)h + 7, strlen(h + 7),
-                       NULL, 0);
+    crypto_generichash(got, 32, (const uint8_t *)h + 7, strlen(h + 7), NULL,
+                       0);
+    return 1;
+}
+
+/* Whether got is the hash of the token whose hash is at *stored. */
+static int hash_is(const uint8_t got[32], const uint8_t *stored)
+{
+    uint8_t want[32];
+    int     ok;
+
     pthread_mutex_lock(&token_mu);
-    memcpy(want, r->srv->cfg.token_hash, sizeof want);
+    memcpy(want, stored, sizeof want);
     pthread_mutex_unlock(&token_mu);
-    ok = sodium_memcmp(got, want, sizeof got) == 0;
+    ok = sodium_memcmp(got, want, sizeof want) == 0;
     sodium_memzero(want, sizeof want);
     return ok;
+}
+
+int srv_operator_ok(const srv_req *r)
+{
+    uint8_t got[32];
+
+    return bearer_hash(r, got) && hash_is(got, r->srv->cfg.token_hash);
+}
+
+int srv_metrics_ok(const srv_req *r)
+{
+    uint8_t got[32];
+
+    if (!__atomic_load_n(&r->srv->cfg.metrics_auth, __ATOMIC_SEQ_CST))
+        return 1;
+    return bearer_hash(r, got) && (hash_is(got, r->srv->cfg.metrics_hash) ||
+                                   hash_is(got, r->srv->cfg.token_hash));
 }
 
 void srv_log(const char *fmt, ...)
@@ -445,6 +487,8 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
         r.conn = c;
         if (st->rt->auth == AUTH_OPERATOR && !srv_operator_ok(&r))
             return answer_error(c, st, SRV_E_UNAUTHORIZED, NULL);
+        if (st->rt->auth == AUTH_METRICS && !srv_metrics_ok(&r))
+            return answer_error(c, st, SRV_E_UNAUTHORIZED, METRICS_HINT);
         rc = st->rt->auth == AUTH_SIGNED
                  ? offpay__http_auth_parse(
                        header_of(c, OFFPAY__HTTP_HDR_KEY),
@@ -537,6 +581,8 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
         return answer_error(c, st, SRV_E_STOPPING, NULL);
     if (st->rt->auth == AUTH_OPERATOR && !srv_operator_ok(&req))
         return answer_error(c, st, SRV_E_UNAUTHORIZED, NULL);
+    if (st->rt->auth == AUTH_METRICS && !srv_metrics_ok(&req))
+        return answer_error(c, st, SRV_E_UNAUTHORIZED, METRICS_HINT);
     /* a signature is verified before a ledger handle is taken: a request
      * nobody signed never waits for one, nor holds one */
     if (st->rt->auth != AUTH_SIGNED || srv_auth_signature(&req, &rep) == 0) {

@@ -59,6 +59,10 @@ static const char help[] =
     "  --root FILE             the pinned root public key (hex), which the\n"
     "                          trust bundle must verify against\n"
     "  --token-file FILE       the operator's bearer token (>= 16 bytes)\n"
+    "  --metrics-token-file FILE\n"
+    "                          /metrics asks for a bearer token: this one\n"
+    "                          (>= 16 bytes, for the scraper) or the\n"
+    "                          operator's. Without it /metrics is public\n"
     "  --threads N             ledger connections: requests that use the\n"
     "                          ledger at once, the release job taking its\n"
     "                          turn among them (default: the CPU count);\n"
@@ -81,14 +85,15 @@ static const char help[] =
     "Prints its ledger's backend, connections and items per transaction,\n"
     "then \"offpayd listening on ADDR:PORT\" once ready; stops cleanly on\n"
     "SIGTERM or SIGINT: the requests in progress get their replies first;\n"
-    "one answered 503 STOPPING did nothing. SIGHUP reads --token-file and\n"
-    "the issuer's directory again (a daily key added or retired takes\n"
+    "one answered 503 STOPPING did nothing. SIGHUP reads the token files\n"
+    "and the issuer's directory again (a daily key added or retired takes\n"
     "effect, and the new trust bundle is served); what cannot be read\n"
     "stays as it was, and the log says why. Exit status: 0 stopped,\n"
     "2 usage, 3 start-up failed.\n";
 
 typedef struct opts {
     const char *db, *listen, *issuer, *pass_file, *root, *token_file, *key_uri;
+    const char *metrics_token_file;
     const char *shards;
     unsigned    threads;
     uint64_t    body_max, batch_max, window, release_every, tx_items;
@@ -157,6 +162,8 @@ static int parse_opts(int argc, char **argv, opts *o)
             o->root = v;
         else if (strcmp(a, "--token-file") == 0)
             o->token_file = v;
+        else if (strcmp(a, "--metrics-token-file") == 0)
+            o->metrics_token_file = v;
         else if (strcmp(a, "--issuer-key-uri") == 0)
             o->key_uri = v;
         else if (strcmp(a, "--threads") == 0)
@@ -240,22 +247,23 @@ static char *read_secret(const char *path, size_t min)
     return buf;
 }
 
-/* SIGHUP: the operator token file is read again, so a token is changed
- * without a restart; a file that cannot be read, or holds a token too
- * short, leaves the token in use. (The issuer is read again after it:
- * reload_issuer.) */
-static void reload_token(srv_ctx *srv, const char *path)
+/* SIGHUP: a token file (what: "operator" or "metrics") is read again and
+ * given to set, so a token is changed without a restart; a file that
+ * cannot be read, or holds a token too short, leaves the token in use.
+ * (The issuer is read again after them: reload_issuer.) */
+static void reload_token(srv_ctx *srv, const char *path, const char *what,
+                         void (*set)(srv_ctx *srv, const char *token))
 {
     char *token = read_secret(path, 16);
 
     if (token == NULL) {
-        fprintf(stderr, "offpayd: SIGHUP: the operator token is unchanged "
-                        "(above)\n");
+        fprintf(stderr, "offpayd: SIGHUP: the %s token is unchanged (above)\n",
+                what);
         return;
     }
-    srv_set_token(srv, token);
+    set(srv, token);
     sodium_free(token); /* wiped */
-    fprintf(stderr, "offpayd: SIGHUP: operator token read again from %s\n",
+    fprintf(stderr, "offpayd: SIGHUP: %s token read again from %s\n", what,
             path);
 }
 
@@ -650,7 +658,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP); /* the operator token and issuer read again */
+    sigaddset(&sigs, SIGHUP); /* the tokens and the issuer read again */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* the ledger's files (SQLite's, its WAL and shared memory) hold every
@@ -661,6 +669,14 @@ int main(int argc, char **argv)
     if (token == NULL)
         goto out;
     srv_set_token(&srv, token);
+    if (o.metrics_token_file != NULL) {
+        char *mt = read_secret(o.metrics_token_file, 16);
+
+        if (mt == NULL)
+            goto out;
+        srv_set_metrics_token(&srv, mt);
+        sodium_free(mt); /* wiped */
+    }
     srv.cfg.body_max = (size_t)o.body_max;
     srv.cfg.batch_max = (size_t)o.batch_max;
     srv.cfg.window = (uint32_t)o.window;
@@ -717,7 +733,10 @@ int main(int argc, char **argv)
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (sig == SIGHUP) {
-            reload_token(&srv, o.token_file);
+            reload_token(&srv, o.token_file, "operator", srv_set_token);
+            if (o.metrics_token_file != NULL)
+                reload_token(&srv, o.metrics_token_file, "metrics",
+                             srv_set_metrics_token);
             reload_issuer(&o, &srv, &iv, &old_keys);
         }
         clock_gettime(CLOCK_MONOTONIC, &t);

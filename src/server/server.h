@@ -102,6 +102,10 @@ typedef struct srv_config {
     size_t   tx_items;       /* upload items per transaction, 1..SRV_TX_ITEMS */
     unsigned per_ip;         /* open connections one address may hold (0: any) */
     uint8_t  token_hash[32]; /* BLAKE2b of the operator token */
+    /* /metrics: public (0), or for the bearer of this token or of the
+     * operator's (1; --metrics-token-file) */
+    int      metrics_auth;
+    uint8_t  metrics_hash[32]; /* BLAKE2b of the metrics token */
 } srv_config;
 
 typedef struct srv_ctx {
@@ -354,6 +358,11 @@ int srv_operator_ok(const srv_req *r);
 /* Makes token the operator's (its hash kept), at start-up and on SIGHUP;
  * requests in progress see the old one or the new one, whole. */
 void srv_set_token(srv_ctx *srv, const char *token);
+/* The token /metrics asks for from now on (at start-up and on SIGHUP). */
+void srv_set_metrics_token(srv_ctx *srv, const char *token);
+/* Whether r may read /metrics: no metrics token is set, or r bears it or
+ * the operator's. */
+int  srv_metrics_ok(const srv_req *r);
 
 /* Who may sign a request to an endpoint: how its key is looked up. */
 typedef struct srv_signer_kind {

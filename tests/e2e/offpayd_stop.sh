@@ -8,7 +8,7 @@
 # after the stop, connections are refused. An operator who resends every
 # request that got no 200 therefore never deposits twice. The audit passes
 # after every round. Last, SIGHUP: the operator token changed without a
-# restart.
+# restart; and /metrics behind its own token (--metrics-token-file).
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 A=$(new_account stop-test 0.01)
@@ -79,5 +79,49 @@ api GET /v1/admin/audit
   && grep -q "SIGHUP: the operator token is unchanged" server.err \
   && ok "SIGHUP with a token file too short: the token in use stays, said why" \
   || fail "short token on SIGHUP: $status $(tail -3 server.err)"
+
+# /metrics: public without --metrics-token-file; with it, for the bearer
+# of that token or of the operator's only, and that token opens nothing
+# else; SIGHUP reads it again too.
+# metrics_status [TOKEN]: the status of GET /metrics (with TOKEN as bearer).
+metrics_status() {
+  local auth=()
+  [ $# -eq 0 ] || auth=(-H "Authorization: Bearer $1")
+  curl -s -o metrics.txt -w '%{http_code}' "${auth[@]}" "$URL/metrics"
+}
+[ "$(metrics_status)" = 200 ] && grep -q '^offpayd_requests_total' metrics.txt \
+  && ok "/metrics public without --metrics-token-file" || fail "public /metrics: $(head -3 metrics.txt)"
+stop_server TERM
+printf '%s\n' "$TOKEN" > token   # the token in use (the file held a short one)
+printf 'short\n' > mtoken
+set +e
+"$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss --passphrase-file ip \
+  --root iss/root.pub --token-file token --metrics-token-file mtoken >/dev/null 2>m.err
+st=$?
+set -e
+[ "$st" = 3 ] && grep -q "mtoken holds fewer than 16 bytes" m.err \
+  && ok "a metrics token too short: offpayd does not start, says why" \
+  || fail "short metrics token at start: $st $(cat m.err)"
+printf 'metrics-scraper-token-0123456789\n' > mtoken
+start_server --metrics-token-file mtoken
+st=$(metrics_status)
+[ "$st" = 401 ] && jq -e '.error == "UNAUTHORIZED" and (.hint | test("metrics-token-file"))' metrics.txt >/dev/null \
+  && ok "/metrics without a token: 401, the hint names --metrics-token-file" \
+  || fail "/metrics without a token: $st $(cat metrics.txt)"
+[ "$(metrics_status wrong-token-0123456789)" = 401 ] \
+  && ok "/metrics with a wrong token: 401" || fail "/metrics wrong token"
+[ "$(metrics_status "$(cat mtoken)")" = 200 ] && grep -q '^offpayd_requests_total' metrics.txt \
+  && ok "/metrics with the metrics token" || fail "/metrics with the metrics token: $(head -3 metrics.txt)"
+[ "$(metrics_status "$TOKEN")" = 200 ] && ok "/metrics with the operator's token" \
+  || fail "/metrics with the operator's token"
+st=$(curl -s -o resp.json -w '%{http_code}' -H "Authorization: Bearer $(cat mtoken)" "$URL/v1/admin/audit")
+[ "$st" = 401 ] && ok "the metrics token opens no operator endpoint" || fail "metrics token on /v1/admin/audit: $st"
+old_mtoken=$(cat mtoken)
+printf 'metrics-scraper-token-rotated-98765\n' > mtoken
+kill -HUP "$server_pid"
+hup_said "SIGHUP: metrics token read again from mtoken" || fail "no metrics SIGHUP line: $(tail -3 server.err)"
+[ "$(metrics_status "$old_mtoken")" = 401 ] && [ "$(metrics_status "$(cat mtoken)")" = 200 ] \
+  && ok "SIGHUP: the old metrics token refused, the new one taken" \
+  || fail "metrics token after SIGHUP"
 stop_server TERM
 finish
