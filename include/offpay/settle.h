@@ -162,6 +162,41 @@ offpay_err offpay_ledger_balance(offpay_ledger *l, uint64_t account,
                                  int64_t *balance, offpay_account_kind *kind,
                                  uint16_t *currency);
 
+/* Longest reference text of an account (offpay_ledger_wallet_account). */
+#define OFFPAY_LEDGER_REF_MAX 128
+
+/* A payer's account as offpay_ledger_wallet_accounts lists it. */
+typedef struct offpay_wallet_account_info {
+    uint64_t id;
+    uint16_t currency;
+    char     ref[OFFPAY_LEDGER_REF_MAX + 1]; /* as it was opened with */
+    uint32_t created_at;
+    int64_t  balance;            /* its online money, minor units */
+    uint32_t credentials;        /* issued from it */
+    uint32_t credentials_usable; /* of them, neither revoked nor released */
+    /* when its wallet was reported lost (or revoked by the operator); 0:
+     * it was not, or it never enrolled online */
+    uint32_t lost_at;
+} offpay_wallet_account_info;
+
+/* Most accounts offpay_ledger_wallet_accounts gives at once. */
+#define OFFPAY_LEDGER_ACCOUNTS_MAX 10000u
+
+/*
+ * offpay_ledger_wallet_accounts — at most max
+ * (1..OFFPAY_LEDGER_ACCOUNTS_MAX) payers' accounts with an id above after
+ * (0: from the first), ascending, and when ref is not NULL only those
+ * opened with exactly that reference, into *out (malloc'd, free() it;
+ * NULL when none) and *n: an operator answering a payer finds the account
+ * here. On a sharded ledger each shard's accounts in turn (their ids
+ * ascend with the shards). Errors: OFFPAY_EINVAL (ref longer than
+ * OFFPAY_LEDGER_REF_MAX), OFFPAY_ENOMEM, OFFPAY_ESTORE. Since 0.7.0.
+ */
+offpay_err offpay_ledger_wallet_accounts(offpay_ledger *l, const char *ref,
+                                         uint64_t after, size_t max,
+                                         offpay_wallet_account_info **out,
+                                         size_t                      *n);
+
 /*
  * Money from and to the outside: deposit credits account (a wallet, a
  * merchant or the guarantee) from the world account of its currency;

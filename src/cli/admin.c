@@ -6,8 +6,8 @@
  * opened and `evidence` exports one as a self-contained file
  * (docs/settlement.md §9), `transfers` lists an account's history,
  * `refund` gives back part of a payment (§13), `merchants` lists the
- * merchants. The ledger is a SQLite file or a PostgreSQL URL, as for
- * offpayd --db.
+ * merchants and `accounts` the payers' accounts. The ledger is a SQLite
+ * file or a PostgreSQL URL, as for offpayd --db.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -43,6 +43,8 @@ static const char help[] =
     "                    [--ref TEXT] [--key KEY] [--funded] [--json]\n"
     "       offpay admin merchants --db LEDGER [--after ID] [--limit N]\n"
     "                    [--json]\n"
+    "       offpay admin accounts --db LEDGER [--ref TEXT] [--after ID]\n"
+    "                    [--limit N] [--json]\n"
     "       offpay admin lists --server URL --root ROOT --out-dir DIR\n"
     "       offpay admin backup --db LEDGER --out FILE [--json]\n"
     "\n"
@@ -92,6 +94,11 @@ static const char help[] =
     "            terminals (and how many are not revoked), name; a\n"
     "            merchant's id is what its statement and refunds name\n"
     "            (also GET /v1/admin/merchants)\n"
+    "  accounts  the payers' accounts, oldest first, or with --ref those\n"
+    "            opened with exactly that reference: id, currency,\n"
+    "            balance, credentials issued (and how many are neither\n"
+    "            revoked nor released), whether its wallet was reported\n"
+    "            lost, reference (also GET /v1/admin/accounts)\n"
     "  lists     offpayd's trust bundle and revocation list, checked under\n"
     "            the root key (--root: hex, or root.pub), written to\n"
     "            DIR/bundle.opb and DIR/revlist.opb for air-gapped\n"
@@ -114,15 +121,16 @@ static const char help[] =
     "  --serial N       cases: of this credential only\n"
     "  --kind KIND      cases: of this kind only\n"
     "  --since UNIXTIME cases: opened at or after this time\n"
-    "  --after ID       cases, transfers, merchants: with an id above ID\n"
-    "                   (paging)\n"
-    "  --limit N        cases, transfers, merchants: at most N (default\n"
-    "                   100, at most 10000)\n"
+    "  --after ID       cases, transfers, merchants, accounts: with an id\n"
+    "                   above ID (paging)\n"
+    "  --limit N        cases, transfers, merchants, accounts: at most N\n"
+    "                   (default 100, at most 10000)\n"
     "  --account N      revoke-wallet: the wallet's enrolled account;\n"
     "                   transfers: the account\n"
     "  --presentment N  refund: the presentment (a statement line's id)\n"
     "  --amount AMOUNT  refund: in the payment's currency, e.g. 2.50\n"
-    "  --ref TEXT       refund: the operator's reference (at most 128 bytes)\n"
+    "  --ref TEXT       refund: the operator's reference (at most 128 bytes);\n"
+    "                   accounts: the reference an account was opened with\n"
     "  --funded         refund: the merchant paid the amount in (its money\n"
     "                   was paid out): booked as a deposit into its account\n"
     "                   with the refund\n"
@@ -157,6 +165,7 @@ static const struct {
     {"transfers", "account after limit"},
     {"refund", "presentment amount ref key funded"},
     {"merchants", "after limit"},
+    {"accounts", "ref after limit"},
     {"backup", "out"},
 };
 
@@ -600,6 +609,65 @@ static int merchants(offpay_ledger *l, const admin_args *a)
                (unsigned)v[i].terminals_active, when, v[i].name);
     }
     page_end(n, a->limit, n > 0 ? v[n - 1].id : 0, "merchant");
+    free(v);
+    return EXIT_OK;
+}
+
+/* `admin accounts`: the payers' accounts, a page at a time, or those of
+ * reference ref (settle.h, offpay_ledger_wallet_accounts). */
+static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
+{
+    offpay_wallet_account_info *v = NULL;
+    size_t                      n = 0;
+    char                        when[32], lost[32], money[64];
+    offpay_err                  rc;
+
+    rc = offpay_ledger_wallet_accounts(l, ref, a->f.after_id, (size_t)a->limit,
+                                       &v, &n);
+    if (rc != OFFPAY_OK)
+        return cli_fail("accounts", rc);
+    if (a->json) {
+        json_t *arr = json_array(), *doc;
+
+        for (size_t i = 0; arr != NULL && i < n; i++) {
+            time_text(v[i].created_at, when, sizeof when);
+            time_text(v[i].lost_at, lost, sizeof lost);
+            json_array_append_new(
+                arr, json_pack("{s:o, s:s, s:s, s:s, s:o, s:I, s:I, s:s?}",
+                               "account", cli_json_u64(v[i].id), "currency",
+                               offpay_currency_alpha(v[i].currency), "ref",
+                               v[i].ref, "created_at", when, "balance",
+                               decimal_json(v[i].balance, v[i].currency),
+                               "credentials", (json_int_t)v[i].credentials,
+                               "credentials_usable",
+                               (json_int_t)v[i].credentials_usable, "lost_at",
+                               v[i].lost_at != 0 ? lost : NULL));
+        }
+        doc =
+            json_pack("{s:I, s:o, s:o?}", "count", (json_int_t)n, "accounts",
+                      arr, "next_after",
+                      n == (size_t)a->limit ? cli_json_u64(v[n - 1].id) : NULL);
+        free(v);
+        return cli_print_json(doc, "accounts");
+    }
+    for (size_t i = 0; i < n; i++) {
+        time_text(v[i].created_at, when, sizeof when);
+        if (offpay_amount_format(v[i].balance, v[i].currency, money,
+                                 sizeof money) != OFFPAY_OK)
+            snprintf(money, sizeof money, "%lld minor units",
+                     (long long)v[i].balance);
+        printf("account %llu  %s %s  credentials %u (%u usable)  since %s",
+               (unsigned long long)v[i].id, money,
+               offpay_currency_alpha(v[i].currency), (unsigned)v[i].credentials,
+               (unsigned)v[i].credentials_usable, when);
+        if (v[i].lost_at != 0) {
+            time_text(v[i].lost_at, lost, sizeof lost);
+            printf("  LOST %s", lost);
+        }
+        /* the reference last: it may hold spaces */
+        printf("  \"%s\"\n", v[i].ref);
+    }
+    page_end(n, a->limit, n > 0 ? v[n - 1].id : 0, "account");
     free(v);
     return EXIT_OK;
 }
@@ -1312,9 +1380,9 @@ int cli_admin(int argc, char **argv)
             break;
         case 'r':
             q.ref = optarg;
-            if (strlen(optarg) > 128)
-                bad = cli_usage_error("admin refund: --ref is at most 128 "
-                                      "bytes");
+            if (strlen(optarg) > OFFPAY_LEDGER_REF_MAX)
+                bad = cli_usage_error("admin %s: --ref is at most 128 bytes",
+                                      cmd);
             break;
         case 'F':
             q.funded = 1;
@@ -1521,6 +1589,8 @@ int cli_admin(int argc, char **argv)
         status = refund(l, &q, json);
     else if (strcmp(cmd, "merchants") == 0)
         status = merchants(l, &a);
+    else if (strcmp(cmd, "accounts") == 0)
+        status = accounts(l, q.ref, &a);
     else
         status = evidence(l, &a, case_id);
     offpay_ledger_close(l);

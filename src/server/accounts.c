@@ -1,6 +1,8 @@
 /*
  * accounts.c — operator endpoints on accounts: POST /v1/admin/accounts (a
- * new wallet account), GET /v1/admin/accounts/ID (balance, kind,
+ * new wallet account), GET /v1/admin/accounts?ref= (the payers' accounts,
+ * a page at a time, or those of one reference), GET /v1/admin/accounts/ID
+ * (balance, kind,
  * currency), GET /v1/admin/accounts/ID/transfers (its history), POST
  * /v1/admin/accounts/ID/deposit and .../withdraw (money from and to the
  * outside world), POST /v1/admin/guarantee (the issuer's guarantee account
@@ -10,6 +12,10 @@
 #include <string.h>
 
 #include "server/server.h"
+
+/* A page of GET /v1/admin/accounts: 100 by default, at most 1,000. */
+#define ACCOUNTS_DEFAULT 100
+#define ACCOUNTS_MAX     1000
 
 /* The account named by the path, its balance and currency; or a failure. */
 static int account_of(srv_req *r, srv_reply *out, uint64_t *id,
@@ -146,6 +152,54 @@ void srv_account_get(srv_req *r, srv_reply *out)
 
     if (account_of(r, out, &id, &balance, &kind, &currency) == 0)
         srv_ok(out, account_json(id, balance, kind, currency));
+}
+
+static json_t *wallet_account_json(const offpay_wallet_account_info *a)
+{
+    return json_pack(
+        "{s:o, s:s, s:s, s:I, s:o, s:I, s:I, s:o}", "account",
+        srv_json_id(a->id), "currency", offpay_currency_alpha(a->currency),
+        "ref", a->ref, "created_at", (json_int_t)a->created_at, "balance",
+        srv_json_amount(a->balance, a->currency), "credentials",
+        (json_int_t)a->credentials, "credentials_usable",
+        (json_int_t)a->credentials_usable, "lost_at",
+        a->lost_at != 0 ? json_integer((json_int_t)a->lost_at) : json_null());
+}
+
+void srv_accounts_list(srv_req *r, srv_reply *out)
+{
+    const char                 *qr = r->query(r->conn, "ref");
+    const char                 *qa = r->query(r->conn, "after");
+    const char                 *ql = r->query(r->conn, "limit");
+    uint64_t                    after = 0, limit = ACCOUNTS_DEFAULT;
+    offpay_wallet_account_info *v = NULL;
+    size_t                      n = 0;
+    json_t                     *arr, *j;
+    offpay_err                  rc;
+
+    if ((qa != NULL && srv_parse_u64(qa, INT64_MAX, &after) != 0) ||
+        (ql != NULL &&
+         (srv_parse_u64(ql, ACCOUNTS_MAX, &limit) != 0 || limit == 0)) ||
+        (qr != NULL && strlen(qr) > OFFPAY_LEDGER_REF_MAX)) {
+        srv_fail(out, SRV_E_BAD_PARAMETER,
+                 "ref: at most 128 bytes; after: an account id; limit: "
+                 "1..1000");
+        return;
+    }
+    rc = offpay_ledger_wallet_accounts(r->l, qr, after, (size_t)limit, &v, &n);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "accounts");
+        return;
+    }
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        json_array_append_new(arr, wallet_account_json(&v[i]));
+    /* null on the last page, as the other lists */
+    j = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "accounts",
+                  arr != NULL ? arr : json_null(), "next_after",
+                  n == (size_t)limit ? srv_json_id(v[n - 1].id) : json_null());
+    srv_ok(out, j);
+    free(v);
 }
 
 static void move(srv_req *r, srv_reply *out, int deposit)

@@ -68,6 +68,8 @@ static const route routes[] = {
      1, NULL, 0},
     {"POST", "/v1/admin/accounts", srv_account_new, AUTH_OPERATOR, BODY_ADMIN,
      1, NULL, 0},
+    {"GET", "/v1/admin/accounts", srv_accounts_list, AUTH_OPERATOR, BODY_NONE,
+     1, "ref after limit", 0},
     {"GET", "/v1/admin/accounts/*", srv_account_get, AUTH_OPERATOR, BODY_NONE,
      1, NULL, 0},
     {"GET", "/v1/admin/accounts/*/transfers", srv_account_transfers,

@@ -411,6 +411,7 @@ void srv_limits(srv_req *r, srv_reply *out);
 void srv_bundle(srv_req *r, srv_reply *out);
 void srv_revlist(srv_req *r, srv_reply *out);
 void srv_account_new(srv_req *r, srv_reply *out);
+void srv_accounts_list(srv_req *r, srv_reply *out);
 void srv_account_get(srv_req *r, srv_reply *out);
 void srv_account_transfers(srv_req *r, srv_reply *out);
 void srv_account_deposit(srv_req *r, srv_reply *out);

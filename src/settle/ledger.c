@@ -27,7 +27,7 @@
 #define TX_ATTEMPTS    50
 #define BACKOFF_MIN_US 200u
 #define BACKOFF_MAX_US 20000u
-#define REF_MAX        128
+#define REF_MAX        OFFPAY_LEDGER_REF_MAX
 #define RELEASE_BATCH  64
 
 void offpay_ledger_config_defaults(offpay_ledger_config *c)

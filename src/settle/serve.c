@@ -383,6 +383,59 @@ offpay_err offpay_ledger_merchants(offpay_ledger *l, uint64_t after, size_t max,
     return OFFPAY_OK;
 }
 
+struct wallet_accounts_ctx {
+    const char                 *ref;
+    uint64_t                    after;
+    size_t                      max, n;
+    offpay_wallet_account_info *out;
+};
+
+static offpay_err wallet_accounts_tx(offpay_ledger *l, void *p)
+{
+    struct wallet_accounts_ctx *c = p;
+    size_t                      got = 0;
+    offpay_err                  rc;
+
+    rc = l->ops->wallet_accounts(l->store, c->ref, c->after, c->max - c->n,
+                                 c->out + c->n, &got);
+    if (rc == OFFPAY_OK) /* (a read run again starts where it began) */
+        c->n += got;
+    return rc;
+}
+
+/* A wallet account lives on one shard, and a shard's ids lie above the
+ * shard's before it: reading the shards in turn until the page is full
+ * gives the ids in ascending order. */
+offpay_err offpay_ledger_wallet_accounts(offpay_ledger *l, const char *ref,
+                                         uint64_t after, size_t max,
+                                         offpay_wallet_account_info **out,
+                                         size_t                      *n)
+{
+    struct wallet_accounts_ctx c = {ref, after, max, 0, NULL};
+    offpay_err                 rc = OFFPAY_OK;
+
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (l == NULL || out == NULL || n == NULL || max == 0 ||
+        max > OFFPAY_LEDGER_ACCOUNTS_MAX ||
+        (ref != NULL && strlen(ref) > OFFPAY_LEDGER_REF_MAX))
+        return OFFPAY_EINVAL;
+    c.out = calloc(max, sizeof *c.out);
+    if (c.out == NULL)
+        return OFFPAY_ENOMEM;
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards && c.n < max; k++)
+        rc = offpay__ledger_read_on(l, k, wallet_accounts_tx, &c);
+    if (rc != OFFPAY_OK || c.n == 0) {
+        free(c.out);
+        return rc;
+    }
+    *out = c.out;
+    *n = c.n;
+    return OFFPAY_OK;
+}
+
 struct held_ctx {
     uint32_t                  terminal;
     const offpay_settle_item *items;

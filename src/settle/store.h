@@ -64,6 +64,12 @@ extern const char offpay__refund_base_sql[];
 /* The merchant list (offpay__store_ops.merchants) in SQL both backends
  * accept ($1: after, $2: at most). */
 extern const char offpay__merchants_sql[];
+/* The payers' accounts (offpay__store_ops.wallet_accounts), likewise ($1:
+ * after, $2: at most), and those of one reference ($1: after, $2: the
+ * reference, $3: at most). Columns: id, currency, ref, created_at,
+ * balance, credentials, usable, lost_at. */
+extern const char offpay__wallet_accounts_sql[];
+extern const char offpay__wallet_accounts_ref_sql[];
 
 typedef struct offpay__cred_row {
     uint64_t serial;
@@ -285,6 +291,11 @@ typedef struct offpay__store_ops {
      * out[0..*n), with their terminals counted */
     offpay_err (*merchants)(offpay__store *s, uint64_t after, size_t max,
                             offpay_merchant_info *out, size_t *n);
+    /* at most max payers' accounts with an id above after (and of
+     * reference ref when not NULL), ascending, into out[0..*n) */
+    offpay_err (*wallet_accounts)(offpay__store *s, const char *ref,
+                                  uint64_t after, size_t max,
+                                  offpay_wallet_account_info *out, size_t *n);
     /* presentment id and its refund transfers with an id below before
      * (offpay__refund_base_sql); ENOTFOUND */
     offpay_err (*refund_base)(offpay__store *s, uint64_t presentment,
@@ -484,7 +495,7 @@ typedef struct offpay__store_ops {
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \
-    X(merchants)
+    X(merchants) X(wallet_accounts)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

@@ -173,3 +173,26 @@ const char offpay__merchants_sql[] =
     " (SELECT COUNT(*) FROM terminals t WHERE t.merchant = m.id"
     "  AND t.revoked_at IS NULL)"
     " FROM merchants m WHERE m.id > $1 ORDER BY m.id LIMIT $2";
+
+/* The payers' accounts above $1, at most $2, with their balances
+ * (transfers_credit_id, transfers_debit_id), credentials counted
+ * (credentials_wallet_account, 010_wallet_accounts) and the time their
+ * wallet key was revoked; of reference $2 (then at most $3) through
+ * accounts_wallet_ref. (SQLite numbers $N parameters in the order they
+ * first appear.) */
+#define WALLET_ACCOUNTS_SQL(where, limit)                                      \
+    "SELECT a.id, a.currency, a.ref, a.created_at,"                            \
+    " (SELECT COALESCE(SUM(t.amount), 0) FROM transfers t"                     \
+    "  WHERE t.credit = a.id)"                                                 \
+    " - (SELECT COALESCE(SUM(t.amount), 0) FROM transfers t"                   \
+    "  WHERE t.debit = a.id),"                                                 \
+    " (SELECT COUNT(*) FROM credentials c WHERE c.wallet_account = a.id),"     \
+    " (SELECT COUNT(*) FROM credentials c WHERE c.wallet_account = a.id"       \
+    "  AND c.revoked_at IS NULL AND c.released_at IS NULL),"                   \
+    " (SELECT COALESCE(MAX(w.revoked_at), 0) FROM wallet_keys w"               \
+    "  WHERE w.account = a.id)"                                                \
+    " FROM accounts a WHERE a.kind = 2 AND a.id > $1" where                    \
+    " ORDER BY a.id LIMIT " limit
+const char offpay__wallet_accounts_sql[] = WALLET_ACCOUNTS_SQL("", "$2");
+const char offpay__wallet_accounts_ref_sql[] =
+    WALLET_ACCOUNTS_SQL(" AND a.ref = $2", "$3");

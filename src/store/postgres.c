@@ -1408,6 +1408,9 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t before, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
                               offpay_merchant_info *out, size_t *n);
+static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
+                                    uint64_t after, size_t max,
+                                    offpay_wallet_account_info *out, size_t *n);
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
                                  uint64_t after, size_t max,
                                  offpay_account_transfer *out, size_t *n);
@@ -2718,6 +2721,45 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
             rc = OFFPAY_ESTORE;
         else {
             strcpy(m->name, name);
+            (*n)++;
+        }
+    }
+    return rc;
+}
+
+static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
+                                    uint64_t after, size_t max,
+                                    offpay_wallet_account_info *out, size_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *n = 0;
+    p_u64(&p, after);
+    if (ref != NULL)
+        p_text(&p, ref);
+    p_i64(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
+    rc = run_sql(s,
+                 ref != NULL ? offpay__wallet_accounts_ref_sql
+                             : offpay__wallet_accounts_sql,
+                 &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
+        offpay_wallet_account_info *a = &out[*n];
+        const char                 *text = PQgetvalue(r, i, 2);
+
+        memset(a, 0, sizeof *a);
+        a->id = col_u64(r, i, 0);
+        a->currency = (uint16_t)col_i64(r, i, 1);
+        a->created_at = col_u32(r, i, 3);
+        a->balance = col_i64(r, i, 4);
+        a->credentials = col_u32(r, i, 5);
+        a->credentials_usable = col_u32(r, i, 6);
+        a->lost_at = col_u32(r, i, 7);
+        if (strlen(text) > OFFPAY_LEDGER_REF_MAX)
+            rc = OFFPAY_ESTORE;
+        else {
+            strcpy(a->ref, text);
             (*n)++;
         }
     }

@@ -1377,6 +1377,9 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t before, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
                               offpay_merchant_info *out, size_t *n);
+static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
+                                    uint64_t after, size_t max,
+                                    offpay_wallet_account_info *out, size_t *n);
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
                                  uint64_t after, size_t max,
                                  offpay_account_transfer *out, size_t *n);
@@ -2455,6 +2458,52 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
             rc = OFFPAY_ESTORE;
         else {
             strcpy(m->name, name);
+            (*n)++;
+        }
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = map(step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
+                                    uint64_t after, size_t max,
+                                    offpay_wallet_account_info *out, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           step = SQLITE_DONE;
+
+    *n = 0;
+    rc = prepare(s,
+                 ref != NULL ? offpay__wallet_accounts_ref_sql
+                             : offpay__wallet_accounts_sql,
+                 NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, after);
+    if (ref != NULL)
+        bind_text(st, 2, ref);
+    sqlite3_bind_int64(st, ref != NULL ? 3 : 2,
+                       max > INT32_MAX ? INT32_MAX : (sqlite3_int64)max);
+    while (rc == OFFPAY_OK && *n < max &&
+           (step = sqlite3_step(st)) == SQLITE_ROW) {
+        offpay_wallet_account_info *a = &out[*n];
+        const char *r = (const char *)sqlite3_column_text(st, 2);
+
+        memset(a, 0, sizeof *a);
+        a->id = col_u64(st, 0);
+        a->currency = (uint16_t)sqlite3_column_int(st, 1);
+        a->created_at = col_u32(st, 3);
+        a->balance = sqlite3_column_int64(st, 4);
+        a->credentials = col_u32(st, 5);
+        a->credentials_usable = col_u32(st, 6);
+        a->lost_at = col_u32(st, 7);
+        if (r == NULL || strlen(r) > OFFPAY_LEDGER_REF_MAX)
+            rc = OFFPAY_ESTORE;
+        else {
+            strcpy(a->ref, r);
             (*n)++;
         }
     }

@@ -333,6 +333,32 @@ api GET "/v1/admin/accounts/$W6/transfers?page=2"
   || fail "page=2: $status $(cat resp.json)"
 api GET "/v1/admin/accounts/987654321/transfers"
 expect_http 404 ENOTFOUND "the transfers of no account"
+# the payers' accounts, as an operator answering one finds them: by the
+# reference they were opened with, or a page at a time (no escrow, no
+# merchant account among them)
+api GET /v1/admin/accounts
+[ "$status" = 200 ] && [ "$(jq -c '[.count, [.accounts[] | [.account, .ref]], .next_after]' resp.json)" \
+  = "[6,[[\"$W\",\"payer-1\"],[\"$W2\",\"payer-2\"],[\"$W3\",\"payer-3\"],[\"$W4\",\"payer-4\"],[\"$W5\",\"payer-5\"],[\"$W6\",\"payer-6\"]],null]" ] \
+  && ok "the payers' accounts: the six wallet accounts in order" || fail "accounts: $status $(cat resp.json)"
+api GET "/v1/admin/accounts?ref=payer-6"
+six=$(jq -c '.accounts' resp.json)
+b6=$(balance "$W6")
+[ "$(jq -r 'length' <<<"$six")" = 1 ] && [ "$(jq -r '.[0].account' <<<"$six")" = "$W6" ] \
+  && [ "$(jq -r '.[0].balance.minor' <<<"$six")" = "$b6" ] && [ "$b6" = 3800 ] \
+  && [ "$(jq -r '.[0].credentials' <<<"$six")" -ge 1 ] && [ "$(jq -r '.[0].lost_at' <<<"$six")" = null ] \
+  && [ "$(jq -r '.[0].currency' <<<"$six")" = EUR ] \
+  && ok "ref=payer-6: its account, balance 38.00 as the account's own read, its credentials" \
+  || fail "ref=payer-6: $six (balance $b6)"
+api GET "/v1/admin/accounts?ref=nobody"
+[ "$status" = 200 ] && [ "$(jq -c '[.count, .accounts, .next_after]' resp.json)" = '[0,[],null]' ] \
+  && ok "a reference no account has: none" || fail "ref=nobody: $(cat resp.json)"
+api GET "/v1/admin/accounts?after=$W2&limit=2"
+[ "$status" = 200 ] && [ "$(jq -c '[[.accounts[].account], .next_after]' resp.json)" = "[[\"$W3\",\"$W4\"],\"$W4\"]" ] \
+  && ok "a page of two after $W2" || fail "accounts page: $(cat resp.json)"
+api GET "/v1/admin/accounts?limit=1001"
+expect_http 400 BAD_PARAMETER "a page of 1001 accounts"
+api GET "/v1/admin/accounts?ref=$(printf 'r%.0s' $(seq 129))"
+expect_http 400 BAD_PARAMETER "a reference of 129 bytes"
 stop_server TERM
 
 # ---- the operator's audit from the command line -------------------------
@@ -358,6 +384,15 @@ run_cli 0 "merchant $MIDB  EUR  account $MB  terminals 1 \(0 active\)" -- \
   "$OFFPAY" admin merchants --db "$LEDGER"
 run_cli 0 '^\{"count":1,"merchants":\[\{"merchant":"'"$MIDB"'","name":"Kiosk B","currency":"EUR","account":"'"$MB"'","created_at":"[0-9T:-]+Z","terminals":1,"terminals_active":0\}\],"next_after":"'"$MIDB"'"\}$' -- \
   "$OFFPAY" admin merchants --db "$LEDGER" --after "$MIDA" --limit 1 --json
+run_cli 0 "account $W6  38.00 EUR  credentials [1-9][0-9]* \([0-9]+ usable\)  since [0-9T:-]+Z  \"payer-6\"" -- \
+  "$OFFPAY" admin accounts --db "$LEDGER"
+run_cli 0 "^6 account\(s\)$" -- "$OFFPAY" admin accounts --db "$LEDGER"
+run_cli 0 '^\{"count":1,"accounts":\[\{"account":"'"$W6"'","currency":"EUR","ref":"payer-6","created_at":"[0-9T:-]+Z","balance":"38.00","credentials":[1-9][0-9]*,"credentials_usable":[0-9]+,"lost_at":null\}\],"next_after":"'"$W6"'"\}$' -- \
+  "$OFFPAY" admin accounts --db "$LEDGER" --ref payer-6 --limit 1 --json
+run_cli 0 "account $W3 .*\"payer-3\"" -- "$OFFPAY" admin accounts --db "$LEDGER" --after "$W2" --limit 1
+run_cli 0 "0 account\(s\)" -- "$OFFPAY" admin accounts --db "$LEDGER" --ref "payer 7"
+run_cli 2 "admin accounts: --ref is at most 128 bytes" -- \
+  "$OFFPAY" admin accounts --db "$LEDGER" --ref "$(printf 'r%.0s' $(seq 129))"
 # a refund from the command line: booked, made once under its key, never
 # beyond what was paid
 run_cli 0 "refund of presentment $PR1: 1.00 EUR out of merchant account $MA" -- \

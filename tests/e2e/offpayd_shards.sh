@@ -286,6 +286,21 @@ api GET /v1/admin/merchants
 [ "$status" = 200 ] && [ "$(jq -c '[.count, .merchants[0].merchant, .merchants[0].account, .merchants[0].terminals]' resp.json)" \
   = "[1,\"$MID\",\"$MA\",2]" ] && ok "the merchant list: one merchant, its two terminals" \
   || fail "merchants: $status $(cat resp.json)"
+# the payers' accounts live on their shards: listed shard by shard, ids
+# ascending, a page crossing from shard 0 to shard 1, one found by its
+# reference on shard 1
+api GET /v1/admin/accounts
+[ "$status" = 200 ] && [ "$(jq -c '[.accounts[].account]' resp.json)" = "[\"$W1\",\"$W3\",\"$W2\",\"$W4\"]" ] \
+  && ok "the accounts list: $W1 $W3 on shard 0, then $W2 $W4 on shard 1" \
+  || fail "accounts over the shards: $status $(cat resp.json)"
+api GET "/v1/admin/accounts?after=$W1&limit=2"
+[ "$(jq -c '[[.accounts[].account], .next_after]' resp.json)" = "[[\"$W3\",\"$W2\"],\"$W2\"]" ] \
+  && ok "a page of two crossing the shards" || fail "page across shards: $(cat resp.json)"
+api GET "/v1/admin/accounts?ref=payer-4"
+[ "$(jq -c '[.count, .accounts[0].account, .accounts[0].balance.minor, .accounts[0].credentials, .accounts[0].credentials_usable]' resp.json)" \
+  = "[1,\"$W4\",4000,1,0]" ] \
+  && ok "payer-4 found on shard 1: 40.00, its revoked credential not usable" \
+  || fail "ref on shard 1: $(cat resp.json)"
 
 # ---- F. each shard holds its own serials only --------------------------
 for k in 0 1; do

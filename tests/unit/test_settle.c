@@ -1453,6 +1453,64 @@ static void test_merchants_listed_with_their_terminals(void)
     drop_world(&w);
 }
 
+/* The payers' accounts: wallet accounts only (the credential's escrow,
+ * the merchants' and the guarantee are not listed), by reference, paged;
+ * each with its balance and credentials as the ledger holds them. */
+static void test_wallet_accounts_listed_and_found_by_ref(void)
+{
+    world                       w;
+    offpay_wallet_account_info *v = NULL;
+    size_t                      n = 0;
+    uint64_t                    second = 0;
+    int64_t                     bal = 0;
+    char                        long_ref[OFFPAY_LEDGER_REF_MAX + 2];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(
+        offpay_ledger_wallet_account(w.l, EUR, "payer 2", T0 + 5, &second));
+    REQUIRE_OK(offpay_ledger_wallet_accounts(w.l, NULL, 0, 100, &v, &n));
+    REQUIRE(n == 2 && v != NULL);
+    REQUIRE_OK(offpay_ledger_balance(w.l, w.wallet_acct, &bal, NULL, NULL));
+    CHECK(v[0].id == w.wallet_acct && strcmp(v[0].ref, "payer") == 0 &&
+          v[0].currency == EUR && v[0].created_at == T0 &&
+          v[0].balance == bal && bal == CENTS(50) && v[0].credentials == 1 &&
+          v[0].credentials_usable == 1 && v[0].lost_at == 0);
+    CHECK(v[1].id == second && strcmp(v[1].ref, "payer 2") == 0 &&
+          v[1].balance == 0 && v[1].credentials == 0);
+    free(v);
+    /* by reference: exactly, and none for another */
+    REQUIRE_OK(offpay_ledger_wallet_accounts(w.l, "payer 2", 0, 100, &v, &n));
+    CHECK(n == 1 && v[0].id == second);
+    free(v);
+    REQUIRE_OK(offpay_ledger_wallet_accounts(w.l, "payer ", 0, 100, &v, &n));
+    CHECK(n == 0 && v == NULL);
+    /* pages of one; a revoked credential is not usable any more */
+    REQUIRE_OK(offpay_ledger_revoke(w.l, w.cred.serial, "lost", T0 + 20));
+    REQUIRE_OK(offpay_ledger_wallet_accounts(w.l, NULL, 0, 1, &v, &n));
+    CHECK(n == 1 && v[0].id == w.wallet_acct && v[0].credentials == 1 &&
+          v[0].credentials_usable == 0);
+    free(v);
+    REQUIRE_OK(
+        offpay_ledger_wallet_accounts(w.l, NULL, w.wallet_acct, 1, &v, &n));
+    CHECK(n == 1 && v[0].id == second);
+    free(v);
+    REQUIRE_OK(offpay_ledger_wallet_accounts(w.l, NULL, second, 1, &v, &n));
+    CHECK(n == 0 && v == NULL);
+    /* bad arguments */
+    memset(long_ref, 'r', sizeof long_ref - 1);
+    long_ref[sizeof long_ref - 1] = '\0';
+    CHECK_ERR(offpay_ledger_wallet_accounts(w.l, long_ref, 0, 1, &v, &n),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_wallet_accounts(w.l, NULL, 0, 0, &v, &n),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_wallet_accounts(
+                  w.l, NULL, 0, OFFPAY_LEDGER_ACCOUNTS_MAX + 1, &v, &n),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_wallet_accounts(w.l, NULL, 0, 1, NULL, &n),
+              OFFPAY_EINVAL);
+    drop_world(&w);
+}
+
 /* ---- what offpayd serves ------------------------------------------- */
 
 static int count_line(const offpay_statement_line *line, void *ctx)
@@ -2013,8 +2071,7 @@ static const offpay_test TESTS[] = {
      test_duplicate_presentment_pays_opens_case_and_revokes},
     {"double_spend_keeps_evidence_revokes_and_pays_terminal",
      test_double_spend_keeps_evidence_revokes_and_pays_terminal},
-    {"transfers_recompute_each_balance",
-     test_transfers_recompute_each_balance},
+    {"transfers_recompute_each_balance", test_transfers_recompute_each_balance},
     {"overspend_paid_from_guarantee_when_rules_followed",
      test_overspend_paid_from_guarantee_when_rules_followed},
     {"overspend_beyond_rules_is_unpaid_with_the_rule_named",
@@ -2049,6 +2106,8 @@ static const offpay_test TESTS[] = {
      test_refunds_at_once_never_exceed_the_payment},
     {"merchants_listed_with_their_terminals",
      test_merchants_listed_with_their_terminals},
+    {"wallet_accounts_listed_and_found_by_ref",
+     test_wallet_accounts_listed_and_found_by_ref},
     {"revlist_full_and_delta_verify_and_follow",
      test_revlist_full_and_delta_verify_and_follow},
     {"nonce_taken_once_terminal_found_by_key_statement_sums",
