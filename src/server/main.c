@@ -32,11 +32,14 @@ static const char help[] =
     "\n"
     "  --db FILE               the SQLite ledger, or a PostgreSQL URL\n"
     "                          (postgresql://USER@HOST:PORT/DB; an empty\n"
-    "                          database gets the schema)\n"
-    "  --create                make the SQLite ledger FILE if it does not\n"
-    "                          exist (without it, a missing FILE is refused:\n"
-    "                          a ledger whose volume did not mount is not\n"
-    "                          replaced by an empty one)\n"
+    "                          database gets the schema with --create)\n"
+    "  --create                make a new ledger: the SQLite FILE if it does\n"
+    "                          not exist, the schema in an empty PostgreSQL\n"
+    "                          database (or in shard 0 of a new sharded\n"
+    "                          ledger). Without it, a missing FILE or an\n"
+    "                          empty database is refused: a volume that\n"
+    "                          did not mount or a wrong URL is not taken\n"
+    "                          for a new, empty ledger\n"
     "  --shards FILE           instead of --db: the ledger is sharded by\n"
     "                          credential serial over the PostgreSQL\n"
     "                          databases FILE names, one line each:\n"
@@ -587,6 +590,46 @@ static int sqlite_dir_ok(const char *db, int create)
     return 0;
 }
 
+/* A PostgreSQL ledger without --create must hold the ledger's schema: an
+ * empty database (a wrong URL, a database restored empty) is not made a
+ * new ledger that would issue credential serials from 1 again, as a
+ * missing SQLite file is not (sqlite_dir_ok). On a sharded ledger, the
+ * directory (shard 0): a shard added at the end of the map gets its
+ * schema at the start all the same (docs/scaling.md). 1 when it may be
+ * opened (errors other than a missing schema are the open's to say). */
+static int pg_ledger_ok(const char *db, int create)
+{
+    offpay_ledger_backend kind = offpay_ledger_backend_of(db);
+    offpay_shard_config  *cfg = NULL;
+    const char           *url = db;
+    int                   ok = 1;
+
+    if (create || (kind != OFFPAY_LEDGER_POSTGRES &&
+                   kind != OFFPAY_LEDGER_SHARDS))
+        return 1;
+    if (kind == OFFPAY_LEDGER_SHARDS) {
+        cfg = malloc(sizeof *cfg);
+        if (cfg == NULL ||
+            offpay_shard_config_load(db + 7, cfg, NULL, NULL) != OFFPAY_OK ||
+            cfg->n == 0) {
+            free(cfg);
+            return 1;
+        }
+        url = cfg->shard[0].url;
+    }
+    if (offpay_ledger_exists(url) == OFFPAY_ENOENT) {
+        fprintf(stderr,
+                "offpayd: %s%s holds no offpay ledger (a database without its "
+                "schema): give --create to make a new, empty ledger there (if "
+                "a ledger should be there, check the URL)\n",
+                kind == OFFPAY_LEDGER_SHARDS ? "shard 0 of the map: " : "",
+                url);
+        ok = 0;
+    }
+    free(cfg);
+    return ok;
+}
+
 /* Whether addr:port can be listened on now, before the ledger is opened
  * (or created): a port in use is said with its reason and leaves no new
  * ledger file behind. MHD binds again later; port 0 always can. */
@@ -686,7 +729,8 @@ int main(int argc, char **argv)
         goto out;
     srv_bundle_set(&srv, iv.bundle, iv.bundle_len, iv.b.seq);
     iv.bundle = NULL; /* the server's now */
-    if (!sqlite_dir_ok(o.db, o.create) || !port_free(addr, port, o.listen))
+    if (!sqlite_dir_ok(o.db, o.create) || !pg_ledger_ok(o.db, o.create) ||
+        !port_free(addr, port, o.listen))
         goto out;
     err =
         srv_pool_open(o.db, o.threads, &iv.b, iv.kid, iv.sk, iv.key, &srv.pool);

@@ -54,6 +54,20 @@ if [ "$BACKEND" = sqlite ]; then
   kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
   [ "$st" -eq 3 ] && grep -q "cannot listen on .*: Address already in use" out.txt && [ ! -e fresh.db ] \
     && ok "a port in use: refused (3), no ledger file left" || fail "port in use: $st $(cat out.txt; ls fresh.db* 2>&1)"
+else
+  # the ledger's database still empty (a wrong URL, a database restored
+  # empty): refused without --create, and nothing made in it
+  "$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss \
+      --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
+  st=$?
+  db0=$LEDGER; want="holds no offpay ledger (a database without its schema): give --create"
+  if [ -n "${OFFPAY_TEST_SHARDS:-}" ]; then
+    db0=$(awk 'NR == 1 {print $3}' shards.map); want="shard 0 of the map: .*$want"
+  fi
+  tables=$(psql -q -X -A -t "$db0" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+  [ "$st" -eq 3 ] && grep -q "$want" out.txt && [ "$tables" = 0 ] \
+    && ok "an empty database without --create: refused (3), nothing made in it" \
+    || fail "empty database: $st, $tables tables: $(cat out.txt)"
 fi
 set -e
 
