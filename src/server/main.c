@@ -604,8 +604,8 @@ static int pg_ledger_ok(const char *db, int create)
     const char           *url = db;
     int                   ok = 1;
 
-    if (create || (kind != OFFPAY_LEDGER_POSTGRES &&
-                   kind != OFFPAY_LEDGER_SHARDS))
+    if (create ||
+        (kind != OFFPAY_LEDGER_POSTGRES && kind != OFFPAY_LEDGER_SHARDS))
         return 1;
     if (kind == OFFPAY_LEDGER_SHARDS) {
         cfg = malloc(sizeof *cfg);
