@@ -42,6 +42,10 @@ typedef struct offpay_ledger_config {
 
 void offpay_ledger_config_defaults(offpay_ledger_config *c);
 
+/* The configuration l runs with: offpay_ledger_open's c, or the
+ * defaults. Since 0.7.0. */
+void offpay_ledger_get_config(const offpay_ledger *l, offpay_ledger_config *c);
+
 /*
  * offpay_ledger_open — open (creating if missing, and bringing its schema
  * up to date) the ledger at path: a SQLite file, or a PostgreSQL database

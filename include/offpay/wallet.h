@@ -524,19 +524,34 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
                                         void *ctx),
                               void *ctx, offpay_wallet_sync_report *rep);
 
+/* What offpayd answered a report of a lost wallet: what its owner needs
+ * to know next (docs/settlement.md §12). Since 0.7.0. */
+typedef struct offpay_wallet_lost_report {
+    size_t   revoked;    /* credentials revoked now (0: reported before) */
+    uint64_t account;    /* the wallet's account */
+    uint32_t revoked_at; /* when the wallet was revoked (now, or before) */
+    /* the escrow of its credentials is back in the account by then, less
+     * what settles meanwhile; what the lost device paid offline is still
+     * paid from the account until late_until when a terminal uploads it
+     * late. 0: offpayd did not say */
+    uint32_t escrow_back_by, late_until;
+    int64_t  balance; /* the account's, when revoked (minor units) */
+    uint16_t currency;
+} offpay_wallet_lost_report;
+
 /*
  * offpay_wallet_report_lost — POST /v1/wallet/revoke (base_url NULL: the
  * remembered server), signed by the wallet's key, from a restored copy
  * or another device holding the key: the wallet and every credential of
  * it are revoked; escrow returns to the account after the upload grace.
- * This wallet marks every credential it holds revoked too. *revoked (may
- * be NULL) counts the credentials the server revoked now. Errors:
+ * This wallet marks every credential it holds revoked too. *rep (may be
+ * NULL) receives offpayd's answer (zeroed on failure). Errors:
  * OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EREFUSED, OFFPAY_EIO, those of
- * saving the wallet.
+ * saving the wallet. (Before 0.7.0 the last argument was the count.)
  */
 offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
                                      const char *reason, uint32_t now,
-                                     size_t *revoked);
+                                     offpay_wallet_lost_report *rep);
 
 /*
  * offpay_wallet_backup — writes to path (must not exist) what a restore

@@ -68,7 +68,9 @@ static const char help[] =
     "                  offpayd (signed by its key, e.g. from a restored "
     "copy):\n"
     "                  the escrow returns to the account after the upload\n"
-    "                  grace, minus what settles meanwhile\n"
+    "                  grace, minus what settles meanwhile; prints the\n"
+    "                  account, its balance, when the escrow is back, and\n"
+    "                  until when the lost device's payments are paid\n"
     "      --reason TEXT (optional)   --server URL (default: the server\n"
     "                  enrolled with)\n"
     "  balance         the allowance of each credential: limit, confirmed\n"
@@ -1338,25 +1340,50 @@ static int cmd_restore(const void *args, const char *arg CLI_UNUSED)
     return status;
 }
 
+/* What the owner of a lost wallet needs next, from offpayd's answer
+ * (docs/settlement.md §12): where the money is, when the escrow is back,
+ * how long the lost device's payments can still arrive, and how to reach
+ * the money from a new wallet. */
+static void print_lost(const offpay_wallet_lost_report *r)
+{
+    char t1[32], t2[32], money[OFFPAY_AMOUNT_TEXT_MAX];
+
+    printf("wallet revoked at the server at %s: %zu credential(s) revoked "
+           "now\n",
+           cli_iso_time(r->revoked_at, t1), r->revoked);
+    if (r->currency != 0 && offpay_amount_format(r->balance, r->currency, money,
+                                                 sizeof money) == OFFPAY_OK)
+        printf("account %llu holds %s %s\n", (unsigned long long)r->account,
+               money, offpay_currency_alpha(r->currency));
+    if (r->escrow_back_by != 0 && r->late_until != 0)
+        printf("its credentials' escrow is back in the account by %s, less "
+               "what settles meanwhile; what the lost device paid offline "
+               "is still paid from the account until %s if a terminal "
+               "uploads it late\n",
+               cli_iso_time(r->escrow_back_by, t1),
+               cli_iso_time(r->late_until, t2));
+    printf("to use the money: make a new wallet ('offpay wallet init'), "
+           "enroll it with a code from the operator, and ask the operator "
+           "to move account %llu's balance to it\n",
+           (unsigned long long)r->account);
+}
+
 static int cmd_report_lost(const void *args, const char *arg CLI_UNUSED)
 {
-    const wallet_args *a = args;
-    offpay_wallet     *w;
-    int                status = EXIT_OK;
-    size_t             n = 0;
-    offpay_err         rc;
+    const wallet_args        *a = args;
+    offpay_wallet            *w;
+    offpay_wallet_lost_report r;
+    int                       status = EXIT_OK;
+    offpay_err                rc;
 
     w = open_wallet(a, &status);
     if (w == NULL)
         return status;
-    rc = offpay_wallet_report_lost(w, a->server, a->reason, cli_now(), &n);
+    rc = offpay_wallet_report_lost(w, a->server, a->reason, cli_now(), &r);
     if (rc != OFFPAY_OK)
         status = cli_fail_online("wallet report-lost", rc);
     else
-        printf("wallet revoked at the server: %zu credential(s) revoked; "
-               "their escrow returns to the account after the upload "
-               "grace\n",
-               n);
+        print_lost(&r);
     offpay_wallet_close(w);
     return status;
 }

@@ -649,9 +649,35 @@ out:
     return rc;
 }
 
+/* offpayd's answer to a lost wallet's report, as far as it gives it. */
+static uint32_t time_field(const json_t *o, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(o, key));
+
+    return v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
+}
+
+static void lost_report_of(const json_t *doc, offpay_wallet_lost_report *rep)
+{
+    const char *cur = json_string_value(
+        json_object_get(json_object_get(doc, "balance"), "currency"));
+    json_int_t n =
+        json_integer_value(json_object_get(doc, "credentials_revoked"));
+
+    rep->revoked = n > 0 ? (size_t)n : 0;
+    rep->account = id_field(doc, "account");
+    rep->revoked_at = time_field(doc, "revoked_at");
+    rep->escrow_back_by = time_field(doc, "escrow_back_by");
+    rep->late_until = time_field(doc, "late_until");
+    rep->balance = minor_field(doc, "balance");
+    if (cur == NULL ||
+        offpay_currency_from_alpha(cur, &rep->currency) != OFFPAY_OK)
+        rep->currency = 0;
+}
+
 offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
                                      const char *reason, uint32_t now,
-                                     size_t *revoked)
+                                     offpay_wallet_lost_report *rep)
 {
     char        buf[OFFPAY_WALLET_URL_MAX + 1];
     const char *base = NULL;
@@ -659,8 +685,8 @@ offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
     char       *body = NULL;
     offpay_err  rc;
 
-    if (revoked != NULL)
-        *revoked = 0;
+    if (rep != NULL)
+        memset(rep, 0, sizeof *rep);
     if (w == NULL)
         return OFFPAY_EINVAL;
     rc = offpay__wallet_base(w, base_url, buf, &base);
@@ -674,9 +700,8 @@ offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
     rc = post(w, base, "/v1/wallet/revoke", body, now,
               offpay__wallet_clock_offset(base, now), &doc, NULL, 0);
     offpay__json_free(body);
-    if (rc == OFFPAY_OK && revoked != NULL)
-        *revoked = (size_t)json_integer_value(
-            json_object_get(doc, "credentials_revoked"));
+    if (rc == OFFPAY_OK && rep != NULL)
+        lost_report_of(doc, rep);
     json_decref(doc);
     /* this copy shows no code any more either (the lost phone learns it
      * at its next sync, and terminals from the revocation list) */

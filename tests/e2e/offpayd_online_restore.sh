@@ -115,6 +115,17 @@ api GET "/v1/admin/credentials/$S3"
 [ "$(jget .revoked)" = true ] && ok "$S3 revoked" || fail "not revoked: $(cat resp.json)"
 api GET "/v1/admin/wallets/$W2"
 [ "$(jget .revoked)" = true ] && ok "wallet $W2 revoked" || fail "wallet: $(cat resp.json)"
+# what the owner is told next: the account's money, when the escrow is
+# back (the upload grace, 14 days, after the revocation) and until when
+# the lost device's payments are still paid from it (30 days more)
+rat=$(jget .revoked_at)
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+grep -q "^wallet revoked at the server at $(iso "$rat"): 1 credential(s) revoked now$" w.out \
+  && grep -q "^account $W2 holds 50.00 EUR$" w.out \
+  && grep -q "escrow is back in the account by $(iso $((rat + 14 * 86400))), less what settles meanwhile; .* until $(iso $((rat + 44 * 86400))) if a terminal uploads it late" w.out \
+  && grep -q "ask the operator to move account $W2's balance to it" w.out \
+  && ok "report-lost tells the owner the account, the escrow's return and the late window" \
+  || fail "report-lost's answer: $(cat w.out)"
 upload ta
 [ "$(last)" = "settled" ] && ok "ta's payment from before the revocation settles" \
   || fail "upload: $(cat resp.json)"
@@ -172,7 +183,11 @@ api GET "/v1/admin/credentials/$S4"
 [ "$(jget .revoked)" = true ] && ok "$S4 revoked by the operator" || fail "S4: $(cat resp.json)"
 api POST "/v1/admin/wallets/$W3/revoke" '{"reason":"again"}'
 [ "$status" = 200 ] && [ "$(jget .credentials_revoked)" = 0 ] \
-  && ok "POST /v1/admin/wallets/$W3/revoke again: nothing more" || fail "again: $(cat resp.json)"
+  && [ $(( $(jget .escrow_back_by) - $(jget .revoked_at) )) = $((14 * 86400)) ] \
+  && [ $(( $(jget .late_until) - $(jget .escrow_back_by) )) = $((30 * 86400)) ] \
+  && [ "$(jget .balance.decimal)" = 0.00 ] && [ "$(jget .account)" = "$W3" ] \
+  && ok "POST /v1/admin/wallets/$W3/revoke again: nothing more; the same dates from the first revocation" \
+  || fail "again: $(cat resp.json)"
 run_cli 0 "wallet of account $W3: already revoked at [0-9T:-]+Z; nothing changed" -- \
     "$OFFPAY" admin revoke-wallet --db "$LEDGER" --account "$W3"
 api POST "/v1/admin/wallets/999/revoke" '{}'
