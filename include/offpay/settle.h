@@ -177,7 +177,8 @@ typedef struct offpay_wallet_account_info {
     uint32_t created_at;
     int64_t  balance;            /* its online money, minor units */
     uint32_t credentials;        /* issued from it */
-    uint32_t credentials_usable; /* of them, neither revoked nor released */
+    uint32_t credentials_active; /* of them, neither revoked nor released
+                                    (an expired one until its release) */
     /* when its wallet was reported lost (or revoked by the operator); 0:
      * it was not, or it never enrolled online */
     uint32_t lost_at;

@@ -35,7 +35,7 @@ static const char help[] =
     "       offpay admin evidence CASE --server URL --token-file FILE\n"
     "                    --out FILE [--force]\n"
     "       offpay admin enroll-code --db LEDGER --currency CODE\n"
-    "                    [--expires UNIXTIME] [--json]\n"
+    "                    [--expires UNIXTIME] [--ref TEXT] [--json]\n"
     "       offpay admin revoke-wallet --db LEDGER --account N [--json]\n"
     "       offpay admin transfers --db LEDGER --account N [--after ID]\n"
     "                    [--limit N] [--json]\n"
@@ -94,11 +94,12 @@ static const char help[] =
     "            terminals (and how many are not revoked), name; a\n"
     "            merchant's id is what its statement and refunds name\n"
     "            (also GET /v1/admin/merchants)\n"
-    "  accounts  the payers' accounts, oldest first, or with --ref those\n"
-    "            opened with exactly that reference: id, currency,\n"
-    "            balance, credentials issued (and how many are neither\n"
-    "            revoked nor released), whether its wallet was reported\n"
-    "            lost, reference (also GET /v1/admin/accounts)\n"
+    "  accounts  the payers' accounts in id order, or with --ref those\n"
+    "            opened with exactly that reference (of the account, or\n"
+    "            of the enrollment code): id, balance, currency,\n"
+    "            credentials issued (and how many are active: neither\n"
+    "            revoked nor released), when its wallet was reported\n"
+    "            LOST, reference (also GET /v1/admin/accounts)\n"
     "  lists     offpayd's trust bundle and revocation list, checked under\n"
     "            the root key (--root: hex, or root.pub), written to\n"
     "            DIR/bundle.opb and DIR/revlist.opb for air-gapped\n"
@@ -130,7 +131,10 @@ static const char help[] =
     "  --presentment N  refund: the presentment (a statement line's id)\n"
     "  --amount AMOUNT  refund: in the payment's currency, e.g. 2.50\n"
     "  --ref TEXT       refund: the operator's reference (at most 128 bytes);\n"
-    "                   accounts: the reference an account was opened with\n"
+    "                   accounts: the reference an account was opened with;\n"
+    "                   enroll-code: the reference the wallet's account is\n"
+    "                   opened with (a customer number; 'enrolled wallet'\n"
+    "                   without it)\n"
     "  --funded         refund: the merchant paid the amount in (its money\n"
     "                   was paid out): booked as a deposit into its account\n"
     "                   with the refund\n"
@@ -160,7 +164,7 @@ static const struct {
     {"release", "now"},
     {"cases", "serial kind since after limit server token-file"},
     {"evidence", "bundle out force server token-file"},
-    {"enroll-code", "currency expires"},
+    {"enroll-code", "currency expires ref"},
     {"revoke-wallet", "account"},
     {"transfers", "account after limit"},
     {"refund", "presentment amount ref key funded"},
@@ -266,7 +270,7 @@ static int audit(offpay_ledger *l, int json)
 
 /* `admin enroll-code`: a one-time enrollment code (settle.h). */
 static int enroll_code(offpay_ledger *l, const char *currency, uint64_t expires,
-                       int json)
+                       const char *ref, int json)
 {
     char       code[OFFPAY_ENROLL_CODE_CHARS + 1];
     uint16_t   cur = 0;
@@ -280,8 +284,8 @@ static int enroll_code(offpay_ledger *l, const char *currency, uint64_t expires,
         return EXIT_USAGE;
     if (expires == 0)
         expires = (uint64_t)now + OFFPAY_ENROLL_LIFETIME;
-    rc = offpay_ledger_enrollment_add(l, cur, "offpay admin enroll-code",
-                                      (uint32_t)expires, now, code);
+    rc =
+        offpay_ledger_enrollment_add(l, cur, ref, (uint32_t)expires, now, code);
     if (rc != OFFPAY_OK)
         return cli_fail("admin enroll-code", rc);
     if (json)
@@ -639,8 +643,8 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
                                v[i].ref, "created_at", when, "balance",
                                decimal_json(v[i].balance, v[i].currency),
                                "credentials", (json_int_t)v[i].credentials,
-                               "credentials_usable",
-                               (json_int_t)v[i].credentials_usable, "lost_at",
+                               "credentials_active",
+                               (json_int_t)v[i].credentials_active, "lost_at",
                                v[i].lost_at != 0 ? lost : NULL));
         }
         doc =
@@ -656,10 +660,10 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
                                  sizeof money) != OFFPAY_OK)
             snprintf(money, sizeof money, "%lld minor units",
                      (long long)v[i].balance);
-        printf("account %llu  %s %s  credentials %u (%u usable)  since %s",
+        printf("account %llu  %s %s  credentials %u (%u active)  since %s",
                (unsigned long long)v[i].id, money,
                offpay_currency_alpha(v[i].currency), (unsigned)v[i].credentials,
-               (unsigned)v[i].credentials_usable, when);
+               (unsigned)v[i].credentials_active, when);
         if (v[i].lost_at != 0) {
             time_text(v[i].lost_at, lost, sizeof lost);
             printf("  LOST %s", lost);
@@ -1299,7 +1303,7 @@ int cli_admin(int argc, char **argv)
             return cli_usage_error("admin: give a command (audit, release, "
                                    "cases, evidence, enroll-code, "
                                    "revoke-wallet, transfers, refund, "
-                                   "merchants, lists, backup)");
+                                   "merchants, accounts, lists, backup)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
@@ -1580,7 +1584,7 @@ int cli_admin(int argc, char **argv)
     else if (strcmp(cmd, "cases") == 0)
         status = cases(l, &a);
     else if (strcmp(cmd, "enroll-code") == 0)
-        status = enroll_code(l, currency, expires, json);
+        status = enroll_code(l, currency, expires, q.ref, json);
     else if (strcmp(cmd, "revoke-wallet") == 0)
         status = revoke_wallet(l, account, json);
     else if (strcmp(cmd, "transfers") == 0)

@@ -161,8 +161,8 @@ static json_t *wallet_account_json(const offpay_wallet_account_info *a)
         srv_json_id(a->id), "currency", offpay_currency_alpha(a->currency),
         "ref", a->ref, "created_at", (json_int_t)a->created_at, "balance",
         srv_json_amount(a->balance, a->currency), "credentials",
-        (json_int_t)a->credentials, "credentials_usable",
-        (json_int_t)a->credentials_usable, "lost_at",
+        (json_int_t)a->credentials, "credentials_active",
+        (json_int_t)a->credentials_active, "lost_at",
         a->lost_at != 0 ? json_integer((json_int_t)a->lost_at) : json_null());
 }
 

@@ -103,12 +103,13 @@ struct enroll_ctx {
 static offpay_err enroll_tx(offpay_ledger *l, void *p)
 {
     struct enroll_ctx *c = p;
+    char               ref[OFFPAY_LEDGER_REF_MAX + 1];
     uint32_t           expires = 0, used_at = 0;
     uint64_t           made = 0, mine = 0;
     offpay_err         rc;
 
     rc = l->ops->enroll_get(l->store, c->hash, &c->currency, &expires, &used_at,
-                            &made);
+                            &made, ref);
     if (rc != OFFPAY_OK)
         return rc;
     if (used_at != 0) {
@@ -131,8 +132,11 @@ static offpay_err enroll_tx(offpay_ledger *l, void *p)
         return rc;
     if (c->dry)
         return OFFPAY_OK;
+    /* the account is opened with the operator's reference of the code (a
+     * customer number: offpay_ledger_wallet_accounts finds it by it) */
     rc = l->ops->account_add(l->store, OFFPAY_ACCOUNT_WALLET, c->currency,
-                             "enrolled wallet", c->now, &c->account);
+                             ref[0] != '\0' ? ref : "enrolled wallet", c->now,
+                             &c->account);
     if (rc == OFFPAY_OK)
         rc = l->ops->enroll_use(l->store, c->hash, c->account, c->now);
     /* used by an enrollment that committed meanwhile: rerun, and the

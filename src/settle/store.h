@@ -408,11 +408,13 @@ typedef struct offpay__store_ops {
     offpay_err (*enroll_add)(offpay__store *s, const uint8_t hash[32],
                              uint16_t currency, const char *ref, uint32_t now,
                              uint32_t expires);
-    /* ENOTFOUND, or the code's currency, expiry, use (0: unused) and the
-     * account it made (0: none) */
+    /* ENOTFOUND, or the code's currency, expiry, use (0: unused), the
+     * account it made (0: none) and the operator's reference ("": none;
+     * ref may be NULL) */
     offpay_err (*enroll_get)(offpay__store *s, const uint8_t hash[32],
                              uint16_t *currency, uint32_t *expires,
-                             uint32_t *used_at, uint64_t *account);
+                             uint32_t *used_at, uint64_t *account,
+                             char ref[OFFPAY_LEDGER_REF_MAX + 1]);
     /* marks the code used for account if unused, else EEXISTS */
     offpay_err (*enroll_use)(offpay__store *s, const uint8_t hash[32],
                              uint64_t account, uint32_t now);

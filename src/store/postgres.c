@@ -1421,7 +1421,8 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint32_t expires);
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
-                               uint32_t *used_at, uint64_t *account);
+                               uint32_t *used_at, uint64_t *account,
+                               char ref[OFFPAY_LEDGER_REF_MAX + 1]);
 static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
                                uint64_t account, uint32_t now);
 static offpay_err s_wallet_key_add(offpay__store *s,
@@ -2352,24 +2353,31 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
 
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
-                               uint32_t *used_at, uint64_t *account)
+                               uint32_t *used_at, uint64_t *account,
+                               char ref[OFFPAY_LEDGER_REF_MAX + 1])
 {
-    params     p = {0};
-    PGresult  *r = NULL;
-    offpay_err rc;
+    params      p = {0};
+    PGresult   *r = NULL;
+    const char *text;
+    offpay_err  rc;
 
     p_blob(&p, hash, 32);
     rc = run_sql_row(s,
                      "SELECT currency, expires_at, COALESCE(used_at, 0),"
-                     " COALESCE(account, 0) FROM enrollments WHERE code_hash ="
-                     " $1::bytea",
+                     " COALESCE(account, 0), COALESCE(ref, '') FROM"
+                     " enrollments WHERE code_hash = $1::bytea",
                      &p, &r);
     if (rc != OFFPAY_OK)
         return rc;
+    text = PQgetvalue(r, 0, 4);
+    if (strlen(text) > OFFPAY_LEDGER_REF_MAX)
+        return OFFPAY_ESTORE;
     *currency = (uint16_t)col_u32(r, 0, 0);
     *expires = col_u32(r, 0, 1);
     *used_at = col_u32(r, 0, 2);
     *account = col_u64(r, 0, 3);
+    if (ref != NULL)
+        strcpy(ref, text);
     return OFFPAY_OK;
 }
 
@@ -2754,7 +2762,7 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
         a->created_at = col_u32(r, i, 3);
         a->balance = col_i64(r, i, 4);
         a->credentials = col_u32(r, i, 5);
-        a->credentials_usable = col_u32(r, i, 6);
+        a->credentials_active = col_u32(r, i, 6);
         a->lost_at = col_u32(r, i, 7);
         if (strlen(text) > OFFPAY_LEDGER_REF_MAX)
             rc = OFFPAY_ESTORE;

@@ -1390,7 +1390,8 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint32_t expires);
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
-                               uint32_t *used_at, uint64_t *account);
+                               uint32_t *used_at, uint64_t *account,
+                               char ref[OFFPAY_LEDGER_REF_MAX + 1]);
 static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
                                uint64_t account, uint32_t now);
 static offpay_err s_wallet_key_add(offpay__store *s,
@@ -2048,34 +2049,48 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                 bind_args, &x, NULL, NULL, NULL);
 }
 
+struct enroll_row {
+    uint64_t v[4];
+    char     ref[OFFPAY_LEDGER_REF_MAX + 1];
+};
+
 static int read_enroll(sqlite3_stmt *st, void *out)
 {
-    uint64_t *v = out;
+    struct enroll_row *e = out;
+    const char        *ref = (const char *)sqlite3_column_text(st, 4);
 
-    v[0] = col_u32(st, 0);
-    v[1] = col_u32(st, 1);
-    v[2] = col_u32(st, 2);
-    v[3] = col_u64(st, 3);
+    e->v[0] = col_u32(st, 0);
+    e->v[1] = col_u32(st, 1);
+    e->v[2] = col_u32(st, 2);
+    e->v[3] = col_u64(st, 3);
+    if (ref == NULL || strlen(ref) > OFFPAY_LEDGER_REF_MAX)
+        return -1;
+    strcpy(e->ref, ref);
     return 0;
 }
 
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
-                               uint32_t *used_at, uint64_t *account)
+                               uint32_t *used_at, uint64_t *account,
+                               char ref[OFFPAY_LEDGER_REF_MAX + 1])
 {
-    online_args x = {hash, 32, 0, 0, 0, NULL};
-    uint64_t    v[4] = {0, 0, 0, 0};
-    offpay_err  rc;
+    online_args       x = {hash, 32, 0, 0, 0, NULL};
+    struct enroll_row e;
+    offpay_err        rc;
 
+    memset(&e, 0, sizeof e);
     rc = once(s,
               "SELECT currency, expires_at, COALESCE(used_at, 0),"
-              " COALESCE(account, 0) FROM enrollments WHERE code_hash = ?1",
-              bind_args, &x, read_enroll, v, NULL);
+              " COALESCE(account, 0), COALESCE(ref, '') FROM enrollments"
+              " WHERE code_hash = ?1",
+              bind_args, &x, read_enroll, &e, NULL);
     if (rc == OFFPAY_OK) {
-        *currency = (uint16_t)v[0];
-        *expires = (uint32_t)v[1];
-        *used_at = (uint32_t)v[2];
-        *account = v[3];
+        *currency = (uint16_t)e.v[0];
+        *expires = (uint32_t)e.v[1];
+        *used_at = (uint32_t)e.v[2];
+        *account = e.v[3];
+        if (ref != NULL)
+            strcpy(ref, e.ref);
     }
     return rc;
 }
@@ -2498,7 +2513,7 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
         a->created_at = col_u32(st, 3);
         a->balance = sqlite3_column_int64(st, 4);
         a->credentials = col_u32(st, 5);
-        a->credentials_usable = col_u32(st, 6);
+        a->credentials_active = col_u32(st, 6);
         a->lost_at = col_u32(st, 7);
         if (r == NULL || strlen(r) > OFFPAY_LEDGER_REF_MAX)
             rc = OFFPAY_ESTORE;

@@ -213,9 +213,27 @@ wreq w1 /v1/wallet/enroll "{\"code\":\"$CODE\"}"
   || fail "own code again: $status $(cat resp.json)"
 w enroll w3 --server "$URL" --code "$C2"
 [ "$ws" = 0 ] && ok "the unused code still enrolls another wallet" || fail "enroll w3: $(cat w.out)"
-api POST /v1/admin/enrollments '{"currency":"EUR","ref":"branch 3"}'
+api POST /v1/admin/enrollments '{"currency":"EUR","ref":"customer 4711"}'
 [ "$status" = 200 ] && [[ $(jget .code) =~ ^[0-9a-f]{24}$ ]] \
   && ok "POST /v1/admin/enrollments: a code" || fail "enrollments: $(cat resp.json)"
+# the code's reference is the account's: the operator finds the wallet by
+# the customer number it was given for; a code without one opens an
+# account named "enrolled wallet"
+wallet_init w5
+w enroll w5 --server "$URL" --code "$(jget .code)"
+W5=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+api GET "/v1/admin/accounts?ref=customer%204711"
+[ -n "$W5" ] && [ "$(jq -c '[.count, .accounts[0].account]' resp.json)" = "[1,\"$W5\"]" ] \
+  && ok "enrolled with a code for customer 4711: its account $W5 found by that reference" \
+  || fail "account by the code's ref: $W5 $(cat resp.json)"
+wallet_init w6
+w enroll w6 --server "$URL" --code "$(enroll_code --ref "customer 4712")"
+W6=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+run_cli 0 "^account $W6  0.00 EUR  credentials 0 \(0 active\)  since [0-9T:-]+Z  \"customer 4712\"$" -- \
+  "$OFFPAY" admin accounts --db "$LEDGER" --ref "customer 4712"
+api GET "/v1/admin/accounts?after=$((W - 1))&limit=1"
+[ "$(jq -r '.accounts[0] | .account + " " + .ref' resp.json)" = "$W enrolled wallet" ] \
+  && ok "a code without a reference: account $W 'enrolled wallet'" || fail "no-ref account: $(cat resp.json)"
 api POST /v1/admin/enrollments '{"currency":"XXX"}'
 expect_http 400 BAD_FIELD "an enrollment code in an unknown currency"
 curl -s -o resp.json -w '%{http_code}' -X POST -d '{"currency":"EUR"}' "$URL/v1/admin/enrollments" > st

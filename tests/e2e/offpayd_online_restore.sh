@@ -166,11 +166,11 @@ balances "W=$W2:9000 esc=esc/$S3:0 A=$MA:5200" "the escrow less what settled ret
 audits "a lost wallet, after the grace"
 # the operator answering its owner finds the account marked lost
 api GET "/v1/admin/accounts?after=$((W2 - 1))&limit=1"
-[ "$status" = 200 ] && [ "$(jq -c '.accounts[0] | [.account, .balance.minor, .credentials, .credentials_usable, (.lost_at | type)]' resp.json)" \
+[ "$status" = 200 ] && [ "$(jq -c '.accounts[0] | [.account, .balance.minor, .credentials, .credentials_active, (.lost_at | type)]' resp.json)" \
   = "[\"$W2\",9000,1,0,\"number\"]" ] \
-  && ok "the accounts list: $W2 lost, its one credential no longer usable, 90.00" \
+  && ok "the accounts list: $W2 lost, its one credential no longer active, 90.00" \
   || fail "lost account in the list: $(cat resp.json)"
-run_cli 0 "account $W2  90.00 EUR  credentials 1 \(0 usable\)  since [0-9T:-]+Z  LOST [0-9T:-]+Z" -- \
+run_cli 0 "account $W2  90.00 EUR  credentials 1 \(0 active\)  since [0-9T:-]+Z  LOST [0-9T:-]+Z" -- \
   "$OFFPAY" admin accounts --db "$LEDGER" --after "$((W2 - 1))" --limit 1
 
 # ---- 3. a lost wallet revoked by the operator -----------------------------------

@@ -297,9 +297,9 @@ api GET "/v1/admin/accounts?after=$W1&limit=2"
 [ "$(jq -c '[[.accounts[].account], .next_after]' resp.json)" = "[[\"$W3\",\"$W2\"],\"$W2\"]" ] \
   && ok "a page of two crossing the shards" || fail "page across shards: $(cat resp.json)"
 api GET "/v1/admin/accounts?ref=payer-4"
-[ "$(jq -c '[.count, .accounts[0].account, .accounts[0].balance.minor, .accounts[0].credentials, .accounts[0].credentials_usable]' resp.json)" \
+[ "$(jq -c '[.count, .accounts[0].account, .accounts[0].balance.minor, .accounts[0].credentials, .accounts[0].credentials_active]' resp.json)" \
   = "[1,\"$W4\",4000,1,0]" ] \
-  && ok "payer-4 found on shard 1: 40.00, its revoked credential not usable" \
+  && ok "payer-4 found on shard 1: 40.00, its revoked credential not active" \
   || fail "ref on shard 1: $(cat resp.json)"
 
 # ---- F. each shard holds its own serials only --------------------------

@@ -6,5 +6,8 @@
 --
 -- Placeholders as in 001_ledger.sql.
 
+-- (Escrows, one per credential, are most of the accounts: the pages
+-- walk the wallet accounts alone.)
+CREATE INDEX accounts_wallet ON accounts (id) WHERE kind = 2;
 CREATE INDEX accounts_wallet_ref ON accounts (ref) WHERE kind = 2;
 CREATE INDEX credentials_wallet_account ON credentials (wallet_account);
