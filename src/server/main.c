@@ -453,13 +453,13 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
         rc = srv_bundle_copy(srv, &cur, &cur_len, NULL);
     same = rc == OFFPAY_OK && n.kid == v->kid && n.bundle_len == cur_len &&
            memcmp(n.bundle, cur, cur_len) == 0;
-    free(cur);
     if (same) {
         fprintf(stderr,
                 "offpayd: SIGHUP: issuer read again from %s: unchanged "
                 "(daily key %u, trust bundle %u)\n",
                 o->issuer, (unsigned)v->kid, (unsigned)v->b.seq);
         issuer_view_free(&n);
+        free(cur);
         return;
     }
     if (rc == OFFPAY_OK && v->key != NULL) { /* room to keep it (below) */
@@ -469,19 +469,35 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
         else
             old->k = grown;
     }
-    if (rc == OFFPAY_OK)
+    /* The new bundle is served before its key signs anything, so no
+     * credential of the new key goes out while /v1/bundle lacks it (a
+     * retired key's absence from it is the retirement). */
+    if (rc == OFFPAY_OK) {
+        srv_bundle_set(srv, n.bundle, n.bundle_len, n.b.seq);
+        n.bundle = NULL; /* the server's now */
         rc = srv_pool_retrust(srv->pool, &n.b, n.kid, n.sk, n.key);
+        if (rc != OFFPAY_OK) { /* the bundle in use again */
+            srv_bundle_set(srv, cur, cur_len, v->b.seq);
+            cur = NULL;
+        }
+    }
+    free(cur);
     if (rc != OFFPAY_OK) {
         fprintf(stderr,
                 "offpayd: SIGHUP: the issuer is unchanged (%s): signing "
                 "with daily key %u, trust bundle %u\n",
                 rc == OFFPAY_ENOMEM ? "out of memory" : "above",
                 (unsigned)v->kid, (unsigned)v->b.seq);
+        if (rc == OFFPAY_EUNKNOWN_KID && o->key_uri != NULL)
+            fprintf(stderr,
+                    "offpayd: WARNING: the key of --issuer-key-uri is no key "
+                    "of the issuer's trust bundle valid now (retired?): "
+                    "offpayd goes on signing with it and serving the trust "
+                    "bundle before; restart it with the URI of a key of the "
+                    "new bundle, or without --issuer-key-uri\n");
         issuer_view_free(&n);
         return;
     }
-    srv_bundle_set(srv, n.bundle, n.bundle_len, n.b.seq);
-    n.bundle = NULL; /* the server's now */
     if (v->key != NULL)
         old->k[old->n++] = v->key;
     v->key = NULL;
@@ -499,13 +515,19 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
 /* Says, once a day at most, when the daily signing key ends within 30
  * days or has ended: what offpayd signs ends with the key, and past its end
  * it signs nothing (credentials, terminal credentials, revocation lists)
- * until it is started with a newer one. */
+ * until a newer one is added and offpayd sent SIGHUP (or started). */
 static void key_end_warning(const offpay_trust_bundle *b, uint16_t kid,
                             uint32_t now)
 {
     static uint32_t said;
+    static uint16_t said_of; /* the key it was said of: a reload's new key
+                                is warned of at once */
     char            when[32] = "";
 
+    if (kid != said_of) {
+        said = 0;
+        said_of = kid;
+    }
     for (size_t i = 0; i < b->n_keys; i++) {
         const offpay_bundle_key *k = &b->keys[i];
         time_t                   end = (time_t)k->valid_until;

@@ -104,8 +104,8 @@ typedef struct srv_config {
     uint8_t  token_hash[32]; /* BLAKE2b of the operator token */
     /* /metrics: public (0), or for the bearer of this token or of the
      * operator's (1; --metrics-token-file) */
-    int      metrics_auth;
-    uint8_t  metrics_hash[32]; /* BLAKE2b of the metrics token */
+    int     metrics_auth;
+    uint8_t metrics_hash[32]; /* BLAKE2b of the metrics token */
 } srv_config;
 
 typedef struct srv_ctx {
@@ -362,7 +362,7 @@ void srv_set_token(srv_ctx *srv, const char *token);
 void srv_set_metrics_token(srv_ctx *srv, const char *token);
 /* Whether r may read /metrics: no metrics token is set, or r bears it or
  * the operator's. */
-int  srv_metrics_ok(const srv_req *r);
+int srv_metrics_ok(const srv_req *r);
 
 /* Who may sign a request to an endpoint: how its key is looked up. */
 typedef struct srv_signer_kind {

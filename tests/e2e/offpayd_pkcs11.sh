@@ -15,7 +15,9 @@
 #      --server`) is accepted by offpayd, which settles it; audit passes;
 #   4. the token taken away under offpayd: issuing is 503 EPKCS11;
 #   5. a sealed key added and offpayd sent SIGHUP: it leaves the token's
-#      key for the new one without a restart.
+#      key for the new one without a restart; a key pinned with
+#      --issuer-key-uri and then retired is kept on SIGHUP, with a warning
+#      to restart.
 source "$(dirname "$0")/offpayd_lib.sh"
 MODULE=/usr/lib/softhsm/libsofthsm2.so
 [ -r "$MODULE" ] || { echo "softhsm2 missing: run scripts/setup.sh"; exit 1; }
@@ -178,5 +180,24 @@ jget .credential > k3.cred
 run_cli 0 '"kid": 3' -- "$OFFPAY" decode --file k3.cred --json
 [ "$server_pid" = "$pid" ] && kill -0 "$pid" && ok "the same offpayd" || fail "offpayd restarted"
 audit_passes "after SIGHUP"
+stop_server TERM
+# Pinned with --issuer-key-uri, the token's key 2 is what offpayd signs
+# with, whatever else the issuer adds; retired (a compromise), SIGHUP
+# cannot replace it: offpayd keeps it, says so loudly and how to restart.
+start_server --issuer-key-uri "$ISSUER_URI"
+run_cli 0 "signing key 2 retired" -- "$OFFPAY" issuer retire-key 2 --dir iss --passphrase-file ip
+: > server.err
+kill -HUP "$server_pid"
+for _ in $(seq 100); do grep -q "SIGHUP: the issuer is unchanged" server.err && break; sleep 0.1; done
+grep -q "issuer key in the token: .*(EUNKNOWN_KID)" server.err \
+  && grep -q "SIGHUP: the issuer is unchanged (above): signing with daily key 2, trust bundle 3" server.err \
+  && grep -q "WARNING: the key of --issuer-key-uri is no key of the issuer's trust bundle valid now (retired?): .*restart it with the URI of a key of the new bundle" server.err \
+  && ok "SIGHUP after the pinned key's retirement: kept, with a warning to restart" \
+  || fail "pinned key retired: $(cat server.err)"
+stop_server TERM
+start_server   # without the pin: the newest key valid now, the sealed key 3
+api GET /v1/bundle
+[ "$(jget .seq)" = 4 ] && ok "restarted without the pin: the bundle without key 2 (4)" \
+  || fail "bundle after the restart: $(cat resp.json)"
 stop_server TERM
 finish
