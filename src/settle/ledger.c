@@ -770,6 +770,25 @@ offpay_err offpay__ledger_guarantee_on(offpay_ledger *l, size_t k,
     return rc;
 }
 
+static offpay_err guarantee_find_tx(offpay_ledger *l, void *p)
+{
+    struct guarantee_ctx *c = p;
+
+    return l->ops->account_singleton_find(l->store, OFFPAY_ACCOUNT_GUARANTEE,
+                                          c->currency, &c->id);
+}
+
+offpay_err offpay__ledger_guarantee_find_on(offpay_ledger *l, size_t k,
+                                            uint16_t currency, uint64_t *id)
+{
+    struct guarantee_ctx c = {currency, 0};
+    offpay_err rc = offpay__ledger_read_on(l, k, guarantee_find_tx, &c);
+
+    if (rc == OFFPAY_OK)
+        *id = c.id;
+    return rc;
+}
+
 static offpay_err spread_balance(offpay_ledger *l, struct balance_ctx *c)
 {
     int64_t    sum = 0;
@@ -778,10 +797,16 @@ static offpay_err spread_balance(offpay_ledger *l, struct balance_ctx *c)
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
         struct balance_ctx s = *c;
 
-        /* a guarantee's counterpart on shard k is that shard's own, made
-         * if missing; a merchant account's is itself (the same id) */
-        if (s.kind == OFFPAY_ACCOUNT_GUARANTEE)
-            rc = offpay__ledger_guarantee_on(l, k, s.currency, &s.id);
+        /* a guarantee's counterpart on shard k is that shard's own (none
+         * yet: nothing there, and a read makes none); a merchant
+         * account's is itself (the same id) */
+        if (s.kind == OFFPAY_ACCOUNT_GUARANTEE) {
+            rc = offpay__ledger_guarantee_find_on(l, k, s.currency, &s.id);
+            if (rc == OFFPAY_ENOTFOUND) {
+                rc = OFFPAY_OK;
+                continue;
+            }
+        }
         if (rc == OFFPAY_OK)
             rc = offpay__ledger_read_on(l, k, balance_tx, &s);
         if (rc == OFFPAY_OK && __builtin_add_overflow(sum, s.balance, &sum))

@@ -102,6 +102,10 @@ int offpay__ledger_spread(const offpay_ledger *l, offpay_account_kind kind);
  * transaction). */
 offpay_err offpay__ledger_guarantee_on(offpay_ledger *l, size_t k,
                                        uint16_t currency, uint64_t *id);
+/* The same for a read: ENOTFOUND when shard k has none yet (nothing is
+ * made: a shard whose guarantee never covered anything holds none). */
+offpay_err offpay__ledger_guarantee_find_on(offpay_ledger *l, size_t k,
+                                            uint16_t currency, uint64_t *id);
 
 /* Settlement's transactions: fn runs once on each shard holding one of
  * serials[0..n) (a serial in no shard's range goes to shard 0, which does

@@ -181,6 +181,10 @@ typedef struct offpay__store_ops {
     offpay_err (*account_singleton)(offpay__store *s, offpay_account_kind kind,
                                     uint16_t currency, uint32_t now,
                                     uint64_t *id);
+    /* the same, read only: ENOTFOUND when missing */
+    offpay_err (*account_singleton_find)(offpay__store      *s,
+                                         offpay_account_kind kind,
+                                         uint16_t currency, uint64_t *id);
     offpay_err (*account_get)(offpay__store *s, uint64_t id,
                               offpay_account_kind *kind, uint16_t *currency);
     offpay_err (*balance)(offpay__store *s, uint64_t id, int64_t *balance);
@@ -477,7 +481,8 @@ typedef struct offpay__store_ops {
 /* clang-format off */
 #define OFFPAY__STORE_OP_NAMES(X) \
     X(begin) X(begin_read) X(commit) X(rollback) X(close) X(account_add) \
-    X(account_singleton) X(account_get) X(balance) X(transfer_add) \
+    X(account_singleton) X(account_singleton_find) X(account_get) X(balance) \
+    X(transfer_add) \
     X(merchant_add) X(merchant_get) X(terminal_by_pk) X(terminal_add) \
     X(terminal_set_cred) X(terminal_get) X(terminal_revoke) X(cred_add) \
     X(cred_set_bytes) X(cred_get) X(escrow_debit) X(escrow_credit) \

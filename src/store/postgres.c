@@ -515,10 +515,9 @@ static offpay_err s_account_add(offpay__store *s, offpay_account_kind kind,
     return insert_id(s, S_ACCOUNT_ADD, &p, id);
 }
 
-static offpay_err s_account_singleton(offpay__store      *s,
-                                      offpay_account_kind kind,
-                                      uint16_t currency, uint32_t now,
-                                      uint64_t *id)
+static offpay_err s_account_singleton_find(offpay__store      *s,
+                                           offpay_account_kind kind,
+                                           uint16_t currency, uint64_t *id)
 {
     params     p = {0};
     PGresult  *r = NULL;
@@ -527,12 +526,23 @@ static offpay_err s_account_singleton(offpay__store      *s,
     p_i64(&p, kind);
     p_i64(&p, currency);
     rc = row(s, S_SINGLETON_GET, &p, &r);
-    if (rc == OFFPAY_OK) {
+    if (rc == OFFPAY_OK)
         *id = col_u64(r, 0, 0);
-        return OFFPAY_OK;
-    }
+    return rc;
+}
+
+static offpay_err s_account_singleton(offpay__store      *s,
+                                      offpay_account_kind kind,
+                                      uint16_t currency, uint32_t now,
+                                      uint64_t *id)
+{
+    params     p = {0};
+    offpay_err rc = s_account_singleton_find(s, kind, currency, id);
+
     if (rc != OFFPAY_ENOTFOUND)
         return rc;
+    p_i64(&p, kind);
+    p_i64(&p, currency);
     p_text(&p, kind == OFFPAY_ACCOUNT_WORLD ? "world" : "guarantee");
     p_i64(&p, now);
     return insert_id(s, S_SINGLETON_ADD, &p, id);

@@ -514,10 +514,9 @@ static offpay_err s_account_add(offpay__store *s, offpay_account_kind kind,
     return insert(s, st, id);
 }
 
-static offpay_err s_account_singleton(offpay__store      *s,
-                                      offpay_account_kind kind,
-                                      uint16_t currency, uint32_t now,
-                                      uint64_t *id)
+static offpay_err s_account_singleton_find(offpay__store      *s,
+                                           offpay_account_kind kind,
+                                           uint16_t currency, uint64_t *id)
 {
     sqlite3_stmt *st = stmt(s, S_SINGLETON_GET);
     offpay_err    rc;
@@ -528,8 +527,17 @@ static offpay_err s_account_singleton(offpay__store      *s,
     if (rc == OFFPAY_OK) {
         *id = col_u64(st, 0);
         sqlite3_reset(st);
-        return OFFPAY_OK;
     }
+    return rc;
+}
+
+static offpay_err s_account_singleton(offpay__store      *s,
+                                      offpay_account_kind kind,
+                                      uint16_t currency, uint32_t now,
+                                      uint64_t *id)
+{
+    offpay_err rc = s_account_singleton_find(s, kind, currency, id);
+
     if (rc != OFFPAY_ENOTFOUND)
         return rc;
     return s_account_add(s, kind, currency,

@@ -18,7 +18,10 @@ printf 'short\n' > short
     --passphrase-file ip --root iss/root.pub --token-file short >out.txt 2>&1
 [ $? -eq 3 ] && grep -q "fewer than 16" out.txt && ok "short token: refused (3)" \
   || fail "short token: $(cat out.txt)"
-"$OFFPAYD" --help | grep -q "Usage: offpayd" && ok "--help" || fail "--help"
+# (into a file: grep -q stops reading at its match, and a help text longer
+# than a pipe's first write would get SIGPIPE, failing under pipefail)
+"$OFFPAYD" --help >help.txt && grep -q "Usage: offpayd" help.txt \
+  && grep -q -- "--metrics-token-file FILE" help.txt && ok "--help" || fail "--help: $(head -3 help.txt)"
 "$OFFPAYD" --version | grep -qE "^offpayd [0-9]+\.[0-9]+\.[0-9]+$" && ok "--version" || fail "--version"
 "$OFFPAYD" --verbose x >out.txt 2>&1
 [ $? -eq 2 ] && grep -q "^offpayd: --verbose: unknown option" out.txt \

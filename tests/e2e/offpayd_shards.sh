@@ -533,6 +533,13 @@ LEDGER="shards:$work/grown.conf"; start_server; stop_server; via 1  # then it st
 run_cli 0 'shard 2: .*passed' -- "$OFFPAY" admin audit --shards grown.conf
 [ "$(recorded 1)" = "1-999999999 $R1-1999999999 2000000000-2999999999" ] \
   && ok "the added shard is recorded on the others" || fail "recorded after growing: '$(recorded 1)'"
+# the added shard has no guarantee account yet (it covered nothing):
+# reading the guarantee's balance and history skips it and makes none
+run_cli 0 "account $G: guarantee, balance [0-9]+\.[0-9]{2} EUR" -- \
+  "$OFFPAY" admin transfers --shards grown.conf --account "$G"
+[ "$(psql -q -X -A -t "$SH2" -c "SELECT count(*) FROM accounts WHERE kind = 5")" = 0 ] \
+  && ok "reading the guarantee made no guarantee account on the added shard" \
+  || fail "a read made a guarantee account on shard 2"
 run_cli 3 'names no shard for some of the serials 2000000000-2999999999' -- \
   "$OFFPAY" admin audit --shards shards.conf
 # retired as docs/scaling.md says (it holds no wallet): its range deleted
