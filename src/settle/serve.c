@@ -325,8 +325,7 @@ offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
          k++) {
         c.account = account;
         if (c.kind == OFFPAY_ACCOUNT_GUARANTEE && k != home) {
-            rc = offpay__ledger_guarantee_find_on(l, k, c.currency,
-                                                  &c.account);
+            rc = offpay__ledger_guarantee_find_on(l, k, c.currency, &c.account);
             if (rc == OFFPAY_ENOTFOUND) {
                 rc = OFFPAY_OK;
                 continue;
