@@ -1,9 +1,10 @@
 /*
  * fuzz_server_online.c — offpayd's parsers of the online endpoints' bodies
  * (src/server/wallet_online.c): POST /v1/admin/enrollments, /v1/wallet/
- * enroll, /v1/wallet/allowance, /v1/terminal/rotate and the optional
- * {"reason"} of the revocations, and the empty body of status and
- * decommission. Every input goes through all six; each either refuses it with
+ * enroll, /v1/wallet/allowance, /v1/terminal/rotate, the optional
+ * {"expires"} of a lost wallet's enrollment code and {"reason"} of the
+ * revocations, and the empty body of status and decommission. Every input
+ * goes through all seven; each either refuses it with
  * MALFORMED_JSON or BAD_FIELD, or yields values within their bounds.
  */
 #include <stdint.h>
@@ -33,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char                code[OFFPAY_ENROLL_CODE_CHARS + 1];
     char                reason[SRV_REF_MAX + 1], hint[160];
     uint8_t             pk[OFFPAY_PK_BYTES];
-    uint32_t            expires = 1;
+    uint32_t            expires = 1, until = 1;
     int                 e;
 
     e = srv_parse_enrollment(data, size, &en, hint, sizeof hint);
@@ -64,6 +65,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     e = srv_parse_rotate(data, size, pk, &expires, hint, sizeof hint);
     if (e != 0)
         refused(e);
+    e = srv_parse_expires(data, size, &until, hint, sizeof hint);
+    if (e != 0) {
+        refused(e);
+        if (until != 0)
+            abort();
+    }
     e = srv_parse_reason(data, size, reason, sizeof reason, hint, sizeof hint);
     if (e != 0)
         refused(e);

@@ -1086,16 +1086,35 @@ offpay_err offpay_ledger_enrollment_add(offpay_ledger *l, uint16_t currency,
                                         char code[OFFPAY_ENROLL_CODE_CHARS + 1]);
 
 /*
+ * offpay_ledger_enrollment_for — a one-time enrollment code, valid until
+ * expires (> now), with which a lost wallet's owner enrolls a new wallet
+ * into the same account (docs/settlement.md §12): account must be a wallet
+ * account whose every enrolled wallet is revoked (reported lost). The new
+ * wallet finds the account's money there, and the escrow of the lost
+ * wallet's credentials comes back to it. *currency (may be NULL) receives
+ * the account's currency. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no
+ * such account, or no wallet ever enrolled with it: use
+ * offpay_ledger_enrollment_add), OFFPAY_EEXISTS (its wallet is not
+ * revoked), OFFPAY_ESTORE. Since 0.7.0.
+ */
+offpay_err offpay_ledger_enrollment_for(offpay_ledger *l, uint64_t account,
+                                        uint32_t expires, uint32_t now,
+                                        char code[OFFPAY_ENROLL_CODE_CHARS + 1],
+                                        uint16_t *currency);
+
+/*
  * offpay_ledger_enroll — the wallet whose key is pk (its request was
  * authenticated by the caller) uses code: one transaction makes its wallet
- * account in the code's currency, binds pk to it and uses the code up.
+ * account in the code's currency (or, for a code of
+ * offpay_ledger_enrollment_for, takes that account), binds pk to it and
+ * uses the code up.
  * *account and *currency (may be NULL) receive them. The same key with the
  * same code again (a resend after a lost answer) gives the same account
  * and changes nothing. Nothing changes on an error. Errors: OFFPAY_EINVAL,
  * OFFPAY_EWEAK_KEY, OFFPAY_ENOTFOUND (no such code, or not of the code's
  * form), OFFPAY_EEXPIRED (the code expired), OFFPAY_EREPLAY (the code was
  * used by another key), OFFPAY_EEXISTS (pk is enrolled already, with
- * another code), OFFPAY_ESTORE.
+ * another code; or the code's account has a wallet again), OFFPAY_ESTORE.
  */
 offpay_err offpay_ledger_enroll(offpay_ledger *l,
                                 const uint8_t  pk[OFFPAY_PK_BYTES],

@@ -36,6 +36,8 @@ static const char help[] =
     "                    --out FILE [--force]\n"
     "       offpay admin enroll-code --db LEDGER --currency CODE\n"
     "                    [--expires UNIXTIME] [--ref TEXT] [--json]\n"
+    "       offpay admin enroll-code --db LEDGER --account N\n"
+    "                    [--expires UNIXTIME] [--json]\n"
     "       offpay admin revoke-wallet --db LEDGER --account N [--json]\n"
     "       offpay admin transfers --db LEDGER --account N [--after ID]\n"
     "                    [--limit N] [--json]\n"
@@ -71,7 +73,11 @@ static const char help[] =
     "  enroll-code    a one-time enrollment code for a wallet account in\n"
     "            --currency (offpay wallet enroll --code): single use,\n"
     "            valid 7 days or until --expires; the ledger keeps only\n"
-    "            its hash (also POST /v1/admin/enrollments)\n"
+    "            its hash (also POST /v1/admin/enrollments). With\n"
+    "            --account N (a lost wallet's, revoked): the new wallet\n"
+    "            of its owner takes that account, its money and the\n"
+    "            escrow coming back (also POST /v1/admin/wallets/N/\n"
+    "            enrollment)\n"
     "  revoke-wallet  a lost wallet (its enrolled --account): the wallet and\n"
     "            every credential of it are revoked; its escrow returns to\n"
     "            the account after the upload grace, minus what settles\n"
@@ -127,7 +133,8 @@ static const char help[] =
     "  --limit N        cases, transfers, merchants, accounts: at most N\n"
     "                   (default 100, at most 10000)\n"
     "  --account N      revoke-wallet: the wallet's enrolled account;\n"
-    "                   transfers: the account\n"
+    "                   transfers: the account; enroll-code: a lost\n"
+    "                   wallet's account\n"
     "  --presentment N  refund: the presentment (a statement line's id)\n"
     "  --amount AMOUNT  refund: in the payment's currency, e.g. 2.50\n"
     "  --ref TEXT       refund: the operator's reference (at most 128 bytes);\n"
@@ -164,7 +171,7 @@ static const struct {
     {"release", "now"},
     {"cases", "serial kind since after limit server token-file"},
     {"evidence", "bundle out force server token-file"},
-    {"enroll-code", "currency expires ref"},
+    {"enroll-code", "currency expires ref account"},
     {"revoke-wallet", "account"},
     {"transfers", "account after limit"},
     {"refund", "presentment amount ref key funded"},
@@ -270,22 +277,48 @@ static int audit(offpay_ledger *l, int json)
 
 /* `admin enroll-code`: a one-time enrollment code (settle.h). */
 static int enroll_code(offpay_ledger *l, const char *currency, uint64_t expires,
-                       const char *ref, int json)
+                       const char *ref, uint64_t account, int json)
 {
     char       code[OFFPAY_ENROLL_CODE_CHARS + 1];
     uint16_t   cur = 0;
     uint32_t   now = cli_now();
     offpay_err rc;
 
-    if (currency == NULL)
+    if (account != 0 && (currency != NULL || ref != NULL))
+        return cli_usage_error("admin enroll-code: --account takes the "
+                               "account's currency and reference: no "
+                               "--currency or --ref with it");
+    if (account == 0 && currency == NULL)
         return cli_usage_error("admin enroll-code: --currency CODE is "
-                               "required");
-    if (cli_currency(currency, &cur) != 0)
+                               "required (or --account N, for the owner of "
+                               "a lost wallet)");
+    if (account == 0 && cli_currency(currency, &cur) != 0)
         return EXIT_USAGE;
     if (expires == 0)
         expires = (uint64_t)now + OFFPAY_ENROLL_LIFETIME;
-    rc =
-        offpay_ledger_enrollment_add(l, cur, ref, (uint32_t)expires, now, code);
+    if (account != 0)
+        rc = offpay_ledger_enrollment_for(l, account, (uint32_t)expires, now,
+                                          code, &cur);
+    else
+        rc = offpay_ledger_enrollment_add(l, cur, ref, (uint32_t)expires, now,
+                                          code);
+    if (rc == OFFPAY_EEXISTS && account != 0) {
+        fprintf(stderr,
+                "offpay: admin enroll-code: the wallet of account %llu is not "
+                "revoked: a code for an account is for the owner of a lost "
+                "wallet (revoke it first: offpay admin revoke-wallet) "
+                "(EEXISTS)\n",
+                (unsigned long long)account);
+        return EXIT_REJECTED;
+    }
+    if (rc == OFFPAY_ENOTFOUND && account != 0) {
+        fprintf(stderr,
+                "offpay: admin enroll-code: no wallet ever enrolled with "
+                "account %llu: a new wallet gets a code of --currency "
+                "(ENOTFOUND)\n",
+                (unsigned long long)account);
+        return EXIT_REJECTED;
+    }
     if (rc != OFFPAY_OK)
         return cli_fail("admin enroll-code", rc);
     if (json)
@@ -1584,7 +1617,7 @@ int cli_admin(int argc, char **argv)
     else if (strcmp(cmd, "cases") == 0)
         status = cases(l, &a);
     else if (strcmp(cmd, "enroll-code") == 0)
-        status = enroll_code(l, currency, expires, q.ref, json);
+        status = enroll_code(l, currency, expires, q.ref, account, json);
     else if (strcmp(cmd, "revoke-wallet") == 0)
         status = revoke_wallet(l, account, json);
     else if (strcmp(cmd, "transfers") == 0)

@@ -1362,9 +1362,9 @@ static void print_lost(const offpay_wallet_lost_report *r)
                "uploads it late\n",
                cli_iso_time(r->escrow_back_by, t1),
                cli_iso_time(r->late_until, t2));
-    printf("to use the money: make a new wallet ('offpay wallet init'), "
-           "enroll it with a code from the operator, and ask the operator "
-           "to move account %llu's balance to it\n",
+    printf("to use the money: make a new wallet ('offpay wallet init') and "
+           "enroll it with a code the operator makes for account %llu: it "
+           "takes this account, its money and the escrow coming back\n",
            (unsigned long long)r->account);
 }
 

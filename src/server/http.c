@@ -119,6 +119,8 @@ static const route routes[] = {
      BODY_ADMIN, 1, NULL, 0},
     {"GET", "/v1/admin/wallets/*", srv_admin_wallet_get, AUTH_OPERATOR,
      BODY_NONE, 1, NULL, 0},
+    {"POST", "/v1/admin/wallets/*/enrollment", srv_admin_wallet_enrollment,
+     AUTH_OPERATOR, BODY_ADMIN, 1, NULL, 0},
     {"POST", "/v1/admin/wallets/*/revoke", srv_admin_wallet_revoke,
      AUTH_OPERATOR, BODY_ADMIN, 1, NULL, 0},
     {"POST", "/v1/wallet/enroll", srv_wallet_enroll, AUTH_SIGNED, BODY_ADMIN,

@@ -490,12 +490,17 @@ int srv_parse_rotate(const uint8_t *body, size_t len,
  * absent): POST /v1/wallet/revoke, /v1/admin/wallets/ACCOUNT/revoke. */
 int srv_parse_reason(const uint8_t *body, size_t len, char *reason,
                      size_t cap, char *hint_buf, size_t hint_cap);
+/* An empty body, "{}", or {"expires":N} into *expires (0 when absent):
+ * POST /v1/admin/wallets/ACCOUNT/enrollment. */
+int srv_parse_expires(const uint8_t *body, size_t len, uint32_t *expires,
+                      char *hint_buf, size_t hint_cap);
 /* An empty body or "{}": POST /v1/wallet/status, /v1/terminal/decommission
  * (a field is BAD_FIELD). */
 int srv_parse_empty(const uint8_t *body, size_t len, char *hint_buf,
                     size_t hint_cap);
 
 void srv_enrollment_new(srv_req *r, srv_reply *out);
+void srv_admin_wallet_enrollment(srv_req *r, srv_reply *out);
 void srv_wallet_enroll(srv_req *r, srv_reply *out);
 void srv_wallet_status(srv_req *r, srv_reply *out);
 void srv_wallet_allowance(srv_req *r, srv_reply *out);

@@ -45,6 +45,9 @@ static const srv_field fields_rotate[2] = {
 static const srv_field fields_reason[1] = {
     {"reason", SRV_FT_STRING, 0, SRV_REF_MAX},
 };
+static const srv_field fields_expires[1] = {
+    {"expires", SRV_FT_UINT, 0, UINT32_MAX},
+};
 
 static int bad(char *hint_buf, size_t hint_cap, const char *what)
 {
@@ -167,6 +170,26 @@ int srv_parse_reason(const uint8_t *body, size_t len, char *reason, size_t cap,
     return e;
 }
 
+int srv_parse_expires(const uint8_t *body, size_t len, uint32_t *expires,
+                      char *hint_buf, size_t hint_cap)
+{
+    srv_value v[SRV_N(fields_expires)];
+    json_t   *doc = NULL;
+    int       e;
+
+    *expires = 0;
+    if (len == 0)
+        return 0;
+    e = srv_parse_object(body, len, fields_expires, SRV_N(fields_expires), v,
+                         &doc, hint_buf, hint_cap);
+    if (e == 0 && v[0].present && v[0].u == 0)
+        e = bad(hint_buf, hint_cap, "expires: a unix time");
+    if (e == 0 && v[0].present)
+        *expires = (uint32_t)v[0].u;
+    json_decref(doc);
+    return e;
+}
+
 int srv_parse_empty(const uint8_t *body, size_t len, char *hint_buf,
                     size_t hint_cap)
 {
@@ -280,6 +303,52 @@ void srv_enrollment_new(srv_req *r, srv_reply *out)
     srv_ok(out, json_pack("{s:s, s:s, s:I}", "code", code, "currency",
                           offpay_currency_alpha(b.currency), "expires",
                           (json_int_t)expires));
+    sodium_memzero(code, sizeof code);
+}
+
+/* A code for the owner of the lost wallet of the path's account: the new
+ * wallet that enrolls with it takes the account (settlement.md §12). */
+void srv_admin_wallet_enrollment(srv_req *r, srv_reply *out)
+{
+    char       hint[128];
+    char       code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    uint64_t   account;
+    uint32_t   expires;
+    uint16_t   currency = 0;
+    offpay_err rc;
+    int        e;
+
+    if (srv_parse_u64(r->cap[0], UINT64_MAX, &account) != 0 || account == 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
+        return;
+    }
+    e = srv_parse_expires(r->body, r->body_len, &expires, hint, sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    if (expires == 0)
+        expires = r->now + OFFPAY_ENROLL_LIFETIME;
+    rc = offpay_ledger_enrollment_for(r->l, account, expires, r->now, code,
+                                      &currency);
+    if (rc == OFFPAY_EEXISTS)
+        srv_fail_engine_hint(out, rc,
+                             "its wallet is not revoked: a code for an "
+                             "account is for the owner of a lost wallet "
+                             "(revoke it first: POST /v1/admin/wallets/N/"
+                             "revoke)");
+    else if (rc == OFFPAY_ENOTFOUND)
+        srv_fail_engine_hint(
+            out, rc,
+            "no wallet enrolled with this account: a new "
+            "wallet gets a code of POST /v1/admin/enrollments");
+    else if (rc != OFFPAY_OK)
+        srv_fail_engine(out, rc, "enrollment code");
+    else
+        srv_ok(out, json_pack("{s:s, s:o, s:s, s:I}", "code", code, "account",
+                              srv_json_id(account), "currency",
+                              offpay_currency_alpha(currency), "expires",
+                              (json_int_t)expires));
     sodium_memzero(code, sizeof code);
 }
 
@@ -413,7 +482,9 @@ void srv_wallet_enroll(srv_req *r, srv_reply *out)
     else if (rc == OFFPAY_EEXPIRED)
         srv_fail(out, SRV_E_ENROLL_CODE_EXPIRED, NULL);
     else if (rc == OFFPAY_EEXISTS)
-        srv_fail(out, SRV_E_ALREADY_ENROLLED, NULL);
+        srv_fail(out, SRV_E_ALREADY_ENROLLED,
+                 "the signing key is enrolled already, or the code's account "
+                 "(a lost wallet's) has a wallet again");
     else if (rc != OFFPAY_OK)
         srv_fail_engine(out, rc, "enrollment");
     else if ((rc = offpay_ledger_wallet_get(r->l, pk, 0, &w)) != OFFPAY_OK)

@@ -48,14 +48,42 @@ struct code_ctx {
     uint16_t    currency;
     const char *ref;
     uint32_t    expires, now;
+    uint64_t    account; /* a lost wallet's, or 0: a new one */
 };
+
+/* A lost wallet's account: a wallet account with an enrolled key, none
+ * of them live. Its currency into *currency. */
+static offpay_err lost_account(offpay_ledger *l, uint64_t account,
+                               uint16_t *currency)
+{
+    offpay_account_kind kind;
+    uint32_t            revoked_at = 0;
+    offpay_err          rc;
+
+    rc = l->ops->account_get(l->store, account, &kind, currency);
+    if (rc == OFFPAY_OK && kind != OFFPAY_ACCOUNT_WALLET)
+        rc = OFFPAY_ENOTFOUND;
+    if (rc == OFFPAY_OK) /* the live key first, else the latest */
+        rc = l->ops->wallet_key_get(l->store, NULL, account, NULL, NULL, NULL,
+                                    &revoked_at);
+    if (rc == OFFPAY_OK && revoked_at == 0)
+        rc = OFFPAY_EEXISTS;
+    return rc;
+}
 
 static offpay_err code_tx(offpay_ledger *l, void *p)
 {
     struct code_ctx *c = p;
+    offpay_err       rc = OFFPAY_OK;
 
-    return l->ops->enroll_add(l->store, c->hash, c->currency, c->ref, c->now,
-                              c->expires);
+    if (c->account != 0)
+        rc = lost_account(l, c->account, &c->currency);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->enroll_add(l->store, c->hash, c->currency, c->ref, c->now,
+                                c->expires);
+    if (rc == OFFPAY_OK && c->account != 0)
+        rc = l->ops->enroll_for(l->store, c->hash, c->account);
+    return rc;
 }
 
 offpay_err offpay_ledger_enrollment_add(offpay_ledger *l, uint16_t currency,
@@ -86,6 +114,36 @@ offpay_err offpay_ledger_enrollment_add(offpay_ledger *l, uint16_t currency,
     rc = offpay__ledger_tx(l, code_tx, &c);
     if (rc != OFFPAY_OK)
         sodium_memzero(code, OFFPAY_ENROLL_CODE_CHARS + 1);
+    return rc;
+}
+
+offpay_err offpay_ledger_enrollment_for(offpay_ledger *l, uint64_t account,
+                                        uint32_t expires, uint32_t now,
+                                        char code[OFFPAY_ENROLL_CODE_CHARS + 1],
+                                        uint16_t *currency)
+{
+    struct code_ctx c;
+    uint8_t         raw[OFFPAY_ENROLL_CODE_CHARS / 2];
+    offpay_err      rc;
+
+    if (code != NULL)
+        code[0] = '\0';
+    if (l == NULL || code == NULL || account == 0 || expires <= now)
+        return OFFPAY_EINVAL;
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(code, OFFPAY_ENROLL_CODE_CHARS + 1, raw, sizeof raw);
+    sodium_memzero(raw, sizeof raw);
+    memset(&c, 0, sizeof c);
+    code_hash(code, c.hash);
+    c.ref = "a lost wallet's account";
+    c.expires = expires;
+    c.now = now;
+    c.account = account;
+    rc = offpay__ledger_tx(l, code_tx, &c);
+    if (rc != OFFPAY_OK)
+        sodium_memzero(code, OFFPAY_ENROLL_CODE_CHARS + 1);
+    else if (currency != NULL)
+        *currency = c.currency;
     return rc;
 }
 
@@ -130,6 +188,21 @@ static offpay_err enroll_tx(offpay_ledger *l, void *p)
         return OFFPAY_EEXISTS;
     if (rc != OFFPAY_ENOTFOUND)
         return rc;
+    if (made != 0) {
+        /* a code for a lost wallet's account: the new key takes it, if no
+         * other code gave it a wallet meanwhile */
+        rc = lost_account(l, made, &c->currency);
+        if (rc == OFFPAY_OK)
+            c->account = made;
+        if (rc != OFFPAY_OK || c->dry)
+            return rc;
+        rc = l->ops->enroll_use(l->store, c->hash, made, c->now);
+        if (rc == OFFPAY_EEXISTS) /* used meanwhile: the rerun says by whom */
+            return OFFPAY_ERETRY;
+        if (rc == OFFPAY_OK) /* EEXISTS: another code's wallet took it */
+            rc = l->ops->wallet_key_add(l->store, c->pk, made, c->now);
+        return rc;
+    }
     if (c->dry)
         return OFFPAY_OK;
     /* the account is opened with the operator's reference of the code (a

@@ -419,6 +419,10 @@ typedef struct offpay__store_ops {
                              uint16_t *currency, uint32_t *expires,
                              uint32_t *used_at, uint64_t *account,
                              char ref[OFFPAY_LEDGER_REF_MAX + 1]);
+    /* the code enrolls its wallet into account (a lost wallet's), not a
+     * new one */
+    offpay_err (*enroll_for)(offpay__store *s, const uint8_t hash[32],
+                             uint64_t account);
     /* marks the code used for account if unused, else EEXISTS */
     offpay_err (*enroll_use)(offpay__store *s, const uint8_t hash[32],
                              uint64_t account, uint32_t now);
@@ -497,7 +501,7 @@ typedef struct offpay__store_ops {
     X(creds_lock) X(account_lock) \
     X(kind_totals) X(settle_buckets) X(terminal_stats) X(revoked_list) \
     X(terminal_report) \
-    X(enroll_add) X(enroll_get) X(enroll_use) X(wallet_key_add) \
+    X(enroll_add) X(enroll_get) X(enroll_for) X(enroll_use) X(wallet_key_add) \
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
     X(wallet_key_lock) \
     X(request_get) X(request_add) \

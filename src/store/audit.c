@@ -177,9 +177,9 @@ const char offpay__merchants_sql[] =
 /* The payers' accounts above $1, at most $2, with their balances
  * (transfers_credit_id, transfers_debit_id), credentials counted
  * (credentials_wallet_account, 010_wallet_accounts) and the time their
- * wallet key was revoked; of reference $2 (then at most $3) through
- * accounts_wallet_ref. (SQLite numbers $N parameters in the order they
- * first appear.) */
+ * wallet key was revoked (none while a new wallet holds the account); of
+ * reference $2 (then at most $3) through accounts_wallet_ref. (SQLite numbers
+ * $N parameters in the order they first appear.) */
 #define WALLET_ACCOUNTS_SQL(where, limit)                                      \
     "SELECT a.id, a.currency, a.ref, a.created_at,"                            \
     " (SELECT COALESCE(SUM(t.amount), 0) FROM transfers t"                     \
@@ -189,7 +189,8 @@ const char offpay__merchants_sql[] =
     " (SELECT COUNT(*) FROM credentials c WHERE c.wallet_account = a.id),"     \
     " (SELECT COUNT(*) FROM credentials c WHERE c.wallet_account = a.id"       \
     "  AND c.revoked_at IS NULL AND c.released_at IS NULL),"                   \
-    " (SELECT COALESCE(MAX(w.revoked_at), 0) FROM wallet_keys w"               \
+    " (SELECT CASE WHEN COUNT(w.revoked_at) = COUNT(*)"                        \
+    "  THEN COALESCE(MAX(w.revoked_at), 0) ELSE 0 END FROM wallet_keys w"      \
     "  WHERE w.account = a.id)"                                                \
     " FROM accounts a WHERE a.kind = 2 AND a.id > $1" where                    \
     " ORDER BY a.id LIMIT " limit

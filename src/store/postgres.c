@@ -1433,6 +1433,8 @@ static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
                                uint32_t *used_at, uint64_t *account,
                                char ref[OFFPAY_LEDGER_REF_MAX + 1]);
+static offpay_err s_enroll_for(offpay__store *s, const uint8_t hash[32],
+                               uint64_t account);
 static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
                                uint64_t account, uint32_t now);
 static offpay_err s_wallet_key_add(offpay__store *s,
@@ -2361,6 +2363,24 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                    &p, &r);
 }
 
+static offpay_err s_enroll_for(offpay__store *s, const uint8_t hash[32],
+                               uint64_t account)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_blob(&p, hash, 32);
+    p_u64(&p, account);
+    rc = run_sql(s,
+                 "UPDATE enrollments SET account = $2::bigint WHERE code_hash"
+                 " = $1::bytea AND used_at IS NULL",
+                 &p, &r);
+    if (rc == OFFPAY_OK && strcmp(PQcmdTuples(r), "1") != 0)
+        rc = OFFPAY_ENOTFOUND;
+    return rc;
+}
+
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
                                uint32_t *used_at, uint64_t *account,
@@ -2447,7 +2467,9 @@ static offpay_err s_wallet_key_get(offpay__store *s, const uint8_t *pk,
         p_u64(&p, account);
         rc = run_sql_row(s,
                          "SELECT pk, account, enrolled_at, COALESCE(revoked_at,"
-                         " 0) FROM wallet_keys WHERE account = $1::bigint",
+                         " 0) FROM wallet_keys WHERE account = $1::bigint"
+                         " ORDER BY revoked_at IS NOT NULL, enrolled_at DESC"
+                         " LIMIT 1",
                          &p, &r);
     }
     if (rc != OFFPAY_OK)

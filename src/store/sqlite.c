@@ -1400,6 +1400,8 @@ static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
                                uint32_t *used_at, uint64_t *account,
                                char ref[OFFPAY_LEDGER_REF_MAX + 1]);
+static offpay_err s_enroll_for(offpay__store *s, const uint8_t hash[32],
+                               uint64_t account);
 static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
                                uint64_t account, uint32_t now);
 static offpay_err s_wallet_key_add(offpay__store *s,
@@ -2057,6 +2059,20 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                 bind_args, &x, NULL, NULL, NULL);
 }
 
+static offpay_err s_enroll_for(offpay__store *s, const uint8_t hash[32],
+                               uint64_t account)
+{
+    online_args x = {hash, 32, (int64_t)account, 0, 0, NULL};
+    offpay_err  rc;
+    int         n = 0;
+
+    rc = once(s,
+              "UPDATE enrollments SET account = ?2 WHERE code_hash = ?1 AND"
+              " used_at IS NULL",
+              bind_args, &x, NULL, NULL, &n);
+    return rc == OFFPAY_OK && n != 1 ? OFFPAY_ENOTFOUND : rc;
+}
+
 struct enroll_row {
     uint64_t v[4];
     char     ref[OFFPAY_LEDGER_REF_MAX + 1];
@@ -2162,7 +2178,8 @@ static offpay_err s_wallet_key_get(offpay__store *s, const uint8_t *pk,
     rc = once(s,
               "SELECT pk, account, enrolled_at, COALESCE(revoked_at, 0) FROM"
               " wallet_keys WHERE (?1 IS NOT NULL AND pk = ?1) OR (?1 IS NULL"
-              " AND account = ?2) LIMIT 1",
+              " AND account = ?2) ORDER BY revoked_at IS NOT NULL,"
+              " enrolled_at DESC LIMIT 1",
               bind_args, &x, read_key, &k, NULL);
     if (rc != OFFPAY_OK)
         return rc;

@@ -123,7 +123,7 @@ iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 grep -q "^wallet revoked at the server at $(iso "$rat"): 1 credential(s) revoked now$" w.out \
   && grep -q "^account $W2 holds 50.00 EUR$" w.out \
   && grep -q "escrow is back in the account by $(iso $((rat + 14 * 86400))), less what settles meanwhile; .* until $(iso $((rat + 44 * 86400))) if a terminal uploads it late" w.out \
-  && grep -q "ask the operator to move account $W2's balance to it" w.out \
+  && grep -q "enroll it with a code the operator makes for account $W2: it takes this account" w.out \
   && ok "report-lost tells the owner the account, the escrow's return and the late window" \
   || fail "report-lost's answer: $(cat w.out)"
 upload ta
@@ -172,6 +172,53 @@ api GET "/v1/admin/accounts?after=$((W2 - 1))&limit=1"
   || fail "lost account in the list: $(cat resp.json)"
 run_cli 0 "account $W2  90.00 EUR  credentials 1 \(0 active\)  since [0-9T:-]+Z  LOST [0-9T:-]+Z" -- \
   "$OFFPAY" admin accounts --db "$LEDGER" --after "$((W2 - 1))" --limit 1
+# The owner's new wallet takes the lost wallet's account: the operator
+# makes a code for that account, the new wallet enrolls with it and finds
+# the account's money, whose allowance it takes; the lost key stays
+# revoked, and a second code is refused while the new wallet holds it.
+# step                                          W2
+# code for account W2, new wallet w2b enrolls    9000
+# w2b takes an allowance of 20.00                7000
+run_cli 2 "no --currency or --ref with it" -- \
+  "$OFFPAY" admin enroll-code --db "$LEDGER" --account "$W2" --currency EUR
+run_cli 1 "no wallet ever enrolled with account $MA" -- \
+  "$OFFPAY" admin enroll-code --db "$LEDGER" --account "$MA"
+api POST "/v1/admin/wallets/$W2/enrollment" '{}'
+[ "$status" = 200 ] && [ "$(jget .account)" = "$W2" ] && [ "$(jget .currency)" = EUR ] \
+  && [[ $(jget .code) =~ ^[0-9a-f]{24}$ ]] \
+  && ok "a code for the lost wallet's account $W2" || fail "code for $W2: $(cat resp.json)"
+RCODE=$(jget .code)
+wallet_init w2b
+OFFPAY_NOW=$day15 w enroll w2b --server "$URL" --code "$RCODE"
+[ "$ws" = 0 ] && grep -q "^enrolled: account $W2 (EUR), balance 90.00 EUR" w.out \
+  && ok "the new wallet enrolls into account $W2 and finds its 90.00" || fail "enroll w2b: $ws $(cat w.out)"
+api GET "/v1/admin/wallets/$W2"
+[ "$(jget .revoked)" = false ] \
+  && [ "$(jget .wallet_key)" = "$("$OFFPAY" wallet key --wallet w2b --passphrase-file wp)" ] \
+  && ok "account $W2's wallet is the new one, not revoked" || fail "wallet of $W2: $(cat resp.json)"
+OFFPAY_NOW=$day15 w allowance w2b --amount 20.00
+[ "$ws" = 0 ] && grep -q "account balance 70.00 EUR" w.out \
+  && ok "the new wallet's allowance from the account: $(head -1 w.out)" || fail "allowance w2b: $ws $(cat w.out)"
+OFFPAY_NOW=$day15 w sync w2 --server "$URL"
+[ "$ws" != 0 ] && grep -q "WALLET_REVOKED" w.out && ok "the lost key stays revoked" \
+  || fail "lost key after the new enrollment: $ws $(cat w.out)"
+api POST "/v1/admin/wallets/$W2/enrollment" '{}'
+expect_http 409 EEXISTS "a second code while the new wallet holds the account"
+grep -q "its wallet is not revoked" resp.json && ok "the hint says why" || fail "hint: $(cat resp.json)"
+printf '{"code":"%s"}' "$RCODE" > wr.body
+"$UPLOAD_TOOL" --wallet w2b --passphrase-file wp --path /v1/wallet/enroll --time "$day15" \
+    --sign-body wr.body --body wr.sent --headers wr.hdr >/dev/null
+status=$(curl -s -o resp.json -w '%{http_code}' -H @wr.hdr -H 'Content-Type: application/json' \
+    --data-binary @wr.body "$URL/v1/wallet/enroll")
+[ "$status" = 200 ] && [ "$(jget .account)" = "$W2" ] \
+  && ok "the same code again from the new wallet (a lost answer): account $W2, nothing new" \
+  || fail "replayed enrollment: $status $(cat resp.json)"
+api GET "/v1/admin/accounts?after=$((W2 - 1))&limit=1"
+[ "$(jq -c '.accounts[0] | [.account, .balance.minor, .credentials, .credentials_active, .lost_at]' resp.json)" \
+  = "[\"$W2\",7000,2,1,null]" ] \
+  && ok "the accounts list: $W2 no longer lost, 2 credentials (1 active), 70.00" \
+  || fail "account after the new wallet: $(cat resp.json)"
+audits "a lost wallet's account taken by the owner's new wallet"
 
 # ---- 3. a lost wallet revoked by the operator -----------------------------------
 stop_server

@@ -261,6 +261,75 @@ static void test_enrollment_code_is_single_use_and_expires(void)
     drop_world(&w);
 }
 
+/* A lost wallet's account enrolls its owner's new wallet (settlement.md
+ * §12): only once the wallet is revoked; the new key takes the account
+ * and its money; a second code for it is refused once a wallet holds it
+ * again; the revoked key cannot come back with one; a resend by the new
+ * key gets the same account. */
+static void test_lost_wallets_account_enrolls_a_new_wallet(void)
+{
+    world                     w;
+    offpay_keypair            third;
+    char                      code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    char                      c1[OFFPAY_ENROLL_CODE_CHARS + 1];
+    char                      c2[OFFPAY_ENROLL_CODE_CHARS + 1];
+    uint64_t                  acct = 0, a2 = 0, fresh = 0;
+    uint16_t                  cur = 0;
+    size_t                    n = 0;
+    offpay_ledger_wallet_info info;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_keypair_generate(&third));
+    REQUIRE_OK(
+        offpay_ledger_enrollment_add(w.l, EUR, "c-9", T0 + DAY, T0, code));
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.wallet.pk, code, T0, &acct, NULL));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, acct, 2500, "top-up", T0, NULL));
+    /* not lost yet; not an enrolled wallet's account; no account */
+    CHECK_ERR(offpay_ledger_enrollment_for(w.l, acct, T0 + DAY, T0, c1, &cur),
+              OFFPAY_EEXISTS);
+    CHECK(c1[0] == '\0');
+    REQUIRE_OK(offpay_ledger_wallet_account(w.l, EUR, "offline", T0, &fresh));
+    CHECK_ERR(offpay_ledger_enrollment_for(w.l, fresh, T0 + DAY, T0, c1, &cur),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_enrollment_for(w.l, 987654, T0 + DAY, T0, c1, &cur),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_enrollment_for(w.l, acct, T0, T0, c1, &cur),
+              OFFPAY_EINVAL);
+    /* lost: two codes for its account */
+    REQUIRE_OK(
+        offpay_ledger_wallet_revoke(w.l, w.wallet.pk, 0, "lost", T0 + 5, &n));
+    REQUIRE_OK(
+        offpay_ledger_enrollment_for(w.l, acct, T0 + DAY, T0 + 6, c1, &cur));
+    CHECK(cur == EUR && strlen(c1) == OFFPAY_ENROLL_CODE_CHARS);
+    REQUIRE_OK(
+        offpay_ledger_enrollment_for(w.l, acct, T0 + DAY, T0 + 6, c2, NULL));
+    /* the lost key cannot come back with one */
+    CHECK_ERR(offpay_ledger_enroll(w.l, w.wallet.pk, c1, T0 + 7, &a2, NULL),
+              OFFPAY_EEXISTS);
+    /* the new key takes the account and its money */
+    REQUIRE_OK(offpay_ledger_enroll_check(w.l, w.other.pk, c1, T0 + 7));
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.other.pk, c1, T0 + 7, &a2, &cur));
+    CHECK(a2 == acct && cur == EUR);
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, NULL, acct, &info));
+    CHECK(memcmp(info.pk, w.other.pk, OFFPAY_PK_BYTES) == 0 && !info.revoked &&
+          info.balance == 2500);
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info));
+    CHECK(info.account == acct && info.revoked);
+    /* resent (a lost answer): the same account; the other code refused */
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.other.pk, c1, T0 + 8, &a2, NULL));
+    CHECK(a2 == acct);
+    CHECK_ERR(offpay_ledger_enroll(w.l, third.pk, c2, T0 + 8, &a2, NULL),
+              OFFPAY_EEXISTS);
+    CHECK_ERR(offpay_ledger_enroll_check(w.l, third.pk, c2, T0 + 8),
+              OFFPAY_EEXISTS);
+    CHECK_ERR(
+        offpay_ledger_enrollment_for(w.l, acct, T0 + DAY, T0 + 9, c1, NULL),
+        OFFPAY_EEXISTS);
+    CHECK(audit_ok(&w));
+    offpay_keypair_wipe(&third);
+    drop_world(&w);
+}
+
 static void test_allowance_moves_from_own_account_or_nothing(void)
 {
     world                      w;
@@ -825,6 +894,65 @@ static void test_enrollment_resent_while_the_first_runs(void)
     drop_world(&w);
 }
 
+/* On PostgreSQL two codes for one lost wallet's account, used at once by
+ * two new wallets, enroll one of them: the other finds the account held
+ * (the index of live keys), EEXISTS. The codes' rows are held by another
+ * connection so that both enrollments are in flight at once. */
+static void test_two_new_wallets_for_one_lost_account(void)
+{
+    const char               *pg = getenv("OFFPAY_TEST_PG");
+    char                      path[512];
+    char                      code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    char                      c1[OFFPAY_ENROLL_CODE_CHARS + 1];
+    char                      c2[OFFPAY_ENROLL_CODE_CHARS + 1];
+    world                     w;
+    PGconn                   *x = NULL;
+    PGresult                 *r;
+    pthread_t                 t1, t2;
+    struct enroll_run         e1, e2;
+    struct timespec           pause = {0, 300000000};
+    uint64_t                  acct = 0;
+    offpay_ledger_wallet_info info;
+    offpay_keypair            third;
+
+    if (pg == NULL || *pg == '\0')
+        return; /* unit.test_online_pg runs it */
+    REQUIRE(pg_database(pg, "reenroll_race", path, sizeof path) == 0);
+    REQUIRE_OK(make_world_at(&w, path));
+    REQUIRE_OK(offpay_keypair_generate(&third));
+    REQUIRE_OK(offpay_ledger_enrollment_add(w.l, EUR, "r", T0 + DAY, T0, code));
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.wallet.pk, code, T0, &acct, NULL));
+    REQUIRE_OK(
+        offpay_ledger_wallet_revoke(w.l, w.wallet.pk, 0, "lost", T0, NULL));
+    REQUIRE_OK(offpay_ledger_enrollment_for(w.l, acct, T0 + DAY, T0, c1, NULL));
+    REQUIRE_OK(offpay_ledger_enrollment_for(w.l, acct, T0 + DAY, T0, c2, NULL));
+    x = PQconnectdb(path);
+    r = PQexec(x, "BEGIN");
+    PQclear(r);
+    r = PQexec(x, "SELECT 1 FROM enrollments FOR UPDATE");
+    REQUIRE(PQresultStatus(r) == PGRES_TUPLES_OK);
+    PQclear(r);
+    e1 = (struct enroll_run){path, w.other.pk, c1, OFFPAY_EINVAL, 0};
+    e2 = (struct enroll_run){path, third.pk, c2, OFFPAY_EINVAL, 0};
+    REQUIRE(pthread_create(&t1, NULL, enroll_thread, &e1) == 0);
+    REQUIRE(pthread_create(&t2, NULL, enroll_thread, &e2) == 0);
+    nanosleep(&pause, NULL);
+    r = PQexec(x, "COMMIT");
+    PQclear(r);
+    PQfinish(x);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    CHECK((e1.rc == OFFPAY_OK && e2.rc == OFFPAY_EEXISTS) ||
+          (e1.rc == OFFPAY_EEXISTS && e2.rc == OFFPAY_OK));
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, NULL, acct, &info));
+    CHECK(!info.revoked &&
+          memcmp(info.pk, e1.rc == OFFPAY_OK ? w.other.pk : third.pk,
+                 OFFPAY_PK_BYTES) == 0);
+    CHECK(audit_ok(&w));
+    offpay_keypair_wipe(&third);
+    drop_world(&w);
+}
+
 struct rotate_run {
     world         *w;
     uint32_t       old_id;
@@ -927,6 +1055,10 @@ static const offpay_test TESTS[] = {
      test_enroll_body_takes_only_a_code_of_its_form},
     {"allowance_rotate_and_reason_bodies",
      test_allowance_rotate_and_reason_bodies},
+    {"two_new_wallets_for_one_lost_account",
+     test_two_new_wallets_for_one_lost_account},
+    {"lost_wallets_account_enrolls_a_new_wallet",
+     test_lost_wallets_account_enrolls_a_new_wallet},
     {"enrollment_code_is_single_use_and_expires",
      test_enrollment_code_is_single_use_and_expires},
     {"allowance_once_per_request_id", test_allowance_once_per_request_id},
