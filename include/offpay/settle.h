@@ -180,7 +180,7 @@ typedef struct offpay_wallet_account_info {
     uint32_t credentials_active; /* of them, neither revoked nor released
                                     (an expired one until its release) */
     /* when its wallet was reported lost (or revoked by the operator); 0:
-     * it was not, or it never enrolled online */
+     * it was not, it never enrolled online, or a new wallet holds it */
     uint32_t lost_at;
 } offpay_wallet_account_info;
 

@@ -321,7 +321,12 @@ static int enroll_code(offpay_ledger *l, const char *currency, uint64_t expires,
     }
     if (rc != OFFPAY_OK)
         return cli_fail("admin enroll-code", rc);
-    if (json)
+    if (json && account != 0)
+        printf("{\"code\":\"%s\",\"account\":\"%llu\",\"currency\":\"%s\","
+               "\"expires\":%llu}\n",
+               code, (unsigned long long)account, offpay_currency_alpha(cur),
+               (unsigned long long)expires);
+    else if (json)
         printf("{\"code\":\"%s\",\"currency\":\"%s\",\"expires\":%llu}\n", code,
                offpay_currency_alpha(cur), (unsigned long long)expires);
     else

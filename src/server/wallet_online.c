@@ -403,10 +403,12 @@ static uint64_t escrow_back_by(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES],
  * (docs/settlement.md §12): when it was revoked, when its escrow is back
  * in the account, until when a late upload of what the lost device paid
  * offline is still paid from the account (the late window after that),
- * and the account's balance now. (Read after the revocation: a failure
- * then leaves them null, and the revocation stands.) */
+ * and the account's balance now, unless the key asking was revoked before
+ * (balance null: a lost device must not go on reading an account that
+ * its owner's new wallet may hold). (Read after the revocation: a failure
+ * then leaves the times null, and the revocation stands.) */
 static void revoke_wallet(srv_req *r, const offpay_ledger_wallet_info *w,
-                          const char *reason, srv_reply *out)
+                          const char *reason, int show_balance, srv_reply *out)
 {
     offpay_ledger_config c;
     size_t               n = 0;
@@ -430,7 +432,9 @@ static void revoke_wallet(srv_req *r, const offpay_ledger_wallet_info *w,
                   "late_until",
                   back != 0 ? json_integer((json_int_t)(back + c.late_window))
                             : json_null(),
-                  "balance", srv_json_amount(w->balance, w->currency)));
+                  "balance",
+                  show_balance ? srv_json_amount(w->balance, w->currency)
+                               : json_null()));
 }
 
 void srv_admin_wallet_revoke(srv_req *r, srv_reply *out)
@@ -446,7 +450,7 @@ void srv_admin_wallet_revoke(srv_req *r, srv_reply *out)
         return;
     }
     if (path_wallet(r, &w, out) == 0)
-        revoke_wallet(r, &w, reason, out);
+        revoke_wallet(r, &w, reason, 1, out); /* the operator's */
 }
 
 /* ---- wallet endpoints ----------------------------------------------- */
@@ -622,7 +626,7 @@ void srv_wallet_revoke(srv_req *r, srv_reply *out)
     }
     if (auth_wallet(r, &w, 1, out) == 0)
         revoke_wallet(r, &w, reason[0] ? reason : "reported lost by its owner",
-                      out);
+                      !w.revoked, out);
 }
 
 /* ---- terminal endpoints --------------------------------------------- */

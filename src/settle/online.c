@@ -162,7 +162,7 @@ static offpay_err enroll_tx(offpay_ledger *l, void *p)
 {
     struct enroll_ctx *c = p;
     char               ref[OFFPAY_LEDGER_REF_MAX + 1];
-    uint32_t           expires = 0, used_at = 0;
+    uint32_t           expires = 0, used_at = 0, enrolled_at = 0;
     uint64_t           made = 0, mine = 0;
     offpay_err         rc;
 
@@ -172,10 +172,14 @@ static offpay_err enroll_tx(offpay_ledger *l, void *p)
         return rc;
     if (used_at != 0) {
         /* this key enrolled with this code before and the answer was
-         * lost: the same account again, nothing written */
-        rc =
-            l->ops->wallet_key_get(l->store, c->pk, 0, NULL, &mine, NULL, NULL);
-        if (rc == OFFPAY_OK && made != 0 && mine == made) {
+         * lost: the same account again, nothing written. (The key was
+         * enrolled when the code was used, in one transaction: an account
+         * may have had other keys, a lost one and its successor, and
+         * neither may answer for the other's code.) */
+        rc = l->ops->wallet_key_get(l->store, c->pk, 0, NULL, &mine,
+                                    &enrolled_at, NULL);
+        if (rc == OFFPAY_OK && made != 0 && mine == made &&
+            enrolled_at == used_at) {
             c->account = made;
             return OFFPAY_OK;
         }
@@ -201,6 +205,10 @@ static offpay_err enroll_tx(offpay_ledger *l, void *p)
             return OFFPAY_ERETRY;
         if (rc == OFFPAY_OK) /* EEXISTS: another code's wallet took it */
             rc = l->ops->wallet_key_add(l->store, c->pk, made, c->now);
+        /* the account's other codes are void: each was for one new
+         * wallet, and one holds the account now */
+        if (rc == OFFPAY_OK)
+            rc = l->ops->enroll_void(l->store, made, c->now);
         return rc;
     }
     if (c->dry)

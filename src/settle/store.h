@@ -423,6 +423,8 @@ typedef struct offpay__store_ops {
      * new one */
     offpay_err (*enroll_for)(offpay__store *s, const uint8_t hash[32],
                              uint64_t account);
+    /* the unused codes for account expire at now */
+    offpay_err (*enroll_void)(offpay__store *s, uint64_t account, uint32_t now);
     /* marks the code used for account if unused, else EEXISTS */
     offpay_err (*enroll_use)(offpay__store *s, const uint8_t hash[32],
                              uint64_t account, uint32_t now);
@@ -501,7 +503,8 @@ typedef struct offpay__store_ops {
     X(creds_lock) X(account_lock) \
     X(kind_totals) X(settle_buckets) X(terminal_stats) X(revoked_list) \
     X(terminal_report) \
-    X(enroll_add) X(enroll_get) X(enroll_for) X(enroll_use) X(wallet_key_add) \
+    X(enroll_add) X(enroll_get) X(enroll_for) X(enroll_void) X(enroll_use) \
+    X(wallet_key_add) \
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
     X(wallet_key_lock) \
     X(request_get) X(request_add) \

@@ -1435,6 +1435,8 @@ static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                char ref[OFFPAY_LEDGER_REF_MAX + 1]);
 static offpay_err s_enroll_for(offpay__store *s, const uint8_t hash[32],
                                uint64_t account);
+static offpay_err s_enroll_void(offpay__store *s, uint64_t account,
+                                uint32_t now);
 static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
                                uint64_t account, uint32_t now);
 static offpay_err s_wallet_key_add(offpay__store *s,
@@ -2379,6 +2381,21 @@ static offpay_err s_enroll_for(offpay__store *s, const uint8_t hash[32],
     if (rc == OFFPAY_OK && strcmp(PQcmdTuples(r), "1") != 0)
         rc = OFFPAY_ENOTFOUND;
     return rc;
+}
+
+static offpay_err s_enroll_void(offpay__store *s, uint64_t account,
+                                uint32_t now)
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_u64(&p, account);
+    p_i64(&p, now);
+    return run_sql(s,
+                   "UPDATE enrollments SET expires_at = $2::bigint WHERE"
+                   " account = $1::bigint AND used_at IS NULL AND expires_at"
+                   " > $2::bigint",
+                   &p, &r);
 }
 
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],

@@ -1402,6 +1402,8 @@ static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                char ref[OFFPAY_LEDGER_REF_MAX + 1]);
 static offpay_err s_enroll_for(offpay__store *s, const uint8_t hash[32],
                                uint64_t account);
+static offpay_err s_enroll_void(offpay__store *s, uint64_t account,
+                                uint32_t now);
 static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
                                uint64_t account, uint32_t now);
 static offpay_err s_wallet_key_add(offpay__store *s,
@@ -2071,6 +2073,17 @@ static offpay_err s_enroll_for(offpay__store *s, const uint8_t hash[32],
               " used_at IS NULL",
               bind_args, &x, NULL, NULL, &n);
     return rc == OFFPAY_OK && n != 1 ? OFFPAY_ENOTFOUND : rc;
+}
+
+static offpay_err s_enroll_void(offpay__store *s, uint64_t account,
+                                uint32_t now)
+{
+    online_args x = {NULL, 0, (int64_t)account, now, 0, NULL};
+
+    return once(s,
+                "UPDATE enrollments SET expires_at = ?3 WHERE account = ?2"
+                " AND used_at IS NULL AND expires_at > ?3",
+                bind_args, &x, NULL, NULL, NULL);
 }
 
 struct enroll_row {

@@ -183,6 +183,16 @@ run_cli 2 "no --currency or --ref with it" -- \
   "$OFFPAY" admin enroll-code --db "$LEDGER" --account "$W2" --currency EUR
 run_cli 1 "no wallet ever enrolled with account $MA" -- \
   "$OFFPAY" admin enroll-code --db "$LEDGER" --account "$MA"
+api POST "/v1/admin/wallets/$W2/enrollment" '{"expires":0}'
+expect_http 400 BAD_FIELD "a code for an account with expires 0"
+api POST "/v1/admin/wallets/x2/enrollment" '{}'
+expect_http 400 BAD_PARAMETER "a code for account x2"
+api POST "/v1/admin/wallets/$MA/enrollment" ''
+expect_http 404 ENOTFOUND "a code for a merchant's account"
+api POST "/v1/admin/wallets/$W2/enrollment" "{\"expires\":$((day15 + 3600))}"
+[ "$status" = 200 ] && [ "$(jget .expires)" = $((day15 + 3600)) ] \
+  && ok "a code for $W2 valid one hour" || fail "code with expires: $(cat resp.json)"
+SPARE=$(jget .code)   # left unused: void once another code is used
 api POST "/v1/admin/wallets/$W2/enrollment" '{}'
 [ "$status" = 200 ] && [ "$(jget .account)" = "$W2" ] && [ "$(jget .currency)" = EUR ] \
   && [[ $(jget .code) =~ ^[0-9a-f]{24}$ ]] \
@@ -205,6 +215,15 @@ OFFPAY_NOW=$day15 w sync w2 --server "$URL"
 api POST "/v1/admin/wallets/$W2/enrollment" '{}'
 expect_http 409 EEXISTS "a second code while the new wallet holds the account"
 grep -q "its wallet is not revoked" resp.json && ok "the hint says why" || fail "hint: $(cat resp.json)"
+wallet_init w2c
+OFFPAY_NOW=$day15 w enroll w2c --server "$URL" --code "$SPARE"
+[ "$ws" != 0 ] && grep -q "ENROLL_CODE_EXPIRED" w.out \
+  && ok "the account's other code is void once the new wallet holds it" || fail "spare code: $ws $(cat w.out)"
+# the lost device (its restored copy) reporting again learns nothing of
+# the account its owner's new wallet holds
+OFFPAY_NOW=$day15 w report-lost w2r --server "$URL"
+[ "$ws" = 0 ] && grep -q "0 credential(s) revoked now" w.out && ! grep -q "holds" w.out \
+  && ok "a revoked key's report: no balance" || fail "revoked key's report: $ws $(cat w.out)"
 printf '{"code":"%s"}' "$RCODE" > wr.body
 "$UPLOAD_TOOL" --wallet w2b --passphrase-file wp --path /v1/wallet/enroll --time "$day15" \
     --sign-body wr.body --body wr.sent --headers wr.hdr >/dev/null

@@ -537,6 +537,12 @@ run_cli 0 'shard 2: .*passed' -- "$OFFPAY" admin audit --shards grown.conf
 # reading the guarantee's balance and history skips it and makes none
 run_cli 0 "account $G: guarantee, balance [0-9]+\.[0-9]{2} EUR" -- \
   "$OFFPAY" admin transfers --shards grown.conf --account "$G"
+start_server                 # (on the grown map) the balance over the shards
+api GET "/v1/admin/accounts/$G"
+[ "$status" = 200 ] && [ "$(jget .kind)" = guarantee ] \
+  && ok "the guarantee's balance over three shards: $(jget .balance.decimal)" \
+  || fail "guarantee balance on the grown map: $status $(cat resp.json)"
+stop_server; via 1
 [ "$(psql -q -X -A -t "$SH2" -c "SELECT count(*) FROM accounts WHERE kind = 5")" = 0 ] \
   && ok "reading the guarantee made no guarantee account on the added shard" \
   || fail "a read made a guarantee account on shard 2"

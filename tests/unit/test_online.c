@@ -315,15 +315,29 @@ static void test_lost_wallets_account_enrolls_a_new_wallet(void)
           info.balance == 2500);
     REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info));
     CHECK(info.account == acct && info.revoked);
-    /* resent (a lost answer): the same account; the other code refused */
+    /* resent (a lost answer): the same account; neither key answers for
+     * the other's code; the account's other code is void */
     REQUIRE_OK(offpay_ledger_enroll(w.l, w.other.pk, c1, T0 + 8, &a2, NULL));
     CHECK(a2 == acct);
+    CHECK_ERR(offpay_ledger_enroll(w.l, w.wallet.pk, c1, T0 + 8, &a2, NULL),
+              OFFPAY_EREPLAY);
+    CHECK_ERR(offpay_ledger_enroll(w.l, w.other.pk, code, T0 + 8, &a2, NULL),
+              OFFPAY_EREPLAY);
     CHECK_ERR(offpay_ledger_enroll(w.l, third.pk, c2, T0 + 8, &a2, NULL),
-              OFFPAY_EEXISTS);
+              OFFPAY_EEXPIRED);
     CHECK_ERR(offpay_ledger_enroll_check(w.l, third.pk, c2, T0 + 8),
-              OFFPAY_EEXISTS);
+              OFFPAY_EEXPIRED);
+    /* lost again: that code stays void; a new one takes it */
+    REQUIRE_OK(
+        offpay_ledger_wallet_revoke(w.l, w.other.pk, 0, "lost", T0 + 9, &n));
+    CHECK_ERR(offpay_ledger_enroll(w.l, third.pk, c2, T0 + 10, &a2, NULL),
+              OFFPAY_EEXPIRED);
+    REQUIRE_OK(
+        offpay_ledger_enrollment_for(w.l, acct, T0 + DAY, T0 + 10, c2, NULL));
+    REQUIRE_OK(offpay_ledger_enroll(w.l, third.pk, c2, T0 + 11, &a2, NULL));
+    CHECK(a2 == acct);
     CHECK_ERR(
-        offpay_ledger_enrollment_for(w.l, acct, T0 + DAY, T0 + 9, c1, NULL),
+        offpay_ledger_enrollment_for(w.l, acct, T0 + DAY, T0 + 12, c1, NULL),
         OFFPAY_EEXISTS);
     CHECK(audit_ok(&w));
     offpay_keypair_wipe(&third);
@@ -896,8 +910,9 @@ static void test_enrollment_resent_while_the_first_runs(void)
 
 /* On PostgreSQL two codes for one lost wallet's account, used at once by
  * two new wallets, enroll one of them: the other finds the account held
- * (the index of live keys), EEXISTS. The codes' rows are held by another
- * connection so that both enrollments are in flight at once. */
+ * (the index of live keys: EEXISTS) or its code made void (EEXPIRED). The
+ * codes' rows are held by another connection so that both enrollments are in
+ * flight at once. */
 static void test_two_new_wallets_for_one_lost_account(void)
 {
     const char               *pg = getenv("OFFPAY_TEST_PG");
@@ -942,8 +957,12 @@ static void test_two_new_wallets_for_one_lost_account(void)
     PQfinish(x);
     pthread_join(t1, NULL);
     pthread_join(t2, NULL);
-    CHECK((e1.rc == OFFPAY_OK && e2.rc == OFFPAY_EEXISTS) ||
-          (e1.rc == OFFPAY_EEXISTS && e2.rc == OFFPAY_OK));
+    /* the other finds the account held, or (its code made void by the
+     * first, whose commit it waited for) its code expired */
+    CHECK((e1.rc == OFFPAY_OK &&
+           (e2.rc == OFFPAY_EEXISTS || e2.rc == OFFPAY_EEXPIRED)) ||
+          ((e1.rc == OFFPAY_EEXISTS || e1.rc == OFFPAY_EEXPIRED) &&
+           e2.rc == OFFPAY_OK));
     REQUIRE_OK(offpay_ledger_wallet_get(w.l, NULL, acct, &info));
     CHECK(!info.revoked &&
           memcmp(info.pk, e1.rc == OFFPAY_OK ? w.other.pk : third.pk,
