@@ -748,6 +748,7 @@ int offpay__ledger_spread(const offpay_ledger *l, offpay_account_kind kind)
 
 struct guarantee_ctx {
     uint16_t currency;
+    int      make; /* 1: made if missing */
     uint64_t id;
 };
 
@@ -755,38 +756,39 @@ static offpay_err guarantee_tx(offpay_ledger *l, void *p)
 {
     struct guarantee_ctx *c = p;
 
-    return l->ops->account_singleton(l->store, OFFPAY_ACCOUNT_GUARANTEE,
-                                     c->currency, 0, &c->id);
+    return c->make ? l->ops->account_singleton(l->store,
+                                               OFFPAY_ACCOUNT_GUARANTEE,
+                                               c->currency, 0, &c->id)
+                   : l->ops->account_singleton_find(
+                         l->store, OFFPAY_ACCOUNT_GUARANTEE, c->currency,
+                         &c->id);
+}
+
+/* Shard k's guarantee of currency into *id, made if missing (make: in a
+ * transaction of its own) or not (in a read). */
+static offpay_err guarantee_at(offpay_ledger *l, size_t k, uint16_t currency,
+                               int make, uint64_t *id)
+{
+    struct guarantee_ctx c = {currency, make, 0};
+    offpay_err           rc = make ? offpay__ledger_tx_on(l, k, guarantee_tx, &c)
+                                   : offpay__ledger_read_on(l, k, guarantee_tx,
+                                                            &c);
+
+    if (rc == OFFPAY_OK)
+        *id = c.id;
+    return rc;
 }
 
 offpay_err offpay__ledger_guarantee_on(offpay_ledger *l, size_t k,
                                        uint16_t currency, uint64_t *id)
 {
-    struct guarantee_ctx c = {currency, 0};
-    offpay_err           rc = offpay__ledger_tx_on(l, k, guarantee_tx, &c);
-
-    if (rc == OFFPAY_OK)
-        *id = c.id;
-    return rc;
-}
-
-static offpay_err guarantee_find_tx(offpay_ledger *l, void *p)
-{
-    struct guarantee_ctx *c = p;
-
-    return l->ops->account_singleton_find(l->store, OFFPAY_ACCOUNT_GUARANTEE,
-                                          c->currency, &c->id);
+    return guarantee_at(l, k, currency, 1, id);
 }
 
 offpay_err offpay__ledger_guarantee_find_on(offpay_ledger *l, size_t k,
                                             uint16_t currency, uint64_t *id)
 {
-    struct guarantee_ctx c = {currency, 0};
-    offpay_err rc = offpay__ledger_read_on(l, k, guarantee_find_tx, &c);
-
-    if (rc == OFFPAY_OK)
-        *id = c.id;
-    return rc;
+    return guarantee_at(l, k, currency, 0, id);
 }
 
 static offpay_err spread_balance(offpay_ledger *l, struct balance_ctx *c)

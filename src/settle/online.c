@@ -86,14 +86,30 @@ static offpay_err code_tx(offpay_ledger *l, void *p)
     return rc;
 }
 
+/* A new random code into code, booked as c says (its hash only); wiped
+ * on failure. */
+static offpay_err new_code(offpay_ledger *l, struct code_ctx *c,
+                           char code[OFFPAY_ENROLL_CODE_CHARS + 1])
+{
+    uint8_t    raw[OFFPAY_ENROLL_CODE_CHARS / 2];
+    offpay_err rc;
+
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(code, OFFPAY_ENROLL_CODE_CHARS + 1, raw, sizeof raw);
+    sodium_memzero(raw, sizeof raw);
+    code_hash(code, c->hash);
+    rc = offpay__ledger_tx(l, code_tx, c);
+    if (rc != OFFPAY_OK)
+        sodium_memzero(code, OFFPAY_ENROLL_CODE_CHARS + 1);
+    return rc;
+}
+
 offpay_err offpay_ledger_enrollment_add(offpay_ledger *l, uint16_t currency,
                                         const char *ref, uint32_t expires,
                                         uint32_t now,
                                         char code[OFFPAY_ENROLL_CODE_CHARS + 1])
 {
     struct code_ctx c;
-    uint8_t         raw[OFFPAY_ENROLL_CODE_CHARS / 2];
-    offpay_err      rc;
 
     if (code != NULL)
         code[0] = '\0';
@@ -102,19 +118,12 @@ offpay_err offpay_ledger_enrollment_add(offpay_ledger *l, uint16_t currency,
         return OFFPAY_EINVAL;
     if (offpay_currency_alpha(currency) == NULL)
         return OFFPAY_ECURRENCY_UNKNOWN;
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(code, OFFPAY_ENROLL_CODE_CHARS + 1, raw, sizeof raw);
-    sodium_memzero(raw, sizeof raw);
     memset(&c, 0, sizeof c);
-    code_hash(code, c.hash);
     c.currency = currency;
     c.ref = ref;
     c.expires = expires;
     c.now = now;
-    rc = offpay__ledger_tx(l, code_tx, &c);
-    if (rc != OFFPAY_OK)
-        sodium_memzero(code, OFFPAY_ENROLL_CODE_CHARS + 1);
-    return rc;
+    return new_code(l, &c, code);
 }
 
 offpay_err offpay_ledger_enrollment_for(offpay_ledger *l, uint64_t account,
@@ -123,26 +132,19 @@ offpay_err offpay_ledger_enrollment_for(offpay_ledger *l, uint64_t account,
                                         uint16_t *currency)
 {
     struct code_ctx c;
-    uint8_t         raw[OFFPAY_ENROLL_CODE_CHARS / 2];
     offpay_err      rc;
 
     if (code != NULL)
         code[0] = '\0';
     if (l == NULL || code == NULL || account == 0 || expires <= now)
         return OFFPAY_EINVAL;
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(code, OFFPAY_ENROLL_CODE_CHARS + 1, raw, sizeof raw);
-    sodium_memzero(raw, sizeof raw);
     memset(&c, 0, sizeof c);
-    code_hash(code, c.hash);
     c.ref = "a lost wallet's account";
     c.expires = expires;
     c.now = now;
     c.account = account;
-    rc = offpay__ledger_tx(l, code_tx, &c);
-    if (rc != OFFPAY_OK)
-        sodium_memzero(code, OFFPAY_ENROLL_CODE_CHARS + 1);
-    else if (currency != NULL)
+    rc = new_code(l, &c, code);
+    if (rc == OFFPAY_OK && currency != NULL)
         *currency = c.currency;
     return rc;
 }

@@ -858,6 +858,41 @@ static void *enroll_thread(void *arg)
     return NULL;
 }
 
+/* e1 and e2 enrolling at once on the PostgreSQL ledger at path: the
+ * enrollment codes' rows are held by another connection until both are
+ * in flight, then let go. 0, or -1 when the set-up failed. */
+static int enroll_at_once(const char *path, struct enroll_run *e1,
+                          struct enroll_run *e2)
+{
+    struct timespec pause = {0, 300000000};
+    PGconn         *x = PQconnectdb(path);
+    PGresult       *r;
+    pthread_t       t1, t2;
+    int             ok;
+
+    r = PQexec(x, "BEGIN");
+    PQclear(r);
+    r = PQexec(x, "SELECT 1 FROM enrollments FOR UPDATE");
+    ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    if (ok && pthread_create(&t1, NULL, enroll_thread, e1) != 0)
+        ok = 0;
+    else if (ok && pthread_create(&t2, NULL, enroll_thread, e2) != 0) {
+        pthread_join(t1, NULL);
+        ok = 0;
+    }
+    if (ok)
+        nanosleep(&pause, NULL);
+    r = PQexec(x, "COMMIT");
+    PQclear(r);
+    PQfinish(x);
+    if (ok) {
+        pthread_join(t1, NULL);
+        pthread_join(t2, NULL);
+    }
+    return ok ? 0 : -1;
+}
+
 /* On PostgreSQL a wallet's resend of its enrollment that overlaps the
  * first attempt (the answer was slow, not lost) must get the same account,
  * not ENROLL_CODE_USED: the resend waits on the first's use of the code,
@@ -870,11 +905,7 @@ static void test_enrollment_resent_while_the_first_runs(void)
     char              path[512];
     char              code[OFFPAY_ENROLL_CODE_CHARS + 1];
     world             w;
-    PGconn           *x = NULL;
-    PGresult         *r;
-    pthread_t         t1, t2;
     struct enroll_run e1, e2;
-    struct timespec   pause = {0, 300000000};
     offpay_ledger_wallet_info info;
 
     if (pg == NULL || *pg == '\0')
@@ -883,22 +914,9 @@ static void test_enrollment_resent_while_the_first_runs(void)
     REQUIRE_OK(make_world_at(&w, path));
     REQUIRE_OK(
         offpay_ledger_enrollment_add(w.l, EUR, "race", T0 + DAY, T0, code));
-    x = PQconnectdb(path);
-    r = PQexec(x, "BEGIN");
-    PQclear(r);
-    r = PQexec(x, "SELECT 1 FROM enrollments FOR UPDATE");
-    REQUIRE(PQresultStatus(r) == PGRES_TUPLES_OK);
-    PQclear(r);
     e1 = (struct enroll_run){path, w.wallet.pk, code, OFFPAY_EINVAL, 0};
     e2 = e1;
-    REQUIRE(pthread_create(&t1, NULL, enroll_thread, &e1) == 0);
-    REQUIRE(pthread_create(&t2, NULL, enroll_thread, &e2) == 0);
-    nanosleep(&pause, NULL);
-    r = PQexec(x, "COMMIT");
-    PQclear(r);
-    PQfinish(x);
-    pthread_join(t1, NULL);
-    pthread_join(t2, NULL);
+    REQUIRE(enroll_at_once(path, &e1, &e2) == 0);
     CHECK_ERR(e1.rc, OFFPAY_OK);
     CHECK_ERR(e2.rc, OFFPAY_OK);
     CHECK(e1.account != 0 && e1.account == e2.account);
@@ -910,9 +928,7 @@ static void test_enrollment_resent_while_the_first_runs(void)
 
 /* On PostgreSQL two codes for one lost wallet's account, used at once by
  * two new wallets, enroll one of them: the other finds the account held
- * (the index of live keys: EEXISTS) or its code made void (EEXPIRED). The
- * codes' rows are held by another connection so that both enrollments are in
- * flight at once. */
+ * (the index of live keys: EEXISTS) or its code made void (EEXPIRED). */
 static void test_two_new_wallets_for_one_lost_account(void)
 {
     const char               *pg = getenv("OFFPAY_TEST_PG");
@@ -921,11 +937,7 @@ static void test_two_new_wallets_for_one_lost_account(void)
     char                      c1[OFFPAY_ENROLL_CODE_CHARS + 1];
     char                      c2[OFFPAY_ENROLL_CODE_CHARS + 1];
     world                     w;
-    PGconn                   *x = NULL;
-    PGresult                 *r;
-    pthread_t                 t1, t2;
     struct enroll_run         e1, e2;
-    struct timespec           pause = {0, 300000000};
     uint64_t                  acct = 0;
     offpay_ledger_wallet_info info;
     offpay_keypair            third;
@@ -941,22 +953,9 @@ static void test_two_new_wallets_for_one_lost_account(void)
         offpay_ledger_wallet_revoke(w.l, w.wallet.pk, 0, "lost", T0, NULL));
     REQUIRE_OK(offpay_ledger_enrollment_for(w.l, acct, T0 + DAY, T0, c1, NULL));
     REQUIRE_OK(offpay_ledger_enrollment_for(w.l, acct, T0 + DAY, T0, c2, NULL));
-    x = PQconnectdb(path);
-    r = PQexec(x, "BEGIN");
-    PQclear(r);
-    r = PQexec(x, "SELECT 1 FROM enrollments FOR UPDATE");
-    REQUIRE(PQresultStatus(r) == PGRES_TUPLES_OK);
-    PQclear(r);
     e1 = (struct enroll_run){path, w.other.pk, c1, OFFPAY_EINVAL, 0};
     e2 = (struct enroll_run){path, third.pk, c2, OFFPAY_EINVAL, 0};
-    REQUIRE(pthread_create(&t1, NULL, enroll_thread, &e1) == 0);
-    REQUIRE(pthread_create(&t2, NULL, enroll_thread, &e2) == 0);
-    nanosleep(&pause, NULL);
-    r = PQexec(x, "COMMIT");
-    PQclear(r);
-    PQfinish(x);
-    pthread_join(t1, NULL);
-    pthread_join(t2, NULL);
+    REQUIRE(enroll_at_once(path, &e1, &e2) == 0);
     /* the other finds the account held, or (its code made void by the
      * first, whose commit it waited for) its code expired */
     CHECK((e1.rc == OFFPAY_OK &&
