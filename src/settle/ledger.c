@@ -756,12 +756,11 @@ static offpay_err guarantee_tx(offpay_ledger *l, void *p)
 {
     struct guarantee_ctx *c = p;
 
-    return c->make ? l->ops->account_singleton(l->store,
-                                               OFFPAY_ACCOUNT_GUARANTEE,
-                                               c->currency, 0, &c->id)
-                   : l->ops->account_singleton_find(
-                         l->store, OFFPAY_ACCOUNT_GUARANTEE, c->currency,
-                         &c->id);
+    return c->make
+               ? l->ops->account_singleton(l->store, OFFPAY_ACCOUNT_GUARANTEE,
+                                           c->currency, 0, &c->id)
+               : l->ops->account_singleton_find(
+                     l->store, OFFPAY_ACCOUNT_GUARANTEE, c->currency, &c->id);
 }
 
 /* Shard k's guarantee of currency into *id, made if missing (make: in a
@@ -770,9 +769,8 @@ static offpay_err guarantee_at(offpay_ledger *l, size_t k, uint16_t currency,
                                int make, uint64_t *id)
 {
     struct guarantee_ctx c = {currency, make, 0};
-    offpay_err           rc = make ? offpay__ledger_tx_on(l, k, guarantee_tx, &c)
-                                   : offpay__ledger_read_on(l, k, guarantee_tx,
-                                                            &c);
+    offpay_err rc = make ? offpay__ledger_tx_on(l, k, guarantee_tx, &c)
+                         : offpay__ledger_read_on(l, k, guarantee_tx, &c);
 
     if (rc == OFFPAY_OK)
         *id = c.id;

@@ -904,8 +904,8 @@ static void test_enrollment_resent_while_the_first_runs(void)
     const char       *pg = getenv("OFFPAY_TEST_PG");
     char              path[512];
     char              code[OFFPAY_ENROLL_CODE_CHARS + 1];
-    world             w;
-    struct enroll_run e1, e2;
+    world                     w;
+    struct enroll_run         e1, e2;
     offpay_ledger_wallet_info info;
 
     if (pg == NULL || *pg == '\0')
