@@ -499,6 +499,18 @@ static void page_end(size_t n, uint64_t limit, uint64_t last, const char *what)
     printf("\n");
 }
 
+/* A page of a list as JSON, printed: its count, its items arr (taken)
+ * under what, and when the page is full the next page's --after (last). */
+static int page_json(json_t *arr, const char *what, size_t n, uint64_t limit,
+                     uint64_t last)
+{
+    return cli_print_json(json_pack("{s:I, s:o, s:o?}", "count", (json_int_t)n,
+                                    what, arr, "next_after",
+                                    n == (size_t)limit ? cli_json_u64(last)
+                                                       : NULL),
+                          what);
+}
+
 /* An amount as the CLI's JSON gives it beside its minor units: its
  * decimal text ("" if it cannot be written). */
 static json_t *decimal_json(int64_t minor, uint16_t currency)
@@ -619,7 +631,8 @@ static int merchants(offpay_ledger *l, const admin_args *a)
     if (rc != OFFPAY_OK)
         return cli_fail("merchants", rc);
     if (a->json) {
-        json_t *arr = json_array(), *doc;
+        json_t  *arr = json_array();
+        uint64_t last;
 
         for (size_t i = 0; arr != NULL && i < n; i++) {
             time_text(v[i].created_at, when, sizeof when);
@@ -633,12 +646,9 @@ static int merchants(offpay_ledger *l, const admin_args *a)
                           "terminals_active",
                           (json_int_t)v[i].terminals_active));
         }
-        doc =
-            json_pack("{s:I, s:o, s:o?}", "count", (json_int_t)n, "merchants",
-                      arr, "next_after",
-                      n == (size_t)a->limit ? cli_json_u64(v[n - 1].id) : NULL);
+        last = n > 0 ? v[n - 1].id : 0;
         free(v);
-        return cli_print_json(doc, "merchants");
+        return page_json(arr, "merchants", n, a->limit, last);
     }
     for (size_t i = 0; i < n; i++) {
         time_text(v[i].created_at, when, sizeof when);
@@ -669,7 +679,8 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
     if (rc != OFFPAY_OK)
         return cli_fail("accounts", rc);
     if (a->json) {
-        json_t *arr = json_array(), *doc;
+        json_t  *arr = json_array();
+        uint64_t last;
 
         for (size_t i = 0; arr != NULL && i < n; i++) {
             time_text(v[i].created_at, when, sizeof when);
@@ -685,12 +696,9 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
                                (json_int_t)v[i].credentials_active, "lost_at",
                                v[i].lost_at != 0 ? lost : NULL));
         }
-        doc =
-            json_pack("{s:I, s:o, s:o?}", "count", (json_int_t)n, "accounts",
-                      arr, "next_after",
-                      n == (size_t)a->limit ? cli_json_u64(v[n - 1].id) : NULL);
+        last = n > 0 ? v[n - 1].id : 0;
         free(v);
-        return cli_print_json(doc, "accounts");
+        return page_json(arr, "accounts", n, a->limit, last);
     }
     for (size_t i = 0; i < n; i++) {
         time_text(v[i].created_at, when, sizeof when);
