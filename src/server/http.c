@@ -294,7 +294,9 @@ int srv_operator_ok(const srv_req *r)
     return bearer_hash(r, got) && hash_is(got, r->srv->cfg.token_hash);
 }
 
-int srv_metrics_ok(const srv_req *r)
+/* Whether r may read /metrics: no metrics token is set, or r bears it or
+ * the operator's. */
+static int metrics_ok(const srv_req *r)
 {
     uint8_t got[32];
 
@@ -302,6 +304,18 @@ int srv_metrics_ok(const srv_req *r)
         return 1;
     return bearer_hash(r, got) && (hash_is(got, r->srv->cfg.metrics_hash) ||
                                    hash_is(got, r->srv->cfg.token_hash));
+}
+
+/* Whether r bears the token its route asks for (none for a public or
+ * signed route); when not, *want is the hint saying which (NULL: the
+ * operator's, the error's own message). */
+static int bearer_ok(const route *rt, const srv_req *r, const char **want)
+{
+    *want = NULL;
+    if (rt->auth == AUTH_OPERATOR)
+        return srv_operator_ok(r);
+    *want = METRICS_HINT;
+    return rt->auth != AUTH_METRICS || metrics_ok(r);
 }
 
 void srv_log(const char *fmt, ...)
@@ -480,19 +494,18 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
     }
     if (st->rt->auth != AUTH_NONE) {
         /* refused before its body is read: a request without the
-         * operator's token, or without a signature's headers */
+         * token its route asks for, or without a signature's headers */
         srv_req           r;
         offpay__http_auth a;
+        const char       *want; /* the token a refused request lacked */
         offpay_err        rc;
 
         memset(&r, 0, sizeof r);
         r.srv = srv;
         r.header = header_of;
         r.conn = c;
-        if (st->rt->auth == AUTH_OPERATOR && !srv_operator_ok(&r))
-            return answer_error(c, st, SRV_E_UNAUTHORIZED, NULL);
-        if (st->rt->auth == AUTH_METRICS && !srv_metrics_ok(&r))
-            return answer_error(c, st, SRV_E_UNAUTHORIZED, METRICS_HINT);
+        if (!bearer_ok(st->rt, &r, &want))
+            return answer_error(c, st, SRV_E_UNAUTHORIZED, want);
         rc = st->rt->auth == AUTH_SIGNED
                  ? offpay__http_auth_parse(
                        header_of(c, OFFPAY__HTTP_HDR_KEY),
@@ -556,6 +569,7 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
 {
     srv_req         req;
     srv_reply       rep = {0, NULL, NULL, NULL};
+    const char     *want; /* the token a refused request lacked */
     enum MHD_Result ret;
 
     if (st->too_large) {
@@ -583,10 +597,8 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
     __atomic_add_fetch(&handling, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&expired, __ATOMIC_SEQ_CST))
         return answer_error(c, st, SRV_E_STOPPING, NULL);
-    if (st->rt->auth == AUTH_OPERATOR && !srv_operator_ok(&req))
-        return answer_error(c, st, SRV_E_UNAUTHORIZED, NULL);
-    if (st->rt->auth == AUTH_METRICS && !srv_metrics_ok(&req))
-        return answer_error(c, st, SRV_E_UNAUTHORIZED, METRICS_HINT);
+    if (!bearer_ok(st->rt, &req, &want))
+        return answer_error(c, st, SRV_E_UNAUTHORIZED, want);
     /* a signature is verified before a ledger handle is taken: a request
      * nobody signed never waits for one, nor holds one */
     if (st->rt->auth != AUTH_SIGNED || srv_auth_signature(&req, &rep) == 0) {

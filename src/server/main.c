@@ -411,15 +411,23 @@ out:
     return rc;
 }
 
-/* The end of daily key kid in b, as ISO 8601 into when[32]. */
-static void key_end(const offpay_trust_bundle *b, uint16_t kid, char when[32])
+/* The end of daily key kid in b, as ISO 8601 into when[32] ("" when b
+ * has no such key); *end (may be NULL) its unix time (0: none). */
+static void key_end(const offpay_trust_bundle *b, uint16_t kid, char when[32],
+                    uint32_t *end)
 {
     when[0] = '\0';
+    if (end != NULL)
+        *end = 0;
     for (size_t i = 0; i < b->n_keys; i++) {
-        time_t    end = (time_t)b->keys[i].valid_until;
+        time_t    t = (time_t)b->keys[i].valid_until;
         struct tm tm;
 
-        if (b->keys[i].kid == kid && gmtime_r(&end, &tm) != NULL)
+        if (b->keys[i].kid != kid)
+            continue;
+        if (end != NULL)
+            *end = b->keys[i].valid_until;
+        if (gmtime_r(&t, &tm) != NULL)
             strftime(when, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
     }
 }
@@ -501,7 +509,7 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
     if (v->key != NULL)
         old->k[old->n++] = v->key;
     v->key = NULL;
-    key_end(&n.b, n.kid, when);
+    key_end(&n.b, n.kid, when, NULL);
     fprintf(stderr,
             "offpayd: SIGHUP: issuer read again from %s: signing with daily "
             "key %u%s (until %s; was %u), trust bundle %u (was %u)\n",
@@ -522,40 +530,33 @@ static void key_end_warning(const offpay_trust_bundle *b, uint16_t kid,
     static uint32_t said;
     static uint16_t said_of; /* the key it was said of: a reload's new key
                                 is warned of at once */
-    char            when[32] = "";
+    char            when[32];
+    uint32_t        end;
 
     if (kid != said_of) {
         said = 0;
         said_of = kid;
     }
-    for (size_t i = 0; i < b->n_keys; i++) {
-        const offpay_bundle_key *k = &b->keys[i];
-        time_t                   end = (time_t)k->valid_until;
-        struct tm                tm;
-
-        /* (the loop wakes daily by the monotonic clock; a little slack so
-         * a wall clock slowed by NTP does not skip a day) */
-        if (k->kid != kid || k->valid_until > now + 30u * 86400u ||
-            (said != 0 && now - said < 86400u - 600u))
-            continue;
-        said = now;
-        if (gmtime_r(&end, &tm) != NULL)
-            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        if (k->valid_until < now)
-            fprintf(stderr,
-                    "offpayd: the issuer's daily key %u ended at %s: nothing "
-                    "is signed any more (EKID_EXPIRED); add a newer key "
-                    "(offpay issuer add-key) and send offpayd SIGHUP\n",
-                    (unsigned)kid, when);
-        else
-            fprintf(stderr,
-                    "offpayd: WARNING: the issuer's daily key %u ends at %s, "
-                    "in %u day(s); credentials signed now end with it: add a "
-                    "newer key (offpay issuer add-key) and send offpayd "
-                    "SIGHUP before then\n",
-                    (unsigned)kid, when,
-                    (unsigned)((k->valid_until - now) / 86400u));
-    }
+    key_end(b, kid, when, &end);
+    /* (the loop wakes daily by the monotonic clock; a little slack so a
+     * wall clock slowed by NTP does not skip a day) */
+    if (end == 0 || end > now + 30u * 86400u ||
+        (said != 0 && now - said < 86400u - 600u))
+        return;
+    said = now;
+    if (end < now)
+        fprintf(stderr,
+                "offpayd: the issuer's daily key %u ended at %s: nothing "
+                "is signed any more (EKID_EXPIRED); add a newer key "
+                "(offpay issuer add-key) and send offpayd SIGHUP\n",
+                (unsigned)kid, when);
+    else
+        fprintf(stderr,
+                "offpayd: WARNING: the issuer's daily key %u ends at %s, "
+                "in %u day(s); credentials signed now end with it: add a "
+                "newer key (offpay issuer add-key) and send offpayd "
+                "SIGHUP before then\n",
+                (unsigned)kid, when, (unsigned)((end - now) / 86400u));
 }
 
 /* The escrow release job: runs in the main thread between signals. */

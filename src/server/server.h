@@ -360,9 +360,6 @@ int srv_operator_ok(const srv_req *r);
 void srv_set_token(srv_ctx *srv, const char *token);
 /* The token /metrics asks for from now on (at start-up and on SIGHUP). */
 void srv_set_metrics_token(srv_ctx *srv, const char *token);
-/* Whether r may read /metrics: no metrics token is set, or r bears it or
- * the operator's. */
-int srv_metrics_ok(const srv_req *r);
 
 /* Who may sign a request to an endpoint: how its key is looked up. */
 typedef struct srv_signer_kind {

@@ -14,8 +14,10 @@
 #      terminal holding that bundle would;
 #   4. three keys added and offpayd sent SIGHUP after each while
 #      credentials are issued back to back: every request answered, the
-#      keys in order.
-# The audit passes after each part.
+#      keys in order;
+#   5. offpayd started in the newest key's last days warns of its end,
+#      once.
+# The audit passes after parts 1 to 4.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 pid=$server_pid
@@ -166,5 +168,21 @@ new_wallet w5 "$A" 1.00   # its bundle: the one just fetched
 [ "$(cred_kid w5.cred)" = 5 ] && ok "after the last SIGHUP: key 5" \
   || fail "after the last SIGHUP: kid $(cred_kid w5.cred)"
 audits "after keys changed while requests ran"
+stop_server TERM
+
+# ---- 5. the daily key's end ------------------------------------------------
+# Started in the last 30 days of the newest key (5), offpayd warns of its
+# end once; a SIGHUP that changes nothing does not warn again that day.
+end_iso=$("$OFFPAY" decode --file iss/bundle.opb --json | jq -r '.keys[] | select(.kid == 5) | .valid_until')
+end=$(date -u -d "$end_iso" +%s)
+: > server.err
+OFFPAY_NOW=$((end - 5 * 86400)) start_server
+pid=$server_pid
+grep -q "WARNING: the issuer's daily key 5 ends at $end_iso, in 5 day(s); .*send offpayd SIGHUP before then" server.err \
+  && ok "started 5 days before key 5 ends: warned" || fail "no end warning: $(cat server.err)"
+hup "SIGHUP: issuer read again from iss: unchanged (daily key 5"
+[ "$(grep -c "daily key 5 ends at" server.err)" = 1 ] \
+  && ok "the warning is said once a day, not again on SIGHUP" \
+  || fail "warnings: $(grep -c "daily key 5 ends at" server.err)"
 stop_server TERM
 finish
