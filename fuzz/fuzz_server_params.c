@@ -9,7 +9,9 @@
  *     METHOD_NOT_ALLOWED; matched segments are 1..SRV_SEG_MAX bytes
  *     without '/';
  *   - srv_parse_u64 accepts exactly the canonical decimal form: printing
- *     the value gives back the input.
+ *     the value gives back the input;
+ *   - srv_parse_page, given the input as after and as limit, accepts it
+ *     only as one value within both bounds (1..SRV_PAGE_MAX).
  * Any violation abort()s.
  */
 #include <stdint.h>
@@ -25,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char        seg[2][SRV_SEG_MAX + 1];
     char        back[24];
     const char *pattern = NULL;
-    uint64_t    v;
+    uint64_t    v, after, limit;
     int         e;
 
     if (buf == NULL)
@@ -38,6 +40,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strcmp(back, buf) != 0)
             abort();
     }
+    if (srv_parse_page(buf, buf, &after, &limit) == 0 &&
+        (after != limit || limit == 0 || limit > SRV_PAGE_MAX ||
+         srv_parse_u64(buf, SRV_PAGE_MAX, &v) != 0 || v != limit))
+        abort();
     path = strchr(buf, ' ');
     if (path != NULL) {
         *path++ = '\0';

@@ -13,10 +13,6 @@
 
 #include "server/server.h"
 
-/* A page of GET /v1/admin/accounts: 100 by default, at most 1,000. */
-#define ACCOUNTS_DEFAULT 100
-#define ACCOUNTS_MAX     1000
-
 /* The account named by the path, its balance and currency; or a failure. */
 static int account_of(srv_req *r, srv_reply *out, uint64_t *id,
                       int64_t *balance, offpay_account_kind *kind,
@@ -72,10 +68,6 @@ void srv_account_new(srv_req *r, srv_reply *out)
     json_decref(doc);
 }
 
-/* A page of GET .../transfers: 100 by default, at most 1,000. */
-#define TRANSFERS_DEFAULT 100
-#define TRANSFERS_MAX     1000
-
 static json_t *transfer_json(const offpay_account_transfer *t,
                              uint16_t                       currency)
 {
@@ -100,9 +92,7 @@ static json_t *transfer_json(const offpay_account_transfer *t,
 
 void srv_account_transfers(srv_req *r, srv_reply *out)
 {
-    const char              *qa = r->query(r->conn, "after");
-    const char              *ql = r->query(r->conn, "limit");
-    uint64_t                 id, after = 0, limit = TRANSFERS_DEFAULT;
+    uint64_t                 id, after, limit;
     offpay_account_state     a;
     offpay_account_transfer *v = NULL;
     size_t                   n = 0;
@@ -113,9 +103,8 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
         return;
     }
-    if ((qa != NULL && srv_parse_u64(qa, INT64_MAX, &after) != 0) ||
-        (ql != NULL &&
-         (srv_parse_u64(ql, TRANSFERS_MAX, &limit) != 0 || limit == 0))) {
+    if (srv_parse_page(r->query(r->conn, "after"), r->query(r->conn, "limit"),
+                       &after, &limit) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
                  "after: a transfer id; limit: 1..1000");
         return;
@@ -134,9 +123,9 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
         json_object_set_new(j, "count", json_integer((json_int_t)n));
         json_object_set_new(j, "transfers", arr != NULL ? arr : json_null());
         /* null on the last page, as the cases' list */
-        json_object_set_new(j, "next_after",
-                            n == (size_t)limit ? srv_json_id(v[n - 1].id)
-                                               : json_null());
+        json_object_set_new(
+            j, "next_after",
+            srv_json_next_after(n, limit, n > 0 ? v[n - 1].id : 0));
     } else
         json_decref(arr);
     srv_ok(out, j);
@@ -169,17 +158,14 @@ static json_t *wallet_account_json(const offpay_wallet_account_info *a)
 void srv_accounts_list(srv_req *r, srv_reply *out)
 {
     const char                 *qr = r->query(r->conn, "ref");
-    const char                 *qa = r->query(r->conn, "after");
-    const char                 *ql = r->query(r->conn, "limit");
-    uint64_t                    after = 0, limit = ACCOUNTS_DEFAULT;
+    uint64_t                    after, limit;
     offpay_wallet_account_info *v = NULL;
     size_t                      n = 0;
     json_t                     *arr, *j;
     offpay_err                  rc;
 
-    if ((qa != NULL && srv_parse_u64(qa, INT64_MAX, &after) != 0) ||
-        (ql != NULL &&
-         (srv_parse_u64(ql, ACCOUNTS_MAX, &limit) != 0 || limit == 0)) ||
+    if (srv_parse_page(r->query(r->conn, "after"), r->query(r->conn, "limit"),
+                       &after, &limit) != 0 ||
         (qr != NULL && strlen(qr) > OFFPAY_LEDGER_REF_MAX)) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
                  "ref: at most 128 bytes; after: an account id; limit: "
@@ -197,7 +183,7 @@ void srv_accounts_list(srv_req *r, srv_reply *out)
     /* null on the last page, as the other lists */
     j = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "accounts",
                   arr != NULL ? arr : json_null(), "next_after",
-                  n == (size_t)limit ? srv_json_id(v[n - 1].id) : json_null());
+                  srv_json_next_after(n, limit, n > 0 ? v[n - 1].id : 0));
     srv_ok(out, j);
     free(v);
 }

@@ -11,9 +11,6 @@
 
 #include "server/server.h"
 
-#define CASES_DEFAULT 100
-#define CASES_MAX     1000
-
 static json_t *case_json(const offpay_case_info *c)
 {
     return json_pack("{s:o, s:s, s:o, s:I, s:o, s:o, s:I, s:I}", "id",
@@ -30,11 +27,9 @@ void srv_cases_list(srv_req *r, srv_reply *out)
     const char        *qs = r->query(r->conn, "serial");
     const char        *qk = r->query(r->conn, "kind");
     const char        *qt = r->query(r->conn, "since");
-    const char        *qa = r->query(r->conn, "after");
-    const char        *ql = r->query(r->conn, "limit");
     offpay_case_filter f;
     offpay_case_info  *v = NULL;
-    uint64_t           since = 0, limit = CASES_DEFAULT;
+    uint64_t           since = 0, limit;
     size_t             n = 0;
     json_t            *arr;
     offpay_err         rc;
@@ -42,9 +37,8 @@ void srv_cases_list(srv_req *r, srv_reply *out)
     memset(&f, 0, sizeof f);
     if ((qs != NULL && srv_parse_u64(qs, INT64_MAX, &f.serial) != 0) ||
         (qt != NULL && srv_parse_u64(qt, UINT32_MAX, &since) != 0) ||
-        (qa != NULL && srv_parse_u64(qa, INT64_MAX, &f.after_id) != 0) ||
-        (ql != NULL &&
-         (srv_parse_u64(ql, CASES_MAX, &limit) != 0 || limit == 0)) ||
+        srv_parse_page(r->query(r->conn, "after"), r->query(r->conn, "limit"),
+                       &f.after_id, &limit) != 0 ||
         (qk != NULL && offpay_case_kind_from_name(qk, &f.kind) != OFFPAY_OK)) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
                  "serial, after: decimal ids; since: a unix time; limit: "
@@ -65,7 +59,7 @@ void srv_cases_list(srv_req *r, srv_reply *out)
         out,
         json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "cases", arr,
                   "next_after", /* null on the last page (docs/api.md) */
-                  n == (size_t)limit ? srv_json_id(v[n - 1].id) : json_null()));
+                  srv_json_next_after(n, limit, n > 0 ? v[n - 1].id : 0)));
     free(v);
 }
 

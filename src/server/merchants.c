@@ -7,10 +7,6 @@
 
 #include "server/server.h"
 
-/* A page of GET /v1/admin/merchants: 100 by default, at most 1,000. */
-#define MERCHANTS_DEFAULT 100
-#define MERCHANTS_MAX     1000
-
 void srv_merchant_new(srv_req *r, srv_reply *out)
 {
     srv_value  v[SRV_N(srv_fields_merchant)];
@@ -44,17 +40,14 @@ void srv_merchant_new(srv_req *r, srv_reply *out)
 
 void srv_merchants_list(srv_req *r, srv_reply *out)
 {
-    const char           *qa = r->query(r->conn, "after");
-    const char           *ql = r->query(r->conn, "limit");
-    uint64_t              after = 0, limit = MERCHANTS_DEFAULT;
+    uint64_t              after, limit;
     offpay_merchant_info *v = NULL;
     size_t                n = 0;
     json_t               *arr, *j;
     offpay_err            rc;
 
-    if ((qa != NULL && srv_parse_u64(qa, INT64_MAX, &after) != 0) ||
-        (ql != NULL &&
-         (srv_parse_u64(ql, MERCHANTS_MAX, &limit) != 0 || limit == 0))) {
+    if (srv_parse_page(r->query(r->conn, "after"), r->query(r->conn, "limit"),
+                       &after, &limit) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
                  "after: a merchant id; limit: 1..1000");
         return;
@@ -77,7 +70,7 @@ void srv_merchants_list(srv_req *r, srv_reply *out)
     /* null on the last page, as the other lists */
     j = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "merchants",
                   arr != NULL ? arr : json_null(), "next_after",
-                  n == (size_t)limit ? srv_json_id(v[n - 1].id) : json_null());
+                  srv_json_next_after(n, limit, n > 0 ? v[n - 1].id : 0));
     srv_ok(out, j);
     free(v);
 }

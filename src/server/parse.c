@@ -187,6 +187,19 @@ int srv_parse_u64(const char *s, uint64_t max, uint64_t *v)
     return 0;
 }
 
+int srv_parse_page(const char *after_text, const char *limit_text,
+                   uint64_t *after, uint64_t *limit)
+{
+    *after = 0;
+    *limit = SRV_PAGE_DEFAULT;
+    if (after_text != NULL && srv_parse_u64(after_text, INT64_MAX, after) != 0)
+        return -1;
+    if (limit_text != NULL &&
+        (srv_parse_u64(limit_text, SRV_PAGE_MAX, limit) != 0 || *limit == 0))
+        return -1;
+    return 0;
+}
+
 int srv_parse_key(const char *s, uint8_t pk[OFFPAY_PK_BYTES])
 {
     size_t got = 0, n = s == NULL ? 0 : strlen(s);
@@ -476,6 +489,11 @@ json_t *srv_json_id(uint64_t v)
 
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
     return json_string(buf);
+}
+
+json_t *srv_json_next_after(size_t n, uint64_t limit, uint64_t last)
+{
+    return n > 0 && n == (size_t)limit ? srv_json_id(last) : json_null();
 }
 
 json_t *srv_json_amount(int64_t minor, uint16_t currency)

@@ -225,6 +225,14 @@ char *srv_metrics_render(void);
 /* A decimal id without sign, leading zeros or spaces, <= max. */
 int srv_parse_u64(const char *s, uint64_t max, uint64_t *v);
 
+/* A page of an operator's list (?after=ID&limit=N): after (0 when absent:
+ * from the first) and limit (SRV_PAGE_DEFAULT when absent,
+ * 1..SRV_PAGE_MAX); -1 when either is malformed. */
+#define SRV_PAGE_DEFAULT 100
+#define SRV_PAGE_MAX     1000
+int srv_parse_page(const char *after_text, const char *limit_text,
+                   uint64_t *after, uint64_t *limit);
+
 /* A public key as 64 lowercase hex digits. */
 int srv_parse_key(const char *s, uint8_t pk[OFFPAY_PK_BYTES]);
 
@@ -345,6 +353,9 @@ void srv_wallet_upload_free(srv_wallet_upload *u);
 /* ---- rendering ----------------------------------------------------- */
 
 json_t *srv_json_id(uint64_t v); /* "123" */
+/* A list's next_after: the id of a full page's last item (n == limit), to
+ * give as after for the next page; null on the last page. */
+json_t *srv_json_next_after(size_t n, uint64_t limit, uint64_t last);
 /* {"minor": n, "decimal": "1.50", "currency": "EUR"} */
 json_t     *srv_json_amount(int64_t minor, uint16_t currency);
 json_t     *srv_json_b64(const uint8_t *b, size_t n);
