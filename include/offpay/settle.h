@@ -42,10 +42,6 @@ typedef struct offpay_ledger_config {
 
 void offpay_ledger_config_defaults(offpay_ledger_config *c);
 
-/* The configuration l runs with: offpay_ledger_open's c, or the
- * defaults. Since 0.7.0. */
-void offpay_ledger_get_config(const offpay_ledger *l, offpay_ledger_config *c);
-
 /*
  * offpay_ledger_open — open (creating if missing, and bringing its schema
  * up to date) the ledger at path: a SQLite file, or a PostgreSQL database
@@ -1208,6 +1204,21 @@ offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
 offpay_err offpay_ledger_wallet_revoke(offpay_ledger *l, const uint8_t *pk,
                                        uint64_t account, const char *reason,
                                        uint32_t now, size_t *revoked);
+
+/*
+ * offpay_ledger_wallet_due — for a wallet revoked at (its key pk), what
+ * its owner is told (docs/settlement.md §12): *escrow_back, when the
+ * escrow of every credential of pk not released yet is back in the
+ * account at the latest (each one's ledger expiry, brought forward to the
+ * revocation or earlier, plus upload_grace), and *late_until, the end of
+ * their late window (late_window more), until which a late upload of what
+ * the lost device paid offline is still paid from the account. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_ESTORE. Since 0.7.0.
+ */
+offpay_err offpay_ledger_wallet_due(offpay_ledger                      *l,
+                                    const uint8_t pk[OFFPAY_PK_BYTES],
+                                    uint32_t at, uint32_t *escrow_back,
+                                    uint32_t *late_until);
 
 /*
  * offpay_ledger_terminal_rotate — terminal old_id (not revoked) gets a new

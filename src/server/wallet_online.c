@@ -378,27 +378,6 @@ void srv_admin_wallet_get(srv_req *r, srv_reply *out)
         srv_ok(out, wallet_json(&w));
 }
 
-/* Revokes wallet w (its key and its credentials) and answers. */
-/* When the last escrow of the wallet's credentials not released yet is
- * back in the account: its ledger expiry (brought forward to the
- * revocation, or earlier) plus the upload grace; at the latest grace
- * after the revocation at. 0 when the credentials cannot be read. */
-static uint64_t escrow_back_by(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES],
-                               uint64_t at, uint32_t grace)
-{
-    offpay_ledger_wallet_cred *v = NULL;
-    size_t                     n = 0;
-    uint64_t                   back = at + grace;
-
-    if (offpay_ledger_wallet_creds(r->l, pk, &v, &n) != OFFPAY_OK)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!v[i].info.released && (uint64_t)v[i].info.expires + grace > back)
-            back = (uint64_t)v[i].info.expires + grace;
-    free(v);
-    return back;
-}
-
 /* The wallet w revoked (lost), and what its owner needs to know next
  * (docs/settlement.md §12): when it was revoked, when its escrow is back
  * in the account, until when a late upload of what the lost device paid
@@ -410,10 +389,10 @@ static uint64_t escrow_back_by(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES],
 static void revoke_wallet(srv_req *r, const offpay_ledger_wallet_info *w,
                           const char *reason, int show_balance, srv_reply *out)
 {
-    offpay_ledger_config c;
-    size_t               n = 0;
-    uint64_t             at = w->revoked ? w->revoked_at : r->now, back;
-    offpay_err           rc;
+    size_t     n = 0;
+    uint32_t   at = w->revoked ? w->revoked_at : r->now, back = 0, late = 0;
+    int        known;
+    offpay_err rc;
 
     rc = offpay_ledger_wallet_revoke(
         r->l, w->pk, 0, reason[0] ? reason : "wallet lost", r->now, &n);
@@ -421,17 +400,16 @@ static void revoke_wallet(srv_req *r, const offpay_ledger_wallet_info *w,
         srv_fail_engine(out, rc, "wallet revocation");
         return;
     }
-    offpay_ledger_get_config(r->l, &c);
-    back = escrow_back_by(r, w->pk, at, c.upload_grace);
+    known = offpay_ledger_wallet_due(r->l, w->pk, at, &back, &late) ==
+            OFFPAY_OK;
     srv_ok(
         out,
         json_pack("{s:o, s:b, s:I, s:I, s:o, s:o, s:o}", "account",
                   srv_json_id(w->account), "revoked", 1, "credentials_revoked",
                   (json_int_t)n, "revoked_at", (json_int_t)at, "escrow_back_by",
-                  back != 0 ? json_integer((json_int_t)back) : json_null(),
+                  known ? json_integer((json_int_t)back) : json_null(),
                   "late_until",
-                  back != 0 ? json_integer((json_int_t)(back + c.late_window))
-                            : json_null(),
+                  known ? json_integer((json_int_t)late) : json_null(),
                   "balance",
                   show_balance ? srv_json_amount(w->balance, w->currency)
                                : json_null()));

@@ -38,11 +38,6 @@ void offpay_ledger_config_defaults(offpay_ledger_config *c)
     c->duplicates_to_revoke = 1;
 }
 
-void offpay_ledger_get_config(const offpay_ledger *l, offpay_ledger_config *c)
-{
-    *c = l->cfg;
-}
-
 /* Publishes shard k's new revocations to the directory (shard 0). */
 static offpay_err publish(offpay_ledger *l, size_t k)
 {

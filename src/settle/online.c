@@ -496,6 +496,40 @@ offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
 
 /* ---- a lost wallet -------------------------------------------------- */
 
+/* (a time past 2106 is said as the last one a uint32_t holds) */
+static uint32_t clamp_time(uint64_t t)
+{
+    return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+offpay_err offpay_ledger_wallet_due(offpay_ledger                      *l,
+                                    const uint8_t pk[OFFPAY_PK_BYTES],
+                                    uint32_t at, uint32_t *escrow_back,
+                                    uint32_t *late_until)
+{
+    offpay_ledger_wallet_cred *v = NULL;
+    size_t                     n = 0;
+    uint64_t                   back;
+    offpay_err                 rc;
+
+    if (l == NULL || pk == NULL || escrow_back == NULL || late_until == NULL)
+        return OFFPAY_EINVAL;
+    /* the release job's rule (offpay_ledger_release_due): due once the
+     * ledger's expiry is upload_grace past */
+    back = (uint64_t)at + l->cfg.upload_grace;
+    rc = offpay_ledger_wallet_creds(l, pk, &v, &n);
+    for (size_t i = 0; rc == OFFPAY_OK && i < n; i++)
+        if (!v[i].info.released &&
+            (uint64_t)v[i].info.expires + l->cfg.upload_grace > back)
+            back = (uint64_t)v[i].info.expires + l->cfg.upload_grace;
+    free(v);
+    if (rc != OFFPAY_OK)
+        return rc;
+    *escrow_back = clamp_time(back);
+    *late_until = clamp_time(back + l->cfg.late_window);
+    return OFFPAY_OK;
+}
+
 struct lost_ctx {
     const uint8_t *pk;
     uint64_t       account;

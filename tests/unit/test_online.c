@@ -274,6 +274,7 @@ static void test_lost_wallets_account_enrolls_a_new_wallet(void)
     char                      c1[OFFPAY_ENROLL_CODE_CHARS + 1];
     char                      c2[OFFPAY_ENROLL_CODE_CHARS + 1];
     uint64_t                  acct = 0, a2 = 0, fresh = 0;
+    uint32_t                  back = 0, late = 0;
     uint16_t                  cur = 0;
     size_t                    n = 0;
     offpay_ledger_wallet_info info;
@@ -295,9 +296,13 @@ static void test_lost_wallets_account_enrolls_a_new_wallet(void)
               OFFPAY_ENOTFOUND);
     CHECK_ERR(offpay_ledger_enrollment_for(w.l, acct, T0, T0, c1, &cur),
               OFFPAY_EINVAL);
-    /* lost: two codes for its account */
+    /* lost: what its owner is told; two codes for its account */
     REQUIRE_OK(
         offpay_ledger_wallet_revoke(w.l, w.wallet.pk, 0, "lost", T0 + 5, &n));
+    REQUIRE_OK(offpay_ledger_wallet_due(w.l, w.wallet.pk, T0 + 5, &back, &late));
+    CHECK(back == T0 + 5 + 14 * DAY && late == back + 30 * DAY);
+    CHECK_ERR(offpay_ledger_wallet_due(w.l, NULL, T0, &back, &late),
+              OFFPAY_EINVAL);
     REQUIRE_OK(
         offpay_ledger_enrollment_for(w.l, acct, T0 + DAY, T0 + 6, c1, &cur));
     CHECK(cur == EUR && strlen(c1) == OFFPAY_ENROLL_CODE_CHARS);
