@@ -1215,8 +1215,8 @@ offpay_err offpay_ledger_wallet_revoke(offpay_ledger *l, const uint8_t *pk,
  * the lost device paid offline is still paid from the account. Errors:
  * OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_ESTORE. Since 0.7.0.
  */
-offpay_err offpay_ledger_wallet_due(offpay_ledger                      *l,
-                                    const uint8_t pk[OFFPAY_PK_BYTES],
+offpay_err offpay_ledger_wallet_due(offpay_ledger *l,
+                                    const uint8_t  pk[OFFPAY_PK_BYTES],
                                     uint32_t at, uint32_t *escrow_back,
                                     uint32_t *late_until);
 

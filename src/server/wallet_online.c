@@ -400,19 +400,18 @@ static void revoke_wallet(srv_req *r, const offpay_ledger_wallet_info *w,
         srv_fail_engine(out, rc, "wallet revocation");
         return;
     }
-    known = offpay_ledger_wallet_due(r->l, w->pk, at, &back, &late) ==
-            OFFPAY_OK;
-    srv_ok(
-        out,
-        json_pack("{s:o, s:b, s:I, s:I, s:o, s:o, s:o}", "account",
-                  srv_json_id(w->account), "revoked", 1, "credentials_revoked",
-                  (json_int_t)n, "revoked_at", (json_int_t)at, "escrow_back_by",
-                  known ? json_integer((json_int_t)back) : json_null(),
-                  "late_until",
-                  known ? json_integer((json_int_t)late) : json_null(),
-                  "balance",
-                  show_balance ? srv_json_amount(w->balance, w->currency)
-                               : json_null()));
+    known =
+        offpay_ledger_wallet_due(r->l, w->pk, at, &back, &late) == OFFPAY_OK;
+    srv_ok(out,
+           json_pack(
+               "{s:o, s:b, s:I, s:I, s:o, s:o, s:o}", "account",
+               srv_json_id(w->account), "revoked", 1, "credentials_revoked",
+               (json_int_t)n, "revoked_at", (json_int_t)at, "escrow_back_by",
+               known ? json_integer((json_int_t)back) : json_null(),
+               "late_until",
+               known ? json_integer((json_int_t)late) : json_null(), "balance",
+               show_balance ? srv_json_amount(w->balance, w->currency)
+                            : json_null()));
 }
 
 void srv_admin_wallet_revoke(srv_req *r, srv_reply *out)

@@ -502,8 +502,8 @@ static uint32_t clamp_time(uint64_t t)
     return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
 }
 
-offpay_err offpay_ledger_wallet_due(offpay_ledger                      *l,
-                                    const uint8_t pk[OFFPAY_PK_BYTES],
+offpay_err offpay_ledger_wallet_due(offpay_ledger *l,
+                                    const uint8_t  pk[OFFPAY_PK_BYTES],
                                     uint32_t at, uint32_t *escrow_back,
                                     uint32_t *late_until)
 {

@@ -299,7 +299,8 @@ static void test_lost_wallets_account_enrolls_a_new_wallet(void)
     /* lost: what its owner is told; two codes for its account */
     REQUIRE_OK(
         offpay_ledger_wallet_revoke(w.l, w.wallet.pk, 0, "lost", T0 + 5, &n));
-    REQUIRE_OK(offpay_ledger_wallet_due(w.l, w.wallet.pk, T0 + 5, &back, &late));
+    REQUIRE_OK(
+        offpay_ledger_wallet_due(w.l, w.wallet.pk, T0 + 5, &back, &late));
     CHECK(back == T0 + 5 + 14 * DAY && late == back + 30 * DAY);
     CHECK_ERR(offpay_ledger_wallet_due(w.l, NULL, T0, &back, &late),
               OFFPAY_EINVAL);
