@@ -80,9 +80,7 @@ static offpay_err code_tx(offpay_ledger *l, void *p)
         rc = lost_account(l, c->account, &c->currency);
     if (rc == OFFPAY_OK)
         rc = l->ops->enroll_add(l->store, c->hash, c->currency, c->ref, c->now,
-                                c->expires);
-    if (rc == OFFPAY_OK && c->account != 0)
-        rc = l->ops->enroll_for(l->store, c->hash, c->account);
+                                c->expires, c->account);
     return rc;
 }
 

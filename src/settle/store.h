@@ -67,7 +67,7 @@ extern const char offpay__merchants_sql[];
 /* The payers' accounts (offpay__store_ops.wallet_accounts), likewise ($1:
  * after, $2: at most), and those of one reference ($1: after, $2: the
  * reference, $3: at most). Columns: id, currency, ref, created_at,
- * balance, credentials, usable, lost_at. */
+ * balance, credentials, active, lost_at. */
 extern const char offpay__wallet_accounts_sql[];
 extern const char offpay__wallet_accounts_ref_sql[];
 
@@ -408,10 +408,11 @@ typedef struct offpay__store_ops {
 
 
     /* the wallet's online life (src/settle/online.c; 004_wallet_online) */
-    /* a new enrollment code, kept as its hash */
+    /* a new enrollment code, kept as its hash; for a new account, or
+     * (account not 0) for a lost wallet's, which its wallet enrolls into */
     offpay_err (*enroll_add)(offpay__store *s, const uint8_t hash[32],
                              uint16_t currency, const char *ref, uint32_t now,
-                             uint32_t expires);
+                             uint32_t expires, uint64_t account);
     /* ENOTFOUND, or the code's currency, expiry, use (0: unused), the
      * account it made (0: none) and the operator's reference ("": none;
      * ref may be NULL) */
@@ -419,10 +420,6 @@ typedef struct offpay__store_ops {
                              uint16_t *currency, uint32_t *expires,
                              uint32_t *used_at, uint64_t *account,
                              char ref[OFFPAY_LEDGER_REF_MAX + 1]);
-    /* the code enrolls its wallet into account (a lost wallet's), not a
-     * new one */
-    offpay_err (*enroll_for)(offpay__store *s, const uint8_t hash[32],
-                             uint64_t account);
     /* the unused codes for account expire at now */
     offpay_err (*enroll_void)(offpay__store *s, uint64_t account, uint32_t now);
     /* marks the code used for account if unused, else EEXISTS */
@@ -503,7 +500,7 @@ typedef struct offpay__store_ops {
     X(creds_lock) X(account_lock) \
     X(kind_totals) X(settle_buckets) X(terminal_stats) X(revoked_list) \
     X(terminal_report) \
-    X(enroll_add) X(enroll_get) X(enroll_for) X(enroll_void) X(enroll_use) \
+    X(enroll_add) X(enroll_get) X(enroll_void) X(enroll_use) \
     X(wallet_key_add) \
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
     X(wallet_key_lock) \

@@ -1428,13 +1428,11 @@ static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
 /* the wallet's online life (defined at the end of the file) */
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint16_t currency, const char *ref, uint32_t now,
-                               uint32_t expires);
+                               uint32_t expires, uint64_t account);
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
                                uint32_t *used_at, uint64_t *account,
                                char ref[OFFPAY_LEDGER_REF_MAX + 1]);
-static offpay_err s_enroll_for(offpay__store *s, const uint8_t hash[32],
-                               uint64_t account);
 static offpay_err s_enroll_void(offpay__store *s, uint64_t account,
                                 uint32_t now);
 static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
@@ -2348,7 +2346,7 @@ offpay_err offpay__pg_wallets(offpay__store *s, uint64_t *n)
 
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint16_t currency, const char *ref, uint32_t now,
-                               uint32_t expires)
+                               uint32_t expires, uint64_t account)
 {
     params    p = {0};
     PGresult *r = NULL;
@@ -2358,29 +2356,12 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
     p_i64(&p, now);
     p_i64(&p, expires);
     p_text(&p, ref);
+    p_opt(&p, account);
     return run_sql(s,
                    "INSERT INTO enrollments (code_hash, currency, created_at,"
-                   " expires_at, ref) VALUES ($1::bytea, $2::bigint,"
-                   " $3::bigint, $4::bigint, $5::text)",
+                   " expires_at, ref, account) VALUES ($1::bytea, $2::bigint,"
+                   " $3::bigint, $4::bigint, $5::text, $6::bigint)",
                    &p, &r);
-}
-
-static offpay_err s_enroll_for(offpay__store *s, const uint8_t hash[32],
-                               uint64_t account)
-{
-    params     p = {0};
-    PGresult  *r = NULL;
-    offpay_err rc;
-
-    p_blob(&p, hash, 32);
-    p_u64(&p, account);
-    rc = run_sql(s,
-                 "UPDATE enrollments SET account = $2::bigint WHERE code_hash"
-                 " = $1::bytea AND used_at IS NULL",
-                 &p, &r);
-    if (rc == OFFPAY_OK && strcmp(PQcmdTuples(r), "1") != 0)
-        rc = OFFPAY_ENOTFOUND;
-    return rc;
 }
 
 static offpay_err s_enroll_void(offpay__store *s, uint64_t account,

@@ -1395,13 +1395,11 @@ static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
 /* the wallet's online life (defined at the end of the file) */
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint16_t currency, const char *ref, uint32_t now,
-                               uint32_t expires);
+                               uint32_t expires, uint64_t account);
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
                                uint32_t *used_at, uint64_t *account,
                                char ref[OFFPAY_LEDGER_REF_MAX + 1]);
-static offpay_err s_enroll_for(offpay__store *s, const uint8_t hash[32],
-                               uint64_t account);
 static offpay_err s_enroll_void(offpay__store *s, uint64_t account,
                                 uint32_t now);
 static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
@@ -2049,30 +2047,30 @@ static void bind_args(sqlite3_stmt *st, const void *ctx)
     bind_text(st, 5, x->text);
 }
 
+/* bind_args, and ?6 the code's account (NULL: none) */
+struct enroll_args {
+    online_args x;
+    uint64_t    account;
+};
+
+static void bind_enroll(sqlite3_stmt *st, const void *ctx)
+{
+    const struct enroll_args *e = ctx;
+
+    bind_args(st, &e->x);
+    bind_opt(st, 6, e->account);
+}
+
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint16_t currency, const char *ref, uint32_t now,
-                               uint32_t expires)
+                               uint32_t expires, uint64_t account)
 {
-    online_args x = {hash, 32, currency, now, expires, ref};
+    struct enroll_args e = {{hash, 32, currency, now, expires, ref}, account};
 
     return once(s,
                 "INSERT INTO enrollments (code_hash, currency, created_at,"
-                " expires_at, ref) VALUES (?1, ?2, ?3, ?4, ?5)",
-                bind_args, &x, NULL, NULL, NULL);
-}
-
-static offpay_err s_enroll_for(offpay__store *s, const uint8_t hash[32],
-                               uint64_t account)
-{
-    online_args x = {hash, 32, (int64_t)account, 0, 0, NULL};
-    offpay_err  rc;
-    int         n = 0;
-
-    rc = once(s,
-              "UPDATE enrollments SET account = ?2 WHERE code_hash = ?1 AND"
-              " used_at IS NULL",
-              bind_args, &x, NULL, NULL, &n);
-    return rc == OFFPAY_OK && n != 1 ? OFFPAY_ENOTFOUND : rc;
+                " expires_at, ref, account) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                bind_enroll, &e, NULL, NULL, NULL);
 }
 
 static offpay_err s_enroll_void(offpay__store *s, uint64_t account,
