@@ -479,16 +479,6 @@ static int parse_u64(const char *opt, const char *v, uint64_t max,
     return 0;
 }
 
-static void time_text(uint32_t t, char *buf, size_t cap)
-{
-    time_t    tt = (time_t)t;
-    struct tm tm;
-
-    if (gmtime_r(&tt, &tm) == NULL ||
-        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, cap, "%u", (unsigned)t);
-}
-
 /* The line under a page of a list: how many WHAT, and when the page is
  * full, the --after that gives the next one. */
 static void page_end(size_t n, uint64_t limit, uint64_t last, const char *what)
@@ -553,7 +543,7 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
         for (size_t i = 0; arr != NULL && i < n; i++) {
             json_t *t;
 
-            time_text(v[i].at, when, sizeof when);
+            cli_iso_time(v[i].at, when);
             t = json_pack("{s:o, s:s, s:s, s:I, s:o, s:o, s:s}", "id",
                           cli_json_u64(v[i].id), "at", when, "kind", v[i].kind,
                           "amount_minor", (json_int_t)v[i].amount, "amount",
@@ -596,7 +586,7 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
            offpay_account_kind_name(st.kind),
            cli_money(st.balance, currency, money, sizeof money));
     for (size_t i = 0; i < n; i++) {
-        time_text(v[i].at, when, sizeof when);
+        cli_iso_time(v[i].at, when);
         offpay_amount_format(v[i].amount < 0 ? -v[i].amount : v[i].amount,
                              currency, money, sizeof money);
         printf("transfer %llu  %s  %-8s %c%s %s %s account %llu",
@@ -635,7 +625,7 @@ static int merchants(offpay_ledger *l, const admin_args *a)
         uint64_t last;
 
         for (size_t i = 0; arr != NULL && i < n; i++) {
-            time_text(v[i].created_at, when, sizeof when);
+            cli_iso_time(v[i].created_at, when);
             json_array_append_new(
                 arr,
                 json_pack("{s:o, s:s, s:s, s:o, s:s, s:I, s:I}", "merchant",
@@ -651,7 +641,7 @@ static int merchants(offpay_ledger *l, const admin_args *a)
         return page_json(arr, "merchants", n, a->limit, last);
     }
     for (size_t i = 0; i < n; i++) {
-        time_text(v[i].created_at, when, sizeof when);
+        cli_iso_time(v[i].created_at, when);
         /* the name last: it may hold spaces */
         printf("merchant %llu  %s  account %llu  terminals %u (%u active)  "
                "since %s  %s\n",
@@ -683,8 +673,8 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
         uint64_t last;
 
         for (size_t i = 0; arr != NULL && i < n; i++) {
-            time_text(v[i].created_at, when, sizeof when);
-            time_text(v[i].lost_at, lost, sizeof lost);
+            cli_iso_time(v[i].created_at, when);
+            cli_iso_time(v[i].lost_at, lost);
             json_array_append_new(
                 arr, json_pack("{s:o, s:s, s:s, s:s, s:o, s:I, s:I, s:s?}",
                                "account", cli_json_u64(v[i].id), "currency",
@@ -701,7 +691,7 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
         return page_json(arr, "accounts", n, a->limit, last);
     }
     for (size_t i = 0; i < n; i++) {
-        time_text(v[i].created_at, when, sizeof when);
+        cli_iso_time(v[i].created_at, when);
         if (offpay_amount_format(v[i].balance, v[i].currency, money,
                                  sizeof money) != OFFPAY_OK)
             snprintf(money, sizeof money, "%lld minor units",
@@ -711,7 +701,7 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
                offpay_currency_alpha(v[i].currency), (unsigned)v[i].credentials,
                (unsigned)v[i].credentials_active, when);
         if (v[i].lost_at != 0) {
-            time_text(v[i].lost_at, lost, sizeof lost);
+            cli_iso_time(v[i].lost_at, lost);
             printf("  LOST %s", lost);
         }
         /* the reference last: it may hold spaces */
@@ -854,7 +844,7 @@ static int print_cases(const offpay_case_info *v, size_t n, int json)
         json_t *arr = json_array();
 
         for (size_t i = 0; arr != NULL && i < n; i++) {
-            time_text(v[i].opened_at, when, sizeof when); /* ISO 8601 */
+            cli_iso_time(v[i].opened_at, when); /* ISO 8601 */
             json_array_append_new(
                 arr,
                 json_pack("{s:o, s:s, s:o, s:I, s:o, s:o, s:I, s:s}", "id",
@@ -871,7 +861,7 @@ static int print_cases(const offpay_case_info *v, size_t n, int json)
             "cases");
     }
     for (size_t i = 0; i < n; i++) {
-        time_text(v[i].opened_at, when, sizeof when);
+        cli_iso_time(v[i].opened_at, when);
         printf("case %llu  %-16s credential %llu  counter %u  terminal %u  "
                "opened %s\n",
                (unsigned long long)v[i].id, offpay_case_kind_name(v[i].kind),
