@@ -180,6 +180,90 @@ static const struct {
     {"backup", "out"},
 };
 
+/* The length of the line at p, its newline included. */
+static size_t line_len(const char *p)
+{
+    const char *eol = strchr(p, '\n');
+
+    return eol != NULL ? (size_t)(eol - p) + 1 : strlen(p);
+}
+
+/* 1 when the line at p names command cmd right after prefix. */
+static int names(const char *p, const char *prefix, const char *cmd)
+{
+    size_t n = strlen(prefix), c = strlen(cmd);
+
+    return strncmp(p, prefix, n) == 0 && strncmp(p + n, cmd, c) == 0 &&
+           (p[n + c] == ' ' || p[n + c] == '\n');
+}
+
+/*
+ * 'offpay admin CMD --help': the part of help about command cmd: its usage
+ * lines (the general one, COMMAND replaced, when it has none of its own)
+ * and the one for a sharded ledger, the paragraph on the ledger, its
+ * entry in the list of commands, and the options it takes: those of
+ * common and own ("lists" reads no ledger: its entry says it all).
+ */
+static void command_help(const char *cmd, const char *common,
+                         const char *own)
+{
+    const char *p, *first = help, *sharded = help + line_len(help);
+    int         phase = 0, in = 0, shown = 0;
+
+    /* help's usage lines each begin with 7 characters ("Usage: " or
+     * spaces) and go on in lines of 20 spaces; the first two are the
+     * general ones. */
+    for (p = help; *p != '\n'; p += line_len(p)) {
+        int cont = strncmp(p, "                    ", 20) == 0;
+
+        in = names(p, "       offpay admin ", cmd) || (in && cont);
+        if (in && cont)
+            fwrite(p, 1, line_len(p), stdout);
+        else if (in)
+            printf("%s%.*s", shown++ == 0 ? "Usage: " : "       ",
+                   (int)line_len(p) - 7, p + 7);
+    }
+    for (int k = 0; k < 2 && strcmp(cmd, "lists") != 0; k++) {
+        const char *q = k == 0 ? first : sharded;
+        const char *word = strstr(q, "COMMAND");
+
+        if (k == 0 && shown > 0)
+            continue;
+        printf("%s%.*s%s%.*s", shown++ == 0 ? "Usage: " : "       ",
+               (int)(word - q) - 7, q + 7, cmd,
+               (int)(line_len(q) - (size_t)(word - q) - 7), word + 7);
+    }
+    for (; *p != '\0'; p += line_len(p)) {
+        size_t len = line_len(p);
+        int    entry = len > 2 && p[0] == ' ' && p[1] == ' ' && p[2] != ' ';
+
+        if (phase < 2) { /* the paragraph on the ledger, after a blank */
+            if (strncmp(p, "Commands:", 9) == 0) {
+                phase = 2;
+                if (*common == '\0')
+                    putchar('\n');
+            } else if (*common != '\0') {
+                fwrite(p, 1, len, stdout);
+            }
+            continue;
+        }
+        if (strncmp(p, "  --", 4) == 0) { /* an option's entry */
+            size_t n = strcspn(p + 4, " \n");
+            char   name[32];
+
+            snprintf(name, sizeof name, "%.*s", (int)n, p + 4);
+            in = cli_listed(common, name) || cli_listed(own, name);
+            if (phase++ == 2 && *common != '\0')
+                putchar('\n');
+        } else if (len == 1 || entry) {
+            in = phase == 2 && entry && names(p, "  ", cmd);
+        }
+        if (in)
+            fwrite(p, 1, len, stdout);
+    }
+    printf("\nRun 'offpay admin --help' for every admin command.\n");
+}
+
 /* A sharded ledger: each shard's own audit, one line (or JSON member)
  * each, so that a failure names its shard. */
 static offpay_err audit_shards(offpay_ledger *l, int json)
@@ -1226,7 +1310,7 @@ static int admin_lists(int argc, char **argv)
             dir = optarg;
             break;
         case 'h':
-            fputs(help, stdout);
+            command_help("lists", "", "");
             fputs(cli_exit_help, stdout);
             return EXIT_OK;
         case CLI_OPT_TWICE:
@@ -1439,7 +1523,7 @@ int cli_admin(int argc, char **argv)
                 bad = cli_usage_error("admin %s: --now is for release", cmd);
             break;
         case 'h':
-            fputs(help, stdout);
+            command_help(cmd, "db shards json", own);
             fputs(cli_exit_help, stdout);
             return EXIT_OK;
         case CLI_OPT_TWICE:

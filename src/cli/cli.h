@@ -202,6 +202,9 @@ json_t *cli_msg_json(const offpay_msg *m, const uint8_t *bytes, size_t len);
 /* Human-readable description of a message on stdout. */
 void cli_msg_print(const offpay_msg *m);
 
+/* 1 when name is one of the space-separated words of list (may be NULL). */
+int cli_listed(const char *list, const char *name);
+
 /*
  * cli_only_opts — after a cli_getopt loop: a usage error (EXIT_USAGE)
  * naming the first long option it met that is a word of neither common

@@ -841,8 +841,7 @@ static const char *met[64];
 static size_t      n_met;
 static int         met_over;
 
-/* 1 when name is one of the space-separated words of list (may be NULL). */
-static int listed(const char *list, const char *name)
+int cli_listed(const char *list, const char *name)
 {
     size_t n = strlen(name);
 
@@ -865,8 +864,8 @@ int cli_only_opts(const char *cmd, const char *common, const char *own,
                                "--help'",
                                cmd, sizeof met / sizeof *met, help_of);
     for (size_t i = 0; i < n_met; i++)
-        if (strcmp(met[i], "help") != 0 && !listed(common, met[i]) &&
-            !listed(own, met[i]))
+        if (strcmp(met[i], "help") != 0 && !cli_listed(common, met[i]) &&
+            !cli_listed(own, met[i]))
             return cli_usage_error("%s: --%s is not an option of '%s'; see "
                                    "'offpay %s --help'",
                                    cmd, met[i], cmd, help_of);

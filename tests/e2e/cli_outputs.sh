@@ -256,6 +256,19 @@ if grep -q "^Usage: offpay wallet pay " <<<"$help" && grep -q -- "--currency COD
    && ! grep -q "add-credential" <<<"$help"; then ok "wallet pay --help is that command's help"
 else fail "wallet pay --help: $help"; fi
 expect 0 "Usage: offpay terminal accept" -- "$OFFPAY" terminal accept --help
+# An admin command's --help is its own usage, entry and options, not the
+# whole group's: refund's options, not enroll-code's nor another entry.
+help=$("$OFFPAY" admin refund --help)
+if grep -q "^Usage: offpay admin refund --db LEDGER --presentment N" <<<"$help" \
+   && grep -q "^  refund    the merchant gives back" <<<"$help" \
+   && grep -q -- "^  --funded " <<<"$help" && grep -q -- "^  --db LEDGER" <<<"$help" \
+   && grep -q "^Exit status" <<<"$help" \
+   && ! grep -q -- "--currency\|^  audit\|enroll-code --db" <<<"$help"; then
+  ok "admin refund --help is that command's help"
+else fail "admin refund --help: $help"; fi
+for c in audit release cases evidence enroll-code revoke-wallet transfers merchants accounts backup lists; do
+  expect 0 "^Usage: offpay admin $c " -- "$OFFPAY" admin "$c" --help
+done
 expect 0 "Usage: offpay issuer show" -- "$OFFPAY" issuer show --help
 # One exit-status table: --help prints it, the README has the same lines.
 table=$("$OFFPAY" --help | sed -n '/^Exit status/,$p' | tail -n +2)
