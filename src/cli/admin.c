@@ -204,8 +204,7 @@ static int names(const char *p, const char *prefix, const char *cmd)
  * entry in the list of commands, and the options it takes: those of
  * common and own ("lists" reads no ledger: its entry says it all).
  */
-static void command_help(const char *cmd, const char *common,
-                         const char *own)
+static void command_help(const char *cmd, const char *common, const char *own)
 {
     const char *p, *first = help, *sharded = help + line_len(help);
     int         phase = 0, in = 0, shown = 0;
