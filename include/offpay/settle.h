@@ -516,6 +516,23 @@ offpay_err offpay_ledger_statement(
     offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
     int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx);
 
+/* The merchant's account as a statement read it. */
+typedef struct offpay_statement_account {
+    uint64_t account;
+    uint16_t currency;
+    int64_t  balance; /* minor units, when the lines were read */
+} offpay_statement_account;
+
+/* offpay_ledger_statement, and into *acct the merchant's account and its
+ * balance from the same read as the lines: the balance holds what the
+ * lines paid and refunded, and nothing settled after them. (On a sharded
+ * ledger, shard by shard: each shard's lines and its part of the balance
+ * together.) Since 0.8.0. */
+offpay_err offpay_ledger_statement_with(
+    offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
+    int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx,
+    offpay_statement_account *acct);
+
 /* ---- refunds (docs/settlement.md §13) ------------------------------- */
 
 /* A refund as offpay_ledger_refund booked it (or found it booked). */

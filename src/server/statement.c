@@ -72,9 +72,7 @@ void srv_statement(srv_req *r, srv_reply *out)
     const char                 *qa = r->query(r->conn, "after");
     uint64_t                    merchant, from = 0, to = r->now;
     walk                        w;
-    uint64_t                    account = 0;
-    int64_t                     balance = 0;
-    uint16_t                    currency = 0;
+    offpay_statement_account    acct;
     json_t                     *lines = NULL, *j;
     offpay_err                  rc;
 
@@ -98,19 +96,16 @@ void srv_statement(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_INTERNAL, "out of memory");
         return;
     }
-    rc = offpay_ledger_statement(r->l, merchant, (uint32_t)from, (uint32_t)to,
-                                 on_line, &w);
-    if (rc == OFFPAY_OK)
-        rc = offpay_ledger_merchant(r->l, merchant, &account, &currency);
-    if (rc == OFFPAY_OK)
-        rc = offpay_ledger_balance(r->l, account, &balance, NULL, NULL);
+    /* the lines and the balance in one read: it holds what they paid */
+    rc = offpay_ledger_statement_with(r->l, merchant, (uint32_t)from,
+                                      (uint32_t)to, on_line, &w, &acct);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "statement");
         goto out;
     }
     lines = json_array();
     for (size_t i = 0; lines != NULL && i < w.n; i++)
-        json_array_append_new(lines, line_json(&w.lines[i], currency));
+        json_array_append_new(lines, line_json(&w.lines[i], acct.currency));
     j = json_pack("{s:o, s:I, s:I, s:I, s:b, s:o}", "merchant",
                   srv_json_id(merchant), "from", (json_int_t)from, "to",
                   (json_int_t)to, "count", (json_int_t)w.count, "truncated",
@@ -124,12 +119,14 @@ void srv_statement(srv_req *r, srv_reply *out)
                             w.beyond > 0
                                 ? srv_json_id(w.lines[w.n - 1].presentment)
                                 : json_null());
-        json_object_set_new(j, "account", srv_json_id(account));
-        json_object_set_new(j, "paid", srv_json_amount(w.paid, currency));
-        json_object_set_new(j, "covered", srv_json_amount(w.covered, currency));
+        json_object_set_new(j, "account", srv_json_id(acct.account));
+        json_object_set_new(j, "paid", srv_json_amount(w.paid, acct.currency));
+        json_object_set_new(j, "covered",
+                            srv_json_amount(w.covered, acct.currency));
         json_object_set_new(j, "refunded",
-                            srv_json_amount(w.refunded, currency));
-        json_object_set_new(j, "balance", srv_json_amount(balance, currency));
+                            srv_json_amount(w.refunded, acct.currency));
+        json_object_set_new(j, "balance",
+                            srv_json_amount(acct.balance, acct.currency));
     }
     srv_ok(out, j);
 out:

@@ -218,21 +218,48 @@ struct statement_ctx {
     uint64_t merchant;
     uint32_t from, to;
     int (*fn)(const offpay_statement_line *line, void *ctx);
-    void *ctx;
+    void                     *ctx;
+    offpay_statement_account *acct; /* its balance summed over the shards */
 };
 
+/* The merchant's lines on this shard and its account's balance there, in
+ * one read: the balance holds what the lines paid. */
 static offpay_err statement_tx(offpay_ledger *l, void *p)
 {
     struct statement_ctx *c = p;
     char                  name[OFFPAY_NAME_MAX + 1];
-    uint64_t              account;
-    uint16_t              currency;
+    int64_t               b = 0;
     offpay_err            rc;
 
-    rc = l->ops->merchant_get(l->store, c->merchant, &account, &currency, name);
+    rc = l->ops->merchant_get(l->store, c->merchant, &c->acct->account,
+                              &c->acct->currency, name);
     if (rc == OFFPAY_OK)
         rc = l->ops->statement(l->store, c->merchant, c->from, c->to, c->fn,
                                c->ctx);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->balance(l->store, c->acct->account, &b);
+    if (rc == OFFPAY_OK &&
+        __builtin_add_overflow(c->acct->balance, b, &c->acct->balance))
+        rc = OFFPAY_EOVERFLOW;
+    return rc;
+}
+
+offpay_err offpay_ledger_statement_with(
+    offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
+    int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx,
+    offpay_statement_account *acct)
+{
+    offpay_statement_account mine;
+    struct statement_ctx     c = {merchant_id, from, to,
+                                  fn,          ctx,  acct != NULL ? acct : &mine};
+    offpay_err               rc = OFFPAY_OK;
+
+    if (l == NULL || fn == NULL || from > to)
+        return OFFPAY_EINVAL;
+    memset(c.acct, 0, sizeof *c.acct);
+    /* the merchant's rows on every shard, shard by shard */
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
+        rc = offpay__ledger_read_on(l, k, statement_tx, &c);
     return rc;
 }
 
@@ -240,15 +267,8 @@ offpay_err offpay_ledger_statement(
     offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
     int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx)
 {
-    struct statement_ctx c = {merchant_id, from, to, fn, ctx};
-    offpay_err           rc = OFFPAY_OK;
-
-    if (l == NULL || fn == NULL || from > to)
-        return OFFPAY_EINVAL;
-    /* the merchant's rows on every shard, shard by shard */
-    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
-        rc = offpay__ledger_read_on(l, k, statement_tx, &c);
-    return rc;
+    return offpay_ledger_statement_with(l, merchant_id, from, to, fn, ctx,
+                                        NULL);
 }
 
 struct transfers_ctx {

@@ -1611,6 +1611,15 @@ static void test_nonce_taken_once_terminal_found_by_key_statement_sums(void)
                                        count_line, &sum));
     CHECK(sum == CENTS(25));
     CHECK(sum == balance(&w, w.merchant_acct[1]));
+    {
+        offpay_statement_account a1;
+
+        sum = 0;
+        REQUIRE_OK(offpay_ledger_statement_with(
+            w.l, w.merchant[1], T0, T0 + DAY, count_line, &sum, &a1));
+        CHECK(sum == CENTS(25) && a1.balance == CENTS(25));
+        CHECK(a1.account == w.merchant_acct[1] && a1.currency == EUR);
+    }
     sum = 0;
     REQUIRE_OK(offpay_ledger_statement(w.l, w.merchant[0], T0, T0 + DAY,
                                        count_line, &sum));
@@ -1639,6 +1648,46 @@ struct racer {
     struct race *race;
     int          who;
 };
+
+/* A third connection reading the merchant's statement while the racers
+ * settle: each read's balance is what its lines paid (the merchant has no
+ * other transfer), never a payment more or less. */
+struct stmt_reader {
+    struct race *race;
+    int          done; /* set under race->mu once both racers returned */
+    int          reads, mismatches;
+};
+
+static void *stmt_read_run(void *arg)
+{
+    struct stmt_reader *me = arg;
+    struct race        *ra = me->race;
+    offpay_ledger      *l = NULL;
+    int                 done = 0;
+
+    if (offpay_ledger_open(ra->w->path, NULL, &l) != OFFPAY_OK) {
+        me->mismatches++;
+        return NULL;
+    }
+    while (!done) {
+        offpay_statement_account a;
+        int64_t                  paid = 0;
+
+        pthread_mutex_lock(&ra->mu);
+        done = me->done;
+        pthread_mutex_unlock(&ra->mu);
+        if (offpay_ledger_statement_with(l, ra->w->merchant[0], 0, UINT32_MAX,
+                                         count_line, &paid, &a) != OFFPAY_OK ||
+            a.balance != paid) {
+            fprintf(stderr, "statement: balance %lld, lines paid %lld\n",
+                    (long long)a.balance, (long long)paid);
+            me->mismatches++;
+        }
+        me->reads++;
+    }
+    offpay_ledger_close(l);
+    return NULL;
+}
 
 static void *race_run(void *arg)
 {
@@ -1680,10 +1729,11 @@ static void *race_run(void *arg)
 
 static void test_two_connections_settle_each_item_exactly_once(void)
 {
-    world        w;
-    struct race  ra;
-    struct racer r0, r1;
-    pthread_t    t0, t1;
+    world              w;
+    struct race        ra;
+    struct racer       r0, r1;
+    struct stmt_reader reader = {&ra, 0, 0, 0};
+    pthread_t          t0, t1, t2;
 
     REQUIRE_OK(make_world(&w, CENTS(200), CENTS(100)));
     memset(&ra, 0, sizeof ra);
@@ -1696,11 +1746,17 @@ static void test_two_connections_settle_each_item_exactly_once(void)
     }
     r0.race = &ra, r0.who = 0;
     r1.race = &ra, r1.who = 1;
+    REQUIRE(pthread_create(&t2, NULL, stmt_read_run, &reader) == 0);
     REQUIRE(pthread_create(&t0, NULL, race_run, &r0) == 0);
     REQUIRE(pthread_create(&t1, NULL, race_run, &r1) == 0);
     pthread_join(t0, NULL);
     pthread_join(t1, NULL);
+    pthread_mutex_lock(&ra.mu);
+    reader.done = 1;
+    pthread_mutex_unlock(&ra.mu);
+    pthread_join(t2, NULL);
     CHECK(ra.errors == 0);
+    CHECK(reader.reads > 1 && reader.mismatches == 0);
     CHECK(ra.settled[0] + ra.settled[1] == RACE_ITEMS);
     CHECK(ra.replays[0] + ra.replays[1] == RACE_ITEMS);
     CHECK(balance(&w, w.merchant_acct[0]) == 100 * RACE_ITEMS);
