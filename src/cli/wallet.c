@@ -1235,7 +1235,16 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_wallet_allowance(w, a->server, amount, acct.currency,
                                  (uint32_t)expires, cli_now(), &serial,
                                  &balance);
-    if (rc != OFFPAY_OK) {
+    if (rc == OFFPAY_EIO) {
+        /* the request may have reached offpayd and its answer been lost:
+         * another allowance would be a second escrow */
+        fprintf(stderr,
+                "offpay: wallet allowance: offpayd could not be reached, "
+                "or failed (see above) (EIO); it may have issued the "
+                "credential: run 'offpay wallet sync' (it installs a "
+                "credential issued to this wallet) before asking again\n");
+        status = EXIT_FAILURE_IO;
+    } else if (rc != OFFPAY_OK) {
         status = cli_fail_online("wallet allowance", rc);
     } else {
         char when[32] = "";

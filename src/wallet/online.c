@@ -12,6 +12,7 @@
  * secret, and nothing the wallet's safety depends on (a lost one is
  * given again with --server).
  */
+#include <inttypes.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -266,6 +267,23 @@ static offpay_err install_b64(offpay_wallet *w, const json_t *doc,
     return offpay__wallet_add_cred_online(w, buf, n, now, frozen, floor);
 }
 
+/* offpayd's trust bundle, taken when newer than the wallet's (verified
+ * under its pinned root; best effort: one that cannot be fetched, or is
+ * not newer, changes nothing and is no error). Errors: those of taking
+ * the bundle fetched (OFFPAY_EBUNDLE_SIG, ...). */
+static offpay_err take_bundle(offpay_wallet *w, const char *base, uint32_t now)
+{
+    uint8_t   *bytes = NULL;
+    size_t     len = 0;
+    offpay_err rc = OFFPAY_OK;
+
+    if (offpay__http_get_b64(base, "/v1/bundle", "bundle", TRIES, &bytes,
+                             &len) == OFFPAY_OK)
+        rc = offpay_wallet_update_bundle(w, bytes, len, now);
+    free(bytes);
+    return rc == OFFPAY_EBUNDLE_OLD ? OFFPAY_OK : rc;
+}
+
 offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
                                    int64_t amount, uint16_t currency,
                                    uint32_t expires, uint32_t now,
@@ -306,6 +324,17 @@ offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
     if (rc != OFFPAY_OK)
         return rc;
     rc = install_b64(w, doc, "credential", now, 0, 1);
+    /* signed by a daily key newer than the wallet's bundle (the issuer
+     * added one since the last sync): the escrow is made, so take
+     * offpayd's bundle and install it */
+    if (rc == OFFPAY_EUNKNOWN_KID && take_bundle(w, base, now) == OFFPAY_OK)
+        rc = install_b64(w, doc, "credential", now, 0, 1);
+    if (rc != OFFPAY_OK)
+        offpay__log("offpay: offpayd issued credential %" PRIu64
+                    " (the allowance is in its escrow) but this wallet "
+                    "could not install it (%s): run 'offpay wallet sync' "
+                    "to take it, not another allowance\n",
+                    id_field(doc, "serial"), offpay_errname(rc));
     if (rc == OFFPAY_OK && serial != NULL)
         *serial = id_field(doc, "serial");
     if (rc == OFFPAY_OK && balance != NULL)
@@ -429,8 +458,7 @@ static offpay_err renew(offpay_wallet *w, const char *base,
     return rc;
 }
 
-/* The newest trust bundle from base, taken when newer (best effort: an
- * older or unreachable one changes nothing), then the full revocation
+/* The newest trust bundle from base (take_bundle), then the full revocation
  * list, verified under the wallet's bundle, into *list (decoded; free it
  * with offpay_revlist_free). Errors: those of verifying the list, or
  * OFFPAY_EIO when it cannot be fetched. */
@@ -442,14 +470,9 @@ static offpay_err fetch_lists(offpay_wallet *w, const char *base, uint32_t now,
     offpay_err rc;
 
     memset(list, 0, sizeof *list);
-    if (offpay__http_get_b64(base, "/v1/bundle", "bundle", TRIES, &bytes,
-                             &len) == OFFPAY_OK) {
-        rc = offpay_wallet_update_bundle(w, bytes, len, now);
-        free(bytes);
-        bytes = NULL;
-        if (rc != OFFPAY_OK && rc != OFFPAY_EBUNDLE_OLD)
-            return rc;
-    }
+    rc = take_bundle(w, base, now);
+    if (rc != OFFPAY_OK)
+        return rc;
     rc = offpay__http_get_b64(base, "/v1/revlist", "revlist", TRIES, &bytes,
                               &len);
     if (rc == OFFPAY_OK)

@@ -63,6 +63,11 @@ new_wallet w1 "$A" 20.00
   || fail "first credential's kid: $(cred_kid w1.cred)"
 c1=$(pay w1 1.00)
 accept t1 "$c1" 1.00 || fail "t1 accepts a key-1 code"
+# An online wallet enrolled now holds bundle seq0 (key 1 only).
+wallet_init ow
+w enroll ow --server "$URL" --code "$(enroll_code)"
+OW=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+api POST "/v1/admin/accounts/$OW/deposit" '{"amount":"10.00"}'
 
 # ---- 1. a key added ------------------------------------------------------
 run_cli 0 "signing key 2 added" -- "$OFFPAY" issuer add-key --dir iss --passphrase-file ip
@@ -82,11 +87,20 @@ t sync t1 --bundle bundle.opb
 [ "$ts" = 0 ] || fail "t1 takes the new bundle: $(cat t.out)"
 c2=$(pay w2 2.00)
 accept t1 "$c2" 2.00 || fail "t1 accepts a key-2 code"
+# The online wallet's allowance is signed by key 2, which its bundle
+# lacks: it takes offpayd's bundle and installs the credential, once.
+w allowance ow --amount 3.00
+[ "$ws" = 0 ] && grep -qE "^credential [0-9]+ installed: 3.00 EUR" w.out \
+  && ok "an allowance under the new key, the wallet's bundle older: $(head -1 w.out)" \
+  || fail "allowance after add-key: $ws $(cat w.out)"
+balances "OW=$OW:700" "one escrow of 3.00 made"
+co=$(pay ow 1.50)
+accept t1 "$co" 1.50 || fail "t1 accepts the online wallet's key-2 code"
 upload t1
-[ "$status" = 200 ] && [ "$(outcomes)" = "settled settled" ] \
+[ "$status" = 200 ] && [ "$(outcomes)" = "settled settled settled" ] \
   && ok "codes under key 1 and key 2 settle after the change" \
   || fail "upload after add-key: $status $(cat resp.json)"
-balances "shop=$MACCT:300" "both codes paid"
+balances "shop=$MACCT:450" "the three codes paid"
 audits "after a key added under offpayd"
 
 # ---- 2. nothing changed; an issuer that cannot be read -------------------
@@ -113,11 +127,11 @@ new_wallet w4 "$A" 5.00
 [ "$(cred_kid w4.cred)" = 1 ] && ok "a credential after the retirement: key 1" \
   || fail "credential after retire: kid $(cred_kid w4.cred)"
 upload t1
-[ "$status" = 200 ] && [ "$(jq -r '.results[2].outcome' resp.json)" = rejected ] \
-  && [ "$(jq -r '.results[2].reason' resp.json)" = EUNKNOWN_KID ] \
+[ "$status" = 200 ] && [ "$(jq -r '.results[3].outcome' resp.json)" = rejected ] \
+  && [ "$(jq -r '.results[3].reason' resp.json)" = EUNKNOWN_KID ] \
   && ok "a code under the retired key is refused (EUNKNOWN_KID)" \
   || fail "upload of a retired-key code: $status $(cat resp.json)"
-balances "shop=$MACCT:300" "the refused code paid nothing"
+balances "shop=$MACCT:450" "the refused code paid nothing"
 t sync t1 --bundle bundle.opb
 [ "$ts" = 0 ] || fail "t1 takes the bundle without key 2: $(cat t.out)"
 sync_terminal t1   # the revocation list, signed with key 1 now
