@@ -15,11 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/jsonutil.h"
 #include "server/server.h"
+#include "server/slow.h"
 
 /* The hint of a /metrics request refused (AUTH_METRICS). */
 #define METRICS_HINT                                                           \
@@ -152,6 +154,7 @@ typedef struct conn_state {
     char            seg[2][SEG_MAX + 1];
     struct timespec t0;
     int             handled; /* counted in `handling` */
+    int             close;   /* framing in doubt: close after the answer */
 } conn_state;
 
 struct srv_daemon {
@@ -266,7 +269,8 @@ static int bearer_hash(const srv_req *r, uint8_t got[32])
 {
     const char *h = r->header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
 
-    if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
+    /* the scheme's name is case-insensitive (RFC 9110 §11.1) */
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
         return 0;
     crypto_generichash(got, 32, (const uint8_t *)h + 7, strlen(h + 7), NULL,
                        0);
@@ -393,9 +397,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
         for (size_t i = 0; i < SRV_PAGE_HEADERS; i++)
             MHD_add_response_header(resp, srv_page_headers[i][0],
                                     srv_page_headers[i][1]);
-    if (__atomic_load_n(&stopping, __ATOMIC_SEQ_CST))
+    if (__atomic_load_n(&stopping, __ATOMIC_SEQ_CST) || st->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    if (rep->status == 401 && st->rt != NULL && st->rt->auth == AUTH_OPERATOR)
+    if (rep->status == 401 && st->rt != NULL &&
+        (st->rt->auth == AUTH_OPERATOR || st->rt->auth == AUTH_METRICS))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer");
     ret = MHD_queue_response(c, rep->status, resp);
@@ -427,7 +432,7 @@ static enum MHD_Result answer_error(struct MHD_Connection *c, conn_state *st,
 struct unknown_param {
     const char *allowed;
     char        name[48];
-    int         repeated;
+    int         repeated, no_value;
     char        seen[128]; /* " name name ... ": those named so far */
 };
 
@@ -447,9 +452,13 @@ static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind,
     size_t                n = strlen(key), used = strlen(u->seen);
 
     (void)kind;
-    (void)value;
     if (n == 0)
         return MHD_YES; /* "?&": no parameter named */
+    if (value == NULL) { /* "?terminal": named, without '=' and a value */
+        u->no_value = 1;
+        snprintf(u->name, sizeof u->name, "%.40s", key);
+        return MHD_NO;
+    }
     if (strspn(key, "abcdefghijklmnopqrstuvwxyz_") == n &&
         listed(u->allowed != NULL ? u->allowed : "", key, n)) {
         if (!listed(u->seen, key, n)) {
@@ -463,6 +472,71 @@ static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind,
     return MHD_NO; /* stops at the first one refused */
 }
 
+/* The headers a request may give once: two of them (two lengths, say)
+ * would be read one way here and maybe another by a proxy in front. */
+static const char *const once_headers[] = {
+    MHD_HTTP_HEADER_CONTENT_LENGTH, MHD_HTTP_HEADER_TRANSFER_ENCODING,
+    MHD_HTTP_HEADER_AUTHORIZATION,  "Idempotency-Key",
+    OFFPAY__HTTP_HDR_KEY,           OFFPAY__HTTP_HDR_TIME,
+    OFFPAY__HTTP_HDR_NONCE,         OFFPAY__HTTP_HDR_SIG,
+};
+
+struct header_seen {
+    unsigned    seen; /* bit i: once_headers[i] met */
+    const char *twice;
+};
+
+static enum MHD_Result see_header(void *cls, enum MHD_ValueKind kind,
+                                  const char *key, const char *value)
+{
+    struct header_seen *h = cls;
+
+    (void)kind;
+    (void)value;
+    for (size_t i = 0; i < sizeof once_headers / sizeof *once_headers; i++)
+        if (strcasecmp(key, once_headers[i]) == 0) {
+            if (h->seen & (1u << i)) {
+                h->twice = once_headers[i];
+                return MHD_NO;
+            }
+            h->seen |= 1u << i;
+        }
+    return MHD_YES;
+}
+
+/* A request whose framing or authentication headers are in doubt: a
+ * header of once_headers given twice, a length and a chunked encoding
+ * both, or a length that is not a decimal number. Its hint into hint;
+ * 0 when none is. The connection is closed after the answer: where its
+ * body ends is not known for sure. */
+static int headers_in_doubt(struct MHD_Connection *c, char *hint, size_t cap)
+{
+    struct header_seen h = {0, NULL};
+    const char        *cl;
+
+    MHD_get_connection_values(c, MHD_HEADER_KIND, see_header, &h);
+    if (h.twice != NULL) {
+        snprintf(hint, cap, "header %s given twice: give it once", h.twice);
+        return 1;
+    }
+    if ((h.seen & 3u) == 3u) {
+        snprintf(hint, cap,
+                 "Content-Length and Transfer-Encoding both "
+                 "given: give one");
+        return 1;
+    }
+    cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl != NULL &&
+        (cl[0] == '\0' || strspn(cl, "0123456789") != strlen(cl))) {
+        snprintf(hint, cap,
+                 "Content-Length: the body's length in bytes, a "
+                 "decimal number");
+        return 1;
+    }
+    return 0;
+}
+
 /* First call of a request: route it, and refuse what can be refused before
  * reading the body. */
 static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
@@ -473,16 +547,29 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
     uint64_t    declared;
     srv_err     e = SRV_E_INTERNAL;
 
+    char doubt[96];
+
     clock_gettime(CLOCK_MONOTONIC, &st->t0);
     st->early = -1;
+    if (headers_in_doubt(c, doubt, sizeof doubt)) {
+        st->close = 1;
+        return answer_error(c, st, SRV_E_BAD_HEADER, doubt);
+    }
     st->rt = find_route(method, url, st->seg, &e);
     if (st->rt == NULL)
         return answer_error(c, st, e, NULL);
     if (st->rt->params == NULL || strcmp(st->rt->params, "*") != 0) {
-        struct unknown_param u = {st->rt->params, "", 0, ""};
+        struct unknown_param u = {st->rt->params, "", 0, 0, ""};
         char                 hint[160];
 
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_param, &u);
+        if (u.no_value) {
+            snprintf(hint, sizeof hint,
+                     "query parameter '%s' without a value (give %s=VALUE, "
+                     "or leave it out)",
+                     u.name, u.name);
+            return answer_error(c, st, SRV_E_BAD_PARAMETER, hint);
+        }
         if (u.name[0] != '\0') {
             snprintf(hint, sizeof hint,
                      "%s query parameter '%s' (this endpoint takes %s)",
@@ -534,6 +621,8 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
                                              : 0;
     cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
+    while (cl != NULL && cl[0] == '0' && cl[1] != '\0')
+        cl++; /* "010": ten bytes (the digits are checked above) */
     if (cl != NULL && (srv_parse_u64(cl, UINT64_MAX, &declared) != 0 ||
                        declared > st->limit)) {
         char hint[96];
@@ -636,6 +725,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
             return MHD_NO;
         *con_cls = st;
         __atomic_add_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+        srv_slow_headers(c);
         /* a request on a kept-alive connection after the stop began:
          * refused before anything is done (the client sends it again) */
         if (__atomic_load_n(&stopping, __ATOMIC_SEQ_CST)) {
@@ -645,6 +735,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return begin(srv, c, url, method, st);
     }
     if (st->answered) { /* refused early: drop whatever still arrives */
+        srv_slow_body(c, *data_size);
         *data_size = 0;
         return MHD_YES;
     }
@@ -652,6 +743,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         size_t n = *data_size;
 
         *data_size = 0;
+        srv_slow_body(c, n);
         if (st->too_large || n > st->limit - st->len) {
             /* a chunked body past the cap: read on without storing, for
              * its 413 once it ends; one that goes on past twice the cap
@@ -680,6 +772,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         st->len += n;
         return MHD_YES;
     }
+    srv_slow_busy(c);
     return run_handler(srv, c, url, method, st);
 }
 
@@ -689,8 +782,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     conn_state *st = *con_cls;
 
     (void)cls;
-    (void)c;
     (void)toe;
+    srv_slow_done(c);
     if (st == NULL)
         return;
     if (st->handled)
@@ -699,6 +792,45 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     free(st);
     *con_cls = NULL;
     __atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+}
+
+/* libmicrohttpd's own messages (a client gone mid-request, a header too
+ * large), prefixed like offpayd's, at most 20 in a minute: many clients
+ * cut at once (slow.c) would otherwise flood the log. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+    static time_t          window;
+    static unsigned        said, held;
+    char                   line[256];
+    size_t                 n;
+    time_t                 t = time(NULL);
+    unsigned               missed = 0;
+
+    (void)cls;
+    vsnprintf(line, sizeof line, fmt, ap);
+    n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    pthread_mutex_lock(&log_mu);
+    if (t - window >= 60) {
+        missed = held;
+        window = t;
+        said = held = 0;
+    }
+    if (said < 20)
+        said++;
+    else {
+        held++;
+        line[0] = '\0';
+    }
+    pthread_mutex_unlock(&log_mu);
+    if (missed > 0)
+        srv_log("libmicrohttpd: %u more message(s) in the last minute not "
+                "logged",
+                missed);
+    if (line[0] != '\0')
+        srv_log("libmicrohttpd: %s", line);
 }
 
 offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
@@ -731,9 +863,15 @@ offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
         (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)SRV_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned int)srv->cfg.per_ip, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-        MHD_OPTION_END);
+        on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, srv_slow_notify, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_END);
     if (d->mhd == NULL) {
+        free(d);
+        return OFFPAY_EIO;
+    }
+    if (srv_slow_start() != 0) {
+        MHD_stop_daemon(d->mhd);
         free(d);
         return OFFPAY_EIO;
     }
@@ -782,6 +920,7 @@ void srv_daemon_stop(srv_daemon *d)
     __atomic_store_n(&expired, 1, __ATOMIC_SEQ_CST);
     wait_zero(&handling, 0);
     MHD_stop_daemon(d->mhd);
+    srv_slow_stop();
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
     free(d);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "server/server.h"
+#include "server/slow.h"
 
 #define MAX_ROUTES   32
 #define MAX_STATUSES 12
@@ -213,6 +214,14 @@ char *srv_metrics_render(void)
         "offpayd_refunds_total{replayed=\"false\"} %llu\n"
         "offpayd_refunds_total{replayed=\"true\"} %llu\n",
         (unsigned long long)m.refunds, (unsigned long long)m.refund_replays);
+    add(&b,
+        "# HELP offpayd_slow_connections_closed_total Connections closed "
+        "because their request did not arrive in time (headers within %d "
+        "s, a body at %d bytes/s after %d s).\n"
+        "# TYPE offpayd_slow_connections_closed_total counter\n"
+        "offpayd_slow_connections_closed_total %llu\n",
+        SRV_HEADERS_WAIT_S, SRV_BODY_RATE, SRV_BODY_GRACE_S,
+        (unsigned long long)srv_slow_closed());
     add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
             "# TYPE offpayd_batch_items histogram\n");
     histogram(&b, "offpayd_batch_items", batch_bounds, N_BATCH, m.batch,

@@ -51,6 +51,8 @@
     X(MALFORMED_JSON, 400, "the body is not one JSON object")                  \
     X(BAD_FIELD, 400, "a field is missing, unknown, or of the wrong form")     \
     X(BAD_PARAMETER, 400, "a path or query parameter is malformed")            \
+    X(BAD_HEADER, 400,                                                         \
+      "a request header is malformed, or given twice where one is allowed")    \
     X(UNAUTHORIZED, 401, "missing or wrong operator bearer token")             \
     X(SIGNATURE_MISSING, 401, "the request signature headers are missing")     \
     X(SIGNATURE_MALFORMED, 401, "a request signature header is malformed")     \
@@ -66,13 +68,13 @@
     X(ENROLL_CODE_UNKNOWN, 403, "no such enrollment code")                     \
     X(ENROLL_CODE_USED, 409, "the enrollment code was used already")           \
     X(ENROLL_CODE_EXPIRED, 403, "the enrollment code has expired")             \
-    X(TERMINAL_REVOKED, 403, "this terminal is revoked")                      \
+    X(TERMINAL_REVOKED, 403, "this terminal is revoked")                       \
     X(IDEMPOTENCY_KEY_MALFORMED, 400,                                          \
       "Idempotency-Key must be 1 to 64 printable ASCII characters")            \
     X(IDEMPOTENCY_KEY_REUSED, 422,                                             \
       "this Idempotency-Key was used for a different request")                 \
     X(IDEMPOTENCY_KEY_NOT_TAKEN, 400,                                          \
-      "this endpoint does not take an Idempotency-Key: nothing was done")     \
+      "this endpoint does not take an Idempotency-Key: nothing was done")      \
     X(STOPPING, 503,                                                           \
       "offpayd is stopping: nothing was done; send the request again")
 

@@ -1,0 +1,39 @@
+/*
+ * slow.h — deadlines for slow clients (slow.c), for http.c: a request's
+ * headers within SRV_HEADERS_WAIT_S of its connection's start or previous
+ * answer, its body at SRV_BODY_RATE bytes a second after
+ * SRV_BODY_GRACE_S; a connection past them is closed.
+ */
+#ifndef OFFPAY_SERVER_SLOW_H
+#define OFFPAY_SERVER_SLOW_H
+
+#include <microhttpd.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRV_HEADERS_WAIT_S 30
+#define SRV_BODY_GRACE_S   10
+#define SRV_BODY_RATE      1024 /* bytes a second, on average */
+
+/* Starts and stops the thread that closes connections past their
+ * deadlines (one per process). srv_slow_start: 0, or -1. */
+int  srv_slow_start(void);
+void srv_slow_stop(void);
+
+/* Connections closed so far for being late. */
+uint64_t srv_slow_closed(void);
+
+/* MHD_OPTION_NOTIFY_CONNECTION: watches a connection from its start to
+ * its close. */
+void srv_slow_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                     enum MHD_ConnectionNotificationCode toe);
+
+/* A request's headers arrived (its body's clock starts), n more bytes of
+ * its body arrived, its body is whole (no deadline until its answer is
+ * out), its answer is out (the next request's clock starts). */
+void srv_slow_headers(struct MHD_Connection *c);
+void srv_slow_body(struct MHD_Connection *c, size_t n);
+void srv_slow_busy(struct MHD_Connection *c);
+void srv_slow_done(struct MHD_Connection *c);
+
+#endif
