@@ -21,7 +21,7 @@ void srv_terminal_check(srv_req *r, srv_reply *out)
     offpay_settle_item         *items = NULL;
     int                        *held = NULL;
     json_t                     *results = NULL;
-    size_t                      n_held = 0;
+    size_t                      n_held = 0, n_junk = 0;
     offpay_err                  rc;
 
     if (srv_terminal_batch(r, &t, &up, out) != 0)
@@ -43,7 +43,14 @@ void srv_terminal_check(srv_req *r, srv_reply *out)
         goto out;
     }
     for (size_t i = 0; i < up.n; i++) {
+        offpay_payment p;
+
         n_held += held[i] != 0;
+        /* no payment code at all: nothing the ledger could have paid,
+         * so no sign that it lost one */
+        n_junk += !held[i] &&
+                  offpay_payment_decode(up.items[i].code, up.items[i].code_len,
+                                        &p) != OFFPAY_OK;
         if (json_array_append_new(
                 results, json_pack("{s:o, s:b}", "seq",
                                    srv_json_id((uint64_t)up.items[i].seq),
@@ -52,17 +59,21 @@ void srv_terminal_check(srv_req *r, srv_reply *out)
             goto out;
         }
     }
-    srv_metrics_check(up.n, up.n - n_held);
-    if (n_held < up.n) /* the operator hears of it */
+    srv_metrics_check(up.n - n_junk, up.n - n_held - n_junk);
+    if (n_held + n_junk < up.n) /* the operator hears of it */
         srv_log("terminal %u asked about %zu payment(s) it says the ledger "
                 "paid it: %zu are not in the ledger (was it taken back to an "
                 "older copy? docs/operations.md section 5); the terminal "
                 "uploads them again",
-                (unsigned)t.terminal_id, up.n, up.n - n_held);
-    srv_ok(out, json_pack("{s:I, s:I, s:I, s:o}", "terminal_id",
+                (unsigned)t.terminal_id, up.n - n_junk, up.n - n_held - n_junk);
+    if (n_junk > 0)
+        srv_log("terminal %u asked about %zu code(s) that are no payment "
+                "code: not counted as lost",
+                (unsigned)t.terminal_id, n_junk);
+    srv_ok(out, json_pack("{s:I, s:I, s:I, s:I, s:o}", "terminal_id",
                           (json_int_t)t.terminal_id, "checked",
                           (json_int_t)up.n, "held", (json_int_t)n_held,
-                          "results", results));
+                          "malformed", (json_int_t)n_junk, "results", results));
     results = NULL;
 out:
     json_decref(results);

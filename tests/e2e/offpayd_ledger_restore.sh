@@ -124,5 +124,14 @@ curl -s "$URL/metrics" > metrics.txt
 grep -q '^offpayd_terminal_checked_total{held="yes"} 23$' metrics.txt \
   && grep -q '^offpayd_terminal_checked_total{held="no"} 5$' metrics.txt \
   && ok "/metrics: 28 asked about since the restart, 5 of them not held" || fail "metrics: $(grep checked metrics.txt)"
+# A check of things that are no payment code: none held, none counted as
+# lost (no false alarm), and the log tells them apart.
+treq ta /v1/terminal/check '{"items":[{"seq":"1","code":"AA==","charged":1,"accepted_at":1},{"seq":"2","code":"AQI=","charged":1,"accepted_at":1}]}'
+curl -s "$URL/metrics" > metrics.txt
+[ "$status" = 200 ] && [ "$(jq -c '[.checked, .held, .malformed]' resp.json)" = '[2,0,2]' ] \
+  && grep -q '^offpayd_terminal_checked_total{held="no"} 5$' metrics.txt \
+  && grep -q "terminal [0-9]* asked about 2 code(s) that are no payment code: not counted as lost" server.err \
+  && ok "a check of two codes that are no payment code: malformed 2, no alarm" \
+  || fail "check of junk: $status $(cat resp.json) $(grep checked metrics.txt)"
 audit_passes "at the end"
 finish
