@@ -254,6 +254,23 @@ static int field_value(const json_t *j, const srv_field *f, srv_value *v)
     return -1;
 }
 
+/* The hint for a body that is not one JSON object: the parser's reason
+ * and where (root NULL: json_loadb refused it), else what it is. */
+static void not_object_hint(const json_t *root, const json_error_t *jerr,
+                            char *hint_buf, size_t hint_cap)
+{
+    if (root != NULL)
+        snprintf(hint_buf, hint_cap,
+                 "the body is not one JSON object (it is a JSON %s)",
+                 json_is_array(root)    ? "array"
+                 : json_is_string(root) ? "string"
+                                        : "value");
+    else
+        snprintf(hint_buf, hint_cap,
+                 "the body is not one JSON object: %.80s (byte %d)", jerr->text,
+                 jerr->position);
+}
+
 int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
                      size_t n, srv_value *vals, json_t **doc, char *hint_buf,
                      size_t hint_cap)
@@ -270,6 +287,7 @@ int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
         return SRV_E_MALFORMED_JSON;
     root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL || !json_is_object(root)) {
+        not_object_hint(root, &jerr, hint_buf, hint_cap);
         json_decref(root);
         return SRV_E_MALFORMED_JSON;
     }
@@ -434,8 +452,10 @@ int srv_parse_items(const uint8_t *body, size_t len, size_t batch_max,
     if (body == NULL || len == 0)
         goto out;
     root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL || !json_is_object(root))
+    if (root == NULL || !json_is_object(root)) {
+        not_object_hint(root, &jerr, hint_buf, hint_cap);
         goto out;
+    }
     e = SRV_E_BAD_FIELD;
     items = json_object_get(root, "items");
     if (json_object_size(root) != 1 || !json_is_array(items)) {

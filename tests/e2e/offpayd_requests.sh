@@ -287,6 +287,11 @@ api POST /v1/admin/accounts '{"currency":"XYZ"}'
 expect_http 400 ECURRENCY_UNKNOWN "unknown currency"
 api POST /v1/admin/accounts '{"currency":"EUR","currency":"USD"}'
 expect_http 400 MALFORMED_JSON "duplicate key"
+jget .hint | grep -q "^the body is not one JSON object: duplicate object key near '\"currency\"' (byte [0-9]*)$" \
+  && ok "the hint gives the parser's reason: $(jget .hint)" || fail "duplicate key hint: $(cat resp.json)"
+api POST /v1/admin/accounts '["EUR"]'
+expect_http 400 MALFORMED_JSON "an array"
+jget .hint | grep -q "it is a JSON array" && ok "the hint says it is an array" || fail "array hint: $(cat resp.json)"
 api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"00\",\"limit\":\"1.00\"}"
 expect_http 400 BAD_FIELD "wallet key too short"
 api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$(printf '%064d' 0)\",\"limit\":\"1.00\"}"
