@@ -428,6 +428,10 @@ void offpay_terminal_set_cred_cache(offpay_terminal *t, int enabled);
 #define OFFPAY_STATUS_WARN_HOURS      0x2u /* time since the last sync */
 #define OFFPAY_STATUS_WARN_REVLIST    0x4u /* revocation list age */
 #define OFFPAY_STATUS_WARN_CREDENTIAL 0x8u /* own credential's window used */
+/* own credential signed by an issuer key its trust bundle no longer holds
+ * (retired): wallets refuse its payment requests (EUNKNOWN_KID); since
+ * 0.8.0 */
+#define OFFPAY_STATUS_WARN_CRED_KEY 0x10u
 
 /* What a merchant needs to see coming: the terminal's state at one time.
  * Times are Unix seconds; a percentage is floor(100 * used / limit),

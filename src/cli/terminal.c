@@ -1519,6 +1519,8 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
         json_array_append_new(w, json_string("revocation_list_age"));
     if (s->warnings & OFFPAY_STATUS_WARN_CREDENTIAL)
         json_array_append_new(w, json_string("credential"));
+    if (s->warnings & OFFPAY_STATUS_WARN_CRED_KEY)
+        json_array_append_new(w, json_string("credential_key_retired"));
     j = json_pack(
         "{s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I,"
         " s:{s:I, s:I, s:I}, s:{s:s, s:s, s:I, s:o, s:o}, s:o}",
@@ -1674,6 +1676,14 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
         printf("WARNING: the terminal's own credential has used %u %% of its "
                "window (expires %s): ask the issuer for a renewal\n",
                s->credential_pct, cli_iso_time(s->cred.expires, t1));
+    if (s->warnings & OFFPAY_STATUS_WARN_CRED_KEY)
+        printf("WARNING: the terminal's own credential was signed by issuer "
+               "key %u, which its trust bundle no longer holds (retired): "
+               "wallets refuse its payment requests (EUNKNOWN_KID), while "
+               "consumer-presented codes are still accepted. Get a new "
+               "credential: 'offpay terminal rotate --server URL' with "
+               "offpayd, else from the issuer (set-credential)\n",
+               (unsigned)s->cred.kid);
 }
 
 static int cmd_status(const void *args, const char *arg CLI_UNUSED)

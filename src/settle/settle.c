@@ -124,6 +124,20 @@ int offpay__cred_is_issued(const offpay__cred_row *row,
            sodium_memcmp(row->wallet_pk, c->wallet_pk, OFFPAY_PK_BYTES) == 0;
 }
 
+/* When the payment was accepted, at the earliest: the terminal's word
+ * (accepted_at), but never before the wallet made the code, less the
+ * clocks' skew. A revoked terminal's key cannot date a payment it takes
+ * after its revocation to before it (settlement.md §8). */
+static uint64_t accepted_no_earlier(const struct settle_ctx *c)
+{
+    offpay_risk r;
+    uint64_t    made;
+
+    offpay_risk_defaults(c->p.cred.currency, &r);
+    made = c->p.time > r.skew ? (uint64_t)c->p.time - r.skew : 0;
+    return c->item->accepted_at > made ? c->item->accepted_at : made;
+}
+
 static offpay_err settle_tx(offpay_ledger *l, void *arg)
 {
     struct settle_ctx      *c = arg;
@@ -153,7 +167,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
         return reject(c, OFFPAY_ECURRENCY);
     if (p->bound && p->merchant_id != t.merchant)
         return reject(c, OFFPAY_EWRONG_MERCHANT);
-    if (t.revoked && c->item->accepted_at >= t.revoked_at)
+    if (t.revoked && accepted_no_earlier(c) >= t.revoked_at)
         return reject(c, OFFPAY_ETERMINAL_REVOKED);
     rc = l->ops->cred_get(l->store, p->cred.serial, &cred);
     if (rc == OFFPAY_ENOTFOUND)
@@ -198,9 +212,15 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     if (rc != OFFPAY_OK)
         return rc;
 
-    /* Where the money comes from: the escrow (refilled from the wallet
-     * account for a late presentment), then the guarantee. */
-    if (cred.released) {
+    /* A bound code answers one request of one terminal and was paid to
+     * its merchant at its first presentment: presented again, by another
+     * terminal of the merchant, it is paid nothing and the payer's
+     * credential opens no case (settlement.md §4). */
+    if (kind == DUPLICATE && p->bound) {
+        avail = 0;
+        rule = OFFPAY_EREPLAY;
+        unpaid = OFFPAY_EREPLAY;
+    } else if (cred.released) {
         int64_t wallet = 0;
 
         if ((uint64_t)c->now >
@@ -251,6 +271,8 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
 
     if (kind == DOUBLE_SPEND)
         res->outcome = OFFPAY_SETTLE_DOUBLE_SPEND, case_kind = "double_spend";
+    else if (kind == DUPLICATE && p->bound)
+        res->outcome = OFFPAY_SETTLE_DUPLICATE;
     else if (kind == DUPLICATE)
         res->outcome = OFFPAY_SETTLE_DUPLICATE, case_kind = "duplicate";
     else if (paid < want)
@@ -264,7 +286,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
      * wallet's balance moved to the payer's new account), and evidence of
      * an overspend would not verify */
     if (case_kind == NULL && shortfall > 0 && unpaid != OFFPAY_ELATE &&
-        !cred.released)
+        unpaid != OFFPAY_EREPLAY && !cred.released)
         case_kind = "overspend";
     res->reason = paid < want ? unpaid : OFFPAY_OK;
     res->paid = paid;

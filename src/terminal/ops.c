@@ -105,6 +105,14 @@ offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
         s->warnings |= OFFPAY_STATUS_WARN_REVLIST;
     if (t->has_cred && s->credential_pct >= OFFPAY_STATUS_WARN_PERCENT)
         s->warnings |= OFFPAY_STATUS_WARN_CREDENTIAL;
+    if (t->has_cred) {
+        int held = 0;
+
+        for (size_t k = 0; k < t->bundle.n_keys; k++)
+            held |= t->bundle.keys[k].kid == t->cred.kid;
+        if (!held)
+            s->warnings |= OFFPAY_STATUS_WARN_CRED_KEY;
+    }
 
 judged:
     /* The terminal's own checks, in the order a payment meets them. */

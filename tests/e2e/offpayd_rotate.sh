@@ -80,6 +80,7 @@ hup "SIGHUP: issuer read again from iss: signing with daily key 2 (until .*; was
 grep -q "SIGHUP: operator token read again from token" server.err \
   && ok "SIGHUP also read the token" || fail "no token line: $(tail -3 server.err)"
 bundle_is $((seq0 + 1)) "1 2" "served after SIGHUP"
+new_terminal t2 "$MERCHANT"   # its credential signed by key 2
 new_wallet w2 "$A" 20.00   # wallet init takes the fetched (new) bundle
 [ "$(cred_kid w2.cred)" = 2 ] && ok "a credential after SIGHUP: key 2" \
   || fail "credential after SIGHUP: kid $(cred_kid w2.cred)"
@@ -134,6 +135,20 @@ upload t1
 balances "shop=$MACCT:450" "the refused code paid nothing"
 t sync t1 --bundle bundle.opb
 [ "$ts" = 0 ] || fail "t1 takes the bundle without key 2: $(cat t.out)"
+# t2's own credential was signed by key 2: its status says so, and how
+# to get a new one (wallets refuse its payment requests now).
+t sync t2 --bundle bundle.opb
+t status t2
+grep -q "^WARNING: the terminal's own credential was signed by issuer key 2, which its trust bundle no longer holds (retired)" t.out \
+  && grep -q "terminal rotate --server URL" t.out \
+  && ok "a terminal whose credential the retired key signed is told to rotate" \
+  || fail "t2 status after the retirement: $ts $(cat t.out)"
+t status t2 --json
+[ "$(jq -c '.warnings | index("credential_key_retired") != null' t.out)" = true ] \
+  && ok "status --json: credential_key_retired" || fail "t2 status --json: $(cat t.out)"
+t status t1
+! grep -q "credential was signed by issuer key" t.out \
+  && ok "t1 (key 1) has no such warning" || fail "t1 warned: $(cat t.out)"
 sync_terminal t1   # the revocation list, signed with key 1 now
 t accept t1 --code "$(pay w1 1.00)" --amount 1.00
 [ "$ts" = 0 ] && ok "t1 synced with the new bundle and list still takes key-1 codes" \

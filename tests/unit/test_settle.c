@@ -825,6 +825,53 @@ static void test_late_presentment_beyond_the_account_is_covered_no_case(void)
     drop_world(&w);
 }
 
+/* A bound code answers one request of one terminal: presented again by
+ * another terminal of its merchant it is paid nothing, and the payer's
+ * credential opens no case and is not revoked. An unbound code presented
+ * twice stays a duplicate paid from the escrow. */
+static void test_bound_code_presented_again_is_paid_nothing(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               n, tlen;
+    offpay_keypair       tk;
+    offpay_terminal_cred tc;
+    offpay_settle_item   it;
+    offpay_settle_result r;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_keypair_generate(&tk));
+    REQUIRE_OK(offpay_ledger_terminal_add(
+        w.l, w.merchant[0], tk.pk, T0 + 365 * DAY, T0, tbytes, &tlen, &tc));
+    offpay_keypair_wipe(&tk);
+    n = make_code(&w, 1, CENTS(30), T0 + 10, w.merchant[0], code);
+    r = settle(&w, 0, code, n, CENTS(30), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_SETTLED && r.paid == CENTS(30));
+    it = (offpay_settle_item){code, n, CENTS(30), T0 + 20, 1};
+    for (int again = 0; again < 2; again++) {
+        REQUIRE_OK(
+            offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 3700, &r));
+        CHECK(r.outcome == OFFPAY_SETTLE_DUPLICATE &&
+              r.reason == OFFPAY_EREPLAY && r.paid == 0 && r.covered == 0 &&
+              r.case_id == 0 && r.replay == again);
+    }
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(30));
+    CHECK(escrow(&w) == CENTS(20));
+    CHECK(balance(&w, w.guarantee) == CENTS(1000));
+    CHECK(!revoked(&w));
+    n = make_code(&w, 2, CENTS(5), T0 + 30, 0, code);
+    r = settle(&w, 0, code, n, CENTS(5), T0 + 40, T0 + 3700);
+    CHECK(r.outcome == OFFPAY_SETTLE_SETTLED);
+    it = (offpay_settle_item){code, n, CENTS(5), T0 + 40, 2};
+    REQUIRE_OK(offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 3700, &r));
+    CHECK(r.outcome == OFFPAY_SETTLE_DUPLICATE && r.paid == CENTS(5) &&
+          r.case_id != 0);
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(40));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_revoked_terminal_settles_only_what_came_before(void)
 {
     world                w;
@@ -838,6 +885,11 @@ static void test_revoked_terminal_settles_only_what_came_before(void)
     n2 = make_code(&w, 2, CENTS(10), T0 + 1000, 0, c2);
     REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, w.terminal[0], T0 + 500));
     a = settle(&w, 0, c1, n1, CENTS(10), T0 + 20, T0 + 3600);
+    /* made after the revocation and dated before it by the terminal's
+     * key: accepted no earlier than the code's time less the skew */
+    b = settle(&w, 0, c2, n2, CENTS(10), T0 + 20, T0 + 3600);
+    CHECK(b.outcome == OFFPAY_SETTLE_REJECTED &&
+          b.reason == OFFPAY_ETERMINAL_REVOKED);
     b = settle(&w, 0, c2, n2, CENTS(10), T0 + 1010, T0 + 3600);
     CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
     CHECK(!revoked(&w));
@@ -2135,6 +2187,8 @@ static const offpay_test TESTS[] = {
      test_overspend_paid_from_guarantee_when_rules_followed},
     {"overspend_beyond_rules_is_unpaid_with_the_rule_named",
      test_overspend_beyond_rules_is_unpaid_with_the_rule_named},
+    {"bound_code_presented_again_is_paid_nothing",
+     test_bound_code_presented_again_is_paid_nothing},
     {"guarantee_code_age_is_shorter_for_unbound_codes",
      test_guarantee_code_age_is_shorter_for_unbound_codes},
     {"cached_credential_needs_every_byte",
