@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -112,7 +113,8 @@ static const char help[] =
     "            terminals (terminal sync --bundle --revlist). With\n"
     "            offpayd, take the lists from it: the issuer directory's\n"
     "            revlist.opb lacks the ledger's revocations (lost wallets,\n"
-    "            double spends)\n"
+    "            double spends). DIR is made if missing; the two files are\n"
+    "            replaced each time (mode 0644: they are public and signed)\n"
     "  backup    a consistent copy of a SQLite ledger, taken while offpayd\n"
     "            runs, into the new file --out FILE, then its audit; exit\n"
     "            0 only when the copy is written and its audit passed. (A\n"
@@ -377,6 +379,11 @@ static int enroll_code(offpay_ledger *l, const char *currency, uint64_t expires,
                                "a lost wallet)");
     if (account == 0 && cli_currency(currency, &cur) != 0)
         return EXIT_USAGE;
+    if (expires != 0 && expires <= now)
+        return cli_usage_error("admin enroll-code: --expires %llu is not in "
+                               "the future (now is %u); give a later unix "
+                               "time, or leave it out for 7 days",
+                               (unsigned long long)expires, now);
     if (expires == 0)
         expires = (uint64_t)now + OFFPAY_ENROLL_LIFETIME;
     if (account != 0)
@@ -556,7 +563,14 @@ static int parse_u64(const char *opt, const char *v, uint64_t max,
     if (v[0] < '0' || v[0] > '9' || (v[0] == '0' && v[1] != '\0'))
         return cli_usage_error("admin: %s takes a decimal number", opt);
     x = strtoull(v, &end, 10);
-    if (errno != 0 || *end != '\0' || x > max)
+    if (*end != '\0')
+        return cli_usage_error("admin: %s takes a decimal number%s", opt,
+                               strcmp(opt, "--expires") == 0 ||
+                                       strcmp(opt, "--since") == 0
+                                   ? " (a unix time in seconds: date +%s "
+                                     "-d 2027-01-01 gives one)"
+                                   : "");
+    if (errno != 0 || x > max)
         return cli_usage_error("admin: %s is out of range", opt);
     *out = x;
     return 0;
@@ -1351,11 +1365,19 @@ static int admin_lists(int argc, char **argv)
         status = cli_fail("admin lists: offpayd's revocation list", rc);
         goto out;
     }
+    /* DIR is made when missing; the two lists are replaced each time (a
+     * refresh is what this is for), readable by all: they are public, and
+     * signed */
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "offpay: admin lists: cannot make --out-dir %s: %s\n",
+                dir, strerror(errno));
+        goto out;
+    }
     snprintf(path, sizeof path, "%s/bundle.opb", dir);
-    if (cli_write_file(path, bundle, blen) != 0)
+    if (cli_write_file(path, bundle, blen) != 0 || chmod(path, 0644) != 0)
         goto out;
     snprintf(path, sizeof path, "%s/revlist.opb", dir);
-    if (cli_write_file(path, list, llen) != 0)
+    if (cli_write_file(path, list, llen) != 0 || chmod(path, 0644) != 0)
         goto out;
     printf("trust bundle %u (%u key%s) and revocation list %u (%u "
            "serial%s revoked) from %s, checked under the root key, written "

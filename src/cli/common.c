@@ -686,13 +686,19 @@ int cli_parse_key(const char *hex_or_file, uint8_t pk[OFFPAY_PK_BYTES])
     const char *hex = hex_or_file;
     size_t      got = 0, n;
     const char *end = NULL;
+    int         binary = 0;
 
     if (strlen(hex_or_file) != 2 * OFFPAY_PK_BYTES) {
         size_t   len = 0;
-        uint8_t *data = cli_read_file(hex_or_file, sizeof buf - 1, &len);
+        /* read more than a key holds, to say what the file is instead */
+        uint8_t *data = cli_read_file(hex_or_file, 65536, &len);
 
         if (data == NULL)
             return -1;
+        for (size_t i = 0; i < len; i++)
+            binary |= data[i] == 0 || data[i] >= 0x80;
+        if (len > sizeof buf - 1)
+            len = sizeof buf - 1;
         memcpy(buf, data, len);
         free(data);
         while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
@@ -701,11 +707,16 @@ int cli_parse_key(const char *hex_or_file, uint8_t pk[OFFPAY_PK_BYTES])
         hex = buf;
     }
     n = strlen(hex);
-    if (n != 2 * OFFPAY_PK_BYTES ||
+    if (binary || n != 2 * OFFPAY_PK_BYTES ||
         sodium_hex2bin(pk, OFFPAY_PK_BYTES, hex, n, NULL, &got, &end) != 0 ||
         got != OFFPAY_PK_BYTES || end != hex + n) {
-        fprintf(stderr, "offpay: %s: not a public key (64 hex digits)\n",
-                hex_or_file);
+        fprintf(stderr,
+                "offpay: %s: not a public key: give 64 hex digits, or the "
+                "file that holds them (the issuer's root.pub)%s\n",
+                hex_or_file,
+                binary ? "; this is a binary file (a trust bundle, a "
+                         "credential or a sealed key?)"
+                       : "");
         return -1;
     }
     return 0;
@@ -713,7 +724,14 @@ int cli_parse_key(const char *hex_or_file, uint8_t pk[OFFPAY_PK_BYTES])
 
 int cli_currency(const char *alpha, uint16_t *currency)
 {
-    if (offpay_currency_from_alpha(alpha, currency) != OFFPAY_OK) {
+    char up[4] = "";
+
+    /* "eur" is EUR: the codes are upper case, people type either */
+    for (size_t i = 0; i < 3 && alpha[i] != '\0'; i++)
+        up[i] = alpha[i] >= 'a' && alpha[i] <= 'z' ? (char)(alpha[i] - 32)
+                                                   : alpha[i];
+    if (strlen(alpha) > 3 ||
+        offpay_currency_from_alpha(up, currency) != OFFPAY_OK) {
         fprintf(stderr,
                 "offpay: %s: unknown currency (use an ISO 4217 "
                 "code such as EUR or USD)\n",

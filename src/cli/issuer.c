@@ -513,8 +513,10 @@ static int cmd_add_key(const void *args, const char *arg CLI_UNUSED)
     offpay_issuer_close(is);
     if (rc != OFFPAY_OK)
         return cli_fail("cannot add a signing key", rc);
-    printf("signing key %u added%s; give %s/bundle.opb to wallets and "
-           "terminals ('offpay terminal sync --bundle')\n",
+    printf("signing key %u added%s. With offpayd: send it SIGHUP (systemctl "
+           "reload offpayd), and wallets and terminals take the new bundle "
+           "from it at their next sync. Air-gapped terminals: give them "
+           "%s/bundle.opb ('offpay terminal sync --bundle')\n",
            kid, a->key_uri != NULL ? " (in the PKCS#11 token)" : "", a->dir);
     return EXIT_OK;
 }
@@ -553,11 +555,18 @@ static int cmd_retire_key(const void *args, const char *kid_text)
     }
     if (rc != OFFPAY_OK)
         return cli_fail("cannot retire the signing key", rc);
-    printf("signing key %llu retired; give %s/bundle.opb and "
-           "%s/revlist.opb to wallets and terminals: after their next sync "
-           "they refuse credentials signed with it. Reissue those "
-           "credentials.\n",
-           kid, a->dir, a->dir);
+    printf("signing key %llu retired. With offpayd: send it SIGHUP now "
+           "(systemctl reload offpayd; until then it signs with the "
+           "retired key), and wallets and terminals take the new bundle "
+           "and list from it at their next sync ('offpay admin lists' "
+           "writes them for air-gapped terminals; this directory's "
+           "revlist.opb lacks the ledger's revocations). Without offpayd: "
+           "give %s/bundle.opb and %s/revlist.opb to wallets and "
+           "terminals. After their sync they refuse credentials signed "
+           "with key %llu: reissue those credentials, and rotate terminals "
+           "whose own credential it signed ('offpay terminal status' warns "
+           "of them)\n",
+           kid, a->dir, a->dir, kid);
     return EXIT_OK;
 }
 

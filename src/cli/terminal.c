@@ -127,6 +127,8 @@ static const char help[] =
     "                    never to accept with again) and payments.csv and\n"
     "                    payments.json for accounting (with what\n"
     "                    offpayd paid for each payment uploaded)\n"
+    "  nfc               take one payment from a wallet on the PC/SC reader\n"
+    "                    (docs/nfc.md; 'offpay terminal nfc --help')\n"
     "\n"
     "Code output (request, receipt): the text on standard output, and\n"
     "  --png FILE, --svg FILE, --show (draw it on stderr).\n"
@@ -860,7 +862,16 @@ static int cmd_request(const void *args, const char *arg CLI_UNUSED)
                                  "than 0");
     } else if ((rc = offpay_terminal_request(t, amount, cli_now(), &text,
                                              NULL)) != OFFPAY_OK) {
+        offpay_risk risk;
+
         status = cli_fail("cannot make a request", rc);
+        if (rc == OFFPAY_EOVER_FLOOR &&
+            offpay_terminal_get_risk(t, &risk) == OFFPAY_OK)
+            fprintf(stderr,
+                    "  a payment above %s is not accepted offline here "
+                    "(terminal risk: floor-bound): split it into payments "
+                    "of at most that\n",
+                    cli_money(risk.floor_bound, cur, money, sizeof money));
     } else {
         fprintf(stderr, "request code for %s\n",
                 cli_money(amount, cur, money, sizeof money));
@@ -1010,7 +1021,13 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
         }
         free(up);
     }
-    if (rc == OFFPAY_ECODE_TOO_OLD) { /* after the clocks (code_time_hint) */
+    if (rc == OFFPAY_EUNKNOWN_KID) {
+        fprintf(stderr, "  the payer's credential was signed by an issuer "
+                        "key this terminal does not know: sync the terminal "
+                        "(the issuer may have added a key) and scan again; "
+                        "if the key was retired, that credential pays "
+                        "nothing: the payer's wallet needs a new one\n");
+    } else if (rc == OFFPAY_ECODE_TOO_OLD) { /* after code_time_hint */
         fprintf(stderr, "  if this terminal's clock is right: ask the payer "
                         "for a new code (a code is good for a short time "
                         "only: terminal risk)\n");
@@ -1174,6 +1191,10 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
     if (rc != OFFPAY_OK) {
         /* Not a verdict on the code: the terminal itself failed. */
         status = cli_fail_at("NOT ACCEPTED", "saving", a->dir, rc);
+        if (rc == OFFPAY_ENO_TERMINAL_CRED)
+            fprintf(stderr, "  give 'offpay terminal key' to the operator, "
+                            "then install the credential it sends back: "
+                            "offpay terminal set-credential FILE\n");
         goto out;
     }
     printf("accepted: %s from credential %llu (code %u), journal entry "

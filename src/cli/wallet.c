@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "offpay/verify.h"
 
 /* A terminal's default request-ttl (offpay_risk): an older request is
  * paid with a warning. */
@@ -109,6 +110,8 @@ static const char help[] =
     "                  twice. Changes nothing in the wallet\n"
     "      --server URL    offpayd, e.g. http://127.0.0.1:8080 (default:\n"
     "                      the server enrolled with)\n"
+    "  nfc             be the card for one payment on a terminal's reader\n"
+    "                  (docs/nfc.md; 'offpay wallet nfc --help')\n"
     "\n"
     "Output of pay, pay-request and show-code: the code's text on standard\n"
     "output, even when an image cannot be written;\n"
@@ -288,12 +291,13 @@ static offpay_wallet *open_wallet(const wallet_args *a, int *status)
 
 static int cmd_init(const void *args, const char *arg CLI_UNUSED)
 {
-    const wallet_args *a = args;
-    uint8_t            root[OFFPAY_PK_BYTES], *bundle;
-    size_t             len = 0;
-    char              *pass;
-    offpay_wallet     *w = NULL;
-    offpay_err         rc;
+    const wallet_args  *a = args;
+    uint8_t             root[OFFPAY_PK_BYTES], *bundle;
+    size_t              len = 0;
+    char               *pass;
+    offpay_wallet      *w = NULL;
+    offpay_trust_bundle tb;
+    offpay_err          rc;
 
     if (a->root == NULL || a->bundle == NULL)
         return cli_usage_error("wallet init: --root and --bundle are required");
@@ -302,6 +306,18 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     bundle = cli_read_file(a->bundle, 4096, &len);
     if (bundle == NULL)
         return EXIT_FAILURE_IO;
+    rc = offpay_bundle_verify(bundle, len, root, &tb);
+    if (rc != OFFPAY_OK) {
+        offpay_err why = rc;
+
+        free(bundle);
+        fprintf(stderr,
+                "offpay: %s: not a trust bundle signed by this root key: %s "
+                "(%s); give the issuer's bundle.opb (or offpayd's, GET "
+                "/v1/bundle) with its root.pub\n",
+                a->bundle, offpay_strerror(why), offpay_errname(why));
+        return cli_is_rejection(why) ? EXIT_REJECTED : EXIT_USAGE;
+    }
     pass = cli_passphrase(a->pass_file, "New wallet passphrase", 1);
     if (pass == NULL) {
         free(bundle);
@@ -1133,12 +1149,25 @@ static int cli_wallet_online_sync(const wallet_args *a)
     if (w == NULL)
         return status;
     rc = offpay_wallet_sync(w, a->server, &o, now, print_upload_status, w, &r);
-    if (rc == OFFPAY_ENOTFOUND) {
-        status = cli_fail("wallet sync: not enrolled (offpay wallet enroll "
-                          "--server URL --code CODE; or give --server URL, "
-                          "or put back FILE.online if the wallet was moved "
-                          "without it)",
-                          rc);
+    if (rc == OFFPAY_ENOTFOUND && a->server != NULL) {
+        fprintf(stderr,
+                "offpay: wallet sync: offpayd at %s knows no enrolled wallet "
+                "with this wallet's key (NOT_ENROLLED). Enroll it with the "
+                "operator's code: offpay wallet enroll --server URL --code "
+                "CODE. A wallet whose credentials the operator issued "
+                "(wallet add-credential) has no account to sync: 'offpay "
+                "wallet upload --server URL' sends its codes\n",
+                a->server);
+        status = cli_is_rejection(rc) ? EXIT_REJECTED : EXIT_FAILURE_IO;
+    } else if (rc == OFFPAY_ENOTFOUND) {
+        fprintf(stderr,
+                "offpay: wallet sync: this wallet is not enrolled: no "
+                "%s.online beside it names its server. Enroll it (offpay "
+                "wallet enroll --server URL --code CODE), or give --server "
+                "URL, or put %s.online back if the wallet was moved without "
+                "it (ENOTFOUND)\n",
+                a->wallet, a->wallet);
+        status = cli_is_rejection(rc) ? EXIT_REJECTED : EXIT_FAILURE_IO;
     } else if (rc == OFFPAY_EREVOKED) {
         status = cli_fail("wallet sync: this wallet was revoked at the "
                           "server; nothing changed there, and its "
@@ -1174,16 +1203,24 @@ static int cmd_enroll(const void *args, const char *arg CLI_UNUSED)
     offpay_wallet_account acct;
     offpay_wallet        *w;
     int                   status = EXIT_OK;
-    char                  m[64];
+    char                  m[64], code[64];
     offpay_err            rc;
 
     if (a->server == NULL || a->code == NULL)
         return cli_usage_error(
             "wallet enroll: --server URL and --code CODE are required");
+    if (strlen(a->code) >= sizeof code)
+        return cli_usage_error("wallet enroll: --code is the operator's "
+                               "code of 24 characters");
+    /* the code is lower-case hex: one typed in capitals is the same */
+    for (size_t i = 0; i <= strlen(a->code); i++)
+        code[i] = a->code[i] >= 'A' && a->code[i] <= 'F'
+                      ? (char)(a->code[i] + 32)
+                      : a->code[i];
     w = open_wallet(a, &status);
     if (w == NULL)
         return status;
-    rc = offpay_wallet_enroll(w, a->server, a->code, cli_now(), &acct);
+    rc = offpay_wallet_enroll(w, a->server, code, cli_now(), &acct);
     if (rc != OFFPAY_OK)
         status = cli_fail_online("wallet enroll", rc);
     else

@@ -211,13 +211,8 @@ static void move(srv_req *r, srv_reply *out, int deposit)
         return;
     }
     rc = offpay_amount_parse(v[0].s, currency, &amount);
-    if (rc != OFFPAY_OK) { /* EOVERFLOW here: beyond 2^63 - 1 minor units */
-        srv_fail_engine(out, rc, deposit ? "deposit" : "withdrawal");
-        goto out;
-    }
-    if (amount <= 0) {
-        srv_fail_engine_hint(out, OFFPAY_EAMOUNT,
-                             "amount: more than 0 is needed");
+    if (rc != OFFPAY_OK || amount <= 0) {
+        srv_fail_amount(out, rc, "amount", v[0].s, currency);
         goto out;
     }
     {

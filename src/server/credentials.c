@@ -49,15 +49,13 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         srv_fail_engine_hint(out, OFFPAY_EINVAL, "%s", hint);
         goto out;
     }
-    if (rc == OFFPAY_OK)
-        rc = offpay_amount_parse(v[2].s, currency, &limit);
-    if (rc == OFFPAY_OK && limit <= 0) {
-        srv_fail_engine_hint(out, OFFPAY_EAMOUNT,
-                             "limit: more than 0 is needed");
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "account");
         goto out;
     }
-    if (rc != OFFPAY_OK) {
-        srv_fail_engine(out, rc, "limit");
+    rc = offpay_amount_parse(v[2].s, currency, &limit);
+    if (rc != OFFPAY_OK || limit <= 0) {
+        srv_fail_amount(out, rc, "limit", v[2].s, currency);
         goto out;
     }
     expires = v[3].present ? (uint32_t)v[3].u : r->now + SRV_CRED_LIFETIME;

@@ -99,6 +99,23 @@ void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
     out->json = error_body(offpay_errname(rc), hint);
 }
 
+void srv_fail_amount(srv_reply *out, offpay_err rc, const char *what,
+                     const char *text, uint16_t currency)
+{
+    if (rc == OFFPAY_OK) /* parsed, and not more than 0 */
+        srv_fail_engine_hint(out, OFFPAY_EAMOUNT, "%s: more than 0 is needed",
+                             what);
+    else if (rc == OFFPAY_EAMOUNT)
+        srv_fail_engine_hint(out, rc,
+                             "%s: \"%.40s\" is not an amount in %s: a "
+                             "string such as \"12.50\", with a '.' and at "
+                             "most %d decimals, no sign",
+                             what, text, offpay_currency_alpha(currency),
+                             offpay_currency_exponent(currency));
+    else /* EOVERFLOW: beyond 2^63 - 1 minor units */
+        srv_fail_engine(out, rc, what);
+}
+
 void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
 {
     char    hint[256];

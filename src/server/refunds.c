@@ -59,13 +59,8 @@ void srv_refund(srv_req *r, srv_reply *out)
         goto out;
     }
     rc = offpay_amount_parse(v[0].s, st.currency, &amount);
-    if (rc != OFFPAY_OK) {
-        srv_fail_engine(out, rc, "refund");
-        goto out;
-    }
-    if (amount <= 0) {
-        srv_fail_engine_hint(out, OFFPAY_EAMOUNT,
-                             "amount: more than 0 is needed");
+    if (rc != OFFPAY_OK || amount <= 0) {
+        srv_fail_amount(out, rc, "amount", v[0].s, st.currency);
         goto out;
     }
     rc = offpay_ledger_refund(r->l, id, amount, v[2].present && v[2].b,

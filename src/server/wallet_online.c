@@ -539,10 +539,8 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
     if (auth_wallet(r, &w, 0, out) != 0)
         return;
     rc = offpay_amount_parse(b.amount, w.currency, &limit);
-    if (rc == OFFPAY_OK && limit <= 0)
-        rc = OFFPAY_EAMOUNT;
-    if (rc != OFFPAY_OK) {
-        srv_fail_engine(out, rc, "amount");
+    if (rc != OFFPAY_OK || limit <= 0) {
+        srv_fail_amount(out, rc, "amount", b.amount, w.currency);
         return;
     }
     /* a wallet asks for at most the default term; longer ones are the

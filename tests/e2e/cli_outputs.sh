@@ -256,6 +256,35 @@ if grep -q "^Usage: offpay wallet pay " <<<"$help" && grep -q -- "--currency COD
    && ! grep -q "add-credential" <<<"$help"; then ok "wallet pay --help is that command's help"
 else fail "wallet pay --help: $help"; fi
 expect 0 "Usage: offpay terminal accept" -- "$OFFPAY" terminal accept --help
+# offpay --help names every subcommand of every group.
+top=$("$OFFPAY" --help | tr -s ' \n,' ' ')
+missing=""
+for g in issuer wallet terminal admin; do
+  list=Subcommands; [ $g = admin ] && list=Commands
+  for c in $("$OFFPAY" $g --help | awk -v l="$list:" '$0 == l {f=1; next}
+             f && (/^$/ || /^  --/) && n {exit} f && /^  [a-z]/ {print $1; n++}'); do
+    grep -qw -- "$c" <<<"$top" || missing="$missing $g/$c"
+  done
+done
+[ -z "$missing" ] && ok "offpay --help names every subcommand of every group" \
+  || fail "offpay --help lacks:$missing"
+# A wrong file for --root or --bundle is named as what it is not.
+expect 2 "iss/bundle.opb: not a public key: give 64 hex digits, or the file that holds them \(the issuer's root.pub\); this is a binary file" -- \
+  "$OFFPAY" wallet init --wallet w9 --root iss/bundle.opb --bundle iss/bundle.opb --passphrase-file wp
+expect 1 "iss/root.pub: not a trust bundle signed by this root key: .*give the issuer's bundle.opb" -- \
+  "$OFFPAY" wallet init --wallet w9 --root iss/root.pub --bundle iss/root.pub --passphrase-file wp
+[ ! -e w9 ] && ok "no wallet made from a wrong file" || fail "w9 was made"
+# Refusals that say what to do next: a request above the floor names it;
+# a terminal with no credential yet says how to get one.
+expect 1 "a payment above 200.00 EUR is not accepted offline here \(terminal risk: floor-bound\)" -- \
+  "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 1000.00
+"$OFFPAY" terminal init --terminal nocred --root iss/root.pub --bundle iss/bundle.opb \
+    --currency EUR --passphrase-file tp >/dev/null
+expect 3 "give 'offpay terminal key' to the operator, then install the credential it sends back" -- \
+  "$OFFPAY" terminal accept --terminal nocred --passphrase-file tp --code "$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 0.10 2>/dev/null)"
+# A currency in lower case is the same currency.
+expect 0 "limit 1.00 EUR, written to w9.cred" -- "$OFFPAY" issuer wallet-credential --dir iss --passphrase-file ip \
+  --wallet-key "$("$OFFPAY" wallet key "${W[@]}")" --limit 1.00 --currency eur --out w9.cred
 # An admin command's --help is its own usage, entry and options, not the
 # whole group's: refund's options, not enroll-code's nor another entry.
 help=$("$OFFPAY" admin refund --help)

@@ -168,11 +168,16 @@ term_init td
 api POST /v1/admin/terminals "{\"merchant\":\"$MERCHANT\",\"terminal_key\":\"$("$OFFPAY" terminal key --terminal td --passphrase-file tp)\"}"
 jget .credential > td.tcred
 "$OFFPAY" terminal set-credential td.tcred --terminal td --passphrase-file tp >/dev/null
-mkdir -p carried
 run_cli 1 "EBUNDLE_SIG" -- "$OFFPAY" admin lists --server "$URL" --root iss2/root.pub --out-dir carried
 [ ! -e carried/revlist.opb ] && ok "nothing written under the wrong root" || fail "carried/revlist.opb written"
+# the directory is made when missing, the files readable by all (public,
+# signed), and replaced by the next run (a refresh)
 run_cli 0 "revocation list [0-9]+ \(1 serial revoked\).*written to carried/bundle.opb and carried/revlist.opb" -- \
   "$OFFPAY" admin lists --server "$URL" --root iss/root.pub --out-dir carried
+run_cli 0 "written to carried/bundle.opb" -- \
+  "$OFFPAY" admin lists --server "$URL" --root iss/root.pub --out-dir carried
+[ "$(stat -c %a carried/bundle.opb carried/revlist.opb | tr '\n' ' ')" = "644 644 " ] \
+  && ok "the lists are mode 0644" || fail "modes: $(stat -c '%n %a' carried/*)"
 run_cli 0 "synced" -- "$OFFPAY" terminal sync --terminal td --bundle carried/bundle.opb --revlist carried/revlist.opb
 run_cli 1 "EREVOKED" -- "$OFFPAY" terminal accept --terminal td --code "$c" --amount 5.00
 run_cli 2 "give --server URL, --root ROOT and --out-dir DIR" -- "$OFFPAY" admin lists --server "$URL"

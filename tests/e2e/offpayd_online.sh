@@ -144,8 +144,10 @@ wallet_init w2
 run_cli 2 "wallet upload: give --server URL \(this wallet never enrolled\)" -- \
   "$OFFPAY" wallet upload --wallet w2 --passphrase-file wp
 w sync w2 --server "$URL"
-[ "$ws" != 0 ] && grep -q "NOT_ENROLLED" w.out && grep -q "not enrolled" w.out \
-  && ok "sync of an unenrolled wallet refused: NOT_ENROLLED" || fail "unenrolled sync: $ws $(cat w.out)"
+[ "$ws" != 0 ] && grep -q "offpayd at $URL knows no enrolled wallet with this wallet's key (NOT_ENROLLED)" w.out \
+  && grep -q "wallet upload --server URL' sends its codes" w.out \
+  && ok "sync of an unenrolled wallet refused: NOT_ENROLLED, and what to do" \
+  || fail "unenrolled sync: $ws $(cat w.out)"
 wreq w2 /v1/wallet/status '{}'
 expect_http 403 NOT_ENROLLED "status signed by an unenrolled key"
 wreq w2 /v1/wallet/allowance '{"amount":"1.00"}'
@@ -211,8 +213,19 @@ wreq w1 /v1/wallet/enroll "{\"code\":\"$CODE\"}"
 [ "$status" = 200 ] && [ "$(jget .account)" = "$W" ] \
   && ok "w1 with its own code again (a lost answer resent): account $W, nothing new" \
   || fail "own code again: $status $(cat resp.json)"
-w enroll w3 --server "$URL" --code "$C2"
-[ "$ws" = 0 ] && ok "the unused code still enrolls another wallet" || fail "enroll w3: $(cat w.out)"
+w enroll w3 --server "$URL" --code "${C2^^}"
+[ "$ws" = 0 ] && ok "the unused code (typed in capitals) still enrolls another wallet" \
+  || fail "enroll w3: $(cat w.out)"
+run_cli 2 "admin enroll-code: --expires [0-9]+ is not in the future" -- \
+  "$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR --expires $(( $(date +%s) - 10 ))
+run_cli 2 "admin: --expires takes a decimal number \(a unix time in seconds" -- \
+  "$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR --expires 2027-01-01
+# a wallet that never enrolled, synced without --server: what to do
+wallet_init w7
+w sync w7
+[ "$ws" != 0 ] && grep -q "this wallet is not enrolled: no w7.online beside it names its server" w.out \
+  && ok "sync of a wallet never enrolled, no server: names w7.online" \
+  || fail "sync unenrolled, no server: $ws $(cat w.out)"
 api POST /v1/admin/enrollments '{"currency":"EUR","ref":"customer 4711"}'
 [ "$status" = 200 ] && [[ $(jget .code) =~ ^[0-9a-f]{24}$ ]] \
   && ok "POST /v1/admin/enrollments: a code" || fail "enrollments: $(cat resp.json)"
