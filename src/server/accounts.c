@@ -20,7 +20,7 @@ static int account_of(srv_req *r, srv_reply *out, uint64_t *id,
 {
     offpay_err rc;
 
-    if (srv_parse_u64(r->cap[0], UINT64_MAX, id) != 0) {
+    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, id) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
         return -1;
     }
@@ -99,7 +99,7 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
     json_t                  *arr, *j;
     offpay_err               rc;
 
-    if (srv_parse_u64(r->cap[0], UINT64_MAX, &id) != 0) {
+    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &id) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
         return;
     }

@@ -100,7 +100,7 @@ void srv_credential_get(srv_req *r, srv_reply *out)
     uint64_t                serial;
     offpay_err              rc;
 
-    if (srv_parse_u64(r->cap[0], UINT64_MAX, &serial) != 0) {
+    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &serial) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "serial: a decimal id");
         return;
     }
@@ -136,7 +136,7 @@ void srv_credential_revoke(srv_req *r, srv_reply *out)
     offpay_err rc;
     int        e;
 
-    if (srv_parse_u64(r->cap[0], UINT64_MAX, &serial) != 0) {
+    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &serial) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "serial: a decimal id");
         return;
     }

@@ -339,7 +339,7 @@ bad:
 }
 
 #define TIME_MAX UINT32_MAX
-#define ID_MAX   UINT64_MAX
+#define ID_MAX   SRV_ID_MAX
 
 const srv_field srv_fields_account[2] = {
     {"currency", SRV_FT_STRING, 1, 3},

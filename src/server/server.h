@@ -33,6 +33,7 @@
                                       * database and a conflict reruns the
                                       * whole transaction */
 #define SRV_REF_MAX           128u /* operator reference text */
+#define SRV_ID_MAX            INT64_MAX /* a 64-bit id, path or body */
 #define SRV_WALLET_BATCH_MAX  200u /* codes per wallet upload */
 /* default terms: a wallet credential (and the longest a wallet's own
  * allowance may ask for), a terminal credential */

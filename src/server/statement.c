@@ -77,7 +77,7 @@ void srv_statement(srv_req *r, srv_reply *out)
     offpay_err                  rc;
 
     memset(&w, 0, sizeof w);
-    if (srv_parse_u64(r->cap[0], UINT64_MAX, &merchant) != 0 ||
+    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &merchant) != 0 ||
         (qf != NULL && srv_parse_u64(qf, UINT32_MAX, &from) != 0) ||
         (qt != NULL && srv_parse_u64(qt, UINT32_MAX, &to) != 0) || from > to) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
@@ -86,7 +86,7 @@ void srv_statement(srv_req *r, srv_reply *out)
     }
     if ((qm != NULL && (srv_parse_u64(qm, UINT32_MAX, &w.terminal) != 0 ||
                         w.terminal == 0)) ||
-        (qa != NULL && srv_parse_u64(qa, UINT64_MAX, &w.after) != 0)) {
+        (qa != NULL && srv_parse_u64(qa, SRV_ID_MAX, &w.after) != 0)) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
                  "terminal: a terminal id from 1; after: a presentment id");
         return;

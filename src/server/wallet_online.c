@@ -318,7 +318,7 @@ void srv_admin_wallet_enrollment(srv_req *r, srv_reply *out)
     offpay_err rc;
     int        e;
 
-    if (srv_parse_u64(r->cap[0], UINT64_MAX, &account) != 0 || account == 0) {
+    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &account) != 0 || account == 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
         return;
     }
@@ -358,7 +358,7 @@ static int path_wallet(srv_req *r, offpay_ledger_wallet_info *w, srv_reply *out)
     uint64_t   account;
     offpay_err rc;
 
-    if (srv_parse_u64(r->cap[0], UINT64_MAX, &account) != 0 || account == 0) {
+    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &account) != 0 || account == 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
         return -1;
     }

@@ -12,8 +12,9 @@
  *   X-Offpay-Signature  the Ed25519 signature, base64 (88 characters)
  * The signature covers, under domain OFFPAY_DS_HTTP_REQUEST (crypto.h):
  *   METHOD "\n" PATH "\n" TIME "\n" NONCE-HEX "\n" SHA256-HEX(BODY)
- * where PATH is the request target as sent (with its query string) and
- * BODY the exact body bytes (empty for none).
+ * where PATH is the request path without its query string (signed
+ * endpoints take none; docs/api.md, "Signed requests") and BODY the exact
+ * body bytes (empty for none).
  */
 #ifndef OFFPAY_TERMINAL_UPLOAD_INT_H
 #define OFFPAY_TERMINAL_UPLOAD_INT_H

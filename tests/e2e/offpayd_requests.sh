@@ -289,6 +289,10 @@ expect_http 422 IDEMPOTENCY_KEY_REUSED "cred-7 for another limit"
   || fail "balance after cred-7: $(balance "$W"), was $w0"
 api POST "/v1/admin/accounts/abc/deposit" '{"amount":"1.00"}'
 expect_http 400 BAD_PARAMETER "account id not a number"
+api GET "/v1/admin/accounts/9223372036854775808"
+expect_http 400 BAD_PARAMETER "an account id above 2^63 - 1"
+api POST /v1/admin/terminals '{"merchant":"18446744073709551615","terminal_key":"'"$(printf '%064x' 7)"'"}'
+expect_http 400 BAD_FIELD "a merchant id above 2^63 - 1 in a body"
 api POST /v1/admin/accounts '{"currency":"XYZ"}'
 expect_http 400 ECURRENCY_UNKNOWN "unknown currency"
 api POST /v1/admin/accounts '{"currency":"EUR","currency":"USD"}'
