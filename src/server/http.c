@@ -794,6 +794,21 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     __atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
 }
 
+/* Percent-escapes in the path and the query, decoded by libmicrohttpd,
+ * except in a text that holds an escaped NUL ("%00"): decoded, it would
+ * cut the text short, and the path routed and verified would not be the
+ * path sent. Such a text stays as sent, and matches no route, id or
+ * value. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    for (const char *p = s; (p = strchr(p, '%')) != NULL; p++)
+        if (p[1] == '0' && p[2] == '0')
+            return strlen(s);
+    return MHD_http_unescape(s);
+}
+
 /* libmicrohttpd's own messages (a client gone mid-request, a header too
  * large), prefixed like offpayd's, at most 20 in a minute: many clients
  * cut at once (slow.c) would otherwise flood the log. */
@@ -864,8 +879,9 @@ offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
         (unsigned int)SRV_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned int)srv->cfg.per_ip, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, srv_slow_notify, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
+        unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+        MHD_OPTION_END);
     if (d->mhd == NULL) {
         free(d);
         return OFFPAY_EIO;

@@ -13,7 +13,8 @@
 #      twice, a length that is no number: 400 BAD_HEADER, the connection
 #      closed, nothing done; a length written with leading zeros is read;
 #   4. a query parameter named without a value: 400 BAD_PARAMETER; the
-#      Bearer scheme is case-insensitive.
+#      Bearer scheme is case-insensitive; an escaped NUL (%00) does not cut
+#      a path short (400), other escapes are decoded.
 # Nothing is booked by a refused request: the balances and the audit say so.
 source "$(dirname "$0")/offpayd_lib.sh"
 export OFFPAYD_TEST_SLOW=3,2,1024
@@ -186,6 +187,12 @@ api GET "/v1/admin/merchants/$MERCHANT/statement?terminal"
   || fail "?terminal: $status $(cat resp.json)"
 api GET "/v1/admin/accounts?ref"
 [ "$status" = 400 ] && ok "?ref without a value: 400" || fail "?ref: $status $(cat resp.json)"
+api GET "/v1/admin/accounts/$A%00junk"
+[ "$status" = 400 ] && [ "$(jget .error)" = BAD_PARAMETER ] \
+  && ok "an escaped NUL in the path does not cut it short: 400" || fail "%00: $status $(cat resp.json)"
+api GET "/v1/admin/accounts?ref=slow%2Dtest"
+[ "$status" = 200 ] && [ "$(jget .count)" = 1 ] \
+  && ok "other escapes are decoded (ref=slow%2Dtest finds slow-test)" || fail "%2D: $status $(cat resp.json)"
 status=$(curl -s -o resp.json -w '%{http_code}' -H "Authorization: bearer $TOKEN" "$URL/v1/admin/accounts/$A")
 [ "$status" = 200 ] && ok "'bearer' in lower case is the Bearer scheme" || fail "bearer: $status $(cat resp.json)"
 audits "after slow and doubtful requests"
