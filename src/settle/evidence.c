@@ -1073,16 +1073,25 @@ static offpay_err vf_prove(vf *v)
     case OFFPAY_CASE_OVERSPEND: {
         int64_t total = 0;
 
-        /* Each presentment counts at most its code's authorized amount: a
-         * code presented by two terminals (a duplicate presentment, which
-         * the escrow pays too: docs/settlement.md §4) counts at each, so
-         * an escrow emptied by duplicates proves its overspend as well. */
+        /* Each presentment counts at most its code's authorized amount: an
+         * unbound code presented by two terminals (a duplicate
+         * presentment, which the escrow pays too: docs/settlement.md §4)
+         * counts at each, so an escrow emptied by duplicates proves its
+         * overspend as well. A bound code counts once, at its largest
+         * charge: presented again it is paid nothing (§4). */
         for (size_t k = 0; k < v->n_items; k++) {
-            int64_t c = v->items[k].charged;
+            const offpay_payment *code = &v->codes[v->items[k].code];
+            int64_t               c = v->items[k].charged;
+            int                   counted = 0;
 
-            if (c > (int64_t)v->codes[v->items[k].code].amount)
-                c = (int64_t)v->codes[v->items[k].code].amount;
-            if (offpay_amount_add(total, c, &total) != OFFPAY_OK)
+            if (c > (int64_t)code->amount)
+                c = (int64_t)code->amount;
+            for (size_t j = 0; code->bound && j < v->n_items; j++)
+                if (v->items[j].code == v->items[k].code &&
+                    (v->items[j].charged > v->items[k].charged ||
+                     (v->items[j].charged == v->items[k].charged && j < k)))
+                    counted = 1; /* another presentment of it counts */
+            if (!counted && offpay_amount_add(total, c, &total) != OFFPAY_OK)
                 return why(r, OFFPAY_EEVIDENCE, "charges overflow");
         }
         r->total = total;

@@ -220,10 +220,23 @@ struct statement_ctx {
     int (*fn)(const offpay_statement_line *line, void *ctx);
     void                     *ctx;
     offpay_statement_account *acct; /* its balance summed over the shards */
+    int64_t                   base; /* of the shards read before this one */
+    int                       delivered; /* a line of this shard went to fn */
 };
 
+static int deliver(const offpay_statement_line *line, void *p)
+{
+    struct statement_ctx *c = p;
+
+    c->delivered = 1;
+    return c->fn(line, c->ctx);
+}
+
 /* The merchant's lines on this shard and its account's balance there, in
- * one read: the balance holds what the lines paid. */
+ * one read: the balance holds what the lines paid. Rerun after a conflict
+ * before any line went out, it sets what it set; after, it fails instead
+ * (ESTORE): the caller's lines cannot be taken back, and a rerun would
+ * give them twice. */
 static offpay_err statement_tx(offpay_ledger *l, void *p)
 {
     struct statement_ctx *c = p;
@@ -231,15 +244,17 @@ static offpay_err statement_tx(offpay_ledger *l, void *p)
     int64_t               b = 0;
     offpay_err            rc;
 
+    if (c->delivered)
+        return OFFPAY_ESTORE;
     rc = l->ops->merchant_get(l->store, c->merchant, &c->acct->account,
                               &c->acct->currency, name);
     if (rc == OFFPAY_OK)
-        rc = l->ops->statement(l->store, c->merchant, c->from, c->to, c->fn,
-                               c->ctx);
+        rc = l->ops->statement(l->store, c->merchant, c->from, c->to, deliver,
+                               c);
     if (rc == OFFPAY_OK)
         rc = l->ops->balance(l->store, c->acct->account, &b);
     if (rc == OFFPAY_OK &&
-        __builtin_add_overflow(c->acct->balance, b, &c->acct->balance))
+        __builtin_add_overflow(c->base, b, &c->acct->balance))
         rc = OFFPAY_EOVERFLOW;
     return rc;
 }
@@ -250,16 +265,25 @@ offpay_err offpay_ledger_statement_with(
     offpay_statement_account *acct)
 {
     offpay_statement_account mine;
-    struct statement_ctx     c = {merchant_id, from, to,
-                                  fn,          ctx,  acct != NULL ? acct : &mine};
+    struct statement_ctx     c;
     offpay_err               rc = OFFPAY_OK;
 
     if (l == NULL || fn == NULL || from > to)
         return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.merchant = merchant_id;
+    c.from = from;
+    c.to = to;
+    c.fn = fn;
+    c.ctx = ctx;
+    c.acct = acct != NULL ? acct : &mine;
     memset(c.acct, 0, sizeof *c.acct);
     /* the merchant's rows on every shard, shard by shard */
-    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        c.base = c.acct->balance;
+        c.delivered = 0;
         rc = offpay__ledger_read_on(l, k, statement_tx, &c);
+    }
     return rc;
 }
 
@@ -279,6 +303,8 @@ struct transfers_ctx {
     offpay_account_kind      kind;
     uint16_t                 currency;
     int64_t                  balance; /* summed over the shards read */
+    size_t                   base_n;  /* n and balance before this shard */
+    int64_t                  base_balance;
 };
 
 static offpay_err account_tx(offpay_ledger *l, void *p)
@@ -297,13 +323,16 @@ static offpay_err transfers_tx(offpay_ledger *l, void *p)
     size_t                got = 0;
     offpay_err            rc;
 
+    /* from what the shards before gave: a rerun (a conflict) sets again
+     * what its first run set */
     rc = l->ops->balance(l->store, c->account, &b);
-    if (rc == OFFPAY_OK && __builtin_add_overflow(c->balance, b, &c->balance))
+    if (rc == OFFPAY_OK &&
+        __builtin_add_overflow(c->base_balance, b, &c->balance))
         rc = OFFPAY_EOVERFLOW;
-    if (rc == OFFPAY_OK && c->n < c->max)
+    if (rc == OFFPAY_OK && c->base_n < c->max)
         rc = l->ops->transfers_of(l->store, c->account, c->after,
-                                  c->max - c->n, c->out + c->n, &got);
-    c->n += got;
+                                  c->max - c->base_n, c->out + c->base_n, &got);
+    c->n = c->base_n + got;
     return rc;
 }
 
@@ -334,8 +363,11 @@ offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
     c.out = calloc(max, sizeof *c.out);
     if (c.out == NULL)
         return OFFPAY_ENOMEM;
-    if (!offpay__ledger_spread(l, c.kind))
+    if (!offpay__ledger_spread(l, c.kind)) {
+        c.base_n = 0;
+        c.base_balance = 0;
         rc = offpay__ledger_read_on(l, home, transfers_tx, &c);
+    }
     /* A row on every shard (settlement.md §11): each shard's in turn,
      * whose ids ascend with the shards; a merchant account has the same id
      * on each, a guarantee each shard's own (a shard without one yet has
@@ -351,6 +383,8 @@ offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
                 continue;
             }
         }
+        c.base_n = c.n;
+        c.base_balance = c.balance;
         if (rc == OFFPAY_OK)
             rc = offpay__ledger_read_on(l, k, transfers_tx, &c);
     }

@@ -91,10 +91,11 @@ static offpay_err fresh_ledger(char *path, size_t cap)
 }
 
 /* A code of credential cred signed by w's wallet key (a clone has the
- * same key). */
-static size_t make_code(const world *w, const offpay_wallet_cred *cred,
-                        uint32_t counter, int64_t amount, uint32_t time,
-                        uint8_t out[OFFPAY_PAYMENT_BOUND_BYTES])
+ * same key), bound to merchant (0: unbound). */
+static size_t make_code_for(const world *w, const offpay_wallet_cred *cred,
+                            uint32_t counter, int64_t amount, uint32_t time,
+                            uint64_t merchant,
+                            uint8_t  out[OFFPAY_PAYMENT_BOUND_BYTES])
 {
     offpay_payment p;
     uint8_t        msg[OFFPAY_PAYMENT_BOUND_BYTES];
@@ -105,6 +106,8 @@ static size_t make_code(const world *w, const offpay_wallet_cred *cred,
     p.counter = counter;
     p.amount = (uint32_t)amount;
     p.time = time;
+    p.bound = merchant != 0;
+    p.merchant_id = merchant;
     randombytes_buf(p.nonce, sizeof p.nonce);
     if (offpay__payment_signed_bytes(&p, msg, sizeof msg, &mlen) != OFFPAY_OK ||
         offpay_sign(OFFPAY_DS_PAYMENT, msg, mlen, w->wallet.sk, p.sig) !=
@@ -113,6 +116,13 @@ static size_t make_code(const world *w, const offpay_wallet_cred *cred,
             OFFPAY_OK)
         return 0;
     return len;
+}
+
+static size_t make_code(const world *w, const offpay_wallet_cred *cred,
+                        uint32_t counter, int64_t amount, uint32_t time,
+                        uint8_t out[OFFPAY_PAYMENT_BOUND_BYTES])
+{
+    return make_code_for(w, cred, counter, amount, time, 0, out);
 }
 
 static offpay_settle_result settle(world *w, int term, const uint8_t *code,
@@ -613,6 +623,51 @@ static void test_overspend_after_duplicates_evidence_verifies(void)
     drop_world(&w);
 }
 
+/* A bound code presented again by another terminal of its merchant is
+ * paid nothing (docs/settlement.md §4): an overspend's evidence counts it
+ * once, at its largest charge, not at each presentment. */
+static void test_overspend_evidence_counts_a_bound_code_once(void)
+{
+    world                  w;
+    uint8_t                cb[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t                c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t                c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t                tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    offpay_wallet_cred     cred;
+    offpay_keypair         tk;
+    offpay_terminal_cred   tc;
+    offpay_settle_item     it;
+    offpay_settle_result   a, b, c;
+    size_t                 n1, n2, tlen, len = 0;
+    char                  *file = NULL;
+    offpay_evidence_report r;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(50),
+                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0,
+                                   cb, &cred));
+    REQUIRE_OK(offpay_keypair_generate(&tk));
+    REQUIRE_OK(offpay_ledger_terminal_add(
+        w.l, w.merchant[0], tk.pk, T0 + 365 * DAY, T0, tbytes, &tlen, &tc));
+    offpay_keypair_wipe(&tk);
+    n1 = make_code_for(&w, &cred, 1, CENTS(25), T0 + 500, w.merchant[0], c1);
+    n2 = make_code(&w, &cred, 2, CENTS(30), T0 + 520, c2);
+    a = settle(&w, 0, c1, n1, CENTS(25), T0 + 505, T0 + 600);
+    it = (offpay_settle_item){c1, n1, CENTS(25), T0 + 510, 1};
+    REQUIRE_OK(offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 600, &b));
+    c = settle(&w, 2, c2, n2, CENTS(30), T0 + 525, T0 + 600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(b.outcome == OFFPAY_SETTLE_DUPLICATE && b.paid == 0);
+    REQUIRE(c.outcome == OFFPAY_SETTLE_GUARANTEED && c.case_id != 0);
+    REQUIRE_OK(export(&w, c.case_id, &file, &len));
+    REQUIRE_OK(
+        offpay_evidence_verify((const uint8_t *)file, len, w.root.pk, &r));
+    CHECK(r.kind == OFFPAY_CASE_OVERSPEND && r.n_presentments == 3);
+    CHECK(r.total == CENTS(55) && r.limit == CENTS(50));
+    free(file);
+    drop_world(&w);
+}
+
 static void test_export_refuses_unknown_case_and_bundle_without_the_key(void)
 {
     world               w;
@@ -1029,6 +1084,8 @@ static const offpay_test TESTS[] = {
      test_overspend_evidence_sums_charges_above_the_limit},
     {"overspend_after_duplicates_evidence_verifies",
      test_overspend_after_duplicates_evidence_verifies},
+    {"overspend_evidence_counts_a_bound_code_once",
+     test_overspend_evidence_counts_a_bound_code_once},
     {"export_refuses_unknown_case_and_bundle_without_the_key",
      test_export_refuses_unknown_case_and_bundle_without_the_key},
     {"tampered_double_spend_files_are_refused_specifically",
