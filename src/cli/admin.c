@@ -224,7 +224,10 @@ static void command_help(const char *cmd, const char *common, const char *own)
             printf("%s%.*s", shown++ == 0 ? "Usage: " : "       ",
                    (int)line_len(p) - 7, p + 7);
     }
-    for (int k = 0; k < 2 && strcmp(cmd, "lists") != 0; k++) {
+    /* lists reads no ledger, backup copies a SQLite file: no shards */
+    for (int k = 0; k < 2 && strcmp(cmd, "lists") != 0 &&
+                    !(k == 1 && strcmp(cmd, "backup") == 0);
+         k++) {
         const char *q = k == 0 ? first : sharded;
         const char *word = strstr(q, "COMMAND");
 
@@ -1373,12 +1376,20 @@ static int admin_lists(int argc, char **argv)
                 dir, strerror(errno));
         goto out;
     }
-    snprintf(path, sizeof path, "%s/bundle.opb", dir);
-    if (cli_write_file(path, bundle, blen) != 0 || chmod(path, 0644) != 0)
-        goto out;
-    snprintf(path, sizeof path, "%s/revlist.opb", dir);
-    if (cli_write_file(path, list, llen) != 0 || chmod(path, 0644) != 0)
-        goto out;
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir,
+                 k == 0 ? "bundle.opb" : "revlist.opb");
+        if (cli_write_file(path, k == 0 ? bundle : list,
+                           k == 0 ? blen : llen) != 0)
+            goto out;
+        if (chmod(path, 0644) != 0) {
+            fprintf(stderr,
+                    "offpay: admin lists: cannot make %s readable "
+                    "by all: %s\n",
+                    path, strerror(errno));
+            goto out;
+        }
+    }
     printf("trust bundle %u (%u key%s) and revocation list %u (%u "
            "serial%s revoked) from %s, checked under the root key, written "
            "to %s/bundle.opb and %s/revlist.opb\n"

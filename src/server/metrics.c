@@ -216,11 +216,10 @@ char *srv_metrics_render(void)
         (unsigned long long)m.refunds, (unsigned long long)m.refund_replays);
     add(&b,
         "# HELP offpayd_slow_connections_closed_total Connections closed "
-        "because their request did not arrive in time (headers within %d "
-        "s, a body at %d bytes/s after %d s).\n"
+        "because their request did not arrive in time (docs/api.md, "
+        "Connections).\n"
         "# TYPE offpayd_slow_connections_closed_total counter\n"
         "offpayd_slow_connections_closed_total %llu\n",
-        SRV_HEADERS_WAIT_S, SRV_BODY_RATE, SRV_BODY_GRACE_S,
         (unsigned long long)srv_slow_closed());
     add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
             "# TYPE offpayd_batch_items histogram\n");

@@ -6,8 +6,9 @@
  * served. Here every open connection is watched by one thread:
  *
  *   - a request's headers must have arrived SRV_HEADERS_WAIT_S after the
- *     connection opened or its previous answer went out (an idle
- *     kept-alive connection is closed then too);
+ *     connection opened, or SRV_IDLE_WAIT_S after its previous answer went
+ *     out (longer than libmicrohttpd's idle timeout: a kept-alive
+ *     connection with nothing to send is closed by that, as before);
  *   - its body must then arrive at SRV_BODY_RATE bytes a second on
  *     average, after SRV_BODY_GRACE_S (a 1 MiB upload on a slow link has
  *     minutes; a trickle does not);
@@ -30,7 +31,7 @@
 #include "server/server.h"
 #include "server/slow.h"
 
-enum { WAITING, BODY, BUSY };
+enum { FIRST, WAITING, BODY, BUSY }; /* FIRST: no request yet */
 
 typedef struct watch {
     struct watch *prev, *next;
@@ -41,9 +42,10 @@ typedef struct watch {
 } watch;
 
 /* The deadlines; a test build takes shorter ones from
- * OFFPAYD_TEST_SLOW="HEADERS_S,GRACE_S,RATE" (tests/e2e/offpayd_slow.sh). */
-static int headers_wait = SRV_HEADERS_WAIT_S, body_grace = SRV_BODY_GRACE_S,
-           body_rate = SRV_BODY_RATE;
+ * OFFPAYD_TEST_SLOW="HEADERS_S,IDLE_S,GRACE_S,RATE"
+ * (tests/e2e/offpayd_slow.sh). */
+static int headers_wait = SRV_HEADERS_WAIT_S, idle_wait = SRV_IDLE_WAIT_S,
+           body_grace = SRV_BODY_GRACE_S, body_rate = SRV_BODY_RATE;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t  wake = PTHREAD_COND_INITIALIZER;
@@ -65,8 +67,10 @@ static int late(const watch *w, double t)
 {
     double waited = t - w->since;
 
-    if (w->phase == WAITING)
+    if (w->phase == FIRST)
         return waited > headers_wait;
+    if (w->phase == WAITING)
+        return waited > idle_wait;
     if (w->phase == BODY)
         return waited > body_grace + (double)w->bytes / body_rate;
     return 0;
@@ -81,6 +85,7 @@ static void *watch_run(void *arg)
     while (!stop) {
         struct timespec until;
         double          t = now_s();
+        uint64_t        to_log = 0;
 
         for (watch *w = head; w != NULL; w = w->next)
             if (w->fd >= 0 && late(w, t)) {
@@ -88,15 +93,22 @@ static void *watch_run(void *arg)
                 w->fd = -1; /* shut once */
                 closed_total++;
             }
-        /* one log line at most every 10 s, however many were closed */
+        /* one log line at most every 10 s, however many were closed;
+         * written without the lock, which new connections wait for */
         if (closed_total > closed_logged && t - last_log >= 10) {
-            srv_log("closed %llu connection(s) whose request did not arrive "
-                    "in time (headers within %d s, a body at %d bytes/s "
-                    "after %d s)",
-                    (unsigned long long)(closed_total - closed_logged),
-                    headers_wait, body_rate, body_grace);
+            to_log = closed_total - closed_logged;
             closed_logged = closed_total;
             last_log = t;
+        }
+        if (to_log > 0) {
+            pthread_mutex_unlock(&mu);
+            srv_log("closed %llu connection(s) whose request did not arrive "
+                    "in time (headers within %d s of the connection, %d s "
+                    "of an answer; a body at %d bytes/s after %d s)",
+                    (unsigned long long)to_log, headers_wait, idle_wait,
+                    body_rate, body_grace);
+            pthread_mutex_lock(&mu);
+            continue;
         }
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
@@ -110,14 +122,16 @@ int srv_slow_start(void)
 {
 #ifdef OFFPAY_TEST_HOOKS
     const char *env = getenv("OFFPAYD_TEST_SLOW");
+    int         h, i, g, r;
 
-    if (env != NULL &&
-        sscanf(env, "%d,%d,%d", &headers_wait, &body_grace, &body_rate) == 3 &&
-        headers_wait > 0 && body_grace >= 0 && body_rate > 0)
+    if (env != NULL && sscanf(env, "%d,%d,%d,%d", &h, &i, &g, &r) == 4 &&
+        h > 0 && i > 0 && g >= 0 && r > 0) {
+        headers_wait = h, idle_wait = i, body_grace = g, body_rate = r;
         fprintf(stderr,
-                "offpayd: test hook: headers within %d s, a body at %d "
-                "bytes/s after %d s\n",
-                headers_wait, body_rate, body_grace);
+                "offpayd: test hook: headers within %d s of the connection, "
+                "%d s of an answer, a body at %d bytes/s after %d s\n",
+                headers_wait, idle_wait, body_rate, body_grace);
+    }
 #endif
     pthread_mutex_lock(&mu);
     stop = 0;
@@ -163,7 +177,7 @@ void srv_slow_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
             return;
         }
         w->fd = info->connect_fd;
-        w->phase = WAITING;
+        w->phase = FIRST;
         w->since = now_s();
         pthread_mutex_lock(&mu);
         w->next = head;

@@ -1,8 +1,8 @@
 /*
  * slow.h — deadlines for slow clients (slow.c), for http.c: a request's
- * headers within SRV_HEADERS_WAIT_S of its connection's start or previous
- * answer, its body at SRV_BODY_RATE bytes a second after
- * SRV_BODY_GRACE_S; a connection past them is closed.
+ * headers within SRV_HEADERS_WAIT_S of its connection's start, or
+ * SRV_IDLE_WAIT_S of its previous answer, its body at SRV_BODY_RATE bytes
+ * a second after SRV_BODY_GRACE_S; a connection past them is closed.
  */
 #ifndef OFFPAY_SERVER_SLOW_H
 #define OFFPAY_SERVER_SLOW_H
@@ -11,7 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SRV_HEADERS_WAIT_S 30
+#define SRV_HEADERS_WAIT_S 30 /* a new connection's first request */
+#define SRV_IDLE_WAIT_S                                                        \
+    65 /* after an answer: past libmicrohttpd's 60 s                           \
+          idle timeout, so a kept-alive connection                             \
+          idle is closed by it as before, and only a                           \
+          trickled request here */
 #define SRV_BODY_GRACE_S   10
 #define SRV_BODY_RATE      1024 /* bytes a second, on average */
 

@@ -4,24 +4,26 @@
 #   1. 255 connections that trickle their headers a byte at a time, and one
 #      that trickles its body, fill every connection offpayd serves: a
 #      health check waits; they are closed at their deadlines (shortened
-#      in this test build: headers within 3 s, a body at 1,024 bytes/s
-#      after 2 s) and the health check is answered; the metric and the
-#      log count them;
+#      in this test build: headers within 3 s of the connection, 5 s of an
+#      answer, a body at 1,024 bytes/s after 2 s) and the health check is
+#      answered; the metric and the log count them; a kept-alive
+#      connection idle 4 s after an answer is still served, and closed
+#      once idle past 5 s;
 #   2. a body that arrives in parts within its time is answered;
 #   3. two Content-Lengths (a request smuggled behind the first), a length
 #      and a chunked encoding together, a header of the signature given
-#      twice, a length that is no number: 400 BAD_HEADER, the connection
-#      closed, nothing done; a length written with leading zeros is read;
+#      twice: 400 BAD_HEADER, the connection closed, nothing done; a length
+#      written with leading zeros is read;
 #   4. a query parameter named without a value: 400 BAD_PARAMETER; the
 #      Bearer scheme is case-insensitive; an escaped NUL (%00) does not cut
 #      a path short (400), other escapes are decoded.
 # Nothing is booked by a refused request: the balances and the audit say so.
 source "$(dirname "$0")/offpayd_lib.sh"
-export OFFPAYD_TEST_SLOW=3,2,1024
+export OFFPAYD_TEST_SLOW=3,5,2,1024
 start_server --max-per-ip 0   # one address may fill all 256
 unset OFFPAYD_TEST_SLOW
-grep -q "test hook: headers within 3 s, a body at 1024 bytes/s after 2 s" server.err \
-  && ok "test deadlines: headers 3 s, body 1,024 bytes/s after 2 s" \
+grep -q "test hook: headers within 3 s of the connection, 5 s of an answer, a body at 1024 bytes/s after 2 s" server.err \
+  && ok "test deadlines: headers 3 s (5 s after an answer), body 1,024 bytes/s after 2 s" \
   || fail "no test deadlines: $(tail -3 server.err)"
 A=$(new_account slow-test 10.00)
 new_merchant "Slow shop"
@@ -112,6 +114,30 @@ grep -q "^offpayd_slow_connections_closed_total 256$" metrics.txt \
   || fail "metric: $(grep slow_connections metrics.txt)"
 grep -q "closed [0-9]* connection(s) whose request did not arrive in time" server.err \
   && ok "the log says so" || fail "no log line: $(tail -3 server.err)"
+# A kept-alive connection: idle 4 s after an answer (past a new
+# connection's 3 s), it is still served; idle past 5 s, it is closed.
+python3 - "$HOSTPORT" >idle.txt <<'PY'
+import socket, sys, time
+host, port = sys.argv[1].split(":")
+s = socket.create_connection((host, int(port)), timeout=12)
+req = b"GET /v1/health HTTP/1.1\r\nHost: offpayd\r\n\r\n"
+def ask():
+    s.sendall(req)
+    return s.recv(4096).split(b" ")[1].decode()
+first = ask()
+time.sleep(4)
+second = ask()
+t = time.monotonic()
+try:
+    gone = s.recv(4096) == b""
+except OSError:
+    gone = True
+print(first, second, "closed" if gone else "open", "%.1f" % (time.monotonic() - t))
+PY
+read -r first second gone after <<<"$(cat idle.txt)"
+[ "$first $second $gone" = "200 200 closed" ] && awk -v a="$after" 'BEGIN { exit !(a >= 4.5 && a <= 9) }' \
+  && ok "kept alive: answered again after 4 s idle, closed idle after $after s" \
+  || fail "kept-alive connection: $(cat idle.txt)"
 balances "A=$A:1000" "the trickled deposit booked nothing"
 
 # ---- 2. a body in parts, within its time ---------------------------------
