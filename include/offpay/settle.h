@@ -155,6 +155,15 @@ offpay_err offpay_ledger_wallet_account(offpay_ledger *l, uint16_t currency,
 offpay_err offpay_ledger_guarantee_account(offpay_ledger *l, uint16_t currency,
                                            uint32_t now, uint64_t *account);
 
+/* What each shard's guarantee of currency holds (settlement.md §11: a
+ * shard's overspends are covered by its own): into parts (room for
+ * OFFPAY_SHARDS_MAX), parts[k] the balance of shard k's, -1 when shard k
+ * has none yet (a shard added since: POST /v1/admin/guarantee makes it, a
+ * deposit funds it); *n the shards (1 on an unsharded ledger). Reads
+ * only. Errors: OFFPAY_EINVAL, OFFPAY_ESTORE. Since 0.8.0. */
+offpay_err offpay_ledger_guarantee_parts(offpay_ledger *l, uint16_t currency,
+                                         int64_t *parts, size_t *n);
+
 /* An account's balance, derived from its transfers, and its kind and
  * currency (either pointer may be NULL). Errors: OFFPAY_ENOTFOUND,
  * OFFPAY_ESTORE. */

@@ -247,6 +247,15 @@ static void move(srv_req *r, srv_reply *out, int deposit)
                              most, bal);
     } else if (rc == OFFPAY_EEXISTS && key != NULL) {
         srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED, NULL);
+    } else if (rc == OFFPAY_EFUNDS && kind == OFFPAY_ACCOUNT_GUARANTEE &&
+               offpay_ledger_shards(r->l) > 1) {
+        srv_fail_engine_hint(out, rc,
+                             "withdrawal: the guarantee is split evenly over "
+                             "the shards, and so is a withdrawal: a shard's "
+                             "part holds less than its share (each part: "
+                             "POST /v1/admin/guarantee); nothing was "
+                             "withdrawn, unless under an Idempotency-Key "
+                             "(send it again once the part is funded)");
     } else if (rc == OFFPAY_EINVAL && kind != OFFPAY_ACCOUNT_WALLET &&
                kind != OFFPAY_ACCOUNT_MERCHANT &&
                kind != OFFPAY_ACCOUNT_GUARANTEE) {
@@ -285,6 +294,27 @@ void srv_account_withdraw(srv_req *r, srv_reply *out)
     move(r, out, 0);
 }
 
+/* "shards": [{"shard":K,"balance":AMOUNT or null}, ...] into j, when the
+ * ledger has more than one; 0, or -1 (the parts could not be read). */
+static int guarantee_parts(srv_req *r, uint16_t currency, json_t *j)
+{
+    int64_t parts[OFFPAY_SHARDS_MAX];
+    size_t  n = 0;
+    json_t *a;
+
+    if (offpay_ledger_guarantee_parts(r->l, currency, parts, &n) != OFFPAY_OK)
+        return -1;
+    if (n < 2)
+        return 0;
+    a = json_array();
+    for (size_t k = 0; a != NULL && k < n; k++)
+        json_array_append_new(
+            a, json_pack("{s:I, s:o}", "shard", (json_int_t)k, "balance",
+                         parts[k] < 0 ? json_null()
+                                      : srv_json_amount(parts[k], currency)));
+    return a != NULL && json_object_set_new(j, "shards", a) == 0 ? 0 : -1;
+}
+
 void srv_guarantee(srv_req *r, srv_reply *out)
 {
     srv_value           v[SRV_N(srv_fields_guarantee)];
@@ -309,9 +339,20 @@ void srv_guarantee(srv_req *r, srv_reply *out)
         rc = offpay_ledger_guarantee_account(r->l, currency, r->now, &id);
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_balance(r->l, id, &balance, &kind, &currency);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "guarantee account");
-    else
-        srv_ok(out, account_json(id, balance, kind, currency));
+    } else {
+        json_t *j = account_json(id, balance, kind, currency);
+
+        /* on a sharded ledger, each shard's part: a shard's overspends
+         * are covered by its own (settlement.md §11) */
+        if (j != NULL && guarantee_parts(r, currency, j) != 0) {
+            json_decref(j);
+            srv_fail(out, SRV_E_INTERNAL, "the guarantee's parts");
+            j = NULL;
+        }
+        if (j != NULL)
+            srv_ok(out, j);
+    }
     json_decref(doc);
 }

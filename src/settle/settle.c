@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/verify_int.h"
+#include "offpay/core.h"
 #include "offpay/terminal.h"
 #include "offpay/verify.h"
 #include "settle/settle_int.h"
@@ -264,8 +266,20 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
         if (rc != OFFPAY_OK)
             return rc;
         covered = min64(shortfall, gbal > 0 ? gbal : 0);
-        if (covered < shortfall)
+        if (covered < shortfall) {
             unpaid = OFFPAY_EFUNDS;
+            /* the operator hears of it: a terminal that followed the
+             * rules goes unpaid until the guarantee is funded */
+            offpay__log("offpay: the guarantee of %s%s holds %lld minor "
+                        "units: serial %llu counter %u, owed %lld under "
+                        "the guarantee, is covered %lld (EFUNDS); deposit "
+                        "into the guarantee",
+                        offpay_currency_alpha(cred.currency),
+                        l->n_shards > 1 ? " on this shard" : "",
+                        (long long)gbal, (unsigned long long)cred.serial,
+                        (unsigned)p->counter, (long long)shortfall,
+                        (long long)covered);
+        }
     }
     paid = from_escrow + covered;
 

@@ -204,14 +204,22 @@ while :; do
   after=$(jget .next_after); [ "$after" = null ] && break
 done
 [ "$paged" = "$all" ] && ok "the history in pages of 3 is the same" || fail "paged $paged vs $all"
-# the guarantee: 250.00 on each shard
-api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"300.00"}'
-[ "$status" != 200 ] && ok "300.00 from the guarantee: no one shard holds it ($status)" \
-  || fail "guarantee withdrawal across shards accepted"
+# the guarantee: 250.00 on each shard; a withdrawal is split over the
+# shards as a deposit is, so each shard keeps a part to cover its own
+# overspends (settlement.md §11)
+api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"600.00"}'
+expect_http 409 EFUNDS "600.00 from the guarantee: each part would give 300.00 of its 250.00"
+jget .hint | grep -q "split evenly over the shards, and so is a withdrawal" \
+  && [ "$(balance "$G")" = 50000 ] && ok "the hint says why; nothing withdrawn" \
+  || fail "600.00: $(cat resp.json), guarantee $(balance "$G")"
 api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"240.00"}'
-expect_http 200 - "240.00 from the guarantee, taken from one shard"
+expect_http 200 - "240.00 from the guarantee, 120.00 from each shard"
 [ "$(balance "$G")" = 26000 ] && ok "guarantee 260.00 left over both shards" \
   || fail "guarantee $(balance "$G")"
+api POST /v1/admin/guarantee '{"currency":"EUR"}'
+[ "$(jq -c '[.shards[].balance.minor]' resp.json)" = "[13000,13000]" ] \
+  && ok "POST /v1/admin/guarantee shows each shard's part: 130.00 and 130.00" \
+  || fail "guarantee parts: $(cat resp.json)"
 # its history: each shard's own guarantee account, in turn, summing to it
 api GET "/v1/admin/accounts/$G/transfers?limit=1000"
 [ "$status" = 200 ] && [ "$(jget .balance.minor)" = 26000 ] \
@@ -425,20 +433,46 @@ api_once fund-j POST "/v1/admin/accounts/$G/deposit" '{"amount":"10.01","ref":"b
 [ "$(shard_sql 0 "SELECT count(*) FROM request_keys WHERE request_key = 'operator/fund-j'")" = 1 ] &&
 [ "$(shard_sql 1 "SELECT count(*) FROM request_keys WHERE request_key = 'operator/fund-j'")" = 1 ] \
   && ok "each shard holds the key of the part it booked" || fail "request_keys rows"
-# A keyed withdrawal that shard 0 cannot pay is taken from shard 1; shard 0
-# books that it passed. Funds arrive on shard 0; the resend replays shard
-# 1's transfer instead of taking the money again from shard 0.
+# A keyed withdrawal from the guarantee is split as its deposit was: one
+# that fails on shard 1 after shard 0 booked its part is sent again under
+# its key and books shard 1's part only.
 g1=$(balance "$G")
+shard_sql 1 "INSERT INTO test_fault VALUES (1)" >/dev/null
 api_once wd-j POST "/v1/admin/accounts/$G/withdraw" '{"amount":"100.00"}'
-t1=$(jget .transfer)
+[ "$status" -ge 500 ] && [ "$(balance "$G")" = $((g1 - 5000)) ] \
+  && ok "withdrawal wd-j of 100.00 fails on shard 1 after shard 0 booked its 50.00" \
+  || fail "wd-j with shard 1 failing: $status $(cat resp.json), guarantee $(balance "$G")"
+shard_sql 1 "DELETE FROM test_fault" >/dev/null
+api_once wd-j POST "/v1/admin/accounts/$G/withdraw" '{"amount":"100.00"}'
 [ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && [ "$(balance "$G")" = $((g1 - 10000)) ] \
-  && ok "withdrawal wd-j of 100.00: shard 0 short, paid by shard 1" || fail "wd-j: $status $(cat resp.json)"
-api POST "/v1/admin/accounts/$G/deposit" '{"amount":"200.00"}'
+  && ok "wd-j resent: shard 1's 50.00 booked, 100.00 in all" || fail "wd-j resent: $status $(cat resp.json)"
 api_once wd-j POST "/v1/admin/accounts/$G/withdraw" '{"amount":"100.00"}'
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(balance "$G")" = $((g1 - 10000)) ] \
+  && ok "wd-j a third time: replayed, nothing taken again" || fail "wd-j third: $status $(cat resp.json)"
+# A merchant's withdrawal is taken whole from one shard: under a key, a
+# shard that cannot pay books that it passed. Funds arrive on shard 0; the
+# resend replays shard 1's transfer instead of taking the money again from
+# shard 0.
+part() { shard_sql "$1" "SELECT coalesce(sum(CASE WHEN credit = $MA THEN amount ELSE -amount END), 0) FROM transfers WHERE $MA IN (debit, credit)"; }
+p0=$(part 0); p1=$(part 1)
+echo "# merchant A's parts: shard 0 $p0, shard 1 $p1"
+[ "$p1" -gt 0 ] || fail "merchant A holds nothing on shard 1 here: the scenario needs it"
+if [ "$p0" -gt 0 ]; then
+  api POST "/v1/admin/accounts/$MA/withdraw" "{\"amount\":\"$(printf '%d.%02d' $((p0 / 100)) $((p0 % 100)))\"}"
+  expect_http 200 - "merchant A paid out its part on shard 0"
+fi
+m1=$(balance "$MA")
+amt=$(printf '%d.%02d' $((p1 / 100)) $((p1 % 100)))
+api_once wd-m POST "/v1/admin/accounts/$MA/withdraw" "{\"amount\":\"$amt\"}"
+t1=$(jget .transfer)
+[ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && [ "$(balance "$MA")" = $((m1 - p1)) ] \
+  && ok "withdrawal wd-m of $amt: shard 0 short, paid by shard 1" || fail "wd-m: $status $(cat resp.json)"
+api POST "/v1/admin/accounts/$MA/deposit" "{\"amount\":\"$amt\"}"
+api_once wd-m POST "/v1/admin/accounts/$MA/withdraw" "{\"amount\":\"$amt\"}"
 [ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(jget .transfer)" = "$t1" ] \
-  && [ "$(balance "$G")" = $((g1 + 10000)) ] \
-  && ok "wd-j resent after shard 0 was funded: replayed (transfer $t1), nothing taken again" \
-  || fail "wd-j resent: $status $(cat resp.json), guarantee $(balance "$G")"
+  && [ "$(balance "$MA")" = "$m1" ] \
+  && ok "wd-m resent after shard 0 was funded: replayed (transfer $t1), nothing taken again" \
+  || fail "wd-m resent: $status $(cat resp.json), merchant $(balance "$MA")"
 api_once wd-j POST "/v1/admin/accounts/$W2/withdraw" '{"amount":"100.00"}'
 expect_http 422 IDEMPOTENCY_KEY_REUSED "wd-j for another account's withdrawal"
 api_once wd-j POST "/v1/admin/accounts/$G/withdraw" '{"amount":"99.99"}'
@@ -546,6 +580,14 @@ stop_server; via 1
 [ "$(psql -q -X -A -t "$SH2" -c "SELECT count(*) FROM accounts WHERE kind = 5")" = 0 ] \
   && ok "reading the guarantee made no guarantee account on the added shard" \
   || fail "a read made a guarantee account on shard 2"
+# the operator sees it among the guarantee's parts: POST /v1/admin/guarantee
+# makes the added shard's (empty) for the next deposit to fund
+start_server
+api POST /v1/admin/guarantee '{"currency":"EUR"}'
+[ "$status" = 200 ] && [ "$(jq -c '[.shards[].shard]' resp.json)" = "[0,1,2]" ] \
+  && [ "$(jq -r '.shards[2].balance.minor' resp.json)" = 0 ] \
+  && ok "the guarantee's parts show the added shard's, empty" || fail "parts on the grown map: $(cat resp.json)"
+stop_server; via 1
 run_cli 3 'names no shard for some of the serials 2000000000-2999999999' -- \
   "$OFFPAY" admin audit --shards shards.conf
 # retired as docs/scaling.md says (it holds no wallet): its range deleted

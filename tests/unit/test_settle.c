@@ -392,6 +392,41 @@ static void test_double_spend_keeps_evidence_revokes_and_pays_terminal(void)
     drop_world(&w);
 }
 
+/* The last line offpay_set_log's sink was given. */
+static void keep_line(void *ctx, const char *line)
+{
+    snprintf(ctx, 512, "%s", line);
+}
+
+/* A guarantee that holds less than an overspend owes: covered as far as
+ * it holds, the rest unpaid (EFUNDS), and the log tells the operator. */
+static void test_overspend_beyond_the_guarantee_is_logged(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1, n2;
+    char                 said[512] = "";
+    offpay_settle_result b;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.guarantee, CENTS(995), "payout",
+                                      T0, NULL));
+    n1 = make_code(&w, 1, CENTS(40), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(40), T0 + 30, 0, c2);
+    (void)settle(&w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 3600);
+    offpay_set_log(keep_line, said);
+    b = settle(&w, 1, c2, n2, CENTS(40), T0 + 40, T0 + 3600);
+    offpay_set_log(offpay_log_stderr, NULL);
+    CHECK(b.outcome == OFFPAY_SETTLE_UNPAID && b.reason == OFFPAY_EFUNDS);
+    CHECK(b.paid == CENTS(15) && b.covered == CENTS(5));
+    CHECK(strstr(said, "the guarantee of EUR holds 500 minor units") != NULL &&
+          strstr(said, "covered 500 (EFUNDS)") != NULL);
+    CHECK(balance(&w, w.guarantee) == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_overspend_paid_from_guarantee_when_rules_followed(void)
 {
     world                w;
@@ -2187,6 +2222,8 @@ static const offpay_test TESTS[] = {
      test_overspend_paid_from_guarantee_when_rules_followed},
     {"overspend_beyond_rules_is_unpaid_with_the_rule_named",
      test_overspend_beyond_rules_is_unpaid_with_the_rule_named},
+    {"overspend_beyond_the_guarantee_is_logged",
+     test_overspend_beyond_the_guarantee_is_logged},
     {"bound_code_presented_again_is_paid_nothing",
      test_bound_code_presented_again_is_paid_nothing},
     {"guarantee_code_age_is_shorter_for_unbound_codes",
