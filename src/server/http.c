@@ -870,18 +870,20 @@ offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
      * that landed in one thread were served one after the other while
      * the other thread idled — half the cores unused, in one run of two
      * in the benchmark. The ledger pool still bounds the requests that
-     * work at once; a health check never waits behind an upload. */
+     * work at once; a health check never waits behind an upload.
+     * libmicrohttpd's own messages go through mhd_log, the first option
+     * (as it asks, so that none goes out before it is set). */
     d->mhd = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
             MHD_USE_ITC | MHD_USE_ERROR_LOG, /* ITC: for MHD_quiesce_daemon */
-        port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)SRV_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned int)srv->cfg.per_ip, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, srv_slow_notify, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
-        unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-        MHD_OPTION_END);
+        port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)SRV_CONNECTIONS_MAX,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)srv->cfg.per_ip,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, srv_slow_notify, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60, MHD_OPTION_END);
     if (d->mhd == NULL) {
         free(d);
         return OFFPAY_EIO;
