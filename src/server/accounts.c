@@ -188,6 +188,27 @@ void srv_accounts_list(srv_req *r, srv_reply *out)
     free(v);
 }
 
+/* "shards": [{"shard":K,"balance":AMOUNT or null}, ...] into j, when the
+ * ledger has more than one; 0, or -1 (the parts could not be read). */
+static int guarantee_parts(srv_req *r, uint16_t currency, json_t *j)
+{
+    int64_t parts[OFFPAY_SHARDS_MAX];
+    size_t  n = 0;
+    json_t *a;
+
+    if (offpay_ledger_guarantee_parts(r->l, currency, parts, &n) != OFFPAY_OK)
+        return -1;
+    if (n < 2)
+        return 0;
+    a = json_array();
+    for (size_t k = 0; a != NULL && k < n; k++)
+        json_array_append_new(
+            a, json_pack("{s:I, s:o}", "shard", (json_int_t)k, "balance",
+                         parts[k] < 0 ? json_null()
+                                      : srv_json_amount(parts[k], currency)));
+    return a != NULL && json_object_set_new(j, "shards", a) == 0 ? 0 : -1;
+}
+
 static void move(srv_req *r, srv_reply *out, int deposit)
 {
     srv_value           v[SRV_N(srv_fields_money)];
@@ -250,12 +271,12 @@ static void move(srv_req *r, srv_reply *out, int deposit)
     } else if (rc == OFFPAY_EFUNDS && kind == OFFPAY_ACCOUNT_GUARANTEE &&
                offpay_ledger_shards(r->l) > 1) {
         srv_fail_engine_hint(out, rc,
-                             "withdrawal: the guarantee is split evenly over "
-                             "the shards, and so is a withdrawal: a shard's "
-                             "part holds less than its share (each part: "
-                             "POST /v1/admin/guarantee); nothing was "
-                             "withdrawn, unless under an Idempotency-Key "
-                             "(send it again once the part is funded)");
+                             "withdrawal: the guarantee is held in parts, one "
+                             "per shard, and a withdrawal is taken whole from "
+                             "one part: no part holds it (each part: POST "
+                             "/v1/admin/guarantee); withdraw in parts, and "
+                             "leave each part enough for its shard's "
+                             "overspends");
     } else if (rc == OFFPAY_EINVAL && kind != OFFPAY_ACCOUNT_WALLET &&
                kind != OFFPAY_ACCOUNT_MERCHANT &&
                kind != OFFPAY_ACCOUNT_GUARANTEE) {
@@ -278,6 +299,11 @@ static void move(srv_req *r, srv_reply *out, int deposit)
             json_object_set_new(j, "transfer", srv_json_id(transfer));
         if (j != NULL && key != NULL)
             json_object_set_new(j, "replayed", json_boolean(replayed));
+        /* the guarantee's parts after it, on a sharded ledger: a part
+         * emptied by a withdrawal is seen at once (best effort: booked
+         * is booked) */
+        if (j != NULL && kind == OFFPAY_ACCOUNT_GUARANTEE && balance_read)
+            (void)guarantee_parts(r, currency, j);
         srv_ok(out, j);
     }
 out:
@@ -292,27 +318,6 @@ void srv_account_deposit(srv_req *r, srv_reply *out)
 void srv_account_withdraw(srv_req *r, srv_reply *out)
 {
     move(r, out, 0);
-}
-
-/* "shards": [{"shard":K,"balance":AMOUNT or null}, ...] into j, when the
- * ledger has more than one; 0, or -1 (the parts could not be read). */
-static int guarantee_parts(srv_req *r, uint16_t currency, json_t *j)
-{
-    int64_t parts[OFFPAY_SHARDS_MAX];
-    size_t  n = 0;
-    json_t *a;
-
-    if (offpay_ledger_guarantee_parts(r->l, currency, parts, &n) != OFFPAY_OK)
-        return -1;
-    if (n < 2)
-        return 0;
-    a = json_array();
-    for (size_t k = 0; a != NULL && k < n; k++)
-        json_array_append_new(
-            a, json_pack("{s:I, s:o}", "shard", (json_int_t)k, "balance",
-                         parts[k] < 0 ? json_null()
-                                      : srv_json_amount(parts[k], currency)));
-    return a != NULL && json_object_set_new(j, "shards", a) == 0 ? 0 : -1;
 }
 
 void srv_guarantee(srv_req *r, srv_reply *out)

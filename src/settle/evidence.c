@@ -1077,8 +1077,9 @@ static offpay_err vf_prove(vf *v)
          * unbound code presented by two terminals (a duplicate
          * presentment, which the escrow pays too: docs/settlement.md §4)
          * counts at each, so an escrow emptied by duplicates proves its
-         * overspend as well. A bound code counts once, at its largest
-         * charge: presented again it is paid nothing (§4). */
+         * overspend as well. A bound code counts once, at its first
+         * presentment (the lowest id), the one paid: presented again it
+         * is paid nothing (§4). */
         for (size_t k = 0; k < v->n_items; k++) {
             const offpay_payment *code = &v->codes[v->items[k].code];
             int64_t               c = v->items[k].charged;
@@ -1088,9 +1089,8 @@ static offpay_err vf_prove(vf *v)
                 c = (int64_t)code->amount;
             for (size_t j = 0; code->bound && j < v->n_items; j++)
                 if (v->items[j].code == v->items[k].code &&
-                    (v->items[j].charged > v->items[k].charged ||
-                     (v->items[j].charged == v->items[k].charged && j < k)))
-                    counted = 1; /* another presentment of it counts */
+                    v->items[j].id < v->items[k].id)
+                    counted = 1; /* an earlier presentment of it counts */
             if (!counted && offpay_amount_add(total, c, &total) != OFFPAY_OK)
                 return why(r, OFFPAY_EEVIDENCE, "charges overflow");
         }

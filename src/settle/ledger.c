@@ -1005,20 +1005,20 @@ static offpay_err external_on(offpay_ledger *l, size_t k,
 
 /*
  * A deposit into or withdrawal from an account spread over the shards
- * (docs/scaling.md): a merchant's deposit goes to shard 0; a guarantee's
- * deposit and withdrawal are split evenly over the shards (shard 0 takes
- * the remainder), one transaction each, so that its parts stay even: each
- * shard's guarantee covers only that shard's overspends (settlement.md
- * §11), and a withdrawal that emptied one part would leave its terminals
- * unpaid while the sum still showed money. A merchant's withdrawal is
- * taken whole from the first shard whose share covers it (else
- * OFFPAY_EFUNDS: withdraw in parts). *transfer is the last transfer made.
+ * (docs/scaling.md): a merchant's deposit goes to shard 0; a guarantee
+ * deposit is split evenly over the shards (shard 0 takes the remainder),
+ * one transaction each; a withdrawal is taken whole from the first shard
+ * whose share covers it (else OFFPAY_EFUNDS: withdraw in parts), in the
+ * shards' order, so that a resend under its key meets the shards it
+ * passed and the one that paid as the first attempt did. *transfer is
+ * the last transfer made. Each shard's guarantee covers only that shard's
+ * overspends (settlement.md §11): POST /v1/admin/guarantee, and the
+ * answer to a withdrawal from it, show the parts.
  */
 static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
                                   struct external_ctx *c)
 {
     int64_t    total = c->amount;
-    int        even = b->kind == OFFPAY_ACCOUNT_GUARANTEE;
     offpay_err rc = OFFPAY_OK;
 
     /* a deposit's bounds (external_tx) for the whole of it and for each
@@ -1029,8 +1029,9 @@ static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
      * them twice here. */
     if (!c->withdraw && total > OFFPAY_LEDGER_DEPOSIT_MAX)
         return OFFPAY_EOVERFLOW;
-    /* the same, for a guarantee's withdrawal: every part held */
-    for (size_t k = 0; c->key == NULL && even && k < l->n_shards; k++) {
+    for (size_t k = 0; !c->withdraw && c->key == NULL &&
+                       b->kind == OFFPAY_ACCOUNT_GUARANTEE && k < l->n_shards;
+         k++) {
         struct balance_ctx s = *b;
         int64_t part = total / (int64_t)l->n_shards +
                        (k == 0 ? total % (int64_t)l->n_shards : 0);
@@ -1040,16 +1041,8 @@ static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
             rc = offpay__ledger_read_on(l, k, balance_tx, &s);
         if (rc != OFFPAY_OK)
             return rc;
-        if (!c->withdraw && s.balance > OFFPAY_LEDGER_BALANCE_MAX - part)
+        if (s.balance > OFFPAY_LEDGER_BALANCE_MAX - part)
             return OFFPAY_EOVERFLOW;
-        if (c->withdraw && s.balance < part) {
-            offpay__log("offpay: the guarantee is split evenly over the %zu "
-                        "shards, and so is a withdrawal from it: shard %zu's "
-                        "part holds %lld minor units of the %lld asked of it "
-                        "(settlement.md section 11); nothing was withdrawn",
-                        l->n_shards, k, (long long)s.balance, (long long)part);
-            return OFFPAY_EFUNDS;
-        }
     }
     if (!c->withdraw && b->kind == OFFPAY_ACCOUNT_MERCHANT)
         return external_on(l, 0, c);
@@ -1064,7 +1057,7 @@ static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
         if (rc != OFFPAY_OK)
             return rc;
         c->account = s.id;
-        if (c->withdraw && !even) {
+        if (c->withdraw) {
             /* under a key, a shard that cannot pay books that it passed
              * (c->passed), so a resend passes it too and replays the
              * shard that paid, even if the first one can pay by then */
@@ -1085,7 +1078,7 @@ static offpay_err spread_external(offpay_ledger *l, struct balance_ctx *b,
         if (rc != OFFPAY_OK)
             return rc;
     }
-    return c->withdraw && !even ? OFFPAY_EFUNDS : OFFPAY_OK;
+    return c->withdraw ? OFFPAY_EFUNDS : OFFPAY_OK;
 }
 
 struct request_find {

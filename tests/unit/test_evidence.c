@@ -625,7 +625,8 @@ static void test_overspend_after_duplicates_evidence_verifies(void)
 
 /* A bound code presented again by another terminal of its merchant is
  * paid nothing (docs/settlement.md §4): an overspend's evidence counts it
- * once, at its largest charge, not at each presentment. */
+ * once, at its first presentment (the one paid), not at each, nor at a
+ * larger charge the second terminal recorded. */
 static void test_overspend_evidence_counts_a_bound_code_once(void)
 {
     world                  w;
@@ -651,11 +652,11 @@ static void test_overspend_evidence_counts_a_bound_code_once(void)
         w.l, w.merchant[0], tk.pk, T0 + 365 * DAY, T0, tbytes, &tlen, &tc));
     offpay_keypair_wipe(&tk);
     n1 = make_code_for(&w, &cred, 1, CENTS(25), T0 + 500, w.merchant[0], c1);
-    n2 = make_code(&w, &cred, 2, CENTS(30), T0 + 520, c2);
-    a = settle(&w, 0, c1, n1, CENTS(25), T0 + 505, T0 + 600);
+    n2 = make_code(&w, &cred, 2, CENTS(35), T0 + 520, c2);
+    a = settle(&w, 0, c1, n1, CENTS(20), T0 + 505, T0 + 600);
     it = (offpay_settle_item){c1, n1, CENTS(25), T0 + 510, 1};
     REQUIRE_OK(offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 600, &b));
-    c = settle(&w, 2, c2, n2, CENTS(30), T0 + 525, T0 + 600);
+    c = settle(&w, 2, c2, n2, CENTS(35), T0 + 525, T0 + 600);
     CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
     CHECK(b.outcome == OFFPAY_SETTLE_DUPLICATE && b.paid == 0);
     REQUIRE(c.outcome == OFFPAY_SETTLE_GUARANTEED && c.case_id != 0);
