@@ -15,6 +15,7 @@
  * guarantee accounts are locked before their balance is read and debited.
  */
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,15 +268,18 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
             return rc;
         covered = min64(shortfall, gbal > 0 ? gbal : 0);
         if (covered < shortfall) {
-            unpaid = OFFPAY_EFUNDS;
             /* the operator hears of it: a terminal that followed the
              * rules goes unpaid until the guarantee is funded */
+            char where[32] = "";
+
+            unpaid = OFFPAY_EFUNDS;
+            if (l->n_shards > 1)
+                snprintf(where, sizeof where, " on shard %zu", l->cur);
             offpay__log("offpay: the guarantee of %s%s holds %lld minor "
                         "units: serial %llu counter %u, owed %lld under "
                         "the guarantee, is covered %lld (EFUNDS); deposit "
                         "into the guarantee",
-                        offpay_currency_alpha(cred.currency),
-                        l->n_shards > 1 ? " on this shard" : "",
+                        offpay_currency_alpha(cred.currency), where,
                         (long long)gbal, (unsigned long long)cred.serial,
                         (unsigned)p->counter, (long long)shortfall,
                         (long long)covered);
