@@ -519,7 +519,7 @@ static int headers_in_doubt(struct MHD_Connection *c, char *hint, size_t cap)
         snprintf(hint, cap, "header %s given twice: give it once", h.twice);
         return 1;
     }
-    if ((h.seen & 3u) == 3u) {
+    if ((h.seen & 3u) == 3u) { /* once_headers[0] and [1] both */
         snprintf(hint, cap,
                  "Content-Length and Transfer-Encoding both "
                  "given: give one");
