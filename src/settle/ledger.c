@@ -519,6 +519,10 @@ static void backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
+#ifdef OFFPAY_TEST_HOOKS
+int offpay__test_read_conflict_at; /* settle_int.h */
+#endif
+
 static offpay_err run_tx(offpay_ledger *l, int read_only,
                          offpay_err (*fn)(offpay_ledger *l, void *ctx),
                          void *ctx)
@@ -532,6 +536,11 @@ static offpay_err run_tx(offpay_ledger *l, int read_only,
         rc = read_only ? l->ops->begin_read(l->store) : l->ops->begin(l->store);
         if (rc == OFFPAY_OK)
             rc = fn(l, ctx);
+#ifdef OFFPAY_TEST_HOOKS
+        if (rc == OFFPAY_OK && read_only && offpay__test_read_conflict_at > 0 &&
+            --offpay__test_read_conflict_at == 0)
+            rc = OFFPAY_ERETRY; /* as a conflict after fn ran would */
+#endif
         if (rc == OFFPAY_OK)
             rc = l->ops->commit(l->store);
         if (rc != OFFPAY_OK)

@@ -48,6 +48,13 @@ offpay_err offpay__ledger_tx(offpay_ledger *l,
                              offpay_err (*fn)(offpay_ledger *l, void *ctx),
                              void *ctx);
 
+#ifdef OFFPAY_TEST_HOOKS
+/* Test hook (test builds only): when N > 0, the N-th read transaction
+ * from now meets a conflict (OFFPAY_ERETRY) once its fn has run, and is
+ * run again, as a read can be; one thread (tests/unit/test_settle.c). */
+extern int offpay__test_read_conflict_at;
+#endif
+
 /* offpay__ledger_tx for fn that only reads: a read transaction, which
  * does not wait for or hold up the writer. */
 offpay_err offpay__ledger_read(offpay_ledger *l,

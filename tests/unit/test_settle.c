@@ -21,6 +21,7 @@
 #include "core/message_int.h"
 #include "harness.h"
 #include "offpay/settle.h"
+#include "settle/settle_int.h"
 
 #define EUR      978
 #define T0       1780000000u /* "now" at the start of every scenario */
@@ -1717,6 +1718,50 @@ static void test_nonce_taken_once_terminal_found_by_key_statement_sums(void)
     drop_world(&w);
 }
 
+#ifdef OFFPAY_TEST_HOOKS
+/* A read run again after a conflict (test hook) counts nothing twice: an
+ * account's history and balance are those of one run; a statement whose
+ * lines went out fails instead of giving them again, and one whose
+ * conflict came before any line is read again whole. */
+static void test_reads_run_again_count_once(void)
+{
+    world                    w;
+    uint8_t                  c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t                   n1, n = 0;
+    offpay_account_transfer *v = NULL;
+    offpay_account_state     st;
+    offpay_statement_account a;
+    int64_t                  paid = 0;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(40), T0 + 10, 0, c1);
+    (void)settle(&w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 3600);
+    offpay__test_read_conflict_at = 2; /* the account's kind, its rows */
+    REQUIRE_OK(
+        offpay_ledger_transfers(w.l, w.merchant_acct[0], 0, 100, &v, &n, &st));
+    CHECK(offpay__test_read_conflict_at == 0);
+    CHECK(n == 1 && st.balance == CENTS(40) && v[0].amount == CENTS(40));
+    free(v);
+    offpay__test_read_conflict_at = 1;
+    CHECK_ERR(offpay_ledger_statement_with(w.l, w.merchant[0], 0, UINT32_MAX,
+                                           count_line, &paid, &a),
+              OFFPAY_ESTORE);
+    CHECK(paid == CENTS(40)); /* the lines went out once */
+    paid = 0;
+    offpay__test_read_conflict_at = 0;
+    REQUIRE_OK(offpay_ledger_statement_with(w.l, w.merchant[1], 0, UINT32_MAX,
+                                            count_line, &paid, &a));
+    CHECK(paid == 0 && a.balance == 0);
+    /* no line before the upload: read again whole, the balance once */
+    offpay__test_read_conflict_at = 1;
+    REQUIRE_OK(offpay_ledger_statement_with(w.l, w.merchant[0], 0, T0,
+                                            count_line, &paid, &a));
+    CHECK(paid == 0 && a.balance == CENTS(40) &&
+          offpay__test_read_conflict_at == 0);
+    drop_world(&w);
+}
+#endif
+
 /* ---- two connections settling the same uploads at once --------------- */
 
 #define RACE_ITEMS 60
@@ -2224,6 +2269,9 @@ static const offpay_test TESTS[] = {
      test_overspend_beyond_rules_is_unpaid_with_the_rule_named},
     {"overspend_beyond_the_guarantee_is_logged",
      test_overspend_beyond_the_guarantee_is_logged},
+#ifdef OFFPAY_TEST_HOOKS
+    {"reads_run_again_count_once", test_reads_run_again_count_once},
+#endif
     {"bound_code_presented_again_is_paid_nothing",
      test_bound_code_presented_again_is_paid_nothing},
     {"guarantee_code_age_is_shorter_for_unbound_codes",
