@@ -484,9 +484,10 @@ typedef struct offpay_statement_line {
  * offpay_ledger_held — for each of the n codes in items (only code and
  * code_len are read), whether the ledger holds terminal_id's presentment
  * of exactly those bytes (held[i] 1), as an upload would find it for an
- * exact replay; a code that does not decode is held nowhere (0). Reads
- * only: a terminal checks with it that the ledger still holds what it
- * paid (POST /v1/terminal/check). Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM,
+ * exact replay, else 0; -1 for a code that does not decode (no payment
+ * code: held nowhere; before 0.8.0 it was 0). Reads only: a terminal
+ * checks with it that the ledger still holds what it paid (POST
+ * /v1/terminal/check). Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM,
  * OFFPAY_ESTORE.
  */
 offpay_err offpay_ledger_held(offpay_ledger *l, uint32_t terminal_id,

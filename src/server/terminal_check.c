@@ -43,18 +43,14 @@ void srv_terminal_check(srv_req *r, srv_reply *out)
         goto out;
     }
     for (size_t i = 0; i < up.n; i++) {
-        offpay_payment p;
-
-        n_held += held[i] != 0;
-        /* no payment code at all: nothing the ledger could have paid,
-         * so no sign that it lost one */
-        n_junk += !held[i] &&
-                  offpay_payment_decode(up.items[i].code, up.items[i].code_len,
-                                        &p) != OFFPAY_OK;
+        n_held += held[i] > 0;
+        /* no payment code at all (-1): nothing the ledger could have
+         * paid, so no sign that it lost one */
+        n_junk += held[i] < 0;
         if (json_array_append_new(
                 results, json_pack("{s:o, s:b}", "seq",
                                    srv_json_id((uint64_t)up.items[i].seq),
-                                   "held", held[i])) != 0) {
+                                   "held", held[i] > 0)) != 0) {
             srv_fail(out, SRV_E_INTERNAL, "out of memory");
             goto out;
         }

@@ -544,10 +544,10 @@ offpay_err offpay_ledger_held(offpay_ledger *l, uint32_t terminal_id,
     c.p = p;
     c.ok = ok;
     for (size_t i = 0; i < n; i++) {
-        held[i] = 0;
-        /* a code that does not decode is held nowhere */
+        /* a code that does not decode is held nowhere, and said (-1) */
         ok[i] = offpay_payment_decode(items[i].code, items[i].code_len,
                                       &p[i]) == OFFPAY_OK;
+        held[i] = ok[i] ? 0 : -1;
         crypto_generichash(c.hash[i], 32, items[i].code, items[i].code_len,
                            NULL, 0);
     }
