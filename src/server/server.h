@@ -168,13 +168,13 @@ json_t *srv_credential_json(const offpay_wallet_cred *wc,
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what);
 /* The same with the whole hint given (printf-style): for an error whose
  * cause the handler knows better than offpay_strerror says. */
-/* An amount that offpay_amount_parse refused (rc), or parsed to 0 or less
- * (rc OFFPAY_OK): 400 EAMOUNT with the form wanted in currency, or the
- * overflow's error. what names the field ("deposit", "limit"). */
-void srv_fail_amount(srv_reply *out, offpay_err rc, const char *what,
-                     const char *text, uint16_t currency);
 void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* An amount that offpay_amount_parse refused (rc), or parsed to 0 or less
+ * (rc OFFPAY_OK): 400 EAMOUNT with the form wanted in currency, or the
+ * overflow's error. what names the field ("amount", "limit"). */
+void srv_fail_amount(srv_reply *out, offpay_err rc, const char *what,
+                     const char *text, uint16_t currency);
 /* The hint of an account a request names that cannot take it: "account N
  * is an escrow account: ..." (why) into hint. */
 void srv_account_kind_hint(char *hint, size_t cap, uint64_t account,

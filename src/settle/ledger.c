@@ -793,27 +793,42 @@ offpay_err offpay__ledger_guarantee_find_on(offpay_ledger *l, size_t k,
     return guarantee_at(l, k, currency, 0, id);
 }
 
+/* Shard k's part of the spread account c names into s->balance (s a
+ * copy of c): a guarantee's counterpart on shard k is that shard's own
+ * (*none when it has none yet: nothing there, and a read makes none); a
+ * merchant account's is itself (the same id). */
+static offpay_err part_on(offpay_ledger *l, size_t k,
+                          const struct balance_ctx *c, struct balance_ctx *s,
+                          int *none)
+{
+    offpay_err rc = OFFPAY_OK;
+
+    *s = *c;
+    *none = 0;
+    if (s->kind == OFFPAY_ACCOUNT_GUARANTEE) {
+        rc = offpay__ledger_guarantee_find_on(l, k, s->currency, &s->id);
+        if (rc == OFFPAY_ENOTFOUND) {
+            *none = 1;
+            return OFFPAY_OK;
+        }
+    }
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_read_on(l, k, balance_tx, s);
+    return rc;
+}
+
 static offpay_err spread_balance(offpay_ledger *l, struct balance_ctx *c)
 {
     int64_t    sum = 0;
     offpay_err rc = OFFPAY_OK;
 
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
-        struct balance_ctx s = *c;
+        struct balance_ctx s;
+        int                none;
 
-        /* a guarantee's counterpart on shard k is that shard's own (none
-         * yet: nothing there, and a read makes none); a merchant
-         * account's is itself (the same id) */
-        if (s.kind == OFFPAY_ACCOUNT_GUARANTEE) {
-            rc = offpay__ledger_guarantee_find_on(l, k, s.currency, &s.id);
-            if (rc == OFFPAY_ENOTFOUND) {
-                rc = OFFPAY_OK;
-                continue;
-            }
-        }
-        if (rc == OFFPAY_OK)
-            rc = offpay__ledger_read_on(l, k, balance_tx, &s);
-        if (rc == OFFPAY_OK && __builtin_add_overflow(sum, s.balance, &sum))
+        rc = part_on(l, k, c, &s, &none);
+        if (rc == OFFPAY_OK && !none &&
+            __builtin_add_overflow(sum, s.balance, &sum))
             rc = OFFPAY_EOVERFLOW;
     }
     c->balance = sum;
@@ -852,25 +867,18 @@ offpay_err offpay_ledger_balance(offpay_ledger *l, uint64_t account,
 offpay_err offpay_ledger_guarantee_parts(offpay_ledger *l, uint16_t currency,
                                          int64_t *parts, size_t *n)
 {
-    offpay_err rc = OFFPAY_OK;
+    struct balance_ctx c = {0, 0, OFFPAY_ACCOUNT_GUARANTEE, currency};
+    offpay_err         rc = OFFPAY_OK;
 
     if (l == NULL || parts == NULL || n == NULL)
         return OFFPAY_EINVAL;
     *n = l->n_shards;
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
-        struct balance_ctx s = {0, 0, 0, 0};
+        struct balance_ctx s;
+        int                none;
 
-        /* a shard without one (added since) has nothing to cover with;
-         * this read makes none */
-        rc = offpay__ledger_guarantee_find_on(l, k, currency, &s.id);
-        if (rc == OFFPAY_ENOTFOUND) {
-            parts[k] = -1;
-            rc = OFFPAY_OK;
-            continue;
-        }
-        if (rc == OFFPAY_OK)
-            rc = offpay__ledger_read_on(l, k, balance_tx, &s);
-        parts[k] = s.balance;
+        rc = part_on(l, k, &c, &s, &none);
+        parts[k] = none ? -1 : s.balance;
     }
     return rc;
 }

@@ -152,6 +152,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     offpay__presentment_row pr;
     offpay__payment_row     pay;
     enum kind               kind;
+    int                     bound_again; /* a bound code presented again */
     const char             *case_kind = NULL;
     int64_t                 avail, from_escrow, shortfall, covered = 0;
     int64_t                 late = 0, paid;
@@ -219,7 +220,8 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
      * its merchant at its first presentment: presented again, by another
      * terminal of the merchant, it is paid nothing and the payer's
      * credential opens no case (settlement.md §4). */
-    if (kind == DUPLICATE && p->bound) {
+    bound_again = kind == DUPLICATE && p->bound;
+    if (bound_again) {
         avail = 0;
         rule = OFFPAY_EREPLAY;
         unpaid = OFFPAY_EREPLAY;
@@ -289,7 +291,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
 
     if (kind == DOUBLE_SPEND)
         res->outcome = OFFPAY_SETTLE_DOUBLE_SPEND, case_kind = "double_spend";
-    else if (kind == DUPLICATE && p->bound)
+    else if (bound_again)
         res->outcome = OFFPAY_SETTLE_DUPLICATE;
     else if (kind == DUPLICATE)
         res->outcome = OFFPAY_SETTLE_DUPLICATE, case_kind = "duplicate";
@@ -304,7 +306,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
      * wallet's balance moved to the payer's new account), and evidence of
      * an overspend would not verify */
     if (case_kind == NULL && shortfall > 0 && unpaid != OFFPAY_ELATE &&
-        unpaid != OFFPAY_EREPLAY && !cred.released)
+        !bound_again && !cred.released)
         case_kind = "overspend";
     res->reason = paid < want ? unpaid : OFFPAY_OK;
     res->paid = paid;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/dbcopy.h"
+#include "offpay/verify.h"
 #include "terminal/terminal_int.h"
 
 #define OPS_PATH_MAX 4096
@@ -106,11 +107,10 @@ offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
     if (t->has_cred && s->credential_pct >= OFFPAY_STATUS_WARN_PERCENT)
         s->warnings |= OFFPAY_STATUS_WARN_CREDENTIAL;
     if (t->has_cred) {
-        int held = 0;
+        const uint8_t *pk;
 
-        for (size_t k = 0; k < t->bundle.n_keys; k++)
-            held |= t->bundle.keys[k].kid == t->cred.kid;
-        if (!held)
+        if (offpay_bundle_key_for(&t->bundle, t->cred.kid, now, &pk) ==
+            OFFPAY_EUNKNOWN_KID)
             s->warnings |= OFFPAY_STATUS_WARN_CRED_KEY;
     }
 
