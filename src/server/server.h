@@ -53,7 +53,8 @@
     X(BAD_FIELD, 400, "a field is missing, unknown, or of the wrong form")     \
     X(BAD_PARAMETER, 400, "a path or query parameter is malformed")            \
     X(BAD_HEADER, 400,                                                         \
-      "a request header is malformed, or given twice where one is allowed")    \
+      "a framing or authentication header given twice, or a length with a "    \
+      "chunked encoding")                                                      \
     X(UNAUTHORIZED, 401, "missing or wrong operator bearer token")             \
     X(SIGNATURE_MISSING, 401, "the request signature headers are missing")     \
     X(SIGNATURE_MALFORMED, 401, "a request signature header is malformed")     \

@@ -36,7 +36,7 @@ enum { FIRST, WAITING, BODY, BUSY }; /* FIRST: no request yet */
 typedef struct watch {
     struct watch *prev, *next;
     int           fd;
-    int           phase; /* WAITING, BODY or BUSY */
+    int           phase; /* FIRST, WAITING, BODY or BUSY */
     double        since; /* when the phase began, monotonic seconds */
     uint64_t      bytes; /* of the body so far */
 } watch;
@@ -108,7 +108,6 @@ static void *watch_run(void *arg)
                     (unsigned long long)to_log, headers_wait, idle_wait,
                     body_rate, body_grace);
             pthread_mutex_lock(&mu);
-            continue;
         }
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
