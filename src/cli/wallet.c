@@ -308,15 +308,13 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
         return EXIT_FAILURE_IO;
     rc = offpay_bundle_verify(bundle, len, root, &tb);
     if (rc != OFFPAY_OK) {
-        offpay_err why = rc;
-
         free(bundle);
         fprintf(stderr,
                 "offpay: %s: not a trust bundle signed by this root key: %s "
                 "(%s); give the issuer's bundle.opb (or offpayd's, GET "
                 "/v1/bundle) with its root.pub\n",
-                a->bundle, offpay_strerror(why), offpay_errname(why));
-        return cli_is_rejection(why) ? EXIT_REJECTED : EXIT_USAGE;
+                a->bundle, offpay_strerror(rc), offpay_errname(rc));
+        return cli_is_rejection(rc) ? EXIT_REJECTED : EXIT_USAGE;
     }
     pass = cli_passphrase(a->pass_file, "New wallet passphrase", 1);
     if (pass == NULL) {
@@ -1158,7 +1156,7 @@ static int cli_wallet_online_sync(const wallet_args *a)
                 "(wallet add-credential) has no account to sync: 'offpay "
                 "wallet upload --server URL' sends its codes\n",
                 a->server);
-        status = cli_is_rejection(rc) ? EXIT_REJECTED : EXIT_FAILURE_IO;
+        status = EXIT_FAILURE_IO; /* as cli_fail says ENOTFOUND */
     } else if (rc == OFFPAY_ENOTFOUND) {
         fprintf(stderr,
                 "offpay: wallet sync: this wallet is not enrolled: no "
@@ -1167,7 +1165,7 @@ static int cli_wallet_online_sync(const wallet_args *a)
                 "URL, or put %s.online back if the wallet was moved without "
                 "it (ENOTFOUND)\n",
                 a->wallet, a->wallet);
-        status = cli_is_rejection(rc) ? EXIT_REJECTED : EXIT_FAILURE_IO;
+        status = EXIT_FAILURE_IO; /* as cli_fail says ENOTFOUND */
     } else if (rc == OFFPAY_EREVOKED) {
         status = cli_fail("wallet sync: this wallet was revoked at the "
                           "server; nothing changed there, and its "
@@ -1213,7 +1211,7 @@ static int cmd_enroll(const void *args, const char *arg CLI_UNUSED)
         return cli_usage_error("wallet enroll: --code is the operator's "
                                "code of 24 characters");
     /* the code is lower-case hex: one typed in capitals is the same */
-    for (size_t i = 0; i <= strlen(a->code); i++)
+    for (size_t i = 0, n = strlen(a->code); i <= n; i++)
         code[i] = a->code[i] >= 'A' && a->code[i] <= 'F'
                       ? (char)(a->code[i] + 32)
                       : a->code[i];
