@@ -28,8 +28,18 @@
 
 enum kind { FIRST, DUPLICATE, DOUBLE_SPEND };
 
+/* The validity of the uploading terminal's own credential, read once per
+ * transaction and shared by the items of a batch (a terminal's credential
+ * never changes once issued). */
+struct term_window {
+    int      read;
+    uint32_t valid_from, expires;
+};
+
 struct settle_ctx {
     uint32_t                  terminal;
+    struct term_window       *win; /* NULL: own_win */
+    struct term_window        own_win;
     const offpay_settle_item *item;
     uint32_t                  now;
     offpay_payment            p;
@@ -141,6 +151,44 @@ static uint64_t accepted_no_earlier(const struct settle_ctx *c)
     return c->item->accepted_at > made ? c->item->accepted_at : made;
 }
 
+static offpay_err term_window_read(offpay_ledger *l, struct settle_ctx *c,
+                                   struct term_window **out)
+{
+    struct term_window  *w = c->win != NULL ? c->win : &c->own_win;
+    uint8_t              buf[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               len = 0;
+    offpay_terminal_cred tc;
+    offpay_err           rc;
+
+    *out = w;
+    if (w->read)
+        return OFFPAY_OK;
+    rc = l->ops->terminal_cred(l->store, c->terminal, buf, sizeof buf, &len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_cred_decode(buf, len, &tc);
+    if (rc != OFFPAY_OK) /* its row is there (terminal_get): never sound */
+        return OFFPAY_ESTORE;
+    w->valid_from = tc.valid_from;
+    w->expires = tc.expires;
+    w->read = 1;
+    return OFFPAY_OK;
+}
+
+/* Whether the item was accepted outside the window of the terminal's own
+ * credential, the clocks' skew allowed either side (settlement.md §8):
+ * there an honest terminal refuses every code, and a case's evidence could
+ * not prove the presentment (§9.3). Its start is judged at the stated
+ * acceptance time, its end at the earliest time the code allows, so a
+ * terminal's key cannot date a payment back into its term. */
+static int outside_term(const struct settle_ctx *c, const struct term_window *w)
+{
+    offpay_risk r;
+
+    offpay_risk_defaults(c->p.cred.currency, &r);
+    return (uint64_t)c->item->accepted_at + r.skew < w->valid_from ||
+           accepted_no_earlier(c) > (uint64_t)w->expires + r.skew;
+}
+
 static offpay_err settle_tx(offpay_ledger *l, void *arg)
 {
     struct settle_ctx      *c = arg;
@@ -148,6 +196,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     const int64_t           want = c->item->charged;
     offpay_settle_result   *res = &c->res;
     offpay__terminal_row    t;
+    struct term_window     *win;
     offpay__cred_row        cred;
     offpay__presentment_row pr;
     offpay__payment_row     pay;
@@ -173,6 +222,11 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
         return reject(c, OFFPAY_EWRONG_MERCHANT);
     if (t.revoked && accepted_no_earlier(c) >= t.revoked_at)
         return reject(c, OFFPAY_ETERMINAL_REVOKED);
+    rc = term_window_read(l, c, &win);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (outside_term(c, win))
+        return reject(c, OFFPAY_ETERMINAL_EXPIRED);
     rc = l->ops->cred_get(l->store, p->cred.serial, &cred);
     if (rc == OFFPAY_ENOTFOUND)
         return reject(c, OFFPAY_ENOT_ISSUED);
@@ -497,6 +551,7 @@ offpay_err offpay_ledger_settle(offpay_ledger *l, uint32_t terminal_id,
 
 struct batch_ctx {
     struct settle_ctx *c;
+    struct term_window win; /* the terminal's, for all its items */
     size_t             n;
     uint64_t          *serials; /* of the items to settle */
     size_t             n_serials;
@@ -528,7 +583,7 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
                                       const offpay_settle_item *items, size_t n,
                                       uint32_t now, offpay_settle_result *res)
 {
-    struct batch_ctx b = {NULL, n, NULL, 0};
+    struct batch_ctx b = {NULL, {0, 0, 0}, n, NULL, 0};
     offpay_err       rc;
 
     if (l == NULL || items == NULL || res == NULL || n == 0)
@@ -551,6 +606,7 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
         struct settle_ctx *c = &b.c[i];
 
         c->terminal = terminal_id;
+        c->win = &b.win;
         c->item = &items[i];
         c->now = now;
         rc = pure_checks(l, c);

@@ -936,6 +936,72 @@ static void test_revoked_terminal_settles_only_what_came_before(void)
     drop_world(&w);
 }
 
+/* A terminal's payments are paid within its own credential's term, the
+ * skew allowed either side, however late they are uploaded; outside it
+ * they are rejected (settlement.md §8), one by one or in a batch. */
+static void test_terminal_term_bounds_what_it_is_paid(void)
+{
+    world                w;
+    uint8_t              code[5][OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               n[5], tlen;
+    offpay_keypair       tk;
+    offpay_terminal_cred tc;
+    offpay_risk          risk;
+    offpay_settle_item   it[5];
+    offpay_settle_result r[5];
+    const uint32_t       from = T0 + DAY, end = T0 + 2 * DAY;
+    const uint32_t       now = T0 + 10 * DAY; /* uploaded long after */
+
+    offpay_risk_defaults(EUR, &risk);
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_keypair_generate(&tk));
+    REQUIRE_OK(offpay_ledger_terminal_add(w.l, w.merchant[0], tk.pk, end, from,
+                                          tbytes, &tlen, &tc));
+    offpay_keypair_wipe(&tk);
+    REQUIRE(tc.valid_from == from && tc.expires == end);
+    /* within the term, up to its end plus the skew */
+    n[0] = make_code(&w, 1, CENTS(3), from + 10, 0, code[0]);
+    it[0] = (offpay_settle_item){code[0], n[0], CENTS(3), from + 20, 1};
+    n[1] = make_code(&w, 2, CENTS(4), end, 0, code[1]);
+    it[1] = (offpay_settle_item){code[1], n[1], CENTS(4), end + risk.skew, 2};
+    /* accepted after it */
+    n[2] = make_code(&w, 3, CENTS(5), end + risk.skew, 0, code[2]);
+    it[2] =
+        (offpay_settle_item){code[2], n[2], CENTS(5), end + risk.skew + 1, 3};
+    /* made after it, dated back into it by the terminal's key */
+    n[3] = make_code(&w, 4, CENTS(6), end + 2 * risk.skew + 1, 0, code[3]);
+    it[3] = (offpay_settle_item){code[3], n[3], CENTS(6), end - 10, 4};
+    /* dated before the terminal had its credential */
+    n[4] = make_code(&w, 5, CENTS(7), T0 + 10, 0, code[4]);
+    it[4] =
+        (offpay_settle_item){code[4], n[4], CENTS(7), from - risk.skew - 1, 5};
+    REQUIRE(n[0] && n[1] && n[2] && n[3] && n[4]);
+    for (int batch = 0; batch < 2; batch++) {
+        if (batch) {
+            REQUIRE_OK(
+                offpay_ledger_settle_batch(w.l, tc.terminal_id, it, 5, now, r));
+        } else {
+            for (int i = 0; i < 5; i++)
+                REQUIRE_OK(offpay_ledger_settle(w.l, tc.terminal_id, &it[i],
+                                                now, &r[i]));
+        }
+        CHECK(r[0].outcome == OFFPAY_SETTLE_SETTLED && r[0].paid == CENTS(3) &&
+              r[0].replay == batch);
+        CHECK(r[1].outcome == OFFPAY_SETTLE_SETTLED && r[1].paid == CENTS(4) &&
+              r[1].replay == batch);
+        for (int i = 2; i < 5; i++)
+            CHECK(r[i].outcome == OFFPAY_SETTLE_REJECTED &&
+                  r[i].reason == OFFPAY_ETERMINAL_EXPIRED && r[i].paid == 0 &&
+                  r[i].presentment == 0);
+    }
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(7));
+    CHECK(escrow(&w) == CENTS(43));
+    CHECK(!revoked(&w));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* An operator's deposit or withdrawal sent again under its request key
  * (a retry after a lost reply) moves the money once; the key used for
  * anything else is refused and moves nothing. */
@@ -2289,6 +2355,8 @@ static const offpay_test TESTS[] = {
      test_late_presentment_beyond_the_account_is_covered_no_case},
     {"revoked_terminal_settles_only_what_came_before",
      test_revoked_terminal_settles_only_what_came_before},
+    {"terminal_term_bounds_what_it_is_paid",
+     test_terminal_term_bounds_what_it_is_paid},
     {"issue_needs_funds_and_a_valid_key",
      test_issue_needs_funds_and_a_valid_key},
     {"credentials_end_with_the_signing_key",
