@@ -28,24 +28,26 @@
 
 enum kind { FIRST, DUPLICATE, DOUBLE_SPEND };
 
-/* The validity of the uploading terminal's own credential, read once per
- * transaction and shared by the items of a batch (a terminal's credential
+/* The uploading terminal as a transaction sees it, shared by the items of
+ * a batch: its row (merchant, revocation), read once per transaction, and
+ * the validity of its own credential, read once (a terminal's credential
  * never changes once issued). */
-struct term_window {
-    int      read;
-    uint32_t valid_from, expires;
+struct term_state {
+    int                  row_read; /* cleared when a transaction starts */
+    offpay__terminal_row row;
+    int                  win_read;
+    uint32_t             valid_from, expires;
 };
 
 struct settle_ctx {
     uint32_t                  terminal;
-    struct term_window       *win; /* NULL: own_win */
-    struct term_window        own_win;
+    struct term_state        *term; /* NULL: own_term */
+    struct term_state         own_term;
     const offpay_settle_item *item;
     uint32_t                  now;
     offpay_payment            p;
     uint8_t                   hash[32];
     offpay_settle_result      res;
-    int                       unknown_terminal;
     int                       pure_rejected; /* batch: decided before the tx */
 };
 
@@ -151,26 +153,32 @@ static uint64_t accepted_no_earlier(const struct settle_ctx *c)
     return c->item->accepted_at > made ? c->item->accepted_at : made;
 }
 
-static offpay_err term_window_read(offpay_ledger *l, struct settle_ctx *c,
-                                   struct term_window **out)
+static offpay_err term_read(offpay_ledger *l, struct settle_ctx *c,
+                            struct term_state **out)
 {
-    struct term_window  *w = c->win != NULL ? c->win : &c->own_win;
+    struct term_state   *w = c->term != NULL ? c->term : &c->own_term;
     uint8_t              buf[OFFPAY_TERMINAL_CRED_MAX_BYTES];
     size_t               len = 0;
     offpay_terminal_cred tc;
     offpay_err           rc;
 
     *out = w;
-    if (w->read)
+    if (!w->row_read) {
+        rc = l->ops->terminal_get(l->store, c->terminal, &w->row);
+        if (rc != OFFPAY_OK)
+            return rc;
+        w->row_read = 1;
+    }
+    if (w->win_read)
         return OFFPAY_OK;
     rc = l->ops->terminal_cred(l->store, c->terminal, buf, sizeof buf, &len);
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_cred_decode(buf, len, &tc);
-    if (rc != OFFPAY_OK) /* its row is there (terminal_get): never sound */
+    if (rc != OFFPAY_OK) /* its row is there: never sound */
         return OFFPAY_ESTORE;
     w->valid_from = tc.valid_from;
     w->expires = tc.expires;
-    w->read = 1;
+    w->win_read = 1;
     return OFFPAY_OK;
 }
 
@@ -180,7 +188,7 @@ static offpay_err term_window_read(offpay_ledger *l, struct settle_ctx *c,
  * not prove the presentment (§9.3). Its start is judged at the stated
  * acceptance time, its end at the earliest time the code allows, so a
  * terminal's key cannot date a payment back into its term. */
-static int outside_term(const struct settle_ctx *c, const struct term_window *w)
+static int outside_term(const struct settle_ctx *c, const struct term_state *w)
 {
     offpay_risk r;
 
@@ -195,8 +203,8 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     const offpay_payment   *p = &c->p;
     const int64_t           want = c->item->charged;
     offpay_settle_result   *res = &c->res;
-    offpay__terminal_row    t;
-    struct term_window     *win;
+    const offpay__terminal_row *t;
+    struct term_state          *term;
     offpay__cred_row        cred;
     offpay__presentment_row pr;
     offpay__payment_row     pay;
@@ -209,23 +217,19 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     offpay_err              rc, rule = OFFPAY_OK, unpaid = OFFPAY_OK;
 
     memset(res, 0, sizeof *res);
-    rc = l->ops->terminal_get(l->store, c->terminal, &t);
-    if (rc == OFFPAY_ENOTFOUND)
-        c->unknown_terminal = 1;
+    rc = term_read(l, c, &term);
     if (rc != OFFPAY_OK)
         return rc;
+    t = &term->row;
 
     /* What the uploading terminal may present. */
-    if (p->cred.currency != t.currency)
+    if (p->cred.currency != t->currency)
         return reject(c, OFFPAY_ECURRENCY);
-    if (p->bound && p->merchant_id != t.merchant)
+    if (p->bound && p->merchant_id != t->merchant)
         return reject(c, OFFPAY_EWRONG_MERCHANT);
-    if (t.revoked && accepted_no_earlier(c) >= t.revoked_at)
+    if (t->revoked && accepted_no_earlier(c) >= t->revoked_at)
         return reject(c, OFFPAY_ETERMINAL_REVOKED);
-    rc = term_window_read(l, c, &win);
-    if (rc != OFFPAY_OK)
-        return rc;
-    if (outside_term(c, win))
+    if (outside_term(c, term))
         return reject(c, OFFPAY_ETERMINAL_EXPIRED);
     rc = l->ops->cred_get(l->store, p->cred.serial, &cred);
     if (rc == OFFPAY_ENOTFOUND)
@@ -409,8 +413,9 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
         if (rc == OFFPAY_EFUNDS)
             rc = OFFPAY_ESTORE; /* the escrow was just checked: a bug */
         if (rc == OFFPAY_OK)
-            rc = offpay__ledger_move(l, cred.escrow_account, t.merchant_account,
-                                     paid, "settle", pid, 0, NULL, c->now);
+            rc =
+                offpay__ledger_move(l, cred.escrow_account, t->merchant_account,
+                                    paid, "settle", pid, 0, NULL, c->now);
     }
     if (rc == OFFPAY_OK && paid > 0)
         rc = l->ops->payment_charge(l->store, pay.id, paid);
@@ -446,6 +451,7 @@ static offpay_err settle_one_tx(offpay_ledger *l, void *arg)
     struct settle_ctx *c = arg;
     offpay_err         rc;
 
+    c->own_term.row_read = 0; /* a rerun reads it again */
     rc = l->ops->creds_lock(l->store, &c->p.cred.serial, 1);
     return rc == OFFPAY_OK ? settle_tx(l, c) : rc;
 }
@@ -551,7 +557,7 @@ offpay_err offpay_ledger_settle(offpay_ledger *l, uint32_t terminal_id,
 
 struct batch_ctx {
     struct settle_ctx *c;
-    struct term_window win; /* the terminal's, for all its items */
+    struct term_state  term; /* the terminal's, for all its items */
     size_t             n;
     uint64_t          *serials; /* of the items to settle */
     size_t             n_serials;
@@ -562,6 +568,7 @@ static offpay_err batch_tx(offpay_ledger *l, void *arg)
     struct batch_ctx *b = arg;
     offpay_err        rc;
 
+    b->term.row_read = 0; /* each transaction (a rerun, a shard) reads it */
     /* every credential of the batch at once, in serial order, so that two
      * batches never wait for each other's credentials in a cycle */
     rc = l->ops->creds_lock(l->store, b->serials, b->n_serials);
@@ -583,7 +590,7 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
                                       const offpay_settle_item *items, size_t n,
                                       uint32_t now, offpay_settle_result *res)
 {
-    struct batch_ctx b = {NULL, {0, 0, 0}, n, NULL, 0};
+    struct batch_ctx b;
     offpay_err       rc;
 
     if (l == NULL || items == NULL || res == NULL || n == 0)
@@ -594,6 +601,8 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
     memset(res, 0, n * sizeof *res);
     if (!l->has_trust)
         return OFFPAY_ECRYPTO;
+    memset(&b, 0, sizeof b);
+    b.n = n;
     b.c = calloc(n, sizeof *b.c);
     b.serials = calloc(n, sizeof *b.serials);
     if (b.c == NULL || b.serials == NULL) {
@@ -606,7 +615,7 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
         struct settle_ctx *c = &b.c[i];
 
         c->terminal = terminal_id;
-        c->win = &b.win;
+        c->term = &b.term;
         c->item = &items[i];
         c->now = now;
         rc = pure_checks(l, c);
