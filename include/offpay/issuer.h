@@ -149,6 +149,12 @@ void offpay_issuer_close(offpay_issuer *is);
 void offpay_issuer_root_pk(const offpay_issuer *is,
                            uint8_t              pk[OFFPAY_PK_BYTES]);
 
+/* The key id the next add-key takes. Key ids are never reused, so every
+ * kid below it was made, and one of them missing from the bundle was
+ * retired; a kid at or above it is one this view of the issuer has not
+ * seen made (another process added it since). */
+uint32_t offpay_issuer_next_kid(const offpay_issuer *is);
+
 /* Current trust bundle bytes (as last signed by the root key): *bytes
  * malloc'd, free() it. Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM. */
 offpay_err offpay_issuer_bundle(const offpay_issuer *is, uint8_t **bytes,

@@ -128,6 +128,19 @@ offpay_err offpay_ledger_set_trust_token(offpay_ledger             *l,
                                          const offpay_trust_bundle *b,
                                          uint16_t kid, offpay_pkcs11_key *key);
 
+/*
+ * offpay_ledger_set_next_kid — the key id the issuer's next key will take
+ * (offpay_issuer_next_kid), read with the trust bundle. A code whose
+ * issuer key is missing from the bundle is then told apart: a kid below
+ * it was retired, and the code is rejected (OFFPAY_EUNKNOWN_KID); a kid at
+ * or above it was made after the issuer was read (another process holding
+ * the same issuer added it), and the code is not decided
+ * (OFFPAY_EBUNDLE_OLD) until the ledger is given the newer bundle
+ * (docs/settlement.md §4). 0 (the default): unknown, every missing kid is
+ * rejected.
+ */
+void offpay_ledger_set_next_kid(offpay_ledger *l, uint32_t next_kid);
+
 /* ---- accounts ------------------------------------------------------ */
 
 typedef enum offpay_account_kind {

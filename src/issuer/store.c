@@ -167,6 +167,11 @@ void offpay_issuer_root_pk(const offpay_issuer *is, uint8_t pk[OFFPAY_PK_BYTES])
     memcpy(pk, is->root_pk, OFFPAY_PK_BYTES);
 }
 
+uint32_t offpay_issuer_next_kid(const offpay_issuer *is)
+{
+    return is->next_kid;
+}
+
 static offpay_err seed_of(const offpay_keypair *kp,
                           uint8_t               seed[OFFPAY_SEED_BYTES])
 {

@@ -353,6 +353,7 @@ typedef struct issuer_view {
     uint8_t           *bundle;
     size_t             bundle_len;
     uint16_t           kid;                 /* the daily key offpayd signs */
+    uint32_t           next_kid;            /* offpay_issuer_next_kid */
     uint8_t            sk[OFFPAY_SK_BYTES]; /* with: sealed, or */
     offpay_pkcs11_key *key;                 /* in a token (or NULL) */
 } issuer_view;
@@ -387,6 +388,8 @@ static offpay_err load_issuer(const opts *o, issuer_view *v, uint32_t now)
         rc = offpay_issuer_bundle(is, &v->bundle, &v->bundle_len);
     if (rc == OFFPAY_OK)
         rc = offpay_bundle_verify(v->bundle, v->bundle_len, root, &v->b);
+    if (rc == OFFPAY_OK)
+        v->next_kid = offpay_issuer_next_kid(is);
     if (rc == OFFPAY_OK) {
         rc = load_token_key(o, is, &v->b, now, &v->kid, &v->key);
         if (rc != OFFPAY_OK)
@@ -483,7 +486,7 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
     if (rc == OFFPAY_OK) {
         srv_bundle_set(srv, n.bundle, n.bundle_len, n.b.seq);
         n.bundle = NULL; /* the server's now */
-        rc = srv_pool_retrust(srv->pool, &n.b, n.kid, n.sk, n.key);
+        rc = srv_pool_retrust(srv->pool, &n.b, n.kid, n.next_kid, n.sk, n.key);
         if (rc != OFFPAY_OK) { /* the bundle in use again */
             srv_bundle_set(srv, cur, cur_len, v->b.seq);
             cur = NULL;
@@ -755,8 +758,8 @@ int main(int argc, char **argv)
     if (!sqlite_dir_ok(o.db, o.create) || !pg_ledger_ok(o.db, o.create) ||
         !port_free(addr, port, o.listen))
         goto out;
-    err =
-        srv_pool_open(o.db, o.threads, &iv.b, iv.kid, iv.sk, iv.key, &srv.pool);
+    err = srv_pool_open(o.db, o.threads, &iv.b, iv.kid, iv.next_kid, iv.sk,
+                        iv.key, &srv.pool);
     if (err != OFFPAY_OK) {
         fprintf(stderr, "offpayd: ledger %s: %s (%s)\n", o.db,
                 offpay_strerror(err), offpay_errname(err));

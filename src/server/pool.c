@@ -22,6 +22,7 @@ struct srv_pool {
      * a handle whose gen_of is older takes it when it is free */
     offpay_trust_bundle b;
     uint16_t            kid;
+    uint32_t            next_kid;
     uint8_t             sk[OFFPAY_SK_BYTES];
     offpay_pkcs11_key  *key;
     unsigned            gen;
@@ -30,9 +31,13 @@ struct srv_pool {
 
 static offpay_err trust(srv_pool *p, offpay_ledger *l)
 {
-    return p->key != NULL
-               ? offpay_ledger_set_trust_token(l, &p->b, p->kid, p->key)
-               : offpay_ledger_set_trust(l, &p->b, p->kid, p->sk);
+    offpay_err rc =
+        p->key != NULL ? offpay_ledger_set_trust_token(l, &p->b, p->kid, p->key)
+                       : offpay_ledger_set_trust(l, &p->b, p->kid, p->sk);
+
+    if (rc == OFFPAY_OK)
+        offpay_ledger_set_next_kid(l, p->next_kid);
+    return rc;
 }
 
 /* Under p->mu: handle i, free, takes the pool's trust if it is older.
@@ -60,7 +65,7 @@ void srv_pool_close(srv_pool *p)
 
 offpay_err srv_pool_open(const char *path, size_t n,
                          const offpay_trust_bundle *b, uint16_t kid,
-                         const uint8_t      sk[OFFPAY_SK_BYTES],
+                         uint32_t next_kid, const uint8_t sk[OFFPAY_SK_BYTES],
                          offpay_pkcs11_key *key, srv_pool **out)
 {
     srv_pool  *p;
@@ -81,6 +86,7 @@ offpay_err srv_pool_open(const char *path, size_t n,
         goto out;
     p->b = *b;
     p->kid = kid;
+    p->next_kid = next_kid;
     p->key = key;
     if (key == NULL)
         memcpy(p->sk, sk, sizeof p->sk);
@@ -131,7 +137,8 @@ void srv_pool_put(srv_pool *p, offpay_ledger *l)
 }
 
 offpay_err srv_pool_retrust(srv_pool *p, const offpay_trust_bundle *b,
-                            uint16_t kid, const uint8_t sk[OFFPAY_SK_BYTES],
+                            uint16_t kid, uint32_t next_kid,
+                            const uint8_t      sk[OFFPAY_SK_BYTES],
                             offpay_pkcs11_key *key)
 {
     /* tried first on one handle, taken as a request takes it: a key that
@@ -142,8 +149,10 @@ offpay_err srv_pool_retrust(srv_pool *p, const offpay_trust_bundle *b,
 
     pthread_mutex_lock(&p->mu);
     if (rc == OFFPAY_OK) {
+        offpay_ledger_set_next_kid(l, next_kid);
         p->b = *b;
         p->kid = kid;
+        p->next_kid = next_kid;
         p->key = key;
         if (key == NULL)
             memcpy(p->sk, sk, sizeof p->sk);

@@ -191,10 +191,11 @@ uint32_t srv_now(void);
 
 /* n handles opened on path; each request borrows one. They sign with sk,
  * or, when key is not NULL, with that key in a PKCS#11 token (borrowed:
- * open until srv_pool_close). */
+ * open until srv_pool_close); next_kid is the issuer's
+ * (offpay_ledger_set_next_kid). */
 offpay_err     srv_pool_open(const char *path, size_t n,
                              const offpay_trust_bundle *b, uint16_t kid,
-                             const uint8_t      sk[OFFPAY_SK_BYTES],
+                             uint32_t next_kid, const uint8_t sk[OFFPAY_SK_BYTES],
                              offpay_pkcs11_key *key, srv_pool **out);
 void           srv_pool_close(srv_pool *p);
 offpay_ledger *srv_pool_get(srv_pool *p); /* blocks until one is free */
@@ -205,7 +206,8 @@ void           srv_pool_put(srv_pool *p, offpay_ledger *l);
  * until srv_pool_close. EUNKNOWN_KID (nothing changed) when the key is not
  * kid's in b. */
 offpay_err srv_pool_retrust(srv_pool *p, const offpay_trust_bundle *b,
-                            uint16_t kid, const uint8_t sk[OFFPAY_SK_BYTES],
+                            uint16_t kid, uint32_t next_kid,
+                            const uint8_t      sk[OFFPAY_SK_BYTES],
                             offpay_pkcs11_key *key);
 
 /* ---- the trust bundle offpayd serves (bundle.c) ---------------------- */

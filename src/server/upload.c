@@ -15,13 +15,16 @@
 
 #include "server/server.h"
 
-/* An item dated after offpayd's clock (beyond the skew) is not decided
- * yet, rather than refused for good: a terminal whose clock runs ahead
- * sends it again later (docs/settlement.md §4), and nothing is lost. */
+/* An item dated after offpayd's clock (beyond the skew), or made under an
+ * issuer key newer than offpayd's bundle, is not decided yet, rather than
+ * refused for good: a terminal whose clock runs ahead, or that synced with
+ * an offpayd that read the new key first, sends it again later
+ * (docs/settlement.md §4), and nothing is lost. */
 static int undecided(const offpay_settle_result *res, offpay_err rc)
 {
     return rc != OFFPAY_OK || (res->outcome == OFFPAY_SETTLE_REJECTED &&
-                               res->reason == OFFPAY_ECODE_FUTURE);
+                               (res->reason == OFFPAY_ECODE_FUTURE ||
+                                res->reason == OFFPAY_EBUNDLE_OLD));
 }
 
 /* The values a batch's results repeat, made once per batch and shared by
@@ -152,6 +155,7 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
     offpay_settle_result *res;
     offpay_err            rc;
     int                   e = 0;
+    size_t                newer = 0;
 
     if (n == 0 || n > SRV_TX_ITEMS)
         return -1;
@@ -175,6 +179,9 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
         kill_point(n);
 #endif
     for (size_t i = 0; i < n; i++) {
+        if (rc == OFFPAY_OK && res[i].outcome == OFFPAY_SETTLE_REJECTED &&
+            res[i].reason == OFFPAY_EBUNDLE_OLD)
+            newer++;
         if (!undecided(&res[i], rc)) {
             (*settled)++;
             srv_metrics_settled(res[i].outcome, res[i].replay);
@@ -187,6 +194,12 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
             break;
         }
     }
+    if (newer > 0) /* the operator must act: say it */
+        srv_log("%zu uploaded code(s) of terminal %u carry an issuer key "
+                "this offpayd's trust bundle does not hold yet (not decided; "
+                "the terminal sends them again): send offpayd SIGHUP after "
+                "issuer add-key",
+                newer, (unsigned)t->terminal_id);
     free(item);
     free(res);
     return e;

@@ -493,6 +493,12 @@ offpay_err offpay_ledger_set_trust(offpay_ledger             *l,
     return set_trust_as(l, b, kid, sk, NULL);
 }
 
+void offpay_ledger_set_next_kid(offpay_ledger *l, uint32_t next_kid)
+{
+    if (l != NULL)
+        l->next_kid = next_kid;
+}
+
 offpay_err offpay_ledger_set_trust_token(offpay_ledger             *l,
                                          const offpay_trust_bundle *b,
                                          uint16_t kid, offpay_pkcs11_key *key)

@@ -456,6 +456,16 @@ static offpay_err settle_one_tx(offpay_ledger *l, void *arg)
     return rc == OFFPAY_OK ? settle_tx(l, c) : rc;
 }
 
+/* Whether kid was made after the ledger's view of the issuer was read: a
+ * key another offpayd on the same ledger, or the terminal, already holds
+ * and this one has not read yet (SIGHUP). Its codes are not decided until
+ * it has (settlement.md §4), where a key made before and missing from the
+ * bundle was retired, and refuses them. */
+static int newer_key(const offpay_ledger *l, uint32_t kid)
+{
+    return l->next_kid != 0 && kid >= l->next_kid;
+}
+
 /* The checks that need no ledger state: the code decodes, its credential
  * was signed by an issuer key valid at the acceptance time, the wallet
  * signed the code, and the charge is within what the payer authorized. */
@@ -477,6 +487,8 @@ static offpay_err pure_checks(offpay_ledger *l, struct settle_ctx *c)
     if (it->charged > (int64_t)c->p.amount)
         return OFFPAY_EOVER_AUTHORIZED;
     rc = offpay_bundle_key_for(&l->bundle, c->p.cred.kid, it->accepted_at, &pk);
+    if (rc == OFFPAY_EUNKNOWN_KID && newer_key(l, c->p.cred.kid))
+        return OFFPAY_EBUNDLE_OLD;
     if (rc != OFFPAY_OK)
         return rc;
     /* The issuer's signature once per credential (the cache is emptied

@@ -33,6 +33,7 @@ struct offpay_ledger {
     offpay_ledger_config     cfg;
     offpay_trust_bundle      bundle; /* issuer keys codes are checked with */
     int                      has_trust;
+    uint32_t                 next_kid; /* offpay_ledger_set_next_kid */
     uint16_t                 kid; /* the key the ledger signs with */
     uint8_t                  sk[OFFPAY_SK_BYTES];
     offpay_pkcs11_key       *p11; /* borrowed; not NULL: the key is in a

@@ -58,6 +58,7 @@ seq0=$(jget .seq)
 A=$(new_account payer 100.00)
 new_merchant shop
 new_terminal t1 "$MERCHANT"
+TID1=$TID
 new_wallet w1 "$A" 20.00
 [ "$(cred_kid w1.cred)" = 1 ] && ok "a credential before any change: key 1" \
   || fail "first credential's kid: $(cred_kid w1.cred)"
@@ -70,6 +71,7 @@ OW=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
 api POST "/v1/admin/accounts/$OW/deposit" '{"amount":"10.00"}'
 
 # ---- 1. a key added ------------------------------------------------------
+cp -a iss iss.key1   # the issuer as a second offpayd still reads it
 run_cli 0 "signing key 2 added" -- "$OFFPAY" issuer add-key --dir iss --passphrase-file ip
 bundle_the_issuer_has=$("$OFFPAY" decode --file iss/bundle.opb --json | jq -r .seq)
 fetch_bundle
@@ -97,8 +99,33 @@ w allowance ow --amount 3.00
 balances "OW=$OW:700" "one escrow of 3.00 made"
 co=$(pay ow 1.50)
 accept t1 "$co" 1.50 || fail "t1 accepts the online wallet's key-2 code"
+# A second offpayd on the same ledger that has not read the new key yet
+# (not sent SIGHUP): the key-2 codes are not decided, not refused for
+# good, and it says what to do; the terminal sends them again.
+main_url=$URL
+"$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss.key1 \
+    --passphrase-file ip --root iss/root.pub --token-file token \
+    >server2.out 2>server2.err &
+all_pids+=("$!")
+for _ in $(seq 1 1200); do
+  grep -q "listening on" server2.out 2>/dev/null && break
+  sleep 0.05
+done
+URL=http://$(sed -n 's/^offpayd listening on //p' server2.out)
 upload t1
-[ "$status" = 200 ] && [ "$(outcomes)" = "settled settled settled" ] \
+reasons=$(jq -r '[.results[] | .reason // "-"] | join(" ")' resp.json)
+[ "$status" = 200 ] && [ "$(outcomes)" = "settled error error" ] \
+  && [ "$reasons" = "- EBUNDLE_OLD EBUNDLE_OLD" ] \
+  && [ "$(jget .decided)" = 1 ] \
+  && ok "an offpayd without key 2 leaves its codes undecided (EBUNDLE_OLD)" \
+  || fail "upload to the offpayd without key 2: $status $(cat resp.json)"
+grep -q "2 uploaded code(s) of terminal $TID1 carry an issuer key this offpayd's trust bundle does not hold yet .*send offpayd SIGHUP" server2.err \
+  && ok "that offpayd says to send it SIGHUP" \
+  || fail "no SIGHUP advice: $(tail -3 server2.err)"
+kill "${all_pids[-1]}"; wait "${all_pids[-1]}" 2>/dev/null || true
+URL=$main_url
+upload t1
+[ "$status" = 200 ] && [ "$(outcomes)" = "settled(replay) settled settled" ] \
   && ok "codes under key 1 and key 2 settle after the change" \
   || fail "upload after add-key: $status $(cat resp.json)"
 balances "shop=$MACCT:450" "the three codes paid"

@@ -1002,6 +1002,36 @@ static void test_terminal_term_bounds_what_it_is_paid(void)
     drop_world(&w);
 }
 
+/* A code under an issuer key the ledger's bundle lacks: not decided when
+ * the key was made after the issuer was read (EBUNDLE_OLD: another
+ * offpayd read it first), rejected when it was made before (retired). */
+static void test_code_under_a_key_made_since_is_not_decided(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n;
+    offpay_settle_result r;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    w.cred.kid = 2; /* a key the bundle (key 1) does not hold */
+    n = make_code(&w, 1, CENTS(5), T0 + 10, 0, code);
+    REQUIRE(n > 0);
+    r = settle(&w, 0, code, n, CENTS(5), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED &&
+          r.reason == OFFPAY_EUNKNOWN_KID); /* nothing known: refused */
+    offpay_ledger_set_next_kid(w.l, 2);
+    r = settle(&w, 0, code, n, CENTS(5), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED &&
+          r.reason == OFFPAY_EBUNDLE_OLD && r.presentment == 0);
+    offpay_ledger_set_next_kid(w.l, 3); /* key 2 made, and retired */
+    r = settle(&w, 0, code, n, CENTS(5), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED &&
+          r.reason == OFFPAY_EUNKNOWN_KID);
+    CHECK(balance(&w, w.merchant_acct[0]) == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* An operator's deposit or withdrawal sent again under its request key
  * (a retry after a lost reply) moves the money once; the key used for
  * anything else is refused and moves nothing. */
@@ -2357,6 +2387,8 @@ static const offpay_test TESTS[] = {
      test_revoked_terminal_settles_only_what_came_before},
     {"terminal_term_bounds_what_it_is_paid",
      test_terminal_term_bounds_what_it_is_paid},
+    {"code_under_a_key_made_since_is_not_decided",
+     test_code_under_a_key_made_since_is_not_decided},
     {"issue_needs_funds_and_a_valid_key",
      test_issue_needs_funds_and_a_valid_key},
     {"credentials_end_with_the_signing_key",
