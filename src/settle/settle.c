@@ -37,6 +37,7 @@ struct term_state {
     offpay__terminal_row row;
     int                  win_read;
     uint32_t             valid_from, expires;
+    uint16_t             kid; /* the issuer key that signed it */
 };
 
 struct settle_ctx {
@@ -178,23 +179,33 @@ static offpay_err term_read(offpay_ledger *l, struct settle_ctx *c,
         return OFFPAY_ESTORE;
     w->valid_from = tc.valid_from;
     w->expires = tc.expires;
+    w->kid = tc.kid;
     w->win_read = 1;
     return OFFPAY_OK;
 }
 
-/* Whether the item was accepted outside the window of the terminal's own
- * credential, the clocks' skew allowed either side (settlement.md §8):
- * there an honest terminal refuses every code, and a case's evidence could
- * not prove the presentment (§9.3). Its start is judged at the stated
- * acceptance time, its end at the earliest time the code allows, so a
- * terminal's key cannot date a payment back into its term. */
-static int outside_term(const struct settle_ctx *c, const struct term_state *w)
+/* Whether the item was accepted outside the term of the terminal's own
+ * credential (settlement.md §8): its validity window, the clocks' skew
+ * allowed either side, and the window of the issuer key that signed it in
+ * the ledger's bundle (a retired key has none). There an honest terminal
+ * refuses every code, and a case's evidence could not prove the
+ * presentment (§9.3). Judged at the stated acceptance time and at the
+ * earliest time the code allows, so a terminal's key cannot date a payment
+ * back into its term. */
+static int outside_term(const offpay_ledger *l, const struct settle_ctx *c,
+                        const struct term_state *w)
 {
-    offpay_risk r;
+    const uint8_t *pk = NULL;
+    offpay_risk    r;
+    uint64_t       late = accepted_no_earlier(c);
 
     offpay_risk_defaults(c->p.cred.currency, &r);
     return (uint64_t)c->item->accepted_at + r.skew < w->valid_from ||
-           accepted_no_earlier(c) > (uint64_t)w->expires + r.skew;
+           late > (uint64_t)w->expires + r.skew ||
+           offpay_bundle_key_for(&l->bundle, w->kid, c->item->accepted_at,
+                                 &pk) != OFFPAY_OK ||
+           offpay_bundle_key_for(&l->bundle, w->kid, (uint32_t)late, &pk) !=
+               OFFPAY_OK;
 }
 
 static offpay_err settle_tx(offpay_ledger *l, void *arg)
@@ -229,7 +240,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
         return reject(c, OFFPAY_EWRONG_MERCHANT);
     if (t->revoked && accepted_no_earlier(c) >= t->revoked_at)
         return reject(c, OFFPAY_ETERMINAL_REVOKED);
-    if (outside_term(c, term))
+    if (outside_term(l, c, term))
         return reject(c, OFFPAY_ETERMINAL_EXPIRED);
     rc = l->ops->cred_get(l->store, p->cred.serial, &cred);
     if (rc == OFFPAY_ENOTFOUND)

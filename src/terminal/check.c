@@ -185,6 +185,8 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
 
 offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now)
 {
+    const uint8_t *pk = NULL;
+
     /* An exported copy, or a file that could not be upgraded: reading
      * only (terminal.c, journal_upgrade). */
     if (t->frozen != OFFPAY_OK)
@@ -201,6 +203,11 @@ offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now)
         return OFFPAY_ECLOCK_BEHIND;
     if (offpay__window_check(t->cred.valid_from, t->cred.expires, now,
                              t->risk.skew) != OFFPAY_OK)
+        return OFFPAY_ETERMINAL_EXPIRED;
+    /* the issuer key that signed the credential, as settlement and a
+     * case's evidence judge it (docs/settlement.md §8): a retired key, or
+     * a time outside its window, and nothing accepted would be paid */
+    if (offpay_bundle_key_for(&t->bundle, t->cred.kid, now, &pk) != OFFPAY_OK)
         return OFFPAY_ETERMINAL_EXPIRED;
     return OFFPAY_OK;
 }

@@ -1032,6 +1032,60 @@ static void test_code_under_a_key_made_since_is_not_decided(void)
     drop_world(&w);
 }
 
+/* A terminal whose credential was signed by an issuer key since retired
+ * (gone from the ledger's bundle) is no longer paid: a case's evidence
+ * could not prove its presentments (settlement.md §8). */
+static void test_terminal_under_a_retired_key_is_not_paid(void)
+{
+    world                w;
+    offpay_keypair       k2, tk;
+    offpay_trust_bundle  b2, b3;
+    uint8_t              code[2][OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               n[2], tlen;
+    offpay_terminal_cred tc;
+    offpay_settle_item   it;
+    offpay_settle_result r;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_keypair_generate(&k2));
+    b2 = w.bundle;
+    b2.seq = 2;
+    b2.n_keys = 2;
+    b2.keys[1] = b2.keys[0];
+    b2.keys[1].kid = 2;
+    memcpy(b2.keys[1].pk, k2.pk, OFFPAY_PK_BYTES);
+    REQUIRE_OK(offpay_issuer_sign_bundle(w.root.sk, &b2));
+    REQUIRE_OK(offpay_ledger_set_trust(w.l, &b2, 2, k2.sk));
+    REQUIRE_OK(offpay_keypair_generate(&tk));
+    REQUIRE_OK(offpay_ledger_terminal_add(
+        w.l, w.merchant[0], tk.pk, T0 + 365 * DAY, T0, tbytes, &tlen, &tc));
+    offpay_keypair_wipe(&tk);
+    REQUIRE(tc.kid == 2);
+    n[0] = make_code(&w, 1, CENTS(3), T0 + 10, 0, code[0]);
+    n[1] = make_code(&w, 2, CENTS(4), T0 + 30, 0, code[1]);
+    REQUIRE(n[0] && n[1]);
+    it = (offpay_settle_item){code[0], n[0], CENTS(3), T0 + 20, 1};
+    REQUIRE_OK(offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 100, &r));
+    CHECK(r.outcome == OFFPAY_SETTLE_SETTLED && r.paid == CENTS(3));
+    /* key 2 retired: the bundle holds key 1 only */
+    b3 = w.bundle;
+    b3.seq = 3;
+    REQUIRE_OK(offpay_issuer_sign_bundle(w.root.sk, &b3));
+    REQUIRE_OK(offpay_ledger_set_trust(w.l, &b3, 1, w.issuer.sk));
+    it = (offpay_settle_item){code[1], n[1], CENTS(4), T0 + 40, 2};
+    REQUIRE_OK(offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 200, &r));
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED &&
+          r.reason == OFFPAY_ETERMINAL_EXPIRED && r.paid == 0);
+    /* the same code from a terminal under key 1 is paid */
+    r = settle(&w, 0, code[1], n[1], CENTS(4), T0 + 40, T0 + 200);
+    CHECK(r.outcome == OFFPAY_SETTLE_SETTLED && r.paid == CENTS(4));
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(7));
+    CHECK(audit_ok(&w));
+    offpay_keypair_wipe(&k2);
+    drop_world(&w);
+}
+
 /* An operator's deposit or withdrawal sent again under its request key
  * (a retry after a lost reply) moves the money once; the key used for
  * anything else is refused and moves nothing. */
@@ -2389,6 +2443,8 @@ static const offpay_test TESTS[] = {
      test_terminal_term_bounds_what_it_is_paid},
     {"code_under_a_key_made_since_is_not_decided",
      test_code_under_a_key_made_since_is_not_decided},
+    {"terminal_under_a_retired_key_is_not_paid",
+     test_terminal_under_a_retired_key_is_not_paid},
     {"issue_needs_funds_and_a_valid_key",
      test_issue_needs_funds_and_a_valid_key},
     {"credentials_end_with_the_signing_key",

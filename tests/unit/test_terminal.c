@@ -524,22 +524,24 @@ static void test_kid_expired(void)
     code = cpm(&x, 1000, NOW);
     CHECK_ERR(check(x.t, code, 1000, NOW + 1), OFFPAY_OK);
     /* Past the key's window the key id is refused before anything else of
-     * the code, with the credential cache warm or cold. (A terminal's own
-     * credential lies within the same key's window, so this terminal's
-     * runs to its end: past it, but within the skew, it still works.) */
+     * the code, with the credential cache warm or cold. A terminal's own
+     * credential lies within the same key's window, and the terminal
+     * judges it as settlement does (docs/settlement.md §8): past the key's
+     * end, even within the skew of its credential's, it refuses itself
+     * first, since nothing it accepted would be paid. */
     late = new_terminal_window(&x, "late", 1, EUR, NOW, NOW - DAY, until);
     REQUIRE(late != NULL);
     CHECK_ERR(check(late, code, 1000, NOW + 1), OFFPAY_OK);
-    CHECK_ERR(check(late, code, 1000, until + 1), OFFPAY_EKID_EXPIRED);
+    CHECK_ERR(check(late, code, 1000, until + 1), OFFPAY_ETERMINAL_EXPIRED);
     offpay_terminal_set_cred_cache(late, 0);
-    CHECK_ERR(check(late, code, 1000, until + 1), OFFPAY_EKID_EXPIRED);
+    CHECK_ERR(check(late, code, 1000, until + 1), OFFPAY_ETERMINAL_EXPIRED);
     /* x.t's own credential ends a year earlier: the terminal refuses first. */
     CHECK_ERR(check(x.t, code, 1000, until + 1), OFFPAY_ETERMINAL_EXPIRED);
     /* Before the key's window too: a terminal provisioned at its first
      * second, its clock then 1 s behind (within the skew). */
     early = new_terminal_window(&x, "early", 1, EUR, from, from, NOW + DAY);
     REQUIRE(early != NULL);
-    CHECK_ERR(check(early, code, 1000, from - 1), OFFPAY_EKID_EXPIRED);
+    CHECK_ERR(check(early, code, 1000, from - 1), OFFPAY_ETERMINAL_EXPIRED);
     /* Further back, the clock check refuses before any key is looked at. */
     CHECK_ERR(check(x.t, code, 1000, from - 1), OFFPAY_ECLOCK_BEHIND);
     offpay_terminal_close(late);
