@@ -1216,8 +1216,9 @@ offpay_err offpay_ledger_allowance_once(offpay_ledger *l,
 /* One credential of a wallet, as its sync sees it. */
 typedef struct offpay_ledger_wallet_cred {
     offpay_ledger_cred_info info;
-    uint32_t max_counter; /* the highest counter of a payment the ledger
-                             holds for it (0: none) */
+    uint32_t max_counter; /* the highest counter the ledger has seen of
+                             it: a payment presented, or a code its wallet
+                             uploaded itself (0: none) */
     uint8_t  bytes[OFFPAY_WALLET_CRED_BYTES];
     size_t   len; /* 0 when the ledger kept no bytes */
 } offpay_ledger_wallet_cred;

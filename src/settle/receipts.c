@@ -355,6 +355,10 @@ static offpay_err item_tx(offpay_ledger *l, void *arg)
             res->receipt[i].reason = OFFPAY_ENOT_ISSUED;
         return OFFPAY_OK;
     }
+    /* the wallet signed this counter: a restored copy starts past it */
+    if (rc == OFFPAY_OK)
+        rc =
+            l->ops->cred_counter_seen(l->store, c->p.cred.serial, c->p.counter);
     if (rc != OFFPAY_OK)
         return rc;
 

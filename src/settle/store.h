@@ -440,13 +440,18 @@ typedef struct offpay__store_ops {
                                     const uint8_t  pk[OFFPAY_PK_BYTES],
                                     uint32_t       now);
     /* calls fn for each credential issued to pk, ascending serial, with
-     * the highest counter of a payment the ledger holds for it (0: none)
-     * and its bytes (valid during the call); a non-zero return stops */
+     * the highest counter the ledger has seen of it (a payment, or a code
+     * its wallet uploaded: cred_counter_seen; 0: none) and its bytes
+     * (valid during the call); a non-zero return stops */
     offpay_err (*wallet_creds)(
         offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
         int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
                   const uint8_t *bytes, size_t len, void *ctx),
         void *ctx);
+    /* serial's wallet uploaded a code of that counter (verified, issued to
+     * the uploading key): the highest such counter is kept */
+    offpay_err (*cred_counter_seen)(offpay__store *s, uint64_t serial,
+                                    uint32_t counter);
     /* the ledger's expiry of serial becomes at, if later (a lost wallet's
      * credential: its escrow is due at at + the upload grace) */
     offpay_err (*cred_cut_expiry)(offpay__store *s, uint64_t serial,
@@ -503,6 +508,7 @@ typedef struct offpay__store_ops {
     X(enroll_add) X(enroll_get) X(enroll_void) X(enroll_use) \
     X(wallet_key_add) \
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
+    X(cred_counter_seen) \
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \

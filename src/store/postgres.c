@@ -1454,6 +1454,8 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
                void *ctx);
 static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at);
+static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
+                                      uint32_t counter);
 static offpay_err s_wallet_key_lock(offpay__store *s,
                                     const uint8_t  pk[OFFPAY_PK_BYTES]);
 static offpay_err s_request_get(offpay__store *s, const char *key,
@@ -2522,9 +2524,10 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
         s,
         "SELECT c.serial, c.wallet_account, c.escrow_account, c.lim,"
         " c.currency, c.valid_from, c.expires, c.remaining, c.released_at,"
-        " c.revoked_at, c.bytes, (SELECT COALESCE(MAX(p.counter), 0) FROM"
-        " payments p WHERE p.serial = c.serial) FROM credentials c WHERE"
-        " c.wallet_pk = $1::bytea ORDER BY c.serial",
+        " c.revoked_at, c.bytes, GREATEST(c.wallet_counter, (SELECT"
+        " COALESCE(MAX(p.counter), 0) FROM payments p WHERE p.serial ="
+        " c.serial)) FROM credentials c WHERE c.wallet_pk = $1::bytea"
+        " ORDER BY c.serial",
         &p, &r);
     for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
         memset(&c, 0, sizeof c);
@@ -2560,6 +2563,20 @@ static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
     return run_sql(s,
                    "UPDATE credentials SET expires = $2::bigint WHERE serial ="
                    " $1::bigint AND expires > $2::bigint",
+                   &p, &r);
+}
+
+static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
+                                      uint32_t counter)
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_u64(&p, serial);
+    p_i64(&p, counter);
+    return run_sql(s,
+                   "UPDATE credentials SET wallet_counter = $2::bigint WHERE"
+                   " serial = $1::bigint AND wallet_counter < $2::bigint",
                    &p, &r);
 }
 

@@ -1421,6 +1421,8 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
                void *ctx);
 static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at);
+static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
+                                      uint32_t counter);
 static offpay_err s_wallet_key_lock(offpay__store *s,
                                     const uint8_t  pk[OFFPAY_PK_BYTES]);
 static offpay_err s_request_get(offpay__store *s, const char *key,
@@ -2223,9 +2225,9 @@ static offpay_err s_wallet_key_revoke(offpay__store *s,
 static const char SQL_WALLET_CREDS[] =
     "SELECT c.serial, c.wallet_account, c.escrow_account, c.lim, c.currency,"
     " c.valid_from, c.expires, c.remaining, c.released_at, c.revoked_at,"
-    " c.bytes, (SELECT COALESCE(MAX(p.counter), 0) FROM payments p"
-    " WHERE p.serial = c.serial) FROM credentials c WHERE c.wallet_pk = ?1"
-    " ORDER BY c.serial";
+    " c.bytes, max(c.wallet_counter, (SELECT COALESCE(MAX(p.counter), 0)"
+    " FROM payments p WHERE p.serial = c.serial)) FROM credentials c"
+    " WHERE c.wallet_pk = ?1 ORDER BY c.serial";
 
 static offpay_err
 s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
@@ -2276,6 +2278,17 @@ static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
     return once(s,
                 "UPDATE credentials SET expires = ?3 WHERE serial = ?2 AND"
                 " expires > ?3",
+                bind_args, &x, NULL, NULL, NULL);
+}
+
+static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
+                                      uint32_t counter)
+{
+    online_args x = {NULL, 0, (int64_t)serial, counter, 0, NULL};
+
+    return once(s,
+                "UPDATE credentials SET wallet_counter = ?3 WHERE serial = ?2"
+                " AND wallet_counter < ?3",
                 bind_args, &x, NULL, NULL, NULL);
 }
 

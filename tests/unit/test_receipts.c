@@ -753,7 +753,54 @@ static void test_wallet_and_terminal_at_once_settle_each_payment_once(void)
     drop_world(&w);
 }
 
+/* The highest counter the ledger reports to a restored wallet counts the
+ * codes its wallet uploaded itself, presented by no terminal yet: a copy
+ * restored again from the same backup must not sign them again. */
+static uint32_t max_counter(world *w)
+{
+    offpay_ledger_wallet_cred *creds = NULL;
+    size_t                     n = 0;
+    uint32_t                   m = UINT32_MAX;
+
+    if (offpay_ledger_wallet_creds(w->l, w->wallet.pk, &creds, &n) ==
+            OFFPAY_OK &&
+        n == 1)
+        m = creds[0].max_counter;
+    free(creds);
+    return m;
+}
+
+static void test_codes_the_wallet_uploaded_count_for_its_restore(void)
+{
+    world                w;
+    uint8_t              code[3][OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n[3];
+    offpay_wallet_result res;
+    offpay_settle_result r;
+
+    REQUIRE_OK(make_world(&w));
+    CHECK(max_counter(&w) == 0);
+    n[0] = make_code(&w, 7, CENTS(2), T0 + 10, 0, code[0]);
+    n[1] = make_code(&w, 3, CENTS(2), T0 + 20, 0, code[1]);
+    n[2] = make_code(&w, 9, CENTS(2), T0 + 30, 0, code[2]);
+    REQUIRE(n[0] && n[1] && n[2]);
+    res = upload(&w, NULL, code[0], n[0], NULL, 0, NULL, 0, T0 + 100);
+    CHECK(res.reason == OFFPAY_ENOT_SETTLED);
+    CHECK(max_counter(&w) == 7);
+    res = upload(&w, NULL, code[1], n[1], NULL, 0, NULL, 0, T0 + 100);
+    CHECK(res.reason == OFFPAY_ENOT_SETTLED && max_counter(&w) == 7);
+    /* another key's upload of the code counts nothing */
+    res = upload(&w, w.other.pk, code[2], n[2], NULL, 0, NULL, 0, T0 + 100);
+    CHECK(res.reason == OFFPAY_ENOT_ISSUED && max_counter(&w) == 7);
+    r = settle(&w, 0, code[2], n[2], CENTS(2), T0 + 40, T0 + 100);
+    CHECK(r.outcome == OFFPAY_SETTLE_SETTLED && max_counter(&w) == 9);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
+    {"codes_the_wallet_uploaded_count_for_its_restore",
+     test_codes_the_wallet_uploaded_count_for_its_restore},
     {"receipt_of_a_lost_terminal_settles_the_payment",
      test_receipt_of_a_lost_terminal_settles_the_payment},
     {"same_wallet_upload_twice_moves_nothing",
