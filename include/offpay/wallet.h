@@ -173,7 +173,10 @@ void offpay_wallet_public_key(const offpay_wallet *w,
  * decoder's (OFFPAY_ETYPE, OFFPAY_ETRUNCATED, ...), OFFPAY_EEXPIRED,
  * OFFPAY_EKID_EXPIRED (its issuer key not valid at now: is the clock
  * behind?), OFFPAY_ECRED_SIG, OFFPAY_EUNKNOWN_KID, and those of writing
- * the wallet file.
+ * the wallet file. In a wallet made by offpay_wallet_restore the
+ * credential is added frozen, as the backup's are: the lost device may
+ * have used it, so it makes no code until a sync has told the highest
+ * counter the server saw (offpay_wallet_get_balance says frozen).
  */
 offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
                                         size_t len, uint32_t now);

@@ -29,7 +29,8 @@ static const char help[] =
     "  key             print the wallet's public key (for the issuer)\n"
     "  add-credential FILE   store a credential from the issuer (the file\n"
     "                    it wrote, or the base64 'credential' offpayd\n"
-    "                    answers, saved as text)\n"
+    "                    answers, saved as text); in a restored wallet\n"
+    "                    frozen until 'wallet sync', as the backup's\n"
     "  sync            with --bundle FILE: take a newer trust bundle "
     "(offline);\n"
     "                  else the settlement sync with offpayd (the server\n"
@@ -361,6 +362,7 @@ static int cmd_add_credential(const void *args, const char *file)
     offpay_wallet     *w;
     uint8_t           *bytes;
     size_t             len = 0;
+    int                frozen = 0;
     offpay_err         rc;
 
     if (file == NULL)
@@ -376,6 +378,15 @@ static int cmd_add_credential(const void *args, const char *file)
     }
     rc = offpay_wallet_add_credential(w, bytes, len, cli_now());
     free(bytes);
+    if (rc == OFFPAY_OK) { /* the one added is the last */
+        offpay_wallet_balance b;
+        size_t                n = offpay_wallet_n_credentials(w);
+
+        frozen =
+            n > 0 &&
+            offpay_wallet_get_balance(w, n - 1, cli_now(), &b) == OFFPAY_OK &&
+            b.frozen;
+    }
     offpay_wallet_close(w);
     if (rc == OFFPAY_EEXISTS) {
         printf("%s: this credential is already in the wallet: nothing "
@@ -392,7 +403,13 @@ static int cmd_add_credential(const void *args, const char *file)
     }
     if (rc != OFFPAY_OK)
         return cli_fail(file, rc);
-    printf("credential added\n");
+    if (frozen)
+        printf("credential added, frozen: this wallet was restored from a "
+               "backup, and the lost device may have used it; it makes no "
+               "code until 'offpay wallet sync' has told the highest counter "
+               "offpayd saw\n");
+    else
+        printf("credential added\n");
     return EXIT_OK;
 }
 

@@ -861,6 +861,8 @@ offpay_err offpay_wallet_restore(const char *backup_path,
         goto out;
     rc = offpay__wallet_create_seeded(path, passphrase, root, bundle, blen,
                                       seed, &w);
+    if (rc == OFFPAY_OK)
+        rc = offpay__wallet_mark_restored(w);
     if (rc != OFFPAY_OK)
         goto out;
     nc = json_array_size(creds);

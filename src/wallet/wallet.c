@@ -23,6 +23,8 @@
  * the wallet's reservations summed "reserved"; what is available is then
  * remaining - outstanding - (what was reserved since), which releases the
  * part of settled codes' reservations that settlement did not take.
+ * The wallet file of a restore (offpay_wallet_restore) carries a ninth
+ * key, "restored":1: a credential added to it by hand is frozen too.
  * The checkpoint says what the log's first K records add up to: per
  * credential its highest counter, codes and sums (see tally), the codes
  * of all, and chain(K) (spendlog.h: a BLAKE2b chain over the records'
@@ -150,6 +152,7 @@ struct offpay_wallet {
     size_t              bundle_len;
     offpay_trust_bundle bundle;
     int64_t             default_cap;
+    int                    restored; /* made by a restore: "restored" */
     uint8_t             log_key[OFFPAY__LOG_KEY_BYTES];
     int                 format;  /* of the sealed state as loaded */
     int                 migrate; /* log still inside the sealed file */
@@ -806,7 +809,9 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
         (rc = offpay__json_set_u64(root, "default_cap",
                                    (uint64_t)w->default_cap)) != OFFPAY_OK ||
         (rc = offpay__json_set_hex(root, "log_key", w->log_key,
-                                   sizeof w->log_key)) != OFFPAY_OK)
+                                   sizeof w->log_key)) != OFFPAY_OK ||
+        (w->restored &&
+         (rc = offpay__json_set_u64(root, "restored", 1)) != OFFPAY_OK))
         goto out;
     rc = OFFPAY_ENOMEM;
     if (ck == NULL || json_object_set(root, "checkpoint", ck) != 0)
@@ -1225,9 +1230,20 @@ static offpay_err parse_state(offpay_wallet *w, const uint8_t *plain,
                       &jerr);
     if (!json_is_object(root) ||
         offpay__json_get_u64(root, "format", FORMAT, &v) != OFFPAY_OK ||
-        v < 1 || json_object_size(root) != (v == FORMAT ? 8 : 7))
+        v < 1 ||
+        json_object_size(root) !=
+            (v == FORMAT ? 8u : 7u) +
+                (json_object_get(root, "restored") != NULL ? 1u : 0u))
         goto out;
     w->format = (int)v;
+    if (json_object_get(root, "restored") != NULL) {
+        uint64_t r = 0;
+
+        if (offpay__json_get_u64(root, "restored", 1, &r) != OFFPAY_OK ||
+            r != 1)
+            goto out;
+        w->restored = 1;
+    }
     if (offpay__json_get_hex(root, "seed", seed, sizeof seed) != OFFPAY_OK ||
         offpay_keypair_from_seed(seed, &w->kp) != OFFPAY_OK ||
         offpay__json_get_hex(root, "root_pk", w->root_pk, OFFPAY_PK_BYTES) !=
@@ -1702,7 +1718,15 @@ static offpay_err add_cred_as(offpay_wallet *w, const uint8_t *cred, size_t len,
 offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
                                         size_t len, uint32_t now)
 {
-    return add_cred_as(w, cred, len, now, 0, 1);
+    /* a restored wallet's credential may have been used by the lost
+     * device: its counter is the server's to tell, as the backup's are */
+    return add_cred_as(w, cred, len, now, w != NULL && w->restored, 1);
+}
+
+offpay_err offpay__wallet_mark_restored(offpay_wallet *w)
+{
+    w->restored = 1;
+    return save(w);
 }
 
 offpay_err offpay__wallet_add_cred_online(offpay_wallet *w, const uint8_t *cred,

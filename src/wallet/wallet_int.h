@@ -148,6 +148,10 @@ offpay_err offpay__wallet_upload_body(const offpay_wallet *w, size_t from,
 /* ---- the settlement sync and safe restore (online.c) --------------- */
 
 /* offpay_wallet_create with the key pair of seed (a restore). */
+/* Marks w as made by a restore (offpay_wallet_add_credential then adds
+ * frozen) and saves it. */
+offpay_err offpay__wallet_mark_restored(offpay_wallet *w);
+
 offpay_err offpay__wallet_create_seeded(const char    *path,
                                         const char    *passphrase,
                                         const uint8_t  root_pk[OFFPAY_PK_BYTES],

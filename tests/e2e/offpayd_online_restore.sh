@@ -90,6 +90,24 @@ api GET "/v1/admin/credentials/$S1"
 balances "W=$W1:8000 esc=esc/$S1:5800 esc=esc/$S2:2000 A=$MA:4200" "27.00 settled"
 audits "restore of an old backup"
 
+# A credential added by hand to a restored wallet (its file kept from the
+# allowance) is frozen as the backup's are: the lost device may have used
+# it. The old backup again (no S2 in it), S2's bytes as offpayd gives them.
+wreq w1n /v1/wallet/status '{}'
+jq -r ".credentials[] | select(.serial == \"$S2\") | .credential" resp.json > s2.cred
+w restore w1x --from w1.backup --backup-passphrase-file bp
+w add-credential w1x s2.cred
+[ "$ws" = 0 ] && grep -q "^credential added, frozen: this wallet was restored" w.out \
+  && ok "add-credential in a restored wallet: frozen" || fail "add-credential: $ws $(cat w.out)"
+w balance w1x
+[ "$(grep -c "^  frozen     restored" w.out)" = 2 ] \
+  && ok "both credentials frozen until a sync" || fail "balance: $(cat w.out)"
+w sync w1x
+[ "$ws" = 0 ] && grep -q "2 restored credential(s) unfrozen" w.out \
+  && grep -qE "^$S2 .* 101$" w.out \
+  && ok "sync unfreezes both; $S2 continues at 101, above what the server saw" \
+  || fail "sync of w1x: $ws $(cat w.out)"
+
 # ---- 2. a lost wallet revoked by its owner -------------------------------------
 # step                                          W2     esc S3  A
 # enrolled, 100.00, allowance 50.00             5000   5000    4200
