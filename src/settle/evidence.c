@@ -169,10 +169,14 @@ typedef struct ex_code {
     uint32_t counter;
 } ex_code;
 
-/* A receipt the ledger holds for a code of the file: its exact bytes. */
+/* A receipt the ledger holds for a code of the file: its exact bytes, and
+ * what it says (to leave out another saying the same). */
 typedef struct ex_rcpt {
-    uint8_t bytes[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
-    size_t  len;
+    uint8_t  bytes[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
+    size_t   len;
+    uint64_t id;
+    uint32_t terminal, counter;
+    int64_t  amount;
 } ex_rcpt;
 
 typedef struct ex_term {
@@ -194,6 +198,7 @@ typedef struct ex {
     size_t           n_rcpts;
     ex_code          first; /* double spend: the payment's first code */
     int              have_first;
+    int              rpass; /* ex_rcpt_walk: 1, the contradicting receipt */
     offpay_err       err; /* set by the walk: ETOOBIG, ESTORE */
 } ex;
 
@@ -256,13 +261,22 @@ static int ex_walk(const offpay__presentment_row *p, void *arg)
     return 0;
 }
 
-/* The receipts the ledger holds for the counters of the file's codes, by
- * ascending id (a receipt names (serial, counter), not one code's bytes:
- * it goes with every code of its counter). */
+/* The receipts the ledger holds for the counters of the file's codes
+ * (a receipt names (serial, counter), not one code's bytes: it goes with
+ * every code of its counter), in two walks by ascending id. For a
+ * receipt_mismatch case the first walk takes the first receipt of the
+ * case's terminal and counter whose amount is not the charge its upload
+ * claimed: the one the case rests on. The second takes the others, but
+ * not one saying what a receipt taken already says (the same terminal,
+ * counter and amount: a terminal that signed the same receipt many times
+ * adds nothing to the file), and stops at the cap: beyond the one a
+ * receipt_mismatch rests on they prove nothing the codes do not, and
+ * receipts that would not fit must not make a case unprovable. */
 static int ex_rcpt_walk(const offpay__receipt_row *r, void *arg)
 {
-    ex    *e = arg;
-    size_t k = 0;
+    ex      *e = arg;
+    size_t   k = 0;
+    ex_rcpt *to;
 
     while (k < e->n_codes && e->codes[k].counter != r->counter)
         k++;
@@ -272,13 +286,40 @@ static int ex_rcpt_walk(const offpay__receipt_row *r, void *arg)
         e->err = OFFPAY_ESTORE;
         return 1;
     }
-    if (e->n_rcpts == OFFPAY_EVIDENCE_RECEIPTS_MAX) {
-        e->err = OFFPAY_ETOOBIG;
-        return 1;
+    if (e->rpass == 1) {
+        const ex_item *c = NULL;
+
+        for (size_t i = 0; i < e->n_items && c == NULL; i++)
+            if (e->items[i].id == e->c.presentment)
+                c = &e->items[i];
+        if (c == NULL || r->terminal != c->terminal ||
+            r->counter != e->c.counter || r->amount == c->charged)
+            return 0;
+    } else {
+        for (size_t i = 0; i < e->n_rcpts; i++)
+            if (e->rcpts[i].id == r->id ||
+                (e->rcpts[i].terminal == r->terminal &&
+                 e->rcpts[i].counter == r->counter &&
+                 e->rcpts[i].amount == r->amount))
+                return 0;
+        if (e->n_rcpts == OFFPAY_EVIDENCE_RECEIPTS_MAX)
+            return 1; /* full: the rest are left out */
     }
-    memcpy(e->rcpts[e->n_rcpts].bytes, r->bytes, r->len);
-    e->rcpts[e->n_rcpts++].len = r->len;
-    return 0;
+    to = &e->rcpts[e->n_rcpts++];
+    memcpy(to->bytes, r->bytes, r->len);
+    to->len = r->len;
+    to->id = r->id;
+    to->terminal = r->terminal;
+    to->counter = r->counter;
+    to->amount = r->amount;
+    return e->rpass == 1; /* the first contradicting one is enough */
+}
+
+static int rcpt_by_id(const void *a, const void *b)
+{
+    const ex_rcpt *x = a, *y = b;
+
+    return x->id < y->id ? -1 : x->id > y->id;
 }
 
 /* receipt_mismatch: each presentment's charge is the terminal's own
@@ -344,11 +385,15 @@ static offpay_err ex_tx(offpay_ledger *l, void *arg)
         rc = OFFPAY_ESTORE; /* a case without its presentment */
     if (rc == OFFPAY_OK && e->c.kind == OFFPAY_CASE_RECEIPT_MISMATCH)
         rc = ex_claims(l, e);
-    if (rc == OFFPAY_OK)
+    for (e->rpass = e->c.kind == OFFPAY_CASE_RECEIPT_MISMATCH ? 1 : 2;
+         rc == OFFPAY_OK && e->rpass <= 2; e->rpass++) {
         rc = l->ops->receipts_of(l->store, e->c.serial, e->c.counter, all,
                                  ex_rcpt_walk, e);
+        if (rc == OFFPAY_OK)
+            rc = e->err;
+    }
     if (rc == OFFPAY_OK)
-        rc = e->err;
+        qsort(e->rcpts, e->n_rcpts, sizeof *e->rcpts, rcpt_by_id);
     return rc;
 }
 

@@ -51,6 +51,8 @@ typedef struct world {
     /* receipt_cases(): D, a credential whose wallet uploaded receipts */
     offpay_wallet_cred cred_d;
     uint64_t           case_rm, case_rm_stood, case_dup_r;
+    uint8_t            code_d1[OFFPAY_PAYMENT_BOUND_BYTES]; /* counter 1 */
+    size_t             code_d1_len;
 } world;
 
 static int scenario;
@@ -317,6 +319,8 @@ static offpay_err receipt_cases(world *w)
     serial = w->cred_d.serial;
 
     n = make_code(w, &w->cred_d, 1, CENTS(20), T0 + 500, c);
+    memcpy(w->code_d1, c, n);
+    w->code_d1_len = n;
     a = settle(w, 0, c, n, CENTS(15), T0 + 510, T0 + 600);
     n0 = make_receipt(w, 0, serial, 1, CENTS(12), T0 + 510, r0);
     u = upload(w, c, n, r0, n0, NULL, 0, T0 + 700);
@@ -1073,7 +1077,45 @@ static void test_tampered_receipt_mismatch_files_are_refused_specifically(void)
     drop_world(&w);
 }
 
+/* Receipts beyond the file's cap leave the case provable: the terminal of
+ * a receipt_mismatch case signed its agreeing receipt 2,002 times more
+ * (at other times), which the wallet uploaded. The file carries what
+ * they say once, and the receipt the case rests on. */
+static void test_receipts_past_the_cap_leave_the_case_provable(void)
+{
+    world                  w;
+    char                  *file = NULL;
+    size_t                 len = 0;
+    offpay_evidence_report r;
+    uint8_t                r0[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
+    uint8_t                r1[OFFPAY_SETTLE_RECEIPT_MAX_BYTES];
+    size_t                 n0, n1;
+    offpay_wallet_result   u;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(receipt_cases(&w));
+    for (uint32_t k = 0; k < 1001; k++) {
+        n0 = make_receipt(&w, 0, w.cred_d.serial, 1, CENTS(15),
+                          T0 + 520 + 2 * k, r0);
+        n1 = make_receipt(&w, 0, w.cred_d.serial, 1, CENTS(15),
+                          T0 + 521 + 2 * k, r1);
+        u = upload(&w, w.code_d1, w.code_d1_len, r0, n0, r1, n1, T0 + 3000);
+        REQUIRE(u.n_receipts == 2 &&
+                u.receipt[0].outcome == OFFPAY_RECEIPT_AGREED &&
+                u.receipt[1].outcome == OFFPAY_RECEIPT_AGREED);
+    }
+    REQUIRE_OK(export(&w, w.case_rm, &file, &len));
+    REQUIRE_OK(
+        offpay_evidence_verify((const uint8_t *)file, len, w.root.pk, &r));
+    CHECK(r.kind == OFFPAY_CASE_RECEIPT_MISMATCH && r.n_receipts == 2);
+    CHECK(r.a.charged == CENTS(15) && r.b.charged == CENTS(12));
+    free(file);
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
+    {"receipts_past_the_cap_leave_the_case_provable",
+     test_receipts_past_the_cap_leave_the_case_provable},
     {"case_kind_names_round_trip", test_case_kind_names_round_trip},
     {"cases_list_by_serial_kind_time_and_page",
      test_cases_list_by_serial_kind_time_and_page},
