@@ -943,7 +943,7 @@ offpay_err offpay_ledger_wallet_known(offpay_ledger *l,
 /* ---- the operator's overview (docs/dashboard.md, src/settle/overview.c) */
 
 #define OFFPAY_OVERVIEW_BUCKETS_MAX   744u  /* 31 days of hours */
-#define OFFPAY_OVERVIEW_TERMINALS_MAX 1000u /* terminals listed */
+#define OFFPAY_OVERVIEW_TERMINALS_MAX 1000u /* terminals listed, live first */
 #define OFFPAY_OVERVIEW_REVOKED_MAX   1000u /* newest revocations listed */
 #define OFFPAY_OVERVIEW_REASON_MAX    64u   /* bytes of a revocation reason */
 
@@ -1002,10 +1002,13 @@ typedef struct offpay_overview {
     size_t                    n_kinds;
     offpay_overview_bucket   *buckets; /* by start, currency, outcome */
     size_t                    n_buckets;
-    offpay_overview_terminal *terminals; /* by id, at most _TERMINALS_MAX */
+    offpay_overview_terminal *terminals; /* live ones first, each by id; at
+                                            most _TERMINALS_MAX */
     size_t                    n_terminals;
     offpay_overview_revoked  *revoked; /* newest first, at most _REVOKED_MAX */
     size_t                    n_revoked;
+    /* 1: the ledger holds more rows than the array lists (the cap) */
+    int kinds_more, buckets_more, terminals_more, revoked_more;
 } offpay_overview;
 
 /*

@@ -43,6 +43,15 @@ static int currency_known(uint16_t currency)
     return offpay_currency_exponent(currency) >= 0;
 }
 
+size_t offpay__utf8_cut(const char *s, size_t max)
+{
+    size_t n = max;
+
+    while (n > 0 && ((unsigned char)s[n] & 0xc0u) == 0x80u)
+        n--;
+    return n;
+}
+
 int offpay__utf8_display_ok(const uint8_t *s, size_t n)
 {
     size_t i = 0;

@@ -38,4 +38,9 @@ offpay_err offpay__revlist_signed_bytes(const offpay_revlist *l, uint8_t *out,
  * format characters (docs/protocol.md §2.3, the name rule). */
 int offpay__utf8_display_ok(const uint8_t *s, size_t n);
 
+/* How many of the first max bytes of UTF-8 text s (longer than max) to
+ * keep so that no character is cut in two: max, or less, back to the
+ * start of the character s[max] continues. */
+size_t offpay__utf8_cut(const char *s, size_t max);
+
 #endif

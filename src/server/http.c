@@ -393,10 +393,18 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
     if (resp == NULL)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (rep->ctype != NULL) /* a dashboard page: docs/dashboard.md */
+    if (rep->ctype != NULL) { /* a dashboard page: docs/dashboard.md */
         for (size_t i = 0; i < SRV_PAGE_HEADERS; i++)
             MHD_add_response_header(resp, srv_page_headers[i][0],
                                     srv_page_headers[i][1]);
+    } else {
+        /* an answer holds a ledger's figures, an evidence file, a
+         * credential: no cache keeps it, no browser reads it as another
+         * type */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                "no-store");
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    }
     if (__atomic_load_n(&stopping, __ATOMIC_SEQ_CST) || st->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (rep->status == 401 && st->rt != NULL &&

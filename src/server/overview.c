@@ -20,6 +20,17 @@ static json_t *opt_time(int present, uint32_t t)
     return present ? json_integer((json_int_t)t) : json_null();
 }
 
+/* Appends v (taken) to *arr; on failure (v NULL: a value Jansson refused,
+ * or no memory) frees *arr and sets it NULL, so that a row is never left
+ * out in silence: the answer is an error instead. */
+static void append(json_t **arr, json_t *v)
+{
+    if (*arr != NULL && (v == NULL || json_array_append_new(*arr, v) != 0)) {
+        json_decref(*arr);
+        *arr = NULL;
+    }
+}
+
 static json_t *kinds_json(const offpay_overview *o)
 {
     json_t *arr = json_array();
@@ -28,13 +39,11 @@ static json_t *kinds_json(const offpay_overview *o)
         const offpay_overview_kind *k = &o->kinds[i];
         const char                 *alpha = offpay_currency_alpha(k->currency);
 
-        json_array_append_new(
-            arr,
-            json_pack("{s:s, s:s, s:I, s:o}", "kind",
-                      offpay_account_kind_name(k->kind), "currency",
-                      alpha ? alpha : "", "accounts",
-                      (json_int_t)k->accounts, "balance",
-                      srv_json_amount(k->balance, k->currency)));
+        append(&arr, json_pack("{s:s, s:s, s:I, s:o}", "kind",
+                               offpay_account_kind_name(k->kind), "currency",
+                               alpha ? alpha : "", "accounts",
+                               (json_int_t)k->accounts, "balance",
+                               srv_json_amount(k->balance, k->currency)));
     }
     return arr;
 }
@@ -47,14 +56,14 @@ static json_t *buckets_json(const offpay_overview *o)
         const offpay_overview_bucket *b = &o->buckets[i];
         const char *alpha = offpay_currency_alpha(b->currency);
 
-        json_array_append_new(
-            arr, json_pack("{s:I, s:s, s:s, s:I, s:o, s:o, s:o}", "start",
-                           (json_int_t)b->start, "currency", alpha ? alpha : "",
-                           "outcome", srv_outcome_name(b->outcome), "count",
-                           (json_int_t)b->count, "charged",
-                           srv_json_amount(b->charged, b->currency), "paid",
-                           srv_json_amount(b->paid, b->currency), "covered",
-                           srv_json_amount(b->covered, b->currency)));
+        append(&arr,
+               json_pack("{s:I, s:s, s:s, s:I, s:o, s:o, s:o}", "start",
+                         (json_int_t)b->start, "currency", alpha ? alpha : "",
+                         "outcome", srv_outcome_name(b->outcome), "count",
+                         (json_int_t)b->count, "charged",
+                         srv_json_amount(b->charged, b->currency), "paid",
+                         srv_json_amount(b->paid, b->currency), "covered",
+                         srv_json_amount(b->covered, b->currency)));
     }
     return arr;
 }
@@ -73,18 +82,18 @@ static json_t *terminals_json(const offpay_overview *o)
                                (json_int_t)t->reported_at, "synced_at",
                                (json_int_t)t->synced_at, "pending",
                                (json_int_t)t->pending);
-        json_array_append_new(
-            arr, json_pack("{s:I, s:o, s:s, s:s, s:I, s:b, s:o, s:I, s:o, "
-                           "s:o}",
-                           "terminal", (json_int_t)t->terminal_id, "merchant",
-                           srv_json_id(t->merchant_id), "merchant_name",
-                           t->merchant_name, "currency", alpha ? alpha : "",
-                           "created_at", (json_int_t)t->created_at, "revoked",
-                           t->revoked, "revoked_at",
-                           opt_time(t->revoked, t->revoked_at), "presentments",
-                           (json_int_t)t->presentments, "last_upload",
-                           opt_time(t->last_upload != 0, t->last_upload),
-                           "report", report));
+        append(&arr,
+               json_pack("{s:I, s:o, s:s, s:s, s:I, s:b, s:o, s:I, s:o, "
+                         "s:o}",
+                         "terminal", (json_int_t)t->terminal_id, "merchant",
+                         srv_json_id(t->merchant_id), "merchant_name",
+                         t->merchant_name, "currency", alpha ? alpha : "",
+                         "created_at", (json_int_t)t->created_at, "revoked",
+                         t->revoked, "revoked_at",
+                         opt_time(t->revoked, t->revoked_at), "presentments",
+                         (json_int_t)t->presentments, "last_upload",
+                         opt_time(t->last_upload != 0, t->last_upload),
+                         "report", report));
     }
     return arr;
 }
@@ -96,14 +105,13 @@ static json_t *revoked_json(const offpay_overview *o)
     for (size_t i = 0; arr != NULL && i < o->n_revoked; i++) {
         const offpay_overview_revoked *v = &o->revoked[i];
 
-        json_array_append_new(
-            arr,
-            json_pack("{s:o, s:o, s:I, s:s, s:o, s:b}", "serial",
-                      srv_json_id(v->serial), "account",
-                      srv_json_id(v->wallet_account), "revoked_at",
-                      (json_int_t)v->revoked_at, "reason", v->reason,
-                      "remaining", srv_json_amount(v->remaining, v->currency),
-                      "released", v->released));
+        append(&arr, json_pack("{s:o, s:o, s:I, s:s, s:o, s:b}", "serial",
+                               srv_json_id(v->serial), "account",
+                               srv_json_id(v->wallet_account), "revoked_at",
+                               (json_int_t)v->revoked_at, "reason", v->reason,
+                               "remaining",
+                               srv_json_amount(v->remaining, v->currency),
+                               "released", v->released));
     }
     return arr;
 }
@@ -133,12 +141,15 @@ void srv_overview(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "overview");
         return;
     }
-    srv_ok(out,
-           json_pack("{s:I, s:o, s:{s:I, s:I, s:I, s:o}, s:o, s:o}", "time",
-                     (json_int_t)r->now, "kinds", kinds_json(o), "settlement",
-                     "from", (json_int_t)o->from, "to", (json_int_t)o->now,
-                     "width", (json_int_t)o->width, "buckets", buckets_json(o),
-                     "terminals", terminals_json(o), "revoked_credentials",
-                     revoked_json(o)));
+    srv_ok(out, json_pack(
+                    "{s:I, s:o, s:{s:I, s:I, s:I, s:o}, s:o, s:o, "
+                    "s:{s:b, s:b, s:b, s:b}}",
+                    "time", (json_int_t)r->now, "kinds", kinds_json(o),
+                    "settlement", "from", (json_int_t)o->from, "to",
+                    (json_int_t)o->now, "width", (json_int_t)o->width,
+                    "buckets", buckets_json(o), "terminals", terminals_json(o),
+                    "revoked_credentials", revoked_json(o), "more", "kinds",
+                    o->kinds_more, "buckets", o->buckets_more, "terminals",
+                    o->terminals_more, "revoked_credentials", o->revoked_more));
     offpay_overview_free(o);
 }

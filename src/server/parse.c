@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/base64.h"
+#include "core/message_int.h"
 #include "server/server.h"
 
 /* ---- errors -------------------------------------------------------- */
@@ -238,7 +239,11 @@ static const char *str_of(const json_t *j, uint64_t max)
     const char *s = json_string_value(j);
     size_t      n = json_string_length(j);
 
-    if (s == NULL || n == 0 || n > max || strlen(s) != n)
+    /* a text an operator reads: a control character would break a log
+     * line or a reason in two, a bidirectional mark show it in another
+     * order (the name rule of docs/protocol.md §2.3) */
+    if (s == NULL || n == 0 || n > max || strlen(s) != n ||
+        !offpay__utf8_display_ok((const uint8_t *)s, n))
         return NULL;
     return s;
 }
@@ -318,8 +323,15 @@ int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
             goto bad;
         }
         if (field_value(val, &fields[i], &vals[i]) != 0) {
-            snprintf(hint_buf, hint_cap, "field '%s' is malformed",
-                     fields[i].name);
+            if (fields[i].type == SRV_FT_STRING)
+                snprintf(hint_buf, hint_cap,
+                         "field '%s' is malformed: a string of 1 to %llu "
+                         "bytes, without control or invisible format "
+                         "characters",
+                         fields[i].name, (unsigned long long)fields[i].max);
+            else
+                snprintf(hint_buf, hint_cap, "field '%s' is malformed",
+                         fields[i].name);
             goto bad;
         }
         vals[i].present = 1;

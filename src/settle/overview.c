@@ -40,6 +40,9 @@ static void *row_next(rows *r)
     return (char *)r->v + r->n++ * r->size;
 }
 
+/* Rows of money by kind: every kind of account in every currency. */
+#define KINDS_MAX 4096u
+
 typedef struct overview_ctx {
     uint32_t from, to, width;
     rows     kinds, buckets, terminals, revoked;
@@ -117,6 +120,17 @@ static int terminal_cmp(const void *a, const void *b)
 
     return (x->terminal_id > y->terminal_id) -
            (x->terminal_id < y->terminal_id);
+}
+
+/* the order listed: live terminals first (the ones an operator watches),
+ * each group by id, as the store's query reads them */
+static int terminal_live_cmp(const void *a, const void *b)
+{
+    const offpay_overview_terminal *x = a, *y = b;
+
+    if (x->revoked != y->revoked)
+        return x->revoked ? 1 : -1;
+    return terminal_cmp(a, b);
 }
 
 /* newest first; the higher serial first at the same second */
@@ -207,8 +221,19 @@ static void rows_merge_all(overview_ctx *c)
     rows_merge(&c->buckets, bucket_cmp, bucket_fold);
     rows_merge(&c->terminals, terminal_cmp, terminal_fold);
     rows_merge(&c->revoked, revoked_cmp, revoked_fold);
-    if (c->revoked.n > OFFPAY_OVERVIEW_REVOKED_MAX)
-        c->revoked.n = OFFPAY_OVERVIEW_REVOKED_MAX;
+    if (c->terminals.n > 1)
+        qsort(c->terminals.v, c->terminals.n, c->terminals.size,
+              terminal_live_cmp);
+}
+
+/* Cuts r to its cap, saying whether anything was left out. */
+static int rows_cap(rows *r, size_t cap)
+{
+    if (r->n > cap) {
+        r->n = cap;
+        r->full = 1;
+    }
+    return r->full;
 }
 
 static offpay_err overview_tx(offpay_ledger *l, void *arg)
@@ -221,11 +246,12 @@ static offpay_err overview_tx(offpay_ledger *l, void *arg)
     if (rc == OFFPAY_OK && !c->nomem)
         rc = l->ops->settle_buckets(l->store, c->from, c->to, c->width,
                                     bucket_add, c);
+    /* one row past the cap, to tell that there are more */
     if (rc == OFFPAY_OK && !c->nomem)
-        rc = l->ops->terminal_stats(l->store, OFFPAY_OVERVIEW_TERMINALS_MAX,
+        rc = l->ops->terminal_stats(l->store, OFFPAY_OVERVIEW_TERMINALS_MAX + 1,
                                     terminal_add, c);
     if (rc == OFFPAY_OK && !c->nomem)
-        rc = l->ops->revoked_list(l->store, OFFPAY_OVERVIEW_REVOKED_MAX,
+        rc = l->ops->revoked_list(l->store, OFFPAY_OVERVIEW_REVOKED_MAX + 1,
                                   revoked_add, c);
     if (rc == OFFPAY_OK && c->nomem)
         rc = OFFPAY_ENOMEM;
@@ -263,15 +289,16 @@ offpay_err offpay_ledger_overview(offpay_ledger *l, uint32_t from,
     c.to = now;
     c.width = width;
     c.kinds.size = sizeof(offpay_overview_kind);
-    c.kinds.max = 64; /* 5 kinds times a few currencies */
+    c.kinds.max = KINDS_MAX;
     /* a row per (bucket, currency, outcome): room for 5 outcomes of 4
      * currencies in every bucket */
     c.buckets.size = sizeof(offpay_overview_bucket);
     c.buckets.max = OFFPAY_OVERVIEW_BUCKETS_MAX * 20;
     c.terminals.size = sizeof(offpay_overview_terminal);
-    c.terminals.max = OFFPAY_OVERVIEW_TERMINALS_MAX;
+    /* room for the row past the cap (overview_tx), cut after */
+    c.terminals.max = OFFPAY_OVERVIEW_TERMINALS_MAX + 1;
     c.revoked.size = sizeof(offpay_overview_revoked);
-    c.revoked.max = OFFPAY_OVERVIEW_REVOKED_MAX;
+    c.revoked.max = OFFPAY_OVERVIEW_REVOKED_MAX + 1;
     /* On a sharded ledger each shard is read in its own transaction: the
      * figures of one shard are consistent, those of two are each their
      * shard's at its read. Room for every shard's rows, merged after. */
@@ -305,6 +332,12 @@ offpay_err offpay_ledger_overview(offpay_ledger *l, uint32_t from,
     o->terminals = c.terminals.v;
     o->n_terminals = c.terminals.n;
     o->revoked = c.revoked.v;
+    o->n_revoked = c.revoked.n;
+    o->kinds_more = c.kinds.full;
+    o->buckets_more = c.buckets.full;
+    o->terminals_more = rows_cap(&c.terminals, OFFPAY_OVERVIEW_TERMINALS_MAX);
+    o->revoked_more = rows_cap(&c.revoked, OFFPAY_OVERVIEW_REVOKED_MAX);
+    o->n_terminals = c.terminals.n;
     o->n_revoked = c.revoked.n;
     memset(&c, 0, sizeof c); /* o owns the arrays now */
     *out = o;

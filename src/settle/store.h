@@ -390,8 +390,8 @@ typedef struct offpay__store_ops {
     offpay_err (*settle_buckets)(
         offpay__store *s, uint32_t from, uint32_t to, uint32_t width,
         int (*fn)(const offpay_overview_bucket *b, void *ctx), void *ctx);
-    /* at most max terminals, ascending id, with their uploads and their
-     * last report */
+    /* at most max terminals, live ones first, each group by ascending id,
+     * with their uploads and their last report */
     offpay_err (*terminal_stats)(offpay__store *s, size_t max,
                                  int (*fn)(const offpay_overview_terminal *t,
                                            void                           *ctx),

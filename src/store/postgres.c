@@ -35,6 +35,7 @@
 
 #include "core/log.h"
 #include "core/jsonutil.h"
+#include "core/message_int.h"
 #include "settle/settle_int.h"
 #include "settle/store.h"
 #include "store/migrations.h"
@@ -1820,7 +1821,7 @@ static const char SQL_TERMINAL_STATS[] =
     " r.reported_at, r.synced_at, r.pending"
     " FROM terminals t JOIN merchants m ON m.id = t.merchant"
     " LEFT JOIN terminal_reports r ON r.terminal = t.id"
-    " ORDER BY t.id LIMIT $1::bigint";
+    " ORDER BY t.revoked_at IS NOT NULL, t.id LIMIT $1::bigint";
 static const char SQL_REVOKED_LIST[] =
     "SELECT v.serial, c.wallet_account, c.currency, v.at, v.reason,"
     " c.remaining, c.released_at FROM revocations v"
@@ -1840,7 +1841,7 @@ static void col_text(PGresult *r, int i, int col, char *buf, size_t cap)
     size_t      n = strlen(t);
 
     if (n >= cap)
-        n = cap - 1;
+        n = offpay__utf8_cut((const char *)t, cap - 1);
     memcpy(buf, t, n);
     buf[n] = '\0';
 }

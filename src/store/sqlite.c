@@ -30,6 +30,7 @@
 
 #include "core/log.h"
 #include "core/dbcopy.h"
+#include "core/message_int.h"
 #include "settle/store.h"
 #include "store/migrations.h"
 
@@ -1792,7 +1793,7 @@ static const char SQL_TERMINAL_STATS[] =
     " r.reported_at, r.synced_at, r.pending"
     " FROM terminals t JOIN merchants m ON m.id = t.merchant"
     " LEFT JOIN terminal_reports r ON r.terminal = t.id"
-    " ORDER BY t.id LIMIT ?1";
+    " ORDER BY t.revoked_at IS NOT NULL, t.id LIMIT ?1";
 static const char SQL_REVOKED_LIST[] =
     "SELECT v.serial, c.wallet_account, c.currency, v.at, v.reason,"
     " c.remaining, c.released_at FROM revocations v"
@@ -1811,7 +1812,7 @@ static void col_text(sqlite3_stmt *st, int i, char *buf, size_t cap)
     size_t               n = t != NULL ? strlen((const char *)t) : 0;
 
     if (n >= cap)
-        n = cap - 1;
+        n = offpay__utf8_cut((const char *)t, cap - 1);
     if (n != 0)
         memcpy(buf, t, n);
     buf[n] = '\0';

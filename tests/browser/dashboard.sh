@@ -291,6 +291,28 @@ audit_passes "the ledger put back"
 [ -s "$ARTIFACTS/dashboard-audit-failed.png" ] && ok "screenshot $ARTIFACTS/dashboard-audit-failed.png" \
   || fail "no screenshot of the failed audit"
 
+# ---- texts operators read, and what admin answers carry ------------------
+api GET /v1/admin/overview
+[ "$(jq -r '.more | [.kinds, .buckets, .terminals, .revoked_credentials] | map(tostring) | join(" ")' resp.json)" = "false false false false" ] \
+  && ok "overview: every list whole (more: all false)" || fail "more: $(jq -c .more resp.json)"
+curl -s -D hdr.txt -o /dev/null -H "Authorization: Bearer $TOKEN" "$URL/v1/admin/overview"
+grep -qi '^cache-control: no-store' hdr.txt && grep -qi '^x-content-type-options: nosniff' hdr.txt \
+  && ok "an admin answer is not cached nor sniffed" || fail "admin headers: $(cat hdr.txt)"
+# a reason that would break a line or turn text around is refused
+api POST "/v1/admin/credentials/$S3/revoke" '{"reason":"double_spend\u202e"}'
+expect_http 400 BAD_FIELD "a reason with a bidirectional override"
+api POST "/v1/admin/credentials/$S3/revoke" '{"reason":"lost\nfound"}'
+expect_http 400 BAD_FIELD "a reason with a line break"
+# a reason longer than the overview shows is cut between characters, and
+# the revocation is listed (it was left out when the cut split an é)
+long="$(printf 'a%.0s' $(seq 63))éé Verlust gemeldet"
+api POST "/v1/admin/credentials/$S3/revoke" "{\"reason\":\"$long\"}"
+expect_http 200 - "a credential revoked with a long reason"
+api GET /v1/admin/overview
+[ "$(jq -r --arg s "$S3" '.revoked_credentials[] | select(.serial == $s) | .reason' resp.json)" = "$(printf 'a%.0s' $(seq 63))" ] \
+  && ok "the long reason is listed, cut before the character that did not fit" \
+  || fail "long reason: $(jq -c .revoked_credentials resp.json)"
+
 stop_server TERM
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
 echo "# final balances (minor units): wallet $want_wallet, escrow $want_escrow, merchant $want_merchant, guarantee $want_guarantee, world $want_world"

@@ -333,8 +333,55 @@ static void test_terminals_show_uploads_reports_and_revocation(void)
     t = find_terminal(o, w.terminal[2]);
     REQUIRE(t != NULL);
     CHECK(t->presentments == 1 && !t->reported && !t->revoked);
+    /* live ones first, each group by id */
     for (size_t i = 1; i < o->n_terminals; i++)
-        CHECK(o->terminals[i - 1].terminal_id < o->terminals[i].terminal_id);
+        CHECK(o->terminals[i - 1].revoked < o->terminals[i].revoked ||
+              (o->terminals[i - 1].revoked == o->terminals[i].revoked &&
+               o->terminals[i - 1].terminal_id < o->terminals[i].terminal_id));
+    CHECK(o->n_terminals == 3 && o->terminals[2].terminal_id == w.terminal[1]);
+    CHECK(!o->terminals_more && !o->revoked_more && !o->kinds_more &&
+          !o->buckets_more);
+    offpay_overview_free(o);
+    drop_world(&w);
+}
+
+/* More terminals than the list holds: the live ones are listed, and the
+ * overview says there are more; revocations past the cap likewise, and
+ * money in many currencies is all there. */
+static void test_lists_past_their_cap_say_so(void)
+{
+    static const uint16_t currencies[] = {36,  124, 156, 208, 348, 392, 410,
+                                          484, 554, 578, 643, 710, 752, 756,
+                                          826, 840, 949, 986, 985, 203};
+    world                 w;
+    offpay_overview      *o = NULL;
+    uint8_t               tcb[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t                tcl, n_cur = sizeof currencies / sizeof *currencies;
+    offpay_keypair        tk;
+    offpay_terminal_cred  tc;
+    uint64_t              m, ma, acct;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, w.terminal[0], T0 + 10));
+    for (size_t i = 0; i < OFFPAY_OVERVIEW_TERMINALS_MAX; i++) {
+        REQUIRE_OK(offpay_keypair_generate(&tk));
+        REQUIRE_OK(offpay_ledger_terminal_add(
+            w.l, w.merchant[2], tk.pk, T0 + 365 * DAY, T0, tcb, &tcl, &tc));
+    }
+    offpay_keypair_wipe(&tk);
+    /* 3 kinds in 20 more currencies: 60 rows more than EUR's */
+    for (size_t i = 0; i < n_cur; i++) {
+        REQUIRE_OK(offpay_ledger_merchant_add(w.l, "Abroad", currencies[i], T0,
+                                              &m, &ma));
+        REQUIRE_OK(offpay_ledger_wallet_account(w.l, currencies[i], "payer", T0,
+                                                &acct));
+        REQUIRE_OK(offpay_ledger_deposit(w.l, acct, 100, "top-up", T0, NULL));
+    }
+    REQUIRE_OK(offpay_ledger_overview(w.l, T0, HOUR, T0 + HOUR, &o));
+    CHECK(o->n_terminals == OFFPAY_OVERVIEW_TERMINALS_MAX && o->terminals_more);
+    for (size_t i = 0; i < o->n_terminals; i++)
+        CHECK(!o->terminals[i].revoked);
+    CHECK(o->n_kinds >= 5 + 3 * n_cur && !o->kinds_more);
     offpay_overview_free(o);
     drop_world(&w);
 }
@@ -386,6 +433,7 @@ static const offpay_test TESTS[] = {
     {"terminals_show_uploads_reports_and_revocation",
      test_terminals_show_uploads_reports_and_revocation},
     {"revoked_credentials_newest_first", test_revoked_credentials_newest_first},
+    {"lists_past_their_cap_say_so", test_lists_past_their_cap_say_so},
     {"bad_ranges_are_refused", test_bad_ranges_are_refused},
     {NULL, NULL},
 };

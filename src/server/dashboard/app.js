@@ -13,8 +13,11 @@
   const CASES_PAGES_MAX = 10;
 
   const byId = (id) => document.getElementById(id);
-  // offpayd's clock at the last reply: the range is counted back from it
+  // offpayd's clock at the last reply, and this page's clock then: a
+  // refresh counts the range back from offpayd's clock now, estimated as
+  // the one at the last reply plus the time gone since
   let lastTime = null;
+  let lastAt = 0;
 
   class AuthError extends Error {}
 
@@ -259,18 +262,21 @@
     }), 'no cases', 7);
   }
 
-  // Every case, oldest first (the list is paged by id).
+  // Every case, oldest first (the list is paged by id), up to
+  // CASES_PAGES_MAX pages; more says there were more.
   async function allCases() {
     let out = [];
     let after = null;
+    let more = false;
     for (let i = 0; i < CASES_PAGES_MAX; i++) {
       const q = '/v1/admin/cases?limit=' + CASES_PAGE + (after ? '&after=' + after : '');
       const page = await (await api(q)).json();
       out = out.concat(page.cases);
       if (page.next_after === null) break;
       after = page.next_after;
+      more = i === CASES_PAGES_MAX - 1;
     }
-    return out;
+    return {cases : out, more : more};
   }
 
   function fail(e) {
@@ -292,18 +298,26 @@
       const [width, span] = byId('range').value.split(':').map(Number);
       let q = '/v1/admin/overview?width=' + width;
       if (lastTime !== null) {
-        q += '&from=' + Math.max(0, lastTime - span);
+          const gone = Math.max(0, Math.floor((Date.now() - lastAt) / 1000));
+          q += '&from=' + Math.max(0, lastTime + gone - span);
       } else if (span !== 86400) { // offpayd's default is the last day
         q += '&from=' + Math.max(0, Math.floor(Date.now() / 1000) - span);
       }
       const o = await (await api(q)).json();
       lastTime = o.time;
+      lastAt = Date.now();
       const cases = await allCases();
       renderKinds(o.kinds);
       renderSettlement(o.settlement);
       renderTerminals(o.terminals);
-      renderCases(cases);
+      renderCases(cases.cases);
       renderRevoked(o.revoked_credentials);
+      // a list cut at its cap says so: the figures beside it are not all
+      byId('kinds-more').hidden = !o.more.kinds;
+      byId('buckets-more').hidden = !o.more.buckets;
+      byId('terminals-more').hidden = !o.more.terminals;
+      byId('revoked-more').hidden = !o.more.revoked_credentials;
+      byId('cases-more').hidden = !cases.more;
       byId('as-of').textContent = 'as of ' + when(o.time);
       byId('login').hidden = true;
       byId('board').hidden = false;
