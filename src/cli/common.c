@@ -130,6 +130,12 @@ int cli_fail(const char *what, offpay_err rc)
         strstr(offpay_pkcs11_detail(), "CKR_") == NULL)
         fprintf(stderr, "offpay: (a wrong passphrase and a damaged file look "
                         "the same to the decryption)\n");
+    if (rc == OFFPAY_EBUSY)
+        fprintf(stderr,
+                "offpay: (another offpay command holds it, waited for "
+                "10 s: a sync talking to offpayd holds a terminal or a "
+                "wallet until offpayd answers, up to a few minutes on a bad "
+                "link; try again when it is done)\n");
     if (rc == OFFPAY_EPASSPHRASE_SHORT)
         fprintf(stderr,
                 "offpay: (a new passphrase needs at least %d characters: it "
