@@ -1527,7 +1527,7 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t,
     int                 have_l = 0, fresh_b = 0, fresh_l = 0, held_future;
     uint64_t            latest;
     int64_t             sync_seq = 0;
-    uint32_t            hw, rl_at;
+    uint32_t            hw, hw_sync, rl_at;
     offpay_err          rc;
 
     if (t == NULL || (bundle == NULL && revlist == NULL))
@@ -1590,6 +1590,7 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t,
     if (rl_at > latest)
         rl_at = 0; /* a held future-dated list vouches for nothing */
     hw = seen < now ? seen : now;
+    hw_sync = hw;
     if (b.issued_at > hw && b.issued_at <= latest) /* idem, a held bundle */
         hw = b.issued_at;
     if (rl_at > hw)
@@ -1597,13 +1598,15 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t,
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         goto out;
     /* The offline count restarts: payments since this sync are the
-     * journal rows after its highest seq now. */
+     * journal rows after its highest seq now; the hours since it count
+     * from the time seen (offpayd's, when the terminal's clock ran ahead:
+     * a clock set right later does not get those hours for nothing). */
     if ((fresh_b &&
          (rc = meta_put(t->db, "bundle", bundle, bundle_len)) != OFFPAY_OK) ||
         (fresh_l && (rc = store_revlist(t, &l)) != OFFPAY_OK) ||
         (rc = query_i64(t->db, "SELECT coalesce(max(seq), 0) FROM journal", 0,
                         &sync_seq)) != OFFPAY_OK ||
-        (rc = meta_put_u64(t->db, "last_sync", now)) != OFFPAY_OK ||
+        (rc = meta_put_u64(t->db, "last_sync", hw_sync)) != OFFPAY_OK ||
         (rc = meta_put_u64(t->db, "sync_seq", (uint64_t)sync_seq)) !=
             OFFPAY_OK ||
         (rc = meta_put_u64(t->db, "high_water", hw)) != OFFPAY_OK ||
@@ -1616,7 +1619,7 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t,
         offpay_terminal_set_cred_cache(t, t->cache_on);
     }
     t->high_water = hw;
-    t->last_sync = now;
+    t->last_sync = hw_sync;
     t->sync_seq = sync_seq;
     t->payments_since_sync = 0;
     rc = load_revoked(t);

@@ -586,10 +586,10 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     if (rc == OFFPAY_OK)
         rc = offpay__http_get_b64(base_url, path, "revlist", TRIES, &revlist,
                                   &revlist_len);
-    /* A clock found ahead of offpayd's: the newest time seen is offpayd's,
-     * so that once the terminal's clock is set right it is not "behind the
-     * newest time seen" (ECLOCK_BEHIND) until its next sync; the offline
-     * limits still count from the terminal's own clock. */
+    /* A clock found ahead of offpayd's: the newest time seen, and the time
+     * of this sync, are offpayd's, so that once the terminal's clock is set
+     * right it is not "behind the newest time seen" (ECLOCK_BEHIND) until
+     * its next sync, nor given the hours it ran ahead as time online. */
     if (rc == OFFPAY_OK)
         rc = offpay__terminal_sync_seen(
             t, bundle, bundle_len, revlist, revlist_len, now,

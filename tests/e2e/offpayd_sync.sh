@@ -197,10 +197,12 @@ audit_passes "revoked terminals"
 
 # ---- 7. a clock set right after a sync that found it ahead ---------------
 # td (max-offline-hours 1) syncs with its clock 2 hours ahead of
-# offpayd's: still accepting then (the offline limits count from its own
-# clock); once its clock is set right it accepts at once (the newest time
-# it has seen is offpayd's), where it used to refuse ECLOCK_BEHIND until
-# another sync
+# offpayd's: the sync happened at offpayd's time, so with its clock still
+# ahead it has been offline 2 hours by its own count and refuses (a clock
+# set ahead for a sync must not buy offline hours once set back, where it
+# used to count from its own clock); once its clock is set right it
+# accepts at once (the newest time it has seen is offpayd's), where it
+# used to refuse ECLOCK_BEHIND until another sync
 term_init td # registered, never synced: its first sync brings the lists
 api POST /v1/admin/terminals "{\"merchant\":\"$MID\",\"terminal_key\":\"$("$OFFPAY" terminal key --terminal td --passphrase-file tp)\"}"
 jget .credential > td.tcred
@@ -210,7 +212,8 @@ ahead2=$(( $(date +%s) + 7200 ))
 run_cli 0 "clock: this terminal's is (7199|7200|7201) s ahead of offpayd's clock" -- \
   env OFFPAY_NOW=$ahead2 "$OFFPAY" terminal sync --terminal td \
     --passphrase-file tp --server "$URL"
-run_cli 0 "state +accepting payments" -- env OFFPAY_NOW=$((ahead2 + 60)) "$OFFPAY" terminal status --terminal td
+run_cli 0 "state +SYNC REQUIRED" -- env OFFPAY_NOW=$((ahead2 + 60)) "$OFFPAY" terminal status --terminal td
+run_cli 0 "state +accepting payments" -- "$OFFPAY" terminal status --terminal td
 c=$(pay w4 2.00)
 run_cli 0 "^accepted: 2.00 EUR" -- "$OFFPAY" terminal accept --terminal td --code "$c" --amount 2.00
 run_cli 0 "1 decided \(1 paid, 2.00 EUR" -- \
