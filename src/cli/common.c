@@ -565,6 +565,15 @@ static char *read_code(const char *image, const char *code, int *status)
         free(text);
         return NULL;
     }
+    /* a NUL byte would end the text early and the rest go unread */
+    if (memchr(text, '\0', n) != NULL) {
+        fprintf(stderr, "offpay: the line on standard input holds a NUL byte: "
+                        "not a code (%s)\n",
+                offpay_errname(OFFPAY_EMALFORMED));
+        *status = EXIT_REJECTED;
+        free(text);
+        return NULL;
+    }
     /* a scanner that ends each code with CR alone, twice: two lines */
     if (memchr(text, '\r', n) != NULL) {
         *status = cli_usage_error("more than one line on standard input "

@@ -152,6 +152,8 @@ expect 2 "more than one line on standard input" -- bash -c \
   "printf '%s\n%s\n' '$code' '$code2' | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
 expect 2 "more than one line on standard input \(lines ended by CR\)" -- bash -c \
   "printf '%s\r%s\r' '$code' '$code2' | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
+expect 1 "holds a NUL byte: not a code \(EMALFORMED\)" -- bash -c \
+  "printf '%s\\0junk\n' '$code2' | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
 expect 0 "2 payment\(s\)" -- "$OFFPAY" terminal journal "${T[@]}"
 expect 0 "accepted: 1.00 EUR" -- bash -c \
   "printf '%s\r\n\n' '$code' | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
