@@ -799,6 +799,54 @@ static int set_rule(offpay_risk *r, uint16_t currency, const char *set)
     return cli_usage_error("--set: unknown rule '%.*s'", (int)nlen, set);
 }
 
+/* The guarantee pays an overspend only for payments within the issuer's
+ * default rules (docs/settlement.md §5), whatever a terminal is set to:
+ * a rule set looser says so, on stderr, each time the rules are shown. */
+static void warn_beyond_guarantee(const offpay_risk *r, uint16_t cur)
+{
+    offpay_risk d;
+    char        m[64];
+    int         beyond = 0;
+
+    offpay_risk_defaults(cur, &d);
+    if (r->floor_unbound > d.floor_unbound)
+        beyond = fprintf(stderr,
+                         "warning: floor-unbound is above the guarantee's "
+                         "%s\n",
+                         cli_money(d.floor_unbound, cur, m, sizeof m));
+    if (r->floor_bound > d.floor_bound)
+        beyond = fprintf(stderr,
+                         "warning: floor-bound is above the guarantee's %s\n",
+                         cli_money(d.floor_bound, cur, m, sizeof m));
+    if (r->cumulative > d.cumulative)
+        beyond =
+            fprintf(stderr, "warning: cumulative is above the guarantee's %s\n",
+                    cli_money(d.cumulative, cur, m, sizeof m));
+    if (r->max_code_age > d.max_code_age)
+        beyond = fprintf(stderr,
+                         "warning: max-code-age is above the guarantee's "
+                         "%u s\n",
+                         d.max_code_age);
+    if (r->max_code_age_unbound > d.max_code_age_unbound)
+        beyond = fprintf(stderr,
+                         "warning: max-code-age-unbound is above the "
+                         "guarantee's %u s\n",
+                         d.max_code_age_unbound);
+    if (r->skew > d.skew)
+        beyond = fprintf(
+            stderr, "warning: skew is above the guarantee's %u s\n", d.skew);
+    if (r->max_revlist_age == 0 || r->max_revlist_age > d.max_revlist_age)
+        beyond = fprintf(stderr,
+                         "warning: max-revlist-age is above the guarantee's "
+                         "%u s\n",
+                         d.max_revlist_age);
+    if (beyond)
+        fprintf(stderr,
+                "  a payment accepted beyond the guarantee's rules is paid "
+                "from the payer's escrow only: if the payer overspent, the "
+                "merchant is not paid the rest (docs/settlement.md §5)\n");
+}
+
 static int cmd_risk(const void *args, const char *arg CLI_UNUSED)
 {
     const term_args *a = args;
@@ -833,6 +881,8 @@ static int cmd_risk(const void *args, const char *arg CLI_UNUSED)
                r.max_offline_payments, r.max_offline_hours, r.max_code_age,
                r.max_code_age_unbound, r.skew, r.max_revlist_age,
                r.request_ttl);
+    if (status == EXIT_OK)
+        warn_beyond_guarantee(&r, cur);
     offpay_terminal_close(t);
     return status;
 }

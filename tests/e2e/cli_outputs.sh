@@ -159,6 +159,12 @@ expect 0 "accepted: 1.00 EUR" -- bash -c \
   "printf '%s\r\n\n' '$code' | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
 expect 0 "max-offline-payments +9" -- "$OFFPAY" terminal risk "${T[@]}" \
   --set max-offline-payments=8 --set max-offline-payments=9
+out=$("$OFFPAY" terminal risk "${T[@]}" 2>&1)
+! grep -q "warning" <<<"$out" && ok "the default rules: no warning" || fail "warned: $out"
+expect 0 "warning: floor-unbound is above the guarantee's 50.00 EUR" -- \
+  "$OFFPAY" terminal risk "${T[@]}" --set floor-unbound=100.00
+expect 0 "the merchant is not paid the rest" -- "$OFFPAY" terminal risk "${T[@]}"
+expect 0 "floor-unbound +50.00 EUR" -- "$OFFPAY" terminal risk "${T[@]}" --set floor-unbound=50.00
 
 # ---- 6. messages say what happened -----------------------------------------
 # A request answered twice (scanned again): the same code, nothing more
