@@ -112,6 +112,13 @@ static void print_proof(const offpay_evidence_report *r)
                "charges, each within the amount its code authorized, total "
                "%s, above the credential's limit %s\n",
                (unsigned long long)r->serial, total, limit);
+        if (r->n_presentments > r->n_codes)
+            printf("NOT PROVED by the file: that the payer spent more than "
+                   "the limit. %zu presentment(s) of %zu code(s): a code "
+                   "presented by more than one terminal (copied or "
+                   "photographed) counts at each, as the escrow pays it at "
+                   "each (docs/settlement.md §4)\n",
+                   r->n_presentments, r->n_codes);
         break;
     case OFFPAY_CASE_RECEIPT_MISMATCH:
         cli_money(r->b.charged, r->currency, total, sizeof total);

@@ -1105,6 +1105,11 @@ static offpay_err vf_prove(vf *v)
                        "a duplicate presentment is of one code, the file has "
                        "%zu",
                        v->n_codes);
+        if (v->codes[0].bound)
+            return why(r, OFFPAY_EEVIDENCE,
+                       "the code is bound to one request of one terminal: "
+                       "presented again it is paid nothing and proves "
+                       "nothing against its payer (docs/settlement.md §4)");
         for (k = 1; k < v->n_items; k++)
             if (v->items[k].terminal != v->items[0].terminal)
                 break;

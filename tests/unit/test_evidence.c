@@ -646,6 +646,7 @@ static void test_overspend_evidence_counts_a_bound_code_once(void)
     size_t                 n1, n2, tlen, len = 0;
     char                  *file = NULL;
     offpay_evidence_report r;
+    json_t                *doc, *items, *kase;
 
     REQUIRE_OK(make_world(&w));
     REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(50),
@@ -669,6 +670,25 @@ static void test_overspend_evidence_counts_a_bound_code_once(void)
         offpay_evidence_verify((const uint8_t *)file, len, w.root.pk, &r));
     CHECK(r.kind == OFFPAY_CASE_OVERSPEND && r.n_presentments == 3);
     CHECK(r.total == CENTS(55) && r.limit == CENTS(50));
+
+    /* The bound code's two presentments made into a "duplicate" file (by
+     * an operator wanting a case the ledger never opened): refused, a
+     * bound code presented again proves nothing against its payer. */
+    doc = load(file);
+    REQUIRE(doc != NULL);
+    items = json_object_get(doc, "presentments");
+    REQUIRE(json_array_size(items) == 3 &&
+            json_array_size(json_object_get(doc, "codes")) == 2);
+    json_array_remove(json_object_get(doc, "codes"), 1);
+    json_array_remove(items, 2);
+    json_array_remove(json_object_get(doc, "terminals"), 2);
+    kase = json_object_get(doc, "case");
+    json_object_set_new(kase, "kind", json_string("duplicate"));
+    json_object_set(kase, "presentment",
+                    json_object_get(json_array_get(items, 1), "id"));
+    CHECK_ERR(verify_doc(&w, doc, &r), OFFPAY_EEVIDENCE);
+    CHECK(strstr(r.why, "presented again it is paid nothing") != NULL);
+    json_decref(doc);
     free(file);
     drop_world(&w);
 }
