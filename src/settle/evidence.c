@@ -347,6 +347,187 @@ static offpay_err ex_claims(offpay_ledger *l, ex *e)
     return rc;
 }
 
+/* ---- an overspend too large for one file ------------------------------
+ * An overspend's file carries every presentment of the credential up to
+ * the case's; when they do not fit the caps, a part of them whose counted
+ * charges (as the verifier counts them, §9.3) exceed the limit proves the
+ * case as well. The part: the case's presentment, then the largest
+ * counted charges first, until their sum exceeds the limit within the
+ * caps. */
+
+#define OV_MAX 200000u /* presentments read for the choice, at most */
+
+typedef struct ov_pres {
+    uint64_t id;
+    uint32_t terminal, counter, accepted_at;
+    int64_t  charged, counted;
+    uint8_t  code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t   len;
+    int      chosen;
+} ov_pres;
+
+typedef struct ov_all {
+    ov_pres   *v;
+    size_t     n, cap;
+    offpay_err err;
+} ov_all;
+
+static int ov_walk(const offpay__presentment_row *p, void *arg)
+{
+    ov_all  *a = arg;
+    ov_pres *x;
+
+    if (p->code_len > OFFPAY_PAYMENT_BOUND_BYTES) {
+        a->err = OFFPAY_ESTORE;
+        return 1;
+    }
+    if (a->n == a->cap) {
+        size_t   want = a->cap ? a->cap * 2 : 1024;
+        ov_pres *nv;
+
+        if (a->cap == OV_MAX) {
+            a->err = OFFPAY_ETOOBIG;
+            return 1;
+        }
+        if (want > OV_MAX)
+            want = OV_MAX;
+        nv = realloc(a->v, want * sizeof *nv);
+        if (nv == NULL) {
+            a->err = OFFPAY_ENOMEM;
+            return 1;
+        }
+        a->v = nv;
+        a->cap = want;
+    }
+    x = &a->v[a->n++];
+    memset(x, 0, sizeof *x);
+    x->id = p->id;
+    x->terminal = p->terminal;
+    x->counter = p->counter;
+    x->accepted_at = p->accepted_at;
+    x->charged = p->charged;
+    memcpy(x->code, p->code, p->code_len);
+    x->len = p->code_len;
+    return 0;
+}
+
+static int ov_by_counted(const void *a, const void *b)
+{
+    const ov_pres *x = a, *y = b;
+
+    if (x->counted != y->counted)
+        return x->counted > y->counted ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static int ov_by_id(const void *a, const void *b)
+{
+    const ov_pres *x = a, *y = b;
+
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Whether taking x keeps the file within its caps. */
+static int ov_fits(const ex *e, const ov_pres *x, size_t *n_terms,
+                   uint32_t *terms)
+{
+    int code_new = code_index(e, x->code, x->len) == SIZE_MAX;
+    int term_new = 1;
+
+    for (size_t t = 0; t < *n_terms && term_new; t++)
+        term_new = terms[t] != x->terminal;
+    if ((code_new && e->n_codes == OFFPAY_EVIDENCE_CODES_MAX) ||
+        e->n_items == OFFPAY_EVIDENCE_PRESENTMENTS_MAX ||
+        (term_new && *n_terms == OFFPAY_EVIDENCE_TERMINALS_MAX))
+        return 0;
+    if (term_new)
+        terms[(*n_terms)++] = x->terminal;
+    return 1;
+}
+
+static offpay_err ov_choose(offpay_ledger *l, ex *e)
+{
+    ov_all         a = {NULL, 0, 0, OFFPAY_OK};
+    offpay_payment pay;
+    int64_t        total = 0, limit = 0;
+    size_t         n_terms = 0;
+    uint32_t       terms[OFFPAY_EVIDENCE_TERMINALS_MAX];
+    offpay_err     rc;
+
+    rc = l->ops->presentments_of(l->store, e->c.serial, e->c.counter, 1,
+                                 e->c.presentment, ov_walk, &a);
+    if (rc == OFFPAY_OK)
+        rc = a.err;
+    /* what each counts (§9.3): at most its code's authorized amount, a
+     * bound code once, at its first presentment (a.v is by id) */
+    for (size_t i = 0; rc == OFFPAY_OK && i < a.n; i++) {
+        ov_pres *x = &a.v[i];
+
+        rc = offpay_payment_decode(x->code, x->len, &pay);
+        if (rc != OFFPAY_OK) {
+            rc = OFFPAY_ESTORE; /* the ledger verified it */
+            break;
+        }
+        limit = (int64_t)pay.cred.limit;
+        x->counted =
+            x->charged < (int64_t)pay.amount ? x->charged : (int64_t)pay.amount;
+        for (size_t j = 0; pay.bound && j < i; j++)
+            if (a.v[j].counter == x->counter && a.v[j].len == x->len &&
+                memcmp(a.v[j].code, x->code, x->len) == 0)
+                x->counted = 0;
+    }
+    if (rc == OFFPAY_OK) {
+        e->n_codes = e->n_items = 0;
+        /* the case's presentment first, then the largest */
+        qsort(a.v, a.n, sizeof *a.v, ov_by_counted);
+        for (size_t pass = 0; pass < 2 && total <= limit; pass++)
+            for (size_t i = 0; i < a.n && total <= limit; i++) {
+                ov_pres *x = &a.v[i];
+
+                if ((pass == 0) != (x->id == e->c.presentment) ||
+                    (pass == 1 && x->counted == 0) ||
+                    !ov_fits(e, x, &n_terms, terms))
+                    continue;
+                x->chosen = 1;
+                e->n_items++; /* counted here; the rows are made below */
+                if (code_index(e, x->code, x->len) == SIZE_MAX) {
+                    memcpy(e->codes[e->n_codes].bytes, x->code, x->len);
+                    e->codes[e->n_codes].len = x->len;
+                    e->codes[e->n_codes++].counter = x->counter;
+                }
+                total += x->counted;
+            }
+        if (total <= limit)
+            rc = OFFPAY_ETOOBIG; /* no part within the caps proves it */
+    }
+    if (rc == OFFPAY_OK) {
+        /* the file's order: presentments by id, codes as they first come */
+        qsort(a.v, a.n, sizeof *a.v, ov_by_id);
+        e->n_codes = e->n_items = 0;
+        for (size_t i = 0; i < a.n; i++) {
+            const ov_pres *x = &a.v[i];
+            size_t         ci;
+
+            if (!x->chosen)
+                continue;
+            ci = code_index(e, x->code, x->len);
+            if (ci == SIZE_MAX) {
+                ci = e->n_codes++;
+                memcpy(e->codes[ci].bytes, x->code, x->len);
+                e->codes[ci].len = x->len;
+                e->codes[ci].counter = x->counter;
+            }
+            e->items[e->n_items].id = x->id;
+            e->items[e->n_items].terminal = x->terminal;
+            e->items[e->n_items].charged = x->charged;
+            e->items[e->n_items].accepted_at = x->accepted_at;
+            e->items[e->n_items++].code = ci;
+        }
+    }
+    free(a.v);
+    return rc;
+}
+
 static offpay_err ex_tx(offpay_ledger *l, void *arg)
 {
     ex        *e = arg;
@@ -364,6 +545,10 @@ static offpay_err ex_tx(offpay_ledger *l, void *arg)
                                  e->c.presentment, ex_walk, e);
     if (rc == OFFPAY_OK)
         rc = e->err;
+    if (rc == OFFPAY_ETOOBIG && all) { /* a part of them proves it */
+        e->err = OFFPAY_OK;
+        rc = ov_choose(l, e);
+    }
     for (size_t i = 0; rc == OFFPAY_OK && i < e->n_items; i++) {
         size_t t = 0;
 

@@ -1133,7 +1133,67 @@ static void test_receipts_past_the_cap_leave_the_case_provable(void)
     drop_world(&w);
 }
 
+/* An overspend after more payments than a file holds: the file carries a
+ * part of the presentments that proves it, the case's and the largest
+ * (1,200 payments of 0.01, then two of 30.00 on a limit of 50.00). */
+static void test_overspend_past_the_caps_proved_by_a_part(void)
+{
+    enum { SMALL = 1200 };
+    world   w;
+    uint8_t cb[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t(*codes)[OFFPAY_PAYMENT_BOUND_BYTES];
+    offpay_settle_item    *it;
+    offpay_settle_result  *res, a, b;
+    offpay_wallet_cred     cred;
+    size_t                 len = 0;
+    char                  *file = NULL;
+    offpay_evidence_report r;
+
+    codes = calloc(SMALL + 2, sizeof *codes);
+    it = calloc(SMALL, sizeof *it);
+    res = calloc(SMALL, sizeof *res);
+    REQUIRE(codes != NULL && it != NULL && res != NULL);
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(50),
+                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0,
+                                   cb, &cred));
+    for (uint32_t k = 0; k < SMALL; k++) {
+        size_t n = make_code(&w, &cred, k + 1, 1, T0 + 500, codes[k]);
+
+        REQUIRE(n > 0);
+        it[k] = (offpay_settle_item){codes[k], n, 1, T0 + 505, k + 1};
+    }
+    for (size_t k = 0; k < SMALL; k += 600)
+        REQUIRE_OK(offpay_ledger_settle_batch(w.l, w.terminal[0], it + k, 600,
+                                              T0 + 600, res + k));
+    for (size_t k = 0; k < SMALL; k++)
+        REQUIRE(res[k].outcome == OFFPAY_SETTLE_SETTLED);
+    a = settle(
+        &w, 1, codes[SMALL],
+        make_code(&w, &cred, SMALL + 1, CENTS(30), T0 + 510, codes[SMALL]),
+        CENTS(30), T0 + 515, T0 + 600);
+    b = settle(
+        &w, 2, codes[SMALL + 1],
+        make_code(&w, &cred, SMALL + 2, CENTS(30), T0 + 520, codes[SMALL + 1]),
+        CENTS(30), T0 + 525, T0 + 600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    REQUIRE(b.outcome == OFFPAY_SETTLE_GUARANTEED && b.case_id != 0);
+    REQUIRE_OK(export(&w, b.case_id, &file, &len));
+    REQUIRE_OK(
+        offpay_evidence_verify((const uint8_t *)file, len, w.root.pk, &r));
+    CHECK(r.kind == OFFPAY_CASE_OVERSPEND && r.case_id == b.case_id);
+    CHECK(r.n_codes == 2 && r.n_presentments == 2 && r.n_terminals == 2);
+    CHECK(r.total == CENTS(60) && r.limit == CENTS(50));
+    free(file);
+    free(codes);
+    free(it);
+    free(res);
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
+    {"overspend_past_the_caps_proved_by_a_part",
+     test_overspend_past_the_caps_proved_by_a_part},
     {"receipts_past_the_cap_leave_the_case_provable",
      test_receipts_past_the_cap_leave_the_case_provable},
     {"case_kind_names_round_trip", test_case_kind_names_round_trip},
