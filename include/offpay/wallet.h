@@ -396,6 +396,8 @@ typedef struct offpay_wallet_upload_report {
     size_t rejected;
     size_t skipped;    /* codes whose credential the wallet no longer holds */
     size_t mismatches; /* receipts offpayd found differing from the upload */
+    size_t cases;      /* of the settled: presented as a duplicate or a double
+                          spend, which opened a case against the credential */
 } offpay_wallet_upload_report;
 
 /*

@@ -549,12 +549,13 @@ static void clock_warning(int64_t offset, uint32_t skew)
 
 /* The exit status of an online sync that returned OFFPAY_OK (the exit
  * table): 3 when it left payments undecided, 1 when offpayd refused
- * payments or did not pay them in full, else 0. */
+ * payments or did not pay them in full, or revoked the terminal (which
+ * accepts nothing more: a fleet's script must see it), else 0. */
 static int sync_status(const offpay_upload_report *r)
 {
     if (r->left > 0)
         return EXIT_FAILURE_IO;
-    return r->rejected + r->unpaid > 0 ? EXIT_REJECTED : EXIT_OK;
+    return r->rejected + r->unpaid > 0 || r->revoked ? EXIT_REJECTED : EXIT_OK;
 }
 
 /* `terminal sync --server URL --json`: the report as one object, for a
@@ -709,10 +710,13 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
                     r.left);
             status = EXIT_FAILURE_IO;
         }
-        if (r.revoked)
+        if (r.revoked) {
             printf("REVOKED: offpayd has revoked this terminal: it accepts "
                    "no more payments (those it accepted before the "
                    "revocation are paid)\n");
+            if (status == EXIT_OK)
+                status = EXIT_REJECTED;
+        }
         offpay_terminal_close(t);
         return status;
     }

@@ -1043,6 +1043,17 @@ static int print_upload_status(const offpay_wallet_upload_status *s, void *ctx)
     return 0;
 }
 
+/* Codes presented as a duplicate or a double spend: a case is open
+ * against the credential (its lines above say which). */
+static void print_cases(size_t n)
+{
+    if (n > 0)
+        printf("%zu of them presented more than once (duplicate or "
+               "double_spend, above): a case is open against the "
+               "credential, and offpayd may have revoked it\n",
+               n);
+}
+
 static int cmd_upload(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args          *a = args;
@@ -1066,6 +1077,7 @@ static int cmd_upload(const void *args, const char *arg CLI_UNUSED)
         printf("%zu codes sent: %zu settled, %zu not settled yet, %zu "
                "rejected, %zu receipt mismatches\n",
                r.sent, r.settled, r.not_settled, r.rejected, r.mismatches);
+        print_cases(r.cases);
         if (r.skipped > 0)
             printf("%zu codes of credentials no longer in the wallet were "
                    "not sent\n",
@@ -1195,6 +1207,7 @@ static int cli_wallet_online_sync(const wallet_args *a)
                "rejected\n",
                r.upload.sent, r.upload.settled, r.upload.not_settled,
                r.upload.rejected);
+        print_cases(r.upload.cases);
         if (r.unfrozen > 0)
             printf("%zu restored credential(s) unfrozen above the server's "
                    "counters\n",
@@ -1264,6 +1277,12 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
     if (a->expires != NULL &&
         (expires = number_arg("--expires", a->expires, UINT32_MAX)) < 0)
         return EXIT_USAGE;
+    if (a->expires != NULL && (uint64_t)expires < (uint64_t)cli_now() + 3600)
+        return cli_usage_error(
+            "wallet allowance: --expires %lld is less than an hour from now "
+            "(%u): the escrow would be locked until then and the upload "
+            "grace after, for an allowance hardly usable",
+            expires, (unsigned)cli_now());
     w = open_wallet(a, &status);
     if (w == NULL)
         return status;

@@ -14,7 +14,8 @@
 #include "server/server.h"
 
 static const srv_field status_fields[2] = {
-    {"pending", SRV_FT_UINT, 1, INT64_MAX},
+    /* a journal never holds more rows than a JSON number keeps exact */
+    {"pending", SRV_FT_UINT, 1, (1ULL << 53) - 1},
     {"synced_at", SRV_FT_UINT, 1, UINT32_MAX},
 };
 

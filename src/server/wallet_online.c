@@ -551,6 +551,16 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_BAD_FIELD, hint);
         return;
     }
+    /* nor so soon that it could not be spent: its escrow would stay
+     * locked until the expiry plus the upload grace for nothing */
+    if (b.expires != 0 && b.expires < r->now + SRV_ALLOWANCE_MIN) {
+        snprintf(hint, sizeof hint,
+                 "expires: at least %u minutes ahead (the escrow is locked "
+                 "until the expiry and the upload grace)",
+                 SRV_ALLOWANCE_MIN / 60u);
+        srv_fail(out, SRV_E_BAD_FIELD, hint);
+        return;
+    }
     expires = b.expires ? b.expires : r->now + SRV_CRED_LIFETIME;
     flags = b.allow_unbound ? OFFPAY_CRED_ALLOW_UNBOUND : 0;
     rc = offpay_ledger_allowance_once(

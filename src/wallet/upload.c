@@ -316,6 +316,9 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
                 rep->rejected++;
             else if (strcmp(st[k].status, "error") != 0)
                 rep->settled++;
+            if (strcmp(st[k].status, "duplicate") == 0 ||
+                strcmp(st[k].status, "double_spend") == 0)
+                rep->cases++;
             rep->mismatches += st[k].receipts_mismatch;
             if (fn != NULL && !stop && fn(&st[k], ctx) != 0)
                 stop = 1;

@@ -259,6 +259,19 @@ wsend -H @wu.hdr
   && ok "each code's result says what was refunded of it" || fail "refunded: $(jq -c .results resp.json)"
 audits "a refund"
 
+# ---- a code presented twice: the wallet's summary says a case is open ----
+W9=$(new_account payer-9 50.00)
+new_wallet w9 "$W9" 20.00; S9=$SERIAL
+c=$(pay w9 2.00); accept ta "$c" 2.00 && accept tb "$c" 2.00 \
+  && ok "one code of w9 accepted at ta and tb" || fail "w9 accepts"
+upload ta; upload tb
+[ "$(outcomes)" = duplicate ] && ok "tb: duplicate" || fail "tb: $(jq -c .results resp.json)"
+wallet_upload w9
+[ "$wu_status" = 0 ] && grep -qE "^$S9 +1 +duplicate" wu.out \
+  && grep -q "^1 of them presented more than once (duplicate or double_spend, above): a case is open against the credential" wu.out \
+  && ok "the wallet's summary says a case is open" || fail "w9 upload: $(cat wu.out)"
+audits "a duplicate seen by the wallet"
+
 status=$(curl -s -o metrics.txt -w '%{http_code}' "$URL/metrics")
 grep -q 'route="/v1/wallet/upload",status="200"' metrics.txt \
   && ok "metrics count the wallet uploads" || fail "metrics"
