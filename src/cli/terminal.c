@@ -62,7 +62,7 @@ static const char help[] =
     "                    its ledger failing): then it exits 3; it exits 1\n"
     "                    when offpayd refused payments or did not pay them\n"
     "                    in full (each is named, as is each paid with a\n"
-    "                    case). It first asks offpayd whether its ledger\n"
+    "                    case), or revoked the terminal. It first asks offpayd whether its ledger\n"
     "                    still holds the 20 newest payments it paid (N with\n"
     "                    a smaller --batch N; then older ones, a batch at\n"
     "                    a time, while it lacks some); if not (the\n"
