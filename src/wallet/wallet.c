@@ -1757,6 +1757,10 @@ offpay_err offpay_wallet_update_bundle(offpay_wallet *w, const uint8_t *bundle,
         return OFFPAY_EFUTURE_DATED;
     if (b.seq < w->bundle.seq)
         return OFFPAY_EBUNDLE_OLD;
+    /* the bundle held already: nothing to write (a sync on a full disk
+     * must not fail for it) */
+    if (len == w->bundle_len && memcmp(bundle, w->bundle_bytes, len) == 0)
+        return OFFPAY_OK;
     old_b = w->bundle;
     old_len = w->bundle_len;
     memcpy(old_bytes, w->bundle_bytes, old_len);

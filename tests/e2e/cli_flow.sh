@@ -183,6 +183,11 @@ expect 0 "signing key 2 added" -- "$OFFPAY" issuer add-key --dir iss \
 expect 0 "synced" -- "$OFFPAY" terminal sync "${T[@]}" --bundle iss/bundle.opb
 expect 0 "signing key 2 valid" -- "$OFFPAY" issuer show --dir iss
 expect 0 "trust bundle updated" -- "$OFFPAY" wallet sync "${W[@]}" --bundle iss/bundle.opb
+# the same bundle again: nothing to write (the wallet file not replaced)
+inode=$(stat -c %i w)
+expect 0 "trust bundle updated" -- "$OFFPAY" wallet sync "${W[@]}" --bundle iss/bundle.opb
+[ "$(stat -c %i w)" = "$inode" ] && ok "the same bundle again writes nothing" \
+  || fail "the wallet file was rewritten for the bundle it held"
 "$OFFPAY" issuer wallet-credential --dir iss --passphrase-file ip --limit 50.00 \
     --currency EUR --out w2.cred \
     --wallet-key "$("$OFFPAY" wallet key "${W[@]}")" >/dev/null
