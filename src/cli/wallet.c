@@ -684,6 +684,10 @@ static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
     if (w == NULL)
         return status;
     rc = offpay_wallet_pay(w, amount, currency, cli_now(), &text, &p);
+    if (rc == OFFPAY_ENOT_YET_VALID)
+        fprintf(stderr, "offpay: the newest credential starts later than "
+                        "this device's clock: is the clock behind? (a "
+                        "credential from offpayd starts at its time)\n");
     if (rc == OFFPAY_EINSUFFICIENT)
         print_available(w, currency, amount);
     if (rc == OFFPAY_ENO_CREDENTIAL)

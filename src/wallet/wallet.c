@@ -1937,15 +1937,25 @@ static offpay_err choose(offpay_wallet *w, int64_t amount, uint16_t currency,
     for (size_t i = w->n_creds; i > 0; i--) {
         cred_entry *e = &w->creds[i - 1];
         int64_t     available, want;
+        offpay_err  usable;
 
-        if (e->c.currency != currency || cred_usable(w, e, now) != OFFPAY_OK)
+        if (e->c.currency != currency)
+            continue;
+        usable = cred_usable(w, e, now);
+        /* one that starts later (issued by a clock ahead of this one's):
+         * said rather than an older credential's revocation */
+        if (usable != OFFPAY_OK && now < e->c.valid_from &&
+            (best_err == OFFPAY_ENO_CREDENTIAL || best_err == OFFPAY_EREVOKED))
+            best_err = OFFPAY_ENOT_YET_VALID;
+        if (usable != OFFPAY_OK)
             continue;
         if (unbound && !(e->c.flags & OFFPAY_CRED_ALLOW_UNBOUND)) {
             best_err = OFFPAY_EUNBOUND_REFUSED;
             continue;
         }
         if (e->revoked) { /* no terminal would take its codes */
-            best_err = OFFPAY_EREVOKED;
+            if (best_err == OFFPAY_ENO_CREDENTIAL)
+                best_err = OFFPAY_EREVOKED;
             continue;
         }
         if (e->frozen) { /* restored: its counter is unknown until a sync */

@@ -284,4 +284,19 @@ w sync w3
 balances "W=$W3:0 esc=esc/$S4:3000" "nothing moves before the grace"
 audits "a lost wallet revoked by the operator"
 
+# ---- 4. a device clock behind offpayd's -----------------------------------
+# An allowance taken with the clock 10 minutes behind starts at offpayd's
+# time: the wallet's pay says so, not "revoked" (an older credential's
+# state) nor "no credential".
+enrolled w6 50.00 10.00
+behind=$(( $(date +%s) - 600 ))
+OFFPAY_NOW=$behind w allowance w6 --amount 5.00
+set +e
+OFFPAY_NOW=$behind "$OFFPAY" wallet pay --wallet w6 --passphrase-file wp --currency EUR \
+  --amount 7.00 >w.out 2>&1; ws=$?
+set -e
+[ "$ws" = 1 ] && grep -q "ENOT_YET_VALID" w.out && grep -q "is the clock behind" w.out \
+  && ok "a pay before the newest credential starts: ENOT_YET_VALID, the clock named" \
+  || fail "pay with the clock behind: $ws $(cat w.out)"
+
 finish
