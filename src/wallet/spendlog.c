@@ -353,7 +353,7 @@ static offpay_err replay_fd(int fd, replay *r)
 offpay_err offpay__log_open(offpay__log *lg, const char *path,
                             const uint8_t           key[OFFPAY__LOG_KEY_BYTES],
                             const offpay__log_mark *mark, int skip,
-                            offpay__log_visit visit, void *ctx)
+                            int read_only, offpay__log_visit visit, void *ctx)
 {
     uint8_t     h[OFFPAY__LOG_HEADER_BYTES];
     struct stat st;
@@ -368,9 +368,9 @@ offpay_err offpay__log_open(offpay__log *lg, const char *path,
     lg->path = strdup(path);
     if (lg->path == NULL)
         goto out;
-    lg->fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    lg->fd = read_only ? -1 : open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     lg->writable = lg->fd >= 0;
-    if (lg->fd < 0 && (errno == EROFS || errno == EACCES))
+    if (read_only || (lg->fd < 0 && (errno == EROFS || errno == EACCES)))
         lg->fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (lg->fd < 0) {
         /* The sealed file names a log: without it, its codes would be

@@ -163,7 +163,9 @@ offpay_err offpay__log_create(const char *path, const uint8_t *image,
  * must hold at least mark->n whole records. With skip set, the first
  * mark->n records are neither read nor decrypted (their chain is taken
  * from the mark: offpay__log_reread checks it later); else they are
- * replayed and their chain must be mark->chain.
+ * replayed and their chain must be mark->chain. With read_only set the
+ * file is only read (a reader's handle writes nothing, not even the cut
+ * of a torn tail).
  * Refuses a symbolic link or a file with a second hard link
  * (OFFPAY_ELINKED), like the wallet file. A torn last record is dropped
  * (and cut from the file when it is writable), unless it is one of the
@@ -176,7 +178,7 @@ offpay_err offpay__log_create(const char *path, const uint8_t *image,
 offpay_err offpay__log_open(offpay__log *lg, const char *path,
                             const uint8_t           key[OFFPAY__LOG_KEY_BYTES],
                             const offpay__log_mark *mark, int skip,
-                            offpay__log_visit visit, void *ctx);
+                            int read_only, offpay__log_visit visit, void *ctx);
 
 /*
  * offpay__log_reread — replay the lg->n valid records of an open log again,

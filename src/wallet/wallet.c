@@ -153,6 +153,7 @@ struct offpay_wallet {
     offpay_trust_bundle bundle;
     int64_t             default_cap;
     int                    restored; /* made by a restore: "restored" */
+    int                    reading;  /* opened read-only: the log too */
     uint8_t             log_key[OFFPAY__LOG_KEY_BYTES];
     int                 format;  /* of the sealed state as loaded */
     int                 migrate; /* log still inside the sealed file */
@@ -936,7 +937,7 @@ static offpay_err migrate(offpay_wallet *w)
         goto out;
     /* Read back whole; the wallet's log is now the file: hold it open for
      * the appends. Then the sealed file, with a checkpoint at its end. */
-    rc = offpay__log_open(&w->log, w->log_path, w->log_key, &none, 0,
+    rc = offpay__log_open(&w->log, w->log_path, w->log_key, &none, 0, 0,
                           count_record, w);
     if (rc == OFFPAY_OK && w->log.n != want)
         rc = OFFPAY_EIO;
@@ -1388,14 +1389,14 @@ static offpay_err load(offpay_wallet *w, const char *passphrase)
     /* From the checkpoint on: the records before it are not read. */
     w->check_ck = !w->partial;
     rc = offpay__log_open(&w->log, w->log_path, w->log_key, &w->ck, w->partial,
-                          apply_record, w);
+                          w->reading, apply_record, w);
     if (rc == OFFPAY_ENOTFOUND && w->partial) {
         /* A receipt since the checkpoint names a code before it: read the
          * whole log, checked against the checkpoint. */
         reset_log_state(w);
         w->check_ck = 1;
         rc = offpay__log_open(&w->log, w->log_path, w->log_key, &w->ck, 0,
-                              apply_record, w);
+                              w->reading, apply_record, w);
     }
     return ck_check_end(w, rc);
 }
@@ -1452,7 +1453,7 @@ static offpay_err create_as(const char *path, const char *passphrase,
         (rc = offpay__log_create(w->log_path, header, sizeof header)) !=
             OFFPAY_OK ||
         (rc = save_sealed(w)) != OFFPAY_OK ||
-        (rc = offpay__log_open(&w->log, w->log_path, w->log_key, &w->ck, 0,
+        (rc = offpay__log_open(&w->log, w->log_path, w->log_key, &w->ck, 0, 0,
                                apply_record, w)) != OFFPAY_OK)
         goto out;
     *out = w;
@@ -1519,6 +1520,7 @@ static offpay_err open_as(const char *path, const char *passphrase,
     if (rc != OFFPAY_OK)
         goto out;
     /* Checked again under the lock, and before every save. */
+    w->reading = readonly;
     if ((rc = lock_wallet_as(w, readonly)) != OFFPAY_OK ||
         (rc = offpay__path_check_unlinked(w->path)) != OFFPAY_OK ||
         (rc = load(w, passphrase)) != OFFPAY_OK)

@@ -116,6 +116,13 @@ expect 0 '"charged_minor":725' -- "$OFFPAY" terminal journal "${T[@]}" --json
 expect 0 "confirmed  7.25 EUR" -- "$OFFPAY" wallet balance "${W[@]}"
 # 10 + 5 + 3 + 2 pending (no receipts), 7.25 confirmed, 0 held: 72.75 available.
 expect 0 "available  72.75 EUR" -- "$OFFPAY" wallet balance "${W[@]}"
+# A torn last record (a crash in the middle of an append): a reader drops
+# it and writes nothing; the next writer (a pay below) cuts it.
+size=$(stat -c %s w.log)
+head -c 100 /dev/urandom >> w.log
+expect 0 "available  72.75 EUR" -- "$OFFPAY" wallet balance "${W[@]}"
+[ "$(stat -c %s w.log)" = $((size + 100)) ] && ok "wallet balance wrote nothing, not even the cut" \
+  || fail "the reader changed the log: $(stat -c %s w.log), was $((size + 100))"
 
 # decode: human form and JSON of every kind of code.
 expect 0 "bound payment" -- "$OFFPAY" decode --code "$bound"
