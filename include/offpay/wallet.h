@@ -576,8 +576,8 @@ offpay_err offpay_wallet_backup(offpay_wallet *w, const char *path,
  * bundle, every credential frozen (no code: OFFPAY_ESYNC_REQUIRED) until
  * offpay_wallet_sync reports the highest counter the server saw, and the
  * remembered server. *out is the open wallet. Errors: OFFPAY_EINVAL,
- * OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT (not a backup), and those of
- * offpay_wallet_create.
+ * OFFPAY_EPASSPHRASE, OFFPAY_ECORRUPT (not a backup), OFFPAY_ETYPE (a
+ * wallet file, not a backup of one), and those of offpay_wallet_create.
  */
 offpay_err offpay_wallet_restore(const char *backup_path,
                                  const char *backup_passphrase,

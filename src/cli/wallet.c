@@ -4,9 +4,11 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -278,6 +280,22 @@ static offpay_wallet *open_wallet_as(const wallet_args *a, int readonly,
     rc = readonly ? offpay_wallet_open_readonly(a->wallet, pass, &w)
                   : offpay_wallet_open(a->wallet, pass, &w);
     cli_passphrase_free(pass);
+    if (rc == OFFPAY_ECORRUPT) {
+        char        log[PATH_MAX + 8];
+        struct stat st;
+
+        snprintf(log, sizeof log, "%s.log", a->wallet);
+        if (stat(log, &st) != 0 && errno == ENOENT) {
+            fprintf(stderr,
+                    "offpay: %s: its spend log %s is missing: the wallet's "
+                    "codes are there, and without them their counters would "
+                    "be used again; put it back beside the wallet (a wallet "
+                    "moves with its .log and .online) (ECORRUPT)\n",
+                    a->wallet, log);
+            *status = EXIT_FAILURE_IO;
+            return NULL;
+        }
+    }
     if (rc != OFFPAY_OK) {
         *status = cli_fail_at(NULL, "opening", a->wallet, rc);
         return NULL;
@@ -1408,6 +1426,14 @@ static int cmd_restore(const void *args, const char *arg CLI_UNUSED)
                         "already at %s: restore into a new wallet file "
                         "(EEXISTS)\n",
                 a->wallet);
+        status = EXIT_USAGE;
+    } else if (rc == OFFPAY_ETYPE) {
+        fprintf(stderr,
+                "offpay: wallet restore: %s is a wallet file, not a "
+                "backup of one: a copy of a wallet put back reuses "
+                "counters already spent; make a backup with 'offpay "
+                "wallet backup' (ETYPE)\n",
+                a->from);
         status = EXIT_USAGE;
     } else if (rc != OFFPAY_OK) {
         status = cli_fail_at(NULL, "restoring", a->from, rc);

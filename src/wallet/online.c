@@ -839,6 +839,12 @@ offpay_err offpay_wallet_restore(const char *backup_path,
     doc = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES,
                      &jerr);
     fmt = json_string_value(json_object_get(doc, "format"));
+    /* a wallet file (its format a number), not a backup of one */
+    if (json_is_integer(json_object_get(doc, "format")) &&
+        json_object_get(doc, "seed") != NULL) {
+        rc = OFFPAY_ETYPE;
+        goto out;
+    }
     creds = json_object_get(doc, "creds");
     server = json_string_value(json_object_get(doc, "server"));
     account = json_integer_value(json_object_get(doc, "account"));

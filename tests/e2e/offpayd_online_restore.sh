@@ -90,6 +90,17 @@ api GET "/v1/admin/credentials/$S1"
 balances "W=$W1:8000 esc=esc/$S1:5800 esc=esc/$S2:2000 A=$MA:4200" "27.00 settled"
 audits "restore of an old backup"
 
+# A wallet file given as a backup, and a wallet moved without its log:
+# each said for what it is.
+w restore w1bad --from w1n --backup-passphrase-file wp
+[ "$ws" = 2 ] && grep -q "w1n is a wallet file, not a backup of one" w.out \
+  && ok "restore from a wallet file: said so (2)" || fail "restore from a wallet: $ws $(cat w.out)"
+mv w1n.log w1n.log.away
+w balance w1n
+[ "$ws" = 3 ] && grep -q "its spend log w1n.log is missing" w.out \
+  && ok "a wallet without its log: the log named" || fail "no log: $ws $(cat w.out)"
+mv w1n.log.away w1n.log
+
 # A credential added by hand to a restored wallet (its file kept from the
 # allowance) is frozen as the backup's are: the lost device may have used
 # it. The old backup again (no S2 in it), S2's bytes as offpayd gives them.
