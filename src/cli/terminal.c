@@ -384,6 +384,22 @@ static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
     rc = readonly ? offpay_terminal_open_readonly(a->dir, pass, &t)
                   : offpay_terminal_open(a->dir, pass, &t);
     cli_passphrase_free(pass);
+    if (rc == OFFPAY_ENOTFOUND || rc == OFFPAY_ECORRUPT ||
+        rc == OFFPAY_EJOURNAL) {
+        /* the journal holds the payments taken: name it */
+        fprintf(stderr,
+                "offpay: %s/terminal.db, the terminal's journal, %s: the "
+                "payments it accepted are in it; put back the terminal's "
+                "whole directory from a copy, or a journal exported with "
+                "'terminal export' tells what it held (%s)\n",
+                a->dir,
+                rc == OFFPAY_ENOTFOUND
+                    ? "is missing"
+                    : "could not be read (damaged or truncated?)",
+                offpay_errname(rc));
+        *status = EXIT_FAILURE_IO;
+        return NULL;
+    }
     if (rc != OFFPAY_OK) {
         *status = cli_fail_at(NULL, "opening", a->dir, rc);
         return NULL;

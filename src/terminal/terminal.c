@@ -1331,6 +1331,10 @@ static offpay_err open_as(const char *dir, const char *passphrase, int readonly,
      * given as the directory: ENOTDIR) by its reason. */
     if (stat(path, &st) != 0)
         return errno == ENOENT ? OFFPAY_ENOTFOUND : offpay__errno_err(errno);
+    /* Emptied (truncated to nothing) with no log beside it: SQLite would
+     * take it for a new database and write a fresh schema into it. */
+    if (st.st_size == 0 && wal_empty(dir))
+        return OFFPAY_ECORRUPT;
     t = terminal_new(dir);
     if (t == NULL)
         return OFFPAY_ENOMEM;

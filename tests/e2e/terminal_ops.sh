@@ -146,4 +146,18 @@ if ls -d ./*.tmp-* >/dev/null 2>&1; then fail "temporary directory left"; else o
 expect 0 "exported 6 payment\(s\), total 21.00 EUR" -- \
   "$OFFPAY" terminal export "${T[@]}" backup2
 
+# A journal truncated, emptied or gone: named, and nothing written into it.
+for cut in 4096 0 gone; do
+  rm -rf broken; cp -a shop broken; rm -f broken/terminal.db-wal broken/terminal.db-shm
+  if [ "$cut" = gone ]; then rm broken/terminal.db; else truncate -s "$cut" broken/terminal.db; fi
+  want="could not be read \(damaged or truncated\?\)"
+  [ "$cut" = gone ] && want="is missing"
+  expect 3 "broken/terminal.db, the terminal's journal, $want" -- \
+    "$OFFPAY" terminal status --terminal broken
+  if [ "$cut" = 0 ]; then
+    [ "$(stat -c %s broken/terminal.db)" = 0 ] && ok "the emptied journal stays empty (no schema written)" \
+      || fail "the emptied journal was written: $(stat -c %s broken/terminal.db) bytes"
+  fi
+done
+
 finish
