@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1570,6 +1571,17 @@ static json_t *limit_json(uint64_t value, uint64_t limit, uint32_t pct)
                      "percent", (json_int_t)pct);
 }
 
+/* 1 when the file system of dir has less free than a payment's journal
+ * write needs, with room to spare (64 KiB: a few SQLite pages and the
+ * log's frames). */
+static int disk_full(const char *dir)
+{
+    struct statvfs v;
+
+    return statvfs(dir, &v) == 0 &&
+           (uint64_t)v.f_bavail * (uint64_t)v.f_frsize < 64u * 1024u;
+}
+
 /* The human words for what a payment would meet now. */
 static const char *state_words(const offpay_terminal_status *s)
 {
@@ -1583,6 +1595,8 @@ static const char *state_words(const offpay_terminal_status *s)
         return s->copied_at ? "an exported copy: for reading only, never "
                               "for accepting"
                             : "read-only: not accepting payments";
+    case OFFPAY_ENOSPC:
+        return "DISK FULL: not accepting payments until space is freed";
     default:
         return "NOT ACCEPTING payments";
     }
@@ -1796,6 +1810,10 @@ static int cmd_status(const void *args, const char *arg CLI_UNUSED)
     if (s.state == OFFPAY_OK && access(a->dir, W_OK) != 0 &&
         (errno == EROFS || errno == EACCES))
         s.state = errno == EROFS ? OFFPAY_EROFS : OFFPAY_EACCES;
+    /* and whether it has room: an accept records a payment first, and a
+     * disk with less than a few pages free refuses it (ENOSPC) */
+    if (s.state == OFFPAY_OK && disk_full(a->dir))
+        s.state = OFFPAY_ENOSPC;
     if (a->json)
         return status_json(a->dir, &s);
     status_human(a->dir, &s);

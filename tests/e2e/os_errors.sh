@@ -141,6 +141,8 @@ fi
   fail "wallet file changed on a full disk"
 expect 3 "disk full while opening shop \(ENOSPC\)" -- \
   "$OFFPAY" terminal accept --terminal shop --code "$code2" --amount 2.00
+expect 0 "state +DISK FULL: not accepting payments until space is freed" -- \
+  "$OFFPAY" terminal status --terminal shop
 # Room to open the journal (its shared-memory index) but not to commit: the
 # failure is at the COMMIT, and is named, and the payment is not recorded.
 fill 40
