@@ -239,11 +239,7 @@ static const char *str_of(const json_t *j, uint64_t max)
     const char *s = json_string_value(j);
     size_t      n = json_string_length(j);
 
-    /* a text an operator reads: a control character would break a log
-     * line or a reason in two, a bidirectional mark show it in another
-     * order (the name rule of docs/protocol.md §2.3) */
-    if (s == NULL || n == 0 || n > max || strlen(s) != n ||
-        !offpay__utf8_display_ok((const uint8_t *)s, n))
+    if (s == NULL || n == 0 || n > max || strlen(s) != n)
         return NULL;
     return s;
 }
@@ -256,6 +252,15 @@ static int field_value(const json_t *j, const srv_field *f, srv_value *v)
     case SRV_FT_STRING:
         v->s = str_of(j, f->max);
         return v->s != NULL ? 0 : -1;
+    case SRV_FT_TEXT:
+        /* a text an operator reads: a control character would break a log
+         * line or a reason in two, a bidirectional mark show it in another
+         * order */
+        v->s = str_of(j, f->max);
+        return v->s != NULL && offpay__utf8_display_ok((const uint8_t *)v->s,
+                                                       strlen(v->s))
+                   ? 0
+                   : -1;
     case SRV_FT_ID:
         v->s = str_of(j, 20);
         return v->s != NULL && srv_parse_u64(v->s, f->max, &v->u) == 0 ? 0 : -1;
@@ -323,7 +328,7 @@ int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
             goto bad;
         }
         if (field_value(val, &fields[i], &vals[i]) != 0) {
-            if (fields[i].type == SRV_FT_STRING)
+            if (fields[i].type == SRV_FT_TEXT)
                 snprintf(hint_buf, hint_cap,
                          "field '%s' is malformed: a string of 1 to %llu "
                          "bytes, without control or invisible format "
@@ -355,17 +360,17 @@ bad:
 
 const srv_field srv_fields_account[2] = {
     {"currency", SRV_FT_STRING, 1, 3},
-    {"ref", SRV_FT_STRING, 0, SRV_REF_MAX},
+    {"ref", SRV_FT_TEXT, 0, SRV_REF_MAX},
 };
 const srv_field srv_fields_money[2] = {
     {"amount", SRV_FT_STRING, 1, 24},
-    {"ref", SRV_FT_STRING, 0, SRV_REF_MAX},
+    {"ref", SRV_FT_TEXT, 0, SRV_REF_MAX},
 };
 const srv_field srv_fields_guarantee[1] = {
     {"currency", SRV_FT_STRING, 1, 3},
 };
 const srv_field srv_fields_merchant[2] = {
-    {"name", SRV_FT_STRING, 1, OFFPAY_NAME_MAX},
+    {"name", SRV_FT_TEXT, 1, OFFPAY_NAME_MAX},
     {"currency", SRV_FT_STRING, 1, 3},
 };
 const srv_field srv_fields_terminal[3] = {
@@ -382,11 +387,11 @@ const srv_field srv_fields_credential[5] = {
 };
 const srv_field srv_fields_refund[3] = {
     {"amount", SRV_FT_STRING, 1, 24},
-    {"ref", SRV_FT_STRING, 0, SRV_REF_MAX},
+    {"ref", SRV_FT_TEXT, 0, SRV_REF_MAX},
     {"funded", SRV_FT_BOOL, 0, 1},
 };
 const srv_field srv_fields_revoke[1] = {
-    {"reason", SRV_FT_STRING, 0, SRV_REF_MAX},
+    {"reason", SRV_FT_TEXT, 0, SRV_REF_MAX},
 };
 
 static const srv_field item_fields[4] = {

@@ -26,7 +26,7 @@
 
 static const srv_field fields_enrollment[3] = {
     {"currency", SRV_FT_STRING, 1, 3},
-    {"ref", SRV_FT_STRING, 0, SRV_REF_MAX},
+    {"ref", SRV_FT_TEXT, 0, SRV_REF_MAX},
     {"expires", SRV_FT_UINT, 0, UINT32_MAX},
 };
 static const srv_field fields_enroll[1] = {
@@ -43,7 +43,7 @@ static const srv_field fields_rotate[2] = {
     {"expires", SRV_FT_UINT, 0, UINT32_MAX},
 };
 static const srv_field fields_reason[1] = {
-    {"reason", SRV_FT_STRING, 0, SRV_REF_MAX},
+    {"reason", SRV_FT_TEXT, 0, SRV_REF_MAX},
 };
 static const srv_field fields_expires[1] = {
     {"expires", SRV_FT_UINT, 0, UINT32_MAX},
