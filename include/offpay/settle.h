@@ -809,6 +809,9 @@ typedef struct offpay_evidence_report {
     offpay_evidence_party a, b;
     int64_t total;  /* overspend: the charges counted (each presentment's
                        at most its code's authorized amount), > limit */
+    int64_t total_once; /* overspend: the same, each code counted once (at
+                           its largest): > limit, the codes alone prove
+                           the payer spent beyond it */
     size_t receipt; /* receipt_mismatch: the index in the file of the
                        receipt (b) that contradicts the upload (a) */
     char why[256];  /* on an error: what did not verify, in words */

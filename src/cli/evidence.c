@@ -74,7 +74,7 @@ static void print_party(const char *label, const offpay_evidence_party *p,
 
 static void print_proof(const offpay_evidence_report *r)
 {
-    char limit[48], total[48], pk[2 * OFFPAY_PK_BYTES + 1];
+    char limit[48], total[48], once[48], pk[2 * OFFPAY_PK_BYTES + 1];
 
     cli_money(r->limit, r->currency, limit, sizeof limit);
     for (size_t i = 0; i < OFFPAY_PK_BYTES; i++)
@@ -112,13 +112,13 @@ static void print_proof(const offpay_evidence_report *r)
                "charges, each within the amount its code authorized, total "
                "%s, above the credential's limit %s\n",
                (unsigned long long)r->serial, total, limit);
-        if (r->n_presentments > r->n_codes)
+        if (r->total_once <= r->limit)
             printf("NOT PROVED by the file: that the payer spent more than "
-                   "the limit. %zu presentment(s) of %zu code(s): a code "
-                   "presented by more than one terminal (copied or "
+                   "the limit. Each code counted once, they total %s: a "
+                   "code presented by more than one terminal (copied or "
                    "photographed) counts at each, as the escrow pays it at "
                    "each (docs/settlement.md §4)\n",
-                   r->n_presentments, r->n_codes);
+                   cli_money(r->total_once, r->currency, once, sizeof once));
         break;
     case OFFPAY_CASE_RECEIPT_MISMATCH:
         cli_money(r->b.charged, r->currency, total, sizeof total);

@@ -38,7 +38,9 @@
 /* default terms: a wallet credential (and the longest a wallet's own
  * allowance may ask for), a terminal credential */
 #define SRV_CRED_LIFETIME     (30u * 86400u)
-#define SRV_ALLOWANCE_MIN     3600u /* a wallet's own allowance: 1 hour */
+/* the shortest a wallet's own allowance runs (the CLI asks an hour: a
+ * resend of its request, minutes later, still passes) */
+#define SRV_ALLOWANCE_MIN     300u
 #define SRV_TERMINAL_LIFETIME (365u * 86400u)
 
 /* ---- errors of the HTTP layer -------------------------------------- */

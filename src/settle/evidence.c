@@ -420,6 +420,15 @@ static int ov_by_counted(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+static int ov_by_counter(const void *a, const void *b)
+{
+    const ov_pres *x = a, *y = b;
+
+    if (x->counter != y->counter)
+        return x->counter < y->counter ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
 static int ov_by_id(const void *a, const void *b)
 {
     const ov_pres *x = a, *y = b;
@@ -459,7 +468,10 @@ static offpay_err ov_choose(offpay_ledger *l, ex *e)
     if (rc == OFFPAY_OK)
         rc = a.err;
     /* what each counts (§9.3): at most its code's authorized amount, a
-     * bound code once, at its first presentment (a.v is by id) */
+     * bound code once, at its first presentment: by counter, then id, so
+     * a code's presentments are together, its first first */
+    if (rc == OFFPAY_OK)
+        qsort(a.v, a.n, sizeof *a.v, ov_by_counter);
     for (size_t i = 0; rc == OFFPAY_OK && i < a.n; i++) {
         ov_pres *x = &a.v[i];
 
@@ -471,9 +483,10 @@ static offpay_err ov_choose(offpay_ledger *l, ex *e)
         limit = (int64_t)pay.cred.limit;
         x->counted =
             x->charged < (int64_t)pay.amount ? x->charged : (int64_t)pay.amount;
-        for (size_t j = 0; pay.bound && j < i; j++)
-            if (a.v[j].counter == x->counter && a.v[j].len == x->len &&
-                memcmp(a.v[j].code, x->code, x->len) == 0)
+        for (size_t j = i;
+             pay.bound && j > 0 && a.v[j - 1].counter == x->counter; j--)
+            if (a.v[j - 1].len == x->len &&
+                memcmp(a.v[j - 1].code, x->code, x->len) == 0)
                 x->counted = 0;
     }
     if (rc == OFFPAY_OK) {
@@ -528,6 +541,32 @@ static offpay_err ov_choose(offpay_ledger *l, ex *e)
     return rc;
 }
 
+/* The credentials of the terminals of e's presentments (ETOOBIG past the
+ * cap). */
+static offpay_err ex_terms(offpay_ledger *l, ex *e)
+{
+    offpay_err rc = OFFPAY_OK;
+
+    for (size_t i = 0; rc == OFFPAY_OK && i < e->n_items; i++) {
+        size_t t = 0;
+
+        while (t < e->n_terms && e->terms[t].id != e->items[i].terminal)
+            t++;
+        if (t < e->n_terms)
+            continue;
+        if (e->n_terms == OFFPAY_EVIDENCE_TERMINALS_MAX)
+            return OFFPAY_ETOOBIG;
+        e->terms[t].id = e->items[i].terminal;
+        rc = l->ops->terminal_cred(l->store, e->items[i].terminal,
+                                   e->terms[t].bytes, sizeof e->terms[t].bytes,
+                                   &e->terms[t].len);
+        if (rc == OFFPAY_ENOTFOUND || rc == OFFPAY_ERANGE)
+            rc = OFFPAY_ESTORE; /* a terminal that uploaded has one */
+        e->n_terms++;
+    }
+    return rc;
+}
+
 static offpay_err ex_tx(offpay_ledger *l, void *arg)
 {
     ex        *e = arg;
@@ -545,26 +584,14 @@ static offpay_err ex_tx(offpay_ledger *l, void *arg)
                                  e->c.presentment, ex_walk, e);
     if (rc == OFFPAY_OK)
         rc = e->err;
+    if (rc == OFFPAY_OK)
+        rc = ex_terms(l, e);
     if (rc == OFFPAY_ETOOBIG && all) { /* a part of them proves it */
         e->err = OFFPAY_OK;
+        e->n_terms = 0;
         rc = ov_choose(l, e);
-    }
-    for (size_t i = 0; rc == OFFPAY_OK && i < e->n_items; i++) {
-        size_t t = 0;
-
-        while (t < e->n_terms && e->terms[t].id != e->items[i].terminal)
-            t++;
-        if (t < e->n_terms)
-            continue;
-        if (e->n_terms == OFFPAY_EVIDENCE_TERMINALS_MAX)
-            return OFFPAY_ETOOBIG;
-        e->terms[t].id = e->items[i].terminal;
-        rc = l->ops->terminal_cred(l->store, e->items[i].terminal,
-                                   e->terms[t].bytes, sizeof e->terms[t].bytes,
-                                   &e->terms[t].len);
-        if (rc == OFFPAY_ENOTFOUND || rc == OFFPAY_ERANGE)
-            rc = OFFPAY_ESTORE; /* a terminal that uploaded has one */
-        e->n_terms++;
+        if (rc == OFFPAY_OK)
+            rc = ex_terms(l, e);
     }
     if (rc == OFFPAY_OK && e->n_items == 0)
         rc = OFFPAY_ESTORE; /* a case without its presentment */
@@ -1330,6 +1357,26 @@ static offpay_err vf_prove(vf *v)
                 return why(r, OFFPAY_EEVIDENCE, "charges overflow");
         }
         r->total = total;
+        /* each code once, at its largest counted charge: what the payer's
+         * codes alone prove, whoever presented them how often */
+        r->total_once = 0;
+        for (size_t ci = 0; ci < v->n_codes; ci++) {
+            int64_t most = 0;
+
+            for (size_t k = 0; k < v->n_items; k++) {
+                int64_t c = v->items[k].charged;
+
+                if (v->items[k].code != ci)
+                    continue;
+                if (c > (int64_t)v->codes[ci].amount)
+                    c = (int64_t)v->codes[ci].amount;
+                if (c > most)
+                    most = c;
+            }
+            if (offpay_amount_add(r->total_once, most, &r->total_once) !=
+                OFFPAY_OK)
+                return why(r, OFFPAY_EEVIDENCE, "charges overflow");
+        }
         if (total <= r->limit)
             return why(r, OFFPAY_EEVIDENCE,
                        "the presentments, each at most its code's authorized "

@@ -184,28 +184,36 @@ static offpay_err term_read(offpay_ledger *l, struct settle_ctx *c,
     return OFFPAY_OK;
 }
 
-/* Whether the item was accepted outside the term of the terminal's own
+static int newer_key(const offpay_ledger *l, uint32_t kid);
+
+/* Whether the item was accepted within the term of the terminal's own
  * credential (settlement.md §8): its validity window, the clocks' skew
  * allowed either side, and the window of the issuer key that signed it in
- * the ledger's bundle (a retired key has none). There an honest terminal
- * refuses every code, and a case's evidence could not prove the
- * presentment (§9.3). Judged at the stated acceptance time and at the
- * earliest time the code allows, so a terminal's key cannot date a payment
- * back into its term. */
-static int outside_term(const offpay_ledger *l, const struct settle_ctx *c,
-                        const struct term_state *w)
+ * the ledger's bundle (a retired key has none). Outside it an honest
+ * terminal refuses every code, and a case's evidence could not prove the
+ * presentment (§9.3): OFFPAY_ETERMINAL_EXPIRED. Judged at the stated
+ * acceptance time and at the earliest time the code allows, so a
+ * terminal's key cannot date a payment back into its term. A key made
+ * after the ledger read the issuer (another offpayd signed the terminal's
+ * credential with it) decides nothing yet: OFFPAY_EBUNDLE_OLD. */
+static offpay_err term_check(const offpay_ledger *l, const struct settle_ctx *c,
+                             const struct term_state *w)
 {
     const uint8_t *pk = NULL;
     offpay_risk    r;
     uint64_t       late = accepted_no_earlier(c);
+    offpay_err     a, b;
 
     offpay_risk_defaults(c->p.cred.currency, &r);
-    return (uint64_t)c->item->accepted_at + r.skew < w->valid_from ||
-           late > (uint64_t)w->expires + r.skew ||
-           offpay_bundle_key_for(&l->bundle, w->kid, c->item->accepted_at,
-                                 &pk) != OFFPAY_OK ||
-           offpay_bundle_key_for(&l->bundle, w->kid, (uint32_t)late, &pk) !=
-               OFFPAY_OK;
+    a = offpay_bundle_key_for(&l->bundle, w->kid, c->item->accepted_at, &pk);
+    b = offpay_bundle_key_for(&l->bundle, w->kid, (uint32_t)late, &pk);
+    if (a == OFFPAY_EUNKNOWN_KID && newer_key(l, w->kid))
+        return OFFPAY_EBUNDLE_OLD;
+    if ((uint64_t)c->item->accepted_at + r.skew < w->valid_from ||
+        late > (uint64_t)w->expires + r.skew || a != OFFPAY_OK ||
+        b != OFFPAY_OK)
+        return OFFPAY_ETERMINAL_EXPIRED;
+    return OFFPAY_OK;
 }
 
 static offpay_err settle_tx(offpay_ledger *l, void *arg)
@@ -240,8 +248,6 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
         return reject(c, OFFPAY_EWRONG_MERCHANT);
     if (t->revoked && accepted_no_earlier(c) >= t->revoked_at)
         return reject(c, OFFPAY_ETERMINAL_REVOKED);
-    if (outside_term(l, c, term))
-        return reject(c, OFFPAY_ETERMINAL_EXPIRED);
     rc = l->ops->cred_get(l->store, p->cred.serial, &cred);
     if (rc == OFFPAY_ENOTFOUND)
         return reject(c, OFFPAY_ENOT_ISSUED);
@@ -267,6 +273,11 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     }
     if (rc != OFFPAY_ENOTFOUND)
         return rc;
+    /* A new presentment: within the terminal's term (after the replay,
+     * whose stored result stands whatever became of the terminal's key) */
+    rc = term_check(l, c, term);
+    if (rc != OFFPAY_OK)
+        return reject(c, rc);
 
     /* First presentment, duplicate (same bytes) or double spend. */
     rc = l->ops->payment_get(l->store, p->cred.serial, p->counter, &pay);

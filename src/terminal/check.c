@@ -186,6 +186,7 @@ offpay_err offpay__terminal_verdict(offpay_terminal *t, const offpay_payment *p,
 offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now)
 {
     const uint8_t *pk = NULL;
+    offpay_risk    d;
 
     /* An exported copy, or a file that could not be upgraded: reading
      * only (terminal.c, journal_upgrade). */
@@ -201,8 +202,13 @@ offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now)
      * stale list: refuse until it is fixed (or a sync vouches for it). */
     if ((uint64_t)now + t->risk.skew < t->high_water)
         return OFFPAY_ECLOCK_BEHIND;
+    /* its own credential's term is settlement's to judge, with the
+     * default skew, however wide this terminal's is set (settlement.md §8)
+     */
+    offpay_risk_defaults(t->currency, &d);
     if (offpay__window_check(t->cred.valid_from, t->cred.expires, now,
-                             t->risk.skew) != OFFPAY_OK)
+                             t->risk.skew < d.skew ? t->risk.skew : d.skew) !=
+        OFFPAY_OK)
         return OFFPAY_ETERMINAL_EXPIRED;
     /* the issuer key that signed the credential, as settlement and a
      * case's evidence judge it (docs/settlement.md §8): a retired key, or

@@ -172,7 +172,7 @@ wreq w1 /v1/wallet/allowance "{\"amount\":\"1.00\",\"expires\":$(($(date +%s) + 
 expect_http 400 BAD_FIELD "an allowance for 400 days (a wallet asks for 30 at most)"
 wreq w1 /v1/wallet/allowance "{\"amount\":\"1.00\",\"expires\":$(($(date +%s) + 60))}"
 expect_http 400 BAD_FIELD "an allowance for a minute (its escrow locked for nothing)"
-grep -q "at least 60 minutes ahead" resp.json && ok "the hint says how soon at least" || fail "hint: $(cat resp.json)"
+grep -q "at least 5 minutes ahead" resp.json && ok "the hint says how soon at least" || fail "hint: $(cat resp.json)"
 w allowance w1 --amount 1.00 --expires $(($(date +%s) + 60))
 [ "$ws" = 2 ] && grep -q "less than an hour from now" w.out \
   && ok "wallet allowance --expires within the hour: usage error (2)" || fail "allowance soon: $ws $(cat w.out)"

@@ -670,6 +670,7 @@ static void test_overspend_evidence_counts_a_bound_code_once(void)
         offpay_evidence_verify((const uint8_t *)file, len, w.root.pk, &r));
     CHECK(r.kind == OFFPAY_CASE_OVERSPEND && r.n_presentments == 3);
     CHECK(r.total == CENTS(55) && r.limit == CENTS(50));
+    CHECK(r.total_once == CENTS(60)); /* 25.00 (its largest) + 35.00 */
 
     /* The bound code's two presentments made into a "duplicate" file (by
      * an operator wanting a case the ledger never opened): refused, a
@@ -1097,11 +1098,13 @@ static void test_tampered_receipt_mismatch_files_are_refused_specifically(void)
     drop_world(&w);
 }
 
-/* Receipts beyond the file's cap leave the case provable: the terminal of
- * a receipt_mismatch case signed its agreeing receipt 2,002 times more
- * (at other times), which the wallet uploaded. The file carries what
- * they say once, and the receipt the case rests on. */
-static void test_receipts_past_the_cap_leave_the_case_provable(void)
+/* Receipts signed again and again leave the case provable: the terminal
+ * of a receipt_mismatch case signed its agreeing receipt 2,002 times more
+ * (at other times), more than a file holds, which the wallet uploaded.
+ * The file carries what they say once, and the receipt the case rests on.
+ * (More than 2,000 receipts saying different things cannot be made for
+ * one code's counter by one terminal: amounts are at most the code's.) */
+static void test_receipts_signed_again_leave_the_case_provable(void)
 {
     world                  w;
     char                  *file = NULL;
@@ -1191,11 +1194,63 @@ static void test_overspend_past_the_caps_proved_by_a_part(void)
     drop_world(&w);
 }
 
+/* An overspend presented by more terminals than a file holds (260 gates
+ * took 0.01 each): a part of the presentments, at two terminals, proves
+ * it. */
+static void test_overspend_past_the_terminals_cap_proved_by_a_part(void)
+{
+    enum { GATES = 260 };
+    world                  w;
+    uint8_t                cb[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t                code[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t                tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    offpay_wallet_cred     cred;
+    offpay_keypair         tk;
+    offpay_terminal_cred   tc;
+    offpay_settle_item     it;
+    offpay_settle_result   a, b;
+    size_t                 n, tlen, len = 0;
+    char                  *file = NULL;
+    offpay_evidence_report r;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(50),
+                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0,
+                                   cb, &cred));
+    for (uint32_t k = 0; k < GATES; k++) {
+        REQUIRE_OK(offpay_keypair_generate(&tk));
+        REQUIRE_OK(offpay_ledger_terminal_add(
+            w.l, w.merchant[0], tk.pk, T0 + 365 * DAY, T0, tbytes, &tlen, &tc));
+        n = make_code(&w, &cred, k + 1, 1, T0 + 500, code);
+        REQUIRE(n > 0);
+        it = (offpay_settle_item){code, n, 1, T0 + 505, 1};
+        REQUIRE_OK(
+            offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 600, &a));
+        REQUIRE(a.outcome == OFFPAY_SETTLE_SETTLED);
+    }
+    offpay_keypair_wipe(&tk);
+    n = make_code(&w, &cred, GATES + 1, CENTS(30), T0 + 510, code);
+    a = settle(&w, 1, code, n, CENTS(30), T0 + 515, T0 + 600);
+    n = make_code(&w, &cred, GATES + 2, CENTS(30), T0 + 520, code);
+    b = settle(&w, 2, code, n, CENTS(30), T0 + 525, T0 + 600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    REQUIRE(b.outcome == OFFPAY_SETTLE_GUARANTEED && b.case_id != 0);
+    REQUIRE_OK(export(&w, b.case_id, &file, &len));
+    REQUIRE_OK(
+        offpay_evidence_verify((const uint8_t *)file, len, w.root.pk, &r));
+    CHECK(r.kind == OFFPAY_CASE_OVERSPEND && r.n_terminals == 2 &&
+          r.n_presentments == 2 && r.total == CENTS(60));
+    free(file);
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
+    {"overspend_past_the_terminals_cap_proved_by_a_part",
+     test_overspend_past_the_terminals_cap_proved_by_a_part},
     {"overspend_past_the_caps_proved_by_a_part",
      test_overspend_past_the_caps_proved_by_a_part},
-    {"receipts_past_the_cap_leave_the_case_provable",
-     test_receipts_past_the_cap_leave_the_case_provable},
+    {"receipts_signed_again_leave_the_case_provable",
+     test_receipts_signed_again_leave_the_case_provable},
     {"case_kind_names_round_trip", test_case_kind_names_round_trip},
     {"cases_list_by_serial_kind_time_and_page",
      test_cases_list_by_serial_kind_time_and_page},

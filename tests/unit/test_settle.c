@@ -1077,6 +1077,18 @@ static void test_terminal_under_a_retired_key_is_not_paid(void)
     REQUIRE_OK(offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 200, &r));
     CHECK(r.outcome == OFFPAY_SETTLE_REJECTED &&
           r.reason == OFFPAY_ETERMINAL_EXPIRED && r.paid == 0);
+    /* what it was paid before stands: sent again, the stored result */
+    it = (offpay_settle_item){code[0], n[0], CENTS(3), T0 + 20, 1};
+    REQUIRE_OK(offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 200, &r));
+    CHECK(r.outcome == OFFPAY_SETTLE_SETTLED && r.replay && r.paid == CENTS(3));
+    /* an offpayd that has not read key 2 yet (the issuer's next key id
+     * still 2 in its view) decides nothing of it */
+    offpay_ledger_set_next_kid(w.l, 2);
+    it = (offpay_settle_item){code[1], n[1], CENTS(4), T0 + 40, 2};
+    REQUIRE_OK(offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 200, &r));
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED &&
+          r.reason == OFFPAY_EBUNDLE_OLD && r.presentment == 0);
+    offpay_ledger_set_next_kid(w.l, 3);
     /* the same code from a terminal under key 1 is paid */
     r = settle(&w, 0, code[1], n[1], CENTS(4), T0 + 40, T0 + 200);
     CHECK(r.outcome == OFFPAY_SETTLE_SETTLED && r.paid == CENTS(4));

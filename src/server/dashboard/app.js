@@ -274,9 +274,12 @@
       out = out.concat(page.cases);
       if (page.next_after === null) break;
       after = page.next_after;
-      more = i === CASES_PAGES_MAX - 1;
+      if (i === CASES_PAGES_MAX - 1) { // a full last page: any beyond it?
+        const next = await (await api('/v1/admin/cases?limit=1&after=' + after)).json();
+        more = next.cases.length > 0;
+      }
     }
-    return {cases : out, more : more};
+    return { cases: out, more: more };
   }
 
   function fail(e) {
@@ -298,8 +301,8 @@
       const [width, span] = byId('range').value.split(':').map(Number);
       let q = '/v1/admin/overview?width=' + width;
       if (lastTime !== null) {
-          const gone = Math.max(0, Math.floor((Date.now() - lastAt) / 1000));
-          q += '&from=' + Math.max(0, lastTime + gone - span);
+        const gone = Math.max(0, Math.floor((Date.now() - lastAt) / 1000));
+        q += '&from=' + Math.max(0, lastTime + gone - span);
       } else if (span !== 86400) { // offpayd's default is the last day
         q += '&from=' + Math.max(0, Math.floor(Date.now() / 1000) - span);
       }
