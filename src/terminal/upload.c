@@ -595,7 +595,8 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
             t, bundle, bundle_len, revlist, revlist_len, now,
             rep->clock_known && ck.offset < 0
                 ? (uint32_t)((int64_t)now + ck.offset)
-                : now);
+                : now,
+            1);
     if (rc == OFFPAY_OK) {
         rep->synced = 1;
         report_status(t, base_url, &ck, rep);
