@@ -1517,19 +1517,20 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
                                 size_t revlist_len, uint32_t now)
 {
     return offpay__terminal_sync_seen(t, bundle, bundle_len, revlist,
-                                      revlist_len, now, now, 0);
+                                      revlist_len, now, now);
 }
 
-offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
-                                      size_t bundle_len, const uint8_t *revlist,
+offpay_err offpay__terminal_sync_seen(offpay_terminal *t,
+                                      const uint8_t *bundle, size_t bundle_len,
+                                      const uint8_t *revlist,
                                       size_t revlist_len, uint32_t now,
-                                      uint32_t seen, int online)
+                                      uint32_t seen)
 {
     offpay_trust_bundle b;
     offpay_revlist      l;
     int                 have_l = 0, fresh_b = 0, fresh_l = 0, held_future;
     uint64_t            latest;
-    int64_t             sync_seq = 0, since = 0;
+    int64_t             sync_seq = 0;
     uint32_t            hw, hw_sync, rl_at;
     offpay_err          rc;
 
@@ -1601,22 +1602,14 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         goto out;
     /* The offline count restarts: payments since this sync are the
-     * journal rows after its highest seq now (online, after the lowest
-     * entry offpayd left undecided: not settled, still counted); the
-     * hours since it count
+     * journal rows after its highest seq now; the hours since it count
      * from the time seen (offpayd's, when the terminal's clock ran ahead:
      * a clock set right later does not get those hours for nothing). */
     if ((fresh_b &&
          (rc = meta_put(t->db, "bundle", bundle, bundle_len)) != OFFPAY_OK) ||
         (fresh_l && (rc = store_revlist(t, &l)) != OFFPAY_OK) ||
-        (rc = query_i64(t->db,
-                        online ? "SELECT coalesce((SELECT min(seq) - 1 FROM "
-                                 "journal WHERE uploaded = 0), (SELECT "
-                                 "coalesce(max(seq), 0) FROM journal))"
-                               : "SELECT coalesce(max(seq), 0) FROM journal",
-                        0, &sync_seq)) != OFFPAY_OK ||
-        (rc = query_i64(t->db, "SELECT count(*) FROM journal WHERE seq > ?1",
-                        sync_seq, &since)) != OFFPAY_OK ||
+        (rc = query_i64(t->db, "SELECT coalesce(max(seq), 0) FROM journal", 0,
+                        &sync_seq)) != OFFPAY_OK ||
         (rc = meta_put_u64(t->db, "last_sync", hw_sync)) != OFFPAY_OK ||
         (rc = meta_put_u64(t->db, "sync_seq", (uint64_t)sync_seq)) !=
             OFFPAY_OK ||
@@ -1632,7 +1625,7 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
     t->high_water = hw;
     t->last_sync = hw_sync;
     t->sync_seq = sync_seq;
-    t->payments_since_sync = (uint32_t)since;
+    t->payments_since_sync = 0;
     rc = load_revoked(t);
 out:
     if (have_l)

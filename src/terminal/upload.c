@@ -595,8 +595,7 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
             t, bundle, bundle_len, revlist, revlist_len, now,
             rep->clock_known && ck.offset < 0
                 ? (uint32_t)((int64_t)now + ck.offset)
-                : now,
-            1);
+                : now);
     if (rc == OFFPAY_OK) {
         rep->synced = 1;
         report_status(t, base_url, &ck, rep);

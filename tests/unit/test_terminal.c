@@ -1168,43 +1168,6 @@ static int resync(world *x, uint32_t now)
     return rc == OFFPAY_OK;
 }
 
-/* An online sync counts the payments offpayd left undecided toward the
- * offline payments still (not settled, they are still the terminal's);
- * a file sync, where nothing is uploaded, restarts the count. */
-static void test_online_sync_counts_what_is_undecided(void)
-{
-    world                  x;
-    offpay_terminal_status s;
-    offpay__upload_result  done;
-    uint8_t               *rl = NULL;
-    size_t                 rllen = 0;
-    char                  *code;
-
-    REQUIRE(world_init(&x, "sync_undecided", 1000000));
-    for (uint32_t i = 0; i < 3; i++) {
-        code = cpm(&x, 100, NOW + i);
-        CHECK_ERR(accept(x.t, code, 100, NOW + 10), OFFPAY_OK);
-        free(code);
-    }
-    memset(&done, 0, sizeof done);
-    done.seq = 1; /* offpayd decided the first only */
-    snprintf(done.outcome, sizeof done.outcome, "settled");
-    done.paid = 100;
-    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, &done, 1, NOW + 11));
-    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 12, &rl, &rllen));
-    REQUIRE_OK(offpay__terminal_sync_seen(x.t, NULL, 0, rl, rllen, NOW + 12,
-                                          NOW + 12, 1));
-    free(rl);
-    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 12, &s));
-    CHECK(s.payments_since_sync == 2);
-    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 13, &rl, &rllen));
-    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, NOW + 13));
-    free(rl);
-    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 13, &s));
-    CHECK(s.payments_since_sync == 0);
-    world_free(&x);
-}
-
 static void test_sync_required(void)
 {
     world       x;
@@ -2872,8 +2835,6 @@ int main(void)
         {"request_expired", test_request_expired},
         {"request_answered_twice", test_request_answered_twice},
         {"sync_required", test_sync_required},
-        {"online_sync_counts_what_is_undecided",
-         test_online_sync_counts_what_is_undecided},
         {"revlist_stale", test_revlist_stale},
         {"revlist_seq", test_revlist_seq},
         {"wallet_passphrase", test_wallet_passphrase},
