@@ -313,10 +313,10 @@ offpay_err offpay__terminal_lost_decided(offpay_terminal             *t,
 
 /*
  * offpay__terminal_sync_seen — offpay_terminal_sync at now, but with the
- * clock's high-water mark set from seen when it is earlier (the sync's
- * time by offpayd's clock, when the terminal's ran ahead of it): once the
- * terminal's clock is set right it is not behind the mark (ECLOCK_BEHIND).
- * The offline limits still count from now, the terminal's own clock.
+ * clock's high-water mark and the time of the sync (the offline hours)
+ * set from seen when it is earlier (the sync's time by offpayd's clock,
+ * when the terminal's ran ahead of it): once the terminal's clock is set
+ * right it is not behind the mark (ECLOCK_BEHIND), nor given those hours.
  */
 offpay_err offpay__terminal_sync_seen(offpay_terminal *t,
                                       const uint8_t *bundle, size_t bundle_len,
