@@ -810,7 +810,8 @@ typedef struct offpay_evidence_report {
     int64_t total;  /* overspend: the charges counted (each presentment's
                        at most its code's authorized amount), > limit */
     int64_t total_once; /* overspend: the same, each code counted once (at
-                           its largest): > limit, the codes alone prove
+                           its largest charge, a bound code at its first
+                           presentment): > limit, the codes alone prove
                            the payer spent beyond it */
     size_t receipt; /* receipt_mismatch: the index in the file of the
                        receipt (b) that contradicts the upload (a) */

@@ -1357,11 +1357,13 @@ static offpay_err vf_prove(vf *v)
                 return why(r, OFFPAY_EEVIDENCE, "charges overflow");
         }
         r->total = total;
-        /* each code once, at its largest counted charge: what the payer's
-         * codes alone prove, whoever presented them how often */
+        /* each code once, at its largest counted charge (a bound code at
+         * its first presentment, the one paid, as above): what the
+         * payer's codes alone prove, whoever presented them how often */
         r->total_once = 0;
         for (size_t ci = 0; ci < v->n_codes; ci++) {
-            int64_t most = 0;
+            int64_t  most = 0;
+            uint64_t first = UINT64_MAX;
 
             for (size_t k = 0; k < v->n_items; k++) {
                 int64_t c = v->items[k].charged;
@@ -1370,8 +1372,14 @@ static offpay_err vf_prove(vf *v)
                     continue;
                 if (c > (int64_t)v->codes[ci].amount)
                     c = (int64_t)v->codes[ci].amount;
-                if (c > most)
+                if (v->codes[ci].bound) {
+                    if (v->items[k].id < first) {
+                        first = v->items[k].id;
+                        most = c;
+                    }
+                } else if (c > most) {
                     most = c;
+                }
             }
             if (offpay_amount_add(r->total_once, most, &r->total_once) !=
                 OFFPAY_OK)
