@@ -332,10 +332,21 @@ static int has_terminal_file(const char *dir)
 /* Opens the terminal; with need_key the passphrase is asked for;
  * readonly for commands that only read it (they then work on a read-only
  * mount or a full disk). */
+/* 1 when dir's journal opens and reads without the terminal's key. */
+static int journal_reads(const char *dir)
+{
+    offpay_terminal *t = NULL;
+    offpay_err       rc = offpay_terminal_open_readonly(dir, NULL, &t);
+
+    offpay_terminal_close(t);
+    return rc == OFFPAY_OK;
+}
+
 static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
                                          int readonly, int *status)
 {
     offpay_terminal *t = NULL;
+    int              pass_given = 0;
     char            *pass = NULL;
     struct stat      st;
     offpay_err       rc;
@@ -382,17 +393,30 @@ static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
             return NULL;
         }
     }
+    pass_given = pass != NULL;
     rc = readonly ? offpay_terminal_open_readonly(a->dir, pass, &t)
                   : offpay_terminal_open(a->dir, pass, &t);
     cli_passphrase_free(pass);
+    if (rc == OFFPAY_ECORRUPT && pass_given && journal_reads(a->dir)) {
+        /* the journal opens without the key: the key file is what failed */
+        fprintf(stderr,
+                "offpay: %s: terminal.key (or terminal.keyuri) could not be "
+                "read (damaged or truncated?); the journal is fine, keep it: "
+                "put back that file alone from a copy (the key never "
+                "changes) (%s)\n",
+                a->dir, offpay_errname(rc));
+        *status = EXIT_FAILURE_IO;
+        return NULL;
+    }
     if (rc == OFFPAY_ENOTFOUND || rc == OFFPAY_ECORRUPT ||
         rc == OFFPAY_EJOURNAL) {
-        /* the journal holds the payments taken: name it */
+        /* the journal holds the payments taken: name it, and keep it */
         fprintf(stderr,
                 "offpay: %s/terminal.db, the terminal's journal, %s: the "
-                "payments it accepted are in it; put back the terminal's "
-                "whole directory from a copy, or a journal exported with "
-                "'terminal export' tells what it held (%s)\n",
+                "payments it accepted are in it. Keep what is left of it; a "
+                "copy of the directory holds only what was accepted before "
+                "the copy was made, and an export ('terminal export') tells "
+                "what the journal held then (%s)\n",
                 a->dir,
                 rc == OFFPAY_ENOTFOUND
                     ? "is missing"

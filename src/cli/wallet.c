@@ -266,6 +266,19 @@ static int parse(int argc, char **argv, void *args)
 
 /* Opens the wallet; readonly for commands that only read it (they then
  * work on a read-only mount or a full disk). */
+/* 1 when path begins as a sealed wallet file does ("OPWALLET"). */
+static int is_wallet_file(const char *path)
+{
+    char  magic[8];
+    FILE *f = fopen(path, "rb");
+    int   yes = f != NULL && fread(magic, 1, sizeof magic, f) == sizeof magic &&
+              memcmp(magic, "OPWALLET", sizeof magic) == 0;
+
+    if (f != NULL)
+        fclose(f);
+    return yes;
+}
+
 static offpay_wallet *open_wallet_as(const wallet_args *a, int readonly,
                                      int *status)
 {
@@ -280,7 +293,7 @@ static offpay_wallet *open_wallet_as(const wallet_args *a, int readonly,
     rc = readonly ? offpay_wallet_open_readonly(a->wallet, pass, &w)
                   : offpay_wallet_open(a->wallet, pass, &w);
     cli_passphrase_free(pass);
-    if (rc == OFFPAY_ECORRUPT) {
+    if (rc == OFFPAY_ECORRUPT && is_wallet_file(a->wallet)) {
         char        log[PATH_MAX + 8];
         struct stat st;
 

@@ -195,10 +195,10 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
         }
     }
     if (newer > 0) /* the operator must act: say it */
-        srv_log("%zu uploaded code(s) of terminal %u carry an issuer key "
-                "this offpayd's trust bundle does not hold yet (not decided; "
-                "the terminal sends them again): send offpayd SIGHUP after "
-                "issuer add-key",
+        srv_log("%zu uploaded code(s) of terminal %u carry an issuer key (the "
+                "code's, or the terminal credential's) this offpayd's trust "
+                "bundle does not hold yet (not decided; the terminal sends "
+                "them again): send offpayd SIGHUP after issuer add-key",
                 newer, (unsigned)t->terminal_id);
     free(item);
     free(res);

@@ -100,6 +100,10 @@ w balance w1n
 [ "$ws" = 3 ] && grep -q "its spend log w1n.log is missing" w.out \
   && ok "a wallet without its log: the log named" || fail "no log: $ws $(cat w.out)"
 mv w1n.log.away w1n.log
+printf 'not a wallet\n' > junkw
+w balance junkw
+[ "$ws" != 0 ] && ! grep -q "spend log" w.out && ok "a file that is no wallet: no word of a log" \
+  || fail "junk: $ws $(cat w.out)"
 
 # A credential added by hand to a restored wallet (its file kept from the
 # allowance) is frozen as the backup's are: the lost device may have used

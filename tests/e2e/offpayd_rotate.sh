@@ -119,7 +119,7 @@ reasons=$(jq -r '[.results[] | .reason // "-"] | join(" ")' resp.json)
   && [ "$(jget .decided)" = 1 ] \
   && ok "an offpayd without key 2 leaves its codes undecided (EBUNDLE_OLD)" \
   || fail "upload to the offpayd without key 2: $status $(cat resp.json)"
-grep -q "2 uploaded code(s) of terminal $TID1 carry an issuer key this offpayd's trust bundle does not hold yet .*send offpayd SIGHUP" server2.err \
+grep -q "2 uploaded code(s) of terminal $TID1 carry an issuer key .*this offpayd's trust bundle does not hold yet .*send offpayd SIGHUP" server2.err \
   && ok "that offpayd says to send it SIGHUP" \
   || fail "no SIGHUP advice: $(tail -3 server2.err)"
 kill "${all_pids[-1]}"; wait "${all_pids[-1]}" 2>/dev/null || true

@@ -159,5 +159,10 @@ for cut in 4096 0 gone; do
       || fail "the emptied journal was written: $(stat -c %s broken/terminal.db) bytes"
   fi
 done
+# A damaged key file is named as such: the journal is fine and kept.
+rm -rf broken; cp -a shop broken; truncate -s 20 broken/terminal.key
+expect 3 "broken: terminal.key \(or terminal.keyuri\) could not be read .*the journal is fine, keep it" -- \
+  "$OFFPAY" terminal request --terminal broken --passphrase-file tp --amount 1.00
+rm -rf broken
 
 finish
