@@ -258,7 +258,7 @@ static int field_value(const json_t *j, const srv_field *f, srv_value *v)
          * order */
         v->s = str_of(j, f->max);
         return v->s != NULL && offpay__utf8_display_ok((const uint8_t *)v->s,
-                                                       strlen(v->s))
+                                                       json_string_length(j))
                    ? 0
                    : -1;
     case SRV_FT_ID:

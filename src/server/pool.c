@@ -29,15 +29,25 @@ struct srv_pool {
     unsigned           *gen_of;
 };
 
-static offpay_err trust(srv_pool *p, offpay_ledger *l)
+/* Handle l signs with kid's key (sk, or key in a token) and verifies
+ * under b, knowing the issuer's next key id. */
+static offpay_err trust_as(offpay_ledger *l, const offpay_trust_bundle *b,
+                           uint16_t kid, uint32_t next_kid,
+                           const uint8_t      sk[OFFPAY_SK_BYTES],
+                           offpay_pkcs11_key *key)
 {
-    offpay_err rc =
-        p->key != NULL ? offpay_ledger_set_trust_token(l, &p->b, p->kid, p->key)
-                       : offpay_ledger_set_trust(l, &p->b, p->kid, p->sk);
+    offpay_err rc = key != NULL ? offpay_ledger_set_trust_token(l, b, kid, key)
+                                : offpay_ledger_set_trust(l, b, kid, sk);
 
     if (rc == OFFPAY_OK)
-        offpay_ledger_set_next_kid(l, p->next_kid);
+        offpay_ledger_set_next_kid(l, next_kid);
     return rc;
+}
+
+/* l takes the pool's trust. */
+static offpay_err trust(srv_pool *p, offpay_ledger *l)
+{
+    return trust_as(l, &p->b, p->kid, p->next_kid, p->sk, p->key);
 }
 
 /* Under p->mu: handle i, free, takes the pool's trust if it is older.
@@ -144,12 +154,10 @@ offpay_err srv_pool_retrust(srv_pool *p, const offpay_trust_bundle *b,
     /* tried first on one handle, taken as a request takes it: a key that
      * is not kid's in b is refused there, with nothing changed */
     offpay_ledger *l = srv_pool_get(p);
-    offpay_err rc = key != NULL ? offpay_ledger_set_trust_token(l, b, kid, key)
-                                : offpay_ledger_set_trust(l, b, kid, sk);
+    offpay_err     rc = trust_as(l, b, kid, next_kid, sk, key);
 
     pthread_mutex_lock(&p->mu);
     if (rc == OFFPAY_OK) {
-        offpay_ledger_set_next_kid(l, next_kid);
         p->b = *b;
         p->kid = kid;
         p->next_kid = next_kid;

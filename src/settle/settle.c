@@ -130,7 +130,7 @@ static offpay_err receipts_hook(offpay_ledger *l, const struct settle_ctx *c,
     return rc;
 }
 
-int offpay__cred_is_issued(const offpay__cred_row *row,
+int offpay__cred_is_issued(const offpay__cred_row   *row,
                            const offpay_wallet_cred *c)
 {
     /* not the expiry: a revocation moves the ledger's (settlement.md
@@ -184,7 +184,15 @@ static offpay_err term_read(offpay_ledger *l, struct settle_ctx *c,
     return OFFPAY_OK;
 }
 
-static int newer_key(const offpay_ledger *l, uint32_t kid);
+/* Whether kid was made after the ledger's view of the issuer was read: a
+ * key another offpayd on the same ledger, or the terminal, already holds
+ * and this one has not read yet (SIGHUP). Its codes are not decided until
+ * it has (settlement.md §4), where a key made before and missing from the
+ * bundle was retired, and refuses them. */
+static int newer_key(const offpay_ledger *l, uint32_t kid)
+{
+    return l->next_kid != 0 && kid >= l->next_kid;
+}
 
 /* Whether the item was accepted within the term of the terminal's own
  * credential (settlement.md §8): its validity window, the clocks' skew
@@ -218,22 +226,22 @@ static offpay_err term_check(const offpay_ledger *l, const struct settle_ctx *c,
 
 static offpay_err settle_tx(offpay_ledger *l, void *arg)
 {
-    struct settle_ctx      *c = arg;
-    const offpay_payment   *p = &c->p;
-    const int64_t           want = c->item->charged;
-    offpay_settle_result   *res = &c->res;
+    struct settle_ctx          *c = arg;
+    const offpay_payment       *p = &c->p;
+    const int64_t               want = c->item->charged;
+    offpay_settle_result       *res = &c->res;
     const offpay__terminal_row *t;
     struct term_state          *term;
-    offpay__cred_row        cred;
-    offpay__presentment_row pr;
-    offpay__payment_row     pay;
-    enum kind               kind;
-    int                     bound_again; /* a bound code presented again */
-    const char             *case_kind = NULL;
-    int64_t                 avail, from_escrow, shortfall, covered = 0;
-    int64_t                 late = 0, paid;
-    uint64_t                guarantee = 0, case_id = 0, pid = 0;
-    offpay_err              rc, rule = OFFPAY_OK, unpaid = OFFPAY_OK;
+    offpay__cred_row            cred;
+    offpay__presentment_row     pr;
+    offpay__payment_row         pay;
+    enum kind                   kind;
+    int                         bound_again; /* a bound code presented again */
+    const char                 *case_kind = NULL;
+    int64_t                     avail, from_escrow, shortfall, covered = 0;
+    int64_t                     late = 0, paid;
+    uint64_t                    guarantee = 0, case_id = 0, pid = 0;
+    offpay_err                  rc, rule = OFFPAY_OK, unpaid = OFFPAY_OK;
 
     memset(res, 0, sizeof *res);
     rc = term_read(l, c, &term);
@@ -476,16 +484,6 @@ static offpay_err settle_one_tx(offpay_ledger *l, void *arg)
     c->own_term.row_read = 0; /* a rerun reads it again */
     rc = l->ops->creds_lock(l->store, &c->p.cred.serial, 1);
     return rc == OFFPAY_OK ? settle_tx(l, c) : rc;
-}
-
-/* Whether kid was made after the ledger's view of the issuer was read: a
- * key another offpayd on the same ledger, or the terminal, already holds
- * and this one has not read yet (SIGHUP). Its codes are not decided until
- * it has (settlement.md §4), where a key made before and missing from the
- * bundle was retired, and refuses them. */
-static int newer_key(const offpay_ledger *l, uint32_t kid)
-{
-    return l->next_kid != 0 && kid >= l->next_kid;
 }
 
 /* The checks that need no ledger state: the code decodes, its credential

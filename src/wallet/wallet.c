@@ -152,8 +152,8 @@ struct offpay_wallet {
     size_t              bundle_len;
     offpay_trust_bundle bundle;
     int64_t             default_cap;
-    int                    restored; /* made by a restore: "restored" */
-    int                    reading;  /* opened read-only: the log too */
+    int                 restored; /* made by a restore: "restored" */
+    int                 reading;  /* opened read-only: the log too */
     uint8_t             log_key[OFFPAY__LOG_KEY_BYTES];
     int                 format;  /* of the sealed state as loaded */
     int                 migrate; /* log still inside the sealed file */
