@@ -353,6 +353,32 @@ static offpay_err receipt_cases(world *w)
     return OFFPAY_OK;
 }
 
+/* A new credential of 50.00 for w's wallet key, unbound codes allowed,
+ * for 30 days. */
+static offpay_err issue_50(world *w, offpay_wallet_cred *cred)
+{
+    uint8_t cb[OFFPAY_WALLET_CRED_BYTES];
+
+    return offpay_ledger_issue(w->l, w->wallet_acct, w->wallet.pk, CENTS(50),
+                               OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0, cb,
+                               cred);
+}
+
+/* A new terminal of merchant m (a key of its own, for a year). */
+static offpay_err add_terminal(world *w, int m, offpay_terminal_cred *tc)
+{
+    uint8_t        tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t         tlen;
+    offpay_keypair tk;
+    offpay_err     rc = offpay_keypair_generate(&tk);
+
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_terminal_add(w->l, w->merchant[m], tk.pk,
+                                        T0 + 365 * DAY, T0, tbytes, &tlen, tc);
+    offpay_keypair_wipe(&tk);
+    return rc;
+}
+
 static offpay_err export(world *w, uint64_t id, char **file, size_t *len)
 {
     return offpay_ledger_evidence(w->l, id, w->bundle_bytes, w->bundle_len,
@@ -596,7 +622,6 @@ static void test_overspend_evidence_sums_charges_above_the_limit(void)
 static void test_overspend_after_duplicates_evidence_verifies(void)
 {
     world                  w;
-    uint8_t                cb[OFFPAY_WALLET_CRED_BYTES];
     uint8_t                c1[OFFPAY_PAYMENT_BOUND_BYTES];
     uint8_t                c2[OFFPAY_PAYMENT_BOUND_BYTES];
     offpay_wallet_cred     cred;
@@ -606,9 +631,7 @@ static void test_overspend_after_duplicates_evidence_verifies(void)
     offpay_evidence_report r;
 
     REQUIRE_OK(make_world(&w));
-    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(50),
-                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0,
-                                   cb, &cred));
+    REQUIRE_OK(issue_50(&w, &cred));
     n1 = make_code(&w, &cred, 1, CENTS(20), T0 + 500, c1);
     n2 = make_code(&w, &cred, 2, CENTS(20), T0 + 520, c2);
     a = settle(&w, 0, c1, n1, CENTS(20), T0 + 505, T0 + 600);
@@ -634,28 +657,20 @@ static void test_overspend_after_duplicates_evidence_verifies(void)
 static void test_overspend_evidence_counts_a_bound_code_once(void)
 {
     world                  w;
-    uint8_t                cb[OFFPAY_WALLET_CRED_BYTES];
     uint8_t                c1[OFFPAY_PAYMENT_BOUND_BYTES];
     uint8_t                c2[OFFPAY_PAYMENT_BOUND_BYTES];
-    uint8_t                tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
     offpay_wallet_cred     cred;
-    offpay_keypair         tk;
     offpay_terminal_cred   tc;
     offpay_settle_item     it;
     offpay_settle_result   a, b, c;
-    size_t                 n1, n2, tlen, len = 0;
+    size_t                 n1, n2, len = 0;
     char                  *file = NULL;
     offpay_evidence_report r;
     json_t                *doc, *items, *kase;
 
     REQUIRE_OK(make_world(&w));
-    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(50),
-                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0,
-                                   cb, &cred));
-    REQUIRE_OK(offpay_keypair_generate(&tk));
-    REQUIRE_OK(offpay_ledger_terminal_add(
-        w.l, w.merchant[0], tk.pk, T0 + 365 * DAY, T0, tbytes, &tlen, &tc));
-    offpay_keypair_wipe(&tk);
+    REQUIRE_OK(issue_50(&w, &cred));
+    REQUIRE_OK(add_terminal(&w, 0, &tc));
     n1 = make_code_for(&w, &cred, 1, CENTS(25), T0 + 500, w.merchant[0], c1);
     n2 = make_code(&w, &cred, 2, CENTS(35), T0 + 520, c2);
     a = settle(&w, 0, c1, n1, CENTS(20), T0 + 505, T0 + 600);
@@ -1144,8 +1159,7 @@ static void test_receipts_signed_again_leave_the_case_provable(void)
 static void test_overspend_past_the_caps_proved_by_a_part(void)
 {
     enum { SMALL = 1200 };
-    world   w;
-    uint8_t cb[OFFPAY_WALLET_CRED_BYTES];
+    world w;
     uint8_t(*codes)[OFFPAY_PAYMENT_BOUND_BYTES];
     offpay_settle_item    *it;
     offpay_settle_result  *res, a, b;
@@ -1159,9 +1173,7 @@ static void test_overspend_past_the_caps_proved_by_a_part(void)
     res = calloc(SMALL, sizeof *res);
     REQUIRE(codes != NULL && it != NULL && res != NULL);
     REQUIRE_OK(make_world(&w));
-    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(50),
-                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0,
-                                   cb, &cred));
+    REQUIRE_OK(issue_50(&w, &cred));
     for (uint32_t k = 0; k < SMALL; k++) {
         size_t n = make_code(&w, &cred, k + 1, 1, T0 + 500, codes[k]);
 
@@ -1203,26 +1215,19 @@ static void test_overspend_past_the_terminals_cap_proved_by_a_part(void)
 {
     enum { GATES = 260 };
     world                  w;
-    uint8_t                cb[OFFPAY_WALLET_CRED_BYTES];
     uint8_t                code[OFFPAY_PAYMENT_BOUND_BYTES];
-    uint8_t                tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
     offpay_wallet_cred     cred;
-    offpay_keypair         tk;
     offpay_terminal_cred   tc;
     offpay_settle_item     it;
     offpay_settle_result   a, b;
-    size_t                 n, tlen, len = 0;
+    size_t                 n, len = 0;
     char                  *file = NULL;
     offpay_evidence_report r;
 
     REQUIRE_OK(make_world(&w));
-    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(50),
-                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0,
-                                   cb, &cred));
+    REQUIRE_OK(issue_50(&w, &cred));
     for (uint32_t k = 0; k < GATES; k++) {
-        REQUIRE_OK(offpay_keypair_generate(&tk));
-        REQUIRE_OK(offpay_ledger_terminal_add(
-            w.l, w.merchant[0], tk.pk, T0 + 365 * DAY, T0, tbytes, &tlen, &tc));
+        REQUIRE_OK(add_terminal(&w, 0, &tc));
         n = make_code(&w, &cred, k + 1, 1, T0 + 500, code);
         REQUIRE(n > 0);
         it = (offpay_settle_item){code, n, 1, T0 + 505, 1};
@@ -1230,7 +1235,6 @@ static void test_overspend_past_the_terminals_cap_proved_by_a_part(void)
             offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 600, &a));
         REQUIRE(a.outcome == OFFPAY_SETTLE_SETTLED);
     }
-    offpay_keypair_wipe(&tk);
     n = make_code(&w, &cred, GATES + 1, CENTS(30), T0 + 510, code);
     a = settle(&w, 1, code, n, CENTS(30), T0 + 515, T0 + 600);
     n = make_code(&w, &cred, GATES + 2, CENTS(30), T0 + 520, code);

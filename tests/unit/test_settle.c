@@ -198,6 +198,23 @@ static offpay_settle_result settle(world *w, int term, const uint8_t *code,
     return r;
 }
 
+/* A new terminal of merchant m (a key of its own), its credential valid
+ * from now to expires. */
+static offpay_err add_terminal(world *w, int m, uint32_t expires, uint32_t now,
+                               offpay_terminal_cred *tc)
+{
+    uint8_t        tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t         tlen;
+    offpay_keypair tk;
+    offpay_err     rc = offpay_keypair_generate(&tk);
+
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_terminal_add(w->l, w->merchant[m], tk.pk, expires,
+                                        now, tbytes, &tlen, tc);
+    offpay_keypair_wipe(&tk);
+    return rc;
+}
+
 static int64_t balance(world *w, uint64_t account)
 {
     int64_t b = INT64_MIN;
@@ -869,18 +886,13 @@ static void test_bound_code_presented_again_is_paid_nothing(void)
 {
     world                w;
     uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
-    uint8_t              tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
-    size_t               n, tlen;
-    offpay_keypair       tk;
+    size_t               n;
     offpay_terminal_cred tc;
     offpay_settle_item   it;
     offpay_settle_result r;
 
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
-    REQUIRE_OK(offpay_keypair_generate(&tk));
-    REQUIRE_OK(offpay_ledger_terminal_add(
-        w.l, w.merchant[0], tk.pk, T0 + 365 * DAY, T0, tbytes, &tlen, &tc));
-    offpay_keypair_wipe(&tk);
+    REQUIRE_OK(add_terminal(&w, 0, T0 + 365 * DAY, T0, &tc));
     n = make_code(&w, 1, CENTS(30), T0 + 10, w.merchant[0], code);
     r = settle(&w, 0, code, n, CENTS(30), T0 + 20, T0 + 3600);
     CHECK(r.outcome == OFFPAY_SETTLE_SETTLED && r.paid == CENTS(30));
@@ -943,9 +955,7 @@ static void test_terminal_term_bounds_what_it_is_paid(void)
 {
     world                w;
     uint8_t              code[5][OFFPAY_PAYMENT_BOUND_BYTES];
-    uint8_t              tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
-    size_t               n[5], tlen;
-    offpay_keypair       tk;
+    size_t               n[5];
     offpay_terminal_cred tc;
     offpay_risk          risk;
     offpay_settle_item   it[5];
@@ -955,10 +965,7 @@ static void test_terminal_term_bounds_what_it_is_paid(void)
 
     offpay_risk_defaults(EUR, &risk);
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
-    REQUIRE_OK(offpay_keypair_generate(&tk));
-    REQUIRE_OK(offpay_ledger_terminal_add(w.l, w.merchant[0], tk.pk, end, from,
-                                          tbytes, &tlen, &tc));
-    offpay_keypair_wipe(&tk);
+    REQUIRE_OK(add_terminal(&w, 0, end, from, &tc));
     REQUIRE(tc.valid_from == from && tc.expires == end);
     /* within the term, up to its end plus the skew */
     n[0] = make_code(&w, 1, CENTS(3), from + 10, 0, code[0]);
@@ -1038,11 +1045,10 @@ static void test_code_under_a_key_made_since_is_not_decided(void)
 static void test_terminal_under_a_retired_key_is_not_paid(void)
 {
     world                w;
-    offpay_keypair       k2, tk;
+    offpay_keypair       k2;
     offpay_trust_bundle  b2, b3;
     uint8_t              code[2][OFFPAY_PAYMENT_BOUND_BYTES];
-    uint8_t              tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
-    size_t               n[2], tlen;
+    size_t               n[2];
     offpay_terminal_cred tc;
     offpay_settle_item   it;
     offpay_settle_result r;
@@ -1057,10 +1063,7 @@ static void test_terminal_under_a_retired_key_is_not_paid(void)
     memcpy(b2.keys[1].pk, k2.pk, OFFPAY_PK_BYTES);
     REQUIRE_OK(offpay_issuer_sign_bundle(w.root.sk, &b2));
     REQUIRE_OK(offpay_ledger_set_trust(w.l, &b2, 2, k2.sk));
-    REQUIRE_OK(offpay_keypair_generate(&tk));
-    REQUIRE_OK(offpay_ledger_terminal_add(
-        w.l, w.merchant[0], tk.pk, T0 + 365 * DAY, T0, tbytes, &tlen, &tc));
-    offpay_keypair_wipe(&tk);
+    REQUIRE_OK(add_terminal(&w, 0, T0 + 365 * DAY, T0, &tc));
     REQUIRE(tc.kid == 2);
     n[0] = make_code(&w, 1, CENTS(3), T0 + 10, 0, code[0]);
     n[1] = make_code(&w, 2, CENTS(4), T0 + 30, 0, code[1]);
