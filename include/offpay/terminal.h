@@ -372,6 +372,10 @@ typedef struct offpay_upload_report {
                              sync or an earlier one cut off: uploaded again,
                              and counted in sent, decided and the sums
                              above once offpayd decided them */
+    size_t  accepted_during; /* entries accepted while the sync ran, after
+                                its last look at the journal (the terminal
+                                is not held while offpayd is asked): for
+                                the next sync, at most batch */
 } offpay_upload_report;
 
 /*

@@ -616,22 +616,21 @@ static int sync_json(offpay_terminal *t, offpay_err rc,
 
     if (offpay_amount_format(r->paid, cur, amount, sizeof amount) != OFFPAY_OK)
         amount[0] = '\0';
-    j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:s, s:s}, s:b, "
-                  "s:o, s:b, s:I, s:I, s:s, s:I}",
-                  "sent", (json_int_t)r->sent, "decided", (json_int_t)r->decided,
-                  "paid_count", (json_int_t)r->settled, "refused",
-                  (json_int_t)r->rejected, "not_paid_in_full",
-                  (json_int_t)r->unpaid, "left", (json_int_t)r->left, "paid",
-                  "minor", (json_int_t)r->paid, "decimal", amount, "currency",
-                  offpay_currency_alpha(cur), "synced", r->synced,
-                  "clock_offset",
-                  r->clock_known ? json_integer((json_int_t)r->clock_offset)
-                                 : json_null(),
-                  "revoked", r->revoked, "rechecked",
-                  (json_int_t)r->rechecked, "lost", (json_int_t)r->lost,
-                  "error",
-                  rc == OFFPAY_OK ? "" : offpay_errname(rc), "exit",
-                  (json_int_t)status);
+    j = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:s, s:s}, s:b, "
+        "s:o, s:b, s:I, s:I, s:I, s:s, s:I}",
+        "sent", (json_int_t)r->sent, "decided", (json_int_t)r->decided,
+        "paid_count", (json_int_t)r->settled, "refused",
+        (json_int_t)r->rejected, "not_paid_in_full", (json_int_t)r->unpaid,
+        "left", (json_int_t)r->left, "paid", "minor", (json_int_t)r->paid,
+        "decimal", amount, "currency", offpay_currency_alpha(cur), "synced",
+        r->synced, "clock_offset",
+        r->clock_known ? json_integer((json_int_t)r->clock_offset)
+                       : json_null(),
+        "revoked", r->revoked, "rechecked", (json_int_t)r->rechecked, "lost",
+        (json_int_t)r->lost, "accepted_during", (json_int_t)r->accepted_during,
+        "error", rc == OFFPAY_OK ? "" : offpay_errname(rc), "exit",
+        (json_int_t)status);
     s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (s == NULL) {
         json_decref(j);
@@ -719,6 +718,10 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
                cli_money(r.paid, offpay_terminal_currency(t), money,
                          sizeof money),
                r.unpaid > 0 ? " in all" : "", r.rejected, r.left);
+        if (r.accepted_during > 0)
+            printf("%zu payment(s) accepted while the sync ran: uploaded at "
+                   "the next sync\n",
+                   r.accepted_during);
         if (rc != OFFPAY_OK)
             status = cli_fail_online("sync with offpayd", rc);
         else

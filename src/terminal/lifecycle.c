@@ -41,11 +41,11 @@ static offpay_err final_upload(offpay_terminal *t, const char *base,
 
     if (rc != OFFPAY_OK)
         return rc;
-    if (rep->left > 0) {
+    if (rep->left + rep->accepted_during > 0) {
         offpay__log(
             "offpay: %zu payment(s) not decided by offpayd yet: the key "
             "stays until they are (run it again later)\n",
-            rep->left);
+            rep->left + rep->accepted_during);
         return OFFPAY_ESYNC_REQUIRED;
     }
     return OFFPAY_OK;

@@ -558,8 +558,8 @@ static offpay_err lock_terminal(offpay_terminal *t)
 /* The terminal's private files: the journal holds just-accepted codes,
  * usable elsewhere for their lifetime, so only the owner may read them. */
 static const char *const PRIVATE_FILES[] = {
-    "terminal.db",  "terminal.db-wal", "terminal.db-shm",
-    "terminal.key", "terminal.lock",   "terminal.keyuri",
+    "terminal.db",   "terminal.db-wal", "terminal.db-shm",    "terminal.key",
+    "terminal.lock", "terminal.keyuri", "terminal.sync.lock",
 };
 
 /* Sets the directory 0700 and each private file that exists 0600,
@@ -1074,14 +1074,15 @@ out:
     return rc;
 }
 
-static offpay_err load_state(offpay_terminal *t)
+/* The settings and marks terminal.db keeps in meta (everything load_state
+ * reads but the journal, the revoked serials and the open requests).
+ * *legacy: the file has no high-water mark yet (t->high_water then 0). */
+static offpay_err load_settings(offpay_terminal *t, int *legacy)
 {
-    uint8_t      buf[OFFPAY_SIGNED_MAX + 64 + OFFPAY_BUNDLE_KEYS_MAX * 42];
-    size_t       n = 0;
-    uint64_t     v = 0;
-    journal_scan js;
-    int          legacy;
-    offpay_err   rc;
+    uint8_t    buf[OFFPAY_SIGNED_MAX + 64 + OFFPAY_BUNDLE_KEYS_MAX * 42];
+    size_t     n = 0;
+    uint64_t   v = 0;
+    offpay_err rc;
 
     if ((rc = meta_get(t->db, "root_pk", t->root_pk, OFFPAY_PK_BYTES, &n)) !=
         OFFPAY_OK)
@@ -1097,6 +1098,7 @@ static offpay_err load_state(offpay_terminal *t)
         return OFFPAY_ECORRUPT;
     if ((rc = risk_load(t->db, &t->risk)) != OFFPAY_OK)
         return rc;
+    t->has_cred = 0;
     rc = meta_get(t->db, "credential", buf, sizeof buf, &n);
     if (rc == OFFPAY_OK) {
         if (offpay_terminal_cred_decode(buf, n, &t->cred) != OFFPAY_OK ||
@@ -1118,12 +1120,24 @@ static offpay_err load_state(offpay_terminal *t)
     }
     if ((rc = clock_load(t)) != OFFPAY_OK || (rc = revoked_load(t)) != OFFPAY_OK)
         return rc;
+    t->high_water = 0;
     rc = meta_get_u64(t->db, "high_water", UINT32_MAX, &v);
     if (rc == OFFPAY_OK)
         t->high_water = (uint32_t)v;
     else if (rc != OFFPAY_ENOTFOUND)
         return rc;
-    legacy = rc == OFFPAY_ENOTFOUND;
+    *legacy = rc == OFFPAY_ENOTFOUND;
+    return OFFPAY_OK;
+}
+
+static offpay_err load_state(offpay_terminal *t)
+{
+    journal_scan js;
+    int          legacy = 0;
+    offpay_err   rc;
+
+    if ((rc = load_settings(t, &legacy)) != OFFPAY_OK)
+        return rc;
     memset(&js, 0, sizeof js);
     if ((rc = journal_upgrade(t, t->frozen == OFFPAY_OK, &js.sync_seq)) !=
             OFFPAY_OK ||
@@ -1149,6 +1163,126 @@ static offpay_err load_state(offpay_terminal *t)
         t->high_water = t->last_sync > js.newest ? t->last_sync : js.newest;
     else if (js.newest_since > t->high_water)
         t->high_water = js.newest_since;
+    return OFFPAY_OK;
+}
+
+/* The journal rows after seq: how many (*since, at most UINT32_MAX) and
+ * the newest acceptance time among them (*newest; 0 for none), read with
+ * the seq index rather than a walk of the whole journal. */
+static offpay_err journal_after(sqlite3 *db, int64_t seq, uint32_t *since,
+                                uint32_t *newest)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*), coalesce(max(accepted_at), 0)"
+                           " FROM journal WHERE seq > ?1",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_int64(st, 1, seq) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        int64_t n = sqlite3_column_int64(st, 0);
+        int64_t at = sqlite3_column_int64(st, 1);
+
+        *since = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+        *newest = (uint32_t)at;
+        rc = at < 0 || at > UINT32_MAX ? OFFPAY_ECORRUPT : OFFPAY_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The revoked serials again, when the list terminal.db holds is not the
+ * one in memory (another process installed a newer one). */
+static offpay_err revoked_fresh(offpay_terminal *t)
+{
+    uint32_t   seq = 0, at = 0;
+    offpay_err rc;
+
+    if ((rc = meta_opt_u32(t->db, "revlist_seq", &seq)) != OFFPAY_OK ||
+        (rc = meta_opt_u32(t->db, "revlist_issued_at", &at)) != OFFPAY_OK)
+        return rc;
+    if (seq == t->revlist_seq && at == t->revlist_issued_at)
+        return OFFPAY_OK;
+    return load_revoked(t);
+}
+
+offpay_err offpay__terminal_sync_lock(offpay_terminal *t, int *fd)
+{
+    char path[PATH_MAX_LEN];
+
+    *fd = -1;
+    if (t == NULL || t->dir[0] == '\0')
+        return OFFPAY_OK; /* a handle without a directory: nothing to share */
+    if (path_in(t->dir, "terminal.sync.lock", path) != OFFPAY_OK)
+        return OFFPAY_EINVAL;
+    return offpay__lock_acquire(path, 0, fd);
+}
+
+int64_t offpay__terminal_max_seq(const offpay_terminal *t)
+{
+    return t->max_seq;
+}
+
+void offpay__terminal_let_go(offpay_terminal *t)
+{
+    /* a handle without a lock of its own (a reader's, a fuzz target's), or
+     * one that changes nothing anyway, keeps what it has */
+    if (t == NULL || t->lock_fd < 0 || t->frozen != OFFPAY_OK)
+        return;
+    offpay__lock_release(t->lock_fd);
+    t->lock_fd = -1;
+    t->frozen = OFFPAY_EBUSY; /* writes nothing until retaken */
+}
+
+offpay_err offpay__terminal_retake(offpay_terminal *t)
+{
+    uint32_t   bundle_seq, since = 0, newest = 0;
+    uint64_t   v = 0;
+    int64_t    max_seq = 0, all = 0;
+    int        legacy = 0;
+    offpay_err rc;
+
+    if (t == NULL)
+        return OFFPAY_EINVAL;
+    if (t->frozen != OFFPAY_EBUSY || t->lock_fd >= 0)
+        return OFFPAY_OK; /* never let go */
+    if ((rc = lock_terminal(t)) != OFFPAY_OK)
+        return rc;
+    /* What other processes may have changed meanwhile: an accept (the
+     * journal, the high-water time, the requests), a request, a file
+     * sync, new risk rules or a credential. The seen-set and sums are
+     * rebuilt from the journal only if this handle judges a code. */
+    bundle_seq = t->bundle.seq;
+    t->frozen = OFFPAY_OK;
+    if ((rc = load_settings(t, &legacy)) != OFFPAY_OK ||
+        (rc = meta_get_u64(t->db, "sync_seq", INT64_MAX, &v)) != OFFPAY_OK ||
+        (rc = results_probe(t)) != OFFPAY_OK ||
+        (rc = revoked_fresh(t)) != OFFPAY_OK ||
+        (rc = load_requests(t)) != OFFPAY_OK ||
+        (rc = query_i64(t->db, "SELECT coalesce(max(seq), 0) FROM journal", 0,
+                        &max_seq)) != OFFPAY_OK ||
+        (rc = journal_after(t->db, (int64_t)v, &since, &newest)) != OFFPAY_OK ||
+        (legacy && (rc = query_i64(t->db,
+                                   "SELECT coalesce(max(accepted_at), 0)"
+                                   " FROM journal",
+                                   0, &all)) != OFFPAY_OK)) {
+        t->frozen = rc == OFFPAY_ENOTFOUND ? OFFPAY_ECORRUPT : rc;
+        return t->frozen;
+    }
+    /* as load_state: the saved mark raised by the acceptances after the
+     * last sync (a file from before the mark: by all of them) */
+    if (legacy)
+        t->high_water = t->last_sync > all ? t->last_sync : (uint32_t)all;
+    else if (newest > t->high_water)
+        t->high_water = newest;
+    t->sync_seq = (int64_t)v;
+    t->max_seq = max_seq;
+    t->payments_since_sync = since;
+    offpay__tables_free(&t->tables);
+    t->tables_stale = 1;
+    if (t->bundle.seq != bundle_seq)
+        offpay_terminal_set_cred_cache(t, t->cache_on);
     return OFFPAY_OK;
 }
 
@@ -1517,21 +1651,20 @@ offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
                                 size_t revlist_len, uint32_t now)
 {
     return offpay__terminal_sync_seen(t, bundle, bundle_len, revlist,
-                                      revlist_len, now, now);
+                                      revlist_len, now, now, INT64_MAX);
 }
 
-offpay_err offpay__terminal_sync_seen(offpay_terminal *t,
-                                      const uint8_t *bundle, size_t bundle_len,
-                                      const uint8_t *revlist,
+offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
+                                      size_t bundle_len, const uint8_t *revlist,
                                       size_t revlist_len, uint32_t now,
-                                      uint32_t seen)
+                                      uint32_t seen, int64_t upto)
 {
     offpay_trust_bundle b;
     offpay_revlist      l;
     int                 have_l = 0, fresh_b = 0, fresh_l = 0, held_future;
     uint64_t            latest;
     int64_t             sync_seq = 0;
-    uint32_t            hw, hw_sync, rl_at;
+    uint32_t            hw, hw_sync, rl_at, since = 0, newest = 0;
     offpay_err          rc;
 
     if (t == NULL || (bundle == NULL && revlist == NULL))
@@ -1602,14 +1735,19 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t,
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         goto out;
     /* The offline count restarts: payments since this sync are the
-     * journal rows after its highest seq now; the hours since it count
-     * from the time seen (offpayd's, when the terminal's clock ran ahead:
-     * a clock set right later does not get those hours for nothing). */
+     * journal rows after its highest seq now, or after upto (an online
+     * sync's: the rows accepted while it talked to offpayd were not sent,
+     * and still count); the hours since it count from the time seen
+     * (offpayd's, when the terminal's clock ran ahead: a clock set right
+     * later does not get those hours for nothing). */
     if ((fresh_b &&
          (rc = meta_put(t->db, "bundle", bundle, bundle_len)) != OFFPAY_OK) ||
         (fresh_l && (rc = store_revlist(t, &l)) != OFFPAY_OK) ||
-        (rc = query_i64(t->db, "SELECT coalesce(max(seq), 0) FROM journal", 0,
-                        &sync_seq)) != OFFPAY_OK ||
+        (rc = query_i64(t->db,
+                        "SELECT coalesce(max(seq), 0) FROM journal"
+                        " WHERE seq <= ?1",
+                        upto, &sync_seq)) != OFFPAY_OK ||
+        (rc = journal_after(t->db, sync_seq, &since, &newest)) != OFFPAY_OK ||
         (rc = meta_put_u64(t->db, "last_sync", hw_sync)) != OFFPAY_OK ||
         (rc = meta_put_u64(t->db, "sync_seq", (uint64_t)sync_seq)) !=
             OFFPAY_OK ||
@@ -1622,10 +1760,11 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t,
         t->bundle = b;
         offpay_terminal_set_cred_cache(t, t->cache_on);
     }
-    t->high_water = hw;
+    /* as load_state will: the saved mark raised by what came after */
+    t->high_water = newest > hw ? newest : hw;
     t->last_sync = hw_sync;
     t->sync_seq = sync_seq;
-    t->payments_since_sync = 0;
+    t->payments_since_sync = since;
     rc = load_revoked(t);
 out:
     if (have_l)

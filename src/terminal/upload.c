@@ -20,6 +20,15 @@
  * before it replies, an entry is marked only after that reply, and an
  * entry sent again is an exact replay that moves nothing
  * (docs/settlement.md §4).
+ *
+ * The terminal is not held while offpayd is asked (offline() below): a
+ * slow or unreachable offpayd would otherwise keep the till from
+ * accepting for as long as the sync waits. The handle lets its lock go for
+ * each request and takes it again after, reloading what an accept or a
+ * request changed meanwhile; what was accepted after the sync's last look
+ * at the journal goes at the next sync, and still counts toward the
+ * offline limits. Two syncs of one terminal do not run at once
+ * (terminal.sync.lock: the second stops with OFFPAY_EBUSY).
  */
 #include <curl/curl.h>
 #include <jansson.h>
@@ -33,6 +42,7 @@
 #include "core/log.h"
 #include "offpay/core.h"
 #include "terminal/upload_int.h"
+#include "wallet/wallet_file.h"
 
 #define BATCH_DEFAULT 500
 #define TRIES         3
@@ -57,8 +67,23 @@ offpay_err offpay__terminal_signing_sign(void *ctx, const char *method,
                                       out);
 }
 
-/* One request through offpay__http_request (upload_http.c): signed by
- * ck when body is set. */
+/* The end of a wait on offpayd (see the top of this file): the terminal
+ * taken again. rc is the request's result; a terminal that cannot be
+ * taken again (held by another process past the wait) fails the sync
+ * there, with nothing kept of the answer: it goes again next time. */
+static offpay_err online(offpay_terminal *t, offpay_err rc)
+{
+    offpay_err held = offpay__terminal_retake(t);
+
+    if (held == OFFPAY_EBUSY)
+        offpay__log("offpay: the terminal stayed busy after offpayd "
+                    "answered: the sync stops here, and what offpayd "
+                    "answered goes again at the next sync\n");
+    return held != OFFPAY_OK ? held : rc;
+}
+
+/* One request through offpay__http_request (upload_http.c), signed by ck
+ * when body is set, without holding the terminal meanwhile. */
 static offpay_err request(const char *base, const char *method,
                           const char *path, const char *body,
                           offpay__terminal_signing *ck, int tries,
@@ -67,8 +92,20 @@ static offpay_err request(const char *base, const char *method,
     offpay__http_signer s = {offpay__terminal_signing_time,
                              offpay__terminal_signing_sign, ck};
 
-    return offpay__http_request(base, method, path, body, &s, tries, out,
-                                status);
+    offpay__terminal_let_go(ck->t);
+    return online(ck->t, offpay__http_request(base, method, path, body, &s,
+                                              tries, out, status));
+}
+
+/* GET path's base64 field (offpay__http_get_b64), without holding the
+ * terminal meanwhile. */
+static offpay_err get_b64(offpay_terminal *t, const char *base,
+                          const char *path, const char *field, uint8_t **bytes,
+                          size_t *len)
+{
+    offpay__terminal_let_go(t);
+    return online(t,
+                  offpay__http_get_b64(base, path, field, TRIES, bytes, len));
 }
 
 /* Collects one batch of pending entries into a JSON array. */
@@ -460,9 +497,11 @@ static offpay_err read_clock(offpay_terminal *t, const char *base,
                              offpay__terminal_signing *ck,
                              offpay_upload_report     *rep)
 {
-    int64_t    server, offset;
-    offpay_err rc = offpay__http_server_time(base, &server);
+    int64_t    server = 0, offset;
+    offpay_err rc;
 
+    offpay__terminal_let_go(t);
+    rc = online(t, offpay__http_server_time(base, &server));
     if (rc != OFFPAY_OK || server == 0)
         return rc; /* an offpayd without a clock to show: offset unknown */
     offset = server - ((int64_t)ck->now + (int64_t)(time(NULL) - ck->t0));
@@ -527,7 +566,8 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     offpay__terminal_signing ck;
     batch                    b = {0};
     offpay__upload_result   *done = NULL;
-    int64_t                  after = 0;
+    int64_t                  after = 0, upto = INT64_MAX;
+    int                      sync_fd = -1;
     uint8_t                 *bundle = NULL, *revlist = NULL;
     size_t                   bundle_len = 0, revlist_len = 0, n_done;
     char                     path[64];
@@ -544,6 +584,13 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         return OFFPAY_EPASSPHRASE;
     if (batch_max == 0)
         batch_max = BATCH_DEFAULT;
+    if ((rc = offpay__terminal_sync_lock(t, &sync_fd)) != OFFPAY_OK) {
+        if (rc == OFFPAY_EBUSY)
+            offpay__log("offpay: another sync of this terminal with offpayd "
+                        "is running: this one stops (nothing is lost; the "
+                        "other uploads what is pending)\n");
+        return rc;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     ck.t = t;
     ck.now = now;
@@ -567,6 +614,8 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         }
         rc = offpay__terminal_pending(t, after, batch_max, add_entry, &b);
         if (rc != OFFPAY_OK || b.n == 0) {
+            /* every row up to here was sent; later ones came after */
+            upto = offpay__terminal_max_seq(t);
             json_decref(b.items);
             break;
         }
@@ -580,12 +629,10 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     /* The newest bundle and list; a sync takes only what is newer. */
     rc = offpay_terminal_sync_state(t, &st);
     if (rc == OFFPAY_OK)
-        rc = offpay__http_get_b64(base_url, "/v1/bundle", "bundle", TRIES,
-                                  &bundle, &bundle_len);
+        rc = get_b64(t, base_url, "/v1/bundle", "bundle", &bundle, &bundle_len);
     snprintf(path, sizeof path, "/v1/revlist?since=%u", st.revlist_seq);
     if (rc == OFFPAY_OK)
-        rc = offpay__http_get_b64(base_url, path, "revlist", TRIES, &revlist,
-                                  &revlist_len);
+        rc = get_b64(t, base_url, path, "revlist", &revlist, &revlist_len);
     /* A clock found ahead of offpayd's: the newest time seen, and the time
      * of this sync, are offpayd's, so that once the terminal's clock is set
      * right it is not "behind the newest time seen" (ECLOCK_BEHIND) until
@@ -595,7 +642,8 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
             t, bundle, bundle_len, revlist, revlist_len, now,
             rep->clock_known && ck.offset < 0
                 ? (uint32_t)((int64_t)now + ck.offset)
-                : now);
+                : now,
+            upto);
     if (rc == OFFPAY_OK) {
         rep->synced = 1;
         report_status(t, base_url, &ck, rep);
@@ -611,19 +659,26 @@ out:
     }
     if (b.seqs != NULL) {
         /* count what is still to go: what an error stopped, or what
-         * offpayd did not decide */
+         * offpayd did not decide; apart, what was accepted after the
+         * sync's last look at the journal */
         batch  rest = {json_array(), b.seqs, 0, b.cap};
         size_t listed = 0;
 
         if (rest.items != NULL &&
             offpay__terminal_pending(t, 0, b.cap, add_entry, &rest) ==
                 OFFPAY_OK)
-            rep->left = rest.n;
+            for (size_t i = 0; i < rest.n; i++) {
+                if (rest.seqs[i] > upto)
+                    rep->accepted_during++;
+                else
+                    rep->left++;
+            }
         json_decref(rest.items);
         /* and what the ledger lost, not decided again yet */
         if (offpay__terminal_lost_count(t, &listed) == OFFPAY_OK)
             rep->left += listed < b.cap ? listed : b.cap;
     }
+    offpay__lock_release(sync_fd);
     free(bundle);
     free(revlist);
     free(b.seqs);

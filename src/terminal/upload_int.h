@@ -317,12 +317,33 @@ offpay_err offpay__terminal_lost_decided(offpay_terminal             *t,
  * set from seen when it is earlier (the sync's time by offpayd's clock,
  * when the terminal's ran ahead of it): once the terminal's clock is set
  * right it is not behind the mark (ECLOCK_BEHIND), nor given those hours.
+ * Journal rows after seq upto stay counted as payments since the sync
+ * (those accepted while an online sync had let the terminal go).
  */
-offpay_err offpay__terminal_sync_seen(offpay_terminal *t,
-                                      const uint8_t *bundle, size_t bundle_len,
-                                      const uint8_t *revlist,
+offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
+                                      size_t bundle_len, const uint8_t *revlist,
                                       size_t revlist_len, uint32_t now,
-                                      uint32_t seen);
+                                      uint32_t seen, int64_t upto);
+
+/*
+ * offpay__terminal_let_go — lets other processes use the terminal (an
+ * accept at the till) while this handle waits on the network: its lock is
+ * released, and until offpay__terminal_retake it writes nothing
+ * (OFFPAY_EBUSY). A handle without a lock, or frozen, keeps what it has.
+ * offpay__terminal_retake takes the lock again (waiting as an open does:
+ * OFFPAY_EBUSY after offpay__lock_wait_ms) and reloads what other
+ * processes may have changed; a no-op for a handle not let go.
+ */
+void       offpay__terminal_let_go(offpay_terminal *t);
+offpay_err offpay__terminal_retake(offpay_terminal *t);
+
+/* offpay__terminal_sync_lock — one online sync of a terminal at a time:
+ * takes dir/terminal.sync.lock without waiting (OFFPAY_EBUSY: another
+ * sync holds it). *fd is for offpay__lock_release. */
+offpay_err offpay__terminal_sync_lock(offpay_terminal *t, int *fd);
+
+/* The journal's highest seq as the handle last read it (0: empty). */
+int64_t offpay__terminal_max_seq(const offpay_terminal *t);
 
 /* terminal.c: records durably that offpayd's clock read offset seconds
  * ahead of this terminal's (negative: behind) at its time at. Errors:

@@ -1733,6 +1733,83 @@ static int reopen(world *x)
 }
 
 /*
+ * An online sync lets the terminal go while it waits on offpayd
+ * (offpay__terminal_let_go), so that the till goes on accepting: another
+ * handle (another process) opens it meanwhile, and the sync's handle,
+ * taken again, sees what that one did — the journal's newest row, the
+ * offline count, the high-water time, the credential's running sum, the
+ * requests. Let go, the handle writes nothing. A sync that sent the rows
+ * up to a seq leaves the later ones counted toward the offline limits.
+ */
+static void test_let_go_while_online(void)
+{
+    world                  x;
+    offpay_terminal       *t2 = NULL;
+    offpay_terminal_status st;
+    offpay_risk            r;
+    uint8_t               *rl = NULL;
+    size_t                 rllen = 0;
+    char                  *code, *rq = NULL;
+
+    REQUIRE(world_init(&x, "let_go", 1000000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    r.cumulative = 400;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    code = cpm(&x, 100, NOW + 1);
+    CHECK_ERR(accept(x.t, code, 100, NOW + 2), OFFPAY_OK);
+    free(code);
+    offpay__lock_wait_ms = 50;
+    CHECK_ERR(offpay_terminal_open(x.term_path, NULL, &t2), OFFPAY_EBUSY);
+    offpay__terminal_let_go(x.t);
+    /* let go, it changes nothing */
+    code = cpm(&x, 100, NOW + 3);
+    CHECK_ERR(accept(x.t, code, 100, NOW + 3), OFFPAY_EBUSY);
+    free(code);
+    CHECK_ERR(offpay__terminal_record_clock(x.t, NOW + 3, 5), OFFPAY_EBUSY);
+    /* the till, meanwhile: a bound payment of 250, an open request */
+    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &t2));
+    code = bound(&x, t2, 250, NOW + 50, NULL);
+    CHECK_ERR(accept(t2, code, 0, NOW + 60), OFFPAY_OK);
+    REQUIRE_OK(offpay_terminal_request(t2, 70, NOW + 61, &rq, NULL));
+    free(rq);
+    CHECK_ERR(offpay__terminal_retake(x.t), OFFPAY_EBUSY); /* t2 holds it */
+    offpay_terminal_close(t2);
+    t2 = NULL;
+    REQUIRE_OK(offpay__terminal_retake(x.t));
+    CHECK_ERR(offpay__terminal_retake(x.t), OFFPAY_OK); /* held: a no-op */
+    CHECK(offpay__terminal_max_seq(x.t) == 2);
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 62, &st));
+    CHECK(st.payments_since_sync == 2);
+    CHECK(st.high_water == NOW + 60);
+    CHECK(st.open_requests == 1);
+    CHECK(st.journal_entries == 2);
+    /* the running sum holds t2's 250: 100 + 250 + 100 is over 400 */
+    CHECK_ERR(accept(x.t, code, 0, NOW + 63), OFFPAY_EREPLAY);
+    free(code);
+    code = cpm(&x, 100, NOW + 63);
+    CHECK_ERR(check(x.t, code, 100, NOW + 63), OFFPAY_EOVER_CUMULATIVE);
+    free(code);
+    /* taken again, it writes: */
+    CHECK_ERR(offpay__terminal_record_clock(x.t, NOW + 63, 5), OFFPAY_OK);
+    /* a sync that had sent the rows up to seq 1 leaves seq 2 counted,
+     * and the mark it saves stays raised by that row */
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 70, &rl, &rllen));
+    REQUIRE_OK(offpay__terminal_sync_seen(x.t, NULL, 0, rl, rllen, NOW + 70,
+                                          NOW + 30, 1));
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 71, &st));
+    CHECK(st.payments_since_sync == 1);
+    CHECK(st.last_sync == NOW + 30);
+    CHECK(st.high_water == NOW + 70); /* the list's date */
+    REQUIRE(reopen(&x));
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 71, &st));
+    CHECK(st.payments_since_sync == 1);
+    CHECK(st.high_water == NOW + 70);
+    offpay__lock_wait_ms = 10000;
+    free(rl);
+    world_free(&x);
+}
+
+/*
  * An unbound code is a bearer token while it is acceptable: its own,
  * stricter rules (60 s instead of 300 s; a floor below the bound one) by
  * default, configurable and durable, and rules saved before the field
@@ -2815,6 +2892,7 @@ int main(void)
         {"revoked", test_revoked},
         {"big_identifiers", test_big_identifiers},
         {"terminal_locked", test_terminal_locked},
+        {"let_go_while_online", test_let_go_while_online},
         {"double_spend_evidence", test_double_spend_evidence},
         {"durable_settings", test_durable_settings},
         {"wrong_currency", test_wrong_currency},
