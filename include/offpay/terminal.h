@@ -396,6 +396,13 @@ typedef struct offpay_upload_report {
  * error or a 5xx answer is retried after 1, 2, 4 s (three tries); what was
  * not decided stays for the next call, so the call may be cut off at any
  * moment (an entry is marked only after its result arrived).
+ * While it waits on offpayd it lets the terminal's lock go, so other
+ * processes accept meanwhile (t is taken again and reloaded before each
+ * write: t must not be used by this thread meanwhile anyway); what they
+ * accept after its last look at the journal counts in
+ * rep->accepted_during, for the next call, and toward the offline limits.
+ * A second call on the same terminal while one runs (another process)
+ * fails at once with OFFPAY_EBUSY.
  * Before its new entries it checks that offpayd's ledger still holds what
  * it paid this terminal: it asks about its 20 newest paid entries (batch,
  * if fewer; POST /v1/terminal/check, which changes nothing). If the

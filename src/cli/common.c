@@ -133,9 +133,9 @@ int cli_fail(const char *what, offpay_err rc)
     if (rc == OFFPAY_EBUSY)
         fprintf(stderr,
                 "offpay: (another offpay command holds it, waited for "
-                "10 s: a sync talking to offpayd holds a terminal or a "
-                "wallet until offpayd answers, up to a few minutes on a bad "
-                "link; try again when it is done)\n");
+                "10 s: a wallet sync talking to offpayd holds the wallet "
+                "until offpayd answers, up to a few minutes on a bad link; "
+                "try again when it is done)\n");
     if (rc == OFFPAY_EPASSPHRASE_SHORT)
         fprintf(stderr,
                 "offpay: (a new passphrase needs at least %d characters: it "

@@ -221,6 +221,42 @@ run_cli 0 "1 decided \(1 paid, 2.00 EUR" -- \
 balances "esc=esc/$S4:1500" "td's payment, accepted with its clock set right, paid"
 audit_passes "a clock set right"
 
+# ---- 10. the till goes on while a sync waits on offpayd -------------------
+# offpayd frozen (SIGSTOP: its port still takes connections, nothing
+# answers), as behind a link that hangs.
+# step                                   expected
+# 1 payment at tg; offpayd frozen; tg syncs (in the background): it waits
+# tg accepts another payment             accepted at once (was EBUSY after 10 s)
+# terminal status                        answers
+# a second sync of tg                    exit 3, another sync is running
+# offpayd goes on (SIGCONT)              the first sync uploads both, exit 0
+new_terminal tg "$MID"; TG=(--terminal tg --passphrase-file tp)
+W10=$(new_account payer-10 100.00)
+new_wallet w10 "$W10" 50.00; S10=$SERIAL
+c=$(pay w10 1.10); accept tg "$c" 1.10 || fail "accept 1.10"
+c2=$(pay w10 2.20)
+kill -STOP "$server_pid"
+"$OFFPAY" terminal sync "${TG[@]}" --server "$URL" >slow.out 2>slow.err &
+sync_pid=$!
+# waiting on offpayd: the sync has its socket open
+for _ in $(seq 1 400); do
+  ls -l "/proc/$sync_pid/fd" 2>/dev/null | grep -q "socket:" && break
+  sleep 0.05
+done
+run_cli 0 "^accepted" -- "$OFFPAY" terminal accept --terminal tg --code "$c2" --amount 2.20
+run_cli 0 "accepting payments" -- "$OFFPAY" terminal status --terminal tg
+run_cli 3 "another sync of this terminal with offpayd is running" -- \
+  "$OFFPAY" terminal sync "${TG[@]}" --server "$URL"
+kill -0 "$sync_pid" 2>/dev/null && ok "the first sync was still waiting on offpayd meanwhile" \
+  || fail "the first sync ended before offpayd went on: $(cat slow.out slow.err)"
+kill -CONT "$server_pid"
+st=0; wait "$sync_pid" || st=$?
+[ "$st" = 0 ] && grep -q "uploaded 2 payment(s): 2 decided (2 paid, 3.30 EUR; 0 refused), 0 left" slow.out \
+  && ok "offpayd answered: the sync uploaded both, the one accepted while it waited too" \
+  || fail "the waiting sync ($st): $(cat slow.out slow.err)"
+balances "esc=esc/$S10:4670" "both settled once"
+audit_passes "a sync that waited on offpayd"
+
 # ---- 8. a payment uploaded after the late window: decided, not paid ------
 # step                                          W5      esc S5  A
 # w5 (30 days) pays 3.00 at te, kept offline    1000    2000    -
