@@ -373,9 +373,9 @@ typedef struct offpay_upload_report {
                              and counted in sent, decided and the sums
                              above once offpayd decided them */
     size_t  accepted_during; /* entries accepted while the sync ran, after
-                                its last look at the journal (the terminal
+                                its first look at the journal (the terminal
                                 is not held while offpayd is asked): for
-                                the next sync, at most batch */
+                                the next sync */
 } offpay_upload_report;
 
 /*
@@ -398,8 +398,9 @@ typedef struct offpay_upload_report {
  * moment (an entry is marked only after its result arrived).
  * While it waits on offpayd it lets the terminal's lock go, so other
  * processes accept meanwhile (t is taken again and reloaded before each
- * write: t must not be used by this thread meanwhile anyway); what they
- * accept after its last look at the journal counts in
+ * write: t must not be used by this thread meanwhile anyway). It takes
+ * only what its first look at the journal found, so a busy till cannot
+ * keep it going: what is accepted after that look counts in
  * rep->accepted_during, for the next call, and toward the offline limits.
  * A second call on the same terminal while one runs (another process)
  * fails at once with OFFPAY_EBUSY.

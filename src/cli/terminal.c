@@ -75,7 +75,7 @@ static const char help[] =
     "                    'REVOKED: ...' and the terminal accepts nothing\n"
     "                    more (ETERMINAL_REVOKED). While it waits on\n"
     "                    offpayd the terminal goes on accepting (in other\n"
-    "                    processes): what it accepts after the sync's last\n"
+    "                    processes): what it accepts after the sync's first\n"
     "                    look at the journal goes at the next sync. A\n"
     "                    second sync of the terminal while one runs stops\n"
     "                    at once (EBUSY, exit 3). --json: one JSON object\n"

@@ -1270,6 +1270,10 @@ offpay_err offpay__terminal_retake(offpay_terminal *t)
         t->frozen = rc == OFFPAY_ENOTFOUND ? OFFPAY_ECORRUPT : rc;
         return t->frozen;
     }
+    if ((int64_t)v > max_seq) { /* as load_state: rows it never deletes */
+        t->frozen = OFFPAY_ECORRUPT;
+        return t->frozen;
+    }
     /* as load_state: the saved mark raised by the acceptances after the
      * last sync (a file from before the mark: by all of them) */
     if (legacy)

@@ -25,7 +25,7 @@
  * slow or unreachable offpayd would otherwise keep the till from
  * accepting for as long as the sync waits. The handle lets its lock go for
  * each request and takes it again after, reloading what an accept or a
- * request changed meanwhile; what was accepted after the sync's last look
+ * request changed meanwhile; what was accepted after the sync's first look
  * at the journal goes at the next sync, and still counts toward the
  * offline limits. Two syncs of one terminal do not run at once
  * (terminal.sync.lock: the second stops with OFFPAY_EBUSY).
@@ -76,9 +76,10 @@ static offpay_err online(offpay_terminal *t, offpay_err rc)
     offpay_err held = offpay__terminal_retake(t);
 
     if (held == OFFPAY_EBUSY)
-        offpay__log("offpay: the terminal stayed busy after offpayd "
-                    "answered: the sync stops here, and what offpayd "
-                    "answered goes again at the next sync\n");
+        offpay__log("offpay: another process held the terminal past the "
+                    "wait after offpayd answered: the sync stops here, and "
+                    "what it did not keep of the answer is asked for again "
+                    "at the next sync\n");
     return held != OFFPAY_OK ? held : rc;
 }
 
@@ -113,6 +114,8 @@ typedef struct batch {
     json_t  *items;
     int64_t *seqs;
     size_t   n, cap;
+    int64_t  upto; /* with bounded: rows after it are not taken */
+    int      bounded;
 } batch;
 
 static int add_entry(const offpay_journal_entry *e, void *ctx)
@@ -121,7 +124,7 @@ static int add_entry(const offpay_journal_entry *e, void *ctx)
     char    seq[24];
     json_t *it;
 
-    if (b->n == b->cap)
+    if (b->n == b->cap || (b->bounded && e->seq > b->upto))
         return 1;
     snprintf(seq, sizeof seq, "%lld", (long long)e->seq);
     it = json_pack("{s:s, s:o, s:I, s:I}", "seq", seq, "code",
@@ -612,10 +615,15 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
             rc = OFFPAY_ENOMEM;
             goto out;
         }
+        if (!b.bounded) {
+            /* the first look: what this sync takes. Rows accepted after
+             * it (the till goes on while offpayd is asked) go at the next
+             * sync, so a busy till on a slow link cannot keep it going */
+            upto = b.upto = offpay__terminal_max_seq(t);
+            b.bounded = 1;
+        }
         rc = offpay__terminal_pending(t, after, batch_max, add_entry, &b);
         if (rc != OFFPAY_OK || b.n == 0) {
-            /* every row up to here was sent; later ones came after */
-            upto = offpay__terminal_max_seq(t);
             json_decref(b.items);
             break;
         }
@@ -626,29 +634,46 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     }
     if (rc != OFFPAY_OK)
         goto out;
-    /* The newest bundle and list; a sync takes only what is newer. */
-    rc = offpay_terminal_sync_state(t, &st);
+    /* The newest bundle and list; a sync takes only what is newer. The
+     * list held is read after the bundle's request (a file sync may have
+     * installed a newer one meanwhile), so the delta asked for is from
+     * it. */
+    rc = get_b64(t, base_url, "/v1/bundle", "bundle", &bundle, &bundle_len);
     if (rc == OFFPAY_OK)
-        rc = get_b64(t, base_url, "/v1/bundle", "bundle", &bundle, &bundle_len);
-    snprintf(path, sizeof path, "/v1/revlist?since=%u", st.revlist_seq);
+        rc = offpay_terminal_sync_state(t, &st);
+    snprintf(path, sizeof path, "/v1/revlist?since=%u",
+             rc == OFFPAY_OK ? st.revlist_seq : 0);
     if (rc == OFFPAY_OK)
         rc = get_b64(t, base_url, path, "revlist", &revlist, &revlist_len);
     /* A clock found ahead of offpayd's: the newest time seen, and the time
      * of this sync, are offpayd's, so that once the terminal's clock is set
      * right it is not "behind the newest time seen" (ECLOCK_BEHIND) until
      * its next sync, nor given the hours it ran ahead as time online. */
-    if (rc == OFFPAY_OK)
+    if (rc == OFFPAY_OK) {
+        /* the lists were signed at offpayd's time of this moment, not of
+         * the sync's start: judged at the terminal's clock now */
+        uint32_t end = clock_now(&ck);
+
         rc = offpay__terminal_sync_seen(
-            t, bundle, bundle_len, revlist, revlist_len, now,
+            t, bundle, bundle_len, revlist, revlist_len, end,
             rep->clock_known && ck.offset < 0
-                ? (uint32_t)((int64_t)now + ck.offset)
-                : now,
+                ? (uint32_t)((int64_t)end + ck.offset)
+                : end,
             upto);
+    }
     if (rc == OFFPAY_OK) {
         rep->synced = 1;
         report_status(t, base_url, &ck, rep);
     }
 out:
+    /* report_status keeps no result of its request, and an error may have
+     * left the terminal let go: a sync returns holding it, or fails */
+    {
+        offpay_err held = offpay__terminal_retake(t);
+
+        if (rc == OFFPAY_OK)
+            rc = held;
+    }
     /* What was accepted before the revocation is paid (settlement.md §8);
      * what this terminal would accept from now on would not be. */
     if (rep->revoked) {
@@ -660,20 +685,21 @@ out:
     if (b.seqs != NULL) {
         /* count what is still to go: what an error stopped, or what
          * offpayd did not decide; apart, what was accepted after the
-         * sync's last look at the journal */
-        batch  rest = {json_array(), b.seqs, 0, b.cap};
-        size_t listed = 0;
+         * sync's first look at the journal */
+        batch    rest = {json_array(), b.seqs, 0, b.cap, 0, 0};
+        size_t   listed = 0;
+        uint64_t during = 0;
 
         if (rest.items != NULL &&
             offpay__terminal_pending(t, 0, b.cap, add_entry, &rest) ==
                 OFFPAY_OK)
-            for (size_t i = 0; i < rest.n; i++) {
-                if (rest.seqs[i] > upto)
-                    rep->accepted_during++;
-                else
-                    rep->left++;
-            }
+            for (size_t i = 0; i < rest.n; i++)
+                rep->left += rest.seqs[i] <= upto;
         json_decref(rest.items);
+        if (upto < INT64_MAX)
+            (void)offpay__terminal_pending(t, upto, SIZE_MAX, count_entry,
+                                           &during);
+        rep->accepted_during = (size_t)during;
         /* and what the ledger lost, not decided again yet */
         if (offpay__terminal_lost_count(t, &listed) == OFFPAY_OK)
             rep->left += listed < b.cap ? listed : b.cap;

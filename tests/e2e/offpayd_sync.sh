@@ -8,6 +8,7 @@
 # doubles a payment, a terminal whose clock runs ahead records the offset
 # it saw and still delivers, and a terminal the operator revoked learns it
 # at its sync and accepts nothing more. The audit passes after every step.
+SLOW_PROXY=$(realpath "$(dirname "$0")/slow_proxy.py")
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 default_chunk_is_right
@@ -256,6 +257,98 @@ st=0; wait "$sync_pid" || st=$?
   || fail "the waiting sync ($st): $(cat slow.out slow.err)"
 balances "esc=esc/$S10:4670" "both settled once"
 audit_passes "a sync that waited on offpayd"
+
+# ---- 11. a sync over a slow link (tests/e2e/slow_proxy.py) ----------------
+# The terminal's side alone: run on SQLite only.
+# step                                          expected
+# tg2: 1 payment; sync through the proxy, the
+#   bundle's request held 3 s; meanwhile an     the sync sends 1, reports 1
+#   accept                                      accepted during it; the new
+#                                               one counts since the sync
+# the next sync                                 uploads it; both paid once
+# a busy till: 12 payments while a sync runs    the sync sends what was there
+#   whose uploads take 1 s each (--batch 1,     at its first look, ends,
+#   skew 8 s)                                   synced (it no longer chases the
+#                                               till, then fails EFUTURE_DATED);
+#                                               the rest go next, all paid once
+# decommission while another process takes      the sync takes it again after
+#   the terminal for 12 s at the status report  (the wait ran out once, said):
+#                                               the terminal knows it is
+#                                               revoked, and accepts nothing
+if [ "$BACKEND" = sqlite ] && [ -z "${OFFPAY_TEST_SHARDS:-}" ]; then
+  mkdir ctl
+  python3 "$SLOW_PROXY" "${URL#http://}" ctl > proxy.out 2> proxy.err &
+  all_pids+=("$!")
+  for _ in $(seq 1 200); do grep -q "^proxy listening" proxy.out 2>/dev/null && break; sleep 0.05; done
+  PURL=http://$(sed -n 's/^proxy listening on //p' proxy.out)
+  [ "$PURL" != "http://" ] || { cat proxy.err; fail "slow_proxy.py did not start"; }
+  new_merchant "Slow Link"; M11=$MACCT; M11ID=$MERCHANT; new_terminal tg2 "$M11ID"
+  T2=(--terminal tg2 --passphrase-file tp)
+  W11=$(new_account payer-11 100.00)
+  new_wallet w11 "$W11" 90.00
+  c=$(pay w11 1.00); accept tg2 "$c" 1.00 || fail "accept 1.00"
+  c2=$(pay w11 2.00)
+  echo 3 > ctl/bundle_delay
+  "$OFFPAY" terminal sync "${T2[@]}" --server "$PURL" --json > s11.json 2> s11.err &
+  sp=$!
+  for _ in $(seq 1 400); do [ -e ctl/in_bundle ] && break; sleep 0.05; done
+  run_cli 0 "^accepted" -- "$OFFPAY" terminal accept --terminal tg2 --code "$c2" --amount 2.00
+  st=0; wait "$sp" || st=$?
+  [ "$st" = 0 ] && [ "$(jq -c '[.sent, .left, .accepted_during, .synced]' s11.json)" = '[1,0,1,true]' ] \
+    && ok "a sync over a slow link sent 1 and reports the 1 accepted while it waited" \
+    || fail "slow sync ($st): $(cat s11.json s11.err)"
+  "$OFFPAY" terminal status --terminal tg2 --json > st11.json
+  [ "$(jq -r '.payments_since_sync.value' st11.json)" = 1 ] \
+    && ok "the payment accepted during the sync counts toward the offline limit" \
+    || fail "status after the slow sync: $(jq -c . st11.json)"
+  rm -f ctl/bundle_delay
+  run_cli 0 "uploaded 1 payment\(s\): 1 decided \(1 paid, 2.00 EUR" -- \
+    "$OFFPAY" terminal sync "${T2[@]}" --server "$PURL"
+  balances "M11=$M11:300" "both paid once"
+
+  "$OFFPAY" terminal risk "${T2[@]}" --set skew=8 >/dev/null
+  for a in 0.10 0.20 0.30; do c=$(pay w11 $a); accept tg2 "$c" $a || fail "accept $a"; done
+  echo 1 > ctl/upload_delay
+  "$OFFPAY" terminal sync "${T2[@]}" --server "$PURL" --batch 1 > s12.out 2> s12.err &
+  sp=$!
+  n=0
+  for _ in $(seq 1 12); do
+    c=$(pay w11 0.01)
+    "$OFFPAY" terminal accept --terminal tg2 --code "$c" --amount 0.01 >/dev/null 2>&1 && n=$((n + 1))
+    sleep 0.3
+  done
+  st=0; wait "$sp" || st=$?
+  rm -f ctl/upload_delay
+  [ "$n" = 12 ] && ok "the till accepted 12 payments while the sync ran" || fail "the till accepted $n of 12"
+  sent1=$(sed -n 's/^uploaded \([0-9]*\) payment(s).*/\1/p' s12.out)
+  during=$(sed -n 's/^\([0-9]*\) payment(s) accepted while the sync ran.*/\1/p' s12.out)
+  [ "$st" = 0 ] && grep -q "^synced with" s12.out && [ "${during:-0}" -gt 0 ] \
+    && ok "the sync took what was there at its first look ($sent1), ended, synced; $during came after" \
+    || fail "busy-till sync ($st): $(cat s12.out s12.err)"
+  st=0; "$OFFPAY" terminal sync "${T2[@]}" --server "$URL" > s13.out 2>&1 || st=$?
+  sent2=$(sed -n 's/^uploaded \([0-9]*\) payment(s).*/\1/p' s13.out)
+  [ "$st" = 0 ] && [ $(( ${sent1:-0} + ${sent2:-0} )) = 15 ] \
+    && ok "the next sync sent the other $sent2: 15 in all" || fail "next sync ($st): $(cat s13.out)"
+  balances "M11=$M11:372" "each paid once"
+  audit_passes "syncs over a slow link"
+
+  echo "$work/tg2/terminal.lock" > ctl/status_grab
+  st=0; "$OFFPAY" terminal decommission "${T2[@]}" --server "$PURL" > dec.out 2> dec.err || st=$?
+  rm -f ctl/status_grab
+  [ "$st" = 0 ] && grep -q "another process held the terminal past the wait" dec.err \
+    && grep -q "^decommissioned" dec.out \
+    && ok "decommission: the status report's wait ran out (said), the terminal taken again after" \
+    || fail "decommission ($st): $(cat dec.out dec.err)"
+  until flock -n tg2/terminal.lock true; do sleep 0.2; done
+  c=$(pay w11 0.05)
+  if accept tg2 "$c" 0.05; then
+    fail "offpayd decommissioned tg2, and tg2 still accepted"
+  else
+    ok "tg2 refuses after the decommission offpayd made"
+  fi
+  run_cli 0 "^decommissioned" -- "$OFFPAY" terminal decommission "${T2[@]}" --server "$URL"
+  audit_passes "a decommission that met a busy terminal"
+fi
 
 # ---- 8. a payment uploaded after the late window: decided, not paid ------
 # step                                          W5      esc S5  A

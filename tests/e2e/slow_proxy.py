@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""slow_proxy.py UPSTREAM_HOSTPORT CTL_DIR: a loopback HTTP proxy in front of
+offpayd for the e2e tests of a sync over a slow link (offpayd_sync.sh).
+Prints "proxy listening on 127.0.0.1:PORT"; runs until it is killed.
+
+At each request it reads from files in CTL_DIR:
+  upload_delay   seconds to wait before forwarding POST /v1/terminal/upload
+  bundle_delay   seconds to wait before forwarding GET /v1/bundle (the file
+                 in_bundle is made when the wait starts)
+  status_grab    a lock file: on POST /v1/terminal/status, another process
+                 (`flock -x PATH sleep 12`) takes the terminal for 12 s,
+                 and the request goes on 0.5 s later
+and appends every request's method and path to CTL_DIR/log.
+"""
+import http.client
+import os
+import subprocess
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+UP = sys.argv[1]
+CTL = sys.argv[2]
+
+
+def ctl(name):
+    try:
+        with open(os.path.join(CTL, name)) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def go(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        with open(os.path.join(CTL, "log"), "a") as f:
+            f.write("%.3f %s %s\n" % (time.time(), self.command, self.path))
+        if self.command == "POST" and self.path.startswith("/v1/terminal/upload"):
+            d = ctl("upload_delay")
+            if d:
+                time.sleep(float(d))
+        if self.command == "GET" and self.path.startswith("/v1/bundle"):
+            d = ctl("bundle_delay")
+            if d:
+                open(os.path.join(CTL, "in_bundle"), "w").close()
+                time.sleep(float(d))
+        if self.command == "POST" and self.path.startswith("/v1/terminal/status"):
+            p = ctl("status_grab")
+            if p:
+                subprocess.Popen(["flock", "-x", p, "sleep", "12"])
+                time.sleep(0.5)
+        hdrs = {k: v for k, v in self.headers.items()
+                if k.lower() not in ("host", "connection", "content-length")}
+        c = http.client.HTTPConnection(UP, timeout=120)
+        c.request(self.command, self.path, body=body, headers=hdrs)
+        r = c.getresponse()
+        data = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("connection", "content-length", "transfer-encoding"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        c.close()
+
+    do_GET = go
+    do_POST = go
+
+
+s = ThreadingHTTPServer(("127.0.0.1", 0), H)
+print("proxy listening on 127.0.0.1:%d" % s.server_address[1], flush=True)
+s.serve_forever()
