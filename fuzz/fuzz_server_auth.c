@@ -12,6 +12,11 @@
  *   - verifying the parsed signature over any method and path never
  *     crashes and fails with OFFPAY_EINVAL or OFFPAY_ECODE_SIG (a forged
  *     signature from random bytes does not verify).
+ * The first line is also taken as the X-Offpay-Answer header a client
+ * checks (offpay__http_answer_verify, under a bundle with key 6): it never
+ * verifies, fails only with OFFPAY_EMALFORMED, OFFPAY_EUNKNOWN_KID or
+ * OFFPAY_ECODE_SIG, and a header that parsed starts with its key id as
+ * the canonical form writes it.
  * Any violation abort()s.
  */
 #include <stdint.h>
@@ -41,6 +46,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         *p++ = '\0';
+    }
+    {
+        static const uint8_t nonce[OFFPAY__HTTP_NONCE_BYTES] = {1, 2, 3};
+        offpay_trust_bundle  b;
+        uint16_t             kid = 0;
+        char                 prefix[8];
+
+        memset(&b, 0, sizeof b);
+        b.n_keys = 1;
+        b.keys[0].kid = 6;
+        memset(b.keys[0].pk, 0x5a, OFFPAY_PK_BYTES);
+        rc = offpay__http_answer_verify(&b, part[0], 200, "/v1/terminal/upload",
+                                        nonce, data, size, &kid);
+        if (rc != OFFPAY_EMALFORMED && rc != OFFPAY_EUNKNOWN_KID &&
+            rc != OFFPAY_ECODE_SIG)
+            abort();
+        snprintf(prefix, sizeof prefix, "%u ", (unsigned)kid);
+        if (rc != OFFPAY_EMALFORMED &&
+            strncmp(part[0], prefix, strlen(prefix)) != 0)
+            abort();
     }
     rc = offpay__http_auth_parse(part[0], part[1], part[2], part[3], &a);
     if (rc != OFFPAY_OK) {

@@ -62,7 +62,8 @@ extern "C" {
     X(EAMOUNT_MISMATCH, 36, "amount differs from the request")                 \
     X(EUNBOUND_REFUSED, 37, "credential does not allow unbound codes")         \
     X(ESYNC_REQUIRED, 38,                                                      \
-      "sync required: offline limits reached, or a restored wallet's counters " \
+      "sync required: offline limits reached, or a restored wallet's "         \
+      "counters "                                                              \
       "not yet confirmed by the server")                                       \
     X(EREVLIST_STALE, 39,                                                      \
       "revocation list is missing or too old: the terminal must sync")         \
@@ -121,13 +122,15 @@ extern "C" {
     X(EEVIDENCE, 81, "the evidence does not prove the case it names")          \
     X(ENOT_SETTLED, 82, "no terminal has uploaded this payment yet")           \
     X(EPKCS11, 83, "the PKCS#11 module or token failed the operation")         \
-    X(EPKCS11_URI, 84, "malformed PKCS#11 URI, or it names no token or key") \
-    X(EREFUSED, 85, "offpayd refused the request (its reason is printed)")   \
+    X(EPKCS11_URI, 84, "malformed PKCS#11 URI, or it names no token or key")   \
+    X(EREFUSED, 85, "offpayd refused the request (its reason is printed)")     \
     X(ESHARD_MAP, 86,                                                          \
-      "the shard map does not match the ledger's shards (the reason is "      \
-      "printed)")                                                             \
-    X(EOVER_REFUND, 87,                                                        \
-      "refund exceeds what remains paid of the payment")
+      "the shard map does not match the ledger's shards (the reason is "       \
+      "printed)")                                                              \
+    X(EOVER_REFUND, 87, "refund exceeds what remains paid of the payment")     \
+    X(EANSWER, 88,                                                             \
+      "offpayd's answer is not signed by the issuer's key: it is not acted "   \
+      "on")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

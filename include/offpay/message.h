@@ -289,6 +289,8 @@ offpay_err offpay_key_from_hex(const char *text, size_t n,
 #define OFFPAY_DS_REQUEST       "offpay/v1/request"
 #define OFFPAY_DS_RECEIPT       "offpay/v1/receipt"
 #define OFFPAY_DS_REVLIST       "offpay/v1/revocation-list"
+/* offpayd's answer to a signed request (docs/api.md, "Signed answers") */
+#define OFFPAY_DS_HTTP_ANSWER "offpay/v1/http-answer"
 
 #ifdef __cplusplus
 }

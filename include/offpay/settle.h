@@ -433,6 +433,19 @@ offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
 /* ---- what offpayd serves ------------------------------------------ */
 
 /*
+ * offpay_ledger_sign_answer — signs text (offpayd's answer to a signed
+ * request, as offpay__http_answer_text lays it out; docs/api.md, "Signed
+ * answers") under OFFPAY_DS_HTTP_ANSWER with the ledger's daily key, the
+ * one it signs credentials with: *kid receives its key id. The domain is
+ * fixed, so nothing else can be signed through it. Errors: OFFPAY_EINVAL,
+ * OFFPAY_ECRYPTO (no key set: offpay_ledger_set_trust), the signer's
+ * (OFFPAY_EPKCS11).
+ */
+offpay_err offpay_ledger_sign_answer(offpay_ledger *l, const uint8_t *text,
+                                     size_t n, uint16_t *kid,
+                                     uint8_t sig[OFFPAY_SIG_BYTES]);
+
+/*
  * offpay_ledger_revlist — the revocation list signed now with the ledger's
  * key: a delta with every serial revoked after list since_seq, or the full
  * list when since_seq is 0 or is the current list (signed again, so its

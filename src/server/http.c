@@ -382,7 +382,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
         if (rep->status >= 500 && e != NULL && strcmp(e, "STOPPING") != 0)
             log_failure(st, rep->status, e, hint);
 
-        text = rep->json ? json_dumps(rep->json, JSON_COMPACT) : NULL;
+        /* an answer signed (sign_answer) goes as the text signed */
+        text = rep->json_text != NULL ? rep->json_text
+               : rep->json != NULL    ? json_dumps(rep->json, JSON_COMPACT)
+                                      : NULL;
+        rep->json_text = NULL;
         if (text == NULL)
             return MHD_NO;
         len = strlen(text);
@@ -407,6 +411,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
     }
     if (__atomic_load_n(&stopping, __ATOMIC_SEQ_CST) || st->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (rep->answer[0] != '\0')
+        MHD_add_response_header(resp, OFFPAY__HTTP_HDR_ANSWER, rep->answer);
     if (rep->status == 401 && st->rt != NULL &&
         (st->rt->auth == AUTH_OPERATOR || st->rt->auth == AUTH_METRICS))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -425,7 +431,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
 static enum MHD_Result answer_error(struct MHD_Connection *c, conn_state *st,
                                     srv_err e, const char *hint)
 {
-    srv_reply       rep = {0, NULL, NULL, NULL};
+    srv_reply       rep = {0, NULL, NULL, NULL, NULL, ""};
     enum MHD_Result ret;
 
     srv_fail(&rep, e, hint);
@@ -651,12 +657,42 @@ static int drop_reply(const char *url, unsigned status)
 }
 #endif
 
+/* Signs the answer to a request whose signature verified (docs/api.md,
+ * "Signed answers") with the issuer's daily key the ledger holds: the
+ * JSON's text is kept, to go as it was signed. Should the signing fail
+ * (a token that went away), the answer goes unsigned, which the terminal
+ * or wallet refuses to act on: what the request did stays done, and its
+ * resend is answered again (an upload's items as replays). */
+static void sign_answer(const srv_req *r, srv_reply *rep)
+{
+    char       text[OFFPAY__HTTP_ANSWER_SIGNED];
+    uint8_t    sig[OFFPAY_SIG_BYTES];
+    uint16_t   kid = 0;
+    size_t     n = 0;
+    offpay_err rc;
+
+    rep->json_text = json_dumps(rep->json, JSON_COMPACT);
+    if (rep->json_text == NULL)
+        return;
+    rc = offpay__http_answer_text(rep->status, r->path, r->auth.nonce,
+                                  (const uint8_t *)rep->json_text,
+                                  strlen(rep->json_text), text, &n);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_sign_answer(r->l, (const uint8_t *)text, n, &kid,
+                                       sig);
+    if (rc == OFFPAY_OK)
+        offpay__http_answer_format(kid, sig, rep->answer);
+    else
+        srv_log("%s %s: its answer could not be signed: %s (%s)", r->method,
+                r->path, offpay_strerror(rc), offpay_errname(rc));
+}
+
 static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
                                    const char *url, const char *method,
                                    conn_state *st)
 {
     srv_req         req;
-    srv_reply       rep = {0, NULL, NULL, NULL};
+    srv_reply       rep = {0, NULL, NULL, NULL, NULL, ""};
     const char     *want; /* the token a refused request lacked */
     enum MHD_Result ret;
 
@@ -693,6 +729,9 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
         if (st->rt->ledger)
             req.l = srv_pool_get(srv->pool);
         st->rt->fn(&req, &rep);
+        if (req.auth_ok && req.l != NULL && rep.json != NULL &&
+            rep.text == NULL)
+            sign_answer(&req, &rep);
     }
     if (req.l != NULL)
         srv_pool_put(srv->pool, req.l);
@@ -700,12 +739,14 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
     if (drop_reply(url, rep.status)) {
         json_decref(rep.json);
         free(rep.text);
+        offpay__json_free(rep.json_text);
         return MHD_NO; /* MHD closes the connection, nothing is sent */
     }
 #endif
     ret = send_reply(c, st, &rep);
     json_decref(rep.json);
     free(rep.text);
+    offpay__json_free(rep.json_text);
     return ret;
 }
 

@@ -153,6 +153,11 @@ typedef struct srv_reply {
     /* static; with text: its Content-Type, and the reply is a page of the
      * dashboard, sent with the page's security headers (http.c) */
     const char *ctype;
+    /* An answer to a signed request (http.c): json's text as signed
+     * (Jansson's allocation) and the X-Offpay-Answer value ("" when the
+     * answer is not signed). */
+    char *json_text;
+    char  answer[OFFPAY__HTTP_ANSWER_TEXT];
 } srv_reply;
 
 typedef void (*srv_handler)(srv_req *r, srv_reply *out);

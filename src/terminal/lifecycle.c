@@ -58,8 +58,9 @@ static offpay_err post(offpay_terminal *t, const char *base, const char *path,
                        json_t **doc)
 {
     offpay__terminal_signing sg = {t, now, time(NULL), offset};
-    offpay__http_signer      s = {offpay__terminal_signing_time,
-                                  offpay__terminal_signing_sign, &sg};
+    offpay__http_signer      s = {
+             offpay__terminal_signing_time, offpay__terminal_signing_sign, &sg,
+             offpay__terminal_bundle(t), offpay__terminal_root(t)};
 
     return offpay__http_post_json(base, path, body, &s, TRIES, doc, NULL, 0);
 }

@@ -12,9 +12,11 @@
  * disputes over acceptance times. Requests are then signed at the
  * terminal's time corrected by that offset, so a terminal whose clock
  * drifted beyond offpayd's request window can still deliver its payments;
- * the offset is never trusted for anything else (offpayd's answer is not
- * signed): acceptance, the high-water mark and the lists' dates keep the
- * terminal's own clock.
+ * the offset is never trusted for anything else (it comes in an unsigned
+ * answer): acceptance, the high-water mark and the lists' dates keep the
+ * terminal's own clock. Every answer to a signed request is checked
+ * against offpayd's signature (upload_http.c; docs/api.md, "Signed
+ * answers"): nothing is kept of one that fails.
  *
  * Safe to stop at any moment: the server makes every result durable
  * before it replies, an entry is marked only after that reply, and an
@@ -90,8 +92,9 @@ static offpay_err request(const char *base, const char *method,
                           offpay__terminal_signing *ck, int tries,
                           offpay__http_reply *out, long *status)
 {
-    offpay__http_signer s = {offpay__terminal_signing_time,
-                             offpay__terminal_signing_sign, ck};
+    offpay__http_signer s = {
+        offpay__terminal_signing_time, offpay__terminal_signing_sign, ck,
+        offpay__terminal_bundle(ck->t), offpay__terminal_root(ck->t)};
 
     offpay__terminal_let_go(ck->t);
     return online(ck->t, offpay__http_request(base, method, path, body, &s,

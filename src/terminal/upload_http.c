@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/log.h"
+#include "offpay/verify.h"
 #include "terminal/upload_int.h"
 
 #define URL_MAX 2048
@@ -37,6 +39,105 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
     r->len += k;
     r->buf[r->len] = '\0';
     return k;
+}
+
+/* Keeps the value of X-Offpay-Answer from the answer's header lines (a
+ * status line starts the headers of another answer: a 100 Continue's
+ * are not the final one's). */
+static size_t on_header(char *p, size_t size, size_t n, void *ctx)
+{
+    offpay__http_reply *r = ctx;
+    size_t              k = size * n, name = strlen(OFFPAY__HTTP_HDR_ANSWER);
+    const char         *v, *e = p + k;
+
+    if (k >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        r->answer[0] = '\0';
+        r->answer_long = 0;
+    } else if (k > name && p[name] == ':' &&
+               strncasecmp(p, OFFPAY__HTTP_HDR_ANSWER, name) == 0) {
+        v = p + name + 1;
+        while (v < e && (*v == ' ' || *v == '\t'))
+            v++;
+        while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' ||
+                         e[-1] == '\t'))
+            e--;
+        if ((size_t)(e - v) >= sizeof r->answer) {
+            r->answer_long = 1;
+        } else {
+            memcpy(r->answer, v, (size_t)(e - v));
+            r->answer[e - v] = '\0';
+        }
+    }
+    return k;
+}
+
+/* The check of an answer under offpayd's own bundle, when it is signed
+ * by a key the signer's bundle does not hold yet (added since its last
+ * sync): that bundle is taken only if it verifies under the pinned root
+ * and is no older than the one held. */
+static offpay_err answer_fresh_keys(const char                *base,
+                                    const offpay__http_signer *s,
+                                    const offpay__http_reply  *out,
+                                    const char *path, long status,
+                                    const offpay__http_auth *a)
+{
+    offpay_trust_bundle b;
+    uint8_t            *bytes = NULL;
+    size_t              len = 0;
+    offpay_err          rc;
+
+    rc = offpay__http_get_b64(base, "/v1/bundle", "bundle", 1, &bytes, &len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_bundle_verify(bytes, len, s->root_pk, &b);
+    free(bytes);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (b.seq < s->bundle->seq)
+        return OFFPAY_EBUNDLE_OLD;
+    return offpay__http_answer_verify(&b, out->answer, status, path, a->nonce,
+                                      (const uint8_t *)out->buf, out->len,
+                                      NULL);
+}
+
+/* The answer to a signed request (upload_int.h, offpay__http_request):
+ * OFFPAY_OK when offpayd signed it (out->answer_ok set), or when it is an
+ * unsigned refusal, which the caller only prints; else OFFPAY_EANSWER,
+ * said in the log. */
+static offpay_err answer_check(const char *base, const char *method,
+                               const char *path, const offpay__http_signer *s,
+                               const offpay__http_auth *a, long status,
+                               offpay__http_reply *out)
+{
+    offpay_err rc;
+
+    if (out->answer[0] == '\0' && !out->answer_long) {
+        if (status != 200)
+            return OFFPAY_OK; /* refused before it was known: not acted on */
+        offpay__log("offpay: offpayd's answer to %s %s is not signed (an "
+                    "offpayd older than 0.10.0, or something between this "
+                    "device and offpayd answered in its place): nothing of "
+                    "it is kept\n",
+                    method, path);
+        return OFFPAY_EANSWER;
+    }
+    rc = out->answer_long
+             ? OFFPAY_EMALFORMED
+             : offpay__http_answer_verify(s->bundle, out->answer, status, path,
+                                          a->nonce, (const uint8_t *)out->buf,
+                                          out->len, NULL);
+    if (rc == OFFPAY_EUNKNOWN_KID && s->root_pk != NULL)
+        rc = answer_fresh_keys(base, s, out, path, status, a);
+    if (rc != OFFPAY_OK) {
+        offpay__log("offpay: offpayd's answer to %s %s fails its signature "
+                    "check (%s): something between this device and offpayd "
+                    "changed it or answered in its place; nothing of it is "
+                    "kept (where the path to offpayd is not your own, give "
+                    "an https:// URL)\n",
+                    method, path, offpay_errname(rc));
+        return OFFPAY_EANSWER;
+    }
+    out->answer_ok = 1;
+    return OFFPAY_OK;
 }
 
 /* The four signature headers of a, and the body's type. */
@@ -153,6 +254,8 @@ offpay_err offpay__http_request(const char *base, const char *method,
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -162,7 +265,9 @@ offpay_err offpay__http_request(const char *base, const char *method,
         curl_slist_free_all(h);
         curl_easy_cleanup(c);
         if (cc == CURLE_OK && *status < 500 && !out->too_big)
-            return OFFPAY_OK;
+            return body != NULL
+                       ? answer_check(base, method, path, s, &a, *status, out)
+                       : OFFPAY_OK;
         if (cc != CURLE_OK)
             offpay__log("offpay: %s: %s\n", url, curl_easy_strerror(cc));
         else if (attempt == tries - 1 && out->too_big)
@@ -279,7 +384,8 @@ offpay_err offpay__http_post_json(const char *base, const char *path,
 
             snprintf(what, sizeof what, "POST %s", path);
             rc = offpay__http_refused(what, status, &r);
-            if (err_name != NULL && err_cap > 0 && e != NULL)
+            /* an unsigned refusal is printed, never acted on */
+            if (err_name != NULL && err_cap > 0 && e != NULL && r.answer_ok)
                 snprintf(err_name, err_cap, "%s", e);
         } else if (!json_is_object(*doc)) {
             offpay__log("offpay: offpayd's answer to %s is not JSON\n", path);

@@ -104,6 +104,53 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
                                    const char *nonce, const char *sig,
                                    offpay__http_auth *out);
 
+/*
+ * offpayd's answer to a signed request it authenticated carries
+ *   X-Offpay-Answer     KID " " SIGNATURE (base64, 88 characters)
+ * the Ed25519 signature, by the issuer's daily key KID (the one offpayd
+ * signs credentials with: in the terminal's and the wallet's trust
+ * bundle), under domain OFFPAY_DS_HTTP_ANSWER (message.h), of
+ *   STATUS "\n" PATH "\n" NONCE-HEX "\n" SHA256-HEX(ANSWER BODY)
+ * where NONCE is the request's: so an answer is bound to the one request
+ * it answers, and nothing between the two ends can change what offpayd
+ * decided or say it decided what it did not.
+ */
+#define OFFPAY__HTTP_HDR_ANSWER  "X-Offpay-Answer"
+#define OFFPAY__HTTP_ANSWER_TEXT (5 + 1 + OFFPAY__HTTP_SIG_TEXT) /* NUL too */
+#define OFFPAY__HTTP_ANSWER_SIGNED                                             \
+    (3 + 1 + OFFPAY__HTTP_PATH_MAX + 1 + 2 * OFFPAY__HTTP_NONCE_BYTES + 1 +    \
+     64 + 1)
+
+/*
+ * offpay__http_answer_text — the text an answer's signature covers into
+ * buf (OFFPAY__HTTP_ANSWER_SIGNED bytes), *n its length. status 100..599;
+ * path as offpay__http_sign takes it. Errors: OFFPAY_EINVAL.
+ */
+offpay_err
+offpay__http_answer_text(long status, const char *path,
+                         const uint8_t  nonce[OFFPAY__HTTP_NONCE_BYTES],
+                         const uint8_t *body, size_t len, char *buf, size_t *n);
+
+/* The header value of a signature by kid (always succeeds). */
+void offpay__http_answer_format(uint16_t      kid,
+                                const uint8_t sig[OFFPAY_SIG_BYTES],
+                                char          out[OFFPAY__HTTP_ANSWER_TEXT]);
+
+/*
+ * offpay__http_answer_verify — OFFPAY_OK when header (the value of
+ * X-Offpay-Answer; NULL: none) is a signature of the answer (status, body)
+ * to the request signed with nonce to path, by key kid of bundle b (at
+ * any time of its window: the nonce makes the answer fresh). *kid
+ * receives the header's key id (0 when it has none). Errors:
+ * OFFPAY_ENOTFOUND (no header), OFFPAY_EMALFORMED, OFFPAY_EUNKNOWN_KID
+ * (kid not in b), OFFPAY_ECODE_SIG (a bad signature), OFFPAY_EINVAL.
+ */
+offpay_err
+offpay__http_answer_verify(const offpay_trust_bundle *b, const char *header,
+                           long status, const char *path,
+                           const uint8_t  nonce[OFFPAY__HTTP_NONCE_BYTES],
+                           const uint8_t *body, size_t len, uint16_t *kid);
+
 /* ---- the HTTP client of signed requests (upload_http.c, libcurl) ---- */
 
 #define OFFPAY__HTTP_REPLY_MAX (8u << 20) /* bytes of one reply */
@@ -115,6 +162,11 @@ typedef struct offpay__http_reply {
     char  *buf;
     size_t len;
     int    too_big;
+    /* X-Offpay-Answer's value ("" when absent; answer_long: it did not
+     * fit), and (offpay__http_request) 1 once it verified */
+    char answer[OFFPAY__HTTP_ANSWER_TEXT];
+    int  answer_long;
+    int  answer_ok;
 } offpay__http_reply;
 
 /*
@@ -130,6 +182,11 @@ typedef struct offpay__http_signer {
                        uint32_t time, const uint8_t *body, size_t len,
                        offpay__http_auth *out);
     void *ctx;
+    /* What checks offpayd's answers (X-Offpay-Answer): the keys of the
+     * signer's bundle, or of offpayd's own when it is newer (a daily key
+     * added since the signer's last sync), verified under root_pk. */
+    const offpay_trust_bundle *bundle;
+    const uint8_t             *root_pk;
 } offpay__http_signer;
 
 /* 1 when base is a URL the client takes: it starts http:// or https://. */
@@ -143,8 +200,16 @@ int offpay__http_base_ok(const char *base);
  * be NULL. *out receives the reply, *status its HTTP status (0: no
  * answer). A missing answer, a 5xx or a reply over the cap is tried again
  * after 1, 2 s, up to tries times in all. Call curl_global_init first.
+ * The answer to a signed request must be signed by offpayd (X-Offpay-
+ * Answer, checked under s's bundle: out->answer_ok), except an answer
+ * that is no 200, which offpayd gives unsigned when it refused the
+ * request before knowing it (a bad signature, a stale time, a body too
+ * large): the caller may print it, and must not act on it
+ * (offpay__http_post_json names its error only when signed).
  * Errors: OFFPAY_EINVAL (the URL too long), OFFPAY_EIO (no usable
- * answer), OFFPAY_ENOMEM, the signer's.
+ * answer), OFFPAY_EANSWER (an answer to a signed request unsigned, or
+ * whose signature does not verify: said in the log, not tried again),
+ * OFFPAY_ENOMEM, the signer's.
  */
 offpay_err offpay__http_request(const char *base, const char *method,
                                 const char *path, const char *body,
@@ -167,8 +232,8 @@ offpay_err offpay__http_refused(const char *what, long status,
  * receives it (the caller decrefs). Another answer is printed
  * (offpay__http_refused) and is OFFPAY_EREFUSED (4xx) or OFFPAY_EIO;
  * err_name (may be NULL, err_cap bytes) then receives offpayd's "error"
- * name, "" otherwise. Errors: OFFPAY_EREFUSED, OFFPAY_EIO, those of
- * offpay__http_request.
+ * name when offpayd signed the answer, "" otherwise. Errors: OFFPAY_EREFUSED,
+ * OFFPAY_EIO, those of offpay__http_request.
  */
 offpay_err offpay__http_post_json(const char *base, const char *path,
                                   const char                *body,
@@ -211,6 +276,11 @@ offpay_err offpay__http_get_b64(const char *base, const char *path,
  * offpay__http_request (OFFPAY_EIO: no answer).
  */
 offpay_err offpay__http_server_time(const char *base, int64_t *server);
+
+/* The terminal's trust bundle and pinned root key (upload_sign.c), for
+ * the check of offpayd's answers; valid while t is held. */
+const offpay_trust_bundle *offpay__terminal_bundle(const offpay_terminal *t);
+const uint8_t             *offpay__terminal_root(const offpay_terminal *t);
 
 /* 1 when t holds its key (opened with its passphrase, or a token's). */
 int offpay__terminal_can_sign(const offpay_terminal *t);

@@ -185,6 +185,109 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
     return OFFPAY_OK;
 }
 
+/* ---- answers ----------------------------------------------------------- */
+
+offpay_err
+offpay__http_answer_text(long status, const char *path,
+                         const uint8_t  nonce[OFFPAY__HTTP_NONCE_BYTES],
+                         const uint8_t *body, size_t len, char *buf, size_t *n)
+{
+    uint8_t digest[crypto_hash_sha256_BYTES];
+    char    nonce_hex[OFFPAY__HTTP_NONCE_TEXT];
+    char    digest_hex[2 * crypto_hash_sha256_BYTES + 1];
+    int     w;
+
+    if (status < 100 || status > 599 || !path_ok(path) || nonce == NULL ||
+        (body == NULL && len != 0) || buf == NULL || n == NULL)
+        return OFFPAY_EINVAL;
+    crypto_hash_sha256(digest, body == NULL ? (const uint8_t *)"" : body, len);
+    sodium_bin2hex(nonce_hex, sizeof nonce_hex, nonce,
+                   OFFPAY__HTTP_NONCE_BYTES);
+    sodium_bin2hex(digest_hex, sizeof digest_hex, digest, sizeof digest);
+    w = snprintf(buf, OFFPAY__HTTP_ANSWER_SIGNED, "%ld\n%s\n%s\n%s", status,
+                 path, nonce_hex, digest_hex);
+    if (w < 0 || (size_t)w >= OFFPAY__HTTP_ANSWER_SIGNED)
+        return OFFPAY_EINVAL;
+    *n = (size_t)w;
+    return OFFPAY_OK;
+}
+
+void offpay__http_answer_format(uint16_t      kid,
+                                const uint8_t sig[OFFPAY_SIG_BYTES],
+                                char          out[OFFPAY__HTTP_ANSWER_TEXT])
+{
+    char b64[OFFPAY__HTTP_SIG_TEXT];
+
+    sodium_bin2base64(b64, sizeof b64, sig, OFFPAY_SIG_BYTES,
+                      sodium_base64_VARIANT_ORIGINAL);
+    snprintf(out, OFFPAY__HTTP_ANSWER_TEXT, "%u %s", (unsigned)kid, b64);
+}
+
+offpay_err
+offpay__http_answer_verify(const offpay_trust_bundle *b, const char *header,
+                           long status, const char *path,
+                           const uint8_t  nonce[OFFPAY__HTTP_NONCE_BYTES],
+                           const uint8_t *body, size_t len, uint16_t *kid)
+{
+    char           text[OFFPAY__HTTP_ANSWER_SIGNED];
+    char           back[OFFPAY__HTTP_SIG_TEXT];
+    uint8_t        sig[OFFPAY_SIG_BYTES];
+    const char    *sp;
+    const uint8_t *pk = NULL;
+    size_t         n = 0, got = 0, digits;
+    uint32_t       k = 0;
+    offpay_err     rc;
+
+    if (kid != NULL)
+        *kid = 0;
+    if (b == NULL)
+        return OFFPAY_EINVAL;
+    if (header == NULL)
+        return OFFPAY_ENOTFOUND;
+    /* KID: 1 to 5 digits, no leading zero, at most 65535; one space; the
+     * signature's canonical base64 */
+    sp = strchr(header, ' ');
+    digits = sp != NULL ? (size_t)(sp - header) : 0;
+    if (digits == 0 || digits > 5 || (digits > 1 && header[0] == '0'))
+        return OFFPAY_EMALFORMED;
+    for (size_t i = 0; i < digits; i++) {
+        if (header[i] < '0' || header[i] > '9')
+            return OFFPAY_EMALFORMED;
+        k = k * 10 + (uint32_t)(header[i] - '0');
+    }
+    if (k > UINT16_MAX || strlen(sp + 1) != OFFPAY__HTTP_SIG_TEXT - 1 ||
+        sodium_base642bin(sig, sizeof sig, sp + 1, strlen(sp + 1), NULL, &got,
+                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        got != OFFPAY_SIG_BYTES)
+        return OFFPAY_EMALFORMED;
+    sodium_bin2base64(back, sizeof back, sig, OFFPAY_SIG_BYTES,
+                      sodium_base64_VARIANT_ORIGINAL);
+    if (strcmp(back, sp + 1) != 0)
+        return OFFPAY_EMALFORMED;
+    if (kid != NULL)
+        *kid = (uint16_t)k;
+    for (size_t i = 0; i < b->n_keys; i++)
+        if (b->keys[i].kid == k)
+            pk = b->keys[i].pk;
+    if (pk == NULL)
+        return OFFPAY_EUNKNOWN_KID;
+    rc = offpay__http_answer_text(status, path, nonce, body, len, text, &n);
+    if (rc != OFFPAY_OK)
+        return rc;
+    return offpay_verify(OFFPAY_DS_HTTP_ANSWER, (const uint8_t *)text, n, sig,
+                         pk, OFFPAY_ECODE_SIG);
+}
+
+const offpay_trust_bundle *offpay__terminal_bundle(const offpay_terminal *t)
+{
+    return &t->bundle;
+}
+
+const uint8_t *offpay__terminal_root(const offpay_terminal *t)
+{
+    return t->root_pk;
+}
+
 int offpay__terminal_can_sign(const offpay_terminal *t)
 {
     return t != NULL && t->has_key;

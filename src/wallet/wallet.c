@@ -2371,3 +2371,8 @@ const offpay_trust_bundle *offpay__wallet_bundle(const offpay_wallet *w)
 {
     return w != NULL ? &w->bundle : NULL;
 }
+
+const uint8_t *offpay__wallet_root(const offpay_wallet *w)
+{
+    return w != NULL ? w->root_pk : NULL;
+}

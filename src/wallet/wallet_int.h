@@ -207,4 +207,7 @@ const char *offpay__wallet_path(const offpay_wallet *w);
 /* The trust bundle w holds (valid while w is open and unchanged). */
 const offpay_trust_bundle *offpay__wallet_bundle(const offpay_wallet *w);
 
+/* The root key w pins (valid while w is open). */
+const uint8_t *offpay__wallet_root(const offpay_wallet *w);
+
 #endif

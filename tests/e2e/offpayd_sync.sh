@@ -348,6 +348,32 @@ if [ "$BACKEND" = sqlite ] && [ -z "${OFFPAY_TEST_SHARDS:-}" ]; then
   fi
   run_cli 0 "^decommissioned" -- "$OFFPAY" terminal decommission "${T2[@]}" --server "$URL"
   audit_passes "a decommission that met a busy terminal"
+
+  # ---- 12. answers changed on the way (docs/api.md, "Signed answers") ----
+  # step                                      expected
+  # tg3: 1 payment; its sync's answers        exit 3, "fails its signature
+  #   rewritten ("settled" -> "rejected")     check": nothing kept, the
+  #                                           payment still not uploaded
+  # the same with the signature dropped       exit 3, "is not signed"
+  # w11's wallet upload, signature dropped    exit 3, "is not signed"
+  # the proxy leaves the answers alone        the payment settled once (a
+  #                                           replay), the audit passes
+  new_terminal tg3 "$M11ID"; T3=(--terminal tg3 --passphrase-file tp)
+  c=$(pay w11 0.40); accept tg3 "$c" 0.40 || fail "accept 0.40"
+  echo body > ctl/tamper
+  run_cli 3 "fails its signature check \(ECODE_SIG\)" -- "$OFFPAY" terminal sync "${T3[@]}" --server "$PURL"
+  "$OFFPAY" terminal journal --terminal tg3 --json > j12.json
+  [ "$(jq -sc '[.[] | .uploaded]' j12.json)" = '[false]' ] \
+    && ok "a rewritten answer: nothing kept, the payment waits for the next sync" \
+    || fail "journal after a rewritten answer: $(cat j12.json)"
+  echo strip > ctl/tamper
+  run_cli 3 "is not signed" -- "$OFFPAY" terminal sync "${T3[@]}" --server "$PURL"
+  run_cli 3 "is not signed" -- "$OFFPAY" wallet upload --wallet w11 --passphrase-file wp --server "$PURL"
+  rm -f ctl/tamper
+  run_cli 0 "uploaded 1 payment\(s\): 1 decided \(1 paid, 0.40 EUR" -- \
+    "$OFFPAY" terminal sync "${T3[@]}" --server "$PURL"
+  balances "M11=$M11:412" "paid once, whatever was answered on the way"
+  audit_passes "answers changed on the way"
 fi
 
 # ---- 8. a payment uploaded after the late window: decided, not paid ------

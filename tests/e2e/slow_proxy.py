@@ -10,6 +10,10 @@ At each request it reads from files in CTL_DIR:
   status_grab    a lock file: on POST /v1/terminal/status, another process
                  (`flock -x PATH sleep 12`) takes the terminal for 12 s,
                  and the request goes on 0.5 s later
+  tamper         what it does to offpayd's answers to POSTs, as something
+                 between a device and offpayd could: "body" turns every
+                 "settled" into "rejected" and "ok" into "no" (the signature
+                 header kept), "strip" drops the X-Offpay-Answer header
 and appends every request's method and path to CTL_DIR/log.
 """
 import http.client
@@ -62,10 +66,16 @@ class H(BaseHTTPRequestHandler):
         c.request(self.command, self.path, body=body, headers=hdrs)
         r = c.getresponse()
         data = r.read()
+        tamper = ctl("tamper") if self.command == "POST" else None
+        if tamper == "body":
+            data = data.replace(b'"settled"', b'"rejected"').replace(b'"ok"', b'"no"')
         self.send_response(r.status)
         for k, v in r.getheaders():
-            if k.lower() not in ("connection", "content-length", "transfer-encoding"):
-                self.send_header(k, v)
+            if k.lower() in ("connection", "content-length", "transfer-encoding"):
+                continue
+            if tamper == "strip" and k.lower() == "x-offpay-answer":
+                continue
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

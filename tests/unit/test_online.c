@@ -8,6 +8,7 @@
  * not take, and a malformed entry is refused (src/wallet/wallet.c).
  */
 #include <libpq-fe.h>
+#include <sodium.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,93 @@ static int audit_ok(world *w)
     offpay_audit_report r;
 
     return offpay_ledger_audit(w->l, &r) == OFFPAY_OK;
+}
+
+/*
+ * offpayd's answers to signed requests (docs/api.md, "Signed answers"):
+ * the ledger signs the text offpay__http_answer_text lays out with its
+ * daily key, and the check under the bundle takes that answer and nothing
+ * else — not another body, status, path or request nonce, not a key the
+ * bundle lacks, not a header out of its one canonical form.
+ */
+static void test_answers_are_signed_by_the_daily_key(void)
+{
+    world               w;
+    offpay_trust_bundle other;
+    uint8_t             nonce[OFFPAY__HTTP_NONCE_BYTES], sig[OFFPAY_SIG_BYTES];
+    char                text[OFFPAY__HTTP_ANSWER_SIGNED];
+    char                hdr[OFFPAY__HTTP_ANSWER_TEXT], bad[160];
+    const char         *body = "{\"results\":[{\"seq\":\"1\",\"outcome\":"
+                               "\"settled\"}]}";
+    const char         *path = "/v1/terminal/upload";
+    uint16_t            kid = 0;
+    size_t              n = 0, len = strlen(body);
+
+    REQUIRE_OK(make_world(&w));
+    randombytes_buf(nonce, sizeof nonce);
+    REQUIRE_OK(offpay__http_answer_text(200, path, nonce, (const uint8_t *)body,
+                                        len, text, &n));
+    REQUIRE_OK(
+        offpay_ledger_sign_answer(w.l, (const uint8_t *)text, n, &kid, sig));
+    CHECK(kid == 1);
+    offpay__http_answer_format(kid, sig, hdr);
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, nonce,
+                                         (const uint8_t *)body, len, &kid),
+              OFFPAY_OK);
+    /* another body, status, path or nonce: the signature is not its own */
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, nonce,
+                                         (const uint8_t *)"{}", 2, NULL),
+              OFFPAY_ECODE_SIG);
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 403, path, nonce,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_ECODE_SIG);
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200,
+                                         "/v1/terminal/check", nonce,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_ECODE_SIG);
+    nonce[0] ^= 1;
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, nonce,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_ECODE_SIG);
+    nonce[0] ^= 1;
+    /* a bundle without the key */
+    other = w.bundle;
+    other.keys[0].kid = 2;
+    CHECK_ERR(offpay__http_answer_verify(&other, hdr, 200, path, nonce,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_EUNKNOWN_KID);
+    /* no header; the header out of its form */
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, NULL, 200, path, nonce,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_ENOTFOUND);
+    snprintf(bad, sizeof bad, "0%s", hdr); /* a leading zero */
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, nonce,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_EMALFORMED);
+    snprintf(bad, sizeof bad, "1  %s", hdr + 2); /* two spaces */
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, nonce,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_EMALFORMED);
+    snprintf(bad, sizeof bad, "%s ", hdr); /* a trailing space */
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, nonce,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_EMALFORMED);
+    snprintf(bad, sizeof bad, "65537 %s", hdr + 2); /* beyond a kid */
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, nonce,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_EMALFORMED);
+    snprintf(bad, sizeof bad, "%.*s", (int)strlen(hdr) - 1, hdr); /* cut */
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, nonce,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_EMALFORMED);
+    /* the request's own signature domain does not make an answer */
+    REQUIRE_OK(offpay_sign(OFFPAY_DS_HTTP_REQUEST, (const uint8_t *)text, n,
+                           w.issuer.sk, sig));
+    offpay__http_answer_format(1, sig, hdr);
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, nonce,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_ECODE_SIG);
+    drop_world(&w);
 }
 
 static void test_enrollment_code_is_single_use_and_expires(void)
@@ -1075,6 +1163,8 @@ static const offpay_test TESTS[] = {
     {"rotation_retry_waits_for_the_rotation_in_flight",
      test_rotation_retry_waits_for_the_rotation_in_flight},
     {"enrollment_body_is_strict", test_enrollment_body_is_strict},
+    {"answers_are_signed_by_the_daily_key",
+     test_answers_are_signed_by_the_daily_key},
     {"enroll_body_takes_only_a_code_of_its_form",
      test_enroll_body_takes_only_a_code_of_its_form},
     {"allowance_rotate_and_reason_bodies",
