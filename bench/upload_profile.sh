@@ -95,7 +95,7 @@ store=$(ir settle_tx)
 commit=$(ir s_commit)
 parse=$(ir srv_parse_upload)
 auth=$(ir srv_auth_terminal)
-reply=$(ir send_reply)
+reply=$(( $(ir send_reply) + $(ir sign_answer) ))
 
 # Each payment is verified once: if the signature's row is not about one
 # verification, the figures were misread (callgrind_annotate's format).
@@ -120,7 +120,7 @@ awk -v items="$items" -v vn="$verifies" -v v="$v_ir" -v up="$upload" \
     row("parsing the body (Jansson, base64)", pa)
     row("the request'"'"'s authentication", au)
     row("building the results", up - eng - pa - au)
-    row("writing the reply (all requests)", rp)
+    row("signing and writing the reply (all requests)", rp)
     printf "  %-44s %9.0f  %5.3f\n", "total", (up + rp) / items, (up + rp) / items / one
     printf "  one verification: %.0f instructions (%d verified)\n", one, vn
   }'
