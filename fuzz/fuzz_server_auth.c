@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         *p++ = '\0';
     }
     {
-        static const uint8_t nonce[OFFPAY__HTTP_NONCE_BYTES] = {1, 2, 3};
+        static const offpay__http_auth nonce = {{1}, 2, {1, 2, 3}, {0}};
         offpay_trust_bundle  b;
         uint16_t             kid = 0;
         char                 prefix[8];
@@ -57,8 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         b.n_keys = 1;
         b.keys[0].kid = 6;
         memset(b.keys[0].pk, 0x5a, OFFPAY_PK_BYTES);
+        b.keys[0].valid_until = UINT32_MAX;
         rc = offpay__http_answer_verify(&b, part[0], 200, "/v1/terminal/upload",
-                                        nonce, data, size, &kid);
+                                        &nonce, data, size, &kid);
         if (rc != OFFPAY_EMALFORMED && rc != OFFPAY_EUNKNOWN_KID &&
             rc != OFFPAY_ECODE_SIG)
             abort();

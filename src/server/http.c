@@ -676,7 +676,7 @@ __attribute__((noinline)) static void sign_answer(const srv_req *r,
     rep->json_text = json_dumps(rep->json, JSON_COMPACT);
     if (rep->json_text == NULL)
         return;
-    rc = offpay__http_answer_text(rep->status, r->path, r->auth.nonce,
+    rc = offpay__http_answer_text(rep->status, r->path, &r->auth,
                                   (const uint8_t *)rep->json_text,
                                   strlen(rep->json_text), text, &n);
     if (rc == OFFPAY_OK)

@@ -287,7 +287,9 @@ static offpay_err send_batch(const char *base, const char *path,
         return OFFPAY_ENOMEM;
     rc = request(base, "POST", path, body, ck, TRIES, r, &status);
     offpay__json_free(body); /* Jansson's allocator is offpay's */
-    if (rc == OFFPAY_OK && status == 404 && no_endpoint != NULL)
+    /* only offpayd's own word that it lacks the endpoint, signed: an
+     * unsigned 404 could come from anything between, to skip the check */
+    if (rc == OFFPAY_OK && status == 404 && no_endpoint != NULL && r->answer_ok)
         *no_endpoint = 1;
     else if (rc == OFFPAY_OK && status != 200)
         rc = offpay__http_refused(what, status, r);

@@ -94,7 +94,7 @@ static offpay_err answer_fresh_keys(const char                *base,
         return rc;
     if (b.seq < s->bundle->seq)
         return OFFPAY_EBUNDLE_OLD;
-    return offpay__http_answer_verify(&b, out->answer, status, path, a->nonce,
+    return offpay__http_answer_verify(&b, out->answer, status, path, a,
                                       (const uint8_t *)out->buf, out->len,
                                       NULL);
 }
@@ -114,16 +114,17 @@ static offpay_err answer_check(const char *base, const char *method,
         if (status != 200)
             return OFFPAY_OK; /* refused before it was known: not acted on */
         offpay__log("offpay: offpayd's answer to %s %s is not signed (an "
-                    "offpayd older than 0.10.0, or something between this "
-                    "device and offpayd answered in its place): nothing of "
-                    "it is kept\n",
+                    "offpayd older than 0.10.0, one that could not sign it "
+                    "(its log says why), or something between this device "
+                    "and offpayd answered in its place): nothing of it is "
+                    "kept\n",
                     method, path);
         return OFFPAY_EANSWER;
     }
     rc = out->answer_long
              ? OFFPAY_EMALFORMED
              : offpay__http_answer_verify(s->bundle, out->answer, status, path,
-                                          a->nonce, (const uint8_t *)out->buf,
+                                          a, (const uint8_t *)out->buf,
                                           out->len, NULL);
     if (rc == OFFPAY_EUNKNOWN_KID && s->root_pk != NULL)
         rc = answer_fresh_keys(base, s, out, path, status, a);
@@ -236,6 +237,7 @@ offpay_err offpay__http_request(const char *base, const char *method,
         }
         free(out->buf);
         memset(out, 0, sizeof *out);
+        out->signed_req = body != NULL;
         if (c == NULL)
             return OFFPAY_ENOMEM;
         if (body != NULL) {
@@ -352,6 +354,12 @@ offpay_err offpay__http_refused(const char *what, long status,
     else
         snprintf(server_detail, sizeof server_detail, "HTTP %ld: %.300s",
                  status, r->buf != NULL ? r->buf : "");
+    /* an answer to a signed request that offpayd did not sign may come
+     * from anything between: said, and never acted on */
+    if (r->signed_req && !r->answer_ok)
+        snprintf(server_detail + strlen(server_detail),
+                 sizeof server_detail - strlen(server_detail),
+                 " (unsigned: not known to be offpayd's)");
     if (e != NULL)
         offpay__log("offpay: offpayd refused %s: %s\n", what, server_detail);
     else

@@ -187,25 +187,28 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
 
 /* ---- answers ----------------------------------------------------------- */
 
-offpay_err
-offpay__http_answer_text(long status, const char *path,
-                         const uint8_t  nonce[OFFPAY__HTTP_NONCE_BYTES],
-                         const uint8_t *body, size_t len, char *buf, size_t *n)
+offpay_err offpay__http_answer_text(long status, const char *path,
+                                    const offpay__http_auth *req,
+                                    const uint8_t *body, size_t len, char *buf,
+                                    size_t *n)
 {
+    char    key_hex[2 * OFFPAY_PK_BYTES + 1];
     uint8_t digest[crypto_hash_sha256_BYTES];
     char    nonce_hex[OFFPAY__HTTP_NONCE_TEXT];
     char    digest_hex[2 * crypto_hash_sha256_BYTES + 1];
     int     w;
 
-    if (status < 100 || status > 599 || !path_ok(path) || nonce == NULL ||
+    if (status < 100 || status > 599 || !path_ok(path) || req == NULL ||
         (body == NULL && len != 0) || buf == NULL || n == NULL)
         return OFFPAY_EINVAL;
     crypto_hash_sha256(digest, body == NULL ? (const uint8_t *)"" : body, len);
-    sodium_bin2hex(nonce_hex, sizeof nonce_hex, nonce,
+    sodium_bin2hex(nonce_hex, sizeof nonce_hex, req->nonce,
                    OFFPAY__HTTP_NONCE_BYTES);
+    sodium_bin2hex(key_hex, sizeof key_hex, req->pk, OFFPAY_PK_BYTES);
     sodium_bin2hex(digest_hex, sizeof digest_hex, digest, sizeof digest);
-    w = snprintf(buf, OFFPAY__HTTP_ANSWER_SIGNED, "%ld\n%s\n%s\n%s", status,
-                 path, nonce_hex, digest_hex);
+    w = snprintf(buf, OFFPAY__HTTP_ANSWER_SIGNED, "%ld\n%s\n%s\n%u\n%s\n%s",
+                 status, path, key_hex, (unsigned)req->time, nonce_hex,
+                 digest_hex);
     if (w < 0 || (size_t)w >= OFFPAY__HTTP_ANSWER_SIGNED)
         return OFFPAY_EINVAL;
     *n = (size_t)w;
@@ -223,11 +226,12 @@ void offpay__http_answer_format(uint16_t      kid,
     snprintf(out, OFFPAY__HTTP_ANSWER_TEXT, "%u %s", (unsigned)kid, b64);
 }
 
-offpay_err
-offpay__http_answer_verify(const offpay_trust_bundle *b, const char *header,
-                           long status, const char *path,
-                           const uint8_t  nonce[OFFPAY__HTTP_NONCE_BYTES],
-                           const uint8_t *body, size_t len, uint16_t *kid)
+offpay_err offpay__http_answer_verify(const offpay_trust_bundle *b,
+                                      const char *header, long status,
+                                      const char              *path,
+                                      const offpay__http_auth *req,
+                                      const uint8_t *body, size_t len,
+                                      uint16_t *kid)
 {
     char           text[OFFPAY__HTTP_ANSWER_SIGNED];
     char           back[OFFPAY__HTTP_SIG_TEXT];
@@ -240,7 +244,7 @@ offpay__http_answer_verify(const offpay_trust_bundle *b, const char *header,
 
     if (kid != NULL)
         *kid = 0;
-    if (b == NULL)
+    if (b == NULL || req == NULL)
         return OFFPAY_EINVAL;
     if (header == NULL)
         return OFFPAY_ENOTFOUND;
@@ -266,12 +270,23 @@ offpay__http_answer_verify(const offpay_trust_bundle *b, const char *header,
         return OFFPAY_EMALFORMED;
     if (kid != NULL)
         *kid = (uint16_t)k;
-    for (size_t i = 0; i < b->n_keys; i++)
-        if (b->keys[i].kid == k)
-            pk = b->keys[i].pk;
+    for (size_t i = 0; i < b->n_keys; i++) {
+        const offpay_bundle_key *bk = &b->keys[i];
+
+        if (bk->kid != k)
+            continue;
+        /* offpayd signs with a key valid at its clock, within its window
+         * (at most a day) of the request's time */
+        if ((uint64_t)bk->valid_from >
+                (uint64_t)req->time + OFFPAY__HTTP_ANSWER_SLACK ||
+            (uint64_t)bk->valid_until + OFFPAY__HTTP_ANSWER_SLACK <
+                (uint64_t)req->time)
+            return OFFPAY_EKID_EXPIRED;
+        pk = bk->pk;
+    }
     if (pk == NULL)
         return OFFPAY_EUNKNOWN_KID;
-    rc = offpay__http_answer_text(status, path, nonce, body, len, text, &n);
+    rc = offpay__http_answer_text(status, path, req, body, len, text, &n);
     if (rc != OFFPAY_OK)
         return rc;
     return offpay_verify(OFFPAY_DS_HTTP_ANSWER, (const uint8_t *)text, n, sig,

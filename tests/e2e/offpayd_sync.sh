@@ -356,6 +356,11 @@ if [ "$BACKEND" = sqlite ] && [ -z "${OFFPAY_TEST_SHARDS:-}" ]; then
   #                                           payment still not uploaded
   # the same with the signature dropped       exit 3, "is not signed"
   # w11's wallet upload, signature dropped    exit 3, "is not signed"
+  # unsigned refusals forged by the proxy:
+  #   403 WALLET_REVOKED to w11's sync        refused, said unsigned; w11
+  #                                           not revoked here: it still pays
+  #   404 to tg3's ledger check               refused, said unsigned; the
+  #                                           check is not skipped
   # the proxy leaves the answers alone        the payment settled once (a
   #                                           replay), the audit passes
   new_terminal tg3 "$M11ID"; T3=(--terminal tg3 --passphrase-file tp)
@@ -369,6 +374,21 @@ if [ "$BACKEND" = sqlite ] && [ -z "${OFFPAY_TEST_SHARDS:-}" ]; then
   echo strip > ctl/tamper
   run_cli 3 "is not signed" -- "$OFFPAY" terminal sync "${T3[@]}" --server "$PURL"
   run_cli 3 "is not signed" -- "$OFFPAY" wallet upload --wallet w11 --passphrase-file wp --server "$PURL"
+  echo forge403 > ctl/tamper
+  st=0; "$OFFPAY" wallet sync --wallet w11 --passphrase-file wp --server "$PURL" > ws12.out 2>&1 || st=$?
+  [ "$st" != 0 ] && grep -q "WALLET_REVOKED.*(unsigned: not known to be offpayd's)" ws12.out \
+    && ! grep -qi "marked revoked" ws12.out \
+    && ok "a forged unsigned WALLET_REVOKED: refused, said unsigned, not acted on (exit $st)" \
+    || fail "wallet sync with a forged refusal ($st): $(cat ws12.out)"
+  rm -f ctl/tamper
+  [ -n "$(pay w11 0.01)" ] && ok "w11 still pays after the forged refusal" \
+    || fail "w11 no longer pays after a forged WALLET_REVOKED"
+  echo forge404 > ctl/tamper
+  st=0; "$OFFPAY" terminal sync "${T3[@]}" --server "$PURL" > ts12.out 2>&1 || st=$?
+  [ "$st" != 0 ] && grep -q "(unsigned: not known to be offpayd's)" ts12.out \
+    && ! grep -q "older than 0.4.0" ts12.out \
+    && ok "a forged unsigned 404 to the ledger check: refused, the check not skipped (exit $st)" \
+    || fail "terminal sync with a forged 404 ($st): $(cat ts12.out)"
   rm -f ctl/tamper
   run_cli 0 "uploaded 1 payment\(s\): 1 decided \(1 paid, 0.40 EUR" -- \
     "$OFFPAY" terminal sync "${T3[@]}" --server "$PURL"

@@ -13,7 +13,9 @@ At each request it reads from files in CTL_DIR:
   tamper         what it does to offpayd's answers to POSTs, as something
                  between a device and offpayd could: "body" turns every
                  "settled" into "rejected" and "ok" into "no" (the signature
-                 header kept), "strip" drops the X-Offpay-Answer header
+                 header kept), "strip" drops the X-Offpay-Answer header;
+                 "forge403" and "forge404" answer every POST themselves,
+                 unsigned: 403 WALLET_REVOKED, 404 NOT_FOUND
 and appends every request's method and path to CTL_DIR/log.
 """
 import http.client
@@ -60,6 +62,16 @@ class H(BaseHTTPRequestHandler):
             if p:
                 subprocess.Popen(["flock", "-x", p, "sleep", "12"])
                 time.sleep(0.5)
+        forged = {"forge403": (403, b'{"error":"WALLET_REVOKED","hint":"forged"}'),
+                  "forge404": (404, b'{"error":"NOT_FOUND"}')}.get(
+                      ctl("tamper") if self.command == "POST" else None)
+        if forged is not None:
+            self.send_response(forged[0])
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(forged[1])))
+            self.end_headers()
+            self.wfile.write(forged[1])
+            return
         hdrs = {k: v for k, v in self.headers.items()
                 if k.lower() not in ("host", "connection", "content-length")}
         c = http.client.HTTPConnection(UP, timeout=120)

@@ -230,7 +230,8 @@ static void test_answers_are_signed_by_the_daily_key(void)
 {
     world               w;
     offpay_trust_bundle other;
-    uint8_t             nonce[OFFPAY__HTTP_NONCE_BYTES], sig[OFFPAY_SIG_BYTES];
+    offpay__http_auth   rq, atk;
+    uint8_t            *nonce = rq.nonce, sig[OFFPAY_SIG_BYTES];
     char                text[OFFPAY__HTTP_ANSWER_SIGNED];
     char                hdr[OFFPAY__HTTP_ANSWER_TEXT], bad[160];
     const char         *body = "{\"results\":[{\"seq\":\"1\",\"outcome\":"
@@ -240,67 +241,86 @@ static void test_answers_are_signed_by_the_daily_key(void)
     size_t              n = 0, len = strlen(body);
 
     REQUIRE_OK(make_world(&w));
-    randombytes_buf(nonce, sizeof nonce);
-    REQUIRE_OK(offpay__http_answer_text(200, path, nonce, (const uint8_t *)body,
+    memset(&rq, 0, sizeof rq);
+    randombytes_buf(&rq, sizeof rq);
+    rq.time = T0;
+    REQUIRE_OK(offpay__http_answer_text(200, path, &rq, (const uint8_t *)body,
                                         len, text, &n));
     REQUIRE_OK(
         offpay_ledger_sign_answer(w.l, (const uint8_t *)text, n, &kid, sig));
     CHECK(kid == 1);
     offpay__http_answer_format(kid, sig, hdr);
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, nonce,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &rq,
                                          (const uint8_t *)body, len, &kid),
               OFFPAY_OK);
     /* another body, status, path or nonce: the signature is not its own */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, nonce,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &rq,
                                          (const uint8_t *)"{}", 2, NULL),
               OFFPAY_ECODE_SIG);
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 403, path, nonce,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 403, path, &rq,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ECODE_SIG);
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200,
-                                         "/v1/terminal/check", nonce,
+                                         "/v1/terminal/check", &rq,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ECODE_SIG);
     nonce[0] ^= 1;
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, nonce,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &rq,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ECODE_SIG);
     nonce[0] ^= 1;
     /* a bundle without the key */
     other = w.bundle;
     other.keys[0].kid = 2;
-    CHECK_ERR(offpay__http_answer_verify(&other, hdr, 200, path, nonce,
+    CHECK_ERR(offpay__http_answer_verify(&other, hdr, 200, path, &rq,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_EUNKNOWN_KID);
     /* no header; the header out of its form */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, NULL, 200, path, nonce,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, NULL, 200, path, &rq,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ENOTFOUND);
     snprintf(bad, sizeof bad, "0%s", hdr); /* a leading zero */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, nonce,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, &rq,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_EMALFORMED);
     snprintf(bad, sizeof bad, "1  %s", hdr + 2); /* two spaces */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, nonce,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, &rq,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_EMALFORMED);
     snprintf(bad, sizeof bad, "%s ", hdr); /* a trailing space */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, nonce,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, &rq,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_EMALFORMED);
     snprintf(bad, sizeof bad, "65537 %s", hdr + 2); /* beyond a kid */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, nonce,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, &rq,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_EMALFORMED);
     snprintf(bad, sizeof bad, "%.*s", (int)strlen(hdr) - 1, hdr); /* cut */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, nonce,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, &rq,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_EMALFORMED);
+    /* another signer's request with the same nonce, or the same signer's
+     * at another time: not this answer */
+    atk = rq;
+    atk.pk[0] ^= 1;
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &atk,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_ECODE_SIG);
+    atk = rq;
+    atk.time = T0 + 1;
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &atk,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_ECODE_SIG);
+    /* a key whose window ended more than a day before the request */
+    atk.time = T0 + 401 * DAY + 1;
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &atk,
+                                         (const uint8_t *)body, len, NULL),
+              OFFPAY_EKID_EXPIRED);
     /* the request's own signature domain does not make an answer */
     REQUIRE_OK(offpay_sign(OFFPAY_DS_HTTP_REQUEST, (const uint8_t *)text, n,
                            w.issuer.sk, sig));
     offpay__http_answer_format(1, sig, hdr);
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, nonce,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &rq,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ECODE_SIG);
     drop_world(&w);
