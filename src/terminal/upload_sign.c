@@ -142,13 +142,31 @@ static int hex_exact(const char *s, uint8_t *b, size_t n)
     return sodium_hex2bin(b, n, s, 2 * n, NULL, &got, NULL) == 0 && got == n;
 }
 
+/* A signature's text into sig: 64 bytes are 88 base64 characters with
+ * padding, nothing else, and only the canonical text is taken: it must
+ * encode back to itself (this also refuses bytes outside the alphabet,
+ * which the decoder does not reliably reject, and non-zero unused bits). */
+static int sig_b64(const char *s, uint8_t sig[OFFPAY_SIG_BYTES])
+{
+    char   back[OFFPAY__HTTP_SIG_TEXT];
+    size_t got = 0;
+
+    if (strlen(s) != OFFPAY__HTTP_SIG_TEXT - 1 ||
+        sodium_base642bin(sig, OFFPAY_SIG_BYTES, s, strlen(s), NULL, &got, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        got != OFFPAY_SIG_BYTES)
+        return 0;
+    sodium_bin2base64(back, sizeof back, sig, OFFPAY_SIG_BYTES,
+                      sodium_base64_VARIANT_ORIGINAL);
+    return strcmp(back, s) == 0;
+}
+
 offpay_err offpay__http_auth_parse(const char *key, const char *time,
                                    const char *nonce, const char *sig,
                                    offpay__http_auth *out)
 {
-    size_t   tn, got = 0;
+    size_t   tn;
     uint64_t t = 0;
-    char     back[OFFPAY__HTTP_SIG_TEXT];
 
     if (out == NULL)
         return OFFPAY_EINVAL;
@@ -169,18 +187,7 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
     if (t > UINT32_MAX)
         return OFFPAY_EMALFORMED;
     out->time = (uint32_t)t;
-    /* 64 bytes are 88 base64 characters with padding, nothing else; only
-     * the canonical text is accepted: it must encode back to itself (this
-     * also refuses bytes outside the alphabet, which the decoder does not
-     * reliably reject, and non-zero unused bits). */
-    if (strlen(sig) != OFFPAY__HTTP_SIG_TEXT - 1 ||
-        sodium_base642bin(out->sig, sizeof out->sig, sig, strlen(sig), NULL,
-                          &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        got != OFFPAY_SIG_BYTES)
-        return OFFPAY_EMALFORMED;
-    sodium_bin2base64(back, sizeof back, out->sig, OFFPAY_SIG_BYTES,
-                      sodium_base64_VARIANT_ORIGINAL);
-    if (strcmp(back, sig) != 0)
+    if (!sig_b64(sig, out->sig))
         return OFFPAY_EMALFORMED;
     return OFFPAY_OK;
 }
@@ -234,11 +241,10 @@ offpay_err offpay__http_answer_verify(const offpay_trust_bundle *b,
                                       uint16_t *kid)
 {
     char           text[OFFPAY__HTTP_ANSWER_SIGNED];
-    char           back[OFFPAY__HTTP_SIG_TEXT];
     uint8_t        sig[OFFPAY_SIG_BYTES];
     const char    *sp;
     const uint8_t *pk = NULL;
-    size_t         n = 0, got = 0, digits;
+    size_t         n = 0, digits;
     uint32_t       k = 0;
     offpay_err     rc;
 
@@ -259,14 +265,7 @@ offpay_err offpay__http_answer_verify(const offpay_trust_bundle *b,
             return OFFPAY_EMALFORMED;
         k = k * 10 + (uint32_t)(header[i] - '0');
     }
-    if (k > UINT16_MAX || strlen(sp + 1) != OFFPAY__HTTP_SIG_TEXT - 1 ||
-        sodium_base642bin(sig, sizeof sig, sp + 1, strlen(sp + 1), NULL, &got,
-                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        got != OFFPAY_SIG_BYTES)
-        return OFFPAY_EMALFORMED;
-    sodium_bin2base64(back, sizeof back, sig, OFFPAY_SIG_BYTES,
-                      sodium_base64_VARIANT_ORIGINAL);
-    if (strcmp(back, sp + 1) != 0)
+    if (k > UINT16_MAX || !sig_b64(sp + 1, sig))
         return OFFPAY_EMALFORMED;
     if (kid != NULL)
         *kid = (uint16_t)k;

@@ -233,7 +233,7 @@ static void test_answers_are_signed_by_the_daily_key(void)
     offpay__http_auth   rq, atk;
     uint8_t            *nonce = rq.nonce, sig[OFFPAY_SIG_BYTES];
     char                text[OFFPAY__HTTP_ANSWER_SIGNED];
-    char                hdr[OFFPAY__HTTP_ANSWER_TEXT], bad[160];
+    char                hdr[OFFPAY__HTTP_ANSWER_TEXT], bad[5][160];
     const char         *body = "{\"results\":[{\"seq\":\"1\",\"outcome\":"
                                "\"settled\"}]}";
     const char         *path = "/v1/terminal/upload";
@@ -279,26 +279,16 @@ static void test_answers_are_signed_by_the_daily_key(void)
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, NULL, 200, path, &rq,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ENOTFOUND);
-    snprintf(bad, sizeof bad, "0%s", hdr); /* a leading zero */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, &rq,
-                                         (const uint8_t *)body, len, NULL),
-              OFFPAY_EMALFORMED);
-    snprintf(bad, sizeof bad, "1  %s", hdr + 2); /* two spaces */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, &rq,
-                                         (const uint8_t *)body, len, NULL),
-              OFFPAY_EMALFORMED);
-    snprintf(bad, sizeof bad, "%s ", hdr); /* a trailing space */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, &rq,
-                                         (const uint8_t *)body, len, NULL),
-              OFFPAY_EMALFORMED);
-    snprintf(bad, sizeof bad, "65537 %s", hdr + 2); /* beyond a kid */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, &rq,
-                                         (const uint8_t *)body, len, NULL),
-              OFFPAY_EMALFORMED);
-    snprintf(bad, sizeof bad, "%.*s", (int)strlen(hdr) - 1, hdr); /* cut */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad, 200, path, &rq,
-                                         (const uint8_t *)body, len, NULL),
-              OFFPAY_EMALFORMED);
+    /* a leading zero, two spaces, a trailing space, beyond a kid, cut */
+    snprintf(bad[0], sizeof bad[0], "0%s", hdr);
+    snprintf(bad[1], sizeof bad[1], "1  %s", hdr + 2);
+    snprintf(bad[2], sizeof bad[2], "%s ", hdr);
+    snprintf(bad[3], sizeof bad[3], "65537 %s", hdr + 2);
+    snprintf(bad[4], sizeof bad[4], "%.*s", (int)strlen(hdr) - 1, hdr);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad[i], 200, path, &rq,
+                                             (const uint8_t *)body, len, NULL),
+                  OFFPAY_EMALFORMED);
     /* another signer's request with the same nonce, or the same signer's
      * at another time: not this answer */
     atk = rq;
