@@ -436,14 +436,16 @@ offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
  * offpay_ledger_sign_answer — signs text (offpayd's answer to a signed
  * request, as offpay__http_answer_text lays it out; docs/api.md, "Signed
  * answers") under OFFPAY_DS_HTTP_ANSWER with the ledger's daily key, the
- * one it signs credentials with: *kid receives its key id. The domain is
- * fixed, so nothing else can be signed through it. Errors: OFFPAY_EINVAL,
- * OFFPAY_ECRYPTO (no key set: offpay_ledger_set_trust), the signer's
- * (OFFPAY_EPKCS11).
+ * one it signs credentials with, valid at now: *kid receives its key id.
+ * The domain is fixed, so nothing else can be signed through it. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ECRYPTO (no key set: offpay_ledger_set_trust),
+ * OFFPAY_EKID_EXPIRED (now outside the key's window: a device would not
+ * take the answer), the signer's (OFFPAY_EPKCS11).
  */
-offpay_err offpay_ledger_sign_answer(offpay_ledger *l, const uint8_t *text,
-                                     size_t n, uint16_t *kid,
-                                     uint8_t sig[OFFPAY_SIG_BYTES]);
+offpay_err offpay_ledger_sign_answer(offpay_ledger *l, uint32_t now,
+                                     const uint8_t *text, size_t n,
+                                     uint16_t *kid,
+                                     uint8_t   sig[OFFPAY_SIG_BYTES]);
 
 /*
  * offpay_ledger_revlist — the revocation list signed now with the ledger's

@@ -34,14 +34,20 @@ static offpay_err revlist_tx(offpay_ledger *l, void *p)
  * A delta since list S carries the revocations numbered S and above, which
  * are exactly those list S did not hold.
  */
-offpay_err offpay_ledger_sign_answer(offpay_ledger *l, const uint8_t *text,
-                                     size_t n, uint16_t *kid,
-                                     uint8_t sig[OFFPAY_SIG_BYTES])
+offpay_err offpay_ledger_sign_answer(offpay_ledger *l, uint32_t now,
+                                     const uint8_t *text, size_t n,
+                                     uint16_t *kid,
+                                     uint8_t   sig[OFFPAY_SIG_BYTES])
 {
+    uint32_t   until = UINT32_MAX;
+    offpay_err rc;
+
     if (l == NULL || text == NULL || kid == NULL || sig == NULL)
         return OFFPAY_EINVAL;
     if (!l->has_trust)
         return OFFPAY_ECRYPTO;
+    if ((rc = offpay__ledger_within_key(l, now, &until)) != OFFPAY_OK)
+        return rc;
     *kid = l->kid;
     return offpay_signer_sign(&(offpay_signer){l->p11 ? NULL : l->sk, l->p11},
                               OFFPAY_DS_HTTP_ANSWER, text, n, sig);

@@ -60,7 +60,7 @@ static offpay_err post(offpay_terminal *t, const char *base, const char *path,
     offpay__terminal_signing sg = {t, now, time(NULL), offset};
     offpay__http_signer      s = {
              offpay__terminal_signing_time, offpay__terminal_signing_sign, &sg,
-             offpay__terminal_bundle(t), offpay__terminal_root(t)};
+             offpay__terminal_bundle(t),    offpay__terminal_root(t),      now};
 
     return offpay__http_post_json(base, path, body, &s, TRIES, doc, NULL, 0);
 }

@@ -92,9 +92,12 @@ static offpay_err request(const char *base, const char *method,
                           offpay__terminal_signing *ck, int tries,
                           offpay__http_reply *out, long *status)
 {
-    offpay__http_signer s = {
-        offpay__terminal_signing_time, offpay__terminal_signing_sign, ck,
-        offpay__terminal_bundle(ck->t), offpay__terminal_root(ck->t)};
+    offpay__http_signer s = {offpay__terminal_signing_time,
+                             offpay__terminal_signing_sign,
+                             ck,
+                             offpay__terminal_bundle(ck->t),
+                             offpay__terminal_root(ck->t),
+                             ck->now + (uint32_t)(time(NULL) - ck->t0)};
 
     offpay__terminal_let_go(ck->t);
     return online(ck->t, offpay__http_request(base, method, path, body, &s,
@@ -270,11 +273,10 @@ static uint32_t clock_now(const offpay__terminal_signing *ck)
 
 /* Sends batch b (its items are taken) as one signed request to path:
  * offpayd's 200 reply in *r (the caller frees r->buf), a refusal said
- * (what names the request). With no_endpoint set, a 404 is no refusal:
- * *no_endpoint becomes 1 (an offpayd from before the endpoint). */
+ * (what names the request). */
 static offpay_err send_batch(const char *base, const char *path,
                              const char *what, offpay__terminal_signing *ck,
-                             batch *b, offpay__http_reply *r, int *no_endpoint)
+                             batch *b, offpay__http_reply *r)
 {
     long       status = 0;
     json_t    *doc = json_pack("{s:o}", "items", b->items);
@@ -287,11 +289,7 @@ static offpay_err send_batch(const char *base, const char *path,
         return OFFPAY_ENOMEM;
     rc = request(base, "POST", path, body, ck, TRIES, r, &status);
     offpay__json_free(body); /* Jansson's allocator is offpay's */
-    /* only offpayd's own word that it lacks the endpoint, signed: an
-     * unsigned 404 could come from anything between, to skip the check */
-    if (rc == OFFPAY_OK && status == 404 && no_endpoint != NULL && r->answer_ok)
-        *no_endpoint = 1;
-    else if (rc == OFFPAY_OK && status != 200)
+    if (rc == OFFPAY_OK && status != 200)
         rc = offpay__http_refused(what, status, r);
     return rc;
 }
@@ -319,8 +317,7 @@ static offpay_err upload_batch(offpay_terminal *t, const char *base,
 
     memset(&part, 0, sizeof part);
     *n_done = 0;
-    rc = send_batch(base, "/v1/terminal/upload", "the upload", ck, b, &r,
-                    NULL);
+    rc = send_batch(base, "/v1/terminal/upload", "the upload", ck, b, &r);
     if (rc == OFFPAY_OK)
         rc = read_results(&r, b, done, n_done, &part, resend);
     free(r.buf);
@@ -376,12 +373,13 @@ out:
  * /v1/terminal/check, which changes nothing): the newest CHECK_FIRST (at
  * most page), then, while a page lacks some, the following pages of page,
  * until one comes back held whole. What the ledger lacks goes into *lost
- * (*n, grown with realloc). *no_endpoint: offpayd answered 404.
+ * (*n, grown with realloc). An offpayd without the endpoint (older than
+ * 0.4.0) signs none of its answers either, which this terminal refuses.
  */
 static offpay_err ask_ledger(offpay_terminal *t, const char *base,
                              offpay__terminal_signing *ck, batch *chk,
                              size_t page, int64_t **lost, size_t *n,
-                             int *no_endpoint, offpay_upload_report *rep)
+                             offpay_upload_report *rep)
 {
     int       *held = malloc(chk->cap * sizeof *held);
     size_t     cap_lost = 0, skip = 0;
@@ -404,12 +402,11 @@ static offpay_err ask_ledger(offpay_terminal *t, const char *base,
             add_entry, chk);
         if (rc != OFFPAY_OK || chk->n == 0)
             break; /* every paid entry asked about */
-        rc = send_batch(base, "/v1/terminal/check", "the check", ck, chk, &r,
-                        no_endpoint);
-        if (rc == OFFPAY_OK && !*no_endpoint)
+        rc = send_batch(base, "/v1/terminal/check", "the check", ck, chk, &r);
+        if (rc == OFFPAY_OK)
             rc = read_held(&r, chk, held);
         free(r.buf);
-        if (rc != OFFPAY_OK || *no_endpoint)
+        if (rc != OFFPAY_OK)
             break;
         rep->rechecked += chk->n;
         for (size_t i = 0; i < chk->n && rc == OFFPAY_OK; i++) {
@@ -445,8 +442,7 @@ static offpay_err ask_ledger(offpay_terminal *t, const char *base,
  * before, nothing is kept and the next sync asks again), then uploads
  * again what is listed, this sync's or an earlier one's: each leaves the
  * list with the result offpayd gives it, a replay too (a sync cut off
- * after offpayd decided it). rep->lost: the listed entries. An offpayd
- * without the endpoint (404) is not asked, but what is listed goes.
+ * after offpayd decided it). rep->lost: the listed entries.
  */
 static offpay_err check_ledger(offpay_terminal *t, const char *base,
                                offpay__terminal_signing *ck, batch *b,
@@ -456,18 +452,12 @@ static offpay_err check_ledger(offpay_terminal *t, const char *base,
     batch      chk = {0};
     int64_t   *lost = NULL;
     size_t     n_lost = 0, n_done;
-    int        no_endpoint = 0;
     offpay_err rc = OFFPAY_ENOMEM;
 
     chk.cap = b->cap;
     if ((chk.seqs = malloc(chk.cap * sizeof *chk.seqs)) == NULL)
         goto out;
-    rc = ask_ledger(t, base, ck, &chk, b->cap, &lost, &n_lost, &no_endpoint,
-                    rep);
-    if (rc == OFFPAY_OK && no_endpoint)
-        offpay__log("offpay: offpayd has no POST /v1/terminal/check (it is "
-                    "older than 0.4.0): the sync did not check that its "
-                    "ledger still holds what it paid\n");
+    rc = ask_ledger(t, base, ck, &chk, b->cap, &lost, &n_lost, rep);
     if (rc != OFFPAY_OK ||
         (rc = offpay__terminal_lost_list(t, lost, n_lost, clock_now(ck))) !=
             OFFPAY_OK ||

@@ -78,8 +78,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 static offpay_err answer_fresh_keys(const char                *base,
                                     const offpay__http_signer *s,
                                     const offpay__http_reply  *out,
-                                    const char *path, long status,
-                                    const offpay__http_auth *a)
+                                    const char *path, const char *asked,
+                                    long status, const offpay__http_auth *a)
 {
     offpay_trust_bundle b;
     uint8_t            *bytes = NULL;
@@ -94,9 +94,9 @@ static offpay_err answer_fresh_keys(const char                *base,
         return rc;
     if (b.seq < s->bundle->seq)
         return OFFPAY_EBUNDLE_OLD;
-    return offpay__http_answer_verify(&b, out->answer, status, path, a,
-                                      (const uint8_t *)out->buf, out->len,
-                                      NULL);
+    return offpay__http_answer_verify(
+        &b, out->answer, s->now, status, path, a, (const uint8_t *)asked,
+        strlen(asked), (const uint8_t *)out->buf, out->len, NULL);
 }
 
 /* The answer to a signed request (upload_int.h, offpay__http_request):
@@ -104,7 +104,8 @@ static offpay_err answer_fresh_keys(const char                *base,
  * unsigned refusal, which the caller only prints; else OFFPAY_EANSWER,
  * said in the log. */
 static offpay_err answer_check(const char *base, const char *method,
-                               const char *path, const offpay__http_signer *s,
+                               const char *path, const char *asked,
+                               const offpay__http_signer *s,
                                const offpay__http_auth *a, long status,
                                offpay__http_reply *out)
 {
@@ -121,13 +122,13 @@ static offpay_err answer_check(const char *base, const char *method,
                     method, path);
         return OFFPAY_EANSWER;
     }
-    rc = out->answer_long
-             ? OFFPAY_EMALFORMED
-             : offpay__http_answer_verify(s->bundle, out->answer, status, path,
-                                          a, (const uint8_t *)out->buf,
-                                          out->len, NULL);
+    rc = out->answer_long ? OFFPAY_EMALFORMED
+                          : offpay__http_answer_verify(
+                                s->bundle, out->answer, s->now, status, path, a,
+                                (const uint8_t *)asked, strlen(asked),
+                                (const uint8_t *)out->buf, out->len, NULL);
     if (rc == OFFPAY_EUNKNOWN_KID && s->root_pk != NULL)
-        rc = answer_fresh_keys(base, s, out, path, status, a);
+        rc = answer_fresh_keys(base, s, out, path, asked, status, a);
     if (rc != OFFPAY_OK) {
         offpay__log("offpay: offpayd's answer to %s %s fails its signature "
                     "check (%s): something between this device and offpayd "
@@ -267,9 +268,9 @@ offpay_err offpay__http_request(const char *base, const char *method,
         curl_slist_free_all(h);
         curl_easy_cleanup(c);
         if (cc == CURLE_OK && *status < 500 && !out->too_big)
-            return body != NULL
-                       ? answer_check(base, method, path, s, &a, *status, out)
-                       : OFFPAY_OK;
+            return body != NULL ? answer_check(base, method, path, body, s, &a,
+                                               *status, out)
+                                : OFFPAY_OK;
         if (cc != CURLE_OK)
             offpay__log("offpay: %s: %s\n", url, curl_easy_strerror(cc));
         else if (attempt == tries - 1 && out->too_big)
@@ -354,6 +355,17 @@ offpay_err offpay__http_refused(const char *what, long status,
     else
         snprintf(server_detail, sizeof server_detail, "HTTP %ld: %.300s",
                  status, r->buf != NULL ? r->buf : "");
+    /* offpayd saw this request before: it did it then, and that answer was
+     * lost on the way (or kept back by something between): the outcome is
+     * not known here, so this is no refusal; the next run asks again */
+    if (e != NULL && strcmp(e, "NONCE_REPLAYED") == 0) {
+        offpay__log("offpay: offpayd had %s already (its answer then did "
+                    "not arrive): what it did is not known here; run the "
+                    "command again, which asks anew\n",
+                    what);
+        json_decref(doc);
+        return OFFPAY_EIO;
+    }
     /* an answer to a signed request that offpayd did not sign may come
      * from anything between: said, and never acted on */
     if (r->signed_req && !r->answer_ok)

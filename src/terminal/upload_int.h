@@ -111,28 +111,34 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
  * signs credentials with: in the terminal's and the wallet's trust
  * bundle), under domain OFFPAY_DS_HTTP_ANSWER (message.h), of
  *   STATUS "\n" PATH "\n" KEY-HEX "\n" TIME "\n" NONCE-HEX "\n"
- *   SHA256-HEX(ANSWER BODY)
- * where KEY, TIME and NONCE are the request's (offpayd takes a nonce once
- * per key, so they name one request: a request of another signer with the
- * same nonce gets an answer of its own), so nothing between the two ends
- * can change what offpayd decided, or pass off an answer to another
- * request as this one's. The key KID must be valid within
- * OFFPAY__HTTP_ANSWER_SLACK seconds of the request's time.
+ *   SHA256-HEX(REQUEST BODY) "\n" SHA256-HEX(ANSWER BODY)
+ * where KEY, TIME, NONCE and the request's body are the request's
+ * (offpayd takes a nonce once per key, so they name one request: a
+ * request of another signer, or of another holder of the same key, with
+ * the same nonce gets an answer of its own), so nothing between the two
+ * ends can change what offpayd decided, or pass off an answer to another
+ * request as this one's. The key KID's window must not have ended more
+ * than OFFPAY__HTTP_ANSWER_SLACK seconds before the device's own clock
+ * (not the request's time: that one follows offpayd's clock, which an
+ * unsigned answer gives).
  */
 #define OFFPAY__HTTP_ANSWER_SLACK 86400u
 #define OFFPAY__HTTP_HDR_ANSWER  "X-Offpay-Answer"
 #define OFFPAY__HTTP_ANSWER_TEXT (5 + 1 + OFFPAY__HTTP_SIG_TEXT) /* NUL too */
 #define OFFPAY__HTTP_ANSWER_SIGNED                                             \
     (3 + 1 + OFFPAY__HTTP_PATH_MAX + 1 + 2 * OFFPAY_PK_BYTES + 1 + 10 + 1 +    \
-     2 * OFFPAY__HTTP_NONCE_BYTES + 1 + 64 + 1)
+     2 * OFFPAY__HTTP_NONCE_BYTES + 1 + 64 + 1 + 64 + 1)
 
 /*
  * offpay__http_answer_text — the text an answer's signature covers into
- * buf (OFFPAY__HTTP_ANSWER_SIGNED bytes), *n its length. status 100..599;
- * path as offpay__http_sign takes it. Errors: OFFPAY_EINVAL.
+ * buf (OFFPAY__HTTP_ANSWER_SIGNED bytes), *n its length: the answer
+ * (status 100..599, body) to the request req (its key, time and nonce)
+ * with body req_body to path (as offpay__http_sign takes it). Errors:
+ * OFFPAY_EINVAL.
  */
 offpay_err offpay__http_answer_text(long status, const char *path,
                                     const offpay__http_auth *req,
+                                    const uint8_t *req_body, size_t req_len,
                                     const uint8_t *body, size_t len, char *buf,
                                     size_t *n);
 
@@ -144,19 +150,18 @@ void offpay__http_answer_format(uint16_t      kid,
 /*
  * offpay__http_answer_verify — OFFPAY_OK when header (the value of
  * X-Offpay-Answer; NULL: none) is a signature of the answer (status, body)
- * to the request req (its key, time and nonce) to path, by key kid of
- * bundle b valid within OFFPAY__HTTP_ANSWER_SLACK of req->time. *kid
- * receives the header's key id (0 when it has none). Errors:
- * OFFPAY_ENOTFOUND (no header), OFFPAY_EMALFORMED, OFFPAY_EUNKNOWN_KID
- * (kid not in b), OFFPAY_EKID_EXPIRED (kid's window far from the
- * request's time), OFFPAY_ECODE_SIG (a bad signature), OFFPAY_EINVAL.
+ * to the request req with body req_body to path, by key kid of bundle b
+ * whose window did not end more than OFFPAY__HTTP_ANSWER_SLACK before now
+ * (the device's own clock). *kid (may be NULL) receives the header's key
+ * id (0 when it has none). Errors: OFFPAY_ENOTFOUND (no header),
+ * OFFPAY_EMALFORMED, OFFPAY_EUNKNOWN_KID (kid not in b),
+ * OFFPAY_EKID_EXPIRED (kid's window long over), OFFPAY_ECODE_SIG (a bad
+ * signature), OFFPAY_EINVAL.
  */
-offpay_err offpay__http_answer_verify(const offpay_trust_bundle *b,
-                                      const char *header, long status,
-                                      const char              *path,
-                                      const offpay__http_auth *req,
-                                      const uint8_t *body, size_t len,
-                                      uint16_t *kid);
+offpay_err offpay__http_answer_verify(
+    const offpay_trust_bundle *b, const char *header, uint32_t now, long status,
+    const char *path, const offpay__http_auth *req, const uint8_t *req_body,
+    size_t req_len, const uint8_t *body, size_t len, uint16_t *kid);
 
 /* ---- the HTTP client of signed requests (upload_http.c, libcurl) ---- */
 
@@ -195,6 +200,7 @@ typedef struct offpay__http_signer {
      * added since the signer's last sync), verified under root_pk. */
     const offpay_trust_bundle *bundle;
     const uint8_t             *root_pk;
+    uint32_t now; /* the device's own clock (no offset from offpayd's) */
 } offpay__http_signer;
 
 /* 1 when base is a URL the client takes: it starts http:// or https://. */

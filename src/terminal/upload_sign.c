@@ -194,28 +194,41 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
 
 /* ---- answers ----------------------------------------------------------- */
 
+/* The SHA-256 of len bytes at p (NULL: none) in lowercase hex into hex. */
+static void sha256_hex(const uint8_t *p, size_t len,
+                       char hex[2 * crypto_hash_sha256_BYTES + 1])
+{
+    uint8_t digest[crypto_hash_sha256_BYTES];
+
+    crypto_hash_sha256(digest, p == NULL ? (const uint8_t *)"" : p, len);
+    sodium_bin2hex(hex, 2 * crypto_hash_sha256_BYTES + 1, digest,
+                   sizeof digest);
+}
+
 offpay_err offpay__http_answer_text(long status, const char *path,
                                     const offpay__http_auth *req,
+                                    const uint8_t *req_body, size_t req_len,
                                     const uint8_t *body, size_t len, char *buf,
                                     size_t *n)
 {
-    char    key_hex[2 * OFFPAY_PK_BYTES + 1];
-    uint8_t digest[crypto_hash_sha256_BYTES];
-    char    nonce_hex[OFFPAY__HTTP_NONCE_TEXT];
-    char    digest_hex[2 * crypto_hash_sha256_BYTES + 1];
-    int     w;
+    char key_hex[2 * OFFPAY_PK_BYTES + 1];
+    char nonce_hex[OFFPAY__HTTP_NONCE_TEXT];
+    char asked_hex[2 * crypto_hash_sha256_BYTES + 1];
+    char digest_hex[2 * crypto_hash_sha256_BYTES + 1];
+    int  w;
 
     if (status < 100 || status > 599 || !path_ok(path) || req == NULL ||
-        (body == NULL && len != 0) || buf == NULL || n == NULL)
+        (body == NULL && len != 0) || (req_body == NULL && req_len != 0) ||
+        buf == NULL || n == NULL)
         return OFFPAY_EINVAL;
-    crypto_hash_sha256(digest, body == NULL ? (const uint8_t *)"" : body, len);
     sodium_bin2hex(nonce_hex, sizeof nonce_hex, req->nonce,
                    OFFPAY__HTTP_NONCE_BYTES);
     sodium_bin2hex(key_hex, sizeof key_hex, req->pk, OFFPAY_PK_BYTES);
-    sodium_bin2hex(digest_hex, sizeof digest_hex, digest, sizeof digest);
-    w = snprintf(buf, OFFPAY__HTTP_ANSWER_SIGNED, "%ld\n%s\n%s\n%u\n%s\n%s",
+    sha256_hex(req_body, req_len, asked_hex);
+    sha256_hex(body, len, digest_hex);
+    w = snprintf(buf, OFFPAY__HTTP_ANSWER_SIGNED, "%ld\n%s\n%s\n%u\n%s\n%s\n%s",
                  status, path, key_hex, (unsigned)req->time, nonce_hex,
-                 digest_hex);
+                 asked_hex, digest_hex);
     if (w < 0 || (size_t)w >= OFFPAY__HTTP_ANSWER_SIGNED)
         return OFFPAY_EINVAL;
     *n = (size_t)w;
@@ -233,12 +246,10 @@ void offpay__http_answer_format(uint16_t      kid,
     snprintf(out, OFFPAY__HTTP_ANSWER_TEXT, "%u %s", (unsigned)kid, b64);
 }
 
-offpay_err offpay__http_answer_verify(const offpay_trust_bundle *b,
-                                      const char *header, long status,
-                                      const char              *path,
-                                      const offpay__http_auth *req,
-                                      const uint8_t *body, size_t len,
-                                      uint16_t *kid)
+offpay_err offpay__http_answer_verify(
+    const offpay_trust_bundle *b, const char *header, uint32_t now, long status,
+    const char *path, const offpay__http_auth *req, const uint8_t *req_body,
+    size_t req_len, const uint8_t *body, size_t len, uint16_t *kid)
 {
     char           text[OFFPAY__HTTP_ANSWER_SIGNED];
     uint8_t        sig[OFFPAY_SIG_BYTES];
@@ -274,18 +285,17 @@ offpay_err offpay__http_answer_verify(const offpay_trust_bundle *b,
 
         if (bk->kid != k)
             continue;
-        /* offpayd signs with a key valid at its clock, within its window
-         * (at most a day) of the request's time */
-        if ((uint64_t)bk->valid_from >
-                (uint64_t)req->time + OFFPAY__HTTP_ANSWER_SLACK ||
-            (uint64_t)bk->valid_until + OFFPAY__HTTP_ANSWER_SLACK <
-                (uint64_t)req->time)
+        /* a key long over by the device's own clock signs nothing (one
+         * not begun yet may: the device's clock may be behind) */
+        if ((uint64_t)bk->valid_until + OFFPAY__HTTP_ANSWER_SLACK <
+            (uint64_t)now)
             return OFFPAY_EKID_EXPIRED;
         pk = bk->pk;
     }
     if (pk == NULL)
         return OFFPAY_EUNKNOWN_KID;
-    rc = offpay__http_answer_text(status, path, req, body, len, text, &n);
+    rc = offpay__http_answer_text(status, path, req, req_body, req_len, body,
+                                  len, text, &n);
     if (rc != OFFPAY_OK)
         return rc;
     return offpay_verify(OFFPAY_DS_HTTP_ANSWER, (const uint8_t *)text, n, sig,

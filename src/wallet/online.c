@@ -178,9 +178,9 @@ static offpay_err post(const offpay_wallet *w, const char *base,
                        size_t err_cap)
 {
     offpay__wallet_signing sg = {w, now, offset, time(NULL)};
-    offpay__http_signer    s = {offpay__wallet_signing_time,
-                                offpay__wallet_signing_sign, &sg,
-                                offpay__wallet_bundle(w), offpay__wallet_root(w)};
+    offpay__http_signer    s = {
+           offpay__wallet_signing_time, offpay__wallet_signing_sign, &sg,
+           offpay__wallet_bundle(w),    offpay__wallet_root(w),      now};
 
     return offpay__http_post_json(base, path, body, &s, TRIES, doc, err_name,
                                   err_cap);

@@ -79,9 +79,9 @@ static offpay_err post(const offpay_wallet *w, const char *base,
                        offpay__http_reply *out, long *status)
 {
     offpay__wallet_signing sg = {w, now, offset, time(NULL)};
-    offpay__http_signer    s = {offpay__wallet_signing_time,
-                                offpay__wallet_signing_sign, &sg,
-                                offpay__wallet_bundle(w), offpay__wallet_root(w)};
+    offpay__http_signer    s = {
+           offpay__wallet_signing_time, offpay__wallet_signing_sign, &sg,
+           offpay__wallet_bundle(w),    offpay__wallet_root(w),      now};
 
     return offpay__http_request(base, "POST", PATH, body, &s, TRIES, out,
                                 status);

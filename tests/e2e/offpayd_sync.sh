@@ -361,6 +361,8 @@ if [ "$BACKEND" = sqlite ] && [ -z "${OFFPAY_TEST_SHARDS:-}" ]; then
   #                                           not revoked here: it still pays
   #   404 to tg3's ledger check               refused, said unsigned; the
   #                                           check is not skipped
+  # tg3's upload sent twice by the proxy,      exit 3, not known (EIO), no
+  #   offpayd's signed NONCE_REPLAYED relayed  refusal: offpayd paid it
   # the proxy leaves the answers alone        the payment settled once (a
   #                                           replay), the audit passes
   new_terminal tg3 "$M11ID"; T3=(--terminal tg3 --passphrase-file tp)
@@ -389,6 +391,9 @@ if [ "$BACKEND" = sqlite ] && [ -z "${OFFPAY_TEST_SHARDS:-}" ]; then
     && ! grep -q "older than 0.4.0" ts12.out \
     && ok "a forged unsigned 404 to the ledger check: refused, the check not skipped (exit $st)" \
     || fail "terminal sync with a forged 404 ($st): $(cat ts12.out)"
+  echo twice > ctl/tamper
+  run_cli 3 "offpayd had the upload already .*run the command again" -- \
+    "$OFFPAY" terminal sync "${T3[@]}" --server "$PURL"
   rm -f ctl/tamper
   run_cli 0 "uploaded 1 payment\(s\): 1 decided \(1 paid, 0.40 EUR" -- \
     "$OFFPAY" terminal sync "${T3[@]}" --server "$PURL"

@@ -15,7 +15,9 @@ At each request it reads from files in CTL_DIR:
                  "settled" into "rejected" and "ok" into "no" (the signature
                  header kept), "strip" drops the X-Offpay-Answer header;
                  "forge403" and "forge404" answer every POST themselves,
-                 unsigned: 403 WALLET_REVOKED, 404 NOT_FOUND
+                 unsigned: 403 WALLET_REVOKED, 404 NOT_FOUND; "twice"
+                 sends every POST to offpayd twice and answers with the
+                 second answer (offpayd's signed 409 NONCE_REPLAYED)
 and appends every request's method and path to CTL_DIR/log.
 """
 import http.client
@@ -74,10 +76,12 @@ class H(BaseHTTPRequestHandler):
             return
         hdrs = {k: v for k, v in self.headers.items()
                 if k.lower() not in ("host", "connection", "content-length")}
-        c = http.client.HTTPConnection(UP, timeout=120)
-        c.request(self.command, self.path, body=body, headers=hdrs)
-        r = c.getresponse()
-        data = r.read()
+        sends = 2 if self.command == "POST" and ctl("tamper") == "twice" else 1
+        for _ in range(sends):
+            c = http.client.HTTPConnection(UP, timeout=120)
+            c.request(self.command, self.path, body=body, headers=hdrs)
+            r = c.getresponse()
+            data = r.read()
         tamper = ctl("tamper") if self.command == "POST" else None
         if tamper == "body":
             data = data.replace(b'"settled"', b'"rejected"').replace(b'"ok"', b'"no"')

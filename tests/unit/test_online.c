@@ -237,6 +237,7 @@ static void test_answers_are_signed_by_the_daily_key(void)
     const char         *body = "{\"results\":[{\"seq\":\"1\",\"outcome\":"
                                "\"settled\"}]}";
     const char         *path = "/v1/terminal/upload";
+    const char         *ask = "{\"items\":[]}";
     uint16_t            kid = 0;
     size_t              n = 0, len = strlen(body);
 
@@ -244,39 +245,47 @@ static void test_answers_are_signed_by_the_daily_key(void)
     memset(&rq, 0, sizeof rq);
     randombytes_buf(&rq, sizeof rq);
     rq.time = T0;
-    REQUIRE_OK(offpay__http_answer_text(200, path, &rq, (const uint8_t *)body,
-                                        len, text, &n));
-    REQUIRE_OK(
-        offpay_ledger_sign_answer(w.l, (const uint8_t *)text, n, &kid, sig));
+    REQUIRE_OK(offpay__http_answer_text(200, path, &rq, (const uint8_t *)ask,
+                                        strlen(ask), (const uint8_t *)body, len,
+                                        text, &n));
+    REQUIRE_OK(offpay_ledger_sign_answer(w.l, T0, (const uint8_t *)text, n,
+                                         &kid, sig));
     CHECK(kid == 1);
     offpay__http_answer_format(kid, sig, hdr);
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &rq,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &rq,
+                                         (const uint8_t *)ask, strlen(ask),
                                          (const uint8_t *)body, len, &kid),
               OFFPAY_OK);
     /* another body, status, path or nonce: the signature is not its own */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &rq,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &rq,
+                                         (const uint8_t *)ask, strlen(ask),
                                          (const uint8_t *)"{}", 2, NULL),
               OFFPAY_ECODE_SIG);
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 403, path, &rq,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 403, path, &rq,
+                                         (const uint8_t *)ask, strlen(ask),
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ECODE_SIG);
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200,
                                          "/v1/terminal/check", &rq,
+                                         (const uint8_t *)ask, strlen(ask),
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ECODE_SIG);
     nonce[0] ^= 1;
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &rq,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &rq,
+                                         (const uint8_t *)ask, strlen(ask),
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ECODE_SIG);
     nonce[0] ^= 1;
     /* a bundle without the key */
     other = w.bundle;
     other.keys[0].kid = 2;
-    CHECK_ERR(offpay__http_answer_verify(&other, hdr, 200, path, &rq,
+    CHECK_ERR(offpay__http_answer_verify(&other, hdr, T0, 200, path, &rq,
+                                         (const uint8_t *)ask, strlen(ask),
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_EUNKNOWN_KID);
     /* no header; the header out of its form */
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, NULL, 200, path, &rq,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, NULL, T0, 200, path, &rq,
+                                         (const uint8_t *)ask, strlen(ask),
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ENOTFOUND);
     /* a leading zero, two spaces, a trailing space, beyond a kid, cut */
@@ -286,31 +295,53 @@ static void test_answers_are_signed_by_the_daily_key(void)
     snprintf(bad[3], sizeof bad[3], "65537 %s", hdr + 2);
     snprintf(bad[4], sizeof bad[4], "%.*s", (int)strlen(hdr) - 1, hdr);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad[i], 200, path, &rq,
-                                             (const uint8_t *)body, len, NULL),
+        CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad[i], T0, 200, path,
+                                             &rq, (const uint8_t *)ask,
+                                             strlen(ask), (const uint8_t *)body,
+                                             len, NULL),
                   OFFPAY_EMALFORMED);
     /* another signer's request with the same nonce, or the same signer's
      * at another time: not this answer */
     atk = rq;
     atk.pk[0] ^= 1;
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &atk,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &atk,
+                                         (const uint8_t *)ask, strlen(ask),
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ECODE_SIG);
     atk = rq;
     atk.time = T0 + 1;
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &atk,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &atk,
+                                         (const uint8_t *)ask, strlen(ask),
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ECODE_SIG);
-    /* a key whose window ended more than a day before the request */
-    atk.time = T0 + 401 * DAY + 1;
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &atk,
+    /* the same request with another body (another holder of the key) */
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &rq,
+                                         (const uint8_t *)"{}", 2,
                                          (const uint8_t *)body, len, NULL),
+              OFFPAY_ECODE_SIG);
+    /* a key whose window ended more than a day before the device's own
+     * clock, whatever time the request was signed at (that one follows
+     * offpayd's clock, from an unsigned answer) */
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0 + 401 * DAY + 1,
+                                         200, path, &rq, (const uint8_t *)ask,
+                                         strlen(ask), (const uint8_t *)body,
+                                         len, NULL),
+              OFFPAY_EKID_EXPIRED);
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0 + 401 * DAY, 200,
+                                         path, &rq, (const uint8_t *)ask,
+                                         strlen(ask), (const uint8_t *)body,
+                                         len, NULL),
+              OFFPAY_OK);
+    /* the ledger signs nothing with a key past its window */
+    CHECK_ERR(offpay_ledger_sign_answer(w.l, T0 + 400 * DAY + 1,
+                                        (const uint8_t *)text, n, &kid, sig),
               OFFPAY_EKID_EXPIRED);
     /* the request's own signature domain does not make an answer */
     REQUIRE_OK(offpay_sign(OFFPAY_DS_HTTP_REQUEST, (const uint8_t *)text, n,
                            w.issuer.sk, sig));
     offpay__http_answer_format(1, sig, hdr);
-    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, 200, path, &rq,
+    CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &rq,
+                                         (const uint8_t *)ask, strlen(ask),
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ECODE_SIG);
     drop_world(&w);
