@@ -58,9 +58,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         b.keys[0].kid = 6;
         memset(b.keys[0].pk, 0x5a, OFFPAY_PK_BYTES);
         b.keys[0].valid_until = UINT32_MAX;
+        uint8_t digest[OFFPAY__HTTP_DIGEST_BYTES] = {0};
+
         rc = offpay__http_answer_verify(&b, part[0], 1, 200,
-                                        "/v1/terminal/upload", &nonce, data,
-                                        size, data, size, &kid);
+                                        "/v1/terminal/upload", &nonce, digest,
+                                        data, size, &kid);
         if (rc != OFFPAY_EMALFORMED && rc != OFFPAY_EUNKNOWN_KID &&
             rc != OFFPAY_ECODE_SIG)
             abort();

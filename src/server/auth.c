@@ -45,8 +45,10 @@ int srv_auth_signature(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_STALE_TIMESTAMP, hint);
         return -1;
     }
-    if (offpay__http_verify(a, r->method, r->path, r->body, r->body_len) !=
-        OFFPAY_OK) {
+    if (offpay__http_body_digest(r->body, r->body_len, r->body_sha256) !=
+            OFFPAY_OK ||
+        offpay__http_verify_digest(a, r->method, r->path, r->body_sha256) !=
+            OFFPAY_OK) {
         srv_fail(out, SRV_E_SIGNATURE_INVALID, NULL);
         return -1;
     }

@@ -676,9 +676,9 @@ __attribute__((noinline)) static void sign_answer(const srv_req *r,
     rep->json_text = json_dumps(rep->json, JSON_COMPACT);
     if (rep->json_text == NULL)
         return;
-    rc = offpay__http_answer_text(rep->status, r->path, &r->auth, r->body,
-                                  r->body_len, (const uint8_t *)rep->json_text,
-                                  strlen(rep->json_text), text, &n);
+    rc = offpay__http_answer_text(
+        rep->status, r->path, &r->auth, r->body_sha256,
+        (const uint8_t *)rep->json_text, strlen(rep->json_text), text, &n);
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_sign_answer(r->l, r->now, (const uint8_t *)text, n,
                                        &kid, sig);

@@ -143,6 +143,9 @@ typedef struct srv_req {
      * taken (srv_auth_signature); auth_ok 1 once it verified */
     offpay__http_auth auth;
     int               auth_ok;
+    /* the body's SHA-256, once auth_ok: for the request's signature and
+     * the answer's */
+    uint8_t body_sha256[OFFPAY__HTTP_DIGEST_BYTES];
 } srv_req;
 
 /* The reply: a status and JSON (or plain text for /metrics). */

@@ -78,7 +78,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 static offpay_err answer_fresh_keys(const char                *base,
                                     const offpay__http_signer *s,
                                     const offpay__http_reply  *out,
-                                    const char *path, const char *asked,
+                                    const char *path, const uint8_t *asked,
                                     long status, const offpay__http_auth *a)
 {
     offpay_trust_bundle b;
@@ -94,9 +94,9 @@ static offpay_err answer_fresh_keys(const char                *base,
         return rc;
     if (b.seq < s->bundle->seq)
         return OFFPAY_EBUNDLE_OLD;
-    return offpay__http_answer_verify(
-        &b, out->answer, s->now, status, path, a, (const uint8_t *)asked,
-        strlen(asked), (const uint8_t *)out->buf, out->len, NULL);
+    return offpay__http_answer_verify(&b, out->answer, s->now, status, path, a,
+                                      asked, (const uint8_t *)out->buf,
+                                      out->len, NULL);
 }
 
 /* The answer to a signed request (upload_int.h, offpay__http_request):
@@ -109,6 +109,7 @@ static offpay_err answer_check(const char *base, const char *method,
                                const offpay__http_auth *a, long status,
                                offpay__http_reply *out)
 {
+    uint8_t    digest[OFFPAY__HTTP_DIGEST_BYTES];
     offpay_err rc;
 
     if (out->answer[0] == '\0' && !out->answer_long) {
@@ -122,13 +123,16 @@ static offpay_err answer_check(const char *base, const char *method,
                     method, path);
         return OFFPAY_EANSWER;
     }
-    rc = out->answer_long ? OFFPAY_EMALFORMED
-                          : offpay__http_answer_verify(
-                                s->bundle, out->answer, s->now, status, path, a,
-                                (const uint8_t *)asked, strlen(asked),
-                                (const uint8_t *)out->buf, out->len, NULL);
+    rc =
+        offpay__http_body_digest((const uint8_t *)asked, strlen(asked), digest);
+    if (rc == OFFPAY_OK)
+        rc = out->answer_long
+                 ? OFFPAY_EMALFORMED
+                 : offpay__http_answer_verify(
+                       s->bundle, out->answer, s->now, status, path, a, digest,
+                       (const uint8_t *)out->buf, out->len, NULL);
     if (rc == OFFPAY_EUNKNOWN_KID && s->root_pk != NULL)
-        rc = answer_fresh_keys(base, s, out, path, asked, status, a);
+        rc = answer_fresh_keys(base, s, out, path, digest, status, a);
     if (rc != OFFPAY_OK) {
         offpay__log("offpay: offpayd's answer to %s %s fails its signature "
                     "check (%s): something between this device and offpayd "

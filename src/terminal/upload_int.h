@@ -81,6 +81,18 @@ offpay_err offpay__http_sign_by(const offpay_signer *s,
                                 uint32_t time, const uint8_t *body, size_t len,
                                 offpay__http_auth *out);
 
+/* The SHA-256 of a request's or an answer's body (body may be NULL when
+ * len is 0). Errors: OFFPAY_EINVAL. */
+#define OFFPAY__HTTP_DIGEST_BYTES 32
+offpay_err offpay__http_body_digest(const uint8_t *body, size_t len,
+                                    uint8_t digest[OFFPAY__HTTP_DIGEST_BYTES]);
+
+/* offpay__http_verify with the body given by its SHA-256 (computed once by
+ * a server that also signs its answer with it). */
+OFFPAY_WUR offpay_err offpay__http_verify_digest(
+    const offpay__http_auth *a, const char *method, const char *path,
+    const uint8_t digest[OFFPAY__HTTP_DIGEST_BYTES]);
+
 /*
  * offpay__http_verify — OFFPAY_OK when a->sig is a->pk's signature of the
  * request (method, path, a->time, a->nonce, body). It checks neither the
@@ -133,14 +145,14 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
  * offpay__http_answer_text — the text an answer's signature covers into
  * buf (OFFPAY__HTTP_ANSWER_SIGNED bytes), *n its length: the answer
  * (status 100..599, body) to the request req (its key, time and nonce)
- * with body req_body to path (as offpay__http_sign takes it). Errors:
- * OFFPAY_EINVAL.
+ * whose body has the SHA-256 req_digest (offpay__http_body_digest), to
+ * path (as offpay__http_sign takes it). Errors: OFFPAY_EINVAL.
  */
-offpay_err offpay__http_answer_text(long status, const char *path,
-                                    const offpay__http_auth *req,
-                                    const uint8_t *req_body, size_t req_len,
-                                    const uint8_t *body, size_t len, char *buf,
-                                    size_t *n);
+offpay_err
+offpay__http_answer_text(long status, const char *path,
+                         const offpay__http_auth *req,
+                         const uint8_t  req_digest[OFFPAY__HTTP_DIGEST_BYTES],
+                         const uint8_t *body, size_t len, char *buf, size_t *n);
 
 /* The header value of a signature by kid (always succeeds). */
 void offpay__http_answer_format(uint16_t      kid,
@@ -150,7 +162,8 @@ void offpay__http_answer_format(uint16_t      kid,
 /*
  * offpay__http_answer_verify — OFFPAY_OK when header (the value of
  * X-Offpay-Answer; NULL: none) is a signature of the answer (status, body)
- * to the request req with body req_body to path, by key kid of bundle b
+ * to the request req whose body has the SHA-256 req_digest, to path, by
+ * key kid of bundle b
  * whose window did not end more than OFFPAY__HTTP_ANSWER_SLACK before now
  * (the device's own clock). *kid (may be NULL) receives the header's key
  * id (0 when it has none). Errors: OFFPAY_ENOTFOUND (no header),
@@ -160,8 +173,8 @@ void offpay__http_answer_format(uint16_t      kid,
  */
 offpay_err offpay__http_answer_verify(
     const offpay_trust_bundle *b, const char *header, uint32_t now, long status,
-    const char *path, const offpay__http_auth *req, const uint8_t *req_body,
-    size_t req_len, const uint8_t *body, size_t len, uint16_t *kid);
+    const char *path, const offpay__http_auth *req, const uint8_t *req_digest,
+    const uint8_t *body, size_t len, uint16_t *kid);
 
 /* ---- the HTTP client of signed requests (upload_http.c, libcurl) ---- */
 

@@ -39,24 +39,32 @@ static int path_ok(const char *p)
     return 1;
 }
 
-/* The text the signature covers into buf (SIGNED_MAX); *n its length. */
-static offpay_err signed_text(const char *method, const char *path,
-                              uint32_t       time,
-                              const uint8_t  nonce[OFFPAY__HTTP_NONCE_BYTES],
-                              const uint8_t *body, size_t len, char *buf,
-                              size_t *n)
+offpay_err offpay__http_body_digest(const uint8_t *body, size_t len,
+                                    uint8_t digest[OFFPAY__HTTP_DIGEST_BYTES])
 {
-    uint8_t digest[crypto_hash_sha256_BYTES];
-    char    nonce_hex[OFFPAY__HTTP_NONCE_TEXT];
-    char    digest_hex[2 * crypto_hash_sha256_BYTES + 1];
-    int     w;
-
-    if (!method_ok(method) || !path_ok(path) || (body == NULL && len != 0))
+    if (body == NULL && len != 0)
         return OFFPAY_EINVAL;
     crypto_hash_sha256(digest, body == NULL ? (const uint8_t *)"" : body, len);
+    return OFFPAY_OK;
+}
+
+/* The text the signature covers into buf (SIGNED_MAX); *n its length. */
+static offpay_err signed_text(const char *method, const char *path,
+                              uint32_t      time,
+                              const uint8_t nonce[OFFPAY__HTTP_NONCE_BYTES],
+                              const uint8_t digest[OFFPAY__HTTP_DIGEST_BYTES],
+                              char *buf, size_t *n)
+{
+    char nonce_hex[OFFPAY__HTTP_NONCE_TEXT];
+    char digest_hex[2 * OFFPAY__HTTP_DIGEST_BYTES + 1];
+    int  w;
+
+    if (!method_ok(method) || !path_ok(path))
+        return OFFPAY_EINVAL;
     sodium_bin2hex(nonce_hex, sizeof nonce_hex, nonce,
                    OFFPAY__HTTP_NONCE_BYTES);
-    sodium_bin2hex(digest_hex, sizeof digest_hex, digest, sizeof digest);
+    sodium_bin2hex(digest_hex, sizeof digest_hex, digest,
+                   OFFPAY__HTTP_DIGEST_BYTES);
     w = snprintf(buf, SIGNED_MAX, "%s\n%s\n%u\n%s\n%s", method, path,
                  (unsigned)time, nonce_hex, digest_hex);
     if (w < 0 || (size_t)w >= SIGNED_MAX)
@@ -72,6 +80,7 @@ offpay_err offpay__http_sign_by(const offpay_signer *s,
                                 offpay__http_auth *out)
 {
     char       text[SIGNED_MAX];
+    uint8_t    digest[OFFPAY__HTTP_DIGEST_BYTES];
     size_t     n = 0;
     offpay_err rc;
 
@@ -81,7 +90,9 @@ offpay_err offpay__http_sign_by(const offpay_signer *s,
     memcpy(out->pk, pk, OFFPAY_PK_BYTES);
     out->time = time;
     randombytes_buf(out->nonce, sizeof out->nonce);
-    rc = signed_text(method, path, time, out->nonce, body, len, text, &n);
+    rc = offpay__http_body_digest(body, len, digest);
+    if (rc == OFFPAY_OK)
+        rc = signed_text(method, path, time, out->nonce, digest, text, &n);
     if (rc == OFFPAY_OK)
         rc = offpay_signer_sign(s, OFFPAY_DS_HTTP_REQUEST,
                                 (const uint8_t *)text, n, out->sig);
@@ -105,13 +116,26 @@ offpay_err offpay__http_verify(const offpay__http_auth *a, const char *method,
                                const char *path, const uint8_t *body,
                                size_t len)
 {
+    uint8_t    digest[OFFPAY__HTTP_DIGEST_BYTES];
+    offpay_err rc = offpay__http_body_digest(body, len, digest);
+
+    return rc != OFFPAY_OK
+               ? rc
+               : offpay__http_verify_digest(a, method, path, digest);
+}
+
+offpay_err
+offpay__http_verify_digest(const offpay__http_auth *a, const char *method,
+                           const char   *path,
+                           const uint8_t digest[OFFPAY__HTTP_DIGEST_BYTES])
+{
     char       text[SIGNED_MAX];
     size_t     n = 0;
     offpay_err rc;
 
-    if (a == NULL)
+    if (a == NULL || digest == NULL)
         return OFFPAY_EINVAL;
-    rc = signed_text(method, path, a->time, a->nonce, body, len, text, &n);
+    rc = signed_text(method, path, a->time, a->nonce, digest, text, &n);
     if (rc != OFFPAY_OK)
         return rc;
     return offpay_verify(OFFPAY_DS_HTTP_REQUEST, (const uint8_t *)text, n,
@@ -194,22 +218,11 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
 
 /* ---- answers ----------------------------------------------------------- */
 
-/* The SHA-256 of len bytes at p (NULL: none) in lowercase hex into hex. */
-static void sha256_hex(const uint8_t *p, size_t len,
-                       char hex[2 * crypto_hash_sha256_BYTES + 1])
-{
-    uint8_t digest[crypto_hash_sha256_BYTES];
-
-    crypto_hash_sha256(digest, p == NULL ? (const uint8_t *)"" : p, len);
-    sodium_bin2hex(hex, 2 * crypto_hash_sha256_BYTES + 1, digest,
-                   sizeof digest);
-}
-
-offpay_err offpay__http_answer_text(long status, const char *path,
-                                    const offpay__http_auth *req,
-                                    const uint8_t *req_body, size_t req_len,
-                                    const uint8_t *body, size_t len, char *buf,
-                                    size_t *n)
+offpay_err
+offpay__http_answer_text(long status, const char *path,
+                         const offpay__http_auth *req,
+                         const uint8_t  req_digest[OFFPAY__HTTP_DIGEST_BYTES],
+                         const uint8_t *body, size_t len, char *buf, size_t *n)
 {
     char key_hex[2 * OFFPAY_PK_BYTES + 1];
     char nonce_hex[OFFPAY__HTTP_NONCE_TEXT];
@@ -217,15 +230,18 @@ offpay_err offpay__http_answer_text(long status, const char *path,
     char digest_hex[2 * crypto_hash_sha256_BYTES + 1];
     int  w;
 
+    uint8_t digest[OFFPAY__HTTP_DIGEST_BYTES];
+
     if (status < 100 || status > 599 || !path_ok(path) || req == NULL ||
-        (body == NULL && len != 0) || (req_body == NULL && req_len != 0) ||
-        buf == NULL || n == NULL)
+        req_digest == NULL || buf == NULL || n == NULL ||
+        offpay__http_body_digest(body, len, digest) != OFFPAY_OK)
         return OFFPAY_EINVAL;
     sodium_bin2hex(nonce_hex, sizeof nonce_hex, req->nonce,
                    OFFPAY__HTTP_NONCE_BYTES);
     sodium_bin2hex(key_hex, sizeof key_hex, req->pk, OFFPAY_PK_BYTES);
-    sha256_hex(req_body, req_len, asked_hex);
-    sha256_hex(body, len, digest_hex);
+    sodium_bin2hex(asked_hex, sizeof asked_hex, req_digest,
+                   OFFPAY__HTTP_DIGEST_BYTES);
+    sodium_bin2hex(digest_hex, sizeof digest_hex, digest, sizeof digest);
     w = snprintf(buf, OFFPAY__HTTP_ANSWER_SIGNED, "%ld\n%s\n%s\n%u\n%s\n%s\n%s",
                  status, path, key_hex, (unsigned)req->time, nonce_hex,
                  asked_hex, digest_hex);
@@ -248,8 +264,8 @@ void offpay__http_answer_format(uint16_t      kid,
 
 offpay_err offpay__http_answer_verify(
     const offpay_trust_bundle *b, const char *header, uint32_t now, long status,
-    const char *path, const offpay__http_auth *req, const uint8_t *req_body,
-    size_t req_len, const uint8_t *body, size_t len, uint16_t *kid)
+    const char *path, const offpay__http_auth *req, const uint8_t *req_digest,
+    const uint8_t *body, size_t len, uint16_t *kid)
 {
     char           text[OFFPAY__HTTP_ANSWER_SIGNED];
     uint8_t        sig[OFFPAY_SIG_BYTES];
@@ -294,8 +310,8 @@ offpay_err offpay__http_answer_verify(
     }
     if (pk == NULL)
         return OFFPAY_EUNKNOWN_KID;
-    rc = offpay__http_answer_text(status, path, req, req_body, req_len, body,
-                                  len, text, &n);
+    rc = offpay__http_answer_text(status, path, req, req_digest, body, len,
+                                  text, &n);
     if (rc != OFFPAY_OK)
         return rc;
     return offpay_verify(OFFPAY_DS_HTTP_ANSWER, (const uint8_t *)text, n, sig,

@@ -238,6 +238,8 @@ static void test_answers_are_signed_by_the_daily_key(void)
                                "\"settled\"}]}";
     const char         *path = "/v1/terminal/upload";
     const char         *ask = "{\"items\":[]}";
+    uint8_t             asked[OFFPAY__HTTP_DIGEST_BYTES];
+    uint8_t             other_ask[OFFPAY__HTTP_DIGEST_BYTES];
     uint16_t            kid = 0;
     size_t              n = 0, len = strlen(body);
 
@@ -245,48 +247,47 @@ static void test_answers_are_signed_by_the_daily_key(void)
     memset(&rq, 0, sizeof rq);
     randombytes_buf(&rq, sizeof rq);
     rq.time = T0;
-    REQUIRE_OK(offpay__http_answer_text(200, path, &rq, (const uint8_t *)ask,
-                                        strlen(ask), (const uint8_t *)body, len,
-                                        text, &n));
+    REQUIRE_OK(
+        offpay__http_body_digest((const uint8_t *)ask, strlen(ask), asked));
+    REQUIRE_OK(offpay__http_body_digest((const uint8_t *)"{}", 2, other_ask));
+    REQUIRE_OK(offpay__http_answer_text(200, path, &rq, asked,
+                                        (const uint8_t *)body, len, text, &n));
     REQUIRE_OK(offpay_ledger_sign_answer(w.l, T0, (const uint8_t *)text, n,
                                          &kid, sig));
     CHECK(kid == 1);
     offpay__http_answer_format(kid, sig, hdr);
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &rq,
-                                         (const uint8_t *)ask, strlen(ask),
-                                         (const uint8_t *)body, len, &kid),
+                                         asked, (const uint8_t *)body, len,
+                                         &kid),
               OFFPAY_OK);
     /* another body, status, path or nonce: the signature is not its own */
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &rq,
-                                         (const uint8_t *)ask, strlen(ask),
-                                         (const uint8_t *)"{}", 2, NULL),
+                                         asked, (const uint8_t *)"{}", 2, NULL),
               OFFPAY_ECODE_SIG);
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 403, path, &rq,
-                                         (const uint8_t *)ask, strlen(ask),
-                                         (const uint8_t *)body, len, NULL),
+                                         asked, (const uint8_t *)body, len,
+                                         NULL),
               OFFPAY_ECODE_SIG);
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200,
-                                         "/v1/terminal/check", &rq,
-                                         (const uint8_t *)ask, strlen(ask),
+                                         "/v1/terminal/check", &rq, asked,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_ECODE_SIG);
     nonce[0] ^= 1;
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &rq,
-                                         (const uint8_t *)ask, strlen(ask),
-                                         (const uint8_t *)body, len, NULL),
+                                         asked, (const uint8_t *)body, len,
+                                         NULL),
               OFFPAY_ECODE_SIG);
     nonce[0] ^= 1;
     /* a bundle without the key */
     other = w.bundle;
     other.keys[0].kid = 2;
-    CHECK_ERR(offpay__http_answer_verify(&other, hdr, T0, 200, path, &rq,
-                                         (const uint8_t *)ask, strlen(ask),
+    CHECK_ERR(offpay__http_answer_verify(&other, hdr, T0, 200, path, &rq, asked,
                                          (const uint8_t *)body, len, NULL),
               OFFPAY_EUNKNOWN_KID);
     /* no header; the header out of its form */
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, NULL, T0, 200, path, &rq,
-                                         (const uint8_t *)ask, strlen(ask),
-                                         (const uint8_t *)body, len, NULL),
+                                         asked, (const uint8_t *)body, len,
+                                         NULL),
               OFFPAY_ENOTFOUND);
     /* a leading zero, two spaces, a trailing space, beyond a kid, cut */
     snprintf(bad[0], sizeof bad[0], "0%s", hdr);
@@ -296,8 +297,7 @@ static void test_answers_are_signed_by_the_daily_key(void)
     snprintf(bad[4], sizeof bad[4], "%.*s", (int)strlen(hdr) - 1, hdr);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_ERR(offpay__http_answer_verify(&w.bundle, bad[i], T0, 200, path,
-                                             &rq, (const uint8_t *)ask,
-                                             strlen(ask), (const uint8_t *)body,
+                                             &rq, asked, (const uint8_t *)body,
                                              len, NULL),
                   OFFPAY_EMALFORMED);
     /* another signer's request with the same nonce, or the same signer's
@@ -305,32 +305,30 @@ static void test_answers_are_signed_by_the_daily_key(void)
     atk = rq;
     atk.pk[0] ^= 1;
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &atk,
-                                         (const uint8_t *)ask, strlen(ask),
-                                         (const uint8_t *)body, len, NULL),
+                                         asked, (const uint8_t *)body, len,
+                                         NULL),
               OFFPAY_ECODE_SIG);
     atk = rq;
     atk.time = T0 + 1;
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &atk,
-                                         (const uint8_t *)ask, strlen(ask),
-                                         (const uint8_t *)body, len, NULL),
+                                         asked, (const uint8_t *)body, len,
+                                         NULL),
               OFFPAY_ECODE_SIG);
     /* the same request with another body (another holder of the key) */
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &rq,
-                                         (const uint8_t *)"{}", 2,
-                                         (const uint8_t *)body, len, NULL),
+                                         other_ask, (const uint8_t *)body, len,
+                                         NULL),
               OFFPAY_ECODE_SIG);
     /* a key whose window ended more than a day before the device's own
      * clock, whatever time the request was signed at (that one follows
      * offpayd's clock, from an unsigned answer) */
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0 + 401 * DAY + 1,
-                                         200, path, &rq, (const uint8_t *)ask,
-                                         strlen(ask), (const uint8_t *)body,
-                                         len, NULL),
+                                         200, path, &rq, asked,
+                                         (const uint8_t *)body, len, NULL),
               OFFPAY_EKID_EXPIRED);
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0 + 401 * DAY, 200,
-                                         path, &rq, (const uint8_t *)ask,
-                                         strlen(ask), (const uint8_t *)body,
-                                         len, NULL),
+                                         path, &rq, asked,
+                                         (const uint8_t *)body, len, NULL),
               OFFPAY_OK);
     /* the ledger signs nothing with a key past its window */
     CHECK_ERR(offpay_ledger_sign_answer(w.l, T0 + 400 * DAY + 1,
@@ -341,8 +339,8 @@ static void test_answers_are_signed_by_the_daily_key(void)
                            w.issuer.sk, sig));
     offpay__http_answer_format(1, sig, hdr);
     CHECK_ERR(offpay__http_answer_verify(&w.bundle, hdr, T0, 200, path, &rq,
-                                         (const uint8_t *)ask, strlen(ask),
-                                         (const uint8_t *)body, len, NULL),
+                                         asked, (const uint8_t *)body, len,
+                                         NULL),
               OFFPAY_ECODE_SIG);
     drop_world(&w);
 }
