@@ -12,19 +12,20 @@
  * disputes over acceptance times. Requests are then signed at the
  * terminal's time corrected by that offset, so a terminal whose clock
  * drifted beyond offpayd's request window can still deliver its payments;
- * the offset is never trusted for anything else (it comes in an unsigned
- * answer): acceptance, the high-water mark and the lists' dates keep the
- * terminal's own clock. Every answer to a signed request is checked
- * against offpayd's signature (upload_http.c; docs/api.md, "Signed
- * answers"): nothing is kept of one that fails.
+ * beyond that it only dates the sync when the terminal's clock runs ahead
+ * of offpayd's (it comes in an unsigned answer): acceptance, the lists'
+ * dates and the check of offpayd's answers keep the terminal's own clock.
+ * Every answer to a signed request is checked against offpayd's signature
+ * (upload_http.c; docs/api.md, "Signed answers"): nothing is kept of one
+ * that fails.
  *
  * Safe to stop at any moment: the server makes every result durable
  * before it replies, an entry is marked only after that reply, and an
  * entry sent again is an exact replay that moves nothing
  * (docs/settlement.md §4).
  *
- * The terminal is not held while offpayd is asked (offline() below): a
- * slow or unreachable offpayd would otherwise keep the till from
+ * The terminal is not held while offpayd is asked (request() and online()
+ * below): a slow or unreachable offpayd would otherwise keep the till from
  * accepting for as long as the sync waits. The handle lets its lock go for
  * each request and takes it again after, reloading what an accept or a
  * request changed meanwhile; what was accepted after the sync's first look
