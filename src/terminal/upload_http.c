@@ -74,7 +74,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 /* The check of an answer under offpayd's own bundle, when it is signed
  * by a key the signer's bundle does not hold yet (added since its last
  * sync): that bundle is taken only if it verifies under the pinned root
- * and is no older than the one held. */
+ * and is newer than the one held (the issuer numbers every change). */
 static offpay_err answer_fresh_keys(const char                *base,
                                     const offpay__http_signer *s,
                                     const offpay__http_reply  *out,
@@ -92,7 +92,7 @@ static offpay_err answer_fresh_keys(const char                *base,
     free(bytes);
     if (rc != OFFPAY_OK)
         return rc;
-    if (b.seq < s->bundle->seq)
+    if (b.seq <= s->bundle->seq)
         return OFFPAY_EBUNDLE_OLD;
     return offpay__http_answer_verify(&b, out->answer, s->now, status, path, a,
                                       asked, (const uint8_t *)out->buf,
