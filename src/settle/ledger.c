@@ -1310,9 +1310,10 @@ offpay__terminal_add_in_tx(offpay_ledger *l, uint64_t merchant,
                            uint8_t  bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES],
                            size_t *len, offpay_terminal_cred *tc)
 {
-    uint64_t   account;
-    uint32_t   id;
-    offpay_err rc;
+    offpay_signer sg;
+    uint64_t      account;
+    uint32_t      id;
+    offpay_err    rc;
 
     memset(tc, 0, sizeof *tc);
     rc = offpay__ledger_within_key(l, now, &expires);
@@ -1337,8 +1338,8 @@ offpay__terminal_add_in_tx(offpay_ledger *l, uint64_t merchant,
     tc->valid_from = now;
     tc->expires = expires;
     tc->name_len = (uint8_t)strlen(tc->name);
-    rc = offpay_issuer_sign_terminal_cred_by(
-        &(offpay_signer){l->p11 ? NULL : l->sk, l->p11}, tc);
+    sg = offpay__ledger_signer(l);
+    rc = offpay_issuer_sign_terminal_cred_by(&sg, tc);
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_cred_encode(tc, bytes,
                                          OFFPAY_TERMINAL_CRED_MAX_BYTES, len);
@@ -1437,6 +1438,7 @@ offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
                                uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
                                offpay_wallet_cred *wc)
 {
+    offpay_signer       sg;
     offpay__cred_row    row;
     offpay_account_kind kind;
     uint16_t            currency;
@@ -1481,8 +1483,8 @@ offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
     wc->valid_from = now;
     wc->expires = expires;
     wc->flags = flags;
-    rc = offpay_issuer_sign_wallet_cred_by(
-        &(offpay_signer){l->p11 ? NULL : l->sk, l->p11}, wc);
+    sg = offpay__ledger_signer(l);
+    rc = offpay_issuer_sign_wallet_cred_by(&sg, wc);
     if (rc == OFFPAY_OK)
         rc = offpay_wallet_cred_encode(wc, bytes, OFFPAY_WALLET_CRED_BYTES,
                                        &len);

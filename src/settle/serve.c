@@ -1,5 +1,6 @@
 /*
- * serve.c — what offpayd hands out from the ledger: the signed revocation
+ * serve.c — what offpayd hands out from the ledger: the signature of its
+ * answers to signed requests, the signed revocation
  * list (full or delta), terminal look-ups for authenticating uploads, the
  * request nonces that stop replayed requests, the merchants and their
  * statements, an account's transfers, and which of a terminal's payments
@@ -29,18 +30,14 @@ static offpay_err revlist_tx(offpay_ledger *l, void *p)
                                &c->max_seq);
 }
 
-/*
- * List seq = 1 + the highest revocation seq (1 while nothing is revoked).
- * A delta since list S carries the revocations numbered S and above, which
- * are exactly those list S did not hold.
- */
 offpay_err offpay_ledger_sign_answer(offpay_ledger *l, uint32_t now,
                                      const uint8_t *text, size_t n,
                                      uint16_t *kid,
                                      uint8_t   sig[OFFPAY_SIG_BYTES])
 {
-    uint32_t   until = UINT32_MAX;
-    offpay_err rc;
+    offpay_signer sg;
+    uint32_t      until = UINT32_MAX;
+    offpay_err    rc;
 
     if (l == NULL || text == NULL || kid == NULL || sig == NULL)
         return OFFPAY_EINVAL;
@@ -49,13 +46,19 @@ offpay_err offpay_ledger_sign_answer(offpay_ledger *l, uint32_t now,
     if ((rc = offpay__ledger_within_key(l, now, &until)) != OFFPAY_OK)
         return rc;
     *kid = l->kid;
-    return offpay_signer_sign(&(offpay_signer){l->p11 ? NULL : l->sk, l->p11},
-                              OFFPAY_DS_HTTP_ANSWER, text, n, sig);
+    sg = offpay__ledger_signer(l);
+    return offpay_signer_sign(&sg, OFFPAY_DS_HTTP_ANSWER, text, n, sig);
 }
 
+/*
+ * List seq = 1 + the highest revocation seq (1 while nothing is revoked).
+ * A delta since list S carries the revocations numbered S and above, which
+ * are exactly those list S did not hold.
+ */
 offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
                                  uint32_t now, uint8_t **bytes, size_t *len)
 {
+    offpay_signer      sg;
     struct revlist_ctx c;
     offpay_revlist     rl;
     offpay_err         rc;
@@ -108,8 +111,8 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
     rl.issued_at = now;
     rl.n_serials = (uint32_t)c.n;
     rl.serials = c.serials;
-    rc = offpay_issuer_sign_revlist_by(
-        &(offpay_signer){l->p11 ? NULL : l->sk, l->p11}, &rl);
+    sg = offpay__ledger_signer(l);
+    rc = offpay_issuer_sign_revlist_by(&sg, &rl);
     if (rc != OFFPAY_OK)
         goto out;
     cap = OFFPAY_REVLIST_HEADER_BYTES + c.n * 8 + OFFPAY_SIG_BYTES;

@@ -254,4 +254,10 @@ offpay_err offpay__receipts_on_upload(offpay_ledger *l, uint64_t serial,
 offpay_err offpay__ledger_within_key(const offpay_ledger *l, uint32_t now,
                                      uint32_t *expires);
 
+/* The ledger's daily key as a signer: sealed (l->sk), or in a token. */
+static inline offpay_signer offpay__ledger_signer(const offpay_ledger *l)
+{
+    return (offpay_signer){l->p11 != NULL ? NULL : l->sk, l->p11};
+}
+
 #endif
