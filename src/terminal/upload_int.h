@@ -139,7 +139,8 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
 #define OFFPAY__HTTP_ANSWER_TEXT (5 + 1 + OFFPAY__HTTP_SIG_TEXT) /* NUL too */
 #define OFFPAY__HTTP_ANSWER_SIGNED                                             \
     (3 + 1 + OFFPAY__HTTP_PATH_MAX + 1 + 2 * OFFPAY_PK_BYTES + 1 + 10 + 1 +    \
-     2 * OFFPAY__HTTP_NONCE_BYTES + 1 + 64 + 1 + 64 + 1)
+     2 * OFFPAY__HTTP_NONCE_BYTES + 1 +                                        \
+     2 * (2 * OFFPAY__HTTP_DIGEST_BYTES + 1))
 
 /*
  * offpay__http_answer_text — the text an answer's signature covers into

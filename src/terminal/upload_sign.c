@@ -166,6 +166,24 @@ static int hex_exact(const char *s, uint8_t *b, size_t n)
     return sodium_hex2bin(b, n, s, 2 * n, NULL, &got, NULL) == 0 && got == n;
 }
 
+/* n bytes at s as a decimal without a leading zero, 1 to digits digits,
+ * at most max, into *v: 1, or 0 for any other text. */
+static int dec_exact(const char *s, size_t n, size_t digits, uint64_t max,
+                     uint64_t *v)
+{
+    uint64_t x = 0;
+
+    if (n == 0 || n > digits || (n > 1 && s[0] == '0'))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        x = x * 10 + (uint64_t)(s[i] - '0');
+    }
+    *v = x;
+    return x <= max;
+}
+
 /* A signature's text into sig: 64 bytes are 88 base64 characters with
  * padding, nothing else, and only the canonical text is taken: it must
  * encode back to itself (this also refuses bytes outside the alphabet,
@@ -189,7 +207,6 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
                                    const char *nonce, const char *sig,
                                    offpay__http_auth *out)
 {
-    size_t   tn;
     uint64_t t = 0;
 
     if (out == NULL)
@@ -200,15 +217,7 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
     if (!hex_exact(key, out->pk, OFFPAY_PK_BYTES) ||
         !hex_exact(nonce, out->nonce, OFFPAY__HTTP_NONCE_BYTES))
         return OFFPAY_EMALFORMED;
-    tn = strlen(time);
-    if (tn == 0 || tn > 10 || (tn > 1 && time[0] == '0'))
-        return OFFPAY_EMALFORMED;
-    for (size_t i = 0; i < tn; i++) {
-        if (time[i] < '0' || time[i] > '9')
-            return OFFPAY_EMALFORMED;
-        t = t * 10 + (uint64_t)(time[i] - '0');
-    }
-    if (t > UINT32_MAX)
+    if (!dec_exact(time, strlen(time), 10, UINT32_MAX, &t))
         return OFFPAY_EMALFORMED;
     out->time = (uint32_t)t;
     if (!sig_b64(sig, out->sig))
@@ -224,13 +233,12 @@ offpay__http_answer_text(long status, const char *path,
                          const uint8_t  req_digest[OFFPAY__HTTP_DIGEST_BYTES],
                          const uint8_t *body, size_t len, char *buf, size_t *n)
 {
-    char key_hex[2 * OFFPAY_PK_BYTES + 1];
-    char nonce_hex[OFFPAY__HTTP_NONCE_TEXT];
-    char asked_hex[2 * crypto_hash_sha256_BYTES + 1];
-    char digest_hex[2 * crypto_hash_sha256_BYTES + 1];
-    int  w;
-
+    char    key_hex[2 * OFFPAY_PK_BYTES + 1];
+    char    nonce_hex[OFFPAY__HTTP_NONCE_TEXT];
+    char    asked_hex[2 * OFFPAY__HTTP_DIGEST_BYTES + 1];
+    char    digest_hex[2 * OFFPAY__HTTP_DIGEST_BYTES + 1];
     uint8_t digest[OFFPAY__HTTP_DIGEST_BYTES];
+    int     w;
 
     if (status < 100 || status > 599 || !path_ok(path) || req == NULL ||
         req_digest == NULL || buf == NULL || n == NULL ||
@@ -271,8 +279,8 @@ offpay_err offpay__http_answer_verify(
     uint8_t        sig[OFFPAY_SIG_BYTES];
     const char    *sp;
     const uint8_t *pk = NULL;
-    size_t         n = 0, digits;
-    uint32_t       k = 0;
+    size_t         n = 0;
+    uint64_t       k = 0;
     offpay_err     rc;
 
     if (kid != NULL)
@@ -284,15 +292,9 @@ offpay_err offpay__http_answer_verify(
     /* KID: 1 to 5 digits, no leading zero, at most 65535; one space; the
      * signature's canonical base64 */
     sp = strchr(header, ' ');
-    digits = sp != NULL ? (size_t)(sp - header) : 0;
-    if (digits == 0 || digits > 5 || (digits > 1 && header[0] == '0'))
-        return OFFPAY_EMALFORMED;
-    for (size_t i = 0; i < digits; i++) {
-        if (header[i] < '0' || header[i] > '9')
-            return OFFPAY_EMALFORMED;
-        k = k * 10 + (uint32_t)(header[i] - '0');
-    }
-    if (k > UINT16_MAX || !sig_b64(sp + 1, sig))
+    if (sp == NULL ||
+        !dec_exact(header, (size_t)(sp - header), 5, UINT16_MAX, &k) ||
+        !sig_b64(sp + 1, sig))
         return OFFPAY_EMALFORMED;
     if (kid != NULL)
         *kid = (uint16_t)k;
