@@ -501,6 +501,9 @@ typedef struct offpay_wallet_sync_report {
                              list) */
     uint64_t renewed;     /* serial of a renewal, 0: none */
     uint32_t bundle_seq;  /* the server's trust bundle */
+    size_t   spent_during; /* codes made while the sync ran (by another
+                              process: the wallet is let go while offpayd
+                              is asked); uploaded at the next sync */
 } offpay_wallet_sync_report;
 
 /*

@@ -132,11 +132,10 @@ int cli_fail(const char *what, offpay_err rc)
                         "the same to the decryption)\n");
     if (rc == OFFPAY_EBUSY)
         fprintf(stderr,
-                "offpay: (another offpay command holds it: a sync of the "
-                "same terminal, which a second one does not wait for, or "
-                "for 10 s something else, such as a wallet sync, which "
-                "holds the wallet until offpayd answers, up to a few "
-                "minutes on a bad link; try again when it is done)\n");
+                "offpay: (another offpay command holds it: a sync with "
+                "offpayd of the same terminal or wallet, which a second "
+                "one does not wait for, or for 10 s something else; try "
+                "again when it is done)\n");
     if (rc == OFFPAY_EPASSPHRASE_SHORT)
         fprintf(stderr,
                 "offpay: (a new passphrase needs at least %d characters: it "

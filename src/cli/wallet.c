@@ -46,7 +46,11 @@ static const char help[] =
     "                  expiry or nearly spent, or all have expired (not\n"
     "                  for a revoked one), takes the newest trust\n"
     "                  bundle, and prints the balances side by side:\n"
-    "                  account, escrow, available\n"
+    "                  account, escrow, available. While it waits on\n"
+    "                  offpayd the wallet can pay (in other processes):\n"
+    "                  codes made after the sync began go at the next\n"
+    "                  sync. A second sync or an allowance of the wallet\n"
+    "                  while one runs stops at once (EBUSY, exit 3)\n"
     "      --renew-days N      renew within N days of expiry (default 3)\n"
     "      --renew-below PCT   renew below PCT% of the limit (default 10)\n"
     "      --no-renew          never renew\n"
@@ -1242,6 +1246,10 @@ static int cli_wallet_online_sync(const wallet_args *a)
                "rejected\n",
                r.upload.sent, r.upload.settled, r.upload.not_settled,
                r.upload.rejected);
+        if (r.spent_during > 0)
+            printf("%zu code(s) made while the sync ran: sent at the next "
+                   "sync\n",
+                   r.spent_during);
         print_cases(r.upload.cases);
         if (r.unfrozen > 0)
             printf("%zu restored credential(s) unfrozen above the server's "

@@ -186,6 +186,75 @@ static offpay_err post(const offpay_wallet *w, const char *base,
                                   err_cap);
 }
 
+/*
+ * Letting the wallet go while a request waits on offpayd, so that a
+ * payment at a gate does not wait on the network: offpay__wallet_let_go
+ * before the requests, offpay__wallet_take_back before anything is
+ * written. A function called with the wallet let go already (the sync's
+ * upload) is told *let 0 and leaves taking it back to its caller.
+ */
+offpay_err offpay__wallet_take_back(offpay_wallet *w, int *let)
+{
+    offpay_err rc;
+
+    if (!*let)
+        return OFFPAY_OK;
+    rc = offpay__wallet_retake(w);
+    if (rc == OFFPAY_OK) {
+        *let = 0;
+        return OFFPAY_OK;
+    }
+    if (rc == OFFPAY_EBUSY)
+        offpay__log("offpay: another process held the wallet past the wait "
+                    "after offpayd was asked: this wallet kept nothing of "
+                    "its answer\n");
+    else if (rc == OFFPAY_EPASSPHRASE)
+        offpay__log("offpay: another process sealed the wallet file again "
+                    "(at the default cost) while offpayd was asked: this "
+                    "wallet kept nothing of its answer\n");
+    else if (rc == OFFPAY_ECORRUPT)
+        offpay__log("offpay: %s holds another wallet since offpayd was "
+                    "asked\n",
+                    offpay__wallet_path(w));
+    return rc;
+}
+
+/* post() with the wallet let go while it waits. */
+static offpay_err post_let_go(offpay_wallet *w, const char *base,
+                              const char *path, const char *body, uint32_t now,
+                              int64_t offset, json_t **doc, char *err_name,
+                              size_t err_cap)
+{
+    int        let = 0;
+    offpay_err rc, rt;
+
+    rc = offpay__wallet_let_go(w, &let);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = post(w, base, path, body, now, offset, doc, err_name, err_cap);
+    rt = offpay__wallet_take_back(w, &let);
+    if (rt == OFFPAY_OK)
+        return rc;
+    if (rc == OFFPAY_OK) {
+        json_decref(*doc);
+        *doc = NULL;
+    }
+    if (err_name != NULL && err_cap > 0)
+        err_name[0] = '\0';
+    return rt;
+}
+
+/* One sync or allowance at a time (offpay__wallet_sync_lock). */
+static offpay_err sync_lock(const offpay_wallet *w, int *fd)
+{
+    offpay_err rc = offpay__wallet_sync_lock(w, fd);
+
+    if (rc == OFFPAY_EBUSY)
+        offpay__log("offpay: another sync or allowance of this wallet with "
+                    "offpayd is running\n");
+    return rc;
+}
+
 /* A decimal id string field, or 0. */
 static uint64_t id_field(const json_t *o, const char *key)
 {
@@ -276,34 +345,35 @@ static offpay_err take_bundle(offpay_wallet *w, const char *base, uint32_t now)
 {
     uint8_t   *bytes = NULL;
     size_t     len = 0;
-    offpay_err rc = OFFPAY_OK;
+    int        let = 0, got;
+    offpay_err rc;
 
-    if (offpay__http_get_b64(base, "/v1/bundle", "bundle", TRIES, &bytes,
-                             &len) == OFFPAY_OK)
+    rc = offpay__wallet_let_go(w, &let);
+    if (rc != OFFPAY_OK)
+        return rc;
+    got = offpay__http_get_b64(base, "/v1/bundle", "bundle", TRIES, &bytes,
+                               &len) == OFFPAY_OK;
+    rc = offpay__wallet_take_back(w, &let);
+    if (rc == OFFPAY_OK && got)
         rc = offpay_wallet_update_bundle(w, bytes, len, now);
     free(bytes);
     return rc == OFFPAY_EBUNDLE_OLD ? OFFPAY_OK : rc;
 }
 
-offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
-                                   int64_t amount, uint16_t currency,
-                                   uint32_t expires, uint32_t now,
-                                   uint64_t *serial, int64_t *balance)
+/* offpay_wallet_allowance at base, the sync lock held. */
+static offpay_err allowance(offpay_wallet *w, const char *base, int64_t amount,
+                            uint16_t currency, uint32_t expires, uint32_t now,
+                            uint64_t *serial, int64_t *balance)
 {
-    char        buf[OFFPAY_WALLET_URL_MAX + 1];
-    char        text[OFFPAY_AMOUNT_TEXT_MAX];
-    uint8_t     rid[16];
-    char        rid_hex[2 * sizeof rid + 1];
-    const char *base = NULL;
-    json_t     *req, *doc = NULL;
-    char       *body = NULL;
-    offpay_err  rc;
+    char       text[OFFPAY_AMOUNT_TEXT_MAX];
+    uint8_t    rid[16];
+    char       rid_hex[2 * sizeof rid + 1];
+    json_t    *req, *doc = NULL;
+    char      *body = NULL;
+    int        let = 0;
+    offpay_err rc;
 
-    if (w == NULL || amount <= 0)
-        return OFFPAY_EINVAL;
-    rc = offpay__wallet_base(w, base_url, buf, &base);
-    if (rc == OFFPAY_OK)
-        rc = offpay_amount_format(amount, currency, text, sizeof text);
+    rc = offpay_amount_format(amount, currency, text, sizeof text);
     if (rc != OFFPAY_OK)
         return rc;
     /* One id for this allowance: post() resends the same body when an
@@ -319,12 +389,21 @@ offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
     json_decref(req);
     if (body == NULL)
         return OFFPAY_ENOMEM;
-    rc = post(w, base, "/v1/wallet/allowance", body, now,
-              offpay__wallet_clock_offset(base, now), &doc, NULL, 0);
+    rc = offpay__wallet_let_go(w, &let);
+    if (rc == OFFPAY_OK)
+        rc = post(w, base, "/v1/wallet/allowance", body, now,
+                  offpay__wallet_clock_offset(base, now), &doc, NULL, 0);
     offpay__json_free(body);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
+        /* a failure is said; the handle then stays let go, writing
+         * nothing */
+        (void)offpay__wallet_take_back(w, &let);
         return rc;
-    rc = install_b64(w, doc, "credential", now, 0, 1);
+    }
+    /* the escrow is made: from here on a failure says to sync */
+    rc = offpay__wallet_take_back(w, &let);
+    if (rc == OFFPAY_OK)
+        rc = install_b64(w, doc, "credential", now, 0, 1);
     /* signed by a daily key newer than the wallet's bundle (the issuer
      * added one since the last sync): the escrow is made, so take
      * offpayd's bundle and install it */
@@ -341,6 +420,28 @@ offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
     if (rc == OFFPAY_OK && balance != NULL)
         *balance = minor_field(doc, "balance");
     json_decref(doc);
+    return rc;
+}
+
+offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
+                                   int64_t amount, uint16_t currency,
+                                   uint32_t expires, uint32_t now,
+                                   uint64_t *serial, int64_t *balance)
+{
+    char        buf[OFFPAY_WALLET_URL_MAX + 1];
+    const char *base = NULL;
+    int         fd = -1;
+    offpay_err  rc;
+
+    if (w == NULL || amount <= 0)
+        return OFFPAY_EINVAL;
+    rc = offpay__wallet_base(w, base_url, buf, &base);
+    if (rc == OFFPAY_OK)
+        rc = sync_lock(w, &fd);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = allowance(w, base, amount, currency, expires, now, serial, balance);
+    offpay__lock_release(fd);
     return rc;
 }
 
@@ -454,33 +555,47 @@ static offpay_err renew(offpay_wallet *w, const char *base,
         return OFFPAY_OK;
     if (want > a->balance)
         want = a->balance;
-    rc = offpay_wallet_allowance(w, base, want, a->currency, 0, now, renewed,
-                                 NULL);
+    rc = allowance(w, base, want, a->currency, 0, now, renewed, NULL);
     return rc;
 }
 
-/* The newest trust bundle from base (take_bundle), then the full revocation
- * list, verified under the wallet's bundle, into *list (decoded; free it
- * with offpay_revlist_free). Errors: those of verifying the list, or
- * OFFPAY_EIO when it cannot be fetched. */
-static offpay_err fetch_lists(offpay_wallet *w, const char *base, uint32_t now,
-                              offpay_revlist *list)
+/* offpayd's trust bundle and full revocation list, as bytes (free both);
+ * no bundle (*bundle NULL) when it cannot be fetched: taking it is best
+ * effort. Errors: OFFPAY_EIO and those of fetching the list. */
+static offpay_err fetch_lists(const char *base, uint8_t **bundle,
+                              size_t *bundle_len, uint8_t **revlist,
+                              size_t *revlist_len)
 {
-    uint8_t   *bytes = NULL;
-    size_t     len = 0;
-    offpay_err rc;
+    if (offpay__http_get_b64(base, "/v1/bundle", "bundle", TRIES, bundle,
+                             bundle_len) != OFFPAY_OK) {
+        *bundle = NULL;
+        *bundle_len = 0;
+    }
+    return offpay__http_get_b64(base, "/v1/revlist", "revlist", TRIES, revlist,
+                                revlist_len);
+}
+
+/* The bundle fetched taken when newer than the wallet's (as take_bundle),
+ * then the list decoded and verified under the wallet's bundle into *list
+ * (free it with offpay_revlist_free). Errors: those of taking the bundle
+ * and of verifying the list. */
+static offpay_err take_lists(offpay_wallet *w, uint32_t now,
+                             const uint8_t *bundle, size_t bundle_len,
+                             const uint8_t *revlist, size_t revlist_len,
+                             offpay_revlist *list)
+{
+    offpay_err rc = OFFPAY_OK;
 
     memset(list, 0, sizeof *list);
-    rc = take_bundle(w, base, now);
-    if (rc != OFFPAY_OK)
+    if (bundle != NULL)
+        rc = offpay_wallet_update_bundle(w, bundle, bundle_len, now);
+    if (rc != OFFPAY_OK && rc != OFFPAY_EBUNDLE_OLD)
         return rc;
-    rc = offpay__http_get_b64(base, "/v1/revlist", "revlist", TRIES, &bytes,
-                              &len);
-    if (rc == OFFPAY_OK)
-        rc = offpay_revlist_decode(bytes, len, list);
-    free(bytes);
-    if (rc != OFFPAY_OK)
+    rc = offpay_revlist_decode(revlist, revlist_len, list);
+    if (rc != OFFPAY_OK) {
+        memset(list, 0, sizeof *list);
         return rc;
+    }
     rc = offpay_revlist_verify(offpay__wallet_bundle(w), list);
     if (rc != OFFPAY_OK) {
         offpay_revlist_free(list);
@@ -522,9 +637,11 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     const char                *base = NULL;
     json_t                    *doc = NULL, *creds;
     offpay_revlist             list;
-    size_t                     n_creds = 0, nv = 0;
-    int64_t                    offset;
-    offpay_err                 rc;
+    uint8_t                   *bundle = NULL, *revlist = NULL;
+    size_t     bundle_len = 0, revlist_len = 0, n_creds = 0, nv = 0, n_spends;
+    int64_t    offset;
+    int        sync_fd = -1, let = 0;
+    offpay_err rc, rt;
 
     memset(&list, 0, sizeof list);
 
@@ -540,6 +657,15 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     rc = offpay__wallet_base(w, base_url, buf, &base);
     if (rc != OFFPAY_OK)
         return rc;
+    rc = sync_lock(w, &sync_fd);
+    if (rc != OFFPAY_OK)
+        return rc;
+    /* The wallet is let go while offpayd is asked, and taken again before
+     * anything of its answers is written: a payment meanwhile waits for
+     * none of it. */
+    rc = offpay__wallet_let_go(w, &let);
+    if (rc != OFFPAY_OK)
+        goto out;
     offset = offpay__wallet_clock_offset(base, now); /* once for the sync */
     /* 1. the account first: an unknown wallet changes nothing; a revoked
      * one only marks its credentials revoked here */
@@ -547,8 +673,10 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
               sizeof err);
     if (rc != OFFPAY_OK) {
         if (strcmp(err, "WALLET_REVOKED") == 0) {
-            offpay_err e = revoke_all_local(w);
+            offpay_err e = offpay__wallet_take_back(w, &let);
 
+            if (e == OFFPAY_OK)
+                e = revoke_all_local(w);
             rc = e != OFFPAY_OK ? e : OFFPAY_EREVOKED;
         } else if (strcmp(err, "NOT_ENROLLED") == 0)
             rc = OFFPAY_ENOTFOUND;
@@ -556,7 +684,8 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     }
     json_decref(doc);
     doc = NULL;
-    /* 2. the spend log, each code's status kept */
+    /* 2. the spend log as it was when the sync began, each code's status
+     * kept (codes made meanwhile go at the next sync) */
     u.n = offpay_wallet_n_spends(w);
     u.state = calloc(u.n ? u.n : 1, 1);
     if (u.state == NULL) {
@@ -569,19 +698,26 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
         if (rc != OFFPAY_OK)
             goto out;
     }
-    /* 3. the account and credentials after the upload settled */
+    /* 3. the account and credentials after the upload settled, the
+     * newest bundle and the revocation list */
     rc = post(w, base, "/v1/wallet/status", "{}", now, offset, &doc, err,
               sizeof err);
+    if (rc == OFFPAY_OK)
+        rc = fetch_lists(base, &bundle, &bundle_len, &revlist, &revlist_len);
+    if (rc == OFFPAY_OK)
+        rc = offpay__wallet_take_back(w, &let);
     if (rc != OFFPAY_OK)
         goto out;
     account_of(doc, base, &rep->account);
-    /* the newest bundle, then the revocation list verified under it */
-    rc = fetch_lists(w, base, now, &list);
+    /* the bundle, then the list verified under it */
+    rc = take_lists(w, now, bundle, bundle_len, revlist, revlist_len, &list);
     if (rc != OFFPAY_OK) {
         offpay__log("offpay: offpayd's revocation list: %s\n",
                     offpay_strerror(rc));
         goto out;
     }
+    n_spends = offpay_wallet_n_spends(w);
+    rep->spent_during = n_spends > u.n ? n_spends - u.n : 0;
     creds = json_object_get(doc, "credentials");
     n_creds = json_array_size(creds);
     rep->credentials = n_creds;
@@ -623,13 +759,15 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
         }
         if (offpay_wallet_get_balance(w, (size_t)i, now, &b) != OFFPAY_OK)
             continue;
-        for (size_t s = 0; s < u.n; s++) {
+        /* not presented yet: the codes the upload did not see settled,
+         * and those made while the sync ran */
+        for (size_t sp_i = 0; sp_i < n_spends; sp_i++) {
             offpay_wallet_spend sp;
 
-            if (offpay_wallet_get_spend(w, s, &sp) != OFFPAY_OK ||
+            if (offpay_wallet_get_spend(w, sp_i, &sp) != OFFPAY_OK ||
                 sp.serial != serial)
                 continue;
-            if (u.state[s] != ST_DONE) {
+            if (sp_i >= u.n || u.state[sp_i] != ST_DONE) {
                 outstanding += sp.authorized;
                 rep->outstanding++;
             }
@@ -651,7 +789,7 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     rc = offpay__wallet_sync_apply(w, v, nv);
     if (rc != OFFPAY_OK)
         goto out;
-    /* 4. renewal */
+    /* 4. renewal (let go again while offpayd is asked) */
     if (!rep->account.revoked) {
         rc = renew(w, base, o, &rep->account, now, &rep->renewed);
         if (rc != OFFPAY_OK)
@@ -659,15 +797,21 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
         if (rep->renewed != 0) {
             json_decref(doc);
             doc = NULL;
-            if (post(w, base, "/v1/wallet/status", "{}", now, offset, &doc,
-                     NULL, 0) ==
-                OFFPAY_OK)
+            if (post_let_go(w, base, "/v1/wallet/status", "{}", now, offset,
+                            &doc, NULL, 0) == OFFPAY_OK)
                 account_of(doc, base, &rep->account);
         }
     }
 out:
+    /* the handle is given back holding the wallet, or the sync failed */
+    rt = offpay__wallet_take_back(w, &let);
+    if (rc == OFFPAY_OK)
+        rc = rt;
+    offpay__lock_release(sync_fd);
     offpay_revlist_free(&list);
     json_decref(doc);
+    free(bundle);
+    free(revlist);
     free(v);
     free(u.state);
     return rc;
@@ -721,8 +865,8 @@ offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
     json_decref(req);
     if (body == NULL)
         return OFFPAY_ENOMEM;
-    rc = post(w, base, "/v1/wallet/revoke", body, now,
-              offpay__wallet_clock_offset(base, now), &doc, NULL, 0);
+    rc = post_let_go(w, base, "/v1/wallet/revoke", body, now,
+                     offpay__wallet_clock_offset(base, now), &doc, NULL, 0);
     offpay__json_free(body);
     if (rc == OFFPAY_OK && rep != NULL)
         lost_report_of(doc, rep);

@@ -7,6 +7,8 @@
  *
  * It changes nothing in the wallet, so it is safe to stop and to repeat:
  * offpayd keeps each receipt once and settles each payment once. The
+ * wallet is let go while it runs (offpay__wallet_let_go): a payment
+ * meanwhile does not wait, and goes at the next upload. The
  * settlement sync (offpay_wallet_sync, online.c) builds on it.
  */
 #include <curl/curl.h>
@@ -251,9 +253,9 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
     size_t                      *index = NULL;
     uint32_t                    *nrec = NULL;
     size_t                       i = from;
-    int                          stop = 0;
+    int                          stop = 0, let = 0;
     int64_t                      offset;
-    offpay_err                   rc = OFFPAY_OK;
+    offpay_err                   rc = OFFPAY_OK, rt;
 
     if (rep == NULL)
         rep = &mine;
@@ -267,6 +269,10 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
     if (batch_max > BATCH_CAP)
         batch_max = BATCH_CAP;
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* it writes nothing: the wallet is let go all along (a sync that let
+     * it go already keeps it so) */
+    if ((rc = offpay__wallet_let_go(w, &let)) != OFFPAY_OK)
+        return rc;
     offset = offpay__wallet_clock_offset(base_url, now);
     st = calloc(batch_max, sizeof *st);
     index = calloc(batch_max, sizeof *index);
@@ -328,8 +334,9 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
         free(r.buf);
     }
 out:
+    rt = offpay__wallet_take_back(w, &let);
     free(st);
     free(index);
     free(nrec);
-    return rc;
+    return rc != OFFPAY_OK ? rc : rt;
 }

@@ -171,6 +171,11 @@ struct offpay_wallet {
     int          partial;
     int          check_ck; /* a full replay checks the sums at ck.n */
     int          unlogged; /* a code is in memory whose append failed */
+    /* Let go while a sync waits on offpayd (offpay__wallet_let_go): the
+     * lock released, nothing written until retaken; files_id of the
+     * files as they were then. */
+    int          let_go;
+    uint8_t      let_go_id[crypto_generichash_BYTES];
     cred_entry  *creds;    /* heap, not secret */
     size_t       n_creds, cap_creds;
     size_t       last_cred; /* find_cred's guess */
@@ -886,6 +891,8 @@ static offpay_err save_sealed(const offpay_wallet *w)
 
     if (w->path == NULL || w->sealer == NULL)
         return OFFPAY_EINVAL; /* a handle from offpay__wallet_state_load */
+    if (w->let_go)
+        return OFFPAY_EBUSY;
     rc = offpay__path_check_unlinked(w->path);
     if (rc != OFFPAY_OK)
         return rc;
@@ -973,6 +980,8 @@ static offpay_err save(offpay_wallet *w)
 
     if (w->path == NULL || w->sealer == NULL)
         return OFFPAY_EINVAL;
+    if (w->let_go)
+        return OFFPAY_EBUSY;
     if (!w->migrate && !w->unlogged && w->log.fd >= 0) {
         offpay__log_mark at = {w->log.n, {0}};
 
@@ -994,6 +1003,8 @@ static offpay_err append(offpay_wallet *w,
 
     if (w->path == NULL || w->sealer == NULL)
         return OFFPAY_EINVAL; /* a handle from offpay__wallet_state_load */
+    if (w->let_go)
+        return OFFPAY_EBUSY;
     /* The wallet file keeps one name too (the log's is checked by the
      * append): a second one would name a second lock. */
     rc = offpay__path_check_unlinked(w->path);
@@ -1360,16 +1371,25 @@ static int sealed_weakly(const offpay_wallet *w)
     return weak;
 }
 
+/* Loads the wallet at w->path: with passphrase, deriving w->sealer; with
+ * NULL, under the sealer w already holds (a retake's reload). */
 static offpay_err load(offpay_wallet *w, const char *passphrase)
 {
-    uint8_t   *plain = NULL;
-    size_t     plain_len = 0;
+    uint8_t   *plain = NULL, *img = NULL;
+    size_t     plain_len = 0, len = 0;
     offpay_err rc;
 
     rc = set_log_path(w);
-    if (rc == OFFPAY_OK)
+    if (rc == OFFPAY_OK && passphrase != NULL)
         rc = offpay__wallet_sealer_load(w->path, passphrase, &plain, &plain_len,
                                         &w->sealer);
+    else if (rc == OFFPAY_OK) {
+        rc = offpay__file_read(w->path, OFFPAY__WALLET_FILE_MAX, &img, &len);
+        if (rc == OFFPAY_OK)
+            rc = offpay__wallet_sealer_open(w->sealer, img, len, &plain,
+                                            &plain_len);
+        free(img);
+    }
     if (rc == OFFPAY_OK)
         rc = parse_state(w, plain, plain_len);
     offpay__wallet_plain_free(plain, plain_len);
@@ -1681,6 +1701,8 @@ static offpay_err add_cred_as(offpay_wallet *w, const uint8_t *cred, size_t len,
 
     if (w == NULL || cred == NULL)
         return OFFPAY_EINVAL;
+    if (w->let_go)
+        return OFFPAY_EBUSY;
     rc = offpay_wallet_cred_decode(cred, len, &c);
     if (rc != OFFPAY_OK)
         return rc;
@@ -1727,6 +1749,8 @@ offpay_err offpay_wallet_add_credential(offpay_wallet *w, const uint8_t *cred,
 
 offpay_err offpay__wallet_mark_restored(offpay_wallet *w)
 {
+    if (w->let_go)
+        return OFFPAY_EBUSY;
     w->restored = 1;
     return save(w);
 }
@@ -1748,6 +1772,8 @@ offpay_err offpay_wallet_update_bundle(offpay_wallet *w, const uint8_t *bundle,
 
     if (w == NULL || bundle == NULL)
         return OFFPAY_EINVAL;
+    if (w->let_go)
+        return OFFPAY_EBUSY;
     if (len > BUNDLE_MAX)
         return OFFPAY_ETOOBIG;
     rc = offpay_bundle_verify(bundle, len, w->root_pk, &b);
@@ -1847,6 +1873,8 @@ offpay_err offpay_wallet_set_default_cap(offpay_wallet *w, int64_t cap)
 
     if (w == NULL || cap < 0 || cap > OFFPAY_WIRE_AMOUNT_MAX)
         return OFFPAY_EINVAL;
+    if (w->let_go)
+        return OFFPAY_EBUSY;
     old = w->default_cap;
     w->default_cap = cap;
     rc = save(w);
@@ -2078,6 +2106,8 @@ offpay_err offpay_wallet_pay(offpay_wallet *w, int64_t amount,
     *text = NULL;
     if (w == NULL || amount < 0)
         return OFFPAY_EINVAL;
+    if (w->let_go)
+        return OFFPAY_EBUSY;
     if (amount > OFFPAY_WIRE_AMOUNT_MAX)
         return OFFPAY_EINSUFFICIENT;
     rc = choose(w, amount, currency, now, 1, &e, &authorize);
@@ -2166,6 +2196,8 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
     *text = NULL;
     if (w == NULL || q == NULL)
         return OFFPAY_EINVAL;
+    if (w->let_go)
+        return OFFPAY_EBUSY;
     rc = offpay_request_verify(&w->bundle, q, now, OFFPAY_WALLET_SKEW,
                                OFFPAY_WALLET_REQUEST_AGE);
     if (rc != OFFPAY_OK)
@@ -2200,6 +2232,8 @@ offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
 
     if (w == NULL || text == NULL)
         return OFFPAY_EINVAL;
+    if (w->let_go)
+        return OFFPAY_EBUSY;
     rc = offpay_text_decode(text, strlen(text), &bytes, &len);
     if (rc != OFFPAY_OK)
         return rc;
@@ -2310,6 +2344,128 @@ offpay_err offpay__wallet_cred_bytes(const offpay_wallet *w, size_t i,
                                      OFFPAY_WALLET_CRED_BYTES, len);
 }
 
+/* ---- letting go while a sync waits on offpayd (online.c) ------------- */
+
+/* What the wallet's files hold, as one digest: the sealed file's bytes and
+ * the log's identity and length (appended to, never rewritten in place;
+ * a migration replaces it). */
+static offpay_err files_id(const offpay_wallet *w,
+                           uint8_t              id[crypto_generichash_BYTES])
+{
+    crypto_generichash_state st;
+    struct stat              ls;
+    uint64_t                 parts[3] = {0, 0, 0};
+    uint8_t                 *img = NULL;
+    size_t                   len = 0;
+    offpay_err               rc;
+
+    rc = offpay__file_read(w->path, OFFPAY__WALLET_FILE_MAX, &img, &len);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (stat(w->log_path, &ls) == 0) {
+        parts[0] = (uint64_t)ls.st_dev;
+        parts[1] = (uint64_t)ls.st_ino;
+        parts[2] = (uint64_t)ls.st_size;
+    } else if (errno != ENOENT) {
+        free(img);
+        return offpay__errno_err(errno);
+    }
+    crypto_generichash_init(&st, NULL, 0, crypto_generichash_BYTES);
+    crypto_generichash_update(&st, img, len);
+    crypto_generichash_update(&st, (const uint8_t *)parts, sizeof parts);
+    crypto_generichash_final(&st, id, crypto_generichash_BYTES);
+    free(img);
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__wallet_let_go(offpay_wallet *w, int *done)
+{
+    offpay_err rc;
+
+    *done = 0;
+    /* a reader's handle holds no lock; one with something only in memory
+     * (a code whose append failed, a file still to migrate) keeps it */
+    if (w == NULL || w->let_go || w->lock_fd < 0 || w->sealer == NULL ||
+        w->unlogged || w->migrate)
+        return OFFPAY_OK;
+    /* The codes before the checkpoint read now: reading them later would
+     * meet records other processes appended meanwhile. */
+    if ((rc = load_old(w)) != OFFPAY_OK ||
+        (rc = files_id(w, w->let_go_id)) != OFFPAY_OK)
+        return rc;
+    offpay__lock_release(w->lock_fd);
+    w->lock_fd = -1;
+    w->let_go = 1;
+    *done = 1;
+    return OFFPAY_OK;
+}
+
+/* Reads the wallet again under w's sealer into a new handle, and swaps
+ * its state into w (which keeps its lock and sealer). */
+static offpay_err reload(offpay_wallet *w)
+{
+    offpay__wallet_sealer *sealer = w->sealer;
+    offpay_wallet         *n = wallet_new(), t;
+    offpay_err             rc = OFFPAY_ENOMEM;
+
+    if (n == NULL)
+        return OFFPAY_ENOMEM;
+    n->path = strdup(w->path);
+    n->sealer = w->sealer; /* borrowed: given back below */
+    if (n->path != NULL)
+        rc = load(n, NULL);
+    /* (OFFPAY_EPASSPHRASE: sealed again under another key, as another
+     * process does a weakly sealed file at its first write) */
+    if (rc == OFFPAY_OK &&
+        sodium_memcmp(n->kp.pk, w->kp.pk, OFFPAY_PK_BYTES) != 0)
+        rc = OFFPAY_ECORRUPT; /* another wallet's file at the path */
+    if (rc == OFFPAY_OK) {
+        t = *w;
+        *w = *n;
+        *n = t;
+        w->lock_fd = n->lock_fd;
+        n->lock_fd = -1;
+    }
+    n->sealer = NULL; /* both held the same one: w keeps it */
+    w->sealer = sealer;
+    offpay_wallet_close(n);
+    return rc;
+}
+
+offpay_err offpay__wallet_sync_lock(const offpay_wallet *w, int *fd)
+{
+    char lock[PATH_MAX + 16];
+    int  n;
+
+    *fd = -1;
+    if (w == NULL || w->path == NULL)
+        return OFFPAY_OK; /* a handle without a file: nothing to share */
+    n = snprintf(lock, sizeof lock, "%s.sync.lock", w->path);
+    if (n < 0 || (size_t)n >= sizeof lock)
+        return OFFPAY_EINVAL;
+    return offpay__lock_acquire(lock, 0, fd);
+}
+
+offpay_err offpay__wallet_retake(offpay_wallet *w)
+{
+    uint8_t    id[crypto_generichash_BYTES];
+    offpay_err rc;
+
+    if (w == NULL || !w->let_go)
+        return OFFPAY_OK; /* never let go */
+    if (w->lock_fd < 0 && (rc = lock_wallet(w)) != OFFPAY_OK)
+        return rc; /* still let go: writes nothing; may be tried again */
+    /* What other processes may have done meanwhile: a payment, a receipt,
+     * an allowance, a settings change. Read again only if the files
+     * changed. Until it is, the handle stays let go. */
+    rc = files_id(w, id);
+    if (rc == OFFPAY_OK && sodium_memcmp(id, w->let_go_id, sizeof id) != 0)
+        rc = reload(w);
+    if (rc == OFFPAY_OK)
+        w->let_go = 0;
+    return rc;
+}
+
 offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
                                      const offpay__wallet_sync_cred *v,
                                      size_t                          n)
@@ -2319,6 +2475,8 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
 
     if (w == NULL || (v == NULL && n > 0))
         return OFFPAY_EINVAL;
+    if (w->let_go)
+        return OFFPAY_EBUSY;
     /* The server's figures are checked before anything changes: an escrow
      * or outstanding sum outside [0, limit] would let the wallet authorize
      * beyond its credential (and could not be saved and read back). */

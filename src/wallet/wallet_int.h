@@ -200,6 +200,34 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
                                      const offpay__wallet_sync_cred *v,
                                      size_t                          n);
 
+/*
+ * offpay__wallet_let_go — lets other processes use the wallet (a payment
+ * at a gate) while this handle waits on offpayd: the codes before the
+ * checkpoint are read first, the lock is released, and until
+ * offpay__wallet_retake the handle writes nothing (OFFPAY_EBUSY) but
+ * reads and signs requests from what it holds. *done is 1 when it let go;
+ * a reader's handle, one already let go, or one with something held in
+ * memory only (a failed append, a file still to migrate) keeps what it
+ * has (*done 0). offpay__wallet_retake takes the lock again (waiting as
+ * an open does: OFFPAY_EBUSY after offpay__lock_wait_ms) and, if the
+ * wallet's files changed meanwhile, reads them again under the sealer it
+ * holds (OFFPAY_EPASSPHRASE: sealed again under another key;
+ * OFFPAY_ECORRUPT: another wallet's file). On failure the handle stays let
+ * go; a no-op for a handle not let go.
+ */
+offpay_err offpay__wallet_let_go(offpay_wallet *w, int *done);
+offpay_err offpay__wallet_retake(offpay_wallet *w);
+
+/* offpay__wallet_take_back — offpay__wallet_retake of a handle this
+ * caller let go (*let 1; then set to 0), saying in the log why it could
+ * not; a no-op when *let is 0. */
+offpay_err offpay__wallet_take_back(offpay_wallet *w, int *let);
+
+/* offpay__wallet_sync_lock — one sync or allowance of a wallet with
+ * offpayd at a time: takes path.sync.lock without waiting (OFFPAY_EBUSY:
+ * another holds it). *fd is for offpay__lock_release. */
+offpay_err offpay__wallet_sync_lock(const offpay_wallet *w, int *fd);
+
 /* The wallet file's path (directories resolved), or NULL for a handle
  * without a file. Valid while w is open. */
 const char *offpay__wallet_path(const offpay_wallet *w);
