@@ -2388,10 +2388,11 @@ offpay_err offpay__wallet_let_go(offpay_wallet *w, int *done)
     if (w == NULL || w->let_go || w->lock_fd < 0 || w->sealer == NULL ||
         w->unlogged || w->migrate)
         return OFFPAY_OK;
-    /* The codes before the checkpoint read now: reading them later would
-     * meet records other processes appended meanwhile. */
-    if ((rc = load_old(w)) != OFFPAY_OK ||
-        (rc = files_id(w, w->let_go_id)) != OFFPAY_OK)
+    /* (The codes before the checkpoint can still be read while let go:
+     * offpay__log_reread reads the records this handle knows, whatever
+     * other processes append after them.) */
+    rc = files_id(w, w->let_go_id);
+    if (rc != OFFPAY_OK)
         return rc;
     offpay__lock_release(w->lock_fd);
     w->lock_fd = -1;

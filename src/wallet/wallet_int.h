@@ -202,12 +202,11 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
 
 /*
  * offpay__wallet_let_go — lets other processes use the wallet (a payment
- * at a gate) while this handle waits on offpayd: the codes before the
- * checkpoint are read first, the lock is released, and until
- * offpay__wallet_retake the handle writes nothing (OFFPAY_EBUSY) but
- * reads and signs requests from what it holds. *done is 1 when it let go;
- * a reader's handle, one already let go, or one with something held in
- * memory only (a failed append, a file still to migrate) keeps what it
+ * at a gate) while this handle waits on offpayd: the lock is released,
+ * and until offpay__wallet_retake the handle writes nothing (OFFPAY_EBUSY)
+ * but reads and signs requests from what it holds. *done is 1 when it let
+ * go; a reader's handle, one already let go, or one with something held
+ * in memory only (a failed append, a file still to migrate) keeps what it
  * has (*done 0). offpay__wallet_retake takes the lock again (waiting as
  * an open does: OFFPAY_EBUSY after offpay__lock_wait_ms) and, if the
  * wallet's files changed meanwhile, reads them again under the sealer it

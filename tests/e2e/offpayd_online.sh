@@ -303,6 +303,68 @@ w enroll w4 --server "$URL" --code "$(enroll_code)"
   && ok "enroll with its first answer lost: $(tail -1 w.out)" || fail "lost enroll: $ws $(cat w.out)"
 audits "a lost enrollment answer"
 
+# ---- 6b. a sync that waits on offpayd ------------------------------------
+# The wallet is let go while offpayd is asked: a payment at a gate does not
+# wait on the network (offpayd frozen with SIGSTOP stands for a bad link).
+# step                                           WQ     esc SQ   A
+# wq enrolled, 20.00 in, allowance 10.00         1000   1000     -
+# pay 1.00, ta accepts, uploads                  1000   900      +100
+# offpayd frozen while `wallet sync` waits:
+#   wallet pay 2.00                              made at once (exit 0)
+#   a second sync, an allowance                  stop at once (exit 3)
+# offpayd goes on: the sync ends, sent 1 code,   1000   900
+#   the 2.00 code counted as not presented
+#   (available offline 10.00 - 1.00 - 2.00)
+# ta accepts 2.00, uploads; the next sync        1000   700      +200
+#   sends both
+wallet_init wq
+w enroll wq --server "$URL" --code "$(enroll_code)"
+WQ=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+api POST "/v1/admin/accounts/$WQ/deposit" '{"amount":"20.00"}'
+w allowance wq --amount 10.00
+SQ=$(sed -n 's/^credential \([0-9]*\) installed.*/\1/p' w.out)
+[ -n "$SQ" ] && ok "wq: credential $SQ of 10.00" || fail "wq allowance: $(cat w.out)"
+MA0=$(balance "$MA")
+c=$(pay wq 1.00); accept ta "$c" 1.00 || fail "ta accepts 1.00"
+upload ta
+expect_http 200 - "ta's upload of wq's 1.00"
+kill -STOP "$server_pid"
+"$OFFPAY" wallet sync --wallet wq --passphrase-file wp >slow.out 2>&1 &
+sync_pid=$!
+# waiting on offpayd: the sync has its socket open
+for _ in $(seq 1 400); do
+  ls -l "/proc/$sync_pid/fd" 2>/dev/null | grep -q "socket:" && break
+  sleep 0.05
+done
+c2=$(timeout 5 "$OFFPAY" wallet pay --wallet wq --passphrase-file wp --currency EUR --amount 2.00 2>pay.err) \
+  && ok "wallet pay while the sync waits on offpayd: a code at once" \
+  || fail "pay while the sync waits: $(cat pay.err)"
+run_cli 3 "another sync or allowance of this wallet with offpayd is running" -- \
+  "$OFFPAY" wallet sync --wallet wq --passphrase-file wp
+run_cli 3 "another sync or allowance of this wallet with offpayd is running" -- \
+  "$OFFPAY" wallet allowance --wallet wq --passphrase-file wp --amount 1.00
+kill -0 "$sync_pid" 2>/dev/null && ok "the first sync was still waiting on offpayd meanwhile" \
+  || fail "the first sync ended before offpayd went on: $(cat slow.out)"
+kill -CONT "$server_pid"
+st=0; wait "$sync_pid" || st=$?
+[ "$st" = 0 ] && grep -q "^1 codes sent: 1 settled" slow.out \
+  && grep -q "^1 code(s) made while the sync ran: sent at the next sync" slow.out \
+  && ok "offpayd answered: the sync sent the code it began with, and said one was made meanwhile" \
+  || fail "the waiting sync ($st): $(cat slow.out)"
+cp slow.out w.out
+row "$SQ" | grep -qE "^$SQ .* 7\.00 EUR" \
+  && ok "available offline after it: 10.00 - 1.00 settled - 2.00 made meanwhile = 7.00" \
+  || fail "wq's row: $(row "$SQ")"
+balances "WQ=$WQ:1000 esc=esc/$SQ:900" "the sync moved no money"
+accept ta "$c2" 2.00 || fail "ta accepts the 2.00 made meanwhile"
+upload ta
+expect_http 200 - "ta's upload of wq's 2.00"
+w sync wq
+[ "$ws" = 0 ] && grep -q "^2 codes sent: 2 settled" w.out && ! grep -q "made while the sync ran" w.out \
+  && ok "the next sync sends both, settled" || fail "next sync: $ws $(cat w.out)"
+balances "WQ=$WQ:1000 esc=esc/$SQ:700 A=$MA:$((MA0 + 300))" "wq's 3.00 paid once"
+audits "a sync that waited on offpayd"
+
 # ---- 7. every credential expired: the sync renews -----------------------------
 # 31 days on, w3's credential (3.00, 30 days by default) has expired; its
 # account still holds 6.00: the sync asks for a new one of the expired

@@ -1884,6 +1884,96 @@ static void test_swapped_log_caught_by_chain(void)
     fixture_free(&f);
 }
 
+/*
+ * A sync lets the wallet go while it waits on offpayd
+ * (offpay__wallet_let_go, online.c): a payment in another process goes
+ * on meanwhile, and the sync's handle, taken back, reads what it wrote,
+ * so no counter is used twice. Let go, that handle writes nothing; taken
+ * back with nothing changed, it reads nothing again; while another holds
+ * the wallet it stays let go. One sync at a time (path.sync.lock).
+ */
+static void test_let_go_while_syncing(void)
+{
+    fixture             f;
+    offpay_wallet      *b = NULL;
+    offpay_payment      p;
+    offpay_wallet_spend s;
+    char               *code = NULL;
+    uint64_t            opened;
+    int                 let = 0, fd = -1, fd2 = -1, wait = offpay__lock_wait_ms;
+
+    offpay__wallet_checkpoint_every = 4;
+    REQUIRE(fixture_init(&f, "let_go"));
+    REQUIRE(give(&f, 1000000, EUR, OFFPAY_CRED_ALLOW_UNBOUND));
+    for (int i = 0; i < 5; i++) {
+        REQUIRE_OK(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, NULL));
+        free(code);
+    }
+    REQUIRE(reopen(&f)); /* opened from the checkpoint after 4 codes */
+
+    /* Let go: nothing written, not even a code. */
+    REQUIRE_OK(offpay__wallet_let_go(f.w, &let));
+    CHECK(let == 1);
+    CHECK_ERR(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, NULL), OFFPAY_EBUSY);
+    CHECK(code == NULL);
+    CHECK_ERR(offpay_wallet_set_default_cap(f.w, 100), OFFPAY_EBUSY);
+    CHECK_ERR(offpay__wallet_sync_apply(f.w, NULL, 0), OFFPAY_EBUSY);
+    /* Taken back unchanged: the files are not read again. */
+    opened = offpay__log_records_opened;
+    REQUIRE_OK(offpay__wallet_retake(f.w));
+    CHECK(offpay__log_records_opened == opened);
+
+    /* Another process pays five times while the sync waits (a checkpoint
+     * among them), then the sync takes the wallet back. */
+    REQUIRE_OK(offpay__wallet_let_go(f.w, &let));
+    REQUIRE_OK(offpay_wallet_open(f.path, PASS, &b));
+    for (int i = 0; i < 5; i++) {
+        REQUIRE_OK(offpay_wallet_pay(b, 20 + i, EUR, NOW, &code, &p));
+        free(code);
+    }
+    CHECK(p.counter == 10);
+    /* the sync's upload reads the codes as they were when it let go, those
+     * before the checkpoint too (read from the log, which has grown) */
+    CHECK(offpay_wallet_n_spends(f.w) == 5);
+    REQUIRE_OK(offpay_wallet_get_spend(f.w, 0, &s));
+    CHECK(s.counter == 1);
+    /* ... and still holds the wallet: the retake waits, then gives up, and
+     * the handle stays let go */
+    offpay__lock_wait_ms = 50;
+    CHECK_ERR(offpay__wallet_retake(f.w), OFFPAY_EBUSY);
+    CHECK_ERR(offpay_wallet_pay(f.w, 10, EUR, NOW, &code, NULL), OFFPAY_EBUSY);
+    offpay_wallet_close(b);
+    b = NULL;
+    REQUIRE_OK(offpay__wallet_retake(f.w));
+    CHECK(offpay_wallet_n_spends(f.w) == 10);
+    REQUIRE_OK(offpay_wallet_get_spend(f.w, 9, &s));
+    CHECK(s.counter == 10 && s.authorized == 24);
+    REQUIRE_OK(offpay_wallet_get_spend(f.w, 0, &s));
+    CHECK(s.counter == 1 && s.authorized == 10);
+    /* the next code takes the next counter, not one the other used */
+    REQUIRE_OK(offpay_wallet_pay(f.w, 30, EUR, NOW, &code, &p));
+    free(code);
+    CHECK(p.counter == 11);
+    REQUIRE(reopen(&f));
+    CHECK(offpay_wallet_n_spends(f.w) == 11);
+
+    /* One sync at a time: a second, in another process while the first
+     * waits on offpayd, does not wait. */
+    REQUIRE_OK(offpay__wallet_sync_lock(f.w, &fd));
+    REQUIRE_OK(offpay__wallet_let_go(f.w, &let));
+    REQUIRE_OK(offpay_wallet_open(f.path, PASS, &b));
+    CHECK_ERR(offpay__wallet_sync_lock(b, &fd2), OFFPAY_EBUSY);
+    offpay__lock_release(fd);
+    REQUIRE_OK(offpay__wallet_sync_lock(b, &fd2));
+    offpay__lock_release(fd2);
+    offpay_wallet_close(b);
+    REQUIRE_OK(offpay__wallet_retake(f.w));
+
+    offpay__lock_wait_ms = wait;
+    offpay__wallet_checkpoint_every = 4096;
+    fixture_free(&f);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -1916,6 +2006,7 @@ int main(void)
         {"receipt_for_code_before_checkpoint",
          test_receipt_for_code_before_checkpoint},
         {"swapped_log_caught_by_chain", test_swapped_log_caught_by_chain},
+        {"let_go_while_syncing", test_let_go_while_syncing},
         {NULL, NULL},
     };
 
