@@ -50,7 +50,17 @@
  * An offpay_wallet is not thread-safe. An open wallet holds an exclusive
  * lock (the file path.lock beside it): a second open of the same wallet —
  * from another process or this one — waits up to 10 s, then gets
- * OFFPAY_EBUSY.
+ * OFFPAY_EBUSY. While offpay_wallet_sync, _upload, _allowance or
+ * _report_lost waits on offpayd, the handle lets the lock go (a payment
+ * through another handle goes on), writes nothing, and takes the lock
+ * back, reading the wallet's files again, before it writes anything of
+ * the answer; a callback they call (fn) runs with the lock let go, when
+ * writes through this handle fail with OFFPAY_EBUSY. If the lock cannot be
+ * taken back (another handle held it past the wait: OFFPAY_EBUSY; the
+ * file sealed under another key meanwhile: OFFPAY_EPASSPHRASE), the call
+ * fails and the handle writes nothing more: close it and open the wallet
+ * again. One sync or allowance of a wallet runs at a time (path.sync.lock):
+ * another gets OFFPAY_EBUSY at once.
  */
 #ifndef OFFPAY_WALLET_H
 #define OFFPAY_WALLET_H
@@ -410,7 +420,8 @@ typedef struct offpay_wallet_upload_report {
  * offpayd moves nothing twice. fn (may be NULL) is called once per code
  * decided or not, in log order, with offpayd's answer; a non-zero return
  * stops the upload after that batch (OFFPAY_OK). rep (may be NULL) sums
- * it. Changes nothing in the wallet: a later sync builds on this.
+ * it. Changes nothing in the wallet: a later sync builds on this (the
+ * wallet is let go meanwhile: above).
  * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (base_url NULL, and the wallet
  * never enrolled), OFFPAY_EREFUSED (offpayd refused the request
  * with a 4xx: its error in the log), OFFPAY_EIO (offpayd unreachable or
@@ -469,8 +480,14 @@ offpay_err offpay_wallet_enroll(offpay_wallet *w, const char *base_url,
  * which is installed (a credential the server issued is fresh: counter 1).
  * expires 0: the server's default. *serial (may be NULL) receives its
  * serial, *balance (may be NULL) the account's balance after it. Errors:
- * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server known), OFFPAY_EREFUSED
- * (refused, e.g. EFUNDS: in the log), OFFPAY_EIO (unreachable), those of offpay_wallet_add_credential.
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server known), OFFPAY_EBUSY (a sync
+ * or allowance of this wallet runs), OFFPAY_EREFUSED (refused, e.g.
+ * EFUNDS: in the log), OFFPAY_EIO (unreachable: offpayd may have made it,
+ * and the next sync installs it), OFFPAY_ESYNC_REQUIRED (offpayd made the
+ * escrow and its credential, but the wallet could not install it: why is
+ * in the log; offpay_wallet_sync installs it, where another allowance
+ * would make a second escrow), and the errors of taking the wallet back
+ * (above).
  */
 offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
                                    int64_t amount, uint16_t currency,
@@ -521,9 +538,15 @@ typedef struct offpay_wallet_sync_report {
  * says is revoked or its revocation list names (verified under the
  * bundle). rep (may be NULL) sums it. A wallet the server revoked
  * (reported lost) only marks every credential it holds revoked, so it
- * shows no code from them (OFFPAY_EREVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server
- * known), OFFPAY_EREVOKED, OFFPAY_EREFUSED (offpayd refused: in the log),
- * OFFPAY_EIO (unreachable), OFFPAY_ENOMEM, and those of saving the wallet.
+ * shows no code from them (OFFPAY_EREVOKED). The spend log is sent as it
+ * was when the sync began; codes made meanwhile through another handle
+ * (the wallet is let go while offpayd is asked: above) count as not
+ * presented, are counted in rep->spent_during, and go at the next sync.
+ * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server known), OFFPAY_EBUSY
+ * (a sync or allowance of this wallet runs), OFFPAY_EREVOKED,
+ * OFFPAY_EREFUSED (offpayd refused: in the log), OFFPAY_EIO (unreachable),
+ * OFFPAY_ENOMEM, those of reading the log, of taking the wallet back
+ * (above), and of saving the wallet.
  */
 offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
                               const offpay_wallet_sync_options *o,

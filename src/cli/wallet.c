@@ -1358,6 +1358,14 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
                 "credential: run 'offpay wallet sync' (it installs a "
                 "credential issued to this wallet) before asking again\n");
         status = EXIT_FAILURE_IO;
+    } else if (rc == OFFPAY_ESYNC_REQUIRED) {
+        /* offpayd made the escrow; this wallet could not take the
+         * credential now (said above) */
+        fprintf(stderr,
+                "offpay: wallet allowance: the allowance is made at offpayd "
+                "but not installed here: run 'offpay wallet sync' to take "
+                "it, not another allowance (ESYNC_REQUIRED)\n");
+        status = EXIT_FAILURE_IO;
     } else if (rc != OFFPAY_OK) {
         status = cli_fail_online("wallet allowance", rc);
     } else {

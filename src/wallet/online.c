@@ -200,10 +200,10 @@ offpay_err offpay__wallet_take_back(offpay_wallet *w, int *let)
     if (!*let)
         return OFFPAY_OK;
     rc = offpay__wallet_retake(w);
-    if (rc == OFFPAY_OK) {
-        *let = 0;
+    *let = 0; /* taken back, or failed for good: the handle stays let go,
+                 writing nothing, and is to be closed */
+    if (rc == OFFPAY_OK)
         return OFFPAY_OK;
-    }
     if (rc == OFFPAY_EBUSY)
         offpay__log("offpay: another process held the wallet past the wait "
                     "after offpayd was asked: this wallet kept nothing of "
@@ -219,11 +219,11 @@ offpay_err offpay__wallet_take_back(offpay_wallet *w, int *let)
     return rc;
 }
 
-/* post() with the wallet let go while it waits. */
+/* post() with the wallet let go while it waits, offpayd's clock read
+ * (offpay__wallet_clock_offset) while let go too. */
 static offpay_err post_let_go(offpay_wallet *w, const char *base,
                               const char *path, const char *body, uint32_t now,
-                              int64_t offset, json_t **doc, char *err_name,
-                              size_t err_cap)
+                              json_t **doc, char *err_name, size_t err_cap)
 {
     int        let = 0;
     offpay_err rc, rt;
@@ -231,7 +231,8 @@ static offpay_err post_let_go(offpay_wallet *w, const char *base,
     rc = offpay__wallet_let_go(w, &let);
     if (rc != OFFPAY_OK)
         return rc;
-    rc = post(w, base, path, body, now, offset, doc, err_name, err_cap);
+    rc = post(w, base, path, body, now, offpay__wallet_clock_offset(base, now),
+              doc, err_name, err_cap);
     rt = offpay__wallet_take_back(w, &let);
     if (rt == OFFPAY_OK)
         return rc;
@@ -409,12 +410,14 @@ static offpay_err allowance(offpay_wallet *w, const char *base, int64_t amount,
      * offpayd's bundle and install it */
     if (rc == OFFPAY_EUNKNOWN_KID && take_bundle(w, base, now) == OFFPAY_OK)
         rc = install_b64(w, doc, "credential", now, 0, 1);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
         offpay__log("offpay: offpayd issued credential %" PRIu64
                     " (the allowance is in its escrow) but this wallet "
                     "could not install it (%s): run 'offpay wallet sync' "
                     "to take it, not another allowance\n",
                     id_field(doc, "serial"), offpay_errname(rc));
+        rc = OFFPAY_ESYNC_REQUIRED; /* whatever the cause: not "try again" */
+    }
     if (rc == OFFPAY_OK && serial != NULL)
         *serial = id_field(doc, "serial");
     if (rc == OFFPAY_OK && balance != NULL)
@@ -764,8 +767,16 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
         for (size_t sp_i = 0; sp_i < n_spends; sp_i++) {
             offpay_wallet_spend sp;
 
-            if (offpay_wallet_get_spend(w, sp_i, &sp) != OFFPAY_OK ||
-                sp.serial != serial)
+            /* a code that cannot be read is not taken as presented: that
+             * would release what it reserves */
+            rc = offpay_wallet_get_spend(w, sp_i, &sp);
+            if (rc != OFFPAY_OK) {
+                offpay__log("offpay: the wallet's log could not be read "
+                            "(%s): nothing of the sync was recorded\n",
+                            offpay_errname(rc));
+                goto out;
+            }
+            if (sp.serial != serial)
                 continue;
             if (sp_i >= u.n || u.state[sp_i] != ST_DONE) {
                 outstanding += sp.authorized;
@@ -797,8 +808,8 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
         if (rep->renewed != 0) {
             json_decref(doc);
             doc = NULL;
-            if (post_let_go(w, base, "/v1/wallet/status", "{}", now, offset,
-                            &doc, NULL, 0) == OFFPAY_OK)
+            if (post_let_go(w, base, "/v1/wallet/status", "{}", now, &doc, NULL,
+                            0) == OFFPAY_OK)
                 account_of(doc, base, &rep->account);
         }
     }
@@ -865,8 +876,7 @@ offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
     json_decref(req);
     if (body == NULL)
         return OFFPAY_ENOMEM;
-    rc = post_let_go(w, base, "/v1/wallet/revoke", body, now,
-                     offpay__wallet_clock_offset(base, now), &doc, NULL, 0);
+    rc = post_let_go(w, base, "/v1/wallet/revoke", body, now, &doc, NULL, 0);
     offpay__json_free(body);
     if (rc == OFFPAY_OK && rep != NULL)
         lost_report_of(doc, rep);

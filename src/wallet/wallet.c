@@ -172,10 +172,8 @@ struct offpay_wallet {
     int          check_ck; /* a full replay checks the sums at ck.n */
     int          unlogged; /* a code is in memory whose append failed */
     /* Let go while a sync waits on offpayd (offpay__wallet_let_go): the
-     * lock released, nothing written until retaken; files_id of the
-     * files as they were then. */
+     * lock released, nothing written until retaken. */
     int          let_go;
-    uint8_t      let_go_id[crypto_generichash_BYTES];
     cred_entry  *creds;    /* heap, not secret */
     size_t       n_creds, cap_creds;
     size_t       last_cred; /* find_cred's guess */
@@ -2346,38 +2344,6 @@ offpay_err offpay__wallet_cred_bytes(const offpay_wallet *w, size_t i,
 
 /* ---- letting go while a sync waits on offpayd (online.c) ------------- */
 
-/* What the wallet's files hold, as one digest: the sealed file's bytes and
- * the log's identity and length (appended to, never rewritten in place;
- * a migration replaces it). */
-static offpay_err files_id(const offpay_wallet *w,
-                           uint8_t              id[crypto_generichash_BYTES])
-{
-    crypto_generichash_state st;
-    struct stat              ls;
-    uint64_t                 parts[3] = {0, 0, 0};
-    uint8_t                 *img = NULL;
-    size_t                   len = 0;
-    offpay_err               rc;
-
-    rc = offpay__file_read(w->path, OFFPAY__WALLET_FILE_MAX, &img, &len);
-    if (rc != OFFPAY_OK)
-        return rc;
-    if (stat(w->log_path, &ls) == 0) {
-        parts[0] = (uint64_t)ls.st_dev;
-        parts[1] = (uint64_t)ls.st_ino;
-        parts[2] = (uint64_t)ls.st_size;
-    } else if (errno != ENOENT) {
-        free(img);
-        return offpay__errno_err(errno);
-    }
-    crypto_generichash_init(&st, NULL, 0, crypto_generichash_BYTES);
-    crypto_generichash_update(&st, img, len);
-    crypto_generichash_update(&st, (const uint8_t *)parts, sizeof parts);
-    crypto_generichash_final(&st, id, crypto_generichash_BYTES);
-    free(img);
-    return OFFPAY_OK;
-}
-
 offpay_err offpay__wallet_let_go(offpay_wallet *w, int *done)
 {
     offpay_err rc;
@@ -2388,12 +2354,18 @@ offpay_err offpay__wallet_let_go(offpay_wallet *w, int *done)
     if (w == NULL || w->let_go || w->lock_fd < 0 || w->sealer == NULL ||
         w->unlogged || w->migrate)
         return OFFPAY_OK;
+    /* A file sealed below the default cost is sealed again first, under
+     * the key this handle holds: else another process's first write would
+     * seal it under a key of its own, and the retake could not read it. */
+    if (w->reseal) {
+        rc = save_sealed(w);
+        if (rc != OFFPAY_OK)
+            return rc;
+        w->reseal = 0;
+    }
     /* (The codes before the checkpoint can still be read while let go:
      * offpay__log_reread reads the records this handle knows, whatever
      * other processes append after them.) */
-    rc = files_id(w, w->let_go_id);
-    if (rc != OFFPAY_OK)
-        return rc;
     offpay__lock_release(w->lock_fd);
     w->lock_fd = -1;
     w->let_go = 1;
@@ -2424,6 +2396,7 @@ static offpay_err reload(offpay_wallet *w)
         t = *w;
         *w = *n;
         *n = t;
+        sodium_memzero(&t, sizeof t); /* the keys */
         w->lock_fd = n->lock_fd;
         n->lock_fd = -1;
     }
@@ -2449,21 +2422,24 @@ offpay_err offpay__wallet_sync_lock(const offpay_wallet *w, int *fd)
 
 offpay_err offpay__wallet_retake(offpay_wallet *w)
 {
-    uint8_t    id[crypto_generichash_BYTES];
     offpay_err rc;
 
     if (w == NULL || !w->let_go)
         return OFFPAY_OK; /* never let go */
     if (w->lock_fd < 0 && (rc = lock_wallet(w)) != OFFPAY_OK)
         return rc; /* still let go: writes nothing; may be tried again */
-    /* What other processes may have done meanwhile: a payment, a receipt,
-     * an allowance, a settings change. Read again only if the files
-     * changed. Until it is, the handle stays let go. */
-    rc = files_id(w, id);
-    if (rc == OFFPAY_OK && sodium_memcmp(id, w->let_go_id, sizeof id) != 0)
-        rc = reload(w);
+    /* What other processes may have done meanwhile (a payment, a receipt,
+     * an allowance, a settings change) is read again, always: a few
+     * reads, at most a checkpoint's worth of records, and no KDF run. */
+    rc = reload(w);
     if (rc == OFFPAY_OK)
         w->let_go = 0;
+    else {
+        /* still let go, and no longer holding the wallet from others:
+         * the handle is to be closed */
+        offpay__lock_release(w->lock_fd);
+        w->lock_fd = -1;
+    }
     return rc;
 }
 

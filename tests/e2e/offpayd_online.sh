@@ -363,6 +363,29 @@ w sync wq
 [ "$ws" = 0 ] && grep -q "^2 codes sent: 2 settled" w.out && ! grep -q "made while the sync ran" w.out \
   && ok "the next sync sends both, settled" || fail "next sync: $ws $(cat w.out)"
 balances "WQ=$WQ:1000 esc=esc/$SQ:700 A=$MA:$((MA0 + 300))" "wq's 3.00 paid once"
+# an allowance whose answer comes while another process holds the wallet
+# past the wait: offpayd made the escrow, the wallet could not take the
+# credential; it says to sync, not to ask again, and the sync installs it
+kill -STOP "$server_pid"
+"$OFFPAY" wallet allowance --wallet wq --passphrase-file wp --amount 2.00 >slow.out 2>&1 &
+al_pid=$!
+for _ in $(seq 1 400); do
+  ls -l "/proc/$al_pid/fd" 2>/dev/null | grep -q "socket:" && break
+  sleep 0.05
+done
+flock wq.lock sleep 12 &
+hold_pid=$!
+sleep 0.5
+kill -CONT "$server_pid"
+st=0; wait "$al_pid" || st=$?
+wait "$hold_pid" || true
+[ "$st" = 3 ] && grep -q "the allowance is made at offpayd but not installed here: run 'offpay wallet sync' to take it, not another allowance (ESYNC_REQUIRED)" slow.out \
+  && ! grep -q "try again" slow.out && [ "$(balance "$WQ")" = 800 ] \
+  && ok "an allowance answered while the wallet was held elsewhere: made, not installed, 'sync, not another allowance'" \
+  || fail "held allowance ($st): $(cat slow.out), WQ $(balance "$WQ")"
+w sync wq
+[ "$ws" = 0 ] && grep -q "^1 credential(s) installed from the server" w.out && [ "$(balance "$WQ")" = 800 ] \
+  && ok "the sync installs it: one escrow, no second allowance" || fail "sync after held allowance: $ws $(cat w.out)"
 audits "a sync that waited on offpayd"
 
 # ---- 7. every credential expired: the sync renews -----------------------------

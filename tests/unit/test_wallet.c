@@ -1888,9 +1888,11 @@ static void test_swapped_log_caught_by_chain(void)
  * A sync lets the wallet go while it waits on offpayd
  * (offpay__wallet_let_go, online.c): a payment in another process goes
  * on meanwhile, and the sync's handle, taken back, reads what it wrote,
- * so no counter is used twice. Let go, that handle writes nothing; taken
- * back with nothing changed, it reads nothing again; while another holds
- * the wallet it stays let go. One sync at a time (path.sync.lock).
+ * so no counter is used twice. Let go, that handle writes nothing; while
+ * another holds the wallet it stays let go. A weakly sealed file is sealed
+ * again before it is let go, so that the other process's write does not
+ * seal it under a key the handle lacks. One sync at a time
+ * (path.sync.lock).
  */
 static void test_let_go_while_syncing(void)
 {
@@ -1918,10 +1920,11 @@ static void test_let_go_while_syncing(void)
     CHECK(code == NULL);
     CHECK_ERR(offpay_wallet_set_default_cap(f.w, 100), OFFPAY_EBUSY);
     CHECK_ERR(offpay__wallet_sync_apply(f.w, NULL, 0), OFFPAY_EBUSY);
-    /* Taken back unchanged: the files are not read again. */
+    /* Taken back, it reads the files again (the records after the
+     * checkpoint), changed or not. */
     opened = offpay__log_records_opened;
     REQUIRE_OK(offpay__wallet_retake(f.w));
-    CHECK(offpay__log_records_opened == opened);
+    CHECK(offpay__log_records_opened - opened == 1);
 
     /* Another process pays five times while the sync waits (a checkpoint
      * among them), then the sync takes the wallet back. */
@@ -1968,6 +1971,47 @@ static void test_let_go_while_syncing(void)
     offpay__lock_release(fd2);
     offpay_wallet_close(b);
     REQUIRE_OK(offpay__wallet_retake(f.w));
+
+    /* A file sealed at a lower cost than the default: sealed again at the
+     * let go (its key is the handle's), so the retake after another
+     * process's payment reads it. */
+    offpay_wallet_close(f.w);
+    f.w = NULL;
+    unsetenv("OFFPAY_KDF_COST");
+    REQUIRE(reopen(&f));
+    CHECK(file_opslimit(f.path) == crypto_pwhash_OPSLIMIT_MIN);
+    REQUIRE_OK(offpay__wallet_let_go(f.w, &let));
+    CHECK(file_opslimit(f.path) != crypto_pwhash_OPSLIMIT_MIN);
+    REQUIRE_OK(offpay_wallet_open(f.path, PASS, &b));
+    REQUIRE_OK(offpay_wallet_pay(b, 5, EUR, NOW, &code, &p));
+    free(code);
+    offpay_wallet_close(b);
+    REQUIRE_OK(offpay__wallet_retake(f.w));
+    REQUIRE_OK(offpay_wallet_pay(f.w, 5, EUR, NOW, &code, &p));
+    free(code);
+    CHECK(p.counter == 13);
+    setenv("OFFPAY_KDF_COST", "test", 1);
+
+    /* A retake that cannot read the wallet (here: another wallet's file,
+     * sealed under another key, put at its path) leaves the handle let go
+     * and the wallet free to others. */
+    REQUIRE_OK(offpay__wallet_let_go(f.w, &let));
+    {
+        fixture g;
+
+        REQUIRE(fixture_init(&g, "let_go_other"));
+        REQUIRE(rename(g.path, f.path) == 0);
+        fixture_free(&g);
+    }
+    CHECK_ERR(offpay__wallet_retake(f.w), OFFPAY_EPASSPHRASE);
+    CHECK_ERR(offpay_wallet_pay(f.w, 5, EUR, NOW, &code, NULL), OFFPAY_EBUSY);
+    {
+        char lock[700];
+
+        snprintf(lock, sizeof lock, "%s.lock", f.path);
+        REQUIRE_OK(offpay__lock_acquire(lock, 0, &fd));
+        offpay__lock_release(fd);
+    }
 
     offpay__lock_wait_ms = wait;
     offpay__wallet_checkpoint_every = 4096;
