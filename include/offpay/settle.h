@@ -63,10 +63,12 @@ offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
                               offpay_ledger **out);
 
 /* Whether a ledger is at path, creating nothing (an operator's typo must
- * not be audited as a new, empty ledger): a SQLite file that exists, a
- * PostgreSQL database holding the ledger's schema, every shard of a
- * shard map ("shards:FILE"). OFFPAY_OK when it is; OFFPAY_ENOENT when
- * not (no such file, or a database without the schema). Errors:
+ * not be audited as a new, empty ledger): a SQLite file holding the
+ * ledger's schema (or one that is no SQLite database: the open says so),
+ * a PostgreSQL database holding the schema, every shard of a shard map
+ * ("shards:FILE"). OFFPAY_OK when it is; OFFPAY_ENOENT when not (no such
+ * file, or a file or database without the schema; before 0.11.0 any
+ * SQLite file that existed was taken). Errors:
  * OFFPAY_EINVAL, OFFPAY_ESTORE (cannot connect: the reason in the log),
  * those of offpay_shard_config_load, the file system's. */
 offpay_err offpay_ledger_exists(const char *path);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "offpay/settle.h"
@@ -482,6 +483,23 @@ static int release(offpay_ledger *l, int json)
     return EXIT_OK;
 }
 
+/* Says so, and 1, when offpay_ledger_exists gave rc for a SQLite file
+ * that is there but holds no ledger. */
+static int no_ledger_file(const char *db, offpay_err rc)
+{
+    if (rc != OFFPAY_ENOENT ||
+        offpay_ledger_backend_of(db) != OFFPAY_LEDGER_SQLITE ||
+        access(db, F_OK) != 0)
+        return 0;
+    fprintf(stderr,
+            "offpay: %s: no offpay ledger there (an empty file, or another "
+            "program's database): give offpayd's --db, or restore the "
+            "ledger from its backup (docs/operations.md §4); nothing was "
+            "changed (ENOENT)\n",
+            db);
+    return 1;
+}
+
 /* A consistent copy of a SQLite ledger while offpayd runs on it, then the
  * audit on the copy: a backup the operator can trust, or an exit that
  * says why not. */
@@ -492,6 +510,8 @@ static int backup(const char *db, const char *out, int json)
     unsigned            have = 0, want = 0;
     offpay_err          rc = offpay_ledger_exists(db);
 
+    if (no_ledger_file(db, rc))
+        return EXIT_FAILURE_IO;
     if (rc != OFFPAY_OK)
         return cli_fail_at("admin backup", "opening", db, rc);
     /* the copy is audited by opening it, which would migrate an older
@@ -1683,6 +1703,8 @@ int cli_admin(int argc, char **argv)
      * database's schema): an operator's typo must not audit a new, empty
      * one, nor create tables in another database. */
     rc = offpay_ledger_exists(db);
+    if (no_ledger_file(db, rc))
+        return EXIT_FAILURE_IO;
     if (rc == OFFPAY_ENOENT && offpay_ledger_backend_of(db) !=
                                    OFFPAY_LEDGER_SQLITE) {
         if (offpay_ledger_backend_of(db) == OFFPAY_LEDGER_SHARDS)

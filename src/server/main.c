@@ -597,6 +597,18 @@ static int sqlite_dir_ok(const char *db, int create)
                 db);
         return 0;
     }
+    /* nor is a file without the ledger's schema made a new ledger, which
+     * would issue credential serials from 1 again */
+    if (!create && offpay_ledger_exists(db) == OFFPAY_ENOENT &&
+        stat(db, &st) == 0) {
+        fprintf(stderr,
+                "offpayd: %s holds no offpay ledger (an empty file, or "
+                "another program's database): give --create to make a new, "
+                "empty ledger there; if a ledger should be there, restore "
+                "it from its backup (docs/operations.md §4)\n",
+                db);
+        return 0;
+    }
     if (slash == NULL)
         return 1;
     if ((size_t)(slash - db) >= sizeof dir)

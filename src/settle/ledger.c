@@ -308,7 +308,20 @@ offpay_err offpay_ledger_exists(const char *path)
     case OFFPAY_LEDGER_SQLITE:
         break;
     }
-    return stat(path, &st) == 0 ? OFFPAY_OK : offpay__errno_err(errno);
+    if (stat(path, &st) != 0)
+        return offpay__errno_err(errno);
+    /* a file without the ledger's schema (an empty file after a power
+     * cut, another program's database) is no ledger, as an empty
+     * PostgreSQL database is not; one that is no database at all is the
+     * open's to say */
+    {
+        unsigned v = 0;
+
+        rc = offpay__store_sqlite_version(path, &v);
+        if (rc == OFFPAY_OK && v == 0)
+            return OFFPAY_ENOENT;
+    }
+    return OFFPAY_OK;
 }
 
 offpay_err offpay_ledger_schema(const char *path, unsigned *have,

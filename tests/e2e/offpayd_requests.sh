@@ -46,6 +46,25 @@ if [ "$BACKEND" = sqlite ]; then
   [ $? -eq 3 ] && grep -q "ledger gone.db does not exist: give --create" out.txt && [ ! -e gone.db ] \
     && ok "a missing ledger without --create: refused (3), no file made" \
     || fail "missing ledger: $(cat out.txt; ls gone.db* 2>&1)"
+  # nor a file without the ledger's schema: an empty file (a power cut, a
+  # `touch` before `chown`) or another program's database; nothing
+  # written to either, and `offpay
+  # admin` says the same instead of advising an upgrade
+  : > empty.db
+  python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("CREATE TABLE journal(seq INTEGER PRIMARY KEY)"); c.commit()' other.db
+  other_sum=$(sha256sum < other.db)
+  for f in empty.db other.db; do
+    "$OFFPAYD" --db "$f" --listen 127.0.0.1:0 --issuer iss \
+        --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
+    st=$?
+    [ "$st" -eq 3 ] && grep -q "$f holds no offpay ledger (an empty file, or another program's database): give --create" out.txt \
+      && ok "$f without --create: refused (3)" || fail "$f: $st $(cat out.txt)"
+    run_cli 3 "$f: no offpay ledger there \(an empty file, or another program's database\)" -- \
+      "$OFFPAY" admin audit --db "$f"
+    set +e # (run_cli sets it)
+  done
+  [ ! -s empty.db ] && [ "$(sha256sum < other.db)" = "$other_sum" ] && [ ! -e empty.db-wal ] \
+    && ok "neither file written" || fail "written: $(ls -la empty.db* other.db*)"
   # a port in use: said with its reason before the ledger is opened, so
   # no new ledger file is made
   python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(20)' >port.txt &
