@@ -356,6 +356,7 @@ typedef struct issuer_view {
     uint32_t           next_kid;            /* offpay_issuer_next_kid */
     uint8_t            sk[OFFPAY_SK_BYTES]; /* with: sealed, or */
     offpay_pkcs11_key *key;                 /* in a token (or NULL) */
+    uint8_t            root[OFFPAY_PK_BYTES]; /* --root, read at start */
 } issuer_view;
 
 static void issuer_view_free(issuer_view *v)
@@ -369,17 +370,23 @@ static void issuer_view_free(issuer_view *v)
  * (releasing its lock, so the offline ceremony tool can still open it).
  * The daily key is copied into v->sk, or opened in its token into v->key.
  * On failure *v holds nothing and the reason is on stderr. */
-static offpay_err load_issuer(const opts *o, issuer_view *v, uint32_t now)
+/* The issuer's directory read (as at start-up, or again on SIGHUP), its
+ * bundle verified under root (NULL: the key of --root, read now; a reload
+ * keeps the one read at start-up, so a directory replaced by another
+ * issuer's is refused). */
+static offpay_err load_issuer(const opts *o, const uint8_t *root,
+                              issuer_view *v, uint32_t now)
 {
     offpay_issuer *is = NULL;
     char          *pass = read_secret(o->pass_file, 1);
-    uint8_t        root[OFFPAY_PK_BYTES];
     offpay_err     rc = OFFPAY_EINVAL;
 
     memset(v, 0, sizeof *v);
     if (pass == NULL)
         goto out;
-    if (read_root(o->root, root) != 0) {
+    if (root != NULL)
+        memcpy(v->root, root, sizeof v->root);
+    else if (read_root(o->root, v->root) != 0) {
         fprintf(stderr, "offpayd: %s is not a root public key\n", o->root);
         goto out;
     }
@@ -387,7 +394,7 @@ static offpay_err load_issuer(const opts *o, issuer_view *v, uint32_t now)
     if (rc == OFFPAY_OK)
         rc = offpay_issuer_bundle(is, &v->bundle, &v->bundle_len);
     if (rc == OFFPAY_OK)
-        rc = offpay_bundle_verify(v->bundle, v->bundle_len, root, &v->b);
+        rc = offpay_bundle_verify(v->bundle, v->bundle_len, v->root, &v->b);
     if (rc == OFFPAY_OK)
         v->next_kid = offpay_issuer_next_kid(is);
     if (rc == OFFPAY_OK) {
@@ -457,13 +464,30 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
     uint8_t            *cur = NULL;
     size_t              cur_len = 0;
     char                when[32];
-    offpay_err          rc = load_issuer(o, &n, srv_now());
+    offpay_err          rc = load_issuer(o, v->root, &n, srv_now());
     int                 same;
 
     if (rc == OFFPAY_OK)
         rc = srv_bundle_copy(srv, &cur, &cur_len, NULL);
     same = rc == OFFPAY_OK && n.kid == v->kid && n.bundle_len == cur_len &&
            memcmp(n.bundle, cur, cur_len) == 0;
+    /* The issuer numbers every change of its bundle: an older number (a
+     * copy of the directory from before a key was retired, put back) or
+     * the same number with other keys is no change of its. */
+    if (rc == OFFPAY_OK && !same &&
+        (n.b.seq < v->b.seq ||
+         (n.b.seq == v->b.seq &&
+          (n.bundle_len != cur_len || memcmp(n.bundle, cur, cur_len) != 0)))) {
+        fprintf(stderr,
+                "offpayd: SIGHUP: %s holds trust bundle %u, %s the one in "
+                "use (%u): a copy of the issuer's directory from before its "
+                "last change? Refused: it would bring back keys retired "
+                "since\n",
+                o->issuer, (unsigned)n.b.seq,
+                n.b.seq < v->b.seq ? "older than" : "another than",
+                (unsigned)v->b.seq);
+        rc = OFFPAY_EBUNDLE_OLD;
+    }
     if (same) {
         fprintf(stderr,
                 "offpayd: SIGHUP: issuer read again from %s: unchanged "
@@ -763,7 +787,7 @@ int main(int argc, char **argv)
     srv.cfg.window = (uint32_t)o.window;
     srv.cfg.tx_items = (size_t)o.tx_items;
     srv.cfg.per_ip = (unsigned)o.per_ip;
-    if (load_issuer(&o, &iv, srv_now()) != OFFPAY_OK)
+    if (load_issuer(&o, NULL, &iv, srv_now()) != OFFPAY_OK)
         goto out;
     srv_bundle_set(&srv, iv.bundle, iv.bundle_len, iv.b.seq);
     iv.bundle = NULL; /* the server's now */

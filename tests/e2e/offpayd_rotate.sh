@@ -41,15 +41,16 @@ hup() {
 cred_kid() { "$OFFPAY" decode --file "$1" --json | jq -r .kid; }
 # bundle_is SEQ KIDS DESCRIPTION: /v1/bundle has that seq and those kids
 # ("1 2"), and is the issuer's bundle.opb byte for byte.
+# (ISSUER_DIR: the directory whose bundle it is; iss unless set)
 bundle_is() {
   fetch_bundle
-  local seq kids
+  local seq kids dir=${ISSUER_DIR:-iss}
   seq=$(jget .seq)
   kids=$("$OFFPAY" decode --file bundle.opb --json | jq -r '[.keys[].kid] | join(" ")')
-  if [ "$seq" = "$1" ] && [ "$kids" = "$2" ] && cmp -s bundle.opb iss/bundle.opb; then
+  if [ "$seq" = "$1" ] && [ "$kids" = "$2" ] && cmp -s bundle.opb "$dir/bundle.opb"; then
     ok "bundle $1 (keys $2): $3"
   else
-    fail "bundle: $3: seq $seq keys '$kids' (want $1, '$2'); same as the issuer's: $(cmp -s bundle.opb iss/bundle.opb && echo yes || echo no)"
+    fail "bundle: $3: seq $seq keys '$kids' (want $1, '$2'); same as $dir's: $(cmp -s bundle.opb "$dir/bundle.opb" && echo yes || echo no)"
   fi
 }
 
@@ -148,9 +149,22 @@ bundle_is $((seq0 + 1)) "1 2" "a failed reload leaves the bundle"
 # ---- 3. the new key retired ----------------------------------------------
 c3=$(pay w2 3.00)   # made before the retirement, under key 2
 accept t1 "$c3" 3.00 || fail "t1 accepts a second key-2 code (old bundle)"
+cp -a iss iss.before-retire
 run_cli 0 "signing key 2 retired" -- "$OFFPAY" issuer retire-key 2 --dir iss --passphrase-file ip
 hup "SIGHUP: issuer read again from iss: signing with daily key 1 (until .*; was 2), trust bundle $((seq0 + 2)) (was $((seq0 + 1)))"
 bundle_is $((seq0 + 2)) "1" "without the retired key"
+# the directory put back from a copy taken before the retirement (a
+# restore of the wrong backup): refused, the retired key stays out
+mv iss iss.now; cp -a iss.before-retire iss
+hup "SIGHUP: iss holds trust bundle $((seq0 + 1)), older than the one in use ($((seq0 + 2))): .* Refused"
+ISSUER_DIR=iss.now bundle_is $((seq0 + 2)) "1" "an older issuer directory refused"
+# another issuer's directory at the same path, with its own root.pub
+# beside it: offpayd keeps the root it started with, so it is refused
+rm -rf iss; "$OFFPAY" issuer init --dir iss --passphrase-file ip >/dev/null
+hup "offpayd: issuer iss: trust bundle signature is invalid (EBUNDLE_SIG)"
+ISSUER_DIR=iss.now bundle_is $((seq0 + 2)) "1" "another issuer's directory refused"
+rm -rf iss; mv iss.now iss
+hup "SIGHUP: issuer read again from iss: unchanged (daily key 1, trust bundle $((seq0 + 2)))"
 new_wallet w4 "$A" 5.00
 [ "$(cred_kid w4.cred)" = 1 ] && ok "a credential after the retirement: key 1" \
   || fail "credential after retire: kid $(cred_kid w4.cred)"
