@@ -508,6 +508,7 @@ static int backup(const char *db, const char *out, int json)
     offpay_ledger      *l = NULL;
     offpay_audit_report r;
     unsigned            have = 0, want = 0;
+    char                audited[4096 + 32];
     offpay_err          rc = offpay_ledger_exists(db);
 
     if (no_ledger_file(db, rc))
@@ -516,15 +517,17 @@ static int backup(const char *db, const char *out, int json)
         return cli_fail_at("admin backup", "opening", db, rc);
     /* the copy is audited by opening it, which would migrate an older
      * one: a copy of an older ledger must stay what it was (the backup
-     * taken before an upgrade is the way back) */
+     * taken before an upgrade is the way back), so such a copy is audited
+     * through a second copy, brought to this version and removed */
     rc = offpay_ledger_schema(db, &have, &want);
     if (rc != OFFPAY_OK)
         return cli_fail_at("admin backup", "opening", db, rc);
-    if (have != want) {
+    if (have > want) {
         fprintf(stderr,
                 "offpay: admin backup: %s: the ledger's schema is version "
-                "%u, this offpay's is %u: take the backup with the offpay of "
-                "the ledger's version; nothing was written (EVERSION)\n",
+                "%u, this offpay's is %u (older): take the backup with the "
+                "offpay of the ledger's version; nothing was written "
+                "(EVERSION)\n",
                 db, have, want);
         return EXIT_FAILURE_IO;
     }
@@ -538,10 +541,24 @@ static int backup(const char *db, const char *out, int json)
     }
     if (rc != OFFPAY_OK)
         return cli_fail_at("admin backup", "creating", out, rc);
-    rc = offpay_ledger_open(out, NULL, &l);
+    if (have < want) {
+        snprintf(audited, sizeof audited, "%s.audit-%ld", out, (long)getpid());
+        rc = offpay_ledger_backup(out, audited);
+    }
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_open(have < want ? audited : out, NULL, &l);
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_audit(l, &r);
     offpay_ledger_close(l);
+    if (have < want) {
+        char side[sizeof audited + 8];
+
+        unlink(audited);
+        snprintf(side, sizeof side, "%s-wal", audited);
+        unlink(side);
+        snprintf(side, sizeof side, "%s-shm", audited);
+        unlink(side);
+    }
     if (rc != OFFPAY_OK) {
         fprintf(stderr,
                 "offpay: admin backup: %s was written, but its audit failed "
@@ -551,10 +568,11 @@ static int backup(const char *db, const char *out, int json)
         return rc == OFFPAY_EAUDIT ? EXIT_REJECTED : EXIT_FAILURE_IO;
     }
     if (json) {
-        int st = cli_print_json(json_pack("{s:s, s:s, s:b, s:I, s:I}", "ledger",
-                                          db, "backup", out, "audit", 1,
-                                          "accounts", (json_int_t)r.accounts,
-                                          "transfers", (json_int_t)r.transfers),
+        int st = cli_print_json(json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}",
+                                          "ledger", db, "backup", out, "audit",
+                                          1, "accounts", (json_int_t)r.accounts,
+                                          "transfers", (json_int_t)r.transfers,
+                                          "schema", (json_int_t)have),
                                 "admin backup");
 
         if (st != EXIT_OK)
@@ -564,6 +582,12 @@ static int backup(const char *db, const char *out, int json)
                "transfers); its audit passed\n",
                db, out, (unsigned long long)r.accounts,
                (unsigned long long)r.transfers);
+        if (have < want)
+            printf("the backup keeps the ledger's schema version %u (this "
+                   "offpay's is %u): offpayd of this version upgrades a "
+                   "ledger restored from it when it starts; its audit ran on "
+                   "a second copy, upgraded and removed\n",
+                   have, want);
     }
     return EXIT_OK;
 }

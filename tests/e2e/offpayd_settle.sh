@@ -460,6 +460,10 @@ else
   [ "$(psql -X -A -t "$(ledger_url empty)" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" = 0 ] \
     && ok "no table made in a database without a ledger" || fail "tables were made in the empty database"
 fi
+# sqlite3_max_version FILE: a SQLite ledger's schema version.
+sqlite3_max_version() {
+  python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT MAX(version) FROM schema_version").fetchone()[0])' "$1"
+}
 # An older ledger (a copy that lost its newest migration's mark): `offpay
 # admin` does not upgrade it under an offpayd of the version before, and
 # offpayd, whose migration then fails, names the migration and the reason.
@@ -469,9 +473,21 @@ ledger_sql older "DELETE FROM schema_version WHERE version = $want" >/dev/null
 run_cli 3 "the ledger's schema is version $((want - 1)), this offpay's is $want: start the offpayd of this version first" -- \
   "$OFFPAY" admin audit --db "$(ledger_url older)"
 if [ "$BACKEND" = sqlite ]; then
-  run_cli 3 "the ledger's schema is version $((want - 1)), this offpay's is $want: take the backup with the offpay of the ledger's version; nothing was written" -- \
-    "$OFFPAY" admin backup --db "$(ledger_url older)" --out older-bk.db
-  [ ! -e older-bk.db ] && ok "no backup of an older ledger" || fail "older-bk.db written"
+  # A ledger of the version before, for real (migration 011 undone: a
+  # later migration must be undone here too): the backup an operator takes
+  # after installing the new binaries, before starting the new offpayd,
+  # keeps its version (the way back), and is audited on a second copy,
+  # upgraded and removed.
+  ledger_copy ledger v10
+  ledger_sql v10 "ALTER TABLE credentials DROP COLUMN wallet_counter" >/dev/null
+  ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
+  run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
+  run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
+    "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk2.db
+  [ "$(sqlite3_max_version v10-bk.db)" = 10 ] && [ "$(sqlite3_max_version v10.db)" = 10 ] \
+    && [ -z "$(ls | grep -- '-bk.db.audit-')" ] \
+    && ok "the backup and the ledger stay at version 10; the audited copy is gone" \
+    || fail "versions: $(sqlite3_max_version v10-bk.db) $(sqlite3_max_version v10.db); $(ls)"
 fi
 [ "$(ledger_sql older "SELECT MAX(version) FROM schema_version")" = $((want - 1)) ] \
   && ok "admin left the older ledger at version $((want - 1))" || fail "admin migrated the older ledger"
