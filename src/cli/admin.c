@@ -947,6 +947,11 @@ static int refund(offpay_ledger *l, const refund_args *q, int json)
         return cli_usage_error("admin refund: --amount must be more than 0");
     rc = offpay_ledger_refund(l, q->presentment, amount, q->funded, q->ref,
                               q->key, cli_now(), &f, &replayed);
+    if (rc == OFFPAY_OK && q->key == NULL)
+        fprintf(stderr,
+                "offpay: admin refund: made without --key: this command run "
+                "again refunds again; give --key (the return's reference) "
+                "so that a repeat moves nothing\n");
     if (rc == OFFPAY_OK)
         return refund_print(&f, replayed, q->key, json);
     if (rc == OFFPAY_EOVER_REFUND &&

@@ -411,15 +411,22 @@ run_cli 1 "admin refund: no presentment 987654321 \(ENOTFOUND\)" -- \
   "$OFFPAY" admin refund --db "$LEDGER" --presentment 987654321 --amount 1.00
 run_cli 0 "0.50 EUR paid in by the merchant first \(--funded\)" -- \
   "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1" --amount 0.50 --funded
+# (made without --key: said, since the same command again refunds again)
+run_cli 0 "made without --key: this command run again refunds again; give --key" -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1" --amount 0.01 --funded
+run_cli 0 "paid in by the merchant first" -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1" --amount 0.01 --funded --key cli-2
+! "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1" --amount 0.01 --funded --key cli-2 2>&1 | grep -q "without --key" \
+  && ok "no such line under --key" || fail "the without --key line under --key"
 run_cli 2 "1.001: malformed amount" -- \
   "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1" --amount 1.001
 run_cli 2 "admin refund: give --presentment N \(an id from 1\) and --amount AMOUNT" -- \
   "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1"
 run_cli 2 "admin transfers: --amount is not an option of 'admin transfers'" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$W" --amount 1.00
-[ "$(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers WHERE kind = 'refund'")" = "5|1750" ] \
-  && [ "$(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers WHERE kind = 'deposit' AND presentment = $PR1")" = "1|50" ] \
-  && ok "five refund transfers: 4.00, 10.00 and 2.00 (one refund), 1.00, 0.50 (and its deposit)" \
+[ "$(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers WHERE kind = 'refund'")" = "7|1752" ] \
+  && [ "$(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers WHERE kind = 'deposit' AND presentment = $PR1")" = "3|52" ] \
+  && ok "seven refund transfers: 4.00, 10.00 and 2.00 (one refund), 1.00, 0.50, 0.01 twice (and their deposits)" \
   || fail "refund transfers: $(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers WHERE kind = 'refund'")"
 ledger_copy ledger tampered
 ledger_sql tampered "UPDATE credentials SET remaining = remaining + 1 WHERE serial = (SELECT MIN(serial) FROM credentials)"
