@@ -577,8 +577,11 @@ typedef struct offpay_wallet_lost_report {
  * it are revoked; escrow returns to the account after the upload grace.
  * This wallet marks every credential it holds revoked too. *rep (may be
  * NULL) receives offpayd's answer (zeroed on failure). Errors:
- * OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EREFUSED, OFFPAY_EIO, those of
- * saving the wallet. (Before 0.7.0 the last argument was the count.)
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EREFUSED, OFFPAY_EIO,
+ * OFFPAY_ESYNC_REQUIRED (offpayd revoked the wallet, *rep says so, but
+ * this copy could not mark its credentials revoked: why is in the log;
+ * the report again, or a sync, does it). (Before 0.7.0 the last argument
+ * was the count.)
  */
 offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
                                      const char *reason, uint32_t now,

@@ -509,6 +509,7 @@ static int backup(const char *db, const char *out, int json)
     offpay_audit_report r;
     unsigned            have = 0, want = 0;
     char                audited[4096 + 32];
+    int                 made = 0; /* the audited copy */
     offpay_err          rc = offpay_ledger_exists(db);
 
     if (no_ledger_file(db, rc))
@@ -544,13 +545,14 @@ static int backup(const char *db, const char *out, int json)
     if (have < want) {
         snprintf(audited, sizeof audited, "%s.audit-%ld", out, (long)getpid());
         rc = offpay_ledger_backup(out, audited);
+        made = rc == OFFPAY_OK; /* (EEXISTS: not this run's to remove) */
     }
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_open(have < want ? audited : out, NULL, &l);
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_audit(l, &r);
     offpay_ledger_close(l);
-    if (have < want) {
+    if (made) {
         char side[sizeof audited + 8];
 
         unlink(audited);

@@ -1519,7 +1519,14 @@ static int cmd_report_lost(const void *args, const char *arg CLI_UNUSED)
     if (w == NULL)
         return status;
     rc = offpay_wallet_report_lost(w, a->server, a->reason, cli_now(), &r);
-    if (rc != OFFPAY_OK)
+    if (rc == OFFPAY_ESYNC_REQUIRED) {
+        /* revoked at offpayd; this copy could not mark it (said above) */
+        print_lost(&r);
+        fprintf(stderr, "offpay: wallet report-lost: made at offpayd; this "
+                        "copy's credentials are not marked revoked yet: run "
+                        "it again or 'offpay wallet sync' (ESYNC_REQUIRED)\n");
+        status = EXIT_FAILURE_IO;
+    } else if (rc != OFFPAY_OK)
         status = cli_fail_online("wallet report-lost", rc);
     else
         print_lost(&r);

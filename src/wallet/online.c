@@ -219,32 +219,6 @@ offpay_err offpay__wallet_take_back(offpay_wallet *w, int *let)
     return rc;
 }
 
-/* post() with the wallet let go while it waits, offpayd's clock read
- * (offpay__wallet_clock_offset) while let go too. */
-static offpay_err post_let_go(offpay_wallet *w, const char *base,
-                              const char *path, const char *body, uint32_t now,
-                              json_t **doc, char *err_name, size_t err_cap)
-{
-    int        let = 0;
-    offpay_err rc, rt;
-
-    rc = offpay__wallet_let_go(w, &let);
-    if (rc != OFFPAY_OK)
-        return rc;
-    rc = post(w, base, path, body, now, offpay__wallet_clock_offset(base, now),
-              doc, err_name, err_cap);
-    rt = offpay__wallet_take_back(w, &let);
-    if (rt == OFFPAY_OK)
-        return rc;
-    if (rc == OFFPAY_OK) {
-        json_decref(*doc);
-        *doc = NULL;
-    }
-    if (err_name != NULL && err_cap > 0)
-        err_name[0] = '\0';
-    return rt;
-}
-
 /* One sync or allowance at a time (offpay__wallet_sync_lock). */
 static offpay_err sync_lock(const offpay_wallet *w, int *fd)
 {
@@ -525,12 +499,11 @@ static offpay_err revoke_all_local(offpay_wallet *w)
 static offpay_err renew(offpay_wallet *w, const char *base,
                         const offpay_wallet_sync_options *o,
                         const offpay_wallet_account *a, uint32_t now,
-                        uint64_t *renewed)
+                        uint64_t *renewed, int64_t *balance)
 {
     offpay_wallet_balance b;
     int64_t               want = 0;
     int                   fresh = 0;
-    offpay_err            rc;
 
     *renewed = 0;
     if (o->no_renew || a->balance <= 0)
@@ -558,8 +531,7 @@ static offpay_err renew(offpay_wallet *w, const char *base,
         return OFFPAY_OK;
     if (want > a->balance)
         want = a->balance;
-    rc = allowance(w, base, want, a->currency, 0, now, renewed, NULL);
-    return rc;
+    return allowance(w, base, want, a->currency, 0, now, renewed, balance);
 }
 
 /* offpayd's trust bundle and full revocation list, as bytes (free both);
@@ -800,19 +772,11 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     rc = offpay__wallet_sync_apply(w, v, nv);
     if (rc != OFFPAY_OK)
         goto out;
-    /* 4. renewal (let go again while offpayd is asked) */
-    if (!rep->account.revoked) {
-        rc = renew(w, base, o, &rep->account, now, &rep->renewed);
-        if (rc != OFFPAY_OK)
-            goto out;
-        if (rep->renewed != 0) {
-            json_decref(doc);
-            doc = NULL;
-            if (post_let_go(w, base, "/v1/wallet/status", "{}", now, &doc, NULL,
-                            0) == OFFPAY_OK)
-                account_of(doc, base, &rep->account);
-        }
-    }
+    /* 4. renewal (let go again while offpayd is asked); the account's
+     * balance after it as the allowance's answer gives it */
+    if (!rep->account.revoked)
+        rc = renew(w, base, o, &rep->account, now, &rep->renewed,
+                   &rep->account.balance);
 out:
     /* the handle is given back holding the wallet, or the sync failed */
     rt = offpay__wallet_take_back(w, &let);
@@ -862,6 +826,7 @@ offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
     const char *base = NULL;
     json_t     *req, *doc = NULL;
     char       *body = NULL;
+    int         let = 0;
     offpay_err  rc;
 
     if (rep != NULL)
@@ -876,15 +841,31 @@ offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
     json_decref(req);
     if (body == NULL)
         return OFFPAY_ENOMEM;
-    rc = post_let_go(w, base, "/v1/wallet/revoke", body, now, &doc, NULL, 0);
+    rc = offpay__wallet_let_go(w, &let);
+    if (rc == OFFPAY_OK)
+        rc = post(w, base, "/v1/wallet/revoke", body, now,
+                  offpay__wallet_clock_offset(base, now), &doc, NULL, 0);
     offpay__json_free(body);
-    if (rc == OFFPAY_OK && rep != NULL)
+    if (rc != OFFPAY_OK) {
+        (void)offpay__wallet_take_back(w, &let); /* said if it fails */
+        return rc;
+    }
+    if (rep != NULL)
         lost_report_of(doc, rep);
     json_decref(doc);
     /* this copy shows no code any more either (the lost phone learns it
      * at its next sync, and terminals from the revocation list) */
+    rc = offpay__wallet_take_back(w, &let);
     if (rc == OFFPAY_OK)
         rc = revoke_all_local(w);
+    if (rc != OFFPAY_OK) {
+        offpay__log("offpay: offpayd revoked the wallet, but this copy "
+                    "could not mark its own credentials revoked (%s): run "
+                    "the report again (offpayd changes nothing more), or "
+                    "'offpay wallet sync'\n",
+                    offpay_errname(rc));
+        rc = OFFPAY_ESYNC_REQUIRED; /* made at offpayd: not "try again" */
+    }
     return rc;
 }
 

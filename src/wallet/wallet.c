@@ -172,8 +172,9 @@ struct offpay_wallet {
     int          check_ck; /* a full replay checks the sums at ck.n */
     int          unlogged; /* a code is in memory whose append failed */
     /* Let go while a sync waits on offpayd (offpay__wallet_let_go): the
-     * lock released, nothing written until retaken. */
-    int          let_go;
+     * lock released, nothing written until retaken; retake_failed: never
+     * again (the handle is to be closed). */
+    int          let_go, retake_failed;
     cred_entry  *creds;    /* heap, not secret */
     size_t       n_creds, cap_creds;
     size_t       last_cred; /* find_cred's guess */
@@ -2349,6 +2350,10 @@ offpay_err offpay__wallet_let_go(offpay_wallet *w, int *done)
     offpay_err rc;
 
     *done = 0;
+    /* one whose retake failed is to be closed: nothing more is asked of
+     * offpayd through it (its answer could not be kept) */
+    if (w != NULL && w->retake_failed)
+        return OFFPAY_EBUSY;
     /* a reader's handle holds no lock; one with something only in memory
      * (a code whose append failed, a file still to migrate) keeps it */
     if (w == NULL || w->let_go || w->lock_fd < 0 || w->sealer == NULL ||
@@ -2426,19 +2431,23 @@ offpay_err offpay__wallet_retake(offpay_wallet *w)
 
     if (w == NULL || !w->let_go)
         return OFFPAY_OK; /* never let go */
-    if (w->lock_fd < 0 && (rc = lock_wallet(w)) != OFFPAY_OK)
-        return rc; /* still let go: writes nothing; may be tried again */
+    if (w->lock_fd < 0 && (rc = lock_wallet(w)) != OFFPAY_OK) {
+        w->retake_failed = 1; /* still let go: writes nothing */
+        return rc;
+    }
     /* What other processes may have done meanwhile (a payment, a receipt,
      * an allowance, a settings change) is read again, always: a few
      * reads, at most a checkpoint's worth of records, and no KDF run. */
     rc = reload(w);
-    if (rc == OFFPAY_OK)
+    if (rc == OFFPAY_OK) {
         w->let_go = 0;
-    else {
+        w->retake_failed = 0; /* (reload gave w a state without it) */
+    } else {
         /* still let go, and no longer holding the wallet from others:
          * the handle is to be closed */
         offpay__lock_release(w->lock_fd);
         w->lock_fd = -1;
+        w->retake_failed = 1;
     }
     return rc;
 }

@@ -207,12 +207,14 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
  * but reads and signs requests from what it holds. *done is 1 when it let
  * go; a reader's handle, one already let go, or one with something held
  * in memory only (a failed append, a file still to migrate) keeps what it
- * has (*done 0). offpay__wallet_retake takes the lock again (waiting as
- * an open does: OFFPAY_EBUSY after offpay__lock_wait_ms) and, if the
- * wallet's files changed meanwhile, reads them again under the sealer it
- * holds (OFFPAY_EPASSPHRASE: sealed again under another key;
- * OFFPAY_ECORRUPT: another wallet's file). On failure the handle stays let
- * go; a no-op for a handle not let go.
+ * has (*done 0); one whose retake failed gets OFFPAY_EBUSY.
+ * offpay__wallet_retake takes the lock again (waiting as an open does:
+ * OFFPAY_EBUSY after offpay__lock_wait_ms) and reads the wallet's files
+ * again, always, under the sealer it holds (OFFPAY_EPASSPHRASE: sealed
+ * again under another key; OFFPAY_ECORRUPT: another wallet's file). On
+ * failure the handle stays let go, without the lock, and is to be closed
+ * (a later retake that succeeds makes it whole again); a no-op for a
+ * handle not let go.
  */
 offpay_err offpay__wallet_let_go(offpay_wallet *w, int *done);
 offpay_err offpay__wallet_retake(offpay_wallet *w);

@@ -2005,6 +2005,8 @@ static void test_let_go_while_syncing(void)
     }
     CHECK_ERR(offpay__wallet_retake(f.w), OFFPAY_EPASSPHRASE);
     CHECK_ERR(offpay_wallet_pay(f.w, 5, EUR, NOW, &code, NULL), OFFPAY_EBUSY);
+    /* nor does it ask offpayd anything more (an answer it could not keep) */
+    CHECK_ERR(offpay__wallet_let_go(f.w, &let), OFFPAY_EBUSY);
     {
         char lock[700];
 
