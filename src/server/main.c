@@ -779,6 +779,15 @@ int main(int argc, char **argv)
 
         if (mt == NULL)
             goto out;
+        /* the operator's token given to a metrics scraper too: whoever
+         * reads the scraper's configuration can move money */
+        if (strlen(mt) == strlen(token) &&
+            sodium_memcmp(mt, token, strlen(mt)) == 0)
+            fprintf(stderr,
+                    "offpayd: WARNING: --metrics-token-file holds the "
+                    "operator's token: a scraper holding it can do "
+                    "everything the operator can; give it a token of its "
+                    "own\n");
         srv_set_metrics_token(&srv, mt);
         sodium_free(mt); /* wiped */
     }

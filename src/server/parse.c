@@ -109,7 +109,7 @@ void srv_fail_amount(srv_reply *out, offpay_err rc, const char *what,
     else if (rc == OFFPAY_EAMOUNT)
         srv_fail_engine_hint(out, rc,
                              "%s: \"%.40s\" is not an amount in %s: a "
-                             "string such as \"12.50\", with a '.' and at "
+                             "string such as \"12.50\" (or \"12\"), at "
                              "most %d decimals, no sign",
                              what, text, offpay_currency_alpha(currency),
                              offpay_currency_exponent(currency));

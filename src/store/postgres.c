@@ -1370,6 +1370,9 @@ static offpay_err migrate(offpay__store *s)
         if (rc != OFFPAY_OK)
             goto out;
     }
+    if (version > 0 && (size_t)version < offpay__n_migrations)
+        offpay__log("offpay: ledger upgraded from schema version %ld to %zu\n",
+                    version, offpay__n_migrations);
 out:
     (void)exec_sql(s, "SELECT pg_advisory_unlock(7430717)");
     return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;

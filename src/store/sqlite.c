@@ -1339,6 +1339,10 @@ static offpay_err migrate(sqlite3 *db)
         if (rc != OFFPAY_OK)
             break;
     }
+    if (rc == OFFPAY_OK && version > 0 &&
+        (size_t)version < offpay__n_migrations)
+        offpay__log("offpay: ledger upgraded from schema version %d to %zu\n",
+                    version, offpay__n_migrations);
     return rc;
 }
 

@@ -495,6 +495,15 @@ if [ "$BACKEND" = sqlite ]; then
     && [ -z "$(ls | grep -- '-bk.db.audit-')" ] \
     && ok "the backup and the ledger stay at version 10; the audited copy is gone" \
     || fail "versions: $(sqlite3_max_version v10-bk.db) $(sqlite3_max_version v10.db); $(ls)"
+  # offpayd of this version upgrades it at its start, and says so
+  "$OFFPAYD" --db "$work/v10.db" --listen 127.0.0.1:0 --issuer iss \
+      --passphrase-file ip --root iss/root.pub --token-file token >v10.out 2>&1 &
+  v10_pid=$!; all_pids+=("$v10_pid")
+  for _ in $(seq 1 400); do grep -q "listening on" v10.out && break; sleep 0.05; done
+  kill "$v10_pid"; wait "$v10_pid" 2>/dev/null || true
+  grep -q "^offpay: ledger upgraded from schema version 10 to $want$" v10.out \
+    && [ "$(sqlite3_max_version v10.db)" = "$want" ] \
+    && ok "offpayd upgraded the version-10 ledger, and said so" || fail "upgrade: $(cat v10.out)"
 fi
 [ "$(ledger_sql older "SELECT MAX(version) FROM schema_version")" = $((want - 1)) ] \
   && ok "admin left the older ledger at version $((want - 1))" || fail "admin migrated the older ledger"

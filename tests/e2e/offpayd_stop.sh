@@ -102,6 +102,13 @@ set -e
 [ "$st" = 3 ] && grep -q "mtoken holds fewer than 16 bytes" m.err \
   && ok "a metrics token too short: offpayd does not start, says why" \
   || fail "short metrics token at start: $st $(cat m.err)"
+# the operator's own token as the metrics token: warned of at the start
+cp token mtoken
+start_server --metrics-token-file mtoken
+grep -q "WARNING: --metrics-token-file holds the operator's token" server.err \
+  && ok "the operator's token given as the metrics token: warned" \
+  || fail "no warning for the operator's token as metrics token: $(tail -3 server.err)"
+stop_server TERM
 printf 'metrics-scraper-token-0123456789\n' > mtoken
 start_server --metrics-token-file mtoken
 st=$(metrics_status)
