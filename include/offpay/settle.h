@@ -92,6 +92,26 @@ offpay_err offpay_ledger_schema(const char *path, unsigned *have,
  * file system's (OFFPAY_ENOSPC, ...). */
 offpay_err offpay_ledger_backup(const char *path, const char *out);
 
+/* The most offpay_ledger_skip_ids moves the ids at once. */
+#define OFFPAY_LEDGER_SKIP_MAX 1000000000u
+
+/*
+ * offpay_ledger_skip_ids — moves the next credential serial (on every
+ * shard) and the next terminal id `by` (1 to OFFPAY_LEDGER_SKIP_MAX) past
+ * where they stand: after a restore from a backup, wallets and terminals
+ * hold serials and ids the restored ledger never issued, and it would
+ * issue them again (docs/operations.md §5). Run it with `by` above the
+ * number of credentials and terminals issued since the backup, before the
+ * ledger issues anything. *next_serial (shard 0's) and *next_terminal
+ * (either may be NULL) receive where they stand now. Run twice, it moves
+ * them twice. Errors: OFFPAY_EINVAL, OFFPAY_ERANGE (past a shard's range
+ * of serials, or terminal ids' 32 bits: nothing moved on that shard),
+ * OFFPAY_ESTORE. (Since 0.11.0.)
+ */
+offpay_err offpay_ledger_skip_ids(offpay_ledger *l, uint64_t by,
+                                  uint64_t *next_serial,
+                                  uint32_t *next_terminal);
+
 /* The backend offpay_ledger_open picks for path (which need not exist):
  * "shards:" before a shard map, "postgresql://" or "postgres://" before a
  * libpq URL, else a SQLite file. Pure. */

@@ -51,6 +51,7 @@ static const char help[] =
     "                    [--limit N] [--json]\n"
     "       offpay admin lists --server URL --root ROOT --out-dir DIR\n"
     "       offpay admin backup --db LEDGER --out FILE [--json]\n"
+    "       offpay admin skip-ids --db LEDGER [--by N] [--json]\n"
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
     "LEDGER is offpayd's --db: a SQLite file, or a PostgreSQL URL such as\n"
@@ -122,6 +123,13 @@ static const char help[] =
     "            plain copy of the file misses what is still in its\n"
     "            write-ahead log.) docs/operations.md says what a restore\n"
     "            from a backup loses\n"
+    "  skip-ids  after a restore from a backup, before offpayd starts on\n"
+    "            it: move the next credential serial (on every shard) and\n"
+    "            the next terminal id --by N past where they stand (default\n"
+    "            1000000; more than were issued since the backup), so that\n"
+    "            nothing issued now takes a serial or id a wallet or\n"
+    "            terminal holds from before the restore (docs/operations.md\n"
+    "            §5); run twice, it moves them twice\n"
     "\n"
     "  --db LEDGER      the ledger (required, unless --server or --shards)\n"
     "  --shards FILE    the ledger is the PostgreSQL shards FILE names, as\n"
@@ -163,7 +171,8 @@ static const char help[] =
     "  --token-file FILE  with --server: the operator's bearer token\n"
     "  --out FILE       evidence: where to write it (atomically);\n"
     "                   backup: the new file\n"
-    "  --force          evidence: replace an existing FILE\n";
+    "  --force          evidence: replace an existing FILE\n"
+    "  --by N           skip-ids: how far (1 to 1000000000)\n";
 
 /* The commands that read the ledger (lists has its own parser), with the
  * options each takes besides --db, --shards and --json. */
@@ -181,6 +190,7 @@ static const struct {
     {"merchants", "after limit"},
     {"accounts", "ref after limit"},
     {"backup", "out"},
+    {"skip-ids", "by"},
 };
 
 /* The length of the line at p, its newline included. */
@@ -480,6 +490,34 @@ static int release(offpay_ledger *l, int json)
         printf("{\"released\":%zu}\n", n);
     else
         printf("released %zu escrow(s)\n", n);
+    return EXIT_OK;
+}
+
+/* After a restore: the next serial and terminal id moved past those
+ * devices may hold (offpay_ledger_skip_ids). */
+static int skip_ids(offpay_ledger *l, uint64_t by, int json)
+{
+    uint64_t   serial = 0;
+    uint32_t   terminal = 0;
+    offpay_err rc = offpay_ledger_skip_ids(l, by, &serial, &terminal);
+
+    if (rc == OFFPAY_ERANGE) {
+        fprintf(stderr,
+                "offpay: admin skip-ids: moving by %llu passes the "
+                "ids a shard (or a terminal id's 32 bits) may take: "
+                "give a smaller --by (ERANGE)\n",
+                (unsigned long long)by);
+        return EXIT_FAILURE_IO;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail("skip-ids", rc);
+    if (json)
+        printf("{\"next_serial\":\"%llu\",\"next_terminal\":%u}\n",
+               (unsigned long long)serial, terminal);
+    else
+        printf("the next credential serial is now %llu, the next terminal "
+               "id %u (%llu past where they stood)\n",
+               (unsigned long long)serial, terminal, (unsigned long long)by);
     return EXIT_OK;
 }
 
@@ -1483,6 +1521,7 @@ int cli_admin(int argc, char **argv)
         {"ref", required_argument, NULL, 'r'},
         {"key", required_argument, NULL, 'K'},
         {"funded", no_argument, NULL, 'F'},
+        {"by", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -1494,7 +1533,7 @@ int cli_admin(int argc, char **argv)
     offpay_ledger *l = NULL;
     admin_args     a;
     refund_args    q = {0, NULL, NULL, NULL, 0};
-    uint64_t       seen = 0, x = 0, case_id = 0;
+    uint64_t       seen = 0, x = 0, case_id = 0, by = 1000000;
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
 
@@ -1506,7 +1545,8 @@ int cli_admin(int argc, char **argv)
             return cli_usage_error("admin: give a command (audit, release, "
                                    "cases, evidence, enroll-code, "
                                    "revoke-wallet, transfers, refund, "
-                                   "merchants, accounts, lists, backup)");
+                                   "merchants, accounts, lists, backup, "
+                                   "skip-ids)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
@@ -1600,6 +1640,12 @@ int cli_admin(int argc, char **argv)
                 bad = cli_usage_error("admin refund: --key is 1 to %d "
                                       "printable ASCII characters, no space",
                                       OFFPAY_REQUEST_KEY_MAX);
+            break;
+        case 'B':
+            bad = parse_u64("--by", optarg, OFFPAY_LEDGER_SKIP_MAX, &by);
+            if (!bad && by == 0)
+                bad = cli_usage_error("admin skip-ids: --by is 1..%u",
+                                      OFFPAY_LEDGER_SKIP_MAX);
             break;
         case 'N': /* release --now: what release does; said for clarity */
             if (strcmp(cmd, "release") != 0)
@@ -1786,6 +1832,8 @@ int cli_admin(int argc, char **argv)
         status = audit(l, json);
     else if (strcmp(cmd, "release") == 0)
         status = release(l, json);
+    else if (strcmp(cmd, "skip-ids") == 0)
+        status = skip_ids(l, by, json);
     else if (strcmp(cmd, "cases") == 0)
         status = cases(l, &a);
     else if (strcmp(cmd, "enroll-code") == 0)

@@ -25,7 +25,7 @@ static const char help[] =
     "  decode    print any offpay code in human form and as JSON\n"
     "  admin     the operator on the settlement ledger: audit, release,\n"
     "            cases, evidence, enroll-code, revoke-wallet, transfers,\n"
-    "            refund, merchants, accounts, lists, backup\n"
+    "            refund, merchants, accounts, lists, backup, skip-ids\n"
     "  verify-evidence  check a case's evidence file offline (root key only)\n"
     "  version   print the version\n"
     "\n"

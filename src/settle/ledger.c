@@ -368,6 +368,41 @@ offpay_err offpay_ledger_backup(const char *path, const char *out)
     return rc == OFFPAY_OK ? offpay__store_sqlite_backup(path, out) : rc;
 }
 
+struct skip_ctx {
+    int      terminal;
+    uint64_t by, next;
+};
+
+static offpay_err skip_tx(offpay_ledger *l, void *p)
+{
+    struct skip_ctx *c = p;
+
+    return l->ops->ids_skip(l->store, c->terminal, c->by, &c->next);
+}
+
+offpay_err offpay_ledger_skip_ids(offpay_ledger *l, uint64_t by,
+                                  uint64_t *next_serial,
+                                  uint32_t *next_terminal)
+{
+    struct skip_ctx c = {0, by, 0};
+    offpay_err      rc = OFFPAY_OK;
+
+    if (l == NULL || by == 0 || by > OFFPAY_LEDGER_SKIP_MAX)
+        return OFFPAY_EINVAL;
+    /* each shard's serials; the terminals' ids are the directory's */
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        rc = offpay__ledger_tx_on(l, k, skip_tx, &c);
+        if (rc == OFFPAY_OK && k == 0 && next_serial != NULL)
+            *next_serial = c.next;
+    }
+    c.terminal = 1;
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx_on(l, 0, skip_tx, &c);
+    if (rc == OFFPAY_OK && next_terminal != NULL)
+        *next_terminal = (uint32_t)c.next;
+    return rc;
+}
+
 offpay_ledger_backend offpay_ledger_backend_of(const char *path)
 {
     if (path != NULL && strncmp(path, "shards:", 7) == 0)

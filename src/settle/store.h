@@ -300,6 +300,12 @@ typedef struct offpay__store_ops {
     offpay_err (*wallet_accounts)(offpay__store *s, const char *ref,
                                   uint64_t after, size_t max,
                                   offpay_wallet_account_info *out, size_t *n);
+    /* the next credential serial (terminal 0) or terminal id (1) this
+     * store gives raised by `by` (012_id_floors): *next the next one now;
+     * ERANGE when that passes the store's range (a shard's, or a
+     * terminal id's 32 bits) */
+    offpay_err (*ids_skip)(offpay__store *s, int terminal, uint64_t by,
+                           uint64_t *next);
     /* presentment id and its refund transfers with an id below before
      * (offpay__refund_base_sql); ENOTFOUND */
     offpay_err (*refund_base)(offpay__store *s, uint64_t presentment,
@@ -512,7 +518,7 @@ typedef struct offpay__store_ops {
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \
-    X(merchants) X(wallet_accounts)
+    X(merchants) X(wallet_accounts) X(ids_skip)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

@@ -1460,6 +1460,8 @@ static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at);
 static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
                                       uint32_t counter);
+static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
+                             uint64_t *next);
 static offpay_err s_wallet_key_lock(offpay__store *s,
                                     const uint8_t  pk[OFFPAY_PK_BYTES]);
 static offpay_err s_request_get(offpay__store *s, const char *key,
@@ -2822,5 +2824,41 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
             (*n)++;
         }
     }
+    return rc;
+}
+
+/* ---- the ids' floor (012_id_floors) ---------------------------------- */
+
+static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
+                             uint64_t *next)
+{
+    /* the sequence moved: its next value (the one after its last, or its
+     * start when none was taken) plus by, within its bounds (a shard's
+     * range); no row when past them */
+    static const char fmt[] =
+        "SELECT setval(q, n, false) FROM (SELECT q, coalesce("
+        "pg_sequence_last_value(q) + 1, (SELECT last_value FROM %s))"
+        " + $1::bigint AS n, (SELECT seqmax FROM pg_sequence WHERE seqrelid"
+        " = q) AS mx FROM (SELECT pg_get_serial_sequence('%s', '%s')::regclass"
+        " AS q) a) b WHERE n <= mx";
+    char       sql[sizeof fmt + 64];
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    if (by > (uint64_t)INT32_MAX * 4)
+        return OFFPAY_ERANGE;
+    snprintf(sql, sizeof sql, fmt,
+             terminal ? "terminals_id_seq" : "credentials_serial_seq",
+             terminal ? "terminals" : "credentials",
+             terminal ? "id" : "serial");
+    p_u64(&p, by);
+    rc = run_sql_row(s, sql, &p, &r);
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_ERANGE;
+    if (rc == OFFPAY_OK)
+        *next = col_u64(r, 0, 0);
+    if (rc == OFFPAY_OK && terminal && *next > UINT32_MAX)
+        rc = OFFPAY_ERANGE;
     return rc;
 }

@@ -106,8 +106,13 @@ static const char *const SQL[S_COUNT] = {
     [S_MERCHANT_GET] =
         "SELECT account, currency, name FROM merchants WHERE id = ?1",
     [S_TERMINAL_BY_PK] = "SELECT id FROM terminals WHERE pk = ?1",
-    [S_TERMINAL_ADD] = "INSERT INTO terminals (merchant, pk, created_at)"
-                       " VALUES (?1, ?2, ?3)",
+    /* the id and serial: the table's highest + 1, or the floor an
+     * operator raised them to (012_id_floors, offpay_ledger_skip_ids) */
+    [S_TERMINAL_ADD] =
+        "INSERT INTO terminals (id, merchant, pk, created_at)"
+        " VALUES (max(coalesce((SELECT max(id) FROM terminals), 0) + 1,"
+        " coalesce((SELECT next FROM id_floors WHERE what = 'terminal'), 0)),"
+        " ?1, ?2, ?3)",
     [S_TERMINAL_SET_CRED] = "UPDATE terminals SET bytes = ?2 WHERE id = ?1",
     [S_TERMINAL_GET] =
         "SELECT t.merchant, m.account, m.currency, t.revoked_at, t.pk"
@@ -117,9 +122,11 @@ static const char *const SQL[S_COUNT] = {
                           " rotated_to = ?4 WHERE id = ?1 AND revoked_at IS"
                           " NULL",
     [S_CRED_ADD] =
-        "INSERT INTO credentials (wallet_account, escrow_account, wallet_pk,"
-        " lim, currency, valid_from, expires, flags, remaining)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+        "INSERT INTO credentials (serial, wallet_account, escrow_account,"
+        " wallet_pk, lim, currency, valid_from, expires, flags, remaining)"
+        " VALUES (max(coalesce((SELECT max(serial) FROM credentials), 0) + 1,"
+        " coalesce((SELECT next FROM id_floors WHERE what = 'serial'), 0)),"
+        " ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
     [S_CRED_SET_BYTES] = "UPDATE credentials SET bytes = ?2 WHERE serial = ?1",
     [S_CRED_GET] =
         "SELECT wallet_account, escrow_account, lim, currency, valid_from,"
@@ -1428,6 +1435,8 @@ static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at);
 static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
                                       uint32_t counter);
+static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
+                             uint64_t *next);
 static offpay_err s_wallet_key_lock(offpay__store *s,
                                     const uint8_t  pk[OFFPAY_PK_BYTES]);
 static offpay_err s_request_get(offpay__store *s, const char *key,
@@ -2579,5 +2588,44 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
     if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
         rc = map(step);
     sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- the ids' floor (012_id_floors) ---------------------------------- */
+
+static int read_next(sqlite3_stmt *st, void *out)
+{
+    sqlite3_int64 v = sqlite3_column_int64(st, 0);
+
+    *(uint64_t *)out = v > 0 ? (uint64_t)v : 0;
+    return v > 0 ? 0 : -1;
+}
+
+static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
+                             uint64_t *next)
+{
+    /* the next id as S_CRED_ADD and S_TERMINAL_ADD give it, plus by */
+    static const char serial_sql[] =
+        "INSERT INTO id_floors (what, next) VALUES ('serial',"
+        " max(coalesce((SELECT max(serial) FROM credentials), 0) + 1,"
+        " coalesce((SELECT next FROM id_floors WHERE what = 'serial'), 0))"
+        " + ?2) ON CONFLICT (what) DO UPDATE SET next = excluded.next"
+        " RETURNING next";
+    static const char terminal_sql[] =
+        "INSERT INTO id_floors (what, next) VALUES ('terminal',"
+        " max(coalesce((SELECT max(id) FROM terminals), 0) + 1,"
+        " coalesce((SELECT next FROM id_floors WHERE what = 'terminal'), 0))"
+        " + ?2) ON CONFLICT (what) DO UPDATE SET next = excluded.next"
+        " RETURNING next";
+    online_args x = {NULL, 0, 0, 0, 0, NULL};
+    offpay_err  rc;
+
+    if (by > (uint64_t)INT32_MAX * 4)
+        return OFFPAY_ERANGE;
+    x.a = (int64_t)by;
+    rc = once(s, terminal ? terminal_sql : serial_sql, bind_args, &x, read_next,
+              next, NULL);
+    if (rc == OFFPAY_OK && terminal && *next > UINT32_MAX)
+        rc = OFFPAY_ERANGE; /* terminal ids are 32 bits */
     return rc;
 }

@@ -134,4 +134,24 @@ curl -s "$URL/metrics" > metrics.txt
   && ok "a check of two codes that are no payment code: malformed 2, no alarm" \
   || fail "check of junk: $status $(cat resp.json) $(grep checked metrics.txt)"
 audit_passes "at the end"
+
+# ---- 5. the ids moved past what devices hold ---------------------------
+# w2's credential (S2) and nothing else was issued after the backup: the
+# restored ledger would issue S2 again. `offpay admin skip-ids`, run with
+# offpayd stopped, moves the next serial and terminal id past them.
+stop_server TERM
+run_cli 2 "admin skip-ids: --by is 1..1000000000" -- "$OFFPAY" admin skip-ids --db "$LEDGER" --by 0
+run_cli 0 "the next credential serial is now $((S1 + 1001)), the next terminal id 1003 \(1000 past where they stood\)" -- \
+  "$OFFPAY" admin skip-ids --db "$LEDGER" --by 1000
+start_server
+new_wallet w3 "$W" 5.00
+[ "$SERIAL" = $((S1 + 1001)) ] && [ "$SERIAL" != "$S2" ] \
+  && ok "a credential issued after the restore: serial $SERIAL, not w2's $S2 again" \
+  || fail "serial after skip-ids: $SERIAL (w2 holds $S2)"
+new_terminal tc "$MID"
+[ "$TID" = 1003 ] && ok "a terminal registered after it: id 1003" || fail "terminal id after skip-ids: $TID"
+c=$(pay w3 1.00); accept tc "$c" 1.00 || fail "tc accepts w3's 1.00"
+run_cli 0 "uploaded 1 payment\(s\): 1 decided \(1 paid, 1.00 EUR" -- \
+  "$OFFPAY" terminal sync --terminal tc --passphrase-file tp --server "$URL"
+audit_passes "after skip-ids"
 finish

@@ -223,10 +223,10 @@ expect_http 400 EAMOUNT "a deposit of 0"
 hint_is "amount: more than 0 is needed"
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":"12,50"}'
 expect_http 400 EAMOUNT "an amount with a comma"
-hint_is 'amount: "12,50" is not an amount in EUR: a string such as "12.50", with a '"'.'"' and at most 2 decimals, no sign'
+hint_is 'amount: "12,50" is not an amount in EUR: a string such as "12.50" (or "12"), at most 2 decimals, no sign'
 api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$(printf '%064x' 1)\",\"limit\":\"-1\"}"
 expect_http 400 EAMOUNT "a negative limit"
-hint_is 'limit: "-1" is not an amount in EUR: a string such as "12.50", with a '"'.'"' and at most 2 decimals, no sign'
+hint_is 'limit: "-1" is not an amount in EUR: a string such as "12.50" (or "12"), at most 2 decimals, no sign'
 # A deposit bounded so no balance or sum can overflow 64 bits (2^63 - 1
 # minor units once broke every read of the currency): refused, nothing booked.
 api GET "/v1/admin/accounts/$W"; wbal=$(jget .balance.minor)

@@ -480,13 +480,14 @@ ledger_sql older "DELETE FROM schema_version WHERE version = $want" >/dev/null
 run_cli 3 "the ledger's schema is version $((want - 1)), this offpay's is $want: start the offpayd of this version first" -- \
   "$OFFPAY" admin audit --db "$(ledger_url older)"
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of the version before, for real (migration 011 undone: a
+  # A ledger of version 10, for real (migrations 011 and 012 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
   # upgraded and removed.
   ledger_copy ledger v10
   ledger_sql v10 "ALTER TABLE credentials DROP COLUMN wallet_counter" >/dev/null
+  ledger_sql v10 "DROP TABLE id_floors" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
@@ -500,7 +501,7 @@ if [ "$BACKEND" = sqlite ]; then
       --passphrase-file ip --root iss/root.pub --token-file token >v10.out 2>&1 &
   v10_pid=$!; all_pids+=("$v10_pid")
   for _ in $(seq 1 400); do grep -q "listening on" v10.out && break; sleep 0.05; done
-  kill "$v10_pid"; wait "$v10_pid" 2>/dev/null || true
+  kill "$v10_pid" 2>/dev/null || true; wait "$v10_pid" 2>/dev/null || true
   grep -q "^offpay: ledger upgraded from schema version 10 to $want$" v10.out \
     && [ "$(sqlite3_max_version v10.db)" = "$want" ] \
     && ok "offpayd upgraded the version-10 ledger, and said so" || fail "upgrade: $(cat v10.out)"

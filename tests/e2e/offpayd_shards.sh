@@ -611,4 +611,18 @@ api POST "/v1/admin/terminals/$TF/revoke" '{}'
 [ "$(shard_sql 1 "SELECT revoked_at IS NOT NULL FROM terminals WHERE id = $TF")" = t ] \
   && ok "its revocation copied to shard 1" || fail "tf's revocation on shard 1"
 audit_passes "after the map checks and the directory copies"
+
+# skip-ids (after a restore, docs/operations.md §5): each shard's next
+# serial moves, within its range; past a range it is refused, nothing
+# moved on that shard
+next_serial() { shard_sql "$1" "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM credentials_serial_seq"; }
+n0=$(next_serial 0); n1=$(next_serial 1)
+run_cli 0 "the next credential serial is now $((n0 + 10)), the next terminal id [0-9]+ \(10 past where they stood\)" -- \
+  "$OFFPAY" admin skip-ids --shards shards.conf --by 10
+[ "$(next_serial 1)" = $((n1 + 10)) ] && ok "shard 1's next serial moved too: $((n1 + 10))" \
+  || fail "shard 1's next serial: $(next_serial 1), want $((n1 + 10))"
+run_cli 3 "moving by 1000000000 passes the ids a shard" -- \
+  "$OFFPAY" admin skip-ids --shards shards.conf --by 1000000000
+[ "$(next_serial 0)" = $((n0 + 10)) ] && ok "past shard 0's range: nothing moved there" \
+  || fail "shard 0 after a refused skip: $(next_serial 0)"
 finish
