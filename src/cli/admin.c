@@ -443,7 +443,8 @@ static int enroll_code(offpay_ledger *l, const char *currency, uint64_t expires,
 static int revoke_wallet(offpay_ledger *l, uint64_t account, int json)
 {
     size_t                    n = 0;
-    offpay_ledger_wallet_info before;
+    offpay_ledger_wallet_info before, after;
+    uint32_t                  back = 0, late = 0;
     char                      when[32];
     offpay_err                rc;
 
@@ -465,10 +466,24 @@ static int revoke_wallet(offpay_ledger *l, uint64_t account, int json)
     }
     if (rc != OFFPAY_OK)
         return cli_fail("admin revoke-wallet", rc);
-    if (json)
-        printf("{\"account\":\"%llu\",\"credentials_revoked\":%zu}\n",
-               (unsigned long long)account, n);
-    else if (before.revoked && n == 0)
+    /* what the payer is told (as POST /v1/admin/wallets/N/revoke says) */
+    if (offpay_ledger_wallet_get(l, NULL, account, &after) != OFFPAY_OK ||
+        offpay_ledger_wallet_due(l, after.pk, after.revoked_at, &back, &late) !=
+            OFFPAY_OK)
+        back = late = 0;
+    if (json) {
+        printf("{\"account\":\"%llu\",\"credentials_revoked\":%zu,"
+               "\"already_revoked\":%s,\"revoked_at\":%u,",
+               (unsigned long long)account, n,
+               before.revoked ? "true" : "false", (unsigned)after.revoked_at);
+        if (back != 0)
+            printf("\"escrow_back_by\":%u,\"late_until\":%u}\n", (unsigned)back,
+                   (unsigned)late);
+        else
+            printf("\"escrow_back_by\":null,\"late_until\":null}\n");
+        return EXIT_OK;
+    }
+    if (before.revoked && n == 0)
         printf("wallet of account %llu: already revoked at %s; nothing "
                "changed\n",
                (unsigned long long)account,
@@ -476,6 +491,14 @@ static int revoke_wallet(offpay_ledger *l, uint64_t account, int json)
     else
         printf("wallet of account %llu revoked: %zu credential(s) revoked\n",
                (unsigned long long)account, n);
+    if (back != 0) {
+        char when2[32];
+
+        printf("its escrow is back in the account by %s; what the lost "
+               "device paid offline and terminals upload late is paid from "
+               "the account until %s\n",
+               cli_iso_time(back, when), cli_iso_time(late, when2));
+    }
     return EXIT_OK;
 }
 

@@ -289,6 +289,13 @@ api POST "/v1/admin/wallets/$W3/revoke" '{"reason":"again"}'
   || fail "again: $(cat resp.json)"
 run_cli 0 "wallet of account $W3: already revoked at [0-9T:-]+Z; nothing changed" -- \
     "$OFFPAY" admin revoke-wallet --db "$LEDGER" --account "$W3"
+# the CLI says the same dates as the HTTP answer, and --json that it was
+# revoked before
+run_cli 0 "its escrow is back in the account by [0-9T:-]+Z; .* paid from the account until [0-9T:-]+Z" -- \
+    "$OFFPAY" admin revoke-wallet --db "$LEDGER" --account "$W3"
+back=$(jget .escrow_back_by); late=$(jget .late_until)
+run_cli 0 "\"credentials_revoked\":0,\"already_revoked\":true,\"revoked_at\":[0-9]+,\"escrow_back_by\":$back,\"late_until\":$late\}" -- \
+    "$OFFPAY" admin revoke-wallet --db "$LEDGER" --account "$W3" --json
 api POST "/v1/admin/wallets/999/revoke" '{}'
 expect_http 404 ENOTFOUND "an account no wallet enrolled with"
 run_cli 1 "no wallet enrolled with account $MA \(ENOTFOUND\)" -- \
