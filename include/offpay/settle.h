@@ -104,9 +104,10 @@ offpay_err offpay_ledger_backup(const char *path, const char *out);
  * number of credentials and terminals issued since the backup, before the
  * ledger issues anything. *next_serial (shard 0's) and *next_terminal
  * (either may be NULL) receive where they stand now. Run twice, it moves
- * them twice. Errors: OFFPAY_EINVAL, OFFPAY_ERANGE (past a shard's range
- * of serials, or terminal ids' 32 bits: nothing moved on that shard),
- * OFFPAY_ESTORE. (Since 0.11.0.)
+ * them twice. Errors: OFFPAY_EINVAL, OFFPAY_ERANGE (past terminal ids' 32
+ * bits: nothing moved; past a shard's range of serials: nothing moved on
+ * that shard, while the terminal ids and the shards before it moved),
+ * OFFPAY_ESTORE. Run it with offpayd stopped. (Since 0.11.0.)
  */
 offpay_err offpay_ledger_skip_ids(offpay_ledger *l, uint64_t by,
                                   uint64_t *next_serial,

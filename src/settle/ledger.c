@@ -389,17 +389,18 @@ offpay_err offpay_ledger_skip_ids(offpay_ledger *l, uint64_t by,
 
     if (l == NULL || by == 0 || by > OFFPAY_LEDGER_SKIP_MAX)
         return OFFPAY_EINVAL;
-    /* each shard's serials; the terminals' ids are the directory's */
+    /* the terminals' ids (the directory's: 32 bits, the likelier
+     * refusal) first, then each shard's serials */
+    c.terminal = 1;
+    rc = offpay__ledger_tx_on(l, 0, skip_tx, &c);
+    if (rc == OFFPAY_OK && next_terminal != NULL)
+        *next_terminal = (uint32_t)c.next;
+    c.terminal = 0;
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
         rc = offpay__ledger_tx_on(l, k, skip_tx, &c);
         if (rc == OFFPAY_OK && k == 0 && next_serial != NULL)
             *next_serial = c.next;
     }
-    c.terminal = 1;
-    if (rc == OFFPAY_OK)
-        rc = offpay__ledger_tx_on(l, 0, skip_tx, &c);
-    if (rc == OFFPAY_OK && next_terminal != NULL)
-        *next_terminal = (uint32_t)c.next;
     return rc;
 }
 

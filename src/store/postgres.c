@@ -2834,13 +2834,16 @@ static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
 {
     /* the sequence moved: its next value (the one after its last, or its
      * start when none was taken) plus by, within its bounds (a shard's
-     * range); no row when past them */
+     * range; a terminal id's 32 bits), else no row and nothing moved. It
+     * stays marked used (setval's true): a sequence marked unused is one
+     * the shard binding may restart at its range's first value. */
     static const char fmt[] =
-        "SELECT setval(q, n, false) FROM (SELECT q, coalesce("
-        "pg_sequence_last_value(q) + 1, (SELECT last_value FROM %s))"
-        " + $1::bigint AS n, (SELECT seqmax FROM pg_sequence WHERE seqrelid"
-        " = q) AS mx FROM (SELECT pg_get_serial_sequence('%s', '%s')::regclass"
-        " AS q) a) b WHERE n <= mx";
+        "SELECT setval(q, n - 1, true) + 1 FROM (SELECT q, coalesce("
+        "pg_sequence_last_value(q) + 1, (SELECT seqstart FROM pg_sequence"
+        " WHERE seqrelid = q)) + $1::bigint AS n, (SELECT least(seqmax, %s)"
+        " FROM pg_sequence WHERE seqrelid = q) AS mx FROM (SELECT"
+        " pg_get_serial_sequence('%s', '%s')::regclass AS q) a) b"
+        " WHERE n <= mx";
     char       sql[sizeof fmt + 64];
     params     p = {0};
     PGresult  *r = NULL;
@@ -2848,17 +2851,14 @@ static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
 
     if (by > (uint64_t)INT32_MAX * 4)
         return OFFPAY_ERANGE;
-    snprintf(sql, sizeof sql, fmt,
-             terminal ? "terminals_id_seq" : "credentials_serial_seq",
-             terminal ? "terminals" : "credentials",
-             terminal ? "id" : "serial");
+    snprintf(
+        sql, sizeof sql, fmt, terminal ? "4294967295" : "9223372036854775807",
+        terminal ? "terminals" : "credentials", terminal ? "id" : "serial");
     p_u64(&p, by);
     rc = run_sql_row(s, sql, &p, &r);
     if (rc == OFFPAY_ENOTFOUND)
         return OFFPAY_ERANGE;
     if (rc == OFFPAY_OK)
         *next = col_u64(r, 0, 0);
-    if (rc == OFFPAY_OK && terminal && *next > UINT32_MAX)
-        rc = OFFPAY_ERANGE;
     return rc;
 }

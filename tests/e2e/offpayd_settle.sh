@@ -496,6 +496,13 @@ if [ "$BACKEND" = sqlite ]; then
     && [ -z "$(ls | grep -- '-bk.db.audit-')" ] \
     && ok "the backup and the ledger stay at version 10; the audited copy is gone" \
     || fail "versions: $(sqlite3_max_version v10-bk.db) $(sqlite3_max_version v10.db); $(ls)"
+  # skip-ids on a restored backup of that version, before offpayd starts:
+  # brought to this version first, as offpayd would
+  cp v10-bk.db v10-restored.db
+  run_cli 0 "ledger upgraded from schema version 10 to $want" -- \
+    "$OFFPAY" admin skip-ids --db v10-restored.db --by 5
+  [ "$(sqlite3_max_version v10-restored.db)" = "$want" ] \
+    && ok "skip-ids upgraded the restored version-10 backup" || fail "skip-ids on v10: $(sqlite3_max_version v10-restored.db)"
   # offpayd of this version upgrades it at its start, and says so
   "$OFFPAYD" --db "$work/v10.db" --listen 127.0.0.1:0 --issuer iss \
       --passphrase-file ip --root iss/root.pub --token-file token >v10.out 2>&1 &
