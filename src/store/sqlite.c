@@ -2605,27 +2605,24 @@ static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
                              uint64_t *next)
 {
     /* the next id as S_CRED_ADD and S_TERMINAL_ADD give it, plus by */
-    static const char serial_sql[] =
-        "INSERT INTO id_floors (what, next) VALUES ('serial',"
-        " max(coalesce((SELECT max(serial) FROM credentials), 0) + 1,"
-        " coalesce((SELECT next FROM id_floors WHERE what = 'serial'), 0))"
+    static const char fmt[] =
+        "INSERT INTO id_floors (what, next) VALUES ('%s',"
+        " max(coalesce((SELECT max(%s) FROM %s), 0) + 1,"
+        " coalesce((SELECT next FROM id_floors WHERE what = '%s'), 0))"
         " + ?2) ON CONFLICT (what) DO UPDATE SET next = excluded.next"
         " RETURNING next";
-    static const char terminal_sql[] =
-        "INSERT INTO id_floors (what, next) VALUES ('terminal',"
-        " max(coalesce((SELECT max(id) FROM terminals), 0) + 1,"
-        " coalesce((SELECT next FROM id_floors WHERE what = 'terminal'), 0))"
-        " + ?2) ON CONFLICT (what) DO UPDATE SET next = excluded.next"
-        " RETURNING next";
+    const char *what = terminal ? "terminal" : "serial";
+    char        sql[sizeof fmt + 64];
     online_args x = {NULL, 0, 0, 0, 0, NULL};
     offpay_err  rc;
 
     if (by > (uint64_t)INT32_MAX * 4)
         return OFFPAY_ERANGE;
+    snprintf(sql, sizeof sql, fmt, what, terminal ? "id" : "serial",
+             terminal ? "terminals" : "credentials", what);
     x.a = (int64_t)by;
-    rc = once(s, terminal ? terminal_sql : serial_sql, bind_args, &x, read_next,
-              next, NULL);
+    rc = once(s, sql, bind_args, &x, read_next, next, NULL);
     if (rc == OFFPAY_OK && terminal && *next > UINT32_MAX)
-        rc = OFFPAY_ERANGE; /* terminal ids are 32 bits */
+        rc = OFFPAY_ERANGE; /* terminal ids are 32 bits (rolled back) */
     return rc;
 }
