@@ -291,6 +291,21 @@ static int hash_is(const uint8_t got[32], const uint8_t *stored)
     return ok;
 }
 
+int srv_metrics_token_is_operators(srv_ctx *srv)
+{
+    uint8_t m[32];
+    int     same;
+
+    if (!__atomic_load_n(&srv->cfg.metrics_auth, __ATOMIC_SEQ_CST))
+        return 0;
+    pthread_mutex_lock(&token_mu);
+    memcpy(m, srv->cfg.metrics_hash, sizeof m);
+    pthread_mutex_unlock(&token_mu);
+    same = hash_is(m, srv->cfg.token_hash);
+    sodium_memzero(m, sizeof m);
+    return same;
+}
+
 int srv_operator_ok(const srv_req *r)
 {
     uint8_t got[32];

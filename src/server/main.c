@@ -270,6 +270,17 @@ static void reload_token(srv_ctx *srv, const char *path, const char *what,
             path);
 }
 
+/* The operator's token given to a metrics scraper too: whoever reads the
+ * scraper's configuration can move money. Said at start-up and on SIGHUP. */
+static void metrics_token_check(srv_ctx *srv)
+{
+    if (srv_metrics_token_is_operators(srv))
+        fprintf(stderr, "offpayd: WARNING: --metrics-token-file holds the "
+                        "operator's token: a scraper holding it can do "
+                        "everything the operator can; give it a token of "
+                        "its own\n");
+}
+
 static int read_root(const char *path, uint8_t pk[OFFPAY_PK_BYTES])
 {
     FILE *f = fopen(path, "r");
@@ -779,17 +790,9 @@ int main(int argc, char **argv)
 
         if (mt == NULL)
             goto out;
-        /* the operator's token given to a metrics scraper too: whoever
-         * reads the scraper's configuration can move money */
-        if (strlen(mt) == strlen(token) &&
-            sodium_memcmp(mt, token, strlen(mt)) == 0)
-            fprintf(stderr,
-                    "offpayd: WARNING: --metrics-token-file holds the "
-                    "operator's token: a scraper holding it can do "
-                    "everything the operator can; give it a token of its "
-                    "own\n");
         srv_set_metrics_token(&srv, mt);
         sodium_free(mt); /* wiped */
+        metrics_token_check(&srv);
     }
     srv.cfg.body_max = (size_t)o.body_max;
     srv.cfg.batch_max = (size_t)o.batch_max;
@@ -852,6 +855,7 @@ int main(int argc, char **argv)
             if (o.metrics_token_file != NULL)
                 reload_token(&srv, o.metrics_token_file, "metrics",
                              srv_set_metrics_token);
+            metrics_token_check(&srv);
             reload_issuer(&o, &srv, &iv, &old_keys);
         }
         clock_gettime(CLOCK_MONOTONIC, &t);

@@ -396,6 +396,8 @@ int srv_operator_ok(const srv_req *r);
 void srv_set_token(srv_ctx *srv, const char *token);
 /* The token /metrics asks for from now on (at start-up and on SIGHUP). */
 void srv_set_metrics_token(srv_ctx *srv, const char *token);
+/* 1 when /metrics asks for a token and it is the operator's. */
+int srv_metrics_token_is_operators(srv_ctx *srv);
 
 /* Who may sign a request to an endpoint: how its key is looked up. */
 typedef struct srv_signer_kind {

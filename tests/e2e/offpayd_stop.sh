@@ -108,6 +108,20 @@ start_server --metrics-token-file mtoken
 grep -q "WARNING: --metrics-token-file holds the operator's token" server.err \
   && ok "the operator's token given as the metrics token: warned" \
   || fail "no warning for the operator's token as metrics token: $(tail -3 server.err)"
+# and when a SIGHUP makes them the same again
+printf 'metrics-scraper-token-0123456789\n' > mtoken
+kill -HUP "$server_pid"
+hup_said "SIGHUP: metrics token read again" || fail "no metrics SIGHUP line"
+n0=$(grep -c "WARNING: --metrics-token-file holds the operator's token" server.err)
+cp token mtoken
+kill -HUP "$server_pid"
+for _ in $(seq 100); do
+  [ "$(grep -c "WARNING: --metrics-token-file holds the operator's token" server.err)" -gt "$n0" ] && break
+  sleep 0.1
+done
+[ "$(grep -c "WARNING: --metrics-token-file holds the operator's token" server.err)" = $((n0 + 1)) ] \
+  && ok "SIGHUP to the operator's token as the metrics token: warned again" \
+  || fail "no warning after SIGHUP: $(tail -3 server.err)"
 stop_server TERM
 printf 'metrics-scraper-token-0123456789\n' > mtoken
 start_server --metrics-token-file mtoken
