@@ -33,6 +33,7 @@ struct offpay_nfc_wallet_card {
     uint8_t        last_code[OFFPAY_PAYMENT_BOUND_BYTES];
     size_t         last_len;
     offpay_payment last_payment;
+    int            last_receipted; /* its receipt counted */
 };
 
 static uint32_t card_now(const offpay_nfc_wallet_card *wc)
@@ -181,8 +182,10 @@ static uint16_t wallet_pay(void *ctx, const uint8_t *req, size_t len,
     /* A request the wallet answered before this card was armed (its log
      * gave the same code again): resent, not another payment. */
     resent = offpay_wallet_n_spends(wc->w) == before;
-    if (!resent)
+    if (!resent) {
         wc->paid++;
+        wc->last_receipted = 0;
+    }
     wc->have_last = 1;
     wc->last_merchant = q.tcred.merchant_id;
     memcpy(wc->last_nonce, q.nonce, sizeof q.nonce);
@@ -215,7 +218,15 @@ static uint16_t wallet_receipt(void *ctx, const uint8_t *msg, size_t len)
         rc = offpay_wallet_take_receipt(wc->w, text, card_now(wc), &r);
     sw = sw_for(rc);
     if (rc == OFFPAY_OK) {
-        wc->receipts++;
+        /* counted once, and only for the code this card just made: a
+         * receipt given again (the card came back for it), or an old one
+         * a reader replays, is kept by the wallet but ends no session */
+        if (wc->have_last && !wc->last_receipted &&
+            r.serial == wc->last_payment.cred.serial &&
+            r.counter == wc->last_payment.counter) {
+            wc->receipts++;
+            wc->last_receipted = 1;
+        }
         emit(wc, OFFPAY_NFC_RECEIPT, sw, rc, NULL, &r, NULL);
     } else {
         emit(wc, OFFPAY_NFC_REFUSED, sw, rc, NULL, NULL, NULL);

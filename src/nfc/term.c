@@ -11,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
+#include "offpay/message.h"
 #include "offpay/nfc.h"
 
 static int64_t mono_ms(void)
@@ -19,6 +22,38 @@ static int64_t mono_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The terminal's clock now: opts->now as the payment began, moved on by
+ * the monotonic time since (a gate may wait minutes for a card). */
+static uint32_t clock_at(const offpay_nfc_term_opts *opts, int64_t began)
+{
+    int64_t t = (int64_t)opts->now + (mono_ms() - began) / 1000;
+
+    return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+/* A request sent to cards is made again when no card was sent it within
+ * this long (the wallet refuses requests older than 600 s, and a code
+ * dated beyond the terminal's skew after the request's time looks early). */
+#define REQUEST_FRESH_MS 60000
+
+/* A request for amount at now, as text (*text) and bytes (*req), both
+ * replacing what they held; *q its fields. */
+static offpay_err make_request(offpay_terminal *t, int64_t amount, uint32_t now,
+                               char **text, uint8_t **req, size_t *len,
+                               offpay_request *q)
+{
+    offpay_err rc;
+
+    free(*text);
+    free(*req);
+    *text = NULL;
+    *req = NULL;
+    rc = offpay_terminal_request(t, amount, now, text, q);
+    if (rc == OFFPAY_OK)
+        rc = offpay_text_decode(*text, strlen(*text), req, len);
+    return rc;
 }
 
 static uint32_t left_ms(int64_t deadline)
@@ -63,13 +98,15 @@ offpay_err offpay_nfc_terminal_pay(offpay_terminal *t, int64_t amount,
                                    const offpay_nfc_term_opts *opts,
                                    offpay_nfc_outcome         *out)
 {
-    char      *req_text = NULL, *code_text = NULL, *rcpt_text = NULL;
-    uint8_t   *req = NULL, *rcpt = NULL, code[OFFPAY_NFC_MSG_MAX];
-    size_t     req_len = 0, rcpt_len = 0, code_len = 0, chunk;
-    int        connected = 0, have_code = 0;
-    int64_t    deadline;
-    uint16_t   sw = 0;
-    offpay_err rc;
+    char          *req_text = NULL, *code_text = NULL, *rcpt_text = NULL;
+    uint8_t       *req = NULL, *rcpt = NULL, code[OFFPAY_NFC_MSG_MAX];
+    size_t         req_len = 0, rcpt_len = 0, code_len = 0, chunk;
+    int            connected = 0, have_code = 0, sent = 0;
+    int64_t        deadline, began = mono_ms(), made = 0;
+    uint16_t       sw = 0;
+    offpay_request q;
+    offpay_payment p;
+    offpay_err     rc;
 
     if (out == NULL)
         return OFFPAY_EINVAL;
@@ -81,13 +118,19 @@ offpay_err offpay_nfc_terminal_pay(offpay_terminal *t, int64_t amount,
     chunk = opts->chunk == 0 ? 255 : opts->chunk;
     deadline = mono_ms() + opts->wait_ms;
 
-    rc = offpay_terminal_request(t, amount, opts->now, &req_text, NULL);
-    if (rc == OFFPAY_OK)
-        rc = offpay_text_decode(req_text, strlen(req_text), &req, &req_len);
+    rc = make_request(t, amount, clock_at(opts, began), &req_text, &req,
+                      &req_len, &q);
+    made = mono_ms();
     if (rc != OFFPAY_OK)
         goto out;
 
-    /* Until the code is in hand, a card leaving is not a verdict. */
+    /* Until the code is in hand, a card leaving is not a verdict. The
+     * request is made first (a terminal that cannot make one says so at
+     * once), and again when the first card comes more than a minute later:
+     * a gate may wait long, and the card's clock would find it old. Once
+     * sent, it is sent as it is to a card that comes back: that card
+     * answers it again with the same code, where a new request would have
+     * it reserve a second. */
     while (!have_code) {
         rc = tap(link, deadline, &out->taps, &sw);
         if (rc != OFFPAY_OK) {
@@ -95,6 +138,14 @@ offpay_err offpay_nfc_terminal_pay(offpay_terminal *t, int64_t amount,
             goto out;
         }
         connected = 1;
+        if (!sent && mono_ms() - made > REQUEST_FRESH_MS) {
+            rc = make_request(t, amount, clock_at(opts, began), &req_text, &req,
+                              &req_len, &q);
+            made = mono_ms();
+            if (rc != OFFPAY_OK)
+                goto out;
+        }
+        sent = 1;
         rc = offpay_nfc_command(link, OFFPAY_NFC_INS_PAY, req, req_len, chunk,
                                 code, sizeof code, &code_len, &sw);
         if (rc == OFFPAY_EIO) {
@@ -113,18 +164,28 @@ offpay_err offpay_nfc_terminal_pay(offpay_terminal *t, int64_t amount,
     }
 
     /* The card's part is done: the code is judged on its merits, and
-     * "accepted" means durable in the journal. */
-    rc = offpay_text_encode(code, code_len, &code_text);
+     * "accepted" means durable in the journal. It must answer the request
+     * just sent, for its amount: a code the card kept for another request
+     * of this terminal (a cheaper fare asked earlier) is refused here,
+     * where accept would take it for that one. */
+    rc = offpay_payment_decode(code, code_len, &p);
+    if (rc == OFFPAY_OK &&
+        (!p.bound || sodium_memcmp(p.nonce, q.nonce, sizeof q.nonce) != 0))
+        rc = OFFPAY_EWRONG_NONCE;
+    if (rc == OFFPAY_OK && (int64_t)p.amount != amount)
+        rc = OFFPAY_EAMOUNT_MISMATCH;
     if (rc == OFFPAY_OK)
-        rc = offpay_terminal_accept(t, code_text, strlen(code_text), 0,
-                                    opts->now, &out->acc);
+        rc = offpay_text_encode(code, code_len, &code_text);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_accept(t, code_text, strlen(code_text), amount,
+                                    clock_at(opts, began), &out->acc);
     if (rc != OFFPAY_OK)
         goto out;
     out->accepted = 1;
 
     /* The receipt: best effort, the payment stands either way. */
-    if (offpay_terminal_receipt(t, out->acc.seq, opts->now, &rcpt_text) !=
-            OFFPAY_OK ||
+    if (offpay_terminal_receipt(t, out->acc.seq, clock_at(opts, began),
+                                &rcpt_text) != OFFPAY_OK ||
         offpay_text_decode(rcpt_text, strlen(rcpt_text), &rcpt, &rcpt_len) !=
             OFFPAY_OK)
         goto out;

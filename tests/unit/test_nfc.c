@@ -459,6 +459,25 @@ static void test_payment_over_memory_link(void)
     /* 64-byte chunks: SELECT, 4 PAY, 4 answers (1 + 3 GET RESPONSE),
      * 4 RECEIPT. */
     CHECK(m.sent == 12);
+    /* The receipt given again (the card came back for it, or a reader
+     * replays it): the wallet keeps it, but it counts once. */
+    {
+        char    *rt = NULL;
+        uint8_t *rb = NULL;
+        size_t   rl = 0;
+        uint16_t sw = 0;
+
+        REQUIRE_OK(offpay_terminal_receipt(x.t, res.acc.seq, NOW, &rt));
+        REQUIRE_OK(offpay_text_decode(rt, strlen(rt), &rb, &rl));
+        REQUIRE_OK(offpay_nfc_select(&l, &sw));
+        REQUIRE_OK(offpay_nfc_command(&l, OFFPAY_NFC_INS_RECEIPT, rb, rl, 64,
+                                      NULL, 0, NULL, &sw));
+        CHECK(sw == OFFPAY_SW_OK);
+        CHECK(offpay_nfc_wallet_card_receipts(wc) == 1);
+        free(rt);
+        free(rb);
+        m.sent = 12;
+    }
 
     /* A second tap of the same card for a new payment: armed for one. */
     CHECK_ERR(offpay_nfc_terminal_pay(x.t, 100, &l, &o, &res),
@@ -820,6 +839,77 @@ static void test_ble_apdus_over_socketpair(void)
     close(sv[1]);
 }
 
+/* A card that answers any request with the code it holds (code, len). */
+typedef struct replay {
+    uint8_t code[OFFPAY_NFC_MSG_MAX];
+    size_t  len;
+} replay;
+
+static uint16_t replay_pay(void *ctx, const uint8_t *req, size_t len,
+                           uint8_t *code, size_t cap, size_t *code_len)
+{
+    replay *r = ctx;
+
+    (void)req;
+    (void)len;
+    if (r->len > cap)
+        return OFFPAY_SW_INTERNAL;
+    memcpy(code, r->code, r->len);
+    *code_len = r->len;
+    return OFFPAY_SW_OK;
+}
+
+static const offpay_nfc_card_ops replay_ops = {replay_pay, echo_receipt};
+
+/*
+ * The gate asks 50.00; the card answers with a code a real wallet made
+ * for a 1.00 request of the same terminal (a cheaper fare it asked
+ * earlier, still open): refused, nothing in the journal, the cheap
+ * request still open. Without the check the gate took it as payment of
+ * the cheap request and opened.
+ */
+static void test_code_for_another_request_refused(void)
+{
+    world                x;
+    replay               r;
+    offpay_nfc_card     *c = NULL;
+    memlink              m = {0};
+    offpay_nfc_link      l;
+    offpay_nfc_term_opts o = {0, 1000, 0, NOW};
+    offpay_nfc_outcome   res;
+    offpay_request       q;
+    char                *req = NULL, *code = NULL;
+    uint8_t             *bytes = NULL;
+
+    REQUIRE(world_init(&x, "other_request"));
+    REQUIRE_OK(offpay_terminal_request(x.t, 100, NOW, &req, NULL));
+    REQUIRE_OK(offpay_wallet_read_request(x.w, req, NOW, &q));
+    REQUIRE_OK(offpay_wallet_pay_request(x.w, &q, NOW, &code, NULL));
+    REQUIRE_OK(offpay_text_decode(code, strlen(code), &bytes, &r.len));
+    REQUIRE(r.len <= sizeof r.code);
+    memcpy(r.code, bytes, r.len);
+    REQUIRE_OK(offpay_nfc_card_new(&replay_ops, &r, &c));
+    m.card = c;
+    m.present = 1;
+    l = link_of(&m);
+    CHECK_ERR(offpay_nfc_terminal_pay(x.t, 5000, &l, &o, &res),
+              OFFPAY_EWRONG_NONCE);
+    CHECK(!res.accepted && journal_rows(x.t) == 0);
+    /* the cheap request's own code is still good for it */
+    {
+        offpay_acceptance acc;
+
+        CHECK_ERR(offpay_terminal_accept(x.t, code, strlen(code), 0, NOW, &acc),
+                  OFFPAY_OK);
+        CHECK(acc.charged == 100 && journal_rows(x.t) == 1);
+    }
+    offpay_nfc_card_free(c);
+    free(req);
+    free(code);
+    free(bytes);
+    world_free(&x);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -831,6 +921,8 @@ int main(void)
         {"payment_over_memory_link", test_payment_over_memory_link},
         {"card_pulled_at_every_step", test_card_pulled_at_every_step},
         {"card_back_as_another", test_card_back_as_another},
+        {"code_for_another_request_refused",
+         test_code_for_another_request_refused},
         {"terminal_survives_a_hostile_card",
          test_terminal_survives_a_hostile_card},
         {"ble_fragments_every_mtu", test_ble_fragments_every_mtu},
