@@ -253,7 +253,8 @@ typedef struct offpay_nfc_term_opts {
     size_t   chunk;           /* APDU data bytes, 1..255 (0: 255) */
     uint32_t wait_ms;         /* for a card (and its return), in total */
     uint32_t receipt_wait_ms; /* for the card's return to take a receipt */
-    uint32_t now;             /* the terminal's clock */
+    uint32_t now; /* the terminal's clock at the call: it moves on by the
+                     monotonic time while the call waits */
 } offpay_nfc_term_opts;
 
 /* The outcome of offpay_nfc_terminal_pay. */
@@ -273,9 +274,12 @@ typedef struct offpay_nfc_outcome {
  * (offpay_terminal_accept: durable before OFFPAY_OK), send the receipt.
  * The card leaving the field before the terminal has the code is not a
  * verdict: the terminal waits for it to come back and sends the SAME
- * request again. Once the code is in hand the card is no longer needed:
- * the code is accepted or refused on its merits; the receipt is then
- * delivered if the card stays (or comes back within receipt_wait_ms).
+ * request again (a request no card was sent within a minute is made
+ * anew). Once the code is in hand the card is no longer needed: the code
+ * is accepted or refused on its merits, and it must be bound to the
+ * request sent and authorize its amount (else OFFPAY_EWRONG_NONCE or
+ * OFFPAY_EAMOUNT_MISMATCH, since 0.11.0); the receipt is then delivered if
+ * the card stays (or comes back within receipt_wait_ms).
  * Returns OFFPAY_OK iff the payment was accepted (out->accepted); else the
  * reason: the card's refusal mapped by offpay_nfc_sw_error (out->sw set),
  * the terminal's refusal of the code (offpay_terminal_accept's errors),
