@@ -52,6 +52,7 @@ static const char help[] =
     "       offpay admin lists --server URL --root ROOT --out-dir DIR\n"
     "       offpay admin backup --db LEDGER --out FILE [--json]\n"
     "       offpay admin skip-ids --db LEDGER [--by N] [--json]\n"
+    "       offpay admin terminals --db LEDGER [--merchant N] [--json]\n"
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
     "LEDGER is offpayd's --db: a SQLite file, or a PostgreSQL URL such as\n"
@@ -123,6 +124,11 @@ static const char help[] =
     "            plain copy of the file misses what is still in its\n"
     "            write-ahead log.) docs/operations.md says what a restore\n"
     "            from a backup loses\n"
+    "  terminals every terminal, live ones first: id, merchant, since,\n"
+    "            active or REVOKED (and when), payments uploaded, last\n"
+    "            upload, the merchant's name; --merchant N: of merchant N\n"
+    "            only. A lost or stolen terminal's id, to revoke it (POST\n"
+    "            /v1/admin/terminals/ID/revoke; docs/operations.md)\n"
     "  skip-ids  after a restore from a backup, before offpayd starts on\n"
     "            it: move the next credential serial (on every shard) and\n"
     "            the next terminal id --by N past where they stand (default\n"
@@ -173,7 +179,8 @@ static const char help[] =
     "  --out FILE       evidence: where to write it (atomically);\n"
     "                   backup: the new file\n"
     "  --force          evidence: replace an existing FILE\n"
-    "  --by N           skip-ids: how far (1 to 1000000000)\n";
+    "  --by N           skip-ids: how far (1 to 1000000000)\n"
+    "  --merchant N     terminals: of this merchant only\n";
 
 /* The commands that read the ledger (lists has its own parser), with the
  * options each takes besides --db, --shards and --json. */
@@ -192,6 +199,7 @@ static const struct {
     {"accounts", "ref after limit"},
     {"backup", "out"},
     {"skip-ids", "by"},
+    {"terminals", "merchant"},
 };
 
 /* The length of the line at p, its newline included. */
@@ -860,6 +868,68 @@ static int merchants(offpay_ledger *l, const admin_args *a)
     }
     page_end(n, a->limit, n > 0 ? v[n - 1].id : 0, "merchant");
     free(v);
+    return EXIT_OK;
+}
+
+/* `admin terminals`: every terminal (live ones first, each by id), of
+ * merchant only when not 0, with what the dashboard shows of it
+ * (offpay_ledger_overview): a lost terminal's id, to revoke it. */
+static int terminals(offpay_ledger *l, uint64_t merchant, int json)
+{
+    offpay_overview *o = NULL;
+    json_t          *arr = NULL;
+    char             c[32], r[32], u[32];
+    uint32_t         now = cli_now();
+    offpay_err       rc = offpay_ledger_overview(l, now, 86400, now, &o);
+
+    if (rc != OFFPAY_OK)
+        return cli_fail("terminals", rc);
+    if (json)
+        arr = json_array();
+    for (size_t i = 0; i < o->n_terminals; i++) {
+        const offpay_overview_terminal *t = &o->terminals[i];
+
+        if (merchant != 0 && t->merchant_id != merchant)
+            continue;
+        cli_iso_time(t->created_at, c);
+        if (t->revoked)
+            cli_iso_time(t->revoked_at, r);
+        if (t->last_upload != 0)
+            cli_iso_time(t->last_upload, u);
+        if (json) {
+            json_array_append_new(
+                arr,
+                json_pack(
+                    "{s:I, s:o, s:s, s:s, s:s, s:o, s:I, s:o}", "terminal",
+                    (json_int_t)t->terminal_id, "merchant",
+                    cli_json_u64(t->merchant_id), "merchant_name",
+                    t->merchant_name, "currency",
+                    offpay_currency_alpha(t->currency), "created_at", c,
+                    "revoked_at", t->revoked ? json_string(r) : json_null(),
+                    "presentments", (json_int_t)t->presentments, "last_upload",
+                    t->last_upload != 0 ? json_string(u) : json_null()));
+            continue;
+        }
+        /* the merchant's name last: it may hold spaces */
+        printf("terminal %u  merchant %llu  since %s  %s  payments %llu  "
+               "last upload %s  %s\n",
+               (unsigned)t->terminal_id, (unsigned long long)t->merchant_id, c,
+               t->revoked ? "REVOKED" : "active",
+               (unsigned long long)t->presentments,
+               t->last_upload != 0 ? u : "never", t->merchant_name);
+        if (t->revoked)
+            printf("  revoked at %s\n", r);
+    }
+    if (o->terminals_more)
+        fprintf(stderr,
+                "offpay: admin terminals: the ledger holds more "
+                "than the %u terminals listed (live ones first); "
+                "a revoked one may be missing\n",
+                OFFPAY_OVERVIEW_TERMINALS_MAX);
+    offpay_overview_free(o);
+    if (json)
+        return cli_print_json(json_pack("{s:o}", "terminals", arr),
+                              "admin terminals");
     return EXIT_OK;
 }
 
@@ -1546,6 +1616,7 @@ int cli_admin(int argc, char **argv)
         {"key", required_argument, NULL, 'K'},
         {"funded", no_argument, NULL, 'F'},
         {"by", required_argument, NULL, 'B'},
+        {"merchant", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -1557,7 +1628,7 @@ int cli_admin(int argc, char **argv)
     offpay_ledger *l = NULL;
     admin_args     a;
     refund_args    q = {0, NULL, NULL, NULL, 0};
-    uint64_t       seen = 0, x = 0, case_id = 0, by = 1000000;
+    uint64_t       seen = 0, x = 0, case_id = 0, by = 1000000, merchant = 0;
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
 
@@ -1570,7 +1641,7 @@ int cli_admin(int argc, char **argv)
                                    "cases, evidence, enroll-code, "
                                    "revoke-wallet, transfers, refund, "
                                    "merchants, accounts, lists, backup, "
-                                   "skip-ids)");
+                                   "skip-ids, terminals)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
@@ -1664,6 +1735,9 @@ int cli_admin(int argc, char **argv)
                 bad = cli_usage_error("admin refund: --key is 1 to %d "
                                       "printable ASCII characters, no space",
                                       OFFPAY_REQUEST_KEY_MAX);
+            break;
+        case 'M':
+            bad = parse_u64("--merchant", optarg, INT64_MAX, &merchant);
             break;
         case 'B':
             bad = parse_u64("--by", optarg, OFFPAY_LEDGER_SKIP_MAX, &by);
@@ -1860,6 +1934,8 @@ int cli_admin(int argc, char **argv)
         status = release(l, json);
     else if (strcmp(cmd, "skip-ids") == 0)
         status = skip_ids(l, by, json);
+    else if (strcmp(cmd, "terminals") == 0)
+        status = terminals(l, merchant, json);
     else if (strcmp(cmd, "cases") == 0)
         status = cases(l, &a);
     else if (strcmp(cmd, "enroll-code") == 0)

@@ -202,4 +202,16 @@ expect_http 403 TERMINAL_REVOKED "a rotated terminal decommissioning"
 balances "esc=esc/$S:7250 A=$MA:2750" "the retries moved nothing"
 audits "retries"
 
+# the operator's list of terminals (a lost one's id, to revoke it): the
+# live ones first, ti revoked (and when)
+out=$("$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT")
+head -1 <<<"$out" | grep -qE "^terminal [0-9]+  merchant $MERCHANT  since [0-9T:-]+Z  active  payments [0-9]+  last upload ([0-9T:-]+Z|never)  Bakery A$" \
+  && grep -A1 -E "^terminal $TI  merchant $MERCHANT  since [0-9T:-]+Z  REVOKED  " <<<"$out" | grep -qE "^  revoked at [0-9T:-]+Z$" \
+  && ok "admin terminals: live ones first, ti REVOKED with its time" || fail "admin terminals: $out"
+out=$("$OFFPAY" admin terminals --db "$LEDGER" --json)
+[ "$(jq -r ".terminals[] | select(.terminal == $TI) | .revoked_at | test(\"Z$\")" <<<"$out")" = true ] \
+  && [ "$(jq -r '[.terminals[].revoked_at == null] | index(false) as $f | .[$f:] | all(. == false)' <<<"$out")" = true ] \
+  && ok "admin terminals --json: ti revoked, the live ones listed first" || fail "terminals --json: $out"
+run_cli 0 "^$" -- "$OFFPAY" admin terminals --db "$LEDGER" --merchant 999
+
 finish
