@@ -13,15 +13,19 @@
 
 #include <sodium.h>
 
+#include "nfc/nfc_int.h"
 #include "offpay/message.h"
 #include "offpay/nfc.h"
+
+int64_t offpay__nfc_clock_ahead_ms;
 
 static int64_t mono_ms(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+           offpay__nfc_clock_ahead_ms;
 }
 
 /* The terminal's clock now: opts->now as the payment began, moved on by

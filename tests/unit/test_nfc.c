@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nfc/nfc_int.h"
+
 #define NOW  1700000000u
 #define DAY  86400u
 #define EUR  978
@@ -910,6 +912,55 @@ static void test_code_for_another_request_refused(void)
     world_free(&x);
 }
 
+static uint32_t later_now(void *ctx)
+{
+    (void)ctx;
+    return NOW + 150;
+}
+
+/* The card comes 150 s after the gate began waiting. */
+static offpay_err late_connect(void *ctx, uint32_t timeout_ms)
+{
+    offpay__nfc_clock_ahead_ms = 150000;
+    return ml_connect(ctx, timeout_ms);
+}
+
+/*
+ * A gate waits 150 s for a phone (more than the 120 s skew), whose clock
+ * says so: the code it makes is dated then. The gate's clock moved on
+ * while it waited, and its request was made again when the card came, so
+ * the payment is accepted. (With the clock stopped at the start, the code
+ * looked early: ECODE_FUTURE, after the wallet had reserved it.)
+ */
+static void test_late_tap_accepted(void)
+{
+    world                   x;
+    offpay_nfc_wallet_cfg   cfg;
+    offpay_nfc_wallet_card *wc = NULL;
+    memlink                 m = {0};
+    offpay_nfc_link         l;
+    offpay_nfc_term_opts    o = {0, 1000, 0, NOW};
+    offpay_nfc_outcome      res;
+
+    REQUIRE(world_init(&x, "late_tap"));
+    memset(&cfg, 0, sizeof cfg);
+    cfg.max_amount = 2000;
+    cfg.currency = EUR;
+    cfg.payments = 1;
+    cfg.now = later_now;
+    REQUIRE_OK(offpay_nfc_wallet_card_new(x.w, &cfg, &wc));
+    m.card = offpay_nfc_wallet_card_card(wc);
+    m.present = 1;
+    l = link_of(&m);
+    l.connect = late_connect;
+    CHECK_ERR(offpay_nfc_terminal_pay(x.t, 1250, &l, &o, &res), OFFPAY_OK);
+    offpay__nfc_clock_ahead_ms = 0;
+    CHECK(res.accepted && res.receipt && journal_rows(x.t) == 1);
+    CHECK(res.acc.payment.time >= NOW + 150);
+    offpay_nfc_wallet_card_free(wc);
+    world_free(&x);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -923,6 +974,7 @@ int main(void)
         {"card_back_as_another", test_card_back_as_another},
         {"code_for_another_request_refused",
          test_code_for_another_request_refused},
+        {"late_tap_accepted", test_late_tap_accepted},
         {"terminal_survives_a_hostile_card",
          test_terminal_survives_a_hostile_card},
         {"ble_fragments_every_mtu", test_ble_fragments_every_mtu},
