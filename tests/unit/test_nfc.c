@@ -412,7 +412,9 @@ static int journal_rows(offpay_terminal *t)
     return n;
 }
 
-static offpay_nfc_wallet_card *armed(world *x, int64_t max, uint32_t pays)
+/* The wallet armed for pays payments of at most max EUR, its clock now. */
+static offpay_nfc_wallet_card *armed_at(world *x, int64_t max, uint32_t pays,
+                                        uint32_t (*now)(void *ctx))
 {
     offpay_nfc_wallet_cfg   cfg;
     offpay_nfc_wallet_card *wc = NULL;
@@ -421,10 +423,15 @@ static offpay_nfc_wallet_card *armed(world *x, int64_t max, uint32_t pays)
     cfg.max_amount = max;
     cfg.currency = EUR;
     cfg.payments = pays;
-    cfg.now = fixed_now;
+    cfg.now = now;
     if (offpay_nfc_wallet_card_new(x->w, &cfg, &wc) != OFFPAY_OK)
         return NULL;
     return wc;
+}
+
+static offpay_nfc_wallet_card *armed(world *x, int64_t max, uint32_t pays)
+{
+    return armed_at(x, max, pays, fixed_now);
 }
 
 static offpay_nfc_link link_of(memlink *m)
@@ -935,20 +942,15 @@ static offpay_err late_connect(void *ctx, uint32_t timeout_ms)
 static void test_late_tap_accepted(void)
 {
     world                   x;
-    offpay_nfc_wallet_cfg   cfg;
-    offpay_nfc_wallet_card *wc = NULL;
+    offpay_nfc_wallet_card *wc;
     memlink                 m = {0};
     offpay_nfc_link         l;
     offpay_nfc_term_opts    o = {0, 1000, 0, NOW};
     offpay_nfc_outcome      res;
 
     REQUIRE(world_init(&x, "late_tap"));
-    memset(&cfg, 0, sizeof cfg);
-    cfg.max_amount = 2000;
-    cfg.currency = EUR;
-    cfg.payments = 1;
-    cfg.now = later_now;
-    REQUIRE_OK(offpay_nfc_wallet_card_new(x.w, &cfg, &wc));
+    wc = armed_at(&x, 2000, 1, later_now);
+    REQUIRE(wc != NULL);
     m.card = offpay_nfc_wallet_card_card(wc);
     m.present = 1;
     l = link_of(&m);
