@@ -312,27 +312,49 @@ static offpay_err install_b64(offpay_wallet *w, const json_t *doc,
     return offpay__wallet_add_cred_online(w, buf, n, now, frozen, floor);
 }
 
-/* offpayd's trust bundle, taken when newer than the wallet's (verified
- * under its pinned root; best effort: one that cannot be fetched, or is
- * not newer, changes nothing and is no error). Errors: those of taking
- * the bundle fetched (OFFPAY_EBUNDLE_SIG, ...). */
+/* offpayd's trust bundle as bytes into *bytes (free it), or NULL when it
+ * cannot be fetched: taking it is best effort. */
+static void fetch_bundle(const char *base, uint8_t **bytes, size_t *len)
+{
+    if (offpay__http_get_b64(base, "/v1/bundle", "bundle", TRIES, bytes, len) !=
+        OFFPAY_OK) {
+        *bytes = NULL;
+        *len = 0;
+    }
+}
+
+/* A bundle fetched (NULL: none) taken when newer than the wallet's
+ * (verified under its pinned root); one not newer changes nothing and is
+ * no error. Errors: those of taking it (OFFPAY_EBUNDLE_SIG, ...). */
+static offpay_err install_bundle(offpay_wallet *w, const uint8_t *bytes,
+                                 size_t len, uint32_t now)
+{
+    offpay_err rc;
+
+    if (bytes == NULL)
+        return OFFPAY_OK;
+    rc = offpay_wallet_update_bundle(w, bytes, len, now);
+    return rc == OFFPAY_EBUNDLE_OLD ? OFFPAY_OK : rc;
+}
+
+/* offpayd's trust bundle fetched with the wallet let go, then installed
+ * (install_bundle). */
 static offpay_err take_bundle(offpay_wallet *w, const char *base, uint32_t now)
 {
     uint8_t   *bytes = NULL;
     size_t     len = 0;
-    int        let = 0, got;
+    int        let = 0;
     offpay_err rc;
 
     rc = offpay__wallet_let_go(w, &let);
     if (rc != OFFPAY_OK)
         return rc;
-    got = offpay__http_get_b64(base, "/v1/bundle", "bundle", TRIES, &bytes,
-                               &len) == OFFPAY_OK;
+    fetch_bundle(base, &bytes, &len);
     rc = offpay__wallet_take_back(w, &let);
-    if (rc == OFFPAY_OK && got)
-        rc = offpay_wallet_update_bundle(w, bytes, len, now);
+    if (rc == OFFPAY_OK)
+        rc = install_bundle(w, bytes, len, now);
     free(bytes);
-    return rc == OFFPAY_EBUNDLE_OLD ? OFFPAY_OK : rc;
+    return rc;
 }
 
 /* offpay_wallet_allowance at base, the sync lock held. */
@@ -541,30 +563,25 @@ static offpay_err fetch_lists(const char *base, uint8_t **bundle,
                               size_t *bundle_len, uint8_t **revlist,
                               size_t *revlist_len)
 {
-    if (offpay__http_get_b64(base, "/v1/bundle", "bundle", TRIES, bundle,
-                             bundle_len) != OFFPAY_OK) {
-        *bundle = NULL;
-        *bundle_len = 0;
-    }
+    fetch_bundle(base, bundle, bundle_len);
     return offpay__http_get_b64(base, "/v1/revlist", "revlist", TRIES, revlist,
                                 revlist_len);
 }
 
-/* The bundle fetched taken when newer than the wallet's (as take_bundle),
- * then the list decoded and verified under the wallet's bundle into *list
- * (free it with offpay_revlist_free). Errors: those of taking the bundle
- * and of verifying the list. */
+/* The bundle fetched installed (install_bundle), then the list decoded
+ * and verified under the wallet's bundle into *list (free it with
+ * offpay_revlist_free). Errors: those of taking the bundle and of
+ * verifying the list. */
 static offpay_err take_lists(offpay_wallet *w, uint32_t now,
                              const uint8_t *bundle, size_t bundle_len,
                              const uint8_t *revlist, size_t revlist_len,
                              offpay_revlist *list)
 {
-    offpay_err rc = OFFPAY_OK;
+    offpay_err rc;
 
     memset(list, 0, sizeof *list);
-    if (bundle != NULL)
-        rc = offpay_wallet_update_bundle(w, bundle, bundle_len, now);
-    if (rc != OFFPAY_OK && rc != OFFPAY_EBUNDLE_OLD)
+    rc = install_bundle(w, bundle, bundle_len, now);
+    if (rc != OFFPAY_OK)
         return rc;
     rc = offpay_revlist_decode(revlist, revlist_len, list);
     if (rc != OFFPAY_OK) {
