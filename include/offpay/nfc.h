@@ -276,10 +276,10 @@ typedef struct offpay_nfc_outcome {
  * verdict: the terminal waits for it to come back and sends the SAME
  * request again (a request no card was sent within a minute is made
  * anew). Once the code is in hand the card is no longer needed: the code
- * is accepted or refused on its merits, and it must be bound to the
- * request sent and authorize its amount (else OFFPAY_EWRONG_NONCE or
- * OFFPAY_EAMOUNT_MISMATCH, since 0.11.0); the receipt is then delivered if
- * the card stays (or comes back within receipt_wait_ms).
+ * is accepted or refused on its merits, charged amount, and it must be
+ * bound to the request sent (else OFFPAY_EWRONG_NONCE, since 0.11.0; a
+ * code authorizing less is OFFPAY_EOVER_AUTHORIZED); the receipt is then
+ * delivered if the card stays (or comes back within receipt_wait_ms).
  * Returns OFFPAY_OK iff the payment was accepted (out->accepted); else the
  * reason: the card's refusal mapped by offpay_nfc_sw_error (out->sw set),
  * the terminal's refusal of the code (offpay_terminal_accept's errors),

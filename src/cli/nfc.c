@@ -296,12 +296,10 @@ int cli_terminal_nfc(int argc, char **argv)
         fprintf(stderr, "NOT ACCEPTED: no card, or it left before the "
                         "payment code was read; nothing was recorded\n");
         status = EXIT_REJECTED;
-    } else if (rc == OFFPAY_EWRONG_NONCE || rc == OFFPAY_EAMOUNT_MISMATCH) {
-        fprintf(stderr,
-                "REJECTED: the card answered with a code for another "
-                "request or amount than the one it was sent; nothing "
-                "was recorded (%s)\n",
-                offpay_errname(rc));
+    } else if (rc == OFFPAY_EWRONG_NONCE) {
+        fprintf(stderr, "REJECTED: the card answered with a code for another "
+                        "request than the one it was sent; nothing was "
+                        "recorded (EWRONG_NONCE)\n");
         status = EXIT_REJECTED;
     } else if (cli_is_rejection(rc)) {
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),

@@ -169,15 +169,14 @@ offpay_err offpay_nfc_terminal_pay(offpay_terminal *t, int64_t amount,
 
     /* The card's part is done: the code is judged on its merits, and
      * "accepted" means durable in the journal. It must answer the request
-     * just sent, for its amount: a code the card kept for another request
-     * of this terminal (a cheaper fare asked earlier) is refused here,
-     * where accept would take it for that one. */
+     * just sent: a code the card kept for another open request of this
+     * terminal (a fare asked earlier) is refused here, where accept would
+     * take it for that one; and it is charged the amount asked, which a
+     * code authorizing less cannot pay (EOVER_AUTHORIZED). */
     rc = offpay_payment_decode(code, code_len, &p);
     if (rc == OFFPAY_OK &&
         (!p.bound || sodium_memcmp(p.nonce, q.nonce, sizeof q.nonce) != 0))
         rc = OFFPAY_EWRONG_NONCE;
-    if (rc == OFFPAY_OK && (int64_t)p.amount != amount)
-        rc = OFFPAY_EAMOUNT_MISMATCH;
     if (rc == OFFPAY_OK)
         rc = offpay_text_encode(code, code_len, &code_text);
     if (rc == OFFPAY_OK)
