@@ -130,7 +130,8 @@ extern "C" {
     X(EOVER_REFUND, 87, "refund exceeds what remains paid of the payment")     \
     X(EANSWER, 88,                                                             \
       "offpayd's answer is not signed by the issuer's key: it is not acted "   \
-      "on")
+      "on")                                                                    \
+    X(ECARD_SILENT, 89, "the card stopped answering")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

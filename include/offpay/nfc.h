@@ -75,6 +75,11 @@ extern const uint8_t offpay_nfc_aid[OFFPAY_NFC_AID_LEN];
 #define OFFPAY_SW_NOT_ARMED      0x9305 /* the armed payments are used */
 #define OFFPAY_SW_STALE          0x9306 /* request too old or future-dated */
 
+/* How long a card has to answer one command APDU (the PC/SC reader gives
+ * up on it then, docs/nfc.md §6; since 0.12.0). A wallet answers in
+ * milliseconds; a card that takes longer has stalled. */
+#define OFFPAY_NFC_ANSWER_MS 5000
+
 /* Largest message a PAY or RECEIPT may chain (docs/nfc.md §3). */
 #define OFFPAY_NFC_MSG_MAX 1024
 /* Largest command APDU (short: 4 + 1 + 255 + 1) and response (256 + 2). */
@@ -215,7 +220,9 @@ uint32_t offpay_nfc_wallet_card_receipts(const offpay_nfc_wallet_card *wc);
  *               card in time, or the reader failed).
  *   transmit:   one command APDU, one response (data + status word) into
  *               resp (capacity cap). OFFPAY_EIO when the card left the
- *               field or the reader failed.
+ *               field or the reader failed; OFFPAY_ECARD_SILENT when the
+ *               card did not answer within OFFPAY_NFC_ANSWER_MS (the
+ *               session is over, as after disconnect; since 0.12.0).
  *   disconnect: end the session (power off); the card may come back.
  */
 typedef struct offpay_nfc_link {
@@ -233,7 +240,8 @@ typedef struct offpay_nfc_link {
  * while the card says 61XX (asking at most chunk bytes at a time).
  * *sw receives the card's final status word; out (capacity cap) the data
  * when it is OFFPAY_SW_OK. Errors: OFFPAY_EINVAL, OFFPAY_EIO (the link
- * failed: the card left), OFFPAY_EMALFORMED (a response without a status
+ * failed: the card left), OFFPAY_ECARD_SILENT (the card did not answer in
+ * time), OFFPAY_EMALFORMED (a response without a status
  * word, a 61XX without data, or data with a non-final chain piece),
  * OFFPAY_ETOOBIG (the answer exceeds cap). So a hostile card can neither
  * overflow out nor keep the terminal fetching forever.
@@ -265,6 +273,8 @@ typedef struct offpay_nfc_outcome {
     int               receipt;    /* 1: the wallet took the receipt */
     uint16_t          receipt_sw; /* its status word when not taken, or 0 */
     uint32_t          taps;       /* card sessions opened */
+    uint32_t          silent;     /* commands a card left unanswered past
+                                     OFFPAY_NFC_ANSWER_MS (since 0.12.0) */
 } offpay_nfc_outcome;
 
 /*
@@ -283,7 +293,8 @@ typedef struct offpay_nfc_outcome {
  * Returns OFFPAY_OK iff the payment was accepted (out->accepted); else the
  * reason: the card's refusal mapped by offpay_nfc_sw_error (out->sw set),
  * the terminal's refusal of the code (offpay_terminal_accept's errors),
- * OFFPAY_EIO (no card, or it left and did not come back in time), the
+ * OFFPAY_EIO (no card, or it left or stopped answering, out->silent,
+ * and did not come back in time), the
  * request's errors. Nothing is recorded unless OFFPAY_OK (and
  * OFFPAY_EOUTCOME: as offpay_terminal_accept).
  */

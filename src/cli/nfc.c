@@ -26,7 +26,9 @@ static const char term_help[] =
     "terminal waits for it to come back and sends the same request again\n"
     "(the wallet answers with the same code). Once the code is in hand, the\n"
     "payment is decided on the code alone; a receipt the card could not\n"
-    "take can be made again with 'terminal receipt --seq N'.\n"
+    "take can be made again with 'terminal receipt --seq N'. A card that\n"
+    "does not answer a command within 5 seconds is taken as gone, as if it\n"
+    "had left (a card that stalls cannot hold the terminal).\n"
     "\n"
     "Options:\n"
     "  --terminal DIR          the terminal (required)\n"
@@ -291,6 +293,12 @@ int cli_terminal_nfc(int argc, char **argv)
     } else if (res.sw != 0) {
         fprintf(stderr, "NOT ACCEPTED: the card refused: %s (SW %04X)\n",
                 offpay_nfc_sw_text(res.sw), res.sw);
+        status = EXIT_REJECTED;
+    } else if (rc == OFFPAY_EIO && res.silent > 0) {
+        fprintf(stderr,
+                "NOT ACCEPTED: the card stopped answering (no answer within "
+                "%d s) and no card answered after it; nothing was recorded\n",
+                OFFPAY_NFC_ANSWER_MS / 1000);
         status = EXIT_REJECTED;
     } else if (rc == OFFPAY_EIO) {
         fprintf(stderr, "NOT ACCEPTED: no card, or it left before the "

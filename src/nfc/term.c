@@ -67,12 +67,22 @@ static uint32_t left_ms(int64_t deadline)
     return left <= 0 ? 0 : (uint32_t)left;
 }
 
+/* The link's verdict that the card is gone for now: it left, or it
+ * stopped answering (counted in *silent). Either way it may come back. */
+static int card_gone(offpay_err rc, uint32_t *silent)
+{
+    if (rc == OFFPAY_ECARD_SILENT)
+        (*silent)++;
+    return rc == OFFPAY_EIO || rc == OFFPAY_ECARD_SILENT;
+}
+
 /* Waits for a card and selects offpay on it. OFFPAY_EIO: no card in time;
- * OFFPAY_ENOTFOUND: a card without offpay (*sw set). A card leaving during
- * the SELECT is waited for again (a reader may still report a card that
- * has just left: look again after a short pause rather than spin). */
+ * OFFPAY_ENOTFOUND: a card without offpay (*sw set). A card leaving (or
+ * falling silent) during the SELECT is waited for again (a reader may
+ * still report a card that has just left: look again after a short pause
+ * rather than spin). */
 static offpay_err tap(const offpay_nfc_link *link, int64_t deadline,
-                      uint32_t *taps, uint16_t *sw)
+                      offpay_nfc_outcome *out, uint16_t *sw)
 {
     offpay_err rc;
 
@@ -87,11 +97,11 @@ static offpay_err tap(const offpay_nfc_link *link, int64_t deadline,
             return OFFPAY_EIO;
         rc = offpay_nfc_select(link, sw);
         if (rc == OFFPAY_OK) {
-            (*taps)++;
+            out->taps++;
             return OFFPAY_OK;
         }
         link->disconnect(link->ctx);
-        if (rc != OFFPAY_EIO)
+        if (!card_gone(rc, &out->silent))
             return OFFPAY_ENOTFOUND;
         nanosleep(&pause, NULL);
     }
@@ -136,7 +146,7 @@ offpay_err offpay_nfc_terminal_pay(offpay_terminal *t, int64_t amount,
      * answers it again with the same code, where a new request would have
      * it reserve a second. */
     while (!have_code) {
-        rc = tap(link, deadline, &out->taps, &sw);
+        rc = tap(link, deadline, out, &sw);
         if (rc != OFFPAY_OK) {
             out->sw = sw;
             goto out;
@@ -152,7 +162,7 @@ offpay_err offpay_nfc_terminal_pay(offpay_terminal *t, int64_t amount,
         sent = 1;
         rc = offpay_nfc_command(link, OFFPAY_NFC_INS_PAY, req, req_len, chunk,
                                 code, sizeof code, &code_len, &sw);
-        if (rc == OFFPAY_EIO) {
+        if (card_gone(rc, &out->silent)) {
             link->disconnect(link->ctx);
             connected = 0;
             continue;
@@ -197,7 +207,7 @@ offpay_err offpay_nfc_terminal_pay(offpay_terminal *t, int64_t amount,
         offpay_err r2;
 
         if (!connected) {
-            r2 = tap(link, deadline, &out->taps, &sw);
+            r2 = tap(link, deadline, out, &sw);
             if (r2 != OFFPAY_OK) {
                 out->receipt_sw = sw;
                 break;
@@ -206,7 +216,7 @@ offpay_err offpay_nfc_terminal_pay(offpay_terminal *t, int64_t amount,
         }
         r2 = offpay_nfc_command(link, OFFPAY_NFC_INS_RECEIPT, rcpt, rcpt_len,
                                 chunk, NULL, 0, NULL, &sw);
-        if (r2 == OFFPAY_EIO) {
+        if (card_gone(r2, &out->silent)) {
             link->disconnect(link->ctx);
             connected = 0;
             continue;

@@ -8,7 +8,7 @@
 # Steps: a payment; the same with 64-byte chunks; a request above the
 # armed maximum; a second tap of a card left on the reader; the card
 # pulled away at every APDU k of the exchange, coming back (second tap)
-# and not coming back; malformed APDUs from an independent PC/SC client
+# and not coming back; a card that falls silent after SELECT; malformed APDUs from an independent PC/SC client
 # (pcsc-tools' scriptor), each refused with its status word, the card
 # still answering afterwards. After every exchange: the terminal's journal
 # has the payment iff the terminal said "accepted", and the wallet made at
@@ -221,6 +221,65 @@ for k in $(seq 1 12); do
   else fail "pulled at $k for good: status $tstatus, want $want"; sed 's/^/    | /' <<<"$tout"; fi
   check_exchange "pulled at $k for good" "$r0" "$c0"
 done
+
+# 4b. A card that answers SELECT and then never answers PAY, holding the
+#    field (a fake card: a phone app that hung would do the same). The
+#    terminal gives the command up after 5 s, waits out --wait for a card
+#    that answers, and says the card stopped answering; nothing recorded.
+#    (Before 0.12.0 it waited on the card without end: `timeout` ends it.)
+#    Once the silent card leaves, the reader pays the next card.
+python3 - "$port" > silent.log 2>&1 <<'EOF2' &
+import socket, struct, sys, time
+def recvall(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            sys.exit(0)
+        b += c
+    return b
+def send(s, b):
+    s.sendall(struct.pack(">H", len(b)) + b)
+end = time.time() + 60
+while time.time() < end:
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        break
+    except OSError:
+        time.sleep(0.1)
+while True:
+    m = recvall(s, struct.unpack(">H", recvall(s, 2))[0])
+    if len(m) == 1:
+        if m[0] == 4:
+            send(s, bytes.fromhex("3B80800101"))   # the ATR
+        continue
+    if m[1] == 0xA4:
+        send(s, bytes.fromhex("019000"))           # SELECT: version 1
+        continue
+    print("silent after", m[:2].hex(), flush=True)
+    time.sleep(90)                                 # PAY: never answered
+EOF2
+spid=$!
+r0=$(rows); c0=$(codes)
+set +e
+tout=$(timeout 40 "$OFFPAY" terminal nfc "${T[@]}" --amount 1.00 --wait 8 2>&1)
+tstatus=$?
+set -e
+if [ "$tstatus" -eq 1 ] && grep -q "the card stopped answering (no answer within 5 s)" <<<"$tout" &&
+   grep -q "silent after 80" silent.log && [ "$(rows)" -eq "$r0" ] && [ "$(codes)" -eq "$c0" ]; then
+  ok "a card silent after SELECT: given up, 'stopped answering', nothing recorded"
+else
+  fail "silent card: status $tstatus (124: the terminal waited on it)"
+  sed 's/^/    | /' <<<"$tout" silent.log | head -8
+fi
+kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
+r0=$(rows); c0=$(codes)
+wallet_bg --max 20.00 --currency EUR --timeout 20
+term --amount 1.00 --wait 15
+wallet_end
+if [ "$tstatus" -eq 0 ]; then ok "after the silent card left: the next card pays"
+else fail "after the silent card: status $tstatus"; sed 's/^/    | /' <<<"$tout"; fi
+check_exchange "after the silent card" "$r0" "$c0"
 
 # 5. Malformed and unexpected APDUs from another PC/SC client: each gets
 #    its status word, the card keeps answering, and pays afterwards.

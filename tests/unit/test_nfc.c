@@ -269,12 +269,14 @@ static void test_card_chaining_and_get_response(void)
 
 /* A link to a card in memory. The card "leaves the field" when it gets
  * the drop_at-th APDU of the whole exchange: it processes the APDU and the
- * answer is lost. It comes back for the next connect if come_back, as
- * back_as if set (the payer's app started again in between). */
+ * answer is lost (with silent, the link says so as a PC/SC reader does of
+ * a card that stopped answering: OFFPAY_ECARD_SILENT). It comes back for
+ * the next connect if come_back, as back_as if set (the payer's app
+ * started again in between). */
 typedef struct memlink {
     offpay_nfc_card *card, *back_as;
     uint32_t         sent, drop_at, connects;
-    int              present, come_back, dropped;
+    int              present, come_back, dropped, silent;
 } memlink;
 
 static offpay_err ml_connect(void *ctx, uint32_t timeout_ms)
@@ -307,7 +309,7 @@ static offpay_err ml_transmit(void *ctx, const uint8_t *cmd, size_t len,
         m->present = 0;
         m->dropped = 1;
         offpay_nfc_card_reset(m->card);
-        return OFFPAY_EIO;
+        return m->silent ? OFFPAY_ECARD_SILENT : OFFPAY_EIO;
     }
     if (n > cap)
         return OFFPAY_EIO;
@@ -611,6 +613,52 @@ static void test_card_back_as_another(void)
     CHECK(offpay_wallet_n_spends(x.w) == 1);
     offpay_nfc_wallet_card_free(first);
     offpay_nfc_wallet_card_free(second);
+    world_free(&x);
+}
+
+/* A card that stops answering (the reader gives the command up) is taken
+ * as gone: at the SELECT or after the wallet made its code, it is paid
+ * when it answers again, with one code; when it does not come back,
+ * nothing is recorded. Each silence is counted. */
+static void test_silent_card_taken_as_gone(void)
+{
+    static const struct {
+        uint32_t   drop_at;
+        int        back;
+        offpay_err want;
+    } cases[] = {
+        {1, 1, OFFPAY_OK},  /* SELECT */
+        {5, 1, OFFPAY_OK},  /* the PAY's last chunk: the code made */
+        {3, 0, OFFPAY_EIO}, /* mid-request, never back */
+    };
+    world  x;
+    size_t i;
+    int    rows = 0;
+
+    REQUIRE(world_init(&x, "silent"));
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        offpay_nfc_wallet_card *wc = armed(&x, 2000, 1);
+        memlink                 m = {0};
+        offpay_nfc_link         l;
+        offpay_nfc_term_opts    o = {64, 1000, 1000, NOW};
+        offpay_nfc_outcome      res;
+
+        REQUIRE(wc != NULL);
+        m.card = offpay_nfc_wallet_card_card(wc);
+        m.present = 1;
+        m.drop_at = cases[i].drop_at;
+        m.come_back = cases[i].back;
+        m.silent = 1;
+        l = link_of(&m);
+        CHECK_ERR(offpay_nfc_terminal_pay(x.t, 300, &l, &o, &res),
+                  cases[i].want);
+        CHECK(res.silent == 1);
+        CHECK(res.accepted == (cases[i].want == OFFPAY_OK));
+        CHECK(offpay_nfc_wallet_card_paid(wc) <= 1);
+        rows += res.accepted;
+        CHECK(journal_rows(x.t) == rows);
+        offpay_nfc_wallet_card_free(wc);
+    }
     world_free(&x);
 }
 
@@ -974,6 +1022,7 @@ int main(void)
         {"payment_over_memory_link", test_payment_over_memory_link},
         {"card_pulled_at_every_step", test_card_pulled_at_every_step},
         {"card_back_as_another", test_card_back_as_another},
+        {"silent_card_taken_as_gone", test_silent_card_taken_as_gone},
         {"code_for_another_request_refused",
          test_code_for_another_request_refused},
         {"late_tap_accepted", test_late_tap_accepted},
