@@ -54,12 +54,23 @@ typedef struct offpay_risk {
     uint32_t max_code_age_unbound; /* seconds an unbound code stays
                                       acceptable: a captured one is a
                                       bearer token for this long */
+    uint32_t max_upload_days;      /* days the oldest payment offpayd has
+                                      not decided may wait; 0: no limit
+                                      (since 0.12.0) */
 } offpay_risk;
 
 /* Defaults for a currency: floors of 50 (unbound) and 200 (bound) major
  * units, cumulative 500, 500 payments or 72 hours offline, bound codes
  * valid 300 s and unbound ones 60 s, skew 120 s, revocation list at most
- * 7 days old, requests 300 s. */
+ * 7 days old, requests 300 s, a payment not uploaded at most 14 days.
+ *
+ * The offline limits count from the last sync that brought something new
+ * from the issuer (a list or bundle, online or from files); the upload
+ * limit counts from the oldest payment offpayd has not decided (never
+ * uploaded, or left undecided), which only an upload ends: a terminal
+ * kept going on carried-in lists alone must still upload before its
+ * payments pass offpayd's late window (docs/settlement.md §6) and go
+ * unpaid. */
 void offpay_risk_defaults(uint16_t currency, offpay_risk *r);
 
 /*
@@ -194,6 +205,9 @@ typedef struct offpay_sync_state {
     uint32_t revlist_issued_at;   /* when the issuer signed it */
     uint32_t high_water;          /* newest time seen: the clock may not be
                                      behind it by more than skew */
+    uint32_t oldest_waiting;      /* the acceptance time of the oldest
+                                     payment offpayd has not decided; 0:
+                                     none (since 0.12.0) */
 } offpay_sync_state;
 
 /* Fills s. Errors: OFFPAY_EINVAL. */
@@ -206,7 +220,8 @@ uint16_t offpay_terminal_currency(const offpay_terminal *t);
 offpay_err offpay_terminal_get_risk(const offpay_terminal *t, offpay_risk *r);
 /* Saves new risk rules. Errors: OFFPAY_EINVAL (negative amounts),
  * OFFPAY_EJOURNAL. Rules saved by a version without max_code_age_unbound
- * load with its default (60 s, or max_code_age if lower). */
+ * load with its default (60 s, or max_code_age if lower); without
+ * max_upload_days, with its default (14). */
 offpay_err offpay_terminal_set_risk(offpay_terminal *t, const offpay_risk *r);
 
 /*
@@ -440,6 +455,9 @@ void offpay_terminal_set_cred_cache(offpay_terminal *t, int enabled);
 #define OFFPAY_STATUS_WARN_HOURS      0x2u /* time since the last sync */
 #define OFFPAY_STATUS_WARN_REVLIST    0x4u /* revocation list age */
 #define OFFPAY_STATUS_WARN_CREDENTIAL 0x8u /* own credential's window used */
+#define OFFPAY_STATUS_WARN_UPLOAD                                              \
+    0x20u /* the oldest payment not                                            \
+            decided: its wait */
 /* own credential signed by an issuer key its trust bundle no longer holds
  * (retired): wallets refuse its payment requests (EUNKNOWN_KID); since
  * 0.8.0 */
@@ -489,6 +507,11 @@ typedef struct offpay_terminal_status {
                                seconds (negative: offpayd behind) */
     uint64_t not_uploaded;  /* journal entries offpayd has not decided yet
                                (never uploaded, or left undecided) */
+    uint32_t oldest_waiting;  /* the oldest of them: its acceptance time;
+                                 0: none (since 0.12.0) */
+    uint64_t waiting_age;     /* seconds since, 0 if none or dated ahead */
+    uint32_t max_upload_days; /* 0: no limit */
+    uint32_t upload_pct;
 } offpay_terminal_status;
 
 /*

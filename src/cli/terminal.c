@@ -88,9 +88,14 @@ static const char help[] =
     "      --set NAME=VALUE (repeatable): floor-unbound, floor-bound,\n"
     "      cumulative (amounts), max-offline-payments, max-offline-hours,\n"
     "      max-code-age (bound codes), max-code-age-unbound, skew,\n"
-    "      max-revlist-age, request-ttl (seconds). An unbound code is a\n"
+    "      max-revlist-age, request-ttl (seconds), max-upload-days\n"
+    "      (days). An unbound code is a\n"
     "      bearer token while it is acceptable: by default it gets 60 s\n"
     "      and at most floor-unbound, a bound code 300 s and floor-bound.\n"
+    "      max-upload-days (default 14; 0: no limit): how long the oldest\n"
+    "      payment offpayd has not decided may wait; past it the terminal\n"
+    "      refuses payments until it uploads (a list carried in does not\n"
+    "      end the wait): offpayd pays nothing after its late window.\n"
     "  request           make a request code for an amount (refused when\n"
     "                    the terminal would refuse the payment: above its\n"
     "                    limits, or offline too long)\n"
@@ -822,6 +827,7 @@ static int set_rule(offpay_risk *r, uint16_t currency, const char *set)
         {"skew", offsetof(offpay_risk, skew)},
         {"max-revlist-age", offsetof(offpay_risk, max_revlist_age)},
         {"request-ttl", offsetof(offpay_risk, request_ttl)},
+        {"max-upload-days", offsetof(offpay_risk, max_upload_days)},
     };
     const char *eq = strchr(set, '=');
     size_t      nlen;
@@ -928,13 +934,14 @@ static int cmd_risk(const void *args, const char *arg CLI_UNUSED)
                "max-offline-hours     %u\nmax-code-age          %u s\n"
                "max-code-age-unbound  %u s\n"
                "skew                  %u s\nmax-revlist-age       %u s\n"
-               "request-ttl           %u s\n",
+               "request-ttl           %u s\n"
+               "max-upload-days       %u d\n",
                cli_money(r.floor_unbound, cur, m1, sizeof m1),
                cli_money(r.floor_bound, cur, m2, sizeof m2),
                cli_money(r.cumulative, cur, m3, sizeof m3),
                r.max_offline_payments, r.max_offline_hours, r.max_code_age,
-               r.max_code_age_unbound, r.skew, r.max_revlist_age,
-               r.request_ttl);
+               r.max_code_age_unbound, r.skew, r.max_revlist_age, r.request_ttl,
+               r.max_upload_days);
     if (status == EXIT_OK)
         warn_beyond_guarantee(&r, cur);
     offpay_terminal_close(t);
@@ -1070,6 +1077,15 @@ static void accept_warnings(const offpay_terminal *t, uint32_t now)
                 "soon, or the terminal will refuse payments\n",
                 hours(now - s.revlist_issued_at, h),
                 hours(r.max_revlist_age, h2));
+    if (r.max_upload_days != 0 && s.oldest_waiting != 0 &&
+        now > s.oldest_waiting &&
+        (uint64_t)(now - s.oldest_waiting) * 100 >=
+            80ULL * 86400 * r.max_upload_days)
+        fprintf(stderr,
+                "WARNING: a payment has waited %s h for offpayd, of %u "
+                "day(s): upload soon ('terminal sync --server URL'), or the "
+                "terminal will refuse payments\n",
+                hours(now - s.oldest_waiting, h), r.max_upload_days);
 }
 
 /* After ECODE_TOO_OLD or ECODE_FUTURE: the code's time (the payer's
@@ -1276,6 +1292,14 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
                         "(ESYNC_REQUIRED)\n",
                         hours(st.seconds_since_sync, h1),
                         st.max_offline_hours);
+            else if (st.max_upload_days && st.upload_pct >= 100)
+                fprintf(stderr,
+                        "REJECTED: this terminal must upload first: its "
+                        "oldest payment not decided by offpayd has waited "
+                        "%s h, its limit is %u day(s); a list carried in "
+                        "does not end this, 'terminal sync --server URL' "
+                        "does (ESYNC_REQUIRED)\n",
+                        hours(st.waiting_age, h1), st.max_upload_days);
             else
                 fprintf(stderr, "REJECTED: this terminal must sync first "
                                 "(ESYNC_REQUIRED)\n");
@@ -1657,19 +1681,23 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
         json_array_append_new(w, json_string("revocation_list_age"));
     if (s->warnings & OFFPAY_STATUS_WARN_CREDENTIAL)
         json_array_append_new(w, json_string("credential"));
+    if (s->warnings & OFFPAY_STATUS_WARN_UPLOAD)
+        json_array_append_new(w, json_string("upload_wait"));
     if (s->warnings & OFFPAY_STATUS_WARN_CRED_KEY)
         json_array_append_new(w, json_string("credential_key_retired"));
     j = json_pack(
         "{s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I,"
-        " s:{s:I, s:I, s:I}, s:{s:s, s:s, s:I, s:o, s:o}, s:o}",
+        " s:{s:I, s:I, s:I, s:o, s:o}, s:{s:s, s:s, s:I, s:o, s:o}, s:o}",
         "terminal", dir, "state", offpay_errname(s->state), "accepting",
         s->state == OFFPAY_OK, "message",
         s->state == OFFPAY_OK ? "accepting payments"
                               : offpay_strerror(s->state),
         "copied_at",
-        s->copied_at ? json_string(cli_iso_time(s->copied_at, t1)) : json_null(),
+        s->copied_at ? json_string(cli_iso_time(s->copied_at, t1))
+                     : json_null(),
         "credential", cred, "last_sync",
-        s->last_sync ? json_string(cli_iso_time(s->last_sync, t1)) : json_null(),
+        s->last_sync ? json_string(cli_iso_time(s->last_sync, t1))
+                     : json_null(),
         "payments_since_sync",
         limit_json(s->payments_since_sync, s->max_offline_payments,
                    s->payments_pct),
@@ -1686,9 +1714,15 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
         "warnings", w, "open_requests", (json_int_t)s->open_requests, "journal",
         "entries", (json_int_t)s->journal_entries, "not_uploaded",
         (json_int_t)s->not_uploaded, "bytes", (json_int_t)s->journal_bytes,
-        "clock", "high_water",
-        cli_iso_time(s->high_water, t2), "now", cli_iso_time(s->now, t3),
-        "skew_seconds", (json_int_t)s->skew, "offpayd_offset_seconds",
+        "oldest_not_uploaded",
+        s->oldest_waiting ? json_string(cli_iso_time(s->oldest_waiting, t1))
+                          : json_null(),
+        "wait_seconds",
+        limit_json(s->waiting_age, 86400ULL * s->max_upload_days,
+                   s->upload_pct),
+        "clock", "high_water", cli_iso_time(s->high_water, t2), "now",
+        cli_iso_time(s->now, t3), "skew_seconds", (json_int_t)s->skew,
+        "offpayd_offset_seconds",
         s->clock_seen_at ? json_integer((json_int_t)s->clock_offset)
                          : json_null(),
         "offset_seen_at",
@@ -1787,6 +1821,14 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
            (unsigned long long)s->journal_bytes,
            (unsigned long long)s->not_uploaded,
            s->not_uploaded > 0 ? " (terminal sync --server)" : "");
+    if (s->oldest_waiting != 0 && s->max_upload_days)
+        printf("                 the oldest accepted %s, %s h ago, limit %u "
+               "day(s) (%u %%)\n",
+               cli_iso_time(s->oldest_waiting, t1), hours(s->waiting_age, h1),
+               s->max_upload_days, s->upload_pct);
+    else if (s->oldest_waiting != 0)
+        printf("                 the oldest accepted %s, %s h ago, no limit\n",
+               cli_iso_time(s->oldest_waiting, t1), hours(s->waiting_age, h1));
     printf("clock            high-water %s, now %s (skew %u s)\n",
            cli_iso_time(s->high_water, t1), cli_iso_time(s->now, t2), s->skew);
     if (s->clock_seen_at)
@@ -1810,6 +1852,16 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
                  hours(s->max_revlist_age, h2));
         warn_limit("the revocation list's age", s->revlist_pct, d);
     }
+    if (s->warnings & OFFPAY_STATUS_WARN_UPLOAD)
+        printf("WARNING: a payment has waited for offpayd %s h, %u %% of the "
+               "%u day(s) allowed: %s. Only an upload ends the wait ('terminal "
+               "sync --server URL'; a list carried in does not): past "
+               "offpayd's late window it is not paid\n",
+               hours(s->waiting_age, h1), s->upload_pct, s->max_upload_days,
+               s->upload_pct >= 100 ? "payments are refused until it is "
+                                      "uploaded"
+                                    : "upload soon, or the terminal will "
+                                      "refuse payments");
     if (s->warnings & OFFPAY_STATUS_WARN_CREDENTIAL)
         printf("WARNING: the terminal's own credential has used %u %% of its "
                "window (expires %s): ask the issuer for a renewal\n",

@@ -231,5 +231,11 @@ offpay_err offpay__terminal_offline_ok(const offpay_terminal *t, uint32_t now)
     if (r->max_revlist_age != 0 &&
         (uint64_t)now > (uint64_t)t->revlist_issued_at + r->max_revlist_age)
         return OFFPAY_EREVLIST_STALE;
+    /* payments offpayd has not decided for too long: only an upload ends
+     * it (a list carried in does not), before they pass its late window */
+    if (r->max_upload_days != 0 && t->oldest_waiting != 0 &&
+        (uint64_t)now >
+            (uint64_t)t->oldest_waiting + 86400ULL * r->max_upload_days)
+        return OFFPAY_ESYNC_REQUIRED;
     return OFFPAY_OK;
 }

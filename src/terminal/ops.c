@@ -86,6 +86,12 @@ offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
                          : 0;
     s->max_revlist_age = r->max_revlist_age;
     s->revlist_pct = pct(s->revlist_age, r->max_revlist_age);
+    s->oldest_waiting = t->oldest_waiting;
+    s->waiting_age = t->oldest_waiting != 0 && now > t->oldest_waiting
+                         ? now - t->oldest_waiting
+                         : 0;
+    s->max_upload_days = r->max_upload_days;
+    s->upload_pct = pct(s->waiting_age, 86400ULL * r->max_upload_days);
     for (size_t i = 0; i < t->n_requests; i++)
         if ((uint64_t)now <= (uint64_t)t->requests[i].created + r->request_ttl)
             s->open_requests++;
@@ -104,6 +110,8 @@ offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
         s->warnings |= OFFPAY_STATUS_WARN_HOURS;
     if (s->revlist_pct >= OFFPAY_STATUS_WARN_PERCENT)
         s->warnings |= OFFPAY_STATUS_WARN_REVLIST;
+    if (s->upload_pct >= OFFPAY_STATUS_WARN_PERCENT)
+        s->warnings |= OFFPAY_STATUS_WARN_UPLOAD;
     if (t->has_cred && s->credential_pct >= OFFPAY_STATUS_WARN_PERCENT)
         s->warnings |= OFFPAY_STATUS_WARN_CREDENTIAL;
     if (t->has_cred) {

@@ -37,6 +37,11 @@
 /* Seconds an unbound code stays acceptable by default: a captured one is
  * a bearer token for this long (docs/protocol.md §5.4). */
 #define CODE_AGE_UNBOUND_DEFAULT 60
+/* Days the oldest payment offpayd has not decided may wait by default:
+ * well inside the shortest time offpayd's defaults leave to upload it
+ * (a credential's expiry, after the payment, plus the upload grace and
+ * the late window: 44 days, docs/settlement.md §6). */
+#define UPLOAD_DAYS_DEFAULT 14
 
 /*
  * The journal of accepted payments. seq is the rowid, with no
@@ -357,17 +362,18 @@ void offpay_risk_defaults(uint16_t currency, offpay_risk *r)
     r->max_revlist_age = 7 * 86400;
     r->request_ttl = 300;
     r->max_code_age_unbound = CODE_AGE_UNBOUND_DEFAULT;
+    r->max_upload_days = UPLOAD_DAYS_DEFAULT;
 }
 
 static offpay_err risk_save(sqlite3 *db, const offpay_risk *r)
 {
     char buf[512];
-    int  n =
-        snprintf(buf, sizeof buf, "%lld %lld %lld %u %u %u %u %u %u %u",
-                 (long long)r->floor_unbound, (long long)r->floor_bound,
-                 (long long)r->cumulative, r->max_offline_payments,
-                 r->max_offline_hours, r->max_code_age, r->skew,
-                 r->max_revlist_age, r->request_ttl, r->max_code_age_unbound);
+    int  n = snprintf(buf, sizeof buf, "%lld %lld %lld %u %u %u %u %u %u %u %u",
+                      (long long)r->floor_unbound, (long long)r->floor_bound,
+                      (long long)r->cumulative, r->max_offline_payments,
+                      r->max_offline_hours, r->max_code_age, r->skew,
+                      r->max_revlist_age, r->request_ttl,
+                      r->max_code_age_unbound, r->max_upload_days);
 
     return meta_put(db, "risk", buf, (size_t)n);
 }
@@ -398,18 +404,19 @@ static int risk_field(const char **p, uint64_t max, uint64_t *v)
 }
 
 /*
- * The rules are saved as ten decimal fields separated by single spaces:
+ * The rules are saved as eleven decimal fields separated by single spaces:
  * floor_unbound floor_bound cumulative max_offline_payments
  * max_offline_hours max_code_age skew max_revlist_age request_ttl
- * max_code_age_unbound. Nine fields are rules saved before
+ * max_code_age_unbound max_upload_days. Nine fields are rules saved before
  * max_code_age_unbound existed: it takes its default (capped by
- * max_code_age), the stricter rule, until the rules are saved again.
+ * max_code_age), the stricter rule, until the rules are saved again; nine
+ * or ten, before max_upload_days: it takes its default.
  */
 static offpay_err risk_load(sqlite3 *db, offpay_risk *r)
 {
     char        buf[512];
     size_t      n = 0;
-    uint64_t    f[10];
+    uint64_t    f[11];
     const char *p = buf;
     int         k = 0;
     offpay_err  rc = meta_get(db, "risk", buf, sizeof buf - 1, &n);
@@ -419,13 +426,13 @@ static offpay_err risk_load(sqlite3 *db, offpay_risk *r)
     buf[n] = '\0';
     if (memchr(buf, '\0', n) != NULL)
         return OFFPAY_ECORRUPT;
-    while (*p != '\0' && k < 10) {
+    while (*p != '\0' && k < 11) {
         if (!risk_field(&p, k < 3 ? (uint64_t)INT64_MAX : UINT32_MAX, &f[k]))
             return OFFPAY_ECORRUPT;
         k++;
     }
     /* A trailing space after the last field is not canonical either. */
-    if (*p != '\0' || (k != 9 && k != 10) || buf[n - 1] == ' ')
+    if (*p != '\0' || k < 9 || buf[n - 1] == ' ')
         return OFFPAY_ECORRUPT;
     r->floor_unbound = (int64_t)f[0];
     r->floor_bound = (int64_t)f[1];
@@ -436,12 +443,13 @@ static offpay_err risk_load(sqlite3 *db, offpay_risk *r)
     r->skew = (uint32_t)f[6];
     r->max_revlist_age = (uint32_t)f[7];
     r->request_ttl = (uint32_t)f[8];
-    if (k == 10)
+    if (k >= 10)
         r->max_code_age_unbound = (uint32_t)f[9];
     else
         r->max_code_age_unbound = r->max_code_age < CODE_AGE_UNBOUND_DEFAULT
                                       ? r->max_code_age
                                       : CODE_AGE_UNBOUND_DEFAULT;
+    r->max_upload_days = k == 11 ? (uint32_t)f[10] : UPLOAD_DAYS_DEFAULT;
     return OFFPAY_OK;
 }
 
@@ -456,6 +464,7 @@ offpay_err offpay_terminal_sync_state(const offpay_terminal *t,
     s->revlist_seq = t->revlist_seq;
     s->revlist_issued_at = t->revlist_issued_at;
     s->high_water = t->high_water;
+    s->oldest_waiting = t->oldest_waiting;
     return OFFPAY_OK;
 }
 
@@ -1130,6 +1139,8 @@ static offpay_err load_settings(offpay_terminal *t, int *legacy)
     return OFFPAY_OK;
 }
 
+static offpay_err waiting_load(offpay_terminal *t);
+
 static offpay_err load_state(offpay_terminal *t)
 {
     journal_scan js;
@@ -1143,7 +1154,8 @@ static offpay_err load_state(offpay_terminal *t)
             OFFPAY_OK ||
         (rc = load_revoked(t)) != OFFPAY_OK ||
         (rc = load_requests(t)) != OFFPAY_OK ||
-        (rc = load_journal(t, &js)) != OFFPAY_OK)
+        (rc = load_journal(t, &js)) != OFFPAY_OK ||
+        (rc = waiting_load(t)) != OFFPAY_OK)
         return rc;
     /* A sync after the newest row: the journal lost rows it never
      * deletes. */
@@ -1190,6 +1202,24 @@ static offpay_err journal_after(sqlite3 *db, int64_t seq, uint32_t *since,
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+/* t->oldest_waiting from the journal: the oldest acceptance offpayd has
+ * not decided (a walk of the entries not uploaded, which stay few). */
+static offpay_err waiting_load(offpay_terminal *t)
+{
+    int64_t    at = 0;
+    offpay_err rc = query_i64(t->db,
+                              "SELECT coalesce(min(accepted_at), 0)"
+                              " FROM journal WHERE uploaded = 0",
+                              0, &at);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (at < 0 || at > UINT32_MAX)
+        return OFFPAY_ECORRUPT;
+    t->oldest_waiting = (uint32_t)at;
+    return OFFPAY_OK;
 }
 
 /* The revoked serials again, when the list terminal.db holds is not the
@@ -1263,6 +1293,7 @@ offpay_err offpay__terminal_retake(offpay_terminal *t)
         (rc = query_i64(t->db, "SELECT coalesce(max(seq), 0) FROM journal", 0,
                         &max_seq)) != OFFPAY_OK ||
         (rc = journal_after(t->db, (int64_t)v, &since, &newest)) != OFFPAY_OK ||
+        (rc = waiting_load(t)) != OFFPAY_OK ||
         (legacy && (rc = query_i64(t->db,
                                    "SELECT coalesce(max(accepted_at), 0)"
                                    " FROM journal",
@@ -2143,6 +2174,8 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
      * memory run out here, the in-memory tables are marked stale and rebuilt
      * from the journal before the next code is judged. */
     t->payments_since_sync++;
+    if (t->oldest_waiting == 0 || now < t->oldest_waiting)
+        t->oldest_waiting = now;
     t->high_water = hw;
     t->max_seq = seq;
     if (offpay__cumul_add(&t->tables, p.cred.serial, charged) != OFFPAY_OK ||
@@ -2485,6 +2518,9 @@ static offpay_err keep_tx(offpay_terminal *t, const offpay__upload_result *res,
     if ((rc = keep_results(t, res, n, now, lost)) == OFFPAY_OK &&
         (rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
         t->has_results = t->has_order = 1;
+        /* committed: a failure to read it again leaves the old (earlier)
+         * time, the stricter one, until the next read */
+        (void)waiting_load(t);
         return OFFPAY_OK;
     }
     exec(t->db, "ROLLBACK");

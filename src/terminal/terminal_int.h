@@ -71,6 +71,9 @@ struct offpay_terminal {
     uint32_t             last_sync;  /* time of the last sync */
     uint32_t             high_water; /* newest trusted time (meta) */
     uint32_t             payments_since_sync;
+    /* the acceptance time of the oldest journal entry offpayd has not
+     * decided (uploaded = 0); 0: none */
+    uint32_t             oldest_waiting;
     offpay__tables       tables;
     int                  tables_stale; /* rebuild from the journal first */
     offpay__request     *requests;

@@ -1229,6 +1229,68 @@ static void test_sync_required(void)
     world_free(&x);
 }
 
+/* The oldest payment offpayd has not decided may wait max_upload_days:
+ * lists carried in (file syncs) reset the offline counts but not this
+ * wait, which only an upload ends (before offpayd's late window passes
+ * and the payment goes unpaid). Warned at 80 %, refused past it, the same
+ * after a reopen; 0 turns it off. */
+static void test_upload_wait(void)
+{
+    world                  x;
+    offpay_risk            r;
+    offpay_terminal_status st;
+    offpay__upload_result  res;
+    offpay_sync_state      ss;
+    char                  *code;
+    const uint32_t         day = 86400;
+
+    REQUIRE(world_init(&x, "upload_wait", 1000000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    CHECK(r.max_upload_days == 14); /* the default */
+    code = cpm(&x, 100, NOW);
+    CHECK_ERR(accept(x.t, code, 100, NOW), OFFPAY_OK);
+    free(code);
+    /* lists carried in at day 10 and 12: the offline counts restart */
+    REQUIRE(resync(&x, NOW + 10 * day));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &ss));
+    CHECK(ss.payments_since_sync == 0 && ss.oldest_waiting == NOW);
+    REQUIRE(resync(&x, NOW + 12 * day));
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 12 * day, &st));
+    CHECK(st.state == OFFPAY_OK && st.oldest_waiting == NOW &&
+          st.waiting_age == 12 * day && st.upload_pct == 85 &&
+          (st.warnings & OFFPAY_STATUS_WARN_UPLOAD) != 0 &&
+          (st.warnings & OFFPAY_STATUS_WARN_PAYMENTS) == 0);
+    /* a list at day 14 + 1 s, and the wait is past its limit */
+    REQUIRE(resync(&x, NOW + 14 * day + 1));
+    code = cpm(&x, 100, NOW + 14 * day + 1);
+    CHECK_ERR(check(x.t, code, 100, NOW + 14 * day + 1), OFFPAY_ESYNC_REQUIRED);
+    REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 14 * day + 1, &st));
+    CHECK(st.state == OFFPAY_ESYNC_REQUIRED && st.upload_pct == 100);
+    offpay_terminal_close(x.t); /* read again from the journal */
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
+    CHECK_ERR(check(x.t, code, 100, NOW + 14 * day + 1), OFFPAY_ESYNC_REQUIRED);
+    /* the upload decides it: accepting again */
+    memset(&res, 0, sizeof res);
+    res.seq = 1;
+    strcpy(res.outcome, "settled");
+    res.paid = 100;
+    REQUIRE_OK(offpay__terminal_mark_uploaded(x.t, &res, 1, NOW + 14 * day));
+    CHECK_ERR(accept(x.t, code, 100, NOW + 14 * day + 1), OFFPAY_OK);
+    free(code);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &ss));
+    CHECK(ss.oldest_waiting == NOW + 14 * day + 1);
+    /* 0: no limit */
+    r.max_upload_days = 0;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    REQUIRE(resync(&x, NOW + 29 * day + 2)); /* the oldest waits 15 days */
+    code = cpm(&x, 100, NOW + 29 * day + 2);
+    REQUIRE(code != NULL);
+    CHECK_ERR(check(x.t, code, 100, NOW + 29 * day + 2), OFFPAY_OK);
+    free(code);
+    world_free(&x);
+}
+
 static void test_revlist_stale(void)
 {
     world       x;
@@ -2915,6 +2977,7 @@ int main(void)
         {"request_expired", test_request_expired},
         {"request_answered_twice", test_request_answered_twice},
         {"sync_required", test_sync_required},
+        {"upload_wait", test_upload_wait},
         {"revlist_stale", test_revlist_stale},
         {"revlist_seq", test_revlist_seq},
         {"wallet_passphrase", test_wallet_passphrase},
