@@ -83,6 +83,13 @@ static const char help[] =
     "                          (default 300)\n"
     "  --release-every SECONDS how often the escrow release job runs\n"
     "                          (default 3600; 0: never, use the endpoint)\n"
+    "  --duplicates-to-revoke N  the duplicate-presentment case of a\n"
+    "                          credential that revokes it (1..1000; default\n"
+    "                          1: the first). One unbound code read by two\n"
+    "                          readers side by side (gates) is such a case;\n"
+    "                          a higher N tolerates that, each duplicate\n"
+    "                          still paid only from the payer's money and\n"
+    "                          the guarantee (docs/settlement.md §4)\n"
     "  --help                  this text\n"
     "\n"
     "Prints its ledger's backend, connections and items per transaction,\n"
@@ -100,7 +107,7 @@ typedef struct opts {
     const char *shards;
     unsigned    threads;
     uint64_t    body_max, batch_max, window, release_every, tx_items;
-    uint64_t    per_ip;
+    uint64_t    per_ip, dup_revoke;
     int         create;
 } opts;
 
@@ -127,6 +134,7 @@ static int parse_opts(int argc, char **argv, opts *o)
     o->window = SRV_WINDOW_DEFAULT;
     o->release_every = 3600;
     o->per_ip = SRV_PER_IP_DEFAULT;
+    o->dup_revoke = 1;
     o->threads = ncpu > 0 ? (unsigned)ncpu : 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -183,6 +191,8 @@ static int parse_opts(int argc, char **argv, opts *o)
             bad = num_opt(v, 1, 86400, &o->window);
         else if (strcmp(a, "--release-every") == 0)
             bad = num_opt(v, 0, 86400 * 7, &o->release_every);
+        else if (strcmp(a, "--duplicates-to-revoke") == 0)
+            bad = num_opt(v, 1, 1000, &o->dup_revoke);
         else {
             fprintf(stderr, "offpayd: %s: unknown option\n(see --help)\n", a);
             return 2;
@@ -745,6 +755,7 @@ int main(int argc, char **argv)
     uint64_t            p;
     int                 rc, status = 3;
     offpay_err          err;
+    offpay_ledger_config lcfg;
 
     memset(&srv, 0, sizeof srv);
     memset(&iv, 0, sizeof iv);
@@ -806,8 +817,10 @@ int main(int argc, char **argv)
     if (!sqlite_dir_ok(o.db, o.create) || !pg_ledger_ok(o.db, o.create) ||
         !port_free(addr, port, o.listen))
         goto out;
-    err = srv_pool_open(o.db, o.threads, &iv.b, iv.kid, iv.next_kid, iv.sk,
-                        iv.key, &srv.pool);
+    offpay_ledger_config_defaults(&lcfg);
+    lcfg.duplicates_to_revoke = (uint32_t)o.dup_revoke;
+    err = srv_pool_open(o.db, o.threads, &lcfg, &iv.b, iv.kid, iv.next_kid,
+                        iv.sk, iv.key, &srv.pool);
     if (err != OFFPAY_OK) {
         fprintf(stderr, "offpayd: ledger %s: %s (%s)\n", o.db,
                 offpay_strerror(err), offpay_errname(err));
@@ -827,6 +840,10 @@ int main(int argc, char **argv)
                "upload items per transaction\n",
                kind[offpay_ledger_backend_of(o.db)], (unsigned)o.threads,
                o.threads == 1 ? "" : "s", (size_t)o.tx_items);
+        if (o.dup_revoke != 1)
+            printf("offpayd: a credential is revoked at its duplicate "
+                   "presentment case %u, not at the first\n",
+                   (unsigned)o.dup_revoke);
     }
     printf("offpayd listening on %s:%u\n", addr, (unsigned)bound);
     fflush(stdout);

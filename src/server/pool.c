@@ -74,6 +74,7 @@ void srv_pool_close(srv_pool *p)
 }
 
 offpay_err srv_pool_open(const char *path, size_t n,
+                         const offpay_ledger_config *cfg,
                          const offpay_trust_bundle *b, uint16_t kid,
                          uint32_t next_kid, const uint8_t sk[OFFPAY_SK_BYTES],
                          offpay_pkcs11_key *key, srv_pool **out)
@@ -101,7 +102,7 @@ offpay_err srv_pool_open(const char *path, size_t n,
     if (key == NULL)
         memcpy(p->sk, sk, sizeof p->sk);
     for (; p->n < n; p->n++) {
-        rc = offpay_ledger_open(path, NULL, &p->l[p->n]);
+        rc = offpay_ledger_open(path, cfg, &p->l[p->n]);
         if (rc == OFFPAY_OK)
             rc = trust(p, p->l[p->n]);
         if (rc != OFFPAY_OK) {

@@ -200,11 +200,13 @@ uint32_t srv_now(void);
 
 /* ---- ledger handles ------------------------------------------------ */
 
-/* n handles opened on path; each request borrows one. They sign with sk,
+/* n handles opened on path with the operator's settings cfg (NULL: the
+ * defaults); each request borrows one. They sign with sk,
  * or, when key is not NULL, with that key in a PKCS#11 token (borrowed:
  * open until srv_pool_close); next_kid is the issuer's
  * (offpay_ledger_set_next_kid). */
 offpay_err     srv_pool_open(const char *path, size_t n,
+                             const offpay_ledger_config *cfg,
                              const offpay_trust_bundle *b, uint16_t kid,
                              uint32_t next_kid, const uint8_t sk[OFFPAY_SK_BYTES],
                              offpay_pkcs11_key *key, srv_pool **out);

@@ -273,6 +273,35 @@ grep -q 'offpayd_payments_total{outcome="duplicate"} 1' metrics.txt \
 stop_server TERM
 [ -z "$server_pid" ] && ok "SIGTERM stops offpayd" || fail "stop"
 
+# ---- 7c. an operator's tolerance of duplicates ---------------------------
+# offpayd --duplicates-to-revoke 2 (gates side by side may both read one
+# phone): two unbound codes of 5.00, each accepted at two terminals of
+# their own merchants; the first duplicate opens a case and revokes
+# nothing, the second revokes. Each is paid from the escrow (50.00).
+start_server --duplicates-to-revoke 2
+grep -q "^offpayd: a credential is revoked at its duplicate presentment case 2, not at the first$" server.out \
+  && ok "offpayd says it revokes at the second duplicate" || fail "start line: $(cat server.out)"
+new_merchant "Gate C"; MC=$MACCT; new_terminal tc "$MERCHANT"
+new_merchant "Gate D"; MD=$MACCT; new_terminal td "$MERCHANT"
+W7=$(new_account payer-7 60.00)
+new_wallet w7 "$W7" 50.00; S7=$SERIAL
+for n in 1 2; do
+  c=$(pay w7 5.00)
+  accept tc "$c" 5.00 && accept td "$c" 5.00 || fail "accept code $n twice"
+  upload tc; upload td
+  [ "$(jq -r '.results[-1].outcome' resp.json)" = duplicate ] &&
+    [ "$(jq -r '.results[-1].case' resp.json)" != null ] \
+    && ok "code $n at the second gate: duplicate, case opened" || fail "code $n: $(outcomes)"
+  api GET "/v1/admin/credentials/$S7"
+  want=false; [ "$n" = 2 ] && want=true
+  [ "$(jget .revoked)" = "$want" ] && ok "after duplicate $n: revoked $want" \
+    || fail "after duplicate $n: revoked $(jget .revoked)"
+done
+balances "esc=esc/$S7:3000 C=$MC:1000 D=$MD:1000" "each duplicate paid from the escrow"
+run_cli 2 "out of range" -- "$OFFPAYD" --db "$LEDGER" --duplicates-to-revoke 0
+audit_passes "duplicates tolerated once"
+stop_server TERM
+
 # ---- 8. expiry, escrow release, late presentment -------------------------
 # A credential of 30.00 (expires in 30 days); ta accepts 5.00, 7.00 and
 # 9.00 today (journal seq 9, 10, 11) but uploads only the first. offpayd's
@@ -338,8 +367,8 @@ expect_http 404 ENOTFOUND "the transfers of no account"
 # merchant account among them)
 api GET /v1/admin/accounts
 [ "$status" = 200 ] && [ "$(jq -c '[.count, [.accounts[] | [.account, .ref]], .next_after]' resp.json)" \
-  = "[6,[[\"$W\",\"payer-1\"],[\"$W2\",\"payer-2\"],[\"$W3\",\"payer-3\"],[\"$W4\",\"payer-4\"],[\"$W5\",\"payer-5\"],[\"$W6\",\"payer-6\"]],null]" ] \
-  && ok "the payers' accounts: the six wallet accounts in order" || fail "accounts: $status $(cat resp.json)"
+  = "[7,[[\"$W\",\"payer-1\"],[\"$W2\",\"payer-2\"],[\"$W3\",\"payer-3\"],[\"$W4\",\"payer-4\"],[\"$W5\",\"payer-5\"],[\"$W7\",\"payer-7\"],[\"$W6\",\"payer-6\"]],null]" ] \
+  && ok "the payers' accounts: the seven wallet accounts in order" || fail "accounts: $status $(cat resp.json)"
 api GET "/v1/admin/accounts?ref=payer-6"
 six=$(jq -c '.accounts' resp.json)
 b6=$(balance "$W6")
@@ -386,7 +415,7 @@ run_cli 0 '^\{"count":1,"merchants":\[\{"merchant":"'"$MIDB"'","name":"Kiosk B",
   "$OFFPAY" admin merchants --db "$LEDGER" --after "$MIDA" --limit 1 --json
 run_cli 0 "account $W6  38.00 EUR  credentials [1-9][0-9]* \([0-9]+ active\)  since [0-9T:-]+Z  \"payer-6\"" -- \
   "$OFFPAY" admin accounts --db "$LEDGER"
-run_cli 0 "^6 account\(s\)$" -- "$OFFPAY" admin accounts --db "$LEDGER"
+run_cli 0 "^7 account\(s\)$" -- "$OFFPAY" admin accounts --db "$LEDGER"
 run_cli 0 '^\{"count":1,"accounts":\[\{"account":"'"$W6"'","currency":"EUR","ref":"payer-6","created_at":"[0-9T:-]+Z","balance":"38.00","credentials":[1-9][0-9]*,"credentials_active":[0-9]+,"lost_at":null\}\],"next_after":"'"$W6"'"\}$' -- \
   "$OFFPAY" admin accounts --db "$LEDGER" --ref payer-6 --limit 1 --json
 run_cli 0 "account $W3 .*\"payer-3\"" -- "$OFFPAY" admin accounts --db "$LEDGER" --after "$W2" --limit 1
