@@ -448,8 +448,10 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
                                       uint32_t now, offpay_settle_result *res);
 
 /* Releases every escrow whose credential expired more than upload_grace
- * before now (docs/settlement.md §6); *released (may be NULL) counts them.
- * Each release happens once, however often this runs. */
+ * before now (docs/settlement.md §6); *released (may be NULL) counts those
+ * this call released (since 0.12.0 not those another process or
+ * connection released while it ran). Each release happens once, however
+ * often this runs. */
 offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
                                      size_t *released);
 

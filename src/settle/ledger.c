@@ -1778,6 +1778,7 @@ offpay_err offpay_ledger_credential(offpay_ledger *l, uint64_t serial,
 struct release_ctx {
     uint64_t serial;
     uint32_t now;
+    int      done; /* 1: this transaction released it */
 };
 
 /* One credential: what remains goes back to the wallet account, once. */
@@ -1788,6 +1789,7 @@ static offpay_err release_tx(offpay_ledger *l, void *p)
     offpay_err          rc;
 
     /* the remaining read is the remaining released (store.h, row locks) */
+    c->done = 0; /* a transaction run again starts over */
     rc = l->ops->creds_lock(l->store, &c->serial, 1);
     if (rc == OFFPAY_OK)
         rc = l->ops->cred_get(l->store, c->serial, &row);
@@ -1799,6 +1801,7 @@ static offpay_err release_tx(offpay_ledger *l, void *p)
     if (rc == OFFPAY_OK && row.remaining > 0)
         rc = offpay__ledger_move(l, row.escrow_account, row.wallet_account,
                                  row.remaining, "release", 0, 0, NULL, c->now);
+    c->done = rc == OFFPAY_OK;
     return rc;
 }
 
@@ -1837,10 +1840,12 @@ offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
         do {
             rc = offpay__ledger_read_on(l, k, due_tx, &due);
             for (size_t i = 0; rc == OFFPAY_OK && i < due.n; i++) {
-                struct release_ctx c = {due.serials[i], now};
+                struct release_ctx c = {due.serials[i], now, 0};
 
                 rc = offpay__ledger_tx_on(l, k, release_tx, &c);
-                count++;
+                /* those this call released: not one another process
+                 * released between the read and the lock */
+                count += rc == OFFPAY_OK && c.done;
                 due.after = due.serials[i];
             }
         } while (rc == OFFPAY_OK && due.n == RELEASE_BATCH);

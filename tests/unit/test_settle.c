@@ -2179,6 +2179,7 @@ struct cc {
     size_t             n_creds;
     int64_t            withdrawn, covered, from_wallet;
     int                efunds, guaranteed, unpaid, errors;
+    size_t             released; /* as the connections' releases say */
     pthread_mutex_t    mu;
 };
 
@@ -2301,6 +2302,9 @@ static void cc_phase3(struct cc *cc, offpay_ledger *l, int who)
 
     if (rc != OFFPAY_OK)
         cc_error(cc, "release", rc);
+    pthread_mutex_lock(&cc->mu);
+    cc->released += released;
+    pthread_mutex_unlock(&cc->mu);
     for (size_t i = (size_t)who; i < cc->n_creds; i += CC_THREADS) {
         offpay_settle_result r;
 
@@ -2409,6 +2413,13 @@ static void test_concurrent_debits_never_overdraw_wallet_or_guarantee(void)
     cc->withdrawn = 0;
     cc_phase(cc, 3);
     CHECK(cc->errors == 0);
+    /* each escrow released once (the world's credential's too), and said
+     * so once: a connection does not count one another released while it
+     * looked */
+    if (cc->released != cc->n_creds + 1)
+        fprintf(stderr, "released %zu, want %zu\n", cc->released,
+                cc->n_creds + 1);
+    CHECK(cc->released == cc->n_creds + 1);
     CHECK(balance(&w, w.wallet_acct) >= 0);
     CHECK(balance(&w, w.wallet_acct) ==
           wallet0 + escrows - cc->from_wallet - cc->withdrawn);
