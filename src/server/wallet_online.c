@@ -389,10 +389,11 @@ void srv_admin_wallet_get(srv_req *r, srv_reply *out)
 static void revoke_wallet(srv_req *r, const offpay_ledger_wallet_info *w,
                           const char *reason, int show_balance, srv_reply *out)
 {
-    size_t     n = 0;
-    uint32_t   at = w->revoked ? w->revoked_at : r->now, back = 0, late = 0;
-    int        known;
-    offpay_err rc;
+    size_t                    n = 0;
+    uint32_t                  at, back = 0, late = 0;
+    int                       known;
+    offpay_ledger_wallet_info now;
+    offpay_err                rc;
 
     rc = offpay_ledger_wallet_revoke(
         r->l, w->pk, 0, reason[0] ? reason : "wallet lost", r->now, &n);
@@ -400,6 +401,15 @@ static void revoke_wallet(srv_req *r, const offpay_ledger_wallet_info *w,
         srv_fail_engine(out, rc, "wallet revocation");
         return;
     }
+    /* what the ledger holds now: the first revocation's time (another may
+     * have come between w's read and this one) and the balance after what
+     * the revocation took back (a credential issued meanwhile) */
+    if (offpay_ledger_wallet_get(r->l, w->pk, 0, &now) != OFFPAY_OK) {
+        now = *w;
+        now.revoked_at = w->revoked ? w->revoked_at : r->now;
+    }
+    at = now.revoked_at;
+    w = &now;
     known =
         offpay_ledger_wallet_due(r->l, w->pk, at, &back, &late) == OFFPAY_OK;
     srv_ok(out,
