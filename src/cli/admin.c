@@ -41,6 +41,9 @@ static const char help[] =
     "       offpay admin enroll-code --db LEDGER --account N\n"
     "                    [--expires UNIXTIME] [--json]\n"
     "       offpay admin revoke-wallet --db LEDGER --account N [--json]\n"
+    "       offpay admin revoke-credential --db LEDGER --serial N\n"
+    "                    [--reason TEXT] [--json]\n"
+    "       offpay admin revoke-terminal --db LEDGER --terminal-id T [--json]\n"
     "       offpay admin transfers --db LEDGER --account N [--after ID]\n"
     "                    [--limit N] [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
@@ -87,6 +90,17 @@ static const char help[] =
     "            the account after the upload grace, minus what settles\n"
     "            meanwhile (also POST /v1/admin/wallets/N/revoke); again,\n"
     "            it says when it was revoked and changes nothing\n"
+    "  revoke-credential  one wallet credential by its --serial (a lost\n"
+    "            wallet that never enrolled: each of its serials; also POST\n"
+    "            /v1/admin/credentials/N/revoke): terminals refuse its codes\n"
+    "            once they have taken the next revocation list; its escrow\n"
+    "            returns to the account at its expiry plus offpayd's upload\n"
+    "            grace; again, it says when it was revoked, changes nothing\n"
+    "  revoke-terminal  a lost or stolen terminal by its --terminal-id\n"
+    "            ('admin terminals' lists them; also POST\n"
+    "            /v1/admin/terminals/T/revoke): what it accepted before now\n"
+    "            is paid when uploaded, what it uploads as accepted after is\n"
+    "            refused (ETERMINAL_REVOKED); again, it changes nothing\n"
     "  transfers an account's history: its balance, then each transfer\n"
     "            into (+) or out of (-) --account, oldest first, with the\n"
     "            account on the other side, the presentment or case it\n"
@@ -127,8 +141,8 @@ static const char help[] =
     "  terminals every terminal, live ones first: id, merchant, since,\n"
     "            active or REVOKED (and when), payments uploaded, last\n"
     "            upload, the merchant's name; --merchant N: of merchant N\n"
-    "            only. A lost or stolen terminal's id, to revoke it (POST\n"
-    "            /v1/admin/terminals/ID/revoke; docs/operations.md)\n"
+    "            only. A lost or stolen terminal's id, to revoke it\n"
+    "            (revoke-terminal; docs/operations.md)\n"
     "  skip-ids  after a restore from a backup, before offpayd starts on\n"
     "            it: move the next credential serial (on every shard) and\n"
     "            the next terminal id --by N past where they stand (default\n"
@@ -143,7 +157,11 @@ static const char help[] =
     "                   for offpayd --shards (docs/scaling.md); audit\n"
     "                   checks each shard and all of them\n"
     "  --json           print one JSON object\n"
-    "  --serial N       cases: of this credential only\n"
+    "  --serial N       cases: of this credential only; revoke-credential:\n"
+    "                   the credential\n"
+    "  --reason TEXT    revoke-credential: why (at most 128 bytes; default\n"
+    "                   'operator')\n"
+    "  --terminal-id T  revoke-terminal: the terminal\n"
     "  --kind KIND      cases: of this kind only\n"
     "  --since UNIXTIME cases: opened at or after this time\n"
     "  --after ID       cases, transfers, merchants, accounts: with an id\n"
@@ -193,6 +211,8 @@ static const struct {
     {"evidence", "bundle out force server token-file"},
     {"enroll-code", "currency expires ref account"},
     {"revoke-wallet", "account"},
+    {"revoke-credential", "serial reason"},
+    {"revoke-terminal", "terminal-id"},
     {"transfers", "account after limit"},
     {"refund", "presentment amount ref key funded"},
     {"merchants", "after limit"},
@@ -508,6 +528,108 @@ static int revoke_wallet(offpay_ledger *l, uint64_t account, int json)
                "the account until %s\n",
                cli_iso_time(back, when), cli_iso_time(late, when2));
     }
+    return EXIT_OK;
+}
+
+static json_t *decimal_json(int64_t minor, uint16_t currency);
+
+/* `admin revoke-credential`: one credential by its serial (settle.h). */
+static int revoke_credential(offpay_ledger *l, uint64_t serial,
+                             const char *reason, int json)
+{
+    offpay_ledger_cred_info before, after;
+    char                    when[32], until[32], money[64];
+    offpay_err              rc;
+
+    if (serial == 0)
+        return cli_usage_error("admin revoke-credential: --serial N is "
+                               "required");
+    rc = offpay_ledger_credential(l, serial, &before);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_revoke(
+            l, serial, reason != NULL ? reason : "operator", cli_now());
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_credential(l, serial, &after);
+    if (rc == OFFPAY_ENOT_ISSUED) { /* the operator's input, not the disk */
+        fprintf(stderr,
+                "offpay: admin revoke-credential: no credential "
+                "was issued with serial %llu (ENOT_ISSUED)\n",
+                (unsigned long long)serial);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail("admin revoke-credential", rc);
+    if (json)
+        return cli_print_json(
+            json_pack("{s:o, s:o, s:b, s:I, s:I, s:o}", "serial",
+                      cli_json_u64(serial), "account",
+                      cli_json_u64(after.wallet_account), "already_revoked",
+                      before.revoked, "revoked_at",
+                      (json_int_t)after.revoked_at, "expires",
+                      (json_int_t)after.expires, "remaining",
+                      decimal_json(after.remaining, after.currency)),
+            "admin revoke-credential");
+    cli_iso_time(after.revoked_at, when);
+    cli_iso_time(after.expires, until);
+    if (before.revoked)
+        printf("credential %llu: already revoked at %s; nothing changed\n",
+               (unsigned long long)serial, when);
+    else
+        printf("credential %llu (account %llu) revoked at %s: terminals "
+               "refuse its codes once they have taken the next revocation "
+               "list (offpayd serves it now)\n",
+               (unsigned long long)serial,
+               (unsigned long long)after.wallet_account, when);
+    if (!after.released)
+        printf("its escrow (%s left) returns to the account after its "
+               "expiry, %s, and offpayd's upload grace\n",
+               cli_money(after.remaining, after.currency, money, sizeof money),
+               until);
+    return EXIT_OK;
+}
+
+/* `admin revoke-terminal`: a lost or stolen terminal by its id. */
+static int revoke_terminal(offpay_ledger *l, uint64_t id, int json)
+{
+    offpay_ledger_terminal_info before, after;
+    char                        when[32];
+    offpay_err                  rc;
+
+    if (id == 0)
+        return cli_usage_error("admin revoke-terminal: --terminal-id T is "
+                               "required");
+    rc = offpay_ledger_terminal(l, (uint32_t)id, NULL, &before);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_terminal_revoke(l, (uint32_t)id, cli_now());
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_terminal(l, (uint32_t)id, NULL, &after);
+    if (rc == OFFPAY_ENOTFOUND) {
+        fprintf(stderr,
+                "offpay: admin revoke-terminal: no terminal %llu "
+                "(ENOTFOUND; 'offpay admin terminals' lists them)\n",
+                (unsigned long long)id);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail("admin revoke-terminal", rc);
+    if (json)
+        return cli_print_json(
+            json_pack("{s:I, s:o, s:b, s:I}", "terminal", (json_int_t)id,
+                      "merchant", cli_json_u64(after.merchant_id),
+                      "already_revoked", before.revoked, "revoked_at",
+                      (json_int_t)after.revoked_at),
+            "admin revoke-terminal");
+    cli_iso_time(after.revoked_at, when);
+    if (before.revoked)
+        printf("terminal %llu: already revoked at %s; nothing changed\n",
+               (unsigned long long)id, when);
+    else
+        printf("terminal %llu of merchant %llu revoked at %s: what it "
+               "accepted before is paid when it is uploaded; what it "
+               "uploads as accepted after is refused (ETERMINAL_REVOKED), "
+               "and it stops accepting at its next sync\n",
+               (unsigned long long)id, (unsigned long long)after.merchant_id,
+               when);
     return EXIT_OK;
 }
 
@@ -1617,6 +1739,8 @@ int cli_admin(int argc, char **argv)
         {"funded", no_argument, NULL, 'F'},
         {"by", required_argument, NULL, 'B'},
         {"merchant", required_argument, NULL, 'M'},
+        {"reason", required_argument, NULL, 'R'},
+        {"terminal-id", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -1629,6 +1753,8 @@ int cli_admin(int argc, char **argv)
     admin_args     a;
     refund_args    q = {0, NULL, NULL, NULL, 0};
     uint64_t       seen = 0, x = 0, case_id = 0, by = 1000000, merchant = 0;
+    uint64_t       terminal_id = 0;
+    const char    *reason = NULL;
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
 
@@ -1639,7 +1765,8 @@ int cli_admin(int argc, char **argv)
         if (argc < 2)
             return cli_usage_error("admin: give a command (audit, release, "
                                    "cases, evidence, enroll-code, "
-                                   "revoke-wallet, transfers, refund, "
+                                   "revoke-wallet, revoke-credential, "
+                                   "revoke-terminal, transfers, refund, "
                                    "merchants, accounts, lists, backup, "
                                    "skip-ids, terminals)");
         fputs(help, stdout);
@@ -1738,6 +1865,16 @@ int cli_admin(int argc, char **argv)
             break;
         case 'M':
             bad = parse_u64("--merchant", optarg, INT64_MAX, &merchant);
+            break;
+        case 'R':
+            reason = optarg;
+            if (strlen(optarg) > OFFPAY_LEDGER_REF_MAX)
+                bad = cli_usage_error("admin %s: --reason is at most 128 "
+                                      "bytes",
+                                      cmd);
+            break;
+        case 'T':
+            bad = parse_u64("--terminal-id", optarg, UINT32_MAX, &terminal_id);
             break;
         case 'B':
             bad = parse_u64("--by", optarg, OFFPAY_LEDGER_SKIP_MAX, &by);
@@ -1942,6 +2079,10 @@ int cli_admin(int argc, char **argv)
         status = enroll_code(l, currency, expires, q.ref, account, json);
     else if (strcmp(cmd, "revoke-wallet") == 0)
         status = revoke_wallet(l, account, json);
+    else if (strcmp(cmd, "revoke-credential") == 0)
+        status = revoke_credential(l, a.f.serial, reason, json);
+    else if (strcmp(cmd, "revoke-terminal") == 0)
+        status = revoke_terminal(l, terminal_id, json);
     else if (strcmp(cmd, "transfers") == 0)
         status = transfers(l, account, &a);
     else if (strcmp(cmd, "refund") == 0)

@@ -56,6 +56,7 @@ out:
 
 void srv_terminal_revoke(srv_req *r, srv_reply *out)
 {
+    offpay_ledger_terminal_info t;
     srv_value  v[SRV_N(srv_fields_revoke)];
     json_t    *doc = NULL;
     char       hint[128];
@@ -78,10 +79,14 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
         }
     }
     rc = offpay_ledger_terminal_revoke(r->l, (uint32_t)id, r->now);
+    /* revoked again, it keeps the first time: the answer says that one */
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_terminal(r->l, (uint32_t)id, NULL, &t);
     if (rc != OFFPAY_OK)
         srv_fail_engine(out, rc, "terminal revocation");
     else
-        srv_ok(out, json_pack("{s:I, s:b, s:I}", "terminal_id", (json_int_t)id,
-                              "revoked", 1, "revoked_at", (json_int_t)r->now));
+        srv_ok(out,
+               json_pack("{s:I, s:b, s:I}", "terminal_id", (json_int_t)id,
+                         "revoked", 1, "revoked_at", (json_int_t)t.revoked_at));
     json_decref(doc);
 }

@@ -214,4 +214,47 @@ out=$("$OFFPAY" admin terminals --db "$LEDGER" --json)
   && ok "admin terminals --json: ti revoked, the live ones listed first" || fail "terminals --json: $out"
 run_cli 0 "^$" -- "$OFFPAY" admin terminals --db "$LEDGER" --merchant 999
 
+# the operator revokes from the command line (since 0.12.0): a stolen
+# terminal tz by its id, a credential of a wallet that never enrolled by
+# its serial; each again changes nothing and says when it was revoked
+new_terminal tz "$MERCHANT"; TZ=$TID
+W=$(new_account payer-z 20.00)
+new_wallet wz "$W" 10.00; SZ=$SERIAL
+c=$(pay wz 1.50); accept tz "$c" 1.50 || fail "tz accepts before its revocation"
+sleep 1
+first_out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TZ")
+grep -qE "^terminal $TZ of merchant $MERCHANT revoked at [0-9T:-]+Z: what it accepted before is paid" <<<"$first_out" \
+  && ok "revoke-terminal: tz revoked, what it accepted before is paid" || fail "revoke-terminal: $first_out"
+sleep 1
+run_cli 0 "^terminal $TZ: already revoked at [0-9T:-]+Z; nothing changed$" -- \
+  "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TZ"
+out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TZ" --json)
+first=$(jq -r .revoked_at <<<"$out")
+[ "$(jq -r .already_revoked <<<"$out")" = true ] &&
+  grep -q "revoked at $(date -u -d "@$first" +%Y-%m-%dT%H:%M:%SZ):" <<<"$first_out" \
+  && ok "revoke-terminal --json: already revoked, at the first time" || fail "revoke-terminal --json: $out | $first_out"
+api POST "/v1/admin/terminals/$TZ/revoke" '{}'
+[ "$status" = 200 ] && [ "$(jget .revoked_at)" = "$first" ] \
+  && ok "POST revoke again answers the first revocation's time" || fail "revoke again: $(cat resp.json)"
+upload tz
+[ "$status" = 200 ] && [ "$(last)" = settled ] \
+  && ok "what tz accepted before its revocation settles" || fail "tz upload: $status $(cat resp.json)"
+run_cli 1 "no terminal 987654 \(ENOTFOUND" -- \
+  "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id 987654
+run_cli 2 "--terminal-id T is required" -- "$OFFPAY" admin revoke-terminal --db "$LEDGER"
+api GET "/v1/revlist"; revoked0=$(jget .serials)
+run_cli 0 "^credential $SZ \(account $W\) revoked at [0-9T:-]+Z: terminals refuse its codes" -- \
+  "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$SZ" --reason "lost, never enrolled"
+run_cli 0 "^credential $SZ: already revoked at [0-9T:-]+Z; nothing changed$" -- \
+  "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$SZ"
+out=$("$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$SZ" --json)
+[ "$(jq -c '[.already_revoked, .remaining]' <<<"$out")" = '[true,"8.50"]' ] \
+  && ok "revoke-credential --json: already revoked, 8.50 left in its escrow" || fail "revoke-credential --json: $out"
+api GET "/v1/revlist"
+[ "$status" = 200 ] && [ "$(jget .serials)" = "$((revoked0 + 1))" ] \
+  && ok "the ledger's revocation list names one more" || fail "revlist: $revoked0, $(cat resp.json)"
+run_cli 1 "no credential was issued with serial 987654 \(ENOT_ISSUED\)" -- \
+  "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial 987654
+audit_passes "revocations from the command line"
+
 finish
