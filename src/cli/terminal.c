@@ -1088,24 +1088,48 @@ static void accept_warnings(const offpay_terminal *t, uint32_t now)
                 hours(now - s.oldest_waiting, h), r.max_upload_days);
 }
 
-/* After ECODE_TOO_OLD or ECODE_FUTURE: the code's time (the payer's
- * clock) beside this terminal's, so the cashier knows what to check. */
-static void code_time_hint(const char *text, uint32_t now)
+/* After ECODE_TOO_OLD or ECODE_FUTURE (rc): the code's time (the payer's
+ * clock) beside this terminal's, so the cashier knows what to check. A
+ * bound code answers a request this terminal dated by its own clock, so
+ * one from the future means the payer's clock is ahead. */
+static void code_time_hint(const char *text, uint32_t now, offpay_err rc)
 {
     uint8_t       *bytes = NULL;
     size_t         len = 0;
     offpay_payment p;
     char           t1[32], t2[32];
 
-    if (offpay_text_decode(text, strlen(text), &bytes, &len) == OFFPAY_OK &&
-        offpay_payment_decode(bytes, len, &p) == OFFPAY_OK)
+    if (offpay_text_decode(text, strlen(text), &bytes, &len) != OFFPAY_OK ||
+        offpay_payment_decode(bytes, len, &p) != OFFPAY_OK) {
+        free(bytes);
+        return;
+    }
+    cli_iso_time(p.time, t1);
+    cli_iso_time(now, t2);
+    if (p.bound && rc == OFFPAY_ECODE_FUTURE)
         fprintf(stderr,
-                "  the code was made at %s by the payer's clock, and this "
-                "terminal's says %s (%lld s apart): a fresh code from a "
-                "payer whose clock is right means this terminal's clock is "
-                "off\n",
-                cli_iso_time(p.time, t1), cli_iso_time(now, t2),
-                (long long)now - (long long)p.time);
+                "  the code was made at %s by the payer's clock, %lld s "
+                "after this terminal's %s; it answers a request this "
+                "terminal made by its own clock, so the payer's clock is "
+                "ahead: the payer should set the device's clock right (or "
+                "pay with a code shown on the device)\n",
+                t1, (long long)p.time - (long long)now, t2);
+    else if (rc == OFFPAY_ECODE_FUTURE)
+        fprintf(stderr,
+                "  the code was made at %s by the payer's clock, %lld s "
+                "after this terminal's %s: the payer's clock is ahead, or "
+                "this terminal's is behind (a fresh code from a payer "
+                "whose clock is right means this terminal's clock is "
+                "off)\n",
+                t1, (long long)p.time - (long long)now, t2);
+    else
+        fprintf(stderr,
+                "  the code was made at %s by the payer's clock, %lld s "
+                "before this terminal's %s: an old code, or this "
+                "terminal's clock is ahead (a fresh code from a payer "
+                "whose clock is right means this terminal's clock is "
+                "off)\n",
+                t1, (long long)now - (long long)p.time, t2);
     free(bytes);
 }
 
@@ -1311,7 +1335,7 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),
                 offpay_errname(rc));
         if (rc == OFFPAY_ECODE_TOO_OLD || rc == OFFPAY_ECODE_FUTURE)
-            code_time_hint(text, now);
+            code_time_hint(text, now, rc);
         refusal_hint(t, text, rc, charge);
         status = EXIT_REJECTED;
         goto out;

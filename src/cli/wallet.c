@@ -18,6 +18,8 @@
 /* A terminal's default request-ttl (offpay_risk): an older request is
  * paid with a warning. */
 #define REQUEST_TTL_DEFAULT 300u
+/* The clock skew a terminal allows by default (offpay_risk_defaults). */
+#define CLOCK_SKEW_DEFAULT 120u
 
 static const char help[] =
     "Usage: offpay wallet SUBCOMMAND --wallet FILE [OPTIONS]\n"
@@ -788,11 +790,21 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
             (unsigned long long)q.tcred.merchant_id, q.tcred.terminal_id);
     if (now > q.time && now - q.time > REQUEST_TTL_DEFAULT)
         fprintf(stderr,
-                "offpay: warning: this request was made %u s ago; a terminal "
-                "keeps a request open %u s by default, so it has probably "
-                "expired and the code would be refused: ask the merchant for "
-                "a new request\n",
+                "offpay: warning: this request was made %u s ago by this "
+                "device's clock; a terminal keeps a request open %u s by "
+                "default, so it has probably expired and the code would be "
+                "refused: ask the merchant for a new request. If the "
+                "merchant has just made it, this device's clock is ahead: "
+                "set it right first\n",
                 now - q.time, REQUEST_TTL_DEFAULT);
+    else if (now > q.time && now - q.time > CLOCK_SKEW_DEFAULT)
+        fprintf(stderr,
+                "offpay: warning: this request was made %u s ago by this "
+                "device's clock. If the merchant has just made it, this "
+                "device's clock is ahead, and a terminal refuses a code "
+                "dated more than %u s after its own clock (ECODE_FUTURE): "
+                "set the clock right first\n",
+                now - q.time, CLOCK_SKEW_DEFAULT);
     if (!a->yes) {
         int yes = confirm(&q);
 

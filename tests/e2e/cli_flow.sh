@@ -90,7 +90,7 @@ expect 1 "a code the payer shows is limited to 1.50 EUR here: for more, make a r
 # The same code (fresh) at a terminal whose clock runs 10 minutes fast:
 # refused as too old, with both clocks named so the cashier knows what to
 # check
-expect 1 "made at [0-9T:-]+Z by the payer's clock, and this terminal's says [0-9T:-]+Z \((598|599|600|601) s apart\)" -- \
+expect 1 "made at [0-9T:-]+Z by the payer's clock, (598|599|600|601) s before this terminal's [0-9T:-]+Z: an old code, or this terminal's clock is ahead" -- \
   env OFFPAY_NOW=$(( $(date +%s) + 600 )) "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.00
 expect 1 "ask the payer for a new code" -- \
   env OFFPAY_NOW=$(( $(date +%s) + 600 )) "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.00

@@ -222,6 +222,13 @@ now=$(date +%s)
 OFFPAY_NOW=$now "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 1.50 --png old.png >/dev/null 2>&1
 expect 0 "made 400 s ago.*probably expired" -- env OFFPAY_NOW=$((now + 400)) \
   "$OFFPAY" wallet pay-request "${W[@]}" --image old.png --yes
+# A payer's clock 200 s ahead: the wallet warns of its own clock, and the
+# terminal, whose own request the code answers, blames the payer's clock.
+OFFPAY_NOW=$now "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 1.25 --png ahead.png >/dev/null 2>&1
+expect 0 "made 200 s ago by this device's clock. If the merchant has just made it, this device's clock is ahead" -- \
+  env OFFPAY_NOW=$((now + 200)) "$OFFPAY" wallet pay-request "${W[@]}" --image ahead.png --yes --png ahead-code.png
+expect 1 "200 s after this terminal's [0-9T:-]+Z; it answers a request this terminal made by its own clock, so the payer's clock is ahead" -- \
+  env OFFPAY_NOW=$now "$OFFPAY" terminal accept "${T[@]}" --image ahead-code.png --amount 1.25
 expect 2 "^offpay wallet pay: unrecognized option '--bogus'" -- "$OFFPAY" wallet pay "${W[@]}" --bogus
 expect 2 "^offpay decode: unrecognized option" -- "$OFFPAY" decode --bogus
 # An empty new passphrase is refused at once, before "Repeat it".
