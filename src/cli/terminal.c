@@ -719,7 +719,8 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
         }
         /* what was paid in part is in the sum: say so beside it */
         if (r.unpaid > 0)
-            snprintf(count, sizeof count, " in full, %zu in part,", r.unpaid);
+            snprintf(count, sizeof count,
+                     " in full, %zu in part or not at all,", r.unpaid);
         else
             snprintf(count, sizeof count, ",");
         printf("uploaded %zu payment(s): %zu decided (%zu paid%s %s%s; %zu "
@@ -732,7 +733,16 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
             printf("%zu payment(s) accepted while the sync ran: uploaded at "
                    "the next sync\n",
                    r.accepted_during);
-        if (rc != OFFPAY_OK)
+        if (rc == OFFPAY_EFUTURE_DATED && r.clock_known && r.clock_offset > 0) {
+            /* offpayd refused nothing: this clock makes its lists look
+             * future-dated (a clock reset, a battery gone) */
+            fprintf(stderr,
+                    "offpay: sync with offpayd: the lists offpayd signed now "
+                    "look dated in the future to this terminal, whose clock "
+                    "is behind (above): set it right and sync again; what "
+                    "was uploaded stays uploaded (EFUTURE_DATED)\n");
+            status = EXIT_FAILURE_IO;
+        } else if (rc != OFFPAY_OK)
             status = cli_fail_online("sync with offpayd", rc);
         else
             printf("synced with %s: the newest bundle and revocation list "
@@ -1618,7 +1628,8 @@ static int cmd_journal(const void *args, const char *arg CLI_UNUSED)
         cur = offpay_terminal_currency(t);
         printf("%d payment(s), total %s\n", ctx.n,
                cli_money(ctx.total, cur, money, sizeof money));
-        printf("settlement: %d paid in full, %d paid in part, %d refused; "
+        printf("settlement: %d paid in full, %d paid in part or not at all, "
+               "%d refused; "
                "paid %s in all; %d not uploaded yet",
                ctx.count[ST_PAID_FULL], ctx.count[ST_PAID_PART],
                ctx.count[ST_REFUSED],

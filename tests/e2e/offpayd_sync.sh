@@ -45,7 +45,7 @@ c=$(pay w1 0.50); accept ta "$c" 0.50 || fail "accept 0.50"
   || fail "journal --json: $(cat j.json)"
 "$OFFPAY" terminal journal --terminal ta > j.txt
 grep -qE "^3 .* 3.00 EUR +3.00 EUR  paid 3.00$" j.txt && grep -qE "^4 .*  not uploaded yet$" j.txt \
-  && grep -q "^settlement: 3 paid in full, 0 paid in part, 0 refused; paid 6.00 EUR in all; 1 not uploaded yet$" j.txt \
+  && grep -q "^settlement: 3 paid in full, 0 paid in part or not at all, 0 refused; paid 6.00 EUR in all; 1 not uploaded yet$" j.txt \
   && ok "journal: paid 3.00, not uploaded yet, and the sums" || fail "journal: $(cat j.txt)"
 st=0; "$OFFPAY" terminal sync "${T[@]}" --server "$URL" --json >sync.json 2>sync.err || st=$?
 [ "$st" = 0 ] && [ "$(jq -c '[.sent, .decided, .paid_count, .refused, .not_paid_in_full, .left, .paid.minor, .paid.decimal, .synced, .revoked, .rechecked, .lost, .exit, .error]' sync.json)" = \
@@ -174,7 +174,7 @@ st=0; out=$("$OFFPAY" terminal sync --terminal tb --passphrase-file tp --server 
   && grep -q "1 payment(s) refused by offpayd (why is above): they will not be paid" <<<"$out" \
   && ok "tb's sync: its 1.00 refused (ETERMINAL_REVOKED), REVOKED, exit 1" || fail "tb sync ($st): $out"
 run_cli 0 "refused: ETERMINAL_REVOKED" -- "$OFFPAY" terminal journal --terminal tb
-run_cli 0 "settlement: 0 paid in full, 0 paid in part, 1 refused; paid 0.00 EUR in all; 0 not uploaded yet" -- \
+run_cli 0 "settlement: 0 paid in full, 0 paid in part or not at all, 1 refused; paid 0.00 EUR in all; 0 not uploaded yet" -- \
   "$OFFPAY" terminal journal --terminal tb
 run_cli 0 "exported 1 payment" -- "$OFFPAY" terminal export --terminal tb tb-export
 grep -qE "^1,.*,1.00,rejected,0,0.00,ETERMINAL_REVOKED,,,"$'\r'"$" tb-export/payments.csv \
@@ -221,6 +221,14 @@ run_cli 0 "1 decided \(1 paid, 2.00 EUR" -- \
   "$OFFPAY" terminal sync --terminal td --passphrase-file tp --server "$URL"
 balances "esc=esc/$S4:1500" "td's payment, accepted with its clock set right, paid"
 audit_passes "a clock set right"
+# tj's clock reset to 1970 (a battery gone): its sync still uploads what
+# it accepted, and offpayd's lists look future-dated to it: exit 3 (not
+# "refused"), saying to set the clock right
+new_terminal tj "$MID"
+c=$(pay w4 1.00); accept tj "$c" 1.00 || fail "tj accepts"
+run_cli 3 "the lists offpayd signed now look dated in the future to this terminal, whose clock is behind" -- \
+  env OFFPAY_NOW=86400 "$OFFPAY" terminal sync --terminal tj --passphrase-file tp --server "$URL"
+balances "esc=esc/$S4:1400" "tj's payment paid, its clock behind"
 
 # ---- 10. the till goes on while a sync waits on offpayd -------------------
 # offpayd frozen (SIGSTOP: its port still takes connections, nothing
@@ -422,10 +430,10 @@ stop_server TERM
 OFFPAY_NOW=$far start_server
 st=0; out=$(OFFPAY_NOW=$far "$OFFPAY" terminal sync --terminal te --passphrase-file tp --server "$URL" 2>&1) || st=$?
 [ "$st" = 1 ] && grep -qE "journal entry [0-9]+ not paid in full by offpayd \(ELATE\): paid 0.00 EUR" <<<"$out" \
-  && grep -qE "1 decided \(0 paid in full, 1 in part, 0.00 EUR in all; 0 refused\)" <<<"$out" \
+  && grep -qE "1 decided \(0 paid in full, 1 in part or not at all, 0.00 EUR in all; 0 refused\)" <<<"$out" \
   && ok "te's late payment: decided, not paid (ELATE), exit 1" || fail "te late sync ($st): $out"
 OFFPAY_NOW=$far run_cli 0 "paid 0.00 of it: ELATE" -- "$OFFPAY" terminal journal --terminal te
-OFFPAY_NOW=$far run_cli 0 "settlement: 0 paid in full, 1 paid in part, 0 refused; paid 0.00 EUR in all" -- \
+OFFPAY_NOW=$far run_cli 0 "settlement: 0 paid in full, 1 paid in part or not at all, 0 refused; paid 0.00 EUR in all" -- \
   "$OFFPAY" terminal journal --terminal te
 balances "W5=$W5:3000 A=$MA:$a0" "nothing paid for it"
 OFFPAY_NOW=$far audit_passes "a payment after the late window"
