@@ -353,6 +353,21 @@ static int journal_reads(const char *dir)
     return rc == OFFPAY_OK;
 }
 
+/* When the journal in dir opens and is an exported copy: when it was
+ * taken (0: not a copy, or it does not open). */
+static uint32_t export_taken_at(const char *dir)
+{
+    offpay_terminal       *t = NULL;
+    offpay_terminal_status st;
+    uint32_t               at = 0;
+
+    if (offpay_terminal_open_readonly(dir, NULL, &t) == OFFPAY_OK &&
+        offpay_terminal_get_status(t, cli_now(), &st) == OFFPAY_OK)
+        at = st.copied_at;
+    offpay_terminal_close(t);
+    return at;
+}
+
 static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
                                          int readonly, int *status)
 {
@@ -418,6 +433,21 @@ static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
                 a->dir, offpay_errname(rc));
         *status = EXIT_FAILURE_IO;
         return NULL;
+    }
+    if (rc == OFFPAY_ENOENT && pass_given) {
+        uint32_t at = export_taken_at(a->dir);
+        char     when[32];
+
+        if (at != 0) { /* an export has no key: it only reads */
+            fprintf(stderr,
+                    "offpay: %s is an exported copy of a terminal's journal "
+                    "(taken %s): it holds no key and never syncs, accepts "
+                    "or signs; run this on the terminal itself (journal and "
+                    "status read the copy) (EROFS)\n",
+                    a->dir, cli_iso_time(at, when));
+            *status = EXIT_USAGE;
+            return NULL;
+        }
     }
     if (rc == OFFPAY_ENOTFOUND || rc == OFFPAY_ECORRUPT ||
         rc == OFFPAY_EJOURNAL) {

@@ -129,6 +129,10 @@ pay 6.00
 code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
 expect 3 "EROFS" -- "$OFFPAY" terminal accept --terminal backup --amount 1.00 --code "$code"
 expect 3 "EROFS" -- "$OFFPAY" terminal sync --terminal backup --revlist iss/revlist.opb
+# an online sync needs the key, which a copy does not hold: said as such
+# (it read "no such file or directory while opening backup")
+expect 2 "backup is an exported copy of a terminal's journal \(taken [0-9T:-]+Z\): it holds no key" -- \
+  "$OFFPAY" terminal sync --terminal backup --passphrase-file tp --server http://127.0.0.1:9
 expect 0 "5 payment\(s\), total 15.00 EUR" -- "$OFFPAY" terminal journal --terminal backup
 
 # Never over anything: an existing directory or file, the terminal itself.
