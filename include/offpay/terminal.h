@@ -455,9 +455,13 @@ void offpay_terminal_set_cred_cache(offpay_terminal *t, int enabled);
 #define OFFPAY_STATUS_WARN_HOURS      0x2u /* time since the last sync */
 #define OFFPAY_STATUS_WARN_REVLIST    0x4u /* revocation list age */
 #define OFFPAY_STATUS_WARN_CREDENTIAL 0x8u /* own credential's window used */
-#define OFFPAY_STATUS_WARN_UPLOAD                                              \
-    0x20u /* the oldest payment not                                            \
-            decided: its wait */
+/* The oldest payment offpayd has not decided: its wait (since 0.12.0). */
+#define OFFPAY_STATUS_WARN_UPLOAD 0x20u
+/* Less than OFFPAY_STATUS_DISK_LOW bytes free where the journal is: each
+ * payment, and each result a sync keeps, takes some; a full disk refuses
+ * payments (OFFPAY_ENOSPC). Since 0.12.0. */
+#define OFFPAY_STATUS_WARN_DISK 0x40u
+#define OFFPAY_STATUS_DISK_LOW  (16u * 1024u * 1024u)
 /* own credential signed by an issuer key its trust bundle no longer holds
  * (retired): wallets refuse its payment requests (EUNKNOWN_KID); since
  * 0.8.0 */
@@ -512,6 +516,8 @@ typedef struct offpay_terminal_status {
     uint64_t waiting_age;     /* seconds since, 0 if none or dated ahead */
     uint32_t max_upload_days; /* 0: no limit */
     uint32_t upload_pct;
+    uint64_t disk_free; /* bytes free to this process on the journal's
+                           file system; UINT64_MAX if unknown (0.12.0) */
 } offpay_terminal_status;
 
 /*

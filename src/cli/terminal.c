@@ -1748,11 +1748,14 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
         json_array_append_new(w, json_string("credential"));
     if (s->warnings & OFFPAY_STATUS_WARN_UPLOAD)
         json_array_append_new(w, json_string("upload_wait"));
+    if (s->warnings & OFFPAY_STATUS_WARN_DISK)
+        json_array_append_new(w, json_string("disk_free"));
     if (s->warnings & OFFPAY_STATUS_WARN_CRED_KEY)
         json_array_append_new(w, json_string("credential_key_retired"));
     j = json_pack(
         "{s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I,"
-        " s:{s:I, s:I, s:I, s:o, s:o}, s:{s:s, s:s, s:I, s:o, s:o}, s:o}",
+        " s:{s:I, s:I, s:I, s:o, s:o, s:o}, s:{s:s, s:s, s:I, s:o, s:o},"
+        " s:o}",
         "terminal", dir, "state", offpay_errname(s->state), "accepting",
         s->state == OFFPAY_OK, "message",
         s->state == OFFPAY_OK ? "accepting payments"
@@ -1779,6 +1782,9 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
         "warnings", w, "open_requests", (json_int_t)s->open_requests, "journal",
         "entries", (json_int_t)s->journal_entries, "not_uploaded",
         (json_int_t)s->not_uploaded, "bytes", (json_int_t)s->journal_bytes,
+        "disk_free_bytes",
+        s->disk_free != UINT64_MAX ? json_integer((json_int_t)s->disk_free)
+                                   : json_null(),
         "oldest_not_uploaded",
         s->oldest_waiting ? json_string(cli_iso_time(s->oldest_waiting, t1))
                           : json_null(),
@@ -1886,6 +1892,9 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
            (unsigned long long)s->journal_bytes,
            (unsigned long long)s->not_uploaded,
            s->not_uploaded > 0 ? " (terminal sync --server)" : "");
+    if (s->disk_free != UINT64_MAX)
+        printf("                 %llu KiB free on its disk\n",
+               (unsigned long long)(s->disk_free / 1024));
     if (s->oldest_waiting != 0 && s->max_upload_days)
         printf("                 the oldest accepted %s, %s h ago, limit %u "
                "day(s) (%u %%)\n",
@@ -1917,6 +1926,12 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
                  hours(s->max_revlist_age, h2));
         warn_limit("the revocation list's age", s->revlist_pct, d);
     }
+    if (s->warnings & OFFPAY_STATUS_WARN_DISK)
+        printf("WARNING: %llu KiB free where the journal is: each payment "
+               "and each result a sync keeps takes some, and a full disk "
+               "refuses payments (ENOSPC): free space, or move the terminal "
+               "to a larger disk\n",
+               (unsigned long long)(s->disk_free / 1024));
     if (s->warnings & OFFPAY_STATUS_WARN_UPLOAD)
         printf("WARNING: a payment has waited for offpayd %s h, %u %% of the "
                "%u day(s) allowed: %s. Only an upload ends the wait ('terminal "

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "core/dbcopy.h"
 #include "offpay/verify.h"
@@ -135,9 +136,17 @@ judged:
         goto out;
     s->journal_entries = (uint64_t)sqlite3_column_int64(st, 0);
     s->not_uploaded = (uint64_t)sqlite3_column_int64(st, 1);
-    if (t->dir != NULL && t->dir[0] != '\0')
+    s->disk_free = UINT64_MAX;
+    if (t->dir != NULL && t->dir[0] != '\0') {
+        struct statvfs fs;
+
         s->journal_bytes = file_bytes(t->dir, "terminal.db") +
                            file_bytes(t->dir, "terminal.db-wal");
+        if (statvfs(t->dir, &fs) == 0)
+            s->disk_free = (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
+        if (t->copied_at == 0 && s->disk_free < OFFPAY_STATUS_DISK_LOW)
+            s->warnings |= OFFPAY_STATUS_WARN_DISK;
+    }
     rc = OFFPAY_OK;
 out:
     sqlite3_finalize(st);

@@ -143,6 +143,9 @@ expect 3 "disk full while opening shop \(ENOSPC\)" -- \
   "$OFFPAY" terminal accept --terminal shop --code "$code2" --amount 2.00
 expect 0 "state +DISK FULL: not accepting payments until space is freed" -- \
   "$OFFPAY" terminal status --terminal shop
+# the free space is shown, and warned of below 16 MiB (since 0.12.0)
+expect 0 "WARNING: [0-9]+ KiB free where the journal is" -- \
+  "$OFFPAY" terminal status --terminal shop
 # Room to open the journal (its shared-memory index) but not to commit: the
 # failure is at the COMMIT, and is named, and the payment is not recorded.
 fill 40
