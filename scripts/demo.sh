@@ -181,7 +181,7 @@ settled=$(jq -r '[.lines[] | select(.outcome == "settled")] | length' resp.json)
 
 step "The terminal's journal now says what offpayd paid for each payment"
 run "$OFFPAY" terminal journal --terminal shop | tee journal.out
-grep -q "^settlement: 2 paid in full, 0 paid in part, 0 refused; paid 17.30 EUR in all; 0 not uploaded yet" journal.out \
+grep -q "^settlement: 2 paid in full, 0 paid in part, 0 not paid, 0 refused; paid 17.30 EUR in all; 0 not uploaded yet" journal.out \
   || { echo "demo: the journal does not show both payments paid" >&2; exit 1; }
 
 step "The wallet syncs: what settled, what is released, balances beside the server's"

@@ -1464,13 +1464,15 @@ static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
 
 /* Where e stands with offpayd. Paid in part: decided, not refused, with
  * a reason for a shortfall (settlement.md §4: "unpaid", or a duplicate or
- * double spend that fell short and names its reason too). */
+ * double spend that fell short and names its reason too); not paid: the
+ * same with nothing paid (ELATE: past the late window). */
 typedef enum {
     ST_NOT_UPLOADED,
     ST_NOT_KEPT, /* decided before the terminal kept results */
     ST_REFUSED,
     ST_PAID_FULL,
-    ST_PAID_PART
+    ST_PAID_PART,
+    ST_NOT_PAID
 } settlement_state;
 
 typedef struct journal_ctx {
@@ -1479,7 +1481,7 @@ typedef struct journal_ctx {
     int     n;
     /* what offpayd decided, as the syncs recorded it: entries by
      * settlement_state, and what was paid */
-    int     count[ST_PAID_PART + 1];
+    int     count[ST_NOT_PAID + 1];
     int64_t paid;
 } journal_ctx;
 
@@ -1491,7 +1493,9 @@ static settlement_state settlement_of(const offpay_journal_entry *e)
         return ST_NOT_KEPT;
     if (strcmp(e->outcome, "rejected") == 0)
         return ST_REFUSED;
-    return e->reason[0] == '\0' ? ST_PAID_FULL : ST_PAID_PART;
+    if (e->reason[0] == '\0')
+        return ST_PAID_FULL;
+    return e->paid > 0 ? ST_PAID_PART : ST_NOT_PAID;
 }
 
 /* The journal's settlement column: what offpayd decided for e. */
@@ -1658,11 +1662,10 @@ static int cmd_journal(const void *args, const char *arg CLI_UNUSED)
         cur = offpay_terminal_currency(t);
         printf("%d payment(s), total %s\n", ctx.n,
                cli_money(ctx.total, cur, money, sizeof money));
-        printf("settlement: %d paid in full, %d paid in part or not at all, "
-               "%d refused; "
-               "paid %s in all; %d not uploaded yet",
+        printf("settlement: %d paid in full, %d paid in part, %d not paid, "
+               "%d refused; paid %s in all; %d not uploaded yet",
                ctx.count[ST_PAID_FULL], ctx.count[ST_PAID_PART],
-               ctx.count[ST_REFUSED],
+               ctx.count[ST_NOT_PAID], ctx.count[ST_REFUSED],
                cli_money(ctx.paid, cur, money, sizeof money),
                ctx.count[ST_NOT_UPLOADED]);
         if (ctx.count[ST_NOT_KEPT] > 0)

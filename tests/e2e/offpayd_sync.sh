@@ -45,7 +45,7 @@ c=$(pay w1 0.50); accept ta "$c" 0.50 || fail "accept 0.50"
   || fail "journal --json: $(cat j.json)"
 "$OFFPAY" terminal journal --terminal ta > j.txt
 grep -qE "^3 .* 3.00 EUR +3.00 EUR  paid 3.00$" j.txt && grep -qE "^4 .*  not uploaded yet$" j.txt \
-  && grep -q "^settlement: 3 paid in full, 0 paid in part or not at all, 0 refused; paid 6.00 EUR in all; 1 not uploaded yet$" j.txt \
+  && grep -q "^settlement: 3 paid in full, 0 paid in part, 0 not paid, 0 refused; paid 6.00 EUR in all; 1 not uploaded yet$" j.txt \
   && ok "journal: paid 3.00, not uploaded yet, and the sums" || fail "journal: $(cat j.txt)"
 st=0; "$OFFPAY" terminal sync "${T[@]}" --server "$URL" --json >sync.json 2>sync.err || st=$?
 [ "$st" = 0 ] && [ "$(jq -c '[.sent, .decided, .paid_count, .refused, .not_paid_in_full, .left, .paid.minor, .paid.decimal, .synced, .revoked, .rechecked, .lost, .exit, .error]' sync.json)" = \
@@ -174,7 +174,7 @@ st=0; out=$("$OFFPAY" terminal sync --terminal tb --passphrase-file tp --server 
   && grep -q "1 payment(s) refused by offpayd (why is above): they will not be paid" <<<"$out" \
   && ok "tb's sync: its 1.00 refused (ETERMINAL_REVOKED), REVOKED, exit 1" || fail "tb sync ($st): $out"
 run_cli 0 "refused: ETERMINAL_REVOKED" -- "$OFFPAY" terminal journal --terminal tb
-run_cli 0 "settlement: 0 paid in full, 0 paid in part or not at all, 1 refused; paid 0.00 EUR in all; 0 not uploaded yet" -- \
+run_cli 0 "settlement: 0 paid in full, 0 paid in part, 0 not paid, 1 refused; paid 0.00 EUR in all; 0 not uploaded yet" -- \
   "$OFFPAY" terminal journal --terminal tb
 run_cli 0 "exported 1 payment" -- "$OFFPAY" terminal export --terminal tb tb-export
 grep -qE "^1,.*,1.00,rejected,0,0.00,ETERMINAL_REVOKED,,,"$'\r'"$" tb-export/payments.csv \
@@ -433,7 +433,7 @@ st=0; out=$(OFFPAY_NOW=$far "$OFFPAY" terminal sync --terminal te --passphrase-f
   && grep -qE "1 decided \(0 paid in full, 1 in part or not at all, 0.00 EUR in all; 0 refused\)" <<<"$out" \
   && ok "te's late payment: decided, not paid (ELATE), exit 1" || fail "te late sync ($st): $out"
 OFFPAY_NOW=$far run_cli 0 "paid 0.00 of it: ELATE" -- "$OFFPAY" terminal journal --terminal te
-OFFPAY_NOW=$far run_cli 0 "settlement: 0 paid in full, 1 paid in part or not at all, 0 refused; paid 0.00 EUR in all" -- \
+OFFPAY_NOW=$far run_cli 0 "settlement: 0 paid in full, 0 paid in part, 1 not paid, 0 refused; paid 0.00 EUR in all" -- \
   "$OFFPAY" terminal journal --terminal te
 balances "W5=$W5:3000 A=$MA:$a0" "nothing paid for it"
 OFFPAY_NOW=$far audit_passes "a payment after the late window"
