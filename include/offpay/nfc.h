@@ -79,6 +79,12 @@ extern const uint8_t offpay_nfc_aid[OFFPAY_NFC_AID_LEN];
  * up on it then, docs/nfc.md §6; since 0.12.0). A wallet answers in
  * milliseconds; a card that takes longer has stalled. */
 #define OFFPAY_NFC_ANSWER_MS 5000
+/* How long one session with a card (from its connect: SELECT, the request
+ * and the code in pieces, the receipt) may take in all before the
+ * terminal gives it up as a card that stopped answering (since 0.12.0):
+ * a card that answers each command just inside OFFPAY_NFC_ANSWER_MS, or
+ * keeps asking to be asked for more, cannot hold a gate. */
+#define OFFPAY_NFC_EXCHANGE_MS 10000
 
 /* Largest message a PAY or RECEIPT may chain (docs/nfc.md §3). */
 #define OFFPAY_NFC_MSG_MAX 1024
@@ -290,6 +296,10 @@ typedef struct offpay_nfc_outcome {
  * bound to the request sent (else OFFPAY_EWRONG_NONCE, since 0.11.0; a
  * code authorizing less is OFFPAY_EOVER_AUTHORIZED); the receipt is then
  * delivered if the card stays (or comes back within receipt_wait_ms).
+ * Each session with a card has OFFPAY_NFC_EXCHANGE_MS from its connect:
+ * a command past it is not sent, and the card is taken as one that
+ * stopped answering (out->silent), as one silent past
+ * OFFPAY_NFC_ANSWER_MS is (since 0.12.0).
  * Returns OFFPAY_OK iff the payment was accepted (out->accepted); else the
  * reason: the card's refusal mapped by offpay_nfc_sw_error (out->sw set),
  * the terminal's refusal of the code (offpay_terminal_accept's errors),

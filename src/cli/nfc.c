@@ -27,8 +27,9 @@ static const char term_help[] =
     "(the wallet answers with the same code). Once the code is in hand, the\n"
     "payment is decided on the code alone; a receipt the card could not\n"
     "take can be made again with 'terminal receipt --seq N'. A card that\n"
-    "does not answer a command within 5 seconds is taken as gone, as if it\n"
-    "had left (a card that stalls cannot hold the terminal).\n"
+    "does not answer a command within 5 seconds, or whose session takes\n"
+    "more than 10 seconds in all, is taken as gone, as if it had left: a\n"
+    "card that stalls holds the terminal at most 15 s past --wait.\n"
     "\n"
     "Options:\n"
     "  --terminal DIR          the terminal (required)\n"
@@ -308,6 +309,9 @@ int cli_terminal_nfc(int argc, char **argv)
         fprintf(stderr, "REJECTED: the card answered with a code for another "
                         "request than the one it was sent; nothing was "
                         "recorded (EWRONG_NONCE)\n");
+        status = EXIT_REJECTED;
+    } else if (rc == OFFPAY_ESYNC_REQUIRED &&
+               cli_sync_required_why(t, cli_now(), "NOT ACCEPTED")) {
         status = EXIT_REJECTED;
     } else if (cli_is_rejection(rc)) {
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),

@@ -86,6 +86,9 @@ static offpay_err reader_connect(void *vr, uint32_t timeout_ms)
     LONG               rv;
 
     reader_disconnect(r);
+    if (!r->have_ctx) /* lost with a silent card's session: again */
+        r->have_ctx = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL,
+                                            &r->ctx) == SCARD_S_SUCCESS;
     if (!r->have_ctx)
         return OFFPAY_EIO;
     memset(&st, 0, sizeof st);

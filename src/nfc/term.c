@@ -60,6 +60,42 @@ static offpay_err make_request(offpay_terminal *t, int64_t amount, uint32_t now,
     return rc;
 }
 
+/* The caller's link, each session with a card limited to
+ * OFFPAY_NFC_EXCHANGE_MS from its connect: a command asked after that is
+ * not sent (OFFPAY_ECARD_SILENT, as from a card that stopped answering). */
+typedef struct timed_link {
+    const offpay_nfc_link *link;
+    int64_t                until;
+} timed_link;
+
+static offpay_err timed_connect(void *ctx, uint32_t timeout_ms)
+{
+    timed_link *tl = ctx;
+    offpay_err  rc = tl->link->connect(tl->link->ctx, timeout_ms);
+
+    if (rc == OFFPAY_OK)
+        tl->until = mono_ms() + OFFPAY_NFC_EXCHANGE_MS;
+    return rc;
+}
+
+static offpay_err timed_transmit(void *ctx, const uint8_t *cmd, size_t len,
+                                 uint8_t *resp, size_t cap, size_t *resp_len)
+{
+    timed_link *tl = ctx;
+
+    *resp_len = 0;
+    if (mono_ms() > tl->until)
+        return OFFPAY_ECARD_SILENT;
+    return tl->link->transmit(tl->link->ctx, cmd, len, resp, cap, resp_len);
+}
+
+static void timed_disconnect(void *ctx)
+{
+    timed_link *tl = ctx;
+
+    tl->link->disconnect(tl->link->ctx);
+}
+
 static uint32_t left_ms(int64_t deadline)
 {
     int64_t left = deadline - mono_ms();
@@ -108,10 +144,14 @@ static offpay_err tap(const offpay_nfc_link *link, int64_t deadline,
 }
 
 offpay_err offpay_nfc_terminal_pay(offpay_terminal *t, int64_t amount,
-                                   const offpay_nfc_link      *link,
+                                   const offpay_nfc_link      *card_link,
                                    const offpay_nfc_term_opts *opts,
                                    offpay_nfc_outcome         *out)
 {
+    timed_link      tl = {card_link, 0};
+    offpay_nfc_link timed = {timed_connect, timed_transmit, timed_disconnect,
+                             &tl};
+    const offpay_nfc_link *link = &timed;
     char          *req_text = NULL, *code_text = NULL, *rcpt_text = NULL;
     uint8_t       *req = NULL, *rcpt = NULL, code[OFFPAY_NFC_MSG_MAX];
     size_t         req_len = 0, rcpt_len = 0, code_len = 0, chunk;
@@ -125,9 +165,9 @@ offpay_err offpay_nfc_terminal_pay(offpay_terminal *t, int64_t amount,
     if (out == NULL)
         return OFFPAY_EINVAL;
     memset(out, 0, sizeof *out);
-    if (t == NULL || link == NULL || link->connect == NULL ||
-        link->transmit == NULL || link->disconnect == NULL || opts == NULL ||
-        opts->chunk > 255)
+    if (t == NULL || card_link == NULL || card_link->connect == NULL ||
+        card_link->transmit == NULL || card_link->disconnect == NULL ||
+        opts == NULL || opts->chunk > 255)
         return OFFPAY_EINVAL;
     chunk = opts->chunk == 0 ? 255 : opts->chunk;
     deadline = mono_ms() + opts->wait_ms;

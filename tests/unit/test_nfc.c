@@ -967,6 +967,61 @@ static void test_code_for_another_request_refused(void)
     world_free(&x);
 }
 
+/* A card that takes 4.5 s (just inside the answer limit) over every
+ * command, answers SELECT, and answers PAY and every GET RESPONSE with
+ * one byte and "more" (61 01): it would have the terminal fetch its 1024
+ * bytes a byte at a time, for over an hour. */
+static offpay_err slow_connect(void *ctx, uint32_t timeout_ms)
+{
+    (void)ctx;
+    (void)timeout_ms;
+    return OFFPAY_OK;
+}
+
+static offpay_err slow_transmit(void *ctx, const uint8_t *cmd, size_t len,
+                                uint8_t *resp, size_t cap, size_t *rlen)
+{
+    uint32_t *calls = ctx;
+
+    (void)len;
+    (*calls)++;
+    offpay__nfc_clock_ahead_ms += 4500; /* the time it took */
+    if (cap < 3)
+        return OFFPAY_EIO;
+    if (cmd[1] == OFFPAY_NFC_INS_SELECT) {
+        memcpy(resp, "\x01\x90\x00", 3);
+    } else {
+        memcpy(resp, "\xAB\x61\x01", 3);
+    }
+    *rlen = 3;
+    return OFFPAY_OK;
+}
+
+static void slow_disconnect(void *ctx)
+{
+    (void)ctx;
+}
+
+/* Each session with a card has OFFPAY_NFC_EXCHANGE_MS in all: the slow
+ * card is given up as silent after three commands, and the gate, whose
+ * --wait has passed meanwhile, returns: nothing recorded. */
+static void test_slow_card_given_up(void)
+{
+    world           x;
+    uint32_t        calls = 0;
+    offpay_nfc_link l = {slow_connect, slow_transmit, slow_disconnect, &calls};
+    offpay_nfc_term_opts o = {0, 5000, 1000, NOW};
+    offpay_nfc_outcome   res;
+
+    REQUIRE(world_init(&x, "slow_card"));
+    offpay__nfc_clock_ahead_ms = 0;
+    CHECK_ERR(offpay_nfc_terminal_pay(x.t, 300, &l, &o, &res), OFFPAY_EIO);
+    offpay__nfc_clock_ahead_ms = 0;
+    CHECK(calls == 3 && res.silent == 1 && !res.accepted);
+    CHECK(journal_rows(x.t) == 0);
+    world_free(&x);
+}
+
 static uint32_t later_now(void *ctx)
 {
     (void)ctx;
@@ -1023,6 +1078,7 @@ int main(void)
         {"card_pulled_at_every_step", test_card_pulled_at_every_step},
         {"card_back_as_another", test_card_back_as_another},
         {"silent_card_taken_as_gone", test_silent_card_taken_as_gone},
+        {"slow_card_given_up", test_slow_card_given_up},
         {"code_for_another_request_refused",
          test_code_for_another_request_refused},
         {"late_tap_accepted", test_late_tap_accepted},
