@@ -249,6 +249,13 @@ int cli_dispatch(const char *group, const char *help, const char *common,
 /* Common --help footer for exit statuses. */
 extern const char cli_exit_help[];
 
+/* After OFFPAY_ESYNC_REQUIRED from terminal t at now: "VERDICT: this
+ * terminal must sync first: ..." on stderr, naming the limit it reached
+ * (payments, hours, the upload wait). 0 if its status could not be read
+ * (nothing said). terminal.c. */
+int cli_sync_required_why(offpay_terminal *t, uint32_t now,
+                          const char *verdict);
+
 /* `terminal nfc` and `wallet nfc` (nfc.c); argv[0] is "nfc". */
 int cli_terminal_nfc(int argc, char **argv);
 int cli_wallet_nfc(int argc, char **argv);

@@ -640,6 +640,28 @@ static int sync_status(const offpay_upload_report *r)
     return r->rejected + r->unpaid > 0 || r->revoked ? EXIT_REJECTED : EXIT_OK;
 }
 
+/* The exit status of an online sync that failed with rc, said on stderr:
+ * lists offpayd signed that look future-dated to a terminal whose clock
+ * is behind offpayd's beyond the skew are this clock's fault (a reset, a
+ * battery gone), not a refusal: 3; else as cli_fail_online. */
+static int sync_failed(offpay_terminal *t, offpay_err rc,
+                       const offpay_upload_report *r)
+{
+    offpay_risk risk;
+
+    if (rc == OFFPAY_EFUTURE_DATED && r->clock_known &&
+        offpay_terminal_get_risk(t, &risk) == OFFPAY_OK &&
+        r->clock_offset > (int64_t)risk.skew) {
+        fprintf(stderr,
+                "offpay: sync with offpayd: the lists offpayd signed now "
+                "look dated in the future to this terminal, whose clock is "
+                "behind (above): set it right and sync again; what was "
+                "uploaded stays uploaded (EFUTURE_DATED)\n");
+        return EXIT_FAILURE_IO;
+    }
+    return cli_fail_online("sync with offpayd", rc);
+}
+
 /* `terminal sync --server URL --json`: the report as one object, for a
  * script watching a fleet of terminals; what failed is still said on
  * stderr. */
@@ -648,9 +670,7 @@ static int sync_json(offpay_terminal *t, offpay_err rc,
 {
     char     amount[OFFPAY_AMOUNT_TEXT_MAX];
     uint16_t cur = offpay_terminal_currency(t);
-    int      status = rc != OFFPAY_OK
-                              ? cli_fail_online("sync with offpayd", rc)
-                              : sync_status(r);
+    int      status = rc != OFFPAY_OK ? sync_failed(t, rc, r) : sync_status(r);
     json_t  *j;
     char    *s;
 
@@ -763,17 +783,8 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
             printf("%zu payment(s) accepted while the sync ran: uploaded at "
                    "the next sync\n",
                    r.accepted_during);
-        if (rc == OFFPAY_EFUTURE_DATED && r.clock_known && r.clock_offset > 0) {
-            /* offpayd refused nothing: this clock makes its lists look
-             * future-dated (a clock reset, a battery gone) */
-            fprintf(stderr,
-                    "offpay: sync with offpayd: the lists offpayd signed now "
-                    "look dated in the future to this terminal, whose clock "
-                    "is behind (above): set it right and sync again; what "
-                    "was uploaded stays uploaded (EFUTURE_DATED)\n");
-            status = EXIT_FAILURE_IO;
-        } else if (rc != OFFPAY_OK)
-            status = cli_fail_online("sync with offpayd", rc);
+        if (rc != OFFPAY_OK)
+            status = sync_failed(t, rc, &r);
         else
             printf("synced with %s: the newest bundle and revocation list "
                    "taken\n",
@@ -1015,7 +1026,11 @@ static int cmd_request(const void *args, const char *arg CLI_UNUSED)
                                              NULL)) != OFFPAY_OK) {
         offpay_risk risk;
 
-        status = cli_fail("cannot make a request", rc);
+        if (rc == OFFPAY_ESYNC_REQUIRED &&
+            cli_sync_required_why(t, cli_now(), "cannot make a request"))
+            status = EXIT_REJECTED;
+        else
+            status = cli_fail("cannot make a request", rc);
         if (rc == OFFPAY_EOVER_FLOOR &&
             offpay_terminal_get_risk(t, &risk) == OFFPAY_OK)
             fprintf(stderr,
@@ -1171,6 +1186,38 @@ static void code_time_hint(const char *text, uint32_t now, offpay_err rc)
                 "off)\n",
                 t1, (long long)now - (long long)p.time, t2);
     free(bytes);
+}
+
+int cli_sync_required_why(offpay_terminal *t, uint32_t now, const char *verdict)
+{
+    offpay_terminal_status st;
+    char                   h1[32];
+
+    if (offpay_terminal_get_status(t, now, &st) != OFFPAY_OK)
+        return 0;
+    if (st.max_offline_payments &&
+        st.payments_since_sync >= st.max_offline_payments)
+        fprintf(stderr,
+                "%s: this terminal must sync first: %u payments since its "
+                "last sync, its limit is %u (ESYNC_REQUIRED)\n",
+                verdict, st.payments_since_sync, st.max_offline_payments);
+    else if (st.max_offline_hours && st.hours_pct >= 100)
+        fprintf(stderr,
+                "%s: this terminal must sync first: %s h since its last "
+                "sync, its limit is %u h (ESYNC_REQUIRED)\n",
+                verdict, hours(st.seconds_since_sync, h1),
+                st.max_offline_hours);
+    else if (st.max_upload_days && st.upload_pct >= 100)
+        fprintf(stderr,
+                "%s: this terminal must upload first: its oldest payment "
+                "not decided by offpayd has waited %s h, its limit is %u "
+                "day(s); a list carried in does not end this, 'terminal "
+                "sync --server URL' does (ESYNC_REQUIRED)\n",
+                verdict, hours(st.waiting_age, h1), st.max_upload_days);
+    else
+        fprintf(stderr, "%s: this terminal must sync first (ESYNC_REQUIRED)\n",
+                verdict);
+    return 1;
 }
 
 /* After a refusal of the code in text (charge: what --amount asked, 0
@@ -1337,39 +1384,10 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
         status = EXIT_REJECTED;
         goto out;
     }
-    if (rc == OFFPAY_ESYNC_REQUIRED) { /* the terminal's own limits */
-        offpay_terminal_status st;
-        char                   h1[32];
-
-        if (offpay_terminal_get_status(t, now, &st) == OFFPAY_OK) {
-            if (st.max_offline_payments &&
-                st.payments_since_sync >= st.max_offline_payments)
-                fprintf(stderr,
-                        "REJECTED: this terminal must sync first: %u "
-                        "payments since its last sync, its limit is %u "
-                        "(ESYNC_REQUIRED)\n",
-                        st.payments_since_sync, st.max_offline_payments);
-            else if (st.max_offline_hours && st.hours_pct >= 100)
-                fprintf(stderr,
-                        "REJECTED: this terminal must sync first: %s h "
-                        "since its last sync, its limit is %u h "
-                        "(ESYNC_REQUIRED)\n",
-                        hours(st.seconds_since_sync, h1),
-                        st.max_offline_hours);
-            else if (st.max_upload_days && st.upload_pct >= 100)
-                fprintf(stderr,
-                        "REJECTED: this terminal must upload first: its "
-                        "oldest payment not decided by offpayd has waited "
-                        "%s h, its limit is %u day(s); a list carried in "
-                        "does not end this, 'terminal sync --server URL' "
-                        "does (ESYNC_REQUIRED)\n",
-                        hours(st.waiting_age, h1), st.max_upload_days);
-            else
-                fprintf(stderr, "REJECTED: this terminal must sync first "
-                                "(ESYNC_REQUIRED)\n");
-            status = EXIT_REJECTED;
-            goto out;
-        }
+    if (rc == OFFPAY_ESYNC_REQUIRED && /* the terminal's own limits */
+        cli_sync_required_why(t, now, "REJECTED")) {
+        status = EXIT_REJECTED;
+        goto out;
     }
     if (rc != OFFPAY_OK && cli_is_rejection(rc)) {
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),
@@ -1714,6 +1732,14 @@ static const char *state_words(const offpay_terminal_status *s)
     case OFFPAY_OK:
         return "accepting payments";
     case OFFPAY_ESYNC_REQUIRED:
+        if (s->max_upload_days && s->upload_pct >= 100 &&
+            !(s->max_offline_payments &&
+              s->payments_since_sync >= s->max_offline_payments) &&
+            !(s->max_offline_hours && s->hours_pct >= 100))
+            return "UPLOAD REQUIRED: refusing payments until its payments "
+                   "are uploaded ('terminal sync --server URL'; a list "
+                   "carried in does not end it)";
+        return "SYNC REQUIRED: refusing payments until the next sync";
     case OFFPAY_EREVLIST_STALE:
         return "SYNC REQUIRED: refusing payments until the next sync";
     case OFFPAY_EROFS:

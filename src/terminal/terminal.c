@@ -1154,8 +1154,7 @@ static offpay_err load_state(offpay_terminal *t)
             OFFPAY_OK ||
         (rc = load_revoked(t)) != OFFPAY_OK ||
         (rc = load_requests(t)) != OFFPAY_OK ||
-        (rc = load_journal(t, &js)) != OFFPAY_OK ||
-        (rc = waiting_load(t)) != OFFPAY_OK)
+        (rc = load_journal(t, &js)) != OFFPAY_OK)
         return rc;
     /* A sync after the newest row: the journal lost rows it never
      * deletes. */
@@ -1164,6 +1163,8 @@ static offpay_err load_state(offpay_terminal *t)
     t->sync_seq = js.sync_seq;
     t->max_seq = js.max_seq;
     t->payments_since_sync = js.since;
+    if ((rc = waiting_load(t)) != OFFPAY_OK)
+        return rc;
     /* Accepts raise the high-water time in memory only: the journal holds
      * their times, and a sync (which may lower the mark) saves it with the
      * journal's seq at that moment. So the mark is the saved one raised by
@@ -1204,21 +1205,65 @@ static offpay_err journal_after(sqlite3 *db, int64_t seq, uint32_t *since,
     return rc;
 }
 
-/* t->oldest_waiting from the journal: the oldest acceptance offpayd has
- * not decided (a walk of the entries not uploaded, which stay few). */
+/* The first journal entry from seq from on that offpayd has not decided
+ * (uploaded = 0): its seq (*seq) and acceptance time (*at); none: *seq
+ * max_seq + 1 and *at 0. A walk by seq from there: the entries before
+ * from are all decided, and saved as "waiting_seq" at each sync, so the
+ * walk is over the few decided since. */
+static offpay_err waiting_find(offpay_terminal *t, int64_t from, int64_t *seq,
+                               uint32_t *at)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = OFFPAY_EJOURNAL;
+    int           step;
+
+    if (sqlite3_prepare_v2(t->db,
+                           "SELECT seq, accepted_at FROM journal WHERE seq >="
+                           " ?1 AND uploaded = 0 ORDER BY seq LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, from) != SQLITE_OK)
+        goto out;
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        int64_t v = sqlite3_column_int64(st, 1);
+
+        *seq = sqlite3_column_int64(st, 0);
+        *at = (uint32_t)v;
+        rc = v < 0 || v > UINT32_MAX ? OFFPAY_ECORRUPT : OFFPAY_OK;
+    } else if (step == SQLITE_DONE) {
+        /* every entry this read saw is decided: those after max_seq (made
+         * by another process since) are found from its next on */
+        *seq = (t->max_seq > from ? t->max_seq : from) + 1;
+        *at = 0;
+        rc = OFFPAY_OK;
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* t->oldest_waiting (and t->waiting_seq): the acceptance time of the
+ * first entry, by seq, offpayd has not decided, from the saved
+ * "waiting_seq" on (entries are accepted in time order, within the skew:
+ * the first is the oldest). */
 static offpay_err waiting_load(offpay_terminal *t)
 {
-    int64_t    at = 0;
-    offpay_err rc = query_i64(t->db,
-                              "SELECT coalesce(min(accepted_at), 0)"
-                              " FROM journal WHERE uploaded = 0",
-                              0, &at);
+    uint64_t   v = 0;
+    int64_t    seq = 0;
+    uint32_t   at = 0;
+    offpay_err rc = meta_get_u64(t->db, "waiting_seq", INT64_MAX, &v);
 
+    if (rc == OFFPAY_ENOTFOUND) /* before 0.12.0: from the start */
+        v = 0;
+    else if (rc != OFFPAY_OK)
+        return rc;
+    if ((int64_t)v > t->waiting_seq)
+        t->waiting_seq = (int64_t)v;
+    rc = waiting_find(t, t->waiting_seq, &seq, &at);
     if (rc != OFFPAY_OK)
         return rc;
-    if (at < 0 || at > UINT32_MAX)
-        return OFFPAY_ECORRUPT;
-    t->oldest_waiting = (uint32_t)at;
+    t->waiting_seq = seq;
+    t->oldest_waiting = at;
     return OFFPAY_OK;
 }
 
@@ -2505,6 +2550,8 @@ static offpay_err each_seq(sqlite3 *db, const char *sql, const int64_t *seqs,
 static offpay_err keep_tx(offpay_terminal *t, const offpay__upload_result *res,
                           size_t n, uint32_t now, int lost)
 {
+    int64_t    wseq = 0;
+    uint32_t   wat = 0;
     offpay_err rc;
 
     if (t == NULL || (res == NULL && n > 0))
@@ -2515,12 +2562,16 @@ static offpay_err keep_tx(offpay_terminal *t, const offpay__upload_result *res,
         return t->frozen;
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
+    /* with them, the first entry still waiting for offpayd, saved so that
+     * the next open reads on from there (waiting_load) */
     if ((rc = keep_results(t, res, n, now, lost)) == OFFPAY_OK &&
+        (rc = waiting_find(t, t->waiting_seq, &wseq, &wat)) == OFFPAY_OK &&
+        (rc = meta_put_u64(t->db, "waiting_seq", (uint64_t)wseq)) ==
+            OFFPAY_OK &&
         (rc = exec(t->db, "COMMIT")) == OFFPAY_OK) {
         t->has_results = t->has_order = 1;
-        /* committed: a failure to read it again leaves the old (earlier)
-         * time, the stricter one, until the next read */
-        (void)waiting_load(t);
+        t->waiting_seq = wseq;
+        t->oldest_waiting = wat;
         return OFFPAY_OK;
     }
     exec(t->db, "ROLLBACK");

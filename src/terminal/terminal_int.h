@@ -72,8 +72,10 @@ struct offpay_terminal {
     uint32_t             high_water; /* newest trusted time (meta) */
     uint32_t             payments_since_sync;
     /* the acceptance time of the oldest journal entry offpayd has not
-     * decided (uploaded = 0); 0: none */
+     * decided (uploaded = 0), the first by seq; 0: none. Every entry before
+     * waiting_seq is decided (saved in meta at each sync). */
     uint32_t             oldest_waiting;
+    int64_t              waiting_seq;
     offpay__tables       tables;
     int                  tables_stale; /* rebuild from the journal first */
     offpay__request     *requests;

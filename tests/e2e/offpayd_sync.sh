@@ -229,6 +229,9 @@ c=$(pay w4 1.00); accept tj "$c" 1.00 || fail "tj accepts"
 run_cli 3 "the lists offpayd signed now look dated in the future to this terminal, whose clock is behind" -- \
   env OFFPAY_NOW=86400 "$OFFPAY" terminal sync --terminal tj --passphrase-file tp --server "$URL"
 balances "esc=esc/$S4:1400" "tj's payment paid, its clock behind"
+st=0; out=$(OFFPAY_NOW=86400 "$OFFPAY" terminal sync --terminal tj --passphrase-file tp --server "$URL" --json 2>/dev/null) || st=$?
+[ "$st" = 3 ] && [ "$(jq -c '[.exit, .error]' <<<"$out")" = '[3,"EFUTURE_DATED"]' ] \
+  && ok "--json says the same: exit 3" || fail "sync --json with the clock behind ($st): $out"
 
 # ---- 10. the till goes on while a sync waits on offpayd -------------------
 # offpayd frozen (SIGSTOP: its port still takes connections, nothing

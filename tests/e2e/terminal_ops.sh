@@ -92,6 +92,17 @@ expect 0 '^ +"seconds_since_sync"$' -- \
   env OFFPAY_NOW=$((now + 8 * 3600 + 60)) "$OFFPAY" terminal status "${T[@]}" --json
 expect 0 "state +SYNC REQUIRED" -- \
   env OFFPAY_NOW=$((now + 11 * 3600)) "$OFFPAY" terminal status "${T[@]}"
+# The oldest payment offpayd has not decided waits at most 14 days (the
+# other offline limits off here): warned at 80 %, then the terminal
+# refuses, and says to upload, for a request too (since 0.12.0).
+"$OFFPAY" terminal risk "${T[@]}" --set max-offline-hours=0 --set max-revlist-age=0 >/dev/null
+expect 0 "WARNING: a payment has waited for offpayd 2[89][0-9].[0-9] h, 8[0-9] % of the 14 day\(s\) allowed" -- \
+  env OFFPAY_NOW=$((now + 12 * 86400)) "$OFFPAY" terminal status "${T[@]}"
+expect 0 "state +UPLOAD REQUIRED: refusing payments until its payments are uploaded" -- \
+  env OFFPAY_NOW=$((now + 15 * 86400)) "$OFFPAY" terminal status "${T[@]}"
+expect 1 "cannot make a request: this terminal must upload first: its oldest payment not decided by offpayd has waited" -- \
+  env OFFPAY_NOW=$((now + 15 * 86400)) "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 1.00
+"$OFFPAY" terminal risk "${T[@]}" --set max-offline-hours=10 --set max-revlist-age=604800 >/dev/null
 # An open request is counted.
 "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 2.50 >/dev/null 2>&1
 expect 0 "open requests +1" -- "$OFFPAY" terminal status "${T[@]}"

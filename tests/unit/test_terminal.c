@@ -1280,6 +1280,12 @@ static void test_upload_wait(void)
     free(code);
     REQUIRE_OK(offpay_terminal_sync_state(x.t, &ss));
     CHECK(ss.oldest_waiting == NOW + 14 * day + 1);
+    /* read again from where the upload left it: the new one */
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &ss));
+    CHECK(ss.oldest_waiting == NOW + 14 * day + 1);
     /* 0: no limit */
     r.max_upload_days = 0;
     REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
