@@ -543,7 +543,23 @@ static char *read_code(const char *image, const char *code, int *status)
     }
     if (isatty(STDIN_FILENO))
         fprintf(stderr, "Scan the code (or paste it and press Enter): ");
-    text = read_line(&n, &too_long);
+    for (;;) {
+        text = read_line(&n, &too_long);
+        if (text == NULL)
+            break;
+        /* A keyboard-wedge scanner ends what it types with Enter (CR, LF or
+         * both), some with a Tab or a space before it: none is part of a
+         * code (Base45 text never ends in a space). */
+        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' ||
+                         text[n - 1] == '\t' || text[n - 1] == ' '))
+            text[--n] = '\0';
+        /* On a terminal an empty line is what a scanner ending with CR LF
+         * left of the last scan (the terminal made its CR the line's end):
+         * the code comes next. */
+        if (n > 0 || !isatty(STDIN_FILENO))
+            break;
+        free(text);
+    }
     if (text == NULL) {
         if (too_long) {
             fprintf(stderr,
@@ -556,9 +572,6 @@ static char *read_code(const char *image, const char *code, int *status)
         }
         return NULL;
     }
-    /* A keyboard-wedge scanner ends what it types with Enter (CR or LF). */
-    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
-        text[--n] = '\0';
     if (n == 0) {
         fprintf(stderr, "offpay: an empty line, not a code\n");
         *status = EXIT_REJECTED;

@@ -1223,9 +1223,23 @@ int cli_sync_required_why(offpay_terminal *t, uint32_t now, const char *verdict)
 /* After a refusal of the code in text (charge: what --amount asked, 0
  * for none): what the cashier can do about it, on a line of its own, for
  * the refusals a cashier meets and can act on. */
+/* The first character of text no offpay code holds (not of the Base45
+ * alphabet, the prefix's lower case letters aside), or NULL: a scanner
+ * typing in another keyboard layout than the computer's. */
+static const char *foreign_char(const char *text)
+{
+    for (const char *c = text; *c != '\0'; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'A' && *c <= 'Z') ||
+              (*c >= 'a' && *c <= 'z') || strchr(" $%*+-./:", *c) != NULL))
+            return c;
+    return NULL;
+}
+
 static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
                          int64_t charge)
 {
+    const char *foreign = foreign_char(text);
+
     uint8_t       *bytes = NULL;
     size_t         len = 0;
     offpay_payment p;
@@ -1252,7 +1266,26 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
         }
         free(up);
     }
-    if (rc == OFFPAY_EUNKNOWN_KID) {
+    if (rc == OFFPAY_ECLOCK_BEHIND) {
+        offpay_sync_state s;
+        char              w1[32], w2[32];
+
+        if (offpay_terminal_sync_state(t, &s) == OFFPAY_OK)
+            fprintf(stderr,
+                    "  the newest time this terminal has seen is %s (its "
+                    "clock ran ahead then, or a list was dated so) and its "
+                    "clock says %s: if the clock is right now, a sync with "
+                    "offpayd ('terminal sync --server URL') vouches for it "
+                    "and sets the mark back; else set the clock right "
+                    "(nothing was charged)\n",
+                    cli_iso_time(s.high_water, w1),
+                    cli_iso_time(cli_now(), w2));
+    } else if (rc == OFFPAY_EREVOKED) {
+        fprintf(stderr, "  the payer's wallet credential is revoked (blocked "
+                        "by the issuer: reported lost, or misused): it pays "
+                        "nothing here; ask for another way to pay (nothing "
+                        "was charged)\n");
+    } else if (rc == OFFPAY_EUNKNOWN_KID) {
         fprintf(stderr, "  the payer's credential was signed by an issuer "
                         "key this terminal does not know: sync the terminal "
                         "(the issuer may have added a key) and scan again; "
@@ -1262,6 +1295,17 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
         fprintf(stderr, "  if this terminal's clock is right: ask the payer "
                         "for a new code (a code is good for a short time "
                         "only: terminal risk)\n");
+    } else if (foreign != NULL &&
+               (rc == OFFPAY_EBASE45 || rc == OFFPAY_EPREFIX ||
+                rc == OFFPAY_ETRUNCATED || rc == OFFPAY_ETOOBIG)) {
+        /* the byte itself may be half of a UTF-8 character: its value */
+        fprintf(stderr,
+                "  the scan holds a character no offpay code has (byte "
+                "0x%02X, character %ld): is the scanner set to another "
+                "keyboard layout than this computer's? Set them the same "
+                "(a code has capitals, digits and ' $%%*+-./:' only); "
+                "scanning again reads the same (nothing was charged)\n",
+                (unsigned)(unsigned char)*foreign, (long)(foreign - text) + 1);
     } else if (rc == OFFPAY_EBASE45 || rc == OFFPAY_EPREFIX ||
                rc == OFFPAY_ETRUNCATED) {
         fprintf(stderr, "  the scan is %s: scan it again (nothing was "
@@ -1317,7 +1361,7 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
     int64_t           charge = 0;
     char             *text, *receipt = NULL, money[64];
     offpay_err        rc;
-    uint32_t          now = cli_now();
+    uint32_t          now;
 
     status = cli_output_check("--receipt-png", a->receipt_png, a->force);
     if (status != 0)
@@ -1344,6 +1388,9 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
                                  "than 0 (what to charge)");
         goto out;
     }
+    /* the time of the payment: now, once the code is read (a scanner may
+     * have waited minutes for the customer) and the terminal open */
+    now = cli_now();
     rc = offpay_terminal_accept(t, text, strlen(text), charge, now, &acc);
     if (rc == OFFPAY_EINVAL && a->amount == NULL) {
         status = cli_usage_error("terminal accept: a consumer-presented code "
@@ -1934,6 +1981,11 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
                cli_iso_time(s->oldest_waiting, t1), hours(s->waiting_age, h1));
     printf("clock            high-water %s, now %s (skew %u s)\n",
            cli_iso_time(s->high_water, t1), cli_iso_time(s->now, t2), s->skew);
+    if (s->state == OFFPAY_ECLOCK_BEHIND)
+        printf("                 behind the newest time seen: if the clock "
+               "is right now (it ran ahead before), 'terminal sync --server "
+               "URL' vouches for it and sets the mark back; else set the "
+               "clock right\n");
     if (s->clock_seen_at)
         printf("                 at the last sync (%s): %s\n",
                cli_iso_time(s->clock_seen_at, t1),

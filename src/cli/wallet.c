@@ -624,6 +624,15 @@ static void print_available(const offpay_wallet *w, uint16_t currency,
                 b.usable ? "" : " (not usable now)");
     }
     fprintf(stderr, " see 'offpay wallet balance'\n");
+    {
+        offpay_wallet_account acct;
+
+        if (offpay_wallet_server(w, &acct) == OFFPAY_OK)
+            fprintf(stderr,
+                    "offpay: for more: 'offpay wallet sync' (frees what "
+                    "offpayd has settled) or 'offpay wallet allowance "
+                    "--amount AMOUNT' (from your account)\n");
+    }
 }
 
 /* After ENO_CREDENTIAL with credentials in the currency: why none of them
@@ -721,6 +730,21 @@ static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
     if (w == NULL)
         return status;
     rc = offpay_wallet_pay(w, amount, currency, cli_now(), &text, &p);
+    if (rc == OFFPAY_OK && a->amount == NULL) {
+        /* without --amount the code takes the default cap, or what is left
+         * when that is less: say so when it took all */
+        for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
+            offpay_wallet_balance b;
+
+            if (offpay_wallet_get_balance(w, i, cli_now(), &b) == OFFPAY_OK &&
+                b.serial == p.cred.serial && b.available == 0)
+                fprintf(stderr,
+                        "offpay: this code authorizes all that credential %llu "
+                        "had left: a sale above it will be refused "
+                        "(EOVER_AUTHORIZED)\n",
+                        (unsigned long long)b.serial);
+        }
+    }
     if (rc == OFFPAY_ENOT_YET_VALID)
         fprintf(stderr, "offpay: the newest credential starts later than "
                         "this device's clock: is the clock behind? (a "
@@ -780,6 +804,7 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
     w = open_wallet(a, &status);
     if (w == NULL)
         goto out;
+    now = cli_now(); /* the request read and the wallet open */
     rc = offpay_wallet_read_request(w, req_text, now, &q);
     if (rc != OFFPAY_OK) {
         status = cli_fail("the request code is refused", rc);
@@ -819,6 +844,7 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
             status = EXIT_REJECTED;
             goto out;
         }
+        now = cli_now(); /* the code is dated when the payer said yes */
     }
     before = offpay_wallet_n_spends(w);
     rc = offpay_wallet_pay_request(w, &q, now, &text, &p);

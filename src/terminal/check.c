@@ -24,8 +24,19 @@ offpay_err offpay__terminal_decode(const char *text, size_t n, uint8_t *code,
     size_t     blen = 0;
     offpay_err rc;
 
-    if (n > 5 + OFFPAY_BASE45_ENCODED_LEN(OFFPAY_PAYMENT_BOUND_BYTES))
-        return OFFPAY_ETOOBIG;
+    if (n > 5 + OFFPAY_BASE45_ENCODED_LEN(OFFPAY_PAYMENT_BOUND_BYTES)) {
+        /* longer than any payment: a request or a receipt scanned by
+         * mistake says so (ETYPE, from its first two bytes), anything else
+         * is too big */
+        rc = offpay_text_decode(text, 8, &bytes, &blen);
+        if (rc == OFFPAY_OK && blen == 2 &&
+            (bytes[1] == OFFPAY_MSG_REQUEST || bytes[1] == OFFPAY_MSG_RECEIPT))
+            rc = OFFPAY_ETYPE;
+        else
+            rc = OFFPAY_ETOOBIG;
+        free(bytes);
+        return rc;
+    }
     rc = offpay_text_decode(text, n, &bytes, &blen);
     if (rc != OFFPAY_OK)
         return rc;

@@ -315,10 +315,42 @@ if grep -q "^Usage: offpay admin refund --db LEDGER --presentment N" <<<"$help" 
    && ! grep -q -- "--currency\|^  audit\|enroll-code --db" <<<"$help"; then
   ok "admin refund --help is that command's help"
 else fail "admin refund --help: $help"; fi
-for c in audit release cases evidence enroll-code revoke-wallet transfers merchants accounts backup lists; do
+for c in audit release cases evidence enroll-code revoke-wallet revoke-credential revoke-terminal transfers merchants accounts backup lists; do
   expect 0 "^Usage: offpay admin $c " -- "$OFFPAY" admin "$c" --help
 done
 expect 0 "Usage: offpay issuer show" -- "$OFFPAY" issuer show --help
+
+# At a market stall (since 0.12.0). A scanner that ends with a Tab (or a
+# space) before Enter: the code reads.
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
+expect 0 "accepted: 1.00 EUR" -- bash -c "printf '%s\t\r\n' '$code' | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
+expect 0 "accepted: 1.00 EUR" -- bash -c "printf '%s \n' '$code' | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
+# A scanner in another keyboard layout: said, not "scan it again".
+garbled=$(sed 's/:/Ö/' <<<"$code")
+expect 1 "is the scanner set to another keyboard layout than this computer's" -- \
+  "$OFFPAY" terminal accept --terminal shop --amount 1.00 --code "$garbled"
+# The time of a payment is when the code is read, not when the terminal
+# began waiting for the scanner: with a skew of 1 s, a code dated 3 s
+# ahead is accepted when it comes 5 s after accept started (it was refused
+# ECODE_FUTURE as dated after a clock read before the wait).
+"$OFFPAY" terminal risk "${T[@]}" --set skew=1 >/dev/null
+code=$(OFFPAY_NOW=$(( $(date +%s) + 3 )) "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
+expect 0 "accepted: 1.00 EUR" -- bash -c "(sleep 5; echo '$code') | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
+"$OFFPAY" terminal risk "${T[@]}" --set skew=120 >/dev/null
+# A request of a terminal with a long name, scanned at accept by mistake:
+# named a request (its text is longer than any payment's).
+new_offline_terminal stall 8 "Mama Fruit Stall Market" EUR
+"$OFFPAY" terminal request --terminal stall --passphrase-file tp --amount 4.80 --png long-req.png >/dev/null 2>&1
+expect 1 "this is a payment request code, not a payment: show it to the payer" -- \
+  "$OFFPAY" terminal accept --terminal stall --image long-req.png --amount 4.80
+# A revoked payer's code: the hint says it is the payer's wallet, not
+# this terminal, that is blocked.
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
+"$OFFPAY" issuer revoke 1 --dir iss --passphrase-file ip >/dev/null
+"$OFFPAY" terminal sync --terminal shop --revlist iss/revlist.opb >/dev/null
+expect 1 "the payer's wallet credential is revoked \(blocked by the issuer" -- \
+  "$OFFPAY" terminal accept --terminal shop --amount 1.00 --code "$code"
 # One exit-status table: --help prints it, the README has the same lines.
 table=$("$OFFPAY" --help | sed -n '/^Exit status/,$p' | tail -n +2)
 missing=0
