@@ -439,6 +439,21 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
                                   size_t batch, uint32_t now,
                                   offpay_upload_report *rep);
 
+/* The longest offpayd URL a terminal remembers. */
+#define OFFPAY_TERMINAL_SERVER_MAX 1024
+
+/*
+ * offpay_terminal_set_server — remember url (1..OFFPAY_TERMINAL_SERVER_MAX
+ * bytes) as the offpayd this terminal syncs with (`offpay terminal sync`
+ * with no --server uses it); offpay_terminal_server — the one remembered,
+ * in buf (capacity cap, NUL-terminated). Errors: OFFPAY_EINVAL,
+ * OFFPAY_ENOTFOUND (none yet), OFFPAY_ERANGE (cap too small), the
+ * journal's; set also t's frozen reason (an export). Since 0.12.0.
+ */
+offpay_err offpay_terminal_set_server(offpay_terminal *t, const char *url);
+offpay_err offpay_terminal_server(const offpay_terminal *t, char *buf,
+                                  size_t cap);
+
 /* Enables (1) or disables (0) the cache of already-verified wallet
  * credentials (enabled by default): with it, a code from a credential seen
  * before costs one signature verification instead of two. */

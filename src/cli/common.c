@@ -128,8 +128,9 @@ int cli_fail(const char *what, offpay_err rc)
         fprintf(stderr, "offpay: token: %s\n", offpay_pkcs11_detail());
     if (rc == OFFPAY_EPASSPHRASE &&
         strstr(offpay_pkcs11_detail(), "CKR_") == NULL)
-        fprintf(stderr, "offpay: (a wrong passphrase and a damaged file look "
-                        "the same to the decryption)\n");
+        fprintf(stderr, "offpay: type the passphrase again; if it is "
+                        "surely right, the file may be damaged (the "
+                        "decryption cannot tell the two apart)\n");
     if (rc == OFFPAY_EBUSY)
         fprintf(stderr,
                 "offpay: (another offpay command holds it: a sync with "

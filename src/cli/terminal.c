@@ -47,8 +47,10 @@ static const char help[] =
     "                    and/or bundle; resets the offline counters when\n"
     "                    something is newer than what the terminal holds\n"
     "      --revlist FILE  --bundle FILE   from files (air-gapped), or\n"
-    "      --server URL    online: upload every payment not yet uploaded to\n"
-    "                    offpayd (signed batches; each marked uploaded once\n"
+    "      --server URL    online (remembered: a later sync with neither\n"
+    "                    --server nor files goes to it again): upload every\n"
+    "                    payment not yet uploaded to offpayd (signed\n"
+    "                    batches; each marked uploaded once\n"
     "                    offpayd returned its result, so it is safe to stop\n"
     "                    at any moment and run again), print what settled,\n"
     "                    then take offpayd's bundle and revocation list;\n"
@@ -710,8 +712,28 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
     uint8_t         *bundle = NULL, *revlist = NULL;
     size_t           blen = 0, rlen = 0;
     offpay_err       rc;
+    const char      *server = a->server;
+    char             known[OFFPAY_TERMINAL_SERVER_MAX + 1] = "";
 
-    if (a->server != NULL) {
+    /* nothing named: the offpayd this terminal last synced with */
+    if (server == NULL && a->bundle == NULL && a->revlist == NULL) {
+        t = open_terminal_as(a, 0, 1, &status);
+        if (t == NULL)
+            return status;
+        rc = offpay_terminal_server(t, known, sizeof known);
+        offpay_terminal_close(t);
+        if (rc != OFFPAY_OK)
+            return cli_usage_error("terminal sync: give --server URL "
+                                   "(offpayd; remembered after its first "
+                                   "sync), or --revlist FILE and/or "
+                                   "--bundle FILE from the issuer");
+        server = known;
+        fprintf(stderr,
+                "offpayd: %s (the one this terminal last synced "
+                "with)\n",
+                server);
+    }
+    if (server != NULL) {
         offpay_upload_report r;
         char                 money[OFFPAY_AMOUNT_TEXT_MAX + 8], count[64];
 
@@ -722,7 +744,12 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
         t = open_terminal(a, 1, &status);
         if (t == NULL)
             return status;
-        rc = offpay_terminal_upload(t, a->server, a->batch, cli_now(), &r);
+        rc = offpay_terminal_upload(t, server, a->batch, cli_now(), &r);
+        /* remembered for the next sync without --server */
+        if (rc == OFFPAY_OK && a->server != NULL &&
+            (offpay_terminal_server(t, known, sizeof known) != OFFPAY_OK ||
+             strcmp(known, a->server) != 0))
+            (void)offpay_terminal_set_server(t, a->server);
         if (a->json) {
             status = sync_json(t, rc, &r);
             offpay_terminal_close(t);
@@ -736,9 +763,9 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
                 printf("NOT SYNCED with %s: %llu payment(s) not uploaded "
                        "yet stay safe in the journal, for the next sync "
                        "(why is on stderr)\n",
-                       a->server, (unsigned long long)st.not_uploaded);
+                       server, (unsigned long long)st.not_uploaded);
             else
-                printf("NOT SYNCED with %s (why is on stderr)\n", a->server);
+                printf("NOT SYNCED with %s (why is on stderr)\n", server);
             fflush(stdout);
         }
         if (r.clock_known) {
@@ -788,7 +815,7 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
         else
             printf("synced with %s: the newest bundle and revocation list "
                    "taken\n",
-                   a->server);
+                   server);
         if (rc == OFFPAY_OK && r.rejected + r.unpaid > 0 && r.left == 0) {
             /* final: offpayd will not pay them, or not in full (its
              * reasons above) */

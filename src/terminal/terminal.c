@@ -496,6 +496,40 @@ offpay_err offpay_terminal_set_risk(offpay_terminal *t, const offpay_risk *r)
     return rc;
 }
 
+offpay_err offpay_terminal_set_server(offpay_terminal *t, const char *url)
+{
+    size_t n;
+
+    if (t == NULL || url == NULL || (n = strlen(url)) == 0 ||
+        n > OFFPAY_TERMINAL_SERVER_MAX)
+        return OFFPAY_EINVAL;
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
+    return meta_put(t->db, "server", url, n);
+}
+
+offpay_err offpay_terminal_server(const offpay_terminal *t, char *buf,
+                                  size_t cap)
+{
+    char       v[OFFPAY_TERMINAL_SERVER_MAX];
+    size_t     n = 0;
+    offpay_err rc;
+
+    if (t == NULL || buf == NULL || cap == 0)
+        return OFFPAY_EINVAL;
+    buf[0] = '\0';
+    rc = meta_get(t->db, "server", v, sizeof v, &n);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (n == 0 || memchr(v, '\0', n) != NULL)
+        return OFFPAY_ECORRUPT;
+    if (n >= cap)
+        return OFFPAY_ERANGE;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    return OFFPAY_OK;
+}
+
 /* ---- open / create -------------------------------------------------- */
 
 static offpay_err path_in(const char *dir, const char *name, char *out)

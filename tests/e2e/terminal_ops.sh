@@ -140,6 +140,9 @@ pay 6.00
 code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
 expect 3 "EROFS" -- "$OFFPAY" terminal accept --terminal backup --amount 1.00 --code "$code"
 expect 3 "EROFS" -- "$OFFPAY" terminal sync --terminal backup --revlist iss/revlist.opb
+# a terminal that never synced with offpayd has no offpayd to go back to
+expect 2 "give --server URL \(offpayd; remembered after its first sync\)" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --passphrase-file tp
 # an online sync needs the key, which a copy does not hold: said as such
 # (it read "no such file or directory while opening backup")
 expect 2 "backup is an exported copy of a terminal's journal \(taken [0-9T:-]+Z\): it holds no key" -- \
