@@ -270,14 +270,12 @@ static void reload_token(srv_ctx *srv, const char *path, const char *what,
     char *token = read_secret(path, 16);
 
     if (token == NULL) {
-        fprintf(stderr, "offpayd: SIGHUP: the %s token is unchanged (above)\n",
-                what);
+        srv_log("SIGHUP: the %s token is unchanged (above)", what);
         return;
     }
     set(srv, token);
     sodium_free(token); /* wiped */
-    fprintf(stderr, "offpayd: SIGHUP: %s token read again from %s\n", what,
-            path);
+    srv_log("SIGHUP: %s token read again from %s", what, path);
 }
 
 /* The operator's token given to a metrics scraper too: whoever reads the
@@ -499,20 +497,18 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
         (n.b.seq < v->b.seq ||
          (n.b.seq == v->b.seq &&
           (n.bundle_len != cur_len || memcmp(n.bundle, cur, cur_len) != 0)))) {
-        fprintf(stderr,
-                "offpayd: SIGHUP: %s holds trust bundle %u, %s the one in "
+        srv_log("SIGHUP: %s holds trust bundle %u, %s the one in "
                 "use (%u): a copy of the issuer's directory from before its "
                 "last change? Refused: it would bring back keys retired "
-                "since\n",
+                "since",
                 o->issuer, (unsigned)n.b.seq,
                 n.b.seq < v->b.seq ? "older than" : "another than",
                 (unsigned)v->b.seq);
         rc = OFFPAY_EBUNDLE_OLD;
     }
     if (same) {
-        fprintf(stderr,
-                "offpayd: SIGHUP: issuer read again from %s: unchanged "
-                "(daily key %u, trust bundle %u)\n",
+        srv_log("SIGHUP: issuer read again from %s: unchanged "
+                "(daily key %u, trust bundle %u)",
                 o->issuer, (unsigned)v->kid, (unsigned)v->b.seq);
         issuer_view_free(&n);
         free(cur);
@@ -539,9 +535,8 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
     }
     free(cur);
     if (rc != OFFPAY_OK) {
-        fprintf(stderr,
-                "offpayd: SIGHUP: the issuer is unchanged (%s): signing "
-                "with daily key %u, trust bundle %u\n",
+        srv_log("SIGHUP: the issuer is unchanged (%s): signing "
+                "with daily key %u, trust bundle %u",
                 rc == OFFPAY_ENOMEM ? "out of memory" : "above",
                 (unsigned)v->kid, (unsigned)v->b.seq);
         if (rc == OFFPAY_EUNKNOWN_KID && o->key_uri != NULL)
@@ -558,9 +553,8 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
         old->k[old->n++] = v->key;
     v->key = NULL;
     key_end(&n.b, n.kid, when, NULL);
-    fprintf(stderr,
-            "offpayd: SIGHUP: issuer read again from %s: signing with daily "
-            "key %u%s (until %s; was %u), trust bundle %u (was %u)\n",
+    srv_log("SIGHUP: issuer read again from %s: signing with daily "
+            "key %u%s (until %s; was %u), trust bundle %u (was %u)",
             o->issuer, (unsigned)n.kid, n.key != NULL ? " in its token" : "",
             when, (unsigned)v->kid, (unsigned)n.b.seq, (unsigned)v->b.seq);
     issuer_view_free(v);
