@@ -733,6 +733,9 @@ typedef struct offpay_audit_report {
                                   transfers to the payer booked before the
                                   guarantee had its cover back
                                   (settlement.md §13); since 0.6.0 */
+    uint32_t newest_transfer_at; /* the newest transfer's time (0: none):
+                                    how recent a ledger, or a backup, is;
+                                    since 0.12.0 */
 } offpay_audit_report;
 
 /* Recomputes every balance from the transfers and checks

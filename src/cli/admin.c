@@ -366,7 +366,7 @@ static int audit(offpay_ledger *l, int json)
                "\"imbalanced\":%llu,\"negative\":%llu,"
                "\"escrow_mismatch\":%llu,\"settle_mismatch\":%llu,"
                "\"release_mismatch\":%llu,\"request_mismatch\":%llu,"
-               "\"refund_mismatch\":%llu}\n",
+               "\"refund_mismatch\":%llu,\"newest_transfer_at\":%u}\n",
                rc == OFFPAY_OK ? "true" : "false",
                (unsigned long long)r.accounts, (unsigned long long)r.transfers,
                (long long)r.inside, (long long)r.deposits_net,
@@ -375,11 +375,18 @@ static int audit(offpay_ledger *l, int json)
                (unsigned long long)r.settle_mismatch,
                (unsigned long long)r.release_mismatch,
                (unsigned long long)r.request_mismatch,
-               (unsigned long long)r.refund_mismatch);
+               (unsigned long long)r.refund_mismatch,
+               (unsigned)r.newest_transfer_at);
     } else {
-        printf("accounts %llu, transfers %llu; money inside %lld, deposits "
-               "less withdrawals %lld (minor units, all currencies)\n",
+        char newest[32];
+
+        printf("accounts %llu, transfers %llu (the newest at %s); money "
+               "inside %lld, deposits less withdrawals %lld (minor units, "
+               "all currencies)\n",
                (unsigned long long)r.accounts, (unsigned long long)r.transfers,
+               r.newest_transfer_at != 0
+                   ? cli_iso_time(r.newest_transfer_at, newest)
+                   : "none",
                (long long)r.inside, (long long)r.deposits_net);
         printf("currencies whose balances do not sum to zero: %llu\n"
                "wallet, escrow or guarantee balances below zero: %llu\n"
@@ -762,20 +769,30 @@ static int backup(const char *db, const char *out, int json)
         return rc == OFFPAY_EAUDIT ? EXIT_REJECTED : EXIT_FAILURE_IO;
     }
     if (json) {
-        int st = cli_print_json(json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}",
-                                          "ledger", db, "backup", out, "audit",
-                                          1, "accounts", (json_int_t)r.accounts,
-                                          "transfers", (json_int_t)r.transfers,
-                                          "schema", (json_int_t)have),
-                                "admin backup");
+        char newest[32];
+        int  st = cli_print_json(
+             json_pack(
+                 "{s:s, s:s, s:b, s:I, s:I, s:I, s:o}", "ledger", db, "backup",
+                 out, "audit", 1, "accounts", (json_int_t)r.accounts,
+                 "transfers", (json_int_t)r.transfers, "schema",
+                 (json_int_t)have, "newest_transfer_at",
+                r.newest_transfer_at != 0
+                     ? json_string(cli_iso_time(r.newest_transfer_at, newest))
+                     : json_null()),
+             "admin backup");
 
         if (st != EXIT_OK)
             return st;
     } else {
+        char newest[32];
+
         printf("backup of %s written to %s (%llu accounts, %llu "
-               "transfers); its audit passed\n",
+               "transfers, the newest at %s); its audit passed\n",
                db, out, (unsigned long long)r.accounts,
-               (unsigned long long)r.transfers);
+               (unsigned long long)r.transfers,
+               r.newest_transfer_at != 0
+                   ? cli_iso_time(r.newest_transfer_at, newest)
+                   : "none");
         if (have < want)
             printf("the backup keeps the ledger's schema version %u (this "
                    "offpay's is %u): offpayd of this version upgrades a "

@@ -35,9 +35,8 @@ void srv_audit(srv_req *r, srv_reply *out)
         return;
     }
     j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-                  " s:I}",
-                  "ok",
-                  rc == OFFPAY_OK, "inside", (json_int_t)a.inside,
+                  " s:I, s:I}",
+                  "ok", rc == OFFPAY_OK, "inside", (json_int_t)a.inside,
                   "deposits_net", (json_int_t)a.deposits_net, "accounts",
                   (json_int_t)a.accounts, "transfers", (json_int_t)a.transfers,
                   "imbalanced", (json_int_t)a.imbalanced, "negative",
@@ -46,7 +45,8 @@ void srv_audit(srv_req *r, srv_reply *out)
                   (json_int_t)a.settle_mismatch, "release_mismatch",
                   (json_int_t)a.release_mismatch, "request_mismatch",
                   (json_int_t)a.request_mismatch, "refund_mismatch",
-                  (json_int_t)a.refund_mismatch);
+                  (json_int_t)a.refund_mismatch, "newest_transfer_at",
+                  (json_int_t)a.newest_transfer_at);
     if (rc == OFFPAY_EAUDIT && j != NULL) {
         json_object_set_new(j, "error", json_string("EAUDIT"));
         json_object_set_new(j, "hint",

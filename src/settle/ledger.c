@@ -1885,6 +1885,7 @@ offpay_err offpay_ledger_audit_shard(offpay_ledger *l, size_t k,
     r->release_mismatch = f.release_mismatch;
     r->request_mismatch = f.request_mismatch;
     r->refund_mismatch = f.refund_mismatch;
+    r->newest_transfer_at = f.newest_at;
     if (f.imbalanced || f.negative || f.escrow_mismatch || f.settle_mismatch ||
         f.release_mismatch || f.request_mismatch || f.refund_mismatch ||
         f.inside != f.deposits_net)
@@ -1920,6 +1921,8 @@ offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
         r->release_mismatch += one.release_mismatch;
         r->request_mismatch += one.request_mismatch;
         r->refund_mismatch += one.refund_mismatch;
+        if (one.newest_transfer_at > r->newest_transfer_at)
+            r->newest_transfer_at = one.newest_transfer_at;
     }
     return worst;
 }

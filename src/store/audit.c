@@ -125,6 +125,8 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "     JOIN accounts b ON b.id = y.credit"
     "     WHERE y.presentment = x.presentment AND y.kind = 'refund'"
     "     AND b.kind = 5 AND y.id < x.id), 0))",
+    /* the newest transfer's time: how recent the ledger (a backup) is */
+    "SELECT COALESCE(MAX(at), 0) FROM transfers",
 };
 
 /* The parameters are named once, first, in a CTE: SQLite numbers $N in
@@ -163,6 +165,7 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
     f->release_mismatch = (uint64_t)v[8];
     f->request_mismatch = (uint64_t)v[9];
     f->refund_mismatch = (uint64_t)v[10];
+    f->newest_at = v[11] < 0 || v[11] > UINT32_MAX ? 0 : (uint32_t)v[11];
 }
 
 /* The merchants above $1, at most $2, with their terminals counted

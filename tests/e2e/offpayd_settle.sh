@@ -464,7 +464,7 @@ run_cli 1 "escrows whose stored remainder differs from their transfers: 1" -- \
 run_cli 1 "AUDIT FAILED \(EAUDIT\)" -- "$OFFPAY" admin audit --db "$(ledger_url tampered)"
 if [ "$BACKEND" = sqlite ]; then
   # a backup taken while offpayd runs: one moment of the ledger, audited
-  run_cli 0 "backup of ledger.db written to bk.db \([0-9]+ accounts, [0-9]+ transfers\); its audit passed" -- \
+  run_cli 0 "backup of ledger.db written to bk.db \([0-9]+ accounts, [0-9]+ transfers, the newest at 20[0-9-]+T[0-9:]+Z\); its audit passed" -- \
     "$OFFPAY" admin backup --db "$LEDGER" --out bk.db
   [ "$(stat -c %a bk.db)" = 600 ] && [ -z "$(ls bk.db.tmp-* 2>/dev/null)" ] \
     && ok "the backup is mode 600, no temporary file left" || fail "backup file: $(ls -la bk.db*)"
