@@ -448,6 +448,34 @@ static offpay_err sign_raw(offpay_pkcs11_key *k, const uint8_t *buf, size_t n,
     return OFFPAY_OK;
 }
 
+#ifdef OFFPAY_TEST_HOOKS
+/* Tests: keygen makes a key that can leave the token, as a careless
+ * operator's tool could (what open_key must refuse). */
+int offpay__pkcs11_keygen_extractable;
+#endif
+
+/* The private key o must never leave the token: CKA_SENSITIVE and not
+ * CKA_EXTRACTABLE; else the token protects nothing. */
+static offpay_err key_stays(p11_module *m, CK_SESSION_HANDLE s,
+                            CK_OBJECT_HANDLE o)
+{
+    CK_BBOOL     sensitive = CK_FALSE, extractable = CK_TRUE;
+    CK_ATTRIBUTE t[2] = {{CKA_SENSITIVE, &sensitive, sizeof sensitive},
+                         {CKA_EXTRACTABLE, &extractable, sizeof extractable}};
+    CK_RV        rv = m->f->C_GetAttributeValue(s, o, t, 2);
+
+    if (rv != CKR_OK)
+        return fail("C_GetAttributeValue", rv);
+    if (t[0].ulValueLen != sizeof sensitive ||
+        t[1].ulValueLen != sizeof extractable || sensitive != CK_TRUE ||
+        extractable != CK_FALSE)
+        return say(OFFPAY_EPKCS11,
+                   "the private key can leave the token (CKA_EXTRACTABLE, or "
+                   "not CKA_SENSITIVE): use a key made not to leave it "
+                   "(--generate-key makes one)");
+    return OFFPAY_OK;
+}
+
 /* Generates the key pair u names in session s. */
 static offpay_err keygen(p11_module *m, CK_SESSION_HANDLE s,
                          const offpay_pkcs11_uri *u)
@@ -467,6 +495,12 @@ static offpay_err keygen(p11_module *m, CK_SESSION_HANDLE s,
     st[ns++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, sizeof yes};
     st[ns++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &yes, sizeof yes};
     st[ns++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &no, sizeof no};
+#ifdef OFFPAY_TEST_HOOKS
+    if (offpay__pkcs11_keygen_extractable) {
+        st[ns - 2].pValue = &no;
+        st[ns - 1].pValue = &yes;
+    }
+#endif
     st[ns++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, sizeof yes};
     if (u->object[0] != '\0') {
         pt[np++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)u->object,
@@ -546,6 +580,8 @@ static offpay_err open_key(const char *module, const char *uri, int generate,
         goto out;
     }
     k->priv = objs[0];
+    if ((rc = key_stays(k->m, k->session, k->priv)) != OFFPAY_OK)
+        goto out;
     if ((rc = find(k->m, k->session, &u, CKO_PUBLIC_KEY, objs, &n)) !=
         OFFPAY_OK)
         goto out;
@@ -616,6 +652,16 @@ offpay_err offpay_pkcs11_sign(offpay_pkcs11_key *k, const char *domain,
     pthread_mutex_lock(&k->mu);
     rc = sign_raw(k, buf, n, sig);
     pthread_mutex_unlock(&k->mu);
+    /* what the token signed is checked before it goes out: a faulty token
+     * (or module) would otherwise have credentials and answers issued
+     * that nothing verifies, and money moved for them (one verification,
+     * ~50 µs, beside the token's own call) */
+    if (rc == OFFPAY_OK &&
+        crypto_sign_verify_detached(sig, buf, n, k->pk) != 0) {
+        sodium_memzero(sig, OFFPAY_SIG_BYTES);
+        rc = say(OFFPAY_EPKCS11, "the token's signature does not verify: "
+                                 "the token or its module is faulty");
+    }
     if (buf != stack)
         free(buf);
     return rc;

@@ -14,12 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "offpay/issuer.h"
+#include "offpay/pkcs11.h"
 #include "offpay/verify.h"
 #include "server/server.h"
 
@@ -175,9 +178,26 @@ static int parse_opts(int argc, char **argv, opts *o)
             o->token_file = v;
         else if (strcmp(a, "--metrics-token-file") == 0)
             o->metrics_token_file = v;
-        else if (strcmp(a, "--issuer-key-uri") == 0)
+        else if (strcmp(a, "--issuer-key-uri") == 0) {
+            offpay_pkcs11_uri u;
+            int               pin = 0;
+
             o->key_uri = v;
-        else if (strcmp(a, "--threads") == 0)
+            /* a PIN in argv is every local user's to read (ps); a URI that
+             * does not parse is said when it is opened */
+            if (offpay_pkcs11_uri_parse(v, &u) == OFFPAY_OK) {
+                pin = !offpay_pkcs11_uri_storable(v);
+                offpay_pkcs11_uri_wipe(&u);
+            }
+            if (pin) {
+                fprintf(stderr,
+                        "offpayd: --issuer-key-uri holds the PIN "
+                        "(pin-value): anyone on this machine can read a "
+                        "command line; give pin-source=file:PATH in the URI "
+                        "or $OFFPAY_PKCS11_PIN\n(see --help)\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--threads") == 0)
             bad = num_opt(v, 1, 256, &threads);
         else if (strcmp(a, "--max-per-ip") == 0)
             bad = num_opt(v, 0, SRV_CONNECTIONS_MAX, &o->per_ip);
@@ -785,6 +805,18 @@ int main(int argc, char **argv)
     /* the ledger's files (SQLite's, its WAL and shared memory) hold every
      * account: readable by offpayd's user only */
     umask(077);
+    /* no core dumps and no ptrace by other processes of its user: the
+     * tokens, a PIN from the environment, the daily key stay in memory */
+    {
+        struct rlimit no_core = {0, 0};
+
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
+            setrlimit(RLIMIT_CORE, &no_core) != 0) {
+            fprintf(stderr, "offpayd: cannot disable core dumps: %s\n",
+                    strerror(errno));
+            goto out;
+        }
+    }
 
     token = read_secret(o.token_file, 16);
     if (token == NULL)

@@ -94,6 +94,13 @@ else
   fail "offpayd with a foreign token key: $st $(cat bad.err)"
 fi
 
+# A PIN in the URI (pin-value) would be on offpayd's command line, for
+# any local user to read: refused before anything starts (since 0.12.0).
+run_cli 2 "issuer-key-uri holds the PIN \(pin-value\)" -- \
+  "$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss --passphrase-file ip \
+    --root iss/root.pub --token-file token \
+    --issuer-key-uri "pkcs11:token=offpay;object=till-1?pin-value=$(cat pin)"
+
 start_server   # no option: the URI the issuer stored for kid 2
 new_merchant "Token shop"; MID=$MERCHANT; MA=$MACCT
 W=$(new_account payer-1 100.00)

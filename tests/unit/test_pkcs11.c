@@ -179,6 +179,29 @@ static void test_generate_find_sign_verify(void)
     offpay_pkcs11_close(k);
 }
 
+#ifdef OFFPAY_TEST_HOOKS
+extern int offpay__pkcs11_keygen_extractable;
+
+/* A key that can leave the token (CKA_EXTRACTABLE, not CKA_SENSITIVE), as
+ * another tool may make one, is no key offpay signs with: whoever reads
+ * it out signs as the issuer or the terminal. */
+static void test_extractable_key_refused(void)
+{
+    offpay_pkcs11_key *k = NULL;
+    const char        *uri = "pkcs11:token=offpay;object=weak-key"
+                             "?pin-value=" PIN;
+
+    REQUIRE(make_token());
+    offpay__pkcs11_keygen_extractable = 1;
+    CHECK_ERR(offpay_pkcs11_generate(NULL, uri, &k), OFFPAY_EPKCS11);
+    offpay__pkcs11_keygen_extractable = 0;
+    CHECK(k == NULL);
+    CHECK_ERR(offpay_pkcs11_open(NULL, uri, &k), OFFPAY_EPKCS11);
+    CHECK(k == NULL);
+    CHECK(strstr(offpay_pkcs11_detail(), "can leave the token") != NULL);
+}
+#endif
+
 static void test_pin_source_file(void)
 {
     offpay_pkcs11_key *k = NULL;
@@ -427,6 +450,9 @@ int main(void)
         {"issuer_key_in_token_signs_verifiable_credentials",
          test_issuer_key_in_token_signs_verifiable_credentials},
         {"terminal_key_in_token", test_terminal_key_in_token},
+#ifdef OFFPAY_TEST_HOOKS
+        {"extractable_key_refused", test_extractable_key_refused},
+#endif
         {NULL, NULL},
     };
 
