@@ -511,6 +511,14 @@ static int cmd_add_key(const void *args, const char *arg CLI_UNUSED)
                                               a->key_uri, a->generate_key, &kid)
              : offpay_issuer_add_key(is, cli_now(), lifetime, &kid);
     offpay_issuer_close(is);
+    if (rc == OFFPAY_EEXISTS && a->key_uri != NULL && !a->generate_key) {
+        fprintf(stderr, "offpay: cannot add a signing key: the token's key "
+                        "is a key of the bundle already, or one retired (a "
+                        "retired key never signs again: delete it in the "
+                        "token, and make a new one with --generate-key) "
+                        "(EEXISTS)\n");
+        return EXIT_REJECTED;
+    }
     if (rc != OFFPAY_OK)
         return cli_fail("cannot add a signing key", rc);
     printf("signing key %u added%s. With offpayd: send it SIGHUP (systemctl "

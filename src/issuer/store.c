@@ -10,7 +10,10 @@
  *    (kid ascending, exactly the bundle's keys; a key kept in a PKCS#11
  *    token has "uri":text (RFC 7512, no pin-value) and "pk":hex instead
  *    of "seed": the private key never leaves the token),
- *    "terminals":[{"pk":hex, "id":n, "merchant":n}...] (id ascending)}
+ *    "terminals":[{"pk":hex, "id":n, "merchant":n}...] (id ascending),
+ *    and, once a key was retired, "retired":[hex...] (the public keys of
+ *    the keys retired, in the order retired: none is ever a key of the
+ *    bundle again; since 0.12.0, which older versions refuse)}
  * Serials and merchant ids of 2^63 and more are stored as the negative
  * integer of the same 64 bits. The loader is strict: exact member sets,
  * ranges, order, no duplicates, and a bundle that verifies under root_pk
@@ -96,6 +99,8 @@ struct offpay_issuer {
     uint32_t               n_revoked;
     issuer_terminal       *terminals; /* id ascending */
     uint32_t               n_terminals;
+    uint8_t (*retired)[OFFPAY_PK_BYTES]; /* public keys of retired keys */
+    uint32_t n_retired;
 };
 
 static offpay_err path_in(const char *dir, const char *name, char *out)
@@ -158,6 +163,7 @@ void offpay_issuer_close(offpay_issuer *is)
     offpay__wallet_sealer_free(is->sealer);
     free(is->revoked);
     free(is->terminals);
+    free(is->retired);
     offpay__lock_release(is->lock_fd);
     sodium_free(is); /* wipes the keys */
 }
@@ -281,6 +287,23 @@ static offpay_err state_json(const offpay_issuer *is, char **text)
         json_object_set(root, "terminals", terms) != 0) {
         rc = OFFPAY_ENOMEM;
         goto out;
+    }
+    if (is->n_retired > 0) {
+        json_t *ret = json_array();
+
+        if (ret == NULL || json_object_set_new(root, "retired", ret) != 0) {
+            rc = OFFPAY_ENOMEM;
+            goto out;
+        }
+        for (uint32_t i = 0; i < is->n_retired; i++) {
+            char hex[2 * OFFPAY_PK_BYTES + 1];
+
+            sodium_bin2hex(hex, sizeof hex, is->retired[i], OFFPAY_PK_BYTES);
+            if (json_array_append_new(ret, json_string(hex)) != 0) {
+                rc = OFFPAY_ENOMEM;
+                goto out;
+            }
+        }
     }
     *text = json_dumps(root, JSON_COMPACT);
     rc = *text == NULL ? OFFPAY_ENOMEM : OFFPAY_OK;
@@ -409,6 +432,47 @@ static offpay_err parse_revoked(offpay_issuer *is, const json_t *rev)
     return OFFPAY_OK;
 }
 
+/* 1 when pk is the public key of a key this issuer retired. */
+static int was_retired(const offpay_issuer *is, const uint8_t *pk)
+{
+    for (uint32_t i = 0; i < is->n_retired; i++)
+        if (memcmp(is->retired[i], pk, OFFPAY_PK_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+/* Retired keys (absent: none yet): a non-empty array of distinct public
+ * keys, none a key of the bundle (parse_keys ran first). */
+static offpay_err parse_retired(offpay_issuer *is, const json_t *ret)
+{
+    size_t n;
+
+    if (ret == NULL)
+        return OFFPAY_OK;
+    if (!json_is_array(ret) || (n = json_array_size(ret)) == 0 || n > KID_END)
+        return OFFPAY_ECORRUPT;
+    is->retired = calloc(n, sizeof *is->retired);
+    if (is->retired == NULL)
+        return OFFPAY_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const char *hex = json_string_value(json_array_get(ret, i));
+        uint8_t     pk[OFFPAY_PK_BYTES];
+        size_t      got = 0;
+
+        if (hex == NULL || strlen(hex) != 2 * OFFPAY_PK_BYTES ||
+            sodium_hex2bin(pk, sizeof pk, hex, strlen(hex), NULL, &got, NULL) !=
+                0 ||
+            got != OFFPAY_PK_BYTES || was_retired(is, pk))
+            return OFFPAY_ECORRUPT;
+        for (unsigned k = 0; k < is->n_keys; k++)
+            if (memcmp(is->keys[k].kp.pk, pk, OFFPAY_PK_BYTES) == 0)
+                return OFFPAY_ECORRUPT;
+        memcpy(is->retired[i], pk, OFFPAY_PK_BYTES);
+        is->n_retired = (uint32_t)(i + 1);
+    }
+    return OFFPAY_OK;
+}
+
 /* Terminal keys: valid points, ids ascending below next_terminal_id, no key
  * twice. */
 static offpay_err parse_terminals(offpay_issuer *is, const json_t *terms)
@@ -497,7 +561,10 @@ static offpay_err parse_state(offpay_issuer *is, const uint8_t *text,
         goto out;
     }
     rc = OFFPAY_ECORRUPT;
-    if (json_object_size(doc) != (format == STATE_FORMAT ? 10u : 8u))
+    if (json_object_size(doc) !=
+        (format == STATE_FORMAT
+             ? 10u + (json_object_get(doc, "retired") != NULL ? 1u : 0u)
+             : 8u))
         goto out;
     if ((rc = get_range(doc, "next_serial", 1, INT64_MAX, &is->next_serial)) !=
             OFFPAY_OK ||
@@ -533,6 +600,8 @@ static offpay_err parse_state(offpay_issuer *is, const uint8_t *text,
     is->next_kid = (uint32_t)v;
     if ((rc = parse_terminals(is, json_object_get(doc, "terminals"))) !=
             OFFPAY_OK ||
+        (rc = parse_retired(is, json_object_get(doc, "retired"))) !=
+            OFFPAY_OK ||
         (rc = offpay__json_get_hex(doc, "root_pk", is->root_pk,
                                    OFFPAY_PK_BYTES)) != OFFPAY_OK)
         goto out;
@@ -557,7 +626,8 @@ offpay_err offpay__issuer_state_check(const uint8_t *text, size_t len)
     rc = parse_state(b, (const uint8_t *)again, strlen(again), 0);
     if (rc == OFFPAY_OK &&
         (b->n_keys != a->n_keys || b->n_revoked != a->n_revoked ||
-         b->n_terminals != a->n_terminals || b->bundle_seq != a->bundle_seq))
+         b->n_terminals != a->n_terminals || b->n_retired != a->n_retired ||
+         b->bundle_seq != a->bundle_seq))
         rc = OFFPAY_ECORRUPT; /* cannot happen: the round trip lost data */
 out:
     offpay__json_free(again);
@@ -1279,6 +1349,10 @@ static offpay_err add_key_as(offpay_issuer *is, uint32_t valid_from,
                 sodium_memzero(k, sizeof *k);
                 return OFFPAY_EEXISTS; /* already a key of the bundle */
             }
+        if (was_retired(is, k->kp.pk)) { /* retired: it never signs again */
+            sodium_memzero(k, sizeof *k);
+            return OFFPAY_EEXISTS;
+        }
         memcpy(k->uri, key_uri, strlen(key_uri) + 1);
     } else if ((rc = offpay_keypair_generate(&k->kp)) != OFFPAY_OK)
         return rc;
@@ -1355,6 +1429,18 @@ offpay_err offpay_issuer_retire_key(offpay_issuer *is, uint16_t kid,
     gone = sodium_malloc(sizeof *gone);
     if (gone == NULL)
         return OFFPAY_ENOMEM;
+    /* its public key kept, so that it is never added back */
+    {
+        uint8_t(*grown)[OFFPAY_PK_BYTES] =
+            realloc(is->retired, (is->n_retired + 1) * sizeof *is->retired);
+
+        if (grown == NULL) {
+            sodium_free(gone);
+            return OFFPAY_ENOMEM;
+        }
+        is->retired = grown;
+    }
+    memcpy(is->retired[is->n_retired++], is->keys[at].kp.pk, OFFPAY_PK_BYTES);
     *gone = is->keys[at];
     memcpy(old_bundle, is->bundle, is->bundle_len);
     old_len = is->bundle_len;
@@ -1368,6 +1454,7 @@ offpay_err offpay_issuer_retire_key(offpay_issuer *is, uint16_t kid,
     if (rc == OFFPAY_OK)
         rc = save(is);
     if (rc != OFFPAY_OK) {
+        is->n_retired--;
         memmove(&is->keys[at + 1], &is->keys[at],
                 (is->n_keys - at) * sizeof *is->keys);
         is->keys[at] = *gone;

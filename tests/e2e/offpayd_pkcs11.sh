@@ -207,4 +207,12 @@ api GET /v1/bundle
 [ "$(jget .seq)" = 4 ] && ok "restarted without the pin: the bundle without key 2 (4)" \
   || fail "bundle after the restart: $(cat resp.json)"
 stop_server TERM
+# The retired key, still in the token, named again: refused (a retired
+# key never signs again; the issuer keeps the retired public keys, since
+# 0.12.0), the bundle unchanged.
+before=$(sha256sum iss/bundle.opb)
+run_cli 1 "is a key of the bundle already, or one retired" -- \
+  "$OFFPAY" issuer add-key --dir iss --passphrase-file ip --key-uri "$ISSUER_URI"
+[ "$(sha256sum iss/bundle.opb)" = "$before" ] && ok "the bundle unchanged" \
+  || fail "the bundle changed"
 finish
