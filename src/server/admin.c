@@ -2,9 +2,18 @@
  * admin.c — ledger-wide operator endpoints: POST /v1/admin/release (release
  * every escrow due now, as the server's own job does) and GET
  * /v1/admin/audit (recompute every balance; 200 when the ledger holds,
- * 500 EAUDIT with the same report when it does not).
+ * 500 EAUDIT with the same report when it does not). One audit at a time:
+ * it reads every transfer, holding a ledger connection as long, and a
+ * dashboard's refreshes would otherwise take every connection the
+ * terminals' uploads and syncs need (429 AUDIT_RUNNING meanwhile).
  */
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
 #include "server/server.h"
+
+static pthread_mutex_t audit_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void srv_release(srv_req *r, srv_reply *out)
 {
@@ -27,9 +36,25 @@ void srv_release(srv_req *r, srv_reply *out)
 void srv_audit(srv_req *r, srv_reply *out)
 {
     offpay_audit_report a = {0};
-    offpay_err          rc = offpay_ledger_audit(r->l, &a);
+    offpay_err          rc;
     json_t             *j;
 
+    if (pthread_mutex_trylock(&audit_mu) != 0) {
+        srv_fail(out, SRV_E_AUDIT_RUNNING, NULL);
+        return;
+    }
+    rc = offpay_ledger_audit(r->l, &a);
+#ifdef OFFPAY_TEST_HOOKS
+    /* Test hook: OFFPAYD_AUDIT_DELAY_MS makes an audit take that long more
+     * (a big ledger's), to show the one-at-a-time rule. */
+    if (getenv("OFFPAYD_AUDIT_DELAY_MS") != NULL) {
+        long            ms = atol(getenv("OFFPAYD_AUDIT_DELAY_MS"));
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+#endif
+    pthread_mutex_unlock(&audit_mu);
     if (rc != OFFPAY_OK && rc != OFFPAY_EAUDIT) {
         srv_fail_engine(out, rc, "audit");
         return;

@@ -81,7 +81,10 @@
     X(IDEMPOTENCY_KEY_NOT_TAKEN, 400,                                          \
       "this endpoint does not take an Idempotency-Key: nothing was done")      \
     X(STOPPING, 503,                                                           \
-      "offpayd is stopping: nothing was done; send the request again")
+      "offpayd is stopping: nothing was done; send the request again")         \
+    X(AUDIT_RUNNING, 429,                                                      \
+      "an audit is running: ask again once it has ended (one at a time, so "   \
+      "that terminals and wallets are not kept waiting for the ledger)")
 
 typedef enum srv_err {
     SRV_E_NONE = 0, /* no error: parsers return 0 on success */

@@ -365,4 +365,25 @@ code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "$URL/v
 [ "$code" = 200 ] && ok "another address (127.0.0.2) still served: 200" || fail "127.0.0.2: $code"
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null || true
 stop_server TERM
+
+# One audit at a time (since 0.12.0): it holds a ledger connection while
+# it reads every transfer, and a dashboard refreshed again and again had
+# every connection busy with audits while terminals waited. A second
+# audit while one runs (test hook: each takes 3 s more) is 429
+# AUDIT_RUNNING; the first ends 200; terminals' requests go on.
+OFFPAYD_AUDIT_DELAY_MS=3000 start_server --threads 3
+curl -s -o audit1.json -w '%{http_code}' -H "Authorization: Bearer $(cat token)" \
+  "$URL/v1/admin/audit" > audit1.code &
+a1=$!
+sleep 1
+api GET /v1/admin/audit
+expect_http 429 AUDIT_RUNNING "a second audit while one runs"
+code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$URL/v1/revlist" || true)
+[ "$code" = 200 ] && ok "a terminal's revocation list meanwhile: 200" || fail "revlist meanwhile: $code"
+wait "$a1"
+[ "$(cat audit1.code)" = 200 ] && [ "$(jq -r .ok audit1.json)" = true ] \
+  && ok "the first audit ends: 200, passed" || fail "first audit: $(cat audit1.code) $(cat audit1.json)"
+api GET /v1/admin/audit
+[ "$status" = 200 ] && ok "an audit after it: 200" || fail "audit after: $status"
+stop_server TERM
 finish

@@ -110,6 +110,11 @@
     });
     if (r.status === 401) throw new AuthError('offpayd refused the operator token');
     const j = await r.json();
+    if (r.status === 429 && j.error === 'AUDIT_RUNNING') {
+      // one audit at a time at offpayd: another tab or operator's runs
+      p.textContent = 'audit not run now: another audit is running (another tab or operator); refresh once it has ended';
+      return;
+    }
     if (r.status !== 200 && j.error !== 'EAUDIT') {
       throw new Error('/v1/admin/audit answered HTTP ' + r.status + ' ' + (j.error || ''));
     }
@@ -193,7 +198,7 @@
     'nothing uploaded in this range', 7);
   }
 
-  function renderTerminals(terminals) {
+  function renderTerminals(terminals, more) {
     fillBody('terminals', terminals.map((t) => {
       const rep = t.report;
       return el('tr', { 'data-terminal': t.terminal },
@@ -214,7 +219,8 @@
         el('td', {}, t.terminal),
         el('td', {}, t.merchant_name + ' (' + t.merchant + ')'),
         el('td', {}, when(t.revoked_at)))),
-    'no revoked terminals', 3);
+    more ? 'none among the first 1,000 terminals listed (offpayd holds more: offpay admin terminals lists them all)'
+      : 'no revoked terminals', 3);
   }
 
   function renderRevoked(list) {
@@ -283,6 +289,15 @@
   }
 
   function fail(e) {
+    // what is on screen is from an earlier load: said, not shown as current
+    const p = byId('audit');
+    if (!p.dataset.ok) {
+      p.className = 'audit';
+      p.textContent = 'audit not known: the last refresh failed';
+    }
+    if (!/STALE/.test(byId('as-of').textContent)) {
+      byId('as-of').textContent += ' (STALE: the last refresh failed)';
+    }
     if (e instanceof AuthError) {
       sessionStorage.removeItem(KEY);
       byId('board').hidden = true;
@@ -295,7 +310,21 @@
     }
   }
 
+  // One load at a time: a refresh or a range change while one runs waits
+  // for it (its controls are disabled), so that a slow answer cannot land
+  // after a newer one, nor audits pile up at offpayd.
+  let loading = false;
+
+  function busy(on) {
+    loading = on;
+    byId('refresh').disabled = on;
+    byId('range').disabled = on;
+    byId('refresh').textContent = on ? 'Loading...' : 'Refresh';
+  }
+
   async function load() {
+    if (loading) return;
+    busy(true);
     clearError();
     try {
       const [width, span] = byId('range').value.split(':').map(Number);
@@ -312,7 +341,7 @@
       const cases = await allCases();
       renderKinds(o.kinds);
       renderSettlement(o.settlement);
-      renderTerminals(o.terminals);
+      renderTerminals(o.terminals, o.more.terminals);
       renderCases(cases.cases);
       renderRevoked(o.revoked_credentials);
       // a list cut at its cap says so: the figures beside it are not all
@@ -330,6 +359,8 @@
       await loadAudit();
     } catch (e) {
       fail(e);
+    } finally {
+      busy(false);
     }
   }
 
