@@ -337,11 +337,20 @@ static offpay_err get_pin(const offpay_pkcs11_uri *u,
         }
         setvbuf(f, NULL, _IONBF, 0); /* no copy of the PIN in stdio */
         n = fread(pin, 1, OFFPAY_PKCS11_PIN_MAX + 1, f);
+        if (ferror(f)) { /* a directory, an unreadable file */
+            snprintf(detail, sizeof detail, "pin-source %.100s: %.60s", path,
+                     strerror(errno));
+            fclose(f);
+            return OFFPAY_EACCES;
+        }
         fclose(f);
         pin[n] = '\0';
         pin[strcspn(pin, "\r\n")] = '\0';
         if (n > OFFPAY_PKCS11_PIN_MAX && strlen(pin) == n)
             return say(OFFPAY_EPKCS11_URI, "PIN in pin-source too long");
+        /* never a token's try spent on nothing (a token locks after a few) */
+        if (pin[0] == '\0')
+            return say(OFFPAY_EPKCS11_URI, "pin-source holds no PIN");
         return OFFPAY_OK;
     }
     if (env != NULL && env[0] != '\0') {

@@ -230,6 +230,21 @@ static void test_pin_source_file(void)
              path);
     CHECK_ERR(offpay_pkcs11_open(NULL, uri, &k), OFFPAY_ENOTFOUND);
     CHECK(k == NULL);
+    /* an empty file, or a directory, is no PIN: refused before C_Login
+     * (a token counts every wrong PIN toward locking itself) */
+    f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fclose(f);
+    snprintf(uri, sizeof uri,
+             "pkcs11:token=offpay;object=pin-file-key?pin-source=%s", path);
+    CHECK_ERR(offpay_pkcs11_open(NULL, uri, &k), OFFPAY_EPKCS11_URI);
+    CHECK(strstr(offpay_pkcs11_detail(), "holds no PIN") != NULL);
+    snprintf(uri, sizeof uri,
+             "pkcs11:token=offpay;object=pin-file-key?pin-source=%s",
+             offpay_test_tmpdir());
+    CHECK_ERR(offpay_pkcs11_open(NULL, uri, &k), OFFPAY_EACCES);
+    CHECK(strstr(offpay_pkcs11_detail(), "C_Login") == NULL);
+    CHECK(k == NULL);
 }
 
 static void test_wrong_pin_is_refused(void)
