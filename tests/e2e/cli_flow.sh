@@ -222,7 +222,7 @@ expect 0 "synced" -- env OFFPAY_NOW=$week \
   "$OFFPAY" terminal sync "${T[@]}" --revlist iss/revlist.opb
 expect 0 "accepted: 1.50 EUR" -- env OFFPAY_NOW=$week \
   "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 1.50
-expect 2 "give --revlist" -- "$OFFPAY" terminal sync "${T[@]}"
+expect 2 "give --server URL \(offpayd; remembered after its first sync\), or --revlist FILE" -- "$OFFPAY" terminal sync "${T[@]}"
 
 # One name per wallet file: a symbolic link or a second hard link is
 # refused and the wallet file stays as it was; without the link it works.
