@@ -1827,7 +1827,8 @@ static const char *state_words(const offpay_terminal_status *s)
     }
 }
 
-static int status_json(const char *dir, const offpay_terminal_status *s)
+static int status_json(const char *dir, const offpay_terminal_status *s,
+                       const char *key_problem)
 {
     char    t1[32], t2[32], t3[32];
     json_t *j, *w = json_array(), *cred = json_null();
@@ -1853,6 +1854,8 @@ static int status_json(const char *dir, const offpay_terminal_status *s)
         json_array_append_new(w, json_string("upload_wait"));
     if (s->warnings & OFFPAY_STATUS_WARN_DISK)
         json_array_append_new(w, json_string("disk_free"));
+    if (key_problem != NULL)
+        json_array_append_new(w, json_string("key_unusable"));
     if (s->warnings & OFFPAY_STATUS_WARN_CRED_KEY)
         json_array_append_new(w, json_string("credential_key_retired"));
     j = json_pack(
@@ -1923,7 +1926,8 @@ static void warn_limit(const char *what, uint32_t pct, const char *detail)
                         "('sync required')");
 }
 
-static void status_human(const char *dir, const offpay_terminal_status *s)
+static void status_human(const char *dir, const offpay_terminal_status *s,
+                         const char *key_problem)
 {
     char t1[32], t2[32], h1[32], h2[32], d[96];
 
@@ -2034,6 +2038,13 @@ static void status_human(const char *dir, const offpay_terminal_status *s)
                  hours(s->max_revlist_age, h2));
         warn_limit("the revocation list's age", s->revlist_pct, d);
     }
+    if (key_problem != NULL)
+        printf("WARNING: the terminal's key in its token cannot be used "
+               "(%s): what it accepts now cannot be uploaded, nor receipts "
+               "signed, until it can (status opens it as a sync would: with "
+               "the PIN from the URI's pin-source or $OFFPAY_PKCS11_PIN; "
+               "docs/pkcs11.md)\n",
+               key_problem);
     if (s->warnings & OFFPAY_STATUS_WARN_DISK)
         printf("WARNING: %llu KiB free where the journal is: each payment "
                "and each result a sync keeps takes some, and a full disk "
@@ -2071,11 +2082,55 @@ static int cmd_status(const void *args, const char *arg CLI_UNUSED)
     offpay_terminal       *t = open_terminal_as(a, 0, 1, &status);
     offpay_terminal_status s;
     offpay_err             rc;
+    uint8_t                pk[OFFPAY_PK_BYTES];
+    char                   key_problem[320];
+    int                    key_bad = 0;
 
     if (t == NULL)
         return status;
     rc = offpay_terminal_get_status(t, cli_now(), &s);
+    offpay_terminal_public_key(t, pk);
     offpay_terminal_close(t);
+    /* a key kept in a token: whether it can still sign (a key deleted
+     * there, a token gone): the journal opens without it, and accepts
+     * consumer-presented codes that nothing could then upload */
+    if (rc == OFFPAY_OK && s.copied_at == 0 && key_in_token(a->dir)) {
+        char               path[4200];
+        uint8_t           *uri = NULL;
+        size_t             n = 0;
+        offpay_pkcs11_key *k = NULL;
+        offpay_err         kr = OFFPAY_EINVAL;
+
+        snprintf(path, sizeof path, "%s/terminal.keyuri", a->dir);
+        uri = cli_read_file(path, OFFPAY_PKCS11_URI_MAX, &n);
+        if (uri != NULL && n > 0) {
+            char text[OFFPAY_PKCS11_URI_MAX + 1];
+
+            memcpy(text, uri, n);
+            text[n] = '\0';
+            text[strcspn(text, "\n")] = '\0';
+            kr = offpay_pkcs11_open(NULL, text, &k);
+        }
+        free(uri);
+        if (kr != OFFPAY_OK) {
+            snprintf(key_problem, sizeof key_problem, "%s%s%s",
+                     offpay_errname(kr),
+                     offpay_pkcs11_detail()[0] != '\0' ? ": " : "",
+                     offpay_pkcs11_detail());
+            key_bad = 1;
+        } else {
+            uint8_t tpk[OFFPAY_PK_BYTES];
+
+            offpay_pkcs11_pk(k, tpk);
+            if (memcmp(tpk, pk, sizeof pk) != 0) {
+                snprintf(key_problem, sizeof key_problem,
+                         "the token's key named by terminal.keyuri is another "
+                         "key than this terminal's");
+                key_bad = 1;
+            }
+        }
+        offpay_pkcs11_close(k);
+    }
     if (rc != OFFPAY_OK)
         return cli_fail(a->dir, rc);
     /* status opens the terminal for reading: whether accept could write
@@ -2088,8 +2143,8 @@ static int cmd_status(const void *args, const char *arg CLI_UNUSED)
     if (s.state == OFFPAY_OK && disk_full(a->dir))
         s.state = OFFPAY_ENOSPC;
     if (a->json)
-        return status_json(a->dir, &s);
-    status_human(a->dir, &s);
+        return status_json(a->dir, &s, key_bad ? key_problem : NULL);
+    status_human(a->dir, &s, key_bad ? key_problem : NULL);
     return EXIT_OK;
 }
 

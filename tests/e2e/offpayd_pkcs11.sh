@@ -153,6 +153,15 @@ balances "esc1=esc/$S1:3750 esc2=esc/$S2:2525 M=$MA:1725" \
   "payments to the token terminal settled"
 run_cli 0 "uploaded 0 payment\(s\)" -- "$OFFPAY" terminal sync --terminal tt --server "$URL"
 audit_passes "keys in the token"
+# status opens the token's key as a sync would: quiet while it signs, a
+# warning when it cannot (here the wrong PIN; a key deleted in the token,
+# a token gone) since accept goes on taking what nothing could upload
+out=$("$OFFPAY" terminal status --terminal tt)
+grep -q "key in its token cannot be used" <<<"$out" \
+  && fail "status warns of a usable token key: $out" || ok "status: the token's key signs, no warning"
+run_cli 0 "WARNING: the terminal's key in its token cannot be used \(EPASSPHRASE: C_Login: CKR_PIN_INCORRECT" -- \
+  env OFFPAY_PKCS11_PIN=0000 "$OFFPAY" terminal status --terminal tt
+run_cli 0 '"key_unusable"' -- env OFFPAY_PKCS11_PIN=0000 "$OFFPAY" terminal status --terminal tt --json
 
 # The token goes away under a running offpayd: issuing fails with 503
 # EPKCS11 and the token's reason, and nothing is issued or moved.
