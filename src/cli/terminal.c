@@ -2082,54 +2082,39 @@ static int cmd_status(const void *args, const char *arg CLI_UNUSED)
     offpay_terminal       *t = open_terminal_as(a, 0, 1, &status);
     offpay_terminal_status s;
     offpay_err             rc;
-    uint8_t                pk[OFFPAY_PK_BYTES];
     char                   key_problem[320];
     int                    key_bad = 0;
 
     if (t == NULL)
         return status;
     rc = offpay_terminal_get_status(t, cli_now(), &s);
-    offpay_terminal_public_key(t, pk);
     offpay_terminal_close(t);
     /* a key kept in a token: whether it can still sign (a key deleted
      * there, a token gone): the journal opens without it, and accepts
-     * consumer-presented codes that nothing could then upload */
+     * consumer-presented codes that nothing could then upload. Opened as
+     * a sync opens it (the token's PIN, no passphrase), read-only. */
     if (rc == OFFPAY_OK && s.copied_at == 0 && key_in_token(a->dir)) {
-        char               path[4200];
-        uint8_t           *uri = NULL;
-        size_t             n = 0;
-        offpay_pkcs11_key *k = NULL;
-        offpay_err         kr = OFFPAY_EINVAL;
+        offpay_terminal *k = NULL;
+        offpay_err       kr = offpay_terminal_open_readonly(a->dir, "", &k);
 
-        snprintf(path, sizeof path, "%s/terminal.keyuri", a->dir);
-        uri = cli_read_file(path, OFFPAY_PKCS11_URI_MAX, &n);
-        if (uri != NULL && n > 0) {
-            char text[OFFPAY_PKCS11_URI_MAX + 1];
-
-            memcpy(text, uri, n);
-            text[n] = '\0';
-            text[strcspn(text, "\n")] = '\0';
-            kr = offpay_pkcs11_open(NULL, text, &k);
-        }
-        free(uri);
         if (kr != OFFPAY_OK) {
             snprintf(key_problem, sizeof key_problem, "%s%s%s",
                      offpay_errname(kr),
                      offpay_pkcs11_detail()[0] != '\0' ? ": " : "",
                      offpay_pkcs11_detail());
             key_bad = 1;
-        } else {
+        } else if (s.has_cred) {
             uint8_t tpk[OFFPAY_PK_BYTES];
 
-            offpay_pkcs11_pk(k, tpk);
-            if (memcmp(tpk, pk, sizeof pk) != 0) {
+            offpay_terminal_public_key(k, tpk); /* the token's */
+            if (memcmp(tpk, s.cred.terminal_pk, sizeof tpk) != 0) {
                 snprintf(key_problem, sizeof key_problem,
-                         "the token's key named by terminal.keyuri is another "
-                         "key than this terminal's");
+                         "the token's key that terminal.keyuri names is not "
+                         "the key of this terminal's credential");
                 key_bad = 1;
             }
         }
-        offpay_pkcs11_close(k);
+        offpay_terminal_close(k);
     }
     if (rc != OFFPAY_OK)
         return cli_fail(a->dir, rc);
