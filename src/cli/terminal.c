@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -729,8 +728,8 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
                                    "--bundle FILE from the issuer");
         server = known;
         fprintf(stderr,
-                "offpayd: %s (the one this terminal last synced "
-                "with)\n",
+                "offpay: syncing with %s (the offpayd this terminal last "
+                "synced with)\n",
                 server);
     }
     if (server != NULL) {
@@ -1215,26 +1214,44 @@ static void code_time_hint(const char *text, uint32_t now, offpay_err rc)
     free(bytes);
 }
 
+/* Which of the terminal's own limits s has reached, in the order a payment
+ * meets them (check.c): the payments, the hours since the sync, the
+ * upload wait; LIMIT_NONE when s names none (another cause). */
+enum { LIMIT_NONE, LIMIT_PAYMENTS, LIMIT_HOURS, LIMIT_UPLOAD };
+
+static int limit_reached(const offpay_terminal_status *s)
+{
+    if (s->max_offline_payments &&
+        s->payments_since_sync >= s->max_offline_payments)
+        return LIMIT_PAYMENTS;
+    if (s->max_offline_hours && s->hours_pct >= 100)
+        return LIMIT_HOURS;
+    if (s->max_upload_days && s->upload_pct >= 100)
+        return LIMIT_UPLOAD;
+    return LIMIT_NONE;
+}
+
 int cli_sync_required_why(offpay_terminal *t, uint32_t now, const char *verdict)
 {
     offpay_terminal_status st;
     char                   h1[32];
+    int                    which;
 
     if (offpay_terminal_get_status(t, now, &st) != OFFPAY_OK)
         return 0;
-    if (st.max_offline_payments &&
-        st.payments_since_sync >= st.max_offline_payments)
+    which = limit_reached(&st);
+    if (which == LIMIT_PAYMENTS)
         fprintf(stderr,
                 "%s: this terminal must sync first: %u payments since its "
                 "last sync, its limit is %u (ESYNC_REQUIRED)\n",
                 verdict, st.payments_since_sync, st.max_offline_payments);
-    else if (st.max_offline_hours && st.hours_pct >= 100)
+    else if (which == LIMIT_HOURS)
         fprintf(stderr,
                 "%s: this terminal must sync first: %s h since its last "
                 "sync, its limit is %u h (ESYNC_REQUIRED)\n",
                 verdict, hours(st.seconds_since_sync, h1),
                 st.max_offline_hours);
-    else if (st.max_upload_days && st.upload_pct >= 100)
+    else if (which == LIMIT_UPLOAD)
         fprintf(stderr,
                 "%s: this terminal must upload first: its oldest payment "
                 "not decided by offpayd has waited %s h, its limit is %u "
@@ -1247,9 +1264,6 @@ int cli_sync_required_why(offpay_terminal *t, uint32_t now, const char *verdict)
     return 1;
 }
 
-/* After a refusal of the code in text (charge: what --amount asked, 0
- * for none): what the cashier can do about it, on a line of its own, for
- * the refusals a cashier meets and can act on. */
 /* The first character of text no offpay code holds (not of the Base45
  * alphabet, the prefix's lower case letters aside), or NULL: a scanner
  * typing in another keyboard layout than the computer's. */
@@ -1262,11 +1276,13 @@ static const char *foreign_char(const char *text)
     return NULL;
 }
 
+/* After a refusal of the code in text (charge: what --amount asked, 0
+ * for none): what the cashier can do about it, on a line of its own, for
+ * the refusals a cashier meets and can act on. */
 static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
                          int64_t charge)
 {
-    const char *foreign = foreign_char(text);
-
+    const char    *foreign = foreign_char(text);
     uint8_t       *bytes = NULL;
     size_t         len = 0;
     offpay_payment p;
@@ -1788,16 +1804,9 @@ static json_t *limit_json(uint64_t value, uint64_t limit, uint32_t pct)
                      "percent", (json_int_t)pct);
 }
 
-/* 1 when the file system of dir has less free than a payment's journal
- * write needs, with room to spare (64 KiB: a few SQLite pages and the
- * log's frames). */
-static int disk_full(const char *dir)
-{
-    struct statvfs v;
-
-    return statvfs(dir, &v) == 0 &&
-           (uint64_t)v.f_bavail * (uint64_t)v.f_frsize < 64u * 1024u;
-}
+/* Less free on the journal's disk than a payment's journal write needs,
+ * with room to spare (64 KiB: a few SQLite pages and the log's frames). */
+#define DISK_FULL_BYTES (64u * 1024u)
 
 /* The human words for what a payment would meet now. */
 static const char *state_words(const offpay_terminal_status *s)
@@ -1806,10 +1815,7 @@ static const char *state_words(const offpay_terminal_status *s)
     case OFFPAY_OK:
         return "accepting payments";
     case OFFPAY_ESYNC_REQUIRED:
-        if (s->max_upload_days && s->upload_pct >= 100 &&
-            !(s->max_offline_payments &&
-              s->payments_since_sync >= s->max_offline_payments) &&
-            !(s->max_offline_hours && s->hours_pct >= 100))
+        if (limit_reached(s) == LIMIT_UPLOAD)
             return "UPLOAD REQUIRED: refusing payments until its payments "
                    "are uploaded ('terminal sync --server URL'; a list "
                    "carried in does not end it)";
@@ -2125,7 +2131,7 @@ static int cmd_status(const void *args, const char *arg CLI_UNUSED)
         s.state = errno == EROFS ? OFFPAY_EROFS : OFFPAY_EACCES;
     /* and whether it has room: an accept records a payment first, and a
      * disk with less than a few pages free refuses it (ENOSPC) */
-    if (s.state == OFFPAY_OK && disk_full(a->dir))
+    if (s.state == OFFPAY_OK && s.disk_free < DISK_FULL_BYTES)
         s.state = OFFPAY_ENOSPC;
     if (a->json)
         return status_json(a->dir, &s, key_bad ? key_problem : NULL);

@@ -34,7 +34,7 @@ run_cli 0 "uploaded 0 payment\(s\)" -- "$OFFPAY" terminal sync "${T[@]}" --serve
 balances "esc=esc/$S1:9400 A=$MA:600" "a second sync sends nothing"
 run_cli 0 "synced with .*/: the newest bundle and revocation list taken" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL/"
 # the offpayd a terminal synced with is remembered: no --server needed
-run_cli 0 "offpayd: $URL/ \(the one this terminal last synced with\)" -- "$OFFPAY" terminal sync "${T[@]}"
+run_cli 0 "syncing with $URL/ \(the offpayd this terminal last synced with\)" -- "$OFFPAY" terminal sync "${T[@]}"
 run_cli 0 "synced with $URL/: the newest" -- "$OFFPAY" terminal sync "${T[@]}"
 # --json, for a script watching a fleet: one object, the same exit status
 c=$(pay w1 0.50); accept ta "$c" 0.50 || fail "accept 0.50"
