@@ -314,7 +314,10 @@ offpay_ledger_terminal_add(offpay_ledger *l, uint64_t merchant_id,
                            size_t *len, offpay_terminal_cred *cred);
 
 /* Revokes a terminal from now on: what it accepted before now still
- * settles (docs/settlement.md §8). Errors: OFFPAY_ENOTFOUND, OFFPAY_ESTORE. */
+ * settles (docs/settlement.md §8). On a sharded ledger every shard holds
+ * the revocation when this returns OFFPAY_OK; a call that failed part way
+ * may have revoked it on some shards (from its time: a call again keeps
+ * that time and finishes it). Errors: OFFPAY_ENOTFOUND, OFFPAY_ESTORE. */
 offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
                                          uint32_t now);
 
@@ -451,7 +454,9 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
  * before now (docs/settlement.md §6); *released (may be NULL) counts those
  * this call released (since 0.12.0 not those another process or
  * connection released while it ran). Each release happens once, however
- * often this runs. */
+ * often this runs. On a sharded ledger it then copies the directory
+ * (merchants, terminals) to any shard that lacks part of it (since
+ * 0.13.0). */
 offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
                                      size_t *released);
 

@@ -1441,6 +1441,7 @@ offpay_ledger_terminal_add(offpay_ledger *l, uint64_t merchant_id,
 
 struct revoke_terminal_ctx {
     uint32_t id, now;
+    int      how, revoked; /* revoked: found revoked (the pre-pass) */
 };
 
 static offpay_err revoke_terminal_tx(offpay_ledger *l, void *p)
@@ -1452,18 +1453,72 @@ static offpay_err revoke_terminal_tx(offpay_ledger *l, void *p)
     rc = l->ops->terminal_get(l->store, c->id, &t);
     if (rc != OFFPAY_OK || t.revoked)
         return rc; /* revoking again changes nothing */
-    return l->ops->terminal_revoke(l->store, c->id, c->now, 0, 0);
+    return l->ops->terminal_revoke(l->store, c->id, c->now, c->how, 0);
+}
+
+/* The pre-pass's read: whether the shard holds the terminal revoked, and
+ * the earliest time of it a shard holds in c->now. */
+static offpay_err revoked_at_tx(offpay_ledger *l, void *p)
+{
+    struct revoke_terminal_ctx *c = p;
+    offpay__terminal_row        t;
+    offpay_err                  rc;
+
+    c->revoked = 0;
+    rc = l->ops->terminal_get(l->store, c->id, &t);
+    if (rc == OFFPAY_OK && t.revoked) {
+        c->revoked = 1;
+        if (t.revoked_at < c->now)
+            c->now = t.revoked_at;
+    }
+    return rc;
+}
+
+/*
+ * A terminal's revocation on a sharded ledger, before the directory's
+ * (shard 0's) transaction: written to shards n-1..1 first, so that once
+ * the directory answers every shard refuses the terminal's late payments
+ * (settlement.md §11; were it copied after, a shard whose copy failed or
+ * had not run yet went on paying them). All with one time, *at, or the
+ * earliest a shard holds already (a call that failed part way). Nothing
+ * when the directory holds the terminal revoked: its copy says how.
+ */
+offpay_err offpay__ledger_terminal_revoke_shards(offpay_ledger *l, uint32_t id,
+                                                 uint32_t *at, int how)
+{
+    struct revoke_terminal_ctx c = {id, *at, how, 0};
+    offpay_err                 rc;
+
+    if (!l->sharded)
+        return OFFPAY_OK;
+    rc = offpay__ledger_read_on(l, 0, revoked_at_tx, &c);
+    if (rc != OFFPAY_OK || c.revoked)
+        return rc;
+    for (size_t k = 1; k < l->n_shards; k++) {
+        rc = offpay__ledger_read_on(l, k, revoked_at_tx, &c);
+        if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND) /* not copied yet */
+            return rc;
+    }
+    for (size_t k = l->n_shards - 1; k >= 1; k--) {
+        rc = offpay__ledger_tx_on(l, k, revoke_terminal_tx, &c);
+        if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND)
+            return rc;
+    }
+    *at = c.now;
+    return OFFPAY_OK;
 }
 
 offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
                                          uint32_t now)
 {
-    struct revoke_terminal_ctx c = {terminal_id, now};
+    struct revoke_terminal_ctx c = {terminal_id, now, 0, 0};
     offpay_err                 rc;
 
     if (l == NULL)
         return OFFPAY_EINVAL;
-    rc = offpay__ledger_tx(l, revoke_terminal_tx, &c);
+    rc = offpay__ledger_terminal_revoke_shards(l, terminal_id, &c.now, 0);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx(l, revoke_terminal_tx, &c);
     return rc == OFFPAY_OK ? directory_copy(l) : rc;
 }
 
@@ -1852,6 +1907,10 @@ offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
     }
     if (released != NULL)
         *released = count;
+    /* the job also finishes a copy of the directory to the shards that a
+     * change's own copy could not make (a shard unreachable then) */
+    if (rc == OFFPAY_OK)
+        rc = directory_copy(l);
     return rc;
 }
 

@@ -794,7 +794,10 @@ offpay_err offpay_ledger_terminal_decommission(offpay_ledger *l,
         *replayed = 0;
     if (l == NULL)
         return OFFPAY_EINVAL;
-    rc = offpay__ledger_tx(l, decommission_tx, &c);
+    rc = offpay__ledger_terminal_revoke_shards(l, terminal_id, &c.now,
+                                               OFFPAY__RETIRED_DECOMMISSIONED);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx(l, decommission_tx, &c);
     if (rc == OFFPAY_OK)
         rc = offpay__ledger_directory_copy(l);
     if (rc == OFFPAY_OK) {

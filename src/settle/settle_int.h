@@ -97,6 +97,13 @@ offpay_err offpay__request_check_shards(offpay_ledger *l, const char *key,
                                         int op, uint64_t account,
                                         int64_t amount);
 
+/* A terminal's revocation (how: store.h's OFFPAY__RETIRED_*, or 0) written
+ * to shards n-1..1 before shard 0's own transaction, at *at or the
+ * earliest time a shard holds already (set in *at); nothing when shard 0
+ * holds it revoked, or on one database (ledger.c). */
+offpay_err offpay__ledger_terminal_revoke_shards(offpay_ledger *l, uint32_t id,
+                                                 uint32_t *at, int how);
+
 offpay_err offpay__ledger_read_on(offpay_ledger *l, size_t k,
                                   offpay_err (*fn)(offpay_ledger *l, void *ctx),
                                   void *ctx);

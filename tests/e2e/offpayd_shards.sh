@@ -35,7 +35,9 @@
 #     shard added at the end is recorded, and leaving it out again is
 #     refused until the operator retires it;
 #  L. the directory copy sends a shard only what it lacks, and a terminal
-#     committed out of id order still reaches it.
+#     committed out of id order still reaches it; a terminal's revocation
+#     that fails on one shard leaves no shard paying what another refuses,
+#     and sent again it finishes with the first shard's time.
 source "$(dirname "$0")/offpayd_lib.sh"
 [ "$BACKEND" = postgres ] || { echo "offpayd_shards.sh runs on PostgreSQL only (OFFPAY_TEST_BACKEND=postgres)"; exit 1; }
 read -r -a PG <<<"${OFFPAY_TEST_PG_ALL:-}"
@@ -610,6 +612,38 @@ new_terminal tf "$MID"; TF=$TID
 api POST "/v1/admin/terminals/$TF/revoke" '{}'
 [ "$(shard_sql 1 "SELECT revoked_at IS NOT NULL FROM terminals WHERE id = $TF")" = t ] \
   && ok "its revocation copied to shard 1" || fail "tf's revocation on shard 1"
+# A revocation is written to shard 1 before the directory: one that fails
+# on shard 1 (a trigger refuses the write) is made nowhere, so no shard
+# refuses the terminal while another pays it (committed on shard 0 first,
+# it was answered 503 with shard 0 revoked and shard 1 paying on); one
+# that fails on shard 0 after shard 1 took it is finished by the next
+# call, with shard 1's time.
+fault_on() {
+  shard_sql "$1" "CREATE FUNCTION test_fault_rev() RETURNS trigger LANGUAGE plpgsql AS
+      \$\$ BEGIN RAISE EXCEPTION 'injected fault'; END \$\$;
+    CREATE TRIGGER test_fault_rev BEFORE UPDATE ON terminals
+      FOR EACH ROW EXECUTE FUNCTION test_fault_rev()" >/dev/null
+}
+fault_off() { shard_sql "$1" "DROP TRIGGER test_fault_rev ON terminals; DROP FUNCTION test_fault_rev()" >/dev/null; }
+rev_at() { shard_sql "$1" "SELECT coalesce(revoked_at::text, 'none') FROM terminals WHERE id = $TE"; }
+fault_on 1
+api POST "/v1/admin/terminals/$TE/revoke" '{}'
+[ "$status" = 503 ] && [ "$(rev_at 0)" = none ] && [ "$(rev_at 1)" = none ] \
+  && ok "a revocation shard 1 refused: 503, revoked on neither shard" \
+  || fail "revocation with shard 1 failing: $status $(cat resp.json); shard 0 $(rev_at 0), shard 1 $(rev_at 1)"
+fault_off 1
+fault_on 0
+api POST "/v1/admin/terminals/$TE/revoke" '{}'
+t1=$(rev_at 1)
+[ "$status" = 503 ] && [ "$(rev_at 0)" = none ] && [ "$t1" != none ] \
+  && ok "a revocation shard 0 refused: 503, shard 1 refuses the terminal from $t1" \
+  || fail "revocation with shard 0 failing: $status $(cat resp.json); shard 0 $(rev_at 0), shard 1 $t1"
+fault_off 0
+sleep 1
+api POST "/v1/admin/terminals/$TE/revoke" '{}'
+[ "$status" = 200 ] && [ "$(jget .revoked_at)" = "$t1" ] && [ "$(rev_at 0)" = "$t1" ] \
+  && ok "sent again: revoked on both shards at shard 1's time ($t1)" \
+  || fail "revocation retried: $status $(cat resp.json); shard 0 $(rev_at 0), shard 1 $t1"
 audit_passes "after the map checks and the directory copies"
 
 # skip-ids (after a restore, docs/operations.md §5): each shard's next
