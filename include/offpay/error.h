@@ -131,7 +131,10 @@ extern "C" {
     X(EANSWER, 88,                                                             \
       "offpayd's answer is not signed by the issuer's key: it is not acted "   \
       "on")                                                                    \
-    X(ECARD_SILENT, 89, "the card stopped answering")
+    X(ECARD_SILENT, 89, "the card stopped answering")                          \
+    X(ETERMINAL_RETIRING, 90,                                                  \
+      "this terminal's rotation or decommission went to offpayd unanswered: "  \
+      "it accepts nothing until that is run again")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

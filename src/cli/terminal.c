@@ -128,11 +128,15 @@ static const char help[] =
     "                    gets its credential and this one's risk rules.\n"
     "                    Run it again if it failed after offpayd rotated\n"
     "                    (the reply lost): offpayd answers the same\n"
-    "                    rotation again and DIR2 gets its credential\n"
+    "                    rotation again and DIR2 gets its credential.\n"
+    "                    Until offpayd answers, this terminal accepts\n"
+    "                    nothing (RETIRING). Exit 1 if the final upload\n"
+    "                    had payments refused (the rotation is made)\n"
     "      --server URL --new-terminal DIR2 [--new-passphrase-file FILE]\n"
     "  decommission      the final upload (refused while a payment is not\n"
     "                    decided), then offpayd revokes this terminal; run\n"
-    "                    again, it reports the decommission already made\n"
+    "                    again, it reports the decommission already made.\n"
+    "                    RETIRING and exit 1 as for rotate\n"
     "      --server URL\n"
     "  export DIR        a new directory DIR (refused if it exists) with a\n"
     "                    consistent copy of the journal (terminal.db, "
@@ -1828,6 +1832,10 @@ static const char *state_words(const offpay_terminal_status *s)
                             : "read-only: not accepting payments";
     case OFFPAY_ENOSPC:
         return "DISK FULL: not accepting payments until space is freed";
+    case OFFPAY_ETERMINAL_RETIRING:
+        return "RETIRING: its rotation or decommission went to offpayd "
+               "unanswered (offpayd may have revoked it): not accepting "
+               "payments; run it again to finish";
     default:
         return "NOT ACCEPTING payments";
     }
@@ -2387,6 +2395,21 @@ static void print_final(const offpay_upload_report *r, uint16_t cur)
            r->left);
 }
 
+/* A final upload that had payments refused or not paid in full exits as
+ * a sync's does (EXIT_REJECTED), though the rotation or decommission is
+ * done. */
+static int final_refused(const offpay_upload_report *r, const char *dir)
+{
+    if (r->rejected + r->unpaid == 0)
+        return EXIT_OK;
+    fprintf(stderr,
+            "offpay: %zu payment(s) of the final upload refused or not paid "
+            "in full: 'offpay terminal journal --terminal %s' shows which and "
+            "why\n",
+            r->rejected + r->unpaid, dir);
+    return EXIT_REJECTED;
+}
+
 static int cmd_rotate(const void *args, const char *arg CLI_UNUSED)
 {
     const term_args     *a = args;
@@ -2416,10 +2439,12 @@ static int cmd_rotate(const void *args, const char *arg CLI_UNUSED)
     print_final(&r, offpay_terminal_currency(old));
     if (rc != OFFPAY_OK)
         status = cli_fail_online("terminal rotate", rc);
-    else
+    else {
         printf("rotated: %s is terminal %u with the new key; %s is revoked "
                "from now on\n",
                a->new_dir, (unsigned)id, a->dir);
+        status = final_refused(&r, a->dir);
+    }
     offpay_terminal_close(next);
     offpay_terminal_close(old);
     return status;
@@ -2443,10 +2468,12 @@ static int cmd_decommission(const void *args, const char *arg CLI_UNUSED)
     print_final(&r, offpay_terminal_currency(t));
     if (rc != OFFPAY_OK)
         status = cli_fail_online("terminal decommission", rc);
-    else
+    else {
         printf("decommissioned: offpayd revoked this terminal; keep %s as "
                "the record of its payments\n",
                a->dir);
+        status = final_refused(&r, a->dir);
+    }
     offpay_terminal_close(t);
     return status;
 }

@@ -209,6 +209,10 @@ offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now)
      * (docs/settlement.md §8) */
     if (t->revoked_at != 0 && t->revoked_id == t->cred.terminal_id)
         return OFFPAY_ETERMINAL_REVOKED;
+    /* its rotation or decommission went unanswered: offpayd may have
+     * revoked it (lifecycle.c) */
+    if (t->retiring_at != 0 && t->retiring_id == t->cred.terminal_id)
+        return OFFPAY_ETERMINAL_RETIRING;
     /* A clock set back would reopen expired credentials, old codes and a
      * stale list: refuse until it is fixed (or a sync vouches for it). */
     if ((uint64_t)now + t->risk.skew < t->high_water)

@@ -9,11 +9,15 @@
  * of upload_int.h), at the terminal's clock corrected by the offset the
  * upload just measured.
  *
- * Both are safe to run again after a lost reply: the final upload of a
- * revoked terminal still works (what it accepted after the revocation is
- * refused, which decides it), and offpayd answers a rotation or a
- * decommission it already made with its first answer, "replayed"
- * (docs/api.md, "Terminal lifecycle"), so the rerun finishes the job.
+ * Both are safe to run again after a lost reply: offpayd answers a
+ * rotation or a decommission it already made with its first answer,
+ * "replayed" (docs/api.md, "Terminal lifecycle"), so the rerun finishes
+ * the job. Until a request is answered the terminal accepts nothing
+ * (OFFPAY_ETERMINAL_RETIRING, recorded before it is sent): offpayd may
+ * have made it, and what the terminal took meanwhile would be refused as
+ * accepted after the revocation. A refusal offpayd signed (it heard the
+ * request and made nothing) ends that; anything else (no answer, a
+ * process killed) leaves it for the rerun.
  *
  * A new key is a new terminal directory (offpay_terminal_create): the key
  * never leaves the device that made it, and the old directory stays as
@@ -52,7 +56,10 @@ static offpay_err final_upload(offpay_terminal *t, const char *base,
 }
 
 /* POSTs body signed by t at now corrected by offset; *doc is the reply
- * of a 200. */
+ * of a 200. The terminal accepts nothing from before the request is sent
+ * until it is answered (the file header): a 200 is left to the caller to
+ * record as the revocation, a refusal offpayd signed ends it, anything
+ * else leaves it, said in the log. */
 static offpay_err post(offpay_terminal *t, const char *base, const char *path,
                        const char *body, uint32_t now, int64_t offset,
                        json_t **doc)
@@ -61,8 +68,23 @@ static offpay_err post(offpay_terminal *t, const char *base, const char *path,
     offpay__http_signer      s = {
              offpay__terminal_signing_time, offpay__terminal_signing_sign, &sg,
              offpay__terminal_bundle(t),    offpay__terminal_root(t),      now};
+    char       err[64] = "";
+    offpay_err rc = offpay__terminal_set_retiring(t, now);
 
-    return offpay__http_post_json(base, path, body, &s, TRIES, doc, NULL, 0);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = offpay__http_post_json(base, path, body, &s, TRIES, doc, err,
+                                sizeof err);
+    if (rc == OFFPAY_EREFUSED && err[0] != '\0') {
+        offpay_err rt = offpay__terminal_set_retiring(t, 0);
+
+        return rt != OFFPAY_OK ? rt : rc;
+    }
+    if (rc != OFFPAY_OK)
+        offpay__log("offpay: offpayd may have revoked this terminal (its "
+                    "answer did not arrive): it accepts nothing until this is "
+                    "run again\n");
+    return rc;
 }
 
 offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
@@ -127,6 +149,8 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
      * bundle and list. */
     rep->revoked = 1;
     rc = offpay__terminal_record_revoked(old, now);
+    if (rc == OFFPAY_OK)
+        rc = offpay__terminal_set_retiring(old, 0);
     /* the rules before the credential: a next holding its credential has
      * had them copied, and a run cut off between the two copies them again */
     if (rc == OFFPAY_OK && !installed &&
@@ -169,6 +193,8 @@ offpay_err offpay_terminal_decommission(offpay_terminal *t,
     if (rc == OFFPAY_OK) { /* it accepts nothing more */
         rep->revoked = 1;
         rc = offpay__terminal_record_revoked(t, now);
+        if (rc == OFFPAY_OK)
+            rc = offpay__terminal_set_retiring(t, 0);
     }
     return rc;
 }

@@ -297,15 +297,18 @@ offpay_err offpay__terminal_record_clock(offpay_terminal *t, uint32_t at,
     return OFFPAY_OK;
 }
 
-/* meta "revoked" is "TERMINAL_ID AT" (terminal_int.h, revoked_at). */
-static offpay_err revoked_load(offpay_terminal *t)
+/* meta key ("revoked", "retiring") is "TERMINAL_ID AT" (terminal_int.h,
+ * revoked_at, retiring_at); both 0 when absent. */
+static offpay_err id_at_load(offpay_terminal *t, const char *key,
+                             uint32_t *id_out, uint32_t *at_out)
 {
     char       buf[32];
     size_t     n = 0;
     unsigned   id = 0, at = 0;
     int        used = 0;
-    offpay_err rc = meta_get(t->db, "revoked", buf, sizeof buf - 1, &n);
+    offpay_err rc = meta_get(t->db, key, buf, sizeof buf - 1, &n);
 
+    *id_out = *at_out = 0;
     if (rc == OFFPAY_ENOTFOUND)
         return OFFPAY_OK;
     if (rc != OFFPAY_OK)
@@ -314,8 +317,45 @@ static offpay_err revoked_load(offpay_terminal *t)
     if (sscanf(buf, "%u %u%n", &id, &at, &used) != 2 || (size_t)used != n ||
         id == 0 || at == 0)
         return OFFPAY_ECORRUPT;
-    t->revoked_id = id;
-    t->revoked_at = at;
+    *id_out = id;
+    *at_out = at;
+    return OFFPAY_OK;
+}
+
+static offpay_err revoked_load(offpay_terminal *t)
+{
+    offpay_err rc = id_at_load(t, "revoked", &t->revoked_id, &t->revoked_at);
+
+    if (rc == OFFPAY_OK)
+        rc = id_at_load(t, "retiring", &t->retiring_id, &t->retiring_at);
+    return rc;
+}
+
+offpay_err offpay__terminal_set_retiring(offpay_terminal *t, uint32_t at)
+{
+    char       buf[32];
+    int        n;
+    offpay_err rc;
+
+    if (t == NULL)
+        return OFFPAY_EINVAL;
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
+    if (!t->has_cred)
+        return OFFPAY_OK;
+    if (at == 0) {
+        if (t->retiring_id == 0)
+            return OFFPAY_OK;
+        rc = exec(t->db, "DELETE FROM meta WHERE key = 'retiring'");
+    } else {
+        n = snprintf(buf, sizeof buf, "%u %u", (unsigned)t->cred.terminal_id,
+                     (unsigned)at);
+        rc = meta_put(t->db, "retiring", buf, (size_t)n);
+    }
+    if (rc != OFFPAY_OK)
+        return rc;
+    t->retiring_id = at != 0 ? t->cred.terminal_id : 0;
+    t->retiring_at = at;
     return OFFPAY_OK;
 }
 

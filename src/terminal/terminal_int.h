@@ -111,6 +111,11 @@ struct offpay_terminal {
      * revoked_at, when its credential named terminal revoked_id: from then
      * on it accepts nothing (OFFPAY_ETERMINAL_REVOKED). 0: not known. */
     uint32_t revoked_id, revoked_at;
+    /* its rotation or decommission was sent at the terminal's time
+     * retiring_at, when its credential named terminal retiring_id, and
+     * not answered yet (lifecycle.c): offpayd may have revoked it, so it
+     * accepts nothing (OFFPAY_ETERMINAL_RETIRING). 0: none pending. */
+    uint32_t retiring_id, retiring_at;
 };
 
 /* terminal.c: signs domain || 0x00 || msg with the terminal's key, in the

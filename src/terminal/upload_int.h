@@ -458,4 +458,12 @@ offpay_err offpay__terminal_record_clock(offpay_terminal *t, uint32_t at,
  * t->frozen, OFFPAY_EJOURNAL and the storage errors. */
 offpay_err offpay__terminal_record_revoked(offpay_terminal *t, uint32_t at);
 
+/* terminal.c: records durably that a rotation or decommission is about to
+ * be sent (at != 0: from then on it accepts nothing,
+ * OFFPAY_ETERMINAL_RETIRING; meta "retiring" is "TERMINAL_ID AT"), or that
+ * it was answered (at == 0: the record deleted). A terminal without a
+ * credential records nothing. Errors: OFFPAY_EINVAL, t->frozen, the
+ * storage errors. */
+offpay_err offpay__terminal_set_retiring(offpay_terminal *t, uint32_t at);
+
 #endif

@@ -20,9 +20,14 @@
 #     rotation whose reply it never got installs the new credential and
 #     the new key's payments settle; a rotation to another key, and
 #     requests of terminals the operator revoked, stay TERMINAL_REVOKED;
-#     a decommission sent twice answers the first revocation's time.
+#     a decommission sent twice answers the first revocation's time;
+#  5. the CLI's own request whose answer is lost (SQLite only): from the
+#     moment it is sent the terminal accepts nothing (RETIRING) until a
+#     rerun finishes it, so nothing it takes is refused as accepted after
+#     the revocation; a refusal offpayd signed (nothing made) ends it.
 # `offpay admin audit` passes after every part.
 source "$(dirname "$0")/offpayd_lib.sh"
+SLOW_PROXY=$(realpath "$(dirname "$0")/slow_proxy.py")
 start_server
 fetch_bundle
 
@@ -154,10 +159,11 @@ grep -q "Bakery A" t.out && fail "tg has a credential before the CLI ran" \
 c=$(pay w1 0.50); accept tf "$c" 0.50 && ok "tf, never told, accepted 0.50 with the old key" \
   || fail "accept tf"
 t rotate tf --server "$URL" --new-terminal tg
-[ "$ts" = 0 ] && grep -q "final upload: 1 payment(s) sent, 1 decided (0 paid" t.out \
+[ "$ts" = 1 ] && grep -q "final upload: 1 payment(s) sent, 1 decided (0 paid" t.out \
   && grep -q "had made this rotation already" t.out \
   && grep -q "rotated: tg is terminal $TG with the new key" t.out \
-  && ok "CLI rotate again after the lost reply: final upload (tf's 0.50 refused), done, tg is terminal $TG" \
+  && grep -q "1 payment(s) of the final upload refused or not paid in full: 'offpay terminal journal --terminal tf'" t.out \
+  && ok "CLI rotate again after the lost reply: final upload (tf's 0.50 refused: exit 1), done, tg is terminal $TG" \
   || fail "CLI rotate rerun: $ts $(cat t.out)"
 "$OFFPAY" terminal risk --terminal tg --passphrase-file tp --set cumulative=321.00 >/dev/null
 t rotate tf --server "$URL" --new-terminal tg
@@ -201,6 +207,55 @@ treq tf /v1/terminal/decommission '{}'
 expect_http 403 TERMINAL_REVOKED "a rotated terminal decommissioning"
 balances "esc=esc/$S:7250 A=$MA:2750" "the retries moved nothing"
 audits "retries"
+
+# ---- 5. the CLI's rotation or decommission, its answer lost ---------------------------
+# Through tests/e2e/slow_proxy.py, which sends the request on to offpayd
+# and drops the answer. The terminal's side: SQLite only.
+# step                                                 expected
+# tj accepts 1.00; decommission, its answer dropped    exit 3, "may have revoked"; the
+#                                                      final upload paid the 1.00
+# tj status; tj asked to accept 2.00                   RETIRING; refused ETERMINAL_RETIRING
+# decommission again, straight to offpayd              exit 0, made already; nothing refused
+# tk: rotate to tb's key (registered already)          409 EEXISTS, signed: tk accepts on
+if [ "$BACKEND" = sqlite ] && [ -z "${OFFPAY_TEST_SHARDS:-}" ]; then
+  mkdir ctl
+  python3 "$SLOW_PROXY" "${URL#http://}" ctl > proxy.out 2> proxy.err &
+  all_pids+=("$!")
+  for _ in $(seq 1 200); do grep -q "^proxy listening" proxy.out 2>/dev/null && break; sleep 0.05; done
+  PURL=http://$(sed -n 's/^proxy listening on //p' proxy.out)
+  [ "$PURL" != "http://" ] || { cat proxy.err; fail "slow_proxy.py did not start"; }
+  new_terminal tj "$MERCHANT"
+  a0=$(balance "$MA")
+  c=$(pay w1 1.00); accept tj "$c" 1.00 || fail "accept tj"
+  echo /v1/terminal/decommission > ctl/drop
+  t decommission tj --server "$PURL"
+  [ "$ts" = 3 ] && grep -q "1 decided (1 paid, 1.00 EUR" t.out \
+    && grep -q "offpayd may have revoked this terminal (its answer did not arrive): it accepts nothing until this is run again" t.out \
+    && ok "decommission, its answer dropped: exit 3, offpayd may have revoked it" \
+    || fail "decommission with its answer dropped: $ts $(cat t.out)"
+  t status tj
+  grep -q "RETIRING: its rotation or decommission went to offpayd unanswered" t.out \
+    && ok "tj's status: RETIRING" || fail "tj status: $(cat t.out)"
+  c=$(pay w1 2.00)
+  t accept tj --code "$c" --amount 2.00
+  [ "$ts" = 1 ] && grep -q "ETERMINAL_RETIRING" t.out && [ "$(t journal tj --json; grep -c . t.out)" = 1 ] \
+    && ok "tj refuses a payment meanwhile (ETERMINAL_RETIRING), journals nothing" \
+    || fail "tj accept while retiring: $ts $(cat t.out)"
+  rm ctl/drop
+  t decommission tj --server "$URL"
+  [ "$ts" = 0 ] && grep -q "had decommissioned this terminal already" t.out \
+    && grep -q "decommissioned: offpayd revoked this terminal" t.out \
+    && ok "decommission run again: made already, done, nothing refused" || fail "decommission rerun: $ts $(cat t.out)"
+  [ "$(balance "$MA")" = $((a0 + 100)) ] && ok "merchant A was paid tj's 1.00 once" \
+    || fail "merchant A $(balance "$MA"), was $a0"
+  new_terminal tk "$MERCHANT"
+  t rotate tk --server "$URL" --new-terminal tb
+  [ "$ts" != 0 ] && grep -q "EEXISTS" t.out && ! grep -q "may have revoked" t.out \
+    && ok "tk's rotation to a registered key: EEXISTS, signed, nothing made" || fail "tk rotate: $ts $(cat t.out)"
+  c=$(pay w1 0.75); accept tk "$c" 0.75 && ok "tk accepts on after the signed refusal" \
+    || fail "tk accept after a refused rotation: $("$OFFPAY" terminal status --terminal tk)"
+  audits "lost answers"
+fi
 
 # the operator's list of terminals (a lost one's id, to revoke it): the
 # live ones first, ti revoked (and when)

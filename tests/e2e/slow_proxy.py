@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """slow_proxy.py UPSTREAM_HOSTPORT CTL_DIR: a loopback HTTP proxy in front of
-offpayd for the e2e tests of a sync over a slow link (offpayd_sync.sh).
+offpayd for the e2e tests of a sync over a slow link (offpayd_sync.sh) and
+of a terminal's rotation whose answer is lost (offpayd_online_terminal.sh).
 Prints "proxy listening on 127.0.0.1:PORT"; runs until it is killed.
 
 At each request it reads from files in CTL_DIR:
@@ -18,6 +19,9 @@ At each request it reads from files in CTL_DIR:
                  unsigned: 403 WALLET_REVOKED, 404 NOT_FOUND; "twice"
                  sends every POST to offpayd twice and answers with the
                  second answer (offpayd's signed 409 NONCE_REPLAYED)
+  drop           a path: a POST to it goes to offpayd, and its answer is
+                 dropped (the connection closed without one), as a link
+                 failing after offpayd committed
 and appends every request's method and path to CTL_DIR/log.
 """
 import http.client
@@ -82,6 +86,10 @@ class H(BaseHTTPRequestHandler):
             c.request(self.command, self.path, body=body, headers=hdrs)
             r = c.getresponse()
             data = r.read()
+        if self.command == "POST" and ctl("drop") == self.path:
+            c.close()
+            self.close_connection = True
+            return
         tamper = ctl("tamper") if self.command == "POST" else None
         if tamper == "body":
             data = data.replace(b'"settled"', b'"rejected"').replace(b'"ok"', b'"no"')
