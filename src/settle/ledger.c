@@ -1168,22 +1168,84 @@ static offpay_err request_find_tx(offpay_ledger *l, void *p)
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_OK : rc;
 }
 
+/* The claim of a key on shard 0 (offpay__request_check_shards). */
+struct request_claim {
+    char            key[OFFPAY__REQUEST_KEY_STORED_MAX + 8];
+    offpay__request rq;
+    uint32_t        now;
+};
+
+static offpay_err request_claim_tx(offpay_ledger *l, void *p)
+{
+    struct request_claim *c = p;
+    offpay__request       have;
+    offpay_err            rc = l->ops->request_get(l->store, c->key, &have);
+
+    if (rc == OFFPAY_OK)
+        return have.op == c->rq.op && have.account == c->rq.account &&
+                       have.amount == c->rq.amount
+                   ? OFFPAY_OK
+                   : OFFPAY_EEXISTS;
+    if (rc != OFFPAY_ENOTFOUND)
+        return rc;
+    rc = l->ops->request_add(l->store, c->key, &c->rq, c->now);
+    return rc == OFFPAY_EEXISTS ? OFFPAY_ERETRY : rc; /* claimed at once */
+}
+
+#ifdef OFFPAY_TEST_HOOKS
+/* Test hook: OFFPAY_TEST_CLAIM_DELAY_MS holds a keyed request that long
+ * between its key's claim and its booking (settle_int.h). */
+static void claim_delay(void)
+{
+    const char *v = getenv("OFFPAY_TEST_CLAIM_DELAY_MS");
+
+    if (v != NULL) {
+        long            ms = atol(v);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+}
+#endif
+
 /* settle_int.h */
 offpay_err offpay__request_check_shards(offpay_ledger *l, const char *key,
                                         int op, uint64_t account,
-                                        int64_t amount)
+                                        int64_t amount, uint32_t now)
 {
+    struct request_claim c;
+    offpay_err           rc;
+
     for (size_t k = 0; l->n_shards > 1 && k < l->n_shards; k++) {
         struct request_find f = {key, {0, 0, 0, 0}, 0};
-        offpay_err rc = offpay__ledger_read_on(l, k, request_find_tx, &f);
 
+        rc = offpay__ledger_read_on(l, k, request_find_tx, &f);
         if (rc != OFFPAY_OK)
             return rc;
         if (f.found &&
             (f.rq.op != op || f.rq.account != account || f.rq.amount != amount))
             return OFFPAY_EEXISTS;
     }
-    return OFFPAY_OK;
+    if (l->n_shards < 2)
+        return OFFPAY_OK;
+    /* The look above sees only keys booked already: two requests under one
+     * key at once, whose homes are two shards, both passed it and both
+     * booked. The key's claim on shard 0, in its own transaction, lets one
+     * request through (and its resends); the other is refused before
+     * anything moves. A claim names no money (the audit passes it over):
+     * what the request booked is in its home shard's row, as before. */
+    memset(&c, 0, sizeof c);
+    snprintf(c.key, sizeof c.key, "claim/%s", key);
+    c.rq.op = op;
+    c.rq.account = account;
+    c.rq.amount = amount;
+    c.now = now;
+    rc = offpay__ledger_tx_on(l, 0, request_claim_tx, &c);
+#ifdef OFFPAY_TEST_HOOKS
+    if (rc == OFFPAY_OK)
+        claim_delay();
+#endif
+    return rc;
 }
 
 void offpay__request_key(char        out[OFFPAY__REQUEST_KEY_STORED_MAX],
@@ -1222,8 +1284,8 @@ static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
     home = account_shard(l, account);
     rc = offpay__ledger_read_on(l, home, balance_tx, &b);
     if (rc == OFFPAY_OK && key != NULL)
-        rc =
-            offpay__request_check_shards(l, c.key, op_of(&c), c.named, c.total);
+        rc = offpay__request_check_shards(l, c.key, op_of(&c), c.named, c.total,
+                                          now);
     if (rc == OFFPAY_OK && offpay__ledger_spread(l, b.kind))
         rc = spread_external(l, &b, &c);
     else if (rc == OFFPAY_OK)
@@ -1723,7 +1785,7 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
         offpay__request_key(stored, "operator", 0, key);
         c.key = stored;
         rc = offpay__request_check_shards(l, stored, OFFPAY__REQ_ALLOWANCE,
-                                          wallet_account, limit);
+                                          wallet_account, limit, now);
     }
     /* the credential lives on its wallet account's shard, its serial and
      * escrow from that shard's range, and its key with it */

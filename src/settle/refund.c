@@ -248,7 +248,7 @@ offpay_err offpay_ledger_refund(offpay_ledger *l, uint64_t presentment,
         offpay__request_key(stored, "operator", 0, key);
         c.key = stored;
         rc = offpay__request_check_shards(l, stored, op_of(&c), presentment,
-                                          amount);
+                                          amount, now);
         if (rc != OFFPAY_OK)
             return rc;
     }

@@ -91,11 +91,14 @@ int offpay__ref_ok(const char *ref);
 
 /* On a ledger of several shards a key is unique within each shard only:
  * before anything moves, key (as stored) used on any shard for another
- * request than (op, account, amount) is OFFPAY_EEXISTS. (Each shard's
- * transaction checks again under its locks.) OFFPAY_OK on one shard. */
+ * request than (op, account, amount) is OFFPAY_EEXISTS, and the key is
+ * claimed for this request on shard 0 ("claim/KEY", its own transaction),
+ * so that of two requests under one key at once only one goes on. (Each
+ * shard's transaction checks again under its locks.) OFFPAY_OK on one
+ * shard. */
 offpay_err offpay__request_check_shards(offpay_ledger *l, const char *key,
                                         int op, uint64_t account,
-                                        int64_t amount);
+                                        int64_t amount, uint32_t now);
 
 /* A terminal's revocation (how: store.h's OFFPAY__RETIRED_*, or 0) written
  * to shards n-1..1 before shard 0's own transaction, at *at or the

@@ -76,8 +76,11 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
      * and at most the request's amount (a split deposit's part is less),
      * a deposit marked passed over, an allowance or issue without its
      * credential of that wallet account and limit, a refund without its
-     * first refund transfer (009_refunds) */
-    "SELECT COUNT(*) FROM request_keys r WHERE"
+     * first refund transfer (009_refunds); not a key's claim on a sharded
+     * ledger's shard 0 ("claim/KEY", src/settle/ledger.c), which names no
+     * money */
+    "SELECT COUNT(*) FROM request_keys r WHERE r.request_key NOT LIKE"
+    " 'claim/%' AND ("
     " (r.op IN (1, 2) AND r.result <> 0 AND NOT EXISTS (SELECT 1"
     "   FROM transfers x WHERE x.id = r.result AND x.amount <= r.amount"
     "   AND x.kind = CASE WHEN r.op = 1 THEN 'deposit' ELSE 'withdraw' END))"
@@ -94,7 +97,7 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     /* a funded refund without the deposit booked before it */
     " OR (r.op = 5 AND NOT EXISTS (SELECT 1 FROM transfers x"
     "   WHERE x.kind = 'deposit' AND x.presentment = r.account"
-    "   AND x.amount = r.amount AND x.id < r.result))",
+    "   AND x.amount = r.amount AND x.id < r.result)))",
     /* refunds (009_refunds, docs/settlement.md §13): refund transfers
      * that do not move money from their presentment's merchant to its
      * credential's wallet account or to a guarantee account; presentments

@@ -37,7 +37,9 @@
 #  L. the directory copy sends a shard only what it lacks, and a terminal
 #     committed out of id order still reaches it; a terminal's revocation
 #     that fails on one shard leaves no shard paying what another refuses,
-#     and sent again it finishes with the first shard's time.
+#     and sent again it finishes with the first shard's time;
+#  M. one Idempotency-Key for two requests at once whose homes are two
+#     shards: the second is refused, nothing of it booked.
 source "$(dirname "$0")/offpayd_lib.sh"
 [ "$BACKEND" = postgres ] || { echo "offpayd_shards.sh runs on PostgreSQL only (OFFPAY_TEST_BACKEND=postgres)"; exit 1; }
 read -r -a PG <<<"${OFFPAY_TEST_PG_ALL:-}"
@@ -382,8 +384,8 @@ for k in 0 1; do
     || fail "shard $k: ta's rotation record: '$got'"
 done
 n0=$(shard_sql 0 "SELECT count(*) FROM terminals")
-via 2
-run_cli 0 "rotated: tc is terminal $TC with the new key" -- \
+via 2   # (exit 1: its final upload had the copy's 3.00 refused)
+run_cli 1 "rotated: tc is terminal $TC with the new key" -- \
   "$OFFPAY" terminal rotate --terminal ta --passphrase-file tp --server "$URL" --new-terminal tc
 [ "$(shard_sql 0 "SELECT count(*) FROM terminals")" = "$n0" ] \
   && [ "$(shard_sql 1 "SELECT count(*) FROM terminals")" = "$n0" ] \
@@ -646,6 +648,7 @@ api POST "/v1/admin/terminals/$TE/revoke" '{}'
   || fail "revocation retried: $status $(cat resp.json); shard 0 $(rev_at 0), shard 1 $t1"
 audit_passes "after the map checks and the directory copies"
 
+
 # skip-ids (after a restore, docs/operations.md §5): each shard's next
 # serial moves, within its range; past a range it is refused, nothing
 # moved on that shard
@@ -659,4 +662,33 @@ run_cli 3 "moving by 1000000000 passes the ids a shard" -- \
   "$OFFPAY" admin skip-ids --shards shards.conf --by 1000000000
 [ "$(next_serial 0)" = $((n0 + 10)) ] && ok "past shard 0's range: nothing moved there" \
   || fail "shard 0 after a refused skip: $(next_serial 0)"
+
+# ---- M. one key for two requests at once, on two shards -------------------
+# A key is claimed on shard 0 before its request books anything (since
+# 0.13.0). A third process holds each keyed request 3 s between the claim
+# and the booking (a test hook); a deposit to W2 (shard 1) under the same
+# key, sent meanwhile through process 1, is refused and moves nothing.
+# (Before, both passed the look at the shards, and both were booked; each
+# one's resend was then refused, though it had moved money.)
+LEDGER="shards:$work/shards.conf"
+OFFPAY_TEST_CLAIM_DELAY_MS=3000 start_server; U[3]=$URL; p3=$server_pid; server_pid=
+w1b=$(balance "$W1"); w2b=$(balance "$W2")
+curl -s -o race1.json -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+  -H "Idempotency-Key: race-k" --data-binary '{"amount":"1.00"}' \
+  "${U[3]}/v1/admin/accounts/$W1/deposit" > race1.code &
+rp=$!
+sleep 1
+via 1
+api_once race-k POST "/v1/admin/accounts/$W2/deposit" '{"amount":"2.00"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "the key of a deposit to W1 still under way, for W2 on shard 1"
+wait "$rp" || true
+[ "$(cat race1.code)" = 200 ] && [ "$(balance "$W1")" = $((w1b + 100)) ] && [ "$(balance "$W2")" = "$w2b" ] \
+  && ok "the first request booked its 1.00 to W1; W2 got nothing" \
+  || fail "race: $(cat race1.code) $(cat race1.json); W1 $(balance "$W1") (was $w1b), W2 $(balance "$W2") (was $w2b)"
+api_once race-k POST "/v1/admin/accounts/$W1/deposit" '{"amount":"1.00"}'
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(balance "$W1")" = $((w1b + 100)) ] \
+  && ok "its resend replays it" || fail "resend: $status $(cat resp.json)"
+kill "$p3"; wait "$p3" 2>/dev/null || true
+audit_passes "after a key claimed at once for two shards"
+
 finish
