@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/jsonutil.h"
+#include "core/log.h"
 #include "core/message_int.h"
 #include "core/oserr.h"
 #include "offpay/core.h"
@@ -1774,12 +1775,17 @@ offpay_err offpay_terminal_credential(const offpay_terminal *t,
     return OFFPAY_OK;
 }
 
-static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l)
+/* Installs list l: a full list replaces the serials held, a delta adds to
+ * them, and with keep (a full list whose numbering went back) they are
+ * kept and its serials added. */
+static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l,
+                                int keep)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = OFFPAY_EJOURNAL;
 
-    if (l->base_seq == 0 && exec(t->db, "DELETE FROM revoked") != OFFPAY_OK)
+    if (l->base_seq == 0 && !keep &&
+        exec(t->db, "DELETE FROM revoked") != OFFPAY_OK)
         return OFFPAY_EJOURNAL;
     if (sqlite3_prepare_v2(t->db,
                            "INSERT OR IGNORE INTO revoked(serial) VALUES(?1)",
@@ -1816,6 +1822,7 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
     offpay_trust_bundle b;
     offpay_revlist      l;
     int                 have_l = 0, fresh_b = 0, fresh_l = 0, held_future;
+    int                 went_back = 0;
     uint64_t            latest;
     int64_t             sync_seq = 0;
     uint32_t            hw, hw_sync, rl_at, since = 0, newest = 0;
@@ -1852,16 +1859,28 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
             rc = OFFPAY_EFUTURE_DATED;
             goto out;
         }
-        if ((l.base_seq != 0 && l.base_seq != t->revlist_seq) ||
-            (l.base_seq == 0 && l.seq < t->revlist_seq)) {
+        /* A held list dated after now + skew (installed before that was
+         * checked) yields to any valid list of its sequence or later. */
+        held_future = t->revlist_issued_at > latest;
+        if (l.base_seq != 0 && l.base_seq != t->revlist_seq) {
             rc = OFFPAY_EREVLIST_SEQ;
             goto out;
         }
-        /* Newer: a later sequence, or the same list signed again later.
-         * A held list dated after now + skew (installed before that was
-         * checked) yields to any valid list of its sequence or later. */
-        held_future = t->revlist_issued_at > latest;
-        fresh_l = l.seq > t->revlist_seq ||
+        /* A full list numbered below the one held: an older list (which
+         * would un-revoke), unless the issuer signed it after the one held
+         * — then its numbering went back, as a ledger restored from an
+         * older copy's does (docs/operations.md §5). That one is taken,
+         * keeping every serial held: a revocation is never undone here,
+         * and the deltas follow the issuer's numbering again. */
+        if (l.base_seq == 0 && l.seq < t->revlist_seq) {
+            if (l.issued_at <= t->revlist_issued_at && !held_future) {
+                rc = OFFPAY_EREVLIST_SEQ;
+                goto out;
+            }
+            went_back = 1;
+        }
+        /* Newer: a later sequence, or the same list signed again later. */
+        fresh_l = went_back || l.seq > t->revlist_seq ||
                   (l.seq == t->revlist_seq &&
                    (l.issued_at > t->revlist_issued_at || held_future));
     }
@@ -1896,7 +1915,7 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
      * later does not get those hours for nothing). */
     if ((fresh_b &&
          (rc = meta_put(t->db, "bundle", bundle, bundle_len)) != OFFPAY_OK) ||
-        (fresh_l && (rc = store_revlist(t, &l)) != OFFPAY_OK) ||
+        (fresh_l && (rc = store_revlist(t, &l, went_back)) != OFFPAY_OK) ||
         (rc = query_i64(t->db,
                         "SELECT coalesce(max(seq), 0) FROM journal"
                         " WHERE seq <= ?1",
@@ -1919,6 +1938,13 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
     t->last_sync = hw_sync;
     t->sync_seq = sync_seq;
     t->payments_since_sync = since;
+    if (went_back)
+        offpay__log("offpay: the revocation list's number went back from %u "
+                    "to %u in a list signed later (was offpayd's ledger "
+                    "restored from an older copy?): taken, and the %zu "
+                    "serial(s) this terminal held revoked stay revoked\n",
+                    (unsigned)t->revlist_seq, (unsigned)l.seq,
+                    (size_t)t->n_revoked);
     rc = load_revoked(t);
 out:
     if (have_l)

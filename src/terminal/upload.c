@@ -641,6 +641,16 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
              rc == OFFPAY_OK ? st.revlist_seq : 0);
     if (rc == OFFPAY_OK)
         rc = get_b64(t, base_url, path, "revlist", &revlist, &revlist_len);
+    /* a delta from a number offpayd has not reached (EREVLIST_SEQ): its
+     * ledger went back to an older copy. Its full list, signed now, is
+     * taken keeping what this terminal held revoked (terminal.c). */
+    if (rc == OFFPAY_EREFUSED && st.revlist_seq != 0) {
+        offpay__log("offpay: offpayd's revocation list is numbered below "
+                    "this terminal's (%u): asking its full list\n",
+                    (unsigned)st.revlist_seq);
+        rc = get_b64(t, base_url, "/v1/revlist?since=0", "revlist", &revlist,
+                     &revlist_len);
+    }
     /* A clock found ahead of offpayd's: the newest time seen, and the time
      * of this sync, are offpayd's, so that once the terminal's clock is set
      * right it is not "behind the newest time seen" (ECLOCK_BEHIND) until

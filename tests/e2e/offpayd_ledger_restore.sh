@@ -11,7 +11,11 @@
 # cut off while uploading what was lost (offpayd killed once it committed
 # the first two of them) is taken up by the next, each payment paid once.
 # A terminal with nothing lost only asks. offpayd logs and counts what
-# was missing. The audit passes after every step.
+# was missing. A credential revoked after the backup stays revoked at the
+# terminal that took that list: the restored ledger's lists are numbered
+# below the terminal's, and the sync takes its full list (signed later)
+# keeping what it held revoked (since 0.13.0; before, every sync was
+# refused EREVLIST_SEQ from then on). The audit passes after every step.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 fetch_bundle
@@ -38,6 +42,7 @@ st=0; "$OFFPAY" terminal sync "${TA[@]}" --server "$URL" --json > s.json 2> s.er
 [ "$st" = 0 ] && [ "$(jq -c '[.sent, .rechecked, .lost]' s.json)" = '[0,20,0]' ] && [ ! -s s.err ] \
   && ok "a sync with nothing new asks about its paid payments, finds them held" || fail "check ($st): $(cat s.json s.err)"
 balances "esc=esc/$S1:9632 A=$MA:368" "21 payments settled, the check moved nothing"
+new_wallet wr "$W" 5.00; SR=$SERIAL # revoked after the backup (part 2)
 audit_passes "before the backup"
 
 # ---- 2. the backup, then more payments ----------------------------------
@@ -47,6 +52,7 @@ if [ "$BACKEND" = sqlite ]; then
 else
   stop_server TERM; ledger_copy ledger backup; start_server
 fi
+run_cli 0 "^credential $SR .*revoked at" -- "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$SR"
 new_wallet w2 "$W" 20.00; S2=$SERIAL # issued after the backup
 c=$(pay w1 3.00); accept ta "$c" 3.00 || fail "accept 3.00"
 c=$(pay w2 4.00); accept ta "$c" 4.00 || fail "accept 4.00"
@@ -97,6 +103,13 @@ st=0; "$OFFPAY" terminal sync "${TA[@]}" --server "$URL" --batch 2 > ta.out 2> t
   && grep -q "journal entry 22 refused by offpayd: ENOT_ISSUED" ta.err \
   && ok "ta: the list taken up: LEDGER LOST PAYMENTS, five paid again, 4.00 refused (its credential unknown now), exit 1" \
   || fail "ta ($st): $(cat ta.out ta.err)"
+grep -q "offpayd's revocation list is numbered below this terminal's (2): asking its full list" ta.err \
+  && grep -q "the revocation list's number went back from 2 to 1 in a list signed later" ta.err \
+  && "$OFFPAY" terminal status --terminal ta --json | jq -e '.revocation_list.seq == 1' >/dev/null \
+  && ok "ta: offpayd's list numbered below its own (the revocation after the backup is gone): its full list taken" \
+  || fail "ta's list after the restore: $(cat ta.err; "$OFFPAY" terminal status --terminal ta --json)"
+c=$(pay wr 1.00)
+run_cli 1 "EREVOKED" -- "$OFFPAY" terminal accept --terminal ta --code "$c" --amount 1.00
 balances "esc=esc/$S1:9207 A=$MA:793" "each lost payment of w1 paid once again, with the new 0.25"
 "$OFFPAY" terminal journal --terminal ta --json > j.json
 [ "$(jq -sc '[.[] | select(.seq >= 20) | [.seq, .settlement.outcome, .settlement.paid_minor, .settlement.reason]]' j.json)" = \
@@ -141,7 +154,7 @@ audit_passes "at the end"
 # offpayd stopped, moves the next serial and terminal id past them.
 stop_server TERM
 run_cli 2 "admin skip-ids: --by is 1..1000000000" -- "$OFFPAY" admin skip-ids --db "$LEDGER" --by 0
-run_cli 0 "the next credential serial is now $((S1 + 1001)), the next terminal id 1003 \(1000 past where they stood\)" -- \
+run_cli 0 "the next credential serial is now $((SR + 1001)), the next terminal id 1003 \(1000 past where they stood\)" -- \
   "$OFFPAY" admin skip-ids --db "$LEDGER" --by 1000
 if [ "$BACKEND" = postgres ]; then
   # the ledger opened as a one-line shard map (as docs/scaling.md allows)
@@ -151,7 +164,7 @@ if [ "$BACKEND" = postgres ]; then
 fi
 start_server
 new_wallet w3 "$W" 5.00
-[ "$SERIAL" = $((S1 + 1001)) ] && [ "$SERIAL" != "$S2" ] \
+[ "$SERIAL" = $((SR + 1001)) ] && [ "$SERIAL" != "$S2" ] \
   && ok "a credential issued after the restore: serial $SERIAL, not w2's $S2 again" \
   || fail "serial after skip-ids: $SERIAL (w2 holds $S2)"
 new_terminal tc "$MID"

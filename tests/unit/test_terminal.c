@@ -1356,6 +1356,60 @@ static void test_revlist_seq(void)
     world_free(&x);
 }
 
+/* A ledger restored from an older copy numbers its lists from that copy's
+ * (docs/operations.md §5): its full list, signed after the one held, is
+ * taken, and every serial held revoked stays revoked; an older list of
+ * the same copy, signed before, is still refused. (Before, every later
+ * list was EREVLIST_SEQ until the copy's numbering passed the terminal's,
+ * and the terminal's list grew stale.) */
+static void test_revlist_went_back(void)
+{
+    world              x;
+    offpay_wallet_cred c;
+    offpay_issuer     *copy = NULL;
+    offpay_sync_state  st;
+    char               cmd[1400], path[600];
+    uint8_t           *rl4 = NULL, *early = NULL, *later = NULL;
+    size_t             len4 = 0, early_len = 0, later_len = 0;
+    char              *code;
+
+    REQUIRE(world_init(&x, "revlist_back", 0));
+    REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW - DAY, NOW + 30 * DAY,
+                      OFFPAY_CRED_ALLOW_UNBOUND, NOW, &c));
+    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1001, NOW + 1)); /* list 2 */
+    /* the backup: the issuer's state as it is now */
+    snprintf(cmd, sizeof cmd, "cp -a '%s/issuer' '%s/issuer-copy'", x.dir,
+             x.dir);
+    REQUIRE(system(cmd) == 0);
+    REQUIRE_OK(offpay_issuer_revoke(x.is, c.serial, NOW + 2));  /* list 3 */
+    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1002, NOW + 3)); /* list 4 */
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 3, &rl4, &len4));
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl4, len4, NOW + 4));
+    REQUIRE_OK(offpay_issuer_open(in_dir(&x, "issuer-copy", path, sizeof path),
+                                  PASS, &copy));
+    /* the copy's list 2, signed before list 4: an older list */
+    REQUIRE_OK(offpay_issuer_revlist(copy, NOW + 2, &early, &early_len));
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, early, early_len, NOW + 5),
+              OFFPAY_EREVLIST_SEQ);
+    /* its list 3 (one revocation since the backup), signed later: taken */
+    REQUIRE_OK(offpay__issuer_revoke_any(copy, 1003, NOW + 10));
+    REQUIRE_OK(offpay_issuer_revlist(copy, NOW + 10, &later, &later_len));
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, later, later_len, NOW + 11),
+              OFFPAY_OK);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
+    CHECK(st.revlist_seq == 3 && st.revlist_issued_at == NOW + 10);
+    /* the credential revoked after the backup stays revoked here */
+    code = cpm(&x, 100, NOW + 12);
+    REQUIRE(code != NULL);
+    CHECK_ERR(check(x.t, code, 100, NOW + 12), OFFPAY_EREVOKED);
+    free(code);
+    offpay_issuer_close(copy);
+    free(rl4);
+    free(early);
+    free(later);
+    world_free(&x);
+}
+
 /* ---- the wallet file ------------------------------------------------- */
 
 /* Writes len bytes to path (replacing it). 1 on success. */
@@ -2986,6 +3040,7 @@ int main(void)
         {"upload_wait", test_upload_wait},
         {"revlist_stale", test_revlist_stale},
         {"revlist_seq", test_revlist_seq},
+        {"revlist_went_back", test_revlist_went_back},
         {"wallet_passphrase", test_wallet_passphrase},
         {"wallet_corrupt", test_wallet_corrupt},
         {"journal", test_journal},
