@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -208,17 +209,40 @@ uint32_t cli_now(void)
     return (uint32_t)time(NULL);
 }
 
+/* The terminal's settings while a passphrase is read without echo, for
+ * a signal that ends the process meanwhile (Ctrl-C) to give back: else
+ * the shell is left typing blind. */
+static struct termios        prompt_tty;
+static volatile sig_atomic_t prompt_fd = -1;
+static const int prompt_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define N_PROMPT_SIGNALS (sizeof prompt_signals / sizeof *prompt_signals)
+
+static void prompt_signal(int sig)
+{
+    if (prompt_fd >= 0)
+        tcsetattr(prompt_fd, TCSAFLUSH, &prompt_tty); /* async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* Reads one line into a sodium_malloc'd buffer, without echo on a tty. */
 static char *read_secret_line(FILE *in, int tty)
 {
-    struct termios old, noecho;
-    char          *buf = sodium_malloc(1024);
-    size_t         n;
+    struct termios   noecho;
+    struct sigaction sa, was[N_PROMPT_SIGNALS];
+    char            *buf = sodium_malloc(1024);
+    size_t           n;
 
     if (buf == NULL)
         return NULL;
-    if (tty && tcgetattr(fileno(in), &old) == 0) {
-        noecho = old;
+    if (tty && tcgetattr(fileno(in), &prompt_tty) == 0) {
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = prompt_signal;
+        sigemptyset(&sa.sa_mask);
+        prompt_fd = fileno(in);
+        for (size_t i = 0; i < N_PROMPT_SIGNALS; i++)
+            sigaction(prompt_signals[i], &sa, &was[i]);
+        noecho = prompt_tty;
         noecho.c_lflag &= ~(tcflag_t)ECHO;
         tcsetattr(fileno(in), TCSAFLUSH, &noecho);
     } else {
@@ -227,7 +251,10 @@ static char *read_secret_line(FILE *in, int tty)
     if (fgets(buf, 1024, in) == NULL)
         buf[0] = '\0';
     if (tty) {
-        tcsetattr(fileno(in), TCSAFLUSH, &old);
+        tcsetattr(fileno(in), TCSAFLUSH, &prompt_tty);
+        prompt_fd = -1;
+        for (size_t i = 0; i < N_PROMPT_SIGNALS; i++)
+            sigaction(prompt_signals[i], &was[i], NULL);
         fputc('\n', stderr);
     }
     n = strlen(buf);

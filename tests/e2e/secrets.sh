@@ -77,6 +77,33 @@ EOF
   fi
 fi
 
+# Ctrl-C at the passphrase prompt gives the terminal its echo back (the
+# process ends by SIGINT, as it would without the prompt).
+if command -v python3 >/dev/null; then
+  out=$(python3 - "$OFFPAY" <<'EOF'
+import os, pty, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ.pop("OFFPAY_PASSPHRASE", None)
+    os.execv(sys.argv[1], [sys.argv[1], "wallet", "balance", "--wallet", "w"])
+end = time.time() + 5
+while time.time() < end and termios.tcgetattr(fd)[3] & termios.ECHO:
+    time.sleep(0.01)
+print("echo off at the prompt:", not termios.tcgetattr(fd)[3] & termios.ECHO)
+os.write(fd, b"\x03")
+_, status = os.waitpid(pid, 0)
+print("echo after Ctrl-C:", bool(termios.tcgetattr(fd)[3] & termios.ECHO))
+print("signal:", os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)
+EOF
+)
+  if grep -q "echo off at the prompt: True" <<<"$out" && grep -q "echo after Ctrl-C: True" <<<"$out" &&
+     grep -q "signal: 2" <<<"$out"; then
+    ok "Ctrl-C at the prompt: echo given back, ended by SIGINT"
+  else
+    fail "Ctrl-C at the prompt"; printf '%s\n' "$out" | sed 's/^/    | /'
+  fi
+fi
+
 # ---- OFFPAY_PASSPHRASE is wiped; the process is non-dumpable -----------
 # A command that blocks reading a code on standard input, started with the
 # passphrase in its environment. As root, run it as nobody, so that the
