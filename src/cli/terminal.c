@@ -2077,8 +2077,12 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
                                       "refuse payments");
     if (s->warnings & OFFPAY_STATUS_WARN_CREDENTIAL)
         printf("WARNING: the terminal's own credential has used %u %% of its "
-               "window (expires %s): ask the issuer for a renewal\n",
-               s->credential_pct, cli_iso_time(s->cred.expires, t1));
+               "window and expires %s (in %lld day(s)): ask the issuer for a "
+               "renewal\n",
+               s->credential_pct, cli_iso_time(s->cred.expires, t1),
+               s->cred.expires > s->now
+                   ? ((long long)s->cred.expires - (long long)s->now) / 86400
+                   : 0LL);
     if (s->warnings & OFFPAY_STATUS_WARN_CRED_KEY)
         printf("WARNING: the terminal's own credential was signed by issuer "
                "key %u, which its trust bundle no longer holds (retired): "

@@ -113,7 +113,12 @@ offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
         s->warnings |= OFFPAY_STATUS_WARN_REVLIST;
     if (s->upload_pct >= OFFPAY_STATUS_WARN_PERCENT)
         s->warnings |= OFFPAY_STATUS_WARN_UPLOAD;
-    if (t->has_cred && s->credential_pct >= OFFPAY_STATUS_WARN_PERCENT)
+    /* at 80 % of its window, or 14 days before its end whatever the
+     * window: a credential issued short (its issuer key's last days) left
+     * no time for a renewal by the percentage alone */
+    if (t->has_cred && (s->credential_pct >= OFFPAY_STATUS_WARN_PERCENT ||
+                        (uint64_t)now + OFFPAY_STATUS_WARN_CRED_DAYS * 86400u >=
+                            t->cred.expires))
         s->warnings |= OFFPAY_STATUS_WARN_CREDENTIAL;
     if (t->has_cred) {
         const uint8_t *pk;

@@ -2922,6 +2922,19 @@ static void test_status_limits(void)
     /* A clock set back behind the high-water mark. */
     REQUIRE_OK(offpay_terminal_get_status(x.t, NOW, &s));
     CHECK_ERR(s.state, OFFPAY_ECLOCK_BEHIND);
+    /* A credential issued short (in its issuer key's last days): 10 days
+     * of window, 10 % used, 9 days left: it warns by its end all the same
+     * (since 0.13.0; the percentage alone said nothing for 8 days). */
+    {
+        offpay_terminal *t2 = new_terminal_window(&x, "short", 1, EUR, NOW,
+                                                  NOW - DAY, NOW + 9 * DAY);
+
+        REQUIRE(t2 != NULL);
+        REQUIRE_OK(offpay_terminal_get_status(t2, NOW, &s));
+        CHECK((s.warnings & OFFPAY_STATUS_WARN_CREDENTIAL) &&
+              s.credential_pct == 10);
+        offpay_terminal_close(t2);
+    }
     world_free(&x);
 }
 
