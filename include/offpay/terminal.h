@@ -271,15 +271,16 @@ offpay_err offpay_terminal_check(offpay_terminal *t, const char *text, size_t n,
  * and even a reopened journal cannot say whether the payment is in it, or
  * it holds the row but cannot sync it to the disk again —
  * the merchant must check the journal (or the next sync) before handing
- * over goods. On any other error nothing is recorded (except double-spend
- * evidence: a second code with a seen (serial, counter) but other bytes is
- * kept in the evidence table and refused with OFFPAY_EDOUBLE_SPEND). out
- * may be NULL; it is zeroed first. On OFFPAY_EREPLAY (these exact bytes
- * were accepted) and OFFPAY_EDOUBLE_SPEND, out receives the EARLIER
- * acceptance from the journal (its seq, charge and time; payment is the
- * code just scanned), so the cashier can say "already paid" instead of
- * asking again; out->seq stays 0 if the journal cannot tell. An acceptance
- * also raises the clock's high-water mark to now.
+ * over goods; out then holds the code (payment, charged, time; seq 0) for
+ * offpay_terminal_journal_find (since 0.13.0; it was zeroed). On any other
+ * error nothing is recorded (except double-spend evidence: a second code with a
+ * seen (serial, counter) but other bytes is kept in the evidence table and
+ * refused with OFFPAY_EDOUBLE_SPEND). out may be NULL; it is zeroed first. On
+ * OFFPAY_EREPLAY (these exact bytes were accepted) and OFFPAY_EDOUBLE_SPEND,
+ * out receives the EARLIER acceptance from the journal (its seq, charge and
+ * time; payment is the code just scanned), so the cashier can say "already
+ * paid" instead of asking again; out->seq stays 0 if the journal cannot tell.
+ * An acceptance also raises the clock's high-water mark to now.
  */
 offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
                                   size_t n, int64_t charge, uint32_t now,

@@ -2218,6 +2218,22 @@ static offpay_err run_stmt(offpay_terminal *t, sqlite3_stmt **slot,
     return rc;
 }
 
+/* OFFPAY_EOUTCOME, with the code in out (seq 0: the journal cannot say),
+ * so that the caller can ask offpay_terminal_journal_find for its serial
+ * and counter once the journal reads again. */
+static offpay_err outcome_unknown(offpay_acceptance    *out,
+                                  const offpay_payment *p, int64_t charged,
+                                  uint32_t now)
+{
+    if (out != NULL) {
+        out->payment = *p;
+        out->charged = charged;
+        out->seq = 0;
+        out->time = now;
+    }
+    return OFFPAY_EOUTCOME;
+}
+
 offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
                                   size_t n, int64_t charge, uint32_t now,
                                   offpay_acceptance *out)
@@ -2300,7 +2316,7 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
         held = reopen_db(t) == OFFPAY_OK ? journal_holds(t, &p, code, len, NULL)
                                          : JOURNAL_UNKNOWN;
         if (held == JOURNAL_UNKNOWN) {
-            rc = OFFPAY_EOUTCOME;
+            rc = outcome_unknown(out, &p, charged, now);
             goto out;
         }
         if (held != JOURNAL_SAME)
@@ -2310,7 +2326,7 @@ offpay_err offpay_terminal_accept(offpay_terminal *t, const char *text,
          * once a checkpoint has synced the WAL again (test_powerloss). */
         if (sqlite3_wal_checkpoint_v2(t->db, NULL, SQLITE_CHECKPOINT_FULL, NULL,
                                       NULL) != SQLITE_OK) {
-            rc = OFFPAY_EOUTCOME;
+            rc = outcome_unknown(out, &p, charged, now);
             goto out;
         }
     }

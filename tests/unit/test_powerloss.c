@@ -337,18 +337,23 @@ static void test_terminal_cut_mid_accept_never_says_accepted(void)
     offpay__faultfs_reboot();
     CHECK(n >= 2);
     for (uint64_t k = 1; k <= n; k++) {
-        offpay_err rc;
+        offpay_acceptance acc;
+        offpay_err        rc;
 
         REQUIRE(copy_dir(base, run));
         t = NULL;
         REQUIRE_OK(offpay_terminal_open(run, PASS, &t));
         offpay__faultfs_arm(k, OFFPAY__FAULTFS_LOST, 1);
         rc = offpay_terminal_accept(t, codes[0], strlen(codes[0]), 100,
-                                    NOW + 60, NULL);
+                                    NOW + 60, &acc);
         CHECK(rc != OFFPAY_OK);
         cuts_run++;
-        if (k == n)
+        if (k == n) {
             CHECK_ERR(rc, OFFPAY_EOUTCOME);
+            /* what to look the payment up with (since 0.13.0) */
+            CHECK(acc.payment.cred.serial != 0 && acc.payment.counter != 0 &&
+                  acc.charged == 100 && acc.seq == 0 && acc.time == NOW + 60);
+        }
         offpay_terminal_close(t);
         REQUIRE(offpay__faultfs_reboot() == 0);
     }
