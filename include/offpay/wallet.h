@@ -588,6 +588,18 @@ offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
                                      offpay_wallet_lost_report *rep);
 
 /*
+ * offpay_wallet_set_passphrase — seals the wallet file under a new
+ * passphrase (a fresh salt), replacing it atomically: afterwards only the
+ * new one opens it; its credentials, counters and log are unchanged (the
+ * log's key is inside the sealed file). Since 0.13.0. Errors:
+ * OFFPAY_EINVAL, OFFPAY_EROFS (opened read-only), OFFPAY_EBUSY (let go
+ * during a sync), OFFPAY_EPASSPHRASE_SHORT, OFFPAY_ENOMEM, the file
+ * system's (the file then unchanged, under the old passphrase).
+ */
+offpay_err offpay_wallet_set_passphrase(offpay_wallet *w,
+                                        const char    *passphrase);
+
+/*
  * offpay_wallet_backup — writes to path (must not exist) what a restore
  * needs, sealed under passphrase as a wallet file is (Argon2id,
  * XChaCha20-Poly1305): the wallet's key, the pinned root key, the trust

@@ -86,6 +86,9 @@ int cli_secure_start(void);
  * message printed.
  */
 char *cli_passphrase(const char *file, const char *prompt, int confirm);
+/* The same asked on the terminal only (never the environment's, which is
+ * the old one when a passphrase is changed). */
+char *cli_passphrase_tty(const char *prompt, int confirm);
 void  cli_passphrase_free(char *p);
 
 /*

@@ -364,8 +364,7 @@ static int new_passphrase_too_short(const char *p)
 
 char *cli_passphrase(const char *file, const char *prompt, int confirm)
 {
-    char *p, *again;
-    FILE *tty;
+    char *p;
 
     if (file != NULL) {
         size_t   len = 0;
@@ -394,6 +393,14 @@ char *cli_passphrase(const char *file, const char *prompt, int confirm)
             return NULL;
         return secret_dup(env_passphrase, strlen(env_passphrase));
     }
+    return cli_passphrase_tty(prompt, confirm);
+}
+
+char *cli_passphrase_tty(const char *prompt, int confirm)
+{
+    char *p, *again;
+    FILE *tty;
+
     tty = fopen("/dev/tty", "r+");
     if (tty == NULL) {
         fprintf(stderr, "offpay: no passphrase: use --passphrase-file FILE or "

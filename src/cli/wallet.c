@@ -65,6 +65,11 @@ static const char help[] =
     "it\n"
     "      --amount AMOUNT (required)   --expires UNIXTIME (optional)\n"
     "      --server URL    (default: the server enrolled with)\n"
+    "  passphrase      seal the wallet under a new passphrase (its\n"
+    "                  credentials, counters and log unchanged); the old\n"
+    "                  one opens it no more\n"
+    "      --new-passphrase-file FILE   (else asked twice on the terminal;\n"
+    "                  never taken from OFFPAY_PASSPHRASE)\n"
     "  backup          write the wallet's key, root, bundle, credentials and\n"
     "                  server, sealed under a backup passphrase; never its\n"
     "                  counters\n"
@@ -149,7 +154,7 @@ typedef struct wallet_args {
     int show, yes, force;
     /* the online life */
     const char *out, *from, *backup_pass, *reason, *expires, *renew_days,
-        *renew_below;
+        *renew_below, *new_pass;
     int no_renew;
 } wallet_args;
 
@@ -175,6 +180,7 @@ static int parse(int argc, char **argv, void *args)
         {"out", required_argument, NULL, 'o'},
         {"from", required_argument, NULL, 'F'},
         {"backup-passphrase-file", required_argument, NULL, 'B'},
+        {"new-passphrase-file", required_argument, NULL, 'n'},
         {"reason", required_argument, NULL, 'R'},
         {"expires", required_argument, NULL, 'e'},
         {"renew-days", required_argument, NULL, 'D'},
@@ -241,6 +247,9 @@ static int parse(int argc, char **argv, void *args)
             break;
         case 'B':
             a->backup_pass = optarg;
+            break;
+        case 'n':
+            a->new_pass = optarg;
             break;
         case 'R':
             a->reason = optarg;
@@ -1428,6 +1437,37 @@ out:
     return status;
 }
 
+static int cmd_passphrase(const void *args, const char *arg CLI_UNUSED)
+{
+    const wallet_args *a = args;
+    offpay_wallet     *w;
+    char              *pass;
+    int                status = EXIT_OK;
+    offpay_err         rc;
+
+    w = open_wallet(a, &status);
+    if (w == NULL)
+        return status;
+    pass = a->new_pass != NULL
+               ? cli_passphrase(a->new_pass, "New wallet passphrase", 1)
+               : cli_passphrase_tty("New wallet passphrase", 1);
+    if (pass == NULL) {
+        offpay_wallet_close(w);
+        return EXIT_FAILURE_IO;
+    }
+    rc = offpay_wallet_set_passphrase(w, pass);
+    cli_passphrase_free(pass);
+    if (rc != OFFPAY_OK)
+        status = cli_fail_at(NULL, "sealing under the new passphrase",
+                             a->wallet, rc);
+    else
+        printf("%s is sealed under the new passphrase (the old one opens it "
+               "no more; a backup keeps its own)\n",
+               a->wallet);
+    offpay_wallet_close(w);
+    return status;
+}
+
 static int cmd_backup(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
@@ -1589,6 +1629,7 @@ int cli_wallet(int argc, char **argv)
         {"upload", 0, cmd_upload, "server"},
         {"enroll", 0, cmd_enroll, "server code"},
         {"allowance", 0, cmd_allowance, "server amount expires"},
+        {"passphrase", 0, cmd_passphrase, "new-passphrase-file"},
         {"backup", 0, cmd_backup, "out backup-passphrase-file force"},
         {"restore", 0, cmd_restore, "from backup-passphrase-file"},
         {"report-lost", 0, cmd_report_lost, "server reason"},

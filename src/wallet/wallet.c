@@ -994,6 +994,35 @@ static offpay_err save(offpay_wallet *w)
     return rc;
 }
 
+offpay_err offpay_wallet_set_passphrase(offpay_wallet *w,
+                                        const char    *passphrase)
+{
+    offpay__wallet_sealer *old, *next = NULL;
+    offpay_err             rc;
+
+    if (w == NULL || passphrase == NULL)
+        return OFFPAY_EINVAL;
+    if (w->path == NULL || w->sealer == NULL)
+        return w->reading ? OFFPAY_EROFS : OFFPAY_EINVAL;
+    if (w->let_go)
+        return OFFPAY_EBUSY;
+    /* a fresh salt and the KDF cost of a new file; the log's key is inside
+     * the sealed state, so the log itself is not rewritten */
+    rc = offpay__wallet_sealer_new(passphrase, &next);
+    if (rc != OFFPAY_OK)
+        return rc;
+    old = w->sealer;
+    w->sealer = next;
+    rc = save(w); /* atomic: the file is under one passphrase or the other */
+    if (rc != OFFPAY_OK) {
+        w->sealer = old;
+        offpay__wallet_sealer_free(next);
+        return rc;
+    }
+    offpay__wallet_sealer_free(old);
+    return OFFPAY_OK;
+}
+
 /* Appends one record (a code or a receipt) to the log, durably. */
 static offpay_err append(offpay_wallet *w,
                          const uint8_t  p[OFFPAY__LOG_PLAIN_BYTES])

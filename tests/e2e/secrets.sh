@@ -33,6 +33,28 @@ expect 0 "created|wallet" -- \
 # An existing file opens with its passphrase whatever its length rule.
 expect 0 "EUR" -- "$OFFPAY" wallet balance --wallet w --passphrase-file wp
 
+# A wallet's passphrase changed (since 0.13.0): sealed anew, the old one
+# refused, the log (a code made before) and the counters carried on; a
+# short new one refused with the file unchanged.
+"$OFFPAY" wallet pay --wallet w --passphrase-file wp --currency EUR --amount 1.00 > pp_code1
+"$OFFPAY" wallet log --wallet w --passphrase-file wp > pp_log1
+printf 'a new wallet passphrase\n' > np
+expect 0 "sealed under the new passphrase" -- \
+  "$OFFPAY" wallet passphrase --wallet w --passphrase-file wp --new-passphrase-file np
+expect 3 "EPASSPHRASE" -- "$OFFPAY" wallet balance --wallet w --passphrase-file wp
+"$OFFPAY" wallet log --wallet w --passphrase-file np > pp_log2
+cmp -s pp_log1 pp_log2 && ok "the log reads the same under the new passphrase" \
+  || fail "log after the change: $(diff pp_log1 pp_log2)"
+"$OFFPAY" wallet pay --wallet w --passphrase-file np --currency EUR --amount 1.00 > pp_code2
+[ "$(wc -l < pp_log2)" -ge 1 ] && [ -s pp_code2 ] && ! cmp -s pp_code1 pp_code2 \
+  && [ "$("$OFFPAY" wallet log --wallet w --passphrase-file np | wc -l)" = $(($(wc -l < pp_log2) + 1)) ] \
+  && ok "a payment after the change: a new code, logged" || fail "pay after the change"
+expect 3 "EPASSPHRASE_SHORT" -- \
+  "$OFFPAY" wallet passphrase --wallet w --passphrase-file np --new-passphrase-file short
+expect 0 "sealed under the new passphrase" -- \
+  "$OFFPAY" wallet passphrase --wallet w --passphrase-file np --new-passphrase-file wp
+expect 0 "EUR" -- "$OFFPAY" wallet balance --wallet w --passphrase-file wp
+
 # The prompt refuses a short new passphrase before asking to repeat it.
 if command -v python3 >/dev/null; then
   out=$(python3 - "$OFFPAY" <<'EOF'
