@@ -1,11 +1,12 @@
 /*
  * fuzz_server_online.c — offpayd's parsers of the online endpoints' bodies
  * (src/server/wallet_online.c): POST /v1/admin/enrollments, /v1/wallet/
- * enroll, /v1/wallet/allowance, /v1/terminal/rotate, the optional
- * {"expires"} of a lost wallet's enrollment code and {"reason"} of the
- * revocations, and the empty body of status and decommission. Every input
- * goes through all seven; each either refuses it with
- * MALFORMED_JSON or BAD_FIELD, or yields values within their bounds.
+ * enroll, /v1/wallet/allowance, /v1/wallet/restore-floor,
+ * /v1/terminal/rotate, the optional {"expires"} of a lost wallet's
+ * enrollment code and {"reason"} of the revocations, and the empty body of
+ * status and decommission. Every input goes through all eight; each either
+ * refuses it with MALFORMED_JSON or BAD_FIELD, or yields values within their
+ * bounds.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char                reason[SRV_REF_MAX + 1], hint[160];
     uint8_t             pk[OFFPAY_PK_BYTES];
     uint32_t            expires = 1, until = 1;
+    uint64_t            serial = 1;
     int                 e;
 
     e = srv_parse_enrollment(data, size, &en, hint, sizeof hint);
@@ -65,6 +67,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     e = srv_parse_rotate(data, size, pk, &expires, hint, sizeof hint);
     if (e != 0)
         refused(e);
+    e = srv_parse_serial(data, size, &serial, hint, sizeof hint);
+    if (e != 0) {
+        refused(e);
+        if (serial != 0)
+            abort();
+    } else if (serial == 0 || serial > SRV_ID_MAX) {
+        abort();
+    }
     e = srv_parse_expires(data, size, &until, hint, sizeof hint);
     if (e != 0) {
         refused(e);

@@ -1287,6 +1287,24 @@ offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
                                       size_t                     *n);
 
 /*
+ * offpay_ledger_wallet_restore_floor — the first counter a restored copy
+ * of pk's wallet may sign with credential serial, handed out once
+ * (docs/settlement.md §12, "Safe restore"; POST /v1/wallet/restore-floor):
+ * in one transaction the credential's restore floor becomes the larger of
+ * the highest counter the ledger has seen of it + 1 +
+ * OFFPAY_WALLET_RESTORE_GAP and the floor handed out before +
+ * OFFPAY_WALLET_RESTORE_GAP, and is put in *floor (UINT32_MAX when that
+ * is past the last counter). Two copies restored from one backup so get
+ * ranges of their own even when neither uploaded a code yet; an answer
+ * that is lost only wastes counters. Errors: OFFPAY_EINVAL,
+ * OFFPAY_ENOTFOUND (no such credential, or not issued to pk),
+ * OFFPAY_ESTORE. Added after 0.13.0.
+ */
+offpay_err offpay_ledger_wallet_restore_floor(offpay_ledger *l,
+                                              const uint8_t pk[OFFPAY_PK_BYTES],
+                                              uint64_t serial, uint32_t *floor);
+
+/*
  * offpay_ledger_wallet_revoke — a lost wallet (by key pk, or by account
  * when pk is NULL), in one transaction: the key is revoked (no allowance,
  * status or enrollment any more), and every credential issued to it that

@@ -439,8 +439,10 @@ offpay_err offpay_wallet_upload(offpay_wallet *w, const char *base_url,
 /* Longest offpayd URL a wallet remembers. */
 #define OFFPAY_WALLET_URL_MAX 255
 
-/* Counters a restored credential skips above the highest the server saw:
- * room for codes the lost device made that no terminal uploaded yet. */
+/* Counters a restored credential skips above the highest the server saw,
+ * and above the range offpayd handed the copy restored before it
+ * (POST /v1/wallet/restore-floor): room for codes the lost device, or
+ * that copy, made that no terminal uploaded yet. */
 #define OFFPAY_WALLET_RESTORE_GAP 100
 
 /* The wallet's account at offpayd, as the server last said. */
@@ -528,8 +530,12 @@ typedef struct offpay_wallet_sync_report {
  * remembered server): uploads the spend log (offpay_wallet_upload; fn and
  * ctx as there), reads the wallet's account and credentials
  * (POST /v1/wallet/status), and then per credential: raises the next
- * counter above the highest the server saw (plus
- * OFFPAY_WALLET_RESTORE_GAP for a frozen one, which is unfrozen), records
+ * counter above the highest the server saw; a frozen one (a restore) is
+ * unfrozen at the restore floor offpayd hands out once
+ * (POST /v1/wallet/restore-floor: at least that counter + 1 +
+ * OFFPAY_WALLET_RESTORE_GAP, and a gap above what an earlier copy of the
+ * same backup was handed; from an offpayd without it, that counter + 1 +
+ * the gap, said in the log); records
  * the server's escrow and the codes not presented yet, so available
  * offline releases what settlement did not take (offpay_wallet_balance);
  * installs the credentials issued to this key the wallet lacks (a

@@ -534,6 +534,9 @@ int srv_parse_reason(const uint8_t *body, size_t len, char *reason,
  * POST /v1/admin/wallets/ACCOUNT/enrollment. */
 int srv_parse_expires(const uint8_t *body, size_t len, uint32_t *expires,
                       char *hint_buf, size_t hint_cap);
+/* POST /v1/wallet/restore-floor: {"serial":"N"} (N > 0). */
+int srv_parse_serial(const uint8_t *body, size_t len, uint64_t *serial,
+                     char *hint_buf, size_t hint_cap);
 /* An empty body or "{}": POST /v1/wallet/status, /v1/terminal/decommission
  * (a field is BAD_FIELD). */
 int srv_parse_empty(const uint8_t *body, size_t len, char *hint_buf,
@@ -545,6 +548,7 @@ void srv_wallet_enroll(srv_req *r, srv_reply *out);
 void srv_wallet_status(srv_req *r, srv_reply *out);
 void srv_wallet_allowance(srv_req *r, srv_reply *out);
 void srv_wallet_revoke(srv_req *r, srv_reply *out);
+void srv_wallet_restore_floor(srv_req *r, srv_reply *out);
 void srv_admin_wallet_get(srv_req *r, srv_reply *out);
 void srv_admin_wallet_revoke(srv_req *r, srv_reply *out);
 void srv_terminal_rotate(srv_req *r, srv_reply *out);

@@ -8,6 +8,7 @@
  *   POST /v1/wallet/enroll              a wallet key uses a code
  *   POST /v1/wallet/status              its account and credentials
  *   POST /v1/wallet/allowance           a new credential from its account
+ *   POST /v1/wallet/restore-floor       a restored copy's counters
  *   POST /v1/wallet/revoke              the owner revokes a lost wallet
  *   POST /v1/terminal/rotate            a terminal's new key
  *   POST /v1/terminal/decommission      a terminal revokes itself
@@ -44,6 +45,9 @@ static const srv_field fields_rotate[2] = {
 };
 static const srv_field fields_reason[1] = {
     {"reason", SRV_FT_TEXT, 0, SRV_REF_MAX},
+};
+static const srv_field fields_serial[1] = {
+    {"serial", SRV_FT_ID, 1, SRV_ID_MAX},
 };
 static const srv_field fields_expires[1] = {
     {"expires", SRV_FT_UINT, 0, UINT32_MAX},
@@ -186,6 +190,24 @@ int srv_parse_expires(const uint8_t *body, size_t len, uint32_t *expires,
         e = bad(hint_buf, hint_cap, "expires: a unix time");
     if (e == 0 && v[0].present)
         *expires = (uint32_t)v[0].u;
+    json_decref(doc);
+    return e;
+}
+
+int srv_parse_serial(const uint8_t *body, size_t len, uint64_t *serial,
+                     char *hint_buf, size_t hint_cap)
+{
+    srv_value v[SRV_N(fields_serial)];
+    json_t   *doc = NULL;
+    int       e;
+
+    *serial = 0;
+    e = srv_parse_object(body, len, fields_serial, SRV_N(fields_serial), v,
+                         &doc, hint_buf, hint_cap);
+    if (e == 0 && v[0].u == 0)
+        e = bad(hint_buf, hint_cap, "serial: a credential's serial");
+    if (e == 0)
+        *serial = v[0].u;
     json_decref(doc);
     return e;
 }
@@ -605,6 +627,39 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
         reply = NULL;
     }
     srv_ok(out, reply);
+}
+
+/* A restored copy of the wallet unfreezing one of its credentials: the
+ * first counter it may sign, handed out once (docs/settlement.md §12,
+ * "Safe restore"). The answer is signed as every answer is. */
+void srv_wallet_restore_floor(srv_req *r, srv_reply *out)
+{
+    offpay_ledger_wallet_info w;
+    char                      hint[128];
+    uint64_t                  serial = 0;
+    uint32_t                  floor = 0;
+    offpay_err                rc;
+    int                       e;
+
+    e = srv_parse_serial(r->body, r->body_len, &serial, hint, sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    if (auth_wallet(r, &w, 0, out) != 0)
+        return;
+    rc = offpay_ledger_wallet_restore_floor(r->l, w.pk, serial, &floor);
+    if (rc == OFFPAY_ENOTFOUND) {
+        srv_fail_engine(out, rc,
+                        "serial: no credential of this wallet's key has it");
+        return;
+    }
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "restore floor");
+        return;
+    }
+    srv_ok(out, json_pack("{s:o, s:I}", "serial", srv_json_id(serial), "floor",
+                          (json_int_t)floor));
 }
 
 void srv_wallet_revoke(srv_req *r, srv_reply *out)

@@ -4,6 +4,7 @@
  * one-time enrollment codes, enrollment of a wallet key with its own
  * account, allowances the wallet asks for itself, what a wallet's sync
  * reads (its account and credentials with the highest counter seen), the
+ * counter range a restored copy of it unfreezes a credential at, the
  * revocation of a lost wallet, and a terminal's key rotation.
  *
  * Each public function is one transaction (offpay__ledger_tx). Issuing an
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "offpay/core.h"
+#include "offpay/wallet.h" /* OFFPAY_WALLET_RESTORE_GAP */
 #include "settle/settle_int.h"
 
 #define REF_MAX 128
@@ -489,6 +491,55 @@ offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
     }
     *out = c.v;
     *n = c.n;
+    return OFFPAY_OK;
+}
+
+/* ---- a restored copy's counters ------------------------------------- */
+
+struct floor_ctx {
+    const uint8_t *pk;
+    uint64_t       serial;
+    uint64_t       floor;
+};
+
+static offpay_err floor_tx(offpay_ledger *l, void *p)
+{
+    struct floor_ctx *c = p;
+    offpay__cred_row  row;
+    offpay_err        rc;
+
+    rc = l->ops->creds_lock(l->store, &c->serial, 1);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->cred_get(l->store, c->serial, &row);
+    if (rc != OFFPAY_OK)
+        return rc;
+    /* another key's credential is no business of this wallet's: not
+     * told apart from one that does not exist */
+    if (sodium_memcmp(row.wallet_pk, c->pk, OFFPAY_PK_BYTES) != 0)
+        return OFFPAY_ENOTFOUND;
+    return l->ops->cred_restore_floor(l->store, c->serial,
+                                      OFFPAY_WALLET_RESTORE_GAP, &c->floor);
+}
+
+offpay_err offpay_ledger_wallet_restore_floor(offpay_ledger *l,
+                                              const uint8_t pk[OFFPAY_PK_BYTES],
+                                              uint64_t serial, uint32_t *floor)
+{
+    struct floor_ctx c;
+    offpay_err       rc;
+
+    if (floor != NULL)
+        *floor = 0;
+    if (l == NULL || pk == NULL || serial == 0 || floor == NULL)
+        return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.pk = pk;
+    c.serial = serial;
+    rc = offpay__ledger_tx(l, floor_tx, &c);
+    if (rc != OFFPAY_OK)
+        return rc;
+    /* past the last counter: the credential makes no code any more */
+    *floor = c.floor > UINT32_MAX ? UINT32_MAX : (uint32_t)c.floor;
     return OFFPAY_OK;
 }
 

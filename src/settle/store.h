@@ -459,6 +459,12 @@ typedef struct offpay__store_ops {
      * the uploading key): the highest such counter is kept */
     offpay_err (*cred_counter_seen)(offpay__store *s, uint64_t serial,
                                     uint32_t counter);
+    /* a restored copy of serial's wallet unfreezes it (013_restore_floors):
+     * its restore floor becomes the larger of the highest counter seen
+     * (as wallet_creds gives it) + 1 + gap and the floor before + gap, in
+     * one statement, and is returned in *floor; ENOTFOUND */
+    offpay_err (*cred_restore_floor)(offpay__store *s, uint64_t serial,
+                                     uint32_t gap, uint64_t *floor);
     /* the ledger's expiry of serial becomes at, if later (a lost wallet's
      * credential: its escrow is due at at + the upload grace) */
     offpay_err (*cred_cut_expiry)(offpay__store *s, uint64_t serial,
@@ -515,7 +521,7 @@ typedef struct offpay__store_ops {
     X(enroll_add) X(enroll_get) X(enroll_void) X(enroll_use) \
     X(wallet_key_add) \
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
-    X(cred_counter_seen) \
+    X(cred_counter_seen) X(cred_restore_floor) \
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \

@@ -1460,6 +1460,8 @@ static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at);
 static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
                                       uint32_t counter);
+static offpay_err s_cred_restore_floor(offpay__store *s, uint64_t serial,
+                                       uint32_t gap, uint64_t *floor);
 static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
                              uint64_t *next);
 static offpay_err s_wallet_key_lock(offpay__store *s,
@@ -2584,6 +2586,29 @@ static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
                    "UPDATE credentials SET wallet_counter = $2::bigint WHERE"
                    " serial = $1::bigint AND wallet_counter < $2::bigint",
                    &p, &r);
+}
+
+static offpay_err s_cred_restore_floor(offpay__store *s, uint64_t serial,
+                                       uint32_t gap, uint64_t *floor)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    /* one UPDATE: a second unfreeze of the same credential waits for the
+     * row and, under READ COMMITTED, raises the floor the first wrote */
+    p_u64(&p, serial);
+    p_i64(&p, gap);
+    rc = run_sql_row(s,
+                     "UPDATE credentials SET restore_floor = GREATEST("
+                     "restore_floor + $2::bigint, GREATEST(wallet_counter,"
+                     " (SELECT COALESCE(MAX(p.counter), 0) FROM payments p"
+                     " WHERE p.serial = $1::bigint)) + 1 + $2::bigint) WHERE"
+                     " serial = $1::bigint RETURNING restore_floor",
+                     &p, &r);
+    if (rc == OFFPAY_OK)
+        *floor = col_u64(r, 0, 0);
+    return rc;
 }
 
 /* FOR SHARE: allowances of one key do not wait for each other, a

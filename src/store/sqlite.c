@@ -1435,6 +1435,8 @@ static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at);
 static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
                                       uint32_t counter);
+static offpay_err s_cred_restore_floor(offpay__store *s, uint64_t serial,
+                                       uint32_t gap, uint64_t *floor);
 static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
                              uint64_t *next);
 static offpay_err s_wallet_key_lock(offpay__store *s,
@@ -2304,6 +2306,23 @@ static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
                 "UPDATE credentials SET wallet_counter = ?3 WHERE serial = ?2"
                 " AND wallet_counter < ?3",
                 bind_args, &x, NULL, NULL, NULL);
+}
+
+static int read_next(sqlite3_stmt *st, void *out);
+
+static offpay_err s_cred_restore_floor(offpay__store *s, uint64_t serial,
+                                       uint32_t gap, uint64_t *floor)
+{
+    online_args x = {NULL, 0, (int64_t)serial, gap, 0, NULL};
+
+    /* read and raised in one statement (and one writer holds the whole
+     * store): two unfreezes never get the same floor */
+    return once(s,
+                "UPDATE credentials SET restore_floor = max(restore_floor +"
+                " ?3, max(wallet_counter, (SELECT COALESCE(MAX(p.counter), 0)"
+                " FROM payments p WHERE p.serial = ?2)) + 1 + ?3) WHERE"
+                " serial = ?2 RETURNING restore_floor",
+                bind_args, &x, read_next, floor, NULL);
 }
 
 /* One writer (BEGIN IMMEDIATE) holds the whole store: nothing to lock. */

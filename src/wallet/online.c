@@ -614,6 +614,102 @@ static int listed(const offpay_revlist *l, uint64_t serial)
     return 0;
 }
 
+/*
+ * The first counter this restored copy may sign with credential serial,
+ * handed out once by offpayd (POST /v1/wallet/restore-floor;
+ * docs/settlement.md §12, "Safe restore"), into *floor. Not the highest
+ * counter seen + 1 + the gap, worked out here: a second copy restored
+ * from the same backup would work out the same, while the first copy's
+ * codes are not uploaded yet, and sign the same counters. An offpayd
+ * older than the endpoint (NOT_FOUND: no such endpoint) sets *old and
+ * *floor 0: the caller falls back to that figure, as such an offpayd's
+ * wallets did, and says so.
+ */
+static offpay_err restore_floor(const offpay_wallet *w, const char *base,
+                                uint64_t serial, uint32_t now, int64_t offset,
+                                uint32_t *floor, int *old)
+{
+    char       body[64], err[40];
+    json_t    *doc = NULL, *f;
+    offpay_err rc;
+
+    *floor = 0;
+    snprintf(body, sizeof body, "{\"serial\":\"%" PRIu64 "\"}", serial);
+    rc = post(w, base, "/v1/wallet/restore-floor", body, now, offset, &doc, err,
+              sizeof err);
+    if (rc != OFFPAY_OK) {
+        if (strcmp(err, "NOT_FOUND") == 0) {
+            *old = 1;
+            rc = OFFPAY_OK;
+        }
+        return rc;
+    }
+    f = json_object_get(doc, "floor");
+    if (id_field(doc, "serial") != serial || !json_is_integer(f) ||
+        json_integer_value(f) < 1 || json_integer_value(f) > UINT32_MAX) {
+        offpay__log("offpay: offpayd's restore floor of credential %" PRIu64
+                    " is not one\n",
+                    serial);
+        rc = OFFPAY_EIO;
+    } else {
+        *floor = (uint32_t)json_integer_value(f);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+/*
+ * Asks offpayd for the restore floor (restore_floor) of each credential of
+ * creds (a status answer's) that this sync unfreezes or installs: one
+ * the wallet holds frozen, or one it lacks that is neither revoked,
+ * released nor expired. (*floors)[k] is creds[k]'s (0: none asked, or an
+ * older offpayd), malloc'd. Asked while the wallet is let go; its
+ * credentials are read in memory, which no other process changes while
+ * the sync lock is held.
+ */
+static offpay_err ask_floors(const offpay_wallet *w, const char *base,
+                             const json_t *creds, uint32_t now, int64_t offset,
+                             uint32_t **floors)
+{
+    size_t     n = json_array_size(creds);
+    int        old = 0;
+    offpay_err rc = OFFPAY_OK;
+
+    *floors = calloc(n ? n : 1, sizeof **floors);
+    if (*floors == NULL)
+        return OFFPAY_ENOMEM;
+    for (size_t k = 0; k < n && rc == OFFPAY_OK && !old; k++) {
+        const json_t         *c = json_array_get(creds, k);
+        uint64_t              serial = id_field(c, "serial");
+        long                  i = cred_index(w, serial);
+        offpay_wallet_balance b;
+        int                   need;
+
+        if (json_is_true(json_object_get(c, "revoked")))
+            continue;
+        if (i < 0)
+            need = !json_is_true(json_object_get(c, "released")) &&
+                   (uint32_t)json_integer_value(json_object_get(c, "expires")) >
+                       now;
+        else
+            need =
+                offpay_wallet_get_balance(w, (size_t)i, now, &b) == OFFPAY_OK &&
+                b.frozen;
+        if (need)
+            rc = restore_floor(w, base, serial, now, offset, &(*floors)[k],
+                               &old);
+    }
+    if (old)
+        offpay__log("offpay: offpayd is older than this wallet and hands out "
+                    "no restore floor: restored credentials continue %u "
+                    "counters above the highest it saw, and another copy "
+                    "restored from the same backup must not pay until this "
+                    "one's codes are uploaded (or it signs the same "
+                    "counters: a double spend)\n",
+                    (unsigned)OFFPAY_WALLET_RESTORE_GAP);
+    return rc;
+}
+
 offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
                               const offpay_wallet_sync_options *o, uint32_t now,
                               int (*fn)(const offpay_wallet_upload_status *s,
@@ -630,6 +726,7 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     json_t                    *doc = NULL, *creds;
     offpay_revlist             list;
     uint8_t                   *bundle = NULL, *revlist = NULL;
+    uint32_t                  *floors = NULL; /* ask_floors' */
     size_t     bundle_len = 0, revlist_len = 0, n_creds = 0, nv = 0, n_spends;
     int64_t    offset;
     int        sync_fd = -1, let = 0;
@@ -694,6 +791,11 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
      * newest bundle and the revocation list */
     rc = post(w, base, "/v1/wallet/status", "{}", now, offset, &doc, err,
               sizeof err);
+    /* the counters of what this sync unfreezes or installs, from offpayd
+     * (a failure here leaves everything frozen: the sync is run again) */
+    if (rc == OFFPAY_OK)
+        rc = ask_floors(w, base, json_object_get(doc, "credentials"), now,
+                        offset, &floors);
     if (rc == OFFPAY_OK)
         rc = fetch_lists(base, &bundle, &bundle_len, &revlist, &revlist_len);
     if (rc == OFFPAY_OK)
@@ -731,17 +833,24 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
         long                  i = cred_index(w, serial);
         int64_t               outstanding = 0;
 
+        uint32_t restored; /* the first counter a restored copy signs */
+
         if (maxc > UINT32_MAX - OFFPAY_WALLET_RESTORE_GAP - 2)
             maxc = UINT32_MAX - OFFPAY_WALLET_RESTORE_GAP - 2;
+        /* offpayd's restore floor (ask_floors), at least the highest
+         * counter seen + 1 + the gap; that alone from an older offpayd */
+        restored = maxc + 1 + OFFPAY_WALLET_RESTORE_GAP;
+        if (floors[k] > restored)
+            restored = floors[k];
         if (i < 0) {
             /* issued to this key, not held here (a restore from an older
-             * backup): installed above the counters the server saw */
+             * backup): installed above the counters the server saw, and
+             * above those another copy was handed */
             if (revoked || released ||
                 (uint32_t)json_integer_value(json_object_get(c, "expires")) <=
                     now)
                 continue;
-            rc = install_b64(w, c, "credential", now, 0,
-                             maxc + 1 + OFFPAY_WALLET_RESTORE_GAP);
+            rc = install_b64(w, c, "credential", now, 0, restored);
             if (rc != OFFPAY_OK)
                 goto out;
             rep->installed++;
@@ -773,7 +882,7 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
             }
         }
         v[nv].serial = serial;
-        v[nv].floor = maxc + 1 + (b.frozen ? OFFPAY_WALLET_RESTORE_GAP : 0);
+        v[nv].floor = b.frozen ? restored : maxc + 1;
         revoked = revoked || listed(&list, serial);
         v[nv].unfreeze = b.frozen && !revoked;
         v[nv].revoked = revoked;
@@ -805,6 +914,7 @@ out:
     free(bundle);
     free(revlist);
     free(v);
+    free(floors);
     free(u.state);
     return rc;
 }

@@ -12,6 +12,9 @@
 #     the rest of the escrow returns to the account after the upload grace
 #     (offpayd's clock moved by OFFPAY_NOW); a restore of the revoked
 #     wallet gets a clear 403 WALLET_REVOKED and changes nothing;
+#  1b. one backup restored twice: copy A pays and its code is not
+#     uploaded yet, copy B then pays; offpayd hands each unfreeze its own
+#     counter range, so neither code is a double spend;
 #  3. a lost wallet revoked by the operator (offpay admin revoke-wallet,
 #     POST /v1/admin/wallets/N/revoke).
 # `offpay admin audit` passes after every part.
@@ -117,11 +120,59 @@ w add-credential w1x s2.cred
 w balance w1x
 [ "$(grep -c "^  frozen     restored" w.out)" = 2 ] \
   && ok "both credentials frozen until a sync" || fail "balance: $(cat w.out)"
+# w1n was handed $S1 from 103 and $S2 from 101 already: this second copy
+# of the same backup starts a gap above those, not at the same counters
 w sync w1x
 [ "$ws" = 0 ] && grep -q "2 restored credential(s) unfrozen" w.out \
-  && grep -qE "^$S2 .* 101$" w.out \
-  && ok "sync unfreezes both; $S2 continues at 101, above what the server saw" \
+  && grep -qE "^$S1 .* 204$" w.out && grep -qE "^$S2 .* 201$" w.out \
+  && ok "sync unfreezes both; $S1 at 204 and $S2 at 201, above what w1n was handed" \
   || fail "sync of w1x: $ws $(cat w.out)"
+
+# ---- 1b. one backup restored twice ------------------------------------------
+# Copy A pays and its code is not uploaded yet; copy B, restored from the
+# same backup, then pays too: offpayd handed each unfreeze a range of its
+# own (POST /v1/wallet/restore-floor), so the two codes have two counters.
+# Without it both copies start at the highest counter seen + 1 + 100 (the
+# server saw none of A's codes yet): the same counter, a double spend, and
+# the honest payer's credential revoked.
+# step                                          W5     esc S5  B
+# enrolled, 100.00, allowance 50.00             5000   5000    0
+# backup; the device is lost                    5000   5000    0
+# copy A restored, synced (next counter 101)    5000   5000    0
+# A pays 4.00, tb1 accepts (not uploaded)       5000   5000    0
+# copy B restored, synced (next counter 201)    5000   5000    0
+# B pays 6.00, tb2 accepts; both upload         5000   4000    1000
+keep_m=$MERCHANT; keep_a=$MACCT
+new_merchant "Bakery B"; MB=$MACCT
+new_terminal tb1 "$MERCHANT"; new_terminal tb2 "$MERCHANT"
+MERCHANT=$keep_m; MACCT=$keep_a
+enrolled w5 100.00 50.00; W5=$W; S5=$S
+w backup w5 --out w5.backup --backup-passphrase-file bp
+rm -f w5 w5.log w5.lock w5.online   # the device is lost
+w restore w5a --from w5.backup --backup-passphrase-file bp
+w sync w5a
+grep -qE "^$S5 .* 101$" w.out && ok "copy A continues at 101" || fail "copy A: $ws $(cat w.out)"
+ca=$(pay w5a 4.00); accept tb1 "$ca" 4.00 && ok "tb1 accepted 4.00 from copy A" || fail "accept A"
+w restore w5b --from w5.backup --backup-passphrase-file bp
+w sync w5b
+[ "$ws" = 0 ] && grep -qE "^$S5 .* 201$" w.out \
+  && ok "copy B of the same backup continues at 201, past A's range" || fail "copy B: $ws $(cat w.out)"
+cb=$(pay w5b 6.00); accept tb2 "$cb" 6.00 && ok "tb2 accepted 6.00 from copy B" || fail "accept B"
+upload tb1
+[ "$(last)" = "settled" ] && ok "tb1: copy A's code settled" || fail "upload tb1: $(cat resp.json)"
+upload tb2
+[ "$(last)" = "settled" ] && ok "tb2: copy B's code settled, no double spend" || fail "upload tb2: $(cat resp.json)"
+[ "$(counters tb1 "$S5")/$(counters tb2 "$S5")" = "101 /201 " ] \
+  && ok "counters of $S5: 101 at tb1, 201 at tb2" || fail "counters: $(counters tb1 "$S5")/$(counters tb2 "$S5")"
+[ "$(cases_of "$S5")" = 0 ] && ok "no case against the payer who restored twice" || fail "cases: $(cat resp.json)"
+api GET "/v1/admin/credentials/$S5"
+[ "$(jget .revoked)" = false ] && ok "$S5 not revoked" || fail "revoked: $(cat resp.json)"
+balances "W=$W5:5000 esc=esc/$S5:4000 B=$MB:1000" "both copies' codes settled"
+audits "one backup restored twice"
+wreq w5b /v1/wallet/restore-floor '{"serial":"0"}'
+expect_http 400 BAD_FIELD "a restore floor of serial 0"
+wreq w5b /v1/wallet/restore-floor "{\"serial\":\"$S1\"}"
+expect_http 404 ENOTFOUND "the restore floor of another wallet's credential"
 
 # ---- 2. a lost wallet revoked by its owner -------------------------------------
 # step                                          W2     esc S3  A

@@ -540,6 +540,45 @@ static void test_allowance_moves_from_own_account_or_nothing(void)
     drop_world(&w);
 }
 
+/* Each unfreeze of a restored copy is handed a counter range of its own:
+ * the second copy of one backup starts a gap above the first even when
+ * the ledger has seen no code of either (docs/settlement.md §12). */
+static void test_restore_floor_is_handed_out_once(void)
+{
+    world              w;
+    char               code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    uint8_t            bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred wc;
+    uint64_t           acct = 0;
+    uint32_t           floor = 7;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(
+        offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY, T0, code));
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.wallet.pk, code, T0, &acct, NULL));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, acct, 5000, "top-up", T0, NULL));
+    REQUIRE_OK(offpay_ledger_allowance(w.l, w.wallet.pk, 3000, 1, T0 + DAY, T0,
+                                       bytes, &wc));
+    REQUIRE_OK(offpay_ledger_wallet_restore_floor(w.l, w.wallet.pk, wc.serial,
+                                                  &floor));
+    CHECK(floor == 1 + OFFPAY_WALLET_RESTORE_GAP);
+    REQUIRE_OK(offpay_ledger_wallet_restore_floor(w.l, w.wallet.pk, wc.serial,
+                                                  &floor));
+    CHECK(floor == 1 + 2 * OFFPAY_WALLET_RESTORE_GAP);
+    /* another key's credential, and one that does not exist */
+    CHECK_ERR(
+        offpay_ledger_wallet_restore_floor(w.l, w.other.pk, wc.serial, &floor),
+        OFFPAY_ENOTFOUND);
+    CHECK(floor == 0);
+    CHECK_ERR(offpay_ledger_wallet_restore_floor(w.l, w.wallet.pk,
+                                                 wc.serial + 1000, &floor),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_wallet_restore_floor(w.l, w.wallet.pk, 0, &floor),
+              OFFPAY_EINVAL);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* A wallet that resends its allowance after a lost answer (the same
  * request id) gets the credential issued the first time: one escrow. */
 static void test_allowance_once_per_request_id(void)
@@ -1226,6 +1265,7 @@ static const offpay_test TESTS[] = {
      test_terminal_decommission_retry_answers_it_again},
     {"wallet_online_state_freezes_and_releases",
      test_wallet_online_state_freezes_and_releases},
+    {"restore_floor_is_handed_out_once", test_restore_floor_is_handed_out_once},
     {NULL, NULL}};
 
 int main(void)
