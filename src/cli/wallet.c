@@ -82,6 +82,11 @@ static const char help[] =
     "                  is handed a range of counters by offpayd (above the\n"
     "                  highest it saw, and above what a copy restored\n"
     "                  before was handed)\n"
+    "                  offpayd cannot count what the lost device paid that\n"
+    "                  no terminal uploaded yet: spending the restored\n"
+    "                  allowance can then overspend it and get it revoked;\n"
+    "                  after losing a device with recent payments, rather\n"
+    "                  'wallet report-lost' and take a new allowance\n"
     "      --from FILE --backup-passphrase-file FILE   (both required)\n"
     "  report-lost     revoke this wallet and all its credentials at\n"
     "                  offpayd (signed by its key, e.g. from a restored "
@@ -464,6 +469,19 @@ static int cmd_add_credential(const void *args, const char *file)
 }
 
 static int cli_wallet_online_sync(const wallet_args *a);
+
+/* The risk a restore keeps (docs/settlement.md §12, "Safe restore"):
+ * offpayd cannot count what the lost device paid that no terminal has
+ * uploaded, so the restored allowance can be spent twice. Said where a
+ * payer decides: at the restore, and at the sync that unfreezes. */
+static void print_restore_risk(void)
+{
+    printf("warning: if the lost device made payments that have not "
+           "reached offpayd yet, spending the restored allowance can "
+           "overspend it and get the credential revoked; a payer who lost "
+           "a device with recent payments should rather run 'offpay wallet "
+           "report-lost' and take a new allowance\n");
+}
 
 static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
 {
@@ -1302,10 +1320,12 @@ static int cli_wallet_online_sync(const wallet_args *a)
                    "sync\n",
                    r.spent_during);
         print_cases(r.upload.cases);
-        if (r.unfrozen > 0)
+        if (r.unfrozen > 0) {
             printf("%zu restored credential(s) unfrozen above the server's "
                    "counters\n",
                    r.unfrozen);
+            print_restore_risk();
+        }
         if (r.revoked > 0)
             printf("%zu credential(s) revoked: no code from them\n", r.revoked);
         if (r.installed > 0)
@@ -1556,6 +1576,8 @@ static int cmd_restore(const void *args, const char *arg CLI_UNUSED)
                "terminal has uploaded yet are still paid from the escrow "
                "when they come: what shows as available can shrink\n",
                offpay_wallet_n_credentials(w));
+        if (offpay_wallet_n_credentials(w) > 0)
+            print_restore_risk();
     }
     offpay_wallet_close(w);
     return status;

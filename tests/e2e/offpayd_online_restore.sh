@@ -69,6 +69,11 @@ w restore w1n --from w1.backup --backup-passphrase-file bp
 [ "$ws" = 0 ] && grep -q "1 credential(s), frozen" w.out \
   && grep -q "what shows as available can shrink" w.out && ok "restored: $(head -1 w.out)" \
   || fail "restore: $ws $(cat w.out)"
+# the risk the restore keeps (settlement.md §12), said where the payer
+# decides: the lost phone's code 3 was never uploaded
+risk="warning: if the lost device made payments that have not reached offpayd yet, spending the restored allowance can overspend it and get the credential revoked; a payer who lost a device with recent payments should rather run 'offpay wallet report-lost' and take a new allowance"
+grep -qxF "$risk" w.out && ok "restore warns of the lost device's payments not uploaded yet" \
+  || fail "restore's warning: $(cat w.out)"
 w balance w1n
 grep -q "frozen" w.out && ok "balance shows the credential frozen" || fail "balance: $(cat w.out)"
 set +e; "$OFFPAY" wallet pay --wallet w1n --passphrase-file wp --currency EUR --amount 1.00 >w.out 2>&1; ws=$?; set -e
@@ -78,6 +83,7 @@ w sync w1n
 [ "$ws" = 0 ] && grep -q "1 restored credential(s) unfrozen" w.out \
   && grep -q "1 credential(s) installed from the server" w.out \
   && ok "sync: S1 unfrozen, S2 installed from the server" || fail "restore sync: $ws $(cat w.out)"
+grep -qxF "$risk" w.out && ok "the unfreezing sync says it again" || fail "sync's warning: $(cat w.out)"
 grep -qE "^$S1 .* 103$" w.out && grep -qE "^$S2 .* 101$" w.out \
   && ok "next counters: $S1 at 103 (2 seen + 1 + a gap of 100), $S2 at 101" || fail "counters: $(cat w.out)"
 c=$(pay w1n 27.00 2>/dev/null) || true   # more than S2 holds: from S1
