@@ -485,16 +485,38 @@ offpay_err offpay_wallet_enroll(offpay_wallet *w, const char *base_url,
  * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no server known), OFFPAY_EBUSY (a sync
  * or allowance of this wallet runs), OFFPAY_EREFUSED (refused, e.g.
  * EFUNDS: in the log), OFFPAY_EIO (unreachable: offpayd may have made it,
- * and the next sync installs it), OFFPAY_ESYNC_REQUIRED (offpayd made the
- * escrow and its credential, but the wallet could not install it: why is
- * in the log; offpay_wallet_sync installs it, where another allowance
- * would make a second escrow), and the errors of taking the wallet back
- * (above).
+ * and the next sync installs it, as does the same allowance asked again:
+ * offpay_wallet_allowance_pending), OFFPAY_ESYNC_REQUIRED (offpayd made
+ * the escrow and its credential, but the wallet could not install it: why
+ * is in the log; offpay_wallet_sync installs it, where another allowance
+ * would make a second escrow; or another allowance is pending, below),
+ * and the errors of taking the wallet back (above). The request id is
+ * kept beside the wallet file until the answer is installed or offpayd
+ * refuses the request, so a rerun of an interrupted allowance is the same
+ * request.
  */
 offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
                                    int64_t amount, uint16_t currency,
                                    uint32_t expires, uint32_t now,
                                    uint64_t *serial, int64_t *balance);
+
+/*
+ * offpay_wallet_allowance_pending — the allowance this wallet asked that
+ * has no answer installed yet (its answer lost, or the process
+ * interrupted after the request left): *amount minor units of
+ * *currency, *expires as asked (0: the server's default); each may be
+ * NULL. Such an allowance is kept beside the wallet file
+ * (path.allowance) from before the request leaves; offpay_wallet_allowance
+ * sends it again with the same request id (offpayd makes it once) and
+ * refuses another amount (OFFPAY_ESYNC_REQUIRED) until it is answered or
+ * offpay_wallet_sync has installed what offpayd issued. Errors:
+ * OFFPAY_ENOTFOUND (none pending), OFFPAY_EINVAL, OFFPAY_ECORRUPT (the
+ * file is not one: said in the log), the file system's. Added after
+ * 0.13.0.
+ */
+offpay_err offpay_wallet_allowance_pending(const offpay_wallet *w,
+                                           int64_t *amount, uint16_t *currency,
+                                           uint32_t *expires);
 
 /* When a sync renews: a credential within renew_before seconds of its
  * expiry, or with less than renew_below_pct percent of its limit

@@ -65,6 +65,10 @@ static const char help[] =
     "  allowance       ask offpayd for a credential of --amount AMOUNT from\n"
     "                  the wallet's account (moved into escrow) and install "
     "it\n"
+    "                  (interrupted, or its answer lost: the same allowance\n"
+    "                  again, or 'wallet sync', takes what offpayd made,\n"
+    "                  never a second escrow; another amount is refused\n"
+    "                  until then)\n"
     "      --amount AMOUNT (required)   --expires UNIXTIME (optional)\n"
     "      --server URL    (default: the server enrolled with)\n"
     "  passphrase      seal the wallet under a new passphrase (its\n"
@@ -541,6 +545,25 @@ static void print_multi(const offpay_wallet *w, uint64_t serial)
     printf("  (see 'offpay wallet log')\n");
 }
 
+/* Says an allowance asked and not answered (offpay_wallet_allowance_
+ * pending), on stream: asking another would move a second amount into
+ * escrow. 1 when there is one. */
+static int say_pending_allowance(const offpay_wallet *w, FILE *stream)
+{
+    int64_t  amount = 0;
+    uint16_t currency = 0;
+    char     m[64];
+
+    if (offpay_wallet_allowance_pending(w, &amount, &currency, NULL) !=
+        OFFPAY_OK)
+        return 0;
+    fprintf(stream,
+            "an allowance of %s was asked and not answered: run 'offpay "
+            "wallet sync' (or the same allowance again)\n",
+            cli_money(amount, currency, m, sizeof m));
+    return 1;
+}
+
 static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
@@ -548,11 +571,13 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
     offpay_wallet     *w = open_wallet_as(a, 1, &status);
     uint32_t           now = cli_now();
     size_t             n;
+    int                asked;
 
     if (w == NULL)
         return status;
     n = offpay_wallet_n_credentials(w);
-    if (n == 0) {
+    asked = say_pending_allowance(w, stdout);
+    if (n == 0 && !asked) {
         offpay_wallet_account acct;
 
         if (offpay_wallet_server(w, &acct) == OFFPAY_OK)
@@ -1417,6 +1442,25 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
                                  offpay_currency_alpha(acct.currency));
         goto out;
     }
+    {
+        int64_t  was = 0;
+        uint16_t cur = 0;
+        uint32_t until = 0;
+
+        if (offpay_wallet_allowance_pending(w, &was, &cur, &until) ==
+            OFFPAY_OK) {
+            if (was != amount || cur != acct.currency ||
+                until != (uint32_t)expires) {
+                fprintf(stderr, "offpay: wallet allowance: ");
+                (void)say_pending_allowance(w, stderr);
+                status = EXIT_REJECTED;
+                goto out;
+            }
+            fprintf(stderr, "offpay: wallet allowance: asking again the "
+                            "allowance not answered before (the same "
+                            "request: offpayd makes it once)\n");
+        }
+    }
     rc = offpay_wallet_allowance(w, a->server, amount, acct.currency,
                                  (uint32_t)expires, cli_now(), &serial,
                                  &balance);
@@ -1427,7 +1471,9 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
                 "offpay: wallet allowance: offpayd could not be reached, "
                 "or failed (see above) (EIO); it may have issued the "
                 "credential: run 'offpay wallet sync' (it installs a "
-                "credential issued to this wallet) before asking again\n");
+                "credential issued to this wallet), or the same allowance "
+                "again (the same request: offpayd makes it once), before "
+                "asking another\n");
         status = EXIT_FAILURE_IO;
     } else if (rc == OFFPAY_ESYNC_REQUIRED) {
         /* offpayd made the escrow; this wallet could not take the

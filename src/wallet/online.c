@@ -10,8 +10,13 @@
  * The server and account the wallet enrolled with are kept beside the
  * wallet file in path.online ({"server":URL,"account":"N"}): nothing
  * secret, and nothing the wallet's safety depends on (a lost one is
- * given again with --server).
+ * given again with --server). An allowance asked and not answered yet is
+ * kept in path.allowance (its request id, amount and expiry) from before
+ * the request leaves until an answer is installed or offpayd refuses it:
+ * asked again, in another process after a lost answer or a Ctrl-C, it
+ * carries the same request id, and offpayd makes it once.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -20,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/jsonutil.h"
@@ -357,14 +363,165 @@ static offpay_err take_bundle(offpay_wallet *w, const char *base, uint32_t now)
     return rc;
 }
 
+/* ---- the allowance asked and not answered (path.allowance) ---------- */
+
+#define PENDING_MAX 512 /* bytes of path.allowance */
+#define RID_BYTES   16
+
+typedef struct pending {
+    char     rid_hex[2 * RID_BYTES + 1];
+    int64_t  amount;
+    uint16_t currency;
+    uint32_t expires; /* 0: the server's default */
+} pending;
+
+static char *pending_path(const offpay_wallet *w)
+{
+    const char *p = offpay__wallet_path(w);
+    size_t      n;
+    char       *s;
+
+    if (p == NULL)
+        return NULL;
+    n = strlen(p) + sizeof ".allowance";
+    s = malloc(n);
+    if (s != NULL)
+        snprintf(s, n, "%s.allowance", p);
+    return s;
+}
+
+/* The allowance w asked and has no answer to into *out; OFFPAY_ENOTFOUND
+ * when none (or one another wallet left at this path: its key is not
+ * w's). OFFPAY_ECORRUPT (said in the log) for a file not of this form. */
+static offpay_err pending_read(const offpay_wallet *w, pending *out)
+{
+    char        *path = pending_path(w);
+    uint8_t     *data = NULL;
+    size_t       len = 0;
+    uint8_t      pk[OFFPAY_PK_BYTES], mine[OFFPAY_PK_BYTES];
+    uint64_t     amount = 0, expires = 0;
+    const char  *rid, *cur;
+    json_t      *doc = NULL;
+    json_error_t jerr;
+    offpay_err   rc;
+
+    memset(out, 0, sizeof *out);
+    if (path == NULL)
+        return OFFPAY_ENOMEM;
+    rc = offpay__file_read(path, PENDING_MAX, &data, &len);
+    if (rc == OFFPAY_ENOENT)
+        rc = OFFPAY_ENOTFOUND;
+    if (rc != OFFPAY_OK)
+        goto out;
+    doc = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
+    rid = json_string_value(json_object_get(doc, "request_id"));
+    cur = json_string_value(json_object_get(doc, "currency"));
+    rc = OFFPAY_ECORRUPT;
+    if (json_object_size(doc) != 5 || rid == NULL ||
+        strlen(rid) != 2 * RID_BYTES || cur == NULL ||
+        offpay_currency_from_alpha(cur, &out->currency) != OFFPAY_OK ||
+        offpay__json_get_hex(doc, "wallet_key", pk, sizeof pk) != OFFPAY_OK ||
+        offpay__json_get_u64(doc, "amount", INT64_MAX, &amount) != OFFPAY_OK ||
+        amount == 0 ||
+        offpay__json_get_u64(doc, "expires", UINT32_MAX, &expires) !=
+            OFFPAY_OK) {
+        offpay__log("offpay: %s is not an allowance this wallet asked: move "
+                    "it away after 'offpay wallet sync' (which installs "
+                    "what offpayd issued)\n",
+                    path);
+        goto out;
+    }
+    offpay_wallet_public_key(w, mine);
+    if (memcmp(pk, mine, sizeof pk) != 0) {
+        rc = OFFPAY_ENOTFOUND; /* another wallet's, once at this path */
+        goto out;
+    }
+    snprintf(out->rid_hex, sizeof out->rid_hex, "%s", rid);
+    out->amount = (int64_t)amount;
+    out->expires = (uint32_t)expires;
+    rc = OFFPAY_OK;
+out:
+    if (rc != OFFPAY_OK)
+        memset(out, 0, sizeof *out);
+    json_decref(doc);
+    free(data);
+    free(path);
+    return rc;
+}
+
+/* Writes p as the allowance w asked and has no answer to yet: durable
+ * before the request leaves (offpay__file_write_atomic). */
+static offpay_err pending_write(const offpay_wallet *w, const pending *p)
+{
+    char       *path = pending_path(w), *text = NULL;
+    uint8_t     pk[OFFPAY_PK_BYTES];
+    const char *cur = offpay_currency_alpha(p->currency);
+    json_t     *doc = NULL;
+    offpay_err  rc = OFFPAY_ENOMEM;
+
+    if (path == NULL || cur == NULL) {
+        free(path);
+        return path == NULL ? OFFPAY_ENOMEM : OFFPAY_EINVAL;
+    }
+    offpay_wallet_public_key(w, pk);
+    doc = json_pack("{s:s, s:I, s:s, s:I}", "request_id", p->rid_hex, "amount",
+                    (json_int_t)p->amount, "currency", cur, "expires",
+                    (json_int_t)p->expires);
+    if (doc != NULL &&
+        offpay__json_set_hex(doc, "wallet_key", pk, sizeof pk) == OFFPAY_OK)
+        text = json_dumps(doc, JSON_COMPACT);
+    if (text != NULL)
+        rc = offpay__file_write_atomic(path, (const uint8_t *)text,
+                                       strlen(text));
+    offpay__json_free(text);
+    json_decref(doc);
+    free(path);
+    return rc;
+}
+
+/* The allowance w asked is answered (installed, or refused by offpayd: it
+ * made nothing), or a sync installed what offpayd issued: forgotten. A
+ * failure only leaves it to be asked again, which offpayd answers with
+ * the same credential: said, not an error. */
+static void pending_clear(const offpay_wallet *w)
+{
+    char *path = pending_path(w);
+
+    if (path != NULL && unlink(path) != 0 && errno != ENOENT)
+        offpay__log("offpay: %s could not be removed (%s): 'offpay wallet "
+                    "balance' may say an allowance is unanswered until it "
+                    "is\n",
+                    path, strerror(errno));
+    free(path);
+}
+
+offpay_err offpay_wallet_allowance_pending(const offpay_wallet *w,
+                                           int64_t *amount, uint16_t *currency,
+                                           uint32_t *expires)
+{
+    pending    p;
+    offpay_err rc;
+
+    if (w == NULL)
+        return OFFPAY_EINVAL;
+    rc = pending_read(w, &p);
+    if (amount != NULL)
+        *amount = p.amount;
+    if (currency != NULL)
+        *currency = p.currency;
+    if (expires != NULL)
+        *expires = p.expires;
+    return rc;
+}
+
 /* offpay_wallet_allowance at base, the sync lock held. */
 static offpay_err allowance(offpay_wallet *w, const char *base, int64_t amount,
                             uint16_t currency, uint32_t expires, uint32_t now,
                             uint64_t *serial, int64_t *balance)
 {
-    char       text[OFFPAY_AMOUNT_TEXT_MAX];
-    uint8_t    rid[16];
-    char       rid_hex[2 * sizeof rid + 1];
+    char       text[OFFPAY_AMOUNT_TEXT_MAX], was[OFFPAY_AMOUNT_TEXT_MAX];
+    uint8_t    rid[RID_BYTES];
+    pending    p;
     json_t    *req, *doc = NULL;
     char      *body = NULL;
     int        let = 0;
@@ -373,15 +530,37 @@ static offpay_err allowance(offpay_wallet *w, const char *base, int64_t amount,
     rc = offpay_amount_format(amount, currency, text, sizeof text);
     if (rc != OFFPAY_OK)
         return rc;
-    /* One id for this allowance: post() resends the same body when an
-     * answer is lost, and offpayd gives the credential it issued to the
-     * first of them instead of a second escrow. */
-    randombytes_buf(rid, sizeof rid);
-    sodium_bin2hex(rid_hex, sizeof rid_hex, rid, sizeof rid);
-    req = expires
-              ? json_pack("{s:s, s:I, s:s}", "amount", text, "expires",
-                          (json_int_t)expires, "request_id", rid_hex)
-              : json_pack("{s:s, s:s}", "amount", text, "request_id", rid_hex);
+    /* One id for this allowance, kept in path.allowance before the
+     * request leaves: post() resends the same body when an answer is
+     * lost, and a rerun after a lost answer or an interrupt sends the id
+     * kept, so offpayd gives the credential it issued to the first of them
+     * instead of a second escrow. */
+    rc = pending_read(w, &p);
+    if (rc == OFFPAY_OK && (p.amount != amount || p.currency != currency ||
+                            p.expires != expires)) {
+        if (offpay_amount_format(p.amount, p.currency, was, sizeof was) !=
+            OFFPAY_OK)
+            snprintf(was, sizeof was, "?");
+        offpay__log("offpay: an allowance of %s %s was asked and not "
+                    "answered: run 'offpay wallet sync' (or the same "
+                    "allowance again) before asking another\n",
+                    was, offpay_currency_alpha(p.currency));
+        return OFFPAY_ESYNC_REQUIRED;
+    }
+    if (rc == OFFPAY_ENOTFOUND) {
+        randombytes_buf(rid, sizeof rid);
+        sodium_bin2hex(p.rid_hex, sizeof p.rid_hex, rid, sizeof rid);
+        p.amount = amount;
+        p.currency = currency;
+        p.expires = expires;
+        rc = pending_write(w, &p);
+    }
+    if (rc != OFFPAY_OK)
+        return rc;
+    req = expires ? json_pack("{s:s, s:I, s:s}", "amount", text, "expires",
+                              (json_int_t)expires, "request_id", p.rid_hex)
+                  : json_pack("{s:s, s:s}", "amount", text, "request_id",
+                              p.rid_hex);
     body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (body == NULL)
@@ -393,7 +572,11 @@ static offpay_err allowance(offpay_wallet *w, const char *base, int64_t amount,
     offpay__json_free(body);
     if (rc != OFFPAY_OK) {
         /* a failure is said; the handle then stays let go, writing
-         * nothing */
+         * nothing. Refused by offpayd (a 4xx): nothing was made, and the
+         * next allowance is a new one; else (unreachable, a 5xx) it may
+         * have been made, and stays asked. */
+        if (rc == OFFPAY_EREFUSED)
+            pending_clear(w);
         (void)offpay__wallet_take_back(w, &let);
         return rc;
     }
@@ -414,6 +597,8 @@ static offpay_err allowance(offpay_wallet *w, const char *base, int64_t amount,
                     id_field(doc, "serial"), offpay_errname(rc));
         rc = OFFPAY_ESYNC_REQUIRED; /* whatever the cause: not "try again" */
     }
+    if (rc == OFFPAY_OK)
+        pending_clear(w); /* installed: answered */
     if (rc == OFFPAY_OK && serial != NULL)
         *serial = id_field(doc, "serial");
     if (rc == OFFPAY_OK && balance != NULL)
@@ -898,6 +1083,10 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     rc = offpay__wallet_sync_apply(w, v, nv);
     if (rc != OFFPAY_OK)
         goto out;
+    /* every credential offpayd issued to this key is installed now: an
+     * allowance asked and not answered was made (and is among them) or
+     * never will be */
+    pending_clear(w);
     /* 4. renewal (let go again while offpayd is asked); the account's
      * balance after it as the allowance's answer gives it */
     if (!rep->account.revoked)

@@ -14,7 +14,10 @@
 # enrolled twice. Last, an allowance whose answer is lost after offpayd
 # committed it (a test hook drops it): the wallet's resend carries the
 # same request_id, so it gets the same credential and one escrow, never
-# two. `offpay admin audit` passes after every part.
+# two; and one whose every answer is lost (slow_proxy.py's drop), asked
+# again by a new process or taken by a sync: one escrow, and `wallet
+# balance` says it was asked and not answered meanwhile. `offpay admin
+# audit` passes after every part.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 fetch_bundle
@@ -302,6 +305,65 @@ w enroll w4 --server "$URL" --code "$(enroll_code)"
   && grep -q "test hook: the answer to /v1/wallet/enroll dropped" server.err \
   && ok "enroll with its first answer lost: $(tail -1 w.out)" || fail "lost enroll: $ws $(cat w.out)"
 audits "a lost enrollment answer"
+
+# ---- 5b. an allowance whose every answer is lost, asked again -------------
+# Through tests/e2e/slow_proxy.py, which sends each POST /v1/wallet/allowance
+# on to offpayd and drops its answer: the CLI gives up (its resends lost
+# too), as after a dead link or a Ctrl-C once offpayd committed. The
+# request id was kept beside the wallet (wl.allowance), so asking the same
+# again, in a new process, is the same request: one escrow.
+# step                                               WL      escrows of wl
+# operator deposits 10.00                            1000    -
+# allowance 3.00, every answer dropped               700     300 (not here)
+# balance: "asked and not answered"; 2.00 refused    700     300
+# allowance 3.00 again, straight to offpayd          700     300 (installed)
+# allowance 1.00, dropped; sync installs it          600     300 + 100
+mkdir ctl
+python3 "$(dirname "$0")/slow_proxy.py" "${URL#http://}" ctl > proxy.out 2> proxy.err &
+all_pids+=("$!")
+for _ in $(seq 1 200); do grep -q "^proxy listening" proxy.out 2>/dev/null && break; sleep 0.05; done
+PURL=http://$(sed -n 's/^proxy listening on //p' proxy.out)
+[ "$PURL" != "http://" ] || { cat proxy.err; fail "slow_proxy.py did not start"; }
+wallet_init wl
+w enroll wl --server "$URL" --code "$(enroll_code)"
+WL=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+api POST "/v1/admin/accounts/$WL/deposit" '{"amount":"10.00"}'
+echo /v1/wallet/allowance > ctl/drop
+w allowance wl --server "$PURL" --amount 3.00
+[ "$ws" = 3 ] && grep -q "or the same allowance again (the same request: offpayd makes it once)" w.out \
+  && [ "$(balance "$WL")" = 700 ] \
+  && ok "allowance with every answer dropped: exit 3; offpayd made it once (WL 7.00)" \
+  || fail "dropped allowance: $ws $(cat w.out); WL $(balance "$WL")"
+rm ctl/drop
+w balance wl
+grep -q "^an allowance of 3.00 EUR was asked and not answered: run 'offpay wallet sync' (or the same allowance again)$" w.out \
+  && ! grep -q "ask one from account" w.out \
+  && ok "balance: the allowance asked and not answered, not advice to ask another" || fail "balance: $(cat w.out)"
+w allowance wl --server "$URL" --amount 2.00
+[ "$ws" = 1 ] && grep -q "an allowance of 3.00 EUR was asked and not answered" w.out \
+  && [ "$(balance "$WL")" = 700 ] && ok "another amount meanwhile: refused (1), nothing moved" \
+  || fail "another amount: $ws $(cat w.out); WL $(balance "$WL")"
+w allowance wl --server "$URL" --amount 3.00
+[ "$ws" = 0 ] && grep -qE "^credential [0-9]+ installed: 3.00 EUR, .*account balance 7.00 EUR" w.out \
+  && ok "the same allowance again: $(tail -1 w.out)" || fail "the same again: $ws $(cat w.out)"
+wreq wl /v1/wallet/status '{}'
+[ "$(jget '.credentials | length')" = 1 ] && [ "$(balance "$WL")" = 700 ] \
+  && ok "one credential, one escrow of 3.00 across two processes" \
+  || fail "after the rerun: $(cat resp.json), WL $(balance "$WL")"
+w balance wl
+! grep -q "asked and not answered" w.out && ok "answered: balance no longer says it" || fail "still pending: $(cat w.out)"
+echo /v1/wallet/allowance > ctl/drop
+w allowance wl --server "$PURL" --amount 1.00
+rm ctl/drop
+w sync wl --server "$URL"
+[ "$ws" = 0 ] && grep -q "1 credential(s) installed from the server" w.out \
+  && ok "a sync installs the allowance whose answers were lost" || fail "sync wl: $ws $(cat w.out)"
+w balance wl
+wreq wl /v1/wallet/status '{}'
+! grep -q "asked and not answered" w.out && [ "$(jget '.credentials | length')" = 2 ] \
+  && [ "$(balance "$WL")" = 600 ] && ok "after the sync: nothing pending, 2 credentials, WL 6.00" \
+  || fail "after the sync: $(cat w.out) $(cat resp.json)"
+audits "allowances asked again"
 
 # ---- 6b. a sync that waits on offpayd ------------------------------------
 # The wallet is let go while offpayd is asked: a payment at a gate does not
