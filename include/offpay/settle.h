@@ -1298,7 +1298,7 @@ offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
  * ranges of their own even when neither uploaded a code yet; an answer
  * that is lost only wastes counters. Errors: OFFPAY_EINVAL,
  * OFFPAY_ENOTFOUND (no such credential, or not issued to pk),
- * OFFPAY_ESTORE. Added after 0.13.0.
+ * OFFPAY_ESTORE. Since 0.13.0.
  */
 offpay_err offpay_ledger_wallet_restore_floor(offpay_ledger *l,
                                               const uint8_t pk[OFFPAY_PK_BYTES],

@@ -511,7 +511,7 @@ offpay_err offpay_wallet_allowance(offpay_wallet *w, const char *base_url,
  * refuses another amount (OFFPAY_ESYNC_REQUIRED) until it is answered or
  * offpay_wallet_sync has installed what offpayd issued. Errors:
  * OFFPAY_ENOTFOUND (none pending), OFFPAY_EINVAL, OFFPAY_ECORRUPT (the
- * file is not one: said in the log), the file system's. Added after
+ * file is not one: said in the log), the file system's. Since
  * 0.13.0.
  */
 offpay_err offpay_wallet_allowance_pending(const offpay_wallet *w,
