@@ -4,18 +4,61 @@
  * signer: a terminal's own key here, a wallet's in wallet_upload.c.
  * Order: the headers parse, the time is within ± the window, the signature
  * verifies, the key is a known signer, and only then is the nonce taken —
- * so a forged request cannot burn a signer's nonces.
+ * so a forged request cannot burn a signer's nonces. The uploads' bodies
+ * (up to upload_body_max) are not read at all for a stale time or a key
+ * that is no signer of theirs (srv_auth_early, before the body).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "server/server.h"
 
+int srv_auth_time_ok(const offpay__http_auth *a, uint32_t now, uint32_t w,
+                     char *hint, size_t cap)
+{
+    if ((a->time >= now || now - a->time <= w) &&
+        (a->time <= now || a->time - now <= w))
+        return 1;
+    snprintf(hint, cap,
+             "the sender's clock is %u s %s offpayd's (request time %u, "
+             "server time %u, allowed difference %u s): set it right",
+             (unsigned)(a->time > now ? a->time - now : now - a->time),
+             a->time > now ? "ahead of" : "behind", (unsigned)a->time,
+             (unsigned)now, (unsigned)w);
+    return 0;
+}
+
+srv_err srv_auth_early(srv_ctx *srv, srv_signer who, const offpay__http_auth *a,
+                       char *hint, size_t cap)
+{
+    offpay_ledger_terminal_info t;
+    offpay_ledger              *l;
+    offpay_err                  rc;
+
+    if (!srv_auth_time_ok(a, srv_now(), srv->cfg.window, hint, cap))
+        return SRV_E_STALE_TIMESTAMP;
+    if (who == SRV_SIGNER_ANY)
+        return SRV_E_NONE;
+    l = srv_pool_get(srv->pool);
+    rc = who == SRV_SIGNER_TERMINAL ? offpay_ledger_terminal(l, 0, a->pk, &t)
+                                    : offpay_ledger_wallet_known(l, a->pk);
+    srv_pool_put(srv->pool, l);
+    if (rc != OFFPAY_ENOTFOUND)
+        return SRV_E_NONE; /* known, or the handler looks again and says */
+    snprintf(hint, cap,
+             "the signing key is no %s offpayd knows: the body was not read",
+             who == SRV_SIGNER_TERMINAL ? "registered terminal"
+                                        : "wallet's credential key");
+    return who == SRV_SIGNER_TERMINAL ? SRV_E_UNKNOWN_TERMINAL
+                                      : SRV_E_UNKNOWN_WALLET;
+}
+
 int srv_auth_signature(srv_req *r, srv_reply *out)
 {
     offpay__http_auth *a = &r->auth;
     offpay_err         rc;
     uint32_t           w = r->srv->cfg.window;
+    char               hint[200];
 
     if (r->auth_ok)
         return 0;
@@ -31,17 +74,7 @@ int srv_auth_signature(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_SIGNATURE_MALFORMED, NULL);
         return -1;
     }
-    if ((a->time < r->now && r->now - a->time > w) ||
-        (a->time > r->now && a->time - r->now > w)) {
-        char hint[200];
-
-        snprintf(hint, sizeof hint,
-                 "the sender's clock is %u s %s offpayd's (request time %u, "
-                 "server time %u, allowed difference %u s): set it right",
-                 (unsigned)(a->time > r->now ? a->time - r->now
-                                             : r->now - a->time),
-                 a->time > r->now ? "ahead of" : "behind", (unsigned)a->time,
-                 (unsigned)r->now, (unsigned)w);
+    if (!srv_auth_time_ok(a, r->now, w, hint, sizeof hint)) {
         srv_fail(out, SRV_E_STALE_TIMESTAMP, hint);
         return -1;
     }

@@ -32,9 +32,17 @@ typedef enum auth_kind {
     AUTH_NONE,     /* public */
     AUTH_OPERATOR, /* Authorization: Bearer TOKEN */
     AUTH_METRICS,  /* public, or the metrics or operator token */
-    AUTH_SIGNED    /* signed by a terminal's or wallet's key (the handler
-                      checks) */
+    AUTH_SIGNED,   /* signed by a terminal's or wallet's key (the handler
+                      checks, once the body is read) */
+    /* signed, by a key looked up before the body is read (a body of up
+     * to upload_body_max is not read for a key that is no signer of
+     * its route: srv_auth_early); the handler checks all the same */
+    AUTH_TERMINAL, /* a registered terminal's */
+    AUTH_WALLET    /* one the ledger issued a credential to */
 } auth_kind;
+
+/* Whether requests of kind k are signed. */
+#define SIGNED(k) ((k) >= AUTH_SIGNED)
 
 typedef enum body_kind {
     BODY_NONE,  /* no body allowed */
@@ -64,9 +72,9 @@ static const route routes[] = {
     {"GET", "/v1/limits", srv_limits, AUTH_NONE, BODY_NONE, 0, NULL, 0},
     {"GET", "/v1/bundle", srv_bundle, AUTH_NONE, BODY_NONE, 0, NULL, 0},
     {"GET", "/v1/revlist", srv_revlist, AUTH_NONE, BODY_NONE, 1, "since", 0},
-    {"POST", "/v1/terminal/upload", srv_upload_batch, AUTH_SIGNED, BODY_UPLOAD,
-     1, NULL, 0},
-    {"POST", "/v1/wallet/upload", srv_upload_wallet, AUTH_SIGNED, BODY_UPLOAD,
+    {"POST", "/v1/terminal/upload", srv_upload_batch, AUTH_TERMINAL,
+     BODY_UPLOAD, 1, NULL, 0},
+    {"POST", "/v1/wallet/upload", srv_upload_wallet, AUTH_WALLET, BODY_UPLOAD,
      1, NULL, 0},
     {"POST", "/v1/admin/accounts", srv_account_new, AUTH_OPERATOR, BODY_ADMIN,
      1, NULL, 0},
@@ -111,8 +119,8 @@ static const route routes[] = {
      "from width", 0},
     {"POST", "/v1/terminal/status", srv_terminal_status, AUTH_SIGNED,
      BODY_ADMIN, 1, NULL, 0},
-    {"POST", "/v1/terminal/check", srv_terminal_check, AUTH_SIGNED, BODY_UPLOAD,
-     1, NULL, 0},
+    {"POST", "/v1/terminal/check", srv_terminal_check, AUTH_TERMINAL,
+     BODY_UPLOAD, 1, NULL, 0},
     {"GET", "/dashboard", srv_dashboard, AUTH_NONE, BODY_NONE, 0, "*", 0},
     {"GET", "/dashboard/*", srv_dashboard, AUTH_NONE, BODY_NONE, 0, "*", 0},
 
@@ -615,12 +623,12 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
         r.conn = c;
         if (!bearer_ok(st->rt, &r, &want))
             return answer_error(c, st, SRV_E_UNAUTHORIZED, want);
-        rc = st->rt->auth == AUTH_SIGNED
-                 ? offpay__http_auth_parse(
-                       header_of(c, OFFPAY__HTTP_HDR_KEY),
-                       header_of(c, OFFPAY__HTTP_HDR_TIME),
-                       header_of(c, OFFPAY__HTTP_HDR_NONCE),
-                       header_of(c, OFFPAY__HTTP_HDR_SIG), &a)
+        rc = SIGNED(st->rt->auth)
+                 ? offpay__http_auth_parse(header_of(c, OFFPAY__HTTP_HDR_KEY),
+                                           header_of(c, OFFPAY__HTTP_HDR_TIME),
+                                           header_of(c, OFFPAY__HTTP_HDR_NONCE),
+                                           header_of(c, OFFPAY__HTTP_HDR_SIG),
+                                           &a)
                  : OFFPAY_OK;
         if (rc != OFFPAY_OK)
             return answer_error(c, st,
@@ -628,6 +636,25 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
                                     ? SRV_E_SIGNATURE_MISSING
                                     : SRV_E_SIGNATURE_MALFORMED,
                                 NULL);
+        if (SIGNED(st->rt->auth)) {
+            /* a stale request, or an upload by a key that is no signer
+             * of its route, is refused before its body is read: nobody
+             * holds a connection and a body's memory with made-up
+             * signature headers. The look-up may wait for a ledger
+             * handle: not the body's time (slow.c) */
+            char hint[160];
+
+            srv_slow_busy(c);
+            e = srv_auth_early(srv,
+                               st->rt->auth == AUTH_TERMINAL
+                                   ? SRV_SIGNER_TERMINAL
+                               : st->rt->auth == AUTH_WALLET ? SRV_SIGNER_WALLET
+                                                             : SRV_SIGNER_ANY,
+                               &a, hint, sizeof hint);
+            srv_slow_headers(c);
+            if (e != SRV_E_NONE)
+                return answer_error(c, st, e, hint);
+        }
     }
     /* An Idempotency-Key on an endpoint that does not keep one would be
      * silently ignored, and a resend would act twice: refused instead. */
@@ -744,7 +771,7 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
         return answer_error(c, st, SRV_E_UNAUTHORIZED, want);
     /* a signature is verified before a ledger handle is taken: a request
      * nobody signed never waits for one, nor holds one */
-    if (st->rt->auth != AUTH_SIGNED || srv_auth_signature(&req, &rep) == 0) {
+    if (!SIGNED(st->rt->auth) || srv_auth_signature(&req, &rep) == 0) {
         if (st->rt->ledger)
             req.l = srv_pool_get(srv->pool);
         st->rt->fn(&req, &rep);

@@ -414,6 +414,34 @@ typedef struct srv_signer_kind {
     const char *what;    /* names the look-up in an engine error */
 } srv_signer_kind;
 
+/* Who signs the requests of a route, as far as offpayd looks before their
+ * body: SRV_SIGNER_ANY (the handler checks, once the body is read), or a
+ * registered terminal's key (revoked ones included) or a key the ledger
+ * issued a credential to, looked up before the body (the two uploads and
+ * the terminal's check, whose bodies may be up to upload_body_max). */
+typedef enum srv_signer {
+    SRV_SIGNER_ANY,
+    SRV_SIGNER_TERMINAL,
+    SRV_SIGNER_WALLET
+} srv_signer;
+
+/* 1 when a's time is within ± w seconds of now; 0 with the hint of
+ * SRV_E_STALE_TIMESTAMP written into hint (cap bytes) when not. */
+int srv_auth_time_ok(const offpay__http_auth *a, uint32_t now, uint32_t w,
+                     char *hint, size_t cap);
+
+/*
+ * srv_auth_early — what a signed request's headers (a, parsed) show
+ * before its body is read: its time within the window, and, unless who is
+ * SRV_SIGNER_ANY, its key a signer of who's kind (one ledger read on a
+ * handle borrowed from srv->pool for it; the signature is not verified:
+ * it covers the body). Returns SRV_E_NONE (also when the look-up failed:
+ * the handler looks again and says why), or SRV_E_STALE_TIMESTAMP,
+ * SRV_E_UNKNOWN_TERMINAL or SRV_E_UNKNOWN_WALLET with hint written.
+ */
+srv_err srv_auth_early(srv_ctx *srv, srv_signer who, const offpay__http_auth *a,
+                       char *hint, size_t cap);
+
 /*
  * srv_auth_signature — the first half of a signed request's
  * authentication, which needs no ledger: the headers parse, the time is

@@ -11,7 +11,11 @@
  *     connection with nothing to send is closed by that, as before);
  *   - its body must then arrive at SRV_BODY_RATE bytes a second on
  *     average, after SRV_BODY_GRACE_S (a 1 MiB upload on a slow link has
- *     minutes; a trickle does not);
+ *     minutes; a trickle does not), with no SRV_BODY_SILENCE_S without a
+ *     byte, and whole within SRV_BODY_MAX_S: bytes sent up front buy no
+ *     credit for silence after them (libmicrohttpd's idle timeout starts
+ *     again at every byte, and the average alone let 1 MiB at once then
+ *     a byte every 20 s hold a connection for 17 minutes);
  *   - from the end of the body until the answer is out there is no
  *     deadline: the request's work may be done, and its answer must go.
  *
@@ -38,14 +42,16 @@ typedef struct watch {
     int           fd;
     int           phase; /* FIRST, WAITING, BODY or BUSY */
     double        since; /* when the phase began, monotonic seconds */
+    double        last;  /* when its body last grew (BODY) */
     uint64_t      bytes; /* of the body so far */
 } watch;
 
 /* The deadlines; a test build takes shorter ones from
- * OFFPAYD_TEST_SLOW="HEADERS_S,IDLE_S,GRACE_S,RATE"
+ * OFFPAYD_TEST_SLOW="HEADERS_S,IDLE_S,GRACE_S,RATE[,SILENCE_S,MAX_S]"
  * (tests/e2e/offpayd_slow.sh). */
 static int headers_wait = SRV_HEADERS_WAIT_S, idle_wait = SRV_IDLE_WAIT_S,
-           body_grace = SRV_BODY_GRACE_S, body_rate = SRV_BODY_RATE;
+           body_grace = SRV_BODY_GRACE_S, body_rate = SRV_BODY_RATE,
+           body_silence = SRV_BODY_SILENCE_S, body_max = SRV_BODY_MAX_S;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t  wake = PTHREAD_COND_INITIALIZER;
@@ -72,7 +78,8 @@ static int late(const watch *w, double t)
     if (w->phase == WAITING)
         return waited > idle_wait;
     if (w->phase == BODY)
-        return waited > body_grace + (double)w->bytes / body_rate;
+        return waited > body_grace + (double)w->bytes / body_rate ||
+               t - w->last > body_silence || waited > body_max;
     return 0;
 }
 
@@ -104,9 +111,10 @@ static void *watch_run(void *arg)
             pthread_mutex_unlock(&mu);
             srv_log("closed %llu connection(s) whose request did not arrive "
                     "in time (headers within %d s of the connection, %d s "
-                    "of an answer; a body at %d bytes/s after %d s)",
+                    "of an answer; a body at %d bytes/s after %d s, never "
+                    "%d s without a byte, whole within %d s)",
                     (unsigned long long)to_log, headers_wait, idle_wait,
-                    body_rate, body_grace);
+                    body_rate, body_grace, body_silence, body_max);
             pthread_mutex_lock(&mu);
         }
         clock_gettime(CLOCK_REALTIME, &until);
@@ -121,15 +129,20 @@ int srv_slow_start(void)
 {
 #ifdef OFFPAY_TEST_HOOKS
     const char *env = getenv("OFFPAYD_TEST_SLOW");
-    int         h, i, g, r;
+    int         h, i, g, r, q = SRV_BODY_SILENCE_S, m = SRV_BODY_MAX_S, n = 0;
 
-    if (env != NULL && sscanf(env, "%d,%d,%d,%d", &h, &i, &g, &r) == 4 &&
-        h > 0 && i > 0 && g >= 0 && r > 0) {
+    if (env != NULL)
+        n = sscanf(env, "%d,%d,%d,%d,%d,%d", &h, &i, &g, &r, &q, &m);
+    if ((n == 4 || n == 6) && h > 0 && i > 0 && g >= 0 && r > 0 && q > 0 &&
+        m > 0) {
         headers_wait = h, idle_wait = i, body_grace = g, body_rate = r;
+        body_silence = q, body_max = m;
         fprintf(stderr,
                 "offpayd: test hook: headers within %d s of the connection, "
-                "%d s of an answer, a body at %d bytes/s after %d s\n",
-                headers_wait, idle_wait, body_rate, body_grace);
+                "%d s of an answer, a body at %d bytes/s after %d s, never "
+                "%d s without a byte, whole within %d s\n",
+                headers_wait, idle_wait, body_rate, body_grace, body_silence,
+                body_max);
     }
 #endif
     pthread_mutex_lock(&mu);
@@ -220,9 +233,11 @@ static void set_phase(struct MHD_Connection *c, int phase, size_t n)
     pthread_mutex_lock(&mu);
     if (phase != w->phase) {
         w->phase = phase;
-        w->since = now_s();
+        w->since = w->last = now_s();
         w->bytes = 0;
     }
+    if (n > 0)
+        w->last = now_s();
     w->bytes += n;
     pthread_mutex_unlock(&mu);
 }

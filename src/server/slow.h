@@ -2,7 +2,8 @@
  * slow.h — deadlines for slow clients (slow.c), for http.c: a request's
  * headers within SRV_HEADERS_WAIT_S of its connection's start, or
  * SRV_IDLE_WAIT_S of its previous answer, its body at SRV_BODY_RATE bytes
- * a second after SRV_BODY_GRACE_S; a connection past them is closed.
+ * a second after SRV_BODY_GRACE_S, never SRV_BODY_SILENCE_S without a
+ * byte and whole within SRV_BODY_MAX_S; a connection past them is closed.
  */
 #ifndef OFFPAY_SERVER_SLOW_H
 #define OFFPAY_SERVER_SLOW_H
@@ -19,6 +20,8 @@
           trickled request here */
 #define SRV_BODY_GRACE_S   10
 #define SRV_BODY_RATE      1024 /* bytes a second, on average */
+#define SRV_BODY_SILENCE_S 10   /* the most a body may go without a byte */
+#define SRV_BODY_MAX_S     300  /* the most a body may take, whole */
 
 /* Starts and stops the thread that closes connections past their
  * deadlines (one per process). srv_slow_start: 0, or -1. */

@@ -16,17 +16,27 @@
 #      written with leading zeros is read;
 #   4. a query parameter named without a value: 400 BAD_PARAMETER; the
 #      Bearer scheme is case-insensitive; an escaped NUL (%00) does not cut
-#      a path short (400), other escapes are decoded.
+#      a path short (400), other escapes are decoded;
+#   5. an upload (1 MiB bodies) signed by a key that is no registered
+#      terminal or wallet, or at a stale time, is refused before its body
+#      is sent; a registered terminal's upload whose body comes mostly at
+#      once and then a byte every 1.5 s is closed at the body's whole-time
+#      cap (6 s here, 300 s by default), and one whose body stops is
+#      closed 2 s after its last byte (10 s by default), however much came
+#      before: bytes sent up front buy no time.
 # Nothing is booked by a refused request: the balances and the audit say so.
 source "$(dirname "$0")/offpayd_lib.sh"
-export OFFPAYD_TEST_SLOW=3,5,2,1024
+export OFFPAYD_TEST_SLOW=3,5,2,1024,2,6
 start_server --max-per-ip 0   # one address may fill all 256
 unset OFFPAYD_TEST_SLOW
-grep -q "test hook: headers within 3 s of the connection, 5 s of an answer, a body at 1024 bytes/s after 2 s" server.err \
-  && ok "test deadlines: headers 3 s (5 s after an answer), body 1,024 bytes/s after 2 s" \
+grep -q "test hook: headers within 3 s of the connection, 5 s of an answer, a body at 1024 bytes/s after 2 s, never 2 s without a byte, whole within 6 s" server.err \
+  && ok "test deadlines: headers 3 s (5 s after an answer), body 1,024 bytes/s after 2 s, 2 s of silence at most, 6 s in all" \
   || fail "no test deadlines: $(tail -3 server.err)"
 A=$(new_account slow-test 10.00)
 new_merchant "Slow shop"
+fetch_bundle
+new_terminal ts "$MERCHANT"
+TS_KEY=$("$OFFPAY" terminal key --terminal ts --passphrase-file tp)
 HOSTPORT=${URL#http://}
 
 # ---- 1. trickling clients closed, others served -------------------------
@@ -221,6 +231,82 @@ api GET "/v1/admin/accounts?ref=slow%2Dtest"
   && ok "other escapes are decoded (ref=slow%2Dtest finds slow-test)" || fail "%2D: $status $(cat resp.json)"
 status=$(curl -s -o resp.json -w '%{http_code}' -H "Authorization: bearer $TOKEN" "$URL/v1/admin/accounts/$A")
 [ "$status" = 200 ] && ok "'bearer' in lower case is the Bearer scheme" || fail "bearer: $status $(cat resp.json)"
+
+# ---- 5. uploads: refused before the body, or held only so long ----------
+python3 - "$HOSTPORT" "$TS_KEY" >hold.txt <<'PY'
+import select, socket, sys, time
+host, port = sys.argv[1].split(":"); port = int(port)
+key = sys.argv[2]
+
+def head(path, key, t, length):
+    return ("POST %s HTTP/1.1\r\nHost: offpayd\r\nContent-Length: %d\r\n"
+            "X-Offpay-Key: %s\r\nX-Offpay-Time: %d\r\n"
+            "X-Offpay-Nonce: %s\r\nX-Offpay-Signature: %s==\r\n\r\n"
+            % (path, length, key, t, "cd" * 16, "A" * 86)).encode()
+
+def early(path, key, t):
+    # the headers of a 1 MiB upload, no byte of its body: the answer
+    s = socket.create_connection((host, port), timeout=3)
+    s.sendall(head(path, key, t, 1 << 20))
+    try:
+        d = s.recv(4096)
+    except OSError:
+        d = b""
+    s.close()
+    err = d.split(b'"error":"')[1].split(b'"')[0].decode() if b'"error":"' in d else "-"
+    return "%s %s" % (d.split(b" ")[1].decode() if d else "none", err)
+
+now = int(time.time())
+print("unknown_terminal", early("/v1/terminal/upload", "ab" * 32, now))
+print("unknown_check", early("/v1/terminal/check", "ab" * 32, now))
+print("unknown_wallet", early("/v1/wallet/upload", "ab" * 32, now))
+print("stale", early("/v1/terminal/upload", key, now - 1000))
+
+# a registered terminal's key (its signature made up): one body comes
+# almost whole at once then a byte every 1.5 s, another stops after 100 kB
+drip = socket.create_connection((host, port))
+drip.sendall(head("/v1/terminal/upload", key, now, 200000) + b" " * 190000)
+stop = socket.create_connection((host, port))
+stop.sendall(head("/v1/terminal/upload", key, now, 200000) + b" " * 100000)
+t0 = time.monotonic()
+closed = {}
+last = t0
+while len(closed) < 2 and time.monotonic() - t0 < 12:
+    if drip not in closed and time.monotonic() - last >= 1.5:
+        try:
+            drip.send(b" ")
+        except OSError:
+            pass
+        last = time.monotonic()
+    r, _, _ = select.select([s for s in (drip, stop) if s not in closed], [], [], 0.2)
+    for s in r:
+        try:
+            d = s.recv(4096)
+        except OSError:
+            d = b""
+        if not d:
+            closed[s] = time.monotonic() - t0
+print("drip %s" % ("%.1f" % closed[drip] if drip in closed else "open"))
+print("stop %s" % ("%.1f" % closed[stop] if stop in closed else "open"))
+PY
+sed 's/^/    | /' hold.txt
+grep -q "^unknown_terminal 403 UNKNOWN_TERMINAL$" hold.txt \
+  && grep -q "^unknown_check 403 UNKNOWN_TERMINAL$" hold.txt \
+  && ok "an upload and a check signed by a key that is no registered terminal: 403 UNKNOWN_TERMINAL before the body" \
+  || fail "unknown terminal's upload: $(cat hold.txt)"
+grep -q "^unknown_wallet 403 UNKNOWN_WALLET$" hold.txt \
+  && ok "a wallet upload signed by a key no credential was issued to: 403 UNKNOWN_WALLET before the body" \
+  || fail "unknown wallet's upload: $(grep wallet hold.txt)"
+grep -q "^stale 401 STALE_TIMESTAMP$" hold.txt \
+  && ok "an upload signed 1000 s ago: 401 STALE_TIMESTAMP before the body" \
+  || fail "stale upload: $(grep stale hold.txt)"
+drip=$(sed -n 's/^drip //p' hold.txt); stopped=$(sed -n 's/^stop //p' hold.txt)
+[ "$drip" != open ] && awk -v a="$drip" 'BEGIN { exit !(a >= 5.5 && a <= 9) }' \
+  && ok "190 kB at once, then a byte every 1.5 s: closed at the 6 s cap ($drip s), not after 187 s" \
+  || fail "dripped body: closed after '$drip'"
+[ "$stopped" != open ] && awk -v a="$stopped" 'BEGIN { exit !(a >= 1.9 && a <= 4.5) }' \
+  && ok "100 kB at once, then nothing: closed 2 s after its last byte ($stopped s), not after 99 s" \
+  || fail "stopped body: closed after '$stopped'"
 audits "after slow and doubtful requests"
 stop_server TERM
 finish
