@@ -134,7 +134,10 @@ extern "C" {
     X(ECARD_SILENT, 89, "the card stopped answering")                          \
     X(ETERMINAL_RETIRING, 90,                                                  \
       "this terminal's rotation or decommission went to offpayd unanswered: "  \
-      "it accepts nothing until that is run again")
+      "it accepts nothing until that is run again")                            \
+    X(ETERMINAL_UNKNOWN, 91,                                                   \
+      "offpayd does not know this terminal's key (its ledger restored from a " \
+      "copy older than the terminal's registration?)")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

@@ -432,7 +432,11 @@ typedef struct offpay_upload_report {
  * Errors: OFFPAY_EINVAL, OFFPAY_EPASSPHRASE (t was opened without its
  * passphrase: refused before anything is sent), OFFPAY_EREFUSED
  * (offpayd refused the upload with a 4xx: its error is in the log and in
- * offpay_server_detail()),
+ * offpay_server_detail()), OFFPAY_ETERMINAL_UNKNOWN (offpayd refused
+ * it UNKNOWN_TERMINAL, and said so again in a signed answer to a small
+ * report sent to confirm it: the key is not registered, or no longer is
+ * — a ledger restored from a copy older than the terminal's registration,
+ * docs/operations.md §5; nothing in the journal changed),
  * OFFPAY_EIO (offpayd unreachable or failing: see the report's left),
  * the sync's errors, the journal's.
  */

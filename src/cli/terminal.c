@@ -650,10 +650,52 @@ static int sync_status(const offpay_upload_report *r)
  * lists offpayd signed that look future-dated to a terminal whose clock
  * is behind offpayd's beyond the skew are this clock's fault (a reset, a
  * battery gone), not a refusal: 3; else as cli_fail_online. */
+static int count_paid(const offpay_journal_entry *e, void *ctx)
+{
+    /* paid before: what offpayd decided paid, the ledger's loss found
+     * since included */
+    if (e->uploaded && (e->paid > 0 || (e->lost != 0 && e->lost_paid > 0)))
+        (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+/* offpayd does not know this terminal's key (OFFPAY_ETERMINAL_UNKNOWN):
+ * said on out (stdout, or stderr beside --json's object). One with a
+ * credential that synced before was known to it: its ledger went back to
+ * before the terminal's registration. */
+static int sync_unknown(offpay_terminal *t, FILE *out)
+{
+    offpay_terminal_status st;
+    uint64_t               paid = 0;
+
+    if (offpay_terminal_get_status(t, cli_now(), &st) != OFFPAY_OK ||
+        !st.has_cred || st.last_sync == 0 || st.clock_seen_at == 0) {
+        fprintf(out, "NOT SYNCED: offpayd does not know this terminal's key: "
+                     "ask its operator to register it (docs/operations.md "
+                     "section 2)\n");
+        return EXIT_REJECTED;
+    }
+    (void)offpay_terminal_journal(t, count_paid, &paid);
+    fprintf(out,
+            "NOT SYNCED: offpayd does not know this terminal (terminal %u): "
+            "its ledger may have been restored from a copy older than the "
+            "terminal's registration. Ask the operator to register this "
+            "terminal's key again (docs/operations.md section 5); its %llu "
+            "payment(s) paid before are kept in its journal and uploaded "
+            "again then\n",
+            (unsigned)st.cred.terminal_id, (unsigned long long)paid);
+    fprintf(stderr, "offpay: sync with offpayd: %s (ETERMINAL_UNKNOWN)\n",
+            offpay_strerror(OFFPAY_ETERMINAL_UNKNOWN));
+    return EXIT_REJECTED;
+}
+
 static int sync_failed(offpay_terminal *t, offpay_err rc,
-                       const offpay_upload_report *r)
+                       const offpay_upload_report *r, int json)
 {
     offpay_risk risk;
+
+    if (rc == OFFPAY_ETERMINAL_UNKNOWN)
+        return sync_unknown(t, json ? stderr : stdout);
 
     if (rc == OFFPAY_EFUTURE_DATED && r->clock_known &&
         offpay_terminal_get_risk(t, &risk) == OFFPAY_OK &&
@@ -676,7 +718,7 @@ static int sync_json(offpay_terminal *t, offpay_err rc,
 {
     char     amount[OFFPAY_AMOUNT_TEXT_MAX];
     uint16_t cur = offpay_terminal_currency(t);
-    int      status = rc != OFFPAY_OK ? sync_failed(t, rc, r) : sync_status(r);
+    int status = rc != OFFPAY_OK ? sync_failed(t, rc, r, 1) : sync_status(r);
     json_t  *j;
     char    *s;
 
@@ -759,8 +801,9 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
             offpay_terminal_close(t);
             return status;
         }
-        if (rc != OFFPAY_OK) {
-            /* first, before the counts: nothing is lost, try again */
+        if (rc != OFFPAY_OK && rc != OFFPAY_ETERMINAL_UNKNOWN) {
+            /* first, before the counts: nothing is lost, try again
+             * (offpayd not knowing the terminal is said below) */
             offpay_terminal_status st;
 
             if (offpay_terminal_get_status(t, cli_now(), &st) == OFFPAY_OK)
@@ -815,7 +858,7 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
                    "the next sync\n",
                    r.accepted_during);
         if (rc != OFFPAY_OK)
-            status = sync_failed(t, rc, &r);
+            status = sync_failed(t, rc, &r, 0);
         else
             printf("synced with %s: the newest bundle and revocation list "
                    "taken\n",

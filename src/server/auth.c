@@ -8,10 +8,57 @@
  * (up to upload_body_max) are not read at all for a stale time or a key
  * that is no signer of theirs (srv_auth_early, before the body).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/server.h"
+
+/* Requests refused for a key that is no registered terminal: [0] before
+ * their body (the signature unchecked), [1] with a signature that
+ * verified. A terminal registered after the backup a ledger was restored
+ * from signs them (docs/operations.md §5): the operator hears of it, in
+ * one log line a minute at most. */
+static pthread_mutex_t unknown_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t        unknown_n[2], unknown_said[2];
+static time_t          unknown_last;
+
+void srv_unknown_terminal(int verified, const uint8_t pk[OFFPAY_PK_BYTES])
+{
+    uint64_t n[2] = {0, 0};
+    time_t   t = time(NULL);
+    int      say = 0;
+
+    pthread_mutex_lock(&unknown_mu);
+    unknown_n[verified != 0]++;
+    if (unknown_last == 0 || t - unknown_last >= 60) {
+        for (int i = 0; i < 2; i++) {
+            n[i] = unknown_n[i] - unknown_said[i];
+            unknown_said[i] = unknown_n[i];
+        }
+        unknown_last = t;
+        say = 1;
+    }
+    pthread_mutex_unlock(&unknown_mu);
+    if (say)
+        srv_log("refused %llu request(s) signed by a key that is no "
+                "registered terminal (%llu with a signature that verified; "
+                "the last by key %02x%02x%02x%02x...): a terminal registered "
+                "after the backup the ledger was restored from? Register its "
+                "key again (docs/operations.md section 5); at most one such "
+                "line a minute",
+                (unsigned long long)(n[0] + n[1]), (unsigned long long)n[1],
+                pk[0], pk[1], pk[2], pk[3]);
+}
+
+void srv_unknown_terminal_counts(uint64_t n[2])
+{
+    pthread_mutex_lock(&unknown_mu);
+    n[0] = unknown_n[0];
+    n[1] = unknown_n[1];
+    pthread_mutex_unlock(&unknown_mu);
+}
 
 int srv_auth_time_ok(const offpay__http_auth *a, uint32_t now, uint32_t w,
                      char *hint, size_t cap)
@@ -45,6 +92,8 @@ srv_err srv_auth_early(srv_ctx *srv, srv_signer who, const offpay__http_auth *a,
     srv_pool_put(srv->pool, l);
     if (rc != OFFPAY_ENOTFOUND)
         return SRV_E_NONE; /* known, or the handler looks again and says */
+    if (who == SRV_SIGNER_TERMINAL)
+        srv_unknown_terminal(0, a->pk);
     snprintf(hint, cap,
              "the signing key is no %s offpayd knows: the body was not read",
              who == SRV_SIGNER_TERMINAL ? "registered terminal"
@@ -99,6 +148,8 @@ int srv_auth_signed(srv_req *r, const srv_signer_kind *kind, void *ctx,
         return -1;
     rc = kind->find(r, a->pk, ctx);
     if (rc == OFFPAY_ENOTFOUND) {
+        if (kind->unknown == SRV_E_UNKNOWN_TERMINAL)
+            srv_unknown_terminal(1, a->pk);
         srv_fail(out, kind->unknown, NULL);
         return -1;
     }

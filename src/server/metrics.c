@@ -168,7 +168,8 @@ char *srv_metrics_render(void)
         OFFPAY_SETTLE_REJECTED,     OFFPAY_SETTLE_SETTLED,
         OFFPAY_SETTLE_GUARANTEED,   OFFPAY_SETTLE_DUPLICATE,
         OFFPAY_SETTLE_DOUBLE_SPEND, OFFPAY_SETTLE_UNPAID};
-    buf b = {malloc(4096), 0, 4096};
+    buf      b = {malloc(4096), 0, 4096};
+    uint64_t unknown[2];
 
     if (b.p == NULL)
         return NULL;
@@ -207,6 +208,16 @@ char *srv_metrics_render(void)
         "offpayd_terminal_checked_total{held=\"no\"} %llu\n",
         (unsigned long long)(m.checked - m.missing),
         (unsigned long long)m.missing);
+    srv_unknown_terminal_counts(unknown);
+    add(&b,
+        "# HELP offpayd_unknown_terminal_total Requests refused "
+        "UNKNOWN_TERMINAL, their signature verified or unchecked (refused "
+        "before the body): above 0, a terminal offpayd does not know "
+        "(registered after the backup a restored ledger came from?).\n"
+        "# TYPE offpayd_unknown_terminal_total counter\n"
+        "offpayd_unknown_terminal_total{signature=\"verified\"} %llu\n"
+        "offpayd_unknown_terminal_total{signature=\"unchecked\"} %llu\n",
+        (unsigned long long)unknown[1], (unsigned long long)unknown[0]);
     add(&b,
         "# HELP offpayd_refunds_total Refunds booked, and requests that "
         "found theirs booked under the same Idempotency-Key.\n"

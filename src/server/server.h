@@ -414,6 +414,12 @@ typedef struct srv_signer_kind {
     const char *what;    /* names the look-up in an engine error */
 } srv_signer_kind;
 
+/* A request refused UNKNOWN_TERMINAL, its signature verified (1) or not
+ * checked (0, refused before its body): counted (srv_unknown_terminal_counts,
+ * for /metrics) and logged, one line a minute at most. Thread-safe. */
+void srv_unknown_terminal(int verified, const uint8_t pk[OFFPAY_PK_BYTES]);
+void srv_unknown_terminal_counts(uint64_t n[2]);
+
 /* Who signs the requests of a route, as far as offpayd looks before their
  * body: SRV_SIGNER_ANY (the handler checks, once the body is read), or a
  * registered terminal's key (revoked ones included) or a key the ledger

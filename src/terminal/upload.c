@@ -556,6 +556,46 @@ static void report_status(offpay_terminal *t, const char *base,
     free(r.buf);
 }
 
+/*
+ * After a refusal UNKNOWN_TERMINAL (unsigned when offpayd gave it before
+ * the body of an upload or check was read): asks offpayd again with a
+ * small signed report (POST /v1/terminal/status, whose signature offpayd
+ * verifies before it looks the key up, and counts and logs for its
+ * operator; docs/operations.md §5). OFFPAY_ETERMINAL_UNKNOWN when its
+ * signed answer says UNKNOWN_TERMINAL too, else rc unchanged: an unsigned
+ * refusal alone is not acted on.
+ */
+static offpay_err confirm_unknown(offpay_terminal *t, const char *base,
+                                  offpay__terminal_signing *ck, offpay_err rc)
+{
+    offpay__http_reply r = {0};
+    long               status = 0;
+    char               body[96];
+    json_error_t       jerr;
+    json_t            *doc;
+    uint64_t           pending = 0;
+    const char        *e;
+
+    if (rc != OFFPAY_EREFUSED ||
+        strncmp(offpay_server_detail(), "UNKNOWN_TERMINAL", 16) != 0 ||
+        offpay__terminal_pending(t, 0, SIZE_MAX, count_entry, &pending) !=
+            OFFPAY_OK)
+        return rc;
+    snprintf(body, sizeof body, "{\"pending\":%llu,\"synced_at\":%u}",
+             (unsigned long long)pending, (unsigned)clock_now(ck));
+    if (request(base, "POST", "/v1/terminal/status", body, ck, 1, &r,
+                &status) == OFFPAY_OK &&
+        status == 403 && r.answer_ok &&
+        (doc = json_loadb(r.buf, r.len, 0, &jerr)) != NULL) {
+        e = json_string_value(json_object_get(doc, "error"));
+        if (e != NULL && strcmp(e, "UNKNOWN_TERMINAL") == 0)
+            rc = OFFPAY_ETERMINAL_UNKNOWN;
+        json_decref(doc);
+    }
+    free(r.buf);
+    return rc;
+}
+
 offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
                                   size_t batch_max, uint32_t now,
                                   offpay_upload_report *rep)
@@ -672,6 +712,7 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         report_status(t, base_url, &ck, rep);
     }
 out:
+    rc = confirm_unknown(t, base_url, &ck, rc);
     /* report_status keeps no result of its request, and an error may have
      * left the terminal let go: a sync returns holding it, or fails */
     {

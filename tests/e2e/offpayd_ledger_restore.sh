@@ -15,7 +15,10 @@
 # terminal that took that list: the restored ledger's lists are numbered
 # below the terminal's, and the sync takes its full list (signed later)
 # keeping what it held revoked (since 0.13.0; before, every sync was
-# refused EREVLIST_SEQ from then on). The audit passes after every step.
+# refused EREVLIST_SEQ from then on). A terminal registered after the
+# backup is unknown to the restored ledger: its sync says so (offpayd logs
+# and counts it), and once its key is registered again its next sync
+# uploads what the ledger lost. The audit passes after every step.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 fetch_bundle
@@ -147,6 +150,62 @@ curl -s "$URL/metrics" > metrics.txt
   && ok "a check of two codes that are no payment code: malformed 2, no alarm" \
   || fail "check of junk: $status $(cat resp.json) $(grep checked metrics.txt)"
 audit_passes "at the end"
+
+# ---- 4b. a terminal registered after the backup -------------------------
+# te is registered and paid on a ledger (live2); the ledger is then taken
+# back to a copy from before te's registration (old2, its ids moved on as
+# docs/operations.md §5 says). te's sync is refused UNKNOWN_TERMINAL: it
+# says that offpayd does not know it and why, and exits 1, its journal as
+# it was; offpayd logs and counts it. Its key registered again (a new id,
+# a new credential), the next sync finds what the ledger lost and uploads
+# it again.
+stop_server TERM
+ledger_copy backup live2; ledger_copy backup old2
+LEDGER=$(ledger_url live2)
+start_server
+new_terminal te "$MID"; TE1=$TID
+TE=(--terminal te --passphrase-file tp)
+for a in 0.05 0.06; do c=$(pay w1 "$a"); accept te "$c" "$a" || fail "te accepts $a"; done
+run_cli 0 "uploaded 2 payment\(s\): 2 decided \(2 paid, 0.11 EUR" -- \
+  "$OFFPAY" terminal sync "${TE[@]}" --server "$URL"
+stop_server TERM
+LEDGER=$(ledger_url old2)
+"$OFFPAY" admin skip-ids --db "$LEDGER" --by 10 >/dev/null
+start_server
+st=0; "$OFFPAY" terminal sync "${TE[@]}" --server "$URL" > te.out 2> te.err || st=$?
+[ "$st" = 1 ] \
+  && grep -q "^NOT SYNCED: offpayd does not know this terminal (terminal $TE1): its ledger may have been restored from a copy older than the terminal's registration. Ask the operator to register this terminal's key again (docs/operations.md section 5); its 2 payment(s) paid before are kept in its journal and uploaded again then$" te.out \
+  && ! grep -q "stay safe" te.out && grep -q "(ETERMINAL_UNKNOWN)$" te.err \
+  && ok "te unknown to the restored ledger: its sync says so, and that its 2 paid payments are kept, exit 1" \
+  || fail "te's sync ($st): $(cat te.out te.err)"
+grep -q "refused 1 request(s) signed by a key that is no registered terminal (0 with a signature that verified; the last by key [0-9a-f]\{8\}...): a terminal registered after the backup the ledger was restored from? Register its key again" server.err \
+  && ok "offpayd's log says a key it does not know signed requests" \
+  || fail "offpayd's log: $(grep -i 'registered terminal' server.err)"
+curl -s "$URL/metrics" > metrics.txt
+grep -q '^offpayd_unknown_terminal_total{signature="verified"} 1$' metrics.txt \
+  && grep -q '^offpayd_unknown_terminal_total{signature="unchecked"} 1$' metrics.txt \
+  && ok "/metrics: the check refused before its body, the report that confirmed it with its signature verified" \
+  || fail "metrics: $(grep unknown_terminal metrics.txt)"
+"$OFFPAY" terminal journal --terminal te --json > je.json
+[ "$(jq -s -c '[.[] | .settlement.outcome]' je.json)" = '["settled","settled"]' ] \
+  && ok "te's journal unchanged: both paid" || fail "te's journal: $(cat je.json)"
+# the operator registers te's key again: a new id, a new credential
+key=$("$OFFPAY" terminal key "${TE[@]}")
+api POST /v1/admin/terminals "{\"merchant\":\"$MID\",\"terminal_key\":\"$key\"}"
+TE2=$(jget .terminal_id); jget .credential > te2.tcred
+[ "$status" = 200 ] && [ "$TE2" != "$TE1" ] \
+  && ok "te's key registered again: terminal $TE2 (it was $TE1)" || fail "registered again: $status $(cat resp.json)"
+"$OFFPAY" terminal set-credential te2.tcred "${TE[@]}" >/dev/null
+st=0; "$OFFPAY" terminal sync "${TE[@]}" --server "$URL" > te2.out 2> te2.err || st=$?
+[ "$st" = 0 ] \
+  && grep -q "^LEDGER LOST PAYMENTS: offpayd's ledger no longer held 2 payment(s) it had paid this terminal" te2.out \
+  && grep -q "^uploaded 2 payment(s): 2 decided (2 paid, 0.11 EUR; 0 refused), 0 left to upload$" te2.out \
+  && ok "te's next sync: the 2 the ledger lost found and paid again" || fail "te after registering again ($st): $(cat te2.out te2.err)"
+balances "esc=esc/$S1:9196 A=$MA:804" "te's two paid once on the restored ledger"
+audit_passes "after te was registered again"
+stop_server TERM
+LEDGER=$(ledger_url backup)
+start_server
 
 # ---- 5. the ids moved past what devices hold ---------------------------
 # w2's credential (S2) and nothing else was issued after the backup: the
