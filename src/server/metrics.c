@@ -37,7 +37,7 @@ static struct {
     uint64_t        lat_count;
     uint64_t        outcome[6], replays;
     uint64_t        cases;
-    uint64_t        checked, missing;
+    uint64_t        checked, missing, invalid, revoked;
     uint64_t        refunds, refund_replays;
     uint64_t        batch[N_BATCH + 1];
     double          batch_sum;
@@ -94,11 +94,14 @@ void srv_metrics_refund(int replayed)
     pthread_mutex_unlock(&m.mu);
 }
 
-void srv_metrics_check(size_t checked, size_t missing)
+void srv_metrics_check(size_t held, size_t missing, size_t invalid,
+                       size_t revoked)
 {
     pthread_mutex_lock(&m.mu);
-    m.checked += checked;
+    m.checked += held + missing;
     m.missing += missing;
+    m.invalid += invalid;
+    m.revoked += revoked;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -202,12 +205,17 @@ char *srv_metrics_render(void)
         "# HELP offpayd_terminal_checked_total Payments terminals asked "
         "about (POST /v1/terminal/check), and of those the ledger did not "
         "hold: above 0, the ledger lost payments it had paid (taken back "
-        "to an older copy?).\n"
+        "to an older copy?); apart, codes that do not verify or name "
+        "another merchant, and those a revoked terminal asked about that "
+        "the ledger did not hold (no sign of a loss).\n"
         "# TYPE offpayd_terminal_checked_total counter\n"
         "offpayd_terminal_checked_total{held=\"yes\"} %llu\n"
-        "offpayd_terminal_checked_total{held=\"no\"} %llu\n",
+        "offpayd_terminal_checked_total{held=\"no\"} %llu\n"
+        "offpayd_terminal_checked_total{held=\"invalid\"} %llu\n"
+        "offpayd_terminal_checked_total{held=\"revoked\"} %llu\n",
         (unsigned long long)(m.checked - m.missing),
-        (unsigned long long)m.missing);
+        (unsigned long long)m.missing, (unsigned long long)m.invalid,
+        (unsigned long long)m.revoked);
     srv_unknown_terminal_counts(unknown);
     add(&b,
         "# HELP offpayd_unknown_terminal_total Requests refused "

@@ -242,7 +242,11 @@ void srv_metrics_settled(offpay_settle_outcome o, int replay);
 void srv_metrics_case(void);
 void srv_metrics_refund(int replayed);
 /* a terminal's check: payments asked about, and of those not held */
-void srv_metrics_check(size_t checked, size_t missing);
+/* A terminal's check: codes the ledger held, did not hold (a loss),
+ * that do not verify or name another merchant, and not held but asked
+ * about by a revoked terminal. */
+void srv_metrics_check(size_t held, size_t missing, size_t invalid,
+                       size_t revoked);
 void srv_metrics_batch(size_t n);
 /* Prometheus text exposition; malloc'd. */
 char *srv_metrics_render(void);

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/verify_int.h"
 #include "offpay/issuer.h"
+#include "offpay/verify.h"
 #include "settle/settle_int.h"
 
 struct revlist_ctx {
@@ -566,10 +568,21 @@ offpay_err offpay_ledger_held(offpay_ledger *l, uint32_t terminal_id,
     c.p = p;
     c.ok = ok;
     for (size_t i = 0; i < n; i++) {
-        /* a code that does not decode is held nowhere, and said (-1) */
+        const uint8_t *pk = NULL;
+
+        /* a code that does not decode is held nowhere, and said (-1); nor
+         * is one no wallet signed under a credential of the issuer's
+         * (-2): the ledger could have paid neither */
         ok[i] = offpay_payment_decode(items[i].code, items[i].code_len,
                                       &p[i]) == OFFPAY_OK;
         held[i] = ok[i] ? 0 : -1;
+        if (ok[i] && (offpay_bundle_key_for(&l->bundle, p[i].cred.kid,
+                                            p[i].time, &pk) != OFFPAY_OK ||
+                      offpay__wallet_cred_sig(&p[i].cred, pk) != OFFPAY_OK ||
+                      offpay_payment_verify_sig(&p[i]) != OFFPAY_OK)) {
+            ok[i] = 0;
+            held[i] = -2;
+        }
         crypto_generichash(c.hash[i], 32, items[i].code, items[i].code_len,
                            NULL, 0);
     }
