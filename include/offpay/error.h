@@ -137,7 +137,10 @@ extern "C" {
       "it accepts nothing until that is run again")                            \
     X(ETERMINAL_UNKNOWN, 91,                                                   \
       "offpayd does not know this terminal's key (its ledger restored from a " \
-      "copy older than the terminal's registration?)")
+      "copy older than the terminal's registration?)")                         \
+    X(ELEDGER_MOVED, 92,                                                       \
+      "the ledger's file was moved or deleted while it was open: nothing "     \
+      "was written; put it back and restart")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

@@ -127,6 +127,15 @@ offpay_ledger_backend offpay_ledger_backend_of(const char *path);
 /* Closes the store, wipes the signing key. NULL is a no-op. */
 void offpay_ledger_close(offpay_ledger *l);
 
+/* Whether the ledger can be used now, for a health check: every store
+ * (each shard) answers a trivial read, and a SQLite ledger's file is
+ * still the one at the path it was opened from. Outside a transaction;
+ * changes nothing. OFFPAY_OK, OFFPAY_ELEDGER_MOVED (the file was moved
+ * or deleted under it: every write transaction is refused with it too,
+ * since what it committed would be lost at the next start), the store's
+ * errors (OFFPAY_ESTORE, ...), OFFPAY_EINVAL (l NULL). */
+offpay_err offpay_ledger_check(offpay_ledger *l);
+
 /*
  * offpay_ledger_set_trust — the issuer's current trust bundle (already
  * verified against the root key by the caller: offpay_bundle_verify) and

@@ -253,6 +253,24 @@ static int parse_opts(int argc, char **argv, opts *o)
     return 0;
 }
 
+/* The library's diagnostic lines (offpay_set_log: "offpay: ..."; a
+ * ledger moved away, a migration, PostgreSQL's errors) on offpayd's log as
+ * its own: "offpayd: TIME ...", like every other line of it. Not through
+ * srv_log, whose line is shorter than the library's. */
+static void log_line(void *ctx, const char *line)
+{
+    char      when[32] = "";
+    time_t    now = time(NULL);
+    struct tm tm;
+
+    (void)ctx;
+    if (strncmp(line, "offpay: ", 8) == 0)
+        line += 8;
+    if (gmtime_r(&now, &tm) != NULL)
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "offpayd: %s %s\n", when, line);
+}
+
 /* A small secret file's first line, in sodium_malloc'd memory. */
 static char *read_secret(const char *path, size_t min)
 {
@@ -794,6 +812,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "offpayd: cannot initialize the crypto library\n");
         return 3;
     }
+    offpay_set_log(log_line, NULL);
     /* Signals are taken by sigtimedwait below, in this thread only: block
      * them before any thread starts, so every thread inherits the mask. */
     sigemptyset(&sigs);

@@ -63,6 +63,8 @@ unsigned srv_status_of(offpay_err rc)
     case OFFPAY_ENOSPC:
     case OFFPAY_EROFS:
     case OFFPAY_EACCES:
+    case OFFPAY_ELEDGER_MOVED: /* until the file is put back and offpayd
+                                  restarted */
         return 503;
     case OFFPAY_ENOMEM:
     case OFFPAY_ECRYPTO:

@@ -489,6 +489,17 @@ int offpay__ledger_on_shard(const offpay_ledger *l, uint64_t serial)
     return offpay__ledger_home(l, serial) == l->cur;
 }
 
+offpay_err offpay_ledger_check(offpay_ledger *l)
+{
+    offpay_err rc = OFFPAY_OK;
+
+    if (l == NULL)
+        return OFFPAY_EINVAL;
+    for (size_t k = 0; k < l->n_shards && rc == OFFPAY_OK; k++)
+        rc = l->shard[k].ops->check(l->shard[k].store);
+    return rc;
+}
+
 void offpay_ledger_close(offpay_ledger *l)
 {
     if (l == NULL)

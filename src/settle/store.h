@@ -491,6 +491,12 @@ typedef struct offpay__store_ops {
      * store), so requests of one terminal queue */
     offpay_err (*terminal_retired)(offpay__store *s, uint32_t id, int *how,
                                    uint32_t *rotated_to);
+
+    /* outside a transaction: the store answers a trivial read of the
+     * ledger, and (SQLite) its file is still the one at the path it was
+     * opened from. OFFPAY_OK, OFFPAY_ELEDGER_MOVED, or the store's error.
+     * (A SQLite write transaction checks the path at its begin too.) */
+    offpay_err (*check)(offpay__store *s);
 } offpay__store_ops;
 
 /* offpay__store_ops.terminal_revoke's how: the terminals.retired column */
@@ -525,7 +531,7 @@ typedef struct offpay__store_ops {
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \
-    X(merchants) X(wallet_accounts) X(ids_skip)
+    X(merchants) X(wallet_accounts) X(ids_skip) X(check)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

@@ -1472,6 +1472,7 @@ static offpay_err s_request_add(offpay__store *s, const char *key,
                                 const offpay__request *rq, uint32_t now);
 static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
                                      uint32_t *rotated_to);
+static offpay_err s_check(offpay__store *s);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -2853,6 +2854,13 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
 }
 
 /* ---- the ids' floor (012_id_floors) ---------------------------------- */
+
+/* A read of the ledger's first table, on a connection taken up again if
+ * the server dropped it while idle (begin_as). */
+static offpay_err s_check(offpay__store *s)
+{
+    return begin_as(s, "SELECT MAX(version) FROM schema_version");
+}
 
 static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
                              uint64_t *next)

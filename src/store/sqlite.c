@@ -236,6 +236,7 @@ struct offpay__store {
     struct gate  *gate;
     int           gate_held;
     int           wal_pages; /* in the WAL after this handle's last commit */
+    int           moved_said; /* the file's move was logged (moved_away) */
 };
 
 /* ---- the writer gate ------------------------------------------------- */
@@ -434,12 +435,42 @@ static uint32_t col_u32(sqlite3_stmt *st, int i)
 
 /* ---- transactions ---------------------------------------------------- */
 
+/* OFFPAY_ELEDGER_MOVED when the ledger's file is no longer at the path it
+ * was opened from (moved, deleted, replaced: SQLite's
+ * SQLITE_FCNTL_HAS_MOVED, one stat), said once per handle on the log with
+ * the path. The handle still reads and writes the file it holds open, so
+ * a write would be committed into a file nobody will open again: lost at
+ * the next start. A store in memory never moves. */
+static offpay_err moved_away(offpay__store *s)
+{
+    int moved = 0;
+
+    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) !=
+            SQLITE_OK ||
+        !moved)
+        return OFFPAY_OK;
+    if (!s->moved_said) {
+        s->moved_said = 1;
+        offpay__log("offpay: ledger %s was moved or deleted while it was "
+                    "open: nothing is written to it; put it back (or restore "
+                    "it) and restart",
+                    sqlite3_db_filename(s->db, "main"));
+    }
+    return OFFPAY_ELEDGER_MOVED;
+}
+
+/* A write transaction: refused on a file moved away (moved_away). */
 static offpay_err s_begin(offpay__store *s)
 {
     offpay_err rc = gate_enter(s);
 
     if (rc != OFFPAY_OK)
         return rc;
+    rc = moved_away(s);
+    if (rc != OFFPAY_OK) {
+        gate_leave(s);
+        return rc;
+    }
     rc = map(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
     if (rc == OFFPAY_OK)
         s->in_tx = 1;
@@ -1447,6 +1478,7 @@ static offpay_err s_request_add(offpay__store *s, const char *key,
                                 const offpay__request *rq, uint32_t now);
 static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
                                      uint32_t *rotated_to);
+static offpay_err s_check(offpay__store *s);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -2618,6 +2650,21 @@ static int read_next(sqlite3_stmt *st, void *out)
 
     *(uint64_t *)out = v > 0 ? (uint64_t)v : 0;
     return v > 0 ? 0 : -1;
+}
+
+/* A read of the ledger's first table, then the file's place. */
+static offpay_err s_check(offpay__store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int           rc = sqlite3_prepare_v2(
+                  s->db, "SELECT MAX(version) FROM schema_version", -1, &st, NULL);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return map(rc) == OFFPAY_OK ? OFFPAY_ESTORE : map(rc);
+    return moved_away(s);
 }
 
 static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,

@@ -20,6 +20,14 @@ upload ta --from 1 --to 1
 balances "A=$MA:100 esc=esc/$S:4900" "before the restart"
 
 "$OFFPAY_TEST_PG_RESTART" && ok "PostgreSQL restarted (fast: connections dropped)" || fail "restart"
+# /v1/health reads the ledger: on each connection of the pool, taken up
+# again as a transaction's begin would, so it says ok
+bad=""
+for i in 1 2 3 4; do
+  api GET /v1/health
+  [ "$status" = 200 ] && [ "$(jget .status)" = ok ] || bad="$bad $status:$(head -c 120 resp.json)"
+done
+[ -z "$bad" ] && ok "health after the restart: 200 ok on every connection" || fail "health after the restart:$bad"
 # More requests than pooled connections, each of which must be answered.
 bad=""
 for i in 2 3 4 5 6; do

@@ -539,7 +539,7 @@ if [ "$BACKEND" = sqlite ]; then
   v10_pid=$!; all_pids+=("$v10_pid")
   for _ in $(seq 1 400); do grep -q "listening on" v10.out && break; sleep 0.05; done
   kill "$v10_pid" 2>/dev/null || true; wait "$v10_pid" 2>/dev/null || true
-  grep -q "^offpay: ledger upgraded from schema version 10 to $want$" v10.out \
+  grep -qE "^offpayd: [0-9-]{10}T[0-9:]{8}Z ledger upgraded from schema version 10 to $want$" v10.out \
     && [ "$(sqlite3_max_version v10.db)" = "$want" ] \
     && ok "offpayd upgraded the version-10 ledger, and said so" || fail "upgrade: $(cat v10.out)"
 fi
