@@ -85,7 +85,8 @@ static const char help[] =
     "  --window SECONDS        allowed clock difference of signed requests\n"
     "                          (default 300)\n"
     "  --release-every SECONDS how often the escrow release job runs\n"
-    "                          (default 3600; 0: never, use the endpoint)\n"
+    "                          (default 3600; 0: never, use the endpoint);\n"
+    "                          /metrics says when it last ran through\n"
     "  --duplicates-to-revoke N  the duplicate-presentment case of a\n"
     "                          credential that revokes it (1..1000; default\n"
     "                          1: the first). One unbound code read by two\n"
@@ -521,6 +522,7 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
     uint8_t            *cur = NULL;
     size_t              cur_len = 0;
     char                when[32];
+    uint32_t            end = 0;
     offpay_err          rc = load_issuer(o, v->root, &n, srv_now());
     int                 same;
 
@@ -590,7 +592,8 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
     if (v->key != NULL)
         old->k[old->n++] = v->key;
     v->key = NULL;
-    key_end(&n.b, n.kid, when, NULL);
+    key_end(&n.b, n.kid, when, &end);
+    srv_metrics_signing_key(n.kid, end);
     srv_log("SIGHUP: issuer read again from %s: signing with daily "
             "key %u%s (until %s; was %u), trust bundle %u (was %u)",
             o->issuer, (unsigned)n.kid, n.key != NULL ? " in its token" : "",
@@ -639,14 +642,21 @@ static void key_end_warning(const offpay_trust_bundle *b, uint16_t kid,
                 (unsigned)kid, when, (unsigned)((end - now) / 86400u));
 }
 
-/* The escrow release job: runs in the main thread between signals. */
+/* The escrow release job: runs in the main thread between signals. The
+ * ledger is checked first (offpay_ledger_check), so a run with nothing due
+ * on a ledger that cannot be used (moved away, its database down) counts
+ * as the failure it is (offpayd_release_failures_total). */
 static void release_due(srv_pool *pool)
 {
     offpay_ledger *l = srv_pool_get(pool);
     size_t         n = 0;
-    offpay_err     rc = offpay_ledger_release_due(l, srv_now(), &n);
+    offpay_err     rc = offpay_ledger_check(l);
+
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_release_due(l, srv_now(), &n);
 
     srv_pool_put(pool, l);
+    srv_metrics_release(rc == OFFPAY_OK, srv_now());
     if (rc != OFFPAY_OK)
         fprintf(stderr, "offpayd: release job: %s\n", offpay_strerror(rc));
     else if (n > 0)
@@ -859,6 +869,13 @@ int main(int argc, char **argv)
         goto out;
     srv_bundle_set(&srv, iv.bundle, iv.bundle_len, iv.b.seq);
     iv.bundle = NULL; /* the server's now */
+    {
+        char     when[32];
+        uint32_t end;
+
+        key_end(&iv.b, iv.kid, when, &end);
+        srv_metrics_signing_key(iv.kid, end);
+    }
     if (!sqlite_dir_ok(o.db, o.create) || !pg_ledger_ok(o.db, o.create) ||
         !port_free(addr, port, o.listen))
         goto out;

@@ -2,7 +2,8 @@
  * metrics.c — GET /metrics: Prometheus text exposition of offpayd's
  * counters (requests by route and status, request latency, payments by
  * outcome, cases opened, batch sizes, terminals' payments the ledger no
- * longer holds, refunds), and the functions that count them.
+ * longer holds, refunds, the daily key's end, the escrow release job,
+ * the ledger's storage failures), and the functions that count them.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -21,6 +22,13 @@ static const double lat_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1,
 #define N_LAT (sizeof lat_bounds / sizeof lat_bounds[0])
 static const double batch_bounds[] = {1, 10, 50, 100, 250, 500, 1000, 5000};
 #define N_BATCH (sizeof batch_bounds / sizeof batch_bounds[0])
+
+/* The ledger's storage failures counted by offpayd_ledger_errors_total,
+ * each always rendered (0 until it happens), so a rate can be taken. */
+static const offpay_err ledger_errs[] = {
+    OFFPAY_ESTORE, OFFPAY_ERETRY, OFFPAY_EBUSY, OFFPAY_ENOSPC,
+    OFFPAY_EROFS,  OFFPAY_EACCES, OFFPAY_EIO,   OFFPAY_ELEDGER_MOVED};
+#define N_LEDGER_ERRS (sizeof ledger_errs / sizeof ledger_errs[0])
 
 typedef struct counter {
     const char *route; /* a routing table pattern: static */
@@ -42,6 +50,11 @@ static struct {
     uint64_t        batch[N_BATCH + 1];
     double          batch_sum;
     uint64_t        batch_count;
+    uint16_t        key_kid; /* 0: not set yet */
+    uint32_t        key_until;
+    uint32_t        release_ok_at; /* 0: no run succeeded yet */
+    uint64_t        release_failures;
+    uint64_t        ledger_errors[N_LEDGER_ERRS];
 } m = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void srv_metrics_request(const char *route, unsigned status, double seconds)
@@ -116,6 +129,36 @@ void srv_metrics_batch(size_t n)
     m.batch_sum += (double)n;
     m.batch_count++;
     pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_signing_key(uint16_t kid, uint32_t until)
+{
+    pthread_mutex_lock(&m.mu);
+    m.key_kid = kid;
+    m.key_until = until;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_release(int ok, uint32_t now)
+{
+    pthread_mutex_lock(&m.mu);
+    if (ok)
+        m.release_ok_at = now;
+    else
+        m.release_failures++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_engine_error(offpay_err rc, unsigned status)
+{
+    if (status < 500)
+        return;
+    for (size_t i = 0; i < N_LEDGER_ERRS; i++)
+        if (ledger_errs[i] == rc) {
+            pthread_mutex_lock(&m.mu);
+            m.ledger_errors[i]++;
+            pthread_mutex_unlock(&m.mu);
+        }
 }
 
 /* Appends to a growing text buffer; returns -1 when out of memory. */
@@ -240,6 +283,31 @@ char *srv_metrics_render(void)
         "# TYPE offpayd_slow_connections_closed_total counter\n"
         "offpayd_slow_connections_closed_total %llu\n",
         (unsigned long long)srv_slow_closed());
+    add(&b, "# HELP offpayd_ledger_errors_total Requests answered 5xx because "
+            "the ledger's storage failed, by error.\n"
+            "# TYPE offpayd_ledger_errors_total counter\n");
+    for (size_t i = 0; i < N_LEDGER_ERRS; i++)
+        add(&b, "offpayd_ledger_errors_total{error=\"%s\"} %llu\n",
+            offpay_errname(ledger_errs[i]),
+            (unsigned long long)m.ledger_errors[i]);
+    if (m.key_kid != 0)
+        add(&b,
+            "# HELP offpayd_signing_key_expiry_timestamp_seconds When the "
+            "issuer's daily key offpayd signs with ends (Unix time): past "
+            "it offpayd signs nothing.\n"
+            "# TYPE offpayd_signing_key_expiry_timestamp_seconds gauge\n"
+            "offpayd_signing_key_expiry_timestamp_seconds{kid=\"%u\"} %lu\n",
+            (unsigned)m.key_kid, (unsigned long)m.key_until);
+    add(&b,
+        "# HELP offpayd_release_last_success_timestamp_seconds When the "
+        "escrow release job last ran through (Unix time; 0: not yet).\n"
+        "# TYPE offpayd_release_last_success_timestamp_seconds gauge\n"
+        "offpayd_release_last_success_timestamp_seconds %lu\n"
+        "# HELP offpayd_release_failures_total Runs of the escrow release "
+        "job that failed.\n"
+        "# TYPE offpayd_release_failures_total counter\n"
+        "offpayd_release_failures_total %llu\n",
+        (unsigned long)m.release_ok_at, (unsigned long long)m.release_failures);
     add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
             "# TYPE offpayd_batch_items histogram\n");
     histogram(&b, "offpayd_batch_items", batch_bounds, N_BATCH, m.batch,

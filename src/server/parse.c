@@ -100,6 +100,7 @@ void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
     json_decref(out->json);
     out->status = srv_status_of(rc);
     out->json = error_body(offpay_errname(rc), hint);
+    srv_metrics_engine_error(rc, out->status);
 }
 
 void srv_fail_amount(srv_reply *out, offpay_err rc, const char *what,
@@ -130,6 +131,7 @@ void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
     json_decref(out->json);
     out->status = srv_status_of(rc);
     out->json = error_body(offpay_errname(rc), hint);
+    srv_metrics_engine_error(rc, out->status);
 }
 
 void srv_account_kind_hint(char *hint, size_t cap, uint64_t account,

@@ -248,6 +248,14 @@ void srv_metrics_refund(int replayed);
 void srv_metrics_check(size_t held, size_t missing, size_t invalid,
                        size_t revoked);
 void srv_metrics_batch(size_t n);
+/* the daily key offpayd signs with and its end (valid_until), at start-up
+ * and after each SIGHUP that changed it */
+void srv_metrics_signing_key(uint16_t kid, uint32_t until);
+/* a run of the escrow release job: ok, at now (unix time), or failed */
+void srv_metrics_release(int ok, uint32_t now);
+/* an engine error answered with a 5xx status (srv_fail_engine): counted
+ * when it is the ledger's storage failing (ESTORE, ELEDGER_MOVED, ...) */
+void srv_metrics_engine_error(offpay_err rc, unsigned status);
 /* Prometheus text exposition; malloc'd. */
 char *srv_metrics_render(void);
 

@@ -9,7 +9,18 @@
 # what was answered 200, and the audit passes. (SQLite only: a PostgreSQL
 # ledger has no file.)
 source "$(dirname "$0")/offpayd_lib.sh"
-start_server
+# metric NAME: its value on /metrics (NAME with its labels, as printed).
+metric() { curl -s "$URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+# metric_reaches NAME MIN: waits up to 10 s for the metric to reach MIN.
+metric_reaches() {
+  for _ in $(seq 100); do [ "$(metric "$1")" -ge "$2" ] && return 0; sleep 0.1; done
+  return 1
+}
+start_server --release-every 1   # the escrow release job every second
+metric_reaches offpayd_release_last_success_timestamp_seconds 1 \
+  && [ "$(metric offpayd_release_failures_total)" = 0 ] \
+  && ok "metrics: the release job ran through, no failure" \
+  || fail "release metrics: $(curl -s "$URL/metrics" | grep release)"
 fetch_bundle
 new_merchant "Kiosk"; MA=$MACCT; MID=$MERCHANT
 new_terminal ta "$MID"
@@ -38,19 +49,30 @@ grep -qE "^offpayd: [0-9-]{10}T[0-9:]{8}Z ledger $work/ledger\.db was moved or d
   && grep -qE "^offpayd: [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z POST /v1/admin/accounts/\*/deposit answered 503 ELEDGER_MOVED" server.err \
   && ok "the log names the file, and each refusal with its time" \
   || fail "log: $(tail -5 server.err)"
+metric_reaches offpayd_release_failures_total 1 \
+  && ok "metrics: the release job failed on the moved ledger" \
+  || fail "release failures: $(curl -s "$URL/metrics" | grep release)"
+[ "$(metric 'offpayd_ledger_errors_total{error="ELEDGER_MOVED"}')" = 3 ] \
+  && [ "$(metric 'offpayd_ledger_errors_total{error="ESTORE"}')" = 0 ] \
+  && ok "metrics: 3 answers 503 ELEDGER_MOVED (deposit, upload, health)" \
+  || fail "ledger errors: $(curl -s "$URL/metrics" | grep ledger_errors)"
 n=$(grep -c 'ledger\.db was moved or deleted' server.err)
-[ "$n" -ge 1 ] && [ "$n" -le 2 ] \
-  && ok "the move is said once per ledger connection (2), not per request" \
+[ "$n" -ge 1 ] && [ "$n" -le 3 ] \
+  && ok "the move is said once per ledger connection, not per request" \
   || fail "said $(grep -c 'was moved or deleted' server.err) times"
 
 # ---- put back: the same files, written again ---------------------------
 mv away/ledger.db* .
+t0=$(date +%s)
+metric_reaches offpayd_release_last_success_timestamp_seconds "$t0" \
+  && ok "metrics: the release job runs through again once the files are back" \
+  || fail "release after the move: $(curl -s "$URL/metrics" | grep release)"
 api GET /v1/health
 expect_http 200 - "health once the files are back"
 api POST "/v1/admin/accounts/$A/deposit" '{"amount":"1.00"}'
 expect_http 200 - "a deposit once the files are back"
 stop_server
-start_server
+start_server --release-every 1
 balances "A=$A:1100 W=$W:3000 esc/$S1:2000 MA=$MA:0" \
   "after a restart: the refused deposit and upload did nothing, the later deposit is there"
 upload ta

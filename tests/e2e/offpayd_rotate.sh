@@ -56,6 +56,20 @@ bundle_is() {
 
 fetch_bundle
 seq0=$(jget .seq)
+# key_metric_is KID DESCRIPTION: /metrics gives the end of daily key KID
+# (its valid_until in iss/bundle.opb, Unix time) as the key in use, alone.
+key_metric_is() {
+  local want got
+  want=$(date -u -d "$("$OFFPAY" decode --file iss/bundle.opb --json \
+      | jq -r ".keys[] | select(.kid == $1) | .valid_until")" +%s)
+  got=$(curl -s "$URL/metrics" | grep '^offpayd_signing_key_expiry_timestamp_seconds')
+  if [ "$got" = "offpayd_signing_key_expiry_timestamp_seconds{kid=\"$1\"} $want" ]; then
+    ok "metric: daily key $1 ends at $want: $2"
+  else
+    fail "metric: $2: '$got', want kid $1 at $want"
+  fi
+}
+key_metric_is 1 "at start-up"
 A=$(new_account payer 100.00)
 new_merchant shop
 new_terminal t1 "$MERCHANT"
@@ -82,6 +96,7 @@ fetch_bundle
 hup "SIGHUP: issuer read again from iss: signing with daily key 2 (until .*; was 1), trust bundle $((seq0 + 1)) (was $seq0)"
 grep -q "SIGHUP: operator token read again from token" server.err \
   && ok "SIGHUP also read the token" || fail "no token line: $(tail -3 server.err)"
+key_metric_is 2 "after SIGHUP, the new key's"
 bundle_is $((seq0 + 1)) "1 2" "served after SIGHUP"
 new_terminal t2 "$MERCHANT"   # its credential signed by key 2
 new_wallet w2 "$A" 20.00   # wallet init takes the fetched (new) bundle

@@ -268,7 +268,12 @@ grep -q 'offpayd_payments_total{outcome="duplicate"} 1' metrics.txt \
   && grep -q 'route="/v1/terminal/upload",status="200"' metrics.txt \
   && grep -q 'offpayd_refunds_total{replayed="false"} 2' metrics.txt \
   && grep -q 'offpayd_refunds_total{replayed="true"} 1' metrics.txt \
-  && ok "metrics count outcomes, cases, requests and refunds" || { fail "metrics"; cat metrics.txt; }
+  && grep -q '^offpayd_ledger_errors_total{error="ESTORE"} 0$' metrics.txt \
+  && grep -q '^offpayd_ledger_errors_total{error="ELEDGER_MOVED"} 0$' metrics.txt \
+  && grep -qE '^offpayd_signing_key_expiry_timestamp_seconds\{kid="1"\} [0-9]{10}$' metrics.txt \
+  && grep -q '^offpayd_release_failures_total 0$' metrics.txt \
+  && grep -q '^offpayd_release_last_success_timestamp_seconds 0$' metrics.txt \
+  && ok "metrics count outcomes, cases, requests and refunds; the key's end, the release job, no ledger error" || { fail "metrics"; cat metrics.txt; }
 
 stop_server TERM
 [ -z "$server_pid" ] && ok "SIGTERM stops offpayd" || fail "stop"
