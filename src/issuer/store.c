@@ -316,10 +316,15 @@ out:
     return rc;
 }
 
-/* Serializes the state and seals it into dir/issuer.sealed (0600). */
+/* Serializes the state and seals it into dir/issuer.sealed (0600). The
+ * file replaced keeps its owner: `offpay issuer add-key` run as root on
+ * the directory of offpayd's user must leave offpayd able to read the new
+ * key on SIGHUP (offpay__file_write_atomic_owned). */
 static offpay_err save(const offpay_issuer *is)
 {
     char      *text = NULL;
+    uint8_t   *image = NULL; /* sealed: no secret in the clear */
+    size_t     image_len = 0;
     char       path[PATH_MAX_LEN];
     offpay_err rc;
 
@@ -327,12 +332,15 @@ static offpay_err save(const offpay_issuer *is)
         goto out;
     if ((rc = path_in(is->dir, STATE_FILE, path)) != OFFPAY_OK)
         goto out;
-    rc = offpay__wallet_sealer_save(is->sealer, path, (const uint8_t *)text,
-                                    strlen(text));
+    rc = offpay__wallet_sealer_seal(is->sealer, (const uint8_t *)text,
+                                    strlen(text), &image, &image_len);
+    if (rc == OFFPAY_OK)
+        rc = offpay__file_write_atomic_owned(path, image, image_len);
 out:
     if (text != NULL)
         sodium_memzero(text, strlen(text));
     offpay__json_free(text); /* the wiping allocator zeroes it */
+    free(image);
     return rc;
 }
 
@@ -785,7 +793,7 @@ static offpay_err sign_bundle(offpay_issuer *is, uint32_t seq,
 }
 
 /* Writes bytes to dir/name atomically, readable by all (0644): these files
- * are handed out. */
+ * are handed out. The file replaced keeps its owner, as in save. */
 static offpay_err write_public(const offpay_issuer *is, const char *name,
                                const uint8_t *bytes, size_t len)
 {
@@ -794,7 +802,7 @@ static offpay_err write_public(const offpay_issuer *is, const char *name,
 
     if (rc != OFFPAY_OK)
         return rc;
-    rc = offpay__file_write_atomic(path, bytes, len);
+    rc = offpay__file_write_atomic_owned(path, bytes, len);
     if (rc != OFFPAY_OK)
         return rc;
     return set_mode(path, PUBLIC_MODE);

@@ -156,9 +156,11 @@ static int sync_parent_dir(const char *path)
     return rc;
 }
 
-offpay_err offpay__file_write_atomic(const char *path, const uint8_t *data,
-                                     size_t len)
+/* offpay__file_write_atomic; keep_owner: offpay__file_write_atomic_owned */
+static offpay_err write_atomic(const char *path, const uint8_t *data,
+                               size_t len, int keep_owner)
 {
+    struct stat old;
     char       tmp[PATH_MAX];
     size_t     plen;
     int        fd = -1;
@@ -187,6 +189,13 @@ offpay_err offpay__file_write_atomic(const char *path, const uint8_t *data,
     /* A stale path.tmp (left by a crash) keeps its old mode through O_CREAT;
      * force 0600 so the wallet never becomes readable by others. */
     if (fchmod(fd, 0600) != 0) {
+        rc = offpay__errno_err(errno);
+        goto out;
+    }
+    /* root replacing another user's file: the new one is that user's, as
+     * the one it replaces was (a symbolic link is no file to follow) */
+    if (keep_owner && geteuid() == 0 && lstat(path, &old) == 0 &&
+        S_ISREG(old.st_mode) && fchown(fd, old.st_uid, old.st_gid) != 0) {
         rc = offpay__errno_err(errno);
         goto out;
     }
@@ -235,6 +244,18 @@ out:
     if (tmp_exists)
         unlink(tmp);
     return rc;
+}
+
+offpay_err offpay__file_write_atomic(const char *path, const uint8_t *data,
+                                     size_t len)
+{
+    return write_atomic(path, data, len, 0);
+}
+
+offpay_err offpay__file_write_atomic_owned(const char    *path,
+                                           const uint8_t *data, size_t len)
+{
+    return write_atomic(path, data, len, 1);
 }
 
 offpay_err offpay__file_read(const char *path, size_t max, uint8_t **data,

@@ -128,6 +128,17 @@ offpay_err offpay__file_write_atomic(const char *path, const uint8_t *data,
                                      size_t len);
 
 /*
+ * offpay__file_write_atomic_owned — offpay__file_write_atomic, and when
+ * the process runs as root and path is a regular file, the new file gets
+ * its owner and group (fchown of path.tmp before the rename): a file of a
+ * service's own user rewritten by root (the issuer's state, which offpayd
+ * reads again on SIGHUP) stays that user's to read. Errors: those of
+ * offpay__file_write_atomic (a failed fchown is named, nothing changed).
+ */
+offpay_err offpay__file_write_atomic_owned(const char    *path,
+                                           const uint8_t *data, size_t len);
+
+/*
  * offpay__file_read — read the whole file at path, at most max bytes.
  * On success *data is a malloc'd buffer (never NULL, even for an empty
  * file; the caller frees it) of *len bytes. On failure *data is NULL and

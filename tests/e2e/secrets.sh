@@ -186,6 +186,33 @@ wait "$pid" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
 rm -f blockfifo
 
+# ---- the issuer's files keep their owner when root rewrites them -------
+# offpayd runs as its own user and reads issuer.sealed again on SIGHUP:
+# `offpay issuer add-key` (or retire-key) run as root must leave the files
+# that user's, or offpayd keeps signing with the old key. As root only: a
+# copy of the issuer given to nobody (65534), a key added and retired as
+# root; nobody can still open the issuer when it can run the binary.
+if [ "$(id -u)" -eq 0 ]; then
+  cp -a iss iss-svc
+  chown -R 65534:65534 iss-svc
+  expect 0 "signing key 2 added" -- \
+    "$OFFPAY" issuer add-key --dir iss-svc --passphrase-file ip
+  owners() { stat -c '%u:%g %a' iss-svc/issuer.sealed iss-svc/bundle.opb | tr '\n' ' '; }
+  [ "$(owners)" = "65534:65534 600 65534:65534 644 " ] \
+    && ok "add-key as root: issuer.sealed and bundle.opb still nobody's (0600, 0644)" \
+    || fail "add-key as root: owners $(owners)"
+  expect 0 "retired" -- \
+    "$OFFPAY" issuer retire-key 2 --dir iss-svc --passphrase-file ip
+  [ "$(owners)" = "65534:65534 600 65534:65534 644 " ] \
+    && ok "retire-key as root: still nobody's" || fail "retire-key as root: owners $(owners)"
+  if [ "${#runas[@]}" -gt 0 ]; then
+    chmod 711 .   # nobody may pass through the scenario's directory
+    expect 0 "." -- "${runas[@]}" env OFFPAY_PASSPHRASE="$(cat ip)" \
+      "$OFFPAY" issuer publish --dir "$PWD/iss-svc"
+    chmod 700 .
+  fi
+fi
+
 # ---- file modes: 0600 whatever the umask and the old file's mode --------
 (umask 000 && "$OFFPAY" wallet init --wallet w4 --root iss/root.pub \
   --bundle iss/bundle.opb --passphrase-file wp >/dev/null)
