@@ -283,7 +283,7 @@ static char *read_secret(const char *path, size_t min)
         if (f)
             fclose(f);
         sodium_free(buf);
-        fprintf(stderr, "offpayd: cannot read %s\n", path);
+        srv_log("cannot read %s", path);
         return NULL;
     }
     if (fgets(buf, 1024, f) == NULL)
@@ -292,7 +292,7 @@ static char *read_secret(const char *path, size_t min)
     n = strcspn(buf, "\r\n");
     buf[n] = '\0';
     if (n < min) {
-        fprintf(stderr, "offpayd: %s holds fewer than %zu bytes\n", path, min);
+        srv_log("%s holds fewer than %zu bytes", path, min);
         sodium_free(buf);
         return NULL;
     }
@@ -322,10 +322,10 @@ static void reload_token(srv_ctx *srv, const char *path, const char *what,
 static void metrics_token_check(srv_ctx *srv)
 {
     if (srv_metrics_token_is_operators(srv))
-        fprintf(stderr, "offpayd: WARNING: --metrics-token-file holds the "
-                        "operator's token: a scraper holding it can do "
-                        "everything the operator can; give it a token of "
-                        "its own\n");
+        srv_log("WARNING: --metrics-token-file holds the "
+                "operator's token: a scraper holding it can do "
+                "everything the operator can; give it a token of "
+                "its own");
 }
 
 static int read_root(const char *path, uint8_t pk[OFFPAY_PK_BYTES])
@@ -379,8 +379,8 @@ static offpay_err load_token_key(const opts *o, const offpay_issuer *is,
         if (rc == OFFPAY_ENOTFOUND)
             return OFFPAY_OK; /* sealed: the default */
         if (rc != OFFPAY_OK) {
-            fprintf(stderr, "offpayd: issuer's daily key: %s (%s)%s\n",
-                    offpay_strerror(rc), offpay_errname(rc),
+            srv_log("issuer's daily key: %s (%s)%s", offpay_strerror(rc),
+                    offpay_errname(rc),
                     rc == OFFPAY_EKID_EXPIRED
                         ? ": none is valid now; add one with 'offpay issuer "
                           "add-key' (offpayd reads it when it starts, or on "
@@ -395,9 +395,9 @@ static offpay_err load_token_key(const opts *o, const offpay_issuer *is,
     if (rc == OFFPAY_OK && o->key_uri == NULL && *kid != stored)
         rc = OFFPAY_EUNKNOWN_KID;
     if (rc != OFFPAY_OK) {
-        fprintf(stderr, "offpayd: issuer key in the token: %s (%s)%s%s\n",
-                offpay_strerror(rc), offpay_errname(rc),
-                offpay_pkcs11_detail()[0] ? ": " : "", offpay_pkcs11_detail());
+        srv_log("issuer key in the token: %s (%s)%s%s", offpay_strerror(rc),
+                offpay_errname(rc), offpay_pkcs11_detail()[0] ? ": " : "",
+                offpay_pkcs11_detail());
         offpay_pkcs11_close(*key);
         *key = NULL;
     }
@@ -445,7 +445,7 @@ static offpay_err load_issuer(const opts *o, const uint8_t *root,
     if (root != NULL)
         memcpy(v->root, root, sizeof v->root);
     else if (read_root(o->root, v->root) != 0) {
-        fprintf(stderr, "offpayd: %s is not a root public key\n", o->root);
+        srv_log("%s is not a root public key", o->root);
         goto out;
     }
     rc = offpay_issuer_open(o->issuer, pass, &is);
@@ -463,8 +463,8 @@ static offpay_err load_issuer(const opts *o, const uint8_t *root,
     if (rc == OFFPAY_OK && v->key == NULL)
         rc = offpay_issuer_signing_key(is, now, &v->kid, v->sk);
     if (rc != OFFPAY_OK)
-        fprintf(stderr, "offpayd: issuer %s: %s (%s)%s\n", o->issuer,
-                offpay_strerror(rc), offpay_errname(rc),
+        srv_log("issuer %s: %s (%s)%s", o->issuer, offpay_strerror(rc),
+                offpay_errname(rc),
                 rc == OFFPAY_EKID_EXPIRED
                     ? ": no daily key is valid now; add one with 'offpay "
                       "issuer add-key' (offpayd reads it when it starts, "
@@ -580,12 +580,11 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
                 rc == OFFPAY_ENOMEM ? "out of memory" : "above",
                 (unsigned)v->kid, (unsigned)v->b.seq);
         if (rc == OFFPAY_EUNKNOWN_KID && o->key_uri != NULL)
-            fprintf(stderr,
-                    "offpayd: WARNING: the key of --issuer-key-uri is no key "
+            srv_log("WARNING: the key of --issuer-key-uri is no key "
                     "of the issuer's trust bundle valid now (retired?): "
                     "offpayd goes on signing with it and serving the trust "
                     "bundle before; restart it with the URI of a key of the "
-                    "new bundle, or without --issuer-key-uri\n");
+                    "new bundle, or without --issuer-key-uri");
         issuer_view_free(&n);
         return;
     }
@@ -628,17 +627,15 @@ static void key_end_warning(const offpay_trust_bundle *b, uint16_t kid,
         return;
     said = now;
     if (end < now)
-        fprintf(stderr,
-                "offpayd: the issuer's daily key %u ended at %s: nothing "
+        srv_log("the issuer's daily key %u ended at %s: nothing "
                 "is signed any more (EKID_EXPIRED); add a newer key "
-                "(offpay issuer add-key) and send offpayd SIGHUP\n",
+                "(offpay issuer add-key) and send offpayd SIGHUP",
                 (unsigned)kid, when);
     else
-        fprintf(stderr,
-                "offpayd: WARNING: the issuer's daily key %u ends at %s, "
+        srv_log("WARNING: the issuer's daily key %u ends at %s, "
                 "in %u day(s); credentials signed now end with it: add a "
                 "newer key (offpay issuer add-key) and send offpayd "
-                "SIGHUP before then\n",
+                "SIGHUP before then",
                 (unsigned)kid, when, (unsigned)((end - now) / 86400u));
 }
 
@@ -658,9 +655,9 @@ static void release_due(srv_pool *pool)
     srv_pool_put(pool, l);
     srv_metrics_release(rc == OFFPAY_OK, srv_now());
     if (rc != OFFPAY_OK)
-        fprintf(stderr, "offpayd: release job: %s\n", offpay_strerror(rc));
+        srv_log("release job: %s", offpay_strerror(rc));
     else if (n > 0)
-        fprintf(stderr, "offpayd: released %zu escrow(s)\n", n);
+        srv_log("released %zu escrow(s)", n);
 }
 
 /* A SQLite ledger's directory must exist: SQLite alone would say only
@@ -677,10 +674,9 @@ static int sqlite_dir_ok(const char *db, int create)
     if (offpay_ledger_backend_of(db) != OFFPAY_LEDGER_SQLITE)
         return 1;
     if (!create && stat(db, &st) != 0 && errno == ENOENT) {
-        fprintf(stderr,
-                "offpayd: ledger %s does not exist: give --create to make a "
+        srv_log("ledger %s does not exist: give --create to make a "
                 "new, empty ledger there (if a ledger should be there, check "
-                "the path and that its volume is mounted)\n",
+                "the path and that its volume is mounted)",
                 db);
         return 0;
     }
@@ -688,11 +684,10 @@ static int sqlite_dir_ok(const char *db, int create)
      * would issue credential serials from 1 again */
     if (!create && offpay_ledger_exists(db) == OFFPAY_ENOENT &&
         stat(db, &st) == 0) {
-        fprintf(stderr,
-                "offpayd: %s holds no offpay ledger (an empty file, or "
+        srv_log("%s holds no offpay ledger (an empty file, or "
                 "another program's database): give --create to make a new, "
                 "empty ledger there; if a ledger should be there, restore "
-                "it from its backup (docs/operations.md §4)\n",
+                "it from its backup (docs/operations.md §4)",
                 db);
         return 0;
     }
@@ -705,11 +700,9 @@ static int sqlite_dir_ok(const char *db, int create)
     if (slash == db)
         return 1;
     if (stat(dir, &st) != 0)
-        fprintf(stderr, "offpayd: ledger %s: its directory %s: %s\n", db, dir,
-                strerror(errno));
+        srv_log("ledger %s: its directory %s: %s", db, dir, strerror(errno));
     else if (!S_ISDIR(st.st_mode))
-        fprintf(stderr, "offpayd: ledger %s: %s is not a directory\n", db,
-                dir);
+        srv_log("ledger %s: %s is not a directory", db, dir);
     else
         return 1;
     return 0;
@@ -743,10 +736,9 @@ static int pg_ledger_ok(const char *db, int create)
         url = cfg->shard[0].url;
     }
     if (offpay_ledger_exists(url) == OFFPAY_ENOENT) {
-        fprintf(stderr,
-                "offpayd: %s%s holds no offpay ledger (a database without its "
+        srv_log("%s%s holds no offpay ledger (a database without its "
                 "schema): give --create to make a new, empty ledger there (if "
-                "a ledger should be there, check the URL)\n",
+                "a ledger should be there, check the URL)",
                 kind == OFFPAY_LEDGER_SHARDS ? "shard 0 of the map: " : "",
                 url);
         ok = 0;
@@ -776,8 +768,7 @@ static int port_free(const char *addr, uint16_t port, const char *listen)
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
     if (!ok)
-        fprintf(stderr, "offpayd: cannot listen on %s: %s\n", listen,
-                strerror(errno));
+        srv_log("cannot listen on %s: %s", listen, strerror(errno));
     close(fd);
     return ok;
 }
@@ -819,7 +810,7 @@ int main(int argc, char **argv)
                          "127.0.0.1:8080 (a host name is not looked up)");
     }
     if (offpay_init() != OFFPAY_OK) {
-        fprintf(stderr, "offpayd: cannot initialize the crypto library\n");
+        srv_log("cannot initialize the crypto library");
         return 3;
     }
     offpay_set_log(log_line, NULL);
@@ -841,8 +832,7 @@ int main(int argc, char **argv)
 
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
             setrlimit(RLIMIT_CORE, &no_core) != 0) {
-            fprintf(stderr, "offpayd: cannot disable core dumps: %s\n",
-                    strerror(errno));
+            srv_log("cannot disable core dumps: %s", strerror(errno));
             goto out;
         }
     }
@@ -884,14 +874,13 @@ int main(int argc, char **argv)
     err = srv_pool_open(o.db, o.threads, &lcfg, &iv.b, iv.kid, iv.next_kid,
                         iv.sk, iv.key, &srv.pool);
     if (err != OFFPAY_OK) {
-        fprintf(stderr, "offpayd: ledger %s: %s (%s)\n", o.db,
-                offpay_strerror(err), offpay_errname(err));
+        srv_log("ledger %s: %s (%s)", o.db, offpay_strerror(err),
+                offpay_errname(err));
         goto out;
     }
     if (srv_daemon_start(&srv, addr, port, &d, &bound) !=
         OFFPAY_OK) {
-        fprintf(stderr, "offpayd: cannot listen on %s (the reason is above)\n",
-                o.listen);
+        srv_log("cannot listen on %s (the reason is above)", o.listen);
         goto out;
     }
     {
@@ -944,7 +933,7 @@ int main(int argc, char **argv)
         }
         key_end_warning(&iv.b, iv.kid, srv_now());
     }
-    fprintf(stderr, "offpayd: stopping\n");
+    srv_log("stopping");
     status = 0;
 out:
     srv_daemon_stop(d); /* waits for requests in progress */

@@ -36,6 +36,7 @@
 #include "core/log.h"
 #include "core/jsonutil.h"
 #include "core/message_int.h"
+#include "offpay/offpay.h"
 #include "settle/settle_int.h"
 #include "settle/store.h"
 #include "store/migrations.h"
@@ -1336,7 +1337,13 @@ static offpay_err migrate(offpay__store *s)
     if (rc != OFFPAY_OK)
         goto out;
     if (version > (long)offpay__n_migrations) {
-        rc = OFFPAY_EVERSION; /* a newer offpayd made this ledger */
+        /* a newer offpay made or upgraded this ledger: say both versions */
+        offpay__log("offpay: the ledger's schema is version %ld, newer than "
+                    "this offpay %s knows (up to %zu): a newer version made "
+                    "or upgraded it; run that version (or a newer one) on it "
+                    "(EVERSION)",
+                    version, offpay_version(), offpay__n_migrations);
+        rc = OFFPAY_EVERSION;
         goto out;
     }
     for (size_t i = (size_t)version; i < offpay__n_migrations; i++) {

@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "core/dbcopy.h"
 #include "core/message_int.h"
+#include "offpay/offpay.h"
 #include "settle/store.h"
 #include "store/migrations.h"
 
@@ -1346,8 +1347,15 @@ static offpay_err migrate(sqlite3 *db)
     if (sqlite3_step(st) == SQLITE_ROW)
         version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-    if (version > (int)offpay__n_migrations)
-        return OFFPAY_EVERSION; /* a newer offpayd made this ledger */
+    if (version > (int)offpay__n_migrations) {
+        /* a newer offpay made or upgraded this ledger: say both versions */
+        offpay__log("offpay: the ledger's schema is version %d, newer than "
+                    "this offpay %s knows (up to %zu): a newer version made "
+                    "or upgraded it; run that version (or a newer one) on it "
+                    "(EVERSION)",
+                    version, offpay_version(), offpay__n_migrations);
+        return OFFPAY_EVERSION;
+    }
 
     for (size_t i = (size_t)version; i < offpay__n_migrations; i++) {
         static const offpay__dialect sqlite = {"INTEGER PRIMARY KEY", "INTEGER",

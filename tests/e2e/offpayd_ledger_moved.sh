@@ -50,7 +50,8 @@ grep -qE "^offpayd: [0-9-]{10}T[0-9:]{8}Z ledger $work/ledger\.db was moved or d
   && ok "the log names the file, and each refusal with its time" \
   || fail "log: $(tail -5 server.err)"
 metric_reaches offpayd_release_failures_total 1 \
-  && ok "metrics: the release job failed on the moved ledger" \
+  && grep -qE "^offpayd: [0-9-]{10}T[0-9:]{8}Z release job: the ledger's file was moved or deleted" server.err \
+  && ok "metrics: the release job failed on the moved ledger; its log line is dated" \
   || fail "release failures: $(curl -s "$URL/metrics" | grep release)"
 [ "$(metric 'offpayd_ledger_errors_total{error="ELEDGER_MOVED"}')" = 3 ] \
   && [ "$(metric 'offpayd_ledger_errors_total{error="ESTORE"}')" = 0 ] \
@@ -81,4 +82,6 @@ expect_http 200 - "the upload sent again"
 balances "esc/$S1:1800 MA=$MA:200" "paid once"
 audits "after the move and the restart"
 stop_server
+grep -qE "^offpayd: [0-9-]{10}T[0-9:]{8}Z stopping$" server.err \
+  && ok "the stop is said with its time" || fail "stop line: $(tail -2 server.err)"
 finish

@@ -152,7 +152,7 @@ hup "SIGHUP: issuer read again from iss: unchanged (daily key 2, trust bundle $(
 cp ip ip.good
 printf 'not the passphrase\n' > ip
 hup "SIGHUP: the issuer is unchanged (above): signing with daily key 2, trust bundle $((seq0 + 1))"
-grep -q "offpayd: issuer iss: .*(E" server.err \
+grep -qE "^offpayd: [0-9-]{10}T[0-9:]{8}Z issuer iss: .*\(E" server.err \
   && ok "SIGHUP with a wrong passphrase: the reason is logged" \
   || fail "no reason for the failed reload: $(tail -3 server.err)"
 cp ip.good ip
@@ -176,7 +176,7 @@ ISSUER_DIR=iss.now bundle_is $((seq0 + 2)) "1" "an older issuer directory refuse
 # another issuer's directory at the same path, with its own root.pub
 # beside it: offpayd keeps the root it started with, so it is refused
 rm -rf iss; "$OFFPAY" issuer init --dir iss --passphrase-file ip >/dev/null
-hup "offpayd: issuer iss: trust bundle signature is invalid (EBUNDLE_SIG)"
+hup "Z issuer iss: trust bundle signature is invalid (EBUNDLE_SIG)"
 ISSUER_DIR=iss.now bundle_is $((seq0 + 2)) "1" "another issuer's directory refused"
 rm -rf iss; mv iss.now iss
 hup "SIGHUP: issuer read again from iss: unchanged (daily key 1, trust bundle $((seq0 + 2)))"
@@ -263,7 +263,7 @@ end=$(date -u -d "$end_iso" +%s)
 : > server.err
 OFFPAY_NOW=$((end - 5 * 86400)) start_server
 pid=$server_pid
-grep -q "WARNING: the issuer's daily key 5 ends at $end_iso, in 5 day(s); .*send offpayd SIGHUP before then" server.err \
+grep -qE "^offpayd: [0-9-]{10}T[0-9:]{8}Z WARNING: the issuer's daily key 5 ends at $end_iso, in 5 day\(s\); .*send offpayd SIGHUP before then" server.err \
   && ok "started 5 days before key 5 ends: warned" || fail "no end warning: $(cat server.err)"
 hup "SIGHUP: issuer read again from iss: unchanged (daily key 5"
 [ "$(grep -c "daily key 5 ends at" server.err)" = 1 ] \

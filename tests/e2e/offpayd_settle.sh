@@ -548,6 +548,17 @@ if [ "$BACKEND" = sqlite ]; then
     && [ "$(sqlite3_max_version v10.db)" = "$want" ] \
     && ok "offpayd upgraded the version-10 ledger, and said so" || fail "upgrade: $(cat v10.out)"
 fi
+# A newer ledger (a version this offpayd does not know): refused (3),
+# naming the ledger's schema version and the highest this one knows.
+ledger_copy ledger newer
+ledger_sql newer "INSERT INTO schema_version VALUES ($((want + 1)))" >/dev/null
+st=0; "$OFFPAYD" --db "$(ledger_url newer)" --listen 127.0.0.1:0 --issuer iss \
+    --passphrase-file ip --root iss/root.pub --token-file token >newer.out 2>&1 || st=$?
+[ "$st" = 3 ] \
+  && grep -qE "^offpayd: [0-9-]{10}T[0-9:]{8}Z the ledger's schema is version $((want + 1)), newer than this offpay [0-9.]+ knows \(up to $want\): a newer version made or upgraded it" newer.out \
+  && ! grep -q "^offpay: " newer.out \
+  && ok "a newer ledger refused (3), both schema versions named, every line dated" \
+  || fail "newer ledger ($st): $(cat newer.out)"
 [ "$(ledger_sql older "SELECT MAX(version) FROM schema_version")" = $((want - 1)) ] \
   && ok "admin left the older ledger at version $((want - 1))" || fail "admin migrated the older ledger"
 st=0; "$OFFPAYD" --db "$(ledger_url older)" --listen 127.0.0.1:0 --issuer iss \
