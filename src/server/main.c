@@ -52,7 +52,9 @@ static const char help[] =
     "  --listen ADDR:PORT      where to listen: an IPv4 address and a port\n"
     "                          (default 127.0.0.1:8080; port 0 picks a free\n"
     "                          one)\n"
-    "  --issuer DIR            the issuer's directory (issuer.sealed)\n"
+    "  --issuer DIR            the issuer's directory (issuer.sealed);\n"
+    "                          a root.sealed there is warned of: the\n"
+    "                          root key belongs offline\n"
     "  --passphrase-file FILE  the issuer state's passphrase\n"
     "  --issuer-key-uri URI    the daily signing key is this Ed25519 key in\n"
     "                          a PKCS#11 token (RFC 7512 URI, docs/pkcs11.md;\n"
@@ -97,13 +99,16 @@ static const char help[] =
     "  --help                  this text\n"
     "\n"
     "Prints its ledger's backend, connections and items per transaction,\n"
-    "then \"offpayd listening on ADDR:PORT\" once ready; stops cleanly on\n"
-    "SIGTERM or SIGINT: the requests in progress get their replies first;\n"
-    "one answered 503 STOPPING did nothing. SIGHUP reads the token files\n"
-    "and the issuer's directory again (a daily key added or retired takes\n"
-    "effect, and the new trust bundle is served); what cannot be read\n"
-    "stays as it was, and the log says why. Exit status: 0 stopped,\n"
-    "2 usage, 3 start-up failed.\n";
+    "then \"offpayd listening on ADDR:PORT\" once ready, on standard\n"
+    "output; its log, each line dated (UTC), goes to standard error.\n"
+    "Stops cleanly on SIGTERM or SIGINT: the requests in progress get\n"
+    "their replies first; one answered 503 STOPPING did nothing. SIGHUP\n"
+    "reads the token files and the issuer's directory again (a daily key\n"
+    "added or retired takes effect, and the new trust bundle is served);\n"
+    "what cannot be read stays as it was, and the log says why. Exit\n"
+    "status: 0 stopped, 2 usage, 3 start-up failed (neither mends by a\n"
+    "restart: systemd's RestartPreventExitStatus=2 3, docs/operations.md\n"
+    "§2).\n";
 
 typedef struct opts {
     const char *db, *listen, *issuer, *pass_file, *root, *token_file, *key_uri;
@@ -342,6 +347,26 @@ static int read_root(const char *path, uint8_t pk[OFFPAY_PK_BYTES])
         return -1;
     line[strcspn(line, "\r\n")] = '\0';
     return srv_parse_key(line, pk);
+}
+
+/* root.sealed left in the issuer's directory (where `offpay issuer init`
+ * writes it, sealed by default under the issuer's own passphrase, which
+ * offpayd holds): whoever reads this server can then make issuer keys.
+ * Said at start-up; the root key belongs offline. */
+static void root_key_check(const char *issuer)
+{
+    char        path[4096];
+    struct stat st;
+
+    if (snprintf(path, sizeof path, "%s/root.sealed", issuer) <
+            (int)sizeof path &&
+        stat(path, &st) == 0)
+        srv_log("WARNING: %s holds the issuer's root key: whoever reads "
+                "this server (and the passphrase offpayd is given) can make "
+                "issuer keys; move it to offline storage (docs/"
+                "operations.md §2) and give add-key and retire-key --root "
+                "FILE",
+                path);
 }
 
 /* The kid of the token's key: the newest key of bundle b valid at now
@@ -857,6 +882,7 @@ int main(int argc, char **argv)
     srv.cfg.per_ip = (unsigned)o.per_ip;
     if (load_issuer(&o, NULL, &iv, srv_now()) != OFFPAY_OK)
         goto out;
+    root_key_check(o.issuer);
     srv_bundle_set(&srv, iv.bundle, iv.bundle_len, iv.b.seq);
     iv.bundle = NULL; /* the server's now */
     {

@@ -270,4 +270,17 @@ hup "SIGHUP: issuer read again from iss: unchanged (daily key 5"
   && ok "the warning is said once a day, not again on SIGHUP" \
   || fail "warnings: $(grep -c "daily key 5 ends at" server.err)"
 stop_server TERM
+
+# ---- 6. the root key left beside offpayd -----------------------------------
+# iss/root.sealed (where issuer init wrote it) was there at every start:
+# warned of; moved off the server, offpayd starts without the warning.
+grep -qE "^offpayd: [0-9-]{10}T[0-9:]{8}Z WARNING: iss/root.sealed holds the issuer's root key: .*move it to offline storage" server.err \
+  && ok "root.sealed in the issuer directory: warned at start-up" \
+  || fail "no root key warning: $(head -3 server.err)"
+mkdir -p offline; mv iss/root.sealed offline/
+: > server.err
+start_server
+[ ! -e iss/root.sealed ] && ! grep -q "root.sealed" server.err \
+  && ok "root.sealed moved off: no warning" || fail "root key warning: $(cat server.err)"
+stop_server TERM
 finish
