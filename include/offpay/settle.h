@@ -555,7 +555,7 @@ typedef struct offpay_statement_line {
  * code: held nowhere; before 0.8.0 it was 0); -2 for one that decodes but
  * whose credential's issuer signature (under the ledger's bundle, its key
  * valid at the code's time) or wallet signature does not verify (no
- * payment the ledger could have paid; before 0.13.1 it was 0). Reads
+ * payment the ledger could have paid; before 0.13.0 it was 0). Reads
  * only: a terminal
  * checks with it that the ledger still holds what it paid (POST
  * /v1/terminal/check). Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM,
