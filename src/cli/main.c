@@ -18,7 +18,7 @@ static const char help[] =
     "            migrate, show\n"
     "  wallet    the payer: init, key, add-credential, sync, balance, pay,\n"
     "            pay-request, receipt, log, show-code, upload, enroll,\n"
-    "            allowance, backup, restore, report-lost, nfc\n"
+    "            allowance, passphrase, backup, restore, report-lost, nfc\n"
     "  terminal  the merchant: init, key, set-credential, sync, risk,\n"
     "            request, accept, receipt, journal, status, export, rotate,\n"
     "            decommission, nfc\n"
