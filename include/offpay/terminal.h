@@ -474,10 +474,9 @@ void offpay_terminal_set_cred_cache(offpay_terminal *t, int enabled);
 #define OFFPAY_STATUS_WARN_PAYMENTS   0x1u /* payments since the last sync */
 #define OFFPAY_STATUS_WARN_HOURS      0x2u /* time since the last sync */
 #define OFFPAY_STATUS_WARN_REVLIST    0x4u /* revocation list age */
-#define OFFPAY_STATUS_WARN_CREDENTIAL                                          \
-    0x8u /* own credential's window used,                                      \
-            or its end within                                                  \
-            OFFPAY_STATUS_WARN_CRED_DAYS */
+/* own credential's window used, or its end within
+ * OFFPAY_STATUS_WARN_CRED_DAYS */
+#define OFFPAY_STATUS_WARN_CREDENTIAL 0x8u
 /* Days before its own credential's end a terminal warns, however short
  * its window (since 0.13.0). */
 #define OFFPAY_STATUS_WARN_CRED_DAYS 14u
