@@ -390,16 +390,31 @@ offpay_err offpay__http_post_json(const char *base, const char *path,
                                   const offpay__http_signer *s, int tries,
                                   json_t **doc, char *err_name, size_t err_cap)
 {
+    return offpay__http_post_json_status(base, path, body, s, tries, doc,
+                                         err_name, err_cap, NULL);
+}
+
+offpay_err offpay__http_post_json_status(const char *base, const char *path,
+                                         const char                *body,
+                                         const offpay__http_signer *s,
+                                         int tries, json_t **doc,
+                                         char *err_name, size_t err_cap,
+                                         long *status_out)
+{
     offpay__http_reply r = {0};
     json_error_t       jerr;
     long               status = 0;
     offpay_err         rc;
 
     *doc = NULL;
+    if (status_out != NULL)
+        *status_out = 0;
     if (err_name != NULL && err_cap > 0)
         err_name[0] = '\0';
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = offpay__http_request(base, "POST", path, body, s, tries, &r, &status);
+    if (status_out != NULL)
+        *status_out = status;
     if (rc == OFFPAY_OK) {
         *doc = json_loadb(r.buf != NULL ? r.buf : "", r.len, 0, &jerr);
         if (status != 200) {

@@ -267,6 +267,15 @@ offpay_err offpay__http_post_json(const char *base, const char *path,
                                   const char                *body,
                                   const offpay__http_signer *s, int tries,
                                   json_t **doc, char *err_name, size_t err_cap);
+/* The same, with the answer's HTTP status in *status_out (0: none), which
+ * an unsigned refusal leaves as the only sign of what it was: an offpayd
+ * that lacks an endpoint answers 404 before it knows who asked. */
+offpay_err offpay__http_post_json_status(const char *base, const char *path,
+                                         const char                *body,
+                                         const offpay__http_signer *s,
+                                         int tries, json_t **doc,
+                                         char *err_name, size_t err_cap,
+                                         long *status_out);
 
 /*
  * What signs a terminal's requests: its key, at the caller's now plus

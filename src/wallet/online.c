@@ -523,7 +523,7 @@ static offpay_err allowance(offpay_wallet *w, const char *base, int64_t amount,
     uint8_t    rid[RID_BYTES];
     pending    p;
     json_t    *req, *doc = NULL;
-    char      *body = NULL;
+    char      *body = NULL, refused[40] = "";
     int        let = 0;
     offpay_err rc;
 
@@ -568,14 +568,16 @@ static offpay_err allowance(offpay_wallet *w, const char *base, int64_t amount,
     rc = offpay__wallet_let_go(w, &let);
     if (rc == OFFPAY_OK)
         rc = post(w, base, "/v1/wallet/allowance", body, now,
-                  offpay__wallet_clock_offset(base, now), &doc, NULL, 0);
+                  offpay__wallet_clock_offset(base, now), &doc, refused,
+                  sizeof refused);
     offpay__json_free(body);
     if (rc != OFFPAY_OK) {
         /* a failure is said; the handle then stays let go, writing
-         * nothing. Refused by offpayd (a 4xx): nothing was made, and the
-         * next allowance is a new one; else (unreachable, a 5xx) it may
-         * have been made, and stays asked. */
-        if (rc == OFFPAY_EREFUSED)
+         * nothing. Refused by offpayd in an answer it signed (a 4xx):
+         * nothing was made, and the next allowance is a new one; else
+         * (unreachable, a 5xx, a refusal nothing vouches for) it may have
+         * been made, and stays asked. */
+        if (rc == OFFPAY_EREFUSED && refused[0] != '\0')
             pending_clear(w);
         (void)offpay__wallet_take_back(w, &let);
         return rc;
@@ -806,24 +808,32 @@ static int listed(const offpay_revlist *l, uint64_t serial)
  * counter seen + 1 + the gap, worked out here: a second copy restored
  * from the same backup would work out the same, while the first copy's
  * codes are not uploaded yet, and sign the same counters. An offpayd
- * older than the endpoint (NOT_FOUND: no such endpoint) sets *old and
- * *floor 0: the caller falls back to that figure, as such an offpayd's
- * wallets did, and says so.
+ * older than the endpoint (a 404: it refuses an unknown path before it
+ * knows who asked, so unsigned) sets *old and *floor 0: the caller falls
+ * back to that figure, as such an offpayd's wallets did, and says so.
+ * (Taking an unsigned 404 at its word weakens nothing: the fallback is
+ * what every wallet did before.)
  */
 static offpay_err restore_floor(const offpay_wallet *w, const char *base,
                                 uint64_t serial, uint32_t now, int64_t offset,
                                 uint32_t *floor, int *old)
 {
+    offpay__wallet_signing sg = {w, now, offset, time(NULL)};
+    offpay__http_signer    s = {
+           offpay__wallet_signing_time, offpay__wallet_signing_sign, &sg,
+           offpay__wallet_bundle(w),    offpay__wallet_root(w),      now};
     char       body[64], err[40];
     json_t    *doc = NULL, *f;
+    long       status = 0;
     offpay_err rc;
 
     *floor = 0;
     snprintf(body, sizeof body, "{\"serial\":\"%" PRIu64 "\"}", serial);
-    rc = post(w, base, "/v1/wallet/restore-floor", body, now, offset, &doc, err,
-              sizeof err);
+    rc = offpay__http_post_json_status(base, "/v1/wallet/restore-floor", body,
+                                       &s, TRIES, &doc, err, sizeof err,
+                                       &status);
     if (rc != OFFPAY_OK) {
-        if (strcmp(err, "NOT_FOUND") == 0) {
+        if (status == 404) {
             *old = 1;
             rc = OFFPAY_OK;
         }

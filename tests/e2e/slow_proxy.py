@@ -22,6 +22,8 @@ At each request it reads from files in CTL_DIR:
   drop           a path: a POST to it goes to offpayd, and its answer is
                  dropped (the connection closed without one), as a link
                  failing after offpayd committed
+  notfound       a path: a POST to it is answered 404 NOT_FOUND, unsigned,
+                 as an offpayd without that endpoint answers
 and appends every request's method and path to CTL_DIR/log.
 """
 import http.client
@@ -71,6 +73,8 @@ class H(BaseHTTPRequestHandler):
         forged = {"forge403": (403, b'{"error":"WALLET_REVOKED","hint":"forged"}'),
                   "forge404": (404, b'{"error":"NOT_FOUND"}')}.get(
                       ctl("tamper") if self.command == "POST" else None)
+        if self.command == "POST" and ctl("notfound") == self.path:
+            forged = (404, b'{"error":"NOT_FOUND","hint":"no such endpoint"}')
         if forged is not None:
             self.send_response(forged[0])
             self.send_header("Content-Type", "application/json")
