@@ -568,21 +568,10 @@ offpay_err offpay_ledger_held(offpay_ledger *l, uint32_t terminal_id,
     c.p = p;
     c.ok = ok;
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *pk = NULL;
-
-        /* a code that does not decode is held nowhere, and said (-1); nor
-         * is one no wallet signed under a credential of the issuer's
-         * (-2): the ledger could have paid neither */
+        /* a code that does not decode is held nowhere, and said (-1) */
         ok[i] = offpay_payment_decode(items[i].code, items[i].code_len,
                                       &p[i]) == OFFPAY_OK;
         held[i] = ok[i] ? 0 : -1;
-        if (ok[i] && (offpay_bundle_key_for(&l->bundle, p[i].cred.kid,
-                                            p[i].time, &pk) != OFFPAY_OK ||
-                      offpay__wallet_cred_sig(&p[i].cred, pk) != OFFPAY_OK ||
-                      offpay_payment_verify_sig(&p[i]) != OFFPAY_OK)) {
-            ok[i] = 0;
-            held[i] = -2;
-        }
         crypto_generichash(c.hash[i], 32, items[i].code, items[i].code_len,
                            NULL, 0);
     }
@@ -590,6 +579,22 @@ offpay_err offpay_ledger_held(offpay_ledger *l, uint32_t terminal_id,
     rc = OFFPAY_OK;
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
         rc = offpay__ledger_read_on(l, k, held_tx, &c);
+    /* A code the ledger holds is held, whatever the bundle says of it now
+     * (its key retired since, or the code dated at a key window's edge
+     * that settlement judged by the acceptance time). One it does not
+     * hold is a loss only if the ledger could have paid it: signed by a
+     * wallet under a credential of the issuer's; else -2. */
+    for (size_t i = 0; rc == OFFPAY_OK && i < n; i++) {
+        const uint8_t *pk = NULL;
+
+        if (!ok[i] || held[i] != 0)
+            continue;
+        if (offpay_bundle_key_for(&l->bundle, p[i].cred.kid, p[i].time, &pk) !=
+                OFFPAY_OK ||
+            offpay__wallet_cred_sig(&p[i].cred, pk) != OFFPAY_OK ||
+            offpay_payment_verify_sig(&p[i]) != OFFPAY_OK)
+            held[i] = -2;
+    }
 out:
     free(p);
     free(ok);
