@@ -177,17 +177,25 @@ static offpay_err write_atomic(const char *path, const uint8_t *data,
 
     /* Until the rename, every failure names its cause (errno, read right
      * after the failing call) and leaves path untouched. */
-    /* O_NOFOLLOW: a symlink planted at path.tmp cannot redirect the write. */
+    /* A new file, never one found at path.tmp: a stale one (a crash) is
+     * removed first, and O_EXCL refuses one made meanwhile. Opened as it
+     * stood, a hard link planted there by whoever can write the directory
+     * would have had its target truncated and written (and, for root,
+     * handed to the replaced file's owner); O_NOFOLLOW alone stops only a
+     * symbolic link. */
     if (fault("open"))
         goto out;
-    fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        rc = offpay__errno_err(errno);
+        goto out;
+    }
+    fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         rc = offpay__errno_err(errno);
         goto out;
     }
     tmp_exists = 1;
-    /* A stale path.tmp (left by a crash) keeps its old mode through O_CREAT;
-     * force 0600 so the wallet never becomes readable by others. */
+    /* 0600 whatever the umask made of the mode */
     if (fchmod(fd, 0600) != 0) {
         rc = offpay__errno_err(errno);
         goto out;

@@ -201,10 +201,18 @@ if [ "$(id -u)" -eq 0 ]; then
   [ "$(owners)" = "65534:65534 600 65534:65534 644 " ] \
     && ok "add-key as root: issuer.sealed and bundle.opb still nobody's (0600, 0644)" \
     || fail "add-key as root: owners $(owners)"
+  # a hard link planted at issuer.sealed.tmp by the directory's user, to
+  # a file of root's: the write makes a new file, the target untouched
+  # (opened as it stood, it was truncated, written and given to nobody)
+  printf 'root keeps this\n' > victim; chmod 600 victim
+  ln victim iss-svc/issuer.sealed.tmp
   expect 0 "retired" -- \
     "$OFFPAY" issuer retire-key 2 --dir iss-svc --passphrase-file ip
   [ "$(owners)" = "65534:65534 600 65534:65534 644 " ] \
     && ok "retire-key as root: still nobody's" || fail "retire-key as root: owners $(owners)"
+  [ "$(cat victim)" = "root keeps this" ] && [ "$(stat -c '%u %h' victim)" = "0 1" ] \
+    && ok "a hard link planted at issuer.sealed.tmp: its target untouched, still root's" \
+    || fail "the planted link's target: '$(cat victim)' $(stat -c '%u %h' victim)"
   if [ "${#runas[@]}" -gt 0 ]; then
     chmod 711 .   # nobody may pass through the scenario's directory
     expect 0 "." -- "${runas[@]}" env OFFPAY_PASSPHRASE="$(cat ip)" \
