@@ -544,14 +544,15 @@ static enum MHD_Result see_header(void *cls, enum MHD_ValueKind kind,
 }
 
 /* A request whose framing or authentication headers are in doubt: a
- * header of once_headers given twice, or a length and a chunked encoding
- * both. Its hint into hint; 0 when none is. The connection is closed
- * after the answer: where its body ends is not known for sure. (A length
- * that is no decimal number never gets here: libmicrohttpd answers it
- * 400 itself.) */
+ * header of once_headers given twice, a length and a chunked encoding
+ * both, or a transfer coding other than chunked. Its hint into hint; 0
+ * when none is. The connection is closed after the answer: where its body
+ * ends is not known for sure. (A length that is no decimal number never
+ * gets here: libmicrohttpd answers it 400 itself.) */
 static int headers_in_doubt(struct MHD_Connection *c, char *hint, size_t cap)
 {
     struct header_seen h = {0, NULL};
+    const char        *te;
 
     MHD_get_connection_values(c, MHD_HEADER_KIND, see_header, &h);
     if (h.twice != NULL) {
@@ -562,6 +563,25 @@ static int headers_in_doubt(struct MHD_Connection *c, char *hint, size_t cap)
         snprintf(hint, cap,
                  "Content-Length and Transfer-Encoding both "
                  "given: give one");
+        return 1;
+    }
+    /* libmicrohttpd frames only chunked bodies: with another coding
+     * (gzip, or a list such as "gzip, chunked") and no length, it waits
+     * for a body it cannot delimit until the connection times out, and
+     * the client gets no answer at all. Coding names are case-blind
+     * (RFC 9112 §7). */
+    te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (te != NULL && strcasecmp(te, "chunked") != 0) {
+        size_t n = strlen(te);
+        int    shown = n <= 40;
+
+        for (size_t i = 0; shown && i < n; i++)
+            shown = te[i] >= 0x20 && te[i] < 0x7f;
+        snprintf(hint, cap,
+                 "Transfer-Encoding '%s' not taken: send the body with a "
+                 "Content-Length, or Transfer-Encoding: chunked",
+                 shown ? te : "(not shown)");
         return 1;
     }
     return 0;
@@ -577,7 +597,7 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
     uint64_t    declared;
     srv_err     e = SRV_E_INTERNAL;
 
-    char doubt[96];
+    char doubt[160];
 
     clock_gettime(CLOCK_MONOTONIC, &st->t0);
     st->early = -1;

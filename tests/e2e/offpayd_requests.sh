@@ -191,6 +191,46 @@ read -r sent line < chunked.txt || true
 [ "${sent:-99999999}" -lt $((1 << 20)) ] \
   && ok "an endless chunked body: the connection closed after $sent bytes (cap 4096)" \
   || fail "endless chunked body: $(cat chunked.txt)"
+# A transfer coding other than chunked (and no Content-Length): offpayd
+# cannot tell where such a body ends, so it is refused from the headers,
+# 400 BAD_HEADER naming the coding, and the connection closed (it used to
+# go unanswered until the connection timed out, ~11 s).
+for te in gzip "gzip, chunked"; do
+  python3 - "$URL" "$(cat token)" "$te" >te.txt <<'PY' || true
+import socket, sys, time
+host, port = sys.argv[1][7:].split(":")
+s = socket.create_connection((host, int(port)))
+t0 = time.time()
+s.sendall(("POST /v1/admin/accounts HTTP/1.1\r\nHost: x\r\n"
+           "Authorization: Bearer " + sys.argv[2] + "\r\n"
+           "Transfer-Encoding: " + sys.argv[3] + "\r\n\r\n").encode())
+s.settimeout(5)  # an answer comes at once or not at all
+data, closed = b"", False
+try:
+    while True:
+        b = s.recv(4096)
+        if not b:
+            closed = True
+            break
+        data += b
+except socket.timeout:
+    pass
+except OSError:  # reset: closed by the server
+    closed = True
+head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
+print(head.split()[1] if head else "none",
+      "closed" if closed else "open", round(time.time() - t0, 1))
+print(body)
+PY
+  read -r code state secs < te.txt || true
+  tail -n +2 te.txt > resp.json
+  if [ "${code:-}" = 400 ] && [ "${state:-}" = closed ] && [ "$(jget .error)" = BAD_HEADER ] \
+     && [ "$(jget .hint)" = "Transfer-Encoding '$te' not taken: send the body with a Content-Length, or Transfer-Encoding: chunked" ]; then
+    ok "Transfer-Encoding: $te: 400 BAD_HEADER, connection closed (${secs} s)"
+  else
+    fail "Transfer-Encoding: $te: $(cat te.txt)"
+  fi
+done
 balances "$before" "no refused upload moved money"
 audit_passes "after refused uploads"
 
