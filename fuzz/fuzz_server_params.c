@@ -1,7 +1,8 @@
 /*
  * fuzz_server_params.c — libFuzzer target for the parts of a request line
  * offpayd parses: the routing table's look-up of (method, path) and the
- * decimal ids of path segments and query parameters (srv_parse_u64). The
+ * decimal ids of path segments and query parameters (srv_parse_u64,
+ * srv_parse_id). The
  * input is "METHOD PATH" or any bytes.
  *
  * Contract checked on every input:
@@ -10,6 +11,7 @@
  *     without '/';
  *   - srv_parse_u64 accepts exactly the canonical decimal form: printing
  *     the value gives back the input;
+ *   - srv_parse_id accepts exactly what srv_parse_u64 does, less 0;
  *   - srv_parse_page, given the input as after and as limit, accepts it
  *     only as one value within both bounds (1..SRV_PAGE_MAX).
  * Any violation abort()s.
@@ -27,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char        seg[2][SRV_SEG_MAX + 1];
     char        back[24];
     const char *pattern = NULL;
-    uint64_t    v, after, limit;
+    uint64_t    v, id, after, limit;
     int         e;
 
     if (buf == NULL)
@@ -40,6 +42,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strcmp(back, buf) != 0)
             abort();
     }
+    if ((srv_parse_id(buf, UINT64_MAX, &id) == 0) !=
+            (srv_parse_u64(buf, UINT64_MAX, &v) == 0 && v != 0) ||
+        (srv_parse_id(buf, UINT64_MAX, &id) == 0 && id != v))
+        abort();
     if (srv_parse_page(buf, buf, &after, &limit) == 0 &&
         (after != limit || limit == 0 || limit > SRV_PAGE_MAX ||
          srv_parse_u64(buf, SRV_PAGE_MAX, &v) != 0 || v != limit))

@@ -20,8 +20,8 @@ static int account_of(srv_req *r, srv_reply *out, uint64_t *id,
 {
     offpay_err rc;
 
-    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, id) != 0) {
-        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, id) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id from 1");
         return -1;
     }
     rc = offpay_ledger_balance(r->l, *id, balance, kind, currency);
@@ -99,8 +99,8 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
     json_t                  *arr, *j;
     offpay_err               rc;
 
-    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &id) != 0) {
-        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &id) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id from 1");
         return;
     }
     if (srv_parse_page(r->query(r->conn, "after"), r->query(r->conn, "limit"),

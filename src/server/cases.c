@@ -72,8 +72,8 @@ void srv_case_evidence(srv_req *r, srv_reply *out)
     json_error_t jerr;
     offpay_err   rc;
 
-    if (srv_parse_u64(r->cap[0], INT64_MAX, &id) != 0 || id == 0) {
-        srv_fail(out, SRV_E_BAD_PARAMETER, "case: a decimal id");
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &id) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "case: a decimal id from 1");
         return;
     }
     rc = srv_bundle_copy(r->srv, &bundle, &bundle_len, NULL);

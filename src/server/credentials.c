@@ -100,8 +100,8 @@ void srv_credential_get(srv_req *r, srv_reply *out)
     uint64_t                serial;
     offpay_err              rc;
 
-    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &serial) != 0) {
-        srv_fail(out, SRV_E_BAD_PARAMETER, "serial: a decimal id");
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &serial) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "serial: a decimal id from 1");
         return;
     }
     rc = offpay_ledger_credential(r->l, serial, &c);
@@ -136,8 +136,8 @@ void srv_credential_revoke(srv_req *r, srv_reply *out)
     offpay_err rc;
     int        e;
 
-    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &serial) != 0) {
-        srv_fail(out, SRV_E_BAD_PARAMETER, "serial: a decimal id");
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &serial) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "serial: a decimal id from 1");
         return;
     }
     v[0].present = 0;

@@ -209,6 +209,16 @@ int srv_parse_u64(const char *s, uint64_t max, uint64_t *v)
     return 0;
 }
 
+int srv_parse_id(const char *s, uint64_t max, uint64_t *v)
+{
+    uint64_t x;
+
+    if (srv_parse_u64(s, max, &x) != 0 || x == 0)
+        return -1;
+    *v = x;
+    return 0;
+}
+
 int srv_parse_page(const char *after_text, const char *limit_text,
                    uint64_t *after, uint64_t *limit)
 {

@@ -40,8 +40,8 @@ void srv_refund(srv_req *r, srv_reply *out)
     offpay_err    rc;
     int           e, replayed = 0;
 
-    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &id) != 0 || id == 0) {
-        srv_fail(out, SRV_E_BAD_PARAMETER, "presentment: a decimal id");
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &id) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "presentment: a decimal id from 1");
         return;
     }
     if (srv_request_key(r, out, &key) != 0)

@@ -264,6 +264,12 @@ char *srv_metrics_render(void);
 /* A decimal id without sign, leading zeros or spaces, <= max. */
 int srv_parse_u64(const char *s, uint64_t max, uint64_t *v);
 
+/* An id of a path segment (account, merchant, serial, terminal, case,
+ * presentment): as srv_parse_u64, and from 1, since the ledger gives no
+ * id 0 (docs/api.md, Conventions): 0 is a malformed id (BAD_PARAMETER),
+ * never an unknown one, on every route alike. */
+int srv_parse_id(const char *s, uint64_t max, uint64_t *v);
+
 /* A page of an operator's list (?after=ID&limit=N): after (0 when absent:
  * from the first) and limit (SRV_PAGE_DEFAULT when absent,
  * 1..SRV_PAGE_MAX); -1 when either is malformed. */

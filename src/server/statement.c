@@ -77,11 +77,11 @@ void srv_statement(srv_req *r, srv_reply *out)
     offpay_err                  rc;
 
     memset(&w, 0, sizeof w);
-    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &merchant) != 0 ||
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &merchant) != 0 ||
         (qf != NULL && srv_parse_u64(qf, UINT32_MAX, &from) != 0) ||
         (qt != NULL && srv_parse_u64(qt, UINT32_MAX, &to) != 0) || from > to) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
-                 "merchant: a decimal id; from <= to: unix times");
+                 "merchant: a decimal id from 1; from <= to: unix times");
         return;
     }
     if ((qm != NULL && (srv_parse_u64(qm, UINT32_MAX, &w.terminal) != 0 ||

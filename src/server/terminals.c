@@ -64,8 +64,8 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
     offpay_err rc;
     int        e;
 
-    if (srv_parse_u64(r->cap[0], UINT32_MAX, &id) != 0 || id == 0) {
-        srv_fail(out, SRV_E_BAD_PARAMETER, "terminal: a decimal id");
+    if (srv_parse_id(r->cap[0], UINT32_MAX, &id) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "terminal: a decimal id from 1");
         return;
     }
     /* The body is optional here: {} or {"reason": text}. */

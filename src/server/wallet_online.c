@@ -340,8 +340,8 @@ void srv_admin_wallet_enrollment(srv_req *r, srv_reply *out)
     offpay_err rc;
     int        e;
 
-    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &account) != 0 || account == 0) {
-        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &account) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id from 1");
         return;
     }
     e = srv_parse_expires(r->body, r->body_len, &expires, hint, sizeof hint);
@@ -380,8 +380,8 @@ static int path_wallet(srv_req *r, offpay_ledger_wallet_info *w, srv_reply *out)
     uint64_t   account;
     offpay_err rc;
 
-    if (srv_parse_u64(r->cap[0], SRV_ID_MAX, &account) != 0 || account == 0) {
-        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id");
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &account) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id from 1");
         return -1;
     }
     rc = offpay_ledger_wallet_get(r->l, NULL, account, w);

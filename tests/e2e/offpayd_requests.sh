@@ -350,6 +350,21 @@ api POST "/v1/admin/accounts/abc/deposit" '{"amount":"1.00"}'
 expect_http 400 BAD_PARAMETER "account id not a number"
 api GET "/v1/admin/accounts/9223372036854775808"
 expect_http 400 BAD_PARAMETER "an account id above 2^63 - 1"
+# no id is 0, so 0 is malformed on every route (accounts, credentials and
+# statements answered 404 ENOTFOUND where cases said 400)
+for req in "GET /v1/admin/accounts/0" "GET /v1/admin/accounts/0/transfers" \
+    "POST /v1/admin/accounts/0/deposit" "GET /v1/admin/credentials/0" \
+    "GET /v1/admin/merchants/0/statement" "GET /v1/admin/cases/0/evidence" \
+    "GET /v1/admin/wallets/0" "POST /v1/admin/terminals/0/revoke"; do
+  case $req in
+    */deposit) api $req '{"amount":"1.00"}' ;;
+    POST*) api $req '{}' ;;
+    *) api $req ;;
+  esac
+  if [ "$status" = 400 ] && [ "$(jget .error)" = BAD_PARAMETER ] \
+     && jget .hint | grep -q "a decimal id from 1"; then ok "$req: 400 BAD_PARAMETER"
+  else fail "$req: $status $(cat resp.json)"; fi
+done
 api POST /v1/admin/terminals '{"merchant":"18446744073709551615","terminal_key":"'"$(printf '%064x' 7)"'"}'
 expect_http 400 BAD_FIELD "a merchant id above 2^63 - 1 in a body"
 api POST /v1/admin/accounts '{"currency":"XYZ"}'
