@@ -2,12 +2,14 @@
  * fuzz_server_online.c — offpayd's parsers of the online endpoints' bodies
  * (src/server/wallet_online.c): POST /v1/admin/enrollments, /v1/wallet/
  * enroll, /v1/wallet/allowance, /v1/wallet/restore-floor,
- * /v1/terminal/rotate, the optional {"expires"} of a lost wallet's
+ * /v1/terminal/rotate (its key_signature: 64 bytes from canonical base64,
+ * all zero when refused), the optional {"expires"} of a lost wallet's
  * enrollment code and {"reason"} of the revocations, and the empty body of
  * status and decommission. Every input goes through all eight; each either
  * refuses it with MALFORMED_JSON or BAD_FIELD, or yields values within their
  * bounds.
  */
+#include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     srv_allowance_body  al;
     char                code[OFFPAY_ENROLL_CODE_CHARS + 1];
     char                reason[SRV_REF_MAX + 1], hint[160];
-    uint8_t             pk[OFFPAY_PK_BYTES];
-    uint32_t            expires = 1, until = 1;
+    srv_rotate_body     rot;
+    uint32_t            until = 1;
     uint64_t            serial = 1;
     int                 e;
 
@@ -64,9 +66,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              (al.request_id[0] != '\0' &&
               !offpay_ledger_request_key_ok(al.request_id)))
         abort();
-    e = srv_parse_rotate(data, size, pk, &expires, hint, sizeof hint);
-    if (e != 0)
+    e = srv_parse_rotate(data, size, &rot, hint, sizeof hint);
+    if (e != 0) {
         refused(e);
+        if (!sodium_is_zero((const uint8_t *)&rot, sizeof rot))
+            abort();
+    }
     e = srv_parse_serial(data, size, &serial, hint, sizeof hint);
     if (e != 0) {
         refused(e);

@@ -291,6 +291,9 @@ offpay_err offpay_key_from_hex(const char *text, size_t n,
 #define OFFPAY_DS_REVLIST       "offpay/v1/revocation-list"
 /* offpayd's answer to a signed request (docs/api.md, "Signed answers") */
 #define OFFPAY_DS_HTTP_ANSWER "offpay/v1/http-answer"
+/* a terminal's new key proving it takes part in a rotation (docs/api.md,
+ * "Terminal lifecycle"; since 0.13.0) */
+#define OFFPAY_DS_TERMINAL_ROTATE "offpay/v1/terminal-rotate"
 
 #ifdef __cplusplus
 }

@@ -585,7 +585,10 @@ offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
  * (offpay_terminal_upload; rep, may be NULL, says what it did): while
  * offpayd has not decided every payment old accepted, nothing else
  * happens (OFFPAY_ESYNC_REQUIRED, run it again later). Then POST
- * /v1/terminal/rotate signed by old's key: offpayd registers next's key
+ * /v1/terminal/rotate signed by old's key, carrying next's signature of
+ * the rotation (OFFPAY_DS_TERMINAL_ROTATE over old's key, old's terminal
+ * id and next's key: offpayd registers only a key the caller holds,
+ * since 0.13.0): offpayd registers next's key
  * for the same merchant, signs its credential and revokes old from now
  * on, in one transaction. next stores the credential, takes old's risk
  * rules and syncs (bundle, revocation list). *new_id (may be NULL) is the
@@ -597,7 +600,8 @@ offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
  * lifecycle"); said in the log. A next that already holds its credential
  * (an earlier call got that far) keeps its own risk rules. A next with
  * another key is refused
- * (OFFPAY_EREFUSED, TERMINAL_REVOKED). Errors: OFFPAY_EINVAL, OFFPAY_ESYNC_REQUIRED,
+ * (OFFPAY_EREFUSED, TERMINAL_REVOKED). Errors: OFFPAY_EINVAL,
+ * OFFPAY_EPASSPHRASE (next opened without its key), OFFPAY_ESYNC_REQUIRED,
  * OFFPAY_EREFUSED (offpayd refused: its error in the log), OFFPAY_EIO
  * (unreachable), those of
  * offpay_terminal_upload and offpay_terminal_set_credential.

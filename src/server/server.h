@@ -84,7 +84,9 @@
       "offpayd is stopping: nothing was done; send the request again")         \
     X(AUDIT_RUNNING, 429,                                                      \
       "an audit is running: ask again once it has ended (one at a time, so "   \
-      "that terminals and wallets are not kept waiting for the ledger)")
+      "that terminals and wallets are not kept waiting for the ledger)")       \
+    X(KEY_SIGNATURE_INVALID, 400,                                              \
+      "key_signature is not the new key's signature of this rotation")
 
 typedef enum srv_err {
     SRV_E_NONE = 0, /* no error: parsers return 0 on success */
@@ -573,9 +575,18 @@ int srv_parse_allowance(const uint8_t *body, size_t len,
                         srv_allowance_body *out, char *hint_buf,
                         size_t hint_cap);
 
-/* POST /v1/terminal/rotate: {"terminal_key":HEX,"expires":N}. */
-int srv_parse_rotate(const uint8_t *body, size_t len,
-                     uint8_t pk[OFFPAY_PK_BYTES], uint32_t *expires,
+/* POST /v1/terminal/rotate: {"terminal_key":HEX,"key_signature":B64,
+ * "expires":N}: the new key, its signature of the rotation
+ * (upload_int.h, offpay__rotate_message; checked by the handler, which
+ * knows the old terminal), expires 0 when absent. A body without
+ * key_signature (a terminal older than 0.13.0) is BAD_FIELD, its hint
+ * saying to upgrade. */
+typedef struct srv_rotate_body {
+    uint8_t  pk[OFFPAY_PK_BYTES];
+    uint8_t  sig[OFFPAY_SIG_BYTES];
+    uint32_t expires;
+} srv_rotate_body;
+int srv_parse_rotate(const uint8_t *body, size_t len, srv_rotate_body *out,
                      char *hint_buf, size_t hint_cap);
 
 /* An empty body, "{}", or {"reason":TEXT} into reason (cap bytes; "" when

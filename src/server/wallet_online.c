@@ -39,9 +39,11 @@ static const srv_field fields_allowance[4] = {
     {"allow_unbound", SRV_FT_BOOL, 0, 0},
     {"request_id", SRV_FT_STRING, 0, OFFPAY_REQUEST_KEY_MAX},
 };
-static const srv_field fields_rotate[2] = {
+static const srv_field fields_rotate[3] = {
     {"terminal_key", SRV_FT_STRING, 1, 64},
     {"expires", SRV_FT_UINT, 0, UINT32_MAX},
+    /* optional here only to answer its absence with its own hint */
+    {"key_signature", SRV_FT_STRING, 0, OFFPAY__HTTP_SIG_TEXT - 1},
 };
 static const srv_field fields_reason[1] = {
     {"reason", SRV_FT_TEXT, 0, SRV_REF_MAX},
@@ -133,25 +135,54 @@ int srv_parse_allowance(const uint8_t *body, size_t len,
     return e;
 }
 
-int srv_parse_rotate(const uint8_t *body, size_t len,
-                     uint8_t pk[OFFPAY_PK_BYTES], uint32_t *expires,
+/* A signature in base64 with padding, canonical: 88 characters that
+ * decode to 64 bytes and encode back to themselves. */
+static int parse_sig_b64(const char *s, uint8_t sig[OFFPAY_SIG_BYTES])
+{
+    char        back[OFFPAY__HTTP_SIG_TEXT];
+    const char *end = NULL;
+    size_t      n = 0;
+
+    if (s == NULL || strlen(s) != OFFPAY__HTTP_SIG_TEXT - 1 ||
+        sodium_base642bin(sig, OFFPAY_SIG_BYTES, s, strlen(s), NULL, &n, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        n != OFFPAY_SIG_BYTES || *end != '\0')
+        return -1;
+    sodium_bin2base64(back, sizeof back, sig, OFFPAY_SIG_BYTES,
+                      sodium_base64_VARIANT_ORIGINAL);
+    return strcmp(back, s) == 0 ? 0 : -1;
+}
+
+int srv_parse_rotate(const uint8_t *body, size_t len, srv_rotate_body *out,
                      char *hint_buf, size_t hint_cap)
 {
     srv_value v[SRV_N(fields_rotate)];
     json_t   *doc = NULL;
     int       e;
 
-    *expires = 0;
+    memset(out, 0, sizeof *out);
     e = srv_parse_object(body, len, fields_rotate, SRV_N(fields_rotate), v,
                          &doc, hint_buf, hint_cap);
-    if (e == 0 && srv_parse_key(v[0].s, pk) != 0)
+    if (e == 0 && srv_parse_key(v[0].s, out->pk) != 0)
         e = bad(hint_buf, hint_cap, "terminal_key: 64 lowercase hex digits");
     if (e == 0 && v[1].present) {
         if (v[1].u == 0)
             e = bad(hint_buf, hint_cap, "expires: a unix time");
-        *expires = (uint32_t)v[1].u;
+        out->expires = (uint32_t)v[1].u;
     }
+    /* an older terminal sends no proof: told what to do about it */
+    if (e == 0 && !v[2].present)
+        e = bad(hint_buf, hint_cap,
+                "key_signature missing: since 0.13.0 a rotation carries the "
+                "new key's signature of it, which this terminal's offpay is "
+                "too old to make; upgrade offpay and run the rotation again");
+    if (e == 0 && parse_sig_b64(v[2].s, out->sig) != 0)
+        e = bad(hint_buf, hint_cap,
+                "key_signature: a signature in base64 with padding (88 "
+                "characters)");
     json_decref(doc);
+    if (e != 0)
+        memset(out, 0, sizeof *out);
     return e;
 }
 
@@ -685,15 +716,15 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out)
 {
     offpay_ledger_terminal_info t;
     offpay_terminal_cred        tc;
-    uint8_t                     pk[OFFPAY_PK_BYTES];
+    srv_rotate_body             b;
+    uint8_t                     msg[OFFPAY__ROTATE_MSG_BYTES];
     uint8_t                     bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
-    char                        hint[128];
-    uint32_t                    expires;
+    char                        hint[256];
     size_t                      len = 0;
     offpay_err                  rc;
     int                         e, replayed = 0;
 
-    e = srv_parse_rotate(r->body, r->body_len, pk, &expires, hint, sizeof hint);
+    e = srv_parse_rotate(r->body, r->body_len, &b, hint, sizeof hint);
     if (e != 0) {
         srv_fail(out, (srv_err)e, hint);
         return;
@@ -702,10 +733,25 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out)
      * that revoked it again (its reply lost), and refuses anything else */
     if (srv_auth_terminal(r, &t, out) != 0)
         return;
-    if (expires == 0)
-        expires = r->now + SRV_TERMINAL_LIFETIME;
-    rc = offpay_ledger_terminal_rotate(r->l, t.terminal_id, pk, expires, r->now,
-                                       bytes, &len, &tc, &replayed);
+    /* The new key must prove it takes part: else a terminal could register
+     * any public key it has seen (an enrolled wallet's, another
+     * merchant's terminal's) as its merchant's, and take over that key's
+     * registration. Checked before the ledger, replays included: the
+     * retry of a rotation carries the same proof. */
+    offpay__rotate_message(r->auth.pk, t.terminal_id, b.pk, msg);
+    if (offpay_verify(OFFPAY_DS_TERMINAL_ROTATE, msg, sizeof msg, b.sig, b.pk,
+                      OFFPAY_ECODE_SIG) != OFFPAY_OK) {
+        srv_fail(out, SRV_E_KEY_SIGNATURE_INVALID,
+                 "key_signature is not terminal_key's signature of this "
+                 "rotation (domain offpay/v1/terminal-rotate, over the "
+                 "signing terminal's key, its id and terminal_key): a "
+                 "rotation registers only a key its sender holds");
+        return;
+    }
+    if (b.expires == 0)
+        b.expires = r->now + SRV_TERMINAL_LIFETIME;
+    rc = offpay_ledger_terminal_rotate(r->l, t.terminal_id, b.pk, b.expires,
+                                       r->now, bytes, &len, &tc, &replayed);
     if (rc == OFFPAY_ETERMINAL_REVOKED) {
         srv_fail(out, SRV_E_TERMINAL_REVOKED, NULL);
         return;

@@ -21,7 +21,9 @@
  *
  * A new key is a new terminal directory (offpay_terminal_create): the key
  * never leaves the device that made it, and the old directory stays as
- * the record of what the old key accepted.
+ * the record of what the old key accepted. The rotation carries the new
+ * key's signature of it (upload_int.h, offpay__rotate_message), so that
+ * offpayd registers only a key the rotating side holds.
  */
 #include <jansson.h>
 #include <sodium.h>
@@ -32,7 +34,9 @@
 
 #include "core/log.h"
 #include "core/jsonutil.h"
+#include "offpay/message.h"
 #include "offpay/terminal.h"
+#include "terminal/terminal_int.h"
 #include "terminal/upload_int.h"
 
 #define TRIES 3
@@ -93,10 +97,13 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
 {
     offpay_upload_report mine;
     offpay_risk          risk;
-    offpay_terminal_cred have;
+    offpay_terminal_cred have, mine_cred;
     int                  installed;
-    uint8_t              pk[OFFPAY_PK_BYTES], cred[512];
+    uint8_t              pk[OFFPAY_PK_BYTES], old_pk[OFFPAY_PK_BYTES];
+    uint8_t              msg[OFFPAY__ROTATE_MSG_BYTES], sig[OFFPAY_SIG_BYTES];
+    uint8_t              cred[512];
     char                 hex[2 * OFFPAY_PK_BYTES + 1];
+    char                 sig_b64[OFFPAY__HTTP_SIG_TEXT];
     const char          *b64;
     json_t              *req = NULL, *doc = NULL;
     char                *body = NULL;
@@ -116,8 +123,22 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
     rc = final_upload(old, base_url, now, rep);
     if (rc != OFFPAY_OK)
         return rc;
+    /* the proof that the new key takes part: signed by next, over old's
+     * key and id (the one offpayd holds for the key signing the request) */
+    rc = offpay_terminal_credential(old, &mine_cred);
+    if (rc != OFFPAY_OK)
+        return rc;
+    offpay_terminal_public_key(old, old_pk);
+    offpay__rotate_message(old_pk, mine_cred.terminal_id, pk, msg);
+    rc = offpay__terminal_sign(next, OFFPAY_DS_TERMINAL_ROTATE, msg, sizeof msg,
+                               sig);
+    if (rc != OFFPAY_OK)
+        return rc;
+    sodium_bin2base64(sig_b64, sizeof sig_b64, sig, sizeof sig,
+                      sodium_base64_VARIANT_ORIGINAL);
     sodium_bin2hex(hex, sizeof hex, pk, sizeof pk);
-    req = json_pack("{s:s}", "terminal_key", hex);
+    req =
+        json_pack("{s:s, s:s}", "terminal_key", hex, "key_signature", sig_b64);
     body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (body == NULL)

@@ -177,6 +177,25 @@ offpay_err offpay__http_answer_verify(
     const char *path, const offpay__http_auth *req, const uint8_t *req_digest,
     const uint8_t *body, size_t len, uint16_t *kid);
 
+/*
+ * A rotation's proof of its new key (docs/api.md, "Terminal lifecycle";
+ * since 0.13.0): POST /v1/terminal/rotate carries "key_signature", the
+ * new key's signature under OFFPAY_DS_TERMINAL_ROTATE (message.h) of
+ *   OLD-KEY (32 bytes) || OLD-ID (4 bytes, big-endian) || NEW-KEY (32)
+ * the request's signer, the terminal id offpayd holds for it, and the new
+ * key. Without it a terminal could register a key it does not hold (an
+ * enrolled wallet's, say) as its merchant's terminal; binding the old key
+ * and id keeps the proof from serving another terminal's rotation, on
+ * this ledger or another. offpay__rotate_message lays the bytes out
+ * (always succeeds); offpay_terminal_rotate signs them with the new
+ * terminal's key and offpayd checks them.
+ */
+#define OFFPAY__ROTATE_MSG_BYTES (2 * OFFPAY_PK_BYTES + 4)
+void offpay__rotate_message(const uint8_t old_pk[OFFPAY_PK_BYTES],
+                            uint32_t      old_id,
+                            const uint8_t new_pk[OFFPAY_PK_BYTES],
+                            uint8_t       msg[OFFPAY__ROTATE_MSG_BYTES]);
+
 /* ---- the HTTP client of signed requests (upload_http.c, libcurl) ---- */
 
 #define OFFPAY__HTTP_REPLY_MAX (8u << 20) /* bytes of one reply */

@@ -320,6 +320,19 @@ offpay_err offpay__http_answer_verify(
                          pk, OFFPAY_ECODE_SIG);
 }
 
+void offpay__rotate_message(const uint8_t old_pk[OFFPAY_PK_BYTES],
+                            uint32_t      old_id,
+                            const uint8_t new_pk[OFFPAY_PK_BYTES],
+                            uint8_t       msg[OFFPAY__ROTATE_MSG_BYTES])
+{
+    memcpy(msg, old_pk, OFFPAY_PK_BYTES);
+    msg[OFFPAY_PK_BYTES] = (uint8_t)(old_id >> 24);
+    msg[OFFPAY_PK_BYTES + 1] = (uint8_t)(old_id >> 16);
+    msg[OFFPAY_PK_BYTES + 2] = (uint8_t)(old_id >> 8);
+    msg[OFFPAY_PK_BYTES + 3] = (uint8_t)old_id;
+    memcpy(msg + OFFPAY_PK_BYTES + 4, new_pk, OFFPAY_PK_BYTES);
+}
+
 const offpay_trust_bundle *offpay__terminal_bundle(const offpay_terminal *t)
 {
     return &t->bundle;

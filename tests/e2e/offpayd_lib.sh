@@ -300,6 +300,9 @@ signed_req() {
 }
 wreq() { signed_req wallet "$@"; }
 treq() { signed_req terminal "$@"; }
+# rproof OLD NEW: the key_signature of terminal OLD's rotation to NEW's key
+# (POST /v1/terminal/rotate), made by NEW.
+rproof() { "$UPLOAD_TOOL" --terminal "$1" --passphrase-file tp --rotation-proof "$2"; }
 
 # new_account REF DEPOSIT -> prints the wallet account id
 new_account() {

@@ -12,7 +12,10 @@
 #  3. bad input: a rotated terminal rotating to another key (403
 #     TERMINAL_REVOKED), a new key already registered (409 EEXISTS),
 #     a malformed key (400 BAD_FIELD), an unknown key (403
-#     UNKNOWN_TERMINAL), each changing nothing; a decommissioned terminal
+#     UNKNOWN_TERMINAL), a key the sender does not hold (an enrolled
+#     wallet's) without the new key's key_signature (400 BAD_FIELD, "upgrade")
+#     or with a signature of another rotation (400 KEY_SIGNATURE_INVALID),
+#     each changing nothing; a decommissioned terminal
 #     decommissioning again is told it is done;
 #  4. retries after a lost reply: the same signed rotation sent again
 #     (a new nonce and time, the same body) answers 200 "replayed" with
@@ -108,12 +111,24 @@ t rotate ta --server "$URL" --new-terminal td
   || fail "rotate revoked: $(cat t.out)"
 KB=$("$OFFPAY" terminal key --terminal tb --passphrase-file tp)
 new_terminal te "$MERCHANT"
-treq te /v1/terminal/rotate "{\"terminal_key\":\"$KB\"}"
+treq te /v1/terminal/rotate "{\"terminal_key\":\"$KB\",\"key_signature\":\"$(rproof te tb)\"}"
 expect_http 409 EEXISTS "rotating to a key already registered"
 treq te /v1/terminal/rotate '{"terminal_key":"XYZ"}'
 expect_http 400 BAD_FIELD "rotating to a malformed key"
-treq td /v1/terminal/rotate "{\"terminal_key\":\"$KB\"}"
+treq td /v1/terminal/rotate "{\"terminal_key\":\"$KB\",\"key_signature\":\"$(rproof te tb)\"}"
 expect_http 403 UNKNOWN_TERMINAL "a rotation signed by an unregistered key"
+# a key te does not hold (the wallet w1's): without the new key's
+# signature (a terminal older than 0.13.0) or with one made for another
+# rotation, refused; the wallet's key is no terminal afterwards
+KW=$("$OFFPAY" wallet key --wallet w1 --passphrase-file wp)
+treq te /v1/terminal/rotate "{\"terminal_key\":\"$KW\"}"
+expect_http 400 BAD_FIELD "rotating to a wallet's key without key_signature"
+jget .hint | grep -q "^key_signature missing: .*upgrade offpay and run the rotation again$" \
+  && ok "the hint says to upgrade: $(jget .hint)" || fail "no-proof hint: $(cat resp.json)"
+treq te /v1/terminal/rotate "{\"terminal_key\":\"$KW\",\"key_signature\":\"$(rproof te tb)\"}"
+expect_http 400 KEY_SIGNATURE_INVALID "rotating to a wallet's key with another key's signature"
+wreq w1 /v1/terminal/decommission '{}'
+expect_http 403 UNKNOWN_TERMINAL "the wallet's key is no terminal after the refused rotations"
 c=$(pay w1 2.00); accept te "$c" 2.00 && ok "te still accepts (nothing changed)" || fail "te"
 upload te
 [ "$(last)" = "settled" ] && ok "te's payment settles: it was not revoked" || fail "te: $(cat resp.json)"
@@ -139,16 +154,19 @@ new_terminal tf "$MERCHANT"; TF=$TID
 term_init tg; term_init th
 KG=$("$OFFPAY" terminal key --terminal tg --passphrase-file tp)
 KH=$("$OFFPAY" terminal key --terminal th --passphrase-file tp)
-treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\"}"
+PFG=$(rproof tf tg)   # tg's key_signature of tf's rotation to it
+treq te /v1/terminal/rotate "{\"terminal_key\":\"$KG\",\"key_signature\":\"$PFG\"}"
+expect_http 400 KEY_SIGNATURE_INVALID "tf's proof sent by te (it binds the old terminal)"
+treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\",\"key_signature\":\"$PFG\"}"
 [ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && [ "$(jget .old_terminal_id)" = "$TF" ] \
   && ok "rotate tf -> tg: 200, replayed false" || fail "rotate tf: $status $(cat resp.json)"
 TG=$(jget .terminal_id); jq -S 'del(.replayed)' resp.json > first.json
-treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\"}"
+treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\",\"key_signature\":\"$PFG\"}"
 [ "$status" = 200 ] && [ "$(jget .replayed)" = true ] \
   && [ "$(jq -S 'del(.replayed)' resp.json)" = "$(cat first.json)" ] \
   && ok "the same rotation again: 200, replayed true, the same body and credential" \
   || fail "replay: $status $(cat resp.json) first: $(cat first.json)"
-treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KH\"}"
+treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KH\",\"key_signature\":\"$(rproof tf th)\"}"
 expect_http 403 TERMINAL_REVOKED "the rotated terminal rotating to another key"
 new_terminal ti "$MERCHANT"; TI=$TID
 [ "$TI" = $((TG + 1)) ] && ok "the replay registered no terminal (next id $TI)" \
@@ -193,15 +211,15 @@ t decommission tg --server "$URL"
 [ "$ts" = 0 ] && grep -q "had decommissioned this terminal already" t.out \
   && grep -q "decommissioned: offpayd revoked this terminal" t.out \
   && ok "CLI decommission after it: done" || fail "CLI decommission tg: $ts $(cat t.out)"
-treq tg /v1/terminal/rotate "{\"terminal_key\":\"$KH\"}"
+treq tg /v1/terminal/rotate "{\"terminal_key\":\"$KH\",\"key_signature\":\"$(rproof tg th)\"}"
 expect_http 403 TERMINAL_REVOKED "a decommissioned terminal rotating"
-treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\"}"
+treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\",\"key_signature\":\"$PFG\"}"
 expect_http 403 TERMINAL_REVOKED "tf's rotation again, now that tg is revoked"
 api POST "/v1/admin/terminals/$TI/revoke" '{}'
 [ "$status" = 200 ] && ok "the operator revokes ti" || fail "revoke ti: $status $(cat resp.json)"
 treq ti /v1/terminal/decommission '{}'
 expect_http 403 TERMINAL_REVOKED "a terminal the operator revoked decommissioning"
-treq ti /v1/terminal/rotate "{\"terminal_key\":\"$KH\"}"
+treq ti /v1/terminal/rotate "{\"terminal_key\":\"$KH\",\"key_signature\":\"$(rproof ti th)\"}"
 expect_http 403 TERMINAL_REVOKED "a terminal the operator revoked rotating"
 treq tf /v1/terminal/decommission '{}'
 expect_http 403 TERMINAL_REVOKED "a rotated terminal decommissioning"

@@ -13,6 +13,12 @@
  * With --wallet FILE instead of --terminal DIR: the body of POST
  * /v1/wallet/upload (every code of the wallet's log with its receipts, as
  * offpay_wallet_upload sends it) signed with the wallet's key.
+ *
+ *   upload_tool --terminal OLD --passphrase-file F --rotation-proof NEW
+ * prints the key_signature of POST /v1/terminal/rotate from OLD to NEW's
+ * key (upload_int.h, offpay__rotate_message: OLD's key and credential's
+ * terminal id), signed by NEW (opened with the same passphrase), so the
+ * scripts can send raw rotations, or a proof made for another rotation.
  */
 #include <jansson.h>
 #include <sodium.h>
@@ -23,6 +29,7 @@
 
 #include "core/jsonutil.h"
 #include "offpay/offpay.h"
+#include "terminal/terminal_int.h"
 #include "terminal/upload_int.h"
 #include "wallet/wallet_int.h"
 
@@ -73,11 +80,45 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+/* The key_signature of old's rotation to next's key, printed (0), or 1. */
+static int rotation_proof(offpay_terminal *old, const char *next_dir,
+                          const char *pass)
+{
+    offpay_terminal     *next = NULL;
+    offpay_terminal_cred c;
+    uint8_t              old_pk[OFFPAY_PK_BYTES], new_pk[OFFPAY_PK_BYTES];
+    uint8_t              msg[OFFPAY__ROTATE_MSG_BYTES], sig[OFFPAY_SIG_BYTES];
+    char                 b64[OFFPAY__HTTP_SIG_TEXT];
+    offpay_err           rc;
+
+    rc = offpay_terminal_open(next_dir, pass, &next);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_credential(old, &c);
+    if (rc == OFFPAY_OK) {
+        offpay_terminal_public_key(old, old_pk);
+        offpay_terminal_public_key(next, new_pk);
+        offpay__rotate_message(old_pk, c.terminal_id, new_pk, msg);
+        rc = offpay__terminal_sign(next, OFFPAY_DS_TERMINAL_ROTATE, msg,
+                                   sizeof msg, sig);
+    }
+    offpay_terminal_close(next);
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr, "upload_tool: rotation proof: %s\n",
+                offpay_strerror(rc));
+        return 1;
+    }
+    sodium_bin2base64(b64, sizeof b64, sig, sizeof sig,
+                      sodium_base64_VARIANT_ORIGINAL);
+    printf("%s\n", b64);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char            *dir = NULL, *pass_file = NULL, *body_out = NULL;
     const char            *hdr_out = NULL, *path = "/v1/terminal/upload";
     const char            *sign_body = NULL, *wallet_file = NULL;
+    const char            *proof_for = NULL;
     offpay_wallet         *wallet = NULL;
     batch                  b = {NULL, 1, INT64_MAX};
     uint32_t               t = (uint32_t)time(NULL);
@@ -114,13 +155,15 @@ int main(int argc, char **argv)
             path = v;
         else if (strcmp(k, "--sign-body") == 0)
             sign_body = v;
+        else if (strcmp(k, "--rotation-proof") == 0)
+            proof_for = v;
         else {
             fprintf(stderr, "upload_tool: unknown option %s\n", k);
             return 2;
         }
     }
     if ((dir == NULL && wallet_file == NULL) || pass_file == NULL ||
-        body_out == NULL || hdr_out == NULL) {
+        (proof_for == NULL && (body_out == NULL || hdr_out == NULL))) {
         fprintf(stderr, "upload_tool: --terminal, --passphrase-file, --body "
                         "and --headers are required\n");
         return 2;
@@ -136,6 +179,10 @@ int main(int argc, char **argv)
              : offpay_terminal_open(dir, pass, &term);
     if (rc != OFFPAY_OK) {
         fprintf(stderr, "upload_tool: %s\n", offpay_strerror(rc));
+        goto out;
+    }
+    if (proof_for != NULL) {
+        status = term != NULL ? rotation_proof(term, proof_for, pass) : 2;
         goto out;
     }
     if (sign_body != NULL) {

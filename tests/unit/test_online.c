@@ -86,9 +86,8 @@ static void test_enroll_body_takes_only_a_code_of_its_form(void)
 static void test_allowance_rotate_and_reason_bodies(void)
 {
     srv_allowance_body a;
-    uint8_t            pk[OFFPAY_PK_BYTES];
-    uint32_t           exp = 7;
-    char               hint[128], reason[16];
+    srv_rotate_body    rot;
+    char               hint[256], reason[16];
     const char        *s;
 
 #define P(fn, text, ...)                                                       \
@@ -112,13 +111,40 @@ static void test_allowance_rotate_and_reason_bodies(void)
     CHECK(P(srv_parse_allowance,
             "{\"amount\":\"11111111111111111111111111111111\"}",
             &a) == SRV_E_BAD_FIELD);
-    s = "{\"terminal_key\":\"5b0f0000000000000000000000000000"
-        "000000000000000000000000000000e1\"}";
-    CHECK(P(srv_parse_rotate, s, pk, &exp) == 0);
-    CHECK(exp == 0 && pk[0] == 0x5b && pk[31] == 0xe1);
-    CHECK(P(srv_parse_rotate, "{\"terminal_key\":\"5B0F\"}", pk, &exp) ==
+#define ROT_KEY                                                                \
+    "{\"terminal_key\":\"5b0f0000000000000000000000000000"                     \
+    "000000000000000000000000000000e1\""
+    /* key_signature: 63 bytes 0x07 then 0x09, in base64 */
+#define ROT_SIG                                                                \
+    "\"key_signature\":\"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH"         \
+    "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHCQ==\""
+    s = ROT_KEY "," ROT_SIG "}";
+    CHECK(P(srv_parse_rotate, s, &rot) == 0);
+    CHECK(rot.expires == 0 && rot.pk[0] == 0x5b && rot.pk[31] == 0xe1);
+    CHECK(rot.sig[0] == 7 && rot.sig[62] == 7 && rot.sig[63] == 9);
+    CHECK(P(srv_parse_rotate, ROT_KEY "," ROT_SIG ",\"expires\":9}", &rot) ==
+              0 &&
+          rot.expires == 9);
+    CHECK(P(srv_parse_rotate, "{\"terminal_key\":\"5B0F\"," ROT_SIG "}",
+            &rot) == SRV_E_BAD_FIELD);
+    CHECK(P(srv_parse_rotate, "{}", &rot) == SRV_E_BAD_FIELD);
+    /* an older terminal's body, without the proof: told to upgrade */
+    CHECK(P(srv_parse_rotate, ROT_KEY "}", &rot) == SRV_E_BAD_FIELD);
+    CHECK(strstr(hint, "key_signature missing") != NULL &&
+          strstr(hint, "upgrade offpay") != NULL);
+    CHECK(sodium_is_zero(rot.pk, sizeof rot.pk));
+    /* a signature short of 64 bytes, or not canonical (the last
+     * character's unused bits set) */
+    CHECK(P(srv_parse_rotate, ROT_KEY ",\"key_signature\":\"BwcH\"}", &rot) ==
           SRV_E_BAD_FIELD);
-    CHECK(P(srv_parse_rotate, "{}", pk, &exp) == SRV_E_BAD_FIELD);
+    CHECK(P(srv_parse_rotate,
+            ROT_KEY
+            ",\"key_signature\":\"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH"
+            "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHCR==\"}",
+            &rot) == SRV_E_BAD_FIELD);
+    CHECK(strstr(hint, "key_signature: a signature in base64") != NULL);
+#undef ROT_KEY
+#undef ROT_SIG
     CHECK(srv_parse_reason(NULL, 0, reason, sizeof reason, hint, sizeof hint) ==
               0 &&
           reason[0] == '\0');
