@@ -56,8 +56,8 @@
     X(BAD_FIELD, 400, "a field is missing, unknown, or of the wrong form")     \
     X(BAD_PARAMETER, 400, "a path or query parameter is malformed")            \
     X(BAD_HEADER, 400,                                                         \
-      "a framing or authentication header given twice, or a length with a "    \
-      "chunked encoding")                                                      \
+      "a framing or authentication header given twice, a length with a "       \
+      "chunked encoding, or a transfer coding other than chunked")             \
     X(UNAUTHORIZED, 401, "missing or wrong operator bearer token")             \
     X(SIGNATURE_MISSING, 401, "the request signature headers are missing")     \
     X(SIGNATURE_MALFORMED, 401, "a request signature header is malformed")     \
