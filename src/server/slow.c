@@ -13,9 +13,11 @@
  *     average, after SRV_BODY_GRACE_S (a 1 MiB upload on a slow link has
  *     minutes; a trickle does not), with no SRV_BODY_SILENCE_S without a
  *     byte, and whole within SRV_BODY_MAX_S: bytes sent up front buy no
- *     credit for silence after them (libmicrohttpd's idle timeout starts
- *     again at every byte, and the average alone let 1 MiB at once then
- *     a byte every 20 s hold a connection for 17 minutes);
+ *     credit for silence after them beyond SRV_BODY_SILENCE_S
+ *     (libmicrohttpd's idle timeout starts again at every byte). A body's
+ *     large routes (uploads, checks) are read only for a registered
+ *     signer's key at a fresh time (http.c), so what a trickle can hold
+ *     for up to SRV_BODY_MAX_S takes a registered device's key;
  *   - from the end of the body until the answer is out there is no
  *     deadline: the request's work may be done, and its answer must go.
  *

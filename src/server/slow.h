@@ -20,8 +20,14 @@
           trickled request here */
 #define SRV_BODY_GRACE_S   10
 #define SRV_BODY_RATE      1024 /* bytes a second, on average */
-#define SRV_BODY_SILENCE_S 10   /* the most a body may go without a byte */
-#define SRV_BODY_MAX_S     300  /* the most a body may take, whole */
+/* The most a body may go without a byte: past a lossy mobile link's TCP
+ * retransmission backoff (1 + 2 + 4 + 8 s), which a terminal on it meets
+ * in the middle of an upload */
+#define SRV_BODY_SILENCE_S 20
+/* The most a body may take, whole: a 1 MiB body at the 1 KiB/s average
+ * with its grace (a terminal's 1,000-payment batch on a slow link is a
+ * few hundred KiB: at 300 s it was cut off though it kept the average) */
+#define SRV_BODY_MAX_S 1050
 
 /* Starts and stops the thread that closes connections past their
  * deadlines (one per process). srv_slow_start: 0, or -1. */
