@@ -464,6 +464,21 @@ offpay_err offpay_wallet_server(const offpay_wallet  *w,
                                 offpay_wallet_account *out);
 
 /*
+ * offpay_wallet_clock — the clock offset the last settlement sync
+ * measured (offpay_wallet_sync): *offset is offpayd's clock minus this
+ * device's, in seconds (below 0: the device's clock was ahead), and *at
+ * the device's time of that sync. Codes are dated by the device's clock,
+ * and a terminal refuses one dated beyond its skew (ECODE_FUTURE) while
+ * its amount stays reserved, so a payer is warned by it; the clock may
+ * have been set right since. Kept in path.online beside the wallet (only
+ * when that file is there: a wallet enrolled). Errors: OFFPAY_EINVAL,
+ * OFFPAY_ENOTFOUND (never enrolled, or no sync measured it since
+ * 0.13.0), OFFPAY_ECORRUPT, the file system's. Since 0.13.0.
+ */
+offpay_err offpay_wallet_clock(const offpay_wallet *w, int64_t *offset,
+                               uint32_t *at);
+
+/*
  * offpay_wallet_enroll — POST /v1/wallet/enroll to base_url with the
  * operator's one-time code, signed by the wallet's key: offpayd makes the
  * wallet's account. The wallet remembers base_url and the account
@@ -564,7 +579,8 @@ typedef struct offpay_wallet_sync_report {
  * restore), renews by o (NULL: defaults), takes the newest trust bundle,
  * and marks revoked (no code: OFFPAY_EREVOKED) each credential the server
  * says is revoked or its revocation list names (verified under the
- * bundle). rep (may be NULL) sums it. A wallet the server revoked
+ * bundle), and keeps the clock offset it measured (offpay_wallet_clock).
+ * rep (may be NULL) sums it. A wallet the server revoked
  * (reported lost) only marks every credential it holds revoked, so it
  * shows no code from them (OFFPAY_EREVOKED). The spend log is sent as it
  * was when the sync began; codes made meanwhile through another handle

@@ -105,8 +105,15 @@ static const char help[] =
     "                  (receipts taken), pending (codes not yet receipted),\n"
     "                  held (authorized beyond receipts: released only by\n"
     "                  settlement), available; after a sync also the\n"
-    "                  server's escrow and what settlement released\n"
-    "  pay             make a consumer-presented payment code\n"
+    "                  server's escrow and what settlement released; with\n"
+    "                  codes pending, when their money is released if no\n"
+    "                  terminal presents them (the credential's expiry and\n"
+    "                  offpayd's upload grace, 14 days by default)\n"
+    "  pay             make a consumer-presented payment code; warns\n"
+    "                  (stderr) when the last sync found this device's\n"
+    "                  clock more than 120 s off offpayd's (terminals\n"
+    "                  refuse such codes: set the clock right); so does\n"
+    "                  pay-request\n"
     "      --currency CODE   e.g. EUR (required)\n"
     "      --amount AMOUNT   the most the merchant may charge (default: the\n"
     "                        wallet's default cap, one tenth of the limit)\n"
@@ -618,6 +625,15 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                      "returns it to the account)"
                : !b.usable ? "  (none of it can be spent now)"
                            : "");
+        /* A code never presented keeps its amount reserved: offpayd
+         * releases the escrow only after the credential's expiry and its
+         * upload grace, which the wallet is not told. */
+        if (b.pending > 0)
+            printf("  returns    if no terminal ever presents the pending "
+                   "codes, their money is released after the credential "
+                   "expires (%s) and offpayd's upload grace (14 days by "
+                   "default) has passed\n",
+                   cli_iso_time(b.expires, when));
         if (b.frozen)
             printf("  frozen     restored: no code until 'offpay wallet "
                    "sync'\n");
@@ -762,6 +778,39 @@ static void print_currencies(const offpay_wallet *w, uint16_t currency,
                 held);
 }
 
+/* After a code is made: one line on stderr when the clock offset the
+ * last sync measured (offpay_wallet_clock) is beyond a terminal's skew.
+ * The code is still made: the clock may have been set right since. */
+static void warn_clock(const offpay_wallet *w)
+{
+    int64_t  offset = 0;
+    uint32_t at = 0;
+    char     when[32];
+
+    if (offpay_wallet_clock(w, &offset, &at) != OFFPAY_OK ||
+        (offset >= -(int64_t)CLOCK_SKEW_DEFAULT &&
+         offset <= (int64_t)CLOCK_SKEW_DEFAULT))
+        return;
+    if (offset < 0)
+        fprintf(stderr,
+                "offpay: warning: at the last sync (%s) this device's clock "
+                "was %lld s ahead of offpayd's: a terminal refuses a code "
+                "dated more than %u s after its own clock (ECODE_FUTURE), and "
+                "the amount stays reserved until the credential expires and "
+                "offpayd's upload grace has passed; set the clock right (if "
+                "it was set right since, the code is good)\n",
+                cli_iso_time(at, when), (long long)-offset, CLOCK_SKEW_DEFAULT);
+    else
+        fprintf(stderr,
+                "offpay: warning: at the last sync (%s) this device's clock "
+                "was %lld s behind offpayd's: a terminal refuses a code that "
+                "looks older than it allows (ECODE_TOO_OLD), and the amount "
+                "stays reserved until the credential expires and offpayd's "
+                "upload grace has passed; set the clock right (if it was set "
+                "right since, the code is good)\n",
+                cli_iso_time(at, when), (long long)offset);
+}
+
 static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
@@ -809,12 +858,15 @@ static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
         print_available(w, currency, amount);
     if (rc == OFFPAY_ENO_CREDENTIAL)
         print_currencies(w, currency, cli_now());
-    offpay_wallet_close(w);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
+        offpay_wallet_close(w);
         return cli_fail_at("cannot make a code", "saving", a->wallet, rc);
+    }
     fprintf(stderr, "payment code: up to %s, credential %llu, counter %u\n",
             cli_money(p.amount, currency, money, sizeof money),
             (unsigned long long)p.cred.serial, p.counter);
+    warn_clock(w);
+    offpay_wallet_close(w);
     status = emit(a, text);
     free(text);
     return status;
@@ -921,6 +973,7 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
         status = cli_fail_at("cannot make the code", "saving", a->wallet, rc);
         goto out;
     }
+    warn_clock(w);
     status = emit(a, text);
 out:
     offpay_wallet_close(w);

@@ -8,13 +8,18 @@
  * terminal/upload_int.h) and sent by terminal/upload_http.c.
  *
  * The server and account the wallet enrolled with are kept beside the
- * wallet file in path.online ({"server":URL,"account":"N"}): nothing
+ * wallet file in path.online ({"server":URL,"account":"N",
+ * "currency":"EUR"[,"clock_offset":N,"clock_at":T]}): nothing
  * secret, and nothing the wallet's safety depends on (a lost one is
- * given again with --server). An allowance asked and not answered yet is
- * kept in path.allowance (its request id, amount and expiry) from before
- * the request leaves until an answer is installed or offpayd refuses it:
- * asked again, in another process after a lost answer or a Ctrl-C, it
- * carries the same request id, and offpayd makes it once.
+ * given again with --server). The clock offset the last sync measured
+ * (offpayd's clock minus the device's, and the device's time then) is
+ * kept there too, as "clock_offset" and "clock_at": codes are dated by
+ * the device's clock, so 'wallet pay' warns by it. An allowance asked
+ * and not answered yet is kept in path.allowance (its request id,
+ * amount and expiry) from before the request leaves until an answer is
+ * installed or offpayd refuses it: asked again, in another process after
+ * a lost answer or a Ctrl-C, it carries the same request id, and offpayd
+ * makes it once.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -106,21 +111,46 @@ static offpay_err side_write(const offpay_wallet *w, const char *server,
     return rc;
 }
 
-offpay_err offpay_wallet_server(const offpay_wallet   *w,
-                                offpay_wallet_account *out)
+/* The clock a sync measured, as path.online keeps it: both keys or
+ * neither (a wallet that never synced since 0.13.0). 1 when doc has a
+ * well-formed pair (*offset, *at set), 0 when it has neither, -1 when it
+ * has anything else. */
+static int side_clock(const json_t *doc, int64_t *offset, uint32_t *at)
+{
+    const json_t *o = json_object_get(doc, "clock_offset");
+    const json_t *t = json_object_get(doc, "clock_at");
+
+    if (o == NULL && t == NULL)
+        return 0;
+    if (!json_is_integer(o) || !json_is_integer(t) ||
+        json_integer_value(o) > OFFPAY__CLOCK_OFFSET_MAX ||
+        json_integer_value(o) < -OFFPAY__CLOCK_OFFSET_MAX ||
+        json_integer_value(t) < 1 || json_integer_value(t) > UINT32_MAX)
+        return -1;
+    *offset = (int64_t)json_integer_value(o);
+    *at = (uint32_t)json_integer_value(t);
+    return 1;
+}
+
+/* path.online, parsed and checked, into *doc (json_decref it) and out.
+ * Errors: OFFPAY_ENOTFOUND (none: never enrolled), OFFPAY_ECORRUPT, the
+ * file system's. */
+static offpay_err side_read(const offpay_wallet *w, json_t **doc,
+                            offpay_wallet_account *out)
 {
     char        *path;
     uint8_t     *data = NULL;
     size_t       len = 0;
-    json_t      *doc = NULL;
     json_error_t jerr;
     const char  *s, *a, *cur;
     uint64_t     v = 0;
     uint16_t     currency = 0;
+    int64_t      offset = 0;
+    uint32_t     at = 0;
+    int          clock;
     offpay_err   rc;
 
-    if (w == NULL || out == NULL)
-        return OFFPAY_EINVAL;
+    *doc = NULL;
     memset(out, 0, sizeof *out);
     path = side_path(w);
     if (path == NULL)
@@ -131,22 +161,86 @@ offpay_err offpay_wallet_server(const offpay_wallet   *w,
         return OFFPAY_ENOTFOUND;
     if (rc != OFFPAY_OK)
         return rc;
-    doc = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
-    s = json_string_value(json_object_get(doc, "server"));
-    a = json_string_value(json_object_get(doc, "account"));
-    cur = json_string_value(json_object_get(doc, "currency"));
-    rc = OFFPAY_ECORRUPT;
-    if (json_object_size(doc) == 3 && s != NULL && a != NULL && cur != NULL &&
+    *doc = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(data);
+    s = json_string_value(json_object_get(*doc, "server"));
+    a = json_string_value(json_object_get(*doc, "account"));
+    cur = json_string_value(json_object_get(*doc, "currency"));
+    clock = side_clock(*doc, &offset, &at);
+    if (clock >= 0 && json_object_size(*doc) == 3u + 2u * (size_t)clock &&
+        s != NULL && a != NULL && cur != NULL &&
         strlen(s) <= OFFPAY_WALLET_URL_MAX && offpay__http_base_ok(s) &&
         (v = parse_id(a)) > 0 &&
         offpay_currency_from_alpha(cur, &currency) == OFFPAY_OK) {
         snprintf(out->server, sizeof out->server, "%s", s);
         out->account = v;
         out->currency = currency;
-        rc = OFFPAY_OK;
+        return OFFPAY_OK;
     }
+    json_decref(*doc);
+    *doc = NULL;
+    return OFFPAY_ECORRUPT;
+}
+
+offpay_err offpay_wallet_server(const offpay_wallet   *w,
+                                offpay_wallet_account *out)
+{
+    json_t    *doc = NULL;
+    offpay_err rc;
+
+    if (w == NULL || out == NULL)
+        return OFFPAY_EINVAL;
+    rc = side_read(w, &doc, out);
     json_decref(doc);
-    free(data);
+    return rc;
+}
+
+offpay_err offpay_wallet_clock(const offpay_wallet *w, int64_t *offset,
+                               uint32_t *at)
+{
+    offpay_wallet_account a;
+    json_t               *doc = NULL;
+    offpay_err            rc;
+
+    if (w == NULL || offset == NULL || at == NULL)
+        return OFFPAY_EINVAL;
+    *offset = 0;
+    *at = 0;
+    rc = side_read(w, &doc, &a);
+    if (rc == OFFPAY_OK && side_clock(doc, offset, at) != 1)
+        rc = OFFPAY_ENOTFOUND;
+    json_decref(doc);
+    return rc;
+}
+
+/* Keeps in path.online the clock offset a sync measured at now (what
+ * offpay_wallet_clock gives back), when the file is there: the offset is
+ * advice for the payer, so a wallet synced with --server and no
+ * path.online gains no file for it. Errors: those of reading and
+ * writing the file. */
+static offpay_err side_set_clock(const offpay_wallet *w, int64_t offset,
+                                 uint32_t now)
+{
+    offpay_wallet_account a;
+    json_t               *doc = NULL;
+    char                 *path = NULL, *text = NULL;
+    offpay_err            rc;
+
+    rc = side_read(w, &doc, &a);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = OFFPAY_ENOMEM;
+    if (json_object_set_new(doc, "clock_offset",
+                            json_integer((json_int_t)offset)) == 0 &&
+        json_object_set_new(doc, "clock_at", json_integer((json_int_t)now)) ==
+            0 &&
+        (path = side_path(w)) != NULL &&
+        (text = json_dumps(doc, JSON_COMPACT)) != NULL)
+        rc = offpay__file_write_atomic(path, (const uint8_t *)text,
+                                       strlen(text));
+    offpay__json_free(text);
+    free(path);
+    json_decref(doc);
     return rc;
 }
 
@@ -923,8 +1017,8 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     uint8_t                   *bundle = NULL, *revlist = NULL;
     uint32_t                  *floors = NULL; /* ask_floors' */
     size_t     bundle_len = 0, revlist_len = 0, n_creds = 0, nv = 0, n_spends;
-    int64_t    offset;
-    int        sync_fd = -1, let = 0;
+    int64_t    offset = 0;
+    int        sync_fd = -1, let = 0, clock_known = 0;
     offpay_err rc, rt;
 
     memset(&list, 0, sizeof list);
@@ -950,7 +1044,8 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     rc = offpay__wallet_let_go(w, &let);
     if (rc != OFFPAY_OK)
         goto out;
-    offset = offpay__wallet_clock_offset(base, now); /* once for the sync */
+    /* once for the sync, and kept for 'wallet pay' to warn by */
+    offset = offpay__wallet_clock_read(base, now, &clock_known);
     /* 1. the account first: an unknown wallet changes nothing; a revoked
      * one only marks its credentials revoked here */
     rc = post(w, base, "/v1/wallet/status", "{}", now, offset, &doc, err,
@@ -1107,6 +1202,14 @@ out:
     rt = offpay__wallet_take_back(w, &let);
     if (rc == OFFPAY_OK)
         rc = rt;
+    /* The clock measured holds whatever offpayd answered after it. A file
+     * that cannot be written loses only advice: the sync is not failed
+     * for it. */
+    if (clock_known && rt == OFFPAY_OK &&
+        side_set_clock(w, offset, now) != OFFPAY_OK)
+        offpay__log("offpay: the clock offset measured could not be kept "
+                    "in %s.online: 'wallet pay' will not warn by it\n",
+                    offpay__wallet_path(w));
     offpay__lock_release(sync_fd);
     offpay_revlist_free(&list);
     json_decref(doc);

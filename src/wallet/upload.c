@@ -44,13 +44,22 @@ static int clock_warned;
 
 int64_t offpay__wallet_clock_offset(const char *base, uint32_t now)
 {
+    return offpay__wallet_clock_read(base, now, NULL);
+}
+
+int64_t offpay__wallet_clock_read(const char *base, uint32_t now, int *known)
+{
     int64_t server, offset, off;
 
+    if (known != NULL)
+        *known = 0;
     if (offpay__http_server_time(base, &server) != OFFPAY_OK || server == 0)
         return 0;
     offset = server - (int64_t)now;
     if (offset > OFFPAY__CLOCK_OFFSET_MAX || offset < -OFFPAY__CLOCK_OFFSET_MAX)
         return 0;
+    if (known != NULL)
+        *known = 1;
     off = offset < 0 ? -offset : offset;
     /* said once per process: a sync reads the clock again for its upload
      * and a renewal */

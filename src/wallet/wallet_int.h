@@ -117,6 +117,11 @@ typedef struct offpay__wallet_signing {
  */
 int64_t offpay__wallet_clock_offset(const char *base, uint32_t now);
 
+/* offpay__wallet_clock_offset, and *known (may be NULL) 1 when offpayd's
+ * clock was read (the offset is a measure, not the 0 of "unknown"): what
+ * the sync keeps for 'wallet pay' to warn by (offpay_wallet_clock). */
+int64_t offpay__wallet_clock_read(const char *base, uint32_t now, int *known);
+
 /* base_url when given (checked: http(s), at most OFFPAY_WALLET_URL_MAX),
  * else the server the wallet enrolled with, copied into buf; *base points
  * to the one taken. Errors: OFFPAY_EINVAL, those of offpay_wallet_server

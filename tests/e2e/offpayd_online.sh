@@ -16,8 +16,9 @@
 # same request_id, so it gets the same credential and one escrow, never
 # two; and one whose every answer is lost (slow_proxy.py's drop), asked
 # again by a new process or taken by a sync: one escrow, and `wallet
-# balance` says it was asked and not answered meanwhile. `offpay admin
-# audit` passes after every part.
+# balance` says it was asked and not answered meanwhile. Last, a phone
+# whose clock runs 600 s ahead: `wallet pay` warns by the offset the
+# last sync kept. `offpay admin audit` passes after every part.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 fetch_bundle
@@ -482,5 +483,34 @@ OFFPAY_NOW=$later w balance w3
 grep -q "(none of it can be spent: expired; settlement returns it to the account)" w.out \
   && ok "balance: the expired credential's available is not spendable" || fail "balance: $(cat w.out)"
 OFFPAY_NOW=$later audits "renewal of expired credentials"
+
+# ---- 8. a phone whose clock runs 600 s ahead ------------------------------
+# Its codes are dated 600 s in terminals' future (ECODE_FUTURE beyond their
+# 120 s skew) and stay reserved until the credential's expiry and the
+# upload grace. The sync measures it (and warns, as before); the offset is
+# kept in w3.online, so each later `wallet pay` says it on one line, and
+# still makes the code (the clock may have been set right since). A sync
+# from a clock set right clears it.
+OFFPAY_NOW=$((later + 600)) w sync w3 --server "$URL"
+[ "$ws" = 0 ] && grep -qE "this device's clock is (59[89]|60[0-2]) s ahead of offpayd's" w.out \
+  && [ "$(jq -r .clock_offset w3.online)" -le -598 ] && [ "$(jq -r .clock_at w3.online)" = $((later + 600)) ] \
+  && ok "sync from a clock 600 s ahead: w3.online keeps clock_offset $(jq -r .clock_offset w3.online)" \
+  || fail "ahead sync: $ws $(cat w.out) $(cat w3.online)"
+clockwarn="^offpay: warning: at the last sync \([0-9T:-]+Z\) this device's clock was (59[89]|60[0-2]) s ahead of offpayd's: a terminal refuses a code dated more than 120 s after its own clock \(ECODE_FUTURE\).* set the clock right"
+OFFPAY_NOW=$((later + 700)) w pay w3 --currency EUR --amount 0.50
+[ "$ws" = 0 ] && grep -qE "$clockwarn" w.out && [ "$(grep -c "at the last sync" w.out)" = 1 ] \
+  && grep -q "^OPPY:" w.out \
+  && ok "wallet pay after it: the code made, and one line says the clock was 600 s ahead" \
+  || fail "pay with a clock ahead: $ws $(cat w.out)"
+# the code stays pending: balance says when its money comes back unpresented
+OFFPAY_NOW=$((later + 700)) w balance w3
+grep -qE "^  returns    if no terminal ever presents the pending codes, their money is released after the credential expires \([0-9T:-]+Z\) and offpayd's upload grace \(14 days by default\) has passed$" w.out \
+  && ok "balance: when the pending code's money is released if never presented" \
+  || fail "balance returns: $(cat w.out)"
+OFFPAY_NOW=$later w sync w3 --server "$URL"
+OFFPAY_NOW=$later w pay w3 --currency EUR --amount 0.50
+[ "$ws" = 0 ] && ! grep -q "at the last sync" w.out && [ "$(jq -r .clock_offset w3.online)" -le 2 ] \
+  && ok "after a sync from a clock set right: no warning" || fail "pay, clock right: $ws $(cat w.out) $(cat w3.online)"
+OFFPAY_NOW=$later audits "a clock ahead"
 
 finish
