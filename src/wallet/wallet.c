@@ -2176,7 +2176,7 @@ static offpay_err sign_again(const offpay_wallet *w, const cred_entry *e,
 
 /* The code in memory that answered request q (bound to its merchant and
  * nonce), newest first, or NULL. In memory: all the log, or what opening
- * read since the wallet's last checkpoint. */
+ * read since the wallet's last checkpoint (the caller reads the rest). */
 static const spend_entry *answer_of(const offpay_wallet  *w,
                                     const offpay_request *q)
 {
@@ -2235,6 +2235,14 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
      * Not while a code whose append failed is in memory: a code exists
      * only once it is on disk. */
     x = w->unlogged ? NULL : answer_of(w, q);
+    /* Opening read only the log since the checkpoint, which every sync
+     * and added credential moves to the log's end: the first answer may
+     * be older. The older log is read then, once per handle. One that
+     * cannot be read is no reason to refuse a payment: a new code is
+     * made, reserving anew, as offpay_wallet_get_spend's damage leaves
+     * new codes unaffected. */
+    if (x == NULL && !w->unlogged && w->partial && need_old(w) == OFFPAY_OK)
+        x = answer_of(w, q);
     if (x != NULL) {
         if (x->s.authorized != q->amount)
             return OFFPAY_EAMOUNT_MISMATCH; /* one request, two amounts */

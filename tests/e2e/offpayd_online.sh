@@ -16,7 +16,8 @@
 # same request_id, so it gets the same credential and one escrow, never
 # two; and one whose every answer is lost (slow_proxy.py's drop), asked
 # again by a new process or taken by a sync: one escrow, and `wallet
-# balance` says it was asked and not answered meanwhile. Last, a phone
+# balance` says it was asked and not answered meanwhile. A merchant's
+# request answered before a sync gets the same code after it. Last, a phone
 # whose clock runs 600 s ahead: `wallet pay` warns by the offset the
 # last sync kept. `offpay admin audit` passes after every part.
 source "$(dirname "$0")/offpayd_lib.sh"
@@ -450,6 +451,35 @@ w sync wq
 [ "$ws" = 0 ] && grep -q "^1 credential(s) installed from the server" w.out && [ "$(balance "$WQ")" = 800 ] \
   && ok "the sync installs it: one escrow, no second allowance" || fail "sync after held allowance: $ws $(cat w.out)"
 audits "a sync that waited on offpayd"
+
+# ---- 6c. a request answered before a sync, answered again after it ----------
+# `pay-request` promises the same code again for a request answered before
+# (nothing more reserved). A sync rewrites the sealed file with a
+# checkpoint at the log's end, and a reopened wallet holds only the codes
+# since: the first answer is in the older log, which is read for it.
+req=$("$OFFPAY" terminal request --terminal ta --passphrase-file tp --amount 1.00 2>/dev/null)
+c1=$("$OFFPAY" wallet pay-request --wallet wq --passphrase-file wp --code "$req" --yes 2>/dev/null)
+w sync wq
+[ "$ws" = 0 ] && ok "wq synced after answering the request" || fail "sync wq: $(cat w.out)"
+w balance wq; avail0=$(grep -E "^  available" w.out | tr '\n' ' ')
+c2=$("$OFFPAY" wallet pay-request --wallet wq --passphrase-file wp --code "$req" --yes 2>pr.err)
+w balance wq; avail1=$(grep -E "^  available" w.out | tr '\n' ' ')
+[ -n "$c1" ] && [ "$c1" = "$c2" ] \
+  && grep -q "this request was answered before, by code [0-9]* of credential [0-9]*: the same code again, nothing more reserved" pr.err \
+  && [ "$avail0" = "$avail1" ] \
+  && ok "the same request after a sync: the same code, nothing more reserved ($avail1)" \
+  || fail "request again after a sync: $(cat pr.err); available $avail0 -> $avail1; same code: $([ "$c1" = "$c2" ] && echo yes || echo no)"
+# pay-request warns by the clock the last sync measured too (400 s ahead:
+# the terminal's request still readable, 400 s old by this clock)
+OFFPAY_NOW=$(( $(date +%s) + 400 )) w sync wq
+req=$("$OFFPAY" terminal request --terminal ta --passphrase-file tp --amount 0.10 2>/dev/null)
+OFFPAY_NOW=$(( $(date +%s) + 400 )) w pay-request wq --code "$req" --yes
+[ "$ws" = 0 ] && grep -qE "^offpay: warning: at the last sync \([0-9T:-]+Z\) this device's clock was (39[89]|40[0-2]) s ahead of offpayd's: .*\(ECODE_FUTURE\)" w.out \
+  && grep -q "^OPPY:" w.out \
+  && ok "pay-request after a sync from a clock 400 s ahead: the code, and the warning" \
+  || fail "pay-request, clock ahead: $ws $(cat w.out)"
+w sync wq
+audits "a request answered again after a sync"
 
 # ---- 7. every credential expired: the sync renews -----------------------------
 # 31 days on, w3's credential (3.00, 30 days by default) has expired; its
