@@ -102,7 +102,9 @@ static const char help[] =
     "      --reason TEXT (optional)   --server URL (default: the server\n"
     "                  enrolled with)\n"
     "  balance         the allowance of each credential: limit, confirmed\n"
-    "                  (receipts taken), pending (codes not yet receipted),\n"
+    "                  (receipts taken), pending (codes not yet receipted;\n"
+    "                  after a sync, only those not settled then or made\n"
+    "                  since: the rest is shown as settled),\n"
     "                  held (authorized beyond receipts: released only by\n"
     "                  settlement), available; after a sync also the\n"
     "                  server's escrow and what settlement released; with\n"
@@ -599,9 +601,26 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
         offpay_wallet_balance b;
         char                  m1[64], m2[64], m3[64], m4[64], m5[64];
         char                  when[32];
+        int64_t               pending, settled;
 
         if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK)
             continue;
+        /* b.pending counts every code without a receipt here, settled or
+         * not. After a sync, what can still be pending is what the escrow
+         * still reserves (escrow - available: the codes not presented at
+         * that sync and what was reserved since); the rest settlement
+         * took, and showing it as pending could exceed the limit. */
+        pending = b.pending;
+        settled = 0;
+        if (b.synced) {
+            int64_t open =
+                b.escrow - b.available > 0 ? b.escrow - b.available : 0;
+
+            if (pending > open) {
+                settled = pending - open;
+                pending = open;
+            }
+        }
         printf("credential %llu: %u code(s) made%s\n"
                "  expires    %s\n"
                "  limit      %s\n"
@@ -615,7 +634,7 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                cli_iso_time(b.expires, when),
                cli_money(b.limit, b.currency, m1, sizeof m1),
                cli_money(b.confirmed, b.currency, m2, sizeof m2),
-               cli_money(b.pending, b.currency, m3, sizeof m3),
+               cli_money(pending, b.currency, m3, sizeof m3),
                cli_money(b.held, b.currency, m4, sizeof m4),
                cli_money(b.available, b.currency, m5, sizeof m5),
                b.revoked  ? "  (none of it can be spent: revoked)"
@@ -628,7 +647,11 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
         /* A code never presented keeps its amount reserved: offpayd
          * releases the escrow only after the credential's expiry and its
          * upload grace, which the wallet is not told. */
-        if (b.pending > 0)
+        if (settled > 0)
+            printf("  settled    %s  (codes without a receipt here that "
+                   "settlement took at the last sync: no longer pending)\n",
+                   cli_money(settled, b.currency, m1, sizeof m1));
+        if (pending > 0)
             printf("  returns    if no terminal ever presents the pending "
                    "codes, their money is released after the credential "
                    "expires (%s) and offpayd's upload grace (14 days by "
@@ -638,12 +661,16 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
             printf("  frozen     restored: no code until 'offpay wallet "
                    "sync'\n");
         if (b.revoked)
-            printf("  revoked    no code from it (reported lost, or learnt at "
-                   "a sync)\n");
+            printf("  revoked    no code from it: the wallet was reported "
+                   "lost, or offpayd opened a case against the credential "
+                   "(an overspend, or a code presented twice: duplicate or "
+                   "double_spend, which 'offpay wallet upload' lists); a "
+                   "code charged twice is put right by a refund from the "
+                   "merchant\n");
         if (b.synced)
             printf("  escrow     %s  (the server's, at the last sync)\n"
-                   "  released   %s  (by settlement, of the pending and held "
-                   "above: counted in available again)\n",
+                   "  released   %s  (by settlement, of what the codes "
+                   "reserved: counted in available again)\n",
                    cli_money(b.escrow, b.currency, m1, sizeof m1),
                    cli_money(b.released, b.currency, m2, sizeof m2));
         print_multi(w, b.serial);
@@ -677,7 +704,8 @@ static int check_outputs(const wallet_args *a)
 static void print_available(const offpay_wallet *w, uint16_t currency,
                             int64_t wanted)
 {
-    char money[64], want[64];
+    char   money[64], want[64];
+    size_t listed = 0;
 
     if (wanted > 0)
         fprintf(stderr, "offpay: asked for %s; available:",
@@ -686,15 +714,24 @@ static void print_available(const offpay_wallet *w, uint16_t currency,
         fprintf(stderr, "offpay: available:");
     for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
         offpay_wallet_balance b;
+        uint32_t              now = cli_now();
 
-        if (offpay_wallet_get_balance(w, i, cli_now(), &b) != OFFPAY_OK ||
-            b.currency != currency)
+        /* a revoked or expired credential's money is never spendable
+         * here: listing it would read as money the payer has */
+        if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK ||
+            b.currency != currency || b.revoked ||
+            (!b.usable && b.expires <= now))
             continue;
         fprintf(stderr, " %s on credential %llu%s;",
                 cli_money(b.available, b.currency, money, sizeof money),
                 (unsigned long long)b.serial,
-                b.usable ? "" : " (not usable now)");
+                b.frozen   ? " (frozen until 'offpay wallet sync')"
+                : b.usable ? ""
+                           : " (not usable now)");
+        listed++;
     }
+    if (listed == 0)
+        fprintf(stderr, " nothing on a credential that can still pay;");
     fprintf(stderr, " see 'offpay wallet balance'\n");
     {
         offpay_wallet_account acct;
@@ -778,6 +815,32 @@ static void print_currencies(const offpay_wallet *w, uint16_t currency,
                 held);
 }
 
+/* 1 when a credential of currency is frozen (a restored wallet not
+ * synced since): OFFPAY_ESYNC_REQUIRED then means that, not limits. */
+static int frozen_in(const offpay_wallet *w, uint16_t currency)
+{
+    offpay_wallet_balance b;
+
+    for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++)
+        if (offpay_wallet_get_balance(w, i, 0, &b) == OFFPAY_OK &&
+            b.currency == currency && b.frozen && !b.revoked)
+            return 1;
+    return 0;
+}
+
+/* OFFPAY_ESYNC_REQUIRED of a restored wallet, said as what to do (the
+ * error's own text also names offline limits, which do not apply). */
+static int say_frozen(offpay_err rc)
+{
+    fprintf(stderr,
+            "offpay: cannot make a code: restored: run 'offpay wallet sync' "
+            "first (the restored credentials are frozen until offpayd has "
+            "told the highest counter the lost device used, so that no "
+            "code reuses one) (%s)\n",
+            offpay_errname(rc));
+    return cli_is_rejection(rc) ? EXIT_REJECTED : EXIT_FAILURE_IO;
+}
+
 /* After a code is made: one line on stderr when the clock offset the
  * last sync measured (offpay_wallet_clock) is beyond a terminal's skew.
  * The code is still made: the clock may have been set right since. */
@@ -858,6 +921,10 @@ static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
         print_available(w, currency, amount);
     if (rc == OFFPAY_ENO_CREDENTIAL)
         print_currencies(w, currency, cli_now());
+    if (rc == OFFPAY_ESYNC_REQUIRED && frozen_in(w, currency)) {
+        offpay_wallet_close(w);
+        return say_frozen(rc);
+    }
     if (rc != OFFPAY_OK) {
         offpay_wallet_close(w);
         return cli_fail_at("cannot make a code", "saving", a->wallet, rc);
@@ -969,6 +1036,10 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
         print_available(w, q.currency, q.amount);
     if (rc == OFFPAY_ENO_CREDENTIAL) /* as for 'wallet pay' */
         print_currencies(w, q.currency, now);
+    if (rc == OFFPAY_ESYNC_REQUIRED && frozen_in(w, q.currency)) {
+        status = say_frozen(rc);
+        goto out;
+    }
     if (rc != OFFPAY_OK) {
         status = cli_fail_at("cannot make the code", "saving", a->wallet, rc);
         goto out;

@@ -130,6 +130,14 @@ w sync w1
   && ok "no renewal when nothing needs it (the account keeps its 10.00)" \
   || fail "renewed again: $(cat w.out), W $(balance "$W")"
 api POST "/v1/admin/accounts/$W/withdraw" '{"amount":"10.00"}'
+# S1's 80.00 code settled with no receipt taken: not pending any more (it
+# was shown as 85.00 pending against a 100.00 limit, with the unscanned 5.00)
+w balance w1
+sed -n "/^credential $S1:/,/^credential /p" w.out > s1.out
+grep -qE "^  pending    5\.00 EUR" s1.out \
+  && grep -qE "^  settled    80\.00 EUR  \(codes without a receipt here that settlement took at the last sync: no longer pending\)" s1.out \
+  && ok "balance after the sync: pending 5.00 (the unscanned code), 80.00 settled" \
+  || fail "pending after sync: $(cat s1.out)"
 audits "renewal"
 
 # ---- 3b. a revoked credential -----------------------------------------------
@@ -141,7 +149,13 @@ w sync w1 --no-renew
   && [[ $(row "$S1") == *"(revoked)"* ]] && ok "sync: $S1 revoked" || fail "revoked sync: $(cat w.out)"
 w balance w1
 grep -q "revoked    no code from it" w.out && grep -q "(none of it can be spent: revoked)" w.out \
-  && ok "balance shows $S1 revoked, its available not spendable" || fail "balance: $(cat w.out)"
+  && grep -q "offpayd opened a case against the credential .* a code charged twice is put right by a refund from the merchant" w.out \
+  && ok "balance shows $S1 revoked, its available not spendable, what a case means" || fail "balance: $(cat w.out)"
+# more than any credential has: the revoked one's 5.50 is not offered
+w pay w1 --currency EUR --amount 500.00
+[ "$ws" = 1 ] && grep -qE "asked for 500\.00 EUR; available: 100\.00 EUR on credential $S2; see" w.out \
+  && ! grep -q "on credential $S1\b" w.out \
+  && ok "EINSUFFICIENT lists only credentials that can pay (not revoked $S1)" || fail "insufficient: $ws $(cat w.out)"
 
 # ---- 4. bad input: each a 4xx, nothing changed ------------------------------
 # an unenrolled wallet; a status signed by it; its allowance

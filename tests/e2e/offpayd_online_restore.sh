@@ -78,7 +78,10 @@ grep -qxF "$risk" w.out && ok "restore warns of the lost device's payments not u
 w balance w1n
 grep -q "frozen" w.out && ok "balance shows the credential frozen" || fail "balance: $(cat w.out)"
 set +e; "$OFFPAY" wallet pay --wallet w1n --passphrase-file wp --currency EUR --amount 1.00 >w.out 2>&1; ws=$?; set -e
-[ "$ws" != 0 ] && grep -q "ESYNC_REQUIRED" w.out && ok "a frozen wallet makes no code (ESYNC_REQUIRED)" \
+[ "$ws" != 0 ] && grep -q "ESYNC_REQUIRED" w.out \
+  && grep -q "^offpay: cannot make a code: restored: run 'offpay wallet sync' first" w.out \
+  && ! grep -q "offline limits reached" w.out \
+  && ok "a frozen wallet makes no code (ESYNC_REQUIRED): 'restored: run offpay wallet sync first'" \
   || fail "frozen pay: $ws $(cat w.out)"
 w sync w1n
 [ "$ws" = 0 ] && grep -q "1 restored credential(s) unfrozen" w.out \
