@@ -86,7 +86,13 @@ srv_err srv_auth_early(srv_ctx *srv, srv_signer who, const offpay__http_auth *a,
         return SRV_E_STALE_TIMESTAMP;
     if (who == SRV_SIGNER_ANY)
         return SRV_E_NONE;
-    l = srv_pool_get(srv->pool);
+    /* Not waited for: a request nobody has authenticated yet must not
+     * hold up, or queue behind, the signed requests for a connection.
+     * With none free the body is read, and the signature checked after
+     * it, as before this look existed. */
+    l = srv_pool_try_get(srv->pool);
+    if (l == NULL)
+        return SRV_E_NONE;
     rc = who == SRV_SIGNER_TERMINAL ? offpay_ledger_terminal(l, 0, a->pk, &t)
                                     : offpay_ledger_wallet_known(l, a->pk);
     srv_pool_put(srv->pool, l);

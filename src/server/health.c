@@ -2,20 +2,37 @@
  * health.c — GET /v1/health: the server is up and its ledger usable; its
  * version and clock.
  */
+#include <pthread.h>
+
 #include "server/server.h"
 
 /* The ledger is touched (offpay_ledger_check: a trivial read, and a SQLite
  * file still where it was opened), so a ledger offpayd cannot use is
  * answered 503 with the error that says why, not "ok": one moved or
  * deleted under it would otherwise be found only at the next restart,
- * with everything acknowledged since lost. The check waits for a ledger
- * connection as any request does. */
+ * with everything acknowledged since lost. A health check never waits
+ * for a ledger connection (a load balancer's probe would time out behind
+ * a busy offpayd's uploads): with none free it answers the last check's
+ * result, the connections' work being checked by each write itself. */
+static pthread_mutex_t health_mu = PTHREAD_MUTEX_INITIALIZER;
+static offpay_err      health_last = OFFPAY_OK;
+
 void srv_health(srv_req *r, srv_reply *out)
 {
-    offpay_ledger *l = srv_pool_get(r->srv->pool);
-    offpay_err     rc = offpay_ledger_check(l);
+    offpay_ledger *l = srv_pool_try_get(r->srv->pool);
+    offpay_err     rc;
 
-    srv_pool_put(r->srv->pool, l);
+    if (l != NULL) {
+        rc = offpay_ledger_check(l);
+        srv_pool_put(r->srv->pool, l);
+        pthread_mutex_lock(&health_mu);
+        health_last = rc;
+        pthread_mutex_unlock(&health_mu);
+    } else {
+        pthread_mutex_lock(&health_mu);
+        rc = health_last;
+        pthread_mutex_unlock(&health_mu);
+    }
     if (rc != OFFPAY_OK) {
         json_t *more =
             json_pack("{s:s, s:s, s:I}", "status", "unavailable", "version",

@@ -790,7 +790,8 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
     if (!bearer_ok(st->rt, &req, &want))
         return answer_error(c, st, SRV_E_UNAUTHORIZED, want);
     /* a signature is verified before a ledger handle is taken: a request
-     * nobody signed never waits for one, nor holds one */
+     * nobody signed never waits for one (the look before an upload's body,
+     * srv_auth_early, takes one for a read only if one is free) */
     if (!SIGNED(st->rt->auth) || srv_auth_signature(&req, &rep) == 0) {
         if (st->rt->ledger)
             req.l = srv_pool_get(srv->pool);

@@ -135,6 +135,20 @@ offpay_ledger *srv_pool_get(srv_pool *p)
     return l;
 }
 
+offpay_ledger *srv_pool_try_get(srv_pool *p)
+{
+    offpay_ledger *l = NULL;
+
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->n && l == NULL; i++)
+        if (!p->busy[i]) {
+            p->busy[i] = 1;
+            l = p->l[i];
+        }
+    pthread_mutex_unlock(&p->mu);
+    return l;
+}
+
 void srv_pool_put(srv_pool *p, offpay_ledger *l)
 {
     pthread_mutex_lock(&p->mu);

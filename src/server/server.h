@@ -217,6 +217,9 @@ offpay_err     srv_pool_open(const char *path, size_t n,
                              offpay_pkcs11_key *key, srv_pool **out);
 void           srv_pool_close(srv_pool *p);
 offpay_ledger *srv_pool_get(srv_pool *p); /* blocks until one is free */
+/* One if one is free now, else NULL: for what must not wait behind the
+ * signed requests (a health check, the look before an unsigned body). */
+offpay_ledger *srv_pool_try_get(srv_pool *p);
 void           srv_pool_put(srv_pool *p, offpay_ledger *l);
 /* The issuer read again (SIGHUP): every handle signs with the new key and
  * verifies under the new bundle from its next request on (a handle busy

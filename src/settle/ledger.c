@@ -401,6 +401,15 @@ offpay_err offpay_ledger_skip_ids(offpay_ledger *l, uint64_t by,
         if (rc == OFFPAY_OK && k == 0 && next_serial != NULL)
             *next_serial = c.next;
     }
+    /* and the revocation lists' numbers, which the directory's (shard
+     * 0's) list carries: a device's list from before the restore is then
+     * numbered below the restored ledger's, and its next delta from it
+     * holds every revocation the restored ledger has (since 0.13.0: a
+     * delta from a number the restored ledger passed by revoking anew
+     * missed those it numbered below it) */
+    c.terminal = OFFPAY__IDS_REVLIST;
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx_on(l, 0, skip_tx, &c);
     return rc;
 }
 

@@ -271,7 +271,9 @@ typedef struct offpay__store_ops {
 
     /* serials revoked with a revocation seq >= from_seq, ascending by
      * serial, malloc'd into *serials (NULL when none); *max_seq is the
-     * highest revocation seq of the ledger (0: none) */
+     * highest revocation seq of the ledger (0: none). Both seqs are the
+     * lists' numbering: each revocation's seq plus the offset `offpay
+     * admin skip-ids` raised (ids_skip's OFFPAY__IDS_REVLIST) */
     offpay_err (*revocations)(offpay__store *s, uint64_t from_seq,
                               uint64_t **serials, size_t *n, uint64_t *max_seq);
     /* OK the first time (pk, nonce) is taken, EEXISTS after */
@@ -304,7 +306,9 @@ typedef struct offpay__store_ops {
     /* the next credential serial (terminal 0) or terminal id (1) this
      * store gives raised by `by` (012_id_floors): *next the next one now;
      * ERANGE when that passes the store's range (a shard's, or a
-     * terminal id's 32 bits) */
+     * terminal id's 32 bits). With OFFPAY__IDS_REVLIST the revocation
+     * lists' numbers are raised by `by` (revocations) and *next is the
+     * offset now; ERANGE past OFFPAY__REVLIST_OFFSET_MAX */
     offpay_err (*ids_skip)(offpay__store *s, int terminal, uint64_t by,
                            uint64_t *next);
     /* presentment id and its refund transfers with an id below before
@@ -502,6 +506,19 @@ typedef struct offpay__store_ops {
 /* offpay__store_ops.terminal_revoke's how: the terminals.retired column */
 #define OFFPAY__RETIRED_DECOMMISSIONED 1
 #define OFFPAY__RETIRED_ROTATED        2
+
+/* offpay__store_ops.ids_skip's third kind: the offset of the revocation
+ * lists' numbers (after a restore from a backup, so that a list a device
+ * holds from before is numbered below the restored ledger's: docs/
+ * operations.md §5), at most OFFPAY__REVLIST_OFFSET_MAX (a list's number
+ * is 32 bits). REVLIST_SKIP_SQL(P): the SQL both backends run, P the
+ * parameter that holds `by`. */
+#define OFFPAY__IDS_REVLIST        2
+#define OFFPAY__REVLIST_OFFSET_MAX 2147483647u
+#define REVLIST_SKIP_SQL(P)                                                    \
+    "INSERT INTO id_floors (what, next) VALUES ('revlist', COALESCE((SELECT"   \
+    " next FROM id_floors WHERE what = 'revlist'), 0) + " P ")"                \
+    " ON CONFLICT (what) DO UPDATE SET next = excluded.next RETURNING next"
 
 /* Every operation's name, in the table's order: a backend fills the table
  * with OFFPAY__STORE_OPS_INIT, naming its functions s_<name>. */

@@ -171,9 +171,14 @@ static const char *const SQL[S_COUNT] = {
                    " VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_CASE_COUNT] =
         "SELECT COUNT(*) FROM cases WHERE serial = ?1 AND kind = ?2",
+    /* the lists' numbers: the revocations' plus the offset `offpay admin
+     * skip-ids` raised (id_floors 'revlist', 012_id_floors) */
     [S_REVOCATIONS] =
-        "SELECT serial FROM revocations WHERE seq >= ?1 ORDER BY serial",
-    [S_REVOCATION_MAX] = "SELECT COALESCE(MAX(seq), 0) FROM revocations",
+        "SELECT serial FROM revocations WHERE seq + COALESCE((SELECT next"
+        " FROM id_floors WHERE what = 'revlist'), 0) >= ?1 ORDER BY serial",
+    [S_REVOCATION_MAX] =
+        "SELECT COALESCE(MAX(seq), 0) + COALESCE((SELECT next FROM id_floors"
+        " WHERE what = 'revlist'), 0) FROM revocations",
     [S_NONCE_TAKE] = "INSERT INTO request_nonces (pk, nonce, at)"
                      " VALUES (?1, ?2, ?3)",
     [S_NONCE_PRUNE] = "DELETE FROM request_nonces WHERE at < ?1",
@@ -2692,6 +2697,14 @@ static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
 
     if (by > (uint64_t)INT32_MAX * 4)
         return OFFPAY_ERANGE;
+    if (terminal == OFFPAY__IDS_REVLIST) {
+        x.a = (int64_t)by;
+        rc = once(s, REVLIST_SKIP_SQL("?2"), bind_args, &x, read_next, next,
+                  NULL);
+        if (rc == OFFPAY_OK && *next > OFFPAY__REVLIST_OFFSET_MAX)
+            rc = OFFPAY_ERANGE; /* rolled back */
+        return rc;
+    }
     snprintf(sql, sizeof sql, fmt, what, terminal ? "id" : "serial",
              terminal ? "terminals" : "credentials", what);
     x.a = (int64_t)by;
