@@ -32,7 +32,10 @@ void srv_unknown_terminal(int verified, const uint8_t pk[OFFPAY_PK_BYTES])
 
     pthread_mutex_lock(&unknown_mu);
     unknown_n[verified != 0]++;
-    if (unknown_last == 0 || t - unknown_last >= 60) {
+    /* said for a request whose signature verified: one refused from its
+     * headers alone proves nothing (anyone can send any key), and its
+     * line would be anyone's to write, with advice to register a key */
+    if (verified && (unknown_last == 0 || t - unknown_last >= 60)) {
         for (int i = 0; i < 2; i++) {
             n[i] = unknown_n[i] - unknown_said[i];
             unknown_said[i] = unknown_n[i];
