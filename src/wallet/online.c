@@ -69,7 +69,9 @@ static uint64_t parse_id(const char *s)
 
 /* ---- the remembered server (path.online) ----------------------------- */
 
-static char *side_path(const offpay_wallet *w)
+/* The wallet file's path with suffix ("online", "allowance"), malloc'd;
+ * NULL for a wallet without a file. */
+static char *beside(const offpay_wallet *w, const char *suffix)
 {
     const char *p = offpay__wallet_path(w);
     size_t      n;
@@ -77,11 +79,16 @@ static char *side_path(const offpay_wallet *w)
 
     if (p == NULL)
         return NULL;
-    n = strlen(p) + sizeof ".online";
+    n = strlen(p) + strlen(suffix) + 2;
     s = malloc(n);
     if (s != NULL)
-        snprintf(s, n, "%s.online", p);
+        snprintf(s, n, "%s.%s", p, suffix);
     return s;
+}
+
+static char *side_path(const offpay_wallet *w)
+{
+    return beside(w, "online");
 }
 
 static offpay_err side_write(const offpay_wallet *w, const char *server,
@@ -471,17 +478,7 @@ typedef struct pending {
 
 static char *pending_path(const offpay_wallet *w)
 {
-    const char *p = offpay__wallet_path(w);
-    size_t      n;
-    char       *s;
-
-    if (p == NULL)
-        return NULL;
-    n = strlen(p) + sizeof ".allowance";
-    s = malloc(n);
-    if (s != NULL)
-        snprintf(s, n, "%s.allowance", p);
-    return s;
+    return beside(w, "allowance");
 }
 
 /* The allowance w asked and has no answer to into *out; OFFPAY_ENOTFOUND

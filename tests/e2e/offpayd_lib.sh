@@ -154,6 +154,16 @@ start_server() {
   URL=http://$(sed -n 's/^offpayd listening on //p' server.out)
   [ "$URL" != "http://" ] || { cat server.err; echo "offpayd did not start"; exit 1; }
 }
+# start_proxy: tests/e2e/slow_proxy.py in front of $URL, controlled by the
+# files of ./ctl (made here); sets PURL, its URL. Killed with the test.
+start_proxy() {
+  mkdir -p ctl
+  python3 "$(dirname "${BASH_SOURCE[0]}")/slow_proxy.py" "${URL#http://}" ctl > proxy.out 2> proxy.err &
+  all_pids+=("$!")
+  for _ in $(seq 1 200); do grep -q "^proxy listening" proxy.out 2>/dev/null && break; sleep 0.05; done
+  PURL=http://$(sed -n 's/^proxy listening on //p' proxy.out)
+  [ "$PURL" != "http://" ] || { cat proxy.err; fail "slow_proxy.py did not start"; }
+}
 # default_chunk_is_right: a server started without --tx-items settles a
 # whole default batch per commit on SQLite, 100 items on PostgreSQL and on
 # shards (other processes may share the database), and says so.

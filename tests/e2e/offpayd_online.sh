@@ -334,12 +334,7 @@ audits "a lost enrollment answer"
 # balance: "asked and not answered"; 2.00 refused    700     300
 # allowance 3.00 again, straight to offpayd          700     300 (installed)
 # allowance 1.00, dropped; sync installs it          600     300 + 100
-mkdir ctl
-python3 "$(dirname "$0")/slow_proxy.py" "${URL#http://}" ctl > proxy.out 2> proxy.err &
-all_pids+=("$!")
-for _ in $(seq 1 200); do grep -q "^proxy listening" proxy.out 2>/dev/null && break; sleep 0.05; done
-PURL=http://$(sed -n 's/^proxy listening on //p' proxy.out)
-[ "$PURL" != "http://" ] || { cat proxy.err; fail "slow_proxy.py did not start"; }
+start_proxy
 wallet_init wl
 w enroll wl --server "$URL" --code "$(enroll_code)"
 WL=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)

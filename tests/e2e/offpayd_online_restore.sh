@@ -19,7 +19,6 @@
 #     POST /v1/admin/wallets/N/revoke).
 # `offpay admin audit` passes after every part.
 source "$(dirname "$0")/offpayd_lib.sh"
-SLOW_PROXY=$(realpath "$(dirname "$0")/slow_proxy.py")
 start_server
 fetch_bundle
 
@@ -187,12 +186,7 @@ expect_http 404 ENOTFOUND "the restore floor of another wallet's credential"
 # (tests/e2e/slow_proxy.py stands for it): the sync goes on with the
 # highest counter seen + 1 + 100, as wallets before it did, and says why.
 if [ "$BACKEND" = sqlite ]; then
-  mkdir ctl
-  python3 "$SLOW_PROXY" "${URL#http://}" ctl > proxy.out 2> proxy.err &
-  all_pids+=("$!")
-  for _ in $(seq 1 200); do grep -q "^proxy listening" proxy.out 2>/dev/null && break; sleep 0.05; done
-  PURL=http://$(sed -n 's/^proxy listening on //p' proxy.out)
-  [ "$PURL" != "http://" ] || { cat proxy.err; fail "slow_proxy.py did not start"; }
+  start_proxy
   echo /v1/wallet/restore-floor > ctl/notfound
   w restore w5c --from w5.backup --backup-passphrase-file bp
   w sync w5c --server "$PURL"

@@ -30,7 +30,6 @@
 #     the revocation; a refusal offpayd signed (nothing made) ends it.
 # `offpay admin audit` passes after every part.
 source "$(dirname "$0")/offpayd_lib.sh"
-SLOW_PROXY=$(realpath "$(dirname "$0")/slow_proxy.py")
 start_server
 fetch_bundle
 
@@ -236,12 +235,7 @@ audits "retries"
 # decommission again, straight to offpayd              exit 0, made already; nothing refused
 # tk: rotate to tb's key (registered already)          409 EEXISTS, signed: tk accepts on
 if [ "$BACKEND" = sqlite ] && [ -z "${OFFPAY_TEST_SHARDS:-}" ]; then
-  mkdir ctl
-  python3 "$SLOW_PROXY" "${URL#http://}" ctl > proxy.out 2> proxy.err &
-  all_pids+=("$!")
-  for _ in $(seq 1 200); do grep -q "^proxy listening" proxy.out 2>/dev/null && break; sleep 0.05; done
-  PURL=http://$(sed -n 's/^proxy listening on //p' proxy.out)
-  [ "$PURL" != "http://" ] || { cat proxy.err; fail "slow_proxy.py did not start"; }
+  start_proxy
   new_terminal tj "$MERCHANT"
   a0=$(balance "$MA")
   c=$(pay w1 1.00); accept tj "$c" 1.00 || fail "accept tj"

@@ -8,7 +8,6 @@
 # doubles a payment, a terminal whose clock runs ahead records the offset
 # it saw and still delivers, and a terminal the operator revoked learns it
 # at its sync and accepts nothing more. The audit passes after every step.
-SLOW_PROXY=$(realpath "$(dirname "$0")/slow_proxy.py")
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 default_chunk_is_right
@@ -290,12 +289,7 @@ audit_passes "a sync that waited on offpayd"
 #                                               the terminal knows it is
 #                                               revoked, and accepts nothing
 if [ "$BACKEND" = sqlite ] && [ -z "${OFFPAY_TEST_SHARDS:-}" ]; then
-  mkdir ctl
-  python3 "$SLOW_PROXY" "${URL#http://}" ctl > proxy.out 2> proxy.err &
-  all_pids+=("$!")
-  for _ in $(seq 1 200); do grep -q "^proxy listening" proxy.out 2>/dev/null && break; sleep 0.05; done
-  PURL=http://$(sed -n 's/^proxy listening on //p' proxy.out)
-  [ "$PURL" != "http://" ] || { cat proxy.err; fail "slow_proxy.py did not start"; }
+  start_proxy
   new_merchant "Slow Link"; M11=$MACCT; M11ID=$MERCHANT; new_terminal tg2 "$M11ID"
   T2=(--terminal tg2 --passphrase-file tp)
   W11=$(new_account payer-11 100.00)
