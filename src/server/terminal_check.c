@@ -32,7 +32,9 @@ typedef struct said {
     int      revoked;
 } said;
 
-#define SAID_SLOTS 64 /* terminals at once; another in a slot takes it */
+#define SAID_SLOTS                                                             \
+    64 /* terminals at once; past them, the one said                           \
+          longest ago gives its slot up */
 
 static pthread_mutex_t said_mu = PTHREAD_MUTEX_INITIALIZER;
 static said            said_of[SAID_SLOTS];
@@ -45,7 +47,22 @@ static void say(const offpay_ledger_terminal_info *t, const said *n)
     time_t now = time(NULL);
 
     pthread_mutex_lock(&said_mu);
-    s = &said_of[t->terminal_id % SAID_SLOTS];
+    /* its own slot, else a free one, else the one said longest ago (by
+     * id alone, two terminals sharing a slot reset each other's minute,
+     * and every check of theirs was logged) */
+    s = NULL;
+    for (size_t i = 0; i < SAID_SLOTS && s == NULL; i++)
+        if (said_of[i].terminal == t->terminal_id)
+            s = &said_of[i];
+    for (size_t i = 0; i < SAID_SLOTS && s == NULL; i++)
+        if (said_of[i].terminal == 0)
+            s = &said_of[i];
+    if (s == NULL) {
+        s = &said_of[0];
+        for (size_t i = 1; i < SAID_SLOTS; i++)
+            if (said_of[i].at < s->at)
+                s = &said_of[i];
+    }
     if (s->terminal != t->terminal_id)
         memset(s, 0, sizeof *s);
     s->terminal = t->terminal_id;
