@@ -80,8 +80,15 @@ static offpay_err post(offpay_terminal *t, const char *base, const char *path,
     rc = offpay__http_post_json(base, path, body, &s, TRIES, doc, err,
                                 sizeof err);
     if (rc == OFFPAY_EREFUSED && err[0] != '\0') {
-        offpay_err rt = offpay__terminal_set_retiring(t, 0);
+        /* offpayd heard it and made nothing; but a terminal it says is
+         * revoked (the operator's, or an earlier rotation's) is recorded
+         * so here too, whatever the final upload before learnt */
+        offpay_err rt = strcmp(err, "TERMINAL_REVOKED") == 0
+                            ? offpay__terminal_record_revoked(t, now)
+                            : OFFPAY_OK;
 
+        if (rt == OFFPAY_OK)
+            rt = offpay__terminal_set_retiring(t, 0);
         return rt != OFFPAY_OK ? rt : rc;
     }
     if (rc != OFFPAY_OK)
