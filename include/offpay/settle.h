@@ -464,8 +464,9 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
  * this call released (since 0.12.0 not those another process or
  * connection released while it ran). Each release happens once, however
  * often this runs. On a sharded ledger it then copies the directory
- * (merchants, terminals) to any shard that lacks part of it (since
- * 0.13.0). */
+ * (merchants, terminals) to any shard that lacks part of it, after
+ * making in the directory any terminal revocation a shard holds and it
+ * does not (one that failed part way) (since 0.13.0). */
 offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
                                      size_t *released);
 

@@ -47,6 +47,28 @@ static offpay_err publish(offpay_ledger *l, size_t k)
                                           &l->shard[k].published);
 }
 
+/* Terminal revocations the shards took and the directory did not (a
+ * revocation answered 503, not sent again) finished in the directory:
+ * until then the shards refuse the terminal and the directory does not,
+ * and every copy compares unequal and copies every row. */
+static offpay_err directory_finish(offpay_ledger *l)
+{
+    offpay_err rc = OFFPAY_OK;
+
+    for (size_t k = 1; rc == OFFPAY_OK && l->sharded && k < l->n_shards; k++) {
+        size_t n = 0;
+
+        rc = offpay__pg_terminal_revocations_finish(l->shard[k].store,
+                                                    l->shard[0].store, &n);
+        if (rc == OFFPAY_OK && n > 0)
+            offpay__log("offpay: %zu terminal revocation(s) shard %zu held "
+                        "and the directory did not (a revocation that "
+                        "failed part way) made in the directory\n",
+                        n, k);
+    }
+    return rc;
+}
+
 /* The directory's rows copied to every shard (after a change to them, and
  * at open: a copy a crash interrupted is finished). */
 static offpay_err directory_copy(offpay_ledger *l)
@@ -1989,8 +2011,11 @@ offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
     }
     if (released != NULL)
         *released = count;
-    /* the job also finishes a copy of the directory to the shards that a
+    /* the job also finishes a terminal revocation the shards took and the
+     * directory did not, and a copy of the directory to the shards that a
      * change's own copy could not make (a shard unreachable then) */
+    if (rc == OFFPAY_OK)
+        rc = directory_finish(l);
     if (rc == OFFPAY_OK)
         rc = directory_copy(l);
     return rc;

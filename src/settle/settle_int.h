@@ -161,6 +161,13 @@ void       offpay__pg_map_unlock(void *lock);
 /* copies the directory's merchants (with their accounts) and terminals
  * from store `from` to store `to`, keeping their ids; idempotent */
 offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to);
+/* a terminal revocation store `from` (a shard) holds and store `to` (the
+ * directory) does not — one whose call failed after the shards took it
+ * (ledger.c, offpay__ledger_terminal_revoke_shards) and was not sent
+ * again — made in `to` at `from`'s time and how; *finished counts them */
+offpay_err offpay__pg_terminal_revocations_finish(offpay__store *from,
+                                                  offpay__store *to,
+                                                  size_t        *finished);
 /* publishes the revocations of store `from` with a seq above *seq into
  * the revocation list of store `to` (each serial once), *seq advanced */
 offpay_err offpay__pg_revocations_publish(offpay__store *from,

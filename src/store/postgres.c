@@ -2350,6 +2350,42 @@ out:
     return rc;
 }
 
+offpay_err offpay__pg_terminal_revocations_finish(offpay__store *from,
+                                                  offpay__store *to,
+                                                  size_t        *finished)
+{
+    PGresult  *r = NULL, *w = NULL;
+    offpay_err rc;
+
+    *finished = 0;
+    if (from == NULL || to == NULL)
+        return OFFPAY_EINVAL;
+    /* every terminal the shard holds revoked, as one JSON array: the
+     * directory takes those it does not hold revoked, at the shard's time
+     * and how (the earliest, as the revocation would have written it) */
+    rc = shard_q(from,
+                 "SELECT COALESCE(json_agg(json_build_object('id', id, 'at',"
+                 " revoked_at, 'how', retired)), '[]') FROM terminals"
+                 " WHERE revoked_at IS NOT NULL",
+                 0, NULL, &r);
+    if (rc == OFFPAY_OK && strcmp(PQgetvalue(r, 0, 0), "[]") != 0) {
+        const char *v[1] = {PQgetvalue(r, 0, 0)};
+
+        rc = shard_q(to,
+                     "UPDATE terminals t SET revoked_at = (j->>'at')::bigint,"
+                     " retired = (j->>'how')::bigint FROM"
+                     " jsonb_array_elements($1::jsonb) AS j WHERE t.id ="
+                     " (j->>'id')::bigint AND t.revoked_at IS NULL"
+                     " RETURNING t.id",
+                     1, v, &w);
+        if (rc == OFFPAY_OK)
+            *finished = (size_t)PQntuples(w);
+    }
+    PQclear(w);
+    PQclear(r);
+    return rc;
+}
+
 offpay_err offpay__pg_wallets(offpay__store *s, uint64_t *n)
 {
     PGresult  *r = NULL;

@@ -641,6 +641,14 @@ t1=$(rev_at 1)
   && ok "a revocation shard 0 refused: 503, shard 1 refuses the terminal from $t1" \
   || fail "revocation with shard 0 failing: $status $(cat resp.json); shard 0 $(rev_at 0), shard 1 $t1"
 fault_off 0
+# not sent again: the release job finishes it in the directory, at shard
+# 1's time (else the shards disagree until it is, and every directory
+# copy copies every row)
+api POST /v1/admin/release '{}'
+[ "$status" = 200 ] && [ "$(rev_at 0)" = "$t1" ] \
+  && grep -q "1 terminal revocation(s) shard 1 held and the directory did not" server.err \
+  && ok "the release job finishes it in the directory at $t1, and says so" \
+  || fail "release job after a revocation shard 0 refused: $status; shard 0 $(rev_at 0), shard 1 $t1; $(grep -i revocation server.err | tail -2)"
 sleep 1
 api POST "/v1/admin/terminals/$TE/revoke" '{}'
 [ "$status" = 200 ] && [ "$(jget .revoked_at)" = "$t1" ] && [ "$(rev_at 0)" = "$t1" ] \
