@@ -91,30 +91,38 @@ static char *side_path(const offpay_wallet *w)
     return beside(w, "online");
 }
 
-static offpay_err side_write(const offpay_wallet *w, const char *server,
-                             uint64_t account, uint16_t currency)
+/* doc written as the wallet's file beside it with suffix, atomically
+ * (offpay__file_write_atomic); doc stays the caller's. */
+static offpay_err write_beside(const offpay_wallet *w, const char *suffix,
+                               const json_t *doc)
 {
-    char       *path = side_path(w), *text = NULL;
-    char        id[24];
-    const char *cur = offpay_currency_alpha(currency);
-    json_t     *doc;
-    offpay_err  rc = OFFPAY_ENOMEM;
+    char      *path = beside(w, suffix);
+    char      *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    offpay_err rc = OFFPAY_ENOMEM;
 
-    if (cur == NULL) {
-        free(path);
-        return OFFPAY_EINVAL;
-    }
-    snprintf(id, sizeof id, "%llu", (unsigned long long)account);
-    doc = json_pack("{s:s, s:s, s:s}", "server", server, "account", id,
-                    "currency", cur);
-    if (path != NULL && doc != NULL)
-        text = json_dumps(doc, JSON_COMPACT);
-    if (text != NULL)
+    if (path != NULL && text != NULL)
         rc = offpay__file_write_atomic(path, (const uint8_t *)text,
                                        strlen(text));
     offpay__json_free(text);
-    json_decref(doc);
     free(path);
+    return rc;
+}
+
+static offpay_err side_write(const offpay_wallet *w, const char *server,
+                             uint64_t account, uint16_t currency)
+{
+    char        id[24];
+    const char *cur = offpay_currency_alpha(currency);
+    json_t     *doc;
+    offpay_err  rc;
+
+    if (cur == NULL)
+        return OFFPAY_EINVAL;
+    snprintf(id, sizeof id, "%llu", (unsigned long long)account);
+    doc = json_pack("{s:s, s:s, s:s}", "server", server, "account", id,
+                    "currency", cur);
+    rc = write_beside(w, "online", doc);
+    json_decref(doc);
     return rc;
 }
 
@@ -230,7 +238,6 @@ static offpay_err side_set_clock(const offpay_wallet *w, int64_t offset,
 {
     offpay_wallet_account a;
     json_t               *doc = NULL;
-    char                 *path = NULL, *text = NULL;
     offpay_err            rc;
 
     rc = side_read(w, &doc, &a);
@@ -240,13 +247,8 @@ static offpay_err side_set_clock(const offpay_wallet *w, int64_t offset,
     if (json_object_set_new(doc, "clock_offset",
                             json_integer((json_int_t)offset)) == 0 &&
         json_object_set_new(doc, "clock_at", json_integer((json_int_t)now)) ==
-            0 &&
-        (path = side_path(w)) != NULL &&
-        (text = json_dumps(doc, JSON_COMPACT)) != NULL)
-        rc = offpay__file_write_atomic(path, (const uint8_t *)text,
-                                       strlen(text));
-    offpay__json_free(text);
-    free(path);
+            0)
+        rc = write_beside(w, "online", doc);
     json_decref(doc);
     return rc;
 }
@@ -544,29 +546,21 @@ out:
  * before the request leaves (offpay__file_write_atomic). */
 static offpay_err pending_write(const offpay_wallet *w, const pending *p)
 {
-    char       *path = pending_path(w), *text = NULL;
     uint8_t     pk[OFFPAY_PK_BYTES];
     const char *cur = offpay_currency_alpha(p->currency);
     json_t     *doc = NULL;
     offpay_err  rc = OFFPAY_ENOMEM;
 
-    if (path == NULL || cur == NULL) {
-        free(path);
-        return path == NULL ? OFFPAY_ENOMEM : OFFPAY_EINVAL;
-    }
+    if (cur == NULL)
+        return OFFPAY_EINVAL;
     offpay_wallet_public_key(w, pk);
     doc = json_pack("{s:s, s:I, s:s, s:I}", "request_id", p->rid_hex, "amount",
                     (json_int_t)p->amount, "currency", cur, "expires",
                     (json_int_t)p->expires);
     if (doc != NULL &&
         offpay__json_set_hex(doc, "wallet_key", pk, sizeof pk) == OFFPAY_OK)
-        text = json_dumps(doc, JSON_COMPACT);
-    if (text != NULL)
-        rc = offpay__file_write_atomic(path, (const uint8_t *)text,
-                                       strlen(text));
-    offpay__json_free(text);
+        rc = write_beside(w, "allowance", doc);
     json_decref(doc);
-    free(path);
     return rc;
 }
 
