@@ -646,10 +646,6 @@ static int sync_status(const offpay_upload_report *r)
     return r->rejected + r->unpaid > 0 || r->revoked ? EXIT_REJECTED : EXIT_OK;
 }
 
-/* The exit status of an online sync that failed with rc, said on stderr:
- * lists offpayd signed that look future-dated to a terminal whose clock
- * is behind offpayd's beyond the skew are this clock's fault (a reset, a
- * battery gone), not a refusal: 3; else as cli_fail_online. */
 static int count_paid(const offpay_journal_entry *e, void *ctx)
 {
     /* paid before: what offpayd decided paid, the ledger's loss found
@@ -689,6 +685,10 @@ static int sync_unknown(offpay_terminal *t, FILE *out)
     return EXIT_REJECTED;
 }
 
+/* The exit status of an online sync that failed with rc, said on stderr:
+ * lists offpayd signed that look future-dated to a terminal whose clock
+ * is behind offpayd's beyond the skew are this clock's fault (a reset, a
+ * battery gone), not a refusal: 3; else as cli_fail_online. */
 static int sync_failed(offpay_terminal *t, offpay_err rc,
                        const offpay_upload_report *r, int json)
 {

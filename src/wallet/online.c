@@ -279,20 +279,30 @@ offpay_err offpay__wallet_base(const offpay_wallet *w, const char *base_url,
  * POSTs body to base + path signed by the wallet; *doc is the JSON reply
  * of a 200. A refusal prints offpayd's error and returns OFFPAY_EIO, or
  * the error it names when the caller wants it told apart (*err_name, may
- * be NULL, receives offpayd's "error", truncated).
+ * be NULL, receives offpayd's "error", truncated); *status (may be NULL)
+ * the answer's HTTP status, 0 for none.
  */
-static offpay_err post(const offpay_wallet *w, const char *base,
-                       const char *path, const char *body, uint32_t now,
-                       int64_t offset, json_t **doc, char *err_name,
-                       size_t err_cap)
+static offpay_err post_status(const offpay_wallet *w, const char *base,
+                              const char *path, const char *body, uint32_t now,
+                              int64_t offset, json_t **doc, char *err_name,
+                              size_t err_cap, long *status)
 {
     offpay__wallet_signing sg = {w, now, offset, time(NULL)};
     offpay__http_signer    s = {
            offpay__wallet_signing_time, offpay__wallet_signing_sign, &sg,
            offpay__wallet_bundle(w),    offpay__wallet_root(w),      now};
 
-    return offpay__http_post_json(base, path, body, &s, TRIES, doc, err_name,
-                                  err_cap);
+    return offpay__http_post_json_status(base, path, body, &s, TRIES, doc,
+                                         err_name, err_cap, status);
+}
+
+static offpay_err post(const offpay_wallet *w, const char *base,
+                       const char *path, const char *body, uint32_t now,
+                       int64_t offset, json_t **doc, char *err_name,
+                       size_t err_cap)
+{
+    return post_status(w, base, path, body, now, offset, doc, err_name, err_cap,
+                       NULL);
 }
 
 /*
@@ -903,20 +913,15 @@ static offpay_err restore_floor(const offpay_wallet *w, const char *base,
                                 uint64_t serial, uint32_t now, int64_t offset,
                                 uint32_t *floor, int *old)
 {
-    offpay__wallet_signing sg = {w, now, offset, time(NULL)};
-    offpay__http_signer    s = {
-           offpay__wallet_signing_time, offpay__wallet_signing_sign, &sg,
-           offpay__wallet_bundle(w),    offpay__wallet_root(w),      now};
-    char       body[64], err[40];
+    char       body[64];
     json_t    *doc = NULL, *f;
     long       status = 0;
     offpay_err rc;
 
     *floor = 0;
     snprintf(body, sizeof body, "{\"serial\":\"%" PRIu64 "\"}", serial);
-    rc = offpay__http_post_json_status(base, "/v1/wallet/restore-floor", body,
-                                       &s, TRIES, &doc, err, sizeof err,
-                                       &status);
+    rc = post_status(w, base, "/v1/wallet/restore-floor", body, now, offset,
+                     &doc, NULL, 0, &status);
     if (rc != OFFPAY_OK) {
         if (status == 404) {
             *old = 1;

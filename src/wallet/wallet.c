@@ -2237,7 +2237,8 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
     x = w->unlogged ? NULL : answer_of(w, q);
     /* Opening read only the log since the checkpoint, which every sync
      * and added credential moves to the log's end: the first answer may
-     * be older. The older log is read then, once per handle. One that
+     * be older. The older log is read then (the whole log: once per
+     * handle when it reads, so once per pay-request of the CLI). One that
      * cannot be read is no reason to refuse a payment: a new code is
      * made, reserving anew, as offpay_wallet_get_spend's damage leaves
      * new codes unaffected. */
