@@ -549,13 +549,14 @@ typedef struct offpay_statement_line {
 } offpay_statement_line;
 
 /*
- * offpay_ledger_held — for each of the n codes in items (only code and
- * code_len are read), whether the ledger holds terminal_id's presentment
- * of exactly those bytes (held[i] 1), as an upload would find it for an
- * exact replay, else 0; -1 for a code that does not decode (no payment
+ * offpay_ledger_held — for each of the n codes in items (only code,
+ * code_len and accepted_at are read), whether the ledger holds terminal_id's
+ * presentment of exactly those bytes (held[i] 1), as an upload would find it
+ * for an exact replay, else 0; -1 for a code that does not decode (no payment
  * code: held nowhere; before 0.8.0 it was 0); -2 for one the ledger does
  * not hold that decodes but whose credential's issuer signature (under
- * the ledger's bundle, its key valid at the code's time) or wallet
+ * the ledger's bundle, its key valid at accepted_at as settlement judges
+ * it, or at the code's own time when accepted_at is 0) or wallet
  * signature does not verify (no payment the ledger could have paid;
  * before 0.13.0 it was 0). A held code is 1 whatever the bundle says of
  * it now (its key retired since). Reads

@@ -192,7 +192,7 @@ static int parse_opts(int argc, char **argv, opts *o)
             /* a PIN in argv is every local user's to read (ps); a URI that
              * does not parse is said when it is opened */
             if (offpay_pkcs11_uri_parse(v, &u) == OFFPAY_OK) {
-                pin = !offpay_pkcs11_uri_storable(v);
+                pin = u.pin_value[0] != '\0';
                 offpay_pkcs11_uri_wipe(&u);
             }
             if (pin) {

@@ -246,7 +246,6 @@ void srv_metrics_request(const char *route, unsigned status, double seconds);
 void srv_metrics_settled(offpay_settle_outcome o, int replay);
 void srv_metrics_case(void);
 void srv_metrics_refund(int replayed);
-/* a terminal's check: payments asked about, and of those not held */
 /* A terminal's check: codes the ledger held, did not hold (a loss),
  * that do not verify or name another merchant, and not held but asked
  * about by a revoked terminal. */

@@ -126,6 +126,7 @@ void srv_terminal_check(srv_req *r, srv_reply *out)
     for (size_t i = 0; i < up.n; i++) {
         items[i].code = up.items[i].code;
         items[i].code_len = up.items[i].code_len;
+        items[i].accepted_at = up.items[i].accepted_at;
     }
     rc = offpay_ledger_held(r->l, t.terminal_id, items, up.n, held);
     if (rc != OFFPAY_OK) {

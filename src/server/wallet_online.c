@@ -135,24 +135,6 @@ int srv_parse_allowance(const uint8_t *body, size_t len,
     return e;
 }
 
-/* A signature in base64 with padding, canonical: 88 characters that
- * decode to 64 bytes and encode back to themselves. */
-static int parse_sig_b64(const char *s, uint8_t sig[OFFPAY_SIG_BYTES])
-{
-    char        back[OFFPAY__HTTP_SIG_TEXT];
-    const char *end = NULL;
-    size_t      n = 0;
-
-    if (s == NULL || strlen(s) != OFFPAY__HTTP_SIG_TEXT - 1 ||
-        sodium_base642bin(sig, OFFPAY_SIG_BYTES, s, strlen(s), NULL, &n, &end,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        n != OFFPAY_SIG_BYTES || *end != '\0')
-        return -1;
-    sodium_bin2base64(back, sizeof back, sig, OFFPAY_SIG_BYTES,
-                      sodium_base64_VARIANT_ORIGINAL);
-    return strcmp(back, s) == 0 ? 0 : -1;
-}
-
 int srv_parse_rotate(const uint8_t *body, size_t len, srv_rotate_body *out,
                      char *hint_buf, size_t hint_cap)
 {
@@ -176,7 +158,7 @@ int srv_parse_rotate(const uint8_t *body, size_t len, srv_rotate_body *out,
                 "key_signature missing: since 0.13.0 a rotation carries the "
                 "new key's signature of it, which this terminal's offpay is "
                 "too old to make; upgrade offpay and run the rotation again");
-    if (e == 0 && parse_sig_b64(v[2].s, out->sig) != 0)
+    if (e == 0 && (v[2].s == NULL || !offpay__sig_b64(v[2].s, out->sig)))
         e = bad(hint_buf, hint_cap,
                 "key_signature: a signature in base64 with padding (88 "
                 "characters)");

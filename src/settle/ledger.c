@@ -1258,7 +1258,9 @@ offpay_err offpay__request_check_shards(offpay_ledger *l, const char *key,
     struct request_claim c;
     offpay_err           rc;
 
-    for (size_t k = 0; l->n_shards > 1 && k < l->n_shards; k++) {
+    if (l->n_shards < 2)
+        return OFFPAY_OK; /* one database: its transaction checks the key */
+    for (size_t k = 0; k < l->n_shards; k++) {
         struct request_find f = {key, {0, 0, 0, 0}, 0};
 
         rc = offpay__ledger_read_on(l, k, request_find_tx, &f);
@@ -1268,8 +1270,6 @@ offpay_err offpay__request_check_shards(offpay_ledger *l, const char *key,
             (f.rq.op != op || f.rq.account != account || f.rq.amount != amount))
             return OFFPAY_EEXISTS;
     }
-    if (l->n_shards < 2)
-        return OFFPAY_OK;
     /* The look above sees only keys booked already: two requests under one
      * key at once, whose homes are two shards, both passed it and both
      * booked. The key's claim on shard 0, in its own transaction, lets one

@@ -584,17 +584,13 @@ offpay_err offpay_ledger_held(offpay_ledger *l, uint32_t terminal_id,
      * that settlement judged by the acceptance time). One it does not
      * hold is a loss only if the ledger could have paid it: signed by a
      * wallet under a credential of the issuer's; else -2. */
-    for (size_t i = 0; rc == OFFPAY_OK && i < n; i++) {
-        const uint8_t *pk = NULL;
-
-        if (!ok[i] || held[i] != 0)
-            continue;
-        if (offpay_bundle_key_for(&l->bundle, p[i].cred.kid, p[i].time, &pk) !=
-                OFFPAY_OK ||
-            offpay__wallet_cred_sig(&p[i].cred, pk) != OFFPAY_OK ||
-            offpay_payment_verify_sig(&p[i]) != OFFPAY_OK)
+    for (size_t i = 0; rc == OFFPAY_OK && i < n; i++)
+        if (ok[i] && held[i] == 0 &&
+            offpay__ledger_code_sigs(l, &p[i], items[i].code,
+                                     items[i].accepted_at != 0
+                                         ? items[i].accepted_at
+                                         : p[i].time) != OFFPAY_OK)
             held[i] = -2;
-    }
 out:
     free(p);
     free(ok);

@@ -492,7 +492,6 @@ static offpay_err settle_one_tx(offpay_ledger *l, void *arg)
 static offpay_err pure_checks(offpay_ledger *l, struct settle_ctx *c)
 {
     const offpay_settle_item *it = c->item;
-    const uint8_t            *pk = NULL;
     offpay_risk               r;
     offpay_err                rc;
 
@@ -506,21 +505,31 @@ static offpay_err pure_checks(offpay_ledger *l, struct settle_ctx *c)
         return OFFPAY_EINVAL;
     if (it->charged > (int64_t)c->p.amount)
         return OFFPAY_EOVER_AUTHORIZED;
-    rc = offpay_bundle_key_for(&l->bundle, c->p.cred.kid, it->accepted_at, &pk);
-    if (rc == OFFPAY_EUNKNOWN_KID && newer_key(l, c->p.cred.kid))
+    return offpay__ledger_code_sigs(l, &c->p, it->code, it->accepted_at);
+}
+
+/* settle_int.h */
+offpay_err offpay__ledger_code_sigs(offpay_ledger *l, const offpay_payment *p,
+                                    const uint8_t *code, uint32_t at)
+{
+    const uint8_t *pk = NULL;
+    offpay_err     rc;
+
+    rc = offpay_bundle_key_for(&l->bundle, p->cred.kid, at, &pk);
+    if (rc == OFFPAY_EUNKNOWN_KID && newer_key(l, p->cred.kid))
         return OFFPAY_EBUNDLE_OLD;
     if (rc != OFFPAY_OK)
         return rc;
     /* The issuer's signature once per credential (the cache is emptied
      * when the trust bundle changes); the wallet's on every code. */
-    if (l->cache == NULL || !offpay__cred_cache_hit(l->cache, it->code + 2)) {
-        rc = offpay__wallet_cred_sig(&c->p.cred, pk);
+    if (l->cache == NULL || !offpay__cred_cache_hit(l->cache, code + 2)) {
+        rc = offpay__wallet_cred_sig(&p->cred, pk);
         if (rc != OFFPAY_OK)
             return rc;
         if (l->cache != NULL)
-            offpay__cred_cache_put(l->cache, it->code + 2);
+            offpay__cred_cache_put(l->cache, code + 2);
     }
-    return offpay_payment_verify_sig(&c->p);
+    return offpay_payment_verify_sig(p);
 }
 
 offpay_err offpay__settle_pure(offpay_ledger *l, const offpay_settle_item *item,

@@ -107,6 +107,14 @@ offpay_err offpay__request_check_shards(offpay_ledger *l, const char *key,
 offpay_err offpay__ledger_terminal_revoke_shards(offpay_ledger *l, uint32_t id,
                                                  uint32_t *at, int how);
 
+/* An uploaded code's signatures as settlement checks them (settle.c): the
+ * issuer key of its credential valid at `at` (its acceptance time;
+ * OFFPAY_EBUNDLE_OLD for a key newer than the ledger's bundle), the
+ * credential's signature (once per credential: l->cache) and the
+ * wallet's. code is the code's bytes p was decoded from. */
+offpay_err offpay__ledger_code_sigs(offpay_ledger *l, const offpay_payment *p,
+                                    const uint8_t *code, uint32_t at);
+
 offpay_err offpay__ledger_read_on(offpay_ledger *l, size_t k,
                                   offpay_err (*fn)(offpay_ledger *l, void *ctx),
                                   void *ctx);

@@ -107,6 +107,13 @@ OFFPAY_WUR offpay_err offpay__http_verify(const offpay__http_auth *a,
 void offpay__http_auth_format(const offpay__http_auth *a,
                               offpay__http_auth_text  *out);
 
+/* A signature's text into sig: 64 bytes are 88 base64 characters with
+ * padding, nothing else, and only the canonical text is taken: it must
+ * encode back to itself (this also refuses bytes outside the alphabet,
+ * which the decoder does not reliably reject, and non-zero unused bits).
+ * 1 when taken, else 0. */
+int offpay__sig_b64(const char *s, uint8_t sig[OFFPAY_SIG_BYTES]);
+
 /*
  * offpay__http_auth_parse — strict parse of the four header values (any
  * may be NULL: missing). Errors: OFFPAY_ENOTFOUND (a header missing),

@@ -184,11 +184,8 @@ static int dec_exact(const char *s, size_t n, size_t digits, uint64_t max,
     return x <= max;
 }
 
-/* A signature's text into sig: 64 bytes are 88 base64 characters with
- * padding, nothing else, and only the canonical text is taken: it must
- * encode back to itself (this also refuses bytes outside the alphabet,
- * which the decoder does not reliably reject, and non-zero unused bits). */
-static int sig_b64(const char *s, uint8_t sig[OFFPAY_SIG_BYTES])
+/* upload_int.h */
+int offpay__sig_b64(const char *s, uint8_t sig[OFFPAY_SIG_BYTES])
 {
     char   back[OFFPAY__HTTP_SIG_TEXT];
     size_t got = 0;
@@ -220,7 +217,7 @@ offpay_err offpay__http_auth_parse(const char *key, const char *time,
     if (!dec_exact(time, strlen(time), 10, UINT32_MAX, &t))
         return OFFPAY_EMALFORMED;
     out->time = (uint32_t)t;
-    if (!sig_b64(sig, out->sig))
+    if (!offpay__sig_b64(sig, out->sig))
         return OFFPAY_EMALFORMED;
     return OFFPAY_OK;
 }
@@ -294,7 +291,7 @@ offpay_err offpay__http_answer_verify(
     sp = strchr(header, ' ');
     if (sp == NULL ||
         !dec_exact(header, (size_t)(sp - header), 5, UINT16_MAX, &k) ||
-        !sig_b64(sp + 1, sig))
+        !offpay__sig_b64(sp + 1, sig))
         return OFFPAY_EMALFORMED;
     if (kid != NULL)
         *kid = (uint16_t)k;

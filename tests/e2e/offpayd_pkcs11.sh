@@ -156,9 +156,10 @@ audit_passes "keys in the token"
 # status opens the token's key as a sync would: quiet while it signs, a
 # warning when it cannot (here the wrong PIN; a key deleted in the token,
 # a token gone) since accept goes on taking what nothing could upload
-out=$("$OFFPAY" terminal status --terminal tt)
-grep -q "key in its token cannot be used" <<<"$out" \
-  && fail "status warns of a usable token key: $out" || ok "status: the token's key signs, no warning"
+out=$("$OFFPAY" terminal status --terminal tt --json)
+[ "$(jq -r '.accepting and ((.warnings // []) | index("key_unusable") | not)' <<<"$out")" = true ] \
+  && ok "status: the token's key signs: accepting, no key_unusable warning" \
+  || fail "status of a usable token key: $out"
 run_cli 0 "WARNING: the terminal's key in its token cannot be used \(EPASSPHRASE: C_Login: CKR_PIN_INCORRECT" -- \
   env OFFPAY_PKCS11_PIN=0000 "$OFFPAY" terminal status --terminal tt
 run_cli 0 '"key_unusable"' -- env OFFPAY_PKCS11_PIN=0000 "$OFFPAY" terminal status --terminal tt --json

@@ -425,16 +425,26 @@ stop_server TERM
 # it reads every transfer, and a dashboard refreshed again and again had
 # every connection busy with audits while terminals waited. A second
 # audit while one runs (test hook: each takes 3 s more) is 429
-# AUDIT_RUNNING; the first ends 200; terminals' requests go on.
-OFFPAYD_AUDIT_DELAY_MS=3000 start_server --threads 3
-curl -s -o audit1.json -w '%{http_code}' -H "Authorization: Bearer $(cat token)" \
-  "$URL/v1/admin/audit" > audit1.code &
-a1=$!
+# AUDIT_RUNNING; the first ends 200; terminals' requests go on. Two
+# ledger connections: without the rule the second and third audits would
+# take the other one for 3 s, and the terminal's request would wait.
+OFFPAYD_AUDIT_DELAY_MS=3000 start_server --threads 2
+audit_bg() {
+  curl -s -o "audit$1.json" -w '%{http_code}' -H "Authorization: Bearer $(cat token)" \
+    "$URL/v1/admin/audit" > "audit$1.code" &
+}
+audit_bg 1; a1=$!
 sleep 1
-api GET /v1/admin/audit
-expect_http 429 AUDIT_RUNNING "a second audit while one runs"
+audit_bg 2; a2=$!
+audit_bg 3; a3=$!
+sleep 0.3
 code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$URL/v1/revlist" || true)
 [ "$code" = 200 ] && ok "a terminal's revocation list meanwhile: 200" || fail "revlist meanwhile: $code"
+wait "$a2" "$a3" || true
+[ "$(cat audit2.code) $(jq -r .error audit2.json) $(cat audit3.code) $(jq -r .error audit3.json)" \
+    = "429 AUDIT_RUNNING 429 AUDIT_RUNNING" ] \
+  && ok "429 AUDIT_RUNNING: two more audits while one runs" \
+  || fail "audits while one runs: $(cat audit2.code audit2.json audit3.code audit3.json)"
 wait "$a1"
 [ "$(cat audit1.code)" = 200 ] && [ "$(jq -r .ok audit1.json)" = true ] \
   && ok "the first audit ends: 200, passed" || fail "first audit: $(cat audit1.code) $(cat audit1.json)"

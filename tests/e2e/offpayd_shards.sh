@@ -37,7 +37,8 @@
 #  L. the directory copy sends a shard only what it lacks, and a terminal
 #     committed out of id order still reaches it; a terminal's revocation
 #     that fails on one shard leaves no shard paying what another refuses,
-#     and sent again it finishes with the first shard's time;
+#     and the release job finishes it in the directory at the first
+#     shard's time (sent again, it then answers that time);
 #  M. one Idempotency-Key for two requests at once whose homes are two
 #     shards: the second is refused, nothing of it booked.
 source "$(dirname "$0")/offpayd_lib.sh"

@@ -21,8 +21,8 @@
 #      terminal or wallet, or at a stale time, is refused before its body
 #      is sent; a registered terminal's upload whose body comes mostly at
 #      once and then a byte every 1.5 s is closed at the body's whole-time
-#      cap (6 s here, 300 s by default), and one whose body stops is
-#      closed 2 s after its last byte (10 s by default), however much came
+#      cap (6 s here, 1,050 s by default), and one whose body stops is
+#      closed 2 s after its last byte (20 s by default), however much came
 #      before: bytes sent up front buy no time.
 # Nothing is booked by a refused request: the balances and the audit say so.
 source "$(dirname "$0")/offpayd_lib.sh"
