@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "core/log.h"
 #include "server/server.h"
 
 void srv_terminal_new(srv_req *r, srv_reply *out)
@@ -68,7 +69,10 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_BAD_PARAMETER, "terminal: a decimal id from 1");
         return;
     }
-    /* The body is optional here: {} or {"reason": text}. */
+    /* The body is optional here: {} or {"reason": text}. The ledger keeps
+     * a terminal's revocation time only; the reason goes to offpayd's log,
+     * the operator's record of who was cut off and why. */
+    v[0].present = 0;
     if (r->body_len != 0) {
         e = srv_parse_object(r->body, r->body_len, srv_fields_revoke,
                              SRV_N(srv_fields_revoke), v, &doc, hint,
@@ -82,11 +86,15 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
     /* revoked again, it keeps the first time: the answer says that one */
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_terminal(r->l, (uint32_t)id, NULL, &t);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "terminal revocation");
-    else
+    } else {
+        offpay__log("offpayd: terminal %llu revoked at %llu: %s",
+                    (unsigned long long)id, (unsigned long long)t.revoked_at,
+                    v[0].present ? v[0].s : "(no reason given)");
         srv_ok(out,
                json_pack("{s:I, s:b, s:I}", "terminal_id", (json_int_t)id,
                          "revoked", 1, "revoked_at", (json_int_t)t.revoked_at));
+    }
     json_decref(doc);
 }

@@ -181,8 +181,11 @@ W5=$(new_account payer-5 50.00)
 new_wallet w5 "$W5" 40.00; S5=$SERIAL
 c=$(pay w5 4.00); accept tb "$c" 4.00 || fail "tb accept before"
 sleep 1
-api POST "/v1/admin/terminals/$(( TA + 1 ))/revoke" '{}'
+api POST "/v1/admin/terminals/$(( TA + 1 ))/revoke" '{"reason":"stolen from the stall"}'
 expect_http 200 - "terminal tb revoked"
+# the ledger keeps the time only: the reason is in offpayd's log
+grep -q "terminal $(( TA + 1 )) revoked at [0-9]*: stolen from the stall" server.err \
+  && ok "the revocation's reason is logged" || fail "no log line with the reason"
 sleep 1
 c=$(pay w5 6.00); accept tb "$c" 6.00 || fail "tb accept after"
 upload tb --from 4
