@@ -560,7 +560,8 @@ static void preload(uint64_t n, uint64_t *settled)
 
 /* ---- the Ed25519 bound --------------------------------------------- */
 
-static volatile int stop_verify;
+static int stop_verify; /* read and written with __atomic_*: the threads
+                          * it stops run while the main thread sets it */
 static uint64_t     verify_counts[MAX_THR];
 static double       verify_cpu[MAX_THR]; /* CPU seconds of each loop */
 
@@ -584,7 +585,7 @@ static void *verify_loop(void *arg)
     if (offpay_sign(OFFPAY_DS_PAYMENT, msg, sizeof msg, kp.sk, sig) !=
         OFFPAY_OK)
         die("sign");
-    while (!stop_verify) {
+    while (!__atomic_load_n(&stop_verify, __ATOMIC_RELAXED)) {
         if (offpay_verify(OFFPAY_DS_PAYMENT, msg, sizeof msg, sig, kp.pk,
                           OFFPAY_ECODE_SIG) != OFFPAY_OK)
             die("verify");
@@ -605,12 +606,12 @@ static double ed25519_rate(double seconds)
     uint64_t *counts = verify_counts, total = 0;
     double    t0 = now_s(), dt, cpu_s = 0;
 
-    stop_verify = 0;
+    __atomic_store_n(&stop_verify, 0, __ATOMIC_RELAXED);
     memset(verify_counts, 0, sizeof verify_counts);
     for (long i = 0; i < ncpu; i++)
         pthread_create(&th[i], NULL, verify_loop, &counts[i]);
     usleep((useconds_t)(seconds * 1e6));
-    stop_verify = 1;
+    __atomic_store_n(&stop_verify, 1, __ATOMIC_RELAXED);
     for (long i = 0; i < ncpu; i++)
         pthread_join(th[i], NULL);
     dt = now_s() - t0;
