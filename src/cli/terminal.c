@@ -96,7 +96,11 @@ static const char help[] =
     "      max-upload-days (default 14; 0: no limit): how long the oldest\n"
     "      payment offpayd has not decided may wait; past it the terminal\n"
     "      refuses payments until it uploads (a list carried in does not\n"
-    "      end the wait): offpayd pays nothing after its late window.\n"
+    "      end the wait): offpayd pays nothing after its late window,\n"
+    "      at the earliest 44 days after a payment with its defaults, so\n"
+    "      0 or more than 44 is warned. Rules looser than the issuer's\n"
+    "      guarantee (docs/settlement.md §5; max-revlist-age 0 too) are\n"
+    "      warned on stderr.\n"
     "  request           make a request code for an amount (refused when\n"
     "                    the terminal would refuse the payment: above its\n"
     "                    limits, or offline too long)\n"
@@ -1020,7 +1024,12 @@ static void warn_beyond_guarantee(const offpay_risk *r, uint16_t cur)
     if (r->skew > d.skew)
         beyond = fprintf(
             stderr, "warning: skew is above the guarantee's %u s\n", d.skew);
-    if (r->max_revlist_age == 0 || r->max_revlist_age > d.max_revlist_age)
+    if (r->max_revlist_age == 0)
+        beyond = fprintf(stderr,
+                         "warning: max-revlist-age 0 (no limit) is looser "
+                         "than the guarantee's %u s\n",
+                         d.max_revlist_age);
+    else if (r->max_revlist_age > d.max_revlist_age)
         beyond = fprintf(stderr,
                          "warning: max-revlist-age is above the guarantee's "
                          "%u s\n",
@@ -1030,6 +1039,36 @@ static void warn_beyond_guarantee(const offpay_risk *r, uint16_t cur)
                 "  a payment accepted beyond the guarantee's rules is paid "
                 "from the payer's escrow only: if the payer overspent, the "
                 "merchant is not paid the rest (docs/settlement.md §5)\n");
+}
+
+/* max-upload-days is no guarantee rule but bounds what is paid at all: a
+ * payment offpayd receives after its late window (docs/settlement.md §6;
+ * with offpayd's defaults, the upload grace and the late window after
+ * the credential's expiry: at the earliest that many days after the
+ * payment) is ELATE and paid 0. A rule that lets a payment wait longer,
+ * or forever, says so on stderr. offpayd's own settings are not known
+ * here: its defaults are the yardstick. */
+static void warn_beyond_late_window(const offpay_risk *r)
+{
+    offpay_ledger_config c;
+    uint32_t             days;
+
+    offpay_ledger_config_defaults(&c);
+    days = (c.upload_grace + c.late_window) / 86400u;
+    if (r->max_upload_days == 0)
+        fprintf(stderr,
+                "warning: max-upload-days 0 (no limit) lets a payment wait "
+                "past offpayd's late window, at the earliest %u days after "
+                "it (offpayd's defaults): a payment uploaded later is not "
+                "paid at all (ELATE, docs/settlement.md §6)\n",
+                days);
+    else if (r->max_upload_days > days)
+        fprintf(stderr,
+                "warning: max-upload-days is above offpayd's late window, at "
+                "the earliest %u days after a payment (offpayd's defaults): "
+                "a payment uploaded later is not paid at all (ELATE, "
+                "docs/settlement.md §6)\n",
+                days);
 }
 
 static int cmd_risk(const void *args, const char *arg CLI_UNUSED)
@@ -1067,8 +1106,10 @@ static int cmd_risk(const void *args, const char *arg CLI_UNUSED)
                r.max_offline_payments, r.max_offline_hours, r.max_code_age,
                r.max_code_age_unbound, r.skew, r.max_revlist_age, r.request_ttl,
                r.max_upload_days);
-    if (status == EXIT_OK)
+    if (status == EXIT_OK) {
         warn_beyond_guarantee(&r, cur);
+        warn_beyond_late_window(&r);
+    }
     offpay_terminal_close(t);
     return status;
 }

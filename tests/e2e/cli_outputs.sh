@@ -165,6 +165,20 @@ expect 0 "warning: floor-unbound is above the guarantee's 50.00 EUR" -- \
   "$OFFPAY" terminal risk "${T[@]}" --set floor-unbound=100.00
 expect 0 "the merchant is not paid the rest" -- "$OFFPAY" terminal risk "${T[@]}"
 expect 0 "floor-unbound +50.00 EUR" -- "$OFFPAY" terminal risk "${T[@]}" --set floor-unbound=50.00
+# 0 means no limit: said as such, not as "above" the guarantee's figure
+expect 0 "warning: max-revlist-age 0 \(no limit\) is looser than the guarantee's 604800 s" -- \
+  "$OFFPAY" terminal risk "${T[@]}" --set max-revlist-age=0
+expect 0 "warning: max-revlist-age is above the guarantee's 604800 s" -- \
+  "$OFFPAY" terminal risk "${T[@]}" --set max-revlist-age=604801
+# max-upload-days past offpayd's late window (44 days at the earliest with
+# its defaults), or 0: a payment uploaded that late is paid nothing (ELATE)
+expect 0 "warning: max-upload-days 0 \(no limit\) lets a payment wait past offpayd's late window, at the earliest 44 days after it .*not paid at all \(ELATE" -- \
+  "$OFFPAY" terminal risk "${T[@]}" --set max-revlist-age=604800 --set max-upload-days=0
+expect 0 "warning: max-upload-days is above offpayd's late window, at the earliest 44 days after a payment .*not paid at all \(ELATE" -- \
+  "$OFFPAY" terminal risk "${T[@]}" --set max-upload-days=49711
+out=$("$OFFPAY" terminal risk "${T[@]}" --set max-upload-days=44 2>&1)
+! grep -q "warning" <<<"$out" && ok "max-upload-days 44: no warning" || fail "warned: $out"
+expect 0 "max-upload-days +14 d" -- "$OFFPAY" terminal risk "${T[@]}" --set max-upload-days=14
 
 # ---- 6. messages say what happened -----------------------------------------
 # A request answered twice (scanned again): the same code, nothing more
