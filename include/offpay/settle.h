@@ -337,6 +337,8 @@ offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
  * ledger). bytes receives OFFPAY_WALLET_CRED_BYTES. cred may be NULL. The
  * credential ends no later than the ledger's signing key (expires is cut
  * to the key's end: cred->expires says when). Errors: OFFPAY_EINVAL,
+ * OFFPAY_EAMOUNT (limit not in 1..OFFPAY_WIRE_AMOUNT_MAX, what a
+ * credential carries; OFFPAY_EINVAL before 0.13.0: nothing moves),
  * OFFPAY_ENOTFOUND (account), OFFPAY_EWEAK_KEY, OFFPAY_EFUNDS,
  * OFFPAY_ECRYPTO, OFFPAY_EKID_EXPIRED (now is outside the key's validity:
  * nothing moves), OFFPAY_ESTORE.

@@ -1566,6 +1566,13 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
                                  offpay_currency_alpha(acct.currency));
         goto out;
     }
+    if (amount > OFFPAY_WIRE_AMOUNT_MAX) { /* a credential's limit, a u32 */
+        status = cli_usage_error(
+            "wallet allowance: --amount: at most %s, the largest limit a "
+            "credential carries",
+            cli_money(OFFPAY_WIRE_AMOUNT_MAX, acct.currency, m1, sizeof m1));
+        goto out;
+    }
     {
         int64_t  was = 0;
         uint16_t cur = 0;

@@ -1,7 +1,8 @@
 /*
  * credentials.c — wallet credentials: POST /v1/admin/credentials issues
  * one for a wallet key, moving its limit from the wallet account into a
- * new escrow (offpay_ledger_issue_once: once under an Idempotency-Key);
+ * new escrow (offpay_ledger_issue_once: once under an Idempotency-Key;
+ * at most OFFPAY_WIRE_AMOUNT_MAX minor units, srv_fail_credential_max);
  * GET /v1/admin/credentials/SERIAL shows
  * what the ledger holds about it; POST .../SERIAL/revoke revokes it.
  */
@@ -58,6 +59,10 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         srv_fail_amount(out, rc, "limit", v[2].s, currency);
         goto out;
     }
+    if (limit > OFFPAY_WIRE_AMOUNT_MAX) { /* a credential's limit is a u32 */
+        srv_fail_credential_max(out, "limit", currency);
+        goto out;
+    }
     expires = v[3].present ? (uint32_t)v[3].u : r->now + SRV_CRED_LIFETIME;
     flags = (!v[4].present || v[4].b) ? OFFPAY_CRED_ALLOW_UNBOUND : 0;
     rc = offpay_ledger_issue_once(r->l, key, v[0].u, pk, limit, flags,
@@ -73,6 +78,21 @@ void srv_credential_new(srv_req *r, srv_reply *out)
     srv_ok(out, srv_credential_json(&wc, bytes, key != NULL, replayed));
 out:
     json_decref(doc);
+}
+
+void srv_fail_credential_max(srv_reply *out, const char *what,
+                             uint16_t currency)
+{
+    char most[OFFPAY_AMOUNT_TEXT_MAX];
+
+    if (offpay_amount_format(OFFPAY_WIRE_AMOUNT_MAX, currency, most,
+                             sizeof most) != OFFPAY_OK)
+        snprintf(most, sizeof most, "%lld minor units",
+                 (long long)OFFPAY_WIRE_AMOUNT_MAX);
+    srv_fail_engine_hint(out, OFFPAY_EAMOUNT,
+                         "%s: at most %s %s, the largest limit a "
+                         "credential carries",
+                         what, most, offpay_currency_alpha(currency));
 }
 
 json_t *srv_credential_json(const offpay_wallet_cred *wc,

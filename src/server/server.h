@@ -181,6 +181,11 @@ int srv_request_key(srv_req *r, srv_reply *out, const char **key);
 json_t *srv_credential_json(const offpay_wallet_cred *wc,
                             const uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
                             int keyed, int replayed);
+/* Sets out to 400 EAMOUNT for a credential's limit (field what) above
+ * OFFPAY_WIRE_AMOUNT_MAX, the hint giving that maximum in currency's
+ * decimal form (both issuers: operator and wallet allowance). */
+void srv_fail_credential_max(srv_reply *out, const char *what,
+                             uint16_t currency);
 /* Sets out to the JSON error of an engine error, with its status. */
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what);
 /* The same with the whole hint given (printf-style): for an error whose

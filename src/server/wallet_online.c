@@ -588,6 +588,10 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
         srv_fail_amount(out, rc, "amount", b.amount, w.currency);
         return;
     }
+    if (limit > OFFPAY_WIRE_AMOUNT_MAX) { /* a credential's limit is a u32 */
+        srv_fail_credential_max(out, "amount", w.currency);
+        return;
+    }
     /* a wallet asks for at most the default term; longer ones are the
      * operator's (POST /v1/admin/credentials) */
     if (b.expires > r->now + SRV_CRED_LIFETIME) {

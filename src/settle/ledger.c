@@ -1805,11 +1805,13 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
     char             stored[OFFPAY__REQUEST_KEY_STORED_MAX];
     offpay_err       rc;
 
-    if (l == NULL || wallet_pk == NULL || bytes == NULL || limit <= 0 ||
-        limit > (int64_t)UINT32_MAX || expires <= now ||
+    if (l == NULL || wallet_pk == NULL || bytes == NULL || expires <= now ||
         (flags & ~OFFPAY_CRED_FLAGS_KNOWN) != 0 ||
         (key != NULL && !offpay_ledger_request_key_ok(key)))
         return OFFPAY_EINVAL;
+    /* a credential carries its limit in a u32 (docs/protocol.md) */
+    if (limit <= 0 || limit > OFFPAY_WIRE_AMOUNT_MAX)
+        return OFFPAY_EAMOUNT;
     if (!l->has_trust)
         return OFFPAY_ECRYPTO;
     if (!offpay_pk_usable(wallet_pk))

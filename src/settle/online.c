@@ -387,11 +387,13 @@ offpay_err offpay_ledger_allowance_once(offpay_ledger *l,
     struct allowance_ctx c;
     offpay_err           rc;
 
-    if (l == NULL || pk == NULL || bytes == NULL || limit <= 0 ||
-        limit > (int64_t)UINT32_MAX || expires <= now ||
+    if (l == NULL || pk == NULL || bytes == NULL || expires <= now ||
         (flags & ~OFFPAY_CRED_FLAGS_KNOWN) != 0 ||
         (key != NULL && !offpay_ledger_request_key_ok(key)))
         return OFFPAY_EINVAL;
+    /* a credential carries its limit in a u32 (docs/protocol.md) */
+    if (limit <= 0 || limit > OFFPAY_WIRE_AMOUNT_MAX)
+        return OFFPAY_EAMOUNT;
     if (!l->has_trust)
         return OFFPAY_ECRYPTO;
     memset(&c, 0, sizeof c);

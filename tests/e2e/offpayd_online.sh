@@ -185,6 +185,19 @@ wreq w1 /v1/wallet/allowance '{"amount":"20.01"}'
 expect_http 409 EFUNDS "allowance beyond the account's balance"
 wreq w1 /v1/wallet/allowance '{"amount":"-1"}'
 expect_http 400 EAMOUNT "a negative allowance"
+# a credential carries its limit in a u32: one minor unit more is EAMOUNT
+# with the largest limit in the hint, from both issuers and the CLI
+wreq w1 /v1/wallet/allowance '{"amount":"42949672.96"}'
+expect_http 400 EAMOUNT "an allowance above the largest limit"
+grep -q "amount: at most 42949672.95 EUR, the largest limit a credential carries" resp.json \
+  && ok "the hint gives the largest limit" || fail "hint: $(cat resp.json)"
+api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$KEY1\",\"limit\":\"42949672.96\"}"
+expect_http 400 EAMOUNT "an operator's credential above the largest limit"
+grep -q "limit: at most 42949672.95 EUR, the largest limit a credential carries" resp.json \
+  && ok "the operator's hint gives the largest limit" || fail "hint: $(cat resp.json)"
+w allowance w1 --amount 42949672.96
+[ "$ws" = 2 ] && grep -q "wallet allowance: --amount: at most 42949672.95 EUR" w.out \
+  && ok "wallet allowance above the largest limit: usage error (2)" || fail "allowance max: $ws $(cat w.out)"
 wreq w1 /v1/wallet/allowance '{"amount":"1.00","limit":"2"}'
 expect_http 400 BAD_FIELD "an unknown field"
 wreq w1 /v1/wallet/allowance "{\"amount\":\"1.00\",\"expires\":$(($(date +%s) + 400 * 86400))}"

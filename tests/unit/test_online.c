@@ -525,6 +525,19 @@ static void test_allowance_moves_from_own_account_or_nothing(void)
     CHECK_ERR(offpay_ledger_allowance(w.l, w.wallet.pk, 5001, 1, T0 + DAY, T0,
                                       bytes, &wc),
               OFFPAY_EFUNDS);
+    /* beyond what a credential carries (a u32), or not positive: the
+     * amount is named, before the balance is looked at */
+    CHECK_ERR(offpay_ledger_allowance(w.l, w.wallet.pk,
+                                      OFFPAY_WIRE_AMOUNT_MAX + 1, 1, T0 + DAY,
+                                      T0, bytes, &wc),
+              OFFPAY_EAMOUNT);
+    CHECK_ERR(offpay_ledger_allowance(w.l, w.wallet.pk, 0, 1, T0 + DAY, T0,
+                                      bytes, &wc),
+              OFFPAY_EAMOUNT);
+    CHECK_ERR(offpay_ledger_issue(w.l, acct, w.wallet.pk,
+                                  OFFPAY_WIRE_AMOUNT_MAX + 1, 1, T0 + DAY, T0,
+                                  bytes, &wc),
+              OFFPAY_EAMOUNT);
     REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info));
     CHECK(info.balance == 5000);
     REQUIRE_OK(offpay_ledger_allowance(w.l, w.wallet.pk, 3000, 1, T0 + DAY, T0,
