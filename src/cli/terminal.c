@@ -148,7 +148,8 @@ static const char help[] =
     "read-only:\n"
     "                    never to accept with again) and payments.csv and\n"
     "                    payments.json for accounting (with what\n"
-    "                    offpayd paid for each payment uploaded)\n"
+    "                    offpayd paid for each payment uploaded, and of\n"
+    "                    it what its guarantee covered)\n"
     "  nfc               take one payment from a wallet on the PC/SC reader\n"
     "                    (docs/nfc.md; 'offpay terminal nfc --help')\n"
     "\n"
@@ -2280,11 +2281,20 @@ static int export_entry(const offpay_journal_entry *e, void *vctx)
     /* ledger_lost: a ledger taken back to an older copy lacked it, and
      * what offpayd had paid before */
     if (e->lost == 0)
-        fprintf(x->csv, ",\r\n");
+        fprintf(x->csv, ",");
     else
-        fprintf(x->csv, "%s,%lld\r\n",
+        fprintf(x->csv, "%s,%lld",
                 e->lost == 1 ? "to_upload_again" : "uploaded_again",
                 (long long)e->lost_paid);
+    /* covered (appended after the columns of older versions, so their
+     * spreadsheets keep working): of paid, what the guarantee paid, only
+     * with an outcome, as paid */
+    if (settlement_of(e) < ST_REFUSED ||
+        offpay_amount_format(e->covered, e->currency, pd, sizeof pd) !=
+            OFFPAY_OK)
+        fprintf(x->csv, ",,\r\n");
+    else
+        fprintf(x->csv, ",%lld,%s\r\n", (long long)e->covered, pd);
     if (json_array_append_new(
             x->list,
             json_pack("{s:I, s:s, s:o, s:I, s:s, s:s, s:I, s:s, s:I, s:s, "
@@ -2323,7 +2333,7 @@ static int export_payments(offpay_terminal *t, const char *dir, uint32_t now)
         goto out;
     fputs("seq,accepted_at,serial,counter,kind,currency,charged_minor,"
           "charged,authorized_minor,authorized,settlement,paid_minor,paid,"
-          "reason,case,ledger_lost,lost_paid_minor\r\n",
+          "reason,case,ledger_lost,lost_paid_minor,covered_minor,covered\r\n",
           x.csv);
     rc = offpay_terminal_journal(t, export_entry, &x);
     if (fclose(x.csv) != 0)

@@ -127,8 +127,8 @@ balances "esc=esc/$S1:9207 A=$MA:793" "each lost payment of w1 paid once again, 
 grep -qE "^22 .*  refused: ENOT_ISSUED \(offpayd's ledger lost it after paying 4.00\)$" j.txt \
   && ok "journal: 4.00 refused now, paid before the ledger lost it" || fail "journal text: $(cat j.txt)"
 "$OFFPAY" terminal export --terminal ta --passphrase-file tp exp >/dev/null
-grep -qE "^22,.*,rejected,0,0.00,ENOT_ISSUED,,uploaded_again,400"$'\r'"$" exp/payments.csv \
-  && grep -qE "^20,.*,settled,1,0.01,,,,"$'\r'"$" exp/payments.csv \
+grep -qE "^22,.*,rejected,0,0.00,ENOT_ISSUED,,uploaded_again,400,0,0.00"$'\r'"$" exp/payments.csv \
+  && grep -qE "^20,.*,settled,1,0.01,,,,,0,0.00"$'\r'"$" exp/payments.csv \
   && ok "export: the CSV says what the ledger lost" || fail "export: $(grep -E '^(20|22),' exp/payments.csv)"
 audit_passes "after the ledger found its lost payments"
 

@@ -179,7 +179,7 @@ run_cli 0 "refused: ETERMINAL_REVOKED" -- "$OFFPAY" terminal journal --terminal 
 run_cli 0 "settlement: 0 paid in full, 0 paid in part, 0 not paid, 1 refused; paid 0.00 EUR in all; 0 not uploaded yet" -- \
   "$OFFPAY" terminal journal --terminal tb
 run_cli 0 "exported 1 payment" -- "$OFFPAY" terminal export --terminal tb tb-export
-grep -qE "^1,.*,1.00,rejected,0,0.00,ETERMINAL_REVOKED,,,"$'\r'"$" tb-export/payments.csv \
+grep -qE "^1,.*,1.00,rejected,0,0.00,ETERMINAL_REVOKED,,,,0,0.00"$'\r'"$" tb-export/payments.csv \
   && [ "$(jq -c '.payments[0].settlement | [.outcome, .paid_minor, .reason]' tb-export/payments.json)" = '["rejected",0,"ETERMINAL_REVOKED"]' ] \
   && ok "export: the CSV and JSON say it was refused, and why" || fail "export: $(cat tb-export/payments.csv)"
 run_cli 1 "uploaded 0 payment" -- "$OFFPAY" terminal sync --terminal tb --passphrase-file tp --server "$URL"

@@ -113,9 +113,9 @@ expect 0 "exported 5 payment\(s\), total 15.00 EUR" -- \
 for f in terminal.db payments.csv payments.json; do
   if [ -f "backup/$f" ]; then ok "export wrote $f"; else fail "export: no $f"; fi
 done
-expect 0 "^seq,accepted_at,serial,counter,kind,currency,charged_minor,charged,authorized_minor,authorized,settlement,paid_minor,paid,reason,case,ledger_lost,lost_paid_minor" -- \
+expect 0 "^seq,accepted_at,serial,counter,kind,currency,charged_minor,charged,authorized_minor,authorized,settlement,paid_minor,paid,reason,case,ledger_lost,lost_paid_minor,covered_minor,covered"$'\r'"$" -- \
   cat backup/payments.csv
-expect 0 "^3,[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z,[0-9]+,3,unbound,EUR,300,3.00,300,3.00,not_uploaded,,,," -- \
+expect 0 "^3,[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z,[0-9]+,3,unbound,EUR,300,3.00,300,3.00,not_uploaded,,,,,,,,"$'\r'"$" -- \
   cat backup/payments.csv
 if [ "$(wc -l < backup/payments.csv)" -eq 6 ]; then ok "CSV: 5 rows"; else fail "CSV rows"; fi
 if python3 -c '
