@@ -104,7 +104,9 @@ static const char help[] =
     "  balance         the allowance of each credential: limit, confirmed\n"
     "                  (receipts taken), pending (codes not yet receipted;\n"
     "                  after a sync, only those not settled then or made\n"
-    "                  since: the rest is shown as settled),\n"
+    "                  since: the rest, as authorized, is shown as\n"
+    "                  decided; what settlement charged is in the sync's\n"
+    "                  lines),\n"
     "                  held (authorized beyond receipts: released only by\n"
     "                  settlement), available; after a sync also the\n"
     "                  server's escrow and what settlement released; with\n"
@@ -532,7 +534,7 @@ static void print_multi(const offpay_wallet *w, uint64_t serial)
     for (size_t i = 0; i < offpay_wallet_n_spends(w); i++) {
         offpay_wallet_spend s;
         offpay_receipt      first, r;
-        int                 multi = 0;
+        int                 multi = 0, have_first = 0;
 
         if (offpay_wallet_get_spend(w, i, &s) != OFFPAY_OK ||
             s.serial != serial)
@@ -540,10 +542,11 @@ static void print_multi(const offpay_wallet *w, uint64_t serial)
         receipts += s.n_receipts;
         for (uint32_t j = 0; j < s.n_receipts; j++)
             if (offpay_wallet_get_receipt(w, i, j, &r) == OFFPAY_OK) {
-                if (j == 0)
+                if (!have_first) { /* the first receipt that reads */
                     first = r;
-                else if (r.tcred.merchant_id != first.tcred.merchant_id ||
-                         r.tcred.terminal_id != first.tcred.terminal_id)
+                    have_first = 1;
+                } else if (r.tcred.merchant_id != first.tcred.merchant_id ||
+                           r.tcred.terminal_id != first.tcred.terminal_id)
                     multi = 1;
             }
         n += (size_t)multi;
@@ -648,8 +651,11 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
          * releases the escrow only after the credential's expiry and its
          * upload grace, which the wallet is not told. */
         if (settled > 0)
-            printf("  settled    %s  (codes without a receipt here that "
-                   "settlement took at the last sync: no longer pending)\n",
+            printf("  decided    %s  (authorized by the codes without a "
+                   "receipt here that settlement decided at the last sync: "
+                   "no longer pending; each one's charge is in that sync's "
+                   "lines, and what it authorized beyond the charge is in "
+                   "released)\n",
                    cli_money(settled, b.currency, m1, sizeof m1));
         if (pending > 0)
             printf("  returns    if no terminal ever presents the pending "

@@ -177,11 +177,10 @@ offpay_err offpay_wallet_cred_encode(const offpay_wallet_cred *c, uint8_t *buf,
                                      size_t cap, size_t *len)
 {
     offpay__writer w;
-    offpay_err     rc;
 
     if (c == NULL || buf == NULL || len == NULL)
         return OFFPAY_EINVAL;
-    if ((rc = wcred_check(c)) != OFFPAY_OK)
+    if (wcred_check(c) != OFFPAY_OK)
         return OFFPAY_EINVAL;
     offpay__writer_init(&w, buf, cap);
     put_header(&w, OFFPAY_MSG_WALLET_CRED);

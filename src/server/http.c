@@ -495,7 +495,7 @@ static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind,
         return MHD_YES; /* "?&": no parameter named */
     if (value == NULL) { /* "?terminal": named, without '=' and a value */
         u->no_value = 1;
-        snprintf(u->name, sizeof u->name, "%.40s", key);
+        srv_quote(key, u->name);
         return MHD_NO;
     }
     if (strspn(key, "abcdefghijklmnopqrstuvwxyz_") == n &&
@@ -507,7 +507,7 @@ static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind,
         }
         u->repeated = 1;
     }
-    snprintf(u->name, sizeof u->name, "%.40s", key);
+    srv_quote(key, u->name);
     return MHD_NO; /* stops at the first one refused */
 }
 

@@ -87,6 +87,23 @@ void srv_fail(srv_reply *out, srv_err e, const char *hint)
     json_decref(out->json);
     out->status = srv_err_status(e);
     out->json = error_body(srv_err_name(e), hint ? hint : srv_err_hint(e));
+    /* a hint Jansson refused (not UTF-8): the error's own hint, so the
+     * status stays the one the request earned */
+    if (out->json == NULL && hint != NULL)
+        out->json = error_body(srv_err_name(e), srv_err_hint(e));
+}
+
+const char *srv_quote(const char *name, char *buf)
+{
+    size_t n = strlen(name);
+
+    if (n > SRV_QUOTE_MAX)
+        n = offpay__utf8_cut(name, SRV_QUOTE_MAX);
+    if (!offpay__utf8_display_ok((const uint8_t *)name, n))
+        return strcpy(buf, "(not text)");
+    memcpy(buf, name, n);
+    buf[n] = '\0';
+    return buf;
 }
 
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
@@ -100,6 +117,8 @@ void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
     json_decref(out->json);
     out->status = srv_status_of(rc);
     out->json = error_body(offpay_errname(rc), hint);
+    if (out->json == NULL) /* a token's detail that is not UTF-8 */
+        out->json = error_body(offpay_errname(rc), offpay_strerror(rc));
     srv_metrics_engine_error(rc, out->status);
 }
 
@@ -109,14 +128,17 @@ void srv_fail_amount(srv_reply *out, offpay_err rc, const char *what,
     if (rc == OFFPAY_OK) /* parsed, and not more than 0 */
         srv_fail_engine_hint(out, OFFPAY_EAMOUNT, "%s: more than 0 is needed",
                              what);
-    else if (rc == OFFPAY_EAMOUNT)
+    else if (rc == OFFPAY_EAMOUNT) {
+        char q[SRV_QUOTE_MAX + 1];
+
         srv_fail_engine_hint(out, rc,
-                             "%s: \"%.40s\" is not an amount in %s: a "
+                             "%s: \"%s\" is not an amount in %s: a "
                              "string such as \"12.50\" (or \"12\"), at "
                              "most %d decimals, no sign",
-                             what, text, offpay_currency_alpha(currency),
+                             what, srv_quote(text, q),
+                             offpay_currency_alpha(currency),
                              offpay_currency_exponent(currency));
-    else /* EOVERFLOW: beyond 2^63 - 1 minor units */
+    } else /* EOVERFLOW: beyond 2^63 - 1 minor units */
         srv_fail_engine(out, rc, what);
 }
 
@@ -131,6 +153,8 @@ void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
     json_decref(out->json);
     out->status = srv_status_of(rc);
     out->json = error_body(offpay_errname(rc), hint);
+    if (out->json == NULL) /* a hint that is not UTF-8: the error's text */
+        out->json = error_body(offpay_errname(rc), offpay_strerror(rc));
     srv_metrics_engine_error(rc, out->status);
 }
 
@@ -338,7 +362,10 @@ int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
             if (strcmp(fields[i].name, key) == 0)
                 break;
         if (i == n) {
-            snprintf(hint_buf, hint_cap, "unknown field '%.40s'", key);
+            char q[SRV_QUOTE_MAX + 1];
+
+            snprintf(hint_buf, hint_cap, "unknown field '%s'",
+                     srv_quote(key, q));
             goto bad;
         }
         if (field_value(val, &fields[i], &vals[i]) != 0) {
@@ -458,8 +485,10 @@ static int parse_item(void *ctx, json_t *obj, size_t index, char *hint_buf,
             if (strcmp(item_fields[i].name, key) == 0)
                 break;
         if (i == 4 || field_value(val, &item_fields[i], &v[i]) != 0) {
-            snprintf(hint_buf, hint_cap, "item %zu: field '%.40s' %s", index,
-                     key, i == 4 ? "is unknown" : "is malformed");
+            char q[SRV_QUOTE_MAX + 1];
+
+            snprintf(hint_buf, hint_cap, "item %zu: field '%s' %s", index,
+                     srv_quote(key, q), i == 4 ? "is unknown" : "is malformed");
             return SRV_E_BAD_FIELD;
         }
         v[i].present = 1;

@@ -172,6 +172,13 @@ typedef void (*srv_handler)(srv_req *r, srv_reply *out);
 
 /* Sets out to the JSON error {error, hint} of e (hint NULL: the default). */
 void srv_fail(srv_reply *out, srv_err e, const char *hint);
+/* A name the client chose (a JSON field's, a query parameter's) as a hint
+ * quotes it: at most SRV_QUOTE_MAX bytes cut at a character's start, or
+ * "(not text)" when it is not displayable UTF-8 (an answer's JSON must be
+ * valid UTF-8: a hint that is not would have made the 400 a 500).
+ * Returns buf, of at least SRV_QUOTE_MAX + 1 bytes. */
+#define SRV_QUOTE_MAX 40u
+const char *srv_quote(const char *name, char *buf);
 /* The request's Idempotency-Key header into *key (NULL when absent): 0, or
  * -1 with IDEMPOTENCY_KEY_MALFORMED in out. */
 int srv_request_key(srv_req *r, srv_reply *out, const char **key);

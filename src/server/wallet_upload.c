@@ -80,8 +80,10 @@ static int parse_item(void *ctx, json_t *obj, size_t index, char *hint_buf,
         } else if (strcmp(key, "receipts") == 0) {
             receipts = val;
         } else {
-            snprintf(hint_buf, hint_cap, "item %zu: field '%.40s' is unknown",
-                     index, key);
+            char q[SRV_QUOTE_MAX + 1];
+
+            snprintf(hint_buf, hint_cap, "item %zu: field '%s' is unknown",
+                     index, srv_quote(key, q));
             return SRV_E_BAD_FIELD;
         }
     }

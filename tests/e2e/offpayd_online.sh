@@ -135,8 +135,9 @@ api POST "/v1/admin/accounts/$W/withdraw" '{"amount":"10.00"}'
 w balance w1
 sed -n "/^credential $S1:/,/^credential /p" w.out > s1.out
 grep -qE "^  pending    5\.00 EUR" s1.out \
-  && grep -qE "^  settled    80\.00 EUR  \(codes without a receipt here that settlement took at the last sync: no longer pending\)" s1.out \
-  && ok "balance after the sync: pending 5.00 (the unscanned code), 80.00 settled" \
+  && grep -qE "^  decided    80\.00 EUR  \(authorized by the codes without a receipt here that settlement decided at the last sync: no longer pending; each one's charge is in that sync's lines, and what it authorized beyond the charge is in released\)" s1.out \
+  && ! grep -q "^  settled " s1.out \
+  && ok "balance after the sync: pending 5.00 (the unscanned code), 80.00 decided (as authorized, not called settled)" \
   || fail "pending after sync: $(cat s1.out)"
 audits "renewal"
 

@@ -388,6 +388,21 @@ api GET "/v1/revlist?since=x"
 expect_http 400 BAD_PARAMETER "revlist since not a number"
 api GET "/v1/revlist?since=99"
 expect_http 409 EREVLIST_SEQ "revlist since a future list"
+# Names the client chose are quoted in hints only as text: a parameter
+# named by a byte that is not UTF-8, a field name cut in a character, an
+# amount cut in one (Jansson refuses a hint that is not UTF-8; the answer
+# was a 500 INTERNAL, logged each time)
+api GET "/v1/health?%ff=1"
+expect_http 400 BAD_PARAMETER "a parameter named by byte 0xff"
+jget .hint | grep -q "(not text)" && ok "its hint: $(jget .hint)" || fail "hint: $(cat resp.json)"
+api POST /v1/admin/merchants "{\"a$(printf 'é%.0s' $(seq 1 20))\":1}"
+expect_http 400 BAD_FIELD "a field name of 41 bytes ending in a character cut at 40"
+jget .hint | grep -q "unknown field 'aé" && ok "its hint: $(jget .hint)" || fail "hint: $(cat resp.json)"
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.éé"}'
+expect_http 400 EAMOUNT "an amount that is not one, not ASCII"
+jget .hint | grep -q '"1.éé" is not an amount' && ok "its hint: $(jget .hint)" || fail "hint: $(cat resp.json)"
+! grep -q "answered 500" server.err && ok "none of them answered 500" \
+  || fail "a 500 logged: $(grep 'answered 500' server.err | head -3)"
 api DELETE /v1/health
 expect_http 405 METHOD_NOT_ALLOWED "DELETE /v1/health"
 api GET /v1/nothing
