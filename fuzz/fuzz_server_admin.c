@@ -4,7 +4,8 @@
  *
  * Contract checked on every input:
  *   - parsing never crashes or leaks; it fails only with MALFORMED_JSON or
- *     BAD_FIELD, with every value cleared and no document kept;
+ *     BAD_FIELD, with every value cleared and no document kept, and a hint
+ *     Jansson takes as a string (valid UTF-8: the answer's body quotes it);
  *   - on success every required field is present, each string is 1..max
  *     bytes without NUL, each id and integer within its maximum;
  *   - srv_parse_key accepts exactly 64 lowercase hex digits;
@@ -44,9 +45,14 @@ static void check_table(const uint8_t *data, size_t size, const srv_field *f,
     if (e != 0) {
         if ((e != SRV_E_MALFORMED_JSON && e != SRV_E_BAD_FIELD) || doc != NULL)
             abort();
+        json_t *h = json_string(hint);
+
         for (size_t i = 0; i < n; i++)
             if (v[i].present || v[i].s != NULL)
                 abort();
+        if (h == NULL)
+            abort();
+        json_decref(h);
         return;
     }
     if (doc == NULL)

@@ -13,7 +13,10 @@
  *     the value gives back the input;
  *   - srv_parse_id accepts exactly what srv_parse_u64 does, less 0;
  *   - srv_parse_page, given the input as after and as limit, accepts it
- *     only as one value within both bounds (1..SRV_PAGE_MAX).
+ *     only as one value within both bounds (1..SRV_PAGE_MAX);
+ *   - srv_quote (a parameter's or a field's name in a hint) gives at most
+ *     SRV_QUOTE_MAX bytes that Jansson takes as a string (valid UTF-8):
+ *     an answer's hint that is not would turn a 400 into a 500.
  * Any violation abort()s.
  */
 #include <stdint.h>
@@ -50,6 +53,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (after != limit || limit == 0 || limit > SRV_PAGE_MAX ||
          srv_parse_u64(buf, SRV_PAGE_MAX, &v) != 0 || v != limit))
         abort();
+    {
+        char    q[SRV_QUOTE_MAX + 1];
+        json_t *j = json_string(srv_quote(buf, q));
+
+        if (j == NULL || strlen(q) > SRV_QUOTE_MAX)
+            abort();
+        json_decref(j);
+    }
     path = strchr(buf, ' ');
     if (path != NULL) {
         *path++ = '\0';
