@@ -730,9 +730,30 @@ offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
 
 /* ---- the audit ----------------------------------------------------- */
 
+/* The most currencies an audit report lists: more than offpay's currency
+ * table holds (docs/settlement.md §10). */
+#define OFFPAY_AUDIT_CURRENCIES_MAX 64u
+
+/* One currency's money in the audit, in minor units of that currency:
+ * minor units of different currencies are never added together (0.13.0's
+ * report had one inside and one deposits_net over every currency). */
+typedef struct offpay_audit_money {
+    uint16_t currency;     /* ISO 4217 numeric */
+    int64_t  inside;       /* money inside: its non-world balances' sum */
+    int64_t  deposits_net; /* its deposits minus withdrawals */
+} offpay_audit_money;
+
 typedef struct offpay_audit_report {
-    int64_t  inside;           /* money inside: sum of non-world balances */
-    int64_t  deposits_net;     /* deposits minus withdrawals */
+    /* the money per currency, ascending by currency code: money[0 ..
+     * n_money); money_more is 1 when the ledger holds accounts in more
+     * currencies than OFFPAY_AUDIT_CURRENCIES_MAX (those not listed are
+     * still checked) */
+    offpay_audit_money money[OFFPAY_AUDIT_CURRENCIES_MAX];
+    size_t             n_money;
+    int                money_more;
+    uint64_t           money_mismatch; /* currencies whose money inside is
+                                          not their deposits less
+                                          withdrawals */
     uint64_t accounts;         /* accounts checked */
     uint64_t transfers;        /* transfers read */
     uint64_t imbalanced;       /* currencies whose balances do not sum to 0 */

@@ -309,7 +309,40 @@ static void command_help(const char *cmd, const char *common, const char *own)
     printf("\nRun 'offpay admin --help' for every admin command.\n");
 }
 
-/* A sharded ledger: each shard's own audit, one line (or JSON member)
+/* The report's money, one currency each (never one sum over several
+ * currencies' minor units): a JSON array, or a line per currency
+ * starting with prefix. */
+static void audit_money(const offpay_audit_report *r, int json,
+                        const char *prefix)
+{
+    if (json)
+        printf("\"money\":[");
+    for (size_t i = 0; i < r->n_money; i++) {
+        const offpay_audit_money *m = &r->money[i];
+        const char               *alpha = offpay_currency_alpha(m->currency);
+        char                      in[64], net[64];
+
+        if (json)
+            printf("%s{\"currency\":\"%s\",\"inside_minor\":%lld,"
+                   "\"deposits_net_minor\":%lld}",
+                   i == 0 ? "" : ",", alpha ? alpha : "", (long long)m->inside,
+                   (long long)m->deposits_net);
+        else
+            printf("%smoney inside %s, deposits less withdrawals %s%s\n",
+                   prefix, cli_money(m->inside, m->currency, in, sizeof in),
+                   cli_money(m->deposits_net, m->currency, net, sizeof net),
+                   m->inside == m->deposits_net ? "" : " (DIFFER)");
+    }
+    if (json)
+        printf("],\"money_more\":%s,\"money_mismatch\":%llu,",
+               r->money_more ? "true" : "false",
+               (unsigned long long)r->money_mismatch);
+    else if (r->money_more)
+        printf("%smore currencies than listed (%u)\n", prefix,
+               OFFPAY_AUDIT_CURRENCIES_MAX);
+}
+
+/* A sharded ledger: each shard's own audit, its lines (or JSON member)
  * each, so that a failure names its shard. */
 static offpay_err audit_shards(offpay_ledger *l, int json)
 {
@@ -325,21 +358,23 @@ static offpay_err audit_shards(offpay_ledger *l, int json)
             return rc;
         if (rc != OFFPAY_OK)
             worst = rc;
-        if (json)
-            printf("%s{\"shard\":%zu,\"ok\":%s,\"accounts\":%llu,"
-                   "\"transfers\":%llu,\"inside_minor\":%lld,"
-                   "\"deposits_net_minor\":%lld}",
-                   k == 0 ? "" : ",", k, rc == OFFPAY_OK ? "true" : "false",
+        if (json) {
+            printf("%s{\"shard\":%zu,\"ok\":%s,", k == 0 ? "" : ",", k,
+                   rc == OFFPAY_OK ? "true" : "false");
+            audit_money(&r, 1, NULL);
+            printf("\"accounts\":%llu,\"transfers\":%llu}",
                    (unsigned long long)r.accounts,
-                   (unsigned long long)r.transfers, (long long)r.inside,
-                   (long long)r.deposits_net);
-        else
-            printf("shard %zu: accounts %llu, transfers %llu; money inside "
-                   "%lld, deposits less withdrawals %lld: %s\n",
-                   k, (unsigned long long)r.accounts,
-                   (unsigned long long)r.transfers, (long long)r.inside,
-                   (long long)r.deposits_net,
+                   (unsigned long long)r.transfers);
+        } else {
+            char prefix[32];
+
+            printf("shard %zu: accounts %llu, transfers %llu: %s\n", k,
+                   (unsigned long long)r.accounts,
+                   (unsigned long long)r.transfers,
                    rc == OFFPAY_OK ? "passed" : "FAILED");
+            snprintf(prefix, sizeof prefix, "shard %zu: ", k);
+            audit_money(&r, 0, prefix);
+        }
     }
     if (json)
         printf("],");
@@ -362,15 +397,14 @@ static int audit(offpay_ledger *l, int json)
     if (rc != OFFPAY_OK && rc != OFFPAY_EAUDIT)
         return cli_fail("audit", rc);
     if (json) {
-        printf("\"ok\":%s,\"accounts\":%llu,\"transfers\":%llu,"
-               "\"inside_minor\":%lld,\"deposits_net_minor\":%lld,"
+        printf("\"ok\":%s,", rc == OFFPAY_OK ? "true" : "false");
+        audit_money(&r, 1, NULL);
+        printf("\"accounts\":%llu,\"transfers\":%llu,"
                "\"imbalanced\":%llu,\"negative\":%llu,"
                "\"escrow_mismatch\":%llu,\"settle_mismatch\":%llu,"
                "\"release_mismatch\":%llu,\"request_mismatch\":%llu,"
                "\"refund_mismatch\":%llu,\"newest_transfer_at\":%u}\n",
-               rc == OFFPAY_OK ? "true" : "false",
                (unsigned long long)r.accounts, (unsigned long long)r.transfers,
-               (long long)r.inside, (long long)r.deposits_net,
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
                (unsigned long long)r.settle_mismatch,
@@ -381,14 +415,15 @@ static int audit(offpay_ledger *l, int json)
     } else {
         char newest[32];
 
-        printf("accounts %llu, transfers %llu (the newest at %s); money "
-               "inside %lld, deposits less withdrawals %lld (minor units, "
-               "all currencies)\n",
+        printf("accounts %llu, transfers %llu (the newest at %s)\n",
                (unsigned long long)r.accounts, (unsigned long long)r.transfers,
                r.newest_transfer_at != 0
                    ? cli_iso_time(r.newest_transfer_at, newest)
-                   : "none",
-               (long long)r.inside, (long long)r.deposits_net);
+                   : "none");
+        audit_money(&r, 0, "");
+        printf("currencies whose money inside differs from their deposits "
+               "less withdrawals: %llu\n",
+               (unsigned long long)r.money_mismatch);
         printf("currencies whose balances do not sum to zero: %llu\n"
                "wallet, escrow or guarantee balances below zero: %llu\n"
                "escrows whose stored remainder differs from their "

@@ -1,7 +1,8 @@
 /*
  * admin.c — ledger-wide operator endpoints: POST /v1/admin/release (release
  * every escrow due now, as the server's own job does) and GET
- * /v1/admin/audit (recompute every balance; 200 when the ledger holds,
+ * /v1/admin/audit (recompute every balance, the money per currency; 200
+ * when the ledger holds,
  * 500 EAUDIT with the same report when it does not). One audit at a time:
  * it reads every transfer, holding a ledger connection as long, and a
  * dashboard's refreshes would otherwise take every connection the
@@ -33,6 +34,25 @@ void srv_release(srv_req *r, srv_reply *out)
                               (json_int_t)r->now));
 }
 
+/* The audit's money, one member per currency: the amounts of different
+ * currencies are never added. */
+static json_t *money_json(const offpay_audit_report *a)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; arr != NULL && i < a->n_money; i++) {
+        const offpay_audit_money *m = &a->money[i];
+        const char               *alpha = offpay_currency_alpha(m->currency);
+
+        json_array_append_new(
+            arr, json_pack("{s:s, s:o, s:o}", "currency", alpha ? alpha : "",
+                           "inside", srv_json_amount(m->inside, m->currency),
+                           "deposits_net",
+                           srv_json_amount(m->deposits_net, m->currency)));
+    }
+    return arr;
+}
+
 void srv_audit(srv_req *r, srv_reply *out)
 {
     offpay_audit_report a = {0};
@@ -59,10 +79,11 @@ void srv_audit(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "audit");
         return;
     }
-    j = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-                  " s:I, s:I}",
-                  "ok", rc == OFFPAY_OK, "inside", (json_int_t)a.inside,
-                  "deposits_net", (json_int_t)a.deposits_net, "accounts",
+    j = json_pack("{s:b, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+                  " s:I, s:I, s:I}",
+                  "ok", rc == OFFPAY_OK, "money", money_json(&a), "money_more",
+                  a.money_more != 0, "money_mismatch",
+                  (json_int_t)a.money_mismatch, "accounts",
                   (json_int_t)a.accounts, "transfers", (json_int_t)a.transfers,
                   "imbalanced", (json_int_t)a.imbalanced, "negative",
                   (json_int_t)a.negative, "escrow_mismatch",

@@ -2042,8 +2042,11 @@ offpay_err offpay_ledger_audit_shard(offpay_ledger *l, size_t k,
     rc = offpay__ledger_read_on(l, k, audit_tx, &f);
     if (rc != OFFPAY_OK)
         return rc;
-    r->inside = f.inside;
-    r->deposits_net = f.deposits_net;
+    memset(r, 0, sizeof *r);
+    memcpy(r->money, f.money, f.n_money * sizeof *f.money);
+    r->n_money = f.n_money;
+    r->money_more = f.money_more;
+    r->money_mismatch = f.money_mismatch;
     r->accounts = f.accounts;
     r->transfers = f.transfers;
     r->imbalanced = f.imbalanced;
@@ -2056,14 +2059,37 @@ offpay_err offpay_ledger_audit_shard(offpay_ledger *l, size_t k,
     r->newest_transfer_at = f.newest_at;
     if (f.imbalanced || f.negative || f.escrow_mismatch || f.settle_mismatch ||
         f.release_mismatch || f.request_mismatch || f.refund_mismatch ||
-        f.inside != f.deposits_net)
+        f.money_mismatch)
         return OFFPAY_EAUDIT;
     return OFFPAY_OK;
 }
 
+/* Adds one shard's money of a currency into r's (kept ascending by
+ * currency; past the cap, money_more). */
+static void money_merge(offpay_audit_report *r, const offpay_audit_money *m)
+{
+    size_t i = 0;
+
+    while (i < r->n_money && r->money[i].currency < m->currency)
+        i++;
+    if (i < r->n_money && r->money[i].currency == m->currency) {
+        r->money[i].inside += m->inside;
+        r->money[i].deposits_net += m->deposits_net;
+        return;
+    }
+    if (r->n_money == OFFPAY_AUDIT_CURRENCIES_MAX) {
+        r->money_more = 1;
+        return;
+    }
+    memmove(&r->money[i + 1], &r->money[i],
+            (r->n_money - i) * sizeof r->money[0]);
+    r->money[i] = *m;
+    r->n_money++;
+}
+
 /* Every shard conserves money on its own (its accounts sum to its own
- * deposits minus withdrawals: no transfer crosses shards), so the ledger
- * does; r holds the sums over the shards. */
+ * deposits minus withdrawals, per currency: no transfer crosses shards),
+ * so the ledger does; r holds the sums over the shards, per currency. */
 offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
 {
     offpay_audit_report one;
@@ -2078,8 +2104,10 @@ offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
             return rc;
         if (rc == OFFPAY_EAUDIT)
             worst = rc;
-        r->inside += one.inside;
-        r->deposits_net += one.deposits_net;
+        for (size_t i = 0; i < one.n_money; i++)
+            money_merge(r, &one.money[i]);
+        r->money_more |= one.money_more;
+        r->money_mismatch += one.money_mismatch;
         r->accounts += one.accounts;
         r->transfers += one.transfers;
         r->imbalanced += one.imbalanced;

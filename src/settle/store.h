@@ -160,7 +160,12 @@ extern const char offpay__escrow_flows_sql[];
 
 typedef struct offpay__audit_facts {
     uint64_t accounts, transfers;
-    int64_t  inside, deposits_net;
+    /* per currency (offpay__audit_money_sql), through
+     * offpay__audit_money_add */
+    offpay_audit_money money[OFFPAY_AUDIT_CURRENCIES_MAX];
+    size_t             n_money;
+    int                money_more;
+    uint64_t           money_mismatch;
     uint64_t imbalanced, negative, escrow_mismatch, settle_mismatch,
         release_mismatch, request_mismatch, refund_mismatch;
     uint32_t newest_at; /* the newest transfer's time, 0: none */
@@ -556,10 +561,16 @@ typedef struct offpay__store_ops {
 /* The audit's queries (docs/settlement.md §10, src/store/audit.c), in SQL
  * both backends accept; each returns one integer. A backend runs them in
  * order and hands the numbers to offpay__audit_facts_from. */
-#define OFFPAY__AUDIT_QUERIES 12
+#define OFFPAY__AUDIT_QUERIES 10
 extern const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES];
 void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
                               offpay__audit_facts *f);
+/* The money per currency: rows (currency, inside, deposits_net) ascending
+ * by currency, which a backend hands one by one to offpay__audit_money_add
+ * (listed up to the cap, every row checked). */
+extern const char offpay__audit_money_sql[];
+void offpay__audit_money_add(offpay__audit_facts *f, int64_t currency,
+                             int64_t inside, int64_t deposits_net);
 
 /* Opens the SQLite backend on path (schema created or migrated). */
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **s,

@@ -26,8 +26,6 @@
 const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "SELECT COUNT(*) FROM accounts",
     "SELECT COUNT(*) FROM transfers",
-    BALANCES "SELECT COALESCE(SUM(b), 0) FROM bal WHERE kind <> 1",
-    BALANCES "SELECT COALESCE(-SUM(b), 0) FROM bal WHERE kind = 1",
     BALANCES "SELECT COUNT(*) FROM (SELECT currency, SUM(b) AS s FROM bal"
              " GROUP BY currency) AS c WHERE s <> 0",
     BALANCES "SELECT COUNT(*) FROM bal WHERE kind IN (2, 3, 5) AND b < 0",
@@ -154,21 +152,44 @@ const char offpay__escrow_flows_sql[] =
     " COALESCE(SUM(CASE WHEN kind = 'release' THEN amount END), 0)"
     " FROM transfers WHERE credit = $1 OR debit = $1";
 
+/* Money inside (the non-world balances) and deposits less withdrawals
+ * (minus the world's balance), per currency: never one sum over several
+ * currencies' minor units. */
+const char offpay__audit_money_sql[] =
+    BALANCES "SELECT currency,"
+             " COALESCE(SUM(CASE WHEN kind <> 1 THEN b ELSE 0 END), 0),"
+             " COALESCE(-SUM(CASE WHEN kind = 1 THEN b ELSE 0 END), 0)"
+             " FROM bal GROUP BY currency ORDER BY currency";
+
+void offpay__audit_money_add(offpay__audit_facts *f, int64_t currency,
+                             int64_t inside, int64_t deposits_net)
+{
+    if (inside != deposits_net)
+        f->money_mismatch++;
+    if (f->n_money == OFFPAY_AUDIT_CURRENCIES_MAX || currency < 0 ||
+        currency > UINT16_MAX) {
+        f->money_more = 1;
+        return;
+    }
+    f->money[f->n_money].currency = (uint16_t)currency;
+    f->money[f->n_money].inside = inside;
+    f->money[f->n_money].deposits_net = deposits_net;
+    f->n_money++;
+}
+
 void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
                               offpay__audit_facts *f)
 {
     f->accounts = (uint64_t)v[0];
     f->transfers = (uint64_t)v[1];
-    f->inside = v[2];
-    f->deposits_net = v[3];
-    f->imbalanced = (uint64_t)v[4];
-    f->negative = (uint64_t)v[5];
-    f->escrow_mismatch = (uint64_t)v[6];
-    f->settle_mismatch = (uint64_t)v[7];
-    f->release_mismatch = (uint64_t)v[8];
-    f->request_mismatch = (uint64_t)v[9];
-    f->refund_mismatch = (uint64_t)v[10];
-    f->newest_at = v[11] < 0 || v[11] > UINT32_MAX ? 0 : (uint32_t)v[11];
+    f->imbalanced = (uint64_t)v[2];
+    f->negative = (uint64_t)v[3];
+    f->escrow_mismatch = (uint64_t)v[4];
+    f->settle_mismatch = (uint64_t)v[5];
+    f->release_mismatch = (uint64_t)v[6];
+    f->request_mismatch = (uint64_t)v[7];
+    f->refund_mismatch = (uint64_t)v[8];
+    f->newest_at = v[9] < 0 || v[9] > UINT32_MAX ? 0 : (uint32_t)v[9];
 }
 
 /* The merchants above $1, at most $2, with their terminals counted

@@ -1106,6 +1106,19 @@ s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
 
 /* ---- the audit ------------------------------------------------------- */
 
+/* The money per currency, one row each (offpay__audit_money_sql). */
+static offpay_err audit_money(offpay__store *s, offpay__audit_facts *f)
+{
+    PGresult  *r = PQexec(s->db, offpay__audit_money_sql);
+    offpay_err rc = map_result(r);
+
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++)
+        offpay__audit_money_add(f, col_i64(r, i, 0), col_i64(r, i, 1),
+                                col_i64(r, i, 2));
+    PQclear(r);
+    return rc;
+}
+
 static offpay_err s_audit(offpay__store *s, offpay__audit_facts *f)
 {
     int64_t v[OFFPAY__AUDIT_QUERIES];
@@ -1122,7 +1135,7 @@ static offpay_err s_audit(offpay__store *s, offpay__audit_facts *f)
             return rc;
     }
     offpay__audit_facts_from(v, f);
-    return OFFPAY_OK;
+    return audit_money(s, f);
 }
 
 /* ---- receipts of wallet uploads -------------------------------------- */

@@ -1144,6 +1144,23 @@ s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
 
 /* ---- the audit ------------------------------------------------------- */
 
+/* The money per currency, one row each (offpay__audit_money_sql). */
+static offpay_err audit_money(offpay__store *s, offpay__audit_facts *f)
+{
+    sqlite3_stmt *st = NULL;
+    int           step;
+
+    if (sqlite3_prepare_v2(s->db, offpay__audit_money_sql, -1, &st, NULL) !=
+        SQLITE_OK)
+        return OFFPAY_ESTORE;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        offpay__audit_money_add(f, sqlite3_column_int64(st, 0),
+                                sqlite3_column_int64(st, 1),
+                                sqlite3_column_int64(st, 2));
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? OFFPAY_OK : map(step);
+}
+
 static offpay_err s_audit(offpay__store *s, offpay__audit_facts *f)
 {
     int64_t    v[OFFPAY__AUDIT_QUERIES];
@@ -1162,7 +1179,7 @@ static offpay_err s_audit(offpay__store *s, offpay__audit_facts *f)
             return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
     }
     offpay__audit_facts_from(v, f);
-    return OFFPAY_OK;
+    return audit_money(s, f);
 }
 
 /* ---- receipts of wallet uploads -------------------------------------- */

@@ -19,6 +19,21 @@ expect_http 200 - "guarantee funded"
 new_merchant "Bakery A"; MA=$MACCT; MIDA=$MERCHANT; new_terminal ta "$MERCHANT"; TA=$TID
 new_merchant "Kiosk B"; MB=$MACCT; MIDB=$MERCHANT; new_terminal tb "$MERCHANT"
 audit_passes "set-up"
+# Money in two currencies is never one sum: beside the euros, a yen
+# guarantee of 5000 JPY; the audit gives each currency's own money (JPY,
+# 392, before EUR, 978), and no total of cents and yen
+api POST /v1/admin/guarantee '{"currency":"JPY"}'; GJ=$(jget .account)
+api POST "/v1/admin/accounts/$GJ/deposit" '{"amount":"5000","ref":"yen guarantee"}'
+expect_http 200 - "a yen guarantee funded"
+api GET /v1/admin/audit
+[ "$status" = 200 ] && [ "$(jq -c '[.money[] | [.currency, .inside.minor, .inside.decimal, .inside.currency, .deposits_net.minor, .deposits_net.currency]]' resp.json)" \
+  = '[["JPY",5000,"5000","JPY",5000,"JPY"],["EUR",50000,"500.00","EUR",50000,"EUR"]]' ] \
+  && [ "$(jq -c '[has("inside"), has("deposits_net"), .money_more, .money_mismatch]' resp.json)" = '[false,false,false,0]' ] \
+  && ok "the audit's money: 5000 JPY and 500.00 EUR, each its own" || fail "audit money: $status $(cat resp.json)"
+run_cli 0 "^money inside 5000 JPY, deposits less withdrawals 5000 JPY$" -- "$OFFPAY" admin audit --db "$LEDGER"
+run_cli 0 "^money inside 500.00 EUR, deposits less withdrawals 500.00 EUR$" -- "$OFFPAY" admin audit --db "$LEDGER"
+run_cli 0 '"money":\[\{"currency":"JPY","inside_minor":5000,"deposits_net_minor":5000\},\{"currency":"EUR","inside_minor":50000,"deposits_net_minor":50000\}\],"money_more":false,"money_mismatch":0,' -- \
+  "$OFFPAY" admin audit --db "$LEDGER" --json
 
 # ---- 1. happy path ------------------------------------------------------
 # step                                        status  W       esc     A

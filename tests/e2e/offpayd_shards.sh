@@ -348,6 +348,13 @@ run_cli 0 'shard 1: .*passed' -- "$OFFPAY" admin audit --shards shards.conf
 out=$("$OFFPAY" admin audit --shards shards.conf --json)
 [ "$(jq -r '.ok' <<<"$out")" = true ] && [ "$(jq -r '.shards | length' <<<"$out")" = 2 ] \
   && ok "admin audit --json: 2 shards, ok" || fail "admin audit json: $out"
+# the money per currency summed over the shards, currency by currency
+[ "$(jq -c '[.money[] | [.currency, .inside_minor]]' <<<"$out")" \
+  = "$(jq -c '[.shards[].money[]] | group_by(.currency) | map([.[0].currency, (map(.inside_minor) | add)])' <<<"$out")" ] \
+  && [ "$(jq -c '[.shards[] | .money | length > 0] | all' <<<"$out")" = true ] \
+  && api GET /v1/admin/audit \
+  && [ "$(jq -c '[.money[] | [.currency, .inside.minor]]' resp.json)" = "$(jq -c '[.money[] | [.currency, .inside_minor]]' <<<"$out")" ] \
+  && ok "the money per currency: each shard's, summed, as offpayd says" || fail "money: $out $(cat resp.json)"
 # a shard whose money does not add up is named
 shard_sql 1 "UPDATE credentials SET remaining = remaining + 1 WHERE serial = $S4" >/dev/null
 run_cli 1 'shard 1: .*FAILED' -- "$OFFPAY" admin audit --db "$LEDGER"

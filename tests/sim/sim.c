@@ -1406,9 +1406,12 @@ static void check_day(void)
             offpay_errname(rc), r.imbalanced, r.negative, r.escrow_mismatch,
             r.settle_mismatch, r.release_mismatch, r.request_mismatch,
             r.refund_mismatch);
-    if (r.inside != r.deposits_net)
-        die("conservation: inside %" PRId64 " != deposits %" PRId64, r.inside,
-            r.deposits_net);
+    for (size_t i = 0; i < r.n_money; i++)
+        if (r.money[i].inside != r.money[i].deposits_net)
+            die("conservation: currency %u: inside %" PRId64
+                " != deposits %" PRId64,
+                (unsigned)r.money[i].currency, r.money[i].inside,
+                r.money[i].deposits_net);
     /* every merchant holds exactly what the results the ledger gave say,
      * less what it refunded */
     for (size_t i = 0; i < W.cap_pres; i++)

@@ -231,10 +231,12 @@ static int64_t escrow(world *w)
 {
     offpay_audit_report r;
 
-    if (offpay_ledger_audit(w->l, &r) != OFFPAY_OK)
+    if (offpay_ledger_audit(w->l, &r) != OFFPAY_OK || r.n_money != 1 ||
+        r.money[0].currency != EUR)
         return INT64_MIN;
-    return r.inside - balance(w, w->wallet_acct) - balance(w, w->guarantee) -
-           balance(w, w->merchant_acct[0]) - balance(w, w->merchant_acct[1]);
+    return r.money[0].inside - balance(w, w->wallet_acct) -
+           balance(w, w->guarantee) - balance(w, w->merchant_acct[0]) -
+           balance(w, w->merchant_acct[1]);
 }
 
 /* 1 when the ledger holds w's credential as revoked. */
@@ -254,13 +256,13 @@ static int audit_ok(world *w)
     if (rc != OFFPAY_OK)
         fprintf(stderr,
                 "audit: %s: imbalanced %llu negative %llu escrow %llu "
-                "settle %llu release %llu inside %lld deposits %lld\n",
+                "settle %llu release %llu money %llu\n",
                 offpay_errname(rc), (unsigned long long)r.imbalanced,
                 (unsigned long long)r.negative,
                 (unsigned long long)r.escrow_mismatch,
                 (unsigned long long)r.settle_mismatch,
-                (unsigned long long)r.release_mismatch, (long long)r.inside,
-                (long long)r.deposits_net);
+                (unsigned long long)r.release_mismatch,
+                (unsigned long long)r.money_mismatch);
     return rc == OFFPAY_OK;
 }
 
