@@ -603,21 +603,53 @@ offpay_err offpay_ledger_statement(
     offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
     int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx);
 
-/* The merchant's account as a statement read it. */
+/* The merchant's account as a statement read it. The lines are
+ * presentments by their upload time; the period's movements below are the
+ * account's transfers by each transfer's own time (its `at`), so a refund
+ * booked in January of a December sale is in January's movements, and a
+ * closed period's figures never change afterwards. All in minor units. */
 typedef struct offpay_statement_account {
     uint64_t account;
     uint16_t currency;
-    int64_t  balance; /* minor units, when the lines were read */
+    int64_t  balance; /* when the lines were read (now) */
+    /* the balance at from (every transfer before from) and at to (every
+     * transfer until to, to included) */
+    int64_t opening_balance, closing_balance;
+    /* the transfers in [from, to] summed by kind, from the account's side
+     * (out < 0): settle (payments), refund, deposit (a funded refund's
+     * among them), withdraw, and any other kind; opening_balance plus
+     * these five is closing_balance, exactly */
+    int64_t settled, refunds, deposits, withdrawals, other;
 } offpay_statement_account;
 
 /* offpay_ledger_statement, and into *acct the merchant's account and its
  * balance from the same read as the lines: the balance holds what the
  * lines paid and refunded, and nothing settled after them. (On a sharded
  * ledger, shard by shard: each shard's lines and its part of the balance
- * together.) Since 0.8.0. */
+ * together.) Since 0.8.0; the period's figures of *acct (opening_balance
+ * to other) after 0.13.0. */
 offpay_err offpay_ledger_statement_with(
     offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
     int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx,
+    offpay_statement_account *acct);
+
+/*
+ * offpay_ledger_statement_period — offpay_ledger_statement_with, and move
+ * (when not NULL) called for each of the merchant account's transfers in
+ * [from, to] by the transfer's own time that is not a payment's settle
+ * transfer (refunds with their presentment, deposits, withdrawals, any
+ * other), ascending by time then id (on a sharded ledger shard after
+ * shard); a non-zero return of move stops that list, not the read. *acct
+ * gets the period's opening and closing balances and sums (read in the
+ * same transaction as the lines, shard by shard, summed). Errors as
+ * offpay_ledger_statement_with (OFFPAY_EOVERFLOW when a sum over the
+ * shards would).
+ */
+struct offpay_account_transfer; /* below, with offpay_ledger_transfers */
+offpay_err offpay_ledger_statement_period(
+    offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
+    int (*fn)(const offpay_statement_line *line, void *ctx),
+    int (*move)(const struct offpay_account_transfer *t, void *ctx), void *ctx,
     offpay_statement_account *acct);
 
 /* ---- refunds (docs/settlement.md §13) ------------------------------- */

@@ -68,8 +68,7 @@ void srv_account_new(srv_req *r, srv_reply *out)
     json_decref(doc);
 }
 
-static json_t *transfer_json(const offpay_account_transfer *t,
-                             uint16_t                       currency)
+json_t *srv_json_transfer(const offpay_account_transfer *t, uint16_t currency)
 {
     json_t *j = json_pack(
         "{s:o, s:I, s:s, s:o, s:o, s:s}", "id", srv_json_id(t->id), "at",
@@ -117,7 +116,7 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
     }
     arr = json_array();
     for (size_t i = 0; arr != NULL && i < n; i++)
-        json_array_append_new(arr, transfer_json(&v[i], a.currency));
+        json_array_append_new(arr, srv_json_transfer(&v[i], a.currency));
     j = account_json(id, a.balance, a.kind, a.currency);
     if (j != NULL) {
         json_object_set_new(j, "count", json_integer((json_int_t)n));

@@ -422,6 +422,10 @@ json_t *srv_json_id(uint64_t v); /* "123" */
 json_t *srv_json_next_after(size_t n, uint64_t limit, uint64_t last);
 /* {"minor": n, "decimal": "1.50", "currency": "EUR"} */
 json_t     *srv_json_amount(int64_t minor, uint16_t currency);
+/* A transfer seen from one account's side, as an account's history
+ * (GET /v1/admin/accounts/N/transfers) and a statement's movements give
+ * it (src/server/accounts.c). */
+json_t *srv_json_transfer(const offpay_account_transfer *t, uint16_t currency);
 json_t     *srv_json_b64(const uint8_t *b, size_t n);
 json_t     *srv_json_hex(const uint8_t *b, size_t n);
 const char *srv_outcome_name(offpay_settle_outcome o);

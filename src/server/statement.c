@@ -5,7 +5,11 @@
  * now), with totals (paid, covered, refunded) and the merchant account's
  * balance. At most STATEMENT_LINES lines are listed, those with an id
  * above P; the totals cover every line of the range, and next_after pages
- * on.
+ * on. Then the account's movements in [from, to] by each transfer's own
+ * time: the balances at from and at to, the sums by kind between them
+ * (whatever terminal= says: they are the account's), and its transfers
+ * other than payments (refunds, deposits, withdrawals), at most
+ * STATEMENT_MOVES of them, the rest in the account's history.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +17,7 @@
 #include "server/server.h"
 
 #define STATEMENT_LINES 10000
+#define STATEMENT_MOVES 1000
 
 typedef struct walk {
     offpay_statement_line *lines;
@@ -21,7 +26,20 @@ typedef struct walk {
     int64_t                paid, covered, refunded;
     uint64_t               terminal; /* 0: every terminal */
     uint64_t               after;    /* lines with a presentment id above */
+    offpay_account_transfer *moves;    /* the period's movements, in order */
+    size_t                   n_moves;
+    uint64_t                 moves_count;
 } walk;
+
+static int on_move(const struct offpay_account_transfer *t, void *ctx)
+{
+    walk *w = ctx;
+
+    w->moves_count++;
+    if (w->n_moves < STATEMENT_MOVES)
+        w->moves[w->n_moves++] = *t;
+    return 0;
+}
 
 static int on_line(const offpay_statement_line *line, void *ctx)
 {
@@ -64,6 +82,35 @@ static json_t *line_json(const offpay_statement_line *x, uint16_t currency)
     return j;
 }
 
+/* The account's movements in [from, to] by each transfer's own time:
+ * opening_balance + the movement sums = closing_balance. */
+static void period_json(json_t *j, const offpay_statement_account *a,
+                        const walk *w)
+{
+    json_t *moves = json_array();
+
+    json_object_set_new(j, "opening_balance",
+                        srv_json_amount(a->opening_balance, a->currency));
+    json_object_set_new(
+        j, "movement_sums",
+        json_pack("{s:o, s:o, s:o, s:o, s:o}", "settled",
+                  srv_json_amount(a->settled, a->currency), "refunds",
+                  srv_json_amount(a->refunds, a->currency), "deposits",
+                  srv_json_amount(a->deposits, a->currency), "withdrawals",
+                  srv_json_amount(a->withdrawals, a->currency), "other",
+                  srv_json_amount(a->other, a->currency)));
+    json_object_set_new(j, "closing_balance",
+                        srv_json_amount(a->closing_balance, a->currency));
+    for (size_t i = 0; moves != NULL && i < w->n_moves; i++)
+        json_array_append_new(moves,
+                              srv_json_transfer(&w->moves[i], a->currency));
+    json_object_set_new(j, "movements", moves);
+    json_object_set_new(j, "movements_count",
+                        json_integer((json_int_t)w->moves_count));
+    json_object_set_new(j, "movements_truncated",
+                        json_boolean(w->moves_count > w->n_moves));
+}
+
 void srv_statement(srv_req *r, srv_reply *out)
 {
     const char                 *qf = r->query(r->conn, "from");
@@ -92,13 +139,15 @@ void srv_statement(srv_req *r, srv_reply *out)
         return;
     }
     w.lines = malloc(STATEMENT_LINES * sizeof *w.lines);
-    if (w.lines == NULL) {
+    w.moves = malloc(STATEMENT_MOVES * sizeof *w.moves);
+    if (w.lines == NULL || w.moves == NULL) {
         srv_fail(out, SRV_E_INTERNAL, "out of memory");
         return;
     }
     /* the lines and the balance in one read: it holds what they paid */
-    rc = offpay_ledger_statement_with(r->l, merchant, (uint32_t)from,
-                                      (uint32_t)to, on_line, &w, &acct);
+    rc = offpay_ledger_statement_period(r->l, merchant, (uint32_t)from,
+                                        (uint32_t)to, on_line, on_move, &w,
+                                        &acct);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "statement");
         goto out;
@@ -127,8 +176,10 @@ void srv_statement(srv_req *r, srv_reply *out)
                             srv_json_amount(w.refunded, acct.currency));
         json_object_set_new(j, "balance",
                             srv_json_amount(acct.balance, acct.currency));
+        period_json(j, &acct, &w);
     }
     srv_ok(out, j);
 out:
     free(w.lines);
+    free(w.moves);
 }

@@ -242,11 +242,23 @@ struct statement_ctx {
     uint64_t merchant;
     uint32_t from, to;
     int (*fn)(const offpay_statement_line *line, void *ctx);
+    int (*move)(const offpay_account_transfer *t, void *ctx);
     void                     *ctx;
     offpay_statement_account *acct; /* its balance summed over the shards */
-    int64_t                   base; /* of the shards read before this one */
+    offpay_statement_account  base; /* of the shards read before this one */
     int                       delivered; /* a line of this shard went to fn */
+    int                       moves_done; /* move asked to stop */
 };
+
+static int deliver_move(const offpay_account_transfer *t, void *p)
+{
+    struct statement_ctx *c = p;
+
+    c->delivered = 1;
+    if (c->move(t, c->ctx) != 0)
+        c->moves_done = 1;
+    return c->moves_done;
+}
 
 static int deliver(const offpay_statement_line *line, void *p)
 {
@@ -265,7 +277,7 @@ static offpay_err statement_tx(offpay_ledger *l, void *p)
 {
     struct statement_ctx *c = p;
     char                  name[OFFPAY_NAME_MAX + 1];
-    int64_t               b = 0;
+    int64_t               b = 0, sums[OFFPAY__PERIOD_SUMS] = {0};
     offpay_err            rc;
 
     if (c->delivered)
@@ -277,8 +289,24 @@ static offpay_err statement_tx(offpay_ledger *l, void *p)
                                c);
     if (rc == OFFPAY_OK)
         rc = l->ops->balance(l->store, c->acct->account, &b);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->account_period(
+            l->store, c->acct->account, c->from, c->to, sums,
+            c->move != NULL && !c->moves_done ? deliver_move : NULL, c);
+    /* this shard's part added to the shards' before it */
     if (rc == OFFPAY_OK &&
-        __builtin_add_overflow(c->base, b, &c->acct->balance))
+        (__builtin_add_overflow(c->base.balance, b, &c->acct->balance) ||
+         __builtin_add_overflow(c->base.opening_balance, sums[0],
+                                &c->acct->opening_balance) ||
+         __builtin_add_overflow(c->base.closing_balance, sums[1],
+                                &c->acct->closing_balance) ||
+         __builtin_add_overflow(c->base.settled, sums[2], &c->acct->settled) ||
+         __builtin_add_overflow(c->base.refunds, sums[3], &c->acct->refunds) ||
+         __builtin_add_overflow(c->base.deposits, sums[4],
+                                &c->acct->deposits) ||
+         __builtin_add_overflow(c->base.withdrawals, sums[5],
+                                &c->acct->withdrawals) ||
+         __builtin_add_overflow(c->base.other, sums[6], &c->acct->other)))
         rc = OFFPAY_EOVERFLOW;
     return rc;
 }
@@ -286,6 +314,16 @@ static offpay_err statement_tx(offpay_ledger *l, void *p)
 offpay_err offpay_ledger_statement_with(
     offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
     int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx,
+    offpay_statement_account *acct)
+{
+    return offpay_ledger_statement_period(l, merchant_id, from, to, fn, NULL,
+                                          ctx, acct);
+}
+
+offpay_err offpay_ledger_statement_period(
+    offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
+    int (*fn)(const offpay_statement_line *line, void *ctx),
+    int (*move)(const offpay_account_transfer *t, void *ctx), void *ctx,
     offpay_statement_account *acct)
 {
     offpay_statement_account mine;
@@ -299,12 +337,13 @@ offpay_err offpay_ledger_statement_with(
     c.from = from;
     c.to = to;
     c.fn = fn;
+    c.move = move;
     c.ctx = ctx;
     c.acct = acct != NULL ? acct : &mine;
     memset(c.acct, 0, sizeof *c.acct);
     /* the merchant's rows on every shard, shard by shard */
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
-        c.base = c.acct->balance;
+        c.base = *c.acct;
         c.delivered = 0;
         rc = offpay__ledger_read_on(l, k, statement_tx, &c);
     }

@@ -158,6 +158,16 @@ typedef struct offpay__payment_summary {
 #define OFFPAY__ESCROW_FLOWS 5
 extern const char offpay__escrow_flows_sql[];
 
+/* A merchant account's period ($1 account, $2 from, $3 to: unix times,
+ * by each transfer's own time), in SQL both backends accept: one row of
+ * OFFPAY__PERIOD_SUMS sums (opening, closing, settle, refund, deposit,
+ * withdraw, other), and the period's transfers but settle ones as rows
+ * (id, at, kind, amount from the account's side, presentment, case_id,
+ * ref, other account, its kind) ascending by (at, id). */
+#define OFFPAY__PERIOD_SUMS 7
+extern const char offpay__period_sums_sql[];
+extern const char offpay__period_moves_sql[];
+
 typedef struct offpay__audit_facts {
     uint64_t accounts, transfers;
     /* per currency (offpay__audit_money_sql), through
@@ -289,6 +299,15 @@ typedef struct offpay__store_ops {
     offpay_err (*statement)(
         offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
         int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx);
+    /* the account's transfers by their own time (offpay__period_sums_sql):
+     * sums[] its balance before from and until to, then the sums in
+     * [from, to] by kind; then, when move is not NULL, move for each
+     * transfer in [from, to] but settle ones (offpay__period_moves_sql),
+     * seen from the account's side, until move returns non-zero */
+    offpay_err (*account_period)(
+        offpay__store *s, uint64_t account, uint32_t from, uint32_t to,
+        int64_t sums[OFFPAY__PERIOD_SUMS],
+        int (*move)(const offpay_account_transfer *t, void *ctx), void *ctx);
 
     /* at most max transfers into or out of account with an id above
      * after, ascending, into out[0..*n), seen from the account's side */
@@ -538,7 +557,7 @@ typedef struct offpay__store_ops {
     X(cred_release) X(creds_due) X(cred_revoke) X(payment_get) X(payment_add) \
     X(payment_charge) X(presentment_get) X(presentment_add) X(presentment_set_case) \
     X(charged_at) X(case_add) X(case_count) X(revocations) X(nonce_take) \
-    X(nonce_prune) X(statement) X(audit) \
+    X(nonce_prune) X(statement) X(account_period) X(audit) \
     X(cases) X(case_get) X(presentments_of) X(terminal_cred) \
     X(receipt_get) X(receipt_add) X(receipts_waiting) X(receipt_checked) \
     X(claim_get) X(claim_set) X(wallet_known) X(payment_summary) \

@@ -144,6 +144,51 @@ const char offpay__refund_base_sql[] =
     "  AND x.id < q.below AND a.kind = 5), 0)"
     " FROM presentments p, q WHERE p.id = q.id";
 
+/* A merchant account's period (store.h): the account's transfers read
+ * through transfers_credit_id and transfers_debit_id (no index on the
+ * time: every transfer of the account is read once, for the opening
+ * balance anyway). */
+#define PERIOD_Q                                                               \
+    "WITH q(a, f, t) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT),"       \
+    " CAST($3 AS BIGINT)) "
+#define IN_PERIOD(kind_cond)                                                   \
+    " COALESCE(SUM(CASE WHEN m.at >= q.f AND m.at <= q.t AND " kind_cond       \
+    " THEN m.amount ELSE 0 END), 0)"
+const char
+    offpay__period_sums_sql[] =
+        PERIOD_Q ", m(amount, kind, at) AS ("
+                 " SELECT x.amount, x.kind, x.at FROM transfers x, q"
+                 "  WHERE x.credit = q.a"
+                 " UNION ALL SELECT -x.amount, x.kind, x.at FROM transfers x, q"
+                 "  WHERE x.debit = q.a)"
+                 " SELECT COALESCE(SUM(CASE WHEN m.at < q.f THEN m.amount"
+                 "  ELSE 0 END), 0),"
+                 " COALESCE(SUM(CASE WHEN m.at <= q.t THEN m.amount ELSE 0 "
+                 "END),"
+                 "  0)," IN_PERIOD("m.kind = 'settle'") "," IN_PERIOD("m.kind "
+                                                                      "= "
+                                                                      "'refund"
+                                                                      "'") "," IN_PERIOD("m.kind = 'deposit'") "," IN_PERIOD(
+                     "m.kind = 'withdraw'") "," IN_PERIOD("m.kind NOT IN "
+                                                          "('settle', "
+                                                          "'refund', "
+                                                          "'deposit', "
+                                                          "'withdraw')") " FROM"
+                                                                         " m, "
+                                                                         "q";
+
+const char offpay__period_moves_sql[] =
+    PERIOD_Q ", m(id, amount, other) AS ("
+             " SELECT x.id, x.amount, x.debit FROM transfers x, q"
+             "  WHERE x.credit = q.a AND x.kind <> 'settle'"
+             "  AND x.at >= q.f AND x.at <= q.t"
+             " UNION ALL SELECT x.id, -x.amount, x.credit FROM transfers x, q"
+             "  WHERE x.debit = q.a AND x.kind <> 'settle'"
+             "  AND x.at >= q.f AND x.at <= q.t)"
+             " SELECT x.id, x.at, x.kind, m.amount, x.presentment, x.case_id,"
+             " x.ref, a.id, a.kind FROM m JOIN transfers x ON x.id = m.id"
+             " JOIN accounts a ON a.id = m.other ORDER BY x.at, x.id";
+
 const char offpay__escrow_flows_sql[] =
     "SELECT COALESCE(SUM(CASE WHEN kind = 'fund' THEN amount END), 0),"
     " COALESCE(SUM(CASE WHEN kind = 'late' THEN amount END), 0),"

@@ -1453,6 +1453,11 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
                                  uint64_t after, size_t max,
                                  offpay_account_transfer *out, size_t *n);
+static offpay_err
+s_account_period(offpay__store *s, uint64_t account, uint32_t from, uint32_t to,
+                 int64_t sums[OFFPAY__PERIOD_SUMS],
+                 int (*move)(const offpay_account_transfer *t, void *ctx),
+                 void *ctx);
 
 /* the wallet's online life (defined at the end of the file) */
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
@@ -2804,6 +2809,50 @@ static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
             strcpy(x->ref, ref);
             (*n)++;
         }
+    }
+    return rc;
+}
+
+static offpay_err
+s_account_period(offpay__store *s, uint64_t account, uint32_t from, uint32_t to,
+                 int64_t sums[OFFPAY__PERIOD_SUMS],
+                 int (*move)(const offpay_account_transfer *t, void *ctx),
+                 void *ctx)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, account);
+    p_i64(&p, from);
+    p_i64(&p, to);
+    rc = run_sql_row(s, offpay__period_sums_sql, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < OFFPAY__PERIOD_SUMS; i++)
+        sums[i] = col_i64(r, 0, i);
+    if (rc != OFFPAY_OK || move == NULL)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    rc = run_sql(s, offpay__period_moves_sql, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        offpay_account_transfer x;
+        const char             *kind = PQgetvalue(r, i, 2);
+        const char *ref = PQgetisnull(r, i, 6) ? "" : PQgetvalue(r, i, 6);
+
+        memset(&x, 0, sizeof x);
+        x.id = col_u64(r, i, 0);
+        x.at = col_u32(r, i, 1);
+        x.amount = col_i64(r, i, 3);
+        x.presentment = col_u64(r, i, 4);
+        x.case_id = col_u64(r, i, 5);
+        x.other = col_u64(r, i, 7);
+        x.other_kind = (offpay_account_kind)col_i64(r, i, 8);
+        if (strlen(kind) >= sizeof x.kind || strlen(ref) >= sizeof x.ref) {
+            rc = OFFPAY_ESTORE;
+            break;
+        }
+        strcpy(x.kind, kind);
+        strcpy(x.ref, ref);
+        if (move(&x, ctx) != 0)
+            break;
     }
     return rc;
 }

@@ -1464,6 +1464,11 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
                                  uint64_t after, size_t max,
                                  offpay_account_transfer *out, size_t *n);
+static offpay_err
+s_account_period(offpay__store *s, uint64_t account, uint32_t from, uint32_t to,
+                 int64_t sums[OFFPAY__PERIOD_SUMS],
+                 int (*move)(const offpay_account_transfer *t, void *ctx),
+                 void *ctx);
 
 /* the wallet's online life (defined at the end of the file) */
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
@@ -2544,6 +2549,65 @@ static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
         }
     }
     if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = map(step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err
+s_account_period(offpay__store *s, uint64_t account, uint32_t from, uint32_t to,
+                 int64_t sums[OFFPAY__PERIOD_SUMS],
+                 int (*move)(const offpay_account_transfer *t, void *ctx),
+                 void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__period_sums_sql, NULL, &st);
+    int           step = SQLITE_DONE;
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, account);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    rc = row(st);
+    for (int i = 0; rc == OFFPAY_OK && i < OFFPAY__PERIOD_SUMS; i++)
+        sums[i] = sqlite3_column_int64(st, i);
+    sqlite3_finalize(st);
+    if (rc != OFFPAY_OK || move == NULL)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    rc = prepare(s, offpay__period_moves_sql, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, account);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    while (rc == OFFPAY_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        offpay_account_transfer x;
+        const char             *kind = (const char *)sqlite3_column_text(st, 2);
+        const char             *ref = (const char *)sqlite3_column_text(st, 6);
+
+        memset(&x, 0, sizeof x);
+        x.id = col_u64(st, 0);
+        x.at = col_u32(st, 1);
+        x.amount = sqlite3_column_int64(st, 3);
+        x.presentment = col_u64(st, 4);
+        x.case_id = col_u64(st, 5);
+        x.other = col_u64(st, 7);
+        x.other_kind = (offpay_account_kind)sqlite3_column_int(st, 8);
+        if (kind == NULL || strlen(kind) >= sizeof x.kind ||
+            (ref != NULL && strlen(ref) >= sizeof x.ref)) {
+            rc = OFFPAY_ESTORE;
+            break;
+        }
+        strcpy(x.kind, kind);
+        if (ref != NULL)
+            strcpy(x.ref, ref);
+        if (move(&x, ctx) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE)
         rc = map(step);
     sqlite3_finalize(st);
     return rc;

@@ -591,4 +591,50 @@ run_cli 2 "admin backup: --force is not an option of 'admin backup'" -- \
   "$OFFPAY" admin backup --db "$LEDGER" --out bk2.db --force
 [ ! -e bk2.db ] && ok "no backup written for a refused command line" || fail "bk2.db written"
 run_cli 0 "Usage: offpay admin" -- "$OFFPAY" admin --help
+
+# ---- 9. a statement explains its period ----------------------------------
+# Day 100: 1.00 refunded of ta's 5.00 settled on day 0 (a December sale
+# refunded in January), 3.00 paid in and 2.00 out of A. The statement of
+# [0, day 99] keeps its movements and closing balance (its line's refunded,
+# cumulative "as of now", shows the 1.00); [day 100, day 101] has the
+# refund, the deposit and the withdrawal; opening + sums = closing in both.
+day100=$(( $(date +%s) + 100 * 86400 )); day99=$(( day100 - 86400 ))
+OFFPAY_NOW=$day100 start_server
+api GET "/v1/admin/merchants/$MIDA/statement?to=$day99"
+before=$(cat resp.json)
+P9=$(jq -r '[.lines[] | select(.paid.minor == 500)][0].presentment' <<<"$before")
+api POST "/v1/admin/presentments/$P9/refund" '{"amount":"1.00","ref":"january"}'
+expect_http 200 - "day 100: 1.00 refunded of day 0's 5.00"
+api POST "/v1/admin/accounts/$MA/deposit" '{"amount":"3.00","ref":"paid in"}'
+api POST "/v1/admin/accounts/$MA/withdraw" '{"amount":"2.00","ref":"paid out"}'
+expect_http 200 - "day 100: 3.00 in, 2.00 out of A"
+# sums: opening + settled + refunds + deposits + withdrawals + other = closing
+adds_up='(.opening_balance.minor + ([.movement_sums[].minor] | add)) == .closing_balance.minor'
+api GET "/v1/admin/merchants/$MIDA/statement?to=$day99"
+[ "$status" = 200 ] && [ "$(jq -c 'del(.lines, .balance, .refunded)' resp.json)" = "$(jq -c 'del(.lines, .balance, .refunded)' <<<"$before")" ] \
+  && [ "$(jq -r --arg p "$P9" '.lines[] | select(.presentment == $p) | .refunded.decimal' resp.json)" = 1.00 ] \
+  && [ "$(jq -r "$adds_up" resp.json)" = true ] && [ "$(jget .opening_balance.minor)" = 0 ] \
+  && [ "$(jq -r '[.movements[] | select(.at > '"$day99"')] | length' resp.json)" = 0 ] \
+  && ok "the closed period's figures unchanged by the later refund (its line's cumulative refunded 1.00, and the lines' total), adding up" \
+  || fail "closed period: $before | $(cat resp.json)"
+closed=$(jget .closing_balance.minor)
+api GET "/v1/admin/merchants/$MIDA/statement?from=$day100&to=$((day100 + 86400))"
+[ "$status" = 200 ] && [ "$(jget .count)" = 0 ] && [ "$(jget .opening_balance.minor)" = "$closed" ] \
+  && [ "$(jq -c '[.movement_sums | .settled.minor, .refunds.minor, .deposits.minor, .withdrawals.minor, .other.minor]' resp.json)" = '[0,-100,300,-200,0]' ] \
+  && [ "$(jget .closing_balance.minor)" = $((closed + 0)) ] \
+  && [ "$(jq -c '[.movements[] | [.kind, .amount.minor, .presentment, .ref, .at]]' resp.json)" \
+       = "[[\"refund\",-100,\"$P9\",\"january\",$day100],[\"deposit\",300,null,\"paid in\",$day100],[\"withdraw\",-200,null,\"paid out\",$day100]]" ] \
+  && [ "$(jq -c '[.movements_count, .movements_truncated]' resp.json)" = '[3,false]' ] \
+  && [ "$(jq -r "$adds_up" resp.json)" = true ] && [ "$(jget .closing_balance.minor)" = "$(jget .balance.minor)" ] \
+  && ok "day 100's period: the refund with its presentment, the deposit and the withdrawal; opening $closed, closing the balance" \
+  || fail "day 100's period: $(cat resp.json)"
+# the whole ledger's time: from 0 to now, closing = balance; funded
+# refunds' deposits among the deposits
+api GET "/v1/admin/merchants/$MIDA/statement"
+[ "$(jq -r "$adds_up" resp.json)" = true ] && [ "$(jget .closing_balance.minor)" = "$(jget .balance.minor)" ] \
+  && [ "$(jget .movement_sums.deposits.minor)" = $((52 + 300)) ] \
+  && [ "$(jget .movement_sums.settled.minor)" = "$(jq '[.lines[].paid.minor] | add' resp.json)" ] \
+  && ok "all time: opening 0 + sums = closing = balance $(jget .balance.decimal); funded refunds' deposits counted" \
+  || fail "all time: $(jq -c 'del(.lines)' resp.json)"
+stop_server TERM
 finish

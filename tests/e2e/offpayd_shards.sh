@@ -291,6 +291,15 @@ expect_http 422 IDEMPOTENCY_KEY_REUSED "rk-1 again, for shard 1's presentment"
 api GET "/v1/admin/merchants/$MID/statement"
 [ "$(jget .refunded.decimal)" = 4.00 ] && ok "the statement's refunds sum both shards: 4.00" \
   || fail "statement refunded: $(jget .refunded.decimal)"
+# its movements by transfer time sum both shards' parts of the account:
+# the refunds (-4.00), the funded one's deposit on shard 1 among the
+# deposits, and opening + sums = closing = the balance
+[ "$(jget .movement_sums.refunds.minor)" = -400 ] && [ "$(jget .closing_balance.minor)" = 1400 ] \
+  && [ "$(jq '(.opening_balance.minor + ([.movement_sums[].minor] | add)) == .closing_balance.minor' resp.json)" = true ] \
+  && [ "$(jq -c '[.movements[] | select(.kind == "refund") | .amount.minor] | sort' resp.json)" = '[-200,-100,-100]' ] \
+  && [ "$(jq -c '[.movements[] | select(.kind == "deposit" and .presentment != null) | .amount.minor]' resp.json)" = '[200]' ] \
+  && ok "the statement's movements sum both shards: refunds -4.00, closing 14.00" \
+  || fail "statement movements: $(jq -c 'del(.lines)' resp.json)"
 audit_passes "after the refunds"
 # the merchants are the directory's: one, with both terminals
 api GET /v1/admin/merchants
