@@ -154,28 +154,22 @@ const char offpay__refund_base_sql[] =
 #define IN_PERIOD(kind_cond)                                                   \
     " COALESCE(SUM(CASE WHEN m.at >= q.f AND m.at <= q.t AND " kind_cond       \
     " THEN m.amount ELSE 0 END), 0)"
-const char
-    offpay__period_sums_sql[] =
-        PERIOD_Q ", m(amount, kind, at) AS ("
-                 " SELECT x.amount, x.kind, x.at FROM transfers x, q"
-                 "  WHERE x.credit = q.a"
-                 " UNION ALL SELECT -x.amount, x.kind, x.at FROM transfers x, q"
-                 "  WHERE x.debit = q.a)"
-                 " SELECT COALESCE(SUM(CASE WHEN m.at < q.f THEN m.amount"
-                 "  ELSE 0 END), 0),"
-                 " COALESCE(SUM(CASE WHEN m.at <= q.t THEN m.amount ELSE 0 "
-                 "END),"
-                 "  0)," IN_PERIOD("m.kind = 'settle'") "," IN_PERIOD("m.kind "
-                                                                      "= "
-                                                                      "'refund"
-                                                                      "'") "," IN_PERIOD("m.kind = 'deposit'") "," IN_PERIOD(
-                     "m.kind = 'withdraw'") "," IN_PERIOD("m.kind NOT IN "
-                                                          "('settle', "
-                                                          "'refund', "
-                                                          "'deposit', "
-                                                          "'withdraw')") " FROM"
-                                                                         " m, "
-                                                                         "q";
+/* clang-format off */
+const char offpay__period_sums_sql[] =
+    PERIOD_Q ", m(amount, kind, at) AS ("
+    " SELECT x.amount, x.kind, x.at FROM transfers x, q"
+    "  WHERE x.credit = q.a"
+    " UNION ALL SELECT -x.amount, x.kind, x.at FROM transfers x, q"
+    "  WHERE x.debit = q.a)"
+    " SELECT COALESCE(SUM(CASE WHEN m.at < q.f THEN m.amount ELSE 0 END), 0),"
+    " COALESCE(SUM(CASE WHEN m.at <= q.t THEN m.amount ELSE 0 END), 0),"
+    IN_PERIOD("m.kind = 'settle'") ","
+    IN_PERIOD("m.kind = 'refund'") ","
+    IN_PERIOD("m.kind = 'deposit'") ","
+    IN_PERIOD("m.kind = 'withdraw'") ","
+    IN_PERIOD("m.kind NOT IN ('settle', 'refund', 'deposit', 'withdraw')")
+    " FROM m, q";
+/* clang-format on */
 
 const char offpay__period_moves_sql[] =
     PERIOD_Q ", m(id, amount, other) AS ("
