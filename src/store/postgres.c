@@ -28,10 +28,12 @@
  */
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/jsonutil.h"
@@ -290,8 +292,77 @@ static void p_blob(params *p, const void *b, size_t n)
     p->fmt[p->n++] = b == NULL ? 0 : 1;
 }
 
-/* SQLSTATEs of a transaction that lost a race: rerun it. */
-static offpay_err map_result(PGresult *r)
+/* ---- PostgreSQL's errors --------------------------------------------- */
+
+#define SAID_SLOTS  16
+#define SAID_EVERY  60 /* seconds between two lines of one message */
+#define SAID_PREFIX 120
+
+/* What was said lately: one line per distinct message a minute, so a
+ * database that is down does not write a line per request. */
+static pthread_mutex_t said_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char   text[SAID_PREFIX];
+    time_t at;
+} said[SAID_SLOTS];
+
+/* The hint offpay adds to a SQLSTATE whose cause is the database's
+ * set-up, not the request; "" for others. */
+static const char *state_hint(const char *state)
+{
+    if (strcmp(state, "25006") == 0)
+        return ": the database is read-only for this role (a replica, or "
+               "default_transaction_read_only): give offpayd the primary's "
+               "URL, or reset that setting";
+    if (strcmp(state, "42501") == 0)
+        return ": offpayd's role lacks a privilege (docs/operations.md, "
+               "\"PostgreSQL roles\")";
+    if (strcmp(state, "57014") == 0)
+        return ": a statement_timeout of the role or database cut the "
+               "statement short (or it was cancelled): unset it for "
+               "offpayd's role, or raise it";
+    return "";
+}
+
+/* Logs PostgreSQL's first line of `why` with its SQLSTATE (NULL: none, a
+ * connection's failure), at most once a minute per distinct text. */
+static void pg_say(const char *why, const char *state)
+{
+    char   line[SAID_PREFIX];
+    size_t n = strcspn(why, "\n"); /* libpq's end in one; some have more */
+    time_t now = time(NULL);
+    int    k, oldest = 0, say = 1;
+
+    snprintf(line, sizeof line, "%.*s (%s)", (int)n, why,
+             state != NULL ? state : "connection");
+    pthread_mutex_lock(&said_mu);
+    for (k = 0; k < SAID_SLOTS; k++) {
+        if (strcmp(said[k].text, line) == 0)
+            break;
+        if (said[k].at < said[oldest].at)
+            oldest = k;
+    }
+    if (k < SAID_SLOTS && now - said[k].at < SAID_EVERY)
+        say = 0;
+    else {
+        if (k == SAID_SLOTS)
+            k = oldest;
+        snprintf(said[k].text, sizeof said[k].text, "%s", line);
+        said[k].at = now;
+    }
+    pthread_mutex_unlock(&said_mu);
+    if (say)
+        offpay__log("offpay: PostgreSQL: %.*s (%s%s)%s", (int)n, why,
+                    state != NULL ? "SQLSTATE " : "no connection",
+                    state != NULL ? state : "",
+                    state != NULL ? state_hint(state) : "");
+}
+
+/* A statement's result as an offpay_err, PostgreSQL's reason not said.
+ * SQLSTATEs of a transaction that lost a race: rerun it. A read-only
+ * transaction, a missing privilege: the file system's words for them, as
+ * SQLite's ledger says (503 in offpayd). A statement timeout: busy. */
+static offpay_err map_quiet(PGresult *r)
 {
     const char *state;
 
@@ -312,7 +383,28 @@ static offpay_err map_result(PGresult *r)
         return OFFPAY_ERETRY;
     if (strcmp(state, "53100") == 0) /* disk_full */
         return OFFPAY_ENOSPC;
+    if (strcmp(state, "25006") == 0) /* read_only_sql_transaction */
+        return OFFPAY_EROFS;
+    if (strcmp(state, "42501") == 0) /* insufficient_privilege */
+        return OFFPAY_EACCES;
+    if (strcmp(state, "57014") == 0) /* query_canceled: statement_timeout */
+        return OFFPAY_EBUSY;
     return OFFPAY_ESTORE;
+}
+
+/* map_quiet, and PostgreSQL's reason on the log (pg_say) for every error
+ * but a race the engine reruns. */
+static offpay_err map_result(PGresult *r)
+{
+    offpay_err rc = map_quiet(r);
+
+    if (rc != OFFPAY_OK && rc != OFFPAY_ERETRY && r != NULL) {
+        const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+        pg_say(primary != NULL ? primary : PQresultErrorMessage(r),
+               PQresultErrorField(r, PG_DIAG_SQLSTATE));
+    }
+    return rc;
 }
 
 /* Runs statement `which`; on success *res holds the result until the next
@@ -411,6 +503,16 @@ static offpay_err insert_id(offpay__store *s, int which, const params *p,
     return rc;
 }
 
+/* A statement whose error the caller says itself. */
+static offpay_err exec_quiet(offpay__store *s, const char *sql)
+{
+    PGresult  *r = PQexec(s->db, sql);
+    offpay_err rc = map_quiet(r);
+
+    PQclear(r);
+    return rc;
+}
+
 static offpay_err exec_sql(offpay__store *s, const char *sql)
 {
     PGresult  *r = PQexec(s->db, sql);
@@ -444,10 +546,31 @@ static offpay_err connected(offpay__store *s)
 {
     if (PQstatus(s->db) != CONNECTION_OK) {
         PQreset(s->db);
-        if (PQstatus(s->db) != CONNECTION_OK || session_setup(s) != OFFPAY_OK)
+        if (PQstatus(s->db) != CONNECTION_OK) {
+            pg_say(PQerrorMessage(s->db), NULL); /* refused, no such db */
+            return OFFPAY_ESTORE;
+        }
+        if (session_setup(s) != OFFPAY_OK)
             return OFFPAY_ESTORE;
     }
     return OFFPAY_OK;
+}
+
+/* exec_sql, and *version the number the last statement of sql (several,
+ * one round trip) answers, when version is not NULL. */
+static offpay_err exec_version(offpay__store *s, const char *sql, long *version)
+{
+    PGresult  *r;
+    offpay_err rc;
+
+    if (version == NULL)
+        return exec_sql(s, sql);
+    r = PQexec(s->db, sql);
+    rc = map_result(r);
+    if (rc == OFFPAY_OK)
+        *version = PQntuples(r) == 1 ? (long)col_i64(r, 0, 0) : 0;
+    PQclear(r);
+    return rc;
 }
 
 /* Begins a transaction. A connection the server dropped while it was idle
@@ -456,31 +579,32 @@ static offpay_err connected(offpay__store *s)
  * transaction yet, so reconnect and begin once more rather than fail the
  * request (tests/e2e/offpayd_dbrestart.sh). A connection lost later, in
  * the middle of a transaction or at its COMMIT, stays an error: the
- * transaction's fate is the server's to tell. */
-static offpay_err begin_as(offpay__store *s, const char *sql)
+ * transaction's fate is the server's to tell. With version not NULL, sql
+ * ends in a read of the schema's version, put there. */
+static offpay_err begin_as(offpay__store *s, const char *sql, long *version)
 {
     offpay_err rc = connected(s);
 
     if (rc == OFFPAY_OK)
-        rc = exec_sql(s, sql);
+        rc = exec_version(s, sql, version);
     if (rc != OFFPAY_OK && PQstatus(s->db) != CONNECTION_OK) {
         rc = connected(s);
         if (rc == OFFPAY_OK)
-            rc = exec_sql(s, sql);
+            rc = exec_version(s, sql, version);
     }
     return rc;
 }
 
 static offpay_err s_begin(offpay__store *s)
 {
-    return begin_as(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
+    return begin_as(s, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL);
 }
 
 /* Reads see one snapshot and take no predicate locks a writer could
  * conflict with. */
 static offpay_err s_begin_read(offpay__store *s)
 {
-    return begin_as(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    return begin_as(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL);
 }
 
 static offpay_err s_commit(offpay__store *s)
@@ -1330,28 +1454,149 @@ static offpay_err s_account_lock(offpay__store *s, uint64_t id)
 
 /* ---- open and migrate ------------------------------------------------ */
 
+/* The schema's version on db (*has 0 and *version 0: no ledger there),
+ * read without creating anything: a role that may not create tables runs
+ * an up-to-date ledger. */
+static offpay_err read_version(PGconn *db, int *has, long *version)
+{
+    PGresult  *r;
+    offpay_err rc;
+
+    *has = 0;
+    *version = 0;
+    r = PQexec(db, "SELECT to_regclass('schema_version') IS NOT NULL");
+    rc = map_result(r);
+    if (rc == OFFPAY_OK && PQntuples(r) == 1)
+        *has = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (rc != OFFPAY_OK || !*has)
+        return rc;
+    r = PQexec(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    rc = map_result(r);
+    if (rc == OFFPAY_OK && PQntuples(r) == 1)
+        *version = (long)col_i64(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+/* How long a migration's statement waits for a table's lock before it is
+ * rolled back and tried again (lock_timeout), and how many times: a
+ * reader holding a table (a pg_dump, an older offpayd's transaction) then
+ * stalls the sessions queued behind the migration's lock for seconds at a
+ * time, not for as long as it reads. */
+#define MIGRATE_LOCK_WAIT_MS  5000
+#define MIGRATE_LOCK_ATTEMPTS 6
+
+static long migrate_lock_wait_ms(void)
+{
+#ifdef OFFPAY_TEST_HOOKS
+    const char *env = getenv("OFFPAY_TEST_MIGRATE_LOCK_MS");
+
+    if (env != NULL && atol(env) > 0)
+        return atol(env);
+#endif
+    return MIGRATE_LOCK_WAIT_MS;
+}
+
+/* Who holds locks on the ledger's tables, into buf ("" if nobody now):
+ * the sessions (at most 4) a migration's lock waited for. */
+static void lock_holders(offpay__store *s, char *buf, size_t cap)
+{
+    PGresult *r = PQexec(
+        s->db,
+        "SELECT string_agg(w, '; ') FROM (SELECT format('pid %s (role %s, "
+        "%s, %s, its transaction %s s old) on %s', a.pid, a.usename,"
+        " COALESCE(NULLIF(a.application_name, ''), 'no application name'),"
+        " a.state, COALESCE(EXTRACT(epoch FROM now() - a.xact_start)::bigint,"
+        " 0), string_agg(DISTINCT l.relation::regclass::text, ', ')) AS w"
+        " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.granted AND l.locktype = 'relation' AND l.relation >= 16384"
+        " AND l.database = (SELECT oid FROM pg_database"
+        " WHERE datname = current_database()) AND l.pid <> pg_backend_pid()"
+        " GROUP BY a.pid, a.usename, a.application_name, a.state,"
+        " a.xact_start ORDER BY a.pid LIMIT 4) x");
+
+    buf[0] = '\0';
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        snprintf(buf, cap, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
+/* Migration i in its own transaction, its statements waiting at most
+ * migrate_lock_wait_ms for a lock. OFFPAY_EBUSY when a lock was not had
+ * in time (rolled back), else OFFPAY_OK or the error (rolled back,
+ * PostgreSQL's reason's first line in why). */
+static offpay_err migrate_one(offpay__store *s, size_t i, const char *sql,
+                              char *why, size_t cap)
+{
+    char       head[96];
+    PGresult  *r;
+    offpay_err rc;
+
+    snprintf(head, sizeof head, "BEGIN; SET LOCAL lock_timeout = %ld",
+             migrate_lock_wait_ms());
+    r = PQexec(s->db, head);
+    rc = map_quiet(r);
+    PQclear(r);
+    if (rc == OFFPAY_OK) {
+        char bump[80];
+
+        r = PQexec(s->db, sql);
+        rc = map_quiet(r);
+        if (rc != OFFPAY_OK) {
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+            if (state != NULL && strcmp(state, "55P03") == 0)
+                rc = OFFPAY_EBUSY; /* lock_not_available */
+        }
+        PQclear(r);
+        snprintf(bump, sizeof bump, "INSERT INTO schema_version VALUES (%zu)",
+                 i + 1);
+        if (rc == OFFPAY_OK) {
+            r = PQexec(s->db, bump);
+            rc = map_quiet(r);
+            PQclear(r);
+        }
+        if (rc == OFFPAY_OK) {
+            r = PQexec(s->db, "COMMIT");
+            rc = map_quiet(r);
+            PQclear(r);
+        }
+    }
+    if (rc != OFFPAY_OK) {
+        const char *e = PQerrorMessage(s->db);
+
+        snprintf(why, cap, "%.*s", (int)strcspn(e, "\n"), e);
+        (void)exec_quiet(s, "ROLLBACK");
+    }
+    return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;
+}
+
 /* Applies every migration above the schema's version, each in its own
- * transaction; the advisory lock lets several offpayd start at once. */
+ * transaction; the advisory lock lets several offpayd start at once. A
+ * ledger at this version is only read: nothing is locked or created, so
+ * a role with no right to create (docs/operations.md, "PostgreSQL roles")
+ * runs it. */
 static offpay_err migrate(offpay__store *s)
 {
     static const offpay__dialect pg = {
         "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "BIGINT",
         "BYTEA"};
     offpay_err rc;
-    PGresult  *r;
     long       version = 0;
+    int        has = 0;
 
+    rc = read_version(s->db, &has, &version);
+    if (rc != OFFPAY_OK)
+        return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;
+    if (has && version == (long)offpay__n_migrations)
+        return OFFPAY_OK;
     rc = exec_sql(s, "SELECT pg_advisory_lock(7430717)");
     if (rc == OFFPAY_OK)
         rc = exec_sql(s, "CREATE TABLE IF NOT EXISTS schema_version("
                          "version BIGINT NOT NULL)");
-    if (rc != OFFPAY_OK)
-        goto out;
-    r = PQexec(s->db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
-    rc = map_result(r);
-    if (rc == OFFPAY_OK)
-        version = (long)col_i64(r, 0, 0);
-    PQclear(r);
+    if (rc == OFFPAY_OK) /* again: another process may have migrated it */
+        rc = read_version(s->db, &has, &version);
     if (rc != OFFPAY_OK)
         goto out;
     if (version > (long)offpay__n_migrations) {
@@ -1366,34 +1611,50 @@ static offpay_err migrate(offpay__store *s)
     }
     for (size_t i = (size_t)version; i < offpay__n_migrations; i++) {
         char *sql = offpay__migration_sql(i, &pg);
-        char  bump[80];
+        char  why[256] = "";
+        int   attempt;
 
         if (sql == NULL) {
             rc = OFFPAY_ENOMEM;
             goto out;
         }
-        snprintf(bump, sizeof bump, "INSERT INTO schema_version VALUES (%zu)",
-                 i + 1);
-        rc = exec_sql(s, "BEGIN");
-        if (rc == OFFPAY_OK)
-            rc = exec_sql(s, sql);
-        if (rc == OFFPAY_OK)
-            rc = exec_sql(s, bump);
-        if (rc == OFFPAY_OK)
-            rc = exec_sql(s, "COMMIT");
-        if (rc != OFFPAY_OK) {
-            const char *why = PQerrorMessage(s->db);
-            size_t      n = strcspn(why, "\n"); /* libpq's ends in one */
+        for (attempt = 1; attempt <= MIGRATE_LOCK_ATTEMPTS; attempt++) {
+            char holders[512];
 
-            offpay__log("offpay: ledger migration %zu (schema version %zu to "
-                        "%zu) failed: %.*s; it was rolled back, the ledger is "
-                        "still at version %zu\n",
-                        i + 1, i, i + 1, (int)n, why, i);
-            (void)exec_sql(s, "ROLLBACK");
+            rc = migrate_one(s, i, sql, why, sizeof why);
+            if (rc != OFFPAY_EBUSY)
+                break;
+            lock_holders(s, holders, sizeof holders);
+            offpay__log(
+                "offpay: ledger migration %zu (schema version %zu to %zu) "
+                "waited %ld ms for a lock on the ledger's tables, held by "
+                "%s; rolled back, %s: stop what holds it (a pg_dump, an "
+                "offpayd still running, a session left in a transaction)",
+                i + 1, i, i + 1, migrate_lock_wait_ms(),
+                holders[0] != '\0' ? holders : "a session now gone",
+                attempt < MIGRATE_LOCK_ATTEMPTS ? "trying again" : "giving up");
+            if (attempt < MIGRATE_LOCK_ATTEMPTS) {
+                struct timespec ts = {0, 200 * 1000 * 1000};
+
+                nanosleep(&ts, NULL); /* the queued sessions go first */
+            }
         }
         free(sql);
-        if (rc != OFFPAY_OK)
+        if (rc == OFFPAY_EBUSY) {
+            offpay__log("offpay: ledger migration %zu (schema version %zu to "
+                        "%zu) did not get its locks in %d tries; the ledger "
+                        "is still at version %zu: start again once nothing "
+                        "else uses the ledger (EBUSY)",
+                        i + 1, i, i + 1, MIGRATE_LOCK_ATTEMPTS, i);
             goto out;
+        }
+        if (rc != OFFPAY_OK) {
+            offpay__log("offpay: ledger migration %zu (schema version %zu to "
+                        "%zu) failed: %s; it was rolled back, the ledger is "
+                        "still at version %zu\n",
+                        i + 1, i, i + 1, why, i);
+            goto out;
+        }
     }
     if (version > 0 && (size_t)version < offpay__n_migrations)
         offpay__log("offpay: ledger upgraded from schema version %ld to %zu\n",
@@ -2969,7 +3230,7 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
  * the server dropped it while idle (begin_as). */
 static offpay_err s_check(offpay__store *s)
 {
-    return begin_as(s, "SELECT MAX(version) FROM schema_version");
+    return begin_as(s, "SELECT MAX(version) FROM schema_version", NULL);
 }
 
 static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# offpayd_pgroles.sh — offpayd under a PostgreSQL role that does not own
+# the ledger, and PostgreSQL's refusals said (PostgreSQL only:
+# e2e.offpayd_pgroles_pg). The owner makes the ledger; a role with only
+# DML on its tables and USAGE/SELECT/UPDATE on its sequences runs
+# offpayd and settles (an up-to-date ledger is only read at the start,
+# nothing created). A missing privilege (42501), a read-only database
+# (25006) and a statement_timeout (57014) answer 503 EACCES, EROFS and
+# EBUSY, and the log carries PostgreSQL's line with its SQLSTATE, once a
+# minute per message however many requests meet it.
+source "$(dirname "$0")/offpayd_lib.sh"
+[ "$BACKEND" = postgres ] && [ -z "${OFFPAY_TEST_SHARDS:-}" ] || {
+  echo "offpayd_pgroles.sh runs on PostgreSQL only, under tests/pg/with_postgres.sh"; exit 1; }
+OWNER_LEDGER=$LEDGER
+db=${LEDGER##*/}
+role=${pg_prefix}_rw
+# the day-to-day role: what docs/operations.md "PostgreSQL roles" grants
+start_server
+fetch_bundle
+new_merchant "Bakery A"; MA=$MACCT; new_terminal ta "$MERCHANT"
+W=$(new_account payer 100.00)
+new_wallet w "$W" 50.00; S=$SERIAL
+for a in 1.00 2.00 3.00 4.00; do c=$(pay w "$a"); accept ta "$c" "$a"; done
+stop_server TERM
+psql -q -X -v ON_ERROR_STOP=1 "$OWNER_LEDGER" >/dev/null <<SQL
+CREATE ROLE "$role" LOGIN;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "$role";
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO "$role";
+SQL
+LEDGER=$(sed "s|//[^@]*@|//$role@|" <<<"$OWNER_LEDGER")
+start_server
+grep -q "permission denied" server.err && fail "the role met a refusal at start: $(cat server.err)" \
+  || ok "offpayd started under a role that owns nothing"
+upload ta --from 1 --to 1
+[ "$status" = 200 ] && [ "$(outcomes)" = settled ] && ok "the non-owner's offpayd settles" \
+  || fail "non-owner upload: $status $(head -c 200 resp.json)"
+balances "A=$MA:100 esc=esc/$S:4900" "settled under the non-owner role"
+run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
+
+# a privilege taken away: 503 EACCES, and PostgreSQL's reason on the log
+psql -q -X -v ON_ERROR_STOP=1 "$OWNER_LEDGER" -c "REVOKE INSERT ON request_nonces FROM \"$role\""
+: > server.err
+for i in 1 2 3; do upload ta --from 2 --to 2; done
+expect_http 503 EACCES "a missing privilege is EACCES"
+[ "$(grep -c "PostgreSQL: permission denied for table request_nonces (SQLSTATE 42501): offpayd's role lacks a privilege" server.err)" = 1 ] \
+  && ok "PostgreSQL's reason logged once for three requests" || fail "42501 log: $(cat server.err)"
+psql -q -X -v ON_ERROR_STOP=1 "$OWNER_LEDGER" -c "GRANT INSERT ON request_nonces TO \"$role\""
+
+# a statement_timeout of the role cuts a statement waiting for a lock
+psql -q -X -v ON_ERROR_STOP=1 "$OWNER_LEDGER" -c "ALTER ROLE \"$role\" SET statement_timeout = '200ms'"
+stop_server TERM; start_server
+psql -q -X "$OWNER_LEDGER" -c "BEGIN" -c "LOCK TABLE request_nonces" -c "SELECT pg_sleep(4)" >/dev/null 2>&1 &
+holder=$!; all_pids+=("$holder")
+sleep 0.5
+upload ta --from 2 --to 2
+expect_http 503 EBUSY "a statement cut by statement_timeout is EBUSY"
+grep -q "PostgreSQL: canceling statement due to statement timeout (SQLSTATE 57014): a statement_timeout" server.err \
+  && ok "the statement timeout said, with its hint" || fail "57014 log: $(cat server.err)"
+kill "$holder" 2>/dev/null || true; wait "$holder" 2>/dev/null || true
+psql -q -X -v ON_ERROR_STOP=1 "$OWNER_LEDGER" -c "ALTER ROLE \"$role\" RESET statement_timeout"
+
+# a read-only database (a replica's URL, or this): 503 EROFS, and why
+psql -q -X -v ON_ERROR_STOP=1 "${OFFPAY_TEST_PG}postgres" \
+    -c "ALTER DATABASE \"$db\" SET default_transaction_read_only = on"
+stop_server TERM; start_server
+upload ta --from 2 --to 2
+expect_http 503 EROFS "a read-only transaction is EROFS"
+grep -qE "PostgreSQL: cannot execute [A-Z]+ in a read-only transaction \(SQLSTATE 25006\): the database is read-only" server.err \
+  && ok "offpayd logs why: a read-only transaction" || fail "25006 log: $(cat server.err)"
+run_cli 3 "PostgreSQL: cannot execute [A-Z]+ in a read-only transaction \(SQLSTATE 25006\)" -- \
+  "$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR
+run_cli 3 "EROFS" -- "$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR
+psql -q -X -v ON_ERROR_STOP=1 "${OFFPAY_TEST_PG}postgres" \
+    -c "ALTER DATABASE \"$db\" RESET default_transaction_read_only"
+stop_server TERM; start_server
+upload ta --from 2 --to 4
+[ "$status" = 200 ] && [ "$(outcomes)" = "settled settled settled" ] \
+  && ok "writable again: the rest settles once" || fail "after: $status $(outcomes)"
+balances "A=$MA:1000 esc=esc/$S:4000" "every payment settled once"
+stop_server TERM
+finish
