@@ -14,6 +14,7 @@
 #include "core/base64.h"
 #include "core/message_int.h"
 #include "server/server.h"
+#include "settle/store.h"
 
 /* ---- errors -------------------------------------------------------- */
 
@@ -66,6 +67,9 @@ unsigned srv_status_of(offpay_err rc)
     case OFFPAY_ELEDGER_MOVED: /* until the file is put back and offpayd
                                   restarted */
         return 503;
+    case OFFPAY_EVERSION: /* the ledger's, once a newer offpay migrated it
+                             under this offpayd: until it is replaced */
+        return offpay__store_schema_newer_seen() != 0 ? 503 : 400;
     case OFFPAY_ENOMEM:
     case OFFPAY_ECRYPTO:
     case OFFPAY_EIO:
@@ -111,6 +115,12 @@ void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
     char hint[256];
 
     snprintf(hint, sizeof hint, "%s: %s", what, offpay_strerror(rc));
+    if (rc == OFFPAY_EVERSION && offpay__store_schema_newer_seen() != 0)
+        snprintf(hint, sizeof hint,
+                 "%s: the ledger's schema is version %lu, newer than this "
+                 "offpayd %s knows: a newer offpayd upgraded it; nothing was "
+                 "written: stop this offpayd and start the new version",
+                 what, offpay__store_schema_newer_seen(), offpay_version());
     if (rc == OFFPAY_EPKCS11) /* what the token said, e.g. a CKR_ name */
         snprintf(hint, sizeof hint, "%s: %s (%.120s)", what,
                  offpay_strerror(rc), offpay_pkcs11_detail());

@@ -527,6 +527,20 @@ typedef struct offpay__store_ops {
     offpay_err (*check)(offpay__store *s);
 } offpay__store_ops;
 
+/* A running process found its ledger's schema at `version`, newer than
+ * the migrations it knows: a newer offpay migrated the ledger under it.
+ * From then on the process writes nothing to any ledger (the backends'
+ * write begin answers OFFPAY_EVERSION without asking again), since what
+ * it would write follows the older schema's rules; reads go on. The first
+ * call logs one line for the process (stop it, start the new version);
+ * returns OFFPAY_EVERSION. Thread-safe. (src/store/migrations.c) */
+offpay_err offpay__store_schema_newer(unsigned long version);
+
+/* The newer schema version a running process found (0: none), so that
+ * offpayd answers its writes' refusal 503 with that reason rather than as
+ * a request's unsupported version. Thread-safe. */
+unsigned long offpay__store_schema_newer_seen(void);
+
 /* offpay__store_ops.terminal_revoke's how: the terminals.retired column */
 #define OFFPAY__RETIRED_DECOMMISSIONED 1
 #define OFFPAY__RETIRED_ROTATED        2

@@ -2,10 +2,36 @@
  * migrations.c — the backend-neutral part of applying the schema: each
  * migration's text in a backend's spelling of its types.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
+#include "offpay/offpay.h"
+#include "settle/store.h"
 #include "store/migrations.h"
+
+/* The newer schema version a running process found (0: none yet). */
+static atomic_ulong newer_seen;
+
+offpay_err offpay__store_schema_newer(unsigned long version)
+{
+    unsigned long none = 0;
+
+    if (atomic_compare_exchange_strong(&newer_seen, &none, version))
+        offpay__log("offpay: the ledger's schema went to version %lu while "
+                    "this offpay %s (which knows up to %zu) ran on it: a "
+                    "newer offpay upgraded it; nothing more is written from "
+                    "here (EVERSION): stop this process and start the new "
+                    "version",
+                    version, offpay_version(), offpay__n_migrations);
+    return OFFPAY_EVERSION;
+}
+
+unsigned long offpay__store_schema_newer_seen(void)
+{
+    return atomic_load(&newer_seen);
+}
 
 char *offpay__migration_sql(size_t i, const offpay__dialect *d)
 {

@@ -595,9 +595,33 @@ static offpay_err begin_as(offpay__store *s, const char *sql, long *version)
     return rc;
 }
 
+/* OFFPAY_EVERSION (and the transaction rolled back) once the schema's
+ * version read is newer than this offpay knows: a newer offpay migrated
+ * the ledger under this process (offpay__store_schema_newer). */
+static offpay_err schema_current(offpay__store *s, offpay_err rc, long version)
+{
+    if (rc == OFFPAY_OK && version > (long)offpay__n_migrations) {
+        (void)exec_quiet(s, "ROLLBACK");
+        rc = offpay__store_schema_newer((unsigned long)version);
+    }
+    return rc;
+}
+
+/* A write transaction, refused on a ledger a newer offpay migrated: its
+ * version is read in the BEGIN's round trip (a read of a table of a row
+ * per migration, which costs the server microseconds). */
 static offpay_err s_begin(offpay__store *s)
 {
-    return begin_as(s, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL);
+    long       version = 0;
+    offpay_err rc;
+
+    if (offpay__store_schema_newer_seen() != 0)
+        return OFFPAY_EVERSION;
+    rc = begin_as(s,
+                  "BEGIN ISOLATION LEVEL READ COMMITTED;"
+                  " SELECT MAX(version) FROM schema_version",
+                  &version);
+    return schema_current(s, rc, version);
 }
 
 /* Reads see one snapshot and take no predicate locks a writer could
@@ -3226,11 +3250,20 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
 
 /* ---- the ids' floor (012_id_floors) ---------------------------------- */
 
-/* A read of the ledger's first table, on a connection taken up again if
- * the server dropped it while idle (begin_as). */
+/* A read of the ledger's first table (its schema not newer than this
+ * offpay's), on a connection taken up again if the server dropped it
+ * while idle (begin_as). */
 static offpay_err s_check(offpay__store *s)
 {
-    return begin_as(s, "SELECT MAX(version) FROM schema_version", NULL);
+    long       version = 0;
+    offpay_err rc;
+
+    if (offpay__store_schema_newer_seen() != 0)
+        return OFFPAY_EVERSION;
+    rc = begin_as(s, "SELECT MAX(version) FROM schema_version", &version);
+    if (rc == OFFPAY_OK && version > (long)offpay__n_migrations)
+        rc = offpay__store_schema_newer((unsigned long)version);
+    return rc;
 }
 
 static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,

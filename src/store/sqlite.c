@@ -243,6 +243,7 @@ struct offpay__store {
     int           gate_held;
     int           wal_pages; /* in the WAL after this handle's last commit */
     int           moved_said; /* the file's move was logged (moved_away) */
+    sqlite3_stmt *version_st; /* the schema's version (schema_current) */
 };
 
 /* ---- the writer gate ------------------------------------------------- */
@@ -465,7 +466,31 @@ static offpay_err moved_away(offpay__store *s)
     return OFFPAY_ELEDGER_MOVED;
 }
 
-/* A write transaction: refused on a file moved away (moved_away). */
+/* OFFPAY_OK while the ledger's schema is the version this offpay knows;
+ * OFFPAY_EVERSION from the first time a newer one is seen (a newer offpay
+ * migrated the ledger under this process: offpay__store_schema_newer).
+ * Inside a transaction: one read of a table of a row per migration, in
+ * the page cache. */
+static offpay_err schema_current(offpay__store *s)
+{
+    sqlite3_int64 v = 0;
+    int           rc;
+
+    if (offpay__store_schema_newer_seen() != 0)
+        return OFFPAY_EVERSION;
+    rc = sqlite3_step(s->version_st);
+    if (rc == SQLITE_ROW)
+        v = sqlite3_column_int64(s->version_st, 0);
+    sqlite3_reset(s->version_st);
+    if (rc != SQLITE_ROW)
+        return map(rc) == OFFPAY_OK ? OFFPAY_ESTORE : map(rc);
+    if (v > (sqlite3_int64)offpay__n_migrations)
+        return offpay__store_schema_newer((unsigned long)v);
+    return OFFPAY_OK;
+}
+
+/* A write transaction: refused on a file moved away (moved_away), and on
+ * a ledger a newer offpay migrated (schema_current). */
 static offpay_err s_begin(offpay__store *s)
 {
     offpay_err rc = gate_enter(s);
@@ -478,6 +503,11 @@ static offpay_err s_begin(offpay__store *s)
         return rc;
     }
     rc = map(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    if (rc == OFFPAY_OK) {
+        rc = schema_current(s);
+        if (rc != OFFPAY_OK)
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
     if (rc == OFFPAY_OK)
         s->in_tx = 1;
     else
@@ -538,6 +568,7 @@ static void s_close(offpay__store *s)
         return;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    sqlite3_finalize(s->version_st);
     sqlite3_close(s->db);
     gate_leave(s);
     gate_put(s->gate);
@@ -1547,6 +1578,12 @@ offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
             rc = OFFPAY_ESTORE;
             goto out;
         }
+    if (sqlite3_prepare_v3(s->db, "SELECT MAX(version) FROM schema_version", -1,
+                           SQLITE_PREPARE_PERSISTENT, &s->version_st,
+                           NULL) != SQLITE_OK) {
+        rc = OFFPAY_ESTORE;
+        goto out;
+    }
     s->gate = gate_get(path);
     sqlite3_wal_hook(s->db, wal_hook, s);
     *out = s;
@@ -2746,19 +2783,13 @@ static int read_next(sqlite3_stmt *st, void *out)
     return v > 0 ? 0 : -1;
 }
 
-/* A read of the ledger's first table, then the file's place. */
+/* A read of the ledger's first table (its schema not newer than this
+ * offpay's: schema_current), then the file's place. */
 static offpay_err s_check(offpay__store *s)
 {
-    sqlite3_stmt *st = NULL;
-    int           rc = sqlite3_prepare_v2(
-                  s->db, "SELECT MAX(version) FROM schema_version", -1, &st, NULL);
+    offpay_err rc = schema_current(s);
 
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW)
-        return map(rc) == OFFPAY_OK ? OFFPAY_ESTORE : map(rc);
-    return moved_away(s);
+    return rc == OFFPAY_OK ? moved_away(s) : rc;
 }
 
 static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,

@@ -579,6 +579,33 @@ st=0; "$OFFPAYD" --db "$(ledger_url newer)" --listen 127.0.0.1:0 --issuer iss \
   || fail "newer ledger ($st): $(cat newer.out)"
 [ "$(ledger_sql older "SELECT MAX(version) FROM schema_version")" = $((want - 1)) ] \
   && ok "admin left the older ledger at version $((want - 1))" || fail "admin migrated the older ledger"
+# A ledger a newer offpay migrated under this running offpayd (the schema
+# version raised by hand, as a newer release's start would): its next
+# write is refused, 503 EVERSION naming what to do, with one log line for
+# the process; reads go on; nothing was written.
+ledger_copy ledger running
+saved_ledger=$LEDGER; LEDGER=$(ledger_url running)
+: > server.err
+start_server
+api POST /v1/admin/accounts '{"currency":"EUR","ref":"before the upgrade"}'
+[ "$status" = 200 ] && ok "a write before the newer offpay's migration" || fail "before: $status"
+ledger_sql running "INSERT INTO schema_version VALUES ($((want + 1)))" >/dev/null
+api POST /v1/admin/accounts '{"currency":"EUR","ref":"after the upgrade"}'
+expect_http 503 EVERSION "a write on a ledger a newer offpay migrated"
+jget .hint | grep -q "schema is version $((want + 1)), newer than this offpayd .*: stop this offpayd and start the new version" \
+  && ok "its hint: stop this offpayd, start the new one" || fail "hint: $(jget .hint)"
+api POST /v1/admin/accounts '{"currency":"EUR","ref":"after the upgrade"}'
+expect_http 503 EVERSION "every write from then on"
+api GET /v1/health
+expect_http 503 EVERSION "health says it"
+api GET "/v1/admin/accounts?ref=before%20the%20upgrade"
+[ "$status" = 200 ] && ok "reads go on" || fail "read: $status"
+[ "$(grep -c "the ledger's schema went to version $((want + 1)) while this offpay .* ran on it: a newer offpay upgraded it; nothing more is written from here (EVERSION): stop this process and start the new version" server.err)" = 1 ] \
+  && ok "one log line: stop this offpayd, start the new one" || fail "log: $(cat server.err)"
+stop_server TERM
+LEDGER=$saved_ledger
+[ "$(ledger_sql running "SELECT COUNT(*) FROM accounts WHERE ref = 'after the upgrade'")" = 0 ] \
+  && ok "nothing written after the newer schema was seen" || fail "written after the upgrade"
 if [ "$BACKEND" = postgres ]; then
   # A migration waiting for a lock another session holds (a pg_dump): it
   # waits lock_timeout (shortened here by a test hook) at a time, says who
