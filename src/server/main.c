@@ -224,8 +224,14 @@ static int parse_opts(int argc, char **argv, opts *o)
             return 2;
         }
         if (bad) {
-            fprintf(stderr, "offpayd: %s %s: out of range\n(see --help)\n",
-                    a, v);
+            /* "10s", "1h": the unit is not taken, nor written */
+            int digits = v[0] != '\0' && strspn(v, "0123456789") == strlen(v);
+            int secs =
+                strcmp(a, "--window") == 0 || strcmp(a, "--release-every") == 0;
+
+            fprintf(stderr, "offpayd: %s %s: %s\n(see --help)\n", a, v,
+                    digits || !secs ? "out of range"
+                                    : "a whole number of seconds");
             return 2;
         }
     }

@@ -201,6 +201,10 @@ void srv_ok(srv_reply *out, json_t *obj)
 
 /* ---- the clock ----------------------------------------------------- */
 
+#ifdef OFFPAY_TEST_HOOKS
+static int now_said; /* the malformed OFFPAY_NOW said on the log */
+#endif
+
 uint32_t srv_now(void)
 {
 #ifdef OFFPAY_TEST_HOOKS
@@ -213,6 +217,9 @@ uint32_t srv_now(void)
         v = strtoll(env, &end, 10);
         if (errno == 0 && *end == '\0' && v >= 0 && v <= UINT32_MAX)
             return (uint32_t)v;
+        /* said once, as the CLI says it: the clock is read per request */
+        if (!__atomic_exchange_n(&now_said, 1, __ATOMIC_RELAXED))
+            srv_log("ignoring malformed OFFPAY_NOW");
     }
 #endif
     return (uint32_t)time(NULL);

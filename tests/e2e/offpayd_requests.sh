@@ -29,6 +29,11 @@ printf 'short\n' > short
 "$OFFPAYD" --threads 999 >out.txt 2>&1
 [ $? -eq 2 ] && grep -q "^offpayd: --threads 999: out of range" out.txt \
   && ok "an option out of range named with its value (2)" || fail "out of range: $(cat out.txt)"
+for o in "--window 10s" "--release-every 1h"; do
+  "$OFFPAYD" $o >out.txt 2>&1
+  [ $? -eq 2 ] && grep -q "^offpayd: $o: a whole number of seconds" out.txt \
+    && ok "$o: a whole number of seconds (2)" || fail "$o: $(cat out.txt)"
+done
 "$OFFPAYD" --db "$LEDGER" --listen localhost:0 --issuer iss \
     --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
 [ $? -eq 2 ] && grep -q "takes an IPv4 address" out.txt \
@@ -465,5 +470,12 @@ wait "$a1"
   && ok "the first audit ends: 200, passed" || fail "first audit: $(cat audit1.code) $(cat audit1.json)"
 api GET /v1/admin/audit
 [ "$status" = 200 ] && ok "an audit after it: 200" || fail "audit after: $status"
+stop_server TERM
+
+# A malformed OFFPAY_NOW (test builds) is said, not ignored silently, and
+# the system clock is used.
+OFFPAY_NOW=1h start_server
+grep -q "ignoring malformed OFFPAY_NOW" server.err \
+  && ok "a malformed OFFPAY_NOW: said on the log, offpayd started" || fail "OFFPAY_NOW=1h: $(tail -3 server.err)"
 stop_server TERM
 finish
