@@ -471,6 +471,47 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
  * does not (one that failed part way) (since 0.13.0). */
 offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
                                      size_t *released);
+/* (The release above is an operator's: it runs whatever the clock says,
+ * and records now as the release's last run, and the newest transfer
+ * time it saw, from which offpay_ledger_release_auto measures again.) */
+
+/* offpay_ledger_release_auto's bounds: how far past its last run plus its
+ * interval the clock may be (a day: offpayd down that long, or its clock
+ * ahead), and how far behind the last run or the newest transfer. */
+#define OFFPAY_RELEASE_AUTO_GAP   86400u
+#define OFFPAY_RELEASE_AUTO_SLACK 600u
+
+/* offpay_ledger_release_run.held: why an automatic run released nothing */
+#define OFFPAY_RELEASE_HELD_AHEAD  1 /* now is far past the last run */
+#define OFFPAY_RELEASE_HELD_BEHIND 2 /* now is behind what the ledger saw */
+
+typedef struct offpay_ledger_release_run {
+    int      held;     /* 0: it ran; else OFFPAY_RELEASE_HELD_* */
+    uint32_t last_run; /* the release's last run the ledger kept; 0: none */
+    uint32_t newest;   /* the later of last_run and the newest transfer */
+    size_t   released; /* escrows this run released */
+} offpay_ledger_release_run;
+
+/*
+ * offpay_ledger_release_auto — offpay_ledger_release_due as a job run
+ * every `every` seconds (offpayd's), which does not trust a clock that
+ * jumped (docs/settlement.md §6): it releases nothing, with out->held
+ * saying why, when a last run is recorded and now is more than every +
+ * OFFPAY_RELEASE_AUTO_GAP after it (a clock ahead would release live
+ * escrows for good), or when now is more than OFFPAY_RELEASE_AUTO_SLACK
+ * behind the last run or the newest of the ledger's newest 1000
+ * transfers (a clock gone back; transfers an operator's release saw when
+ * it ran are not counted again). Otherwise it releases as
+ * offpay_ledger_release_due does and moves the last run to now (never
+ * back: several processes may run it). A ledger with no run recorded (new,
+ * or from before migration 014) runs. An operator's
+ * offpay_ledger_release_due runs whatever the gap, and records its time.
+ * The last run and the marks are shard 0's on a sharded ledger. Errors:
+ * OFFPAY_EINVAL, and offpay_ledger_release_due's.
+ */
+offpay_err offpay_ledger_release_auto(offpay_ledger *l, uint32_t now,
+                                      uint32_t                   every,
+                                      offpay_ledger_release_run *out);
 
 /* ---- what offpayd serves ------------------------------------------ */
 
@@ -521,15 +562,27 @@ offpay_err offpay_ledger_terminal(offpay_ledger *l, uint32_t terminal_id,
 /*
  * offpay_ledger_nonce — takes (pk, nonce) for a signed request made at time
  * at: OFFPAY_OK the first time, OFFPAY_EREPLAY after. Nonces older than
- * now - 2 × window are forgotten (the caller refuses requests whose time is
- * outside now ± window, so a forgotten nonce can never be replayed, even
- * to a caller whose clock reading lags this one's by up to a window).
- * nonce is 16 bytes. Errors: OFFPAY_EINVAL, OFFPAY_EREPLAY, OFFPAY_ESTORE.
+ * now - 2 × window are forgotten (pruned at most once a minute, so kept up
+ * to 60 s longer); the caller refuses requests whose time is outside now ±
+ * window, so a forgotten nonce can never be replayed, even to a caller
+ * whose clock reading lags this one's by up to a window. Each prune moves
+ * the ledger's durable mark (never back: migration 014), and a request
+ * made before the mark is OFFPAY_ECLOCK_BEHIND whatever now is: a prune
+ * on a clock that ran ahead forgets requests the window would take again
+ * once the clock is right (offpay_ledger_nonce_mark gives
+ * the mark). On a sharded ledger the nonces and the mark are shard 0's.
+ * nonce is 16 bytes. Errors: OFFPAY_EINVAL, OFFPAY_EREPLAY,
+ * OFFPAY_ECLOCK_BEHIND, OFFPAY_ESTORE.
  */
 offpay_err offpay_ledger_nonce(offpay_ledger *l,
                                const uint8_t  pk[OFFPAY_PK_BYTES],
                                const uint8_t nonce[16], uint32_t at,
                                uint32_t now, uint32_t window);
+
+/* *before: the time before which the ledger forgot the signed requests'
+ * nonces (0: none forgotten yet); a request made before it is refused by
+ * offpay_ledger_nonce. Errors: OFFPAY_EINVAL, OFFPAY_ESTORE. */
+offpay_err offpay_ledger_nonce_mark(offpay_ledger *l, uint32_t *before);
 
 /* The merchant's account (its credits, one per settled payment) and
  * currency. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_ESTORE. */

@@ -147,6 +147,29 @@ int srv_auth_signature(srv_req *r, srv_reply *out)
     return 0;
 }
 
+/* A request made before the ledger's nonce mark (offpay_ledger_nonce):
+ * STALE_TIMESTAMP, saying why its time, inside the window, is not
+ * enough. */
+static void stale_before_mark(srv_req *r, srv_reply *out)
+{
+    uint32_t mark = 0;
+    char     hint[400], when[32];
+
+    if (offpay_ledger_nonce_mark(r->l, &mark) != OFFPAY_OK || mark == 0) {
+        srv_fail(out, SRV_E_STALE_TIMESTAMP, NULL);
+        return;
+    }
+    srv_iso_time(mark, when);
+    snprintf(hint, sizeof hint,
+             "offpayd forgot the signed requests made before %s (%u) "
+             "because its clock was ahead: a request made before then is "
+             "refused whatever offpayd's clock says now (request time %u); "
+             "send it again, signed at that time or later "
+             "(docs/operations.md)",
+             when, (unsigned)mark, (unsigned)r->auth.time);
+    srv_fail(out, SRV_E_STALE_TIMESTAMP, hint);
+}
+
 int srv_auth_signed(srv_req *r, const srv_signer_kind *kind, void *ctx,
                     uint8_t pk[OFFPAY_PK_BYTES], srv_reply *out)
 {
@@ -170,6 +193,10 @@ int srv_auth_signed(srv_req *r, const srv_signer_kind *kind, void *ctx,
                              r->srv->cfg.window);
     if (rc == OFFPAY_EREPLAY) {
         srv_fail(out, SRV_E_NONCE_REPLAYED, NULL);
+        return -1;
+    }
+    if (rc == OFFPAY_ECLOCK_BEHIND) {
+        stale_before_mark(r, out);
         return -1;
     }
     if (rc != OFFPAY_OK) {

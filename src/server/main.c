@@ -85,10 +85,21 @@ static const char help[] =
     "                          durable commit each (1..1000; default 1000\n"
     "                          on SQLite, 100 on PostgreSQL)\n"
     "  --window SECONDS        allowed clock difference of signed requests\n"
-    "                          (default 300)\n"
+    "                          (default 300). One made before the time up\n"
+    "                          to which offpayd forgot requests on a clock\n"
+    "                          that ran ahead (kept in the ledger) is\n"
+    "                          refused whatever the clock says now\n"
     "  --release-every SECONDS how often the escrow release job runs\n"
     "                          (default 3600; 0: never, use the endpoint);\n"
-    "                          /metrics says when it last ran through\n"
+    "                          /metrics says when it last ran through. It\n"
+    "                          releases nothing, and logs why, when the\n"
+    "                          clock reads more than SECONDS + 1 day past\n"
+    "                          its last run (kept in the ledger), or over\n"
+    "                          10 minutes behind that run or the ledger's\n"
+    "                          newest transfer: a clock that jumped. An\n"
+    "                          operator's release (POST /v1/admin/release,\n"
+    "                          offpay admin release) runs whatever the\n"
+    "                          clock, and the job measures from it again\n"
     "  --duplicates-to-revoke N  the duplicate-presentment case of a\n"
     "                          credential that revokes it (1..1000; default\n"
     "                          1: the first). One unbound code read by two\n"
@@ -673,22 +684,49 @@ static void key_end_warning(const offpay_trust_bundle *b, uint16_t kid,
 /* The escrow release job: runs in the main thread between signals. The
  * ledger is checked first (offpay_ledger_check), so a run with nothing due
  * on a ledger that cannot be used (moved away, its database down) counts
- * as the failure it is (offpayd_release_failures_total). */
-static void release_due(srv_pool *pool)
+ * as the failure it is (offpayd_release_failures_total). A run on a clock
+ * that jumped (offpay_ledger_release_auto) releases nothing, says so and
+ * counts as a failure too: an operator's release confirms the clock. */
+static void release_due(srv_pool *pool, uint32_t every)
 {
-    offpay_ledger *l = srv_pool_get(pool);
-    size_t         n = 0;
-    offpay_err     rc = offpay_ledger_check(l);
+    offpay_ledger            *l = srv_pool_get(pool);
+    offpay_ledger_release_run run = {0};
+    uint32_t                  now = srv_now();
+    offpay_err                rc = offpay_ledger_check(l);
+    char                      when[32], last[32];
 
     if (rc == OFFPAY_OK)
-        rc = offpay_ledger_release_due(l, srv_now(), &n);
-
+        rc = offpay_ledger_release_auto(l, now, every, &run);
     srv_pool_put(pool, l);
+    if (rc == OFFPAY_OK && run.held) {
+        srv_metrics_release_held(run.held == OFFPAY_RELEASE_HELD_BEHIND);
+        srv_iso_time(now, when);
+        if (run.held == OFFPAY_RELEASE_HELD_AHEAD) {
+            srv_iso_time(run.last_run, last);
+            srv_log("release job: NOT RUN: offpayd's clock reads %s, %u s "
+                    "after the release's last run at %s (more than "
+                    "--release-every + 1 day): a clock run ahead would "
+                    "release live escrows for good. If the time is right "
+                    "(offpayd was stopped that long), release by hand: "
+                    "POST /v1/admin/release or offpay admin release "
+                    "(docs/operations.md)",
+                    when, (unsigned)(now - run.last_run), last);
+        } else {
+            srv_iso_time(run.newest, last);
+            srv_log("release job: NOT RUN: offpayd's clock reads %s, %u s "
+                    "behind the ledger's last release or newest transfer "
+                    "at %s: the clock went back? Set it right; if it is "
+                    "right, release by hand: POST /v1/admin/release or "
+                    "offpay admin release (docs/operations.md)",
+                    when, (unsigned)(run.newest - now), last);
+        }
+        return;
+    }
     srv_metrics_release(rc == OFFPAY_OK, srv_now());
     if (rc != OFFPAY_OK)
         srv_log("release job: %s", offpay_strerror(rc));
-    else if (n > 0)
-        srv_log("released %zu escrow(s)", n);
+    else if (run.released > 0)
+        srv_log("released %zu escrow(s)", run.released);
 }
 
 /* A SQLite ledger's directory must exist: SQLite alone would say only
@@ -960,7 +998,7 @@ int main(int argc, char **argv)
         }
         clock_gettime(CLOCK_MONOTONIC, &t);
         if (o.release_every && t.tv_sec >= next_release) {
-            release_due(srv.pool);
+            release_due(srv.pool, (uint32_t)o.release_every);
             next_release = t.tv_sec + (time_t)o.release_every;
         }
         key_end_warning(&iv.b, iv.kid, srv_now());

@@ -54,6 +54,7 @@ static struct {
     uint32_t        key_until;
     uint32_t        release_ok_at; /* 0: no run succeeded yet */
     uint64_t        release_failures;
+    uint64_t        release_held[2]; /* clock ahead, clock behind */
     uint64_t        ledger_errors[N_LEDGER_ERRS];
 } m = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -146,6 +147,14 @@ void srv_metrics_release(int ok, uint32_t now)
         m.release_ok_at = now;
     else
         m.release_failures++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_release_held(int behind)
+{
+    pthread_mutex_lock(&m.mu);
+    m.release_failures++;
+    m.release_held[behind != 0]++;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -306,8 +315,16 @@ char *srv_metrics_render(void)
         "# HELP offpayd_release_failures_total Runs of the escrow release "
         "job that failed.\n"
         "# TYPE offpayd_release_failures_total counter\n"
-        "offpayd_release_failures_total %llu\n",
-        (unsigned long)m.release_ok_at, (unsigned long long)m.release_failures);
+        "offpayd_release_failures_total %llu\n"
+        "# HELP offpayd_release_held_total Runs of the escrow release job "
+        "that released nothing because offpayd's clock jumped (counted "
+        "among the failures too): an operator's release runs it.\n"
+        "# TYPE offpayd_release_held_total counter\n"
+        "offpayd_release_held_total{reason=\"clock_ahead\"} %llu\n"
+        "offpayd_release_held_total{reason=\"clock_behind\"} %llu\n",
+        (unsigned long)m.release_ok_at, (unsigned long long)m.release_failures,
+        (unsigned long long)m.release_held[0],
+        (unsigned long long)m.release_held[1]);
     add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
             "# TYPE offpayd_batch_items histogram\n");
     histogram(&b, "offpayd_batch_items", batch_bounds, N_BATCH, m.batch,

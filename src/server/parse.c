@@ -225,6 +225,16 @@ uint32_t srv_now(void)
     return (uint32_t)time(NULL);
 }
 
+void srv_iso_time(uint32_t t, char when[32])
+{
+    time_t    tt = (time_t)t;
+    struct tm tm;
+
+    when[0] = '\0';
+    if (gmtime_r(&tt, &tm) != NULL)
+        strftime(when, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 /* ---- parsers ------------------------------------------------------- */
 
 int srv_parse_u64(const char *s, uint64_t max, uint64_t *v)

@@ -214,6 +214,8 @@ void srv_ok(srv_reply *out, json_t *obj);
 /* The one clock: the system's, or OFFPAY_NOW in OFFPAY_TEST_HOOKS
  * builds (as the CLI's). */
 uint32_t srv_now(void);
+/* t as 2024-01-31T12:00:00Z (UTC), "" if it cannot be. */
+void srv_iso_time(uint32_t t, char when[32]);
 
 /* ---- ledger handles ------------------------------------------------ */
 
@@ -269,6 +271,9 @@ void srv_metrics_batch(size_t n);
 void srv_metrics_signing_key(uint16_t kid, uint32_t until);
 /* a run of the escrow release job: ok, at now (unix time), or failed */
 void srv_metrics_release(int ok, uint32_t now);
+/* a run of the release job held back by the clock (behind: gone back;
+ * else ahead): a failure, and offpayd_release_held_total{reason} */
+void srv_metrics_release_held(int behind);
 /* an engine error answered with a 5xx status (srv_fail_engine): counted
  * when it is the ledger's storage failing (ESTORE, ELEDGER_MOVED, ...) */
 void srv_metrics_engine_error(offpay_err rc, unsigned status);

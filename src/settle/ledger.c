@@ -1981,8 +1981,9 @@ static offpay_err due_tx(offpay_ledger *l, void *p)
                              RELEASE_BATCH, &c->n);
 }
 
-offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
-                                     size_t *released)
+/* Releases what is due at now on every shard (offpay_ledger_release_due's
+ * work, without its mark). */
+static offpay_err release_at(offpay_ledger *l, uint32_t now, size_t *released)
 {
     struct due_ctx due;
     size_t         count = 0;
@@ -2020,6 +2021,109 @@ offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
         rc = directory_finish(l);
     if (rc == OFFPAY_OK)
         rc = directory_copy(l);
+    return rc;
+}
+
+struct mark_ctx {
+    const char *what;
+    uint32_t    at;
+    int         forward, found;
+};
+
+static offpay_err mark_get_tx(offpay_ledger *l, void *p)
+{
+    struct mark_ctx *c = p;
+    offpay_err       rc = l->ops->mark_get(l->store, c->what, &c->at);
+
+    c->found = rc == OFFPAY_OK;
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_OK : rc;
+}
+
+static offpay_err mark_put_tx(offpay_ledger *l, void *p)
+{
+    struct mark_ctx *c = p;
+
+    return l->ops->mark_put(l->store, c->what, c->at, c->forward);
+}
+
+static offpay_err newest_tx(offpay_ledger *l, void *p)
+{
+    return l->ops->newest_transfer_at(l->store, p);
+}
+
+/* *newest: the newest time of each shard's newest 1000 transfers. */
+static offpay_err newest_transfer(offpay_ledger *l, uint32_t *newest)
+{
+    offpay_err rc = OFFPAY_OK;
+    uint32_t   at;
+
+    *newest = 0;
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        at = 0;
+        rc = offpay__ledger_read_on(l, k, newest_tx, &at);
+        if (at > *newest)
+            *newest = at;
+    }
+    return rc;
+}
+
+offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
+                                     size_t *released)
+{
+    struct mark_ctx run = {OFFPAY__MARK_RELEASE, now, 0, 0};
+    struct mark_ctx seen = {OFFPAY__MARK_RELEASE_SEEN, 0, 0, 0};
+    offpay_err      rc;
+
+    if (l == NULL)
+        return OFFPAY_EINVAL;
+    rc = release_at(l, now, released);
+    /* the operator's release vouches for its clock: the automatic job
+     * measures from it again, and no longer holds back for the transfers
+     * the ledger had then (offpay_ledger_release_auto) */
+    if (rc == OFFPAY_OK)
+        rc = newest_transfer(l, &seen.at);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx(l, mark_put_tx, &run);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx(l, mark_put_tx, &seen);
+    return rc;
+}
+
+offpay_err offpay_ledger_release_auto(offpay_ledger *l, uint32_t now,
+                                      uint32_t                   every,
+                                      offpay_ledger_release_run *out)
+{
+    struct mark_ctx run = {OFFPAY__MARK_RELEASE, 0, 1, 0};
+    struct mark_ctx seen = {OFFPAY__MARK_RELEASE_SEEN, 0, 0, 0};
+    uint32_t        newest = 0;
+    offpay_err      rc;
+
+    if (l == NULL || out == NULL)
+        return OFFPAY_EINVAL;
+    memset(out, 0, sizeof *out);
+    rc = offpay__ledger_read(l, mark_get_tx, &run);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_read(l, mark_get_tx, &seen);
+    if (rc == OFFPAY_OK)
+        rc = newest_transfer(l, &newest);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (newest <= seen.at)
+        newest = 0; /* an operator's release saw them and ran */
+    out->last_run = run.at;
+    out->newest = run.at > newest ? run.at : newest;
+    if (run.found && now > (uint64_t)run.at + every + OFFPAY_RELEASE_AUTO_GAP) {
+        out->held = OFFPAY_RELEASE_HELD_AHEAD;
+        return OFFPAY_OK;
+    }
+    if ((uint64_t)now + OFFPAY_RELEASE_AUTO_SLACK < out->newest) {
+        out->held = OFFPAY_RELEASE_HELD_BEHIND;
+        return OFFPAY_OK;
+    }
+    rc = release_at(l, now, &out->released);
+    run.at = now; /* forward only: another process may have run later */
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx(l, mark_put_tx, &run);
     return rc;
 }
 

@@ -174,20 +174,45 @@ offpay_err offpay_ledger_terminal(offpay_ledger *l, uint32_t terminal_id,
     return offpay__ledger_read(l, terminal_tx, &c);
 }
 
+/* The nonces' prune runs once the cut-off has passed the mark by this
+ * much, not at every request: the mark moves with each prune, so the
+ * common request reads it and writes only its nonce (nonces are kept for
+ * twice the window and at most this much more). */
+#define NONCE_PRUNE_STEP 60u
+
 struct nonce_ctx {
     const uint8_t *pk, *nonce;
-    uint32_t       at, before;
+    uint32_t       at, cutoff;
 };
 
 static offpay_err nonce_tx(offpay_ledger *l, void *p)
 {
     struct nonce_ctx *c = p;
+    uint32_t          mark = 0;
     offpay_err        rc;
 
-    rc = l->ops->nonce_prune(l->store, c->before);
+    /* the nonce first, then the mark: on PostgreSQL a prune committing
+     * meanwhile either still holds the nonce (EEXISTS) or has committed
+     * its mark with the delete, which the read after sees */
+    rc = l->ops->nonce_take(l->store, c->pk, c->nonce, c->at);
+    if (rc == OFFPAY_EEXISTS)
+        return OFFPAY_EREPLAY;
     if (rc == OFFPAY_OK)
-        rc = l->ops->nonce_take(l->store, c->pk, c->nonce, c->at);
-    return rc == OFFPAY_EEXISTS ? OFFPAY_EREPLAY : rc;
+        rc = l->ops->mark_get(l->store, OFFPAY__MARK_NONCES, &mark);
+    if (rc == OFFPAY_ENOTFOUND)
+        rc = OFFPAY_OK; /* no nonce forgotten yet */
+    if (rc != OFFPAY_OK)
+        return rc;
+    /* a nonce made before the mark may have been forgotten by a prune on
+     * a clock that ran ahead: taking it proves nothing */
+    if (c->at < mark)
+        return OFFPAY_ECLOCK_BEHIND;
+    if (c->cutoff < mark + (uint64_t)NONCE_PRUNE_STEP)
+        return OFFPAY_OK;
+    rc = l->ops->nonce_prune(l->store, c->cutoff);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->mark_put(l->store, OFFPAY__MARK_NONCES, c->cutoff, 1);
+    return rc;
 }
 
 offpay_err offpay_ledger_nonce(offpay_ledger *l,
@@ -206,6 +231,21 @@ offpay_err offpay_ledger_nonce(offpay_ledger *l,
     if (l == NULL || pk == NULL || nonce == NULL)
         return OFFPAY_EINVAL;
     return offpay__ledger_tx(l, nonce_tx, &c);
+}
+
+static offpay_err nonce_mark_tx(offpay_ledger *l, void *p)
+{
+    offpay_err rc = l->ops->mark_get(l->store, OFFPAY__MARK_NONCES, p);
+
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_OK : rc;
+}
+
+offpay_err offpay_ledger_nonce_mark(offpay_ledger *l, uint32_t *before)
+{
+    if (l == NULL || before == NULL)
+        return OFFPAY_EINVAL;
+    *before = 0;
+    return offpay__ledger_read(l, nonce_mark_tx, before);
 }
 
 struct merchant_ctx {

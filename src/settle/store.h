@@ -295,6 +295,16 @@ typedef struct offpay__store_ops {
     offpay_err (*nonce_take)(offpay__store *s, const uint8_t pk[32],
                              const uint8_t nonce[16], uint32_t at);
     offpay_err (*nonce_prune)(offpay__store *s, uint32_t before);
+    /* a clock mark (014_clock_marks: OFFPAY__MARK_*) into *at; ENOTFOUND
+     * when it was never set */
+    offpay_err (*mark_get)(offpay__store *s, const char *what, uint32_t *at);
+    /* sets mark what to at; with forward, only when that moves it ahead */
+    offpay_err (*mark_put)(offpay__store *s, const char *what, uint32_t at,
+                           int forward);
+    /* the newest time among the store's newest 1000 transfers (by id), 0 when
+     * it has none: how far the ledger's own record says the clock has been,
+     * read without a scan of every transfer */
+    offpay_err (*newest_transfer_at)(offpay__store *s, uint32_t *at);
     /* presentments at merchant's terminals uploaded in [from, to] */
     offpay_err (*statement)(
         offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
@@ -558,6 +568,23 @@ unsigned long offpay__store_schema_newer_seen(void);
     " next FROM id_floors WHERE what = 'revlist'), 0) + " P ")"                \
     " ON CONFLICT (what) DO UPDATE SET next = excluded.next RETURNING next"
 
+/* The clock marks (014_clock_marks): the nonces forgotten before it, the
+ * escrow release's last run, what an operator's release vouched for.
+ * MARK_*_SQL(P1, P2, P3): the SQL both backends run, in their spelling of the
+ * parameters (what, at, forward). */
+#define OFFPAY__MARK_NONCES  "nonces"
+#define OFFPAY__MARK_RELEASE "release"
+/* the newest transfer time when an operator's release last ran */
+#define OFFPAY__MARK_RELEASE_SEEN "release_seen"
+#define OFFPAY__MARK_GET_SQL(P1)  "SELECT at FROM clock_marks WHERE what = " P1
+#define OFFPAY__MARK_PUT_SQL(P1, P2, P3)                                       \
+    "INSERT INTO clock_marks (what, at) VALUES (" P1 ", " P2 ")"               \
+    " ON CONFLICT (what) DO UPDATE SET at = excluded.at"                       \
+    " WHERE " P3 " = 0 OR clock_marks.at < excluded.at"
+#define OFFPAY__NEWEST_TRANSFER_SQL                                            \
+    "SELECT COALESCE(MAX(at), 0) FROM (SELECT at FROM transfers"               \
+    " ORDER BY id DESC LIMIT 1000) t"
+
 /* Every operation's name, in the table's order: a backend fills the table
  * with OFFPAY__STORE_OPS_INIT, naming its functions s_<name>. */
 /* clang-format off */
@@ -571,7 +598,8 @@ unsigned long offpay__store_schema_newer_seen(void);
     X(cred_release) X(creds_due) X(cred_revoke) X(payment_get) X(payment_add) \
     X(payment_charge) X(presentment_get) X(presentment_add) X(presentment_set_case) \
     X(charged_at) X(case_add) X(case_count) X(revocations) X(nonce_take) \
-    X(nonce_prune) X(statement) X(account_period) X(audit) \
+    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(statement) \
+    X(account_period) X(audit) \
     X(cases) X(case_get) X(presentments_of) X(terminal_cred) \
     X(receipt_get) X(receipt_add) X(receipts_waiting) X(receipt_checked) \
     X(claim_get) X(claim_set) X(wallet_known) X(payment_summary) \

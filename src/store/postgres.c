@@ -79,6 +79,9 @@ enum {
     S_REVOCATION_MAX,
     S_NONCE_TAKE,
     S_NONCE_PRUNE,
+    S_MARK_GET,
+    S_MARK_PUT,
+    S_NEWEST_TRANSFER,
     S_STATEMENT,
     S_RECEIPT_GET,
     S_RECEIPT_ADD,
@@ -185,6 +188,9 @@ static const char *const SQL[S_COUNT] = {
     [S_NONCE_TAKE] = "INSERT INTO request_nonces (pk, nonce, at)"
                      " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     [S_NONCE_PRUNE] = "DELETE FROM request_nonces WHERE at < $1",
+    [S_MARK_GET] = OFFPAY__MARK_GET_SQL("$1"),
+    [S_MARK_PUT] = OFFPAY__MARK_PUT_SQL("$1", "$2", "$3"),
+    [S_NEWEST_TRANSFER] = OFFPAY__NEWEST_TRANSFER_SQL,
     [S_STATEMENT] =
         "SELECT p.id, p.terminal, p.serial, p.counter, p.charged, p.paid,"
         " p.covered, p.outcome, p.reason, p.accepted_at, p.uploaded_at,"
@@ -1217,6 +1223,40 @@ static offpay_err s_nonce_prune(offpay__store *s, uint32_t before)
 
     p_i64(&p, before);
     return run(s, S_NONCE_PRUNE, &p, NULL);
+}
+
+static offpay_err s_mark_get(offpay__store *s, const char *what, uint32_t *at)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_text(&p, what);
+    rc = row(s, S_MARK_GET, &p, &r);
+    if (rc == OFFPAY_OK)
+        *at = col_u32(r, 0, 0);
+    return rc;
+}
+
+static offpay_err s_mark_put(offpay__store *s, const char *what, uint32_t at,
+                             int forward)
+{
+    params p = {0};
+
+    p_text(&p, what);
+    p_i64(&p, at);
+    p_i64(&p, forward != 0);
+    return run(s, S_MARK_PUT, &p, NULL);
+}
+
+static offpay_err s_newest_transfer_at(offpay__store *s, uint32_t *at)
+{
+    PGresult  *r = NULL;
+    offpay_err rc = row(s, S_NEWEST_TRANSFER, NULL, &r);
+
+    if (rc == OFFPAY_OK)
+        *at = col_u32(r, 0, 0);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }
 
 static offpay_err

@@ -77,6 +77,9 @@ enum {
     S_REVOCATION_MAX,
     S_NONCE_TAKE,
     S_NONCE_PRUNE,
+    S_MARK_GET,
+    S_MARK_PUT,
+    S_NEWEST_TRANSFER,
     S_STATEMENT,
     S_RECEIPT_GET,
     S_RECEIPT_ADD,
@@ -182,6 +185,9 @@ static const char *const SQL[S_COUNT] = {
     [S_NONCE_TAKE] = "INSERT INTO request_nonces (pk, nonce, at)"
                      " VALUES (?1, ?2, ?3)",
     [S_NONCE_PRUNE] = "DELETE FROM request_nonces WHERE at < ?1",
+    [S_MARK_GET] = OFFPAY__MARK_GET_SQL("?1"),
+    [S_MARK_PUT] = OFFPAY__MARK_PUT_SQL("?1", "?2", "?3"),
+    [S_NEWEST_TRANSFER] = OFFPAY__NEWEST_TRANSFER_SQL,
     [S_STATEMENT] =
         "SELECT p.id, p.terminal, p.serial, p.counter, p.charged, p.paid,"
         " p.covered, p.outcome, p.reason, p.accepted_at, p.uploaded_at,"
@@ -1137,6 +1143,41 @@ static offpay_err s_nonce_prune(offpay__store *s, uint32_t before)
 
     sqlite3_bind_int64(st, 1, before);
     return run(st);
+}
+
+static offpay_err s_mark_get(offpay__store *s, const char *what, uint32_t *at)
+{
+    sqlite3_stmt *st = stmt(s, S_MARK_GET);
+    offpay_err    rc;
+
+    bind_text(st, 1, what);
+    rc = row(st);
+    if (rc == OFFPAY_OK)
+        *at = col_u32(st, 0);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static offpay_err s_mark_put(offpay__store *s, const char *what, uint32_t at,
+                             int forward)
+{
+    sqlite3_stmt *st = stmt(s, S_MARK_PUT);
+
+    bind_text(st, 1, what);
+    sqlite3_bind_int64(st, 2, at);
+    sqlite3_bind_int(st, 3, forward != 0);
+    return run(st);
+}
+
+static offpay_err s_newest_transfer_at(offpay__store *s, uint32_t *at)
+{
+    sqlite3_stmt *st = stmt(s, S_NEWEST_TRANSFER);
+    offpay_err    rc = row(st);
+
+    if (rc == OFFPAY_OK)
+        *at = col_u32(st, 0);
+    sqlite3_reset(st);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }
 
 static offpay_err

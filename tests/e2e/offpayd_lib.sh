@@ -55,6 +55,21 @@ finish() {
   [ "$failed" -eq 0 ]
 }
 
+# clock_back: a scenario that moved offpayd's clock ahead (OFFPAY_NOW) to
+# make time pass goes back to the real clock, which offpayd rightly takes
+# for its clock gone back (docs/operations.md, "offpayd's clock jumped";
+# offpayd_requests.sh shows it): the ledger's clock marks (014) are
+# dropped, as if the real clock had caught up. With no offpayd running.
+clock_back() {
+  local sql="DELETE FROM clock_marks"
+  if [ -n "${OFFPAY_TEST_SHARDS:-}" ]; then
+    psql -q -X -v ON_ERROR_STOP=1 "$(awk 'NR == 1 {print $3}' "$work/shards.map")" \
+        -c "$sql" >/dev/null
+  else
+    ledger_sql ledger "$sql"
+  fi
+}
+
 # ledger_url [NAME]: the --db argument of ledger NAME ("ledger" by
 # default): NAME.db here, or the database offpay_e2e_<id>_NAME on the test
 # server. ledger_new NAME makes an empty PostgreSQL database (offpayd and

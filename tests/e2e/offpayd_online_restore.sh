@@ -347,6 +347,7 @@ audits "a lost wallet's account taken by the owner's new wallet"
 
 # ---- 3. a lost wallet revoked by the operator -----------------------------------
 stop_server
+clock_back # from day 15
 start_server
 enrolled w3 30.00 30.00; W3=$W; S4=$S
 run_cli 0 "wallet of account $W3 revoked: 1 credential" -- \

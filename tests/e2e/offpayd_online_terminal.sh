@@ -90,6 +90,7 @@ set +e; OFFPAY_NOW=$(( later + 60 )) "$OFFPAY" terminal decommission --terminal 
   && ok "an hour later: the final upload, then tb revoked" || fail "decommission tb: $ts $(cat t.out)"
 balances "esc=esc/$S:7900 A=$MA:2100" "tb's last payment settled"
 stop_server
+clock_back # from an hour on
 start_server
 new_terminal tc "$MERCHANT"
 c=$(pay w1 3.00); accept tc "$c" 3.00 && ok "tc accepted 3.00" || fail "accept tc"

@@ -472,10 +472,90 @@ api GET /v1/admin/audit
 [ "$status" = 200 ] && ok "an audit after it: 200" || fail "audit after: $status"
 stop_server TERM
 
-# A malformed OFFPAY_NOW (test builds) is said, not ignored silently, and
-# the system clock is used.
+# offpayd's own clock jumping (docs/operations.md, "offpayd's clock
+# jumped"). A malformed OFFPAY_NOW (test builds) is said, not ignored
+# silently, and the system clock is used.
 OFFPAY_NOW=1h start_server
 grep -q "ignoring malformed OFFPAY_NOW" server.err \
   && ok "a malformed OFFPAY_NOW: said on the log, offpayd started" || fail "OFFPAY_NOW=1h: $(tail -3 server.err)"
+stop_server TERM
+T0=$(date +%s)
+# The release job on a clock a year ahead: a 30-day credential's escrow
+# stays (its payment, accepted offline, is paid from it once the clock is
+# right); the job's last run is kept in the ledger (the first run here
+# had none, and ran).
+start_server --release-every 1
+WR=$(new_account payer-r 30.00)
+new_wallet wr "$WR" 20.00; SR=$SERIAL
+c=$(pay wr 5.00); accept ta "$c" 5.00 || fail "accept 5.00"
+seq=$("$OFFPAY" terminal journal --terminal ta --json | tail -1 | jq -r .seq)
+sleep 1.5
+stop_server TERM
+: > server.err
+OFFPAY_NOW=$((T0 + 365 * 86400)) start_server --release-every 1
+sleep 2.5
+grep -q "release job: NOT RUN: offpayd's clock reads .*, [0-9]* s after the release's last run at .*release by hand" server.err \
+  && ok "a year ahead: the release job does not run, and says why" || fail "release job ahead: $(tail -3 server.err)"
+curl -s "$URL/metrics" > metrics.txt
+grep -qE '^offpayd_release_held_total\{reason="clock_ahead"\} [1-9]' metrics.txt \
+  && grep -qE '^offpayd_release_failures_total [1-9]' metrics.txt \
+  && ok "counted: offpayd_release_held_total{reason=\"clock_ahead\"} and the failures" \
+  || fail "metrics: $(grep release metrics.txt)"
+balances "W=$WR:1000 esc=esc/$SR:2000" "the live escrow stays"
+stop_server TERM
+OFFPAY_NOW=$((T0 + 100)) start_server --release-every 1
+upload ta --from "$seq" --to "$seq"
+[ "$(outcomes)" = settled ] && [ "$(jq -r '.results[0].paid.minor' resp.json)" = 500 ] \
+  && ok "back at T0 + 100: the payment is paid from the escrow" || fail "upload: $(jq -c .results resp.json)"
+balances "W=$WR:1000 esc=esc/$SR:1500" "5.00 settled from the escrow"
+api POST /v1/admin/release '{}'
+[ "$status" = 200 ] && [ "$(jget .released)" = 0 ] && [ "$(jget .time)" = $((T0 + 100)) ] \
+  && ok "the operator's release runs (nothing due)" || fail "release: $status $(cat resp.json)"
+audit_passes "after the release job held"
+stop_server TERM
+
+# A signed request replayed after offpayd's clock ran a day ahead for one
+# request (which forgot every nonce) and came back: refused, as is a new
+# request signed before the time the ledger forgot up to, until the clock
+# passes it; then a new one is taken.
+start_server
+wallet_init wj
+w enroll wj --server "$URL" --code "$(enroll_code)"
+WJ=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+api POST "/v1/admin/accounts/$WJ/deposit" '{"amount":"10.00"}'
+# wsigned TIME PATH BODY: BODY signed by wj at TIME for PATH; resend_wj
+# PATH sends wj.hdr and wj.body (as they are) again
+resend_wj() {
+  status=$(curl -s -o resp.json -w '%{http_code}' -H @wj.hdr \
+      -H 'Content-Type: application/json' --data-binary @wj.body "$URL$1") || true
+}
+wsigned() {
+  printf '%s' "$3" > wj.body
+  "$UPLOAD_TOOL" --wallet wj --passphrase-file wp --path "$2" --time "$1" \
+      --sign-body wj.body --body wj.sent --headers wj.hdr >/dev/null
+  resend_wj "$2"
+}
+wsigned "$(date +%s)" /v1/wallet/allowance '{"amount":"1.00"}'   # no request_id
+expect_http 200 - "an allowance without request_id"
+cp wj.hdr captured.hdr
+stop_server TERM
+OFFPAY_NOW=$((T0 + 86400)) start_server
+wsigned $((T0 + 86400)) /v1/wallet/status '{}'
+expect_http 200 - "one signed request while offpayd's clock is a day ahead"
+stop_server TERM
+OFFPAY_NOW=$((T0 + 10)) start_server
+printf '%s' '{"amount":"1.00"}' > wj.body; cp captured.hdr wj.hdr
+resend_wj /v1/wallet/allowance
+expect_http 401 STALE_TIMESTAMP "the captured allowance replayed once the clock is right"
+jget .hint | grep -q "offpayd forgot the signed requests made before .* ($((T0 + 85800))) because its clock was ahead" \
+  && ok "the hint says offpayd forgot them, and until when" || fail "hint: $(jget .hint)"
+balances "W=$WJ:900" "one escrow, not two"
+wsigned $((T0 + 10)) /v1/wallet/status '{}'
+expect_http 401 STALE_TIMESTAMP "a new request signed at the corrected time, before the mark"
+stop_server TERM
+OFFPAY_NOW=$((T0 + 85800)) start_server
+wsigned $((T0 + 85800)) /v1/wallet/status '{}'
+expect_http 200 - "once the clock reaches the mark: a new request is taken"
+audit_passes "after offpayd's clock jumped"
 stop_server TERM
 finish

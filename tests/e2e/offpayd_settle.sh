@@ -532,7 +532,7 @@ ledger_sql older "DELETE FROM schema_version WHERE version = $want" >/dev/null
 run_cli 3 "the ledger's schema is version $((want - 1)), this offpay's is $want: start the offpayd of this version first" -- \
   "$OFFPAY" admin audit --db "$(ledger_url older)"
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of version 10, for real (migrations 011 to 013 undone: a
+  # A ledger of version 10, for real (migrations 011 to 014 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
@@ -541,6 +541,7 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "ALTER TABLE credentials DROP COLUMN wallet_counter" >/dev/null
   ledger_sql v10 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v10 "DROP TABLE id_floors" >/dev/null
+  ledger_sql v10 "DROP TABLE clock_marks" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \

@@ -156,6 +156,7 @@ audit_passes "clock offset"
 #     the operator revokes it    before the revocation), says REVOKED;
 #                                accept refuses ETERMINAL_REVOKED, status says so
 stop_server TERM
+clock_back
 start_server # on the real clock again
 new_terminal tb "$MID"; TB=$TID
 new_terminal tc "$MID"; TC=$TID

@@ -813,6 +813,41 @@ static void test_release_after_grace_returns_escrow_once(void)
     drop_world(&w);
 }
 
+/* The automatic release (offpayd's job) on a clock that jumps: a year
+ * ahead it releases nothing (the live escrow stays), behind its last run
+ * likewise; an operator's release runs whatever the clock, and the job
+ * measures from it again, past the transfers it saw. */
+static void test_release_auto_holds_on_a_clock_that_jumped(void)
+{
+    world                     w;
+    offpay_ledger_release_run run;
+    size_t                    n = 0;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_release_auto(w.l, T0 + 100, 3600, &run));
+    CHECK(run.held == 0 && run.last_run == 0 && run.released == 0);
+    REQUIRE_OK(offpay_ledger_release_auto(w.l, T0 + 365 * DAY, 3600, &run));
+    CHECK(run.held == OFFPAY_RELEASE_HELD_AHEAD && run.last_run == T0 + 100);
+    CHECK(escrow(&w) == CENTS(50));
+    /* a day and the interval is the bound */
+    REQUIRE_OK(
+        offpay_ledger_release_auto(w.l, T0 + 100 + 3600 + DAY, 3600, &run));
+    CHECK(run.held == 0);
+    REQUIRE_OK(offpay_ledger_release_auto(w.l, T0 + 100, 3600, &run));
+    CHECK(run.held == OFFPAY_RELEASE_HELD_BEHIND &&
+          run.newest == T0 + 100 + 3600 + DAY);
+    /* the operator's release: runs a year on (released), then back at
+     * T0 + 200 (the operator vouches for the clock) */
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 365 * DAY, &n));
+    CHECK(n == 1 && escrow(&w) == 0);
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 200, &n));
+    CHECK(n == 0);
+    REQUIRE_OK(offpay_ledger_release_auto(w.l, T0 + 300, 3600, &run));
+    CHECK(run.held == 0 && run.last_run == T0 + 200);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_late_presentment_paid_from_wallet_then_refused(void)
 {
     world                w;
@@ -1866,9 +1901,50 @@ static void test_nonce_taken_once_terminal_found_by_key_statement_sums(void)
     nonce[0] = 11; /* past twice the window: T0's nonces are forgotten */
     CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0 + 1000, T0 + 1001, 300),
               OFFPAY_OK);
-    nonce[0] = 1;
-    CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0, T0 + 1001, 300),
-              OFFPAY_OK);
+    {
+        uint32_t mark = 0;
+
+        /* ... and the ledger says up to when: one made before is refused
+         * whatever now is (the caller's window would refuse T0 here, but
+         * not after a prune on a clock that ran ahead, below) */
+        REQUIRE_OK(offpay_ledger_nonce_mark(w.l, &mark));
+        CHECK(mark == T0 + 401);
+        nonce[0] = 1;
+        CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0, T0 + 1001, 300),
+                  OFFPAY_ECLOCK_BEHIND);
+        /* pruned at most once a minute: the mark stays */
+        nonce[0] = 12;
+        CHECK_ERR(
+            offpay_ledger_nonce(w.l, a.pk, nonce, T0 + 1030, T0 + 1030, 300),
+            OFFPAY_OK);
+        REQUIRE_OK(offpay_ledger_nonce_mark(w.l, &mark));
+        CHECK(mark == T0 + 401);
+        /* a clock a day ahead for one request forgets everything before
+         * T0 + DAY - 600; back at T0 + 1040 a request made inside the
+         * window but before that is refused, its nonce new or not */
+        nonce[0] = 13;
+        CHECK_ERR(
+            offpay_ledger_nonce(w.l, a.pk, nonce, T0 + DAY, T0 + DAY, 300),
+            OFFPAY_OK);
+        nonce[0] = 12; /* forgotten: its replay is not taken */
+        CHECK_ERR(
+            offpay_ledger_nonce(w.l, a.pk, nonce, T0 + 1030, T0 + 1040, 300),
+            OFFPAY_ECLOCK_BEHIND);
+        nonce[0] = 14;
+        CHECK_ERR(
+            offpay_ledger_nonce(w.l, a.pk, nonce, T0 + 1040, T0 + 1040, 300),
+            OFFPAY_ECLOCK_BEHIND);
+        REQUIRE_OK(offpay_ledger_nonce_mark(w.l, &mark));
+        CHECK(mark == T0 + DAY - 600);
+        /* at the mark, a new nonce is taken, a remembered one is not */
+        CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0 + DAY - 600,
+                                      T0 + DAY - 600, 300),
+                  OFFPAY_OK);
+        nonce[0] = 13;
+        CHECK_ERR(offpay_ledger_nonce(w.l, a.pk, nonce, T0 + DAY,
+                                      T0 + DAY - 500, 300),
+                  OFFPAY_EREPLAY);
+    }
 
     n = make_code(&w, 1, CENTS(20), T0 + 10, 0, code);
     (void)settle(&w, 1, code, n, CENTS(20), T0 + 20, T0 + 3600);
@@ -2473,6 +2549,8 @@ static const offpay_test TESTS[] = {
     {"rejected_items_move_nothing", test_rejected_items_move_nothing},
     {"release_after_grace_returns_escrow_once",
      test_release_after_grace_returns_escrow_once},
+    {"release_auto_holds_on_a_clock_that_jumped",
+     test_release_auto_holds_on_a_clock_that_jumped},
     {"late_presentment_paid_from_wallet_then_refused",
      test_late_presentment_paid_from_wallet_then_refused},
     {"late_presentment_beyond_the_account_is_covered_no_case",
