@@ -2105,11 +2105,15 @@ int cli_admin(int argc, char **argv)
                     "offpay: %s: the ledger's schema is version %u, this "
                     "offpay's is %u: %s; nothing was changed (EVERSION)\n",
                     db, have, want,
-                    have < want ? "start the offpayd of this version first "
-                                  "(it upgrades the ledger when it starts), "
-                                  "then run this again"
-                                : "the ledger was made by a newer offpay: "
-                                  "use that version");
+                    have < want
+                        ? "if this is a backup being restored, run 'offpay "
+                          "admin skip-ids' on it first (it upgrades it, and "
+                          "no offpayd may serve it before: docs/operations.md "
+                          "§4); else start the offpayd of this version "
+                          "first (it upgrades the ledger when it starts), then "
+                          "run this again"
+                        : "the ledger was made by a newer offpay: "
+                          "use that version");
             return EXIT_FAILURE_IO;
         }
     }

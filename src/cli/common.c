@@ -136,10 +136,12 @@ int cli_fail(const char *what, offpay_err rc)
                         "decryption cannot tell the two apart)\n");
     if (rc == OFFPAY_EBUSY)
         fprintf(stderr,
-                "offpay: (another offpay command holds it: a sync with "
-                "offpayd of the same terminal or wallet, which a second "
-                "one does not wait for, or for 10 s something else; try "
-                "again when it is done)\n");
+                "offpay: (a terminal or wallet: another offpay command "
+                "holds it: a sync with offpayd of the same terminal or "
+                "wallet, which a second one does not wait for, or for 10 s "
+                "something else; a ledger: another process held a lock past "
+                "the wait, or PostgreSQL cut the statement off, as a line "
+                "above says; try again when it is done)\n");
     if (rc == OFFPAY_EPASSPHRASE_SHORT)
         fprintf(stderr,
                 "offpay: (a new passphrase needs at least %d characters: it "
