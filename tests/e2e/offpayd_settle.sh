@@ -529,7 +529,7 @@ sqlite3_max_version() {
 ledger_copy ledger older
 want=$(ledger_sql older "SELECT MAX(version) FROM schema_version")
 ledger_sql older "DELETE FROM schema_version WHERE version = $want" >/dev/null
-run_cli 3 "the ledger's schema is version $((want - 1)), this offpay's is $want: start the offpayd of this version first" -- \
+run_cli 3 "the ledger's schema is version $((want - 1)), this offpay's is $want: if this is a backup being restored, run 'offpay admin skip-ids' on it first .*; else start the offpayd of this version first" -- \
   "$OFFPAY" admin audit --db "$(ledger_url older)"
 if [ "$BACKEND" = sqlite ]; then
   # A ledger of version 10, for real (migrations 011 to 014 undone: a
