@@ -6,7 +6,8 @@
  * opened and `evidence` exports one as a self-contained file
  * (docs/settlement.md §9), `transfers` lists an account's history,
  * `refund` gives back part of a payment (§13), `merchants` lists the
- * merchants and `accounts` the payers' accounts. The ledger is a SQLite
+ * merchants, `statement` gives a merchant's statement and `accounts` the
+ * payers' accounts. The ledger is a SQLite
  * file or a PostgreSQL URL, as for offpayd --db.
  */
 #include <curl/curl.h>
@@ -23,6 +24,7 @@
 #include "cli/cli.h"
 #include "offpay/settle.h"
 #include "offpay/verify.h"
+#include "settle/render.h"
 #include "terminal/upload_int.h"
 
 static const char help[] =
@@ -46,6 +48,8 @@ static const char help[] =
     "       offpay admin revoke-terminal --db LEDGER --terminal-id T [--json]\n"
     "       offpay admin transfers --db LEDGER --account N [--after ID]\n"
     "                    [--limit N] [--json]\n"
+    "       offpay admin statement --db LEDGER --merchant N [--from UNIXTIME]\n"
+    "                    [--to UNIXTIME] [--terminal N] [--after P] [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
     "                    [--ref TEXT] [--key KEY] [--funded] [--json]\n"
     "       offpay admin merchants --db LEDGER [--after ID] [--limit N]\n"
@@ -107,6 +111,19 @@ static const char help[] =
     "            settles and its reference; --limit per page (default\n"
     "            100), the next from --after the last id shown (also GET\n"
     "            /v1/admin/accounts/N/transfers)\n"
+    "  statement the merchant statement of --merchant N (also GET\n"
+    "            /v1/admin/merchants/N/statement, the same figures; its\n"
+    "            --json is that answer): each payment uploaded in [--from,\n"
+    "            --to] (both included; default: until now), with its\n"
+    "            upload and acceptance times, what was charged, paid,\n"
+    "            covered by the guarantee and refunded; their totals and\n"
+    "            the balance now; then the account's movements in the\n"
+    "            period by each transfer's own time: the opening balance,\n"
+    "            the sums by kind, each transfer but payments, the closing\n"
+    "            balance. At most 10000 payments are listed (the totals\n"
+    "            cover all): the next page from --after the last\n"
+    "            presentment, with the same --to. At month end: --from the\n"
+    "            month's first second, --to its last (docs/operations.md)\n"
     "  refund    the merchant gives back --amount of what presentment N\n"
     "            was paid: out of the merchant's account, back to the\n"
     "            guarantee as far as it covered the payment, the rest to\n"
@@ -165,8 +182,8 @@ static const char help[] =
     "  --terminal-id T  revoke-terminal: the terminal\n"
     "  --kind KIND      cases: of this kind only\n"
     "  --since UNIXTIME cases: opened at or after this time\n"
-    "  --after ID       cases, transfers, merchants, accounts: with an id\n"
-    "                   above ID (paging)\n"
+    "  --after ID       cases, transfers, merchants, accounts, statement:\n"
+    "                   with an id above ID (paging)\n"
     "  --limit N        cases, transfers, merchants, accounts: at most N\n"
     "                   (default 100, at most 10000)\n"
     "  --account N      revoke-wallet: the wallet's enrolled account;\n"
@@ -199,7 +216,13 @@ static const char help[] =
     "                   backup: the new file\n"
     "  --force          evidence: replace an existing FILE\n"
     "  --by N           skip-ids: how far (1 to 1000000000)\n"
-    "  --merchant N     terminals: of this merchant only\n";
+    "  --merchant N     terminals: of this merchant only; statement: the\n"
+    "                   merchant\n"
+    "  --from UNIXTIME  statement: the period's start (default 0)\n"
+    "  --to UNIXTIME    statement: the period's end, included (default\n"
+    "                   now)\n"
+    "  --terminal N     statement: the payments at terminal N only (the\n"
+    "                   movements are the account's all the same)\n";
 
 /* The commands that read the ledger (lists has its own parser), with the
  * options each takes besides --db, --shards and --json. */
@@ -215,6 +238,7 @@ static const struct {
     {"revoke-credential", "serial reason"},
     {"revoke-terminal", "terminal-id"},
     {"transfers", "account after limit"},
+    {"statement", "merchant from to terminal after"},
     {"refund", "presentment amount ref key funded"},
     {"merchants", "after limit"},
     {"accounts", "ref after limit"},
@@ -858,12 +882,13 @@ static int parse_u64(const char *opt, const char *v, uint64_t max,
         return cli_usage_error("admin: %s takes a decimal number", opt);
     x = strtoull(v, &end, 10);
     if (*end != '\0')
-        return cli_usage_error("admin: %s takes a decimal number%s", opt,
-                               strcmp(opt, "--expires") == 0 ||
-                                       strcmp(opt, "--since") == 0
-                                   ? " (a unix time in seconds: date +%s "
-                                     "-d 2027-01-01 gives one)"
-                                   : "");
+        return cli_usage_error(
+            "admin: %s takes a decimal number%s", opt,
+            strcmp(opt, "--expires") == 0 || strcmp(opt, "--since") == 0 ||
+                    strcmp(opt, "--from") == 0 || strcmp(opt, "--to") == 0
+                ? " (a unix time in seconds: date +%s "
+                  "-d 2027-01-01 gives one)"
+                : "");
     if (errno != 0 || x > max)
         return cli_usage_error("admin: %s is out of range", opt);
     *out = x;
@@ -901,6 +926,30 @@ static json_t *decimal_json(int64_t minor, uint16_t currency)
     if (offpay_amount_format(minor, currency, text, sizeof text) != OFFPAY_OK)
         text[0] = '\0';
     return json_string(text);
+}
+
+/* One transfer of an account's history, from its side, as a line that
+ * starts with what (`transfer`, or a statement's `movement`). */
+static void print_transfer(const char *what, const offpay_account_transfer *t,
+                           uint16_t currency)
+{
+    char when[32], money[64];
+
+    cli_iso_time(t->at, when);
+    offpay_amount_format(t->amount < 0 ? -t->amount : t->amount, currency,
+                         money, sizeof money);
+    printf("%s %llu  %s  %-8s %c%s %s %s account %llu", what,
+           (unsigned long long)t->id, when, t->kind, t->amount < 0 ? '-' : '+',
+           money, t->amount < 0 ? "to" : "from",
+           offpay_account_kind_name(t->other_kind),
+           (unsigned long long)t->other);
+    if (t->presentment != 0)
+        printf("  presentment %llu", (unsigned long long)t->presentment);
+    if (t->case_id != 0)
+        printf("  case %llu", (unsigned long long)t->case_id);
+    if (t->ref[0] != '\0')
+        printf("  \"%s\"", t->ref);
+    printf("\n");
 }
 
 /* `admin transfers`: an account's transfers, a page at a time, from its
@@ -976,27 +1025,126 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
     printf("account %llu: %s, balance %s\n", (unsigned long long)account,
            offpay_account_kind_name(st.kind),
            cli_money(st.balance, currency, money, sizeof money));
-    for (size_t i = 0; i < n; i++) {
-        cli_iso_time(v[i].at, when);
-        offpay_amount_format(v[i].amount < 0 ? -v[i].amount : v[i].amount,
-                             currency, money, sizeof money);
-        printf("transfer %llu  %s  %-8s %c%s %s %s account %llu",
-               (unsigned long long)v[i].id, when, v[i].kind,
-               v[i].amount < 0 ? '-' : '+', money,
-               v[i].amount < 0 ? "to" : "from",
-               offpay_account_kind_name(v[i].other_kind),
-               (unsigned long long)v[i].other);
-        if (v[i].presentment != 0)
-            printf("  presentment %llu", (unsigned long long)v[i].presentment);
-        if (v[i].case_id != 0)
-            printf("  case %llu", (unsigned long long)v[i].case_id);
-        if (v[i].ref[0] != '\0')
-            printf("  \"%s\"", v[i].ref);
-        printf("\n");
-    }
+    for (size_t i = 0; i < n; i++)
+        print_transfer("transfer", &v[i], currency);
     page_end(n, a->limit, n > 0 ? v[n - 1].id : 0, "transfer");
     free(v);
     return EXIT_OK;
+}
+
+/* An amount with its sign always written ("+3.00 EUR", "-2.00 EUR",
+ * "0.00 EUR"): a statement's sums, into or out of the account. */
+static const char *signed_money(int64_t minor, uint16_t currency, char *buf,
+                                size_t cap)
+{
+    size_t plus = minor > 0 && cap > 1;
+
+    buf[0] = '+';
+    cli_money(minor, currency, buf + plus, cap - plus);
+    return buf;
+}
+
+/* `admin statement`: the merchant statement of GET
+ * /v1/admin/merchants/N/statement, read and rendered as offpayd does
+ * (src/settle/render.c): its --json is that answer, field for field. */
+static int statement(offpay_ledger *l, offpay__statement *s, int json)
+{
+    const offpay_statement_account *a = &s->acct;
+    char       t1[32], t2[32], m1[64], m2[64], m3[64], m4[64], m5[64];
+    offpay_err rc;
+    int        status = EXIT_OK;
+
+    if (s->merchant == 0)
+        return cli_usage_error("admin statement: --merchant N is required");
+    if (s->from > s->to)
+        return cli_usage_error("admin statement: --from is after --to "
+                               "(both unix times, both included)");
+    rc = offpay__statement_read(l, s);
+    if (rc == OFFPAY_ENOTFOUND) {
+        fprintf(stderr,
+                "offpay: admin statement: no merchant %llu ('offpay admin "
+                "merchants' lists them) (ENOTFOUND)\n",
+                (unsigned long long)s->merchant);
+        status = EXIT_REJECTED;
+        goto out;
+    }
+    if (rc != OFFPAY_OK) {
+        status = cli_fail("statement", rc);
+        goto out;
+    }
+    if (json) {
+        status = cli_print_json(offpay__statement_json(s), "statement");
+        goto out;
+    }
+    printf("merchant %llu  account %llu  %s  payments uploaded %s to %s",
+           (unsigned long long)s->merchant, (unsigned long long)a->account,
+           offpay_currency_alpha(a->currency), cli_iso_time(s->from, t1),
+           cli_iso_time(s->to, t2));
+    if (s->terminal != 0)
+        printf("  at terminal %u", (unsigned)s->terminal);
+    printf("\n");
+    for (size_t i = 0; i < s->n; i++) {
+        const offpay_statement_line *x = &s->lines[i];
+
+        printf("presentment %llu  uploaded %s  accepted %s  terminal %u  "
+               "credential %llu counter %u  charged %s  paid %s  %s",
+               (unsigned long long)x->presentment,
+               cli_iso_time(x->uploaded_at, t1),
+               cli_iso_time(x->accepted_at, t2), (unsigned)x->terminal_id,
+               (unsigned long long)x->serial, (unsigned)x->counter,
+               cli_money(x->charged, a->currency, m1, sizeof m1),
+               cli_money(x->paid, a->currency, m2, sizeof m2),
+               offpay__outcome_name(x->outcome));
+        if (x->reason != OFFPAY_OK)
+            printf(" (%s)", offpay_errname(x->reason));
+        if (x->covered != 0)
+            printf("  covered %s",
+                   cli_money(x->covered, a->currency, m1, sizeof m1));
+        if (x->refunded != 0)
+            printf("  refunded %s",
+                   cli_money(x->refunded, a->currency, m1, sizeof m1));
+        printf("\n");
+    }
+    printf("%llu payment(s): paid %s, of which the guarantee covered %s; "
+           "refunded %s",
+           (unsigned long long)s->count,
+           cli_money(s->paid, a->currency, m1, sizeof m1),
+           cli_money(s->covered, a->currency, m2, sizeof m2),
+           cli_money(s->refunded, a->currency, m3, sizeof m3));
+    if (s->after != 0)
+        printf("; listed after presentment %llu", (unsigned long long)s->after);
+    if (s->beyond > 0)
+        printf("; the next page: --after %llu --to %lu",
+               (unsigned long long)s->lines[s->n - 1].presentment,
+               (unsigned long)s->to);
+    printf("\nbalance now %s\n",
+           cli_money(a->balance, a->currency, m1, sizeof m1));
+    /* the period's movements, by each transfer's own time */
+    printf("opening balance %s at %s\n",
+           cli_money(a->opening_balance, a->currency, m1, sizeof m1),
+           cli_iso_time(s->from, t1));
+    printf("movements: settled %s  refunds %s  deposits %s  withdrawals %s  "
+           "other %s\n",
+           signed_money(a->settled, a->currency, m1, sizeof m1),
+           signed_money(a->refunds, a->currency, m2, sizeof m2),
+           signed_money(a->deposits, a->currency, m3, sizeof m3),
+           signed_money(a->withdrawals, a->currency, m4, sizeof m4),
+           signed_money(a->other, a->currency, m5, sizeof m5));
+    for (size_t i = 0; i < s->n_moves; i++)
+        print_transfer("movement", &s->moves[i], a->currency);
+    printf("closing balance %s at %s\n",
+           cli_money(a->closing_balance, a->currency, m1, sizeof m1),
+           cli_iso_time(s->to, t1));
+    printf("%llu movement(s) besides payments",
+           (unsigned long long)s->moves_count);
+    if (s->moves_count > s->n_moves)
+        printf("; %zu listed, the rest with 'offpay admin transfers "
+               "--account %llu'",
+               s->n_moves, (unsigned long long)a->account);
+    printf("\n");
+out:
+    offpay__statement_free(s);
+    return status;
 }
 
 /* `admin merchants`: the merchants, a page at a time, with their accounts
@@ -1794,6 +1942,9 @@ int cli_admin(int argc, char **argv)
         {"merchant", required_argument, NULL, 'M'},
         {"reason", required_argument, NULL, 'R'},
         {"terminal-id", required_argument, NULL, 'T'},
+        {"from", required_argument, NULL, 'x'},
+        {"to", required_argument, NULL, 'y'},
+        {"terminal", required_argument, NULL, 'z'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -1805,6 +1956,9 @@ int cli_admin(int argc, char **argv)
     offpay_ledger *l = NULL;
     admin_args     a;
     refund_args    q = {0, NULL, NULL, NULL, 0};
+    offpay__statement st; /* statement: --merchant, --from ... */
+    uint64_t          to = 0, from = 0, term = 0;
+    int               have_to = 0;
     uint64_t       seen = 0, x = 0, case_id = 0, by = 1000000, merchant = 0;
     uint64_t       terminal_id = 0;
     const char    *reason = NULL;
@@ -1819,7 +1973,8 @@ int cli_admin(int argc, char **argv)
             return cli_usage_error("admin: give a command (audit, release, "
                                    "cases, evidence, enroll-code, "
                                    "revoke-wallet, revoke-credential, "
-                                   "revoke-terminal, transfers, refund, "
+                                   "revoke-terminal, transfers, statement, "
+                                   "refund, "
                                    "merchants, accounts, lists, backup, "
                                    "skip-ids, terminals)");
         fputs(help, stdout);
@@ -1928,6 +2083,20 @@ int cli_admin(int argc, char **argv)
             break;
         case 'T':
             bad = parse_u64("--terminal-id", optarg, UINT32_MAX, &terminal_id);
+            break;
+        case 'x':
+            bad = parse_u64("--from", optarg, UINT32_MAX, &from);
+            break;
+        case 'y':
+            bad = parse_u64("--to", optarg, UINT32_MAX, &to);
+            have_to = 1;
+            break;
+        case 'z':
+            bad = parse_u64("--terminal", optarg, UINT32_MAX, &term);
+            if (!bad && term == 0)
+                bad = cli_usage_error("admin %s: --terminal is a terminal id "
+                                      "from 1",
+                                      cmd);
             break;
         case 'B':
             bad = parse_u64("--by", optarg, OFFPAY_LEDGER_SKIP_MAX, &by);
@@ -2142,7 +2311,15 @@ int cli_admin(int argc, char **argv)
         status = revoke_terminal(l, terminal_id, json);
     else if (strcmp(cmd, "transfers") == 0)
         status = transfers(l, account, &a);
-    else if (strcmp(cmd, "refund") == 0)
+    else if (strcmp(cmd, "statement") == 0) {
+        memset(&st, 0, sizeof st);
+        st.merchant = merchant;
+        st.from = (uint32_t)from;
+        st.to = have_to ? (uint32_t)to : cli_now(); /* offpayd's default */
+        st.terminal = (uint32_t)term;
+        st.after = a.f.after_id;
+        status = statement(l, &st, json);
+    } else if (strcmp(cmd, "refund") == 0)
         status = refund(l, &q, json);
     else if (strcmp(cmd, "merchants") == 0)
         status = merchants(l, &a);

@@ -70,23 +70,7 @@ void srv_account_new(srv_req *r, srv_reply *out)
 
 json_t *srv_json_transfer(const offpay_account_transfer *t, uint16_t currency)
 {
-    json_t *j = json_pack(
-        "{s:o, s:I, s:s, s:o, s:o, s:s}", "id", srv_json_id(t->id), "at",
-        (json_int_t)t->at, "kind", t->kind, "amount",
-        srv_json_amount(t->amount, currency), "other", srv_json_id(t->other),
-        "other_kind", offpay_account_kind_name(t->other_kind));
-
-    if (j == NULL)
-        return NULL;
-    json_object_set_new(j, "presentment",
-                        t->presentment != 0 ? srv_json_id(t->presentment)
-                                            : json_null());
-    json_object_set_new(j, "case",
-                        t->case_id != 0 ? srv_json_id(t->case_id)
-                                        : json_null());
-    json_object_set_new(j, "ref",
-                        t->ref[0] != '\0' ? json_string(t->ref) : json_null());
-    return j;
+    return offpay__json_transfer(t, currency);
 }
 
 void srv_account_transfers(srv_req *r, srv_reply *out)

@@ -607,12 +607,10 @@ int srv_parse_upload(const uint8_t *body, size_t len, size_t batch_max,
 
 /* ---- rendering ----------------------------------------------------- */
 
+/* the rendering offpay admin --json shares (src/settle/render.c) */
 json_t *srv_json_id(uint64_t v)
 {
-    char buf[24];
-
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-    return json_string(buf);
+    return offpay__json_id(v);
 }
 
 json_t *srv_json_next_after(size_t n, uint64_t limit, uint64_t last)
@@ -622,13 +620,7 @@ json_t *srv_json_next_after(size_t n, uint64_t limit, uint64_t last)
 
 json_t *srv_json_amount(int64_t minor, uint16_t currency)
 {
-    char        buf[OFFPAY_AMOUNT_TEXT_MAX];
-    const char *alpha = offpay_currency_alpha(currency);
-
-    if (offpay_amount_format(minor, currency, buf, sizeof buf) != OFFPAY_OK)
-        buf[0] = '\0';
-    return json_pack("{s:I, s:s, s:s}", "minor", (json_int_t)minor, "decimal",
-                     buf, "currency", alpha ? alpha : "");
+    return offpay__json_amount(minor, currency);
 }
 
 json_t *srv_json_b64(const uint8_t *b, size_t n)
@@ -651,19 +643,5 @@ json_t *srv_json_hex(const uint8_t *b, size_t n)
 
 const char *srv_outcome_name(offpay_settle_outcome o)
 {
-    switch (o) {
-    case OFFPAY_SETTLE_REJECTED:
-        return "rejected";
-    case OFFPAY_SETTLE_SETTLED:
-        return "settled";
-    case OFFPAY_SETTLE_GUARANTEED:
-        return "settled_guaranteed";
-    case OFFPAY_SETTLE_DUPLICATE:
-        return "duplicate";
-    case OFFPAY_SETTLE_DOUBLE_SPEND:
-        return "double_spend";
-    case OFFPAY_SETTLE_UNPAID:
-        return "unpaid";
-    }
-    return "unknown";
+    return offpay__outcome_name(o);
 }

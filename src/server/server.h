@@ -17,6 +17,7 @@
 
 #include "offpay/offpay.h"
 #include "offpay/settle.h"
+#include "settle/render.h"
 #include "terminal/upload_int.h"
 
 /* ---- limits (advertised by GET /v1/limits) ------------------------- */
@@ -420,6 +421,9 @@ int  srv_parse_wallet_upload(const uint8_t *body, size_t len, size_t batch_max,
 void srv_wallet_upload_free(srv_wallet_upload *u);
 
 /* ---- rendering ----------------------------------------------------- */
+
+/* (Those `offpay admin --json` shares are offpay__json_* in
+ * src/settle/render.c: these call them.) */
 
 json_t *srv_json_id(uint64_t v); /* "123" */
 /* A list's next_after: the id of a full page's last item (n == limit), to

@@ -704,5 +704,47 @@ api GET "/v1/admin/merchants/$MIDA/statement"
   && [ "$(jget .movement_sums.settled.minor)" = "$(jq '[.lines[].paid.minor] | add' resp.json)" ] \
   && ok "all time: opening 0 + sums = closing = balance $(jget .balance.decimal); funded refunds' deposits counted" \
   || fail "all time: $(jq -c 'del(.lines)' resp.json)"
+# `offpay admin statement` on the ledger gives the same statements: its
+# --json is offpayd's answer field for field (the same rendering), for a
+# period, a terminal and a page; its text the lines, totals and movements
+same_json() { # PATH-QUERY CLI-OPTIONS...: offpayd's answer = the CLI's --json
+  local q=$1 out; shift
+  api GET "/v1/admin/merchants/$MIDA/statement?$q"
+  out=$("$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" "$@" --json 2>&1) \
+    && [ "$status" = 200 ] && [ "$(jq -S -c . resp.json)" = "$(jq -S -c . <<<"$out")" ] \
+    && ok "admin statement $* --json = GET ...statement?$q" \
+    || fail "admin statement $*: $status $(cat resp.json) | $out"
+}
+same_json "from=$day100&to=$((day100 + 86400))" --from "$day100" --to $((day100 + 86400))
+[ "$(jq '.movements | length' resp.json)" = 3 ] || fail "day 100's movements: $(cat resp.json)"
+same_json "to=$day99" --to "$day99"
+same_json "to=$day100&terminal=$TA" --to "$day100" --terminal "$TA"
+same_json "to=$day100&after=$P9" --to "$day100" --after "$P9"
+run_cli 0 "^presentment $P9  uploaded [0-9T:-]+Z  accepted [0-9T:-]+Z  terminal $TA  credential [0-9]+ counter [0-9]+  charged 5.00 EUR  paid 5.00 EUR  settled  refunded 1.00 EUR$" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --to "$day99"
+run_cli 0 "^merchant $MIDA  account $MA  EUR  payments uploaded [0-9T:-]+Z to [0-9T:-]+Z$" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --from "$day100" --to $((day100 + 86400))
+text=$("$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --from "$day100" --to $((day100 + 86400)))
+c=$(printf '%d.%02d' $((closed / 100)) $((closed % 100)))
+grep -qx "0 payment(s): paid 0.00 EUR, of which the guarantee covered 0.00 EUR; refunded 0.00 EUR" <<<"$text" \
+  && grep -qx "opening balance $c EUR at [0-9T:-]*Z" <<<"$text" \
+  && grep -qx "movements: settled 0.00 EUR  refunds -1.00 EUR  deposits +3.00 EUR  withdrawals -2.00 EUR  other 0.00 EUR" <<<"$text" \
+  && grep -qx "movement [0-9]*  [0-9T:-]*Z  refund   -1.00 to wallet account [0-9]*  presentment $P9  \"january\"" <<<"$text" \
+  && grep -qx "movement [0-9]*  [0-9T:-]*Z  withdraw -2.00 to world account [0-9]*  \"paid out\"" <<<"$text" \
+  && grep -qx "closing balance $c EUR at [0-9T:-]*Z" <<<"$text" \
+  && grep -qx "3 movement(s) besides payments" <<<"$text" \
+  && ok "admin statement's text: day 100's totals, opening $c, the sums and each movement, closing $c" \
+  || fail "admin statement text: $text"
+run_cli 1 "admin statement: no merchant 987654321 .*\(ENOTFOUND\)" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant 987654321
+run_cli 2 "admin statement: --merchant N is required" -- "$OFFPAY" admin statement --db "$LEDGER"
+run_cli 2 "admin: --from takes a decimal number \(a unix time" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --from 2027-01-01
+run_cli 2 "admin statement: --from is after --to" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --from 10 --to 9
+run_cli 2 "admin statement: --terminal is a terminal id from 1" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --terminal 0
+run_cli 2 "admin statement: --account is not an option of 'admin statement'" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --account 1
 stop_server TERM
 finish

@@ -1,0 +1,208 @@
+/*
+ * render.c — the JSON of the operator's views that offpayd's answers and
+ * `offpay admin ... --json` share (render.h): one rendering, so the
+ * command line and the HTTP API cannot drift apart. The merchant
+ * statement is read here too: its lines paged and totalled, the period's
+ * movements listed, as both give them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "offpay/core.h"
+#include "settle/render.h"
+
+json_t *offpay__json_id(uint64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    return json_string(buf);
+}
+
+json_t *offpay__json_amount(int64_t minor, uint16_t currency)
+{
+    char        buf[OFFPAY_AMOUNT_TEXT_MAX];
+    const char *alpha = offpay_currency_alpha(currency);
+
+    if (offpay_amount_format(minor, currency, buf, sizeof buf) != OFFPAY_OK)
+        buf[0] = '\0';
+    return json_pack("{s:I, s:s, s:s}", "minor", (json_int_t)minor, "decimal",
+                     buf, "currency", alpha ? alpha : "");
+}
+
+json_t *offpay__json_transfer(const offpay_account_transfer *t,
+                              uint16_t                       currency)
+{
+    json_t *j =
+        json_pack("{s:o, s:I, s:s, s:o, s:o, s:s}", "id",
+                  offpay__json_id(t->id), "at", (json_int_t)t->at, "kind",
+                  t->kind, "amount", offpay__json_amount(t->amount, currency),
+                  "other", offpay__json_id(t->other), "other_kind",
+                  offpay_account_kind_name(t->other_kind));
+
+    if (j == NULL)
+        return NULL;
+    json_object_set_new(j, "presentment",
+                        t->presentment != 0 ? offpay__json_id(t->presentment)
+                                            : json_null());
+    json_object_set_new(
+        j, "case", t->case_id != 0 ? offpay__json_id(t->case_id) : json_null());
+    json_object_set_new(j, "ref",
+                        t->ref[0] != '\0' ? json_string(t->ref) : json_null());
+    return j;
+}
+
+const char *offpay__outcome_name(offpay_settle_outcome o)
+{
+    switch (o) {
+    case OFFPAY_SETTLE_REJECTED:
+        return "rejected";
+    case OFFPAY_SETTLE_SETTLED:
+        return "settled";
+    case OFFPAY_SETTLE_GUARANTEED:
+        return "settled_guaranteed";
+    case OFFPAY_SETTLE_DUPLICATE:
+        return "duplicate";
+    case OFFPAY_SETTLE_DOUBLE_SPEND:
+        return "double_spend";
+    case OFFPAY_SETTLE_UNPAID:
+        return "unpaid";
+    }
+    return "unknown";
+}
+
+/* ---- the merchant statement ------------------------------------------ */
+
+static int on_move(const struct offpay_account_transfer *t, void *ctx)
+{
+    offpay__statement *s = ctx;
+
+    s->moves_count++;
+    if (s->n_moves < OFFPAY__STATEMENT_MOVES)
+        s->moves[s->n_moves++] = *t;
+    return 0;
+}
+
+static int on_line(const offpay_statement_line *line, void *ctx)
+{
+    offpay__statement *s = ctx;
+
+    if (s->terminal != 0 && line->terminal_id != s->terminal)
+        return 0;
+    s->count++;
+    s->paid += line->paid;
+    s->covered += line->covered;
+    s->refunded += line->refunded;
+    if (line->presentment <= s->after)
+        return 0;
+    if (s->n < OFFPAY__STATEMENT_LINES)
+        s->lines[s->n++] = *line;
+    else
+        s->beyond++;
+    return 0;
+}
+
+offpay_err offpay__statement_read(offpay_ledger *l, offpay__statement *s)
+{
+    if (s->from > s->to)
+        return OFFPAY_EINVAL;
+    s->lines = malloc(OFFPAY__STATEMENT_LINES * sizeof *s->lines);
+    s->moves = malloc(OFFPAY__STATEMENT_MOVES * sizeof *s->moves);
+    if (s->lines == NULL || s->moves == NULL)
+        return OFFPAY_ENOMEM;
+    /* the lines and the balance in one read: it holds what they paid */
+    return offpay_ledger_statement_period(l, s->merchant, s->from, s->to,
+                                          on_line, on_move, s, &s->acct);
+}
+
+void offpay__statement_free(offpay__statement *s)
+{
+    free(s->lines);
+    free(s->moves);
+    s->lines = NULL;
+    s->moves = NULL;
+}
+
+static json_t *line_json(const offpay_statement_line *x, uint16_t currency)
+{
+    json_t *j =
+        json_pack("{s:o, s:I, s:o, s:I, s:o, s:o, s:o, s:s, s:s?, s:I, s:I}",
+                  "presentment", offpay__json_id(x->presentment), "terminal",
+                  (json_int_t)x->terminal_id, "serial",
+                  offpay__json_id(x->serial), "counter", (json_int_t)x->counter,
+                  "charged", offpay__json_amount(x->charged, currency), "paid",
+                  offpay__json_amount(x->paid, currency), "covered",
+                  offpay__json_amount(x->covered, currency), "outcome",
+                  offpay__outcome_name(x->outcome), "reason",
+                  x->reason == OFFPAY_OK ? NULL : offpay_errname(x->reason),
+                  "accepted_at", (json_int_t)x->accepted_at, "uploaded_at",
+                  (json_int_t)x->uploaded_at);
+
+    /* given back of paid so far (settlement.md §13), whenever */
+    if (j != NULL)
+        json_object_set_new(j, "refunded",
+                            offpay__json_amount(x->refunded, currency));
+    return j;
+}
+
+/* The account's movements in [from, to] by each transfer's own time:
+ * opening_balance + the movement sums = closing_balance. */
+static void period_json(json_t *j, const offpay__statement *s)
+{
+    const offpay_statement_account *a = &s->acct;
+    json_t                         *moves = json_array();
+
+    json_object_set_new(j, "opening_balance",
+                        offpay__json_amount(a->opening_balance, a->currency));
+    json_object_set_new(
+        j, "movement_sums",
+        json_pack("{s:o, s:o, s:o, s:o, s:o}", "settled",
+                  offpay__json_amount(a->settled, a->currency), "refunds",
+                  offpay__json_amount(a->refunds, a->currency), "deposits",
+                  offpay__json_amount(a->deposits, a->currency), "withdrawals",
+                  offpay__json_amount(a->withdrawals, a->currency), "other",
+                  offpay__json_amount(a->other, a->currency)));
+    json_object_set_new(j, "closing_balance",
+                        offpay__json_amount(a->closing_balance, a->currency));
+    for (size_t i = 0; moves != NULL && i < s->n_moves; i++)
+        json_array_append_new(moves,
+                              offpay__json_transfer(&s->moves[i], a->currency));
+    json_object_set_new(j, "movements", moves);
+    json_object_set_new(j, "movements_count",
+                        json_integer((json_int_t)s->moves_count));
+    json_object_set_new(j, "movements_truncated",
+                        json_boolean(s->moves_count > s->n_moves));
+}
+
+json_t *offpay__statement_json(const offpay__statement *s)
+{
+    uint16_t cur = s->acct.currency;
+    json_t  *lines = json_array(), *j;
+
+    for (size_t i = 0; lines != NULL && i < s->n; i++)
+        json_array_append_new(lines, line_json(&s->lines[i], cur));
+    j = json_pack("{s:o, s:I, s:I, s:I, s:b, s:o}", "merchant",
+                  offpay__json_id(s->merchant), "from", (json_int_t)s->from,
+                  "to", (json_int_t)s->to, "count", (json_int_t)s->count,
+                  "truncated", s->beyond > 0, "lines", lines);
+    if (j == NULL) /* (json_pack took lines whatever became of it) */
+        return NULL;
+    /* the totals and balance even with no line */
+    json_object_set_new(j, "terminal",
+                        s->terminal != 0 ? json_integer((json_int_t)s->terminal)
+                                         : json_null());
+    /* the page after this one: ?after=next_after */
+    json_object_set_new(j, "next_after",
+                        s->beyond > 0
+                            ? offpay__json_id(s->lines[s->n - 1].presentment)
+                            : json_null());
+    json_object_set_new(j, "account", offpay__json_id(s->acct.account));
+    json_object_set_new(j, "paid", offpay__json_amount(s->paid, cur));
+    json_object_set_new(j, "covered", offpay__json_amount(s->covered, cur));
+    json_object_set_new(j, "refunded", offpay__json_amount(s->refunded, cur));
+    json_object_set_new(j, "balance",
+                        offpay__json_amount(s->acct.balance, cur));
+    period_json(j, s);
+    return j;
+}

@@ -1,0 +1,72 @@
+/*
+ * render.h — internal: the JSON of the operator's views that offpayd's
+ * answers (docs/api.md) and `offpay admin ... --json` share, so that the
+ * two give one document field for field: amounts as objects with their
+ * minor units, decimal text and currency, ids as decimal strings, times
+ * as unix seconds. The merchant statement (GET
+ * /v1/admin/merchants/N/statement, `offpay admin statement`) is read and
+ * rendered here whole.
+ */
+#ifndef OFFPAY_SETTLE_RENDER_H
+#define OFFPAY_SETTLE_RENDER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "offpay/settle.h"
+
+/* "123": a 64-bit id as a JSON string. NULL: out of memory. */
+json_t *offpay__json_id(uint64_t v);
+/* {"minor": n, "decimal": "1.50", "currency": "EUR"} ("" for a decimal
+ * or currency that cannot be written). NULL: out of memory. */
+json_t *offpay__json_amount(int64_t minor, uint16_t currency);
+/* A transfer seen from one account's side, as an account's history and
+ * a statement's movements give it. NULL: out of memory. */
+json_t *offpay__json_transfer(const offpay_account_transfer *t,
+                              uint16_t                       currency);
+/* A settlement outcome's name in the API ("settled", ...). */
+const char *offpay__outcome_name(offpay_settle_outcome o);
+
+/* Most lines and movements one statement lists (the totals cover all). */
+#define OFFPAY__STATEMENT_LINES 10000u
+#define OFFPAY__STATEMENT_MOVES 1000u
+
+/* A merchant statement: what was asked, then what the ledger gave. */
+typedef struct offpay__statement {
+    /* asked: the merchant, [from, to] (from <= to), the terminal (0:
+     * every one), and the lines listed only above presentment after */
+    uint64_t merchant;
+    uint32_t from, to;
+    uint32_t terminal;
+    uint64_t after;
+    /* given: the lines listed (n, at most OFFPAY__STATEMENT_LINES; beyond
+     * more left off), count and the totals of every line of the range */
+    offpay_statement_line *lines;
+    size_t                 n;
+    uint64_t               count, beyond;
+    int64_t                paid, covered, refunded;
+    /* the period's movements listed (at most OFFPAY__STATEMENT_MOVES) of
+     * moves_count */
+    offpay_account_transfer *moves;
+    size_t                   n_moves;
+    uint64_t                 moves_count;
+    offpay_statement_account acct;
+} offpay__statement;
+
+/*
+ * offpay__statement_read — the statement s asks for (its merchant to
+ * after set by the caller, the rest zero), read in one go with
+ * offpay_ledger_statement_period: s's lines and moves are malloc'd,
+ * freed by offpay__statement_free (also after a failure). Errors:
+ * OFFPAY_EINVAL (from > to), OFFPAY_ENOMEM, and those of
+ * offpay_ledger_statement_period (OFFPAY_ENOTFOUND: no such merchant).
+ */
+offpay_err offpay__statement_read(offpay_ledger *l, offpay__statement *s);
+void       offpay__statement_free(offpay__statement *s);
+
+/* The statement as GET /v1/admin/merchants/N/statement answers it
+ * (docs/api.md); NULL: out of memory. */
+json_t *offpay__statement_json(const offpay__statement *s);
+
+#endif
