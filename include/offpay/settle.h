@@ -601,6 +601,10 @@ typedef struct offpay_statement_line {
     uint32_t              accepted_at, uploaded_at;
     int64_t               refunded; /* refunded of paid so far, whenever
                                        (settlement.md §13); since 0.6.0 */
+    int late; /* 1: a late presentment (settlement.md §6): uploaded after
+                 its credential's escrow was released, so paid from the
+                 payer's account (a `late` transfer) and the guarantee, or
+                 refused ELATE after the late window; after 0.13.0 */
 } offpay_statement_line;
 
 /*

@@ -1097,6 +1097,8 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
                offpay__outcome_name(x->outcome));
         if (x->reason != OFFPAY_OK)
             printf(" (%s)", offpay_errname(x->reason));
+        if (x->late)
+            printf("  LATE (after the escrow's release)");
         if (x->covered != 0)
             printf("  covered %s",
                    cli_money(x->covered, a->currency, m1, sizeof m1));

@@ -139,10 +139,13 @@ static json_t *line_json(const offpay_statement_line *x, uint16_t currency)
                   "accepted_at", (json_int_t)x->accepted_at, "uploaded_at",
                   (json_int_t)x->uploaded_at);
 
-    /* given back of paid so far (settlement.md §13), whenever */
-    if (j != NULL)
+    /* given back of paid so far (settlement.md §13), whenever; and
+     * whether it came after the escrow's release (§6) */
+    if (j != NULL) {
         json_object_set_new(j, "refunded",
                             offpay__json_amount(x->refunded, currency));
+        json_object_set_new(j, "late", json_boolean(x->late));
+    }
     return j;
 }
 

@@ -192,8 +192,17 @@ static const char *const SQL[S_COUNT] = {
         "SELECT p.id, p.terminal, p.serial, p.counter, p.charged, p.paid,"
         " p.covered, p.outcome, p.reason, p.accepted_at, p.uploaded_at,"
         " COALESCE((SELECT SUM(x.amount) FROM transfers x"
-        "  WHERE x.presentment = p.id AND x.kind = 'refund'), 0)"
+        "  WHERE x.presentment = p.id AND x.kind = 'refund'), 0),"
+        /* late: its credential released before it was uploaded; in the
+         * release's own second, only its late transfer (into the escrow,
+         * read through the escrow's (credit, id) index) tells */
+        " CASE WHEN c.released_at IS NULL OR c.released_at > p.uploaded_at"
+        "  THEN 0 WHEN c.released_at < p.uploaded_at THEN 1"
+        "  WHEN EXISTS (SELECT 1 FROM transfers x"
+        "   WHERE x.credit = c.escrow_account AND x.presentment = p.id"
+        "   AND x.kind = 'late') THEN 1 ELSE 0 END"
         " FROM presentments p JOIN terminals t ON t.id = p.terminal"
+        " LEFT JOIN credentials c ON c.serial = p.serial"
         " WHERE t.merchant = ?1 AND p.uploaded_at BETWEEN ?2 AND ?3"
         " ORDER BY p.id",
     [S_RECEIPT_GET] =
@@ -1205,6 +1214,7 @@ s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
         line.accepted_at = col_u32(st, 9);
         line.uploaded_at = col_u32(st, 10);
         line.refunded = sqlite3_column_int64(st, 11);
+        line.late = sqlite3_column_int(st, 12) != 0;
         if (fn(&line, ctx) != 0) {
             step = SQLITE_DONE;
             break;

@@ -364,6 +364,16 @@ upload ta --from 11 --to 11 --time "$day76"
   || fail "after the late window: $(jq -c .results resp.json)"
 balances "W6=$W6:3800 A=$MA:7124" "nothing moved"
 audit_passes "after the late window"
+# the statement marks both late presentments, and only them: the one paid
+# from W6 after the release (settled, no reason) and the one refused
+api GET "/v1/admin/merchants/$MIDA/statement"
+[ "$status" = 200 ] && [ "$(jq -c --arg s "$S6" '[.lines[] | select(.serial == $s) | [.paid.minor, .outcome, .reason, .late]]' resp.json)" \
+  = '[[500,"settled",null,false],[700,"settled",null,true],[0,"unpaid","ELATE",true]]' ] \
+  && [ "$(jq '[.lines[] | select(.late)] | length' resp.json)" = 2 ] \
+  && ok "the statement: S6's 7.00 paid after the release and the refused 9.00 late, its 5.00 not, no other line" \
+  || fail "late lines: $status $(cat resp.json)"
+run_cli 0 "charged 7.00 EUR  paid 7.00 EUR  settled  LATE \(after the escrow's release\)$" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --to "$day76"
 # W6's history as the operator reads it: every transfer, from its side,
 # summing to its balance
 api GET "/v1/admin/accounts/$W6/transfers"
