@@ -61,10 +61,17 @@ void srv_account_new(srv_req *r, srv_reply *out)
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_wallet_account(
             r->l, currency, v[1].present ? v[1].s : "", r->now, &id);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "new account");
-    else
+    } else {
+        char ref[SRV_REF_MAX + 1];
+
+        srv_log_text(v[1].present ? v[1].s : "", ref, sizeof ref);
+        srv_log_request(r, 0, "new wallet account %llu (%s, ref \"%s\")",
+                        (unsigned long long)id, offpay_currency_alpha(currency),
+                        ref);
         srv_ok(out, account_json(id, 0, OFFPAY_ACCOUNT_WALLET, currency));
+    }
     json_decref(doc);
 }
 
@@ -275,7 +282,20 @@ static void move(srv_req *r, srv_reply *out, int deposit)
         srv_fail_engine(out, rc, deposit ? "deposit" : "withdrawal");
     } else {
         json_t *j = account_json(id, balance, kind, currency);
+        char    amt[OFFPAY_AMOUNT_TEXT_MAX], ref[SRV_REF_MAX + 1];
 
+        if (offpay_amount_format(amount, currency, amt, sizeof amt) !=
+            OFFPAY_OK)
+            snprintf(amt, sizeof amt, "%lld minor units", (long long)amount);
+        srv_log_text(v[1].present ? v[1].s : "", ref, sizeof ref);
+        srv_log_request(r, replayed,
+                        "%s %s %s %s %s account %llu (ref \"%s\"): transfer "
+                        "%llu",
+                        deposit ? "deposit" : "withdrawal", amt,
+                        offpay_currency_alpha(currency),
+                        deposit ? "into" : "from",
+                        offpay_account_kind_name(kind), (unsigned long long)id,
+                        ref, (unsigned long long)transfer);
         if (j != NULL && !balance_read)
             json_object_set_new(j, "balance", json_null());
         if (j != NULL)
@@ -339,8 +359,12 @@ void srv_guarantee(srv_req *r, srv_reply *out)
             srv_fail(out, SRV_E_INTERNAL, "the guarantee's parts");
             j = NULL;
         }
-        if (j != NULL)
+        if (j != NULL) {
+            srv_log_request(r, 0, "guarantee account %llu (%s)",
+                            (unsigned long long)id,
+                            offpay_currency_alpha(currency));
             srv_ok(out, j);
+        }
     }
     json_decref(doc);
 }

@@ -27,11 +27,13 @@ void srv_release(srv_req *r, srv_reply *out)
         return;
     }
     rc = offpay_ledger_release_due(r->l, r->now, &n);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "release");
-    else
+    } else {
+        srv_log_request(r, 0, "released %zu escrow(s)", n);
         srv_ok(out, json_pack("{s:I, s:I}", "released", (json_int_t)n, "time",
                               (json_int_t)r->now));
+    }
 }
 
 /* The audit's money, one member per currency: the amounts of different

@@ -6,6 +6,8 @@
  * GET /v1/admin/credentials/SERIAL shows
  * what the ledger holds about it; POST .../SERIAL/revoke revokes it.
  */
+#include <sodium.h>
+
 #include "server/server.h"
 
 void srv_credential_new(srv_req *r, srv_reply *out)
@@ -74,6 +76,20 @@ void srv_credential_new(srv_req *r, srv_reply *out)
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "issue");
         goto out;
+    }
+    {
+        char amt[OFFPAY_AMOUNT_TEXT_MAX], hex[2 * 8 + 1];
+
+        if (offpay_amount_format(wc.limit, wc.currency, amt, sizeof amt) !=
+            OFFPAY_OK)
+            snprintf(amt, sizeof amt, "%lld minor units", (long long)wc.limit);
+        sodium_bin2hex(hex, sizeof hex, pk, 8);
+        srv_log_request(
+            r, replayed,
+            "credential issued from account %llu, limit %s %s, "
+            "wallet key %s..., expires %lu: serial %llu",
+            (unsigned long long)v[0].u, amt, offpay_currency_alpha(wc.currency),
+            hex, (unsigned long)wc.expires, (unsigned long long)wc.serial);
     }
     srv_ok(out, srv_credential_json(&wc, bytes, key != NULL, replayed));
 out:
@@ -172,10 +188,16 @@ void srv_credential_revoke(srv_req *r, srv_reply *out)
     }
     rc = offpay_ledger_revoke(r->l, serial, v[0].present ? v[0].s : "operator",
                               r->now);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "revocation");
-    else
+    } else {
+        char why[SRV_REF_MAX + 1];
+
+        srv_log_text(v[0].present ? v[0].s : "operator", why, sizeof why);
+        srv_log_request(r, 0, "credential %llu revoked (reason \"%s\")",
+                        (unsigned long long)serial, why);
         srv_ok(out, json_pack("{s:o, s:b}", "serial", srv_json_id(serial),
                               "revoked", 1));
+    }
     json_decref(doc);
 }

@@ -362,6 +362,64 @@ void srv_log(const char *fmt, ...)
     fprintf(stderr, "offpayd: %s %s\n", when, line);
 }
 
+void srv_log_text(const char *in, char *buf, size_t cap)
+{
+    size_t i = 0;
+
+    /* the client's text: printable ASCII only, so that no line can be
+     * forged or cut on the log; a byte else is '?' */
+    for (; in != NULL && *in != '\0' && i + 1 < cap; in++)
+        buf[i++] = (*in >= 0x20 && *in < 0x7f && *in != '"' && *in != '\\')
+                       ? *in
+                       : '?';
+    if (cap > 0)
+        buf[i] = '\0';
+}
+
+/* The connection's peer address, numeric, into buf ("?" when unknown). */
+static void peer_of(void *conn, char *buf, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+    snprintf(buf, cap, "?");
+    if (sa != NULL && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET,
+                  &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                  buf, (socklen_t)cap);
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6,
+                  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                  buf, (socklen_t)cap);
+}
+
+void srv_log_request(const srv_req *r, int replayed, const char *fmt, ...)
+{
+    char what[640], peer[64], xff[160] = "", key[OFFPAY_REQUEST_KEY_MAX + 1];
+    char xffs[120], keys[OFFPAY_REQUEST_KEY_MAX + 24] = "";
+    const char *h;
+    va_list     ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    peer_of(r->conn, peer, sizeof peer);
+    h = r->header(r->conn, "X-Forwarded-For");
+    if (h != NULL) {
+        srv_log_text(h, xffs, sizeof xffs);
+        snprintf(xff, sizeof xff, " (X-Forwarded-For, the proxy's claim: %s)",
+                 xffs);
+    }
+    h = r->header(r->conn, "Idempotency-Key");
+    if (h != NULL) {
+        srv_log_text(h, key, sizeof key);
+        snprintf(keys, sizeof keys, " Idempotency-Key \"%s\"", key);
+    }
+    srv_log("%s %s from %s%s%s: %s%s", r->method, r->path, peer, xff, keys,
+            what, replayed ? " (replayed: nothing changed now)" : "");
+}
+
 /* One line per failure of the server's own, for the operator's log and
  * whatever watches it: when (UTC), which endpoint, the status, the error
  * name and its hint. */

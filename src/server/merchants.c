@@ -28,13 +28,21 @@ void srv_merchant_new(srv_req *r, srv_reply *out)
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_merchant_add(r->l, v[0].s, currency, r->now,
                                         &merchant, &account);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "new merchant");
-    else
+    } else {
+        char name[OFFPAY_NAME_MAX * 4 + 1];
+
+        srv_log_text(v[0].s, name, sizeof name);
+        srv_log_request(r, 0, "new merchant %llu \"%s\" (%s), account %llu",
+                        (unsigned long long)merchant, name,
+                        offpay_currency_alpha(currency),
+                        (unsigned long long)account);
         srv_ok(out, json_pack("{s:o, s:o, s:s, s:s}", "merchant",
                               srv_json_id(merchant), "account",
                               srv_json_id(account), "name", v[0].s, "currency",
                               offpay_currency_alpha(currency)));
+    }
     json_decref(doc);
 }
 

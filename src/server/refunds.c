@@ -67,6 +67,22 @@ void srv_refund(srv_req *r, srv_reply *out)
                               v[1].present ? v[1].s : "", key, r->now, &f,
                               &replayed);
     if (rc == OFFPAY_OK) {
+        char ref[SRV_REF_MAX + 1];
+
+        if (offpay_amount_format(f.amount, f.currency, a, sizeof a) !=
+            OFFPAY_OK)
+            snprintf(a, sizeof a, "%lld minor units", (long long)f.amount);
+        srv_log_text(v[1].present ? v[1].s : "", ref, sizeof ref);
+        srv_log_request(r, replayed,
+                        "refund %s %s of presentment %llu from merchant "
+                        "account %llu to wallet account %llu%s (ref \"%s\"): "
+                        "transfer %llu",
+                        a, offpay_currency_alpha(f.currency),
+                        (unsigned long long)id,
+                        (unsigned long long)f.merchant_account,
+                        (unsigned long long)f.wallet_account,
+                        v[2].present && v[2].b ? ", funded" : "", ref,
+                        (unsigned long long)f.transfer);
         srv_metrics_refund(replayed);
         srv_ok(out, refund_json(&f, replayed));
     } else if (rc == OFFPAY_EEXISTS && key != NULL) {

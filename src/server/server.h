@@ -650,6 +650,24 @@ void srv_terminal_decommission(srv_req *r, srv_reply *out);
  * formatted text. */
 void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The client's text (a reference, a header) for a log line, into buf
+ * (cap bytes): printable ASCII but '"' and '\\', any other byte '?', cut
+ * at cap - 1 bytes. */
+void srv_log_text(const char *in, char *buf, size_t cap);
+
+/*
+ * srv_log_request — the one line on offpayd's log of a request that
+ * changed the ledger (an operator's, a terminal's rotation or
+ * decommission), said once it succeeded (docs/operations.md §3, "What the
+ * operator token did"): "METHOD PATH from ADDR", the X-Forwarded-For
+ * header as the proxy's claim when there is one, the Idempotency-Key
+ * when there is one, then what fmt says it did (its fields; the client's
+ * text through srv_log_text), and "(replayed: ...)" when replayed. Never
+ * the bearer token nor a secret: fmt must hold none.
+ */
+void srv_log_request(const srv_req *r, int replayed, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #define SRV_SEG_MAX 32 /* bytes of a path segment matched by '*' */
 
 /* The routing table's look-up: 0 with *pattern and seg set, or

@@ -6,7 +6,8 @@
  */
 #include <string.h>
 
-#include "core/log.h"
+#include <sodium.h>
+
 #include "server/server.h"
 
 void srv_terminal_new(srv_req *r, srv_reply *out)
@@ -45,6 +46,17 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "new terminal");
         goto out;
+    }
+    {
+        char hex[2 * 8 + 1];
+
+        sodium_bin2hex(hex, sizeof hex, pk, 8);
+        srv_log_request(r, 0,
+                        "new terminal %lu of merchant %llu, key %s..., "
+                        "expires %lu",
+                        (unsigned long)tc.terminal_id,
+                        (unsigned long long)tc.merchant_id, hex,
+                        (unsigned long)tc.expires);
     }
     srv_ok(out, json_pack("{s:I, s:o, s:s, s:I, s:o}", "terminal_id",
                           (json_int_t)tc.terminal_id, "merchant",
@@ -89,9 +101,13 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "terminal revocation");
     } else {
-        offpay__log("offpayd: terminal %llu revoked at %llu: %s",
-                    (unsigned long long)id, (unsigned long long)t.revoked_at,
-                    v[0].present ? v[0].s : "(no reason given)");
+        char why[SRV_REF_MAX + 1];
+
+        srv_log_text(v[0].present ? v[0].s : "(no reason given)", why,
+                     sizeof why);
+        srv_log_request(r, 0, "terminal %llu revoked at %llu: %s",
+                        (unsigned long long)id,
+                        (unsigned long long)t.revoked_at, why);
         srv_ok(out,
                json_pack("{s:I, s:b, s:I}", "terminal_id", (json_int_t)id,
                          "revoked", 1, "revoked_at", (json_int_t)t.revoked_at));

@@ -314,6 +314,17 @@ static json_t *cred_json(const offpay_ledger_wallet_cred *c)
 
 /* ---- operator endpoints --------------------------------------------- */
 
+/* The code's fingerprint for the log (8 hex digits of its BLAKE2b): names
+ * the code to whoever holds it, and tells nobody else the code. */
+static void code_print(const char *code, char hex[9])
+{
+    uint8_t h[16];
+
+    crypto_generichash(h, sizeof h, (const uint8_t *)code, strlen(code), NULL,
+                       0);
+    sodium_bin2hex(hex, 9, h, 4);
+}
+
 void srv_enrollment_new(srv_req *r, srv_reply *out)
 {
     srv_enrollment_body b;
@@ -334,6 +345,17 @@ void srv_enrollment_new(srv_req *r, srv_reply *out)
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "enrollment code");
         return;
+    }
+    {
+        char ref[SRV_REF_MAX + 1], fp[9];
+
+        srv_log_text(b.ref, ref, sizeof ref);
+        code_print(code, fp);
+        srv_log_request(r, 0,
+                        "enrollment code for a new account (%s, ref \"%s\", "
+                        "expires %lu): code fingerprint %s",
+                        offpay_currency_alpha(b.currency), ref,
+                        (unsigned long)expires, fp);
     }
     srv_ok(out, json_pack("{s:s, s:s, s:I}", "code", code, "currency",
                           offpay_currency_alpha(b.currency), "expires",
@@ -379,11 +401,21 @@ void srv_admin_wallet_enrollment(srv_req *r, srv_reply *out)
             "wallet gets a code of POST /v1/admin/enrollments");
     else if (rc != OFFPAY_OK)
         srv_fail_engine(out, rc, "enrollment code");
-    else
+    else {
+        char fp[9];
+
+        code_print(code, fp);
+        srv_log_request(r, 0,
+                        "enrollment code for account %llu (%s, expires %lu): "
+                        "code fingerprint %s",
+                        (unsigned long long)account,
+                        offpay_currency_alpha(currency), (unsigned long)expires,
+                        fp);
         srv_ok(out, json_pack("{s:s, s:o, s:s, s:I}", "code", code, "account",
                               srv_json_id(account), "currency",
                               offpay_currency_alpha(currency), "expires",
                               (json_int_t)expires));
+    }
     sodium_memzero(code, sizeof code);
 }
 
@@ -447,6 +479,16 @@ static void revoke_wallet(srv_req *r, const offpay_ledger_wallet_info *w,
     w = &now;
     known =
         offpay_ledger_wallet_due(r->l, w->pk, at, &back, &late) == OFFPAY_OK;
+    {
+        char why[SRV_REF_MAX + 1];
+
+        srv_log_text(reason[0] ? reason : "wallet lost", why, sizeof why);
+        srv_log_request(r, 0,
+                        "wallet of account %llu revoked at %lu (reason "
+                        "\"%s\"): %zu credential(s) revoked now",
+                        (unsigned long long)w->account, (unsigned long)at, why,
+                        n);
+    }
     srv_ok(out,
            json_pack(
                "{s:o, s:b, s:I, s:I, s:o, s:o, s:o}", "account",
@@ -746,6 +788,12 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "rotation");
         return;
     }
+    srv_log_request(r, replayed,
+                    "terminal %lu (merchant %llu) rotated to terminal %lu, "
+                    "expires %lu",
+                    (unsigned long)t.terminal_id,
+                    (unsigned long long)tc.merchant_id,
+                    (unsigned long)tc.terminal_id, (unsigned long)tc.expires);
     srv_ok(out, json_pack("{s:I, s:I, s:o, s:s, s:I, s:o, s:b}",
                           "old_terminal_id", (json_int_t)t.terminal_id,
                           "terminal_id", (json_int_t)tc.terminal_id, "merchant",
@@ -781,6 +829,10 @@ void srv_terminal_decommission(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "decommission");
         return;
     }
+    srv_log_request(
+        r, replayed, "terminal %lu (merchant %llu) decommissioned at %lu",
+        (unsigned long)t.terminal_id, (unsigned long long)t.merchant_id,
+        (unsigned long)revoked_at);
     srv_ok(out, json_pack("{s:I, s:b, s:I, s:b}", "terminal_id",
                           (json_int_t)t.terminal_id, "revoked", 1, "revoked_at",
                           (json_int_t)revoked_at, "replayed", replayed));

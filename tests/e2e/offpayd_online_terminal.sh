@@ -55,6 +55,8 @@ t rotate ta --server "$URL" --new-terminal tb
   && ok "rotate: $(tail -1 t.out)" || fail "rotate: $ts $(cat t.out)"
 TB=$(sed -n 's/^rotated: tb is terminal \([0-9]*\) .*/\1/p' t.out)
 [ "$TB" != "$TA" ] && ok "tb is a new terminal ($TB), ta was $TA" || fail "ids $TA $TB"
+grep -qE "^offpayd: [0-9T:-]+Z POST /v1/terminal/rotate from 127\.0\.0\.1: terminal $TA \(merchant $MERCHANT\) rotated to terminal $TB, expires [0-9]+$" server.err \
+  && ok "the rotation is on offpayd's log: $TA -> $TB" || fail "rotation log: $(grep rotate server.err)"
 balances "esc=esc/$S:9000 A=$MA:1000" "ta's payment settled before its key was revoked"
 t status tb
 grep -q "Bakery A" t.out && ok "tb holds Bakery A's credential" || fail "tb status: $(cat t.out)"
@@ -98,6 +100,8 @@ t decommission tc --server "$URL"
 [ "$ts" = 0 ] && grep -q "final upload: 1 payment(s) sent, 1 decided" t.out \
   && grep -q "decommissioned: offpayd revoked this terminal" t.out \
   && ok "decommission: final upload, then revoked" || fail "decommission: $ts $(cat t.out)"
+grep -qE "^offpayd: [0-9T:-]+Z POST /v1/terminal/decommission from 127\.0\.0\.1: terminal [0-9]+ \(merchant $MERCHANT\) decommissioned at [0-9]+$" server.err \
+  && ok "the decommission is on offpayd's log" || fail "decommission log: $(grep decommission server.err)"
 balances "esc=esc/$S:7600 A=$MA:2400" "tc's last payment settled"
 audits "decommission"
 

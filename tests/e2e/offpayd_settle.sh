@@ -249,6 +249,28 @@ expect_http 200 - "refund of 12.00 of the overspend $PR5"
   && [ "$(jget .guarantee_account)" = "$G" ] && [ "$(jget .wallet_account)" = "$W3" ] \
   && ok "the guarantee's 10.00 back first, 2.00 to the payer" || fail "overspend refund: $(cat resp.json)"
 balances "W3=$W3:3200 B=$MB:3400 G=$G:49000" "cover returned, the rest to the payer"
+# every operator request that changed the ledger: one dated line on the
+# log once it succeeded (docs/operations.md §3), with the client's
+# address, the proxy's claim, the key, what it made; never the token
+status=$(curl -s -o resp.json -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+  -H "Idempotency-Key: wd-1" -H "X-Forwarded-For: 203.0.113.9" \
+  --data-binary '{"amount":"1.00","ref":"paid \"out\" \\ back"}' "$URL/v1/admin/accounts/$W3/withdraw")
+expect_http 200 - "a withdrawal through a proxy"
+wt=$(jget .transfer)
+api POST "/v1/admin/accounts/$W3/deposit" '{"amount":"1.00","ref":"back"}'; dt=$(jget .transfer)
+log_line() { grep -cE "^offpayd: [0-9T:-]+Z $1\$" server.err || true; }
+[ "$(log_line "POST /v1/admin/accounts/$G/deposit from 127\.0\.0\.1: deposit 500\.00 EUR into guarantee account $G \(ref \"guarantee\"\): transfer [0-9]+")" = 1 ] \
+  && [ "$(log_line "POST /v1/admin/accounts/$W3/deposit from 127\.0\.0\.1: deposit 1\.00 EUR into wallet account $W3 \(ref \"back\"\): transfer $dt")" = 1 ] \
+  && ok "a deposit's log line: route, address, amount, account, transfer" || fail "deposit log: $(grep deposit server.err | tail -3)"
+[ "$(log_line "POST /v1/admin/accounts/$W3/withdraw from 127\.0\.0\.1 \(X-Forwarded-For, the proxy's claim: 203\.0\.113\.9\) Idempotency-Key \"wd-1\": withdrawal 1\.00 EUR from wallet account $W3 \(ref \"paid \?out\? \? back\"\): transfer $wt")" = 1 ] \
+  && ok "a withdrawal's log line: the proxy's claim, the key, the reference made harmless" \
+  || fail "withdrawal log: $(grep withdraw server.err | tail -3)"
+[ "$(log_line "POST /v1/admin/credentials from 127\.0\.0\.1: credential issued from account $W, limit 100\.00 EUR, wallet key [0-9a-f]{16}\.\.\., expires [0-9]+: serial $S1")" = 1 ] \
+  && ok "a credential's issue logged with its serial" || fail "issue log: $(grep 'credential issued' server.err | head -3)"
+[ "$(log_line "POST /v1/admin/presentments/$PR1/refund from 127\.0\.0\.1 Idempotency-Key \"r-1\": refund 4\.00 EUR of presentment $PR1 from merchant account $MA to wallet account $W \(ref \"returned goods\"\): transfer [0-9]+")" = 1 ] \
+  && [ "$(log_line "POST /v1/admin/presentments/$PR1/refund from 127\.0\.0\.1 Idempotency-Key \"r-1\": refund 4\.00 EUR .* \(replayed: nothing changed now\)")" = 1 ] \
+  && ok "a refund logged once, each replay said replayed" || fail "refund log: $(grep refund server.err | head -5)"
+! grep -qF "$TOKEN" server.err && ok "the token is on no line" || fail "the token is on the log"
 # bad requests, nothing moved
 api POST "/v1/admin/presentments/987654321/refund" '{"amount":"1.00"}'
 expect_http 404 ENOTFOUND "a refund of no presentment"
