@@ -1488,6 +1488,19 @@ offpay_err offpay_ledger_terminal_rotate(
     offpay_terminal_cred *cred, int *replayed);
 
 /*
+ * offpay_ledger_terminal_rotated_to — *to: the terminal that terminal_id
+ * was rotated to by its own rotation (offpay_ledger_terminal_rotate, which
+ * the ledger records with the revocation), or 0 when it was not (live,
+ * revoked by the operator, decommissioned). Follow it again from *to for
+ * the whole chain: a stolen terminal rotated to its thief's key lives on
+ * in the terminal it was rotated to. Reads only. Errors: OFFPAY_EINVAL,
+ * OFFPAY_ENOTFOUND, OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_terminal_rotated_to(offpay_ledger *l,
+                                             uint32_t       terminal_id,
+                                             uint32_t      *to);
+
+/*
  * offpay_ledger_terminal_decommission — terminal terminal_id revokes
  * itself from now on (what it accepted before now still settles), as
  * offpay_ledger_terminal_revoke but recorded as its own decommission:

@@ -45,7 +45,9 @@ static const char help[] =
     "       offpay admin revoke-wallet --db LEDGER --account N [--json]\n"
     "       offpay admin revoke-credential --db LEDGER --serial N\n"
     "                    [--reason TEXT] [--json]\n"
-    "       offpay admin revoke-terminal --db LEDGER --terminal-id T [--json]\n"
+    "       offpay admin revoke-terminal --db LEDGER --terminal-id T "
+    "[--chain]\n"
+    "                    [--json]\n"
     "       offpay admin transfers --db LEDGER --account N [--after ID]\n"
     "                    [--limit N] [--json]\n"
     "       offpay admin statement --db LEDGER --merchant N [--from UNIXTIME]\n"
@@ -104,7 +106,10 @@ static const char help[] =
     "            ('admin terminals' lists them; also POST\n"
     "            /v1/admin/terminals/T/revoke): what it accepted before now\n"
     "            is paid when uploaded, what it uploads as accepted after is\n"
-    "            refused (ETERMINAL_REVOKED); again, it changes nothing\n"
+    "            refused (ETERMINAL_REVOKED); again, it changes nothing.\n"
+    "            It names the terminals T was rotated to (a stolen terminal\n"
+    "            rotated to its thief's key lives on there): --chain\n"
+    "            revokes them too\n"
     "  transfers an account's history: its balance, then each transfer\n"
     "            into (+) or out of (-) --account, oldest first, with the\n"
     "            account on the other side, the presentment or case it\n"
@@ -180,6 +185,8 @@ static const char help[] =
     "  --reason TEXT    revoke-credential: why (at most 128 bytes; default\n"
     "                   'operator')\n"
     "  --terminal-id T  revoke-terminal: the terminal\n"
+    "  --chain          revoke-terminal: also every terminal T was rotated\n"
+    "                   to, and those rotated from them\n"
     "  --kind KIND      cases: of this kind only\n"
     "  --since UNIXTIME cases: opened at or after this time\n"
     "  --after ID       cases, transfers, merchants, accounts, statement:\n"
@@ -236,7 +243,7 @@ static const struct {
     {"enroll-code", "currency expires ref account"},
     {"revoke-wallet", "account"},
     {"revoke-credential", "serial reason"},
-    {"revoke-terminal", "terminal-id"},
+    {"revoke-terminal", "terminal-id chain"},
     {"transfers", "account after limit"},
     {"statement", "merchant from to terminal after"},
     {"refund", "presentment amount ref key funded"},
@@ -655,8 +662,84 @@ static int revoke_credential(offpay_ledger *l, uint64_t serial,
     return EXIT_OK;
 }
 
-/* `admin revoke-terminal`: a lost or stolen terminal by its id. */
-static int revoke_terminal(offpay_ledger *l, uint64_t id, int json)
+/* The most terminals a chain of rotations is followed through: far more
+ * than a terminal's life holds (one per key change). */
+#define ROTATION_CHAIN_MAX 64
+
+/* The terminals id was rotated to, in order, into to[] (*n of them;
+ * ROTATION_CHAIN_MAX at most): the ledger records each rotation with the
+ * revocation of the terminal rotated away (offpay_ledger_terminal_rotated_to).
+ */
+static offpay_err rotation_chain(offpay_ledger *l, uint32_t id,
+                                 uint32_t to[ROTATION_CHAIN_MAX], size_t *n)
+{
+    uint32_t   next = 0;
+    offpay_err rc = OFFPAY_OK;
+
+    *n = 0;
+    while (*n < ROTATION_CHAIN_MAX &&
+           (rc = offpay_ledger_terminal_rotated_to(l, id, &next)) ==
+               OFFPAY_OK &&
+           next > id) { /* a new terminal's id is above the old one's */
+        to[(*n)++] = next;
+        id = next;
+    }
+    return rc;
+}
+
+/* After revoke_terminal's own: the terminals it was rotated to, each
+ * revoked too with chain; said as text or put in arr. */
+static offpay_err revoke_chain(offpay_ledger *l, uint32_t id, int chain,
+                               json_t *arr)
+{
+    uint32_t                    to[ROTATION_CHAIN_MAX];
+    size_t                      n = 0;
+    offpay_ledger_terminal_info before, after;
+    char                        when[32];
+    offpay_err                  rc;
+
+    rc = rotation_chain(l, id, to, &n);
+    for (size_t i = 0; rc == OFFPAY_OK && i < n; i++) {
+        uint32_t from = i == 0 ? id : to[i - 1];
+
+        rc = offpay_ledger_terminal(l, to[i], NULL, &before);
+        if (rc == OFFPAY_OK && chain && !before.revoked)
+            rc = offpay_ledger_terminal_revoke(l, to[i], cli_now());
+        if (rc == OFFPAY_OK)
+            rc = offpay_ledger_terminal(l, to[i], NULL, &after);
+        if (rc != OFFPAY_OK)
+            break;
+        cli_iso_time(after.revoked_at, when);
+        if (arr != NULL)
+            json_array_append_new(
+                arr,
+                json_pack(
+                    "{s:I, s:I, s:b, s:b, s:o}", "terminal", (json_int_t)to[i],
+                    "rotated_from", (json_int_t)from, "already_revoked",
+                    before.revoked, "revoked", after.revoked, "revoked_at",
+                    after.revoked ? json_integer((json_int_t)after.revoked_at)
+                                  : json_null()));
+        else if (!after.revoked)
+            printf("terminal %lu was rotated to terminal %lu, which is "
+                   "ACTIVE: a stolen terminal rotated to another key lives "
+                   "on there; revoke the chain with --chain\n",
+                   (unsigned long)from, (unsigned long)to[i]);
+        else if (before.revoked)
+            printf("terminal %lu was rotated to terminal %lu: already "
+                   "revoked at %s%s\n",
+                   (unsigned long)from, (unsigned long)to[i], when,
+                   chain ? "; nothing changed" : "");
+        else
+            printf("terminal %lu was rotated to terminal %lu: revoked at "
+                   "%s (--chain)\n",
+                   (unsigned long)from, (unsigned long)to[i], when);
+    }
+    return rc;
+}
+
+/* `admin revoke-terminal`: a lost or stolen terminal by its id; the
+ * terminals it was rotated to named, and with chain revoked too. */
+static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain, int json)
 {
     offpay_ledger_terminal_info before, after;
     char                        when[32];
@@ -679,13 +762,22 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int json)
     }
     if (rc != OFFPAY_OK)
         return cli_fail("admin revoke-terminal", rc);
-    if (json)
+    if (json) {
+        json_t *arr = json_array();
+
+        rc = arr != NULL ? revoke_chain(l, (uint32_t)id, chain, arr)
+                         : OFFPAY_ENOMEM;
+        if (rc != OFFPAY_OK) {
+            json_decref(arr);
+            return cli_fail("admin revoke-terminal", rc);
+        }
         return cli_print_json(
-            json_pack("{s:I, s:o, s:b, s:I}", "terminal", (json_int_t)id,
+            json_pack("{s:I, s:o, s:b, s:I, s:o}", "terminal", (json_int_t)id,
                       "merchant", cli_json_u64(after.merchant_id),
                       "already_revoked", before.revoked, "revoked_at",
-                      (json_int_t)after.revoked_at),
+                      (json_int_t)after.revoked_at, "rotated_to", arr),
             "admin revoke-terminal");
+    }
     cli_iso_time(after.revoked_at, when);
     if (before.revoked)
         printf("terminal %llu: already revoked at %s; nothing changed\n",
@@ -697,6 +789,9 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int json)
                "and it stops accepting at its next sync\n",
                (unsigned long long)id, (unsigned long long)after.merchant_id,
                when);
+    rc = revoke_chain(l, (uint32_t)id, chain, NULL);
+    if (rc != OFFPAY_OK)
+        return cli_fail("admin revoke-terminal", rc);
     return EXIT_OK;
 }
 
@@ -1947,6 +2042,7 @@ int cli_admin(int argc, char **argv)
         {"from", required_argument, NULL, 'x'},
         {"to", required_argument, NULL, 'y'},
         {"terminal", required_argument, NULL, 'z'},
+        {"chain", no_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -1963,6 +2059,7 @@ int cli_admin(int argc, char **argv)
     int               have_to = 0;
     uint64_t       seen = 0, x = 0, case_id = 0, by = 1000000, merchant = 0;
     uint64_t       terminal_id = 0;
+    int            chain = 0; /* revoke-terminal --chain */
     const char    *reason = NULL;
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
@@ -2065,6 +2162,9 @@ int cli_admin(int argc, char **argv)
             break;
         case 'F':
             q.funded = 1;
+            break;
+        case 'C':
+            chain = 1;
             break;
         case 'K':
             q.key = optarg;
@@ -2310,7 +2410,7 @@ int cli_admin(int argc, char **argv)
     else if (strcmp(cmd, "revoke-credential") == 0)
         status = revoke_credential(l, a.f.serial, reason, json);
     else if (strcmp(cmd, "revoke-terminal") == 0)
-        status = revoke_terminal(l, terminal_id, json);
+        status = revoke_terminal(l, terminal_id, chain, json);
     else if (strcmp(cmd, "transfers") == 0)
         status = transfers(l, account, &a);
     else if (strcmp(cmd, "statement") == 0) {

@@ -461,6 +461,10 @@ const srv_field srv_fields_refund[3] = {
 const srv_field srv_fields_revoke[1] = {
     {"reason", SRV_FT_TEXT, 0, SRV_REF_MAX},
 };
+const srv_field srv_fields_terminal_revoke[2] = {
+    {"reason", SRV_FT_TEXT, 0, SRV_REF_MAX},
+    {"chain", SRV_FT_BOOL, 0, 1},
+};
 
 static const srv_field item_fields[4] = {
     {"seq", SRV_FT_ID, 1, INT64_MAX},

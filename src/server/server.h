@@ -349,6 +349,8 @@ extern const srv_field srv_fields_credential[5]; /* account, wallet_key,
                                                     limit, expires,
                                                     allow_unbound */
 extern const srv_field srv_fields_revoke[1];     /* reason */
+/* reason, chain (POST /v1/admin/terminals/N/revoke) */
+extern const srv_field srv_fields_terminal_revoke[2];
 extern const srv_field srv_fields_refund[3];     /* amount, ref, funded */
 
 #define SRV_N(a) (sizeof(a) / sizeof((a)[0]))

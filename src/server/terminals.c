@@ -2,7 +2,8 @@
  * terminals.c — POST /v1/admin/terminals: register a merchant's terminal
  * key and return its terminal credential (signed with the issuer's
  * day-to-day key); POST /v1/admin/terminals/ID/revoke: revoke it from now
- * on (docs/settlement.md §8).
+ * on (docs/settlement.md §8), naming the terminals it was rotated to and,
+ * with "chain": true, revoking them too.
  */
 #include <string.h>
 
@@ -67,11 +68,56 @@ out:
     json_decref(doc);
 }
 
+/* The most terminals a chain of rotations is followed through (as the
+ * CLI's revoke-terminal): far more than a terminal's life holds. */
+#define ROTATION_CHAIN_MAX 64
+
+/* The terminals id was rotated to, each revoked too when chain, as the
+ * answer's "rotated_to": [{terminal, rotated_from, revoked, revoked_at}]
+ * into arr; each one revoked now is logged. */
+static offpay_err revoke_chain(srv_req *r, uint32_t id, int chain, json_t *arr)
+{
+    offpay_ledger_terminal_info t;
+    uint32_t                    next = 0;
+    offpay_err                  rc;
+
+    for (size_t i = 0; i < ROTATION_CHAIN_MAX; i++) {
+        int was;
+
+        rc = offpay_ledger_terminal_rotated_to(r->l, id, &next);
+        if (rc != OFFPAY_OK || next <= id) /* a new id is above the old */
+            return rc;
+        rc = offpay_ledger_terminal(r->l, next, NULL, &t);
+        was = rc == OFFPAY_OK && t.revoked;
+        if (rc == OFFPAY_OK && chain && !t.revoked) {
+            rc = offpay_ledger_terminal_revoke(r->l, next, r->now);
+            if (rc == OFFPAY_OK)
+                rc = offpay_ledger_terminal(r->l, next, NULL, &t);
+        }
+        if (rc != OFFPAY_OK)
+            return rc;
+        if (t.revoked && !was)
+            srv_log_request(r, 0,
+                            "terminal %lu (rotated from terminal %lu) "
+                            "revoked at %lu with the chain",
+                            (unsigned long)next, (unsigned long)id,
+                            (unsigned long)t.revoked_at);
+        json_array_append_new(
+            arr, json_pack("{s:I, s:I, s:b, s:o}", "terminal", (json_int_t)next,
+                           "rotated_from", (json_int_t)id, "revoked", t.revoked,
+                           "revoked_at",
+                           t.revoked ? json_integer((json_int_t)t.revoked_at)
+                                     : json_null()));
+        id = next;
+    }
+    return OFFPAY_OK;
+}
+
 void srv_terminal_revoke(srv_req *r, srv_reply *out)
 {
     offpay_ledger_terminal_info t;
-    srv_value  v[SRV_N(srv_fields_revoke)];
-    json_t    *doc = NULL;
+    srv_value                   v[SRV_N(srv_fields_terminal_revoke)];
+    json_t                     *doc = NULL, *chain = NULL;
     char       hint[128];
     uint64_t   id;
     offpay_err rc;
@@ -81,13 +127,14 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_BAD_PARAMETER, "terminal: a decimal id from 1");
         return;
     }
-    /* The body is optional here: {} or {"reason": text}. The ledger keeps
-     * a terminal's revocation time only; the reason goes to offpayd's log,
-     * the operator's record of who was cut off and why. */
-    v[0].present = 0;
+    /* The body is optional here: {} or {"reason": text, "chain": bool}.
+     * The ledger keeps a terminal's revocation time only; the reason goes
+     * to offpayd's log, the operator's record of who was cut off and
+     * why. */
+    v[0].present = v[1].present = 0;
     if (r->body_len != 0) {
-        e = srv_parse_object(r->body, r->body_len, srv_fields_revoke,
-                             SRV_N(srv_fields_revoke), v, &doc, hint,
+        e = srv_parse_object(r->body, r->body_len, srv_fields_terminal_revoke,
+                             SRV_N(srv_fields_terminal_revoke), v, &doc, hint,
                              sizeof hint);
         if (e != 0) {
             srv_fail(out, (srv_err)e, hint);
@@ -98,6 +145,10 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
     /* revoked again, it keeps the first time: the answer says that one */
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_terminal(r->l, (uint32_t)id, NULL, &t);
+    if (rc == OFFPAY_OK) {
+        chain = json_array();
+        rc = chain != NULL ? OFFPAY_OK : OFFPAY_ENOMEM;
+    }
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "terminal revocation");
     } else {
@@ -108,9 +159,15 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
         srv_log_request(r, 0, "terminal %llu revoked at %llu: %s",
                         (unsigned long long)id,
                         (unsigned long long)t.revoked_at, why);
-        srv_ok(out,
-               json_pack("{s:I, s:b, s:I}", "terminal_id", (json_int_t)id,
-                         "revoked", 1, "revoked_at", (json_int_t)t.revoked_at));
+        rc = revoke_chain(r, (uint32_t)id, v[1].present && v[1].b, chain);
+        if (rc != OFFPAY_OK)
+            srv_fail_engine(out, rc, "the terminals it was rotated to");
+        else
+            srv_ok(out,
+                   json_pack("{s:I, s:b, s:I, s:O}", "terminal_id",
+                             (json_int_t)id, "revoked", 1, "revoked_at",
+                             (json_int_t)t.revoked_at, "rotated_to", chain));
     }
+    json_decref(chain);
     json_decref(doc);
 }

@@ -799,6 +799,40 @@ offpay_err offpay_ledger_terminal_rotate(
     return rc;
 }
 
+/* ---- where a terminal was rotated to ---------------------------------- */
+
+struct rotated_ctx {
+    uint32_t id, to;
+};
+
+static offpay_err rotated_tx(offpay_ledger *l, void *p)
+{
+    struct rotated_ctx *c = p;
+    int                 how = 0;
+    offpay_err          rc;
+
+    rc = l->ops->terminal_retired(l->store, c->id, &how, &c->to);
+    if (rc == OFFPAY_OK && how != OFFPAY__RETIRED_ROTATED)
+        c->to = 0;
+    return rc;
+}
+
+offpay_err offpay_ledger_terminal_rotated_to(offpay_ledger *l,
+                                             uint32_t terminal_id, uint32_t *to)
+{
+    struct rotated_ctx c = {terminal_id, 0};
+    offpay_err         rc;
+
+    if (to != NULL)
+        *to = 0;
+    if (l == NULL || to == NULL || terminal_id == 0)
+        return OFFPAY_EINVAL;
+    rc = offpay__ledger_tx(l, rotated_tx, &c);
+    if (rc == OFFPAY_OK)
+        *to = c.to;
+    return rc;
+}
+
 /* ---- a terminal's decommission --------------------------------------- */
 
 struct decommission_ctx {

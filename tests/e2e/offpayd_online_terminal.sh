@@ -329,4 +329,37 @@ run_cli 1 "no credential was issued with serial 987654 \(ENOT_ISSUED\)" -- \
   "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial 987654
 audit_passes "revocations from the command line"
 
+# a stolen terminal its thief rotated to their own key lives on in the
+# terminal it was rotated to: revoke-terminal names it, --chain (CLI) and
+# "chain": true (HTTP) revoke it too
+new_terminal ts "$MERCHANT"; TS=$TID
+term_init tevil
+t rotate ts --server "$URL" --new-terminal tevil
+TE=$(sed -n 's/^rotated: tevil is terminal \([0-9]*\) .*/\1/p' t.out)
+[ "$ts" = 0 ] && [ -n "$TE" ] && ok "the thief rotated ts ($TS) to tevil ($TE)" || fail "thief rotate: $ts $(cat t.out)"
+out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TS")
+grep -qE "^terminal $TS: already revoked at [0-9T:-]+Z; nothing changed$" <<<"$out" \
+  && grep -qx "terminal $TS was rotated to terminal $TE, which is ACTIVE: a stolen terminal rotated to another key lives on there; revoke the chain with --chain" <<<"$out" \
+  && ok "revoke-terminal on a rotated terminal names the active one it was rotated to" || fail "revoke-terminal rotated: $out"
+run_cli 0 "^terminal $TS was rotated to terminal $TE: revoked at [0-9T:-]+Z \(--chain\)$" -- \
+  "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TS" --chain
+out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TS" --json)
+[ "$(jq -c "[.rotated_to[] | [.terminal, .rotated_from, .revoked]]" <<<"$out")" = "[[$TE,$TS,true]]" ] \
+  && ok "--json: the chain, $TE revoked" || fail "revoke-terminal --json chain: $out"
+"$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT" | grep -qE "^terminal $TE  merchant $MERCHANT  since [0-9T:-]+Z  REVOKED  " \
+  && ok "admin terminals: $TE REVOKED" || fail "terminals: $("$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT")"
+new_terminal tu "$MERCHANT"; TU=$TID
+term_init tv
+t rotate tu --server "$URL" --new-terminal tv
+TV=$(sed -n 's/^rotated: tv is terminal \([0-9]*\) .*/\1/p' t.out)
+api POST "/v1/admin/terminals/$TU/revoke" '{"reason":"stolen"}'
+[ "$status" = 200 ] && [ "$(jq -c '[.rotated_to[] | [.terminal, .revoked, .revoked_at]]' resp.json)" = "[[$TV,false,null]]" ] \
+  && ok "POST revoke names $TV, rotated to and active" || fail "POST revoke rotated: $status $(cat resp.json)"
+api POST "/v1/admin/terminals/$TU/revoke" '{"reason":"stolen","chain":true}'
+[ "$status" = 200 ] && [ "$(jq -c '[.rotated_to[] | [.terminal, .rotated_from, .revoked]]' resp.json)" = "[[$TV,$TU,true]]" ] \
+  && grep -qE "POST /v1/admin/terminals/$TU/revoke from 127\.0\.0\.1: terminal $TV \(rotated from terminal $TU\) revoked at [0-9]+ with the chain$" server.err \
+  && ok "POST revoke with chain: $TV revoked, logged" || fail "POST revoke chain: $status $(cat resp.json)"
+api POST "/v1/admin/terminals/$TU/revoke" '{"chain":1}'
+expect_http 400 BAD_FIELD "chain must be a boolean"
+
 finish
