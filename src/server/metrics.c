@@ -55,6 +55,8 @@ static struct {
     uint32_t        release_ok_at; /* 0: no run succeeded yet */
     uint64_t        release_failures;
     uint64_t        release_held[2]; /* clock ahead, clock behind */
+    /* codes refused ENOT_ISSUED, EUNKNOWN_KID at settlement */
+    uint64_t        rejected_forged[2];
     uint64_t        ledger_errors[N_LEDGER_ERRS];
 } m = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -155,6 +157,14 @@ void srv_metrics_release_held(int behind)
     pthread_mutex_lock(&m.mu);
     m.release_failures++;
     m.release_held[behind != 0]++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_rejected_forged(size_t not_issued, size_t unknown_kid)
+{
+    pthread_mutex_lock(&m.mu);
+    m.rejected_forged[0] += not_issued;
+    m.rejected_forged[1] += unknown_kid;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -325,6 +335,17 @@ char *srv_metrics_render(void)
         (unsigned long)m.release_ok_at, (unsigned long long)m.release_failures,
         (unsigned long long)m.release_held[0],
         (unsigned long long)m.release_held[1]);
+    add(&b,
+        "# HELP offpayd_rejected_total Uploaded codes refused at settlement "
+        "for a credential no issuer key of the ledger made: ENOT_ISSUED (a "
+        "credential the ledger never issued under its serial, signed by an "
+        "issuer key: one may have leaked), EUNKNOWN_KID (signed by a key "
+        "not in the trust bundle: retired, or foreign).\n"
+        "# TYPE offpayd_rejected_total counter\n"
+        "offpayd_rejected_total{reason=\"ENOT_ISSUED\"} %llu\n"
+        "offpayd_rejected_total{reason=\"EUNKNOWN_KID\"} %llu\n",
+        (unsigned long long)m.rejected_forged[0],
+        (unsigned long long)m.rejected_forged[1]);
     add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
             "# TYPE offpayd_batch_items histogram\n");
     histogram(&b, "offpayd_batch_items", batch_bounds, N_BATCH, m.batch,

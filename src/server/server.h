@@ -275,6 +275,13 @@ void srv_metrics_release(int ok, uint32_t now);
 /* a run of the release job held back by the clock (behind: gone back;
  * else ahead): a failure, and offpayd_release_held_total{reason} */
 void srv_metrics_release_held(int behind);
+/* codes refused at settlement ENOT_ISSUED and EUNKNOWN_KID:
+ * offpayd_rejected_total{reason} */
+void srv_metrics_rejected_forged(size_t not_issued, size_t unknown_kid);
+/* The same, for terminal terminal_id's upload: counted, and logged one
+ * line a minute at most per terminal (upload.c). Thread-safe. */
+void srv_rejected_forged(uint32_t terminal_id, size_t not_issued,
+                         size_t unknown_kid);
 /* an engine error answered with a 5xx status (srv_fail_engine): counted
  * when it is the ledger's storage failing (ESTORE, ELEDGER_MOVED, ...) */
 void srv_metrics_engine_error(offpay_err rc, unsigned status);

@@ -72,7 +72,7 @@ key_metric_is() {
 key_metric_is 1 "at start-up"
 A=$(new_account payer 100.00)
 new_merchant shop
-new_terminal t1 "$MERCHANT"
+new_terminal t1 "$MERCHANT"; T1=$TID
 TID1=$TID
 new_wallet w1 "$A" 20.00
 [ "$(cred_kid w1.cred)" = 1 ] && ok "a credential before any change: key 1" \
@@ -183,11 +183,29 @@ hup "SIGHUP: issuer read again from iss: unchanged (daily key 1, trust bundle $(
 new_wallet w4 "$A" 5.00
 [ "$(cred_kid w4.cred)" = 1 ] && ok "a credential after the retirement: key 1" \
   || fail "credential after retire: kid $(cred_kid w4.cred)"
+# a credential the ledger never issued, signed with the issuer's key (as
+# whoever stole the key would make one): t1 takes its code offline
+wallet_init wf
+"$OFFPAY" issuer wallet-credential --dir iss --passphrase-file ip --limit 50.00 --currency EUR \
+  --wallet-key "$("$OFFPAY" wallet key --wallet wf --passphrase-file wp)" --out wf.cred >/dev/null
+"$OFFPAY" wallet add-credential wf.cred --wallet wf --passphrase-file wp >/dev/null
+new_terminal tf "$MERCHANT"; TF=$TID
+cf=$(pay wf 4.00); accept tf "$cf" 4.00 || fail "tf accepts the forged credential's code offline"
 upload t1
 [ "$status" = 200 ] && [ "$(jq -r '.results[3].outcome' resp.json)" = rejected ] \
   && [ "$(jq -r '.results[3].reason' resp.json)" = EUNKNOWN_KID ] \
   && ok "a code under the retired key is refused (EUNKNOWN_KID)" \
   || fail "upload of a retired-key code: $status $(cat resp.json)"
+upload tf
+[ "$status" = 200 ] && [ "$(jq -r '.results[0] | .outcome + ":" + .reason' resp.json)" = rejected:ENOT_ISSUED ] \
+  && ok "the forged credential's code is refused (ENOT_ISSUED)" || fail "forged: $(cat resp.json)"
+# each logged (one line a minute at most per terminal) and counted
+grep -qE "^offpayd: [0-9T:-]+Z terminal $TF uploaded 1 code\(s\) refused ENOT_ISSUED \(a credential the ledger never issued under its serial, yet signed by an issuer key: has one leaked\? .*\) and 0 refused EUNKNOWN_KID .*\(1 upload\(s\) since its last such line, one a minute at most\)$" server.err \
+  && grep -qE "^offpayd: [0-9T:-]+Z terminal $T1 uploaded 0 code\(s\) refused ENOT_ISSUED .* and 3 refused EUNKNOWN_KID " server.err \
+  && ok "the forged and the foreign codes are on the log" || fail "log: $(grep ENOT_ISSUED server.err)"
+m=$(curl -s "$URL/metrics")
+grep -qx 'offpayd_rejected_total{reason="ENOT_ISSUED"} 1' <<<"$m" && grep -qx 'offpayd_rejected_total{reason="EUNKNOWN_KID"} 3' <<<"$m" \
+  && ok "offpayd_rejected_total counts each reason" || fail "metrics: $(grep rejected <<<"$m")"
 balances "shop=$MACCT:450" "the refused code paid nothing"
 # t1's syncs ask whether the ledger still holds what it paid, a key-2
 # code among them: held, though the bundle lacks key 2 now (a held code
