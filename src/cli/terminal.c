@@ -852,12 +852,16 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
                      " in full, %zu in part or not at all,", r.unpaid);
         else
             snprintf(count, sizeof count, ",");
-        printf("uploaded %zu payment(s): %zu decided (%zu paid%s %s%s; %zu "
-               "refused), %zu left to upload\n",
-               r.sent, r.decided, r.settled, count,
-               cli_money(r.paid, offpay_terminal_currency(t), money,
-                         sizeof money),
-               r.unpaid > 0 ? " in all" : "", r.rejected, r.left);
+        /* a sync that stopped because another one runs counted nothing:
+         * "0 left to upload" under NOT SYNCED's count of the journal read
+         * as a contradiction */
+        if (rc != OFFPAY_EBUSY || r.sent > 0)
+            printf("uploaded %zu payment(s): %zu decided (%zu paid%s %s%s; "
+                   "%zu refused), %zu left to upload\n",
+                   r.sent, r.decided, r.settled, count,
+                   cli_money(r.paid, offpay_terminal_currency(t), money,
+                             sizeof money),
+                   r.unpaid > 0 ? " in all" : "", r.rejected, r.left);
         if (r.accepted_during > 0)
             printf("%zu payment(s) accepted while the sync ran: uploaded at "
                    "the next sync\n",

@@ -488,9 +488,12 @@ out:
 /*
  * Reads offpayd's clock from GET /v1/health and records its offset from
  * the terminal's (ck->now, corrected by the request's own duration: half
- * of it is taken as the way back). Tried once: offpayd unreachable is
- * OFFPAY_EIO, and the upload does not wait for it three times. A reply
- * without a usable time leaves the offset unknown (0) and is no error.
+ * of it is taken as the way back). Tried three times, as the upload's
+ * requests are, with random backoff: a fleet syncing together after an
+ * outage has many of its first connections shed, and a sync given up at
+ * its first refused request left a third of the gates unsynced minute
+ * after minute. offpayd unreachable is OFFPAY_EIO after the third. A
+ * reply without a usable time leaves the offset unknown (0), no error.
  */
 static offpay_err read_clock(offpay_terminal *t, const char *base,
                              offpay__terminal_signing *ck,
@@ -500,7 +503,7 @@ static offpay_err read_clock(offpay_terminal *t, const char *base,
     offpay_err rc;
 
     offpay__terminal_let_go(t);
-    rc = online(t, offpay__http_server_time(base, &server));
+    rc = online(t, offpay__http_server_time(base, 3, &server));
     if (rc != OFFPAY_OK || server == 0)
         return rc; /* an offpayd without a clock to show: offset unknown */
     offset = server - ((int64_t)ck->now + (int64_t)(time(NULL) - ck->t0));

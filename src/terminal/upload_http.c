@@ -174,7 +174,23 @@ const char *offpay_server_detail(void)
     return server_detail;
 }
 
-offpay_err offpay__http_server_time(const char *base, int64_t *server)
+/* Before try attempt (from 1): 1 s, then 2 s, 4 s…, each drawn at random
+ * between half and one and a half of it, so that a fleet refused together
+ * (every gate syncing the minute the network came back) does not come
+ * back together. */
+static void backoff(int attempt)
+{
+    long            ms = 1000L << (attempt - 1);
+    struct timespec ts;
+
+    ms = ms / 2 + (long)randombytes_uniform((uint32_t)ms);
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
+offpay_err offpay__http_server_time(const char *base, int tries,
+                                    int64_t *server)
 {
     offpay__http_reply r = {0};
     long               status = 0;
@@ -182,14 +198,19 @@ offpay_err offpay__http_server_time(const char *base, int64_t *server)
     json_t            *doc = NULL, *tv;
     struct timespec    a, b;
     int64_t            rtt_ms;
-    offpay_err         rc;
+    offpay_err         rc = OFFPAY_EIO;
 
     *server = 0;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    rc = offpay__http_request(base, "GET", "/v1/health", NULL, NULL, 1, &r,
-                              &status);
-    clock_gettime(CLOCK_MONOTONIC, &b);
+    /* each try timed alone: the way back is half of the one answered */
+    for (int attempt = 0; attempt < tries && rc != OFFPAY_OK; attempt++) {
+        if (attempt > 0)
+            backoff(attempt);
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        rc = offpay__http_request(base, "GET", "/v1/health", NULL, NULL, 1, &r,
+                                  &status);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+    }
     if (rc == OFFPAY_OK && status == 200 &&
         (doc = json_loadb(r.buf, r.len, 0, &jerr)) != NULL &&
         json_is_integer(tv = json_object_get(doc, "time")) &&
@@ -235,11 +256,8 @@ offpay_err offpay__http_request(const char *base, const char *method,
         offpay__http_auth  a;
         CURLcode           cc;
 
-        if (attempt > 0) {
-            struct timespec ts = {1L << (attempt - 1), 0};
-
-            nanosleep(&ts, NULL);
-        }
+        if (attempt > 0)
+            backoff(attempt);
         free(out->buf);
         memset(out, 0, sizeof *out);
         out->signed_req = body != NULL;

@@ -334,11 +334,13 @@ offpay_err offpay__http_get_b64(const char *base, const char *path,
 
 /*
  * offpay__http_server_time — offpayd's clock at base (GET /v1/health,
- * tried once), plus half the request's time for the way back: *server,
- * 0 when offpayd shows no usable time (no error). Errors: those of
+ * tried up to tries times, with the requests' random backoff between),
+ * plus half the answered request's time for the way back: *server, 0 when
+ * offpayd shows no usable time (no error). Errors: those of
  * offpay__http_request (OFFPAY_EIO: no answer).
  */
-offpay_err offpay__http_server_time(const char *base, int64_t *server);
+offpay_err offpay__http_server_time(const char *base, int tries,
+                                    int64_t *server);
 
 /* The terminal's trust bundle and pinned root key (upload_sign.c), for
  * the check of offpayd's answers; valid while t is held. */

@@ -53,7 +53,7 @@ int64_t offpay__wallet_clock_read(const char *base, uint32_t now, int *known)
 
     if (known != NULL)
         *known = 0;
-    if (offpay__http_server_time(base, &server) != OFFPAY_OK || server == 0)
+    if (offpay__http_server_time(base, 1, &server) != OFFPAY_OK || server == 0)
         return 0;
     offset = server - (int64_t)now;
     if (offset > OFFPAY__CLOCK_OFFSET_MAX || offset < -OFFPAY__CLOCK_OFFSET_MAX)

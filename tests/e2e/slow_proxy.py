@@ -24,6 +24,10 @@ At each request it reads from files in CTL_DIR:
                  failing after offpayd committed
   notfound       a path: a POST to it is answered 404 NOT_FOUND, unsigned,
                  as an offpayd without that endpoint answers
+  shed           a number N: the next N requests, whatever they are, have
+                 their connection closed without an answer (N counts down
+                 in the file), as offpayd sheds connections past its
+                 per-address limit
 and appends every request's method and path to CTL_DIR/log.
 """
 import http.client
@@ -56,6 +60,12 @@ class H(BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n else None
         with open(os.path.join(CTL, "log"), "a") as f:
             f.write("%.3f %s %s\n" % (time.time(), self.command, self.path))
+        shed = ctl("shed")
+        if shed and int(shed) > 0:
+            with open(os.path.join(CTL, "shed"), "w") as f:
+                f.write(str(int(shed) - 1))
+            self.close_connection = True
+            return
         if self.command == "POST" and self.path.startswith("/v1/terminal/upload"):
             d = ctl("upload_delay")
             if d:
