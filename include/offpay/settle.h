@@ -880,13 +880,17 @@ offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r);
 /* ---- cases and evidence (docs/settlement.md §9) --------------------- */
 
 typedef enum offpay_case_kind {
-    OFFPAY_CASE_DUPLICATE = 1,       /* one code presented by two terminals */
-    OFFPAY_CASE_DOUBLE_SPEND = 2,    /* two codes, one (serial, counter) */
-    OFFPAY_CASE_OVERSPEND = 3,       /* charges beyond the credential's limit */
-    OFFPAY_CASE_RECEIPT_MISMATCH = 4 /* a receipt differs from the upload */
+    OFFPAY_CASE_DUPLICATE = 1,    /* one code presented by two terminals */
+    OFFPAY_CASE_DOUBLE_SPEND = 2, /* two codes, one (serial, counter) */
+    OFFPAY_CASE_OVERSPEND = 3,    /* charges beyond the credential's limit */
+    OFFPAY_CASE_RECEIPT_MISMATCH = 4, /* a receipt differs from the upload */
+    OFFPAY_CASE_CHARGE_MISMATCH = 5   /* a terminal's key uploaded one
+                                         payment with two charges: no
+                                         evidence file (settlement.md §9) */
 } offpay_case_kind;
 
-/* "duplicate", "double_spend", "overspend", "receipt_mismatch"; NULL for
+/* "duplicate", "double_spend", "overspend", "receipt_mismatch",
+ * "charge_mismatch"; NULL for
  * anything else. */
 const char *offpay_case_kind_name(offpay_case_kind k);
 /* The kind named name (as above). Errors: OFFPAY_EINVAL. */

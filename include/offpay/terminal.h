@@ -392,6 +392,12 @@ typedef struct offpay_upload_report {
                                 its first look at the journal (the terminal
                                 is not held while offpayd is asked): for
                                 the next sync */
+    size_t  mismatched;      /* entries offpayd holds another charge for: this
+                                terminal's key uploaded them before with another
+                                charge, which was paid (outcome and paid are that
+                                upload's), and a case was opened; counted in
+                                decided and paid, neither settled nor unpaid
+                                (docs/settlement.md §4) */
 } offpay_upload_report;
 
 /*

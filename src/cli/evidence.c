@@ -135,6 +135,8 @@ static void print_proof(const offpay_evidence_report *r)
                "record of the terminal's signed upload batch, whose "
                "signature the file does not carry\n");
         break;
+    case OFFPAY_CASE_CHARGE_MISMATCH: /* never proved by a file */
+        break;
     }
 }
 

@@ -862,6 +862,12 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
                    cli_money(r.paid, offpay_terminal_currency(t), money,
                              sizeof money),
                    r.unpaid > 0 ? " in all" : "", r.rejected, r.left);
+        if (r.mismatched > 0)
+            printf("warning: %zu payment(s): offpayd holds another charge for "
+                   "this payment (uploaded before by this terminal's key, "
+                   "and paid; a case is opened): tell offpayd's operator "
+                   "(details on stderr)\n",
+                   r.mismatched);
         if (r.accepted_during > 0)
             printf("%zu payment(s) accepted while the sync ran: uploaded at "
                    "the next sync\n",

@@ -38,12 +38,13 @@
 
 /* ---- case kinds ---------------------------------------------------- */
 
-static const char *const KIND_NAMES[] = {NULL, "duplicate", "double_spend",
-                                         "overspend", "receipt_mismatch"};
+static const char *const KIND_NAMES[] = {
+    NULL,        "duplicate",        "double_spend",
+    "overspend", "receipt_mismatch", "charge_mismatch"};
 
 const char *offpay_case_kind_name(offpay_case_kind k)
 {
-    if ((int)k < 1 || (int)k > OFFPAY_CASE_RECEIPT_MISMATCH)
+    if ((int)k < 1 || (int)k > OFFPAY_CASE_CHARGE_MISMATCH)
         return NULL;
     return KIND_NAMES[k];
 }
@@ -52,7 +53,7 @@ offpay_err offpay_case_kind_from_name(const char *name, offpay_case_kind *k)
 {
     if (name == NULL || k == NULL)
         return OFFPAY_EINVAL;
-    for (int i = 1; i <= OFFPAY_CASE_RECEIPT_MISMATCH; i++)
+    for (int i = 1; i <= OFFPAY_CASE_CHARGE_MISMATCH; i++)
         if (strcmp(name, KIND_NAMES[i]) == 0) {
             *k = (offpay_case_kind)i;
             return OFFPAY_OK;
@@ -579,6 +580,10 @@ static offpay_err ex_tx(offpay_ledger *l, void *arg)
     rc = l->ops->case_get(l->store, e->case_id, &e->c);
     if (rc != OFFPAY_OK)
         return rc;
+    /* its two charges are both the ledger's record of the terminal's
+     * uploads: nothing a file could prove offline (settlement.md §9) */
+    if (e->c.kind == OFFPAY_CASE_CHARGE_MISMATCH)
+        return OFFPAY_EEVIDENCE;
     all = e->c.kind == OFFPAY_CASE_OVERSPEND;
     rc = l->ops->presentments_of(l->store, e->c.serial, e->c.counter, all,
                                  e->c.presentment, ex_walk, e);
@@ -1395,6 +1400,8 @@ static offpay_err vf_prove(vf *v)
     }
     case OFFPAY_CASE_RECEIPT_MISMATCH:
         return vf_mismatch(v);
+    case OFFPAY_CASE_CHARGE_MISMATCH: /* no file is made of one */
+        break;
     }
     return why(r, OFFPAY_EEVIDENCE, "unknown case kind");
 }

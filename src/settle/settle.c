@@ -130,6 +130,45 @@ static offpay_err receipts_hook(offpay_ledger *l, const struct settle_ctx *c,
     return rc;
 }
 
+/* The terminal's key uploaded this payment before with another charge
+ * (settlement.md §4, "another charge"): the first upload was paid and
+ * stands; this one is no replay to pass over in silence. Nothing moves;
+ * the result is the stored one with reason OFFPAY_ECONFLICT, and a
+ * charge_mismatch case against the terminal's presentment holds its
+ * charge, the log both (once: an upload sent again finds the case). */
+static offpay_err charge_mismatch(offpay_ledger *l, const struct settle_ctx *c,
+                                  const offpay__presentment_row *pr,
+                                  offpay_settle_result          *res)
+{
+    offpay_case_info info;
+    uint64_t         case_id = 0;
+    offpay_err       rc;
+
+    res->reason = OFFPAY_ECONFLICT;
+    if (pr->case_id != 0) {
+        rc = l->ops->case_get(l->store, pr->case_id, &info);
+        if (rc != OFFPAY_OK)
+            return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+        if (info.kind == OFFPAY_CASE_CHARGE_MISMATCH)
+            return OFFPAY_OK;
+    }
+    rc = l->ops->case_add(l->store, pr->serial, "charge_mismatch", pr->payment,
+                          pr->id, c->now, &case_id);
+    if (rc == OFFPAY_OK && pr->case_id == 0)
+        rc = l->ops->presentment_set_case(l->store, pr->id, case_id);
+    if (rc != OFFPAY_OK)
+        return rc;
+    res->case_id = case_id;
+    offpay__log("offpay: terminal %u uploaded serial %llu counter %u charged "
+                "%lld minor units, after its key uploaded it charged %lld "
+                "(paid %lld): case %llu (charge_mismatch), nothing moved",
+                (unsigned)c->terminal, (unsigned long long)pr->serial,
+                (unsigned)pr->counter, (long long)c->item->charged,
+                (long long)pr->charged, (long long)pr->paid,
+                (unsigned long long)case_id);
+    return OFFPAY_OK;
+}
+
 int offpay__cred_is_issued(const offpay__cred_row   *row,
                            const offpay_wallet_cred *c)
 {
@@ -277,6 +316,9 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
         res->presentment = pr.id;
         res->case_id = pr.case_id;
         res->replay = 1;
+        if (pr.terminal_seq >= 0 && c->item->terminal_seq >= 0 &&
+            pr.charged != c->item->charged)
+            return charge_mismatch(l, c, &pr, res);
         return receipts_hook(l, c, pr.payment, pr.id, pr.terminal_seq < 0, res);
     }
     if (rc != OFFPAY_ENOTFOUND)

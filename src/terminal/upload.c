@@ -237,6 +237,17 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
             rep->rejected++;
             offpay__log("offpay: journal entry %s refused by offpayd: %s\n",
                         seq, why != NULL ? why : "no reason given");
+        } else if (why != NULL && strcmp(why, "ECONFLICT") == 0) {
+            /* settlement.md §4, "another charge": the terminal's key
+             * uploaded this payment before with another charge, which
+             * offpayd paid; a case names it */
+            rep->mismatched++;
+            offpay__log("offpay: warning: journal entry %s: offpayd holds "
+                        "another charge for this payment (paid %s %s, case "
+                        "%s): was this terminal's key copied? tell offpayd's "
+                        "operator\n",
+                        seq, dec != NULL ? dec : "?", cur != NULL ? cur : "",
+                        case_id != NULL ? case_id : "?");
         } else if (strcmp(outcome, "unpaid") == 0 || why != NULL) {
             /* settlement.md §4: late, or an overspend the guarantee does
              * not cover; a duplicate or double spend can fall short too,

@@ -361,6 +361,41 @@ static void test_exact_replay_returns_first_result_and_moves_nothing(void)
     drop_world(&w);
 }
 
+/* A terminal's key (copied) uploads a payment with another charge before
+ * the terminal itself: the first upload was paid and stands, but the
+ * terminal's own upload is no silent replay: reason ECONFLICT and a
+ * charge_mismatch case, nothing more moves; sent again, the same case. */
+static void test_same_terminal_other_charge_opens_a_case(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n, n_cases = 9;
+    offpay_settle_result a, b, c;
+    offpay_case_info    *cases = NULL;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n = make_code(&w, 1, CENTS(30), T0 + 10, 0, code);
+    a = settle(&w, 0, code, n, CENTS(30), T0 + 20, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED && a.paid == CENTS(30));
+    b = settle(&w, 0, code, n, 1250, T0 + 20, T0 + 7200);
+    CHECK(b.outcome == OFFPAY_SETTLE_SETTLED && b.replay == 1 &&
+          b.reason == OFFPAY_ECONFLICT && b.paid == CENTS(30) &&
+          b.presentment == a.presentment && b.case_id != 0);
+    c = settle(&w, 0, code, n, 1250, T0 + 20, T0 + 9000);
+    CHECK(c.replay == 1 && c.reason == OFFPAY_ECONFLICT &&
+          c.case_id == b.case_id);
+    REQUIRE_OK(offpay_ledger_cases(w.l, NULL, 10, &cases, &n_cases));
+    CHECK(n_cases == 1 && cases[0].kind == OFFPAY_CASE_CHARGE_MISMATCH &&
+          cases[0].id == b.case_id && cases[0].presentment == a.presentment);
+    free(cases);
+    CHECK(!revoked(&w)); /* the terminal's doing, not the payer's */
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(30));
+    CHECK(escrow(&w) == CENTS(20));
+    CHECK(balance(&w, w.wallet_acct) == CENTS(50));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_duplicate_presentment_pays_opens_case_and_revokes(void)
 {
     world                w;
@@ -2524,6 +2559,8 @@ static const offpay_test TESTS[] = {
      test_first_presentment_moves_charge_from_escrow_to_merchant},
     {"exact_replay_returns_first_result_and_moves_nothing",
      test_exact_replay_returns_first_result_and_moves_nothing},
+    {"same_terminal_other_charge_opens_a_case",
+     test_same_terminal_other_charge_opens_a_case},
     {"duplicate_presentment_pays_opens_case_and_revokes",
      test_duplicate_presentment_pays_opens_case_and_revokes},
     {"double_spend_keeps_evidence_revokes_and_pays_terminal",
