@@ -1783,9 +1783,12 @@ static void print_lost(const offpay_wallet_lost_report *r)
                money, offpay_currency_alpha(r->currency));
     if (r->escrow_back_by != 0 && r->late_until != 0)
         printf("its credentials' escrow is back in the account by %s, less "
-               "what settles meanwhile; what the lost device paid offline "
-               "is still paid from the account until %s if a terminal "
-               "uploads it late\n",
+               "what settles meanwhile (the lost device's payments "
+               "included, until then); what terminals accepted from it "
+               "before now is still paid from the account until %s if a "
+               "terminal uploads it late; what they accept from it from "
+               "now on is never taken from the account once the escrow is "
+               "back\n",
                cli_iso_time(r->escrow_back_by, t1),
                cli_iso_time(r->late_until, t2));
     printf("to use the money: make a new wallet ('offpay wallet init') and "

@@ -363,6 +363,12 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
             avail = 0;
             unpaid = OFFPAY_ELATE;
             rule = OFFPAY_ELATE;
+        } else if (cred.revoked && !cred.revoked_for_case &&
+                   c->item->accepted_at >= cred.revoked_at) {
+            /* accepted after a lost wallet's (or the operator's)
+             * revocation: never the payer's account; the guarantee rules
+             * judge it like any shortfall (settlement.md §6) */
+            avail = 0;
         } else {
             rc = l->ops->account_lock(l->store, cred.wallet_account);
             if (rc == OFFPAY_OK)

@@ -84,6 +84,8 @@ typedef struct offpay__cred_row {
     uint32_t released_at;
     int      revoked; /* revoked_at set */
     uint32_t revoked_at;
+    int      revoked_for_case; /* by settlement, for a double spend, an
+                                  overspend or duplicates (revoke_reason) */
 } offpay__cred_row;
 
 typedef struct offpay__terminal_row {

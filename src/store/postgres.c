@@ -137,7 +137,9 @@ static const char *const SQL[S_COUNT] = {
     [S_CRED_SET_BYTES] = "UPDATE credentials SET bytes = $2 WHERE serial = $1",
     [S_CRED_GET] =
         "SELECT wallet_account, escrow_account, lim, currency, valid_from,"
-        " expires, remaining, released_at, revoked_at, wallet_pk, flags"
+        " expires, remaining, released_at, revoked_at, wallet_pk, flags,"
+        " CASE WHEN revoke_reason IN ('double_spend', 'overspend',"
+        " 'duplicate') THEN 1 ELSE 0 END"
         " FROM credentials WHERE serial = $1",
     [S_ESCROW_DEBIT] = "UPDATE credentials SET remaining = remaining - $2"
                        " WHERE serial = $1 AND remaining >= $2",
@@ -935,6 +937,7 @@ static offpay_err s_cred_get(offpay__store *s, uint64_t serial,
     c->revoked = !PQgetisnull(r, 0, 8);
     c->revoked_at = col_u32(r, 0, 8);
     c->flags = (uint8_t)col_i64(r, 0, 10);
+    c->revoked_for_case = col_i64(r, 0, 11) != 0;
     if (col_blob(r, 0, 9, c->wallet_pk, OFFPAY_PK_BYTES, &null) !=
         OFFPAY_PK_BYTES)
         rc = OFFPAY_ESTORE;

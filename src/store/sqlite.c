@@ -134,7 +134,9 @@ static const char *const SQL[S_COUNT] = {
     [S_CRED_SET_BYTES] = "UPDATE credentials SET bytes = ?2 WHERE serial = ?1",
     [S_CRED_GET] =
         "SELECT wallet_account, escrow_account, lim, currency, valid_from,"
-        " expires, remaining, released_at, revoked_at, wallet_pk, flags"
+        " expires, remaining, released_at, revoked_at, wallet_pk, flags,"
+        " CASE WHEN revoke_reason IN ('double_spend', 'overspend',"
+        " 'duplicate') THEN 1 ELSE 0 END"
         " FROM credentials WHERE serial = ?1",
     [S_ESCROW_DEBIT] = "UPDATE credentials SET remaining = remaining - ?2"
                        " WHERE serial = ?1 AND remaining >= ?2",
@@ -858,6 +860,7 @@ static offpay_err s_cred_get(offpay__store *s, uint64_t serial,
         else
             rc = OFFPAY_ESTORE;
         c->flags = (uint8_t)sqlite3_column_int(st, 10);
+        c->revoked_for_case = sqlite3_column_int(st, 11) != 0;
     }
     sqlite3_reset(st);
     return rc;

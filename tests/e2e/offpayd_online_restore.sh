@@ -201,10 +201,20 @@ fi
 # enrolled, 100.00, allowance 50.00             5000   5000    4200
 # ta accepts 10.00, not uploaded yet            5000   5000    4200
 # owner: restore elsewhere, report-lost         revoked (S3 expires now)
+# the lost phone pays 30.00 at tc (old list)    5000   4000    5200   (C 0, G 10000)
 # ta uploads (accepted before the revocation)   5000   4000    5200
 # the restored copy: sync/allowance refused     nothing changes
 # day 15 (past the 14-day grace): release       9000   0       5200
+# tc uploads late: never the account's, the     9000   0       5200   (C 3000, G 7000)
+#   guarantee's (accepted after the revocation, within the list's age)
 enrolled w2 100.00 50.00; W2=$W; S3=$S
+# tc: a terminal of another merchant that has not taken the list naming
+# S3 when the lost phone pays there; a guarantee to pay it
+ma=$MERCHANT
+new_merchant "Kiosk C"; MC=$MACCT; new_terminal tc "$MERCHANT"; MERCHANT=$ma
+api POST /v1/admin/guarantee '{"currency":"EUR"}'; G=$(jget .account)
+api POST "/v1/admin/accounts/$G/deposit" '{"amount":"100.00","ref":"guarantee"}'
+expect_http 200 - "guarantee funded"
 w backup w2 --out w2.backup --backup-passphrase-file bp
 c=$(pay w2 10.00); accept ta "$c" 10.00 && ok "ta accepted 10.00 from w2" || fail "accept w2"
 w backup w2 --out w2.backup --backup-passphrase-file bp --force
@@ -228,10 +238,12 @@ rat=$(jget .revoked_at)
 iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 grep -q "^wallet revoked at the server at $(iso "$rat"): 1 credential(s) revoked now$" w.out \
   && grep -q "^account $W2 holds 50.00 EUR$" w.out \
-  && grep -q "escrow is back in the account by $(iso $((rat + 14 * 86400))), less what settles meanwhile; .* until $(iso $((rat + 44 * 86400))) if a terminal uploads it late" w.out \
+  && grep -q "escrow is back in the account by $(iso $((rat + 14 * 86400))), less what settles meanwhile .*; what terminals accepted from it before now is still paid from the account until $(iso $((rat + 44 * 86400))) if a terminal uploads it late; what they accept from it from now on is never taken from the account once the escrow is back" w.out \
   && grep -q "enroll it with a code the operator makes for account $W2: it takes this account" w.out \
   && ok "report-lost tells the owner the account, the escrow's return and the late window" \
   || fail "report-lost's answer: $(cat w.out)"
+# the lost phone, not synced yet, pays at tc, which has not taken the list
+c=$(pay w2 30.00); accept tc "$c" 30.00 && ok "tc accepted 30.00 from the lost phone" || fail "accept at tc"
 upload ta
 [ "$(last)" = "settled" ] && ok "ta's payment from before the revocation settles" \
   || fail "upload: $(cat resp.json)"
@@ -270,6 +282,14 @@ api POST /v1/admin/release '{}'
   || fail "release: $(cat resp.json)"
 balances "W=$W2:9000 esc=esc/$S3:0 A=$MA:5200" "the escrow less what settled returned to the account"
 audits "a lost wallet, after the grace"
+# tc's late upload of what the lost phone paid after the report: never
+# from the account (settlement.md §6); tc followed the rules (the list it
+# held was within its age), so the guarantee pays it
+upload tc --time "$day15"
+[ "$(last)" = "settled_guaranteed" ] && ok "tc's late payment, accepted after the revocation: the guarantee's" \
+  || fail "tc's late upload: $(cat resp.json)"
+balances "W=$W2:9000 esc=esc/$S3:0 C=$MC:3000 G=$G:7000" "the payer's account untouched"
+audits "a lost wallet's payment accepted after the report, presented late"
 # the operator answering its owner finds the account marked lost
 api GET "/v1/admin/accounts?after=$((W2 - 1))&limit=1"
 [ "$status" = 200 ] && [ "$(jq -c '.accounts[0] | [.account, .balance.minor, .credentials, .credentials_active, (.lost_at | type)]' resp.json)" \

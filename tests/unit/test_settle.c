@@ -950,6 +950,69 @@ static void test_late_presentment_beyond_the_account_is_covered_no_case(void)
     drop_world(&w);
 }
 
+/* A lost wallet (settlement.md §6, §12): after the release, what
+ * terminals accepted before the revocation is taken from the account;
+ * what they accepted after it (the lost device still paying) never is:
+ * the guarantee pays a terminal that followed its rules (within the
+ * revocation list's age), else it is unpaid with the rule named. A
+ * credential revoked for a case (a double spend) is the fraudster's: its
+ * later codes are still taken from the account. */
+static void test_late_presentment_after_a_lost_wallets_revocation(void)
+{
+    world                w;
+    uint8_t              c[5][OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n[5];
+    offpay_settle_result a, b, d, e;
+    const uint32_t       lost = T0 + 1000, late = T0 + 50 * DAY;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n[0] = make_code(&w, 1, CENTS(10), T0 + 10, 0, c[0]);
+    n[1] = make_code(&w, 2, CENTS(30), lost + 100, 0, c[1]);
+    n[2] = make_code(&w, 3, CENTS(10), lost + 8 * DAY, 0, c[2]);
+    n[3] = make_code(&w, 4, CENTS(5), T0 + 500, 0, c[3]);
+    a = settle(&w, 0, c[0], n[0], CENTS(10), T0 + 20, T0 + 100);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    REQUIRE_OK(offpay_ledger_revoke(w.l, w.cred.serial, "wallet lost", lost));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 45 * DAY, NULL));
+    CHECK(balance(&w, w.wallet_acct) == CENTS(90));
+    /* accepted after the revocation, within the list's age: guaranteed */
+    b = settle(&w, 0, c[1], n[1], CENTS(30), lost + 110, late);
+    CHECK(b.outcome == OFFPAY_SETTLE_GUARANTEED && b.paid == CENTS(30) &&
+          b.covered == CENTS(30) && b.case_id == 0);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(90));
+    /* beyond it: the terminal should have known, unpaid */
+    d = settle(&w, 1, c[2], n[2], CENTS(10), lost + 8 * DAY + 10, late);
+    CHECK(d.outcome == OFFPAY_SETTLE_UNPAID && d.reason == OFFPAY_EREVOKED &&
+          d.paid == 0);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(90));
+    /* accepted before it: the payer's, from the account */
+    e = settle(&w, 1, c[3], n[3], CENTS(5), T0 + 510, late);
+    CHECK(e.outcome == OFFPAY_SETTLE_SETTLED && e.paid == CENTS(5) &&
+          e.covered == 0);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(85));
+    CHECK(balance(&w, w.guarantee) == CENTS(970));
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(40));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(5));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+
+    /* revoked for a double spend: still the account's */
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n[0] = make_code(&w, 1, CENTS(10), T0 + 10, 0, c[0]);
+    n[4] = make_code(&w, 1, CENTS(10), T0 + 15, 0, c[4]);
+    n[1] = make_code(&w, 2, CENTS(30), lost + 100, 0, c[1]);
+    a = settle(&w, 0, c[0], n[0], CENTS(10), T0 + 20, lost - 10);
+    a = settle(&w, 1, c[4], n[4], CENTS(10), T0 + 25, lost);
+    CHECK(a.outcome == OFFPAY_SETTLE_DOUBLE_SPEND && revoked(&w));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 45 * DAY, NULL));
+    CHECK(balance(&w, w.wallet_acct) == CENTS(80));
+    b = settle(&w, 0, c[1], n[1], CENTS(30), lost + 110, late);
+    CHECK(b.outcome == OFFPAY_SETTLE_SETTLED && b.covered == 0);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(50));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* A bound code answers one request of one terminal: presented again by
  * another terminal of its merchant it is paid nothing, and the payer's
  * credential opens no case and is not revoked. An unbound code presented
@@ -2561,6 +2624,8 @@ static const offpay_test TESTS[] = {
      test_exact_replay_returns_first_result_and_moves_nothing},
     {"same_terminal_other_charge_opens_a_case",
      test_same_terminal_other_charge_opens_a_case},
+    {"late_presentment_after_a_lost_wallets_revocation",
+     test_late_presentment_after_a_lost_wallets_revocation},
     {"duplicate_presentment_pays_opens_case_and_revokes",
      test_duplicate_presentment_pays_opens_case_and_revokes},
     {"double_spend_keeps_evidence_revokes_and_pays_terminal",
