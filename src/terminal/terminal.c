@@ -1775,18 +1775,16 @@ offpay_err offpay_terminal_credential(const offpay_terminal *t,
     return OFFPAY_OK;
 }
 
-/* Installs list l: a full list replaces the serials held, a delta adds to
- * them, and with keep (a full list whose numbering went back) they are
- * kept and its serials added. */
-static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l,
-                                int keep)
+/* Installs list l: its serials are added to those held, a full list's as a
+ * delta's. A revocation is permanent, so no list takes one back: a full
+ * list signed with a leaked daily key (the same seq, a later issued_at,
+ * serials left out) may refresh the list's age but never un-revokes a
+ * serial (docs/protocol.md §5.7). */
+static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = OFFPAY_EJOURNAL;
 
-    if (l->base_seq == 0 && !keep &&
-        exec(t->db, "DELETE FROM revoked") != OFFPAY_OK)
-        return OFFPAY_EJOURNAL;
     if (sqlite3_prepare_v2(t->db,
                            "INSERT OR IGNORE INTO revoked(serial) VALUES(?1)",
                            -1, &st, NULL) != SQLITE_OK)
@@ -1870,7 +1868,7 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
          * would un-revoke), unless the issuer signed it after the one held
          * — then its numbering went back, as a ledger restored from an
          * older copy's does (docs/operations.md §5). That one is taken,
-         * keeping every serial held: a revocation is never undone here,
+         * keeping every serial held (as every list does, store_revlist),
          * and the deltas follow the issuer's numbering again. */
         if (l.base_seq == 0 && l.seq < t->revlist_seq) {
             if (l.issued_at <= t->revlist_issued_at && !held_future) {
@@ -1915,7 +1913,7 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
      * later does not get those hours for nothing). */
     if ((fresh_b &&
          (rc = meta_put(t->db, "bundle", bundle, bundle_len)) != OFFPAY_OK) ||
-        (fresh_l && (rc = store_revlist(t, &l, went_back)) != OFFPAY_OK) ||
+        (fresh_l && (rc = store_revlist(t, &l)) != OFFPAY_OK) ||
         (rc = query_i64(t->db,
                         "SELECT coalesce(max(seq), 0) FROM journal"
                         " WHERE seq <= ?1",

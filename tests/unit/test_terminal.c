@@ -1411,6 +1411,58 @@ static void test_revlist_went_back(void)
     world_free(&x);
 }
 
+/* A leaked daily key (a copy of the issuer's state) signs a full list of
+ * the sequence the terminal holds, later, leaving out a serial the issuer
+ * revoked: the terminal takes it (its age is refreshed) but keeps every
+ * serial it held revoked (docs/protocol.md §5.7). Before, a full list
+ * replaced the serials held, and the credential was usable again. */
+static void test_revlist_full_list_never_unrevokes(void)
+{
+    world              x;
+    offpay_wallet_cred c;
+    offpay_issuer     *copy = NULL;
+    offpay_sync_state  st;
+    char               cmd[1400], path[600];
+    uint8_t           *rl = NULL, *forged = NULL;
+    size_t             len = 0, forged_len = 0;
+    char              *code;
+
+    REQUIRE(world_init(&x, "revlist_union", 0));
+    REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW - DAY, NOW + 30 * DAY,
+                      OFFPAY_CRED_ALLOW_UNBOUND, NOW, &c));
+    snprintf(cmd, sizeof cmd, "cp -a '%s/issuer' '%s/issuer-copy'", x.dir,
+             x.dir);
+    REQUIRE(system(cmd) == 0);
+    REQUIRE_OK(offpay_issuer_revoke(x.is, c.serial, NOW + 2)); /* list 2 */
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 2, &rl, &len));
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, len, NOW + 3));
+    /* the attacker's list 2: another serial, not c's, signed later */
+    REQUIRE_OK(offpay_issuer_open(in_dir(&x, "issuer-copy", path, sizeof path),
+                                  PASS, &copy));
+    REQUIRE_OK(offpay__issuer_revoke_any(copy, 1003, NOW + 10));
+    REQUIRE_OK(offpay_issuer_revlist(copy, NOW + 10, &forged, &forged_len));
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, forged, forged_len, NOW + 11),
+              OFFPAY_OK);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
+    CHECK(st.revlist_seq == 2 && st.revlist_issued_at == NOW + 10);
+    code = cpm(&x, 100, NOW + 12);
+    REQUIRE(code != NULL);
+    CHECK_ERR(check(x.t, code, 100, NOW + 12), OFFPAY_EREVOKED);
+    free(code);
+    /* read again from terminal.db: still revoked */
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
+    code = cpm(&x, 100, NOW + 13);
+    REQUIRE(code != NULL);
+    CHECK_ERR(check(x.t, code, 100, NOW + 13), OFFPAY_EREVOKED);
+    free(code);
+    offpay_issuer_close(copy);
+    free(rl);
+    free(forged);
+    world_free(&x);
+}
+
 /* ---- the wallet file ------------------------------------------------- */
 
 /* Writes len bytes to path (replacing it). 1 on success. */
@@ -3055,6 +3107,8 @@ int main(void)
         {"revlist_stale", test_revlist_stale},
         {"revlist_seq", test_revlist_seq},
         {"revlist_went_back", test_revlist_went_back},
+        {"revlist_full_list_never_unrevokes",
+         test_revlist_full_list_never_unrevokes},
         {"wallet_passphrase", test_wallet_passphrase},
         {"wallet_corrupt", test_wallet_corrupt},
         {"journal", test_journal},
