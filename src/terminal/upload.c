@@ -312,6 +312,7 @@ static void add_sums(offpay_upload_report *rep, const offpay_upload_report *b)
     rep->settled += b->settled;
     rep->rejected += b->rejected;
     rep->unpaid += b->unpaid;
+    rep->mismatched += b->mismatched;
     rep->paid += b->paid;
 }
 

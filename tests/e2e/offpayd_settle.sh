@@ -345,6 +345,39 @@ done
 balances "esc=esc/$S7:3000 C=$MC:1000 D=$MD:1000" "each duplicate paid from the escrow"
 run_cli 2 "out of range" -- "$OFFPAYD" --db "$LEDGER" --duplicates-to-revoke 0
 audit_passes "duplicates tolerated once"
+
+# ---- 7d. a copied terminal key uploads another charge ---------------------
+# step                                           esc S8  E      cases
+# te accepts 12.50 of a code authorizing 30.00    5000    0      0
+# its key (copied) uploads it charged 30.00 first 2000    3000   0
+# te syncs: its 12.50 is no silent replay         2000    3000   1 charge_mismatch
+new_merchant "Shop E"; ME=$MACCT; new_terminal te "$MERCHANT"
+api POST "/v1/admin/accounts/$W7/deposit" '{"amount":"50.00"}'
+new_wallet w8 "$W7" 50.00; S8=$SERIAL
+c=$(pay w8 30.00); accept te "$c" 12.50 || fail "te accepts 12.50"
+"$UPLOAD_TOOL" --terminal te --passphrase-file tp --body up.body --headers up.hdr >/dev/null
+jq -c '.items[0].charged = 3000' up.body > forged.json
+upload te --sign-body forged.json
+[ "$(jq -r '.results[0] | .outcome + " " + .paid.decimal' resp.json)" = "settled 30.00" ] \
+  && ok "the copied key's upload of 30.00: settled" || fail "forged upload: $(cat resp.json)"
+"$OFFPAY" terminal sync --terminal te --passphrase-file tp --server "$URL" >sync.out 2>&1 || true
+grep -q "^warning: 1 payment(s): offpayd holds another charge for this payment" sync.out \
+  && grep -q "journal entry 1: offpayd holds another charge for this payment (paid 30.00 EUR, case [0-9]*)" sync.out \
+  && ok "te's sync warns: offpayd holds another charge for this payment" || fail "te's sync: $(cat sync.out)"
+api GET "/v1/admin/cases?serial=$S8"
+[ "$(jq -c '[.count, .cases[0].kind]' resp.json)" = '[1,"charge_mismatch"]' ] \
+  && ok "a charge_mismatch case against te's presentment" || fail "cases of $S8: $(cat resp.json)"
+case8=$(jq -r '.cases[0].id' resp.json)
+api GET "/v1/admin/cases/$case8/evidence"
+[ "$(jget .error)" = EEVIDENCE ] && ok "no evidence file for a charge_mismatch ($status)" \
+  || fail "evidence of $case8: $status $(cat resp.json)"
+"$OFFPAY" terminal sync --terminal te --passphrase-file tp --server "$URL" >/dev/null 2>&1 || true
+api GET "/v1/admin/cases?serial=$S8"
+[ "$(jget .count)" = 1 ] && ok "synced again: still one case" || fail "cases again: $(cat resp.json)"
+api GET "/v1/admin/credentials/$S8"
+[ "$(jget .revoked)" = false ] && ok "the payer's credential is not revoked" || fail "S8: $(cat resp.json)"
+balances "esc=esc/$S8:2000 E=$ME:3000 W7=$W7:1000" "nothing more moved"
+audits "a terminal's upload with another charge"
 stop_server TERM
 
 # ---- 8. expiry, escrow release, late presentment -------------------------
