@@ -731,7 +731,7 @@ static int sync_json(offpay_terminal *t, offpay_err rc,
         amount[0] = '\0';
     j = json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:s, s:s}, s:b, "
-        "s:o, s:b, s:I, s:I, s:I, s:s, s:I}",
+        "s:o, s:b, s:I, s:I, s:I, s:I, s:s, s:I}",
         "sent", (json_int_t)r->sent, "decided", (json_int_t)r->decided,
         "paid_count", (json_int_t)r->settled, "refused",
         (json_int_t)r->rejected, "not_paid_in_full", (json_int_t)r->unpaid,
@@ -742,8 +742,8 @@ static int sync_json(offpay_terminal *t, offpay_err rc,
                        : json_null(),
         "revoked", r->revoked, "rechecked", (json_int_t)r->rechecked, "lost",
         (json_int_t)r->lost, "accepted_during", (json_int_t)r->accepted_during,
-        "error", rc == OFFPAY_OK ? "" : offpay_errname(rc), "exit",
-        (json_int_t)status);
+        "mismatched", (json_int_t)r->mismatched, "error",
+        rc == OFFPAY_OK ? "" : offpay_errname(rc), "exit", (json_int_t)status);
     s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (s == NULL) {
         json_decref(j);

@@ -371,7 +371,8 @@ case8=$(jq -r '.cases[0].id' resp.json)
 api GET "/v1/admin/cases/$case8/evidence"
 [ "$(jget .error)" = EEVIDENCE ] && ok "no evidence file for a charge_mismatch ($status)" \
   || fail "evidence of $case8: $status $(cat resp.json)"
-"$OFFPAY" terminal sync --terminal te --passphrase-file tp --server "$URL" >/dev/null 2>&1 || true
+"$OFFPAY" terminal sync --terminal te --passphrase-file tp --server "$URL" --json >sync.json 2>/dev/null || true
+[ "$(jq -r .mismatched sync.json)" = 0 ] && ok "synced again (--json): nothing sent, mismatched 0" || fail "sync --json: $(cat sync.json)"
 api GET "/v1/admin/cases?serial=$S8"
 [ "$(jget .count)" = 1 ] && ok "synced again: still one case" || fail "cases again: $(cat resp.json)"
 api GET "/v1/admin/credentials/$S8"
