@@ -79,7 +79,8 @@ static const char help[] =
     "            may be given to say so\n"
     "\n"
     "  cases     list the cases settlement opened (duplicate,\n"
-    "            double_spend, overspend, receipt_mismatch), oldest first\n"
+    "            double_spend, overspend, receipt_mismatch,\n"
+    "            charge_mismatch: no evidence file), oldest first\n"
     "  evidence  write case CASE as one self-contained evidence file\n"
     "            (docs/settlement.md §9) that 'offpay verify-evidence'\n"
     "            checks offline against the root key\n"
@@ -2109,7 +2110,7 @@ int cli_admin(int argc, char **argv)
             if (offpay_case_kind_from_name(optarg, &a.f.kind) != OFFPAY_OK)
                 bad = cli_usage_error(
                     "admin cases: --kind is one of duplicate, double_spend, "
-                    "overspend, receipt_mismatch");
+                    "overspend, receipt_mismatch, charge_mismatch");
             break;
         case 'S':
             bad = parse_u64("--since", optarg, UINT32_MAX, &x);

@@ -130,15 +130,44 @@ static offpay_err receipts_hook(offpay_ledger *l, const struct settle_ctx *c,
     return rc;
 }
 
+/* The charge_mismatch case opened for presentment pr before, or 0. */
+static offpay_err mismatch_case_of(offpay_ledger                 *l,
+                                   const offpay__presentment_row *pr,
+                                   uint64_t                      *case_id)
+{
+    offpay_case_filter f;
+    offpay_case_info   page[16];
+    size_t             n = 0;
+    offpay_err         rc;
+
+    *case_id = 0;
+    memset(&f, 0, sizeof f);
+    f.serial = pr->serial;
+    f.kind = OFFPAY_CASE_CHARGE_MISMATCH;
+    do {
+        rc = l->ops->cases(l->store, &f, "charge_mismatch", 16, page, &n);
+        for (size_t i = 0; rc == OFFPAY_OK && i < n; i++) {
+            if (page[i].presentment == pr->id) {
+                *case_id = page[i].id;
+                return OFFPAY_OK;
+            }
+            f.after_id = page[i].id;
+        }
+    } while (rc == OFFPAY_OK && n == 16);
+    return rc;
+}
+
 /* The terminal's key uploaded this payment before with another charge
  * (settlement.md §4, "another charge"): the first upload was paid and
  * stands; this one is no replay to pass over in silence. Nothing moves;
  * the result is the stored one with reason OFFPAY_ECONFLICT, and a
  * charge_mismatch case against the terminal's presentment holds its
- * charge, the log both (once: an upload sent again finds the case). */
+ * charge, the log both (once: an upload sent again finds the case).
+ * own: the terminal's earlier charge (a receipt's presentment: the
+ * terminal's own upload, §7, not the receipt's amount). */
 static offpay_err charge_mismatch(offpay_ledger *l, const struct settle_ctx *c,
                                   const offpay__presentment_row *pr,
-                                  offpay_settle_result          *res)
+                                  int64_t own, offpay_settle_result *res)
 {
     offpay_case_info info;
     uint64_t         case_id = 0;
@@ -151,6 +180,13 @@ static offpay_err charge_mismatch(offpay_ledger *l, const struct settle_ctx *c,
             return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
         if (info.kind == OFFPAY_CASE_CHARGE_MISMATCH)
             return OFFPAY_OK;
+        /* the presentment names another case (a duplicate, a receipt's):
+         * one of the credential's charge_mismatch cases may be its */
+        rc = mismatch_case_of(l, pr, &case_id);
+        if (rc != OFFPAY_OK || case_id != 0) {
+            res->case_id = case_id;
+            return rc;
+        }
     }
     rc = l->ops->case_add(l->store, pr->serial, "charge_mismatch", pr->payment,
                           pr->id, c->now, &case_id);
@@ -164,7 +200,7 @@ static offpay_err charge_mismatch(offpay_ledger *l, const struct settle_ctx *c,
                 "(paid %lld): case %llu (charge_mismatch), nothing moved",
                 (unsigned)c->terminal, (unsigned long long)pr->serial,
                 (unsigned)pr->counter, (long long)c->item->charged,
-                (long long)pr->charged, (long long)pr->paid,
+                (long long)own, (long long)pr->paid,
                 (unsigned long long)case_id);
     return OFFPAY_OK;
 }
@@ -317,8 +353,20 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
         res->case_id = pr.case_id;
         res->replay = 1;
         if (pr.terminal_seq >= 0 && c->item->terminal_seq >= 0 &&
-            pr.charged != c->item->charged)
-            return charge_mismatch(l, c, &pr, res);
+            pr.charged != c->item->charged) {
+            int64_t    own = -1;
+            uint64_t   claim_of = 0;
+            offpay_err crc;
+
+            /* the terminal's own earlier charge: the claim kept beside a
+             * presentment a receipt stood for (§7), else the charge */
+            crc = l->ops->claim_get(l->store, pr.serial, pr.counter,
+                                    c->terminal, &claim_of, &own);
+            if (crc != OFFPAY_OK)
+                return crc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : crc;
+            if (own != c->item->charged)
+                return charge_mismatch(l, c, &pr, own, res);
+        }
         return receipts_hook(l, c, pr.payment, pr.id, pr.terminal_seq < 0, res);
     }
     if (rc != OFFPAY_ENOTFOUND)

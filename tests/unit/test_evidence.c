@@ -503,7 +503,7 @@ static void test_case_kind_names_round_trip(void)
 {
     offpay_case_kind k;
 
-    for (int i = 1; i <= 4; i++) {
+    for (int i = 1; i <= 5; i++) {
         const char *name = offpay_case_kind_name((offpay_case_kind)i);
 
         REQUIRE(name != NULL);
@@ -511,7 +511,7 @@ static void test_case_kind_names_round_trip(void)
         CHECK((int)k == i);
     }
     CHECK(offpay_case_kind_name((offpay_case_kind)0) == NULL);
-    CHECK(offpay_case_kind_name((offpay_case_kind)5) == NULL);
+    CHECK(offpay_case_kind_name((offpay_case_kind)6) == NULL);
     CHECK_ERR(offpay_case_kind_from_name("Duplicate", &k), OFFPAY_EINVAL);
 }
 

@@ -403,12 +403,30 @@ static void test_terminal_charge_differing_from_its_receipt_opens_case(void)
     CHECK(remaining(&w) == CENTS(38));
     /* again: the same case, no second one */
     s2 = settle(&w, 0, code, n, CENTS(15), T0 + 20, T0 + 7300);
-    CHECK(s2.case_id == s.case_id);
+    CHECK(s2.case_id == s.case_id && s2.reason == OFFPAY_OK);
     b = upload(&w, NULL, code, n, rc0, nr, NULL, 0, T0 + 7400);
     CHECK(b.receipt[0].outcome == OFFPAY_RECEIPT_MISMATCH);
     CHECK(b.receipt[0].case_id == s.case_id);
     CHECK(b.receipt[0].claimed == CENTS(15) &&
           b.receipt[0].amount == CENTS(12));
+    /* a third charge from the same terminal: a charge_mismatch case
+     * beside the receipt's, one however often it comes (settlement.md §4) */
+    {
+        offpay_settle_result c1, c2;
+        offpay_case_filter   f = {w.cred.serial, OFFPAY_CASE_CHARGE_MISMATCH, 0,
+                                  0};
+        offpay_case_info    *v = NULL;
+        size_t               nv = 9;
+
+        c1 = settle(&w, 0, code, n, CENTS(17), T0 + 20, T0 + 7500);
+        c2 = settle(&w, 0, code, n, CENTS(17), T0 + 20, T0 + 7600);
+        CHECK(c1.reason == OFFPAY_ECONFLICT && c1.paid == CENTS(12) &&
+              c1.case_id != 0 && c1.case_id != s.case_id);
+        CHECK(c2.reason == OFFPAY_ECONFLICT && c2.case_id == c1.case_id);
+        REQUIRE_OK(offpay_ledger_cases(w.l, &f, 10, &v, &nv));
+        CHECK(nv == 1 && v[0].id == c1.case_id);
+        free(v);
+    }
     CHECK(balance(&w, w.merchant_acct[0]) == CENTS(12));
     CHECK(audit_ok(&w));
     drop_world(&w);
