@@ -42,8 +42,8 @@ void srv_cases_list(srv_req *r, srv_reply *out)
         (qk != NULL && offpay_case_kind_from_name(qk, &f.kind) != OFFPAY_OK)) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
                  "serial, after: decimal ids; since: a unix time; limit: "
-                 "1..1000; kind: duplicate, double_spend, overspend or "
-                 "receipt_mismatch");
+                 "1..1000; kind: duplicate, double_spend, overspend, "
+                 "receipt_mismatch or charge_mismatch");
         return;
     }
     f.since = (uint32_t)since;
