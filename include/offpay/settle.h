@@ -817,6 +817,24 @@ offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
                                    offpay_account_transfer **out, size_t *n,
                                    offpay_account_state *acct);
 
+/*
+ * offpay_ledger_transfers_period — offpay_ledger_transfers of only the
+ * transfers whose own time is in [from, to] (both included; 0 and
+ * UINT32_MAX: the whole history, which offpayd's GET
+ * /v1/admin/accounts/N/transfers gives without from and to), still
+ * ascending by id and paged by after: a page holds the first max such
+ * transfers above after, so pages of one period join without gaps or
+ * repeats. *acct's balance is the account's now, whatever the period.
+ * A month's history: from its first second, to its last. Errors as
+ * offpay_ledger_transfers, and OFFPAY_EINVAL when from > to.
+ */
+offpay_err offpay_ledger_transfers_period(offpay_ledger *l, uint64_t account,
+                                          uint32_t from, uint32_t to,
+                                          uint64_t after, size_t max,
+                                          offpay_account_transfer **out,
+                                          size_t                   *n,
+                                          offpay_account_state     *acct);
+
 /* ---- the audit ----------------------------------------------------- */
 
 /* The most currencies an audit report lists: more than offpay's currency

@@ -400,6 +400,7 @@ offpay_err offpay_ledger_statement(
 
 struct transfers_ctx {
     uint64_t                 account; /* its id on the shard read */
+    uint32_t                 from, to; /* the transfers' own time */
     uint64_t                 after;
     size_t                   max, n;
     offpay_account_transfer *out;
@@ -433,8 +434,9 @@ static offpay_err transfers_tx(offpay_ledger *l, void *p)
         __builtin_add_overflow(c->base_balance, b, &c->balance))
         rc = OFFPAY_EOVERFLOW;
     if (rc == OFFPAY_OK && c->base_n < c->max)
-        rc = l->ops->transfers_of(l->store, c->account, c->after,
-                                  c->max - c->base_n, c->out + c->base_n, &got);
+        rc =
+            l->ops->transfers_of(l->store, c->account, c->from, c->to, c->after,
+                                 c->max - c->base_n, c->out + c->base_n, &got);
     c->n = c->base_n + got;
     return rc;
 }
@@ -443,6 +445,16 @@ offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
                                    uint64_t after, size_t max,
                                    offpay_account_transfer **out, size_t *n,
                                    offpay_account_state *acct)
+{
+    return offpay_ledger_transfers_period(l, account, 0, UINT32_MAX, after, max,
+                                          out, n, acct);
+}
+
+offpay_err offpay_ledger_transfers_period(offpay_ledger *l, uint64_t account,
+                                          uint32_t from, uint32_t to,
+                                          uint64_t after, size_t max,
+                                          offpay_account_transfer **out,
+                                          size_t *n, offpay_account_state *acct)
 {
     struct transfers_ctx c;
     size_t               home = 0;
@@ -453,10 +465,12 @@ offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
     if (n != NULL)
         *n = 0;
     if (l == NULL || out == NULL || n == NULL || max == 0 ||
-        max > OFFPAY_LEDGER_TRANSFERS_MAX)
+        max > OFFPAY_LEDGER_TRANSFERS_MAX || from > to)
         return OFFPAY_EINVAL;
     memset(&c, 0, sizeof c);
     c.account = account;
+    c.from = from;
+    c.to = to;
     c.after = after;
     c.max = max;
     home = offpay__ledger_home(l, account);

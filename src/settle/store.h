@@ -322,10 +322,12 @@ typedef struct offpay__store_ops {
         int (*move)(const offpay_account_transfer *t, void *ctx), void *ctx);
 
     /* at most max transfers into or out of account with an id above
-     * after, ascending, into out[0..*n), seen from the account's side */
+     * after and their own time in [from, to], ascending by id, into
+     * out[0..*n), seen from the account's side */
     offpay_err (*transfers_of)(offpay__store *s, uint64_t account,
-                               uint64_t after, size_t max,
-                               offpay_account_transfer *out, size_t *n);
+                               uint32_t from, uint32_t to, uint64_t after,
+                               size_t max, offpay_account_transfer *out,
+                               size_t *n);
 
     /* the escrow account's flows by kind (offpay__escrow_flows_sql) */
     offpay_err (*escrow_flows)(offpay__store *s, uint64_t escrow,

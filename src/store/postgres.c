@@ -1789,8 +1789,9 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
                                     uint64_t after, size_t max,
                                     offpay_wallet_account_info *out, size_t *n);
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
-                                 uint64_t after, size_t max,
-                                 offpay_account_transfer *out, size_t *n);
+                                 uint32_t from, uint32_t to, uint64_t after,
+                                 size_t max, offpay_account_transfer *out,
+                                 size_t *n);
 static offpay_err
 s_account_period(offpay__store *s, uint64_t account, uint32_t from, uint32_t to,
                  int64_t sums[OFFPAY__PERIOD_SUMS],
@@ -3099,23 +3100,28 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
 }
 
 /* An account's transfers, a page at a time: each side's index gives its
- * first max rows above the cursor, and the two are merged (a transfer
- * never has one account on both sides). */
+ * first max rows above the cursor in the period [$4, $5] (the time is
+ * tested inside the limited subqueries, so a page of a period is full
+ * whenever the period has that many more), and the two are merged (a
+ * transfer never has one account on both sides). */
 static const char SQL_TRANSFERS_OF[] =
     "SELECT t.id, t.at, t.kind, t.debit, t.amount, t.presentment,"
     " t.case_id, t.ref, a.id, a.kind FROM"
     " (SELECT id FROM (SELECT id FROM transfers WHERE debit = $1::bigint"
-    " AND id > $2::bigint ORDER BY id LIMIT $3::bigint) d"
+    " AND id > $2::bigint AND at BETWEEN $4::bigint AND $5::bigint"
+    " ORDER BY id LIMIT $3::bigint) d"
     " UNION ALL SELECT id FROM (SELECT id FROM transfers"
-    " WHERE credit = $1::bigint AND id > $2::bigint ORDER BY id"
+    " WHERE credit = $1::bigint AND id > $2::bigint"
+    " AND at BETWEEN $4::bigint AND $5::bigint ORDER BY id"
     " LIMIT $3::bigint) c) x"
     " JOIN transfers t ON t.id = x.id"
     " JOIN accounts a ON a.id = CASE WHEN t.debit = $1::bigint"
     " THEN t.credit ELSE t.debit END ORDER BY t.id LIMIT $3::bigint";
 
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
-                                 uint64_t after, size_t max,
-                                 offpay_account_transfer *out, size_t *n)
+                                 uint32_t from, uint32_t to, uint64_t after,
+                                 size_t max, offpay_account_transfer *out,
+                                 size_t *n)
 {
     params     p = {0};
     PGresult  *r = NULL;
@@ -3125,6 +3131,8 @@ static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
     p_u64(&p, account);
     p_u64(&p, after);
     p_i64(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
+    p_i64(&p, from);
+    p_i64(&p, to);
     rc = run_sql(s, SQL_TRANSFERS_OF, &p, &r);
     for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
         offpay_account_transfer *x = &out[*n];

@@ -1547,8 +1547,9 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
                                     uint64_t after, size_t max,
                                     offpay_wallet_account_info *out, size_t *n);
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
-                                 uint64_t after, size_t max,
-                                 offpay_account_transfer *out, size_t *n);
+                                 uint32_t from, uint32_t to, uint64_t after,
+                                 size_t max, offpay_account_transfer *out,
+                                 size_t *n);
 static offpay_err
 s_account_period(offpay__store *s, uint64_t account, uint32_t from, uint32_t to,
                  int64_t sums[OFFPAY__PERIOD_SUMS],
@@ -2586,22 +2587,25 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
 }
 
 /* An account's transfers, a page at a time: each side's index gives its
- * first max rows above the cursor, and the two are merged (a transfer
- * never has one account on both sides). */
+ * first max rows above the cursor in the period [?4, ?5] (the time is
+ * tested inside the limited subqueries, so a page of a period is full
+ * whenever the period has that many more), and the two are merged (a
+ * transfer never has one account on both sides). */
 static const char SQL_TRANSFERS_OF[] =
     "SELECT t.id, t.at, t.kind, t.debit, t.amount, t.presentment,"
     " t.case_id, t.ref, a.id, a.kind FROM"
     " (SELECT id FROM (SELECT id FROM transfers WHERE debit = ?1"
-    " AND id > ?2 ORDER BY id LIMIT ?3) d"
+    " AND id > ?2 AND at BETWEEN ?4 AND ?5 ORDER BY id LIMIT ?3) d"
     " UNION ALL SELECT id FROM (SELECT id FROM transfers WHERE credit = ?1"
-    " AND id > ?2 ORDER BY id LIMIT ?3) c) x"
+    " AND id > ?2 AND at BETWEEN ?4 AND ?5 ORDER BY id LIMIT ?3) c) x"
     " JOIN transfers t ON t.id = x.id"
     " JOIN accounts a ON a.id = CASE WHEN t.debit = ?1 THEN t.credit"
     " ELSE t.debit END ORDER BY t.id LIMIT ?3";
 
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
-                                 uint64_t after, size_t max,
-                                 offpay_account_transfer *out, size_t *n)
+                                 uint32_t from, uint32_t to, uint64_t after,
+                                 size_t max, offpay_account_transfer *out,
+                                 size_t *n)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc;
@@ -2614,6 +2618,8 @@ static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
     bind_u64(st, 1, account);
     bind_u64(st, 2, after);
     sqlite3_bind_int64(st, 3, max > INT32_MAX ? INT32_MAX : (sqlite3_int64)max);
+    sqlite3_bind_int64(st, 4, from);
+    sqlite3_bind_int64(st, 5, to);
     while (rc == OFFPAY_OK && *n < max &&
            (step = sqlite3_step(st)) == SQLITE_ROW) {
         offpay_account_transfer *x = &out[*n];

@@ -654,6 +654,16 @@ static void test_transfers_recompute_each_balance(void)
                                       OFFPAY_LEDGER_TRANSFERS_MAX + 1, &v, &n,
                                       NULL),
               OFFPAY_EINVAL);
+    /* a period: from after to is refused at the API's edge; an empty one
+     * lists nothing and still gives the balance */
+    CHECK_ERR(offpay_ledger_transfers_period(w.l, w.wallet_acct, T0 + 1, T0, 0,
+                                             10, &v, &n, NULL),
+              OFFPAY_EINVAL);
+    CHECK(n == 0 && v == NULL);
+    CHECK_ERR(offpay_ledger_transfers_period(w.l, w.wallet_acct, 0, 1, 0, 10,
+                                             &v, &n, &st),
+              OFFPAY_OK);
+    CHECK(n == 0 && v == NULL && st.balance == CENTS(50));
     CHECK(audit_ok(&w));
     drop_world(&w);
 }
