@@ -48,8 +48,8 @@ static const char help[] =
     "       offpay admin revoke-terminal --db LEDGER --terminal-id T "
     "[--chain]\n"
     "                    [--json]\n"
-    "       offpay admin transfers --db LEDGER --account N [--after ID]\n"
-    "                    [--limit N] [--json]\n"
+    "       offpay admin transfers --db LEDGER --account N [--from UNIXTIME]\n"
+    "                    [--to UNIXTIME] [--after ID] [--limit N] [--json]\n"
     "       offpay admin statement --db LEDGER --merchant N [--from UNIXTIME]\n"
     "                    [--to UNIXTIME] [--terminal N] [--after P] [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
@@ -116,7 +116,9 @@ static const char help[] =
     "            account on the other side, the presentment or case it\n"
     "            settles and its reference; --limit per page (default\n"
     "            100), the next from --after the last id shown (also GET\n"
-    "            /v1/admin/accounts/N/transfers)\n"
+    "            /v1/admin/accounts/N/transfers); only those whose own time\n"
+    "            is in [--from, --to] (both included; default: all), still\n"
+    "            by id: a month's, --from its first second, --to its last\n"
     "  statement the merchant statement of --merchant N (also GET\n"
     "            /v1/admin/merchants/N/statement, the same figures; its\n"
     "            --json is that answer): each payment uploaded in [--from,\n"
@@ -226,9 +228,10 @@ static const char help[] =
     "  --by N           skip-ids: how far (1 to 1000000000)\n"
     "  --merchant N     terminals: of this merchant only; statement: the\n"
     "                   merchant\n"
-    "  --from UNIXTIME  statement: the period's start (default 0)\n"
-    "  --to UNIXTIME    statement: the period's end, included (default\n"
-    "                   now)\n"
+    "  --from UNIXTIME  statement, transfers: the period's start (default\n"
+    "                   0)\n"
+    "  --to UNIXTIME    statement, transfers: the period's end, included\n"
+    "                   (default: statement now, transfers no end)\n"
     "  --terminal N     statement: the payments at terminal N only (the\n"
     "                   movements are the account's all the same)\n";
 
@@ -245,7 +248,7 @@ static const struct {
     {"revoke-wallet", "account"},
     {"revoke-credential", "serial reason"},
     {"revoke-terminal", "terminal-id chain"},
-    {"transfers", "account after limit"},
+    {"transfers", "account from to after limit"},
     {"statement", "merchant from to terminal after"},
     {"refund", "presentment amount ref key funded"},
     {"merchants", "after limit"},
@@ -1048,9 +1051,11 @@ static void print_transfer(const char *what, const offpay_account_transfer *t,
     printf("\n");
 }
 
-/* `admin transfers`: an account's transfers, a page at a time, from its
- * side, under its balance (settle.h, offpay_ledger_transfers). */
-static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
+/* `admin transfers`: an account's transfers whose own time is in [from,
+ * to], a page at a time, from its side, under its balance (settle.h,
+ * offpay_ledger_transfers_period). */
+static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
+                     uint32_t to, const admin_args *a)
 {
     offpay_account_transfer *v = NULL;
     offpay_account_state     st;
@@ -1062,8 +1067,11 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
 
     if (account == 0)
         return cli_usage_error("admin transfers: --account N is required");
-    rc = offpay_ledger_transfers(l, account, a->f.after_id, (size_t)a->limit,
-                                 &v, &n, &st);
+    if (from > to)
+        return cli_usage_error("admin transfers: --from is after --to "
+                               "(both unix times, both included)");
+    rc = offpay_ledger_transfers_period(l, account, from, to, a->f.after_id,
+                                        (size_t)a->limit, &v, &n, &st);
     if (rc == OFFPAY_ENOTFOUND || rc == OFFPAY_ENOT_ISSUED) {
         fprintf(stderr, "offpay: admin transfers: no account %llu (%s)\n",
                 (unsigned long long)account, offpay_errname(rc));
@@ -1121,9 +1129,25 @@ static int transfers(offpay_ledger *l, uint64_t account, const admin_args *a)
     printf("account %llu: %s, balance %s\n", (unsigned long long)account,
            offpay_account_kind_name(st.kind),
            cli_money(st.balance, currency, money, sizeof money));
+    if (from != 0 || to != UINT32_MAX) {
+        char t2[32];
+
+        printf("transfers at %s to %s\n", cli_iso_time(from, when),
+               cli_iso_time(to, t2));
+    }
     for (size_t i = 0; i < n; i++)
         print_transfer("transfer", &v[i], currency);
-    page_end(n, a->limit, n > 0 ? v[n - 1].id : 0, "transfer");
+    printf("%zu transfer(s)", n);
+    if (n == (size_t)a->limit) {
+        /* the next page of the same period */
+        printf("; the next page: --after %llu",
+               (unsigned long long)v[n - 1].id);
+        if (from != 0)
+            printf(" --from %lu", (unsigned long)from);
+        if (to != UINT32_MAX)
+            printf(" --to %lu", (unsigned long)to);
+    }
+    printf("\n");
     free(v);
     return EXIT_OK;
 }
@@ -2413,7 +2437,8 @@ int cli_admin(int argc, char **argv)
     else if (strcmp(cmd, "revoke-terminal") == 0)
         status = revoke_terminal(l, terminal_id, chain, json);
     else if (strcmp(cmd, "transfers") == 0)
-        status = transfers(l, account, &a);
+        status = transfers(l, account, (uint32_t)from,
+                           have_to ? (uint32_t)to : UINT32_MAX, &a);
     else if (strcmp(cmd, "statement") == 0) {
         memset(&st, 0, sizeof st);
         st.merchant = merchant;

@@ -3,7 +3,8 @@
  * new wallet account), GET /v1/admin/accounts?ref= (the payers' accounts,
  * a page at a time, or those of one reference), GET /v1/admin/accounts/ID
  * (balance, kind,
- * currency), GET /v1/admin/accounts/ID/transfers (its history), POST
+ * currency), GET /v1/admin/accounts/ID/transfers?from=T&to=T (its
+ * history, or a period's of it by each transfer's own time), POST
  * /v1/admin/accounts/ID/deposit and .../withdraw (money from and to the
  * outside world), POST /v1/admin/guarantee (the issuer's guarantee account
  * of a currency, created on first use).
@@ -82,7 +83,12 @@ json_t *srv_json_transfer(const offpay_account_transfer *t, uint16_t currency)
 
 void srv_account_transfers(srv_req *r, srv_reply *out)
 {
+    const char              *qf = r->query(r->conn, "from");
+    const char              *qt = r->query(r->conn, "to");
     uint64_t                 id, after, limit;
+    /* no bound by default: without from and to, the whole history, whose
+     * pages do not move as now does */
+    uint64_t                 from = 0, to = UINT32_MAX;
     offpay_account_state     a;
     offpay_account_transfer *v = NULL;
     size_t                   n = 0;
@@ -99,8 +105,16 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
                  "after: a transfer id; limit: 1..1000");
         return;
     }
+    if ((qf != NULL && srv_parse_u64(qf, UINT32_MAX, &from) != 0) ||
+        (qt != NULL && srv_parse_u64(qt, UINT32_MAX, &to) != 0) || from > to) {
+        srv_fail(out, SRV_E_BAD_PARAMETER,
+                 "from <= to: unix times, both included (default: the whole "
+                 "history)");
+        return;
+    }
     /* the account, its balance and the page in the same reads */
-    rc = offpay_ledger_transfers(r->l, id, after, (size_t)limit, &v, &n, &a);
+    rc = offpay_ledger_transfers_period(r->l, id, (uint32_t)from, (uint32_t)to,
+                                        after, (size_t)limit, &v, &n, &a);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "account");
         return;

@@ -83,7 +83,7 @@ static const route routes[] = {
     {"GET", "/v1/admin/accounts/*", srv_account_get, AUTH_OPERATOR, BODY_NONE,
      1, NULL, 0},
     {"GET", "/v1/admin/accounts/*/transfers", srv_account_transfers,
-     AUTH_OPERATOR, BODY_NONE, 1, "after limit", 0},
+     AUTH_OPERATOR, BODY_NONE, 1, "from to after limit", 0},
     {"POST", "/v1/admin/accounts/*/deposit", srv_account_deposit, AUTH_OPERATOR,
      BODY_ADMIN, 1, NULL, 1},
     {"POST", "/v1/admin/accounts/*/withdraw", srv_account_withdraw,

@@ -446,6 +446,31 @@ api GET "/v1/admin/accounts/$W6/transfers?limit=2&after=$first"
   && ok "the second page of 2 starts after the first's last id" || fail "page 2: $(cat resp.json)"
 api GET "/v1/admin/accounts/$W6/transfers?limit=0"
 expect_http 400 BAD_PARAMETER "a page of 0 transfers"
+# a period of it by each transfer's own time (W6's deposit and allowance
+# today, its release and late payment on day 45): pages of one transfer
+# within the period join up to the period's two, the balance W6's now
+d44=$(( day45 - 86400 ))
+api GET "/v1/admin/accounts/$W6/transfers?from=$d44&limit=1"
+[ "$status" = 200 ] && [ "$(jq -c '[.transfers[].kind]' resp.json)" = '["release"]' ] \
+  && [ "$(jget .next_after)" != null ] && [ "$(jget .balance.minor)" = 3800 ] \
+  && ok "from day 44, a page of 1: the release, with a next page, balance 38.00" \
+  || fail "from day 44, limit 1: $status $(cat resp.json)"
+kinds=$(jq -c '[.transfers[].kind]' resp.json); after=$(jget .next_after)
+while [ "$after" != null ]; do
+  api GET "/v1/admin/accounts/$W6/transfers?from=$d44&limit=1&after=$after"
+  [ "$status" = 200 ] || break
+  kinds=$(jq -c --argjson k "$kinds" '$k + [.transfers[].kind]' resp.json); after=$(jget .next_after)
+done
+[ "$kinds" = '["release","late"]' ] && ok "from day 44 in pages of 1: release, late" \
+  || fail "from day 44 paged: $kinds $(cat resp.json)"
+api GET "/v1/admin/accounts/$W6/transfers?to=$d44&limit=2"
+[ "$status" = 200 ] && [ "$(jq -c '[.transfers[].kind]' resp.json)" = '["deposit","fund"]' ] \
+  && ok "until day 44: the deposit and the allowance" || fail "to day 44: $status $(cat resp.json)"
+api GET "/v1/admin/accounts/$W6/transfers?from=$((d44 + 1))&to=$d44"
+expect_http 400 BAD_PARAMETER "a history whose from is after its to"
+jget .hint | grep -q "from <= to: unix times" && ok "its hint: $(jget .hint)" || fail "from > to: $(cat resp.json)"
+api GET "/v1/admin/accounts/$W6/transfers?to=4294967296"
+expect_http 400 BAD_PARAMETER "a history until a time past 32 bits"
 api GET "/v1/admin/accounts/$W6/transfers?page=2"
 [ "$status" = 400 ] && ok "an unknown query parameter of transfers: 400 $(jget .error)" \
   || fail "page=2: $status $(cat resp.json)"
@@ -496,6 +521,14 @@ run_cli 0 '"balance_minor":3800,"balance":"38.00","count":4,.*"at":"[0-9T:-]+Z",
 run_cli 1 "admin transfers: no account 987654321" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account 987654321
 run_cli 2 "admin transfers: --account N is required" -- "$OFFPAY" admin transfers --db "$LEDGER"
+run_cli 0 "^1 transfer\(s\); the next page: --after [0-9]+ --from $d44\$" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --from "$d44" --limit 1
+run_cli 0 "transfer [0-9]+  [0-9T:-]+Z  fund     -30.00 to escrow" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --to "$d44"
+run_cli 0 "^2 transfer\(s\)\$" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --to "$d44"
+run_cli 2 "admin transfers: --from is after --to" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --from "$((d44 + 1))" --to "$d44"
 run_cli 0 "merchant $MIDA  EUR  account $MA  terminals 1 \(1 active\)  since [0-9T:-]+Z  Bakery A" -- \
   "$OFFPAY" admin merchants --db "$LEDGER"
 run_cli 0 "merchant $MIDB  EUR  account $MB  terminals 1 \(0 active\)" -- \

@@ -209,6 +209,26 @@ while :; do
   after=$(jget .next_after); [ "$after" = null ] && break
 done
 [ "$paged" = "$all" ] && ok "the history in pages of 3 is the same" || fail "paged $paged vs $all"
+# a period of it (from its latest transfer's second; until the second
+# before): the same transfers as the whole history's in that period, over
+# both shards, in pages of 2
+api GET "/v1/admin/accounts/$MA/transfers?limit=1000"
+full=$(jq -c '[.transfers[] | {id, at}]' resp.json)
+wat=$(jq -r '[.[] | .at] | max' <<<"$full")
+for q in "from=$wat" "to=$((wat - 1))"; do
+  if [ "${q%%=*}" = from ]; then want=$(jq -c --argjson w "$wat" '[.[] | select(.at >= $w) | .id]' <<<"$full")
+  else want=$(jq -c --argjson w "$wat" '[.[] | select(.at < $w) | .id]' <<<"$full"); fi
+  paged='[]'; after=0
+  while :; do
+    api GET "/v1/admin/accounts/$MA/transfers?$q&limit=2&after=$after"
+    [ "$status" = 200 ] || break
+    paged=$(jq -c --argjson p "$paged" '$p + [.transfers[].id]' resp.json)
+    after=$(jget .next_after); [ "$after" = null ] && break
+  done
+  [ "$paged" = "$want" ] && [ "$(jget .balance.minor)" = 1600 ] \
+    && ok "merchant history with $q over both shards in pages of 2: $(jq length <<<"$want") of $(jq length <<<"$full")" \
+    || fail "history $q: $paged, want $want ($status $(cat resp.json))"
+done
 # the guarantee: 250.00 on each shard; a withdrawal is taken whole from
 # one shard's part, and the answer shows the parts after it
 api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"300.00"}'
