@@ -977,12 +977,16 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 /* libmicrohttpd's own messages (a client gone mid-request, a header too
  * large), prefixed like offpayd's, at most 20 in a minute: many clients
  * cut at once (slow.c) would otherwise flood the log. */
+/* --max-per-ip, for mhd_log (set before libmicrohttpd starts) */
+static unsigned log_per_ip;
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
     static time_t          window;
     static unsigned        said, held;
-    char                   line[256];
+    char                   line[320];
+    const char            *who = "libmicrohttpd: ";
     size_t                 n;
     time_t                 t = time(NULL);
     unsigned               missed = 0;
@@ -992,6 +996,28 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
+    /* libmicrohttpd says the same words for its two limits: which one is
+     * told by the connections open (a fleet behind one NAT address shed
+     * by the per-address limit looked like offpayd full) */
+    if (strstr(line, "reached connection limit") != NULL) {
+        int per_ip = log_per_ip != 0 &&
+                     srv_slow_open() + 1 < (unsigned)SRV_CONNECTIONS_MAX;
+
+        srv_metrics_connection_refused(per_ip);
+        who = "";
+        if (per_ip)
+            snprintf(line, sizeof line,
+                     "a client address holds --max-per-ip %u open "
+                     "connections: its next one was closed unanswered "
+                     "(behind a proxy or NAT every client has its address: "
+                     "run offpayd with --max-per-ip 0, docs/operations.md)",
+                     log_per_ip);
+        else
+            snprintf(line, sizeof line,
+                     "offpayd holds its %u connections: a new one was closed "
+                     "unanswered",
+                     (unsigned)SRV_CONNECTIONS_MAX);
+    }
     pthread_mutex_lock(&log_mu);
     if (t - window >= 60) {
         missed = held;
@@ -1010,7 +1036,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
                 "logged",
                 missed);
     if (line[0] != '\0')
-        srv_log("libmicrohttpd: %s", line);
+        srv_log("%s%s", who, line);
 }
 
 offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
@@ -1038,6 +1064,7 @@ offpay_err srv_daemon_start(srv_ctx *srv, const char *addr, uint16_t port,
      * work at once; a health check never waits behind an upload.
      * libmicrohttpd's own messages go through mhd_log, the first option
      * (as it asks, so that none goes out before it is set). */
+    log_per_ip = (unsigned)srv->cfg.per_ip;
     d->mhd = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
             MHD_USE_ITC | MHD_USE_ERROR_LOG, /* ITC: for MHD_quiesce_daemon */

@@ -55,6 +55,7 @@ static struct {
     uint32_t        release_ok_at; /* 0: no run succeeded yet */
     uint64_t        release_failures;
     uint64_t        release_held[2]; /* clock ahead, clock behind */
+    uint64_t        refused_conn[2]; /* the 256 in all, one address's */
     /* codes refused ENOT_ISSUED, EUNKNOWN_KID at settlement */
     uint64_t        rejected_forged[2];
     uint64_t        ledger_errors[N_LEDGER_ERRS];
@@ -157,6 +158,13 @@ void srv_metrics_release_held(int behind)
     pthread_mutex_lock(&m.mu);
     m.release_failures++;
     m.release_held[behind != 0]++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_connection_refused(int per_ip)
+{
+    pthread_mutex_lock(&m.mu);
+    m.refused_conn[per_ip != 0]++;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -346,6 +354,16 @@ char *srv_metrics_render(void)
         "offpayd_rejected_total{reason=\"EUNKNOWN_KID\"} %llu\n",
         (unsigned long long)m.rejected_forged[0],
         (unsigned long long)m.rejected_forged[1]);
+    add(&b,
+        "# HELP offpayd_connections_refused_total Connections closed "
+        "unanswered at their start: all (offpayd held its 256) or per_ip "
+        "(one client address held --max-per-ip: behind a proxy or NAT, "
+        "run with --max-per-ip 0).\n"
+        "# TYPE offpayd_connections_refused_total counter\n"
+        "offpayd_connections_refused_total{limit=\"all\"} %llu\n"
+        "offpayd_connections_refused_total{limit=\"per_ip\"} %llu\n",
+        (unsigned long long)m.refused_conn[0],
+        (unsigned long long)m.refused_conn[1]);
     add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
             "# TYPE offpayd_batch_items histogram\n");
     histogram(&b, "offpayd_batch_items", batch_bounds, N_BATCH, m.batch,

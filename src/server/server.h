@@ -275,6 +275,9 @@ void srv_metrics_release(int ok, uint32_t now);
 /* a run of the release job held back by the clock (behind: gone back;
  * else ahead): a failure, and offpayd_release_held_total{reason} */
 void srv_metrics_release_held(int behind);
+/* a connection libmicrohttpd closed at its start over a limit: the
+ * per-address one (per_ip) or all 256: offpayd_connections_refused_total */
+void srv_metrics_connection_refused(int per_ip);
 /* codes refused at settlement ENOT_ISSUED and EUNKNOWN_KID:
  * offpayd_rejected_total{reason} */
 void srv_metrics_rejected_forged(size_t not_issued, size_t unknown_kid);

@@ -61,6 +61,7 @@ static watch          *head;
 static int             running, stop;
 static pthread_t       thread;
 static uint64_t        closed_total, closed_logged;
+static unsigned        open_now; /* connections started, not yet closed */
 
 static double now_s(void)
 {
@@ -165,6 +166,16 @@ void srv_slow_stop(void)
     running = 0;
 }
 
+unsigned srv_slow_open(void)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&mu);
+    n = open_now;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
 uint64_t srv_slow_closed(void)
 {
     uint64_t n;
@@ -198,6 +209,7 @@ void srv_slow_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
         if (head != NULL)
             head->prev = w;
         head = w;
+        open_now++;
         pthread_mutex_unlock(&mu);
         *socket_ctx = w;
         return;
@@ -211,6 +223,7 @@ void srv_slow_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
         head = w->next;
     if (w->next != NULL)
         w->next->prev = w->prev;
+    open_now--;
     pthread_mutex_unlock(&mu);
     free(w);
     *socket_ctx = NULL;

@@ -36,6 +36,9 @@ void srv_slow_stop(void);
 
 /* Connections closed so far for being late. */
 uint64_t srv_slow_closed(void);
+/* Connections open now (started, not closed; those the watch could not
+ * take, for want of memory, not counted). */
+unsigned srv_slow_open(void);
 
 /* MHD_OPTION_NOTIFY_CONNECTION: watches a connection from its start to
  * its close. */

@@ -183,7 +183,7 @@ curl -s "$URL/metrics" > metrics.txt
 [ "$status" = 200 ] && grep -q '^offpayd_terminal_checked_total{held="no"} 6$' metrics.txt \
   && grep -q '^offpayd_terminal_checked_total{held="revoked"} 1$' metrics.txt \
   && grep -q '^offpayd_terminal_checked_total{held="invalid"} 40$' metrics.txt \
-  && [ "$(grep -c "terminal $TF" server.err)" = 2 ] \
+  && [ "$(grep -c "terminal $TF asked about" server.err)" = 2 ] \
   && ok "revoked, tf's check counts apart (revoked 1), and the log holds it back within the minute" \
   || fail "revoked tf: $status $(cat resp.json) $(grep checked metrics.txt) $(grep "terminal $TF" server.err)"
 audit_passes "at the end"

@@ -438,6 +438,15 @@ st=0; curl -s -m 5 -o /dev/null "$URL/v1/health" || st=$?
   || fail "a third connection from the same address was served"
 code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "$URL/v1/health" || true)
 [ "$code" = 200 ] && ok "another address (127.0.0.2) still served: 200" || fail "127.0.0.2: $code"
+# offpayd says which limit shed it (libmicrohttpd's words are the same for
+# the 256 in all), and counts it
+grep -q "a client address holds --max-per-ip 2 open connections: its next one was closed unanswered (behind a proxy or NAT" server.err \
+  && ok "the log names the per-address limit and --max-per-ip 0" || fail "log: $(tail -5 server.err)"
+curl -s --interface 127.0.0.2 "$URL/metrics" > m.txt || true
+grep -q '^offpayd_connections_refused_total{limit="per_ip"} [1-9]' m.txt \
+  && grep -q '^offpayd_connections_refused_total{limit="all"} 0$' m.txt \
+  && ok "offpayd_connections_refused_total counts it as per_ip" \
+  || fail "metric: $(grep connections_refused m.txt)"
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null || true
 stop_server TERM
 
