@@ -604,7 +604,7 @@ typedef struct offpay_statement_line {
     int late; /* 1: a late presentment (settlement.md §6): uploaded after
                  its credential's escrow was released, so paid from the
                  payer's account (a `late` transfer) and the guarantee, or
-                 refused ELATE after the late window; after 0.13.0 */
+                 refused ELATE after the late window; since 0.14.0 */
 } offpay_statement_line;
 
 /*
@@ -684,7 +684,7 @@ typedef struct offpay_statement_account {
  * lines paid and refunded, and nothing settled after them. (On a sharded
  * ledger, shard by shard: each shard's lines and its part of the balance
  * together.) Since 0.8.0; the period's figures of *acct (opening_balance
- * to other) after 0.13.0. */
+ * to other) since 0.14.0. */
 offpay_err offpay_ledger_statement_with(
     offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
     int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx,
