@@ -345,7 +345,7 @@ char *srv_metrics_render(void)
         (unsigned long long)m.release_held[1]);
     add(&b,
         "# HELP offpayd_rejected_total Uploaded codes refused at settlement "
-        "for a credential no issuer key of the ledger made: ENOT_ISSUED (a "
+        "for a credential the ledger did not issue: ENOT_ISSUED (a "
         "credential the ledger never issued under its serial, signed by an "
         "issuer key: one may have leaked), EUNKNOWN_KID (signed by a key "
         "not in the trust bundle: retired, or foreign).\n"

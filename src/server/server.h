@@ -76,7 +76,8 @@
     X(ENROLL_CODE_EXPIRED, 403, "the enrollment code has expired")             \
     X(TERMINAL_REVOKED, 403, "this terminal is revoked")                       \
     X(IDEMPOTENCY_KEY_MALFORMED, 400,                                          \
-      "Idempotency-Key must be 1 to 64 printable ASCII characters")            \
+      "Idempotency-Key must be 1 to 64 printable ASCII characters (! to ~), "  \
+      "no space")                                                              \
     X(IDEMPOTENCY_KEY_REUSED, 422,                                             \
       "this Idempotency-Key was used for a different request")                 \
     X(IDEMPOTENCY_KEY_NOT_TAKEN, 400,                                          \

@@ -156,8 +156,11 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
 
         srv_log_text(v[0].present ? v[0].s : "(no reason given)", why,
                      sizeof why);
-        srv_log_request(r, 0, "terminal %llu revoked at %llu: %s",
+        /* revoked before this request (its time kept): said so, as the
+         * log holds what changed the ledger */
+        srv_log_request(r, 0, "terminal %llu %srevoked at %llu: %s",
                         (unsigned long long)id,
+                        t.revoked_at < r->now ? "already " : "",
                         (unsigned long long)t.revoked_at, why);
         rc = revoke_chain(r, (uint32_t)id, v[1].present && v[1].b, chain);
         if (rc != OFFPAY_OK)

@@ -97,7 +97,8 @@ static int is_store_error(offpay_err rc)
 {
     return rc == OFFPAY_ERETRY || rc == OFFPAY_ESTORE || rc == OFFPAY_ENOSPC ||
            rc == OFFPAY_EROFS || rc == OFFPAY_EACCES || rc == OFFPAY_EIO ||
-           rc == OFFPAY_ENOMEM;
+           rc == OFFPAY_ENOMEM || rc == OFFPAY_EBUSY; /* EBUSY: a lock or a
+                                                        statement timeout */
 }
 
 static offpay_err reject(struct settle_ctx *c, offpay_err why)
@@ -412,10 +413,16 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
             unpaid = OFFPAY_ELATE;
             rule = OFFPAY_ELATE;
         } else if (cred.revoked && !cred.revoked_for_case &&
-                   c->item->accepted_at >= cred.revoked_at) {
+                   accepted_no_earlier(c) >= cred.revoked_at) {
             /* accepted after a lost wallet's (or the operator's)
              * revocation: never the payer's account; the guarantee rules
-             * judge it like any shortfall (settlement.md §6) */
+             * judge it like any shortfall (settlement.md §6). The later of
+             * the terminal's time and the code's own (less the skew): a
+             * terminal that dates its acceptance back does not move the
+             * payment onto the payer's account. A credential with a case
+             * of fraud against it (however it was revoked first: a payer
+             * who reports a wallet lost and then double-spends it) stays
+             * its owner's to pay. */
             avail = 0;
         } else {
             rc = l->ops->account_lock(l->store, cred.wallet_account);

@@ -585,6 +585,36 @@ unsigned long offpay__store_schema_newer_seen(void);
     "INSERT INTO clock_marks (what, at) VALUES (" P1 ", " P2 ")"               \
     " ON CONFLICT (what) DO UPDATE SET at = excluded.at"                       \
     " WHERE " P3 " = 0 OR clock_marks.at < excluded.at"
+/* A merchant's statement lines (both backends; P1 the merchant, P2 and
+ * P3 the upload times' bounds). late: its credential released before it
+ * was uploaded; in the release's own second, only its late transfer (into
+ * the escrow, read through the escrow's (credit, id) index) tells. */
+#define OFFPAY__STATEMENT_SQL(P1, P2, P3)                                      \
+    "SELECT p.id, p.terminal, p.serial, p.counter, p.charged, p.paid,"         \
+    " p.covered, p.outcome, p.reason, p.accepted_at, p.uploaded_at,"           \
+    " COALESCE((SELECT SUM(x.amount) FROM transfers x"                         \
+    "  WHERE x.presentment = p.id AND x.kind = 'refund'), 0),"                 \
+    " CASE WHEN c.released_at IS NULL OR c.released_at > p.uploaded_at"        \
+    "  THEN 0 WHEN c.released_at < p.uploaded_at THEN 1"                       \
+    "  WHEN EXISTS (SELECT 1 FROM transfers x"                                 \
+    "   WHERE x.credit = c.escrow_account AND x.presentment = p.id"            \
+    "   AND x.kind = 'late') THEN 1 ELSE 0 END"                                \
+    " FROM presentments p JOIN terminals t ON t.id = p.terminal"               \
+    " LEFT JOIN credentials c ON c.serial = p.serial"                          \
+    " WHERE t.merchant = " P1 " AND p.uploaded_at BETWEEN " P2 " AND " P3      \
+    " ORDER BY p.id"
+/* A credential's row (both backends; P1 its serial). The last column:
+ * revoked for a case, or with a case of fraud against it however it was
+ * revoked first (a wallet reported lost, then double-spent: settlement.md
+ * §6), which makes its late items its owner's to pay. */
+#define OFFPAY__CRED_GET_SQL(P1)                                               \
+    "SELECT wallet_account, escrow_account, lim, currency, valid_from,"        \
+    " expires, remaining, released_at, revoked_at, wallet_pk, flags,"          \
+    " CASE WHEN revoke_reason IN ('double_spend', 'overspend',"                \
+    " 'duplicate') OR EXISTS (SELECT 1 FROM cases x WHERE x.serial = " P1      \
+    " AND x.kind IN ('double_spend', 'overspend', 'duplicate'))"               \
+    " THEN 1 ELSE 0 END"                                                       \
+    " FROM credentials WHERE serial = " P1
 #define OFFPAY__NEWEST_TRANSFER_SQL                                            \
     "SELECT COALESCE(MAX(at), 0) FROM (SELECT at FROM transfers"               \
     " ORDER BY id DESC LIMIT 1000) t"

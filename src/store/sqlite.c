@@ -132,12 +132,7 @@ static const char *const SQL[S_COUNT] = {
         " coalesce((SELECT next FROM id_floors WHERE what = 'serial'), 0)),"
         " ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
     [S_CRED_SET_BYTES] = "UPDATE credentials SET bytes = ?2 WHERE serial = ?1",
-    [S_CRED_GET] =
-        "SELECT wallet_account, escrow_account, lim, currency, valid_from,"
-        " expires, remaining, released_at, revoked_at, wallet_pk, flags,"
-        " CASE WHEN revoke_reason IN ('double_spend', 'overspend',"
-        " 'duplicate') THEN 1 ELSE 0 END"
-        " FROM credentials WHERE serial = ?1",
+    [S_CRED_GET] = OFFPAY__CRED_GET_SQL("?1"),
     [S_ESCROW_DEBIT] = "UPDATE credentials SET remaining = remaining - ?2"
                        " WHERE serial = ?1 AND remaining >= ?2",
     [S_ESCROW_CREDIT] = "UPDATE credentials SET remaining = remaining + ?2"
@@ -190,23 +185,7 @@ static const char *const SQL[S_COUNT] = {
     [S_MARK_GET] = OFFPAY__MARK_GET_SQL("?1"),
     [S_MARK_PUT] = OFFPAY__MARK_PUT_SQL("?1", "?2", "?3"),
     [S_NEWEST_TRANSFER] = OFFPAY__NEWEST_TRANSFER_SQL,
-    [S_STATEMENT] =
-        "SELECT p.id, p.terminal, p.serial, p.counter, p.charged, p.paid,"
-        " p.covered, p.outcome, p.reason, p.accepted_at, p.uploaded_at,"
-        " COALESCE((SELECT SUM(x.amount) FROM transfers x"
-        "  WHERE x.presentment = p.id AND x.kind = 'refund'), 0),"
-        /* late: its credential released before it was uploaded; in the
-         * release's own second, only its late transfer (into the escrow,
-         * read through the escrow's (credit, id) index) tells */
-        " CASE WHEN c.released_at IS NULL OR c.released_at > p.uploaded_at"
-        "  THEN 0 WHEN c.released_at < p.uploaded_at THEN 1"
-        "  WHEN EXISTS (SELECT 1 FROM transfers x"
-        "   WHERE x.credit = c.escrow_account AND x.presentment = p.id"
-        "   AND x.kind = 'late') THEN 1 ELSE 0 END"
-        " FROM presentments p JOIN terminals t ON t.id = p.terminal"
-        " LEFT JOIN credentials c ON c.serial = p.serial"
-        " WHERE t.merchant = ?1 AND p.uploaded_at BETWEEN ?2 AND ?3"
-        " ORDER BY p.id",
+    [S_STATEMENT] = OFFPAY__STATEMENT_SQL("?1", "?2", "?3"),
     [S_RECEIPT_GET] =
         "SELECT id, serial, counter, terminal, amount, made_at, uploaded_at,"
         " stood, presentment, checked, case_id FROM receipts WHERE hash = ?1",

@@ -202,6 +202,9 @@ expect_http 200 - "terminal tb revoked"
 grep -q "terminal $(( TA + 1 )) revoked at [0-9]*: stolen from the stall" server.err \
   && ok "the revocation's reason is logged" || fail "no log line with the reason"
 sleep 1
+api POST "/v1/admin/terminals/$(( TA + 1 ))/revoke" '{}'
+grep -q "terminal $(( TA + 1 )) already revoked at [0-9]*: (no reason given)" server.err \
+  && ok "revoked again: the log says it was already, nothing changed" || fail "second revocation's log: $(grep "terminal $(( TA + 1 ))" server.err)"
 c=$(pay w5 6.00); accept tb "$c" 6.00 || fail "tb accept after"
 upload tb --from 4
 expect_http 200 - "a revoked terminal's upload is authenticated"

@@ -1021,6 +1021,39 @@ static void test_late_presentment_after_a_lost_wallets_revocation(void)
     CHECK(balance(&w, w.wallet_acct) == CENTS(50));
     CHECK(audit_ok(&w));
     drop_world(&w);
+
+    /* reported lost first, then double-spent (the revocation keeps its
+     * first reason): the double spend's case makes it the owner's all the
+     * same, not the guarantee's */
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n[0] = make_code(&w, 1, CENTS(10), lost + 10, 0, c[0]);
+    n[4] = make_code(&w, 1, CENTS(10), lost + 15, 0, c[4]);
+    n[1] = make_code(&w, 2, CENTS(30), lost + 100, 0, c[1]);
+    REQUIRE_OK(offpay_ledger_revoke(w.l, w.cred.serial, "wallet lost", lost));
+    a = settle(&w, 0, c[0], n[0], CENTS(10), lost + 20, lost + 30);
+    a = settle(&w, 1, c[4], n[4], CENTS(10), lost + 25, lost + 40);
+    CHECK(a.outcome == OFFPAY_SETTLE_DOUBLE_SPEND && a.case_id != 0);
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 45 * DAY, NULL));
+    CHECK(balance(&w, w.wallet_acct) == CENTS(80));
+    b = settle(&w, 0, c[1], n[1], CENTS(30), lost + 110, late);
+    CHECK(b.outcome == OFFPAY_SETTLE_SETTLED && b.covered == 0 &&
+          b.paid == CENTS(30));
+    CHECK(balance(&w, w.wallet_acct) == CENTS(50));
+    CHECK(balance(&w, w.guarantee) == CENTS(1000));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+
+    /* a terminal that dates its acceptance of a code made after the
+     * report to before it does not move it onto the payer's account */
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n[1] = make_code(&w, 2, CENTS(30), lost + 1000, 0, c[1]);
+    REQUIRE_OK(offpay_ledger_revoke(w.l, w.cred.serial, "wallet lost", lost));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 45 * DAY, NULL));
+    b = settle(&w, 0, c[1], n[1], CENTS(30), lost - 500, late);
+    CHECK(b.outcome != OFFPAY_SETTLE_SETTLED);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(100));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
 }
 
 /* A bound code answers one request of one terminal: presented again by
