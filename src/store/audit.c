@@ -179,8 +179,9 @@ const char offpay__period_moves_sql[] =
              " UNION ALL SELECT x.id, -x.amount, x.credit FROM transfers x, q"
              "  WHERE x.debit = q.a AND x.kind <> 'settle'"
              "  AND x.at >= q.f AND x.at <= q.t)"
-             " SELECT x.id, x.at, x.kind, m.amount, x.presentment, x.case_id,"
-             " x.ref, a.id, a.kind FROM m JOIN transfers x ON x.id = m.id"
+             " SELECT x.id, x.at, x.kind, x.debit, x.amount, x.presentment,"
+             " x.case_id, x.ref, a.id, a.kind"
+             " FROM m JOIN transfers x ON x.id = m.id"
              " JOIN accounts a ON a.id = m.other ORDER BY x.at, x.id";
 
 const char offpay__escrow_flows_sql[] =

@@ -3097,6 +3097,32 @@ static const char SQL_TRANSFERS_OF[] =
     " JOIN accounts a ON a.id = CASE WHEN t.debit = $1::bigint"
     " THEN t.credit ELSE t.debit END ORDER BY t.id LIMIT $3::bigint";
 
+/* One transfer of an account's history, from row i of SQL_TRANSFERS_OF or
+ * offpay__period_moves_sql (id, at, kind, debit, amount, presentment,
+ * case, ref, the other account and its kind): its amount negative when
+ * it left the account. */
+static offpay_err transfer_row(PGresult *r, int i, uint64_t account,
+                               offpay_account_transfer *x)
+{
+    const char *kind = PQgetvalue(r, i, 2);
+    const char *ref = PQgetisnull(r, i, 7) ? "" : PQgetvalue(r, i, 7);
+    int64_t     amount = col_i64(r, i, 4);
+
+    memset(x, 0, sizeof *x);
+    x->id = col_u64(r, i, 0);
+    x->at = col_u32(r, i, 1);
+    x->amount = col_u64(r, i, 3) == account ? -amount : amount;
+    x->presentment = col_u64(r, i, 5);
+    x->case_id = col_u64(r, i, 6);
+    x->other = col_u64(r, i, 8);
+    x->other_kind = (offpay_account_kind)col_i64(r, i, 9);
+    if (strlen(kind) >= sizeof x->kind || strlen(ref) >= sizeof x->ref)
+        return OFFPAY_ESTORE;
+    strcpy(x->kind, kind);
+    strcpy(x->ref, ref);
+    return OFFPAY_OK;
+}
+
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
                                  uint32_t from, uint32_t to, uint64_t after,
                                  size_t max, offpay_account_transfer *out,
@@ -3113,28 +3139,9 @@ static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
     p_i64(&p, from);
     p_i64(&p, to);
     rc = run_sql(s, SQL_TRANSFERS_OF, &p, &r);
-    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
-        offpay_account_transfer *x = &out[*n];
-        const char              *kind = PQgetvalue(r, i, 2);
-        const char *ref = PQgetisnull(r, i, 7) ? "" : PQgetvalue(r, i, 7);
-        int64_t     amount = col_i64(r, i, 4);
-
-        memset(x, 0, sizeof *x);
-        x->id = col_u64(r, i, 0);
-        x->at = col_u32(r, i, 1);
-        x->amount = col_u64(r, i, 3) == account ? -amount : amount;
-        x->presentment = col_u64(r, i, 5);
-        x->case_id = col_u64(r, i, 6);
-        x->other = col_u64(r, i, 8);
-        x->other_kind = (offpay_account_kind)col_i64(r, i, 9);
-        if (strlen(kind) >= sizeof x->kind || strlen(ref) >= sizeof x->ref)
-            rc = OFFPAY_ESTORE;
-        else {
-            strcpy(x->kind, kind);
-            strcpy(x->ref, ref);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++)
+        if ((rc = transfer_row(r, i, account, &out[*n])) == OFFPAY_OK)
             (*n)++;
-        }
-    }
     return rc;
 }
 
@@ -3159,23 +3166,9 @@ s_account_period(offpay__store *s, uint64_t account, uint32_t from, uint32_t to,
     rc = run_sql(s, offpay__period_moves_sql, &p, &r);
     for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
         offpay_account_transfer x;
-        const char             *kind = PQgetvalue(r, i, 2);
-        const char *ref = PQgetisnull(r, i, 6) ? "" : PQgetvalue(r, i, 6);
 
-        memset(&x, 0, sizeof x);
-        x.id = col_u64(r, i, 0);
-        x.at = col_u32(r, i, 1);
-        x.amount = col_i64(r, i, 3);
-        x.presentment = col_u64(r, i, 4);
-        x.case_id = col_u64(r, i, 5);
-        x.other = col_u64(r, i, 7);
-        x.other_kind = (offpay_account_kind)col_i64(r, i, 8);
-        if (strlen(kind) >= sizeof x.kind || strlen(ref) >= sizeof x.ref) {
-            rc = OFFPAY_ESTORE;
+        if ((rc = transfer_row(r, i, account, &x)) != OFFPAY_OK)
             break;
-        }
-        strcpy(x.kind, kind);
-        strcpy(x.ref, ref);
         if (move(&x, ctx) != 0)
             break;
     }

@@ -2581,6 +2581,34 @@ static const char SQL_TRANSFERS_OF[] =
     " JOIN accounts a ON a.id = CASE WHEN t.debit = ?1 THEN t.credit"
     " ELSE t.debit END ORDER BY t.id LIMIT ?3";
 
+/* One transfer of an account's history, from a row of SQL_TRANSFERS_OF or
+ * offpay__period_moves_sql (id, at, kind, debit, amount, presentment,
+ * case, ref, the other account and its kind): its amount negative when
+ * it left the account. */
+static offpay_err transfer_row(sqlite3_stmt *st, uint64_t account,
+                               offpay_account_transfer *x)
+{
+    const char *kind = (const char *)sqlite3_column_text(st, 2);
+    const char *ref = (const char *)sqlite3_column_text(st, 7);
+    int64_t     amount = sqlite3_column_int64(st, 4);
+
+    memset(x, 0, sizeof *x);
+    x->id = col_u64(st, 0);
+    x->at = col_u32(st, 1);
+    x->amount = col_u64(st, 3) == account ? -amount : amount;
+    x->presentment = col_u64(st, 5);
+    x->case_id = col_u64(st, 6);
+    x->other = col_u64(st, 8);
+    x->other_kind = (offpay_account_kind)sqlite3_column_int(st, 9);
+    if (kind == NULL || strlen(kind) >= sizeof x->kind ||
+        (ref != NULL && strlen(ref) >= sizeof x->ref))
+        return OFFPAY_ESTORE;
+    strcpy(x->kind, kind);
+    if (ref != NULL)
+        strcpy(x->ref, ref);
+    return OFFPAY_OK;
+}
+
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
                                  uint32_t from, uint32_t to, uint64_t after,
                                  size_t max, offpay_account_transfer *out,
@@ -2600,30 +2628,9 @@ static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
     sqlite3_bind_int64(st, 4, from);
     sqlite3_bind_int64(st, 5, to);
     while (rc == OFFPAY_OK && *n < max &&
-           (step = sqlite3_step(st)) == SQLITE_ROW) {
-        offpay_account_transfer *x = &out[*n];
-        const char *kind = (const char *)sqlite3_column_text(st, 2);
-        const char *ref = (const char *)sqlite3_column_text(st, 7);
-        int64_t     amount = sqlite3_column_int64(st, 4);
-
-        memset(x, 0, sizeof *x);
-        x->id = col_u64(st, 0);
-        x->at = col_u32(st, 1);
-        x->amount = col_u64(st, 3) == account ? -amount : amount;
-        x->presentment = col_u64(st, 5);
-        x->case_id = col_u64(st, 6);
-        x->other = col_u64(st, 8);
-        x->other_kind = (offpay_account_kind)sqlite3_column_int(st, 9);
-        if (kind == NULL || strlen(kind) >= sizeof x->kind ||
-            (ref != NULL && strlen(ref) >= sizeof x->ref))
-            rc = OFFPAY_ESTORE;
-        else {
-            strcpy(x->kind, kind);
-            if (ref != NULL)
-                strcpy(x->ref, ref);
+           (step = sqlite3_step(st)) == SQLITE_ROW)
+        if ((rc = transfer_row(st, account, &out[*n])) == OFFPAY_OK)
             (*n)++;
-        }
-    }
     if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
         rc = map(step);
     sqlite3_finalize(st);
@@ -2659,25 +2666,9 @@ s_account_period(offpay__store *s, uint64_t account, uint32_t from, uint32_t to,
     sqlite3_bind_int64(st, 3, to);
     while (rc == OFFPAY_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
         offpay_account_transfer x;
-        const char             *kind = (const char *)sqlite3_column_text(st, 2);
-        const char             *ref = (const char *)sqlite3_column_text(st, 6);
 
-        memset(&x, 0, sizeof x);
-        x.id = col_u64(st, 0);
-        x.at = col_u32(st, 1);
-        x.amount = sqlite3_column_int64(st, 3);
-        x.presentment = col_u64(st, 4);
-        x.case_id = col_u64(st, 5);
-        x.other = col_u64(st, 7);
-        x.other_kind = (offpay_account_kind)sqlite3_column_int(st, 8);
-        if (kind == NULL || strlen(kind) >= sizeof x.kind ||
-            (ref != NULL && strlen(ref) >= sizeof x.ref)) {
-            rc = OFFPAY_ESTORE;
+        if ((rc = transfer_row(st, account, &x)) != OFFPAY_OK)
             break;
-        }
-        strcpy(x.kind, kind);
-        if (ref != NULL)
-            strcpy(x.ref, ref);
         if (move(&x, ctx) != 0) {
             step = SQLITE_DONE;
             break;
