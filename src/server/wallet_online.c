@@ -557,8 +557,19 @@ void srv_wallet_enroll(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "enrollment");
     else if ((rc = offpay_ledger_wallet_get(r->l, pk, 0, &w)) != OFFPAY_OK)
         srv_fail_engine(out, rc, "enrolled wallet");
-    else
+    else {
+        /* who took an account, with which code: a leaked code's trail */
+        char hex[2 * 8 + 1], fp[9];
+
+        sodium_bin2hex(hex, sizeof hex, pk, 8);
+        code_print(code, fp);
+        srv_log_request(r, 0,
+                        "wallet key %s... enrolled into account %llu (%s) "
+                        "with the code of fingerprint %s",
+                        hex, (unsigned long long)w.account,
+                        offpay_currency_alpha(w.currency), fp);
         srv_ok(out, wallet_json(&w));
+    }
 out:
     sodium_memzero(code, sizeof code);
 }
@@ -678,6 +689,21 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
     /* the account's balance after the move */
     if (offpay_ledger_wallet_get(r->l, w.pk, 0, &w) != OFFPAY_OK)
         w.balance = 0;
+    {
+        char amt[OFFPAY_AMOUNT_TEXT_MAX], hex[2 * 8 + 1], id[80];
+
+        if (offpay_amount_format(wc.limit, wc.currency, amt, sizeof amt) !=
+            OFFPAY_OK)
+            snprintf(amt, sizeof amt, "%lld minor units", (long long)wc.limit);
+        sodium_bin2hex(hex, sizeof hex, w.pk, 8);
+        srv_log_text(b.request_id, id, sizeof id);
+        srv_log_request(r, replayed,
+                        "allowance of wallet key %s... from account %llu, "
+                        "limit %s %s (request_id \"%s\"): serial %llu",
+                        hex, (unsigned long long)w.account, amt,
+                        offpay_currency_alpha(wc.currency), id,
+                        (unsigned long long)wc.serial);
+    }
     reply = srv_credential_json(&wc, bytes, b.request_id[0] != '\0', replayed);
     if (reply != NULL &&
         json_object_set_new(reply, "balance",

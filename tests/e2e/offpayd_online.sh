@@ -58,6 +58,13 @@ w allowance w1 --amount 100.00
   && ok "allowance: $(cat w.out)" || fail "allowance: $ws $(cat w.out)"
 S1=$(sed -n 's/^credential \([0-9]*\) installed.*/\1/p' w.out)
 balances "W=$W:10000 esc=esc/$S1:10000" "100.00 moved into escrow"
+# the wallet's own enrollment and allowance are on offpayd's log, as an
+# operator's requests are: who took the account, with which code
+fp=$(python3 -c 'import hashlib,sys; print(hashlib.blake2b(sys.argv[1].encode(), digest_size=16).hexdigest()[:8])' "$CODE")
+grep -q "POST /v1/wallet/enroll from 127\.0\.0\.1: wallet key ${KEY1:0:16}\.\.\. enrolled into account $W (EUR) with the code of fingerprint $fp" server.err \
+  && grep -qE "POST /v1/wallet/allowance from 127\.0\.0\.1: allowance of wallet key ${KEY1:0:16}\.\.\. from account $W, limit 100\.00 EUR \(request_id \"[^\"]+\"\): serial $S1" server.err \
+  && ok "the enrollment (with the code's fingerprint) and the allowance are logged" \
+  || fail "wallet log lines: $(grep 'v1/wallet' server.err | tail -3)"
 run_cli 0 "credential $S1: 0 code\(s\) made" -- "$OFFPAY" wallet balance --wallet w1 --passphrase-file wp
 run_cli 0 "^  expires    [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z" -- "$OFFPAY" wallet balance --wallet w1 --passphrase-file wp
 run_cli 0 "^0 codes sent" -- "$OFFPAY" wallet upload --wallet w1 --passphrase-file wp
