@@ -357,10 +357,20 @@ static void not_object_hint(const json_t *root, const json_error_t *jerr,
                  json_is_array(root)    ? "array"
                  : json_is_string(root) ? "string"
                                         : "value");
-    else
+    else {
+        /* Jansson's reason quotes the body near the error, whatever its
+         * bytes: printable ASCII kept, any other byte '?' (a hint that is
+         * not UTF-8 is refused as a JSON string: fuzz.server_admin) */
+        char   why[81];
+        size_t i = 0;
+
+        for (const char *t = jerr->text; *t != '\0' && i + 1 < sizeof why; t++)
+            why[i++] = *t >= 0x20 && *t < 0x7f ? *t : '?';
+        why[i] = '\0';
         snprintf(hint_buf, hint_cap,
-                 "the body is not one JSON object: %.80s (byte %d)", jerr->text,
+                 "the body is not one JSON object: %s (byte %d)", why,
                  jerr->position);
+    }
 }
 
 int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
