@@ -6,7 +6,8 @@
  * all zero when refused), the optional {"expires"} of a lost wallet's
  * enrollment code and {"reason"} of the revocations, and the empty body of
  * status and decommission. Every input goes through all eight; each either
- * refuses it with MALFORMED_JSON or BAD_FIELD, or yields values within their
+ * refuses it with MALFORMED_JSON or BAD_FIELD and a hint Jansson takes as a
+ * string (valid UTF-8: the answer quotes it), or yields values within their
  * bounds.
  */
 #include <sodium.h>
@@ -24,10 +25,15 @@ static int is_hex_lower(const char *s, size_t n)
     return s[n] == '\0';
 }
 
-static void refused(int e)
+/* A refusal: one of the two body errors, with a hint that goes into a
+ * JSON answer, so a string Jansson takes (valid UTF-8). */
+static void refused(int e, const char *hint)
 {
-    if (e != SRV_E_MALFORMED_JSON && e != SRV_E_BAD_FIELD)
+    json_t *j = json_string(hint);
+
+    if ((e != SRV_E_MALFORMED_JSON && e != SRV_E_BAD_FIELD) || j == NULL)
         abort();
+    json_decref(j);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -43,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     e = srv_parse_enrollment(data, size, &en, hint, sizeof hint);
     if (e != 0) {
-        refused(e);
+        refused(e, hint);
         if (en.currency != 0 || en.expires != 0 || en.ref[0] != '\0')
             abort();
     } else if (offpay_currency_alpha(en.currency) == NULL ||
@@ -52,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     e = srv_parse_enroll(data, size, code, hint, sizeof hint);
     if (e != 0) {
-        refused(e);
+        refused(e, hint);
         if (code[0] != '\0')
             abort();
     } else if (!is_hex_lower(code, OFFPAY_ENROLL_CODE_CHARS)) {
@@ -60,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     e = srv_parse_allowance(data, size, &al, hint, sizeof hint);
     if (e != 0)
-        refused(e);
+        refused(e, hint);
     else if (al.amount[0] == '\0' || strlen(al.amount) >= sizeof al.amount ||
              (al.allow_unbound != 0 && al.allow_unbound != 1) ||
              (al.request_id[0] != '\0' &&
@@ -68,13 +74,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     e = srv_parse_rotate(data, size, &rot, hint, sizeof hint);
     if (e != 0) {
-        refused(e);
+        refused(e, hint);
         if (!sodium_is_zero((const uint8_t *)&rot, sizeof rot))
             abort();
     }
     e = srv_parse_serial(data, size, &serial, hint, sizeof hint);
     if (e != 0) {
-        refused(e);
+        refused(e, hint);
         if (serial != 0)
             abort();
     } else if (serial == 0 || serial > SRV_ID_MAX) {
@@ -82,20 +88,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     e = srv_parse_expires(data, size, &until, hint, sizeof hint);
     if (e != 0) {
-        refused(e);
+        refused(e, hint);
         if (until != 0)
             abort();
     }
     e = srv_parse_reason(data, size, reason, sizeof reason, hint, sizeof hint);
     if (e != 0)
-        refused(e);
+        refused(e, hint);
     else if (strlen(reason) > SRV_REF_MAX)
         abort();
     /* an empty body takes no field at all: accepted only where a reason
      * body without its reason would be */
     e = srv_parse_empty(data, size, hint, sizeof hint);
     if (e != 0)
-        refused(e);
+        refused(e, hint);
     else if (size != 0 && reason[0] != '\0')
         abort();
     return 0;

@@ -5,7 +5,8 @@
  *
  * Contract checked on every input:
  *   - parsing never crashes or leaks, and fails only with MALFORMED_JSON,
- *     BAD_FIELD or BATCH_TOO_LARGE, leaving nothing allocated;
+ *     BAD_FIELD or BATCH_TOO_LARGE, leaving nothing allocated and a hint
+ *     Jansson takes as a string (valid UTF-8: the answer quotes it);
  *   - a parsed batch holds 1..cap items, each code 1..SRV_CODE_MAX bytes,
  *     charged within the wire range, seq >= 0;
  *   - the batch written back as JSON parses to the same values.
@@ -59,6 +60,16 @@ static void check_round_trip(const srv_upload *u)
     json_decref(doc);
 }
 
+/* A hint goes into a JSON answer: it must be a string Jansson takes
+ * (valid UTF-8), or the answer falls back to the error's generic hint. */
+static int is_text(const char *hint)
+{
+    json_t *j = json_string(hint);
+
+    json_decref(j);
+    return j != NULL;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     srv_upload u;
@@ -70,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((e != SRV_E_MALFORMED_JSON && e != SRV_E_BAD_FIELD &&
              e != SRV_E_BATCH_TOO_LARGE) ||
             u.items != NULL || u.codes != NULL || u.n != 0 ||
-            memchr(hint, '\0', sizeof hint) == NULL)
+            memchr(hint, '\0', sizeof hint) == NULL || !is_text(hint))
             abort();
         return 0;
     }
