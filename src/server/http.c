@@ -362,6 +362,47 @@ void srv_log(const char *fmt, ...)
     fprintf(stderr, "offpayd: %s %s\n", when, line);
 }
 
+size_t srv_tally_add(srv_tally *t, uint32_t terminal, const size_t *add,
+                     size_t k, size_t *out)
+{
+    srv_tally_slot *s = NULL;
+    time_t          now = time(NULL);
+    size_t          events = 0;
+
+    pthread_mutex_lock(&t->mu);
+    /* its own slot, else a free one, else the one said longest ago (by
+     * id alone, two terminals sharing a slot reset each other's minute,
+     * and every event of theirs was logged) */
+    for (size_t i = 0; i < SRV_TALLY_SLOTS && s == NULL; i++)
+        if (t->slot[i].terminal == terminal)
+            s = &t->slot[i];
+    for (size_t i = 0; i < SRV_TALLY_SLOTS && s == NULL; i++)
+        if (t->slot[i].terminal == 0)
+            s = &t->slot[i];
+    if (s == NULL) {
+        s = &t->slot[0];
+        for (size_t i = 1; i < SRV_TALLY_SLOTS; i++)
+            if (t->slot[i].at < s->at)
+                s = &t->slot[i];
+    }
+    if (s->terminal != terminal)
+        memset(s, 0, sizeof *s);
+    s->terminal = terminal;
+    s->events++;
+    for (size_t i = 0; i < k && i < SRV_TALLY_MAX; i++)
+        s->n[i] += add[i];
+    if (s->at == 0 || now - s->at >= 60) {
+        events = s->events;
+        for (size_t i = 0; i < k && i < SRV_TALLY_MAX; i++)
+            out[i] = s->n[i];
+        s->at = now;
+        s->events = 0;
+        memset(s->n, 0, sizeof s->n);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return events;
+}
+
 void srv_log_text(const char *in, char *buf, size_t cap)
 {
     size_t i = 0;

@@ -359,8 +359,10 @@ static void not_object_hint(const json_t *root, const json_error_t *jerr,
                                         : "value");
     else {
         /* Jansson's reason quotes the body near the error, whatever its
-         * bytes: printable ASCII kept, any other byte '?' (a hint that is
-         * not UTF-8 is refused as a JSON string: fuzz.server_admin) */
+         * bytes: printable ASCII kept (its quotes too, which the answer's
+         * JSON escapes, unlike srv_log_text for a log line), any other byte
+         * '?' (a hint that is not UTF-8 is refused as a JSON string:
+         * fuzz.server_admin) */
         char   why[81];
         size_t i = 0;
 

@@ -12,8 +12,10 @@
 #define OFFPAY_SERVER_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "offpay/offpay.h"
 #include "offpay/settle.h"
@@ -662,6 +664,40 @@ void srv_terminal_decommission(srv_req *r, srv_reply *out);
 /* One dated line on offpayd's log (stderr): "offpayd: TIME " and the
  * formatted text. */
 void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Counts per terminal for a log line said once a minute at most per
+ * terminal, the counts adding up meanwhile (a terminal's checks, its
+ * forged codes): SRV_TALLY_SLOTS terminals at once; past them, the one
+ * said longest ago gives its slot up. */
+#define SRV_TALLY_MAX   4
+#define SRV_TALLY_SLOTS 64
+typedef struct srv_tally_slot {
+    uint32_t terminal;
+    time_t   at; /* of its last line; 0: none yet */
+    size_t   events, n[SRV_TALLY_MAX];
+} srv_tally_slot;
+typedef struct srv_tally {
+    pthread_mutex_t mu;
+    srv_tally_slot  slot[SRV_TALLY_SLOTS];
+} srv_tally;
+#define SRV_TALLY_INIT                                                         \
+    {                                                                          \
+        PTHREAD_MUTEX_INITIALIZER,                                             \
+        {                                                                      \
+            {                                                                  \
+                0, 0, 0,                                                       \
+                {                                                              \
+                    0                                                          \
+                }                                                              \
+            }                                                                  \
+        }                                                                      \
+    }
+/* Adds add[0..k) (k <= SRV_TALLY_MAX) and one event to terminal's counts.
+ * Returns the events to say now, with their counts in out[0..k), and
+ * starts the terminal's minute; 0 when it was said within the minute
+ * (held back, out untouched). */
+size_t srv_tally_add(srv_tally *t, uint32_t terminal, const size_t *add,
+                     size_t k, size_t *out);
 
 /* The client's text (a reference, a header) for a log line, into buf
  * (cap bytes): printable ASCII but '"' and '\\', any other byte '?', cut

@@ -24,83 +24,39 @@
 
 #include "server/server.h"
 
-/* What a terminal's checks found since its last log line. */
-typedef struct said {
-    uint32_t terminal;
-    time_t   at; /* of its last line; 0: none yet */
-    size_t   checks, asked, missing, junk, invalid;
-    int      revoked;
-} said;
+/* What a terminal's checks found since its last log line: asked,
+ * missing, junk, invalid. */
+static srv_tally said = SRV_TALLY_INIT;
 
-#define SAID_SLOTS                                                             \
-    64 /* terminals at once; past them, the one said                           \
-          longest ago gives its slot up */
-
-static pthread_mutex_t said_mu = PTHREAD_MUTEX_INITIALIZER;
-static said            said_of[SAID_SLOTS];
-
-/* Logs what check n found for terminal t (one line a minute at most per
+/* Logs what one check found for terminal t (one line a minute at most per
  * terminal: the counts add up until then). */
-static void say(const offpay_ledger_terminal_info *t, const said *n)
+static void say(const offpay_ledger_terminal_info *t, size_t asked,
+                size_t missing, size_t junk, size_t invalid)
 {
-    said  *s, out;
-    time_t now = time(NULL);
+    size_t add[4] = {asked, missing, junk, invalid}, n[4];
+    size_t checks = srv_tally_add(&said, t->terminal_id, add, 4, n);
 
-    pthread_mutex_lock(&said_mu);
-    /* its own slot, else a free one, else the one said longest ago (by
-     * id alone, two terminals sharing a slot reset each other's minute,
-     * and every check of theirs was logged) */
-    s = NULL;
-    for (size_t i = 0; i < SAID_SLOTS && s == NULL; i++)
-        if (said_of[i].terminal == t->terminal_id)
-            s = &said_of[i];
-    for (size_t i = 0; i < SAID_SLOTS && s == NULL; i++)
-        if (said_of[i].terminal == 0)
-            s = &said_of[i];
-    if (s == NULL) {
-        s = &said_of[0];
-        for (size_t i = 1; i < SAID_SLOTS; i++)
-            if (said_of[i].at < s->at)
-                s = &said_of[i];
-    }
-    if (s->terminal != t->terminal_id)
-        memset(s, 0, sizeof *s);
-    s->terminal = t->terminal_id;
-    s->checks++;
-    s->asked += n->asked;
-    s->missing += n->missing;
-    s->junk += n->junk;
-    s->invalid += n->invalid;
-    s->revoked = t->revoked;
-    out = *s;
-    if (s->at != 0 && now - s->at < 60)
-        out.checks = 0; /* said within the minute: held back */
-    else {
-        s->at = now;
-        s->checks = s->asked = s->missing = s->junk = s->invalid = 0;
-    }
-    pthread_mutex_unlock(&said_mu);
-    if (out.checks == 0)
+    if (checks == 0)
         return;
-    if (out.missing > 0 && !out.revoked)
+    if (n[1] > 0 && !t->revoked)
         srv_log("terminal %u asked about %zu payment(s) it says the ledger "
                 "paid it: %zu are not in the ledger (was it taken back to an "
                 "older copy? docs/operations.md section 5); the terminal "
                 "uploads them again (%zu check(s) since its last such line, "
                 "one a minute at most)",
-                (unsigned)out.terminal, out.asked, out.missing, out.checks);
-    else if (out.missing > 0)
+                (unsigned)t->terminal_id, n[0], n[1], checks);
+    else if (n[1] > 0)
         srv_log("terminal %u, revoked, asked about %zu payment(s) it says the "
                 "ledger paid it: %zu are not in the ledger; not counted as "
                 "lost (a revoked terminal's word; %zu check(s), one line a "
                 "minute at most)",
-                (unsigned)out.terminal, out.asked, out.missing, out.checks);
-    if (out.junk + out.invalid > 0)
+                (unsigned)t->terminal_id, n[0], n[1], checks);
+    if (n[2] + n[3] > 0)
         srv_log("terminal %u asked about %zu code(s) that are no payment "
                 "code and %zu that do not verify or name another merchant: "
                 "not counted as lost (%zu check(s), one line a minute at "
                 "most)",
-                (unsigned)out.terminal, out.junk, out.invalid, out.checks);
+                (unsigned)t->terminal_id, n[2], n[3], checks);
 }
 
 void srv_terminal_check(srv_req *r, srv_reply *out)
@@ -111,7 +67,7 @@ void srv_terminal_check(srv_req *r, srv_reply *out)
     int                        *held = NULL;
     json_t                     *results = NULL;
     size_t                      n_held = 0, n_junk = 0, n_invalid = 0;
-    said                        found;
+    size_t                      asked, missing;
     offpay_err                  rc;
 
     if (srv_terminal_batch(r, &t, &up, out) != 0)
@@ -156,15 +112,12 @@ void srv_terminal_check(srv_req *r, srv_reply *out)
             goto out;
         }
     }
-    memset(&found, 0, sizeof found);
-    found.asked = up.n - n_junk - n_invalid;
-    found.missing = found.asked - n_held;
-    found.junk = n_junk;
-    found.invalid = n_invalid;
-    srv_metrics_check(n_held, t.revoked ? 0 : found.missing, n_invalid,
-                      t.revoked ? found.missing : 0);
-    if (found.missing + n_junk + n_invalid > 0) /* the operator hears of it */
-        say(&t, &found);
+    asked = up.n - n_junk - n_invalid;
+    missing = asked - n_held;
+    srv_metrics_check(n_held, t.revoked ? 0 : missing, n_invalid,
+                      t.revoked ? missing : 0);
+    if (missing + n_junk + n_invalid > 0) /* the operator hears of it */
+        say(&t, asked, missing, n_junk, n_invalid);
     srv_ok(out, json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "terminal_id",
                           (json_int_t)t.terminal_id, "checked",
                           (json_int_t)up.n, "held", (json_int_t)n_held,

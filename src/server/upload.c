@@ -147,61 +147,21 @@ static void kill_point(size_t committed)
 }
 #endif
 
-/* Settles n items in one transaction (one durable commit) and appends
- * their results; an engine error gives each item an "error" result. */
-/* What a terminal's uploads brought of codes no issuer key of the ledger
- * made (ENOT_ISSUED, EUNKNOWN_KID) since its last line: the counts add up
- * for a minute, then one line (as terminal_check.c's). */
-typedef struct forged_said {
-    uint32_t terminal;
-    time_t   at; /* of its last line; 0: none yet */
-    size_t   uploads, not_issued, unknown_kid;
-} forged_said;
-
-#define FORGED_SLOTS                                                           \
-    64 /* terminals at once; past them, the one said                           \
-        * longest ago gives its slot up */
-
-static pthread_mutex_t forged_mu = PTHREAD_MUTEX_INITIALIZER;
-static forged_said     forged_of[FORGED_SLOTS];
+/* What a terminal's uploads brought of codes the ledger never issued or
+ * no key of its bundle signed (ENOT_ISSUED, EUNKNOWN_KID) since its last
+ * line: the counts add up for a minute, then one line. */
+static srv_tally forged = SRV_TALLY_INIT;
 
 void srv_rejected_forged(uint32_t terminal_id, size_t not_issued,
                          size_t unknown_kid)
 {
-    forged_said *s = NULL, out;
-    time_t       now = time(NULL);
+    size_t add[2] = {not_issued, unknown_kid}, n[2], uploads;
 
     if (not_issued + unknown_kid == 0)
         return;
     srv_metrics_rejected_forged(not_issued, unknown_kid);
-    pthread_mutex_lock(&forged_mu);
-    for (size_t i = 0; i < FORGED_SLOTS && s == NULL; i++)
-        if (forged_of[i].terminal == terminal_id)
-            s = &forged_of[i];
-    for (size_t i = 0; i < FORGED_SLOTS && s == NULL; i++)
-        if (forged_of[i].terminal == 0)
-            s = &forged_of[i];
-    if (s == NULL) {
-        s = &forged_of[0];
-        for (size_t i = 1; i < FORGED_SLOTS; i++)
-            if (forged_of[i].at < s->at)
-                s = &forged_of[i];
-    }
-    if (s->terminal != terminal_id)
-        memset(s, 0, sizeof *s);
-    s->terminal = terminal_id;
-    s->uploads++;
-    s->not_issued += not_issued;
-    s->unknown_kid += unknown_kid;
-    out = *s;
-    if (s->at != 0 && now - s->at < 60)
-        out.uploads = 0; /* said within the minute: held back */
-    else {
-        s->at = now;
-        s->uploads = s->not_issued = s->unknown_kid = 0;
-    }
-    pthread_mutex_unlock(&forged_mu);
-    if (out.uploads == 0)
+    uploads = srv_tally_add(&forged, terminal_id, add, 2, n);
+    if (uploads == 0)
         return;
     srv_log("terminal %u uploaded %zu code(s) refused ENOT_ISSUED (a "
             "credential the ledger never issued under its serial, yet "
@@ -209,10 +169,11 @@ void srv_rejected_forged(uint32_t terminal_id, size_t not_issued,
             "incident runbook) and %zu refused EUNKNOWN_KID (a credential "
             "signed by a key not in the trust bundle: retired, or foreign) "
             "(%zu upload(s) since its last such line, one a minute at most)",
-            (unsigned)out.terminal, out.not_issued, out.unknown_kid,
-            out.uploads);
+            (unsigned)terminal_id, n[0], n[1], uploads);
 }
 
+/* Settles n items in one transaction (one durable commit) and appends
+ * their results; an engine error gives each item an "error" result. */
 static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
                         const srv_upload_item *up, size_t n, json_t *results,
                         shared_values *sv, size_t *settled)
