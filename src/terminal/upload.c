@@ -515,7 +515,7 @@ static offpay_err read_clock(offpay_terminal *t, const char *base,
     offpay_err rc;
 
     offpay__terminal_let_go(t);
-    rc = online(t, offpay__http_server_time(base, 3, &server));
+    rc = online(t, offpay__http_server_time(base, TRIES, &server));
     if (rc != OFFPAY_OK || server == 0)
         return rc; /* an offpayd without a clock to show: offset unknown */
     offset = server - ((int64_t)ck->now + (int64_t)(time(NULL) - ck->t0));
