@@ -74,13 +74,58 @@ const char *offpay__outcome_name(offpay_settle_outcome o)
 
 /* ---- the merchant statement ------------------------------------------ */
 
-static int on_move(const struct offpay_account_transfer *t, void *ctx)
+/* a before b: the earlier transfer, then the lower id */
+static int move_before(const offpay_account_transfer *a,
+                       const offpay_account_transfer *b)
+{
+    return a->at != b->at ? a->at < b->at : a->id < b->id;
+}
+
+/* Restores the heap (the latest movement at [0]) below slot i. */
+static void moves_sift(offpay_account_transfer *m, size_t n, size_t i)
+{
+    for (;;) {
+        size_t                  l = 2 * i + 1, big = i;
+        offpay_account_transfer t;
+
+        if (l < n && move_before(&m[big], &m[l]))
+            big = l;
+        if (l + 1 < n && move_before(&m[big], &m[l + 1]))
+            big = l + 1;
+        if (big == i)
+            return;
+        t = m[i];
+        m[i] = m[big];
+        m[big] = t;
+        i = big;
+    }
+}
+
+static int by_time(const void *a, const void *b)
+{
+    return move_before(a, b) ? -1 : move_before(b, a) ? 1 : 0;
+}
+
+void offpay__statement_moves_sort(offpay__statement *s)
+{
+    qsort(s->moves, s->n_moves, sizeof *s->moves, by_time);
+}
+
+/* A heap with the latest kept movement on top once full (render.h). */
+int offpay__statement_move(const offpay_account_transfer *t, void *ctx)
 {
     offpay__statement *s = ctx;
 
     s->moves_count++;
-    if (s->n_moves < OFFPAY__STATEMENT_MOVES)
+    if (s->n_moves < OFFPAY__STATEMENT_MOVES) {
         s->moves[s->n_moves++] = *t;
+        if (s->n_moves == OFFPAY__STATEMENT_MOVES)
+            for (size_t i = s->n_moves / 2; i-- > 0;)
+                moves_sift(s->moves, s->n_moves, i);
+    } else if (move_before(t, &s->moves[0])) {
+        s->moves[0] = *t;
+        moves_sift(s->moves, s->n_moves, 0);
+    }
     return 0;
 }
 
@@ -105,6 +150,8 @@ static int on_line(const offpay_statement_line *line, void *ctx)
 
 offpay_err offpay__statement_read(offpay_ledger *l, offpay__statement *s)
 {
+    offpay_err rc;
+
     if (s->from > s->to)
         return OFFPAY_EINVAL;
     s->lines = malloc(OFFPAY__STATEMENT_LINES * sizeof *s->lines);
@@ -112,8 +159,11 @@ offpay_err offpay__statement_read(offpay_ledger *l, offpay__statement *s)
     if (s->lines == NULL || s->moves == NULL)
         return OFFPAY_ENOMEM;
     /* the lines and the balance in one read: it holds what they paid */
-    return offpay_ledger_statement_period(l, s->merchant, s->from, s->to,
-                                          on_line, on_move, s, &s->acct);
+    rc = offpay_ledger_statement_period(l, s->merchant, s->from, s->to, on_line,
+                                        offpay__statement_move, s, &s->acct);
+    if (rc == OFFPAY_OK)
+        offpay__statement_moves_sort(s);
+    return rc;
 }
 
 void offpay__statement_free(offpay__statement *s)

@@ -65,6 +65,15 @@ typedef struct offpay__statement {
 offpay_err offpay__statement_read(offpay_ledger *l, offpay__statement *s);
 void       offpay__statement_free(offpay__statement *s);
 
+/* What offpay__statement_read does with each movement the ledger gives
+ * (ctx: the statement, its moves allocated): counts it and keeps the
+ * period's earliest OFFPAY__STATEMENT_MOVES by time, then id, whatever
+ * order they come in (a sharded ledger gives them shard after shard, each
+ * shard's in order); then offpay__statement_moves_sort puts those kept
+ * oldest first. Always 0. */
+int  offpay__statement_move(const offpay_account_transfer *t, void *ctx);
+void offpay__statement_moves_sort(offpay__statement *s);
+
 /* The statement as GET /v1/admin/merchants/N/statement answers it
  * (docs/api.md); NULL: out of memory. */
 json_t *offpay__statement_json(const offpay__statement *s);

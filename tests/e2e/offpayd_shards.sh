@@ -302,6 +302,7 @@ api POST "/v1/admin/presentments/$P1/refund" '{"amount":"2.00","funded":true}'
 [ "$(shard_sql 1 "SELECT count(*), sum(amount) FROM transfers WHERE kind = 'deposit' AND presentment = $P1 AND credit = $MA")" = "1|200" ] &&
 [ "$(shard_sql 0 "SELECT count(*) FROM transfers WHERE kind = 'refund'")" = 0 ] \
   && ok "the refund transfers and the deposit are on shard 1 only" || fail "refund transfers by shard"
+sleep 1 # shard 0's refund a second after shard 1's: the movements by time
 api_once rk-1 POST "/v1/admin/presentments/$P0/refund" '{"amount":"1.00"}'
 expect_http 200 - "1.00 refunded on shard 0 under key rk-1"
 api_once rk-1 POST "/v1/admin/presentments/$P1/refund" '{"amount":"1.00"}'
@@ -320,6 +321,12 @@ api GET "/v1/admin/merchants/$MID/statement"
   && [ "$(jq -c '[.movements[] | select(.kind == "deposit" and .presentment != null) | .amount.minor]' resp.json)" = '[200]' ] \
   && ok "the statement's movements sum both shards: refunds -4.00, closing 14.00" \
   || fail "statement movements: $(jq -c 'del(.lines)' resp.json)"
+# listed by time, not shard after shard: shard 0's refund, a second later
+# than shard 1's, comes last
+[ "$(jq -c '[.movements[] | [.at, (.id | tonumber)]] | . == sort' resp.json)" = true ] &&
+[ "$(jq -c '[.movements[] | select(.kind == "refund") | .amount.minor]' resp.json)" = '[-100,-200,-100]' ] \
+  && ok "the statement's movements by time across the shards" \
+  || fail "statement movements' order: $(jq -c '.movements' resp.json)"
 audit_passes "after the refunds"
 # the merchants are the directory's: one, with both terminals
 api GET /v1/admin/merchants

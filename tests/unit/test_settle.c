@@ -21,6 +21,7 @@
 #include "core/message_int.h"
 #include "harness.h"
 #include "offpay/settle.h"
+#include "settle/render.h"
 #include "settle/settle_int.h"
 
 #define EUR      978
@@ -2111,6 +2112,55 @@ static void test_nonce_taken_once_terminal_found_by_key_statement_sums(void)
     CHECK_ERR(
         offpay_ledger_statement(w.l, 4242, T0, T0 + DAY, count_line, &sum),
         OFFPAY_ENOTFOUND);
+    {
+        /* more movements than a statement lists, booked latest first: it
+         * lists the period's earliest, oldest first, and counts them all */
+        offpay__statement st;
+        const size_t      more = OFFPAY__STATEMENT_MOVES + 5;
+        int               sorted = 1;
+
+        for (size_t i = 0; i < more; i++)
+            REQUIRE_OK(offpay_ledger_deposit(w.l, w.merchant_acct[0], 1, NULL,
+                                             T0 + 9000 - (uint32_t)i, NULL));
+        memset(&st, 0, sizeof st);
+        st.merchant = w.merchant[0];
+        st.from = T0;
+        st.to = T0 + DAY;
+        REQUIRE_OK(offpay__statement_read(w.l, &st));
+        CHECK(st.moves_count == more && st.n_moves == OFFPAY__STATEMENT_MOVES);
+        for (size_t i = 1; i < st.n_moves; i++)
+            sorted &= st.moves[i - 1].at < st.moves[i].at;
+        CHECK(sorted);
+        CHECK(st.n_moves > 0 && st.moves[0].at == T0 + 9000 - (more - 1));
+        CHECK(st.n_moves > 0 && st.moves[st.n_moves - 1].at == T0 + 9000 - 5);
+        CHECK(st.acct.deposits == (int64_t)more);
+        offpay__statement_free(&st);
+
+        /* two shards' runs, each in order, the second's earlier: the
+         * earliest of both are kept, whatever came first */
+        memset(&st, 0, sizeof st);
+        st.moves = malloc(OFFPAY__STATEMENT_MOVES * sizeof *st.moves);
+        REQUIRE(st.moves != NULL);
+        for (size_t k = 0; k < 2; k++)
+            for (size_t i = 0; i < OFFPAY__STATEMENT_MOVES; i++) {
+                offpay_account_transfer t;
+
+                memset(&t, 0, sizeof t);
+                t.id = 1000000 * k + i + 1;
+                t.at = T0 + 2 * (uint32_t)i + (k == 0 ? 1000 : 0);
+                offpay__statement_move(&t, &st);
+            }
+        offpay__statement_moves_sort(&st);
+        sorted = 1;
+        for (size_t i = 1; i < st.n_moves; i++)
+            sorted &= st.moves[i - 1].at <= st.moves[i].at;
+        CHECK(sorted && st.moves_count == 2 * OFFPAY__STATEMENT_MOVES);
+        /* kept: shard 1's every one to T0 + 1998, shard 0's to T0 + 1998 */
+        CHECK(st.n_moves == OFFPAY__STATEMENT_MOVES && st.moves[0].at == T0 &&
+              st.moves[0].id == 1000001 &&
+              st.moves[st.n_moves - 1].at <= T0 + 1998);
+        offpay__statement_free(&st);
+    }
     drop_world(&w);
 }
 
