@@ -124,6 +124,22 @@ typedef enum offpay_ledger_backend {
 
 offpay_ledger_backend offpay_ledger_backend_of(const char *path);
 
+/*
+ * offpay_ledger_redact — path (a ledger as offpay_ledger_open takes it, a
+ * shard map's URL, or any libpq connection string) made fit to print in
+ * a log, an error or JSON: a URL's password ("postgresql://user:PW@host")
+ * becomes "***" ("user:***@host"), as does the value of a password
+ * parameter in its query ("?password=PW") and of every "password"
+ * keyword of a key/value string ("host=h password=PW", quoted or not).
+ * Nothing else changes. out receives the text and its NUL within
+ * out_size bytes; *hidden (may be NULL) is 1 when a password was
+ * replaced, else 0. Errors: OFFPAY_EINVAL (NULL path or out, out_size
+ * 0), OFFPAY_ETOOBIG (out too small: it holds as much as fits, cut, and
+ * never a part of a password). Pure; thread-safe.
+ */
+offpay_err offpay_ledger_redact(const char *path, char *out, size_t out_size,
+                                int *hidden);
+
 /* Closes the store, wipes the signing key. NULL is a no-op. */
 void offpay_ledger_close(offpay_ledger *l);
 

@@ -27,6 +27,16 @@
 #include "settle/render.h"
 #include "terminal/upload_int.h"
 
+/* A ledger's location as printed: a SQLite path, or a PostgreSQL URL
+ * without its password (offpay_ledger_redact). */
+#define LEDGER_SHOWN_MAX (4096 + 64)
+
+static const char *ledger_shown(const char *db, char shown[LEDGER_SHOWN_MAX])
+{
+    (void)offpay_ledger_redact(db, shown, LEDGER_SHOWN_MAX, NULL);
+    return shown;
+}
+
 static const char help[] =
     "Usage: offpay admin COMMAND --db LEDGER [--json]\n"
     "       offpay admin COMMAND --shards FILE [...]   (a sharded ledger)\n"
@@ -66,7 +76,10 @@ static const char help[] =
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
     "LEDGER is offpayd's --db: a SQLite file, or a PostgreSQL URL such as\n"
     "postgresql://offpay@127.0.0.1:5432/ledger. Every command is safe\n"
-    "while offpayd runs on the same ledger.\n"
+    "while offpayd runs on the same ledger. A password in the URL is\n"
+    "warned of (every local user can read a command line) and never\n"
+    "printed: give it in a passfile (PGPASSFILE, or passfile=FILE in the\n"
+    "URL's query; docs/operations.md §2).\n"
     "\n"
     "Commands:\n"
     "  audit     recompute every balance from the transfers and check\n"
@@ -845,6 +858,8 @@ static int skip_ids(offpay_ledger *l, uint64_t by, int json)
  * that is there but holds no ledger. */
 static int no_ledger_file(const char *db, offpay_err rc)
 {
+    char shown[LEDGER_SHOWN_MAX];
+
     if (rc != OFFPAY_ENOENT ||
         offpay_ledger_backend_of(db) != OFFPAY_LEDGER_SQLITE ||
         access(db, F_OK) != 0)
@@ -854,7 +869,7 @@ static int no_ledger_file(const char *db, offpay_err rc)
             "program's database): give offpayd's --db, or restore the "
             "ledger from its backup (docs/operations.md §4); nothing was "
             "changed (ENOENT)\n",
-            db);
+            ledger_shown(db, shown));
     return 1;
 }
 
@@ -866,28 +881,29 @@ static int backup(const char *db, const char *out, int json)
     offpay_ledger      *l = NULL;
     offpay_audit_report r;
     unsigned            have = 0, want = 0;
-    char                audited[4096 + 32];
+    char                audited[4096 + 32], shown[LEDGER_SHOWN_MAX];
     int                 made = 0; /* the audited copy */
     offpay_err          rc = offpay_ledger_exists(db);
 
+    ledger_shown(db, shown);
     if (no_ledger_file(db, rc))
         return EXIT_FAILURE_IO;
     if (rc != OFFPAY_OK)
-        return cli_fail_at("admin backup", "opening", db, rc);
+        return cli_fail_at("admin backup", "opening", shown, rc);
     /* the copy is audited by opening it, which would migrate an older
      * one: a copy of an older ledger must stay what it was (the backup
      * taken before an upgrade is the way back), so such a copy is audited
      * through a second copy, brought to this version and removed */
     rc = offpay_ledger_schema(db, &have, &want);
     if (rc != OFFPAY_OK)
-        return cli_fail_at("admin backup", "opening", db, rc);
+        return cli_fail_at("admin backup", "opening", shown, rc);
     if (have > want) {
         fprintf(stderr,
                 "offpay: admin backup: %s: the ledger's schema is version "
                 "%u, this offpay's is %u (older): take the backup with the "
                 "offpay of the ledger's version; nothing was written "
                 "(EVERSION)\n",
-                db, have, want);
+                shown, have, want);
         return EXIT_FAILURE_IO;
     }
     rc = offpay_ledger_backup(db, out);
@@ -931,8 +947,8 @@ static int backup(const char *db, const char *out, int json)
         char newest[32];
         int  st = cli_print_json(
              json_pack(
-                 "{s:s, s:s, s:b, s:I, s:I, s:I, s:o}", "ledger", db, "backup",
-                 out, "audit", 1, "accounts", (json_int_t)r.accounts,
+                 "{s:s, s:s, s:b, s:I, s:I, s:I, s:o}", "ledger", shown,
+                 "backup", out, "audit", 1, "accounts", (json_int_t)r.accounts,
                  "transfers", (json_int_t)r.transfers, "schema",
                  (json_int_t)have, "newest_transfer_at",
                 r.newest_transfer_at != 0
@@ -2075,7 +2091,7 @@ int cli_admin(int argc, char **argv)
     uint64_t       expires = 0, account = 0;
     const char    *db = NULL, *cmd, *positional = NULL, *shards = NULL;
     const char    *own = NULL; /* the command's own options */
-    static char    shards_db[4096 + 8];
+    static char       shards_db[4096 + 8], shown[LEDGER_SHOWN_MAX];
     offpay_ledger *l = NULL;
     admin_args     a;
     refund_args    q = {0, NULL, NULL, NULL, 0};
@@ -2247,6 +2263,20 @@ int cli_admin(int argc, char **argv)
     }
     if (bad)
         return EXIT_USAGE;
+    if (db != NULL) {
+        int hidden = 0;
+
+        /* warned, not refused: deployments that give it so keep working */
+        (void)offpay_ledger_redact(db, shown, sizeof shown, &hidden);
+        if (hidden)
+            fputs("offpay: WARNING: --db holds the PostgreSQL password, "
+                  "which every user of this machine can read in a command "
+                  "line (ps, /proc/PID/cmdline): give it in a passfile "
+                  "instead (PGPASSFILE=FILE in the environment, or "
+                  "passfile=FILE in the URL's query; docs/operations.md "
+                  "§2)\n",
+                  stderr);
+    }
     {
         char what[64];
 
@@ -2321,7 +2351,7 @@ int cli_admin(int argc, char **argv)
                 "admin backup: %s is not a SQLite ledger: copy a PostgreSQL "
                 "ledger with PostgreSQL's own tools (pg_dump, or a standby; "
                 "docs/operations.md)",
-                db);
+                ledger_shown(db, shown));
         return backup(db, a.out, json);
     } else if (a.server != NULL || a.token_file != NULL) {
         return cli_usage_error("admin %s: --server is for cases and evidence "
@@ -2360,6 +2390,7 @@ int cli_admin(int argc, char **argv)
     }
     if (db == NULL)
         return cli_usage_error("admin %s: --db LEDGER is required", cmd);
+    ledger_shown(db, shown);
     /* Opening makes a missing ledger (a SQLite file, a PostgreSQL
      * database's schema): an operator's typo must not audit a new, empty
      * one, nor create tables in another database. */
@@ -2374,17 +2405,17 @@ int cli_admin(int argc, char **argv)
                     "give the map offpayd runs with (offpayd makes a new "
                     "shard's schema when it starts with a map that adds "
                     "it); nothing was created (ENOENT)\n",
-                    db);
+                    shown);
         else
             fprintf(stderr,
                     "offpay: %s: no offpay ledger there (a database without "
                     "its schema): give offpayd's --db; nothing was created "
                     "(ENOENT)\n",
-                    db);
+                    shown);
         return EXIT_FAILURE_IO;
     }
     if (rc != OFFPAY_OK)
-        return cli_fail_at(NULL, "opening", db, rc);
+        return cli_fail_at(NULL, "opening", shown, rc);
     {
         /* Opening migrates an older schema: not from here, under an
          * offpayd of the version before, which would then refuse the
@@ -2393,14 +2424,14 @@ int cli_admin(int argc, char **argv)
 
         rc = offpay_ledger_schema(db, &have, &want);
         if (rc != OFFPAY_OK)
-            return cli_fail_at(NULL, "opening", db, rc);
+            return cli_fail_at(NULL, "opening", shown, rc);
         /* (skip-ids runs on a restored backup, with offpayd stopped: an
          * older one is brought to this version first, as offpayd would) */
         if (have != want && !(have < want && strcmp(cmd, "skip-ids") == 0)) {
             fprintf(stderr,
                     "offpay: %s: the ledger's schema is version %u, this "
                     "offpay's is %u: %s; nothing was changed (EVERSION)\n",
-                    db, have, want,
+                    shown, have, want,
                     have < want
                         ? "if this is a backup being restored, run 'offpay "
                           "admin skip-ids' on it first (it upgrades it, and "
@@ -2415,7 +2446,7 @@ int cli_admin(int argc, char **argv)
     }
     rc = offpay_ledger_open(db, NULL, &l);
     if (rc != OFFPAY_OK)
-        return cli_fail_at(NULL, "opening", db, rc);
+        return cli_fail_at(NULL, "opening", shown, rc);
     a.db = db;
     a.json = json;
     if (strcmp(cmd, "audit") == 0)

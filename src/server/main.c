@@ -35,7 +35,11 @@ static const char help[] =
     "\n"
     "  --db FILE               the SQLite ledger, or a PostgreSQL URL\n"
     "                          (postgresql://USER@HOST:PORT/DB; an empty\n"
-    "                          database gets the schema with --create)\n"
+    "                          database gets the schema with --create).\n"
+    "                          A password in the URL is warned of (every\n"
+    "                          local user can read a command line) and never\n"
+    "                          logged: give it in a passfile (PGPASSFILE,\n"
+    "                          or passfile=FILE in the URL's query)\n"
     "  --create                make a new ledger: the SQLite FILE if it does\n"
     "                          not exist, the schema in an empty PostgreSQL\n"
     "                          database (or in shard 0 of a new sharded\n"
@@ -729,6 +733,16 @@ static void release_due(srv_pool *pool, uint32_t every)
         srv_log("released %zu escrow(s)", run.released);
 }
 
+/* A ledger's location as logged: a SQLite path, or a PostgreSQL URL
+ * without its password (offpay_ledger_redact). */
+#define SHOWN_MAX (4096 + 64)
+
+static const char *shown(const char *db, char out[SHOWN_MAX])
+{
+    (void)offpay_ledger_redact(db, out, SHOWN_MAX, NULL);
+    return out;
+}
+
 /* A SQLite ledger's directory must exist: SQLite alone would say only
  * "unable to open". And its file must, unless create: a ledger that went
  * missing (a volume not mounted, a wrong path) is not silently replaced by
@@ -736,7 +750,7 @@ static void release_due(srv_pool *pool, uint32_t every)
  * when it may be opened (or the ledger is not a file). */
 static int sqlite_dir_ok(const char *db, int create)
 {
-    char        dir[4096];
+    char        dir[4096], db_[SHOWN_MAX], dir_[SHOWN_MAX];
     const char *slash = strrchr(db, '/');
     struct stat st;
 
@@ -746,7 +760,7 @@ static int sqlite_dir_ok(const char *db, int create)
         srv_log("ledger %s does not exist: give --create to make a "
                 "new, empty ledger there (if a ledger should be there, check "
                 "the path and that its volume is mounted)",
-                db);
+                shown(db, db_));
         return 0;
     }
     /* nor is a file without the ledger's schema made a new ledger, which
@@ -757,7 +771,7 @@ static int sqlite_dir_ok(const char *db, int create)
                 "another program's database): give --create to make a new, "
                 "empty ledger there; if a ledger should be there, restore "
                 "it from its backup (docs/operations.md §4)",
-                db);
+                shown(db, db_));
         return 0;
     }
     if (slash == NULL)
@@ -769,9 +783,11 @@ static int sqlite_dir_ok(const char *db, int create)
     if (slash == db)
         return 1;
     if (stat(dir, &st) != 0)
-        srv_log("ledger %s: its directory %s: %s", db, dir, strerror(errno));
+        srv_log("ledger %s: its directory %s: %s", shown(db, db_),
+                shown(dir, dir_), strerror(errno));
     else if (!S_ISDIR(st.st_mode))
-        srv_log("ledger %s: %s is not a directory", db, dir);
+        srv_log("ledger %s: %s is not a directory", shown(db, db_),
+                shown(dir, dir_));
     else
         return 1;
     return 0;
@@ -789,6 +805,7 @@ static int pg_ledger_ok(const char *db, int create)
     offpay_ledger_backend kind = offpay_ledger_backend_of(db);
     offpay_shard_config  *cfg = NULL;
     const char           *url = db;
+    char                  url_[SHOWN_MAX];
     int                   ok = 1;
 
     if (create ||
@@ -809,7 +826,7 @@ static int pg_ledger_ok(const char *db, int create)
                 "schema): give --create to make a new, empty ledger there (if "
                 "a ledger should be there, check the URL)",
                 kind == OFFPAY_LEDGER_SHARDS ? "shard 0 of the map: " : "",
-                url);
+                shown(url, url_));
         ok = 0;
     }
     free(cfg);
@@ -864,6 +881,20 @@ int main(int argc, char **argv)
     rc = parse_opts(argc, argv, &o);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
+    if (o.shards == NULL) {
+        char db_[SHOWN_MAX];
+        int  hidden = 0;
+
+        /* warned, not refused as a PIN in --issuer-key-uri is:
+         * deployments that give it so must keep starting */
+        (void)offpay_ledger_redact(o.db, db_, sizeof db_, &hidden);
+        if (hidden)
+            srv_log("WARNING: --db holds the PostgreSQL password, which "
+                    "every user of this machine can read in a command line "
+                    "(ps, /proc/PID/cmdline): give it in a passfile instead "
+                    "(PGPASSFILE=FILE in the environment, or passfile=FILE "
+                    "in the URL's query; docs/operations.md §2)");
+    }
     colon = strrchr(o.listen, ':');
     if (colon == NULL || (size_t)(colon - o.listen) >= sizeof addr ||
         srv_parse_u64(colon + 1, 65535, &p) != 0)
@@ -944,7 +975,9 @@ int main(int argc, char **argv)
     err = srv_pool_open(o.db, o.threads, &lcfg, &iv.b, iv.kid, iv.next_kid,
                         iv.sk, iv.key, &srv.pool);
     if (err != OFFPAY_OK) {
-        srv_log("ledger %s: %s (%s)", o.db, offpay_strerror(err),
+        char db_[SHOWN_MAX];
+
+        srv_log("ledger %s: %s (%s)", shown(o.db, db_), offpay_strerror(err),
                 offpay_errname(err));
         goto out;
     }

@@ -445,6 +445,117 @@ offpay_ledger_backend offpay_ledger_backend_of(const char *path)
     return OFFPAY_LEDGER_SQLITE;
 }
 
+/* The text offpay_ledger_redact writes: bounded, cut at its end. */
+struct shown {
+    char  *out;
+    size_t size, len;
+    int    cut;
+};
+
+static void shown_put(struct shown *w, const char *s, size_t n)
+{
+    if (w->cut)
+        return;
+    if (n >= w->size - w->len) {
+        n = w->size - w->len - 1;
+        w->cut = 1;
+    }
+    memcpy(w->out + w->len, s, n);
+    w->len += n;
+    w->out[w->len] = '\0';
+}
+
+static int space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' ||
+           ch == '\v';
+}
+
+/* The end of a key/value string's value at s: quoted ('...', with \
+ * escapes) or up to the next space (libpq's conninfo_parse). */
+static const char *kv_value_end(const char *s)
+{
+    if (*s == '\'') {
+        for (s++; *s != '\0' && *s != '\''; s++)
+            if (*s == '\\' && s[1] != '\0')
+                s++;
+        return *s == '\'' ? s + 1 : s;
+    }
+    for (; *s != '\0' && !space(*s); s++)
+        if (*s == '\\' && s[1] != '\0')
+            s++;
+    return s;
+}
+
+offpay_err offpay_ledger_redact(const char *path, char *out, size_t out_size,
+                                int *hidden)
+{
+    struct shown w = {out, out_size, 0, 0};
+    const char  *p = path, *user_end = NULL, *query = NULL;
+    int          url, any = 0;
+
+    if (hidden != NULL)
+        *hidden = 0;
+    if (path == NULL || out == NULL || out_size == 0)
+        return OFFPAY_EINVAL;
+    out[0] = '\0';
+    url = offpay_ledger_backend_of(path) == OFFPAY_LEDGER_POSTGRES;
+    if (url) {
+        /* libpq's URL: scheme://[user[:password]@][host...][/db][?params];
+         * the user part ends at the first '@' before any '/' */
+        const char *a = strstr(path, "://") + 3, *e = a;
+
+        while (*e != '\0' && *e != '@' && *e != '/')
+            e++;
+        if (*e == '@') {
+            const char *colon = memchr(a, ':', (size_t)(e - a));
+
+            if (colon != NULL && colon + 1 < e) {
+                shown_put(&w, path, (size_t)(colon + 1 - path));
+                shown_put(&w, "***", 3);
+                any = 1;
+                p = e;
+            }
+            user_end = e;
+        }
+        query = strchr(user_end != NULL ? user_end : a, '?');
+    }
+    while (*p != '\0') {
+        const char *v = NULL, *end = NULL;
+
+        if (url && query != NULL && p > query &&
+            (p[-1] == '?' || p[-1] == '&') && strncmp(p, "password=", 9) == 0) {
+            v = p + 9;
+            end = v + strcspn(v, "&");
+        } else if (!url && (p == path || space(p[-1])) &&
+                   strncmp(p, "password", 8) == 0) {
+            const char *q = p + 8;
+
+            while (space(*q))
+                q++;
+            if (*q == '=') {
+                q++;
+                while (space(*q))
+                    q++;
+                v = q;
+                end = kv_value_end(v);
+            }
+        }
+        if (v != NULL && end > v) {
+            shown_put(&w, p, (size_t)(v - p));
+            shown_put(&w, "***", 3);
+            any = 1;
+            p = end;
+        } else {
+            shown_put(&w, p, 1);
+            p++;
+        }
+    }
+    if (hidden != NULL)
+        *hidden = any;
+    return w.cut ? OFFPAY_ETOOBIG : OFFPAY_OK;
+}
+
 offpay_err offpay_ledger_open(const char *path, const offpay_ledger_config *c,
                               offpay_ledger **out)
 {

@@ -1825,7 +1825,9 @@ static offpay_err s_check(offpay__store *s);
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
 /* A connection to url, or NULL with libpq's reason in the log (no such
- * database, connection refused, ...; it never holds the URL's password). */
+ * database, connection refused, ...: it names the host, port, user or
+ * database, never the password). The library never logs url itself; a
+ * program that prints it prints offpay_ledger_redact's form. */
 static PGconn *connect_or_say(const char *url)
 {
     PGconn *db = PQconnectdb(url);
@@ -1897,8 +1899,8 @@ offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
     memset(s, 0, sizeof *s);
     s->db = PQconnectdb(url);
     if (PQstatus(s->db) != CONNECTION_OK) {
-        /* libpq's reason (no such database, connection refused, ...);
-         * it never holds the URL's password */
+        /* libpq's reason, as connect_or_say says it (never the
+         * password) */
         offpay__log("offpay: PostgreSQL: %s", PQerrorMessage(s->db));
         goto out;
     }

@@ -81,19 +81,45 @@ if [ "$BACKEND" = sqlite ]; then
   kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
   [ "$st" -eq 3 ] && grep -q "cannot listen on .*: Address already in use" out.txt && [ ! -e fresh.db ] \
     && ok "a port in use: refused (3), no ledger file left" || fail "port in use: $st $(cat out.txt; ls fresh.db* 2>&1)"
-else
-  # the ledger's database still empty (a wrong URL, a database restored
-  # empty): refused without --create, and nothing made in it
-  "$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss \
+  # a PostgreSQL password in --db (here a server that is not there) is
+  # never printed, by offpayd or `offpay admin`: the URL is named with
+  # user:***@, and the command line's password is warned of, once
+  pw_url='postgresql://user:PGSECRETPW@127.0.0.1:1/db?connect_timeout=2'
+  pw_warn="WARNING: --db holds the PostgreSQL password.*PGPASSFILE"
+  "$OFFPAYD" --db "$pw_url" --listen 127.0.0.1:0 --issuer iss \
       --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
   st=$?
+  "$OFFPAY" admin audit --db "$pw_url" >>out.txt 2>&1
+  "$OFFPAY" admin backup --db "$pw_url" --out pw.db >>out.txt 2>&1
+  "$OFFPAY" admin audit --db 'host=127.0.0.1 password=PGSECRETPW' >>out.txt 2>&1
+  [ "$st" -eq 3 ] && ! grep -q PGSECRETPW out.txt \
+    && grep -q "ledger postgresql://user:\*\*\*@127.0.0.1:1/db?connect_timeout=2: ledger storage failure" out.txt \
+    && grep -q "^offpay: postgresql://user:\*\*\*@127.0.0.1:1/db?connect_timeout=2: ledger storage failure (ESTORE)" out.txt \
+    && grep -q "^offpay: admin backup: postgresql://user:\*\*\*@.* is not a SQLite ledger" out.txt \
+    && grep -q "opening host=127.0.0.1 password=\*\*\* (ENOENT)" out.txt \
+    && [ "$(grep -c "^offpayd: .* $pw_warn" out.txt)" = 1 ] \
+    && [ "$(grep -c "^offpay: $pw_warn" out.txt)" = 3 ] \
+    && ok "a password in --db: never printed (offpayd, admin audit, admin backup), warned of once each" \
+    || fail "password in --db: $st $(cat out.txt)"
+else
+  # the ledger's database still empty (a wrong URL, a database restored
+  # empty): refused without --create, and nothing made in it; the URL
+  # said without the password it holds (the test server trusts loopback,
+  # so a password there is never asked for)
+  db_pw=$(sed 's|^\(postgresql://[^@/]*\)@|\1:PGSECRETPW@|' <<<"$LEDGER")
   db0=$LEDGER; want="holds no offpay ledger (a database without its schema): give --create"
   if [ -n "${OFFPAY_TEST_SHARDS:-}" ]; then
     db0=$(awk 'NR == 1 {print $3}' shards.map); want="shard 0 of the map: .*$want"
+    sed 's|^\(shard [^ ]* postgresql://[^@/]*\)@|\1:PGSECRETPW@|' shards.map > pw.map
+    db_pw=shards:$work/pw.map
   fi
+  "$OFFPAYD" --db "$db_pw" --listen 127.0.0.1:0 --issuer iss \
+      --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
+  st=$?
   tables=$(psql -q -X -A -t "$db0" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
   [ "$st" -eq 3 ] && grep -q "$want" out.txt && [ "$tables" = 0 ] \
-    && ok "an empty database without --create: refused (3), nothing made in it" \
+    && grep -q "postgresql://[^ ]*:\*\*\*@" out.txt && ! grep -q PGSECRETPW out.txt \
+    && ok "an empty database without --create: refused (3), nothing made in it, the URL's password not said" \
     || fail "empty database: $st, $tables tables: $(cat out.txt)"
 fi
 set -e

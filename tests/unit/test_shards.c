@@ -2,7 +2,9 @@
  * test_shards.c — the shard map (src/settle/shards.c, docs/scaling.md):
  * the parser accepts exactly the documented form and names the line and
  * the fault of everything else; routing sends an id to the shard whose
- * range holds it, and nowhere when none does.
+ * range holds it, and nowhere when none does. A ledger's location made
+ * fit to print (offpay_ledger_redact) hides every form of a PostgreSQL
+ * password and changes nothing else.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -313,6 +315,74 @@ static void test_backend_of(void)
     CHECK(offpay_ledger_backend_of(NULL) == OFFPAY_LEDGER_SQLITE);
 }
 
+/* path made fit to print must read want, and say whether it hid a
+ * password. */
+static void shown(const char *path, const char *want, int want_hidden)
+{
+    char out[256];
+    int  hidden = -1;
+
+    CHECK_ERR(offpay_ledger_redact(path, out, sizeof out, &hidden), OFFPAY_OK);
+    if (strcmp(out, want) != 0 || hidden != want_hidden) {
+        CHECK(strcmp(out, want) == 0);
+        CHECK(hidden == want_hidden);
+        fprintf(stderr, "    %s shown as %s (hidden %d), not %s\n", path, out,
+                hidden, want);
+    }
+}
+
+static void test_redact(void)
+{
+    char out[64];
+    int  hidden = -1;
+
+    /* a URL's password, in the user part and in the query */
+    shown("postgresql://user:PGSECRETPW@127.0.0.1:1/db",
+          "postgresql://user:***@127.0.0.1:1/db", 1);
+    shown("postgres://u:p@h/db", "postgres://u:***@h/db", 1);
+    shown("postgresql://u:pw@h1:5432,h2:5433/db?sslmode=require",
+          "postgresql://u:***@h1:5432,h2:5433/db?sslmode=require", 1);
+    shown("postgresql://u@h/db?sslmode=require&password=PW&x=1",
+          "postgresql://u@h/db?sslmode=require&password=***&x=1", 1);
+    shown("postgresql://u@h/db?password=PW", "postgresql://u@h/db?password=***",
+          1);
+    shown("postgresql://u:a@h/db?password=b&connect_timeout=5",
+          "postgresql://u:***@h/db?password=***&connect_timeout=5", 1);
+    /* nothing to hide: no password, an empty one, a user-less host, a
+     * '@' past the path, a passfile named */
+    shown("postgresql://offpay@127.0.0.1:5432/ledger",
+          "postgresql://offpay@127.0.0.1:5432/ledger", 0);
+    shown("postgresql://u:@h/db", "postgresql://u:@h/db", 0);
+    shown("postgresql://h:5432/db", "postgresql://h:5432/db", 0);
+    shown("postgresql://h/db@x", "postgresql://h/db@x", 0);
+    shown("postgresql://u@h/db?passfile=/etc/offpay/pgpass",
+          "postgresql://u@h/db?passfile=/etc/offpay/pgpass", 0);
+    /* a key/value string: plain, spaced, quoted with escapes */
+    shown("host=h password=PW dbname=d", "host=h password=*** dbname=d", 1);
+    shown("password = PW", "password = ***", 1);
+    shown("host=h password='a b\\' c' user=u", "host=h password=*** user=u", 1);
+    shown("host=h passfile=/p mypassword=x", "host=h passfile=/p mypassword=x",
+          0);
+    /* a SQLite file and a shard map as they are */
+    shown("/var/lib/offpay/ledger.db", "/var/lib/offpay/ledger.db", 0);
+    shown("shards:/etc/offpay/shards.conf", "shards:/etc/offpay/shards.conf",
+          0);
+    shown("", "", 0);
+    /* cut where out ends, never inside the password */
+    CHECK_ERR(offpay_ledger_redact("postgresql://user:PGSECRETPW@h/db", out, 24,
+                                   &hidden),
+              OFFPAY_ETOOBIG);
+    CHECK(strcmp(out, "postgresql://user:***@h") == 0 && hidden == 1);
+    CHECK_ERR(offpay_ledger_redact("postgresql://user:PGSECRETPW@h/db", out, 20,
+                                   NULL),
+              OFFPAY_ETOOBIG);
+    CHECK(strcmp(out, "postgresql://user:*") == 0);
+    CHECK_ERR(offpay_ledger_redact(NULL, out, sizeof out, &hidden),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_redact("x", out, 0, NULL), OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_redact("x", NULL, 1, NULL), OFFPAY_EINVAL);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -324,6 +394,7 @@ int main(void)
         {"covers", test_covers},
         {"ledger_open_errors", test_ledger_open_errors},
         {"backend_of", test_backend_of},
+        {"redact", test_redact},
         {"log_sink", test_log_sink},
         {NULL, NULL},
     };
