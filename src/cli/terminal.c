@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/dbcopy.h"
 #include "core/jsonutil.h"
 
 static const char help[] =
@@ -2389,15 +2390,17 @@ out:
     return status;
 }
 
+/* What cmd_export writes into its temporary directory. */
+static const char *const export_names[] = {"terminal.db", "payments.csv",
+                                           "payments.json", NULL};
+
 /* Removes what cmd_export wrote into the temporary directory, and it. */
 static void export_cleanup(const char *tmp)
 {
-    static const char *const names[] = {"terminal.db", "payments.csv",
-                                        "payments.json"};
-    char                     path[4400];
+    char path[4400];
 
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", tmp, names[i]);
+    for (size_t i = 0; export_names[i] != NULL; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmp, export_names[i]);
         unlink(path);
     }
     rmdir(tmp);
@@ -2406,17 +2409,20 @@ static void export_cleanup(const char *tmp)
 /*
  * terminal export DIR: DIR is made new (refused if it exists, so nothing
  * is ever written over), filled as DIR.tmp-XXXXXX beside it, and renamed
- * into place once complete, so DIR is either whole or absent.
+ * into place once complete, so DIR is either whole or absent. The
+ * temporary is locked while this runs: one an export killed midway left
+ * (a copy of every payment) is removed by the next export to DIR.
  */
 static int cmd_export(const void *args, const char *out)
 {
     const term_args *a = args;
     int              status = EXIT_OK;
     offpay_terminal *t;
-    char             tmp[4200], path[4300];
+    char             tmp[4200], path[4300], base[4200];
     uint32_t         now = cli_now();
     offpay_err       rc;
-    size_t           n;
+    size_t           n, swept;
+    int              lock = -1;
 
     if (out == NULL || out[0] == '\0')
         return cli_usage_error("terminal export: give a new directory");
@@ -2425,9 +2431,11 @@ static int cmd_export(const void *args, const char *out)
         n--;
     if (n + 16 >= sizeof tmp)
         return cli_usage_error("terminal export: path too long");
+    snprintf(base, sizeof base, "%.*s", (int)n, out);
     t = open_terminal_as(a, 0, 1, &status);
     if (t == NULL)
         return status;
+    swept = offpay__tmp_sweep(base, 1, export_names);
     /* DIR itself, made empty now: refused if anything has that name. */
     if (mkdir(out, 0700) != 0) {
         int e = errno;
@@ -2436,17 +2444,22 @@ static int cmd_export(const void *args, const char *out)
         if (e == EEXIST) {
             fprintf(stderr,
                     "offpay: %s already exists: export writes a new "
-                    "directory, never over anything (nothing written)\n",
-                    out);
+                    "directory, never over anything (nothing written)%s\n",
+                    out,
+                    swept > 0 ? "; an export to it was stopped midway (its "
+                                "temporary copy is removed now): if it is "
+                                "empty, remove it (rmdir) and export again"
+                              : "");
             return EXIT_USAGE;
         }
         fprintf(stderr, "offpay: %s: cannot make the directory: %s\n", out,
                 strerror(e));
         return EXIT_FAILURE_IO;
     }
-    snprintf(tmp, sizeof tmp, "%.*s.tmp-XXXXXX", (int)n, out);
-    if (mkdtemp(tmp) == NULL) {
-        fprintf(stderr, "offpay: %s: %s\n", tmp, strerror(errno));
+    rc = offpay__tmp_make(base, 1, tmp, sizeof tmp, &lock);
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr, "offpay: %s.tmp-XXXXXX: %s (%s)\n", base,
+                offpay_strerror(rc), offpay_errname(rc));
         rmdir(out);
         offpay_terminal_close(t);
         return EXIT_FAILURE_IO;
@@ -2481,8 +2494,10 @@ static int cmd_export(const void *args, const char *out)
     if (status != EXIT_OK) {
         export_cleanup(tmp);
         rmdir(out);
-        return status;
     }
+    close(lock);
+    if (status != EXIT_OK)
+        return status;
     printf("to %s: terminal.db (a read-only copy of the journal: keep it, "
            "never accept with it), payments.csv, payments.json\n",
            out);

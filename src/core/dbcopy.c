@@ -3,12 +3,16 @@
  * (dbcopy.h).
  */
 #define _GNU_SOURCE /* renameat2 */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/dbcopy.h"
@@ -82,6 +86,175 @@ static int rename_noreplace(const char *from, const char *to)
     return rename(from, to);
 }
 
+/* SQLite's side files of a database, removed with it. */
+static const char *const SIDE[] = {"-journal", "-wal", "-shm"};
+
+/* 1 when name is base's temporary, base + ".tmp-" + six letters or
+ * digits (mkstemp's, mkdtemp's), or (*side then 1) one of its side
+ * files. */
+static int tmp_name(const char *name, const char *base, size_t blen, int *side)
+{
+    const char *p = name + blen + 5;
+
+    if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp-", 5))
+        return 0;
+    for (int i = 0; i < 6; i++)
+        if (!isalnum((unsigned char)p[i]))
+            return 0;
+    p += 6;
+    *side = *p != '\0';
+    for (size_t i = 0; *side && i < sizeof SIDE / sizeof SIDE[0]; i++)
+        if (strcmp(p, SIDE[i]) == 0)
+            return 1;
+    return !*side;
+}
+
+/* Unlinks path's side files. */
+static void unlink_sides(const char *path)
+{
+    char side[COPY_PATH_MAX + 16];
+
+    for (size_t i = 0; i < sizeof SIDE / sizeof SIDE[0]; i++) {
+        if (snprintf(side, sizeof side, "%s%s", path, SIDE[i]) <
+            (int)sizeof side)
+            unlink(side);
+    }
+}
+
+/* Removes the temporary tmp when its writer is gone: nobody holds its
+ * lock, and it is still the file the lock was taken on, ours. 1 when
+ * removed. */
+static int stale_remove(const char *tmp, int dir, const char *const *entries)
+{
+    struct stat a, b;
+    char        path[COPY_PATH_MAX];
+    int         fd, gone = 0;
+
+    fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (dir ? O_DIRECTORY : 0));
+    if (fd < 0)
+        return 0;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &a) == 0 &&
+        lstat(tmp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+        a.st_uid == geteuid() &&
+        (dir ? S_ISDIR(a.st_mode) : S_ISREG(a.st_mode))) {
+        if (dir) {
+            for (size_t i = 0; entries != NULL && entries[i] != NULL; i++) {
+                if (snprintf(path, sizeof path, "%s/%s", tmp, entries[i]) >=
+                    (int)sizeof path)
+                    continue;
+                (void)offpay__tmp_sweep(path, 0, NULL);
+                unlink(path);
+                unlink_sides(path);
+            }
+            gone = rmdir(tmp) == 0;
+        } else {
+            gone = unlink(tmp) == 0;
+            unlink_sides(tmp);
+        }
+    }
+    close(fd); /* the lock with it */
+    return gone;
+}
+
+size_t offpay__tmp_sweep(const char *path, int dir, const char *const *entries)
+{
+    char           d[COPY_PATH_MAX], full[COPY_PATH_MAX];
+    const char    *slash = strrchr(path, '/'), *base;
+    size_t         blen, n = 0;
+    DIR           *dh;
+    struct dirent *e;
+    struct stat    st;
+    size_t         cut;
+    char           ch;
+    int            side, orphan;
+
+    base = slash != NULL ? slash + 1 : path;
+    blen = strlen(base);
+    if (blen == 0)
+        return 0;
+    dir_of(path, d);
+    dh = opendir(d);
+    if (dh == NULL)
+        return 0;
+    /* the temporaries first, each by its lock; then side files whose
+     * temporary is gone (a live writer's exist only beside it) */
+    for (int pass = 0; pass < 2; pass++) {
+        rewinddir(dh);
+        while ((e = readdir(dh)) != NULL) {
+            if (!tmp_name(e->d_name, base, blen, &side) || side != pass)
+                continue;
+            if (snprintf(full, sizeof full, "%s/%s", d, e->d_name) >=
+                (int)sizeof full)
+                continue;
+            if (pass == 0) {
+                n += (size_t)stale_remove(full, dir, entries);
+                continue;
+            }
+            /* full cut to its temporary's name, then whole again */
+            cut = strlen(d) + 1 + blen + 11;
+            ch = full[cut];
+            full[cut] = '\0';
+            orphan = lstat(full, &st) != 0 && errno == ENOENT;
+            full[cut] = ch;
+            if (orphan)
+                n += unlink(full) == 0;
+        }
+    }
+    closedir(dh);
+    return n;
+}
+
+offpay_err offpay__tmp_make(const char *path, int dir, char *tmp, size_t cap,
+                            int *lock)
+{
+    struct stat a, b;
+    offpay_err  rc = OFFPAY_EIO;
+    int         fd = -1, n;
+
+    *lock = -1;
+    /* a sweep between making the name and locking it may remove it (it
+     * looked stale): then another name */
+    for (int tries = 0; tries < 8; tries++) {
+        n = snprintf(tmp, cap, "%s.tmp-XXXXXX", path);
+        if (n <= 0 || (size_t)n >= cap)
+            return OFFPAY_EINVAL;
+        if (dir) {
+            if (mkdtemp(tmp) == NULL)
+                return from_errno(errno);
+            fd = open(tmp, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+        } else {
+            fd = mkstemp(tmp); /* 0600 */
+        }
+        if (fd < 0)
+            return from_errno(errno);
+        if (flock(fd, LOCK_EX) == 0 && fstat(fd, &a) == 0 &&
+            lstat(tmp, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino) {
+            *lock = fd;
+            return OFFPAY_OK;
+        }
+        rc = errno == ENOENT ? OFFPAY_EIO : from_errno(errno);
+        close(fd);
+    }
+    return rc;
+}
+
+#ifdef OFFPAY_TEST_HOOKS
+/* Test hook: OFFPAY_TEST_COPY_DELAY_MS holds a copy that long once its
+ * temporary is written, before the rename (a kill then leaves it). */
+static void copy_delay(void)
+{
+    const char *v = getenv("OFFPAY_TEST_COPY_DELAY_MS");
+
+    if (v != NULL) {
+        long            ms = atol(v);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+}
+#endif
+
 /* Copies src into the (empty) file tmp, then mark. */
 static offpay_err copy_into(sqlite3 *src, const char *tmp,
                             offpay_err (*mark)(sqlite3 *dst, void *ctx),
@@ -125,7 +298,7 @@ offpay_err offpay__db_copy(sqlite3 *src, const char *path,
 {
     char        tmp[COPY_PATH_MAX], dir[COPY_PATH_MAX];
     struct stat st;
-    int         fd, n;
+    int         lock = -1;
     offpay_err  rc;
 
     if (src == NULL || path == NULL || path[0] == '\0')
@@ -134,28 +307,30 @@ offpay_err offpay__db_copy(sqlite3 *src, const char *path,
         return OFFPAY_EEXISTS;
     if (errno != ENOENT)
         return from_errno(errno);
-    n = snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
-    if (n <= 0 || n >= (int)sizeof tmp)
-        return OFFPAY_EINVAL;
-    fd = mkstemp(tmp); /* 0600 */
-    if (fd < 0)
-        return from_errno(errno);
-    if (close(fd) != 0) {
-        rc = from_errno(errno);
-        goto fail;
-    }
+    /* what an earlier copy to path killed midway left (a whole copy of
+     * the database, and its journal) */
+    (void)offpay__tmp_sweep(path, 0, NULL);
+    rc = offpay__tmp_make(path, 0, tmp, sizeof tmp, &lock);
+    if (rc != OFFPAY_OK)
+        return rc;
     rc = copy_into(src, tmp, mark, ctx, other);
     if (rc != OFFPAY_OK)
         goto fail;
+#ifdef OFFPAY_TEST_HOOKS
+    copy_delay();
+#endif
     if (sync_path(tmp) != 0 || rename_noreplace(tmp, path) != 0) {
         rc = from_errno(errno);
         goto fail;
     }
+    close(lock);
     dir_of(path, dir);
     if (sync_path(dir) != 0)
         return from_errno(errno); /* in place, but maybe not durably */
     return OFFPAY_OK;
 fail:
     unlink(tmp);
+    unlink_sides(tmp);
+    close(lock);
     return rc;
 }

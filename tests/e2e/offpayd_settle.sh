@@ -597,6 +597,30 @@ if [ "$BACKEND" = sqlite ]; then
     "$(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers")" ] \
     && ok "the backup holds every transfer of the ledger" || fail "backup transfers differ"
   run_cli 2 "bk.db exists: give a new file" -- "$OFFPAY" admin backup --db "$LEDGER" --out bk.db
+  # a backup killed midway leaves its temporary (a whole copy of the
+  # ledger, here with a journal): the next backup to the same file removes
+  # it, but never the temporary of one still running (the test hook holds
+  # each copy once its temporary is written)
+  OFFPAY_TEST_COPY_DELAY_MS=60000 "$OFFPAY" admin backup --db "$LEDGER" --out k.db >/dev/null 2>&1 &
+  bk=$!
+  for _ in $(seq 1 200); do [ -n "$(ls k.db.tmp-* 2>/dev/null)" ] && break; sleep 0.05; done
+  kill -9 "$bk"; wait "$bk" 2>/dev/null || true
+  stale=$(ls k.db.tmp-*); : > "$stale-journal"
+  OFFPAY_TEST_COPY_DELAY_MS=3000 "$OFFPAY" admin backup --db "$LEDGER" --out k.db >live.out 2>&1 &
+  bk=$!
+  live=
+  for _ in $(seq 1 200); do
+    live=$(ls k.db.tmp-* 2>/dev/null | grep -v -e "^$stale" | head -1 || true)
+    [ -n "$live" ] && break; sleep 0.05
+  done
+  run_cli 0 "backup of ledger.db written to k.db" -- "$OFFPAY" admin backup --db "$LEDGER" --out k.db
+  [ ! -e "$stale" ] && [ ! -e "$stale-journal" ] && [ -n "$live" ] && [ -e "$live" ] \
+    && ok "a killed backup's temporary and journal removed by the next ones, a running one's kept" \
+    || fail "temporaries: stale $stale live $live: $(ls k.db*)"
+  wait "$bk" && st=0 || st=$?
+  [ "$st" = 2 ] && grep -q "k.db exists" live.out && [ -z "$(ls k.db.tmp-* 2>/dev/null)" ] \
+    && ok "the running one then finds k.db made (2) and leaves no temporary" \
+    || fail "running backup: $st $(cat live.out; ls k.db*)"
   run_cli 3 "no such file or directory while creating nodir/bk.db" -- \
     "$OFFPAY" admin backup --db "$LEDGER" --out nodir/bk.db
   st=0; "$OFFPAY" admin backup --db "$LEDGER" --out 'b"k.db' --json >bk.json 2>&1 || st=$?

@@ -160,6 +160,20 @@ expect 2 "already exists" -- "$OFFPAY" terminal export "${T[@]}" shop
 expect 3 "cannot make the directory" -- "$OFFPAY" terminal export "${T[@]}" no/such/dir
 expect 2 "give a new directory|positional|argument" -- "$OFFPAY" terminal export "${T[@]}"
 if ls -d ./*.tmp-* >/dev/null 2>&1; then fail "temporary directory left"; else ok "no temporary left"; fi
+# An export killed midway leaves its temporary directory (a copy of every
+# payment) and DIR made empty: the next export to DIR removes the
+# temporary and says what to do with DIR (the test hook holds the copy
+# once its temporary is written).
+OFFPAY_TEST_COPY_DELAY_MS=60000 "$OFFPAY" terminal export "${T[@]}" killed >/dev/null 2>&1 &
+xp=$!
+for _ in $(seq 1 200); do ls -d killed.tmp-*/terminal.db.tmp-* >/dev/null 2>&1 && break; sleep 0.05; done
+kill -9 "$xp"; wait "$xp" 2>/dev/null || true
+if ls -d killed.tmp-* >/dev/null 2>&1; then ok "a killed export left its temporary"; else fail "no temporary to remove"; fi
+expect 2 "already exists: .*an export to it was stopped midway .*remove it \(rmdir\) and export again" -- \
+  "$OFFPAY" terminal export "${T[@]}" killed
+if ls -d ./*.tmp-* >/dev/null 2>&1; then fail "the killed export's temporary left: $(ls -d ./*.tmp-*)"; else ok "the killed export's temporary removed"; fi
+rmdir killed
+expect 0 "to killed: terminal.db" -- "$OFFPAY" terminal export "${T[@]}" killed
 # A second export takes the payment made since.
 expect 0 "exported 6 payment\(s\), total 21.00 EUR" -- \
   "$OFFPAY" terminal export "${T[@]}" backup2
