@@ -140,7 +140,10 @@ extern "C" {
       "copy older than the terminal's registration?)")                         \
     X(ELEDGER_MOVED, 92,                                                       \
       "the ledger's file was moved or deleted while it was open: nothing "     \
-      "was written; put it back and restart")
+      "was written; put it back and restart")                                  \
+    X(EWALLET_LOST, 93,                                                        \
+      "this wallet key was reported lost: it gets no credential any more; "    \
+      "enroll a new key with an enrollment code for its account")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

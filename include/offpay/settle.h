@@ -357,7 +357,9 @@ offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
  * credential carries; OFFPAY_EINVAL before 0.13.0: nothing moves),
  * OFFPAY_ENOTFOUND (account), OFFPAY_EWEAK_KEY, OFFPAY_EFUNDS,
  * OFFPAY_ECRYPTO, OFFPAY_EKID_EXPIRED (now is outside the key's validity:
- * nothing moves), OFFPAY_ESTORE.
+ * nothing moves), OFFPAY_EWALLET_LOST (wallet_pk was enrolled and then
+ * revoked, reported lost: nothing moves, from any account; a key never
+ * enrolled gets its credential), OFFPAY_ESTORE.
  */
 offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
                                const uint8_t wallet_pk[OFFPAY_PK_BYTES],

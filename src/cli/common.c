@@ -88,6 +88,7 @@ int cli_is_rejection(offpay_err rc)
     case OFFPAY_EWEAK_KEY:
     case OFFPAY_ENOT_ISSUED:
     case OFFPAY_EREFUSED:
+    case OFFPAY_EWALLET_LOST:
         return 1;
     default:
         return 0;

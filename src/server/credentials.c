@@ -73,6 +73,10 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED, NULL);
         goto out;
     }
+    if (rc == OFFPAY_EWALLET_LOST) {
+        srv_fail_wallet_lost(r, out, pk);
+        goto out;
+    }
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "issue");
         goto out;
@@ -94,6 +98,31 @@ void srv_credential_new(srv_req *r, srv_reply *out)
     srv_ok(out, srv_credential_json(&wc, bytes, key != NULL, replayed));
 out:
     json_decref(doc);
+}
+
+/* A wallet key reported lost (OFFPAY_EWALLET_LOST, 409): the hint names
+ * the key, its account and the revocation's time, and says how its owner
+ * gets a credential again (docs/settlement.md §12). */
+void srv_fail_wallet_lost(srv_req *r, srv_reply *out,
+                          const uint8_t pk[OFFPAY_PK_BYTES])
+{
+    offpay_ledger_wallet_info w;
+    char                      hex[2 * 8 + 1];
+
+    sodium_bin2hex(hex, sizeof hex, pk, 8);
+    if (offpay_ledger_wallet_get(r->l, pk, 0, &w) != OFFPAY_OK) {
+        srv_fail_engine_hint(out, OFFPAY_EWALLET_LOST, "wallet key %s...: %s",
+                             hex, offpay_strerror(OFFPAY_EWALLET_LOST));
+        return;
+    }
+    srv_fail_engine_hint(
+        out, OFFPAY_EWALLET_LOST,
+        "wallet key %s... of account %llu was reported lost at %lu: no "
+        "credential any more; enroll its owner's new key with a code from "
+        "offpay admin enroll-code --account %llu (POST /v1/admin/wallets/"
+        "%llu/enrollment)",
+        hex, (unsigned long long)w.account, (unsigned long)w.revoked_at,
+        (unsigned long long)w.account, (unsigned long long)w.account);
 }
 
 void srv_fail_credential_max(srv_reply *out, const char *what,

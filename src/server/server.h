@@ -197,6 +197,11 @@ json_t *srv_credential_json(const offpay_wallet_cred *wc,
  * decimal form (both issuers: operator and wallet allowance). */
 void srv_fail_credential_max(srv_reply *out, const char *what,
                              uint16_t currency);
+/* Sets out to 409 EWALLET_LOST for wallet key pk, reported lost: the hint
+ * names its account and the revocation's time and says to enroll a new key
+ * with a code for that account (credentials.c). */
+void srv_fail_wallet_lost(srv_req *r, srv_reply *out,
+                          const uint8_t pk[OFFPAY_PK_BYTES]);
 /* Sets out to the JSON error of an engine error, with its status. */
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what);
 /* The same with the whole hint given (printf-style): for an error whose

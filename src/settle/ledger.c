@@ -1884,10 +1884,48 @@ offpay_err offpay__issue_once_in_tx(offpay_ledger *l, const char *key,
     return rc;
 }
 
-static offpay_err issue_tx(offpay_ledger *l, void *p)
+/* Whether wallet key pk may be given a credential: OFFPAY_EWALLET_LOST
+ * when it was enrolled and then revoked (reported lost, docs/settlement.md
+ * §12); OFFPAY_OK for a live key and for one never enrolled (the
+ * operator's own wallets). The key's row is locked first, as allowance_tx
+ * does, so that a revocation either comes before (and is seen here) or
+ * waits for this transaction's credential (and revokes it); lock 0 only
+ * reads (a read-only transaction). Enrolled keys live on shard 0 (§11
+ * rule 10). */
+static offpay_err wallet_key_live(offpay_ledger *l, const uint8_t *pk, int lock)
+{
+    uint32_t   revoked_at = 0;
+    offpay_err rc = OFFPAY_OK;
+
+    if (lock)
+        rc = l->ops->wallet_key_lock(l->store, pk);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->wallet_key_get(l->store, pk, 0, NULL, NULL, NULL,
+                                    &revoked_at);
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_OK;
+    if (rc == OFFPAY_OK && revoked_at != 0)
+        return OFFPAY_EWALLET_LOST;
+    return rc;
+}
+
+static offpay_err key_live_tx(offpay_ledger *l, void *p)
 {
     struct issue_ctx *c = p;
 
+    return wallet_key_live(l, c->pk, 0);
+}
+
+static offpay_err issue_tx(offpay_ledger *l, void *p)
+{
+    struct issue_ctx *c = p;
+    offpay_err        rc;
+
+    if (l->cur == 0) { /* the key's shard: checked in this transaction */
+        rc = wallet_key_live(l, c->pk, 1);
+        if (rc != OFFPAY_OK)
+            return rc;
+    }
     return offpay__issue_once_in_tx(l, c->key, c->account, c->pk, c->limit,
                                     c->flags, c->expires, c->now, c->bytes,
                                     &c->cred, &c->replayed);
@@ -1914,6 +1952,7 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
 {
     struct issue_ctx c;
     char             stored[OFFPAY__REQUEST_KEY_STORED_MAX];
+    size_t           home;
     offpay_err       rc;
 
     if (l == NULL || wallet_pk == NULL || bytes == NULL || expires <= now ||
@@ -1943,10 +1982,16 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
                                           wallet_account, limit, now);
     }
     /* the credential lives on its wallet account's shard, its serial and
-     * escrow from that shard's range, and its key with it */
+     * escrow from that shard's range, and its key with it. Enrolled keys
+     * are on shard 0: an account on another shard (one the operator made)
+     * has its key checked there first, in a transaction of its own (a
+     * lost wallet's revocation revokes only shard 0's credentials anyway,
+     * §11 rule 10) */
+    home = account_shard(l, wallet_account);
+    if (rc == OFFPAY_OK && home != 0)
+        rc = offpay__ledger_read_on(l, 0, key_live_tx, &c);
     if (rc == OFFPAY_OK)
-        rc = offpay__ledger_tx_on(l, account_shard(l, wallet_account), issue_tx,
-                                  &c);
+        rc = offpay__ledger_tx_on(l, home, issue_tx, &c);
     if (rc == OFFPAY_OK && cred != NULL)
         *cred = c.cred;
     if (rc == OFFPAY_OK && replayed != NULL)

@@ -270,7 +270,18 @@ w allowance w2r --amount 1.00
 w report-lost w2r
 [ "$ws" = 0 ] && grep -q "0 credential(s) revoked" w.out && ok "reporting it again changes nothing" \
   || fail "again: $(cat w.out)"
-balances "W=$W2:5000 esc=esc/$S3:4000 A=$MA:5200" "nothing changed"
+# nor does the operator issue the lost key a credential (settlement.md
+# §12), from its own account or another: 409 EWALLET_LOST, its hint
+# naming the account and the code for a new key; nothing moves
+K2=$("$OFFPAY" wallet key --wallet w2 --passphrase-file wp)
+api POST /v1/admin/credentials "{\"account\":\"$W2\",\"wallet_key\":\"$K2\",\"limit\":\"30.00\"}"
+expect_http 409 EWALLET_LOST "the operator's credential for the lost key"
+grep -q "of account $W2 was reported lost at $rat: no credential any more; enroll its owner's new key with a code from offpay admin enroll-code --account $W2" resp.json \
+  && ok "its hint names the loss and the enrollment code" || fail "lost key's hint: $(cat resp.json)"
+WX=$(new_account "other" 40.00)
+api_once lost-1 POST /v1/admin/credentials "{\"account\":\"$WX\",\"wallet_key\":\"$K2\",\"limit\":\"30.00\"}"
+expect_http 409 EWALLET_LOST "the lost key from another account, under an Idempotency-Key"
+balances "W=$W2:5000 esc=esc/$S3:4000 A=$MA:5200 X=$WX:4000" "nothing changed"
 audits "a lost wallet, before the grace"
 api POST /v1/admin/release '{}'
 balances "W=$W2:5000 esc=esc/$S3:4000" "the release job waits for the upload grace"

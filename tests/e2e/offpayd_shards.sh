@@ -40,7 +40,9 @@
 #     and the release job finishes it in the directory at the first
 #     shard's time (sent again, it then answers that time);
 #  M. one Idempotency-Key for two requests at once whose homes are two
-#     shards: the second is refused, nothing of it booked.
+#     shards: the second is refused, nothing of it booked;
+#  N. a wallet enrolled (shard 0) and reported lost gets no credential
+#     from an account on shard 1 (409 EWALLET_LOST, nothing moves).
 source "$(dirname "$0")/offpayd_lib.sh"
 [ "$BACKEND" = postgres ] || { echo "offpayd_shards.sh runs on PostgreSQL only (OFFPAY_TEST_BACKEND=postgres)"; exit 1; }
 read -r -a PG <<<"${OFFPAY_TEST_PG_ALL:-}"
@@ -742,5 +744,22 @@ api_once race-k POST "/v1/admin/accounts/$W1/deposit" '{"amount":"1.00"}'
   && ok "its resend replays it" || fail "resend: $status $(cat resp.json)"
 kill "$p3"; wait "$p3" 2>/dev/null || true
 audit_passes "after a key claimed at once for two shards"
+
+# ---- N. a lost wallet's key gets no credential from a shard-1 account ----
+# An enrolled key lives on shard 0 (settlement.md §11 rule 10); once it is
+# reported lost the operator cannot issue it a credential from W2 (shard
+# 1) either: 409 EWALLET_LOST, nothing moves (read on shard 0 first).
+via 1
+api POST /v1/admin/enrollments '{"currency":"EUR"}'
+wallet_init w9
+w enroll w9 --server "$URL" --code "$(jget .code)"
+W9=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+w report-lost w9
+[ -n "$W9" ] && [ "$W9" -lt "$R1" ] && [ "$ws" = 0 ] \
+  && ok "a wallet enrolled on shard 0 ($W9), reported lost" || fail "w9: $ws $(cat w.out)"
+w2b=$(balance "$W2")
+api POST /v1/admin/credentials "{\"account\":\"$W2\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w9 --passphrase-file wp)\",\"limit\":\"1.00\"}"
+expect_http 409 EWALLET_LOST "the lost key's credential from W2 on shard 1"
+[ "$(balance "$W2")" = "$w2b" ] && ok "W2 keeps its $w2b" || fail "W2: $(balance "$W2"), was $w2b"
 
 finish

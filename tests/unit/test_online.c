@@ -511,7 +511,7 @@ static void test_allowance_moves_from_own_account_or_nothing(void)
     offpay_wallet_cred         wc;
     offpay_ledger_wallet_info  info;
     offpay_ledger_wallet_cred *creds = NULL;
-    uint64_t                   acct = 0;
+    uint64_t                   acct = 0, other = 0;
     size_t                     n = 0, revoked = 0;
 
     REQUIRE_OK(make_world(&w));
@@ -575,6 +575,25 @@ static void test_allowance_moves_from_own_account_or_nothing(void)
     CHECK(info.balance == 5000 && info.revoked);
     CHECK_ERR(offpay_ledger_wallet_revoke(w.l, w.other.pk, 0, NULL, T0, NULL),
               OFFPAY_ENOTFOUND);
+    /* nor does the operator issue the lost key a credential, from its own
+     * account or another: nothing moves; a key never enrolled still gets
+     * one (the operator's own wallets) */
+    REQUIRE_OK(offpay_ledger_wallet_account(w.l, EUR, "other", T0, &other));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, other, 500, "top-up", T0, NULL));
+    CHECK_ERR(offpay_ledger_issue(w.l, acct, w.wallet.pk, 100, 1, T0 + 20 * DAY,
+                                  T0 + 15 * DAY, bytes, &wc),
+              OFFPAY_EWALLET_LOST);
+    CHECK_ERR(offpay_ledger_issue_once(w.l, "k1", other, w.wallet.pk, 100, 1,
+                                       T0 + 20 * DAY, T0 + 15 * DAY, bytes, &wc,
+                                       NULL),
+              OFFPAY_EWALLET_LOST);
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info));
+    CHECK(info.balance == 5000);
+    REQUIRE_OK(offpay_ledger_wallet_creds(w.l, w.wallet.pk, &creds, &n));
+    CHECK(n == 1);
+    free(creds);
+    REQUIRE_OK(offpay_ledger_issue(w.l, other, w.other.pk, 100, 1,
+                                   T0 + 20 * DAY, T0 + 15 * DAY, bytes, &wc));
     CHECK(audit_ok(&w));
     drop_world(&w);
 }
