@@ -248,6 +248,12 @@ typedef struct offpay_wallet_account_info {
     /* when its wallet was reported lost (or revoked by the operator); 0:
      * it was not, it never enrolled online, or a new wallet holds it */
     uint32_t lost_at;
+    /* the money its credentials' escrows still hold (not released yet),
+     * minor units, and when the last of it is due back in the account
+     * (the latest ledger expiry among them plus the upload grace; 0:
+     * none held); less what settles meanwhile. After 0.14.0. */
+    int64_t  escrow_held;
+    uint32_t escrow_back;
 } offpay_wallet_account_info;
 
 /* Most accounts offpay_ledger_wallet_accounts gives at once. */

@@ -124,7 +124,9 @@ static const char help[] =
     "            It names the terminals T was rotated to (a stolen terminal\n"
     "            rotated to its thief's key lives on there): --chain\n"
     "            revokes them too\n"
-    "  transfers an account's history: its balance, then each transfer\n"
+    "  transfers an account's history: its balance (a wallet account's\n"
+    "            with the escrow still held and when it is back), then\n"
+    "            each transfer\n"
     "            into (+) or out of (-) --account, oldest first, with the\n"
     "            account on the other side, the presentment or case it\n"
     "            settles and its reference; --limit per page (default\n"
@@ -160,8 +162,10 @@ static const char help[] =
     "            opened with exactly that reference (of the account, or\n"
     "            of the enrollment code): id, balance, currency,\n"
     "            credentials issued (and how many are active: neither\n"
-    "            revoked nor released), when its wallet was reported\n"
-    "            LOST, reference (also GET /v1/admin/accounts)\n"
+    "            revoked nor released), the escrow they still hold and\n"
+    "            when it is back (money to come, whatever the balance),\n"
+    "            when its wallet was reported LOST, reference (also GET\n"
+    "            /v1/admin/accounts)\n"
     "  lists     offpayd's trust bundle and revocation list, checked under\n"
     "            the root key (--root: hex, or root.pub), written to\n"
     "            DIR/bundle.opb and DIR/revlist.opb for air-gapped\n"
@@ -1067,15 +1071,42 @@ static void print_transfer(const char *what, const offpay_account_transfer *t,
     printf("\n");
 }
 
+/* A wallet account's escrow still held, when the last of it is due back
+ * (ISO time), as --json gives it: null when none is held. */
+static json_t *escrow_back_json(const offpay_wallet_account_info *a)
+{
+    char at[32];
+
+    if (a->escrow_back == 0)
+        return json_null();
+    return json_string(cli_iso_time(a->escrow_back, at));
+}
+
+/* "escrow 40.00 EUR held, back by T": sep, then the money its credentials'
+ * escrows still hold and when the last of it comes back into the account
+ * (an operator about to close an account sees it); nothing when none. */
+static void print_escrow_held(const offpay_wallet_account_info *a,
+                              const char                       *sep)
+{
+    char money[64], at[32];
+
+    if (a->escrow_held == 0 && a->escrow_back == 0)
+        return;
+    printf("%sescrow %s held, back by %s", sep,
+           cli_money(a->escrow_held, a->currency, money, sizeof money),
+           cli_iso_time(a->escrow_back, at));
+}
+
 /* `admin transfers`: an account's transfers whose own time is in [from,
  * to], a page at a time, from its side, under its balance (settle.h,
  * offpay_ledger_transfers_period). */
 static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
                      uint32_t to, const admin_args *a)
 {
-    offpay_account_transfer *v = NULL;
-    offpay_account_state     st;
-    size_t                   n = 0;
+    offpay_account_transfer    *v = NULL;
+    offpay_account_state        st;
+    offpay_wallet_account_info *w = NULL; /* a wallet account's row */
+    size_t                      n = 0, nw = 0;
     char                     when[32], money[64];
     const char              *alpha;
     uint16_t                 currency;
@@ -1097,6 +1128,16 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
         return cli_fail("transfers", rc);
     currency = st.currency;
     alpha = offpay_currency_alpha(currency);
+    /* a wallet account's escrow still held: its balance alone may say
+     * 0.00 while money comes back to it */
+    if (st.kind == OFFPAY_ACCOUNT_WALLET) {
+        rc = offpay_ledger_wallet_accounts(l, NULL, account - 1, 1, &w, &nw);
+        if (rc != OFFPAY_OK || nw != 1 || w[0].id != account) {
+            free(v);
+            free(w);
+            return cli_fail("transfers", rc != OFFPAY_OK ? rc : OFFPAY_ESTORE);
+        }
+    }
     if (a->json) {
         json_t *arr = json_array(), *doc;
 
@@ -1139,12 +1180,22 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
                                 n == (size_t)a->limit
                                     ? cli_json_u64(v[n - 1].id)
                                     : json_null());
+        if (doc != NULL && w != NULL) {
+            json_object_set_new(doc, "escrow_held",
+                                decimal_json(w[0].escrow_held, currency));
+            json_object_set_new(doc, "escrow_back", escrow_back_json(&w[0]));
+        }
         free(v);
+        free(w);
         return cli_print_json(doc, "transfers");
     }
-    printf("account %llu: %s, balance %s\n", (unsigned long long)account,
+    printf("account %llu: %s, balance %s", (unsigned long long)account,
            offpay_account_kind_name(st.kind),
            cli_money(st.balance, currency, money, sizeof money));
+    if (w != NULL)
+        print_escrow_held(&w[0], ", ");
+    printf("\n");
+    free(w);
     if (from != 0 || to != UINT32_MAX) {
         char t2[32];
 
@@ -1415,7 +1466,8 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
             cli_iso_time(v[i].created_at, when);
             cli_iso_time(v[i].lost_at, lost);
             json_array_append_new(
-                arr, json_pack("{s:o, s:s, s:s, s:s, s:o, s:I, s:I, s:s?}",
+                arr, json_pack("{s:o, s:s, s:s, s:s, s:o, s:I, s:I, s:s?, "
+                               "s:o, s:o}",
                                "account", cli_json_u64(v[i].id), "currency",
                                offpay_currency_alpha(v[i].currency), "ref",
                                v[i].ref, "created_at", when, "balance",
@@ -1423,7 +1475,9 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
                                "credentials", (json_int_t)v[i].credentials,
                                "credentials_active",
                                (json_int_t)v[i].credentials_active, "lost_at",
-                               v[i].lost_at != 0 ? lost : NULL));
+                               v[i].lost_at != 0 ? lost : NULL, "escrow_held",
+                               decimal_json(v[i].escrow_held, v[i].currency),
+                               "escrow_back", escrow_back_json(&v[i])));
         }
         last = n > 0 ? v[n - 1].id : 0;
         free(v);
@@ -1439,6 +1493,7 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
                (unsigned long long)v[i].id, money,
                offpay_currency_alpha(v[i].currency), (unsigned)v[i].credentials,
                (unsigned)v[i].credentials_active, when);
+        print_escrow_held(&v[i], "  ");
         if (v[i].lost_at != 0) {
             cli_iso_time(v[i].lost_at, lost);
             printf("  LOST %s", lost);

@@ -147,9 +147,23 @@ void srv_account_get(srv_req *r, srv_reply *out)
         srv_ok(out, account_json(id, balance, kind, currency));
 }
 
+int srv_json_escrow_held(json_t *j, const offpay_wallet_account_info *a)
+{
+    if (j == NULL ||
+        json_object_set_new(j, "escrow_held",
+                            srv_json_amount(a->escrow_held, a->currency)) !=
+            0 ||
+        json_object_set_new(j, "escrow_back",
+                            a->escrow_back != 0
+                                ? json_integer((json_int_t)a->escrow_back)
+                                : json_null()) != 0)
+        return -1;
+    return 0;
+}
+
 static json_t *wallet_account_json(const offpay_wallet_account_info *a)
 {
-    return json_pack(
+    json_t *j = json_pack(
         "{s:o, s:s, s:s, s:I, s:o, s:I, s:I, s:o}", "account",
         srv_json_id(a->id), "currency", offpay_currency_alpha(a->currency),
         "ref", a->ref, "created_at", (json_int_t)a->created_at, "balance",
@@ -157,6 +171,12 @@ static json_t *wallet_account_json(const offpay_wallet_account_info *a)
         (json_int_t)a->credentials, "credentials_active",
         (json_int_t)a->credentials_active, "lost_at",
         a->lost_at != 0 ? json_integer((json_int_t)a->lost_at) : json_null());
+
+    if (j != NULL && srv_json_escrow_held(j, a) != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 void srv_accounts_list(srv_req *r, srv_reply *out)

@@ -202,6 +202,11 @@ void srv_fail_credential_max(srv_reply *out, const char *what,
  * with a code for that account (credentials.c). */
 void srv_fail_wallet_lost(srv_req *r, srv_reply *out,
                           const uint8_t pk[OFFPAY_PK_BYTES]);
+/* Adds to j a wallet account's "escrow_held" (an amount: what its
+ * credentials' unreleased escrows hold) and "escrow_back" (when the last
+ * of it is due back, or null). 0, or -1 (no memory; j unchanged or part
+ * set: the caller drops it). */
+int srv_json_escrow_held(json_t *j, const offpay_wallet_account_info *a);
 /* Sets out to the JSON error of an engine error, with its status. */
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what);
 /* The same with the whole hint given (printf-style): for an error whose

@@ -439,10 +439,28 @@ static int path_wallet(srv_req *r, offpay_ledger_wallet_info *w, srv_reply *out)
 
 void srv_admin_wallet_get(srv_req *r, srv_reply *out)
 {
-    offpay_ledger_wallet_info w;
+    offpay_ledger_wallet_info   w;
+    offpay_wallet_account_info *a = NULL;
+    size_t                      n = 0;
+    json_t                     *j;
+    offpay_err                  rc;
 
-    if (path_wallet(r, &w, out) == 0)
-        srv_ok(out, wallet_json(&w));
+    if (path_wallet(r, &w, out) != 0)
+        return;
+    /* the account's row: the escrow its credentials still hold */
+    rc = offpay_ledger_wallet_accounts(r->l, NULL, w.account - 1, 1, &a, &n);
+    if (rc != OFFPAY_OK || n != 1 || a[0].id != w.account) {
+        free(a);
+        srv_fail_engine(out, rc != OFFPAY_OK ? rc : OFFPAY_ESTORE, "account");
+        return;
+    }
+    j = wallet_json(&w);
+    if (srv_json_escrow_held(j, &a[0]) != 0) {
+        json_decref(j);
+        j = NULL;
+    }
+    free(a);
+    srv_ok(out, j);
 }
 
 /* The wallet w revoked (lost), and what its owner needs to know next

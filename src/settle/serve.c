@@ -608,6 +608,15 @@ offpay_err offpay_ledger_wallet_accounts(offpay_ledger *l, const char *ref,
         free(c.out);
         return rc;
     }
+    /* the release job's rule: due once the ledger's expiry is
+     * upload_grace past (offpay_ledger_release_due) */
+    for (size_t i = 0; i < c.n; i++)
+        if (c.out[i].escrow_back != 0)
+            c.out[i].escrow_back =
+                (uint64_t)c.out[i].escrow_back + l->cfg.upload_grace >
+                        UINT32_MAX
+                    ? UINT32_MAX
+                    : (uint32_t)(c.out[i].escrow_back + l->cfg.upload_grace);
     *out = c.out;
     *n = c.n;
     return OFFPAY_OK;

@@ -67,7 +67,9 @@ extern const char offpay__merchants_sql[];
 /* The payers' accounts (offpay__store_ops.wallet_accounts), likewise ($1:
  * after, $2: at most), and those of one reference ($1: after, $2: the
  * reference, $3: at most). Columns: id, currency, ref, created_at,
- * balance, credentials, active, lost_at. */
+ * balance, credentials, active, lost_at, escrow held, the latest ledger
+ * expiry of a credential holding escrow (the store puts it in escrow_back;
+ * the ledger adds the upload grace). */
 extern const char offpay__wallet_accounts_sql[];
 extern const char offpay__wallet_accounts_ref_sql[];
 

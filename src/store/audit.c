@@ -244,7 +244,9 @@ const char offpay__merchants_sql[] =
 /* The payers' accounts above $1, at most $2, with their balances
  * (transfers_credit_id, transfers_debit_id), credentials counted
  * (credentials_wallet_account, 010_wallet_accounts) and the time their
- * wallet key was revoked (none while a new wallet holds the account); of
+ * wallet key was revoked (none while a new wallet holds the account), the
+ * escrow its unreleased credentials still hold and the latest ledger
+ * expiry among those holding some; of
  * reference $2 (then at most $3) through accounts_wallet_ref. (SQLite numbers
  * $N parameters in the order they first appear.) */
 #define WALLET_ACCOUNTS_SQL(where, limit)                                      \
@@ -258,7 +260,12 @@ const char offpay__merchants_sql[] =
     "  AND c.revoked_at IS NULL AND c.released_at IS NULL),"                   \
     " (SELECT CASE WHEN COUNT(w.revoked_at) = COUNT(*)"                        \
     "  THEN COALESCE(MAX(w.revoked_at), 0) ELSE 0 END FROM wallet_keys w"      \
-    "  WHERE w.account = a.id)"                                                \
+    "  WHERE w.account = a.id),"                                               \
+    " (SELECT COALESCE(SUM(c.remaining), 0) FROM credentials c"                \
+    "  WHERE c.wallet_account = a.id AND c.released_at IS NULL),"              \
+    " (SELECT COALESCE(MAX(c.expires), 0) FROM credentials c"                  \
+    "  WHERE c.wallet_account = a.id AND c.released_at IS NULL"                \
+    "  AND c.remaining > 0)"                                                   \
     " FROM accounts a WHERE a.kind = 2 AND a.id > $1" where                    \
     " ORDER BY a.id LIMIT " limit
 const char offpay__wallet_accounts_sql[] = WALLET_ACCOUNTS_SQL("", "$2");

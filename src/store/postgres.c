@@ -3273,6 +3273,8 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
         a->credentials = col_u32(r, i, 5);
         a->credentials_active = col_u32(r, i, 6);
         a->lost_at = col_u32(r, i, 7);
+        a->escrow_held = col_i64(r, i, 8);
+        a->escrow_back = col_u32(r, i, 9);
         if (strlen(text) > OFFPAY_LEDGER_REF_MAX)
             rc = OFFPAY_ESTORE;
         else {

@@ -2790,6 +2790,8 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
         a->credentials = col_u32(st, 5);
         a->credentials_active = col_u32(st, 6);
         a->lost_at = col_u32(st, 7);
+        a->escrow_held = sqlite3_column_int64(st, 8);
+        a->escrow_back = col_u32(st, 9);
         if (r == NULL || strlen(r) > OFFPAY_LEDGER_REF_MAX)
             rc = OFFPAY_ESTORE;
         else {

@@ -282,6 +282,24 @@ WX=$(new_account "other" 40.00)
 api_once lost-1 POST /v1/admin/credentials "{\"account\":\"$WX\",\"wallet_key\":\"$K2\",\"limit\":\"30.00\"}"
 expect_http 409 EWALLET_LOST "the lost key from another account, under an Idempotency-Key"
 balances "W=$W2:5000 esc=esc/$S3:4000 A=$MA:5200 X=$WX:4000" "nothing changed"
+# the operator about to close the account sees the escrow still held and
+# when it comes back (the upload grace after the revocation): in the
+# accounts list, the wallet's row, the CLI's list and its transfers
+back=$((rat + 14 * 86400))
+api GET "/v1/admin/accounts?after=$((W2 - 1))&limit=1"
+[ "$(jq -c '.accounts[0] | [.escrow_held.minor, .escrow_back]' resp.json)" = "[4000,$back]" ] \
+  && ok "the accounts list: 40.00 still in escrow, back at $back" || fail "escrow held in the list: $(cat resp.json)"
+api GET "/v1/admin/wallets/$W2"
+[ "$(jq -c '[.escrow_held.decimal, .escrow_back]' resp.json)" = "[\"40.00\",$back]" ] \
+  && ok "the wallet's row: 40.00 in escrow" || fail "escrow held, wallet: $(cat resp.json)"
+run_cli 0 "^account $W2  50.00 EUR  credentials 1 \(0 active\)  since [0-9T:-]+Z  escrow 40.00 EUR held, back by $(iso "$back")  LOST" -- \
+  "$OFFPAY" admin accounts --db "$LEDGER" --after "$((W2 - 1))" --limit 1
+run_cli 0 "\"escrow_held\":\"40.00\",\"escrow_back\":\"$(iso "$back")\"" -- \
+  "$OFFPAY" admin accounts --db "$LEDGER" --after "$((W2 - 1))" --limit 1 --json
+run_cli 0 "^account $W2: wallet, balance 50.00 EUR, escrow 40.00 EUR held, back by $(iso "$back")$" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$W2"
+run_cli 0 "\"escrow_held\":\"40.00\",\"escrow_back\":\"$(iso "$back")\"" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$W2" --json
 audits "a lost wallet, before the grace"
 api POST /v1/admin/release '{}'
 balances "W=$W2:5000 esc=esc/$S3:4000" "the release job waits for the upload grace"
@@ -303,8 +321,8 @@ balances "W=$W2:9000 esc=esc/$S3:0 C=$MC:3000 G=$G:7000" "the payer's account un
 audits "a lost wallet's payment accepted after the report, presented late"
 # the operator answering its owner finds the account marked lost
 api GET "/v1/admin/accounts?after=$((W2 - 1))&limit=1"
-[ "$status" = 200 ] && [ "$(jq -c '.accounts[0] | [.account, .balance.minor, .credentials, .credentials_active, (.lost_at | type)]' resp.json)" \
-  = "[\"$W2\",9000,1,0,\"number\"]" ] \
+[ "$status" = 200 ] && [ "$(jq -c '.accounts[0] | [.account, .balance.minor, .credentials, .credentials_active, (.lost_at | type), .escrow_held.minor, .escrow_back]' resp.json)" \
+  = "[\"$W2\",9000,1,0,\"number\",0,null]" ] \
   && ok "the accounts list: $W2 lost, its one credential no longer active, 90.00" \
   || fail "lost account in the list: $(cat resp.json)"
 run_cli 0 "account $W2  90.00 EUR  credentials 1 \(0 active\)  since [0-9T:-]+Z  LOST [0-9T:-]+Z" -- \

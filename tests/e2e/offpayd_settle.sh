@@ -541,7 +541,7 @@ run_cli 0 '^\{"count":1,"merchants":\[\{"merchant":"'"$MIDB"'","name":"Kiosk B",
 run_cli 0 "account $W6  38.00 EUR  credentials [1-9][0-9]* \([0-9]+ active\)  since [0-9T:-]+Z  \"payer-6\"" -- \
   "$OFFPAY" admin accounts --db "$LEDGER"
 run_cli 0 "^7 account\(s\)$" -- "$OFFPAY" admin accounts --db "$LEDGER"
-run_cli 0 '^\{"count":1,"accounts":\[\{"account":"'"$W6"'","currency":"EUR","ref":"payer-6","created_at":"[0-9T:-]+Z","balance":"38.00","credentials":[1-9][0-9]*,"credentials_active":[0-9]+,"lost_at":null\}\],"next_after":"'"$W6"'"\}$' -- \
+run_cli 0 '^\{"count":1,"accounts":\[\{"account":"'"$W6"'","currency":"EUR","ref":"payer-6","created_at":"[0-9T:-]+Z","balance":"38.00","credentials":[1-9][0-9]*,"credentials_active":[0-9]+,"lost_at":null,"escrow_held":"0.00","escrow_back":null\}\],"next_after":"'"$W6"'"\}$' -- \
   "$OFFPAY" admin accounts --db "$LEDGER" --ref payer-6 --limit 1 --json
 run_cli 0 "account $W3 .*\"payer-3\"" -- "$OFFPAY" admin accounts --db "$LEDGER" --after "$W2" --limit 1
 run_cli 0 "0 account\(s\)" -- "$OFFPAY" admin accounts --db "$LEDGER" --ref "payer 7"

@@ -1907,8 +1907,13 @@ static void test_wallet_accounts_listed_and_found_by_ref(void)
           v[0].currency == EUR && v[0].created_at == T0 &&
           v[0].balance == bal && bal == CENTS(50) && v[0].credentials == 1 &&
           v[0].credentials_active == 1 && v[0].lost_at == 0);
+    /* the escrow its credential holds, due back after the upload grace
+     * (14 days by default) */
+    CHECK(v[0].escrow_held == CENTS(50) &&
+          v[0].escrow_back == w.cred.expires + 14 * DAY);
     CHECK(v[1].id == second && strcmp(v[1].ref, "payer 2") == 0 &&
-          v[1].balance == 0 && v[1].credentials == 0);
+          v[1].balance == 0 && v[1].credentials == 0 && v[1].escrow_held == 0 &&
+          v[1].escrow_back == 0);
     free(v);
     /* by reference: exactly, and none for another */
     REQUIRE_OK(offpay_ledger_wallet_accounts(w.l, "payer 2", 0, 100, &v, &n));
@@ -1923,7 +1928,8 @@ static void test_wallet_accounts_listed_and_found_by_ref(void)
     REQUIRE(n == 1);
     REQUIRE_OK(offpay_ledger_wallet_accounts(w.l, NULL, 0, 1, &v, &n));
     CHECK(n == 1 && v[0].id == w.wallet_acct && v[0].credentials == 1 &&
-          v[0].credentials_active == 0 && v[0].balance == CENTS(100));
+          v[0].credentials_active == 0 && v[0].balance == CENTS(100) &&
+          v[0].escrow_held == 0 && v[0].escrow_back == 0);
     free(v);
     REQUIRE_OK(
         offpay_ledger_wallet_accounts(w.l, NULL, w.wallet_acct, 1, &v, &n));
