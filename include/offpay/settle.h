@@ -414,6 +414,15 @@ typedef struct offpay_ledger_cred_info {
      * was paid to merchants and what the release returned. remaining =
      * funded + late + covered - paid - released_amount. */
     int64_t funded, late, covered, paid, released_amount;
+    uint64_t escrow_account; /* the ledger account holding its escrow */
+    /* When the release job returns the escrow: the ledger's expiry (cut to
+     * the report for a lost wallet's credentials) plus upload_grace; the
+     * job releases it at its first run after. */
+    uint32_t release_due;
+    /* The end of the late window (docs/settlement.md §6): late_window after
+     * released_at once released, else after release_due. Until then a code
+     * presented late is taken from the wallet account. */
+    uint32_t late_until;
 } offpay_ledger_cred_info;
 
 /* Errors: OFFPAY_EINVAL, OFFPAY_ENOT_ISSUED, OFFPAY_ESTORE. */

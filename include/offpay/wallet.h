@@ -228,6 +228,20 @@ typedef struct offpay_wallet_balance {
                               less than the server) */
     uint32_t next_counter; /* the counter of the next code */
     int      revoked;      /* 1: a sync learnt it is revoked (EREVOKED) */
+    /* The escrow's release, as the last sync (or lost-wallet report) was
+     * told by offpayd; 0 for each when not told (an older offpayd, or
+     * never synced). Once released the escrow holds nothing: available
+     * is then below 0 by what the codes no terminal presented yet
+     * authorize, which the account pays if they are presented before
+     * late_until (docs/settlement.md §6); nothing of it can be spent. */
+    int      escrow_released;    /* 1: the escrow went back to the account */
+    uint32_t escrow_released_at; /* when */
+    int64_t  escrow_returned;    /* what the release moved to the account */
+    uint32_t release_due;        /* when the release is (was) due: the expiry
+                                    offpayd holds (a lost wallet's: the report)
+                                    plus its upload grace; after a lost-wallet
+                                    report, the latest of the wallet's */
+    uint32_t late_until;         /* the end of the late window */
 } offpay_wallet_balance;
 
 /* Number of credentials held. */

@@ -656,12 +656,13 @@ static int revoke_credential(offpay_ledger *l, uint64_t serial,
         return cli_fail("admin revoke-credential", rc);
     if (json)
         return cli_print_json(
-            json_pack("{s:o, s:o, s:b, s:I, s:I, s:o}", "serial",
+            json_pack("{s:o, s:o, s:b, s:I, s:I, s:I, s:o}", "serial",
                       cli_json_u64(serial), "account",
                       cli_json_u64(after.wallet_account), "already_revoked",
                       before.revoked, "revoked_at",
                       (json_int_t)after.revoked_at, "expires",
-                      (json_int_t)after.expires, "remaining",
+                      (json_int_t)after.expires, "release_due",
+                      (json_int_t)after.release_due, "remaining",
                       decimal_json(after.remaining, after.currency)),
             "admin revoke-credential");
     cli_iso_time(after.revoked_at, when);
@@ -675,11 +676,14 @@ static int revoke_credential(offpay_ledger *l, uint64_t serial,
                "list (offpayd serves it now)\n",
                (unsigned long long)serial,
                (unsigned long long)after.wallet_account, when);
-    if (!after.released)
-        printf("its escrow (%s left) returns to the account after its "
-               "expiry, %s, and offpayd's upload grace\n",
+    if (!after.released) {
+        char due[32];
+
+        printf("its escrow (%s left) returns to the account on %s (its "
+               "expiry, %s, plus offpayd's upload grace)\n",
                cli_money(after.remaining, after.currency, money, sizeof money),
-               until);
+               cli_iso_time(after.release_due, due), until);
+    }
     return EXIT_OK;
 }
 

@@ -604,7 +604,7 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
         offpay_wallet_balance b;
         char                  m1[64], m2[64], m3[64], m4[64], m5[64];
         char                  when[32];
-        int64_t               pending, settled;
+        int64_t               pending, settled, available;
 
         if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK)
             continue;
@@ -624,6 +624,9 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                 pending = open;
             }
         }
+        /* a released escrow holds nothing: what the pending codes
+         * authorize is the account's to pay if they come late (below) */
+        available = b.escrow_released && b.available < 0 ? 0 : b.available;
         printf("credential %llu: %u code(s) made%s\n"
                "  expires    %s\n"
                "  limit      %s\n"
@@ -639,9 +642,11 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                cli_money(b.confirmed, b.currency, m2, sizeof m2),
                cli_money(pending, b.currency, m3, sizeof m3),
                cli_money(b.held, b.currency, m4, sizeof m4),
-               cli_money(b.available, b.currency, m5, sizeof m5),
-               b.revoked  ? "  (none of it can be spent: revoked)"
-               : b.frozen ? "  (none of it until 'wallet sync')"
+               cli_money(available, b.currency, m5, sizeof m5),
+               b.escrow_released
+                   ? "  (none of it can be spent: the escrow was released)"
+               : b.revoked ? "  (none of it can be spent: revoked)"
+               : b.frozen  ? "  (none of it until 'wallet sync')"
                : !b.usable && b.expires <= now
                    ? "  (none of it can be spent: expired; settlement "
                      "returns it to the account)"
@@ -657,7 +662,26 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                    "lines, and what it authorized beyond the charge is in "
                    "released)\n",
                    cli_money(settled, b.currency, m1, sizeof m1));
-        if (pending > 0)
+        if (b.escrow_released) {
+            printf("  returned   %s released to your account on %s (what "
+                   "the escrow held then)\n",
+                   cli_money(b.escrow_returned, b.currency, m1, sizeof m1),
+                   cli_iso_time(b.escrow_released_at, when));
+            if (pending > 0)
+                printf("  late       a pending code a terminal presents "
+                       "until %s is paid from your account (up to %s)\n",
+                       cli_iso_time(b.late_until, when),
+                       cli_money(pending, b.currency, m1, sizeof m1));
+        } else if (b.release_due != 0 && (b.revoked || pending > 0))
+            /* offpayd's date: a revoked or lost wallet's escrow comes back
+             * when it says, not at the credential's signed expiry */
+            printf("  returns    %s: offpayd's release of what the escrow "
+                   "still holds%s to your account\n",
+                   cli_iso_time(b.release_due, when),
+                   pending > 0 ? " (the pending codes' money too, if no "
+                                 "terminal presents them)"
+                               : "");
+        else if (pending > 0)
             printf("  returns    if no terminal ever presents the pending "
                    "codes, their money is released after the credential "
                    "expires (%s) and offpayd's upload grace (14 days by "

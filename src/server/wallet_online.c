@@ -303,12 +303,16 @@ static json_t *cred_json(const offpay_ledger_wallet_cred *c)
     const offpay_ledger_cred_info *i = &c->info;
 
     return json_pack(
-        "{s:o, s:o, s:o, s:I, s:I, s:b, s:b, s:I, s:o?}", "serial",
-        srv_json_id(i->serial), "limit", srv_json_amount(i->limit, i->currency),
-        "remaining", srv_json_amount(i->remaining, i->currency), "valid_from",
+        "{s:o, s:o, s:o, s:I, s:I, s:b, s:b, s:I, s:o, s:I, s:I, s:I, s:o?}",
+        "serial", srv_json_id(i->serial), "limit",
+        srv_json_amount(i->limit, i->currency), "remaining",
+        srv_json_amount(i->remaining, i->currency), "valid_from",
         (json_int_t)i->valid_from, "expires", (json_int_t)i->expires, "revoked",
-        i->revoked, "released", i->released, "max_counter",
-        (json_int_t)c->max_counter, "credential",
+        i->revoked, "released", i->released, "released_at",
+        (json_int_t)i->released_at, "released_amount",
+        srv_json_amount(i->released_amount, i->currency), "release_due",
+        (json_int_t)i->release_due, "late_until", (json_int_t)i->late_until,
+        "max_counter", (json_int_t)c->max_counter, "credential",
         c->len ? srv_json_b64(c->bytes, c->len) : NULL);
 }
 

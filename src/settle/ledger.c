@@ -2087,7 +2087,26 @@ offpay_err offpay_ledger_credential(offpay_ledger *l, uint64_t serial,
     out->released_amount = c.flows[4];
     out->released = c.row.released;
     out->released_at = c.row.released_at;
+    out->escrow_account = c.row.escrow_account;
+    offpay__ledger_cred_dues(l, out);
     return OFFPAY_OK;
+}
+
+/* (a time past 2106 is said as the last one a uint32_t holds) */
+static uint32_t time_clamp(uint64_t t)
+{
+    return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+void offpay__ledger_cred_dues(const offpay_ledger     *l,
+                              offpay_ledger_cred_info *i)
+{
+    /* release_at: due once the expiry is more than upload_grace past;
+     * settle.c: late until late_window after the release */
+    i->release_due = time_clamp((uint64_t)i->expires + l->cfg.upload_grace);
+    i->late_until =
+        time_clamp((uint64_t)(i->released ? i->released_at : i->release_due) +
+                   l->cfg.late_window);
 }
 
 /* ---- escrow release ------------------------------------------------- */

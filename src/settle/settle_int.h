@@ -62,6 +62,12 @@ offpay_err offpay__ledger_read(offpay_ledger *l,
                                offpay_err (*fn)(offpay_ledger *l, void *ctx),
                                void *ctx);
 
+/* Sets i->release_due and i->late_until from its expires, released and
+ * released_at as the release job and settlement judge them
+ * (offpay_ledger_release_due; settle.c's late window). */
+void offpay__ledger_cred_dues(const offpay_ledger     *l,
+                              offpay_ledger_cred_info *i);
+
 /* ---- shards (shards.c, ledger.c; docs/scaling.md) ---- */
 
 /* The shard whose range holds id (a serial, an account or case id): 0 on

@@ -362,6 +362,14 @@ static int64_t minor_field(const json_t *o, const char *key)
         json_object_get(json_object_get(o, key), "minor"));
 }
 
+/* A unix time of a reply (0: absent or out of range). */
+static uint32_t time_field(const json_t *o, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(o, key));
+
+    return v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
+}
+
 /* The account fields of an enroll or status reply. */
 static void account_of(const json_t *doc, const char *base,
                        offpay_wallet_account *a)
@@ -776,7 +784,8 @@ static long cred_index(const offpay_wallet *w, uint64_t serial)
 
 /* Marks every credential the wallet holds revoked (the server revoked
  * the wallet: reported lost): it shows no code from them any more. */
-static offpay_err revoke_all_local(offpay_wallet *w)
+static offpay_err revoke_all_local(offpay_wallet *w, uint32_t back_by,
+                                   uint32_t late_until)
 {
     size_t                    n = offpay_wallet_n_credentials(w), nv = 0;
     offpay__wallet_sync_cred *v = calloc(n ? n : 1, sizeof *v);
@@ -789,6 +798,12 @@ static offpay_err revoke_all_local(offpay_wallet *w)
         if (offpay_wallet_get_balance(w, i, 0, &b) == OFFPAY_OK) {
             v[nv].serial = b.serial;
             v[nv].revoked = 1;
+            /* a lost wallet's report says by when its escrows are back
+             * (none released yet: a released one keeps what it was told) */
+            if (back_by != 0 && !b.escrow_released) {
+                v[nv].release_due = back_by;
+                v[nv].late_until = late_until;
+            }
             nv++;
         }
     rc = offpay__wallet_sync_apply(w, v, nv);
@@ -1051,7 +1066,7 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
             offpay_err e = offpay__wallet_take_back(w, &let);
 
             if (e == OFFPAY_OK)
-                e = revoke_all_local(w);
+                e = revoke_all_local(w, 0, 0);
             rc = e != OFFPAY_OK ? e : OFFPAY_EREVOKED;
         } else if (strcmp(err, "NOT_ENROLLED") == 0)
             rc = OFFPAY_ENOTFOUND;
@@ -1177,6 +1192,12 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
         v[nv].synced = 1;
         v[nv].remaining = minor_field(c, "remaining");
         v[nv].outstanding = outstanding;
+        /* when the escrow returns (an older offpayd does not say) */
+        v[nv].release_due = time_field(c, "release_due");
+        v[nv].late_until = time_field(c, "late_until");
+        v[nv].released = released;
+        v[nv].released_at = time_field(c, "released_at");
+        v[nv].returned = minor_field(c, "released_amount");
         if (v[nv].unfreeze)
             rep->unfrozen++;
         nv++;
@@ -1218,13 +1239,6 @@ out:
 }
 
 /* offpayd's answer to a lost wallet's report, as far as it gives it. */
-static uint32_t time_field(const json_t *o, const char *key)
-{
-    json_int_t v = json_integer_value(json_object_get(o, key));
-
-    return v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
-}
-
 static void lost_report_of(const json_t *doc, offpay_wallet_lost_report *rep)
 {
     const char *cur = json_string_value(
@@ -1247,11 +1261,12 @@ offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
                                      const char *reason, uint32_t now,
                                      offpay_wallet_lost_report *rep)
 {
-    char        buf[OFFPAY_WALLET_URL_MAX + 1];
-    const char *base = NULL;
-    json_t     *req, *doc = NULL;
-    char       *body = NULL;
-    int         let = 0;
+    char                      buf[OFFPAY_WALLET_URL_MAX + 1];
+    const char               *base = NULL;
+    json_t                   *req, *doc = NULL;
+    char                     *body = NULL;
+    int                       let = 0;
+    offpay_wallet_lost_report lost;
     offpay_err  rc;
 
     if (rep != NULL)
@@ -1275,14 +1290,15 @@ offpay_err offpay_wallet_report_lost(offpay_wallet *w, const char *base_url,
         (void)offpay__wallet_take_back(w, &let); /* said if it fails */
         return rc;
     }
+    lost_report_of(doc, &lost);
     if (rep != NULL)
-        lost_report_of(doc, rep);
+        *rep = lost;
     json_decref(doc);
     /* this copy shows no code any more either (the lost phone learns it
      * at its next sync, and terminals from the revocation list) */
     rc = offpay__wallet_take_back(w, &let);
     if (rc == OFFPAY_OK)
-        rc = revoke_all_local(w);
+        rc = revoke_all_local(w, lost.escrow_back_by, lost.late_until);
     if (rc != OFFPAY_OK) {
         offpay__log("offpay: offpayd revoked the wallet, but this copy "
                     "could not mark its own credentials revoked (%s): run "

@@ -14,7 +14,9 @@
  * of it and one more than the highest counter the spend log holds for it.
  * A credential entry may carry an eighth key, "online" (online.c, the
  * settlement sync): {"frozen":0|1, "synced":0|1, "revoked":0|1,
- * "remaining":n, "outstanding":n, "reserved":n}. Revoked: the server or
+ * "remaining":n, "outstanding":n, "reserved":n}, and once offpayd told
+ * when the escrow returns, five more: "released":0|1, "released_at":t,
+ * "returned":n, "release_due":t, "late_until":t. Revoked: the server or
  * its signed revocation list said so; no code. Frozen: restored from a
  * backup, no code
  * until a sync has told the highest counter the server saw (next_counter
@@ -127,6 +129,10 @@ typedef struct cred_entry {
     /* The settlement sync's view ("online" in the state; online.c). */
     int     frozen, synced, revoked;
     int64_t sync_remaining, sync_outstanding, sync_reserved;
+    /* The escrow's release as offpayd told it (release_due 0: not told). */
+    int      released;
+    uint32_t released_at, release_due, late_until;
+    int64_t  returned;
 } cred_entry;
 
 /* A code of the log with its receipts. s.charged and s.n_receipts are
@@ -858,6 +864,20 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
                                   (json_int_t)e->sync_reserved);
 
             rc = OFFPAY_ENOMEM;
+            if (o != NULL && e->release_due != 0 &&
+                (json_object_set_new(o, "released",
+                                     json_integer(e->released)) != 0 ||
+                 json_object_set_new(o, "released_at",
+                                     json_integer(e->released_at)) != 0 ||
+                 json_object_set_new(o, "returned",
+                                     json_integer(e->returned)) != 0 ||
+                 json_object_set_new(o, "release_due",
+                                     json_integer(e->release_due)) != 0 ||
+                 json_object_set_new(o, "late_until",
+                                     json_integer(e->late_until)) != 0)) {
+                json_decref(o);
+                goto out;
+            }
             if (o == NULL || json_object_set_new(c, "online", o) != 0)
                 goto out;
         }
@@ -1097,14 +1117,28 @@ static offpay_err load_cred_ck(const json_t *c, cred_entry *e)
 }
 
 /* Reads a credential entry's "online" object (format 4, optional):
- * exactly its six keys, flags 0 or 1, sums within a wallet's range. */
+ * exactly its six keys, or eleven with the release's, flags 0 or 1, sums
+ * within a wallet's range. */
 static offpay_err load_online(const json_t *o, cred_entry *e)
 {
     const uint64_t max =
         (uint64_t)SPENDS_MAX * (1 + RECEIPTS_PER_CODE) * UINT32_MAX;
     uint64_t fr, sy, rv, rem, ou, re;
+    uint64_t rl = 0, rla = 0, ret = 0, due = 0, late = 0;
 
-    if (!json_is_object(o) || json_object_size(o) != 6 ||
+    if (json_is_object(o) && json_object_size(o) == 11 &&
+        (offpay__json_get_u64(o, "released", 1, &rl) != OFFPAY_OK ||
+         offpay__json_get_u64(o, "released_at", UINT32_MAX, &rla) !=
+             OFFPAY_OK ||
+         offpay__json_get_u64(o, "returned", UINT32_MAX, &ret) != OFFPAY_OK ||
+         offpay__json_get_u64(o, "release_due", UINT32_MAX, &due) !=
+             OFFPAY_OK ||
+         offpay__json_get_u64(o, "late_until", UINT32_MAX, &late) !=
+             OFFPAY_OK ||
+         due == 0))
+        return OFFPAY_ECORRUPT;
+    if (!json_is_object(o) ||
+        (json_object_size(o) != 6 && json_object_size(o) != 11) ||
         offpay__json_get_u64(o, "frozen", 1, &fr) != OFFPAY_OK ||
         offpay__json_get_u64(o, "synced", 1, &sy) != OFFPAY_OK ||
         offpay__json_get_u64(o, "revoked", 1, &rv) != OFFPAY_OK ||
@@ -1119,6 +1153,11 @@ static offpay_err load_online(const json_t *o, cred_entry *e)
     e->sync_remaining = (int64_t)rem;
     e->sync_outstanding = (int64_t)ou;
     e->sync_reserved = (int64_t)re;
+    e->released = (int)rl;
+    e->released_at = (uint32_t)rla;
+    e->returned = (int64_t)ret;
+    e->release_due = (uint32_t)due;
+    e->late_until = (uint32_t)late;
     return OFFPAY_OK;
 }
 
@@ -1884,6 +1923,11 @@ offpay_err offpay_wallet_get_balance(const offpay_wallet *w, size_t i,
     out->synced = e->synced;
     out->revoked = e->revoked;
     out->escrow = e->synced ? e->sync_remaining : out->limit;
+    out->escrow_released = e->released;
+    out->escrow_released_at = e->released_at;
+    out->escrow_returned = e->returned;
+    out->release_due = e->release_due;
+    out->late_until = e->late_until;
     out->released = out->available - (out->limit - reserved_of(e));
     if (out->released < 0) /* the log knows less than the server (a restore) */
         out->released = 0;
@@ -2511,6 +2555,9 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
             (v[k].remaining < 0 || v[k].remaining > (int64_t)e->c.limit ||
              v[k].outstanding < 0 || v[k].outstanding > (int64_t)e->c.limit))
             return OFFPAY_ERANGE;
+        if (e != NULL && v[k].release_due != 0 &&
+            (v[k].returned < 0 || v[k].returned > (int64_t)e->c.limit))
+            return OFFPAY_ERANGE;
     }
     if (w->n_creds > 0) {
         saved = malloc(w->n_creds * sizeof *saved);
@@ -2535,6 +2582,13 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
             e->sync_remaining = v[k].remaining;
             e->sync_outstanding = v[k].outstanding;
             e->sync_reserved = reserved_of(e);
+        }
+        if (v[k].release_due != 0) {
+            e->released = v[k].released;
+            e->released_at = v[k].released_at;
+            e->returned = v[k].returned;
+            e->release_due = v[k].release_due;
+            e->late_until = v[k].late_until;
         }
     }
     rc = save(w);

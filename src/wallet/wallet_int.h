@@ -194,13 +194,21 @@ typedef struct offpay__wallet_sync_cred {
     int      revoked;     /* 1: revoked (never undone): no code */
     int64_t  remaining;   /* the escrow, as the server holds it */
     int64_t  outstanding; /* authorized by codes no terminal presented yet */
+    /* the escrow's release, as offpayd tells it (release_due 0: not told,
+     * the four are left as they were) */
+    int      released;    /* 1: the escrow went back to the account */
+    uint32_t released_at; /* when */
+    int64_t  returned;    /* what it returned, within [0, the limit] */
+    uint32_t release_due; /* when the release is (was) due */
+    uint32_t late_until;  /* the late window's end (docs/settlement.md §6) */
 } offpay__wallet_sync_cred;
 
 /* Applies v[0..n) (serials the wallet does not hold are skipped; the
  * reservations at this moment are recorded with a synced view) and saves
  * once; on an error nothing changed. Errors: OFFPAY_EINVAL, OFFPAY_ERANGE
- * (a synced remaining or outstanding outside [0, the credential's limit]:
- * a bad reply, nothing applied), OFFPAY_ENOMEM, those of saving. */
+ * (a synced remaining, outstanding or returned outside [0, the
+ * credential's limit]: a bad reply, nothing applied), OFFPAY_ENOMEM,
+ * those of saving. */
 offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
                                      const offpay__wallet_sync_cred *v,
                                      size_t                          n);

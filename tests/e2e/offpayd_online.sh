@@ -524,6 +524,7 @@ OFFPAY_NOW=$later w sync w3 --server "$URL"
 [ "$ws" = 0 ] && grep -qE "^renewed: credential [0-9]+$" w.out && [ "$(balance "$W3")" = 300 ] \
   && ok "all expired: renewed ($(grep ^renewed w.out)), the account 6.00 -> 3.00" \
   || fail "expired sync: $ws $(cat w.out), W3 $(balance "$W3")"
+S3R=$(sed -n 's/^renewed: credential \([0-9]*\)$/\1/p' w.out)
 OFFPAY_NOW=$later w sync w3 --server "$URL"
 [ "$ws" = 0 ] && ! grep -q "^renewed" w.out && [ "$(balance "$W3")" = 300 ] \
   && ok "the next sync renews nothing" || fail "renewed twice: $(cat w.out)"
@@ -562,15 +563,67 @@ OFFPAY_NOW=$((later + 700)) w pay w3 --currency EUR --amount 0.50
   && grep -q "^OPPY:" w.out \
   && ok "wallet pay after it: the code made, and one line says the clock was 600 s ahead" \
   || fail "pay with a clock ahead: $ws $(cat w.out)"
-# the code stays pending: balance says when its money comes back unpresented
+# the code stays pending: balance says when its money comes back
+# unpresented, on the release date offpayd gave at the sync (GET
+# /v1/admin/credentials/N's release_due: its expiry + the 14-day grace)
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+api GET "/v1/admin/credentials/$S3R"
+due3=$(jget .release_due); exp3=$(jget .expires)
+[ "$due3" = $((exp3 + 14 * 86400)) ] && [ "$(jget .late_until)" = $((due3 + 30 * 86400)) ] \
+  && [ "$(jget .escrow_account)" -gt 0 ] \
+  && ok "credential $S3R: release_due = expires + 14 days, late_until 30 days after, escrow_account $(jget .escrow_account)" \
+  || fail "credential $S3R's dues: $(cat resp.json)"
 OFFPAY_NOW=$((later + 700)) w balance w3
-grep -qE "^  returns    if no terminal ever presents the pending codes, their money is released after the credential expires \([0-9T:-]+Z\) and offpayd's upload grace \(14 days by default\) has passed$" w.out \
-  && ok "balance: when the pending code's money is released if never presented" \
+grep -qx "  returns    $(iso "$due3"): offpayd's release of what the escrow still holds (the pending codes' money too, if no terminal presents them) to your account" w.out \
+  && ok "balance: the pending code's money comes back unpresented on offpayd's release date" \
   || fail "balance returns: $(cat w.out)"
 OFFPAY_NOW=$later w sync w3 --server "$URL"
 OFFPAY_NOW=$later w pay w3 --currency EUR --amount 0.50
 [ "$ws" = 0 ] && ! grep -q "at the last sync" w.out && [ "$(jq -r .clock_offset w3.online)" -le 2 ] \
   && ok "after a sync from a clock set right: no warning" || fail "pay, clock right: $ws $(cat w.out) $(cat w3.online)"
 OFFPAY_NOW=$later audits "a clock ahead"
+
+# ---- 9. the escrow released with codes pending --------------------------------
+# Neither 0.50 code of w3's credential was ever presented; a day after its
+# release date offpayd releases the whole 3.00. The sync after it keeps
+# what offpayd says of the release, and `wallet balance` says the 3.00
+# went back to the account and when, shows nothing available (not
+# -1.00: the escrow holds nothing), promises no release any more, and
+# says the pending codes are taken from the account if presented before
+# the late window ends. Then an operator's revocation of the renewed
+# credential: `admin revoke-credential` and `wallet balance` give the
+# date its escrow comes back, not the credential's signed expiry.
+rel=$((due3 + 86400))
+stop_server
+OFFPAY_NOW=$rel start_server
+api POST /v1/admin/release '{}'
+api GET "/v1/admin/credentials/$S3R"
+rat3=$(jget .released_at)
+[ "$(jget .released)" = true ] && [ "$(jget .escrow.released.minor)" = 300 ] \
+  && [ "$(jget .late_until)" = $((rat3 + 30 * 86400)) ] \
+  && ok "day $(( (rel - later) / 86400 )): $S3R's 3.00 released, the late window from the release" \
+  || fail "release of $S3R: $(cat resp.json)"
+OFFPAY_NOW=$rel w sync w3 --server "$URL"
+S3N=$(sed -n 's/^renewed: credential \([0-9]*\)$/\1/p' w.out)
+OFFPAY_NOW=$rel w balance w3
+sed -n "/^credential $S3R:/,/^credential /p" w.out > c3.out
+grep -qx "  returned   3.00 EUR released to your account on $(iso "$rat3") (what the escrow held then)" c3.out \
+  && grep -qx "  late       a pending code a terminal presents until $(iso $((rat3 + 30 * 86400))) is paid from your account (up to 1.00 EUR)" c3.out \
+  && grep -qE "^  available  0\.00 EUR  \(none of it can be spent: the escrow was released\)$" c3.out \
+  && ! grep -q "returns" c3.out && ! grep -q -- "-1.00" c3.out \
+  && ok "balance after the release: 3.00 returned on its date, available 0.00, pending codes the account's until the late window ends" \
+  || fail "balance after the release: $(cat w.out)"
+run_cli 0 "its escrow \(3.00 EUR left\) returns to the account on [0-9T:-]+Z \(its expiry, [0-9T:-]+Z, plus offpayd's upload grace\)" -- \
+  "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$S3N"
+api GET "/v1/admin/credentials/$S3N"
+dueN=$(jget .release_due)
+OFFPAY_NOW=$rel w sync w3 --server "$URL"
+OFFPAY_NOW=$rel w balance w3
+sed -n "/^credential $S3N:/,/^credential /p" w.out > cN.out
+grep -qx "  returns    $(iso "$dueN"): offpayd's release of what the escrow still holds to your account" cN.out \
+  && grep -q "revoked" cN.out \
+  && ok "balance of the revoked credential: its escrow back on $(iso "$dueN")" \
+  || fail "revoked credential's balance: $(cat w.out)"
+OFFPAY_NOW=$rel audits "an escrow released with codes pending"
 
 finish

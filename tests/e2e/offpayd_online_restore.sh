@@ -242,6 +242,11 @@ grep -q "^wallet revoked at the server at $(iso "$rat"): 1 credential(s) revoked
   && grep -q "enroll it with a code the operator makes for account $W2: it takes this account" w.out \
   && ok "report-lost tells the owner the account, the escrow's return and the late window" \
   || fail "report-lost's answer: $(cat w.out)"
+# and the copy's balance gives that date, not the credential's expiry
+w balance w2n
+grep -qx "  returns    $(iso $((rat + 14 * 86400))): offpayd's release of what the escrow still holds to your account" w.out \
+  && ok "balance after report-lost: the escrow back on $(iso $((rat + 14 * 86400)))" \
+  || fail "balance after report-lost: $(cat w.out)"
 # the lost phone, not synced yet, pays at tc, which has not taken the list
 c=$(pay w2 30.00); accept tc "$c" 30.00 && ok "tc accepted 30.00 from the lost phone" || fail "accept at tc"
 upload ta
