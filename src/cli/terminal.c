@@ -1674,13 +1674,17 @@ static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
 /* Where e stands with offpayd. Paid in part: decided, not refused, with
  * a reason for a shortfall (settlement.md §4: "unpaid", or a duplicate or
  * double spend that fell short and names its reason too); not paid: the
- * same with nothing paid (ELATE: past the late window). */
+ * same with nothing paid (ELATE: past the late window). Another charge:
+ * offpayd holds an upload of this payment from this terminal's key with
+ * another charge (ECONFLICT, a charge_mismatch case) and paid that one,
+ * more or less than this entry charged: neither in full nor in part. */
 typedef enum {
     ST_NOT_UPLOADED,
     ST_NOT_KEPT, /* decided before the terminal kept results */
     ST_REFUSED,
     ST_PAID_FULL,
     ST_PAID_PART,
+    ST_OTHER_CHARGE,
     ST_NOT_PAID
 } settlement_state;
 
@@ -1704,6 +1708,8 @@ static settlement_state settlement_of(const offpay_journal_entry *e)
         return ST_REFUSED;
     if (e->reason[0] == '\0')
         return ST_PAID_FULL;
+    if (strcmp(e->reason, "ECONFLICT") == 0)
+        return ST_OTHER_CHARGE;
     return e->paid > 0 ? ST_PAID_PART : ST_NOT_PAID;
 }
 
@@ -1727,7 +1733,12 @@ static const char *settlement_text(const offpay_journal_entry *e, char *buf,
     if (offpay_amount_format(e->paid, e->currency, paid, sizeof paid) !=
         OFFPAY_OK)
         snprintf(paid, sizeof paid, "%lld", (long long)e->paid);
-    if (strcmp(e->outcome, "unpaid") == 0)
+    if (settlement_of(e) == ST_OTHER_CHARGE)
+        snprintf(buf, cap,
+                 "paid %s: offpayd holds another charge from this "
+                 "terminal's key%s%s",
+                 paid, e->case_id[0] != '\0' ? ", case " : "", e->case_id);
+    else if (strcmp(e->outcome, "unpaid") == 0)
         snprintf(buf, cap, "paid %s of it: %s", paid, e->reason);
     else if (strcmp(e->outcome, "settled") == 0)
         snprintf(buf, cap, "paid %s", paid);
@@ -1871,9 +1882,13 @@ static int cmd_journal(const void *args, const char *arg CLI_UNUSED)
         cur = offpay_terminal_currency(t);
         printf("%d payment(s), total %s\n", ctx.n,
                cli_money(ctx.total, cur, money, sizeof money));
-        printf("settlement: %d paid in full, %d paid in part, %d not paid, "
-               "%d refused; paid %s in all; %d not uploaded yet",
-               ctx.count[ST_PAID_FULL], ctx.count[ST_PAID_PART],
+        printf("settlement: %d paid in full, %d paid in part, ",
+               ctx.count[ST_PAID_FULL], ctx.count[ST_PAID_PART]);
+        if (ctx.count[ST_OTHER_CHARGE] > 0)
+            printf("%d paid another charge offpayd holds (a case each), ",
+                   ctx.count[ST_OTHER_CHARGE]);
+        printf("%d not paid, %d refused; paid %s in all; %d not uploaded "
+               "yet",
                ctx.count[ST_NOT_PAID], ctx.count[ST_REFUSED],
                cli_money(ctx.paid, cur, money, sizeof money),
                ctx.count[ST_NOT_UPLOADED]);

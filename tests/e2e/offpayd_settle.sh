@@ -367,6 +367,12 @@ upload te --sign-body forged.json
 grep -q "^warning: 1 payment(s): offpayd holds another charge for this payment" sync.out \
   && grep -q "journal entry 1: offpayd holds another charge for this payment (paid 30.00 EUR, case [0-9]*)" sync.out \
   && ok "te's sync warns: offpayd holds another charge for this payment" || fail "te's sync: $(cat sync.out)"
+# the journal says it too, counted apart (not "paid in part": 30.00 is
+# more than the 12.50 te charged)
+"$OFFPAY" terminal journal --terminal te --passphrase-file tp >journal.out 2>&1 || true
+grep -qE "^1 .* 12\.50 EUR +30\.00 EUR  paid 30\.00: offpayd holds another charge from this terminal's key, case [0-9]+$" journal.out \
+  && grep -q "^settlement: 0 paid in full, 0 paid in part, 1 paid another charge offpayd holds (a case each), 0 not paid, 0 refused; paid 30.00 EUR in all; 0 not uploaded yet$" journal.out \
+  && ok "te's journal: the other charge and its case, counted apart" || fail "te's journal: $(cat journal.out)"
 api GET "/v1/admin/cases?serial=$S8"
 [ "$(jq -c '[.count, .cases[0].kind]' resp.json)" = '[1,"charge_mismatch"]' ] \
   && ok "a charge_mismatch case against te's presentment" || fail "cases of $S8: $(cat resp.json)"
