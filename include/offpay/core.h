@@ -44,6 +44,18 @@ const char *offpay_currency_alpha(uint16_t numeric);
 int offpay_currency_exponent(uint16_t numeric);
 
 /*
+ * offpay_currency_risk_unit — the minor units the default risk rules
+ * (offpay_risk_defaults) and the settlement guarantee count as one unit in
+ * a currency: one major unit for a currency worth within a few times a euro
+ * (EUR 100, KWD 1000), and for one worth far less a round number of major
+ * units near a euro's worth (JPY 100, KRW 1000, IDR 10,000.00 = 1000000);
+ * the list is docs/protocol.md §5.4. Never less than one major unit;
+ * approximate by design. -1 for an unknown currency. (Added after 0.14.0,
+ * when every currency's unit was one major unit.)
+ */
+int64_t offpay_currency_risk_unit(uint16_t numeric);
+
+/*
  * offpay_amount_parse — parse decimal text in the currency's major unit
  * ("12.50" in EUR -> 1250). Accepts digits, one optional '.', and at most the
  * currency's exponent of fraction digits ("12.5" is 1250, "12.505" is an

@@ -59,10 +59,14 @@ typedef struct offpay_risk {
                                       (since 0.12.0) */
 } offpay_risk;
 
-/* Defaults for a currency: floors of 50 (unbound) and 200 (bound) major
- * units, cumulative 500, 500 payments or 72 hours offline, bound codes
- * valid 300 s and unbound ones 60 s, skew 120 s, revocation list at most
- * 7 days old, requests 300 s, a payment not uploaded at most 14 days.
+/* Defaults for a currency: floors of 50 (unbound) and 200 (bound) risk
+ * units, cumulative 500 (a risk unit is offpay_currency_risk_unit: EUR
+ * 1.00, JPY 100; one major unit in every currency up to 0.14.0), 500
+ * payments or 72 hours offline, bound codes valid 300 s and unbound ones
+ * 60 s, skew 120 s, revocation list at most 7 days old, requests 300 s, a
+ * payment not uploaded at most 14 days. They are also the guarantee's
+ * rules: offpayd pays an overspend only for payments within them
+ * (docs/settlement.md §5).
  *
  * The offline limits count from the last sync that brought something new
  * from the issuer (a list or bundle, online or from files); the upload

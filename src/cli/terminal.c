@@ -91,9 +91,13 @@ static const char help[] =
     "      cumulative (amounts), max-offline-payments, max-offline-hours,\n"
     "      max-code-age (bound codes), max-code-age-unbound, skew,\n"
     "      max-revlist-age, request-ttl (seconds), max-upload-days\n"
-    "      (days). An unbound code is a bearer token while it is\n"
-    "      acceptable: by default it gets 60 s and at most\n"
-    "      floor-unbound, a bound code 300 s and floor-bound.\n"
+    "      (days). The amounts default to 50, 200 and 500 risk units\n"
+    "      of the terminal's currency, printed last (EUR 1.00, JPY 100:\n"
+    "      about a euro's worth, never less than one major unit); one\n"
+    "      below its default is noted on stderr. An unbound code is a\n"
+    "      bearer token while it is acceptable: by default it gets 60 s\n"
+    "      and at most floor-unbound, a bound code 300 s and\n"
+    "      floor-bound.\n"
     "      max-upload-days (default 14; 0: no limit): how long the oldest\n"
     "      payment offpayd has not decided may wait; past it the terminal\n"
     "      refuses payments until it uploads (a list carried in does not\n"
@@ -1000,6 +1004,31 @@ static int set_rule(offpay_risk *r, uint16_t currency, const char *set)
     return cli_usage_error("--set: unknown rule '%.*s'", (int)nlen, set);
 }
 
+/* A terminal made before the defaults counted in the currency's risk unit
+ * (0.14.0 and older: one major unit, so 50 JPY unbound) kept the rules it
+ * saved then: each amount rule below today's default says so, on stderr,
+ * with the setting that takes the default (the guarantee covers it). */
+static void warn_below_defaults(const offpay_risk *r, uint16_t cur)
+{
+    static const char *names[] = {"floor-unbound", "floor-bound", "cumulative"};
+    offpay_risk        d;
+    int64_t            have[3], dflt[3];
+    char               m1[64], m2[64], num[OFFPAY_AMOUNT_TEXT_MAX];
+
+    offpay_risk_defaults(cur, &d);
+    have[0] = r->floor_unbound, dflt[0] = d.floor_unbound;
+    have[1] = r->floor_bound, dflt[1] = d.floor_bound;
+    have[2] = r->cumulative, dflt[2] = d.cumulative;
+    for (size_t i = 0; i < 3; i++)
+        if (have[i] < dflt[i] &&
+            offpay_amount_format(dflt[i], cur, num, sizeof num) == OFFPAY_OK)
+            fprintf(stderr,
+                    "note: %s %s is below the default %s, which the "
+                    "guarantee covers (--set %s=%s takes it)\n",
+                    names[i], cli_money(have[i], cur, m1, sizeof m1),
+                    cli_money(dflt[i], cur, m2, sizeof m2), names[i], num);
+}
+
 /* The guarantee pays an overspend only for payments within the issuer's
  * default rules (docs/settlement.md §5), whatever a terminal is set to:
  * a rule set looser says so, on stderr, each time the rules are shown. */
@@ -1119,11 +1148,40 @@ static int cmd_risk(const void *args, const char *arg CLI_UNUSED)
                r.max_code_age_unbound, r.skew, r.max_revlist_age, r.request_ttl,
                r.max_upload_days);
     if (status == EXIT_OK) {
+        printf("(risk unit %s: the defaults are 50, 200 and 500 of it)\n",
+               cli_money(offpay_currency_risk_unit(cur), cur, m1, sizeof m1));
+        warn_below_defaults(&r, cur);
         warn_beyond_guarantee(&r, cur);
         warn_beyond_late_window(&r);
     }
     offpay_terminal_close(t);
     return status;
+}
+
+/* After a request for amount refused by the floor for bound codes or the
+ * cumulative limit: what the cashier can do. Splitting helps only within
+ * the cumulative limit, which counts every payment of one payer's
+ * credential here: past it, no split is taken offline. */
+static void request_limit_hint(const offpay_risk *risk, uint16_t cur,
+                               int64_t amount)
+{
+    char floor[64], cumul[64];
+
+    cli_money(risk->floor_bound, cur, floor, sizeof floor);
+    cli_money(risk->cumulative, cur, cumul, sizeof cumul);
+    if (amount > risk->cumulative)
+        fprintf(stderr,
+                "  one payer pays at most %s in all here offline (terminal "
+                "risk: cumulative, per credential), and at most %s a "
+                "payment (floor-bound): split or not, this amount is not "
+                "taken offline; take it another way\n",
+                cumul, floor);
+    else
+        fprintf(stderr,
+                "  a payment above %s is not accepted offline here "
+                "(terminal risk: floor-bound): split it into payments of "
+                "at most that, %s in all from one payer (cumulative)\n",
+                floor, cumul);
 }
 
 static int cmd_request(const void *args, const char *arg CLI_UNUSED)
@@ -1158,13 +1216,9 @@ static int cmd_request(const void *args, const char *arg CLI_UNUSED)
             status = EXIT_REJECTED;
         else
             status = cli_fail("cannot make a request", rc);
-        if (rc == OFFPAY_EOVER_FLOOR &&
+        if ((rc == OFFPAY_EOVER_FLOOR || rc == OFFPAY_EOVER_CUMULATIVE) &&
             offpay_terminal_get_risk(t, &risk) == OFFPAY_OK)
-            fprintf(stderr,
-                    "  a payment above %s is not accepted offline here "
-                    "(terminal risk: floor-bound): split it into payments "
-                    "of at most that\n",
-                    cli_money(risk.floor_bound, cur, money, sizeof money));
+            request_limit_hint(&risk, cur, amount);
     } else {
         fprintf(stderr, "request code for %s\n",
                 cli_money(amount, cur, money, sizeof money));

@@ -12,6 +12,8 @@ typedef struct currency {
     uint16_t numeric;  /* ISO 4217 numeric code */
     char     alpha[4]; /* ISO 4217 alphabetic code, NUL-terminated */
     uint8_t  exponent; /* ISO 4217 minor unit: digits after the point */
+    uint16_t risk;     /* major units the default risk rules count as one
+                          (offpay_currency_risk_unit) */
 } currency;
 
 /*
@@ -19,24 +21,37 @@ typedef struct currency {
  * list, not common cash practice: IDR and HUF are 2 even though their
  * smallest coins are larger). Largest exponent is 4 (CLF), which keeps every
  * formatted amount within OFFPAY_AMOUNT_TEXT_MAX.
+ *
+ * The risk unit (docs/protocol.md §5.4): one major unit where a euro buys
+ * fewer than 6 of the currency; else the largest 1, 2 or 5 x 10^k major
+ * units worth at most about a euro at late-2025 rates (JPY 100, KRW 1000).
+ * Approximate by design, and never below one major unit, the unit of every
+ * currency up to 0.14.0: terminals saved the defaults at init, and
+ * settlement must go on guaranteeing what they accept. A change here
+ * changes the guarantee (docs/settlement.md §5): raise only.
  */
 static const currency currencies[] = {
-    {32, "ARS", 2},  {36, "AUD", 2},  {48, "BHD", 3},  {50, "BDT", 2},
-    {124, "CAD", 2}, {152, "CLP", 0}, {156, "CNY", 2}, {170, "COP", 2},
-    {203, "CZK", 2}, {208, "DKK", 2}, {344, "HKD", 2}, {348, "HUF", 2},
-    {352, "ISK", 0}, {356, "INR", 2}, {360, "IDR", 2}, {368, "IQD", 3},
-    {376, "ILS", 2}, {392, "JPY", 0}, {400, "JOD", 3}, {404, "KES", 2},
-    {410, "KRW", 0}, {414, "KWD", 3}, {434, "LYD", 3}, {458, "MYR", 2},
-    {484, "MXN", 2}, {504, "MAD", 2}, {512, "OMR", 3}, {554, "NZD", 2},
-    {566, "NGN", 2}, {578, "NOK", 2}, {586, "PKR", 2}, {600, "PYG", 0},
-    {604, "PEN", 2}, {608, "PHP", 2}, {634, "QAR", 2}, {643, "RUB", 2},
-    {646, "RWF", 0}, {682, "SAR", 2}, {702, "SGD", 2}, {704, "VND", 0},
-    {710, "ZAR", 2}, {752, "SEK", 2}, {756, "CHF", 2}, {764, "THB", 2},
-    {784, "AED", 2}, {788, "TND", 3}, {800, "UGX", 0}, {818, "EGP", 2},
-    {826, "GBP", 2}, {840, "USD", 2}, {901, "TWD", 2}, {936, "GHS", 2},
-    {946, "RON", 2}, {949, "TRY", 2}, {950, "XAF", 0}, {952, "XOF", 0},
-    {978, "EUR", 2}, {980, "UAH", 2}, {985, "PLN", 2}, {986, "BRL", 2},
-    {990, "CLF", 4},
+    {32, "ARS", 2, 1000},   {36, "AUD", 2, 1},     {48, "BHD", 3, 1},
+    {50, "BDT", 2, 100},    {124, "CAD", 2, 1},    {152, "CLP", 0, 1000},
+    {156, "CNY", 2, 5},     {170, "COP", 2, 2000}, {203, "CZK", 2, 20},
+    {208, "DKK", 2, 5},     {344, "HKD", 2, 5},    {348, "HUF", 2, 200},
+    {352, "ISK", 0, 100},   {356, "INR", 2, 100},  {360, "IDR", 2, 10000},
+    {368, "IQD", 3, 1000},  {376, "ILS", 2, 1},    {392, "JPY", 0, 100},
+    {400, "JOD", 3, 1},     {404, "KES", 2, 100},  {410, "KRW", 0, 1000},
+    {414, "KWD", 3, 1},     {434, "LYD", 3, 5},    {458, "MYR", 2, 1},
+    {484, "MXN", 2, 20},    {504, "MAD", 2, 10},   {512, "OMR", 3, 1},
+    {554, "NZD", 2, 1},     {566, "NGN", 2, 1000}, {578, "NOK", 2, 10},
+    {586, "PKR", 2, 200},   {600, "PYG", 0, 5000}, {604, "PEN", 2, 1},
+    {608, "PHP", 2, 50},    {634, "QAR", 2, 1},    {643, "RUB", 2, 50},
+    {646, "RWF", 0, 1000},  {682, "SAR", 2, 1},    {702, "SGD", 2, 1},
+    {704, "VND", 0, 20000}, {710, "ZAR", 2, 20},   {752, "SEK", 2, 10},
+    {756, "CHF", 2, 1},     {764, "THB", 2, 20},   {784, "AED", 2, 1},
+    {788, "TND", 3, 1},     {800, "UGX", 0, 2000}, {818, "EGP", 2, 50},
+    {826, "GBP", 2, 1},     {840, "USD", 2, 1},    {901, "TWD", 2, 20},
+    {936, "GHS", 2, 10},    {946, "RON", 2, 1},    {949, "TRY", 2, 20},
+    {950, "XAF", 0, 500},   {952, "XOF", 0, 500},  {978, "EUR", 2, 1},
+    {980, "UAH", 2, 20},    {985, "PLN", 2, 1},    {986, "BRL", 2, 5},
+    {990, "CLF", 4, 1},
 };
 
 #define N_CURRENCIES (sizeof currencies / sizeof currencies[0])
@@ -89,6 +104,19 @@ int offpay_currency_exponent(uint16_t numeric)
     const currency *c = currency_find(numeric);
 
     return c != NULL ? (int)c->exponent : -1;
+}
+
+int64_t offpay_currency_risk_unit(uint16_t numeric)
+{
+    const currency *c = currency_find(numeric);
+    int64_t         unit;
+
+    if (c == NULL)
+        return -1;
+    unit = c->risk; /* at most 20000 x 10^4: no overflow */
+    for (int i = 0; i < c->exponent; i++)
+        unit *= 10;
+    return unit;
 }
 
 /*

@@ -385,13 +385,15 @@ offpay_err offpay__terminal_record_revoked(offpay_terminal *t, uint32_t at)
 
 /* ---- risk rules ----------------------------------------------------- */
 
+/* The amounts count in the currency's risk unit, so a 1,200-yen payment
+ * is within the defaults as a 12-euro one is; offpayd's guarantee judges
+ * with this same function (src/settle/settle.c). An unknown currency: 1. */
 void offpay_risk_defaults(uint16_t currency, offpay_risk *r)
 {
-    int64_t unit = 1;
-    int     e = offpay_currency_exponent(currency);
+    int64_t unit = offpay_currency_risk_unit(currency);
 
-    for (int i = 0; i < e; i++)
-        unit *= 10;
+    if (unit < 1)
+        unit = 1;
     memset(r, 0, sizeof *r);
     r->floor_unbound = 50 * unit;
     r->floor_bound = 200 * unit;

@@ -165,6 +165,21 @@ expect 0 "warning: floor-unbound is above the guarantee's 50.00 EUR" -- \
   "$OFFPAY" terminal risk "${T[@]}" --set floor-unbound=100.00
 expect 0 "the merchant is not paid the rest" -- "$OFFPAY" terminal risk "${T[@]}"
 expect 0 "floor-unbound +50.00 EUR" -- "$OFFPAY" terminal risk "${T[@]}" --set floor-unbound=50.00
+expect 0 "^\(risk unit 1.00 EUR: the defaults are 50, 200 and 500 of it\)$" -- "$OFFPAY" terminal risk "${T[@]}"
+# A yen terminal's defaults count in its risk unit, 100 JPY; one holding
+# the rules a terminal saved before (50, 200 and 500 JPY) is told each is
+# below the default and how to take it.
+"$OFFPAY" terminal init --terminal yen --root iss/root.pub --bundle iss/bundle.opb \
+    --currency JPY --passphrase-file tp >/dev/null
+expect 0 "^floor-unbound +5000 JPY$" -- "$OFFPAY" terminal risk --terminal yen --passphrase-file tp
+expect 0 "^\(risk unit 100 JPY: the defaults are 50, 200 and 500 of it\)$" -- \
+  "$OFFPAY" terminal risk --terminal yen --passphrase-file tp
+expect 0 "^note: cumulative 500 JPY is below the default 50000 JPY, which the guarantee covers \(--set cumulative=50000 takes it\)$" -- \
+  "$OFFPAY" terminal risk --terminal yen --passphrase-file tp --set floor-unbound=50 \
+  --set floor-bound=200 --set cumulative=500
+out=$("$OFFPAY" terminal risk --terminal yen --passphrase-file tp --set floor-unbound=5000 \
+  --set floor-bound=20000 --set cumulative=50000 2>&1)
+! grep -q "^note" <<<"$out" && ok "at the defaults: no note" || fail "noted: $out"
 # 0 means no limit: said as such, not as "above" the guarantee's figure
 expect 0 "warning: max-revlist-age 0 \(no limit\) is looser than the guarantee's 604800 s" -- \
   "$OFFPAY" terminal risk "${T[@]}" --set max-revlist-age=0
@@ -308,10 +323,17 @@ expect 2 "iss/bundle.opb: not a public key: give 64 hex digits, or the file that
 expect 1 "iss/root.pub: not a trust bundle signed by this root key: .*give the issuer's bundle.opb" -- \
   "$OFFPAY" wallet init --wallet w9 --root iss/root.pub --bundle iss/root.pub --passphrase-file wp
 [ ! -e w9 ] && ok "no wallet made from a wrong file" || fail "w9 was made"
-# Refusals that say what to do next: a request above the floor names it;
-# a terminal with no credential yet says how to get one.
-expect 1 "a payment above 200.00 EUR is not accepted offline here \(terminal risk: floor-bound\)" -- \
+# Refusals that say what to do next: a request above the floor names it,
+# and splits it only within the cumulative limit (one payer's 1000.00 in
+# parts would be refused past 500.00); a terminal with no credential yet
+# says how to get one.
+expect 1 "a payment above 200.00 EUR is not accepted offline here \(terminal risk: floor-bound\): split it into payments of at most that, 500.00 EUR in all from one payer \(cumulative\)" -- \
+  "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 300.00
+expect 1 "one payer pays at most 500.00 EUR in all here offline \(terminal risk: cumulative, per credential\), and at most 200.00 EUR a payment \(floor-bound\): split or not, this amount is not taken offline" -- \
   "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 1000.00
+out=$("$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 1000.00 2>&1 || true)
+! grep -q "split it into" <<<"$out" && ok "1000.00: no advice to split past the cumulative limit" \
+  || fail "1000.00 advised to split: $out"
 "$OFFPAY" terminal init --terminal nocred --root iss/root.pub --bundle iss/bundle.opb \
     --currency EUR --passphrase-file tp >/dev/null
 expect 3 "give 'offpay terminal key' to the operator, then install the credential it sends back" -- \

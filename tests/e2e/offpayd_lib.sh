@@ -329,16 +329,16 @@ treq() { signed_req terminal "$@"; }
 # (POST /v1/terminal/rotate), made by NEW.
 rproof() { "$UPLOAD_TOOL" --terminal "$1" --passphrase-file tp --rotation-proof "$2"; }
 
-# new_account REF DEPOSIT -> prints the wallet account id
+# new_account REF DEPOSIT [CURRENCY] -> prints the wallet account id
 new_account() {
-  api POST /v1/admin/accounts "{\"currency\":\"EUR\",\"ref\":\"$1\"}"
+  api POST /v1/admin/accounts "{\"currency\":\"${3:-EUR}\",\"ref\":\"$1\"}"
   local id; id=$(jget .account)
   api POST "/v1/admin/accounts/$id/deposit" "{\"amount\":\"$2\"}"
   echo "$id"
 }
-# new_merchant NAME -> sets MERCHANT and MACCT
+# new_merchant NAME [CURRENCY] -> sets MERCHANT and MACCT
 new_merchant() {
-  api POST /v1/admin/merchants "{\"name\":\"$1\",\"currency\":\"EUR\"}"
+  api POST /v1/admin/merchants "{\"name\":\"$1\",\"currency\":\"${2:-EUR}\"}"
   MERCHANT=$(jget .merchant); MACCT=$(jget .account)
 }
 # new_wallet DIR ACCOUNT LIMIT -> sets SERIAL; the wallet holds the
@@ -348,10 +348,11 @@ wallet_init() {
   "$OFFPAY" wallet init --wallet "$1" --root iss/root.pub --bundle bundle.opb \
       --passphrase-file wp >/dev/null
 }
-# term_init DIR: a fresh terminal (its own key, no credential yet).
+# term_init DIR [CURRENCY]: a fresh terminal (its own key, no credential
+# yet), in EUR unless told.
 term_init() {
   "$OFFPAY" terminal init --terminal "$1" --root iss/root.pub \
-      --bundle bundle.opb --currency EUR --passphrase-file tp >/dev/null
+      --bundle bundle.opb --currency "${2:-EUR}" --passphrase-file tp >/dev/null
 }
 new_wallet() {
   wallet_init "$1"
@@ -363,10 +364,10 @@ new_wallet() {
   jget .credential > "$1.cred" # the base64 text as offpayd answers it
   "$OFFPAY" wallet add-credential "$1.cred" --wallet "$1" --passphrase-file wp >/dev/null
 }
-# new_terminal DIR MERCHANT -> sets TID; provisioned through offpayd and
-# synced with its revocation list.
+# new_terminal DIR MERCHANT [CURRENCY] -> sets TID; provisioned through
+# offpayd and synced with its revocation list.
 new_terminal() {
-  term_init "$1"
+  term_init "$1" "${3:-EUR}"
   local key; key=$("$OFFPAY" terminal key --terminal "$1" --passphrase-file tp)
   api POST /v1/admin/terminals "{\"merchant\":\"$2\",\"terminal_key\":\"$key\"}"
   [ "$status" = 200 ] || { cat resp.json; return 1; }
@@ -385,8 +386,8 @@ fetch_bundle() {
   jget .bundle | base64 -d > bundle.opb
 }
 
-# pay WALLET AMOUNT: a consumer-presented code (prints its text).
-pay() { "$OFFPAY" wallet pay --wallet "$1" --passphrase-file wp --currency EUR --amount "$2" 2>/dev/null; }
+# pay WALLET AMOUNT [CURRENCY]: a consumer-presented code (prints its text).
+pay() { "$OFFPAY" wallet pay --wallet "$1" --passphrase-file wp --currency "${3:-EUR}" --amount "$2" 2>/dev/null; }
 # accept TERMINAL CODE CHARGE: the terminal accepts (exit 0) or fails.
 accept() { "$OFFPAY" terminal accept --terminal "$1" --code "$2" --amount "$3" >/dev/null 2>&1; }
 # pay_bound TERMINAL WALLET AMOUNT: request, pay-request, accept.

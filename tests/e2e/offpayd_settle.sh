@@ -4,7 +4,8 @@
 # the happy path (consumer-presented and bound codes), the same batch
 # uploaded twice, an upload cut off and resumed, one unbound code accepted
 # at two terminals (duplicate presentment), an overspend by a cloned wallet
-# paid from the guarantee, a double spend, a revoked terminal, and expiry
+# paid from the guarantee (also in yen, with the default risk rules), a
+# double spend, a revoked terminal, and expiry
 # with escrow release and late presentment (offpayd's clock moved by
 # OFFPAY_NOW), and refunds. The audit passes after every scenario.
 source "$(dirname "$0")/offpayd_lib.sh"
@@ -171,6 +172,32 @@ balances "W3=$W3:3000 esc=esc/$S3:0 A=$MA:5324 B=$MB:3000 G=$G:48000" "overspend
 api GET "/v1/admin/credentials/$S3"
 [ "$(jget .revoked)" = true ] && ok "credential revoked" || fail "not revoked"
 audit_passes "overspend"
+
+# ---- 5b. the same overspend in yen, with the default risk rules --------
+# The defaults count in a currency's risk unit (100 JPY, as 1.00 EUR): a
+# 1,200-yen code the payer shows is taken offline as a 12-euro one is, and
+# the guarantee (the yen guarantee GJ, 5000) covers its overspend.
+# step                                        JW     esc    JC     GJ
+# yen account 5000, credential 2000           3000   2000   0      5000
+# 1200 at tj1; the clone's 1200 at tj2        offline, nothing moves
+# upload tj1, then tj2 (800 escrow, 400 GJ)   3000   0      2400   4600
+new_merchant "Ramen C" JPY; MC=$MACCT
+new_terminal tj1 "$MERCHANT" JPY; new_terminal tj2 "$MERCHANT" JPY
+run_cli 0 "floor-unbound +5000 JPY" -- "$OFFPAY" terminal risk --terminal tj1
+JW=$(new_account payer-yen 5000 JPY)
+new_wallet wj "$JW" 2000; SJ=$SERIAL
+cp wj wjclone; cp wj.log wjclone.log
+c=$(pay wj 1200 JPY); accept tj1 "$c" 1200 && ok "1200 JPY unbound accepted offline at tj1" || fail "tj1 accept"
+pay wjclone 1 JPY >/dev/null   # counter 1, never shown
+c=$(pay wjclone 1200 JPY); accept tj2 "$c" 1200 && ok "the clone's 1200 JPY accepted at tj2" || fail "tj2 accept"
+upload tj1
+[ "$(outcomes)" = settled ] && ok "tj1: settled" || fail "tj1: $(outcomes)"
+upload tj2
+[ "$(outcomes)" = settled_guaranteed ] \
+  && [ "$(jq -c '.results[0] | [.paid.decimal, .covered.decimal, .covered.currency]' resp.json)" = '["1200","400","JPY"]' ] \
+  && ok "tj2: settled_guaranteed, 1200 paid, 400 covered by the guarantee" || fail "tj2: $(jq -c .results resp.json)"
+balances "JW=$JW:3000 esc=esc/$SJ:0 C=$MC:2400 GJ=$GJ:4600" "the yen overspend covered"
+audit_passes "overspend in yen"
 
 # ---- 6. double spend: a clone reuses a counter -------------------------
 # escrow 40.00; the wallet pays 10.00 at ta, its clone 12.00 at tb with the
@@ -490,8 +517,8 @@ expect_http 404 ENOTFOUND "the transfers of no account"
 # merchant account among them)
 api GET /v1/admin/accounts
 [ "$status" = 200 ] && [ "$(jq -c '[.count, [.accounts[] | [.account, .ref]], .next_after]' resp.json)" \
-  = "[7,[[\"$W\",\"payer-1\"],[\"$W2\",\"payer-2\"],[\"$W3\",\"payer-3\"],[\"$W4\",\"payer-4\"],[\"$W5\",\"payer-5\"],[\"$W7\",\"payer-7\"],[\"$W6\",\"payer-6\"]],null]" ] \
-  && ok "the payers' accounts: the seven wallet accounts in order" || fail "accounts: $status $(cat resp.json)"
+  = "[8,[[\"$W\",\"payer-1\"],[\"$W2\",\"payer-2\"],[\"$W3\",\"payer-3\"],[\"$JW\",\"payer-yen\"],[\"$W4\",\"payer-4\"],[\"$W5\",\"payer-5\"],[\"$W7\",\"payer-7\"],[\"$W6\",\"payer-6\"]],null]" ] \
+  && ok "the payers' accounts: the eight wallet accounts (one in yen) in order" || fail "accounts: $status $(cat resp.json)"
 api GET "/v1/admin/accounts?ref=payer-6"
 six=$(jq -c '.accounts' resp.json)
 b6=$(balance "$W6")
@@ -505,7 +532,7 @@ api GET "/v1/admin/accounts?ref=nobody"
 [ "$status" = 200 ] && [ "$(jq -c '[.count, .accounts, .next_after]' resp.json)" = '[0,[],null]' ] \
   && ok "a reference no account has: none" || fail "ref=nobody: $(cat resp.json)"
 api GET "/v1/admin/accounts?after=$W2&limit=2"
-[ "$status" = 200 ] && [ "$(jq -c '[[.accounts[].account], .next_after]' resp.json)" = "[[\"$W3\",\"$W4\"],\"$W4\"]" ] \
+[ "$status" = 200 ] && [ "$(jq -c '[[.accounts[].account], .next_after]' resp.json)" = "[[\"$W3\",\"$JW\"],\"$JW\"]" ] \
   && ok "a page of two after $W2" || fail "accounts page: $(cat resp.json)"
 api GET "/v1/admin/accounts?limit=1001"
 expect_http 400 BAD_PARAMETER "a page of 1001 accounts"
@@ -546,7 +573,7 @@ run_cli 0 '^\{"count":1,"merchants":\[\{"merchant":"'"$MIDB"'","name":"Kiosk B",
   "$OFFPAY" admin merchants --db "$LEDGER" --after "$MIDA" --limit 1 --json
 run_cli 0 "account $W6  38.00 EUR  credentials [1-9][0-9]* \([0-9]+ active\)  since [0-9T:-]+Z  \"payer-6\"" -- \
   "$OFFPAY" admin accounts --db "$LEDGER"
-run_cli 0 "^7 account\(s\)$" -- "$OFFPAY" admin accounts --db "$LEDGER"
+run_cli 0 "^8 account\(s\)$" -- "$OFFPAY" admin accounts --db "$LEDGER"
 run_cli 0 '^\{"count":1,"accounts":\[\{"account":"'"$W6"'","currency":"EUR","ref":"payer-6","created_at":"[0-9T:-]+Z","balance":"38.00","credentials":[1-9][0-9]*,"credentials_active":[0-9]+,"lost_at":null,"escrow_held":"0.00","escrow_back":null\}\],"next_after":"'"$W6"'"\}$' -- \
   "$OFFPAY" admin accounts --db "$LEDGER" --ref payer-6 --limit 1 --json
 run_cli 0 "account $W3 .*\"payer-3\"" -- "$OFFPAY" admin accounts --db "$LEDGER" --after "$W2" --limit 1

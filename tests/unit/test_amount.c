@@ -1,8 +1,9 @@
 /*
  * test_amount.c — ISO 4217 currency table, strict amount parsing (every
  * syntax error, overflow at INT64_MAX), exact formatting down to INT64_MIN,
- * parse/format round trips for exponents 0, 2, 3 and 4, and checked
- * add/sub.
+ * parse/format round trips for exponents 0, 2, 3 and 4, checked
+ * add/sub, and each currency's risk unit with the default risk rules it
+ * gives.
  */
 #include <inttypes.h>
 #include <sodium.h>
@@ -77,6 +78,90 @@ static void test_currency_table_consistent(void)
         CHECK(back == code);
     }
     CHECK(n >= (int)(sizeof known / sizeof known[0]));
+}
+
+/* The risk unit the default risk rules and the guarantee count in: a
+ * euro's worth or so (JPY 100, KRW 1000), one major unit for the strong
+ * currencies, and in every currency at least one major unit, the unit of
+ * every currency up to 0.14.0: terminals saved those defaults, and the
+ * guarantee must keep covering what they accept. */
+static void test_risk_unit(void)
+{
+    static const struct {
+        uint16_t numeric;
+        int64_t  unit;
+    } want[] = {
+        {EUR, 100},
+        {JPY, 100},
+        {410 /* KRW */, 1000},
+        {KWD, 1000},
+        {USD, 100},
+        {CLF, 10000},
+        {826 /* GBP */, 100},
+        {704 /* VND */, 20000},
+        {360 /* IDR */, 1000000},
+        {950 /* XAF */, 500},
+        {152 /* CLP */, 1000},
+        {356 /* INR */, 10000},
+        {348 /* HUF */, 20000},
+    };
+    offpay_risk r;
+    int         n = 0;
+
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        CHECK(offpay_currency_risk_unit(want[i].numeric) == want[i].unit);
+        if (offpay_currency_risk_unit(want[i].numeric) != want[i].unit)
+            fprintf(stderr, "  %s: risk unit %" PRId64 ", want %" PRId64 "\n",
+                    offpay_currency_alpha(want[i].numeric),
+                    offpay_currency_risk_unit(want[i].numeric), want[i].unit);
+    }
+    CHECK(offpay_currency_risk_unit(0) == -1);
+    CHECK(offpay_currency_risk_unit(999) == -1);
+
+    /* the defaults per currency: 50, 200 and 500 risk units */
+    offpay_risk_defaults(JPY, &r); /* 1,200 yen is taken unbound */
+    CHECK(r.floor_unbound == 5000 && r.floor_bound == 20000 &&
+          r.cumulative == 50000);
+    offpay_risk_defaults(410 /* KRW */, &r);
+    CHECK(r.floor_unbound == 50000 && r.floor_bound == 200000 &&
+          r.cumulative == 500000);
+    offpay_risk_defaults(EUR, &r); /* as before: EUR 50.00, 200.00, 500.00 */
+    CHECK(r.floor_unbound == 5000 && r.floor_bound == 20000 &&
+          r.cumulative == 50000 && r.skew == 120 && r.max_code_age == 300);
+    offpay_risk_defaults(KWD, &r); /* as before: KWD 50.000, ... */
+    CHECK(r.floor_unbound == 50000 && r.floor_bound == 200000 &&
+          r.cumulative == 500000);
+    offpay_risk_defaults(0, &r); /* unknown: counted in minor units */
+    CHECK(r.floor_unbound == 50 && r.cumulative == 500);
+
+    /* every currency: never below one major unit (the old defaults), a
+     * round 1, 2 or 5 x 10^k major units, and every default within what
+     * a payment code carries */
+    for (uint32_t code = 1; code <= 999; code++) {
+        int64_t major = 1, unit = offpay_currency_risk_unit((uint16_t)code);
+        int64_t m;
+        int     exp = offpay_currency_exponent((uint16_t)code);
+
+        if (exp < 0)
+            continue;
+        n++;
+        for (int i = 0; i < exp; i++)
+            major *= 10;
+        CHECK(unit >= major && unit % major == 0);
+        for (m = unit / major; m % 10 == 0; m /= 10)
+            ;
+        CHECK(m == 1 || m == 2 || m == 5);
+        offpay_risk_defaults((uint16_t)code, &r);
+        CHECK(r.floor_unbound == 50 * unit && r.floor_bound == 200 * unit &&
+              r.cumulative == 500 * unit);
+        CHECK(r.floor_unbound >= 50 * major && r.floor_bound >= 200 * major &&
+              r.cumulative >= 500 * major);
+        CHECK(r.cumulative <= OFFPAY_WIRE_AMOUNT_MAX);
+        if (unit < major || r.cumulative > OFFPAY_WIRE_AMOUNT_MAX)
+            fprintf(stderr, "  %s: risk unit %" PRId64 "\n",
+                    offpay_currency_alpha((uint16_t)code), unit);
+    }
+    CHECK(n == 61);
 }
 
 static void test_currency_errors(void)
@@ -351,6 +436,7 @@ int main(void)
         {"currency_table", test_currency_table},
         {"currency_table_consistent", test_currency_table_consistent},
         {"currency_errors", test_currency_errors},
+        {"risk_unit", test_risk_unit},
         {"parse", test_parse},
         {"format", test_format},
         {"format_errors", test_format_errors},
