@@ -218,6 +218,8 @@ static const char help[] =
     "                   wallet's account\n"
     "  --presentment N  refund: the presentment (a statement line's id)\n"
     "  --amount AMOUNT  refund: in the payment's currency, e.g. 2.50\n"
+    "                   (its major unit, at most its decimals, no sign:\n"
+    "                   12.50 EUR, 1250 JPY, 12.500 KWD)\n"
     "  --ref TEXT       refund: the operator's reference (at most 128 bytes);\n"
     "                   accounts: the reference an account was opened with;\n"
     "                   enroll-code: the reference the wallet's account is\n"

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/amount_int.h"
 #include "core/base64.h"
 #include "wallet/spendlog.h"
 #include "wallet/wallet_file.h"
@@ -809,19 +810,40 @@ int cli_currency(const char *alpha, uint16_t *currency)
     return 0;
 }
 
+/* The example is the currency's own ("1250" in JPY, "12.500" in KWD), and
+ * a text with more decimals than the currency has is told both counts. */
 int cli_amount(const char *text, uint16_t currency, int64_t *minor)
 {
-    offpay_err rc = offpay_amount_parse(text, currency, minor);
+    offpay_err  rc = offpay_amount_parse(text, currency, minor);
+    const char *alpha = offpay_currency_alpha(currency);
+    int         e = offpay_currency_exponent(currency);
+    int         d = offpay__amount_decimals(text);
+    char        ex[OFFPAY__AMOUNT_EXAMPLE_MAX];
 
-    if (rc != OFFPAY_OK) {
+    if (rc == OFFPAY_OK)
+        return 0;
+    offpay__amount_example(currency, ex);
+    if (rc == OFFPAY_EAMOUNT && d > e && e == 0)
         fprintf(stderr,
-                "offpay: %s: %s (write amounts like 12.50, with at "
-                "most %d decimals for %s)\n",
-                text, offpay_strerror(rc), offpay_currency_exponent(currency),
-                offpay_currency_alpha(currency));
-        return -1;
-    }
-    return 0;
+                "offpay: %s: %s (it has %d decimal%s and %s has none: "
+                "write amounts like %s)\n",
+                text, offpay_strerror(rc), d, d == 1 ? "" : "s", alpha, ex);
+    else if (rc == OFFPAY_EAMOUNT && d > e)
+        fprintf(stderr,
+                "offpay: %s: %s (it has %d decimals and %s has %d: write "
+                "amounts like %s)\n",
+                text, offpay_strerror(rc), d, alpha, e, ex);
+    else if (e == 0)
+        fprintf(stderr,
+                "offpay: %s: %s (write %s amounts like %s: digits only, no "
+                "decimals, no sign)\n",
+                text, offpay_strerror(rc), alpha, ex);
+    else
+        fprintf(stderr,
+                "offpay: %s: %s (write %s amounts like %s, with at most %d "
+                "decimals, no sign)\n",
+                text, offpay_strerror(rc), alpha, ex, e);
+    return -1;
 }
 
 const char *cli_money(int64_t minor, uint16_t currency, char *buf, size_t cap)

@@ -5,6 +5,8 @@
  */
 #include "offpay/core.h"
 
+#include "core/amount_int.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -117,6 +119,41 @@ int64_t offpay_currency_risk_unit(uint16_t numeric)
     for (int i = 0; i < c->exponent; i++)
         unit *= 10;
     return unit;
+}
+
+void offpay__amount_example(uint16_t currency_code,
+                            char     buf[OFFPAY__AMOUNT_EXAMPLE_MAX])
+{
+    int     e = offpay_currency_exponent(currency_code);
+    int64_t minor = 125; /* 12.5 major units, padded to the exponent */
+
+    if (e < 0) {
+        memcpy(buf, "12.50", sizeof "12.50");
+        return;
+    }
+    if (e == 0)
+        minor = 1250; /* no decimals: a whole number, not "13" */
+    for (int i = 1; i < e; i++)
+        minor *= 10;
+    if (offpay_amount_format(minor, currency_code, buf,
+                             OFFPAY__AMOUNT_EXAMPLE_MAX) != OFFPAY_OK)
+        memcpy(buf, "12.50", sizeof "12.50");
+}
+
+int offpay__amount_decimals(const char *text)
+{
+    const char *p = text;
+    int         n = 0;
+
+    if (p == NULL || !is_digit(*p))
+        return -1;
+    while (is_digit(*p))
+        p++;
+    if (*p++ != '.')
+        return -1;
+    while (is_digit(p[n]))
+        n++;
+    return n > 0 && p[n] == '\0' ? n : -1;
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/amount_int.h"
 #include "core/base64.h"
 #include "core/message_int.h"
 #include "server/server.h"
@@ -140,15 +141,34 @@ void srv_fail_amount(srv_reply *out, offpay_err rc, const char *what,
         srv_fail_engine_hint(out, OFFPAY_EAMOUNT, "%s: more than 0 is needed",
                              what);
     else if (rc == OFFPAY_EAMOUNT) {
-        char q[SRV_QUOTE_MAX + 1];
+        /* the example in the currency's own decimals ("1250" in JPY, not
+         * "12.50"), and a text with too many decimals told both counts */
+        char        q[SRV_QUOTE_MAX + 1], ex[OFFPAY__AMOUNT_EXAMPLE_MAX];
+        char        why[64] = "";
+        const char *alpha = offpay_currency_alpha(currency);
+        int         e = offpay_currency_exponent(currency);
+        int         d = offpay__amount_decimals(text);
 
-        srv_fail_engine_hint(out, rc,
-                             "%s: \"%s\" is not an amount in %s: a "
-                             "string such as \"12.50\" (or \"12\"), at "
-                             "most %d decimals, no sign",
-                             what, srv_quote(text, q),
-                             offpay_currency_alpha(currency),
-                             offpay_currency_exponent(currency));
+        offpay__amount_example(currency, ex);
+        if (d > e && e == 0)
+            snprintf(why, sizeof why,
+                     "it has %d decimal%s and %s has none: ", d,
+                     d == 1 ? "" : "s", alpha);
+        else if (d > e)
+            snprintf(why, sizeof why, "it has %d decimals and %s has %d: ", d,
+                     alpha, e);
+        if (e == 0)
+            srv_fail_engine_hint(out, rc,
+                                 "%s: \"%s\" is not an amount in %s: %sa "
+                                 "string such as \"%s\", no decimals, no "
+                                 "sign",
+                                 what, srv_quote(text, q), alpha, why, ex);
+        else
+            srv_fail_engine_hint(out, rc,
+                                 "%s: \"%s\" is not an amount in %s: %sa "
+                                 "string such as \"%s\" (or \"12\"), at "
+                                 "most %d decimals, no sign",
+                                 what, srv_quote(text, q), alpha, why, ex, e);
     } else /* EOVERFLOW: beyond 2^63 - 1 minor units */
         srv_fail_engine(out, rc, what);
 }

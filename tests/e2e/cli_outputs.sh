@@ -180,6 +180,17 @@ expect 0 "^note: cumulative 500 JPY is below the default 50000 JPY, which the gu
 out=$("$OFFPAY" terminal risk --terminal yen --passphrase-file tp --set floor-unbound=5000 \
   --set floor-bound=20000 --set cumulative=50000 2>&1)
 ! grep -q "^note" <<<"$out" && ok "at the defaults: no note" || fail "noted: $out"
+# An amount refused names the currency's own way of writing one, as the
+# --amount options' help does.
+expect 0 "--amount AMOUNT \(12.50 EUR, 1250 JPY, 12.500 KWD: the" -- "$OFFPAY" terminal request --help
+expect 0 "sign: 12.50 \(EUR\), 1250 \(JPY\), 12.500 \(KWD\)" -- "$OFFPAY" wallet pay --help
+expect 2 "^offpay: 12.50: malformed amount \(it has 2 decimals and JPY has none: write amounts like 1250\)$" -- \
+  "$OFFPAY" terminal request --terminal yen --passphrase-file tp --amount 12.50
+expect 2 "^offpay: 12,5: malformed amount \(write EUR amounts like 12.50, with at most 2 decimals, no sign\)$" -- \
+  "$OFFPAY" terminal request "${T[@]}" --passphrase-file tp --amount 12,5
+expect 2 "^offpay: 1.2345: malformed amount \(it has 4 decimals and KWD has 3: write amounts like 12.500\)$" -- \
+  "$OFFPAY" issuer wallet-credential --dir iss --passphrase-file ip --limit 1.2345 --currency KWD \
+  --wallet-key "$(printf '%064x' 5)" --out kwd.cred
 # 0 means no limit: said as such, not as "above" the guarantee's figure
 expect 0 "warning: max-revlist-age 0 \(no limit\) is looser than the guarantee's 604800 s" -- \
   "$OFFPAY" terminal risk "${T[@]}" --set max-revlist-age=0

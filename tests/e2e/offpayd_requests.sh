@@ -298,6 +298,15 @@ hint_is 'amount: "12,50" is not an amount in EUR: a string such as "12.50" (or "
 api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$(printf '%064x' 1)\",\"limit\":\"-1\"}"
 expect_http 400 EAMOUNT "a negative limit"
 hint_is 'limit: "-1" is not an amount in EUR: a string such as "12.50" (or "12"), at most 2 decimals, no sign'
+# the example in the currency's own decimals, and too many decimals counted
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.001"}'
+hint_is 'amount: "1.001" is not an amount in EUR: it has 3 decimals and EUR has 2: a string such as "12.50" (or "12"), at most 2 decimals, no sign'
+api POST /v1/admin/accounts '{"currency":"JPY","ref":"yen payer"}'; WJ=$(jget .account)
+api POST "/v1/admin/accounts/$WJ/deposit" '{"amount":"12.50"}'
+expect_http 400 EAMOUNT "12.50 in yen"
+hint_is 'amount: "12.50" is not an amount in JPY: it has 2 decimals and JPY has none: a string such as "1250", no decimals, no sign'
+api POST "/v1/admin/accounts/$WJ/deposit" '{"amount":"1,250"}'
+hint_is 'amount: "1,250" is not an amount in JPY: a string such as "1250", no decimals, no sign'
 # A deposit bounded so no balance or sum can overflow 64 bits (2^63 - 1
 # minor units once broke every read of the currency): refused, nothing booked.
 api GET "/v1/admin/accounts/$W"; wbal=$(jget .balance.minor)

@@ -1,0 +1,30 @@
+/*
+ * amount_int.h — internal helpers of amount.c for saying how an amount is
+ * written when one is refused (the CLI's and offpayd's hints): pure, no
+ * I/O, thread-safe.
+ */
+#ifndef OFFPAY_AMOUNT_INT_H
+#define OFFPAY_AMOUNT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest example offpay__amount_example writes, with its NUL. */
+#define OFFPAY__AMOUNT_EXAMPLE_MAX 16
+
+/*
+ * offpay__amount_example — an amount as the currency writes it, built from
+ * its exponent: "12.50" (EUR), "1250" (JPY: no decimals), "12.500" (KWD),
+ * "12.5000" (CLF). An unknown currency gets "12.50".
+ */
+void offpay__amount_example(uint16_t currency_code,
+                            char     buf[OFFPAY__AMOUNT_EXAMPLE_MAX]);
+
+/*
+ * offpay__amount_decimals — how many digits follow the point of text when
+ * it is digits, a point and digits ("12.505": 3); -1 for any other text
+ * (no point, a sign, a comma, a space).
+ */
+int offpay__amount_decimals(const char *text);
+
+#endif
