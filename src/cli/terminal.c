@@ -1835,25 +1835,34 @@ static const char *settlement_column(const offpay_journal_entry *e,
  * kept no result. */
 static json_t *settlement_json(const offpay_journal_entry *e)
 {
-    char    paid[OFFPAY_AMOUNT_TEXT_MAX], decided[32];
+    char    paid[OFFPAY_AMOUNT_TEXT_MAX], covered[OFFPAY_AMOUNT_TEXT_MAX];
+    char    lost_paid[OFFPAY_AMOUNT_TEXT_MAX], decided[32];
     json_t *j;
 
     if (settlement_of(e) < ST_REFUSED) /* nothing kept */
         return json_null();
+    /* every amount as minor units and its decimal text (README) */
     if (offpay_amount_format(e->paid, e->currency, paid, sizeof paid) !=
         OFFPAY_OK)
         paid[0] = '\0';
+    if (offpay_amount_format(e->covered, e->currency, covered,
+                             sizeof covered) != OFFPAY_OK)
+        covered[0] = '\0';
+    if (offpay_amount_format(e->lost_paid, e->currency, lost_paid,
+                             sizeof lost_paid) != OFFPAY_OK)
+        lost_paid[0] = '\0';
     j = json_pack(
-        "{s:s, s:I, s:s, s:I, s:o, s:o, s:s, s:o}", "outcome", e->outcome,
+        "{s:s, s:I, s:s, s:I, s:s, s:o, s:o, s:s, s:o}", "outcome", e->outcome,
         "paid_minor", (json_int_t)e->paid, "paid", paid, "covered_minor",
-        (json_int_t)e->covered, "reason",
+        (json_int_t)e->covered, "covered", covered, "reason",
         e->reason[0] != '\0' ? json_string(e->reason) : json_null(), "case",
         e->case_id[0] != '\0' ? json_string(e->case_id) : json_null(),
         "decided_at", cli_iso_time(e->decided_at, decided), "lost",
-        e->lost == 0 ? json_null()
-                     : json_pack("{s:b, s:s, s:I}", "uploaded_again",
-                                 e->lost == 2, "outcome", e->lost_outcome,
-                                 "paid_minor", (json_int_t)e->lost_paid));
+        e->lost == 0
+            ? json_null()
+            : json_pack("{s:b, s:s, s:I, s:s}", "uploaded_again", e->lost == 2,
+                        "outcome", e->lost_outcome, "paid_minor",
+                        (json_int_t)e->lost_paid, "paid", lost_paid));
     return j != NULL ? j : json_null();
 }
 

@@ -120,7 +120,7 @@ balances "esc=esc/$S1:9207 A=$MA:793" "each lost payment of w1 paid once again, 
   '[[20,"settled",1,null],[21,"settled",300,null],[22,"rejected",0,"ENOT_ISSUED"],[23,"settled",10,null],[24,"settled",20,null],[25,"settled",30,null],[26,"settled",40,null],[27,"settled",25,null]]' ] \
   && [ "$(jq -s '[.[] | select(.settlement.outcome == "settled")] | length' j.json)" = 26 ] \
   && [ "$(jq -sc '[.[] | select(.seq == 21 or .seq == 22) | .settlement.lost]' j.json)" = \
-  '[{"uploaded_again":true,"outcome":"settled","paid_minor":300},{"uploaded_again":true,"outcome":"settled","paid_minor":400}]' ] \
+  '[{"uploaded_again":true,"outcome":"settled","paid_minor":300,"paid":"3.00"},{"uploaded_again":true,"outcome":"settled","paid_minor":400,"paid":"4.00"}]' ] \
   && [ "$(jq -s '[.[] | select(.settlement.lost != null)] | length' j.json)" = 6 ] \
   && ok "ta's journal: what the ledger decided again for each, and what it had paid before" || fail "journal: $(cat j.json)"
 "$OFFPAY" terminal journal --terminal ta > j.txt

@@ -197,6 +197,15 @@ upload tj2
   && [ "$(jq -c '.results[0] | [.paid.decimal, .covered.decimal, .covered.currency]' resp.json)" = '["1200","400","JPY"]' ] \
   && ok "tj2: settled_guaranteed, 1200 paid, 400 covered by the guarantee" || fail "tj2: $(jq -c .results resp.json)"
 balances "JW=$JW:3000 esc=esc/$SJ:0 C=$MC:2400 GJ=$GJ:4600" "the yen overspend covered"
+# the terminal's sync keeps it (the upload again: the same result, nothing
+# moves): covered as minor units and as its decimal text
+"$OFFPAY" terminal sync --terminal tj2 --passphrase-file tp --server "$URL" >/dev/null 2>&1 || true
+"$OFFPAY" terminal journal --terminal tj2 --passphrase-file tp --json > tj2.json
+"$OFFPAY" terminal export --terminal tj2 --passphrase-file tp tj2x >/dev/null
+[ "$(jq -c '.settlement | [.outcome, .paid_minor, .paid, .covered_minor, .covered]' tj2.json)" \
+  = '["settled_guaranteed",1200,"1200",400,"400"]' ] \
+  && [ "$(jq -c '.payments[0].settlement | [.paid, .covered_minor, .covered]' tj2x/payments.json)" = '["1200",400,"400"]' ] \
+  && ok "tj2's journal --json and export: covered 400 and \"400\"" || fail "tj2's journal: $(cat tj2.json)"
 audit_passes "overspend in yen"
 
 # ---- 6. double spend: a clone reuses a counter -------------------------
