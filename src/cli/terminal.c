@@ -600,6 +600,27 @@ static int cmd_set_credential(const void *args, const char *file)
         return status;
     }
     rc = offpay_terminal_set_credential(t, bytes, len, cli_now());
+    if (rc == OFFPAY_ECURRENCY &&
+        offpay_terminal_cred_decode(bytes, len, &c) == OFFPAY_OK) {
+        const char *theirs = offpay_currency_alpha(c.currency);
+        const char *ours = offpay_currency_alpha(offpay_terminal_currency(t));
+
+        fprintf(stderr,
+                "offpay: %s: this credential is in %s and this terminal "
+                "charges in %s (its 'terminal init --currency'): nothing "
+                "was installed (ECURRENCY)\n"
+                "  the terminal was registered for merchant %llu, whose "
+                "currency is %s: have the operator revoke that registration "
+                "('offpay admin revoke-terminal --terminal-id %u') and "
+                "register this key for a merchant in %s, or make a new "
+                "terminal in %s for that merchant\n",
+                file, theirs ? theirs : "an unknown currency", ours,
+                (unsigned long long)c.merchant_id, theirs ? theirs : "another",
+                c.terminal_id, ours, theirs ? theirs : "its currency");
+        free(bytes);
+        offpay_terminal_close(t);
+        return EXIT_REJECTED;
+    }
     free(bytes);
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_credential(t, &c);
@@ -1533,7 +1554,16 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
                             "for a new code\n",
                     cli_money(p.amount, cur, m1, sizeof m1),
                     cli_money(charge, cur, m2, sizeof m2));
-        else if (rc == OFFPAY_EAMOUNT_MISMATCH && charge != 0)
+        else if (rc == OFFPAY_ECURRENCY) {
+            const char *theirs = offpay_currency_alpha(p.cred.currency);
+
+            fprintf(stderr,
+                    "  the payer's wallet pays in %s and this terminal "
+                    "charges in %s: it cannot pay here offline; the payer "
+                    "needs a %s credential (nothing was charged)\n",
+                    theirs ? theirs : "another currency",
+                    offpay_currency_alpha(cur), offpay_currency_alpha(cur));
+        } else if (rc == OFFPAY_EAMOUNT_MISMATCH && charge != 0)
             fprintf(stderr, "  this code pays a request for %s: accept it "
                             "without --amount\n",
                     cli_money(p.amount, cur, m1, sizeof m1));

@@ -180,6 +180,22 @@ expect 0 "^note: cumulative 500 JPY is below the default 50000 JPY, which the gu
 out=$("$OFFPAY" terminal risk --terminal yen --passphrase-file tp --set floor-unbound=5000 \
   --set floor-bound=20000 --set cumulative=50000 2>&1)
 ! grep -q "^note" <<<"$out" && ok "at the defaults: no note" || fail "noted: $out"
+# A credential of another currency is refused naming both currencies and
+# what to do; a payer's code in another currency names both too.
+"$OFFPAY" issuer terminal-credential --dir iss --passphrase-file ip --merchant-id 44 \
+    --terminal-key "$("$OFFPAY" terminal key --terminal yen --passphrase-file tp)" \
+    --name "Euro shop" --currency EUR --out yen-eur.cred >/dev/null
+expect 1 "yen-eur.cred: this credential is in EUR and this terminal charges in JPY .*nothing was installed \(ECURRENCY\)" -- \
+  "$OFFPAY" terminal set-credential yen-eur.cred --terminal yen --passphrase-file tp
+expect 1 "registered for merchant 44, whose currency is EUR: have the operator revoke that registration \('offpay admin revoke-terminal --terminal-id [0-9]+'\) and register this key for a merchant in JPY" -- \
+  "$OFFPAY" terminal set-credential yen-eur.cred --terminal yen --passphrase-file tp
+"$OFFPAY" issuer terminal-credential --dir iss --passphrase-file ip --merchant-id 44 \
+    --terminal-key "$("$OFFPAY" terminal key --terminal yen --passphrase-file tp)" \
+    --name "Yen shop" --currency JPY --out yen.cred >/dev/null
+"$OFFPAY" terminal set-credential yen.cred --terminal yen --passphrase-file tp >/dev/null
+expect 1 "^  the payer's wallet pays in EUR and this terminal charges in JPY: it cannot pay here offline; the payer needs a JPY credential" -- \
+  "$OFFPAY" terminal accept --terminal yen --passphrase-file tp --amount 100 \
+  --code "$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)"
 # An amount refused names the currency's own way of writing one, as the
 # --amount options' help does.
 expect 0 "--amount AMOUNT \(12.50 EUR, 1250 JPY, 12.500 KWD: the" -- "$OFFPAY" terminal request --help
