@@ -123,7 +123,9 @@ static const char help[] =
     "what cannot be read stays as it was, and the log says why. Exit\n"
     "status: 0 stopped, 2 usage, 3 start-up failed (neither mends by a\n"
     "restart: systemd's RestartPreventExitStatus=2 3, docs/operations.md\n"
-    "§2).\n";
+    "§2), 4 the ledger could not be opened for a reason that may pass\n"
+    "(its disk full, its PostgreSQL server not answering yet, busy): a\n"
+    "unit restarts it.\n";
 
 typedef struct opts {
     const char *db, *listen, *issuer, *pass_file, *root, *token_file, *key_uri;
@@ -833,6 +835,27 @@ static int pg_ledger_ok(const char *db, int create)
     return ok;
 }
 
+/* The exit status of a start whose ledger could not be opened for a
+ * reason that may pass by itself: the documented unit restarts it (its
+ * RestartPreventExitStatus= names 2 and 3, not 4). */
+#define EXIT_LEDGER_TRANSIENT 4
+
+static const char transient_hint[] =
+    ": this may pass (the disk freed, the PostgreSQL server up); exit "
+    "status 4, so that a unit restarts offpayd (docs/operations.md §2)";
+
+/* Whether err, from opening the ledger, may pass without the operator
+ * changing offpayd's setup: a full disk (freed by whoever filled it), a
+ * PostgreSQL server not answering yet (OFFPAY_EIO: still starting, the
+ * network not up), a lock or statement that timed out. A missing or
+ * foreign ledger, a newer schema, a wrong shard map, a refused login stay
+ * exit 3: restarting would only repeat them. */
+static int ledger_transient(offpay_err err)
+{
+    return err == OFFPAY_ENOSPC || err == OFFPAY_EIO || err == OFFPAY_EBUSY ||
+           err == OFFPAY_ERETRY;
+}
+
 /* Whether addr:port can be listened on now, before the ledger is opened
  * (or created): a port in use is said with its reason and leaves no new
  * ledger file behind. MHD binds again later; port 0 always can. */
@@ -977,8 +1000,11 @@ int main(int argc, char **argv)
     if (err != OFFPAY_OK) {
         char db_[SHOWN_MAX];
 
-        srv_log("ledger %s: %s (%s)", shown(o.db, db_), offpay_strerror(err),
-                offpay_errname(err));
+        srv_log("ledger %s: %s (%s)%s", shown(o.db, db_), offpay_strerror(err),
+                offpay_errname(err),
+                ledger_transient(err) ? transient_hint : "");
+        if (ledger_transient(err))
+            status = EXIT_LEDGER_TRANSIENT;
         goto out;
     }
     if (srv_daemon_start(&srv, addr, port, &d, &bound) !=

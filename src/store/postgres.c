@@ -1824,11 +1824,26 @@ static offpay_err s_check(offpay__store *s);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
+/* Why a connection to url failed: OFFPAY_EIO when no server answers there
+ * (not started yet, refusing connections while it starts or recovers, the
+ * network down), which mends by itself: offpayd exits 4 for it, which its
+ * unit restarts (docs/operations.md §1); OFFPAY_ESTORE when a server
+ * answered and refused (no such database or role, a wrong password, a
+ * malformed URL), which does not. */
+static offpay_err connect_err(const char *url)
+{
+    PGPing ping = PQping(url);
+
+    return ping == PQPING_NO_RESPONSE || ping == PQPING_REJECT ? OFFPAY_EIO
+                                                               : OFFPAY_ESTORE;
+}
+
 /* A connection to url, or NULL with libpq's reason in the log (no such
  * database, connection refused, ...: it names the host, port, user or
- * database, never the password). The library never logs url itself; a
- * program that prints it prints offpay_ledger_redact's form. */
-static PGconn *connect_or_say(const char *url)
+ * database, never the password) and *rc connect_err's. The library never
+ * logs url itself; a program that prints it prints offpay_ledger_redact's
+ * form. */
+static PGconn *connect_or_say(const char *url, offpay_err *rc)
 {
     PGconn *db = PQconnectdb(url);
 
@@ -1836,6 +1851,7 @@ static PGconn *connect_or_say(const char *url)
         return db;
     offpay__log("offpay: PostgreSQL: %s", PQerrorMessage(db));
     PQfinish(db);
+    *rc = connect_err(url);
     return NULL;
 }
 
@@ -1843,9 +1859,9 @@ static PGconn *connect_or_say(const char *url)
  * the version it records (0: none); nothing is created. */
 static offpay_err schema_of(const char *url, int *has, unsigned *version)
 {
-    PGconn    *db = connect_or_say(url);
-    PGresult  *r;
     offpay_err rc = OFFPAY_ESTORE;
+    PGconn    *db = connect_or_say(url, &rc);
+    PGresult  *r;
 
     *has = 0;
     *version = 0;
@@ -1902,6 +1918,7 @@ offpay_err offpay__store_postgres_open(const char *url, offpay__store **out,
         /* libpq's reason, as connect_or_say says it (never the
          * password) */
         offpay__log("offpay: PostgreSQL: %s", PQerrorMessage(s->db));
+        rc = connect_err(url);
         goto out;
     }
     rc = exec_sql(s, "SET client_min_messages = warning");
@@ -2404,9 +2421,9 @@ offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
 
 offpay_err offpay__pg_map_lock(const char *url, void **lock)
 {
-    PGconn    *db = connect_or_say(url);
-    PGresult  *r;
     offpay_err rc = OFFPAY_ESTORE;
+    PGconn    *db = connect_or_say(url, &rc);
+    PGresult  *r;
 
     *lock = NULL;
     if (db == NULL)

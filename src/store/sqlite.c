@@ -28,8 +28,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "core/log.h"
 #include "core/dbcopy.h"
+#include "core/log.h"
+#include "core/oserr.h"
 #include "core/message_int.h"
 #include "offpay/offpay.h"
 #include "settle/store.h"
@@ -325,10 +326,20 @@ static void gate_leave(offpay__store *s)
 /* ---- helpers --------------------------------------------------------- */
 
 /* SQLite's result codes as the store's: a lock not obtained within the
- * busy timeout is a conflict to rerun; anything else is a store failure. */
-static offpay_err map(int rc)
+ * busy timeout is a conflict to rerun; an I/O error (a write of the WAL or
+ * its shared memory, a file not opened) by the system error under it, so
+ * that a full disk is OFFPAY_ENOSPC and a read-only mount OFFPAY_EROFS
+ * whatever SQLite was doing (offpay__errno_err); anything else is a store
+ * failure. db: the connection rc came from. */
+static offpay_err map(sqlite3 *db, int rc)
 {
+    offpay_err sys;
+
     switch (rc & 0xff) {
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+        sys = offpay__errno_err(db != NULL ? sqlite3_system_errno(db) : 0);
+        return sys == OFFPAY_EIO || sys == OFFPAY_ENOMEM ? OFFPAY_ESTORE : sys;
     case SQLITE_OK:
     case SQLITE_DONE:
     case SQLITE_ROW:
@@ -363,7 +374,7 @@ static offpay_err run(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
 
-    return rc == SQLITE_DONE ? OFFPAY_OK : map(rc);
+    return rc == SQLITE_DONE ? OFFPAY_OK : map(sqlite3_db_handle(st), rc);
 }
 
 /* Runs a statement expected to return one row: OFFPAY_OK with the row
@@ -374,7 +385,8 @@ static offpay_err row(sqlite3_stmt *st)
 
     if (rc == SQLITE_ROW)
         return OFFPAY_OK;
-    return rc == SQLITE_DONE ? OFFPAY_ENOTFOUND : map(rc);
+    return rc == SQLITE_DONE ? OFFPAY_ENOTFOUND
+                             : map(sqlite3_db_handle(st), rc);
 }
 
 static offpay_err insert(offpay__store *s, sqlite3_stmt *st, uint64_t *id)
@@ -479,7 +491,7 @@ static offpay_err schema_current(offpay__store *s)
         v = sqlite3_column_int64(s->version_st, 0);
     sqlite3_reset(s->version_st);
     if (rc != SQLITE_ROW)
-        return map(rc) == OFFPAY_OK ? OFFPAY_ESTORE : map(rc);
+        return map(s->db, rc) == OFFPAY_OK ? OFFPAY_ESTORE : map(s->db, rc);
     if (v > (sqlite3_int64)offpay__n_migrations)
         return offpay__store_schema_newer((unsigned long)v);
     return OFFPAY_OK;
@@ -498,7 +510,7 @@ static offpay_err s_begin(offpay__store *s)
         gate_leave(s);
         return rc;
     }
-    rc = map(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    rc = map(s->db, sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
     if (rc == OFFPAY_OK) {
         rc = schema_current(s);
         if (rc != OFFPAY_OK)
@@ -519,7 +531,7 @@ static offpay_err s_begin_read(offpay__store *s)
 
     if (rc == SQLITE_OK)
         s->in_tx = 1;
-    return map(rc);
+    return map(s->db, rc);
 }
 
 static offpay_err s_commit(offpay__store *s)
@@ -545,7 +557,7 @@ static offpay_err s_commit(offpay__store *s)
     }
     /* A COMMIT that failed leaves the transaction open (SQLITE_BUSY) or
      * rolled back; either way the caller rolls back and may rerun. */
-    return map(rc);
+    return map(s->db, rc);
 }
 
 static void s_rollback(offpay__store *s)
@@ -889,7 +901,7 @@ static offpay_err s_creds_due(offpay__store *s, uint32_t before,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max)
         serials[(*n)++] = col_u64(st, 0);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? OFFPAY_OK : map(rc);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? OFFPAY_OK : map(s->db, rc);
 }
 
 static offpay_err s_cred_revoke(offpay__store *s, uint64_t serial,
@@ -1111,7 +1123,7 @@ static offpay_err s_revocations(offpay__store *s, uint64_t from_seq,
     if (step != SQLITE_DONE) {
         free(v);
         *n = 0;
-        return map(step);
+        return map(s->db, step);
     }
     *serials = v;
     return OFFPAY_OK;
@@ -1203,7 +1215,7 @@ s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
         }
     }
     sqlite3_reset(st);
-    return step == SQLITE_DONE ? OFFPAY_OK : map(step);
+    return step == SQLITE_DONE ? OFFPAY_OK : map(s->db, step);
 }
 
 /* ---- the audit ------------------------------------------------------- */
@@ -1222,7 +1234,7 @@ static offpay_err audit_money(offpay__store *s, offpay__audit_facts *f)
                                 sqlite3_column_int64(st, 1),
                                 sqlite3_column_int64(st, 2));
     sqlite3_finalize(st);
-    return step == SQLITE_DONE ? OFFPAY_OK : map(step);
+    return step == SQLITE_DONE ? OFFPAY_OK : map(s->db, step);
 }
 
 static offpay_err s_audit(offpay__store *s, offpay__audit_facts *f)
@@ -1313,7 +1325,7 @@ static offpay_err s_receipts_waiting(offpay__store *s, uint64_t serial,
         amounts[(*n)++] = sqlite3_column_int64(st, 1);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? OFFPAY_OK : map(rc);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? OFFPAY_OK : map(s->db, rc);
 }
 
 static offpay_err s_receipt_checked(offpay__store *s, uint64_t id,
@@ -1458,6 +1470,10 @@ static offpay_err migrate(sqlite3 *db)
             sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(db, bump, NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            /* a full disk is said as one (offpayd waits for room) */
+            rc = map(db, sqlite3_extended_errcode(db));
+            if (rc == OFFPAY_OK || rc == OFFPAY_EEXISTS)
+                rc = OFFPAY_ESTORE;
             /* which migration, and SQLite's reason: an operator upgrading
              * must know what to look at */
             offpay__log("offpay: ledger migration %zu (schema version %zu to "
@@ -1465,7 +1481,6 @@ static offpay_err migrate(sqlite3 *db)
                         "still at version %zu\n",
                         i + 1, i, i + 1, sqlite3_errmsg(db), i);
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            rc = OFFPAY_ESTORE;
         }
         free(sql);
         if (rc != OFFPAY_OK)
@@ -1582,27 +1597,52 @@ static offpay_err s_check(offpay__store *s);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
+/* The error of a failed step of the open (rc SQLite's, on db), said once
+ * on the log with the path and SQLite's own words, the system's reason
+ * beside them: a full disk, a read-only mount are then named at the start
+ * (offpayd waits for room, docs/operations.md §1), not a bare ESTORE. */
+static offpay_err open_failed(sqlite3 *db, const char *path, int rc)
+{
+    offpay_err e = map(db, rc);
+    int        sys = db != NULL ? sqlite3_system_errno(db) : 0;
+
+    if (e == OFFPAY_OK || e == OFFPAY_EEXISTS)
+        e = OFFPAY_ESTORE;
+    offpay__log("offpay: ledger %s: SQLite: %s%s%s%s", path,
+                db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
+                sys != 0 ? " (" : "", sys != 0 ? strerror(sys) : "",
+                sys != 0 ? ")" : "");
+    return e;
+}
+
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
                                      const offpay__store_ops **ops)
 {
     offpay__store *s;
     offpay_err     rc = OFFPAY_ESTORE;
+    int            step;
 
     *out = NULL;
     s = calloc(1, sizeof *s);
     if (s == NULL)
         return OFFPAY_ENOMEM;
-    if (sqlite3_open_v2(path, &s->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                            SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK)
+    step = sqlite3_open_v2(path, &s->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                               SQLITE_OPEN_FULLMUTEX,
+                           NULL);
+    if (step != SQLITE_OK) {
+        rc = open_failed(s->db, path, step);
         goto out;
+    }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    if (sqlite3_exec(s->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     " PRAGMA foreign_keys=ON;",
-                     NULL, NULL, NULL) != SQLITE_OK)
+    step = sqlite3_exec(s->db,
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                        " PRAGMA foreign_keys=ON;",
+                        NULL, NULL, NULL);
+    if (step != SQLITE_OK) {
+        rc = open_failed(s->db, path, sqlite3_extended_errcode(s->db));
         goto out;
+    }
     rc = migrate(s->db);
     if (rc != OFFPAY_OK)
         goto out;
@@ -1712,7 +1752,7 @@ static offpay_err prepare(offpay__store *s, const char *a, const char *b,
         return OFFPAY_ENOMEM;
     rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
     sqlite3_free(sql);
-    return rc == SQLITE_OK ? OFFPAY_OK : map(rc);
+    return rc == SQLITE_OK ? OFFPAY_OK : map(s->db, rc);
 }
 
 /* The current row of a cases query into c. */
@@ -1757,7 +1797,7 @@ static offpay_err s_cases(offpay__store *s, const offpay_case_filter *f,
             (*n)++;
     }
     if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
-        rc = map(step);
+        rc = map(sqlite3_db_handle(st), step);
     sqlite3_finalize(st);
     return rc;
 }
@@ -1830,7 +1870,7 @@ s_presentments_of(offpay__store *s, uint64_t serial, uint32_t counter,
         }
     }
     if (rc == OFFPAY_OK && step != SQLITE_DONE)
-        rc = map(step);
+        rc = map(sqlite3_db_handle(st), step);
     sqlite3_finalize(st);
     return rc;
 }
@@ -1915,7 +1955,7 @@ s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
         }
     }
     if (rc == OFFPAY_OK && step != SQLITE_DONE)
-        rc = map(step);
+        rc = map(sqlite3_db_handle(st), step);
     sqlite3_finalize(st);
     return rc;
 }
@@ -1983,7 +2023,7 @@ static offpay_err walk(sqlite3_stmt *st,
     while (!stop && (step = sqlite3_step(st)) == SQLITE_ROW)
         each(st, ctx, &stop);
     if (!stop && step != SQLITE_DONE)
-        rc = map(step);
+        rc = map(sqlite3_db_handle(st), step);
     sqlite3_finalize(st);
     return rc;
 }
@@ -2149,7 +2189,7 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
     bind_u64(st, 4, pending);
     step = sqlite3_step(st);
     sqlite3_finalize(st);
-    return step == SQLITE_DONE ? OFFPAY_OK : map(step);
+    return step == SQLITE_DONE ? OFFPAY_OK : map(s->db, step);
 }
 
 /* ---- the wallet's online life (src/settle/online.c) ------------------ */
@@ -2176,7 +2216,7 @@ static offpay_err once(offpay__store *s, const char *sql,
     else if (step == SQLITE_DONE)
         rc = read != NULL ? OFFPAY_ENOTFOUND : OFFPAY_OK;
     else
-        rc = map(step);
+        rc = map(sqlite3_db_handle(st), step);
     if (changes != NULL)
         *changes = sqlite3_changes(s->db);
     sqlite3_finalize(st);
@@ -2419,7 +2459,7 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
         }
     }
     if (step != SQLITE_DONE)
-        rc = map(step);
+        rc = map(sqlite3_db_handle(st), step);
     sqlite3_finalize(st);
     return rc;
 }
@@ -2632,7 +2672,7 @@ static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
         if ((rc = transfer_row(st, account, &out[*n])) == OFFPAY_OK)
             (*n)++;
     if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
-        rc = map(step);
+        rc = map(sqlite3_db_handle(st), step);
     sqlite3_finalize(st);
     return rc;
 }
@@ -2675,7 +2715,7 @@ s_account_period(offpay__store *s, uint64_t account, uint32_t from, uint32_t to,
         }
     }
     if (rc == OFFPAY_OK && step != SQLITE_DONE)
-        rc = map(step);
+        rc = map(sqlite3_db_handle(st), step);
     sqlite3_finalize(st);
     return rc;
 }
@@ -2752,7 +2792,7 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
         }
     }
     if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
-        rc = map(step);
+        rc = map(sqlite3_db_handle(st), step);
     sqlite3_finalize(st);
     return rc;
 }
@@ -2800,7 +2840,7 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
         }
     }
     if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
-        rc = map(step);
+        rc = map(sqlite3_db_handle(st), step);
     sqlite3_finalize(st);
     return rc;
 }

@@ -121,7 +121,23 @@ else
     && grep -q "postgresql://[^ ]*:\*\*\*@" out.txt && ! grep -q PGSECRETPW out.txt \
     && ok "an empty database without --create: refused (3), nothing made in it, the URL's password not said" \
     || fail "empty database: $st, $tables tables: $(cat out.txt)"
+  # a server that answers and refuses (no such database) does not mend by
+  # a restart: 3, as before
+  "$OFFPAYD" --db "${OFFPAY_TEST_PG}no_such_offpay_db" --listen 127.0.0.1:0 --issuer iss \
+      --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
+  st=$?
+  [ "$st" -eq 3 ] && grep -q "does not exist" out.txt \
+    && ok "a database the server does not have: refused (3)" || fail "no such database: $st $(cat out.txt)"
 fi
+# a PostgreSQL server not answering (yet): 4, which the unit restarts
+# (docs/operations.md §2), libpq's reason on the log; any backend's run
+"$OFFPAYD" --db postgresql://127.0.0.1:1/offpay --listen 127.0.0.1:0 --issuer iss \
+    --passphrase-file ip --root iss/root.pub --token-file token >out.txt 2>&1
+st=$?
+[ "$st" -eq 4 ] && grep -q "PostgreSQL: .*127.0.0.1.*port 1 failed" out.txt \
+  && grep -q "input/output error (EIO): this may pass .*exit status 4" out.txt \
+  && ok "a PostgreSQL server not answering: 4 (restarted), libpq's reason said" \
+  || fail "server not answering: $st $(cat out.txt)"
 set -e
 
 start_server --batch-max 3 --body-max 4096

@@ -456,7 +456,10 @@ stop_server TERM
 # ---- 9. the ledger's disk full: undecided, not refused -------------------
 # (SQLite, on a 1 MiB tmpfs this script mounts: root only, else skipped)
 # step                                          sync exit   offpayd's log
-# 3 payments at tf; the disk filled; tf syncs   3, 3 left   503 ENOSPC, dated
+# 3 payments at tf; offpayd stopped; the disk   -           exit 4, SQLite's
+#   filled; offpayd started                                 reason, ENOSPC
+# room made, offpayd started; the disk filled;  3, 3 left   503 ENOSPC, dated
+#   tf syncs
 # the filler removed; tf syncs                  0, 3 paid   -
 mnt=$work/mnt; mkdir -p "$mnt"
 if [ "$BACKEND" != sqlite ]; then
@@ -471,6 +474,18 @@ else
   WF=$(new_account payer-f 100.00)
   new_wallet wf "$WF" 50.00
   for a in 1.00 2.00 3.00; do c=$(pay wf $a); accept tf "$c" $a; done
+  # stopped cleanly, the disk filled, started again: the open names the
+  # disk (SQLite's words, the system's reason) and exits 4, which the
+  # unit restarts, not 3 (docs/operations.md §2)
+  stop_server TERM
+  dd if=/dev/zero of="$mnt/filler" bs=4k 2>/dev/null || true
+  st=0; timeout 20 "$OFFPAYD" --db "$mnt/full.db" --listen 127.0.0.1:0 --issuer iss \
+      --passphrase-file ip --root iss/root.pub --token-file token >full.out 2>&1 || st=$?
+  [ "$st" = 4 ] && grep -q "full.db: SQLite: .*(No space left on device)" full.out \
+    && grep -q "full.db: disk full (ENOSPC): this may pass" full.out \
+    && ok "started on the full disk: exit 4, the disk named" || fail "start on a full disk ($st): $(cat full.out)"
+  rm -f "$mnt/filler"
+  LEDGER=$mnt/full.db start_server
   dd if=/dev/zero of="$mnt/filler" bs=4k 2>/dev/null || true
   st=0; out=$("$OFFPAY" terminal sync --terminal tf --passphrase-file tp --server "$URL" 2>&1) || st=$?
   [ "$st" = 3 ] && grep -q "offpayd failed (HTTP 503: {\"error\":\"ENOSPC\"" <<<"$out" \
