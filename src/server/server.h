@@ -298,6 +298,13 @@ void srv_metrics_rejected_forged(size_t not_issued, size_t unknown_kid);
  * line a minute at most per terminal (upload.c). Thread-safe. */
 void srv_rejected_forged(uint32_t terminal_id, size_t not_issued,
                          size_t unknown_kid);
+/* An upload (wallet: the wallet's, else a terminal's) answered 200 whose
+ * last `left` of `items` the ledger's error rc left undecided ("error"
+ * results): counted in offpayd_ledger_errors_total once per upload, and
+ * a line on the log, one a minute at most per endpoint and error
+ * (upload.c). Nothing when rc is OFFPAY_OK or left is 0. Thread-safe. */
+void srv_batch_engine_error(int wallet, offpay_err rc, size_t left,
+                            size_t items);
 /* an engine error answered with a 5xx status (srv_fail_engine): counted
  * when it is the ledger's storage failing (ESTORE, ELEDGER_MOVED, ...) */
 void srv_metrics_engine_error(offpay_err rc, unsigned status);

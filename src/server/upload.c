@@ -172,11 +172,38 @@ void srv_rejected_forged(uint32_t terminal_id, size_t not_issued,
             (unsigned)terminal_id, n[0], n[1], uploads);
 }
 
+/* Batches answered 200 with items left undecided by the ledger's error,
+ * by endpoint and error: one line a minute at most for each. */
+static srv_tally batch_errors = SRV_TALLY_INIT;
+
+void srv_batch_engine_error(int wallet, offpay_err rc, size_t left,
+                            size_t items)
+{
+    size_t add[2] = {left, items}, n[2], uploads;
+
+    if (rc == OFFPAY_OK || left == 0)
+        return;
+    /* counted as the 503 it would have been for a single item */
+    srv_metrics_engine_error(rc, 503);
+    uploads = srv_tally_add(&batch_errors, (uint32_t)rc * 2u + (wallet != 0),
+                            add, 2, n);
+    if (uploads == 0)
+        return;
+    srv_log("POST %s: the ledger failed: %s (%s): %zu of %zu uploaded "
+            "item(s) left undecided (\"error\" results, sent again at the "
+            "next sync) (%zu upload(s) since its last such line, one a "
+            "minute at most)",
+            wallet ? "/v1/wallet/upload" : "/v1/terminal/upload",
+            offpay_strerror(rc), offpay_errname(rc), n[0], n[1], uploads);
+}
+
 /* Settles n items in one transaction (one durable commit) and appends
- * their results; an engine error gives each item an "error" result. */
+ * their results; an engine error gives each item an "error" result, and
+ * is *err (the first such), its items added to *left. */
 static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
                         const srv_upload_item *up, size_t n, json_t *results,
-                        shared_values *sv, size_t *settled)
+                        shared_values *sv, size_t *settled, offpay_err *err,
+                        size_t *left)
 {
     offpay_settle_item   *item;
     offpay_settle_result *res;
@@ -205,6 +232,11 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
     if (rc == OFFPAY_OK)
         kill_point(n);
 #endif
+    if (rc != OFFPAY_OK) {
+        if (*err == OFFPAY_OK)
+            *err = rc;
+        *left += n;
+    }
     for (size_t i = 0; i < n; i++) {
         if (rc == OFFPAY_OK && res[i].outcome == OFFPAY_SETTLE_REJECTED &&
             res[i].reason == OFFPAY_EBUNDLE_OLD)
@@ -261,7 +293,8 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
     offpay_ledger_terminal_info t;
     json_t                     *results = NULL;
     shared_values               sv;
-    size_t                      settled = 0;
+    size_t                      settled = 0, left = 0;
+    offpay_err                  err = OFFPAY_OK;
 
     memset(&sv, 0, sizeof sv);
     if (srv_terminal_batch(r, &t, &up, out) != 0)
@@ -277,11 +310,13 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
         size_t n =
             up.n - i < r->srv->cfg.tx_items ? up.n - i : r->srv->cfg.tx_items;
 
-        if (settle_chunk(r, &t, up.items + i, n, results, &sv, &settled) != 0) {
+        if (settle_chunk(r, &t, up.items + i, n, results, &sv, &settled, &err,
+                         &left) != 0) {
             srv_fail(out, SRV_E_INTERNAL, "out of memory");
             goto out;
         }
     }
+    srv_batch_engine_error(0, err, left, up.n);
     srv_ok(out,
            json_pack("{s:I, s:o, s:b, s:I, s:o}", "terminal_id",
                      (json_int_t)t.terminal_id, "merchant",

@@ -271,6 +271,8 @@ void srv_upload_wallet(srv_req *r, srv_reply *out)
     }
     rc = offpay_ledger_wallet_upload(r->l, pk, up.items, up.n, r->now, res,
                                      &done);
+    if (done < up.n)
+        srv_batch_engine_error(1, rc, up.n - done, up.n);
     for (size_t i = 0; i < up.n; i++) {
         offpay_err item_rc = i < done ? OFFPAY_OK : rc;
 

@@ -915,4 +915,53 @@ run_cli 2 "admin statement: --terminal is a terminal id from 1" -- \
 run_cli 2 "admin statement: --account is not an option of 'admin statement'" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --account 1
 stop_server TERM
+
+# ---- 10. the ledger failing in the middle of a batch ----------------------
+# offpayd --tx-items 1; a fault injected behind the engine's back fails the
+# presentment of the 7.77 charge (as a disk filling mid-batch would):
+# step                      answer                         metrics, log
+# 1.00, 7.77, 2.00 uploaded 200: settled error settled     ESTORE 1, one line
+# the same again            200: the two replays, error    ESTORE 2, held back
+# the fault taken away      200: 7.77 settled              -
+# (at day 100 and a minute, after part 9's clock)
+export OFFPAY_NOW=$((day100 + 60))
+start_server --tx-items 1
+new_merchant "Faulty"; MF=$MACCT; new_terminal tf "$MERCHANT"
+WF8=$(new_account payer-8 20.00)
+new_wallet wf8 "$WF8" 15.00
+for a in 1.00 7.77 2.00; do c=$(pay wf8 $a); accept tf "$c" $a; done
+if [ "$BACKEND" = sqlite ]; then
+  ledger_sql ledger "CREATE TRIGGER test_fault BEFORE INSERT ON presentments
+    WHEN NEW.charged = 777 BEGIN SELECT abs(-9223372036854775808); END" >/dev/null
+  fault_off() { ledger_sql ledger "DROP TRIGGER test_fault" >/dev/null; }
+else
+  ledger_sql ledger "CREATE FUNCTION test_fault() RETURNS trigger LANGUAGE plpgsql AS
+    \$\$ BEGIN IF NEW.charged = 777 THEN RAISE EXCEPTION 'injected fault'; END IF;
+    RETURN NEW; END \$\$;
+    CREATE TRIGGER test_fault BEFORE INSERT ON presentments
+    FOR EACH ROW EXECUTE FUNCTION test_fault()" >/dev/null
+  fault_off() { ledger_sql ledger "DROP TRIGGER test_fault ON presentments; DROP FUNCTION test_fault()" >/dev/null; }
+fi
+ledger_errors() {
+  curl -s "$URL/metrics" | sed -n 's/^offpayd_ledger_errors_total{error="ESTORE"} //p'
+}
+upload tf --time "$OFFPAY_NOW"
+[ "$status" = 200 ] && [ "$(jq -r '[.results[] | .outcome + ":" + (.reason // "-")] | join(" ")' resp.json)" \
+    = "settled:- error:ESTORE settled:-" ] \
+  && ok "a batch the ledger failed in the middle of: 200, one item error ESTORE" || fail "mid-batch: $status $(cat resp.json)"
+[ "$(ledger_errors)" = 1 ] && ok "counted in offpayd_ledger_errors_total" || fail "metric: $(ledger_errors)"
+grep -q "POST /v1/terminal/upload: the ledger failed: ledger storage failure (ESTORE): 1 of 3 uploaded item(s) left undecided" server.err \
+  && ok "offpayd's log says the endpoint, the error, how many left undecided" || fail "log: $(tail -3 server.err)"
+upload tf --time "$OFFPAY_NOW"
+[ "$(ledger_errors)" = 2 ] \
+  && [ "$(grep -c "POST /v1/terminal/upload: the ledger failed" server.err)" = 1 ] \
+  && ok "again within the minute: counted, the line held back" || fail "again: $(ledger_errors)"
+fault_off
+upload tf --time "$OFFPAY_NOW"
+[ "$status" = 200 ] && [ "$(outcomes)" = "settled(replay) settled settled(replay)" ] \
+  && ok "the fault gone: the undecided item settles" || fail "after the fault: $(outcomes)"
+balances "F=$MF:1077" "each paid once"
+audit_passes "a batch the ledger failed in"
+stop_server TERM
+unset OFFPAY_NOW
 finish
