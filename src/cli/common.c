@@ -33,7 +33,8 @@ const char cli_exit_help[] =
     "     that exists (without --force) or belongs to an offpay state\n"
     "  3  failure: a file, database, passphrase or system error, or\n"
     "     offpayd unreachable, or (terminal sync --server) payments\n"
-    "     offpayd left undecided\n";
+    "     offpayd left undecided, or standard output that could not be\n"
+    "     written (a full disk: \"cannot write standard output\")\n";
 
 int cli_is_rejection(offpay_err rc)
 {

@@ -2,10 +2,12 @@
  * main.c — entry point of the offpay command-line tool: dispatches to the
  * subcommand groups (issuer, wallet, terminal, decode).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/oserr.h"
 
 static const char help[] =
     "offpay — offline QR-code payments\n"
@@ -48,7 +50,7 @@ static const char help[] =
     "it from /proc/PID/environ as it starts, and it never dumps core.\n"
     "Files it writes are private (0600) unless meant to be handed out.\n";
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     const char *cmd;
 
@@ -86,4 +88,22 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "verify-evidence") == 0)
         return cli_verify_evidence(argc - 1, argv + 1);
     return cli_usage_error("unknown command '%s'", cmd);
+}
+
+/* A command's status, unless its output was lost: a report written to a
+ * full disk (or /dev/full) is not a success, so what stdio could not write
+ * is said with the system's reason and fails the command (exit 3). */
+int main(int argc, char **argv)
+{
+    int status = run(argc, argv);
+    int e;
+
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return status;
+    e = errno != 0 ? errno : EIO;
+    fprintf(stderr, "offpay: cannot write standard output: %s (%s)\n",
+            offpay_strerror(offpay__errno_err(e)),
+            offpay_errname(offpay__errno_err(e)));
+    return status == EXIT_OK ? EXIT_FAILURE_IO : status;
 }

@@ -555,6 +555,13 @@ stop_server TERM
 # mistyped path is not taken for a new, empty ledger.
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
 run_cli 0 '"ok":true' -- "$OFFPAY" admin audit --db "$LEDGER" --json
+# a report whose standard output cannot be written (a full disk) fails,
+# with the system's reason, instead of exit 0 and an empty file
+for c in "admin audit --db $LEDGER --json" "admin statement --db $LEDGER --merchant 1" \
+    "terminal journal --terminal ta --json"; do
+  run_cli 3 "^offpay: cannot write standard output: disk full \(ENOSPC\)\$" -- \
+    sh -c "\"\$0\" $c >/dev/full" "$OFFPAY"
+done
 run_cli 0 "released 0 escrow" -- "$OFFPAY" admin release --db "$LEDGER" --now
 run_cli 0 "account $W6: wallet, balance 38.00 EUR" -- "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6"
 run_cli 0 "transfer [0-9]+  [0-9T:-]+Z  late     -7.00 to escrow account [0-9]+  presentment [0-9]+" -- \
