@@ -2023,6 +2023,8 @@ static json_t *limit_json(uint64_t value, uint64_t limit, uint32_t pct)
 /* The human words for what a payment would meet now. */
 static const char *state_words(const offpay_terminal_status *s)
 {
+    static char low[128];
+
     switch (s->state) {
     case OFFPAY_OK:
         return "accepting payments";
@@ -2039,7 +2041,12 @@ static const char *state_words(const offpay_terminal_status *s)
                               "for accepting"
                             : "read-only: not accepting payments";
     case OFFPAY_ENOSPC:
-        return "DISK FULL: not accepting payments until space is freed";
+        /* below DISK_FULL_BYTES a payment's write may still fit, or not:
+         * a warning, not a refusal the next accept would contradict */
+        snprintf(low, sizeof low,
+                 "DISK NEARLY FULL: may refuse payments: %llu KiB free",
+                 (unsigned long long)(s->disk_free / 1024));
+        return low;
     case OFFPAY_ETERMINAL_RETIRING:
         return "RETIRING: its rotation or decommission went to offpayd "
                "unanswered (offpayd may have revoked it): not accepting "

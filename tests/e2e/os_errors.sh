@@ -141,7 +141,7 @@ fi
   fail "wallet file changed on a full disk"
 expect 3 "disk full while opening shop \(ENOSPC\)" -- \
   "$OFFPAY" terminal accept --terminal shop --code "$code2" --amount 2.00
-expect 0 "state +DISK FULL: not accepting payments until space is freed" -- \
+expect 0 "state +DISK NEARLY FULL: may refuse payments: [0-9]+ KiB free" -- \
   "$OFFPAY" terminal status --terminal shop
 # the free space is shown, and warned of below 16 MiB (since 0.12.0)
 expect 0 "WARNING: [0-9]+ KiB free where the journal is" -- \
