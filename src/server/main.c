@@ -840,9 +840,23 @@ static int pg_ledger_ok(const char *db, int create)
  * RestartPreventExitStatus= names 2 and 3, not 4). */
 #define EXIT_LEDGER_TRANSIENT 4
 
-static const char transient_hint[] =
-    ": this may pass (the disk freed, the PostgreSQL server up); exit "
-    "status 4, so that a unit restarts offpayd (docs/operations.md §2)";
+/* The log's words for such a start: what would let it pass. */
+static const char *transient_hint(offpay_err err)
+{
+    switch (err) {
+    case OFFPAY_ENOSPC:
+        return ": this may pass (once the disk has room); exit status 4, so "
+               "that a unit restarts offpayd (docs/operations.md §2)";
+    case OFFPAY_EIO:
+        return ": this may pass (once the PostgreSQL server answers); exit "
+               "status 4, so that a unit restarts offpayd "
+               "(docs/operations.md §2)";
+    default:
+        return ": this may pass (once what holds the ledger lets go); exit "
+               "status 4, so that a unit restarts offpayd "
+               "(docs/operations.md §2)";
+    }
+}
 
 /* Whether err, from opening the ledger, may pass without the operator
  * changing offpayd's setup: a full disk (freed by whoever filled it), a
@@ -1002,7 +1016,7 @@ int main(int argc, char **argv)
 
         srv_log("ledger %s: %s (%s)%s", shown(o.db, db_), offpay_strerror(err),
                 offpay_errname(err),
-                ledger_transient(err) ? transient_hint : "");
+                ledger_transient(err) ? transient_hint(err) : "");
         if (ledger_transient(err))
             status = EXIT_LEDGER_TRANSIENT;
         goto out;
