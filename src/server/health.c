@@ -17,6 +17,19 @@
 static pthread_mutex_t health_mu = PTHREAD_MUTEX_INITIALIZER;
 static offpay_err      health_last = OFFPAY_OK;
 
+/* A read can pass while every write fails (a full disk): the latest
+ * storage failure any request met, and when, so a probe sees it too. */
+static json_t *last_ledger_error(void)
+{
+    uint32_t   at;
+    offpay_err rc = srv_metrics_last_ledger_error(&at);
+
+    if (rc == OFFPAY_OK)
+        return json_null();
+    return json_pack("{s:s, s:I}", "error", offpay_errname(rc), "at",
+                     (json_int_t)at);
+}
+
 void srv_health(srv_req *r, srv_reply *out)
 {
     offpay_ledger *l = srv_pool_try_get(r->srv->pool);
@@ -44,6 +57,7 @@ void srv_health(srv_req *r, srv_reply *out)
         json_decref(more);
         return;
     }
-    srv_ok(out, json_pack("{s:s, s:s, s:I}", "status", "ok", "version",
-                          offpay_version(), "time", (json_int_t)r->now));
+    srv_ok(out, json_pack("{s:s, s:s, s:I, s:o}", "status", "ok", "version",
+                          offpay_version(), "time", (json_int_t)r->now,
+                          "last_ledger_error", last_ledger_error()));
 }

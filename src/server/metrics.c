@@ -59,6 +59,8 @@ static struct {
     /* codes refused ENOT_ISSUED, EUNKNOWN_KID at settlement */
     uint64_t        rejected_forged[2];
     uint64_t        ledger_errors[N_LEDGER_ERRS];
+    offpay_err      last_error; /* the latest of them, OFFPAY_OK: none */
+    uint32_t        last_error_at;
 } m = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void srv_metrics_request(const char *route, unsigned status, double seconds)
@@ -182,10 +184,25 @@ void srv_metrics_engine_error(offpay_err rc, unsigned status)
         return;
     for (size_t i = 0; i < N_LEDGER_ERRS; i++)
         if (ledger_errs[i] == rc) {
+            uint32_t now = srv_now();
+
             pthread_mutex_lock(&m.mu);
             m.ledger_errors[i]++;
+            m.last_error = rc;
+            m.last_error_at = now;
             pthread_mutex_unlock(&m.mu);
         }
+}
+
+offpay_err srv_metrics_last_ledger_error(uint32_t *at)
+{
+    offpay_err rc;
+
+    pthread_mutex_lock(&m.mu);
+    rc = m.last_error;
+    *at = m.last_error_at;
+    pthread_mutex_unlock(&m.mu);
+    return rc;
 }
 
 /* Appends to a growing text buffer; returns -1 when out of memory. */

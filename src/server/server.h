@@ -308,6 +308,9 @@ void srv_batch_engine_error(int wallet, offpay_err rc, size_t left,
 /* an engine error answered with a 5xx status (srv_fail_engine): counted
  * when it is the ledger's storage failing (ESTORE, ELEDGER_MOVED, ...) */
 void srv_metrics_engine_error(offpay_err rc, unsigned status);
+/* The latest storage failure srv_metrics_engine_error counted and *at
+ * when (offpayd's clock); OFFPAY_OK (and *at 0) when none since start. */
+offpay_err srv_metrics_last_ledger_error(uint32_t *at);
 /* Prometheus text exposition; malloc'd. */
 char *srv_metrics_render(void);
 

@@ -953,6 +953,9 @@ fi
 ledger_errors() {
   curl -s "$URL/metrics" | sed -n 's/^offpayd_ledger_errors_total{error="ESTORE"} //p'
 }
+api GET /v1/health
+[ "$status" = 200 ] && [ "$(jq -c .last_ledger_error resp.json)" = null ] \
+  && ok "health: no storage failure yet" || fail "health before: $status $(cat resp.json)"
 upload tf --time "$OFFPAY_NOW"
 [ "$status" = 200 ] && [ "$(jq -r '[.results[] | .outcome + ":" + (.reason // "-")] | join(" ")' resp.json)" \
     = "settled:- error:ESTORE settled:-" ] \
@@ -960,6 +963,11 @@ upload tf --time "$OFFPAY_NOW"
 [ "$(ledger_errors)" = 1 ] && ok "counted in offpayd_ledger_errors_total" || fail "metric: $(ledger_errors)"
 grep -q "POST /v1/terminal/upload: the ledger failed: ledger storage failure (ESTORE): 1 of 3 uploaded item(s) left undecided" server.err \
   && ok "offpayd's log says the endpoint, the error, how many left undecided" || fail "log: $(tail -3 server.err)"
+# health reads, so it stays 200 while writes fail; it names the latest
+# storage failure and when
+api GET /v1/health
+[ "$status" = 200 ] && [ "$(jq -c .last_ledger_error resp.json)" = "{\"error\":\"ESTORE\",\"at\":$OFFPAY_NOW}" ] \
+  && ok "health: 200, the latest storage failure named with its time" || fail "health after: $status $(cat resp.json)"
 upload tf --time "$OFFPAY_NOW"
 [ "$(ledger_errors)" = 2 ] \
   && [ "$(grep -c "POST /v1/terminal/upload: the ledger failed" server.err)" = 1 ] \
