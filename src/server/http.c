@@ -7,6 +7,7 @@
  */
 #include <microhttpd.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sodium.h>
@@ -1058,6 +1059,21 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
                      "offpayd holds its %u connections: a new one was closed "
                      "unanswered",
                      (unsigned)SRV_CONNECTIONS_MAX);
+    }
+    /* out of descriptors: in offpayd's words, not libmicrohttpd's option
+     * names */
+    if (strstr(line, "resource limit") != NULL) {
+        struct rlimit rl;
+
+        who = "";
+        if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = 0;
+        snprintf(line, sizeof line,
+                 "out of file descriptors (the open-file limit is %llu): new "
+                 "connections wait unanswered until some close; raise the "
+                 "limit (LimitNOFILE= in the systemd unit, ulimit -n; "
+                 "docs/operations.md)",
+                 (unsigned long long)rl.rlim_cur);
     }
     pthread_mutex_lock(&log_mu);
     if (t - window >= 60) {

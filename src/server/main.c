@@ -7,6 +7,7 @@
  * on SIGTERM or SIGINT.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <errno.h>
 #include <signal.h>
@@ -896,6 +897,43 @@ static int port_free(const char *addr, uint16_t port, const char *listen)
     return ok;
 }
 
+/* The open-file limit against what offpayd may hold: the files open now
+ * (the ledger's, its connections) and a descriptor per HTTP connection.
+ * A soft limit below it is raised as far as the hard one allows; what is
+ * still short is said once: beyond it libmicrohttpd refuses connections
+ * (docs/operations.md, LimitNOFILE=). */
+static void nofile_check(void)
+{
+    struct rlimit  rl;
+    DIR           *dir = opendir("/proc/self/fd");
+    struct dirent *e;
+    rlim_t         open_now = 0, need;
+
+    if (dir == NULL || getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        if (dir != NULL)
+            closedir(dir);
+        return;
+    }
+    while ((e = readdir(dir)) != NULL)
+        open_now += e->d_name[0] != '.';
+    closedir(dir);
+    need = open_now + SRV_CONNECTIONS_MAX + 16;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need
+                      ? need
+                      : rl.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need)
+        srv_log("WARNING: the open-file limit is %llu, and offpayd may need "
+                "%llu (%llu files open now, one per connection up to %u): "
+                "beyond it new connections are refused unanswered; raise it "
+                "(LimitNOFILE= in the systemd unit, ulimit -n; "
+                "docs/operations.md)",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)need,
+                (unsigned long long)open_now, (unsigned)SRV_CONNECTIONS_MAX);
+}
+
 int main(int argc, char **argv)
 {
     opts                o;
@@ -1021,6 +1059,7 @@ int main(int argc, char **argv)
             status = EXIT_LEDGER_TRANSIENT;
         goto out;
     }
+    nofile_check();
     if (srv_daemon_start(&srv, addr, port, &d, &bound) !=
         OFFPAY_OK) {
         srv_log("cannot listen on %s (the reason is above)", o.listen);

@@ -92,9 +92,9 @@ if [ "$BACKEND" = sqlite ]; then
   "$OFFPAY" admin audit --db "$pw_url" >>out.txt 2>&1
   "$OFFPAY" admin backup --db "$pw_url" --out pw.db >>out.txt 2>&1
   "$OFFPAY" admin audit --db 'host=127.0.0.1 password=PGSECRETPW' >>out.txt 2>&1
-  [ "$st" -eq 3 ] && ! grep -q PGSECRETPW out.txt \
-    && grep -q "ledger postgresql://user:\*\*\*@127.0.0.1:1/db?connect_timeout=2: ledger storage failure" out.txt \
-    && grep -q "^offpay: postgresql://user:\*\*\*@127.0.0.1:1/db?connect_timeout=2: ledger storage failure (ESTORE)" out.txt \
+  [ "$st" -eq 4 ] && ! grep -q PGSECRETPW out.txt \
+    && grep -q "ledger postgresql://user:\*\*\*@127.0.0.1:1/db?connect_timeout=2: input/output error (EIO)" out.txt \
+    && grep -q "^offpay: postgresql://user:\*\*\*@127.0.0.1:1/db?connect_timeout=2: input/output error (EIO)" out.txt \
     && grep -q "^offpay: admin backup: postgresql://user:\*\*\*@.* is not a SQLite ledger" out.txt \
     && grep -q "opening host=127.0.0.1 password=\*\*\* (ENOENT)" out.txt \
     && [ "$(grep -c "^offpayd: .* $pw_warn" out.txt)" = 1 ] \
@@ -618,4 +618,36 @@ wsigned $((T0 + 85800)) /v1/wallet/status '{}'
 expect_http 200 - "once the clock reaches the mark: a new request is taken"
 audit_passes "after offpayd's clock jumped"
 stop_server TERM
+
+# ---- the open-file limit -------------------------------------------------
+# A soft limit below what offpayd may hold (its files and one descriptor
+# per connection, up to 256) is raised as far as the hard one allows; one
+# it cannot raise is said at start, and running out of descriptors is said
+# in offpayd's words.
+REAL_OFFPAYD=$OFFPAYD
+printf '#!/bin/sh\nulimit -S -n 64\nexec "%s" "$@"\n' "$REAL_OFFPAYD" > soft64
+printf '#!/bin/sh\nulimit -n 64\nexec "%s" "$@"\n' "$REAL_OFFPAYD" > hard64
+chmod +x soft64 hard64
+: > server.err
+OFFPAYD=./soft64 start_server
+soft=$(awk '/^Max open files/ {print $4}' "/proc/$server_pid/limits")
+[ "$soft" -ge 256 ] && ! grep -q "open-file limit" server.err \
+  && ok "a soft limit of 64 raised to $soft, nothing said" || fail "soft limit $soft: $(cat server.err)"
+stop_server TERM
+OFFPAYD=./hard64 start_server
+grep -q "WARNING: the open-file limit is 64, and offpayd may need [0-9]* (.*LimitNOFILE=" server.err \
+  && ok "a hard limit of 64: said at start" || fail "no warning: $(cat server.err)"
+port=${URL##*:}
+fds=()
+for _ in $(seq 80); do exec {fd}<>"/dev/tcp/127.0.0.1/$port" && fds+=("$fd"); done 2>/dev/null
+for _ in $(seq 100); do grep -q "out of file descriptors" server.err && break; sleep 0.05; done
+grep -q "out of file descriptors (the open-file limit is 64): new connections wait unanswered" server.err \
+  && ! grep -q "MHD_OPTION_CONNECTION_LIMIT" server.err \
+  && ok "out of descriptors: said in offpayd's words" || fail "EMFILE line: $(tail -3 server.err)"
+for fd in "${fds[@]}"; do exec {fd}>&-; done
+for _ in $(seq 100); do curl -sf "$URL/v1/health" >/dev/null && break; sleep 0.1; done
+api GET /v1/health
+expect_http 200 - "the connections closed: health answers again"
+stop_server TERM
+OFFPAYD=$REAL_OFFPAYD
 finish
