@@ -242,6 +242,12 @@ typedef struct offpay_wallet_balance {
                                     plus its upload grace; after a lost-wallet
                                     report, the latest of the wallet's */
     uint32_t late_until;         /* the end of the late window */
+    /* Of held: what settlement paid merchants beyond the receipts'
+     * charges, for codes whose settlement the last sync learnt differs from
+     * their receipts (offpay_wallet_spend's settled_paid): spent, no longer
+     * held until settlement; in settled_above_codes codes. Since 0.14.0. */
+    int64_t  settled_above;
+    uint32_t settled_above_codes;
 } offpay_wallet_balance;
 
 /* Number of credentials held. */
@@ -344,6 +350,15 @@ typedef struct offpay_wallet_spend {
                              plus the amount an older version recorded
                              without keeping its receipt */
     uint32_t n_receipts;  /* receipts kept (offpay_wallet_get_receipt) */
+    /* What settlement paid merchants for it, as the last sync
+     * (offpay_wallet_sync) was told, kept when that differs from what its
+     * receipts charged (a terminal, or a copy of its key, uploaded another
+     * charge than its receipt says); -1: none kept (no receipt, settled as
+     * the receipts say, not settled yet, or not among the newest 16 such
+     * codes of its credential). settled_case: the case offpayd opened for
+     * it, 0: none. Since 0.14.0. */
+    int64_t  settled_paid;
+    uint64_t settled_case;
 } offpay_wallet_spend;
 
 /* Number of entries of the spend log, and entry i (oldest first).
@@ -392,6 +407,20 @@ offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
 
 /* ---- upload to offpayd (docs/api.md, POST /v1/wallet/upload) ------- */
 
+/* What offpayd answered for one receipt sent with a code (docs/api.md,
+ * the wallet upload's receipts[]). Since 0.14.0. */
+typedef struct offpay_wallet_receipt_status {
+    /* "settled", "agreed", "waiting", "mismatch", "rejected" */
+    char outcome[12];
+    char reason[40];      /* why rejected (an error name: offpay_errname), or
+                             "" */
+    uint64_t terminal_id; /* the receipt's terminal, 0: unknown */
+    int64_t  amount;      /* the receipt's charge, minor units */
+    int64_t  claimed;     /* what that terminal's own upload charged
+                             (agreed, mismatch); -1: offpayd said none */
+    uint64_t case_id;     /* the receipt_mismatch case it opened, 0: none */
+} offpay_wallet_receipt_status;
+
 /* What offpayd answered for one code of the spend log. */
 typedef struct offpay_wallet_upload_status {
     size_t   index; /* spend log entry (offpay_wallet_get_spend) */
@@ -414,6 +443,10 @@ typedef struct offpay_wallet_upload_status {
     int64_t  refunded; /* of paid, given back to the payer's account by the
                           merchants' refunds (not what went back to the
                           guarantee); since 0.6.0 */
+    /* each receipt's answer, receipt[0 .. n_receipt) in the order sent
+     * (offpay_wallet_get_receipt's); n_receipt <= receipts. Since 0.14.0 */
+    uint32_t                     n_receipt;
+    offpay_wallet_receipt_status receipt[OFFPAY_WALLET_RECEIPTS_PER_CODE];
 } offpay_wallet_upload_status;
 
 typedef struct offpay_wallet_upload_report {

@@ -39,7 +39,8 @@ static const char help[] =
     "(offline);\n"
     "                  else the settlement sync with offpayd (the server\n"
     "                  enrolled with, or --server URL): uploads the log,\n"
-    "                  prints each code's status, raises each credential's\n"
+    "                  prints each code's status (and its receipts' as\n"
+    "                  upload does), raises each credential's\n"
     "                  counter above the highest the server saw (a restored\n"
     "                  credential is frozen until then, and unfrozen at a\n"
     "                  range of counters offpayd hands out once, so two\n"
@@ -111,6 +112,9 @@ static const char help[] =
     "                  lines),\n"
     "                  held (authorized beyond receipts: released only by\n"
     "                  settlement), available; after a sync also the\n"
+    "                  part of held settlement paid above the receipts\n"
+    "                  (above: a terminal's larger charge, with each code\n"
+    "                  and its case), the\n"
     "                  server's escrow and what settlement released; with\n"
     "                  codes pending, when their money is released if no\n"
     "                  terminal presents them (the credential's expiry and\n"
@@ -136,7 +140,8 @@ static const char help[] =
     "                  may get several; none may charge above the code)\n"
     "      --image FILE | --code TEXT | (standard input)\n"
     "  log             list every code this wallet made, with every receipt\n"
-    "                  taken for it\n"
+    "                  taken for it, and what settlement paid when the\n"
+    "                  last sync learnt it differs from the receipts\n"
     "  show-code [[SERIAL:]COUNTER]   show again a code that has no receipt\n"
     "                  yet: the same text as when it was made (default: the\n"
     "                  newest unbound such code; a bound code comes back\n"
@@ -148,7 +153,9 @@ static const char help[] =
     "                  settled (no terminal uploaded it yet), rejected; a\n"
     "                  receipt of a terminal that never uploaded settles\n"
     "                  the payment; one that differs from the terminal's\n"
-    "                  upload opens a case. Safe to repeat: nothing moves\n"
+    "                  upload opens a case (each such receipt, and each\n"
+    "                  rejected one with its reason, is named on its code's\n"
+    "                  line). Safe to repeat: nothing moves\n"
     "                  twice. Changes nothing in the wallet\n"
     "      --server URL    offpayd, e.g. http://127.0.0.1:8080 (default:\n"
     "                      the server enrolled with)\n"
@@ -580,6 +587,48 @@ static int say_pending_allowance(const offpay_wallet *w, FILE *stream)
     return 1;
 }
 
+/* "settled 30.00 EUR, above your receipt's 12.50 EUR: case N": what
+ * settlement paid for spend s when the last sync learnt it differs from
+ * its receipts (offpay_wallet_spend's settled_paid), into buf. */
+static const char *settled_text(const offpay_wallet_spend *s, uint16_t cur,
+                                char *buf, size_t cap)
+{
+    char m1[64], m2[64], c[40] = "";
+
+    if (s->settled_case != 0)
+        snprintf(c, sizeof c, ": case %llu",
+                 (unsigned long long)s->settled_case);
+    snprintf(buf, cap, "settled %s, %s your receipt%s's %s%s",
+             cli_money(s->settled_paid, cur, m1, sizeof m1),
+             s->settled_paid > s->charged ? "above" : "below",
+             s->n_receipts > 1 ? "s" : "",
+             cli_money(s->charged, cur, m2, sizeof m2), c);
+    return buf;
+}
+
+/* The codes of b's credential whose settlement paid more than their
+ * receipts charged (the last sync learnt it): not held, spent. */
+static void print_settled_above(const offpay_wallet         *w,
+                                const offpay_wallet_balance *b)
+{
+    char m[64], text[200];
+
+    printf("  above      %s  (authorized beyond the receipts of %u code(s), "
+           "paid to merchants by settlement at the last sync: no longer "
+           "held)\n",
+           cli_money(b->settled_above, b->currency, m, sizeof m),
+           b->settled_above_codes);
+    for (size_t i = 0; i < offpay_wallet_n_spends(w); i++) {
+        offpay_wallet_spend s;
+
+        if (offpay_wallet_get_spend(w, i, &s) != OFFPAY_OK ||
+            s.serial != b->serial || s.settled_paid <= s.charged)
+            continue;
+        printf("    code %u: %s\n", s.counter,
+               settled_text(&s, b->currency, text, sizeof text));
+    }
+}
+
 static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
@@ -645,7 +694,7 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                cli_money(b.limit, b.currency, m1, sizeof m1),
                cli_money(b.confirmed, b.currency, m2, sizeof m2),
                cli_money(pending, b.currency, m3, sizeof m3),
-               cli_money(b.held, b.currency, m4, sizeof m4),
+               cli_money(b.held - b.settled_above, b.currency, m4, sizeof m4),
                cli_money(available, b.currency, m5, sizeof m5),
                b.escrow_released
                    ? "  (none of it can be spent: the escrow was released)"
@@ -666,6 +715,8 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                    "lines, and what it authorized beyond the charge is in "
                    "released)\n",
                    cli_money(settled, b.currency, m1, sizeof m1));
+        if (b.settled_above > 0)
+            print_settled_above(w, &b);
         if (b.escrow_released) {
             printf("  returned   %s released to your account on %s (what "
                    "the escrow held then)\n",
@@ -1140,7 +1191,7 @@ static int cmd_log(const void *args, const char *arg CLI_UNUSED)
         offpay_wallet_spend   s;
         offpay_wallet_balance b;
         uint16_t              cur = 0;
-        char                  m1[64], m2[64];
+        char                  m1[64], m2[64], text[200];
 
         if (offpay_wallet_get_spend(w, i, &s) != OFFPAY_OK)
             continue;
@@ -1148,11 +1199,14 @@ static int cmd_log(const void *args, const char *arg CLI_UNUSED)
             if (offpay_wallet_get_balance(w, k, 0, &b) == OFFPAY_OK &&
                 b.serial == s.serial)
                 cur = b.currency;
-        printf("%-8llu %-8u %-7s %-14s %s\n", (unsigned long long)s.serial,
+        printf("%-8llu %-8u %-7s %-14s %s", (unsigned long long)s.serial,
                s.counter, s.bound ? "bound" : "unbound",
                cli_money(s.authorized, cur, m1, sizeof m1),
                s.charged < 0 ? "(no receipt yet)"
                              : cli_money(s.charged, cur, m2, sizeof m2));
+        if (s.settled_paid >= 0) /* the last sync's: not the receipts' */
+            printf("  %s", settled_text(&s, cur, text, sizeof text));
+        printf("\n");
         for (uint32_t j = 0; j < s.n_receipts; j++) {
             offpay_receipt r;
             char           when[32];
@@ -1307,6 +1361,55 @@ static void upload_header(void)
     printed = 1;
 }
 
+/* What a receipt's rejection by offpayd means (docs/api.md, the wallet
+ * upload's receipts[].reason): the receipt's own for the reasons only a
+ * receipt gets, else the error's message. */
+static const char *receipt_reason_meaning(const char *name)
+{
+    if (strcmp(name, "ETERMINAL_REVOKED") == 0)
+        return "the receipt is dated after its terminal's revocation: "
+               "offpayd does not take it as the terminal's upload";
+    if (strcmp(name, "ERECEIPT_MISMATCH") == 0)
+        return "it names another code, currency or merchant than the code, "
+               "or charges more than the code authorized";
+    if (strcmp(name, "ENOTFOUND") == 0)
+        return "its terminal is not registered at offpayd with that key, id "
+               "and merchant";
+#define CLI_ERR_MEANING(n, num, msg)                                           \
+    if (strcmp(name, #n) == 0)                                                 \
+        return offpay_strerror(OFFPAY_##n);
+    OFFPAY_ERRORS(CLI_ERR_MEANING)
+#undef CLI_ERR_MEANING
+    return "an error this version does not know";
+}
+
+/* "; receipt J (terminal T, AMOUNT): ..." for each receipt offpayd found
+ * charging another amount than its terminal's upload, or rejected. */
+static void print_receipt_disputes(const offpay_wallet_upload_status *s,
+                                   uint16_t                           cur)
+{
+    for (uint32_t k = 0; k < s->n_receipt; k++) {
+        const offpay_wallet_receipt_status *r = &s->receipt[k];
+        char                                m1[64], m2[64];
+
+        if (strcmp(r->outcome, "mismatch") != 0 &&
+            strcmp(r->outcome, "rejected") != 0)
+            continue;
+        printf("; receipt %u (terminal %llu, %s): ", k + 1,
+               (unsigned long long)r->terminal_id,
+               cli_money(r->amount, cur, m1, sizeof m1));
+        if (strcmp(r->outcome, "mismatch") == 0) {
+            printf("the terminal's upload charged %s",
+                   r->claimed >= 0 ? cli_money(r->claimed, cur, m2, sizeof m2)
+                                   : "another amount");
+            if (r->case_id != 0)
+                printf(", case %llu", (unsigned long long)r->case_id);
+        } else
+            printf("rejected %s (%s)", r->reason[0] ? r->reason : "UNKNOWN",
+                   receipt_reason_meaning(r->reason));
+    }
+}
+
 static int print_upload_status(const offpay_wallet_upload_status *s, void *ctx)
 {
     const offpay_wallet *w = ctx;
@@ -1330,6 +1433,7 @@ static int print_upload_status(const offpay_wallet_upload_status *s, void *ctx)
                "%u rejected",
                s->receipts_settled, s->receipts_agreed, s->receipts_waiting,
                s->receipts_mismatch, s->receipts_rejected);
+    print_receipt_disputes(s, currency_of(w, s->serial));
     printf("\n");
     return 0;
 }
@@ -1426,7 +1530,9 @@ static void print_sync_balances(const offpay_wallet             *w,
                cli_money(b.available > 0 ? b.available : 0, b.currency, m2,
                          sizeof m2),
                cli_money(b.released, b.currency, m3, sizeof m3),
-               cli_money(b.held, b.currency, m4, sizeof m4), b.next_counter,
+               /* what settlement paid of it is no longer held */
+               cli_money(b.held - b.settled_above, b.currency, m4, sizeof m4),
+               b.next_counter,
                b.revoked   ? " (revoked)"
                : b.frozen  ? " (frozen)"
                : !b.usable ? " (not usable)"

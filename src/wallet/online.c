@@ -748,12 +748,78 @@ void offpay_wallet_sync_options_defaults(offpay_wallet_sync_options *o)
 /* What the upload said of each spend log entry. */
 enum { ST_UNSEEN = 0, ST_OPEN, ST_DONE };
 
+/* A code with receipts that settlement paid otherwise than they charge. */
+typedef struct upload_decided {
+    size_t   index; /* spend log entry */
+    int64_t  paid;
+    uint64_t case_id; /* a receipt's case, 0: none */
+} upload_decided;
+
 typedef struct upload_ctx {
     uint8_t *state; /* per spend log entry */
     size_t   n;
     int (*fn)(const offpay_wallet_upload_status *s, void *ctx);
-    void *ctx;
+    void           *ctx;
+    upload_decided *dec; /* in log order (the upload's) */
+    size_t          n_dec, cap_dec;
+    int             nomem; /* a decision could not be kept */
 } upload_ctx;
+
+/* What the receipts of s charge by offpayd's reading of them, as the
+ * wallet sums them (offpay_wallet_spend's charged): the largest of each
+ * terminal's. */
+static int64_t receipts_charge(const offpay_wallet_upload_status *s)
+{
+    int64_t sum = 0;
+
+    for (uint32_t k = 0; k < s->n_receipt; k++) {
+        int64_t top = s->receipt[k].amount;
+        int     first = 1;
+
+        for (uint32_t j = 0; j < s->n_receipt; j++)
+            if (s->receipt[j].terminal_id == s->receipt[k].terminal_id) {
+                if (j < k)
+                    first = 0;
+                if (s->receipt[j].amount > top)
+                    top = s->receipt[j].amount;
+            }
+        if (first)
+            sum += top;
+    }
+    return sum;
+}
+
+/* Keeps what settlement decided for a code with receipts when it differs
+ * from them (a receipt's mismatch, or another sum paid), for the sync to
+ * record (offpay__wallet_sync_apply's decided). */
+static void keep_decided(upload_ctx *u, const offpay_wallet_upload_status *s)
+{
+    upload_decided d = {s->index, s->paid, 0};
+    int            mismatch = 0;
+
+    if (s->n_receipt == 0 || strcmp(s->status, "rejected") == 0)
+        return;
+    for (uint32_t k = 0; k < s->n_receipt; k++)
+        if (strcmp(s->receipt[k].outcome, "mismatch") == 0) {
+            mismatch = 1;
+            if (d.case_id == 0)
+                d.case_id = s->receipt[k].case_id;
+        }
+    if (!mismatch && s->paid == receipts_charge(s))
+        return;
+    if (u->n_dec == u->cap_dec) {
+        size_t          cap = u->cap_dec ? 2 * u->cap_dec : 16;
+        upload_decided *g = realloc(u->dec, cap * sizeof *g);
+
+        if (g == NULL) {
+            u->nomem = 1;
+            return;
+        }
+        u->dec = g;
+        u->cap_dec = cap;
+    }
+    u->dec[u->n_dec++] = d;
+}
 
 static int on_status(const offpay_wallet_upload_status *s, void *p)
 {
@@ -764,10 +830,24 @@ static int on_status(const offpay_wallet_upload_status *s, void *p)
         if (strcmp(s->status, "not_settled") == 0 ||
             strcmp(s->status, "error") == 0)
             u->state[s->index] = ST_OPEN;
-        else
+        else {
             u->state[s->index] = ST_DONE;
+            keep_decided(u, s);
+        }
     }
     return u->fn != NULL ? u->fn(s, u->ctx) : 0;
+}
+
+/* Adds d to a credential's list (counter order), the oldest dropped
+ * beyond OFFPAY__WALLET_DECIDED_MAX. */
+static void add_decided(offpay__wallet_decided *list, size_t *n,
+                        const offpay__wallet_decided *d)
+{
+    if (*n == OFFPAY__WALLET_DECIDED_MAX) {
+        memmove(list, list + 1, (*n - 1) * sizeof *list);
+        (*n)--;
+    }
+    list[(*n)++] = *d;
 }
 
 /* The wallet's index of serial, or -1. */
@@ -1019,7 +1099,8 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     offpay_wallet_sync_report  mine;
     offpay_wallet_sync_options defaults;
     offpay__wallet_sync_cred  *v = NULL;
-    upload_ctx                 u = {NULL, 0, fn, ctx};
+    upload_ctx                 u = {NULL, 0, fn, ctx, NULL, 0, 0, 0};
+    offpay__wallet_decided    *dec = NULL; /* per credential of v */
     char                       buf[OFFPAY_WALLET_URL_MAX + 1];
     char                       err[40];
     const char                *base = NULL;
@@ -1119,7 +1200,9 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     rep->bundle_seq =
         (uint32_t)json_integer_value(json_object_get(doc, "bundle_seq"));
     v = calloc(n_creds ? n_creds : 1, sizeof *v);
-    if (v == NULL) {
+    dec = calloc((n_creds ? n_creds : 1) * OFFPAY__WALLET_DECIDED_MAX,
+                 sizeof *dec);
+    if (v == NULL || dec == NULL || u.nomem) {
         rc = OFFPAY_ENOMEM;
         goto out;
     }
@@ -1130,9 +1213,11 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
             (uint32_t)json_integer_value(json_object_get(c, "max_counter"));
         int revoked = json_is_true(json_object_get(c, "revoked"));
         int released = json_is_true(json_object_get(c, "released"));
-        offpay_wallet_balance b;
-        long                  i = cred_index(w, serial);
-        int64_t               outstanding = 0;
+        offpay_wallet_balance   b;
+        long                    i = cred_index(w, serial);
+        int64_t                 outstanding = 0;
+        offpay__wallet_decided *kept = dec + nv * OFFPAY__WALLET_DECIDED_MAX;
+        size_t                  n_list = 0, next_dec = 0;
 
         uint32_t restored; /* the first counter a restored copy signs */
 
@@ -1175,11 +1260,37 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
                             offpay_errname(rc));
                 goto out;
             }
+            while (next_dec < u.n_dec && u.dec[next_dec].index < sp_i)
+                next_dec++;
             if (sp.serial != serial)
                 continue;
             if (sp_i >= u.n || u.state[sp_i] != ST_DONE) {
                 outstanding += sp.authorized;
                 rep->outstanding++;
+            }
+            /* what settlement decided against the receipts: this upload's
+             * answer, else (not decided now) what an earlier sync kept */
+            if (sp_i < u.n && u.state[sp_i] == ST_DONE) {
+                if (sp.charged >= 0 && next_dec < u.n_dec &&
+                    u.dec[next_dec].index == sp_i) {
+                    const upload_decided *ud = &u.dec[next_dec];
+                    int64_t               top =
+                        ud->paid < sp.authorized ? ud->paid : sp.authorized;
+                    offpay__wallet_decided d = {
+                        sp.counter, ud->paid,
+                        top > sp.charged ? top - sp.charged : 0, ud->case_id};
+
+                    add_decided(kept, &n_list, &d);
+                }
+            } else if (sp.settled_paid >= 0) {
+                int64_t top = sp.settled_paid < sp.authorized ? sp.settled_paid
+                                                              : sp.authorized;
+                offpay__wallet_decided d = {
+                    sp.counter, sp.settled_paid,
+                    sp.charged >= 0 && top > sp.charged ? top - sp.charged : 0,
+                    sp.settled_case};
+
+                add_decided(kept, &n_list, &d);
             }
         }
         v[nv].serial = serial;
@@ -1198,6 +1309,9 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
         v[nv].released = released;
         v[nv].released_at = time_field(c, "released_at");
         v[nv].returned = minor_field(c, "released_amount");
+        v[nv].has_decided = 1;
+        v[nv].decided = kept;
+        v[nv].n_decided = n_list;
         if (v[nv].unfreeze)
             rep->unfrozen++;
         nv++;
@@ -1233,8 +1347,10 @@ out:
     free(bundle);
     free(revlist);
     free(v);
+    free(dec);
     free(floors);
     free(u.state);
+    free(u.dec);
     return rc;
 }
 

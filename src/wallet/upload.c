@@ -160,6 +160,41 @@ static void copy_text(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src != NULL ? src : "");
 }
 
+/* An amount object's minor units, or -1 (null, absent, or not one). */
+static int64_t minor_of(const json_t *o, const char *key)
+{
+    const json_t *m = json_object_get(json_object_get(o, key), "minor");
+
+    return json_is_integer(m) && json_integer_value(m) >= 0
+               ? (int64_t)json_integer_value(m)
+               : -1;
+}
+
+/* A decimal id in a string ("7"), or 0. */
+static uint64_t id_of(const json_t *o, const char *key)
+{
+    const char *t = json_string_value(json_object_get(o, key));
+
+    return t != NULL && t[0] >= '1' && t[0] <= '9' ? strtoull(t, NULL, 10) : 0;
+}
+
+/* One receipt's answer (outcome o) into rs. */
+static void receipt_of(const json_t *r, const char *o,
+                       offpay_wallet_receipt_status *rs)
+{
+    json_t *tid = json_object_get(r, "terminal_id");
+    int64_t amount = minor_of(r, "amount");
+
+    copy_text(rs->outcome, sizeof rs->outcome, o);
+    copy_text(rs->reason, sizeof rs->reason,
+              json_string_value(json_object_get(r, "reason")));
+    if (json_is_integer(tid) && json_integer_value(tid) > 0)
+        rs->terminal_id = (uint64_t)json_integer_value(tid);
+    rs->amount = amount > 0 ? amount : 0;
+    rs->claimed = minor_of(r, "claimed");
+    rs->case_id = id_of(r, "case");
+}
+
 /* Reads one result of offpayd's reply into st (index, receipts preset). */
 static int read_result(json_t *it, offpay_wallet_upload_status *st)
 {
@@ -185,11 +220,13 @@ static int read_result(json_t *it, offpay_wallet_upload_status *st)
     if (json_is_integer(refunded) && json_integer_value(refunded) >= 0)
         st->refunded = (int64_t)json_integer_value(refunded);
     for (size_t k = 0; k < json_array_size(rs); k++) {
-        const char *o = json_string_value(
-            json_object_get(json_array_get(rs, k), "outcome"));
+        const json_t *r = json_array_get(rs, k);
+        const char   *o = json_string_value(json_object_get(r, "outcome"));
 
         if (o == NULL)
             return -1;
+        if (k < sizeof st->receipt / sizeof st->receipt[0])
+            receipt_of(r, o, &st->receipt[st->n_receipt++]);
         if (strcmp(o, "settled") == 0)
             st->receipts_settled++;
         else if (strcmp(o, "agreed") == 0)

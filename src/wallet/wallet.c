@@ -16,8 +16,12 @@
  * settlement sync): {"frozen":0|1, "synced":0|1, "revoked":0|1,
  * "remaining":n, "outstanding":n, "reserved":n}, and once offpayd told
  * when the escrow returns, five more: "released":0|1, "released_at":t,
- * "returned":n, "release_due":t, "late_until":t. Revoked: the server or
- * its signed revocation list said so; no code. Frozen: restored from a
+ * "returned":n, "release_due":t, "late_until":t; and once a sync learnt
+ * that settlement paid for a code with a receipt other than its receipts
+ * charged, "decided":[[counter, paid, above, case]...] (at most
+ * DECIDED_MAX, the newest: what was paid, of the code's hold what settlement
+ * paid beyond the receipts, the case offpayd opened or 0). Revoked: the server
+ * or its signed revocation list said so; no code. Frozen: restored from a
  * backup, no code
  * until a sync has told the highest counter the server saw (next_counter
  * is then raised above it). Synced: at the last sync the server's escrow
@@ -102,6 +106,9 @@
 /* Codes between two checkpoints written by codes alone: one atomic
  * replace of the small sealed file per this many codes. */
 #define CHECKPOINT_EVERY 4096
+/* Codes per credential whose settlement the sync keeps when it differs
+ * from their receipts (disputes: each has a case): the newest. */
+#define DECIDED_MAX OFFPAY__WALLET_DECIDED_MAX
 
 uint32_t offpay__wallet_checkpoint_every = CHECKPOINT_EVERY;
 /* Spends a format 1 or 2 file may list (it was capped at 6,000). */
@@ -133,6 +140,10 @@ typedef struct cred_entry {
     int      released;
     uint32_t released_at, release_due, late_until;
     int64_t  returned;
+    /* Codes settlement paid otherwise than their receipts charged, as the
+     * last sync was told (counter order). */
+    offpay__wallet_decided decided[DECIDED_MAX];
+    size_t                 n_decided;
 } cred_entry;
 
 /* A code of the log with its receipts. s.charged and s.n_receipts are
@@ -783,6 +794,25 @@ offpay_err offpay__wallet_log_seal(const offpay_wallet *w, uint64_t index,
     return offpay__log_seal(w->log_key, index, plain, rec);
 }
 
+/* A credential's "decided" list (the file comment), or NULL. */
+static json_t *decided_json(const cred_entry *e)
+{
+    json_t *a = json_array();
+
+    for (size_t k = 0; a != NULL && k < e->n_decided; k++) {
+        const offpay__wallet_decided *d = &e->decided[k];
+
+        if (json_array_append_new(
+                a, json_pack("[I, I, I, I]", (json_int_t)d->counter,
+                             (json_int_t)d->paid, (json_int_t)d->above,
+                             (json_int_t)d->case_id)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 /* ---- the sealed state ----------------------------------------------- */
 
 offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
@@ -875,6 +905,11 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
                                      json_integer(e->release_due)) != 0 ||
                  json_object_set_new(o, "late_until",
                                      json_integer(e->late_until)) != 0)) {
+                json_decref(o);
+                goto out;
+            }
+            if (o != NULL && e->n_decided > 0 &&
+                json_object_set_new(o, "decided", decided_json(e)) != 0) {
                 json_decref(o);
                 goto out;
             }
@@ -1116,17 +1151,59 @@ static offpay_err load_cred_ck(const json_t *c, cred_entry *e)
     return OFFPAY_OK;
 }
 
+/* Reads an "online" object's "decided" list: at most DECIDED_MAX entries
+ * of four integers, counters ascending, amounts within a wallet's range. */
+static offpay_err load_decided(const json_t *a, cred_entry *e)
+{
+    json_int_t prev = 0;
+
+    if (!json_is_array(a) || json_array_size(a) == 0 ||
+        json_array_size(a) > DECIDED_MAX)
+        return OFFPAY_ECORRUPT;
+    for (size_t k = 0; k < json_array_size(a); k++) {
+        const json_t *d = json_array_get(a, k);
+        json_int_t    v[4];
+
+        if (!json_is_array(d) || json_array_size(d) != 4)
+            return OFFPAY_ECORRUPT;
+        for (size_t f = 0; f < 4; f++) {
+            const json_t *x = json_array_get(d, f);
+
+            if (!json_is_integer(x) || json_integer_value(x) < 0)
+                return OFFPAY_ECORRUPT;
+            v[f] = json_integer_value(x);
+        }
+        /* counter ascending; paid and above within what a code's
+         * presentments can be paid (several terminals, each at most the
+         * code's amount) */
+        if (v[0] <= prev || v[0] > (json_int_t)UINT32_MAX ||
+            v[1] > (json_int_t)UINT32_MAX * 64 || v[2] > (json_int_t)UINT32_MAX)
+            return OFFPAY_ECORRUPT;
+        prev = v[0];
+        e->decided[k].counter = (uint32_t)v[0];
+        e->decided[k].paid = (int64_t)v[1];
+        e->decided[k].above = (int64_t)v[2];
+        e->decided[k].case_id = (uint64_t)v[3];
+    }
+    e->n_decided = json_array_size(a);
+    return OFFPAY_OK;
+}
+
 /* Reads a credential entry's "online" object (format 4, optional):
- * exactly its six keys, or eleven with the release's, flags 0 or 1, sums
- * within a wallet's range. */
+ * exactly its six keys, or eleven with the release's, and either with
+ * "decided" (one more), flags 0 or 1, sums within a wallet's range. */
 static offpay_err load_online(const json_t *o, cred_entry *e)
 {
     const uint64_t max =
         (uint64_t)SPENDS_MAX * (1 + RECEIPTS_PER_CODE) * UINT32_MAX;
-    uint64_t fr, sy, rv, rem, ou, re;
-    uint64_t rl = 0, rla = 0, ret = 0, due = 0, late = 0;
+    const json_t *dec = json_object_get(o, "decided");
+    size_t        keys = json_object_size(o) - (dec != NULL ? 1 : 0);
+    uint64_t      fr, sy, rv, rem, ou, re;
+    uint64_t      rl = 0, rla = 0, ret = 0, due = 0, late = 0;
 
-    if (json_is_object(o) && json_object_size(o) == 11 &&
+    if (dec != NULL && load_decided(dec, e) != OFFPAY_OK)
+        return OFFPAY_ECORRUPT;
+    if (json_is_object(o) && keys == 11 &&
         (offpay__json_get_u64(o, "released", 1, &rl) != OFFPAY_OK ||
          offpay__json_get_u64(o, "released_at", UINT32_MAX, &rla) !=
              OFFPAY_OK ||
@@ -1137,8 +1214,7 @@ static offpay_err load_online(const json_t *o, cred_entry *e)
              OFFPAY_OK ||
          due == 0))
         return OFFPAY_ECORRUPT;
-    if (!json_is_object(o) ||
-        (json_object_size(o) != 6 && json_object_size(o) != 11) ||
+    if (!json_is_object(o) || (keys != 6 && keys != 11) ||
         offpay__json_get_u64(o, "frozen", 1, &fr) != OFFPAY_OK ||
         offpay__json_get_u64(o, "synced", 1, &sy) != OFFPAY_OK ||
         offpay__json_get_u64(o, "revoked", 1, &rv) != OFFPAY_OK ||
@@ -1928,6 +2004,13 @@ offpay_err offpay_wallet_get_balance(const offpay_wallet *w, size_t i,
     out->escrow_returned = e->returned;
     out->release_due = e->release_due;
     out->late_until = e->late_until;
+    for (size_t k = 0; k < e->n_decided; k++)
+        if (e->decided[k].above > 0) {
+            out->settled_above += e->decided[k].above;
+            out->settled_above_codes++;
+        }
+    if (out->settled_above > out->held) /* receipts taken since the sync */
+        out->settled_above = out->held;
     out->released = out->available - (out->limit - reserved_of(e));
     if (out->released < 0) /* the log knows less than the server (a restore) */
         out->released = 0;
@@ -1970,7 +2053,8 @@ static offpay_err need_old(const offpay_wallet *w)
 offpay_err offpay_wallet_get_spend(const offpay_wallet *w, size_t i,
                                    offpay_wallet_spend *out)
 {
-    offpay_err rc;
+    const cred_entry *e;
+    offpay_err        rc;
 
     if (w == NULL || out == NULL)
         return OFFPAY_EINVAL;
@@ -1982,6 +2066,16 @@ offpay_err offpay_wallet_get_spend(const offpay_wallet *w, size_t i,
     if (i >= w->n_spends)
         return OFFPAY_ENOTFOUND;
     *out = w->spends[i].s;
+    out->settled_paid = -1;
+    out->settled_case = 0;
+    for (size_t c = 0; c < w->n_creds; c++) {
+        e = &w->creds[c];
+        for (size_t k = 0; e->c.serial == out->serial && k < e->n_decided; k++)
+            if (e->decided[k].counter == out->counter) {
+                out->settled_paid = e->decided[k].paid;
+                out->settled_case = e->decided[k].case_id;
+            }
+    }
     return OFFPAY_OK;
 }
 
@@ -2558,6 +2652,15 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
         if (e != NULL && v[k].release_due != 0 &&
             (v[k].returned < 0 || v[k].returned > (int64_t)e->c.limit))
             return OFFPAY_ERANGE;
+        if (e != NULL && v[k].has_decided &&
+            (v[k].n_decided > DECIDED_MAX ||
+             (v[k].n_decided > 0 && v[k].decided == NULL)))
+            return OFFPAY_EINVAL;
+        for (size_t d = 0; e != NULL && v[k].has_decided && d < v[k].n_decided;
+             d++)
+            if (v[k].decided[d].paid < 0 || v[k].decided[d].above < 0 ||
+                v[k].decided[d].above > (int64_t)e->c.limit)
+                return OFFPAY_ERANGE;
     }
     if (w->n_creds > 0) {
         saved = malloc(w->n_creds * sizeof *saved);
@@ -2582,6 +2685,12 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
             e->sync_remaining = v[k].remaining;
             e->sync_outstanding = v[k].outstanding;
             e->sync_reserved = reserved_of(e);
+        }
+        if (v[k].has_decided) {
+            e->n_decided = v[k].n_decided;
+            if (e->n_decided > 0)
+                memcpy(e->decided, v[k].decided,
+                       e->n_decided * sizeof *e->decided);
         }
         if (v[k].release_due != 0) {
             e->released = v[k].released;

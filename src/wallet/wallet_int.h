@@ -185,6 +185,19 @@ offpay_err offpay__wallet_cred_bytes(const offpay_wallet *w, size_t i,
                                      uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
                                      size_t *len);
 
+/* Codes per credential whose settlement a sync keeps (wallet.c). */
+#define OFFPAY__WALLET_DECIDED_MAX 16
+
+/* What settlement decided for a code with a receipt, kept when it differs
+ * from what the receipts charged (the upload's answer, online.c). */
+typedef struct offpay__wallet_decided {
+    uint32_t counter;
+    int64_t  paid;    /* credited to merchants for the code */
+    int64_t  above;   /* of the code's hold (authorized beyond the receipts),
+                         what settlement paid: no longer held */
+    uint64_t case_id; /* the case offpayd opened (a receipt's), 0: none */
+} offpay__wallet_decided;
+
 /* What a sync learnt about one credential. */
 typedef struct offpay__wallet_sync_cred {
     uint64_t serial;
@@ -201,6 +214,12 @@ typedef struct offpay__wallet_sync_cred {
     int64_t  returned;    /* what it returned, within [0, the limit] */
     uint32_t release_due; /* when the release is (was) due */
     uint32_t late_until;  /* the late window's end (docs/settlement.md §6) */
+    /* decided[0 .. n_decided) (counter order, at most
+     * OFFPAY__WALLET_DECIDED_MAX) replace what the credential kept, when
+     * has_decided (the sync's upload answered for its codes) */
+    int                           has_decided;
+    const offpay__wallet_decided *decided;
+    size_t                        n_decided;
 } offpay__wallet_sync_cred;
 
 /* Applies v[0..n) (serials the wallet does not hold are skipped; the

@@ -11,7 +11,10 @@
 # input, each a clear 4xx with a specific error and nothing changed: an
 # unenrolled wallet, an allowance beyond the balance, a request signed by
 # another key, a reused, an unknown and an expired enrollment code, a key
-# enrolled twice. Last, an allowance whose answer is lost after offpayd
+# enrolled twice. A copied terminal key's larger charge paid over the
+# wallet's receipt: the sync names the receipt's mismatch and case (and a
+# revoked terminal's receipt, rejected, with its reason), and the wallet's
+# balance and log show the difference paid, not held. Last, an allowance whose answer is lost after offpayd
 # committed it (a test hook drops it): the wallet's resend carries the
 # same request_id, so it gets the same credential and one escrow, never
 # two; and one whose every answer is lost (slow_proxy.py's drop), asked
@@ -27,7 +30,7 @@ fetch_bundle
 # row SERIAL: the sync output's row of a credential.
 row() { sed -n '/^credential  *escrow/,/^total/p' w.out | grep -E "^$1 " | head -1; }
 
-new_merchant "Bakery A"; MA=$MACCT; new_terminal ta "$MERCHANT"
+new_merchant "Bakery A"; MA=$MACCT; new_terminal ta "$MERCHANT"; TA=$TID
 "$OFFPAY" terminal risk --terminal ta --passphrase-file tp \
     --set floor-unbound=100.00 --set cumulative=500.00 >/dev/null
 audits "set-up"
@@ -299,6 +302,64 @@ curl -s -o resp.json -w '%{http_code}' -X POST -d '{"currency":"EUR"}' "$URL/v1/
 status=$(cat st); expect_http 401 UNAUTHORIZED "enrollment codes need the operator's token"
 balances "W=$W:2000 esc=esc/$S1:1050 esc=esc/$S2:10000 A=$MA:8950" "bad input moved nothing"
 audits "bad input"
+
+# ---- 4b. a receipt the ledger overrode, and a revoked terminal's ------------
+# A copy of ta's directory (a copied key) charges 30.00 on wd's code
+# authorized 30.00; ta itself charged 12.50 and gave a receipt. The copy
+# uploads first, then wd syncs, then ta. Settlement took 30.00: wd's sync
+# line says what offpayd answered for the receipt (the copy's charge, the
+# case), and wd's balance and log say the 17.50 was paid, not held. A
+# receipt of a revoked terminal is named with its reason and meaning.
+# step                                          WD     esc SD   A
+# wallet allowance 40.00 of 50.00               1000   4000     -
+# the copy's upload of 30.00                    1000   1000     +3000
+# tr (revoked) accepts 4.00, receipt; wd syncs  1000   1000     +3000
+wallet_init wd
+w enroll wd --server "$URL" --code "$(enroll_code)"
+WD=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+api POST "/v1/admin/accounts/$WD/deposit" '{"amount":"50.00"}'
+w allowance wd --amount 40.00; SD=$(sed -n 's/^credential \([0-9]*\) installed.*/\1/p' w.out)
+MA0=$(balance "$MA")
+rm -rf tacopy; cp -a ta tacopy
+c=$(pay wd 30.00); accept ta "$c" 12.50 && accept tacopy "$c" 30.00 || fail "ta 12.50, its copy 30.00"
+seq=$("$OFFPAY" terminal journal --terminal ta --json | tail -1 | jq -r .seq)
+r=$("$OFFPAY" terminal receipt --terminal ta --passphrase-file tp --seq "$seq" 2>/dev/null)
+w receipt wd --code "$r"; [ "$ws" = 0 ] || fail "wd takes ta's receipt: $(cat w.out)"
+upload tacopy
+balances "WD=$WD:1000 esc=esc/$SD:1000 A=$MA:$((MA0 + 3000))" "the copy's 30.00 settled"
+new_merchant "Stall R"; new_terminal tr "$MERCHANT"; TR=$TID
+api POST "/v1/admin/terminals/$TR/revoke" '{}'
+c=$(pay wd 4.00); accept tr "$c" 4.00 || fail "tr (not knowing) accepts 4.00"
+r=$("$OFFPAY" terminal receipt --terminal tr --passphrase-file tp --seq 1 2>/dev/null)
+w receipt wd --code "$r"; [ "$ws" = 0 ] || fail "wd takes tr's receipt: $(cat w.out)"
+w sync wd --no-renew
+[ "$ws" = 0 ] && grep -qE "^$SD +1 +settled +30\.00 EUR +receipts: 0 settled, 0 agreed, 0 waiting, 1 mismatch, 0 rejected; receipt 1 \(terminal $TA, 12\.50 EUR\): the terminal's upload charged 30\.00 EUR, case [0-9]+$" w.out \
+  && ok "sync: the receipt's mismatch with the charge the ledger holds and its case" || fail "sync mismatch line: $ws $(cat w.out)"
+grep -qE "^$SD +2 +not_settled +0\.00 EUR +receipts: 0 settled, 0 agreed, 0 waiting, 0 mismatch, 1 rejected; receipt 1 \(terminal $TR, 4\.00 EUR\): rejected ETERMINAL_REVOKED \(the receipt is dated after its terminal's revocation: offpayd does not take it as the terminal's upload\)$" w.out \
+  && ok "sync: the revoked terminal's receipt, rejected with its reason and meaning" || fail "sync rejected line: $(cat w.out)"
+api GET "/v1/admin/cases?serial=$SD"; CD=$(jq -r '[.cases[] | select(.kind == "receipt_mismatch")][0].id' resp.json)
+grep -qE "; receipt 1 \(terminal $TA, 12\.50 EUR\): the terminal's upload charged 30\.00 EUR, case $CD$" w.out \
+  && ok "the case named is offpayd's receipt_mismatch case $CD" || fail "case $CD: $(cat resp.json)"
+[ "$(row "$SD" | awk '{print $8" "$9}')" = "0.00 EUR" ] \
+  && ok "sync's row: nothing held" || fail "sync row: $(row "$SD")"
+w balance wd
+grep -qE "^  confirmed  16\.50 EUR  \(charged, per receipts\)$" w.out \
+  && grep -qE "^  held       0\.00 EUR  \(authorized beyond receipts, until settlement\)$" w.out \
+  && grep -qE "^  above      17\.50 EUR  \(authorized beyond the receipts of 1 code\(s\), paid to merchants by settlement at the last sync: no longer held\)$" w.out \
+  && grep -qE "^    code 1: settled 30\.00 EUR, above your receipt's 12\.50 EUR: case $CD$" w.out \
+  && ok "balance: the 17.50 paid above the receipt, case $CD, not held" || fail "balance: $(cat w.out)"
+w log wd
+grep -qE "^$SD +1 +unbound +30\.00 EUR +12\.50 EUR  settled 30\.00 EUR, above your receipt's 12\.50 EUR: case $CD$" w.out \
+  && ok "log: code 1 settled 30.00 above its receipt" || fail "log: $(cat w.out)"
+# ta's own upload: the ledger keeps the copy's charge; wd's next sync
+# (nothing new) keeps what it knows, and a wallet file of it opens
+upload ta
+w sync wd --no-renew
+w balance wd
+grep -qE "^    code 1: settled 30\.00 EUR, above your receipt's 12\.50 EUR: case $CD$" w.out \
+  && ok "after ta's upload and another sync: the same" || fail "balance again: $(cat w.out)"
+balances "WD=$WD:1000 esc=esc/$SD:1000 A=$MA:$((MA0 + 3000))" "nothing more moved"
+audits "a receipt the ledger overrode"
 
 # ---- 5. an allowance whose answer is lost -------------------------------
 # step                                               W3      escrows of w3
