@@ -670,6 +670,9 @@ typedef struct offpay_merchant_info {
     uint32_t created_at;
     uint32_t terminals;        /* registered for it */
     uint32_t terminals_active; /* of them, not revoked */
+    /* its account's balance, minor units (on a sharded ledger the sum of
+     * its rows on every shard, as a statement's balance). After 0.14.0. */
+    int64_t balance;
 } offpay_merchant_info;
 
 /* Most merchants offpay_ledger_merchants gives at once. */
@@ -680,8 +683,10 @@ typedef struct offpay_merchant_info {
  * merchants with an id above after (0: from the first), ascending, into
  * *out (malloc'd, free() it; NULL when none) and *n: an operator finds a
  * merchant's id for its statement or its account here. On a sharded
- * ledger they are read from the directory (shard 0). Errors:
- * OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_ESTORE. Since 0.6.0.
+ * ledger they are read from the directory (shard 0), and each balance
+ * sums the account's rows over the shards, one read a shard. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_EOVERFLOW (a balance over the
+ * shards), OFFPAY_ESTORE. Since 0.6.0; the balance after 0.14.0.
  */
 offpay_err offpay_ledger_merchants(offpay_ledger *l, uint64_t after, size_t max,
                                    offpay_merchant_info **out, size_t *n);

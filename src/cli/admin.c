@@ -155,6 +155,7 @@ static const char help[] =
     "            docs/settlement.md §13). The merchant's account must hold\n"
     "            it, unless --funded\n"
     "  merchants the merchants, oldest first: id, currency, account,\n"
+    "            its balance (on a sharded ledger summed over the shards),\n"
     "            terminals (and how many are not revoked), name; a\n"
     "            merchant's id is what its statement and refunds name\n"
     "            (also GET /v1/admin/merchants)\n"
@@ -1342,8 +1343,8 @@ out:
     return status;
 }
 
-/* `admin merchants`: the merchants, a page at a time, with their accounts
- * and terminals (settle.h, offpay_ledger_merchants). */
+/* `admin merchants`: the merchants, a page at a time, with their accounts,
+ * balances and terminals (settle.h, offpay_ledger_merchants). */
 static int merchants(offpay_ledger *l, const admin_args *a)
 {
     offpay_merchant_info *v = NULL;
@@ -1362,12 +1363,13 @@ static int merchants(offpay_ledger *l, const admin_args *a)
             cli_iso_time(v[i].created_at, when);
             json_array_append_new(
                 arr,
-                json_pack("{s:o, s:s, s:s, s:o, s:s, s:I, s:I}", "merchant",
-                          cli_json_u64(v[i].id), "name", v[i].name, "currency",
-                          offpay_currency_alpha(v[i].currency), "account",
-                          cli_json_u64(v[i].account), "created_at", when,
-                          "terminals", (json_int_t)v[i].terminals,
-                          "terminals_active",
+                json_pack("{s:o, s:s, s:s, s:o, s:o, s:s, s:I, s:I}",
+                          "merchant", cli_json_u64(v[i].id), "name", v[i].name,
+                          "currency", offpay_currency_alpha(v[i].currency),
+                          "account", cli_json_u64(v[i].account), "balance",
+                          decimal_json(v[i].balance, v[i].currency),
+                          "created_at", when, "terminals",
+                          (json_int_t)v[i].terminals, "terminals_active",
                           (json_int_t)v[i].terminals_active));
         }
         last = n > 0 ? v[n - 1].id : 0;
@@ -1375,14 +1377,18 @@ static int merchants(offpay_ledger *l, const admin_args *a)
         return page_json(arr, "merchants", n, a->limit, last);
     }
     for (size_t i = 0; i < n; i++) {
+        char money[64];
+
         cli_iso_time(v[i].created_at, when);
         /* the name last: it may hold spaces */
-        printf("merchant %llu  %s  account %llu  terminals %u (%u active)  "
-               "since %s  %s\n",
+        printf("merchant %llu  %s  account %llu  balance %s  terminals %u "
+               "(%u active)  since %s  %s\n",
                (unsigned long long)v[i].id,
                offpay_currency_alpha(v[i].currency),
-               (unsigned long long)v[i].account, (unsigned)v[i].terminals,
-               (unsigned)v[i].terminals_active, when, v[i].name);
+               (unsigned long long)v[i].account,
+               cli_money(v[i].balance, v[i].currency, money, sizeof money),
+               (unsigned)v[i].terminals, (unsigned)v[i].terminals_active, when,
+               v[i].name);
     }
     page_end(n, a->limit, n > 0 ? v[n - 1].id : 0, "merchant");
     free(v);

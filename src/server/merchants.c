@@ -1,7 +1,8 @@
 /*
  * merchants.c — POST /v1/admin/merchants: a merchant (the name its
  * terminal credentials carry) and its account; GET /v1/admin/merchants:
- * the merchants, a page at a time, with their accounts and terminals.
+ * the merchants, a page at a time, with their accounts (and balances) and
+ * terminals.
  */
 #include <stdlib.h>
 
@@ -68,13 +69,15 @@ void srv_merchants_list(srv_req *r, srv_reply *out)
     arr = json_array();
     for (size_t i = 0; arr != NULL && i < n; i++)
         json_array_append_new(
-            arr, json_pack("{s:o, s:s, s:s, s:o, s:I, s:I, s:I}", "merchant",
-                           srv_json_id(v[i].id), "name", v[i].name, "currency",
-                           offpay_currency_alpha(v[i].currency), "account",
-                           srv_json_id(v[i].account), "created_at",
-                           (json_int_t)v[i].created_at, "terminals",
-                           (json_int_t)v[i].terminals, "terminals_active",
-                           (json_int_t)v[i].terminals_active));
+            arr,
+            json_pack("{s:o, s:s, s:s, s:o, s:o, s:I, s:I, s:I}", "merchant",
+                      srv_json_id(v[i].id), "name", v[i].name, "currency",
+                      offpay_currency_alpha(v[i].currency), "account",
+                      srv_json_id(v[i].account), "balance",
+                      srv_json_amount(v[i].balance, v[i].currency),
+                      "created_at", (json_int_t)v[i].created_at, "terminals",
+                      (json_int_t)v[i].terminals, "terminals_active",
+                      (json_int_t)v[i].terminals_active));
     /* null on the last page, as the other lists */
     j = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "merchants",
                   arr != NULL ? arr : json_null(), "next_after",

@@ -62,7 +62,9 @@ typedef struct offpay__refund_base {
 extern const char offpay__refund_base_sql[];
 
 /* The merchant list (offpay__store_ops.merchants) in SQL both backends
- * accept ($1: after, $2: at most). */
+ * accept ($1: after, $2: at most). Columns: id, account, currency, name,
+ * created_at, terminals, active terminals, the account's balance (on
+ * this store: a sharded ledger's merchant has a row on every shard). */
 extern const char offpay__merchants_sql[];
 /* The payers' accounts (offpay__store_ops.wallet_accounts), likewise ($1:
  * after, $2: at most), and those of one reference ($1: after, $2: the
@@ -335,7 +337,8 @@ typedef struct offpay__store_ops {
     offpay_err (*escrow_flows)(offpay__store *s, uint64_t escrow,
                                int64_t out[OFFPAY__ESCROW_FLOWS]);
     /* at most max merchants with an id above after, ascending, into
-     * out[0..*n), with their terminals counted */
+     * out[0..*n), with their terminals counted and their account's
+     * balance on this store */
     offpay_err (*merchants)(offpay__store *s, uint64_t after, size_t max,
                             offpay_merchant_info *out, size_t *n);
     /* at most max payers' accounts with an id above after (and of

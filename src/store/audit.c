@@ -233,12 +233,17 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
 }
 
 /* The merchants above $1, at most $2, with their terminals counted
- * (terminals_merchant, 009_refunds). */
+ * (terminals_merchant, 009_refunds) and their account's balance on this
+ * store (transfers_credit_id, transfers_debit_id). */
 const char offpay__merchants_sql[] =
     "SELECT m.id, m.account, m.currency, m.name, m.created_at,"
     " (SELECT COUNT(*) FROM terminals t WHERE t.merchant = m.id),"
     " (SELECT COUNT(*) FROM terminals t WHERE t.merchant = m.id"
-    "  AND t.revoked_at IS NULL)"
+    "  AND t.revoked_at IS NULL),"
+    " (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
+    "  WHERE x.credit = m.account)"
+    " - (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
+    "  WHERE x.debit = m.account)"
     " FROM merchants m WHERE m.id > $1 ORDER BY m.id LIMIT $2";
 
 /* The payers' accounts above $1, at most $2, with their balances

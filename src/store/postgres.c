@@ -3251,6 +3251,7 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
         m->created_at = col_u32(r, i, 4);
         m->terminals = col_u32(r, i, 5);
         m->terminals_active = col_u32(r, i, 6);
+        m->balance = col_i64(r, i, 7);
         if (name[0] == '\0' || strlen(name) > OFFPAY_NAME_MAX)
             rc = OFFPAY_ESTORE;
         else {

@@ -2784,6 +2784,7 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
         m->created_at = col_u32(st, 4);
         m->terminals = col_u32(st, 5);
         m->terminals_active = col_u32(st, 6);
+        m->balance = sqlite3_column_int64(st, 7);
         if (name == NULL || name[0] == '\0' || strlen(name) > OFFPAY_NAME_MAX)
             rc = OFFPAY_ESTORE;
         else {

@@ -93,11 +93,13 @@ api GET "/v1/admin/merchants/$MIDA/statement?terminal=1&terminal=2"
 expect_http 400 BAD_PARAMETER "terminal= given twice"
 grep -q "repeated query parameter 'terminal'" resp.json \
   && ok "the hint says it is repeated" || fail "hint: $(cat resp.json)"
-# the merchants, as the operator finds them: accounts and terminals
+# the merchants, as the operator finds them: accounts, balances and terminals
 api GET /v1/admin/merchants
-[ "$status" = 200 ] && [ "$(jq -c '[.count, [.merchants[] | [.merchant, .name, .account, .terminals, .terminals_active]], .next_after]' resp.json)" \
-  = "[2,[[\"$MIDA\",\"Bakery A\",\"$MA\",1,1],[\"$MIDB\",\"Kiosk B\",\"$MB\",1,1]],null]" ] \
-  && ok "the merchants: both, with their accounts and terminals" || fail "merchants: $status $(cat resp.json)"
+[ "$status" = 200 ] && [ "$(jq -c '[.count, [.merchants[] | [.merchant, .name, .account, .balance.minor, .balance.decimal, .terminals, .terminals_active]], .next_after]' resp.json)" \
+  = "[2,[[\"$MIDA\",\"Bakery A\",\"$MA\",1724,\"17.24\",1,1],[\"$MIDB\",\"Kiosk B\",\"$MB\",0,\"0.00\",1,1]],null]" ] \
+  && [ "$(jq -c '.merchants[0] | keys_unsorted' resp.json)" \
+  = '["merchant","name","currency","account","balance","created_at","terminals","terminals_active"]' ] \
+  && ok "the merchants: both, with their accounts, balances (17.24 and 0.00) and terminals" || fail "merchants: $status $(cat resp.json)"
 api GET "/v1/admin/merchants?after=$MIDA&limit=1"
 [ "$status" = 200 ] && [ "$(jq -c '[.merchants[].name, .next_after]' resp.json)" = "[\"Kiosk B\",\"$MIDB\"]" ] \
   && ok "a page of one after the first" || fail "merchants page: $(cat resp.json)"
@@ -581,11 +583,15 @@ run_cli 0 "^2 transfer\(s\)\$" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --to "$d44"
 run_cli 2 "admin transfers: --from is after --to" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --from "$((d44 + 1))" --to "$d44"
-run_cli 0 "merchant $MIDA  EUR  account $MA  terminals 1 \(1 active\)  since [0-9T:-]+Z  Bakery A" -- \
+# (offpayd is stopped here: each balance as `admin transfers` reads it)
+ba=$("$OFFPAY" admin transfers --db "$LEDGER" --account "$MA" --json | jq -r .balance)
+bb=$("$OFFPAY" admin transfers --db "$LEDGER" --account "$MB" --json | jq -r .balance)
+[ "$ba" != 0.00 ] && [ "$bb" != 0.00 ] || fail "both merchants hold money here: $ba $bb"
+run_cli 0 "merchant $MIDA  EUR  account $MA  balance $ba EUR  terminals 1 \(1 active\)  since [0-9T:-]+Z  Bakery A" -- \
   "$OFFPAY" admin merchants --db "$LEDGER"
-run_cli 0 "merchant $MIDB  EUR  account $MB  terminals 1 \(0 active\)" -- \
+run_cli 0 "merchant $MIDB  EUR  account $MB  balance $bb EUR  terminals 1 \(0 active\)" -- \
   "$OFFPAY" admin merchants --db "$LEDGER"
-run_cli 0 '^\{"count":1,"merchants":\[\{"merchant":"'"$MIDB"'","name":"Kiosk B","currency":"EUR","account":"'"$MB"'","created_at":"[0-9T:-]+Z","terminals":1,"terminals_active":0\}\],"next_after":"'"$MIDB"'"\}$' -- \
+run_cli 0 '^\{"count":1,"merchants":\[\{"merchant":"'"$MIDB"'","name":"Kiosk B","currency":"EUR","account":"'"$MB"'","balance":"'"$bb"'","created_at":"[0-9T:-]+Z","terminals":1,"terminals_active":0\}\],"next_after":"'"$MIDB"'"\}$' -- \
   "$OFFPAY" admin merchants --db "$LEDGER" --after "$MIDA" --limit 1 --json
 run_cli 0 "account $W6  38.00 EUR  credentials [1-9][0-9]* \([0-9]+ active\)  since [0-9T:-]+Z  \"payer-6\"" -- \
   "$OFFPAY" admin accounts --db "$LEDGER"

@@ -330,11 +330,17 @@ api GET "/v1/admin/merchants/$MID/statement"
   && ok "the statement's movements by time across the shards" \
   || fail "statement movements' order: $(jq -c '.movements' resp.json)"
 audit_passes "after the refunds"
-# the merchants are the directory's: one, with both terminals
+# the merchants are the directory's: one, with both terminals, and its
+# balance summed over both shards' rows (as the account's own read)
+bm=$(balance "$MA")
+p1=$(shard_sql 1 "SELECT (SELECT COALESCE(sum(amount),0) FROM transfers WHERE credit = $MA) - (SELECT COALESCE(sum(amount),0) FROM transfers WHERE debit = $MA)")
+[ "$p1" != 0 ] || fail "merchant A holds nothing on shard 1 here: the check needs it"
 api GET /v1/admin/merchants
-[ "$status" = 200 ] && [ "$(jq -c '[.count, .merchants[0].merchant, .merchants[0].account, .merchants[0].terminals]' resp.json)" \
-  = "[1,\"$MID\",\"$MA\",2]" ] && ok "the merchant list: one merchant, its two terminals" \
-  || fail "merchants: $status $(cat resp.json)"
+[ "$status" = 200 ] && [ "$(jq -c '[.count, .merchants[0].merchant, .merchants[0].account, .merchants[0].terminals, .merchants[0].balance.minor]' resp.json)" \
+  = "[1,\"$MID\",\"$MA\",2,$bm]" ] && ok "the merchant list: one merchant, its two terminals, its balance over both shards ($bm, $p1 of it on shard 1)" \
+  || fail "merchants: $status $(cat resp.json) (balance $bm, shard 1 $p1)"
+[ "$("$OFFPAY" admin merchants --db "$LEDGER" --json | jq -r '.merchants[0].balance')" = "$(jget '.merchants[0].balance.decimal')" ] \
+  && ok "admin merchants --json: the same balance" || fail "admin merchants: $("$OFFPAY" admin merchants --db "$LEDGER" --json)"
 # the payers' accounts live on their shards: listed shard by shard, ids
 # ascending, a page crossing from shard 0 to shard 1, one found by its
 # reference on shard 1

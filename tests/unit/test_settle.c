@@ -1849,25 +1849,33 @@ static void test_refunds_at_once_never_exceed_the_payment(void)
     drop_world(&w);
 }
 
-/* The merchants, a page at a time, each with its account and its
- * terminals counted (a revoked one among them but not active). */
+/* The merchants, a page at a time, each with its account, its balance
+ * (a settled payment less a withdrawal) and its terminals counted (a
+ * revoked one among them but not active). */
 static void test_merchants_listed_with_their_terminals(void)
 {
     world                 w;
     offpay_merchant_info *v = NULL;
     size_t                n = 0;
+    uint8_t               c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t                n1;
 
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(40), T0 + 10, 0, c1);
+    REQUIRE(settle(&w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 30).outcome ==
+            OFFPAY_SETTLE_SETTLED);
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.merchant_acct[0], CENTS(15),
+                                      "payout", T0 + 40, NULL));
     REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, w.terminal[1], T0 + 60));
     REQUIRE_OK(offpay_ledger_merchants(w.l, 0, 100, &v, &n));
     REQUIRE(n == 2 && v != NULL);
     CHECK(v[0].id == w.merchant[0] && v[0].account == w.merchant_acct[0] &&
           strcmp(v[0].name, "Bakery A") == 0 && v[0].currency == EUR &&
           v[0].created_at == T0 && v[0].terminals == 1 &&
-          v[0].terminals_active == 1);
+          v[0].terminals_active == 1 && v[0].balance == CENTS(25));
     CHECK(v[1].id == w.merchant[1] && v[1].account == w.merchant_acct[1] &&
           strcmp(v[1].name, "Kiosk B") == 0 && v[1].terminals == 1 &&
-          v[1].terminals_active == 0);
+          v[1].terminals_active == 0 && v[1].balance == 0);
     free(v);
     /* pages of one */
     REQUIRE_OK(offpay_ledger_merchants(w.l, 0, 1, &v, &n));
