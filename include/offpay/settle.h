@@ -1279,6 +1279,27 @@ offpay_err offpay_ledger_terminal_report(offpay_ledger *l, uint32_t terminal_id,
                                          uint64_t pending, uint32_t synced_at,
                                          uint32_t now);
 
+/* What a terminal reported at its last sync (offpay_ledger_terminal_report;
+ * as offpay_overview_terminal shows it). */
+typedef struct offpay_terminal_report {
+    int      reported;    /* 0: it never did (the rest 0) */
+    uint32_t reported_at; /* offpayd's clock when it reported */
+    uint32_t synced_at;   /* the terminal's clock at that sync */
+    uint64_t pending;     /* journal entries not uploaded, or not decided
+                             by offpayd, then */
+} offpay_terminal_report;
+
+/*
+ * offpay_ledger_terminal_last_report — terminal_id's last report into
+ * *out (reported 0 when it never sent one), read only: what an operator
+ * revoking it is told about payments it still held (docs/settlement.md
+ * §8). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no such terminal),
+ * OFFPAY_ESTORE. After 0.14.0.
+ */
+offpay_err offpay_ledger_terminal_last_report(offpay_ledger *l,
+                                              uint32_t       terminal_id,
+                                              offpay_terminal_report *out);
+
 /* ---- shards (docs/scaling.md "Sharding by credential serial") -------- */
 
 #define OFFPAY_SHARDS_MAX     16

@@ -121,6 +121,9 @@ static const char help[] =
     "            /v1/admin/terminals/T/revoke): what it accepted before now\n"
     "            is paid when uploaded, what it uploads as accepted after is\n"
     "            refused (ETERMINAL_REVOKED); again, it changes nothing.\n"
+    "            It warns when T's last sync reported payments not uploaded\n"
+    "            or not decided yet (a terminal at hand is better retired\n"
+    "            with 'offpay terminal decommission', which uploads first).\n"
     "            It names the terminals T was rotated to (a stolen terminal\n"
     "            rotated to its thief's key lives on there): --chain\n"
     "            revokes them too\n"
@@ -183,9 +186,11 @@ static const char help[] =
     "            from a backup loses\n"
     "  terminals every terminal, live ones first: id, merchant, since,\n"
     "            active or REVOKED (and when), payments uploaded, last\n"
-    "            upload, the merchant's name; --merchant N: of merchant N\n"
-    "            only. A lost or stolen terminal's id, to revoke it\n"
-    "            (revoke-terminal; docs/operations.md)\n"
+    "            upload, the merchant's name, and what its last sync\n"
+    "            reported (when, its own clock then, and how many payments\n"
+    "            it held not uploaded or not decided); --merchant N: of\n"
+    "            merchant N only. A lost or stolen terminal's id, to revoke\n"
+    "            it (revoke-terminal; docs/operations.md)\n"
     "  skip-ids  after a restore from a backup, before offpayd starts on\n"
     "            it: move the next credential serial (on every shard) and\n"
     "            the next terminal id --by N past where they stand (default\n"
@@ -765,12 +770,53 @@ static offpay_err revoke_chain(offpay_ledger *l, uint32_t id, int chain,
     return rc;
 }
 
+/* A terminal's last report as `admin terminals` and `revoke-terminal
+ * --json` give it: {reported_at, synced_at, pending}, or null. */
+static json_t *report_json(int reported, uint32_t reported_at,
+                           uint32_t synced_at, uint64_t pending)
+{
+    char r[32], s[32];
+
+    if (!reported)
+        return json_null();
+    return json_pack("{s:s, s:s, s:I}", "reported_at",
+                     cli_iso_time(reported_at, r), "synced_at",
+                     cli_iso_time(synced_at, s), "pending",
+                     (json_int_t)pending);
+}
+
+/* What revoke-terminal says of a terminal whose last sync reported
+ * payments it held (not uploaded, or not decided by offpayd): into buf;
+ * "" when it reported none (or never reported). */
+static const char *pending_warning(const offpay_terminal_report *rp, char *buf,
+                                   size_t cap)
+{
+    char at[32];
+
+    buf[0] = '\0';
+    if (!rp->reported || rp->pending == 0)
+        return buf;
+    snprintf(buf, cap,
+             "its last sync (%s) reported %llu payment(s) not uploaded or "
+             "not decided by offpayd: those it accepted before the "
+             "revocation are paid when they are uploaded ('offpay terminal "
+             "sync --server URL' on the device), those after are refused "
+             "(ETERMINAL_REVOKED). A terminal still at hand is better "
+             "retired with 'offpay terminal decommission', which uploads "
+             "first and loses nothing",
+             cli_iso_time(rp->reported_at, at),
+             (unsigned long long)rp->pending);
+    return buf;
+}
+
 /* `admin revoke-terminal`: a lost or stolen terminal by its id; the
- * terminals it was rotated to named, and with chain revoked too. */
+ * terminals it was rotated to named, and with chain revoked too; a
+ * warning when its last sync reported payments it still held. */
 static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain, int json)
 {
     offpay_ledger_terminal_info before, after;
-    char                        when[32];
+    offpay_terminal_report      rp;
+    char                        when[32], warning[512];
     offpay_err                  rc;
 
     if (id == 0)
@@ -781,6 +827,8 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain, int json)
         rc = offpay_ledger_terminal_revoke(l, (uint32_t)id, cli_now());
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_terminal(l, (uint32_t)id, NULL, &after);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_terminal_last_report(l, (uint32_t)id, &rp);
     if (rc == OFFPAY_ENOTFOUND) {
         fprintf(stderr,
                 "offpay: admin revoke-terminal: no terminal %llu "
@@ -799,11 +847,17 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain, int json)
             json_decref(arr);
             return cli_fail("admin revoke-terminal", rc);
         }
+        pending_warning(&rp, warning, sizeof warning);
         return cli_print_json(
-            json_pack("{s:I, s:o, s:b, s:I, s:o}", "terminal", (json_int_t)id,
-                      "merchant", cli_json_u64(after.merchant_id),
-                      "already_revoked", before.revoked, "revoked_at",
-                      (json_int_t)after.revoked_at, "rotated_to", arr),
+            json_pack("{s:I, s:o, s:b, s:I, s:o, s:o, s:o}", "terminal",
+                      (json_int_t)id, "merchant",
+                      cli_json_u64(after.merchant_id), "already_revoked",
+                      before.revoked, "revoked_at",
+                      (json_int_t)after.revoked_at, "rotated_to", arr, "report",
+                      report_json(rp.reported, rp.reported_at, rp.synced_at,
+                                  rp.pending),
+                      "warning",
+                      warning[0] != '\0' ? json_string(warning) : json_null()),
             "admin revoke-terminal");
     }
     cli_iso_time(after.revoked_at, when);
@@ -817,6 +871,8 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain, int json)
                "and it stops accepting at its next sync\n",
                (unsigned long long)id, (unsigned long long)after.merchant_id,
                when);
+    if (pending_warning(&rp, warning, sizeof warning)[0] != '\0')
+        printf("WARNING: terminal %llu: %s\n", (unsigned long long)id, warning);
     rc = revoke_chain(l, (uint32_t)id, chain, NULL);
     if (rc != OFFPAY_OK)
         return cli_fail("admin revoke-terminal", rc);
@@ -1397,7 +1453,8 @@ static int merchants(offpay_ledger *l, const admin_args *a)
 
 /* `admin terminals`: every terminal (live ones first, each by id), of
  * merchant only when not 0, with what the dashboard shows of it
- * (offpay_ledger_overview): a lost terminal's id, to revoke it. */
+ * (offpay_ledger_overview), its last report included: a lost terminal's
+ * id, to revoke it, and what it still held at its last sync. */
 static int terminals(offpay_ledger *l, uint64_t merchant, int json)
 {
     offpay_overview *o = NULL;
@@ -1424,14 +1481,17 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
             json_array_append_new(
                 arr,
                 json_pack(
-                    "{s:I, s:o, s:s, s:s, s:s, s:o, s:I, s:o}", "terminal",
+                    "{s:I, s:o, s:s, s:s, s:s, s:o, s:I, s:o, s:o}", "terminal",
                     (json_int_t)t->terminal_id, "merchant",
                     cli_json_u64(t->merchant_id), "merchant_name",
                     t->merchant_name, "currency",
                     offpay_currency_alpha(t->currency), "created_at", c,
                     "revoked_at", t->revoked ? json_string(r) : json_null(),
                     "presentments", (json_int_t)t->presentments, "last_upload",
-                    t->last_upload != 0 ? json_string(u) : json_null()));
+                    t->last_upload != 0 ? json_string(u) : json_null(),
+                    "report",
+                    report_json(t->reported, t->reported_at, t->synced_at,
+                                t->pending)));
             continue;
         }
         /* the merchant's name last: it may hold spaces */
@@ -1443,6 +1503,17 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
                t->last_upload != 0 ? u : "never", t->merchant_name);
         if (t->revoked)
             printf("  revoked at %s\n", r);
+        if (t->reported) {
+            char ra[32], sa[32];
+
+            /* pending: what it held not uploaded, or not decided by
+             * offpayd (a payment dated ahead of offpayd's clock) */
+            printf("  last sync reported at %s (its clock %s): %llu "
+                   "payment(s) pending\n",
+                   cli_iso_time(t->reported_at, ra),
+                   cli_iso_time(t->synced_at, sa),
+                   (unsigned long long)t->pending);
+        }
     }
     if (o->terminals_more)
         fprintf(stderr,

@@ -3,7 +3,8 @@
  * key and return its terminal credential (signed with the issuer's
  * day-to-day key); POST /v1/admin/terminals/ID/revoke: revoke it from now
  * on (docs/settlement.md §8), naming the terminals it was rotated to and,
- * with "chain": true, revoking them too.
+ * with "chain": true, revoking them too, and warning when its last sync
+ * reported payments it still held.
  */
 #include <string.h>
 
@@ -113,9 +114,41 @@ static offpay_err revoke_chain(srv_req *r, uint32_t id, int chain, json_t *arr)
     return OFFPAY_OK;
 }
 
+/* The revocation answer's "report" (the terminal's last, as GET
+ * /v1/admin/overview gives it, or null) and "warning" (text when that
+ * report held payments, or null) into j. */
+static void revoke_report(uint64_t id, const offpay_terminal_report *rp,
+                          json_t *j)
+{
+    char warning[512];
+
+    json_object_set_new(j, "report",
+                        rp->reported
+                            ? json_pack("{s:I, s:I, s:I}", "reported_at",
+                                        (json_int_t)rp->reported_at,
+                                        "synced_at", (json_int_t)rp->synced_at,
+                                        "pending", (json_int_t)rp->pending)
+                            : json_null());
+    if (!rp->reported || rp->pending == 0) {
+        json_object_set_new(j, "warning", json_null());
+        return;
+    }
+    snprintf(warning, sizeof warning,
+             "terminal %llu's last sync reported %llu payment(s) not "
+             "uploaded or not decided by offpayd: those it accepted before "
+             "the revocation are paid when they are uploaded ('offpay "
+             "terminal sync --server URL' on the device), those after are "
+             "refused (ETERMINAL_REVOKED). A terminal still at hand is "
+             "better retired with 'offpay terminal decommission', which "
+             "uploads first and loses nothing",
+             (unsigned long long)id, (unsigned long long)rp->pending);
+    json_object_set_new(j, "warning", json_string(warning));
+}
+
 void srv_terminal_revoke(srv_req *r, srv_reply *out)
 {
     offpay_ledger_terminal_info t;
+    offpay_terminal_report      rp;
     srv_value                   v[SRV_N(srv_fields_terminal_revoke)];
     json_t                     *doc = NULL, *chain = NULL;
     char       hint[128];
@@ -145,6 +178,8 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
     /* revoked again, it keeps the first time: the answer says that one */
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_terminal(r->l, (uint32_t)id, NULL, &t);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_terminal_last_report(r->l, (uint32_t)id, &rp);
     if (rc == OFFPAY_OK) {
         chain = json_array();
         rc = chain != NULL ? OFFPAY_OK : OFFPAY_ENOMEM;
@@ -163,13 +198,18 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
                         t.revoked_at < r->now ? "already " : "",
                         (unsigned long long)t.revoked_at, why);
         rc = revoke_chain(r, (uint32_t)id, v[1].present && v[1].b, chain);
-        if (rc != OFFPAY_OK)
+        if (rc != OFFPAY_OK) {
             srv_fail_engine(out, rc, "the terminals it was rotated to");
-        else
-            srv_ok(out,
-                   json_pack("{s:I, s:b, s:I, s:O}", "terminal_id",
-                             (json_int_t)id, "revoked", 1, "revoked_at",
-                             (json_int_t)t.revoked_at, "rotated_to", chain));
+        } else {
+            json_t *j =
+                json_pack("{s:I, s:b, s:I, s:O}", "terminal_id", (json_int_t)id,
+                          "revoked", 1, "revoked_at", (json_int_t)t.revoked_at,
+                          "rotated_to", chain);
+
+            if (j != NULL)
+                revoke_report(id, &rp, j);
+            srv_ok(out, j);
+        }
     }
     json_decref(chain);
     json_decref(doc);

@@ -4,7 +4,8 @@
  * ledger, their rows then summed) through the store's function table: money by
  * account kind, settlement over time, each terminal's uploads and last report,
  * revoked credentials. And the one write the dashboard needs: a terminal's
- * report of what it has not uploaded yet, made when it syncs.
+ * report of what it has not uploaded yet, made when it syncs, and that
+ * report read back for one terminal (what revoking it warns of).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -376,4 +377,40 @@ offpay_err offpay_ledger_terminal_report(offpay_ledger *l, uint32_t terminal_id,
     if (l == NULL || terminal_id == 0 || pending > INT64_MAX)
         return OFFPAY_EINVAL;
     return offpay__ledger_tx(l, report_tx, &c);
+}
+
+typedef struct last_report_ctx {
+    uint32_t                terminal_id;
+    offpay_terminal_report *out;
+} last_report_ctx;
+
+/* The terminal, then its report (on the directory, where reports are
+ * kept); a rerun sets again what it set. */
+static offpay_err last_report_tx(offpay_ledger *l, void *arg)
+{
+    last_report_ctx     *c = arg;
+    offpay__terminal_row t;
+    offpay_err           rc;
+
+    memset(c->out, 0, sizeof *c->out);
+    rc = l->ops->terminal_get(l->store, c->terminal_id, &t);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = l->ops->terminal_report_get(l->store, c->terminal_id, c->out);
+    if (rc == OFFPAY_OK)
+        c->out->reported = 1;
+    else if (rc == OFFPAY_ENOTFOUND) /* the terminal never reported */
+        rc = OFFPAY_OK;
+    return rc;
+}
+
+offpay_err offpay_ledger_terminal_last_report(offpay_ledger *l,
+                                              uint32_t       terminal_id,
+                                              offpay_terminal_report *out)
+{
+    last_report_ctx c = {terminal_id, out};
+
+    if (l == NULL || terminal_id == 0 || out == NULL)
+        return OFFPAY_EINVAL;
+    return offpay__ledger_read(l, last_report_tx, &c);
 }

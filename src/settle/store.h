@@ -61,6 +61,11 @@ typedef struct offpay__refund_base {
  * bound), one row or none. */
 extern const char offpay__refund_base_sql[];
 
+/* A terminal's last report (offpay__store_ops.terminal_report_get) in
+ * SQL both backends accept ($1: the terminal): reported_at, synced_at,
+ * pending; one row or none. */
+extern const char offpay__terminal_report_get_sql[];
+
 /* The merchant list (offpay__store_ops.merchants) in SQL both backends
  * accept ($1: after, $2: at most). Columns: id, account, currency, name,
  * created_at, terminals, active terminals, the account's balance (on
@@ -459,7 +464,10 @@ typedef struct offpay__store_ops {
     offpay_err (*terminal_report)(offpay__store *s, uint32_t id,
                                   uint64_t pending, uint32_t synced_at,
                                   uint32_t now);
-
+    /* terminal id's last report (offpay__terminal_report_get_sql);
+     * ENOTFOUND when it never reported */
+    offpay_err (*terminal_report_get)(offpay__store *s, uint32_t id,
+                                      offpay_terminal_report *out);
 
     /* the wallet's online life (src/settle/online.c; 004_wallet_online) */
     /* a new enrollment code, kept as its hash; for a new account, or
@@ -648,7 +656,7 @@ unsigned long offpay__store_schema_newer_seen(void);
     X(receipts_of) \
     X(creds_lock) X(account_lock) \
     X(kind_totals) X(settle_buckets) X(terminal_stats) X(revoked_list) \
-    X(terminal_report) \
+    X(terminal_report) X(terminal_report_get) \
     X(enroll_add) X(enroll_get) X(enroll_void) X(enroll_use) \
     X(wallet_key_add) \
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \

@@ -232,6 +232,11 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
     f->newest_at = v[9] < 0 || v[9] > UINT32_MAX ? 0 : (uint32_t)v[9];
 }
 
+/* Terminal $1's last report (003_terminal_reports, its primary key). */
+const char offpay__terminal_report_get_sql[] =
+    "SELECT reported_at, synced_at, pending FROM terminal_reports"
+    " WHERE terminal = $1";
+
 /* The merchants above $1, at most $2, with their terminals counted
  * (terminals_merchant, 009_refunds) and their account's balance on this
  * store (transfers_credit_id, transfers_debit_id). */

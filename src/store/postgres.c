@@ -1764,6 +1764,8 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t before, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
                               offpay_merchant_info *out, size_t *n);
+static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
+                                        offpay_terminal_report *out);
 static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
                                     uint64_t after, size_t max,
                                     offpay_wallet_account_info *out, size_t *n);
@@ -3226,6 +3228,23 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
     out->covered = col_i64(r, 0, 3);
     out->refunded = col_i64(r, 0, 4);
     out->refunded_covered = col_i64(r, 0, 5);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
+                                        offpay_terminal_report *out)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_i64(&p, id);
+    rc = run_sql_row(s, offpay__terminal_report_get_sql, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc;
+    out->reported_at = col_u32(r, 0, 0);
+    out->synced_at = col_u32(r, 0, 1);
+    out->pending = col_u64(r, 0, 2);
     return OFFPAY_OK;
 }
 

@@ -1537,6 +1537,8 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t before, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
                               offpay_merchant_info *out, size_t *n);
+static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
+                                        offpay_terminal_report *out);
 static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
                                     uint64_t after, size_t max,
                                     offpay_wallet_account_info *out, size_t *n);
@@ -2754,6 +2756,25 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
         out->covered = sqlite3_column_int64(st, 3);
         out->refunded = sqlite3_column_int64(st, 4);
         out->refunded_covered = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
+                                        offpay_terminal_report *out)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__terminal_report_get_sql, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        out->reported_at = col_u32(st, 0);
+        out->synced_at = col_u32(st, 1);
+        out->pending = col_u64(st, 2);
     }
     sqlite3_finalize(st);
     return rc;

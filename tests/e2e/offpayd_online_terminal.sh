@@ -304,15 +304,39 @@ out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TZ" --json)
 first=$(jq -r .revoked_at <<<"$out")
 [ "$(jq -r .already_revoked <<<"$out")" = true ] &&
   grep -q "revoked at $(date -u -d "@$first" +%Y-%m-%dT%H:%M:%SZ):" <<<"$first_out" \
-  && ok "revoke-terminal --json: already revoked, at the first time" || fail "revoke-terminal --json: $out | $first_out"
+  && [ "$(jq -c '[.report, .warning]' <<<"$out")" = "[null,null]" ] && ! grep -q WARNING <<<"$first_out" \
+  && ok "revoke-terminal --json: already revoked, at the first time; tz never reported: no warning" || fail "revoke-terminal --json: $out | $first_out"
 api POST "/v1/admin/terminals/$TZ/revoke" '{}'
-[ "$status" = 200 ] && [ "$(jget .revoked_at)" = "$first" ] \
+[ "$status" = 200 ] && [ "$(jget .revoked_at)" = "$first" ] && [ "$(jq -c '[.report, .warning]' resp.json)" = "[null,null]" ] \
   && ok "POST revoke again answers the first revocation's time" || fail "revoke again: $(cat resp.json)"
 upload tz
 [ "$status" = 200 ] && [ "$(last)" = settled ] \
   && ok "what tz accepted before its revocation settles" || fail "tz upload: $status $(cat resp.json)"
 run_cli 1 "no terminal 987654 \(ENOTFOUND" -- \
   "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id 987654
+# a terminal whose sync left a payment undecided (accepted on its clock
+# 15 minutes ahead of offpayd's: ECODE_FUTURE) reported it pending: `admin
+# terminals` shows that report, and revoke-terminal (CLI and HTTP) warns
+# that what it accepted after the revocation will be refused, and names
+# `terminal decommission` for a terminal at hand
+new_terminal tq "$MERCHANT"; TQ=$TID
+ahead=$(( $(date +%s) + 900 )); ahead_iso=$(date -u -d "@$ahead" +%Y-%m-%dT%H:%M:%SZ)
+c=$(OFFPAY_NOW=$ahead pay w1 2.00); OFFPAY_NOW=$ahead accept tq "$c" 2.00 || fail "tq accepts 15 minutes ahead"
+set +e; OFFPAY_NOW=$ahead "$OFFPAY" terminal sync --terminal tq --passphrase-file tp --server "$URL" >t.out 2>&1; set -e
+out=$("$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT")
+grep -A1 -E "^terminal $TQ  merchant $MERCHANT  since [0-9T:-]+Z  active  payments 0  last upload never  Bakery A$" <<<"$out" \
+  | grep -qE "^  last sync reported at [0-9T:-]+Z \(its clock $ahead_iso\): 1 payment\(s\) pending$" \
+  && ok "admin terminals: tq's last sync reported 1 payment pending" || fail "admin terminals tq: $out | $(cat t.out)"
+out=$("$OFFPAY" admin terminals --db "$LEDGER" --json)
+[ "$(jq -c ".terminals[] | select(.terminal == $TQ) | [.report.synced_at, .report.pending, (.report.reported_at | test(\"Z$\"))]" <<<"$out")" \
+  = "[\"$ahead_iso\",1,true]" ] && [ "$(jq -c ".terminals[] | select(.terminal == $TZ) | .report" <<<"$out")" = null ] \
+  && ok "admin terminals --json: tq's report, tz's null" || fail "terminals --json report: $out"
+run_cli 0 "^WARNING: terminal $TQ: its last sync \([0-9T:-]+Z\) reported 1 payment\(s\) not uploaded or not decided by offpayd: those it accepted before the revocation are paid when they are uploaded .*those after are refused \(ETERMINAL_REVOKED\)\. A terminal still at hand is better retired with 'offpay terminal decommission'" -- \
+  "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TQ"
+api POST "/v1/admin/terminals/$TQ/revoke" '{}'
+[ "$status" = 200 ] && [ "$(jq -c '[.report.synced_at, .report.pending]' resp.json)" = "[$ahead,1]" ] \
+  && jget .warning | grep -q "^terminal $TQ's last sync reported 1 payment(s) not uploaded or not decided by offpayd: .*'offpay terminal decommission'" \
+  && ok "POST revoke: tq's report and the warning" || fail "POST revoke tq: $status $(cat resp.json)"
 run_cli 2 "--terminal-id T is required" -- "$OFFPAY" admin revoke-terminal --db "$LEDGER"
 api GET "/v1/revlist"; revoked0=$(jget .serials)
 run_cli 0 "^credential $SZ \(account $W\) revoked at [0-9T:-]+Z: terminals refuse its codes" -- \

@@ -342,6 +342,24 @@ static void test_terminals_show_uploads_reports_and_revocation(void)
     CHECK(!o->terminals_more && !o->revoked_more && !o->kinds_more &&
           !o->buckets_more);
     offpay_overview_free(o);
+    /* one terminal's last report (what revoking it warns of): the newest,
+     * none for one that never reported, ENOTFOUND for no terminal */
+    {
+        offpay_terminal_report rp;
+
+        REQUIRE_OK(offpay_ledger_terminal_last_report(w.l, w.terminal[0], &rp));
+        CHECK(rp.reported && rp.pending == 2 &&
+              rp.synced_at == T0 + 2 * HOUR + 90 &&
+              rp.reported_at == T0 + 2 * HOUR + 30);
+        memset(&rp, 0xee, sizeof rp);
+        REQUIRE_OK(offpay_ledger_terminal_last_report(w.l, w.terminal[1], &rp));
+        CHECK(!rp.reported && rp.pending == 0 && rp.reported_at == 0 &&
+              rp.synced_at == 0);
+        CHECK_ERR(offpay_ledger_terminal_last_report(w.l, 999, &rp),
+                  OFFPAY_ENOTFOUND);
+        CHECK_ERR(offpay_ledger_terminal_last_report(w.l, 0, &rp),
+                  OFFPAY_EINVAL);
+    }
     drop_world(&w);
 }
 
