@@ -45,6 +45,24 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
                              (unsigned long long)v[0].u);
         goto out;
     }
+    if (rc == OFFPAY_EEXISTS) {
+        offpay_ledger_terminal_info held;
+
+        /* which terminal holds the key: a device sold with its shop
+         * keeps its old merchant's key until it is set up anew */
+        if (offpay_ledger_terminal(r->l, 0, pk, &held) == OFFPAY_OK) {
+            srv_fail_engine_hint(
+                out, rc,
+                "terminal_key: registered already as terminal %lu of "
+                "merchant %llu (%s); a device moving to another merchant "
+                "(a shop sold) needs a new key: 'offpay terminal init' "
+                "anew, then register that key",
+                (unsigned long)held.terminal_id,
+                (unsigned long long)held.merchant_id,
+                held.revoked ? "revoked" : "active");
+            goto out;
+        }
+    }
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "new terminal");
         goto out;

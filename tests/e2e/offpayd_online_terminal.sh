@@ -10,7 +10,9 @@
 #     payment dated after offpayd's clock), then the final upload and the
 #     revocation;
 #  3. bad input: a rotated terminal rotating to another key (403
-#     TERMINAL_REVOKED), a new key already registered (409 EEXISTS),
+#     TERMINAL_REVOKED), a new key already registered (409 EEXISTS; the
+#     operator registering a registered key for another merchant: 409
+#     EEXISTS naming the terminal and merchant holding it),
 #     a malformed key (400 BAD_FIELD), an unknown key (403
 #     UNKNOWN_TERMINAL), a key the sender does not hold (an enrolled
 #     wallet's) without the new key's key_signature (400 BAD_FIELD, "upgrade")
@@ -114,9 +116,21 @@ t rotate ta --server "$URL" --new-terminal td
 [ "$ts" != 0 ] && grep -q "TERMINAL_REVOKED" t.out && ok "rotating a revoked key: TERMINAL_REVOKED" \
   || fail "rotate revoked: $(cat t.out)"
 KB=$("$OFFPAY" terminal key --terminal tb --passphrase-file tp)
-new_terminal te "$MERCHANT"
+new_terminal te "$MERCHANT"; TEID=$TID
 treq te /v1/terminal/rotate "{\"terminal_key\":\"$KB\",\"key_signature\":\"$(rproof te tb)\"}"
 expect_http 409 EEXISTS "rotating to a key already registered"
+# a device sold with its shop, registered for its new merchant with its
+# old key: refused, the hint naming the terminal and merchant that hold
+# the key (revoked or not) and saying to set the device up anew
+api POST /v1/admin/merchants '{"name":"Kiosk B","currency":"EUR"}'; MB=$(jget .merchant)
+api POST /v1/admin/terminals "{\"merchant\":\"$MB\",\"terminal_key\":\"$KB\"}"
+expect_http 409 EEXISTS "tb's key (decommissioned) registered for another merchant"
+jget .hint | grep -qx "terminal_key: registered already as terminal $TB of merchant $MERCHANT (revoked); a device moving to another merchant (a shop sold) needs a new key: 'offpay terminal init' anew, then register that key" \
+  && ok "the hint names terminal $TB of merchant $MERCHANT, revoked" || fail "EEXISTS hint: $(cat resp.json)"
+api POST /v1/admin/terminals "{\"merchant\":\"$MB\",\"terminal_key\":\"$("$OFFPAY" terminal key --terminal te --passphrase-file tp)\"}"
+expect_http 409 EEXISTS "te's key (active) registered for another merchant"
+jget .hint | grep -q "^terminal_key: registered already as terminal $TEID of merchant $MERCHANT (active); .*'offpay terminal init' anew" \
+  && ok "the hint names terminal $TEID of merchant $MERCHANT, active" || fail "EEXISTS hint: $(cat resp.json)"
 treq te /v1/terminal/rotate '{"terminal_key":"XYZ"}'
 expect_http 400 BAD_FIELD "rotating to a malformed key"
 treq td /v1/terminal/rotate "{\"terminal_key\":\"$KB\",\"key_signature\":\"$(rproof te tb)\"}"
