@@ -50,8 +50,8 @@ int offpay_currency_exponent(uint16_t numeric);
  * (EUR 100, KWD 1000), and for one worth far less a round number of major
  * units near a euro's worth (JPY 100, KRW 1000, IDR 10,000.00 = 1000000);
  * the list is docs/protocol.md §5.4. Never less than one major unit;
- * approximate by design. -1 for an unknown currency. (Added after 0.14.0,
- * when every currency's unit was one major unit.)
+ * approximate by design. -1 for an unknown currency. (Since 0.15.0;
+ * up to 0.14.0 every currency's unit was one major unit.)
  */
 int64_t offpay_currency_risk_unit(uint16_t numeric);
 

@@ -251,7 +251,7 @@ typedef struct offpay_wallet_account_info {
     /* the money its credentials' escrows still hold (not released yet),
      * minor units, and when the last of it is due back in the account
      * (the latest ledger expiry among them plus the upload grace; 0:
-     * none held); less what settles meanwhile. After 0.14.0. */
+     * none held); less what settles meanwhile. Since 0.15.0. */
     int64_t  escrow_held;
     uint32_t escrow_back;
 } offpay_wallet_account_info;
@@ -671,7 +671,7 @@ typedef struct offpay_merchant_info {
     uint32_t terminals;        /* registered for it */
     uint32_t terminals_active; /* of them, not revoked */
     /* its account's balance, minor units (on a sharded ledger the sum of
-     * its rows on every shard, as a statement's balance). After 0.14.0. */
+     * its rows on every shard, as a statement's balance). Since 0.15.0. */
     int64_t balance;
 } offpay_merchant_info;
 
@@ -686,7 +686,7 @@ typedef struct offpay_merchant_info {
  * ledger they are read from the directory (shard 0), and each balance
  * sums the account's rows over the shards, one read a shard. Errors:
  * OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_EOVERFLOW (a balance over the
- * shards), OFFPAY_ESTORE. Since 0.6.0; the balance after 0.14.0.
+ * shards), OFFPAY_ESTORE. Since 0.6.0; the balance since 0.15.0.
  */
 offpay_err offpay_ledger_merchants(offpay_ledger *l, uint64_t after, size_t max,
                                    offpay_merchant_info **out, size_t *n);
@@ -1294,7 +1294,7 @@ typedef struct offpay_terminal_report {
  * *out (reported 0 when it never sent one), read only: what an operator
  * revoking it is told about payments it still held (docs/settlement.md
  * §8). Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no such terminal),
- * OFFPAY_ESTORE. After 0.14.0.
+ * OFFPAY_ESTORE. Since 0.15.0.
  */
 offpay_err offpay_ledger_terminal_last_report(offpay_ledger *l,
                                               uint32_t       terminal_id,

@@ -245,7 +245,7 @@ typedef struct offpay_wallet_balance {
     /* Of held: what settlement paid merchants beyond the receipts'
      * charges, for codes whose settlement the last sync learnt differs from
      * their receipts (offpay_wallet_spend's settled_paid): spent, no longer
-     * held until settlement; in settled_above_codes codes. Since 0.14.0. */
+     * held until settlement; in settled_above_codes codes. Since 0.15.0. */
     int64_t  settled_above;
     uint32_t settled_above_codes;
 } offpay_wallet_balance;
@@ -356,7 +356,7 @@ typedef struct offpay_wallet_spend {
      * charge than its receipt says); -1: none kept (no receipt, settled as
      * the receipts say, not settled yet, or not among the newest 16 such
      * codes of its credential). settled_case: the case offpayd opened for
-     * it, 0: none. Since 0.14.0. */
+     * it, 0: none. Since 0.15.0. */
     int64_t  settled_paid;
     uint64_t settled_case;
 } offpay_wallet_spend;
@@ -408,7 +408,7 @@ offpay_err offpay_wallet_code_text(const offpay_wallet *w, size_t i,
 /* ---- upload to offpayd (docs/api.md, POST /v1/wallet/upload) ------- */
 
 /* What offpayd answered for one receipt sent with a code (docs/api.md,
- * the wallet upload's receipts[]). Since 0.14.0. */
+ * the wallet upload's receipts[]). Since 0.15.0. */
 typedef struct offpay_wallet_receipt_status {
     /* "settled", "agreed", "waiting", "mismatch", "rejected" */
     char outcome[12];
@@ -444,7 +444,7 @@ typedef struct offpay_wallet_upload_status {
                           merchants' refunds (not what went back to the
                           guarantee); since 0.6.0 */
     /* each receipt's answer, receipt[0 .. n_receipt) in the order sent
-     * (offpay_wallet_get_receipt's); n_receipt <= receipts. Since 0.14.0 */
+     * (offpay_wallet_get_receipt's); n_receipt <= receipts. Since 0.15.0 */
     uint32_t                     n_receipt;
     offpay_wallet_receipt_status receipt[OFFPAY_WALLET_RECEIPTS_PER_CODE];
 } offpay_wallet_upload_status;
