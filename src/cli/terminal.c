@@ -2093,8 +2093,10 @@ static int status_json(const char *dir, const offpay_terminal_status *s,
         " s:o}",
         "terminal", dir, "state", offpay_errname(s->state), "accepting",
         s->state == OFFPAY_OK, "message",
-        s->state == OFFPAY_OK ? "accepting payments"
-                              : offpay_strerror(s->state),
+        s->state == OFFPAY_OK       ? "accepting payments"
+        : s->state == OFFPAY_ENOSPC ? "disk nearly full: payments may be "
+                                      "refused"
+                                    : offpay_strerror(s->state),
         "copied_at",
         s->copied_at ? json_string(cli_iso_time(s->copied_at, t1))
                      : json_null(),
@@ -2169,7 +2171,9 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
         printf("terminal         %s: no credential yet, %s\n", dir,
                offpay_currency_alpha(s->currency));
     printf("state            %s", state_words(s));
-    if (s->state != OFFPAY_OK)
+    if (s->state == OFFPAY_ENOSPC) /* nearly full: the words say it all */
+        printf(" (%s)", offpay_errname(s->state));
+    else if (s->state != OFFPAY_OK)
         printf(" (%s: %s)", offpay_errname(s->state),
                offpay_strerror(s->state));
     printf("\n");
@@ -2357,7 +2361,9 @@ static int cmd_status(const void *args, const char *arg CLI_UNUSED)
         (errno == EROFS || errno == EACCES))
         s.state = errno == EROFS ? OFFPAY_EROFS : OFFPAY_EACCES;
     /* and whether it has room: an accept records a payment first, and a
-     * disk with less than a few pages free refuses it (ENOSPC) */
+     * disk with less than a few pages free may refuse it; said as the
+     * state ENOSPC, not accepting (a monitor is told before a payment
+     * is refused), in words that say "may" (the next accept may fit) */
     if (s.state == OFFPAY_OK && s.disk_free < DISK_FULL_BYTES)
         s.state = OFFPAY_ENOSPC;
     if (a->json)

@@ -487,6 +487,38 @@ static const char *kv_value_end(const char *s)
     return s;
 }
 
+static int hex_digit(char ch)
+{
+    return ch >= '0' && ch <= '9'   ? ch - '0'
+           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                    : -1;
+}
+
+/* A URL query parameter at p named "password" once its %XX escapes are
+ * decoded (libpq decodes names as well as values): its value's start,
+ * else NULL. */
+static const char *query_password(const char *p)
+{
+    static const char name[] = "password";
+    size_t            i = 0;
+
+    while (*p != '\0' && *p != '=' && *p != '&') {
+        int ch = (unsigned char)*p, hi, lo;
+
+        if (*p == '%' && (hi = hex_digit(p[1])) >= 0 &&
+            (lo = hex_digit(p[2])) >= 0) {
+            ch = hi * 16 + lo;
+            p += 2;
+        }
+        if (i >= sizeof name - 1 || ch != name[i])
+            return NULL;
+        i++;
+        p++;
+    }
+    return *p == '=' && i == sizeof name - 1 ? p + 1 : NULL;
+}
+
 offpay_err offpay_ledger_redact(const char *path, char *out, size_t out_size,
                                 int *hidden)
 {
@@ -524,8 +556,7 @@ offpay_err offpay_ledger_redact(const char *path, char *out, size_t out_size,
         const char *v = NULL, *end = NULL;
 
         if (url && query != NULL && p > query &&
-            (p[-1] == '?' || p[-1] == '&') && strncmp(p, "password=", 9) == 0) {
-            v = p + 9;
+            (p[-1] == '?' || p[-1] == '&') && (v = query_password(p)) != NULL) {
             end = v + strcspn(v, "&");
         } else if (!url && (p == path || space(p[-1])) &&
                    strncmp(p, "password", 8) == 0) {

@@ -141,8 +141,11 @@ fi
   fail "wallet file changed on a full disk"
 expect 3 "disk full while opening shop \(ENOSPC\)" -- \
   "$OFFPAY" terminal accept --terminal shop --code "$code2" --amount 2.00
-expect 0 "state +DISK NEARLY FULL: may refuse payments: [0-9]+ KiB free" -- \
+expect 0 "state +DISK NEARLY FULL: may refuse payments: [0-9]+ KiB free \(ENOSPC\)$" -- \
   "$OFFPAY" terminal status --terminal shop
+[ "$("$OFFPAY" terminal status --terminal shop --json | jq -c '[.state, .accepting, .message]')" \
+    = '["ENOSPC",false,"disk nearly full: payments may be refused"]' ] \
+  && ok "status --json: ENOSPC, not accepting, 'may be refused'" || fail "status --json near a full disk"
 # the free space is shown, and warned of below 16 MiB (since 0.12.0)
 expect 0 "WARNING: [0-9]+ KiB free where the journal is" -- \
   "$OFFPAY" terminal status --terminal shop

@@ -348,6 +348,13 @@ static void test_redact(void)
           1);
     shown("postgresql://u:a@h/db?password=b&connect_timeout=5",
           "postgresql://u:***@h/db?password=***&connect_timeout=5", 1);
+    /* libpq decodes a parameter's name too: %70assword is password */
+    shown("postgresql://u@h/db?%70assword=qq&x=1",
+          "postgresql://u@h/db?%70assword=***&x=1", 1);
+    shown("postgresql://u@h/db?pass%77ord=qq",
+          "postgresql://u@h/db?pass%77ord=***", 1);
+    shown("postgresql://u@h/db?%70asswordx=qq&passwor=q",
+          "postgresql://u@h/db?%70asswordx=qq&passwor=q", 0);
     /* nothing to hide: no password, an empty one, a user-less host, a
      * '@' past the path, a passfile named */
     shown("postgresql://offpay@127.0.0.1:5432/ledger",
