@@ -818,22 +818,15 @@ int cli_amount(const char *text, uint16_t currency, int64_t *minor)
     offpay_err  rc = offpay_amount_parse(text, currency, minor);
     const char *alpha = offpay_currency_alpha(currency);
     int         e = offpay_currency_exponent(currency);
-    int         d = offpay__amount_decimals(text);
-    char        ex[OFFPAY__AMOUNT_EXAMPLE_MAX];
+    char        ex[OFFPAY__AMOUNT_EXAMPLE_MAX], why[OFFPAY__AMOUNT_WHY_MAX];
 
     if (rc == OFFPAY_OK)
         return 0;
     offpay__amount_example(currency, ex);
-    if (rc == OFFPAY_EAMOUNT && d > e && e == 0)
-        fprintf(stderr,
-                "offpay: %s: %s (it has %d decimal%s and %s has none: "
-                "write amounts like %s)\n",
-                text, offpay_strerror(rc), d, d == 1 ? "" : "s", alpha, ex);
-    else if (rc == OFFPAY_EAMOUNT && d > e)
-        fprintf(stderr,
-                "offpay: %s: %s (it has %d decimals and %s has %d: write "
-                "amounts like %s)\n",
-                text, offpay_strerror(rc), d, alpha, e, ex);
+    offpay__amount_too_precise(text, currency, why);
+    if (rc == OFFPAY_EAMOUNT && why[0] != '\0')
+        fprintf(stderr, "offpay: %s: %s (%s: write amounts like %s)\n", text,
+                offpay_strerror(rc), why, ex);
     else if (e == 0)
         fprintf(stderr,
                 "offpay: %s: %s (write %s amounts like %s: digits only, no "

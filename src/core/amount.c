@@ -8,6 +8,7 @@
 #include "core/amount_int.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct currency {
@@ -154,6 +155,25 @@ int offpay__amount_decimals(const char *text)
     while (is_digit(p[n]))
         n++;
     return n > 0 && p[n] == '\0' ? n : -1;
+}
+
+void offpay__amount_too_precise(const char *text, uint16_t currency_code,
+                                char buf[OFFPAY__AMOUNT_WHY_MAX])
+{
+    const currency *c = currency_find(currency_code);
+    int             d = offpay__amount_decimals(text);
+
+    buf[0] = '\0';
+    if (c == NULL || d <= (int)c->exponent)
+        return;
+    if (c->exponent == 0)
+        snprintf(buf, OFFPAY__AMOUNT_WHY_MAX,
+                 "it has %d decimal%s and %s has none", d, d == 1 ? "" : "s",
+                 c->alpha);
+    else
+        snprintf(buf, OFFPAY__AMOUNT_WHY_MAX,
+                 "it has %d decimals and %s has %d", d, c->alpha,
+                 (int)c->exponent);
 }
 
 /*

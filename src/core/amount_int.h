@@ -27,4 +27,15 @@ void offpay__amount_example(uint16_t currency_code,
  */
 int offpay__amount_decimals(const char *text);
 
+/* Longest sentence offpay__amount_too_precise writes, with its NUL. */
+#define OFFPAY__AMOUNT_WHY_MAX 64
+
+/*
+ * offpay__amount_too_precise — when text has more decimals than the
+ * currency ("12.5" in JPY), the sentence that says so ("it has 1 decimal
+ * and JPY has none", "it has 4 decimals and KWD has 3"); else "".
+ */
+void offpay__amount_too_precise(const char *text, uint16_t currency_code,
+                                char buf[OFFPAY__AMOUNT_WHY_MAX]);
+
 #endif

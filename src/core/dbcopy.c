@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/testhook.h"
 #include "core/dbcopy.h"
 #include "core/oserr.h"
 
@@ -239,22 +240,6 @@ offpay_err offpay__tmp_make(const char *path, int dir, char *tmp, size_t cap,
     return rc;
 }
 
-#ifdef OFFPAY_TEST_HOOKS
-/* Test hook: OFFPAY_TEST_COPY_DELAY_MS holds a copy that long once its
- * temporary is written, before the rename (a kill then leaves it). */
-static void copy_delay(void)
-{
-    const char *v = getenv("OFFPAY_TEST_COPY_DELAY_MS");
-
-    if (v != NULL) {
-        long            ms = atol(v);
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-        nanosleep(&ts, NULL);
-    }
-}
-#endif
-
 /* Copies src into the (empty) file tmp, then mark. */
 static offpay_err copy_into(sqlite3 *src, const char *tmp,
                             offpay_err (*mark)(sqlite3 *dst, void *ctx),
@@ -317,7 +302,9 @@ offpay_err offpay__db_copy(sqlite3 *src, const char *path,
     if (rc != OFFPAY_OK)
         goto fail;
 #ifdef OFFPAY_TEST_HOOKS
-    copy_delay();
+    /* held once its temporary is written, before the rename (a kill then
+     * leaves it) */
+    offpay__test_delay_ms("OFFPAY_TEST_COPY_DELAY_MS");
 #endif
     if (sync_path(tmp) != 0 || rename_noreplace(tmp, path) != 0) {
         rc = from_errno(errno);

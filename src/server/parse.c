@@ -144,19 +144,14 @@ void srv_fail_amount(srv_reply *out, offpay_err rc, const char *what,
         /* the example in the currency's own decimals ("1250" in JPY, not
          * "12.50"), and a text with too many decimals told both counts */
         char        q[SRV_QUOTE_MAX + 1], ex[OFFPAY__AMOUNT_EXAMPLE_MAX];
-        char        why[64] = "";
+        char        why[OFFPAY__AMOUNT_WHY_MAX + 2];
         const char *alpha = offpay_currency_alpha(currency);
         int         e = offpay_currency_exponent(currency);
-        int         d = offpay__amount_decimals(text);
 
         offpay__amount_example(currency, ex);
-        if (d > e && e == 0)
-            snprintf(why, sizeof why,
-                     "it has %d decimal%s and %s has none: ", d,
-                     d == 1 ? "" : "s", alpha);
-        else if (d > e)
-            snprintf(why, sizeof why, "it has %d decimals and %s has %d: ", d,
-                     alpha, e);
+        offpay__amount_too_precise(text, currency, why);
+        if (why[0] != '\0')
+            strcat(why, ": ");
         if (e == 0)
             srv_fail_engine_hint(out, rc,
                                  "%s: \"%s\" is not an amount in %s: %sa "

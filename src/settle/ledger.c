@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/testhook.h"
 #include "core/log.h"
 #include "core/oserr.h"
 #include "offpay/core.h"
@@ -1376,22 +1377,6 @@ static offpay_err request_claim_tx(offpay_ledger *l, void *p)
     return rc == OFFPAY_EEXISTS ? OFFPAY_ERETRY : rc; /* claimed at once */
 }
 
-#ifdef OFFPAY_TEST_HOOKS
-/* Test hook: OFFPAY_TEST_CLAIM_DELAY_MS holds a keyed request that long
- * between its key's claim and its booking (settle_int.h). */
-static void claim_delay(void)
-{
-    const char *v = getenv("OFFPAY_TEST_CLAIM_DELAY_MS");
-
-    if (v != NULL) {
-        long            ms = atol(v);
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-        nanosleep(&ts, NULL);
-    }
-}
-#endif
-
 /* settle_int.h */
 offpay_err offpay__request_check_shards(offpay_ledger *l, const char *key,
                                         int op, uint64_t account,
@@ -1426,8 +1411,9 @@ offpay_err offpay__request_check_shards(offpay_ledger *l, const char *key,
     c.now = now;
     rc = offpay__ledger_tx_on(l, 0, request_claim_tx, &c);
 #ifdef OFFPAY_TEST_HOOKS
+    /* held between its key's claim and its booking (settle_int.h) */
     if (rc == OFFPAY_OK)
-        claim_delay();
+        offpay__test_delay_ms("OFFPAY_TEST_CLAIM_DELAY_MS");
 #endif
     return rc;
 }
