@@ -2338,24 +2338,30 @@ offpay_err offpay_ledger_audit_shard(offpay_ledger *l, size_t k,
     rc = offpay__ledger_read_on(l, k, audit_tx, &f);
     if (rc != OFFPAY_OK)
         return rc;
+    return offpay__audit_report_from(&f, r);
+}
+
+offpay_err offpay__audit_report_from(const offpay__audit_facts *f,
+                                     offpay_audit_report       *r)
+{
     memset(r, 0, sizeof *r);
-    memcpy(r->money, f.money, f.n_money * sizeof *f.money);
-    r->n_money = f.n_money;
-    r->money_more = f.money_more;
-    r->money_mismatch = f.money_mismatch;
-    r->accounts = f.accounts;
-    r->transfers = f.transfers;
-    r->imbalanced = f.imbalanced;
-    r->negative = f.negative;
-    r->escrow_mismatch = f.escrow_mismatch;
-    r->settle_mismatch = f.settle_mismatch;
-    r->release_mismatch = f.release_mismatch;
-    r->request_mismatch = f.request_mismatch;
-    r->refund_mismatch = f.refund_mismatch;
-    r->newest_transfer_at = f.newest_at;
-    if (f.imbalanced || f.negative || f.escrow_mismatch || f.settle_mismatch ||
-        f.release_mismatch || f.request_mismatch || f.refund_mismatch ||
-        f.money_mismatch)
+    memcpy(r->money, f->money, f->n_money * sizeof *f->money);
+    r->n_money = f->n_money;
+    r->money_more = f->money_more;
+    r->money_mismatch = f->money_mismatch;
+    r->accounts = f->accounts;
+    r->transfers = f->transfers;
+    r->imbalanced = f->imbalanced;
+    r->negative = f->negative;
+    r->escrow_mismatch = f->escrow_mismatch;
+    r->settle_mismatch = f->settle_mismatch;
+    r->release_mismatch = f->release_mismatch;
+    r->request_mismatch = f->request_mismatch;
+    r->refund_mismatch = f->refund_mismatch;
+    r->newest_transfer_at = f->newest_at;
+    if (f->imbalanced || f->negative || f->escrow_mismatch ||
+        f->settle_mismatch || f->release_mismatch || f->request_mismatch ||
+        f->refund_mismatch || f->money_mismatch)
         return OFFPAY_EAUDIT;
     return OFFPAY_OK;
 }

@@ -49,6 +49,11 @@ offpay_err offpay__ledger_tx(offpay_ledger *l,
                              offpay_err (*fn)(offpay_ledger *l, void *ctx),
                              void *ctx);
 
+/* The audit's report of a store's facts; OFFPAY_EAUDIT when any count
+ * other than the totals is non-zero (r filled either way). */
+offpay_err offpay__audit_report_from(const offpay__audit_facts *f,
+                                     offpay_audit_report       *r);
+
 #ifdef OFFPAY_TEST_HOOKS
 /* Test hook (test builds only): when N > 0, the N-th read transaction
  * from now meets a conflict (OFFPAY_ERETRY) once its fn has run, and is
