@@ -7,7 +7,8 @@
  * (docs/settlement.md §9), `transfers` lists an account's history,
  * `refund` gives back part of a payment (§13), `merchants` lists the
  * merchants, `statement` gives a merchant's statement and `accounts` the
- * payers' accounts. The ledger is a SQLite
+ * payers' accounts; `copy-ledger` moves a SQLite ledger to PostgreSQL.
+ * The ledger is a SQLite
  * file or a PostgreSQL URL, as for offpayd --db.
  */
 #include <curl/curl.h>
@@ -24,6 +25,7 @@
 #include "cli/cli.h"
 #include "offpay/settle.h"
 #include "offpay/verify.h"
+#include "settle/copy.h"
 #include "settle/render.h"
 #include "terminal/upload_int.h"
 
@@ -70,6 +72,7 @@ static const char help[] =
     "                    [--limit N] [--json]\n"
     "       offpay admin lists --server URL --root ROOT --out-dir DIR\n"
     "       offpay admin backup --db LEDGER --out FILE [--json]\n"
+    "       offpay admin copy-ledger --db FILE --into URL [--json]\n"
     "       offpay admin skip-ids --db LEDGER [--by N] [--json]\n"
     "       offpay admin terminals --db LEDGER [--merchant N] [--json]\n"
     "\n"
@@ -184,6 +187,20 @@ static const char help[] =
     "            plain copy of the file misses what is still in its\n"
     "            write-ahead log.) docs/operations.md says what a restore\n"
     "            from a backup loses\n"
+    "  copy-ledger  moves a SQLite ledger (--db FILE) to PostgreSQL (--into\n"
+    "            URL: a database without the ledger's schema, which it is\n"
+    "            given, or an empty ledger; never one with rows): every\n"
+    "            table's rows with their ids, read in one transaction of\n"
+    "            the file and written in one PostgreSQL transaction, the\n"
+    "            ids' sequences set to go on after them; then each table's\n"
+    "            row count and a digest of its rows, the next ids and every\n"
+    "            figure of the audit compared on both sides: exit 0 only\n"
+    "            when they are the same and the audit passed, else 1 with\n"
+    "            the difference and nothing committed. Stop offpayd first\n"
+    "            (what it writes after the copy's read is not copied), then\n"
+    "            start it with --db URL (docs/operations.md, \"Moving from\n"
+    "            SQLite to PostgreSQL\"). Both at this offpay's schema\n"
+    "            version. Not into a sharded ledger (--shards)\n"
     "  terminals every terminal, live ones first: id, merchant, since,\n"
     "            active or REVOKED (and when), payments uploaded, last\n"
     "            upload, the merchant's name, and what its last sync\n"
@@ -249,6 +266,8 @@ static const char help[] =
     "  --token-file FILE  with --server: the operator's bearer token\n"
     "  --out FILE       evidence: where to write it (atomically);\n"
     "                   backup: the new file\n"
+    "  --into URL       copy-ledger: the PostgreSQL database, as for\n"
+    "                   offpayd --db (a password in a passfile)\n"
     "  --force          evidence: replace an existing FILE\n"
     "  --by N           skip-ids: how far (1 to 1000000000)\n"
     "  --merchant N     terminals: of this merchant only; statement: the\n"
@@ -279,6 +298,7 @@ static const struct {
     {"merchants", "after limit"},
     {"accounts", "ref after limit"},
     {"backup", "out"},
+    {"copy-ledger", "into"},
     {"skip-ids", "by"},
     {"terminals", "merchant"},
 };
@@ -325,9 +345,11 @@ static void command_help(const char *cmd, const char *common, const char *own)
             printf("%s%.*s", shown++ == 0 ? "Usage: " : "       ",
                    (int)line_len(p) - 7, p + 7);
     }
-    /* lists reads no ledger, backup copies a SQLite file: no shards */
+    /* lists reads no ledger, backup and copy-ledger copy a SQLite file:
+     * no shards */
     for (int k = 0; k < 2 && strcmp(cmd, "lists") != 0 &&
-                    !(k == 1 && strcmp(cmd, "backup") == 0);
+                    !(k == 1 && (strcmp(cmd, "backup") == 0 ||
+                                 strcmp(cmd, "copy-ledger") == 0));
          k++) {
         const char *q = k == 0 ? first : sharded;
         const char *word = strstr(q, "COMMAND");
@@ -1043,6 +1065,154 @@ static int backup(const char *db, const char *out, int json)
                    have, want);
     }
     return EXIT_OK;
+}
+
+/* A SQLite ledger moved to PostgreSQL (offpay__ledger_copy): the copy,
+ * its proof, or why not, with what to do. */
+static int copy_ledger(const char *db, const char *into, int json)
+{
+    offpay__copy_report *r = calloc(1, sizeof *r);
+    char                 shown[LEDGER_SHOWN_MAX], target[LEDGER_SHOWN_MAX];
+    char                 newest[32];
+    uint64_t             rows = 0;
+    offpay_err           rc;
+    int                  st = EXIT_OK;
+
+    if (r == NULL)
+        return cli_fail("admin copy-ledger", OFFPAY_ENOMEM);
+    ledger_shown(db, shown);
+    ledger_shown(into, target);
+    rc = offpay__ledger_copy(db, into, r);
+    if (rc == OFFPAY_ENOENT) {
+        if (!no_ledger_file(db, rc))
+            st = cli_fail_at("admin copy-ledger", "opening", shown, rc);
+        else
+            st = EXIT_FAILURE_IO;
+        goto out;
+    }
+    if (rc == OFFPAY_EVERSION) {
+        if (r->schema != r->want)
+            fprintf(stderr,
+                    "offpay: admin copy-ledger: %s: the ledger's schema is "
+                    "version %u, this offpay's is %u: %s; nothing was "
+                    "written (EVERSION)\n",
+                    shown, r->schema, r->want,
+                    r->schema < r->want
+                        ? "upgrade it first: take a backup ('offpay admin "
+                          "backup'), then start the offpayd of this version "
+                          "on it once (it upgrades the ledger when it "
+                          "starts; 'offpay admin skip-ids' upgrades it too) "
+                          "and stop it; then copy"
+                        : "the ledger was made by a newer offpay: copy it "
+                          "with that version");
+        else
+            fprintf(stderr,
+                    "offpay: admin copy-ledger: %s holds a ledger at schema "
+                    "version %u, this offpay's is %u: a copy goes into a "
+                    "database without the ledger's schema or an empty "
+                    "ledger of this version; nothing was written "
+                    "(EVERSION)\n",
+                    target, r->target_schema, r->want);
+        st = EXIT_FAILURE_IO;
+        goto out;
+    }
+    if (rc == OFFPAY_EEXISTS) {
+        fprintf(stderr,
+                "offpay: admin copy-ledger: %s is not empty (%s): a copy "
+                "goes only into a database without the ledger's schema or "
+                "an empty ledger (createdb a new one), never over a ledger's "
+                "rows; nothing was written (EEXISTS)\n",
+                target, r->differ);
+        st = EXIT_REJECTED;
+        goto out;
+    }
+    if (rc == OFFPAY_EAUDIT || (rc == OFFPAY_ESTORE && r->differ[0])) {
+        fprintf(stderr,
+                "offpay: admin copy-ledger: the copy of %s into %s is not "
+                "the same: %s; rolled back, no row of it was committed%s "
+                "(%s)\n",
+                shown, target, r->differ,
+                r->created ? " (the database keeps the empty ledger's schema "
+                             "this copy gave it)"
+                           : "",
+                offpay_errname(rc));
+        st = rc == OFFPAY_EAUDIT ? EXIT_REJECTED : EXIT_FAILURE_IO;
+        goto out;
+    }
+    if (rc != OFFPAY_OK) {
+        st = cli_fail_at("admin copy-ledger", "copying into", target, rc);
+        goto out;
+    }
+    for (size_t i = 0; i < r->n_tables; i++)
+        rows += r->table[i].rows;
+    if (json) {
+        json_t *tables = json_array(), *money = json_array();
+
+        for (size_t i = 0; tables != NULL && i < r->n_tables; i++)
+            json_array_append_new(
+                tables,
+                json_pack("{s:s, s:I, s:o}", "name", r->table[i].name, "rows",
+                          (json_int_t)r->table[i].rows, "next_id",
+                          r->table[i].next_id != 0
+                              ? json_integer((json_int_t)r->table[i].next_id)
+                              : json_null()));
+        for (size_t i = 0; money != NULL && i < r->audit.n_money; i++) {
+            const char *alpha =
+                offpay_currency_alpha(r->audit.money[i].currency);
+
+            json_array_append_new(
+                money, json_pack("{s:s, s:I, s:I}", "currency",
+                                 alpha != NULL ? alpha : "", "inside_minor",
+                                 (json_int_t)r->audit.money[i].inside,
+                                 "deposits_net_minor",
+                                 (json_int_t)r->audit.money[i].deposits_net));
+        }
+        st = cli_print_json(
+            json_pack(
+                "{s:s, s:s, s:I, s:b, s:I, s:o, s:{s:b, s:I, s:I, s:o, s:o}}",
+                "ledger", shown, "into", target, "schema",
+                (json_int_t)r->schema, "created", r->created, "rows",
+                (json_int_t)rows, "tables", tables, "audit", "same", 1,
+                "accounts", (json_int_t)r->audit.accounts, "transfers",
+                (json_int_t)r->audit.transfers, "money", money,
+                "newest_transfer_at",
+                r->audit.newest_transfer_at != 0
+                    ? json_string(
+                          cli_iso_time(r->audit.newest_transfer_at, newest))
+                    : json_null()),
+            "admin copy-ledger");
+        goto out;
+    }
+    printf("copied %s into %s (%s %u): %llu rows in %zu tables, ids "
+           "unchanged\n",
+           shown, target,
+           r->created ? "given the ledger's schema, version"
+                      : "an empty ledger at schema version",
+           r->schema, (unsigned long long)rows, r->n_tables);
+    for (size_t i = 0; i < r->n_tables; i++) {
+        if (r->table[i].next_id != 0)
+            printf("  %-18s %10llu rows, next id %llu\n", r->table[i].name,
+                   (unsigned long long)r->table[i].rows,
+                   (unsigned long long)r->table[i].next_id);
+        else
+            printf("  %-18s %10llu rows\n", r->table[i].name,
+                   (unsigned long long)r->table[i].rows);
+    }
+    printf("audit the same on both sides, and passed: accounts %llu, "
+           "transfers %llu (the newest at %s)\n",
+           (unsigned long long)r->audit.accounts,
+           (unsigned long long)r->audit.transfers,
+           r->audit.newest_transfer_at != 0
+               ? cli_iso_time(r->audit.newest_transfer_at, newest)
+               : "none");
+    audit_money(&r->audit, 0, "");
+    printf("each table's rows and next id are the same on both sides; start "
+           "offpayd with --db on the PostgreSQL URL and the same issuer "
+           "files, and keep %s as it is (docs/operations.md)\n",
+           shown);
+out:
+    free(r);
+    return st;
 }
 
 /* The options of every admin command. */
@@ -2222,6 +2392,7 @@ int cli_admin(int argc, char **argv)
         {"to", required_argument, NULL, 'y'},
         {"terminal", required_argument, NULL, 'z'},
         {"chain", no_argument, NULL, 'C'},
+        {"into", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -2240,6 +2411,7 @@ int cli_admin(int argc, char **argv)
     uint64_t       terminal_id = 0;
     int            chain = 0; /* revoke-terminal --chain */
     const char    *reason = NULL;
+    const char       *into = NULL; /* copy-ledger --into */
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
 
@@ -2254,7 +2426,7 @@ int cli_admin(int argc, char **argv)
                                    "revoke-terminal, transfers, statement, "
                                    "refund, "
                                    "merchants, accounts, lists, backup, "
-                                   "skip-ids, terminals)");
+                                   "copy-ledger, skip-ids, terminals)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
@@ -2344,6 +2516,9 @@ int cli_admin(int argc, char **argv)
             break;
         case 'C':
             chain = 1;
+            break;
+        case 'I':
+            into = optarg;
             break;
         case 'K':
             q.key = optarg;
@@ -2491,6 +2666,43 @@ int cli_admin(int argc, char **argv)
                 "docs/operations.md)",
                 ledger_shown(db, shown));
         return backup(db, a.out, json);
+    } else if (strcmp(cmd, "copy-ledger") == 0) {
+        if (positional != NULL)
+            return cli_usage_error("admin copy-ledger: unexpected argument "
+                                   "'%s'",
+                                   positional);
+        if (shards != NULL || (into != NULL && offpay_ledger_backend_of(into) ==
+                                                   OFFPAY_LEDGER_SHARDS))
+            return cli_usage_error(
+                "admin copy-ledger: copies into one PostgreSQL database, not "
+                "a sharded ledger: copy into the database that is to be "
+                "shard 0, then start offpayd with a shard map whose first "
+                "line names it (docs/scaling.md, \"Sharding by credential "
+                "serial\")");
+        if (db == NULL || into == NULL)
+            return cli_usage_error("admin copy-ledger: give --db FILE (the "
+                                   "SQLite ledger) and --into URL (the "
+                                   "PostgreSQL database)");
+        if (offpay_ledger_backend_of(db) != OFFPAY_LEDGER_SQLITE)
+            return cli_usage_error(
+                "admin copy-ledger: %s is not a SQLite ledger: a PostgreSQL "
+                "ledger is copied with PostgreSQL's own tools (pg_dump)",
+                ledger_shown(db, shown));
+        if (offpay_ledger_backend_of(into) != OFFPAY_LEDGER_POSTGRES)
+            return cli_usage_error("admin copy-ledger: --into is a PostgreSQL "
+                                   "URL (postgresql://USER@HOST:PORT/DB)");
+        {
+            int hidden = 0;
+
+            (void)offpay_ledger_redact(into, shown, sizeof shown, &hidden);
+            if (hidden)
+                fputs("offpay: WARNING: --into holds the PostgreSQL "
+                      "password, which every user of this machine can read "
+                      "in a command line: give it in a passfile instead "
+                      "(docs/operations.md §2)\n",
+                      stderr);
+        }
+        return copy_ledger(db, into, json);
     } else if (a.server != NULL || a.token_file != NULL) {
         return cli_usage_error("admin %s: --server is for cases and evidence "
                                "only",

@@ -192,6 +192,37 @@ typedef struct offpay__audit_facts {
     uint32_t newest_at; /* the newest transfer's time, 0: none */
 } offpay__audit_facts;
 
+/* A ledger copied between backends (src/settle/copy.c, `offpay admin
+ * copy-ledger`): its tables as the schema holds them, and their rows as
+ * typed values. Names are the schema's own (lower case letters, digits,
+ * '_'); a table has at most OFFPAY__COPY_COLS_MAX columns. */
+#define OFFPAY__COPY_NAME_MAX   63
+#define OFFPAY__COPY_COLS_MAX   32
+#define OFFPAY__COPY_REFS_MAX   8
+#define OFFPAY__COPY_TABLES_MAX 64
+typedef struct offpay__copy_table {
+    char name[OFFPAY__COPY_NAME_MAX + 1];
+    char id[OFFPAY__COPY_NAME_MAX + 1]; /* the column of the id the store
+                                           gives a new row ("": none) */
+    size_t n_cols;
+    char   col[OFFPAY__COPY_COLS_MAX][OFFPAY__COPY_NAME_MAX + 1];
+    size_t n_refs; /* the other tables its foreign keys name */
+    char   ref[OFFPAY__COPY_REFS_MAX][OFFPAY__COPY_NAME_MAX + 1];
+} offpay__copy_table;
+
+enum {
+    OFFPAY__COPY_NULL = 0,
+    OFFPAY__COPY_INT,
+    OFFPAY__COPY_TEXT,
+    OFFPAY__COPY_BLOB
+};
+typedef struct offpay__copy_value {
+    int            type; /* OFFPAY__COPY_* */
+    int64_t        i;    /* INT */
+    const uint8_t *p;    /* TEXT (no NUL counted), BLOB */
+    size_t         len;
+} offpay__copy_value;
+
 typedef struct offpay__store_ops {
     offpay_err (*begin)(offpay__store *s);
     /* a transaction that only reads: it never holds the writer's lock */
@@ -547,6 +578,32 @@ typedef struct offpay__store_ops {
     offpay_err (*terminal_retired)(offpay__store *s, uint32_t id, int *how,
                                    uint32_t *rotated_to);
 
+    /* a ledger copied between backends (src/settle/copy.c) */
+    /* the ledger's tables (every table of the schema but schema_version),
+     * by name, into out[0..*n) (at most max, else OFFPAY_ETOOBIG) */
+    offpay_err (*copy_tables)(offpay__store *s, offpay__copy_table *out,
+                              size_t max, size_t *n);
+    /* calls fn with the values of cols[0..n) of each row of table, in no
+     * particular order (valid during the call); a non-zero return stops */
+    offpay_err (*copy_rows)(offpay__store *s, const char *table,
+                            const char *const *cols, size_t n,
+                            int (*fn)(const offpay__copy_value *v, void *ctx),
+                            void *ctx);
+    /* writes rows[0..n_rows) (n values each, in the order of cols) into
+     * table, ids as given. SQLite: OFFPAY_EINVAL (never a copy's target) */
+    offpay_err (*copy_write)(offpay__store *s, const char *table,
+                             const char *const *cols, size_t n,
+                             const offpay__copy_value *rows, size_t n_rows);
+    /* the id the store would give table's next row now (its id column
+     * `id`), floors an operator raised included (012_id_floors) */
+    offpay_err (*next_id)(offpay__store *s, const char *table, const char *id,
+                          uint64_t *next);
+    /* makes that next id `next` (1: left as it is). PostgreSQL: its
+     * sequence, which a rollback does not move back. SQLite:
+     * OFFPAY_EINVAL */
+    offpay_err (*next_id_set)(offpay__store *s, const char *table,
+                              const char *id, uint64_t next);
+
     /* outside a transaction: the store answers a trivial read of the
      * ledger, and (SQLite) its file is still the one at the path it was
      * opened from. OFFPAY_OK, OFFPAY_ELEDGER_MOVED, or the store's error.
@@ -664,7 +721,8 @@ unsigned long offpay__store_schema_newer_seen(void);
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \
-    X(merchants) X(wallet_accounts) X(ids_skip) X(check)
+    X(merchants) X(wallet_accounts) X(ids_skip) X(copy_tables) \
+    X(copy_rows) X(copy_write) X(next_id) X(next_id_set) X(check)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

@@ -1823,6 +1823,19 @@ static offpay_err s_request_add(offpay__store *s, const char *key,
 static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
                                      uint32_t *rotated_to);
 static offpay_err s_check(offpay__store *s);
+static offpay_err s_copy_tables(offpay__store *s, offpay__copy_table *out,
+                                size_t max, size_t *n);
+static offpay_err s_copy_rows(offpay__store *s, const char *table,
+                              const char *const *cols, size_t n,
+                              int (*fn)(const offpay__copy_value *v, void *ctx),
+                              void *ctx);
+static offpay_err s_copy_write(offpay__store *s, const char *table,
+                               const char *const *cols, size_t n,
+                               const offpay__copy_value *rows, size_t n_rows);
+static offpay_err s_next_id(offpay__store *s, const char *table, const char *id,
+                            uint64_t *next);
+static offpay_err s_next_id_set(offpay__store *s, const char *table,
+                                const char *id, uint64_t next);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -3380,5 +3393,366 @@ static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
         return OFFPAY_ERANGE;
     if (rc == OFFPAY_OK)
         *next = col_u64(r, 0, 0);
+    return rc;
+}
+
+/* ---- a ledger copied in from another backend (src/settle/copy.c) ---- */
+
+/* 1 when name is one the schema would give (lower case letters, digits,
+ * '_', within OFFPAY__COPY_NAME_MAX): names are put in SQL as they are. */
+static int copy_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > OFFPAY__COPY_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') ||
+              (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+            return 0;
+    return 1;
+}
+
+static offpay_err s_copy_tables(offpay__store *s, offpay__copy_table *out,
+                                size_t max, size_t *n)
+{
+    /* one row per column, the table's first with its foreign keys' other
+     * tables; the identity column is the id the store gives a new row */
+    static const char sql[] =
+        "SELECT c.table_name, c.column_name, c.is_identity = 'YES',"
+        " c.ordinal_position = 1 AND EXISTS (SELECT 1 FROM pg_constraint f"
+        "  WHERE f.contype = 'f' AND f.conrelid = ('\"' || c.table_name ||"
+        "  '\"')::regclass AND f.confrelid <> f.conrelid),"
+        " (SELECT string_agg(DISTINCT f.confrelid::regclass::text, ' ')"
+        "  FROM pg_constraint f WHERE f.contype = 'f' AND f.conrelid = ('\"'"
+        "  || c.table_name || '\"')::regclass AND f.confrelid <> f.conrelid)"
+        " FROM information_schema.columns c JOIN information_schema.tables t"
+        " ON t.table_schema = c.table_schema AND t.table_name = c.table_name"
+        " WHERE c.table_schema = current_schema() AND t.table_type ="
+        " 'BASE TABLE' AND c.table_name <> 'schema_version'"
+        " ORDER BY c.table_name, c.ordinal_position";
+    PGresult           *r = PQexec(s->db, sql);
+    offpay_err          rc = map_result(r);
+    offpay__copy_table *t = NULL;
+
+    *n = 0;
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        const char *name = PQgetvalue(r, i, 0), *col = PQgetvalue(r, i, 1);
+
+        if (!copy_name_ok(name) || !copy_name_ok(col)) {
+            offpay__log("offpay: PostgreSQL: the database holds a table or "
+                        "column named '%s.%s', not one of the ledger's "
+                        "schema\n",
+                        name, col);
+            rc = OFFPAY_ESTORE;
+            break;
+        }
+        if (t == NULL || strcmp(t->name, name) != 0) {
+            if (*n == max) {
+                rc = OFFPAY_ETOOBIG;
+                break;
+            }
+            t = &out[(*n)++];
+            memset(t, 0, sizeof *t);
+            snprintf(t->name, sizeof t->name, "%s", name);
+        }
+        if (t->n_cols == OFFPAY__COPY_COLS_MAX) {
+            rc = OFFPAY_ETOOBIG;
+            break;
+        }
+        snprintf(t->col[t->n_cols++], sizeof t->col[0], "%s", col);
+        if (strcmp(PQgetvalue(r, i, 2), "t") == 0)
+            snprintf(t->id, sizeof t->id, "%s", col);
+        if (strcmp(PQgetvalue(r, i, 3), "t") == 0) {
+            char *refs = PQgetvalue(r, i, 4), *save = NULL;
+            char *ref = strtok_r(refs, " ", &save);
+
+            for (; ref != NULL; ref = strtok_r(NULL, " ", &save)) {
+                if (t->n_refs == OFFPAY__COPY_REFS_MAX) {
+                    rc = OFFPAY_ETOOBIG;
+                    break;
+                }
+                snprintf(t->ref[t->n_refs++], sizeof t->ref[0], "%s",
+                         ref[0] == '"' ? ref + 1 : ref);
+                t->ref[t->n_refs - 1][strcspn(t->ref[t->n_refs - 1], "\"")] =
+                    '\0';
+            }
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* "SELECT cols FROM table" or "table (cols)" into buf. */
+static offpay_err copy_cols_sql(char *buf, size_t cap, const char *head,
+                                const char *table, const char *const *cols,
+                                size_t n, int select)
+{
+    size_t at;
+
+    if (n == 0 || n > OFFPAY__COPY_COLS_MAX || !copy_name_ok(table))
+        return OFFPAY_EINVAL;
+    at = (size_t)snprintf(buf, cap, "%s", head);
+    if (!select)
+        at += (size_t)snprintf(buf + at, cap - at, "\"%s\" (", table);
+    for (size_t k = 0; k < n; k++) {
+        if (!copy_name_ok(cols[k]))
+            return OFFPAY_EINVAL;
+        at += (size_t)snprintf(buf + at, cap - at, "%s\"%s\"",
+                               k == 0 ? "" : ", ", cols[k]);
+    }
+    if (select)
+        snprintf(buf + at, cap - at, " FROM \"%s\"", table);
+    else
+        snprintf(buf + at, cap - at, ") FROM STDIN");
+    return OFFPAY_OK;
+}
+
+#define COPY_SQL_MAX                                                           \
+    (OFFPAY__COPY_COLS_MAX * (OFFPAY__COPY_NAME_MAX + 4) +                     \
+     OFFPAY__COPY_NAME_MAX + 64)
+
+static uint64_t be_u64(const uint8_t *p, int len)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < len; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static offpay_err s_copy_rows(offpay__store *s, const char *table,
+                              const char *const *cols, size_t n,
+                              int (*fn)(const offpay__copy_value *v, void *ctx),
+                              void *ctx)
+{
+    offpay__copy_value v[OFFPAY__COPY_COLS_MAX];
+    char               sql[COPY_SQL_MAX];
+    PGresult          *r;
+    offpay_err         rc =
+        copy_cols_sql(sql, sizeof sql, "SELECT ", table, cols, n, 1);
+    int stopped = 0;
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    /* binary results, one row at a time: a table of any size in bounded
+     * memory */
+    if (!PQsendQueryParams(s->db, sql, 0, NULL, NULL, NULL, NULL, 1) ||
+        !PQsetSingleRowMode(s->db))
+        return OFFPAY_ESTORE;
+    while ((r = PQgetResult(s->db)) != NULL) {
+        if (PQresultStatus(r) == PGRES_SINGLE_TUPLE && rc == OFFPAY_OK &&
+            !stopped) {
+            for (size_t k = 0; k < n; k++) {
+                const uint8_t *p = (const uint8_t *)PQgetvalue(r, 0, (int)k);
+                int            len = PQgetlength(r, 0, (int)k);
+                Oid            type = PQftype(r, (int)k);
+
+                memset(&v[k], 0, sizeof v[k]);
+                if (PQgetisnull(r, 0, (int)k)) {
+                    v[k].type = OFFPAY__COPY_NULL;
+                } else if ((type == 20 && len == 8) ||
+                           (type == 23 && len == 4) ||
+                           (type == 21 && len == 2)) { /* int8 int4 int2 */
+                    uint64_t u = be_u64(p, len);
+
+                    v[k].type = OFFPAY__COPY_INT;
+                    v[k].i = len == 8   ? (int64_t)u
+                             : len == 4 ? (int64_t)(int32_t)(uint32_t)u
+                                        : (int64_t)(int16_t)(uint16_t)u;
+                } else if (type == 25 || type == 1043) { /* text varchar */
+                    v[k].type = OFFPAY__COPY_TEXT;
+                    v[k].p = p;
+                    v[k].len = (size_t)len;
+                } else if (type == 17) { /* bytea */
+                    v[k].type = OFFPAY__COPY_BLOB;
+                    v[k].p = p;
+                    v[k].len = (size_t)len;
+                } else {
+                    rc = OFFPAY_ESTORE; /* no column type of the schema's */
+                }
+            }
+            if (rc == OFFPAY_OK && fn(v, ctx) != 0)
+                stopped = 1; /* the rest is read and dropped */
+        } else if (PQresultStatus(r) != PGRES_SINGLE_TUPLE &&
+                   PQresultStatus(r) != PGRES_TUPLES_OK && rc == OFFPAY_OK) {
+            rc = map_result(r);
+            if (rc == OFFPAY_OK)
+                rc = OFFPAY_ESTORE;
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+/* Appends len bytes at p to *buf (of *cap, *at used), growing it. */
+static int copy_put(char **buf, size_t *cap, size_t *at, const char *p,
+                    size_t len)
+{
+    if (*at + len + 1 > *cap) {
+        size_t want = (*at + len + 1) * 2;
+        char  *grown = realloc(*buf, want);
+
+        if (grown == NULL)
+            return -1;
+        *buf = grown;
+        *cap = want;
+    }
+    memcpy(*buf + *at, p, len);
+    *at += len;
+    return 0;
+}
+
+/* One value in COPY's text format: \N for NULL, a text's backslash, tab,
+ * newline and carriage return escaped, a byte string as bytea's hex form
+ * (its backslash escaped). */
+static int copy_value_put(char **buf, size_t *cap, size_t *at,
+                          const offpay__copy_value *v)
+{
+    char num[24];
+
+    switch (v->type) {
+    case OFFPAY__COPY_NULL:
+        return copy_put(buf, cap, at, "\\N", 2);
+    case OFFPAY__COPY_INT:
+        snprintf(num, sizeof num, "%lld", (long long)v->i);
+        return copy_put(buf, cap, at, num, strlen(num));
+    case OFFPAY__COPY_TEXT:
+        for (size_t i = 0; i < v->len; i++) {
+            char        c = (char)v->p[i];
+            const char *e = c == '\\'   ? "\\\\"
+                            : c == '\t' ? "\\t"
+                            : c == '\n' ? "\\n"
+                            : c == '\r' ? "\\r"
+                                        : NULL;
+
+            if (c == '\0')
+                return -2; /* PostgreSQL's text holds no NUL */
+            if (e != NULL ? copy_put(buf, cap, at, e, 2) != 0
+                          : copy_put(buf, cap, at, &c, 1) != 0)
+                return -1;
+        }
+        return 0;
+    case OFFPAY__COPY_BLOB:
+        if (copy_put(buf, cap, at, "\\\\x", 3) != 0)
+            return -1;
+        for (size_t i = 0; i < v->len; i++) {
+            char hex[3];
+
+            snprintf(hex, sizeof hex, "%02x", v->p[i]);
+            if (copy_put(buf, cap, at, hex, 2) != 0)
+                return -1;
+        }
+        return 0;
+    default:
+        return -2;
+    }
+}
+
+static offpay_err s_copy_write(offpay__store *s, const char *table,
+                               const char *const *cols, size_t n,
+                               const offpay__copy_value *rows, size_t n_rows)
+{
+    char       sql[COPY_SQL_MAX];
+    char      *buf = NULL;
+    size_t     cap = 0, at = 0;
+    PGresult  *r;
+    offpay_err rc = copy_cols_sql(sql, sizeof sql, "COPY ", table, cols, n, 0);
+    int        put = 0;
+
+    if (rc != OFFPAY_OK || n_rows == 0)
+        return rc;
+    for (size_t i = 0; put == 0 && i < n_rows; i++)
+        for (size_t k = 0; put == 0 && k < n; k++) {
+            put = copy_value_put(&buf, &cap, &at, &rows[i * n + k]);
+            if (put == 0)
+                put = copy_put(&buf, &cap, &at, k + 1 < n ? "\t" : "\n", 1);
+        }
+    if (put != 0) {
+        free(buf);
+        return put == -1 ? OFFPAY_ENOMEM : OFFPAY_EINVAL;
+    }
+    r = PQexec(s->db, sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        rc = map_result(r);
+        rc = rc == OFFPAY_OK ? OFFPAY_ESTORE : rc;
+        PQclear(r);
+        free(buf);
+        return rc;
+    }
+    PQclear(r);
+    if (PQputCopyData(s->db, buf, (int)at) != 1 ||
+        PQputCopyEnd(s->db, NULL) != 1)
+        rc = OFFPAY_ESTORE;
+    while ((r = PQgetResult(s->db)) != NULL) {
+        if (rc == OFFPAY_OK)
+            rc = map_result(r);
+        PQclear(r);
+    }
+    free(buf);
+    return rc;
+}
+
+/* The sequence of table's id column, quoted for SQL, into seq. */
+static offpay_err copy_sequence(offpay__store *s, const char *table,
+                                const char *id, char *seq, size_t cap)
+{
+    const char *v[2] = {table, id};
+    PGresult   *r = NULL;
+    offpay_err  rc;
+
+    if (!copy_name_ok(table) || !copy_name_ok(id))
+        return OFFPAY_EINVAL;
+    rc = shard_q(s,
+                 "SELECT quote_ident(n.nspname) || '.' || quote_ident("
+                 "c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid ="
+                 " c.relnamespace WHERE c.oid = pg_get_serial_sequence("
+                 "quote_ident($1), $2)::regclass",
+                 2, v, &r);
+    if (rc == OFFPAY_OK && PQntuples(r) != 1)
+        rc = OFFPAY_ESTORE; /* no identity: not the ledger's schema */
+    if (rc == OFFPAY_OK)
+        snprintf(seq, cap, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return rc;
+}
+
+static offpay_err s_next_id(offpay__store *s, const char *table, const char *id,
+                            uint64_t *next)
+{
+    char       seq[2 * OFFPAY__COPY_NAME_MAX + 16], sql[sizeof seq + 96];
+    PGresult  *r = NULL;
+    offpay_err rc = copy_sequence(s, table, id, seq, sizeof seq);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    /* what nextval would give: after the last, or the last itself when
+     * none was taken since it was set */
+    snprintf(sql, sizeof sql,
+             "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value"
+             " END FROM %s",
+             seq);
+    rc = shard_q(s, sql, 0, NULL, &r);
+    if (rc == OFFPAY_OK)
+        *next = col_u64(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+static offpay_err s_next_id_set(offpay__store *s, const char *table,
+                                const char *id, uint64_t next)
+{
+    char        seq[2 * OFFPAY__COPY_NAME_MAX + 16], last[24];
+    const char *v[2] = {seq, last};
+    offpay_err  rc;
+
+    if (next <= 1 || next > (uint64_t)INT64_MAX)
+        return next == 1 ? OFFPAY_OK : OFFPAY_EINVAL;
+    rc = copy_sequence(s, table, id, seq, sizeof seq);
+    /* marked used (setval's true), as ids_skip leaves it */
+    snprintf(last, sizeof last, "%llu", (unsigned long long)(next - 1));
+    if (rc == OFFPAY_OK)
+        rc = shard_q(s, "SELECT setval($1::regclass, $2::bigint, true)", 2, v,
+                     NULL);
     return rc;
 }

@@ -1596,6 +1596,19 @@ static offpay_err s_request_add(offpay__store *s, const char *key,
 static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
                                      uint32_t *rotated_to);
 static offpay_err s_check(offpay__store *s);
+static offpay_err s_copy_tables(offpay__store *s, offpay__copy_table *out,
+                                size_t max, size_t *n);
+static offpay_err s_copy_rows(offpay__store *s, const char *table,
+                              const char *const *cols, size_t n,
+                              int (*fn)(const offpay__copy_value *v, void *ctx),
+                              void *ctx);
+static offpay_err s_copy_write(offpay__store *s, const char *table,
+                               const char *const *cols, size_t n,
+                               const offpay__copy_value *rows, size_t n_rows);
+static offpay_err s_next_id(offpay__store *s, const char *table, const char *id,
+                            uint64_t *next);
+static offpay_err s_next_id_set(offpay__store *s, const char *table,
+                                const char *id, uint64_t next);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -2918,4 +2931,226 @@ static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
     if (rc == OFFPAY_OK && terminal && *next > UINT32_MAX)
         rc = OFFPAY_ERANGE; /* terminal ids are 32 bits (rolled back) */
     return rc;
+}
+
+/* ---- the ledger copied to another backend (src/settle/copy.c) ------- */
+
+/* 1 when name is one the schema would give (lower case letters, digits,
+ * '_', within OFFPAY__COPY_NAME_MAX): names are put in SQL as they are. */
+static int copy_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > OFFPAY__COPY_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') ||
+              (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* A table's columns, its id (an INTEGER PRIMARY KEY alone: the rowid,
+ * which a new row takes as the highest + 1) and the tables it names. */
+static offpay_err copy_table_of(offpay__store *s, offpay__copy_table *t)
+{
+    char          sql[160];
+    sqlite3_stmt *st = NULL;
+    int           step, pks = 0;
+    offpay_err    rc = OFFPAY_OK;
+
+    snprintf(sql, sizeof sql, "PRAGMA table_info(\"%s\")", t->name);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return map(s->db, sqlite3_errcode(s->db));
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *col = (const char *)sqlite3_column_text(st, 1);
+        const char *type = (const char *)sqlite3_column_text(st, 2);
+
+        if (col == NULL || !copy_name_ok(col) ||
+            t->n_cols == OFFPAY__COPY_COLS_MAX) {
+            rc = OFFPAY_ETOOBIG;
+            break;
+        }
+        snprintf(t->col[t->n_cols++], sizeof t->col[0], "%s", col);
+        if (sqlite3_column_int(st, 5) > 0) {
+            pks++;
+            if (type != NULL && sqlite3_stricmp(type, "INTEGER") == 0)
+                snprintf(t->id, sizeof t->id, "%s", col);
+        }
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE)
+        rc = map(s->db, step);
+    sqlite3_finalize(st);
+    if (pks != 1)
+        t->id[0] = '\0'; /* a key of several columns is no rowid */
+    if (rc != OFFPAY_OK)
+        return rc;
+    snprintf(sql, sizeof sql, "PRAGMA foreign_key_list(\"%s\")", t->name);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return map(s->db, sqlite3_errcode(s->db));
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *ref = (const char *)sqlite3_column_text(st, 2);
+        size_t      k;
+
+        if (ref == NULL || strcmp(ref, t->name) == 0)
+            continue;
+        for (k = 0; k < t->n_refs && strcmp(t->ref[k], ref) != 0; k++)
+            ;
+        if (k < t->n_refs)
+            continue;
+        if (t->n_refs == OFFPAY__COPY_REFS_MAX) {
+            rc = OFFPAY_ETOOBIG;
+            break;
+        }
+        snprintf(t->ref[t->n_refs++], sizeof t->ref[0], "%s", ref);
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE)
+        rc = map(s->db, step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_copy_tables(offpay__store *s, offpay__copy_table *out,
+                                size_t max, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    int           step;
+    offpay_err    rc = OFFPAY_OK;
+
+    *n = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT name FROM sqlite_master WHERE type = "
+                           "'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE "
+                           "'\\' AND name <> 'schema_version' ORDER BY name",
+                           -1, &st, NULL) != SQLITE_OK)
+        return map(s->db, sqlite3_errcode(s->db));
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+
+        if (*n == max) {
+            rc = OFFPAY_ETOOBIG;
+            break;
+        }
+        if (name == NULL || !copy_name_ok(name)) {
+            offpay__log("offpay: the ledger holds a table named '%s', not "
+                        "one of its schema's\n",
+                        name != NULL ? name : "");
+            rc = OFFPAY_ESTORE;
+            break;
+        }
+        memset(&out[*n], 0, sizeof out[*n]);
+        snprintf(out[*n].name, sizeof out[*n].name, "%s", name);
+        (*n)++;
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE)
+        rc = map(s->db, step);
+    sqlite3_finalize(st);
+    for (size_t i = 0; rc == OFFPAY_OK && i < *n; i++)
+        rc = copy_table_of(s, &out[i]);
+    return rc;
+}
+
+static offpay_err s_copy_rows(offpay__store *s, const char *table,
+                              const char *const *cols, size_t n,
+                              int (*fn)(const offpay__copy_value *v, void *ctx),
+                              void *ctx)
+{
+    offpay__copy_value v[OFFPAY__COPY_COLS_MAX];
+    char               sql[OFFPAY__COPY_COLS_MAX * (OFFPAY__COPY_NAME_MAX + 3) +
+             OFFPAY__COPY_NAME_MAX + 32];
+    size_t             at;
+    sqlite3_stmt      *st = NULL;
+    int                step;
+    offpay_err         rc = OFFPAY_OK;
+
+    if (n == 0 || n > OFFPAY__COPY_COLS_MAX || !copy_name_ok(table))
+        return OFFPAY_EINVAL;
+    at = (size_t)snprintf(sql, sizeof sql, "SELECT ");
+    for (size_t k = 0; k < n; k++) {
+        if (!copy_name_ok(cols[k]))
+            return OFFPAY_EINVAL;
+        at += (size_t)snprintf(sql + at, sizeof sql - at, "%s\"%s\"",
+                               k == 0 ? "" : ", ", cols[k]);
+    }
+    snprintf(sql + at, sizeof sql - at, " FROM \"%s\"", table);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return map(s->db, sqlite3_errcode(s->db));
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        for (size_t k = 0; k < n; k++) {
+            int type = sqlite3_column_type(st, (int)k);
+
+            memset(&v[k], 0, sizeof v[k]);
+            if (type == SQLITE_INTEGER) {
+                v[k].type = OFFPAY__COPY_INT;
+                v[k].i = sqlite3_column_int64(st, (int)k);
+            } else if (type == SQLITE_TEXT) {
+                v[k].type = OFFPAY__COPY_TEXT;
+                v[k].p = sqlite3_column_text(st, (int)k);
+                v[k].len = (size_t)sqlite3_column_bytes(st, (int)k);
+            } else if (type == SQLITE_BLOB) {
+                v[k].type = OFFPAY__COPY_BLOB;
+                v[k].p = sqlite3_column_blob(st, (int)k);
+                v[k].len = (size_t)sqlite3_column_bytes(st, (int)k);
+            } else if (type != SQLITE_NULL) {
+                rc = OFFPAY_ESTORE; /* a float: no column of the schema's */
+            }
+        }
+        if (rc != OFFPAY_OK || fn(v, ctx) != 0)
+            break;
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = map(s->db, step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_copy_write(offpay__store *s, const char *table,
+                               const char *const *cols, size_t n,
+                               const offpay__copy_value *rows, size_t n_rows)
+{
+    (void)s;
+    (void)table;
+    (void)cols;
+    (void)n;
+    (void)rows;
+    (void)n_rows;
+    return OFFPAY_EINVAL;
+}
+
+static offpay_err s_next_id(offpay__store *s, const char *table, const char *id,
+                            uint64_t *next)
+{
+    /* as S_CRED_ADD and S_TERMINAL_ADD give it: the floor counts */
+    const char   *floor = strcmp(table, "credentials") == 0 ? "serial"
+                          : strcmp(table, "terminals") == 0 ? "terminal"
+                                                            : "";
+    char          sql[256];
+    sqlite3_stmt *st = NULL;
+    int           step;
+    offpay_err    rc;
+
+    if (!copy_name_ok(table) || !copy_name_ok(id))
+        return OFFPAY_EINVAL;
+    snprintf(sql, sizeof sql,
+             "SELECT max(coalesce((SELECT max(\"%s\") FROM \"%s\"), 0) + 1,"
+             " coalesce((SELECT next FROM id_floors WHERE what = '%s'), 0))",
+             id, table, floor);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return map(s->db, sqlite3_errcode(s->db));
+    step = sqlite3_step(st);
+    rc = step == SQLITE_ROW ? OFFPAY_OK : map(s->db, step);
+    if (rc == OFFPAY_OK)
+        *next = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_next_id_set(offpay__store *s, const char *table,
+                                const char *id, uint64_t next)
+{
+    (void)s;
+    (void)table;
+    (void)id;
+    (void)next;
+    return OFFPAY_EINVAL;
 }

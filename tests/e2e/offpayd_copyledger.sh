@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# offpayd_copyledger.sh — a ledger moved from SQLite to PostgreSQL with
+# `offpay admin copy-ledger` (docs/operations.md, "Moving from SQLite to
+# PostgreSQL"). PostgreSQL only (e2e.offpayd_copyledger_pg): a SQLite
+# ledger is built through a real offpayd with every kind of row (payments
+# settled, bound ones with their request nonces, a duplicate presentment,
+# a double spend with its evidence, a keyed refund, a lost wallet's
+# credential revoked, a terminal rotated, an enrollment code, a credential
+# released by the operator, terminals' reports, skip-ids' floors), offpayd
+# stops, the ledger is copied, and offpayd starts on the PostgreSQL URL
+# with the same issuer files: every table holds the same rows (psql's
+# count of each table the SQLite file holds), the audit, balances,
+# statements, cases and account lists are the same, a new credential,
+# terminal and payment take the ids after the copied ones, an old upload
+# again is an exact replay (nothing moves), and a second copy into the now
+# non-empty database is refused with nothing changed.
+source "$(dirname "$0")/offpayd_lib.sh"
+PG=$LEDGER                # the fresh database offpayd_lib.sh made
+LEDGER=$work/ledger.db    # the world is built on SQLite first
+T0=$(date +%s)
+
+# ---- 1. the world, on SQLite ----------------------------------------------
+start_server
+fetch_bundle
+api POST /v1/admin/guarantee '{"currency":"EUR"}'; G=$(jget .account)
+api_once g-1 POST "/v1/admin/accounts/$G/deposit" '{"amount":"100.00","ref":"guarantee"}'
+new_merchant "Bakery"; MA=$MACCT; MID=$MERCHANT
+new_terminal ta "$MID"; new_terminal tb "$MID"
+W=$(new_account payer-1 100.00)
+new_wallet w1 "$W" 50.00; S1=$SERIAL
+c=$(pay w1 5.00); accept ta "$c" 5.00 || fail "accept 5.00"
+pay_bound ta w1 2.50 || fail "bound 2.50"
+c=$(pay w1 3.00); accept ta "$c" 3.00 && accept tb "$c" 3.00 || fail "accept twice"
+W4=$(new_account payer-4 50.00)
+new_wallet w4 "$W4" 40.00; S4=$SERIAL
+cp w4 w4clone; cp w4.log w4clone.log
+c=$(pay w4 10.00); accept ta "$c" 10.00 || fail "w4 accept"
+c=$(pay w4clone 12.00); accept tb "$c" 12.00 || fail "w4clone accept"
+"$OFFPAY" terminal sync --terminal ta --passphrase-file tp --server "$URL" >/dev/null
+"$OFFPAY" terminal sync --terminal tb --passphrase-file tp --server "$URL" >/dev/null
+api GET "/v1/admin/cases?kind=double_spend"
+[ "$(jq '.cases | length' resp.json)" = 1 ] && ok "a double spend on SQLite" || fail "cases: $(cat resp.json)"
+api GET "/v1/admin/merchants/$MID/statement"; P1=$(jq -r '.lines[0].presentment' resp.json)
+run_cli 0 "refund" -- "$OFFPAY" admin refund --db "$LEDGER" --presentment "$P1" --amount 1.00 --key r-1
+W5=$(new_account payer-5 20.00)
+new_wallet w5 "$W5" 10.00; S5=$SERIAL
+run_cli 0 "^credential $S5 .*revoked" -- "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$S5" --reason lost
+# an enrolled wallet, with a credential that expires in minutes
+wallet_init w6
+w enroll w6 --server "$URL" --code "$(enroll_code --ref payer-6)"
+W6=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+api POST "/v1/admin/accounts/$W6/deposit" '{"amount":"20.00"}'
+api POST /v1/admin/credentials "{\"account\":\"$W6\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w6 --passphrase-file wp)\",\"limit\":\"5.00\",\"expires\":$((T0 + 400))}"
+[ "$status" = 200 ] && S6=$(jget .serial) || fail "short credential: $(cat resp.json)"
+enroll_code --ref later >/dev/null
+# a receipt the wallet took and uploaded
+c=$(pay w1 1.50); accept ta "$c" 1.50 || fail "accept 1.50"
+seq=$("$OFFPAY" terminal journal --terminal ta --json | tail -1 | jq -r .seq)
+w receipt w1 --code "$("$OFFPAY" terminal receipt --terminal ta --passphrase-file tp --seq "$seq" 2>/dev/null)"
+w upload w1 --server "$URL"
+[ "$ws" = 0 ] || fail "wallet upload: $(cat w.out)"
+term_init tc
+t rotate tb --server "$URL" --new-terminal tc
+[ "$ts" = 0 ] || fail "rotate: $(cat t.out)"
+stop_server TERM
+# the short credential's escrow released by the operator, 15 days on;
+# skip-ids' floors; offpayd runs at that time from here on
+export OFFPAY_NOW=$((T0 + 15 * 86400))
+run_cli 0 "" -- "$OFFPAY" admin release --db "$LEDGER"
+run_cli 0 "" -- "$OFFPAY" admin skip-ids --db "$LEDGER" --by 100
+start_server
+api GET "/v1/admin/credentials/$S6"
+[ "$(jget .released)" = true ] && ok "a released escrow on SQLite" || fail "release: $(cat resp.json)"
+audit_passes "the world on SQLite"
+# what the operator sees, kept to compare after the move
+snap() {
+  api GET /v1/admin/audit; jq -S -c . resp.json > "$1.audit"
+  api GET "/v1/admin/merchants/$MID/statement?to=$OFFPAY_NOW"; jq -S -c . resp.json > "$1.statement"
+  api GET /v1/admin/cases; jq -S -c . resp.json > "$1.cases"
+  api GET /v1/admin/merchants; jq -S -c . resp.json > "$1.merchants"
+  api GET /v1/admin/accounts; jq -S -c . resp.json > "$1.accounts"
+  for a in "$G" "$MA" "$W" "$W4" "$W5" "$W6"; do api GET "/v1/admin/accounts/$a"; jget .balance.minor; done > "$1.balances"
+}
+snap sqlite
+stop_server TERM
+
+# ---- 2. the copy ----------------------------------------------------------
+run_cli 2 "not a sharded ledger.*shard 0" -- \
+  "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "shards:$work/none.map"
+run_cli 2 "is not a SQLite ledger" -- "$OFFPAY" admin copy-ledger --db "$PG" --into "$PG"
+st=0; "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "$PG" --json > copy.json 2> copy.err || st=$?
+[ "$st" = 0 ] && [ "$(jq -c '[.created, .audit.same]' copy.json)" = '[true,true]' ] && [ ! -s copy.err ] \
+  && ok "copied, proved: $(jq -r .rows copy.json) rows in $(jq '.tables | length' copy.json) tables" \
+  || fail "copy ($st): $(cat copy.json copy.err)"
+# every table of the SQLite file, with as many rows in PostgreSQL: the
+# tables listed from the file here, not from the copy's own report
+bad=""; n=0
+for tb in $(python3 -c 'import sqlite3,sys
+c=sqlite3.connect(sys.argv[1])
+for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type = '"'table'"' AND name NOT LIKE '"'sqlite%'"' AND name <> '"'schema_version'"'"): print(t)' "$LEDGER"); do
+  a=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM " + sys.argv[2]).fetchone()[0])' "$LEDGER" "$tb")
+  b=$(psql -q -X -A -t -v ON_ERROR_STOP=1 "$PG" -c "SELECT count(*) FROM $tb")
+  [ "$a" = "$b" ] || bad="$bad $tb:$a/$b"
+  [ "$a" = 0 ] || n=$((n + 1))
+done
+[ -z "$bad" ] && [ "$n" -ge 17 ] && ok "each table's rows in PostgreSQL ($n tables with rows)" || fail "tables (SQLite/PostgreSQL):$bad ($n with rows)"
+next() { jq -r --arg t "$1" '.tables[] | select(.name == $t) | .next_id' copy.json; }
+
+# ---- 3. offpayd on PostgreSQL ---------------------------------------------
+LEDGER=$PG
+start_server
+snap pg
+for f in audit statement cases merchants accounts balances; do
+  cmp -s "sqlite.$f" "pg.$f" && ok "the same $f" || fail "$f: $(cat "sqlite.$f") | $(cat "pg.$f")"
+done
+# new rows take the ids after the copied ones
+W7=$(new_account payer-7 30.00)
+[ "$W7" = "$(next accounts)" ] && ok "a new account: id $W7" || fail "account id $W7, want $(next accounts)"
+new_wallet w7 "$W7" 20.00
+[ "$SERIAL" = "$(next credentials)" ] && ok "a new credential: serial $SERIAL, past skip-ids' floor" \
+  || fail "serial $SERIAL, want $(next credentials)"
+new_terminal td "$MID"
+[ "$TID" = "$(next terminals)" ] && ok "a new terminal: id $TID" || fail "terminal $TID, want $(next terminals)"
+"$OFFPAY" terminal sync --terminal ta --passphrase-file tp --server "$URL" >/dev/null # 15 days on
+c=$(pay w7 4.00); accept ta "$c" 4.00 || fail "accept 4.00"
+upload ta --time "$OFFPAY_NOW"
+[ "$status" = 200 ] && [ "$(jq -r '[.results[] | select(.replay | not) | .outcome] | join(" ")' resp.json)" = settled ] \
+  && [ "$(jq -r '[.results[] | select(.replay | not) | .presentment] | join(" ")' resp.json)" = "$(next presentments)" ] \
+  && ok "a new payment settles as presentment $(next presentments), the old ones replays" \
+  || fail "new payment: $status $(cat resp.json)"
+audit_passes "after a new payment on PostgreSQL"
+api GET /v1/admin/audit; before=$(jq -S -c . resp.json)
+upload tb --time "$OFFPAY_NOW"
+[ "$status" = 200 ] && [ "$(jq -r '[.results[] | .replay] | all' resp.json)" = true ] \
+  && [ "$(jq '.results | length' resp.json)" = 2 ] \
+  && ok "an old upload again: exact replays" || fail "old upload: $status $(cat resp.json)"
+api GET /v1/admin/audit
+[ "$(jq -S -c . resp.json)" = "$before" ] && ok "nothing moved" || fail "moved: $before | $(cat resp.json)"
+stop_server TERM
+
+# ---- 4. a second copy into the database, which now holds rows --------------
+rows() { psql -q -X -A -t "$PG" -c "SELECT (SELECT count(*) FROM transfers) || '/' || (SELECT count(*) FROM accounts)"; }
+r0=$(rows)
+run_cli 1 "is not empty \(its table [a-z_]+ holds rows\).*nothing was written \(EEXISTS\)" -- \
+  "$OFFPAY" admin copy-ledger --db "$work/ledger.db" --into "$PG"
+[ "$(rows)" = "$r0" ] && ok "nothing changed ($r0)" || fail "rows $r0 -> $(rows)"
+finish
