@@ -277,7 +277,11 @@ offpay_err offpay_ledger_wallet_accounts(offpay_ledger *l, const char *ref,
 /*
  * Money from and to the outside: deposit credits account (a wallet, a
  * merchant or the guarantee) from the world account of its currency;
- * withdraw does the reverse. amount > 0 minor units. A deposit is at most
+ * withdraw does the reverse. amount > 0 minor units. A deposit into a
+ * guarantee then pays the claims on it (results unpaid OFFPAY_EFUNDS),
+ * oldest first, as far as it goes (settlement.md §5; added after 0.15.0;
+ * a failure there is logged, the deposit stands and the release job pays
+ * them). A deposit is at most
  * OFFPAY_LEDGER_DEPOSIT_MAX and leaves the account's balance at most
  * OFFPAY_LEDGER_BALANCE_MAX, so that no balance or sum of the ledger can
  * overflow 64 bits. *transfer (may be NULL) receives the transfer id.
@@ -501,7 +505,10 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
  * often this runs. On a sharded ledger it then copies the directory
  * (merchants, terminals) to any shard that lacks part of it, after
  * making in the directory any terminal revocation a shard holds and it
- * does not (one that failed part way) (since 0.13.0). */
+ * does not (one that failed part way) (since 0.13.0). It also pays the
+ * claims on the guarantee (results unpaid OFFPAY_EFUNDS), oldest first,
+ * as far as each guarantee holds, each once (settlement.md §5; added
+ * after 0.15.0). */
 offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
                                      size_t *released);
 /* (The release above is an operator's: it runs whatever the clock says,
@@ -638,6 +645,11 @@ typedef struct offpay_statement_line {
                  its credential's escrow was released, so paid from the
                  payer's account (a `late` transfer) and the guarantee, or
                  refused ELATE after the late window; since 0.14.0 */
+    int64_t paid_later;     /* of a presentment unpaid EFUNDS (the guarantee
+                               short), what the guarantee paid since, by
+                               `claim` transfers (settlement.md §5); added
+                               after 0.15.0 */
+    uint32_t paid_later_at; /* the last of them (0: none) */
 } offpay_statement_line;
 
 /*
@@ -886,6 +898,9 @@ typedef struct offpay_audit_money {
     uint16_t currency;     /* ISO 4217 numeric */
     int64_t  inside;       /* money inside: its non-world balances' sum */
     int64_t  deposits_net; /* its deposits minus withdrawals */
+    int64_t  owed;         /* what the guarantee still owes merchants: the open
+                              claims on it (settlement.md §5), paid once it is
+                              funded; after 0.15.0 */
 } offpay_audit_money;
 
 typedef struct offpay_audit_report {

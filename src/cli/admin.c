@@ -87,11 +87,14 @@ static const char help[] =
     "Commands:\n"
     "  audit     recompute every balance from the transfers and check\n"
     "            conservation, escrows, settlements and releases; exit 0\n"
-    "            when everything holds, 1 (with the counts) when not\n"
+    "            when everything holds, 1 (with the counts) when not; per\n"
+    "            currency, what the guarantee still owes merchants (claims\n"
+    "            paid once it is funded)\n"
     "  release [--now]  return every escrow whose credential expired more\n"
     "            than the upload grace ago to its wallet account, now\n"
     "            (offpayd also does it on its own schedule); each escrow\n"
-    "            once. --now changes nothing: release always runs now; it\n"
+    "            once; then pay the claims on the guarantee it can. --now "
+    "changes nothing: release always runs now; it\n"
     "            may be given to say so\n"
     "\n"
     "  cases     list the cases settlement opened (duplicate,\n"
@@ -406,14 +409,20 @@ static void audit_money(const offpay_audit_report *r, int json,
 
         if (json)
             printf("%s{\"currency\":\"%s\",\"inside_minor\":%lld,"
-                   "\"deposits_net_minor\":%lld}",
+                   "\"deposits_net_minor\":%lld,"
+                   "\"guarantee_owed_minor\":%lld}",
                    i == 0 ? "" : ",", alpha ? alpha : "", (long long)m->inside,
-                   (long long)m->deposits_net);
+                   (long long)m->deposits_net, (long long)m->owed);
         else
             printf("%smoney inside %s, deposits less withdrawals %s%s\n",
                    prefix, cli_money(m->inside, m->currency, in, sizeof in),
                    cli_money(m->deposits_net, m->currency, net, sizeof net),
                    m->inside == m->deposits_net ? "" : " (DIFFER)");
+        /* what the guarantee owes merchants (settlement.md §5) */
+        if (!json && m->owed != 0)
+            printf("%sthe guarantee owes merchants %s (claims paid once it "
+                   "is funded)\n",
+                   prefix, cli_money(m->owed, m->currency, in, sizeof in));
     }
     if (json)
         printf("],\"money_more\":%s,\"money_mismatch\":%llu,",
@@ -1525,6 +1534,12 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
         if (x->refunded != 0)
             printf("  refunded %s",
                    cli_money(x->refunded, a->currency, m1, sizeof m1));
+        if (x->paid_later != 0)
+            printf("  paid later by the guarantee %s (last %s)",
+                   cli_money(x->paid_later, a->currency, m1, sizeof m1),
+                   cli_iso_time(x->paid_later_at, t1));
+        else if (x->reason == OFFPAY_EFUNDS)
+            printf("  owed by the guarantee, paid once it is funded");
         printf("\n");
     }
     printf("%llu payment(s): paid %s, of which the guarantee covered %s; "

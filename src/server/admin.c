@@ -47,10 +47,12 @@ static json_t *money_json(const offpay_audit_report *a)
         const char               *alpha = offpay_currency_alpha(m->currency);
 
         json_array_append_new(
-            arr, json_pack("{s:s, s:o, s:o}", "currency", alpha ? alpha : "",
-                           "inside", srv_json_amount(m->inside, m->currency),
-                           "deposits_net",
-                           srv_json_amount(m->deposits_net, m->currency)));
+            arr,
+            json_pack("{s:s, s:o, s:o, s:o}", "currency", alpha ? alpha : "",
+                      "inside", srv_json_amount(m->inside, m->currency),
+                      "deposits_net",
+                      srv_json_amount(m->deposits_net, m->currency),
+                      "guarantee_owed", srv_json_amount(m->owed, m->currency)));
     }
     return arr;
 }

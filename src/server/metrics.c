@@ -45,6 +45,7 @@ static struct {
     uint64_t        lat_count;
     uint64_t        outcome[6], replays;
     uint64_t        cases;
+    uint64_t        claims; /* results unpaid EFUNDS: claims on the guarantee */
     uint64_t        checked, missing, invalid, revoked;
     uint64_t        refunds, refund_replays;
     uint64_t        batch[N_BATCH + 1];
@@ -86,13 +87,15 @@ void srv_metrics_request(const char *route, unsigned status, double seconds)
     pthread_mutex_unlock(&m.mu);
 }
 
-void srv_metrics_settled(offpay_settle_outcome o, int replay)
+void srv_metrics_settled(offpay_settle_outcome o, offpay_err reason, int replay)
 {
     pthread_mutex_lock(&m.mu);
     if (replay)
         m.replays++;
     else if ((unsigned)o < 6)
         m.outcome[o]++;
+    if (!replay && reason == OFFPAY_EFUNDS)
+        m.claims++;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -282,6 +285,14 @@ char *srv_metrics_render(void)
             srv_outcome_name(outs[i]), (unsigned long long)m.outcome[outs[i]]);
     add(&b, "offpayd_payments_total{outcome=\"replay\"} %llu\n",
         (unsigned long long)m.replays);
+    add(&b,
+        "# HELP offpayd_guarantee_claims_total Settlement results the "
+        "guarantee could not cover in full (EFUNDS): each a claim on it, "
+        "paid once it is funded; what is still owed: GET /v1/admin/audit "
+        "(guarantee_owed).\n"
+        "# TYPE offpayd_guarantee_claims_total counter\n"
+        "offpayd_guarantee_claims_total %llu\n",
+        (unsigned long long)m.claims);
     add(&b,
         "# HELP offpayd_cases_opened_total Settlement results that "
         "opened or joined a case.\n"

@@ -271,7 +271,8 @@ uint32_t   srv_bundle_seq(srv_ctx *srv);
 /* ---- metrics ------------------------------------------------------- */
 
 void srv_metrics_request(const char *route, unsigned status, double seconds);
-void srv_metrics_settled(offpay_settle_outcome o, int replay);
+void srv_metrics_settled(offpay_settle_outcome o, offpay_err reason,
+                         int replay);
 void srv_metrics_case(void);
 void srv_metrics_refund(int replayed);
 /* A terminal's check: codes the ledger held, did not hold (a loss),

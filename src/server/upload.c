@@ -247,7 +247,7 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
         }
         if (!undecided(&res[i], rc)) {
             (*settled)++;
-            srv_metrics_settled(res[i].outcome, res[i].replay);
+            srv_metrics_settled(res[i].outcome, res[i].reason, res[i].replay);
             if (res[i].case_id != 0 && !res[i].replay)
                 srv_metrics_case();
         }

@@ -281,7 +281,8 @@ void srv_upload_wallet(srv_req *r, srv_reply *out)
                 const offpay_receipt_result *rr = &res[i].receipt[k];
 
                 if (rr->outcome == OFFPAY_RECEIPT_SETTLED && !rr->replay)
-                    srv_metrics_settled(rr->settle.outcome, 0);
+                    srv_metrics_settled(rr->settle.outcome, rr->settle.reason,
+                                        0);
                 if (rr->case_id != 0 && !rr->replay)
                     srv_metrics_case();
             }

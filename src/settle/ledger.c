@@ -1464,6 +1464,19 @@ static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
         *transfer = c.transfer;
     if (rc == OFFPAY_OK && replayed != NULL)
         *replayed = c.booked == 0;
+    /* what the guarantee owes is paid right after a deposit into it
+     * (settlement.md §5); the deposit stands whatever becomes of that:
+     * the release job's next run pays what this could not */
+    if (rc == OFFPAY_OK && !withdraw && b.kind == OFFPAY_ACCOUNT_GUARANTEE) {
+        offpay_err prc = offpay__ledger_claims_pay(l, b.currency, now, NULL);
+
+        if (prc != OFFPAY_OK)
+            offpay__log("offpay: the claims on the guarantee of %s were not "
+                        "paid after its deposit (%s): the release job pays "
+                        "them",
+                        offpay_currency_alpha(b.currency),
+                        offpay_strerror(prc));
+    }
     return rc;
 }
 
@@ -2206,6 +2219,9 @@ static offpay_err release_at(offpay_ledger *l, uint32_t now, size_t *released)
     }
     if (released != NULL)
         *released = count;
+    /* and pays what the guarantee owes, as far as it holds (§5) */
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_claims_pay(l, 0, now, NULL);
     /* the job also finishes a terminal revocation the shards took and the
      * directory did not, and a copy of the directory to the shards that a
      * change's own copy could not make (a shard unreachable then) */
@@ -2377,6 +2393,7 @@ static void money_merge(offpay_audit_report *r, const offpay_audit_money *m)
     if (i < r->n_money && r->money[i].currency == m->currency) {
         r->money[i].inside += m->inside;
         r->money[i].deposits_net += m->deposits_net;
+        r->money[i].owed += m->owed;
         return;
     }
     if (r->n_money == OFFPAY_AUDIT_CURRENCIES_MAX) {

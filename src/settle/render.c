@@ -195,6 +195,13 @@ static json_t *line_json(const offpay_statement_line *x, uint16_t currency)
         json_object_set_new(j, "refunded",
                             offpay__json_amount(x->refunded, currency));
         json_object_set_new(j, "late", json_boolean(x->late));
+        /* what the guarantee paid of it since, a claim on it (§5) */
+        json_object_set_new(j, "paid_later",
+                            offpay__json_amount(x->paid_later, currency));
+        json_object_set_new(j, "paid_later_at",
+                            x->paid_later_at != 0
+                                ? json_integer((json_int_t)x->paid_later_at)
+                                : json_null());
     }
     return j;
 }

@@ -461,8 +461,10 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
             return rc;
         covered = min64(shortfall, gbal > 0 ? gbal : 0);
         if (covered < shortfall) {
-            /* the operator hears of it: a terminal that followed the
-             * rules goes unpaid until the guarantee is funded */
+            /* the operator hears of it: what the guarantee could not
+             * cover is a claim on it (the presentment, reason EFUNDS),
+             * paid to the merchant once the guarantee is funded
+             * (claims.c, settlement.md §5) */
             char where[32] = "";
 
             unpaid = OFFPAY_EFUNDS;
@@ -470,12 +472,14 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
                 snprintf(where, sizeof where, " on shard %zu", l->cur);
             offpay__log("offpay: the guarantee of %s%s holds %lld minor "
                         "units: serial %llu counter %u, owed %lld under "
-                        "the guarantee, is covered %lld (EFUNDS); deposit "
-                        "into the guarantee",
+                        "the guarantee, is covered %lld (EFUNDS): the "
+                        "%lld left is a claim on the guarantee, paid to "
+                        "the merchant once the guarantee is funded (a "
+                        "deposit into it pays it at once)",
                         offpay_currency_alpha(cred.currency), where,
                         (long long)gbal, (unsigned long long)cred.serial,
                         (unsigned)p->counter, (long long)shortfall,
-                        (long long)covered);
+                        (long long)covered, (long long)(shortfall - covered));
         }
     }
     paid = from_escrow + covered;

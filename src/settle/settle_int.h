@@ -126,6 +126,13 @@ offpay_err offpay__ledger_terminal_revoke_shards(offpay_ledger *l, uint32_t id,
 offpay_err offpay__ledger_code_sigs(offpay_ledger *l, const offpay_payment *p,
                                     const uint8_t *code, uint32_t at);
 
+/* Pays the open claims on the guarantee (claims.c, settlement.md §5) of
+ * currency (0: every currency with open claims), oldest first, as far as
+ * each shard's guarantee holds, one transaction per shard and currency;
+ * *paid (may be NULL): the claim transfers booked. Errors: the store's. */
+offpay_err offpay__ledger_claims_pay(offpay_ledger *l, uint16_t currency,
+                                     uint32_t now, size_t *paid);
+
 offpay_err offpay__ledger_read_on(offpay_ledger *l, size_t k,
                                   offpay_err (*fn)(offpay_ledger *l, void *ctx),
                                   void *ctx);

@@ -25,7 +25,7 @@ typedef struct offpay__transfer {
     uint64_t    debit, credit;
     int64_t     amount;
     const char *kind;        /* deposit withdraw fund settle cover release late
-                                refund */
+                                refund claim */
     uint64_t    presentment; /* 0: none */
     uint64_t    case_id;     /* 0: none */
     const char *ref;         /* may be NULL */
@@ -178,6 +178,23 @@ extern const char offpay__escrow_flows_sql[];
 #define OFFPAY__PERIOD_SUMS 7
 extern const char offpay__period_sums_sql[];
 extern const char offpay__period_moves_sql[];
+
+/* A claim on the guarantee still open (docs/settlement.md §5,
+ * 015_guarantee_claims): a presentment unpaid for want of funds in the
+ * guarantee (reason EFUNDS) whose charged - paid the 'claim' transfers
+ * tagged with it have not paid in full. */
+typedef struct offpay__owed_row {
+    uint64_t presentment;
+    uint64_t case_id;          /* 0: none */
+    uint64_t merchant_account; /* the presentment's merchant's */
+    uint16_t currency;         /* its credential's */
+    int64_t  open;             /* still owed */
+} offpay__owed_row;
+/* The open claims in SQL both backends accept ($1: the currency, 0: any;
+ * $2: above this presentment id; $3: at most), ascending by presentment
+ * id (the oldest first). Columns as offpay__owed_row's fields. */
+extern const char offpay__owed_open_sql[];
+#define OFFPAY__OWED_BATCH 64
 
 typedef struct offpay__audit_facts {
     uint64_t accounts, transfers;
@@ -347,6 +364,10 @@ typedef struct offpay__store_ops {
      * it has none: how far the ledger's own record says the clock has been,
      * read without a scan of every transfer */
     offpay_err (*newest_transfer_at)(offpay__store *s, uint32_t *at);
+    /* the open claims on the guarantee (offpay__owed_open_sql) into
+     * out[0 .. *n), at most max */
+    offpay_err (*owed_open)(offpay__store *s, uint16_t currency, uint64_t after,
+                            offpay__owed_row *out, size_t max, size_t *n);
     /* presentments at merchant's terminals uploaded in [from, to] */
     offpay_err (*statement)(
         offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
@@ -668,7 +689,11 @@ unsigned long offpay__store_schema_newer_seen(void);
     "  THEN 0 WHEN c.released_at < p.uploaded_at THEN 1"                       \
     "  WHEN EXISTS (SELECT 1 FROM transfers x"                                 \
     "   WHERE x.credit = c.escrow_account AND x.presentment = p.id"            \
-    "   AND x.kind = 'late') THEN 1 ELSE 0 END"                                \
+    "   AND x.kind = 'late') THEN 1 ELSE 0 END,"                               \
+    " COALESCE((SELECT SUM(x.amount) FROM transfers x"                         \
+    "  WHERE x.presentment = p.id AND x.kind = 'claim'), 0),"                  \
+    " COALESCE((SELECT MAX(x.at) FROM transfers x"                             \
+    "  WHERE x.presentment = p.id AND x.kind = 'claim'), 0)"                   \
     " FROM presentments p JOIN terminals t ON t.id = p.terminal"               \
     " LEFT JOIN credentials c ON c.serial = p.serial"                          \
     " WHERE t.merchant = " P1 " AND p.uploaded_at BETWEEN " P2 " AND " P3      \
@@ -705,7 +730,8 @@ unsigned long offpay__store_schema_newer_seen(void);
     X(cred_release) X(creds_due) X(cred_revoke) X(payment_get) X(payment_add) \
     X(payment_charge) X(presentment_get) X(presentment_add) X(presentment_set_case) \
     X(charged_at) X(case_add) X(case_count) X(revocations) X(nonce_take) \
-    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(statement) \
+    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(owed_open) \
+    X(statement) \
     X(account_period) X(audit) \
     X(cases) X(case_get) X(presentments_of) X(terminal_cred) \
     X(receipt_get) X(receipt_add) X(receipts_waiting) X(receipt_checked) \
@@ -734,12 +760,14 @@ unsigned long offpay__store_schema_newer_seen(void);
 extern const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES];
 void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
                               offpay__audit_facts *f);
-/* The money per currency: rows (currency, inside, deposits_net) ascending
+/* The money per currency: rows (currency, inside, deposits_net, owed:
+ * what the open claims on the guarantee still owe) ascending
  * by currency, which a backend hands one by one to offpay__audit_money_add
  * (listed up to the cap, every row checked). */
 extern const char offpay__audit_money_sql[];
 void offpay__audit_money_add(offpay__audit_facts *f, int64_t currency,
-                             int64_t inside, int64_t deposits_net);
+                             int64_t inside, int64_t deposits_net,
+                             int64_t owed);
 
 /* Opens the SQLite backend on path (schema created or migrated). */
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **s,

@@ -59,7 +59,22 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "    ON cv.presentment = p.id WHERE p.covered <> COALESCE(cv.s, 0))"
     " + (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'cover' AND"
     "    (x.presentment IS NULL OR NOT EXISTS (SELECT 1 FROM presentments p"
-    "     WHERE p.id = x.presentment)))",
+    "     WHERE p.id = x.presentment)))"
+    /* claims on the guarantee (015_guarantee_claims, settlement.md §5):
+     * claim transfers not from a guarantee account to the merchant of a
+     * presentment unpaid EFUNDS, and presentments paid more by them than
+     * was owed (charged - paid): a claim paid twice */
+    " + (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'claim'"
+    "    AND NOT EXISTS (SELECT 1 FROM presentments p"
+    "     JOIN terminals t ON t.id = p.terminal"
+    "     JOIN merchants m ON m.id = t.merchant"
+    "     JOIN accounts a ON a.id = x.debit"
+    "     WHERE p.id = x.presentment AND p.reason = 76 AND a.kind = 5"
+    "     AND x.credit = m.account))"
+    " + (SELECT COUNT(*) FROM presentments p JOIN"
+    "    (SELECT x.presentment, SUM(x.amount) AS s FROM transfers x"
+    "     WHERE x.kind = 'claim' GROUP BY x.presentment) AS cl"
+    "    ON cl.presentment = p.id WHERE cl.s > p.charged - p.paid)",
     /* released escrows released more than once or not empty; release
      * transfers out of escrows that were never released */
     BALANCES "SELECT (SELECT COUNT(*) FROM credentials c JOIN bal"
@@ -195,14 +210,36 @@ const char offpay__escrow_flows_sql[] =
 /* Money inside (the non-world balances) and deposits less withdrawals
  * (minus the world's balance), per currency: never one sum over several
  * currencies' minor units. */
+#define CLAIMED                                                                \
+    "COALESCE((SELECT SUM(x.amount) FROM transfers x"                          \
+    " WHERE x.presentment = p.id AND x.kind = 'claim'), 0)"
 const char offpay__audit_money_sql[] =
-    BALANCES "SELECT currency,"
+    BALANCES ", owed(currency, o) AS (SELECT c.currency,"
+             " SUM(p.charged - p.paid - " CLAIMED ")"
+             " FROM presentments p JOIN credentials c ON c.serial = p.serial"
+             " WHERE p.reason = 76 GROUP BY c.currency)"
+             " SELECT bal.currency,"
              " COALESCE(SUM(CASE WHEN kind <> 1 THEN b ELSE 0 END), 0),"
-             " COALESCE(-SUM(CASE WHEN kind = 1 THEN b ELSE 0 END), 0)"
-             " FROM bal GROUP BY currency ORDER BY currency";
+             " COALESCE(-SUM(CASE WHEN kind = 1 THEN b ELSE 0 END), 0),"
+             " COALESCE(MAX(owed.o), 0)"
+             " FROM bal LEFT JOIN owed ON owed.currency = bal.currency"
+             " GROUP BY bal.currency ORDER BY bal.currency";
+
+/* The open claims (store.h): the presentments unpaid EFUNDS (76) through
+ * presentments_owed, what was paid of each through transfers_claim. */
+const char offpay__owed_open_sql[] =
+    "WITH q(cur, after) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT))"
+    " SELECT p.id, COALESCE(p.case_id, 0), m.account, c.currency,"
+    " p.charged - p.paid - " CLAIMED
+    " FROM q, presentments p JOIN credentials c ON c.serial = p.serial"
+    " JOIN terminals t ON t.id = p.terminal"
+    " JOIN merchants m ON m.id = t.merchant"
+    " WHERE p.reason = 76 AND p.id > q.after"
+    " AND (q.cur = 0 OR c.currency = q.cur)"
+    " AND p.charged - p.paid > " CLAIMED " ORDER BY p.id LIMIT $3";
 
 void offpay__audit_money_add(offpay__audit_facts *f, int64_t currency,
-                             int64_t inside, int64_t deposits_net)
+                             int64_t inside, int64_t deposits_net, int64_t owed)
 {
     if (inside != deposits_net)
         f->money_mismatch++;
@@ -214,6 +251,7 @@ void offpay__audit_money_add(offpay__audit_facts *f, int64_t currency,
     f->money[f->n_money].currency = (uint16_t)currency;
     f->money[f->n_money].inside = inside;
     f->money[f->n_money].deposits_net = deposits_net;
+    f->money[f->n_money].owed = owed;
     f->n_money++;
 }
 

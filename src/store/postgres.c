@@ -1278,6 +1278,8 @@ s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
         line.uploaded_at = col_u32(r, i, 10);
         line.refunded = col_i64(r, i, 11);
         line.late = col_i64(r, i, 12) != 0;
+        line.paid_later = col_i64(r, i, 13);
+        line.paid_later_at = col_u32(r, i, 14);
         if (fn(&line, ctx) != 0)
             break;
     }
@@ -1294,7 +1296,7 @@ static offpay_err audit_money(offpay__store *s, offpay__audit_facts *f)
 
     for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++)
         offpay__audit_money_add(f, col_i64(r, i, 0), col_i64(r, i, 1),
-                                col_i64(r, i, 2));
+                                col_i64(r, i, 2), col_i64(r, i, 3));
     PQclear(r);
     return rc;
 }
@@ -1764,6 +1766,9 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t before, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
                               offpay_merchant_info *out, size_t *n);
+static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
+                              uint64_t after, offpay__owed_row *out, size_t max,
+                              size_t *n);
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
 static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
@@ -3259,6 +3264,31 @@ static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
     out->synced_at = col_u32(r, 0, 1);
     out->pending = col_u64(r, 0, 2);
     return OFFPAY_OK;
+}
+
+static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
+                              uint64_t after, offpay__owed_row *out, size_t max,
+                              size_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *n = 0;
+    p_i64(&p, currency);
+    p_u64(&p, after);
+    p_i64(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
+    rc = run_sql(s, offpay__owed_open_sql, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
+        offpay__owed_row *o = &out[(*n)++];
+
+        o->presentment = col_u64(r, i, 0);
+        o->case_id = col_u64(r, i, 1);
+        o->merchant_account = col_u64(r, i, 2);
+        o->currency = (uint16_t)col_i64(r, i, 3);
+        o->open = col_i64(r, i, 4);
+    }
+    return rc;
 }
 
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,

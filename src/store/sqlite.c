@@ -1183,6 +1183,35 @@ static offpay_err s_newest_transfer_at(offpay__store *s, uint32_t *at)
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }
 
+static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
+                              uint64_t after, offpay__owed_row *out, size_t max,
+                              size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    int           step;
+
+    *n = 0;
+    if (sqlite3_prepare_v2(s->db, offpay__owed_open_sql, -1, &st, NULL) !=
+        SQLITE_OK)
+        return map(s->db, sqlite3_errcode(s->db));
+    sqlite3_bind_int64(st, 1, currency);
+    bind_u64(st, 2, after);
+    sqlite3_bind_int64(st, 3, max > INT32_MAX ? INT32_MAX : (int64_t)max);
+    while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        offpay__owed_row *o = &out[(*n)++];
+
+        o->presentment = col_u64(st, 0);
+        o->case_id = col_u64(st, 1);
+        o->merchant_account = col_u64(st, 2);
+        o->currency = (uint16_t)sqlite3_column_int(st, 3);
+        o->open = sqlite3_column_int64(st, 4);
+    }
+    if (*n == max)
+        step = SQLITE_DONE;
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? OFFPAY_OK : map(s->db, step);
+}
+
 static offpay_err
 s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
             int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx)
@@ -1209,6 +1238,8 @@ s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
         line.uploaded_at = col_u32(st, 10);
         line.refunded = sqlite3_column_int64(st, 11);
         line.late = sqlite3_column_int(st, 12) != 0;
+        line.paid_later = sqlite3_column_int64(st, 13);
+        line.paid_later_at = col_u32(st, 14);
         if (fn(&line, ctx) != 0) {
             step = SQLITE_DONE;
             break;
@@ -1230,9 +1261,9 @@ static offpay_err audit_money(offpay__store *s, offpay__audit_facts *f)
         SQLITE_OK)
         return OFFPAY_ESTORE;
     while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        offpay__audit_money_add(f, sqlite3_column_int64(st, 0),
-                                sqlite3_column_int64(st, 1),
-                                sqlite3_column_int64(st, 2));
+        offpay__audit_money_add(
+            f, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+            sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3));
     sqlite3_finalize(st);
     return step == SQLITE_DONE ? OFFPAY_OK : map(s->db, step);
 }

@@ -33,7 +33,7 @@ api GET /v1/admin/audit
   && ok "the audit's money: 5000 JPY and 500.00 EUR, each its own" || fail "audit money: $status $(cat resp.json)"
 run_cli 0 "^money inside 5000 JPY, deposits less withdrawals 5000 JPY$" -- "$OFFPAY" admin audit --db "$LEDGER"
 run_cli 0 "^money inside 500.00 EUR, deposits less withdrawals 500.00 EUR$" -- "$OFFPAY" admin audit --db "$LEDGER"
-run_cli 0 '"money":\[\{"currency":"JPY","inside_minor":5000,"deposits_net_minor":5000\},\{"currency":"EUR","inside_minor":50000,"deposits_net_minor":50000\}\],"money_more":false,"money_mismatch":0,' -- \
+run_cli 0 '"money":\[\{"currency":"JPY","inside_minor":5000,"deposits_net_minor":5000,"guarantee_owed_minor":0\},\{"currency":"EUR","inside_minor":50000,"deposits_net_minor":50000,"guarantee_owed_minor":0\}\],"money_more":false,"money_mismatch":0,' -- \
   "$OFFPAY" admin audit --db "$LEDGER" --json
 
 # ---- 1. happy path ------------------------------------------------------
@@ -209,6 +209,55 @@ balances "JW=$JW:3000 esc=esc/$SJ:0 C=$MC:2400 GJ=$GJ:4600" "the yen overspend c
   && [ "$(jq -c '.payments[0].settlement | [.paid, .covered_minor, .covered]' tj2x/payments.json)" = '["1200",400,"400"]' ] \
   && ok "tj2's journal --json and export: covered 400 and \"400\"" || fail "tj2's journal: $(cat tj2.json)"
 audit_passes "overspend in yen"
+
+# ---- 5c. an overspend the guarantee cannot cover: a claim on it --------
+# The yen guarantee emptied; a clone's 1200 at tj2 finds 800 in the escrow:
+# unpaid EFUNDS, 400 owed under the guarantee (the audit says so). A
+# deposit into the guarantee pays the merchant the 400 at once (a `claim`
+# transfer), the statement line says so, the upload again replays the
+# stored result, and the audit passes with nothing owed.
+# step                                        JW     esc    C      GJ
+# withdraw GJ's 4600                          3000   -      2400   0
+# credential 2000 of JW                       1000   2000   2400   0
+# 1200 at tj1; the clone's 1200 at tj2        1000   0      4400   0   (400 owed)
+# deposit 1000 into GJ                                      4800   600 (0 owed)
+api POST "/v1/admin/accounts/$GJ/withdraw" '{"amount":"4600"}'
+expect_http 200 - "the yen guarantee emptied"
+new_wallet wk "$JW" 2000; SK=$SERIAL
+cp wk wkclone; cp wk.log wkclone.log
+c=$(pay wk 1200 JPY); accept tj1 "$c" 1200 || fail "tj1 accept (wk)"
+pay wkclone 1 JPY >/dev/null
+c=$(pay wkclone 1200 JPY); accept tj2 "$c" 1200 || fail "tj2 accept (wkclone)"
+upload tj1 --from 2
+upload tj2 --from 2
+[ "$(jq -c '.results[0] | [.outcome, .reason, .paid.minor, .covered.minor]' resp.json)" = '["unpaid","EFUNDS",800,0]' ] \
+  && ok "tj2: unpaid EFUNDS, 800 from the escrow, 400 owed" || fail "tj2 (claim): $(jq -c .results resp.json)"
+grep -q "the 400 left is a claim on the guarantee, paid to the merchant once the guarantee is funded" server.err \
+  && ok "the log says the claim is paid once the guarantee is funded" || fail "no claim log line"
+balances "JW=$JW:1000 esc=esc/$SK:0 C=$MC:4400 GJ=$GJ:0" "the claim recorded, nothing from the guarantee"
+api GET /v1/admin/audit
+[ "$(jq -c '.money[] | select(.currency == "JPY") | .guarantee_owed | [.minor, .decimal]' resp.json)" = '[400,"400"]' ] \
+  && [ "$(jget .ok)" = true ] && ok "the audit: the guarantee owes 400 JPY" || fail "audit owed: $(cat resp.json)"
+run_cli 0 "^the guarantee owes merchants 400 JPY" -- "$OFFPAY" admin audit --db "$LEDGER"
+api GET "/v1/admin/merchants/$MERCHANT/statement"
+[ "$(jq -c '[.lines[] | select(.reason == "EFUNDS")][0] | [.paid.minor, .paid_later.minor, .paid_later_at]' resp.json)" = '[800,0,null]' ] \
+  && ok "the statement line: 800 paid, nothing paid later yet" || fail "statement before: $(cat resp.json)"
+api POST "/v1/admin/accounts/$GJ/deposit" '{"amount":"1000","ref":"yen guarantee again"}'
+expect_http 200 - "the yen guarantee funded again"
+balances "C=$MC:4800 GJ=$GJ:600" "the deposit paid the merchant the 400 owed"
+grep -q "the guarantee of JPY paid 1 claim(s) on it, 400 minor units" server.err \
+  && ok "the log says the claim was paid" || fail "no claim-paid log line"
+api GET "/v1/admin/merchants/$MERCHANT/statement"
+[ "$(jq -c '[.lines[] | select(.reason == "EFUNDS")][0] | [.outcome, .paid.minor, .paid_later.minor, (.paid_later_at > 0)]' resp.json)" = '["unpaid",800,400,true]' ] \
+  && ok "the statement line: 400 paid later by the guarantee, and when" || fail "statement after: $(cat resp.json)"
+upload tj2 --from 2
+[ "$(jq -c '.results[0] | [.replay, .outcome, .reason, .paid.minor]' resp.json)" = '[true,"unpaid","EFUNDS",800]' ] \
+  && ok "tj2's upload again replays its stored result" || fail "replay: $(jq -c .results resp.json)"
+balances "C=$MC:4800 GJ=$GJ:600" "the replay paid nothing more"
+api GET /v1/admin/audit
+[ "$(jq -c '.money[] | select(.currency == "JPY") | .guarantee_owed.minor' resp.json)" = 0 ] \
+  && ok "the audit: nothing owed" || fail "audit owed after: $(cat resp.json)"
+audit_passes "a claim on the guarantee, paid"
 
 # ---- 6. double spend: a clone reuses a counter -------------------------
 # escrow 40.00; the wallet pays 10.00 at ta, its clone 12.00 at tb with the
@@ -713,7 +762,7 @@ ledger_sql older "DELETE FROM schema_version WHERE version = $want" >/dev/null
 run_cli 3 "the ledger's schema is version $((want - 1)), this offpay's is $want: if this is a backup being restored, run 'offpay admin skip-ids' on it first .*; else start the offpayd of this version first" -- \
   "$OFFPAY" admin audit --db "$(ledger_url older)"
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of version 10, for real (migrations 011 to 014 undone: a
+  # A ledger of version 10, for real (migrations 011 to 015 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
@@ -723,6 +772,8 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v10 "DROP TABLE id_floors" >/dev/null
   ledger_sql v10 "DROP TABLE clock_marks" >/dev/null
+  ledger_sql v10 "DROP INDEX presentments_owed" >/dev/null
+  ledger_sql v10 "DROP INDEX transfers_claim" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
@@ -798,6 +849,8 @@ if [ "$BACKEND" = postgres ]; then
   # back to version 12, before 013_restore_floors (its ALTER of
   # credentials is what the lock holds up) and what came after it
   ledger_sql v12 "DROP TABLE clock_marks" >/dev/null
+  ledger_sql v12 "DROP INDEX presentments_owed" >/dev/null
+  ledger_sql v12 "DROP INDEX transfers_claim" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
   psql -q -X "$(ledger_url v12)" -c "BEGIN" -c "LOCK TABLE credentials IN ACCESS SHARE MODE" \

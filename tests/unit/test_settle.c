@@ -483,6 +483,78 @@ static void test_overspend_beyond_the_guarantee_is_logged(void)
     drop_world(&w);
 }
 
+/* What the guarantee cannot cover is a claim on it (settlement.md §5):
+ * recorded (the audit's owed), paid right after a deposit into the
+ * guarantee, oldest first and as far as the deposit goes, and never
+ * twice (a later deposit and the release job's runs pay only what is
+ * still owed; the audit checks every claim transfer against it). */
+static void test_claims_on_the_guarantee_paid_once_oldest_first(void)
+{
+    world                w;
+    uint8_t              c[3][OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n[3], released;
+    offpay_settle_result a, b, d, again;
+    offpay_audit_report  r;
+    char                 said[512] = "";
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.guarantee, CENTS(1000), "payout",
+                                      T0, NULL));
+    n[0] = make_code(&w, 1, CENTS(30), T0 + 10, 0, c[0]);
+    n[1] = make_code(&w, 2, CENTS(30), T0 + 30, 0, c[1]);
+    n[2] = make_code(&w, 3, CENTS(15), T0 + 50, 0, c[2]);
+    a = settle(&w, 0, c[0], n[0], CENTS(30), T0 + 20, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    /* a clone's overspend at merchant 1: 20 from the escrow, 10 owed */
+    offpay_set_log(keep_line, said);
+    b = settle(&w, 1, c[1], n[1], CENTS(30), T0 + 40, T0 + 3600);
+    offpay_set_log(offpay_log_stderr, NULL);
+    CHECK(b.outcome == OFFPAY_SETTLE_UNPAID && b.reason == OFFPAY_EFUNDS &&
+          b.paid == CENTS(20) && b.covered == 0);
+    CHECK(strstr(said, "the 1000 left is a claim on the guarantee, paid to "
+                       "the merchant once the guarantee is funded") != NULL);
+    /* then at merchant 0: 15 owed */
+    d = settle(&w, 0, c[2], n[2], CENTS(15), T0 + 60, T0 + 3600);
+    CHECK(d.outcome == OFFPAY_SETTLE_UNPAID && d.reason == OFFPAY_EFUNDS &&
+          d.paid == 0);
+    REQUIRE_OK(offpay_ledger_audit(w.l, &r));
+    CHECK(r.n_money == 1 && r.money[0].owed == CENTS(25));
+    CHECK(audit_ok(&w));
+
+    /* a deposit of 15 pays the oldest claim (10) in full, 5 of the next */
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.guarantee, CENTS(15), "fund",
+                                     T0 + 3700, NULL));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(30));
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(35));
+    CHECK(balance(&w, w.guarantee) == 0);
+    REQUIRE_OK(offpay_ledger_audit(w.l, &r));
+    CHECK(r.money[0].owed == CENTS(10));
+    CHECK(audit_ok(&w));
+
+    /* the terminal's upload again replays the stored result */
+    again = settle(&w, 1, c[1], n[1], CENTS(30), T0 + 40, T0 + 3800);
+    CHECK(again.replay == 1 && again.outcome == OFFPAY_SETTLE_UNPAID &&
+          again.reason == OFFPAY_EFUNDS && again.paid == CENTS(20));
+
+    /* the next deposit pays the rest once; the release job's runs, and a
+     * third deposit, pay nothing more */
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.guarantee, CENTS(100), "fund",
+                                     T0 + 3900, NULL));
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(45));
+    CHECK(balance(&w, w.guarantee) == CENTS(90));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 4000, &released));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 4100, &released));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.guarantee, CENTS(5), "fund",
+                                     T0 + 4200, NULL));
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(45));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(30));
+    CHECK(balance(&w, w.guarantee) == CENTS(95));
+    REQUIRE_OK(offpay_ledger_audit(w.l, &r));
+    CHECK(r.money[0].owed == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_overspend_paid_from_guarantee_when_rules_followed(void)
 {
     world                w;
@@ -2744,6 +2816,8 @@ static const offpay_test TESTS[] = {
      test_overspend_beyond_rules_is_unpaid_with_the_rule_named},
     {"overspend_beyond_the_guarantee_is_logged",
      test_overspend_beyond_the_guarantee_is_logged},
+    {"claims_on_the_guarantee_paid_once_oldest_first",
+     test_claims_on_the_guarantee_paid_once_oldest_first},
 #ifdef OFFPAY_TEST_HOOKS
     {"reads_run_again_count_once", test_reads_run_again_count_once},
 #endif

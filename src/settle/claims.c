@@ -1,0 +1,156 @@
+/*
+ * claims.c — what the guarantee owes, paid when it can be (docs/
+ * settlement.md §5, 015_guarantee_claims).
+ *
+ * A presentment a terminal that followed the risk rules made, which the
+ * guarantee could not cover in full at settlement (reason EFUNDS), is a
+ * claim on the guarantee of charged - paid in its credential's currency.
+ * Nothing records it twice: the claim is the presentment, and what was
+ * paid of it since are the `claim` transfers (guarantee -> the
+ * presentment's merchant) tagged with it. Claims are paid oldest first
+ * (by presentment id), each as far as the guarantee holds, by the escrow
+ * release's run and right after each deposit into a guarantee.
+ *
+ * Exactly once: each currency's claims are paid in one transaction that
+ * first locks the guarantee account (store.h, row locks; SQLite's writer
+ * holds the whole store) and only then reads the open claims and the
+ * balance, so two processes (or a run and a settlement, which locks the
+ * guarantee too before it reads it) never pay from one reading; what a
+ * claim still owes is derived from the transfers in that transaction,
+ * and a transaction that does not commit paid nothing. On a sharded
+ * ledger each shard's guarantee pays that shard's claims (§11).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "offpay/core.h"
+#include "settle/settle_int.h"
+
+struct claims_ctx {
+    uint16_t currency;
+    uint32_t now;
+    size_t   paid;    /* claim transfers booked (committed: counted) */
+    int64_t  amount;  /* their sum */
+    uint16_t seen[8]; /* the currencies with open claims */
+    size_t   n_seen;
+};
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* One currency's claims on this shard, as far as its guarantee holds. */
+static offpay_err claims_tx(offpay_ledger *l, void *p)
+{
+    struct claims_ctx *c = p;
+    offpay__owed_row   rows[OFFPAY__OWED_BATCH];
+    uint64_t           guarantee, after = 0;
+    int64_t            bal = 0;
+    size_t             n = 0;
+    offpay_err         rc;
+
+    c->paid = 0; /* a transaction run again starts over */
+    c->amount = 0;
+    rc = l->ops->account_singleton_find(l->store, OFFPAY_ACCOUNT_GUARANTEE,
+                                        c->currency, &guarantee);
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_OK; /* no guarantee: nothing to pay from */
+    /* the lock before the claims and the balance are read */
+    if (rc == OFFPAY_OK)
+        rc = l->ops->account_lock(l->store, guarantee);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->balance(l->store, guarantee, &bal);
+    while (rc == OFFPAY_OK && bal > 0) {
+        rc = l->ops->owed_open(l->store, c->currency, after, rows,
+                               OFFPAY__OWED_BATCH, &n);
+        for (size_t i = 0; rc == OFFPAY_OK && i < n && bal > 0; i++) {
+            int64_t pay = min64(rows[i].open, bal);
+
+            after = rows[i].presentment;
+            if (pay <= 0)
+                continue;
+            rc = offpay__ledger_move(l, guarantee, rows[i].merchant_account,
+                                     pay, "claim", rows[i].presentment,
+                                     rows[i].case_id, NULL, c->now);
+            if (rc != OFFPAY_OK)
+                break;
+            bal -= pay;
+            c->paid++;
+            c->amount += pay;
+        }
+        if (n < OFFPAY__OWED_BATCH)
+            break;
+    }
+    return rc;
+}
+
+/* The currencies with open claims on this shard (at most 8 a pass). */
+static offpay_err owed_currencies_tx(offpay_ledger *l, void *p)
+{
+    struct claims_ctx *c = p;
+    offpay__owed_row   rows[OFFPAY__OWED_BATCH];
+    uint64_t           after = 0;
+    size_t             n = 0;
+    offpay_err         rc;
+
+    c->n_seen = 0;
+    do {
+        rc =
+            l->ops->owed_open(l->store, 0, after, rows, OFFPAY__OWED_BATCH, &n);
+        for (size_t i = 0; rc == OFFPAY_OK && i < n; i++) {
+            size_t k = 0;
+
+            after = rows[i].presentment;
+            while (k < c->n_seen && c->seen[k] != rows[i].currency)
+                k++;
+            if (k == c->n_seen &&
+                c->n_seen < sizeof c->seen / sizeof c->seen[0])
+                c->seen[c->n_seen++] = rows[i].currency;
+        }
+    } while (rc == OFFPAY_OK && n == OFFPAY__OWED_BATCH);
+    return rc;
+}
+
+/* settle_int.h */
+offpay_err offpay__ledger_claims_pay(offpay_ledger *l, uint16_t currency,
+                                     uint32_t now, size_t *paid)
+{
+    offpay_err rc = OFFPAY_OK;
+
+    if (paid != NULL)
+        *paid = 0;
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        struct claims_ctx c;
+        uint16_t          cur[8];
+        size_t            n_cur = 0;
+        char              where[32] = "";
+
+        memset(&c, 0, sizeof c);
+        c.now = now;
+        if (currency != 0) {
+            cur[n_cur++] = currency;
+        } else {
+            rc = offpay__ledger_read_on(l, k, owed_currencies_tx, &c);
+            memcpy(cur, c.seen, c.n_seen * sizeof cur[0]);
+            n_cur = c.n_seen;
+        }
+        for (size_t i = 0; rc == OFFPAY_OK && i < n_cur; i++) {
+            c.currency = cur[i];
+            rc = offpay__ledger_tx_on(l, k, claims_tx, &c);
+            if (rc != OFFPAY_OK || c.paid == 0)
+                continue;
+            if (paid != NULL)
+                *paid += c.paid;
+            if (l->n_shards > 1)
+                snprintf(where, sizeof where, " on shard %zu", k);
+            offpay__log("offpay: the guarantee of %s%s paid %zu claim(s) on "
+                        "it, %lld minor units, to their merchants "
+                        "(settlement.md §5)",
+                        offpay_currency_alpha(c.currency), where, c.paid,
+                        (long long)c.amount);
+        }
+    }
+    return rc;
+}
