@@ -709,7 +709,9 @@ if [ "$BACKEND" = sqlite ]; then
   bk=$!
   for _ in $(seq 1 200); do [ -n "$(ls k.db.tmp-* 2>/dev/null)" ] && break; sleep 0.05; done
   kill -9 "$bk"; wait "$bk" 2>/dev/null || true
-  stale=$(ls k.db.tmp-*); : > "$stale-journal"
+  # the temporary itself, not its journal (killed mid-copy, SQLite's is
+  # there too)
+  stale=$(ls k.db.tmp-* | grep -v -e '-journal$' | head -1); : > "$stale-journal"
   OFFPAY_TEST_COPY_DELAY_MS=3000 "$OFFPAY" admin backup --db "$LEDGER" --out k.db >live.out 2>&1 &
   bk=$!
   live=
