@@ -427,6 +427,10 @@ typedef struct offpay_ledger_cred_info {
      * released_at once released, else after release_due. Until then a code
      * presented late is taken from the wallet account. */
     uint32_t late_until;
+    /* The issuer's loss on it (docs/settlement.md §5): what refunds of
+     * its presentments gave back to the guarantee (§13), and covered less
+     * that (since 0.15.0, after late_until). */
+    int64_t refunded_to_guarantee, net_loss;
 } offpay_ledger_cred_info;
 
 /* Errors: OFFPAY_EINVAL, OFFPAY_ENOT_ISSUED, OFFPAY_ESTORE. */
@@ -836,6 +840,11 @@ typedef struct offpay_account_transfer {
                                         0 */
     uint64_t            case_id;     /* 0: none */
     char                ref[129];    /* the operator's reference, or "" */
+    /* the credential it concerns, through its presentment or the escrow
+     * on either side (fund, release, and the others of a payment); 0:
+     * none (a deposit or withdrawal of no payment). A refund's case_id is
+     * its presentment's case when it has one. (Since 0.15.0, at the end.) */
+    uint64_t serial;
 } offpay_account_transfer;
 
 /* Most transfers offpay_ledger_transfers gives at once. */
@@ -846,14 +855,27 @@ typedef struct offpay_account_state {
     offpay_account_kind kind;
     uint16_t            currency;
     int64_t             balance;
+    uint64_t            serial; /* an escrow's credential; else 0 (since
+                                   0.15.0, at the end) */
 } offpay_account_state;
+
+/*
+ * offpay_ledger_account — account's kind, currency and balance (as
+ * offpay_ledger_balance: summed over the shards for a merchant or
+ * guarantee account) into *out, and for an escrow account the serial of
+ * the credential whose escrow it is. Errors: OFFPAY_EINVAL,
+ * OFFPAY_ENOTFOUND (no such account), OFFPAY_EOVERFLOW, OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_account(offpay_ledger *l, uint64_t account,
+                                 offpay_account_state *out);
 
 /*
  * offpay_ledger_transfers — at most max (1..OFFPAY_LEDGER_TRANSFERS_MAX)
  * transfers into or out of account with an id above after (0: from the
  * first), in ascending id order, into *out (malloc'd, free() it; NULL
  * when none) and *n, and *acct (may be NULL) the account's kind, currency
- * and balance read with them: an account's history, whose amounts sum to
+ * and balance (and an escrow's serial) read with them: an account's
+ * history, whose amounts sum to
  * the balance when one page holds it all. A caller pages by passing the last id
  * seen. On a sharded ledger a merchant or guarantee account, which has a
  * row on every shard (the guarantee under each shard's own id), lists

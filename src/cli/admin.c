@@ -134,12 +134,14 @@ static const char help[] =
     "            rotated to its thief's key lives on there): --chain\n"
     "            revokes them too\n"
     "  transfers an account's history: its balance (a wallet account's\n"
-    "            with the escrow still held and when it is back), then\n"
-    "            each transfer\n"
+    "            with the escrow still held and when it is back; an\n"
+    "            escrow's credential), then each transfer\n"
     "            into (+) or out of (-) --account, oldest first, with the\n"
     "            account on the other side, the presentment or case it\n"
-    "            settles and its reference; --limit per page (default\n"
-    "            100), the next from --after the last id shown (also GET\n"
+    "            settles (a refund: its payment's case), the serial of the\n"
+    "            credential it concerns and its reference; --limit per\n"
+    "            page (default 100), the next from --after the last id\n"
+    "            shown (also GET\n"
     "            /v1/admin/accounts/N/transfers); only those whose own time\n"
     "            is in [--from, --to] (both included; default: all), still\n"
     "            by id: a month's, --from its first second, --to its last\n"
@@ -1308,6 +1310,8 @@ static void print_transfer(const char *what, const offpay_account_transfer *t,
         printf("  presentment %llu", (unsigned long long)t->presentment);
     if (t->case_id != 0)
         printf("  case %llu", (unsigned long long)t->case_id);
+    if (t->serial != 0)
+        printf("  serial %llu", (unsigned long long)t->serial);
     if (t->ref[0] != '\0')
         printf("  \"%s\"", t->ref);
     printf("\n");
@@ -1407,6 +1411,9 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
                                     v[i].ref[0] != '\0'
                                         ? json_string(v[i].ref)
                                         : json_null());
+                json_object_set_new(t, "serial",
+                                    v[i].serial != 0 ? cli_json_u64(v[i].serial)
+                                                     : json_null());
             }
             json_array_append_new(arr, t);
         }
@@ -1417,6 +1424,10 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
                         (json_int_t)st.balance, "balance",
                         decimal_json(st.balance, currency), "count",
                         (json_int_t)n, "transfers", arr);
+        if (doc != NULL)
+            json_object_set_new(doc, "serial",
+                                st.serial != 0 ? cli_json_u64(st.serial)
+                                               : json_null());
         if (doc != NULL)
             json_object_set_new(doc, "next_after",
                                 n == (size_t)a->limit
@@ -1431,8 +1442,11 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
         free(w);
         return cli_print_json(doc, "transfers");
     }
-    printf("account %llu: %s, balance %s", (unsigned long long)account,
-           offpay_account_kind_name(st.kind),
+    printf("account %llu: %s", (unsigned long long)account,
+           offpay_account_kind_name(st.kind));
+    if (st.serial != 0)
+        printf(" of credential %llu", (unsigned long long)st.serial);
+    printf(", balance %s",
            cli_money(st.balance, currency, money, sizeof money));
     if (w != NULL)
         print_escrow_held(&w[0], ", ");

@@ -2,12 +2,11 @@
  * accounts.c — operator endpoints on accounts: POST /v1/admin/accounts (a
  * new wallet account), GET /v1/admin/accounts?ref= (the payers' accounts,
  * a page at a time, or those of one reference), GET /v1/admin/accounts/ID
- * (balance, kind,
- * currency), GET /v1/admin/accounts/ID/transfers?from=T&to=T (its
- * history, or a period's of it by each transfer's own time), POST
- * /v1/admin/accounts/ID/deposit and .../withdraw (money from and to the
- * outside world), POST /v1/admin/guarantee (the issuer's guarantee account
- * of a currency, created on first use).
+ * (balance, kind, currency, an escrow's serial), GET
+ * /v1/admin/accounts/ID/transfers?from=T&to=T (its history, or a period's of it
+ * by each transfer's own time), POST /v1/admin/accounts/ID/deposit and
+ * .../withdraw (money from and to the outside world), POST /v1/admin/guarantee
+ * (the issuer's guarantee account of a currency, created on first use).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +75,21 @@ void srv_account_new(srv_req *r, srv_reply *out)
     json_decref(doc);
 }
 
+/* account_json with the serial of the credential whose escrow it is
+ * (null for another kind): GET of an account and of its history. */
+static json_t *account_state_json(uint64_t id, const offpay_account_state *a)
+{
+    json_t *j = account_json(id, a->balance, a->kind, a->currency);
+
+    if (j != NULL && json_object_set_new(j, "serial",
+                                         a->serial != 0 ? srv_json_id(a->serial)
+                                                        : json_null()) != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 json_t *srv_json_transfer(const offpay_account_transfer *t, uint16_t currency)
 {
     return offpay__json_transfer(t, currency);
@@ -122,7 +136,7 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
     arr = json_array();
     for (size_t i = 0; arr != NULL && i < n; i++)
         json_array_append_new(arr, srv_json_transfer(&v[i], a.currency));
-    j = account_json(id, a.balance, a.kind, a.currency);
+    j = account_state_json(id, &a);
     if (j != NULL) {
         json_object_set_new(j, "count", json_integer((json_int_t)n));
         json_object_set_new(j, "transfers", arr != NULL ? arr : json_null());
@@ -138,13 +152,19 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
 
 void srv_account_get(srv_req *r, srv_reply *out)
 {
-    uint64_t            id;
-    int64_t             balance;
-    offpay_account_kind kind;
-    uint16_t            currency;
+    offpay_account_state a;
+    uint64_t             id;
+    offpay_err           rc;
 
-    if (account_of(r, out, &id, &balance, &kind, &currency) == 0)
-        srv_ok(out, account_json(id, balance, kind, currency));
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &id) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id from 1");
+        return;
+    }
+    rc = offpay_ledger_account(r->l, id, &a);
+    if (rc != OFFPAY_OK)
+        srv_fail_engine(out, rc, "account");
+    else
+        srv_ok(out, account_state_json(id, &a));
 }
 
 int srv_json_escrow_held(json_t *j, const offpay_wallet_account_info *a)

@@ -176,7 +176,7 @@ void srv_credential_get(srv_req *r, srv_reply *out)
     }
     srv_ok(out,
            json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:I, s:b, "
-                     "s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o}}",
+                     "s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o}}",
                      "serial", srv_json_id(c.serial), "account",
                      srv_json_id(c.wallet_account), "escrow_account",
                      srv_json_id(c.escrow_account), "limit",
@@ -192,7 +192,10 @@ void srv_credential_get(srv_req *r, srv_reply *out)
                      srv_json_amount(c.late, c.currency), "covered",
                      srv_json_amount(c.covered, c.currency), "paid",
                      srv_json_amount(c.paid, c.currency), "released",
-                     srv_json_amount(c.released_amount, c.currency)));
+                     srv_json_amount(c.released_amount, c.currency),
+                     "refunded_to_guarantee",
+                     srv_json_amount(c.refunded_to_guarantee, c.currency),
+                     "net_loss", srv_json_amount(c.net_loss, c.currency)));
 }
 
 void srv_credential_revoke(srv_req *r, srv_reply *out)

@@ -1104,6 +1104,36 @@ offpay_err offpay_ledger_balance(offpay_ledger *l, uint64_t account,
     return rc;
 }
 
+/* The serial of escrow account *id (read in its flows), into id[1]. */
+static offpay_err escrow_serial_tx(offpay_ledger *l, void *p)
+{
+    uint64_t  *id = p;
+    int64_t    flows[OFFPAY__ESCROW_FLOWS];
+    offpay_err rc = l->ops->escrow_flows(l->store, id[0], flows);
+
+    id[1] = rc == OFFPAY_OK ? (uint64_t)flows[6] : 0;
+    return rc;
+}
+
+offpay_err offpay_ledger_account(offpay_ledger *l, uint64_t account,
+                                 offpay_account_state *out)
+{
+    uint64_t   id[2] = {account, 0};
+    offpay_err rc;
+
+    if (l == NULL || out == NULL)
+        return OFFPAY_EINVAL;
+    memset(out, 0, sizeof *out);
+    rc = offpay_ledger_balance(l, account, &out->balance, &out->kind,
+                               &out->currency);
+    /* an escrow lives on its credential's shard, as its account */
+    if (rc == OFFPAY_OK && out->kind == OFFPAY_ACCOUNT_ESCROW)
+        rc = offpay__ledger_read_on(l, account_shard(l, account),
+                                    escrow_serial_tx, id);
+    out->serial = id[1];
+    return rc;
+}
+
 offpay_err offpay_ledger_guarantee_parts(offpay_ledger *l, uint16_t currency,
                                          int64_t *parts, size_t *n)
 {
@@ -2118,6 +2148,10 @@ offpay_err offpay_ledger_credential(offpay_ledger *l, uint64_t serial,
     out->released = c.row.released;
     out->released_at = c.row.released_at;
     out->escrow_account = c.row.escrow_account;
+    out->refunded_to_guarantee = c.flows[5];
+    /* never more than covered: a refund into the guarantee gives back at
+     * most what it covered of the presentment (§13, audit rule 7) */
+    out->net_loss = c.flows[2] - c.flows[5];
     offpay__ledger_cred_dues(l, out);
     return OFFPAY_OK;
 }

@@ -50,6 +50,8 @@ json_t *offpay__json_transfer(const offpay_account_transfer *t,
         j, "case", t->case_id != 0 ? offpay__json_id(t->case_id) : json_null());
     json_object_set_new(j, "ref",
                         t->ref[0] != '\0' ? json_string(t->ref) : json_null());
+    json_object_set_new(
+        j, "serial", t->serial != 0 ? offpay__json_id(t->serial) : json_null());
     return j;
 }
 

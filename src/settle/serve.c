@@ -406,6 +406,7 @@ struct transfers_ctx {
     offpay_account_transfer *out;
     offpay_account_kind      kind;
     uint16_t                 currency;
+    uint64_t                 serial;  /* an escrow's credential */
     int64_t                  balance; /* summed over the shards read */
     size_t                   base_n;  /* n and balance before this shard */
     int64_t                  base_balance;
@@ -414,8 +415,15 @@ struct transfers_ctx {
 static offpay_err account_tx(offpay_ledger *l, void *p)
 {
     struct transfers_ctx *c = p;
+    int64_t               flows[OFFPAY__ESCROW_FLOWS];
+    offpay_err            rc;
 
-    return l->ops->account_get(l->store, c->account, &c->kind, &c->currency);
+    rc = l->ops->account_get(l->store, c->account, &c->kind, &c->currency);
+    c->serial = 0;
+    if (rc == OFFPAY_OK && c->kind == OFFPAY_ACCOUNT_ESCROW &&
+        (rc = l->ops->escrow_flows(l->store, c->account, flows)) == OFFPAY_OK)
+        c->serial = (uint64_t)flows[6];
+    return rc;
 }
 
 /* The account's row on this shard: its balance and, while the page has
@@ -509,6 +517,7 @@ offpay_err offpay_ledger_transfers_period(offpay_ledger *l, uint64_t account,
         acct->kind = c.kind;
         acct->currency = c.currency;
         acct->balance = c.balance;
+        acct->serial = c.serial;
     }
     if (rc != OFFPAY_OK || c.n == 0) {
         free(c.out);

@@ -165,9 +165,25 @@ typedef struct offpay__payment_summary {
  * over all its rows. */
 /* What moved into and out of an escrow account, by transfer kind, in SQL
  * both backends accept ($1: the escrow account): fund, late, cover (in),
- * settle, release (out). */
-#define OFFPAY__ESCROW_FLOWS 5
+ * settle, release (out); then what refunds of its credential's
+ * presentments gave back to the guarantee, and the credential's serial
+ * (0: the account is no escrow). */
+#define OFFPAY__ESCROW_FLOWS 7
 extern const char offpay__escrow_flows_sql[];
+
+/* The columns an account's history adds to a transfer's own, in SQL both
+ * backends accept, over the transfer t and its presentment p (a LEFT
+ * JOIN presentments p ON p.id = t.presentment): its case, or a refund's
+ * presentment's case; the serial of the credential it concerns, through
+ * its presentment or else the escrow on either side (0: none). Derived,
+ * not stored: a transfer names its presentment or escrow already. */
+#define OFFPAY__TRANSFER_CASE(t)                                               \
+    "COALESCE(" t ".case_id, CASE WHEN " t ".kind = 'refund'"                  \
+    " THEN p.case_id END)"
+#define OFFPAY__TRANSFER_SERIAL(t)                                             \
+    "COALESCE(p.serial, (SELECT c.serial FROM credentials c"                   \
+    " WHERE c.escrow_account = " t ".debit), (SELECT c.serial"                 \
+    " FROM credentials c WHERE c.escrow_account = " t ".credit), 0)"
 
 /* A merchant account's period ($1 account, $2 from, $3 to: unix times,
  * by each transfer's own time), in SQL both backends accept: one row of

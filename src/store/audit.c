@@ -186,25 +186,39 @@ const char offpay__period_sums_sql[] =
     " FROM m, q";
 /* clang-format on */
 
-const char offpay__period_moves_sql[] =
-    PERIOD_Q ", m(id, amount, other) AS ("
-             " SELECT x.id, x.amount, x.debit FROM transfers x, q"
-             "  WHERE x.credit = q.a AND x.kind <> 'settle'"
-             "  AND x.at >= q.f AND x.at <= q.t"
-             " UNION ALL SELECT x.id, -x.amount, x.credit FROM transfers x, q"
-             "  WHERE x.debit = q.a AND x.kind <> 'settle'"
-             "  AND x.at >= q.f AND x.at <= q.t)"
-             " SELECT x.id, x.at, x.kind, x.debit, x.amount, x.presentment,"
-             " x.case_id, x.ref, a.id, a.kind"
-             " FROM m JOIN transfers x ON x.id = m.id"
-             " JOIN accounts a ON a.id = m.other ORDER BY x.at, x.id";
+const char offpay__period_moves_sql[] = PERIOD_Q
+    ", m(id, amount, other) AS ("
+    " SELECT x.id, x.amount, x.debit FROM transfers x, q"
+    "  WHERE x.credit = q.a AND x.kind <> 'settle'"
+    "  AND x.at >= q.f AND x.at <= q.t"
+    " UNION ALL SELECT x.id, -x.amount, x.credit FROM transfers x, q"
+    "  WHERE x.debit = q.a AND x.kind <> 'settle'"
+    "  AND x.at >= q.f AND x.at <= q.t)"
+    " SELECT x.id, x.at, x.kind, x.debit, x.amount, x.presentment,"
+    " " OFFPAY__TRANSFER_CASE(
+        "x") ", x.ref, a.id, a.kind,"
+             " " OFFPAY__TRANSFER_SERIAL(
+                 "x") " FROM m JOIN transfers x ON x.id = m.id"
+                      " JOIN accounts a ON a.id = m.other"
+                      " LEFT JOIN presentments p ON p.id = x.presentment"
+                      " ORDER BY x.at, x.id";
 
+/* (the refunds into a guarantee of the credential's presentments read
+ * through presentments_terminal and transfers_refund; its serial through
+ * the credentials' unique escrow_account) */
 const char offpay__escrow_flows_sql[] =
     "SELECT COALESCE(SUM(CASE WHEN kind = 'fund' THEN amount END), 0),"
     " COALESCE(SUM(CASE WHEN kind = 'late' THEN amount END), 0),"
     " COALESCE(SUM(CASE WHEN kind = 'cover' THEN amount END), 0),"
     " COALESCE(SUM(CASE WHEN kind = 'settle' THEN amount END), 0),"
-    " COALESCE(SUM(CASE WHEN kind = 'release' THEN amount END), 0)"
+    " COALESCE(SUM(CASE WHEN kind = 'release' THEN amount END), 0),"
+    " (SELECT COALESCE(SUM(x.amount), 0) FROM credentials c"
+    "  JOIN presentments p ON p.serial = c.serial"
+    "  JOIN transfers x ON x.presentment = p.id AND x.kind = 'refund'"
+    "  JOIN accounts a ON a.id = x.credit AND a.kind = 5"
+    "  WHERE c.escrow_account = $1),"
+    " COALESCE((SELECT c.serial FROM credentials c"
+    "  WHERE c.escrow_account = $1), 0)"
     " FROM transfers WHERE credit = $1 OR debit = $1";
 
 /* Money inside (the non-world balances) and deposits less withdrawals

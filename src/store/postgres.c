@@ -3124,22 +3124,30 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
  * transfer never has one account on both sides). */
 static const char SQL_TRANSFERS_OF[] =
     "SELECT t.id, t.at, t.kind, t.debit, t.amount, t.presentment,"
-    " t.case_id, t.ref, a.id, a.kind FROM"
-    " (SELECT id FROM (SELECT id FROM transfers WHERE debit = $1::bigint"
-    " AND id > $2::bigint AND at BETWEEN $4::bigint AND $5::bigint"
-    " ORDER BY id LIMIT $3::bigint) d"
-    " UNION ALL SELECT id FROM (SELECT id FROM transfers"
-    " WHERE credit = $1::bigint AND id > $2::bigint"
-    " AND at BETWEEN $4::bigint AND $5::bigint ORDER BY id"
-    " LIMIT $3::bigint) c) x"
-    " JOIN transfers t ON t.id = x.id"
-    " JOIN accounts a ON a.id = CASE WHEN t.debit = $1::bigint"
-    " THEN t.credit ELSE t.debit END ORDER BY t.id LIMIT $3::bigint";
+    " " OFFPAY__TRANSFER_CASE(
+        "t") ", t.ref, a.id, a.kind,"
+             " " OFFPAY__TRANSFER_SERIAL(
+                 "t") " FROM"
+                      " (SELECT id FROM (SELECT id FROM transfers WHERE debit "
+                      "= $1::bigint"
+                      " AND id > $2::bigint AND at BETWEEN $4::bigint AND "
+                      "$5::bigint"
+                      " ORDER BY id LIMIT $3::bigint) d"
+                      " UNION ALL SELECT id FROM (SELECT id FROM transfers"
+                      " WHERE credit = $1::bigint AND id > $2::bigint"
+                      " AND at BETWEEN $4::bigint AND $5::bigint ORDER BY id"
+                      " LIMIT $3::bigint) c) x"
+                      " JOIN transfers t ON t.id = x.id"
+                      " JOIN accounts a ON a.id = CASE WHEN t.debit = "
+                      "$1::bigint"
+                      " THEN t.credit ELSE t.debit END"
+                      " LEFT JOIN presentments p ON p.id = t.presentment"
+                      " ORDER BY t.id LIMIT $3::bigint";
 
 /* One transfer of an account's history, from row i of SQL_TRANSFERS_OF or
  * offpay__period_moves_sql (id, at, kind, debit, amount, presentment,
- * case, ref, the other account and its kind): its amount negative when
- * it left the account. */
+ * case, ref, the other account and its kind, the credential's serial):
+ * its amount negative when it left the account. */
 static offpay_err transfer_row(PGresult *r, int i, uint64_t account,
                                offpay_account_transfer *x)
 {
@@ -3155,6 +3163,7 @@ static offpay_err transfer_row(PGresult *r, int i, uint64_t account,
     x->case_id = col_u64(r, i, 6);
     x->other = col_u64(r, i, 8);
     x->other_kind = (offpay_account_kind)col_i64(r, i, 9);
+    x->serial = col_u64(r, i, 10);
     if (strlen(kind) >= sizeof x->kind || strlen(ref) >= sizeof x->ref)
         return OFFPAY_ESTORE;
     strcpy(x->kind, kind);

@@ -2658,19 +2658,29 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
  * transfer never has one account on both sides). */
 static const char SQL_TRANSFERS_OF[] =
     "SELECT t.id, t.at, t.kind, t.debit, t.amount, t.presentment,"
-    " t.case_id, t.ref, a.id, a.kind FROM"
-    " (SELECT id FROM (SELECT id FROM transfers WHERE debit = ?1"
-    " AND id > ?2 AND at BETWEEN ?4 AND ?5 ORDER BY id LIMIT ?3) d"
-    " UNION ALL SELECT id FROM (SELECT id FROM transfers WHERE credit = ?1"
-    " AND id > ?2 AND at BETWEEN ?4 AND ?5 ORDER BY id LIMIT ?3) c) x"
-    " JOIN transfers t ON t.id = x.id"
-    " JOIN accounts a ON a.id = CASE WHEN t.debit = ?1 THEN t.credit"
-    " ELSE t.debit END ORDER BY t.id LIMIT ?3";
+    " " OFFPAY__TRANSFER_CASE(
+        "t") ", t.ref, a.id, a.kind,"
+             " " OFFPAY__TRANSFER_SERIAL(
+                 "t") " FROM"
+                      " (SELECT id FROM (SELECT id FROM transfers WHERE debit "
+                      "= ?1"
+                      " AND id > ?2 AND at BETWEEN ?4 AND ?5 ORDER BY id LIMIT "
+                      "?3) d"
+                      " UNION ALL SELECT id FROM (SELECT id FROM transfers "
+                      "WHERE credit = ?1"
+                      " AND id > ?2 AND at BETWEEN ?4 AND ?5 ORDER BY id LIMIT "
+                      "?3) c) x"
+                      " JOIN transfers t ON t.id = x.id"
+                      " JOIN accounts a ON a.id = CASE WHEN t.debit = ?1 THEN "
+                      "t.credit"
+                      " ELSE t.debit END"
+                      " LEFT JOIN presentments p ON p.id = t.presentment"
+                      " ORDER BY t.id LIMIT ?3";
 
 /* One transfer of an account's history, from a row of SQL_TRANSFERS_OF or
  * offpay__period_moves_sql (id, at, kind, debit, amount, presentment,
- * case, ref, the other account and its kind): its amount negative when
- * it left the account. */
+ * case, ref, the other account and its kind, the credential's serial):
+ * its amount negative when it left the account. */
 static offpay_err transfer_row(sqlite3_stmt *st, uint64_t account,
                                offpay_account_transfer *x)
 {
@@ -2686,6 +2696,7 @@ static offpay_err transfer_row(sqlite3_stmt *st, uint64_t account,
     x->case_id = col_u64(st, 6);
     x->other = col_u64(st, 8);
     x->other_kind = (offpay_account_kind)sqlite3_column_int(st, 9);
+    x->serial = col_u64(st, 10);
     if (kind == NULL || strlen(kind) >= sizeof x->kind ||
         (ref != NULL && strlen(ref) >= sizeof x->ref))
         return OFFPAY_ESTORE;

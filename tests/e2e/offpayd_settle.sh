@@ -339,6 +339,37 @@ expect_http 200 - "refund of 12.00 of the overspend $PR5"
   && [ "$(jget .guarantee_account)" = "$G" ] && [ "$(jget .wallet_account)" = "$W3" ] \
   && ok "the guarantee's 10.00 back first, 2.00 to the payer" || fail "overspend refund: $(cat resp.json)"
 balances "W3=$W3:3200 B=$MB:3400 G=$G:49000" "cover returned, the rest to the payer"
+# the loss on each credential read directly: the overspend's 10.00 came
+# back by the refund (net 0.00), the duplicate's did not (net 10.00)
+api GET "/v1/admin/credentials/$S3"
+[ "$(jq -c '.escrow | [.covered.minor, .refunded_to_guarantee.minor, .net_loss.minor]' resp.json)" = '[1000,1000,0]' ] \
+  && ok "credential $S3: covered 10.00, refunded to the guarantee 10.00, net loss 0.00" \
+  || fail "credential $S3's loss: $(jq -c .escrow resp.json)"
+E3=$(jget .escrow_account)
+api GET "/v1/admin/credentials/$S2"
+[ "$(jq -c '.escrow | [.covered.minor, .refunded_to_guarantee.minor, .net_loss.minor]' resp.json)" = '[1000,0,1000]' ] \
+  && ok "credential $S2: covered 10.00, nothing back, net loss 10.00" \
+  || fail "credential $S2's loss: $(jq -c .escrow resp.json)"
+# the guarantee's history names each transfer's credential, and the
+# refund its presentment's case (the cover's)
+api GET "/v1/admin/accounts/$G/transfers?limit=1000"
+[ "$(jq -c --arg p "$PR5" '[.transfers[] | select(.presentment == $p) | [.kind, .amount.minor, .serial, .case == null]]' resp.json)" \
+  = "[[\"cover\",-1000,\"$S3\",false],[\"refund\",1000,\"$S3\",false]]" ] \
+  && [ "$(jq -r --arg p "$PR5" '[.transfers[] | select(.presentment == $p) | .case] | unique | length' resp.json)" = 1 ] \
+  && [ "$(jq -c '[.transfers[] | select(.kind == "cover") | .serial] | unique' resp.json)" = "[\"$S2\",\"$S3\"]" ] \
+  && [ "$(jq -c '[.transfers[] | select(.kind == "deposit") | .serial]' resp.json)" = '[null]' ] \
+  && [ "$(jget .serial)" = null ] \
+  && ok "the guarantee's history: each cover's and the refund's serial, the refund under the cover's case" \
+  || fail "the guarantee's history: $(jq -c .transfers resp.json)"
+# an escrow account names its credential, and so do its fund and settle
+api GET "/v1/admin/accounts/$E3"
+[ "$(jq -c '[.kind, .serial]' resp.json)" = "[\"escrow\",\"$S3\"]" ] \
+  && ok "escrow account $E3 is credential $S3's" || fail "escrow account: $(cat resp.json)"
+api GET "/v1/admin/accounts/$E3/transfers"
+[ "$(jq -c '[.serial, ([.transfers[].serial] | unique), ([.transfers[].kind] | unique)]' resp.json)" \
+  = "[\"$S3\",[\"$S3\"],[\"cover\",\"fund\",\"settle\"]]" ] \
+  && ok "its history: fund, settle and cover, each of serial $S3" \
+  || fail "escrow history: $(cat resp.json)"
 # every operator request that changed the ledger: one dated line on the
 # log once it succeeded (docs/operations.md §3), with the client's
 # address, the proxy's claim, the key, what it made; never the token
@@ -615,6 +646,12 @@ for c in "admin audit --db $LEDGER --json" "admin statement --db $LEDGER --merch
 done
 run_cli 0 "released 0 escrow" -- "$OFFPAY" admin release --db "$LEDGER" --now
 run_cli 0 "account $W6: wallet, balance 38.00 EUR" -- "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6"
+run_cli 0 "transfer [0-9]+  [0-9T:-]+Z  refund   \+10.00 from merchant account $MB  presentment $PR5  case [0-9]+  serial $S3\$" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$G"
+run_cli 0 "^account $E3: escrow of credential $S3, balance 0.00 EUR" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$E3"
+run_cli 0 "\"kind\":\"fund\",[^}]*\"serial\":\"$S3\"}.*\"serial\":\"$S3\",\"next_after\"" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$E3" --json
 run_cli 0 "transfer [0-9]+  [0-9T:-]+Z  late     -7.00 to escrow account [0-9]+  presentment [0-9]+" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6"
 run_cli 0 "2 transfer\(s\); the next page: --after [0-9]+" -- \
@@ -908,6 +945,7 @@ OFFPAY_NOW=$day100 start_server
 api GET "/v1/admin/merchants/$MIDA/statement?to=$day99"
 before=$(cat resp.json)
 P9=$(jq -r '[.lines[] | select(.paid.minor == 500)][0].presentment' <<<"$before")
+S9=$(jq -r --arg p "$P9" '.lines[] | select(.presentment == $p) | .serial' <<<"$before")
 api POST "/v1/admin/presentments/$P9/refund" '{"amount":"1.00","ref":"january"}'
 expect_http 200 - "day 100: 1.00 refunded of day 0's 5.00"
 api POST "/v1/admin/accounts/$MA/deposit" '{"amount":"3.00","ref":"paid in"}'
@@ -966,7 +1004,7 @@ c=$(printf '%d.%02d' $((closed / 100)) $((closed % 100)))
 grep -qx "0 payment(s): paid 0.00 EUR, of which the guarantee covered 0.00 EUR; refunded 0.00 EUR" <<<"$text" \
   && grep -qx "opening balance $c EUR at [0-9T:-]*Z" <<<"$text" \
   && grep -qx "movements: settled 0.00 EUR  refunds -1.00 EUR  deposits +3.00 EUR  withdrawals -2.00 EUR  other 0.00 EUR" <<<"$text" \
-  && grep -qx "movement [0-9]*  [0-9T:-]*Z  refund   -1.00 to wallet account [0-9]*  presentment $P9  \"january\"" <<<"$text" \
+  && grep -qx "movement [0-9]*  [0-9T:-]*Z  refund   -1.00 to wallet account [0-9]*  presentment $P9  serial $S9  \"january\"" <<<"$text" \
   && grep -qx "movement [0-9]*  [0-9T:-]*Z  withdraw -2.00 to world account [0-9]*  \"paid out\"" <<<"$text" \
   && grep -qx "closing balance $c EUR at [0-9T:-]*Z" <<<"$text" \
   && grep -qx "3 movement(s) besides payments" <<<"$text" \

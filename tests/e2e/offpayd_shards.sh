@@ -203,6 +203,16 @@ all=$(jq -c '[.transfers[].id]' resp.json)
   && [ "$(jget .next_after)" = null ] \
   && ok "merchant history over both shards: $(jget .count) transfers summing to 16.00" \
   || fail "merchant history: $status $(cat resp.json)"
+# each payment's transfer names its credential, read on its own shard;
+# and shard 1's escrow account its serial
+[ "$(jq -c '[.transfers[] | select(.kind == "settle") | .serial] | group_by(.) | map([.[0], length]) | sort_by(.[0] | tonumber)' resp.json)" \
+  = "[[\"$S1\",5],[\"$S2\",5]]" ] \
+  && ok "its settle transfers name serial $S1 (shard 0) five times, $S2 (shard 1) five times" \
+  || fail "settle serials: $(jq -c '[.transfers[] | select(.kind == "settle") | .serial]' resp.json)"
+api GET "/v1/admin/credentials/$S2"; E2=$(jget .escrow_account)
+api GET "/v1/admin/accounts/$E2"
+[ "$(jq -c '[.kind, .serial]' resp.json)" = "[\"escrow\",\"$S2\"]" ] \
+  && ok "shard 1's escrow account $E2 names serial $S2" || fail "escrow $E2: $(cat resp.json)"
 paged='[]'; after=0
 while :; do
   api GET "/v1/admin/accounts/$MA/transfers?limit=3&after=$after"

@@ -1658,6 +1658,33 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
     CHECK(balance(&w, w.guarantee) == CENTS(980));
     CHECK(balance(&w, w.merchant_acct[1]) == CENTS(30));
     CHECK(audit_ok(&w));
+    /* the credential's loss net of it, and the guarantee's history
+     * naming the credential and the cover's case on both transfers */
+    {
+        offpay_ledger_cred_info  ci;
+        offpay_account_state     st;
+        offpay_account_transfer *v = NULL;
+        size_t                   n = 0, seen = 0;
+
+        REQUIRE_OK(offpay_ledger_credential(w.l, w.cred.serial, &ci));
+        CHECK(ci.covered == CENTS(30) &&
+              ci.refunded_to_guarantee == CENTS(10) &&
+              ci.net_loss == CENTS(20));
+        REQUIRE_OK(offpay_ledger_account(w.l, ci.escrow_account, &st));
+        CHECK(st.kind == OFFPAY_ACCOUNT_ESCROW && st.serial == w.cred.serial);
+        REQUIRE_OK(offpay_ledger_account(w.l, w.guarantee, &st));
+        CHECK(st.kind == OFFPAY_ACCOUNT_GUARANTEE && st.serial == 0);
+        REQUIRE_OK(
+            offpay_ledger_transfers(w.l, w.guarantee, 0, 100, &v, &n, &st));
+        for (size_t i = 0; i < n; i++)
+            if (v[i].presentment == b.presentment) {
+                CHECK(v[i].serial == w.cred.serial && v[i].case_id != 0 &&
+                      v[i].case_id == b.case_id);
+                seen++;
+            }
+        CHECK(seen == 2 && st.serial == 0);
+        free(v);
+    }
 
     /* 25.00 under a key: the covered 20.00 left, then 5.00 to the payer */
     REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(25), 0, NULL,
