@@ -1197,6 +1197,24 @@ static void test_revoked_terminal_settles_only_what_came_before(void)
     CHECK(balance(&w, w.merchant_acct[0]) == CENTS(10));
     CHECK(audit_ok(&w));
     drop_world(&w);
+
+    /* paid, then the terminal revoked in the very second it dated the
+     * payment (or before: its clock ahead): the upload sent again is an
+     * exact replay, the stored result; another charge is still refused */
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(10), T0 + 10, 0, c1);
+    a = settle(&w, 0, c1, n1, CENTS(10), T0 + 20, T0 + 30);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED && !a.replay);
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, w.terminal[0], T0 + 20));
+    b = settle(&w, 0, c1, n1, CENTS(10), T0 + 20, T0 + 3600);
+    CHECK(b.outcome == OFFPAY_SETTLE_SETTLED && b.replay &&
+          b.presentment == a.presentment && b.paid == CENTS(10));
+    b = settle(&w, 0, c1, n1, CENTS(9), T0 + 20, T0 + 3600);
+    CHECK(b.outcome == OFFPAY_SETTLE_REJECTED &&
+          b.reason == OFFPAY_ETERMINAL_REVOKED);
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(10));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
 }
 
 /* A terminal's payments are paid within its own credential's term, the
