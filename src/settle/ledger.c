@@ -1809,6 +1809,7 @@ struct issue_ctx {
     uint8_t           *bytes;
     offpay_wallet_cred cred;
     int                replayed;
+    int                stored_before; /* the key is on the home shard */
 };
 
 offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
@@ -1901,13 +1902,11 @@ static int issued_one(const offpay__cred_row *row, uint32_t max_counter,
     return 1;
 }
 
-offpay_err offpay__issue_once_in_tx(offpay_ledger *l, const char *key,
-                                    uint64_t      account,
-                                    const uint8_t pk[OFFPAY_PK_BYTES],
-                                    int64_t limit, uint8_t flags,
-                                    uint32_t expires, uint32_t now,
-                                    uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
-                                    offpay_wallet_cred *wc, int *replayed)
+offpay_err offpay__issue_once_in_tx(
+    offpay_ledger *l, const char *key, uint64_t account,
+    const uint8_t pk[OFFPAY_PK_BYTES], int64_t limit, uint8_t flags,
+    uint32_t expires, uint32_t now, uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
+    offpay_wallet_cred *wc, int *replayed, offpay__issue_gate gate)
 {
     offpay__request    rq;
     struct issued_find f = {0, bytes, wc, 0};
@@ -1932,6 +1931,11 @@ offpay_err offpay__issue_once_in_tx(offpay_ledger *l, const char *key,
         if (rc != OFFPAY_ENOTFOUND)
             return rc;
     }
+    if (gate != NULL) {
+        rc = gate(l, pk);
+        if (rc != OFFPAY_OK)
+            return rc;
+    }
     rc = offpay__issue_in_tx(l, account, pk, limit, flags, expires, now, bytes,
                              wc);
     if (rc == OFFPAY_OK && key != NULL) {
@@ -1947,21 +1951,16 @@ offpay_err offpay__issue_once_in_tx(offpay_ledger *l, const char *key,
 /* Whether wallet key pk may be given a credential: OFFPAY_EWALLET_LOST
  * when it was enrolled and then revoked (reported lost, docs/settlement.md
  * §12); OFFPAY_OK for a live key and for one never enrolled (the
- * operator's own wallets). The key's row is locked first, as allowance_tx
- * does, so that a revocation either comes before (and is seen here) or
- * waits for this transaction's credential (and revokes it); lock 0 only
- * reads (a read-only transaction). Enrolled keys live on shard 0 (§11
- * rule 10). */
-static offpay_err wallet_key_live(offpay_ledger *l, const uint8_t *pk, int lock)
+ * operator's own wallets). In a writing transaction the caller locked the
+ * key's row first, as allowance_tx does, so that a revocation either comes
+ * before (and is seen here) or waits for this transaction's credential
+ * (and revokes it). Enrolled keys live on shard 0 (§11 rule 10). */
+static offpay_err wallet_key_live(offpay_ledger *l, const uint8_t *pk)
 {
     uint32_t   revoked_at = 0;
-    offpay_err rc = OFFPAY_OK;
+    offpay_err rc;
 
-    if (lock)
-        rc = l->ops->wallet_key_lock(l->store, pk);
-    if (rc == OFFPAY_OK)
-        rc = l->ops->wallet_key_get(l->store, pk, 0, NULL, NULL, NULL,
-                                    &revoked_at);
+    rc = l->ops->wallet_key_get(l->store, pk, 0, NULL, NULL, NULL, &revoked_at);
     if (rc == OFFPAY_ENOTFOUND)
         return OFFPAY_OK;
     if (rc == OFFPAY_OK && revoked_at != 0)
@@ -1973,22 +1972,30 @@ static offpay_err key_live_tx(offpay_ledger *l, void *p)
 {
     struct issue_ctx *c = p;
 
-    return wallet_key_live(l, c->pk, 0);
+    return wallet_key_live(l, c->pk);
+}
+
+/* issue_tx's gate on shard 0: the key's row is locked already */
+static offpay_err key_live_gate(offpay_ledger *l, const uint8_t *pk)
+{
+    return wallet_key_live(l, pk);
 }
 
 static offpay_err issue_tx(offpay_ledger *l, void *p)
 {
     struct issue_ctx *c = p;
-    offpay_err        rc;
+    offpay_err        rc = OFFPAY_OK;
 
-    if (l->cur == 0) { /* the key's shard: checked in this transaction */
-        rc = wallet_key_live(l, c->pk, 1);
-        if (rc != OFFPAY_OK)
-            return rc;
-    }
-    return offpay__issue_once_in_tx(l, c->key, c->account, c->pk, c->limit,
-                                    c->flags, c->expires, c->now, c->bytes,
-                                    &c->cred, &c->replayed);
+    /* the key's shard: its row locked first (as allowance_tx does, the
+     * same order of locks), checked once the request's key is known new:
+     * a resend replays the first credential even after a loss report */
+    if (l->cur == 0)
+        rc = l->ops->wallet_key_lock(l->store, c->pk);
+    if (rc != OFFPAY_OK)
+        return rc;
+    return offpay__issue_once_in_tx(
+        l, c->key, c->account, c->pk, c->limit, c->flags, c->expires, c->now,
+        c->bytes, &c->cred, &c->replayed, l->cur == 0 ? key_live_gate : NULL);
 }
 
 offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
@@ -2046,9 +2053,16 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
      * are on shard 0: an account on another shard (one the operator made)
      * has its key checked there first, in a transaction of its own (a
      * lost wallet's revocation revokes only shard 0's credentials anyway,
-     * §11 rule 10) */
+     * §11 rule 10). A key already stored on the home shard is a resend:
+     * it replays there, whatever became of the wallet key since */
     home = account_shard(l, wallet_account);
-    if (rc == OFFPAY_OK && home != 0)
+    if (rc == OFFPAY_OK && home != 0 && key != NULL) {
+        struct request_find f = {stored, {0, 0, 0, 0}, 0};
+
+        rc = offpay__ledger_read_on(l, home, request_find_tx, &f);
+        c.stored_before = f.found;
+    }
+    if (rc == OFFPAY_OK && home != 0 && !c.stored_before)
         rc = offpay__ledger_read_on(l, 0, key_live_tx, &c);
     if (rc == OFFPAY_OK)
         rc = offpay__ledger_tx_on(l, home, issue_tx, &c);

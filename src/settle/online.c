@@ -360,7 +360,7 @@ static offpay_err allowance_tx(offpay_ledger *l, void *p)
         offpay__request_key(c->stored, "wallet", account, c->key);
     rc = offpay__issue_once_in_tx(l, c->key != NULL ? c->stored : NULL, account,
                                   c->pk, c->limit, c->flags, c->expires, c->now,
-                                  c->bytes, &c->cred, &c->replayed);
+                                  c->bytes, &c->cred, &c->replayed, NULL);
     /* an enrolled key's account is a wallet's */
     return rc == OFFPAY_EINVAL ? OFFPAY_ESTORE : rc;
 }

@@ -226,14 +226,17 @@ offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
  * same account, key pk and limit gives the credential issued the first
  * time (bytes, *wc) with *replayed = 1 and moves nothing; EEXISTS when the
  * key was another request's. The key is looked up under the account's
- * lock, so a resend overlapping the first attempt waits and finds it. */
-offpay_err offpay__issue_once_in_tx(offpay_ledger *l, const char *key,
-                                    uint64_t account,
-                                    const uint8_t pk[OFFPAY_PK_BYTES],
-                                    int64_t limit, uint8_t flags,
-                                    uint32_t expires, uint32_t now,
-                                    uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
-                                    offpay_wallet_cred *wc, int *replayed);
+ * lock, so a resend overlapping the first attempt waits and finds it.
+ * gate (NULL: none) runs only when a new credential would be made, after
+ * the look-up: whether pk may have one (a refusal is returned as is), so
+ * that a resend replays what the first send did whatever became of pk
+ * since. */
+typedef offpay_err (*offpay__issue_gate)(offpay_ledger *l, const uint8_t *pk);
+offpay_err offpay__issue_once_in_tx(
+    offpay_ledger *l, const char *key, uint64_t account,
+    const uint8_t pk[OFFPAY_PK_BYTES], int64_t limit, uint8_t flags,
+    uint32_t expires, uint32_t now, uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
+    offpay_wallet_cred *wc, int *replayed, offpay__issue_gate gate);
 
 /* ledger.c: inside the caller's transaction, terminal key pk registered
  * for merchant with its credential signed and stored (ledger.c's terminal

@@ -598,6 +598,47 @@ static void test_allowance_moves_from_own_account_or_nothing(void)
     drop_world(&w);
 }
 
+/* The operator's keyed credential, sent again after the wallet was
+ * reported lost (its first reply never came): the resend replays the
+ * credential the first send made and paid for, not "lost, nothing
+ * moved"; a new key still gets nothing (docs/api.md). */
+static void test_resend_after_a_loss_replays(void)
+{
+    world                     w;
+    char                      code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    uint8_t                   bytes[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t                   again[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred        wc, wc2;
+    offpay_ledger_wallet_info info;
+    uint64_t                  acct = 0;
+    int                       replayed = -1;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(
+        offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY, T0, code));
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.wallet.pk, code, T0, &acct, NULL));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, acct, 5000, "top-up", T0, NULL));
+    REQUIRE_OK(offpay_ledger_issue_once(w.l, "op-1", acct, w.wallet.pk, 1000, 1,
+                                        T0 + DAY, T0, bytes, &wc, &replayed));
+    CHECK(replayed == 0);
+    REQUIRE_OK(
+        offpay_ledger_wallet_revoke(w.l, w.wallet.pk, 0, NULL, T0 + 5, NULL));
+    replayed = -1;
+    CHECK_ERR(offpay_ledger_issue_once(w.l, "op-1", acct, w.wallet.pk, 1000, 1,
+                                       T0 + DAY, T0 + 6, again, &wc2,
+                                       &replayed),
+              OFFPAY_OK);
+    CHECK(replayed == 1 && wc2.serial == wc.serial &&
+          memcmp(again, bytes, sizeof bytes) == 0);
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info));
+    CHECK(info.balance == 4000); /* moved once */
+    CHECK_ERR(offpay_ledger_issue_once(w.l, "op-2", acct, w.wallet.pk, 1000, 1,
+                                       T0 + DAY, T0 + 6, again, &wc2, NULL),
+              OFFPAY_EWALLET_LOST);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* Each unfreeze of a restored copy is handed a counter range of its own:
  * the second copy of one backup starts a gap above the first even when
  * the ledger has seen no code of either (docs/settlement.md §12). */
@@ -1324,6 +1365,7 @@ static const offpay_test TESTS[] = {
     {"wallet_online_state_freezes_and_releases",
      test_wallet_online_state_freezes_and_releases},
     {"restore_floor_is_handed_out_once", test_restore_floor_is_handed_out_once},
+    {"resend_after_a_loss_replays", test_resend_after_a_loss_replays},
     {NULL, NULL}};
 
 int main(void)
