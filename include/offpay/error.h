@@ -143,7 +143,12 @@ extern "C" {
       "was written; put it back and restart")                                  \
     X(EWALLET_LOST, 93,                                                        \
       "this wallet key was reported lost: it gets no credential any more; "    \
-      "enroll a new key with an enrollment code for its account")
+      "enroll a new key with an enrollment code for its account")              \
+    X(EWALLET_CASE, 94,                                                        \
+      "this wallet key has a double-spend or overspend case against one of "   \
+      "its credentials (a copy of the wallet paid too): it gets no "           \
+      "credential any more; after the operator's review its owner enrolls a "  \
+      "new key with an enrollment code for its account")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

@@ -369,7 +369,11 @@ offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
  * OFFPAY_ECRYPTO, OFFPAY_EKID_EXPIRED (now is outside the key's validity:
  * nothing moves), OFFPAY_EWALLET_LOST (wallet_pk was enrolled and then
  * revoked, reported lost: nothing moves, from any account; a key never
- * enrolled gets its credential), OFFPAY_ESTORE.
+ * enrolled gets its credential), OFFPAY_EWALLET_CASE (a double_spend or
+ * overspend case is against a credential of wallet_pk: nothing moves,
+ * offpay_ledger_wallet_cases names them; after 0.15.0), OFFPAY_ESTORE.
+ * A keyed resend (offpay_ledger_issue_once) replays the first credential
+ * whatever became of the key since.
  */
 offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
                                const uint8_t wallet_pk[OFFPAY_PK_BYTES],
@@ -1487,7 +1491,9 @@ offpay_err offpay_ledger_wallet_get(offpay_ledger *l, const uint8_t *pk,
  * offpay_ledger_allowance — offpay_ledger_issue for the enrolled wallet
  * key pk, from its own account: limit moves into a new escrow and the
  * credential is signed, in one transaction. Errors: OFFPAY_ENOTFOUND (pk
- * not enrolled), OFFPAY_EREVOKED (the wallet was revoked), OFFPAY_EFUNDS
+ * not enrolled), OFFPAY_EREVOKED (the wallet was revoked),
+ * OFFPAY_EWALLET_CASE (a double_spend or overspend case against one of
+ * pk's credentials: a copy paid too; after 0.15.0), OFFPAY_EFUNDS
  * (limit above the account's balance: nothing moves), and those of
  * offpay_ledger_issue.
  */
@@ -1550,6 +1556,20 @@ offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
 offpay_err offpay_ledger_wallet_restore_floor(offpay_ledger *l,
                                               const uint8_t pk[OFFPAY_PK_BYTES],
                                               uint64_t serial, uint32_t *floor);
+
+/*
+ * offpay_ledger_wallet_cases — the double_spend and overspend cases
+ * against any credential issued to wallet key pk (a copy of the wallet
+ * paid too: docs/settlement.md §12, "A copied wallet"), on every shard:
+ * the first max ids (by shard, then ascending serial, then id) into ids,
+ * how many in *n (0: none, the key may be issued credentials). While any
+ * exists the key gets none: offpay_ledger_allowance and
+ * offpay_ledger_issue answer OFFPAY_EWALLET_CASE. Errors: OFFPAY_EINVAL,
+ * OFFPAY_ESTORE. After 0.15.0.
+ */
+offpay_err offpay_ledger_wallet_cases(offpay_ledger *l,
+                                      const uint8_t  pk[OFFPAY_PK_BYTES],
+                                      uint64_t *ids, size_t max, size_t *n);
 
 /*
  * offpay_ledger_wallet_revoke — a lost wallet (by key pk, or by account

@@ -91,6 +91,7 @@ int cli_is_rejection(offpay_err rc)
     case OFFPAY_ENOT_ISSUED:
     case OFFPAY_EREFUSED:
     case OFFPAY_EWALLET_LOST:
+    case OFFPAY_EWALLET_CASE:
         return 1;
     default:
         return 0;

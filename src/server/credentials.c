@@ -77,6 +77,10 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         srv_fail_wallet_lost(r, out, pk);
         goto out;
     }
+    if (rc == OFFPAY_EWALLET_CASE) {
+        srv_fail_wallet_case(r, out, pk);
+        goto out;
+    }
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "issue");
         goto out;
@@ -235,4 +239,65 @@ void srv_credential_revoke(srv_req *r, srv_reply *out)
                               "revoked", 1));
     }
     json_decref(doc);
+}
+
+#define CASES_SHOWN 16
+#define HINT_CASES  4
+
+/* server.h */
+json_t *srv_wallet_cases_json(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES])
+{
+    uint64_t ids[CASES_SHOWN];
+    size_t   n = 0;
+    json_t  *a = json_array();
+
+    if (a == NULL ||
+        offpay_ledger_wallet_cases(r->l, pk, ids, CASES_SHOWN, &n) != OFFPAY_OK)
+        return a;
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(a, srv_json_id(ids[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* server.h */
+void srv_fail_wallet_case(srv_req *r, srv_reply *out,
+                          const uint8_t pk[OFFPAY_PK_BYTES])
+{
+    offpay_ledger_wallet_info w;
+    uint64_t                  ids[HINT_CASES + 1];
+    size_t                    n = 0, len = 0;
+    char                      hex[2 * 8 + 1], list[HINT_CASES * 22 + 8];
+
+    /* the hint has room for a few: GET /v1/admin/wallets/N lists more */
+    sodium_bin2hex(hex, sizeof hex, pk, 8);
+    snprintf(list, sizeof list, "?");
+    if (offpay_ledger_wallet_cases(r->l, pk, ids, HINT_CASES + 1, &n) !=
+        OFFPAY_OK)
+        n = 0;
+    for (size_t i = 0; i < n && i < HINT_CASES; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%llu",
+                                i > 0 ? ", " : "", (unsigned long long)ids[i]);
+    if (n > HINT_CASES)
+        snprintf(list + len, sizeof list - len, ", ...");
+    if (offpay_ledger_wallet_get(r->l, pk, 0, &w) != OFFPAY_OK) {
+        /* a key never enrolled (the operator's own wallet) */
+        srv_fail_engine_hint(
+            out, OFFPAY_EWALLET_CASE,
+            "wallet key %s...: double-spend/overspend case(s) %s (a copy "
+            "paid too): no credential any more; issue one to a new key after "
+            "review",
+            hex, list);
+        return;
+    }
+    srv_fail_engine_hint(
+        out, OFFPAY_EWALLET_CASE,
+        "wallet key %s... of account %llu: double-spend/overspend case(s) %s "
+        "(a copy paid too): no credential any more; after review revoke it "
+        "(POST /v1/admin/wallets/%llu/revoke), then enroll a new key "
+        "(offpay admin enroll-code --account %llu)",
+        hex, (unsigned long long)w.account, list, (unsigned long long)w.account,
+        (unsigned long long)w.account);
 }

@@ -56,6 +56,7 @@ unsigned srv_status_of(offpay_err rc)
     case OFFPAY_EREVLIST_SEQ:
     case OFFPAY_ECONFLICT:
     case OFFPAY_EWALLET_LOST: /* the key's state, not the request's form */
+    case OFFPAY_EWALLET_CASE:
         return 409;
     case OFFPAY_ESTORE:
     case OFFPAY_ERETRY:

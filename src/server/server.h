@@ -202,6 +202,16 @@ void srv_fail_credential_max(srv_reply *out, const char *what,
  * with a code for that account (credentials.c). */
 void srv_fail_wallet_lost(srv_req *r, srv_reply *out,
                           const uint8_t pk[OFFPAY_PK_BYTES]);
+/* Sets out to 409 EWALLET_CASE for wallet key pk, with a double_spend or
+ * overspend case against one of its credentials (a copy of the wallet
+ * paid too): the hint names the key, its account and the cases, and says
+ * what comes next: review, revoke, a code for a new key (credentials.c). */
+void srv_fail_wallet_case(srv_req *r, srv_reply *out,
+                          const uint8_t pk[OFFPAY_PK_BYTES]);
+/* A JSON array of the ids of wallet key pk's double_spend and overspend
+ * cases (at most 16; empty when none or unreadable): "cases" of a
+ * wallet's answers (credentials.c). */
+json_t *srv_wallet_cases_json(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES]);
 /* Adds to j a wallet account's "escrow_held" (an amount: what its
  * credentials' unreleased escrows hold) and "escrow_back" (when the last
  * of it is due back, or null). 0, or -1 (no memory; j unchanged or part

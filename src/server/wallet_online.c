@@ -287,15 +287,17 @@ static int auth_wallet(srv_req *r, offpay_ledger_wallet_info *w,
 
 /* ---- rendering ------------------------------------------------------ */
 
-static json_t *wallet_json(const offpay_ledger_wallet_info *w)
+/* The wallet w; "cases": the double_spend and overspend cases against its
+ * key's credentials, which stop its allowances (settlement.md §12). */
+static json_t *wallet_json(srv_req *r, const offpay_ledger_wallet_info *w)
 {
-    return json_pack("{s:o, s:o, s:s, s:o, s:I, s:b, s:I}", "wallet_key",
-                     srv_json_hex(w->pk, sizeof w->pk), "account",
-                     srv_json_id(w->account), "currency",
-                     offpay_currency_alpha(w->currency), "balance",
-                     srv_json_amount(w->balance, w->currency), "enrolled_at",
-                     (json_int_t)w->enrolled_at, "revoked", w->revoked,
-                     "revoked_at", (json_int_t)w->revoked_at);
+    return json_pack(
+        "{s:o, s:o, s:s, s:o, s:I, s:b, s:I, s:o}", "wallet_key",
+        srv_json_hex(w->pk, sizeof w->pk), "account", srv_json_id(w->account),
+        "currency", offpay_currency_alpha(w->currency), "balance",
+        srv_json_amount(w->balance, w->currency), "enrolled_at",
+        (json_int_t)w->enrolled_at, "revoked", w->revoked, "revoked_at",
+        (json_int_t)w->revoked_at, "cases", srv_wallet_cases_json(r, w->pk));
 }
 
 static json_t *cred_json(const offpay_ledger_wallet_cred *c)
@@ -458,7 +460,7 @@ void srv_admin_wallet_get(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc != OFFPAY_OK ? rc : OFFPAY_ESTORE, "account");
         return;
     }
-    j = wallet_json(&w);
+    j = wallet_json(r, &w);
     if (srv_json_escrow_held(j, &a[0]) != 0) {
         json_decref(j);
         j = NULL;
@@ -590,7 +592,7 @@ void srv_wallet_enroll(srv_req *r, srv_reply *out)
                         "with the code of fingerprint %s",
                         hex, (unsigned long long)w.account,
                         offpay_currency_alpha(w.currency), fp);
-        srv_ok(out, wallet_json(&w));
+        srv_ok(out, wallet_json(r, &w));
     }
 out:
     sodium_memzero(code, sizeof code);
@@ -625,7 +627,7 @@ void srv_wallet_status(srv_req *r, srv_reply *out)
             arr = NULL;
         }
     free(creds);
-    doc = arr != NULL ? wallet_json(&w) : NULL;
+    doc = arr != NULL ? wallet_json(r, &w) : NULL;
     if (doc == NULL || json_object_set_new(doc, "credentials", arr) != 0 ||
         json_object_set_new(doc, "bundle_seq",
                             json_integer(srv_bundle_seq(r->srv))) != 0 ||
@@ -697,6 +699,10 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
     }
     if (rc == OFFPAY_EREVOKED) {
         srv_fail(out, SRV_E_WALLET_REVOKED, NULL);
+        return;
+    }
+    if (rc == OFFPAY_EWALLET_CASE) {
+        srv_fail_wallet_case(r, out, w.pk);
         return;
     }
     if (rc == OFFPAY_EFUNDS) {

@@ -1975,10 +1975,16 @@ static offpay_err key_live_tx(offpay_ledger *l, void *p)
     return wallet_key_live(l, c->pk);
 }
 
-/* issue_tx's gate on shard 0: the key's row is locked already */
-static offpay_err key_live_gate(offpay_ledger *l, const uint8_t *pk)
+/* issue_tx's gate: on shard 0 the key is live (its row is locked
+ * already); and no double_spend or overspend case is against any of its
+ * credentials on this shard (a copied wallet, settlement.md §12) */
+static offpay_err issue_gate(offpay_ledger *l, const uint8_t *pk)
 {
-    return wallet_key_live(l, pk);
+    offpay_err rc = OFFPAY_OK;
+
+    if (l->cur == 0)
+        rc = wallet_key_live(l, pk);
+    return rc == OFFPAY_OK ? offpay__key_cases_gate(l, pk) : rc;
 }
 
 static offpay_err issue_tx(offpay_ledger *l, void *p)
@@ -1993,9 +1999,9 @@ static offpay_err issue_tx(offpay_ledger *l, void *p)
         rc = l->ops->wallet_key_lock(l->store, c->pk);
     if (rc != OFFPAY_OK)
         return rc;
-    return offpay__issue_once_in_tx(
-        l, c->key, c->account, c->pk, c->limit, c->flags, c->expires, c->now,
-        c->bytes, &c->cred, &c->replayed, l->cur == 0 ? key_live_gate : NULL);
+    return offpay__issue_once_in_tx(l, c->key, c->account, c->pk, c->limit,
+                                    c->flags, c->expires, c->now, c->bytes,
+                                    &c->cred, &c->replayed, issue_gate);
 }
 
 offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
@@ -2054,9 +2060,12 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
      * has its key checked there first, in a transaction of its own (a
      * lost wallet's revocation revokes only shard 0's credentials anyway,
      * §11 rule 10). A key already stored on the home shard is a resend:
-     * it replays there, whatever became of the wallet key since */
+     * it replays there, whatever became of the wallet key since. The
+     * key's cases on the other shards are read there the same way (its
+     * credentials may be on several shards; the home shard's are checked
+     * in the issue's transaction) */
     home = account_shard(l, wallet_account);
-    if (rc == OFFPAY_OK && home != 0 && key != NULL) {
+    if (rc == OFFPAY_OK && l->n_shards > 1 && key != NULL) {
         struct request_find f = {stored, {0, 0, 0, 0}, 0};
 
         rc = offpay__ledger_read_on(l, home, request_find_tx, &f);
@@ -2064,6 +2073,8 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
     }
     if (rc == OFFPAY_OK && home != 0 && !c.stored_before)
         rc = offpay__ledger_read_on(l, 0, key_live_tx, &c);
+    if (rc == OFFPAY_OK && l->n_shards > 1 && !c.stored_before)
+        rc = offpay__key_cases_elsewhere(l, wallet_pk, home);
     if (rc == OFFPAY_OK)
         rc = offpay__ledger_tx_on(l, home, issue_tx, &c);
     if (rc == OFFPAY_OK && cred != NULL)

@@ -321,6 +321,127 @@ offpay_err offpay_ledger_wallet_get(offpay_ledger *l, const uint8_t *pk,
     return rc;
 }
 
+/* ---- a copied wallet's key ------------------------------------------ */
+
+/* wallet_creds callback: up to KEY_PAGE revoked serials above after. */
+#define KEY_PAGE 32
+struct revoked_page {
+    uint64_t after;
+    uint64_t serial[KEY_PAGE];
+    size_t   n;
+};
+
+static int revoked_one(const offpay__cred_row *row, uint32_t max_counter,
+                       const uint8_t *bytes, size_t len, void *p)
+{
+    struct revoked_page *g = p;
+
+    (void)max_counter;
+    (void)bytes;
+    (void)len;
+    if (row->serial <= g->after || !row->revoked)
+        return 0;
+    g->serial[g->n++] = row->serial;
+    return g->n == KEY_PAGE;
+}
+
+/* settle_int.h */
+offpay_err offpay__key_cases_in_tx(offpay_ledger *l, const uint8_t *pk,
+                                   uint64_t *ids, size_t max, size_t *n)
+{
+    static const char *const kinds[] = {"double_spend", "overspend"};
+    struct revoked_page      g;
+    offpay_case_filter       f;
+    offpay_case_info         one[8];
+    size_t                   got;
+    offpay_err               rc;
+
+    *n = 0;
+    memset(&g, 0, sizeof g);
+    do {
+        g.n = 0;
+        rc = l->ops->wallet_creds(l->store, pk, revoked_one, &g);
+        for (size_t i = 0; rc == OFFPAY_OK && i < g.n; i++) {
+            for (size_t k = 0; rc == OFFPAY_OK && k < 2; k++) {
+                memset(&f, 0, sizeof f);
+                f.serial = g.serial[i];
+                f.kind =
+                    k == 0 ? OFFPAY_CASE_DOUBLE_SPEND : OFFPAY_CASE_OVERSPEND;
+                got = 0;
+                rc = l->ops->cases(l->store, &f, kinds[k], 8, one, &got);
+                for (size_t j = 0; rc == OFFPAY_OK && j < got; j++) {
+                    if (*n < max)
+                        ids[*n] = one[j].id;
+                    if (*n < max || *n == 0)
+                        (*n)++;
+                }
+                if (*n > 0 && *n >= max)
+                    return rc;
+            }
+        }
+        if (g.n > 0)
+            g.after = g.serial[g.n - 1];
+    } while (rc == OFFPAY_OK && g.n == KEY_PAGE);
+    return rc;
+}
+
+/* settle_int.h */
+offpay_err offpay__key_cases_gate(offpay_ledger *l, const uint8_t *pk)
+{
+    size_t     n = 0;
+    offpay_err rc = offpay__key_cases_in_tx(l, pk, NULL, 0, &n);
+
+    return rc == OFFPAY_OK && n > 0 ? OFFPAY_EWALLET_CASE : rc;
+}
+
+struct key_cases_ctx {
+    const uint8_t *pk;
+    uint64_t      *ids;
+    size_t         max, n;
+};
+
+static offpay_err key_cases_tx(offpay_ledger *l, void *p)
+{
+    struct key_cases_ctx *c = p;
+
+    return offpay__key_cases_in_tx(l, c->pk, c->ids, c->max, &c->n);
+}
+
+/* settle_int.h */
+offpay_err offpay__key_cases_elsewhere(offpay_ledger *l, const uint8_t *pk,
+                                       size_t skip)
+{
+    struct key_cases_ctx c = {pk, NULL, 0, 0};
+    offpay_err           rc = OFFPAY_OK;
+
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        if (k == skip)
+            continue;
+        rc = offpay__ledger_read_on(l, k, key_cases_tx, &c);
+        if (rc == OFFPAY_OK && c.n > 0)
+            rc = OFFPAY_EWALLET_CASE;
+    }
+    return rc;
+}
+
+offpay_err offpay_ledger_wallet_cases(offpay_ledger *l,
+                                      const uint8_t  pk[OFFPAY_PK_BYTES],
+                                      uint64_t *ids, size_t max, size_t *n)
+{
+    struct key_cases_ctx c;
+    offpay_err           rc = OFFPAY_OK;
+
+    if (l == NULL || pk == NULL || n == NULL || (ids == NULL && max > 0))
+        return OFFPAY_EINVAL;
+    *n = 0;
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards && *n < max; k++) {
+        c = (struct key_cases_ctx){pk, ids + *n, max - *n, 0};
+        rc = offpay__ledger_read_on(l, k, key_cases_tx, &c);
+        *n += c.n;
+    }
+    return rc;
+}
+
 /* ---- the allowance -------------------------------------------------- */
 
 struct allowance_ctx {
@@ -360,9 +481,32 @@ static offpay_err allowance_tx(offpay_ledger *l, void *p)
         offpay__request_key(c->stored, "wallet", account, c->key);
     rc = offpay__issue_once_in_tx(l, c->key != NULL ? c->stored : NULL, account,
                                   c->pk, c->limit, c->flags, c->expires, c->now,
-                                  c->bytes, &c->cred, &c->replayed, NULL);
+                                  c->bytes, &c->cred, &c->replayed,
+                                  offpay__key_cases_gate);
     /* an enrolled key's account is a wallet's */
     return rc == OFFPAY_EINVAL ? OFFPAY_ESTORE : rc;
+}
+
+/* Whether the allowance's request id is stored already (a resend): into
+ * c->replayed. */
+static offpay_err allowance_stored_tx(offpay_ledger *l, void *p)
+{
+    struct allowance_ctx *c = p;
+    offpay__request       rq;
+    uint64_t              account = 0;
+    offpay_err            rc;
+
+    if (c->key == NULL)
+        return OFFPAY_OK;
+    rc = l->ops->wallet_key_get(l->store, c->pk, 0, NULL, &account, NULL, NULL);
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_OK; /* the transaction says so */
+    if (rc == OFFPAY_OK) {
+        offpay__request_key(c->stored, "wallet", account, c->key);
+        rc = l->ops->request_get(l->store, c->stored, &rq);
+    }
+    c->replayed = rc == OFFPAY_OK;
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_OK : rc;
 }
 
 offpay_err offpay_ledger_allowance(offpay_ledger *l,
@@ -404,7 +548,19 @@ offpay_err offpay_ledger_allowance_once(offpay_ledger *l,
     c.now = now;
     c.bytes = bytes;
     c.key = key;
-    rc = offpay__ledger_tx(l, allowance_tx, &c);
+    rc = OFFPAY_OK;
+    /* a sharded ledger: the key's credentials made by the operator from
+     * accounts on other shards, with their cases, are read there first
+     * (shard 0's, where the allowances are, in the transaction below),
+     * unless this is a resend, which replays */
+    if (l->n_shards > 1) {
+        rc = offpay__ledger_read(l, allowance_stored_tx, &c);
+        if (rc == OFFPAY_OK && !c.replayed)
+            rc = offpay__key_cases_elsewhere(l, pk, 0);
+        c.replayed = 0;
+    }
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx(l, allowance_tx, &c);
     if (rc == OFFPAY_OK && cred != NULL)
         *cred = c.cred;
     if (rc == OFFPAY_OK && replayed != NULL)

@@ -238,6 +238,23 @@ offpay_err offpay__issue_once_in_tx(
     uint32_t expires, uint32_t now, uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
     offpay_wallet_cred *wc, int *replayed, offpay__issue_gate gate);
 
+/* online.c: the double_spend and overspend cases against any credential
+ * of wallet key pk on the store l points to (docs/settlement.md §12, "A
+ * copied wallet"): the first max ids, by ascending serial then id, into
+ * ids (may be NULL with max 0), their count (at most max, at least 1 when
+ * any exists) in *n. A case revokes its credential, so only revoked
+ * credentials are looked at. */
+offpay_err offpay__key_cases_in_tx(offpay_ledger *l, const uint8_t *pk,
+                                   uint64_t *ids, size_t max, size_t *n);
+/* online.c: an offpay__issue_gate: OFFPAY_EWALLET_CASE when pk has such
+ * a case on the store l points to. */
+offpay_err offpay__key_cases_gate(offpay_ledger *l, const uint8_t *pk);
+/* online.c: the same, read on every shard but skip (SIZE_MAX: none
+ * skipped), each in a read-only transaction of its own (a sharded
+ * ledger's credentials of one key may be on several shards). */
+offpay_err offpay__key_cases_elsewhere(offpay_ledger *l, const uint8_t *pk,
+                                       size_t skip);
+
 /* ledger.c: inside the caller's transaction, terminal key pk registered
  * for merchant with its credential signed and stored (ledger.c's terminal
  * add and online.c's rotation): EEXISTS when pk is registered already;

@@ -572,6 +572,52 @@ OFFPAY_NOW=$(( $(date +%s) + 400 )) w pay-request wq --code "$req" --yes
 w sync wq
 audits "a request answered again after a sync"
 
+# ---- 6d. a copied wallet gets no new credential -----------------------------
+# wk (account 50.00, allowance 20.00) copied to wkc (`cp`): they pay 15.00
+# and 14.00 with one counter at two terminals; the second upload opens a
+# double_spend case against the credential (an overspend blocks the same:
+# unit test_settle).
+# The key then gets no new credential: its allowance and the operator's
+# issue are 409 EWALLET_CASE naming the case, nothing moves, and the
+# operator's view of the wallet lists the case (settlement.md §12).
+wallet_init wk
+w enroll wk --server "$URL" --code "$(enroll_code)"
+WK=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+KEYK=$("$OFFPAY" wallet key --wallet wk --passphrase-file wp)
+api POST "/v1/admin/accounts/$WK/deposit" '{"amount":"50.00"}'
+w allowance wk --amount 20.00
+SK=$(sed -n 's/^credential \([0-9]*\) installed.*/\1/p' w.out)
+for f in wk wk.*; do cp -r "$f" "wkc${f#wk}"; done
+new_terminal tka "$MERCHANT"; new_terminal tkb "$MERCHANT"
+for tk in tka tkb; do
+  "$OFFPAY" terminal risk --terminal $tk --passphrase-file tp \
+      --set floor-unbound=100.00 >/dev/null
+done
+accept tka "$(pay wk 15.00)" 15.00 && accept tkb "$(pay wkc 14.00)" 14.00 \
+  && ok "wk and its copy wkc paid 15.00 and 14.00 of credential $SK" || fail "wk payments"
+upload tka; upload tkb
+CASEK=$(jq -r '.results[0].case // empty' resp.json)
+[ -n "$CASEK" ] && [ "$CASEK" != null ] && [ "$(outcomes)" = double_spend ] \
+  && ok "the copy's payment opened case $CASEK: $(outcomes)" \
+  || fail "no case: $(cat resp.json)"
+wk_bal=$(balance "$WK")
+w allowance wk --amount 30.00
+[ "$ws" != 0 ] && grep -q "EWALLET_CASE" w.out && grep -q "case(s) $CASEK (a copy paid too)" w.out \
+  && ok "the allowance of the copied key is refused, naming case $CASEK" \
+  || fail "allowance after the case: $ws $(cat w.out)"
+api POST /v1/admin/credentials "{\"account\":\"$WK\",\"wallet_key\":\"$KEYK\",\"limit\":\"30.00\"}"
+expect_http 409 EWALLET_CASE "the operator's credential for the copied key"
+grep -q "revoke it (POST /v1/admin/wallets/$WK/revoke), then enroll a new key (offpay admin enroll-code --account $WK)" resp.json \
+  && ok "the hint says what to do" || fail "hint: $(cat resp.json)"
+[ "$(balance "$WK")" = "$wk_bal" ] && ok "account $WK keeps its $wk_bal" || fail "WK: $(balance "$WK"), was $wk_bal"
+api GET "/v1/admin/wallets/$WK"
+[ "$(jq -c .cases resp.json)" = "[\"$CASEK\"]" ] \
+  && ok "GET /v1/admin/wallets/$WK lists case $CASEK" || fail "wallet: $(cat resp.json)"
+w sync wkc
+[ "$ws" = 0 ] && ! grep -q "installed" w.out \
+  && ok "the copy's sync installs nothing new" || fail "wkc sync: $ws $(cat w.out)"
+audits "a copied wallet"
+
 # ---- 7. every credential expired: the sync renews -----------------------------
 # 31 days on, w3's credential (3.00, 30 days by default) has expired; its
 # account still holds 6.00: the sync asks for a new one of the expired
@@ -686,5 +732,6 @@ grep -qx "  returns    $(iso "$dueN"): offpayd's release of what the escrow stil
   && ok "balance of the revoked credential: its escrow back on $(iso "$dueN")" \
   || fail "revoked credential's balance: $(cat w.out)"
 OFFPAY_NOW=$rel audits "an escrow released with codes pending"
+
 
 finish

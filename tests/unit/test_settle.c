@@ -616,6 +616,72 @@ static void test_overspend_paid_from_guarantee_when_rules_followed(void)
     drop_world(&w);
 }
 
+/* A copied wallet: once an overspend case is opened against one of its
+ * key's credentials, the key gets no new credential, neither its own
+ * allowance nor the operator's issue (EWALLET_CASE, nothing moved), and
+ * offpay_ledger_wallet_cases names the case; a keyed issue made before
+ * replays; a new key gets one (docs/settlement.md §12). */
+static void test_copied_wallets_key_gets_no_new_credential(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              bytes[OFFPAY_WALLET_CRED_BYTES];
+    char                 code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    size_t               n1, n2, n = 0;
+    uint64_t             ids[4], own = 0;
+    offpay_wallet_cred   wc, keyed;
+    offpay_keypair       fresh;
+    offpay_settle_result b;
+    int                  replayed = -1;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(20)));
+    /* the wallet enrolls too: its allowances come from its own account */
+    REQUIRE_OK(
+        offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY, T0, code));
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.wallet.pk, code, T0, &own, NULL));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, own, CENTS(50), "top-up", T0, NULL));
+    REQUIRE_OK(offpay_ledger_issue_once(w.l, "op-1", w.wallet_acct, w.wallet.pk,
+                                        CENTS(5), 1, T0 + DAY, T0, bytes,
+                                        &keyed, NULL));
+    REQUIRE_OK(offpay_ledger_wallet_cases(w.l, w.wallet.pk, ids, 4, &n));
+    CHECK(n == 0);
+    /* the original and its copy each pay 15.00 of the 20.00 */
+    n1 = make_code(&w, 1, CENTS(15), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(15), T0 + 30, 0, c2);
+    (void)settle(&w, 0, c1, n1, CENTS(15), T0 + 20, T0 + 3600);
+    b = settle(&w, 1, c2, n2, CENTS(15), T0 + 40, T0 + 3600);
+    CHECK(b.outcome == OFFPAY_SETTLE_GUARANTEED && b.case_id != 0);
+    REQUIRE_OK(offpay_ledger_wallet_cases(w.l, w.wallet.pk, ids, 4, &n));
+    CHECK(n == 1 && ids[0] == b.case_id);
+    CHECK_ERR(offpay_ledger_allowance(w.l, w.wallet.pk, CENTS(30), 0, T0 + DAY,
+                                      T0 + 3700, bytes, &wc),
+              OFFPAY_EWALLET_CASE);
+    CHECK(balance(&w, own) == CENTS(50));
+    CHECK_ERR(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(30), 0,
+                                  T0 + DAY, T0 + 3700, bytes, &wc),
+              OFFPAY_EWALLET_CASE);
+    CHECK_ERR(offpay_ledger_issue_once(w.l, "op-2", own, w.wallet.pk, CENTS(30),
+                                       0, T0 + DAY, T0 + 3700, bytes, &wc,
+                                       NULL),
+              OFFPAY_EWALLET_CASE);
+    CHECK(balance(&w, own) == CENTS(50));
+    /* the operator's keyed issue from before the case replays */
+    CHECK_ERR(offpay_ledger_issue_once(w.l, "op-1", w.wallet_acct, w.wallet.pk,
+                                       CENTS(5), 1, T0 + DAY, T0 + 3700, bytes,
+                                       &wc, &replayed),
+              OFFPAY_OK);
+    CHECK(replayed == 1 && wc.serial == keyed.serial);
+    /* a new key (the payer's next wallet) gets one */
+    REQUIRE_OK(offpay_keypair_generate(&fresh));
+    CHECK_ERR(offpay_ledger_issue(w.l, own, fresh.pk, CENTS(30), 0, T0 + DAY,
+                                  T0 + 3700, bytes, &wc),
+              OFFPAY_OK);
+    offpay_keypair_wipe(&fresh);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* The sum of account's whole history (offpay_ledger_transfers), or
  * INT64_MIN; *n_out (may be NULL) its length. Read a page of 2 at a time,
  * so the paging is checked too. */
@@ -2857,6 +2923,8 @@ static const offpay_test TESTS[] = {
     {"transfers_recompute_each_balance", test_transfers_recompute_each_balance},
     {"overspend_paid_from_guarantee_when_rules_followed",
      test_overspend_paid_from_guarantee_when_rules_followed},
+    {"copied_wallets_key_gets_no_new_credential",
+     test_copied_wallets_key_gets_no_new_credential},
     {"overspend_beyond_rules_is_unpaid_with_the_rule_named",
      test_overspend_beyond_rules_is_unpaid_with_the_rule_named},
     {"overspend_beyond_the_guarantee_is_logged",
