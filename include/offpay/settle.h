@@ -279,7 +279,7 @@ offpay_err offpay_ledger_wallet_accounts(offpay_ledger *l, const char *ref,
  * merchant or the guarantee) from the world account of its currency;
  * withdraw does the reverse. amount > 0 minor units. A deposit into a
  * guarantee then pays the claims on it (results unpaid OFFPAY_EFUNDS),
- * oldest first, as far as it goes (settlement.md §5; added after 0.15.0;
+ * oldest first, as far as it goes (settlement.md §5; since 0.15.0;
  * a failure there is logged, the deposit stands and the release job pays
  * them). A deposit is at most
  * OFFPAY_LEDGER_DEPOSIT_MAX and leaves the account's balance at most
@@ -371,7 +371,7 @@ offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
  * revoked, reported lost: nothing moves, from any account; a key never
  * enrolled gets its credential), OFFPAY_EWALLET_CASE (a double_spend or
  * overspend case is against a credential of wallet_pk: nothing moves,
- * offpay_ledger_wallet_cases names them; after 0.15.0), OFFPAY_ESTORE.
+ * offpay_ledger_wallet_cases names them; since 0.15.0), OFFPAY_ESTORE.
  * A keyed resend (offpay_ledger_issue_once) replays the first credential
  * whatever became of the key since.
  */
@@ -516,7 +516,7 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
  * does not (one that failed part way) (since 0.13.0). It also pays the
  * claims on the guarantee (results unpaid OFFPAY_EFUNDS), oldest first,
  * as far as each guarantee holds, each once (settlement.md §5; added
- * after 0.15.0). */
+ * since 0.15.0). */
 offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
                                      size_t *released);
 /* (The release above is an operator's: it runs whatever the clock says,
@@ -656,7 +656,7 @@ typedef struct offpay_statement_line {
     int64_t paid_later;     /* of a presentment unpaid EFUNDS (the guarantee
                                short), what the guarantee paid since, by
                                `claim` transfers (settlement.md §5); added
-                               after 0.15.0 */
+                               since 0.15.0 */
     uint32_t paid_later_at; /* the last of them (0: none) */
 } offpay_statement_line;
 
@@ -926,7 +926,7 @@ typedef struct offpay_audit_money {
     int64_t  deposits_net; /* its deposits minus withdrawals */
     int64_t  owed;         /* what the guarantee still owes merchants: the open
                               claims on it (settlement.md §5), paid once it is
-                              funded; after 0.15.0 */
+                              funded; since 0.15.0 */
 } offpay_audit_money;
 
 typedef struct offpay_audit_report {
@@ -1493,7 +1493,7 @@ offpay_err offpay_ledger_wallet_get(offpay_ledger *l, const uint8_t *pk,
  * credential is signed, in one transaction. Errors: OFFPAY_ENOTFOUND (pk
  * not enrolled), OFFPAY_EREVOKED (the wallet was revoked),
  * OFFPAY_EWALLET_CASE (a double_spend or overspend case against one of
- * pk's credentials: a copy paid too; after 0.15.0), OFFPAY_EFUNDS
+ * pk's credentials: a copy paid too; since 0.15.0), OFFPAY_EFUNDS
  * (limit above the account's balance: nothing moves), and those of
  * offpay_ledger_issue.
  */
@@ -1565,7 +1565,7 @@ offpay_err offpay_ledger_wallet_restore_floor(offpay_ledger *l,
  * how many in *n (0: none, the key may be issued credentials). While any
  * exists the key gets none: offpay_ledger_allowance and
  * offpay_ledger_issue answer OFFPAY_EWALLET_CASE. Errors: OFFPAY_EINVAL,
- * OFFPAY_ESTORE. After 0.15.0.
+ * OFFPAY_ESTORE. Since 0.15.0.
  */
 offpay_err offpay_ledger_wallet_cases(offpay_ledger *l,
                                       const uint8_t  pk[OFFPAY_PK_BYTES],
