@@ -1810,6 +1810,7 @@ struct issue_ctx {
     offpay_wallet_cred cred;
     int                replayed;
     int                stored_before; /* the key is on the home shard */
+    int                enrolled;      /* the wallet key is (shard 0's read) */
 };
 
 offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
@@ -1955,14 +1956,21 @@ offpay_err offpay__issue_once_in_tx(
  * key's row first, as allowance_tx does, so that a revocation either comes
  * before (and is seen here) or waits for this transaction's credential
  * (and revokes it). Enrolled keys live on shard 0 (§11 rule 10). */
-static offpay_err wallet_key_live(offpay_ledger *l, const uint8_t *pk)
+/* On shard 0: *enrolled whether pk was enrolled (a key never enrolled is
+ * the operator's own issue, and none of the wallet rules below apply to
+ * it); OFFPAY_EWALLET_LOST when it was, and reported lost. */
+static offpay_err wallet_key_live(offpay_ledger *l, const uint8_t *pk,
+                                  int *enrolled)
 {
     uint32_t   revoked_at = 0;
     offpay_err rc;
 
+    *enrolled = 0;
     rc = l->ops->wallet_key_get(l->store, pk, 0, NULL, NULL, NULL, &revoked_at);
     if (rc == OFFPAY_ENOTFOUND)
         return OFFPAY_OK;
+    if (rc == OFFPAY_OK)
+        *enrolled = 1;
     if (rc == OFFPAY_OK && revoked_at != 0)
         return OFFPAY_EWALLET_LOST;
     return rc;
@@ -1972,19 +1980,19 @@ static offpay_err key_live_tx(offpay_ledger *l, void *p)
 {
     struct issue_ctx *c = p;
 
-    return wallet_key_live(l, c->pk);
+    return wallet_key_live(l, c->pk, &c->enrolled);
 }
 
-/* issue_tx's gate: on shard 0 the key is live (its row is locked
- * already); and no double_spend or overspend case is against any of its
- * credentials on this shard (a copied wallet, settlement.md §12) */
+/* issue_tx's gate on shard 0: the key is live (its row is locked
+ * already); and, an enrolled key, no double_spend or overspend case is
+ * against any of its credentials on this shard (a copied wallet,
+ * settlement.md §12) */
 static offpay_err issue_gate(offpay_ledger *l, const uint8_t *pk)
 {
-    offpay_err rc = OFFPAY_OK;
+    int        enrolled;
+    offpay_err rc = wallet_key_live(l, pk, &enrolled);
 
-    if (l->cur == 0)
-        rc = wallet_key_live(l, pk);
-    return rc == OFFPAY_OK ? offpay__key_cases_gate(l, pk) : rc;
+    return rc == OFFPAY_OK && enrolled ? offpay__key_cases_gate(l, pk) : rc;
 }
 
 static offpay_err issue_tx(offpay_ledger *l, void *p)
@@ -1999,9 +2007,14 @@ static offpay_err issue_tx(offpay_ledger *l, void *p)
         rc = l->ops->wallet_key_lock(l->store, c->pk);
     if (rc != OFFPAY_OK)
         return rc;
+    /* on another shard the key was read on shard 0 first: an enrolled
+     * one's cases are checked here */
     return offpay__issue_once_in_tx(l, c->key, c->account, c->pk, c->limit,
                                     c->flags, c->expires, c->now, c->bytes,
-                                    &c->cred, &c->replayed, issue_gate);
+                                    &c->cred, &c->replayed,
+                                    l->cur == 0   ? issue_gate
+                                    : c->enrolled ? offpay__key_cases_gate
+                                                  : NULL);
 }
 
 offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
@@ -2071,9 +2084,9 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
         rc = offpay__ledger_read_on(l, home, request_find_tx, &f);
         c.stored_before = f.found;
     }
-    if (rc == OFFPAY_OK && home != 0 && !c.stored_before)
-        rc = offpay__ledger_read_on(l, 0, key_live_tx, &c);
     if (rc == OFFPAY_OK && l->n_shards > 1 && !c.stored_before)
+        rc = offpay__ledger_read_on(l, 0, key_live_tx, &c);
+    if (rc == OFFPAY_OK && c.enrolled && !c.stored_before)
         rc = offpay__key_cases_elsewhere(l, wallet_pk, home);
     if (rc == OFFPAY_OK)
         rc = offpay__ledger_tx_on(l, home, issue_tx, &c);
