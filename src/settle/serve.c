@@ -541,23 +541,6 @@ static offpay_err merchants_tx(offpay_ledger *l, void *p)
     return l->ops->merchants(l->store, c->after, c->max, c->out, &c->n);
 }
 
-/* The page's merchants as shard k's copy of the directory holds them
- * (the merchants and their accounts with the same ids on every shard),
- * with their accounts' rows there: one read a shard; a rerun sets again
- * what it set. */
-struct merchant_parts_ctx {
-    uint64_t              after;
-    size_t                max, n;
-    offpay_merchant_info *part;
-};
-
-static offpay_err merchant_parts_tx(offpay_ledger *l, void *p)
-{
-    struct merchant_parts_ctx *c = p;
-
-    return l->ops->merchants(l->store, c->after, c->max, c->part, &c->n);
-}
-
 /* Read on the directory (shard 0 outside a shard's transaction), which
  * holds every merchant and terminal (settlement.md §11); on a sharded
  * ledger each account's rows on the other shards are added to the
@@ -567,7 +550,10 @@ offpay_err offpay_ledger_merchants(offpay_ledger *l, uint64_t after, size_t max,
                                    offpay_merchant_info **out, size_t *n)
 {
     struct merchants_ctx      c = {after, max, 0, NULL};
-    struct merchant_parts_ctx parts = {0, 0, 0, NULL};
+    /* the page's merchants as shard k's copy of the directory holds them
+     * (the same ids on every shard), with their accounts' rows there:
+     * one read a shard; a rerun sets again what it set */
+    struct merchants_ctx      parts = {0, 0, 0, NULL};
     offpay_err                rc;
 
     if (out != NULL)
@@ -585,26 +571,26 @@ offpay_err offpay_ledger_merchants(offpay_ledger *l, uint64_t after, size_t max,
         offpay__ledger_spread(l, OFFPAY_ACCOUNT_MERCHANT)) {
         parts.after = after;
         parts.max = max;
-        parts.part = calloc(max, sizeof *parts.part);
-        if (parts.part == NULL)
+        parts.out = calloc(max, sizeof *parts.out);
+        if (parts.out == NULL)
             rc = OFFPAY_ENOMEM;
         for (size_t k = 1; rc == OFFPAY_OK && k < l->n_shards; k++) {
             size_t j = 0;
 
-            rc = offpay__ledger_read_on(l, k, merchant_parts_tx, &parts);
+            rc = offpay__ledger_read_on(l, k, merchants_tx, &parts);
             /* both ascending by id; a merchant a shard's copy lacks yet
              * has nothing there (settlement there needs the copy) */
             for (size_t i = 0; rc == OFFPAY_OK && i < c.n; i++) {
-                while (j < parts.n && parts.part[j].id < c.out[i].id)
+                while (j < parts.n && parts.out[j].id < c.out[i].id)
                     j++;
-                if (j < parts.n && parts.part[j].id == c.out[i].id &&
+                if (j < parts.n && parts.out[j].id == c.out[i].id &&
                     __builtin_add_overflow(c.out[i].balance,
-                                           parts.part[j].balance,
+                                           parts.out[j].balance,
                                            &c.out[i].balance))
                     rc = OFFPAY_EOVERFLOW;
             }
         }
-        free(parts.part);
+        free(parts.out);
     }
     if (rc != OFFPAY_OK || c.n == 0) {
         free(c.out);
