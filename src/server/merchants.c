@@ -4,9 +4,34 @@
  * the merchants, a page at a time, with their accounts (and balances) and
  * terminals.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "server/server.h"
+
+/* A merchant registered in a currency whose guarantee holds nothing (on
+ * some shard): its terminals' overspends would wait as claims until the
+ * guarantee is funded (settlement.md §5). The warning's text, or NULL. */
+static const char *guarantee_warning(srv_req *r, uint16_t currency, char *buf,
+                                     size_t cap)
+{
+    int64_t parts[OFFPAY_SHARDS_MAX];
+    size_t  n = 0, empty = 0;
+
+    if (offpay_ledger_guarantee_parts(r->l, currency, parts, &n) != OFFPAY_OK)
+        return NULL;
+    for (size_t k = 0; k < n; k++)
+        empty += parts[k] <= 0;
+    if (empty == 0)
+        return NULL;
+    snprintf(buf, cap,
+             "the guarantee of %s holds nothing%s: an overspend at this "
+             "merchant's terminals is paid only once it is funded (POST "
+             "/v1/admin/guarantee, then a deposit into it; "
+             "docs/operations.md, \"Funding the guarantee\")",
+             offpay_currency_alpha(currency), n > 1 ? " on some shard" : "");
+    return buf;
+}
 
 void srv_merchant_new(srv_req *r, srv_reply *out)
 {
@@ -39,10 +64,17 @@ void srv_merchant_new(srv_req *r, srv_reply *out)
                         (unsigned long long)merchant, name,
                         offpay_currency_alpha(currency),
                         (unsigned long long)account);
-        srv_ok(out, json_pack("{s:o, s:o, s:s, s:s}", "merchant",
-                              srv_json_id(merchant), "account",
-                              srv_json_id(account), "name", v[0].s, "currency",
-                              offpay_currency_alpha(currency)));
+        char        why[320];
+        const char *warning = guarantee_warning(r, currency, why, sizeof why);
+
+        if (warning != NULL)
+            srv_log("merchant %llu: %s", (unsigned long long)merchant, warning);
+        srv_ok(out,
+               json_pack("{s:o, s:o, s:s, s:s, s:o}", "merchant",
+                         srv_json_id(merchant), "account", srv_json_id(account),
+                         "name", v[0].s, "currency",
+                         offpay_currency_alpha(currency), "warning",
+                         warning != NULL ? json_string(warning) : json_null()));
     }
     json_decref(doc);
 }

@@ -619,6 +619,22 @@ expect_http 200 - "once the clock reaches the mark: a new request is taken"
 audit_passes "after offpayd's clock jumped"
 stop_server TERM
 
+# ---- a merchant in a currency whose guarantee holds nothing ---------------
+# registered, with a warning (answer and log): its terminals' overspends
+# would wait as claims until the guarantee is funded; none once it is
+start_server
+new_merchant "Pound Shop" GBP
+[ "$status" = 200 ] && jget .warning | grep -q "^the guarantee of GBP holds nothing: an overspend at this merchant's terminals is paid only once it is funded" \
+  && grep -q "merchant $MERCHANT: the guarantee of GBP holds nothing" server.err \
+  && ok "a GBP merchant with no GBP guarantee: registered, warned (answer and log)" \
+  || fail "no guarantee warning: $status $(cat resp.json)"
+api POST /v1/admin/guarantee '{"currency":"GBP"}'; GG=$(jget .account)
+api POST "/v1/admin/accounts/$GG/deposit" '{"amount":"100.00"}'
+new_merchant "Pound Shop 2" GBP
+[ "$status" = 200 ] && [ "$(jq -c .warning resp.json)" = null ] \
+  && ok "the GBP guarantee funded: the next merchant without a warning" || fail "warning with a funded guarantee: $(cat resp.json)"
+stop_server TERM
+
 # ---- the open-file limit -------------------------------------------------
 # A soft limit below what offpayd may hold (its files and one descriptor
 # per connection, up to 256) is raised as far as the hard one allows; one
