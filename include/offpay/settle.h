@@ -254,6 +254,14 @@ typedef struct offpay_wallet_account_info {
      * none held); less what settles meanwhile. Since 0.15.0. */
     int64_t  escrow_held;
     uint32_t escrow_back;
+    /* the latest end of a late window (settlement.md §6) among its
+     * credentials: each one's release (or, not released yet, its release
+     * due: the ledger expiry plus the upload grace) plus the late window.
+     * Until then a late upload of what a terminal accepted offline may
+     * still be paid from the account, after the escrow is back; 0: no
+     * credential. A time the caller compares with its clock: once past,
+     * nothing more can be. After 0.15.0. */
+    uint32_t late_until;
 } offpay_wallet_account_info;
 
 /* Most accounts offpay_ledger_wallet_accounts gives at once. */

@@ -134,8 +134,9 @@ static const char help[] =
     "            rotated to its thief's key lives on there): --chain\n"
     "            revokes them too\n"
     "  transfers an account's history: its balance (a wallet account's\n"
-    "            with the escrow still held and when it is back; an\n"
-    "            escrow's credential), then each transfer\n"
+    "            with the escrow still held and when it is back, and until\n"
+    "            when late payments may be taken from it; an escrow's\n"
+    "            credential), then each transfer\n"
     "            into (+) or out of (-) --account, oldest first, with the\n"
     "            account on the other side, the presentment or case it\n"
     "            settles (a refund: its payment's case), the serial of the\n"
@@ -176,6 +177,8 @@ static const char help[] =
     "            credentials issued (and how many are active: neither\n"
     "            revoked nor released), the escrow they still hold and\n"
     "            when it is back (money to come, whatever the balance),\n"
+    "            until when late payments may still be taken from it\n"
+    "            (close it after that),\n"
     "            when its wallet was reported LOST, reference (also GET\n"
     "            /v1/admin/accounts)\n"
     "  lists     offpayd's trust bundle and revocation list, checked under\n"
@@ -1343,6 +1346,32 @@ static void print_escrow_held(const offpay_wallet_account_info *a,
            cli_iso_time(a->escrow_back, at));
 }
 
+/* The latest end of a wallet account's late windows (ISO time) as --json
+ * gives it: null when it has passed by now (or there is none). */
+static json_t *late_until_json(const offpay_wallet_account_info *a,
+                               uint32_t                          now)
+{
+    char at[32];
+
+    if (a->late_until <= now)
+        return json_null();
+    return json_string(cli_iso_time(a->late_until, at));
+}
+
+/* "late payments until T": sep, then until when a late upload of what a
+ * terminal accepted offline may still be paid from the account
+ * (settlement.md §6: what is withdrawn before may end as the guarantee's
+ * loss); nothing once passed. */
+static void print_late_until(const offpay_wallet_account_info *a, uint32_t now,
+                             const char *sep)
+{
+    char at[32];
+
+    if (a->late_until > now)
+        printf("%slate payments until %s", sep,
+               cli_iso_time(a->late_until, at));
+}
+
 /* `admin transfers`: an account's transfers whose own time is in [from,
  * to], a page at a time, from its side, under its balance (settle.h,
  * offpay_ledger_transfers_period). */
@@ -1437,6 +1466,8 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
             json_object_set_new(doc, "escrow_held",
                                 decimal_json(w[0].escrow_held, currency));
             json_object_set_new(doc, "escrow_back", escrow_back_json(&w[0]));
+            json_object_set_new(doc, "late_until",
+                                late_until_json(&w[0], cli_now()));
         }
         free(v);
         free(w);
@@ -1448,8 +1479,10 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
         printf(" of credential %llu", (unsigned long long)st.serial);
     printf(", balance %s",
            cli_money(st.balance, currency, money, sizeof money));
-    if (w != NULL)
+    if (w != NULL) {
         print_escrow_held(&w[0], ", ");
+        print_late_until(&w[0], cli_now(), ", ");
+    }
     printf("\n");
     free(w);
     if (from != 0 || to != UINT32_MAX) {
@@ -1734,6 +1767,7 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
     offpay_wallet_account_info *v = NULL;
     size_t                      n = 0;
     char                        when[32], lost[32], money[64];
+    uint32_t                    now = cli_now();
     offpay_err                  rc;
 
     rc = offpay_ledger_wallet_accounts(l, ref, a->f.after_id, (size_t)a->limit,
@@ -1749,7 +1783,7 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
             cli_iso_time(v[i].lost_at, lost);
             json_array_append_new(
                 arr, json_pack("{s:o, s:s, s:s, s:s, s:o, s:I, s:I, s:s?, "
-                               "s:o, s:o}",
+                               "s:o, s:o, s:o}",
                                "account", cli_json_u64(v[i].id), "currency",
                                offpay_currency_alpha(v[i].currency), "ref",
                                v[i].ref, "created_at", when, "balance",
@@ -1759,7 +1793,8 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
                                (json_int_t)v[i].credentials_active, "lost_at",
                                v[i].lost_at != 0 ? lost : NULL, "escrow_held",
                                decimal_json(v[i].escrow_held, v[i].currency),
-                               "escrow_back", escrow_back_json(&v[i])));
+                               "escrow_back", escrow_back_json(&v[i]),
+                               "late_until", late_until_json(&v[i], now)));
         }
         last = n > 0 ? v[n - 1].id : 0;
         free(v);
@@ -1776,6 +1811,7 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
                offpay_currency_alpha(v[i].currency), (unsigned)v[i].credentials,
                (unsigned)v[i].credentials_active, when);
         print_escrow_held(&v[i], "  ");
+        print_late_until(&v[i], now, "  ");
         if (v[i].lost_at != 0) {
             cli_iso_time(v[i].lost_at, lost);
             printf("  LOST %s", lost);

@@ -167,7 +167,8 @@ void srv_account_get(srv_req *r, srv_reply *out)
         srv_ok(out, account_state_json(id, &a));
 }
 
-int srv_json_escrow_held(json_t *j, const offpay_wallet_account_info *a)
+int srv_json_escrow_held(json_t *j, const offpay_wallet_account_info *a,
+                         uint32_t now)
 {
     if (j == NULL ||
         json_object_set_new(j, "escrow_held",
@@ -176,12 +177,17 @@ int srv_json_escrow_held(json_t *j, const offpay_wallet_account_info *a)
         json_object_set_new(j, "escrow_back",
                             a->escrow_back != 0
                                 ? json_integer((json_int_t)a->escrow_back)
+                                : json_null()) != 0 ||
+        json_object_set_new(j, "late_until",
+                            a->late_until > now
+                                ? json_integer((json_int_t)a->late_until)
                                 : json_null()) != 0)
         return -1;
     return 0;
 }
 
-static json_t *wallet_account_json(const offpay_wallet_account_info *a)
+static json_t *wallet_account_json(const offpay_wallet_account_info *a,
+                                   uint32_t                          now)
 {
     json_t *j = json_pack(
         "{s:o, s:s, s:s, s:I, s:o, s:I, s:I, s:o}", "account",
@@ -192,7 +198,7 @@ static json_t *wallet_account_json(const offpay_wallet_account_info *a)
         (json_int_t)a->credentials_active, "lost_at",
         a->lost_at != 0 ? json_integer((json_int_t)a->lost_at) : json_null());
 
-    if (j != NULL && srv_json_escrow_held(j, a) != 0) {
+    if (j != NULL && srv_json_escrow_held(j, a, now) != 0) {
         json_decref(j);
         return NULL;
     }
@@ -223,13 +229,47 @@ void srv_accounts_list(srv_req *r, srv_reply *out)
     }
     arr = json_array();
     for (size_t i = 0; arr != NULL && i < n; i++)
-        json_array_append_new(arr, wallet_account_json(&v[i]));
+        json_array_append_new(arr, wallet_account_json(&v[i], r->now));
     /* null on the last page, as the other lists */
     j = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "accounts",
                   arr != NULL ? arr : json_null(), "next_after",
                   srv_json_next_after(n, limit, n > 0 ? v[n - 1].id : 0));
     srv_ok(out, j);
     free(v);
+}
+
+/* A withdrawal's "warning" into j (a wallet account's only): while a late
+ * window of the account's credentials is open (settlement.md §6), a late
+ * upload of what a terminal accepted offline may still be paid from the
+ * account, and what it no longer holds then is the guarantee's to cover.
+ * Text then, else null; nothing when the account's row cannot be read
+ * (best effort: the withdrawal is booked). */
+static void withdraw_warning(srv_req *r, uint64_t id, json_t *j)
+{
+    offpay_wallet_account_info *a = NULL;
+    size_t                      n = 0;
+    char                        warning[400], when[32];
+
+    if (offpay_ledger_wallet_accounts(r->l, NULL, id - 1, 1, &a, &n) !=
+            OFFPAY_OK ||
+        n != 1 || a[0].id != id) {
+        free(a);
+        return;
+    }
+    if (a[0].late_until <= r->now) {
+        json_object_set_new(j, "warning", json_null());
+        free(a);
+        return;
+    }
+    srv_iso_time(a[0].late_until, when);
+    snprintf(warning, sizeof warning,
+             "late payments may still be taken from account %llu until %s "
+             "(what terminals accepted offline from its credentials and "
+             "upload late): what is withdrawn before then may end as the "
+             "guarantee's loss",
+             (unsigned long long)id, when);
+    json_object_set_new(j, "warning", json_string(warning));
+    free(a);
 }
 
 /* "shards": [{"shard":K,"balance":AMOUNT or null}, ...] into j, when the
@@ -361,6 +401,8 @@ static void move(srv_req *r, srv_reply *out, int deposit)
          * is booked) */
         if (j != NULL && kind == OFFPAY_ACCOUNT_GUARANTEE && balance_read)
             (void)guarantee_parts(r, currency, j);
+        if (j != NULL && kind == OFFPAY_ACCOUNT_WALLET && !deposit)
+            withdraw_warning(r, id, j);
         srv_ok(out, j);
     }
 out:

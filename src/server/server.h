@@ -213,10 +213,12 @@ void srv_fail_wallet_case(srv_req *r, srv_reply *out,
  * wallet's answers (credentials.c). */
 json_t *srv_wallet_cases_json(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES]);
 /* Adds to j a wallet account's "escrow_held" (an amount: what its
- * credentials' unreleased escrows hold) and "escrow_back" (when the last
- * of it is due back, or null). 0, or -1 (no memory; j unchanged or part
- * set: the caller drops it). */
-int srv_json_escrow_held(json_t *j, const offpay_wallet_account_info *a);
+ * credentials' unreleased escrows hold), "escrow_back" (when the last
+ * of it is due back, or null) and "late_until" (the latest end of its
+ * credentials' late windows when after now, or null). 0, or -1 (no
+ * memory; j unchanged or part set: the caller drops it). */
+int srv_json_escrow_held(json_t *j, const offpay_wallet_account_info *a,
+                         uint32_t now);
 /* Sets out to the JSON error of an engine error, with its status. */
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what);
 /* The same with the whole hint given (printf-style): for an error whose

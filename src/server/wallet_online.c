@@ -461,7 +461,7 @@ void srv_admin_wallet_get(srv_req *r, srv_reply *out)
         return;
     }
     j = wallet_json(r, &w);
-    if (srv_json_escrow_held(j, &a[0]) != 0) {
+    if (srv_json_escrow_held(j, &a[0], r->now) != 0) {
         json_decref(j);
         j = NULL;
     }

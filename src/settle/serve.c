@@ -606,6 +606,7 @@ struct wallet_accounts_ctx {
     uint64_t                    after;
     size_t                      max, n;
     offpay_wallet_account_info *out;
+    offpay__wallet_late        *late; /* out's, one for one */
 };
 
 static offpay_err wallet_accounts_tx(offpay_ledger *l, void *p)
@@ -615,7 +616,7 @@ static offpay_err wallet_accounts_tx(offpay_ledger *l, void *p)
     offpay_err                  rc;
 
     rc = l->ops->wallet_accounts(l->store, c->ref, c->after, c->max - c->n,
-                                 c->out + c->n, &got);
+                                 c->out + c->n, c->late + c->n, &got);
     if (rc == OFFPAY_OK) /* (a read run again starts where it began) */
         c->n += got;
     return rc;
@@ -629,7 +630,7 @@ offpay_err offpay_ledger_wallet_accounts(offpay_ledger *l, const char *ref,
                                          offpay_wallet_account_info **out,
                                          size_t                      *n)
 {
-    struct wallet_accounts_ctx c = {ref, after, max, 0, NULL};
+    struct wallet_accounts_ctx c = {ref, after, max, 0, NULL, NULL};
     offpay_err                 rc = OFFPAY_OK;
 
     if (out != NULL)
@@ -641,12 +642,14 @@ offpay_err offpay_ledger_wallet_accounts(offpay_ledger *l, const char *ref,
         (ref != NULL && strlen(ref) > OFFPAY_LEDGER_REF_MAX))
         return OFFPAY_EINVAL;
     c.out = calloc(max, sizeof *c.out);
-    if (c.out == NULL)
-        return OFFPAY_ENOMEM;
+    c.late = calloc(max, sizeof *c.late);
+    if (c.out == NULL || c.late == NULL)
+        rc = OFFPAY_ENOMEM;
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards && c.n < max; k++)
         rc = offpay__ledger_read_on(l, k, wallet_accounts_tx, &c);
     if (rc != OFFPAY_OK || c.n == 0) {
         free(c.out);
+        free(c.late);
         return rc;
     }
     /* the release job's rule: due once the ledger's expiry is
@@ -658,6 +661,23 @@ offpay_err offpay_ledger_wallet_accounts(offpay_ledger *l, const char *ref,
                         UINT32_MAX
                     ? UINT32_MAX
                     : (uint32_t)(c.out[i].escrow_back + l->cfg.upload_grace);
+    /* the latest late window's end (settlement.md §6, as
+     * offpay__ledger_cred_dues gives each credential's): a released
+     * credential's from its release, another's from its release due */
+    for (size_t i = 0; i < c.n; i++) {
+        uint64_t end = 0;
+
+        if (c.late[i].released_at != 0)
+            end = (uint64_t)c.late[i].released_at + l->cfg.late_window;
+        if (c.late[i].expires != 0 && (uint64_t)c.late[i].expires +
+                                              l->cfg.upload_grace +
+                                              l->cfg.late_window >
+                                          end)
+            end = (uint64_t)c.late[i].expires + l->cfg.upload_grace +
+                  l->cfg.late_window;
+        c.out[i].late_until = end > UINT32_MAX ? UINT32_MAX : (uint32_t)end;
+    }
+    free(c.late);
     *out = c.out;
     *n = c.n;
     return OFFPAY_OK;

@@ -76,8 +76,17 @@ extern const char offpay__merchants_sql[];
  * reference, $3: at most). Columns: id, currency, ref, created_at,
  * balance, credentials, active, lost_at, escrow held, the latest ledger
  * expiry of a credential holding escrow (the store puts it in escrow_back;
- * the ledger adds the upload grace). */
+ * the ledger adds the upload grace), the latest release of a credential
+ * and the latest ledger expiry of one not released (the store gives them
+ * as offpay__wallet_late; the ledger makes late_until of them). */
 extern const char offpay__wallet_accounts_sql[];
+/* Of each account the store lists, what its late window's end is made
+ * of: the latest release among its credentials (0: none released) and
+ * the latest ledger expiry among those not released (0: none). */
+typedef struct offpay__wallet_late {
+    uint32_t released_at;
+    uint32_t expires;
+} offpay__wallet_late;
 extern const char offpay__wallet_accounts_ref_sql[];
 
 typedef struct offpay__cred_row {
@@ -418,7 +427,8 @@ typedef struct offpay__store_ops {
      * reference ref when not NULL), ascending, into out[0..*n) */
     offpay_err (*wallet_accounts)(offpay__store *s, const char *ref,
                                   uint64_t after, size_t max,
-                                  offpay_wallet_account_info *out, size_t *n);
+                                  offpay_wallet_account_info *out,
+                                  offpay__wallet_late *late, size_t *n);
     /* the next credential serial (terminal 0) or terminal id (1) this
      * store gives raised by `by` (012_id_floors): *next the next one now;
      * ERANGE when that passes the store's range (a shard's, or a

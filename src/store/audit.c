@@ -308,7 +308,9 @@ const char offpay__merchants_sql[] =
  * (credentials_wallet_account, 010_wallet_accounts) and the time their
  * wallet key was revoked (none while a new wallet holds the account), the
  * escrow its unreleased credentials still hold and the latest ledger
- * expiry among those holding some; of
+ * expiry among those holding some, then the latest release among its
+ * credentials and the latest ledger expiry among those not released (from
+ * which the ledger makes the end of their late windows); of
  * reference $2 (then at most $3) through accounts_wallet_ref. (SQLite numbers
  * $N parameters in the order they first appear.) */
 #define WALLET_ACCOUNTS_SQL(where, limit)                                      \
@@ -327,7 +329,11 @@ const char offpay__merchants_sql[] =
     "  WHERE c.wallet_account = a.id AND c.released_at IS NULL),"              \
     " (SELECT COALESCE(MAX(c.expires), 0) FROM credentials c"                  \
     "  WHERE c.wallet_account = a.id AND c.released_at IS NULL"                \
-    "  AND c.remaining > 0)"                                                   \
+    "  AND c.remaining > 0),"                                                  \
+    " (SELECT COALESCE(MAX(c.released_at), 0) FROM credentials c"              \
+    "  WHERE c.wallet_account = a.id),"                                        \
+    " (SELECT COALESCE(MAX(c.expires), 0) FROM credentials c"                  \
+    "  WHERE c.wallet_account = a.id AND c.released_at IS NULL)"               \
     " FROM accounts a WHERE a.kind = 2 AND a.id > $1" where                    \
     " ORDER BY a.id LIMIT " limit
 const char offpay__wallet_accounts_sql[] = WALLET_ACCOUNTS_SQL("", "$2");

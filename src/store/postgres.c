@@ -1773,7 +1773,8 @@ static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
 static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
                                     uint64_t after, size_t max,
-                                    offpay_wallet_account_info *out, size_t *n);
+                                    offpay_wallet_account_info *out,
+                                    offpay__wallet_late *late, size_t *n);
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
                                  uint32_t from, uint32_t to, uint64_t after,
                                  size_t max, offpay_account_transfer *out,
@@ -3335,7 +3336,8 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
 
 static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
                                     uint64_t after, size_t max,
-                                    offpay_wallet_account_info *out, size_t *n)
+                                    offpay_wallet_account_info *out,
+                                    offpay__wallet_late *late, size_t *n)
 {
     params     p = {0};
     PGresult  *r = NULL;
@@ -3364,6 +3366,8 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
         a->lost_at = col_u32(r, i, 7);
         a->escrow_held = col_i64(r, i, 8);
         a->escrow_back = col_u32(r, i, 9);
+        late[*n].released_at = col_u32(r, i, 10);
+        late[*n].expires = col_u32(r, i, 11);
         if (strlen(text) > OFFPAY_LEDGER_REF_MAX)
             rc = OFFPAY_ESTORE;
         else {

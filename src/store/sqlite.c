@@ -1572,7 +1572,8 @@ static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
 static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
                                     uint64_t after, size_t max,
-                                    offpay_wallet_account_info *out, size_t *n);
+                                    offpay_wallet_account_info *out,
+                                    offpay__wallet_late *late, size_t *n);
 static offpay_err s_transfers_of(offpay__store *s, uint64_t account,
                                  uint32_t from, uint32_t to, uint64_t after,
                                  size_t max, offpay_account_transfer *out,
@@ -2876,7 +2877,8 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
 
 static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
                                     uint64_t after, size_t max,
-                                    offpay_wallet_account_info *out, size_t *n)
+                                    offpay_wallet_account_info *out,
+                                    offpay__wallet_late *late, size_t *n)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc;
@@ -2909,6 +2911,8 @@ static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
         a->lost_at = col_u32(st, 7);
         a->escrow_held = sqlite3_column_int64(st, 8);
         a->escrow_back = col_u32(st, 9);
+        late[*n].released_at = col_u32(st, 10);
+        late[*n].expires = col_u32(st, 11);
         if (r == NULL || strlen(r) > OFFPAY_LEDGER_REF_MAX)
             rc = OFFPAY_ESTORE;
         else {

@@ -288,22 +288,24 @@ api_once lost-1 POST /v1/admin/credentials "{\"account\":\"$WX\",\"wallet_key\":
 expect_http 409 EWALLET_LOST "the lost key from another account, under an Idempotency-Key"
 balances "W=$W2:5000 esc=esc/$S3:4000 A=$MA:5200 X=$WX:4000" "nothing changed"
 # the operator about to close the account sees the escrow still held and
-# when it comes back (the upload grace after the revocation): in the
-# accounts list, the wallet's row, the CLI's list and its transfers
-back=$((rat + 14 * 86400))
+# when it comes back (the upload grace after the revocation), and until
+# when late presentments may still draw on it (the late window after
+# that): in the accounts list, the wallet's row, the CLI's list and its
+# transfers
+back=$((rat + 14 * 86400)); late=$((back + 30 * 86400))
 api GET "/v1/admin/accounts?after=$((W2 - 1))&limit=1"
-[ "$(jq -c '.accounts[0] | [.escrow_held.minor, .escrow_back]' resp.json)" = "[4000,$back]" ] \
-  && ok "the accounts list: 40.00 still in escrow, back at $back" || fail "escrow held in the list: $(cat resp.json)"
+[ "$(jq -c '.accounts[0] | [.escrow_held.minor, .escrow_back, .late_until]' resp.json)" = "[4000,$back,$late]" ] \
+  && ok "the accounts list: 40.00 still in escrow, back at $back, late payments until $late" || fail "escrow held in the list: $(cat resp.json)"
 api GET "/v1/admin/wallets/$W2"
-[ "$(jq -c '[.escrow_held.decimal, .escrow_back]' resp.json)" = "[\"40.00\",$back]" ] \
-  && ok "the wallet's row: 40.00 in escrow" || fail "escrow held, wallet: $(cat resp.json)"
-run_cli 0 "^account $W2  50.00 EUR  credentials 1 \(0 active\)  since [0-9T:-]+Z  escrow 40.00 EUR held, back by $(iso "$back")  LOST" -- \
+[ "$(jq -c '[.escrow_held.decimal, .escrow_back, .late_until]' resp.json)" = "[\"40.00\",$back,$late]" ] \
+  && ok "the wallet's row: 40.00 in escrow, late payments until $late" || fail "escrow held, wallet: $(cat resp.json)"
+run_cli 0 "^account $W2  50.00 EUR  credentials 1 \(0 active\)  since [0-9T:-]+Z  escrow 40.00 EUR held, back by $(iso "$back")  late payments until $(iso "$late")  LOST" -- \
   "$OFFPAY" admin accounts --db "$LEDGER" --after "$((W2 - 1))" --limit 1
-run_cli 0 "\"escrow_held\":\"40.00\",\"escrow_back\":\"$(iso "$back")\"" -- \
+run_cli 0 "\"escrow_held\":\"40.00\",\"escrow_back\":\"$(iso "$back")\",\"late_until\":\"$(iso "$late")\"" -- \
   "$OFFPAY" admin accounts --db "$LEDGER" --after "$((W2 - 1))" --limit 1 --json
-run_cli 0 "^account $W2: wallet, balance 50.00 EUR, escrow 40.00 EUR held, back by $(iso "$back")$" -- \
+run_cli 0 "^account $W2: wallet, balance 50.00 EUR, escrow 40.00 EUR held, back by $(iso "$back"), late payments until $(iso "$late")$" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$W2"
-run_cli 0 "\"escrow_held\":\"40.00\",\"escrow_back\":\"$(iso "$back")\"" -- \
+run_cli 0 "\"escrow_held\":\"40.00\",\"escrow_back\":\"$(iso "$back")\",\"late_until\":\"$(iso "$late")\"" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$W2" --json
 audits "a lost wallet, before the grace"
 api POST /v1/admin/release '{}'
@@ -325,13 +327,29 @@ upload tc --time "$day15"
 balances "W=$W2:9000 esc=esc/$S3:0 C=$MC:3000 G=$G:7000" "the payer's account untouched"
 audits "a lost wallet's payment accepted after the report, presented late"
 # the operator answering its owner finds the account marked lost
+# and that late presentments may still draw on it for the late window
+# after the release (day 15)
+late=$((day15 + 30 * 86400))
 api GET "/v1/admin/accounts?after=$((W2 - 1))&limit=1"
-[ "$status" = 200 ] && [ "$(jq -c '.accounts[0] | [.account, .balance.minor, .credentials, .credentials_active, (.lost_at | type), .escrow_held.minor, .escrow_back]' resp.json)" \
-  = "[\"$W2\",9000,1,0,\"number\",0,null]" ] \
-  && ok "the accounts list: $W2 lost, its one credential no longer active, 90.00" \
+[ "$status" = 200 ] && [ "$(jq -c '.accounts[0] | [.account, .balance.minor, .credentials, .credentials_active, (.lost_at | type), .escrow_held.minor, .escrow_back, .late_until]' resp.json)" \
+  = "[\"$W2\",9000,1,0,\"number\",0,null,$late]" ] \
+  && ok "the accounts list: $W2 lost, its one credential no longer active, 90.00, nothing held, late payments until $late" \
   || fail "lost account in the list: $(cat resp.json)"
-run_cli 0 "account $W2  90.00 EUR  credentials 1 \(0 active\)  since [0-9T:-]+Z  LOST [0-9T:-]+Z" -- \
+run_cli 0 "account $W2  90.00 EUR  credentials 1 \(0 active\)  since [0-9T:-]+Z  late payments until $(iso "$late")  LOST [0-9T:-]+Z" -- \
   "$OFFPAY" admin accounts --db "$LEDGER" --after "$((W2 - 1))" --limit 1
+# withdrawing the whole balance meanwhile is booked, with a warning that
+# late payments may still be taken until then (a late upload then is the
+# guarantee's loss); the money is put back for the steps below. An
+# account no credential was issued from: warning null
+api POST "/v1/admin/accounts/$W2/withdraw" '{"amount":"90.00","ref":"closing"}'
+[ "$status" = 200 ] && [ "$(jget .balance.minor)" = 0 ] \
+  && [ "$(jget .warning)" = "late payments may still be taken from account $W2 until $(iso "$late") (what terminals accepted offline from its credentials and upload late): what is withdrawn before then may end as the guarantee's loss" ] \
+  && ok "the whole balance withdrawn, warned of late payments until $(iso "$late")" || fail "withdrawal's warning: $status $(cat resp.json)"
+api POST "/v1/admin/accounts/$W2/deposit" '{"amount":"90.00","ref":"put back"}'
+[ "$status" = 200 ] && [ "$(jq -c 'has("warning")' resp.json)" = false ] && ok "a deposit: no warning" || fail "deposit back: $(cat resp.json)"
+api POST "/v1/admin/accounts/$WX/withdraw" '{"amount":"1.00"}'
+[ "$status" = 200 ] && [ "$(jq -c '.warning' resp.json)" = null ] && ok "account $WX, no credential: warning null" \
+  || fail "withdrawal without a late window: $(cat resp.json)"
 # The owner's new wallet takes the lost wallet's account: the operator
 # makes a code for that account, the new wallet enrolls with it and finds
 # the account's money, whose allowance it takes; the lost key stays

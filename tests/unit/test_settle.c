@@ -2102,9 +2102,12 @@ static void test_wallet_accounts_listed_and_found_by_ref(void)
      * (14 days by default) */
     CHECK(v[0].escrow_held == CENTS(50) &&
           v[0].escrow_back == w.cred.expires + 14 * DAY);
+    /* and late presentments may draw on the account until the late
+     * window (30 days by default) after that release is due */
+    CHECK(v[0].late_until == w.cred.expires + 14 * DAY + 30 * DAY);
     CHECK(v[1].id == second && strcmp(v[1].ref, "payer 2") == 0 &&
           v[1].balance == 0 && v[1].credentials == 0 && v[1].escrow_held == 0 &&
-          v[1].escrow_back == 0);
+          v[1].escrow_back == 0 && v[1].late_until == 0);
     free(v);
     /* by reference: exactly, and none for another */
     REQUIRE_OK(offpay_ledger_wallet_accounts(w.l, "payer 2", 0, 100, &v, &n));
@@ -2121,6 +2124,9 @@ static void test_wallet_accounts_listed_and_found_by_ref(void)
     CHECK(n == 1 && v[0].id == w.wallet_acct && v[0].credentials == 1 &&
           v[0].credentials_active == 0 && v[0].balance == CENTS(100) &&
           v[0].escrow_held == 0 && v[0].escrow_back == 0);
+    /* nothing held any more, but late presentments still draw on the
+     * account for 30 days after the release (settlement.md §6) */
+    CHECK(v[0].late_until == w.cred.expires + 30 * DAY + 30 * DAY);
     free(v);
     REQUIRE_OK(
         offpay_ledger_wallet_accounts(w.l, NULL, w.wallet_acct, 1, &v, &n));
