@@ -260,7 +260,7 @@ typedef struct offpay_wallet_account_info {
      * Until then a late upload of what a terminal accepted offline may
      * still be paid from the account, after the escrow is back; 0: no
      * credential. A time the caller compares with its clock: once past,
-     * nothing more can be. After 0.15.0. */
+     * nothing more can be. Since 0.15.0. */
     uint32_t late_until;
 } offpay_wallet_account_info;
 
