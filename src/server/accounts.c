@@ -239,8 +239,7 @@ void srv_accounts_list(srv_req *r, srv_reply *out)
 }
 
 /* A withdrawal's "warning" into j (a wallet account's only): while a late
- * window of the account's credentials is open (settlement.md §6) and no
- * escrow of them holds anything any more, a late
+ * window of the account's credentials is open (settlement.md §6), a late
  * upload of what a terminal accepted offline may still be paid from the
  * account, and what it no longer holds then is the guarantee's to cover.
  * Text then, else null; nothing when the account's row cannot be read
@@ -257,10 +256,10 @@ static void withdraw_warning(srv_req *r, uint64_t id, json_t *j)
         free(a);
         return;
     }
-    /* an escrow still held pays late uploads first, and comes back to
-     * the account at its release: the warning is for an account whose
-     * escrows are all back (a payer leaving), not every payout */
-    if (a[0].late_until <= r->now || a[0].escrow_held > 0) {
+    /* late uploads are paid up to late_until included (settlement.md
+     * §6); a released credential's from the account alone, whatever
+     * another credential's escrow holds */
+    if (a[0].late_until < r->now) {
         json_object_set_new(j, "warning", json_null());
         free(a);
         return;

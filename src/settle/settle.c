@@ -331,19 +331,21 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     if (p->bound && p->merchant_id != t->merchant)
         return reject(c, OFFPAY_EWRONG_MERCHANT);
     if (t->revoked && accepted_no_earlier(c) >= t->revoked_at) {
-        /* an exact replay of what this terminal uploaded before its
-         * revocation (dated at or after it: its clock ahead, or the same
-         * second) answers what was stored, as any replay does: the
-         * terminal was told that result, and a resent upload whose
-         * answer was lost must not read "refused" for a payment paid */
+        /* a replay of what this terminal uploaded before its revocation
+         * (dated at or after it: its clock ahead, or the same second)
+         * answers what was stored, as any replay does: the terminal was
+         * told that result, and a resent upload whose answer was lost
+         * must not read "refused" for a payment paid */
         rc = l->ops->presentment_get(l->store, p->cred.serial, p->counter,
                                      c->terminal, &pr);
         if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND)
             return rc;
         if (rc != OFFPAY_OK ||
-            sodium_memcmp(pr.code_hash, c->hash, sizeof c->hash) != 0 ||
-            pr.charged != c->item->charged)
+            sodium_memcmp(pr.code_hash, c->hash, sizeof c->hash) != 0)
             return reject(c, OFFPAY_ETERMINAL_REVOKED);
+        /* the same code: the replay below answers, its charge compared
+         * as for any terminal (the kept charge of a presentment a
+         * receipt made; another charge: ECONFLICT, nothing moves) */
     }
     rc = l->ops->cred_get(l->store, p->cred.serial, &cred);
     if (rc == OFFPAY_ENOTFOUND)
