@@ -39,6 +39,24 @@ static const char *ledger_shown(const char *db, char shown[LEDGER_SHOWN_MAX])
     return shown;
 }
 
+/* A PostgreSQL password in option opt's URL: warned of once, not refused
+ * (deployments that give it so keep working). */
+static void password_warning(const char *opt, const char *url)
+{
+    char shown[LEDGER_SHOWN_MAX];
+    int  hidden = 0;
+
+    (void)offpay_ledger_redact(url, shown, sizeof shown, &hidden);
+    if (hidden)
+        fprintf(stderr,
+                "offpay: WARNING: %s holds the PostgreSQL password, which "
+                "every user of this machine can read in a command line (ps, "
+                "/proc/PID/cmdline): give it in a passfile instead "
+                "(PGPASSFILE=FILE in the environment, or passfile=FILE in "
+                "the URL's query; docs/operations.md §2)\n",
+                opt);
+}
+
 static const char help[] =
     "Usage: offpay admin COMMAND --db LEDGER [--json]\n"
     "       offpay admin COMMAND --shards FILE [...]   (a sharded ledger)\n"
@@ -2641,20 +2659,8 @@ int cli_admin(int argc, char **argv)
     }
     if (bad)
         return EXIT_USAGE;
-    if (db != NULL) {
-        int hidden = 0;
-
-        /* warned, not refused: deployments that give it so keep working */
-        (void)offpay_ledger_redact(db, shown, sizeof shown, &hidden);
-        if (hidden)
-            fputs("offpay: WARNING: --db holds the PostgreSQL password, "
-                  "which every user of this machine can read in a command "
-                  "line (ps, /proc/PID/cmdline): give it in a passfile "
-                  "instead (PGPASSFILE=FILE in the environment, or "
-                  "passfile=FILE in the URL's query; docs/operations.md "
-                  "§2)\n",
-                  stderr);
-    }
+    if (db != NULL)
+        password_warning("--db", db);
     {
         char what[64];
 
@@ -2756,17 +2762,7 @@ int cli_admin(int argc, char **argv)
         if (offpay_ledger_backend_of(into) != OFFPAY_LEDGER_POSTGRES)
             return cli_usage_error("admin copy-ledger: --into is a PostgreSQL "
                                    "URL (postgresql://USER@HOST:PORT/DB)");
-        {
-            int hidden = 0;
-
-            (void)offpay_ledger_redact(into, shown, sizeof shown, &hidden);
-            if (hidden)
-                fputs("offpay: WARNING: --into holds the PostgreSQL "
-                      "password, which every user of this machine can read "
-                      "in a command line: give it in a passfile instead "
-                      "(docs/operations.md §2)\n",
-                      stderr);
-        }
+        password_warning("--into", into);
         return copy_ledger(db, into, json);
     } else if (a.server != NULL || a.token_file != NULL) {
         return cli_usage_error("admin %s: --server is for cases and evidence "

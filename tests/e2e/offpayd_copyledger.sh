@@ -88,6 +88,11 @@ stop_server TERM
 run_cli 2 "not a sharded ledger.*shard 0" -- \
   "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "shards:$work/none.map"
 run_cli 2 "is not a SQLite ledger" -- "$OFFPAY" admin copy-ledger --db "$PG" --into "$PG"
+# a password in --into (a server not there): warned of, never printed
+"$OFFPAY" admin copy-ledger --db "$LEDGER" \
+    --into 'postgresql://u:CPSECRETPW@127.0.0.1:1/db?connect_timeout=2' > pw.out 2>&1 || true
+grep -q "^offpay: WARNING: --into holds the PostgreSQL password.*PGPASSFILE" pw.out && ! grep -q CPSECRETPW pw.out \
+  && ok "a password in --into: warned of, never printed" || fail "--into password: $(cat pw.out)"
 st=0; "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "$PG" --json > copy.json 2> copy.err || st=$?
 [ "$st" = 0 ] && [ "$(jq -c '[.created, .audit.same]' copy.json)" = '[true,true]' ] && [ ! -s copy.err ] \
   && ok "copied, proved: $(jq -r .rows copy.json) rows in $(jq '.tables | length' copy.json) tables" \
