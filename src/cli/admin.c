@@ -839,30 +839,6 @@ static json_t *report_json(int reported, uint32_t reported_at,
                      (json_int_t)pending);
 }
 
-/* What revoke-terminal says of a terminal whose last sync reported
- * payments it held (not uploaded, or not decided by offpayd): into buf;
- * "" when it reported none (or never reported). */
-static const char *pending_warning(const offpay_terminal_report *rp, char *buf,
-                                   size_t cap)
-{
-    char at[32];
-
-    buf[0] = '\0';
-    if (!rp->reported || rp->pending == 0)
-        return buf;
-    snprintf(buf, cap,
-             "its last sync (%s) reported %llu payment(s) not uploaded or "
-             "not decided by offpayd: those it accepted before the "
-             "revocation are paid when they are uploaded ('offpay terminal "
-             "sync --server URL' on the device), those after are refused "
-             "(ETERMINAL_REVOKED). A terminal still at hand is better "
-             "retired with 'offpay terminal decommission', which uploads "
-             "first and loses nothing",
-             cli_iso_time(rp->reported_at, at),
-             (unsigned long long)rp->pending);
-    return buf;
-}
-
 /* `admin revoke-terminal`: a lost or stolen terminal by its id; the
  * terminals it was rotated to named, and with chain revoked too; a
  * warning when its last sync reported payments it still held. */
@@ -870,7 +846,7 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain, int json)
 {
     offpay_ledger_terminal_info before, after;
     offpay_terminal_report      rp;
-    char                        when[32], warning[512];
+    char                        when[32], warning[OFFPAY__REVOKE_WARNING_MAX];
     offpay_err                  rc;
 
     if (id == 0)
@@ -901,7 +877,8 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain, int json)
             json_decref(arr);
             return cli_fail("admin revoke-terminal", rc);
         }
-        pending_warning(&rp, warning, sizeof warning);
+        const char *w = offpay__revoke_warning(id, &rp, warning);
+
         return cli_print_json(
             json_pack("{s:I, s:o, s:b, s:I, s:o, s:o, s:o}", "terminal",
                       (json_int_t)id, "merchant",
@@ -910,8 +887,7 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain, int json)
                       (json_int_t)after.revoked_at, "rotated_to", arr, "report",
                       report_json(rp.reported, rp.reported_at, rp.synced_at,
                                   rp.pending),
-                      "warning",
-                      warning[0] != '\0' ? json_string(warning) : json_null()),
+                      "warning", w != NULL ? json_string(w) : json_null()),
             "admin revoke-terminal");
     }
     cli_iso_time(after.revoked_at, when);
@@ -925,8 +901,8 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain, int json)
                "and it stops accepting at its next sync\n",
                (unsigned long long)id, (unsigned long long)after.merchant_id,
                when);
-    if (pending_warning(&rp, warning, sizeof warning)[0] != '\0')
-        printf("WARNING: terminal %llu: %s\n", (unsigned long long)id, warning);
+    if (offpay__revoke_warning(id, &rp, warning) != NULL)
+        printf("WARNING: %s\n", warning);
     rc = revoke_chain(l, (uint32_t)id, chain, NULL);
     if (rc != OFFPAY_OK)
         return cli_fail("admin revoke-terminal", rc);

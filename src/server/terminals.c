@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "server/server.h"
+#include "settle/render.h"
 
 void srv_terminal_new(srv_req *r, srv_reply *out)
 {
@@ -138,7 +139,7 @@ static offpay_err revoke_chain(srv_req *r, uint32_t id, int chain, json_t *arr)
 static void revoke_report(uint64_t id, const offpay_terminal_report *rp,
                           json_t *j)
 {
-    char warning[512];
+    char warning[OFFPAY__REVOKE_WARNING_MAX];
 
     json_object_set_new(j, "report",
                         rp->reported
@@ -147,20 +148,10 @@ static void revoke_report(uint64_t id, const offpay_terminal_report *rp,
                                         "synced_at", (json_int_t)rp->synced_at,
                                         "pending", (json_int_t)rp->pending)
                             : json_null());
-    if (!rp->reported || rp->pending == 0) {
-        json_object_set_new(j, "warning", json_null());
-        return;
-    }
-    snprintf(warning, sizeof warning,
-             "terminal %llu's last sync reported %llu payment(s) not "
-             "uploaded or not decided by offpayd: those it accepted before "
-             "the revocation are paid when they are uploaded ('offpay "
-             "terminal sync --server URL' on the device), those after are "
-             "refused (ETERMINAL_REVOKED). A terminal still at hand is "
-             "better retired with 'offpay terminal decommission', which "
-             "uploads first and loses nothing",
-             (unsigned long long)id, (unsigned long long)rp->pending);
-    json_object_set_new(j, "warning", json_string(warning));
+    json_object_set_new(j, "warning",
+                        offpay__revoke_warning(id, rp, warning) != NULL
+                            ? json_string(warning)
+                            : json_null());
 }
 
 void srv_terminal_revoke(srv_req *r, srv_reply *out)

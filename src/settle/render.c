@@ -74,6 +74,23 @@ const char *offpay__outcome_name(offpay_settle_outcome o)
     return "unknown";
 }
 
+const char *offpay__revoke_warning(uint64_t                      terminal_id,
+                                   const offpay_terminal_report *rp, char *buf)
+{
+    if (!rp->reported || rp->pending == 0)
+        return NULL;
+    snprintf(buf, OFFPAY__REVOKE_WARNING_MAX,
+             "terminal %llu's last sync reported %llu payment(s) not "
+             "uploaded or not decided by offpayd: those it accepted before "
+             "the revocation are paid when they are uploaded ('offpay "
+             "terminal sync --server URL' on the device), those after are "
+             "refused (ETERMINAL_REVOKED). A terminal still at hand is "
+             "better retired with 'offpay terminal decommission', which "
+             "uploads first and loses nothing",
+             (unsigned long long)terminal_id, (unsigned long long)rp->pending);
+    return buf;
+}
+
 /* ---- the merchant statement ------------------------------------------ */
 
 /* a before b: the earlier transfer, then the lower id */

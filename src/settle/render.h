@@ -74,6 +74,14 @@ void       offpay__statement_free(offpay__statement *s);
 int  offpay__statement_move(const offpay_account_transfer *t, void *ctx);
 void offpay__statement_moves_sort(offpay__statement *s);
 
+/* The warning a terminal's revocation answers (POST
+ * /v1/admin/terminals/N/revoke, `offpay admin revoke-terminal`) when its
+ * last sync reported payments not uploaded or not decided: into buf
+ * (room for OFFPAY__REVOKE_WARNING_MAX), NULL when there is none. */
+#define OFFPAY__REVOKE_WARNING_MAX 512u
+const char *offpay__revoke_warning(uint64_t                      terminal_id,
+                                   const offpay_terminal_report *rp, char *buf);
+
 /* The statement as GET /v1/admin/merchants/N/statement answers it
  * (docs/api.md); NULL: out of memory. */
 json_t *offpay__statement_json(const offpay__statement *s);

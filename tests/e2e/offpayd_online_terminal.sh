@@ -345,7 +345,7 @@ out=$("$OFFPAY" admin terminals --db "$LEDGER" --json)
 [ "$(jq -c ".terminals[] | select(.terminal == $TQ) | [.report.synced_at, .report.pending, (.report.reported_at | test(\"Z$\"))]" <<<"$out")" \
   = "[\"$ahead_iso\",1,true]" ] && [ "$(jq -c ".terminals[] | select(.terminal == $TZ) | .report" <<<"$out")" = null ] \
   && ok "admin terminals --json: tq's report, tz's null" || fail "terminals --json report: $out"
-run_cli 0 "^WARNING: terminal $TQ: its last sync \([0-9T:-]+Z\) reported 1 payment\(s\) not uploaded or not decided by offpayd: those it accepted before the revocation are paid when they are uploaded .*those after are refused \(ETERMINAL_REVOKED\)\. A terminal still at hand is better retired with 'offpay terminal decommission'" -- \
+run_cli 0 "^WARNING: terminal $TQ's last sync reported 1 payment\(s\) not uploaded or not decided by offpayd: those it accepted before the revocation are paid when they are uploaded .*those after are refused \(ETERMINAL_REVOKED\)\. A terminal still at hand is better retired with 'offpay terminal decommission'" -- \
   "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TQ"
 api POST "/v1/admin/terminals/$TQ/revoke" '{}'
 [ "$status" = 200 ] && [ "$(jq -c '[.report.synced_at, .report.pending]' resp.json)" = "[$ahead,1]" ] \
