@@ -652,30 +652,34 @@ offpay_err offpay_ledger_wallet_accounts(offpay_ledger *l, const char *ref,
         free(c.late);
         return rc;
     }
-    /* the release job's rule: due once the ledger's expiry is
-     * upload_grace past (offpay_ledger_release_due) */
-    for (size_t i = 0; i < c.n; i++)
-        if (c.out[i].escrow_back != 0)
-            c.out[i].escrow_back =
-                (uint64_t)c.out[i].escrow_back + l->cfg.upload_grace >
-                        UINT32_MAX
-                    ? UINT32_MAX
-                    : (uint32_t)(c.out[i].escrow_back + l->cfg.upload_grace);
-    /* the latest late window's end (settlement.md §6, as
-     * offpay__ledger_cred_dues gives each credential's): a released
+    /* each credential's dues by the one rule (offpay__ledger_cred_dues):
+     * the escrow back once the latest expiry of one not released is
+     * upload_grace past; the latest late window's end, a released
      * credential's from its release, another's from its release due */
     for (size_t i = 0; i < c.n; i++) {
-        uint64_t end = 0;
+        offpay_ledger_cred_info d;
+        uint32_t                end = 0;
 
-        if (c.late[i].released_at != 0)
-            end = (uint64_t)c.late[i].released_at + l->cfg.late_window;
-        if (c.late[i].expires != 0 && (uint64_t)c.late[i].expires +
-                                              l->cfg.upload_grace +
-                                              l->cfg.late_window >
-                                          end)
-            end = (uint64_t)c.late[i].expires + l->cfg.upload_grace +
-                  l->cfg.late_window;
-        c.out[i].late_until = end > UINT32_MAX ? UINT32_MAX : (uint32_t)end;
+        if (c.out[i].escrow_back != 0) {
+            memset(&d, 0, sizeof d);
+            d.expires = c.out[i].escrow_back;
+            offpay__ledger_cred_dues(l, &d);
+            c.out[i].escrow_back = d.release_due;
+        }
+        if (c.late[i].released_at != 0) {
+            memset(&d, 0, sizeof d);
+            d.released = 1;
+            d.released_at = c.late[i].released_at;
+            offpay__ledger_cred_dues(l, &d);
+            end = d.late_until;
+        }
+        if (c.late[i].expires != 0) {
+            memset(&d, 0, sizeof d);
+            d.expires = c.late[i].expires;
+            offpay__ledger_cred_dues(l, &d);
+            end = d.late_until > end ? d.late_until : end;
+        }
+        c.out[i].late_until = end;
     }
     free(c.late);
     *out = c.out;
