@@ -27,12 +27,16 @@
 #include "offpay/core.h"
 #include "settle/settle_int.h"
 
+#define OWED_CURRENCIES 64
+
 struct claims_ctx {
     uint16_t currency;
     uint32_t now;
     size_t   paid;    /* claim transfers booked (committed: counted) */
     int64_t  amount;  /* their sum */
-    uint16_t seen[8]; /* the currencies with open claims */
+    /* the currencies with open claims: room for every one offpay knows
+     * (src/core/amount.c's table holds 61), so none waits behind others */
+    uint16_t seen[OWED_CURRENCIES];
     size_t   n_seen;
 };
 
@@ -86,7 +90,7 @@ static offpay_err claims_tx(offpay_ledger *l, void *p)
     return rc;
 }
 
-/* The currencies with open claims on this shard (at most 8 a pass). */
+/* The currencies with open claims on this shard (each once). */
 static offpay_err owed_currencies_tx(offpay_ledger *l, void *p)
 {
     struct claims_ctx *c = p;
@@ -123,7 +127,7 @@ offpay_err offpay__ledger_claims_pay(offpay_ledger *l, uint16_t currency,
         *paid = 0;
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
         struct claims_ctx c;
-        uint16_t          cur[8];
+        uint16_t          cur[OWED_CURRENCIES];
         size_t            n_cur = 0;
         char              where[32] = "";
 
