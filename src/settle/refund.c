@@ -10,6 +10,8 @@
  */
 #include <string.h>
 
+#include "core/log.h"
+#include "offpay/core.h"
 #include "settle/settle_int.h"
 
 struct refund_ctx {
@@ -255,6 +257,14 @@ offpay_err offpay_ledger_refund(offpay_ledger *l, uint64_t presentment,
     rc = offpay__ledger_tx_on(l, (size_t)shard, refund_tx, &c);
     if (rc != OFFPAY_OK)
         return rc;
+    /* money a refund gave back to the guarantee pays what it owes, oldest
+     * first, as a deposit into it does (settlement.md §5); the refund
+     * stands whatever becomes of that: the release job pays the rest */
+    if (!c.replayed && c.r.to_guarantee > 0 &&
+        offpay__ledger_claims_pay(l, c.r.currency, now, NULL) != OFFPAY_OK)
+        offpay__log("offpay: the claims on the guarantee of %s were not paid "
+                    "after a refund into it: the release job pays them",
+                    offpay_currency_alpha(c.r.currency));
     if (out != NULL)
         *out = c.r;
     if (replayed != NULL)

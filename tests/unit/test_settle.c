@@ -555,6 +555,47 @@ static void test_claims_on_the_guarantee_paid_once_oldest_first(void)
     drop_world(&w);
 }
 
+/* Money a refund gives back to the guarantee pays its claims at once,
+ * oldest first, as a deposit does (settlement.md §5). */
+static void test_refund_into_the_guarantee_pays_its_claims(void)
+{
+    world                w;
+    uint8_t              c[3][OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n[3];
+    offpay_settle_result a, b, d;
+    offpay_refund        rf;
+    offpay_audit_report  r;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.guarantee, CENTS(995), "payout",
+                                      T0, NULL));
+    n[0] = make_code(&w, 1, CENTS(30), T0 + 10, 0, c[0]);
+    n[1] = make_code(&w, 2, CENTS(30), T0 + 30, 0, c[1]);
+    n[2] = make_code(&w, 3, CENTS(15), T0 + 50, 0, c[2]);
+    a = settle(&w, 0, c[0], n[0], CENTS(30), T0 + 20, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    /* 20 from the escrow, 5 covered (all the guarantee holds), 5 owed */
+    b = settle(&w, 1, c[1], n[1], CENTS(30), T0 + 40, T0 + 3600);
+    CHECK(b.outcome == OFFPAY_SETTLE_UNPAID && b.reason == OFFPAY_EFUNDS &&
+          b.covered == CENTS(5));
+    d = settle(&w, 0, c[2], n[2], CENTS(15), T0 + 60, T0 + 3600);
+    CHECK(d.outcome == OFFPAY_SETTLE_UNPAID && d.reason == OFFPAY_EFUNDS);
+    REQUIRE_OK(offpay_ledger_audit(w.l, &r));
+    CHECK(r.money[0].owed == CENTS(20));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(25));
+    /* a refund of 5 of b: its cover back to the guarantee, which pays the
+     * oldest claim (b's own 5) to merchant 1 at once */
+    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(5), 0, NULL, NULL,
+                                    T0 + 3700, &rf, NULL));
+    CHECK(rf.to_guarantee == CENTS(5));
+    CHECK(balance(&w, w.guarantee) == 0);
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(25));
+    REQUIRE_OK(offpay_ledger_audit(w.l, &r));
+    CHECK(r.money[0].owed == CENTS(15));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_overspend_paid_from_guarantee_when_rules_followed(void)
 {
     world                w;
@@ -2938,6 +2979,8 @@ static const offpay_test TESTS[] = {
      test_overspend_beyond_the_guarantee_is_logged},
     {"claims_on_the_guarantee_paid_once_oldest_first",
      test_claims_on_the_guarantee_paid_once_oldest_first},
+    {"refund_into_the_guarantee_pays_its_claims",
+     test_refund_into_the_guarantee_pays_its_claims},
 #ifdef OFFPAY_TEST_HOOKS
     {"reads_run_again_count_once", test_reads_run_again_count_once},
 #endif
