@@ -2187,9 +2187,10 @@ offpay_err offpay_ledger_credential(offpay_ledger *l, uint64_t serial,
     out->released_at = c.row.released_at;
     out->escrow_account = c.row.escrow_account;
     out->refunded_to_guarantee = c.flows[5];
-    /* never more than covered: a refund into the guarantee gives back at
-     * most what it covered of the presentment (§13, audit rule 7) */
-    out->net_loss = c.flows[2] - c.flows[5];
+    out->claimed = c.flows[7];
+    /* never below 0: a refund into the guarantee gives back at most what
+     * the guarantee paid for the credential (§13, audit rule 7) */
+    out->net_loss = c.flows[2] + c.flows[7] - c.flows[5];
     offpay__ledger_cred_dues(l, out);
     return OFFPAY_OK;
 }

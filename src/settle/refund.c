@@ -1,9 +1,10 @@
 /*
  * refund.c — a merchant's refund of a settled payment (docs/settlement.md
  * §13): money out of the merchant's account, back to where the payment
- * came from. What the guarantee covered of the presentment goes back to
- * the guarantee first (the payer never had that money), the rest to the
- * payer's wallet account. A presentment is refunded in parts, in all at
+ * came from. What the guarantee paid for the presentment's credential
+ * (cover, claims) and was not given back yet goes back to the guarantee
+ * first (the payer never had that money), the rest to the payer's wallet
+ * account. A presentment is refunded in parts, in all at
  * most what it was paid; the audit (§10) checks both rules. A merchant
  * whose money was paid out may pay a refund's amount in with it
  * (funded).
@@ -26,15 +27,13 @@ struct refund_ctx {
 };
 
 /* The part of a refund of amount that goes back to the guarantee, when
- * refunds before it gave back covered_back of covered. */
-static int64_t guarantee_part(int64_t amount, int64_t covered,
-                              int64_t covered_back)
+ * out of the guarantee's money paid for the credential is not back yet
+ * (cover and claims, less refunds into it: §13). */
+static int64_t guarantee_part(int64_t amount, int64_t out)
 {
-    int64_t left = covered - covered_back;
-
-    if (left <= 0)
+    if (out <= 0)
         return 0;
-    return left < amount ? left : amount;
+    return out < amount ? out : amount;
 }
 
 static int op_of(const struct refund_ctx *c)
@@ -56,8 +55,7 @@ static offpay_err replay(offpay_ledger *l, struct refund_ctx *c,
     rc = l->ops->refund_base(l->store, c->presentment, rq->result, &before);
     if (rc != OFFPAY_OK)
         return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
-    c->r.to_guarantee =
-        guarantee_part(c->amount, c->r.covered, before.refunded_covered);
+    c->r.to_guarantee = guarantee_part(c->amount, before.guarantee_out);
     c->r.to_wallet = c->amount - c->r.to_guarantee;
     c->r.transfer = rq->result;
     c->r.deposited = c->funded ? c->amount : 0;
@@ -73,12 +71,16 @@ static offpay_err replay(offpay_ledger *l, struct refund_ctx *c,
 /* The presentment, its merchant and payer, and its refunds so far, as
  * c->r (amount 0). With lock, the credential's row is locked first, as
  * settlement takes it (store.h): two refunds of one presentment queue,
- * and the second reads what the first booked. */
+ * and the second reads what the first booked; then its currency's
+ * guarantee, as a claim's payment takes it (claims.c): what the guarantee
+ * paid for the credential is read whole, never beside a claim being paid
+ * (a cover is paid under the credential's lock already). */
 static offpay_err read_state(offpay_ledger *l, struct refund_ctx *c, int lock,
                              offpay__refund_base *b)
 {
     offpay__terminal_row t;
     offpay__cred_row     cred;
+    uint64_t             guarantee;
     offpay_err           rc;
 
     memset(&c->r, 0, sizeof c->r);
@@ -86,10 +88,18 @@ static offpay_err read_state(offpay_ledger *l, struct refund_ctx *c, int lock,
     rc = l->ops->refund_base(l->store, c->presentment, INT64_MAX, b);
     if (rc == OFFPAY_OK && lock)
         rc = l->ops->creds_lock(l->store, &b->serial, 1);
-    if (rc == OFFPAY_OK && lock)
-        rc = l->ops->refund_base(l->store, c->presentment, INT64_MAX, b);
     if (rc == OFFPAY_OK)
         rc = l->ops->terminal_get(l->store, b->terminal, &t);
+    if (rc == OFFPAY_OK && lock) {
+        rc = l->ops->account_singleton_find(l->store, OFFPAY_ACCOUNT_GUARANTEE,
+                                            t.currency, &guarantee);
+        if (rc == OFFPAY_OK)
+            rc = l->ops->account_lock(l->store, guarantee);
+        else if (rc == OFFPAY_ENOTFOUND) /* none: nothing of it to read */
+            rc = OFFPAY_OK;
+    }
+    if (rc == OFFPAY_OK && lock)
+        rc = l->ops->refund_base(l->store, c->presentment, INT64_MAX, b);
     if (rc == OFFPAY_OK)
         rc = l->ops->cred_get(l->store, b->serial, &cred);
     /* the balance read next is the balance debited */
@@ -166,8 +176,7 @@ static offpay_err refund_tx(offpay_ledger *l, void *p)
     if (balance < c->amount)
         return OFFPAY_EFUNDS;
 
-    c->r.to_guarantee =
-        guarantee_part(c->amount, b.covered, b.refunded_covered);
+    c->r.to_guarantee = guarantee_part(c->amount, b.guarantee_out);
     c->r.to_wallet = c->amount - c->r.to_guarantee;
     x.debit = c->r.merchant_account;
     x.kind = "refund";

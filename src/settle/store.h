@@ -49,13 +49,16 @@ typedef struct offpay__request {
 } offpay__request;
 
 /* What a refund of a presentment reads first (src/settle/refund.c,
- * 009_refunds): the presentment, and the refund transfers booked for it
- * with an id below a bound, in all and into a guarantee account. */
+ * 009_refunds): the presentment, the refund transfers booked for it with
+ * an id below a bound, and what the guarantee paid for its credential
+ * (cover and claims) and was not given back by the refunds of any of the
+ * credential's presentments into a guarantee, with ids below the bound
+ * too (docs/settlement.md §13). */
 typedef struct offpay__refund_base {
     uint64_t serial;
     uint32_t terminal;
     int64_t  paid, covered;
-    int64_t  refunded, refunded_covered;
+    int64_t  refunded, guarantee_out;
 } offpay__refund_base;
 /* The same in SQL both backends accept ($1: the presentment, $2: the
  * bound), one row or none. */
@@ -175,9 +178,10 @@ typedef struct offpay__payment_summary {
 /* What moved into and out of an escrow account, by transfer kind, in SQL
  * both backends accept ($1: the escrow account): fund, late, cover (in),
  * settle, release (out); then what refunds of its credential's
- * presentments gave back to the guarantee, and the credential's serial
- * (0: the account is no escrow). */
-#define OFFPAY__ESCROW_FLOWS 7
+ * presentments gave back to the guarantee, the credential's serial (0:
+ * the account is no escrow), and the claims the guarantee paid for its
+ * presentments (docs/settlement.md §5). */
+#define OFFPAY__ESCROW_FLOWS 8
 extern const char offpay__escrow_flows_sql[];
 
 /* The columns an account's history adds to a transfer's own, in SQL both

@@ -23,6 +23,15 @@
     " bal AS (SELECT a.id, a.kind, a.currency, COALESCE(s.b, 0) AS b"          \
     "  FROM accounts a LEFT JOIN sums s ON s.id = a.id) "
 
+/* What the guarantee paid for credential c, its transfers y passing
+ * cond: its escrow's cover and its presentments' claims (§5, §13). */
+#define GUARANTEE_PAID(c, cond)                                                \
+    "(COALESCE((SELECT SUM(y.amount) FROM transfers y"                         \
+    " WHERE y.credit = " c ".escrow_account AND y.kind = 'cover' AND " cond    \
+    "), 0) + COALESCE((SELECT SUM(y.amount) FROM presentments o"               \
+    " JOIN transfers y ON y.presentment = o.id AND y.kind = 'claim'"           \
+    " WHERE o.serial = " c ".serial AND " cond "), 0))"
+
 const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "SELECT COUNT(*) FROM accounts",
     "SELECT COUNT(*) FROM transfers",
@@ -114,10 +123,11 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     /* refunds (009_refunds, docs/settlement.md §13): refund transfers
      * that do not move money from their presentment's merchant to its
      * credential's wallet account or to a guarantee account; presentments
-     * refunded beyond what was paid, or beyond the covered part into the
-     * guarantee; refund transfers into the wallet account booked while
-     * the guarantee's refunds before them (lower ids) had not given back
-     * the covered part */
+     * refunded beyond what was paid; credentials whose presentments' refunds
+     * gave the guarantee more than it paid for them (cover and claims);
+     * refund transfers into the wallet account booked while the
+     * guarantee's money paid for the credential before them (lower ids)
+     * was not all back */
     "SELECT (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'refund'"
     "  AND NOT EXISTS (SELECT 1 FROM presentments p"
     "   JOIN terminals t ON t.id = p.terminal"
@@ -127,20 +137,32 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "   WHERE p.id = x.presentment AND x.debit = m.account"
     "   AND (x.credit = c.wallet_account OR a.kind = 5)))"
     " + (SELECT COUNT(*) FROM presentments p JOIN"
-    "    (SELECT x.presentment, SUM(x.amount) AS s,"
-    "     SUM(CASE WHEN a.kind = 5 THEN x.amount ELSE 0 END) AS g"
-    "     FROM transfers x JOIN accounts a ON a.id = x.credit"
+    "    (SELECT x.presentment, SUM(x.amount) AS s FROM transfers x"
     "     WHERE x.kind = 'refund' GROUP BY x.presentment) AS rf"
-    "    ON rf.presentment = p.id"
-    "    WHERE rf.s > p.paid OR rf.g > p.covered)"
-    " + (SELECT COUNT(*) FROM transfers x"
-    "    JOIN accounts a ON a.id = x.credit"
-    "    JOIN presentments p ON p.id = x.presentment"
-    "    WHERE x.kind = 'refund' AND a.kind <> 5 AND p.covered > 0"
-    "    AND p.covered > COALESCE((SELECT SUM(y.amount) FROM transfers y"
-    "     JOIN accounts b ON b.id = y.credit"
-    "     WHERE y.presentment = x.presentment AND y.kind = 'refund'"
-    "     AND b.kind = 5 AND y.id < x.id), 0))",
+    "    ON rf.presentment = p.id WHERE rf.s > p.paid)"
+    " + (SELECT COUNT(*) FROM credentials c JOIN"
+    "    (SELECT o.serial, SUM(x.amount) AS g FROM transfers x"
+    "     JOIN accounts a ON a.id = x.credit AND a.kind = 5"
+    "     JOIN presentments o ON o.id = x.presentment"
+    "     WHERE x.kind = 'refund' GROUP BY o.serial) AS rg"
+    "    ON rg.serial = c.serial"
+    "    WHERE rg.g > " GUARANTEE_PAID(
+        "c", "1 = 1") ")"
+                      " + (SELECT COUNT(*) FROM transfers x"
+                      "    JOIN accounts a ON a.id = x.credit"
+                      "    JOIN presentments p ON p.id = x.presentment"
+                      "    JOIN credentials c ON c.serial = p.serial"
+                      "    WHERE x.kind = 'refund' AND a.kind <> 5"
+                      "    AND " GUARANTEE_PAID(
+                          "c", "y.id < x.id") " > COALESCE(("
+                                              "     SELECT SUM(y.amount) FROM "
+                                              "presentments o JOIN transfers y"
+                                              "     ON y.presentment = o.id "
+                                              "AND y.kind = 'refund'"
+                                              "     JOIN accounts b ON b.id = "
+                                              "y.credit AND b.kind = 5"
+                                              "     WHERE o.serial = c.serial "
+                                              "AND y.id < x.id), 0))",
     /* the newest transfer's time: how recent the ledger (a backup) is */
     "SELECT COALESCE(MAX(at), 0) FROM transfers",
 };
@@ -153,11 +175,21 @@ const char offpay__refund_base_sql[] =
     " COALESCE((SELECT SUM(x.amount) FROM transfers x"
     "  WHERE x.presentment = p.id AND x.kind = 'refund'"
     "  AND x.id < q.below), 0),"
+    /* the guarantee's money not back on the credential: its escrow's
+     * cover and its presentments' claims, less the refunds of its
+     * presentments into a guarantee */
     " COALESCE((SELECT SUM(x.amount) FROM transfers x"
+    "  WHERE x.credit = c.escrow_account AND x.kind = 'cover'"
+    "  AND x.id < q.below), 0)"
+    " + COALESCE((SELECT SUM(x.amount) FROM presentments o"
+    "  JOIN transfers x ON x.presentment = o.id AND x.kind = 'claim'"
+    "  WHERE o.serial = p.serial AND x.id < q.below), 0)"
+    " - COALESCE((SELECT SUM(x.amount) FROM presentments o"
+    "  JOIN transfers x ON x.presentment = o.id AND x.kind = 'refund'"
     "  JOIN accounts a ON a.id = x.credit"
-    "  WHERE x.presentment = p.id AND x.kind = 'refund'"
-    "  AND x.id < q.below AND a.kind = 5), 0)"
-    " FROM presentments p, q WHERE p.id = q.id";
+    "  WHERE o.serial = p.serial AND x.id < q.below AND a.kind = 5), 0)"
+    " FROM presentments p JOIN credentials c ON c.serial = p.serial, q"
+    " WHERE p.id = q.id";
 
 /* A merchant account's period (store.h): the account's transfers read
  * through transfers_credit_id and transfers_debit_id (no index on the
@@ -218,7 +250,11 @@ const char offpay__escrow_flows_sql[] =
     "  JOIN accounts a ON a.id = x.credit AND a.kind = 5"
     "  WHERE c.escrow_account = $1),"
     " COALESCE((SELECT c.serial FROM credentials c"
-    "  WHERE c.escrow_account = $1), 0)"
+    "  WHERE c.escrow_account = $1), 0),"
+    " (SELECT COALESCE(SUM(x.amount), 0) FROM credentials c"
+    "  JOIN presentments p ON p.serial = c.serial"
+    "  JOIN transfers x ON x.presentment = p.id AND x.kind = 'claim'"
+    "  WHERE c.escrow_account = $1)"
     " FROM transfers WHERE credit = $1 OR debit = $1";
 
 /* Money inside (the non-world balances) and deposits less withdrawals

@@ -3255,7 +3255,7 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
     out->paid = col_i64(r, 0, 2);
     out->covered = col_i64(r, 0, 3);
     out->refunded = col_i64(r, 0, 4);
-    out->refunded_covered = col_i64(r, 0, 5);
+    out->guarantee_out = col_i64(r, 0, 5);
     return OFFPAY_OK;
 }
 

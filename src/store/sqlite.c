@@ -2811,7 +2811,7 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
         out->paid = sqlite3_column_int64(st, 2);
         out->covered = sqlite3_column_int64(st, 3);
         out->refunded = sqlite3_column_int64(st, 4);
-        out->refunded_covered = sqlite3_column_int64(st, 5);
+        out->guarantee_out = sqlite3_column_int64(st, 5);
     }
     sqlite3_finalize(st);
     return rc;

@@ -420,6 +420,21 @@ api GET "/v1/admin/accounts/$MA/transfers?limit=1000"
 st=0; "$OFFPAY" wallet upload --wallet w3clone --passphrase-file wp --server "$URL" >wu.out 2>&1 || st=$?
 [ "$st" = 0 ] && grep -qE "^$S3 +2 +settled_guaranteed +15\.00 EUR +refunded 2\.00 EUR" wu.out \
   && ok "the wallet sees the 2.00 refunded to it" || fail "wallet view of the refund ($st): $(cat wu.out)"
+# the duplicate's credential still owes the guarantee its 10.00: a refund
+# of its first presentment (paid from the escrow, nothing covered) goes
+# to the guarantee, not to the payer (funded: merchant A's balance stays)
+api GET "/v1/admin/merchants/$MIDA/statement"
+PR2=$(jq -r --arg s "$S2" '[.lines[] | select(.serial == $s)][0].presentment' resp.json)
+api POST "/v1/admin/presentments/$PR2/refund" '{"amount":"5.00","funded":true}'
+expect_http 200 - "a funded refund of 5.00 of $PR2, credential $S2's escrow-paid presentment"
+[ "$(jq -c '[.covered.decimal, .to_guarantee.decimal, .to_wallet.decimal]' resp.json)" = '["0.00","5.00","0.00"]' ] \
+  && ok "the credential's cover comes back first, whichever presentment is refunded" \
+  || fail "refund of $PR2: $(cat resp.json)"
+balances "W2=$W2:3000 A=$MA:5924 G=$G:49500" "5.00 to the guarantee, the payer's account unchanged"
+api GET "/v1/admin/credentials/$S2"
+[ "$(jq -c '.escrow | [.covered.minor, .claimed.minor, .refunded_to_guarantee.minor, .net_loss.minor]' resp.json)" = '[1000,0,500,500]' ] \
+  && ok "credential $S2: covered 10.00, 5.00 back, net loss 5.00" \
+  || fail "credential $S2's loss: $(jq -c .escrow resp.json)"
 audit_passes "refunds"
 
 # Metrics saw it all.
@@ -427,7 +442,7 @@ status=$(curl -s -o metrics.txt -w '%{http_code}' "$URL/metrics")
 grep -q 'offpayd_payments_total{outcome="duplicate"} 1' metrics.txt \
   && grep -q 'offpayd_cases_opened_total [1-9]' metrics.txt \
   && grep -q 'route="/v1/terminal/upload",status="200"' metrics.txt \
-  && grep -q 'offpayd_refunds_total{replayed="false"} 2' metrics.txt \
+  && grep -q 'offpayd_refunds_total{replayed="false"} 3' metrics.txt \
   && grep -q 'offpayd_refunds_total{replayed="true"} 1' metrics.txt \
   && grep -q '^offpayd_ledger_errors_total{error="ESTORE"} 0$' metrics.txt \
   && grep -q '^offpayd_ledger_errors_total{error="ELEDGER_MOVED"} 0$' metrics.txt \
@@ -719,9 +734,9 @@ run_cli 2 "admin refund: give --presentment N \(an id from 1\) and --amount AMOU
   "$OFFPAY" admin refund --db "$LEDGER" --presentment "$PR1"
 run_cli 2 "admin transfers: --amount is not an option of 'admin transfers'" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$W" --amount 1.00
-[ "$(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers WHERE kind = 'refund'")" = "7|1752" ] \
+[ "$(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers WHERE kind = 'refund'")" = "8|2252" ] \
   && [ "$(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers WHERE kind = 'deposit' AND presentment = $PR1")" = "3|52" ] \
-  && ok "seven refund transfers: 4.00, 10.00 and 2.00 (one refund), 1.00, 0.50, 0.01 twice (and their deposits)" \
+  && ok "eight refund transfers: 4.00, 10.00 and 2.00 (one refund), 5.00, 1.00, 0.50, 0.01 twice (and their deposits)" \
   || fail "refund transfers: $(ledger_sql ledger "SELECT COUNT(*), SUM(amount) FROM transfers WHERE kind = 'refund'")"
 ledger_copy ledger tampered
 ledger_sql tampered "UPDATE credentials SET remaining = remaining + 1 WHERE serial = (SELECT MIN(serial) FROM credentials)"
@@ -975,7 +990,7 @@ api GET "/v1/admin/merchants/$MIDA/statement?from=$day100&to=$((day100 + 86400))
 # refunds' deposits among the deposits
 api GET "/v1/admin/merchants/$MIDA/statement"
 [ "$(jq -r "$adds_up" resp.json)" = true ] && [ "$(jget .closing_balance.minor)" = "$(jget .balance.minor)" ] \
-  && [ "$(jget .movement_sums.deposits.minor)" = $((52 + 300)) ] \
+  && [ "$(jget .movement_sums.deposits.minor)" = $((500 + 52 + 300)) ] \
   && [ "$(jget .movement_sums.settled.minor)" = "$(jq '[.lines[].paid.minor] | add' resp.json)" ] \
   && ok "all time: opening 0 + sums = closing = balance $(jget .balance.decimal); funded refunds' deposits counted" \
   || fail "all time: $(jq -c 'del(.lines)' resp.json)"

@@ -1743,6 +1743,90 @@ static void refund_tampered(world *w, const char *set, const char *undo,
     REQUIRE(audit_ok(w));
 }
 
+/* The guarantee's money comes back first whichever of the credential's
+ * presentments is refunded (settlement.md §13): a copy's overspend was
+ * covered (b), then the escrow-paid payment (a) is refunded — goods
+ * taken back — and the guarantee gets its 30.00 before the payer gets
+ * anything; so does a claim the guarantee paid later; the audit checks
+ * the order and the total per credential. */
+static void test_refunds_repay_the_credentials_guarantee_first(void)
+{
+    world                   w;
+    uint8_t                 c[2][OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t                  n[2];
+    offpay_settle_result    a, b;
+    offpay_refund           f;
+    offpay_ledger_cred_info ci;
+    char                    set[96], undo[96], where[160];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n[0] = make_code(&w, 1, CENTS(40), T0 + 10, 0, c[0]);
+    n[1] = make_code(&w, 2, CENTS(40), T0 + 30, 0, c[1]);
+    a = settle(&w, 0, c[0], n[0], CENTS(40), T0 + 20, T0 + 3600);
+    b = settle(&w, 1, c[1], n[1], CENTS(40), T0 + 40, T0 + 3600);
+    REQUIRE(a.outcome == OFFPAY_SETTLE_SETTLED && a.covered == 0);
+    REQUIRE(b.outcome == OFFPAY_SETTLE_GUARANTEED && b.covered == CENTS(30));
+    /* a's 25.00: all of it to the guarantee, though a was paid from the
+     * escrow; its 15.00 more: the 5.00 left of the cover, then the payer */
+    REQUIRE_OK(offpay_ledger_refund(w.l, a.presentment, CENTS(25), 0, NULL,
+                                    NULL, T0 + 7200, &f, NULL));
+    CHECK(f.to_guarantee == CENTS(25) && f.to_wallet == 0 && f.covered == 0);
+    REQUIRE_OK(offpay_ledger_refund(w.l, a.presentment, CENTS(15), 0, NULL,
+                                    "a-2", T0 + 7200, &f, NULL));
+    CHECK(f.to_guarantee == CENTS(5) && f.to_wallet == CENTS(10));
+    /* sent again: the same split, as the refunds before it left it */
+    REQUIRE_OK(offpay_ledger_refund(w.l, a.presentment, CENTS(15), 0, NULL,
+                                    "a-2", T0 + 7300, &f, NULL));
+    CHECK(f.to_guarantee == CENTS(5) && f.to_wallet == CENTS(10));
+    CHECK(balance(&w, w.guarantee) == CENTS(1000));
+    CHECK(balance(&w, w.wallet_acct) == CENTS(60));
+    REQUIRE_OK(offpay_ledger_credential(w.l, w.cred.serial, &ci));
+    CHECK(ci.covered == CENTS(30) && ci.claimed == 0 &&
+          ci.refunded_to_guarantee == CENTS(30) && ci.net_loss == 0);
+    /* the guarantee whole: b's own refund is the payer's */
+    REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(10), 0, NULL,
+                                    NULL, T0 + 7200, &f, NULL));
+    CHECK(f.to_guarantee == 0 && f.to_wallet == CENTS(10));
+    CHECK(audit_ok(&w));
+    /* the audit: a's first refund made the payer's (each wallet part
+     * after it came while the guarantee was out: 3), or b's made the
+     * guarantee's (more back than it paid: 1) */
+    snprintf(set, sizeof set, "credit = %llu",
+             (unsigned long long)w.wallet_acct);
+    snprintf(undo, sizeof undo, "credit = %llu",
+             (unsigned long long)w.guarantee);
+    snprintf(where, sizeof where, "presentment = %llu AND amount = %lld",
+             (unsigned long long)a.presentment, (long long)CENTS(25));
+    refund_tampered(&w, set, undo, where, 3);
+    snprintf(where, sizeof where, "presentment = %llu",
+             (unsigned long long)b.presentment);
+    refund_tampered(&w, undo, set, where, 1);
+    drop_world(&w);
+
+    /* a claim the guarantee paid later counts as its cover does */
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.guarantee, CENTS(1000), "payout",
+                                      T0, NULL));
+    n[0] = make_code(&w, 1, CENTS(40), T0 + 10, 0, c[0]);
+    n[1] = make_code(&w, 2, CENTS(40), T0 + 30, 0, c[1]);
+    a = settle(&w, 0, c[0], n[0], CENTS(40), T0 + 20, T0 + 3600);
+    b = settle(&w, 1, c[1], n[1], CENTS(40), T0 + 40, T0 + 3600);
+    REQUIRE(b.outcome == OFFPAY_SETTLE_UNPAID && b.reason == OFFPAY_EFUNDS &&
+            b.paid == CENTS(10));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.guarantee, CENTS(30), "fund",
+                                     T0 + 3700, NULL));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(40));
+    REQUIRE_OK(offpay_ledger_refund(w.l, a.presentment, CENTS(40), 0, NULL,
+                                    NULL, T0 + 7200, &f, NULL));
+    CHECK(f.to_guarantee == CENTS(30) && f.to_wallet == CENTS(10));
+    REQUIRE_OK(offpay_ledger_credential(w.l, w.cred.serial, &ci));
+    CHECK(ci.covered == 0 && ci.claimed == CENTS(30) &&
+          ci.refunded_to_guarantee == CENTS(30) && ci.net_loss == 0);
+    CHECK(balance(&w, w.guarantee) == CENTS(30));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* A guaranteed payment (40.00 paid, 30.00 of it covered) is refunded in
  * parts: the covered part goes back to the guarantee first, then the
  * payer's wallet account gets the rest; never more than was paid; a
@@ -1926,9 +2010,10 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
                  (unsigned long long)a.presentment);
         snprintf(in_b, sizeof in_b, "presentment = %llu",
                  (unsigned long long)b.presentment);
-        /* refunds beyond what was paid (b was refunded in full) */
+        /* refunds beyond what was paid (b was refunded in full), and
+         * beyond what the guarantee paid for the credential into it */
         refund_tampered(&w, "amount = amount + 1", "amount = amount - 1", in_b,
-                        1);
+                        2);
         /* a refund into another merchant's account */
         snprintf(set, sizeof set, "credit = %llu",
                  (unsigned long long)w.merchant_acct[1]);
@@ -1943,14 +2028,15 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
         refund_tampered(&w, set, undo, in_a, 1);
         /* the payer paid before the guarantee got its cover back: b's
          * first refund (10.00 to the guarantee) made the payer's; each
-         * part the payer then got early counts */
+         * part the payer then got early counts, a's 1.00 too (the
+         * credential's cover, not only the presentment's) */
         snprintf(set, sizeof set, "credit = %llu",
                  (unsigned long long)w.wallet_acct);
         snprintf(undo, sizeof undo, "credit = %llu",
                  (unsigned long long)w.guarantee);
         snprintf(parts, sizeof parts, "%s AND amount = %lld", in_b,
                  (long long)CENTS(10));
-        refund_tampered(&w, set, undo, parts, 3);
+        refund_tampered(&w, set, undo, parts, 4);
         /* more than the covered part back to the guarantee, within what
          * was paid: b's last 5.00 to the payer moved to the guarantee */
         snprintf(last, sizeof last,
@@ -3020,6 +3106,8 @@ static const offpay_test TESTS[] = {
      test_audit_catches_a_ledger_changed_behind_its_back},
     {"refunds_go_back_to_the_guarantee_then_the_payer",
      test_refunds_go_back_to_the_guarantee_then_the_payer},
+    {"refunds_repay_the_credentials_guarantee_first",
+     test_refunds_repay_the_credentials_guarantee_first},
     {"refunds_at_once_never_exceed_the_payment",
      test_refunds_at_once_never_exceed_the_payment},
     {"merchants_listed_with_their_terminals",
