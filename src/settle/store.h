@@ -363,7 +363,8 @@ typedef struct offpay__store_ops {
                                   uint64_t                      *id);
     offpay_err (*presentment_set_case)(offpay__store *s, uint64_t id,
                                        uint64_t case_id);
-    /* sum of charges of serial at terminal */
+    /* sum of charges of serial at terminal and at the terminals it was
+     * rotated from and to (one device, docs/settlement.md §5) */
     offpay_err (*charged_at)(offpay__store *s, uint64_t serial,
                              uint32_t terminal, int64_t *sum);
     offpay_err (*case_add)(offpay__store *s, uint64_t serial, const char *kind,

@@ -168,8 +168,17 @@ static const char *const SQL[S_COUNT] = {
         " outcome, reason, paid, covered, case_id) VALUES ($1, $2, $3, $4,"
         " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
     [S_PRESENTMENT_CASE] = "UPDATE presentments SET case_id = $2 WHERE id = $1",
-    [S_CHARGED_AT] = "SELECT COALESCE(SUM(charged), 0) FROM presentments"
-                     " WHERE serial = $1 AND terminal = $2",
+    /* over the terminal's lineage: the terminals it was rotated from
+     * and to (016_terminal_lineage) */
+    [S_CHARGED_AT] =
+        "WITH RECURSIVE up(id) AS (SELECT CAST($2 AS BIGINT)"
+        " UNION SELECT t.id FROM terminals t JOIN up ON t.rotated_to = up.id),"
+        " down(id) AS (SELECT CAST($2 AS BIGINT)"
+        " UNION SELECT t.rotated_to FROM terminals t JOIN down"
+        " ON t.id = down.id WHERE t.rotated_to IS NOT NULL)"
+        " SELECT COALESCE(SUM(p.charged), 0) FROM presentments p"
+        " WHERE p.serial = $1 AND p.terminal IN"
+        " (SELECT id FROM up UNION SELECT id FROM down)",
     [S_CASE_ADD] = "INSERT INTO cases (serial, kind, first, second, opened_at)"
                    " VALUES ($1, $2, $3, $4, $5) RETURNING id",
     [S_CASE_COUNT] =

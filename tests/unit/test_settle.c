@@ -596,6 +596,59 @@ static void test_refund_into_the_guarantee_pays_its_claims(void)
     drop_world(&w);
 }
 
+/* A terminal whose key was rotated (POST /v1/terminal/rotate, which the
+ * terminal asks for itself) is the same device: the guarantee's
+ * cumulative rule sums a credential's charges over the old and the new
+ * terminal, whichever uploads first (settlement.md §5). Else a merchant
+ * rotating after each payment of a copied wallet would draw on the
+ * guarantee without bound. */
+static void test_cumulative_rule_follows_a_rotated_terminal(void)
+{
+    for (int first_new = 0; first_new < 2; first_new++) {
+        world                w;
+        uint8_t              c[2][OFFPAY_PAYMENT_BOUND_BYTES];
+        uint8_t              tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+        size_t               n[2], tlen;
+        offpay_keypair       k;
+        offpay_terminal_cred tc;
+        offpay_settle_item   it;
+        offpay_settle_result a, b;
+        uint32_t             old;
+
+        REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+        old = w.terminal[0];
+        /* a at the old terminal before the rotation, b at the new one */
+        n[0] = make_code(&w, 1, CENTS(40), T0 + 10, 0, c[0]);
+        n[1] = make_code(&w, 2, CENTS(40), T0 + 300, 0, c[1]);
+        REQUIRE_OK(offpay_keypair_generate(&k));
+        REQUIRE_OK(offpay_ledger_terminal_rotate(w.l, old, k.pk, T0 + 300 * DAY,
+                                                 T0 + 100, tbytes, &tlen, &tc,
+                                                 NULL));
+        offpay_keypair_wipe(&k);
+        it = (offpay_settle_item){c[1], n[1], CENTS(40), T0 + 310, 1};
+        if (first_new) { /* the new terminal uploads first */
+            REQUIRE_OK(
+                offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 3600, &b));
+            a = settle(&w, 0, c[0], n[0], CENTS(40), T0 + 20, T0 + 3700);
+            CHECK(b.outcome == OFFPAY_SETTLE_SETTLED);
+            CHECK(a.outcome == OFFPAY_SETTLE_UNPAID &&
+                  a.reason == OFFPAY_EOVER_CUMULATIVE && a.paid == CENTS(10) &&
+                  a.covered == 0);
+        } else {
+            a = settle(&w, 0, c[0], n[0], CENTS(40), T0 + 20, T0 + 3600);
+            REQUIRE_OK(
+                offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 3700, &b));
+            CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+            CHECK(b.outcome == OFFPAY_SETTLE_UNPAID &&
+                  b.reason == OFFPAY_EOVER_CUMULATIVE && b.paid == CENTS(10) &&
+                  b.covered == 0);
+        }
+        CHECK(balance(&w, w.guarantee) == CENTS(1000));
+        CHECK(audit_ok(&w));
+        drop_world(&w);
+    }
+}
+
 static void test_overspend_paid_from_guarantee_when_rules_followed(void)
 {
     world                w;
@@ -3057,6 +3110,8 @@ static const offpay_test TESTS[] = {
     {"transfers_recompute_each_balance", test_transfers_recompute_each_balance},
     {"overspend_paid_from_guarantee_when_rules_followed",
      test_overspend_paid_from_guarantee_when_rules_followed},
+    {"cumulative_rule_follows_a_rotated_terminal",
+     test_cumulative_rule_follows_a_rotated_terminal},
     {"copied_wallets_key_gets_no_new_credential",
      test_copied_wallets_key_gets_no_new_credential},
     {"overspend_beyond_rules_is_unpaid_with_the_rule_named",
