@@ -1584,6 +1584,22 @@ offpay_err offpay_ledger_wallet_cases(offpay_ledger *l,
                                       uint64_t *ids, size_t max, size_t *n);
 
 /*
+ * offpay_ledger_late_hold — what wallet account holds at now for the late
+ * presentments of its released credentials (docs/settlement.md §6): for
+ * each credential released within the late window before now, what its
+ * release returned less what late presentments took back since; *held
+ * their sum (0: nothing held), *until the end of the newest such late
+ * window (0 when nothing is held). That part of the balance funds no new
+ * credential: offpay_ledger_issue and offpay_ledger_allowance answer
+ * OFFPAY_EFUNDS for a limit above the balance less it. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (an id in no shard's range),
+ * OFFPAY_ESTORE. Since 0.16.0.
+ */
+offpay_err offpay_ledger_late_hold(offpay_ledger *l, uint64_t account,
+                                   uint32_t now, int64_t *held,
+                                   uint32_t *until);
+
+/*
  * offpay_ledger_wallet_revoke — a lost wallet (by key pk, or by account
  * when pk is NULL), in one transaction: the key is revoked (no allowance,
  * status or enrollment any more), and every credential issued to it that

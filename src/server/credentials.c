@@ -81,6 +81,10 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         srv_fail_wallet_case(r, out, pk);
         goto out;
     }
+    if (rc == OFFPAY_EFUNDS) {
+        srv_fail_funds(r, out, "issue", v[0].u, limit);
+        goto out;
+    }
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "issue");
         goto out;
@@ -127,6 +131,45 @@ void srv_fail_wallet_lost(srv_req *r, srv_reply *out,
         "%llu/enrollment)",
         hex, (unsigned long long)w.account, (unsigned long)w.revoked_at,
         (unsigned long long)w.account, (unsigned long long)w.account);
+}
+
+void srv_fail_funds(srv_req *r, srv_reply *out, const char *what,
+                    uint64_t account, int64_t limit)
+{
+    offpay_account_kind kind;
+    uint16_t            cur = 0;
+    int64_t             bal = 0, held = 0;
+    uint32_t            until = 0;
+    char                b[OFFPAY_AMOUNT_TEXT_MAX], h[OFFPAY_AMOUNT_TEXT_MAX];
+    char                want[OFFPAY_AMOUNT_TEXT_MAX], when[32];
+
+    if (offpay_ledger_balance(r->l, account, &bal, &kind, &cur) != OFFPAY_OK ||
+        offpay_ledger_late_hold(r->l, account, r->now, &held, &until) !=
+            OFFPAY_OK ||
+        offpay_amount_format(bal, cur, b, sizeof b) != OFFPAY_OK ||
+        offpay_amount_format(held, cur, h, sizeof h) != OFFPAY_OK ||
+        offpay_amount_format(limit, cur, want, sizeof want) != OFFPAY_OK) {
+        srv_fail_engine(out, OFFPAY_EFUNDS, what);
+        return;
+    }
+    if (held == 0) {
+        srv_fail_engine_hint(out, OFFPAY_EFUNDS,
+                             "%s: the limit %s %s is above account %llu's "
+                             "balance of %s %s",
+                             what, want, offpay_currency_alpha(cur),
+                             (unsigned long long)account, b,
+                             offpay_currency_alpha(cur));
+        return;
+    }
+    srv_iso_time(until, when);
+    srv_fail_engine_hint(
+        out, OFFPAY_EFUNDS,
+        "%s: the limit %s %s is above what account %llu may fund: of its "
+        "balance of %s %s, %s came back from released escrows and is held "
+        "until %s for their codes still to be uploaded late "
+        "(docs/settlement.md §6); a deposit funds a credential at once",
+        what, want, offpay_currency_alpha(cur), (unsigned long long)account, b,
+        offpay_currency_alpha(cur), h, when);
 }
 
 void srv_fail_credential_max(srv_reply *out, const char *what,

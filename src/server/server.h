@@ -200,6 +200,12 @@ void srv_fail_credential_max(srv_reply *out, const char *what,
 /* Sets out to 409 EWALLET_LOST for wallet key pk, reported lost: the hint
  * names its account and the revocation's time and says to enroll a new key
  * with a code for that account (credentials.c). */
+/* A credential's limit above what account may fund (OFFPAY_EFUNDS, 409):
+ * the hint gives the balance and, when part of it is held for late
+ * presentments (offpay_ledger_late_hold), how much and until when. what
+ * names the request ("issue", "allowance"). */
+void srv_fail_funds(srv_req *r, srv_reply *out, const char *what,
+                    uint64_t account, int64_t limit);
 void srv_fail_wallet_lost(srv_req *r, srv_reply *out,
                           const uint8_t pk[OFFPAY_PK_BYTES]);
 /* Sets out to 409 EWALLET_CASE for wallet key pk, with a double_spend or

@@ -706,8 +706,7 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
         return;
     }
     if (rc == OFFPAY_EFUNDS) {
-        srv_fail_engine(out, rc,
-                        "allowance: the amount is above the account's balance");
+        srv_fail_funds(r, out, "allowance", w.account, limit);
         return;
     }
     if (rc != OFFPAY_OK) {

@@ -1813,6 +1813,60 @@ struct issue_ctx {
     int                enrolled;      /* the wallet key is (shard 0's read) */
 };
 
+/* What wallet account holds at now for late presentments (§6), and
+ * until when (may be NULL): the end of the newest such release's late
+ * window. */
+static offpay_err late_held(offpay_ledger *l, uint64_t account, uint32_t now,
+                            int64_t *held, uint32_t *until)
+{
+    uint32_t   since = now > l->cfg.late_window ? now - l->cfg.late_window : 0;
+    uint32_t   released_at = 0;
+    offpay_err rc;
+
+    rc = l->ops->late_hold(l->store, account, since, held, &released_at);
+    if (rc == OFFPAY_OK && until != NULL)
+        *until = *held > 0
+                     ? (uint32_t)((uint64_t)released_at + l->cfg.late_window >
+                                          UINT32_MAX
+                                      ? UINT32_MAX
+                                      : released_at + l->cfg.late_window)
+                     : 0;
+    return rc;
+}
+
+struct late_hold_ctx {
+    uint64_t account;
+    uint32_t now, until;
+    int64_t  held;
+};
+
+static offpay_err late_hold_tx(offpay_ledger *l, void *p)
+{
+    struct late_hold_ctx *c = p;
+
+    return late_held(l, c->account, c->now, &c->held, &c->until);
+}
+
+offpay_err offpay_ledger_late_hold(offpay_ledger *l, uint64_t account,
+                                   uint32_t now, int64_t *held, uint32_t *until)
+{
+    struct late_hold_ctx c = {account, now, 0, 0};
+    int                  shard;
+    offpay_err           rc;
+
+    if (l == NULL || held == NULL || until == NULL)
+        return OFFPAY_EINVAL;
+    shard = offpay__ledger_shard_of(l, account);
+    if (shard < 0)
+        return OFFPAY_ENOTFOUND;
+    rc = offpay__ledger_read_on(l, (size_t)shard, late_hold_tx, &c);
+    if (rc == OFFPAY_OK) {
+        *held = c.held;
+        *until = c.until;
+    }
+    return rc;
+}
+
 offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
                                const uint8_t pk[OFFPAY_PK_BYTES], int64_t limit,
                                uint8_t flags, uint32_t expires, uint32_t now,
@@ -1823,7 +1877,7 @@ offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
     offpay__cred_row    row;
     offpay_account_kind kind;
     uint16_t            currency;
-    int64_t             bal;
+    int64_t             bal, held = 0;
     size_t              len = 0;
     offpay_err          rc;
 
@@ -1839,9 +1893,15 @@ offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
     rc = l->ops->account_lock(l->store, account);
     if (rc == OFFPAY_OK)
         rc = l->ops->balance(l->store, account, &bal);
+    /* what came back from escrows whose late window is open is held for
+     * their late presentments (settlement.md §6): it funds no new
+     * credential, or the old codes held back and the new credential
+     * would both be spent, the guarantee paying the first */
+    if (rc == OFFPAY_OK)
+        rc = late_held(l, account, now, &held, NULL);
     if (rc != OFFPAY_OK)
         return rc;
-    if (bal < limit)
+    if (bal - held < limit) /* both bounded by the balances' maximum */
         return OFFPAY_EFUNDS;
     memset(&row, 0, sizeof row);
     row.wallet_account = account;

@@ -300,6 +300,22 @@ static offpay_err term_check(const offpay_ledger *l, const struct settle_ctx *c,
     return OFFPAY_OK;
 }
 
+/* Whether a released credential's escrow paid so much before that want
+ * takes its charges over its limit (an overspend the evidence proves: it
+ * counts every presentment's charge, at least what the escrow paid). */
+static offpay_err late_over_limit(offpay_ledger          *l,
+                                  const offpay__cred_row *cred, int64_t want,
+                                  int *over)
+{
+    int64_t    flows[OFFPAY__ESCROW_FLOWS];
+    offpay_err rc = l->ops->escrow_flows(l->store, cred->escrow_account, flows);
+
+    /* flows[3]: what the escrow paid merchants (settle), at most the
+     * limit plus the guarantee's cover: no overflow */
+    *over = rc == OFFPAY_OK && flows[3] > cred->limit - want;
+    return rc;
+}
+
 static offpay_err settle_tx(offpay_ledger *l, void *arg)
 {
     struct settle_ctx          *c = arg;
@@ -514,10 +530,21 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     /* an overspend is of the escrow: a released credential's shortfall is
      * the wallet account's, emptied after the release as it may be (a lost
      * wallet's balance moved to the payer's new account), and evidence of
-     * an overspend would not verify */
+     * an overspend would not verify, unless its charges, this one with
+     * what its escrow paid before, exceed its limit (a copy's codes held
+     * back past the release: the evidence proves it, settlement.md §6) */
     if (case_kind == NULL && shortfall > 0 && unpaid != OFFPAY_ELATE &&
-        !bound_again && !cred.released)
-        case_kind = "overspend";
+        !bound_again) {
+        int over = !cred.released;
+
+        if (!over) {
+            rc = late_over_limit(l, &cred, want, &over);
+            if (rc != OFFPAY_OK)
+                return rc;
+        }
+        if (over)
+            case_kind = "overspend";
+    }
     res->reason = paid < want ? unpaid : OFFPAY_OK;
     res->paid = paid;
     res->covered = covered;

@@ -184,6 +184,14 @@ typedef struct offpay__payment_summary {
 #define OFFPAY__ESCROW_FLOWS 8
 extern const char offpay__escrow_flows_sql[];
 
+/* What a wallet account holds for late presentments (docs/settlement.md
+ * §6), in SQL both backends accept ($1: the account, $2: the oldest
+ * release still in its late window): what its credentials' releases
+ * returned less what late presentments took back of each, summed over
+ * those with something left; and the newest such release's time (0:
+ * none). One row. */
+extern const char offpay__late_hold_sql[];
+
 /* The columns an account's history adds to a transfer's own, in SQL both
  * backends accept, over the transfer t and its presentment p (a LEFT
  * JOIN presentments p ON p.id = t.presentment): its case, or a refund's
@@ -420,6 +428,11 @@ typedef struct offpay__store_ops {
                                size_t max, offpay_account_transfer *out,
                                size_t *n);
 
+    /* what wallet account holds for late presentments of credentials
+     * released at since or after, and the newest such release
+     * (offpay__late_hold_sql) */
+    offpay_err (*late_hold)(offpay__store *s, uint64_t account, uint32_t since,
+                            int64_t *held, uint32_t *released_at);
     /* the escrow account's flows by kind (offpay__escrow_flows_sql) */
     offpay_err (*escrow_flows)(offpay__store *s, uint64_t escrow,
                                int64_t out[OFFPAY__ESCROW_FLOWS]);
@@ -778,6 +791,7 @@ unsigned long offpay__store_schema_newer_seen(void);
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \
+    X(late_hold) \
     X(merchants) X(wallet_accounts) X(ids_skip) X(copy_tables) \
     X(copy_rows) X(copy_write) X(next_id) X(next_id_set) X(check)
 /* clang-format on */

@@ -257,6 +257,18 @@ const char offpay__escrow_flows_sql[] =
     "  WHERE c.escrow_account = $1)"
     " FROM transfers WHERE credit = $1 OR debit = $1";
 
+const char offpay__late_hold_sql[] =
+    "WITH q(a, since) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT))"
+    " SELECT COALESCE(SUM(h.held), 0), COALESCE(MAX(h.released_at), 0)"
+    " FROM (SELECT c.released_at,"
+    "  COALESCE((SELECT SUM(x.amount) FROM transfers x"
+    "   WHERE x.debit = c.escrow_account AND x.kind = 'release'), 0)"
+    "  - COALESCE((SELECT SUM(x.amount) FROM transfers x"
+    "   WHERE x.credit = c.escrow_account AND x.kind = 'late'), 0) AS held"
+    "  FROM credentials c, q WHERE c.wallet_account = q.a"
+    "  AND c.released_at IS NOT NULL AND c.released_at >= q.since) h"
+    " WHERE h.held > 0";
+
 /* Money inside (the non-world balances) and deposits less withdrawals
  * (minus the world's balance), per currency: never one sum over several
  * currencies' minor units. */

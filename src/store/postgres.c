@@ -1771,6 +1771,9 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
                                     uint32_t now);
 static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
                                  int64_t out[OFFPAY__ESCROW_FLOWS]);
+static offpay_err s_late_hold(offpay__store *s, uint64_t account,
+                              uint32_t since, int64_t *held,
+                              uint32_t *released_at);
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t before, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
@@ -3245,6 +3248,24 @@ static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
     for (int i = 0; rc == OFFPAY_OK && i < OFFPAY__ESCROW_FLOWS; i++)
         out[i] = col_i64(r, 0, i);
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
+static offpay_err s_late_hold(offpay__store *s, uint64_t account,
+                              uint32_t since, int64_t *held,
+                              uint32_t *released_at)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, account);
+    p_i64(&p, since);
+    rc = run_sql_row(s, offpay__late_hold_sql, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc;
+    *held = col_i64(r, 0, 0);
+    *released_at = col_u32(r, 0, 1);
+    return OFFPAY_OK;
 }
 
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,

@@ -1573,6 +1573,9 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
                                     uint32_t now);
 static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
                                  int64_t out[OFFPAY__ESCROW_FLOWS]);
+static offpay_err s_late_hold(offpay__store *s, uint64_t account,
+                              uint32_t since, int64_t *held,
+                              uint32_t *released_at);
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t before, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
@@ -2799,6 +2802,26 @@ static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
     rc = row(st);
     for (int i = 0; rc == OFFPAY_OK && i < OFFPAY__ESCROW_FLOWS; i++)
         out[i] = sqlite3_column_int64(st, i);
+    sqlite3_finalize(st);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
+static offpay_err s_late_hold(offpay__store *s, uint64_t account,
+                              uint32_t since, int64_t *held,
+                              uint32_t *released_at)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__late_hold_sql, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, account);
+    sqlite3_bind_int64(st, 2, since);
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        *held = sqlite3_column_int64(st, 0);
+        *released_at = col_u32(st, 1);
+    }
     sqlite3_finalize(st);
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }

@@ -548,6 +548,14 @@ balances "W6=$W6:4500 esc=esc/$S6:0 A=$MA:6424" "what remained went back to the 
 api POST /v1/admin/release '{}'
 [ "$status" = 200 ] && [ "$(jget .released)" = 0 ] \
   && ok "released once: the endpoint finds nothing left" || fail "released again: $(cat resp.json)"
+# what came back is held for the late codes until the late window ends:
+# W6's 45.00 funds a credential of 20.00 at most, nothing moves
+w6key=$("$OFFPAY" wallet key --wallet w6 --passphrase-file wp)
+api POST /v1/admin/credentials "{\"account\":\"$W6\",\"wallet_key\":\"$w6key\",\"limit\":\"20.01\"}"
+expect_http 409 EFUNDS "a credential from money held for late codes"
+grep -qE "the limit 20\.01 EUR is above what account $W6 may fund: of its balance of 45\.00 EUR, 25\.00 came back from released escrows and is held until [0-9T:-]+Z for their codes still to be uploaded late" resp.json \
+  && ok "the hint: the balance, what is held and until when" || fail "hint: $(cat resp.json)"
+balances "W6=$W6:4500" "nothing moved"
 upload ta --from 10 --to 10 --time "$day45"
 [ "$(outcomes)" = settled ] && ok "late presentment within the window: settled" \
   || fail "late: $(jq -c .results resp.json)"
@@ -816,7 +824,7 @@ ledger_sql older "DELETE FROM schema_version WHERE version = $want" >/dev/null
 run_cli 3 "the ledger's schema is version $((want - 1)), this offpay's is $want: if this is a backup being restored, run 'offpay admin skip-ids' on it first .*; else start the offpayd of this version first" -- \
   "$OFFPAY" admin audit --db "$(ledger_url older)"
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of version 10, for real (migrations 011 to 015 undone: a
+  # A ledger of version 10, for real (migrations 011 to 016 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
@@ -828,6 +836,7 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "DROP TABLE clock_marks" >/dev/null
   ledger_sql v10 "DROP INDEX presentments_owed" >/dev/null
   ledger_sql v10 "DROP INDEX transfers_claim" >/dev/null
+  ledger_sql v10 "DROP INDEX terminals_rotated_to" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
@@ -905,6 +914,7 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "DROP TABLE clock_marks" >/dev/null
   ledger_sql v12 "DROP INDEX presentments_owed" >/dev/null
   ledger_sql v12 "DROP INDEX transfers_claim" >/dev/null
+  ledger_sql v12 "DROP INDEX terminals_rotated_to" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
   psql -q -X "$(ledger_url v12)" -c "BEGIN" -c "LOCK TABLE credentials IN ACCESS SHARE MODE" \

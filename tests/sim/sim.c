@@ -234,11 +234,10 @@ typedef struct acc { /* one acceptance, as the model knows it */
 } acc;
 
 typedef struct pres { /* a presentment the ledger returned */
-    uint64_t id;
+    uint64_t id, serial;
     uint32_t merchant;
     int64_t  paid, covered;
-    int64_t  refunded, refunded_g; /* refunded of paid, of it to the
-                                      guarantee (docs/settlement.md §13) */
+    int64_t  refunded; /* refunded of paid (docs/settlement.md §13) */
 } pres;
 
 typedef struct scred {
@@ -248,6 +247,8 @@ typedef struct scred {
     uint8_t *terms; /* bitset of terminals that accepted it */
     uint32_t n_terms;
     int64_t  covered;
+    int64_t  refunded_g; /* what refunds of its presentments gave back to
+                            the guarantee (its cover first, §13) */
     int      kinds; /* bit k: a case of kind k */
 } scred;
 
@@ -616,6 +617,7 @@ static void note_pres(uint64_t id, uint32_t merchant, int64_t paid,
     pres *p = &W.pres[id];
     if (p->id == 0) {
         p->id = id;
+        p->serial = serial;
         p->merchant = merchant;
         p->paid = paid;
         p->covered = covered;
@@ -1563,20 +1565,23 @@ static void refund_some(void)
 
     for (size_t k = 0; k < n && W.cap_pres > 0; k++) {
         pres         *p = NULL;
+        scred        *sc;
         offpay_refund f, again;
         offpay_err    rc;
         int           replayed = -1, funded = 0;
         int64_t       amount, g;
         char          key[48];
 
-        /* half the time one the guarantee covered, if any is left: they
-         * are few, and their refunds take the other path */
+        /* half the time one of a credential the guarantee paid for, if
+         * any of that is not back yet: they are few, and their refunds
+         * take the other path */
         if (chance(500))
             for (size_t i = 0; i < W.cap_pres && p == NULL; i++) {
                 pres *q = &W.pres[(i + rnd(W.cap_pres)) % W.cap_pres];
 
-                if (q->id != 0 && q->paid > q->refunded &&
-                    q->covered > q->refunded_g)
+                sc = q->id != 0 ? cred_of(q->serial) : NULL;
+                if (sc != NULL && q->paid > q->refunded &&
+                    sc->covered > sc->refunded_g)
                     p = q;
             }
         for (int tries = 0; tries < 20 && p == NULL; tries++) {
@@ -1588,7 +1593,13 @@ static void refund_some(void)
         if (p == NULL)
             return;
         amount = 1 + (int64_t)rnd((uint64_t)(p->paid - p->refunded));
-        g = p->covered - p->refunded_g;
+        /* the guarantee first, as far as it paid for the credential and
+         * has not had it back through any of its presentments */
+        sc = cred_of(p->serial);
+        if (sc == NULL)
+            die("presentment %" PRIu64 ": serial %" PRIu64 " unknown", p->id,
+                p->serial);
+        g = sc->covered - sc->refunded_g;
         g = g < 0 ? 0 : g > amount ? amount : g;
         snprintf(key, sizeof key, "refund-%u-%zu", g_day, k);
         rc = offpay_ledger_refund(W.l, p->id, amount, 0, "returned", key,
@@ -1620,7 +1631,7 @@ static void refund_some(void)
             S.refund_replays++;
         }
         p->refunded += amount;
-        p->refunded_g += g;
+        sc->refunded_g += g;
         if (funded) {
             W.m_out[p->merchant] -= amount;
             S.funded++;

@@ -1193,6 +1193,117 @@ static void test_late_presentment_beyond_the_account_is_covered_no_case(void)
     drop_world(&w);
 }
 
+/* What came back from an escrow is held for its late presentments until
+ * the late window ends (settlement.md §6): it funds no new credential, or
+ * a payer could spend it again while the old codes are still out and
+ * leave the guarantee to pay them. The rest of the balance does; a late
+ * presentment takes from the held part; after the window nothing is
+ * held. */
+static void test_released_money_held_for_late_payments(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              bytes[OFFPAY_WALLET_CRED_BYTES];
+    size_t               n1;
+    offpay_wallet_cred   wc;
+    offpay_settle_result a;
+    int64_t              held = -1;
+    uint32_t             until = 1, rel = T0 + 45 * DAY, late_end;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(20), T0 + 10, 0, c1);
+    REQUIRE_OK(offpay_ledger_late_hold(w.l, w.wallet_acct, T0, &held, &until));
+    CHECK(held == 0 && until == 0);
+    REQUIRE_OK(offpay_ledger_release_due(w.l, rel, NULL));
+    CHECK(balance(&w, w.wallet_acct) == CENTS(100));
+    REQUIRE_OK(
+        offpay_ledger_late_hold(w.l, w.wallet_acct, rel + DAY, &held, &until));
+    late_end = until;
+    CHECK(held == CENTS(50) && until > rel && until <= rel + 31 * DAY);
+    /* 60.00 of the 100.00: 50.00 of it is held */
+    CHECK_ERR(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(60), 0,
+                                  rel + 60 * DAY, rel + DAY, bytes, &wc),
+              OFFPAY_EFUNDS);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(100));
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(50),
+                                   0, rel + 60 * DAY, rel + DAY, bytes, &wc));
+    CHECK(balance(&w, w.wallet_acct) == CENTS(50));
+    /* the late code takes 20.00 of it: 30.00 left held, all the balance */
+    a = settle(&w, 0, c1, n1, CENTS(20), T0 + 20, rel + 2 * DAY);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED && a.covered == 0);
+    REQUIRE_OK(offpay_ledger_late_hold(w.l, w.wallet_acct, rel + 2 * DAY, &held,
+                                       &until));
+    CHECK(held == CENTS(30) && until == late_end);
+    CHECK_ERR(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, 1, 0,
+                                  rel + 60 * DAY, rel + 2 * DAY, bytes, &wc),
+              OFFPAY_EFUNDS);
+    /* the window's last second, then after it: nothing held */
+    REQUIRE_OK(
+        offpay_ledger_late_hold(w.l, w.wallet_acct, late_end, &held, &until));
+    CHECK(held == CENTS(30));
+    REQUIRE_OK(offpay_ledger_late_hold(w.l, w.wallet_acct, late_end + 1, &held,
+                                       &until));
+    CHECK(held == 0 && until == 0);
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(30),
+                                   0, late_end + 60 * DAY, late_end + 1, bytes,
+                                   &wc));
+    CHECK(balance(&w, w.wallet_acct) == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+/* A copy's codes held back past the release (settlement.md §6): the
+ * second late payment takes the credential's charges over its limit
+ * (40.00 + 40.00 on 50.00) with the account short: an overspend case
+ * (its evidence proves it), the credential revoked, the wallet key
+ * named; the first, within the limit, opens none. */
+static void test_late_payments_beyond_the_limit_open_an_overspend_case(void)
+{
+    world                w;
+    uint8_t              c[2][OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n[2], n_ids = 9;
+    uint64_t             ids[4];
+    offpay_settle_result a, b;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n[0] = make_code(&w, 1, CENTS(40), T0 + 10, 0, c[0]);
+    n[1] = make_code(&w, 2, CENTS(40), T0 + 30, 0, c[1]);
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 45 * DAY, NULL));
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(70), "out",
+                                      T0 + 45 * DAY, NULL));
+    a = settle(&w, 0, c[0], n[0], CENTS(40), T0 + 20, T0 + 50 * DAY);
+    CHECK(a.outcome == OFFPAY_SETTLE_GUARANTEED && a.covered == CENTS(10) &&
+          a.case_id == 0);
+    CHECK(!revoked(&w));
+    b = settle(&w, 1, c[1], n[1], CENTS(40), T0 + 40, T0 + 50 * DAY);
+    CHECK(b.outcome == OFFPAY_SETTLE_GUARANTEED && b.covered == CENTS(40) &&
+          b.case_id != 0);
+    CHECK(revoked(&w));
+    REQUIRE_OK(offpay_ledger_wallet_cases(w.l, w.wallet.pk, ids, 4, &n_ids));
+    CHECK(n_ids == 1 && ids[0] == b.case_id);
+    CHECK(balance(&w, w.guarantee) == CENTS(950));
+    CHECK(audit_ok(&w));
+    {
+        /* the case's evidence proves the overspend offline */
+        uint8_t                bundle[4096];
+        size_t                 blen = 0, len = 0;
+        char                  *file = NULL;
+        offpay_evidence_report r;
+
+        REQUIRE_OK(
+            offpay_bundle_encode(&w.bundle, bundle, sizeof bundle, &blen));
+        REQUIRE_OK(
+            offpay_ledger_evidence(w.l, b.case_id, bundle, blen, &file, &len));
+        CHECK_ERR(
+            offpay_evidence_verify((const uint8_t *)file, len, w.root.pk, &r),
+            OFFPAY_OK);
+        CHECK(r.kind == OFFPAY_CASE_OVERSPEND && r.total == CENTS(80) &&
+              r.limit == CENTS(50));
+        free(file);
+    }
+    drop_world(&w);
+}
+
 /* A lost wallet (settlement.md §6, §12): after the release, what
  * terminals accepted before the revocation is taken from the account;
  * what they accepted after it (the lost device still paying) never is:
@@ -3142,6 +3253,10 @@ static const offpay_test TESTS[] = {
      test_late_presentment_paid_from_wallet_then_refused},
     {"late_presentment_beyond_the_account_is_covered_no_case",
      test_late_presentment_beyond_the_account_is_covered_no_case},
+    {"released_money_held_for_late_payments",
+     test_released_money_held_for_late_payments},
+    {"late_payments_beyond_the_limit_open_an_overspend_case",
+     test_late_payments_beyond_the_limit_open_an_overspend_case},
     {"revoked_terminal_settles_only_what_came_before",
      test_revoked_terminal_settles_only_what_came_before},
     {"terminal_term_bounds_what_it_is_paid",
