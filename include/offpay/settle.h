@@ -394,10 +394,13 @@ offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
  * offpay_ledger_issue made once under the operator's request key (an
  * Idempotency-Key, offpay_ledger_request_key_ok; NULL: no key), booked in
  * the issue's transaction: the same key again for the same account, wallet
- * key and limit moves nothing and gives the credential issued the first
- * time (*replayed = 1; replayed may be NULL). Errors: those of
+ * key, limit and flags moves nothing and gives the credential issued the
+ * first time (*replayed = 1; replayed may be NULL). Errors: those of
  * offpay_ledger_issue, and OFFPAY_EEXISTS when the key was used for
- * another request.
+ * another request (other flags too: a credential asked
+ * tighter is not the looser one made first). expires is not compared
+ * (a caller's default term moves with the clock): a caller that was given
+ * one asks offpay_ledger_issue_expires_is of the replayed credential.
  */
 offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
                                     uint64_t      wallet_account,
@@ -406,6 +409,19 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
                                     uint32_t expires, uint32_t now,
                                     uint8_t  bytes[OFFPAY_WALLET_CRED_BYTES],
                                     offpay_wallet_cred *cred, int *replayed);
+
+/*
+ * Whether cred, a credential this ledger issued (as a keyed resend gives
+ * it back: offpay_ledger_issue_once, offpay_ledger_allowance_once), is
+ * what a request for expiry expires made: its expiry is expires, or
+ * expires was past the end of the signing key named by cred->kid and cut
+ * to it (offpay_ledger_issue). 1 yes, 0 no (also l or cred NULL, and an
+ * expiry other than expires whose key is not in the ledger's bundle).
+ * Since 0.16.0.
+ */
+int offpay_ledger_issue_expires_is(const offpay_ledger      *l,
+                                   const offpay_wallet_cred *cred,
+                                   uint32_t                  expires);
 
 /* Revokes a credential (reason: at most 128 bytes). Revoking it again
  * changes nothing. Errors: OFFPAY_ENOT_ISSUED, OFFPAY_ESTORE. */
@@ -1519,11 +1535,14 @@ offpay_err offpay_ledger_allowance(offpay_ledger *l,
  * offpay_ledger_allowance made once under the wallet's request id key (a
  * well-formed request key, offpay_ledger_request_key_ok), booked in the
  * allowance's transaction: the same key again, from the same wallet for
- * the same limit, moves nothing and gives the credential issued the first
- * time (its bytes, *replayed = 1; replayed may be NULL), so a wallet that
- * resends after a lost reply gets one escrow, not two. key NULL: as
- * offpay_ledger_allowance. Errors: those of offpay_ledger_allowance, and
- * OFFPAY_EEXISTS when key was used for another request.
+ * the same limit and flags, moves nothing and gives the credential issued
+ * the first time (its bytes, *replayed = 1; replayed may be NULL), so a
+ * wallet that resends after a lost reply gets one escrow, not two. key
+ * NULL: as offpay_ledger_allowance. Errors: those of
+ * offpay_ledger_allowance, and OFFPAY_EEXISTS when key was used for
+ * another request (other flags too). expires is not
+ * compared: offpay_ledger_issue_expires_is, as for
+ * offpay_ledger_issue_once.
  */
 offpay_err offpay_ledger_allowance_once(offpay_ledger *l,
                                         const uint8_t  pk[OFFPAY_PK_BYTES],

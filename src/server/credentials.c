@@ -1,7 +1,8 @@
 /*
  * credentials.c — wallet credentials: POST /v1/admin/credentials issues
  * one for a wallet key, moving its limit from the wallet account into a
- * new escrow (offpay_ledger_issue_once: once under an Idempotency-Key;
+ * new escrow (offpay_ledger_issue_once: once under an Idempotency-Key,
+ * a resend that asks another expires or allow_unbound refused;
  * at most OFFPAY_WIRE_AMOUNT_MAX minor units, srv_fail_credential_max);
  * GET /v1/admin/credentials/SERIAL shows
  * what the ledger holds about it; POST .../SERIAL/revoke revokes it.
@@ -69,8 +70,17 @@ void srv_credential_new(srv_req *r, srv_reply *out)
     flags = (!v[4].present || v[4].b) ? OFFPAY_CRED_ALLOW_UNBOUND : 0;
     rc = offpay_ledger_issue_once(r->l, key, v[0].u, pk, limit, flags,
                                   expires, r->now, bytes, &wc, &replayed);
+    /* a replay whose expires, as sent, is not the first one's (the
+     * default term moves with the clock: compared only when sent); the
+     * ledger compares the flags. Nothing was made. */
+    if (rc == OFFPAY_OK && replayed && v[3].present &&
+        !offpay_ledger_issue_expires_is(r->l, &wc, expires))
+        rc = OFFPAY_EEXISTS;
     if (rc == OFFPAY_EEXISTS && key != NULL) {
-        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED, NULL);
+        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED,
+                 "this Idempotency-Key was used for a different request "
+                 "(another account, wallet key, limit, expires or "
+                 "allow_unbound): nothing was done");
         goto out;
     }
     if (rc == OFFPAY_EWALLET_LOST) {

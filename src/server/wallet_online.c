@@ -692,9 +692,16 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
     rc = offpay_ledger_allowance_once(
         r->l, w.pk, b.request_id[0] != '\0' ? b.request_id : NULL, limit, flags,
         expires, r->now, bytes, &wc, &replayed);
+    /* a replay whose expires, as sent, is not the first one's (compared
+     * only when sent: the default term moves with the clock); the ledger
+     * compares allow_unbound. Nothing was made. */
+    if (rc == OFFPAY_OK && replayed && b.expires != 0 &&
+        !offpay_ledger_issue_expires_is(r->l, &wc, expires))
+        rc = OFFPAY_EEXISTS;
     if (rc == OFFPAY_EEXISTS && b.request_id[0] != '\0') {
         srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED,
-                 "this request_id was used for another allowance");
+                 "this request_id was used for another allowance (another "
+                 "amount, expires or allow_unbound): nothing was done");
         return;
     }
     if (rc == OFFPAY_EREVOKED) {

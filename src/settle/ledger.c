@@ -1986,6 +1986,12 @@ offpay_err offpay__issue_once_in_tx(
             rc = l->ops->wallet_creds(l->store, pk, issued_one, &f);
             if (rc == OFFPAY_OK && !f.found) /* issued to another key */
                 rc = OFFPAY_EEXISTS;
+            /* asked with other flags (a credential tightened to bound
+             * codes only): not this request, whose credential would be
+             * looser than what it asks (the flags are in the stored
+             * credential's bytes) */
+            if (rc == OFFPAY_OK && wc->flags != flags)
+                rc = OFFPAY_EEXISTS;
             *replayed = rc == OFFPAY_OK;
             return rc;
         }
@@ -2007,6 +2013,25 @@ offpay_err offpay__issue_once_in_tx(
             rc = OFFPAY_ERETRY;
     }
     return rc;
+}
+
+int offpay_ledger_issue_expires_is(const offpay_ledger      *l,
+                                   const offpay_wallet_cred *cred,
+                                   uint32_t                  expires)
+{
+    if (l == NULL || cred == NULL)
+        return 0;
+    if (cred->expires == expires)
+        return 1;
+    /* cut to its signing key's end (offpay__ledger_within_key): any
+     * expiry past that end asked for this one */
+    for (size_t i = 0; i < l->bundle.n_keys; i++) {
+        const offpay_bundle_key *k = &l->bundle.keys[i];
+
+        if (k->kid == cred->kid)
+            return expires > k->valid_until && cred->expires == k->valid_until;
+    }
+    return 0;
 }
 
 /* Whether wallet key pk may be given a credential: OFFPAY_EWALLET_LOST

@@ -381,7 +381,7 @@ wreq w3 /v1/wallet/status '{}'
   && ok "one credential, one escrow of 3.00: the resend was not a second allowance" \
   || fail "after the resend: $(cat resp.json), W3 $(balance "$W3")"
 wreq w3 /v1/wallet/allowance '{"amount":"1.00","request_id":"r-1"}'
-R1=$(jget .serial)
+R1=$(jget .serial); R1E=$(jget .expires)
 [ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && ok "request_id r-1: credential $R1" \
   || fail "r-1: $status $(cat resp.json)"
 wreq w3 /v1/wallet/allowance '{"amount":"1.00","request_id":"r-1"}'
@@ -389,6 +389,13 @@ wreq w3 /v1/wallet/allowance '{"amount":"1.00","request_id":"r-1"}'
   && ok "r-1 again (a new nonce): the same credential $R1, replayed" || fail "r-1 again: $status $(cat resp.json)"
 wreq w3 /v1/wallet/allowance '{"amount":"1.50","request_id":"r-1"}'
 expect_http 422 IDEMPOTENCY_KEY_REUSED "r-1 for another amount"
+wreq w3 /v1/wallet/allowance '{"amount":"1.00","request_id":"r-1","allow_unbound":false}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "r-1 asking allow_unbound false"
+wreq w3 /v1/wallet/allowance "{\"amount\":\"1.00\",\"request_id\":\"r-1\",\"expires\":$(($(date +%s) + 7200))}"
+expect_http 422 IDEMPOTENCY_KEY_REUSED "r-1 asking an expiry in two hours"
+wreq w3 /v1/wallet/allowance "{\"amount\":\"1.00\",\"request_id\":\"r-1\",\"expires\":$R1E,\"allow_unbound\":true}"
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(jget .serial)" = "$R1" ] \
+  && ok "r-1 sending the expiry and allow_unbound it was made with: replayed" || fail "r-1 as made: $status $(cat resp.json)"
 wreq w3 /v1/wallet/allowance '{"amount":"1.00","request_id":"r 1"}'
 expect_http 400 BAD_FIELD "a request_id with a space"
 [ "$(balance "$W3")" = 600 ] && ok "w3's account: 10.00 - 3.00 - 1.00, each once" \

@@ -402,6 +402,31 @@ api_once "cred-7" POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\"
 expect_http 422 IDEMPOTENCY_KEY_REUSED "cred-7 for another limit"
 [ "$(balance "$W")" = $((w0 + 50)) ] && ok "one escrow of 1.00 moved out of the wallet account" \
   || fail "balance after cred-7: $(balance "$W"), was $w0"
+# the key again asking a looser or tighter credential: refused, where the
+# first one came back as if it were the one asked; an expires as the
+# credential has it (the default, sent), and one past the signing key's
+# end that the first was cut to, replay
+api_once "cred-7" POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$WK\",\"limit\":\"1.00\",\"allow_unbound\":false}"
+expect_http 422 IDEMPOTENCY_KEY_REUSED "cred-7 asking allow_unbound false"
+api_once "cred-7" POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$WK\",\"limit\":\"1.00\",\"expires\":$(($(date +%s) + 3600))}"
+expect_http 422 IDEMPOTENCY_KEY_REUSED "cred-7 asking an expiry in an hour"
+api GET "/v1/admin/credentials/$c7"; e7=$(jget .expires)
+api_once "cred-7" POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$WK\",\"limit\":\"1.00\",\"expires\":$e7,\"allow_unbound\":true}"
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(jget .credential)" = "$b7" ] \
+  && ok "cred-7 with its own expires and allow_unbound sent: replayed" || fail "cred-7 as made: $status $(cat resp.json)"
+api_once "cred-8" POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$WK\",\"limit\":\"0.01\",\"expires\":4000000000,\"allow_unbound\":false}"
+c8=$(jget .serial); e8=$(jget .expires)
+[ "$status" = 200 ] && [ "$e8" -lt 4000000000 ] && ok "cred-8: expires cut to the key's end ($e8)" \
+  || fail "cred-8: $status $(cat resp.json)"
+api_once "cred-8" POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$WK\",\"limit\":\"0.01\",\"expires\":4000000000,\"allow_unbound\":false}"
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && [ "$(jget .serial)" = "$c8" ] \
+  && ok "cred-8 again as sent: replayed" || fail "cred-8 again: $status $(cat resp.json)"
+api_once "cred-8" POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$WK\",\"limit\":\"0.01\",\"expires\":$((e8 - 1)),\"allow_unbound\":false}"
+expect_http 422 IDEMPOTENCY_KEY_REUSED "cred-8 asking an expiry before the key's end"
+api_once "cred-8" POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$WK\",\"limit\":\"0.01\",\"expires\":4000000000}"
+expect_http 422 IDEMPOTENCY_KEY_REUSED "cred-8 without allow_unbound (true by default)"
+[ "$(balance "$W")" = $((w0 + 49)) ] && ok "two escrows moved, 1.00 and 0.01, nothing for the refused" \
+  || fail "balance after cred-8: $(balance "$W"), was $w0"
 api POST "/v1/admin/accounts/abc/deposit" '{"amount":"1.00"}'
 expect_http 400 BAD_PARAMETER "account id not a number"
 api GET "/v1/admin/accounts/9223372036854775808"
@@ -465,7 +490,7 @@ api GET /v1/nothing
 expect_http 404 NOT_FOUND "an unknown path"
 api POST /v1/admin/merchants "$(head -c 5000 /dev/zero | tr '\0' 'a')"
 expect_http 413 BODY_TOO_LARGE "operator body over 4096 bytes"
-balances "W=$W:5050 esc=esc/$S:4700 A=$MA:300" "refused operator calls moved nothing (2.50 in, 1.00 out and a 1.00 escrow under keys)"
+balances "W=$W:5049 esc=esc/$S:4700 A=$MA:300" "refused operator calls moved nothing (2.50 in, 1.00 out and escrows of 1.00 and 0.01 under keys)"
 audit_passes "after refused operator calls"
 api GET /v1/limits
 [ "$(jget .batch_max)" = 3 ] && [ "$(jget .upload_body_max)" = 4096 ] \

@@ -708,9 +708,13 @@ static void test_allowance_once_per_request_id(void)
     CHECK(memcmp(b1, b2, sizeof b1) == 0);
     REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &info));
     CHECK(info.balance == 2000);
-    /* the id for another amount; a malformed id: nothing moves */
+    /* the id for another amount, or other flags (bound codes only); a
+     * malformed id: nothing moves */
     CHECK_ERR(offpay_ledger_allowance_once(w.l, w.wallet.pk, "rid-1", 1000, 1,
                                            T0 + DAY, T0, b2, &c2, NULL),
+              OFFPAY_EEXISTS);
+    CHECK_ERR(offpay_ledger_allowance_once(w.l, w.wallet.pk, "rid-1", 3000, 0,
+                                           T0 + DAY, T0 + 9, b2, &c2, NULL),
               OFFPAY_EEXISTS);
     CHECK_ERR(offpay_ledger_allowance_once(w.l, w.wallet.pk, "rid 2", 1000, 1,
                                            T0 + DAY, T0, b2, &c2, NULL),

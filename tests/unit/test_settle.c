@@ -1716,7 +1716,26 @@ static void test_request_key_moves_money_once(void)
         CHECK(offpay_ledger_move_once(w.l, w.wallet_acct, 50, 0, NULL,
                                       "cred-1", T0, NULL, NULL) ==
               OFFPAY_EEXISTS);
+        /* the key asking other flags (bound codes only): not the first
+         * credential, which allows unbound ones */
+        CHECK(offpay_ledger_issue_once(w.l, "cred-1", w.wallet_acct,
+                                       w.wallet.pk, 50, 0, T0 + DAY, T0 + 60,
+                                       b2, &c2, NULL) == OFFPAY_EEXISTS);
         CHECK(balance(&w, w.wallet_acct) == was - 50);
+        /* the expiry it was made with, not another; one past the signing
+         * key's end is what was cut to it */
+        CHECK(offpay_ledger_issue_expires_is(w.l, &c1, T0 + DAY) == 1);
+        CHECK(offpay_ledger_issue_expires_is(w.l, &c1, T0 + DAY - 1) == 0);
+        CHECK(offpay_ledger_issue_expires_is(w.l, &c1, T0 + DAY + 1) == 0);
+        REQUIRE_OK(offpay_ledger_issue_once(w.l, "cred-2", w.wallet_acct,
+                                            w.wallet.pk, 1, 1, UINT32_MAX, T0,
+                                            b2, &c2, &replayed));
+        CHECK(c2.expires < UINT32_MAX);
+        CHECK(offpay_ledger_issue_expires_is(w.l, &c2, UINT32_MAX) == 1);
+        CHECK(offpay_ledger_issue_expires_is(w.l, &c2, c2.expires) == 1);
+        CHECK(offpay_ledger_issue_expires_is(w.l, &c2, c2.expires - 1) == 0);
+        CHECK(offpay_ledger_issue_expires_is(NULL, &c2, c2.expires) == 0);
+        before -= 1;
         before -= 50;
     }
 
