@@ -2861,7 +2861,11 @@ int cli_admin(int argc, char **argv)
         memset(&st, 0, sizeof st);
         st.merchant = merchant;
         st.from = (uint32_t)from;
-        st.to = have_to ? (uint32_t)to : cli_now(); /* offpayd's default */
+        st.now = cli_now();
+        /* offpayd's default: until now, or [from, from] for a from ahead */
+        st.to = have_to         ? (uint32_t)to
+                : st.now > from ? st.now
+                                : (uint32_t)from;
         st.terminal = (uint32_t)term;
         st.after = a.f.after_id;
         status = statement(l, &st, json);

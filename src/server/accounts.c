@@ -108,6 +108,7 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
     size_t                   n = 0;
     json_t                  *arr, *j;
     offpay_err               rc;
+    char                     hint[200];
 
     if (srv_parse_id(r->cap[0], SRV_ID_MAX, &id) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "account: a decimal id from 1");
@@ -119,8 +120,13 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
                  "after: a transfer id; limit: 1..1000");
         return;
     }
-    if ((qf != NULL && srv_parse_u64(qf, UINT32_MAX, &from) != 0) ||
-        (qt != NULL && srv_parse_u64(qt, UINT32_MAX, &to) != 0) || from > to) {
+    if ((qf != NULL &&
+         srv_parse_time("from", qf, &from, hint, sizeof hint) != 0) ||
+        (qt != NULL && srv_parse_time("to", qt, &to, hint, sizeof hint) != 0)) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, hint);
+        return;
+    }
+    if (from > to) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
                  "from <= to: unix times, both included (default: the whole "
                  "history)");
@@ -138,6 +144,11 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
         json_array_append_new(arr, srv_json_transfer(&v[i], a.currency));
     j = account_state_json(id, &a);
     if (j != NULL) {
+        /* whether this period's transfers can still change (no to: they
+         * can) */
+        json_object_set_new(
+            j, "final",
+            json_boolean(offpay__period_final((uint32_t)to, r->now)));
         json_object_set_new(j, "count", json_integer((json_int_t)n));
         json_object_set_new(j, "transfers", arr != NULL ? arr : json_null());
         /* null on the last page, as the cases' list */

@@ -35,13 +35,15 @@ void srv_cases_list(srv_req *r, srv_reply *out)
     offpay_err         rc;
 
     memset(&f, 0, sizeof f);
-    if ((qs != NULL && srv_parse_u64(qs, INT64_MAX, &f.serial) != 0) ||
+    /* serial=0 is a malformed id, as in a path, not "every serial" */
+    if ((qs != NULL && srv_parse_id(qs, INT64_MAX, &f.serial) != 0) ||
         (qt != NULL && srv_parse_u64(qt, UINT32_MAX, &since) != 0) ||
         srv_parse_page(r->query(r->conn, "after"), r->query(r->conn, "limit"),
                        &f.after_id, &limit) != 0 ||
         (qk != NULL && offpay_case_kind_from_name(qk, &f.kind) != OFFPAY_OK)) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
-                 "serial, after: decimal ids; since: a unix time; limit: "
+                 "serial: a decimal id from 1; after: a case id; since: a "
+                 "unix time; limit: "
                  "1..1000; kind: duplicate, double_spend, overspend, "
                  "receipt_mismatch or charge_mismatch");
         return;

@@ -880,7 +880,8 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
     req.header = header_of;
     req.query = query_of;
     req.conn = c;
-    req.now = srv_now();
+    req.now = srv_now(); /* the signature's window; again below */
+    clock_gettime(CLOCK_MONOTONIC, &req.now_mono);
     /* counted before the check, so a stop that saw none counted sees
      * this one's `expired` check fail (both sequentially consistent) */
     st->handled = 1;
@@ -893,8 +894,14 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
      * nobody signed never waits for one (the look before an upload's body,
      * srv_auth_early, takes one for a read only if one is free) */
     if (!SIGNED(st->rt->auth) || srv_auth_signature(&req, &rep) == 0) {
-        if (st->rt->ledger)
+        if (st->rt->ledger) {
             req.l = srv_pool_get(srv->pool);
+            /* the time written on what it books: read once the handle is
+             * held, not before a wait for one (docs/api.md, "Merchant
+             * statement": a period is final a bounded time after it) */
+            req.now = srv_now();
+            clock_gettime(CLOCK_MONOTONIC, &req.now_mono);
+        }
         st->rt->fn(&req, &rep);
         if (req.auth_ok && req.l != NULL && rep.json != NULL &&
             rep.text == NULL)

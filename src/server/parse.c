@@ -287,6 +287,31 @@ int srv_parse_id(const char *s, uint64_t max, uint64_t *v)
     return 0;
 }
 
+int srv_parse_time(const char *name, const char *v, uint64_t *t, char *hint,
+                   size_t cap)
+{
+    size_t n = strlen(v), digits = strspn(v, "0123456789");
+
+    if (srv_parse_u64(v, UINT32_MAX, t) == 0)
+        return 0;
+    if (digits == n && n == 13) /* a JavaScript Date.now(), say */
+        snprintf(hint, cap,
+                 "%s: %s is a time in milliseconds: give unix seconds, not "
+                 "milliseconds (%.10s)",
+                 name, v, v);
+    else if (digits == 4 && v[4] == '-')
+        snprintf(hint, cap,
+                 "%s: a date: give a unix time in seconds (2026-12-01T00:00Z "
+                 "is 1796083200), both ends of the period included",
+                 name);
+    else
+        snprintf(hint, cap,
+                 "%s: a unix time in seconds, 0..4294967295, without sign "
+                 "or leading zeros",
+                 name);
+    return -1;
+}
+
 int srv_parse_page(const char *after_text, const char *limit_text,
                    uint64_t *after, uint64_t *limit)
 {

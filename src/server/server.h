@@ -38,6 +38,12 @@
 #define SRV_REF_MAX           128u /* operator reference text */
 #define SRV_ID_MAX            INT64_MAX /* a 64-bit id, path or body */
 #define SRV_WALLET_BATCH_MAX  200u /* codes per wallet upload */
+/* An upload starts no transaction this long after its time (srv_req.now):
+ * the items left are undecided ("error" EBUSY, sent again). With one
+ * transaction's own run, this bounds how long after the time written on
+ * its rows a request may still commit: OFFPAY__PERIOD_FINAL_AFTER
+ * (src/settle/render.h), after which a period's statement is final. */
+#define SRV_COMMIT_WITHIN 30u
 /* default terms: a wallet credential (and the longest a wallet's own
  * allowance may ask for), a terminal credential */
 #define SRV_CRED_LIFETIME     (30u * 86400u)
@@ -147,7 +153,11 @@ typedef struct srv_req {
     const char *(*query)(void *conn, const char *name);
     void          *conn;
     offpay_ledger *l; /* a ledger handle held for this request */
-    uint32_t       now;
+    /* the request's time, read once its ledger handle is held (its rows
+     * commit after it, within SRV_COMMIT_WITHIN), and the monotonic clock
+     * then */
+    uint32_t        now;
+    struct timespec now_mono;
     /* a signed route's authentication, checked before a ledger handle is
      * taken (srv_auth_signature); auth_ok 1 once it verified */
     offpay__http_auth auth;
@@ -225,6 +235,10 @@ json_t *srv_wallet_cases_json(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES]);
  * memory; j unchanged or part set: the caller drops it). */
 int srv_json_escrow_held(json_t *j, const offpay_wallet_account_info *a,
                          uint32_t now);
+/* 1 when the request's time (r->now) is SRV_COMMIT_WITHIN or more ago
+ * (monotonic): an upload starts no more transactions, leaving the rest of
+ * its items undecided (upload.c, wallet_upload.c). */
+int srv_commit_too_late(const srv_req *r);
 /* Sets out to the JSON error of an engine error, with its status. */
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what);
 /* The same with the whole hint given (printf-style): for an error whose
@@ -351,6 +365,13 @@ int srv_parse_id(const char *s, uint64_t max, uint64_t *v);
 #define SRV_PAGE_MAX     1000
 int srv_parse_page(const char *after_text, const char *limit_text,
                    uint64_t *after, uint64_t *limit);
+
+/* A period's bound, the query parameter name (its value v) as a unix
+ * time of 32 bits in seconds, into *t; 0, or -1 with a hint naming name
+ * into hint (cap bytes): a value of 13 digits says unix seconds, not
+ * milliseconds, a date (2026-12-01, 2026-12-01T09:30:00Z) unix seconds. */
+int srv_parse_time(const char *name, const char *v, uint64_t *t, char *hint,
+                   size_t cap);
 
 /* A public key as 64 lowercase hex digits. */
 int srv_parse_key(const char *s, uint8_t pk[OFFPAY_PK_BYTES]);

@@ -16,6 +16,32 @@
 
 #include "server/server.h"
 
+/* The terminal= of a statement: a terminal of this merchant, else
+ * ENOTFOUND naming it (a wrong mapping must not read as "no sales").
+ * 0, or -1 with out set. */
+static int terminal_of(srv_req *r, uint64_t merchant, uint32_t terminal,
+                       srv_reply *out)
+{
+    offpay_ledger_terminal_info t;
+    offpay_err                  rc;
+
+    rc = offpay_ledger_terminal(r->l, terminal, NULL, &t);
+    if (rc == OFFPAY_OK && t.merchant_id == merchant)
+        return 0;
+    if (rc == OFFPAY_OK)
+        srv_fail_engine_hint(out, OFFPAY_ENOTFOUND,
+                             "terminal: terminal %u is not merchant %llu's "
+                             "(it is merchant %llu's)",
+                             (unsigned)terminal, (unsigned long long)merchant,
+                             (unsigned long long)t.merchant_id);
+    else if (rc == OFFPAY_ENOTFOUND)
+        srv_fail_engine_hint(out, rc, "terminal: no terminal %u",
+                             (unsigned)terminal);
+    else
+        srv_fail_engine(out, rc, "statement");
+    return -1;
+}
+
 void srv_statement(srv_req *r, srv_reply *out)
 {
     const char       *qf = r->query(r->conn, "from");
@@ -26,13 +52,26 @@ void srv_statement(srv_req *r, srv_reply *out)
     offpay__statement s;
     json_t           *j;
     offpay_err        rc;
+    char              hint[200];
 
     memset(&s, 0, sizeof s);
-    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &s.merchant) != 0 ||
-        (qf != NULL && srv_parse_u64(qf, UINT32_MAX, &from) != 0) ||
-        (qt != NULL && srv_parse_u64(qt, UINT32_MAX, &to) != 0) || from > to) {
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &s.merchant) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "merchant: a decimal id from 1");
+        return;
+    }
+    if ((qf != NULL &&
+         srv_parse_time("from", qf, &from, hint, sizeof hint) != 0) ||
+        (qt != NULL && srv_parse_time("to", qt, &to, hint, sizeof hint) != 0)) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, hint);
+        return;
+    }
+    /* no to and a from after now (a client's clock ahead): the period
+     * [from, from], empty so far, as an account's history answers it */
+    if (qt == NULL && from > to)
+        to = from;
+    if (from > to) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
-                 "merchant: a decimal id from 1; from <= to: unix times");
+                 "from: after to (unix times, both included)");
         return;
     }
     if ((qm != NULL &&
@@ -42,9 +81,13 @@ void srv_statement(srv_req *r, srv_reply *out)
                  "terminal: a terminal id from 1; after: a presentment id");
         return;
     }
+    if (terminal != 0 &&
+        terminal_of(r, s.merchant, (uint32_t)terminal, out) != 0)
+        return;
     s.from = (uint32_t)from;
     s.to = (uint32_t)to;
     s.terminal = (uint32_t)terminal;
+    s.now = r->now;
     rc = offpay__statement_read(r->l, &s);
     if (rc == OFFPAY_ENOMEM) {
         srv_fail(out, SRV_E_INTERNAL, "out of memory");

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/testhook.h"
 #include "server/server.h"
 
 /* An item dated after offpayd's clock (beyond the skew), or made under an
@@ -197,6 +198,45 @@ void srv_batch_engine_error(int wallet, offpay_err rc, size_t left,
             offpay_strerror(rc), offpay_errname(rc), n[0], n[1], uploads);
 }
 
+/* How long after its time (srv_req.now) an upload may still start a
+ * transaction, in ms: SRV_COMMIT_WITHIN; in test builds
+ * OFFPAYD_TEST_COMMIT_WITHIN_MS when set (tests/e2e/offpayd_sync.sh). */
+static long commit_within_ms(void)
+{
+#ifdef OFFPAY_TEST_HOOKS
+    const char *env = getenv("OFFPAYD_TEST_COMMIT_WITHIN_MS");
+
+    if (env != NULL && atol(env) > 0)
+        return atol(env);
+#endif
+    return (long)SRV_COMMIT_WITHIN * 1000L;
+}
+
+int srv_commit_too_late(const srv_req *r)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - r->now_mono.tv_sec) * 1000L +
+               (t.tv_nsec - r->now_mono.tv_nsec) / 1000000L >=
+           commit_within_ms();
+}
+
+/* The result of an item an upload left for its time's bound: undecided,
+ * sent again (EBUSY, as a ledger too busy to answer in time). */
+static json_t *too_late_json(const srv_upload_item *it)
+{
+    char hint[160];
+
+    snprintf(hint, sizeof hint,
+             "not settled: this upload ran past %u s after its time "
+             "(the ledger is slow); send it again",
+             (unsigned)(commit_within_ms() / 1000));
+    return json_pack("{s:o, s:s, s:s, s:s}", "seq",
+                     srv_json_id((uint64_t)it->seq), "outcome", "error",
+                     "reason", offpay_errname(OFFPAY_EBUSY), "hint", hint);
+}
+
 /* Settles n items in one transaction (one durable commit) and appends
  * their results; an engine error gives each item an "error" result, and
  * is *err (the first such), its items added to *left. */
@@ -227,6 +267,10 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
         item[i].accepted_at = up[i].accepted_at;
         item[i].terminal_seq = up[i].seq;
     }
+#ifdef OFFPAY_TEST_HOOKS
+    /* a slow transaction, its rows dated r->now (offpayd_sync.sh) */
+    offpay__test_delay_ms("OFFPAYD_TEST_CHUNK_MS");
+#endif
     rc = offpay_ledger_settle_batch(r->l, t->terminal_id, item, n, r->now, res);
 #ifdef OFFPAY_TEST_HOOKS
     if (rc == OFFPAY_OK)
@@ -310,6 +354,19 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
         size_t n =
             up.n - i < r->srv->cfg.tx_items ? up.n - i : r->srv->cfg.tx_items;
 
+        /* its rows say r->now: none committed long after it, so that a
+         * period's statement is final a bounded time after its end */
+        if (srv_commit_too_late(r)) {
+            for (; i < up.n; i++, left++)
+                if (json_array_append_new(results,
+                                          too_late_json(&up.items[i])) != 0) {
+                    srv_fail(out, SRV_E_INTERNAL, "out of memory");
+                    goto out;
+                }
+            if (err == OFFPAY_OK)
+                err = OFFPAY_EBUSY;
+            break;
+        }
         if (settle_chunk(r, &t, up.items + i, n, results, &sv, &settled, &err,
                          &left) != 0) {
             srv_fail(out, SRV_E_INTERNAL, "out of memory");

@@ -254,6 +254,11 @@ static void period_json(json_t *j, const offpay__statement *s)
                         json_boolean(s->moves_count > s->n_moves));
 }
 
+int offpay__period_final(uint32_t to, uint32_t now)
+{
+    return now > to && now - to > OFFPAY__PERIOD_FINAL_AFTER;
+}
+
 json_t *offpay__statement_json(const offpay__statement *s)
 {
     uint16_t cur = s->acct.currency;
@@ -261,10 +266,12 @@ json_t *offpay__statement_json(const offpay__statement *s)
 
     for (size_t i = 0; lines != NULL && i < s->n; i++)
         json_array_append_new(lines, line_json(&s->lines[i], cur));
-    j = json_pack("{s:o, s:I, s:I, s:I, s:b, s:o}", "merchant",
+    j = json_pack("{s:o, s:I, s:I, s:b, s:I, s:b, s:o}", "merchant",
                   offpay__json_id(s->merchant), "from", (json_int_t)s->from,
-                  "to", (json_int_t)s->to, "count", (json_int_t)s->count,
-                  "truncated", s->beyond > 0, "lines", lines);
+                  "to", (json_int_t)s->to, "final",
+                  offpay__period_final(s->to, s->now), "count",
+                  (json_int_t)s->count, "truncated", s->beyond > 0, "lines",
+                  lines);
     if (j == NULL) /* (json_pack took lines whatever became of it) */
         return NULL;
     /* the totals and balance even with no line */

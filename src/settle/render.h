@@ -28,6 +28,17 @@ json_t *offpay__json_transfer(const offpay_account_transfer *t,
 /* A settlement outcome's name in the API ("settled", ...). */
 const char *offpay__outcome_name(offpay_settle_outcome o);
 
+/* How long after a period's last second (its `to`) what a statement or
+ * an account's history of it says can still change: offpayd reads a
+ * request's time once its ledger connection is held, and an upload starts
+ * no transaction SRV_COMMIT_WITHIN (30 s) after that time; 30 s more for
+ * that last transaction's own run (docs/api.md, "Merchant statement"). */
+#define OFFPAY__PERIOD_FINAL_AFTER 60u
+
+/* 1 when the period ending at `to` is final at now (`"final": true`): now
+ * more than OFFPAY__PERIOD_FINAL_AFTER after to; else 0. */
+int offpay__period_final(uint32_t to, uint32_t now);
+
 /* Most lines and movements one statement lists (the totals cover all). */
 #define OFFPAY__STATEMENT_LINES 10000u
 #define OFFPAY__STATEMENT_MOVES 1000u
@@ -40,6 +51,7 @@ typedef struct offpay__statement {
     uint32_t from, to;
     uint32_t terminal;
     uint64_t after;
+    uint32_t now; /* the reader's clock: is the period final? */
     /* given: the lines listed (n, at most OFFPAY__STATEMENT_LINES; beyond
      * more left off), count and the totals of every line of the range */
     offpay_statement_line *lines;

@@ -18,7 +18,7 @@ api POST /v1/admin/guarantee '{"currency":"EUR"}'; G=$(jget .account)
 api POST "/v1/admin/accounts/$G/deposit" '{"amount":"500.00","ref":"guarantee"}'
 expect_http 200 - "guarantee funded"
 new_merchant "Bakery A"; MA=$MACCT; MIDA=$MERCHANT; new_terminal ta "$MERCHANT"; TA=$TID
-new_merchant "Kiosk B"; MB=$MACCT; MIDB=$MERCHANT; new_terminal tb "$MERCHANT"
+new_merchant "Kiosk B"; MB=$MACCT; MIDB=$MERCHANT; new_terminal tb "$MERCHANT"; TB=$TID
 audit_passes "set-up"
 # Money in two currencies is never one sum: beside the euros, a yen
 # guarantee of 5000 JPY; the audit gives each currency's own money (JPY,
@@ -70,9 +70,38 @@ api GET "/v1/admin/merchants/$MIDA/statement?terminal=$TA"
 [ "$status" = 200 ] && [ "$(jget .count)" = 2 ] && [ "$(jget .paid.decimal)" = 17.24 ] \
   && [ "$(jget .terminal)" = "$TA" ] && [ "$(jq '[.lines[].terminal] | unique' -c resp.json)" = "[$TA]" ] \
   && ok "statement of terminal $TA: its 2 lines, 17.24" || fail "by terminal: $status $(cat resp.json)"
-api GET "/v1/admin/merchants/$MIDA/statement?terminal=$((TA + 100))"
+api GET "/v1/admin/merchants/$MIDB/statement?terminal=$TB"
 [ "$status" = 200 ] && [ "$(jget .count)" = 0 ] && [ "$(jget .paid.decimal)" = 0.00 ] \
-  && ok "statement of a terminal with no line: count 0, totals 0.00" || fail "other terminal: $(cat resp.json)"
+  && ok "statement of a terminal with no line: count 0, totals 0.00" || fail "terminal without lines: $(cat resp.json)"
+# a terminal that does not exist, or another merchant's: 404 naming it,
+# never "no sales" (a nightly job's wrong mapping)
+api GET "/v1/admin/merchants/$MIDA/statement?terminal=$((TA + 100))"
+expect_http 404 ENOTFOUND "statement of a terminal that does not exist"
+[ "$(jget .hint)" = "terminal: no terminal $((TA + 100))" ] && ok "its hint: $(jget .hint)" || fail "hint: $(cat resp.json)"
+api GET "/v1/admin/merchants/$MIDB/statement?terminal=$TA"
+expect_http 404 ENOTFOUND "statement of merchant B at merchant A's terminal"
+[ "$(jget .hint)" = "terminal: terminal $TA is not merchant $MIDB's (it is merchant $MIDA's)" ] \
+  && ok "its hint: $(jget .hint)" || fail "hint: $(cat resp.json)"
+# a bad from or to: the hint names it, and says seconds for milliseconds
+# or a date; a from ahead of now without to (a client's clock ahead): an
+# empty period, as an account's history answers it
+bad_time() { # QUERY HINT
+  api GET "/v1/admin/merchants/$MIDA/statement?$1"
+  [ "$status" = 400 ] && [ "$(jget .error)" = BAD_PARAMETER ] && [ "$(jget .hint)" = "$2" ] \
+    && ok "statement?$1: 400, $2" || fail "statement?$1: $status $(cat resp.json)"
+}
+bad_time "from=1796164600000" "from: 1796164600000 is a time in milliseconds: give unix seconds, not milliseconds (1796164600)"
+bad_time "to=2026-12-01" "to: a date: give a unix time in seconds (2026-12-01T00:00Z is 1796083200), both ends of the period included"
+bad_time "from=-5" "from: a unix time in seconds, 0..4294967295, without sign or leading zeros"
+bad_time "from=10&to=9" "from: after to (unix times, both included)"
+bad_time "from=0&to=4294967296" "to: a unix time in seconds, 0..4294967295, without sign or leading zeros"
+ahead=$(( ${OFFPAY_NOW:-$(date +%s)} + 5 ))
+api GET "/v1/admin/merchants/$MIDA/statement?from=$ahead"
+[ "$status" = 200 ] && [ "$(jq -c '[.from, .to, .count, .movements_count, .final]' resp.json)" = "[$ahead,$ahead,0,0,false]" ] \
+  && ok "statement from now + 5 s: the empty period [from, from], not final" || fail "from ahead: $status $(cat resp.json)"
+api GET "/v1/admin/accounts/$MA/transfers?from=$ahead"
+[ "$status" = 200 ] && [ "$(jq -c '[.count, .final]' resp.json)" = "[0,false]" ] \
+  && ok "the account's history from now + 5 s: empty too" || fail "history from ahead: $status $(cat resp.json)"
 api GET "/v1/admin/merchants/$MIDA/statement?terminal=0"
 expect_http 400 BAD_PARAMETER "terminal=0"
 # paging: after the first line's presentment, the rest; totals of the range
@@ -517,6 +546,10 @@ api GET "/v1/admin/cases/$case8/evidence"
 [ "$(jq -r .mismatched sync.json)" = 0 ] && ok "synced again (--json): nothing sent, mismatched 0" || fail "sync --json: $(cat sync.json)"
 api GET "/v1/admin/cases?serial=$S8"
 [ "$(jget .count)" = 1 ] && ok "synced again: still one case" || fail "cases again: $(cat resp.json)"
+# serial=0 is a malformed id, as in a path, not "every case"
+api GET "/v1/admin/cases?serial=0"
+expect_http 400 BAD_PARAMETER "cases?serial=0"
+jget .hint | grep -q "^serial: a decimal id from 1;" && ok "its hint names serial" || fail "serial=0: $(cat resp.json)"
 api GET "/v1/admin/credentials/$S8"
 [ "$(jget .revoked)" = false ] && ok "the payer's credential is not revoked" || fail "S8: $(cat resp.json)"
 balances "esc=esc/$S8:2000 E=$ME:3000 W7=$W7:1000" "nothing more moved"
@@ -1006,11 +1039,12 @@ api GET "/v1/admin/merchants/$MIDA/statement"
   || fail "all time: $(jq -c 'del(.lines)' resp.json)"
 # `offpay admin statement` on the ledger gives the same statements: its
 # --json is offpayd's answer field for field (the same rendering), for a
-# period, a terminal and a page; its text the lines, totals and movements
+# period, a terminal and a page (on offpayd's clock: whether the period is
+# `final` is said by the reader's); its text the lines, totals and movements
 same_json() { # PATH-QUERY CLI-OPTIONS...: offpayd's answer = the CLI's --json
   local q=$1 out; shift
   api GET "/v1/admin/merchants/$MIDA/statement?$q"
-  out=$("$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" "$@" --json 2>&1) \
+  out=$(OFFPAY_NOW=$day100 "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" "$@" --json 2>&1) \
     && [ "$status" = 200 ] && [ "$(jq -S -c . resp.json)" = "$(jq -S -c . <<<"$out")" ] \
     && ok "admin statement $* --json = GET ...statement?$q" \
     || fail "admin statement $*: $status $(cat resp.json) | $out"
@@ -1018,6 +1052,7 @@ same_json() { # PATH-QUERY CLI-OPTIONS...: offpayd's answer = the CLI's --json
 same_json "from=$day100&to=$((day100 + 86400))" --from "$day100" --to $((day100 + 86400))
 [ "$(jq '.movements | length' resp.json)" = 3 ] || fail "day 100's movements: $(cat resp.json)"
 same_json "to=$day99" --to "$day99"
+[ "$(jget .final)" = true ] && ok "a period a day before now: final" || fail "day 99 not final: $(jget .final)"
 same_json "to=$day100&terminal=$TA" --to "$day100" --terminal "$TA"
 same_json "to=$day100&after=$P9" --to "$day100" --after "$P9"
 run_cli 0 "^presentment $P9  uploaded [0-9T:-]+Z  accepted [0-9T:-]+Z  terminal $TA  credential [0-9]+ counter [0-9]+  charged 5.00 EUR  paid 5.00 EUR  settled  refunded 1.00 EUR$" -- \

@@ -423,6 +423,63 @@ if [ "$BACKEND" = sqlite ] && [ -z "${OFFPAY_TEST_SHARDS:-}" ]; then
   audit_passes "answers changed on the way"
 fi
 
+# ---- 12. a period is final a bounded time after its end ------------------
+# offpayd with one ledger connection, each upload transaction held 1.5 s
+# (OFFPAYD_TEST_CHUNK_MS), uploads bounded to 2.5 s after their time
+# (OFFPAYD_TEST_COMMIT_WITHIN_MS; SRV_COMMIT_WITHIN, 30 s, in production),
+# one item a transaction:
+# step                                         expected
+# tp12 uploads 4 payments                      the first ones settled, the
+#                                              rest "error" EBUSY: none
+#                                              committed past the bound
+# a deposit sent while that upload holds the   dated when it got the
+#   only connection                            connection (2 s or more
+#                                              after it was sent), not before
+# the same upload again (no hooks)             replays, then the rest settled
+# statement and history to now - 1, now - 61   "final" false, then true
+stop_server TERM
+OFFPAYD_TEST_CHUNK_MS=1500 OFFPAYD_TEST_COMMIT_WITHIN_MS=2500 start_server --threads 1 --tx-items 1
+new_merchant "Period"; M12=$MACCT; new_terminal tp12 "$MERCHANT"
+W12=$(new_account payer-12 50.00)
+new_wallet w12 "$W12" 20.00
+for i in 1 2 3 4; do c=$(pay w12 1.00); accept tp12 "$c" 1.00 || fail "accept $i"; done
+"$UPLOAD_TOOL" --terminal tp12 --passphrase-file tp --body up.body --headers up.hdr >/dev/null
+curl -s -o up12.json -H @up.hdr -H 'Content-Type: application/json' \
+  --data-binary @up.body "$URL/v1/terminal/upload" & up12=$!
+sleep 0.5
+sent=$(date +%s)
+api POST "/v1/admin/accounts/$M12/deposit" '{"amount":"0.50","ref":"waited"}'
+wait "$up12"
+d12=$(jq .decided up12.json)
+[ "$d12" -ge 1 ] && [ "$d12" -lt 4 ] \
+  && [ "$(jq -c "[.results[$d12:][] | [.outcome, .reason]] | unique" up12.json)" = '[["error","EBUSY"]]' ] \
+  && jq -r ".results[$d12].hint" up12.json | grep -q "ran past 2 s after its time" \
+  && ok "an upload past its bound: $d12 settled, the rest undecided (EBUSY)" || fail "bounded upload: $(cat up12.json)"
+api GET "/v1/admin/accounts/$M12/transfers"
+at=$(jq '[.transfers[] | select(.kind == "deposit")][0].at' resp.json)
+[ "$at" -ge $((sent + 2)) ] && ok "the deposit dated once it had the connection ($((at - sent)) s after it was sent)" \
+  || fail "deposit sent at $sent dated $at: $(cat resp.json)"
+stop_server TERM
+start_server
+upload tp12
+[ "$status" = 200 ] && [ "$(jq .decided resp.json)" = 4 ] \
+  && [ "$(jq "[.results[:$d12][] | .replay] | all" resp.json)" = true ] \
+  && [ "$(jq "[.results[$d12:][] | .outcome] | unique" -c resp.json)" = '["settled"]' ] \
+  && ok "sent again: $d12 replays, the rest settled" || fail "resend: $(cat resp.json)"
+balances "M12=$M12:450" "four payments and the deposit, once each"
+now=$(date +%s)
+api GET "/v1/admin/merchants/$MERCHANT/statement?from=0&to=$((now - 1))"
+[ "$(jget .final)" = false ] && ok "a statement to now - 1: not final" || fail "statement to now - 1: $(jget .final)"
+api GET "/v1/admin/merchants/$MERCHANT/statement?from=0&to=$((now - 61))"
+[ "$(jget .final)" = true ] && ok "a statement to now - 61: final" || fail "statement to now - 61: $(jget .final)"
+api GET "/v1/admin/accounts/$M12/transfers?to=$((now - 1))"
+[ "$(jget .final)" = false ] && ok "a history to now - 1: not final" || fail "history to now - 1: $(jget .final)"
+api GET "/v1/admin/accounts/$M12/transfers?to=$((now - 61))"
+[ "$(jget .final)" = true ] && ok "a history to now - 61: final" || fail "history to now - 61: $(jget .final)"
+api GET "/v1/admin/accounts/$M12/transfers"
+[ "$(jget .final)" = false ] && ok "a history without to: not final" || fail "history without to: $(jget .final)"
+audit_passes "an upload cut at its bound"
+
 # ---- 8. a payment uploaded after the late window: decided, not paid ------
 # step                                          W5      esc S5  A
 # w5 (30 days) pays 3.00 at te, kept offline    1000    2000    -
