@@ -148,7 +148,10 @@ extern "C" {
       "this wallet key has a double-spend or overspend case against one of "   \
       "its credentials (a copy of the wallet paid too): it gets no "           \
       "credential any more; after the operator's review its owner enrolls a "  \
-      "new key with an enrollment code for its account")
+      "new key with an enrollment code for its account")                       \
+    X(EDUPLICATE_MERCHANT, 95,                                                 \
+      "this code was presented before by a terminal of the same merchant: "    \
+      "the guarantee does not cover it again")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

@@ -92,6 +92,7 @@ int cli_is_rejection(offpay_err rc)
     case OFFPAY_EREFUSED:
     case OFFPAY_EWALLET_LOST:
     case OFFPAY_EWALLET_CASE:
+    case OFFPAY_EDUPLICATE_MERCHANT:
         return 1;
     default:
         return 0;

@@ -57,6 +57,41 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/* presentments_of callback: the terminals that presented the payment */
+struct dup_terms {
+    uint32_t id[16];
+    size_t   n;
+};
+
+static int dup_term(const offpay__presentment_row *p, void *ctx)
+{
+    struct dup_terms *d = ctx;
+
+    d->id[d->n++] = p->terminal;
+    return d->n == sizeof d->id / sizeof d->id[0];
+}
+
+/* For a duplicate presentment: OFFPAY_EDUPLICATE_MERCHANT when a terminal
+ * of the uploading terminal's merchant presented the code before (the
+ * merchant was paid for it once, and both terminals are its own: the
+ * guarantee does not cover the code again, settlement.md §5). */
+static offpay_err duplicate_rule(offpay_ledger *l, const struct settle_ctx *c,
+                                 uint64_t merchant)
+{
+    struct dup_terms     d = {{0}, 0};
+    offpay__terminal_row t;
+    offpay_err           rc;
+
+    rc = l->ops->presentments_of(l->store, c->p.cred.serial, c->p.counter, 0,
+                                 INT64_MAX, dup_term, &d);
+    for (size_t i = 0; rc == OFFPAY_OK && i < d.n; i++) {
+        rc = l->ops->terminal_get(l->store, d.id[i], &t);
+        if (rc == OFFPAY_OK && t.merchant == merchant)
+            return OFFPAY_EDUPLICATE_MERCHANT;
+    }
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
 /* The guarantee rules (docs/settlement.md §5), judged at the terminal's
  * acceptance time against the defaults terminals ship with. */
 static offpay_err guarantee_rules(offpay_ledger *l, const struct settle_ctx *c,
@@ -474,6 +509,8 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
      * of the credential at this terminal. */
     if (shortfall > 0 && rule == OFFPAY_OK) {
         rule = guarantee_rules(l, c, &cred);
+        if (rule == OFFPAY_OK && kind == DUPLICATE)
+            rule = duplicate_rule(l, c, t->merchant);
         if (is_store_error(rule))
             return rule;
     }

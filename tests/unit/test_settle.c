@@ -418,6 +418,39 @@ static void test_duplicate_presentment_pays_opens_case_and_revokes(void)
     drop_world(&w);
 }
 
+/* One unbound code presented by two terminals of one merchant, beyond
+ * what the escrow holds: the guarantee does not cover it again
+ * (EDUPLICATE_MERCHANT: the merchant was paid for the code once, and the
+ * terminals are its own); another merchant's terminal is covered
+ * (settlement.md §5). */
+static void test_duplicate_at_the_same_merchant_not_covered(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n;
+    offpay_terminal_cred tc;
+    offpay_settle_item   it;
+    offpay_settle_result a, b, d;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(add_terminal(&w, 0, T0 + 300 * DAY, T0, &tc));
+    n = make_code(&w, 1, CENTS(40), T0 + 10, 0, code);
+    a = settle(&w, 0, code, n, CENTS(40), T0 + 20, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    it = (offpay_settle_item){code, n, CENTS(40), T0 + 30, 1};
+    REQUIRE_OK(offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 3600, &b));
+    CHECK(b.outcome == OFFPAY_SETTLE_DUPLICATE &&
+          b.reason == OFFPAY_EDUPLICATE_MERCHANT && b.paid == CENTS(10) &&
+          b.covered == 0 && b.case_id != 0);
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(50));
+    d = settle(&w, 1, code, n, CENTS(40), T0 + 40, T0 + 3600);
+    CHECK(d.outcome == OFFPAY_SETTLE_DUPLICATE && d.reason == OFFPAY_OK &&
+          d.covered == CENTS(40));
+    CHECK(balance(&w, w.guarantee) == CENTS(960));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_double_spend_keeps_evidence_revokes_and_pays_terminal(void)
 {
     world                w;
@@ -3235,6 +3268,8 @@ static const offpay_test TESTS[] = {
      test_late_presentment_after_a_lost_wallets_revocation},
     {"duplicate_presentment_pays_opens_case_and_revokes",
      test_duplicate_presentment_pays_opens_case_and_revokes},
+    {"duplicate_at_the_same_merchant_not_covered",
+     test_duplicate_at_the_same_merchant_not_covered},
     {"double_spend_keeps_evidence_revokes_and_pays_terminal",
      test_double_spend_keeps_evidence_revokes_and_pays_terminal},
     {"transfers_recompute_each_balance", test_transfers_recompute_each_balance},
