@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/oserr.h"
 #include "offpay/issuer.h"
 #include "offpay/pkcs11.h"
 #include "offpay/verify.h"
@@ -301,22 +302,44 @@ static void log_line(void *ctx, const char *line)
     fprintf(stderr, "offpayd: %s %s\n", when, line);
 }
 
-/* A small secret file's first line, in sodium_malloc'd memory. */
+/* The system's reason for errno e as the CLI says it: offpay's words and
+ * error name ("permission denied (EACCES)"), or, for an errno offpay has no
+ * name of its own for, the system's words ("(EIO)" after them). */
+static void os_reason(int e, char *out, size_t n)
+{
+    offpay_err rc = offpay__errno_err(e);
+
+    snprintf(out, n, "%s (%s)",
+             rc == OFFPAY_EIO && e != 0 ? strerror(e) : offpay_strerror(rc),
+             offpay_errname(rc));
+}
+
+/* A small secret file's first line, in sodium_malloc'd memory; NULL, with
+ * the file and the system's reason logged, when it cannot be read (missing,
+ * not readable by offpayd's user, a directory) or is shorter than min. */
 static char *read_secret(const char *path, size_t min)
 {
     FILE  *f = fopen(path, "r");
-    char  *buf = sodium_malloc(1024);
+    char  *buf = NULL;
+    char   why[128];
     size_t n;
+    int    e = errno;
 
-    if (f == NULL || buf == NULL) {
-        if (f)
-            fclose(f);
-        sodium_free(buf);
-        srv_log("cannot read %s", path);
-        return NULL;
+    if (f == NULL)
+        goto fail;
+    buf = sodium_malloc(1024);
+    if (buf == NULL) {
+        e = ENOMEM;
+        goto fail;
     }
-    if (fgets(buf, 1024, f) == NULL)
+    errno = 0;
+    if (fgets(buf, 1024, f) == NULL) {
         buf[0] = '\0';
+        if (ferror(f)) { /* a directory: fopen takes it, reading fails */
+            e = errno;
+            goto fail;
+        }
+    }
     fclose(f);
     n = strcspn(buf, "\r\n");
     buf[n] = '\0';
@@ -326,6 +349,13 @@ static char *read_secret(const char *path, size_t min)
         return NULL;
     }
     return buf;
+fail:
+    if (f)
+        fclose(f);
+    sodium_free(buf); /* wiped; NULL is a no-op */
+    os_reason(e, why, sizeof why);
+    srv_log("cannot read %s: %s", path, why);
+    return NULL;
 }
 
 /* SIGHUP: a token file (what: "operator" or "metrics") is read again and

@@ -8,7 +8,9 @@
 # after the stop, connections are refused. An operator who resends every
 # request that got no 200 therefore never deposits twice. The audit passes
 # after every round. Last, SIGHUP: the operator token changed without a
-# restart; and /metrics behind its own token (--metrics-token-file).
+# restart, a token file that cannot be read named with the system's
+# reason; secret files offpayd cannot read at its start; and /metrics
+# behind its own token (--metrics-token-file).
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 A=$(new_account stop-test 0.01)
@@ -71,6 +73,15 @@ api GET /v1/admin/audit
   && grep -q "SIGHUP: operator token read again from token" server.err \
   && ok "SIGHUP: the new token works, the same offpayd, the log says so" \
   || fail "new token after SIGHUP: $status $(tail -2 server.err)"
+# a token file that cannot be read: the system's reason named
+mv token token.kept; mkdir token
+kill -HUP "$server_pid"
+hup_said "cannot read token: is a directory (EISDIR)" \
+  || fail "no reason for an unreadable token file: $(tail -3 server.err)"
+rmdir token; mv token.kept token
+api GET /v1/admin/audit
+[ "$status" = 200 ] && ok "SIGHUP with a directory for the token file: the reason said, the token kept" \
+  || fail "token after an unreadable file: $status"
 printf 'short\n' > token
 kill -HUP "$server_pid"
 hup_said "SIGHUP: the operator token is unchanged" || fail "no SIGHUP line: $(tail -2 server.err)"
@@ -102,6 +113,26 @@ set -e
 [ "$st" = 3 ] && grep -q "mtoken holds fewer than 16 bytes" m.err \
   && ok "a metrics token too short: offpayd does not start, says why" \
   || fail "short metrics token at start: $st $(cat m.err)"
+# a secret file offpayd cannot read: the start fails naming the file and
+# the system's reason (missing; a directory, which fopen takes)
+# start_refused WANT ARGS...: offpayd with ARGS exits 3, its log saying WANT
+start_refused() {
+  local want=$1 st
+  shift
+  set +e
+  "$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss \
+    --root iss/root.pub "$@" >/dev/null 2>m.err
+  st=$?
+  set -e
+  [ "$st" = 3 ] && grep -qF "$want" m.err && ok "unreadable at start: exit 3, \"$want\"" \
+    || fail "unreadable at start: want 3 \"$want\", got $st $(cat m.err)"
+}
+start_refused "cannot read no-such-token: no such file or directory (ENOENT)" \
+  --passphrase-file ip --token-file no-such-token
+start_refused "cannot read .: is a directory (EISDIR)" \
+  --passphrase-file . --token-file token
+start_refused "cannot read no-such-mtoken: no such file or directory (ENOENT)" \
+  --passphrase-file ip --token-file token --metrics-token-file no-such-mtoken
 # the operator's own token as the metrics token: warned of at the start
 cp token mtoken
 start_server --metrics-token-file mtoken
