@@ -122,7 +122,10 @@ static const char help[] =
     "their replies first; one answered 503 STOPPING did nothing. SIGHUP\n"
     "reads the token files and the issuer's directory again (a daily key\n"
     "added or retired takes effect, and the new trust bundle is served);\n"
-    "what cannot be read stays as it was, and the log says why. Exit\n"
+    "what cannot be read stays as it was, and the log says why; a token\n"
+    "file that holds the token in use is said to be unchanged (under\n"
+    "systemd's LoadCredential= it is a copy made at the start: restart\n"
+    "the unit to change a token). Exit\n"
     "status: 0 stopped, 2 usage, 3 start-up failed (neither mends by a\n"
     "restart: systemd's RestartPreventExitStatus=2 3, docs/operations.md\n"
     "§2), 4 the ledger could not be opened for a reason that may pass\n"
@@ -358,22 +361,51 @@ fail:
     return NULL;
 }
 
+/* The hash offpayd keeps of a token it was given (BLAKE2b, as the server
+ * keeps it), to tell at a SIGHUP whether the file holds another one. */
+static void token_hash(const char *token, uint8_t hash[32])
+{
+    crypto_generichash(hash, 32, (const uint8_t *)token, strlen(token), NULL,
+                       0);
+}
+
 /* SIGHUP: a token file (what: "operator" or "metrics") is read again and
  * given to set, so a token is changed without a restart; a file that
- * cannot be read, or holds a token too short, leaves the token in use.
+ * cannot be read, or holds a token too short, leaves the token in use. A
+ * file that holds the token in use is said to: under systemd's
+ * LoadCredential= offpayd reads the copy made at the unit's start, and an
+ * operator who changed the file in /etc and sent SIGHUP must not be told
+ * the token was taken. held is the hash of the token in use, updated.
  * (The issuer is read again after them: reload_issuer.) */
 static void reload_token(srv_ctx *srv, const char *path, const char *what,
-                         void (*set)(srv_ctx *srv, const char *token))
+                         void (*set)(srv_ctx *srv, const char *token),
+                         uint8_t held[32])
 {
-    char *token = read_secret(path, 16);
+    char   *token = read_secret(path, 16);
+    uint8_t hash[32];
 
     if (token == NULL) {
         srv_log("SIGHUP: the %s token is unchanged (above)", what);
         return;
     }
+    token_hash(token, hash);
+    if (sodium_memcmp(hash, held, sizeof hash) == 0) {
+        sodium_free(token); /* wiped */
+        sodium_memzero(hash, sizeof hash);
+        srv_log("SIGHUP: %s token unchanged: %s holds the token in use, "
+                "which still works (under systemd's LoadCredential= it is "
+                "the copy made when the unit started: restart the unit "
+                "to take a new token, docs/operations.md §6)",
+                what, path);
+        return;
+    }
     set(srv, token);
     sodium_free(token); /* wiped */
-    srv_log("SIGHUP: %s token read again from %s", what, path);
+    memcpy(held, hash, sizeof hash);
+    sodium_memzero(hash, sizeof hash);
+    srv_log("SIGHUP: %s token read again from %s: a new token, the one "
+            "before refused from now on",
+            what, path);
 }
 
 /* The operator's token given to a metrics scraper too: whoever reads the
@@ -973,6 +1005,8 @@ int main(int argc, char **argv)
     uint16_t            port = 0, bound = 0;
     char                addr[64];
     char               *token = NULL, *colon;
+    /* the hashes of the tokens in use, for SIGHUP to tell a new one */
+    uint8_t              token_held[32] = {0}, metrics_held[32] = {0};
     srv_daemon         *d = NULL;
     sigset_t            sigs;
     time_t              next_release;
@@ -1046,12 +1080,14 @@ int main(int argc, char **argv)
     if (token == NULL)
         goto out;
     srv_set_token(&srv, token);
+    token_hash(token, token_held);
     if (o.metrics_token_file != NULL) {
         char *mt = read_secret(o.metrics_token_file, 16);
 
         if (mt == NULL)
             goto out;
         srv_set_metrics_token(&srv, mt);
+        token_hash(mt, metrics_held);
         sodium_free(mt); /* wiped */
         metrics_token_check(&srv);
     }
@@ -1131,10 +1167,11 @@ int main(int argc, char **argv)
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (sig == SIGHUP) {
-            reload_token(&srv, o.token_file, "operator", srv_set_token);
+            reload_token(&srv, o.token_file, "operator", srv_set_token,
+                         token_held);
             if (o.metrics_token_file != NULL)
                 reload_token(&srv, o.metrics_token_file, "metrics",
-                             srv_set_metrics_token);
+                             srv_set_metrics_token, metrics_held);
             metrics_token_check(&srv);
             reload_issuer(&o, &srv, &iv, &old_keys);
         }
@@ -1158,5 +1195,7 @@ out:
     free(srv.bundle);
     if (token)
         sodium_free(token);
+    sodium_memzero(token_held, sizeof token_held);
+    sodium_memzero(metrics_held, sizeof metrics_held);
     return status;
 }

@@ -8,9 +8,10 @@
 # after the stop, connections are refused. An operator who resends every
 # request that got no 200 therefore never deposits twice. The audit passes
 # after every round. Last, SIGHUP: the operator token changed without a
-# restart, a token file that cannot be read named with the system's
-# reason; secret files offpayd cannot read at its start; and /metrics
-# behind its own token (--metrics-token-file).
+# restart, a token file unchanged said to be (systemd's LoadCredential=
+# copy), a token file that cannot be read named with the system's reason;
+# secret files offpayd cannot read at its start; and /metrics behind its
+# own token (--metrics-token-file).
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 A=$(new_account stop-test 0.01)
@@ -64,15 +65,27 @@ hup_said() {
 pid=$server_pid
 printf 'operator-token-rotated-0123456789\n' > token
 kill -HUP "$server_pid"
-hup_said "SIGHUP: operator token read again from token" || fail "no SIGHUP line: $(tail -2 server.err)"
+hup_said "SIGHUP: operator token read again from token: a new token" || fail "no SIGHUP line: $(tail -2 server.err)"
 api GET /v1/admin/audit
 [ "$status" = 401 ] && ok "SIGHUP: the old token is refused" || fail "old token after SIGHUP: $status"
 TOKEN=$(cat token)
 api GET /v1/admin/audit
 [ "$status" = 200 ] && [ "$server_pid" = "$pid" ] && kill -0 "$pid" \
-  && grep -q "SIGHUP: operator token read again from token" server.err \
+  && grep -q "SIGHUP: operator token read again from token: a new token, the one before refused from now on" server.err \
   && ok "SIGHUP: the new token works, the same offpayd, the log says so" \
   || fail "new token after SIGHUP: $status $(tail -2 server.err)"
+# SIGHUP with the file unchanged (under systemd's LoadCredential= offpayd
+# reads the copy made at the start, whatever /etc holds now): said to be
+# unchanged, with what to do, never "read again"
+n_read=$(grep -c "operator token read again" server.err)
+kill -HUP "$server_pid"
+hup_said "SIGHUP: operator token unchanged: token holds the token in use" \
+  || fail "no unchanged line: $(tail -2 server.err)"
+api GET /v1/admin/audit
+[ "$status" = 200 ] && [ "$(grep -c "operator token read again" server.err)" = "$n_read" ] \
+  && grep -q "operator token unchanged: token holds the token in use, which still works (under systemd's LoadCredential= it is the copy made when the unit started: restart the unit to take a new token" server.err \
+  && ok "SIGHUP with the token file unchanged: said unchanged, restart named" \
+  || fail "unchanged token on SIGHUP: $status $(tail -3 server.err)"
 # a token file that cannot be read: the system's reason named
 mv token token.kept; mkdir token
 kill -HUP "$server_pid"
@@ -175,5 +188,12 @@ hup_said "SIGHUP: metrics token read again from mtoken" || fail "no metrics SIGH
 [ "$(metrics_status "$old_mtoken")" = 401 ] && [ "$(metrics_status "$(cat mtoken)")" = 200 ] \
   && ok "SIGHUP: the old metrics token refused, the new one taken" \
   || fail "metrics token after SIGHUP"
+n_read=$(grep -c "metrics token read again" server.err)
+kill -HUP "$server_pid"
+hup_said "SIGHUP: metrics token unchanged: mtoken holds the token in use" \
+  || fail "no metrics unchanged line: $(tail -3 server.err)"
+[ "$(grep -c "metrics token read again" server.err)" = "$n_read" ] && [ "$(metrics_status "$(cat mtoken)")" = 200 ] \
+  && ok "SIGHUP with the metrics token file unchanged: said unchanged" \
+  || fail "metrics token unchanged on SIGHUP: $(tail -3 server.err)"
 stop_server TERM
 finish
