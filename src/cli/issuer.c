@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,9 @@ static const char help[] =
     "directory. Times are printed in ISO 8601 (UTC).\n"
     "Root key options (init, add-key, retire-key, migrate): --root FILE,\n"
     "--root-passphrase-file FILE (default: the issuer passphrase file or\n"
-    "OFFPAY_PASSPHRASE if given, else a prompt).\n";
+    "OFFPAY_PASSPHRASE if given, else a prompt). init warns when the root\n"
+    "key is sealed under the issuer's own passphrase, which offpayd holds:\n"
+    "give the root key a passphrase kept off the server.\n";
 
 typedef struct issuer_args {
     const char *dir, *pass_file, *wallet_key, *terminal_key, *limit, *currency,
@@ -239,6 +242,7 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     char      *root_pass = NULL;
     uint8_t    pk[OFFPAY_PK_BYTES];
     char       hex[65];
+    int        same;
     offpay_err rc;
 
     if (pass == NULL)
@@ -248,6 +252,11 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
         cli_passphrase_free(pass);
         return EXIT_FAILURE_IO;
     }
+    /* The root key under the issuer's own passphrase (the default when no
+     * --root-passphrase-file is given): offpayd is given that passphrase,
+     * so root.sealed left on the server, or a copy of it, opens there. */
+    same = strlen(root_pass) == strlen(pass) &&
+           sodium_memcmp(root_pass, pass, strlen(pass)) == 0;
     rc = offpay_issuer_create_with_root(a->dir, pass, a->root, root_pass,
                                         cli_now(), &is);
     cli_passphrase_free(pass);
@@ -258,6 +267,16 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     offpay_issuer_close(is);
     for (int i = 0; i < OFFPAY_PK_BYTES; i++)
         snprintf(hex + 2 * i, 3, "%02x", pk[i]);
+    if (same)
+        fprintf(stderr,
+                "offpay: WARNING: the root key is sealed under the issuer's "
+                "own passphrase%s, which offpayd is given: whoever has that "
+                "passphrase and root.sealed can make issuer keys. Give "
+                "--root-passphrase-file a passphrase kept off the server "
+                "(docs/operations.md §2)\n",
+                a->root_pass_file == NULL
+                    ? " (no --root-passphrase-file was given)"
+                    : " (--root-passphrase-file holds the same one)");
     printf("issuer created in %s\nroot key %s\n"
            "give root.pub and bundle.opb to wallets and terminals\n"
            "the root key is in %s%s: move it to offline storage; only "

@@ -30,6 +30,18 @@ expect 3 "EPASSPHRASE_SHORT" -- \
 expect 0 "created|wallet" -- \
   env OFFPAY_PASSPHRASE=12345678 "$OFFPAY" wallet init --wallet w3 \
   --root iss/root.pub --bundle iss/bundle.opb
+# The root key sealed under the issuer's own passphrase (no
+# --root-passphrase-file, or one holding the same passphrase): warned,
+# since offpayd is given that passphrase; a root passphrase of its own is not.
+expect 0 "WARNING: the root key is sealed under the issuer's own passphrase \(no --root-passphrase-file was given\), which offpayd is given.*--root-passphrase-file a passphrase kept off the server" -- \
+  "$OFFPAY" issuer init --dir iss3 --passphrase-file ip
+cp ip ip-same
+expect 0 "WARNING: the root key is sealed under the issuer's own passphrase \(--root-passphrase-file holds the same one\)" -- \
+  "$OFFPAY" issuer init --dir iss4 --passphrase-file ip --root-passphrase-file ip-same
+printf 'root passphrase kept off the server\n' > rootp
+"$OFFPAY" issuer init --dir iss5 --passphrase-file ip --root-passphrase-file rootp >/dev/null 2>iss5.err
+[ ! -s iss5.err ] && [ -e iss5/root.sealed ] \
+  && ok "a root passphrase of its own: no warning" || fail "issuer init with its own root passphrase: $(cat iss5.err)"
 # An existing file opens with its passphrase whatever its length rule.
 expect 0 "EUR" -- "$OFFPAY" wallet balance --wallet w --passphrase-file wp
 
