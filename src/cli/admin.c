@@ -970,6 +970,25 @@ static int no_ledger_file(const char *db, offpay_err rc)
     return 1;
 }
 
+/* The library's lines while the audit's temporary copy of an older
+ * backup is opened (ctx: the backup's file): that copy's upgrade is said
+ * as the copy's, since the backup itself keeps its version; every other
+ * line as the CLI says it (cli_log). */
+static void audit_copy_log(void *ctx, const char *line)
+{
+    static const char up[] = "offpay: ledger upgraded ";
+
+    if (strncmp(line, up, sizeof up - 1) == 0)
+        fprintf(stderr,
+                "offpay: admin backup: the audit's temporary copy of %s "
+                "%s (removed after the audit; %s itself keeps its "
+                "version)\n",
+                (const char *)ctx, line + strlen("offpay: ledger "),
+                (const char *)ctx);
+    else
+        cli_log(NULL, line);
+}
+
 /* A consistent copy of a SQLite ledger while offpayd runs on it, then the
  * audit on the copy: a backup the operator can trust, or an exit that
  * says why not. */
@@ -1018,8 +1037,12 @@ static int backup(const char *db, const char *out, int json)
         rc = offpay_ledger_backup(out, audited);
         made = rc == OFFPAY_OK; /* (EEXISTS: not this run's to remove) */
     }
+    /* (the CLI runs one thread: the sink is swapped for this open only) */
+    if (rc == OFFPAY_OK && have < want)
+        offpay_set_log(audit_copy_log, (void *)out);
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_open(have < want ? audited : out, NULL, &l);
+    offpay_set_log(cli_log, NULL);
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_audit(l, &r);
     offpay_ledger_close(l);

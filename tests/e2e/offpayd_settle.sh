@@ -874,6 +874,12 @@ if [ "$BACKEND" = sqlite ]; then
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
     "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk2.db
+  # the library's upgrade line is said as the audit's copy's, not the backup's
+  set +e; "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk3.db >/dev/null 2>v10-bk3.err; set -e
+  grep -q "the audit's temporary copy of v10-bk3.db upgraded from schema version 10 to $want (removed after the audit; v10-bk3.db itself keeps its version)" v10-bk3.err \
+    && ! grep -q "^offpay: ledger upgraded" v10-bk3.err \
+    && ok "backup of a version-10 ledger: the upgrade said to be the audit copy's" \
+    || fail "backup's upgrade line: $(cat v10-bk3.err)"
   [ "$(sqlite3_max_version v10-bk.db)" = 10 ] && [ "$(sqlite3_max_version v10.db)" = 10 ] \
     && [ -z "$(ls | grep -- '-bk.db.audit-')" ] \
     && ok "the backup and the ledger stay at version 10; the audited copy is gone" \
