@@ -390,10 +390,18 @@ static int field_value(const json_t *j, const srv_field *f, srv_value *v)
 
 /* The hint for a body that is not one JSON object: the parser's reason
  * and where (root NULL: json_loadb refused it), else what it is. */
-static void not_object_hint(const json_t *root, const json_error_t *jerr,
-                            char *hint_buf, size_t hint_cap)
+static void not_object_hint(const uint8_t *body, size_t len, const json_t *root,
+                            const json_error_t *jerr, char *hint_buf,
+                            size_t hint_cap)
 {
-    if (root != NULL)
+    /* a UTF-8 byte-order mark, which some editors and .NET's encoders put
+     * first: JSON forbids it (RFC 8259 §8.1), and Jansson's reason would
+     * quote its bytes as '???' */
+    if (len >= 3 && body[0] == 0xEF && body[1] == 0xBB && body[2] == 0xBF)
+        snprintf(hint_buf, hint_cap,
+                 "the body starts with a byte-order mark: send UTF-8 "
+                 "without one");
+    else if (root != NULL)
         snprintf(hint_buf, hint_cap,
                  "the body is not one JSON object (it is a JSON %s)",
                  json_is_array(root)    ? "array"
@@ -433,7 +441,7 @@ int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
         return SRV_E_MALFORMED_JSON;
     root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL || !json_is_object(root)) {
-        not_object_hint(root, &jerr, hint_buf, hint_cap);
+        not_object_hint(body, len, root, &jerr, hint_buf, hint_cap);
         json_decref(root);
         return SRV_E_MALFORMED_JSON;
     }
@@ -615,7 +623,7 @@ int srv_parse_items(const uint8_t *body, size_t len, size_t batch_max,
         goto out;
     root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL || !json_is_object(root)) {
-        not_object_hint(root, &jerr, hint_buf, hint_cap);
+        not_object_hint(body, len, root, &jerr, hint_buf, hint_cap);
         goto out;
     }
     e = SRV_E_BAD_FIELD;
