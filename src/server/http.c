@@ -166,6 +166,7 @@ typedef struct conn_state {
     struct timespec t0;
     int             handled; /* counted in `handling` */
     int             close;   /* framing in doubt: close after the answer */
+    char            allow[32]; /* a 405's Allow header: the path's methods */
 } conn_state;
 
 struct srv_daemon {
@@ -209,6 +210,23 @@ static int match(const char *pattern, const char *path,
     return *pattern == '\0' && *path == '\0';
 }
 
+/* Whether HEAD is answered on rt as GET without the body (libmicrohttpd
+ * sends a HEAD answer's headers only): the probes of load balancers and
+ * monitors. */
+static int takes_head(const route *rt)
+{
+    return strcmp(rt->method, "GET") == 0 &&
+           (strcmp(rt->pattern, "/v1/health") == 0 ||
+            strcmp(rt->pattern, "/metrics") == 0);
+}
+
+/* Whether rt takes method. */
+static int takes(const route *rt, const char *method)
+{
+    return strcmp(rt->method, method) == 0 ||
+           (strcmp(method, "HEAD") == 0 && takes_head(rt));
+}
+
 /* The route for (method, path), or NULL with *err set. */
 static const route *find_route(const char *method, const char *path,
                                char seg[2][SEG_MAX + 1], srv_err *err)
@@ -218,12 +236,40 @@ static const route *find_route(const char *method, const char *path,
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (!match(routes[i].pattern, path, seg))
             continue;
-        if (strcmp(routes[i].method, method) == 0)
+        if (takes(&routes[i], method))
             return &routes[i];
         path_known = 1;
     }
     *err = path_known ? SRV_E_METHOD_NOT_ALLOWED : SRV_E_NOT_FOUND;
     return NULL;
+}
+
+/* The methods path takes, for a 405's Allow header (RFC 9110 §15.5.6):
+ * "GET, POST", say, into buf. */
+static void allowed_methods(const char *path, char *buf, size_t cap)
+{
+    char   seg[2][SEG_MAX + 1];
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        const char *m[2] = {routes[i].method,
+                            takes_head(&routes[i]) ? "HEAD" : NULL};
+
+        if (!match(routes[i].pattern, path, seg))
+            continue;
+        for (size_t k = 0; k < 2 && m[k] != NULL; k++) {
+            size_t n = strlen(m[k]);
+            int    listed = 0;
+
+            for (const char *p = buf; (p = strstr(p, m[k])) != NULL; p += n)
+                listed |=
+                    (p == buf || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0');
+            if (!listed && used + n + 3 <= cap)
+                used += (size_t)snprintf(buf + used, cap - used, "%s%s",
+                                         used > 0 ? ", " : "", m[k]);
+        }
+    }
 }
 
 int srv_route_lookup(const char *method, const char *path, const char **pattern,
@@ -538,6 +584,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (rep->answer[0] != '\0')
         MHD_add_response_header(resp, OFFPAY__HTTP_HDR_ANSWER, rep->answer);
+    if (rep->status == 405 && st->allow[0] != '\0')
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, st->allow);
     if (rep->status == 401 && st->rt != NULL &&
         (st->rt->auth == AUTH_OPERATOR || st->rt->auth == AUTH_METRICS))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -706,6 +754,8 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
         return answer_error(c, st, SRV_E_BAD_HEADER, doubt);
     }
     st->rt = find_route(method, url, st->seg, &e);
+    if (st->rt == NULL && e == SRV_E_METHOD_NOT_ALLOWED)
+        allowed_methods(url, st->allow, sizeof st->allow);
     if (st->rt == NULL)
         return answer_error(c, st, e, NULL);
     if (st->rt->params == NULL || strcmp(st->rt->params, "*") != 0) {

@@ -492,6 +492,28 @@ jget .hint | grep -q '"1.éé" is not an amount' && ok "its hint: $(jget .hint)"
   || fail "a 500 logged: $(grep 'answered 500' server.err | head -3)"
 api DELETE /v1/health
 expect_http 405 METHOD_NOT_ALLOWED "DELETE /v1/health"
+# a 405 names the methods its path takes (RFC 9110: Allow); HEAD on
+# /v1/health and /metrics is GET without the body, for load balancers'
+# probes
+allow_of() {  # allow_of METHOD PATH: the status and the Allow header
+  local how=(-o /dev/null -D - -X "$1")
+  if [ "$1" = HEAD ]; then how=(-I); fi   # curl waits for no body
+  curl -s "${how[@]}" -H "Authorization: Bearer $TOKEN" "$URL$2" \
+    | tr -d '\r' | awk 'NR == 1 { printf "%s", $2 } tolower($1) == "allow:" { sub(/^[^:]*: /, ""); printf " [%s]", $0 }'
+}
+for want in "DELETE /v1/health|405 [GET, HEAD]" "PUT /v1/admin/accounts|405 [POST, GET]" \
+    "DELETE /v1/admin/terminals/3/revoke|405 [POST]" "POST /metrics|405 [GET, HEAD]" \
+    "HEAD /v1/limits|405 [GET]" "GET /v1/nothing|404"; do
+  got=$(allow_of ${want%%|*})
+  [ "$got" = "${want#*|}" ] && ok "${want%%|*}: $got" || fail "${want%%|*}: want ${want#*|}, got $got"
+done
+for path in /v1/health /metrics; do
+  head=$(curl -s -I "$URL$path" | tr -d '\r')
+  len=$(curl -s -o /dev/null -w '%{size_download}' "$URL$path")
+  grep -q "^HTTP/1.1 200" <<<"$head" && [ "$(curl -s --head -o /dev/null -w '%{size_download}' "$URL$path")" = 0 ] \
+    && [ "$len" -gt 0 ] \
+    && ok "HEAD $path: 200 without a body (GET's is $len bytes)" || fail "HEAD $path: $head"
+done
 api GET /v1/nothing
 expect_http 404 NOT_FOUND "an unknown path"
 api POST /v1/admin/merchants "$(head -c 5000 /dev/zero | tr '\0' 'a')"
