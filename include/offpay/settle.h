@@ -1369,6 +1369,53 @@ offpay_err offpay_ledger_terminal_last_report(offpay_ledger *l,
                                               uint32_t       terminal_id,
                                               offpay_terminal_report *out);
 
+/* Where a terminal stands (offpay_ledger_terminal_entry). */
+typedef enum offpay_terminal_state {
+    OFFPAY_TERMINAL_ACTIVE = 0,         /* not revoked */
+    OFFPAY_TERMINAL_REVOKED = 1,        /* revoked by the operator */
+    OFFPAY_TERMINAL_DECOMMISSIONED = 2, /* revoked by its own decommission */
+    OFFPAY_TERMINAL_ROTATED = 3         /* revoked by its own rotation to
+                                           the terminal rotated_to */
+} offpay_terminal_state;
+
+/* A registered terminal as offpay_ledger_terminals lists it: the
+ * directory's row, its credential's term and its last report. */
+typedef struct offpay_ledger_terminal_entry {
+    uint32_t              terminal_id;
+    uint64_t              merchant_id;
+    char                  merchant_name[OFFPAY_NAME_MAX + 1];
+    uint16_t              currency;
+    uint8_t               pk[OFFPAY_PK_BYTES];
+    uint32_t              created_at; /* registered */
+    offpay_terminal_state state;
+    uint32_t              revoked_at; /* 0 while active */
+    uint32_t              rotated_to; /* OFFPAY_TERMINAL_ROTATED: the new
+                                         terminal; else 0 */
+    /* its terminal credential's term; both 0 when the ledger holds no
+     * credential for it (one registered before the ledger kept them) */
+    uint32_t               valid_from, expires;
+    offpay_terminal_report report; /* its last sync's report */
+} offpay_ledger_terminal_entry;
+
+/* Most terminals offpay_ledger_terminals gives at once. */
+#define OFFPAY_LEDGER_TERMINALS_MAX 10000u
+
+/*
+ * offpay_ledger_terminals — at most max (1..OFFPAY_LEDGER_TERMINALS_MAX)
+ * terminals with an id above after (0: from the first), ascending by id,
+ * of merchant_id only when it is not 0, into *out (malloc'd, free() it;
+ * NULL when none) and *n: the operator's list of terminals, a page at a
+ * time, live and revoked alike. Read in one read transaction on the
+ * directory (shard 0 of a sharded ledger, which holds the terminals,
+ * their revocations and their reports: settlement.md §11). Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (merchant_id is no merchant),
+ * OFFPAY_ENOMEM, OFFPAY_ESTORE. Since the release after 0.16.0.
+ */
+offpay_err offpay_ledger_terminals(offpay_ledger *l, uint64_t merchant_id,
+                                   uint32_t after, size_t max,
+                                   offpay_ledger_terminal_entry **out,
+                                   size_t                        *n);
+
 /* ---- shards (docs/scaling.md "Sharding by credential serial") -------- */
 
 #define OFFPAY_SHARDS_MAX     16

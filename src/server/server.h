@@ -619,6 +619,8 @@ void srv_statement(srv_req *r, srv_reply *out);
 void srv_refund(srv_req *r, srv_reply *out);
 void srv_terminal_new(srv_req *r, srv_reply *out);
 void srv_terminal_revoke(srv_req *r, srv_reply *out);
+void srv_terminals_list(srv_req *r, srv_reply *out); /* terminal_list.c */
+void srv_terminal_get(srv_req *r, srv_reply *out);
 void srv_credential_new(srv_req *r, srv_reply *out);
 void srv_credential_get(srv_req *r, srv_reply *out);
 void srv_credential_revoke(srv_req *r, srv_reply *out);

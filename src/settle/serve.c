@@ -601,6 +601,83 @@ offpay_err offpay_ledger_merchants(offpay_ledger *l, uint64_t after, size_t max,
     return OFFPAY_OK;
 }
 
+struct terminals_ctx {
+    uint64_t                   merchant;
+    uint32_t                   after;
+    size_t                     max, n;
+    offpay__terminal_list_row *rows;
+};
+
+/* The merchant first (ENOTFOUND for none), then its terminals, on the
+ * directory; a rerun sets again what it set. */
+static offpay_err terminals_tx(offpay_ledger *l, void *p)
+{
+    struct terminals_ctx *c = p;
+    char                  name[OFFPAY_NAME_MAX + 1];
+    uint64_t              account;
+    uint16_t              currency;
+    offpay_err            rc = OFFPAY_OK;
+
+    c->n = 0;
+    if (c->merchant != 0)
+        rc = l->ops->merchant_get(l->store, c->merchant, &account, &currency,
+                                  name);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->terminals(l->store, c->merchant, c->after, c->max, c->rows,
+                               &c->n);
+    return rc;
+}
+
+offpay_err offpay_ledger_terminals(offpay_ledger *l, uint64_t merchant_id,
+                                   uint32_t after, size_t max,
+                                   offpay_ledger_terminal_entry **out,
+                                   size_t                        *n)
+{
+    struct terminals_ctx          c = {merchant_id, after, max, 0, NULL};
+    offpay_ledger_terminal_entry *v = NULL;
+    offpay_err                    rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (l == NULL || out == NULL || n == NULL || max == 0 ||
+        max > OFFPAY_LEDGER_TERMINALS_MAX)
+        return OFFPAY_EINVAL;
+    c.rows = calloc(max, sizeof *c.rows);
+    if (c.rows == NULL)
+        return OFFPAY_ENOMEM;
+    /* the directory (shard 0 outside a shard's transaction) holds every
+     * terminal, its revocation and its reports (settlement.md §11) */
+    rc = offpay__ledger_read(l, terminals_tx, &c);
+    if (rc == OFFPAY_OK && c.n > 0) {
+        v = calloc(c.n, sizeof *v);
+        if (v == NULL)
+            rc = OFFPAY_ENOMEM;
+    }
+    for (size_t i = 0; rc == OFFPAY_OK && i < c.n; i++) {
+        offpay_terminal_cred cred;
+
+        v[i] = c.rows[i].e;
+        /* its term as its credential says (the ledger signed it): a
+         * credential that does not decode leaves both 0 */
+        if (c.rows[i].cred_len > 0 &&
+            offpay_terminal_cred_decode(c.rows[i].cred, c.rows[i].cred_len,
+                                        &cred) == OFFPAY_OK) {
+            v[i].valid_from = cred.valid_from;
+            v[i].expires = cred.expires;
+        }
+    }
+    free(c.rows);
+    if (rc != OFFPAY_OK || c.n == 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = c.n;
+    return OFFPAY_OK;
+}
+
 struct wallet_accounts_ctx {
     const char                 *ref;
     uint64_t                    after;

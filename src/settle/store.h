@@ -74,6 +74,21 @@ extern const char offpay__terminal_report_get_sql[];
  * created_at, terminals, active terminals, the account's balance (on
  * this store: a sharded ledger's merchant has a row on every shard). */
 extern const char offpay__merchants_sql[];
+/* The terminal list (offpay__store_ops.terminals) in SQL both backends
+ * accept ($1: after, $2: 0 for every merchant's, else 1, $3: the
+ * merchant, $4: at most). Columns: id, merchant, its name and currency,
+ * pk, the credential's bytes (or NULL), created_at, revoked_at, retired,
+ * rotated_to, and the last report's reported_at, synced_at, pending (NULL
+ * when none). */
+extern const char offpay__terminals_sql[];
+
+/* A row of offpay__terminals_sql: the entry, and its credential's bytes
+ * (cred_len 0 when the ledger holds none) for the caller to decode. */
+typedef struct offpay__terminal_list_row {
+    offpay_ledger_terminal_entry e;
+    uint8_t                      cred[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t                       cred_len;
+} offpay__terminal_list_row;
 /* The payers' accounts (offpay__store_ops.wallet_accounts), likewise ($1:
  * after, $2: at most), and those of one reference ($1: after, $2: the
  * reference, $3: at most). Columns: id, currency, ref, created_at,
@@ -441,6 +456,11 @@ typedef struct offpay__store_ops {
      * balance on this store */
     offpay_err (*merchants)(offpay__store *s, uint64_t after, size_t max,
                             offpay_merchant_info *out, size_t *n);
+    /* at most max terminals with an id above after (of merchant only,
+     * when not 0), ascending, into out[0..*n) (offpay__terminals_sql) */
+    offpay_err (*terminals)(offpay__store *s, uint64_t merchant, uint32_t after,
+                            size_t max, offpay__terminal_list_row *out,
+                            size_t *n);
     /* at most max payers' accounts with an id above after (and of
      * reference ref when not NULL), ascending, into out[0..*n) */
     offpay_err (*wallet_accounts)(offpay__store *s, const char *ref,
@@ -694,6 +714,19 @@ unsigned long offpay__store_schema_newer_seen(void);
 #define OFFPAY__RETIRED_DECOMMISSIONED 1
 #define OFFPAY__RETIRED_ROTATED        2
 
+/* A terminal's state from its row: revoked (revoked_at set) and retired
+ * (OFFPAY__RETIRED_*, or 0: by the operator). */
+static inline offpay_terminal_state offpay__terminal_state(int revoked,
+                                                           int retired)
+{
+    if (!revoked)
+        return OFFPAY_TERMINAL_ACTIVE;
+    return retired == OFFPAY__RETIRED_DECOMMISSIONED
+               ? OFFPAY_TERMINAL_DECOMMISSIONED
+           : retired == OFFPAY__RETIRED_ROTATED ? OFFPAY_TERMINAL_ROTATED
+                                                : OFFPAY_TERMINAL_REVOKED;
+}
+
 /* offpay__store_ops.ids_skip's third kind: the offset of the revocation
  * lists' numbers (after a restore from a backup, so that a list a device
  * holds from before is numbered below the restored ledger's: docs/
@@ -792,7 +825,7 @@ unsigned long offpay__store_schema_newer_seen(void);
     X(request_get) X(request_add) \
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \
     X(late_hold) \
-    X(merchants) X(wallet_accounts) X(ids_skip) X(copy_tables) \
+    X(merchants) X(terminals) X(wallet_accounts) X(ids_skip) X(copy_tables) \
     X(copy_rows) X(copy_write) X(next_id) X(next_id_set) X(check)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,

@@ -351,6 +351,19 @@ const char offpay__merchants_sql[] =
     "  WHERE x.debit = m.account)"
     " FROM merchants m WHERE m.id > $1 ORDER BY m.id LIMIT $2";
 
+/* The terminals above $1, of merchant $3 only when $2 is 1, at most $4,
+ * by id (the primary key; terminals_merchant, 009_refunds, for one
+ * merchant's), with their merchant and last report (003_terminal_reports,
+ * its primary key). */
+const char offpay__terminals_sql[] =
+    "SELECT t.id, t.merchant, m.name, m.currency, t.pk, t.bytes,"
+    " t.created_at, t.revoked_at, t.retired, t.rotated_to,"
+    " r.reported_at, r.synced_at, r.pending"
+    " FROM terminals t JOIN merchants m ON m.id = t.merchant"
+    " LEFT JOIN terminal_reports r ON r.terminal = t.id"
+    " WHERE t.id > $1 AND ($2 = 0 OR t.merchant = $3)"
+    " ORDER BY t.id LIMIT $4";
+
 /* The payers' accounts above $1, at most $2, with their balances
  * (transfers_credit_id, transfers_debit_id), credentials counted
  * (credentials_wallet_account, 010_wallet_accounts) and the time their

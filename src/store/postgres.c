@@ -1778,6 +1778,9 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t before, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
                               offpay_merchant_info *out, size_t *n);
+static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
+                              uint32_t after, size_t max,
+                              offpay__terminal_list_row *out, size_t *n);
 static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
                               uint64_t after, offpay__owed_row *out, size_t max,
                               size_t *n);
@@ -3360,6 +3363,54 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
             strcpy(m->name, name);
             (*n)++;
         }
+    }
+    return rc;
+}
+
+static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
+                              uint32_t after, size_t max,
+                              offpay__terminal_list_row *out, size_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+    int        null;
+
+    *n = 0;
+    p_i64(&p, after);
+    p_i64(&p, merchant != 0);
+    p_u64(&p, merchant);
+    p_i64(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
+    rc = run_sql(s, offpay__terminals_sql, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
+        offpay__terminal_list_row    *row = &out[*n];
+        offpay_ledger_terminal_entry *e = &row->e;
+        long                          cred;
+
+        memset(row, 0, sizeof *row);
+        e->terminal_id = col_u32(r, i, 0);
+        e->merchant_id = col_u64(r, i, 1);
+        col_text(r, i, 2, e->merchant_name, sizeof e->merchant_name);
+        e->currency = (uint16_t)col_i64(r, i, 3);
+        e->created_at = col_u32(r, i, 6);
+        e->state = offpay__terminal_state(!PQgetisnull(r, i, 7),
+                                          (int)col_i64(r, i, 8));
+        e->revoked_at = col_u32(r, i, 7);
+        if (e->state == OFFPAY_TERMINAL_ROTATED)
+            e->rotated_to = col_u32(r, i, 9);
+        e->report.reported = !PQgetisnull(r, i, 10);
+        e->report.reported_at = col_u32(r, i, 10);
+        e->report.synced_at = col_u32(r, i, 11);
+        e->report.pending = col_u64(r, i, 12);
+        cred = col_blob(r, i, 5, row->cred, sizeof row->cred, &null);
+        if (col_blob(r, i, 4, e->pk, OFFPAY_PK_BYTES, &null) !=
+                OFFPAY_PK_BYTES ||
+            cred < 0) {
+            rc = OFFPAY_ESTORE;
+            break;
+        }
+        row->cred_len = (size_t)cred;
+        (*n)++;
     }
     return rc;
 }

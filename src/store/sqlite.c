@@ -1580,6 +1580,9 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t before, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
                               offpay_merchant_info *out, size_t *n);
+static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
+                              uint32_t after, size_t max,
+                              offpay__terminal_list_row *out, size_t *n);
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
 static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
@@ -2900,6 +2903,61 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
             strcpy(m->name, name);
             (*n)++;
         }
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = map(sqlite3_db_handle(st), step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
+                              uint32_t after, size_t max,
+                              offpay__terminal_list_row *out, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           step = SQLITE_DONE;
+
+    *n = 0;
+    rc = prepare(s, offpay__terminals_sql, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, merchant != 0);
+    bind_u64(st, 3, merchant);
+    sqlite3_bind_int64(st, 4, max > INT32_MAX ? INT32_MAX : (sqlite3_int64)max);
+    while (rc == OFFPAY_OK && *n < max &&
+           (step = sqlite3_step(st)) == SQLITE_ROW) {
+        offpay__terminal_list_row    *row = &out[*n];
+        offpay_ledger_terminal_entry *e = &row->e;
+        int                           cred = sqlite3_column_bytes(st, 5);
+
+        memset(row, 0, sizeof *row);
+        e->terminal_id = col_u32(st, 0);
+        e->merchant_id = col_u64(st, 1);
+        col_text(st, 2, e->merchant_name, sizeof e->merchant_name);
+        e->currency = (uint16_t)sqlite3_column_int(st, 3);
+        e->created_at = col_u32(st, 6);
+        e->state =
+            offpay__terminal_state(sqlite3_column_type(st, 7) != SQLITE_NULL,
+                                   sqlite3_column_int(st, 8));
+        e->revoked_at = col_u32(st, 7);
+        if (e->state == OFFPAY_TERMINAL_ROTATED)
+            e->rotated_to = col_u32(st, 9);
+        e->report.reported = sqlite3_column_type(st, 10) != SQLITE_NULL;
+        e->report.reported_at = col_u32(st, 10);
+        e->report.synced_at = col_u32(st, 11);
+        e->report.pending = col_u64(st, 12);
+        if (sqlite3_column_bytes(st, 4) != OFFPAY_PK_BYTES || cred < 0 ||
+            (size_t)cred > sizeof row->cred) {
+            rc = OFFPAY_ESTORE;
+            break;
+        }
+        memcpy(e->pk, sqlite3_column_blob(st, 4), OFFPAY_PK_BYTES);
+        if (cred > 0)
+            memcpy(row->cred, sqlite3_column_blob(st, 5), (size_t)cred);
+        row->cred_len = (size_t)cred;
+        (*n)++;
     }
     if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
         rc = map(sqlite3_db_handle(st), step);

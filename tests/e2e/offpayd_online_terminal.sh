@@ -30,6 +30,10 @@
 #     moment it is sent the terminal accepts nothing (RETIRING) until a
 #     rerun finishes it, so nothing it takes is refused as accepted after
 #     the revocation; a refusal offpayd signed (nothing made) ends it.
+#  6. the operator's list over HTTP (GET /v1/admin/terminals, at the
+#     end, once every state above is in the ledger): the terminals `admin
+#     terminals` lists, each with its state, key, term and last report,
+#     in pages, one by id, and the 404s and 400s.
 # `offpay admin audit` passes after every part.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
@@ -399,5 +403,61 @@ api POST "/v1/admin/terminals/$TU/revoke" '{"reason":"stolen","chain":true}'
   && ok "POST revoke with chain: $TV revoked, logged" || fail "POST revoke chain: $status $(cat resp.json)"
 api POST "/v1/admin/terminals/$TU/revoke" '{"chain":1}'
 expect_http 400 BAD_FIELD "chain must be a boolean"
+
+# the operator's terminal list over HTTP (GET /v1/admin/terminals): the
+# terminals `admin terminals` lists, by id, a page at a time, each with its
+# state, key, term and last report; one by id; 404 for an unknown merchant
+# or terminal
+api GET "/v1/admin/terminals?merchant=$MERCHANT&limit=1000"
+cli=$("$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT" --json | jq -c '[.terminals[].terminal] | sort')
+[ "$status" = 200 ] && [ "$(jq -c '[.terminals[].terminal_id]' resp.json)" = "$cli" ] \
+  && [ "$(jget .count)" = "$(jq length <<<"$cli")" ] && [ "$(jget .next_after)" = null ] \
+  && ok "GET /v1/admin/terminals?merchant=$MERCHANT: the $(jget .count) terminals admin terminals lists, by id" \
+  || fail "terminal list: $status $(head -c 400 resp.json) | $cli"
+cp resp.json list.json
+pick() { jq -c ".terminals[] | select(.terminal_id == $1) | $2" list.json; }
+[ "$(pick "$TA" '[.state, .rotated_to, (.revoked_at | type), .terminal_key]')" = "[\"rotated\",$TB,\"number\",\"$("$OFFPAY" terminal key --terminal ta --passphrase-file tp)\"]" ] \
+  && [ "$(pick "$TB" '[.state, .rotated_to]')" = '["decommissioned",null]' ] \
+  && [ "$(pick "$TS" '[.state, .rotated_to]')" = "[\"rotated\",$TE]" ] \
+  && [ "$(pick "$TE" '[.state, .rotated_to]')" = '["revoked",null]' ] \
+  && [ "$(pick "$TEID" '[.state, .revoked_at, .merchant, .merchant_name, .currency]')" = "[\"active\",null,\"$MERCHANT\",\"Bakery A\",\"EUR\"]" ] \
+  && ok "states: $TA rotated to $TB, $TB decommissioned, $TS rotated to $TE, $TE revoked, $TEID active" \
+  || fail "states: $(jq -c '[.terminals[] | [.terminal_id, .state, .rotated_to]]' list.json)"
+[ "$(pick "$TQ" '[.report.synced_at, .report.pending, (.report.reported_at | type)]')" = "[$ahead,1,\"number\"]" ] \
+  && [ "$(pick "$TZ" .report)" = null ] \
+  && [ "$(pick "$TB" '(.valid_from | type) == "number" and .expires > .valid_from')" = true ] \
+  && [ "$(pick "$TB" .expires)" -le "$(pick "$TA" .expires)" ] \
+  && [ "$(pick "$TA" '.created_at <= .revoked_at')" = true ] \
+  && ok "$TQ's last report (1 pending), $TZ's null; terms from the credentials ($TB's not past $TA's)" \
+  || fail "reports and terms: $(pick "$TQ" .) $(pick "$TA" .) $(pick "$TB" .)"
+got=; after=0; pages=0
+while [ "$after" != null ] && [ "$pages" -lt 20 ]; do
+  api GET "/v1/admin/terminals?merchant=$MERCHANT&limit=4&after=$after"
+  [ "$status" = 200 ] || break
+  got=$got$(jq -r '.terminals[].terminal_id' resp.json | tr '\n' ' '); after=$(jget .next_after); pages=$((pages + 1))
+done
+[ "$got" = "$(jq -r '.terminals[].terminal_id' list.json | tr '\n' ' ')" ] \
+  && ok "in pages of 4 ($pages): the same terminals, next_after a terminal id" || fail "pages: $got"
+api GET "/v1/admin/terminals/$TS"
+[ "$status" = 200 ] && [ "$(jq -c . resp.json)" = "$(pick "$TS" .)" ] \
+  && ok "GET /v1/admin/terminals/$TS: its entry of the list" || fail "terminal $TS: $status $(cat resp.json)"
+api GET /v1/admin/terminals
+[ "$status" = 200 ] && [ "$(jget .count)" -ge "$(jq .count list.json)" ] \
+  && ok "GET /v1/admin/terminals: every merchant's" || fail "all terminals: $status $(head -c 300 resp.json)"
+api GET "/v1/admin/terminals?merchant=$MB"
+[ "$status" = 200 ] && [ "$(jq -c '[.count, .terminals, .next_after]' resp.json)" = "[0,[],null]" ] \
+  && ok "a merchant without terminals: none" || fail "merchant $MB: $status $(cat resp.json)"
+api GET "/v1/admin/terminals?merchant=987654"
+expect_http 404 ENOTFOUND "the terminals of an unknown merchant"
+jget .hint | grep -q "no merchant 987654" && ok "its hint: $(jget .hint)" || fail "hint: $(cat resp.json)"
+api GET /v1/admin/terminals/987654
+expect_http 404 ENOTFOUND "an unknown terminal"
+for q in "terminals?merchant=0" "terminals?limit=0" "terminals?limit=1001" "terminals?after=x" \
+    "terminals?after=4294967296" "terminals?gate=1" "terminals/0"; do
+  api GET "/v1/admin/$q"
+  expect_http 400 BAD_PARAMETER "GET /v1/admin/$q"
+done
+status=$(curl -s -o resp.json -w '%{http_code}' "$URL/v1/admin/terminals")
+expect_http 401 UNAUTHORIZED "the terminal list without the operator's token"
 
 finish
