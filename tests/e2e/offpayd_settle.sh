@@ -288,6 +288,21 @@ api GET /v1/admin/audit
   && ok "the audit: nothing owed" || fail "audit owed after: $(cat resp.json)"
 audit_passes "a claim on the guarantee, paid"
 
+# ---- 5d. a code in another currency than the terminal's -----------------
+# A EUR code of 10.00 (w1's, shown to nobody) in an upload signed by the
+# yen terminal tj1's key: the item is answered rejected ECURRENCY, and
+# nothing moves: no yen to Ramen C, w1's escrow as it was (settlement.md §4)
+c=$(pay w1 10.00) || fail "w1 pays 10.00"
+"$UPLOAD_TOOL" --wallet w1 --passphrase-file wp --body wu.body --headers wu.hdr >/dev/null
+esc1=$(remaining "$S1")
+jq -c --argjson at "$(date +%s)" \
+  '{items: [{seq: "99", code: .items[-1].code, charged: 1000, accepted_at: $at}]}' wu.body > eur.json
+upload tj1 --sign-body eur.json
+[ "$status" = 200 ] && [ "$(jq -c '.results[0] | [.outcome, .reason, .paid.minor, .replay]' resp.json)" = '["rejected","ECURRENCY",0,false]' ] \
+  && ok "a EUR code through the yen terminal: rejected ECURRENCY" || fail "EUR code at tj1: $status $(cat resp.json)"
+balances "C=$MC:4800 esc=esc/$S1:$esc1 GJ=$GJ:600" "the EUR code moved nothing"
+audit_passes "a code in another currency"
+
 # ---- 6. double spend: a clone reuses a counter -------------------------
 # escrow 40.00; the wallet pays 10.00 at ta, its clone 12.00 at tb with the
 # same counter (other bytes): evidence, revoked, both paid from the escrow.

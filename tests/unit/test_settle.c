@@ -3257,6 +3257,93 @@ static void test_concurrent_debits_never_overdraw_wallet_or_guarantee(void)
     drop_world(&w);
 }
 
+/* ---- boundaries the mutation audit found untested ------------------- */
+
+#define JPY 392
+
+/* A terminal of merchant (its own key, valid a year), its id in
+ * *terminal. */
+static offpay_err add_terminal_of(world *w, uint64_t merchant,
+                                  uint32_t *terminal)
+{
+    uint8_t              tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               tlen;
+    offpay_keypair       tk;
+    offpay_terminal_cred tc;
+    offpay_err           rc = offpay_keypair_generate(&tk);
+
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_terminal_add(w->l, merchant, tk.pk, T0 + 365 * DAY,
+                                        T0, tbytes, &tlen, &tc);
+    offpay_keypair_wipe(&tk);
+    *terminal = tc.terminal_id;
+    return rc;
+}
+
+/* A merchant in currency (*merchant, its *account) and a terminal of it
+ * (*terminal). */
+static offpay_err add_merchant_terminal(world *w, const char *name,
+                                        uint16_t currency, uint64_t *merchant,
+                                        uint64_t *account, uint32_t *terminal)
+{
+    offpay_err rc =
+        offpay_ledger_merchant_add(w->l, name, currency, T0, merchant, account);
+
+    return rc == OFFPAY_OK ? add_terminal_of(w, *merchant, terminal) : rc;
+}
+
+/* The item settled by terminal (an id, not w's index). */
+static offpay_settle_result settle_at(world *w, uint32_t terminal,
+                                      const uint8_t *code, size_t len,
+                                      int64_t charged, uint32_t accepted_at,
+                                      uint32_t now)
+{
+    offpay_settle_item   it = {code, len, charged, accepted_at, 1};
+    offpay_settle_result r;
+
+    memset(&r, 0xee, sizeof r);
+    if (offpay_ledger_settle(w->l, terminal, &it, now, &r) != OFFPAY_OK)
+        r.outcome = (offpay_settle_outcome)-1;
+    return r;
+}
+
+/* A code in another currency than the terminal's is rejected ECURRENCY
+ * and moves nothing (settlement.md §4): a EUR code of 10.00 uploaded by a
+ * yen merchant's terminal pays no yen. */
+static void test_code_in_another_currency_moves_nothing(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n;
+    uint64_t             yen_merchant, yen_acct;
+    uint32_t             yen_term;
+    offpay_settle_result r;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(add_merchant_terminal(&w, "Ramen C", JPY, &yen_merchant,
+                                     &yen_acct, &yen_term));
+    n = make_code(&w, 1, CENTS(10), T0 + 10, 0, code);
+    r = settle_at(&w, yen_term, code, n, CENTS(10), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED && r.reason == OFFPAY_ECURRENCY &&
+          r.paid == 0);
+    CHECK(balance(&w, yen_acct) == 0);
+    {
+        offpay_ledger_cred_info ci;
+
+        REQUIRE_OK(offpay_ledger_credential(w.l, w.cred.serial, &ci));
+        CHECK(ci.remaining == CENTS(50) && ci.paid == 0 && !ci.revoked);
+    }
+    CHECK(balance(&w, w.guarantee) == CENTS(1000));
+    CHECK(audit_ok(&w));
+    /* the same code at a euro terminal is paid: the currency was the
+     * reason, nothing else */
+    r = settle(&w, 0, code, n, CENTS(10), T0 + 20, T0 + 3600);
+    CHECK(r.outcome == OFFPAY_SETTLE_SETTLED && r.paid == CENTS(10));
+    CHECK(balance(&w, yen_acct) == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
     {"first_presentment_moves_charge_from_escrow_to_merchant",
      test_first_presentment_moves_charge_from_escrow_to_merchant},
@@ -3348,6 +3435,8 @@ static const offpay_test TESTS[] = {
      test_batch_settles_as_the_items_one_by_one},
     {"concurrent_debits_never_overdraw_wallet_or_guarantee",
      test_concurrent_debits_never_overdraw_wallet_or_guarantee},
+    {"code_in_another_currency_moves_nothing",
+     test_code_in_another_currency_moves_nothing},
     {NULL, NULL}};
 
 int main(void)
