@@ -3344,6 +3344,79 @@ static void test_code_in_another_currency_moves_nothing(void)
     drop_world(&w);
 }
 
+/* The guarantee rules say "at most" (settlement.md §5): a charge exactly
+ * at the per-payment floor, and one that brings the credential's sum at
+ * the terminal exactly to the cumulative cap, are covered; a minor unit
+ * more is not. Each boundary also on its own, the other rule far from
+ * its edge. */
+static void test_guarantee_covers_up_to_the_floor_and_the_cap_exactly(void)
+{
+    world                w;
+    uint8_t              c[4][OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n[4];
+    uint32_t             third;
+    uint64_t             third_merchant, third_acct;
+    offpay_settle_result a, b, d, e;
+
+    /* both at once: limit 50.00, 10.00 at terminal 0, then 50.00 (the
+     * unbound floor, and the cap of 50.00 at terminal 1) */
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n[0] = make_code(&w, 1, CENTS(10), T0 + 10, 0, c[0]);
+    n[1] = make_code(&w, 2, CENTS(50), T0 + 30, 0, c[1]);
+    a = settle(&w, 0, c[0], n[0], CENTS(10), T0 + 20, T0 + 3600);
+    b = settle(&w, 1, c[1], n[1], CENTS(50), T0 + 40, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(b.outcome == OFFPAY_SETTLE_GUARANTEED && b.paid == CENTS(50) &&
+          b.covered == CENTS(10));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(50));
+    CHECK(balance(&w, w.guarantee) == CENTS(990));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+
+    /* the floor alone: limit 100.00 (the cap 100.00 at a terminal) */
+    REQUIRE_OK(make_world(&w, CENTS(200), CENTS(100)));
+    n[0] = make_code(&w, 1, CENTS(60), T0 + 10, 0, c[0]);
+    n[1] = make_code(&w, 2, CENTS(50), T0 + 30, 0, c[1]);
+    n[2] = make_code(&w, 3, CENTS(50) + 1, T0 + 50, 0, c[2]);
+    a = settle(&w, 0, c[0], n[0], CENTS(60), T0 + 20, T0 + 3600);
+    b = settle(&w, 1, c[1], n[1], CENTS(50), T0 + 40, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(b.outcome == OFFPAY_SETTLE_GUARANTEED && b.paid == CENTS(50) &&
+          b.covered == CENTS(10));
+    /* 50.01 at a third terminal (nothing charged there yet) */
+    REQUIRE_OK(add_merchant_terminal(&w, "Stall C", EUR, &third_merchant,
+                                     &third_acct, &third));
+    d = settle_at(&w, third, c[2], n[2], CENTS(50) + 1, T0 + 60, T0 + 3600);
+    CHECK(d.outcome == OFFPAY_SETTLE_UNPAID && d.reason == OFFPAY_EOVER_FLOOR &&
+          d.paid == 0 && d.covered == 0);
+    CHECK(balance(&w, third_acct) == 0);
+    CHECK(balance(&w, w.guarantee) == CENTS(990));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+
+    /* the cap alone: limit 50.00; at terminal 1 20.00 from the escrow,
+     * then 30.00 (its sum 50.00, the cap) covered, then 0.01 is not */
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n[0] = make_code(&w, 1, CENTS(30), T0 + 10, 0, c[0]);
+    n[1] = make_code(&w, 2, CENTS(20), T0 + 30, 0, c[1]);
+    n[2] = make_code(&w, 3, CENTS(30), T0 + 50, 0, c[2]);
+    n[3] = make_code(&w, 4, 1, T0 + 70, 0, c[3]);
+    a = settle(&w, 0, c[0], n[0], CENTS(30), T0 + 20, T0 + 3600);
+    b = settle(&w, 1, c[1], n[1], CENTS(20), T0 + 40, T0 + 3600);
+    d = settle(&w, 1, c[2], n[2], CENTS(30), T0 + 60, T0 + 3600);
+    e = settle(&w, 1, c[3], n[3], 1, T0 + 80, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(b.outcome == OFFPAY_SETTLE_SETTLED && b.paid == CENTS(20));
+    CHECK(d.outcome == OFFPAY_SETTLE_GUARANTEED && d.paid == CENTS(30) &&
+          d.covered == CENTS(30));
+    CHECK(e.outcome == OFFPAY_SETTLE_UNPAID &&
+          e.reason == OFFPAY_EOVER_CUMULATIVE && e.paid == 0);
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(50));
+    CHECK(balance(&w, w.guarantee) == CENTS(970));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
     {"first_presentment_moves_charge_from_escrow_to_merchant",
      test_first_presentment_moves_charge_from_escrow_to_merchant},
@@ -3437,6 +3510,8 @@ static const offpay_test TESTS[] = {
      test_concurrent_debits_never_overdraw_wallet_or_guarantee},
     {"code_in_another_currency_moves_nothing",
      test_code_in_another_currency_moves_nothing},
+    {"guarantee_covers_up_to_the_floor_and_the_cap_exactly",
+     test_guarantee_covers_up_to_the_floor_and_the_cap_exactly},
     {NULL, NULL}};
 
 int main(void)
