@@ -971,7 +971,8 @@ typedef struct offpay_audit_report {
     uint64_t accounts;         /* accounts checked */
     uint64_t transfers;        /* transfers read */
     uint64_t imbalanced;       /* currencies whose balances do not sum to 0 */
-    uint64_t negative;         /* wallet/escrow/guarantee below zero */
+    uint64_t negative;         /* wallet/escrow/merchant/guarantee below
+                                  zero (merchant since 0.16.0) */
     uint64_t escrow_mismatch;  /* stored remaining != derived balance */
     uint64_t settle_mismatch;  /* paid results without exactly one settle
                                   transfer of their amount, or settle

@@ -541,7 +541,8 @@ static int audit(offpay_ledger *l, int json)
                "less withdrawals: %llu\n",
                (unsigned long long)r.money_mismatch);
         printf("currencies whose balances do not sum to zero: %llu\n"
-               "wallet, escrow or guarantee balances below zero: %llu\n"
+               "wallet, escrow, merchant or guarantee balances below zero: "
+               "%llu\n"
                "escrows whose stored remainder differs from their "
                "transfers: %llu\n"
                "settlements without exactly one settle transfer: %llu\n"

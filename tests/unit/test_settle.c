@@ -3417,6 +3417,63 @@ static void test_guarantee_covers_up_to_the_floor_and_the_cap_exactly(void)
     drop_world(&w);
 }
 
+/* A withdrawal takes at most the balance: one minor unit more is EFUNDS
+ * and moves nothing, exactly the balance empties the account; for a
+ * wallet account and a merchant account. The audit counts a merchant
+ * account below zero too (settlement.md §10, rule 2): a withdrawal raised
+ * behind its back. */
+static void test_withdrawal_takes_at_most_the_balance(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n;
+    offpay_settle_result r;
+    offpay_audit_report  rep;
+    char                 sql[160];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE(balance(&w, w.wallet_acct) == CENTS(50));
+    CHECK_ERR(offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(50) + 1, "out",
+                                     T0, NULL),
+              OFFPAY_EFUNDS);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(50));
+    CHECK_ERR(
+        offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(50), "out", T0, NULL),
+        OFFPAY_OK);
+    CHECK(balance(&w, w.wallet_acct) == 0);
+
+    n = make_code(&w, 1, CENTS(50), T0 + 10, 0, code);
+    r = settle(&w, 0, code, n, CENTS(50), T0 + 20, T0 + 3600);
+    REQUIRE(r.outcome == OFFPAY_SETTLE_SETTLED);
+    REQUIRE(balance(&w, w.merchant_acct[0]) == CENTS(50));
+    CHECK_ERR(offpay_ledger_withdraw(w.l, w.merchant_acct[0], CENTS(50) + 1,
+                                     "payout", T0 + 3700, NULL),
+              OFFPAY_EFUNDS);
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(50));
+    CHECK_ERR(offpay_ledger_withdraw(w.l, w.merchant_acct[0], CENTS(50),
+                                     "payout", T0 + 3700, NULL),
+              OFFPAY_OK);
+    CHECK(balance(&w, w.merchant_acct[0]) == 0);
+    CHECK(audit_ok(&w));
+
+    /* the merchant's payout raised by a minor unit behind the audit's
+     * back: the merchant account is at -0.01 */
+    snprintf(sql, sizeof sql,
+             "UPDATE transfers SET amount = amount + 1 WHERE kind = "
+             "'withdraw' AND debit = %llu",
+             (unsigned long long)w.merchant_acct[0]);
+    REQUIRE(run_sql(w.path, sql));
+    CHECK_ERR(offpay_ledger_audit(w.l, &rep), OFFPAY_EAUDIT);
+    CHECK(rep.negative == 1 && rep.imbalanced == 0 && rep.money_mismatch == 0);
+    snprintf(sql, sizeof sql,
+             "UPDATE transfers SET amount = amount - 1 WHERE kind = "
+             "'withdraw' AND debit = %llu",
+             (unsigned long long)w.merchant_acct[0]);
+    REQUIRE(run_sql(w.path, sql));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
     {"first_presentment_moves_charge_from_escrow_to_merchant",
      test_first_presentment_moves_charge_from_escrow_to_merchant},
@@ -3512,6 +3569,8 @@ static const offpay_test TESTS[] = {
      test_code_in_another_currency_moves_nothing},
     {"guarantee_covers_up_to_the_floor_and_the_cap_exactly",
      test_guarantee_covers_up_to_the_floor_and_the_cap_exactly},
+    {"withdrawal_takes_at_most_the_balance",
+     test_withdrawal_takes_at_most_the_balance},
     {NULL, NULL}};
 
 int main(void)
