@@ -3474,6 +3474,96 @@ static void test_withdrawal_takes_at_most_the_balance(void)
     drop_world(&w);
 }
 
+/* The release job (and every run of offpay_ledger_release_due) pays the
+ * claims on the guarantee of every currency, not only the first one's:
+ * a EUR and a JPY guarantee, both empty, owe merchants for overspends;
+ * both are funded behind the engine's back (a deposit through the API
+ * would pay at once), and one release run pays both (settlement.md §5,
+ * rule 2). */
+static void test_release_run_pays_claims_in_every_currency(void)
+{
+    world                w;
+    uint8_t              c[4][OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              cred_bytes[OFFPAY_WALLET_CRED_BYTES];
+    size_t               n[4];
+    uint64_t             yen_wallet, yen_g, yen_merchant, yen_acct;
+    uint32_t             yt[2];
+    offpay_wallet_cred   eur_cred, yen_cred;
+    offpay_settle_result r[4];
+    offpay_audit_report  rep;
+    char                 sql[256];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.guarantee, CENTS(1000), "payout",
+                                      T0, NULL));
+    /* the yen side: an account, a credential of 2000 JPY, an empty
+     * guarantee, one merchant with two terminals */
+    REQUIRE_OK(
+        offpay_ledger_wallet_account(w.l, JPY, "payer-yen", T0, &yen_wallet));
+    REQUIRE_OK(
+        offpay_ledger_deposit(w.l, yen_wallet, 5000, "top-up", T0, NULL));
+    REQUIRE_OK(offpay_ledger_guarantee_account(w.l, JPY, T0, &yen_g));
+    REQUIRE_OK(add_merchant_terminal(&w, "Ramen C", JPY, &yen_merchant,
+                                     &yen_acct, &yt[0]));
+    REQUIRE_OK(add_terminal_of(&w, yen_merchant, &yt[1]));
+    REQUIRE_OK(offpay_ledger_issue(w.l, yen_wallet, w.wallet.pk, 2000,
+                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0,
+                                   cred_bytes, &yen_cred));
+    eur_cred = w.cred;
+
+    /* EUR: 30.00 at terminal 0, a copy's 30.00 at terminal 1 finds 20.00:
+     * 10.00 owed */
+    n[0] = make_code(&w, 1, CENTS(30), T0 + 10, 0, c[0]);
+    n[1] = make_code(&w, 2, CENTS(30), T0 + 30, 0, c[1]);
+    r[0] = settle(&w, 0, c[0], n[0], CENTS(30), T0 + 20, T0 + 3600);
+    r[1] = settle(&w, 1, c[1], n[1], CENTS(30), T0 + 40, T0 + 3600);
+    /* JPY: 1200 at one terminal, a copy's 1200 at the other finds 800:
+     * 400 owed */
+    w.cred = yen_cred;
+    n[2] = make_code(&w, 1, 1200, T0 + 10, 0, c[2]);
+    n[3] = make_code(&w, 2, 1200, T0 + 30, 0, c[3]);
+    w.cred = eur_cred;
+    r[2] = settle_at(&w, yt[0], c[2], n[2], 1200, T0 + 20, T0 + 3600);
+    r[3] = settle_at(&w, yt[1], c[3], n[3], 1200, T0 + 40, T0 + 3600);
+    CHECK(r[0].outcome == OFFPAY_SETTLE_SETTLED &&
+          r[2].outcome == OFFPAY_SETTLE_SETTLED);
+    CHECK(r[1].outcome == OFFPAY_SETTLE_UNPAID &&
+          r[1].reason == OFFPAY_EFUNDS && r[1].paid == CENTS(20));
+    CHECK(r[3].outcome == OFFPAY_SETTLE_UNPAID &&
+          r[3].reason == OFFPAY_EFUNDS && r[3].paid == 800);
+    REQUIRE_OK(offpay_ledger_audit(w.l, &rep));
+    REQUIRE(rep.n_money == 2);
+    CHECK(rep.money[0].currency == JPY && rep.money[0].owed == 400);
+    CHECK(rep.money[1].currency == EUR && rep.money[1].owed == CENTS(10));
+
+    /* both guarantees funded behind the engine's back: a deposit from
+     * each currency's world account, as the API would book it */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO transfers (debit, credit, amount, kind, ref, at)"
+             " SELECT id, %llu, %d, 'deposit', 'fund', %u FROM accounts"
+             " WHERE kind = 1 AND currency = %d",
+             (unsigned long long)w.guarantee, (int)CENTS(100), T0 + 3700, EUR);
+    REQUIRE(run_sql(w.path, sql));
+    snprintf(sql, sizeof sql,
+             "INSERT INTO transfers (debit, credit, amount, kind, ref, at)"
+             " SELECT id, %llu, %d, 'deposit', 'fund', %u FROM accounts"
+             " WHERE kind = 1 AND currency = %d",
+             (unsigned long long)yen_g, 1000, T0 + 3700, JPY);
+    REQUIRE(run_sql(w.path, sql));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(20));
+    CHECK(balance(&w, yen_acct) == 2000);
+
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 3800, NULL));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(30));
+    CHECK(balance(&w, w.guarantee) == CENTS(90));
+    CHECK(balance(&w, yen_acct) == 2400);
+    CHECK(balance(&w, yen_g) == 600);
+    REQUIRE_OK(offpay_ledger_audit(w.l, &rep));
+    CHECK(rep.money[0].owed == 0 && rep.money[1].owed == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
     {"first_presentment_moves_charge_from_escrow_to_merchant",
      test_first_presentment_moves_charge_from_escrow_to_merchant},
@@ -3571,6 +3661,8 @@ static const offpay_test TESTS[] = {
      test_guarantee_covers_up_to_the_floor_and_the_cap_exactly},
     {"withdrawal_takes_at_most_the_balance",
      test_withdrawal_takes_at_most_the_balance},
+    {"release_run_pays_claims_in_every_currency",
+     test_release_run_pays_claims_in_every_currency},
     {NULL, NULL}};
 
 int main(void)
