@@ -3564,6 +3564,38 @@ static void test_release_run_pays_claims_in_every_currency(void)
     drop_world(&w);
 }
 
+/* The late window's last second still pays (settlement.md §6: within the
+ * late window after the release), the second after it is ELATE. */
+static void test_late_window_ends_after_its_last_second(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1, n2;
+    offpay_settle_result a, b;
+    offpay_ledger_config cfg;
+    const uint32_t       released_at = T0 + 45 * DAY;
+
+    offpay_ledger_config_defaults(&cfg);
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(20), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(20), T0 + 30, 0, c2);
+    REQUIRE_OK(offpay_ledger_release_due(w.l, released_at, NULL));
+    REQUIRE(balance(&w, w.wallet_acct) == CENTS(100));
+    a = settle(&w, 0, c1, n1, CENTS(20), T0 + 20,
+               released_at + cfg.late_window);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED && a.paid == CENTS(20));
+    b = settle(&w, 1, c2, n2, CENTS(20), T0 + 40,
+               released_at + cfg.late_window + 1);
+    CHECK(b.outcome == OFFPAY_SETTLE_UNPAID && b.reason == OFFPAY_ELATE &&
+          b.paid == 0);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(80));
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(20));
+    CHECK(balance(&w, w.merchant_acct[1]) == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
     {"first_presentment_moves_charge_from_escrow_to_merchant",
      test_first_presentment_moves_charge_from_escrow_to_merchant},
@@ -3663,6 +3695,8 @@ static const offpay_test TESTS[] = {
      test_withdrawal_takes_at_most_the_balance},
     {"release_run_pays_claims_in_every_currency",
      test_release_run_pays_claims_in_every_currency},
+    {"late_window_ends_after_its_last_second",
+     test_late_window_ends_after_its_last_second},
     {NULL, NULL}};
 
 int main(void)
