@@ -144,6 +144,7 @@ static void test_audit_money_per_currency(void)
           r.money[0].deposits_net == 4999999000);
     CHECK(r.money[1].inside == 168000 && r.money[1].deposits_net == 168100);
     CHECK(r.money_mismatch == 2);
+    CHECK(r.imbalanced == 2); /* neither currency's balances sum to zero */
     offpay_ledger_close(l);
 }
 

@@ -1906,6 +1906,34 @@ static void test_audit_catches_a_ledger_changed_behind_its_back(void)
     CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
     CHECK(r.escrow_mismatch == 1); /* remaining 50, derived 0 */
     drop_world(&w);
+
+    /* a withdrawal that emptied the wallet account, raised by a minor
+     * unit: the account below zero; a released escrow whose credential
+     * says it was never released: its release transfer is counted */
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(
+        offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(50), "out", T0, NULL));
+    REQUIRE(run_sql(w.path, "UPDATE transfers SET amount = amount + 1 WHERE "
+                            "kind = 'withdraw'"));
+    CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+    CHECK(r.negative == 1);
+    REQUIRE(run_sql(w.path, "UPDATE transfers SET amount = amount - 1 WHERE "
+                            "kind = 'withdraw'"));
+    REQUIRE(audit_ok(&w));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 45 * DAY, NULL));
+    REQUIRE(balance(&w, w.wallet_acct) == CENTS(50));
+    REQUIRE(run_sql(w.path, "UPDATE credentials SET released_at = NULL"));
+    CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+    CHECK(r.release_mismatch == 1);
+    {
+        char sql[96];
+
+        snprintf(sql, sizeof sql, "UPDATE credentials SET released_at = %u",
+                 T0 + 45 * DAY);
+        REQUIRE(run_sql(w.path, sql));
+    }
+    CHECK(audit_ok(&w));
+    drop_world(&w);
 }
 
 /* ---- refunds (docs/settlement.md §13) ------------------------------ */
