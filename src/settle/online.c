@@ -787,7 +787,9 @@ static int lost_one(const offpay__cred_row *r, uint32_t max_counter,
     return 0;
 }
 
-static offpay_err lost_tx(offpay_ledger *l, void *p)
+/* The key's credentials on the current shard: revoked, their escrows
+ * due upload_grace after now. */
+static offpay_err lost_creds_tx(offpay_ledger *l, void *p)
 {
     struct lost_ctx *c = p;
     offpay__cred_row row;
@@ -796,13 +798,6 @@ static offpay_err lost_tx(offpay_ledger *l, void *p)
     c->n = 0;
     c->revoked = 0;
     c->rc = OFFPAY_OK;
-    rc = l->ops->wallet_key_get(l->store, c->pk, c->account, c->key, NULL, NULL,
-                                NULL);
-    if (rc != OFFPAY_OK)
-        return rc;
-    rc = l->ops->wallet_key_revoke(l->store, c->key, c->now);
-    if (rc != OFFPAY_OK && rc != OFFPAY_EEXISTS)
-        return rc;
     rc = l->ops->wallet_creds(l->store, c->key, lost_one, c);
     if (rc == OFFPAY_OK)
         rc = c->rc;
@@ -824,11 +819,29 @@ static offpay_err lost_tx(offpay_ledger *l, void *p)
     return rc;
 }
 
+/* On shard 0, where enrolled keys live: the key revoked, then its
+ * credentials there. */
+static offpay_err lost_tx(offpay_ledger *l, void *p)
+{
+    struct lost_ctx *c = p;
+    offpay_err       rc;
+
+    rc = l->ops->wallet_key_get(l->store, c->pk, c->account, c->key, NULL, NULL,
+                                NULL);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = l->ops->wallet_key_revoke(l->store, c->key, c->now);
+    if (rc != OFFPAY_OK && rc != OFFPAY_EEXISTS)
+        return rc;
+    return lost_creds_tx(l, c);
+}
+
 offpay_err offpay_ledger_wallet_revoke(offpay_ledger *l, const uint8_t *pk,
                                        uint64_t account, const char *reason,
                                        uint32_t now, size_t *revoked)
 {
     struct lost_ctx c;
+    size_t          n;
     offpay_err      rc;
 
     if (revoked != NULL)
@@ -842,9 +855,18 @@ offpay_err offpay_ledger_wallet_revoke(offpay_ledger *l, const uint8_t *pk,
     c.reason = reason != NULL ? reason : "wallet lost";
     c.now = now;
     rc = offpay__ledger_tx(l, lost_tx, &c);
+    n = c.revoked;
+    /* a sharded ledger: the credentials the operator issued to the key
+     * from accounts on other shards live there (§11), each shard's in a
+     * transaction of its own after the key's revocation, which the
+     * issue reads on shard 0 first */
+    for (size_t k = 1; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        rc = offpay__ledger_tx_on(l, k, lost_creds_tx, &c);
+        n += c.revoked;
+    }
     free(c.serials);
     if (rc == OFFPAY_OK && revoked != NULL)
-        *revoked = c.revoked;
+        *revoked = n;
     return rc;
 }
 

@@ -762,17 +762,28 @@ kill "$p3"; wait "$p3" 2>/dev/null || true
 audit_passes "after a key claimed at once for two shards"
 
 # ---- N. a lost wallet's key gets no credential from a shard-1 account ----
-# An enrolled key lives on shard 0 (settlement.md §11 rule 10); once it is
-# reported lost the operator cannot issue it a credential from W2 (shard
-# 1) either: 409 EWALLET_LOST, nothing moves (read on shard 0 first).
+# An enrolled key lives on shard 0 (settlement.md §11 rule 10); its report
+# revokes its credentials on every shard (one issued from W2, shard 1,
+# before it too), and once it is reported lost the operator cannot issue
+# it a credential from W2 (shard 1) either: 409 EWALLET_LOST, nothing
+# moves (read on shard 0 first).
 via 1
 api POST /v1/admin/enrollments '{"currency":"EUR"}'
 wallet_init w9
 w enroll w9 --server "$URL" --code "$(jget .code)"
 W9=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+# before the report, the operator issued the key a credential from W2:
+# it lives on shard 1, and the loss report revokes it there too
+api POST /v1/admin/credentials "{\"account\":\"$W2\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w9 --passphrase-file wp)\",\"limit\":\"1.00\"}"
+expect_http 200 - "w9's credential from W2 (shard 1), before the report"
+S9=$(jget .serial)
 w report-lost w9
 [ -n "$W9" ] && [ "$W9" -lt "$R1" ] && [ "$ws" = 0 ] \
   && ok "a wallet enrolled on shard 0 ($W9), reported lost" || fail "w9: $ws $(cat w.out)"
+api GET "/v1/admin/credentials/$S9"
+[ "$S9" -ge "$R1" ] && [ "$(jget .revoked)" = true ] \
+  && ok "its credential $S9 on shard 1 revoked by the report" \
+  || fail "credential $S9 after the report: $(cat resp.json)"
 w2b=$(balance "$W2")
 api POST /v1/admin/credentials "{\"account\":\"$W2\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w9 --passphrase-file wp)\",\"limit\":\"1.00\"}"
 expect_http 409 EWALLET_LOST "the lost key's credential from W2 on shard 1"
