@@ -686,6 +686,8 @@ typedef struct offpay_statement_line {
                                `claim` transfers (settlement.md §5); added
                                since 0.15.0 */
     uint32_t paid_later_at; /* the last of them (0: none) */
+    uint64_t case_id;       /* the case its presentment opened or joined
+                               (settlement.md §9), 0: none; since 0.16.0 */
 } offpay_statement_line;
 
 /*

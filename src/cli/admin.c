@@ -1595,6 +1595,8 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
             printf(" (%s)", offpay_errname(x->reason));
         if (x->late)
             printf("  LATE (after the escrow's release)");
+        if (x->case_id != 0)
+            printf("  case %llu", (unsigned long long)x->case_id);
         if (x->covered != 0)
             printf("  covered %s",
                    cli_money(x->covered, a->currency, m1, sizeof m1));

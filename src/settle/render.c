@@ -221,6 +221,10 @@ static json_t *line_json(const offpay_statement_line *x, uint16_t currency)
                             x->paid_later_at != 0
                                 ? json_integer((json_int_t)x->paid_later_at)
                                 : json_null());
+        /* the case it opened or joined (§9), for a dispute */
+        json_object_set_new(j, "case",
+                            x->case_id != 0 ? offpay__json_id(x->case_id)
+                                            : json_null());
     }
     return j;
 }

@@ -770,7 +770,8 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     " COALESCE((SELECT SUM(x.amount) FROM transfers x"                         \
     "  WHERE x.presentment = p.id AND x.kind = 'claim'), 0),"                  \
     " COALESCE((SELECT MAX(x.at) FROM transfers x"                             \
-    "  WHERE x.presentment = p.id AND x.kind = 'claim'), 0)"                   \
+    "  WHERE x.presentment = p.id AND x.kind = 'claim'), 0),"                  \
+    " COALESCE(p.case_id, 0)"                                                  \
     " FROM presentments p JOIN terminals t ON t.id = p.terminal"               \
     " LEFT JOIN credentials c ON c.serial = p.serial"                          \
     " WHERE t.merchant = " P1 " AND p.uploaded_at BETWEEN " P2 " AND " P3      \

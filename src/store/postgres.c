@@ -1289,6 +1289,7 @@ s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
         line.late = col_i64(r, i, 12) != 0;
         line.paid_later = col_i64(r, i, 13);
         line.paid_later_at = col_u32(r, i, 14);
+        line.case_id = col_u64(r, i, 15);
         if (fn(&line, ctx) != 0)
             break;
     }

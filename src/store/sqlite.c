@@ -1249,6 +1249,7 @@ s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
         line.late = sqlite3_column_int(st, 12) != 0;
         line.paid_later = sqlite3_column_int64(st, 13);
         line.paid_later_at = col_u32(st, 14);
+        line.case_id = col_u64(st, 15);
         if (fn(&line, ctx) != 0) {
             step = SQLITE_DONE;
             break;

@@ -176,7 +176,18 @@ upload tb
 [ "$(jq -r '.results[0].covered.minor' resp.json)" = 1000 ] && ok "10.00 covered" \
   || fail "covered $(jq -c '.results[0]' resp.json)"
 [ "$(jq -r '.results[0].case' resp.json)" != null ] && ok "case opened" || fail "no case"
+CASE2=$(jq -r '.results[0].case' resp.json)
 balances "W2=$W2:3000 esc=esc/$S2:0 A=$MA:3824 B=$MB:1500 G=$G:49000" "duplicate paid"
+# the merchant's statement names the case beside the line (a dispute
+# starts from it), the first presentment's line none
+api GET "/v1/admin/merchants/$MIDB/statement"
+[ "$(jq -c --arg s "$S2" '[.lines[] | select(.serial == $s) | [.outcome, .case]]' resp.json)" = "[[\"duplicate\",\"$CASE2\"]]" ] \
+  && ok "tb's statement line names case $CASE2" || fail "statement case: $(jq -c .lines resp.json)"
+api GET "/v1/admin/merchants/$MIDA/statement"
+[ "$(jq -c --arg s "$S2" '[.lines[] | select(.serial == $s) | .case]' resp.json)" = "[null]" ] \
+  && ok "ta's line of the same code: no case" || fail "statement case A: $(jq -c .lines resp.json)"
+run_cli 0 "paid 15\.00 EUR  duplicate  case $CASE2  covered 10\.00 EUR" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB"
 api GET "/v1/admin/credentials/$S2"
 [ "$(jget .revoked)" = true ] && ok "credential revoked" || fail "not revoked"
 # where its escrow's 20.00 went: funded 20.00 + covered 10.00 = paid 30.00
