@@ -171,7 +171,7 @@ void srv_fail_amount(srv_reply *out, offpay_err rc, const char *what,
 
 void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
 {
-    char    hint[256];
+    char    hint[512]; /* the longest hints name two amounts and a time */
     va_list ap;
 
     va_start(ap, fmt);

@@ -612,7 +612,7 @@ api POST /v1/admin/release '{}'
 w6key=$("$OFFPAY" wallet key --wallet w6 --passphrase-file wp)
 api POST /v1/admin/credentials "{\"account\":\"$W6\",\"wallet_key\":\"$w6key\",\"limit\":\"20.01\"}"
 expect_http 409 EFUNDS "a credential from money held for late codes"
-grep -qE "the limit 20\.01 EUR is above what account $W6 may fund: of its balance of 45\.00 EUR, 25\.00 came back from released escrows and is held until [0-9T:-]+Z for their codes still to be uploaded late" resp.json \
+grep -qE "the limit 20\.01 EUR is above what account $W6 may fund: of its balance of 45\.00 EUR, 25\.00 came back from released escrows and is held until [0-9T:-]+Z for their codes still to be uploaded late \(docs/settlement.md §6\); a deposit funds a credential at once\"" resp.json \
   && ok "the hint: the balance, what is held and until when" || fail "hint: $(cat resp.json)"
 balances "W6=$W6:4500" "nothing moved"
 upload ta --from 10 --to 10 --time "$day45"
