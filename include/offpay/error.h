@@ -150,8 +150,9 @@ extern "C" {
       "credential any more; after the operator's review its owner enrolls a "  \
       "new key with an enrollment code for its account")                       \
     X(EDUPLICATE_MERCHANT, 95,                                                 \
-      "this code was presented before by a terminal of the same merchant: "    \
-      "the guarantee does not cover it again")
+      "this code was presented before by a terminal of the same merchant, "    \
+      "which was paid for it then: it is paid again only what remains of "     \
+      "its authorized amount, never by the guarantee")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

@@ -71,23 +71,25 @@ static int dup_term(const offpay__presentment_row *p, void *ctx)
     return d->n == sizeof d->id / sizeof d->id[0];
 }
 
-/* For a duplicate presentment: OFFPAY_EDUPLICATE_MERCHANT when a terminal
- * of the uploading terminal's merchant presented the code before (the
- * merchant was paid for it once, and both terminals are its own: the
- * guarantee does not cover the code again, settlement.md §5). */
-static offpay_err duplicate_rule(offpay_ledger *l, const struct settle_ctx *c,
-                                 uint64_t merchant)
+/* For a duplicate presentment: *same 1 when a terminal of merchant (the
+ * uploading terminal's) presented the code before. The merchant was paid
+ * for it then, and both terminals are its own: the code is paid again at
+ * most what remains of its authorized amount, and the guarantee does not
+ * cover it (OFFPAY_EDUPLICATE_MERCHANT, settlement.md §4, §5). */
+static offpay_err same_merchant_before(offpay_ledger           *l,
+                                       const struct settle_ctx *c,
+                                       uint64_t merchant, int *same)
 {
     struct dup_terms     d = {{0}, 0};
     offpay__terminal_row t;
     offpay_err           rc;
 
+    *same = 0;
     rc = l->ops->presentments_of(l->store, c->p.cred.serial, c->p.counter, 0,
                                  INT64_MAX, dup_term, &d);
-    for (size_t i = 0; rc == OFFPAY_OK && i < d.n; i++) {
+    for (size_t i = 0; rc == OFFPAY_OK && i < d.n && !*same; i++) {
         rc = l->ops->terminal_get(l->store, d.id[i], &t);
-        if (rc == OFFPAY_OK && t.merchant == merchant)
-            return OFFPAY_EDUPLICATE_MERCHANT;
+        *same = rc == OFFPAY_OK && t.merchant == merchant;
     }
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }
@@ -364,8 +366,10 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     offpay__payment_row         pay;
     enum kind                   kind;
     int                         bound_again; /* a bound code presented again */
+    int again_here = 0; /* a duplicate at the merchant paid for it before */
     const char                 *case_kind = NULL;
     int64_t                     avail, from_escrow, shortfall, covered = 0;
+    int64_t                     payable;
     int64_t                     late = 0, paid;
     uint64_t                    guarantee = 0, case_id = 0, pid = 0;
     offpay_err                  rc, rule = OFFPAY_OK, unpaid = OFFPAY_OK;
@@ -466,6 +470,21 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
      * terminal of the merchant, it is paid nothing and the payer's
      * credential opens no case (settlement.md §4). */
     bound_again = kind == DUPLICATE && p->bound;
+    /* what this presentment may take of the escrow (or, late, of the
+     * account): its charge, or, presented again by the merchant that was
+     * paid for the code, what remains of the code's authorized amount */
+    payable = want;
+    if (kind == DUPLICATE && !bound_again) {
+        rc = same_merchant_before(l, c, t->merchant, &again_here);
+        if (rc != OFFPAY_OK)
+            return rc;
+        if (again_here) {
+            payable = min64(want, (int64_t)p->amount - pay.charged);
+            payable = payable > 0 ? payable : 0;
+            rule = OFFPAY_EDUPLICATE_MERCHANT;
+            unpaid = OFFPAY_EDUPLICATE_MERCHANT;
+        }
+    }
     if (bound_again) {
         avail = 0;
         rule = OFFPAY_EREPLAY;
@@ -496,21 +515,19 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
                 rc = l->ops->balance(l->store, cred.wallet_account, &wallet);
             if (rc != OFFPAY_OK)
                 return rc;
-            late = min64(want, wallet > 0 ? wallet : 0);
+            late = min64(payable, wallet > 0 ? wallet : 0);
             avail = late;
         }
     } else {
         avail = cred.remaining;
     }
-    from_escrow = min64(want, avail);
+    from_escrow = min64(payable, avail);
     shortfall = want - from_escrow;
     /* The guarantee rules decide only what the escrow cannot pay, so they
      * are judged only then: their cumulative sum reads every presentment
      * of the credential at this terminal. */
     if (shortfall > 0 && rule == OFFPAY_OK) {
         rule = guarantee_rules(l, c, &cred);
-        if (rule == OFFPAY_OK && kind == DUPLICATE)
-            rule = duplicate_rule(l, c, t->merchant);
         if (is_store_error(rule))
             return rule;
     }
@@ -556,6 +573,8 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
         res->outcome = OFFPAY_SETTLE_DOUBLE_SPEND, case_kind = "double_spend";
     else if (bound_again)
         res->outcome = OFFPAY_SETTLE_DUPLICATE;
+    else if (kind == DUPLICATE && again_here) /* the merchant's, no case */
+        res->outcome = OFFPAY_SETTLE_DUPLICATE;
     else if (kind == DUPLICATE)
         res->outcome = OFFPAY_SETTLE_DUPLICATE, case_kind = "duplicate";
     else if (paid < want)
@@ -571,7 +590,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
      * what its escrow paid before, exceed its limit (a copy's codes held
      * back past the release: the evidence proves it, settlement.md §6) */
     if (case_kind == NULL && shortfall > 0 && unpaid != OFFPAY_ELATE &&
-        !bound_again) {
+        !bound_again && !again_here) {
         int over = !cred.released;
 
         if (!over) {

@@ -418,35 +418,49 @@ static void test_duplicate_presentment_pays_opens_case_and_revokes(void)
     drop_world(&w);
 }
 
-/* One unbound code presented by two terminals of one merchant, beyond
- * what the escrow holds: the guarantee does not cover it again
- * (EDUPLICATE_MERCHANT: the merchant was paid for the code once, and the
- * terminals are its own); another merchant's terminal is covered
- * (settlement.md §5). */
-static void test_duplicate_at_the_same_merchant_not_covered(void)
+/* One unbound code presented again by a terminal of the merchant that
+ * was paid for it (a gate that did not open, the same code shown at the
+ * next): paid at most what remains of the code's authorized amount, the
+ * rest unpaid EDUPLICATE_MERCHANT, no case, nothing revoked, the guarantee
+ * not drawn on; so the payer's next code finds its escrow whole (no
+ * overspend case against an honest payer). Another merchant's terminal
+ * (a photographed code) is a duplicate as before: from the escrow, then
+ * the guarantee, a case (settlement.md §4, §5). */
+static void test_duplicate_at_the_same_merchant_not_paid_again(void)
 {
     world                w;
     uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
-    size_t               n;
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n, n2;
     offpay_terminal_cred tc;
     offpay_settle_item   it;
-    offpay_settle_result a, b, d;
+    offpay_settle_result a, b, e, d;
 
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
     REQUIRE_OK(add_terminal(&w, 0, T0 + 300 * DAY, T0, &tc));
-    n = make_code(&w, 1, CENTS(40), T0 + 10, 0, code);
-    a = settle(&w, 0, code, n, CENTS(40), T0 + 20, T0 + 3600);
+    /* a code of 20.00 charged 15.00, then 15.00 again at the next gate */
+    n = make_code(&w, 1, CENTS(20), T0 + 10, 0, code);
+    a = settle(&w, 0, code, n, CENTS(15), T0 + 20, T0 + 3600);
     CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
-    it = (offpay_settle_item){code, n, CENTS(40), T0 + 30, 1};
+    it = (offpay_settle_item){code, n, CENTS(15), T0 + 30, 1};
     REQUIRE_OK(offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 3600, &b));
     CHECK(b.outcome == OFFPAY_SETTLE_DUPLICATE &&
-          b.reason == OFFPAY_EDUPLICATE_MERCHANT && b.paid == CENTS(10) &&
-          b.covered == 0 && b.case_id != 0);
-    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(50));
-    d = settle(&w, 1, code, n, CENTS(40), T0 + 40, T0 + 3600);
+          b.reason == OFFPAY_EDUPLICATE_MERCHANT && b.paid == CENTS(5) &&
+          b.covered == 0 && b.case_id == 0);
+    CHECK(!revoked(&w));
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(20));
+    CHECK(escrow(&w) == CENTS(30));
+    /* the payer's next code: the escrow pays it, no case */
+    n2 = make_code(&w, 2, CENTS(30), T0 + 40, 0, c2);
+    e = settle(&w, 0, c2, n2, CENTS(30), T0 + 50, T0 + 3600);
+    CHECK(e.outcome == OFFPAY_SETTLE_SETTLED && e.case_id == 0);
+    CHECK(!revoked(&w));
+    /* the first code at another merchant: a duplicate, the escrow empty,
+     * covered by the guarantee, a case */
+    d = settle(&w, 1, code, n, CENTS(15), T0 + 60, T0 + 3600);
     CHECK(d.outcome == OFFPAY_SETTLE_DUPLICATE && d.reason == OFFPAY_OK &&
-          d.covered == CENTS(40));
-    CHECK(balance(&w, w.guarantee) == CENTS(960));
+          d.covered == CENTS(15) && d.case_id != 0);
+    CHECK(balance(&w, w.guarantee) == CENTS(985));
     CHECK(audit_ok(&w));
     drop_world(&w);
 }
@@ -1468,9 +1482,12 @@ static void test_bound_code_presented_again_is_paid_nothing(void)
     CHECK(r.outcome == OFFPAY_SETTLE_SETTLED);
     it = (offpay_settle_item){code, n, CENTS(5), T0 + 40, 2};
     REQUIRE_OK(offpay_ledger_settle(w.l, tc.terminal_id, &it, T0 + 3700, &r));
-    CHECK(r.outcome == OFFPAY_SETTLE_DUPLICATE && r.paid == CENTS(5) &&
-          r.case_id != 0);
-    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(40));
+    /* an unbound code the merchant was paid for, again at its other
+     * terminal: nothing beyond its authorized amount, no case (§4) */
+    CHECK(r.outcome == OFFPAY_SETTLE_DUPLICATE &&
+          r.reason == OFFPAY_EDUPLICATE_MERCHANT && r.paid == 0 &&
+          r.case_id == 0);
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(35));
     CHECK(audit_ok(&w));
     drop_world(&w);
 }
@@ -3734,8 +3751,8 @@ static const offpay_test TESTS[] = {
      test_late_presentment_after_a_lost_wallets_revocation},
     {"duplicate_presentment_pays_opens_case_and_revokes",
      test_duplicate_presentment_pays_opens_case_and_revokes},
-    {"duplicate_at_the_same_merchant_not_covered",
-     test_duplicate_at_the_same_merchant_not_covered},
+    {"duplicate_at_the_same_merchant_not_paid_again",
+     test_duplicate_at_the_same_merchant_not_paid_again},
     {"double_spend_keeps_evidence_revokes_and_pays_terminal",
      test_double_spend_keeps_evidence_revokes_and_pays_terminal},
     {"transfers_recompute_each_balance", test_transfers_recompute_each_balance},
