@@ -457,12 +457,14 @@ typedef struct offpay_ledger_cred_info {
     uint32_t late_until;
     /* The issuer's loss on it (docs/settlement.md §5): what refunds of
      * its presentments gave back to the guarantee (§13), and covered plus
-     * claimed less that (since 0.15.0, after late_until; claimed counted
-     * since 0.16.0). */
+     * claimed plus owed less that (since 0.15.0, after late_until; claimed
+     * and owed counted since 0.16.0). */
     int64_t refunded_to_guarantee, net_loss;
-    /* What the guarantee paid later for its presentments, as claims
-     * (docs/settlement.md §5; since 0.16.0, after net_loss). */
-    int64_t claimed;
+    /* What the guarantee paid later for its presentments, as claims, and
+     * what it still owes for them, open claims (docs/settlement.md §5;
+     * since 0.16.0, after net_loss); net_loss = covered + claimed + owed
+     * - refunded_to_guarantee. */
+    int64_t claimed, owed;
 } offpay_ledger_cred_info;
 
 /* Errors: OFFPAY_EINVAL, OFFPAY_ENOT_ISSUED, OFFPAY_ESTORE. */

@@ -231,28 +231,30 @@ void srv_credential_get(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "credential");
         return;
     }
-    srv_ok(out,
-           json_pack(
-               "{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:I, s:b, "
-               "s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}}",
-               "serial", srv_json_id(c.serial), "account",
-               srv_json_id(c.wallet_account), "escrow_account",
-               srv_json_id(c.escrow_account), "limit",
-               srv_json_amount(c.limit, c.currency), "remaining",
-               srv_json_amount(c.remaining, c.currency), "valid_from",
-               (json_int_t)c.valid_from, "expires", (json_int_t)c.expires,
-               "revoked", c.revoked, "revoked_at", (json_int_t)c.revoked_at,
-               "released", c.released, "released_at", (json_int_t)c.released_at,
-               "release_due", (json_int_t)c.release_due, "late_until",
-               (json_int_t)c.late_until, "escrow", "funded",
-               srv_json_amount(c.funded, c.currency), "late",
-               srv_json_amount(c.late, c.currency), "covered",
-               srv_json_amount(c.covered, c.currency), "paid",
-               srv_json_amount(c.paid, c.currency), "released",
-               srv_json_amount(c.released_amount, c.currency), "claimed",
-               srv_json_amount(c.claimed, c.currency), "refunded_to_guarantee",
-               srv_json_amount(c.refunded_to_guarantee, c.currency), "net_loss",
-               srv_json_amount(c.net_loss, c.currency)));
+    srv_ok(
+        out,
+        json_pack(
+            "{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:I, s:b, "
+            "s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}}",
+            "serial", srv_json_id(c.serial), "account",
+            srv_json_id(c.wallet_account), "escrow_account",
+            srv_json_id(c.escrow_account), "limit",
+            srv_json_amount(c.limit, c.currency), "remaining",
+            srv_json_amount(c.remaining, c.currency), "valid_from",
+            (json_int_t)c.valid_from, "expires", (json_int_t)c.expires,
+            "revoked", c.revoked, "revoked_at", (json_int_t)c.revoked_at,
+            "released", c.released, "released_at", (json_int_t)c.released_at,
+            "release_due", (json_int_t)c.release_due, "late_until",
+            (json_int_t)c.late_until, "escrow", "funded",
+            srv_json_amount(c.funded, c.currency), "late",
+            srv_json_amount(c.late, c.currency), "covered",
+            srv_json_amount(c.covered, c.currency), "paid",
+            srv_json_amount(c.paid, c.currency), "released",
+            srv_json_amount(c.released_amount, c.currency), "claimed",
+            srv_json_amount(c.claimed, c.currency), "owed",
+            srv_json_amount(c.owed, c.currency), "refunded_to_guarantee",
+            srv_json_amount(c.refunded_to_guarantee, c.currency), "net_loss",
+            srv_json_amount(c.net_loss, c.currency)));
 }
 
 void srv_credential_revoke(srv_req *r, srv_reply *out)

@@ -2273,9 +2273,10 @@ offpay_err offpay_ledger_credential(offpay_ledger *l, uint64_t serial,
     out->escrow_account = c.row.escrow_account;
     out->refunded_to_guarantee = c.flows[5];
     out->claimed = c.flows[7];
+    out->owed = c.flows[8] - c.flows[7];
     /* never below 0: a refund into the guarantee gives back at most what
-     * the guarantee paid for the credential (§13, audit rule 7) */
-    out->net_loss = c.flows[2] + c.flows[7] - c.flows[5];
+     * the guarantee paid or owes for the credential (§13, audit rule 7) */
+    out->net_loss = c.flows[2] + c.flows[8] - c.flows[5];
     offpay__ledger_cred_dues(l, out);
     return OFFPAY_OK;
 }

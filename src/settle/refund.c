@@ -1,13 +1,12 @@
 /*
  * refund.c — a merchant's refund of a settled payment (docs/settlement.md
  * §13): money out of the merchant's account, back to where the payment
- * came from. What the guarantee paid for the presentment's credential
- * (cover, claims) and was not given back yet goes back to the guarantee
- * first (the payer never had that money), the rest to the payer's wallet
- * account. A presentment is refunded in parts, in all at
- * most what it was paid; the audit (§10) checks both rules. A merchant
- * whose money was paid out may pay a refund's amount in with it
- * (funded).
+ * came from. What the guarantee paid or owes for the presentment's
+ * credential (cover, claims) and was not given back yet goes back to the
+ * guarantee first (the payer never had that money), the rest to the payer's
+ * wallet account. A presentment is refunded in parts, in all at most what it
+ * was paid; the audit (§10) checks both rules. A merchant whose money was paid
+ * out may pay a refund's amount in with it (funded).
  */
 #include <string.h>
 
@@ -27,8 +26,8 @@ struct refund_ctx {
 };
 
 /* The part of a refund of amount that goes back to the guarantee, when
- * out of the guarantee's money paid for the credential is not back yet
- * (cover and claims, less refunds into it: §13). */
+ * out of what the guarantee paid or owes for the credential is not back
+ * yet (cover and claims paid or not, less refunds into it: §13). */
 static int64_t guarantee_part(int64_t amount, int64_t out)
 {
     if (out <= 0)
@@ -55,7 +54,9 @@ static offpay_err replay(offpay_ledger *l, struct refund_ctx *c,
     rc = l->ops->refund_base(l->store, c->presentment, rq->result, &before);
     if (rc != OFFPAY_OK)
         return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
-    c->r.to_guarantee = guarantee_part(c->amount, before.guarantee_out);
+    /* the split it booked: its first transfer, into the guarantee or
+     * not (the wallet's part follows it) */
+    c->r.to_guarantee = before.first_to_guarantee;
     c->r.to_wallet = c->amount - c->r.to_guarantee;
     c->r.transfer = rq->result;
     c->r.deposited = c->funded ? c->amount : 0;

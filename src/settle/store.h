@@ -50,15 +50,17 @@ typedef struct offpay__request {
 
 /* What a refund of a presentment reads first (src/settle/refund.c,
  * 009_refunds): the presentment, the refund transfers booked for it with
- * an id below a bound, and what the guarantee paid for its credential
- * (cover and claims) and was not given back by the refunds of any of the
- * credential's presentments into a guarantee, with ids below the bound
- * too (docs/settlement.md §13). */
+ * an id below a bound, what the guarantee paid or owes for its credential
+ * (cover, and what its presentments the guarantee could not cover are
+ * owed: claims, paid or not) and was not given back by the refunds of any
+ * of the credential's presentments into a guarantee (docs/settlement.md
+ * §13), and the refund transfer at the bound when it went into a
+ * guarantee (a replayed refund's first part: its amount, else 0). */
 typedef struct offpay__refund_base {
     uint64_t serial;
     uint32_t terminal;
     int64_t  paid, covered;
-    int64_t  refunded, guarantee_out;
+    int64_t  refunded, guarantee_out, first_to_guarantee;
 } offpay__refund_base;
 /* The same in SQL both backends accept ($1: the presentment, $2: the
  * bound), one row or none. */
@@ -194,9 +196,10 @@ typedef struct offpay__payment_summary {
  * both backends accept ($1: the escrow account): fund, late, cover (in),
  * settle, release (out); then what refunds of its credential's
  * presentments gave back to the guarantee, the credential's serial (0:
- * the account is no escrow), and the claims the guarantee paid for its
- * presentments (docs/settlement.md §5). */
-#define OFFPAY__ESCROW_FLOWS 8
+ * the account is no escrow), the claims the guarantee paid for its
+ * presentments, and what those claims were owed in all, paid or not
+ * (docs/settlement.md §5). */
+#define OFFPAY__ESCROW_FLOWS 9
 extern const char offpay__escrow_flows_sql[];
 
 /* What a wallet account holds for late presentments (docs/settlement.md

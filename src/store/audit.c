@@ -23,14 +23,17 @@
     " bal AS (SELECT a.id, a.kind, a.currency, COALESCE(s.b, 0) AS b"          \
     "  FROM accounts a LEFT JOIN sums s ON s.id = a.id) "
 
-/* What the guarantee paid for credential c, its transfers y passing
- * cond: its escrow's cover and its presentments' claims (§5, §13). */
-#define GUARANTEE_PAID(c, cond)                                                \
+/* What the guarantee paid or owes for credential c: its escrow's cover
+ * (transfers y passing cover_cond) and what its presentments the
+ * guarantee could not cover are owed, claims paid since or not
+ * (presentments o passing pres_cond; §5, §13). */
+#define GUARANTEE_OWED(c, cover_cond, pres_cond)                               \
     "(COALESCE((SELECT SUM(y.amount) FROM transfers y"                         \
-    " WHERE y.credit = " c ".escrow_account AND y.kind = 'cover' AND " cond    \
-    "), 0) + COALESCE((SELECT SUM(y.amount) FROM presentments o"               \
-    " JOIN transfers y ON y.presentment = o.id AND y.kind = 'claim'"           \
-    " WHERE o.serial = " c ".serial AND " cond "), 0))"
+    " WHERE y.credit = " c                                                     \
+    ".escrow_account AND y.kind = 'cover' AND " cover_cond                     \
+    "), 0) + COALESCE((SELECT SUM(o.charged - o.paid)"                         \
+    " FROM presentments o WHERE o.serial = " c ".serial AND o.reason = 76"     \
+    " AND " pres_cond "), 0))"
 
 const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "SELECT COUNT(*) FROM accounts",
@@ -144,29 +147,27 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "    (SELECT x.presentment, SUM(x.amount) AS s FROM transfers x"
     "     WHERE x.kind = 'refund' GROUP BY x.presentment) AS rf"
     "    ON rf.presentment = p.id WHERE rf.s > p.paid)"
+    /* clang-format off */
     " + (SELECT COUNT(*) FROM credentials c JOIN"
     "    (SELECT o.serial, SUM(x.amount) AS g FROM transfers x"
     "     JOIN accounts a ON a.id = x.credit AND a.kind = 5"
     "     JOIN presentments o ON o.id = x.presentment"
     "     WHERE x.kind = 'refund' GROUP BY o.serial) AS rg"
     "    ON rg.serial = c.serial"
-    "    WHERE rg.g > " GUARANTEE_PAID(
-        "c", "1 = 1") ")"
-                      " + (SELECT COUNT(*) FROM transfers x"
-                      "    JOIN accounts a ON a.id = x.credit"
-                      "    JOIN presentments p ON p.id = x.presentment"
-                      "    JOIN credentials c ON c.serial = p.serial"
-                      "    WHERE x.kind = 'refund' AND a.kind <> 5"
-                      "    AND " GUARANTEE_PAID(
-                          "c", "y.id < x.id") " > COALESCE(("
-                                              "     SELECT SUM(y.amount) FROM "
-                                              "presentments o JOIN transfers y"
-                                              "     ON y.presentment = o.id "
-                                              "AND y.kind = 'refund'"
-                                              "     JOIN accounts b ON b.id = "
-                                              "y.credit AND b.kind = 5"
-                                              "     WHERE o.serial = c.serial "
-                                              "AND y.id < x.id), 0))",
+    "    WHERE rg.g > " GUARANTEE_OWED("c", "1 = 1", "1 = 1") ")"
+    /* a claim counts from its presentment's upload (strictly before the
+     * refund's second: one in the same second is not judged) */
+    " + (SELECT COUNT(*) FROM transfers x"
+    "    JOIN accounts a ON a.id = x.credit"
+    "    JOIN presentments p ON p.id = x.presentment"
+    "    JOIN credentials c ON c.serial = p.serial"
+    "    WHERE x.kind = 'refund' AND a.kind <> 5"
+    "    AND " GUARANTEE_OWED("c", "y.id < x.id", "o.uploaded_at < x.at")
+    "    > COALESCE((SELECT SUM(y.amount) FROM presentments o"
+    "     JOIN transfers y ON y.presentment = o.id AND y.kind = 'refund'"
+    "     JOIN accounts b ON b.id = y.credit AND b.kind = 5"
+    "     WHERE o.serial = c.serial AND y.id < x.id), 0))",
+    /* clang-format on */
     /* the newest transfer's time: how recent the ledger (a backup) is */
     "SELECT COALESCE(MAX(at), 0) FROM transfers",
 };
@@ -180,20 +181,27 @@ const char offpay__refund_base_sql[] =
     "  WHERE x.presentment = p.id AND x.kind = 'refund'"
     "  AND x.id < q.below), 0),"
     /* the guarantee's money not back on the credential: its escrow's
-     * cover and its presentments' claims, less the refunds of its
-     * presentments into a guarantee */
-    " COALESCE((SELECT SUM(x.amount) FROM transfers x"
-    "  WHERE x.credit = c.escrow_account AND x.kind = 'cover'"
-    "  AND x.id < q.below), 0)"
-    " + COALESCE((SELECT SUM(x.amount) FROM presentments o"
-    "  JOIN transfers x ON x.presentment = o.id AND x.kind = 'claim'"
-    "  WHERE o.serial = p.serial AND x.id < q.below), 0)"
-    " - COALESCE((SELECT SUM(x.amount) FROM presentments o"
-    "  JOIN transfers x ON x.presentment = o.id AND x.kind = 'refund'"
-    "  JOIN accounts a ON a.id = x.credit"
-    "  WHERE o.serial = p.serial AND x.id < q.below AND a.kind = 5), 0)"
-    " FROM presentments p JOIN credentials c ON c.serial = p.serial, q"
-    " WHERE p.id = q.id";
+     * cover and what its presentments the guarantee could not cover are
+     * owed (claims, paid or not), less the refunds of its presentments
+     * into a guarantee */
+    " " GUARANTEE_OWED(
+        "c", "y.id < q.below",
+        "1 = 1") " - COALESCE((SELECT SUM(x.amount) FROM presentments o"
+                 "  JOIN transfers x ON x.presentment = o.id AND x.kind = "
+                 "'refund'"
+                 "  JOIN accounts a ON a.id = x.credit"
+                 "  WHERE o.serial = p.serial AND x.id < q.below AND a.kind = "
+                 "5), 0),"
+                 /* the refund transfer at the bound, into a guarantee: a
+                  * replayed refund's first part (refund.c) */
+                 " COALESCE((SELECT x.amount FROM transfers x"
+                 "  JOIN accounts a ON a.id = x.credit"
+                 "  WHERE x.id = q.below AND x.presentment = p.id AND x.kind = "
+                 "'refund'"
+                 "  AND a.kind = 5), 0)"
+                 " FROM presentments p JOIN credentials c ON c.serial = "
+                 "p.serial, q"
+                 " WHERE p.id = q.id";
 
 /* A merchant account's period (store.h): the account's transfers read
  * through transfers_credit_id and transfers_debit_id (no index on the
@@ -258,6 +266,9 @@ const char offpay__escrow_flows_sql[] =
     " (SELECT COALESCE(SUM(x.amount), 0) FROM credentials c"
     "  JOIN presentments p ON p.serial = c.serial"
     "  JOIN transfers x ON x.presentment = p.id AND x.kind = 'claim'"
+    "  WHERE c.escrow_account = $1),"
+    " (SELECT COALESCE(SUM(p.charged - p.paid), 0) FROM credentials c"
+    "  JOIN presentments p ON p.serial = c.serial AND p.reason = 76"
     "  WHERE c.escrow_account = $1)"
     " FROM transfers WHERE credit = $1 OR debit = $1";
 

@@ -3290,6 +3290,7 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
     out->covered = col_i64(r, 0, 3);
     out->refunded = col_i64(r, 0, 4);
     out->guarantee_out = col_i64(r, 0, 5);
+    out->first_to_guarantee = col_i64(r, 0, 6);
     return OFFPAY_OK;
 }
 

@@ -2848,6 +2848,7 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
         out->covered = sqlite3_column_int64(st, 3);
         out->refunded = sqlite3_column_int64(st, 4);
         out->guarantee_out = sqlite3_column_int64(st, 5);
+        out->first_to_guarantee = sqlite3_column_int64(st, 6);
     }
     sqlite3_finalize(st);
     return rc;

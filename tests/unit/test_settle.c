@@ -2081,9 +2081,38 @@ static void test_refunds_repay_the_credentials_guarantee_first(void)
                                     NULL, T0 + 7200, &f, NULL));
     CHECK(f.to_guarantee == CENTS(30) && f.to_wallet == CENTS(10));
     REQUIRE_OK(offpay_ledger_credential(w.l, w.cred.serial, &ci));
-    CHECK(ci.covered == 0 && ci.claimed == CENTS(30) &&
+    CHECK(ci.covered == 0 && ci.claimed == CENTS(30) && ci.owed == 0 &&
           ci.refunded_to_guarantee == CENTS(30) && ci.net_loss == 0);
     CHECK(balance(&w, w.guarantee) == CENTS(30));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+
+    /* a claim still open counts too: the refund gives the guarantee what
+     * it owes for the credential, and the guarantee pays the claim with
+     * it at once (the merchant is paid, the payer gets the rest) */
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.guarantee, CENTS(1000), "payout",
+                                      T0, NULL));
+    n[0] = make_code(&w, 1, CENTS(40), T0 + 10, 0, c[0]);
+    n[1] = make_code(&w, 2, CENTS(40), T0 + 30, 0, c[1]);
+    a = settle(&w, 0, c[0], n[0], CENTS(40), T0 + 20, T0 + 3600);
+    b = settle(&w, 1, c[1], n[1], CENTS(40), T0 + 40, T0 + 3600);
+    REQUIRE(b.outcome == OFFPAY_SETTLE_UNPAID && b.reason == OFFPAY_EFUNDS &&
+            b.paid == CENTS(10));
+    REQUIRE_OK(offpay_ledger_credential(w.l, w.cred.serial, &ci));
+    CHECK(ci.claimed == 0 && ci.owed == CENTS(30) && ci.net_loss == CENTS(30));
+    REQUIRE_OK(offpay_ledger_refund(w.l, a.presentment, CENTS(40), 0, NULL,
+                                    "open-1", T0 + 7200, &f, NULL));
+    CHECK(f.to_guarantee == CENTS(30) && f.to_wallet == CENTS(10));
+    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(40));
+    CHECK(balance(&w, w.guarantee) == 0);
+    REQUIRE_OK(offpay_ledger_credential(w.l, w.cred.serial, &ci));
+    CHECK(ci.claimed == CENTS(30) && ci.owed == 0 &&
+          ci.refunded_to_guarantee == CENTS(30) && ci.net_loss == 0);
+    /* sent again: the split it booked */
+    REQUIRE_OK(offpay_ledger_refund(w.l, a.presentment, CENTS(40), 0, NULL,
+                                    "open-1", T0 + 7300, &f, NULL));
+    CHECK(f.to_guarantee == CENTS(30) && f.to_wallet == CENTS(10));
     CHECK(audit_ok(&w));
     drop_world(&w);
 }
