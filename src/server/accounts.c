@@ -120,9 +120,7 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
                  "after: a transfer id; limit: 1..1000");
         return;
     }
-    if ((qf != NULL &&
-         srv_parse_time("from", qf, &from, hint, sizeof hint) != 0) ||
-        (qt != NULL && srv_parse_time("to", qt, &to, hint, sizeof hint) != 0)) {
+    if (srv_parse_period(qf, qt, &from, &to, hint, sizeof hint) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, hint);
         return;
     }

@@ -312,6 +312,17 @@ int srv_parse_time(const char *name, const char *v, uint64_t *t, char *hint,
     return -1;
 }
 
+int srv_parse_period(const char *from_text, const char *to_text, uint64_t *from,
+                     uint64_t *to, char *hint, size_t cap)
+{
+    if (from_text != NULL &&
+        srv_parse_time("from", from_text, from, hint, cap) != 0)
+        return -1;
+    if (to_text != NULL && srv_parse_time("to", to_text, to, hint, cap) != 0)
+        return -1;
+    return 0;
+}
+
 int srv_parse_page(const char *after_text, const char *limit_text,
                    uint64_t *after, uint64_t *limit)
 {

@@ -372,6 +372,11 @@ int srv_parse_page(const char *after_text, const char *limit_text,
  * milliseconds, a date (2026-12-01, 2026-12-01T09:30:00Z) unix seconds. */
 int srv_parse_time(const char *name, const char *v, uint64_t *t, char *hint,
                    size_t cap);
+/* A period's from and to query values (each NULL when absent: its *t
+ * is left as it is), by srv_parse_time: 0, or -1 with the hint of the
+ * first one at fault. */
+int srv_parse_period(const char *from_text, const char *to_text, uint64_t *from,
+                     uint64_t *to, char *hint, size_t cap);
 
 /* A public key as 64 lowercase hex digits. */
 int srv_parse_key(const char *s, uint8_t pk[OFFPAY_PK_BYTES]);

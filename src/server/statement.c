@@ -59,9 +59,7 @@ void srv_statement(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_BAD_PARAMETER, "merchant: a decimal id from 1");
         return;
     }
-    if ((qf != NULL &&
-         srv_parse_time("from", qf, &from, hint, sizeof hint) != 0) ||
-        (qt != NULL && srv_parse_time("to", qt, &to, hint, sizeof hint) != 0)) {
+    if (srv_parse_period(qf, qt, &from, &to, hint, sizeof hint) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, hint);
         return;
     }
