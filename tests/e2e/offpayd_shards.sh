@@ -42,7 +42,11 @@
 #  M. one Idempotency-Key for two requests at once whose homes are two
 #     shards: the second is refused, nothing of it booked;
 #  N. a wallet enrolled (shard 0) and reported lost gets no credential
-#     from an account on shard 1 (409 EWALLET_LOST, nothing moves).
+#     from an account on shard 1 (409 EWALLET_LOST, nothing moves);
+#  O. a claim on the guarantee on shard 1: with both parts emptied, a
+#     copied wallet's overspend there is unpaid EFUNDS and owed; a deposit
+#     into the guarantee pays it from shard 1's part, once (a second
+#     deposit and the release job pay nothing more).
 source "$(dirname "$0")/offpayd_lib.sh"
 [ "$BACKEND" = postgres ] || { echo "offpayd_shards.sh runs on PostgreSQL only (OFFPAY_TEST_BACKEND=postgres)"; exit 1; }
 read -r -a PG <<<"${OFFPAY_TEST_PG_ALL:-}"
@@ -788,5 +792,64 @@ w2b=$(balance "$W2")
 api POST /v1/admin/credentials "{\"account\":\"$W2\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w9 --passphrase-file wp)\",\"limit\":\"1.00\"}"
 expect_http 409 EWALLET_LOST "the lost key's credential from W2 on shard 1"
 [ "$(balance "$W2")" = "$w2b" ] && ok "W2 keeps its $w2b" || fail "W2: $(balance "$W2"), was $w2b"
+
+# ---- O. a claim on shard 1's part of the guarantee ---------------------
+# Each shard's part pays its own shard's claims (settlement.md §5, §11 rule
+# 6). Both parts emptied (a withdrawal is taken whole from the first part
+# that covers it: shard 0's, then shard 1's), a copy of w10 (W2, shard 1)
+# overspends its 2.00 escrow:
+# step                                          esc     MA      parts   owed
+# w10 pays 1.50 at tc, its copy 1.50 at tb      200     m       0 0     0
+# tc uploads; tb uploads: 0.50 paid, EFUNDS     0       m+200   0 0     1.00
+# deposit 10.00 into the guarantee              0       m+300   500 400 0
+# deposit 1.00 more; the release job            0       m+300   550 450 0
+via 1
+eur() { printf '%d.%02d' $(($1 / 100)) $(($1 % 100)); }
+parts() { api POST /v1/admin/guarantee '{"currency":"EUR"}'; jq -c '[.shards[].balance.minor]' resp.json; }
+for k in 0 1; do
+  p=$(parts | jq ".[$k]")
+  [ "$p" = 0 ] || api POST "/v1/admin/accounts/$G/withdraw" "{\"amount\":\"$(eur "$p")\"}"
+done
+[ "$(parts)" = "[0,0]" ] && ok "the guarantee's parts both emptied" || fail "parts: $(parts)"
+new_wallet w10 "$W2" 2.00; S10=$SERIAL
+[ "$S10" -ge "$R1" ] || fail "w10's credential $S10 not on shard 1"
+cp w10 w10copy; cp w10.log w10copy.log
+c=$(pay w10 1.50); accept tc "$c" 1.50 || fail "tc accepts w10's 1.50"
+pay w10copy 0.01 >/dev/null   # its counter, never shown
+c=$(pay w10copy 1.50); accept tb "$c" 1.50 || fail "tb accepts the copy's 1.50"
+m0=$(balance "$MA")
+upload tc
+[ "$(jq -r '.results[-1].outcome' resp.json)" = settled ] || fail "tc: $(jq -c '.results[-1]' resp.json)"
+upload tb
+PO=$(jq -r '.results[-1].presentment' resp.json)
+[ "$(jq -c '.results[-1] | [.outcome, .reason, .paid.minor, .covered.minor]' resp.json)" = '["unpaid","EFUNDS",50,0]' ] \
+  && [ "$PO" -ge "$R1" ] \
+  && ok "the copy's 1.50 on shard 1: unpaid EFUNDS, 0.50 from the escrow, 1.00 owed" \
+  || fail "tb (claim): $(jq -c '.results[-1]' resp.json)"
+api GET /v1/admin/audit
+[ "$(jq -c '.money[] | select(.currency == "EUR") | .guarantee_owed.minor' resp.json)" = 100 ] && [ "$(jget .ok)" = true ] \
+  && ok "the audit: the guarantee owes 1.00" || fail "audit owed: $(cat resp.json)"
+balances "MA=$MA:$((m0 + 200)) esc=esc/$S10:0" "1.50 and 0.50 paid, the claim not yet"
+api POST "/v1/admin/accounts/$G/deposit" '{"amount":"10.00"}'
+expect_http 200 - "10.00 into the guarantee, 5.00 a part"
+[ "$(balance "$MA")" = $((m0 + 300)) ] && [ "$(parts)" = "[500,400]" ] \
+  && [ "$(shard_sql 1 "SELECT count(*) || '|' || sum(amount) FROM transfers WHERE kind = 'claim' AND presentment = $PO AND credit = $MA")" = "1|100" ] \
+  && [ "$(shard_sql 0 "SELECT count(*) FROM transfers WHERE kind = 'claim'")" = 0 ] \
+  && grep -q "the guarantee of EUR on shard 1 paid 1 claim(s) on it, 100 minor units" server.err \
+  && ok "the deposit paid the 1.00 owed from shard 1's part (parts 5.00 and 4.00), and the log says so" \
+  || fail "the claim after the deposit: merchant $(balance "$MA") (want $((m0 + 300))), parts $(parts)"
+api GET "/v1/admin/merchants/$MID/statement"
+[ "$(jq -c --arg p "$PO" '.lines[] | select(.presentment == $p) | [.outcome, .paid.minor, .paid_later.minor, (.paid_later_at > 0)]' resp.json)" = '["unpaid",50,100,true]' ] \
+  && ok "its statement line: 0.50 paid, 1.00 paid later" || fail "statement line $PO: $(jq -c --arg p "$PO" '.lines[] | select(.presentment == $p)' resp.json)"
+api POST "/v1/admin/accounts/$G/deposit" '{"amount":"1.00"}'
+api POST /v1/admin/release '{}'
+[ "$(balance "$MA")" = $((m0 + 300)) ] && [ "$(parts)" = "[550,450]" ] \
+  && [ "$(shard_sql 1 "SELECT count(*) FROM transfers WHERE kind = 'claim'")" = 1 ] \
+  && ok "a second deposit and the release job pay nothing more" \
+  || fail "after the second deposit: merchant $(balance "$MA"), parts $(parts)"
+api GET /v1/admin/audit
+[ "$(jq -c '.money[] | select(.currency == "EUR") | .guarantee_owed.minor' resp.json)" = 0 ] \
+  && ok "the audit: nothing owed" || fail "audit owed after: $(cat resp.json)"
+audit_passes "a claim on shard 1's guarantee, paid"
 
 finish
