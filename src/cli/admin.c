@@ -305,7 +305,9 @@ static const char help[] =
     "  --to UNIXTIME    statement, transfers: the period's end, included\n"
     "                   (default: statement now, transfers no end)\n"
     "  --terminal N     statement: the payments at terminal N only (the\n"
-    "                   movements are the account's all the same)\n";
+    "                   movements are the account's all the same); a\n"
+    "                   terminal that is not the merchant's is refused\n"
+    "                   (ENOTFOUND, exit 1)\n";
 
 /* The commands that read the ledger (lists has its own parser), with the
  * options each takes besides --db, --shards and --json. */
@@ -1547,6 +1549,7 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
 {
     const offpay_statement_account *a = &s->acct;
     char       t1[32], t2[32], m1[64], m2[64], m3[64], m4[64], m5[64];
+    char       hint[OFFPAY__STATEMENT_HINT_MAX];
     offpay_err rc;
     int        status = EXIT_OK;
 
@@ -1555,7 +1558,17 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
     if (s->from > s->to)
         return cli_usage_error("admin statement: --from is after --to "
                                "(both unix times, both included)");
-    rc = offpay__statement_read(l, s);
+    /* --terminal: this merchant's, else refused as offpayd refuses it */
+    rc = s->terminal != 0
+             ? offpay__statement_terminal(l, s->merchant, s->terminal, hint)
+             : OFFPAY_OK;
+    if (rc == OFFPAY_ENOTFOUND) {
+        fprintf(stderr, "offpay: admin statement: %s (ENOTFOUND)\n", hint);
+        status = EXIT_REJECTED;
+        goto out;
+    }
+    if (rc == OFFPAY_OK)
+        rc = offpay__statement_read(l, s);
     if (rc == OFFPAY_ENOTFOUND) {
         fprintf(stderr,
                 "offpay: admin statement: no merchant %llu ('offpay admin "

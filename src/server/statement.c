@@ -17,26 +17,19 @@
 #include "server/server.h"
 
 /* The terminal= of a statement: a terminal of this merchant, else
- * ENOTFOUND naming it (a wrong mapping must not read as "no sales").
+ * ENOTFOUND naming it (render.c words it, for `admin statement` too).
  * 0, or -1 with out set. */
 static int terminal_of(srv_req *r, uint64_t merchant, uint32_t terminal,
                        srv_reply *out)
 {
-    offpay_ledger_terminal_info t;
-    offpay_err                  rc;
+    char       hint[OFFPAY__STATEMENT_HINT_MAX];
+    offpay_err rc;
 
-    rc = offpay_ledger_terminal(r->l, terminal, NULL, &t);
-    if (rc == OFFPAY_OK && t.merchant_id == merchant)
-        return 0;
+    rc = offpay__statement_terminal(r->l, merchant, terminal, hint);
     if (rc == OFFPAY_OK)
-        srv_fail_engine_hint(out, OFFPAY_ENOTFOUND,
-                             "terminal: terminal %u is not merchant %llu's "
-                             "(it is merchant %llu's)",
-                             (unsigned)terminal, (unsigned long long)merchant,
-                             (unsigned long long)t.merchant_id);
-    else if (rc == OFFPAY_ENOTFOUND)
-        srv_fail_engine_hint(out, rc, "terminal: no terminal %u",
-                             (unsigned)terminal);
+        return 0;
+    if (hint[0] != '\0')
+        srv_fail_engine_hint(out, rc, "%s", hint);
     else
         srv_fail_engine(out, rc, "statement");
     return -1;

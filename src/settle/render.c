@@ -93,6 +93,28 @@ const char *offpay__revoke_warning(uint64_t                      terminal_id,
 
 /* ---- the merchant statement ------------------------------------------ */
 
+offpay_err offpay__statement_terminal(offpay_ledger *l, uint64_t merchant,
+                                      uint32_t terminal, char *hint)
+{
+    offpay_ledger_terminal_info t;
+    offpay_err                  rc;
+
+    hint[0] = '\0';
+    rc = offpay_ledger_terminal(l, terminal, NULL, &t);
+    if (rc == OFFPAY_OK && t.merchant_id != merchant) {
+        snprintf(hint, OFFPAY__STATEMENT_HINT_MAX,
+                 "terminal: terminal %u is not merchant %llu's (it is "
+                 "merchant %llu's)",
+                 (unsigned)terminal, (unsigned long long)merchant,
+                 (unsigned long long)t.merchant_id);
+        rc = OFFPAY_ENOTFOUND;
+    } else if (rc == OFFPAY_ENOTFOUND) {
+        snprintf(hint, OFFPAY__STATEMENT_HINT_MAX, "terminal: no terminal %u",
+                 (unsigned)terminal);
+    }
+    return rc;
+}
+
 /* a before b: the earlier transfer, then the lower id */
 static int move_before(const offpay_account_transfer *a,
                        const offpay_account_transfer *b)

@@ -86,6 +86,21 @@ void       offpay__statement_free(offpay__statement *s);
 int  offpay__statement_move(const offpay_account_transfer *t, void *ctx);
 void offpay__statement_moves_sort(offpay__statement *s);
 
+/*
+ * offpay__statement_terminal — whether terminal (from 1) is merchant's,
+ * for a statement of that terminal alone (GET .../statement?terminal=N,
+ * `offpay admin statement --terminal N`): OFFPAY_OK when it is;
+ * OFFPAY_ENOTFOUND when it is no terminal or another merchant's, with
+ * hint (room for OFFPAY__STATEMENT_HINT_MAX) naming it, the same words
+ * for both: "terminal: no terminal 101", "terminal: terminal 1 is not
+ * merchant 2's (it is merchant 1's)", so that a wrong mapping never reads
+ * as "no sales"; else the errors of offpay_ledger_terminal (OFFPAY_EINVAL,
+ * OFFPAY_ESTORE), hint "".
+ */
+#define OFFPAY__STATEMENT_HINT_MAX 128u
+offpay_err offpay__statement_terminal(offpay_ledger *l, uint64_t merchant,
+                                      uint32_t terminal, char *hint);
+
 /* The warning a terminal's revocation answers (POST
  * /v1/admin/terminals/N/revoke, `offpay admin revoke-terminal`) when its
  * last sync reported payments not uploaded or not decided: into buf

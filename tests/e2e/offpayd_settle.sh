@@ -1111,6 +1111,12 @@ run_cli 2 "admin statement: --from is after --to" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --from 10 --to 9
 run_cli 2 "admin statement: --terminal is a terminal id from 1" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --terminal 0
+# a terminal that does not exist, or another merchant's: refused in
+# offpayd's words (ENOTFOUND, exit 1), never an empty statement
+run_cli 1 "^offpay: admin statement: terminal: no terminal $((TA + 100)) \(ENOTFOUND\)$" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --terminal $((TA + 100))
+run_cli 1 "^offpay: admin statement: terminal: terminal $TA is not merchant $MIDB's \(it is merchant $MIDA's\) \(ENOTFOUND\)$" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB" --terminal "$TA" --json
 run_cli 2 "admin statement: --account is not an option of 'admin statement'" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --account 1
 stop_server TERM
