@@ -239,6 +239,11 @@ int srv_json_escrow_held(json_t *j, const offpay_wallet_account_info *a,
  * (monotonic): an upload starts no more transactions, leaving the rest of
  * its items undecided (upload.c, wallet_upload.c). */
 int srv_commit_too_late(const srv_req *r);
+/* The hint of an item an upload left undecided at that bound ("error",
+ * EBUSY): "not settled: this upload ran past 30 s after its time (the
+ * ledger is slow); send it again", into buf, which it returns. */
+#define SRV_TOO_LATE_HINT_MAX 160u
+const char *srv_too_late_hint(char buf[SRV_TOO_LATE_HINT_MAX]);
 /* Sets out to the JSON error of an engine error, with its status. */
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what);
 /* The same with the whole hint given (printf-style): for an error whose

@@ -222,19 +222,25 @@ int srv_commit_too_late(const srv_req *r)
            commit_within_ms();
 }
 
+const char *srv_too_late_hint(char buf[SRV_TOO_LATE_HINT_MAX])
+{
+    snprintf(buf, SRV_TOO_LATE_HINT_MAX,
+             "not settled: this upload ran past %u s after its time "
+             "(the ledger is slow); send it again",
+             (unsigned)(commit_within_ms() / 1000));
+    return buf;
+}
+
 /* The result of an item an upload left for its time's bound: undecided,
  * sent again (EBUSY, as a ledger too busy to answer in time). */
 static json_t *too_late_json(const srv_upload_item *it)
 {
-    char hint[160];
+    char hint[SRV_TOO_LATE_HINT_MAX];
 
-    snprintf(hint, sizeof hint,
-             "not settled: this upload ran past %u s after its time "
-             "(the ledger is slow); send it again",
-             (unsigned)(commit_within_ms() / 1000));
     return json_pack("{s:o, s:s, s:s, s:s}", "seq",
                      srv_json_id((uint64_t)it->seq), "outcome", "error",
-                     "reason", offpay_errname(OFFPAY_EBUSY), "hint", hint);
+                     "reason", offpay_errname(OFFPAY_EBUSY), "hint",
+                     srv_too_late_hint(hint));
 }
 
 /* Settles n items in one transaction (one durable commit) and appends

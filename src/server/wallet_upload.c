@@ -5,14 +5,18 @@
  * as a terminal's is (the same signed-request format), except that the
  * key must be one the ledger issued a credential to. Each code is judged
  * by the engine in its own transaction and gets its own result; every
- * result is durable before the reply. Also the body's strict parser
- * (fuzzed: fuzz/fuzz_server_wallet_upload.c).
+ * result is durable before the reply. As a terminal's upload, it starts
+ * no transaction SRV_COMMIT_WITHIN after the request's time: the codes
+ * left are answered "error" EBUSY, and the wallet sends them again (so
+ * that a period's statement is final a bounded time after its end).
+ * Also the body's strict parser (fuzzed: fuzz/fuzz_server_wallet_upload.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/base64.h"
+#include "core/testhook.h"
 #include "server/server.h"
 
 #define CODE_B64_MAX    (4 * ((SRV_CODE_MAX + 2) / 3))
@@ -203,13 +207,16 @@ static json_t *receipt_json(const offpay_receipt_result *rr, uint16_t cur)
                      "replay", rr->replay, "settlement", settlement);
 }
 
-/* One item's result; rc != OK: nothing was decided for it (resend). */
+/* One item's result; rc != OK: nothing was decided for it (resend),
+ * late: because the upload reached its time's bound (rc EBUSY). */
 static json_t *item_json(const offpay_wallet_item   *it,
-                         const offpay_wallet_result *res, offpay_err rc)
+                         const offpay_wallet_result *res, offpay_err rc,
+                         int late)
 {
     offpay_payment p;
     uint16_t       cur = 0;
     const char    *status;
+    char           hint[SRV_TOO_LATE_HINT_MAX];
     json_t        *receipts = json_array(), *j;
 
     memset(&p, 0, sizeof p);
@@ -219,8 +226,11 @@ static json_t *item_json(const offpay_wallet_item   *it,
         return NULL;
     if (rc != OFFPAY_OK) {
         json_decref(receipts);
-        return json_pack("{s:s, s:s, s:s}", "status", "error", "reason",
-                         offpay_errname(rc), "hint", offpay_strerror(rc));
+        return json_pack("{s:o?, s:I, s:s, s:s, s:s}", "serial",
+                         cur ? srv_json_id(p.cred.serial) : NULL, "counter",
+                         cur ? (json_int_t)p.counter : (json_int_t)0, "status",
+                         "error", "reason", offpay_errname(rc), "hint",
+                         late ? srv_too_late_hint(hint) : offpay_strerror(rc));
     }
     for (size_t k = 0; k < res->n_receipts; k++)
         if (json_array_append_new(receipts,
@@ -251,8 +261,8 @@ void srv_upload_wallet(srv_req *r, srv_reply *out)
     char                  hint[160];
     json_t               *results = NULL;
     size_t                done = 0;
-    offpay_err            rc;
-    int                   e;
+    offpay_err            rc = OFFPAY_OK;
+    int                   e, late = 0;
 
     /* who sent it first, so a body no known wallet sent is not parsed */
     if (srv_auth_signed(r, &wallet_kind, NULL, pk, out) != 0)
@@ -269,8 +279,23 @@ void srv_upload_wallet(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_INTERNAL, "out of memory");
         goto out;
     }
-    rc = offpay_ledger_wallet_upload(r->l, pk, up.items, up.n, r->now, res,
-                                     &done);
+    /* one code a transaction, each dated r->now: none started long after
+     * it (upload.c), the codes left undecided, sent again */
+    for (; done < up.n; done++) {
+        if (srv_commit_too_late(r)) {
+            late = 1;
+            rc = OFFPAY_EBUSY;
+            break;
+        }
+#ifdef OFFPAY_TEST_HOOKS
+        /* a slow transaction (offpayd_wallet.sh) */
+        offpay__test_delay_ms("OFFPAYD_TEST_CHUNK_MS");
+#endif
+        rc = offpay_ledger_wallet_upload(r->l, pk, up.items + done, 1, r->now,
+                                         res + done, NULL);
+        if (rc != OFFPAY_OK)
+            break;
+    }
     if (done < up.n)
         srv_batch_engine_error(1, rc, up.n - done, up.n);
     for (size_t i = 0; i < up.n; i++) {
@@ -286,8 +311,8 @@ void srv_upload_wallet(srv_req *r, srv_reply *out)
                 if (rr->case_id != 0 && !rr->replay)
                     srv_metrics_case();
             }
-        if (json_array_append_new(
-                results, item_json(&up.items[i], &res[i], item_rc)) != 0) {
+        if (json_array_append_new(results, item_json(&up.items[i], &res[i],
+                                                     item_rc, late)) != 0) {
             srv_fail(out, SRV_E_INTERNAL, "out of memory");
             goto out;
         }

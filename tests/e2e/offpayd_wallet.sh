@@ -10,7 +10,8 @@
 # by `offpay verify-evidence` with nothing but root.pub); another wallet's
 # code; unsigned, wrongly signed, stale, replayed and unknown-key wallet
 # requests, refused with a JSON error and nothing moved; and a merchant's
-# refund, seen on the code's line of the wallet's upload. The audit
+# refund, seen on the code's line of the wallet's upload; an upload cut at
+# its time's bound (the codes left "error" EBUSY, sent again). The audit
 # (offpayd's and `offpay admin audit`) passes after every scenario.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
@@ -275,6 +276,51 @@ audits "a duplicate seen by the wallet"
 status=$(curl -s -o metrics.txt -w '%{http_code}' "$URL/metrics")
 grep -q 'route="/v1/wallet/upload",status="200"' metrics.txt \
   && ok "metrics count the wallet uploads" || fail "metrics"
+
+# ---- a wallet upload bounded in time, as a terminal's ---------------------
+# offpayd with each code's transaction held 1.5 s (OFFPAYD_TEST_CHUNK_MS)
+# and uploads bounded to 2.5 s after their time
+# (OFFPAYD_TEST_COMMIT_WITHIN_MS; SRV_COMMIT_WITHIN, 30 s, in production),
+# so that a period read 60 s after its end is final (docs/api.md):
+# step                                          expected
+# w10 pays 3 codes at ta, each receipted,       -
+#   ta never uploads
+# wallet upload (the hooks)                     the first code(s) settled,
+#                                               the rest "error" EBUSY; the
+#                                               CLI says run it again, exit 3
+# wallet upload again (no hooks)                replays, then the rest settled
+stop_server TERM
+OFFPAYD_TEST_CHUNK_MS=1500 OFFPAYD_TEST_COMMIT_WITHIN_MS=2500 start_server --threads 1
+W10=$(new_account payer-10 50.00)
+new_wallet w10 "$W10" 20.00; S10=$SERIAL
+for a in 1.00 2.00 3.00; do
+  c=$(pay w10 "$a"); accept ta "$c" "$a" && receipt ta w10 || fail "w10 pays $a at ta"
+done
+a0=$(balance "$MA")
+wsign w10
+wsend -H @wu.hdr
+d10=$(jget .decided)
+[ "$status" = 200 ] && [ "$d10" -ge 1 ] && [ "$d10" -lt 3 ] \
+  && [ "$(jq -c "[.results[:$d10][] | .status] | unique" resp.json)" = '["settled"]' ] \
+  && [ "$(jq -c "[.results[$d10:][] | [.status, .reason]] | unique" resp.json)" = '[["error","EBUSY"]]' ] \
+  && jq -r ".results[$d10].hint" resp.json | grep -q "ran past 2 s after its time.*send it again" \
+  && ok "a wallet upload past its bound: $d10 settled, the rest undecided (EBUSY)" \
+  || fail "bounded wallet upload: $status $(cat resp.json)"
+paid=$(jq "[.results[:$d10][] | .paid.minor] | add" resp.json)
+[ "$(balance "$MA")" = $((a0 + paid)) ] && ok "only the decided codes paid ($paid)" \
+  || fail "merchant $(balance "$MA"), was $a0, decided $paid"
+wallet_upload w10
+[ "$wu_status" = 3 ] && grep -qE "^$S10 +3 +error \(EBUSY\) +-" wu.out \
+  && grep -q "some codes were not decided (run it again)" wu.out \
+  && ok "offpay wallet upload: the code left says error (EBUSY), run it again, exit 3" \
+  || fail "wallet upload past the bound: $wu_status $(cat wu.out)"
+stop_server TERM
+start_server
+wallet_upload w10
+[ "$wu_status" = 0 ] && [ "$(grep -cE "^$S10 +[123] +settled +[123]\.00 EUR" wu.out)" = 3 ] \
+  && ok "sent again: the three codes settled" || fail "wallet upload again: $wu_status $(cat wu.out)"
+balances "MA=$MA:$((a0 + 600)) esc=esc/$S10:1400" "each code paid once"
+audits "a wallet upload cut at its bound"
 stop_server TERM
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
 finish
