@@ -212,6 +212,22 @@ offpay_err offpay_ledger_wallet_account(offpay_ledger *l, uint16_t currency,
                                         const char *ref, uint32_t now,
                                         uint64_t *account);
 
+/*
+ * offpay_ledger_wallet_account made once under the operator's request key
+ * (an Idempotency-Key, offpay_ledger_request_key_ok; NULL: no key, a new
+ * account each call), booked in the transaction that makes the account:
+ * the same key again for the same currency and ref (NULL is "") makes
+ * nothing and gives the account made the first time (*replayed = 1;
+ * replayed may be NULL). Errors: those of offpay_ledger_wallet_account,
+ * and OFFPAY_EEXISTS when the key was used for another request (another
+ * currency or ref, or another kind: a deposit's, a merchant's, ...).
+ * Since 0.16.0.
+ */
+offpay_err offpay_ledger_wallet_account_once(offpay_ledger *l, const char *key,
+                                             uint16_t currency, const char *ref,
+                                             uint32_t now, uint64_t *account,
+                                             int *replayed);
+
 /* The issuer's guarantee account of currency (created on first use). */
 offpay_err offpay_ledger_guarantee_account(offpay_ledger *l, uint16_t currency,
                                            uint32_t now, uint64_t *account);
@@ -327,6 +343,13 @@ offpay_err offpay_ledger_move_once(offpay_ledger *l, uint64_t account,
                                    int *replayed);
 /* 1 when key is a well-formed request key. */
 int offpay_ledger_request_key_ok(const char *key);
+/* *used = 1 when the operator's request key was booked by a request (on
+ * any shard), else 0: what an OFFPAY_EEXISTS of a keyed call was, when
+ * its request can fail so without the key (a terminal key registered
+ * already, offpay_ledger_terminal_add_once). Reads only. Errors:
+ * OFFPAY_EINVAL (a malformed key), OFFPAY_ESTORE. Since 0.16.0. */
+offpay_err offpay_ledger_request_key_used(offpay_ledger *l, const char *key,
+                                          int *used);
 
 /* ---- merchants, terminals, credentials ----------------------------- */
 
@@ -336,6 +359,19 @@ int offpay_ledger_request_key_ok(const char *key);
 offpay_err offpay_ledger_merchant_add(offpay_ledger *l, const char *name,
                                       uint16_t currency, uint32_t now,
                                       uint64_t *merchant_id, uint64_t *account);
+
+/*
+ * offpay_ledger_merchant_add made once under the operator's request key
+ * (NULL: no key), booked in the transaction that makes the merchant: the
+ * same key again for the same name and currency makes nothing and gives
+ * the merchant and account made the first time (*replayed = 1; replayed
+ * may be NULL). Errors: those of offpay_ledger_merchant_add, and
+ * OFFPAY_EEXISTS when the key was used for another request. Since 0.16.0.
+ */
+offpay_err offpay_ledger_merchant_add_once(offpay_ledger *l, const char *key,
+                                           const char *name, uint16_t currency,
+                                           uint32_t now, uint64_t *merchant_id,
+                                           uint64_t *account, int *replayed);
 
 /*
  * offpay_ledger_terminal_add — register a terminal key for a merchant and
@@ -355,6 +391,35 @@ offpay_ledger_terminal_add(offpay_ledger *l, uint64_t merchant_id,
                            uint32_t now,
                            uint8_t  bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES],
                            size_t *len, offpay_terminal_cred *cred);
+
+/*
+ * offpay_ledger_terminal_add made once under the operator's request key
+ * (NULL: no key), booked in the transaction that registers the terminal:
+ * the same key again for the same merchant and terminal key registers
+ * nothing and gives the terminal and the very credential bytes signed the
+ * first time (stored with it; *replayed = 1, replayed may be NULL),
+ * whatever became of the terminal since (revoked, rotated). Errors: those
+ * of offpay_ledger_terminal_add, and OFFPAY_EEXISTS when the key was used
+ * for another request (another merchant or terminal key, another kind) or,
+ * the request key not booked, for a terminal key registered already
+ * (offpay_ledger_request_key_used tells which). expires is not compared
+ * (a caller's default term moves with the clock): a caller that was given
+ * one asks offpay_ledger_terminal_expires_is of the replayed credential.
+ * Since 0.16.0.
+ */
+offpay_err offpay_ledger_terminal_add_once(
+    offpay_ledger *l, const char *key, uint64_t merchant_id,
+    const uint8_t pk[OFFPAY_PK_BYTES], uint32_t expires, uint32_t now,
+    uint8_t bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES], size_t *len,
+    offpay_terminal_cred *cred, int *replayed);
+
+/* As offpay_ledger_issue_expires_is, for a terminal credential this
+ * ledger signed (offpay_ledger_terminal_add_once's replay): 1 when its
+ * expiry is what a request for expires made (expires, or the end of its
+ * signing key when expires was past it), else 0. Since 0.16.0. */
+int offpay_ledger_terminal_expires_is(const offpay_ledger        *l,
+                                      const offpay_terminal_cred *cred,
+                                      uint32_t                    expires);
 
 /* Revokes a terminal from now on: what it accepted before now still
  * settles (docs/settlement.md §8). On a sharded ledger every shard holds

@@ -1,7 +1,8 @@
 /*
  * accounts.c — operator endpoints on accounts: POST /v1/admin/accounts (a
- * new wallet account), GET /v1/admin/accounts?ref= (the payers' accounts,
- * a page at a time, or those of one reference), GET /v1/admin/accounts/ID
+ * new wallet account, once under an Idempotency-Key), GET
+ * /v1/admin/accounts?ref= (the payers' accounts, a page at a time, or
+ * those of one reference), GET /v1/admin/accounts/ID
  * (balance, kind, currency, an escrow's serial), GET
  * /v1/admin/accounts/ID/transfers?from=T&to=T (its history, or a period's of it
  * by each transfer's own time), POST /v1/admin/accounts/ID/deposit and
@@ -43,14 +44,18 @@ static json_t *account_json(uint64_t id, int64_t balance,
 
 void srv_account_new(srv_req *r, srv_reply *out)
 {
-    srv_value  v[SRV_N(srv_fields_account)];
-    json_t    *doc = NULL;
-    char       hint[128];
-    uint16_t   currency;
-    uint64_t   id;
-    offpay_err rc;
-    int        e;
+    srv_value   v[SRV_N(srv_fields_account)];
+    json_t     *doc = NULL, *j;
+    char        hint[128];
+    uint16_t    currency;
+    uint64_t    id;
+    int64_t     balance = 0;
+    offpay_err  rc;
+    int         e, replayed = 0;
+    const char *key;
 
+    if (srv_request_key(r, out, &key) != 0)
+        return;
     e = srv_parse_object(r->body, r->body_len, srv_fields_account,
                          SRV_N(srv_fields_account), v, &doc, hint, sizeof hint);
     if (e != 0) {
@@ -58,19 +63,38 @@ void srv_account_new(srv_req *r, srv_reply *out)
         return;
     }
     rc = offpay_currency_from_alpha(v[0].s, &currency);
+    /* once under an Idempotency-Key: a resend after a lost reply makes
+     * no second account */
     if (rc == OFFPAY_OK)
-        rc = offpay_ledger_wallet_account(
-            r->l, currency, v[1].present ? v[1].s : "", r->now, &id);
-    if (rc != OFFPAY_OK) {
+        rc = offpay_ledger_wallet_account_once(r->l, key, currency,
+                                               v[1].present ? v[1].s : "",
+                                               r->now, &id, &replayed);
+    if (rc == OFFPAY_EEXISTS && key != NULL) {
+        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED,
+                 "this Idempotency-Key was used for a different request "
+                 "(another currency or ref, or another kind of request): "
+                 "nothing was done");
+    } else if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "new account");
     } else {
         char ref[SRV_REF_MAX + 1];
+        int  balance_read = 1;
 
         srv_log_text(v[1].present ? v[1].s : "", ref, sizeof ref);
-        srv_log_request(r, 0, "new wallet account %llu (%s, ref \"%s\")",
+        srv_log_request(r, replayed, "new wallet account %llu (%s, ref \"%s\")",
                         (unsigned long long)id, offpay_currency_alpha(currency),
                         ref);
-        srv_ok(out, account_json(id, 0, OFFPAY_ACCOUNT_WALLET, currency));
+        /* a replay's balance is the account's now (money may have moved
+         * since), as a replayed deposit's */
+        if (replayed)
+            balance_read = offpay_ledger_balance(r->l, id, &balance, NULL,
+                                                 NULL) == OFFPAY_OK;
+        j = account_json(id, balance, OFFPAY_ACCOUNT_WALLET, currency);
+        if (j != NULL && !balance_read)
+            json_object_set_new(j, "balance", json_null());
+        if (j != NULL && key != NULL)
+            json_object_set_new(j, "replayed", json_boolean(replayed));
+        srv_ok(out, j);
     }
     json_decref(doc);
 }

@@ -78,7 +78,7 @@ static const route routes[] = {
     {"POST", "/v1/wallet/upload", srv_upload_wallet, AUTH_WALLET, BODY_UPLOAD,
      1, NULL, 0},
     {"POST", "/v1/admin/accounts", srv_account_new, AUTH_OPERATOR, BODY_ADMIN,
-     1, NULL, 0},
+     1, NULL, 1},
     {"GET", "/v1/admin/accounts", srv_accounts_list, AUTH_OPERATOR, BODY_NONE,
      1, "ref after limit", 0},
     {"GET", "/v1/admin/accounts/*", srv_account_get, AUTH_OPERATOR, BODY_NONE,
@@ -92,7 +92,7 @@ static const route routes[] = {
     {"POST", "/v1/admin/guarantee", srv_guarantee, AUTH_OPERATOR, BODY_ADMIN, 1,
      NULL, 0},
     {"POST", "/v1/admin/merchants", srv_merchant_new, AUTH_OPERATOR, BODY_ADMIN,
-     1, NULL, 0},
+     1, NULL, 1},
     {"GET", "/v1/admin/merchants", srv_merchants_list, AUTH_OPERATOR, BODY_NONE,
      1, "after limit", 0},
     {"GET", "/v1/admin/merchants/*/statement", srv_statement, AUTH_OPERATOR,
@@ -100,7 +100,7 @@ static const route routes[] = {
     {"POST", "/v1/admin/presentments/*/refund", srv_refund, AUTH_OPERATOR,
      BODY_ADMIN, 1, NULL, 1},
     {"POST", "/v1/admin/terminals", srv_terminal_new, AUTH_OPERATOR, BODY_ADMIN,
-     1, NULL, 0},
+     1, NULL, 1},
     {"POST", "/v1/admin/terminals/*/revoke", srv_terminal_revoke, AUTH_OPERATOR,
      BODY_ADMIN, 1, NULL, 0},
     {"GET", "/v1/admin/terminals", srv_terminals_list, AUTH_OPERATOR, BODY_NONE,
@@ -837,8 +837,9 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
             NULL)
         return answer_error(c, st, SRV_E_IDEMPOTENCY_KEY_NOT_TAKEN,
                             "this endpoint does not take an Idempotency-Key "
-                            "(deposits, withdrawals, credential issues and "
-                            "refunds do): nothing was done");
+                            "(deposits, withdrawals, credential issues, "
+                            "refunds, new accounts, merchants and terminals "
+                            "do): nothing was done");
     st->limit = st->rt->body == BODY_UPLOAD  ? srv->cfg.body_max
                 : st->rt->body == BODY_ADMIN ? SRV_ADMIN_BODY_MAX
                                              : 0;

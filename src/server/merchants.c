@@ -35,14 +35,17 @@ static const char *guarantee_warning(srv_req *r, uint16_t currency, char *buf,
 
 void srv_merchant_new(srv_req *r, srv_reply *out)
 {
-    srv_value  v[SRV_N(srv_fields_merchant)];
-    json_t    *doc = NULL;
-    char       hint[128];
-    uint16_t   currency;
-    uint64_t   merchant = 0, account = 0;
-    offpay_err rc;
-    int        e;
+    srv_value   v[SRV_N(srv_fields_merchant)];
+    json_t     *doc = NULL, *j;
+    char        hint[128];
+    uint16_t    currency;
+    uint64_t    merchant = 0, account = 0;
+    offpay_err  rc;
+    int         e, replayed = 0;
+    const char *key;
 
+    if (srv_request_key(r, out, &key) != 0)
+        return;
     e = srv_parse_object(r->body, r->body_len, srv_fields_merchant,
                          SRV_N(srv_fields_merchant), v, &doc, hint,
                          sizeof hint);
@@ -51,30 +54,40 @@ void srv_merchant_new(srv_req *r, srv_reply *out)
         return;
     }
     rc = offpay_currency_from_alpha(v[1].s, &currency);
+    /* once under an Idempotency-Key: a resend after a lost reply makes
+     * no second merchant */
     if (rc == OFFPAY_OK)
-        rc = offpay_ledger_merchant_add(r->l, v[0].s, currency, r->now,
-                                        &merchant, &account);
-    if (rc != OFFPAY_OK) {
+        rc =
+            offpay_ledger_merchant_add_once(r->l, key, v[0].s, currency, r->now,
+                                            &merchant, &account, &replayed);
+    if (rc == OFFPAY_EEXISTS && key != NULL) {
+        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED,
+                 "this Idempotency-Key was used for a different request "
+                 "(another name or currency, or another kind of request): "
+                 "nothing was done");
+    } else if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "new merchant");
     } else {
         char name[OFFPAY_NAME_MAX * 4 + 1];
 
         srv_log_text(v[0].s, name, sizeof name);
-        srv_log_request(r, 0, "new merchant %llu \"%s\" (%s), account %llu",
-                        (unsigned long long)merchant, name,
-                        offpay_currency_alpha(currency),
-                        (unsigned long long)account);
+        srv_log_request(
+            r, replayed, "new merchant %llu \"%s\" (%s), account %llu",
+            (unsigned long long)merchant, name, offpay_currency_alpha(currency),
+            (unsigned long long)account);
         char        why[320];
         const char *warning = guarantee_warning(r, currency, why, sizeof why);
 
         if (warning != NULL)
             srv_log("merchant %llu: %s", (unsigned long long)merchant, warning);
-        srv_ok(out,
-               json_pack("{s:o, s:o, s:s, s:s, s:o}", "merchant",
-                         srv_json_id(merchant), "account", srv_json_id(account),
-                         "name", v[0].s, "currency",
-                         offpay_currency_alpha(currency), "warning",
-                         warning != NULL ? json_string(warning) : json_null()));
+        j = json_pack("{s:o, s:o, s:s, s:s, s:o}", "merchant",
+                      srv_json_id(merchant), "account", srv_json_id(account),
+                      "name", v[0].s, "currency",
+                      offpay_currency_alpha(currency), "warning",
+                      warning != NULL ? json_string(warning) : json_null());
+        if (j != NULL && key != NULL)
+            json_object_set_new(j, "replayed", json_boolean(replayed));
+        srv_ok(out, j);
     }
     json_decref(doc);
 }

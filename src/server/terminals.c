@@ -1,9 +1,10 @@
 /*
  * terminals.c — POST /v1/admin/terminals: register a merchant's terminal
  * key and return its terminal credential (signed with the issuer's
- * day-to-day key); POST /v1/admin/terminals/ID/revoke: revoke it from now
- * on (docs/settlement.md §8), naming the terminals it was rotated to and,
- * with "chain": true, revoking them too, and warning when its last sync
+ * day-to-day key; once under an Idempotency-Key, a resend given the
+ * credential stored the first time); POST /v1/admin/terminals/ID/revoke: revoke
+ * it from now on (docs/settlement.md §8), naming the terminals it was rotated
+ * to and, with "chain": true, revoking them too, and warning when its last sync
  * reported payments it still held.
  */
 #include <string.h>
@@ -24,8 +25,12 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
     offpay_terminal_cred tc;
     uint32_t             expires;
     offpay_err           rc;
-    int                  e;
+    int                  e, replayed = 0, used = 0;
+    const char          *key;
+    json_t              *j;
 
+    if (srv_request_key(r, out, &key) != 0)
+        return;
     e = srv_parse_object(r->body, r->body_len, srv_fields_terminal,
                          SRV_N(srv_fields_terminal), v, &doc, hint,
                          sizeof hint);
@@ -39,8 +44,26 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
     }
     expires =
         v[2].present ? (uint32_t)v[2].u : r->now + SRV_TERMINAL_LIFETIME;
-    rc = offpay_ledger_terminal_add(r->l, v[0].u, pk, expires, r->now, bytes,
-                                    &len, &tc);
+    /* once under an Idempotency-Key: a resend after a lost reply gets the
+     * credential signed the first time (stored with the terminal) */
+    rc = offpay_ledger_terminal_add_once(r->l, key, v[0].u, pk, expires, r->now,
+                                         bytes, &len, &tc, &replayed);
+    /* a replay whose expires, as sent, is not the first one's (the
+     * default term moves with the clock: compared only when sent) */
+    if (rc == OFFPAY_OK && replayed && v[2].present &&
+        !offpay_ledger_terminal_expires_is(r->l, &tc, expires))
+        rc = OFFPAY_EEXISTS;
+    /* the key booked: it was another request's; not booked: the
+     * terminal key is registered already (answered below) */
+    if (rc == OFFPAY_EEXISTS && key != NULL &&
+        (offpay_ledger_request_key_used(r->l, key, &used) != OFFPAY_OK ||
+         used)) {
+        srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED,
+                 "this Idempotency-Key was used for a different request "
+                 "(another merchant, terminal_key or expires, or another "
+                 "kind of request): nothing was done");
+        goto out;
+    }
     if (rc == OFFPAY_ENOTFOUND) {
         srv_fail_engine_hint(out, rc, "merchant %llu: no such merchant",
                              (unsigned long long)v[0].u);
@@ -72,18 +95,20 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
         char hex[2 * 8 + 1];
 
         sodium_bin2hex(hex, sizeof hex, pk, 8);
-        srv_log_request(r, 0,
+        srv_log_request(r, replayed,
                         "new terminal %lu of merchant %llu, key %s..., "
                         "expires %lu",
                         (unsigned long)tc.terminal_id,
                         (unsigned long long)tc.merchant_id, hex,
                         (unsigned long)tc.expires);
     }
-    srv_ok(out, json_pack("{s:I, s:o, s:s, s:I, s:o}", "terminal_id",
-                          (json_int_t)tc.terminal_id, "merchant",
-                          srv_json_id(tc.merchant_id), "name", tc.name,
-                          "expires", (json_int_t)tc.expires, "credential",
-                          srv_json_b64(bytes, len)));
+    j = json_pack(
+        "{s:I, s:o, s:s, s:I, s:o}", "terminal_id", (json_int_t)tc.terminal_id,
+        "merchant", srv_json_id(tc.merchant_id), "name", tc.name, "expires",
+        (json_int_t)tc.expires, "credential", srv_json_b64(bytes, len));
+    if (j != NULL && key != NULL)
+        json_object_set_new(j, "replayed", json_boolean(replayed));
+    srv_ok(out, j);
 out:
     json_decref(doc);
 }

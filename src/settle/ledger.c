@@ -1204,7 +1204,7 @@ static offpay_err request_seen(offpay_ledger *l, struct external_ctx *c,
 static offpay_err request_book(offpay_ledger *l, struct external_ctx *c,
                                uint64_t result)
 {
-    offpay__request rq = {op_of(c), c->named, c->total, result};
+    offpay__request rq = {op_of(c), c->named, c->total, result, ""};
     offpay_err      rc = l->ops->request_add(l->store, c->key, &rq, c->now);
 
     /* the same key at once in another transaction: rerun, and find it */
@@ -1418,7 +1418,7 @@ offpay_err offpay__request_check_shards(offpay_ledger *l, const char *key,
     if (l->n_shards < 2)
         return OFFPAY_OK; /* one database: its transaction checks the key */
     for (size_t k = 0; k < l->n_shards; k++) {
-        struct request_find f = {key, {0, 0, 0, 0}, 0};
+        struct request_find f = {key, {0, 0, 0, 0, ""}, 0};
 
         rc = offpay__ledger_read_on(l, k, request_find_tx, &f);
         if (rc != OFFPAY_OK)
@@ -1714,6 +1714,406 @@ offpay_ledger_terminal_add(offpay_ledger *l, uint64_t merchant_id,
     return rc;
 }
 
+/* ---- rows made once under a request key (017_request_keys_made) ------ */
+
+/* 1 when a and b are the same request (what made it aside). */
+static int request_same(const offpay__request *a, const offpay__request *b)
+{
+    return a->op == b->op && a->account == b->account &&
+           a->amount == b->amount && strcmp(a->text, b->text) == 0;
+}
+
+/* A key's claim on shard 0 that names where its row is made. */
+struct home_claim {
+    char            key[OFFPAY__REQUEST_KEY_STORED_MAX + 8];
+    offpay__request rq; /* result: the shard */
+    uint32_t        now;
+};
+
+static offpay_err home_claim_tx(offpay_ledger *l, void *p)
+{
+    struct home_claim *c = p;
+    offpay__request    have;
+    offpay_err         rc = l->ops->request_get(l->store, c->key, &have);
+
+    if (rc == OFFPAY_OK) {
+        if (!request_same(&have, &c->rq))
+            return OFFPAY_EEXISTS;
+        c->rq.result = have.result; /* where the first one went */
+        return OFFPAY_OK;
+    }
+    if (rc != OFFPAY_ENOTFOUND)
+        return rc;
+    rc = l->ops->request_add(l->store, c->key, &c->rq, c->now);
+    return rc == OFFPAY_EEXISTS ? OFFPAY_ERETRY : rc; /* claimed at once */
+}
+
+/*
+ * On a ledger of several shards, the shard where the request rq under key
+ * (as stored) makes its row: the shard holding the key when it was made
+ * before (OFFPAY_EEXISTS when the key there, or on any shard, is another
+ * request's), else *home, claimed for the key on shard 0 ("claim/KEY",
+ * its own transaction, as offpay__request_check_shards does) with the
+ * shard in its result, so that a resend sent while the first is under
+ * way goes to the same shard, whose transaction finds the key (a wallet
+ * account's shard is the one with the fewest, which the first one
+ * changes). *home unchanged on one database.
+ */
+static offpay_err request_home(offpay_ledger *l, const char *key,
+                               const offpay__request *rq, size_t *home,
+                               uint32_t now)
+{
+    struct home_claim c;
+    offpay_err        rc;
+
+    if (l->n_shards < 2)
+        return OFFPAY_OK;
+    for (size_t k = 0; k < l->n_shards; k++) {
+        struct request_find f;
+
+        memset(&f, 0, sizeof f);
+        f.key = key;
+        rc = offpay__ledger_read_on(l, k, request_find_tx, &f);
+        if (rc != OFFPAY_OK)
+            return rc;
+        if (f.found && !request_same(&f.rq, rq))
+            return OFFPAY_EEXISTS;
+        if (f.found) {
+            *home = k;
+            return OFFPAY_OK;
+        }
+    }
+    memset(&c, 0, sizeof c);
+    snprintf(c.key, sizeof c.key, "claim/%s", key);
+    c.rq = *rq;
+    c.rq.result = *home;
+    c.now = now;
+    rc = offpay__ledger_tx_on(l, 0, home_claim_tx, &c);
+    if (rc == OFFPAY_OK && c.rq.result >= l->n_shards)
+        rc = OFFPAY_ESTORE; /* a claim naming a shard the map lost */
+    if (rc == OFFPAY_OK)
+        *home = (size_t)c.rq.result;
+    return rc;
+}
+
+/* What key (as stored) did in this transaction: OFFPAY_OK with *found 1
+ * and rq->result set when it made this request's row, OFFPAY_EEXISTS
+ * when it was another request, OFFPAY_OK with *found 0 when it is new. */
+static offpay_err request_made(offpay_ledger *l, const char *key,
+                               offpay__request *rq, int *found)
+{
+    offpay__request have;
+    offpay_err      rc = l->ops->request_get(l->store, key, &have);
+
+    *found = 0;
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_OK;
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (!request_same(&have, rq))
+        return OFFPAY_EEXISTS;
+    rq->result = have.result;
+    *found = 1;
+    return OFFPAY_OK;
+}
+
+/* Books key for rq (its result set) in this transaction. */
+static offpay_err request_made_book(offpay_ledger *l, const char *key,
+                                    const offpay__request *rq, uint32_t now)
+{
+    offpay_err rc = l->ops->request_add(l->store, key, rq, now);
+
+    /* the same key at once in another transaction: rerun, and find it */
+    return rc == OFFPAY_EEXISTS ? OFFPAY_ERETRY : rc;
+}
+
+struct account_once_ctx {
+    struct account_ctx a;
+    const char        *key; /* as stored */
+    offpay__request    rq;
+    int                replayed;
+};
+
+static offpay_err account_once_tx(offpay_ledger *l, void *p)
+{
+    struct account_once_ctx *c = p;
+    offpay_err               rc;
+
+    rc = request_made(l, c->key, &c->rq, &c->replayed);
+    if (rc != OFFPAY_OK || c->replayed) {
+        c->a.id = c->rq.result;
+        return rc;
+    }
+    rc = account_tx(l, &c->a);
+    c->rq.result = c->a.id;
+    if (rc == OFFPAY_OK)
+        rc = request_made_book(l, c->key, &c->rq, c->a.now);
+    return rc;
+}
+
+offpay_err offpay_ledger_wallet_account_once(offpay_ledger *l, const char *key,
+                                             uint16_t currency, const char *ref,
+                                             uint32_t now, uint64_t *account,
+                                             int *replayed)
+{
+    struct account_once_ctx c;
+    char                    stored[OFFPAY__REQUEST_KEY_STORED_MAX];
+    size_t                  home;
+    offpay_err              rc;
+
+    if (replayed != NULL)
+        *replayed = 0;
+    if (key == NULL)
+        return offpay_ledger_wallet_account(l, currency, ref, now, account);
+    if (l == NULL || account == NULL || !offpay__ref_ok(ref) ||
+        !offpay_ledger_request_key_ok(key))
+        return OFFPAY_EINVAL;
+    if (offpay_currency_alpha(currency) == NULL)
+        return OFFPAY_ECURRENCY_UNKNOWN;
+    memset(&c, 0, sizeof c);
+    c.a.kind = OFFPAY_ACCOUNT_WALLET;
+    c.a.currency = currency;
+    c.a.ref = ref != NULL ? ref : "";
+    c.a.now = now;
+    offpay__request_key(stored, "operator", 0, key);
+    c.key = stored;
+    c.rq.op = OFFPAY__REQ_ACCOUNT;
+    c.rq.account = currency;
+    snprintf(c.rq.text, sizeof c.rq.text, "%s", c.a.ref);
+    home = wallet_shard(l);
+    rc = request_home(l, stored, &c.rq, &home, now);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx_on(l, home, account_once_tx, &c);
+    if (rc == OFFPAY_OK) {
+        *account = c.a.id;
+        if (replayed != NULL)
+            *replayed = c.replayed;
+    }
+    return rc;
+}
+
+struct merchant_once_ctx {
+    struct merchant_ctx m;
+    const char         *key; /* as stored */
+    offpay__request     rq;
+    int                 replayed;
+};
+
+static offpay_err merchant_once_tx(offpay_ledger *l, void *p)
+{
+    struct merchant_once_ctx *c = p;
+    uint16_t                  currency;
+    char                      name[OFFPAY_NAME_MAX + 1];
+    offpay_err                rc;
+
+    rc = request_made(l, c->key, &c->rq, &c->replayed);
+    if (rc == OFFPAY_OK && c->replayed) {
+        c->m.id = c->rq.result;
+        return l->ops->merchant_get(l->store, c->m.id, &c->m.account, &currency,
+                                    name);
+    }
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = merchant_tx(l, &c->m);
+    c->rq.result = c->m.id;
+    if (rc == OFFPAY_OK)
+        rc = request_made_book(l, c->key, &c->rq, c->m.now);
+    return rc;
+}
+
+offpay_err offpay_ledger_merchant_add_once(offpay_ledger *l, const char *key,
+                                           const char *name, uint16_t currency,
+                                           uint32_t now, uint64_t *merchant_id,
+                                           uint64_t *account, int *replayed)
+{
+    struct merchant_once_ctx c;
+    char                     stored[OFFPAY__REQUEST_KEY_STORED_MAX];
+    size_t                   home = 0, n;
+    offpay_err               rc;
+
+    if (replayed != NULL)
+        *replayed = 0;
+    if (key == NULL)
+        return offpay_ledger_merchant_add(l, name, currency, now, merchant_id,
+                                          account);
+    if (l == NULL || name == NULL || merchant_id == NULL ||
+        !offpay_ledger_request_key_ok(key))
+        return OFFPAY_EINVAL;
+    n = strlen(name);
+    if (n == 0 || n > OFFPAY_NAME_MAX)
+        return OFFPAY_EINVAL;
+    if (offpay_currency_alpha(currency) == NULL)
+        return OFFPAY_ECURRENCY_UNKNOWN;
+    memset(&c, 0, sizeof c);
+    c.m.name = name;
+    c.m.currency = currency;
+    c.m.now = now;
+    offpay__request_key(stored, "operator", 0, key);
+    c.key = stored;
+    c.rq.op = OFFPAY__REQ_MERCHANT;
+    c.rq.account = currency;
+    memcpy(c.rq.text, name, n + 1);
+    /* merchants live in the directory, shard 0 (settlement.md §11), and
+     * their keys with them */
+    rc = request_home(l, stored, &c.rq, &home, now);
+    if (rc == OFFPAY_OK && home != 0)
+        rc = OFFPAY_EEXISTS; /* a claim of another kind's */
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx(l, merchant_once_tx, &c);
+    if (rc == OFFPAY_OK)
+        rc = directory_copy(l);
+    if (rc == OFFPAY_OK) {
+        *merchant_id = c.m.id;
+        if (account != NULL)
+            *account = c.m.account;
+        if (replayed != NULL)
+            *replayed = c.replayed;
+    }
+    return rc;
+}
+
+struct terminal_once_ctx {
+    struct terminal_ctx t;
+    const char         *key; /* as stored */
+    offpay__request     rq;
+    int                 replayed;
+};
+
+/* The terminal a key made, as its registration answered: the same key
+ * (else OFFPAY_EEXISTS) and the credential stored then. */
+static offpay_err terminal_made(offpay_ledger *l, struct terminal_once_ctx *c)
+{
+    offpay__terminal_row t;
+    offpay_err           rc;
+
+    rc = l->ops->terminal_get(l->store, (uint32_t)c->rq.result, &t);
+    if (rc == OFFPAY_OK && sodium_memcmp(t.pk, c->t.pk, OFFPAY_PK_BYTES) != 0)
+        return OFFPAY_EEXISTS; /* another key under this request key */
+    if (rc == OFFPAY_OK)
+        rc = l->ops->terminal_cred(l->store, (uint32_t)c->rq.result, c->t.bytes,
+                                   OFFPAY_TERMINAL_CRED_MAX_BYTES, &c->t.len);
+    if (rc == OFFPAY_OK && offpay_terminal_cred_decode(c->t.bytes, c->t.len,
+                                                       &c->t.cred) != OFFPAY_OK)
+        rc = OFFPAY_ESTORE;
+    return rc;
+}
+
+static offpay_err terminal_once_tx(offpay_ledger *l, void *p)
+{
+    struct terminal_once_ctx *c = p;
+    offpay_err                rc;
+
+    rc = request_made(l, c->key, &c->rq, &c->replayed);
+    if (rc == OFFPAY_OK && c->replayed)
+        return terminal_made(l, c);
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = terminal_tx(l, &c->t);
+    c->rq.result = c->t.cred.terminal_id;
+    if (rc == OFFPAY_OK)
+        rc = request_made_book(l, c->key, &c->rq, c->t.now);
+    return rc;
+}
+
+offpay_err offpay_ledger_terminal_add_once(
+    offpay_ledger *l, const char *key, uint64_t merchant_id,
+    const uint8_t pk[OFFPAY_PK_BYTES], uint32_t expires, uint32_t now,
+    uint8_t bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES], size_t *len,
+    offpay_terminal_cred *cred, int *replayed)
+{
+    struct terminal_once_ctx c;
+    char                     stored[OFFPAY__REQUEST_KEY_STORED_MAX];
+    size_t                   home = 0;
+    offpay_err               rc;
+
+    if (replayed != NULL)
+        *replayed = 0;
+    if (key == NULL)
+        return offpay_ledger_terminal_add(l, merchant_id, pk, expires, now,
+                                          bytes, len, cred);
+    if (l == NULL || pk == NULL || bytes == NULL || len == NULL ||
+        expires <= now || !offpay_ledger_request_key_ok(key))
+        return OFFPAY_EINVAL;
+    if (!l->has_trust)
+        return OFFPAY_ECRYPTO;
+    if (!offpay_pk_usable(pk))
+        return OFFPAY_EWEAK_KEY;
+    memset(&c, 0, sizeof c);
+    c.t.merchant = merchant_id;
+    c.t.pk = pk;
+    c.t.expires = expires;
+    c.t.now = now;
+    c.t.bytes = bytes;
+    offpay__request_key(stored, "operator", 0, key);
+    c.key = stored;
+    c.rq.op = OFFPAY__REQ_TERMINAL;
+    c.rq.account = merchant_id;
+    /* terminals live in the directory, shard 0, and their keys with them */
+    rc = request_home(l, stored, &c.rq, &home, now);
+    if (rc == OFFPAY_OK && home != 0)
+        rc = OFFPAY_EEXISTS;
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx(l, terminal_once_tx, &c);
+    if (rc == OFFPAY_OK)
+        rc = directory_copy(l);
+    if (rc == OFFPAY_OK) {
+        *len = c.t.len;
+        if (cred != NULL)
+            *cred = c.t.cred;
+        if (replayed != NULL)
+            *replayed = c.replayed;
+    }
+    return rc;
+}
+
+offpay_err offpay_ledger_request_key_used(offpay_ledger *l, const char *key,
+                                          int *used)
+{
+    char       stored[OFFPAY__REQUEST_KEY_STORED_MAX];
+    offpay_err rc = OFFPAY_OK;
+
+    if (used != NULL)
+        *used = 0;
+    if (l == NULL || used == NULL || !offpay_ledger_request_key_ok(key))
+        return OFFPAY_EINVAL;
+    offpay__request_key(stored, "operator", 0, key);
+    for (size_t k = 0; rc == OFFPAY_OK && !*used && k < l->n_shards; k++) {
+        struct request_find f;
+
+        memset(&f, 0, sizeof f);
+        f.key = stored;
+        rc = offpay__ledger_read_on(l, k, request_find_tx, &f);
+        *used = f.found;
+    }
+    return rc;
+}
+
+/* The expiry a request for expires gets from a credential signed by key
+ * kid: expires, or the key's end when expires is past it
+ * (offpay__ledger_within_key). 1 when have is that. */
+static int expires_is(const offpay_ledger *l, uint32_t kid, uint32_t have,
+                      uint32_t expires)
+{
+    if (have == expires)
+        return 1;
+    for (size_t i = 0; i < l->bundle.n_keys; i++) {
+        const offpay_bundle_key *k = &l->bundle.keys[i];
+
+        if (k->kid == kid)
+            return expires > k->valid_until && have == k->valid_until;
+    }
+    return 0;
+}
+
+int offpay_ledger_terminal_expires_is(const offpay_ledger        *l,
+                                      const offpay_terminal_cred *cred,
+                                      uint32_t                    expires)
+{
+    if (l == NULL || cred == NULL)
+        return 0;
+    return expires_is(l, cred->kid, cred->expires, expires);
+}
+
 struct revoke_terminal_ctx {
     uint32_t id, now;
     int      how, revoked; /* revoked: found revoked (the pre-pass) */
@@ -2007,7 +2407,7 @@ offpay_err offpay__issue_once_in_tx(
                              wc);
     if (rc == OFFPAY_OK && key != NULL) {
         rq = (offpay__request){OFFPAY__REQ_ALLOWANCE, account, limit,
-                               wc->serial};
+                               wc->serial, ""};
         rc = l->ops->request_add(l->store, key, &rq, now);
         if (rc == OFFPAY_EEXISTS) /* the same key at once elsewhere: rerun */
             rc = OFFPAY_ERETRY;
@@ -2021,17 +2421,9 @@ int offpay_ledger_issue_expires_is(const offpay_ledger      *l,
 {
     if (l == NULL || cred == NULL)
         return 0;
-    if (cred->expires == expires)
-        return 1;
     /* cut to its signing key's end (offpay__ledger_within_key): any
      * expiry past that end asked for this one */
-    for (size_t i = 0; i < l->bundle.n_keys; i++) {
-        const offpay_bundle_key *k = &l->bundle.keys[i];
-
-        if (k->kid == cred->kid)
-            return expires > k->valid_until && cred->expires == k->valid_until;
-    }
-    return 0;
+    return expires_is(l, cred->kid, cred->expires, expires);
 }
 
 /* Whether wallet key pk may be given a credential: OFFPAY_EWALLET_LOST
@@ -2164,7 +2556,7 @@ offpay_err offpay_ledger_issue_once(offpay_ledger *l, const char *key,
      * in the issue's transaction) */
     home = account_shard(l, wallet_account);
     if (rc == OFFPAY_OK && l->n_shards > 1 && key != NULL) {
-        struct request_find f = {stored, {0, 0, 0, 0}, 0};
+        struct request_find f = {stored, {0, 0, 0, 0, ""}, 0};
 
         rc = offpay__ledger_read_on(l, home, request_find_tx, &f);
         c.stored_before = f.found;

@@ -203,7 +203,7 @@ static offpay_err refund_tx(offpay_ledger *l, void *p)
     }
     if (rc == OFFPAY_OK && c->key != NULL) {
         offpay__request mine = {op_of(c), c->presentment, c->amount,
-                                c->r.transfer};
+                                c->r.transfer, ""};
 
         rc = l->ops->request_add(l->store, c->key, &mine, c->now);
         if (rc == OFFPAY_EEXISTS) /* the same key at once: rerun, find it */

@@ -37,15 +37,27 @@ enum {
     OFFPAY__REQ_DEPOSIT = 1,
     OFFPAY__REQ_WITHDRAW,
     OFFPAY__REQ_ALLOWANCE,
-    OFFPAY__REQ_REFUND,       /* 009_refunds */
-    OFFPAY__REQ_REFUND_FUNDED /* the merchant paid its amount in */
+    OFFPAY__REQ_REFUND,        /* 009_refunds */
+    OFFPAY__REQ_REFUND_FUNDED, /* the merchant paid its amount in */
+    OFFPAY__REQ_MERCHANT,      /* 017_request_keys_made: rows made */
+    OFFPAY__REQ_ACCOUNT,       /* a wallet account */
+    OFFPAY__REQ_TERMINAL
 };
+/* The longest text a request names (a merchant's name, an account's
+ * ref: OFFPAY_LEDGER_REF_MAX, the longer). */
+#define OFFPAY__REQUEST_TEXT_MAX 128
 typedef struct offpay__request {
     int      op;      /* OFFPAY__REQ_* */
-    uint64_t account; /* a refund's presentment */
-    int64_t  amount;
-    uint64_t result; /* the transfer it booked (a refund's first); an
-                        allowance's serial */
+    uint64_t account; /* a refund's presentment; a merchant's or wallet
+                         account's currency, a terminal's merchant */
+    int64_t  amount;  /* 0 for the rows made (MERCHANT, ACCOUNT, TERMINAL) */
+    uint64_t result;  /* the transfer it booked (a refund's first); an
+                         allowance's serial; the merchant, account or
+                         terminal made (a wallet account's claim on shard 0:
+                         the shard it is made on) */
+    /* a merchant's name, a wallet account's ref (stored as the request
+     * column, NULL for the other kinds); "" for the other kinds */
+    char text[OFFPAY__REQUEST_TEXT_MAX + 1];
 } offpay__request;
 
 /* What a refund of a presentment reads first (src/settle/refund.c,

@@ -105,9 +105,12 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
      * and at most the request's amount (a split deposit's part is less),
      * a deposit marked passed over, an allowance or issue without its
      * credential of that wallet account and limit, a refund without its
-     * first refund transfer (009_refunds); not a key's claim on a sharded
-     * ledger's shard 0 ("claim/KEY", src/settle/ledger.c), which names no
-     * money */
+     * first refund transfer (009_refunds); a merchant's key without its
+     * merchant of that name and currency, a wallet account's without its
+     * wallet account of that currency and ref, a terminal's without its
+     * terminal of the merchant it names (017_request_keys_made); not a
+     * key's claim on a sharded ledger's shard 0 ("claim/KEY",
+     * src/settle/ledger.c), which names no money */
     "SELECT COUNT(*) FROM request_keys r WHERE r.request_key NOT LIKE"
     " 'claim/%' AND ("
     " (r.op IN (1, 2) AND r.result <> 0 AND NOT EXISTS (SELECT 1"
@@ -126,7 +129,15 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     /* a funded refund without the deposit booked before it */
     " OR (r.op = 5 AND NOT EXISTS (SELECT 1 FROM transfers x"
     "   WHERE x.kind = 'deposit' AND x.presentment = r.account"
-    "   AND x.amount = r.amount AND x.id < r.result)))",
+    "   AND x.amount = r.amount AND x.id < r.result))"
+    " OR (r.op = 6 AND NOT EXISTS (SELECT 1 FROM merchants m"
+    "   WHERE m.id = r.result AND m.currency = r.account"
+    "   AND m.name = r.request))"
+    " OR (r.op = 7 AND NOT EXISTS (SELECT 1 FROM accounts a"
+    "   WHERE a.id = r.result AND a.kind = 2 AND a.currency = r.account"
+    "   AND a.ref = r.request))"
+    " OR (r.op = 8 AND NOT EXISTS (SELECT 1 FROM terminals t"
+    "   WHERE t.id = r.result AND t.merchant = r.account)))",
     /* refunds (009_refunds, docs/settlement.md §13): refund transfers
      * that do not move money from their presentment's merchant to its
      * credential's wallet account or to a guarantee account; presentments

@@ -3076,8 +3076,8 @@ static offpay_err s_request_get(offpay__store *s, const char *key,
 
     p_text(&p, key);
     rc = run_sql_row(s,
-                     "SELECT op, account, amount, result FROM request_keys"
-                     " WHERE request_key = $1::text",
+                     "SELECT op, account, amount, result, request"
+                     " FROM request_keys WHERE request_key = $1::text",
                      &p, &r);
     if (rc != OFFPAY_OK)
         return rc;
@@ -3085,6 +3085,7 @@ static offpay_err s_request_get(offpay__store *s, const char *key,
     out->account = col_u64(r, 0, 1);
     out->amount = col_i64(r, 0, 2);
     out->result = col_u64(r, 0, 3);
+    col_text(r, 0, 4, out->text, sizeof out->text);
     return OFFPAY_OK;
 }
 
@@ -3103,10 +3104,15 @@ static offpay_err s_request_add(offpay__store *s, const char *key,
     p_i64(&p, rq->amount);
     p_i64(&p, (int64_t)rq->result);
     p_i64(&p, now);
+    /* a merchant's name, a wallet account's ref (017_request_keys_made) */
+    p_text(&p, rq->op == OFFPAY__REQ_MERCHANT || rq->op == OFFPAY__REQ_ACCOUNT
+                   ? rq->text
+                   : NULL);
     return run_sql(s,
                    "INSERT INTO request_keys (request_key, op, account, amount,"
-                   " result, made_at) VALUES ($1::text, $2::bigint,"
-                   " $3::bigint, $4::bigint, $5::bigint, $6::bigint)",
+                   " result, made_at, request) VALUES ($1::text, $2::bigint,"
+                   " $3::bigint, $4::bigint, $5::bigint, $6::bigint,"
+                   " $7::text)",
                    &p, &r);
 }
 

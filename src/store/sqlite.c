@@ -2596,6 +2596,12 @@ static void bind_request(sqlite3_stmt *st, const void *ctx)
     sqlite3_bind_int64(st, 4, x->rq->amount);
     bind_u64(st, 5, x->rq->result);
     sqlite3_bind_int64(st, 6, x->now);
+    /* a merchant's name, a wallet account's ref (017_request_keys_made) */
+    bind_text(st, 7,
+              x->rq->op == OFFPAY__REQ_MERCHANT ||
+                      x->rq->op == OFFPAY__REQ_ACCOUNT
+                  ? x->rq->text
+                  : NULL);
 }
 
 static int read_request(sqlite3_stmt *st, void *out)
@@ -2606,6 +2612,7 @@ static int read_request(sqlite3_stmt *st, void *out)
     rq->account = col_u64(st, 1);
     rq->amount = sqlite3_column_int64(st, 2);
     rq->result = col_u64(st, 3);
+    col_text(st, 4, rq->text, sizeof rq->text);
     return 0;
 }
 
@@ -2615,8 +2622,8 @@ static offpay_err s_request_get(offpay__store *s, const char *key,
     struct request_args x = {key, NULL, 0};
 
     return once(s,
-                "SELECT op, account, amount, result FROM request_keys"
-                " WHERE request_key = ?1",
+                "SELECT op, account, amount, result, request"
+                " FROM request_keys WHERE request_key = ?1",
                 bind_request, &x, read_request, out, NULL);
 }
 
@@ -2627,7 +2634,8 @@ static offpay_err s_request_add(offpay__store *s, const char *key,
 
     return once(s,
                 "INSERT INTO request_keys (request_key, op, account, amount,"
-                " result, made_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                " result, made_at, request)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 bind_request, &x, NULL, NULL, NULL);
 }
 

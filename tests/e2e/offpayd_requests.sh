@@ -375,13 +375,80 @@ expect_http 400 IDEMPOTENCY_KEY_MALFORMED "a key with a space"
 api_once "$(printf 'k%.0s' $(seq 65))" POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.00"}'
 expect_http 400 IDEMPOTENCY_KEY_MALFORMED "a key of 65 characters"
 # an endpoint that keeps no key refuses one rather than act twice on a
-# resend: no merchant made (the next one takes the next id)
+# resend: no enrollment code made
+api_once "enr-1" POST /v1/admin/enrollments "{\"account\":\"$W\"}"
+expect_http 400 IDEMPOTENCY_KEY_NOT_TAKEN "an enrollment code asked under an Idempotency-Key"
+# A merchant, a wallet account and a terminal made under a key, sent
+# again after a lost reply: made once, the same answer "replayed" (a
+# terminal's with the credential bytes signed the first time); the key
+# for another request, or for a deposit's, refused and nothing made.
 api POST /v1/admin/merchants '{"name":"Kiosk K1","currency":"EUR"}'; mk1=$(jget .merchant)
 api_once "mk-2" POST /v1/admin/merchants '{"name":"Kiosk K2","currency":"EUR"}'
-expect_http 400 IDEMPOTENCY_KEY_NOT_TAKEN "a merchant created under an Idempotency-Key"
+mk2=$(jget .merchant); mka=$(jget .account)
+[ "$status" = 200 ] && [ "$mk2" = $((mk1 + 1)) ] && [ "$(jget .replayed)" = false ] \
+  && ok "merchant under key mk-2: merchant $mk2" || fail "mk-2: $status $(cat resp.json)"
+api_once "mk-2" POST /v1/admin/merchants '{"name":"Kiosk K2","currency":"EUR"}'
+[ "$status" = 200 ] && [ "$(jget .merchant)" = "$mk2" ] && [ "$(jget .account)" = "$mka" ] \
+  && [ "$(jget .replayed)" = true ] && ok "mk-2 again: merchant $mk2 replayed" \
+  || fail "mk-2 again: $status $(cat resp.json)"
+grep -q "POST /v1/admin/merchants from .* Idempotency-Key \"mk-2\": new merchant $mk2 \"Kiosk K2\" (EUR), account $mka (replayed: nothing changed now)$" server.err \
+  && ok "the replay on the log, key named" || fail "log: $(grep mk-2 server.err)"
+api_once "mk-2" POST /v1/admin/merchants '{"name":"Kiosk K3","currency":"EUR"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "mk-2 for another name"
+api_once "mk-2" POST /v1/admin/merchants '{"name":"Kiosk K2","currency":"USD"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "mk-2 for another currency"
+api_once "bank-881" POST /v1/admin/merchants '{"name":"Kiosk K2","currency":"EUR"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "a deposit's key for a merchant"
+api_once "mk-2" POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.00"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "a merchant's key for a deposit"
 api POST /v1/admin/merchants '{"name":"Kiosk K3","currency":"EUR"}'
-[ "$(jget .merchant)" = $((mk1 + 1)) ] && ok "no merchant made under the refused key" \
-  || fail "merchants: $mk1 then $(jget .merchant)"
+[ "$(jget .merchant)" = $((mk2 + 1)) ] && ok "no merchant made by the replay nor the refused" \
+  || fail "merchants: $mk2 then $(jget .merchant)"
+api_once "acct-1" POST /v1/admin/accounts '{"currency":"EUR","ref":"payer 77"}'
+ka=$(jget .account)
+[ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && ok "account under key acct-1: $ka" \
+  || fail "acct-1: $status $(cat resp.json)"
+api POST "/v1/admin/accounts/$ka/deposit" '{"amount":"3.00"}'
+api_once "acct-1" POST /v1/admin/accounts '{"currency":"EUR","ref":"payer 77"}'
+[ "$status" = 200 ] && [ "$(jget .account)" = "$ka" ] && [ "$(jget .replayed)" = true ] \
+  && [ "$(jget .balance.minor)" = 300 ] && ok "acct-1 again: account $ka replayed, its balance now" \
+  || fail "acct-1 again: $status $(cat resp.json)"
+api_once "acct-1" POST /v1/admin/accounts '{"currency":"EUR","ref":"payer 78"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "acct-1 for another ref"
+api_once "acct-1" POST /v1/admin/accounts '{"currency":"EUR"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "acct-1 without its ref"
+api_once "acct-1" POST /v1/admin/accounts '{"currency":"USD","ref":"payer 77"}'
+expect_http 422 IDEMPOTENCY_KEY_REUSED "acct-1 for another currency"
+api GET "/v1/admin/accounts?ref=payer%2077"
+[ "$(jget .count)" = 1 ] && ok "one account of ref \"payer 77\"" || fail "accounts: $(cat resp.json)"
+tkey() { openssl genpkey -algorithm ed25519 2>/dev/null | openssl pkey -pubout -outform DER | tail -c 32 | od -An -tx1 | tr -d ' \n'; }
+TK1=$(tkey); TK2=$(tkey)
+api_once "till-1" POST /v1/admin/terminals "{\"merchant\":\"$mk2\",\"terminal_key\":\"$TK1\"}"
+kt=$(jget .terminal_id); kc=$(jget .credential)
+[ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && ok "terminal under key till-1: $kt" \
+  || fail "till-1: $status $(cat resp.json)"
+sleep 1 # a credential signed again now would differ (valid_from)
+api_once "till-1" POST /v1/admin/terminals "{\"merchant\":\"$mk2\",\"terminal_key\":\"$TK1\"}"
+[ "$status" = 200 ] && [ "$(jget .terminal_id)" = "$kt" ] && [ "$(jget .credential)" = "$kc" ] \
+  && [ "$(jget .replayed)" = true ] && ok "till-1 again: terminal $kt, the same credential bytes, replayed" \
+  || fail "till-1 again: $status $(cat resp.json)"
+grep -q "POST /v1/admin/terminals from .* Idempotency-Key \"till-1\": new terminal $kt of merchant $mk2, key ${TK1:0:16}\.\.\., expires [0-9]* (replayed: nothing changed now)$" server.err \
+  && ok "the terminal's replay on the log" || fail "log: $(grep till-1 server.err)"
+api_once "till-1" POST /v1/admin/terminals "{\"merchant\":\"$mk2\",\"terminal_key\":\"$TK1\",\"expires\":$(jq -r .expires resp.json)}"
+[ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && ok "till-1 with its own expires sent: replayed" \
+  || fail "till-1 with expires: $status $(cat resp.json)"
+api_once "till-1" POST /v1/admin/terminals "{\"merchant\":\"$mk2\",\"terminal_key\":\"$TK1\",\"expires\":$(($(date +%s) + 3600))}"
+expect_http 422 IDEMPOTENCY_KEY_REUSED "till-1 asking an expiry in an hour"
+api_once "till-1" POST /v1/admin/terminals "{\"merchant\":\"$mk2\",\"terminal_key\":\"$TK2\"}"
+expect_http 422 IDEMPOTENCY_KEY_REUSED "till-1 for another terminal key"
+api_once "till-1" POST /v1/admin/terminals "{\"merchant\":\"$mk1\",\"terminal_key\":\"$TK1\"}"
+expect_http 422 IDEMPOTENCY_KEY_REUSED "till-1 for another merchant"
+api_once "till-2" POST /v1/admin/terminals "{\"merchant\":\"$mk2\",\"terminal_key\":\"$TK1\"}"
+expect_http 409 EEXISTS "the key registered, under another Idempotency-Key"
+api POST /v1/admin/terminals "{\"merchant\":\"$mk2\",\"terminal_key\":\"$TK2\"}"
+[ "$(jget .terminal_id)" = $((kt + 1)) ] && ok "no terminal made by the replays nor the refused" \
+  || fail "terminals: $kt then $(cat resp.json)"
+audit_passes "after the keyed merchants, accounts and terminals"
 api_once "atm-12" POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1.00"}'
 api_once "atm-12" POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1.00"}'
 [ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && ok "a keyed withdrawal twice: replayed" \

@@ -882,8 +882,16 @@ want=$(ledger_sql older "SELECT MAX(version) FROM schema_version")
 ledger_sql older "DELETE FROM schema_version WHERE version = $want" >/dev/null
 run_cli 3 "the ledger's schema is version $((want - 1)), this offpay's is $want: if this is a backup being restored, run 'offpay admin skip-ids' on it first .*; else start the offpayd of this version first" -- \
   "$OFFPAY" admin audit --db "$(ledger_url older)"
+# undo_017 NAME: ledger NAME's request_keys as 009_refunds made it, before
+# 017_request_keys_made (its rows of the kinds 017 added dropped)
+undo_017() {
+  ledger_sql "$1" "CREATE TABLE request_keys_009 (request_key TEXT NOT NULL UNIQUE, op BIGINT NOT NULL CHECK (op IN (1, 2, 3, 4, 5)), account BIGINT NOT NULL, amount BIGINT NOT NULL CHECK (amount > 0), result BIGINT NOT NULL, made_at BIGINT NOT NULL)" >/dev/null
+  ledger_sql "$1" "INSERT INTO request_keys_009 SELECT request_key, op, account, amount, result, made_at FROM request_keys WHERE op <= 5" >/dev/null
+  ledger_sql "$1" "DROP TABLE request_keys" >/dev/null
+  ledger_sql "$1" "ALTER TABLE request_keys_009 RENAME TO request_keys" >/dev/null
+}
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of version 10, for real (migrations 011 to 016 undone: a
+  # A ledger of version 10, for real (migrations 011 to 017 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
@@ -896,6 +904,7 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "DROP INDEX presentments_owed" >/dev/null
   ledger_sql v10 "DROP INDEX transfers_claim" >/dev/null
   ledger_sql v10 "DROP INDEX terminals_rotated_to" >/dev/null
+  undo_017 v10
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
@@ -980,6 +989,7 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "DROP INDEX presentments_owed" >/dev/null
   ledger_sql v12 "DROP INDEX transfers_claim" >/dev/null
   ledger_sql v12 "DROP INDEX terminals_rotated_to" >/dev/null
+  undo_017 v12
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
   psql -q -X "$(ledger_url v12)" -c "BEGIN" -c "LOCK TABLE credentials IN ACCESS SHARE MODE" \

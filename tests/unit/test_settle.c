@@ -1953,6 +1953,150 @@ static void test_audit_catches_a_ledger_changed_behind_its_back(void)
     drop_world(&w);
 }
 
+/* A merchant, a wallet account and a terminal made under the operator's
+ * request key (017_request_keys_made): made once, the same again on a
+ * resend (a terminal's credential bytes those signed the first time, a
+ * second later), the key for another request refused with nothing made;
+ * the audit catches a key naming no such row. */
+static void test_rows_made_once_under_a_key(void)
+{
+    world                w;
+    offpay_audit_report  r;
+    offpay_keypair       tk, tk2;
+    offpay_terminal_cred tc, tc2;
+    uint8_t              b1[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    uint8_t              b2[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               n1 = 0, n2 = 0;
+    uint64_t             m1 = 0, m2 = 0, a1 = 0, a2 = 0, x;
+    uint32_t             t3 = 0;
+    int                  rp = -1, used = -1;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_merchant_add_once(w.l, "m-1", "Stall C", EUR, T0,
+                                               &m1, &a1, &rp));
+    CHECK(rp == 0);
+    REQUIRE_OK(offpay_ledger_merchant_add_once(w.l, "m-1", "Stall C", EUR,
+                                               T0 + 1, &m2, &a2, &rp));
+    CHECK(rp == 1 && m2 == m1 && a2 == a1);
+    CHECK_ERR(offpay_ledger_merchant_add_once(w.l, "m-1", "Stall D", EUR, T0,
+                                              &m2, NULL, &rp),
+              OFFPAY_EEXISTS);
+    CHECK_ERR(offpay_ledger_merchant_add_once(w.l, "m-1", "Stall C", 840, T0,
+                                              &m2, NULL, &rp),
+              OFFPAY_EEXISTS);
+    REQUIRE_OK(offpay_ledger_merchant_add(w.l, "Stall E", EUR, T0, &m2, NULL));
+    CHECK(m2 == m1 + 1); /* nothing made by the replay nor the refused */
+    REQUIRE_OK(offpay_ledger_wallet_account_once(w.l, "a-1", EUR, "payer 9", T0,
+                                                 &a1, &rp));
+    CHECK(rp == 0);
+    REQUIRE_OK(offpay_ledger_wallet_account_once(w.l, "a-1", EUR, "payer 9", T0,
+                                                 &a2, &rp));
+    CHECK(rp == 1 && a2 == a1);
+    CHECK_ERR(offpay_ledger_wallet_account_once(w.l, "a-1", EUR, "payer 8", T0,
+                                                &a2, &rp),
+              OFFPAY_EEXISTS);
+    CHECK_ERR(offpay_ledger_wallet_account_once(w.l, "m-1", EUR, "Stall C", T0,
+                                                &a2, &rp),
+              OFFPAY_EEXISTS); /* a merchant's key */
+    CHECK_ERR(offpay_ledger_move_once(w.l, w.wallet_acct, 10, 0, NULL, "a-1",
+                                      T0, NULL, NULL),
+              OFFPAY_EEXISTS); /* an account's key for a deposit */
+    REQUIRE_OK(offpay_keypair_generate(&tk));
+    REQUIRE_OK(offpay_keypair_generate(&tk2));
+    REQUIRE_OK(offpay_ledger_terminal_add_once(
+        w.l, "t-1", m1, tk.pk, T0 + 365 * DAY, T0, b1, &n1, &tc, &rp));
+    CHECK(rp == 0);
+    REQUIRE_OK(offpay_ledger_terminal_add_once(
+        w.l, "t-1", m1, tk.pk, T0 + 365 * DAY, T0 + 1, b2, &n2, &tc2, &rp));
+    CHECK(rp == 1 && n2 == n1 && memcmp(b1, b2, n1) == 0 &&
+          tc2.terminal_id == tc.terminal_id && tc2.valid_from == T0);
+    CHECK(offpay_ledger_terminal_expires_is(w.l, &tc2, T0 + 365 * DAY));
+    CHECK(!offpay_ledger_terminal_expires_is(w.l, &tc2, T0 + 364 * DAY));
+    CHECK_ERR(offpay_ledger_terminal_add_once(w.l, "t-1", m1, tk2.pk,
+                                              T0 + 365 * DAY, T0, b2, &n2, &tc2,
+                                              &rp),
+              OFFPAY_EEXISTS); /* another terminal key */
+    CHECK_ERR(offpay_ledger_terminal_add_once(w.l, "t-1", w.merchant[0], tk.pk,
+                                              T0 + 365 * DAY, T0, b2, &n2, &tc2,
+                                              &rp),
+              OFFPAY_EEXISTS); /* another merchant */
+    REQUIRE_OK(offpay_ledger_request_key_used(w.l, "t-1", &used));
+    CHECK(used == 1);
+    /* the terminal key registered, under a key not booked: EEXISTS as
+     * without a key, and the key stays free */
+    CHECK_ERR(offpay_ledger_terminal_add_once(w.l, "t-2", m1, tk.pk,
+                                              T0 + 365 * DAY, T0, b2, &n2, &tc2,
+                                              &rp),
+              OFFPAY_EEXISTS);
+    REQUIRE_OK(offpay_ledger_request_key_used(w.l, "t-2", &used));
+    CHECK(used == 0);
+    REQUIRE_OK(offpay_ledger_terminal_add(w.l, m1, tk2.pk, T0 + 365 * DAY, T0,
+                                          b2, &n2, &tc2));
+    t3 = tc2.terminal_id;
+    CHECK(t3 == tc.terminal_id + 1);
+    offpay_keypair_wipe(&tk);
+    offpay_keypair_wipe(&tk2);
+    REQUIRE_OK(offpay_ledger_audit(w.l, &r));
+    CHECK(r.request_mismatch == 0);
+    /* keys naming another row than theirs, or none */
+    x = m1 + 1;
+    {
+        char sql[160];
+
+        snprintf(sql, sizeof sql,
+                 "UPDATE request_keys SET result = %llu WHERE op = 6",
+                 (unsigned long long)x);
+        REQUIRE(run_sql(w.path, sql)); /* Stall E: another name */
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.request_mismatch == 1);
+        snprintf(sql, sizeof sql,
+                 "UPDATE request_keys SET result = %llu WHERE op = 6",
+                 (unsigned long long)m1);
+        REQUIRE(run_sql(w.path, sql));
+        REQUIRE(audit_ok(&w));
+        REQUIRE(run_sql(w.path, "UPDATE request_keys SET account = 840"
+                                " WHERE op = 6"));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.request_mismatch == 1); /* another currency */
+        REQUIRE(run_sql(w.path, "UPDATE request_keys SET account = 978"
+                                " WHERE op = 6"));
+        REQUIRE(run_sql(w.path, "UPDATE request_keys SET request = 'payer 8'"
+                                " WHERE op = 7"));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.request_mismatch == 1); /* another ref */
+        REQUIRE(run_sql(w.path, "UPDATE request_keys SET request = 'payer 9'"
+                                " WHERE op = 7"));
+        REQUIRE(run_sql(w.path, "UPDATE request_keys SET result = 999"
+                                " WHERE op = 7"));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.request_mismatch == 1); /* no such account */
+        snprintf(sql, sizeof sql,
+                 "UPDATE request_keys SET result = %llu WHERE op = 7",
+                 (unsigned long long)a1);
+        REQUIRE(run_sql(w.path, sql));
+        REQUIRE(audit_ok(&w));
+        snprintf(sql, sizeof sql,
+                 "UPDATE request_keys SET account = %llu WHERE op = 8",
+                 (unsigned long long)w.merchant[0]);
+        REQUIRE(run_sql(w.path, sql));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.request_mismatch == 1); /* another merchant's terminal */
+        snprintf(sql, sizeof sql,
+                 "UPDATE request_keys SET account = %llu, result = 9999"
+                 " WHERE op = 8",
+                 (unsigned long long)m1);
+        REQUIRE(run_sql(w.path, sql));
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.request_mismatch == 1); /* no such terminal */
+        snprintf(sql, sizeof sql,
+                 "UPDATE request_keys SET result = %lu WHERE op = 8",
+                 (unsigned long)tc.terminal_id);
+        REQUIRE(run_sql(w.path, sql));
+        REQUIRE(audit_ok(&w));
+    }
+    drop_world(&w);
+}
+
 /* ---- refunds (docs/settlement.md §13) ------------------------------ */
 
 struct refund_lines {
@@ -3840,6 +3984,7 @@ static const offpay_test TESTS[] = {
      test_request_key_sent_twice_at_once_moves_once},
     {"audit_catches_a_ledger_changed_behind_its_back",
      test_audit_catches_a_ledger_changed_behind_its_back},
+    {"rows_made_once_under_a_key", test_rows_made_once_under_a_key},
     {"refunds_go_back_to_the_guarantee_then_the_payer",
      test_refunds_go_back_to_the_guarantee_then_the_payer},
     {"refunds_repay_the_credentials_guarantee_first",
