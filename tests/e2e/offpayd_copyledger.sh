@@ -30,7 +30,9 @@ W=$(new_account payer-1 100.00)
 new_wallet w1 "$W" 50.00; S1=$SERIAL
 c=$(pay w1 5.00); accept ta "$c" 5.00 || fail "accept 5.00"
 pay_bound ta w1 2.50 || fail "bound 2.50"
-c=$(pay w1 3.00); accept ta "$c" 3.00 && accept tb "$c" 3.00 || fail "accept twice"
+# the same code at both terminals of the merchant: 1.50 of its 3.00 at
+# each, both paid (the merchant's duplicate, settlement.md §4)
+c=$(pay w1 3.00); accept ta "$c" 1.50 && accept tb "$c" 1.50 || fail "accept twice"
 W4=$(new_account payer-4 50.00)
 new_wallet w4 "$W4" 40.00; S4=$SERIAL
 cp w4 w4clone; cp w4.log w4clone.log
