@@ -2256,7 +2256,7 @@ static int reply_u32(const json_t *o, const char *key, uint32_t *v)
 static int cases_page(const admin_args *a, offpay_case_info *v, size_t max,
                       size_t *n, uint64_t *next)
 {
-    char          path[300], kind[64] = "";
+    char          path[300], kind[64] = "", serial[40] = "";
     reply         r = {NULL, 0, 1024u * 1024u, 0};
     long          code = 0;
     json_t       *doc = NULL;
@@ -2267,10 +2267,13 @@ static int cases_page(const admin_args *a, offpay_case_info *v, size_t max,
     if (a->f.kind != 0)
         snprintf(kind, sizeof kind, "&kind=%s",
                  offpay_case_kind_name(a->f.kind));
+    if (a->f.serial != 0) /* none: every credential's (serial=0 is refused) */
+        snprintf(serial, sizeof serial, "&serial=%llu",
+                 (unsigned long long)a->f.serial);
     snprintf(path, sizeof path,
-             "/v1/admin/cases?serial=%llu&since=%u&after=%llu&limit=%zu%s",
-             (unsigned long long)a->f.serial, (unsigned)a->f.since,
-             (unsigned long long)*next, want, kind);
+             "/v1/admin/cases?since=%u&after=%llu&limit=%zu%s%s",
+             (unsigned)a->f.since, (unsigned long long)*next, want, kind,
+             serial);
     *next = 0;
     r.b = malloc(r.cap);
     if (r.b == NULL)
