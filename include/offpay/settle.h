@@ -278,6 +278,15 @@ typedef struct offpay_wallet_account_info {
      * credential. A time the caller compares with its clock: once past,
      * nothing more can be. Since 0.15.0. */
     uint32_t late_until;
+    /* what the account holds for the late presentments of its released
+     * credentials (settlement.md §6; offpay_ledger_late_hold), minor
+     * units, and until when (the end of the newest such late window):
+     * that part of balance funds no new credential. Filled by
+     * offpay_ledger_wallet_accounts_at at its now; 0 for both when
+     * nothing is held, and from offpay_ledger_wallet_accounts. Since
+     * 0.16.0. */
+    int64_t  late_held;
+    uint32_t late_held_until;
 } offpay_wallet_account_info;
 
 /* Most accounts offpay_ledger_wallet_accounts gives at once. */
@@ -297,6 +306,19 @@ offpay_err offpay_ledger_wallet_accounts(offpay_ledger *l, const char *ref,
                                          uint64_t after, size_t max,
                                          offpay_wallet_account_info **out,
                                          size_t                      *n);
+
+/*
+ * offpay_ledger_wallet_accounts_at — offpay_ledger_wallet_accounts, and
+ * each account's late_held and late_held_until at now (what
+ * offpay_ledger_late_hold gives, read with the account's row): what an
+ * allowance or an operator's issue from it may not take yet. Errors:
+ * those of offpay_ledger_wallet_accounts. Since 0.16.0.
+ */
+offpay_err offpay_ledger_wallet_accounts_at(offpay_ledger *l, const char *ref,
+                                            uint64_t after, size_t max,
+                                            uint32_t                     now,
+                                            offpay_wallet_account_info **out,
+                                            size_t                      *n);
 
 /*
  * Money from and to the outside: deposit credits account (a wallet, a

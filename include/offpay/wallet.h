@@ -503,6 +503,14 @@ typedef struct offpay_wallet_account {
     uint16_t currency;
     int64_t  balance;
     int      revoked;
+    /* Of balance, what offpayd holds for the codes of released
+     * credentials that terminals may still upload late, until
+     * late_held_until (docs/settlement.md §6): no allowance takes it
+     * until then, a deposit funds one at once. From the sync's status (0
+     * for both elsewhere, and from an offpayd before 0.16.0). Since
+     * 0.16.0. */
+    int64_t  late_held;
+    uint32_t late_held_until;
 } offpay_wallet_account;
 
 /*
@@ -587,8 +595,10 @@ offpay_err offpay_wallet_allowance_pending(const offpay_wallet *w,
 /* When a sync renews: a credential within renew_before seconds of its
  * expiry, or with less than renew_below_pct percent of its limit
  * available, or already expired, gets a new one of the same limit (at
- * most the account's balance), unless another usable credential of the
- * currency needs no renewal. A revoked credential is not renewed. */
+ * most the account's balance less what it holds for late codes,
+ * offpay_wallet_account.late_held; none when that leaves nothing),
+ * unless another usable credential of the currency needs no renewal. A
+ * revoked credential is not renewed. */
 typedef struct offpay_wallet_sync_options {
     uint32_t renew_before;    /* default 3 days */
     uint32_t renew_below_pct; /* default 10 */
@@ -611,6 +621,16 @@ typedef struct offpay_wallet_sync_report {
     size_t   spent_during; /* codes made while the sync ran (by another
                               process: the wallet is let go while offpayd
                               is asked); uploaded at the next sync */
+    /* The renewal (since 0.16.0): renew_amount, the limit asked (0: none
+     * asked); renew_held 1 when one was due but the account's balance
+     * less what it holds for late codes (account.late_held, until
+     * account.late_held_until) left nothing to ask; renew_err
+     * OFFPAY_EREFUSED when offpayd refused the one asked (its error in
+     * the log): the rest of the sync stands and the sync returns
+     * OFFPAY_OK; else OFFPAY_OK. */
+    int64_t    renew_amount;
+    int        renew_held;
+    offpay_err renew_err;
 } offpay_wallet_sync_report;
 
 /*

@@ -196,7 +196,9 @@ static const char help[] =
     "            revoked nor released), the escrow they still hold and\n"
     "            when it is back (money to come, whatever the balance),\n"
     "            until when late payments may still be taken from it\n"
-    "            (close it after that),\n"
+    "            (close it after that), what of the balance is held for\n"
+    "            them and until when (held H until T: no credential\n"
+    "            from it until then; a deposit funds one at once),\n"
     "            when its wallet was reported LOST, reference (also GET\n"
     "            /v1/admin/accounts)\n"
     "  lists     offpayd's trust bundle and revocation list, checked under\n"
@@ -1394,6 +1396,36 @@ static void print_late_until(const offpay_wallet_account_info *a, uint32_t now,
                cli_iso_time(a->late_until, at));
 }
 
+/* "late_held" (an amount, or "0.00") and "late_held_until" (ISO time, or
+ * null when nothing is held) into j, as --json gives them. */
+static void late_held_json(json_t *j, const offpay_wallet_account_info *a)
+{
+    char at[32];
+
+    if (j == NULL)
+        return;
+    json_object_set_new(j, "late_held",
+                        decimal_json(a->late_held, a->currency));
+    json_object_set_new(j, "late_held_until",
+                        a->late_held > 0
+                            ? json_string(cli_iso_time(a->late_held_until, at))
+                            : json_null());
+}
+
+/* "held H until T": sep, then what the account holds for the late
+ * presentments of its released credentials (settlement.md §6: it funds
+ * no credential until then); nothing when nothing is held. */
+static void print_late_held(const offpay_wallet_account_info *a,
+                            const char                       *sep)
+{
+    char money[64], at[32];
+
+    if (a->late_held > 0)
+        printf("%sheld %s until %s", sep,
+               cli_money(a->late_held, a->currency, money, sizeof money),
+               cli_iso_time(a->late_held_until, at));
+}
+
 /* `admin transfers`: an account's transfers whose own time is in [from,
  * to], a page at a time, from its side, under its balance (settle.h,
  * offpay_ledger_transfers_period). */
@@ -1428,7 +1460,8 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
     /* a wallet account's escrow still held: its balance alone may say
      * 0.00 while money comes back to it */
     if (st.kind == OFFPAY_ACCOUNT_WALLET) {
-        rc = offpay_ledger_wallet_accounts(l, NULL, account - 1, 1, &w, &nw);
+        rc = offpay_ledger_wallet_accounts_at(l, NULL, account - 1, 1,
+                                              cli_now(), &w, &nw);
         if (rc != OFFPAY_OK || nw != 1 || w[0].id != account) {
             free(v);
             free(w);
@@ -1490,6 +1523,7 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
             json_object_set_new(doc, "escrow_back", escrow_back_json(&w[0]));
             json_object_set_new(doc, "late_until",
                                 late_until_json(&w[0], cli_now()));
+            late_held_json(doc, &w[0]);
         }
         free(v);
         free(w);
@@ -1504,6 +1538,7 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
     if (w != NULL) {
         print_escrow_held(&w[0], ", ");
         print_late_until(&w[0], cli_now(), ", ");
+        print_late_held(&w[0], ", ");
     }
     printf("\n");
     free(w);
@@ -1805,8 +1840,8 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
     uint32_t                    now = cli_now();
     offpay_err                  rc;
 
-    rc = offpay_ledger_wallet_accounts(l, ref, a->f.after_id, (size_t)a->limit,
-                                       &v, &n);
+    rc = offpay_ledger_wallet_accounts_at(l, ref, a->f.after_id,
+                                          (size_t)a->limit, now, &v, &n);
     if (rc != OFFPAY_OK)
         return cli_fail("accounts", rc);
     if (a->json) {
@@ -1814,22 +1849,25 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
         uint64_t last;
 
         for (size_t i = 0; arr != NULL && i < n; i++) {
+            json_t *j;
+
             cli_iso_time(v[i].created_at, when);
             cli_iso_time(v[i].lost_at, lost);
-            json_array_append_new(
-                arr, json_pack("{s:o, s:s, s:s, s:s, s:o, s:I, s:I, s:s?, "
-                               "s:o, s:o, s:o}",
-                               "account", cli_json_u64(v[i].id), "currency",
-                               offpay_currency_alpha(v[i].currency), "ref",
-                               v[i].ref, "created_at", when, "balance",
-                               decimal_json(v[i].balance, v[i].currency),
-                               "credentials", (json_int_t)v[i].credentials,
-                               "credentials_active",
-                               (json_int_t)v[i].credentials_active, "lost_at",
-                               v[i].lost_at != 0 ? lost : NULL, "escrow_held",
-                               decimal_json(v[i].escrow_held, v[i].currency),
-                               "escrow_back", escrow_back_json(&v[i]),
-                               "late_until", late_until_json(&v[i], now)));
+            j = json_pack("{s:o, s:s, s:s, s:s, s:o, s:I, s:I, s:s?, "
+                          "s:o, s:o, s:o}",
+                          "account", cli_json_u64(v[i].id), "currency",
+                          offpay_currency_alpha(v[i].currency), "ref", v[i].ref,
+                          "created_at", when, "balance",
+                          decimal_json(v[i].balance, v[i].currency),
+                          "credentials", (json_int_t)v[i].credentials,
+                          "credentials_active",
+                          (json_int_t)v[i].credentials_active, "lost_at",
+                          v[i].lost_at != 0 ? lost : NULL, "escrow_held",
+                          decimal_json(v[i].escrow_held, v[i].currency),
+                          "escrow_back", escrow_back_json(&v[i]), "late_until",
+                          late_until_json(&v[i], now));
+            late_held_json(j, &v[i]);
+            json_array_append_new(arr, j);
         }
         last = n > 0 ? v[n - 1].id : 0;
         free(v);
@@ -1847,6 +1885,7 @@ static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
                (unsigned)v[i].credentials_active, when);
         print_escrow_held(&v[i], "  ");
         print_late_until(&v[i], now, "  ");
+        print_late_held(&v[i], "  ");
         if (v[i].lost_at != 0) {
             cli_iso_time(v[i].lost_at, lost);
             printf("  LOST %s", lost);

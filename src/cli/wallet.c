@@ -47,11 +47,16 @@ static const char help[] =
     "                  copies of one backup never share one), releases what\n"
     "                  settlement did not take, installs credentials issued\n"
     "                  to this key, asks a new allowance (from the account's\n"
-    "                  balance) when every usable credential is close to\n"
+    "                  balance, less what it holds for a released\n"
+    "                  credential's late codes until their late window\n"
+    "                  ends: none when that is all, saying until when)\n"
+    "                  when every usable credential is close to\n"
     "                  expiry or nearly spent, or all have expired (not\n"
     "                  for a revoked one), takes the newest trust\n"
     "                  bundle, and prints the balances side by side:\n"
-    "                  account, escrow, available. While it waits on\n"
+    "                  account (and its held part), escrow, available.\n"
+    "                  A renewal offpayd refuses is a warning: the rest\n"
+    "                  is synced, exit 0. While it waits on\n"
     "                  offpayd the wallet can pay (in other processes):\n"
     "                  codes made after the sync began go at the next\n"
     "                  sync. A second sync or an allowance of the wallet\n"
@@ -118,7 +123,10 @@ static const char help[] =
     "                  server's escrow and what settlement released; with\n"
     "                  codes pending, when their money is released if no\n"
     "                  terminal presents them (the credential's expiry and\n"
-    "                  offpayd's upload grace, 14 days by default)\n"
+    "                  offpayd's upload grace, 14 days by default); once\n"
+    "                  expired, when its escrow comes back and until when\n"
+    "                  the account holds what came back for codes\n"
+    "                  presented late (no allowance from it until then)\n"
     "  pay             make a consumer-presented payment code; warns\n"
     "                  (stderr) when the last sync found this device's\n"
     "                  clock more than 120 s off offpayd's (terminals\n"
@@ -630,6 +638,34 @@ static void print_settled_above(const offpay_wallet         *w,
     }
 }
 
+/* What of b's escrow, once back in the account, is held there for the
+ * codes terminals may still upload late (docs/settlement.md §6): no
+ * allowance takes it until the late window ends. Released: what came
+ * back, until its late window's end (nothing once passed); expired and
+ * not released yet: what comes back, held until the end offpayd gave at
+ * the last sync, or for the late window after the release. */
+static void print_late_hold(const offpay_wallet_balance *b, uint32_t now)
+{
+    const char *then = "(a new allowance from it then; a deposit funds one "
+                       "at once)";
+    char        m[64], when[32];
+
+    if (b->escrow_released) {
+        if (b->escrow_returned > 0 && b->late_until >= now)
+            printf("  account    held %s until %s for codes presented late "
+                   "%s\n",
+                   cli_money(b->escrow_returned, b->currency, m, sizeof m),
+                   cli_iso_time(b->late_until, when), then);
+    } else if (b->late_until != 0)
+        printf("  account    what comes back is held until %s for codes "
+               "presented late %s\n",
+               cli_iso_time(b->late_until, when), then);
+    else
+        printf("  account    what comes back is held for offpayd's late "
+               "window (30 days by default) for codes presented late %s\n",
+               then);
+}
+
 static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
 {
     const wallet_args *a = args;
@@ -657,7 +693,7 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
     for (size_t i = 0; i < n; i++) {
         offpay_wallet_balance b;
         char                  m1[64], m2[64], m3[64], m4[64], m5[64];
-        char                  when[32];
+        char                  when[32], due[48];
         int64_t               pending, settled, available;
 
         if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK)
@@ -681,6 +717,12 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
         /* a released escrow holds nothing: what the pending codes
          * authorize is the account's to pay if they come late (below) */
         available = b.escrow_released && b.available < 0 ? 0 : b.available;
+        /* the date offpayd gave for the release, when a sync was told */
+        if (b.release_due != 0)
+            snprintf(due, sizeof due, " on %s",
+                     cli_iso_time(b.release_due, when));
+        else
+            snprintf(due, sizeof due, " after offpayd's upload grace");
         printf("credential %llu: %u code(s) made%s\n"
                "  expires    %s\n"
                "  limit      %s\n"
@@ -688,7 +730,7 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                "  pending    %s  (codes without a receipt yet)\n"
                "  held       %s  (authorized beyond receipts, until "
                "settlement)\n"
-               "  available  %s%s\n",
+               "  available  %s%s%s%s\n",
                (unsigned long long)b.serial, b.codes,
                b.usable ? "" : " (not usable now)",
                cli_iso_time(b.expires, when),
@@ -703,9 +745,17 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                : b.frozen  ? "  (none of it until 'wallet sync')"
                : !b.usable && b.expires <= now
                    ? "  (none of it can be spent: expired; settlement "
-                     "returns it to the account)"
+                     "returns it to the account"
                : !b.usable ? "  (none of it can be spent now)"
-                           : "");
+                           : "",
+               !b.escrow_released && !b.revoked && !b.frozen && !b.usable &&
+                       b.expires <= now
+                   ? due
+                   : "",
+               !b.escrow_released && !b.revoked && !b.frozen && !b.usable &&
+                       b.expires <= now
+                   ? ")"
+                   : "");
         /* A code never presented keeps its amount reserved: offpayd
          * releases the escrow only after the credential's expiry and its
          * upload grace, which the wallet is not told. */
@@ -728,6 +778,7 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                        "until %s is paid from your account (up to %s)\n",
                        cli_iso_time(b.late_until, when),
                        cli_money(pending, b.currency, m1, sizeof m1));
+            print_late_hold(&b, now);
         } else if (b.release_due != 0 && (b.revoked || pending > 0))
             /* offpayd's date: a revoked or lost wallet's escrow comes back
              * when it says, not at the credential's signed expiry */
@@ -743,6 +794,9 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                    "expires (%s) and offpayd's upload grace (14 days by "
                    "default) has passed\n",
                    cli_iso_time(b.expires, when));
+        if (!b.escrow_released && !b.usable && b.expires <= now && !b.frozen &&
+            (!b.synced || b.escrow > 0))
+            print_late_hold(&b, now);
         if (b.frozen)
             printf("  frozen     restored: no code until 'offpay wallet "
                    "sync'\n");
@@ -1512,11 +1566,17 @@ static void print_sync_balances(const offpay_wallet             *w,
 {
     const offpay_wallet_account *acct = &r->account;
     int64_t                      escrow = 0, avail = 0;
-    char                         m1[64], m2[64], m3[64], m4[64];
+    char                         m1[64], m2[64], m3[64], m4[64], when[32];
 
     printf("account %llu at %s: balance %s\n",
            (unsigned long long)acct->account, acct->server,
            cli_money(acct->balance, acct->currency, m1, sizeof m1));
+    if (acct->late_held > 0 && acct->late_held_until >= now)
+        printf("  of it held %s until %s for the codes of released "
+               "credentials that terminals may still upload late (a new "
+               "allowance from it then; a deposit funds one at once)\n",
+               cli_money(acct->late_held, acct->currency, m1, sizeof m1),
+               cli_iso_time(acct->late_held_until, when));
     printf("%-10s %-16s %-16s %-16s %-16s %s\n", "credential", "escrow",
            "available", "released", "held", "next-counter");
     for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
@@ -1546,6 +1606,37 @@ static void print_sync_balances(const offpay_wallet             *w,
            cli_money(acct->balance, acct->currency, m1, sizeof m1),
            cli_money(escrow, acct->currency, m2, sizeof m2),
            cli_money(avail, acct->currency, m3, sizeof m3));
+}
+
+/* What became of a renewal the sync found due beyond "renewed": asked
+ * for less than the credential's limit, or not asked, because of what
+ * the account holds for late codes (docs/settlement.md §6), or refused
+ * by offpayd (a warning: the rest of the sync is done). */
+static void print_renewal(const offpay_wallet_sync_report *r)
+{
+    const offpay_wallet_account *acct = &r->account;
+    char                         m1[64], m2[64], when[32];
+
+    if (acct->late_held > 0)
+        cli_iso_time(acct->late_held_until, when);
+    if (r->renewed != 0 && acct->late_held > 0)
+        printf("renewed for %s: the account's %s is held until %s\n",
+               cli_money(r->renew_amount, acct->currency, m1, sizeof m1),
+               cli_money(acct->late_held, acct->currency, m2, sizeof m2), when);
+    if (r->renew_held)
+        printf("not renewed: the account's %s of %s is held until %s for "
+               "the codes of released credentials that terminals may still "
+               "upload late (a new allowance from it then; a deposit funds "
+               "one at once)\n",
+               cli_money(acct->late_held, acct->currency, m1, sizeof m1),
+               cli_money(acct->balance, acct->currency, m2, sizeof m2), when);
+    if (r->renew_err != OFFPAY_OK)
+        fprintf(stderr,
+                "offpay: warning: wallet sync: offpayd refused the renewal "
+                "of %s (see above; %s): everything else is synced; 'offpay "
+                "wallet allowance --amount AMOUNT' asks one by hand\n",
+                cli_money(r->renew_amount, acct->currency, m1, sizeof m1),
+                offpay_errname(r->renew_err));
 }
 
 static int cli_wallet_online_sync(const wallet_args *a)
@@ -1623,6 +1714,7 @@ static int cli_wallet_online_sync(const wallet_args *a)
                    r.installed);
         if (r.renewed != 0)
             printf("renewed: credential %llu\n", (unsigned long long)r.renewed);
+        print_renewal(&r);
         print_sync_balances(w, &r, now);
     }
     offpay_wallet_close(w);

@@ -214,7 +214,21 @@ int srv_json_escrow_held(json_t *j, const offpay_wallet_account_info *a,
         json_object_set_new(j, "late_until",
                             a->late_until > now
                                 ? json_integer((json_int_t)a->late_until)
-                                : json_null()) != 0)
+                                : json_null()) != 0 ||
+        srv_json_late_held(j, a->late_held, a->late_held_until, a->currency) !=
+            0)
+        return -1;
+    return 0;
+}
+
+int srv_json_late_held(json_t *j, int64_t held, uint32_t until,
+                       uint16_t currency)
+{
+    if (json_object_set_new(j, "late_held", srv_json_amount(held, currency)) !=
+            0 ||
+        json_object_set_new(j, "late_held_until",
+                            held > 0 ? json_integer((json_int_t)until)
+                                     : json_null()) != 0)
         return -1;
     return 0;
 }
@@ -255,7 +269,8 @@ void srv_accounts_list(srv_req *r, srv_reply *out)
                  "1..1000");
         return;
     }
-    rc = offpay_ledger_wallet_accounts(r->l, qr, after, (size_t)limit, &v, &n);
+    rc = offpay_ledger_wallet_accounts_at(r->l, qr, after, (size_t)limit,
+                                          r->now, &v, &n);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "accounts");
         return;

@@ -230,11 +230,19 @@ void srv_fail_wallet_case(srv_req *r, srv_reply *out,
 json_t *srv_wallet_cases_json(srv_req *r, const uint8_t pk[OFFPAY_PK_BYTES]);
 /* Adds to j a wallet account's "escrow_held" (an amount: what its
  * credentials' unreleased escrows hold), "escrow_back" (when the last
- * of it is due back, or null) and "late_until" (the latest end of its
- * credentials' late windows when after now, or null). 0, or -1 (no
- * memory; j unchanged or part set: the caller drops it). */
+ * of it is due back, or null), "late_until" (the latest end of its
+ * credentials' late windows when after now, or null), and "late_held"
+ * and "late_held_until" (srv_json_late_held; a read by
+ * offpay_ledger_wallet_accounts_at). 0, or -1 (no memory; j unchanged
+ * or part set: the caller drops it). */
 int srv_json_escrow_held(json_t *j, const offpay_wallet_account_info *a,
                          uint32_t now);
+/* Adds to j "late_held" (an amount: what the account holds for the late
+ * presentments of its released credentials, settlement.md §6) and
+ * "late_held_until" (until when, or null when nothing is held). 0, or
+ * -1 (no memory). */
+int srv_json_late_held(json_t *j, int64_t held, uint32_t until,
+                       uint16_t currency);
 /* 1 when the request's time (r->now) is SRV_COMMIT_WITHIN or more ago
  * (monotonic): an upload starts no more transactions, leaving the rest of
  * its items undecided (upload.c, wallet_upload.c). */

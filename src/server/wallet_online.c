@@ -454,7 +454,8 @@ void srv_admin_wallet_get(srv_req *r, srv_reply *out)
     if (path_wallet(r, &w, out) != 0)
         return;
     /* the account's row: the escrow its credentials still hold */
-    rc = offpay_ledger_wallet_accounts(r->l, NULL, w.account - 1, 1, &a, &n);
+    rc = offpay_ledger_wallet_accounts_at(r->l, NULL, w.account - 1, 1, r->now,
+                                          &a, &n);
     if (rc != OFFPAY_OK || n != 1 || a[0].id != w.account) {
         free(a);
         srv_fail_engine(out, rc != OFFPAY_OK ? rc : OFFPAY_ESTORE, "account");
@@ -605,6 +606,8 @@ void srv_wallet_status(srv_req *r, srv_reply *out)
     json_t                    *arr = NULL, *doc;
     char                       hint[128];
     size_t                     n = 0;
+    int64_t                    held = 0;
+    uint32_t                   until = 0;
     offpay_err                 rc;
     int                        e;
 
@@ -615,7 +618,11 @@ void srv_wallet_status(srv_req *r, srv_reply *out)
     }
     if (auth_wallet(r, &w, 0, out) != 0)
         return;
-    rc = offpay_ledger_wallet_creds(r->l, w.pk, &creds, &n);
+    /* what the account holds for its released credentials' late codes:
+     * the wallet's renewal asks at most the balance less it */
+    rc = offpay_ledger_late_hold(r->l, w.account, r->now, &held, &until);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_wallet_creds(r->l, w.pk, &creds, &n);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "credentials");
         return;
@@ -631,7 +638,8 @@ void srv_wallet_status(srv_req *r, srv_reply *out)
     if (doc == NULL || json_object_set_new(doc, "credentials", arr) != 0 ||
         json_object_set_new(doc, "bundle_seq",
                             json_integer(srv_bundle_seq(r->srv))) != 0 ||
-        json_object_set_new(doc, "time", json_integer(r->now)) != 0) {
+        json_object_set_new(doc, "time", json_integer(r->now)) != 0 ||
+        srv_json_late_held(doc, held, until, w.currency) != 0) {
         json_decref(doc);
         srv_fail(out, SRV_E_INTERNAL, "out of memory");
         return;

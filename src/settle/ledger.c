@@ -2216,8 +2216,9 @@ struct issue_ctx {
 /* What wallet account holds at now for late presentments (§6), and
  * until when (may be NULL): the end of the newest such release's late
  * window. */
-static offpay_err late_held(offpay_ledger *l, uint64_t account, uint32_t now,
-                            int64_t *held, uint32_t *until)
+offpay_err offpay__ledger_late_held(offpay_ledger *l, uint64_t account,
+                                    uint32_t now, int64_t *held,
+                                    uint32_t *until)
 {
     uint32_t   since = now > l->cfg.late_window ? now - l->cfg.late_window : 0;
     uint32_t   released_at = 0;
@@ -2244,7 +2245,7 @@ static offpay_err late_hold_tx(offpay_ledger *l, void *p)
 {
     struct late_hold_ctx *c = p;
 
-    return late_held(l, c->account, c->now, &c->held, &c->until);
+    return offpay__ledger_late_held(l, c->account, c->now, &c->held, &c->until);
 }
 
 offpay_err offpay_ledger_late_hold(offpay_ledger *l, uint64_t account,
@@ -2298,7 +2299,7 @@ offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
      * credential, or the old codes held back and the new credential
      * would both be spent, the guarantee paying the first */
     if (rc == OFFPAY_OK)
-        rc = late_held(l, account, now, &held, NULL);
+        rc = offpay__ledger_late_held(l, account, now, &held, NULL);
     if (rc != OFFPAY_OK)
         return rc;
     if (bal - held < limit) /* both bounded by the balances' maximum */

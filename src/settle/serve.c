@@ -684,6 +684,7 @@ struct wallet_accounts_ctx {
     size_t                      max, n;
     offpay_wallet_account_info *out;
     offpay__wallet_late        *late; /* out's, one for one */
+    uint32_t                    now;  /* 0: no late hold asked */
 };
 
 static offpay_err wallet_accounts_tx(offpay_ledger *l, void *p)
@@ -694,6 +695,14 @@ static offpay_err wallet_accounts_tx(offpay_ledger *l, void *p)
 
     rc = l->ops->wallet_accounts(l->store, c->ref, c->after, c->max - c->n,
                                  c->out + c->n, c->late + c->n, &got);
+    /* what each holds for late presentments, in the same read: its
+     * credentials' escrows are on its shard */
+    for (size_t i = 0; rc == OFFPAY_OK && c->now != 0 && i < got; i++) {
+        offpay_wallet_account_info *a = &c->out[c->n + i];
+
+        rc = offpay__ledger_late_held(l, a->id, c->now, &a->late_held,
+                                      &a->late_held_until);
+    }
     if (rc == OFFPAY_OK) /* (a read run again starts where it began) */
         c->n += got;
     return rc;
@@ -707,7 +716,16 @@ offpay_err offpay_ledger_wallet_accounts(offpay_ledger *l, const char *ref,
                                          offpay_wallet_account_info **out,
                                          size_t                      *n)
 {
-    struct wallet_accounts_ctx c = {ref, after, max, 0, NULL, NULL};
+    return offpay_ledger_wallet_accounts_at(l, ref, after, max, 0, out, n);
+}
+
+offpay_err offpay_ledger_wallet_accounts_at(offpay_ledger *l, const char *ref,
+                                            uint64_t after, size_t max,
+                                            uint32_t                     now,
+                                            offpay_wallet_account_info **out,
+                                            size_t                      *n)
+{
+    struct wallet_accounts_ctx c = {ref, after, max, 0, NULL, NULL, now};
     offpay_err                 rc = OFFPAY_OK;
 
     if (out != NULL)

@@ -73,6 +73,14 @@ offpay_err offpay__ledger_read(offpay_ledger *l,
 void offpay__ledger_cred_dues(const offpay_ledger     *l,
                               offpay_ledger_cred_info *i);
 
+/* Inside a transaction on account's shard: what wallet account holds at
+ * now for the late presentments of its released credentials, and until
+ * when (may be NULL; 0 when nothing is held): offpay_ledger_late_hold's
+ * figures (docs/settlement.md §6). Errors: the store's. */
+offpay_err offpay__ledger_late_held(offpay_ledger *l, uint64_t account,
+                                    uint32_t now, int64_t *held,
+                                    uint32_t *until);
+
 /* ---- shards (shards.c, ledger.c; docs/scaling.md) ---- */
 
 /* The shard whose range holds id (a serial, an account or case id): 0 on

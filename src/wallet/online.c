@@ -384,6 +384,10 @@ static void account_of(const json_t *doc, const char *base,
         a->currency = 0;
     a->balance = minor_field(doc, "balance");
     a->revoked = json_is_true(json_object_get(doc, "revoked"));
+    /* the status's (an older offpayd gives none: 0) */
+    a->late_held = minor_field(doc, "late_held");
+    a->late_held_until =
+        a->late_held > 0 ? time_field(doc, "late_held_until") : 0;
 }
 
 /* ---- enrollment and allowance ----------------------------------------- */
@@ -894,17 +898,21 @@ static offpay_err revoke_all_local(offpay_wallet *w, uint32_t back_by,
 /* Renews by o when every usable credential of currency needs it, or
  * when the wallet's credentials of currency have all expired (a revoked
  * one is not renewed: a case was opened against it, or the wallet was
- * reported lost). */
+ * reported lost), for at most what the account may fund: its balance
+ * less what it holds for late codes (docs/settlement.md §6), which
+ * offpayd would refuse (EFUNDS); rep->renew_held when that is nothing. */
 static offpay_err renew(offpay_wallet *w, const char *base,
                         const offpay_wallet_sync_options *o,
-                        const offpay_wallet_account *a, uint32_t now,
-                        uint64_t *renewed, int64_t *balance)
+                        offpay_wallet_account *a, uint32_t now,
+                        offpay_wallet_sync_report *rep)
 {
     offpay_wallet_balance b;
-    int64_t               want = 0;
+    int64_t               want = 0, fundable = a->balance;
     int                   fresh = 0;
 
-    *renewed = 0;
+    rep->renewed = 0;
+    if (a->late_held > 0)
+        fundable = a->late_held < a->balance ? a->balance - a->late_held : 0;
     if (o->no_renew || a->balance <= 0)
         return OFFPAY_OK;
     for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
@@ -928,9 +936,15 @@ static offpay_err renew(offpay_wallet *w, const char *base,
     }
     if (fresh || want == 0)
         return OFFPAY_OK;
-    if (want > a->balance)
-        want = a->balance;
-    return allowance(w, base, want, a->currency, 0, now, renewed, balance);
+    if (fundable <= 0) {
+        rep->renew_held = 1; /* held until a->late_held_until */
+        return OFFPAY_OK;
+    }
+    if (want > fundable)
+        want = fundable;
+    rep->renew_amount = want;
+    return allowance(w, base, want, a->currency, 0, now, &rep->renewed,
+                     &a->balance);
 }
 
 /* offpayd's trust bundle and full revocation list, as bytes (free both);
@@ -1326,8 +1340,14 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     /* 4. renewal (let go again while offpayd is asked); the account's
      * balance after it as the allowance's answer gives it */
     if (!rep->account.revoked)
-        rc = renew(w, base, o, &rep->account, now, &rep->renewed,
-                   &rep->account.balance);
+        rc = renew(w, base, o, &rep->account, now, rep);
+    /* a renewal offpayd refused (in an answer it signed: nothing made) is
+     * the report's, not a failed sync: the upload, the counters, the
+     * releases and the lists above are kept */
+    if (rc == OFFPAY_EREFUSED) {
+        rep->renew_err = rc;
+        rc = OFFPAY_OK;
+    }
 out:
     /* the handle is given back holding the wallet, or the sync failed */
     rt = offpay__wallet_take_back(w, &let);

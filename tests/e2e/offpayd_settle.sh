@@ -761,10 +761,10 @@ run_cli 0 "merchant $MIDB  EUR  account $MB  balance $bb EUR  terminals 1 \(0 ac
   "$OFFPAY" admin merchants --db "$LEDGER"
 run_cli 0 '^\{"count":1,"merchants":\[\{"merchant":"'"$MIDB"'","name":"Kiosk B","currency":"EUR","account":"'"$MB"'","balance":"'"$bb"'","created_at":"[0-9T:-]+Z","terminals":1,"terminals_active":0\}\],"next_after":"'"$MIDB"'"\}$' -- \
   "$OFFPAY" admin merchants --db "$LEDGER" --after "$MIDA" --limit 1 --json
-run_cli 0 "account $W6  38.00 EUR  credentials [1-9][0-9]* \([0-9]+ active\)  since [0-9T:-]+Z  late payments until [0-9T:-]+Z  \"payer-6\"" -- \
+run_cli 0 "account $W6  38.00 EUR  credentials [1-9][0-9]* \([0-9]+ active\)  since [0-9T:-]+Z  late payments until [0-9T:-]+Z  held 18.00 EUR until [0-9T:-]+Z  \"payer-6\"" -- \
   "$OFFPAY" admin accounts --db "$LEDGER"
 run_cli 0 "^8 account\(s\)$" -- "$OFFPAY" admin accounts --db "$LEDGER"
-run_cli 0 '^\{"count":1,"accounts":\[\{"account":"'"$W6"'","currency":"EUR","ref":"payer-6","created_at":"[0-9T:-]+Z","balance":"38.00","credentials":[1-9][0-9]*,"credentials_active":[0-9]+,"lost_at":null,"escrow_held":"0.00","escrow_back":null,"late_until":"[0-9T:-]+Z"\}\],"next_after":"'"$W6"'"\}$' -- \
+run_cli 0 '^\{"count":1,"accounts":\[\{"account":"'"$W6"'","currency":"EUR","ref":"payer-6","created_at":"[0-9T:-]+Z","balance":"38.00","credentials":[1-9][0-9]*,"credentials_active":[0-9]+,"lost_at":null,"escrow_held":"0.00","escrow_back":null,"late_until":"[0-9T:-]+Z","late_held":"18.00","late_held_until":"[0-9T:-]+Z"\}\],"next_after":"'"$W6"'"\}$' -- \
   "$OFFPAY" admin accounts --db "$LEDGER" --ref payer-6 --limit 1 --json
 run_cli 0 "account $W3 .*\"payer-3\"" -- "$OFFPAY" admin accounts --db "$LEDGER" --after "$W2" --limit 1
 run_cli 0 "0 account\(s\)" -- "$OFFPAY" admin accounts --db "$LEDGER" --ref "payer 7"

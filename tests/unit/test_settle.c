@@ -1246,6 +1246,29 @@ static void test_late_presentment_beyond_the_account_is_covered_no_case(void)
  * leave the guarantee to pay them. The rest of the balance does; a late
  * presentment takes from the held part; after the window nothing is
  * held. */
+/* The wallet account's late_held and late_held_until as the accounts
+ * list gives them at now (offpay_ledger_wallet_accounts_at; now 0: the
+ * list without a time, offpay_ledger_wallet_accounts). */
+static void listed_hold(world *w, uint32_t now, int64_t *held, uint32_t *until)
+{
+    offpay_wallet_account_info *v = NULL;
+    size_t                      n = 0;
+
+    *held = -1;
+    *until = 1;
+    if (now != 0)
+        REQUIRE_OK(offpay_ledger_wallet_accounts_at(
+            w->l, NULL, w->wallet_acct - 1, 1, now, &v, &n));
+    else
+        REQUIRE_OK(offpay_ledger_wallet_accounts(w->l, NULL, w->wallet_acct - 1,
+                                                 1, &v, &n));
+    if (n == 1 && v[0].id == w->wallet_acct) {
+        *held = v[0].late_held;
+        *until = v[0].late_held_until;
+    }
+    free(v);
+}
+
 static void test_released_money_held_for_late_payments(void)
 {
     world                w;
@@ -1281,6 +1304,14 @@ static void test_released_money_held_for_late_payments(void)
     REQUIRE_OK(offpay_ledger_late_hold(w.l, w.wallet_acct, rel + 2 * DAY, &held,
                                        &until));
     CHECK(held == CENTS(30) && until == late_end);
+    /* the operator's accounts list says the same at its time (none
+     * without one) */
+    listed_hold(&w, rel + 2 * DAY, &held, &until);
+    CHECK(held == CENTS(30) && until == late_end);
+    listed_hold(&w, 0, &held, &until);
+    CHECK(held == 0 && until == 0);
+    listed_hold(&w, late_end + 1, &held, &until);
+    CHECK(held == 0 && until == 0);
     CHECK_ERR(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, 1, 0,
                                   rel + 60 * DAY, rel + 2 * DAY, bytes, &wc),
               OFFPAY_EFUNDS);
