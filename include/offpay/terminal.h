@@ -600,10 +600,14 @@ offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
  * id and next's key: offpayd registers only a key the caller holds,
  * since 0.13.0): offpayd registers next's key
  * for the same merchant, signs its credential and revokes old from now
- * on, in one transaction. next stores the credential, takes old's risk
- * rules and syncs (bundle, revocation list). *new_id (may be NULL) is the
- * new terminal id. Safe to call again with the same old and next when a
- * call failed after offpayd had rotated (its reply lost, next's sync cut
+ * on, in one transaction. next takes old's per-credential sums (what
+ * each credential was charged at old and at the terminals old was
+ * rotated from: next's cumulative limit goes on from them, as offpayd's
+ * guarantee sums them over the rotation, docs/settlement.md §5; kept in
+ * next's terminal.db, replaced by each call), stores the credential,
+ * takes old's risk rules and syncs (bundle, revocation list). *new_id (may be
+ * NULL) is the new terminal id. Safe to call again with the same old and next
+ * when a call failed after offpayd had rotated (its reply lost, next's sync cut
  * off): old's final upload still works (payments it accepted after its
  * revocation are refused, and so decided), and offpayd answers the same
  * rotation again with the same credential (docs/api.md, "Terminal

@@ -21,8 +21,10 @@
  *
  * A new key is a new terminal directory (offpay_terminal_create): the key
  * never leaves the device that made it, and the old directory stays as
- * the record of what the old key accepted. The rotation carries the new
- * key's signature of it (upload_int.h, offpay__rotate_message), so that
+ * the record of what the old key accepted. The new one starts from the
+ * old one's per-credential sums (the cumulative limit is the device's,
+ * as offpayd's guarantee counts it) and its risk rules. The rotation carries
+ * the new key's signature of it (upload_int.h, offpay__rotate_message), so that
  * offpayd registers only a key the rotating side holds.
  */
 #include <jansson.h>
@@ -173,12 +175,21 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
         goto out;
     }
     /* The old key is revoked now: it accepts nothing more, and the new
-     * one takes its place, with the old one's risk rules, and the newest
-     * bundle and list. */
+     * one takes its place, with the old one's per-credential sums and risk
+     * rules, and the newest bundle and list. */
     rep->revoked = 1;
     rc = offpay__terminal_record_revoked(old, now);
     if (rc == OFFPAY_OK)
         rc = offpay__terminal_set_retiring(old, 0);
+    /* The sums the local cumulative check reads: offpayd's guarantee sums
+     * a credential's charges over old and next as one device
+     * (settlement.md §5), so next starts from old's, or it would accept
+     * what the guarantee no longer covers. Before the credential, so a
+     * next that accepts has them; on every run, replacing what an earlier
+     * one carried: old accepts nothing since its request went (RETIRING,
+     * then revoked), so its sums are the same each time. */
+    if (rc == OFFPAY_OK)
+        rc = offpay__terminal_carry_sums(next, old);
     /* the rules before the credential: a next holding its credential has
      * had them copied, and a run cut off between the two copies them again */
     if (rc == OFFPAY_OK && !installed &&

@@ -1,8 +1,9 @@
 /*
  * tables.c — the terminal's in-memory seen-set and per-credential sums:
  * open addressing with linear probing, grown at half load. They mirror the
- * journal in terminal.db (rebuilt from it at open), so a replay is caught
- * without a database round trip.
+ * journal in terminal.db (rebuilt from it at open, the sums with those a
+ * rotation carried over: terminal.c, CARRIED_TABLE), so a replay is
+ * caught without a database round trip.
  */
 #include <stdlib.h>
 #include <string.h>

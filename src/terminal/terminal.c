@@ -98,6 +98,17 @@
     " was_outcome TEXT NOT NULL, was_paid INTEGER NOT NULL,"                   \
     " found_at INTEGER NOT NULL, redone_at INTEGER)"
 
+/* The per-credential sums of the terminal this one's key was rotated
+ * from (offpay__terminal_carry_sums): a serial's charges there in all,
+ * that terminal's own carried sums included. offpayd sums a credential's
+ * charges over the rotation lineage as one device (docs/settlement.md
+ * §5), so the local cumulative check starts from them. Made by the
+ * rotation, in the transaction that fills it; a terminal never rotated
+ * to has none (and reads as if it had an empty one). */
+#define CARRIED_TABLE                                                          \
+    "CREATE TABLE IF NOT EXISTS main.carried(serial INTEGER PRIMARY KEY,"      \
+    " charged INTEGER NOT NULL)"
+
 #define JOURNAL_TRIGGERS                                                       \
     "CREATE TRIGGER IF NOT EXISTS journal_append_only BEFORE DELETE ON"        \
     " journal BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"   \
@@ -897,8 +908,48 @@ typedef struct journal_scan {
     uint32_t newest_since; /* out: idem, among rows after sync_seq */
 } journal_scan;
 
-/* Rebuilds the seen-set and per-credential sums from the journal; js (may
- * be NULL) gets what the rows say about the time since the last sync. */
+static offpay_err has_table(offpay_terminal *t, const char *name, int *yes);
+
+/* Adds the sums carried from the terminal this one was rotated from
+ * (CARRIED_TABLE), if any, to the per-credential sums. Errors:
+ * OFFPAY_ECORRUPT (a row the rotation never writes, an overflowing sum),
+ * OFFPAY_ENOMEM, OFFPAY_EJOURNAL. */
+static offpay_err load_carried(offpay_terminal *t)
+{
+    sqlite3_stmt *st = NULL;
+    int           yes = 0, step;
+    offpay_err    rc = has_table(t, "carried", &yes);
+
+    if (rc != OFFPAY_OK || !yes)
+        return rc;
+    rc = OFFPAY_EJOURNAL;
+    if (sqlite3_prepare_v2(t->db, "SELECT serial, charged FROM main.carried",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t serial = (uint64_t)sqlite3_column_int64(st, 0);
+        int64_t  charged = sqlite3_column_int64(st, 1);
+
+        if (charged < 1) {
+            rc = OFFPAY_ECORRUPT;
+            goto out;
+        }
+        if ((rc = offpay__cumul_add(&t->tables, serial, charged)) !=
+            OFFPAY_OK) {
+            if (rc != OFFPAY_ENOMEM)
+                rc = OFFPAY_ECORRUPT;
+            goto out;
+        }
+    }
+    rc = step == SQLITE_DONE ? OFFPAY_OK : OFFPAY_EJOURNAL;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Rebuilds the seen-set and per-credential sums from the journal (and
+ * the sums carried from a rotated predecessor); js (may be NULL) gets
+ * what the rows say about the time since the last sync. */
 static offpay_err load_journal(offpay_terminal *t, journal_scan *js)
 {
     sqlite3_stmt *st = NULL;
@@ -946,6 +997,8 @@ static offpay_err load_journal(offpay_terminal *t, journal_scan *js)
         }
     }
     rc = step == SQLITE_DONE ? OFFPAY_OK : OFFPAY_EJOURNAL;
+    if (rc == OFFPAY_OK)
+        rc = load_carried(t);
 out:
     sqlite3_finalize(st);
     return rc;
@@ -2046,6 +2099,55 @@ static offpay_err fresh_tables(offpay_terminal *t)
     if (rc == OFFPAY_OK)
         t->tables_stale = 0;
     return rc == OFFPAY_OK ? OFFPAY_OK : OFFPAY_EJOURNAL;
+}
+
+offpay_err offpay__terminal_carry_sums(offpay_terminal *next,
+                                       offpay_terminal *from)
+{
+    sqlite3_stmt *ins = NULL;
+    offpay_err    rc;
+
+    if (next == NULL || from == NULL)
+        return OFFPAY_EINVAL;
+    if (next->frozen != OFFPAY_OK)
+        return next->frozen;
+    if ((rc = fresh_tables(from)) != OFFPAY_OK)
+        return rc;
+    if ((rc = exec(next->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
+        return rc;
+    rc = exec(next->db, CARRIED_TABLE "; DELETE FROM main.carried;");
+    if (rc != OFFPAY_OK)
+        goto out;
+    if (sqlite3_prepare_v2(next->db,
+                           "INSERT INTO main.carried(serial, charged)"
+                           " VALUES (?1, ?2)",
+                           -1, &ins, NULL) != SQLITE_OK) {
+        rc = db_err(next->db);
+        goto out;
+    }
+    for (size_t k = 0; k < from->tables.cumul_cap; k++) {
+        const offpay__cumul *c = &from->tables.cumul[k];
+
+        if (!c->used || c->sum <= 0)
+            continue;
+        sqlite3_reset(ins);
+        if (sqlite3_bind_int64(ins, 1, (sqlite3_int64)c->serial) != SQLITE_OK ||
+            sqlite3_bind_int64(ins, 2, c->sum) != SQLITE_OK ||
+            sqlite3_step(ins) != SQLITE_DONE) {
+            rc = db_err(next->db);
+            goto out;
+        }
+    }
+    rc = exec(next->db, "COMMIT");
+out:
+    sqlite3_finalize(ins);
+    if (rc != OFFPAY_OK)
+        exec(next->db, "ROLLBACK");
+    /* the sums next judges by: its journal's and these, read again
+     * before its next verdict */
+    offpay__tables_free(&next->tables);
+    next->tables_stale = 1;
+    return rc;
 }
 
 /* What the journal holds for (serial, counter), outside any transaction:

@@ -77,7 +77,7 @@ struct offpay_terminal {
     uint32_t             oldest_waiting;
     int64_t              waiting_seq;
     offpay__tables       tables;
-    int                  tables_stale; /* rebuild from the journal first */
+    int                  tables_stale; /* rebuild from terminal.db first */
     offpay__request     *requests;
     size_t               n_requests, cap_requests;
     int                  cache_on;
@@ -157,6 +157,18 @@ offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now);
 offpay_err offpay__terminal_from_db(sqlite3 *db, offpay_terminal **out);
 /* terminal.c: creates terminal.db's tables in db (if missing). */
 offpay_err offpay__terminal_schema(sqlite3 *db);
+
+/* terminal.c: gives next the per-credential sums the local cumulative
+ * check reads of terminal from (its journal's and those it carried
+ * itself), in one transaction of next's terminal.db that replaces what
+ * an earlier call carried: a rotation's, so that next judges a
+ * credential's charges as offpayd sums them, over the device's rotations
+ * (docs/settlement.md §5). from accepts nothing any more, so calling it
+ * again carries the same sums. Errors: OFFPAY_EINVAL, next's frozen
+ * state (OFFPAY_EROFS, ...), OFFPAY_ENOSPC, OFFPAY_EROFS, OFFPAY_EJOURNAL,
+ * OFFPAY_ENOMEM, those of rebuilding from's sums. */
+offpay_err offpay__terminal_carry_sums(offpay_terminal *next,
+                                       offpay_terminal *from);
 
 /* check.c: the terminal's own offline limits (payments and hours since the
  * last sync, revocation list age): ESYNC_REQUIRED, EREVLIST_STALE. */

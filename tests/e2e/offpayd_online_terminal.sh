@@ -6,6 +6,9 @@
 #     registered for the same merchant and the old one revoked in one
 #     step; what the old key accepted before settles, what it accepts after
 #     is refused (ETERMINAL_REVOKED), the new key's payments settle;
+#  1b. the new key starts from the old one's per-credential sums (and a
+#     third from both): a wallet copy's code refused EOVER_CUMULATIVE
+#     there as at the old one, and a rerun carries them once;
 #  2. decommissioning: refused while offpayd has not decided a payment (a
 #     payment dated after offpayd's clock), then the final upload and the
 #     revocation;
@@ -76,6 +79,55 @@ t sync tb --server "$URL"
   || fail "tb sync: $(cat t.out)"
 balances "esc=esc/$S:8300 A=$MA:1700" "the new key's payment settled"
 audits "rotation"
+
+# ---- 1b. the device's cumulative sum goes on after a rotation -------------
+# offpayd's guarantee sums a credential's charges over a terminal's
+# rotations as one device (settlement.md §5): the new terminal's local
+# cumulative check starts from the old one's sums. A credential of 100.00
+# (its cumulative cap at a terminal); wgc is a copy of its wallet.
+# step                                             expected
+# g1 accepts 50.00 and 30.00                       accepted (80.00 here)
+# the copy's 30.00 at g1                           refused EOVER_CUMULATIVE
+# rotate g1 -> g1b, then again (replayed)          exit 0; the sums replaced, not added
+# the copy's 30.00 at g1b                          refused EOVER_CUMULATIVE
+# the wallet's 20.00 at g1b (exactly the rest)     accepted, settles 20.00
+# rotate g1b -> g1c; the copy's 5.00 at g1c        refused EOVER_CUMULATIVE (g1's and g1b's)
+M_A=$MERCHANT; new_merchant "Gate B"; new_terminal g1 "$MERCHANT"; MERCHANT=$M_A
+WG=$(new_account payer-g 100.00)
+new_wallet wg "$WG" 100.00; SG=$SERIAL
+c=$(pay wg 50.00); accept g1 "$c" 50.00 || fail "g1 accept 50.00"
+cp wg wgc; cp wg.log wgc.log   # a wallet is its file and its log
+c=$(pay wg 30.00); accept g1 "$c" 30.00 && ok "g1 accepted 50.00 and 30.00" || fail "g1 accept 30.00"
+pay wgc 0.01 >/dev/null; pay wgc 0.01 >/dev/null   # the copy's counters 2, 3: never shown
+c3=$(pay wgc 30.00)
+t accept g1 --code "$c3" --amount 30.00
+[ "$ts" = 1 ] && grep -q "EOVER_CUMULATIVE" t.out && ok "g1 refuses the copy's 30.00: EOVER_CUMULATIVE" \
+  || fail "g1 accept c3: $ts $(cat t.out)"
+term_init g1b
+t rotate g1 --server "$URL" --new-terminal g1b
+[ "$ts" = 0 ] && grep -q "rotated: g1b is terminal" t.out && ok "rotate g1 -> g1b" || fail "rotate g1: $ts $(cat t.out)"
+t rotate g1 --server "$URL" --new-terminal g1b
+[ "$ts" = 0 ] && grep -q "the new terminal holds its credential: nothing to change" t.out \
+  && ok "rotate g1 -> g1b again: replayed" || fail "rotate g1 again: $ts $(cat t.out)"
+t accept g1b --code "$c3" --amount 30.00
+[ "$ts" = 1 ] && grep -q "EOVER_CUMULATIVE" t.out \
+  && ok "g1b, g1's new key, refuses the copy's 30.00 too: EOVER_CUMULATIVE" || fail "g1b accept c3: $ts $(cat t.out)"
+c=$(pay wg 20.00); accept g1b "$c" 20.00 \
+  && ok "g1b accepts the wallet's 20.00, the rest of the 100.00 (g1's sums carried once, not twice)" \
+  || fail "g1b accept 20.00: $("$OFFPAY" terminal status --terminal g1b --passphrase-file tp)"
+t sync g1b --server "$URL"
+[ "$ts" = 0 ] && grep -q "1 decided (1 paid, 20.00 EUR" t.out && ok "g1b's 20.00 settled" \
+  || fail "g1b sync: $ts $(cat t.out)"
+term_init g1c
+t rotate g1b --server "$URL" --new-terminal g1c
+[ "$ts" = 0 ] && grep -q "rotated: g1c is terminal" t.out && ok "rotate g1b -> g1c" || fail "rotate g1b: $ts $(cat t.out)"
+c=$(pay wgc 5.00)
+t accept g1c --code "$c" --amount 5.00
+[ "$ts" = 1 ] && grep -q "EOVER_CUMULATIVE" t.out \
+  && ok "g1c refuses the copy's 5.00: EOVER_CUMULATIVE (g1's sums and g1b's, carried on)" \
+  || fail "g1c accept: $ts $(cat t.out)"
+balances "esc=esc/$SG:0" "the credential's 100.00 paid, none of it by the guarantee"
+audits "the device's sum after rotations"
 
 # ---- 2. decommissioning -------------------------------------------------------------
 # step                                             esc     A
