@@ -182,6 +182,21 @@ static int keep_result(int64_t seq, const char *outcome, json_t *it,
            out->paid >= 0 && out->covered >= 0 && out->covered <= out->paid;
 }
 
+/* What the operator reads after a shortfall's line, for a reason whose
+ * name alone does not say what to do: "" for the others. */
+static const char *unpaid_why(const char *why)
+{
+    /* settlement.md §4, "the merchant's duplicate": a gate that did not
+     * open, the same code shown at the next one */
+    if (why != NULL && strcmp(why, "EDUPLICATE_MERCHANT") == 0)
+        return ": this merchant was already paid for this code, when one "
+               "of its terminals presented it before, so it is not paid "
+               "again beyond what the code authorized; do not refund that "
+               "first charge to make up for it: this one would still not "
+               "be paid, and the fare would be lost";
+    return "";
+}
+
 /* The results of one upload reply: those offpayd decided (every outcome
  * but "error"), and the report's sums (into a report of the batch's own,
  * added to the sync's once the results are kept). A result of a form the
@@ -254,13 +269,13 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
              * and then names its reason as well */
             rep->unpaid++;
             offpay__log("offpay: journal entry %s not paid in full by offpayd "
-                        "(%s): paid %s %s of its charge%s%s%s%s\n",
+                        "(%s): paid %s %s of its charge%s%s%s%s%s\n",
                         seq, why != NULL ? why : "no reason given",
                         dec != NULL ? dec : "?", cur != NULL ? cur : "",
                         strcmp(outcome, "unpaid") != 0 ? ", " : "",
                         strcmp(outcome, "unpaid") != 0 ? outcome : "",
                         case_id != NULL ? ", case " : "",
-                        case_id != NULL ? case_id : "");
+                        case_id != NULL ? case_id : "", unpaid_why(why));
         } else {
             rep->settled++;
             if (strcmp(outcome, "settled") != 0) /* paid, with a case */

@@ -7,7 +7,10 @@
 # resent whole later, and a sync killed at random moments never loses or
 # doubles a payment, a terminal whose clock runs ahead records the offset
 # it saw and still delivers, and a terminal the operator revoked learns it
-# at its sync and accepts nothing more. The audit passes after every step.
+# at its sync and accepts nothing more; a code one merchant's two terminals
+# took (a gate that did not open) is said at the second one's sync, in
+# words: the merchant was paid for it already, and refunding the first
+# charge would lose the fare. The audit passes after every step.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 default_chunk_is_right
@@ -58,6 +61,29 @@ balances "esc=esc/$S1:9350 A=$MA:650" "the payment synced with --json settled"
 [ "$("$OFFPAY" terminal journal --terminal ta --json | jq -c 'select(.seq == 4) | [.uploaded, .settlement.outcome, .settlement.paid]')" = \
   '[true,"settled","0.50"]' ] && ok "journal: the 0.50 settled since" || fail "journal after the sync"
 audit_passes "terminal sync --server"
+
+# ---- 1b. the merchant's duplicate, said in words at the sync -------------
+# (settlement.md §4) a gate that did not open: one unbound code of 20.00
+# charged 15.00 at gm1 and again at gm2, the same merchant's
+# step                                          escrow  M
+# gm1 syncs: paid 15.00                         500     1500
+# gm2 syncs: paid only the code's 5.00 left     0       2000   EDUPLICATE_MERCHANT,
+#   (no case), exit 1; the line says why and              why, do not refund
+#   not to refund the first charge
+new_merchant "Gates"; MG=$MACCT; new_terminal gm1 "$MERCHANT"; new_terminal gm2 "$MERCHANT"
+WD=$(new_account payer-d 20.00)
+new_wallet wd "$WD" 20.00; SD=$SERIAL
+c=$(pay wd 20.00)
+accept gm1 "$c" 15.00 && accept gm2 "$c" 15.00 && ok "one code accepted at gm1 and gm2" \
+  || fail "accept at gm1 and gm2"
+run_cli 0 "1 decided \(1 paid, 15.00 EUR" -- "$OFFPAY" terminal sync --terminal gm1 --passphrase-file tp --server "$URL"
+st=0; out=$("$OFFPAY" terminal sync --terminal gm2 --passphrase-file tp --server "$URL" 2>&1) || st=$?
+[ "$st" = 1 ] && grep -qx "offpay: journal entry 1 not paid in full by offpayd (EDUPLICATE_MERCHANT): paid 5.00 EUR of its charge, duplicate: this merchant was already paid for this code, when one of its terminals presented it before, so it is not paid again beyond what the code authorized; do not refund that first charge to make up for it: this one would still not be paid, and the fare would be lost" <<<"$out" \
+  && ! grep -qE "case [0-9]" <<<"$out" \
+  && ok "gm2's sync: paid 5.00, EDUPLICATE_MERCHANT, why and not to refund the first charge, exit 1" \
+  || fail "gm2 sync ($st): $out"
+balances "esc=esc/$SD:0 M=$MG:2000" "the merchant paid the code's 20.00, once"
+audit_passes "the merchant's duplicate"
 
 # ---- 2. the revocation list comes with the sync ---------------------------
 api POST "/v1/admin/credentials/$S1/revoke" '{"reason":"lost"}'
