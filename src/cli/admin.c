@@ -553,8 +553,9 @@ static int audit(offpay_ledger *l, int json)
                "releases not done exactly once: %llu\n"
                "request keys naming nothing their request booked: %llu\n"
                "refunds not from the merchant to the payer or the "
-               "guarantee, beyond what was paid or covered, or to the "
-               "payer before the guarantee: %llu\n",
+               "guarantee, beyond what was paid, beyond what the guarantee "
+               "paid or owes for the credential, or to the payer before "
+               "the guarantee: %llu\n",
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
                (unsigned long long)r.settle_mismatch,

@@ -166,14 +166,17 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "     WHERE x.kind = 'refund' GROUP BY o.serial) AS rg"
     "    ON rg.serial = c.serial"
     "    WHERE rg.g > " GUARANTEE_OWED("c", "1 = 1", "1 = 1") ")"
-    /* a claim counts from its presentment's upload (strictly before the
-     * refund's second: one in the same second is not judged) */
+    /* a claim counts from its presentment's upload, once that is more
+     * than 60 s before the refund: a row is dated with its request's
+     * time and may commit up to then after it (OFFPAY__PERIOD_FINAL_AFTER,
+     * src/settle/render.h), so a claim dated before a refund may have
+     * come after it, unseen by it */
     " + (SELECT COUNT(*) FROM transfers x"
     "    JOIN accounts a ON a.id = x.credit"
     "    JOIN presentments p ON p.id = x.presentment"
     "    JOIN credentials c ON c.serial = p.serial"
     "    WHERE x.kind = 'refund' AND a.kind <> 5"
-    "    AND " GUARANTEE_OWED("c", "y.id < x.id", "o.uploaded_at < x.at")
+    "    AND " GUARANTEE_OWED("c", "y.id < x.id", "o.uploaded_at + 60 < x.at")
     "    > COALESCE((SELECT SUM(y.amount) FROM presentments o"
     "     JOIN transfers y ON y.presentment = o.id AND y.kind = 'refund'"
     "     JOIN accounts b ON b.id = y.credit AND b.kind = 5"

@@ -506,6 +506,38 @@ api GET "/v1/admin/accounts/$M12/transfers"
 [ "$(jget .final)" = false ] && ok "a history without to: not final" || fail "history without to: $(jget .final)"
 audit_passes "an upload cut at its bound"
 
+# ---- 12b. a refund between a claim's time and its commit ------------------
+# A copy's overspend the guarantee cannot cover (this ledger has no
+# guarantee: a claim on it) is dated with its upload's time, and its
+# transaction comes 3 s later (OFFPAYD_TEST_CHUNK_MS); a refund of the
+# original's payment in between does not see it and goes to the payer, as
+# settlement.md §13 says; the audit does not call that a refund "before
+# the guarantee" (rule 7 judges a claim from 60 s after its time).
+stop_server TERM
+OFFPAYD_TEST_CHUNK_MS=3000 start_server --tx-items 1
+new_merchant "Refunds A"; new_terminal tr1 "$MERCHANT"; MR1=$MACCT; MIDR1=$MERCHANT
+new_merchant "Refunds B"; new_terminal tr2 "$MERCHANT"
+W13=$(new_account payer-13 50.00)
+new_wallet w13 "$W13" 10.00
+cp w13 w13clone; cp w13.log w13clone.log
+c=$(pay w13 10.00); accept tr1 "$c" 10.00 || fail "w13 at tr1"
+pay w13clone 0.01 >/dev/null   # the copy's first counter, the original's
+c=$(pay w13clone 5.00); accept tr2 "$c" 5.00 || fail "the copy at tr2"
+upload tr1
+[ "$(outcomes)" = settled ] || fail "tr1: $(outcomes)"
+api GET "/v1/admin/merchants/$MIDR1/statement"; PR13=$(jq -r '.lines[0].presentment' resp.json)
+"$UPLOAD_TOOL" --terminal tr2 --passphrase-file tp --body up.body --headers up.hdr >/dev/null
+curl -s -o up13.json -H @up.hdr -H 'Content-Type: application/json' \
+  --data-binary @up.body "$URL/v1/terminal/upload" & up13=$!
+sleep 1.5
+api POST "/v1/admin/presentments/$PR13/refund" '{"amount":"10.00"}'
+[ "$status" = 200 ] && [ "$(jq -c '[.to_guarantee.decimal, .to_wallet.decimal]' resp.json)" = '["0.00","10.00"]' ] \
+  && ok "the refund, before the copy's claim is there: to the payer" || fail "refund: $status $(cat resp.json)"
+wait "$up13"
+[ "$(jq -c '[.results[0].outcome, .results[0].reason]' up13.json)" = '["unpaid","EFUNDS"]' ] \
+  && ok "the copy's 5.00 after it: a claim on the guarantee" || fail "copy's upload: $(cat up13.json)"
+audit_passes "a refund made while a claim dated before it was still on its way"
+
 # ---- 8. a payment uploaded after the late window: decided, not paid ------
 # step                                          W5      esc S5  A
 # w5 (30 days) pays 3.00 at te, kept offline    1000    2000    -
