@@ -1892,6 +1892,27 @@ offpay_err offpay_ledger_wallet_account_once(offpay_ledger *l, const char *key,
     return rc;
 }
 
+/* A directory row (a merchant's, a terminal's) made once under key (as
+ * stored) by fn in shard 0's transaction: the directory lives there
+ * (settlement.md §11), and the key with it; then the directory copied to
+ * the other shards. */
+static offpay_err directory_once(offpay_ledger *l, const char *stored,
+                                 const offpay__request *rq, uint32_t now,
+                                 offpay_err (*fn)(offpay_ledger *l, void *ctx),
+                                 void *ctx)
+{
+    size_t     home = 0;
+    offpay_err rc = request_home(l, stored, rq, &home, now);
+
+    if (rc == OFFPAY_OK && home != 0)
+        rc = OFFPAY_EEXISTS; /* a claim of another kind's */
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx(l, fn, ctx);
+    if (rc == OFFPAY_OK)
+        rc = directory_copy(l);
+    return rc;
+}
+
 struct merchant_once_ctx {
     struct merchant_ctx m;
     const char         *key; /* as stored */
@@ -1928,7 +1949,7 @@ offpay_err offpay_ledger_merchant_add_once(offpay_ledger *l, const char *key,
 {
     struct merchant_once_ctx c;
     char                     stored[OFFPAY__REQUEST_KEY_STORED_MAX];
-    size_t                   home = 0, n;
+    size_t                   n;
     offpay_err               rc;
 
     if (replayed != NULL)
@@ -1953,15 +1974,7 @@ offpay_err offpay_ledger_merchant_add_once(offpay_ledger *l, const char *key,
     c.rq.op = OFFPAY__REQ_MERCHANT;
     c.rq.account = currency;
     memcpy(c.rq.text, name, n + 1);
-    /* merchants live in the directory, shard 0 (settlement.md §11), and
-     * their keys with them */
-    rc = request_home(l, stored, &c.rq, &home, now);
-    if (rc == OFFPAY_OK && home != 0)
-        rc = OFFPAY_EEXISTS; /* a claim of another kind's */
-    if (rc == OFFPAY_OK)
-        rc = offpay__ledger_tx(l, merchant_once_tx, &c);
-    if (rc == OFFPAY_OK)
-        rc = directory_copy(l);
+    rc = directory_once(l, stored, &c.rq, now, merchant_once_tx, &c);
     if (rc == OFFPAY_OK) {
         *merchant_id = c.m.id;
         if (account != NULL)
@@ -2023,7 +2036,6 @@ offpay_err offpay_ledger_terminal_add_once(
 {
     struct terminal_once_ctx c;
     char                     stored[OFFPAY__REQUEST_KEY_STORED_MAX];
-    size_t                   home = 0;
     offpay_err               rc;
 
     if (replayed != NULL)
@@ -2048,14 +2060,7 @@ offpay_err offpay_ledger_terminal_add_once(
     c.key = stored;
     c.rq.op = OFFPAY__REQ_TERMINAL;
     c.rq.account = merchant_id;
-    /* terminals live in the directory, shard 0, and their keys with them */
-    rc = request_home(l, stored, &c.rq, &home, now);
-    if (rc == OFFPAY_OK && home != 0)
-        rc = OFFPAY_EEXISTS;
-    if (rc == OFFPAY_OK)
-        rc = offpay__ledger_tx(l, terminal_once_tx, &c);
-    if (rc == OFFPAY_OK)
-        rc = directory_copy(l);
+    rc = directory_once(l, stored, &c.rq, now, terminal_once_tx, &c);
     if (rc == OFFPAY_OK) {
         *len = c.t.len;
         if (cred != NULL)
