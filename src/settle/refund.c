@@ -41,22 +41,23 @@ static int op_of(const struct refund_ctx *c)
 }
 
 /* What the request key booked, as c->r: its first transfer, and the
- * split as the refunds before that transfer leave it. */
+ * split it booked (that transfer's part into the guarantee, the rest the
+ * wallet's). */
 static offpay_err replay(offpay_ledger *l, struct refund_ctx *c,
                          const offpay__request *rq)
 {
-    offpay__refund_base before;
+    offpay__refund_base booked;
     offpay_err          rc;
 
     if (rq->op != op_of(c) || rq->account != c->presentment ||
         rq->amount != c->amount)
         return OFFPAY_EEXISTS;
-    rc = l->ops->refund_base(l->store, c->presentment, rq->result, &before);
+    rc = l->ops->refund_base(l->store, c->presentment, rq->result, &booked);
     if (rc != OFFPAY_OK)
         return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
-    /* the split it booked: its first transfer, into the guarantee or
-     * not (the wallet's part follows it) */
-    c->r.to_guarantee = before.first_to_guarantee;
+    /* its first transfer, into the guarantee or not (the wallet's part
+     * follows it) */
+    c->r.to_guarantee = booked.first_to_guarantee;
     c->r.to_wallet = c->amount - c->r.to_guarantee;
     c->r.transfer = rq->result;
     c->r.deposited = c->funded ? c->amount : 0;
@@ -86,7 +87,7 @@ static offpay_err read_state(offpay_ledger *l, struct refund_ctx *c, int lock,
 
     memset(&c->r, 0, sizeof c->r);
     c->replayed = 0;
-    rc = l->ops->refund_base(l->store, c->presentment, INT64_MAX, b);
+    rc = l->ops->refund_base(l->store, c->presentment, 0, b);
     if (rc == OFFPAY_OK && lock)
         rc = l->ops->creds_lock(l->store, &b->serial, 1);
     if (rc == OFFPAY_OK)
@@ -100,7 +101,7 @@ static offpay_err read_state(offpay_ledger *l, struct refund_ctx *c, int lock,
             rc = OFFPAY_OK;
     }
     if (rc == OFFPAY_OK && lock)
-        rc = l->ops->refund_base(l->store, c->presentment, INT64_MAX, b);
+        rc = l->ops->refund_base(l->store, c->presentment, 0, b);
     if (rc == OFFPAY_OK)
         rc = l->ops->cred_get(l->store, b->serial, &cred);
     /* the balance read next is the balance debited */

@@ -61,13 +61,13 @@ typedef struct offpay__request {
 } offpay__request;
 
 /* What a refund of a presentment reads first (src/settle/refund.c,
- * 009_refunds): the presentment, the refund transfers booked for it with
- * an id below a bound, what the guarantee paid or owes for its credential
- * (cover, and what its presentments the guarantee could not cover are
- * owed: claims, paid or not) and was not given back by the refunds of any
- * of the credential's presentments into a guarantee (docs/settlement.md
- * §13), and the refund transfer at the bound when it went into a
- * guarantee (a replayed refund's first part: its amount, else 0). */
+ * 009_refunds): the presentment, the refund transfers booked for it,
+ * what the guarantee paid or owes for its credential (cover, and what its
+ * presentments the guarantee could not cover are owed: claims, paid or
+ * not) and was not given back by the refunds of any of the credential's
+ * presentments into a guarantee (docs/settlement.md §13), and, for a
+ * replayed refund, its first transfer's amount when it went into a
+ * guarantee (else 0). */
 typedef struct offpay__refund_base {
     uint64_t serial;
     uint32_t terminal;
@@ -75,7 +75,7 @@ typedef struct offpay__refund_base {
     int64_t  refunded, guarantee_out, first_to_guarantee;
 } offpay__refund_base;
 /* The same in SQL both backends accept ($1: the presentment, $2: the
- * bound), one row or none. */
+ * replayed refund's first transfer, 0 for none), one row or none. */
 extern const char offpay__refund_base_sql[];
 
 /* A terminal's last report (offpay__store_ops.terminal_report_get) in
@@ -490,10 +490,11 @@ typedef struct offpay__store_ops {
      * offset now; ERANGE past OFFPAY__REVLIST_OFFSET_MAX */
     offpay_err (*ids_skip)(offpay__store *s, int terminal, uint64_t by,
                            uint64_t *next);
-    /* presentment id and its refund transfers with an id below before
+    /* presentment id, its refunds and its credential's guarantee money,
+     * and refund transfer replayed's guarantee part (0: none asked)
      * (offpay__refund_base_sql); ENOTFOUND */
     offpay_err (*refund_base)(offpay__store *s, uint64_t presentment,
-                              uint64_t before, offpay__refund_base *out);
+                              uint64_t replayed, offpay__refund_base *out);
     offpay_err (*audit)(offpay__store *s, offpay__audit_facts *f);
 
     /* cases and their evidence (src/settle/evidence.c) */

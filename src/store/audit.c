@@ -188,34 +188,30 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
 
 /* The parameters are named once, first, in a CTE: SQLite numbers $N in
  * the order they appear, and the subqueries come before the WHERE. */
+/* clang-format off */
 const char offpay__refund_base_sql[] =
-    "WITH q(id, below) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT))"
+    "WITH q(id, replayed) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT))"
     " SELECT p.serial, p.terminal, p.paid, p.covered,"
     " COALESCE((SELECT SUM(x.amount) FROM transfers x"
-    "  WHERE x.presentment = p.id AND x.kind = 'refund'"
-    "  AND x.id < q.below), 0),"
+    "  WHERE x.presentment = p.id AND x.kind = 'refund'), 0),"
     /* the guarantee's money not back on the credential: its escrow's
      * cover and what its presentments the guarantee could not cover are
      * owed (claims, paid or not), less the refunds of its presentments
      * into a guarantee */
-    " " GUARANTEE_OWED(
-        "c", "y.id < q.below",
-        "1 = 1") " - COALESCE((SELECT SUM(x.amount) FROM presentments o"
-                 "  JOIN transfers x ON x.presentment = o.id AND x.kind = "
-                 "'refund'"
-                 "  JOIN accounts a ON a.id = x.credit"
-                 "  WHERE o.serial = p.serial AND x.id < q.below AND a.kind = "
-                 "5), 0),"
-                 /* the refund transfer at the bound, into a guarantee: a
-                  * replayed refund's first part (refund.c) */
-                 " COALESCE((SELECT x.amount FROM transfers x"
-                 "  JOIN accounts a ON a.id = x.credit"
-                 "  WHERE x.id = q.below AND x.presentment = p.id AND x.kind = "
-                 "'refund'"
-                 "  AND a.kind = 5), 0)"
-                 " FROM presentments p JOIN credentials c ON c.serial = "
-                 "p.serial, q"
-                 " WHERE p.id = q.id";
+    " " GUARANTEE_OWED("c", "1 = 1", "1 = 1")
+    " - COALESCE((SELECT SUM(x.amount) FROM presentments o"
+    "  JOIN transfers x ON x.presentment = o.id AND x.kind = 'refund'"
+    "  JOIN accounts a ON a.id = x.credit"
+    "  WHERE o.serial = p.serial AND a.kind = 5), 0),"
+    /* the replayed refund's first transfer, when it went into a
+     * guarantee (refund.c) */
+    " COALESCE((SELECT x.amount FROM transfers x"
+    "  JOIN accounts a ON a.id = x.credit"
+    "  WHERE x.id = q.replayed AND x.presentment = p.id"
+    "  AND x.kind = 'refund' AND a.kind = 5), 0)"
+    " FROM presentments p JOIN credentials c ON c.serial = p.serial, q"
+    " WHERE p.id = q.id";
+/* clang-format on */
 
 /* A merchant account's period (store.h): the account's transfers read
  * through transfers_credit_id and transfers_debit_id (no index on the

@@ -1776,7 +1776,7 @@ static offpay_err s_late_hold(offpay__store *s, uint64_t account,
                               uint32_t since, int64_t *held,
                               uint32_t *released_at);
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
-                                uint64_t before, offpay__refund_base *out);
+                                uint64_t replayed, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
                               offpay_merchant_info *out, size_t *n);
 static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
@@ -3279,14 +3279,14 @@ static offpay_err s_late_hold(offpay__store *s, uint64_t account,
 }
 
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
-                                uint64_t before, offpay__refund_base *out)
+                                uint64_t replayed, offpay__refund_base *out)
 {
     params     p = {0};
     PGresult  *r = NULL;
     offpay_err rc;
 
     p_u64(&p, presentment);
-    p_u64(&p, before);
+    p_u64(&p, replayed);
     rc = run_sql_row(s, offpay__refund_base_sql, &p, &r);
     if (rc != OFFPAY_OK)
         return rc;

@@ -1578,7 +1578,7 @@ static offpay_err s_late_hold(offpay__store *s, uint64_t account,
                               uint32_t since, int64_t *held,
                               uint32_t *released_at);
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
-                                uint64_t before, offpay__refund_base *out);
+                                uint64_t replayed, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
                               offpay_merchant_info *out, size_t *n);
 static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
@@ -2839,7 +2839,7 @@ static offpay_err s_late_hold(offpay__store *s, uint64_t account,
 }
 
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
-                                uint64_t before, offpay__refund_base *out)
+                                uint64_t replayed, offpay__refund_base *out)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = prepare(s, offpay__refund_base_sql, NULL, &st);
@@ -2847,7 +2847,7 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
     if (rc != OFFPAY_OK)
         return rc;
     bind_u64(st, 1, presentment);
-    bind_u64(st, 2, before);
+    bind_u64(st, 2, replayed);
     rc = row(st);
     if (rc == OFFPAY_OK) {
         out->serial = col_u64(st, 0);
