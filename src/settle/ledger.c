@@ -2218,6 +2218,12 @@ struct issue_ctx {
     int                enrolled;      /* the wallet key is (shard 0's read) */
 };
 
+/* settle_int.h */
+uint32_t offpay__time_clamp(uint64_t t)
+{
+    return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
 /* What wallet account holds at now for late presentments (§6), and
  * until when (may be NULL): the end of the newest such release's late
  * window. */
@@ -2231,12 +2237,10 @@ offpay_err offpay__ledger_late_held(offpay_ledger *l, uint64_t account,
 
     rc = l->ops->late_hold(l->store, account, since, held, &released_at);
     if (rc == OFFPAY_OK && until != NULL)
-        *until = *held > 0
-                     ? (uint32_t)((uint64_t)released_at + l->cfg.late_window >
-                                          UINT32_MAX
-                                      ? UINT32_MAX
-                                      : released_at + l->cfg.late_window)
-                     : 0;
+        *until =
+            *held > 0
+                ? offpay__time_clamp((uint64_t)released_at + l->cfg.late_window)
+                : 0;
     return rc;
 }
 
@@ -2679,21 +2683,16 @@ offpay_err offpay_ledger_credential(offpay_ledger *l, uint64_t serial,
     return OFFPAY_OK;
 }
 
-/* (a time past 2106 is said as the last one a uint32_t holds) */
-static uint32_t time_clamp(uint64_t t)
-{
-    return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
-}
-
 void offpay__ledger_cred_dues(const offpay_ledger     *l,
                               offpay_ledger_cred_info *i)
 {
     /* release_at: due once the expiry is more than upload_grace past;
      * settle.c: late until late_window after the release */
-    i->release_due = time_clamp((uint64_t)i->expires + l->cfg.upload_grace);
-    i->late_until =
-        time_clamp((uint64_t)(i->released ? i->released_at : i->release_due) +
-                   l->cfg.late_window);
+    i->release_due =
+        offpay__time_clamp((uint64_t)i->expires + l->cfg.upload_grace);
+    i->late_until = offpay__time_clamp(
+        (uint64_t)(i->released ? i->released_at : i->release_due) +
+        l->cfg.late_window);
 }
 
 /* ---- escrow release ------------------------------------------------- */

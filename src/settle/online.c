@@ -717,12 +717,6 @@ offpay_err offpay_ledger_wallet_restore_floor(offpay_ledger *l,
 
 /* ---- a lost wallet -------------------------------------------------- */
 
-/* (a time past 2106 is said as the last one a uint32_t holds) */
-static uint32_t clamp_time(uint64_t t)
-{
-    return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
-}
-
 offpay_err offpay_ledger_wallet_due(offpay_ledger *l,
                                     const uint8_t  pk[OFFPAY_PK_BYTES],
                                     uint32_t at, uint32_t *escrow_back,
@@ -746,8 +740,8 @@ offpay_err offpay_ledger_wallet_due(offpay_ledger *l,
     free(v);
     if (rc != OFFPAY_OK)
         return rc;
-    *escrow_back = clamp_time(back);
-    *late_until = clamp_time(back + l->cfg.late_window);
+    *escrow_back = offpay__time_clamp(back);
+    *late_until = offpay__time_clamp(back + l->cfg.late_window);
     return OFFPAY_OK;
 }
 

@@ -73,6 +73,9 @@ offpay_err offpay__ledger_read(offpay_ledger *l,
 void offpay__ledger_cred_dues(const offpay_ledger     *l,
                               offpay_ledger_cred_info *i);
 
+/* t as a uint32_t time: one past 2106 is said as the last one it holds. */
+uint32_t offpay__time_clamp(uint64_t t);
+
 /* Inside a transaction on account's shard: what wallet account holds at
  * now for the late presentments of its released credentials, and until
  * when (may be NULL; 0 when nothing is held): offpay_ledger_late_hold's
