@@ -136,6 +136,9 @@ async function table(page, id) {
       range: await page.$eval('#settlement-range', (e) => e.textContent),
       buckets: await table(page, 'buckets'),
     };
+    // that refresh's audit ended, so the reload's is not refused
+    // (offpayd runs one audit at a time: 429 AUDIT_RUNNING)
+    await page.waitForSelector('#audit[data-ok]', { timeout: 60000 });
     // A reload keeps the token for this tab only: the page loads again.
     await page.reload({ waitUntil: 'load' });
     await page.waitForSelector('body[data-loaded]', { timeout: 15000 });
