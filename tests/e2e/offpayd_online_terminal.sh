@@ -393,6 +393,15 @@ new_terminal tq "$MERCHANT"; TQ=$TID
 ahead=$(( $(date +%s) + 900 )); ahead_iso=$(date -u -d "@$ahead" +%Y-%m-%dT%H:%M:%SZ)
 c=$(OFFPAY_NOW=$ahead pay w1 2.00); OFFPAY_NOW=$ahead accept tq "$c" 2.00 || fail "tq accepts 15 minutes ahead"
 set +e; OFFPAY_NOW=$ahead "$OFFPAY" terminal sync --terminal tq --passphrase-file tp --server "$URL" >t.out 2>&1; set -e
+# the terminal's clock starts at OFFPAY_NOW and runs on during the sync,
+# so its report is dated $ahead or a second or so after: the checks below
+# take the time it reported, once it is seen to be in that range
+ahead_iso=$("$OFFPAY" admin terminals --db "$LEDGER" --json \
+  | jq -r ".terminals[] | select(.terminal == $TQ) | .report.synced_at")
+reported=$(date -u -d "$ahead_iso" +%s) || fail "tq's report: no time ($ahead_iso)"
+[ "$reported" -ge "$ahead" ] && [ "$reported" -le $((ahead + 10)) ] \
+  && ok "tq's report is dated by its clock, 15 minutes ahead" || fail "tq's report at $ahead_iso, not $ahead"
+ahead=$reported
 out=$("$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT")
 grep -A1 -E "^terminal $TQ  merchant $MERCHANT  since [0-9T:-]+Z  active  payments 0  last upload never  Bakery A$" <<<"$out" \
   | grep -qE "^  last sync reported at [0-9T:-]+Z \(its clock $ahead_iso\): 1 payment\(s\) pending$" \
