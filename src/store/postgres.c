@@ -1566,6 +1566,21 @@ static long migrate_lock_wait_ms(void)
     return MIGRATE_LOCK_WAIT_MS;
 }
 
+/* The schema version migrate brings a ledger to: this offpay's, or in a
+ * test build OFFPAY_TEST_MIGRATE_TO's lower one (a ledger as an older
+ * version left it, for a test of the upgrade from there). */
+static size_t migrate_to(void)
+{
+#ifdef OFFPAY_TEST_HOOKS
+    const char *env = getenv("OFFPAY_TEST_MIGRATE_TO");
+
+    if (env != NULL && atol(env) > 0 &&
+        (size_t)atol(env) < offpay__n_migrations)
+        return (size_t)atol(env);
+#endif
+    return offpay__n_migrations;
+}
+
 /* Who holds locks on the ledger's tables, into buf ("" if nobody now):
  * the sessions (at most 4) a migration's lock waited for. */
 static void lock_holders(offpay__store *s, char *buf, size_t cap)
@@ -1590,10 +1605,37 @@ static void lock_holders(offpay__store *s, char *buf, size_t cap)
     PQclear(r);
 }
 
+/* The privileges other roles hold on the ledger's tables and sequences
+ * (docs/operations.md, "PostgreSQL roles": the day-to-day role's), kept
+ * for the migration's transaction. A migration that builds a table again
+ * under its old name (017_request_keys_made: a CHECK changes) would else
+ * leave them on the table it dropped, and that role's every request on
+ * the new one would be refused (42501) after the upgrade. */
+static const char GRANTS_SAVE[] =
+    "CREATE TEMP TABLE offpay_grants ON COMMIT DROP AS"
+    " SELECT c.relname::text AS rel, c.relkind::text AS kind,"
+    " CASE WHEN a.grantee = 0 THEN 'PUBLIC'"
+    " ELSE quote_ident(pg_get_userbyid(a.grantee)) END AS who,"
+    " a.privilege_type AS priv"
+    " FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a"
+    " WHERE c.relnamespace = current_schema()::regnamespace"
+    " AND c.relkind IN ('r', 'S') AND a.grantee <> c.relowner";
+/* ... and granted again on whatever has the same name after it: a grant
+ * a table kept is granted once more, which changes nothing. */
+static const char GRANTS_RESTORE[] =
+    "DO $$ DECLARE g record; BEGIN"
+    " FOR g IN SELECT o.* FROM offpay_grants o JOIN pg_class c"
+    " ON c.relname = o.rel AND c.relkind::text = o.kind"
+    " AND c.relnamespace = current_schema()::regnamespace LOOP"
+    " EXECUTE format('GRANT %s ON %s %I TO %s', g.priv,"
+    " CASE g.kind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, g.rel, g.who);"
+    " END LOOP; END $$";
+
 /* Migration i in its own transaction, its statements waiting at most
- * migrate_lock_wait_ms for a lock. OFFPAY_EBUSY when a lock was not had
- * in time (rolled back), else OFFPAY_OK or the error (rolled back,
- * PostgreSQL's reason's first line in why). */
+ * migrate_lock_wait_ms for a lock, the other roles' privileges kept
+ * (GRANTS_SAVE). OFFPAY_EBUSY when a lock was not had in time (rolled
+ * back), else OFFPAY_OK or the error (rolled back, PostgreSQL's reason's
+ * first line in why). */
 static offpay_err migrate_one(offpay__store *s, size_t i, const char *sql,
                               char *why, size_t cap)
 {
@@ -1607,6 +1649,11 @@ static offpay_err migrate_one(offpay__store *s, size_t i, const char *sql,
     rc = map_quiet(r);
     PQclear(r);
     if (rc == OFFPAY_OK) {
+        r = PQexec(s->db, GRANTS_SAVE);
+        rc = map_quiet(r);
+        PQclear(r);
+    }
+    if (rc == OFFPAY_OK) {
         char bump[80];
 
         r = PQexec(s->db, sql);
@@ -1618,6 +1665,11 @@ static offpay_err migrate_one(offpay__store *s, size_t i, const char *sql,
                 rc = OFFPAY_EBUSY; /* lock_not_available */
         }
         PQclear(r);
+        if (rc == OFFPAY_OK) {
+            r = PQexec(s->db, GRANTS_RESTORE);
+            rc = map_quiet(r);
+            PQclear(r);
+        }
         snprintf(bump, sizeof bump, "INSERT INTO schema_version VALUES (%zu)",
                  i + 1);
         if (rc == OFFPAY_OK) {
@@ -1657,7 +1709,8 @@ static offpay_err migrate(offpay__store *s)
     rc = read_version(s->db, &has, &version);
     if (rc != OFFPAY_OK)
         return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;
-    if (has && version == (long)offpay__n_migrations)
+    if (has && version >= (long)migrate_to() &&
+        version <= (long)offpay__n_migrations)
         return OFFPAY_OK;
     rc = exec_sql(s, "SELECT pg_advisory_lock(7430717)");
     if (rc == OFFPAY_OK)
@@ -1677,7 +1730,7 @@ static offpay_err migrate(offpay__store *s)
         rc = OFFPAY_EVERSION;
         goto out;
     }
-    for (size_t i = (size_t)version; i < offpay__n_migrations; i++) {
+    for (size_t i = (size_t)version; i < migrate_to(); i++) {
         char *sql = offpay__migration_sql(i, &pg);
         char  why[256] = "";
         int   attempt;
@@ -1724,9 +1777,9 @@ static offpay_err migrate(offpay__store *s)
             goto out;
         }
     }
-    if (version > 0 && (size_t)version < offpay__n_migrations)
+    if (version > 0 && (size_t)version < migrate_to())
         offpay__log("offpay: ledger upgraded from schema version %ld to %zu\n",
-                    version, offpay__n_migrations);
+                    version, migrate_to());
 out:
     (void)exec_sql(s, "SELECT pg_advisory_unlock(7430717)");
     return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;

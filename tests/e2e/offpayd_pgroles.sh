@@ -78,4 +78,36 @@ upload ta --from 2 --to 4
   && ok "writable again: the rest settles once" || fail "after: $status $(outcomes)"
 balances "A=$MA:1000 esc=esc/$S:4000" "every payment settled once"
 stop_server TERM
+
+# an upgrade keeps the day-to-day role's privileges: a ledger as an older
+# offpayd left it (schema version 16, by the test hook
+# OFFPAY_TEST_MIGRATE_TO), granted to the role as the docs say, then
+# upgraded by the owner's offpayd: migration 017 builds request_keys again
+# under its name, and the role's keyed requests and the audit go on
+ledger_new old
+ROLE_LEDGER=$LEDGER
+LEDGER=$(ledger_url old)
+export OFFPAY_TEST_MIGRATE_TO=16
+start_server; stop_server TERM
+unset OFFPAY_TEST_MIGRATE_TO
+[ "$(psql -qtAX "$LEDGER" -c "SELECT max(version) FROM schema_version")" = 16 ] \
+  && ok "a ledger at schema version 16" || fail "old ledger: $(psql -qtAX "$LEDGER" -c "SELECT max(version) FROM schema_version")"
+psql -q -X -v ON_ERROR_STOP=1 "$LEDGER" >/dev/null <<SQL
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "$role";
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO "$role";
+SQL
+: > server.err
+start_server; stop_server TERM
+grep -q "ledger upgraded from schema version 16 to" server.err \
+  && ok "the owner's offpayd upgraded it" || fail "upgrade: $(cat server.err)"
+LEDGER=$(sed "s|//[^@]*@|//$role@|" <<<"$LEDGER")
+start_server
+api_once up-1 POST /v1/admin/accounts '{"currency":"EUR","ref":"after the upgrade"}'
+[ "$status" = 200 ] && [ "$(jget .replayed)" = false ] \
+  && ok "the role's keyed request after the upgrade: 200" || fail "keyed account after the upgrade: $status $(cat resp.json)"
+run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
+[ "$(psql -qtAX "$(ledger_url old)" -c "SELECT has_table_privilege('$role', 'request_keys', 'INSERT')")" = t ] \
+  && ok "request_keys, built again by 017, kept the role's grants" || fail "request_keys grants lost"
+stop_server TERM
+LEDGER=$ROLE_LEDGER
 finish
