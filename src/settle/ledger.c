@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2011,6 +2012,26 @@ static offpay_err terminal_made(offpay_ledger *l, struct terminal_once_ctx *c)
     return rc;
 }
 
+#ifdef OFFPAY_TEST_HOOKS
+/* Test hook (settle_int.h): the n-th call in the process waits
+ * OFFPAY_TEST_ONCE_DELAY_MS times (n mod 8) + 1, so that registrations
+ * sent at once end their waits one after another, each after the one
+ * before it committed. */
+static void once_delay(void)
+{
+    static atomic_uint calls;
+    const char        *v = getenv("OFFPAY_TEST_ONCE_DELAY_MS");
+    long               ms = v != NULL ? atol(v) : 0;
+
+    if (ms > 0 && ms < 10000) {
+        long            n = (long)(atomic_fetch_add(&calls, 1) % 8) + 1;
+        struct timespec ts = {ms * n / 1000, (ms * n % 1000) * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+}
+#endif
+
 static offpay_err terminal_once_tx(offpay_ledger *l, void *p)
 {
     struct terminal_once_ctx *c = p;
@@ -2021,7 +2042,21 @@ static offpay_err terminal_once_tx(offpay_ledger *l, void *p)
         return terminal_made(l, c);
     if (rc != OFFPAY_OK)
         return rc;
+#ifdef OFFPAY_TEST_HOOKS
+    once_delay(); /* between the key's look-up and the terminal's */
+#endif
     rc = terminal_tx(l, &c->t);
+    if (rc == OFFPAY_EEXISTS) {
+        int made = 0;
+
+        /* The same request under the same key committed since the key
+         * was read (PostgreSQL's READ COMMITTED: each statement sees
+         * what committed before it): its terminal has this public key.
+         * Run again, and answer it as a replay. */
+        if (request_made(l, c->key, &c->rq, &made) == OFFPAY_OK && made)
+            return OFFPAY_ERETRY;
+        return OFFPAY_EEXISTS;
+    }
     c->rq.result = c->t.cred.terminal_id;
     if (rc == OFFPAY_OK)
         rc = request_made_book(l, c->key, &c->rq, c->t.now);

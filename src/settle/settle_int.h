@@ -59,6 +59,11 @@ offpay_err offpay__audit_report_from(const offpay__audit_facts *f,
  * from now meets a conflict (OFFPAY_ERETRY) once its fn has run, and is
  * run again, as a read can be; one thread (tests/unit/test_settle.c). */
 extern int offpay__test_read_conflict_at;
+/* And from the environment, a wait in milliseconds:
+ * OFFPAY_TEST_CLAIM_DELAY_MS between a sharded request key's claim on
+ * shard 0 and its booking; OFFPAY_TEST_ONCE_DELAY_MS between a keyed
+ * terminal registration's look-up of its key and of its terminal (the
+ * n-th such call in a process waits (n mod 8) + 1 times as long). */
 #endif
 
 /* offpay__ledger_tx for fn that only reads: a read transaction, which

@@ -448,6 +448,31 @@ expect_http 409 EEXISTS "the key registered, under another Idempotency-Key"
 api POST /v1/admin/terminals "{\"merchant\":\"$mk2\",\"terminal_key\":\"$TK2\"}"
 [ "$(jget .terminal_id)" = $((kt + 1)) ] && ok "no terminal made by the replays nor the refused" \
   || fail "terminals: $kt then $(cat resp.json)"
+# the same keyed registration sent 8 times at once (a client's retry
+# while the first is in flight): one terminal, every answer 200 with it,
+# 7 replays; never 422 (on PostgreSQL a resend once read the key not yet
+# booked, then the first's terminal committed: "another request"). The
+# test hook holds the n-th registration n x 150 ms between its key's
+# look-up and its terminal's, so that one looks its terminal up after
+# another committed, every time
+stop_server TERM
+OFFPAY_TEST_ONCE_DELAY_MS=150 start_server --batch-max 3 --body-max 4096
+for r in 1 2; do
+  tk=$(tkey); pids=()
+  for i in 1 2 3 4 5 6 7 8; do
+    curl -s -o "race.$i.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+        -H "Idempotency-Key: till-race-$r" --data-binary "{\"merchant\":\"$mk2\",\"terminal_key\":\"$tk\"}" \
+        "$URL/v1/admin/terminals" > "race.$i.st" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  got=$(for i in 1 2 3 4 5 6 7 8; do echo "$(cat race.$i.st) $(jq -c '[.terminal_id, .replayed, .error]' race.$i.json)"; done | sort | uniq -c | sed 's/^ *//' | tr '\n' ';')
+  grep -qE '^1 200 \[[0-9]+,false,null\];7 200 \[[0-9]+,true,null\];$' <<<"$got" \
+    && [ "$(jq -s 'map(.terminal_id) | unique | length' race.*.json)" = 1 ] \
+    && ok "round $r: 8 registrations at once under one key: one terminal, 7 replays" \
+    || fail "round $r: 8 registrations at once: $got"
+done
+stop_server TERM; start_server --batch-max 3 --body-max 4096
 audit_passes "after the keyed merchants, accounts and terminals"
 api_once "atm-12" POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1.00"}'
 api_once "atm-12" POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1.00"}'
