@@ -3,12 +3,12 @@
  * (src/server/wallet_online.c): POST /v1/admin/enrollments, /v1/wallet/
  * enroll, /v1/wallet/allowance, /v1/wallet/restore-floor,
  * /v1/terminal/rotate (its key_signature: 64 bytes from canonical base64,
- * all zero when refused), the optional {"expires"} of a lost wallet's
- * enrollment code and {"reason"} of the revocations, and the empty body of
- * status and decommission. Every input goes through all eight; each either
- * refuses it with MALFORMED_JSON or BAD_FIELD and a hint Jansson takes as a
- * string (valid UTF-8: the answer quotes it), or yields values within their
- * bounds.
+ * all zero when refused; taken only with "sums_carried": true), the optional
+ * {"expires"} of a lost wallet's enrollment code and {"reason"} of the
+ * revocations, and the empty body of status and decommission. Every input goes
+ * through all eight; each either refuses it with MALFORMED_JSON or BAD_FIELD
+ * and a hint Jansson takes as a string (valid UTF-8: the answer quotes it), or
+ * yields values within their bounds.
  */
 #include <sodium.h>
 #include <stdint.h>
@@ -77,6 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         refused(e, hint);
         if (!sodium_is_zero((const uint8_t *)&rot, sizeof rot))
             abort();
+    } else if (rot.sums_carried != 1) {
+        abort();
     }
     e = srv_parse_serial(data, size, &serial, hint, sizeof hint);
     if (e != 0) {

@@ -1792,9 +1792,14 @@ offpay_err offpay_ledger_wallet_due(offpay_ledger *l,
  * key: one transaction registers new_pk as a new terminal of the same
  * merchant, signs its credential (as offpay_ledger_terminal_add) and
  * revokes old_id from now on as rotated to it (what it accepted before
- * now still settles). The new credential expires at expires or when
- * old_id's does, whichever is first: a rotation changes the key, never
- * the term. *replayed (may be NULL) is 0.
+ * now still settles). The rotation is recorded as one that carried
+ * old_id's per-credential sums into the new terminal, so the guarantee's
+ * cumulative rule counts the two as one device (docs/settlement.md §5,
+ * 018_terminal_sums_carried): call it only for a terminal that does carry
+ * them (offpayd requires its "sums_carried": true, docs/api.md). The new
+ * credential expires at expires or when old_id's does, whichever is
+ * first: a rotation changes the key, never the term. *replayed (may be
+ * NULL) is 0.
  * Asked again after it succeeded (its answer lost), with the same new_pk:
  * OFFPAY_OK with the new terminal's stored credential in bytes, *len and
  * cred, *replayed 1, and nothing written (expires is then ignored) — as

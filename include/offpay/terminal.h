@@ -598,7 +598,9 @@ offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
  * /v1/terminal/rotate signed by old's key, carrying next's signature of
  * the rotation (OFFPAY_DS_TERMINAL_ROTATE over old's key, old's terminal
  * id and next's key: offpayd registers only a key the caller holds,
- * since 0.13.0): offpayd registers next's key
+ * since 0.13.0) and saying that next goes on from old's sums
+ * ("sums_carried", which offpayd requires since 0.16.0; an older offpayd
+ * refuses the field: OFFPAY_EREFUSED): offpayd registers next's key
  * for the same merchant, signs its credential and revokes old from now
  * on, in one transaction. next takes old's per-credential sums (what
  * each credential was charged at old and at the terminals old was

@@ -698,15 +698,18 @@ int srv_parse_allowance(const uint8_t *body, size_t len,
                         size_t hint_cap);
 
 /* POST /v1/terminal/rotate: {"terminal_key":HEX,"key_signature":B64,
- * "expires":N}: the new key, its signature of the rotation
- * (upload_int.h, offpay__rotate_message; checked by the handler, which
- * knows the old terminal), expires 0 when absent. A body without
- * key_signature (a terminal older than 0.13.0) is BAD_FIELD, its hint
- * saying to upgrade. */
+ * "sums_carried":true,"expires":N}: the new key, its signature of the
+ * rotation (upload_int.h, offpay__rotate_message; checked by the handler,
+ * which knows the old terminal), the terminal's statement that it carries
+ * its per-credential sums into the new terminal (sums_carried 1: only true
+ * is taken), expires 0 when absent. A body without key_signature (a
+ * terminal older than 0.13.0) or without sums_carried (older than 0.16.0)
+ * is BAD_FIELD, its hint saying to upgrade. */
 typedef struct srv_rotate_body {
     uint8_t  pk[OFFPAY_PK_BYTES];
     uint8_t  sig[OFFPAY_SIG_BYTES];
     uint32_t expires;
+    int      sums_carried;
 } srv_rotate_body;
 int srv_parse_rotate(const uint8_t *body, size_t len, srv_rotate_body *out,
                      char *hint_buf, size_t hint_cap);

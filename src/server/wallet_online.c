@@ -39,11 +39,12 @@ static const srv_field fields_allowance[4] = {
     {"allow_unbound", SRV_FT_BOOL, 0, 0},
     {"request_id", SRV_FT_STRING, 0, OFFPAY_REQUEST_KEY_MAX},
 };
-static const srv_field fields_rotate[3] = {
+static const srv_field fields_rotate[4] = {
     {"terminal_key", SRV_FT_STRING, 1, 64},
     {"expires", SRV_FT_UINT, 0, UINT32_MAX},
-    /* optional here only to answer its absence with its own hint */
+    /* both optional here only to answer their absence with their own hint */
     {"key_signature", SRV_FT_STRING, 0, OFFPAY__HTTP_SIG_TEXT - 1},
+    {"sums_carried", SRV_FT_BOOL, 0, 1},
 };
 static const srv_field fields_reason[1] = {
     {"reason", SRV_FT_TEXT, 0, SRV_REF_MAX},
@@ -162,6 +163,22 @@ int srv_parse_rotate(const uint8_t *body, size_t len, srv_rotate_body *out,
         e = bad(hint_buf, hint_cap,
                 "key_signature: a signature in base64 with padding (88 "
                 "characters)");
+    /* A terminal that does not say it carries its sums into the new one
+     * (an offpay older than 0.16.0 carries none): the guarantee sums the
+     * lineage (settlement.md §5), so such a new terminal would accept
+     * what is then left unpaid. Nothing is registered. */
+    if (e == 0 && !v[3].present)
+        e = bad(hint_buf, hint_cap,
+                "sums_carried missing: since 0.16.0 a rotation carries the "
+                "terminal's per-credential sums into the new terminal and "
+                "says so, which this terminal's offpay is too old to do; "
+                "upgrade offpay and run the rotation again");
+    if (e == 0 && !v[3].b)
+        e = bad(hint_buf, hint_cap,
+                "sums_carried: true (the new terminal goes on from this "
+                "one's per-credential sums); a rotation that does not carry "
+                "them is not made");
+    out->sums_carried = e == 0;
     json_decref(doc);
     if (e != 0)
         memset(out, 0, sizeof *out);
@@ -846,6 +863,9 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out)
     }
     if (b.expires == 0)
         b.expires = r->now + SRV_TERMINAL_LIFETIME;
+    /* the parser took only "sums_carried": true (b.sums_carried): the
+     * ledger records the rotation as one that carried the old terminal's
+     * sums, so the guarantee counts both as one device */
     rc = offpay_ledger_terminal_rotate(r->l, t.terminal_id, b.pk, b.expires,
                                        r->now, bytes, &len, &tc, &replayed);
     if (rc == OFFPAY_ETERMINAL_REVOKED) {

@@ -2168,7 +2168,7 @@ static offpay_err revoke_terminal_tx(offpay_ledger *l, void *p)
     rc = l->ops->terminal_get(l->store, c->id, &t);
     if (rc != OFFPAY_OK || t.revoked)
         return rc; /* revoking again changes nothing */
-    return l->ops->terminal_revoke(l->store, c->id, c->now, c->how, 0);
+    return l->ops->terminal_revoke(l->store, c->id, c->now, c->how, 0, 0);
 }
 
 /* The pre-pass's read: whether the shard holds the terminal revoked, and

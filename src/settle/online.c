@@ -903,8 +903,10 @@ static offpay_err rotate_again(offpay_ledger *l, struct rotate_ctx *c, int how,
 }
 
 /* As ledger.c's terminal_tx for the old terminal's merchant, then the old
- * terminal's revocation as rotated to the new one, in one transaction; or
- * that rotation again (rotate_again). */
+ * terminal's revocation as rotated to the new one, with its sums carried
+ * into it (the caller's statement: offpayd requires the terminal's
+ * "sums_carried", settlement.md §5), in one transaction; or that rotation
+ * again (rotate_again). */
 static offpay_err rotate_tx(offpay_ledger *l, void *p)
 {
     struct rotate_ctx    *c = p;
@@ -941,7 +943,8 @@ static offpay_err rotate_tx(offpay_ledger *l, void *p)
                                     c->bytes, &c->len, tc);
     if (rc == OFFPAY_OK)
         rc = l->ops->terminal_revoke(l->store, c->old_id, c->now,
-                                     OFFPAY__RETIRED_ROTATED, tc->terminal_id);
+                                     OFFPAY__RETIRED_ROTATED, tc->terminal_id,
+                                     1);
     return rc;
 }
 
@@ -1049,7 +1052,7 @@ static offpay_err decommission_tx(offpay_ledger *l, void *p)
     }
     c->revoked_at = c->now;
     return l->ops->terminal_revoke(l->store, c->id, c->now,
-                                   OFFPAY__RETIRED_DECOMMISSIONED, 0);
+                                   OFFPAY__RETIRED_DECOMMISSIONED, 0, 0);
 }
 
 offpay_err offpay_ledger_terminal_decommission(offpay_ledger *l,

@@ -353,10 +353,13 @@ typedef struct offpay__store_ops {
                                offpay__terminal_row *t);
     /* revokes terminal id at now: the operator's revocation (how 0), or
      * the terminal's own (how OFFPAY__RETIRED_*, 006_terminal_retirement)
-     * with the terminal it was rotated to (0 unless rotated); EEXISTS when
-     * it is revoked already */
+     * with the terminal it was rotated to (0 unless rotated) and whether
+     * that rotation carried id's per-credential sums into it (1, else 0:
+     * the guarantee's lineage follows only such links,
+     * 018_terminal_sums_carried); EEXISTS when it is revoked already */
     offpay_err (*terminal_revoke)(offpay__store *s, uint32_t id, uint32_t now,
-                                  int how, uint32_t rotated_to);
+                                  int how, uint32_t rotated_to,
+                                  int sums_carried);
 
     /* credentials and their escrow */
     offpay_err (*cred_add)(offpay__store *s, const offpay__cred_row *c,

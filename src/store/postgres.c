@@ -128,8 +128,8 @@ static const char *const SQL[S_COUNT] = {
         " FROM terminals t JOIN merchants m ON m.id = t.merchant"
         " WHERE t.id = $1",
     [S_TERMINAL_REVOKE] = "UPDATE terminals SET revoked_at = $2, retired = $3,"
-                          " rotated_to = $4 WHERE id = $1 AND revoked_at IS"
-                          " NULL",
+                          " rotated_to = $4, sums_carried = $5 WHERE id = $1"
+                          " AND revoked_at IS NULL",
     [S_CRED_ADD] =
         "INSERT INTO credentials (wallet_account, escrow_account, wallet_pk,"
         " lim, currency, valid_from, expires, flags, remaining)"
@@ -169,13 +169,17 @@ static const char *const SQL[S_COUNT] = {
         " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
     [S_PRESENTMENT_CASE] = "UPDATE presentments SET case_id = $2 WHERE id = $1",
     /* over the terminal's lineage: the terminals it was rotated from
-     * and to (016_terminal_lineage) */
+     * and to (016_terminal_lineage), through the rotations that carried
+     * the old terminal's sums into the new one (018_terminal_sums_carried:
+     * one made before 0.16.0 starts the sum again, as it did then) */
     [S_CHARGED_AT] =
         "WITH RECURSIVE up(id) AS (SELECT CAST($2 AS BIGINT)"
-        " UNION SELECT t.id FROM terminals t JOIN up ON t.rotated_to = up.id),"
+        " UNION SELECT t.id FROM terminals t JOIN up ON t.rotated_to = up.id"
+        " AND t.sums_carried = 1),"
         " down(id) AS (SELECT CAST($2 AS BIGINT)"
         " UNION SELECT t.rotated_to FROM terminals t JOIN down"
-        " ON t.id = down.id WHERE t.rotated_to IS NOT NULL)"
+        " ON t.id = down.id WHERE t.rotated_to IS NOT NULL"
+        " AND t.sums_carried = 1)"
         " SELECT COALESCE(SUM(p.charged), 0) FROM presentments p"
         " WHERE p.serial = $1 AND p.terminal IN"
         " (SELECT id FROM up UNION SELECT id FROM down)",
@@ -859,7 +863,8 @@ static offpay_err s_terminal_get(offpay__store *s, uint32_t id,
 }
 
 static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now,
-                                    int how, uint32_t rotated_to)
+                                    int how, uint32_t rotated_to,
+                                    int sums_carried)
 {
     params p = {0};
 
@@ -867,6 +872,7 @@ static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now,
     p_i64(&p, now);
     p_opt(&p, (uint64_t)how);
     p_opt(&p, rotated_to);
+    p_i64(&p, sums_carried != 0);
     return update_one(s, S_TERMINAL_REVOKE, &p, OFFPAY_EEXISTS);
 }
 
@@ -2620,18 +2626,20 @@ static const char DIR_COUNT[] =
     " (SELECT count(*) FROM terminals) || '/' ||"
     " (SELECT count(*) FROM terminals WHERE revoked_at IS NOT NULL) || '/' ||"
     " (SELECT count(*) FROM terminals WHERE bytes IS NOT NULL) || '/' ||"
-    " (SELECT count(*) FROM terminals WHERE retired IS NOT NULL)";
+    " (SELECT count(*) FROM terminals WHERE retired IS NOT NULL) || '/' ||"
+    " (SELECT count(*) FROM terminals WHERE sums_carried = 1)";
 
 /* The directory's rows: what the copy selects on shard 0 (with "WHERE"
  * and the delta's condition appended, or nothing for every row) and how
  * it writes them on a shard. Merchants and their accounts never change;
- * a terminal's credential and revocation are set once (COALESCE). */
+ * a terminal's credential and revocation are set once (COALESCE), and
+ * sums_carried (018) with its rotation, once from 0 to 1 (GREATEST). */
 static const char *const DIR_SEL[3] = {
     "SELECT a.id, a.kind, a.currency, a.ref, a.created_at FROM merchants"
     " m JOIN accounts a ON a.id = m.account",
     "SELECT id, account, name, currency, created_at FROM merchants m",
     "SELECT id, merchant, pk, bytes, created_at, revoked_at, retired,"
-    " rotated_to FROM terminals"};
+    " rotated_to, sums_carried FROM terminals"};
 static const char *const DIR_INS[3] = {
     "INSERT INTO accounts (id, kind, currency, ref, created_at) VALUES"
     " ($1::bigint, $2::bigint, $3::bigint, $4, $5::bigint)"
@@ -2640,13 +2648,15 @@ static const char *const DIR_INS[3] = {
     " VALUES ($1::bigint, $2::bigint, $3, $4::bigint, $5::bigint)"
     " ON CONFLICT (id) DO NOTHING",
     "INSERT INTO terminals (id, merchant, pk, bytes, created_at,"
-    " revoked_at, retired, rotated_to) VALUES ($1::bigint, $2::bigint,"
-    " $3::bytea, $4::bytea, $5::bigint, $6::bigint, $7::bigint,"
-    " $8::bigint) ON CONFLICT (id) DO UPDATE SET"
+    " revoked_at, retired, rotated_to, sums_carried) VALUES ($1::bigint,"
+    " $2::bigint, $3::bytea, $4::bytea, $5::bigint, $6::bigint, $7::bigint,"
+    " $8::bigint, $9::bigint) ON CONFLICT (id) DO UPDATE SET"
     " bytes = COALESCE(terminals.bytes, EXCLUDED.bytes),"
     " revoked_at = COALESCE(terminals.revoked_at, EXCLUDED.revoked_at),"
     " retired = COALESCE(terminals.retired, EXCLUDED.retired),"
-    " rotated_to = COALESCE(terminals.rotated_to, EXCLUDED.rotated_to)"};
+    " rotated_to = COALESCE(terminals.rotated_to, EXCLUDED.rotated_to),"
+    " sums_carried = GREATEST(terminals.sums_carried,"
+    " EXCLUDED.sums_carried)"};
 /* The delta, from what the shard holds: merchants (and their accounts)
  * and terminals above its highest ids, terminals revoked on shard 0 but
  * not on the shard, and credentials the shard lacks. */

@@ -124,8 +124,8 @@ static const char *const SQL[S_COUNT] = {
         " FROM terminals t JOIN merchants m ON m.id = t.merchant"
         " WHERE t.id = ?1",
     [S_TERMINAL_REVOKE] = "UPDATE terminals SET revoked_at = ?2, retired = ?3,"
-                          " rotated_to = ?4 WHERE id = ?1 AND revoked_at IS"
-                          " NULL",
+                          " rotated_to = ?4, sums_carried = ?5 WHERE id = ?1"
+                          " AND revoked_at IS NULL",
     [S_CRED_ADD] =
         "INSERT INTO credentials (serial, wallet_account, escrow_account,"
         " wallet_pk, lim, currency, valid_from, expires, flags, remaining)"
@@ -167,13 +167,17 @@ static const char *const SQL[S_COUNT] = {
         " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [S_PRESENTMENT_CASE] = "UPDATE presentments SET case_id = ?2 WHERE id = ?1",
     /* over the terminal's lineage: the terminals it was rotated from
-     * and to (016_terminal_lineage) */
+     * and to (016_terminal_lineage), through the rotations that carried
+     * the old terminal's sums into the new one (018_terminal_sums_carried:
+     * one made before 0.16.0 starts the sum again, as it did then) */
     [S_CHARGED_AT] =
         "WITH RECURSIVE up(id) AS (SELECT CAST(?2 AS BIGINT)"
-        " UNION SELECT t.id FROM terminals t JOIN up ON t.rotated_to = up.id),"
+        " UNION SELECT t.id FROM terminals t JOIN up ON t.rotated_to = up.id"
+        " AND t.sums_carried = 1),"
         " down(id) AS (SELECT CAST(?2 AS BIGINT)"
         " UNION SELECT t.rotated_to FROM terminals t JOIN down"
-        " ON t.id = down.id WHERE t.rotated_to IS NOT NULL)"
+        " ON t.id = down.id WHERE t.rotated_to IS NOT NULL"
+        " AND t.sums_carried = 1)"
         " SELECT COALESCE(SUM(p.charged), 0) FROM presentments p"
         " WHERE p.serial = ?1 AND p.terminal IN"
         " (SELECT id FROM up UNION SELECT id FROM down)",
@@ -793,7 +797,8 @@ static offpay_err s_terminal_get(offpay__store *s, uint32_t id,
 }
 
 static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now,
-                                    int how, uint32_t rotated_to)
+                                    int how, uint32_t rotated_to,
+                                    int sums_carried)
 {
     sqlite3_stmt *st = stmt(s, S_TERMINAL_REVOKE);
 
@@ -801,6 +806,7 @@ static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now,
     sqlite3_bind_int64(st, 2, now);
     bind_opt(st, 3, (uint64_t)how);
     bind_opt(st, 4, rotated_to);
+    sqlite3_bind_int64(st, 5, sums_carried != 0);
     return update_one(s, st, OFFPAY_EEXISTS);
 }
 

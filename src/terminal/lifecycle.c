@@ -146,8 +146,11 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
     sodium_bin2base64(sig_b64, sizeof sig_b64, sig, sizeof sig,
                       sodium_base64_VARIANT_ORIGINAL);
     sodium_bin2hex(hex, sizeof hex, pk, sizeof pk);
-    req =
-        json_pack("{s:s, s:s}", "terminal_key", hex, "key_signature", sig_b64);
+    /* sums_carried: this rotation gives next old's per-credential sums
+     * (below), so offpayd may count old and next as one device
+     * (settlement.md §5); offpayd refuses a rotation that does not say so */
+    req = json_pack("{s:s, s:s, s:b}", "terminal_key", hex, "key_signature",
+                    sig_b64, "sums_carried", 1);
     body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (body == NULL)

@@ -8,7 +8,12 @@
 #     is refused (ETERMINAL_REVOKED), the new key's payments settle;
 #  1b. the new key starts from the old one's per-credential sums (and a
 #     third from both): a wallet copy's code refused EOVER_CUMULATIVE
-#     there as at the old one, and a rerun carries them once;
+#     there as at the old one, and a rerun carries them once; offpayd
+#     records each such rotation as carrying its sums (018);
+#  1c. a rotation without "sums_carried" (an offpay older than 0.16.0)
+#     refused, registering nothing; a rotation made before the upgrade
+#     (nothing carried, sums_carried 0) counted per terminal, so what its
+#     new terminal accepted is paid;
 #  2. decommissioning: refused while offpayd has not decided a payment (a
 #     payment dated after offpayd's clock), then the final upload and the
 #     revocation;
@@ -92,7 +97,7 @@ audits "rotation"
 # the copy's 30.00 at g1b                          refused EOVER_CUMULATIVE
 # the wallet's 20.00 at g1b (exactly the rest)     accepted, settles 20.00
 # rotate g1b -> g1c; the copy's 5.00 at g1c        refused EOVER_CUMULATIVE (g1's and g1b's)
-M_A=$MERCHANT; new_merchant "Gate B"; new_terminal g1 "$MERCHANT"; MERCHANT=$M_A
+M_A=$MERCHANT; new_merchant "Gate B"; MGB=$MERCHANT; new_terminal g1 "$MERCHANT"; MERCHANT=$M_A; TG1=$TID
 WG=$(new_account payer-g 100.00)
 new_wallet wg "$WG" 100.00; SG=$SERIAL
 c=$(pay wg 50.00); accept g1 "$c" 50.00 || fail "g1 accept 50.00"
@@ -106,6 +111,7 @@ t accept g1 --code "$c3" --amount 30.00
 term_init g1b
 t rotate g1 --server "$URL" --new-terminal g1b
 [ "$ts" = 0 ] && grep -q "rotated: g1b is terminal" t.out && ok "rotate g1 -> g1b" || fail "rotate g1: $ts $(cat t.out)"
+TG1B=$(sed -n 's/^rotated: g1b is terminal \([0-9]*\) .*/\1/p' t.out)
 t rotate g1 --server "$URL" --new-terminal g1b
 [ "$ts" = 0 ] && grep -q "the new terminal holds its credential: nothing to change" t.out \
   && ok "rotate g1 -> g1b again: replayed" || fail "rotate g1 again: $ts $(cat t.out)"
@@ -127,7 +133,77 @@ t accept g1c --code "$c" --amount 5.00
   && ok "g1c refuses the copy's 5.00: EOVER_CUMULATIVE (g1's sums and g1b's, carried on)" \
   || fail "g1c accept: $ts $(cat t.out)"
 balances "esc=esc/$SG:0" "the credential's 100.00 paid, none of it by the guarantee"
+# dir_sql SQL: SQL on the terminals' directory: ledger_sql, or on a sharded
+# ledger on every shard (each holds the directory's copy its own
+# settlement reads)
+dir_sql() {
+  local u
+  if [ -n "${OFFPAY_TEST_SHARDS:-}" ]; then
+    for u in $(awk '{print $3}' "$work/shards.map"); do
+      psql -q -X -A -t -v ON_ERROR_STOP=1 "$u" -c "$1"
+    done
+  else
+    ledger_sql ledger "$1"
+  fi
+}
+got=$(dir_sql "SELECT sums_carried FROM terminals WHERE id IN ($TG1, $TG1B)" | tr -d '\n')
+[ "$got" = "$(printf '11%.0s' $(seq 1 "${OFFPAY_TEST_SHARDS:-1}"))" ] \
+  && ok "g1's and g1b's rotations recorded as carrying their sums (018), in every copy of the directory" \
+  || fail "sums_carried of $TG1, $TG1B: '$got'"
 audits "the device's sum after rotations"
+
+# ---- 1c. a rotation made before 0.16.0 ------------------------------------
+# An offpay older than 0.16.0 carried no sums into the new terminal, which
+# started from nothing: offpayd now refuses its rotation (the body without
+# "sums_carried"), and counts a link made before the upgrade (018 leaves
+# it sums_carried 0) per terminal, as 0.15.0 did (settlement.md §5), so
+# what the new terminal accepted is paid. 0.15.0's rotation is made here
+# by hand: the request, the credential installed, nothing carried; then
+# sums_carried 0 as the migration leaves it (on shards, on every shard:
+# each holds the directory its sums read). A credential of 100.00, a
+# guarantee of 50.00.
+# step                                             expected
+# g2 -> g2b without sums_carried (0.15.0's body)   400 BAD_FIELD "upgrade", nothing registered
+# g2 accepts 50.00 and 30.00, uploads               both settled (20.00 left in escrow)
+# g2 -> g2b by hand, nothing carried                200, replayed false
+# the copy's 30.00 at g2b, uploaded                 settled_guaranteed: paid 30.00, 10.00 covered
+new_terminal g2 "$MGB"; TG2=$TID
+api POST /v1/admin/guarantee '{"currency":"EUR"}'; G=$(jget .account)
+api POST "/v1/admin/accounts/$G/deposit" '{"amount":"50.00","ref":"guarantee"}'
+WH=$(new_account payer-h 100.00)
+new_wallet wh "$WH" 100.00; SH=$SERIAL
+term_init g2b
+KG2B=$("$OFFPAY" terminal key --terminal g2b --passphrase-file tp)
+treq g2 /v1/terminal/rotate "{\"terminal_key\":\"$KG2B\",\"key_signature\":\"$(rproof g2 g2b)\"}"
+expect_http 400 BAD_FIELD "a rotation without sums_carried (an offpay older than 0.16.0)"
+jget .hint | grep -q "^sums_carried missing: since 0.16.0 .*upgrade offpay and run the rotation again$" \
+  && ok "the hint says to upgrade: $(jget .hint)" || fail "no-sums hint: $(cat resp.json)"
+c=$(pay wh 50.00); accept g2 "$c" 50.00 || fail "g2 accept 50.00"
+cp wh whc; cp wh.log whc.log   # a copy of the wallet
+c=$(pay wh 30.00); accept g2 "$c" 30.00 && ok "g2, not revoked by the refused rotation, accepted 50.00 and 30.00" \
+  || fail "g2 accept 30.00"
+upload g2
+[ "$status" = 200 ] && [ "$(outcomes)" = "settled settled" ] && ok "g2's 80.00 settled" \
+  || fail "g2 upload: $status $(cat resp.json)"
+treq g2 /v1/terminal/rotate "{\"terminal_key\":\"$KG2B\",\"key_signature\":\"$(rproof g2 g2b)\",\"sums_carried\":true}"
+[ "$status" = 200 ] && [ "$(jget .replayed)" = false ] \
+  && ok "g2 -> g2b: 200, replayed false (the refused request had registered nothing)" \
+  || fail "rotate g2: $status $(cat resp.json)"
+jget .credential > g2b.tcred
+"$OFFPAY" terminal set-credential g2b.tcred --terminal g2b --passphrase-file tp >/dev/null
+sync_terminal g2b
+dir_sql "UPDATE terminals SET sums_carried = 0 WHERE id = $TG2" >/dev/null
+pay whc 0.01 >/dev/null   # the copy's counter 2: never shown
+c=$(pay whc 30.00)
+accept g2b "$c" 30.00 && ok "g2b, carrying nothing (0.15.0's rotation), accepts the copy's 30.00" \
+  || fail "g2b accept 30.00"
+upload g2b
+[ "$status" = 200 ] \
+  && [ "$(jq -c '.results[0] | [.outcome, .paid.minor, .covered.minor]' resp.json)" = '["settled_guaranteed",3000,1000]' ] \
+  && ok "the copy's 30.00 at g2b: settled_guaranteed, paid 30.00, 10.00 of it covered (g2's sums not counted)" \
+  || fail "g2b upload: $status $(cat resp.json)"
+balances "esc=esc/$SH:0 G=$G:4000" "the credential's 100.00 paid out, and 10.00 by the guarantee"
+audits "a rotation made before 0.16.0"
 
 # ---- 2. decommissioning -------------------------------------------------------------
 # step                                             esc     A
@@ -173,7 +249,7 @@ t rotate ta --server "$URL" --new-terminal td
   || fail "rotate revoked: $(cat t.out)"
 KB=$("$OFFPAY" terminal key --terminal tb --passphrase-file tp)
 new_terminal te "$MERCHANT"; TEID=$TID
-treq te /v1/terminal/rotate "{\"terminal_key\":\"$KB\",\"key_signature\":\"$(rproof te tb)\"}"
+treq te /v1/terminal/rotate "{\"terminal_key\":\"$KB\",\"key_signature\":\"$(rproof te tb)\",\"sums_carried\":true}"
 expect_http 409 EEXISTS "rotating to a key already registered"
 # a device sold with its shop, registered for its new merchant with its
 # old key: refused, the hint naming the terminal and merchant that hold
@@ -189,7 +265,7 @@ jget .hint | grep -q "^terminal_key: registered already as terminal $TEID of mer
   && ok "the hint names terminal $TEID of merchant $MERCHANT, active" || fail "EEXISTS hint: $(cat resp.json)"
 treq te /v1/terminal/rotate '{"terminal_key":"XYZ"}'
 expect_http 400 BAD_FIELD "rotating to a malformed key"
-treq td /v1/terminal/rotate "{\"terminal_key\":\"$KB\",\"key_signature\":\"$(rproof te tb)\"}"
+treq td /v1/terminal/rotate "{\"terminal_key\":\"$KB\",\"key_signature\":\"$(rproof te tb)\",\"sums_carried\":true}"
 expect_http 403 UNKNOWN_TERMINAL "a rotation signed by an unregistered key"
 # a key te does not hold (the wallet w1's): without the new key's
 # signature (a terminal older than 0.13.0) or with one made for another
@@ -199,7 +275,7 @@ treq te /v1/terminal/rotate "{\"terminal_key\":\"$KW\"}"
 expect_http 400 BAD_FIELD "rotating to a wallet's key without key_signature"
 jget .hint | grep -q "^key_signature missing: .*upgrade offpay and run the rotation again$" \
   && ok "the hint says to upgrade: $(jget .hint)" || fail "no-proof hint: $(cat resp.json)"
-treq te /v1/terminal/rotate "{\"terminal_key\":\"$KW\",\"key_signature\":\"$(rproof te tb)\"}"
+treq te /v1/terminal/rotate "{\"terminal_key\":\"$KW\",\"key_signature\":\"$(rproof te tb)\",\"sums_carried\":true}"
 expect_http 400 KEY_SIGNATURE_INVALID "rotating to a wallet's key with another key's signature"
 wreq w1 /v1/terminal/decommission '{}'
 expect_http 403 UNKNOWN_TERMINAL "the wallet's key is no terminal after the refused rotations"
@@ -229,18 +305,18 @@ term_init tg; term_init th
 KG=$("$OFFPAY" terminal key --terminal tg --passphrase-file tp)
 KH=$("$OFFPAY" terminal key --terminal th --passphrase-file tp)
 PFG=$(rproof tf tg)   # tg's key_signature of tf's rotation to it
-treq te /v1/terminal/rotate "{\"terminal_key\":\"$KG\",\"key_signature\":\"$PFG\"}"
+treq te /v1/terminal/rotate "{\"terminal_key\":\"$KG\",\"key_signature\":\"$PFG\",\"sums_carried\":true}"
 expect_http 400 KEY_SIGNATURE_INVALID "tf's proof sent by te (it binds the old terminal)"
-treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\",\"key_signature\":\"$PFG\"}"
+treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\",\"key_signature\":\"$PFG\",\"sums_carried\":true}"
 [ "$status" = 200 ] && [ "$(jget .replayed)" = false ] && [ "$(jget .old_terminal_id)" = "$TF" ] \
   && ok "rotate tf -> tg: 200, replayed false" || fail "rotate tf: $status $(cat resp.json)"
 TG=$(jget .terminal_id); jq -S 'del(.replayed)' resp.json > first.json
-treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\",\"key_signature\":\"$PFG\"}"
+treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\",\"key_signature\":\"$PFG\",\"sums_carried\":true}"
 [ "$status" = 200 ] && [ "$(jget .replayed)" = true ] \
   && [ "$(jq -S 'del(.replayed)' resp.json)" = "$(cat first.json)" ] \
   && ok "the same rotation again: 200, replayed true, the same body and credential" \
   || fail "replay: $status $(cat resp.json) first: $(cat first.json)"
-treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KH\",\"key_signature\":\"$(rproof tf th)\"}"
+treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KH\",\"key_signature\":\"$(rproof tf th)\",\"sums_carried\":true}"
 expect_http 403 TERMINAL_REVOKED "the rotated terminal rotating to another key"
 new_terminal ti "$MERCHANT"; TI=$TID
 [ "$TI" = $((TG + 1)) ] && ok "the replay registered no terminal (next id $TI)" \
@@ -285,15 +361,15 @@ t decommission tg --server "$URL"
 [ "$ts" = 0 ] && grep -q "had decommissioned this terminal already" t.out \
   && grep -q "decommissioned: offpayd revoked this terminal" t.out \
   && ok "CLI decommission after it: done" || fail "CLI decommission tg: $ts $(cat t.out)"
-treq tg /v1/terminal/rotate "{\"terminal_key\":\"$KH\",\"key_signature\":\"$(rproof tg th)\"}"
+treq tg /v1/terminal/rotate "{\"terminal_key\":\"$KH\",\"key_signature\":\"$(rproof tg th)\",\"sums_carried\":true}"
 expect_http 403 TERMINAL_REVOKED "a decommissioned terminal rotating"
-treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\",\"key_signature\":\"$PFG\"}"
+treq tf /v1/terminal/rotate "{\"terminal_key\":\"$KG\",\"key_signature\":\"$PFG\",\"sums_carried\":true}"
 expect_http 403 TERMINAL_REVOKED "tf's rotation again, now that tg is revoked"
 api POST "/v1/admin/terminals/$TI/revoke" '{}'
 [ "$status" = 200 ] && ok "the operator revokes ti" || fail "revoke ti: $status $(cat resp.json)"
 treq ti /v1/terminal/decommission '{}'
 expect_http 403 TERMINAL_REVOKED "a terminal the operator revoked decommissioning"
-treq ti /v1/terminal/rotate "{\"terminal_key\":\"$KH\",\"key_signature\":\"$(rproof ti th)\"}"
+treq ti /v1/terminal/rotate "{\"terminal_key\":\"$KH\",\"key_signature\":\"$(rproof ti th)\",\"sums_carried\":true}"
 expect_http 403 TERMINAL_REVOKED "a terminal the operator revoked rotating"
 treq tf /v1/terminal/decommission '{}'
 expect_http 403 TERMINAL_REVOKED "a rotated terminal decommissioning"

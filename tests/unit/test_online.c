@@ -118,33 +118,56 @@ static void test_allowance_rotate_and_reason_bodies(void)
 #define ROT_SIG                                                                \
     "\"key_signature\":\"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH"         \
     "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHCQ==\""
-    s = ROT_KEY "," ROT_SIG "}";
+#define ROT_CARRIED ",\"sums_carried\":true"
+    s = ROT_KEY "," ROT_SIG ROT_CARRIED "}";
     CHECK(P(srv_parse_rotate, s, &rot) == 0);
     CHECK(rot.expires == 0 && rot.pk[0] == 0x5b && rot.pk[31] == 0xe1);
     CHECK(rot.sig[0] == 7 && rot.sig[62] == 7 && rot.sig[63] == 9);
-    CHECK(P(srv_parse_rotate, ROT_KEY "," ROT_SIG ",\"expires\":9}", &rot) ==
-              0 &&
+    CHECK(rot.sums_carried == 1);
+    CHECK(P(srv_parse_rotate,
+            ROT_KEY "," ROT_SIG ",\"expires\":9" ROT_CARRIED "}", &rot) == 0 &&
           rot.expires == 9);
-    CHECK(P(srv_parse_rotate, "{\"terminal_key\":\"5B0F\"," ROT_SIG "}",
+    CHECK(P(srv_parse_rotate,
+            "{\"terminal_key\":\"5B0F\"," ROT_SIG ROT_CARRIED "}",
             &rot) == SRV_E_BAD_FIELD);
     CHECK(P(srv_parse_rotate, "{}", &rot) == SRV_E_BAD_FIELD);
     /* an older terminal's body, without the proof: told to upgrade */
-    CHECK(P(srv_parse_rotate, ROT_KEY "}", &rot) == SRV_E_BAD_FIELD);
+    CHECK(P(srv_parse_rotate, ROT_KEY ROT_CARRIED "}", &rot) ==
+          SRV_E_BAD_FIELD);
     CHECK(strstr(hint, "key_signature missing") != NULL &&
           strstr(hint, "upgrade offpay") != NULL);
     CHECK(sodium_is_zero(rot.pk, sizeof rot.pk));
+    /* a 0.13.0 to 0.15.0 terminal's body, with the proof but carrying no
+     * sums into the new terminal (settlement.md §5): told to upgrade */
+    CHECK(P(srv_parse_rotate, ROT_KEY "," ROT_SIG "}", &rot) ==
+          SRV_E_BAD_FIELD);
+    CHECK(strstr(hint, "sums_carried missing: since 0.16.0") != NULL &&
+          strstr(hint, "upgrade offpay and run the rotation again") != NULL);
+    CHECK(sodium_is_zero((const uint8_t *)&rot, sizeof rot));
+    /* false, or not a boolean: refused too */
+    CHECK(P(srv_parse_rotate, ROT_KEY "," ROT_SIG ",\"sums_carried\":false}",
+            &rot) == SRV_E_BAD_FIELD);
+    CHECK(strstr(hint, "sums_carried: true") != NULL);
+    CHECK(sodium_is_zero((const uint8_t *)&rot, sizeof rot));
+    CHECK(P(srv_parse_rotate, ROT_KEY "," ROT_SIG ",\"sums_carried\":1}",
+            &rot) == SRV_E_BAD_FIELD);
+    CHECK(strstr(hint, "sums_carried") != NULL);
+    CHECK(P(srv_parse_rotate, ROT_KEY "," ROT_SIG ",\"sums_carried\":\"true\"}",
+            &rot) == SRV_E_BAD_FIELD);
     /* a signature short of 64 bytes, or not canonical (the last
      * character's unused bits set) */
-    CHECK(P(srv_parse_rotate, ROT_KEY ",\"key_signature\":\"BwcH\"}", &rot) ==
-          SRV_E_BAD_FIELD);
+    CHECK(P(srv_parse_rotate,
+            ROT_KEY ",\"key_signature\":\"BwcH\"" ROT_CARRIED "}",
+            &rot) == SRV_E_BAD_FIELD);
     CHECK(P(srv_parse_rotate,
             ROT_KEY
             ",\"key_signature\":\"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH"
-            "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHCR==\"}",
+            "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHCR==\"" ROT_CARRIED "}",
             &rot) == SRV_E_BAD_FIELD);
     CHECK(strstr(hint, "key_signature: a signature in base64") != NULL);
 #undef ROT_KEY
 #undef ROT_SIG
+#undef ROT_CARRIED
     CHECK(srv_parse_reason(NULL, 0, reason, sizeof reason, hint, sizeof hint) ==
               0 &&
           reason[0] == '\0');

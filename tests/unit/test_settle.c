@@ -696,6 +696,122 @@ static void test_cumulative_rule_follows_a_rotated_terminal(void)
     }
 }
 
+/* Rotates terminal from to a new key at now (as POST /v1/terminal/rotate,
+ * which records it as carrying from's sums); *to is the new terminal. */
+static offpay_err rotate(world *w, uint32_t from, uint32_t now, uint32_t *to)
+{
+    uint8_t              tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t               tlen;
+    offpay_keypair       k;
+    offpay_terminal_cred tc;
+    offpay_err           rc = offpay_keypair_generate(&k);
+
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_terminal_rotate(w->l, from, k.pk, T0 + 300 * DAY,
+                                           now, tbytes, &tlen, &tc, NULL);
+    offpay_keypair_wipe(&k);
+    *to = rc == OFFPAY_OK ? tc.terminal_id : 0;
+    return rc;
+}
+
+/* The item settled by terminal (an id, not w's index). */
+static offpay_settle_result settle_at(world *w, uint32_t terminal,
+                                      const uint8_t *code, size_t len,
+                                      int64_t charged, uint32_t accepted_at,
+                                      uint32_t now)
+{
+    offpay_settle_item   it = {code, len, charged, accepted_at, 1};
+    offpay_settle_result r;
+
+    memset(&r, 0xee, sizeof r);
+    if (offpay_ledger_settle(w->l, terminal, &it, now, &r) != OFFPAY_OK)
+        r.outcome = (offpay_settle_outcome)-1;
+    return r;
+}
+
+/* A rotation made before 0.16.0 carried nothing into the new terminal,
+ * which started its sums again and accepted what the old one refused:
+ * 018_terminal_sums_carried leaves it sums_carried = 0, and the guarantee
+ * counts such a link per terminal, as 0.15.0 did (settlement.md §5). A
+ * credential of 100.00: g1 charged 50.00 and 30.00, then rotated to g1b,
+ * where a copy's 30.00 is accepted. With the rotation's sums carried (1,
+ * every rotation offpayd makes now) the later of g1's 30.00 and g1b's
+ * 30.00 to settle is over the device's cumulative rule (EOVER_CUMULATIVE,
+ * 20.00 from the escrow); with 0 (set here as the migration leaves an
+ * older rotation) it is covered, 10.00 by the guarantee, whichever
+ * terminal uploads first. Then g1b -> g1c by this version: the lineage
+ * from g1c sums g1b's and g1c's charges (what g1c carries), not g1's. */
+static void test_cumulative_rule_per_terminal_before_sums_carried(void)
+{
+    for (int carried = 0; carried < 2; carried++)
+        for (int first_new = 0; first_new < 2; first_new++) {
+            world                w;
+            uint8_t              c[5][OFFPAY_PAYMENT_BOUND_BYTES];
+            size_t               n[5];
+            offpay_settle_result a, b, d, e, late;
+            uint32_t             g1, g1b, g1c;
+            char                 sql[128];
+
+            REQUIRE_OK(make_world(&w, CENTS(100), CENTS(100)));
+            g1 = w.terminal[0];
+            n[0] = make_code(&w, 1, CENTS(50), T0 + 10, 0, c[0]);
+            n[1] = make_code(&w, 2, CENTS(30), T0 + 20, 0, c[1]);
+            n[2] = make_code(&w, 3, CENTS(30), T0 + 300, 0, c[2]);
+            REQUIRE_OK(rotate(&w, g1, T0 + 100, &g1b));
+            if (!carried) {
+                snprintf(sql, sizeof sql,
+                         "UPDATE terminals SET sums_carried = 0 WHERE id = %u",
+                         (unsigned)g1);
+                REQUIRE(run_sql(w.path, sql));
+            }
+            a = settle_at(&w, g1, c[0], n[0], CENTS(50), T0 + 15, T0 + 3600);
+            CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+            if (first_new) { /* g1b uploads before g1's 30.00 */
+                d = settle_at(&w, g1b, c[2], n[2], CENTS(30), T0 + 310,
+                              T0 + 3600);
+                b = settle_at(&w, g1, c[1], n[1], CENTS(30), T0 + 25,
+                              T0 + 3700);
+                CHECK(d.outcome == OFFPAY_SETTLE_SETTLED);
+                late = b;
+            } else {
+                b = settle_at(&w, g1, c[1], n[1], CENTS(30), T0 + 25,
+                              T0 + 3600);
+                d = settle_at(&w, g1b, c[2], n[2], CENTS(30), T0 + 310,
+                              T0 + 3700);
+                CHECK(b.outcome == OFFPAY_SETTLE_SETTLED);
+                late = d;
+            }
+            if (carried)
+                CHECK(late.outcome == OFFPAY_SETTLE_UNPAID &&
+                      late.reason == OFFPAY_EOVER_CUMULATIVE &&
+                      late.paid == CENTS(20) && late.covered == 0);
+            else
+                CHECK(late.outcome == OFFPAY_SETTLE_GUARANTEED &&
+                      late.paid == CENTS(30) && late.covered == CENTS(10));
+            CHECK(balance(&w, w.guarantee) ==
+                  (carried ? CENTS(1000) : CENTS(990)));
+            if (!carried) {
+                /* g1b -> g1c carried g1b's 30.00, not g1's 80.00: 50.00 at
+                 * g1c is covered (g1b + g1c 80.00), 25.00 more is not
+                 * (105.00), though g1c alone holds 75.00 */
+                REQUIRE_OK(rotate(&w, g1b, T0 + 500, &g1c));
+                n[3] = make_code(&w, 4, CENTS(50), T0 + 600, 0, c[3]);
+                n[4] = make_code(&w, 5, CENTS(25), T0 + 620, 0, c[4]);
+                e = settle_at(&w, g1c, c[3], n[3], CENTS(50), T0 + 610,
+                              T0 + 3800);
+                CHECK(e.outcome == OFFPAY_SETTLE_GUARANTEED &&
+                      e.paid == CENTS(50) && e.covered == CENTS(50));
+                e = settle_at(&w, g1c, c[4], n[4], CENTS(25), T0 + 630,
+                              T0 + 3800);
+                CHECK(e.outcome == OFFPAY_SETTLE_UNPAID &&
+                      e.reason == OFFPAY_EOVER_CUMULATIVE && e.paid == 0 &&
+                      e.covered == 0);
+            }
+            CHECK(audit_ok(&w));
+            drop_world(&w);
+        }
+}
+
 static void test_overspend_paid_from_guarantee_when_rules_followed(void)
 {
     world                w;
@@ -3541,21 +3657,6 @@ static offpay_err add_merchant_terminal(world *w, const char *name,
     return rc == OFFPAY_OK ? add_terminal_of(w, *merchant, terminal) : rc;
 }
 
-/* The item settled by terminal (an id, not w's index). */
-static offpay_settle_result settle_at(world *w, uint32_t terminal,
-                                      const uint8_t *code, size_t len,
-                                      int64_t charged, uint32_t accepted_at,
-                                      uint32_t now)
-{
-    offpay_settle_item   it = {code, len, charged, accepted_at, 1};
-    offpay_settle_result r;
-
-    memset(&r, 0xee, sizeof r);
-    if (offpay_ledger_settle(w->l, terminal, &it, now, &r) != OFFPAY_OK)
-        r.outcome = (offpay_settle_outcome)-1;
-    return r;
-}
-
 /* A code in another currency than the terminal's is rejected ECURRENCY
  * and moves nothing (settlement.md §4): a EUR code of 10.00 uploaded by a
  * yen merchant's terminal pays no yen. */
@@ -3964,6 +4065,8 @@ static const offpay_test TESTS[] = {
      test_overspend_paid_from_guarantee_when_rules_followed},
     {"cumulative_rule_follows_a_rotated_terminal",
      test_cumulative_rule_follows_a_rotated_terminal},
+    {"cumulative_rule_per_terminal_before_sums_carried",
+     test_cumulative_rule_per_terminal_before_sums_carried},
     {"copied_wallets_key_gets_no_new_credential",
      test_copied_wallets_key_gets_no_new_credential},
     {"overspend_beyond_rules_is_unpaid_with_the_rule_named",
