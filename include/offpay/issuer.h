@@ -93,6 +93,25 @@ offpay_err offpay_issuer_create_with_root(const char *dir,
                                           const char *root_passphrase,
                                           uint32_t now, offpay_issuer **out);
 
+/*
+ * offpay_issuer_create_in_token — as offpay_issuer_create_with_root, but
+ * the first signing key (kid 1) is the Ed25519 key in a PKCS#11 token that
+ * key_uri names (offpay/pkcs11.h; generate: make it in the token first),
+ * as offpay_issuer_add_key_in_token takes one: issuer.sealed keeps its URI
+ * and public key, and no signing key is ever sealed there, so the
+ * passphrase a server keeps opens none. The token is asked before anything
+ * is written. Errors: those of
+ * offpay_issuer_create_with_root and offpay_pkcs11_open;
+ * OFFPAY_EPKCS11_URI (a URI with pin-value: it is stored), OFFPAY_EEXISTS
+ * (also: generate and the token has the key).
+ */
+offpay_err offpay_issuer_create_in_token(const char *dir,
+                                         const char *passphrase,
+                                         const char *root_path,
+                                         const char *root_passphrase,
+                                         const char *key_uri, int generate,
+                                         uint32_t now, offpay_issuer **out);
+
 /* offpay_issuer_create_with_root(dir, passphrase, NULL, NULL, now, out). */
 offpay_err offpay_issuer_create(const char *dir, const char *passphrase,
                                 uint32_t now, offpay_issuer **out);
@@ -112,6 +131,17 @@ offpay_err offpay_issuer_create(const char *dir, const char *passphrase,
  */
 offpay_err offpay_issuer_open(const char *dir, const char *passphrase,
                               offpay_issuer **out);
+
+/*
+ * offpay_issuer_open_readonly — as offpay_issuer_open, to read only: no
+ * lock is taken and no mode is changed, so it works on read-only media
+ * (`offpay issuer show --passphrase-file`). Only the queries below may be
+ * used on it (offpay_issuer_key_uri, offpay_issuer_sealed_beside_token,
+ * offpay_issuer_root_pk, ...): anything that would save is OFFPAY_EINVAL.
+ * Errors: those of offpay_issuer_open.
+ */
+offpay_err offpay_issuer_open_readonly(const char *dir, const char *passphrase,
+                                       offpay_issuer **out);
 
 /*
  * offpay_issuer_migrate — convert an issuer directory of the first format
@@ -294,6 +324,26 @@ offpay_err offpay_issuer_signing_key(const offpay_issuer *is, uint32_t now,
 offpay_err offpay_issuer_signing_key_uri(const offpay_issuer *is, uint32_t now,
                                          uint16_t *kid,
                                          char uri[OFFPAY_PKCS11_URI_MAX + 1]);
+
+/*
+ * offpay_issuer_key_uri — where signing key kid is kept: OFFPAY_OK and its
+ * URI in uri when it is in a PKCS#11 token; OFFPAY_ENOTFOUND when it is
+ * sealed in issuer.sealed; OFFPAY_EUNKNOWN_KID when the bundle has no such
+ * key; OFFPAY_EINVAL.
+ */
+offpay_err offpay_issuer_key_uri(const offpay_issuer *is, uint16_t kid,
+                                 char uri[OFFPAY_PKCS11_URI_MAX + 1]);
+
+/*
+ * offpay_issuer_sealed_beside_token — the kid of the newest signing key
+ * sealed in issuer.sealed and valid at now, when the bundle also holds a
+ * key in a PKCS#11 token; else 0. Such a sealed key is opened by the
+ * issuer passphrase (which offpayd is given) and trusted by every wallet
+ * and terminal like the token's: retire it (offpay_issuer_retire_key) once
+ * the token's key signs. docs/pkcs11.md §3.
+ */
+uint16_t offpay_issuer_sealed_beside_token(const offpay_issuer *is,
+                                           uint32_t             now);
 
 #ifdef __cplusplus
 }

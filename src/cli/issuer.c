@@ -26,6 +26,10 @@ static const char help[] =
     "\n"
     "Subcommands:\n"
     "  init                 create a new issuer in DIR and its root key\n"
+    "      --key-uri URI      the first signing key (kid 1) is the Ed25519\n"
+    "                         key in a PKCS#11 token, as with add-key: no\n"
+    "                         signing key is ever sealed in issuer.sealed\n"
+    "      --generate-key     with --key-uri: make the key pair in the token\n"
     "  wallet-credential    issue a wallet credential\n"
     "      --wallet-key KEY   the wallet's public key (hex, or a file with "
     "it)\n"
@@ -77,7 +81,12 @@ static const char help[] =
     "                       cannot be retired (add-key first)\n"
     "  migrate              convert DIR from before the root key was kept\n"
     "                       apart: writes the root key to root.sealed\n"
-    "  show                 print the root key and the trust bundle\n"
+    "  show                 print the root key and the trust bundle; with\n"
+    "                       --passphrase-file also where each signing key\n"
+    "                       is kept (sealed, or its token's URI), and a\n"
+    "                       WARNING when a sealed key is valid now beside a\n"
+    "                       key in a token (the passphrase offpayd is given\n"
+    "                       opens it: retire it, docs/pkcs11.md §3)\n"
     "\n"
     "Common options: --dir DIR (required), --passphrase-file FILE.\n"
     "--out is checked before anything is issued and written atomically; it\n"
@@ -245,6 +254,19 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     int        same;
     offpay_err rc;
 
+    if (a->generate_key && a->key_uri == NULL) {
+        cli_passphrase_free(pass);
+        return cli_usage_error("issuer init: --generate-key needs "
+                               "--key-uri");
+    }
+    if (a->key_uri != NULL && !offpay_pkcs11_uri_storable(a->key_uri)) {
+        cli_passphrase_free(pass);
+        return cli_usage_error(
+            "--key-uri: not a PKCS#11 URI that can be kept: it must name "
+            "the key (object= or id=) and carry no pin-value (give the PIN "
+            "by pin-source or %s) (EPKCS11_URI)",
+            OFFPAY_PKCS11_PIN_ENV);
+    }
     if (pass == NULL)
         return EXIT_FAILURE_IO;
     root_pass = root_passphrase(a, 1);
@@ -257,8 +279,12 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
      * so root.sealed left on the server, or a copy of it, opens there. */
     same = strlen(root_pass) == strlen(pass) &&
            sodium_memcmp(root_pass, pass, strlen(pass)) == 0;
-    rc = offpay_issuer_create_with_root(a->dir, pass, a->root, root_pass,
-                                        cli_now(), &is);
+    rc = a->key_uri != NULL
+             ? offpay_issuer_create_in_token(a->dir, pass, a->root, root_pass,
+                                             a->key_uri, a->generate_key,
+                                             cli_now(), &is)
+             : offpay_issuer_create_with_root(a->dir, pass, a->root, root_pass,
+                                              cli_now(), &is);
     cli_passphrase_free(pass);
     cli_passphrase_free(root_pass);
     if (rc != OFFPAY_OK)
@@ -277,6 +303,9 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
                 a->root_pass_file == NULL
                     ? " (no --root-passphrase-file was given)"
                     : " (--root-passphrase-file holds the same one)");
+    if (a->key_uri != NULL)
+        printf("signing key 1 is in the PKCS#11 token; issuer.sealed keeps "
+               "its URI and public key only\n");
     printf("issuer created in %s\nroot key %s\n"
            "give root.pub and bundle.opb to wallets and terminals\n"
            "the root key is in %s%s: move it to offline storage; only "
@@ -662,6 +691,8 @@ static int cmd_show(const void *args, const char *arg CLI_UNUSED)
     size_t              len = 0;
     offpay_trust_bundle b;
     char                t1[32], t2[32];
+    offpay_issuer      *is = NULL;
+    uint16_t            sealed;
     offpay_err          rc;
 
     snprintf(path, sizeof path, "%s/root.pub", a->dir);
@@ -680,17 +711,48 @@ static int cmd_show(const void *args, const char *arg CLI_UNUSED)
         printf("%02x", pk[i]);
     printf("\ntrust bundle sequence %u, issued %s\n", b.seq,
            cli_iso_time(b.issued_at, t1));
-    for (unsigned i = 0; i < b.n_keys; i++)
-        printf("  signing key %u valid %s .. %s\n", b.keys[i].kid,
+    if (a->pass_file != NULL) {
+        /* where each key is kept: issuer.sealed, read without the lock */
+        char *pass = cli_passphrase(a->pass_file, "Issuer passphrase", 0);
+
+        if (pass == NULL)
+            return EXIT_FAILURE_IO;
+        rc = offpay_issuer_open_readonly(a->dir, pass, &is);
+        cli_passphrase_free(pass);
+        if (rc != OFFPAY_OK)
+            return cli_fail(a->dir, rc);
+    }
+    for (unsigned i = 0; i < b.n_keys; i++) {
+        char uri[OFFPAY_PKCS11_URI_MAX + 1];
+
+        printf("  signing key %u valid %s .. %s", b.keys[i].kid,
                cli_iso_time(b.keys[i].valid_from, t1),
                cli_iso_time(b.keys[i].valid_until, t2));
+        if (is != NULL &&
+            offpay_issuer_key_uri(is, b.keys[i].kid, uri) == OFFPAY_OK)
+            printf(", in the PKCS#11 token %s", uri);
+        else if (is != NULL)
+            printf(", sealed in issuer.sealed");
+        printf("\n");
+    }
+    sealed = offpay_issuer_sealed_beside_token(is, cli_now());
+    offpay_issuer_close(is);
+    if (sealed != 0)
+        fprintf(stderr,
+                "offpay: WARNING: signing key %u is sealed in issuer.sealed "
+                "and valid now beside a key in a PKCS#11 token: the issuer "
+                "passphrase (which offpayd is given) opens it, and every "
+                "wallet and terminal trusts what it signs. Retire it: "
+                "'offpay issuer retire-key %u --dir %s --root FILE' "
+                "(docs/pkcs11.md §3)\n",
+                sealed, sealed, a->dir);
     return EXIT_OK;
 }
 
 int cli_issuer(int argc, char **argv)
 {
     static const cli_sub subs[] = {
-        {"init", 0, cmd_init, "root root-passphrase-file"},
+        {"init", 0, cmd_init, "root root-passphrase-file key-uri generate-key"},
         {"wallet-credential", 0, cmd_wallet_cred,
          "wallet-key limit currency days no-unbound out force"},
         {"terminal-credential", 0, cmd_terminal_cred,

@@ -85,6 +85,7 @@ struct offpay_issuer {
     offpay_keypair         root;      /* only while have_root */
     int                    have_root; /* unlocked, created or migrating */
     int                    legacy;    /* loaded from format 1 (migrate) */
+    int                    readonly;  /* offpay_issuer_open_readonly */
     issuer_key             keys[OFFPAY_BUNDLE_KEYS_MAX];
     unsigned               n_keys;
     uint32_t               next_kid; /* 2..KID_END; kids are never reused */
@@ -328,6 +329,8 @@ static offpay_err save(const offpay_issuer *is)
     char       path[PATH_MAX_LEN];
     offpay_err rc;
 
+    if (is->readonly)
+        return OFFPAY_EINVAL; /* opened to be read, without the lock */
     if ((rc = state_json(is, &text)) != OFFPAY_OK)
         goto out;
     if ((rc = path_in(is->dir, STATE_FILE, path)) != OFFPAY_OK)
@@ -802,6 +805,8 @@ static offpay_err write_public(const offpay_issuer *is, const char *name,
 
     if (rc != OFFPAY_OK)
         return rc;
+    if (is->readonly)
+        return OFFPAY_EINVAL;
     rc = offpay__file_write_atomic_owned(path, bytes, len);
     if (rc != OFFPAY_OK)
         return rc;
@@ -847,11 +852,12 @@ static offpay_err private_dir(const char *dir)
     return set_mode(dir, PRIVATE_DIRMODE);
 }
 
-offpay_err offpay_issuer_create_with_root(const char *dir,
-                                          const char *passphrase,
-                                          const char *root_path,
-                                          const char *root_passphrase,
-                                          uint32_t now, offpay_issuer **out)
+/* offpay_issuer_create_with_root, and with key_uri the first daily key in
+ * a PKCS#11 token (generate: made there first). */
+static offpay_err create(const char *dir, const char *passphrase,
+                         const char *root_path, const char *root_passphrase,
+                         const char *key_uri, int generate, uint32_t now,
+                         offpay_issuer **out)
 {
     offpay_issuer *is = NULL;
     char           path[PATH_MAX_LEN], rpath[PATH_MAX_LEN];
@@ -871,6 +877,10 @@ offpay_err offpay_issuer_create_with_root(const char *dir,
     if ((rc = path_in(dir, STATE_FILE, path)) != OFFPAY_OK ||
         (rc = root_path_of(dir, root_path, rpath)) != OFFPAY_OK)
         return rc;
+    /* The URI is stored in issuer.sealed: never with the PIN. */
+    if (key_uri != NULL && (strlen(key_uri) > OFFPAY_PKCS11_URI_MAX ||
+                            !offpay_pkcs11_uri_storable(key_uri)))
+        return OFFPAY_EPKCS11_URI;
     if ((rc = private_dir(dir)) != OFFPAY_OK)
         return rc;
     is = issuer_new(dir);
@@ -885,8 +895,22 @@ offpay_err offpay_issuer_create_with_root(const char *dir,
     if ((rc = offpay__wallet_sealer_new_kdf(passphrase, OFFPAY__KDF_MODERATE,
                                             &is->sealer)) != OFFPAY_OK)
         goto out;
-    if ((rc = offpay_keypair_generate(&is->root)) != OFFPAY_OK ||
-        (rc = offpay_keypair_generate(&is->keys[0].kp)) != OFFPAY_OK)
+    if ((rc = offpay_keypair_generate(&is->root)) != OFFPAY_OK)
+        goto out;
+    if (key_uri != NULL) {
+        /* The first daily key in the token: no daily key is ever sealed
+         * here, so the passphrase offpayd holds opens no signing key. The
+         * token is asked before anything is written. */
+        offpay_pkcs11_key *p11 = NULL;
+
+        rc = generate ? offpay_pkcs11_generate(NULL, key_uri, &p11)
+                      : offpay_pkcs11_open(NULL, key_uri, &p11);
+        if (rc != OFFPAY_OK)
+            goto out;
+        offpay_pkcs11_pk(p11, is->keys[0].kp.pk);
+        offpay_pkcs11_close(p11);
+        memcpy(is->keys[0].uri, key_uri, strlen(key_uri) + 1);
+    } else if ((rc = offpay_keypair_generate(&is->keys[0].kp)) != OFFPAY_OK)
         goto out;
     is->have_root = 1;
     memcpy(is->root_pk, is->root.pk, OFFPAY_PK_BYTES);
@@ -920,6 +944,31 @@ out:
     return rc;
 }
 
+offpay_err offpay_issuer_create_with_root(const char *dir,
+                                          const char *passphrase,
+                                          const char *root_path,
+                                          const char *root_passphrase,
+                                          uint32_t now, offpay_issuer **out)
+{
+    return create(dir, passphrase, root_path, root_passphrase, NULL, 0, now,
+                  out);
+}
+
+offpay_err offpay_issuer_create_in_token(const char *dir,
+                                         const char *passphrase,
+                                         const char *root_path,
+                                         const char *root_passphrase,
+                                         const char *key_uri, int generate,
+                                         uint32_t now, offpay_issuer **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (key_uri == NULL)
+        return OFFPAY_EINVAL;
+    return create(dir, passphrase, root_path, root_passphrase, key_uri,
+                  generate, now, out);
+}
+
 offpay_err offpay_issuer_create(const char *dir, const char *passphrase,
                                 uint32_t now, offpay_issuer **out)
 {
@@ -930,7 +979,8 @@ offpay_err offpay_issuer_create(const char *dir, const char *passphrase,
 /* Locks and loads dir into a new *out, after tightening the modes of the
  * directory and the state file. */
 static offpay_err open_state(const char *dir, const char *passphrase,
-                             int allow_legacy, offpay_issuer **out)
+                             int allow_legacy, int readonly,
+                             offpay_issuer **out)
 {
     offpay_issuer *is;
     char           path[PATH_MAX_LEN];
@@ -946,13 +996,15 @@ static offpay_err open_state(const char *dir, const char *passphrase,
      * given as the directory: ENOTDIR) by its reason. */
     if (stat(path, &st) != 0)
         return errno == ENOENT ? OFFPAY_ENOTFOUND : offpay__errno_err(errno);
-    if ((rc = set_mode(dir, PRIVATE_DIRMODE)) != OFFPAY_OK ||
-        (rc = set_mode(path, PRIVATE_MODE)) != OFFPAY_OK)
+    if (!readonly && ((rc = set_mode(dir, PRIVATE_DIRMODE)) != OFFPAY_OK ||
+                      (rc = set_mode(path, PRIVATE_MODE)) != OFFPAY_OK))
         return rc;
     is = issuer_new(dir);
     if (is == NULL)
         return OFFPAY_ENOMEM;
-    rc = lock_issuer(is);
+    is->readonly = readonly;
+    /* a reader needs no lock: every save replaces the file by a rename */
+    rc = readonly ? OFFPAY_OK : lock_issuer(is);
     if (rc == OFFPAY_OK)
         rc = load(is, passphrase, allow_legacy);
     if (rc != OFFPAY_OK) {
@@ -968,7 +1020,15 @@ offpay_err offpay_issuer_open(const char *dir, const char *passphrase,
 {
     if (out == NULL)
         return OFFPAY_EINVAL;
-    return open_state(dir, passphrase, 0, out);
+    return open_state(dir, passphrase, 0, 0, out);
+}
+
+offpay_err offpay_issuer_open_readonly(const char *dir, const char *passphrase,
+                                       offpay_issuer **out)
+{
+    if (out == NULL)
+        return OFFPAY_EINVAL;
+    return open_state(dir, passphrase, 0, 1, out);
 }
 
 offpay_err offpay_issuer_migrate(const char *dir, const char *passphrase,
@@ -991,7 +1051,7 @@ offpay_err offpay_issuer_migrate(const char *dir, const char *passphrase,
         return OFFPAY_EINVAL;
     if ((rc = root_path_of(dir, root_path, rpath)) != OFFPAY_OK)
         return rc;
-    if ((rc = open_state(dir, passphrase, 1, &is)) != OFFPAY_OK)
+    if ((rc = open_state(dir, passphrase, 1, 0, &is)) != OFFPAY_OK)
         goto out;
     if (!is->legacy) {
         rc = OFFPAY_EEXISTS; /* already in the current format */
@@ -1498,6 +1558,41 @@ offpay_err offpay_issuer_signing_key(const offpay_issuer *is, uint32_t now,
     *kid = k->kid;
     memcpy(sk, k->kp.sk, OFFPAY_SK_BYTES);
     return OFFPAY_OK;
+}
+
+uint16_t offpay_issuer_sealed_beside_token(const offpay_issuer *is,
+                                           uint32_t             now)
+{
+    uint16_t sealed = 0;
+    int      token = 0;
+
+    if (is == NULL)
+        return 0;
+    for (unsigned i = 0; i < is->n_keys; i++) {
+        const issuer_key *k = &is->keys[i];
+
+        if (k->uri[0] != '\0')
+            token = 1;
+        else if (k->valid_from <= now && now <= k->valid_until)
+            sealed = k->kid; /* kid ascending: the newest such */
+    }
+    return token ? sealed : 0;
+}
+
+offpay_err offpay_issuer_key_uri(const offpay_issuer *is, uint16_t kid,
+                                 char uri[OFFPAY_PKCS11_URI_MAX + 1])
+{
+    if (is == NULL || uri == NULL)
+        return OFFPAY_EINVAL;
+    for (unsigned i = 0; i < is->n_keys; i++) {
+        if (is->keys[i].kid != kid)
+            continue;
+        if (is->keys[i].uri[0] == '\0')
+            return OFFPAY_ENOTFOUND;
+        memcpy(uri, is->keys[i].uri, strlen(is->keys[i].uri) + 1);
+        return OFFPAY_OK;
+    }
+    return OFFPAY_EUNKNOWN_KID;
 }
 
 offpay_err offpay_issuer_signing_key_uri(const offpay_issuer *is, uint32_t now,

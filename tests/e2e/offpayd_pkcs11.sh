@@ -46,7 +46,39 @@ run_cli 0 "signing key 2 added \(in the PKCS#11 token\)" -- \
 run_cli 2 "EEXISTS" -- "$OFFPAY" issuer add-key --dir iss --passphrase-file ip \
   --key-uri "$ISSUER_URI" --generate-key
 run_cli 0 "signing key 2 valid" -- "$OFFPAY" issuer show --dir iss
+# Key 1, made sealed by init, stays valid beside the token's key 2: the
+# passphrase the server keeps opens it. show (given the passphrase) says
+# where each key is kept and warns.
+run_cli 0 "WARNING: signing key 1 is sealed in issuer.sealed and valid now beside a key in a PKCS#11 token.*retire-key 1" -- \
+  "$OFFPAY" issuer show --dir iss --passphrase-file ip
+run_cli 0 "signing key 2 valid .*, in the PKCS#11 token pkcs11:token=offpay;object=issuer-kid-2" -- \
+  "$OFFPAY" issuer show --dir iss --passphrase-file ip
 cp iss/bundle.opb bundle.opb
+# An issuer whose first daily key is made in the token (init --key-uri
+# --generate-key): no daily key is sealed at all, so with the token away
+# nothing signs with the passphrase alone; show is quiet (H1).
+softhsm2-util --init-token --free --label iss2 --pin "$(cat pin)" \
+  --so-pin 55-so-pin-77 >/dev/null
+ISS2_URI="pkcs11:token=iss2;object=issuer-kid-1?pin-source=file:$work/pin"
+run_cli 2 "no pin-value .*EPKCS11_URI" -- "$OFFPAY" issuer init --dir iss2x \
+  --passphrase-file ip --key-uri "pkcs11:token=iss2;object=k?pin-value=1"
+[ ! -e iss2x ] && ok "init with a pin-value URI made nothing" || fail "iss2x made"
+run_cli 0 "signing key 1 is in the PKCS#11 token" -- "$OFFPAY" issuer init \
+  --dir iss2 --passphrase-file ip --key-uri "$ISS2_URI" --generate-key
+out=$("$OFFPAY" issuer show --dir iss2 --passphrase-file ip 2>&1)
+grep -q "signing key 1 valid .*, in the PKCS#11 token pkcs11:token=iss2" <<<"$out" \
+  && ! grep -q WARNING <<<"$out" && ok "show: iss2's key 1 in the token, no warning" \
+  || fail "show iss2: $out"
+run_cli 0 "serial 1" -- "$OFFPAY" issuer wallet-credential --dir iss2 \
+  --passphrase-file ip --limit 1.00 --currency EUR --out iss2.cred \
+  --wallet-key "$(cat iss/root.pub)"
+mv tokens tokens.away
+run_cli 3 "\(EPKCS11\)" -- "$OFFPAY" issuer wallet-credential --dir iss2 \
+  --passphrase-file ip --limit 20.00 --currency EUR --out iss2b.cred \
+  --wallet-key "$(cat iss/root.pub)"
+mv tokens.away tokens
+[ ! -e iss2b.cred ] && ok "token away: iss2 signs nothing with its passphrase alone" \
+  || fail "iss2 signed without its token"
 
 "$OFFPAY" wallet init --wallet wo --root iss/root.pub --bundle bundle.opb \
   --passphrase-file wp >/dev/null
@@ -102,6 +134,9 @@ run_cli 2 "issuer-key-uri holds the PIN \(pin-value\)" -- \
     --issuer-key-uri "pkcs11:token=offpay;object=till-1?pin-value=$(cat pin)"
 
 start_server   # no option: the URI the issuer stored for kid 2
+grep -q "WARNING: the issuer's daily key 1 is sealed in issuer.sealed and valid now beside a key in a PKCS#11 token" server.err \
+  && ok "offpayd warns of the sealed key 1 beside the token's" \
+  || fail "no start-up warning of the sealed key 1: $(cat server.err)"
 new_merchant "Token shop"; MID=$MERCHANT; MA=$MACCT
 W=$(new_account payer-1 100.00)
 new_wallet w1 "$W" 50.00; S1=$SERIAL
