@@ -3,6 +3,7 @@
  * version and clock.
  */
 #include <pthread.h>
+#include <stdio.h>
 
 #include "server/server.h"
 
@@ -30,6 +31,49 @@ static json_t *last_ledger_error(void)
                      (json_int_t)at);
 }
 
+/* While the last signature by the issuer's daily key failed (its token
+ * gone: every signed answer is then 503), a probe signs a fixed text that
+ * is no answer of any request, so that a load balancer that took offpayd
+ * out on the 503 sees it back once the token is: the only signature a
+ * health check makes, and only after a failure. */
+static void signing_probe(offpay_ledger *l, uint32_t now)
+{
+    static const char probe[] = "offpayd /v1/health: the daily key signs";
+    uint8_t           sig[OFFPAY_SIG_BYTES];
+    uint16_t          kid = 0;
+    uint32_t          at = 0;
+    char              detail[160];
+
+    if (srv_metrics_last_signature(&at, detail) == OFFPAY_OK)
+        return;
+    srv_metrics_signature(offpay_ledger_sign_answer(
+        l, now, (const uint8_t *)probe, sizeof probe - 1, &kid, sig));
+}
+
+/* The last signature's failure as 503 (the daily key cannot sign: no
+ * signed request is answered), or 0 when it signs. */
+static int signing_failed(srv_req *r, srv_reply *out)
+{
+    uint32_t   at = 0;
+    char       detail[160], hint[256];
+    offpay_err rc = srv_metrics_last_signature(&at, detail);
+
+    if (rc == OFFPAY_OK)
+        return 0;
+    snprintf(hint, sizeof hint,
+             "the issuer's daily key cannot sign: %s%s%s (signed requests "
+             "are answered 503 until it can)",
+             offpay_strerror(rc), detail[0] ? ": " : "", detail);
+    json_decref(out->json);
+    out->status = 503;
+    out->json = json_pack("{s:s, s:s, s:s, s:s, s:I, s:{s:s, s:I}}", "error",
+                          offpay_errname(rc), "hint", hint, "status",
+                          "unavailable", "version", offpay_version(), "time",
+                          (json_int_t)r->now, "last_signing_error", "error",
+                          offpay_errname(rc), "at", (json_int_t)at);
+    return 1;
+}
+
 void srv_health(srv_req *r, srv_reply *out)
 {
     offpay_ledger *l = srv_pool_try_get(r->srv->pool);
@@ -37,6 +81,8 @@ void srv_health(srv_req *r, srv_reply *out)
 
     if (l != NULL) {
         rc = offpay_ledger_check(l);
+        if (rc == OFFPAY_OK)
+            signing_probe(l, r->now);
         srv_pool_put(r->srv->pool, l);
         pthread_mutex_lock(&health_mu);
         health_last = rc;
@@ -57,7 +103,10 @@ void srv_health(srv_req *r, srv_reply *out)
         json_decref(more);
         return;
     }
-    srv_ok(out, json_pack("{s:s, s:s, s:I, s:o}", "status", "ok", "version",
-                          offpay_version(), "time", (json_int_t)r->now,
-                          "last_ledger_error", last_ledger_error()));
+    if (signing_failed(r, out))
+        return;
+    srv_ok(out, json_pack("{s:s, s:s, s:I, s:o, s:n}", "status", "ok",
+                          "version", offpay_version(), "time",
+                          (json_int_t)r->now, "last_ledger_error",
+                          last_ledger_error(), "last_signing_error"));
 }

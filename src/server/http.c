@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/jsonutil.h"
+#include "offpay/pkcs11.h"
 #include "server/server.h"
 #include "server/slow.h"
 
@@ -879,9 +880,12 @@ static int drop_reply(const char *url, unsigned status)
 /* Signs the answer to a request whose signature verified (docs/api.md,
  * "Signed answers") with the issuer's daily key the ledger holds: the
  * JSON's text is kept, to go as it was signed. Should the signing fail
- * (a token that went away), the answer goes unsigned, which the terminal
- * or wallet refuses to act on: what the request did stays done, and its
- * resend is answered again (an upload's items as replays). Not inlined:
+ * (a token that went away), the answer is replaced by 503 with the error
+ * (EPKCS11 and the token's CKR_ name), counted
+ * (offpayd_sign_failures_total) and reported by /v1/health: what the
+ * request did stays done, and its resend is answered again (an upload's
+ * items as replays). An unsigned 200 would be refused by the device
+ * anyway, and counted and monitored as a success. Not inlined:
  * bench/upload_profile.sh counts its instructions by its name. */
 __attribute__((noinline)) static void sign_answer(const srv_req *r,
                                                   srv_reply     *rep)
@@ -901,11 +905,24 @@ __attribute__((noinline)) static void sign_answer(const srv_req *r,
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_sign_answer(r->l, r->now, (const uint8_t *)text, n,
                                        &kid, sig);
-    if (rc == OFFPAY_OK)
+    if (rc == OFFPAY_OK) {
         offpay__http_answer_format(kid, sig, rep->answer);
-    else
-        srv_log("%s %s: its answer could not be signed: %s (%s)", r->method,
-                r->path, offpay_strerror(rc), offpay_errname(rc));
+        srv_metrics_signature(OFFPAY_OK);
+        return;
+    }
+    srv_log("%s %s: its answer (%u) could not be signed: %s (%s)%s%s",
+            r->method, r->path, rep->status, offpay_strerror(rc),
+            offpay_errname(rc), rc == OFFPAY_EPKCS11 ? ": " : "",
+            rc == OFFPAY_EPKCS11 ? offpay_pkcs11_detail() : "");
+    offpay__json_free(rep->json_text);
+    rep->json_text = NULL;
+    if (rc != OFFPAY_EPKCS11) /* srv_fail_engine counts EPKCS11's */
+        srv_metrics_signature(rc);
+    /* (docs/api.md: what the request did is done; sent again once
+     * offpayd signs again, it is answered as a replay) */
+    srv_fail_engine(rep, rc, "the answer could not be signed");
+    if (rep->status < 500)
+        rep->status = 500; /* never an unsigned answer that looks decided */
 }
 
 static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,

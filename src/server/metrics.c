@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "offpay/pkcs11.h"
 #include "server/server.h"
 #include "server/slow.h"
 
@@ -62,6 +63,10 @@ static struct {
     uint64_t        ledger_errors[N_LEDGER_ERRS];
     offpay_err      last_error; /* the latest of them, OFFPAY_OK: none */
     uint32_t        last_error_at;
+    uint64_t        sign_failures;
+    offpay_err      sign_last; /* the last signing attempt's result */
+    uint32_t        sign_last_at;
+    char            sign_detail[160]; /* the token's word on it */
 } m = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void srv_metrics_request(const char *route, unsigned status, double seconds)
@@ -195,6 +200,35 @@ void srv_metrics_engine_error(offpay_err rc, unsigned status)
             m.last_error_at = now;
             pthread_mutex_unlock(&m.mu);
         }
+}
+
+void srv_metrics_signature(offpay_err rc)
+{
+    uint32_t now = srv_now();
+
+    pthread_mutex_lock(&m.mu);
+    if (rc != OFFPAY_OK) {
+        m.sign_failures++;
+        snprintf(m.sign_detail, sizeof m.sign_detail, "%s",
+                 offpay_pkcs11_detail());
+    }
+    m.sign_last = rc;
+    m.sign_last_at = rc != OFFPAY_OK ? now : 0;
+    pthread_mutex_unlock(&m.mu);
+}
+
+offpay_err srv_metrics_last_signature(uint32_t *at, char detail[160])
+{
+    offpay_err rc;
+
+    pthread_mutex_lock(&m.mu);
+    rc = m.sign_last;
+    *at = m.sign_last_at;
+    memcpy(detail, m.sign_detail, sizeof m.sign_detail);
+    if (rc == OFFPAY_OK)
+        detail[0] = '\0';
+    pthread_mutex_unlock(&m.mu);
+    return rc;
 }
 
 offpay_err srv_metrics_last_ledger_error(uint32_t *at)
@@ -353,6 +387,13 @@ char *srv_metrics_render(void)
             "# TYPE offpayd_signing_key_expiry_timestamp_seconds gauge\n"
             "offpayd_signing_key_expiry_timestamp_seconds{kid=\"%u\"} %lu\n",
             (unsigned)m.key_kid, (unsigned long)m.key_until);
+    add(&b,
+        "# HELP offpayd_sign_failures_total Signatures by the issuer's "
+        "daily key that failed (a signed answer, a credential, a list): "
+        "its token gone or failing. Each such request was answered 503.\n"
+        "# TYPE offpayd_sign_failures_total counter\n"
+        "offpayd_sign_failures_total %llu\n",
+        (unsigned long long)m.sign_failures);
     add(&b,
         "# HELP offpayd_release_last_success_timestamp_seconds When the "
         "escrow release job last ran through (Unix time; 0: not yet).\n"

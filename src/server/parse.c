@@ -115,7 +115,7 @@ const char *srv_quote(const char *name, char *buf)
 
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
 {
-    char hint[256];
+    char hint[512];
 
     snprintf(hint, sizeof hint, "%s: %s", what, offpay_strerror(rc));
     if (rc == OFFPAY_EVERSION && offpay__store_schema_newer_seen() != 0)
@@ -124,9 +124,11 @@ void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
                  "offpayd %s knows: a newer offpayd upgraded it; nothing was "
                  "written: stop this offpayd and start the new version",
                  what, offpay__store_schema_newer_seen(), offpay_version());
-    if (rc == OFFPAY_EPKCS11) /* what the token said, e.g. a CKR_ name */
+    if (rc == OFFPAY_EPKCS11) { /* what the token said, e.g. a CKR_ name */
         snprintf(hint, sizeof hint, "%s: %s (%.120s)", what,
                  offpay_strerror(rc), offpay_pkcs11_detail());
+        srv_metrics_signature(rc); /* the daily key's signature failed */
+    }
     json_decref(out->json);
     out->status = srv_status_of(rc);
     out->json = error_body(offpay_errname(rc), hint);

@@ -357,6 +357,15 @@ void srv_metrics_engine_error(offpay_err rc, unsigned status);
 /* The latest storage failure srv_metrics_engine_error counted and *at
  * when (offpayd's clock); OFFPAY_OK (and *at 0) when none since start. */
 offpay_err srv_metrics_last_ledger_error(uint32_t *at);
+/* A signature by the issuer's daily key (a signed answer, or what the
+ * engine signs: a credential, a list) succeeded (OFFPAY_OK) or failed
+ * (rc): failures counted by offpayd_sign_failures_total; the last
+ * attempt's result is what /v1/health reports. Thread-safe. */
+void srv_metrics_signature(offpay_err rc);
+/* The last signing attempt's error and *at when (offpayd's clock), with
+ * the token's detail in detail[160]; OFFPAY_OK (*at 0) when the last one
+ * succeeded or none was made since start. */
+offpay_err srv_metrics_last_signature(uint32_t *at, char detail[160]);
 /* Prometheus text exposition; malloc'd. */
 char *srv_metrics_render(void);
 

@@ -199,9 +199,31 @@ run_cli 0 "WARNING: the terminal's key in its token cannot be used \(EPASSPHRASE
   env OFFPAY_PKCS11_PIN=0000 "$OFFPAY" terminal status --terminal tt
 run_cli 0 '"key_unusable"' -- env OFFPAY_PKCS11_PIN=0000 "$OFFPAY" terminal status --terminal tt --json
 
+# A terminal whose key is sealed (its uploads need no token) of another
+# merchant, with a payment to upload while offpayd's token is away.
+new_merchant "Sealed shop"; MA2=$MACCT
+new_terminal ts "$MERCHANT"
+accept ts "$(pay w2 2.00)" 2.00 || fail "ts accepts 2.00"
 # The token goes away under a running offpayd: issuing fails with 503
 # EPKCS11 and the token's reason, and nothing is issued or moved.
 mv tokens tokens.away
+# A signed request whose answer cannot be signed: 503 EPKCS11 naming the
+# token's reason, never an unsigned 200 (the upload itself is settled:
+# the resend below gets replays); counted, and /v1/health says 503.
+run_cli 3 "HTTP 503: .*EPKCS11.*the answer could not be signed: .*CKR_" -- "$OFFPAY" terminal sync --terminal ts \
+  --passphrase-file tp --server "$URL"
+grep -q "POST /v1/terminal/upload: its answer (200) could not be signed: .*(EPKCS11): C_.*CKR_" server.err \
+  && ok "the log names the unsigned answer and the CKR_ name" \
+  || fail "log of the unsigned answer: $(tail -5 server.err)"
+curl -s -H "Authorization: Bearer $TOKEN" "$URL/metrics" > metrics.txt
+grep -qE '^offpayd_sign_failures_total [1-9]' metrics.txt \
+  && grep -q 'route="/v1/terminal/upload",status="503"' metrics.txt \
+  && ok "metrics: sign failures counted, the upload counted 503" \
+  || fail "metrics with the token away: $(grep -E 'sign_failures|terminal/upload' metrics.txt)"
+api GET /v1/health
+[ "$status" = 503 ] && [ "$(jget .error)" = EPKCS11 ] && [ "$(jget .status)" = unavailable ] \
+  && [ "$(jget .last_signing_error.error)" = EPKCS11 ] \
+  && ok "health: 503 while the daily key cannot sign" || fail "health, token away: $status $(cat resp.json)"
 api POST /v1/admin/credentials \
   "{\"account\":\"$W\",\"wallet_key\":\"$TKEY\",\"limit\":\"1.00\"}"
 if [ "$status" = 503 ] && [ "$(jget .error)" = EPKCS11 ] && jget .hint | grep -q CKR_; then
@@ -211,6 +233,19 @@ else
 fi
 mv tokens.away tokens
 balances "payer=$W:5000 esc1=esc/$S1:3750 M=$MA:1725" "nothing moved while the token was away"
+# SoftHSM2's session lost the key's handle (CKR_OBJECT_HANDLE_INVALID):
+# no signature until a restart (docs/pkcs11.md §4), and health says so.
+api GET /v1/health
+[ "$status" = 503 ] && jget .hint | grep -q "cannot sign: .*CKR_" \
+  && ok "health: 503 while the key still cannot sign" || fail "health, token back: $status $(cat resp.json)"
+stop_server TERM
+start_server
+api GET /v1/health
+[ "$status" = 200 ] && [ "$(jget .status)" = ok ] && [ "$(jget .last_signing_error)" = null ] \
+  && ok "health: ok after the restart" || fail "health after the restart: $status $(cat resp.json)"
+run_cli 0 "uploaded 1 payment\(s\): 1 decided \(1 paid, 2.00 EUR" -- "$OFFPAY" terminal sync \
+  --terminal ts --passphrase-file tp --server "$URL"
+balances "M2=$MA2:200" "the upload answered 503 was settled once"
 audit_passes "after the token came back"
 stop_server TERM
 
