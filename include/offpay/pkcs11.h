@@ -94,7 +94,9 @@ typedef struct offpay_pkcs11_key offpay_pkcs11_key;
  * whose halves disagree or a token whose CKM_EDDSA is not pure Ed25519 is
  * refused (OFFPAY_EPKCS11). *out: close with offpay_pkcs11_close.
  * Errors: OFFPAY_EINVAL, OFFPAY_EPKCS11_URI (malformed; no such token, no
- * such key, or several), OFFPAY_EPASSPHRASE (wrong PIN), OFFPAY_EPKCS11,
+ * such key, or several), OFFPAY_EPASSPHRASE (wrong PIN; or, with the
+ * token logged in already by another key of this process, a PIN other
+ * than the one that logged in), OFFPAY_EPKCS11,
  * OFFPAY_ENOMEM, OFFPAY_ENOTFOUND (the module or pin-source file does not
  * exist).
  */

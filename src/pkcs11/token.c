@@ -10,8 +10,9 @@
  * module mapped. Each key has
  * its own session, used under the key's mutex. PKCS#11 login is per
  * application and token: a second session finds the user already logged
- * in (CKR_USER_ALREADY_LOGGED_IN is success); sessions are closed, never
- * logged out, so one key's close never logs out another's.
+ * in (CKR_USER_ALREADY_LOGGED_IN), and its PIN is then compared with the
+ * one that logged in (login); sessions are closed, never logged out, so
+ * one key's close never logs out another's.
  *
  * The header is p11-kit's (libp11-kit-dev), which defines the PKCS#11 3.0
  * names used here (CKM_EDDSA, CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN).
@@ -26,6 +27,7 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "core/log.h"
 #include "offpay/pkcs11.h"
 
 #if !defined(CKM_EDDSA) || !defined(CKK_EC_EDWARDS) ||                         \
@@ -43,12 +45,25 @@ static const uint8_t oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
 static const uint8_t str_ed25519[] = {0x13, 0x0c, 'e', 'd', 'w', 'a', 'r',
                                       'd',  's',  '2', '5', '5', '1', '9'};
 
+/* The PIN a token of the module was logged in with, as a keyed hash
+ * (BLAKE2b under a random per-process key: never the PIN itself), so that
+ * a later key of the same token, whose session finds the token logged in
+ * already (CKR_USER_ALREADY_LOGGED_IN), has its own PIN checked against
+ * it rather than not at all. */
+#define LOGINS_MAX 8
+typedef struct p11_login {
+    CK_SLOT_ID slot;
+    uint8_t    pin_hash[crypto_generichash_BYTES];
+} p11_login;
+
 typedef struct p11_module {
     char                 path[OFFPAY_PKCS11_PATH_MAX + 1];
     void                *dl;
     CK_FUNCTION_LIST_PTR f;
     unsigned             refs;
     int                  finalize; /* we initialized it */
+    p11_login            logins[LOGINS_MAX];
+    unsigned             n_logins;
 } p11_module;
 
 struct offpay_pkcs11_key {
@@ -62,7 +77,7 @@ struct offpay_pkcs11_key {
 static pthread_mutex_t modules_mu = PTHREAD_MUTEX_INITIALIZER;
 static p11_module      modules[MODULES_MAX];
 
-static _Thread_local char detail[192];
+static _Thread_local char detail[384];
 
 #if defined(__SANITIZE_ADDRESS__)
 #define OFFPAY__ASAN 1
@@ -363,23 +378,74 @@ static offpay_err get_pin(const offpay_pkcs11_uri *u,
     return OFFPAY_OK;
 }
 
-static offpay_err login(p11_module *m, CK_SESSION_HANDLE s,
+/* The key of the PINs' hashes, random, made once per process. */
+static uint8_t        pin_hash_key[crypto_generichash_KEYBYTES];
+static pthread_once_t pin_hash_once = PTHREAD_ONCE_INIT;
+
+static void pin_hash_key_init(void)
+{
+    randombytes_buf(pin_hash_key, sizeof pin_hash_key);
+}
+
+/* The keyed hash of pin. */
+static void pin_hash(const char *pin, uint8_t h[crypto_generichash_BYTES])
+{
+    pthread_once(&pin_hash_once, pin_hash_key_init);
+    crypto_generichash(h, crypto_generichash_BYTES, (const uint8_t *)pin,
+                       strlen(pin), pin_hash_key, sizeof pin_hash_key);
+}
+
+/* Logs in to slot's token with the URI's PIN. PKCS#11 login is per
+ * application and token: when another key's session logged in already
+ * (CKR_USER_ALREADY_LOGGED_IN), the token does not check this PIN, and a
+ * wrong one would pass now (a SIGHUP's new key) only to fail at the next
+ * start. So it is compared with the one that logged in (a keyed hash
+ * kept per slot) and a different one is refused (OFFPAY_EPASSPHRASE):
+ * the token may also have had its PIN changed since, which a restart
+ * settles either way. */
+static offpay_err login(p11_module *m, CK_SLOT_ID slot, CK_SESSION_HANDLE s,
                         const offpay_pkcs11_uri *u)
 {
     char       pin[OFFPAY_PKCS11_PIN_MAX + 2];
-    int        have = 0;
+    uint8_t    h[crypto_generichash_BYTES];
+    int        have = 0, known = 0, same = 0;
     CK_RV      rv;
     offpay_err rc;
 
     rc = get_pin(u, pin, &have);
     if (rc != OFFPAY_OK || !have)
         goto out;
+    pin_hash(pin, h);
     rv =
         m->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
-    if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
+    pthread_mutex_lock(&modules_mu);
+    for (unsigned i = 0; i < m->n_logins; i++)
+        if (m->logins[i].slot == slot) {
+            known = 1;
+            same = sodium_memcmp(m->logins[i].pin_hash, h, sizeof h) == 0;
+            if (rv == CKR_OK) /* logged in anew (after a close of all) */
+                memcpy(m->logins[i].pin_hash, h, sizeof h);
+        }
+    if (rv == CKR_OK && !known && m->n_logins < LOGINS_MAX) {
+        m->logins[m->n_logins].slot = slot;
+        memcpy(m->logins[m->n_logins++].pin_hash, h, sizeof h);
+    }
+    pthread_mutex_unlock(&modules_mu);
+    if (rv == CKR_USER_ALREADY_LOGGED_IN && known && !same)
+        rc = say(OFFPAY_EPASSPHRASE,
+                 "C_Login: CKR_USER_ALREADY_LOGGED_IN: the token is logged "
+                 "in already with another PIN than this URI's: this one was "
+                 "not checked by the token, and would fail at the next "
+                 "start (a wrong PIN, or the token's PIN changed since)");
+    else if (rv == CKR_USER_ALREADY_LOGGED_IN && !known)
+        offpay__log("offpay: WARNING: PKCS#11 PIN not checked: the token "
+                    "is logged in already (by another program's use of the "
+                    "module in this process)\n");
+    else if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
         rc = fail("C_Login", rv);
 out:
     sodium_memzero(pin, sizeof pin);
+    sodium_memzero(h, sizeof h);
     return rc;
 }
 
@@ -567,7 +633,7 @@ static offpay_err open_key(const char *module, const char *uri, int generate,
         rc = fail("C_OpenSession", rv);
         goto out;
     }
-    if ((rc = login(k->m, k->session, &u)) != OFFPAY_OK)
+    if ((rc = login(k->m, slot, k->session, &u)) != OFFPAY_OK)
         goto out;
     if ((rc = find(k->m, k->session, &u, CKO_PRIVATE_KEY, objs, &n)) !=
         OFFPAY_OK)

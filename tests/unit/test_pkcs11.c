@@ -451,6 +451,32 @@ static void test_terminal_key_in_token(void)
     free(bundle);
 }
 
+/* PKCS#11 login is per token and process: a second key's session finds
+ * the token logged in already (CKR_USER_ALREADY_LOGGED_IN), so its PIN
+ * is not asked of the token. A wrong one must still be refused (a
+ * SIGHUP's new key whose PIN file is wrong would fail at the next start),
+ * and the right one still works. */
+static void test_wrong_pin_refused_while_logged_in(void)
+{
+    offpay_pkcs11_key *k = NULL, *k2 = NULL;
+
+    REQUIRE(make_token());
+    REQUIRE_OK(offpay_pkcs11_open(
+        NULL, "pkcs11:token=offpay;object=unit-key?pin-value=" PIN, &k));
+    CHECK_ERR(offpay_pkcs11_generate(NULL,
+                                     "pkcs11:token=offpay;object=second-key"
+                                     "?pin-value=typo-pin",
+                                     &k2),
+              OFFPAY_EPASSPHRASE);
+    CHECK(k2 == NULL);
+    CHECK(strstr(offpay_pkcs11_detail(), "logged in already with another "
+                                         "PIN") != NULL);
+    REQUIRE_OK(offpay_pkcs11_generate(
+        NULL, "pkcs11:token=offpay;object=second-key?pin-value=" PIN, &k2));
+    offpay_pkcs11_close(k2);
+    offpay_pkcs11_close(k);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -459,6 +485,8 @@ int main(void)
         {"generate_find_sign_verify", test_generate_find_sign_verify},
         {"pin_source_file", test_pin_source_file},
         {"wrong_pin_is_refused", test_wrong_pin_is_refused},
+        {"wrong_pin_refused_while_logged_in",
+         test_wrong_pin_refused_while_logged_in},
         {"missing_token_or_object", test_missing_token_or_object},
         {"signer_signs_credentials_either_way",
          test_signer_signs_credentials_either_way},
