@@ -92,13 +92,14 @@ typedef struct offpay_pkcs11_key offpay_pkcs11_key;
  * URI's object label and/or id, and its public key (CKA_EC_POINT). The
  * token then signs a test message, verified with libsodium, so a key pair
  * whose halves disagree or a token whose CKM_EDDSA is not pure Ed25519 is
- * refused (OFFPAY_EPKCS11). *out: close with offpay_pkcs11_close.
- * Errors: OFFPAY_EINVAL, OFFPAY_EPKCS11_URI (malformed; no such token, no
- * such key, or several), OFFPAY_EPASSPHRASE (wrong PIN; or, with the
- * token logged in already by another key of this process, a PIN other
- * than the one that logged in), OFFPAY_EPKCS11,
- * OFFPAY_ENOMEM, OFFPAY_ENOTFOUND (the module or pin-source file does not
- * exist).
+ * refused (OFFPAY_EPKCS11), as is a private key that can leave the token
+ * or was not made in it (CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE and
+ * CKA_NEVER_EXTRACTABLE must be true, CKA_EXTRACTABLE false). *out: close with
+ * offpay_pkcs11_close. Errors: OFFPAY_EINVAL, OFFPAY_EPKCS11_URI (malformed; no
+ * such token, no such key, or several), OFFPAY_EPASSPHRASE (wrong PIN; or, with
+ * the token logged in already by another key of this process, a PIN other than
+ * the one that logged in), OFFPAY_EPKCS11, OFFPAY_ENOMEM, OFFPAY_ENOTFOUND (the
+ * module or pin-source file does not exist).
  */
 offpay_err offpay_pkcs11_open(const char *module, const char *uri,
                               offpay_pkcs11_key **out);

@@ -529,15 +529,20 @@ static offpay_err sign_raw(offpay_pkcs11_key *k, const uint8_t *buf, size_t n,
 int offpay__pkcs11_keygen_extractable;
 #endif
 
-/* The private key o must never leave the token: CKA_SENSITIVE and not
- * CKA_EXTRACTABLE; else the token protects nothing. */
+/* The private key o must never leave the token, and never have been out
+ * of it: CKA_SENSITIVE and not CKA_EXTRACTABLE (else the token protects
+ * nothing), and CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE (else it
+ * was imported, or was once readable: a copy may exist outside). */
 static offpay_err key_stays(p11_module *m, CK_SESSION_HANDLE s,
                             CK_OBJECT_HANDLE o)
 {
     CK_BBOOL     sensitive = CK_FALSE, extractable = CK_TRUE;
-    CK_ATTRIBUTE t[2] = {{CKA_SENSITIVE, &sensitive, sizeof sensitive},
-                         {CKA_EXTRACTABLE, &extractable, sizeof extractable}};
-    CK_RV        rv = m->f->C_GetAttributeValue(s, o, t, 2);
+    CK_BBOOL     always = CK_FALSE, never = CK_FALSE;
+    CK_ATTRIBUTE t[4] = {{CKA_SENSITIVE, &sensitive, sizeof sensitive},
+                         {CKA_EXTRACTABLE, &extractable, sizeof extractable},
+                         {CKA_ALWAYS_SENSITIVE, &always, sizeof always},
+                         {CKA_NEVER_EXTRACTABLE, &never, sizeof never}};
+    CK_RV        rv = m->f->C_GetAttributeValue(s, o, t, 4);
 
     if (rv != CKR_OK)
         return fail("C_GetAttributeValue", rv);
@@ -548,6 +553,14 @@ static offpay_err key_stays(p11_module *m, CK_SESSION_HANDLE s,
                    "the private key can leave the token (CKA_EXTRACTABLE, or "
                    "not CKA_SENSITIVE): use a key made not to leave it "
                    "(--generate-key makes one)");
+    if (t[2].ulValueLen != sizeof always || t[3].ulValueLen != sizeof never ||
+        always != CK_TRUE || never != CK_TRUE)
+        return say(OFFPAY_EPKCS11,
+                   "the private key was not made in the token (not "
+                   "CKA_ALWAYS_SENSITIVE or not CKA_NEVER_EXTRACTABLE): it "
+                   "was imported, or was once readable, so a copy may "
+                   "exist outside the token; generate one in the token "
+                   "with --generate-key");
     return OFFPAY_OK;
 }
 

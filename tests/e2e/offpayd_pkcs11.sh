@@ -108,6 +108,20 @@ run_cli 3 "C_Login: CKR_PIN_INCORRECT" -- "$OFFPAY" issuer publish --dir iss \
   --passphrase-file ip
 cp pin.good pin
 
+# A key imported from a file (SENSITIVE, not EXTRACTABLE, but never
+# ALWAYS_SENSITIVE nor NEVER_EXTRACTABLE: a copy may be outside) is no
+# key the token protects: refused, the bundle unchanged.
+openssl genpkey -algorithm ED25519 -out ed.pem 2>/dev/null
+softhsm2-util --import ed.pem --token offpay --label edimp --id 05 \
+  --pin "$(cat pin)" >/dev/null
+rm ed.pem
+before=$(sha256sum iss/bundle.opb)
+run_cli 3 "not made in the token .*imported, or was once readable.*--generate-key" -- \
+  "$OFFPAY" issuer add-key --dir iss --passphrase-file ip \
+  --key-uri "pkcs11:token=offpay;object=edimp?pin-source=file:$work/pin"
+[ "$(sha256sum iss/bundle.opb)" = "$before" ] && ok "imported key: the bundle unchanged" \
+  || fail "the imported key changed the bundle"
+
 # ---- 2. offpayd with the daily key in the token --------------------------
 # A token key that is not one of the bundle's: offpayd does not start.
 OFFPAY_PKCS11_PIN=$(cat pin) "$OFFPAY" terminal init --terminal tt \
