@@ -1695,10 +1695,13 @@ offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
     s = calloc(1, sizeof *s);
     if (s == NULL)
         return OFFPAY_ENOMEM;
-    step = sqlite3_open_v2(path, &s->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                               SQLITE_OPEN_FULLMUTEX,
-                           NULL);
+    /* SQLITE_OPEN_NOMUTEX: a ledger handle, and so its store's
+     * connection, is used by one thread at a time (settle.h; offpayd's
+     * pool lends each to one request), so SQLite's mutex around every
+     * bind, step, column and reset of the connection guards nothing */
+    step = sqlite3_open_v2(
+        path, &s->db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (step != SQLITE_OK) {
         rc = open_failed(s->db, path, step);
         goto out;

@@ -891,7 +891,7 @@ undo_017() {
   ledger_sql "$1" "ALTER TABLE request_keys_009 RENAME TO request_keys" >/dev/null
 }
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of version 10, for real (migrations 011 to 017 undone: a
+  # A ledger of version 10, for real (migrations 011 to 018 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
@@ -905,6 +905,7 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "DROP INDEX transfers_claim" >/dev/null
   ledger_sql v10 "DROP INDEX terminals_rotated_to" >/dev/null
   undo_017 v10
+  ledger_sql v10 "ALTER TABLE terminals DROP COLUMN sums_carried" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
@@ -990,6 +991,7 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "DROP INDEX transfers_claim" >/dev/null
   ledger_sql v12 "DROP INDEX terminals_rotated_to" >/dev/null
   undo_017 v12
+  ledger_sql v12 "ALTER TABLE terminals DROP COLUMN sums_carried" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
   psql -q -X "$(ledger_url v12)" -c "BEGIN" -c "LOCK TABLE credentials IN ACCESS SHARE MODE" \
