@@ -857,6 +857,33 @@ static void cpu_line(const figures *f)
            verify_cpu_per_k * 1e3, all > 0 ? verify_cpu_per_k / all : 0);
 }
 
+/* A row's Ed25519 bound: the rate of all cores measured before and
+ * after the row, their mean the ratio's divisor. A shared machine's other
+ * load coming or going during the row moves the two apart, and the ratio
+ * with them (by up to 3x between runs of the same binaries): such a row
+ * is flagged, and the CPU line's share, which that load does not move,
+ * is the figure to read. */
+typedef struct bound_pair {
+    double before, after;
+} bound_pair;
+
+static double bound_of(const bound_pair *b)
+{
+    return (b->before + b->after) / 2;
+}
+
+static void bound_line(const bound_pair *b)
+{
+    double moved = b->before > 0 ? (b->after - b->before) / b->before : 0;
+
+    printf("    Ed25519 before the row %.0f/s, after %.0f/s (%+.0f%%)%s\n",
+           b->before, b->after, 100 * moved,
+           moved > 0.10 || moved < -0.10
+               ? ": the machine's other load changed during the row, so "
+                 "its ratio is not reliable; read the CPU line's share"
+               : "");
+}
+
 /* The SQLite rows of docs/benchmarks.md ("Settlement over HTTP"): one
  * offpayd on ledger.db in dir, one client per core. */
 static void sqlite_rows(const char *bin, const char *dir, size_t measured,
@@ -864,8 +891,9 @@ static void sqlite_rows(const char *bin, const char *dir, size_t measured,
 {
     char     db[600];
     uint64_t settled = 0;
-    double   bound, bound2 = 0;
-    figures  f100, f1000, fbig;
+    double     seconds = quick ? 0.3 : 1.5;
+    bound_pair b100, b1000, bbig;
+    figures    f100, f1000, fbig;
     long     rss;
 
     snprintf(db, sizeof db, "%s/ledger.db", dir);
@@ -874,27 +902,32 @@ static void sqlite_rows(const char *bin, const char *dir, size_t measured,
 
     printf("settlement over HTTP (offpayd, SQLite, %d client threads, "
            "%ld cores); each row beside the Ed25519 verification rate of all "
-           "cores measured just before it\n",
+           "cores measured just before and after it (their mean)\n",
            n_cl, ncpu);
     if (!quick) {
         preload(10000, &settled);
         printf("  already settled before measuring: %llu\n",
                (unsigned long long)settled);
     }
-    bound = ed25519_rate(quick ? 0.3 : 1.5);
+    b100.before = ed25519_rate(seconds);
     f100 = run_phase(measured, 100);
+    b100.after = ed25519_rate(seconds);
     settled += measured;
     printf("  batches of  100: %6.0f payments/s, Ed25519 %6.0f/s (%.2f x), "
            "p50 %.1f ms, p99 %.1f ms\n",
-           f100.pps, bound, f100.pps / bound, f100.p50, f100.p99);
+           f100.pps, bound_of(&b100), f100.pps / bound_of(&b100), f100.p50,
+           f100.p99);
+    bound_line(&b100);
     cpu_line(&f100);
-    bound = ed25519_rate(quick ? 0.3 : 1.5);
+    b1000.before = ed25519_rate(seconds);
     f1000 = run_phase(measured, quick ? 200 : 1000);
+    b1000.after = ed25519_rate(seconds);
     settled += measured;
     printf("  batches of %4d: %6.0f payments/s, Ed25519 %6.0f/s (%.2f x), "
            "p50 %.1f ms, p99 %.1f ms\n",
-           quick ? 200 : 1000, f1000.pps, bound, f1000.pps / bound, f1000.p50,
-           f1000.p99);
+           quick ? 200 : 1000, f1000.pps, bound_of(&b1000),
+           f1000.pps / bound_of(&b1000), f1000.p50, f1000.p99);
+    bound_line(&b1000);
     cpu_line(&f1000);
     if (!quick) {
         uint64_t target = big ? 1000000 : 100000;
@@ -904,13 +937,16 @@ static void sqlite_rows(const char *bin, const char *dir, size_t measured,
          * wrap around and preload would fill the disk) */
         if (settled < target)
             preload(target - settled, &settled);
-        bound2 = ed25519_rate(1.5);
+        bbig.before = ed25519_rate(1.5);
         fbig = run_phase(measured, 1000);
+        bbig.after = ed25519_rate(1.5);
         printf("  %llu already settled, batches of 1000: %6.0f payments/s, "
                "Ed25519 %6.0f/s (%.2f x), p50 %.1f ms, p99 %.1f ms "
                "(%+.1f%% vs the row above)\n",
-               (unsigned long long)settled, fbig.pps, bound2, fbig.pps / bound2,
-               fbig.p50, fbig.p99, 100.0 * (fbig.pps - f1000.pps) / f1000.pps);
+               (unsigned long long)settled, fbig.pps, bound_of(&bbig),
+               fbig.pps / bound_of(&bbig), fbig.p50, fbig.p99,
+               100.0 * (fbig.pps - f1000.pps) / f1000.pps);
+        bound_line(&bbig);
         cpu_line(&fbig);
     }
     rss = peak_rss_kb();

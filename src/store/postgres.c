@@ -1574,7 +1574,8 @@ static long migrate_lock_wait_ms(void)
 
 /* The schema version migrate brings a ledger to: this offpay's, or in a
  * test build OFFPAY_TEST_MIGRATE_TO's lower one (a ledger as an older
- * version left it, for a test of the upgrade from there). */
+ * version left it, for a test of the upgrade from there; the open then
+ * fails, as this offpay cannot run on it). */
 static size_t migrate_to(void)
 {
 #ifdef OFFPAY_TEST_HOOKS
@@ -1715,8 +1716,7 @@ static offpay_err migrate(offpay__store *s)
     rc = read_version(s->db, &has, &version);
     if (rc != OFFPAY_OK)
         return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;
-    if (has && version >= (long)migrate_to() &&
-        version <= (long)offpay__n_migrations)
+    if (has && version == (long)offpay__n_migrations)
         return OFFPAY_OK;
     rc = exec_sql(s, "SELECT pg_advisory_lock(7430717)");
     if (rc == OFFPAY_OK)
@@ -1783,9 +1783,16 @@ static offpay_err migrate(offpay__store *s)
             goto out;
         }
     }
-    if (version > 0 && (size_t)version < migrate_to())
+    if (migrate_to() < offpay__n_migrations) {
+        offpay__log("offpay: ledger left at schema version %zu "
+                    "(OFFPAY_TEST_MIGRATE_TO)\n",
+                    migrate_to());
+        rc = OFFPAY_EVERSION;
+        goto out;
+    }
+    if (version > 0 && (size_t)version < offpay__n_migrations)
         offpay__log("offpay: ledger upgraded from schema version %ld to %zu\n",
-                    version, migrate_to());
+                    version, offpay__n_migrations);
 out:
     (void)exec_sql(s, "SELECT pg_advisory_unlock(7430717)");
     return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;

@@ -87,9 +87,10 @@ stop_server TERM
 ledger_new old
 ROLE_LEDGER=$LEDGER
 LEDGER=$(ledger_url old)
-export OFFPAY_TEST_MIGRATE_TO=16
-start_server; stop_server TERM
-unset OFFPAY_TEST_MIGRATE_TO
+OFFPAY_TEST_MIGRATE_TO=16 "$OFFPAYD" --db "$LEDGER" --create --listen 127.0.0.1:0 --issuer iss \
+    --passphrase-file ip --root iss/root.pub --token-file token >/dev/null 2>old.err \
+  && fail "offpayd ran on a ledger left at version 16"
+grep -q "ledger left at schema version 16 (OFFPAY_TEST_MIGRATE_TO)" old.err || fail "old ledger: $(cat old.err)"
 [ "$(psql -qtAX "$LEDGER" -c "SELECT max(version) FROM schema_version")" = 16 ] \
   && ok "a ledger at schema version 16" || fail "old ledger: $(psql -qtAX "$LEDGER" -c "SELECT max(version) FROM schema_version")"
 psql -q -X -v ON_ERROR_STOP=1 "$LEDGER" >/dev/null <<SQL
