@@ -1613,30 +1613,55 @@ static void lock_holders(offpay__store *s, char *buf, size_t cap)
 }
 
 /* The privileges other roles hold on the ledger's tables and sequences
- * (docs/operations.md, "PostgreSQL roles": the day-to-day role's), kept
- * for the migration's transaction. A migration that builds a table again
- * under its old name (017_request_keys_made: a CHECK changes) would else
- * leave them on the table it dropped, and that role's every request on
- * the new one would be refused (42501) after the upgrade. */
+ * (docs/operations.md, "PostgreSQL roles": the day-to-day role's), read
+ * before a migration as the GRANT statements that give them (the names
+ * quoted by PostgreSQL, grant options kept), each with its relation's
+ * name and kind. A migration that builds a table again under its old
+ * name (017_request_keys_made: a CHECK changes) would else leave them on
+ * the table it dropped, and that role's every request on the new one
+ * would be refused (42501) after the upgrade. Read into the client, not
+ * a temporary table: an owner may lack TEMPORARY on the database. */
 static const char GRANTS_SAVE[] =
-    "CREATE TEMP TABLE offpay_grants ON COMMIT DROP AS"
-    " SELECT c.relname::text AS rel, c.relkind::text AS kind,"
-    " CASE WHEN a.grantee = 0 THEN 'PUBLIC'"
-    " ELSE quote_ident(pg_get_userbyid(a.grantee)) END AS who,"
-    " a.privilege_type AS priv"
+    "SELECT c.relname, c.relkind::text, format('GRANT %s ON %s %I TO %s%s',"
+    " a.privilege_type, CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE'"
+    " END, c.relname, CASE WHEN a.grantee = 0 THEN 'PUBLIC'"
+    " ELSE quote_ident(pg_get_userbyid(a.grantee)) END,"
+    " CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)"
     " FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a"
     " WHERE c.relnamespace = current_schema()::regnamespace"
     " AND c.relkind IN ('r', 'S') AND a.grantee <> c.relowner";
-/* ... and granted again on whatever has the same name after it: a grant
- * a table kept is granted once more, which changes nothing. */
-static const char GRANTS_RESTORE[] =
-    "DO $$ DECLARE g record; BEGIN"
-    " FOR g IN SELECT o.* FROM offpay_grants o JOIN pg_class c"
-    " ON c.relname = o.rel AND c.relkind::text = o.kind"
-    " AND c.relnamespace = current_schema()::regnamespace LOOP"
-    " EXECUTE format('GRANT %s ON %s %I TO %s', g.priv,"
-    " CASE g.kind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, g.rel, g.who);"
-    " END LOOP; END $$";
+/* The relations there are after the migration, as "name kind". */
+static const char GRANTS_THERE[] =
+    "SELECT relname || ' ' || relkind::text FROM pg_class"
+    " WHERE relnamespace = current_schema()::regnamespace"
+    " AND relkind IN ('r', 'S')";
+
+/* Grants again, in the migration's transaction, what saved (GRANTS_SAVE)
+ * held on every relation that has the same name and kind after it: a
+ * grant a table kept is given once more, which changes nothing. */
+static offpay_err grants_restore(offpay__store *s, PGresult *saved)
+{
+    PGresult  *there = PQexec(s->db, GRANTS_THERE);
+    offpay_err rc = map_quiet(there);
+
+    for (int k = 0; rc == OFFPAY_OK && k < PQntuples(saved); k++) {
+        char want[160];
+        int  found = 0;
+
+        snprintf(want, sizeof want, "%s %s", PQgetvalue(saved, k, 0),
+                 PQgetvalue(saved, k, 1));
+        for (int j = 0; !found && j < PQntuples(there); j++)
+            found = strcmp(PQgetvalue(there, j, 0), want) == 0;
+        if (found) {
+            PGresult *r = PQexec(s->db, PQgetvalue(saved, k, 2));
+
+            rc = map_quiet(r);
+            PQclear(r);
+        }
+    }
+    PQclear(there);
+    return rc;
+}
 
 /* Migration i in its own transaction, its statements waiting at most
  * migrate_lock_wait_ms for a lock, the other roles' privileges kept
@@ -1647,7 +1672,7 @@ static offpay_err migrate_one(offpay__store *s, size_t i, const char *sql,
                               char *why, size_t cap)
 {
     char       head[96];
-    PGresult  *r;
+    PGresult  *r, *grants = NULL;
     offpay_err rc;
 
     snprintf(head, sizeof head, "BEGIN; SET LOCAL lock_timeout = %ld",
@@ -1656,9 +1681,8 @@ static offpay_err migrate_one(offpay__store *s, size_t i, const char *sql,
     rc = map_quiet(r);
     PQclear(r);
     if (rc == OFFPAY_OK) {
-        r = PQexec(s->db, GRANTS_SAVE);
-        rc = map_quiet(r);
-        PQclear(r);
+        grants = PQexec(s->db, GRANTS_SAVE);
+        rc = map_quiet(grants);
     }
     if (rc == OFFPAY_OK) {
         char bump[80];
@@ -1672,11 +1696,8 @@ static offpay_err migrate_one(offpay__store *s, size_t i, const char *sql,
                 rc = OFFPAY_EBUSY; /* lock_not_available */
         }
         PQclear(r);
-        if (rc == OFFPAY_OK) {
-            r = PQexec(s->db, GRANTS_RESTORE);
-            rc = map_quiet(r);
-            PQclear(r);
-        }
+        if (rc == OFFPAY_OK)
+            rc = grants_restore(s, grants);
         snprintf(bump, sizeof bump, "INSERT INTO schema_version VALUES (%zu)",
                  i + 1);
         if (rc == OFFPAY_OK) {
@@ -1690,6 +1711,7 @@ static offpay_err migrate_one(offpay__store *s, size_t i, const char *sql,
             PQclear(r);
         }
     }
+    PQclear(grants);
     if (rc != OFFPAY_OK) {
         const char *e = PQerrorMessage(s->db);
 

@@ -81,34 +81,46 @@ stop_server TERM
 
 # an upgrade keeps the day-to-day role's privileges: a ledger as an older
 # offpayd left it (schema version 16, by the test hook
-# OFFPAY_TEST_MIGRATE_TO), granted to the role as the docs say, then
+# OFFPAY_TEST_MIGRATE_TO), owned by a role that is no superuser nor the
+# database's owner, in a database hardened against temporary tables (no
+# TEMPORARY for PUBLIC), granted to the day-to-day
+# role as the docs say (one grant WITH GRANT OPTION besides), then
 # upgraded by the owner's offpayd: migration 017 builds request_keys again
 # under its name, and the role's keyed requests and the audit go on
+owner=${pg_prefix}_own
 ledger_new old
+psql -q -X -v ON_ERROR_STOP=1 "${OFFPAY_TEST_PG}postgres" >/dev/null <<SQL
+CREATE ROLE "$owner" LOGIN;
+REVOKE TEMPORARY ON DATABASE "${pg_prefix}_old" FROM PUBLIC;
+SQL
+psql -q -X -v ON_ERROR_STOP=1 "$(ledger_url old)" -c "GRANT USAGE, CREATE ON SCHEMA public TO \"$owner\"" >/dev/null
 ROLE_LEDGER=$LEDGER
-LEDGER=$(ledger_url old)
+LEDGER=$(sed "s|//[^@]*@|//$owner@|" <<<"$(ledger_url old)")
 OFFPAY_TEST_MIGRATE_TO=16 "$OFFPAYD" --db "$LEDGER" --create --listen 127.0.0.1:0 --issuer iss \
     --passphrase-file ip --root iss/root.pub --token-file token >/dev/null 2>old.err \
   && fail "offpayd ran on a ledger left at version 16"
 grep -q "ledger left at schema version 16 (OFFPAY_TEST_MIGRATE_TO)" old.err || fail "old ledger: $(cat old.err)"
 [ "$(psql -qtAX "$LEDGER" -c "SELECT max(version) FROM schema_version")" = 16 ] \
-  && ok "a ledger at schema version 16" || fail "old ledger: $(psql -qtAX "$LEDGER" -c "SELECT max(version) FROM schema_version")"
+  && ok "a ledger at schema version 16, made by a role that is no superuser and may not make temporary tables" \
+  || fail "old ledger: $(cat old.err)"
 psql -q -X -v ON_ERROR_STOP=1 "$LEDGER" >/dev/null <<SQL
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "$role";
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO "$role";
+GRANT SELECT ON request_keys TO "$role" WITH GRANT OPTION;
 SQL
 : > server.err
 start_server; stop_server TERM
 grep -q "ledger upgraded from schema version 16 to" server.err \
   && ok "the owner's offpayd upgraded it" || fail "upgrade: $(cat server.err)"
+OWNER_OLD=$LEDGER
 LEDGER=$(sed "s|//[^@]*@|//$role@|" <<<"$LEDGER")
 start_server
 api_once up-1 POST /v1/admin/accounts '{"currency":"EUR","ref":"after the upgrade"}'
 [ "$status" = 200 ] && [ "$(jget .replayed)" = false ] \
   && ok "the role's keyed request after the upgrade: 200" || fail "keyed account after the upgrade: $status $(cat resp.json)"
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
-[ "$(psql -qtAX "$(ledger_url old)" -c "SELECT has_table_privilege('$role', 'request_keys', 'INSERT')")" = t ] \
-  && ok "request_keys, built again by 017, kept the role's grants" || fail "request_keys grants lost"
+[ "$(psql -qtAX "$OWNER_OLD" -c "SELECT has_table_privilege('$role', 'request_keys', 'INSERT'), has_table_privilege('$role', 'request_keys', 'SELECT WITH GRANT OPTION')")" = "t|t" ] \
+  && ok "request_keys, built again by 017, kept the role's grants and its grant option" || fail "request_keys grants lost"
 stop_server TERM
 LEDGER=$ROLE_LEDGER
 finish
