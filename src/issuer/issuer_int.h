@@ -29,4 +29,16 @@ offpay_err offpay__issuer_state_check(const uint8_t *text, size_t len);
 offpay_err offpay__issuer_revoke_any(offpay_issuer *is, uint64_t serial,
                                      uint32_t now);
 
+/*
+ * offpay__issuer_token_key_is — whether key, opened from the URI that
+ * issuer key kid is kept under, is that key (the public key issuer.sealed
+ * records for it). OFFPAY_OK; else OFFPAY_EPKCS11 with
+ * offpay_pkcs11_detail() naming the URI and both public keys (the token
+ * replaced, or the label reused for another key); OFFPAY_ENOTFOUND when
+ * kid is no key of is kept in a token. For offpayd, which opens that URI
+ * itself; the issuer's own signing checks the same.
+ */
+offpay_err offpay__issuer_token_key_is(const offpay_issuer *is, uint16_t kid,
+                                       const offpay_pkcs11_key *key);
+
 #endif /* OFFPAY_ISSUER_INT_H */

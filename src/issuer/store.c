@@ -45,6 +45,7 @@
 #include "core/jsonutil.h"
 #include "core/oserr.h"
 #include "issuer/issuer_int.h"
+#include "pkcs11/pkcs11_int.h"
 #include "offpay/core.h"
 #include "offpay/issuer.h"
 #include "offpay/verify.h"
@@ -1110,14 +1111,45 @@ offpay_err offpay_issuer_bundle(const offpay_issuer *is, uint8_t **bytes,
 
 /* ---- issuing --------------------------------------------------------- */
 
+/* Whether key, opened from k's URI, is k: else OFFPAY_EPKCS11, the detail
+ * saying which key the token holds there instead. */
+static offpay_err token_key_is(const issuer_key        *k,
+                               const offpay_pkcs11_key *key)
+{
+    uint8_t pk[OFFPAY_PK_BYTES];
+    char    has[17], rec[17];
+
+    offpay_pkcs11_pk(key, pk);
+    if (sodium_memcmp(pk, k->kp.pk, OFFPAY_PK_BYTES) == 0)
+        return OFFPAY_OK;
+    sodium_bin2hex(has, sizeof has, pk, 8);
+    sodium_bin2hex(rec, sizeof rec, k->kp.pk, 8);
+    offpay__pkcs11_detail_set(
+        "the token's key at %s is not the issuer's key %u (its public key "
+        "%s..., issuer.sealed records %s...): the token was replaced or its "
+        "label reused for another key",
+        k->uri, (unsigned)k->kid, has, rec);
+    return OFFPAY_EPKCS11;
+}
+
+offpay_err offpay__issuer_token_key_is(const offpay_issuer *is, uint16_t kid,
+                                       const offpay_pkcs11_key *key)
+{
+    if (is == NULL || key == NULL)
+        return OFFPAY_EINVAL;
+    for (unsigned i = 0; i < is->n_keys; i++)
+        if (is->keys[i].kid == kid && is->keys[i].uri[0] != '\0')
+            return token_key_is(&is->keys[i], key);
+    return OFFPAY_ENOTFOUND;
+}
+
 /* The signer of k: its sealed secret, or its key in the PKCS#11 token,
  * opened here into *p11 (close it after signing), which must still hold
  * k's public key. Errors: those of offpay_pkcs11_open, OFFPAY_EPKCS11 (the
- * token's key under that URI is another key). */
+ * token's key under that URI is another key: token_key_is). */
 static offpay_err key_signer(const issuer_key *k, offpay_signer *s,
                              offpay_pkcs11_key **p11)
 {
-    uint8_t    pk[OFFPAY_PK_BYTES];
     offpay_err rc;
 
     *p11 = NULL;
@@ -1130,11 +1162,10 @@ static offpay_err key_signer(const issuer_key *k, offpay_signer *s,
     rc = offpay_pkcs11_open(NULL, k->uri, p11);
     if (rc != OFFPAY_OK)
         return rc;
-    offpay_pkcs11_pk(*p11, pk);
-    if (sodium_memcmp(pk, k->kp.pk, OFFPAY_PK_BYTES) != 0) {
+    if ((rc = token_key_is(k, *p11)) != OFFPAY_OK) {
         offpay_pkcs11_close(*p11);
         *p11 = NULL;
-        return OFFPAY_EPKCS11;
+        return rc;
     }
     s->p11 = *p11;
     return OFFPAY_OK;

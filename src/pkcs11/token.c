@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 
 #include "core/log.h"
 #include "offpay/pkcs11.h"
+#include "pkcs11/pkcs11_int.h"
 
 #if !defined(CKM_EDDSA) || !defined(CKK_EC_EDWARDS) ||                         \
     !defined(CKM_EC_EDWARDS_KEY_PAIR_GEN)
@@ -77,7 +79,8 @@ struct offpay_pkcs11_key {
 static pthread_mutex_t modules_mu = PTHREAD_MUTEX_INITIALIZER;
 static p11_module      modules[MODULES_MAX];
 
-static _Thread_local char detail[384];
+/* room for a stored URI (OFFPAY_PKCS11_URI_MAX) and the words around it */
+static _Thread_local char detail[1536];
 
 #if defined(__SANITIZE_ADDRESS__)
 #define OFFPAY__ASAN 1
@@ -105,6 +108,15 @@ const char *__lsan_default_suppressions(void)
 const char *offpay_pkcs11_detail(void)
 {
     return detail;
+}
+
+void offpay__pkcs11_detail_set(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
 }
 
 static const char *ckr_name(CK_RV rv)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/oserr.h"
+#include "issuer/issuer_int.h"
 #include "offpay/issuer.h"
 #include "offpay/pkcs11.h"
 #include "offpay/verify.h"
@@ -501,6 +502,10 @@ static offpay_err load_token_key(const opts *o, const offpay_issuer *is,
         }
     }
     rc = offpay_pkcs11_open(NULL, o->key_uri != NULL ? o->key_uri : uri, key);
+    /* the stored URI must still hold the key the issuer recorded (the
+     * token replaced, or the label reused, is another key) */
+    if (rc == OFFPAY_OK && o->key_uri == NULL)
+        rc = offpay__issuer_token_key_is(is, stored, *key);
     if (rc == OFFPAY_OK)
         rc = token_kid(b, *key, now, kid);
     if (rc == OFFPAY_OK && o->key_uri == NULL && *kid != stored)

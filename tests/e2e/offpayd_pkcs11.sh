@@ -79,6 +79,25 @@ run_cli 3 "\(EPKCS11\)" -- "$OFFPAY" issuer wallet-credential --dir iss2 \
 mv tokens.away tokens
 [ ! -e iss2b.cred ] && ok "token away: iss2 signs nothing with its passphrase alone" \
   || fail "iss2 signed without its token"
+# iss2's token replaced by a fresh one of the same label, which holds
+# another Ed25519 key under the stored URI's label: the ceremony tool and
+# offpayd both say so, naming the URI and both public keys (M4).
+softhsm2-util --delete-token --token iss2 >/dev/null
+softhsm2-util --init-token --free --label iss2 --pin "$(cat pin)" \
+  --so-pin 55-so-pin-77 >/dev/null
+OFFPAY_PKCS11_PIN=$(cat pin) "$OFFPAY" terminal init --terminal tiss2 \
+  --root iss/root.pub --bundle bundle.opb --currency EUR \
+  --key-uri "pkcs11:token=iss2;object=issuer-kid-1" --generate-key >/dev/null
+OTHER_KEY="the token's key at pkcs11:token=iss2;object=issuer-kid-1\?pin-source=file:$work/pin is not the issuer's key 1 \(its public key [0-9a-f]{16}\.\.\., issuer.sealed records [0-9a-f]{16}\.\.\.\): the token was replaced or its label reused for another key"
+run_cli 3 "token: $OTHER_KEY" -- "$OFFPAY" issuer publish --dir iss2 --passphrase-file ip
+set +e
+timeout 60 "$OFFPAYD" --db m4.db --create --listen 127.0.0.1:0 --issuer iss2 \
+  --passphrase-file ip --root iss2/root.pub --token-file token >m4.out 2>m4.err
+st=$?
+set -e
+[ "$st" = 3 ] && grep -qE "issuer key in the token: .*\(EPKCS11\): $OTHER_KEY" m4.err \
+  && ok "offpayd: the token's key under the stored URI is another key" \
+  || fail "offpayd with iss2's token replaced: $st $(cat m4.err)"
 
 "$OFFPAY" wallet init --wallet wo --root iss/root.pub --bundle bundle.opb \
   --passphrase-file wp >/dev/null
