@@ -122,7 +122,9 @@ extern "C" {
     X(EEVIDENCE, 81, "the evidence does not prove the case it names")          \
     X(ENOT_SETTLED, 82, "no terminal has uploaded this payment yet")           \
     X(EPKCS11, 83, "the PKCS#11 module or token failed the operation")         \
-    X(EPKCS11_URI, 84, "malformed PKCS#11 URI, or it names no token or key")   \
+    X(EPKCS11_URI, 84,                                                         \
+      "the PKCS#11 URI names no single key: it is malformed, or no token or "  \
+      "key matches it, or several do")                                         \
     X(EREFUSED, 85, "offpayd refused the request (its reason is printed)")     \
     X(ESHARD_MAP, 86,                                                          \
       "the shard map does not match the ledger's shards (the reason is "       \

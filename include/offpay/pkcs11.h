@@ -14,9 +14,9 @@
  * pin-source names (first line), or $OFFPAY_PKCS11_PIN; it is wiped as soon
  * as the token has seen it.
  *
- * Errors: OFFPAY_EPKCS11_URI (a malformed URI, or one that names no token
- * or no key), OFFPAY_EPKCS11 (the module or token failed: the CKR_ name and
- * the function are in offpay_pkcs11_detail()), OFFPAY_EPASSPHRASE (the
+ * Errors: OFFPAY_EPKCS11_URI (a malformed URI, or one that names no token,
+ * no key or several keys), OFFPAY_EPKCS11 (the module or token failed: the CKR_
+ * name and the function are in offpay_pkcs11_detail()), OFFPAY_EPASSPHRASE (the
  * token refused the PIN: CKR_PIN_INCORRECT).
  */
 #ifndef OFFPAY_PKCS11_H
@@ -96,7 +96,8 @@ typedef struct offpay_pkcs11_key offpay_pkcs11_key;
  * or was not made in it (CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE and
  * CKA_NEVER_EXTRACTABLE must be true, CKA_EXTRACTABLE false). *out: close with
  * offpay_pkcs11_close. Errors: OFFPAY_EINVAL, OFFPAY_EPKCS11_URI (malformed; no
- * such token, no such key, or several), OFFPAY_EPASSPHRASE (wrong PIN; or, with
+ * such token, no such key, or several: the detail names them),
+ * OFFPAY_EPASSPHRASE (wrong PIN; or, with
  * the token logged in already by another key of this process, a PIN other than
  * the one that logged in), OFFPAY_EPKCS11, OFFPAY_ENOMEM, OFFPAY_ENOTFOUND (the
  * module or pin-source file does not exist).
@@ -108,9 +109,11 @@ offpay_err offpay_pkcs11_open(const char *module, const char *uri,
  * offpay_pkcs11_generate — make a new Ed25519 key pair in the URI's token
  * (CKM_EC_EDWARDS_KEY_PAIR_GEN; the private key sensitive and never
  * extractable, both on the token, labelled with the URI's object and
- * given its id), then open it as offpay_pkcs11_open does. A URI that
- * already names a key is OFFPAY_EEXISTS. Errors: those of
- * offpay_pkcs11_open, OFFPAY_EEXISTS.
+ * given its id), then open it as offpay_pkcs11_open does. A token where
+ * a private key of any type or id already carries the URI's label (a URI
+ * without object: its id) is OFFPAY_EEXISTS, offpay_pkcs11_detail()
+ * naming that key: beside it, the new key would make a URI of the label
+ * name several keys. Errors: those of offpay_pkcs11_open, OFFPAY_EEXISTS.
  */
 offpay_err offpay_pkcs11_generate(const char *module, const char *uri,
                                   offpay_pkcs11_key **out);

@@ -128,8 +128,10 @@ int cli_fail(const char *what, offpay_err rc)
     else
         fprintf(stderr, "offpay: %s: %s (%s)\n", what, offpay_strerror(rc),
                 offpay_errname(rc));
-    /* What the PKCS#11 token said: the function and its CKR_ name. */
+    /* What the PKCS#11 token said: the function and its CKR_ name, or
+     * which key took the name --generate-key was given (EEXISTS). */
     if ((rc == OFFPAY_EPKCS11 || rc == OFFPAY_EPKCS11_URI ||
+         rc == OFFPAY_EEXISTS ||
          (rc == OFFPAY_EPASSPHRASE &&
           strstr(offpay_pkcs11_detail(), "CKR_") != NULL)) &&
         offpay_pkcs11_detail()[0] != '\0')

@@ -39,6 +39,7 @@ static const char help[] =
     "                      $OFFPAY_PKCS11_PIN (a pin-value is refused); the\n"
     "                      module is $OFFPAY_PKCS11_MODULE or SoftHSM2's\n"
     "      --generate-key  with --key-uri: make the key pair in the token\n"
+    "                      (under a label no private key there carries)\n"
     "  key               print the terminal's public key (for the issuer)\n"
     "  set-credential FILE   install the issuer's terminal credential (the\n"
     "                    file the issuer wrote, or the base64 'credential'\n"

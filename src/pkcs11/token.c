@@ -461,29 +461,124 @@ out:
     return rc;
 }
 
-/* Up to FOUND_MAX objects of class cls (an Ed25519 key) matching u. */
-static offpay_err find(p11_module *m, CK_SESSION_HANDLE s,
-                       const offpay_pkcs11_uri *u, CK_OBJECT_CLASS cls,
-                       CK_OBJECT_HANDLE *objs, CK_ULONG *n)
+/* Up to FOUND_MAX objects of class cls labelled label (NULL: any label)
+ * and with id (id_len 0: any id), of key type *kt (NULL: any type). */
+static offpay_err find_by(p11_module *m, CK_SESSION_HANDLE s,
+                          CK_OBJECT_CLASS cls, const CK_KEY_TYPE *kt,
+                          const char *label, const uint8_t *id, size_t id_len,
+                          CK_OBJECT_HANDLE *objs, CK_ULONG *n)
 {
-    CK_KEY_TYPE  kt = CKK_EC_EDWARDS;
     CK_ATTRIBUTE t[4];
     CK_ULONG     nt = 0;
     CK_RV        rv;
 
     t[nt++] = (CK_ATTRIBUTE){CKA_CLASS, &cls, sizeof cls};
-    t[nt++] = (CK_ATTRIBUTE){CKA_KEY_TYPE, &kt, sizeof kt};
-    if (u->object[0] != '\0')
-        t[nt++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)u->object,
-                                 (CK_ULONG)strlen(u->object)};
-    if (u->id_len > 0)
-        t[nt++] = (CK_ATTRIBUTE){CKA_ID, (void *)u->id, (CK_ULONG)u->id_len};
+    if (kt != NULL)
+        t[nt++] = (CK_ATTRIBUTE){CKA_KEY_TYPE, (void *)kt, sizeof *kt};
+    if (label != NULL)
+        t[nt++] =
+            (CK_ATTRIBUTE){CKA_LABEL, (void *)label, (CK_ULONG)strlen(label)};
+    if (id_len > 0)
+        t[nt++] = (CK_ATTRIBUTE){CKA_ID, (void *)id, (CK_ULONG)id_len};
     rv = m->f->C_FindObjectsInit(s, t, nt);
     if (rv != CKR_OK)
         return fail("C_FindObjectsInit", rv);
     rv = m->f->C_FindObjects(s, objs, FOUND_MAX, n);
     m->f->C_FindObjectsFinal(s);
     return rv == CKR_OK ? OFFPAY_OK : fail("C_FindObjects", rv);
+}
+
+/* Up to FOUND_MAX objects of class cls (an Ed25519 key) matching u. */
+static offpay_err find(p11_module *m, CK_SESSION_HANDLE s,
+                       const offpay_pkcs11_uri *u, CK_OBJECT_CLASS cls,
+                       CK_OBJECT_HANDLE *objs, CK_ULONG *n)
+{
+    static const CK_KEY_TYPE ed25519 = CKK_EC_EDWARDS;
+
+    return find_by(m, s, cls, &ed25519, u->object[0] != '\0' ? u->object : NULL,
+                   u->id, u->id_len, objs, n);
+}
+
+/* The name of key type kt ("CKK_EC"), into buf for one offpay has none. */
+static const char *ckk_name(CK_KEY_TYPE kt, char buf[32])
+{
+    switch (kt) {
+    case CKK_RSA:
+        return "CKK_RSA";
+    case CKK_DSA:
+        return "CKK_DSA";
+    case CKK_DH:
+        return "CKK_DH";
+    case CKK_EC:
+        return "CKK_EC";
+    case CKK_EC_EDWARDS:
+        return "CKK_EC_EDWARDS";
+    case CKK_GENERIC_SECRET:
+        return "CKK_GENERIC_SECRET";
+    case CKK_AES:
+        return "CKK_AES";
+    default:
+        snprintf(buf, 32, "CKK_(0x%lx)", (unsigned long)kt);
+        return buf;
+    }
+}
+
+/* Object o in a few words for a message: "label 'k', id 02, CKK_EC". */
+static void describe(p11_module *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                     char *out, size_t cap)
+{
+    char         label[OFFPAY_PKCS11_OBJECT_MAX + 1], kbuf[32];
+    char         idhex[2 * OFFPAY_PKCS11_ID_MAX + 1] = "none";
+    uint8_t      id[OFFPAY_PKCS11_ID_MAX];
+    CK_KEY_TYPE  kt = 0;
+    CK_ATTRIBUTE t[3] = {{CKA_LABEL, label, sizeof label - 1},
+                         {CKA_ID, id, sizeof id},
+                         {CKA_KEY_TYPE, &kt, sizeof kt}};
+
+    /* an attribute it cannot give (too long, absent) is left out: the
+     * token says so per attribute (CK_UNAVAILABLE_INFORMATION, which is
+     * above every buffer's size) */
+    (void)m->f->C_GetAttributeValue(s, o, t, 3);
+    if (t[0].ulValueLen > sizeof label - 1)
+        t[0].ulValueLen = 0;
+    label[t[0].ulValueLen] = '\0';
+    for (size_t i = 0; i < t[0].ulValueLen; i++)
+        if ((unsigned char)label[i] < 0x20 || label[i] == 0x7f)
+            label[i] = '?';
+    if (t[1].ulValueLen > 0 && t[1].ulValueLen <= sizeof id)
+        sodium_bin2hex(idhex, sizeof idhex, id, t[1].ulValueLen);
+    snprintf(out, cap, "label '%s', id %s, %s", label, idhex,
+             t[2].ulValueLen == sizeof kt ? ckk_name(kt, kbuf)
+                                          : "key type unknown");
+}
+
+/* For --generate-key: a private key of any type or id that carries u's
+ * label already (a URI without object: its id) is refused
+ * (OFFPAY_EEXISTS), naming it: the new key beside it would make the URI
+ * of one, or both, name several keys. */
+static offpay_err name_free(p11_module *m, CK_SESSION_HANDLE s,
+                            const offpay_pkcs11_uri *u)
+{
+    CK_OBJECT_HANDLE objs[FOUND_MAX];
+    CK_ULONG         n = 0;
+    char             what[256];
+    offpay_err       rc;
+
+    if (u->object[0] != '\0')
+        rc = find_by(m, s, CKO_PRIVATE_KEY, NULL, u->object, NULL, 0, objs, &n);
+    else
+        rc = find_by(m, s, CKO_PRIVATE_KEY, NULL, NULL, u->id, u->id_len, objs,
+                     &n);
+    if (rc != OFFPAY_OK || n == 0)
+        return rc;
+    describe(m, s, objs[0], what, sizeof what);
+    snprintf(detail, sizeof detail,
+             "the token already holds a private key with that %s (%s): "
+             "--generate-key makes a key under a name no other key carries; "
+             "choose another %s (or delete that key with the token's tool)",
+             u->object[0] != '\0' ? "label" : "id", what,
+             u->object[0] != '\0' ? "object=" : "id=");
+    return OFFPAY_EEXISTS;
 }
 
 /* The Ed25519 public key of public key object o. */
@@ -616,6 +711,27 @@ static offpay_err keygen(p11_module *m, CK_SESSION_HANDLE s,
     return rv == CKR_OK ? OFFPAY_OK : fail("C_GenerateKeyPair", rv);
 }
 
+/* The detail of a URI that matches the n > 1 private keys objs: which. */
+static void several(p11_module *m, CK_SESSION_HANDLE s,
+                    const CK_OBJECT_HANDLE *objs, CK_ULONG n)
+{
+    char   what[256];
+    size_t len;
+
+    len = (size_t)snprintf(detail, sizeof detail,
+                           "several Ed25519 private keys match the URI (%s%lu",
+                           n == FOUND_MAX ? "at least " : "", (unsigned long)n);
+    for (CK_ULONG i = 0; i < n && len < sizeof detail; i++) {
+        describe(m, s, objs[i], what, sizeof what);
+        len += (size_t)snprintf(detail + len, sizeof detail - len, "%s%s",
+                                i == 0 ? ": " : "; ", what);
+    }
+    if (len < sizeof detail)
+        snprintf(detail + len, sizeof detail - len,
+                 "): it names no single key; add the key's id= to the URI, or "
+                 "delete the stray key with the token's tool");
+}
+
 /* offpay_pkcs11_open and offpay_pkcs11_generate. */
 static offpay_err open_key(const char *module, const char *uri, int generate,
                            offpay_pkcs11_key **out)
@@ -664,19 +780,20 @@ static offpay_err open_key(const char *module, const char *uri, int generate,
         OFFPAY_OK)
         goto out;
     if (generate) {
-        if (n > 0) {
-            rc = say(OFFPAY_EEXISTS, "the token already holds that key");
-            goto out;
-        }
-        if ((rc = keygen(k->m, k->session, &u)) != OFFPAY_OK ||
+        if ((rc = name_free(k->m, k->session, &u)) != OFFPAY_OK ||
+            (rc = keygen(k->m, k->session, &u)) != OFFPAY_OK ||
             (rc = find(k->m, k->session, &u, CKO_PRIVATE_KEY, objs, &n)) !=
                 OFFPAY_OK)
             goto out;
     }
-    if (n != 1) {
+    if (n == 0) {
         rc = say(OFFPAY_EPKCS11_URI,
-                 n == 0 ? "no Ed25519 private key matches the URI (or no PIN)"
-                        : "several keys match the URI");
+                 "no Ed25519 private key matches the URI (or no PIN)");
+        goto out;
+    }
+    if (n > 1) {
+        several(k->m, k->session, objs, n);
+        rc = OFFPAY_EPKCS11_URI;
         goto out;
     }
     k->priv = objs[0];

@@ -45,6 +45,12 @@ run_cli 0 "signing key 2 added \(in the PKCS#11 token\)" -- \
   --key-uri "$ISSUER_URI" --generate-key
 run_cli 2 "EEXISTS" -- "$OFFPAY" issuer add-key --dir iss --passphrase-file ip \
   --key-uri "$ISSUER_URI" --generate-key
+# Under another id, the issuer's label is still taken: a terminal's key
+# made beside it would leave the issuer's URI naming two keys (L1).
+run_cli 2 "token: the token already holds a private key with that label \(label 'issuer-kid-2', id none, CKK_EC_EDWARDS\)" -- \
+  "$OFFPAY" terminal init --terminal tdup --root iss/root.pub \
+  --bundle iss/bundle.opb --currency EUR --generate-key \
+  --key-uri "pkcs11:token=offpay;object=issuer-kid-2;id=%02?pin-source=file:$work/pin"
 run_cli 0 "signing key 2 valid" -- "$OFFPAY" issuer show --dir iss
 # Key 1, made sealed by init, stays valid beside the token's key 2: the
 # passphrase the server keeps opens it. show (given the passphrase) says

@@ -179,6 +179,63 @@ static void test_generate_find_sign_verify(void)
     offpay_pkcs11_close(k);
 }
 
+/* A private key made by openssl (genpkey's options opts) imported into
+ * token "offpay" under label and id (hex), as another tool could put one
+ * there (softhsm2-util --import). */
+static int import_key(const char *opts, const char *label, const char *id)
+{
+    char cmd[2048];
+
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && openssl genpkey %s -out imp.pem 2>/dev/null && "
+             "softhsm2-util --import imp.pem --token offpay --label %s "
+             "--id %s --pin %s >/dev/null; st=$?; rm -f imp.pem; exit $st",
+             offpay_test_tmpdir(), opts, label, id, PIN);
+    return system(cmd) == 0;
+}
+
+/* --generate-key under a label a key of the token carries already, under
+ * another id: refused, naming that key (the two would make its URI name
+ * several keys). Two keys under one label (another tool's doing) make a
+ * URI without id= name several: said so, with both, not "malformed". */
+static void test_generate_refuses_a_taken_label(void)
+{
+    offpay_pkcs11_key *k = NULL;
+    const char        *d;
+
+    REQUIRE(make_token());
+    REQUIRE_OK(offpay_pkcs11_generate(
+        NULL, "pkcs11:token=offpay;object=taken;id=%03?pin-value=" PIN, &k));
+    offpay_pkcs11_close(k);
+    k = NULL;
+    CHECK_ERR(
+        offpay_pkcs11_generate(
+            NULL, "pkcs11:token=offpay;object=taken;id=%04?pin-value=" PIN, &k),
+        OFFPAY_EEXISTS);
+    CHECK(k == NULL);
+    d = offpay_pkcs11_detail();
+    CHECK(strstr(d, "already holds a private key with that label (label "
+                    "'taken', id 03, CKK_EC_EDWARDS)") != NULL);
+    REQUIRE_OK(offpay_pkcs11_open(
+        NULL, "pkcs11:token=offpay;object=taken?pin-value=" PIN, &k));
+    offpay_pkcs11_close(k);
+    k = NULL;
+    REQUIRE(import_key("-algorithm ED25519", "taken", "05"));
+    CHECK_ERR(offpay_pkcs11_open(
+                  NULL, "pkcs11:token=offpay;object=taken?pin-value=" PIN, &k),
+              OFFPAY_EPKCS11_URI);
+    CHECK(k == NULL);
+    d = offpay_pkcs11_detail();
+    CHECK(strstr(d, "several Ed25519 private keys match the URI (2: ") != NULL);
+    CHECK(strstr(d, "id 03") != NULL && strstr(d, "id 05") != NULL);
+    CHECK(strstr(offpay_strerror(OFFPAY_EPKCS11_URI), "several") != NULL);
+    CHECK(strncmp(offpay_strerror(OFFPAY_EPKCS11_URI), "malformed", 9) != 0);
+    /* id= names one of them */
+    REQUIRE_OK(offpay_pkcs11_open(
+        NULL, "pkcs11:token=offpay;object=taken;id=%03?pin-value=" PIN, &k));
+    offpay_pkcs11_close(k);
+}
+
 #ifdef OFFPAY_TEST_HOOKS
 extern int offpay__pkcs11_keygen_extractable;
 
@@ -488,6 +545,7 @@ int main(void)
         {"wrong_pin_refused_while_logged_in",
          test_wrong_pin_refused_while_logged_in},
         {"missing_token_or_object", test_missing_token_or_object},
+        {"generate_refuses_a_taken_label", test_generate_refuses_a_taken_label},
         {"signer_signs_credentials_either_way",
          test_signer_signs_credentials_either_way},
         {"issuer_key_in_token_signs_verifiable_credentials",
