@@ -711,6 +711,33 @@ static offpay_err keygen(p11_module *m, CK_SESSION_HANDLE s,
     return rv == CKR_OK ? OFFPAY_OK : fail("C_GenerateKeyPair", rv);
 }
 
+/* The detail of a URI that matches no Ed25519 private key: a private key
+ * of another type that it matches is named (an ECDSA or RSA key under the
+ * label, say), else none is there (or no PIN: private keys are
+ * invisible). OFFPAY_EPKCS11_URI either way. */
+static offpay_err no_key(p11_module *m, CK_SESSION_HANDLE s,
+                         const offpay_pkcs11_uri *u)
+{
+    CK_OBJECT_HANDLE objs[FOUND_MAX];
+    CK_ULONG         n = 0;
+    char             what[256];
+
+    if (find_by(m, s, CKO_PRIVATE_KEY, NULL,
+                u->object[0] != '\0' ? u->object : NULL, u->id, u->id_len, objs,
+                &n) != OFFPAY_OK ||
+        n == 0)
+        return say(OFFPAY_EPKCS11_URI,
+                   "no Ed25519 private key matches the URI (or no PIN)");
+    describe(m, s, objs[0], what, sizeof what);
+    snprintf(detail, sizeof detail,
+             "no Ed25519 private key matches the URI: a private key of "
+             "another type carries its %s (%s); offpay's keys are Ed25519 "
+             "(CKK_EC_EDWARDS): make one under another label with "
+             "--generate-key",
+             u->object[0] != '\0' ? "label" : "id", what);
+    return OFFPAY_EPKCS11_URI;
+}
+
 /* The detail of a URI that matches the n > 1 private keys objs: which. */
 static void several(p11_module *m, CK_SESSION_HANDLE s,
                     const CK_OBJECT_HANDLE *objs, CK_ULONG n)
@@ -787,8 +814,7 @@ static offpay_err open_key(const char *module, const char *uri, int generate,
             goto out;
     }
     if (n == 0) {
-        rc = say(OFFPAY_EPKCS11_URI,
-                 "no Ed25519 private key matches the URI (or no PIN)");
+        rc = no_key(k->m, k->session, &u);
         goto out;
     }
     if (n > 1) {

@@ -236,6 +236,31 @@ static void test_generate_refuses_a_taken_label(void)
     offpay_pkcs11_close(k);
 }
 
+/* A key of another type (P-256, CKK_EC) under the label: named as such,
+ * not "no key matches" (L2). */
+static void test_key_of_another_type_named(void)
+{
+    offpay_pkcs11_key *k = NULL;
+
+    REQUIRE(make_token());
+    REQUIRE(import_key("-algorithm EC -pkeyopt ec_paramgen_curve:P-256",
+                       "p256-key", "07"));
+    CHECK_ERR(
+        offpay_pkcs11_open(
+            NULL, "pkcs11:token=offpay;object=p256-key?pin-value=" PIN, &k),
+        OFFPAY_EPKCS11_URI);
+    CHECK(k == NULL);
+    CHECK(strstr(offpay_pkcs11_detail(),
+                 "a private key of another type carries its label (label "
+                 "'p256-key', id 07, CKK_EC)") != NULL);
+    /* generating under it is refused, naming it too */
+    CHECK_ERR(
+        offpay_pkcs11_generate(
+            NULL, "pkcs11:token=offpay;object=p256-key?pin-value=" PIN, &k),
+        OFFPAY_EEXISTS);
+    CHECK(strstr(offpay_pkcs11_detail(), "CKK_EC)") != NULL);
+}
+
 #ifdef OFFPAY_TEST_HOOKS
 extern int offpay__pkcs11_keygen_extractable;
 
@@ -546,6 +571,7 @@ int main(void)
          test_wrong_pin_refused_while_logged_in},
         {"missing_token_or_object", test_missing_token_or_object},
         {"generate_refuses_a_taken_label", test_generate_refuses_a_taken_label},
+        {"key_of_another_type_named", test_key_of_another_type_named},
         {"signer_signs_credentials_either_way",
          test_signer_signs_credentials_either_way},
         {"issuer_key_in_token_signs_verifiable_credentials",
