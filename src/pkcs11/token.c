@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -339,16 +340,57 @@ static offpay_err find_slot(p11_module *m, const offpay_pkcs11_uri *u,
     return OFFPAY_OK;
 }
 
-/* The PIN into pin (NUL-terminated); *have 0 when none is configured. */
+/* The pin-source files warned of (pin_file_mode), so each is said once
+ * per process, not at every key opened from it. */
+#define WARNED_MAX 8
+static pthread_mutex_t warned_mu = PTHREAD_MUTEX_INITIALIZER;
+static char            warned[WARNED_MAX][OFFPAY_PKCS11_PATH_MAX + 1];
+static unsigned        n_warned;
+
+/* A pin-source file f (path) that its group or others may read is
+ * warned of, once per path: its PIN is theirs to read (offpayd refuses
+ * pin-value on its command line for the same reason). Still used: the
+ * token's key keeps working while the operator fixes the mode. */
+static void pin_file_mode(FILE *f, const char *path)
+{
+    struct stat st;
+    int         seen = 0;
+
+    if (fstat(fileno(f), &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+        return;
+    pthread_mutex_lock(&warned_mu);
+    for (unsigned i = 0; i < n_warned && !seen; i++)
+        seen = strcmp(warned[i], path) == 0;
+    if (!seen && n_warned < WARNED_MAX)
+        snprintf(warned[n_warned++], sizeof warned[0], "%s", path);
+    pthread_mutex_unlock(&warned_mu);
+    if (!seen)
+        offpay__log("offpay: WARNING: the PKCS#11 pin-source %s is readable "
+                    "by %s (mode %04o): the token's PIN is theirs to read; "
+                    "chmod 600 it, owned by the user that runs offpay or "
+                    "offpayd (docs/pkcs11.md §2)\n",
+                    path,
+                    (st.st_mode & S_IRGRP) && (st.st_mode & S_IROTH)
+                        ? "its group and others"
+                    : (st.st_mode & S_IRGRP) ? "its group"
+                                             : "others",
+                    (unsigned)(st.st_mode & 07777));
+}
+
+/* The PIN into pin (NUL-terminated); *have 0 when none is configured.
+ * from[] says where it came from, for a message ("pin-source /p"). */
 static offpay_err get_pin(const offpay_pkcs11_uri *u,
-                          char pin[OFFPAY_PKCS11_PIN_MAX + 2], int *have)
+                          char pin[OFFPAY_PKCS11_PIN_MAX + 2], int *have,
+                          char from[OFFPAY_PKCS11_PATH_MAX + 16])
 {
     const char *env = getenv(OFFPAY_PKCS11_PIN_ENV);
     FILE       *f;
     size_t      n;
 
     *have = 1;
+    from[0] = '\0';
     if (u->pin_value[0] != '\0') {
+        snprintf(from, OFFPAY_PKCS11_PATH_MAX + 16, "the URI's pin-value");
         memcpy(pin, u->pin_value, strlen(u->pin_value) + 1);
         return OFFPAY_OK;
     }
@@ -356,12 +398,14 @@ static offpay_err get_pin(const offpay_pkcs11_uri *u,
         const char *path =
             u->pin_source[0] == '/' ? u->pin_source : u->pin_source + 5;
 
+        snprintf(from, OFFPAY_PKCS11_PATH_MAX + 16, "pin-source %s", path);
         f = fopen(path, "re");
         if (f == NULL) {
             snprintf(detail, sizeof detail, "pin-source %.100s: %.60s", path,
                      strerror(errno));
             return errno == ENOENT ? OFFPAY_ENOTFOUND : OFFPAY_EACCES;
         }
+        pin_file_mode(f, path);
         setvbuf(f, NULL, _IONBF, 0); /* no copy of the PIN in stdio */
         n = fread(pin, 1, OFFPAY_PKCS11_PIN_MAX + 1, f);
         if (ferror(f)) { /* a directory, an unreadable file */
@@ -381,6 +425,8 @@ static offpay_err get_pin(const offpay_pkcs11_uri *u,
         return OFFPAY_OK;
     }
     if (env != NULL && env[0] != '\0') {
+        snprintf(from, OFFPAY_PKCS11_PATH_MAX + 16, "$%s",
+                 OFFPAY_PKCS11_PIN_ENV);
         if (strlen(env) > OFFPAY_PKCS11_PIN_MAX)
             return say(OFFPAY_EPKCS11_URI, "PIN too long");
         memcpy(pin, env, strlen(env) + 1);
@@ -419,12 +465,13 @@ static offpay_err login(p11_module *m, CK_SLOT_ID slot, CK_SESSION_HANDLE s,
                         const offpay_pkcs11_uri *u)
 {
     char       pin[OFFPAY_PKCS11_PIN_MAX + 2];
+    char       from[OFFPAY_PKCS11_PATH_MAX + 16];
     uint8_t    h[crypto_generichash_BYTES];
     int        have = 0, known = 0, same = 0;
     CK_RV      rv;
     offpay_err rc;
 
-    rc = get_pin(u, pin, &have);
+    rc = get_pin(u, pin, &have, from);
     if (rc != OFFPAY_OK || !have)
         goto out;
     pin_hash(pin, h);
@@ -443,18 +490,26 @@ static offpay_err login(p11_module *m, CK_SLOT_ID slot, CK_SESSION_HANDLE s,
         memcpy(m->logins[m->n_logins++].pin_hash, h, sizeof h);
     }
     pthread_mutex_unlock(&modules_mu);
-    if (rv == CKR_USER_ALREADY_LOGGED_IN && known && !same)
-        rc = say(OFFPAY_EPASSPHRASE,
+    if (rv == CKR_USER_ALREADY_LOGGED_IN && known && !same) {
+        rc = OFFPAY_EPASSPHRASE;
+        snprintf(detail, sizeof detail,
                  "C_Login: CKR_USER_ALREADY_LOGGED_IN: the token is logged "
-                 "in already with another PIN than this URI's: this one was "
-                 "not checked by the token, and would fail at the next "
-                 "start (a wrong PIN, or the token's PIN changed since)");
-    else if (rv == CKR_USER_ALREADY_LOGGED_IN && !known)
+                 "in already with another PIN than this URI's (%s): this "
+                 "one was not checked by the token, and would fail at the "
+                 "next start (a wrong PIN, or the token's PIN changed since)",
+                 from);
+    } else if (rv == CKR_USER_ALREADY_LOGGED_IN && !known)
         offpay__log("offpay: WARNING: PKCS#11 PIN not checked: the token "
                     "is logged in already (by another program's use of the "
                     "module in this process)\n");
-    else if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
+    else if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+        size_t len;
+
         rc = fail("C_Login", rv);
+        len = strlen(detail);
+        /* which PIN the token refused: the file to correct */
+        snprintf(detail + len, sizeof detail - len, ": the PIN of %s", from);
+    }
 out:
     sodium_memzero(pin, sizeof pin);
     sodium_memzero(h, sizeof h);

@@ -28,6 +28,7 @@ printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level 
 export SOFTHSM2_CONF=$work/softhsm2.conf
 unset OFFPAY_PKCS11_PIN OFFPAY_PKCS11_MODULE
 printf '7391-offpay\n' > pin      # user PIN, read through pin-source
+chmod 600 pin                     # as docs/pkcs11.md says (else a warning)
 softhsm2-util --init-token --free --label offpay --pin "$(cat pin)" \
   --so-pin 55-so-pin-77 >/dev/null
 ISSUER_URI="pkcs11:token=offpay;object=issuer-kid-2?pin-source=file:$work/pin"
@@ -128,10 +129,19 @@ run_cli 0 "credential installed" -- "$OFFPAY" terminal set-credential to.cred \
 run_cli 0 "published" -- "$OFFPAY" issuer publish --dir iss --passphrase-file ip
 run_cli 0 "synced" -- "$OFFPAY" terminal sync --terminal to --revlist iss/revlist.opb
 # The PIN is checked by the token: a wrong one says so, nothing is issued.
+# The wrong PIN's message names the file it was read from (L3).
 cp pin pin.good; printf 'not-the-pin\n' > pin
-run_cli 3 "C_Login: CKR_PIN_INCORRECT" -- "$OFFPAY" issuer publish --dir iss \
-  --passphrase-file ip
+run_cli 3 "C_Login: CKR_PIN_INCORRECT \(0xa0\): the PIN of pin-source $work/pin$" -- \
+  "$OFFPAY" issuer publish --dir iss --passphrase-file ip
 cp pin.good pin
+# A pin-source others may read is used, with one warning naming it and
+# its mode (L3).
+chmod 644 pin
+out=$("$OFFPAY" issuer publish --dir iss --passphrase-file ip 2>&1)
+[ "$(grep -c "WARNING: the PKCS#11 pin-source $work/pin is readable by its group and others (mode 0644)" <<<"$out")" = 1 ] \
+  && grep -q published <<<"$out" && ok "a pin-source of mode 0644: used, warned of once" \
+  || fail "pin-source of mode 0644: $out"
+chmod 600 pin
 
 # A key imported from a file (SENSITIVE, not EXTRACTABLE, but never
 # ALWAYS_SENSITIVE nor NEVER_EXTRACTABLE: a copy may be outside) is no

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -296,6 +297,7 @@ static void test_pin_source_file(void)
     REQUIRE(f != NULL);
     fprintf(f, "%s\n", PIN);
     fclose(f);
+    REQUIRE(chmod(path, 0600) == 0);
     snprintf(uri, sizeof uri,
              "pkcs11:token=offpay;object=pin-file-key?pin-source=file:%s",
              path);
@@ -327,6 +329,67 @@ static void test_pin_source_file(void)
     CHECK_ERR(offpay_pkcs11_open(NULL, uri, &k), OFFPAY_EACCES);
     CHECK(strstr(offpay_pkcs11_detail(), "C_Login") == NULL);
     CHECK(k == NULL);
+}
+
+/* The library's log lines of the test below. */
+static char     logged[4096];
+static unsigned n_logged;
+
+static void log_sink(void *ctx, const char *line)
+{
+    (void)ctx;
+    n_logged++;
+    snprintf(logged, sizeof logged, "%s", line);
+}
+
+/* A pin-source file its group or others may read is used, with a warning
+ * naming it and its mode, once however often it is read; a 0600 one is
+ * quiet. A wrong PIN's detail names the pin-source file it came from. */
+static void test_pin_source_mode_and_wrong_pin(void)
+{
+    offpay_pkcs11_key *k = NULL;
+    char               path[1024], uri[1200], want[1200];
+    FILE              *f;
+
+    REQUIRE(make_token());
+    snprintf(path, sizeof path, "%s/pin-shared", offpay_test_tmpdir());
+    f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fprintf(f, "%s\n", PIN);
+    fclose(f);
+    REQUIRE(chmod(path, 0640) == 0);
+    snprintf(uri, sizeof uri,
+             "pkcs11:token=offpay;object=unit-key?pin-source=%s", path);
+    offpay_set_log(log_sink, NULL);
+    n_logged = 0;
+    REQUIRE_OK(offpay_pkcs11_open(NULL, uri, &k));
+    offpay_pkcs11_close(k);
+    k = NULL;
+    REQUIRE_OK(offpay_pkcs11_open(NULL, uri, &k));
+    offpay_pkcs11_close(k);
+    k = NULL;
+    CHECK(n_logged == 1);
+    snprintf(want, sizeof want,
+             "pin-source %s is readable by its group (mode 0640)", path);
+    CHECK(strstr(logged, want) != NULL);
+    /* 0600: quiet */
+    n_logged = 0;
+    snprintf(path, sizeof path, "%s/pin-private", offpay_test_tmpdir());
+    f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fprintf(f, "not-the-pin\n");
+    fclose(f);
+    REQUIRE(chmod(path, 0600) == 0);
+    snprintf(uri, sizeof uri, "pkcs11:token=other;object=no-key?pin-source=%s",
+             path);
+    CHECK_ERR(offpay_pkcs11_open(NULL, uri, &k), OFFPAY_EPASSPHRASE);
+    CHECK(k == NULL);
+    CHECK(n_logged == 0);
+    offpay_set_log(offpay_log_stderr, NULL);
+    snprintf(want, sizeof want,
+             "C_Login: CKR_PIN_INCORRECT (0xa0): the PIN of pin-source %s",
+             path);
+    CHECK(strstr(offpay_pkcs11_detail(), want) != NULL);
 }
 
 static void test_wrong_pin_is_refused(void)
@@ -566,6 +629,7 @@ int main(void)
         {"uri_parse_refuses_malformed", test_uri_parse_refuses_malformed},
         {"generate_find_sign_verify", test_generate_find_sign_verify},
         {"pin_source_file", test_pin_source_file},
+        {"pin_source_mode_and_wrong_pin", test_pin_source_mode_and_wrong_pin},
         {"wrong_pin_is_refused", test_wrong_pin_is_refused},
         {"wrong_pin_refused_while_logged_in",
          test_wrong_pin_refused_while_logged_in},
