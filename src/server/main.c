@@ -578,9 +578,9 @@ static offpay_err load_issuer(const opts *o, const uint8_t *root,
                 "issuer.sealed and valid now beside a key in a PKCS#11 "
                 "token: the passphrase offpayd is given opens it, and every "
                 "wallet and terminal trusts what it signs; retire it "
-                "('offpay issuer retire-key %u --root FILE', then SIGHUP; "
-                "docs/pkcs11.md §3)",
-                (unsigned)sealed, (unsigned)sealed);
+                "('offpay issuer retire-key %u --dir %s --root FILE', then "
+                "SIGHUP; docs/pkcs11.md §3)",
+                (unsigned)sealed, (unsigned)sealed, o->issuer);
     }
     if (rc == OFFPAY_OK) {
         rc = load_token_key(o, is, &v->b, now, &v->kid, &v->key);
