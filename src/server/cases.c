@@ -82,6 +82,15 @@ void srv_case_evidence(srv_req *r, srv_reply *out)
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_evidence(r->l, id, bundle, bundle_len, &file, &len);
     free(bundle);
+    if (rc == OFFPAY_EEVIDENCE) { /* offpay_ledger_evidence's only one */
+        srv_fail_engine_hint(
+            out, rc,
+            "case %llu: a charge_mismatch case has no evidence "
+            "file: the terminal's two uploads in the ledger "
+            "are the record",
+            (unsigned long long)id);
+        return;
+    }
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "case");
         return;

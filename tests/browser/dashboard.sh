@@ -275,6 +275,22 @@ api GET /v1/admin/overview
 [ "$(jq -r --argjson t "$TD" '.terminals[] | select(.terminal == $t) | [.report.pending, .report.synced_at] | join(" ")' resp.json)" = "7 1700000000" ] \
   && ok "the overview shows td's report" || fail "td report: $(jq -c .terminals resp.json)"
 
+# ---- a charge_mismatch case: no evidence file ----------------------------
+# tf accepts 2.50 of a code authorizing 5.00; its key (copied) uploads it
+# charged 5.00 first; tf's own sync then opens a charge_mismatch case
+new_merchant "Shop F"; new_terminal tf "$MERCHANT"
+new_wallet w4 "$W3" 5.00
+c=$(pay w4 5.00); accept tf "$c" 2.50 || fail "tf accepts 2.50"
+"$UPLOAD_TOOL" --terminal tf --passphrase-file tp --body up.body --headers up.hdr >/dev/null
+jq -c '.items[0].charged = 500' up.body > forged.json
+upload tf --sign-body forged.json
+"$OFFPAY" terminal sync --terminal tf --passphrase-file tp --server "$URL" >sync.out 2>&1 || true
+api GET "/v1/admin/cases?kind=charge_mismatch"; CASE_CM=$(jget '.cases[0].id')
+api GET "/v1/admin/cases/$CASE_CM/evidence"
+expect_http 400 EEVIDENCE "no evidence file for charge_mismatch case $CASE_CM"
+[ "$(jget .hint)" = "case $CASE_CM: a charge_mismatch case has no evidence file: the terminal's two uploads in the ledger are the record" ] \
+  && ok "its hint: $(jget .hint)" || fail "its hint: $(cat resp.json)"
+
 # ---- a ledger that does not hold: the page says so ----------------------
 # An escrow's stored remainder changed behind offpayd's back, then put back.
 ledger_sql ledger "UPDATE credentials SET remaining = remaining + 1 WHERE serial = $S3"
