@@ -11,7 +11,11 @@
 // cases, revoked credentials and terminals, the page's response headers,
 // and every console error (a Content-Security-Policy violation is one).
 // It clicks the evidence button of case CASE and waits for the browser to
-// save OUTDIR/case-CASE.json. Screenshots: OUTDIR/dashboard-*.png.
+// save OUTDIR/case-CASE.json. Then, with requests answered by the browser
+// itself (request interception), what the page says when things fail: a
+// download that fails (beside its button), offpayd not answering, a proxy's
+// HTML 502, an audit that cannot run (503 ESTORE), an audit that fails;
+// then a refresh that passes again. Screenshots: OUTDIR/dashboard-*.png.
 'use strict';
 
 const fs = require('fs');
@@ -60,12 +64,17 @@ async function table(page, id) {
         '--disable-default-apps', '--disable-sync', '--metrics-recording-only',
         '--no-default-browser-check']),
   });
-  const out = { console_errors: [], requests_elsewhere: [] };
+  const out = { console_errors: [], requests_elsewhere: [], fault_console: [] };
+  let faults = null; // (request) => true when it answered the request itself
+  let faulting = false; // since the faults began: their console errors apart
   try {
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 900 });
     const origin = new URL(url).origin;
-    page.on('console', (m) => { if (m.type() === 'error') out.console_errors.push(m.text()); });
+    page.on('console', (m) => {
+      // the faults below make the browser log their failed requests
+      if (m.type() === 'error') (faulting ? out.fault_console : out.console_errors).push(m.text());
+    });
     page.on('pageerror', (e) => out.console_errors.push(String(e)));
     page.on('request', (r) => {
       const u = r.url();
@@ -89,6 +98,12 @@ async function table(page, id) {
       await page.click('#open');
       await page.waitForSelector('#audit[data-ok]', { timeout: 60000 });
       out.audit = await page.$eval('#audit', (e) => ({ ok: e.dataset.ok, text: e.textContent }));
+      out.title = await page.title();
+      out.error = await page.$eval('#error', (e) => (e.hidden ? null : e.textContent));
+      out.roles = await page.$$eval('#audit, #as-of, #error',
+        (l) => l.map((e) => e.id + '=' + e.getAttribute('role')).join(' '));
+      out.cases = await table(page, 'cases');
+      out.evidence_buttons = await page.$$eval('button.evidence', (l) => l.map((b) => b.dataset.case));
       await page.screenshot({ path: path.join(outdir, 'dashboard-audit-failed.png') });
       return out;
     }
@@ -98,6 +113,7 @@ async function table(page, id) {
     await page.waitForSelector('#error:not([hidden])', { timeout: 15000 });
     out.wrong_token = {
       error: await page.$eval('#error', (e) => e.textContent),
+      as_of: await page.$eval('#as-of', (e) => e.textContent),
       board_hidden: await page.$eval('#board', (e) => getComputedStyle(e).display === 'none'),
       stored: await page.evaluate(() => sessionStorage.length),
     };
@@ -139,6 +155,73 @@ async function table(page, id) {
     // that refresh's audit ended, so the reload's is not refused
     // (offpayd runs one audit at a time: 429 AUDIT_RUNNING)
     await page.waitForSelector('#audit[data-ok]', { timeout: 60000 });
+    // ---- what the page says when things fail (answered by the browser) ----
+    const state = () => page.evaluate(() => ({
+      audit: document.getElementById('audit').textContent,
+      audit_class: document.getElementById('audit').className,
+      as_of: document.getElementById('as-of').textContent,
+      error: document.getElementById('error').hidden ? null
+        : document.getElementById('error').textContent,
+      title: document.title,
+    }));
+    // a refresh, and its end (Refresh enabled again: nothing is loading)
+    const refresh = async () => {
+      await page.click('#refresh');
+      await page.waitForFunction(() => {
+        const b = document.getElementById('refresh');
+        return b.textContent === 'Refresh' && !b.disabled && b.getAttribute('aria-disabled') !== 'true';
+      }, { timeout: 60000 });
+    };
+    // (the browser logs each failed request, late: its errors are kept
+    // apart from here on, the reload's too, which no fault touches)
+    faulting = true;
+    let intercepting = true;
+    await page.setRequestInterception(true);
+    page.on('request', (r) => {
+      if (!intercepting || r.isInterceptResolutionHandled()) return;
+      if (faults && faults(r)) return;
+      r.continue();
+    });
+    const json = (status, body) => ({ status, contentType: 'application/json', body: JSON.stringify(body) });
+    out.faults = {};
+    // a download that fails: said beside its button, the board not STALE
+    faults = (r) => /\/evidence$/.test(r.url()) &&
+      (r.respond(json(503, { error: 'ESTORE', hint: 'evidence: the ledger did not answer' })), true);
+    await page.click('button.evidence[data-case="' + caseId + '"]');
+    await page.waitForFunction((id) =>
+      document.querySelector('.download-error[data-case="' + id + '"]').textContent !== '',
+    { timeout: 15000 }, caseId);
+    out.faults.download = Object.assign(await state(), {
+      note: await page.$eval('.download-error[data-case="' + caseId + '"]', (e) => e.textContent),
+    });
+    // offpayd does not answer at all
+    faults = (r) => r.url().includes('/v1/') && (r.abort('connectionrefused'), true);
+    await refresh();
+    out.faults.unreachable = await state();
+    // a proxy in front of offpayd answers 502 with its own HTML
+    faults = (r) => r.url().includes('/v1/') && (r.respond({ status: 502, contentType: 'text/html',
+      body: '<html><body><h1>502 Bad Gateway</h1></body></html>' }), true);
+    await refresh();
+    out.faults.proxy = await state();
+    // only the audit cannot run: the figures are fresh, the audit not known
+    faults = (r) => r.url().includes('/v1/admin/audit') &&
+      (r.respond(json(503, { error: 'ESTORE', hint: 'audit: the ledger did not answer in time' })), true);
+    await refresh();
+    out.faults.audit_503 = await state();
+    // an audit that fails (its 500 EAUDIT report): announced, and in the title
+    faults = (r) => r.url().includes('/v1/admin/audit') && (r.respond(json(500, {
+      error: 'EAUDIT', ok: false, accounts: 26, transfers: 40, imbalanced: 0, negative: 0,
+      escrow_mismatch: 1, settle_mismatch: 0, release_mismatch: 0, request_mismatch: 0,
+      refund_mismatch: 0 })), true);
+    await refresh();
+    out.faults.audit_failed = await state();
+    // everything answers again: the audit passes, the title is the page's
+    faults = null;
+    await refresh();
+    out.faults.passed_again = await state();
+    intercepting = false;
+    await page.setRequestInterception(false);
+
     // A reload keeps the token for this tab only: the page loads again.
     await page.reload({ waitUntil: 'load' });
     await page.waitForSelector('body[data-loaded]', { timeout: 15000 });

@@ -15,7 +15,10 @@
 # count. A wrong token gives a clear error and no data. One case's
 # evidence is downloaded by the browser and checked with
 # `offpay verify-evidence`. A ledger broken behind offpayd's back shows
-# "AUDIT FAILED" (then it is put back). Also GET /v1/admin/overview (401
+# "AUDIT FAILED" (then it is put back), in the alert and the title too.
+# What the page says when things fail (requests the browser answers
+# itself, dashboard.js), and a charge_mismatch case shown without a
+# download button. Also GET /v1/admin/overview (401
 # without the token, the reply's shape) and POST /v1/terminal/status's
 # refusals. Screenshots: ARTIFACTS/dashboard-*.png (paths printed).
 #
@@ -181,7 +184,8 @@ seen() { jq -r "$1" seen.json; }
   || fail "requests elsewhere: $(jq -c .requests_elsewhere seen.json)"
 seen .wrong_token.error | grep -q "Wrong operator token: offpayd answered 401" \
   && [ "$(seen .wrong_token.board_hidden)" = true ] && [ "$(seen .wrong_token.stored)" = 0 ] \
-  && ok "a wrong token: a clear error on the page, nothing shown, nothing kept" \
+  && [ "$(seen .wrong_token.as_of)" = "" ] \
+  && ok "a wrong token: a clear error on the page, nothing shown, nothing kept, nothing called STALE" \
   || fail "wrong token: $(jq -c .wrong_token seen.json)"
 [ "$(seen .error_hidden)" = true ] && [ "$(seen .token_field_empty)" = true ] \
   && [ "$(seen .login_hidden)" = true ] \
@@ -225,6 +229,35 @@ ta_sync=$(tjq "$TA" .report.reported_at)
 [ "$(seen '[.daily.buckets[] | .cells[3].text | tonumber] | add')" = 4 ] \
   && [ "$(seen '[.daily.buckets[].data.start | tonumber | . % 86400] | unique | join(",")')" = 0 ] \
   && ok "the page: $(seen .daily.range)" || fail "daily buckets: $(jq -c .daily seen.json)"
+
+# ---- what the page said when things failed (dashboard.js's faults) -------
+fs() { jq -r ".faults.$1" seen.json; }
+[ "$(fs download.note)" = "could not download case $CASE_DS: /v1/admin/cases/$CASE_DS/evidence answered HTTP 503 ESTORE: evidence: the ledger did not answer" ] \
+  && [ "$(fs download.error)" = null ] && ! fs download.as_of | grep -q STALE \
+  && ok "a failed download: said beside its button, the board not STALE" \
+  || fail "a failed download: $(jq -c .faults.download seen.json)"
+fs unreachable.error | grep -qx "Could not load the dashboard: offpayd did not answer (down, or the network or a proxy): nothing new is shown" \
+  && fs unreachable.as_of | grep -q "(STALE: the last refresh failed)" \
+  && fs unreachable.audit | grep -q "^audit not known: the last refresh failed (the last result, at .* UTC, was: audit passed: " \
+  && [ "$(fs unreachable.audit_class)" = audit ] \
+  && ok "offpayd not answering: said so, the board STALE, the audit not known (the last result given)" \
+  || fail "offpayd not answering: $(jq -c .faults.unreachable seen.json)"
+fs proxy.error | grep -q "^Could not load the dashboard: HTTP 502 from something in front of offpayd, not offpayd" \
+  && ! fs proxy.error | grep -q "JSON" \
+  && ok "a proxy's HTML 502: $(fs proxy.error)" || fail "a proxy's 502: $(jq -c .faults.proxy seen.json)"
+fs audit_503.error | grep -q "^The audit did not run: /v1/admin/audit answered HTTP 503 ESTORE: audit: the ledger did not answer in time" \
+  && ! fs audit_503.as_of | grep -q STALE && fs audit_503.audit | grep -q "^audit not known: the audit did not run" \
+  && [ "$(fs audit_503.audit_class)" = audit ] \
+  && ok "an audit that cannot run (503 ESTORE): its hint kept, the fresh figures not STALE" \
+  || fail "an audit that cannot run: $(jq -c .faults.audit_503 seen.json)"
+fs audit_failed.title | grep -q "^AUDIT FAILED – offpay operator dashboard$" \
+  && fs audit_failed.error | grep -q "^AUDIT FAILED: .*escrow mismatch 1" \
+  && [ "$(fs audit_failed.audit_class)" = "audit fail" ] \
+  && ok "a failed audit: in the title and in the alert" || fail "a failed audit: $(jq -c .faults.audit_failed seen.json)"
+[ "$(fs passed_again.title)" = "offpay operator dashboard" ] && [ "$(fs passed_again.error)" = null ] \
+  && fs passed_again.audit | grep -q "^audit passed" && ! fs passed_again.as_of | grep -q STALE \
+  && [ "$(fs passed_again.audit_class)" = "audit pass" ] \
+  && ok "passing again: the title and the alert cleared" || fail "passing again: $(jq -c .faults.passed_again seen.json)"
 
 # ---- the evidence the browser saved --------------------------------------
 ev=$(seen .downloaded)
@@ -302,6 +335,15 @@ set -e
   && jq -r .audit.text seen2.json | grep -q "AUDIT FAILED: .*escrow mismatch 1" \
   && ok "the page: $(jq -r .audit.text seen2.json)" \
   || fail "a failing audit on the page ($node_rc): $(cat seen2.json; tail -n 5 node.err)"
+jq -r .title seen2.json | grep -q "^AUDIT FAILED – " && jq -r .error seen2.json | grep -q "^AUDIT FAILED: .*escrow mismatch 1" \
+  && [ "$(jq -r .roles seen2.json)" = "as-of=status error=alert audit=status" ] \
+  && ok "the failed audit announced: in the alert and the title; the audit line and the time are status regions" \
+  || fail "the failed audit announced: $(jq -c '{title, error, roles}' seen2.json)"
+[ "$(jq -r --arg c "$CASE_CM" '.cases[] | select(.data.case == $c) | .data.kind + ": " + .cells[6].text' seen2.json)" \
+    = "charge_mismatch: no evidence file: the two uploads in the ledger are the record" ] \
+  && [ "$(jq -r '.evidence_buttons | join(" ")' seen2.json)" = "$CASE_DS $CASE_DUP" ] \
+  && ok "the page: case $CASE_CM (charge_mismatch) has no download button, and says why" \
+  || fail "the charge_mismatch case on the page: $(jq -c '{cases, evidence_buttons}' seen2.json)"
 ledger_sql ledger "UPDATE credentials SET remaining = remaining - 1 WHERE serial = $S3"
 audit_passes "the ledger put back"
 [ -s "$ARTIFACTS/dashboard-audit-failed.png" ] && ok "screenshot $ARTIFACTS/dashboard-audit-failed.png" \

@@ -62,26 +62,54 @@
     e.hidden = true;
   }
 
-  async function api(path) {
-    const token = sessionStorage.getItem(KEY);
-    const r = await fetch(path, {
-      headers: { Authorization: 'Bearer ' + token },
-      cache: 'no-store',
-      credentials: 'omit',
-      redirect: 'error',
-    });
-    if (r.status === 401) throw new AuthError('offpayd refused the operator token');
-    if (!r.ok) {
-      let why = '';
-      try {
-        const j = await r.json();
-        why = (j.error || '') + (j.hint ? ': ' + j.hint : '');
-      } catch (e) {
-        why = r.statusText;
-      }
-      throw new Error(path + ' answered HTTP ' + r.status + ' ' + why);
+  const UNREACHABLE = 'offpayd did not answer (down, or the network or a proxy): nothing new is shown';
+
+  // One request of an admin endpoint with the token: {r, j, text}, j the
+  // parsed body, text as it came. Throws AuthError on a 401, and an Error
+  // in words when offpayd did not answer at all, or something in front of
+  // it (a proxy) did: a body that is not JSON is not offpayd's, so it is
+  // not parsed.
+  async function call(path) {
+    let r;
+    try {
+      r = await fetch(path, {
+        headers: { Authorization: 'Bearer ' + sessionStorage.getItem(KEY) },
+        cache: 'no-store',
+        credentials: 'omit',
+        redirect: 'error',
+      });
+    } catch (e) { // a network error: fetch says only "Failed to fetch"
+      throw new Error(UNREACHABLE);
     }
-    return r;
+    if (r.status === 401) throw new AuthError('offpayd refused the operator token');
+    const type = r.headers.get('Content-Type') || '';
+    let j = null, text = '';
+    if (/^application\/json\b/i.test(type)) {
+      try {
+        text = await r.text();
+        j = JSON.parse(text);
+      } catch (e) {
+        j = null;
+      }
+    }
+    if (j === null || typeof j !== 'object') {
+      throw new Error('HTTP ' + r.status + ' from something in front of offpayd, not offpayd (' +
+        path + ' answered ' + (type || 'no Content-Type') + ')');
+    }
+    return { r, j, text };
+  }
+
+  // offpayd's error answer in words: the path, status, error and hint.
+  function answered(path, r, j) {
+    return path + ' answered HTTP ' + r.status + ' ' + (j.error || r.statusText) +
+      (j.hint ? ': ' + j.hint : '');
+  }
+
+  // call() of an endpoint that must answer 2xx: the parsed body.
+  async function api(path) {
+    const { r, j } = await call(path);
+    if (!r.ok) throw new Error(answered(path, r, j));
+    return j;
   }
 
   function fillBody(table, rows, emptyText, columns) {
@@ -94,34 +122,58 @@
     for (const r of rows) body.append(r);
   }
 
+  // The last audit result shown: {time (offpayd's clock when the
+  // overview it followed was read), text, ok}, or null.
+  let lastAudit = null;
+  const TITLE = document.title;
+
+  // The audit line when this refresh did not get a result: "not known",
+  // with the last result and when it was had.
+  function auditUnknown(why) {
+    const p = byId('audit');
+    p.className = 'audit';
+    delete p.dataset.ok;
+    p.textContent = 'audit not known: ' + why +
+      (lastAudit ? ' (the last result, at ' + when(lastAudit.time) + ', was: ' + lastAudit.text + ')'
+        : '');
+  }
+
   // The audit recomputes every balance (GET /v1/admin/audit): asked for
   // after the rest is shown, as it takes longest on a big ledger. A failed
-  // audit is 500 with its report and "error":"EAUDIT".
-  async function loadAudit() {
+  // audit is 500 with its report and "error":"EAUDIT". An audit that could
+  // not run is said beside the figures, which are current: not "STALE".
+  async function loadAudit(time) {
     const p = byId('audit');
     p.className = 'audit';
     delete p.dataset.ok;
     p.textContent = 'audit running...';
-    const r = await fetch('/v1/admin/audit', {
-      headers: { Authorization: 'Bearer ' + sessionStorage.getItem(KEY) },
-      cache: 'no-store',
-      credentials: 'omit',
-      redirect: 'error',
-    });
-    if (r.status === 401) throw new AuthError('offpayd refused the operator token');
-    const j = await r.json();
+    let res;
+    try {
+      res = await call('/v1/admin/audit');
+    } catch (e) {
+      if (e instanceof AuthError) throw e;
+      auditNotRun(e.message);
+      return;
+    }
+    const { r, j } = res;
     if (r.status === 429 && j.error === 'AUDIT_RUNNING') {
       // one audit at a time at offpayd: another tab or operator's runs
       p.textContent = 'audit not run now: another audit is running (another tab or operator); refresh once it has ended';
       return;
     }
     if (r.status !== 200 && j.error !== 'EAUDIT') {
-      throw new Error('/v1/admin/audit answered HTTP ' + r.status + ' ' + (j.error || ''));
+      auditNotRun(answered('/v1/admin/audit', r, j));
+      return;
     }
-    renderAudit(j);
+    renderAudit(j, time);
   }
 
-  function renderAudit(a) {
+  function auditNotRun(why) {
+    auditUnknown('the audit did not run');
+    showError('The audit did not run: ' + why + '. The figures shown are current; the audit is not known.');
+  }
+
+  function renderAudit(a, time) {
     const p = byId('audit');
     p.className = 'audit ' + (a.ok ? 'pass' : 'fail');
     p.dataset.ok = String(a.ok);
@@ -132,6 +184,10 @@
         ', release mismatch ' + a.release_mismatch +
         ', request mismatch ' + a.request_mismatch +
         ', refund mismatch ' + a.refund_mismatch;
+    lastAudit = { time, text: p.textContent, ok: a.ok };
+    // announced (#error is role=alert) and seen from another tab
+    document.title = (a.ok ? '' : 'AUDIT FAILED \u2013 ') + TITLE;
+    if (!a.ok) showError(p.textContent + ' (offpay admin audit says more)');
   }
 
   function renderKinds(kinds) {
@@ -235,11 +291,15 @@
     'no revoked credentials', 6);
   }
 
-  async function download(id, button) {
-    clearError();
+  // A download's outcome is said beside its button: it is no refresh, so
+  // it neither clears nor sets the board's error or "STALE".
+  async function download(id, button, note) {
+    note.textContent = '';
     try {
-      const r = await api('/v1/admin/cases/' + encodeURIComponent(id) + '/evidence');
-      const blob = new Blob([await r.arrayBuffer()], { type: 'application/json' });
+      const path = '/v1/admin/cases/' + encodeURIComponent(id) + '/evidence';
+      const { r, j, text } = await call(path);
+      if (!r.ok) throw new Error(answered(path, r, j));
+      const blob = new Blob([text], { type: 'application/json' });
       const url = URL.createObjectURL(blob);
       const a = el('a', { href: url, download: 'case-' + id + '.json' });
       document.body.append(a);
@@ -248,15 +308,32 @@
       setTimeout(() => URL.revokeObjectURL(url), 10000);
       button.textContent = 'downloaded';
     } catch (e) {
-      fail(e);
+      if (e instanceof AuthError) {
+        fail(e);
+        return;
+      }
+      note.textContent = 'could not download case ' + id + ': ' + e.message;
     }
   }
 
+  // Kinds without an evidence file (settlement.md §9): a charge_mismatch
+  // case's two charges are both the ledger's record of one terminal's
+  // uploads, nothing a file could prove offline.
+  const NO_FILE = new Set(['charge_mismatch']);
+
   function renderCases(cases) {
     fillBody('cases', cases.map((c) => {
-      const b = el('button', { type: 'button', class: 'evidence', 'data-case': c.id },
-        'download case-' + c.id + '.json');
-      b.addEventListener('click', () => download(c.id, b));
+      let cell;
+      if (NO_FILE.has(c.kind)) {
+        cell = el('td', { class: 'no-file' },
+          'no evidence file: the two uploads in the ledger are the record');
+      } else {
+        const b = el('button', { type: 'button', class: 'evidence', 'data-case': c.id },
+          'download case-' + c.id + '.json');
+        const note = el('span', { class: 'download-error', role: 'status', 'data-case': c.id });
+        b.addEventListener('click', () => download(c.id, b, note));
+        cell = el('td', {}, b, ' ', note);
+      }
       return el('tr', { 'data-case': c.id, 'data-kind': c.kind },
         el('td', {}, c.id),
         el('td', { class: 'kind' }, c.kind),
@@ -264,7 +341,7 @@
         el('td', {}, c.counter),
         el('td', {}, c.terminal),
         el('td', {}, when(c.opened_at)),
-        el('td', {}, b));
+        cell);
     }), 'no cases', 7);
   }
 
@@ -276,12 +353,12 @@
     let more = false;
     for (let i = 0; i < CASES_PAGES_MAX; i++) {
       const q = '/v1/admin/cases?limit=' + CASES_PAGE + (after ? '&after=' + after : '');
-      const page = await (await api(q)).json();
+      const page = await api(q);
       out = out.concat(page.cases);
       if (page.next_after === null) break;
       after = page.next_after;
       if (i === CASES_PAGES_MAX - 1) { // a full last page: any beyond it?
-        const next = await (await api('/v1/admin/cases?limit=1&after=' + after)).json();
+        const next = await api('/v1/admin/cases?limit=1&after=' + after);
         more = next.cases.length > 0;
       }
     }
@@ -290,12 +367,9 @@
 
   function fail(e) {
     // what is on screen is from an earlier load: said, not shown as current
-    const p = byId('audit');
-    if (!p.dataset.ok) {
-      p.className = 'audit';
-      p.textContent = 'audit not known: the last refresh failed';
-    }
-    if (!/STALE/.test(byId('as-of').textContent)) {
+    // (nothing is, before the first load: then nothing is stale)
+    auditUnknown('the last refresh failed');
+    if (document.body.dataset.loaded && !/STALE/.test(byId('as-of').textContent)) {
       byId('as-of').textContent += ' (STALE: the last refresh failed)';
     }
     if (e instanceof AuthError) {
@@ -335,7 +409,7 @@
       } else if (span !== 86400) { // offpayd's default is the last day
         q += '&from=' + Math.max(0, Math.floor(Date.now() / 1000) - span);
       }
-      const o = await (await api(q)).json();
+      const o = await api(q);
       lastTime = o.time;
       lastAt = Date.now();
       const cases = await allCases();
@@ -356,7 +430,7 @@
       byId('refresh').hidden = false;
       byId('logout').hidden = false;
       document.body.dataset.loaded = String(o.time);
-      await loadAudit();
+      await loadAudit(o.time);
     } catch (e) {
       fail(e);
     } finally {
