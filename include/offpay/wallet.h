@@ -219,7 +219,11 @@ typedef struct offpay_wallet_balance {
     uint32_t codes;     /* codes made so far */
     int      usable;    /* 1 when valid at the time asked */
     /* the settlement sync's view (offpay_wallet_sync) */
-    int      frozen; /* 1: restored, no code until a sync (ESYNC_REQUIRED) */
+    int frozen;      /* 1: restored, no code until a sync (ESYNC_REQUIRED);
+                        2: offpayd does not know it (a sync's upload was
+                        answered ENOT_ISSUED for its codes and offpayd lists
+                        no such serial: its ledger restored from a backup
+                        older than the credential), no code (ENOT_ISSUED) */
     int      synced; /* 1: available follows the last sync (below) */
     int64_t  escrow; /* the server's escrow at the last sync (else limit) */
     int64_t  released;     /* reservations settlement released: available -
@@ -271,11 +275,13 @@ offpay_err offpay_wallet_set_default_cap(offpay_wallet *w, int64_t cap);
  * receives the decoded code.
  * Errors: OFFPAY_EINVAL, OFFPAY_ENO_CREDENTIAL (none valid in currency),
  * OFFPAY_EINSUFFICIENT, OFFPAY_EUNBOUND_REFUSED (credential forbids unbound
- * codes), OFFPAY_ECOUNTER, OFFPAY_ERANGE (OFFPAY_WALLET_SPENDS_MAX codes
- * made), OFFPAY_ELINKED (the file or its log gained a second name since it
- * was opened: not logged, no code), OFFPAY_ENOSPC, OFFPAY_EROFS,
- * OFFPAY_EACCES, OFFPAY_EIO (not logged: no code; the reservation stays
- * in memory until the wallet is closed, the safe side).
+ * codes), OFFPAY_ESYNC_REQUIRED (restored: frozen until a sync),
+ * OFFPAY_ENOT_ISSUED (the only credentials in currency are ones offpayd
+ * does not know: offpay_wallet_balance's frozen 2), OFFPAY_ECOUNTER,
+ * OFFPAY_ERANGE (OFFPAY_WALLET_SPENDS_MAX codes made), OFFPAY_ELINKED (the file
+ * or its log gained a second name since it was opened: not logged, no code),
+ * OFFPAY_ENOSPC, OFFPAY_EROFS, OFFPAY_EACCES, OFFPAY_EIO (not logged: no code;
+ * the reservation stays in memory until the wallet is closed, the safe side).
  */
 offpay_err offpay_wallet_pay(offpay_wallet *w, int64_t amount,
                              uint16_t currency, uint32_t now, char **text,
@@ -650,7 +656,13 @@ typedef struct offpay_wallet_sync_report {
  * restore), renews by o (NULL: defaults), takes the newest trust bundle,
  * and marks revoked (no code: OFFPAY_EREVOKED) each credential the server
  * says is revoked or its revocation list names (verified under the
- * bundle), and keeps the clock offset it measured (offpay_wallet_clock).
+ * bundle), freezes for good (offpay_wallet_balance's frozen 2, no code:
+ * OFFPAY_ENOT_ISSUED) each credential whose codes the upload answered
+ * ENOT_ISSUED and that the server does not list (a ledger restored from
+ * a backup older than the credential: its codes would be refused at
+ * settlement; a credential merely missing from the list, with no such
+ * answer, is left as it was: a sharded ledger lists only shard 0's),
+ * and keeps the clock offset it measured (offpay_wallet_clock).
  * rep (may be NULL) sums it. A wallet the server revoked
  * (reported lost) only marks every credential it holds revoked, so it
  * shows no code from them (OFFPAY_EREVOKED). The spend log is sent as it

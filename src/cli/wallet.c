@@ -56,7 +56,11 @@ static const char help[] =
     "                  bundle, and prints the balances side by side:\n"
     "                  account (and its held part), escrow, available.\n"
     "                  A renewal offpayd refuses is a warning: the rest\n"
-    "                  is synced, exit 0. While it waits on\n"
+    "                  is synced, exit 0. A credential whose codes\n"
+    "                  offpayd refused ENOT_ISSUED and that it does not\n"
+    "                  list (its ledger restored from a backup older than\n"
+    "                  the credential) is frozen for good: said with a\n"
+    "                  WARNING, exit 1. While it waits on\n"
     "                  offpayd the wallet can pay (in other processes):\n"
     "                  codes made after the sync began go at the next\n"
     "                  sync. A second sync or an allowance of the wallet\n"
@@ -504,6 +508,7 @@ static int cmd_add_credential(const void *args, const char *file)
 }
 
 static int cli_wallet_online_sync(const wallet_args *a);
+static void say_unknown(FILE *f, const char *lead, uint64_t serial);
 
 /* The risk a restore keeps (docs/settlement.md §12, "Safe restore"):
  * offpayd cannot count what the lost device paid that no terminal has
@@ -742,7 +747,10 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                b.escrow_released
                    ? "  (none of it can be spent: the escrow was released)"
                : b.revoked ? "  (none of it can be spent: revoked)"
-               : b.frozen  ? "  (none of it until 'wallet sync')"
+               : b.frozen == 2
+                   ? "  (none of it can be spent: offpayd does not know "
+                     "this credential)"
+               : b.frozen ? "  (none of it until 'wallet sync')"
                : !b.usable && b.expires <= now
                    ? "  (none of it can be spent: expired; settlement "
                      "returns it to the account"
@@ -797,7 +805,9 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
         if (!b.escrow_released && !b.usable && b.expires <= now && !b.frozen &&
             (!b.synced || b.escrow > 0))
             print_late_hold(&b, now);
-        if (b.frozen)
+        if (b.frozen == 2)
+            say_unknown(stdout, "  unknown    ", b.serial);
+        else if (b.frozen)
             printf("  frozen     restored: no code until 'offpay wallet "
                    "sync'\n");
         if (b.revoked)
@@ -807,7 +817,7 @@ static int cmd_balance(const void *args, const char *arg CLI_UNUSED)
                    "double_spend, which 'offpay wallet upload' lists); a "
                    "code charged twice is put right by a refund from the "
                    "merchant\n");
-        if (b.synced)
+        if (b.synced && b.frozen != 2)
             printf("  escrow     %s  (the server's, at the last sync)\n"
                    "  released   %s  (by settlement, of what the codes "
                    "reserved: counted in available again)\n",
@@ -859,7 +869,7 @@ static void print_available(const offpay_wallet *w, uint16_t currency,
         /* a revoked or expired credential's money is never spendable
          * here: listing it would read as money the payer has */
         if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK ||
-            b.currency != currency || b.revoked ||
+            b.currency != currency || b.revoked || b.frozen == 2 ||
             (!b.usable && b.expires <= now))
             continue;
         fprintf(stderr, " %s on credential %llu%s;",
@@ -902,6 +912,8 @@ static void print_unusable(const offpay_wallet *w, uint16_t currency,
                 (unsigned long long)b.serial);
         if (b.revoked)
             fprintf(stderr, "revoked (reported lost, or a case against it)\n");
+        else if (b.frozen == 2)
+            say_unknown(stderr, "", b.serial);
         else if (b.frozen)
             fprintf(stderr, "frozen until 'offpay wallet sync' (restored)\n");
         else if (!b.usable && b.expires <= now)
@@ -979,6 +991,35 @@ static int say_frozen(offpay_err rc)
             "code reuses one) (%s)\n",
             offpay_errname(rc));
     return cli_is_rejection(rc) ? EXIT_REJECTED : EXIT_FAILURE_IO;
+}
+
+/* The sentence for a credential offpayd does not know (frozen 2). */
+static void say_unknown(FILE *f, const char *lead, uint64_t serial)
+{
+    fprintf(f,
+            "%soffpayd does not know credential %llu: its ledger may have "
+            "been restored from a backup older than the credential; it is "
+            "not spent again (its codes would be refused ENOT_ISSUED, at the "
+            "merchant's cost)\n",
+            lead, (unsigned long long)serial);
+}
+
+/* OFFPAY_ENOT_ISSUED of 'wallet pay': every credential of currency
+ * offpayd does not know, named. */
+static int say_unknown_all(const offpay_wallet *w, uint16_t currency,
+                           offpay_err rc)
+{
+    offpay_wallet_balance b;
+
+    for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++)
+        if (offpay_wallet_get_balance(w, i, 0, &b) == OFFPAY_OK &&
+            b.currency == currency && b.frozen == 2 && !b.revoked)
+            say_unknown(stderr, "offpay: cannot make a code: ", b.serial);
+    fprintf(stderr, "offpay: no other credential in %s can pay (%s)\n",
+            offpay_currency_alpha(currency) ? offpay_currency_alpha(currency)
+                                            : "that currency",
+            offpay_errname(rc));
+    return EXIT_REJECTED;
 }
 
 /* After a code is made: one line on stderr when the clock offset the
@@ -1064,6 +1105,11 @@ static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
     if (rc == OFFPAY_ESYNC_REQUIRED && frozen_in(w, currency)) {
         offpay_wallet_close(w);
         return say_frozen(rc);
+    }
+    if (rc == OFFPAY_ENOT_ISSUED) {
+        status = say_unknown_all(w, currency, rc);
+        offpay_wallet_close(w);
+        return status;
     }
     if (rc != OFFPAY_OK) {
         offpay_wallet_close(w);
@@ -1178,6 +1224,10 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
         print_currencies(w, q.currency, now);
     if (rc == OFFPAY_ESYNC_REQUIRED && frozen_in(w, q.currency)) {
         status = say_frozen(rc);
+        goto out;
+    }
+    if (rc == OFFPAY_ENOT_ISSUED) {
+        status = say_unknown_all(w, q.currency, rc);
         goto out;
     }
     if (rc != OFFPAY_OK) {
@@ -1585,6 +1635,9 @@ static void print_sync_balances(const offpay_wallet             *w,
         if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK ||
             b.currency != acct->currency)
             continue;
+        /* one offpayd does not know has no escrow there */
+        if (b.frozen == 2)
+            b.escrow = b.available = 0;
         printf("%-10llu %-16s %-16s %-16s %-16s %u%s\n",
                (unsigned long long)b.serial,
                cli_money(b.escrow, b.currency, m1, sizeof m1),
@@ -1594,10 +1647,11 @@ static void print_sync_balances(const offpay_wallet             *w,
                /* what settlement paid of it is no longer held */
                cli_money(b.held - b.settled_above, b.currency, m4, sizeof m4),
                b.next_counter,
-               b.revoked   ? " (revoked)"
-               : b.frozen  ? " (frozen)"
-               : !b.usable ? " (not usable)"
-                           : "");
+               b.revoked       ? " (revoked)"
+               : b.frozen == 2 ? " (unknown to offpayd: frozen)"
+               : b.frozen      ? " (frozen)"
+               : !b.usable     ? " (not usable)"
+                               : "");
         escrow += b.escrow;
         if (b.usable && !b.frozen && !b.revoked && b.available > 0)
             avail += b.available;
@@ -1639,6 +1693,19 @@ static void print_renewal(const offpay_wallet_sync_report *r)
                 offpay_errname(r->renew_err));
 }
 
+/* How many credentials offpayd does not know (frozen 2). */
+static size_t count_unknown(const offpay_wallet *w)
+{
+    offpay_wallet_balance b;
+    size_t                n = 0;
+
+    for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++)
+        if (offpay_wallet_get_balance(w, i, 0, &b) == OFFPAY_OK &&
+            b.frozen == 2)
+            n++;
+    return n;
+}
+
 static int cli_wallet_online_sync(const wallet_args *a)
 {
     offpay_wallet_sync_options o;
@@ -1646,6 +1713,7 @@ static int cli_wallet_online_sync(const wallet_args *a)
     offpay_wallet             *w;
     int                        status = EXIT_OK;
     uint32_t                   now = cli_now();
+    size_t                     n_unknown;
     long long                  v;
     offpay_err                 rc;
 
@@ -1664,6 +1732,7 @@ static int cli_wallet_online_sync(const wallet_args *a)
     w = open_wallet(a, &status);
     if (w == NULL)
         return status;
+    n_unknown = count_unknown(w);
     rc = offpay_wallet_sync(w, a->server, &o, now, print_upload_status, w, &r);
     if (rc == OFFPAY_ENOTFOUND && a->server != NULL) {
         fprintf(stderr,
@@ -1716,6 +1785,17 @@ static int cli_wallet_online_sync(const wallet_args *a)
             printf("renewed: credential %llu\n", (unsigned long long)r.renewed);
         print_renewal(&r);
         print_sync_balances(w, &r, now);
+        /* frozen by this sync: said, and the sync needs attention */
+        if (count_unknown(w) > n_unknown) {
+            offpay_wallet_balance b;
+
+            for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++)
+                if (offpay_wallet_get_balance(w, i, now, &b) == OFFPAY_OK &&
+                    b.frozen == 2)
+                    say_unknown(stderr,
+                                "offpay: WARNING: wallet sync: ", b.serial);
+            status = EXIT_REJECTED;
+        }
     }
     offpay_wallet_close(w);
     return status;

@@ -767,6 +767,9 @@ typedef struct upload_ctx {
     upload_decided *dec; /* in log order (the upload's) */
     size_t          n_dec, cap_dec;
     int             nomem; /* a decision could not be kept */
+    /* the serials of codes refused ENOT_ISSUED (each once) */
+    uint64_t *unknown;
+    size_t    n_unknown, cap_unknown;
 } upload_ctx;
 
 /* What the receipts of s charge by offpayd's reading of them, as the
@@ -825,6 +828,27 @@ static void keep_decided(upload_ctx *u, const offpay_wallet_upload_status *s)
     u->dec[u->n_dec++] = d;
 }
 
+/* Keeps serial among the credentials whose codes offpayd refused
+ * ENOT_ISSUED (once each). */
+static void keep_unknown(upload_ctx *u, uint64_t serial)
+{
+    for (size_t k = 0; k < u->n_unknown; k++)
+        if (u->unknown[k] == serial)
+            return;
+    if (u->n_unknown == u->cap_unknown) {
+        size_t    cap = u->cap_unknown ? 2 * u->cap_unknown : 4;
+        uint64_t *nv = realloc(u->unknown, cap * sizeof *nv);
+
+        if (nv == NULL) {
+            u->nomem = 1;
+            return;
+        }
+        u->unknown = nv;
+        u->cap_unknown = cap;
+    }
+    u->unknown[u->n_unknown++] = serial;
+}
+
 static int on_status(const offpay_wallet_upload_status *s, void *p)
 {
     upload_ctx *u = p;
@@ -839,6 +863,9 @@ static int on_status(const offpay_wallet_upload_status *s, void *p)
             keep_decided(u, s);
         }
     }
+    if (strcmp(s->status, "rejected") == 0 &&
+        strcmp(s->reason, "ENOT_ISSUED") == 0)
+        keep_unknown(u, s->serial);
     return u->fn != NULL ? u->fn(s, u->ctx) : 0;
 }
 
@@ -1113,7 +1140,7 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     offpay_wallet_sync_report  mine;
     offpay_wallet_sync_options defaults;
     offpay__wallet_sync_cred  *v = NULL;
-    upload_ctx                 u = {NULL, 0, fn, ctx, NULL, 0, 0, 0};
+    upload_ctx u = {NULL, 0, fn, ctx, NULL, 0, 0, 0, NULL, 0, 0};
     offpay__wallet_decided    *dec = NULL; /* per credential of v */
     char                       buf[OFFPAY_WALLET_URL_MAX + 1];
     char                       err[40];
@@ -1213,7 +1240,7 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     rep->credentials = n_creds;
     rep->bundle_seq =
         (uint32_t)json_integer_value(json_object_get(doc, "bundle_seq"));
-    v = calloc(n_creds ? n_creds : 1, sizeof *v);
+    v = calloc(n_creds + u.n_unknown + 1, sizeof *v);
     dec = calloc((n_creds ? n_creds : 1) * OFFPAY__WALLET_DECIDED_MAX,
                  sizeof *dec);
     if (v == NULL || dec == NULL || u.nomem) {
@@ -1330,6 +1357,24 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
             rep->unfrozen++;
         nv++;
     }
+    /* Codes offpayd refused ENOT_ISSUED, of a credential it does not list:
+     * it does not know the credential (a ledger restored from a backup
+     * older than it), every code of it would be refused, at the
+     * merchant's cost: frozen for good. Not listing alone is no proof (a
+     * sharded ledger lists shard 0's credentials only); the refusal,
+     * judged on the serial's own shard, is. */
+    for (size_t k = 0; k < u.n_unknown; k++) {
+        int listed_here = 0;
+
+        for (size_t j = 0; j < n_creds && !listed_here; j++)
+            listed_here =
+                id_field(json_array_get(creds, j), "serial") == u.unknown[k];
+        if (listed_here || cred_index(w, u.unknown[k]) < 0)
+            continue;
+        v[nv].serial = u.unknown[k];
+        v[nv].unknown = 1;
+        nv++;
+    }
     rc = offpay__wallet_sync_apply(w, v, nv);
     if (rc != OFFPAY_OK)
         goto out;
@@ -1371,6 +1416,7 @@ out:
     free(floors);
     free(u.state);
     free(u.dec);
+    free(u.unknown);
     return rc;
 }
 

@@ -14,7 +14,8 @@
  * of it and one more than the highest counter the spend log holds for it.
  * A credential entry may carry an eighth key, "online" (online.c, the
  * settlement sync): {"frozen":0|1, "synced":0|1, "revoked":0|1,
- * "remaining":n, "outstanding":n, "reserved":n}, and once offpayd told
+ * "remaining":n, "outstanding":n, "reserved":n} ("frozen":2: offpayd
+ * answered ENOT_ISSUED for its codes, below), and once offpayd told
  * when the escrow returns, five more: "released":0|1, "released_at":t,
  * "returned":n, "release_due":t, "late_until":t; and once a sync learnt
  * that settlement paid for a code with a receipt other than its receipts
@@ -24,14 +25,17 @@
  * or its signed revocation list said so; no code. Frozen: restored from a
  * backup, no code
  * until a sync has told the highest counter the server saw (next_counter
- * is then raised above it). Synced: at the last sync the server's escrow
- * held "remaining", codes not presented yet authorized "outstanding", and
- * the wallet's reservations summed "reserved"; what is available is then
- * remaining - outstanding - (what was reserved since), which releases the
- * part of settled codes' reservations that settlement did not take.
- * The wallet file of a restore (offpay_wallet_restore) carries a ninth
- * key, "restored":1: a credential added to it by hand is frozen too.
- * The checkpoint says what the log's first K records add up to: per
+ * is then raised above it). Frozen 2: offpayd does not know it (its
+ * codes were refused ENOT_ISSUED and its status lists no such serial: a
+ * ledger restored from a backup older than the credential); no code,
+ * unless a later sync finds it listed (then as a restored one). Synced: at the
+ * last sync the server's escrow held "remaining", codes not presented yet
+ * authorized "outstanding", and the wallet's reservations summed "reserved";
+ * what is available is then remaining - outstanding - (what was reserved
+ * since), which releases the part of settled codes' reservations that
+ * settlement did not take. The wallet file of a restore (offpay_wallet_restore)
+ * carries a ninth key, "restored":1: a credential added to it by hand is frozen
+ * too. The checkpoint says what the log's first K records add up to: per
  * credential its highest counter, codes and sums (see tally), the codes
  * of all, and chain(K) (spendlog.h: a BLAKE2b chain over the records'
  * stored bytes). Opening decrypts only the records from K on; the older
@@ -1215,7 +1219,7 @@ static offpay_err load_online(const json_t *o, cred_entry *e)
          due == 0))
         return OFFPAY_ECORRUPT;
     if (!json_is_object(o) || (keys != 6 && keys != 11) ||
-        offpay__json_get_u64(o, "frozen", 1, &fr) != OFFPAY_OK ||
+        offpay__json_get_u64(o, "frozen", 2, &fr) != OFFPAY_OK ||
         offpay__json_get_u64(o, "synced", 1, &sy) != OFFPAY_OK ||
         offpay__json_get_u64(o, "revoked", 1, &rv) != OFFPAY_OK ||
         offpay__json_get_u64(o, "remaining", UINT32_MAX, &rem) != OFFPAY_OK ||
@@ -2154,6 +2158,11 @@ static offpay_err choose(offpay_wallet *w, int64_t amount, uint16_t currency,
                 best_err = OFFPAY_EREVOKED;
             continue;
         }
+        if (e->frozen == 2) { /* offpayd does not know it: never again */
+            if (best_err == OFFPAY_ENO_CREDENTIAL)
+                best_err = OFFPAY_ENOT_ISSUED;
+            continue;
+        }
         if (e->frozen) { /* restored: its counter is unknown until a sync */
             best_err = OFFPAY_ESYNC_REQUIRED;
             continue;
@@ -2173,7 +2182,10 @@ static offpay_err choose(offpay_wallet *w, int64_t amount, uint16_t currency,
             want = cap < available ? cap : available;
         }
         if (want <= 0 || want > available) {
-            best_err = OFFPAY_EINSUFFICIENT;
+            /* a newer credential offpayd does not know is the reason
+             * said: its money is what the payer misses */
+            if (best_err != OFFPAY_ENOT_ISSUED)
+                best_err = OFFPAY_EINSUFFICIENT;
             continue;
         }
         *out = e;
@@ -2678,6 +2690,8 @@ offpay_err offpay__wallet_sync_apply(offpay_wallet                  *w,
             e->next_counter = v[k].floor;
         if (v[k].unfreeze)
             e->frozen = 0;
+        if (v[k].unknown && !v[k].unfreeze)
+            e->frozen = 2;
         if (v[k].revoked)
             e->revoked = 1;
         if (v[k].synced) {

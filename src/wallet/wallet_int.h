@@ -205,6 +205,9 @@ typedef struct offpay__wallet_sync_cred {
     int      unfreeze;    /* 1: the server told the highest counter it saw */
     int      synced;      /* 1: remaining and outstanding are the server's */
     int      revoked;     /* 1: revoked (never undone): no code */
+    /* 1: offpayd refused its codes ENOT_ISSUED and does not list it: it
+     * is frozen for good ("frozen":2 in wallet.c), no code */
+    int      unknown;
     int64_t  remaining;   /* the escrow, as the server holds it */
     int64_t  outstanding; /* authorized by codes no terminal presented yet */
     /* the escrow's release, as offpayd tells it (release_due 0: not told,

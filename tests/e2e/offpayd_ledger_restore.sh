@@ -45,6 +45,13 @@ st=0; "$OFFPAY" terminal sync "${TA[@]}" --server "$URL" --json > s.json 2> s.er
 [ "$st" = 0 ] && [ "$(jq -c '[.sent, .rechecked, .lost]' s.json)" = '[0,20,0]' ] && [ ! -s s.err ] \
   && ok "a sync with nothing new asks about its paid payments, finds them held" || fail "check ($st): $(cat s.json s.err)"
 balances "esc=esc/$S1:9632 A=$MA:368" "21 payments settled, the check moved nothing"
+# we: an enrolled wallet, its allowance SA (2.00) held by the backup, SB
+# (20.00) taken after it (part 2)
+wallet_init we; w enroll we --server "$URL" --code "$(enroll_code)"
+WE=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+api POST "/v1/admin/accounts/$WE/deposit" '{"amount":"50.00"}'
+w allowance we --amount 2.00; SA=$(sed -n 's/^credential \([0-9]*\) installed.*/\1/p' w.out)
+[ -n "$WE" ] && [ -n "$SA" ] || fail "we: $(cat w.out)"
 new_wallet wr "$W" 5.00; SR=$SERIAL # revoked after the backup (part 2)
 audit_passes "before the backup"
 
@@ -57,6 +64,8 @@ else
 fi
 run_cli 0 "^credential $SR .*revoked at" -- "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$SR"
 new_wallet w2 "$W" 20.00; S2=$SERIAL # issued after the backup
+w allowance we --amount 20.00 --server "$URL"; SB=$(sed -n 's/^credential \([0-9]*\) installed.*/\1/p' w.out)
+c=$(pay we 1.50) && [ -n "$SB" ] || fail "we's allowance after the backup: $(cat w.out)"
 c=$(pay w1 3.00); accept ta "$c" 3.00 || fail "accept 3.00"
 c=$(pay w2 4.00); accept ta "$c" 4.00 || fail "accept 4.00"
 run_cli 0 "uploaded 2 payment\(s\): 2 decided \(2 paid, 7.00 EUR" -- \
@@ -261,6 +270,29 @@ if [ "$BACKEND" = postgres ]; then
   run_cli 0 "audit passed" -- "$OFFPAY" admin audit --shards one.map
 fi
 start_server
+# we's sync on the restored ledger: the code of SB (issued after the
+# backup) is refused ENOT_ISSUED and offpayd lists no SB: SB is frozen
+# for good, said, exit 1; SA (held by the ledger) still pays
+w sync we --server "$URL" --no-renew
+[ "$ws" = 1 ] && grep -qE "^$SB +1 +rejected \\(ENOT_ISSUED\\)" w.out \
+  && grep -q "^offpay: WARNING: wallet sync: offpayd does not know credential $SB: its ledger may have been restored from a backup older than the credential; it is not spent again" w.out \
+  && grep -qE "^$SB +0.00 EUR +0.00 EUR .*\(unknown to offpayd: frozen\)$" w.out \
+  && grep -q "available offline 2.00 EUR$" w.out \
+  && ok "we's sync: SB unknown to the restored ledger, frozen and said (WARNING, exit 1), not available" \
+  || fail "we's sync ($ws): $(cat w.out)"
+w balance we
+grep -q "^  unknown    offpayd does not know credential $SB" w.out && ! grep -q "18.50 EUR  (the server's" w.out \
+  && ok "we's balance: SB unknown, no escrow of it shown" || fail "we's balance: $(cat w.out)"
+c=$(pay we 2.00); accept tb "$c" 2.00 && [ -n "$c" ] || fail "we pays 2.00 from SA"
+run_cli 1 "offpay: cannot make a code: offpayd does not know credential $SB: .* it is not spent again" -- \
+  "$OFFPAY" wallet pay --wallet we --passphrase-file wp --currency EUR --amount 5.00
+run_cli 0 "uploaded 1 payment\(s\): 1 decided \(1 paid, 2.00 EUR" -- \
+  "$OFFPAY" terminal sync "${TB[@]}" --server "$URL"
+# frozen for good: the state is in the sealed file, and the next sync
+# says it without exiting 1 again
+w sync we --server "$URL" --no-renew
+[ "$ws" = 0 ] && grep -qE "^$SB .*\(unknown to offpayd: frozen\)$" w.out \
+  && ok "we's next sync: SB still frozen (kept in the wallet file), exit 0" || fail "we's second sync ($ws): $(cat w.out)"
 new_wallet w3 "$W" 5.00
 [ "$SERIAL" = $((SR + 1001)) ] && [ "$SERIAL" != "$S2" ] \
   && ok "a credential issued after the restore: serial $SERIAL, not w2's $S2 again" \
