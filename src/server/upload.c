@@ -166,8 +166,10 @@ void srv_rejected_forged(uint32_t terminal_id, size_t not_issued,
         return;
     srv_log("terminal %u uploaded %zu code(s) refused ENOT_ISSUED (a "
             "credential the ledger never issued under its serial, yet "
-            "signed by an issuer key: has one leaked? docs/operations.md, "
-            "incident runbook) and %zu refused EUNKNOWN_KID (a credential "
+            "signed by an issuer key: after a restore, one issued after "
+            "the backup, expected (docs/operations.md §5: retire no key "
+            "for it); else has one leaked? docs/operations.md, incident "
+            "runbook) and %zu refused EUNKNOWN_KID (a credential "
             "signed by a key not in the trust bundle: retired, or foreign) "
             "(%zu upload(s) since its last such line, one a minute at most)",
             (unsigned)terminal_id, n[0], n[1], uploads);
