@@ -574,6 +574,7 @@ struct creds_ctx {
     const uint8_t             *pk;
     offpay_ledger_wallet_cred *v;
     size_t                     n, cap;
+    size_t                     base; /* the shards' before this one */
     offpay_err                 rc;
 };
 
@@ -621,7 +622,7 @@ static offpay_err creds_tx(offpay_ledger *l, void *p)
     struct creds_ctx *c = p;
     offpay_err        rc;
 
-    c->n = 0;
+    c->n = c->base; /* a rerun reads this shard again */
     c->rc = OFFPAY_OK;
     rc = l->ops->wallet_creds(l->store, c->pk, creds_one, c);
     return rc != OFFPAY_OK ? rc : c->rc;
@@ -633,7 +634,7 @@ offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
                                       size_t                     *n)
 {
     struct creds_ctx c;
-    offpay_err       rc;
+    offpay_err       rc = OFFPAY_OK;
 
     if (out != NULL)
         *out = NULL;
@@ -643,7 +644,12 @@ offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
         return OFFPAY_EINVAL;
     memset(&c, 0, sizeof c);
     c.pk = pk;
-    rc = offpay__ledger_read(l, creds_tx, &c);
+    /* every shard's: the operator issues a key credentials from accounts
+     * on any shard, each on its account's shard */
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        c.base = c.n;
+        rc = offpay__ledger_read_on(l, k, creds_tx, &c);
+    }
     /* what a release returned is in the escrow's transfers, on the
      * credential's own shard */
     for (size_t i = 0; rc == OFFPAY_OK && i < c.n; i++) {
@@ -707,7 +713,9 @@ offpay_err offpay_ledger_wallet_restore_floor(offpay_ledger *l,
     memset(&c, 0, sizeof c);
     c.pk = pk;
     c.serial = serial;
-    rc = offpay__ledger_tx(l, floor_tx, &c);
+    /* on the credential's own shard (shard 0, which answers ENOTFOUND,
+     * for a serial in no shard's range) */
+    rc = offpay__ledger_tx_on(l, offpay__ledger_home(l, serial), floor_tx, &c);
     if (rc != OFFPAY_OK)
         return rc;
     /* past the last counter: the credential makes no code any more */

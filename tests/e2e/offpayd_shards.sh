@@ -785,6 +785,14 @@ W9=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
 api POST /v1/admin/credentials "{\"account\":\"$W2\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w9 --passphrase-file wp)\",\"limit\":\"1.00\"}"
 expect_http 200 - "w9's credential from W2 (shard 1), before the report"
 S9=$(jget .serial)
+# the wallet's status lists it beside its shard-0 ones, and its restore
+# floor is handed out on its own shard (both read shard 0 only before)
+wreq w9 /v1/wallet/status '{}'
+[ "$status" = 200 ] && jq -e --arg s "$S9" '[.credentials[].serial] | index($s) != null' resp.json >/dev/null \
+  && ok "w9's status lists its credential $S9 on shard 1" || fail "w9 status: $status $(cat resp.json)"
+wreq w9 /v1/wallet/restore-floor "{\"serial\":\"$S9\"}"
+[ "$status" = 200 ] && [ "$(jget .serial)" = "$S9" ] && [ "$(jget .floor)" -ge 100 ] \
+  && ok "w9's restore floor of $S9, on shard 1: $(jget .floor)" || fail "w9 restore floor: $status $(cat resp.json)"
 w report-lost w9
 [ -n "$W9" ] && [ "$W9" -lt "$R1" ] && [ "$ws" = 0 ] \
   && ok "a wallet enrolled on shard 0 ($W9), reported lost" || fail "w9: $ws $(cat w.out)"
