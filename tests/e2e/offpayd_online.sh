@@ -540,9 +540,14 @@ for _ in $(seq 1 400); do
   ls -l "/proc/$al_pid/fd" 2>/dev/null | grep -q "socket:" && break
   sleep 0.05
 done
-flock wq.lock sleep 12 &
+# offpayd answers only once the other holder has the wallet's lock (a
+# loaded machine may start it late: the allowance then took the lock back
+# first and installed the credential, and this test failed)
+rm -f wq.held
+flock wq.lock sh -c 'touch wq.held; sleep 12' &
 hold_pid=$!
-sleep 0.5
+for _ in $(seq 1 400); do [ -e wq.held ] && break; sleep 0.05; done
+[ -e wq.held ] || fail "the other holder did not take wq's lock"
 kill -CONT "$server_pid"
 st=0; wait "$al_pid" || st=$?
 wait "$hold_pid" || true
