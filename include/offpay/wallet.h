@@ -661,7 +661,8 @@ typedef struct offpay_wallet_sync_report {
  * ENOT_ISSUED and that the server does not list (a ledger restored from
  * a backup older than the credential: its codes would be refused at
  * settlement; a credential merely missing from the list, with no such
- * answer, is left as it was: a sharded ledger lists only shard 0's),
+ * answer, is left as it was: an offpayd before 0.16.0 listed only a
+ * sharded ledger's shard 0),
  * and keeps the clock offset it measured (offpay_wallet_clock).
  * rep (may be NULL) sums it. A wallet the server revoked
  * (reported lost) only marks every credential it holds revoked, so it

@@ -1360,9 +1360,9 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     /* Codes offpayd refused ENOT_ISSUED, of a credential it does not list:
      * it does not know the credential (a ledger restored from a backup
      * older than it), every code of it would be refused, at the
-     * merchant's cost: frozen for good. Not listing alone is no proof (a
-     * sharded ledger lists shard 0's credentials only); the refusal,
-     * judged on the serial's own shard, is. */
+     * merchant's cost: frozen for good. Not listing alone is not taken
+     * as proof (an offpayd before 0.16.0 listed a sharded ledger's shard
+     * 0 only); the refusal, judged on the serial's own shard, is. */
     for (size_t k = 0; k < u.n_unknown; k++) {
         int listed_here = 0;
 
