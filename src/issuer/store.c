@@ -853,6 +853,23 @@ static offpay_err private_dir(const char *dir)
     return set_mode(dir, PRIVATE_DIRMODE);
 }
 
+/* k as the key a PKCS#11 token holds at key_uri (generate: made there
+ * first): its public key and the URI (checked storable by the caller). */
+static offpay_err key_from_token(const char *key_uri, int generate,
+                                 issuer_key *k)
+{
+    offpay_pkcs11_key *p11 = NULL;
+    offpay_err rc = generate ? offpay_pkcs11_generate(NULL, key_uri, &p11)
+                             : offpay_pkcs11_open(NULL, key_uri, &p11);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    offpay_pkcs11_pk(p11, k->kp.pk);
+    offpay_pkcs11_close(p11);
+    memcpy(k->uri, key_uri, strlen(key_uri) + 1);
+    return OFFPAY_OK;
+}
+
 /* offpay_issuer_create_with_root, and with key_uri the first daily key in
  * a PKCS#11 token (generate: made there first). */
 static offpay_err create(const char *dir, const char *passphrase,
@@ -898,20 +915,12 @@ static offpay_err create(const char *dir, const char *passphrase,
         goto out;
     if ((rc = offpay_keypair_generate(&is->root)) != OFFPAY_OK)
         goto out;
-    if (key_uri != NULL) {
-        /* The first daily key in the token: no daily key is ever sealed
-         * here, so the passphrase offpayd holds opens no signing key. The
-         * token is asked before anything is written. */
-        offpay_pkcs11_key *p11 = NULL;
-
-        rc = generate ? offpay_pkcs11_generate(NULL, key_uri, &p11)
-                      : offpay_pkcs11_open(NULL, key_uri, &p11);
-        if (rc != OFFPAY_OK)
-            goto out;
-        offpay_pkcs11_pk(p11, is->keys[0].kp.pk);
-        offpay_pkcs11_close(p11);
-        memcpy(is->keys[0].uri, key_uri, strlen(key_uri) + 1);
-    } else if ((rc = offpay_keypair_generate(&is->keys[0].kp)) != OFFPAY_OK)
+    /* With key_uri the first daily key is the token's: no daily key is
+     * ever sealed here, so the passphrase offpayd holds opens no signing
+     * key. The token is asked before anything is written. */
+    rc = key_uri != NULL ? key_from_token(key_uri, generate, &is->keys[0])
+                         : offpay_keypair_generate(&is->keys[0].kp);
+    if (rc != OFFPAY_OK)
         goto out;
     is->have_root = 1;
     memcpy(is->root_pk, is->root.pk, OFFPAY_PK_BYTES);
@@ -1419,7 +1428,6 @@ static offpay_err add_key_as(offpay_issuer *is, uint32_t valid_from,
                              int generate, uint16_t *kid)
 {
     issuer_key        *k;
-    offpay_pkcs11_key *p11 = NULL;
     uint8_t            old_bundle[BUNDLE_CAP];
     size_t             old_len;
     uint32_t           old_seq, old_at;
@@ -1437,12 +1445,8 @@ static offpay_err add_key_as(offpay_issuer *is, uint32_t valid_from,
     k = &is->keys[is->n_keys];
     sodium_memzero(k, sizeof *k);
     if (key_uri != NULL) {
-        rc = generate ? offpay_pkcs11_generate(NULL, key_uri, &p11)
-                      : offpay_pkcs11_open(NULL, key_uri, &p11);
-        if (rc != OFFPAY_OK)
+        if ((rc = key_from_token(key_uri, generate, k)) != OFFPAY_OK)
             return rc;
-        offpay_pkcs11_pk(p11, k->kp.pk);
-        offpay_pkcs11_close(p11);
         for (unsigned i = 0; i < is->n_keys; i++)
             if (memcmp(is->keys[i].kp.pk, k->kp.pk, OFFPAY_PK_BYTES) == 0) {
                 sodium_memzero(k, sizeof *k);
@@ -1452,7 +1456,6 @@ static offpay_err add_key_as(offpay_issuer *is, uint32_t valid_from,
             sodium_memzero(k, sizeof *k);
             return OFFPAY_EEXISTS;
         }
-        memcpy(k->uri, key_uri, strlen(key_uri) + 1);
     } else if ((rc = offpay_keypair_generate(&k->kp)) != OFFPAY_OK)
         return rc;
     k->kid = (uint16_t)is->next_kid;

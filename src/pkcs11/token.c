@@ -858,16 +858,12 @@ static offpay_err open_key(const char *module, const char *uri, int generate,
     }
     if ((rc = login(k->m, slot, k->session, &u)) != OFFPAY_OK)
         goto out;
+    if (generate && ((rc = name_free(k->m, k->session, &u)) != OFFPAY_OK ||
+                     (rc = keygen(k->m, k->session, &u)) != OFFPAY_OK))
+        goto out;
     if ((rc = find(k->m, k->session, &u, CKO_PRIVATE_KEY, objs, &n)) !=
         OFFPAY_OK)
         goto out;
-    if (generate) {
-        if ((rc = name_free(k->m, k->session, &u)) != OFFPAY_OK ||
-            (rc = keygen(k->m, k->session, &u)) != OFFPAY_OK ||
-            (rc = find(k->m, k->session, &u, CKO_PRIVATE_KEY, objs, &n)) !=
-                OFFPAY_OK)
-            goto out;
-    }
     if (n == 0) {
         rc = no_key(k->m, k->session, &u);
         goto out;

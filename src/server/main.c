@@ -571,10 +571,12 @@ static offpay_err load_issuer(const opts *o, const uint8_t *root,
         rc = offpay_bundle_verify(v->bundle, v->bundle_len, v->root, &v->b);
     if (rc == OFFPAY_OK)
         v->next_kid = offpay_issuer_next_kid(is);
-    if (rc == OFFPAY_OK && offpay_issuer_sealed_beside_token(is, now) != 0) {
+    if (rc == OFFPAY_OK) {
         uint16_t sealed = offpay_issuer_sealed_beside_token(is, now);
 
-        srv_log("WARNING: the issuer's daily key %u is sealed in "
+        if (sealed != 0)
+            srv_log(
+                "WARNING: the issuer's daily key %u is sealed in "
                 "issuer.sealed and valid now beside a key in a PKCS#11 "
                 "token: the passphrase offpayd is given opens it, and every "
                 "wallet and terminal trusts what it signs; retire it "

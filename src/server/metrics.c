@@ -204,16 +204,22 @@ void srv_metrics_engine_error(offpay_err rc, unsigned status)
 
 void srv_metrics_signature(offpay_err rc)
 {
-    uint32_t now = srv_now();
+    uint32_t now;
 
+    /* every signed answer says its signature went through: no lock taken
+     * for the state it leaves as it was */
+    if (rc == OFFPAY_OK &&
+        __atomic_load_n(&m.sign_last, __ATOMIC_ACQUIRE) == OFFPAY_OK)
+        return;
+    now = srv_now();
     pthread_mutex_lock(&m.mu);
     if (rc != OFFPAY_OK) {
         m.sign_failures++;
         snprintf(m.sign_detail, sizeof m.sign_detail, "%s",
                  offpay_pkcs11_detail());
     }
-    m.sign_last = rc;
     m.sign_last_at = rc != OFFPAY_OK ? now : 0;
+    __atomic_store_n(&m.sign_last, rc, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&m.mu);
 }
 
