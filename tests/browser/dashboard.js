@@ -66,7 +66,7 @@ async function table(page, id) {
   });
   const out = { console_errors: [], requests_elsewhere: [], fault_console: [] };
   let faults = null; // (request) => true when it answered the request itself
-  let faulting = false; // since the faults began: their console errors apart
+  let faulting = false; // while the faults run: their console errors apart
   try {
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 900 });
@@ -221,6 +221,7 @@ async function table(page, id) {
     out.faults.passed_again = await state();
     intercepting = false;
     await page.setRequestInterception(false);
+    faulting = false; // the faults are over: the reload's errors count again
 
     // A reload keeps the token for this tab only: the page loads again.
     await page.reload({ waitUntil: 'load' });
