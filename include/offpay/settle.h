@@ -678,6 +678,26 @@ offpay_err offpay_ledger_release_auto(offpay_ledger *l, uint32_t now,
                                       uint32_t                   every,
                                       offpay_ledger_release_run *out);
 
+/*
+ * offpay_ledger_marks — the marking job (docs/settlement.md §10, "Marks";
+ * since 0.17.0): marks the transfers above the last transfer mark, at most
+ * batch ids a transaction (0: OFFPAY_MARKS_BATCH) and at most
+ * OFFPAY_MARKS_ROUNDS transactions a call, on every shard. A world,
+ * merchant or guarantee account's balance, a statement's period and the
+ * merchants list then read only what came after the marks rather than
+ * the account's whole history; the audit checks every mark against the
+ * transfers. Each transaction holds the ledger's writer lock (on
+ * PostgreSQL, SHARE ROW EXCLUSIVE on transfers) while it reads the
+ * transfers it marks. *marked (may be NULL) counts the ids marked, *more
+ * (may be NULL) is 1 when transfers are left to mark (call again). Safe at
+ * any time, from any number of processes. Errors: OFFPAY_EINVAL, the
+ * store's.
+ */
+#define OFFPAY_MARKS_BATCH  100000u
+#define OFFPAY_MARKS_ROUNDS 10u
+offpay_err offpay_ledger_marks(offpay_ledger *l, uint32_t now, uint64_t batch,
+                               uint64_t *marked, int *more);
+
 /* ---- what offpayd serves ------------------------------------------ */
 
 /*
@@ -1087,6 +1107,11 @@ typedef struct offpay_audit_report {
     uint32_t newest_transfer_at; /* the newest transfer's time (0: none):
                                     how recent a ledger, or a backup, is;
                                     since 0.12.0 */
+    uint64_t mark_mismatch;      /* balance marks other than their
+                                    account's transfers up to them, and
+                                    transfer marks earlier than a transfer
+                                    up to them (offpay_ledger_marks);
+                                    since 0.17.0 */
 } offpay_audit_report;
 
 /* Recomputes every balance from the transfers and checks

@@ -524,7 +524,8 @@ static int audit(offpay_ledger *l, int json)
                "\"imbalanced\":%llu,\"negative\":%llu,"
                "\"escrow_mismatch\":%llu,\"settle_mismatch\":%llu,"
                "\"release_mismatch\":%llu,\"request_mismatch\":%llu,"
-               "\"refund_mismatch\":%llu,\"newest_transfer_at\":%u}\n",
+               "\"refund_mismatch\":%llu,\"mark_mismatch\":%llu,"
+               "\"newest_transfer_at\":%u}\n",
                (unsigned long long)r.accounts, (unsigned long long)r.transfers,
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
@@ -532,6 +533,7 @@ static int audit(offpay_ledger *l, int json)
                (unsigned long long)r.release_mismatch,
                (unsigned long long)r.request_mismatch,
                (unsigned long long)r.refund_mismatch,
+               (unsigned long long)r.mark_mismatch,
                (unsigned)r.newest_transfer_at);
     } else {
         char newest[32];
@@ -556,13 +558,15 @@ static int audit(offpay_ledger *l, int json)
                "refunds not from the merchant to the payer or the "
                "guarantee, beyond what was paid, beyond what the guarantee "
                "paid or owes for the credential, or to the payer before "
-               "the guarantee: %llu\n",
+               "the guarantee: %llu\n"
+               "marks other than the transfers they sum: %llu\n",
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
                (unsigned long long)r.settle_mismatch,
                (unsigned long long)r.release_mismatch,
                (unsigned long long)r.request_mismatch,
-               (unsigned long long)r.refund_mismatch);
+               (unsigned long long)r.refund_mismatch,
+               (unsigned long long)r.mark_mismatch);
         printf("%s\n",
                rc == OFFPAY_OK ? "audit passed" : "AUDIT FAILED (EAUDIT)");
     }

@@ -107,6 +107,13 @@ static const char help[] =
     "                          operator's release (POST /v1/admin/release,\n"
     "                          offpay admin release) runs whatever the\n"
     "                          clock, and the job measures from it again\n"
+    "  --mark-every SECONDS    how often the marking job runs (default\n"
+    "                          600; 0: never): it marks the transfers\n"
+    "                          made since, so that a merchant's or the\n"
+    "                          guarantee's balance and a statement read\n"
+    "                          only what came after the marks, not the\n"
+    "                          whole history (docs/settlement.md §10). A\n"
+    "                          run with more left runs again a second later\n"
     "  --duplicates-to-revoke N  the duplicate-presentment case of a\n"
     "                          credential that revokes it (1..1000; default\n"
     "                          1: the first). One unbound code read by two\n"
@@ -139,6 +146,7 @@ typedef struct opts {
     const char *shards;
     unsigned    threads;
     uint64_t    body_max, batch_max, window, release_every, tx_items;
+    uint64_t    mark_every;
     uint64_t    per_ip, dup_revoke;
     int         create;
 } opts;
@@ -165,6 +173,7 @@ static int parse_opts(int argc, char **argv, opts *o)
     o->batch_max = SRV_BATCH_MAX_DEFAULT;
     o->window = SRV_WINDOW_DEFAULT;
     o->release_every = 3600;
+    o->mark_every = 600;
     o->per_ip = SRV_PER_IP_DEFAULT;
     o->dup_revoke = 1;
     o->threads = ncpu > 0 ? (unsigned)ncpu : 2;
@@ -240,6 +249,8 @@ static int parse_opts(int argc, char **argv, opts *o)
             bad = num_opt(v, 1, 86400, &o->window);
         else if (strcmp(a, "--release-every") == 0)
             bad = num_opt(v, 0, 86400 * 7, &o->release_every);
+        else if (strcmp(a, "--mark-every") == 0)
+            bad = num_opt(v, 0, 86400, &o->mark_every);
         else if (strcmp(a, "--duplicates-to-revoke") == 0)
             bad = num_opt(v, 1, 1000, &o->dup_revoke);
         else {
@@ -249,8 +260,9 @@ static int parse_opts(int argc, char **argv, opts *o)
         if (bad) {
             /* "10s", "1h": the unit is not taken, nor written */
             int digits = v[0] != '\0' && strspn(v, "0123456789") == strlen(v);
-            int secs =
-                strcmp(a, "--window") == 0 || strcmp(a, "--release-every") == 0;
+            int secs = strcmp(a, "--window") == 0 ||
+                       strcmp(a, "--release-every") == 0 ||
+                       strcmp(a, "--mark-every") == 0;
 
             fprintf(stderr, "offpayd: %s %s: %s\n(see --help)\n", a, v,
                     digits || !secs ? "out of range"
@@ -816,6 +828,25 @@ static void release_due(srv_pool *pool, uint32_t every)
         srv_log("released %zu escrow(s)", run.released);
 }
 
+/* The marking job (offpay_ledger_marks): runs in the main thread between
+ * signals, as the release job does. 1 when transfers are left to mark
+ * (the job runs again a second later). */
+static int marks_due(srv_pool *pool)
+{
+    offpay_ledger *l = srv_pool_get(pool);
+    uint64_t       marked = 0;
+    int            more = 0;
+    offpay_err     rc = offpay_ledger_marks(l, srv_now(), 0, &marked, &more);
+
+    srv_pool_put(pool, l);
+    srv_metrics_marks(rc == OFFPAY_OK, srv_now(), marked);
+    if (rc != OFFPAY_OK)
+        srv_log("marking job: %s (balances are read from the transfers "
+                "since the last marks meanwhile, only more slowly)",
+                offpay_strerror(rc));
+    return rc == OFFPAY_OK && more;
+}
+
 /* A ledger's location as logged: a SQLite path, or a PostgreSQL URL
  * without its password (offpay_ledger_redact). */
 #define SHOWN_MAX (4096 + 64)
@@ -1027,7 +1058,7 @@ int main(int argc, char **argv)
     uint8_t              token_held[32] = {0}, metrics_held[32] = {0};
     srv_daemon         *d = NULL;
     sigset_t            sigs;
-    time_t              next_release;
+    time_t               next_release, next_marks;
     uint64_t            p;
     int                 rc, status = 3;
     offpay_err          err;
@@ -1166,13 +1197,16 @@ int main(int argc, char **argv)
     fflush(stdout);
     key_end_warning(&iv.b, iv.kid, srv_now());
     /* The main thread waits for signals, waking for the release job every
-     * --release-every seconds (on a fixed schedule: a signal does not
-     * postpone it) and at least daily for the daily key's warning. */
+     * --release-every seconds and the marking job every --mark-every (on
+     * a fixed schedule: a signal does not postpone them; the marking job
+     * a second later when it left transfers to mark) and at least daily
+     * for the daily key's warning. */
     {
         struct timespec t;
 
         clock_gettime(CLOCK_MONOTONIC, &t);
         next_release = t.tv_sec + (time_t)o.release_every;
+        next_marks = t.tv_sec + (time_t)o.mark_every;
     }
     for (;;) {
         struct timespec ts = {86400, 0}, t;
@@ -1181,6 +1215,8 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &t);
         if (o.release_every && next_release - t.tv_sec < ts.tv_sec)
             ts.tv_sec = next_release > t.tv_sec ? next_release - t.tv_sec : 0;
+        if (o.mark_every && next_marks - t.tv_sec < ts.tv_sec)
+            ts.tv_sec = next_marks > t.tv_sec ? next_marks - t.tv_sec : 0;
         sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT)
             break;
@@ -1198,6 +1234,9 @@ int main(int argc, char **argv)
             release_due(srv.pool, (uint32_t)o.release_every);
             next_release = t.tv_sec + (time_t)o.release_every;
         }
+        if (o.mark_every && t.tv_sec >= next_marks)
+            next_marks =
+                t.tv_sec + (marks_due(srv.pool) ? 1 : (time_t)o.mark_every);
         key_end_warning(&iv.b, iv.kid, srv_now());
     }
     srv_log("stopping");

@@ -57,6 +57,8 @@ static struct {
     uint32_t        release_ok_at; /* 0: no run succeeded yet */
     uint64_t        release_failures;
     uint64_t        release_held[2]; /* clock ahead, clock behind */
+    uint32_t        marks_ok_at;     /* 0: no marking run succeeded yet */
+    uint64_t        marks_failures, marked;
     uint64_t        refused_conn[2]; /* the 256 in all, one address's */
     /* codes refused ENOT_ISSUED, EUNKNOWN_KID at settlement */
     uint64_t        rejected_forged[2];
@@ -160,6 +162,17 @@ void srv_metrics_release(int ok, uint32_t now)
         m.release_ok_at = now;
     else
         m.release_failures++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_marks(int ok, uint32_t now, uint64_t marked)
+{
+    pthread_mutex_lock(&m.mu);
+    if (ok) {
+        m.marks_ok_at = now;
+        m.marked += marked;
+    } else
+        m.marks_failures++;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -418,6 +431,22 @@ char *srv_metrics_render(void)
         (unsigned long)m.release_ok_at, (unsigned long long)m.release_failures,
         (unsigned long long)m.release_held[0],
         (unsigned long long)m.release_held[1]);
+    add(&b,
+        "# HELP offpayd_marks_last_success_timestamp_seconds When the "
+        "marking job (balances read from marks, docs/settlement.md §10) "
+        "last ran through (Unix time; 0: not yet).\n"
+        "# TYPE offpayd_marks_last_success_timestamp_seconds gauge\n"
+        "offpayd_marks_last_success_timestamp_seconds %lu\n"
+        "# HELP offpayd_marks_failures_total Runs of the marking job that "
+        "failed.\n"
+        "# TYPE offpayd_marks_failures_total counter\n"
+        "offpayd_marks_failures_total %llu\n"
+        "# HELP offpayd_marked_transfers_total Transfers this process's "
+        "marking job marked.\n"
+        "# TYPE offpayd_marked_transfers_total counter\n"
+        "offpayd_marked_transfers_total %llu\n",
+        (unsigned long)m.marks_ok_at, (unsigned long long)m.marks_failures,
+        (unsigned long long)m.marked);
     add(&b,
         "# HELP offpayd_rejected_total Uploaded codes refused at settlement "
         "for a credential the ledger did not issue: ENOT_ISSUED (a "

@@ -264,6 +264,7 @@ static int audits_differ(const offpay_audit_report *a,
         {"release_mismatch", a->release_mismatch, b->release_mismatch},
         {"request_mismatch", a->request_mismatch, b->request_mismatch},
         {"refund_mismatch", a->refund_mismatch, b->refund_mismatch},
+        {"mark_mismatch", a->mark_mismatch, b->mark_mismatch},
         {"newest_transfer_at", a->newest_transfer_at, b->newest_transfer_at},
     };
 

@@ -2926,6 +2926,50 @@ offpay_err offpay_ledger_release_auto(offpay_ledger *l, uint32_t now,
     return rc;
 }
 
+/* ---- the marking job ------------------------------------------------ */
+
+struct marks_ctx {
+    uint32_t now;
+    uint64_t batch, marked;
+    int      more;
+};
+
+static offpay_err marks_tx(offpay_ledger *l, void *p)
+{
+    struct marks_ctx *c = p;
+
+    return l->ops->marks_advance(l->store, c->now, c->batch, &c->marked,
+                                 &c->more);
+}
+
+offpay_err offpay_ledger_marks(offpay_ledger *l, uint32_t now, uint64_t batch,
+                               uint64_t *marked, int *more)
+{
+    struct marks_ctx c = {now, batch != 0 ? batch : OFFPAY_MARKS_BATCH, 0, 0};
+    uint64_t         total = 0;
+    int              left = 0;
+    offpay_err       rc = OFFPAY_OK;
+
+    if (l == NULL)
+        return OFFPAY_EINVAL;
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        c.more = 1;
+        for (unsigned round = 0;
+             rc == OFFPAY_OK && c.more && round < OFFPAY_MARKS_ROUNDS;
+             round++) {
+            rc = offpay__ledger_tx_on(l, k, marks_tx, &c);
+            if (rc == OFFPAY_OK)
+                total += c.marked;
+        }
+        left |= rc == OFFPAY_OK && c.more;
+    }
+    if (marked != NULL)
+        *marked = total;
+    if (more != NULL)
+        *more = left;
+    return rc;
+}
+
 /* ---- the audit ------------------------------------------------------ */
 
 static offpay_err audit_tx(offpay_ledger *l, void *p)
@@ -2966,9 +3010,10 @@ offpay_err offpay__audit_report_from(const offpay__audit_facts *f,
     r->request_mismatch = f->request_mismatch;
     r->refund_mismatch = f->refund_mismatch;
     r->newest_transfer_at = f->newest_at;
+    r->mark_mismatch = f->mark_mismatch;
     if (f->imbalanced || f->negative || f->escrow_mismatch ||
         f->settle_mismatch || f->release_mismatch || f->request_mismatch ||
-        f->refund_mismatch || f->money_mismatch)
+        f->refund_mismatch || f->money_mismatch || f->mark_mismatch)
         return OFFPAY_EAUDIT;
     return OFFPAY_OK;
 }
@@ -3027,6 +3072,7 @@ offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
         r->release_mismatch += one.release_mismatch;
         r->request_mismatch += one.request_mismatch;
         r->refund_mismatch += one.refund_mismatch;
+        r->mark_mismatch += one.mark_mismatch;
         if (one.newest_transfer_at > r->newest_transfer_at)
             r->newest_transfer_at = one.newest_transfer_at;
     }

@@ -246,6 +246,13 @@ extern const char offpay__late_hold_sql[];
 extern const char offpay__period_sums_sql[];
 extern const char offpay__period_moves_sql[];
 
+/* The marking job's SQL (019_balance_marks), both backends: the last
+ * transfer mark and the highest transfer id; the balance marks from $1 to
+ * $2; the transfer mark $2. */
+extern const char offpay__marks_last_sql[];
+extern const char offpay__balance_marks_put_sql[];
+extern const char offpay__transfer_mark_put_sql[];
+
 /* A claim on the guarantee still open (docs/settlement.md §5,
  * 015_guarantee_claims): a presentment unpaid for want of funds in the
  * guarantee (reason EFUNDS) whose charged - paid the 'claim' transfers
@@ -271,8 +278,8 @@ typedef struct offpay__audit_facts {
     size_t             n_money;
     int                money_more;
     uint64_t           money_mismatch;
-    uint64_t imbalanced, negative, escrow_mismatch, settle_mismatch,
-        release_mismatch, request_mismatch, refund_mismatch;
+    uint64_t           imbalanced, negative, escrow_mismatch, settle_mismatch,
+        release_mismatch, request_mismatch, refund_mismatch, mark_mismatch;
     uint32_t newest_at; /* the newest transfer's time, 0: none */
 } offpay__audit_facts;
 
@@ -460,6 +467,16 @@ typedef struct offpay__store_ops {
                                uint32_t from, uint32_t to, uint64_t after,
                                size_t max, offpay_account_transfer *out,
                                size_t *n);
+
+    /* the marking job's step (019_balance_marks), in a write transaction:
+     * takes the lock that keeps every other writer of transfers out (so
+     * all transfers up to the highest id are committed), then marks the
+     * transfers above the last transfer mark, at most max of them by id:
+     * the balance marks of the world, merchant and guarantee accounts they
+     * touch and a transfer mark; *marked how many ids it marked (0: no
+     * transfer above the last), *more 1 when transfers above remain */
+    offpay_err (*marks_advance)(offpay__store *s, uint32_t now, uint64_t max,
+                                uint64_t *marked, int *more);
 
     /* what wallet account holds for late presentments of credentials
      * released at since or after, and the newest such release
@@ -772,6 +789,21 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     "INSERT INTO clock_marks (what, at) VALUES (" P1 ", " P2 ")"               \
     " ON CONFLICT (what) DO UPDATE SET at = excluded.at"                       \
     " WHERE " P3 " = 0 OR clock_marks.at < excluded.at"
+/* An account's balance (both backends; A the account's id, a parameter or
+ * a column): its balance mark (019_balance_marks) plus its transfers
+ * above the mark, read through transfers_credit_id and transfers_debit_id
+ * (its whole history when it has no mark). One expression, so a statement
+ * reads the mark and the transfers in one snapshot. */
+#define OFFPAY__MARK_UPTO(A)                                                   \
+    "COALESCE((SELECT k.upto FROM balance_marks k WHERE k.account = " A "), "  \
+                                                                        "0)"
+#define OFFPAY__BALANCE_SQL(A)                                                 \
+    "(COALESCE((SELECT k.balance FROM balance_marks k WHERE k.account = " A    \
+    "), 0) + (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"              \
+    " WHERE x.credit = " A " AND x.id > " OFFPAY__MARK_UPTO(                   \
+        A) ")"                                                                 \
+           " - (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"            \
+           " WHERE x.debit = " A " AND x.id > " OFFPAY__MARK_UPTO(A) "))"
 /* A merchant's statement lines (both backends; P1 the merchant, P2 and
  * P3 the upload times' bounds). late: its credential released before it
  * was uploaded; in the release's own second, only its late transfer (into
@@ -844,7 +876,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \
-    X(late_hold) \
+    X(late_hold) X(marks_advance) \
     X(merchants) X(terminals) X(wallet_accounts) X(ids_skip) X(copy_tables) \
     X(copy_rows) X(copy_write) X(next_id) X(next_id_set) X(check)
 /* clang-format on */
@@ -854,7 +886,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
 /* The audit's queries (docs/settlement.md §10, src/store/audit.c), in SQL
  * both backends accept; each returns one integer. A backend runs them in
  * order and hands the numbers to offpay__audit_facts_from. */
-#define OFFPAY__AUDIT_QUERIES 10
+#define OFFPAY__AUDIT_QUERIES 11
 extern const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES];
 void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
                               offpay__audit_facts *f);

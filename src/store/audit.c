@@ -184,6 +184,22 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     /* clang-format on */
     /* the newest transfer's time: how recent the ledger (a backup) is */
     "SELECT COALESCE(MAX(at), 0) FROM transfers",
+    /* marks (019_balance_marks) the transfers do not bear out: balance
+     * marks other than their account's transfers up to them; transfer
+     * marks whose latest_at is before a transfer's time up to them (each
+     * against the mark before it: latest_at never goes back and covers
+     * the transfers between the two) */
+    "SELECT (SELECT COUNT(*) FROM balance_marks k WHERE k.balance <>"
+    "  (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
+    "   WHERE x.credit = k.account AND x.id <= k.upto)"
+    "  - (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
+    "   WHERE x.debit = k.account AND x.id <= k.upto))"
+    " + (SELECT COUNT(*) FROM (SELECT upto, latest_at,"
+    "   LAG(upto, 1, 0) OVER (ORDER BY upto) AS pu,"
+    "   LAG(latest_at, 1, 0) OVER (ORDER BY upto) AS pl"
+    "   FROM transfer_marks) AS r WHERE r.latest_at < r.pl"
+    "  OR r.latest_at < (SELECT COALESCE(MAX(x.at), 0) FROM transfers x"
+    "   WHERE x.id > r.pu AND x.id <= r.upto))",
 };
 
 /* The parameters are named once, first, in a CTE: SQLite numbers $N in
@@ -213,25 +229,32 @@ const char offpay__refund_base_sql[] =
     " WHERE p.id = q.id";
 /* clang-format on */
 
-/* A merchant account's period (store.h): the account's transfers read
- * through transfers_credit_id and transfers_debit_id (no index on the
- * time: every transfer of the account is read once, for the opening
- * balance anyway). */
+/* A merchant account's period (store.h): the account's transfers above
+ * the last transfer mark (019_balance_marks) whose transfers are all dated
+ * before the period, read through transfers_credit_id and
+ * transfers_debit_id: a period reads what came since its start, not the
+ * account's whole history. Its opening and closing balances are the
+ * balance (OFFPAY__BALANCE_SQL) less what is dated from the start, and
+ * after the end. */
 #define PERIOD_Q                                                               \
     "WITH q(a, f, t) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT),"       \
-    " CAST($3 AS BIGINT)) "
+    " CAST($3 AS BIGINT)), r(lo) AS (SELECT COALESCE((SELECT k.upto"           \
+    " FROM transfer_marks k WHERE k.latest_at < q.f AND k.latest_at <= q.t"    \
+    " ORDER BY k.latest_at DESC, k.upto DESC LIMIT 1), 0) FROM q) "
 #define IN_PERIOD(kind_cond)                                                   \
     " COALESCE(SUM(CASE WHEN m.at >= q.f AND m.at <= q.t AND " kind_cond       \
     " THEN m.amount ELSE 0 END), 0)"
 /* clang-format off */
 const char offpay__period_sums_sql[] =
     PERIOD_Q ", m(amount, kind, at) AS ("
-    " SELECT x.amount, x.kind, x.at FROM transfers x, q"
-    "  WHERE x.credit = q.a"
-    " UNION ALL SELECT -x.amount, x.kind, x.at FROM transfers x, q"
-    "  WHERE x.debit = q.a)"
-    " SELECT COALESCE(SUM(CASE WHEN m.at < q.f THEN m.amount ELSE 0 END), 0),"
-    " COALESCE(SUM(CASE WHEN m.at <= q.t THEN m.amount ELSE 0 END), 0),"
+    " SELECT x.amount, x.kind, x.at FROM transfers x, q, r"
+    "  WHERE x.credit = q.a AND x.id > r.lo"
+    " UNION ALL SELECT -x.amount, x.kind, x.at FROM transfers x, q, r"
+    "  WHERE x.debit = q.a AND x.id > r.lo)"
+    " SELECT (SELECT " OFFPAY__BALANCE_SQL("q.a") " FROM q)"
+    " - COALESCE(SUM(CASE WHEN m.at >= q.f THEN m.amount ELSE 0 END), 0),"
+    " (SELECT " OFFPAY__BALANCE_SQL("q.a") " FROM q)"
+    " - COALESCE(SUM(CASE WHEN m.at > q.t THEN m.amount ELSE 0 END), 0),"
     IN_PERIOD("m.kind = 'settle'") ","
     IN_PERIOD("m.kind = 'refund'") ","
     IN_PERIOD("m.kind = 'deposit'") ","
@@ -242,11 +265,11 @@ const char offpay__period_sums_sql[] =
 
 const char offpay__period_moves_sql[] = PERIOD_Q
     ", m(id, amount, other) AS ("
-    " SELECT x.id, x.amount, x.debit FROM transfers x, q"
-    "  WHERE x.credit = q.a AND x.kind <> 'settle'"
+    " SELECT x.id, x.amount, x.debit FROM transfers x, q, r"
+    "  WHERE x.credit = q.a AND x.id > r.lo AND x.kind <> 'settle'"
     "  AND x.at >= q.f AND x.at <= q.t"
-    " UNION ALL SELECT x.id, -x.amount, x.credit FROM transfers x, q"
-    "  WHERE x.debit = q.a AND x.kind <> 'settle'"
+    " UNION ALL SELECT x.id, -x.amount, x.credit FROM transfers x, q, r"
+    "  WHERE x.debit = q.a AND x.id > r.lo AND x.kind <> 'settle'"
     "  AND x.at >= q.f AND x.at <= q.t)"
     " SELECT x.id, x.at, x.kind, x.debit, x.amount, x.presentment,"
     " " OFFPAY__TRANSFER_CASE(
@@ -355,6 +378,7 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
     f->request_mismatch = (uint64_t)v[7];
     f->refund_mismatch = (uint64_t)v[8];
     f->newest_at = v[9] < 0 || v[9] > UINT32_MAX ? 0 : (uint32_t)v[9];
+    f->mark_mismatch = (uint64_t)v[10];
 }
 
 /* Terminal $1's last report (003_terminal_reports, its primary key). */
@@ -364,17 +388,14 @@ const char offpay__terminal_report_get_sql[] =
 
 /* The merchants above $1, at most $2, with their terminals counted
  * (terminals_merchant, 009_refunds) and their account's balance on this
- * store (transfers_credit_id, transfers_debit_id). */
+ * store (OFFPAY__BALANCE_SQL). */
 const char offpay__merchants_sql[] =
     "SELECT m.id, m.account, m.currency, m.name, m.created_at,"
     " (SELECT COUNT(*) FROM terminals t WHERE t.merchant = m.id),"
     " (SELECT COUNT(*) FROM terminals t WHERE t.merchant = m.id"
     "  AND t.revoked_at IS NULL),"
-    " (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
-    "  WHERE x.credit = m.account)"
-    " - (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
-    "  WHERE x.debit = m.account)"
-    " FROM merchants m WHERE m.id > $1 ORDER BY m.id LIMIT $2";
+    " " OFFPAY__BALANCE_SQL(
+        "m.account") " FROM merchants m WHERE m.id > $1 ORDER BY m.id LIMIT $2";
 
 /* The terminals above $1, of merchant $3 only when $2 is 1, at most $4,
  * by id (the primary key; terminals_merchant, 009_refunds, for one
@@ -390,7 +411,7 @@ const char offpay__terminals_sql[] =
     " ORDER BY t.id LIMIT $4";
 
 /* The payers' accounts above $1, at most $2, with their balances
- * (transfers_credit_id, transfers_debit_id), credentials counted
+ * (OFFPAY__BALANCE_SQL), credentials counted
  * (credentials_wallet_account, 010_wallet_accounts) and the time their
  * wallet key was revoked (none while a new wallet holds the account), the
  * escrow its unreleased credentials still hold and the latest ledger
@@ -401,27 +422,74 @@ const char offpay__terminals_sql[] =
  * $N parameters in the order they first appear.) */
 #define WALLET_ACCOUNTS_SQL(where, limit)                                      \
     "SELECT a.id, a.currency, a.ref, a.created_at,"                            \
-    " (SELECT COALESCE(SUM(t.amount), 0) FROM transfers t"                     \
-    "  WHERE t.credit = a.id)"                                                 \
-    " - (SELECT COALESCE(SUM(t.amount), 0) FROM transfers t"                   \
-    "  WHERE t.debit = a.id),"                                                 \
-    " (SELECT COUNT(*) FROM credentials c WHERE c.wallet_account = a.id),"     \
-    " (SELECT COUNT(*) FROM credentials c WHERE c.wallet_account = a.id"       \
-    "  AND c.revoked_at IS NULL AND c.released_at IS NULL),"                   \
-    " (SELECT CASE WHEN COUNT(w.revoked_at) = COUNT(*)"                        \
-    "  THEN COALESCE(MAX(w.revoked_at), 0) ELSE 0 END FROM wallet_keys w"      \
-    "  WHERE w.account = a.id),"                                               \
-    " (SELECT COALESCE(SUM(c.remaining), 0) FROM credentials c"                \
-    "  WHERE c.wallet_account = a.id AND c.released_at IS NULL),"              \
-    " (SELECT COALESCE(MAX(c.expires), 0) FROM credentials c"                  \
-    "  WHERE c.wallet_account = a.id AND c.released_at IS NULL"                \
-    "  AND c.remaining > 0),"                                                  \
-    " (SELECT COALESCE(MAX(c.released_at), 0) FROM credentials c"              \
-    "  WHERE c.wallet_account = a.id),"                                        \
-    " (SELECT COALESCE(MAX(c.expires), 0) FROM credentials c"                  \
-    "  WHERE c.wallet_account = a.id AND c.released_at IS NULL)"               \
-    " FROM accounts a WHERE a.kind = 2 AND a.id > $1" where                    \
-    " ORDER BY a.id LIMIT " limit
+    " " OFFPAY__BALANCE_SQL(                                                   \
+        "a.id") ","                                                            \
+                " (SELECT COUNT(*) FROM credentials c WHERE c.wallet_account " \
+                "= a.id),"                                                     \
+                " (SELECT COUNT(*) FROM credentials c WHERE c.wallet_account " \
+                "= a.id"                                                       \
+                "  AND c.revoked_at IS NULL AND c.released_at IS NULL),"       \
+                " (SELECT CASE WHEN COUNT(w.revoked_at) = COUNT(*)"            \
+                "  THEN COALESCE(MAX(w.revoked_at), 0) ELSE 0 END FROM "       \
+                "wallet_keys w"                                                \
+                "  WHERE w.account = a.id),"                                   \
+                " (SELECT COALESCE(SUM(c.remaining), 0) FROM credentials c"    \
+                "  WHERE c.wallet_account = a.id AND c.released_at IS NULL),"  \
+                " (SELECT COALESCE(MAX(c.expires), 0) FROM credentials c"      \
+                "  WHERE c.wallet_account = a.id AND c.released_at IS NULL"    \
+                "  AND c.remaining > 0),"                                      \
+                " (SELECT COALESCE(MAX(c.released_at), 0) FROM credentials c"  \
+                "  WHERE c.wallet_account = a.id),"                            \
+                " (SELECT COALESCE(MAX(c.expires), 0) FROM credentials c"      \
+                "  WHERE c.wallet_account = a.id AND c.released_at IS NULL)"   \
+                " FROM accounts a WHERE a.kind = 2 AND a.id > $1" where        \
+                " ORDER BY a.id LIMIT " limit
 const char offpay__wallet_accounts_sql[] = WALLET_ACCOUNTS_SQL("", "$2");
 const char offpay__wallet_accounts_ref_sql[] =
     WALLET_ACCOUNTS_SQL(" AND a.ref = $2", "$3");
+
+/* The marking job (019_balance_marks, store.h's marks_advance), run under
+ * the ledger's write lock. First the last transfer mark's upto and
+ * latest_at (0 and 0: none) and the highest transfer id. */
+const char offpay__marks_last_sql[] =
+    "SELECT COALESCE((SELECT upto FROM transfer_marks"
+    "  ORDER BY upto DESC LIMIT 1), 0),"
+    " COALESCE((SELECT latest_at FROM transfer_marks"
+    "  ORDER BY upto DESC LIMIT 1), 0),"
+    " COALESCE((SELECT MAX(id) FROM transfers), 0)";
+/* Then the balance marks, up to $2, of the world, merchant and guarantee
+ * accounts with a transfer above the last mark $1 (read by id, the
+ * primary key): each account's mark plus its transfers above the mark up
+ * to $2 (an account without a transfer since its mark keeps its mark,
+ * which stays true). */
+/* clang-format off */
+const char offpay__balance_marks_put_sql[] =
+    "WITH q(lo, hi) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT)),"
+    " w(id) AS (SELECT x.credit FROM transfers x, q"
+    "  WHERE x.id > q.lo AND x.id <= q.hi"
+    "  UNION SELECT x.debit FROM transfers x, q"
+    "  WHERE x.id > q.lo AND x.id <= q.hi)"
+    " INSERT INTO balance_marks (account, upto, balance)"
+    " SELECT a.id, q.hi,"
+    " COALESCE((SELECT k.balance FROM balance_marks k WHERE k.account = a.id),"
+    "  0) + (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
+    "  WHERE x.credit = a.id AND x.id > " OFFPAY__MARK_UPTO("a.id")
+    "  AND x.id <= q.hi)"
+    " - (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
+    "  WHERE x.debit = a.id AND x.id > " OFFPAY__MARK_UPTO("a.id")
+    "  AND x.id <= q.hi)"
+    " FROM w JOIN accounts a ON a.id = w.id, q WHERE a.kind IN (1, 4, 5)"
+    " ON CONFLICT (account) DO UPDATE SET upto = excluded.upto,"
+    " balance = excluded.balance";
+/* clang-format on */
+/* Then the transfer mark $2: latest_at the latest time up to it, the last
+ * mark's $3 or the latest of the transfers above the last mark $1; $4 the
+ * time it was made. */
+const char offpay__transfer_mark_put_sql[] =
+    "WITH q(lo, hi, prev, made) AS (SELECT CAST($1 AS BIGINT),"
+    " CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS BIGINT)),"
+    " w(m) AS (SELECT COALESCE(MAX(x.at), 0) FROM transfers x, q"
+    "  WHERE x.id > q.lo AND x.id <= q.hi)"
+    " INSERT INTO transfer_marks (upto, latest_at, made_at)"
+    " SELECT q.hi, CASE WHEN w.m > q.prev THEN w.m ELSE q.prev END, q.made"
+    " FROM q, w";

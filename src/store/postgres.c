@@ -107,10 +107,7 @@ static const char *const SQL[S_COUNT] = {
     [S_SINGLETON_ADD] = "INSERT INTO accounts (kind, currency, ref, created_at)"
                         " VALUES ($1, $2, $3, $4) RETURNING id",
     [S_ACCOUNT_GET] = "SELECT kind, currency FROM accounts WHERE id = $1",
-    [S_BALANCE] = "SELECT (SELECT COALESCE(SUM(amount), 0) FROM transfers"
-                  "        WHERE credit = $1)"
-                  "     - (SELECT COALESCE(SUM(amount), 0) FROM transfers"
-                  "        WHERE debit = $1)",
+    [S_BALANCE] = "SELECT " OFFPAY__BALANCE_SQL("$1"),
     [S_TRANSFER_ADD] =
         "INSERT INTO transfers (debit, credit, amount, kind, presentment,"
         " case_id, ref, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -1863,6 +1860,8 @@ static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
 static offpay_err s_late_hold(offpay__store *s, uint64_t account,
                               uint32_t since, int64_t *held,
                               uint32_t *released_at);
+static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
+                                  uint64_t *marked, int *more);
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t replayed, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
@@ -2302,10 +2301,9 @@ s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
 static const char SQL_KIND_TOTALS[] =
     "SELECT kind, currency, COUNT(*), COALESCE(SUM(bal), 0) FROM"
     " (SELECT a.kind AS kind, a.currency AS currency,"
-    "  (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE credit = a.id)"
-    "  - (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE debit = a.id)"
-    "  AS bal FROM accounts a) AS x GROUP BY kind, currency"
-    " ORDER BY kind, currency";
+    "  " OFFPAY__BALANCE_SQL(
+        "a.id") "  AS bal FROM accounts a) AS x GROUP BY kind, currency"
+                " ORDER BY kind, currency";
 static const char SQL_SETTLE_BUCKETS[] =
     "SELECT p.uploaded_at - p.uploaded_at % $3::bigint, m.currency,"
     " p.outcome, COUNT(*), SUM(p.charged), SUM(p.paid), SUM(p.covered)"
@@ -3368,6 +3366,47 @@ static offpay_err s_late_hold(offpay__store *s, uint64_t account,
     *held = col_i64(r, 0, 0);
     *released_at = col_u32(r, 0, 1);
     return OFFPAY_OK;
+}
+
+/* The marking job's step (store.h). SHARE ROW EXCLUSIVE on transfers
+ * waits for every transaction that wrote one to end and keeps the next
+ * out until this one ends (an id is drawn from the sequence only once
+ * its insert holds ROW EXCLUSIVE, so none lower than the highest read
+ * here can commit later), and keeps a second marking job out (the mode
+ * conflicts with itself; SHARE would let two write the same mark). */
+static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
+                                  uint64_t *marked, int *more)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    int64_t    last, prev_at, top, hi;
+    offpay_err rc =
+        exec_sql(s, "LOCK TABLE transfers IN SHARE ROW EXCLUSIVE MODE");
+
+    *marked = 0;
+    *more = 0;
+    if (rc == OFFPAY_OK)
+        rc = run_sql_row(s, offpay__marks_last_sql, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    last = col_i64(r, 0, 0);
+    prev_at = col_i64(r, 0, 1);
+    top = col_i64(r, 0, 2);
+    if (top <= last)
+        return OFFPAY_OK;
+    hi = (uint64_t)(top - last) > max ? last + (int64_t)max : top;
+    p_i64(&p, last);
+    p_i64(&p, hi);
+    rc = run_sql(s, offpay__balance_marks_put_sql, &p, &r);
+    p_i64(&p, prev_at);
+    p_i64(&p, now);
+    if (rc == OFFPAY_OK)
+        rc = run_sql(s, offpay__transfer_mark_put_sql, &p, &r);
+    if (rc == OFFPAY_OK) {
+        *marked = (uint64_t)(hi - last);
+        *more = top > hi;
+    }
+    return rc;
 }
 
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,

@@ -99,10 +99,7 @@ static const char *const SQL[S_COUNT] = {
     [S_SINGLETON_GET] =
         "SELECT id FROM accounts WHERE kind = ?1 AND currency = ?2",
     [S_ACCOUNT_GET] = "SELECT kind, currency FROM accounts WHERE id = ?1",
-    [S_BALANCE] = "SELECT (SELECT COALESCE(SUM(amount), 0) FROM transfers"
-                  "        WHERE credit = ?1)"
-                  "     - (SELECT COALESCE(SUM(amount), 0) FROM transfers"
-                  "        WHERE debit = ?1)",
+    [S_BALANCE] = "SELECT " OFFPAY__BALANCE_SQL("?1"),
     [S_TRANSFER_ADD] =
         "INSERT INTO transfers (debit, credit, amount, kind, presentment,"
         " case_id, ref, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -1583,6 +1580,8 @@ static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
 static offpay_err s_late_hold(offpay__store *s, uint64_t account,
                               uint32_t since, int64_t *held,
                               uint32_t *released_at);
+static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
+                                  uint64_t *marked, int *more);
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t replayed, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
@@ -2039,10 +2038,9 @@ s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
 static const char SQL_KIND_TOTALS[] =
     "SELECT kind, currency, COUNT(*), COALESCE(SUM(bal), 0) FROM"
     " (SELECT a.kind AS kind, a.currency AS currency,"
-    "  (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE credit = a.id)"
-    "  - (SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE debit = a.id)"
-    "  AS bal FROM accounts a) AS x GROUP BY kind, currency"
-    " ORDER BY kind, currency";
+    "  " OFFPAY__BALANCE_SQL(
+        "a.id") "  AS bal FROM accounts a) AS x GROUP BY kind, currency"
+                " ORDER BY kind, currency";
 static const char SQL_SETTLE_BUCKETS[] =
     "SELECT p.uploaded_at - p.uploaded_at % ?3, m.currency, p.outcome,"
     " COUNT(*), SUM(p.charged), SUM(p.paid), SUM(p.covered)"
@@ -2845,6 +2843,55 @@ static offpay_err s_late_hold(offpay__store *s, uint64_t account,
     }
     sqlite3_finalize(st);
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
+/* The marking job's step (store.h): BEGIN IMMEDIATE made this the one
+ * writer, so every transfer up to the highest id is committed. */
+static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
+                                  uint64_t *marked, int *more)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t       last, prev_at, top, hi;
+    offpay_err    rc = prepare(s, offpay__marks_last_sql, NULL, &st);
+
+    *marked = 0;
+    *more = 0;
+    if (rc == OFFPAY_OK)
+        rc = row(st);
+    if (rc != OFFPAY_OK) {
+        sqlite3_finalize(st);
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    }
+    last = sqlite3_column_int64(st, 0);
+    prev_at = sqlite3_column_int64(st, 1);
+    top = sqlite3_column_int64(st, 2);
+    sqlite3_finalize(st);
+    if (top <= last)
+        return OFFPAY_OK;
+    hi = (uint64_t)(top - last) > max ? last + (int64_t)max : top;
+    rc = prepare(s, offpay__balance_marks_put_sql, NULL, &st);
+    if (rc == OFFPAY_OK) {
+        sqlite3_bind_int64(st, 1, last);
+        sqlite3_bind_int64(st, 2, hi);
+        rc = run(st);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == OFFPAY_OK)
+        rc = prepare(s, offpay__transfer_mark_put_sql, NULL, &st);
+    if (rc == OFFPAY_OK) {
+        sqlite3_bind_int64(st, 1, last);
+        sqlite3_bind_int64(st, 2, hi);
+        sqlite3_bind_int64(st, 3, prev_at);
+        sqlite3_bind_int64(st, 4, now);
+        rc = run(st);
+    }
+    sqlite3_finalize(st);
+    if (rc == OFFPAY_OK) {
+        *marked = (uint64_t)(hi - last);
+        *more = top > hi;
+    }
+    return rc;
 }
 
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,

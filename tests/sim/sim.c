@@ -1404,10 +1404,10 @@ static void check_day(void)
     if (rc != OFFPAY_OK)
         die("audit: %s (imbalanced %" PRIu64 ", negative %" PRIu64
             ", escrow %" PRIu64 ", settle %" PRIu64 ", release %" PRIu64
-            ", request %" PRIu64 ", refund %" PRIu64 ")",
+            ", request %" PRIu64 ", refund %" PRIu64 ", marks %" PRIu64 ")",
             offpay_errname(rc), r.imbalanced, r.negative, r.escrow_mismatch,
             r.settle_mismatch, r.release_mismatch, r.request_mismatch,
-            r.refund_mismatch);
+            r.refund_mismatch, r.mark_mismatch);
     for (size_t i = 0; i < r.n_money; i++)
         if (r.money[i].inside != r.money[i].deposits_net)
             die("conservation: currency %u: inside %" PRId64
@@ -1652,6 +1652,15 @@ static void daily(void)
     /* the issuer: releases, revocations, lists */
     OK(offpay_ledger_release_due(W.l, W.now, &released));
     S.released += released;
+    {
+        /* the marking job, in batches small enough to leave some of the
+         * day unmarked: check_day's balances and the audit read the marks
+         * (019_balance_marks) */
+        uint64_t marked;
+        int      more;
+
+        OK(offpay_ledger_marks(W.l, W.now, 1 + rnd(400), &marked, &more));
+    }
     refund_some();
     if (chance(300)) { /* an honest payer's credential revoked (lost phone) */
         uint32_t wi = (uint32_t)rnd(P.wallets);

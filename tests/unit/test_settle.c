@@ -2100,6 +2100,152 @@ static void test_audit_catches_a_ledger_changed_behind_its_back(void)
     drop_world(&w);
 }
 
+/* The ledger's transfers, as the audit counts them. */
+static uint64_t audit_transfers(world *w)
+{
+    offpay_audit_report r;
+
+    return offpay_ledger_audit(w->l, &r) == OFFPAY_OK ? r.transfers : 0;
+}
+
+/* Merchant 0's statement account over [from, to]. */
+static offpay_statement_account period_of(world *w, uint32_t from, uint32_t to)
+{
+    offpay__statement st;
+
+    memset(&st, 0, sizeof st);
+    st.merchant = w->merchant[0];
+    st.from = from;
+    st.to = to;
+    if (offpay__statement_read(w->l, &st) != OFFPAY_OK)
+        st.acct.balance = INT64_MIN;
+    offpay__statement_free(&st);
+    return st.acct;
+}
+
+static int same_period(const offpay_statement_account *a,
+                       const offpay_statement_account *b)
+{
+    return a->balance == b->balance &&
+           a->opening_balance == b->opening_balance &&
+           a->closing_balance == b->closing_balance &&
+           a->settled == b->settled && a->deposits == b->deposits &&
+           a->withdrawals == b->withdrawals && a->other == b->other;
+}
+
+/* The marking job (019_balance_marks): a balance and a period read from
+ * the marks what they read from the whole history, before and after
+ * transfers come in after the marks (one dated before them); the reads
+ * use the marks (a mark changed behind the ledger's back shows), and the
+ * audit checks every mark against the transfers. */
+static void test_marks_change_no_balance_and_the_audit_checks_them(void)
+{
+    /* the periods asked: before, across and after the marked transfers */
+    static const uint32_t span[][2] = {{0, T0 - 1},        {T0, T0 + 5},
+                                       {T0 + 3, T0 + 8},   {T0 + 6, T0 + 60},
+                                       {T0 + 20, T0 + 99}, {T0 + 99, T0 + 200}};
+    enum { N_SPAN = sizeof span / sizeof span[0] };
+    offpay_statement_account before[N_SPAN], p;
+    world                    w;
+    uint8_t                  code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t                   n;
+    uint64_t                 marked = 0, total = 0;
+    int                      more = 1, calls = 0;
+    int64_t                  m0, g, wal;
+    offpay_audit_report      r;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    for (uint32_t i = 0; i < 12; i++)
+        REQUIRE_OK(offpay_ledger_deposit(w.l, w.merchant_acct[0], 100 + i, NULL,
+                                         T0 + i, NULL));
+    n = make_code(&w, 1, CENTS(20), T0 + 4, 0, code);
+    REQUIRE(settle(&w, 0, code, n, CENTS(20), T0 + 5, T0 + 3600).outcome ==
+            OFFPAY_SETTLE_SETTLED);
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.merchant_acct[0], 50, "out",
+                                      T0 + 7, NULL));
+    m0 = balance(&w, w.merchant_acct[0]);
+    g = balance(&w, w.guarantee);
+    wal = balance(&w, w.wallet_acct);
+    for (size_t i = 0; i < N_SPAN; i++)
+        before[i] = period_of(&w, span[i][0], span[i][1]);
+
+    /* three ids a transaction, at most ten transactions a call */
+    while (more && calls < 10) {
+        REQUIRE_OK(offpay_ledger_marks(w.l, T0 + 10, 3, &marked, &more));
+        total += marked;
+        calls++;
+    }
+    CHECK(!more && calls == (int)((audit_transfers(&w) + 29) / 30));
+    CHECK(total == audit_transfers(&w));
+    REQUIRE_OK(offpay_ledger_marks(w.l, T0 + 10, 3, &marked, &more));
+    CHECK(marked == 0 && !more); /* nothing new */
+    CHECK(balance(&w, w.merchant_acct[0]) == m0 &&
+          balance(&w, w.guarantee) == g && balance(&w, w.wallet_acct) == wal);
+    for (size_t i = 0; i < N_SPAN; i++) {
+        p = period_of(&w, span[i][0], span[i][1]);
+        CHECK(same_period(&p, &before[i]));
+    }
+    CHECK(audit_ok(&w));
+
+    /* after the marks: one deposit dated before them, one after */
+    REQUIRE_OK(
+        offpay_ledger_deposit(w.l, w.merchant_acct[0], 7, NULL, T0 + 2, NULL));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.merchant_acct[0], 9, NULL, T0 + 150,
+                                     NULL));
+    CHECK(balance(&w, w.merchant_acct[0]) == m0 + 16);
+    p = period_of(&w, T0 + 3, T0 + 8); /* the first is before it */
+    CHECK(p.opening_balance == before[2].opening_balance + 7 &&
+          p.closing_balance == before[2].closing_balance + 7 &&
+          p.deposits == before[2].deposits && p.balance == m0 + 16);
+    p = period_of(&w, T0, T0 + 5); /* it is in it */
+    CHECK(p.opening_balance == before[1].opening_balance &&
+          p.deposits == before[1].deposits + 7 &&
+          p.closing_balance == before[1].closing_balance + 7);
+    p = period_of(&w, T0 + 99, T0 + 200); /* the second is in it */
+    CHECK(p.opening_balance == before[5].opening_balance + 7 &&
+          p.deposits == 9 &&
+          p.closing_balance == before[5].closing_balance + 16);
+    REQUIRE_OK(offpay_ledger_marks(w.l, T0 + 160, 0, &marked, &more));
+    CHECK(marked == 2 && !more);
+    CHECK(balance(&w, w.merchant_acct[0]) == m0 + 16);
+    p = period_of(&w, T0 + 3, T0 + 8);
+    CHECK(p.opening_balance == before[2].opening_balance + 7 &&
+          p.closing_balance == before[2].closing_balance + 7);
+    CHECK(audit_ok(&w));
+
+    /* the reads use the marks: a balance mark raised behind the ledger's
+     * back shows in the balance and the period, and the audit counts it */
+    {
+        char sql[160];
+
+        snprintf(sql, sizeof sql,
+                 "UPDATE balance_marks SET balance = balance + 1000"
+                 " WHERE account = %llu",
+                 (unsigned long long)w.merchant_acct[0]);
+        REQUIRE(run_sql(w.path, sql));
+        CHECK(balance(&w, w.merchant_acct[0]) == m0 + 16 + 1000);
+        p = period_of(&w, T0 + 3, T0 + 8);
+        CHECK(p.opening_balance == before[2].opening_balance + 7 + 1000);
+        CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+        CHECK(r.mark_mismatch == 1);
+        snprintf(sql, sizeof sql,
+                 "UPDATE balance_marks SET balance = balance - 1000"
+                 " WHERE account = %llu",
+                 (unsigned long long)w.merchant_acct[0]);
+        REQUIRE(run_sql(w.path, sql));
+        REQUIRE(audit_ok(&w));
+    }
+    /* transfer marks said to be earlier than their transfers: a period
+     * after them reads none of their transfers (its opening leaves out
+     * the ones dated in it and after), and the audit counts the marks */
+    REQUIRE(run_sql(w.path, "UPDATE transfer_marks SET latest_at = 1"));
+    p = period_of(&w, T0 + 3, T0 + 8);
+    CHECK(p.opening_balance != before[2].opening_balance + 7);
+    CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+    CHECK(r.mark_mismatch >= 1);
+    drop_world(&w);
+}
+
 /* A merchant, a wallet account and a terminal made under the operator's
  * request key (017_request_keys_made): made once, the same again on a
  * resend (a terminal's credential bytes those signed the first time, a
@@ -4118,6 +4264,8 @@ static const offpay_test TESTS[] = {
      test_request_key_sent_twice_at_once_moves_once},
     {"audit_catches_a_ledger_changed_behind_its_back",
      test_audit_catches_a_ledger_changed_behind_its_back},
+    {"marks_change_no_balance_and_the_audit_checks_them",
+     test_marks_change_no_balance_and_the_audit_checks_them},
     {"rows_made_once_under_a_key", test_rows_made_once_under_a_key},
     {"refunds_go_back_to_the_guarantee_then_the_payer",
      test_refunds_go_back_to_the_guarantee_then_the_payer},
