@@ -450,13 +450,17 @@ const char offpay__wallet_accounts_ref_sql[] =
 
 /* The marking job (019_balance_marks, store.h's marks_advance), run under
  * the ledger's write lock. First the last transfer mark's upto and
- * latest_at (0 and 0: none) and the highest transfer id. */
+ * latest_at (0 and 0: none), the lowest transfer id above it and the
+ * highest (0 and 0: none; ids need not start at 1: a shard's, a restored
+ * ledger's after skip-ids, leave gaps a batch of ids must not walk). */
 const char offpay__marks_last_sql[] =
-    "SELECT COALESCE((SELECT upto FROM transfer_marks"
-    "  ORDER BY upto DESC LIMIT 1), 0),"
+    "WITH k(upto, latest_at) AS (SELECT COALESCE((SELECT upto"
+    "  FROM transfer_marks ORDER BY upto DESC LIMIT 1), 0),"
     " COALESCE((SELECT latest_at FROM transfer_marks"
-    "  ORDER BY upto DESC LIMIT 1), 0),"
-    " COALESCE((SELECT MAX(id) FROM transfers), 0)";
+    "  ORDER BY upto DESC LIMIT 1), 0))"
+    " SELECT k.upto, k.latest_at,"
+    " COALESCE((SELECT MIN(x.id) FROM transfers x WHERE x.id > k.upto), 0),"
+    " COALESCE((SELECT MAX(id) FROM transfers), 0) FROM k";
 /* Then the balance marks, up to $2, of the world, merchant and guarantee
  * accounts with a transfer above the last mark $1 (read by id, the
  * primary key): each account's mark plus its transfers above the mark up

@@ -3379,7 +3379,7 @@ static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
 {
     params     p = {0};
     PGresult  *r = NULL;
-    int64_t    last, prev_at, top, hi;
+    int64_t    last, prev_at, first, top, hi;
     offpay_err rc =
         exec_sql(s, "LOCK TABLE transfers IN SHARE ROW EXCLUSIVE MODE");
 
@@ -3391,10 +3391,11 @@ static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
         return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
     last = col_i64(r, 0, 0);
     prev_at = col_i64(r, 0, 1);
-    top = col_i64(r, 0, 2);
-    if (top <= last)
+    first = col_i64(r, 0, 2);
+    top = col_i64(r, 0, 3);
+    if (first == 0 || top <= last)
         return OFFPAY_OK;
-    hi = (uint64_t)(top - last) > max ? last + (int64_t)max : top;
+    hi = (uint64_t)(top - first) >= max ? first + (int64_t)max - 1 : top;
     p_i64(&p, last);
     p_i64(&p, hi);
     rc = run_sql(s, offpay__balance_marks_put_sql, &p, &r);
@@ -3403,7 +3404,7 @@ static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
     if (rc == OFFPAY_OK)
         rc = run_sql(s, offpay__transfer_mark_put_sql, &p, &r);
     if (rc == OFFPAY_OK) {
-        *marked = (uint64_t)(hi - last);
+        *marked = (uint64_t)(hi - first + 1);
         *more = top > hi;
     }
     return rc;

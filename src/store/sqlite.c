@@ -2851,7 +2851,7 @@ static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
                                   uint64_t *marked, int *more)
 {
     sqlite3_stmt *st = NULL;
-    int64_t       last, prev_at, top, hi;
+    int64_t       last, prev_at, first, top, hi;
     offpay_err    rc = prepare(s, offpay__marks_last_sql, NULL, &st);
 
     *marked = 0;
@@ -2864,11 +2864,12 @@ static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
     }
     last = sqlite3_column_int64(st, 0);
     prev_at = sqlite3_column_int64(st, 1);
-    top = sqlite3_column_int64(st, 2);
+    first = sqlite3_column_int64(st, 2);
+    top = sqlite3_column_int64(st, 3);
     sqlite3_finalize(st);
-    if (top <= last)
+    if (first == 0 || top <= last)
         return OFFPAY_OK;
-    hi = (uint64_t)(top - last) > max ? last + (int64_t)max : top;
+    hi = (uint64_t)(top - first) >= max ? first + (int64_t)max - 1 : top;
     rc = prepare(s, offpay__balance_marks_put_sql, NULL, &st);
     if (rc == OFFPAY_OK) {
         sqlite3_bind_int64(st, 1, last);
@@ -2888,7 +2889,7 @@ static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
     }
     sqlite3_finalize(st);
     if (rc == OFFPAY_OK) {
-        *marked = (uint64_t)(hi - last);
+        *marked = (uint64_t)(hi - first + 1);
         *more = top > hi;
     }
     return rc;

@@ -149,6 +149,9 @@ TOKEN=$(cat token)
 
 # start_server: offpayd on 127.0.0.1, a free port, $LEDGER; waits for
 # its "listening" line and sets $URL.
+# OFFPAYD_MARK_EVERY set: the marking job runs that often (a test that
+# checks balances and statements throughout sets 1, so they are read
+# through marks made at every point of it).
 start_server() {
   # The old output goes first: the child truncates server.out only once it
   # runs, and a wait that read the previous server's "listening" line would
@@ -156,7 +159,8 @@ start_server() {
   rm -f server.out
   "$OFFPAYD" --db "$LEDGER" --create --listen 127.0.0.1:0 --issuer iss \
       --passphrase-file ip --root iss/root.pub --token-file token \
-      --threads 2 "$@" >server.out 2>>server.err &
+      --threads 2 ${OFFPAYD_MARK_EVERY:+--mark-every "$OFFPAYD_MARK_EVERY"} \
+      "$@" >server.out 2>>server.err &
   server_pid=$!
   all_pids+=("$server_pid")
   # Up to 60 s: a sanitizer build on a loaded machine, recovering a

@@ -7,7 +7,10 @@
 # paid from the guarantee (also in yen, with the default risk rules), a
 # double spend, a revoked terminal, and expiry
 # with escrow release and late presentment (offpayd's clock moved by
-# OFFPAY_NOW), and refunds. The audit passes after every scenario.
+# OFFPAY_NOW), and refunds. The audit passes after every scenario. The
+# marking job runs every second throughout, so the balances and statements
+# are read through marks made at every point (docs/settlement.md §10).
+export OFFPAYD_MARK_EVERY=1
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
 default_chunk_is_right
@@ -503,8 +506,10 @@ grep -q 'offpayd_payments_total{outcome="duplicate"} 1' metrics.txt \
   && grep -q '^offpayd_ledger_errors_total{error="ELEDGER_MOVED"} 0$' metrics.txt \
   && grep -qE '^offpayd_signing_key_expiry_timestamp_seconds\{kid="1"\} [0-9]{10}$' metrics.txt \
   && grep -q '^offpayd_release_failures_total 0$' metrics.txt \
+  && grep -q '^offpayd_marks_failures_total 0$' metrics.txt \
+  && grep -qE '^offpayd_marked_transfers_total [1-9]' metrics.txt \
   && grep -q '^offpayd_release_last_success_timestamp_seconds 0$' metrics.txt \
-  && ok "metrics count outcomes, cases, requests and refunds; the key's end, the release job, no ledger error" || { fail "metrics"; cat metrics.txt; }
+  && ok "metrics count outcomes, cases, requests and refunds; the key's end, the release and marking jobs, no ledger error" || { fail "metrics"; cat metrics.txt; }
 
 stop_server TERM
 [ -z "$server_pid" ] && ok "SIGTERM stops offpayd" || fail "stop"
@@ -891,7 +896,7 @@ undo_017() {
   ledger_sql "$1" "ALTER TABLE request_keys_009 RENAME TO request_keys" >/dev/null
 }
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of version 10, for real (migrations 011 to 018 undone: a
+  # A ledger of version 10, for real (migrations 011 to 019 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
@@ -906,6 +911,8 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "DROP INDEX terminals_rotated_to" >/dev/null
   undo_017 v10
   ledger_sql v10 "ALTER TABLE terminals DROP COLUMN sums_carried" >/dev/null
+  ledger_sql v10 "DROP TABLE balance_marks" >/dev/null
+  ledger_sql v10 "DROP TABLE transfer_marks" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
@@ -992,6 +999,8 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "DROP INDEX terminals_rotated_to" >/dev/null
   undo_017 v12
   ledger_sql v12 "ALTER TABLE terminals DROP COLUMN sums_carried" >/dev/null
+  ledger_sql v12 "DROP TABLE balance_marks" >/dev/null
+  ledger_sql v12 "DROP TABLE transfer_marks" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
   psql -q -X "$(ledger_url v12)" -c "BEGIN" -c "LOCK TABLE credentials IN ACCESS SHARE MODE" \

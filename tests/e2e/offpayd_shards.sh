@@ -47,6 +47,9 @@
 #     copied wallet's overspend there is unpaid EFUNDS and owed; a deposit
 #     into the guarantee pays it from shard 1's part, once (a second
 #     deposit and the release job pay nothing more).
+# The marking job runs every second in both processes (docs/settlement.md
+# §10): balances and statements over the shards read through marks.
+export OFFPAYD_MARK_EVERY=1
 source "$(dirname "$0")/offpayd_lib.sh"
 [ "$BACKEND" = postgres ] || { echo "offpayd_shards.sh runs on PostgreSQL only (OFFPAY_TEST_BACKEND=postgres)"; exit 1; }
 read -r -a PG <<<"${OFFPAY_TEST_PG_ALL:-}"
@@ -863,5 +866,16 @@ api GET /v1/admin/audit
 [ "$(jq -c '.money[] | select(.currency == "EUR") | .guarantee_owed.minor' resp.json)" = 0 ] \
   && ok "the audit: nothing owed" || fail "audit owed after: $(cat resp.json)"
 audit_passes "a claim on shard 1's guarantee, paid"
+
+# The marking job ran on both shards: each holds transfer marks and the
+# balance marks of merchant accounts, all of which the audits above
+# checked against the transfers.
+for k in 0 1; do
+  n=$(shard_sql "$k" "SELECT count(*) FROM transfer_marks")
+  b=$(shard_sql "$k" "SELECT count(*) FROM balance_marks m JOIN accounts a ON a.id = m.account WHERE a.kind = 4")
+  [ "$n" -gt 0 ] && [ "$b" -gt 0 ] \
+    && ok "shard $k: marked ($n transfer marks, $b merchant balance marks)" \
+    || fail "shard $k: no marks ($n, $b)"
+done
 
 finish
