@@ -232,8 +232,11 @@ const char offpay__refund_base_sql[] =
 /* A merchant account's period (store.h): the account's transfers above
  * the last transfer mark (019_balance_marks) whose transfers are all dated
  * before the period, read through transfers_credit_id and
- * transfers_debit_id: a period reads what came since its start, not the
- * account's whole history. Its opening and closing balances are the
+ * transfers_debit_id (the account and the mark as scalar subqueries, so
+ * that both bound the index's range: joined as rows, SQLite read every
+ * transfer above the mark, of every account, for the debit side): a
+ * period reads what came since its start, not the account's whole
+ * history. Its opening and closing balances are the
  * balance (OFFPAY__BALANCE_SQL) less what is dated from the start, and
  * after the end. */
 #define PERIOD_Q                                                               \
@@ -247,10 +250,10 @@ const char offpay__refund_base_sql[] =
 /* clang-format off */
 const char offpay__period_sums_sql[] =
     PERIOD_Q ", m(amount, kind, at) AS ("
-    " SELECT x.amount, x.kind, x.at FROM transfers x, q, r"
-    "  WHERE x.credit = q.a AND x.id > r.lo"
-    " UNION ALL SELECT -x.amount, x.kind, x.at FROM transfers x, q, r"
-    "  WHERE x.debit = q.a AND x.id > r.lo)"
+    " SELECT x.amount, x.kind, x.at FROM transfers x"
+    "  WHERE x.credit = (SELECT a FROM q) AND x.id > (SELECT lo FROM r)"
+    " UNION ALL SELECT -x.amount, x.kind, x.at FROM transfers x"
+    "  WHERE x.debit = (SELECT a FROM q) AND x.id > (SELECT lo FROM r))"
     " SELECT (SELECT " OFFPAY__BALANCE_SQL("q.a") " FROM q)"
     " - COALESCE(SUM(CASE WHEN m.at >= q.f THEN m.amount ELSE 0 END), 0),"
     " (SELECT " OFFPAY__BALANCE_SQL("q.a") " FROM q)"
@@ -265,12 +268,12 @@ const char offpay__period_sums_sql[] =
 
 const char offpay__period_moves_sql[] = PERIOD_Q
     ", m(id, amount, other) AS ("
-    " SELECT x.id, x.amount, x.debit FROM transfers x, q, r"
-    "  WHERE x.credit = q.a AND x.id > r.lo AND x.kind <> 'settle'"
-    "  AND x.at >= q.f AND x.at <= q.t"
-    " UNION ALL SELECT x.id, -x.amount, x.credit FROM transfers x, q, r"
-    "  WHERE x.debit = q.a AND x.id > r.lo AND x.kind <> 'settle'"
-    "  AND x.at >= q.f AND x.at <= q.t)"
+    " SELECT x.id, x.amount, x.debit FROM transfers x, q"
+    "  WHERE x.credit = (SELECT a FROM q) AND x.id > (SELECT lo FROM r)"
+    "  AND x.kind <> 'settle' AND x.at >= q.f AND x.at <= q.t"
+    " UNION ALL SELECT x.id, -x.amount, x.credit FROM transfers x, q"
+    "  WHERE x.debit = (SELECT a FROM q) AND x.id > (SELECT lo FROM r)"
+    "  AND x.kind <> 'settle' AND x.at >= q.f AND x.at <= q.t)"
     " SELECT x.id, x.at, x.kind, x.debit, x.amount, x.presentment,"
     " " OFFPAY__TRANSFER_CASE(
         "x") ", x.ref, a.id, a.kind,"
