@@ -1633,13 +1633,67 @@ static const char GRANTS_THERE[] =
     " WHERE relnamespace = current_schema()::regnamespace"
     " AND relkind IN ('r', 'S')";
 
+/* The GRANT statements that give relation $1, new, of kind $2 ('r' or
+ * 'S') what other roles hold on transfers, or on its id's sequence: a
+ * table a migration adds (019_balance_marks: the marks every balance
+ * read reads) is the day-to-day role's as the ledger's others are,
+ * without a grant again after the upgrade. */
+static const char GRANTS_LIKE_TRANSFERS[] =
+    "SELECT format('GRANT %s ON %s %I TO %s%s', a.privilege_type,"
+    " CASE WHEN $2 = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, $1::text,"
+    " CASE WHEN a.grantee = 0 THEN 'PUBLIC'"
+    " ELSE quote_ident(pg_get_userbyid(a.grantee)) END,"
+    " CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)"
+    " FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a"
+    " WHERE c.oid = CASE WHEN $2 = 'S'"
+    " THEN pg_get_serial_sequence('transfers', 'id')::regclass"
+    " ELSE 'transfers'::regclass END AND a.grantee <> c.relowner";
+
+/* Gives a relation ("name kind", as GRANTS_THERE lists it) that no row of
+ * before names what GRANTS_LIKE_TRANSFERS says. */
+static offpay_err grants_new(offpay__store *s, const char *there,
+                             PGresult *before)
+{
+    char        name[128];
+    const char *sp = strrchr(there, ' ');
+    const char *v[2];
+    PGresult   *r;
+    offpay_err  rc;
+
+    for (int j = 0; j < PQntuples(before); j++)
+        if (strcmp(PQgetvalue(before, j, 0), there) == 0)
+            return OFFPAY_OK;
+    if (sp == NULL || (size_t)(sp - there) >= sizeof name)
+        return OFFPAY_ESTORE;
+    memcpy(name, there, (size_t)(sp - there));
+    name[sp - there] = '\0';
+    v[0] = name;
+    v[1] = sp + 1;
+    r = PQexecParams(s->db, GRANTS_LIKE_TRANSFERS, 2, NULL, v, NULL, NULL, 0);
+    rc = map_quiet(r);
+    for (int k = 0; rc == OFFPAY_OK && k < PQntuples(r); k++) {
+        PGresult *g = PQexec(s->db, PQgetvalue(r, k, 0));
+
+        rc = map_quiet(g);
+        PQclear(g);
+    }
+    PQclear(r);
+    return rc;
+}
+
 /* Grants again, in the migration's transaction, what saved (GRANTS_SAVE)
  * held on every relation that has the same name and kind after it: a
- * grant a table kept is given once more, which changes nothing. */
-static offpay_err grants_restore(offpay__store *s, PGresult *saved)
+ * grant a table kept is given once more, which changes nothing. A
+ * relation that was not there before (before: GRANTS_THERE's rows then)
+ * gets what other roles hold on transfers (grants_new). */
+static offpay_err grants_restore(offpay__store *s, PGresult *saved,
+                                 PGresult *before)
 {
     PGresult  *there = PQexec(s->db, GRANTS_THERE);
     offpay_err rc = map_quiet(there);
+
+    for (int j = 0; rc == OFFPAY_OK && j < PQntuples(there); j++)
+        rc = grants_new(s, PQgetvalue(there, j, 0), before);
 
     for (int k = 0; rc == OFFPAY_OK && k < PQntuples(saved); k++) {
         char want[160];
@@ -1669,7 +1723,7 @@ static offpay_err migrate_one(offpay__store *s, size_t i, const char *sql,
                               char *why, size_t cap)
 {
     char       head[96];
-    PGresult  *r, *grants = NULL;
+    PGresult  *r, *grants = NULL, *before = NULL;
     offpay_err rc;
 
     snprintf(head, sizeof head, "BEGIN; SET LOCAL lock_timeout = %ld",
@@ -1680,6 +1734,10 @@ static offpay_err migrate_one(offpay__store *s, size_t i, const char *sql,
     if (rc == OFFPAY_OK) {
         grants = PQexec(s->db, GRANTS_SAVE);
         rc = map_quiet(grants);
+    }
+    if (rc == OFFPAY_OK) {
+        before = PQexec(s->db, GRANTS_THERE);
+        rc = map_quiet(before);
     }
     if (rc == OFFPAY_OK) {
         char bump[80];
@@ -1694,7 +1752,7 @@ static offpay_err migrate_one(offpay__store *s, size_t i, const char *sql,
         }
         PQclear(r);
         if (rc == OFFPAY_OK)
-            rc = grants_restore(s, grants);
+            rc = grants_restore(s, grants, before);
         snprintf(bump, sizeof bump, "INSERT INTO schema_version VALUES (%zu)",
                  i + 1);
         if (rc == OFFPAY_OK) {
@@ -1709,6 +1767,7 @@ static offpay_err migrate_one(offpay__store *s, size_t i, const char *sql,
         }
     }
     PQclear(grants);
+    PQclear(before);
     if (rc != OFFPAY_OK) {
         const char *e = PQerrorMessage(s->db);
 

@@ -114,13 +114,27 @@ grep -q "ledger upgraded from schema version 16 to" server.err \
   && ok "the owner's offpayd upgraded it" || fail "upgrade: $(cat server.err)"
 OWNER_OLD=$LEDGER
 LEDGER=$(sed "s|//[^@]*@|//$role@|" <<<"$LEDGER")
-start_server
+start_server --mark-every 1
 api_once up-1 POST /v1/admin/accounts '{"currency":"EUR","ref":"after the upgrade"}'
 [ "$status" = 200 ] && [ "$(jget .replayed)" = false ] \
   && ok "the role's keyed request after the upgrade: 200" || fail "keyed account after the upgrade: $status $(cat resp.json)"
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
 [ "$(psql -qtAX "$OWNER_OLD" -c "SELECT has_table_privilege('$role', 'request_keys', 'INSERT'), has_table_privilege('$role', 'request_keys', 'SELECT WITH GRANT OPTION')")" = "t|t" ] \
   && ok "request_keys, built again by 017, kept the role's grants and its grant option" || fail "request_keys grants lost"
+# the tables 019 added have the role's grants on transfers (the role's
+# balance reads, its audit and its marking job use them), its grant
+# option on request_keys not among them
+[ "$(psql -qtAX "$OWNER_OLD" -c "SELECT has_table_privilege('$role', 'balance_marks', 'SELECT'), has_table_privilege('$role', 'transfer_marks', 'INSERT'), has_table_privilege('$role', 'balance_marks', 'SELECT WITH GRANT OPTION')")" = "t|t|f" ] \
+  && ok "the tables 019 added: the role's grants on transfers" || fail "019's tables' grants"
+api POST /v1/admin/accounts/1/deposit '{"amount":"1.00"}'
+for _ in $(seq 1 100); do
+  curl -s "$URL/metrics" | grep -qE '^offpayd_marked_transfers_total [1-9]' && break
+  sleep 0.1
+done
+curl -s "$URL/metrics" > metrics.txt
+grep -qE '^offpayd_marked_transfers_total [1-9]' metrics.txt && grep -q '^offpayd_marks_failures_total 0$' metrics.txt \
+  && ok "the role's marking job marks (SHARE ROW EXCLUSIVE on transfers, the marks written)" \
+  || fail "marking as the role: $(grep marks metrics.txt; tail -3 server.err)"
 stop_server TERM
 LEDGER=$ROLE_LEDGER
 finish
