@@ -16,6 +16,8 @@
 // download that fails (beside its button), offpayd not answering, a proxy's
 // HTML 502, an audit that cannot run (503 ESTORE), an audit that fails;
 // then a refresh that passes again. Screenshots: OUTDIR/dashboard-*.png.
+// Checks it makes itself (accessibility, what a row says) go into
+// "checks": [{name, ok, what, got}], each one required by dashboard.sh.
 'use strict';
 
 const fs = require('fs');
@@ -64,7 +66,8 @@ async function table(page, id) {
         '--disable-default-apps', '--disable-sync', '--metrics-recording-only',
         '--no-default-browser-check']),
   });
-  const out = { console_errors: [], requests_elsewhere: [], fault_console: [] };
+  const out = { console_errors: [], requests_elsewhere: [], fault_console: [], checks: [] };
+  const check = (name, ok, what, got) => out.checks.push({ name, ok: Boolean(ok), what, got });
   let faults = null; // (request) => true when it answered the request itself
   let faulting = false; // while the faults run: their console errors apart
   try {
@@ -123,6 +126,13 @@ async function table(page, id) {
     await page.type('#token', token);
     await page.click('#open');
     await page.waitForSelector('body[data-loaded]', { timeout: 15000 });
+    const focused = () => page.evaluate(() => {
+      const a = document.activeElement;
+      return a === null ? null : a.id || a.tagName.toLowerCase();
+    });
+    const afterLogin = await focused();
+    check('login_focus', afterLogin === 'board-heading',
+      'after the login the focus is on the board\'s heading (WCAG 2.4.3)', afterLogin);
     out.error_hidden = await page.$eval('#error', (e) => getComputedStyle(e).display === 'none');
     out.login_hidden = await page.$eval('#login', (e) => getComputedStyle(e).display === 'none');
     out.token_field_empty = await page.$eval('#token', (e) => e.value === '');
@@ -143,8 +153,43 @@ async function table(page, id) {
     out.downloaded = (await waitFile(file, 15000)) ? file : null;
     out.button_after = await page.$eval('button.evidence[data-case="' + caseId + '"]',
       (b) => b.textContent);
-    // Settlement by day over 31 days.
-    await page.select('#range', '86400:2678400');
+    // Settlement by day over 31 days, chosen by keyboard: the arrow key
+    // passes over the options and loads nothing (WCAG 3.2.2), Apply does,
+    // and keeps the focus (2.4.3), as Refresh does.
+    let overviews = 0;
+    page.on('request', (r) => { if (r.url().includes('/v1/admin/overview')) overviews++; });
+    const idle = () => page.waitForFunction(() =>
+      ['refresh', 'range-apply'].every((id) => {
+        const b = document.getElementById(id);
+        return !b.disabled && b.getAttribute('aria-disabled') !== 'true';
+      }) && document.getElementById('refresh').textContent === 'Refresh', { timeout: 60000 });
+    // presses Enter on control id, waits for the load it starts to end, and
+    // says where the focus was then
+    const pressLoad = async (id) => {
+      const before = overviews;
+      await page.focus('#' + id);
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() =>
+        document.getElementById('refresh').getAttribute('aria-disabled') !== 'true' ||
+        document.getElementById('refresh').textContent === 'Loading...', { timeout: 15000 });
+      await idle();
+      return { focus: await focused(), loads: overviews - before };
+    };
+    await page.focus('#range');
+    await page.keyboard.press('ArrowDown');
+    await new Promise((r) => setTimeout(r, 1500)); // time for a load to start
+    const arrowed = {
+      value: await page.$eval('#range', (e) => e.value),
+      loads: overviews,
+      range: await page.$eval('#settlement-range', (e) => e.textContent),
+    };
+    check('range_arrow_no_reload', arrowed.value === '86400:2678400' && arrowed.loads === 0 &&
+      arrowed.range.includes('buckets of 1 hour(s)'),
+    'an arrow key on the range selects the next option and loads nothing (WCAG 3.2.2)', arrowed);
+    await page.keyboard.press('Tab');
+    const applied = await pressLoad('range-apply');
+    check('range_focus', applied.focus === 'range-apply' && applied.loads === 1,
+      'Apply loads the range chosen once, and the focus stays on Apply (WCAG 2.4.3)', applied);
     await page.waitForFunction(() =>
       document.getElementById('settlement-range').textContent.includes('buckets of 1 day(s)'),
     { timeout: 15000 });
@@ -152,6 +197,9 @@ async function table(page, id) {
       range: await page.$eval('#settlement-range', (e) => e.textContent),
       buckets: await table(page, 'buckets'),
     };
+    const refreshed = await pressLoad('refresh');
+    check('refresh_focus', refreshed.focus === 'refresh' && refreshed.loads === 1,
+      'Refresh by keyboard keeps the focus on Refresh (WCAG 2.4.3)', refreshed);
     // that refresh's audit ended, so the reload's is not refused
     // (offpayd runs one audit at a time: 429 AUDIT_RUNNING)
     await page.waitForSelector('#audit[data-ok]', { timeout: 60000 });
@@ -215,6 +263,26 @@ async function table(page, id) {
       refund_mismatch: 0 })), true);
     await refresh();
     out.faults.audit_failed = await state();
+    // a refresh by keyboard met by a 401 (the token changed at offpayd): the
+    // login comes back, the focus in its token field; logged in again by
+    // keyboard, the focus is on the board's heading
+    faults = (r) => r.url().includes('/v1/admin/overview') &&
+      (r.respond(json(401, { error: 'UNAUTHORIZED', hint: 'wrong or missing operator token' })), true);
+    await page.focus('#refresh');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#login:not([hidden])', { timeout: 15000 });
+    await idle();
+    const after401 = await focused();
+    check('token_focus', after401 === 'token',
+      'a 401 met by a refresh: the focus in the token field of the login shown again', after401);
+    faults = null;
+    await page.type('#token', token);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => !document.getElementById('board').hidden, { timeout: 15000 });
+    await idle();
+    const relogin = await focused();
+    check('relogin_focus', relogin === 'board-heading',
+      'logged in again by keyboard: the focus on the board\'s heading', relogin);
     // everything answers again: the audit passes, the title is the page's
     faults = null;
     await refresh();

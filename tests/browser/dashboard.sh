@@ -20,7 +20,9 @@
 # itself, dashboard.js), and a charge_mismatch case shown without a
 # download button. Also GET /v1/admin/overview (401
 # without the token, the reply's shape) and POST /v1/terminal/status's
-# refusals. Screenshots: ARTIFACTS/dashboard-*.png (paths printed).
+# refusals. The page's accessibility (focus, the range's Apply), checked
+# by dashboard.js in the page ("checks"), each check required here.
+# Screenshots: ARTIFACTS/dashboard-*.png (paths printed).
 #
 #   dashboard.sh OFFPAY OFFPAYD UPLOAD_TOOL ARTIFACTS
 here=$(cd "$(dirname "$0")" && pwd)
@@ -266,6 +268,13 @@ ev=$(seen .downloaded)
 run_cli 0 "PROVES: the wallet key of credential $S signed two different payment codes with the same counter 1" -- \
   "$OFFPAY" verify-evidence "$ARTIFACTS/case-$CASE_DS.json" --root iss/root.pub
 [ "$(seen .reloaded)" = true ] && ok "a reload keeps the tab's token" || fail "reload"
+
+# ---- what dashboard.js checked in the page itself (accessibility) -------
+for name in login_focus range_arrow_no_reload range_focus refresh_focus token_focus relogin_focus; do
+  c=$(jq -c --arg n "$name" '.checks[] | select(.name == $n)' seen.json)
+  [ -n "$c" ] && [ "$(jq -r .ok <<<"$c")" = true ] && ok "the page: $(jq -r .what <<<"$c")" \
+    || fail "the page: $name: ${c:-not checked}"
+done
 
 for png in "$ARTIFACTS"/dashboard-login.png "$ARTIFACTS"/dashboard-wrong-token.png \
            "$ARTIFACTS"/dashboard-overview.png; do

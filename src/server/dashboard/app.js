@@ -379,20 +379,27 @@
       byId('refresh').hidden = true;
       byId('logout').hidden = true;
       showError('Wrong operator token: offpayd answered 401 Unauthorized. Nothing is shown.');
+      // the control pressed is hidden now (unless it was the login's own)
+      if (!byId('login').contains(document.activeElement)) byId('token').focus();
     } else {
       showError('Could not load the dashboard: ' + e.message);
     }
   }
 
-  // One load at a time: a refresh or a range change while one runs waits
-  // for it (its controls are disabled), so that a slow answer cannot land
-  // after a newer one, nor audits pile up at offpayd.
+  // One load at a time: a refresh or a range applied while one runs is
+  // ignored, so that a slow answer cannot land after a newer one, nor
+  // audits pile up at offpayd. The buttons are marked aria-disabled, not
+  // disabled: a disabled button loses the keyboard focus, and the user
+  // pressing it would have to find their place again (WCAG 2.4.3).
   let loading = false;
+  const LOADERS = ['refresh', 'range-apply'];
 
   function busy(on) {
     loading = on;
-    byId('refresh').disabled = on;
-    byId('range').disabled = on;
+    for (const id of LOADERS) {
+      if (on) byId(id).setAttribute('aria-disabled', 'true');
+      else byId(id).removeAttribute('aria-disabled');
+    }
     byId('refresh').textContent = on ? 'Loading...' : 'Refresh';
   }
 
@@ -425,10 +432,17 @@
       byId('revoked-more').hidden = !o.more.revoked_credentials;
       byId('cases-more').hidden = !cases.more;
       byId('as-of').textContent = 'as of ' + when(o.time);
-      byId('login').hidden = true;
+      // the login gives way to the board: the focus, in the login form
+      // (or nowhere, on a reload), goes to the board's first heading
+      const login = byId('login');
+      const focus = document.activeElement;
+      const moveFocus = !login.hidden &&
+        (focus === null || focus === document.body || login.contains(focus));
+      login.hidden = true;
       byId('board').hidden = false;
       byId('refresh').hidden = false;
       byId('logout').hidden = false;
+      if (moveFocus) byId('board-heading').focus();
       document.body.dataset.loaded = String(o.time);
       await loadAudit(o.time);
     } catch (e) {
@@ -447,7 +461,9 @@
     load();
   });
   byId('refresh').addEventListener('click', load);
-  byId('range').addEventListener('change', load);
+  // not the select's change: Chromium fires it at each arrow key on a
+  // closed select, so a keyboard user passing over an option would load it
+  byId('range-apply').addEventListener('click', load);
   byId('logout').addEventListener('click', () => {
     sessionStorage.removeItem(KEY);
     location.reload();
