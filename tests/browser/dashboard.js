@@ -231,6 +231,15 @@ async function table(page, id) {
       r.continue();
     });
     const json = (status, body) => ({ status, contentType: 'application/json', body: JSON.stringify(body) });
+    // answers request r with offpayd's own answer changed by change(text):
+    // the body's text, so that numbers past 2^53 can be written exactly
+    const changed = (r, change) => {
+      (async () => {
+        const real = await fetch(r.url(), { headers: r.headers() });
+        r.respond({ status: real.status, contentType: 'application/json', body: change(await real.text()) });
+      })().catch((e) => r.abort('failed').then(() => out.fault_console.push('changed: ' + e)));
+      return true;
+    };
     out.faults = {};
     // a download that fails: said beside its button, the board not STALE
     faults = (r) => /\/evidence$/.test(r.url()) &&
@@ -283,6 +292,31 @@ async function table(page, id) {
     const relogin = await focused();
     check('relogin_focus', relogin === 'board-heading',
       'logged in again by keyboard: the focus on the board\'s heading', relogin);
+    // every terminal's last report 73 hours older than it is (a revoked
+    // one that never reported given such a report): each live one is
+    // flagged in words, a revoked one is not
+    const OLD = 73 * 3600;
+    faults = (r) => r.url().includes('/v1/admin/overview') && changed(r, (text) => {
+      const o = JSON.parse(text);
+      for (const t of o.terminals) {
+        if (t.report) {
+          t.report.reported_at -= OLD;
+          t.report.synced_at -= OLD;
+        } else if (t.revoked) {
+          t.report = { reported_at: o.time - OLD, synced_at: o.time - OLD, pending: 0 };
+        }
+      }
+      return JSON.stringify(o);
+    });
+    await refresh();
+    const old = await table(page, 'terminals');
+    const reported = old.filter((t) => t.cells[3].text !== 'not reported');
+    check('old_sync', reported.some((t) => t.cells[7].text === 'active') &&
+      reported.some((t) => t.cells[7].text !== 'active') && reported.every((t) =>
+      (t.cells[7].text === 'active') === /last sync 3 d 1 h ago/.test(t.cells[8].text) &&
+      (t.cells[7].text === 'active') === t.data.attention.split(' ').includes('sync')),
+    'a last sync over 72 h old said in the terminal\'s row (needs attention: last sync 3 d 1 h ago), a revoked terminal\'s not',
+    old.map((t) => [t.data.terminal, t.data.attention, t.cells[8].text]));
     // everything answers again: the audit passes, the title is the page's
     faults = null;
     await refresh();

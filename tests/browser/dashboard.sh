@@ -12,7 +12,7 @@
 # accounts' balances read one by one and to `offpay admin audit`'s money
 # inside; the audit passing; both cases with their kinds; the revoked
 # credentials and terminal; each terminal's last sync and un-uploaded
-# count. A wrong token gives a clear error and no data. One case's
+# count, and what needs attention in words in its row. A wrong token gives a clear error and no data. One case's
 # evidence is downloaded by the browser and checked with
 # `offpay verify-evidence`. A ledger broken behind offpayd's back shows
 # "AUDIT FAILED" (then it is put back), in the alert and the title too.
@@ -225,6 +225,15 @@ ta_sync=$(tjq "$TA" .report.reported_at)
   || fail "ta on the page: $(jq -c --arg t "$TA" '.terminals[] | select(.data.terminal == $t)' seen.json)"
 [ "$(trow "$TD" '.cells[5].text')" = unknown ] && [ "$(trow "$TD" '.cells[3].text')" = "not reported" ] \
   && ok "the page: terminal $TD never reported" || fail "td on the page"
+# a terminal needing attention says so in words in its row (not colour only)
+trow "$TE" '.cells[8].text' | grep -Eq "^needs attention: 1 entry not uploaded; clock (59 min|1 h [0-9]+ min) ahead of offpayd's$" \
+  && [ "$(trow "$TE" '.data.attention')" = "pending clock" ] \
+  && ok "the page: terminal $TE $(trow "$TE" '.cells[8].text')" \
+  || fail "te's attention: $(jq -c --arg t "$TE" '.terminals[] | select(.data.terminal == $t)' seen.json)"
+[ "$(trow "$TA" '.cells[8].text')" = none ] && [ "$(trow "$TA" '.data.attention')" = "" ] \
+  && [ "$(trow "$TD" '.cells[8].text')" = "not known (no report)" ] \
+  && ok "the page: terminal $TA needs no attention, $TD's is not known" \
+  || fail "ta/td attention: $(jq -c '[.terminals[] | [.data.terminal, .data.attention, .cells[8].text]]' seen.json)"
 [ "$(seen '[.buckets[] | .cells[3].text | tonumber] | add')" = 4 ] && [ "$(seen .bars)" -ge 1 ] \
   && ok "the page: settlement over time, 4 presentments, $(seen .bars) bar(s)" \
   || fail "buckets on the page: $(jq -c '.buckets' seen.json)"
@@ -270,7 +279,8 @@ run_cli 0 "PROVES: the wallet key of credential $S signed two different payment 
 [ "$(seen .reloaded)" = true ] && ok "a reload keeps the tab's token" || fail "reload"
 
 # ---- what dashboard.js checked in the page itself (accessibility) -------
-for name in login_focus range_arrow_no_reload range_focus refresh_focus token_focus relogin_focus; do
+for name in login_focus range_arrow_no_reload range_focus refresh_focus token_focus relogin_focus \
+            old_sync; do
   c=$(jq -c --arg n "$name" '.checks[] | select(.name == $n)' seen.json)
   [ -n "$c" ] && [ "$(jq -r .ok <<<"$c")" = true ] && ok "the page: $(jq -r .what <<<"$c")" \
     || fail "the page: $name: ${c:-not checked}"

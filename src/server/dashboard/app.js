@@ -254,10 +254,50 @@
     'nothing uploaded in this range', 7);
   }
 
-  function renderTerminals(terminals, more) {
+  // When a terminal needs the operator's attention (docs/dashboard.md,
+  // "Terminals that need attention"): the terminal's default risk rules
+  // (protocol.md §5.4), as offpayd does not know each terminal's own.
+  const CLOCK_OFF = 120; // s, its skew: its sync warns beyond it
+  const SYNC_OLD = 72 * 3600; // s, its max_offline_hours: it stops accepting
+
+  // A span of seconds in words: "45 s", "12 min", "3 h 5 min", "4 d 2 h".
+  function span(sec) {
+    if (sec < 60) return sec + ' s';
+    const min = Math.round(sec / 60);
+    if (min < 60) return min + ' min';
+    const h = Math.floor(min / 60);
+    if (h < 48) return h + ' h ' + (min % 60) + ' min';
+    return Math.floor(h / 24) + ' d ' + (h % 24) + ' h';
+  }
+
+  // What needs attention in terminal t at offpayd's time now, in words:
+  // [{key, text}], empty when nothing does or it never reported.
+  function attention(t, now) {
+    const rep = t.report;
+    const out = [];
+    if (!rep) return out;
+    if (rep.pending > 0) {
+      out.push({ key: 'pending',
+        text: rep.pending + (rep.pending === 1 ? ' entry' : ' entries') + ' not uploaded' });
+    }
+    const off = rep.synced_at - rep.reported_at;
+    if (Math.abs(off) > CLOCK_OFF) {
+      out.push({ key: 'clock',
+        text: 'clock ' + span(Math.abs(off)) + (off > 0 ? ' ahead of' : ' behind') + " offpayd's" });
+    }
+    // a revoked terminal is not expected to sync again
+    if (!t.revoked && now - rep.reported_at > SYNC_OLD) {
+      out.push({ key: 'sync', text: 'last sync ' + span(now - rep.reported_at) + ' ago' });
+    }
+    return out;
+  }
+
+  function renderTerminals(terminals, more, now) {
     fillBody('terminals', terminals.map((t) => {
       const rep = t.report;
-      return el('tr', { 'data-terminal': t.terminal },
+      const att = attention(t, now);
+      return el('tr', { 'data-terminal': t.terminal, 'data-attention': att.map((a) => a.key).join(' '),
+        class: att.length ? 'attention' : null },
         el('td', {}, t.terminal),
         el('td', {}, t.merchant_name + ' (' + t.merchant + ')'),
         el('td', { 'data-time': t.last_upload }, when(t.last_upload)),
@@ -268,8 +308,11 @@
           rep ? rep.pending : 'unknown'),
         el('td', { class: 'num' }, t.presentments),
         el('td', t.revoked ? { class: 'revoked' } : {},
-          t.revoked ? 'revoked ' + when(t.revoked_at) : 'active'));
-    }), 'no terminals yet', 8);
+          t.revoked ? 'revoked ' + when(t.revoked_at) : 'active'),
+        el('td', { class: 'attention' },
+          att.length ? 'needs attention: ' + att.map((a) => a.text).join('; ')
+            : rep ? 'none' : 'not known (no report)'));
+    }), 'no terminals yet', 9);
     fillBody('revoked-terminals', terminals.filter((t) => t.revoked).map((t) =>
       el('tr', { 'data-terminal': t.terminal },
         el('td', {}, t.terminal),
@@ -422,7 +465,7 @@
       const cases = await allCases();
       renderKinds(o.kinds);
       renderSettlement(o.settlement);
-      renderTerminals(o.terminals, o.more.terminals);
+      renderTerminals(o.terminals, o.more.terminals, o.time);
       renderCases(cases.cases);
       renderRevoked(o.revoked_credentials);
       // a list cut at its cap says so: the figures beside it are not all
