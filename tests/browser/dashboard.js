@@ -317,6 +317,42 @@ async function table(page, id) {
       (t.cells[7].text === 'active') === t.data.attention.split(' ').includes('sync')),
     'a last sync over 72 h old said in the terminal\'s row (needs attention: last sync 3 d 1 h ago), a revoked terminal\'s not',
     old.map((t) => [t.data.terminal, t.data.attention, t.cells[8].text]));
+    // money in three currencies, large: the amounts grouped, exact past
+    // 2^53 minor units, each currency's rows together (offpayd lists kinds
+    // by kind and buckets by time, which interleaves the currencies)
+    const BIG = '9007199254740993'; // 2^53 + 1: no JS number holds it
+    const amt = (minor, decimal, currency) => ({ minor, decimal, currency });
+    const kind = (k, minor, decimal, currency) =>
+      ({ kind: k, currency, accounts: 1, balance: amt(minor, decimal, currency) });
+    const bucket = (start, currency, outcome, minor, decimal) => ({ start, currency, outcome, count: 1,
+      charged: amt(minor, decimal, currency), paid: amt(minor, decimal, currency),
+      covered: amt(0, currency === 'JPY' ? '0' : '0.00', currency) });
+    faults = (r) => r.url().includes('/v1/admin/overview') && changed(r, (text) => {
+      const o = JSON.parse(text);
+      const h = o.settlement.from - o.settlement.from % 3600;
+      o.kinds = [kind('escrow', 2800, '28.00', 'EUR'), kind('escrow', 1234567, '1234567', 'JPY'),
+        kind('guarantee', 123456789, '1234567.89', 'EUR'), kind('guarantee', 1234567, '1234.567', 'KWD'),
+        kind('merchant', 'BIG', '90071992547409.93', 'EUR'), kind('world', -50, '-0.50', 'EUR'),
+        kind('world', -1234567, '-1234567', 'JPY'), kind('world', -1234567, '-1234.567', 'KWD')];
+      o.settlement.buckets = [bucket(h, 'EUR', 'settled', 1234567, '12345.67'),
+        bucket(h, 'JPY', 'settled', 1234567, '1234567'),
+        bucket(h + 3600, 'EUR', 'settled', 999, '9.99'), bucket(h + 3600, 'JPY', 'settled', 1000, '1000')];
+      return JSON.stringify(o).replace('"minor":"BIG"', '"minor":' + BIG);
+    });
+    await refresh();
+    const kinds = (await table(page, 'kinds')).map((k) => [k.cells[0].text, k.cells[3].text]);
+    const wantKinds = [['escrow', '28.00 EUR'], ['guarantee', '1,234,567.89 EUR'],
+      ['merchant', '90,071,992,547,409.93 EUR'], ['world', '-0.50 EUR'],
+      ['escrow', '1,234,567 JPY'], ['world', '-1,234,567 JPY'],
+      ['guarantee', '1,234.567 KWD'], ['world', '-1,234.567 KWD']];
+    check('money_grouped', JSON.stringify(kinds) === JSON.stringify(wantKinds),
+      'amounts grouped (1,234,567.89 EUR, 1,234,567 JPY, 1,234.567 KWD), exact past 2^53 minor units ' +
+      '(90,071,992,547,409.93 EUR), each currency\'s kinds together', kinds);
+    const buckets = (await table(page, 'buckets')).map((b) => [b.cells[1].text, b.cells[4].text]);
+    const wantBuckets = [['EUR', '12,345.67 EUR'], ['EUR', '9.99 EUR'],
+      ['JPY', '1,234,567 JPY'], ['JPY', '1,000 JPY']];
+    check('buckets_by_currency', JSON.stringify(buckets) === JSON.stringify(wantBuckets),
+      'settlement rows of each currency together, by time within it', buckets);
     // everything answers again: the audit passes, the title is the page's
     faults = null;
     await refresh();

@@ -280,7 +280,7 @@ run_cli 0 "PROVES: the wallet key of credential $S signed two different payment 
 
 # ---- what dashboard.js checked in the page itself (accessibility) -------
 for name in login_focus range_arrow_no_reload range_focus refresh_focus token_focus relogin_focus \
-            old_sync; do
+            old_sync money_grouped buckets_by_currency; do
   c=$(jq -c --arg n "$name" '.checks[] | select(.name == $n)' seen.json)
   [ -n "$c" ] && [ "$(jq -r .ok <<<"$c")" = true ] && ok "the page: $(jq -r .what <<<"$c")" \
     || fail "the page: $name: ${c:-not checked}"

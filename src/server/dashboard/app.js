@@ -45,9 +45,26 @@
     return new Date(t * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
   }
 
-  // {minor, decimal, currency} as "12.34 EUR".
+  // Digit groups of a whole number of major units: Intl formats a BigInt
+  // exactly, whatever its size.
+  const GROUPS = new Intl.NumberFormat('en', { useGrouping: true });
+
+  // {minor, decimal, currency} as "1,234,567.89 EUR". From offpayd's
+  // decimal, the exact amount written with the currency's minor units
+  // (JPY none, KWD three): its whole part grouped, its fraction as it
+  // came. No floating point: minor, a JSON number, is not exact past 2^53.
   function money(a) {
-    return a.decimal + ' ' + a.currency;
+    const m = /^(-?)(\d+)((?:\.\d+)?)$/.exec(a.decimal);
+    if (m === null) return a.decimal + ' ' + a.currency; // not offpayd's form
+    return m[1] + GROUPS.format(BigInt(m[2])) + m[3] + ' ' + a.currency;
+  }
+
+  // Rows of several currencies with each currency's together, by code, in
+  // offpayd's order within it (by kind, or by time, which interleaves
+  // them); the first row of each currency marked.
+  function byCurrency(list) {
+    const out = [...list].sort((x, y) => (x.currency < y.currency ? -1 : x.currency > y.currency ? 1 : 0));
+    return out.map((x, i) => ({ x, first: i > 0 && out[i - 1].currency !== x.currency }));
   }
 
   function showError(text) {
@@ -191,8 +208,8 @@
   }
 
   function renderKinds(kinds) {
-    fillBody('kinds', kinds.map((k) =>
-      el('tr', { 'data-kind': k.kind, 'data-currency': k.currency },
+    fillBody('kinds', byCurrency(kinds).map(({ x: k, first }) =>
+      el('tr', { 'data-kind': k.kind, 'data-currency': k.currency, class: first ? 'currency-start' : null },
         el('td', {}, k.kind),
         el('td', {}, k.currency),
         el('td', { class: 'num' }, k.accounts),
@@ -242,8 +259,9 @@
       (s.width % 86400 === 0 ? s.width / 86400 + ' day(s)'
         : s.width % 3600 === 0 ? s.width / 3600 + ' hour(s)' : s.width / 60 + ' minutes') + '.';
     renderChart(s);
-    fillBody('buckets', s.buckets.map((b) =>
-      el('tr', { 'data-start': b.start, 'data-outcome': b.outcome },
+    fillBody('buckets', byCurrency(s.buckets).map(({ x: b, first }) =>
+      el('tr', { 'data-start': b.start, 'data-outcome': b.outcome, 'data-currency': b.currency,
+        class: first ? 'currency-start' : null },
         el('td', {}, when(b.start)),
         el('td', {}, b.currency),
         el('td', {}, b.outcome),
