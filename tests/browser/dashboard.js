@@ -200,6 +200,47 @@ async function table(page, id) {
     const refreshed = await pressLoad('refresh');
     check('refresh_focus', refreshed.focus === 'refresh' && refreshed.loads === 1,
       'Refresh by keyboard keeps the focus on Refresh (WCAG 2.4.3)', refreshed);
+
+    // A phone's window, 390 px wide, and 320 px (WCAG 1.4.10, reflow), in
+    // another tab (so the login again): the login's button within the
+    // window, and no sideways scrolling of the page, the board's wide
+    // tables scrolling in their own box.
+    const narrow = await browser.newPage();
+    narrow.on('console', (m) => { if (m.type() === 'error') out.console_errors.push(m.text()); });
+    narrow.on('pageerror', (e) => out.console_errors.push(String(e)));
+    await narrow.setViewport({ width: 390, height: 844 });
+    await narrow.goto(url + '/dashboard', { waitUntil: 'load' });
+    const fit = () => narrow.evaluate(() => {
+      const d = document.documentElement;
+      const b = document.getElementById('open').getBoundingClientRect();
+      const t = document.getElementById('terminals');
+      return { page: d.scrollWidth, window: d.clientWidth, open: [Math.floor(b.left), Math.ceil(b.right)],
+        terminals: t.getBoundingClientRect().width, terminals_box: t.parentElement.clientWidth };
+    });
+    const loginFits = (f) => f.open[0] >= 0 && f.open[1] <= f.window && f.page <= f.window;
+    const narrowLogin = await fit();
+    check('narrow_login', loginFits(narrowLogin),
+      'at 390 px the login\'s button is within the window and the page does not scroll sideways (WCAG 1.4.10)',
+      narrowLogin);
+    await narrow.screenshot({ path: path.join(outdir, 'dashboard-narrow-login.png') });
+    await narrow.setViewport({ width: 320, height: 844 });
+    const login320 = await fit();
+    check('narrow_login_320', loginFits(login320), 'at 320 px too, the login\'s button within the window, no sideways scrolling', login320);
+    await narrow.setViewport({ width: 390, height: 844 });
+    await narrow.type('#token', token);
+    await narrow.click('#open');
+    await narrow.waitForSelector('#audit[data-ok]', { timeout: 60000 });
+    const narrowBoard = await fit();
+    check('narrow_board', narrowBoard.page <= narrowBoard.window &&
+      narrowBoard.terminals > narrowBoard.terminals_box && narrowBoard.terminals_box <= narrowBoard.window,
+    'at 390 px the board does not scroll sideways: the terminals\' table, wider, scrolls in its own box',
+    narrowBoard);
+    await narrow.screenshot({ path: path.join(outdir, 'dashboard-narrow-board.png'), fullPage: true });
+    await narrow.setViewport({ width: 320, height: 844 });
+    const board320 = await fit();
+    check('narrow_board_320', board320.page <= board320.window && board320.terminals_box <= board320.window,
+      'at 320 px too, the board does not scroll sideways', board320);
+    await narrow.close();
     // that refresh's audit ended, so the reload's is not refused
     // (offpayd runs one audit at a time: 429 AUDIT_RUNNING)
     await page.waitForSelector('#audit[data-ok]', { timeout: 60000 });

@@ -20,7 +20,8 @@
 # itself, dashboard.js), and a charge_mismatch case shown without a
 # download button. Also GET /v1/admin/overview (401
 # without the token, the reply's shape) and POST /v1/terminal/status's
-# refusals. The page's accessibility (focus, the range's Apply), checked
+# refusals. The page's accessibility (focus, the range's Apply, reflow at
+# 390 and 320 px), checked
 # by dashboard.js in the page ("checks"), each check required here.
 # Screenshots: ARTIFACTS/dashboard-*.png (paths printed).
 #
@@ -280,14 +281,16 @@ run_cli 0 "PROVES: the wallet key of credential $S signed two different payment 
 
 # ---- what dashboard.js checked in the page itself (accessibility) -------
 for name in login_focus range_arrow_no_reload range_focus refresh_focus token_focus relogin_focus \
-            old_sync money_grouped buckets_by_currency; do
+            old_sync money_grouped buckets_by_currency narrow_login narrow_login_320 narrow_board \
+            narrow_board_320; do
   c=$(jq -c --arg n "$name" '.checks[] | select(.name == $n)' seen.json)
   [ -n "$c" ] && [ "$(jq -r .ok <<<"$c")" = true ] && ok "the page: $(jq -r .what <<<"$c")" \
     || fail "the page: $name: ${c:-not checked}"
 done
 
 for png in "$ARTIFACTS"/dashboard-login.png "$ARTIFACTS"/dashboard-wrong-token.png \
-           "$ARTIFACTS"/dashboard-overview.png; do
+           "$ARTIFACTS"/dashboard-overview.png "$ARTIFACTS"/dashboard-narrow-login.png \
+           "$ARTIFACTS"/dashboard-narrow-board.png; do
   [ -s "$png" ] && [ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] \
     && ok "screenshot $png" || fail "no screenshot $png"
 done
