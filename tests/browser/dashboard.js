@@ -11,13 +11,19 @@
 // cases, revoked credentials and terminals, the page's response headers,
 // and every console error (a Content-Security-Policy violation is one).
 // It clicks the evidence button of case CASE and waits for the browser to
-// save OUTDIR/case-CASE.json. Then, with requests answered by the browser
-// itself (request interception), what the page says when things fail: a
-// download that fails (beside its button), offpayd not answering, a proxy's
-// HTML 502, an audit that cannot run (503 ESTORE), an audit that fails;
-// then a refresh that passes again. Screenshots: OUTDIR/dashboard-*.png.
-// Checks it makes itself (accessibility, what a row says) go into
-// "checks": [{name, ok, what, got}], each one required by dashboard.sh.
+// save OUTDIR/case-CASE.json. It chooses the daily range by keyboard
+// (an arrow key, then Apply) and refreshes by keyboard, where the focus
+// must stay, and opens another tab 390 px and 320 px wide (reflow). Then,
+// with requests answered by the browser itself (request interception),
+// what the page says when things fail: a download that fails (beside its
+// button), offpayd not answering, a proxy's HTML 502, an audit that cannot
+// run (503 ESTORE), an audit that fails, a refresh met by a 401; and
+// offpayd's overview changed: terminals' reports 73 h old, money in three
+// currencies (past 2^53 minor units), every outcome in the chart with an
+// empty list; then a refresh that passes again. Screenshots:
+// OUTDIR/dashboard-*.png. Checks it makes itself (accessibility, what a
+// row says, amounts) go into "checks": [{name, ok, what, got}], each one
+// required by dashboard.sh.
 'use strict';
 
 const fs = require('fs');
@@ -46,6 +52,62 @@ async function waitFile(file, ms) {
     await new Promise((r) => setTimeout(r, 100));
   }
   return false;
+}
+
+// The chart's bars and legend, and contrasts (WCAG 2.1: text 1.4.3,
+// graphics 1.4.11) computed in the page from the computed colours, each
+// against the first opaque background behind it: {bars: [{outcome,
+// contrast}], legend: [{outcome, text, same}] (same: its swatch is the
+// bar's colour), empty: [contrasts of .empty texts], text: the lowest
+// contrast of any text shown, with where}.
+function looks(page) {
+  return page.evaluate(() => {
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = (v) => {
+      const [r, g, b] = v.slice(0, 3).map((x) => {
+        const c = x / 255;
+        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const ratio = (a, b) => {
+      const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+      return Math.round(((x + 0.05) / (y + 0.05)) * 100) / 100;
+    };
+    const behind = (e) => {
+      for (; e; e = e.parentElement) {
+        const v = rgb(getComputedStyle(e).backgroundColor);
+        if (v.length === 3 || v[3] > 0) return v;
+      }
+      return [255, 255, 255];
+    };
+    const outcome = (e) => (e.getAttribute('class') || '').replace(/^bar-/, '');
+    const bars = [...document.querySelectorAll('#settlement-chart svg rect')].map((r) => ({
+      outcome: outcome(r), fill: getComputedStyle(r).fill,
+      contrast: ratio(rgb(getComputedStyle(r).fill), behind(r.parentElement)) }));
+    const legend = [...document.querySelectorAll('#settlement-legend li')].map((li) => {
+      const sw = li.querySelector('rect');
+      return { outcome: sw ? outcome(sw) : null, text: li.textContent.trim(), visible: li.offsetParent !== null,
+        same: sw !== null && bars.filter((b) => b.outcome === outcome(sw))
+          .every((b) => b.fill === getComputedStyle(sw).fill) };
+    });
+    const empty = [...document.querySelectorAll('.empty')].map((e) =>
+      ratio(rgb(getComputedStyle(e).color), behind(e)));
+    let text = { contrast: 21, where: null };
+    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      const e = n.parentElement;
+      if (n.textContent.trim() === '' || e.closest('svg') || e.getClientRects().length === 0) continue;
+      const st = getComputedStyle(e);
+      const large = parseFloat(st.fontSize) >= 24 || (parseFloat(st.fontSize) >= 18.66 && Number(st.fontWeight) >= 700);
+      const c = ratio(rgb(st.color), behind(e));
+      if (c / (large ? 3 : 4.5) < text.contrast / (text.large ? 3 : 4.5)) {
+        text = { contrast: c, large, where: e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+          (e.className ? '.' + String(e.className).replace(/ /g, '.') : '') + ': ' + n.textContent.trim().slice(0, 40) };
+      }
+    }
+    return { bars, legend, empty, text };
+  });
 }
 
 // The rows of table id as arrays of cell texts, with the row's data-*.
@@ -141,6 +203,15 @@ async function table(page, id) {
     out.kinds = await table(page, 'kinds');
     out.buckets = await table(page, 'buckets');
     out.bars = await page.$$eval('#settlement-chart svg rect', (r) => r.length);
+    // every outcome the chart shows is in its legend, in words, with the
+    // bar's colour, and only those
+    const seen = await looks(page);
+    const shown = [...new Set(seen.bars.map((b) => b.outcome))].sort();
+    check('chart_legend', shown.length >= 3 &&
+      JSON.stringify(seen.legend.map((l) => l.outcome).sort()) === JSON.stringify(shown) &&
+      seen.legend.every((l) => l.visible && l.same && l.text === l.outcome),
+    'the chart has a text legend of its outcomes (' + shown.join(', ') + '), each with its bars\' colour (WCAG 1.4.1)',
+    { shown, legend: seen.legend });
     out.terminals = await table(page, 'terminals');
     out.cases = await table(page, 'cases');
     out.revoked_credentials = await table(page, 'revoked-credentials');
@@ -394,6 +465,29 @@ async function table(page, id) {
       ['JPY', '1,234,567 JPY'], ['JPY', '1,000 JPY']];
     check('buckets_by_currency', JSON.stringify(buckets) === JSON.stringify(wantBuckets),
       'settlement rows of each currency together, by time within it', buckets);
+    // every outcome in the chart, and a list with nothing in it: the bars
+    // against the background at least 3:1 (WCAG 1.4.11), all in the legend;
+    // the ".empty" text at least 4.5:1 (1.4.3), as any text shown
+    const OUTCOMES = ['settled', 'settled_guaranteed', 'duplicate', 'double_spend', 'unpaid', 'rejected'];
+    faults = (r) => r.url().includes('/v1/admin/overview') && changed(r, (text) => {
+      const o = JSON.parse(text);
+      const h = o.settlement.from - o.settlement.from % 3600;
+      o.settlement.buckets = OUTCOMES.map((x, i) => bucket(h, 'EUR', x, 100 * (i + 1), (i + 1) + '.00'));
+      o.revoked_credentials = [];
+      return JSON.stringify(o);
+    });
+    await refresh();
+    const all = await looks(page);
+    check('chart_contrast', OUTCOMES.every((x) => all.bars.some((b) => b.outcome === x)) &&
+      all.bars.every((b) => b.contrast >= 3),
+    'every outcome\'s bars at least 3:1 against the background (WCAG 1.4.11)', all.bars);
+    check('chart_legend_all', all.legend.length === OUTCOMES.length &&
+      all.legend.every((l) => l.visible && l.same && l.text === l.outcome),
+    'the legend names every one of the six outcomes', all.legend);
+    check('empty_contrast', all.empty.length >= 1 && all.empty.every((c) => c >= 4.5),
+      'the text of an empty list at least 4.5:1 (WCAG 1.4.3)', all.empty);
+    check('text_contrast', all.text.contrast >= (all.text.large ? 3 : 4.5),
+      'every text shown at least 4.5:1 against its background (3:1 large)', all.text);
     // everything answers again: the audit passes, the title is the page's
     faults = null;
     await refresh();

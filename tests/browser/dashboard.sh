@@ -21,7 +21,7 @@
 # download button. Also GET /v1/admin/overview (401
 # without the token, the reply's shape) and POST /v1/terminal/status's
 # refusals. The page's accessibility (focus, the range's Apply, reflow at
-# 390 and 320 px), checked
+# 390 and 320 px, the chart's legend, contrasts), checked
 # by dashboard.js in the page ("checks"), each check required here.
 # Screenshots: ARTIFACTS/dashboard-*.png (paths printed).
 #
@@ -282,7 +282,7 @@ run_cli 0 "PROVES: the wallet key of credential $S signed two different payment 
 # ---- what dashboard.js checked in the page itself (accessibility) -------
 for name in login_focus range_arrow_no_reload range_focus refresh_focus token_focus relogin_focus \
             old_sync money_grouped buckets_by_currency narrow_login narrow_login_320 narrow_board \
-            narrow_board_320; do
+            narrow_board_320 chart_legend chart_contrast chart_legend_all empty_contrast text_contrast; do
   c=$(jq -c --arg n "$name" '.checks[] | select(.name == $n)' seen.json)
   [ -n "$c" ] && [ "$(jq -r .ok <<<"$c")" = true ] && ok "the page: $(jq -r .what <<<"$c")" \
     || fail "the page: $name: ${c:-not checked}"

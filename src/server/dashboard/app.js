@@ -217,28 +217,54 @@
     'no accounts yet', 4);
   }
 
-  // One bar per bucket and outcome (counts), stacked per bucket.
+  // The outcomes (settlement.md §4) as the chart stacks them, bottom
+  // first, and its legend lists them; their colours are style.css's .bar-*.
+  const OUTCOMES = ['settled', 'settled_guaranteed', 'duplicate', 'double_spend', 'unpaid', 'rejected'];
+  const outcomeRank = (o) => (OUTCOMES.includes(o) ? OUTCOMES.indexOf(o) : OUTCOMES.length);
+
+  // One bar per bucket stacked by outcome (counts, every currency's
+  // together: the table below gives each currency's figures), a line of
+  // background between two parts, and a text legend of the outcomes shown.
   function renderChart(s) {
     const box = byId('settlement-chart');
+    const legend = byId('settlement-legend');
     box.replaceChildren();
+    legend.replaceChildren();
+    legend.hidden = true;
     const starts = [...new Set(s.buckets.map((b) => b.start))].sort((a, b) => a - b);
     if (starts.length === 0) return;
+    const outcomes = [...new Set(s.buckets.map((b) => b.outcome))]
+      .sort((a, b) => outcomeRank(a) - outcomeRank(b) || (a < b ? -1 : a > b ? 1 : 0));
+    // "start outcome" -> {count, charged: its amounts, one per currency}
+    const parts = new Map();
     const totals = new Map();
-    for (const b of s.buckets) totals.set(b.start, (totals.get(b.start) || 0) + b.count);
+    for (const b of s.buckets) {
+      const k = b.start + ' ' + b.outcome;
+      const p = parts.get(k) || { count: 0, charged: [] };
+      p.count += b.count;
+      p.charged.push(b.charged);
+      parts.set(k, p);
+      totals.set(b.start, (totals.get(b.start) || 0) + b.count);
+    }
     const maxCount = Math.max(...totals.values());
-    const barW = 28, gap = 10, h = 120, top = 16, bottom = 30;
+    const barW = 28, gap = 10, h = 120, top = 24, bottom = 30;
     const width = starts.length * (barW + gap) + gap;
     const chart = svg('svg', { width, height: h + top + bottom, role: 'img',
-      'aria-label': 'presentments uploaded per bucket, by outcome' });
+      'aria-label': 'presentments uploaded per bucket, stacked by outcome ' +
+        '(the legend names the colours, the table below gives the figures)' });
     starts.forEach((start, i) => {
       const x = gap + i * (barW + gap);
       let y = top + h;
-      for (const b of s.buckets.filter((q) => q.start === start)) {
-        const bh = Math.max(1, Math.round((b.count / maxCount) * h));
+      for (const o of outcomes) {
+        const p = parts.get(start + ' ' + o);
+        if (p === undefined) continue;
+        const bh = Math.max(2, Math.round((p.count / maxCount) * h));
         y -= bh;
-        const r = svg('rect', { x, y, width: barW, height: bh, class: 'bar-' + b.outcome });
+        // its top pixel left as background: two parts never touch
+        const r = svg('rect', { x, y: y + 1, width: barW, height: bh - 1, class: 'bar-' + o });
         const t = svg('title', {});
-        t.textContent = when(start) + ': ' + b.count + ' ' + b.outcome + ', ' + money(b.charged);
+        t.textContent = when(start) + ': ' + p.count + ' ' + o + ', charged ' +
+          byCurrency(p.charged).map(({ x: a }) => money(a)).join(' and ');
         r.append(t);
         chart.append(r);
       }
@@ -251,6 +277,12 @@
       chart.append(n);
     });
     box.append(chart);
+    for (const o of outcomes) {
+      const swatch = svg('svg', { width: 14, height: 14, 'aria-hidden': 'true', focusable: 'false' });
+      swatch.append(svg('rect', { x: 0, y: 0, width: 14, height: 14, class: 'bar-' + o }));
+      legend.append(el('li', { 'data-outcome': o }, swatch, ' ', o));
+    }
+    legend.hidden = false;
   }
 
   function renderSettlement(s) {
