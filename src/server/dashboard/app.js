@@ -200,7 +200,8 @@
         ', escrow mismatch ' + a.escrow_mismatch + ', settle mismatch ' + a.settle_mismatch +
         ', release mismatch ' + a.release_mismatch +
         ', request mismatch ' + a.request_mismatch +
-        ', refund mismatch ' + a.refund_mismatch;
+        ', refund mismatch ' + a.refund_mismatch +
+        ', mark mismatch ' + a.mark_mismatch;
     lastAudit = { time, text: p.textContent, ok: a.ok };
     // announced (#error is role=alert) and seen from another tab
     document.title = (a.ok ? '' : 'AUDIT FAILED \u2013 ') + TITLE;
