@@ -693,8 +693,8 @@ offpay_err offpay_ledger_release_auto(offpay_ledger *l, uint32_t now,
  * any time, from any number of processes. Errors: OFFPAY_EINVAL, the
  * store's.
  */
-#define OFFPAY_MARKS_BATCH  100000u
-#define OFFPAY_MARKS_ROUNDS 10u
+#define OFFPAY_MARKS_BATCH  10000u
+#define OFFPAY_MARKS_ROUNDS 50u
 offpay_err offpay_ledger_marks(offpay_ledger *l, uint32_t now, uint64_t batch,
                                uint64_t *marked, int *more);
 
