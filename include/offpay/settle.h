@@ -682,16 +682,21 @@ offpay_err offpay_ledger_release_auto(offpay_ledger *l, uint32_t now,
  * offpay_ledger_marks — the marking job (docs/settlement.md §10, "Marks";
  * since 0.17.0): marks the transfers above the last transfer mark, at most
  * batch ids a transaction (0: OFFPAY_MARKS_BATCH) and at most
- * OFFPAY_MARKS_ROUNDS transactions a call, on every shard. A world,
- * merchant or guarantee account's balance, a statement's period and the
- * merchants list then read only what came after the marks rather than
- * the account's whole history; the audit checks every mark against the
+ * OFFPAY_MARKS_ROUNDS transactions a call, each shard on its own, waiting
+ * between two transactions as long as the first took. A world, merchant
+ * or guarantee account's balance, a statement's period and the merchants
+ * list then read only what came after the marks rather than the
+ * account's whole history; the audit checks every mark against the
  * transfers. Each transaction holds the ledger's writer lock (on
- * PostgreSQL, SHARE ROW EXCLUSIVE on transfers) while it reads the
- * transfers it marks. *marked (may be NULL) counts the ids marked, *more
- * (may be NULL) is 1 when transfers are left to mark (call again). Safe at
- * any time, from any number of processes. Errors: OFFPAY_EINVAL, the
- * store's.
+ * PostgreSQL, SHARE ROW EXCLUSIVE on transfers, had within 100 ms or
+ * OFFPAY_EBUSY) while it reads the transfers it marks. *marked (may be
+ * NULL) counts the ids marked (transfers and any gaps between their ids),
+ * also when a shard failed; *more (may be NULL) is 1 when transfers are
+ * left to mark or a shard failed (call again). Safe at any time, from any
+ * number of processes. Errors (the first shard's that failed; the others
+ * are marked all the same): OFFPAY_EINVAL, OFFPAY_EBUSY, OFFPAY_ESTORE
+ * (also, logged, for a PostgreSQL transfers id sequence that caches ids:
+ * marks would not be exact), the store's.
  */
 #define OFFPAY_MARKS_BATCH  10000u
 #define OFFPAY_MARKS_ROUNDS 50u

@@ -113,7 +113,8 @@ static const char help[] =
     "                          guarantee's balance and a statement read\n"
     "                          only what came after the marks, not the\n"
     "                          whole history (docs/settlement.md §10). A\n"
-    "                          run with more left runs again a second later\n"
+    "                          run that left transfers to mark runs again\n"
+    "                          a second after its end\n"
     "  --duplicates-to-revoke N  the duplicate-presentment case of a\n"
     "                          credential that revokes it (1..1000; default\n"
     "                          1: the first). One unbound code read by two\n"
@@ -829,22 +830,36 @@ static void release_due(srv_pool *pool, uint32_t every)
 }
 
 /* The marking job (offpay_ledger_marks): runs in the main thread between
- * signals, as the release job does. 1 when transfers are left to mark
- * (the job runs again a second later). */
-static int marks_due(srv_pool *pool)
+ * signals, as the release job does. Returns the seconds until its next
+ * run, counted from its end: a second when it left transfers to mark, 10
+ * when it could not have the transfers table's lock in time (PostgreSQL:
+ * VACUUM, ANALYZE or an index being built hold it; said once until a run
+ * gets through, not a failure), else every. */
+static time_t marks_due(srv_pool *pool, time_t every)
 {
+    static int     waiting;
     offpay_ledger *l = srv_pool_get(pool);
     uint64_t       marked = 0;
     int            more = 0;
     offpay_err     rc = offpay_ledger_marks(l, srv_now(), 0, &marked, &more);
 
     srv_pool_put(pool, l);
+    if (rc == OFFPAY_EBUSY) {
+        if (!waiting)
+            srv_log("marking job: the transfers table was busy past 100 ms "
+                    "(maintenance such as VACUUM or an index being built, or "
+                    "a long transaction): trying again every 10 s");
+        waiting = 1;
+        srv_metrics_marks(1, 0, marked);
+        return 10;
+    }
+    waiting = 0;
     srv_metrics_marks(rc == OFFPAY_OK, srv_now(), marked);
     if (rc != OFFPAY_OK)
         srv_log("marking job: %s (balances are read from the transfers "
-                "since the last marks meanwhile, only more slowly)",
+                "since the last marks meanwhile, exactly, only more slowly)",
                 offpay_strerror(rc));
-    return rc == OFFPAY_OK && more;
+    return rc == OFFPAY_OK && more ? 1 : every;
 }
 
 /* A ledger's location as logged: a SQLite path, or a PostgreSQL URL
@@ -1199,7 +1214,8 @@ int main(int argc, char **argv)
     /* The main thread waits for signals, waking for the release job every
      * --release-every seconds and the marking job every --mark-every (on
      * a fixed schedule: a signal does not postpone them; the marking job
-     * a second later when it left transfers to mark) and at least daily
+     * when it left transfers to mark, a second after its end; see
+     * marks_due) and at least daily
      * for the daily key's warning. */
     {
         struct timespec t;
@@ -1234,9 +1250,12 @@ int main(int argc, char **argv)
             release_due(srv.pool, (uint32_t)o.release_every);
             next_release = t.tv_sec + (time_t)o.release_every;
         }
-        if (o.mark_every && t.tv_sec >= next_marks)
-            next_marks =
-                t.tv_sec + (marks_due(srv.pool) ? 1 : (time_t)o.mark_every);
+        if (o.mark_every && t.tv_sec >= next_marks) {
+            time_t wait = marks_due(srv.pool, (time_t)o.mark_every);
+
+            clock_gettime(CLOCK_MONOTONIC, &t); /* from the run's end */
+            next_marks = t.tv_sec + wait;
+        }
         key_end_warning(&iv.b, iv.kid, srv_now());
     }
     srv_log("stopping");

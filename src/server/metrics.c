@@ -168,11 +168,11 @@ void srv_metrics_release(int ok, uint32_t now)
 void srv_metrics_marks(int ok, uint32_t now, uint64_t marked)
 {
     pthread_mutex_lock(&m.mu);
-    if (ok) {
+    if (ok && now != 0)
         m.marks_ok_at = now;
-        m.marked += marked;
-    } else
+    else if (!ok)
         m.marks_failures++;
+    m.marked += marked;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -441,10 +441,11 @@ char *srv_metrics_render(void)
         "failed.\n"
         "# TYPE offpayd_marks_failures_total counter\n"
         "offpayd_marks_failures_total %llu\n"
-        "# HELP offpayd_marked_transfers_total Transfers this process's "
-        "marking job marked.\n"
-        "# TYPE offpayd_marked_transfers_total counter\n"
-        "offpayd_marked_transfers_total %llu\n",
+        "# HELP offpayd_marks_ids_total Transfer ids this process's "
+        "marking job marked (its transfers, and any gaps between their "
+        "ids).\n"
+        "# TYPE offpayd_marks_ids_total counter\n"
+        "offpayd_marks_ids_total %llu\n",
         (unsigned long)m.marks_ok_at, (unsigned long long)m.marks_failures,
         (unsigned long long)m.marked);
     add(&b,

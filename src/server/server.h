@@ -331,8 +331,8 @@ void srv_metrics_batch(size_t n);
 void srv_metrics_signing_key(uint16_t kid, uint32_t until);
 /* a run of the escrow release job: ok, at now (unix time), or failed */
 void srv_metrics_release(int ok, uint32_t now);
-/* a run of the marking job: ok, at now, marking marked transfers; or
- * failed */
+/* a run of the marking job: ok at now (now 0: not a success, nor a
+ * failure), or failed; marked: the ids it marked, also when it failed */
 void srv_metrics_marks(int ok, uint32_t now, uint64_t marked);
 /* a run of the release job held back by the clock (behind: gone back;
  * else ahead): a failure, and offpayd_release_held_total{reason} */

@@ -2948,26 +2948,48 @@ offpay_err offpay_ledger_marks(offpay_ledger *l, uint32_t now, uint64_t batch,
     struct marks_ctx c = {now, batch != 0 ? batch : OFFPAY_MARKS_BATCH, 0, 0};
     uint64_t         total = 0;
     int              left = 0;
-    offpay_err       rc = OFFPAY_OK;
+    offpay_err       rc, first = OFFPAY_OK;
 
     if (l == NULL)
         return OFFPAY_EINVAL;
-    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+    /* each shard on its own: one that fails leaves the others marked */
+    for (size_t k = 0; k < l->n_shards; k++) {
         c.more = 1;
+        rc = OFFPAY_OK;
         for (unsigned round = 0;
              rc == OFFPAY_OK && c.more && round < OFFPAY_MARKS_ROUNDS;
              round++) {
+            struct timespec t0, t1;
+
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            c.marked = 0;
             rc = offpay__ledger_tx_on(l, k, marks_tx, &c);
             if (rc == OFFPAY_OK)
                 total += c.marked;
+            /* as long again without the lock before the next: writers
+             * have at least half the time while a long backlog is
+             * marked */
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if (rc == OFFPAY_OK && c.more) {
+                struct timespec d = {t1.tv_sec - t0.tv_sec,
+                                     t1.tv_nsec - t0.tv_nsec};
+
+                if (d.tv_nsec < 0) {
+                    d.tv_sec--;
+                    d.tv_nsec += 1000000000L;
+                }
+                nanosleep(&d, NULL);
+            }
         }
-        left |= rc == OFFPAY_OK && c.more;
+        left |= rc != OFFPAY_OK || c.more;
+        if (first == OFFPAY_OK)
+            first = rc;
     }
     if (marked != NULL)
         *marked = total;
     if (more != NULL)
         *more = left;
-    return rc;
+    return first;
 }
 
 /* ---- the audit ------------------------------------------------------ */

@@ -188,8 +188,15 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
      * marks other than their account's transfers up to them; transfer
      * marks whose latest_at is before a transfer's time up to them (each
      * against the mark before it: latest_at never goes back and covers
-     * the transfers between the two) */
-    "SELECT (SELECT COUNT(*) FROM balance_marks k WHERE k.balance <>"
+     * the transfers between the two); marks above the highest transfer
+     * id (a transfer made since would be left out of the balance), and
+     * balance marks at no transfer mark (the job makes both at once) */
+    "SELECT (SELECT COUNT(*) FROM balance_marks k"
+    "  WHERE k.upto > (SELECT COALESCE(MAX(id), 0) FROM transfers)"
+    "  OR NOT EXISTS (SELECT 1 FROM transfer_marks t WHERE t.upto = k.upto))"
+    " + (SELECT COUNT(*) FROM transfer_marks t"
+    "  WHERE t.upto > (SELECT COALESCE(MAX(id), 0) FROM transfers))"
+    " + (SELECT COUNT(*) FROM balance_marks k WHERE k.balance <>"
     "  (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
     "   WHERE x.credit = k.account AND x.id <= k.upto)"
     "  - (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"

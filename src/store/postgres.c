@@ -3427,20 +3427,70 @@ static offpay_err s_late_hold(offpay__store *s, uint64_t account,
     return OFFPAY_OK;
 }
 
-/* The marking job's step (store.h). SHARE ROW EXCLUSIVE on transfers
- * waits for every transaction that wrote one to end and keeps the next
- * out until this one ends (an id is drawn from the sequence only once
- * its insert holds ROW EXCLUSIVE, so none lower than the highest read
- * here can commit later), and keeps a second marking job out (the mode
- * conflicts with itself; SHARE would let two write the same mark). */
+/* The marks are exact only when no transfer id at or below a mark can
+ * commit after it: each insert must draw its id from the sequence itself,
+ * so the sequence must hand out one id at a time to every session (CACHE
+ * 1, PostgreSQL's default; a cached sequence gives a session ids from its
+ * own block, lower than ids others committed since). ESTORE, said on the
+ * log, when it does not. */
+static offpay_err marks_sequence_ok(offpay__store *s)
+{
+    PGresult  *r = PQexec(s->db, "SELECT seqcache FROM pg_sequence WHERE"
+                                  " seqrelid = pg_get_serial_sequence("
+                                  "'transfers', 'id')::regclass");
+    offpay_err rc = map_result(r);
+
+    if (rc == OFFPAY_OK &&
+        (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "1") != 0)) {
+        offpay__log("offpay: the transfers' id sequence caches %s ids a "
+                    "session: marks would not be exact (an id drawn from a "
+                    "session's cache can commit below a mark), so none is "
+                    "made; give it CACHE 1 (ALTER SEQUENCE ... CACHE 1; "
+                    "docs/settlement.md §10, \"Marks\")",
+                    PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?");
+        rc = OFFPAY_ESTORE;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* The marking job's lock on transfers, waiting at most 100 ms for it
+ * (OFFPAY_EBUSY, quietly: the job runs again later): while it waits,
+ * every insert into transfers waits behind it, and VACUUM, ANALYZE or an
+ * index built concurrently hold a lock it conflicts with for as long as
+ * they run. SHARE ROW EXCLUSIVE waits for every transaction that wrote a
+ * transfer to end and keeps the next out until this one ends (an id is
+ * drawn from the sequence only once its insert holds ROW EXCLUSIVE, so
+ * none lower than the highest read here can commit later), and keeps a
+ * second marking job out (the mode conflicts with itself; SHARE would let
+ * two write the same mark). JIT off: the mark's statement is costed as
+ * big on a big table, and compiling it took longer than running it. */
+static offpay_err marks_lock(offpay__store *s)
+{
+    PGresult   *r = PQexec(s->db, "SET LOCAL lock_timeout = '100ms';"
+                                    " SET LOCAL jit = off;"
+                                    " LOCK TABLE transfers IN SHARE ROW"
+                                    " EXCLUSIVE MODE");
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    offpay_err  rc = state != NULL && strcmp(state, "55P03") == 0
+                         ? OFFPAY_EBUSY /* lock_not_available */
+                         : map_result(r);
+
+    PQclear(r);
+    return rc;
+}
+
+/* The marking job's step (store.h), under marks_lock. */
 static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
                                   uint64_t *marked, int *more)
 {
     params     p = {0};
     PGresult  *r = NULL;
     int64_t    last, prev_at, first, top, hi;
-    offpay_err rc =
-        exec_sql(s, "LOCK TABLE transfers IN SHARE ROW EXCLUSIVE MODE");
+    offpay_err rc = marks_sequence_ok(s);
+
+    if (rc == OFFPAY_OK)
+        rc = marks_lock(s);
 
     *marked = 0;
     *more = 0;

@@ -128,11 +128,11 @@ run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
   && ok "the tables 019 added: the role's grants on transfers" || fail "019's tables' grants"
 api POST /v1/admin/accounts/1/deposit '{"amount":"1.00"}'
 for _ in $(seq 1 100); do
-  curl -s "$URL/metrics" | grep -qE '^offpayd_marked_transfers_total [1-9]' && break
+  curl -s "$URL/metrics" | grep -qE '^offpayd_marks_ids_total [1-9]' && break
   sleep 0.1
 done
 curl -s "$URL/metrics" > metrics.txt
-grep -qE '^offpayd_marked_transfers_total [1-9]' metrics.txt && grep -q '^offpayd_marks_failures_total 0$' metrics.txt \
+grep -qE '^offpayd_marks_ids_total [1-9]' metrics.txt && grep -q '^offpayd_marks_failures_total 0$' metrics.txt \
   && ok "the role's marking job marks (SHARE ROW EXCLUSIVE on transfers, the marks written)" \
   || fail "marking as the role: $(grep marks metrics.txt; tail -3 server.err)"
 stop_server TERM

@@ -507,7 +507,7 @@ grep -q 'offpayd_payments_total{outcome="duplicate"} 1' metrics.txt \
   && grep -qE '^offpayd_signing_key_expiry_timestamp_seconds\{kid="1"\} [0-9]{10}$' metrics.txt \
   && grep -q '^offpayd_release_failures_total 0$' metrics.txt \
   && grep -q '^offpayd_marks_failures_total 0$' metrics.txt \
-  && grep -qE '^offpayd_marked_transfers_total [1-9]' metrics.txt \
+  && grep -qE '^offpayd_marks_ids_total [1-9]' metrics.txt \
   && grep -q '^offpayd_release_last_success_timestamp_seconds 0$' metrics.txt \
   && ok "metrics count outcomes, cases, requests and refunds; the key's end, the release and marking jobs, no ledger error" || { fail "metrics"; cat metrics.txt; }
 

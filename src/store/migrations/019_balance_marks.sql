@@ -26,8 +26,12 @@ CREATE TABLE transfer_marks (
 );
 CREATE INDEX transfer_marks_at ON transfer_marks (latest_at, upto);
 
+-- (No foreign key to accounts: its check would lock the account's row
+-- for key share under the job's lock on transfers, while a refund or
+-- withdrawal holding that row for update waits for the lock: a deadlock.
+-- The audit checks every mark against its account's transfers.)
 CREATE TABLE balance_marks (
-  account @INT@ PRIMARY KEY REFERENCES accounts (id),
+  account @INT@ PRIMARY KEY,
   upto    @INT@ NOT NULL,
   balance @INT@ NOT NULL
 );
