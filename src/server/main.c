@@ -1215,8 +1215,7 @@ int main(int argc, char **argv)
      * --release-every seconds and the marking job every --mark-every (on
      * a fixed schedule: a signal does not postpone them; the marking job
      * when it left transfers to mark, a second after its end; see
-     * marks_due) and at least daily
-     * for the daily key's warning. */
+     * marks_due) and at least daily for the daily key's warning. */
     {
         struct timespec t;
 
