@@ -114,7 +114,8 @@ static const char help[] =
     "                          only what came after the marks, not the\n"
     "                          whole history (docs/settlement.md §10). A\n"
     "                          run that left transfers to mark runs again\n"
-    "                          a second after its end\n"
+    "                          a second after its end; the first runs at\n"
+    "                          the start\n"
     "  --duplicates-to-revoke N  the duplicate-presentment case of a\n"
     "                          credential that revokes it (1..1000; default\n"
     "                          1: the first). One unbound code read by two\n"
@@ -1221,7 +1222,8 @@ int main(int argc, char **argv)
 
         clock_gettime(CLOCK_MONOTONIC, &t);
         next_release = t.tv_sec + (time_t)o.release_every;
-        next_marks = t.tv_sec + (time_t)o.mark_every;
+        next_marks = t.tv_sec; /* at once: an upgraded ledger's backlog
+                                  starts now, and the last success is set */
     }
     for (;;) {
         struct timespec ts = {86400, 0}, t;
