@@ -154,7 +154,11 @@ extern "C" {
     X(EDUPLICATE_MERCHANT, 95,                                                 \
       "this code was presented before by a terminal of the same merchant, "    \
       "which was paid for it then: it is paid again only what remains of "     \
-      "its authorized amount, never by the guarantee")
+      "its authorized amount, never by the guarantee")                         \
+    X(ELEDGER_SEALED, 96,                                                      \
+      "this SQLite ledger was copied to PostgreSQL ('offpay admin "            \
+      "copy-ledger') and sealed: nothing was written; run offpayd on the "     \
+      "ledger it was copied into ('offpay admin unseal' is the way back)")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

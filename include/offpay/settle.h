@@ -145,10 +145,13 @@ void offpay_ledger_close(offpay_ledger *l);
 
 /* Whether the ledger can be used now, for a health check: every store
  * (each shard) answers a trivial read, and a SQLite ledger's file is
- * still the one at the path it was opened from. Outside a transaction;
- * changes nothing. OFFPAY_OK, OFFPAY_ELEDGER_MOVED (the file was moved
- * or deleted under it: every write transaction is refused with it too,
- * since what it committed would be lost at the next start), the store's
+ * still the one at the path it was opened from and not sealed. Outside a
+ * transaction; changes nothing. OFFPAY_OK, OFFPAY_ELEDGER_MOVED (the
+ * file was moved or deleted under it: every write transaction is refused
+ * with it too, since what it committed would be lost at the next start),
+ * OFFPAY_ELEDGER_SEALED (since 0.18.0: `offpay admin copy-ledger` copied
+ * the file to PostgreSQL and sealed it; every write transaction is
+ * refused with it too; the log says when and where to), the store's
  * errors (OFFPAY_ESTORE, ...), OFFPAY_EINVAL (l NULL). */
 offpay_err offpay_ledger_check(offpay_ledger *l);
 

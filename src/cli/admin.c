@@ -91,6 +91,7 @@ static const char help[] =
     "       offpay admin lists --server URL --root ROOT --out-dir DIR\n"
     "       offpay admin backup --db LEDGER --out FILE [--json]\n"
     "       offpay admin copy-ledger --db FILE --into URL [--json]\n"
+    "       offpay admin unseal --db FILE [--json]\n"
     "       offpay admin skip-ids --db LEDGER [--by N] [--json]\n"
     "       offpay admin terminals --db LEDGER [--merchant N] [--json]\n"
     "\n"
@@ -224,11 +225,20 @@ static const char help[] =
     "            row count and a digest of its rows, the next ids and every\n"
     "            figure of the audit compared on both sides: exit 0 only\n"
     "            when they are the same and the audit passed, else 1 with\n"
-    "            the difference and nothing committed. Stop offpayd first\n"
-    "            (what it writes after the copy's read is not copied), then\n"
-    "            start it with --db URL (docs/operations.md, \"Moving from\n"
-    "            SQLite to PostgreSQL\"). Both at this offpay's schema\n"
-    "            version. Not into a sharded ledger (--shards)\n"
+    "            the difference and nothing committed. Then the file is\n"
+    "            sealed: every write to it refused from then on\n"
+    "            (ELEDGER_SEALED), offpayd does not start on it, reads and\n"
+    "            the audit go on. Stop offpayd first: a file written while\n"
+    "            it is copied is not sealed and nothing is committed (exit\n"
+    "            1); then start offpayd with --db URL (docs/operations.md,\n"
+    "            \"Moving from SQLite to PostgreSQL\"). Both at this\n"
+    "            offpay's schema version. Not into a sharded ledger\n"
+    "            (--shards)\n"
+    "  unseal    takes copy-ledger's seal off a SQLite ledger, so that\n"
+    "            offpayd writes to it again: the way back only while\n"
+    "            nothing has settled on the ledger it was copied into\n"
+    "            (what was settled there is not in the file); a file not\n"
+    "            sealed is left as it is (exit 0)\n"
     "  terminals every terminal, live ones first: id, merchant, since,\n"
     "            active or REVOKED (and when), payments uploaded, last\n"
     "            upload, the merchant's name, and what its last sync\n"
@@ -332,6 +342,7 @@ static const struct {
     {"accounts", "ref after limit"},
     {"backup", "out"},
     {"copy-ledger", "into"},
+    {"unseal", ""},
     {"skip-ids", "by"},
     {"terminals", "merchant"},
 };
@@ -378,11 +389,12 @@ static void command_help(const char *cmd, const char *common, const char *own)
             printf("%s%.*s", shown++ == 0 ? "Usage: " : "       ",
                    (int)line_len(p) - 7, p + 7);
     }
-    /* lists reads no ledger, backup and copy-ledger copy a SQLite file:
-     * no shards */
+    /* lists reads no ledger, backup and copy-ledger copy a SQLite file,
+     * unseal writes one: no shards */
     for (int k = 0; k < 2 && strcmp(cmd, "lists") != 0 &&
                     !(k == 1 && (strcmp(cmd, "backup") == 0 ||
-                                 strcmp(cmd, "copy-ledger") == 0));
+                                 strcmp(cmd, "copy-ledger") == 0 ||
+                                 strcmp(cmd, "unseal") == 0));
          k++) {
         const char *q = k == 0 ? first : sharded;
         const char *word = strstr(q, "COMMAND");
@@ -1111,6 +1123,35 @@ static int backup(const char *db, const char *out, int json)
     return EXIT_OK;
 }
 
+/* copy-ledger's seal taken off a SQLite ledger (offpay__ledger_unseal). */
+static int unseal(const char *db, int json)
+{
+    char       shown[LEDGER_SHOWN_MAX], reason[OFFPAY__SEAL_REASON_MAX + 1];
+    offpay_err rc;
+
+    ledger_shown(db, shown);
+    rc = offpay__ledger_unseal(db, reason, sizeof reason);
+    if (rc == OFFPAY_ENOENT && no_ledger_file(db, rc))
+        return EXIT_FAILURE_IO;
+    if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND)
+        return cli_fail_at("admin unseal", "unsealing", shown, rc);
+    if (json)
+        return cli_print_json(
+            json_pack("{s:s, s:b, s:o}", "ledger", shown, "unsealed",
+                      rc == OFFPAY_OK, "seal",
+                      rc == OFFPAY_OK ? json_string(reason) : json_null()),
+            "admin unseal");
+    if (rc == OFFPAY_ENOTFOUND)
+        printf("%s is not sealed: nothing changed\n", shown);
+    else
+        printf("unsealed %s: it was sealed (%s). offpayd and offpay admin "
+               "write to it again; what was settled on the ledger it was "
+               "copied into is not in it (docs/operations.md, \"Moving from "
+               "SQLite to PostgreSQL\")\n",
+               shown, reason);
+    return EXIT_OK;
+}
+
 /* A SQLite ledger moved to PostgreSQL (offpay__ledger_copy): the copy,
  * its proof, or why not, with what to do. */
 static int copy_ledger(const char *db, const char *into, int json)
@@ -1126,7 +1167,7 @@ static int copy_ledger(const char *db, const char *into, int json)
         return cli_fail("admin copy-ledger", OFFPAY_ENOMEM);
     ledger_shown(db, shown);
     ledger_shown(into, target);
-    rc = offpay__ledger_copy(db, into, r);
+    rc = offpay__ledger_copy(db, into, cli_now(), r);
     if (rc == OFFPAY_ENOENT) {
         if (!no_ledger_file(db, rc))
             st = cli_fail_at("admin copy-ledger", "opening", shown, rc);
@@ -1160,6 +1201,25 @@ static int copy_ledger(const char *db, const char *into, int json)
         st = EXIT_FAILURE_IO;
         goto out;
     }
+    if (rc == OFFPAY_ELEDGER_SEALED) {
+        fprintf(stderr,
+                "offpay: admin copy-ledger: %s is sealed: %s; it is not "
+                "copied twice. If that copy is given up and nothing has "
+                "settled on it, 'offpay admin unseal --db %s' first; nothing "
+                "was written (ELEDGER_SEALED)\n",
+                shown, r->sealed, shown);
+        st = EXIT_REJECTED;
+        goto out;
+    }
+    if (rc == OFFPAY_ERETRY) {
+        fprintf(stderr,
+                "offpay: admin copy-ledger: %s: %s: stop every offpayd on "
+                "the file, then copy again; rolled back, no row was "
+                "committed into %s and the file is not sealed (ERETRY)\n",
+                shown, r->differ, target);
+        st = EXIT_REJECTED;
+        goto out;
+    }
     if (rc == OFFPAY_EEXISTS) {
         fprintf(stderr,
                 "offpay: admin copy-ledger: %s is not empty (%s): a copy "
@@ -1189,6 +1249,17 @@ static int copy_ledger(const char *db, const char *into, int json)
     }
     for (size_t i = 0; i < r->n_tables; i++)
         rows += r->table[i].rows;
+    if (r->unsealed != OFFPAY_OK) {
+        fprintf(stderr,
+                "offpay: WARNING: admin copy-ledger: the copy into %s is "
+                "committed and proved, but %s could not be sealed: %s (%s). "
+                "An offpayd started on the file would take payments the "
+                "PostgreSQL ledger never sees: never start one on it again "
+                "(docs/operations.md, \"Moving from SQLite to PostgreSQL\")\n",
+                target, shown, offpay_strerror(r->unsealed),
+                offpay_errname(r->unsealed));
+        st = EXIT_REJECTED;
+    }
     if (json) {
         json_t *tables = json_array(), *money = json_array();
 
@@ -1211,20 +1282,25 @@ static int copy_ledger(const char *db, const char *into, int json)
                                  "deposits_net_minor",
                                  (json_int_t)r->audit.money[i].deposits_net));
         }
-        st = cli_print_json(
+        int printed = cli_print_json(
             json_pack(
-                "{s:s, s:s, s:I, s:b, s:I, s:o, s:{s:b, s:I, s:I, s:o, s:o}}",
+                "{s:s, s:s, s:I, s:b, s:I, s:o, s:o, s:{s:b, s:I, s:I, s:o, "
+                "s:o}}",
                 "ledger", shown, "into", target, "schema",
                 (json_int_t)r->schema, "created", r->created, "rows",
-                (json_int_t)rows, "tables", tables, "audit", "same", 1,
-                "accounts", (json_int_t)r->audit.accounts, "transfers",
-                (json_int_t)r->audit.transfers, "money", money,
+                (json_int_t)rows, "tables", tables, "sealed",
+                r->unsealed == OFFPAY_OK ? json_string(r->sealed) : json_null(),
+                "audit", "same", 1, "accounts", (json_int_t)r->audit.accounts,
+                "transfers", (json_int_t)r->audit.transfers, "money", money,
                 "newest_transfer_at",
                 r->audit.newest_transfer_at != 0
                     ? json_string(
                           cli_iso_time(r->audit.newest_transfer_at, newest))
                     : json_null()),
             "admin copy-ledger");
+
+        if (printed != EXIT_OK)
+            st = printed;
         goto out;
     }
     printf("copied %s into %s (%s %u): %llu rows in %zu tables, ids "
@@ -1254,6 +1330,11 @@ static int copy_ledger(const char *db, const char *into, int json)
            "offpayd with --db on the PostgreSQL URL and the same issuer "
            "files, and keep %s as it is (docs/operations.md)\n",
            shown);
+    if (r->unsealed == OFFPAY_OK)
+        printf("sealed %s (%s): every write to it is refused from now on, "
+               "and offpayd does not start on it; 'offpay admin unseal' is "
+               "the way back while nothing has settled on the copy\n",
+               shown, r->sealed);
 out:
     free(r);
     return st;
@@ -2829,6 +2910,19 @@ int cli_admin(int argc, char **argv)
                                    "URL (postgresql://USER@HOST:PORT/DB)");
         password_warning("--into", into);
         return copy_ledger(db, into, json);
+    } else if (strcmp(cmd, "unseal") == 0) {
+        if (positional != NULL)
+            return cli_usage_error("admin unseal: unexpected argument '%s'",
+                                   positional);
+        if (db == NULL || shards != NULL)
+            return cli_usage_error("admin unseal: give --db FILE (the SQLite "
+                                   "ledger copy-ledger sealed)");
+        if (offpay_ledger_backend_of(db) != OFFPAY_LEDGER_SQLITE)
+            return cli_usage_error(
+                "admin unseal: %s is not a SQLite ledger: only a SQLite file "
+                "is sealed, by copy-ledger",
+                ledger_shown(db, shown));
+        return unseal(db, json);
     } else if (a.server != NULL || a.token_file != NULL) {
         return cli_usage_error("admin %s: --server is for cases and evidence "
                                "only",

@@ -27,8 +27,9 @@ static const double batch_bounds[] = {1, 10, 50, 100, 250, 500, 1000, 5000};
 /* The ledger's storage failures counted by offpayd_ledger_errors_total,
  * each always rendered (0 until it happens), so a rate can be taken. */
 static const offpay_err ledger_errs[] = {
-    OFFPAY_ESTORE, OFFPAY_ERETRY, OFFPAY_EBUSY, OFFPAY_ENOSPC,
-    OFFPAY_EROFS,  OFFPAY_EACCES, OFFPAY_EIO,   OFFPAY_ELEDGER_MOVED};
+    OFFPAY_ESTORE, OFFPAY_ERETRY,        OFFPAY_EBUSY,
+    OFFPAY_ENOSPC, OFFPAY_EROFS,         OFFPAY_EACCES,
+    OFFPAY_EIO,    OFFPAY_ELEDGER_MOVED, OFFPAY_ELEDGER_SEALED};
 #define N_LEDGER_ERRS (sizeof ledger_errs / sizeof ledger_errs[0])
 
 typedef struct counter {

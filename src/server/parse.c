@@ -69,6 +69,8 @@ unsigned srv_status_of(offpay_err rc)
     case OFFPAY_EACCES:
     case OFFPAY_ELEDGER_MOVED: /* until the file is put back and offpayd
                                   restarted */
+    case OFFPAY_ELEDGER_SEALED: /* copied to PostgreSQL under this offpayd:
+                                   until it is stopped */
         return 503;
     case OFFPAY_EVERSION: /* the ledger's, once a newer offpay migrated it
                              under this offpayd: until it is replaced */

@@ -103,6 +103,10 @@ offpay_err srv_pool_open(const char *path, size_t n,
         memcpy(p->sk, sk, sizeof p->sk);
     for (; p->n < n; p->n++) {
         rc = offpay_ledger_open(path, cfg, &p->l[p->n]);
+        /* a SQLite file copy-ledger sealed: offpayd does not start on it
+         * (its every write would be refused) */
+        if (rc == OFFPAY_OK && p->n == 0)
+            rc = offpay_ledger_check(p->l[0]);
         if (rc == OFFPAY_OK)
             rc = trust(p, p->l[p->n]);
         if (rc != OFFPAY_OK) {

@@ -279,7 +279,9 @@ void srv_iso_time(uint32_t t, char when[32]);
 /* ---- ledger handles ------------------------------------------------ */
 
 /* n handles opened on path with the operator's settings cfg (NULL: the
- * defaults); each request borrows one. They sign with sk,
+ * defaults); each request borrows one. The first is checked
+ * (offpay_ledger_check: a SQLite file copy-ledger sealed is refused,
+ * OFFPAY_ELEDGER_SEALED). They sign with sk,
  * or, when key is not NULL, with that key in a PKCS#11 token (borrowed:
  * open until srv_pool_close); next_kid is the issuer's
  * (offpay_ledger_set_next_kid). */
@@ -355,7 +357,8 @@ void srv_rejected_forged(uint32_t terminal_id, size_t not_issued,
 void srv_batch_engine_error(int wallet, offpay_err rc, size_t left,
                             size_t items);
 /* an engine error answered with a 5xx status (srv_fail_engine): counted
- * when it is the ledger's storage failing (ESTORE, ELEDGER_MOVED, ...) */
+ * when it is the ledger's storage failing (ESTORE, ELEDGER_MOVED,
+ * ELEDGER_SEALED, ...) */
 void srv_metrics_engine_error(offpay_err rc, unsigned status);
 /* The latest storage failure srv_metrics_engine_error counted and *at
  * when (offpayd's clock); OFFPAY_OK (and *at 0) when none since start. */

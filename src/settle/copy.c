@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
+#include "core/testhook.h"
 #include "offpay/offpay.h"
 #include "settle/copy.h"
 #include "settle/settle_int.h"
@@ -442,9 +444,42 @@ out:
     return rc;
 }
 
-offpay_err offpay__ledger_copy(const char *from, const char *to,
+/* Keeps the seal's reason a copy of a sealed file finds (its only row). */
+static int seal_reason(const offpay__copy_value *v, void *ctx)
+{
+    offpay__copy_report *r = ctx;
+    size_t               n =
+        v[0].len < sizeof r->sealed - 1 ? v[0].len : sizeof r->sealed - 1;
+
+    if (n > 0)
+        memcpy(r->sealed, v[0].p, n);
+    r->sealed[n] = '\0';
+    if (n == 0) /* a row put there by hand */
+        snprintf(r->sealed, sizeof r->sealed, "(no reason given)");
+    return 1;
+}
+
+/* The seal's reason for a copy into `to` at `now` (its password never
+ * in it). */
+static void seal_says(const char *to, uint32_t now,
+                      char out[OFFPAY__SEAL_REASON_MAX + 1])
+{
+    char      shown[OFFPAY__SEAL_REASON_MAX - 96], when[32] = "?";
+    time_t    t = (time_t)now;
+    struct tm tm;
+
+    (void)offpay_ledger_redact(to, shown, sizeof shown, NULL);
+    if (gmtime_r(&t, &tm) != NULL)
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(out, OFFPAY__SEAL_REASON_MAX + 1,
+             "copied into %s by 'offpay admin copy-ledger' at %s", shown, when);
+}
+
+offpay_err offpay__ledger_copy(const char *from, const char *to, uint32_t now,
                                offpay__copy_report *r)
 {
+    char reason[OFFPAY__SEAL_REASON_MAX + 1];
+
     offpay__store           *fs = NULL, *ts = NULL;
     const offpay__store_ops *fo = NULL, *to_ops = NULL;
     offpay_err               rc;
@@ -477,28 +512,77 @@ offpay_err offpay__ledger_copy(const char *from, const char *to,
     if (rc != OFFPAY_OK)
         goto out;
     /* one moment of the source: everything below reads in this one
-     * transaction */
+     * transaction, which the seal then turns into a write */
     rc = fo->begin_read(fs);
     if (rc != OFFPAY_OK)
         goto out;
-    rc = offpay__store_postgres_open(to, &ts, &to_ops); /* the schema */
+    {
+        const char *col[1] = {"reason"};
+
+        rc = fo->copy_rows(fs, "ledger_sealed", col, 1, seal_reason, r);
+    }
+    if (rc == OFFPAY_OK && r->sealed[0] != '\0')
+        rc = OFFPAY_ELEDGER_SEALED; /* copied before: never twice */
+    if (rc == OFFPAY_OK)
+        rc = offpay__store_postgres_open(to, &ts, &to_ops); /* the schema */
     r->created = rc == OFFPAY_OK && r->target_schema == 0;
     if (rc == OFFPAY_OK)
         rc = to_ops->begin(ts);
     if (rc == OFFPAY_OK) {
         rc = copy_in_tx(fs, fo, ts, to_ops, r);
+        if (rc == OFFPAY_ERETRY) /* a conflict: another writer there */
+            rc = OFFPAY_ESTORE;
+#ifdef OFFPAY_TEST_HOOKS
+        /* held between the copy's proof and the seal (a write to the
+         * file meanwhile makes the seal fail) */
+        if (rc == OFFPAY_OK)
+            offpay__test_delay_ms("OFFPAY_TEST_COPY_SEAL_DELAY_MS");
+#endif
+        /* the seal first: it fails if anything was committed to the file
+         * since the copy's read began, and then nothing is committed
+         * there either */
+        if (rc == OFFPAY_OK) {
+            seal_says(to, now, reason);
+            rc = fo->seal(fs, now, reason);
+            if (rc == OFFPAY_ERETRY)
+                snprintf(r->differ, sizeof r->differ,
+                         "the file was written while it was copied (by an "
+                         "offpayd or another offpay command still running "
+                         "on it)");
+        }
         if (rc == OFFPAY_OK)
             rc = to_ops->commit(ts);
         if (rc != OFFPAY_OK)
             to_ops->rollback(ts);
     }
-    if (rc == OFFPAY_ERETRY) /* a conflict: another writer on the target */
-        rc = OFFPAY_ESTORE;
-    fo->rollback(fs); /* it only read */
+    if (rc != OFFPAY_OK) {
+        fo->rollback(fs); /* no seal */
+        goto out;
+    }
+    /* the copy is committed: the file's seal now (a failure here leaves
+     * both ledgers writable, said in r->unsealed) */
+    r->unsealed = fo->commit(fs);
+    if (r->unsealed != OFFPAY_OK)
+        fo->rollback(fs);
+    else
+        snprintf(r->sealed, sizeof r->sealed, "%s", reason);
 out:
     if (ts != NULL)
         to_ops->close(ts);
     if (fs != NULL)
         fo->close(fs);
     return rc;
+}
+
+offpay_err offpay__ledger_unseal(const char *path, char *reason, size_t cap)
+{
+    offpay_err rc;
+
+    if (path == NULL || reason == NULL || cap == 0 ||
+        offpay_ledger_backend_of(path) != OFFPAY_LEDGER_SQLITE)
+        return OFFPAY_EINVAL;
+    reason[0] = '\0';
+    rc = offpay_ledger_exists(path);
+    return rc == OFFPAY_OK ? offpay__store_sqlite_unseal(path, reason, cap)
+                           : rc;
 }

@@ -24,16 +24,29 @@ typedef struct offpay__copy_report {
     } table[OFFPAY__COPY_TABLES_MAX];
     offpay_audit_report audit; /* the source's: the target's is the same */
     char differ[512]; /* on OFFPAY_EEXISTS, OFFPAY_EAUDIT, a schema that
-                         differs: what, in words */
+                         differs, OFFPAY_ERETRY: what, in words */
+    /* the seal's reason: the one the copy put on the file, or on
+     * OFFPAY_ELEDGER_SEALED the one a copy before put there */
+    char sealed[OFFPAY__SEAL_REASON_MAX + 1];
+    /* after a copy committed into PostgreSQL: OFFPAY_OK when the file was
+     * sealed, else the error that left it unsealed */
+    offpay_err unsealed;
 } offpay__copy_report;
 
 /*
  * offpay__ledger_copy — copies the SQLite ledger at `from` into the
- * PostgreSQL database at the libpq URL `to`, and proves the copy. `from`
- * is read in one read transaction (offpayd may run on it: what it writes
- * after that read began is not copied). `to` is a database without the
- * ledger's schema (it is given the schema first, as offpayd's first start
- * would) or an empty ledger; every table's rows go in with their ids, in
+ * PostgreSQL database at the libpq URL `to`, proves the copy, and seals
+ * the file (020_ledger_sealed), at time `now`. `from` is read in one read
+ * transaction; once the copy is proved, the seal is written in that
+ * transaction before the target commits, which SQLite refuses when
+ * anything was committed to the file since the read began (an offpayd
+ * still running on it: OFFPAY_ERETRY, r->differ saying so, nothing
+ * committed on either side). From the seal's commit on, every write to
+ * the file is refused (OFFPAY_ELEDGER_SEALED), so what the copy holds is
+ * all the file will ever hold. A sealed file is not copied again
+ * (OFFPAY_ELEDGER_SEALED, the seal's reason in r->sealed). `to` is a database
+ * without the ledger's schema (it is given the schema first, as offpayd's first
+ * start would) or an empty ledger; every table's rows go in with their ids, in
  * one transaction, and each id sequence is set to continue after the
  * source's next id (floors raised by skip-ids included). Before the
  * commit each table's row count and a digest of its rows (a sum of one
@@ -41,11 +54,16 @@ typedef struct offpay__copy_report {
  * of the audit must be the same on both sides, and the source's audit
  * must pass; else nothing is committed.
  *
- * r is filled as far as the copy went. Errors: OFFPAY_EINVAL (from not a
- * SQLite file or to not a PostgreSQL URL), OFFPAY_ENOENT (no ledger at
- * from), OFFPAY_EVERSION (from, or a ledger at to, at another schema
- * version than this offpay's: r->schema, r->target_schema), OFFPAY_EEXISTS
- * (to holds rows: r->differ names a table; nothing written),
+ * r is filled as far as the copy went; after OFFPAY_OK, r->unsealed is
+ * not OFFPAY_OK when the copy is committed but the seal's commit failed
+ * (the file stays writable). Errors: OFFPAY_EINVAL (from not a SQLite
+ * file or to not a PostgreSQL URL), OFFPAY_ENOENT (no ledger at from),
+ * OFFPAY_EVERSION (from, or a ledger at to, at another schema version
+ * than this offpay's: r->schema, r->target_schema),
+ * OFFPAY_ELEDGER_SEALED (from was copied before; nothing written),
+ * OFFPAY_ERETRY (from was written during the copy: rolled back),
+ * OFFPAY_EEXISTS (to holds rows: r->differ names a table; nothing
+ * written),
  * OFFPAY_EAUDIT (the source's audit fails, or the copy differs: r->differ
  * says what; rolled back), OFFPAY_ESTORE (the two schemas differ, said in
  * r->differ, or a store's failure), OFFPAY_ENOMEM, the stores'. After an
@@ -54,7 +72,16 @@ typedef struct offpay__copy_report {
  * may have moved (a rollback does not move them back); a second copy
  * takes it.
  */
-offpay_err offpay__ledger_copy(const char *from, const char *to,
+offpay_err offpay__ledger_copy(const char *from, const char *to, uint32_t now,
                                offpay__copy_report *r);
+
+/*
+ * offpay__ledger_unseal — takes the seal of offpay__ledger_copy off the
+ * SQLite ledger at path (`offpay admin unseal`), its reason into
+ * reason[0..cap). Errors: OFFPAY_EINVAL (not a SQLite path), OFFPAY_ENOENT
+ * (no ledger there), OFFPAY_ENOTFOUND (not sealed: nothing changed), the
+ * store's. Migrates nothing.
+ */
+offpay_err offpay__ledger_unseal(const char *path, char *reason, size_t cap);
 
 #endif

@@ -724,6 +724,13 @@ typedef struct offpay__store_ops {
      * OFFPAY_EINVAL */
     offpay_err (*next_id_set)(offpay__store *s, const char *table,
                               const char *id, uint64_t next);
+    /* SQLite: seals the file (020_ledger_sealed: its every write
+     * transaction refused OFFPAY_ELEDGER_SEALED from the commit on),
+     * saying reason (at most OFFPAY__SEAL_REASON_MAX bytes), inside the
+     * read transaction the copy holds: OFFPAY_ERETRY when anything was
+     * committed to the file since that transaction's snapshot (nothing
+     * written). PostgreSQL: OFFPAY_EINVAL (never sealed) */
+    offpay_err (*seal)(offpay__store *s, uint32_t now, const char *reason);
 
     /* outside a transaction: the store answers a trivial read of the
      * ledger, and (SQLite) its file is still the one at the path it was
@@ -878,7 +885,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \
     X(late_hold) X(marks_advance) \
     X(merchants) X(terminals) X(wallet_accounts) X(ids_skip) X(copy_tables) \
-    X(copy_rows) X(copy_write) X(next_id) X(next_id_set) X(check)
+    X(copy_rows) X(copy_write) X(next_id) X(next_id_set) X(seal) X(check)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)
@@ -906,6 +913,14 @@ offpay_err offpay__store_sqlite_open(const char *path, offpay__store **s,
 /* A consistent copy of the SQLite ledger at path into the new file out
  * (offpay_ledger_backup). */
 offpay_err offpay__store_sqlite_backup(const char *path, const char *out);
+
+/* Removes the seal of the SQLite ledger at path (offpay admin unseal,
+ * 020_ledger_sealed), in a write transaction of its own, the seal's
+ * reason into reason[0..cap). Errors: OFFPAY_ENOTFOUND (not sealed:
+ * nothing changed), the store's. Migrates nothing. */
+#define OFFPAY__SEAL_REASON_MAX 480
+offpay_err offpay__store_sqlite_unseal(const char *path, char *reason,
+                                       size_t cap);
 
 /* The schema version of the SQLite ledger at path (0: none), read only;
  * nothing is created. Errors: OFFPAY_ESTORE. */

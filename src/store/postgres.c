@@ -2004,6 +2004,7 @@ static offpay_err s_next_id(offpay__store *s, const char *table, const char *id,
                             uint64_t *next);
 static offpay_err s_next_id_set(offpay__store *s, const char *table,
                                 const char *id, uint64_t next);
+static offpay_err s_seal(offpay__store *s, uint32_t now, const char *reason);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -4128,4 +4129,13 @@ static offpay_err s_next_id_set(offpay__store *s, const char *table,
         rc = shard_q(s, "SELECT setval($1::regclass, $2::bigint, true)", 2, v,
                      NULL);
     return rc;
+}
+
+/* A PostgreSQL ledger is never sealed: a copy only comes into it. */
+static offpay_err s_seal(offpay__store *s, uint32_t now, const char *reason)
+{
+    (void)s;
+    (void)now;
+    (void)reason;
+    return OFFPAY_EINVAL;
 }

@@ -250,7 +250,9 @@ struct offpay__store {
     int           gate_held;
     int           wal_pages; /* in the WAL after this handle's last commit */
     int           moved_said; /* the file's move was logged (moved_away) */
-    sqlite3_stmt *version_st; /* the schema's version (schema_current) */
+    int           sealed_said; /* the seal was logged (schema_current) */
+    sqlite3_stmt *version_st;  /* the schema's version and the seal
+                                  (schema_current) */
 };
 
 /* ---- the writer gate ------------------------------------------------- */
@@ -484,27 +486,47 @@ static offpay_err moved_away(offpay__store *s)
     return OFFPAY_ELEDGER_MOVED;
 }
 
-/* OFFPAY_OK while the ledger's schema is the version this offpay knows;
- * OFFPAY_EVERSION from the first time a newer one is seen (a newer offpay
- * migrated the ledger under this process: offpay__store_schema_newer).
- * Inside a transaction: one read of a table of a row per migration, in
- * the page cache. */
+/* The line a sealed ledger's refusal logs (once per handle, or per
+ * open): the file, why it was sealed, and what to do. */
+static void sealed_log(const char *path, const char *reason)
+{
+    offpay__log("offpay: ledger %s is sealed: %s; nothing is written to it "
+                "(ELEDGER_SEALED): run offpayd on the ledger it was copied "
+                "into. The way back, only while nothing has settled there: "
+                "'offpay admin unseal --db %s' (docs/operations.md)",
+                path, reason, path);
+}
+
+/* OFFPAY_OK while the ledger's schema is the version this offpay knows
+ * and the file is not sealed (020_ledger_sealed); OFFPAY_EVERSION from
+ * the first time a newer one is seen (a newer offpay migrated the ledger
+ * under this process: offpay__store_schema_newer); OFFPAY_ELEDGER_SEALED
+ * while `offpay admin copy-ledger`'s seal is on it. Inside a transaction:
+ * one read of a table of a row per migration and of the seal's table,
+ * in the page cache. */
 static offpay_err schema_current(offpay__store *s)
 {
     sqlite3_int64 v = 0;
-    int           rc;
+    int           rc, sealed = 0;
 
     if (offpay__store_schema_newer_seen() != 0)
         return OFFPAY_EVERSION;
     rc = sqlite3_step(s->version_st);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         v = sqlite3_column_int64(s->version_st, 0);
+        sealed = sqlite3_column_type(s->version_st, 1) != SQLITE_NULL;
+        if (sealed && !s->sealed_said) {
+            s->sealed_said = 1;
+            sealed_log(sqlite3_db_filename(s->db, "main"),
+                       (const char *)sqlite3_column_text(s->version_st, 1));
+        }
+    }
     sqlite3_reset(s->version_st);
     if (rc != SQLITE_ROW)
         return map(s->db, rc) == OFFPAY_OK ? OFFPAY_ESTORE : map(s->db, rc);
     if (v > (sqlite3_int64)offpay__n_migrations)
         return offpay__store_schema_newer((unsigned long)v);
-    return OFFPAY_OK;
+    return sealed ? OFFPAY_ELEDGER_SEALED : OFFPAY_OK;
 }
 
 /* A write transaction: refused on a file moved away (moved_away), and on
@@ -1472,6 +1494,23 @@ static offpay_err s_account_lock(offpay__store *s, uint64_t id)
 
 /* Applies every migration above the schema's version, each in its own
  * transaction. An id is SQLite's INTEGER PRIMARY KEY (the rowid). */
+/* 1 with the seal's reason in buf (020_ledger_sealed) when the file
+ * is sealed, 0 when not (or its schema has no seal yet). */
+static int seal_of(sqlite3 *db, char *buf, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    int           sealed = 0;
+
+    if (sqlite3_prepare_v2(db, "SELECT reason FROM ledger_sealed WHERE id = 1",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        sealed = 1;
+    }
+    sqlite3_finalize(st);
+    return sealed;
+}
+
 static offpay_err migrate(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
@@ -1497,6 +1536,15 @@ static offpay_err migrate(sqlite3 *db)
                     "(EVERSION)",
                     version, offpay_version(), offpay__n_migrations);
         return OFFPAY_EVERSION;
+    }
+    if ((size_t)version < offpay__n_migrations) {
+        char reason[OFFPAY__SEAL_REASON_MAX + 1];
+
+        /* a sealed file is never upgraded either (020_ledger_sealed) */
+        if (seal_of(db, reason, sizeof reason)) {
+            sealed_log(sqlite3_db_filename(db, "main"), reason);
+            return OFFPAY_ELEDGER_SEALED;
+        }
     }
 
     for (size_t i = (size_t)version; i < offpay__n_migrations; i++) {
@@ -1662,6 +1710,7 @@ static offpay_err s_next_id(offpay__store *s, const char *table, const char *id,
                             uint64_t *next);
 static offpay_err s_next_id_set(offpay__store *s, const char *table,
                                 const char *id, uint64_t next);
+static offpay_err s_seal(offpay__store *s, uint32_t now, const char *reason);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -1723,8 +1772,10 @@ offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
             rc = OFFPAY_ESTORE;
             goto out;
         }
-    if (sqlite3_prepare_v3(s->db, "SELECT MAX(version) FROM schema_version", -1,
-                           SQLITE_PREPARE_PERSISTENT, &s->version_st,
+    if (sqlite3_prepare_v3(s->db,
+                           "SELECT (SELECT MAX(version) FROM schema_version),"
+                           " (SELECT reason FROM ledger_sealed WHERE id = 1)",
+                           -1, SQLITE_PREPARE_PERSISTENT, &s->version_st,
                            NULL) != SQLITE_OK) {
         rc = OFFPAY_ESTORE;
         goto out;
@@ -1786,6 +1837,65 @@ offpay_err offpay__store_sqlite_version(const char *path, unsigned *version)
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
+    return rc;
+}
+
+offpay_err offpay__store_sqlite_unseal(const char *path, char *reason,
+                                       size_t cap)
+{
+    sqlite3   *db = NULL;
+    int        step;
+    offpay_err rc;
+
+    step = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+    if (step != SQLITE_OK) {
+        rc = open_failed(db, path, step);
+        sqlite3_close(db);
+        return rc;
+    }
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    /* the seal read and removed in one write transaction; the write
+     * begin of the store (s_begin) would refuse the sealed file */
+    step = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (step == SQLITE_OK && !seal_of(db, reason, cap))
+        rc = OFFPAY_ENOTFOUND;
+    else if (step == SQLITE_OK &&
+             (step = sqlite3_exec(db,
+                                  "DELETE FROM ledger_sealed WHERE id = 1;"
+                                  " COMMIT",
+                                  NULL, NULL, NULL)) == SQLITE_OK)
+        rc = OFFPAY_OK;
+    else {
+        rc = map(db, sqlite3_extended_errcode(db));
+        if (rc == OFFPAY_OK)
+            rc = OFFPAY_ESTORE;
+    }
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* The seal (020_ledger_sealed), in the read transaction a copy holds:
+ * its first write, refused (OFFPAY_ERETRY: SQLITE_BUSY_SNAPSHOT, or the
+ * writer's lock held past the busy timeout) when anything was committed
+ * to the file since that transaction's snapshot. */
+static offpay_err s_seal(offpay__store *s, uint32_t now, const char *reason)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+
+    if (!s->in_tx)
+        return OFFPAY_EINVAL;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO ledger_sealed (id, at, reason)"
+                           " VALUES (1, ?1, ?2)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return OFFPAY_ESTORE;
+    sqlite3_bind_int64(st, 1, now);
+    bind_text(st, 2, reason);
+    rc = run(st);
+    sqlite3_finalize(st);
     return rc;
 }
 

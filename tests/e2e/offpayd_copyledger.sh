@@ -83,10 +83,30 @@ snap() {
   api GET /v1/admin/accounts; jq -S -c . resp.json > "$1.accounts"
   for a in "$G" "$MA" "$W" "$W4" "$W5" "$W6"; do api GET "/v1/admin/accounts/$a"; jget .balance.minor; done > "$1.balances"
 }
-snap sqlite
-stop_server TERM
+rows() { psql -q -X -A -t "$PG" -c "SELECT (SELECT count(*) FROM transfers) || '/' || (SELECT count(*) FROM accounts)"; }
+sealed() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM ledger_sealed").fetchone()[0])' "$LEDGER"; }
 
 # ---- 2. the copy ----------------------------------------------------------
+# offpayd left running on the file, the release job off (it would write)
+stop_server TERM
+start_server --release-every 0
+# deposits while the copy runs (the test hook holds it 3 s between its
+# proof and the seal): the file was written since the copy's read, so the
+# seal fails and nothing is committed into PostgreSQL
+OFFPAY_TEST_COPY_SEAL_DELAY_MS=3000 "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "$PG" > race.out 2>&1 &
+cp_pid=$!; all_pids+=("$cp_pid"); n=0
+while kill -0 "$cp_pid" 2>/dev/null; do
+  api POST "/v1/admin/accounts/$W/deposit" '{"amount":"0.01","ref":"during the copy"}'
+  [ "$status" = 200 ] && n=$((n + 1))
+  sleep 0.2
+done
+st=0; wait "$cp_pid" || st=$?
+[ "$st" = 1 ] && [ "$n" -ge 10 ] \
+  && grep -q "was written while it was copied.*stop every offpayd on the file, then copy again; rolled back, no row was committed into .*the file is not sealed (ERETRY)" race.out \
+  && [ "$(rows)" = 0/0 ] && [ "$(sealed)" = 0 ] \
+  && ok "a copy while offpayd wrote $n deposits: refused, nothing committed, not sealed" \
+  || fail "copy while written ($st, $n deposits, rows $(rows), sealed $(sealed)): $(cat race.out)"
+snap sqlite
 run_cli 2 "not a sharded ledger.*shard 0" -- \
   "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "shards:$work/none.map"
 run_cli 2 "is not a SQLite ledger" -- "$OFFPAY" admin copy-ledger --db "$PG" --into "$PG"
@@ -95,10 +115,33 @@ run_cli 2 "is not a SQLite ledger" -- "$OFFPAY" admin copy-ledger --db "$PG" --i
     --into 'postgresql://u:CPSECRETPW@127.0.0.1:1/db?connect_timeout=2' > pw.out 2>&1 || true
 grep -q "^offpay: WARNING: --into holds the PostgreSQL password.*PGPASSFILE" pw.out && ! grep -q CPSECRETPW pw.out \
   && ok "a password in --into: warned of, never printed" || fail "--into password: $(cat pw.out)"
+# again with offpayd still running, idle: copied, and the file sealed
 st=0; "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "$PG" --json > copy.json 2> copy.err || st=$?
-[ "$st" = 0 ] && [ "$(jq -c '[.created, .audit.same]' copy.json)" = '[true,true]' ] && [ ! -s copy.err ] \
-  && ok "copied, proved: $(jq -r .rows copy.json) rows in $(jq '.tables | length' copy.json) tables" \
+[ "$st" = 0 ] && [ "$(jq -c '[.audit.same, (.sealed | test("^copied into postgresql://[^ ]*@127.0.0.1:[0-9]+/[a-z0-9_]+ by .offpay admin copy-ledger. at 20[0-9-]+T"))]' copy.json)" = '[true,true]' ] \
+  && [ ! -s copy.err ] && [ "$(sealed)" = 1 ] \
+  && ok "copied, proved: $(jq -r .rows copy.json) rows in $(jq '.tables | length' copy.json) tables; sealed" \
   || fail "copy ($st): $(cat copy.json copy.err)"
+# the offpayd left running writes nothing more: 503 ELEDGER_SEALED, its
+# health 503, one log line saying where the ledger went; reads go on
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.00"}'
+expect_http 503 ELEDGER_SEALED "a deposit on the sealed file"
+jq -e '.hint | test("copied to PostgreSQL")' resp.json >/dev/null || fail "sealed hint: $(cat resp.json)"
+api GET /v1/health
+expect_http 503 ELEDGER_SEALED "the health of an offpayd on the sealed file"
+api GET "/v1/admin/accounts/$W"
+[ "$status" = 200 ] && ok "reads go on" || fail "read on the sealed file: $status $(cat resp.json)"
+[ "$(grep -c "is sealed: copied into postgresql://" server.err)" = 1 ] && grep -q "offpay admin unseal --db $LEDGER" server.err \
+  && ok "said once on offpayd's log, with the way back" || fail "log: $(grep sealed server.err)"
+stop_server TERM
+# offpayd does not start on it (exit 3: not restarted); the audit reads it;
+# an operator's write is refused
+st=0; timeout 60 "$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss --passphrase-file ip \
+    --root iss/root.pub --token-file token > s2.out 2> s2.err || st=$?
+[ "$st" = 3 ] && ! grep -q listening s2.out && grep -q "is sealed: copied into postgresql://" s2.err \
+  && grep -q "ELEDGER_SEALED" s2.err \
+  && ok "offpayd refuses to start on the sealed file (exit 3)" || fail "start on sealed ($st): $(cat s2.out s2.err)"
+run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
+run_cli 3 "is sealed.*ELEDGER_SEALED" -- "$OFFPAY" admin release --db "$LEDGER"
 # every table of the SQLite file, with as many rows in PostgreSQL: the
 # tables listed from the file here, not from the copy's own report
 bad=""; n=0
@@ -107,6 +150,8 @@ c=sqlite3.connect(sys.argv[1])
 for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type = '"'table'"' AND name NOT LIKE '"'sqlite%'"' AND name <> '"'schema_version'"'"): print(t)' "$LEDGER"); do
   a=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM " + sys.argv[2]).fetchone()[0])' "$LEDGER" "$tb")
   b=$(psql -q -X -A -t -v ON_ERROR_STOP=1 "$PG" -c "SELECT count(*) FROM $tb")
+  # the seal is the file's own (PostgreSQL's table stays empty)
+  if [ "$tb" = ledger_sealed ]; then [ "$a/$b" = 1/0 ] || bad="$bad $tb:$a/$b"; continue; fi
   [ "$a" = "$b" ] || bad="$bad $tb:$a/$b"
   [ "$a" = 0 ] || n=$((n + 1))
 done
@@ -145,10 +190,22 @@ api GET /v1/admin/audit
 [ "$(jq -S -c . resp.json)" = "$before" ] && ok "nothing moved" || fail "moved: $before | $(cat resp.json)"
 stop_server TERM
 
-# ---- 4. a second copy into the database, which now holds rows --------------
-rows() { psql -q -X -A -t "$PG" -c "SELECT (SELECT count(*) FROM transfers) || '/' || (SELECT count(*) FROM accounts)"; }
+# ---- 4. a second copy ------------------------------------------------------
+LEDGER=$work/ledger.db
 r0=$(rows)
-run_cli 1 "is not empty \(its table [a-z_]+ holds rows\).*nothing was written \(EEXISTS\)" -- \
-  "$OFFPAY" admin copy-ledger --db "$work/ledger.db" --into "$PG"
+# of the sealed file: refused, naming the copy before and the way back
+run_cli 1 "is sealed: copied into postgresql://.*not copied twice.*offpay admin unseal --db .*nothing was written \(ELEDGER_SEALED\)" -- \
+  "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "$PG"
 [ "$(rows)" = "$r0" ] && ok "nothing changed ($r0)" || fail "rows $r0 -> $(rows)"
+# unsealed (the way back), then into the database, which now holds rows
+run_cli 0 "^unsealed .*ledger.db: it was sealed \(copied into postgresql://" -- "$OFFPAY" admin unseal --db "$LEDGER"
+run_cli 0 "is not sealed: nothing changed" -- "$OFFPAY" admin unseal --db "$LEDGER"
+run_cli 2 "is not a SQLite ledger" -- "$OFFPAY" admin unseal --db "$PG"
+run_cli 1 "is not empty \(its table [a-z_]+ holds rows\).*nothing was written \(EEXISTS\)" -- \
+  "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "$PG"
+[ "$(rows)" = "$r0" ] && [ "$(sealed)" = 0 ] && ok "nothing changed ($r0), not sealed" || fail "rows $r0 -> $(rows), sealed $(sealed)"
+start_server
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":"0.01"}'
+[ "$status" = 200 ] && ok "offpayd writes to the unsealed file again" || fail "unsealed deposit: $status $(cat resp.json)"
+stop_server TERM
 finish

@@ -913,6 +913,7 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "ALTER TABLE terminals DROP COLUMN sums_carried" >/dev/null
   ledger_sql v10 "DROP TABLE balance_marks" >/dev/null
   ledger_sql v10 "DROP TABLE transfer_marks" >/dev/null
+  ledger_sql v10 "DROP TABLE ledger_sealed" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
@@ -1001,6 +1002,7 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "ALTER TABLE terminals DROP COLUMN sums_carried" >/dev/null
   ledger_sql v12 "DROP TABLE balance_marks" >/dev/null
   ledger_sql v12 "DROP TABLE transfer_marks" >/dev/null
+  ledger_sql v12 "DROP TABLE ledger_sealed" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
   psql -q -X "$(ledger_url v12)" -c "BEGIN" -c "LOCK TABLE credentials IN ACCESS SHARE MODE" \
