@@ -701,6 +701,37 @@ offpay_err offpay_ledger_release_auto(offpay_ledger *l, uint32_t now,
  * (also, logged, for a PostgreSQL transfers id sequence that caches ids:
  * marks would not be exact), the store's.
  */
+/* How far a shard's marks go (offpay_ledger_marks_state; since 0.18.0). */
+typedef struct offpay_ledger_marks_info {
+    uint64_t transfer_marks; /* transfer marks held (one a run that marked) */
+    uint64_t balance_marks;  /* balance marks held (one an account) */
+    uint64_t upto;      /* the last transfer mark: every transfer up to this
+                           id is marked (0: no mark) */
+    uint32_t latest_at; /* the latest time of a transfer up to upto */
+    uint32_t made_at;   /* when the last transfer mark was made */
+    uint64_t max_id;    /* the highest transfer id (0: no transfer) */
+    uint64_t unmarked;  /* transfers above upto: a balance reads these */
+} offpay_ledger_marks_info;
+
+/*
+ * offpay_ledger_marks_state — how far the marks go, one entry a shard
+ * (shard k into out[k]; *n = offpay_ledger_shards, at most max). Reads
+ * only. offpay_ledger_marks_drop — removes every mark of every shard,
+ * each shard in one transaction under the marking job's lock (the
+ * incident step for an audit's mark_mismatch: docs/operations.md §3),
+ * out[k] saying what shard k held; balances and statements then read the
+ * whole history, exactly, until the marking job marks again. Errors:
+ * OFFPAY_EINVAL (NULL, max below the shards), OFFPAY_EBUSY (PostgreSQL:
+ * the lock not had within 100 ms; the shards before are dropped), the
+ * store's. Since 0.18.0.
+ */
+offpay_err offpay_ledger_marks_state(offpay_ledger            *l,
+                                     offpay_ledger_marks_info *out, size_t max,
+                                     size_t *n);
+offpay_err offpay_ledger_marks_drop(offpay_ledger            *l,
+                                    offpay_ledger_marks_info *out, size_t max,
+                                    size_t *n);
+
 #define OFFPAY_MARKS_BATCH  10000u
 #define OFFPAY_MARKS_ROUNDS 50u
 offpay_err offpay_ledger_marks(offpay_ledger *l, uint32_t now, uint64_t batch,

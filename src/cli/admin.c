@@ -93,6 +93,7 @@ static const char help[] =
     "       offpay admin copy-ledger --db FILE --into URL [--json]\n"
     "       offpay admin unseal --db FILE [--json]\n"
     "       offpay admin skip-ids --db LEDGER [--by N] [--json]\n"
+    "       offpay admin marks --db LEDGER [--drop] [--json]\n"
     "       offpay admin terminals --db LEDGER [--merchant N] [--json]\n"
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
@@ -257,6 +258,15 @@ static const char help[] =
     "            lists' numbers past those devices hold (docs/operations.md\n"
     "            §5); run twice, it moves them twice. A backup of an older\n"
     "            version is upgraded first, as offpayd would at its start\n"
+    "  marks     how far the marks balances are read from go (docs/\n"
+    "            settlement.md §10, \"Marks\"), each shard: the transfer\n"
+    "            and balance marks held, every transfer up to which id is\n"
+    "            marked, when, and how many transfers are above it. With\n"
+    "            --drop: every mark removed, under the marking job's lock,\n"
+    "            while offpayd runs (the incident step for an audit's\n"
+    "            mark_mismatch, docs/operations.md §3): balances read the\n"
+    "            whole history, exactly, until offpayd's marking job marks\n"
+    "            again\n"
     "\n"
     "  --db LEDGER      the ledger (required, unless --shards; cases and\n"
     "                   evidence: or --server, lists: --server only)\n"
@@ -311,6 +321,7 @@ static const char help[] =
     "                   offpayd --db (a password in a passfile)\n"
     "  --force          evidence: replace an existing FILE\n"
     "  --by N           skip-ids: how far (1 to 1000000000)\n"
+    "  --drop           marks: remove every mark\n"
     "  --merchant N     terminals: of this merchant only; statement: the\n"
     "                   merchant\n"
     "  --from UNIXTIME  statement, transfers: the period's start (default\n"
@@ -344,6 +355,7 @@ static const struct {
     {"copy-ledger", "into"},
     {"unseal", ""},
     {"skip-ids", "by"},
+    {"marks", "drop"},
     {"terminals", "merchant"},
 };
 
@@ -946,6 +958,84 @@ static int release(offpay_ledger *l, int json)
     else
         printf("released %zu escrow(s)\n", n);
     return EXIT_OK;
+}
+
+/* How far the marks go (offpay_ledger_marks_state), or with drop every
+ * mark removed (offpay_ledger_marks_drop): what each shard held. */
+static int marks(offpay_ledger *l, int drop, int json)
+{
+    size_t                    max = offpay_ledger_shards(l), n = 0;
+    offpay_ledger_marks_info *m = calloc(max, sizeof *m);
+    offpay_err                rc;
+    json_t                   *arr = NULL;
+    char                      a[32], b[32];
+
+    if (m == NULL)
+        return cli_fail("admin marks", OFFPAY_ENOMEM);
+    rc = drop ? offpay_ledger_marks_drop(l, m, max, &n)
+              : offpay_ledger_marks_state(l, m, max, &n);
+    if (rc == OFFPAY_EBUSY && drop)
+        fprintf(stderr,
+                "offpay: admin marks: shard %zu's lock on its transfers was "
+                "not had within 100 ms (a VACUUM, ANALYZE or index build "
+                "holds it): its marks are left as they were%s; run it again "
+                "(EBUSY)\n",
+                n, n > 0 ? " (the shards before it were dropped)" : "");
+    else if (rc != OFFPAY_OK)
+        fprintf(stderr, "offpay: admin marks: %s (%s)%s\n", offpay_strerror(rc),
+                offpay_errname(rc),
+                drop && n > 0 ? "; the shards before it were dropped" : "");
+    if (json)
+        arr = json_array();
+    for (size_t k = 0; k < n; k++) {
+        const offpay_ledger_marks_info *i = &m[k];
+
+        if (json) {
+            json_array_append_new(
+                arr,
+                json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I}", "shard",
+                          (json_int_t)k, "transfer_marks",
+                          (json_int_t)i->transfer_marks, "balance_marks",
+                          (json_int_t)i->balance_marks, "upto",
+                          (json_int_t)i->upto, "latest_at",
+                          i->upto ? json_integer(i->latest_at) : json_null(),
+                          "made_at",
+                          i->upto ? json_integer(i->made_at) : json_null(),
+                          "max_id", (json_int_t)i->max_id, "unmarked",
+                          (json_int_t)i->unmarked));
+            continue;
+        }
+        if (n > 1)
+            printf("shard %zu: ", k);
+        if (i->upto == 0)
+            printf("no marks%s", drop ? " to drop" : "");
+        else
+            printf("%s%llu transfer marks and %llu balance marks: every "
+                   "transfer up to id %llu (the latest at %s), marked at %s",
+                   drop ? "dropped " : "",
+                   (unsigned long long)i->transfer_marks,
+                   (unsigned long long)i->balance_marks,
+                   (unsigned long long)i->upto, cli_iso_time(i->latest_at, a),
+                   cli_iso_time(i->made_at, b));
+        printf("; %llu transfers above it%s (the highest id %llu)\n",
+               (unsigned long long)i->unmarked,
+               drop ? "" : ", read whole by each balance",
+               (unsigned long long)i->max_id);
+    }
+    if (json && arr != NULL) {
+        int st =
+            cli_print_json(json_pack("{s:b, s:o}", "dropped",
+                                     drop && rc == OFFPAY_OK, "shards", arr),
+                           "admin marks");
+
+        if (rc == OFFPAY_OK && st != EXIT_OK)
+            rc = OFFPAY_EIO;
+    } else if (drop && rc == OFFPAY_OK)
+        printf("balances and statements are read from the whole history "
+               "until the marking job marks again (offpayd --mark-every); "
+               "run 'offpay admin audit' now\n");
+    free(m);
+    return rc == OFFPAY_OK ? EXIT_OK : EXIT_FAILURE_IO;
 }
 
 /* After a restore: the next serial and terminal id moved past those
@@ -2622,6 +2712,7 @@ int cli_admin(int argc, char **argv)
         {"terminal", required_argument, NULL, 'z'},
         {"chain", no_argument, NULL, 'C'},
         {"into", required_argument, NULL, 'I'},
+        {"drop", no_argument, NULL, 'X'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -2639,6 +2730,7 @@ int cli_admin(int argc, char **argv)
     uint64_t       seen = 0, x = 0, case_id = 0, by = 1000000, merchant = 0;
     uint64_t       terminal_id = 0;
     int            chain = 0; /* revoke-terminal --chain */
+    int               drop = 0;  /* marks --drop */
     const char    *reason = NULL;
     const char       *into = NULL; /* copy-ledger --into */
     int            json = 0, c, status, bad = 0;
@@ -2655,7 +2747,8 @@ int cli_admin(int argc, char **argv)
                                    "revoke-terminal, transfers, statement, "
                                    "refund, "
                                    "merchants, accounts, lists, backup, "
-                                   "copy-ledger, skip-ids, terminals)");
+                                   "copy-ledger, unseal, skip-ids, marks, "
+                                   "terminals)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
@@ -2745,6 +2838,9 @@ int cli_admin(int argc, char **argv)
             break;
         case 'C':
             chain = 1;
+            break;
+        case 'X':
+            drop = 1;
             break;
         case 'I':
             into = optarg;
@@ -3025,6 +3121,8 @@ int cli_admin(int argc, char **argv)
         status = release(l, json);
     else if (strcmp(cmd, "skip-ids") == 0)
         status = skip_ids(l, by, json);
+    else if (strcmp(cmd, "marks") == 0)
+        status = marks(l, drop, json);
     else if (strcmp(cmd, "terminals") == 0)
         status = terminals(l, merchant, json);
     else if (strcmp(cmd, "cases") == 0)

@@ -2942,6 +2942,56 @@ static offpay_err marks_tx(offpay_ledger *l, void *p)
                                  &c->more);
 }
 
+struct marks_state_ctx {
+    int                       drop;
+    offpay_ledger_marks_info *out;
+};
+
+static offpay_err marks_state_tx(offpay_ledger *l, void *p)
+{
+    struct marks_state_ctx *c = p;
+
+    return l->ops->marks_state(l->store, c->drop, c->out);
+}
+
+/* offpay_ledger_marks_state and _drop: shard by shard. */
+static offpay_err marks_state_each(offpay_ledger *l, int drop,
+                                   offpay_ledger_marks_info *out, size_t max,
+                                   size_t *n)
+{
+    offpay_err rc = OFFPAY_OK;
+
+    if (l == NULL || out == NULL || n == NULL)
+        return OFFPAY_EINVAL;
+    *n = 0;
+    if (max < l->n_shards)
+        return OFFPAY_EINVAL;
+    for (size_t k = 0; k < l->n_shards && rc == OFFPAY_OK; k++) {
+        struct marks_state_ctx c = {drop, &out[k]};
+
+        memset(&out[k], 0, sizeof out[k]);
+        rc = drop ? offpay__ledger_tx_on(l, k, marks_state_tx, &c)
+                  : offpay__ledger_read_on(l, k, marks_state_tx, &c);
+        if (rc == OFFPAY_OK)
+            *n = k + 1;
+    }
+    return rc;
+}
+
+offpay_err offpay_ledger_marks_state(offpay_ledger            *l,
+                                     offpay_ledger_marks_info *out, size_t max,
+                                     size_t *n)
+{
+    return marks_state_each(l, 0, out, max, n);
+}
+
+offpay_err offpay_ledger_marks_drop(offpay_ledger            *l,
+                                    offpay_ledger_marks_info *out, size_t max,
+                                    size_t *n)
+{
+    return marks_state_each(l, 1, out, max, n);
+}
+
 offpay_err offpay_ledger_marks(offpay_ledger *l, uint32_t now, uint64_t batch,
                                uint64_t *marked, int *more)
 {

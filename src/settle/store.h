@@ -252,6 +252,9 @@ extern const char offpay__period_moves_sql[];
 extern const char offpay__marks_last_sql[];
 extern const char offpay__balance_marks_put_sql[];
 extern const char offpay__transfer_mark_put_sql[];
+extern const char offpay__marks_state_sql[];
+extern const char offpay__balance_marks_drop_sql[];
+extern const char offpay__transfer_marks_drop_sql[];
 
 /* A claim on the guarantee still open (docs/settlement.md §5,
  * 015_guarantee_claims): a presentment unpaid for want of funds in the
@@ -477,6 +480,11 @@ typedef struct offpay__store_ops {
      * transfer above the last), *more 1 when transfers above remain */
     offpay_err (*marks_advance)(offpay__store *s, uint32_t now, uint64_t max,
                                 uint64_t *marked, int *more);
+    /* how far the marks go (offpay__marks_state_sql), in a read
+     * transaction; with drop, in a write transaction, then every mark
+     * removed under the marking job's lock (out: what there was) */
+    offpay_err (*marks_state)(offpay__store *s, int drop,
+                              offpay_ledger_marks_info *out);
 
     /* what wallet account holds for late presentments of credentials
      * released at since or after, and the newest such release
@@ -883,7 +891,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \
-    X(late_hold) X(marks_advance) \
+    X(late_hold) X(marks_advance) X(marks_state) \
     X(merchants) X(terminals) X(wallet_accounts) X(ids_skip) X(copy_tables) \
     X(copy_rows) X(copy_write) X(next_id) X(next_id_set) X(seal) X(check)
 /* clang-format on */

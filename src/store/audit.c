@@ -499,6 +499,24 @@ const char offpay__balance_marks_put_sql[] =
 /* Then the transfer mark $2: latest_at the latest time up to it, the last
  * mark's $3 or the latest of the transfers above the last mark $1; $4 the
  * time it was made. */
+/* How far the marks go (offpay_ledger_marks_state): how many of each,
+ * the last transfer mark's upto, latest_at and made_at (0: none), the
+ * highest transfer id (0: none) and how many transfers are above the
+ * last mark (by the primary key's range). */
+const char offpay__marks_state_sql[] =
+    "WITH k(upto, latest_at, made_at) AS (SELECT m.upto, m.latest_at,"
+    " m.made_at FROM transfer_marks m ORDER BY m.upto DESC LIMIT 1),"
+    " u(upto) AS (SELECT COALESCE((SELECT upto FROM k), 0))"
+    " SELECT (SELECT COUNT(*) FROM transfer_marks),"
+    " (SELECT COUNT(*) FROM balance_marks), u.upto,"
+    " COALESCE((SELECT latest_at FROM k), 0),"
+    " COALESCE((SELECT made_at FROM k), 0),"
+    " COALESCE((SELECT MAX(id) FROM transfers), 0),"
+    " (SELECT COUNT(*) FROM transfers x WHERE x.id > u.upto) FROM u";
+/* offpay_ledger_marks_drop: every mark, balance marks first. */
+const char offpay__balance_marks_drop_sql[] = "DELETE FROM balance_marks";
+const char offpay__transfer_marks_drop_sql[] = "DELETE FROM transfer_marks";
+
 const char offpay__transfer_mark_put_sql[] =
     "WITH q(lo, hi, prev, made) AS (SELECT CAST($1 AS BIGINT),"
     " CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS BIGINT)),"

@@ -1921,6 +1921,8 @@ static offpay_err s_late_hold(offpay__store *s, uint64_t account,
                               uint32_t *released_at);
 static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
                                   uint64_t *marked, int *more);
+static offpay_err s_marks_state(offpay__store *s, int drop,
+                                offpay_ledger_marks_info *out);
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t replayed, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
@@ -3517,6 +3519,34 @@ static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
         *marked = (uint64_t)(hi - first + 1);
         *more = top > hi;
     }
+    return rc;
+}
+
+/* How far the marks go, and with drop every mark removed under the
+ * marking job's lock (store.h), so that a job's transaction in flight
+ * does not put back marks computed from the dropped ones. */
+static offpay_err s_marks_state(offpay__store *s, int drop,
+                                offpay_ledger_marks_info *out)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc = drop ? marks_lock(s) : OFFPAY_OK;
+
+    if (rc == OFFPAY_OK)
+        rc = run_sql_row(s, offpay__marks_state_sql, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    out->transfer_marks = col_u64(r, 0, 0);
+    out->balance_marks = col_u64(r, 0, 1);
+    out->upto = col_u64(r, 0, 2);
+    out->latest_at = col_u32(r, 0, 3);
+    out->made_at = col_u32(r, 0, 4);
+    out->max_id = col_u64(r, 0, 5);
+    out->unmarked = col_u64(r, 0, 6);
+    if (drop)
+        rc = run_sql(s, offpay__balance_marks_drop_sql, &p, &r);
+    if (drop && rc == OFFPAY_OK)
+        rc = run_sql(s, offpay__transfer_marks_drop_sql, &p, &r);
     return rc;
 }
 

@@ -1630,6 +1630,8 @@ static offpay_err s_late_hold(offpay__store *s, uint64_t account,
                               uint32_t *released_at);
 static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
                                   uint64_t *marked, int *more);
+static offpay_err s_marks_state(offpay__store *s, int drop,
+                                offpay_ledger_marks_info *out);
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
                                 uint64_t replayed, offpay__refund_base *out);
 static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
@@ -3001,6 +3003,41 @@ static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
     if (rc == OFFPAY_OK) {
         *marked = (uint64_t)(hi - first + 1);
         *more = top > hi;
+    }
+    return rc;
+}
+
+/* How far the marks go, and with drop every mark removed (store.h; the
+ * write transaction is the lock). */
+static offpay_err s_marks_state(offpay__store *s, int drop,
+                                offpay_ledger_marks_info *out)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__marks_state_sql, NULL, &st);
+
+    if (rc == OFFPAY_OK)
+        rc = row(st);
+    if (rc == OFFPAY_OK) {
+        out->transfer_marks = col_u64(st, 0);
+        out->balance_marks = col_u64(st, 1);
+        out->upto = col_u64(st, 2);
+        out->latest_at = col_u32(st, 3);
+        out->made_at = col_u32(st, 4);
+        out->max_id = col_u64(st, 5);
+        out->unmarked = col_u64(st, 6);
+    }
+    sqlite3_finalize(st);
+    if (rc == OFFPAY_ENOTFOUND)
+        rc = OFFPAY_ESTORE;
+    for (int i = 0; drop && rc == OFFPAY_OK && i < 2; i++) {
+        st = NULL;
+        rc = prepare(s,
+                     i == 0 ? offpay__balance_marks_drop_sql
+                            : offpay__transfer_marks_drop_sql,
+                     NULL, &st);
+        if (rc == OFFPAY_OK)
+            rc = run(st);
+        sqlite3_finalize(st);
     }
     return rc;
 }

@@ -511,6 +511,28 @@ grep -q 'offpayd_payments_total{outcome="duplicate"} 1' metrics.txt \
   && grep -q '^offpayd_release_last_success_timestamp_seconds 0$' metrics.txt \
   && ok "metrics count outcomes, cases, requests and refunds; the key's end, the release and marking jobs, no ledger error" || { fail "metrics"; cat metrics.txt; }
 
+# The marks as the operator sees them, dropped while offpayd runs (the
+# incident step for an audit's mark_mismatch, docs/operations.md §3): the
+# same balances from the whole history, the audit passing, and offpayd's
+# job (every second here) marking again.
+run_cli 0 "^[0-9]+ transfer marks and [0-9]+ balance marks: every transfer up to id [0-9]+ \(the latest at 20[0-9-]+T[0-9:]+Z\), marked at 20[0-9-]+T[0-9:]+Z; [0-9]+ transfers above it, read whole by each balance \(the highest id [0-9]+\)$" -- \
+  "$OFFPAY" admin marks --db "$LEDGER"
+api GET /v1/admin/merchants; jq -S -c . resp.json > merchants.before
+st=0; "$OFFPAY" admin marks --db "$LEDGER" --drop --json > drop.json 2>&1 || st=$?
+[ "$st" = 0 ] && [ "$(jq -c '[.dropped, (.shards | length), (.shards[0].transfer_marks > 0), (.shards[0].balance_marks > 0)]' drop.json)" = '[true,1,true,true]' ] \
+  && ok "marks dropped: $(jq -c '.shards[0] | [.transfer_marks, .balance_marks]' drop.json)" || fail "marks --drop ($st): $(cat drop.json)"
+api GET /v1/admin/merchants
+[ "$(jq -S -c . resp.json)" = "$(cat merchants.before)" ] && ok "the same balances without marks" || fail "merchants: $(cat merchants.before) | $(cat resp.json)"
+audits "marks dropped"
+for _ in $(seq 1 100); do
+  "$OFFPAY" admin marks --db "$LEDGER" --json > marks.json
+  [ "$(jq '.shards[0].upto' marks.json)" -gt 0 ] && break
+  sleep 0.1
+done
+[ "$(jq -c '.shards[0] | [.upto == .max_id, .unmarked, .transfer_marks]' marks.json)" = '[true,0,1]' ] \
+  && ok "marked again by offpayd's job" || fail "marks after the drop: $(cat marks.json)"
+run_cli 2 "unrecognized option|--drop" -- "$OFFPAY" admin audit --db "$LEDGER" --drop
+
 stop_server TERM
 [ -z "$server_pid" ] && ok "SIGTERM stops offpayd" || fail "stop"
 

@@ -2290,6 +2290,60 @@ static void test_marks_change_no_balance_and_the_audit_checks_them(void)
     CHECK(p.opening_balance != before[2].opening_balance + 7);
     CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
     CHECK(r.mark_mismatch >= 1);
+
+    /* the incident step (offpay_ledger_marks_drop, `offpay admin marks
+     * --drop`): what there was, then no mark, the audit passing, the
+     * balance and the period read from the whole history; marked again,
+     * the same */
+    {
+        offpay_ledger_marks_info mi[1];
+        size_t                   nm = 0;
+        int64_t                  m1;
+
+        REQUIRE_OK(offpay_ledger_marks_state(w.l, mi, 1, &nm));
+        CHECK(nm == 1 && mi[0].transfer_marks >= 2 &&
+              mi[0].balance_marks >= 2 && mi[0].upto == mi[0].max_id &&
+              mi[0].unmarked == 0 && mi[0].latest_at == 1 &&
+              mi[0].made_at == (pg_prefix() != NULL ? T0 + 180 : T0 + 160));
+        REQUIRE_OK(offpay_ledger_deposit(w.l, w.merchant_acct[0], 5, NULL,
+                                         T0 + 190, NULL));
+        m1 = balance(&w, w.merchant_acct[0]);
+        if (pg_prefix() != NULL) {
+            /* a session holding what VACUUM holds: EBUSY, nothing dropped */
+            PGconn   *c = PQconnectdb(w.path);
+            PGresult *q = PQexec(c, "BEGIN; LOCK TABLE transfers IN SHARE"
+                                    " UPDATE EXCLUSIVE MODE");
+
+            REQUIRE(PQresultStatus(q) == PGRES_COMMAND_OK);
+            PQclear(q);
+            CHECK_ERR(offpay_ledger_marks_drop(w.l, mi, 1, &nm), OFFPAY_EBUSY);
+            CHECK(nm == 0);
+            PQclear(PQexec(c, "COMMIT"));
+            PQfinish(c);
+            REQUIRE_OK(offpay_ledger_marks_state(w.l, mi, 1, &nm));
+            CHECK(mi[0].transfer_marks >= 2 && mi[0].unmarked == 1);
+        }
+        REQUIRE_OK(offpay_ledger_marks_drop(w.l, mi, 1, &nm));
+        CHECK(nm == 1 && mi[0].transfer_marks >= 2 &&
+              mi[0].balance_marks >= 2 && mi[0].unmarked == 1 &&
+              mi[0].max_id == mi[0].upto + 1);
+        REQUIRE_OK(offpay_ledger_marks_state(w.l, mi, 1, &nm));
+        CHECK(nm == 1 && mi[0].transfer_marks == 0 &&
+              mi[0].balance_marks == 0 && mi[0].upto == 0 &&
+              mi[0].made_at == 0 && mi[0].unmarked == audit_transfers(&w));
+        CHECK(audit_ok(&w));
+        CHECK(balance(&w, w.merchant_acct[0]) == m1);
+        p = period_of(&w, T0 + 3, T0 + 8);
+        CHECK(p.opening_balance == before[2].opening_balance + 7);
+        REQUIRE_OK(offpay_ledger_marks(w.l, T0 + 200, 0, &marked, &more));
+        CHECK(!more);
+        REQUIRE_OK(offpay_ledger_marks_state(w.l, mi, 1, &nm));
+        CHECK(mi[0].upto == mi[0].max_id && mi[0].unmarked == 0 &&
+              mi[0].transfer_marks == 1 && mi[0].made_at == T0 + 200);
+        CHECK(audit_ok(&w));
+        CHECK(balance(&w, w.merchant_acct[0]) == m1);
+        CHECK_ERR(offpay_ledger_marks_state(w.l, mi, 0, &nm), OFFPAY_EINVAL);
+    }
     drop_world(&w);
 }
 
