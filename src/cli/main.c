@@ -29,7 +29,7 @@ static const char help[] =
     "            cases, evidence, enroll-code, revoke-wallet,\n"
     "            revoke-credential, revoke-terminal, transfers, statement,\n"
     "            refund, merchants, accounts, lists, backup, copy-ledger,\n"
-    "            skip-ids, terminals\n"
+    "            unseal, skip-ids, marks, terminals\n"
     "  verify-evidence  check a case's evidence file offline (root key only)\n"
     "  version   print the version\n"
     "\n"
