@@ -91,18 +91,19 @@ static const char help[] =
     "       offpay admin lists --server URL --root ROOT --out-dir DIR\n"
     "       offpay admin backup --db LEDGER --out FILE [--json]\n"
     "       offpay admin copy-ledger --db FILE --into URL [--json]\n"
-    "       offpay admin unseal --db FILE [--json]\n"
+    "       offpay admin unseal --db FILE (--into URL | --force) [--json]\n"
     "       offpay admin skip-ids --db LEDGER [--by N] [--json]\n"
     "       offpay admin marks --db LEDGER [--drop] [--json]\n"
     "       offpay admin terminals --db LEDGER [--merchant N] [--json]\n"
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
     "LEDGER is offpayd's --db: a SQLite file, or a PostgreSQL URL such as\n"
-    "postgresql://offpay@127.0.0.1:5432/ledger. Every command is safe\n"
-    "while offpayd runs on the same ledger. A password in the URL is\n"
-    "warned of (every local user can read a command line) and never\n"
-    "printed: give it in a passfile (PGPASSFILE, or passfile=FILE in the\n"
-    "URL's query; docs/operations.md §2).\n"
+    "postgresql://offpay@127.0.0.1:5432/ledger. Every command but\n"
+    "copy-ledger and unseal is safe while offpayd runs on the same\n"
+    "ledger. A password in the URL is warned of (every local user can\n"
+    "read a command line) and never printed: give it in a passfile\n"
+    "(PGPASSFILE, or passfile=FILE in the URL's query;\n"
+    "docs/operations.md §2).\n"
     "\n"
     "Commands:\n"
     "  audit     recompute every balance from the transfers and check\n"
@@ -236,10 +237,14 @@ static const char help[] =
     "            offpay's schema version. Not into a sharded ledger\n"
     "            (--shards)\n"
     "  unseal    takes copy-ledger's seal off a SQLite ledger, so that\n"
-    "            offpayd writes to it again: the way back only while\n"
-    "            nothing has settled on the ledger it was copied into\n"
-    "            (what was settled there is not in the file); a file not\n"
-    "            sealed is left as it is (exit 0)\n"
+    "            offpayd writes to it again: the way back while nothing\n"
+    "            has settled on the ledger it was copied into. With --into\n"
+    "            URL, only when that ledger is still the copy (its rows,\n"
+    "            next ids and audit the file's; else exit 1 and the seal\n"
+    "            stays); with --force whatever became of it (what was\n"
+    "            settled there is not in the file). An offpayd left\n"
+    "            running on the file writes at once. A file not sealed is\n"
+    "            left as it is (exit 0)\n"
     "  terminals every terminal, live ones first: id, merchant, since,\n"
     "            active or REVOKED (and when), payments uploaded, last\n"
     "            upload, the merchant's name, and what its last sync\n"
@@ -317,9 +322,10 @@ static const char help[] =
     "  --token-file FILE  with --server: the operator's bearer token\n"
     "  --out FILE       evidence: where to write it (atomically);\n"
     "                   backup: the new file\n"
-    "  --into URL       copy-ledger: the PostgreSQL database, as for\n"
-    "                   offpayd --db (a password in a passfile)\n"
-    "  --force          evidence: replace an existing FILE\n"
+    "  --into URL       copy-ledger, unseal: the PostgreSQL database, as\n"
+    "                   for offpayd --db (a password in a passfile)\n"
+    "  --force          evidence: replace an existing FILE; unseal: take\n"
+    "                   the seal off without comparing with the copy\n"
     "  --by N           skip-ids: how far (1 to 1000000000)\n"
     "  --drop           marks: remove every mark\n"
     "  --merchant N     terminals: of this merchant only; statement: the\n"
@@ -353,7 +359,7 @@ static const struct {
     {"accounts", "ref after limit"},
     {"backup", "out"},
     {"copy-ledger", "into"},
-    {"unseal", ""},
+    {"unseal", "into force"},
     {"skip-ids", "by"},
     {"marks", "drop"},
     {"terminals", "merchant"},
@@ -1214,32 +1220,84 @@ static int backup(const char *db, const char *out, int json)
 }
 
 /* copy-ledger's seal taken off a SQLite ledger (offpay__ledger_unseal). */
-static int unseal(const char *db, int json)
+static int unseal(const char *db, const char *into, int force, int json)
 {
-    char       shown[LEDGER_SHOWN_MAX], reason[OFFPAY__SEAL_REASON_MAX + 1];
-    offpay_err rc;
+    char                 shown[LEDGER_SHOWN_MAX], target[LEDGER_SHOWN_MAX] = "";
+    char                 reason[OFFPAY__SEAL_REASON_MAX + 1] = "";
+    offpay__copy_report *r = NULL;
+    offpay_err           rc;
+    int                  st;
 
     ledger_shown(db, shown);
-    rc = offpay__ledger_unseal(db, reason, sizeof reason);
-    if (rc == OFFPAY_ENOENT && no_ledger_file(db, rc))
-        return EXIT_FAILURE_IO;
-    if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND)
-        return cli_fail_at("admin unseal", "unsealing", shown, rc);
+    if (force)
+        rc = offpay__ledger_unseal_forced(db, reason, sizeof reason);
+    else {
+        r = calloc(1, sizeof *r);
+        if (r == NULL)
+            return cli_fail("admin unseal", OFFPAY_ENOMEM);
+        ledger_shown(into, target);
+        rc = offpay__ledger_unseal_same(db, into, r);
+        snprintf(reason, sizeof reason, "%s", r->sealed);
+    }
+    if (rc == OFFPAY_ENOENT && no_ledger_file(db, rc)) {
+        st = EXIT_FAILURE_IO;
+        goto out;
+    }
+    if (rc == OFFPAY_EEXISTS) {
+        fprintf(stderr,
+                "offpay: admin unseal: %s is not the copy of %s (%s): what "
+                "was settled there since the copy is not in the file, and "
+                "an offpayd on the file would go on from where the copy "
+                "began; the seal stays (give --force to take it off all the "
+                "same, once that is accounted for) (EEXISTS)\n",
+                target, shown, r->differ);
+        st = EXIT_REJECTED;
+        goto out;
+    }
+    if ((rc == OFFPAY_ERETRY || rc == OFFPAY_EBUSY) && r != NULL) {
+        fprintf(stderr,
+                "offpay: admin unseal: %s: %s; the seal stays: run "
+                "it again (%s)\n",
+                shown, r->differ, offpay_errname(rc));
+        st = EXIT_REJECTED;
+        goto out;
+    }
+    if (rc == OFFPAY_EVERSION) {
+        fprintf(stderr,
+                "offpay: admin unseal: %s or %s is not at this offpay's "
+                "schema version: unseal with the offpay that copied it, or "
+                "give --force; the seal stays (EVERSION)\n",
+                shown, target);
+        st = EXIT_FAILURE_IO;
+        goto out;
+    }
+    if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND) {
+        st = cli_fail_at("admin unseal", "unsealing", shown, rc);
+        goto out;
+    }
     if (json)
-        return cli_print_json(
-            json_pack("{s:s, s:b, s:o}", "ledger", shown, "unsealed",
+        st = cli_print_json(
+            json_pack("{s:s, s:b, s:o, s:b}", "ledger", shown, "unsealed",
                       rc == OFFPAY_OK, "seal",
-                      rc == OFFPAY_OK ? json_string(reason) : json_null()),
+                      rc == OFFPAY_OK ? json_string(reason) : json_null(),
+                      "compared", !force),
             "admin unseal");
-    if (rc == OFFPAY_ENOTFOUND)
+    else if (rc == OFFPAY_ENOTFOUND)
         printf("%s is not sealed: nothing changed\n", shown);
     else
-        printf("unsealed %s: it was sealed (%s). offpayd and offpay admin "
-               "write to it again; what was settled on the ledger it was "
-               "copied into is not in it (docs/operations.md, \"Moving from "
-               "SQLite to PostgreSQL\")\n",
-               shown, reason);
-    return EXIT_OK;
+        printf("unsealed %s: it was sealed (%s)%s. offpayd and offpay admin "
+               "write to it again, an offpayd still running on it at once; "
+               "never run offpayd on both ledgers (docs/operations.md, "
+               "\"Moving from SQLite to PostgreSQL\")\n",
+               shown, reason,
+               force ? "; not compared with the copy: what was settled "
+                       "there since is not in the file"
+                     : "; the copy still holds what the file holds, nothing "
+                       "settled there since");
+    st = EXIT_OK;
+out:
+    free(r);
+    return st;
 }
 
 /* A SQLite ledger moved to PostgreSQL (offpay__ledger_copy): the copy,
@@ -1301,21 +1359,39 @@ static int copy_ledger(const char *db, const char *into, int json)
         st = EXIT_REJECTED;
         goto out;
     }
-    if (rc == OFFPAY_ERETRY) {
+    if (rc == OFFPAY_ERETRY || rc == OFFPAY_EBUSY) {
         fprintf(stderr,
                 "offpay: admin copy-ledger: %s: %s: stop every offpayd on "
                 "the file, then copy again; rolled back, no row was "
-                "committed into %s and the file is not sealed (ERETRY)\n",
-                shown, r->differ, target);
+                "committed into %s and the file is not sealed (%s)\n",
+                shown,
+                r->differ[0] ? r->differ
+                             : "another process held the file's lock (an "
+                               "offpayd or another offpay command running "
+                               "on it)",
+                target, offpay_errname(rc));
         st = EXIT_REJECTED;
+        goto out;
+    }
+    if (r->commit_unknown) {
+        fprintf(stderr,
+                "offpay: admin copy-ledger: the commit into %s failed: %s "
+                "(%s), so whether the copy was committed is not known; the "
+                "file is not sealed. Run the same copy-ledger again: a copy "
+                "that was committed is found the same and the file sealed "
+                "then, one that was not is made\n",
+                target, offpay_strerror(rc), offpay_errname(rc));
+        st = EXIT_FAILURE_IO;
         goto out;
     }
     if (rc == OFFPAY_EEXISTS) {
         fprintf(stderr,
                 "offpay: admin copy-ledger: %s is not empty (%s): a copy "
                 "goes only into a database without the ledger's schema or "
-                "an empty ledger (createdb a new one), never over a ledger's "
-                "rows; nothing was written (EEXISTS)\n",
+                "an empty ledger (createdb a new one), never over another "
+                "ledger's rows (a database that holds this file's copy "
+                "already is found the same, and the file sealed); nothing "
+                "was written (EEXISTS)\n",
                 target, r->differ);
         st = EXIT_REJECTED;
         goto out;
@@ -1344,7 +1420,9 @@ static int copy_ledger(const char *db, const char *into, int json)
                 "offpay: WARNING: admin copy-ledger: the copy into %s is "
                 "committed and proved, but %s could not be sealed: %s (%s). "
                 "An offpayd started on the file would take payments the "
-                "PostgreSQL ledger never sees: never start one on it again "
+                "PostgreSQL ledger never sees: run the same copy-ledger "
+                "again once the cause is fixed (it finds the copy the same "
+                "and seals the file), and never start offpayd on the file "
                 "(docs/operations.md, \"Moving from SQLite to PostgreSQL\")\n",
                 target, shown, offpay_strerror(r->unsealed),
                 offpay_errname(r->unsealed));
@@ -1374,11 +1452,12 @@ static int copy_ledger(const char *db, const char *into, int json)
         }
         int printed = cli_print_json(
             json_pack(
-                "{s:s, s:s, s:I, s:b, s:I, s:o, s:o, s:{s:b, s:I, s:I, s:o, "
-                "s:o}}",
+                "{s:s, s:s, s:I, s:b, s:b, s:I, s:o, s:o, s:{s:b, s:I, s:I, "
+                "s:o, s:o}}",
                 "ledger", shown, "into", target, "schema",
-                (json_int_t)r->schema, "created", r->created, "rows",
-                (json_int_t)rows, "tables", tables, "sealed",
+                (json_int_t)r->schema, "created", r->created, "already",
+                r->already, "rows", (json_int_t)rows, "tables", tables,
+                "sealed",
                 r->unsealed == OFFPAY_OK ? json_string(r->sealed) : json_null(),
                 "audit", "same", 1, "accounts", (json_int_t)r->audit.accounts,
                 "transfers", (json_int_t)r->audit.transfers, "money", money,
@@ -1393,12 +1472,17 @@ static int copy_ledger(const char *db, const char *into, int json)
             st = printed;
         goto out;
     }
-    printf("copied %s into %s (%s %u): %llu rows in %zu tables, ids "
-           "unchanged\n",
-           shown, target,
-           r->created ? "given the ledger's schema, version"
-                      : "an empty ledger at schema version",
-           r->schema, (unsigned long long)rows, r->n_tables);
+    if (r->already)
+        printf("%s was copied into %s before (schema version %u): %llu rows "
+               "in %zu tables, the same there now, ids unchanged\n",
+               shown, target, r->schema, (unsigned long long)rows, r->n_tables);
+    else
+        printf("copied %s into %s (%s %u): %llu rows in %zu tables, ids "
+               "unchanged\n",
+               shown, target,
+               r->created ? "given the ledger's schema, version"
+                          : "an empty ledger at schema version",
+               r->schema, (unsigned long long)rows, r->n_tables);
     for (size_t i = 0; i < r->n_tables; i++) {
         if (r->table[i].next_id != 0)
             printf("  %-18s %10llu rows, next id %llu\n", r->table[i].name,
@@ -2890,7 +2974,14 @@ int cli_admin(int argc, char **argv)
                 bad = cli_usage_error("admin %s: --now is for release", cmd);
             break;
         case 'h':
-            command_help(cmd, "db shards json", own);
+            /* backup, copy-ledger and unseal take a SQLite file only */
+            command_help(cmd,
+                         strcmp(cmd, "backup") == 0 ||
+                                 strcmp(cmd, "copy-ledger") == 0 ||
+                                 strcmp(cmd, "unseal") == 0
+                             ? "db json"
+                             : "db shards json",
+                         own);
             fputs(cli_exit_help, stdout);
             return EXIT_OK;
         case CLI_OPT_TWICE:
@@ -3018,7 +3109,18 @@ int cli_admin(int argc, char **argv)
                 "admin unseal: %s is not a SQLite ledger: only a SQLite file "
                 "is sealed, by copy-ledger",
                 ledger_shown(db, shown));
-        return unseal(db, json);
+        if ((into == NULL) == !a.force)
+            return cli_usage_error(
+                "admin unseal: give --into URL, the PostgreSQL database the "
+                "file was copied into (the seal comes off only while it is "
+                "still the copy), or --force (whatever became of it)");
+        if (into != NULL &&
+            offpay_ledger_backend_of(into) != OFFPAY_LEDGER_POSTGRES)
+            return cli_usage_error("admin unseal: --into is a PostgreSQL "
+                                   "URL (postgresql://USER@HOST:PORT/DB)");
+        if (into != NULL)
+            password_warning("--into", into);
+        return unseal(db, into, a.force, json);
     } else if (a.server != NULL || a.token_file != NULL) {
         return cli_usage_error("admin %s: --server is for cases and evidence "
                                "only",

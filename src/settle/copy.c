@@ -296,12 +296,22 @@ static int audits_differ(const offpay_audit_report *a,
     return 0;
 }
 
+/* The seal's table is the file's own: a sealed file's seal is not
+ * compared with the target's (empty) table. */
+#define SEAL_TABLE "ledger_sealed"
+
 /* The copy itself, both stores open, the source in its read transaction
- * and the target in its write transaction. */
+ * and the target in its write transaction. Into an empty target the rows
+ * are copied, then proved; a target that holds rows is only compared
+ * (r->already: the copy was committed before, or it is another ledger:
+ * OFFPAY_EEXISTS with the first difference), and with compare_only
+ * (unseal) a target without rows is refused too. */
 static offpay_err copy_in_tx(offpay__store *from, const offpay__store_ops *fo,
                              offpay__store *to, const offpay__store_ops *to_ops,
-                             offpay__copy_report *r)
+                             int compare_only, offpay__copy_report *r)
 {
+    char held[OFFPAY__COPY_NAME_MAX + 1] = "";
+    int  differs = 0; /* the two sides' rows, ids or audits differ */
     offpay__copy_table *st = NULL, *tt = NULL;
     size_t              ns = 0, nt = 0, order[OFFPAY__COPY_TABLES_MAX];
     digest             *src = NULL;
@@ -326,22 +336,40 @@ static offpay_err copy_in_tx(offpay__store *from, const offpay__store_ops *fo,
         rc = same_schema(st, ns, tt, nt, r);
     if (rc == OFFPAY_OK)
         rc = fk_order(st, ns, order, r);
-    /* an empty ledger only: a copy never mixes two ledgers */
-    for (size_t i = 0; rc == OFFPAY_OK && i < nt; i++) {
+    /* an empty ledger to copy into; one with rows only compared: a copy
+     * never mixes two ledgers */
+    for (size_t i = 0; rc == OFFPAY_OK && held[0] == '\0' && i < nt; i++) {
         const char *cols[1] = {tt[i].col[0]};
         int         any = 0;
 
         rc = to_ops->copy_rows(to, tt[i].name, cols, 1, any_row, &any);
-        if (rc == OFFPAY_OK && any) {
-            snprintf(r->differ, sizeof r->differ, "its table %s holds rows",
-                     tt[i].name);
-            rc = OFFPAY_EEXISTS;
-        }
+        if (rc == OFFPAY_OK && any)
+            snprintf(held, sizeof held, "%s", tt[i].name);
     }
-    /* the rows, table by table, each row's digest taken as it goes */
+    r->already = held[0] != '\0';
+    if (rc == OFFPAY_OK && compare_only && !r->already) {
+        snprintf(r->differ, sizeof r->differ,
+                 "it holds no ledger rows: not the database the file was "
+                 "copied into?");
+        rc = OFFPAY_EEXISTS;
+    }
+    /* the source's rows only read, their digests taken */
+    for (size_t i = 0; rc == OFFPAY_OK && r->already && i < ns; i++) {
+        const char *cols[OFFPAY__COPY_COLS_MAX];
+        struct {
+            digest *d;
+            size_t  n;
+        } c = {&src[i], st[i].n_cols};
+
+        for (size_t k = 0; k < st[i].n_cols; k++)
+            cols[k] = st[i].col[k];
+        rc =
+            fo->copy_rows(from, st[i].name, cols, st[i].n_cols, digest_add, &c);
+    }
+    /* else the rows, table by table, each row's digest taken as it goes */
     b.ops = to_ops;
     b.to = to;
-    for (size_t j = 0; rc == OFFPAY_OK && j < ns; j++) {
+    for (size_t j = 0; rc == OFFPAY_OK && !r->already && j < ns; j++) {
         const offpay__copy_table *t = &st[order[j]];
         const char               *cols[OFFPAY__COPY_COLS_MAX];
 
@@ -362,7 +390,7 @@ static offpay_err copy_in_tx(offpay__store *from, const offpay__store_ops *fo,
         b.cols = NULL;
     }
     /* the ids the target gives next continue after the source's */
-    for (size_t i = 0; rc == OFFPAY_OK && i < ns; i++) {
+    for (size_t i = 0; rc == OFFPAY_OK && !r->already && i < ns; i++) {
         uint64_t next = 0;
 
         if (st[i].id[0] == '\0')
@@ -388,6 +416,8 @@ static offpay_err copy_in_tx(offpay__store *from, const offpay__store_ops *fo,
         memset(&d, 0, sizeof d);
         snprintf(r->table[i].name, sizeof r->table[i].name, "%s", st[i].name);
         r->table[i].rows = src[i].rows;
+        if (compare_only && strcmp(st[i].name, SEAL_TABLE) == 0)
+            continue;
         rc = to_ops->copy_rows(to, st[i].name, cols, st[i].n_cols, digest_add,
                                &c);
         if (rc != OFFPAY_OK)
@@ -401,6 +431,7 @@ static offpay_err copy_in_tx(offpay__store *from, const offpay__store_ops *fo,
                      d.rows == src[i].rows ? ", and their contents differ"
                                            : "");
             rc = OFFPAY_EAUDIT;
+            differs = 1;
             break;
         }
         if (st[i].id[0] == '\0')
@@ -414,6 +445,7 @@ static offpay_err copy_in_tx(offpay__store *from, const offpay__store_ops *fo,
                      st[i].name, st[i].id, (unsigned long long)mine,
                      (unsigned long long)theirs);
             rc = OFFPAY_EAUDIT;
+            differs = 1;
         }
         r->table[i].next_id = mine;
     }
@@ -432,8 +464,22 @@ static offpay_err copy_in_tx(offpay__store *from, const offpay__store_ops *fo,
         rc = to_ops->audit(to, &tf);
     if (rc == OFFPAY_OK) {
         (void)offpay__audit_report_from(&tf, &tr);
-        if (audits_differ(&r->audit, &tr, r))
+        if (audits_differ(&r->audit, &tr, r)) {
             rc = OFFPAY_EAUDIT;
+            differs = 1;
+        }
+    }
+    /* a target that held rows and differs is another ledger, or the copy
+     * moved on there: never the copy of this file */
+    if (r->already && rc == OFFPAY_EAUDIT && differs) {
+        char d[sizeof r->differ];
+
+        snprintf(d, sizeof d, "%s", r->differ);
+        snprintf(
+            r->differ, sizeof r->differ,
+            "its table %s holds rows, and they are not this file's: %.380s",
+            held, d);
+        rc = OFFPAY_EEXISTS;
     }
 out:
     free(b.bytes);
@@ -475,11 +521,14 @@ static void seal_says(const char *to, uint32_t now,
              "copied into %s by 'offpay admin copy-ledger' at %s", shown, when);
 }
 
-offpay_err offpay__ledger_copy(const char *from, const char *to, uint32_t now,
-                               offpay__copy_report *r)
+/* offpay__ledger_copy (unseal 0) and offpay__ledger_unseal_same
+ * (unseal 1): the source read in one transaction, the target compared
+ * (or first filled), then the seal put on the file or taken off it in
+ * that same transaction. */
+static offpay_err copy_run(const char *from, const char *to, uint32_t now,
+                           int unseal, offpay__copy_report *r)
 {
-    char reason[OFFPAY__SEAL_REASON_MAX + 1];
-
+    char                     reason[OFFPAY__SEAL_REASON_MAX + 1];
     offpay__store           *fs = NULL, *ts = NULL;
     const offpay__store_ops *fo = NULL, *to_ops = NULL;
     offpay_err               rc;
@@ -502,7 +551,12 @@ offpay_err offpay__ledger_copy(const char *from, const char *to, uint32_t now,
     rc = offpay__store_postgres_exists(to);
     if (rc == OFFPAY_OK)
         rc = offpay__store_postgres_version(to, &r->target_schema);
-    else if (rc == OFFPAY_ENOENT)
+    else if (rc == OFFPAY_ENOENT && unseal) {
+        snprintf(r->differ, sizeof r->differ,
+                 "it holds no ledger: not the database the file was copied "
+                 "into?");
+        return OFFPAY_EEXISTS; /* nothing made there */
+    } else if (rc == OFFPAY_ENOENT)
         rc = OFFPAY_OK;
     if (rc != OFFPAY_OK)
         return rc;
@@ -519,17 +573,19 @@ offpay_err offpay__ledger_copy(const char *from, const char *to, uint32_t now,
     {
         const char *col[1] = {"reason"};
 
-        rc = fo->copy_rows(fs, "ledger_sealed", col, 1, seal_reason, r);
+        rc = fo->copy_rows(fs, SEAL_TABLE, col, 1, seal_reason, r);
     }
-    if (rc == OFFPAY_OK && r->sealed[0] != '\0')
+    if (rc == OFFPAY_OK && !unseal && r->sealed[0] != '\0')
         rc = OFFPAY_ELEDGER_SEALED; /* copied before: never twice */
+    if (rc == OFFPAY_OK && unseal && r->sealed[0] == '\0')
+        rc = OFFPAY_ENOTFOUND; /* nothing to take off */
     if (rc == OFFPAY_OK)
         rc = offpay__store_postgres_open(to, &ts, &to_ops); /* the schema */
     r->created = rc == OFFPAY_OK && r->target_schema == 0;
     if (rc == OFFPAY_OK)
         rc = to_ops->begin(ts);
     if (rc == OFFPAY_OK) {
-        rc = copy_in_tx(fs, fo, ts, to_ops, r);
+        rc = copy_in_tx(fs, fo, ts, to_ops, unseal, r);
         if (rc == OFFPAY_ERETRY) /* a conflict: another writer there */
             rc = OFFPAY_ESTORE;
 #ifdef OFFPAY_TEST_HOOKS
@@ -538,33 +594,44 @@ offpay_err offpay__ledger_copy(const char *from, const char *to, uint32_t now,
         if (rc == OFFPAY_OK)
             offpay__test_delay_ms("OFFPAY_TEST_COPY_SEAL_DELAY_MS");
 #endif
-        /* the seal first: it fails if anything was committed to the file
-         * since the copy's read began, and then nothing is committed
-         * there either */
+        /* the seal first (or its removal): it fails if anything was
+         * committed to the file since the copy's read began, and then
+         * nothing is committed there either */
         if (rc == OFFPAY_OK) {
-            seal_says(to, now, reason);
-            rc = fo->seal(fs, now, reason);
+            if (!unseal)
+                seal_says(to, now, reason);
+            rc = fo->seal(fs, now, unseal ? NULL : reason);
             if (rc == OFFPAY_ERETRY)
                 snprintf(r->differ, sizeof r->differ,
-                         "the file was written while it was copied (by an "
-                         "offpayd or another offpay command still running "
-                         "on it)");
+                         "the file was written while it was %s (by an "
+                         "offpayd or another offpay command running on it)",
+                         unseal ? "compared" : "copied");
+            else if (rc == OFFPAY_EBUSY)
+                snprintf(r->differ, sizeof r->differ,
+                         "another process held the file's write lock "
+                         "through the busy wait (an offpayd or another "
+                         "offpay command running on it)");
         }
-        if (rc == OFFPAY_OK)
+        if (rc == OFFPAY_OK && !unseal) {
             rc = to_ops->commit(ts);
-        if (rc != OFFPAY_OK)
+            /* a COMMIT that failed (a connection lost with it) may have
+             * committed: the copy run again finds out */
+            r->commit_unknown = rc != OFFPAY_OK;
+        }
+        if (rc != OFFPAY_OK || unseal)
             to_ops->rollback(ts);
     }
     if (rc != OFFPAY_OK) {
-        fo->rollback(fs); /* no seal */
+        fo->rollback(fs); /* the seal as it was */
         goto out;
     }
     /* the copy is committed: the file's seal now (a failure here leaves
-     * both ledgers writable, said in r->unsealed) */
+     * both ledgers writable, said in r->unsealed; the copy run again finds
+     * the copy the same and seals the file) */
     r->unsealed = fo->commit(fs);
     if (r->unsealed != OFFPAY_OK)
         fo->rollback(fs);
-    else
+    else if (!unseal)
         snprintf(r->sealed, sizeof r->sealed, "%s", reason);
 out:
     if (ts != NULL)
@@ -574,7 +641,24 @@ out:
     return rc;
 }
 
-offpay_err offpay__ledger_unseal(const char *path, char *reason, size_t cap)
+offpay_err offpay__ledger_copy(const char *from, const char *to, uint32_t now,
+                               offpay__copy_report *r)
+{
+    return copy_run(from, to, now, 0, r);
+}
+
+offpay_err offpay__ledger_unseal_same(const char *from, const char *to,
+                                      offpay__copy_report *r)
+{
+    offpay_err rc = copy_run(from, to, 0, 1, r);
+
+    /* the seal's removal is the one write: its commit failing is the
+     * command's failure */
+    return rc == OFFPAY_OK ? r->unsealed : rc;
+}
+
+offpay_err offpay__ledger_unseal_forced(const char *path, char *reason,
+                                        size_t cap)
 {
     offpay_err rc;
 

@@ -16,6 +16,10 @@ typedef struct offpay__copy_report {
     unsigned want;          /* this offpay's */
     unsigned target_schema; /* the target's before the copy (0: none) */
     int      created;       /* the target got the schema from this copy */
+    int      already;       /* the target held rows: only compared (the
+                               copy made before, or another ledger) */
+    int commit_unknown;     /* the target's COMMIT failed: it may have
+                               committed (run the copy again) */
     size_t   n_tables;
     struct {
         char     name[OFFPAY__COPY_NAME_MAX + 1];
@@ -26,7 +30,8 @@ typedef struct offpay__copy_report {
     char differ[512]; /* on OFFPAY_EEXISTS, OFFPAY_EAUDIT, a schema that
                          differs, OFFPAY_ERETRY: what, in words */
     /* the seal's reason: the one the copy put on the file, or on
-     * OFFPAY_ELEDGER_SEALED the one a copy before put there */
+     * OFFPAY_ELEDGER_SEALED the one a copy before put there, or the one
+     * offpay__ledger_unseal_same took off */
     char sealed[OFFPAY__SEAL_REASON_MAX + 1];
     /* after a copy committed into PostgreSQL: OFFPAY_OK when the file was
      * sealed, else the error that left it unsealed */
@@ -44,7 +49,11 @@ typedef struct offpay__copy_report {
  * committed on either side). From the seal's commit on, every write to
  * the file is refused (OFFPAY_ELEDGER_SEALED), so what the copy holds is
  * all the file will ever hold. A sealed file is not copied again
- * (OFFPAY_ELEDGER_SEALED, the seal's reason in r->sealed). `to` is a database
+ * (OFFPAY_ELEDGER_SEALED, the seal's reason in r->sealed). A target that
+ * holds rows is only compared with the file (r->already): when it is the
+ * same (a copy committed before whose seal was lost: a kill between the
+ * two commits, a failed seal), the file is sealed and OFFPAY_OK; else
+ * OFFPAY_EEXISTS with the first difference in r->differ. `to` is a database
  * without the ledger's schema (it is given the schema first, as offpayd's first
  * start would) or an empty ledger; every table's rows go in with their ids, in
  * one transaction, and each id sequence is set to continue after the
@@ -62,6 +71,9 @@ typedef struct offpay__copy_report {
  * than this offpay's: r->schema, r->target_schema),
  * OFFPAY_ELEDGER_SEALED (from was copied before; nothing written),
  * OFFPAY_ERETRY (from was written during the copy: rolled back),
+ * OFFPAY_EBUSY (another process held from's write lock through the busy
+ * wait: rolled back), a store's error with r->commit_unknown (the
+ * target's COMMIT failed: it may have committed; the file not sealed),
  * OFFPAY_EEXISTS (to holds rows: r->differ names a table; nothing
  * written),
  * OFFPAY_EAUDIT (the source's audit fails, or the copy differs: r->differ
@@ -76,12 +88,26 @@ offpay_err offpay__ledger_copy(const char *from, const char *to, uint32_t now,
                                offpay__copy_report *r);
 
 /*
- * offpay__ledger_unseal — takes the seal of offpay__ledger_copy off the
- * SQLite ledger at path (`offpay admin unseal`), its reason into
- * reason[0..cap). Errors: OFFPAY_EINVAL (not a SQLite path), OFFPAY_ENOENT
- * (no ledger there), OFFPAY_ENOTFOUND (not sealed: nothing changed), the
- * store's. Migrates nothing.
+ * offpay__ledger_unseal_same — takes the seal of offpay__ledger_copy off
+ * the SQLite ledger at `from` (`offpay admin unseal --into URL`) only
+ * while the PostgreSQL ledger at `to` is still its copy: the same rows,
+ * next ids and audit (compared as the copy proves itself; the seal's own
+ * table aside), so nothing was settled there since. r->sealed says what
+ * the seal said. Errors: OFFPAY_ENOTFOUND (not sealed: nothing changed),
+ * OFFPAY_EEXISTS (to is not, or no longer, the copy: r->differ says how;
+ * nothing changed), OFFPAY_ERETRY and OFFPAY_EBUSY (from written or
+ * locked meanwhile), and offpay__ledger_copy's others. Nothing is
+ * written to `to`.
+ *
+ * offpay__ledger_unseal_forced — takes the seal off whatever became of
+ * the copy (`--force`), its reason into reason[0..cap). Errors:
+ * OFFPAY_EINVAL (not a SQLite path), OFFPAY_ENOENT (no ledger there),
+ * OFFPAY_ENOTFOUND (not sealed: nothing changed), the store's. Neither
+ * migrates anything.
  */
-offpay_err offpay__ledger_unseal(const char *path, char *reason, size_t cap);
+offpay_err offpay__ledger_unseal_same(const char *from, const char *to,
+                                      offpay__copy_report *r);
+offpay_err offpay__ledger_unseal_forced(const char *path, char *reason,
+                                        size_t cap);
 
 #endif

@@ -519,6 +519,11 @@ static offpay_err schema_current(offpay__store *s)
             s->sealed_said = 1;
             sealed_log(sqlite3_db_filename(s->db, "main"),
                        (const char *)sqlite3_column_text(s->version_st, 1));
+        } else if (!sealed && s->sealed_said) {
+            s->sealed_said = 0;
+            offpay__log("offpay: ledger %s is no longer sealed ('offpay "
+                        "admin unseal'): it is written to again",
+                        sqlite3_db_filename(s->db, "main"));
         }
     }
     sqlite3_reset(s->version_st);
@@ -1495,17 +1500,32 @@ static offpay_err s_account_lock(offpay__store *s, uint64_t id)
 /* Applies every migration above the schema's version, each in its own
  * transaction. An id is SQLite's INTEGER PRIMARY KEY (the rowid). */
 /* 1 with the seal's reason in buf (020_ledger_sealed) when the file
- * is sealed, 0 when not (or its schema has no seal yet). */
+ * is sealed, 0 when not (or its schema has no seal yet), -1 when it
+ * cannot be read (never taken for "not sealed"). */
 static int seal_of(sqlite3 *db, char *buf, size_t cap)
 {
     sqlite3_stmt *st = NULL;
-    int           sealed = 0;
+    int           sealed = -1, step;
 
-    if (sqlite3_prepare_v2(db, "SELECT reason FROM ledger_sealed WHERE id = 1",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM sqlite_master WHERE"
+                           " type = 'table' AND name = 'ledger_sealed'",
                            -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
-        sealed = 1;
+        sqlite3_step(st) == SQLITE_ROW)
+        sealed = sqlite3_column_int(st, 0) == 0 ? 0 : -2;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sealed != -2)
+        return sealed;
+    sealed = -1;
+    if (sqlite3_prepare_v2(db, "SELECT reason FROM ledger_sealed WHERE id = 1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+            sealed = 1;
+        } else if (step == SQLITE_DONE)
+            sealed = 0;
     }
     sqlite3_finalize(st);
     return sealed;
@@ -1540,8 +1560,12 @@ static offpay_err migrate(sqlite3 *db)
     if ((size_t)version < offpay__n_migrations) {
         char reason[OFFPAY__SEAL_REASON_MAX + 1];
 
+        int sealed = seal_of(db, reason, sizeof reason);
+
         /* a sealed file is never upgraded either (020_ledger_sealed) */
-        if (seal_of(db, reason, sizeof reason)) {
+        if (sealed < 0)
+            return OFFPAY_ESTORE;
+        if (sealed) {
             sealed_log(sqlite3_db_filename(db, "main"), reason);
             return OFFPAY_ELEDGER_SEALED;
         }
@@ -1846,7 +1870,7 @@ offpay_err offpay__store_sqlite_unseal(const char *path, char *reason,
                                        size_t cap)
 {
     sqlite3   *db = NULL;
-    int        step;
+    int        step, sealed;
     offpay_err rc;
 
     step = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
@@ -1859,8 +1883,11 @@ offpay_err offpay__store_sqlite_unseal(const char *path, char *reason,
     /* the seal read and removed in one write transaction; the write
      * begin of the store (s_begin) would refuse the sealed file */
     step = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (step == SQLITE_OK && !seal_of(db, reason, cap))
+    sealed = step == SQLITE_OK ? seal_of(db, reason, cap) : -1;
+    if (step == SQLITE_OK && sealed == 0)
         rc = OFFPAY_ENOTFOUND;
+    else if (step == SQLITE_OK && sealed < 0)
+        rc = OFFPAY_ESTORE;
     else if (step == SQLITE_OK &&
              (step = sqlite3_exec(db,
                                   "DELETE FROM ledger_sealed WHERE id = 1;"
@@ -1878,25 +1905,56 @@ offpay_err offpay__store_sqlite_unseal(const char *path, char *reason,
     return rc;
 }
 
-/* The seal (020_ledger_sealed), in the read transaction a copy holds:
- * its first write, refused (OFFPAY_ERETRY: SQLITE_BUSY_SNAPSHOT, or the
- * writer's lock held past the busy timeout) when anything was committed
- * to the file since that transaction's snapshot. */
+/* The seal (020_ledger_sealed), or with reason NULL its removal, in the
+ * read transaction a copy holds: its first write, refused OFFPAY_ERETRY
+ * (SQLITE_BUSY_SNAPSHOT) when anything was committed to the file since
+ * that transaction's snapshot. A read transaction's upgrade does not
+ * call the busy handler: while another connection holds the writer's
+ * lock (a transaction that may yet commit nothing) it is tried again
+ * every 10 ms up to the busy timeout, then OFFPAY_EBUSY. A file moved
+ * away meanwhile is not sealed (OFFPAY_ELEDGER_MOVED). */
 static offpay_err s_seal(offpay__store *s, uint32_t now, const char *reason)
 {
     sqlite3_stmt *st = NULL;
-    offpay_err    rc;
+    offpay_err    rc = moved_away(s);
+    int           step = SQLITE_BUSY;
 
     if (!s->in_tx)
         return OFFPAY_EINVAL;
+    if (rc != OFFPAY_OK)
+        return rc;
     if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO ledger_sealed (id, at, reason)"
-                           " VALUES (1, ?1, ?2)",
+                           reason != NULL
+                               ? "INSERT INTO ledger_sealed (id, at, reason)"
+                                 " VALUES (1, ?1, ?2)"
+                               : "DELETE FROM ledger_sealed WHERE id = 1",
                            -1, &st, NULL) != SQLITE_OK)
         return OFFPAY_ESTORE;
-    sqlite3_bind_int64(st, 1, now);
-    bind_text(st, 2, reason);
-    rc = run(st);
+    if (reason != NULL) {
+        sqlite3_bind_int64(st, 1, now);
+        bind_text(st, 2, reason);
+    }
+    for (int waited = 0; step == SQLITE_BUSY && waited <= BUSY_TIMEOUT_MS;
+         waited += 10) {
+        step = sqlite3_step(st);
+        if (step == SQLITE_BUSY &&
+            sqlite3_extended_errcode(s->db) == SQLITE_BUSY) {
+            struct timespec ten = {0, 10 * 1000 * 1000};
+
+            sqlite3_reset(st);
+            nanosleep(&ten, NULL);
+        } else if (step == SQLITE_BUSY) /* SQLITE_BUSY_SNAPSHOT */
+            break;
+    }
+    if (step == SQLITE_DONE)
+        rc = OFFPAY_OK;
+    else if (step == SQLITE_BUSY &&
+             sqlite3_extended_errcode(s->db) == SQLITE_BUSY)
+        rc = OFFPAY_EBUSY;
+    else
+        rc = map(s->db, sqlite3_extended_errcode(s->db));
+    if (rc == OFFPAY_OK && step != SQLITE_DONE)
+        rc = OFFPAY_ESTORE;
     sqlite3_finalize(st);
     return rc;
 }

@@ -142,6 +142,16 @@ st=0; timeout 60 "$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss --p
   && ok "offpayd refuses to start on the sealed file (exit 3)" || fail "start on sealed ($st): $(cat s2.out s2.err)"
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
 run_cli 3 "is sealed.*ELEDGER_SEALED" -- "$OFFPAY" admin release --db "$LEDGER"
+# a copy committed whose seal was lost (a kill between the two commits, a
+# failed seal): unsealed while PostgreSQL is still the copy (compared),
+# the same copy-ledger again finds the copy the same and seals the file
+run_cli 2 "give --into URL.*or --force" -- "$OFFPAY" admin unseal --db "$LEDGER"
+run_cli 0 "^unsealed .*ledger.db: it was sealed \(copied into postgresql://.*\); the copy still holds what the file holds" -- \
+  "$OFFPAY" admin unseal --db "$LEDGER" --into "$PG"
+[ "$(sealed)" = 0 ] || fail "not unsealed"
+run_cli 0 "ledger.db was copied into postgresql://.* before \(schema version [0-9]+\): [0-9]+ rows in [0-9]+ tables, the same there now, ids unchanged$" -- \
+  "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "$PG"
+[ "$(sealed)" = 1 ] && ok "copied before, found the same: sealed" || fail "sealed $(sealed)"
 # every table of the SQLite file, with as many rows in PostgreSQL: the
 # tables listed from the file here, not from the copy's own report
 bad=""; n=0
@@ -197,11 +207,16 @@ r0=$(rows)
 run_cli 1 "is sealed: copied into postgresql://.*not copied twice.*offpay admin unseal --db .*nothing was written \(ELEDGER_SEALED\)" -- \
   "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "$PG"
 [ "$(rows)" = "$r0" ] && ok "nothing changed ($r0)" || fail "rows $r0 -> $(rows)"
-# unsealed (the way back), then into the database, which now holds rows
-run_cli 0 "^unsealed .*ledger.db: it was sealed \(copied into postgresql://" -- "$OFFPAY" admin unseal --db "$LEDGER"
-run_cli 0 "is not sealed: nothing changed" -- "$OFFPAY" admin unseal --db "$LEDGER"
-run_cli 2 "is not a SQLite ledger" -- "$OFFPAY" admin unseal --db "$PG"
-run_cli 1 "is not empty \(its table [a-z_]+ holds rows\).*nothing was written \(EEXISTS\)" -- \
+# PostgreSQL settled since: the seal stays unless forced (the way back
+# only once that is accounted for), then into the database, which now
+# holds rows that are not the file's
+run_cli 1 "is not the copy of .*ledger.db \(its table [a-z_]+ holds rows, and they are not this file's: .*\).*the seal stays.*\(EEXISTS\)" -- \
+  "$OFFPAY" admin unseal --db "$LEDGER" --into "$PG"
+[ "$(sealed)" = 1 ] && ok "still sealed" || fail "unsealed by a refused unseal"
+run_cli 0 "^unsealed .*ledger.db: it was sealed \(copied into postgresql://.*\); not compared with the copy" -- "$OFFPAY" admin unseal --db "$LEDGER" --force
+run_cli 0 "is not sealed: nothing changed" -- "$OFFPAY" admin unseal --db "$LEDGER" --force
+run_cli 2 "is not a SQLite ledger" -- "$OFFPAY" admin unseal --db "$PG" --force
+run_cli 1 "is not empty \(its table [a-z_]+ holds rows, and they are not this file's: .*\).*nothing was written \(EEXISTS\)" -- \
   "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "$PG"
 [ "$(rows)" = "$r0" ] && [ "$(sealed)" = 0 ] && ok "nothing changed ($r0), not sealed" || fail "rows $r0 -> $(rows), sealed $(sealed)"
 start_server

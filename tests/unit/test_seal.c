@@ -10,9 +10,11 @@
  * makes it writable again, and says when there was no seal. The copy
  * itself (PostgreSQL) is e2e.offpayd_copyledger_pg's.
  */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "offpay/settle.h"
@@ -28,10 +30,10 @@ static int  sealed_lines;
 static void keep_log(void *ctx, const char *line)
 {
     (void)ctx;
-    if (strstr(line, "is sealed") != NULL) {
+    if (strstr(line, "is sealed") != NULL)
         sealed_lines++;
+    if (strstr(line, "sealed") != NULL)
         snprintf(logged, sizeof logged, "%s", line);
-    }
 }
 
 /* The first column of the first row of sql on the file at path. */
@@ -60,6 +62,46 @@ static int count_row(const offpay__copy_value *v, void *ctx)
     (void)v;
     (*(int *)ctx)++;
     return 0;
+}
+
+/* Another connection holding the file's write lock (BEGIN IMMEDIATE),
+ * let go 300 ms after the thread starts: rolled back, or committing a
+ * write that changes no value (a new snapshot all the same). */
+typedef struct holder {
+    sqlite3  *db;
+    int       commit;
+    pthread_t t;
+} holder;
+
+static void *let_go(void *p)
+{
+    holder         *h = p;
+    struct timespec d = {0, 300 * 1000 * 1000};
+
+    nanosleep(&d, NULL);
+    if (h->commit)
+        sqlite3_exec(h->db,
+                     "UPDATE accounts SET ref = ref WHERE id = 1; COMMIT", NULL,
+                     NULL, NULL);
+    else
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    return NULL;
+}
+
+static void hold(holder *h, const char *path, int commit)
+{
+    h->commit = commit;
+    REQUIRE(sqlite3_open_v2(path, &h->db, SQLITE_OPEN_READWRITE, NULL) ==
+            SQLITE_OK);
+    REQUIRE(sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+            SQLITE_OK);
+    REQUIRE(pthread_create(&h->t, NULL, let_go, h) == 0);
+}
+
+static void release(holder *h)
+{
+    pthread_join(h->t, NULL);
+    sqlite3_close(h->db);
 }
 
 /* A copy's read transaction on the file (its snapshot taken by a read),
@@ -102,9 +144,31 @@ static void test_seal_refuses_writes_and_unseal_lifts_it(void)
     CHECK(scalar(path, "SELECT count(*) FROM ledger_sealed") == 0);
     REQUIRE_OK(offpay_ledger_deposit(l, acct, 10, "after", T0 + 3, NULL));
 
-    /* nothing written since the read: sealed at the commit */
+    /* another connection holding the write lock when the seal comes (a
+     * read transaction's upgrade does not wait by itself): waited for;
+     * it wrote and committed, so the seal fails */
+    {
+        holder h;
+
+        copy_read(path, &s, &ops);
+        hold(&h, path, 1);
+        CHECK_ERR(ops->seal(s, T0 + 4, "copied into test"), OFFPAY_ERETRY);
+        release(&h);
+        ops->rollback(s);
+        ops->close(s);
+        CHECK(scalar(path, "SELECT count(*) FROM ledger_sealed") == 0);
+    }
+
+    /* nothing written since the read (a lock held and let go without a
+     * write meanwhile): sealed at the commit */
     copy_read(path, &s, &ops);
-    REQUIRE_OK(ops->seal(s, T0 + 4, "copied into test"));
+    {
+        holder h;
+
+        hold(&h, path, 0);
+        REQUIRE_OK(ops->seal(s, T0 + 4, "copied into test"));
+        release(&h);
+    }
     REQUIRE_OK(ops->commit(s));
     ops->close(s);
     CHECK(scalar(path, "SELECT at FROM ledger_sealed") == T0 + 4);
@@ -146,22 +210,24 @@ static void test_seal_refuses_writes_and_unseal_lifts_it(void)
                        "FROM schema_version RETURNING version") > 0);
 
     /* unsealed: the handle from before writes again */
-    REQUIRE_OK(offpay__ledger_unseal(path, reason, sizeof reason));
+    sealed_lines = 0;
+    REQUIRE_OK(offpay__ledger_unseal_forced(path, reason, sizeof reason));
     CHECK(strcmp(reason, "copied into test") == 0);
-    CHECK_ERR(offpay__ledger_unseal(path, reason, sizeof reason),
+    CHECK_ERR(offpay__ledger_unseal_forced(path, reason, sizeof reason),
               OFFPAY_ENOTFOUND);
     REQUIRE_OK(offpay_ledger_check(l));
+    CHECK(sealed_lines == 0 && strstr(logged, "no longer sealed") != NULL);
     REQUIRE_OK(offpay_ledger_deposit(l, acct, 1, "unsealed", T0 + 6, NULL));
     REQUIRE_OK(offpay_ledger_audit(l, &r));
     CHECK(r.transfers == 4);
     offpay_ledger_close(l);
 
     /* what is not a SQLite ledger file */
-    CHECK_ERR(offpay__ledger_unseal("postgresql://u@127.0.0.1/db", reason,
-                                    sizeof reason),
+    CHECK_ERR(offpay__ledger_unseal_forced("postgresql://u@127.0.0.1/db",
+                                           reason, sizeof reason),
               OFFPAY_EINVAL);
     snprintf(path, sizeof path, "%s/none.db", offpay_test_tmpdir());
-    CHECK_ERR(offpay__ledger_unseal(path, reason, sizeof reason),
+    CHECK_ERR(offpay__ledger_unseal_forced(path, reason, sizeof reason),
               OFFPAY_ENOENT);
     offpay_set_log(offpay_log_stderr, NULL);
 }
