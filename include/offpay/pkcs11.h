@@ -113,7 +113,9 @@ offpay_err offpay_pkcs11_open(const char *module, const char *uri,
  * a private key of any type or id already carries the URI's label (a URI
  * without object: its id) is OFFPAY_EEXISTS, offpay_pkcs11_detail()
  * naming that key: beside it, the new key would make a URI of the label
- * name several keys. Errors: those of offpay_pkcs11_open, OFFPAY_EEXISTS.
+ * name several keys. A pair made and then refused (offpay_pkcs11_open's
+ * checks) is deleted from the token again. Errors: those of
+ * offpay_pkcs11_open, OFFPAY_EEXISTS.
  */
 offpay_err offpay_pkcs11_generate(const char *module, const char *uri,
                                   offpay_pkcs11_key **out);

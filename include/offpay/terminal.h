@@ -85,7 +85,10 @@ void offpay_risk_defaults(uint16_t currency, offpay_risk *r);
  * issuer and give it to offpay_terminal_set_credential. The directory
  * is made (or, if it existed, set) 0700, and terminal.db with its -wal and
  * -shm files and terminal.key 0600, whatever the umask: the journal holds
- * just-accepted codes, usable elsewhere for their lifetime.
+ * just-accepted codes, usable elsewhere for their lifetime. A failure
+ * leaves nothing it made: the directory if it made it, else the files it
+ * made there (what was there before stays), so the same call may simply
+ * be made again; what cannot be removed is said on the log.
  * Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS, OFFPAY_EPASSPHRASE_SHORT (under 8
  * characters), bundle errors, OFFPAY_EJOURNAL, OFFPAY_EIO (including a
  * directory whose mode cannot be set).
@@ -104,7 +107,9 @@ offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
  * passphrase (any: it is not used) opens the token and signs requests,
  * receipts and upload requests there; the PIN comes from the URI's
  * pin-source or $OFFPAY_PKCS11_PIN, since a URI with pin-value is refused
- * (OFFPAY_EPKCS11_URI). Errors: those of offpay_terminal_create and
+ * (OFFPAY_EPKCS11_URI). A failure leaves nothing, as offpay_terminal_create,
+ * and a key pair it generated is deleted from the token again. Errors:
+ * those of offpay_terminal_create and
  * offpay_pkcs11_open (OFFPAY_EPKCS11, OFFPAY_EPKCS11_URI, ...).
  */
 offpay_err offpay_terminal_create_in_token(

@@ -40,6 +40,8 @@ static const char help[] =
     "                      module is $OFFPAY_PKCS11_MODULE or SoftHSM2's\n"
     "      --generate-key  with --key-uri: make the key pair in the token\n"
     "                      (under a label no private key there carries)\n"
+    "                    A failed init leaves nothing of itself (nor a key\n"
+    "                    it generated in the token): run it again\n"
     "  key               print the terminal's public key (for the issuer)\n"
     "  set-credential FILE   install the issuer's terminal credential (the\n"
     "                    file the issuer wrote, or the base64 'credential'\n"
@@ -511,6 +513,22 @@ static int check_outputs(const term_args *a)
     return status;
 }
 
+/* A failed init: the library's reason, then that it left nothing (it
+ * removed what it made: the directory, its files, a key it generated in
+ * the token; a line above says what it could not), so init may simply
+ * run again once the reason is dealt with. */
+static int init_failed(const char *dir, offpay_err rc)
+{
+    int status = cli_fail_at(NULL, "creating", dir, rc);
+
+    fprintf(stderr,
+            "offpay: terminal init: no terminal was made, and nothing of "
+            "the attempt is left in %s (what was there before stays): run "
+            "it again once the above is dealt with\n",
+            dir);
+    return status;
+}
+
 static int cmd_init(const void *args, const char *arg CLI_UNUSED)
 {
     const term_args *a = args;
@@ -545,7 +563,7 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
                                             root, bundle, len, currency, &t);
         free(bundle);
         if (rc != OFFPAY_OK)
-            return cli_fail_at(NULL, "creating", a->dir, rc);
+            return init_failed(a->dir, rc);
         offpay_terminal_close(t);
         printf("terminal created in %s (key in the PKCS#11 token)\n", a->dir);
         return EXIT_OK;
@@ -559,7 +577,7 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     cli_passphrase_free(pass);
     free(bundle);
     if (rc != OFFPAY_OK)
-        return cli_fail_at(NULL, "creating", a->dir, rc);
+        return init_failed(a->dir, rc);
     offpay_terminal_close(t);
     printf("terminal created in %s\n", a->dir);
     return EXIT_OK;

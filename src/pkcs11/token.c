@@ -75,6 +75,10 @@ struct offpay_pkcs11_key {
     CK_OBJECT_HANDLE  priv;
     uint8_t           pk[OFFPAY_PK_BYTES];
     pthread_mutex_t   mu;
+    /* the pair offpay_pkcs11_generate made, while its maker may still
+     * undo it (offpay__pkcs11_unmake); made 0 for a key only opened */
+    int              made;
+    CK_OBJECT_HANDLE made_pub, made_priv;
 };
 
 static pthread_mutex_t modules_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -726,13 +730,14 @@ static offpay_err key_stays(p11_module *m, CK_SESSION_HANDLE s,
     return OFFPAY_OK;
 }
 
-/* Generates the key pair u names in session s. */
+/* Generates the key pair u names in session s: its handles into *pub and
+ * *priv. */
 static offpay_err keygen(p11_module *m, CK_SESSION_HANDLE s,
-                         const offpay_pkcs11_uri *u)
+                         const offpay_pkcs11_uri *u, CK_OBJECT_HANDLE *pub,
+                         CK_OBJECT_HANDLE *priv)
 {
     CK_MECHANISM     mech = {CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0};
     CK_BBOOL         yes = CK_TRUE, no = CK_FALSE;
-    CK_OBJECT_HANDLE pub, priv;
     CK_ATTRIBUTE     pt[6], st[9];
     CK_ULONG         np = 0, ns = 0;
     CK_RV            rv;
@@ -762,7 +767,7 @@ static offpay_err keygen(p11_module *m, CK_SESSION_HANDLE s,
         pt[np++] = (CK_ATTRIBUTE){CKA_ID, (void *)u->id, (CK_ULONG)u->id_len};
         st[ns++] = (CK_ATTRIBUTE){CKA_ID, (void *)u->id, (CK_ULONG)u->id_len};
     }
-    rv = m->f->C_GenerateKeyPair(s, &mech, pt, np, st, ns, &pub, &priv);
+    rv = m->f->C_GenerateKeyPair(s, &mech, pt, np, st, ns, pub, priv);
     return rv == CKR_OK ? OFFPAY_OK : fail("C_GenerateKeyPair", rv);
 }
 
@@ -858,9 +863,13 @@ static offpay_err open_key(const char *module, const char *uri, int generate,
     }
     if ((rc = login(k->m, slot, k->session, &u)) != OFFPAY_OK)
         goto out;
-    if (generate && ((rc = name_free(k->m, k->session, &u)) != OFFPAY_OK ||
-                     (rc = keygen(k->m, k->session, &u)) != OFFPAY_OK))
-        goto out;
+    if (generate) {
+        if ((rc = name_free(k->m, k->session, &u)) != OFFPAY_OK ||
+            (rc = keygen(k->m, k->session, &u, &k->made_pub, &k->made_priv)) !=
+                OFFPAY_OK)
+            goto out;
+        k->made = 1;
+    }
     if ((rc = find(k->m, k->session, &u, CKO_PRIVATE_KEY, objs, &n)) !=
         OFFPAY_OK)
         goto out;
@@ -900,6 +909,10 @@ static offpay_err open_key(const char *module, const char *uri, int generate,
     k = NULL;
 out:
     offpay_pkcs11_uri_wipe(&u);
+    /* a pair made here that cannot be used is not left in the token: its
+     * label would refuse the next --generate-key (EEXISTS) */
+    if (k != NULL && k->made)
+        (void)offpay__pkcs11_unmake(k);
     offpay_pkcs11_close(k);
     return rc;
 }
@@ -958,6 +971,37 @@ offpay_err offpay_pkcs11_sign(offpay_pkcs11_key *k, const char *domain,
     }
     if (buf != stack)
         free(buf);
+    return rc;
+}
+
+offpay_err offpay__pkcs11_unmake(offpay_pkcs11_key *k)
+{
+    char       kept[sizeof detail], what[256];
+    CK_RV      rv_priv, rv_pub;
+    offpay_err rc = OFFPAY_OK;
+
+    if (k == NULL || !k->made)
+        return OFFPAY_OK;
+    /* the caller reports its own failure: its detail stays */
+    memcpy(kept, detail, sizeof kept);
+    pthread_mutex_lock(&k->mu);
+    describe(k->m, k->session, k->made_priv, what, sizeof what);
+    rv_priv = k->m->f->C_DestroyObject(k->session, k->made_priv);
+    rv_pub = k->m->f->C_DestroyObject(k->session, k->made_pub);
+    k->made = 0;
+    pthread_mutex_unlock(&k->mu);
+    if (rv_priv != CKR_OK || rv_pub != CKR_OK) {
+        CK_RV rv = rv_priv != CKR_OK ? rv_priv : rv_pub;
+
+        offpay__log("offpay: WARNING: the key pair just made in the PKCS#11 "
+                    "token (%s) could not be deleted after the failure "
+                    "(C_DestroyObject: %s (0x%lx)): delete it with the "
+                    "token's tool before making a key under its name "
+                    "again\n",
+                    what, ckr_name(rv), (unsigned long)rv);
+        rc = OFFPAY_EPKCS11;
+    }
+    memcpy(detail, kept, sizeof kept);
     return rc;
 }
 

@@ -29,6 +29,7 @@
 #include "core/oserr.h"
 #include "offpay/core.h"
 #include "offpay/verify.h"
+#include "pkcs11/pkcs11_int.h"
 #include "terminal/terminal_int.h"
 #include "terminal/upload_int.h"
 #include "wallet/wallet_file.h"
@@ -1514,8 +1515,72 @@ static offpay_err keyuri_save(const char *path, const char *uri)
     return rc;
 }
 
+/* What create_as may make in a terminal's directory, the lock last: it is
+ * removed while still held (create_undo). */
+static const char *const INIT_FILES[] = {
+    "terminal.key",    "terminal.keyuri", "terminal.db",
+    "terminal.db-wal", "terminal.db-shm", "terminal.db-journal",
+    "terminal.lock",
+};
+#define INIT_FILES_N  (sizeof INIT_FILES / sizeof INIT_FILES[0])
+#define INIT_LOCK_BIT (1u << (INIT_FILES_N - 1))
+
+/* Which of INIT_FILES dir holds (bit i: INIT_FILES[i]) before create_as
+ * makes any: those stay if it fails. */
+static unsigned init_files_present(const char *dir)
+{
+    char        path[PATH_MAX_LEN];
+    struct stat st;
+    unsigned    present = 0;
+
+    for (size_t i = 0; i < INIT_FILES_N; i++)
+        if (path_in(dir, INIT_FILES[i], path) == OFFPAY_OK &&
+            lstat(path, &st) == 0)
+            present |= 1u << i;
+    return present;
+}
+
+/* Undoes a create_as that failed, so that it leaves nothing behind and
+ * the next init into the same place starts afresh (a half-made directory
+ * would hold a partial state, and one with a key file is refused
+ * EEXISTS): the key pair it made in a token, the files of INIT_FILES it
+ * made (not those in present, which were there before), and dir itself
+ * if it made it (made_dir); a directory that existed stays. Files are
+ * removed only by the holder of the terminal's lock (without it, another
+ * process may be making them: a running terminal's journal); the lock
+ * file last, while still held, so no other init takes a lock on a file
+ * that is gone. t is closed. What cannot be removed is said on the
+ * log. */
+static void create_undo(offpay_terminal *t, unsigned present, int made_dir)
+{
+    char  path[PATH_MAX_LEN];
+    char *dir = t->dir;
+    int   lock_fd = t->lock_fd;
+
+    (void)offpay__pkcs11_unmake(t->p11);
+    t->dir = NULL;
+    t->lock_fd = -1;
+    offpay_terminal_close(t); /* the database closed before its files go */
+    for (size_t i = 0; i < INIT_FILES_N && lock_fd >= 0; i++) {
+        if ((present & (1u << i)) ||
+            path_in(dir, INIT_FILES[i], path) != OFFPAY_OK)
+            continue;
+        if (unlink(path) != 0 && errno != ENOENT)
+            offpay__log("offpay: could not remove %s after the failed "
+                        "terminal init: %s; remove it before init again\n",
+                        path, strerror(errno));
+    }
+    offpay__lock_release(lock_fd);
+    if (made_dir && rmdir(dir) != 0)
+        offpay__log("offpay: could not remove the directory %s after the "
+                    "failed terminal init: %s\n",
+                    dir, strerror(errno));
+    free(dir);
+}
+
 /* offpay_terminal_create and offpay_terminal_create_in_token: the key is
- * a fresh one sealed under passphrase, or (key_uri not NULL) the token's. */
+ * a fresh one sealed under passphrase, or (key_uri not NULL) the token's.
+ * A failure leaves nothing it made (create_undo). */
 static offpay_err create_as(const char *dir, const char *passphrase,
                             const char *key_uri, int generate,
                             const uint8_t  root_pk[OFFPAY_PK_BYTES],
@@ -1527,6 +1592,8 @@ static offpay_err create_as(const char *dir, const char *passphrase,
     char                path[PATH_MAX_LEN];
     uint8_t             seed[OFFPAY_SEED_BYTES];
     struct stat         st;
+    unsigned            present = 0;
+    int                 made_dir = 0;
     offpay_err          rc;
 
     if (out == NULL)
@@ -1544,16 +1611,24 @@ static offpay_err create_as(const char *dir, const char *passphrase,
     rc = offpay_bundle_verify(bundle, bundle_len, root_pk, &b);
     if (rc != OFFPAY_OK)
         return rc;
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return offpay__errno_err(errno);
     if (path_in(dir, "terminal.key", path) != OFFPAY_OK)
         return OFFPAY_EINVAL;
     t = terminal_new(dir);
     if (t == NULL)
         return OFFPAY_ENOMEM;
+    if (mkdir(dir, 0700) == 0)
+        made_dir = 1;
+    else if (errno != EEXIST) {
+        offpay_terminal_close(t);
+        return offpay__errno_err(errno);
+    }
+    present = init_files_present(dir); /* the lock's file: before it */
     if ((rc = tighten_modes(dir)) != OFFPAY_OK ||
         (rc = lock_terminal(t)) != OFFPAY_OK)
         goto out;
+    /* the others under the lock, which no other process makes them under */
+    present =
+        (present & INIT_LOCK_BIT) | (init_files_present(dir) & ~INIT_LOCK_BIT);
     if (stat(path, &st) == 0) {
         rc = OFFPAY_EEXISTS;
         goto out;
@@ -1617,7 +1692,8 @@ static offpay_err create_as(const char *dir, const char *passphrase,
     t = NULL;
 out:
     sodium_memzero(seed, sizeof seed);
-    offpay_terminal_close(t);
+    if (t != NULL)
+        create_undo(t, present, made_dir);
     return rc;
 }
 

@@ -5,7 +5,9 @@
 #      --key-uri); the offline ceremony tool signs a wallet and a terminal
 #      credential there, and both verify under the trust bundle (the same
 #      checks as the vectors: wallet add-credential, terminal
-#      set-credential); a wrong PIN is refused with CKR_PIN_INCORRECT;
+#      set-credential); a wrong PIN is refused with CKR_PIN_INCORRECT; a
+#      terminal init that fails (wrong PIN, no such token, a journal that
+#      cannot be made) leaves nothing, and runs again;
 #   2. offpayd runs with that daily key in the token (by the URI the issuer
 #      stored, and by --issuer-key-uri) and issues credentials through its
 #      operator endpoints; a token key that is not in the bundle stops it;
@@ -41,6 +43,57 @@ run_cli 2 "EPKCS11_URI" -- "$OFFPAY" issuer add-key --dir iss \
 run_cli 2 "no pin-value .*EPKCS11_URI" -- "$OFFPAY" terminal init --terminal tx \
   --root iss/root.pub --bundle iss/bundle.opb --currency EUR \
   --key-uri "pkcs11:token=offpay;object=t?pin-value=1"
+# A terminal init that fails leaves nothing of itself: its directory (or,
+# in one that existed, its files) and a key pair it generated in the
+# token, so init runs again into the same place (a half-made directory
+# kept a partial state; one with terminal.keyuri was refused EEXISTS).
+TILL_URI="pkcs11:token=offpay;object=till-new?pin-source=file:$work"
+printf 'wrong-pin\n' > badpin; chmod 600 badpin
+NOTHING_LEFT="terminal init: no terminal was made, and nothing of the attempt is left in"
+# init_fails DIR REASON ARGS...: terminal init into DIR exits 3, saying
+# REASON (the token's) and that nothing of the attempt is left.
+init_fails() {
+  local dir=$1 reason=$2 out st
+  shift 2
+  set +e
+  out=$("$OFFPAY" terminal init --terminal "$dir" --root iss/root.pub \
+    --bundle iss/bundle.opb --currency EUR "$@" 2>&1)
+  st=$?
+  set -e
+  [ "$st" = 3 ] && grep -qE -- "$reason" <<<"$out" && grep -q "$NOTHING_LEFT $dir " <<<"$out" \
+    && ok "init into $dir fails: $reason" || fail "init into $dir: $st $out"
+}
+init_fails tnew "token: C_Login: CKR_PIN_INCORRECT .* the PIN of pin-source $work/badpin" \
+  --key-uri "$TILL_URI/badpin" --generate-key
+[ ! -e tnew ] && ok "init with a wrong PIN: no directory left" || fail "wrong PIN left: $(ls -la tnew)"
+init_fails tnew "token: no token matches the URI" --generate-key \
+  --key-uri "pkcs11:token=no-such-token;object=till-new?pin-source=file:$work/pin"
+[ ! -e tnew ] && ok "init into a missing token: no directory left" || fail "missing token left: $(ls -la tnew)"
+# A directory that existed before stays, emptied of what init made.
+mkdir tpre
+init_fails tpre "CKR_PIN_INCORRECT" --key-uri "$TILL_URI/badpin" --generate-key
+[ -d tpre ] && [ -z "$(ls -A tpre)" ] && ok "a directory made before init stays, empty" \
+  || fail "the directory made before init: $(ls -la tpre 2>&1)"
+# A failure after the key was generated (the journal cannot be made: a
+# directory stands where its -wal file goes): the key is deleted from the
+# token, terminal.keyuri and terminal.db removed, what was there stays.
+mkdir tpre/terminal.db-wal
+init_fails tpre "EISDIR" --key-uri "$TILL_URI/pin" --generate-key
+[ "$(ls -A tpre)" = terminal.db-wal ] && ok "failed after the key's generation: only what was there before stays" \
+  || fail "after a failure past the key's generation: $(ls -la tpre)"
+# The same with a sealed key: terminal.key is removed too.
+init_fails tpre "EISDIR" --passphrase-file tp
+[ "$(ls -A tpre)" = terminal.db-wal ] && ok "a sealed key's failed init: terminal.key removed" \
+  || fail "after a sealed key's failed init: $(ls -la tpre)"
+rmdir tpre/terminal.db-wal
+# Then init succeeds in both places; in tnew with --generate-key under the
+# label the failed init had generated a key under (EEXISTS had the key
+# been left in the token).
+run_cli 0 "terminal created in tnew \(key in the PKCS#11 token\)" -- \
+  "$OFFPAY" terminal init --terminal tnew --root iss/root.pub \
+  --bundle iss/bundle.opb --currency EUR --key-uri "$TILL_URI/pin" --generate-key
+run_cli 0 "terminal created in tpre" -- "$OFFPAY" terminal init --terminal tpre \
+  --root iss/root.pub --bundle iss/bundle.opb --currency EUR --passphrase-file tp
 run_cli 0 "signing key 2 added \(in the PKCS#11 token\)" -- \
   "$OFFPAY" issuer add-key --dir iss --passphrase-file ip \
   --key-uri "$ISSUER_URI" --generate-key

@@ -4,12 +4,15 @@
  * directory: the strict URI parser, key generation, finding, signing
  * (verified by libsodium), wrong PIN, missing objects, and the signer.
  */
+#include <dlfcn.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <p11-kit/pkcs11.h>
 
 #include "harness.h"
 #include "offpay/issuer.h"
@@ -262,8 +265,67 @@ static void test_key_of_another_type_named(void)
     CHECK(strstr(offpay_pkcs11_detail(), "CKK_EC)") != NULL);
 }
 
-#ifdef OFFPAY_TEST_HOOKS
-extern int offpay__pkcs11_keygen_extractable;
+/* Makes an Ed25519 key pair labelled label in token "offpay" through the
+ * module itself, extractable and not sensitive, as another tool may make
+ * one (offpay never does). 1 on success. The module may be in use by
+ * offpay's keys in this process: it is finalized only if initialized
+ * here. */
+static int make_weak_key(const char *label)
+{
+    CK_C_GetFunctionList get;
+    CK_FUNCTION_LIST_PTR f = NULL;
+    CK_SLOT_ID           slots[16], slot = 0;
+    CK_ULONG             n = 16;
+    CK_TOKEN_INFO        ti;
+    CK_SESSION_HANDLE    s = CK_INVALID_HANDLE;
+    CK_MECHANISM         mech = {CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0};
+    CK_BBOOL             yes = CK_TRUE, no = CK_FALSE;
+    static const uint8_t oid[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+    CK_ATTRIBUTE         pt[] = {{CKA_TOKEN, &yes, sizeof yes},
+                                 {CKA_VERIFY, &yes, sizeof yes},
+                                 {CKA_EC_PARAMS, (void *)oid, sizeof oid},
+                                 {CKA_LABEL, (void *)label, strlen(label)}};
+    CK_ATTRIBUTE         st[] = {{CKA_TOKEN, &yes, sizeof yes},
+                                 {CKA_PRIVATE, &yes, sizeof yes},
+                                 {CKA_SENSITIVE, &no, sizeof no},
+                                 {CKA_EXTRACTABLE, &yes, sizeof yes},
+                                 {CKA_SIGN, &yes, sizeof yes},
+                                 {CKA_LABEL, (void *)label, strlen(label)}};
+    CK_OBJECT_HANDLE     pub, priv;
+    CK_RV                init, rv;
+    int                  found = 0, ok = 0;
+    void                *dl = dlopen(OFFPAY_PKCS11_DEFAULT_MODULE, RTLD_NOW);
+
+    if (dl == NULL)
+        return 0;
+    *(void **)(&get) = dlsym(dl, "C_GetFunctionList");
+    if (get == NULL || get(&f) != CKR_OK)
+        return 0;
+    init = f->C_Initialize(NULL);
+    if (init != CKR_OK && init != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+        return 0;
+    if (f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
+        goto out;
+    for (CK_ULONG i = 0; i < n && !found; i++)
+        if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+            memcmp(ti.label, "offpay ", 7) == 0) {
+            slot = slots[i];
+            found = 1;
+        }
+    if (!found || f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+                                   NULL, NULL, &s) != CKR_OK)
+        goto out;
+    rv = f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)PIN, strlen(PIN));
+    if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
+        goto out;
+    ok = f->C_GenerateKeyPair(s, &mech, pt, 4, st, 6, &pub, &priv) == CKR_OK;
+out:
+    if (s != CK_INVALID_HANDLE)
+        f->C_CloseSession(s);
+    if (init == CKR_OK)
+        f->C_Finalize(NULL);
+    return ok;
+}
 
 /* A key that can leave the token (CKA_EXTRACTABLE, not CKA_SENSITIVE), as
  * another tool may make one, is no key offpay signs with: whoever reads
@@ -271,7 +333,28 @@ extern int offpay__pkcs11_keygen_extractable;
 static void test_extractable_key_refused(void)
 {
     offpay_pkcs11_key *k = NULL;
-    const char        *uri = "pkcs11:token=offpay;object=weak-key"
+
+    REQUIRE(make_token());
+    REQUIRE(make_weak_key("weak-key"));
+    CHECK_ERR(
+        offpay_pkcs11_open(
+            NULL, "pkcs11:token=offpay;object=weak-key?pin-value=" PIN, &k),
+        OFFPAY_EPKCS11);
+    CHECK(k == NULL);
+    CHECK(strstr(offpay_pkcs11_detail(), "can leave the token") != NULL);
+}
+
+#ifdef OFFPAY_TEST_HOOKS
+extern int offpay__pkcs11_keygen_extractable;
+
+/* A pair --generate-key made but then refused (here: made to leave the
+ * token, by a test hook) is deleted from the token, not left under the
+ * URI's label: the next open finds no key, and a generation under the
+ * label is not refused EEXISTS; the refusal's detail is kept. */
+static void test_generated_key_refused_is_deleted(void)
+{
+    offpay_pkcs11_key *k = NULL;
+    const char        *uri = "pkcs11:token=offpay;object=weak-made"
                              "?pin-value=" PIN;
 
     REQUIRE(make_token());
@@ -279,9 +362,12 @@ static void test_extractable_key_refused(void)
     CHECK_ERR(offpay_pkcs11_generate(NULL, uri, &k), OFFPAY_EPKCS11);
     offpay__pkcs11_keygen_extractable = 0;
     CHECK(k == NULL);
-    CHECK_ERR(offpay_pkcs11_open(NULL, uri, &k), OFFPAY_EPKCS11);
-    CHECK(k == NULL);
     CHECK(strstr(offpay_pkcs11_detail(), "can leave the token") != NULL);
+    CHECK_ERR(offpay_pkcs11_open(NULL, uri, &k), OFFPAY_EPKCS11_URI);
+    CHECK(strstr(offpay_pkcs11_detail(), "no Ed25519 private key matches") !=
+          NULL);
+    REQUIRE_OK(offpay_pkcs11_generate(NULL, uri, &k));
+    offpay_pkcs11_close(k);
 }
 #endif
 
@@ -641,8 +727,10 @@ int main(void)
         {"issuer_key_in_token_signs_verifiable_credentials",
          test_issuer_key_in_token_signs_verifiable_credentials},
         {"terminal_key_in_token", test_terminal_key_in_token},
-#ifdef OFFPAY_TEST_HOOKS
         {"extractable_key_refused", test_extractable_key_refused},
+#ifdef OFFPAY_TEST_HOOKS
+        {"generated_key_refused_is_deleted",
+         test_generated_key_refused_is_deleted},
 #endif
         {NULL, NULL},
     };
