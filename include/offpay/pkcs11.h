@@ -125,9 +125,17 @@ void offpay_pkcs11_pk(const offpay_pkcs11_key *k, uint8_t pk[OFFPAY_PK_BYTES]);
 
 /*
  * offpay_pkcs11_sign — as offpay_sign, by the token: sig = Ed25519 of
- * domain || 0x00 || msg under the token's key. Thread-safe (one session
- * per key, taken under a lock). Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM,
- * OFFPAY_EPKCS11.
+ * domain || 0x00 || msg under the token's key, verified under its public
+ * key before it is returned. Thread-safe (one session per key, taken
+ * under a lock). When the token lost the session or the key's handle
+ * (removed and put back, reset: CKR_SESSION_HANDLE_INVALID,
+ * CKR_OBJECT_HANDLE_INVALID, CKR_DEVICE_REMOVED, ...), the key is opened
+ * anew from its URI in a new session (the PIN read again; the module
+ * initialized anew when no token matches and offpay initialized it), at
+ * once and then at most every 5 s, and used only if it is the same key;
+ * meanwhile OFFPAY_EPKCS11, the detail saying why. The loss and the
+ * recovery are said once each on the log. Errors: OFFPAY_EINVAL,
+ * OFFPAY_ENOMEM, OFFPAY_EPKCS11.
  */
 offpay_err offpay_pkcs11_sign(offpay_pkcs11_key *k, const char *domain,
                               const uint8_t *msg, size_t len,

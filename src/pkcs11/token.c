@@ -8,7 +8,10 @@
  * C_Initialize with CKF_OS_LOCKING_OK) and kept in a small table with a
  * count of open keys; the last close finalizes (C_Finalize) and leaves the
  * module mapped. Each key has
- * its own session, used under the key's mutex. PKCS#11 login is per
+ * its own session, used under the key's mutex; a session or key handle
+ * the token lost is replaced by a new session at a later signature, at
+ * most every few seconds (recover), the module initialized anew when
+ * needed under its lock for writing (module_reinit). PKCS#11 login is per
  * application and token: a second session finds the user already logged
  * in (CKR_USER_ALREADY_LOGGED_IN), and its PIN is then compared with the
  * one that logged in (login); sessions are closed, never logged out, so
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -59,6 +63,11 @@ typedef struct p11_login {
     uint8_t    pin_hash[crypto_generichash_BYTES];
 } p11_login;
 
+/* A loaded module. Keys call into it holding rw for reading; its
+ * initialization anew (module_reinit) holds it for writing, and counts
+ * gen up: every session opened before is gone then, and a key whose
+ * session is of an older gen opens a new one rather than use a handle
+ * that may now name another key's session. */
 typedef struct p11_module {
     char                 path[OFFPAY_PKCS11_PATH_MAX + 1];
     void                *dl;
@@ -67,10 +76,14 @@ typedef struct p11_module {
     int                  finalize; /* we initialized it */
     p11_login            logins[LOGINS_MAX];
     unsigned             n_logins;
+    pthread_rwlock_t     rw;
+    unsigned             gen;
+    int                  init_failed; /* module_reinit's C_Initialize */
 } p11_module;
 
 struct offpay_pkcs11_key {
     p11_module       *m;
+    unsigned          gen; /* m->gen its session was opened in */
     CK_SESSION_HANDLE session;
     CK_OBJECT_HANDLE  priv;
     uint8_t           pk[OFFPAY_PK_BYTES];
@@ -79,6 +92,16 @@ struct offpay_pkcs11_key {
      * undo it (offpay__pkcs11_unmake); made 0 for a key only opened */
     int              made;
     CK_OBJECT_HANDLE made_pub, made_priv;
+    /* The URI it was opened by (a pin-value in it wiped at the close), to
+     * open it anew when the token lost its session or handle (recover):
+     * lost, the next attempt's time (monotonic ms), the signatures
+     * refused since, what lost it and the last attempt's reason. Under
+     * mu. */
+    offpay_pkcs11_uri uri;
+    int               lost, wrong_key_said;
+    uint64_t          retry_at;
+    unsigned long     refused;
+    char              lost_why[160], retry_why[512];
 };
 
 static pthread_mutex_t modules_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -266,6 +289,7 @@ static offpay_err module_get(const char *path, p11_module **out)
         softhsm_loaded = 1;
 #endif
     snprintf(m->path, sizeof m->path, "%s", path);
+    pthread_rwlock_init(&m->rw, NULL);
     m->refs = 1;
     goto out;
 fail_m:
@@ -287,12 +311,49 @@ static void module_put(p11_module *m)
     if (--m->refs == 0) {
         if (m->finalize)
             m->f->C_Finalize(NULL);
+        pthread_rwlock_destroy(&m->rw);
         /* The module stays mapped (dlopen of the same path finds it
          * again): modules that leave atexit handlers or thread-local
          * destructors behind crash the process when unloaded. */
         memset(m, 0, sizeof *m);
     }
     pthread_mutex_unlock(&modules_mu);
+}
+
+/* Initializes m anew (C_Finalize, C_Initialize), when a lost key's token
+ * is not found by a new session: SoftHSM2 reads its token files only at
+ * C_Initialize, so a token whose files went away and came back is found
+ * again only then (hardware tokens' modules see a token put back by
+ * themselves). Only a module offpay initialized (not one another part
+ * of the process did: its sessions are not offpay's to end). Every
+ * session of m ends: the logins are forgotten, and gen counts up, so
+ * every key of m opens a new session at its next signature. The caller
+ * holds neither m->rw nor modules_mu. */
+static offpay_err module_reinit(p11_module *m)
+{
+    CK_C_INITIALIZE_ARGS args;
+    CK_RV                rv;
+
+    if (!m->finalize)
+        return say(OFFPAY_EPKCS11, "the module was initialized by another "
+                                   "part of the process: not initialized anew");
+    pthread_rwlock_wrlock(&m->rw);
+    pthread_mutex_lock(&modules_mu);
+    m->f->C_Finalize(NULL);
+    memset(&args, 0, sizeof args);
+    args.flags = CKF_OS_LOCKING_OK;
+    rv = m->f->C_Initialize(&args);
+    m->init_failed = rv != CKR_OK;
+    m->gen++;
+    sodium_memzero(m->logins, sizeof m->logins);
+    m->n_logins = 0;
+    pthread_mutex_unlock(&modules_mu);
+    pthread_rwlock_unlock(&m->rw);
+    if (rv == CKR_OK)
+        return OFFPAY_OK;
+    /* SoftHSM2 fails it while its token directory is away */
+    fail("C_Initialize", rv);
+    return OFFPAY_EPKCS11;
 }
 
 /* ---- token, PIN, objects ---------------------------------------------- */
@@ -669,21 +730,21 @@ static offpay_err read_pk(p11_module *m, CK_SESSION_HANDLE s,
     return OFFPAY_OK;
 }
 
-/* Signs buf with k's key; the caller holds k->mu. */
+/* Signs buf with k's key; the caller holds k->mu (or k is not shared
+ * yet). *rv: what the token answered (CKR_OK when it signed). */
 static offpay_err sign_raw(offpay_pkcs11_key *k, const uint8_t *buf, size_t n,
-                           uint8_t sig[OFFPAY_SIG_BYTES])
+                           uint8_t sig[OFFPAY_SIG_BYTES], CK_RV *rv)
 {
     CK_MECHANISM mech = {CKM_EDDSA, NULL, 0};
     CK_ULONG     sig_len = OFFPAY_SIG_BYTES;
-    CK_RV        rv;
 
-    rv = k->m->f->C_SignInit(k->session, &mech, k->priv);
-    if (rv != CKR_OK)
-        return fail("C_SignInit", rv);
-    rv = k->m->f->C_Sign(k->session, (CK_BYTE_PTR)buf, (CK_ULONG)n, sig,
-                         &sig_len);
-    if (rv != CKR_OK)
-        return fail("C_Sign", rv);
+    *rv = k->m->f->C_SignInit(k->session, &mech, k->priv);
+    if (*rv != CKR_OK)
+        return fail("C_SignInit", *rv);
+    *rv = k->m->f->C_Sign(k->session, (CK_BYTE_PTR)buf, (CK_ULONG)n, sig,
+                          &sig_len);
+    if (*rv != CKR_OK)
+        return fail("C_Sign", *rv);
     if (sig_len != OFFPAY_SIG_BYTES)
         return say(OFFPAY_EPKCS11, "C_Sign: not a 64-byte signature");
     return OFFPAY_OK;
@@ -819,18 +880,84 @@ static void several(p11_module *m, CK_SESSION_HANDLE s,
                  "delete the stray key with the token's tool");
 }
 
+/* Opens a session with k->uri's token in k->m into k->session, logs in,
+ * (generate: makes the key pair there first, k->made), finds the URI's
+ * one Ed25519 private key, which must never leave the token, into
+ * k->priv and its public key into pk, and has the token sign a test
+ * message that must verify under pk. k->session is k's to close, also
+ * on failure; *no_token 1 when no token matched the URI. For open_key,
+ * and for reopen with a key whose session was lost (then under k->mu).
+ * The caller holds k->m->rw for reading. */
+static offpay_err attach(offpay_pkcs11_key *k, int generate,
+                         uint8_t pk[OFFPAY_PK_BYTES], int *no_token)
+{
+    const offpay_pkcs11_uri *u = &k->uri;
+    CK_SLOT_ID               slot = 0;
+    CK_OBJECT_HANDLE         objs[FOUND_MAX];
+    CK_ULONG                 n = 0;
+    CK_RV                    rv;
+    uint8_t                  sig[OFFPAY_SIG_BYTES];
+    static const char        probe[] = "offpay pkcs11 key check";
+    offpay_err               rc;
+
+    k->session = CK_INVALID_HANDLE;
+    k->gen = k->m->gen;
+    *no_token = 0;
+    if ((rc = find_slot(k->m, u, &slot)) != OFFPAY_OK) {
+        *no_token = 1;
+        return rc;
+    }
+    rv = k->m->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+                                NULL, &k->session);
+    if (rv != CKR_OK) {
+        k->session = CK_INVALID_HANDLE;
+        return fail("C_OpenSession", rv);
+    }
+    if ((rc = login(k->m, slot, k->session, u)) != OFFPAY_OK)
+        return rc;
+    if (generate) {
+        if ((rc = name_free(k->m, k->session, u)) != OFFPAY_OK ||
+            (rc = keygen(k->m, k->session, u, &k->made_pub, &k->made_priv)) !=
+                OFFPAY_OK)
+            return rc;
+        k->made = 1;
+    }
+    if ((rc = find(k->m, k->session, u, CKO_PRIVATE_KEY, objs, &n)) !=
+        OFFPAY_OK)
+        return rc;
+    if (n == 0)
+        return no_key(k->m, k->session, u);
+    if (n > 1) {
+        several(k->m, k->session, objs, n);
+        return OFFPAY_EPKCS11_URI;
+    }
+    k->priv = objs[0];
+    if ((rc = key_stays(k->m, k->session, k->priv)) != OFFPAY_OK)
+        return rc;
+    if ((rc = find(k->m, k->session, u, CKO_PUBLIC_KEY, objs, &n)) != OFFPAY_OK)
+        return rc;
+    if (n != 1)
+        return say(OFFPAY_EPKCS11_URI,
+                   "no single public key matches the URI beside the private");
+    if ((rc = read_pk(k->m, k->session, objs[0], pk)) != OFFPAY_OK)
+        return rc;
+    /* The halves belong together and CKM_EDDSA is pure Ed25519. */
+    if ((rc = sign_raw(k, (const uint8_t *)probe, sizeof probe - 1, sig,
+                       &rv)) != OFFPAY_OK)
+        return rc;
+    if (crypto_sign_verify_detached(sig, (const uint8_t *)probe,
+                                    sizeof probe - 1, pk) != 0)
+        return say(OFFPAY_EPKCS11,
+                   "the token's signature does not verify as Ed25519");
+    return OFFPAY_OK;
+}
+
 /* offpay_pkcs11_open and offpay_pkcs11_generate. */
 static offpay_err open_key(const char *module, const char *uri, int generate,
                            offpay_pkcs11_key **out)
 {
     offpay_pkcs11_key *k = NULL;
-    offpay_pkcs11_uri  u;
-    CK_SLOT_ID         slot = 0;
-    CK_OBJECT_HANDLE   objs[FOUND_MAX];
-    CK_ULONG           n = 0;
-    CK_RV              rv;
-    uint8_t            sig[OFFPAY_SIG_BYTES];
-    static const char  probe[] = "offpay pkcs11 key check";
+    int                no_token = 0;
     offpay_err         rc;
 
     detail[0] = '\0';
@@ -839,76 +966,29 @@ static offpay_err open_key(const char *module, const char *uri, int generate,
     *out = NULL;
     if (uri == NULL)
         return OFFPAY_EINVAL;
-    rc = offpay_pkcs11_uri_parse(uri, &u);
+    k = calloc(1, sizeof *k);
+    if (k == NULL)
+        return OFFPAY_ENOMEM;
+    k->session = CK_INVALID_HANDLE;
+    pthread_mutex_init(&k->mu, NULL);
+    rc = offpay_pkcs11_uri_parse(uri, &k->uri);
     if (rc != OFFPAY_OK) {
         say(rc, "malformed PKCS#11 URI");
         goto out;
     }
-    k = calloc(1, sizeof *k);
-    if (k == NULL) {
-        rc = OFFPAY_ENOMEM;
+    if ((rc = module_get(module_path(module, &k->uri), &k->m)) != OFFPAY_OK)
         goto out;
-    }
-    k->session = CK_INVALID_HANDLE;
-    pthread_mutex_init(&k->mu, NULL);
-    if ((rc = module_get(module_path(module, &u), &k->m)) != OFFPAY_OK ||
-        (rc = find_slot(k->m, &u, &slot)) != OFFPAY_OK)
+    /* left uninitialized by a lost key's attempt (its token away) */
+    if (k->m->init_failed && (rc = module_reinit(k->m)) != OFFPAY_OK)
         goto out;
-    rv = k->m->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
-                                NULL, &k->session);
-    if (rv != CKR_OK) {
-        k->session = CK_INVALID_HANDLE;
-        rc = fail("C_OpenSession", rv);
+    pthread_rwlock_rdlock(&k->m->rw);
+    rc = attach(k, generate, k->pk, &no_token);
+    pthread_rwlock_unlock(&k->m->rw);
+    if (rc != OFFPAY_OK)
         goto out;
-    }
-    if ((rc = login(k->m, slot, k->session, &u)) != OFFPAY_OK)
-        goto out;
-    if (generate) {
-        if ((rc = name_free(k->m, k->session, &u)) != OFFPAY_OK ||
-            (rc = keygen(k->m, k->session, &u, &k->made_pub, &k->made_priv)) !=
-                OFFPAY_OK)
-            goto out;
-        k->made = 1;
-    }
-    if ((rc = find(k->m, k->session, &u, CKO_PRIVATE_KEY, objs, &n)) !=
-        OFFPAY_OK)
-        goto out;
-    if (n == 0) {
-        rc = no_key(k->m, k->session, &u);
-        goto out;
-    }
-    if (n > 1) {
-        several(k->m, k->session, objs, n);
-        rc = OFFPAY_EPKCS11_URI;
-        goto out;
-    }
-    k->priv = objs[0];
-    if ((rc = key_stays(k->m, k->session, k->priv)) != OFFPAY_OK)
-        goto out;
-    if ((rc = find(k->m, k->session, &u, CKO_PUBLIC_KEY, objs, &n)) !=
-        OFFPAY_OK)
-        goto out;
-    if (n != 1) {
-        rc = say(OFFPAY_EPKCS11_URI,
-                 "no single public key matches the URI beside the private");
-        goto out;
-    }
-    if ((rc = read_pk(k->m, k->session, objs[0], k->pk)) != OFFPAY_OK)
-        goto out;
-    /* The halves belong together and CKM_EDDSA is pure Ed25519. */
-    if ((rc = sign_raw(k, (const uint8_t *)probe, sizeof probe - 1, sig)) !=
-        OFFPAY_OK)
-        goto out;
-    if (crypto_sign_verify_detached(sig, (const uint8_t *)probe,
-                                    sizeof probe - 1, k->pk) != 0) {
-        rc = say(OFFPAY_EPKCS11,
-                 "the token's signature does not verify as Ed25519");
-        goto out;
-    }
     *out = k;
     k = NULL;
 out:
-    offpay_pkcs11_uri_wipe(&u);
     /* a pair made here that cannot be used is not left in the token: its
      * label would refuse the next --generate-key (EEXISTS) */
     if (k != NULL && k->made)
@@ -934,6 +1014,236 @@ void offpay_pkcs11_pk(const offpay_pkcs11_key *k, uint8_t pk[OFFPAY_PK_BYTES])
     memcpy(pk, k->pk, OFFPAY_PK_BYTES);
 }
 
+/* ---- a lost session, opened anew ------------------------------------ */
+
+/* At most one attempt per REOPEN_MS to open a lost key anew: a token that
+ * stays away is not asked at every request (a network HSM's timeout
+ * each), and its signatures are refused at once meanwhile. */
+#ifdef OFFPAY_TEST_HOOKS
+unsigned offpay__pkcs11_reopen_ms = 5000; /* tests: shorter */
+#define REOPEN_MS offpay__pkcs11_reopen_ms
+#else
+#define REOPEN_MS 5000u
+#endif
+
+/* What a token answers when the session or the key's handle is gone
+ * while the key may still be there: the token removed or reset, its
+ * module's state reloaded (SoftHSM2 with its files replaced). A new
+ * session may find the key again. */
+static int session_lost(CK_RV rv)
+{
+    switch (rv) {
+    case CKR_SESSION_HANDLE_INVALID:
+    case CKR_SESSION_CLOSED:
+    case CKR_OBJECT_HANDLE_INVALID:
+    case CKR_KEY_HANDLE_INVALID:
+    case CKR_DEVICE_REMOVED:
+    case CKR_DEVICE_ERROR:
+    case CKR_TOKEN_NOT_PRESENT:
+    case CKR_USER_NOT_LOGGED_IN:
+    case CKR_CRYPTOKI_NOT_INITIALIZED:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* k's key for the log: "token 'offpay', object 'issuer-kid-2'" (never
+ * the PIN). */
+static void key_name(const offpay_pkcs11_key *k, char *out, size_t cap)
+{
+    char idhex[2 * OFFPAY_PKCS11_ID_MAX + 1] = "";
+
+    if (k->uri.id_len > 0)
+        sodium_bin2hex(idhex, sizeof idhex, k->uri.id, k->uri.id_len);
+    snprintf(out, cap, "token '%s'%s%s%s, object '%s'%s%s",
+             k->uri.token[0] ? k->uri.token : "(any)",
+             k->uri.serial[0] ? " serial '" : "", k->uri.serial,
+             k->uri.serial[0] ? "'" : "", k->uri.object,
+             idhex[0] ? ", id " : "", idhex);
+}
+
+/* Opens k's key anew in a new session (logged in, found by its URI,
+ * checked as at its open; the module initialized anew first when no
+ * token matches, module_reinit) and, when the token holds the same key
+ * (the same public key), signs with it from then on. Anything else
+ * keeps the session that was lost: a token replaced by another one of
+ * the same label, or its label reused, signs nothing (said on the log
+ * once per loss). The caller holds k->mu. */
+static offpay_err reopen(offpay_pkcs11_key *k)
+{
+    CK_SESSION_HANDLE old = k->session;
+    CK_OBJECT_HANDLE  old_priv = k->priv;
+    unsigned          old_gen = k->gen;
+    uint8_t           pk[OFFPAY_PK_BYTES];
+    char              has[17], was[17], name[OFFPAY_PKCS11_OBJECT_MAX + 96];
+    char              why[256];
+    int               no_token = 0;
+    offpay_err        rc;
+
+    for (int round = 0;; round++) {
+        pthread_rwlock_rdlock(&k->m->rw);
+        rc = attach(k, 0, pk, &no_token);
+        if (rc != OFFPAY_OK && k->session != CK_INVALID_HANDLE)
+            k->m->f->C_CloseSession(k->session);
+        pthread_rwlock_unlock(&k->m->rw);
+        if (rc == OFFPAY_OK || !no_token || round > 0 || !k->m->finalize)
+            break;
+        snprintf(why, sizeof why, "%.200s", detail);
+        if ((rc = module_reinit(k->m)) != OFFPAY_OK) {
+            char init[256];
+
+            snprintf(init, sizeof init, "%.200s", detail);
+            snprintf(detail, sizeof detail,
+                     "%s; initializing the module anew to find it failed: %s",
+                     why, init);
+            break;
+        }
+    }
+    if (rc == OFFPAY_OK && sodium_memcmp(pk, k->pk, sizeof pk) != 0) {
+        sodium_bin2hex(has, sizeof has, pk, 8);
+        sodium_bin2hex(was, sizeof was, k->pk, 8);
+        snprintf(detail, sizeof detail,
+                 "the URI names another key now (public key %s..., the key "
+                 "opened %s...): the token was replaced or its label reused",
+                 has, was);
+        if (!k->wrong_key_said) {
+            key_name(k, name, sizeof name);
+            offpay__log("offpay: WARNING: PKCS#11 %s: %s; nothing is signed "
+                        "with it: put back the token that holds the key, or "
+                        "restart with another key\n",
+                        name, detail);
+            k->wrong_key_said = 1;
+        }
+        pthread_rwlock_rdlock(&k->m->rw);
+        if (k->gen == k->m->gen)
+            k->m->f->C_CloseSession(k->session);
+        pthread_rwlock_unlock(&k->m->rw);
+        rc = OFFPAY_EPKCS11;
+    }
+    if (rc != OFFPAY_OK) {
+        k->session = old;
+        k->priv = old_priv;
+        k->gen = old_gen;
+        return rc;
+    }
+    /* the old session after the new one logged in (the login is the
+     * token's, not the session's), and only if it is of this module's
+     * initialization (else its handle may be another key's session now) */
+    pthread_rwlock_rdlock(&k->m->rw);
+    if (old_gen == k->m->gen)
+        k->m->f->C_CloseSession(old);
+    pthread_rwlock_unlock(&k->m->rw);
+    return OFFPAY_OK;
+}
+
+/* k's last signature failed with rv: a lost session or handle (said on
+ * the log once per loss), or anything else (the caller's failure). */
+static void note_failure(offpay_pkcs11_key *k, CK_RV rv)
+{
+    char  name[OFFPAY_PKCS11_OBJECT_MAX + 96];
+    char *hex;
+
+    if (!session_lost(rv) || k->lost)
+        return;
+    k->lost = 1;
+    k->wrong_key_said = 0;
+    k->refused = 0;
+    /* "C_SignInit: CKR_OBJECT_HANDLE_INVALID": a hint shows the start of
+     * what follows it only */
+    snprintf(k->lost_why, sizeof k->lost_why, "%.159s", detail);
+    if ((hex = strstr(k->lost_why, " (0x")) != NULL)
+        *hex = '\0';
+    /* what a signature refused before the next attempt says */
+    snprintf(k->retry_why, sizeof k->retry_why,
+             "%s: the token's session was lost; opened anew at a signature "
+             "at most every %.1f s",
+             k->lost_why, (double)REOPEN_MS / 1000.0);
+    key_name(k, name, sizeof name);
+    offpay__log("offpay: PKCS#11 %s: the token lost the key's session or "
+                "handle (%s): it is opened anew at the next signature, at "
+                "most every %.1f s, until it signs again\n",
+                name, k->lost_why, (double)REOPEN_MS / 1000.0);
+}
+
+/* A lost key (k->lost) opened anew, at most once per REOPEN_MS; between
+ * attempts refused at once with the last attempt's reason. The caller
+ * holds k->mu. */
+static offpay_err recover(offpay_pkcs11_key *k)
+{
+    uint64_t   now = now_ms();
+    char       name[OFFPAY_PKCS11_OBJECT_MAX + 96];
+    offpay_err rc;
+
+    if (now < k->retry_at) {
+        k->refused++;
+        snprintf(detail, sizeof detail, "%s", k->retry_why);
+        return OFFPAY_EPKCS11;
+    }
+    k->retry_at = now + REOPEN_MS;
+    rc = reopen(k);
+    if (rc != OFFPAY_OK) {
+        char why[sizeof detail];
+
+        k->refused++;
+        snprintf(why, sizeof why, "%s", detail);
+        /* what lost it, then why it is still lost: a hint shows the
+         * start only (120 characters in an answer, 160 in health's) */
+        snprintf(k->retry_why, sizeof k->retry_why,
+                 "%s; opened anew: %.300s (%s); tried again in %.1f s",
+                 k->lost_why, why, offpay_errname(rc),
+                 (double)REOPEN_MS / 1000.0);
+        snprintf(detail, sizeof detail, "%s", k->retry_why);
+        /* whatever the attempt met, the key stays lost: EPKCS11 */
+        return OFFPAY_EPKCS11;
+    }
+    k->lost = 0;
+    key_name(k, name, sizeof name);
+    offpay__log("offpay: PKCS#11 %s: opened anew in a new session after "
+                "%s; the key signs again (%lu signature(s) refused "
+                "meanwhile)\n",
+                name, k->lost_why, k->refused);
+    return OFFPAY_OK;
+}
+
+/* Signs buf with k's key, opening it anew first when its session was lost,
+ * and once more when this signature finds it lost (the token back since:
+ * the request is answered rather than refused). The caller holds k->mu. */
+static offpay_err sign_locked(offpay_pkcs11_key *k, const uint8_t *buf,
+                              size_t n, uint8_t sig[OFFPAY_SIG_BYTES])
+{
+    CK_RV      rv = CKR_OK;
+    offpay_err rc;
+
+    for (int attempt = 0;; attempt++) {
+        if (k->lost && (rc = recover(k)) != OFFPAY_OK)
+            return rc;
+        pthread_rwlock_rdlock(&k->m->rw);
+        if (k->gen == k->m->gen)
+            rc = sign_raw(k, buf, n, sig, &rv);
+        else { /* the module was initialized anew since its open */
+            rv = CKR_SESSION_HANDLE_INVALID;
+            rc = say(OFFPAY_EPKCS11,
+                     "the module was initialized anew (another key's token "
+                     "was lost): CKR_SESSION_HANDLE_INVALID");
+        }
+        pthread_rwlock_unlock(&k->m->rw);
+        if (rc == OFFPAY_OK)
+            return rc;
+        note_failure(k, rv);
+        if (!k->lost || attempt > 0)
+            return rc;
+    }
+}
+
 offpay_err offpay_pkcs11_sign(offpay_pkcs11_key *k, const char *domain,
                               const uint8_t *msg, size_t len,
                               uint8_t sig[OFFPAY_SIG_BYTES])
@@ -957,7 +1267,7 @@ offpay_err offpay_pkcs11_sign(offpay_pkcs11_key *k, const char *domain,
     if (len > 0)
         memcpy(buf + dlen + 1, msg, len);
     pthread_mutex_lock(&k->mu);
-    rc = sign_raw(k, buf, n, sig);
+    rc = sign_locked(k, buf, n, sig);
     pthread_mutex_unlock(&k->mu);
     /* what the token signed is checked before it goes out: a faulty token
      * (or module) would otherwise have credentials and answers issued
@@ -985,9 +1295,11 @@ offpay_err offpay__pkcs11_unmake(offpay_pkcs11_key *k)
     /* the caller reports its own failure: its detail stays */
     memcpy(kept, detail, sizeof kept);
     pthread_mutex_lock(&k->mu);
+    pthread_rwlock_rdlock(&k->m->rw);
     describe(k->m, k->session, k->made_priv, what, sizeof what);
     rv_priv = k->m->f->C_DestroyObject(k->session, k->made_priv);
     rv_pub = k->m->f->C_DestroyObject(k->session, k->made_pub);
+    pthread_rwlock_unlock(&k->m->rw);
     k->made = 0;
     pthread_mutex_unlock(&k->mu);
     if (rv_priv != CKR_OK || rv_pub != CKR_OK) {
@@ -1009,10 +1321,15 @@ void offpay_pkcs11_close(offpay_pkcs11_key *k)
 {
     if (k == NULL)
         return;
-    if (k->m != NULL && k->session != CK_INVALID_HANDLE)
-        k->m->f->C_CloseSession(k->session);
+    if (k->m != NULL && k->session != CK_INVALID_HANDLE) {
+        pthread_rwlock_rdlock(&k->m->rw);
+        if (k->gen == k->m->gen) /* else gone, its handle maybe another's */
+            k->m->f->C_CloseSession(k->session);
+        pthread_rwlock_unlock(&k->m->rw);
+    }
     module_put(k->m);
     pthread_mutex_destroy(&k->mu);
+    offpay_pkcs11_uri_wipe(&k->uri);
     free(k);
 }
 

@@ -15,7 +15,10 @@
 #      image through the real decoder), its receipt verifies in the wallet,
 #      its request code is paid, and its signed upload (`terminal sync
 #      --server`) is accepted by offpayd, which settles it; audit passes;
-#   4. the token taken away under offpayd: issuing is 503 EPKCS11;
+#   4. the token taken away under offpayd: issuing is 503 EPKCS11; put
+#      back, offpayd opens its key anew by itself (health 200, no
+#      restart); a fresh token with another key under the label is never
+#      signed with;
 #   5. a sealed key added and offpayd sent SIGHUP: it leaves the token's
 #      key for the new one without a restart; a key pinned with
 #      --issuer-key-uri and then retired is kept on SIGHUP, with a warning
@@ -335,19 +338,68 @@ else
 fi
 mv tokens.away tokens
 balances "payer=$W:5000 esc1=esc/$S1:3750 M=$MA:1725" "nothing moved while the token was away"
-# SoftHSM2's session lost the key's handle (CKR_OBJECT_HANDLE_INVALID):
-# no signature until a restart (docs/pkcs11.md §4), and health says so.
-api GET /v1/health
-[ "$status" = 503 ] && jget .hint | grep -q "cannot sign: .*CKR_" \
-  && ok "health: 503 while the key still cannot sign" || fail "health, token back: $status $(cat resp.json)"
-stop_server TERM
-start_server
-api GET /v1/health
-[ "$status" = 200 ] && [ "$(jget .status)" = ok ] && [ "$(jget .last_signing_error)" = null ] \
-  && ok "health: ok after the restart" || fail "health after the restart: $status $(cat resp.json)"
+# The token back (SoftHSM2's session lost the key's handle,
+# CKR_OBJECT_HANDLE_INVALID, and its module finds the token again only
+# once initialized anew): offpayd opens the key anew by its URI, in a new
+# session, at a signature and at most every 5 s, checks it is the same
+# key, and signs again; /v1/health, whose probe signs after a failure,
+# answers 200 again without a restart. The log says the loss and the
+# recovery once each.
+pid=$server_pid
+health_is() { # health_is STATUS [SECONDS]: polls /v1/health until STATUS
+  for _ in $(seq $((${2:-15} * 4))); do
+    api GET /v1/health; [ "$status" = "$1" ] && return 0; sleep 0.25
+  done
+  return 1
+}
+health_is 200 && [ "$(jget .status)" = ok ] && [ "$(jget .last_signing_error)" = null ] \
+  && ok "health: 200 again once the token is back, without a restart" \
+  || fail "health, token back: $status $(cat resp.json)"
+[ "$server_pid" = "$pid" ] && kill -0 "$pid" && ok "the same offpayd" || fail "offpayd restarted"
+[ "$(grep -c "PKCS#11 token 'offpay', object 'issuer-kid-2': the token lost the key's session or handle (C_SignInit: CKR_" server.err)" = 1 ] \
+  && [ "$(grep -c "PKCS#11 token 'offpay', object 'issuer-kid-2': opened anew in a new session after C_SignInit: CKR_.*; the key signs again" server.err)" = 1 ] \
+  && ok "the log: the loss and the recovery, once each" \
+  || fail "log of the loss and recovery: $(grep -i pkcs11 server.err)"
 run_cli 0 "uploaded 1 payment\(s\): 1 decided \(1 paid, 2.00 EUR" -- "$OFFPAY" terminal sync \
   --terminal ts --passphrase-file tp --server "$URL"
 balances "M2=$MA2:200" "the upload answered 503 was settled once"
+new_wallet w3 "$W" 1.00 && ok "a credential issued after the recovery verifies in a wallet" \
+  || fail "credential after the recovery"
+# The token's files replaced by a fresh token of the same label holding
+# another Ed25519 key under the URI's label: offpayd signs nothing with it
+# (503, the hint naming both public keys, a WARNING on the log), nothing
+# moves; the right token put back, it signs again.
+mv tokens tokens.right
+mkdir tokens
+softhsm2-util --init-token --free --label offpay --pin "$(cat pin)" \
+  --so-pin 55-so-pin-77 >/dev/null
+OFFPAY_PKCS11_PIN=$(cat pin) "$OFFPAY" terminal init --terminal tfake \
+  --root iss/root.pub --bundle bundle.opb --currency EUR \
+  --key-uri "pkcs11:token=offpay;object=issuer-kid-2" --generate-key >/dev/null
+for _ in $(seq 60); do
+  api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$TKEY\",\"limit\":\"1.00\"}"
+  [ "$status" = 200 ] && break
+  jget .hint | grep -q "the URI names another key now" && break
+  sleep 0.25
+done
+[ "$status" = 503 ] && [ "$(jget .error)" = EPKCS11 ] \
+  && jget .hint | grep -q "CKR_OBJECT_HANDLE_INVALID; opened anew: the URI names another key now" \
+  && ok "another key under the URI: 503, nothing signed" \
+  || fail "another key under the URI: $status $(cat resp.json)"
+grep -q "WARNING: PKCS#11 token 'offpay', object 'issuer-kid-2': the URI names another key now (public key [0-9a-f]*\.\.\., the key opened [0-9a-f]*\.\.\.): the token was replaced or its label reused; nothing is signed with it" server.err \
+  && ok "the log warns of the other key" || fail "no warning of the other key: $(tail -3 server.err)"
+api GET /v1/health
+[ "$status" = 503 ] \
+  && jget .hint | grep -qE "the URI names another key now \(public key [0-9a-f]{16}\.\.\., the key opened [0-9a-f]{16}\.\.\.\)" \
+  && ok "health: 503 while the URI names another key, both keys named" \
+  || fail "health with another key: $status $(cat resp.json)"
+balances "payer=$W:4900 M2=$MA2:200" "nothing moved while the URI named another key"
+rm -rf tokens; mv tokens.right tokens
+health_is 200 && ok "health: 200 with the right token back" \
+  || fail "health, right token back: $status $(cat resp.json)"
+new_wallet w4 "$W" 1.00 && ok "a credential issued then verifies in a wallet" \
+  || fail "credential after the right token came back"
+[ "$server_pid" = "$pid" ] && ok "the same offpayd throughout" || fail "offpayd restarted"
 audit_passes "after the token came back"
 stop_server TERM
 

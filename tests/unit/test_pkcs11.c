@@ -630,6 +630,109 @@ static void test_issuer_key_in_token_signs_verifiable_credentials(void)
     free(rl);
 }
 
+#ifdef OFFPAY_TEST_HOOKS
+extern unsigned offpay__pkcs11_reopen_ms;
+
+/* Renames the test's token directory from to to (under the temp dir). */
+static int tokens_mv(const char *from, const char *to)
+{
+    char a[1024], b[1024];
+
+    snprintf(a, sizeof a, "%s/%s", offpay_test_tmpdir(), from);
+    snprintf(b, sizeof b, "%s/%s", offpay_test_tmpdir(), to);
+    return rename(a, b) == 0;
+}
+
+/* One signature by k over msg, verified under pk; rc as the token's. */
+static offpay_err sign_checked(offpay_pkcs11_key *k,
+                               const uint8_t      pk[OFFPAY_PK_BYTES])
+{
+    static const uint8_t msg[] = "a signed answer";
+    uint8_t              sig[OFFPAY_SIG_BYTES], zero[OFFPAY_SIG_BYTES] = {0};
+    offpay_err           rc;
+
+    memset(sig, 0xaa, sizeof sig);
+    rc = offpay_pkcs11_sign(k, "offpay-test", msg, sizeof msg, sig);
+    if (rc == OFFPAY_OK)
+        CHECK(offpay_verify("offpay-test", msg, sizeof msg, sig, pk,
+                            OFFPAY_ECRYPTO) == OFFPAY_OK);
+    else /* nothing that looks like a signature */
+        CHECK(memcmp(sig, zero, sizeof sig) == 0 ||
+              (sig[0] == 0xaa && sig[63] == 0xaa));
+    return rc;
+}
+
+/* The token's session or the key's handle lost under an open key (the
+ * token's files moved away and back: SoftHSM2 then answers
+ * CKR_OBJECT_HANDLE_INVALID, and finds the token again only once the
+ * module is initialized anew): the key is opened anew in a new session at
+ * a signature, at most once per offpay__pkcs11_reopen_ms (between
+ * attempts a signature is refused without asking the token, even once it
+ * is back), and signs again; a fresh token of the same label without the
+ * key, then holding another key under the URI, signs nothing, and the
+ * token put back is taken again. Every signature returned verifies under
+ * the key opened first. */
+static void test_lost_session_opened_anew(void)
+{
+    offpay_pkcs11_key *k = NULL, *other = NULL;
+    const char        *uri = "pkcs11:token=offpay;object=reopen-key"
+                             "?pin-value=" PIN;
+    uint8_t            pk[OFFPAY_PK_BYTES], opk[OFFPAY_PK_BYTES];
+    char               cmd[2048];
+
+    REQUIRE(make_token());
+    offpay__pkcs11_reopen_ms = 400;
+    REQUIRE_OK(offpay_pkcs11_generate(NULL, uri, &k));
+    offpay_pkcs11_pk(k, pk);
+    CHECK_ERR(sign_checked(k, pk), OFFPAY_OK);
+
+    /* away: refused, and the detail names the token's answer */
+    REQUIRE(tokens_mv("tokens", "tokens.away"));
+    CHECK_ERR(sign_checked(k, pk), OFFPAY_EPKCS11);
+    CHECK(strstr(offpay_pkcs11_detail(), "CKR_") != NULL);
+    /* back within the interval: not asked yet, still refused */
+    REQUIRE(tokens_mv("tokens.away", "tokens"));
+    CHECK_ERR(sign_checked(k, pk), OFFPAY_EPKCS11);
+    CHECK(strstr(offpay_pkcs11_detail(), "tried again in 0.4 s") != NULL);
+    usleep(450 * 1000);
+    CHECK_ERR(sign_checked(k, pk), OFFPAY_OK);
+    CHECK_ERR(sign_checked(k, pk), OFFPAY_OK);
+
+    /* the token replaced by a fresh one of the same label whose key under
+     * the URI is another: nothing signed, the reason names both keys */
+    REQUIRE(tokens_mv("tokens", "tokens.away"));
+    snprintf(cmd, sizeof cmd,
+             "mkdir '%s/tokens' && softhsm2-util --init-token --free "
+             "--label offpay --pin %s --so-pin %s >/dev/null",
+             offpay_test_tmpdir(), PIN, SO_PIN);
+    REQUIRE(system(cmd) == 0);
+    /* SoftHSM2 reads its token files only at C_Initialize: the attempt
+     * initializes the module anew, finds the fresh token and no key */
+    usleep(450 * 1000);
+    CHECK_ERR(sign_checked(k, pk), OFFPAY_EPKCS11);
+    CHECK(strstr(offpay_pkcs11_detail(), "no Ed25519 private key matches") !=
+          NULL);
+    REQUIRE_OK(offpay_pkcs11_generate(NULL, uri, &other));
+    offpay_pkcs11_pk(other, opk);
+    offpay_pkcs11_close(other);
+    CHECK(memcmp(opk, pk, sizeof pk) != 0);
+    usleep(450 * 1000);
+    CHECK_ERR(sign_checked(k, pk), OFFPAY_EPKCS11);
+    CHECK(strstr(offpay_pkcs11_detail(), "the URI names another key now") !=
+          NULL);
+    usleep(450 * 1000);
+    CHECK_ERR(sign_checked(k, pk), OFFPAY_EPKCS11);
+    /* the right token back: it signs again, with its key */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/tokens'", offpay_test_tmpdir());
+    REQUIRE(system(cmd) == 0);
+    REQUIRE(tokens_mv("tokens.away", "tokens"));
+    usleep(450 * 1000);
+    CHECK_ERR(sign_checked(k, pk), OFFPAY_OK);
+    offpay_pkcs11_close(k);
+    offpay__pkcs11_reopen_ms = 5000;
+}
+#endif
+
 /* A terminal's key in the token: terminal.keyuri keeps the URI; a file
  * tampered to carry a PIN is refused as corrupt. */
 static void test_terminal_key_in_token(void)
@@ -731,6 +834,7 @@ int main(void)
 #ifdef OFFPAY_TEST_HOOKS
         {"generated_key_refused_is_deleted",
          test_generated_key_refused_is_deleted},
+        {"lost_session_opened_anew", test_lost_session_opened_anew},
 #endif
         {NULL, NULL},
     };
