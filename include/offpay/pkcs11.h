@@ -99,7 +99,9 @@ typedef struct offpay_pkcs11_key offpay_pkcs11_key;
  * such token, no such key, or several: the detail names them),
  * OFFPAY_EPASSPHRASE (wrong PIN; or, with
  * the token logged in already by another key of this process, a PIN other than
- * the one that logged in), OFFPAY_EPKCS11, OFFPAY_ENOMEM, OFFPAY_ENOTFOUND (the
+ * the one that logged in; a URI that gives no PIN then is OFFPAY_EPKCS11_URI,
+ * as it would be opened alone: its private key is seen only through that
+ * login), OFFPAY_EPKCS11, OFFPAY_ENOMEM, OFFPAY_ENOTFOUND (the
  * module or pin-source file does not exist).
  */
 offpay_err offpay_pkcs11_open(const char *module, const char *uri,

@@ -525,9 +525,11 @@ static void pin_hash(const char *pin, uint8_t h[crypto_generichash_BYTES])
  * start. So it is compared with the one that logged in (a keyed hash
  * kept per slot) and a different one is refused (OFFPAY_EPASSPHRASE):
  * the token may also have had its PIN changed since, which a restart
- * settles either way. */
+ * settles either way. A URI that gives no PIN logs nothing in; *borrowed
+ * is then 1 when the session is logged in all the same (another key's
+ * login: see borrowed_key). */
 static offpay_err login(p11_module *m, CK_SLOT_ID slot, CK_SESSION_HANDLE s,
-                        const offpay_pkcs11_uri *u)
+                        const offpay_pkcs11_uri *u, int *borrowed)
 {
     char       pin[OFFPAY_PKCS11_PIN_MAX + 2];
     char       from[OFFPAY_PKCS11_PATH_MAX + 16];
@@ -536,9 +538,18 @@ static offpay_err login(p11_module *m, CK_SLOT_ID slot, CK_SESSION_HANDLE s,
     CK_RV      rv;
     offpay_err rc;
 
+    *borrowed = 0;
     rc = get_pin(u, pin, &have, from);
-    if (rc != OFFPAY_OK || !have)
+    if (rc != OFFPAY_OK)
         goto out;
+    if (!have) { /* logged in already, by another key's PIN? */
+        CK_SESSION_INFO si;
+
+        *borrowed = m->f->C_GetSessionInfo(s, &si) == CKR_OK &&
+                    (si.state == CKS_RO_USER_FUNCTIONS ||
+                     si.state == CKS_RW_USER_FUNCTIONS);
+        goto out;
+    }
     pin_hash(pin, h);
     rv =
         m->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
@@ -880,6 +891,32 @@ static void several(p11_module *m, CK_SESSION_HANDLE s,
                  "delete the stray key with the token's tool");
 }
 
+/* The private key o, found by a URI that gives no PIN in a session that
+ * another key's login made a user session (login's *borrowed): a private
+ * object (CKA_PRIVATE) is visible only through that login, so the URI
+ * opened alone (offpayd's next start, once the key it would replace is
+ * gone) finds no key. Refused now as it would be then
+ * (OFFPAY_EPKCS11_URI), not taken on a SIGHUP to fail at the next start.
+ * A key the token shows without a login passes. */
+static offpay_err borrowed_key(p11_module *m, CK_SESSION_HANDLE s,
+                               CK_OBJECT_HANDLE o)
+{
+    CK_BBOOL     priv = CK_TRUE;
+    CK_ATTRIBUTE t = {CKA_PRIVATE, &priv, sizeof priv};
+
+    if (m->f->C_GetAttributeValue(s, o, &t, 1) == CKR_OK &&
+        t.ulValueLen == sizeof priv && priv == CK_FALSE)
+        return OFFPAY_OK;
+    snprintf(detail, sizeof detail,
+             "the URI gives no PIN (no pin-source or pin-value, and $%s is "
+             "not set): its private key is visible only because another key "
+             "of this process logged the token in, and the URI opened alone "
+             "(at the next start) finds no key; give it "
+             "pin-source=file:PATH",
+             OFFPAY_PKCS11_PIN_ENV);
+    return OFFPAY_EPKCS11_URI;
+}
+
 /* Opens a session with k->uri's token in k->m into k->session, logs in,
  * (generate: makes the key pair there first, k->made), finds the URI's
  * one Ed25519 private key, which must never leave the token, into
@@ -898,6 +935,7 @@ static offpay_err attach(offpay_pkcs11_key *k, int generate,
     CK_RV                    rv;
     uint8_t                  sig[OFFPAY_SIG_BYTES];
     static const char        probe[] = "offpay pkcs11 key check";
+    int                      borrowed = 0;
     offpay_err               rc;
 
     k->session = CK_INVALID_HANDLE;
@@ -913,7 +951,7 @@ static offpay_err attach(offpay_pkcs11_key *k, int generate,
         k->session = CK_INVALID_HANDLE;
         return fail("C_OpenSession", rv);
     }
-    if ((rc = login(k->m, slot, k->session, u)) != OFFPAY_OK)
+    if ((rc = login(k->m, slot, k->session, u, &borrowed)) != OFFPAY_OK)
         return rc;
     if (generate) {
         if ((rc = name_free(k->m, k->session, u)) != OFFPAY_OK ||
@@ -932,7 +970,9 @@ static offpay_err attach(offpay_pkcs11_key *k, int generate,
         return OFFPAY_EPKCS11_URI;
     }
     k->priv = objs[0];
-    if ((rc = key_stays(k->m, k->session, k->priv)) != OFFPAY_OK)
+    if ((borrowed &&
+         (rc = borrowed_key(k->m, k->session, k->priv)) != OFFPAY_OK) ||
+        (rc = key_stays(k->m, k->session, k->priv)) != OFFPAY_OK)
         return rc;
     if ((rc = find(k->m, k->session, u, CKO_PUBLIC_KEY, objs, &n)) != OFFPAY_OK)
         return rc;

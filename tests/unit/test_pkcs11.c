@@ -808,7 +808,26 @@ static void test_wrong_pin_refused_while_logged_in(void)
     REQUIRE_OK(offpay_pkcs11_generate(
         NULL, "pkcs11:token=offpay;object=second-key?pin-value=" PIN, &k2));
     offpay_pkcs11_close(k2);
+    k2 = NULL;
+    /* A URI that gives no PIN at all: its key is visible only through
+     * k's login, so it is refused as an open without k would refuse it
+     * (offpayd's SIGHUP then keeps its key; its next start would find
+     * none); with the PIN in the environment it opens. */
+    CHECK_ERR(
+        offpay_pkcs11_open(NULL, "pkcs11:token=offpay;object=second-key", &k2),
+        OFFPAY_EPKCS11_URI);
+    CHECK(k2 == NULL);
+    CHECK(strstr(offpay_pkcs11_detail(), "the URI gives no PIN") != NULL);
     offpay_pkcs11_close(k);
+    k = NULL;
+    CHECK_ERR(
+        offpay_pkcs11_open(NULL, "pkcs11:token=offpay;object=second-key", &k2),
+        OFFPAY_EPKCS11_URI);
+    setenv(OFFPAY_PKCS11_PIN_ENV, PIN, 1);
+    REQUIRE_OK(
+        offpay_pkcs11_open(NULL, "pkcs11:token=offpay;object=second-key", &k2));
+    unsetenv(OFFPAY_PKCS11_PIN_ENV);
+    offpay_pkcs11_close(k2);
 }
 
 int main(void)
