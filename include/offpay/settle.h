@@ -450,9 +450,29 @@ int offpay_ledger_terminal_expires_is(const offpay_ledger        *l,
  * settles (docs/settlement.md §8). On a sharded ledger every shard holds
  * the revocation when this returns OFFPAY_OK; a call that failed part way
  * may have revoked it on some shards (from its time: a call again keeps
- * that time and finishes it). Errors: OFFPAY_ENOTFOUND, OFFPAY_ESTORE. */
+ * that time and finishes it). The ledger keeps "operator" as the reason
+ * (since 0.18.0; offpay_ledger_terminal_revoke_why gives one). Errors:
+ * OFFPAY_ENOTFOUND, OFFPAY_ESTORE. */
 offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
                                          uint32_t now);
+
+/*
+ * offpay_ledger_terminal_revoke_why — offpay_ledger_terminal_revoke with
+ * the reason the ledger keeps with the revocation (offpay_ledger_terminals'
+ * revoke_reason; offpay_ledger_terminal_revoke keeps "operator", as
+ * offpay_ledger_revoke does for a NULL reason): 1 to
+ * OFFPAY_LEDGER_REF_MAX bytes of UTF-8 without control or invisible
+ * format characters (a line an operator reads), or NULL for "operator".
+ * Revoking it again changes nothing: the first time and the first reason
+ * stay. On a sharded ledger every shard holds the reason with the
+ * revocation; a call that failed part way is finished with the time and
+ * reason of the shard that took it first. Errors: OFFPAY_EINVAL (l, or a
+ * reason empty, too long or not such text: nothing revoked),
+ * OFFPAY_ENOTFOUND, OFFPAY_ESTORE. Since 0.18.0.
+ */
+offpay_err offpay_ledger_terminal_revoke_why(offpay_ledger *l,
+                                             uint32_t       terminal_id,
+                                             const char *reason, uint32_t now);
 
 /*
  * offpay_ledger_issue — a wallet credential of limit minor units for
@@ -1439,6 +1459,9 @@ typedef struct offpay_overview_terminal {
     uint32_t created_at;
     int      revoked;
     uint32_t revoked_at;
+    /* why, whole, as offpay_ledger_terminal_entry's (since 0.18.0); ""
+     * while active or when the ledger holds none */
+    char     revoke_reason[OFFPAY_LEDGER_REF_MAX + 1];
     uint64_t presentments; /* uploaded by it, all time */
     uint32_t last_upload;  /* its newest presentment's upload time; 0: none */
     /* what the terminal itself reported at its last sync
@@ -1547,6 +1570,12 @@ typedef struct offpay_ledger_terminal_entry {
     uint32_t              revoked_at; /* 0 while active */
     uint32_t              rotated_to; /* OFFPAY_TERMINAL_ROTATED: the new
                                          terminal; else 0 */
+    /* why it was revoked, as the ledger keeps it (since 0.18.0): the
+     * operator's reason (offpay_ledger_terminal_revoke_why),
+     * "decommissioned", or "rotated to terminal N"; "" while active and
+     * for a revocation made before 0.18.0 (its reason went to offpayd's
+     * log only) */
+    char revoke_reason[OFFPAY_LEDGER_REF_MAX + 1];
     /* its terminal credential's term; both 0 when the ledger holds no
      * credential for it (one registered before the ledger kept them) */
     uint32_t               valid_from, expires;

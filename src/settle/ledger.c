@@ -20,9 +20,11 @@
 
 #include "core/testhook.h"
 #include "core/log.h"
+#include "core/message_int.h"
 #include "core/oserr.h"
 #include "offpay/core.h"
 #include "offpay/issuer.h"
+#include "settle/render.h"
 #include "settle/settle_int.h"
 #include "store/migrations.h"
 
@@ -2155,8 +2157,13 @@ int offpay_ledger_terminal_expires_is(const offpay_ledger        *l,
 }
 
 struct revoke_terminal_ctx {
-    uint32_t id, now;
-    int      how, revoked; /* revoked: found revoked (the pre-pass) */
+    uint32_t    id, now;
+    int         how, revoked; /* revoked: found revoked (the pre-pass) */
+    const char *reason;       /* why: the call's, or a shard's (first_why) */
+    /* the pre-pass's: the reason of the shard that holds the earliest
+     * revocation (at first_at; 0: none holds one with a reason) */
+    uint32_t first_at;
+    char     first_why[OFFPAY_LEDGER_REF_MAX + 1];
 };
 
 static offpay_err revoke_terminal_tx(offpay_ledger *l, void *p)
@@ -2168,11 +2175,13 @@ static offpay_err revoke_terminal_tx(offpay_ledger *l, void *p)
     rc = l->ops->terminal_get(l->store, c->id, &t);
     if (rc != OFFPAY_OK || t.revoked)
         return rc; /* revoking again changes nothing */
-    return l->ops->terminal_revoke(l->store, c->id, c->now, c->how, 0, 0);
+    return l->ops->terminal_revoke(l->store, c->id, c->now, c->how, 0, 0,
+                                   c->reason);
 }
 
 /* The pre-pass's read: whether the shard holds the terminal revoked, and
- * the earliest time of it a shard holds in c->now. */
+ * the earliest time of it a shard holds in c->now, with that shard's
+ * reason in c->first_why. */
 static offpay_err revoked_at_tx(offpay_ledger *l, void *p)
 {
     struct revoke_terminal_ctx *c = p;
@@ -2185,6 +2194,12 @@ static offpay_err revoked_at_tx(offpay_ledger *l, void *p)
         c->revoked = 1;
         if (t.revoked_at < c->now)
             c->now = t.revoked_at;
+        /* one revoked before reasons were kept has none to give */
+        if (t.revoke_reason[0] != '\0' &&
+            (c->first_at == 0 || t.revoked_at < c->first_at)) {
+            c->first_at = t.revoked_at;
+            memcpy(c->first_why, t.revoke_reason, sizeof c->first_why);
+        }
     }
     return rc;
 }
@@ -2195,17 +2210,26 @@ static offpay_err revoked_at_tx(offpay_ledger *l, void *p)
  * the directory answers every shard refuses the terminal's late payments
  * (settlement.md §11; were it copied after, a shard whose copy failed or
  * had not run yet went on paying them). All with one time, *at, or the
- * earliest a shard holds already (a call that failed part way). Nothing
- * when the directory holds the terminal revoked: its copy says how.
+ * earliest a shard holds already (a call that failed part way), and one
+ * reason, *why, or that of the shard holding the earliest (why_buf holds
+ * it, *why then pointing there). Nothing when the directory holds the
+ * terminal revoked: its copy says how and why.
  */
-offpay_err offpay__ledger_terminal_revoke_shards(offpay_ledger *l, uint32_t id,
-                                                 uint32_t *at, int how)
+offpay_err
+offpay__ledger_terminal_revoke_shards(offpay_ledger *l, uint32_t id,
+                                      uint32_t *at, int how, const char **why,
+                                      char why_buf[OFFPAY_LEDGER_REF_MAX + 1])
 {
-    struct revoke_terminal_ctx c = {id, *at, how, 0};
+    struct revoke_terminal_ctx c;
     offpay_err                 rc;
 
     if (!l->sharded)
         return OFFPAY_OK;
+    memset(&c, 0, sizeof c);
+    c.id = id;
+    c.now = *at;
+    c.how = how;
+    c.reason = *why;
     rc = offpay__ledger_read_on(l, 0, revoked_at_tx, &c);
     if (rc != OFFPAY_OK || c.revoked)
         return rc;
@@ -2214,27 +2238,56 @@ offpay_err offpay__ledger_terminal_revoke_shards(offpay_ledger *l, uint32_t id,
         if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND) /* not copied yet */
             return rc;
     }
+    if (c.first_at != 0)
+        c.reason = c.first_why; /* the first reason stays, as its time */
     for (size_t k = l->n_shards - 1; k >= 1; k--) {
         rc = offpay__ledger_tx_on(l, k, revoke_terminal_tx, &c);
         if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND)
             return rc;
     }
     *at = c.now;
+    if (c.first_at != 0) {
+        memcpy(why_buf, c.first_why, OFFPAY_LEDGER_REF_MAX + 1);
+        *why = why_buf;
+    }
     return OFFPAY_OK;
+}
+
+int offpay__revoke_reason_ok(const char *reason)
+{
+    size_t n = reason != NULL ? strlen(reason) : 0;
+
+    return n >= 1 && n <= OFFPAY_LEDGER_REF_MAX &&
+           offpay__utf8_display_ok((const uint8_t *)reason, n);
+}
+
+offpay_err offpay_ledger_terminal_revoke_why(offpay_ledger *l,
+                                             uint32_t       terminal_id,
+                                             const char *reason, uint32_t now)
+{
+    struct revoke_terminal_ctx c;
+    char                       first[OFFPAY_LEDGER_REF_MAX + 1];
+    offpay_err                 rc;
+
+    if (reason == NULL)
+        reason = OFFPAY__REVOKE_OPERATOR;
+    if (l == NULL || !offpay__revoke_reason_ok(reason))
+        return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.id = terminal_id;
+    c.now = now;
+    c.reason = reason;
+    rc = offpay__ledger_terminal_revoke_shards(l, terminal_id, &c.now, 0,
+                                               &c.reason, first);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx(l, revoke_terminal_tx, &c);
+    return rc == OFFPAY_OK ? directory_copy(l) : rc;
 }
 
 offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
                                          uint32_t now)
 {
-    struct revoke_terminal_ctx c = {terminal_id, now, 0, 0};
-    offpay_err                 rc;
-
-    if (l == NULL)
-        return OFFPAY_EINVAL;
-    rc = offpay__ledger_terminal_revoke_shards(l, terminal_id, &c.now, 0);
-    if (rc == OFFPAY_OK)
-        rc = offpay__ledger_tx(l, revoke_terminal_tx, &c);
-    return rc == OFFPAY_OK ? directory_copy(l) : rc;
+    return offpay_ledger_terminal_revoke_why(l, terminal_id, NULL, now);
 }
 
 /* ---- credentials ---------------------------------------------------- */

@@ -13,6 +13,7 @@
  * or not at all.
  */
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -949,10 +950,15 @@ static offpay_err rotate_tx(offpay_ledger *l, void *p)
         c->expires = tc->expires;
     rc = offpay__terminal_add_in_tx(l, old.merchant, c->pk, c->expires, c->now,
                                     c->bytes, &c->len, tc);
-    if (rc == OFFPAY_OK)
+    if (rc == OFFPAY_OK) {
+        char why[sizeof OFFPAY__REVOKE_ROTATED_FMT + 16];
+
+        snprintf(why, sizeof why, OFFPAY__REVOKE_ROTATED_FMT,
+                 (unsigned long)tc->terminal_id);
         rc = l->ops->terminal_revoke(l->store, c->old_id, c->now,
                                      OFFPAY__RETIRED_ROTATED, tc->terminal_id,
-                                     1);
+                                     1, why);
+    }
     return rc;
 }
 
@@ -1033,8 +1039,10 @@ offpay_err offpay_ledger_terminal_rotated_to(offpay_ledger *l,
 /* ---- a terminal's decommission --------------------------------------- */
 
 struct decommission_ctx {
-    uint32_t id, now, revoked_at;
-    int      replayed;
+    uint32_t    id, now, revoked_at;
+    int         replayed;
+    const char *why; /* OFFPAY__REVOKE_DECOMMISSIONED, or the reason a
+                        shard took first (a call that failed part way) */
 };
 
 static offpay_err decommission_tx(offpay_ledger *l, void *p)
@@ -1059,8 +1067,8 @@ static offpay_err decommission_tx(offpay_ledger *l, void *p)
         return OFFPAY_OK;
     }
     c->revoked_at = c->now;
-    return l->ops->terminal_revoke(l->store, c->id, c->now,
-                                   OFFPAY__RETIRED_DECOMMISSIONED, 0, 0);
+    return l->ops->terminal_revoke(
+        l->store, c->id, c->now, OFFPAY__RETIRED_DECOMMISSIONED, 0, 0, c->why);
 }
 
 offpay_err offpay_ledger_terminal_decommission(offpay_ledger *l,
@@ -1069,7 +1077,9 @@ offpay_err offpay_ledger_terminal_decommission(offpay_ledger *l,
                                                uint32_t      *revoked_at,
                                                int           *replayed)
 {
-    struct decommission_ctx c = {terminal_id, now, 0, 0};
+    struct decommission_ctx c = {terminal_id, now, 0, 0,
+                                 OFFPAY__REVOKE_DECOMMISSIONED};
+    char                    first[OFFPAY_LEDGER_REF_MAX + 1];
     offpay_err              rc;
 
     if (revoked_at != NULL)
@@ -1078,8 +1088,8 @@ offpay_err offpay_ledger_terminal_decommission(offpay_ledger *l,
         *replayed = 0;
     if (l == NULL)
         return OFFPAY_EINVAL;
-    rc = offpay__ledger_terminal_revoke_shards(l, terminal_id, &c.now,
-                                               OFFPAY__RETIRED_DECOMMISSIONED);
+    rc = offpay__ledger_terminal_revoke_shards(
+        l, terminal_id, &c.now, OFFPAY__RETIRED_DECOMMISSIONED, &c.why, first);
     if (rc == OFFPAY_OK)
         rc = offpay__ledger_tx(l, decommission_tx, &c);
     if (rc == OFFPAY_OK)

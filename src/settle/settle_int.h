@@ -129,10 +129,22 @@ offpay_err offpay__request_check_shards(offpay_ledger *l, const char *key,
 
 /* A terminal's revocation (how: store.h's OFFPAY__RETIRED_*, or 0) written
  * to shards n-1..1 before shard 0's own transaction, at *at or the
- * earliest time a shard holds already (set in *at); nothing when shard 0
- * holds it revoked, or on one database (ledger.c). */
-offpay_err offpay__ledger_terminal_revoke_shards(offpay_ledger *l, uint32_t id,
-                                                 uint32_t *at, int how);
+ * earliest time a shard holds already (set in *at), with the reason *why
+ * or the one the shard holding the earliest keeps (copied into why_buf,
+ * *why set to it); nothing when shard 0 holds it revoked, or on one
+ * database (ledger.c). */
+offpay_err
+offpay__ledger_terminal_revoke_shards(offpay_ledger *l, uint32_t id,
+                                      uint32_t *at, int how, const char **why,
+                                      char why_buf[OFFPAY_LEDGER_REF_MAX + 1]);
+
+/* The reasons a terminal's revocation keeps when no operator gave one
+ * (021_terminal_revoke_reason): the operator's revocation without a
+ * reason, the terminal's own decommission, and its own rotation (with the
+ * new terminal's id). */
+#define OFFPAY__REVOKE_OPERATOR       "operator"
+#define OFFPAY__REVOKE_DECOMMISSIONED "decommissioned"
+#define OFFPAY__REVOKE_ROTATED_FMT    "rotated to terminal %lu"
 
 /* An uploaded code's signatures as settlement checks them (settle.c): the
  * issuer key of its credential valid at `at` (its acceptance time;
@@ -206,7 +218,8 @@ offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to);
 /* a terminal revocation store `from` (a shard) holds and store `to` (the
  * directory) does not — one whose call failed after the shards took it
  * (ledger.c, offpay__ledger_terminal_revoke_shards) and was not sent
- * again — made in `to` at `from`'s time and how; *finished counts them */
+ * again — made in `to` at `from`'s time, how and reason; *finished counts
+ * them */
 offpay_err offpay__pg_terminal_revocations_finish(offpay__store *from,
                                                   offpay__store *to,
                                                   size_t        *finished);

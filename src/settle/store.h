@@ -146,6 +146,9 @@ typedef struct offpay__terminal_row {
     int      revoked;
     uint32_t revoked_at;
     uint8_t  pk[OFFPAY_PK_BYTES];
+    /* why it was revoked (021_terminal_revoke_reason); "" while active
+     * and for a revocation made before the ledger kept reasons */
+    char revoke_reason[OFFPAY_LEDGER_REF_MAX + 1];
 } offpay__terminal_row;
 
 typedef struct offpay__payment_row {
@@ -366,10 +369,12 @@ typedef struct offpay__store_ops {
      * with the terminal it was rotated to (0 unless rotated) and whether
      * that rotation carried id's per-credential sums into it (1, else 0:
      * the guarantee's lineage follows only such links,
-     * 018_terminal_sums_carried); EEXISTS when it is revoked already */
+     * 018_terminal_sums_carried), and why (1 to OFFPAY_LEDGER_REF_MAX
+     * bytes, 021_terminal_revoke_reason); EEXISTS when it is revoked
+     * already */
     offpay_err (*terminal_revoke)(offpay__store *s, uint32_t id, uint32_t now,
                                   int how, uint32_t rotated_to,
-                                  int sums_carried);
+                                  int sums_carried, const char *reason);
 
     /* credentials and their escrow */
     offpay_err (*cred_add)(offpay__store *s, const offpay__cred_row *c,

@@ -409,12 +409,12 @@ const char offpay__merchants_sql[] =
 
 /* The terminals above $1, of merchant $3 only when $2 is 1, at most $4,
  * by id (the primary key; terminals_merchant, 009_refunds, for one
- * merchant's), with their merchant and last report (003_terminal_reports,
- * its primary key). */
+ * merchant's), with their merchant, last report (003_terminal_reports,
+ * its primary key) and revocation's reason (021_terminal_revoke_reason). */
 const char offpay__terminals_sql[] =
     "SELECT t.id, t.merchant, m.name, m.currency, t.pk, t.bytes,"
     " t.created_at, t.revoked_at, t.retired, t.rotated_to,"
-    " r.reported_at, r.synced_at, r.pending"
+    " r.reported_at, r.synced_at, r.pending, t.revoke_reason"
     " FROM terminals t JOIN merchants m ON m.id = t.merchant"
     " LEFT JOIN terminal_reports r ON r.terminal = t.id"
     " WHERE t.id > $1 AND ($2 = 0 OR t.merchant = $3)"

@@ -121,11 +121,13 @@ static const char *const SQL[S_COUNT] = {
                        " VALUES ($1, $2, $3) RETURNING id",
     [S_TERMINAL_SET_CRED] = "UPDATE terminals SET bytes = $2 WHERE id = $1",
     [S_TERMINAL_GET] =
-        "SELECT t.merchant, m.account, m.currency, t.revoked_at, t.pk"
-        " FROM terminals t JOIN merchants m ON m.id = t.merchant"
+        "SELECT t.merchant, m.account, m.currency, t.revoked_at, t.pk,"
+        " t.revoke_reason FROM terminals t JOIN merchants m"
+        " ON m.id = t.merchant"
         " WHERE t.id = $1",
     [S_TERMINAL_REVOKE] = "UPDATE terminals SET revoked_at = $2, retired = $3,"
-                          " rotated_to = $4, sums_carried = $5 WHERE id = $1"
+                          " rotated_to = $4, sums_carried = $5,"
+                          " revoke_reason = $6 WHERE id = $1"
                           " AND revoked_at IS NULL",
     [S_CRED_ADD] =
         "INSERT INTO credentials (wallet_account, escrow_account, wallet_pk,"
@@ -835,6 +837,8 @@ static offpay_err s_terminal_set_cred(offpay__store *s, uint32_t id,
     return update_one(s, S_TERMINAL_SET_CRED, &p, OFFPAY_ENOTFOUND);
 }
 
+static void col_text(PGresult *r, int i, int col, char *buf, size_t cap);
+
 static offpay_err s_terminal_get(offpay__store *s, uint32_t id,
                                  offpay__terminal_row *t)
 {
@@ -856,12 +860,13 @@ static offpay_err s_terminal_get(offpay__store *s, uint32_t id,
     t->revoked_at = col_u32(r, 0, 3);
     if (col_blob(r, 0, 4, t->pk, OFFPAY_PK_BYTES, &null) != OFFPAY_PK_BYTES)
         return OFFPAY_ESTORE;
+    col_text(r, 0, 5, t->revoke_reason, sizeof t->revoke_reason);
     return OFFPAY_OK;
 }
 
 static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now,
                                     int how, uint32_t rotated_to,
-                                    int sums_carried)
+                                    int sums_carried, const char *reason)
 {
     params p = {0};
 
@@ -870,6 +875,7 @@ static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now,
     p_opt(&p, (uint64_t)how);
     p_opt(&p, rotated_to);
     p_i64(&p, sums_carried != 0);
+    p_text(&p, reason);
     return update_one(s, S_TERMINAL_REVOKE, &p, OFFPAY_EEXISTS);
 }
 
@@ -2378,7 +2384,7 @@ static const char SQL_TERMINAL_STATS[] =
     " t.revoked_at,"
     " (SELECT COUNT(*) FROM presentments p WHERE p.terminal = t.id),"
     " (SELECT MAX(uploaded_at) FROM presentments p WHERE p.terminal = t.id),"
-    " r.reported_at, r.synced_at, r.pending"
+    " r.reported_at, r.synced_at, r.pending, t.revoke_reason"
     " FROM terminals t JOIN merchants m ON m.id = t.merchant"
     " LEFT JOIN terminal_reports r ON r.terminal = t.id"
     " ORDER BY t.revoked_at IS NOT NULL, t.id LIMIT $1::bigint";
@@ -2483,6 +2489,7 @@ static offpay_err s_terminal_stats(offpay__store *s, size_t max,
         t.reported_at = col_u32(r, i, 8);
         t.synced_at = col_u32(r, i, 9);
         t.pending = col_u64(r, i, 10);
+        col_text(r, i, 11, t.revoke_reason, sizeof t.revoke_reason);
         if (fn(&t, ctx) != 0)
             break;
     }
@@ -2716,19 +2723,22 @@ static const char DIR_COUNT[] =
     " (SELECT count(*) FROM terminals WHERE revoked_at IS NOT NULL) || '/' ||"
     " (SELECT count(*) FROM terminals WHERE bytes IS NOT NULL) || '/' ||"
     " (SELECT count(*) FROM terminals WHERE retired IS NOT NULL) || '/' ||"
-    " (SELECT count(*) FROM terminals WHERE sums_carried = 1)";
+    " (SELECT count(*) FROM terminals WHERE sums_carried = 1) || '/' ||"
+    " (SELECT count(*) FROM terminals WHERE revoke_reason IS NOT NULL)";
 
 /* The directory's rows: what the copy selects on shard 0 (with "WHERE"
  * and the delta's condition appended, or nothing for every row) and how
  * it writes them on a shard. Merchants and their accounts never change;
- * a terminal's credential and revocation are set once (COALESCE), and
- * sums_carried (018) with its rotation, once from 0 to 1 (GREATEST). */
+ * a terminal's credential and revocation (with its reason, 021) are set
+ * once (COALESCE: a shard that took a revocation first keeps its time
+ * and reason), and sums_carried (018) with its rotation, once from 0 to
+ * 1 (GREATEST). */
 static const char *const DIR_SEL[3] = {
     "SELECT a.id, a.kind, a.currency, a.ref, a.created_at FROM merchants"
     " m JOIN accounts a ON a.id = m.account",
     "SELECT id, account, name, currency, created_at FROM merchants m",
     "SELECT id, merchant, pk, bytes, created_at, revoked_at, retired,"
-    " rotated_to, sums_carried FROM terminals"};
+    " rotated_to, sums_carried, revoke_reason FROM terminals"};
 static const char *const DIR_INS[3] = {
     "INSERT INTO accounts (id, kind, currency, ref, created_at) VALUES"
     " ($1::bigint, $2::bigint, $3::bigint, $4, $5::bigint)"
@@ -2737,11 +2747,13 @@ static const char *const DIR_INS[3] = {
     " VALUES ($1::bigint, $2::bigint, $3, $4::bigint, $5::bigint)"
     " ON CONFLICT (id) DO NOTHING",
     "INSERT INTO terminals (id, merchant, pk, bytes, created_at,"
-    " revoked_at, retired, rotated_to, sums_carried) VALUES ($1::bigint,"
-    " $2::bigint, $3::bytea, $4::bytea, $5::bigint, $6::bigint, $7::bigint,"
-    " $8::bigint, $9::bigint) ON CONFLICT (id) DO UPDATE SET"
-    " bytes = COALESCE(terminals.bytes, EXCLUDED.bytes),"
+    " revoked_at, retired, rotated_to, sums_carried, revoke_reason) VALUES"
+    " ($1::bigint, $2::bigint, $3::bytea, $4::bytea, $5::bigint, $6::bigint,"
+    " $7::bigint, $8::bigint, $9::bigint, $10::text) ON CONFLICT (id) DO"
+    " UPDATE SET bytes = COALESCE(terminals.bytes, EXCLUDED.bytes),"
     " revoked_at = COALESCE(terminals.revoked_at, EXCLUDED.revoked_at),"
+    " revoke_reason = COALESCE(terminals.revoke_reason,"
+    " EXCLUDED.revoke_reason),"
     " retired = COALESCE(terminals.retired, EXCLUDED.retired),"
     " rotated_to = COALESCE(terminals.rotated_to, EXCLUDED.rotated_to),"
     " sums_carried = GREATEST(terminals.sums_carried,"
@@ -2905,22 +2917,23 @@ offpay_err offpay__pg_terminal_revocations_finish(offpay__store *from,
     if (from == NULL || to == NULL)
         return OFFPAY_EINVAL;
     /* every terminal the shard holds revoked, as one JSON array: the
-     * directory takes those it does not hold revoked, at the shard's time
-     * and how (the earliest, as the revocation would have written it) */
+     * directory takes those it does not hold revoked, at the shard's time,
+     * how and reason (the earliest, as the revocation would have written
+     * it) */
     rc = shard_q(from,
                  "SELECT COALESCE(json_agg(json_build_object('id', id, 'at',"
-                 " revoked_at, 'how', retired)), '[]') FROM terminals"
-                 " WHERE revoked_at IS NOT NULL",
+                 " revoked_at, 'how', retired, 'why', revoke_reason)), '[]')"
+                 " FROM terminals WHERE revoked_at IS NOT NULL",
                  0, NULL, &r);
     if (rc == OFFPAY_OK && strcmp(PQgetvalue(r, 0, 0), "[]") != 0) {
         const char *v[1] = {PQgetvalue(r, 0, 0)};
 
         rc = shard_q(to,
                      "UPDATE terminals t SET revoked_at = (j->>'at')::bigint,"
-                     " retired = (j->>'how')::bigint FROM"
-                     " jsonb_array_elements($1::jsonb) AS j WHERE t.id ="
-                     " (j->>'id')::bigint AND t.revoked_at IS NULL"
-                     " RETURNING t.id",
+                     " retired = (j->>'how')::bigint, revoke_reason ="
+                     " j->>'why' FROM jsonb_array_elements($1::jsonb) AS j"
+                     " WHERE t.id = (j->>'id')::bigint AND t.revoked_at IS"
+                     " NULL RETURNING t.id",
                      1, v, &w);
         if (rc == OFFPAY_OK)
             *finished = (size_t)PQntuples(w);
@@ -3682,6 +3695,7 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
         e->report.reported_at = col_u32(r, i, 10);
         e->report.synced_at = col_u32(r, i, 11);
         e->report.pending = col_u64(r, i, 12);
+        col_text(r, i, 13, e->revoke_reason, sizeof e->revoke_reason);
         cred = col_blob(r, i, 5, row->cred, sizeof row->cred, &null);
         if (col_blob(r, i, 4, e->pk, OFFPAY_PK_BYTES, &null) !=
                 OFFPAY_PK_BYTES ||

@@ -117,11 +117,13 @@ static const char *const SQL[S_COUNT] = {
         " ?1, ?2, ?3)",
     [S_TERMINAL_SET_CRED] = "UPDATE terminals SET bytes = ?2 WHERE id = ?1",
     [S_TERMINAL_GET] =
-        "SELECT t.merchant, m.account, m.currency, t.revoked_at, t.pk"
-        " FROM terminals t JOIN merchants m ON m.id = t.merchant"
+        "SELECT t.merchant, m.account, m.currency, t.revoked_at, t.pk,"
+        " t.revoke_reason FROM terminals t JOIN merchants m"
+        " ON m.id = t.merchant"
         " WHERE t.id = ?1",
     [S_TERMINAL_REVOKE] = "UPDATE terminals SET revoked_at = ?2, retired = ?3,"
-                          " rotated_to = ?4, sums_carried = ?5 WHERE id = ?1"
+                          " rotated_to = ?4, sums_carried = ?5,"
+                          " revoke_reason = ?6 WHERE id = ?1"
                           " AND revoked_at IS NULL",
     [S_CRED_ADD] =
         "INSERT INTO credentials (serial, wallet_account, escrow_account,"
@@ -795,6 +797,8 @@ static offpay_err s_terminal_set_cred(offpay__store *s, uint32_t id,
     return update_one(s, st, OFFPAY_ENOTFOUND);
 }
 
+static void col_text(sqlite3_stmt *st, int i, char *buf, size_t cap);
+
 static offpay_err s_terminal_get(offpay__store *s, uint32_t id,
                                  offpay__terminal_row *t)
 {
@@ -815,6 +819,7 @@ static offpay_err s_terminal_get(offpay__store *s, uint32_t id,
             rc = OFFPAY_ESTORE;
         else
             memcpy(t->pk, sqlite3_column_blob(st, 4), OFFPAY_PK_BYTES);
+        col_text(st, 5, t->revoke_reason, sizeof t->revoke_reason);
     }
     sqlite3_reset(st);
     return rc;
@@ -822,7 +827,7 @@ static offpay_err s_terminal_get(offpay__store *s, uint32_t id,
 
 static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now,
                                     int how, uint32_t rotated_to,
-                                    int sums_carried)
+                                    int sums_carried, const char *reason)
 {
     sqlite3_stmt *st = stmt(s, S_TERMINAL_REVOKE);
 
@@ -831,6 +836,7 @@ static offpay_err s_terminal_revoke(offpay__store *s, uint32_t id, uint32_t now,
     bind_opt(st, 3, (uint64_t)how);
     bind_opt(st, 4, rotated_to);
     sqlite3_bind_int64(st, 5, sums_carried != 0);
+    bind_text(st, 6, reason);
     return update_one(s, st, OFFPAY_EEXISTS);
 }
 
@@ -2223,7 +2229,7 @@ static const char SQL_TERMINAL_STATS[] =
     " t.revoked_at,"
     " (SELECT COUNT(*) FROM presentments p WHERE p.terminal = t.id),"
     " (SELECT MAX(uploaded_at) FROM presentments p WHERE p.terminal = t.id),"
-    " r.reported_at, r.synced_at, r.pending"
+    " r.reported_at, r.synced_at, r.pending, t.revoke_reason"
     " FROM terminals t JOIN merchants m ON m.id = t.merchant"
     " LEFT JOIN terminal_reports r ON r.terminal = t.id"
     " ORDER BY t.revoked_at IS NOT NULL, t.id LIMIT ?1";
@@ -2359,6 +2365,7 @@ static void terminal_row(sqlite3_stmt *st, void *arg, int *stop)
     t.reported_at = col_u32(st, 8);
     t.synced_at = col_u32(st, 9);
     t.pending = col_u64(st, 10);
+    col_text(st, 11, t.revoke_reason, sizeof t.revoke_reason);
     *stop = w->fn(&t, w->ctx) != 0;
 }
 
@@ -3220,6 +3227,7 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
         e->report.reported_at = col_u32(st, 10);
         e->report.synced_at = col_u32(st, 11);
         e->report.pending = col_u64(st, 12);
+        col_text(st, 13, e->revoke_reason, sizeof e->revoke_reason);
         if (sqlite3_column_bytes(st, 4) != OFFPAY_PK_BYTES || cred < 0 ||
             (size_t)cred > sizeof row->cred) {
             rc = OFFPAY_ESTORE;

@@ -918,7 +918,7 @@ undo_017() {
   ledger_sql "$1" "ALTER TABLE request_keys_009 RENAME TO request_keys" >/dev/null
 }
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of version 10, for real (migrations 011 to 019 undone: a
+  # A ledger of version 10, for real (migrations 011 to 021 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
@@ -936,6 +936,7 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "DROP TABLE balance_marks" >/dev/null
   ledger_sql v10 "DROP TABLE transfer_marks" >/dev/null
   ledger_sql v10 "DROP TABLE ledger_sealed" >/dev/null
+  ledger_sql v10 "ALTER TABLE terminals DROP COLUMN revoke_reason" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
@@ -1025,6 +1026,7 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "DROP TABLE balance_marks" >/dev/null
   ledger_sql v12 "DROP TABLE transfer_marks" >/dev/null
   ledger_sql v12 "DROP TABLE ledger_sealed" >/dev/null
+  ledger_sql v12 "ALTER TABLE terminals DROP COLUMN revoke_reason" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
   psql -q -X "$(ledger_url v12)" -c "BEGIN" -c "LOCK TABLE credentials IN ACCESS SHARE MODE" \

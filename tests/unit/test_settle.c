@@ -75,13 +75,63 @@ static int run_sql(const char *path, const char *sql)
     return ok;
 }
 
-/* A new, empty ledger: a SQLite file, or a new PostgreSQL database. */
+/* The first value of sql's first row on the PostgreSQL database url into
+ * buf ("NULL" for a null, "" when there is no row); 0 when it failed. */
+static int pg_value(const char *url, const char *sql, char *buf, size_t cap)
+{
+    PGconn   *c = PQconnectdb(url);
+    PGresult *r = PQexec(c, sql);
+    int       ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+
+    buf[0] = '\0';
+    if (!ok)
+        fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+    else if (PQntuples(r) > 0)
+        snprintf(buf, cap, "%s",
+                 PQgetisnull(r, 0, 0) ? "NULL" : PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return ok;
+}
+
+/* 1: the next fresh_ledger on PostgreSQL is a ledger sharded over two new
+ * databases ("shards:FILE"; shard_url[k] names shard k's database). */
+static int  want_shards;
+static char shard_url[2][400];
+
+/* A new, empty ledger: a SQLite file, or a new PostgreSQL database (two,
+ * and their shard map, when want_shards). */
 static offpay_err fresh_ledger(char *path, size_t cap)
 {
     const char *pg = pg_prefix();
     char        admin[400], create[128];
 
     scenario++;
+    if (pg != NULL && want_shards) {
+        char  map[400];
+        FILE *f;
+
+        snprintf(admin, sizeof admin, "%spostgres", pg);
+        for (int k = 0; k < 2; k++) {
+            snprintf(create, sizeof create, "CREATE DATABASE ledger_%ld_%d_s%d",
+                     (long)getpid(), scenario, k);
+            if (!run_sql(admin, create))
+                return OFFPAY_ESTORE;
+            snprintf(shard_url[k], sizeof shard_url[k], "%sledger_%ld_%d_s%d",
+                     pg, (long)getpid(), scenario, k);
+        }
+        snprintf(map, sizeof map, "%s/shards-%d.map", offpay_test_tmpdir(),
+                 scenario);
+        f = fopen(map, "w");
+        if (f == NULL)
+            return OFFPAY_ESTORE;
+        fprintf(f, "shard 1-1000000000 %s\nshard 1000000001-2000000000 %s\n",
+                shard_url[0], shard_url[1]);
+        if (fclose(f) != 0)
+            return OFFPAY_ESTORE;
+        snprintf(path, cap, "shards:%s", map);
+        return OFFPAY_OK;
+    }
     if (pg == NULL) {
         snprintf(path, cap, "%s/ledger-%d.db", offpay_test_tmpdir(), scenario);
         return OFFPAY_OK;
@@ -1682,6 +1732,255 @@ static void test_revoked_terminal_settles_only_what_came_before(void)
     CHECK(b.outcome == OFFPAY_SETTLE_SETTLED && b.reason == OFFPAY_ECONFLICT &&
           b.paid == CENTS(10));
     CHECK(balance(&w, w.merchant_acct[0]) == CENTS(10));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+/* Terminal id as offpay_ledger_terminals lists it, into *e. */
+static offpay_err terminal_entry(world *w, uint32_t id,
+                                 offpay_ledger_terminal_entry *e)
+{
+    offpay_ledger_terminal_entry *v = NULL;
+    size_t                        n = 0;
+    offpay_err rc = offpay_ledger_terminals(w->l, 0, id - 1, 1, &v, &n);
+
+    if (rc == OFFPAY_OK && (n != 1 || v[0].terminal_id != id))
+        rc = OFFPAY_ENOTFOUND;
+    if (rc == OFFPAY_OK)
+        *e = v[0];
+    free(v);
+    return rc;
+}
+
+/* 1 when terminal id is revoked at `at` for `why` ("" : no reason kept),
+ * as the operator's list and the overview both give it. */
+static int revoked_for(world *w, uint32_t id, uint32_t at, const char *why)
+{
+    offpay_ledger_terminal_entry e;
+    offpay_overview             *o = NULL;
+    int                          ok, seen = 0;
+
+    ok = terminal_entry(w, id, &e) == OFFPAY_OK &&
+         e.state != OFFPAY_TERMINAL_ACTIVE && e.revoked_at == at &&
+         strcmp(e.revoke_reason, why) == 0;
+    if (offpay_ledger_overview(w->l, T0, DAY, T0 + DAY, &o) != OFFPAY_OK)
+        return 0;
+    for (size_t i = 0; i < o->n_terminals; i++)
+        if (o->terminals[i].terminal_id == id)
+            seen = o->terminals[i].revoked &&
+                   o->terminals[i].revoked_at == at &&
+                   strcmp(o->terminals[i].revoke_reason, why) == 0;
+    offpay_overview_free(o);
+    if (!ok || !seen)
+        fprintf(stderr, "terminal %u: state %d at %u reason '%s'\n",
+                (unsigned)id, (int)e.state, (unsigned)e.revoked_at,
+                e.revoke_reason);
+    return ok && seen;
+}
+
+/* A terminal's revocation keeps its reason (021_terminal_revoke_reason):
+ * the operator's ("operator" when none is given), "decommissioned" and
+ * "rotated to terminal N" for the terminal's own, shown by the operator's
+ * list and the overview; a second revocation keeps the first time and
+ * reason; a reason that is empty, too long or not text an operator reads
+ * on one line revokes nothing; a revocation made before the ledger kept
+ * reasons stays without one. */
+static void test_terminal_revocation_keeps_its_reason(void)
+{
+    world                        w;
+    offpay_ledger_terminal_entry e;
+    offpay_terminal_cred         tc[3];
+    char                         long_why[OFFPAY_LEDGER_REF_MAX + 2];
+    char                         sql[256];
+    uint32_t                     to = 0, at = 0;
+    int                          replayed = 0;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    for (int i = 0; i < 3; i++)
+        REQUIRE_OK(add_terminal(&w, 0, T0 + 300 * DAY, T0, &tc[i]));
+    /* 64 two-byte characters: 128 bytes, kept whole; one byte more is
+     * refused */
+    for (int i = 0; i < 64; i++)
+        memcpy(long_why + 2 * i, "\xc3\xa9", 2);
+    long_why[OFFPAY_LEDGER_REF_MAX] = '\0';
+    CHECK_ERR(offpay_ledger_terminal_revoke_why(NULL, w.terminal[0], "x", T0),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_terminal_revoke_why(w.l, w.terminal[0], "", T0),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_terminal_revoke_why(w.l, w.terminal[0],
+                                                "stolen\nat night", T0),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_terminal_revoke_why(w.l, w.terminal[0],
+                                                "\xe2\x80\xaenelots", T0),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_terminal_revoke_why(w.l, w.terminal[0],
+                                                "bad \xc3 byte", T0),
+              OFFPAY_EINVAL);
+    strcat(long_why, "x");
+    CHECK_ERR(
+        offpay_ledger_terminal_revoke_why(w.l, w.terminal[0], long_why, T0),
+        OFFPAY_EINVAL);
+    long_why[OFFPAY_LEDGER_REF_MAX] = '\0';
+    REQUIRE_OK(terminal_entry(&w, w.terminal[0], &e));
+    CHECK(e.state == OFFPAY_TERMINAL_ACTIVE && e.revoke_reason[0] == '\0');
+
+    REQUIRE_OK(offpay_ledger_terminal_revoke_why(
+        w.l, w.terminal[0], "stolen from the stall", T0 + 20));
+    CHECK(revoked_for(&w, w.terminal[0], T0 + 20, "stolen from the stall"));
+    /* again, with another reason or none: the first time and reason stay */
+    REQUIRE_OK(offpay_ledger_terminal_revoke_why(w.l, w.terminal[0],
+                                                 "found again", T0 + 30));
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, w.terminal[0], T0 + 40));
+    CHECK(revoked_for(&w, w.terminal[0], T0 + 20, "stolen from the stall"));
+    REQUIRE_OK(offpay_ledger_terminal_revoke_why(w.l, w.terminal[1], long_why,
+                                                 T0 + 50));
+    CHECK(revoked_for(&w, w.terminal[1], T0 + 50, long_why));
+    /* the library's call without a reason, as revoke-credential's */
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, tc[0].terminal_id, T0 + 60));
+    CHECK(revoked_for(&w, tc[0].terminal_id, T0 + 60, "operator"));
+    /* the terminal's own: a rotation names the new terminal, a
+     * decommission says so; neither is replaced by the operator's */
+    REQUIRE_OK(rotate(&w, tc[1].terminal_id, T0 + 70, &to));
+    snprintf(sql, sizeof sql, "rotated to terminal %u", (unsigned)to);
+    CHECK(revoked_for(&w, tc[1].terminal_id, T0 + 70, sql));
+    REQUIRE_OK(offpay_ledger_terminal_decommission(w.l, tc[2].terminal_id,
+                                                   T0 + 80, &at, &replayed));
+    CHECK(at == T0 + 80 && !replayed);
+    REQUIRE_OK(offpay_ledger_terminal_revoke_why(w.l, tc[2].terminal_id,
+                                                 "stolen", T0 + 90));
+    CHECK(revoked_for(&w, tc[2].terminal_id, T0 + 80, "decommissioned"));
+    CHECK(revoked_for(&w, tc[1].terminal_id, T0 + 70, sql));
+    /* a terminal revoked before the ledger kept reasons: none, and a
+     * revocation again gives it none either */
+    snprintf(sql, sizeof sql,
+             "UPDATE terminals SET revoke_reason = NULL WHERE id = %u",
+             (unsigned)to);
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, to, T0 + 100));
+    REQUIRE(run_sql(w.path, sql));
+    REQUIRE_OK(
+        offpay_ledger_terminal_revoke_why(w.l, to, "found later", T0 + 110));
+    CHECK(revoked_for(&w, to, T0 + 100, ""));
+    /* the column itself holds 1 to 128 characters (PostgreSQL says why
+     * it refused: a check constraint) */
+    snprintf(sql, sizeof sql,
+             "UPDATE terminals SET revoke_reason = '' WHERE id = %u",
+             (unsigned)to);
+    CHECK(!run_sql(w.path, sql));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+/* Shard k's revoke_reason of terminal id ("NULL": none; "" no row). */
+static const char *shard_reason(int k, uint32_t id, char *buf, size_t cap)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof sql,
+             "SELECT revoke_reason FROM terminals WHERE id = %u", (unsigned)id);
+    if (!pg_value(shard_url[k], sql, buf, cap))
+        snprintf(buf, cap, "(failed)");
+    return buf;
+}
+
+/* 1 when both shards hold terminal id's revocation for why. */
+static int every_shard(uint32_t id, const char *why)
+{
+    char a[200], b[200];
+
+    shard_reason(0, id, a, sizeof a);
+    shard_reason(1, id, b, sizeof b);
+    if (strcmp(a, why) != 0 || strcmp(b, why) != 0)
+        fprintf(stderr, "terminal %u: shard 0 '%s', shard 1 '%s', want '%s'\n",
+                (unsigned)id, a, b, why);
+    return strcmp(a, why) == 0 && strcmp(b, why) == 0;
+}
+
+/* Shard k refuses (on 1) or takes again (on 0) every update of terminals:
+ * a revocation failing there. */
+static int shard_fault(int k, int on)
+{
+    return run_sql(
+        shard_url[k],
+        on ? "CREATE FUNCTION test_fault_rev() RETURNS trigger LANGUAGE plpgsql"
+             " AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$;"
+             " CREATE TRIGGER test_fault_rev BEFORE UPDATE ON terminals"
+             " FOR EACH ROW EXECUTE FUNCTION test_fault_rev()"
+           : "DROP TRIGGER test_fault_rev ON terminals;"
+             " DROP FUNCTION test_fault_rev()");
+}
+
+/* On a ledger sharded over two PostgreSQL databases, a terminal's
+ * revocation reaches every shard with its reason: the operator's, and
+ * those of a rotation and a decommission (made on shard 0, carried by the
+ * directory copy); one shard 1 took while shard 0 failed keeps shard 1's
+ * reason, whether the call is sent again with another or the release job
+ * finishes it; a shard holding a revocation without a reason (made by an
+ * older offpay) is given shard 0's. PostgreSQL only. */
+static void test_terminal_revoke_reason_reaches_every_shard(void)
+{
+    world                w;
+    offpay_terminal_cred tc[6];
+    char                 why[64], a[200], b[200], sql[200];
+    uint32_t             to = 0, at = 0;
+    size_t               released = 0;
+    offpay_err           rc;
+
+    if (pg_prefix() == NULL)
+        return; /* sharding is PostgreSQL's */
+    want_shards = 1;
+    rc = make_world(&w, CENTS(100), CENTS(50));
+    want_shards = 0;
+    REQUIRE_OK(rc);
+    for (int i = 0; i < 6; i++)
+        REQUIRE_OK(add_terminal(&w, i % 2, T0 + 300 * DAY, T0, &tc[i]));
+
+    REQUIRE_OK(offpay_ledger_terminal_revoke_why(w.l, tc[0].terminal_id,
+                                                 "stolen", T0 + 10));
+    CHECK(every_shard(tc[0].terminal_id, "stolen"));
+    REQUIRE_OK(rotate(&w, tc[1].terminal_id, T0 + 20, &to));
+    snprintf(why, sizeof why, "rotated to terminal %u", (unsigned)to);
+    CHECK(every_shard(tc[1].terminal_id, why));
+    CHECK(every_shard(to, "NULL"));
+    REQUIRE_OK(offpay_ledger_terminal_decommission(w.l, tc[2].terminal_id,
+                                                   T0 + 30, &at, NULL));
+    CHECK(every_shard(tc[2].terminal_id, "decommissioned"));
+
+    /* shard 0 fails after shard 1 took "first": sent again with another
+     * reason, the first time and reason are kept everywhere */
+    REQUIRE(shard_fault(0, 1));
+    rc = offpay_ledger_terminal_revoke_why(w.l, tc[3].terminal_id, "first",
+                                           T0 + 40);
+    REQUIRE(shard_fault(0, 0));
+    CHECK(rc != OFFPAY_OK);
+    CHECK(
+        strcmp(shard_reason(0, tc[3].terminal_id, a, sizeof a), "NULL") == 0 &&
+        strcmp(shard_reason(1, tc[3].terminal_id, b, sizeof b), "first") == 0);
+    REQUIRE_OK(offpay_ledger_terminal_revoke_why(w.l, tc[3].terminal_id,
+                                                 "second", T0 + 50));
+    CHECK(every_shard(tc[3].terminal_id, "first"));
+    CHECK(revoked_for(&w, tc[3].terminal_id, T0 + 40, "first"));
+
+    /* not sent again: the release job finishes it in the directory with
+     * shard 1's reason */
+    REQUIRE(shard_fault(0, 1));
+    rc = offpay_ledger_terminal_revoke_why(w.l, tc[4].terminal_id,
+                                           "lost at the market", T0 + 60);
+    REQUIRE(shard_fault(0, 0));
+    CHECK(rc != OFFPAY_OK);
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 70, &released));
+    CHECK(every_shard(tc[4].terminal_id, "lost at the market"));
+    CHECK(revoked_for(&w, tc[4].terminal_id, T0 + 60, "lost at the market"));
+
+    /* shard 1 revoked it without a reason (an older offpay's call that
+     * failed on shard 0): the directory's reason fills it */
+    snprintf(sql, sizeof sql,
+             "UPDATE terminals SET revoked_at = %u WHERE id = %u",
+             (unsigned)(T0 + 80), (unsigned)tc[5].terminal_id);
+    REQUIRE(run_sql(shard_url[1], sql));
+    REQUIRE_OK(offpay_ledger_terminal_revoke_why(w.l, tc[5].terminal_id,
+                                                 "broken screen", T0 + 90));
+    CHECK(every_shard(tc[5].terminal_id, "broken screen"));
+    CHECK(revoked_for(&w, tc[5].terminal_id, T0 + 80, "broken screen"));
     CHECK(audit_ok(&w));
     drop_world(&w);
 }
@@ -4350,6 +4649,10 @@ static const offpay_test TESTS[] = {
      test_late_payments_beyond_the_limit_open_an_overspend_case},
     {"revoked_terminal_settles_only_what_came_before",
      test_revoked_terminal_settles_only_what_came_before},
+    {"terminal_revocation_keeps_its_reason",
+     test_terminal_revocation_keeps_its_reason},
+    {"terminal_revoke_reason_reaches_every_shard",
+     test_terminal_revoke_reason_reaches_every_shard},
     {"terminal_term_bounds_what_it_is_paid",
      test_terminal_term_bounds_what_it_is_paid},
     {"code_under_a_key_made_since_is_not_decided",
