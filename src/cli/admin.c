@@ -77,7 +77,7 @@ static const char help[] =
     "                    [--reason TEXT] [--json]\n"
     "       offpay admin revoke-terminal --db LEDGER --terminal-id T "
     "[--chain]\n"
-    "                    [--json]\n"
+    "                    [--reason TEXT] [--json]\n"
     "       offpay admin transfers --db LEDGER --account N [--from UNIXTIME]\n"
     "                    [--to UNIXTIME] [--after ID] [--limit N] [--json]\n"
     "       offpay admin statement --db LEDGER --merchant N [--from UNIXTIME]\n"
@@ -147,7 +147,9 @@ static const char help[] =
     "            ('admin terminals' lists them; also POST\n"
     "            /v1/admin/terminals/T/revoke): what it accepted before now\n"
     "            is paid when uploaded, what it uploads as accepted after is\n"
-    "            refused (ETERMINAL_REVOKED); again, it changes nothing.\n"
+    "            refused (ETERMINAL_REVOKED); the ledger keeps --reason with\n"
+    "            the revocation ('admin terminals' shows it); again, it\n"
+    "            changes nothing (the first time and reason stay).\n"
     "            It warns when T's last sync reported payments not uploaded\n"
     "            or not decided yet (a terminal at hand is better retired\n"
     "            with 'offpay terminal decommission', which uploads first).\n"
@@ -246,13 +248,14 @@ static const char help[] =
     "            running on the file writes at once. A file not sealed is\n"
     "            left as it is (exit 0)\n"
     "  terminals every terminal, live ones first: id, merchant, since,\n"
-    "            active or REVOKED (and when), payments uploaded, last\n"
-    "            upload, the merchant's name, and what its last sync\n"
-    "            reported (when, its own clock then, and how many payments\n"
-    "            it held not uploaded or not decided); --merchant N: of\n"
-    "            merchant N only. A lost or stolen terminal's id, to revoke\n"
-    "            it (revoke-terminal; docs/operations.md). Over HTTP, with\n"
-    "            each one's key and state, a page at a time: GET\n"
+    "            active or REVOKED (when, and the reason kept), payments\n"
+    "            uploaded, last upload, the merchant's name, and what its\n"
+    "            last sync reported (when, its own clock then, and how many\n"
+    "            payments it held not uploaded or not decided);\n"
+    "            --merchant N: of merchant N only. A lost or stolen\n"
+    "            terminal's id, to revoke it (revoke-terminal;\n"
+    "            docs/operations.md). Over HTTP, with each one's key and\n"
+    "            state, a page at a time: GET\n"
     "            /v1/admin/terminals?merchant=N\n"
     "  skip-ids  after a restore from a backup, before offpayd starts on\n"
     "            it: move the next credential serial (on every shard) and\n"
@@ -281,8 +284,10 @@ static const char help[] =
     "  --json           print one JSON object\n"
     "  --serial N       cases: of this credential only; revoke-credential:\n"
     "                   the credential\n"
-    "  --reason TEXT    revoke-credential: why (at most 128 bytes; default\n"
-    "                   'operator')\n"
+    "  --reason TEXT    revoke-credential, revoke-terminal: why (at most 128\n"
+    "                   bytes; default 'operator'); revoke-terminal's (text\n"
+    "                   without control characters) is kept with the\n"
+    "                   revocation, and with --chain with each one revoked\n"
     "  --terminal-id T  revoke-terminal: the terminal\n"
     "  --chain          revoke-terminal: also every terminal T was rotated\n"
     "                   to, and those rotated from them\n"
@@ -351,7 +356,7 @@ static const struct {
     {"enroll-code", "currency expires ref account"},
     {"revoke-wallet", "account"},
     {"revoke-credential", "serial reason"},
-    {"revoke-terminal", "terminal-id chain"},
+    {"revoke-terminal", "terminal-id chain reason"},
     {"transfers", "account from to after limit"},
     {"statement", "merchant from to terminal after"},
     {"refund", "presentment amount ref key funded"},
@@ -817,52 +822,101 @@ static offpay_err rotation_chain(offpay_ledger *l, uint32_t id,
     return rc;
 }
 
-/* After revoke_terminal's own: the terminals it was rotated to, each
- * revoked too with chain; said as text or put in arr. */
-static offpay_err revoke_chain(offpay_ledger *l, uint32_t id, int chain,
-                               json_t *arr)
+/* Terminal id as the operator's list gives it (offpay_ledger_terminals,
+ * the directory's row): its merchant, state, revocation and the reason
+ * kept. Errors: those of offpay_ledger_terminals, OFFPAY_ENOTFOUND. */
+static offpay_err terminal_entry(offpay_ledger *l, uint32_t id,
+                                 offpay_ledger_terminal_entry *e)
 {
-    uint32_t                    to[ROTATION_CHAIN_MAX];
-    size_t                      n = 0;
-    offpay_ledger_terminal_info before, after;
-    char                        when[32];
-    offpay_err                  rc;
+    offpay_ledger_terminal_entry *v = NULL;
+    size_t                        n = 0;
+    offpay_err                    rc;
+
+    if (id == 0)
+        return OFFPAY_ENOTFOUND;
+    rc = offpay_ledger_terminals(l, 0, id - 1, 1, &v, &n);
+    if (rc == OFFPAY_OK && (n == 0 || v[0].terminal_id != id))
+        rc = OFFPAY_ENOTFOUND;
+    if (rc == OFFPAY_OK)
+        *e = v[0];
+    free(v);
+    return rc;
+}
+
+/* A revoked terminal's reason as the text says it, into buf (cap bytes):
+ * (reason "TEXT"), or (no reason kept) for a revocation made before the
+ * ledger kept reasons (0.18.0). */
+static const char *reason_text(const offpay_ledger_terminal_entry *e, char *buf,
+                               size_t cap)
+{
+    if (e->revoke_reason[0] == '\0')
+        snprintf(buf, cap, "(no reason kept)");
+    else
+        snprintf(buf, cap, "(reason \"%s\")", e->revoke_reason);
+    return buf;
+}
+
+/* A revoked terminal's reason as --json gives it: the text, or null. */
+static json_t *reason_json(const offpay_ledger_terminal_entry *e)
+{
+    return e->state != OFFPAY_TERMINAL_ACTIVE && e->revoke_reason[0] != '\0'
+               ? json_string(e->revoke_reason)
+               : json_null();
+}
+
+/* Room for reason_text's words around the longest reason. */
+#define REASON_TEXT_MAX (OFFPAY_LEDGER_REF_MAX + 32)
+
+/* After revoke_terminal's own: the terminals it was rotated to, each
+ * revoked too with chain (for reason); said as text or put in arr. */
+static offpay_err revoke_chain(offpay_ledger *l, uint32_t id, int chain,
+                               const char *reason, json_t *arr)
+{
+    uint32_t                     to[ROTATION_CHAIN_MAX];
+    size_t                       n = 0;
+    offpay_ledger_terminal_entry before, after;
+    char                         when[32], why[REASON_TEXT_MAX];
+    offpay_err                   rc;
 
     rc = rotation_chain(l, id, to, &n);
     for (size_t i = 0; rc == OFFPAY_OK && i < n; i++) {
         uint32_t from = i == 0 ? id : to[i - 1];
+        int      was, now;
 
-        rc = offpay_ledger_terminal(l, to[i], NULL, &before);
-        if (rc == OFFPAY_OK && chain && !before.revoked)
-            rc = offpay_ledger_terminal_revoke(l, to[i], cli_now());
+        rc = terminal_entry(l, to[i], &before);
+        was = before.state != OFFPAY_TERMINAL_ACTIVE;
+        if (rc == OFFPAY_OK && chain && !was)
+            rc = offpay_ledger_terminal_revoke_why(l, to[i], reason, cli_now());
         if (rc == OFFPAY_OK)
-            rc = offpay_ledger_terminal(l, to[i], NULL, &after);
+            rc = terminal_entry(l, to[i], &after);
         if (rc != OFFPAY_OK)
             break;
+        now = after.state != OFFPAY_TERMINAL_ACTIVE;
         cli_iso_time(after.revoked_at, when);
+        reason_text(&after, why, sizeof why);
         if (arr != NULL)
             json_array_append_new(
                 arr,
-                json_pack(
-                    "{s:I, s:I, s:b, s:b, s:o}", "terminal", (json_int_t)to[i],
-                    "rotated_from", (json_int_t)from, "already_revoked",
-                    before.revoked, "revoked", after.revoked, "revoked_at",
-                    after.revoked ? json_integer((json_int_t)after.revoked_at)
-                                  : json_null()));
-        else if (!after.revoked)
+                json_pack("{s:I, s:I, s:b, s:b, s:o, s:o}", "terminal",
+                          (json_int_t)to[i], "rotated_from", (json_int_t)from,
+                          "already_revoked", was, "revoked", now, "revoked_at",
+                          now ? json_integer((json_int_t)after.revoked_at)
+                              : json_null(),
+                          "revoke_reason", reason_json(&after)));
+        else if (!now)
             printf("terminal %lu was rotated to terminal %lu, which is "
                    "ACTIVE: a stolen terminal rotated to another key lives "
                    "on there; revoke the chain with --chain\n",
                    (unsigned long)from, (unsigned long)to[i]);
-        else if (before.revoked)
+        else if (was)
             printf("terminal %lu was rotated to terminal %lu: already "
-                   "revoked at %s%s\n",
-                   (unsigned long)from, (unsigned long)to[i], when,
+                   "revoked at %s %s%s\n",
+                   (unsigned long)from, (unsigned long)to[i], when, why,
                    chain ? "; nothing changed" : "");
         else
             printf("terminal %lu was rotated to terminal %lu: revoked at "
-                   "%s (--chain)\n",
-                   (unsigned long)from, (unsigned long)to[i], when);
+                   "%s %s (--chain)\n",
+                   (unsigned long)from, (unsigned long)to[i], when, why);
     }
     return rc;
 }
@@ -882,24 +936,28 @@ static json_t *report_json(int reported, uint32_t reported_at,
                      (json_int_t)pending);
 }
 
-/* `admin revoke-terminal`: a lost or stolen terminal by its id; the
- * terminals it was rotated to named, and with chain revoked too; a
+/* `admin revoke-terminal`: a lost or stolen terminal by its id, for
+ * reason (NULL: "operator"), which the ledger keeps; the terminals it was
+ * rotated to named, and with chain revoked too (for the same reason); a
  * warning when its last sync reported payments it still held. */
-static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain, int json)
+static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain,
+                           const char *reason, int json)
 {
-    offpay_ledger_terminal_info before, after;
-    offpay_terminal_report      rp;
-    char                        when[32], warning[OFFPAY__REVOKE_WARNING_MAX];
-    offpay_err                  rc;
+    offpay_ledger_terminal_entry before, after;
+    offpay_terminal_report       rp;
+    char                         when[32], why[REASON_TEXT_MAX];
+    char                         warning[OFFPAY__REVOKE_WARNING_MAX];
+    offpay_err                   rc;
 
     if (id == 0)
         return cli_usage_error("admin revoke-terminal: --terminal-id T is "
                                "required");
-    rc = offpay_ledger_terminal(l, (uint32_t)id, NULL, &before);
+    rc = terminal_entry(l, (uint32_t)id, &before);
     if (rc == OFFPAY_OK)
-        rc = offpay_ledger_terminal_revoke(l, (uint32_t)id, cli_now());
+        rc = offpay_ledger_terminal_revoke_why(l, (uint32_t)id, reason,
+                                               cli_now());
     if (rc == OFFPAY_OK)
-        rc = offpay_ledger_terminal(l, (uint32_t)id, NULL, &after);
+        rc = terminal_entry(l, (uint32_t)id, &after);
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_terminal_last_report(l, (uint32_t)id, &rp);
     if (rc == OFFPAY_ENOTFOUND) {
@@ -914,7 +972,7 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain, int json)
     if (json) {
         json_t *arr = json_array();
 
-        rc = arr != NULL ? revoke_chain(l, (uint32_t)id, chain, arr)
+        rc = arr != NULL ? revoke_chain(l, (uint32_t)id, chain, reason, arr)
                          : OFFPAY_ENOMEM;
         if (rc != OFFPAY_OK) {
             json_decref(arr);
@@ -923,30 +981,32 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain, int json)
         const char *w = offpay__revoke_warning(id, &rp, warning);
 
         return cli_print_json(
-            json_pack("{s:I, s:o, s:b, s:I, s:o, s:o, s:o}", "terminal",
+            json_pack("{s:I, s:o, s:b, s:I, s:o, s:o, s:o, s:o}", "terminal",
                       (json_int_t)id, "merchant",
                       cli_json_u64(after.merchant_id), "already_revoked",
-                      before.revoked, "revoked_at",
-                      (json_int_t)after.revoked_at, "rotated_to", arr, "report",
+                      before.state != OFFPAY_TERMINAL_ACTIVE, "revoked_at",
+                      (json_int_t)after.revoked_at, "revoke_reason",
+                      reason_json(&after), "rotated_to", arr, "report",
                       report_json(rp.reported, rp.reported_at, rp.synced_at,
                                   rp.pending),
                       "warning", w != NULL ? json_string(w) : json_null()),
             "admin revoke-terminal");
     }
     cli_iso_time(after.revoked_at, when);
-    if (before.revoked)
-        printf("terminal %llu: already revoked at %s; nothing changed\n",
-               (unsigned long long)id, when);
+    reason_text(&after, why, sizeof why);
+    if (before.state != OFFPAY_TERMINAL_ACTIVE)
+        printf("terminal %llu: already revoked at %s %s; nothing changed\n",
+               (unsigned long long)id, when, why);
     else
-        printf("terminal %llu of merchant %llu revoked at %s: what it "
+        printf("terminal %llu of merchant %llu revoked at %s %s: what it "
                "accepted before is paid when it is uploaded; what it "
                "uploads as accepted after is refused (ETERMINAL_REVOKED), "
                "and it stops accepting at its next sync\n",
                (unsigned long long)id, (unsigned long long)after.merchant_id,
-               when);
+               when, why);
     if (offpay__revoke_warning(id, &rp, warning) != NULL)
         printf("WARNING: %s\n", warning);
-    rc = revoke_chain(l, (uint32_t)id, chain, NULL);
+    rc = revoke_chain(l, (uint32_t)id, chain, reason, NULL);
     if (rc != OFFPAY_OK)
         return cli_fail("admin revoke-terminal", rc);
     return EXIT_OK;
@@ -2044,12 +2104,16 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
             json_array_append_new(
                 arr,
                 json_pack(
-                    "{s:I, s:o, s:s, s:s, s:s, s:o, s:I, s:o, s:o}", "terminal",
-                    (json_int_t)t->terminal_id, "merchant",
+                    "{s:I, s:o, s:s, s:s, s:s, s:o, s:o, s:I, s:o, s:o}",
+                    "terminal", (json_int_t)t->terminal_id, "merchant",
                     cli_json_u64(t->merchant_id), "merchant_name",
                     t->merchant_name, "currency",
                     offpay_currency_alpha(t->currency), "created_at", c,
                     "revoked_at", t->revoked ? json_string(r) : json_null(),
+                    "revoke_reason",
+                    t->revoked && t->revoke_reason[0] != '\0'
+                        ? json_string(t->revoke_reason)
+                        : json_null(),
                     "presentments", (json_int_t)t->presentments, "last_upload",
                     t->last_upload != 0 ? json_string(u) : json_null(),
                     "report",
@@ -2064,8 +2128,13 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
                t->revoked ? "REVOKED" : "active",
                (unsigned long long)t->presentments,
                t->last_upload != 0 ? u : "never", t->merchant_name);
-        if (t->revoked)
-            printf("  revoked at %s\n", r);
+        if (t->revoked) {
+            if (t->revoke_reason[0] != '\0')
+                printf("  revoked at %s (reason \"%s\")\n", r,
+                       t->revoke_reason);
+            else /* revoked before the ledger kept reasons (0.18.0) */
+                printf("  revoked at %s (no reason kept)\n", r);
+        }
         if (t->reported) {
             char ra[32], sa[32];
 
@@ -2945,6 +3014,12 @@ int cli_admin(int argc, char **argv)
                 bad = cli_usage_error("admin %s: --reason is at most 128 "
                                       "bytes",
                                       cmd);
+            else if (strcmp(cmd, "revoke-terminal") == 0 &&
+                     !offpay__revoke_reason_ok(optarg))
+                /* kept by the ledger and shown on one line */
+                bad = cli_usage_error("admin revoke-terminal: --reason is 1 "
+                                      "to 128 bytes of text, without control "
+                                      "or invisible format characters");
             break;
         case 'T':
             bad = parse_u64("--terminal-id", optarg, UINT32_MAX, &terminal_id);
@@ -3236,7 +3311,7 @@ int cli_admin(int argc, char **argv)
     else if (strcmp(cmd, "revoke-credential") == 0)
         status = revoke_credential(l, a.f.serial, reason, json);
     else if (strcmp(cmd, "revoke-terminal") == 0)
-        status = revoke_terminal(l, terminal_id, chain, json);
+        status = revoke_terminal(l, terminal_id, chain, reason, json);
     else if (strcmp(cmd, "transfers") == 0)
         status = transfers(l, account, (uint32_t)from,
                            have_to ? (uint32_t)to : UINT32_MAX, &a);

@@ -4,8 +4,8 @@
  * /v1/admin/terminals/N: one of them. Each as the directory holds it
  * (offpay_ledger_terminals): its merchant, key, state (active, revoked,
  * decommissioned, rotated with the terminal it was rotated to), when it
- * was registered and revoked, its credential's term and its last sync's
- * report.
+ * was registered and revoked and why, its credential's term and its last
+ * sync's report.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -46,7 +46,7 @@ static json_t *terminal_json(const offpay_ledger_terminal_entry *t)
                            (json_int_t)t->report.synced_at, "pending",
                            (json_int_t)t->report.pending);
     return json_pack(
-        "{s:I, s:o, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}",
+        "{s:I, s:o, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
         "terminal_id", (json_int_t)t->terminal_id, "merchant",
         srv_json_id(t->merchant_id), "merchant_name", t->merchant_name,
         "currency", offpay_currency_alpha(t->currency), "terminal_key", key,
@@ -54,6 +54,12 @@ static json_t *terminal_json(const offpay_ledger_terminal_entry *t)
         "revoked_at",
         t->state != OFFPAY_TERMINAL_ACTIVE ? time_or_null(t->revoked_at)
                                            : json_null(),
+        /* null while active, and for a revocation made before the ledger
+         * kept reasons (0.18.0) */
+        "revoke_reason",
+        t->state != OFFPAY_TERMINAL_ACTIVE && t->revoke_reason[0] != '\0'
+            ? json_string(t->revoke_reason)
+            : json_null(),
         "rotated_to",
         t->rotated_to != 0 ? json_integer((json_int_t)t->rotated_to)
                            : json_null(),

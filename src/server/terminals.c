@@ -5,8 +5,9 @@
  * credential stored the first time); POST /v1/admin/terminals/ID/revoke: revoke
  * it from now on (docs/settlement.md §8), naming the terminals it was rotated
  * to and, with "chain": true, revoking them too, and warning when its last sync
- * reported payments it still held.
+ * reported payments it still held; the ledger keeps the revocation's reason.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -117,42 +118,77 @@ out:
  * CLI's revoke-terminal): far more than a terminal's life holds. */
 #define ROTATION_CHAIN_MAX 64
 
-/* The terminals id was rotated to, each revoked too when chain, as the
- * answer's "rotated_to": [{terminal, rotated_from, revoked, revoked_at}]
- * into arr; each one revoked now is logged. */
-static offpay_err revoke_chain(srv_req *r, uint32_t id, int chain, json_t *arr)
+/* Terminal id as the operator's list gives it (offpay_ledger_terminals,
+ * the directory's row): its state, revocation and the reason kept. */
+static offpay_err terminal_entry(srv_req *r, uint32_t id,
+                                 offpay_ledger_terminal_entry *e)
 {
-    offpay_ledger_terminal_info t;
-    uint32_t                    next = 0;
-    offpay_err                  rc;
+    offpay_ledger_terminal_entry *v = NULL;
+    size_t                        n = 0;
+    offpay_err                    rc;
+
+    rc = offpay_ledger_terminals(r->l, 0, id - 1, 1, &v, &n);
+    if (rc == OFFPAY_OK && (n == 0 || v[0].terminal_id != id))
+        rc = OFFPAY_ENOTFOUND;
+    if (rc == OFFPAY_OK)
+        *e = v[0];
+    free(v);
+    return rc;
+}
+
+/* A revocation's reason as the answers give it: the text the ledger
+ * keeps, or null (active, or revoked before the ledger kept reasons). */
+static json_t *reason_json(const offpay_ledger_terminal_entry *e)
+{
+    return e->state != OFFPAY_TERMINAL_ACTIVE && e->revoke_reason[0] != '\0'
+               ? json_string(e->revoke_reason)
+               : json_null();
+}
+
+/* The terminals id was rotated to, each revoked too (for reason, NULL:
+ * "operator") when chain, as the answer's "rotated_to": [{terminal,
+ * rotated_from, revoked, revoked_at, revoke_reason}] into arr; each one
+ * revoked now is logged. */
+static offpay_err revoke_chain(srv_req *r, uint32_t id, int chain,
+                               const char *reason, json_t *arr)
+{
+    offpay_ledger_terminal_entry t;
+    uint32_t                     next = 0;
+    offpay_err                   rc;
 
     for (size_t i = 0; i < ROTATION_CHAIN_MAX; i++) {
-        int was;
+        int was, now;
 
         rc = offpay_ledger_terminal_rotated_to(r->l, id, &next);
         if (rc != OFFPAY_OK || next <= id) /* a new id is above the old */
             return rc;
-        rc = offpay_ledger_terminal(r->l, next, NULL, &t);
-        was = rc == OFFPAY_OK && t.revoked;
-        if (rc == OFFPAY_OK && chain && !t.revoked) {
-            rc = offpay_ledger_terminal_revoke(r->l, next, r->now);
+        rc = terminal_entry(r, next, &t);
+        was = rc == OFFPAY_OK && t.state != OFFPAY_TERMINAL_ACTIVE;
+        if (rc == OFFPAY_OK && chain && !was) {
+            rc = offpay_ledger_terminal_revoke_why(r->l, next, reason, r->now);
             if (rc == OFFPAY_OK)
-                rc = offpay_ledger_terminal(r->l, next, NULL, &t);
+                rc = terminal_entry(r, next, &t);
         }
         if (rc != OFFPAY_OK)
             return rc;
-        if (t.revoked && !was)
+        now = t.state != OFFPAY_TERMINAL_ACTIVE;
+        if (now && !was) {
+            char why[SRV_REF_MAX + 1];
+
+            srv_log_text(t.revoke_reason, why, sizeof why);
             srv_log_request(r, 0,
                             "terminal %lu (rotated from terminal %lu) "
-                            "revoked at %lu with the chain",
+                            "revoked at %lu with the chain: %s",
                             (unsigned long)next, (unsigned long)id,
-                            (unsigned long)t.revoked_at);
+                            (unsigned long)t.revoked_at, why);
+        }
         json_array_append_new(
-            arr, json_pack("{s:I, s:I, s:b, s:o}", "terminal", (json_int_t)next,
-                           "rotated_from", (json_int_t)id, "revoked", t.revoked,
-                           "revoked_at",
-                           t.revoked ? json_integer((json_int_t)t.revoked_at)
-                                     : json_null()));
+            arr, json_pack("{s:I, s:I, s:b, s:o, s:o}", "terminal",
+                           (json_int_t)next, "rotated_from", (json_int_t)id,
+                           "revoked", now, "revoked_at",
+                           now ? json_integer((json_int_t)t.revoked_at)
+                               : json_null(),
+                           "revoke_reason", reason_json(&t)));
         id = next;
     }
     return OFFPAY_OK;
@@ -181,23 +217,23 @@ static void revoke_report(uint64_t id, const offpay_terminal_report *rp,
 
 void srv_terminal_revoke(srv_req *r, srv_reply *out)
 {
-    offpay_ledger_terminal_info t;
-    offpay_terminal_report      rp;
-    srv_value                   v[SRV_N(srv_fields_terminal_revoke)];
-    json_t                     *doc = NULL, *chain = NULL;
-    char       hint[128];
-    uint64_t   id;
-    offpay_err rc;
-    int        e;
+    offpay_ledger_terminal_entry t;
+    offpay_terminal_report       rp;
+    srv_value                    v[SRV_N(srv_fields_terminal_revoke)];
+    json_t                      *doc = NULL, *chain = NULL;
+    char                         hint[128];
+    const char                  *reason;
+    uint64_t                     id;
+    offpay_err                   rc;
+    int                          e;
 
     if (srv_parse_id(r->cap[0], UINT32_MAX, &id) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "terminal: a decimal id from 1");
         return;
     }
     /* The body is optional here: {} or {"reason": text, "chain": bool}.
-     * The ledger keeps a terminal's revocation time only; the reason goes
-     * to offpayd's log, the operator's record of who was cut off and
-     * why. */
+     * The ledger keeps the reason with the revocation ("operator" when
+     * none is given), and offpayd's log says it. */
     v[0].present = v[1].present = 0;
     if (r->body_len != 0) {
         e = srv_parse_object(r->body, r->body_len, srv_fields_terminal_revoke,
@@ -208,10 +244,12 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
             return;
         }
     }
-    rc = offpay_ledger_terminal_revoke(r->l, (uint32_t)id, r->now);
-    /* revoked again, it keeps the first time: the answer says that one */
+    reason = v[0].present ? v[0].s : NULL;
+    rc = offpay_ledger_terminal_revoke_why(r->l, (uint32_t)id, reason, r->now);
+    /* revoked again, it keeps the first time and reason: the answer says
+     * those */
     if (rc == OFFPAY_OK)
-        rc = offpay_ledger_terminal(r->l, (uint32_t)id, NULL, &t);
+        rc = terminal_entry(r, (uint32_t)id, &t);
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_terminal_last_report(r->l, (uint32_t)id, &rp);
     if (rc == OFFPAY_OK) {
@@ -223,22 +261,24 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
     } else {
         char why[SRV_REF_MAX + 1];
 
-        srv_log_text(v[0].present ? v[0].s : "(no reason given)", why,
-                     sizeof why);
-        /* revoked before this request (its time kept): said so, as the
-         * log holds what changed the ledger */
+        srv_log_text(t.revoke_reason[0] != '\0' ? t.revoke_reason
+                                                : "(no reason kept)",
+                     why, sizeof why);
+        /* revoked before this request (its time and reason kept): said
+         * so, as the log holds what changed the ledger */
         srv_log_request(r, 0, "terminal %llu %srevoked at %llu: %s",
                         (unsigned long long)id,
                         t.revoked_at < r->now ? "already " : "",
                         (unsigned long long)t.revoked_at, why);
-        rc = revoke_chain(r, (uint32_t)id, v[1].present && v[1].b, chain);
+        rc = revoke_chain(r, (uint32_t)id, v[1].present && v[1].b, reason,
+                          chain);
         if (rc != OFFPAY_OK) {
             srv_fail_engine(out, rc, "the terminals it was rotated to");
         } else {
-            json_t *j =
-                json_pack("{s:I, s:b, s:I, s:O}", "terminal_id", (json_int_t)id,
-                          "revoked", 1, "revoked_at", (json_int_t)t.revoked_at,
-                          "rotated_to", chain);
+            json_t *j = json_pack("{s:I, s:b, s:I, s:o, s:O}", "terminal_id",
+                                  (json_int_t)id, "revoked", 1, "revoked_at",
+                                  (json_int_t)t.revoked_at, "revoke_reason",
+                                  reason_json(&t), "rotated_to", chain);
 
             if (j != NULL)
                 revoke_report(id, &rp, j);

@@ -110,8 +110,9 @@ const char *offpay__revoke_warning(uint64_t                      terminal_id,
                                    const offpay_terminal_report *rp, char *buf);
 
 /* 1 when reason is what a terminal's revocation keeps
- * (offpay_ledger_terminal_revoke_why): 1 to OFFPAY_LEDGER_REF_MAX bytes
- * of UTF-8 without control or invisible format characters. (ledger.c) */
+ * (offpay_ledger_terminal_revoke_why; `offpay admin revoke-terminal
+ * --reason` checks it first): 1 to OFFPAY_LEDGER_REF_MAX bytes of UTF-8
+ * without control or invisible format characters. (ledger.c) */
 int offpay__revoke_reason_ok(const char *reason);
 
 /* The statement as GET /v1/admin/merchants/N/statement answers it

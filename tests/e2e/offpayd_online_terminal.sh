@@ -421,11 +421,11 @@ if [ "$BACKEND" = sqlite ] && [ -z "${OFFPAY_TEST_SHARDS:-}" ]; then
 fi
 
 # the operator's list of terminals (a lost one's id, to revoke it): the
-# live ones first, ti revoked (and when)
+# live ones first, ti revoked (when, and why: "operator", none was given)
 out=$("$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT")
 head -1 <<<"$out" | grep -qE "^terminal [0-9]+  merchant $MERCHANT  since [0-9T:-]+Z  active  payments [0-9]+  last upload ([0-9T:-]+Z|never)  Bakery A$" \
-  && grep -A1 -E "^terminal $TI  merchant $MERCHANT  since [0-9T:-]+Z  REVOKED  " <<<"$out" | grep -qE "^  revoked at [0-9T:-]+Z$" \
-  && ok "admin terminals: live ones first, ti REVOKED with its time" || fail "admin terminals: $out"
+  && grep -A1 -E "^terminal $TI  merchant $MERCHANT  since [0-9T:-]+Z  REVOKED  " <<<"$out" | grep -qE "^  revoked at [0-9T:-]+Z \(reason \"operator\"\)$" \
+  && ok "admin terminals: live ones first, ti REVOKED with its time and reason" || fail "admin terminals: $out"
 out=$("$OFFPAY" admin terminals --db "$LEDGER" --json)
 [ "$(jq -r ".terminals[] | select(.terminal == $TI) | .revoked_at | test(\"Z$\")" <<<"$out")" = true ] \
   && [ "$(jq -r '[.terminals[].revoked_at == null] | index(false) as $f | .[$f:] | all(. == false)' <<<"$out")" = true ] \
@@ -433,28 +433,48 @@ out=$("$OFFPAY" admin terminals --db "$LEDGER" --json)
 run_cli 0 "^$" -- "$OFFPAY" admin terminals --db "$LEDGER" --merchant 999
 
 # the operator revokes from the command line (since 0.12.0): a stolen
-# terminal tz by its id, a credential of a wallet that never enrolled by
-# its serial; each again changes nothing and says when it was revoked
+# terminal tz by its id (for a reason the ledger keeps), a credential of
+# a wallet that never enrolled by its serial; each again changes nothing
+# and says when it was revoked (and tz why: its first reason)
 new_terminal tz "$MERCHANT"; TZ=$TID
 W=$(new_account payer-z 20.00)
 new_wallet wz "$W" 10.00; SZ=$SERIAL
 c=$(pay wz 1.50); accept tz "$c" 1.50 || fail "tz accepts before its revocation"
 sleep 1
-first_out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TZ")
-grep -qE "^terminal $TZ of merchant $MERCHANT revoked at [0-9T:-]+Z: what it accepted before is paid" <<<"$first_out" \
-  && ok "revoke-terminal: tz revoked, what it accepted before is paid" || fail "revoke-terminal: $first_out"
+# a reason the ledger could not show on one line is refused, nothing
+# revoked
+for bad in "" "$(printf 'left\non the bus')" "$(head -c 129 /dev/zero | tr '\0' x)"; do
+  run_cli 2 "admin revoke-terminal: --reason is (1 to 128 bytes of text, without control or invisible format characters|at most 128 bytes)" -- \
+    "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TZ" --reason "$bad"
+done
+api POST "/v1/admin/terminals/$TZ/revoke" '{"reason":""}'
+expect_http 400 BAD_FIELD "an empty reason"
+api POST "/v1/admin/terminals/$TZ/revoke" '{"reason":"left\u0007on the bus"}'
+expect_http 400 BAD_FIELD "a reason with a control character"
+api GET "/v1/admin/terminals/$TZ"
+[ "$(jq -c '[.state, .revoked_at, .revoke_reason]' resp.json)" = '["active",null,null]' ] \
+  && ok "tz is still active, no reason kept" || fail "tz after the refused reasons: $(cat resp.json)"
+first_out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TZ" --reason "left on the bus")
+grep -qE "^terminal $TZ of merchant $MERCHANT revoked at [0-9T:-]+Z \(reason \"left on the bus\"\): what it accepted before is paid" <<<"$first_out" \
+  && ok "revoke-terminal: tz revoked for its reason, what it accepted before is paid" || fail "revoke-terminal: $first_out"
 sleep 1
-run_cli 0 "^terminal $TZ: already revoked at [0-9T:-]+Z; nothing changed$" -- \
-  "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TZ"
+run_cli 0 "^terminal $TZ: already revoked at [0-9T:-]+Z \(reason \"left on the bus\"\); nothing changed$" -- \
+  "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TZ" --reason "found again"
 out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TZ" --json)
 first=$(jq -r .revoked_at <<<"$out")
-[ "$(jq -r .already_revoked <<<"$out")" = true ] &&
-  grep -q "revoked at $(date -u -d "@$first" +%Y-%m-%dT%H:%M:%SZ):" <<<"$first_out" \
+[ "$(jq -r .already_revoked <<<"$out")" = true ] && [ "$(jq -r .revoke_reason <<<"$out")" = "left on the bus" ] &&
+  grep -q "revoked at $(date -u -d "@$first" +%Y-%m-%dT%H:%M:%SZ) " <<<"$first_out" \
   && [ "$(jq -c '[.report, .warning]' <<<"$out")" = "[null,null]" ] && ! grep -q WARNING <<<"$first_out" \
-  && ok "revoke-terminal --json: already revoked, at the first time; tz never reported: no warning" || fail "revoke-terminal --json: $out | $first_out"
-api POST "/v1/admin/terminals/$TZ/revoke" '{}'
-[ "$status" = 200 ] && [ "$(jget .revoked_at)" = "$first" ] && [ "$(jq -c '[.report, .warning]' resp.json)" = "[null,null]" ] \
-  && ok "POST revoke again answers the first revocation's time" || fail "revoke again: $(cat resp.json)"
+  && ok "revoke-terminal --json: already revoked, at the first time, for the first reason; tz never reported: no warning" || fail "revoke-terminal --json: $out | $first_out"
+api POST "/v1/admin/terminals/$TZ/revoke" '{"reason":"found again"}'
+[ "$status" = 200 ] && [ "$(jget .revoked_at)" = "$first" ] && [ "$(jget .revoke_reason)" = "left on the bus" ] \
+  && [ "$(jq -c '[.report, .warning]' resp.json)" = "[null,null]" ] \
+  && grep -qE "POST /v1/admin/terminals/$TZ/revoke from 127\.0\.0\.1: terminal $TZ already revoked at $first: left on the bus$" server.err \
+  && ok "POST revoke again answers the first revocation's time and reason, and logs them" || fail "revoke again: $(cat resp.json)"
+"$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT" | grep -A1 -E "^terminal $TZ  merchant $MERCHANT  " \
+  | grep -qxE "  revoked at [0-9T:-]+Z \(reason \"left on the bus\"\)" \
+  && [ "$("$OFFPAY" admin terminals --db "$LEDGER" --json | jq -r ".terminals[] | select(.terminal == $TZ) | .revoke_reason")" = "left on the bus" ] \
+  && ok "admin terminals (text and --json): tz's reason" || fail "admin terminals tz: $("$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT")"
 upload tz
 [ "$status" = 200 ] && [ "$(last)" = settled ] \
   && ok "what tz accepted before its revocation settles" || fail "tz upload: $status $(cat resp.json)"
@@ -517,14 +537,15 @@ t rotate ts --server "$URL" --new-terminal tevil
 TE=$(sed -n 's/^rotated: tevil is terminal \([0-9]*\) .*/\1/p' t.out)
 [ "$ts" = 0 ] && [ -n "$TE" ] && ok "the thief rotated ts ($TS) to tevil ($TE)" || fail "thief rotate: $ts $(cat t.out)"
 out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TS")
-grep -qE "^terminal $TS: already revoked at [0-9T:-]+Z; nothing changed$" <<<"$out" \
+grep -qE "^terminal $TS: already revoked at [0-9T:-]+Z \(reason \"rotated to terminal $TE\"\); nothing changed$" <<<"$out" \
   && grep -qx "terminal $TS was rotated to terminal $TE, which is ACTIVE: a stolen terminal rotated to another key lives on there; revoke the chain with --chain" <<<"$out" \
   && ok "revoke-terminal on a rotated terminal names the active one it was rotated to" || fail "revoke-terminal rotated: $out"
-run_cli 0 "^terminal $TS was rotated to terminal $TE: revoked at [0-9T:-]+Z \(--chain\)$" -- \
-  "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TS" --chain
+run_cli 0 "^terminal $TS was rotated to terminal $TE: revoked at [0-9T:-]+Z \(reason \"rotated away by a thief\"\) \(--chain\)$" -- \
+  "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TS" --chain --reason "rotated away by a thief"
 out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TS" --json)
-[ "$(jq -c "[.rotated_to[] | [.terminal, .rotated_from, .revoked]]" <<<"$out")" = "[[$TE,$TS,true]]" ] \
-  && ok "--json: the chain, $TE revoked" || fail "revoke-terminal --json chain: $out"
+[ "$(jq -c "[.rotated_to[] | [.terminal, .rotated_from, .revoked, .revoke_reason]]" <<<"$out")" = "[[$TE,$TS,true,\"rotated away by a thief\"]]" ] \
+  && [ "$(jq -r .revoke_reason <<<"$out")" = "rotated to terminal $TE" ] \
+  && ok "--json: the chain, $TE revoked for the reason given; $TS's own rotation's reason" || fail "revoke-terminal --json chain: $out"
 "$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT" | grep -qE "^terminal $TE  merchant $MERCHANT  since [0-9T:-]+Z  REVOKED  " \
   && ok "admin terminals: $TE REVOKED" || fail "terminals: $("$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT")"
 new_terminal tu "$MERCHANT"; TU=$TID
@@ -532,12 +553,13 @@ term_init tv
 t rotate tu --server "$URL" --new-terminal tv
 TV=$(sed -n 's/^rotated: tv is terminal \([0-9]*\) .*/\1/p' t.out)
 api POST "/v1/admin/terminals/$TU/revoke" '{"reason":"stolen"}'
-[ "$status" = 200 ] && [ "$(jq -c '[.rotated_to[] | [.terminal, .revoked, .revoked_at]]' resp.json)" = "[[$TV,false,null]]" ] \
-  && ok "POST revoke names $TV, rotated to and active" || fail "POST revoke rotated: $status $(cat resp.json)"
+[ "$status" = 200 ] && [ "$(jq -c '[.rotated_to[] | [.terminal, .revoked, .revoked_at, .revoke_reason]]' resp.json)" = "[[$TV,false,null,null]]" ] \
+  && [ "$(jget .revoke_reason)" = "rotated to terminal $TV" ] \
+  && ok "POST revoke names $TV, rotated to and active; $TU's reason is its rotation's" || fail "POST revoke rotated: $status $(cat resp.json)"
 api POST "/v1/admin/terminals/$TU/revoke" '{"reason":"stolen","chain":true}'
-[ "$status" = 200 ] && [ "$(jq -c '[.rotated_to[] | [.terminal, .rotated_from, .revoked]]' resp.json)" = "[[$TV,$TU,true]]" ] \
-  && grep -qE "POST /v1/admin/terminals/$TU/revoke from 127\.0\.0\.1: terminal $TV \(rotated from terminal $TU\) revoked at [0-9]+ with the chain$" server.err \
-  && ok "POST revoke with chain: $TV revoked, logged" || fail "POST revoke chain: $status $(cat resp.json)"
+[ "$status" = 200 ] && [ "$(jq -c '[.rotated_to[] | [.terminal, .rotated_from, .revoked, .revoke_reason]]' resp.json)" = "[[$TV,$TU,true,\"stolen\"]]" ] \
+  && grep -qE "POST /v1/admin/terminals/$TU/revoke from 127\.0\.0\.1: terminal $TV \(rotated from terminal $TU\) revoked at [0-9]+ with the chain: stolen$" server.err \
+  && ok "POST revoke with chain: $TV revoked for the reason given, logged" || fail "POST revoke chain: $status $(cat resp.json)"
 api POST "/v1/admin/terminals/$TU/revoke" '{"chain":1}'
 expect_http 400 BAD_FIELD "chain must be a boolean"
 
@@ -560,6 +582,14 @@ pick() { jq -c ".terminals[] | select(.terminal_id == $1) | $2" list.json; }
   && [ "$(pick "$TEID" '[.state, .revoked_at, .merchant, .merchant_name, .currency]')" = "[\"active\",null,\"$MERCHANT\",\"Bakery A\",\"EUR\"]" ] \
   && ok "states: $TA rotated to $TB, $TB decommissioned, $TS rotated to $TE, $TE revoked, $TEID active" \
   || fail "states: $(jq -c '[.terminals[] | [.terminal_id, .state, .rotated_to]]' list.json)"
+[ "$(pick "$TA" .revoke_reason)" = "\"rotated to terminal $TB\"" ] \
+  && [ "$(pick "$TB" .revoke_reason)" = '"decommissioned"' ] \
+  && [ "$(pick "$TE" .revoke_reason)" = '"rotated away by a thief"' ] \
+  && [ "$(pick "$TZ" .revoke_reason)" = '"left on the bus"' ] \
+  && [ "$(pick "$TQ" .revoke_reason)" = '"operator"' ] \
+  && [ "$(pick "$TEID" .revoke_reason)" = null ] \
+  && ok "reasons kept: $TA's rotation, $TB's decommission, the operator's for $TE and $TZ, 'operator' for $TQ (none given), none for $TEID (active)" \
+  || fail "reasons: $(jq -c '[.terminals[] | [.terminal_id, .state, .revoke_reason]]' list.json)"
 [ "$(pick "$TQ" '[.report.synced_at, .report.pending, (.report.reported_at | type)]')" = "[$ahead,1,\"number\"]" ] \
   && [ "$(pick "$TZ" .report)" = null ] \
   && [ "$(pick "$TB" '(.valid_from | type) == "number" and .expires > .valid_from')" = true ] \

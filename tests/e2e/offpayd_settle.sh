@@ -343,13 +343,19 @@ c=$(pay w5 4.00); accept tb "$c" 4.00 || fail "tb accept before"
 sleep 1
 api POST "/v1/admin/terminals/$(( TA + 1 ))/revoke" '{"reason":"stolen from the stall"}'
 expect_http 200 - "terminal tb revoked"
-# the ledger keeps the time only: the reason is in offpayd's log
-grep -q "terminal $(( TA + 1 )) revoked at [0-9]*: stolen from the stall" server.err \
-  && ok "the revocation's reason is logged" || fail "no log line with the reason"
+tb_at=$(jget .revoked_at)
+# the ledger keeps the reason with the time, and offpayd's log says it
+[ "$(jget .revoke_reason)" = "stolen from the stall" ] \
+  && grep -q "terminal $(( TA + 1 )) revoked at $tb_at: stolen from the stall" server.err \
+  && ok "the revocation's reason kept and logged" || fail "reason: $(cat resp.json); $(grep "terminal $(( TA + 1 ))" server.err)"
 sleep 1
 api POST "/v1/admin/terminals/$(( TA + 1 ))/revoke" '{}'
-grep -q "terminal $(( TA + 1 )) already revoked at [0-9]*: (no reason given)" server.err \
-  && ok "revoked again: the log says it was already, nothing changed" || fail "second revocation's log: $(grep "terminal $(( TA + 1 ))" server.err)"
+[ "$(jq -c '[.revoked_at, .revoke_reason]' resp.json)" = "[$tb_at,\"stolen from the stall\"]" ] \
+  && grep -q "terminal $(( TA + 1 )) already revoked at $tb_at: stolen from the stall" server.err \
+  && ok "revoked again: the first time and reason stay, the log says it was already" || fail "second revocation: $(cat resp.json); $(grep "terminal $(( TA + 1 ))" server.err)"
+api GET "/v1/admin/terminals/$(( TA + 1 ))"
+[ "$(jq -c '[.state, .revoked_at, .revoke_reason]' resp.json)" = "[\"revoked\",$tb_at,\"stolen from the stall\"]" ] \
+  && ok "GET /v1/admin/terminals/N: revoked at its time, for its reason" || fail "GET terminal tb: $(cat resp.json)"
 c=$(pay w5 6.00); accept tb "$c" 6.00 || fail "tb accept after"
 upload tb --from 4
 expect_http 200 - "a revoked terminal's upload is authenticated"
@@ -967,6 +973,11 @@ if [ "$BACKEND" = sqlite ]; then
   grep -qE "^offpayd: [0-9-]{10}T[0-9:]{8}Z ledger upgraded from schema version 10 to $want$" v10.out \
     && [ "$(sqlite3_max_version v10.db)" = "$want" ] \
     && ok "offpayd upgraded the version-10 ledger, and said so" || fail "upgrade: $(cat v10.out)"
+  # tb, revoked before the upgrade (its reason went to offpayd's log
+  # only), keeps none: shown as such, null in --json
+  run_cli 0 "^  revoked at [0-9T:-]+Z \(no reason kept\)$" -- "$OFFPAY" admin terminals --db "$work/v10.db"
+  [ "$("$OFFPAY" admin terminals --db "$work/v10.db" --json | jq -c "[.terminals[] | select(.terminal == $(( TA + 1 ))) | .revoke_reason]")" = "[null]" ] \
+    && ok "admin terminals --json: tb's reason null after the upgrade" || fail "v10 tb: $("$OFFPAY" admin terminals --db "$work/v10.db" --json)"
 fi
 # A newer ledger (a version this offpayd does not know): refused (3),
 # naming the ledger's schema version and the highest this one knows.

@@ -684,15 +684,17 @@ new_terminal tf "$MID"; TF=$TID
   && [ "$(shard_sql 1 "SELECT count(*) FROM terminals")" = "$(shard_sql 0 "SELECT count(*) FROM terminals")" ] \
   && ok "terminal $TF, below shard 1's highest id, found by the counts and copied" \
   || fail "tf $TF missing on shard 1"
-api POST "/v1/admin/terminals/$TF/revoke" '{}'
+api POST "/v1/admin/terminals/$TF/revoke" '{"reason":"sold with the shop"}'
 [ "$(shard_sql 1 "SELECT revoked_at IS NOT NULL FROM terminals WHERE id = $TF")" = t ] \
-  && ok "its revocation copied to shard 1" || fail "tf's revocation on shard 1"
+  && [ "$(shard_sql 1 "SELECT revoke_reason FROM terminals WHERE id = $TF")" = "sold with the shop" ] \
+  && [ "$(jget .revoke_reason)" = "sold with the shop" ] \
+  && ok "its revocation copied to shard 1, with its reason" || fail "tf's revocation on shard 1: $(cat resp.json)"
 # A revocation is written to shard 1 before the directory: one that fails
 # on shard 1 (a trigger refuses the write) is made nowhere, so no shard
 # refuses the terminal while another pays it (committed on shard 0 first,
 # it was answered 503 with shard 0 revoked and shard 1 paying on); one
 # that fails on shard 0 after shard 1 took it is finished by the next
-# call, with shard 1's time.
+# call, with shard 1's time and reason.
 fault_on() {
   shard_sql "$1" "CREATE FUNCTION test_fault_rev() RETURNS trigger LANGUAGE plpgsql AS
       \$\$ BEGIN RAISE EXCEPTION 'injected fault'; END \$\$;
@@ -701,31 +703,33 @@ fault_on() {
 }
 fault_off() { shard_sql "$1" "DROP TRIGGER test_fault_rev ON terminals; DROP FUNCTION test_fault_rev()" >/dev/null; }
 rev_at() { shard_sql "$1" "SELECT coalesce(revoked_at::text, 'none') FROM terminals WHERE id = $TE"; }
+rev_why() { shard_sql "$1" "SELECT coalesce(revoke_reason, 'none') FROM terminals WHERE id = $TE"; }
 fault_on 1
-api POST "/v1/admin/terminals/$TE/revoke" '{}'
+api POST "/v1/admin/terminals/$TE/revoke" '{"reason":"refused on shard 1"}'
 [ "$status" = 503 ] && [ "$(rev_at 0)" = none ] && [ "$(rev_at 1)" = none ] \
   && ok "a revocation shard 1 refused: 503, revoked on neither shard" \
   || fail "revocation with shard 1 failing: $status $(cat resp.json); shard 0 $(rev_at 0), shard 1 $(rev_at 1)"
 fault_off 1
 fault_on 0
-api POST "/v1/admin/terminals/$TE/revoke" '{}'
+api POST "/v1/admin/terminals/$TE/revoke" '{"reason":"taken by shard 1"}'
 t1=$(rev_at 1)
-[ "$status" = 503 ] && [ "$(rev_at 0)" = none ] && [ "$t1" != none ] \
-  && ok "a revocation shard 0 refused: 503, shard 1 refuses the terminal from $t1" \
+[ "$status" = 503 ] && [ "$(rev_at 0)" = none ] && [ "$t1" != none ] && [ "$(rev_why 1)" = "taken by shard 1" ] \
+  && ok "a revocation shard 0 refused: 503, shard 1 refuses the terminal from $t1, for its reason" \
   || fail "revocation with shard 0 failing: $status $(cat resp.json); shard 0 $(rev_at 0), shard 1 $t1"
 fault_off 0
 # not sent again: the release job finishes it in the directory, at shard
 # 1's time (else the shards disagree until it is, and every directory
 # copy copies every row)
 api POST /v1/admin/release '{}'
-[ "$status" = 200 ] && [ "$(rev_at 0)" = "$t1" ] \
+[ "$status" = 200 ] && [ "$(rev_at 0)" = "$t1" ] && [ "$(rev_why 0)" = "taken by shard 1" ] \
   && grep -q "1 terminal revocation(s) shard 1 held and the directory did not" server.err \
-  && ok "the release job finishes it in the directory at $t1, and says so" \
+  && ok "the release job finishes it in the directory at $t1 with shard 1's reason, and says so" \
   || fail "release job after a revocation shard 0 refused: $status; shard 0 $(rev_at 0), shard 1 $t1; $(grep -i revocation server.err | tail -2)"
 sleep 1
-api POST "/v1/admin/terminals/$TE/revoke" '{}'
+api POST "/v1/admin/terminals/$TE/revoke" '{"reason":"sent again"}'
 [ "$status" = 200 ] && [ "$(jget .revoked_at)" = "$t1" ] && [ "$(rev_at 0)" = "$t1" ] \
-  && ok "sent again: revoked on both shards at shard 1's time ($t1)" \
+  && [ "$(jget .revoke_reason)" = "taken by shard 1" ] && [ "$(rev_why 0)" = "taken by shard 1" ] \
+  && ok "sent again: revoked on both shards at shard 1's time ($t1), for its first reason" \
   || fail "revocation retried: $status $(cat resp.json); shard 0 $(rev_at 0), shard 1 $t1"
 audit_passes "after the map checks and the directory copies"
 
