@@ -76,8 +76,9 @@ c=$(pay w2 15.00)
 accept ta "$c" 15.00 && accept tc "$c" 15.00 && ok "one code accepted at ta and tc" || fail "accept twice"
 sync ta && sync tc && ok "ta and tc synced" || fail "sync: $(cat sync.out)"
 balances "W2=$W2:3000 esc2=esc/$S2:0 A=$MA:2500 C=$MC:1500 G=$G:49000" "duplicate settled"
-# td is revoked by the operator
-api POST "/v1/admin/terminals/$TD/revoke" '{"reason":"lost"}'
+# td is revoked by the operator, for a reason the page must show as text
+TD_WHY='lost at the fair <i>Sunday</i>'
+api POST "/v1/admin/terminals/$TD/revoke" "{\"reason\":\"$TD_WHY\"}"
 expect_http 200 - "terminal $TD revoked"
 # te's clock runs an hour ahead: offpayd leaves its payment undecided, so
 # te reports one entry not uploaded at its sync (and exits 3)
@@ -211,7 +212,9 @@ done
   && [ "$(seen '.revoked_credentials | length')" = 2 ] \
   && ok "the page: revoked credentials $S and $S2" || fail "revoked on the page: $(jq -c '[.revoked_credentials[].data]' seen.json)"
 [ "$(seen '[.revoked_terminals[].data.terminal] | join(" ")')" = "$TD" ] \
-  && ok "the page: terminal $TD revoked" || fail "revoked terminals: $(jq -c '.revoked_terminals' seen.json)"
+  && [ "$(seen '.revoked_terminals[0].cells[3].text')" = "$TD_WHY" ] \
+  && [ "$(tjq "$TD" '.revoke_reason')" = "$TD_WHY" ] \
+  && ok "the page: terminal $TD revoked, its reason as text" || fail "revoked terminals: $(jq -c '.revoked_terminals' seen.json)"
 trow() { jq -r --arg t "$1" ".terminals[] | select(.data.terminal == \$t) | $2" seen.json; }
 te_sync=$(tjq "$TE" .report.reported_at)
 [ "$(trow "$TE" '.cells[5].data.pending')" = 1 ] && [ "$(trow "$TE" '.cells[5].text')" = 1 ] \

@@ -364,13 +364,15 @@
           att.length ? 'needs attention: ' + att.map((a) => a.text).join('; ')
             : rep ? 'none' : 'not known (no report)'));
     }), 'no terminals yet', 9);
+    // the reason the ledger keeps (null: revoked before it kept reasons)
     fillBody('revoked-terminals', terminals.filter((t) => t.revoked).map((t) =>
       el('tr', { 'data-terminal': t.terminal },
         el('td', {}, t.terminal),
         el('td', {}, t.merchant_name + ' (' + t.merchant + ')'),
-        el('td', {}, when(t.revoked_at)))),
+        el('td', {}, when(t.revoked_at)),
+        el('td', {}, t.revoke_reason !== null ? t.revoke_reason : 'not recorded'))),
     more ? 'none among the first 1,000 terminals listed (offpayd holds more: offpay admin terminals lists them all)'
-      : 'no revoked terminals', 3);
+      : 'no revoked terminals', 4);
   }
 
   function renderRevoked(list) {
