@@ -315,16 +315,37 @@ const char offpay__escrow_flows_sql[] =
     "  WHERE c.escrow_account = $1)"
     " FROM transfers WHERE credit = $1 OR debit = $1";
 
+/* What wallet account $1 holds for the late presentments of credentials
+ * released at $2 or after (store.h's late_hold). Those credentials are
+ * found through the account's release transfers (transfers_credit_id),
+ * not through its credentials: an account that takes a credential a day
+ * has thousands, and reading each one's row to see when it was released
+ * made every issue from the account slower as it aged. A release's
+ * transfer is dated with the release (ledger.c, release_tx), so every
+ * release at $2 or after is a transfer above the last transfer mark whose
+ * transfers are all dated before $2 (019_balance_marks, as PERIOD_Q
+ * above): the read covers the late window and one marking interval, not
+ * the account's history (all of it before the marking job ran). A
+ * release of nothing has no transfer and holds nothing. The account and
+ * the mark are scalar subqueries, so that both bound the index's range;
+ * the escrows are read once each, whatever their transfers. */
 const char offpay__late_hold_sql[] =
-    "WITH q(a, since) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT))"
+    "WITH q(a, since) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT)),"
+    " r(lo) AS (SELECT COALESCE((SELECT k.upto FROM transfer_marks k"
+    "  WHERE k.latest_at < q.since ORDER BY k.latest_at DESC, k.upto DESC"
+    "  LIMIT 1), 0) FROM q),"
+    " e(escrow) AS (SELECT DISTINCT y.debit FROM transfers y"
+    "  WHERE y.credit = (SELECT a FROM q) AND y.id > (SELECT lo FROM r)"
+    "  AND y.kind = 'release')"
     " SELECT COALESCE(SUM(h.held), 0), COALESCE(MAX(h.released_at), 0)"
     " FROM (SELECT c.released_at,"
     "  COALESCE((SELECT SUM(x.amount) FROM transfers x"
     "   WHERE x.debit = c.escrow_account AND x.kind = 'release'), 0)"
     "  - COALESCE((SELECT SUM(x.amount) FROM transfers x"
     "   WHERE x.credit = c.escrow_account AND x.kind = 'late'), 0) AS held"
-    "  FROM credentials c, q WHERE c.wallet_account = q.a"
-    "  AND c.released_at IS NOT NULL AND c.released_at >= q.since) h"
+    "  FROM e JOIN credentials c ON c.escrow_account = e.escrow, q"
+    "  WHERE c.wallet_account = q.a AND c.released_at IS NOT NULL"
+    "  AND c.released_at >= q.since) h"
     " WHERE h.held > 0";
 
 /* Money inside (the non-world balances) and deposits less withdrawals

@@ -1496,6 +1496,128 @@ static void test_released_money_held_for_late_payments(void)
     drop_world(&w);
 }
 
+/* What the account holds for late codes, from the credentials one by
+ * one (offpay_ledger_credential): for each released at or after now less
+ * the late window, what its release returned less what late codes took
+ * back, when that is above 0; until the newest such release's window
+ * end. *n_late counts those a late code took part of. */
+static void late_hold_from_credentials(world *w, uint32_t now, int64_t *held,
+                                       uint32_t *until, int *n_held,
+                                       int *n_late)
+{
+    offpay_ledger_config       cfg;
+    offpay_ledger_wallet_cred *v = NULL;
+    offpay_ledger_cred_info    ci;
+    size_t                     n = 0;
+    uint32_t                   since, newest = 0;
+
+    offpay_ledger_config_defaults(&cfg);
+    since = now > cfg.late_window ? now - cfg.late_window : 0;
+    *held = 0;
+    *until = 0;
+    *n_held = *n_late = 0;
+    REQUIRE_OK(offpay_ledger_wallet_creds(w->l, w->wallet.pk, &v, &n));
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].info.released || v[i].info.released_at < since)
+            continue;
+        REQUIRE_OK(offpay_ledger_credential(w->l, v[i].info.serial, &ci));
+        if (ci.released_amount - ci.late <= 0)
+            continue;
+        *held += ci.released_amount - ci.late;
+        (*n_held)++;
+        *n_late += ci.late > 0;
+        if (ci.released_at > newest)
+            newest = ci.released_at;
+    }
+    *until = *held > 0 ? newest + cfg.late_window : 0;
+    free(v);
+}
+
+/* offpay_ledger_late_hold on an account of many credentials, with the
+ * marking job run after each day's release as offpayd runs it (store.h's
+ * late_hold reads the account's releases above the marks, not each of
+ * its credentials): at every time asked, at a release's own second and
+ * at its window's last second (the marks' latest time equal to the
+ * window's start), and again with the marks dropped, what the credentials
+ * say one by one; the accounts list the same. Credentials emptied by a
+ * payment (released with nothing), part spent, and taken from by a late
+ * code after their release. */
+static void test_late_hold_over_a_long_history_with_marks(void)
+{
+    enum { DAYS = 40 };
+    world              w;
+    offpay_wallet_cred creds[DAYS];
+    uint8_t            bytes[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t            late[DAYS][OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t            code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t             nl[DAYS], n;
+    uint64_t           marked;
+    int                more, n_held, n_late, most_held = 0, saw_late = 0;
+    int                asked = 0;
+    int64_t            held = 0, want_held = 0, listed = 0;
+    uint32_t           until = 0, want_until = 0, listed_until = 0, t;
+
+    REQUIRE_OK(make_world(&w, CENTS(1000), CENTS(10)));
+    for (uint32_t d = 0; d < DAYS + 50; d++) {
+        t = T0 + d * DAY;
+        if (d < DAYS) {
+            REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk,
+                                           CENTS(10), OFFPAY_CRED_ALLOW_UNBOUND,
+                                           t + 60 + DAY, t + 60, bytes,
+                                           &creds[d]));
+            w.cred = creds[d];
+            nl[d] = 0;
+            if (d % 3 != 2) { /* all of it, or 4.00 of it */
+                n = make_code(&w, 1, CENTS(d % 3 == 0 ? 10 : 4), t + 100, 0,
+                              code);
+                REQUIRE(settle(&w, 0, code, n, CENTS(d % 3 == 0 ? 10 : 4),
+                               t + 110, t + 120)
+                            .outcome == OFFPAY_SETTLE_SETTLED);
+            } else /* a code of 3.00 uploaded after the release */
+                nl[d] = make_code(&w, 2, CENTS(3), t + 100, 0, late[d]);
+        }
+        /* the late codes 20 days after their credential's day, released
+         * on its 15th */
+        if (d >= 20 && d - 20 < DAYS && nl[d - 20] != 0) {
+            w.cred = creds[d - 20];
+            REQUIRE(settle(&w, 1, late[d - 20], nl[d - 20], CENTS(3),
+                           t - 20 * DAY + 110, t + 1800)
+                        .outcome == OFFPAY_SETTLE_SETTLED);
+        }
+        REQUIRE_OK(offpay_ledger_release_due(w.l, t + 3660, NULL));
+        for (more = 1; more;)
+            REQUIRE_OK(offpay_ledger_marks(w.l, t + 3661, 0, &marked, &more));
+    }
+    for (int dropped = 0; dropped < 2; dropped++) {
+        for (uint32_t d = 0; d < DAYS + 50 + 31; d++) {
+            /* a day's start, its release's second, that second a late
+             * window later (the window's last second), and one more */
+            const uint32_t at[] = {T0 + d * DAY, T0 + d * DAY + 3660,
+                                   T0 + d * DAY + 3660 + 30 * DAY,
+                                   T0 + d * DAY + 3661 + 30 * DAY};
+
+            for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+                late_hold_from_credentials(&w, at[k], &want_held, &want_until,
+                                           &n_held, &n_late);
+                REQUIRE_OK(offpay_ledger_late_hold(w.l, w.wallet_acct, at[k],
+                                                   &held, &until));
+                CHECK(held == want_held && until == want_until);
+                listed_hold(&w, at[k], &listed, &listed_until);
+                CHECK(listed == want_held && listed_until == want_until);
+                most_held = n_held > most_held ? n_held : most_held;
+                saw_late |= n_late > 0;
+                asked++;
+            }
+        }
+        REQUIRE(run_sql(w.path, "DELETE FROM balance_marks"));
+        REQUIRE(run_sql(w.path, "DELETE FROM transfer_marks"));
+    }
+    /* the window held many releases at once, some taken from late */
+    CHECK(most_held >= 15 && saw_late && asked == 2 * 4 * (DAYS + 81));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* A copy's codes held back past the release (settlement.md §6): the
  * second late payment takes the credential's charges over its limit
  * (40.00 + 40.00 on 50.00) with the account short: an overspend case
@@ -4645,6 +4767,8 @@ static const offpay_test TESTS[] = {
      test_late_presentment_beyond_the_account_is_covered_no_case},
     {"released_money_held_for_late_payments",
      test_released_money_held_for_late_payments},
+    {"late_hold_over_a_long_history_with_marks",
+     test_late_hold_over_a_long_history_with_marks},
     {"late_payments_beyond_the_limit_open_an_overspend_case",
      test_late_payments_beyond_the_limit_open_an_overspend_case},
     {"revoked_terminal_settles_only_what_came_before",
