@@ -324,27 +324,13 @@ offpay_err offpay_ledger_wallet_get(offpay_ledger *l, const uint8_t *pk,
 
 /* ---- a copied wallet's key ------------------------------------------ */
 
-/* wallet_creds callback: up to KEY_PAGE revoked serials above after. */
+/* A page of a key's revoked serials (key_revoked). */
 #define KEY_PAGE 32
 struct revoked_page {
     uint64_t after;
     uint64_t serial[KEY_PAGE];
     size_t   n;
 };
-
-static int revoked_one(const offpay__cred_row *row, uint32_t max_counter,
-                       const uint8_t *bytes, size_t len, void *p)
-{
-    struct revoked_page *g = p;
-
-    (void)max_counter;
-    (void)bytes;
-    (void)len;
-    if (row->serial <= g->after || !row->revoked)
-        return 0;
-    g->serial[g->n++] = row->serial;
-    return g->n == KEY_PAGE;
-}
 
 /* settle_int.h */
 offpay_err offpay__key_cases_in_tx(offpay_ledger *l, const uint8_t *pk,
@@ -360,8 +346,8 @@ offpay_err offpay__key_cases_in_tx(offpay_ledger *l, const uint8_t *pk,
     *n = 0;
     memset(&g, 0, sizeof g);
     do {
-        g.n = 0;
-        rc = l->ops->wallet_creds(l->store, pk, revoked_one, &g);
+        rc = l->ops->key_revoked(l->store, pk, g.after, g.serial, KEY_PAGE,
+                                 &g.n);
         for (size_t i = 0; rc == OFFPAY_OK && i < g.n; i++) {
             for (size_t k = 0; rc == OFFPAY_OK && k < 2; k++) {
                 memset(&f, 0, sizeof f);

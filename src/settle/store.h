@@ -675,6 +675,14 @@ typedef struct offpay__store_ops {
         int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
                   const uint8_t *bytes, size_t len, void *ctx),
         void *ctx);
+    /* the serials above after of the credentials issued to pk that are
+     * revoked, ascending, at most max into serials[0..*n): a key's double
+     * spend and overspend cases are against those (online.c), read
+     * without the rows, bytes and counters of all the key's credentials,
+     * which a wallet renewed daily gathers by thousands */
+    offpay_err (*key_revoked)(offpay__store *s,
+                              const uint8_t pk[OFFPAY_PK_BYTES], uint64_t after,
+                              uint64_t *serials, size_t max, size_t *n);
     /* serial's wallet uploaded a code of that counter (verified, issued to
      * the uploading key): the highest such counter is kept */
     offpay_err (*cred_counter_seen)(offpay__store *s, uint64_t serial,
@@ -891,7 +899,8 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(terminal_report) X(terminal_report_get) \
     X(enroll_add) X(enroll_get) X(enroll_void) X(enroll_use) \
     X(wallet_key_add) \
-    X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(cred_cut_expiry) \
+    X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(key_revoked) \
+    X(cred_cut_expiry) \
     X(cred_counter_seen) X(cred_restore_floor) \
     X(wallet_key_lock) \
     X(request_get) X(request_add) \

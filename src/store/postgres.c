@@ -1982,6 +1982,10 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
                int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
                          const uint8_t *bytes, size_t len, void *ctx),
                void *ctx);
+static offpay_err s_key_revoked(offpay__store *s,
+                                const uint8_t  pk[OFFPAY_PK_BYTES],
+                                uint64_t after, uint64_t *serials, size_t max,
+                                size_t *n);
 static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at);
 static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
@@ -3163,6 +3167,31 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
         if (fn(&c, col_u32(r, i, 11), s->blob[0], (size_t)n, ctx) != 0)
             break;
     }
+    return rc;
+}
+
+/* (credentials_wallet_pk: the key's entries, each row read for its
+ * revoked_at) */
+static offpay_err s_key_revoked(offpay__store *s,
+                                const uint8_t  pk[OFFPAY_PK_BYTES],
+                                uint64_t after, uint64_t *serials, size_t max,
+                                size_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *n = 0;
+    p_blob(&p, pk, OFFPAY_PK_BYTES);
+    p_u64(&p, after);
+    p_i64(&p, (int64_t)max);
+    rc = run_sql(s,
+                 "SELECT serial FROM credentials WHERE wallet_pk = $1::bytea"
+                 " AND serial > $2 AND revoked_at IS NOT NULL"
+                 " ORDER BY serial LIMIT $3",
+                 &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++)
+        serials[(*n)++] = col_u64(r, i, 0);
     return rc;
 }
 

@@ -1712,6 +1712,10 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
                int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
                          const uint8_t *bytes, size_t len, void *ctx),
                void *ctx);
+static offpay_err s_key_revoked(offpay__store *s,
+                                const uint8_t  pk[OFFPAY_PK_BYTES],
+                                uint64_t after, uint64_t *serials, size_t max,
+                                size_t *n);
 static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at);
 static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
@@ -2706,6 +2710,36 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
         }
     }
     if (step != SQLITE_DONE)
+        rc = map(sqlite3_db_handle(st), step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* (credentials_wallet_pk: the key's entries by serial, each row read
+ * for its revoked_at) */
+static offpay_err s_key_revoked(offpay__store *s,
+                                const uint8_t  pk[OFFPAY_PK_BYTES],
+                                uint64_t after, uint64_t *serials, size_t max,
+                                size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           step;
+
+    *n = 0;
+    rc = prepare(s,
+                 "SELECT serial FROM credentials WHERE wallet_pk = ?1"
+                 " AND serial > ?2 AND revoked_at IS NOT NULL"
+                 " ORDER BY serial LIMIT ?3",
+                 NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_blob(st, 1, pk, OFFPAY_PK_BYTES);
+    bind_u64(st, 2, after);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+    while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW)
+        serials[(*n)++] = col_u64(st, 0);
+    if (*n < max && step != SQLITE_DONE)
         rc = map(sqlite3_db_handle(st), step);
     sqlite3_finalize(st);
     return rc;

@@ -989,6 +989,92 @@ static void test_copied_wallets_key_gets_no_new_credential(void)
     drop_world(&w);
 }
 
+/* A key's double spend (a clone's code of the same counter) on
+ * credential c, by key: its case id. */
+static uint64_t double_spend_on(world *w, const offpay_wallet_cred *c,
+                                const offpay_keypair *key, uint32_t at)
+{
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    offpay_keypair       own = w->wallet;
+    size_t               n1, n2;
+    offpay_settle_result b;
+
+    w->cred = *c;
+    w->wallet = *key;
+    n1 = make_code(w, 1, 50, at, 0, c1);
+    n2 = make_code(w, 1, 50, at + 1, 0, c2);
+    w->wallet = own;
+    (void)settle(w, 0, c1, n1, 50, at + 2, at + 60);
+    b = settle(w, 1, c2, n2, 50, at + 3, at + 60);
+    return b.outcome == OFFPAY_SETTLE_DOUBLE_SPEND ? b.case_id : 0;
+}
+
+/* A key's cases (offpay_ledger_wallet_cases, and the gate of its issues
+ * and allowances) among many credentials, more revoked than one page of
+ * the key's revoked serials (store.h's key_revoked): none while it has
+ * only revoked credentials without a case; then its two cases, one on
+ * the first page and one past it, in serial order, and not another key's
+ * (a revoked credential with a double spend of its own). */
+static void test_key_cases_among_many_revoked_credentials(void)
+{
+    enum { CREDS = 70 };
+    world              w;
+    offpay_wallet_cred creds[CREDS], other_cred, wc;
+    offpay_keypair     other;
+    uint8_t            bytes[OFFPAY_WALLET_CRED_BYTES];
+    char               code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    uint64_t           ids[4], own = 0, early, late, others;
+    size_t             n = 9;
+
+    REQUIRE_OK(make_world(&w, CENTS(1000), CENTS(10)));
+    REQUIRE_OK(
+        offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY, T0, code));
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.wallet.pk, code, T0, &own, NULL));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, own, CENTS(50), "top-up", T0, NULL));
+    for (int i = 0; i < CREDS; i++) {
+        REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk,
+                                       CENTS(1), OFFPAY_CRED_ALLOW_UNBOUND,
+                                       T0 + DAY, T0, bytes, &creds[i]));
+        if (i % 2 == 0) /* 35 revoked, without a case */
+            REQUIRE_OK(
+                offpay_ledger_revoke(w.l, creds[i].serial, "lost", T0 + 1));
+    }
+    REQUIRE_OK(offpay_keypair_generate(&other));
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, other.pk, CENTS(1),
+                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + DAY, T0,
+                                   bytes, &other_cred));
+    others = double_spend_on(&w, &other_cred, &other, T0 + 10);
+    REQUIRE(others != 0);
+    REQUIRE_OK(offpay_ledger_wallet_cases(w.l, w.wallet.pk, ids, 4, &n));
+    CHECK(n == 0);
+    REQUIRE_OK(offpay_ledger_allowance(w.l, w.wallet.pk, CENTS(1), 0, T0 + DAY,
+                                       T0 + 100, bytes, &wc));
+    /* the 35 revoked without a case come first: the second case is
+     * past the first page */
+    late = double_spend_on(&w, &creds[CREDS - 1], &w.wallet, T0 + 200);
+    early = double_spend_on(&w, &creds[3], &w.wallet, T0 + 300);
+    REQUIRE(late != 0 && early != 0);
+    n = 9;
+    REQUIRE_OK(offpay_ledger_wallet_cases(w.l, w.wallet.pk, ids, 4, &n));
+    CHECK(n == 2 && ids[0] == early && ids[1] == late);
+    n = 9;
+    REQUIRE_OK(offpay_ledger_wallet_cases(w.l, w.wallet.pk, ids, 1, &n));
+    CHECK(n == 1 && ids[0] == early);
+    n = 9;
+    REQUIRE_OK(offpay_ledger_wallet_cases(w.l, other.pk, ids, 4, &n));
+    CHECK(n == 1 && ids[0] == others);
+    CHECK_ERR(offpay_ledger_allowance(w.l, w.wallet.pk, CENTS(1), 0, T0 + DAY,
+                                      T0 + 400, bytes, &wc),
+              OFFPAY_EWALLET_CASE);
+    CHECK_ERR(offpay_ledger_issue(w.l, own, w.wallet.pk, CENTS(1), 0, T0 + DAY,
+                                  T0 + 400, bytes, &wc),
+              OFFPAY_EWALLET_CASE);
+    offpay_keypair_wipe(&other);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* The sum of account's whole history (offpay_ledger_transfers), or
  * INT64_MIN; *n_out (may be NULL) its length. Read a page of 2 at a time,
  * so the paging is checked too. */
@@ -4769,6 +4855,8 @@ static const offpay_test TESTS[] = {
      test_released_money_held_for_late_payments},
     {"late_hold_over_a_long_history_with_marks",
      test_late_hold_over_a_long_history_with_marks},
+    {"key_cases_among_many_revoked_credentials",
+     test_key_cases_among_many_revoked_credentials},
     {"late_payments_beyond_the_limit_open_an_overspend_case",
      test_late_payments_beyond_the_limit_open_an_overspend_case},
     {"revoked_terminal_settles_only_what_came_before",
