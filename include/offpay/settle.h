@@ -706,11 +706,11 @@ offpay_err offpay_ledger_release_auto(offpay_ledger *l, uint32_t now,
  * since 0.17.0): marks the transfers above the last transfer mark, at most
  * batch ids a transaction (0: OFFPAY_MARKS_BATCH) and at most
  * OFFPAY_MARKS_ROUNDS transactions a call, each shard on its own, waiting
- * between two transactions as long as the first took. A world, merchant
- * or guarantee account's balance, a statement's period and the merchants
- * list then read only what came after the marks rather than the
- * account's whole history; the audit checks every mark against the
- * transfers. Each transaction holds the ledger's writer lock (on
+ * between two transactions as long as the first took. A world, wallet
+ * (since 0.18.0), merchant or guarantee account's balance, a statement's
+ * period and the merchants list then read only what came after the marks
+ * rather than the account's whole history; the audit checks every mark
+ * against the transfers. Each transaction holds the ledger's writer lock (on
  * PostgreSQL, SHARE ROW EXCLUSIVE on transfers, had within 100 ms or
  * OFFPAY_EBUSY) while it reads the transfers it marks. *marked (may be
  * NULL) counts the ids marked (transfers and any gaps between their ids),

@@ -2984,6 +2984,7 @@ offpay_err offpay_ledger_release_auto(offpay_ledger *l, uint32_t now,
 struct marks_ctx {
     uint32_t now;
     uint64_t batch, marked;
+    uint64_t lo, hi; /* the ids marked: above lo, up to hi */
     int      more;
 };
 
@@ -2992,7 +2993,18 @@ static offpay_err marks_tx(offpay_ledger *l, void *p)
     struct marks_ctx *c = p;
 
     return l->ops->marks_advance(l->store, c->now, c->batch, &c->marked,
-                                 &c->more);
+                                 &c->more, &c->lo, &c->hi);
+}
+
+/* The wallet accounts' marks up to the transfer mark just made, in a
+ * transaction of their own: not under marks_tx's lock, which every
+ * writer of transfers waits for, and which they would hold several
+ * times as long where most transfers touch a wallet. */
+static offpay_err wallet_marks_tx(offpay_ledger *l, void *p)
+{
+    struct marks_ctx *c = p;
+
+    return l->ops->wallet_marks(l->store, c->lo, c->hi);
 }
 
 struct marks_state_ctx {
@@ -3048,7 +3060,8 @@ offpay_err offpay_ledger_marks_drop(offpay_ledger            *l,
 offpay_err offpay_ledger_marks(offpay_ledger *l, uint32_t now, uint64_t batch,
                                uint64_t *marked, int *more)
 {
-    struct marks_ctx c = {now, batch != 0 ? batch : OFFPAY_MARKS_BATCH, 0, 0};
+    struct marks_ctx c = {now, batch != 0 ? batch : OFFPAY_MARKS_BATCH, 0, 0, 0,
+                          0};
     uint64_t         total = 0;
     int              left = 0;
     offpay_err       rc, first = OFFPAY_OK;
@@ -3069,6 +3082,10 @@ offpay_err offpay_ledger_marks(offpay_ledger *l, uint32_t now, uint64_t batch,
             rc = offpay__ledger_tx_on(l, k, marks_tx, &c);
             if (rc == OFFPAY_OK)
                 total += c.marked;
+            /* (failed, the wallets touched stay marked where they were:
+             * their balances read more, never wrongly) */
+            if (rc == OFFPAY_OK && c.marked > 0)
+                rc = offpay__ledger_tx_on(l, k, wallet_marks_tx, &c);
             /* as long again without the lock before the next: writers
              * have at least half the time while a long backlog is
              * marked */

@@ -254,6 +254,9 @@ extern const char offpay__period_moves_sql[];
  * $2; the transfer mark $2. */
 extern const char offpay__marks_last_sql[];
 extern const char offpay__balance_marks_put_sql[];
+/* The wallet accounts' balance marks from $1 to the transfer mark $2,
+ * forward only, without the lock (since 0.18.0). */
+extern const char offpay__wallet_marks_put_sql[];
 extern const char offpay__transfer_mark_put_sql[];
 extern const char offpay__marks_state_sql[];
 extern const char offpay__balance_marks_drop_sql[];
@@ -480,11 +483,17 @@ typedef struct offpay__store_ops {
      * takes the lock that keeps every other writer of transfers out (so
      * all transfers up to the highest id are committed), then marks the
      * transfers above the last transfer mark, at most max of them by id:
-     * the balance marks of the world, merchant and guarantee accounts they
-     * touch and a transfer mark; *marked how many ids it marked (0: no
-     * transfer above the last), *more 1 when transfers above remain */
+     * the balance marks of the world, merchant and guarantee accounts
+     * they touch and a transfer mark; *marked how many ids it marked (0:
+     * no transfer above the last), *more 1 when transfers above remain,
+     * *lo and *hi the ids marked: above the last mark, up to the new */
     offpay_err (*marks_advance)(offpay__store *s, uint32_t now, uint64_t max,
-                                uint64_t *marked, int *more);
+                                uint64_t *marked, int *more, uint64_t *lo,
+                                uint64_t *hi);
+    /* then, in a write transaction of its own (no lock taken), the balance
+     * marks up to the transfer mark hi of the wallet accounts with a
+     * transfer in (lo, hi], forward only (offpay__wallet_marks_put_sql) */
+    offpay_err (*wallet_marks)(offpay__store *s, uint64_t lo, uint64_t hi);
     /* how far the marks go (offpay__marks_state_sql), in a read
      * transaction; with drop, in a write transaction, then every mark
      * removed under the marking job's lock (out: what there was) */
@@ -905,7 +914,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(wallet_key_lock) \
     X(request_get) X(request_add) \
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \
-    X(late_hold) X(marks_advance) X(marks_state) \
+    X(late_hold) X(marks_advance) X(marks_state) X(wallet_marks) \
     X(merchants) X(terminals) X(wallet_accounts) X(ids_skip) X(copy_tables) \
     X(copy_rows) X(copy_write) X(next_id) X(next_id_set) X(seal) X(check)
 /* clang-format on */

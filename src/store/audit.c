@@ -546,3 +546,38 @@ const char offpay__transfer_mark_put_sql[] =
     " INSERT INTO transfer_marks (upto, latest_at, made_at)"
     " SELECT q.hi, CASE WHEN w.m > q.prev THEN w.m ELSE q.prev END, q.made"
     " FROM q, w";
+
+/* The wallet accounts' balance marks (since 0.18.0: a payer renewed
+ * daily for years has tens of thousands of transfers, which its every
+ * issue, allowance and status read), made as the balance marks above,
+ * for the wallet accounts with a transfer in ($1, $2], $2 a transfer mark
+ * made before: every transfer up to it is committed, so no lock is
+ * needed, and the job runs this in a transaction of its own after the one
+ * that holds the writers' lock (which would hold it several times as long
+ * with the wallets where most transfers touch one). Forward only, in the
+ * accounts' order: another process's job may have marked a wallet further
+ * meanwhile (each mark is exact at its own id). Escrows have a few transfers
+ * each and get none. The accounts are read by id for each one touched (CROSS
+ * JOIN keeps SQLite's order: joined as below, it built an index of every
+ * account's kind first). */
+/* clang-format off */
+const char offpay__wallet_marks_put_sql[] =
+    "WITH q(lo, hi) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT)),"
+    " w(id) AS (SELECT x.credit FROM transfers x, q"
+    "  WHERE x.id > q.lo AND x.id <= q.hi"
+    "  UNION SELECT x.debit FROM transfers x, q"
+    "  WHERE x.id > q.lo AND x.id <= q.hi)"
+    " INSERT INTO balance_marks (account, upto, balance)"
+    " SELECT a.id, q.hi,"
+    " COALESCE((SELECT k.balance FROM balance_marks k WHERE k.account = a.id),"
+    "  0) + (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
+    "  WHERE x.credit = a.id AND x.id > " OFFPAY__MARK_UPTO("a.id")
+    "  AND x.id <= q.hi)"
+    " - (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
+    "  WHERE x.debit = a.id AND x.id > " OFFPAY__MARK_UPTO("a.id")
+    "  AND x.id <= q.hi)"
+    " FROM w CROSS JOIN accounts a CROSS JOIN q"
+    " WHERE a.id = w.id AND a.kind = 2 ORDER BY a.id"
+    " ON CONFLICT (account) DO UPDATE SET upto = excluded.upto,"
+    " balance = excluded.balance WHERE balance_marks.upto < excluded.upto";
+/* clang-format on */

@@ -1926,7 +1926,9 @@ static offpay_err s_late_hold(offpay__store *s, uint64_t account,
                               uint32_t since, int64_t *held,
                               uint32_t *released_at);
 static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
-                                  uint64_t *marked, int *more);
+                                  uint64_t *marked, int *more, uint64_t *lo,
+                                  uint64_t *hi);
+static offpay_err s_wallet_marks(offpay__store *s, uint64_t lo, uint64_t hi);
 static offpay_err s_marks_state(offpay__store *s, int drop,
                                 offpay_ledger_marks_info *out);
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
@@ -3527,7 +3529,8 @@ static offpay_err marks_lock(offpay__store *s)
 
 /* The marking job's step (store.h), under marks_lock. */
 static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
-                                  uint64_t *marked, int *more)
+                                  uint64_t *marked, int *more, uint64_t *lo,
+                                  uint64_t *hi_out)
 {
     params     p = {0};
     PGresult  *r = NULL;
@@ -3539,6 +3542,7 @@ static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
 
     *marked = 0;
     *more = 0;
+    *lo = *hi_out = 0;
     if (rc == OFFPAY_OK)
         rc = run_sql_row(s, offpay__marks_last_sql, &p, &r);
     if (rc != OFFPAY_OK)
@@ -3560,6 +3564,8 @@ static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
     if (rc == OFFPAY_OK) {
         *marked = (uint64_t)(hi - first + 1);
         *more = top > hi;
+        *lo = (uint64_t)last;
+        *hi_out = (uint64_t)hi;
     }
     return rc;
 }
@@ -3590,6 +3596,18 @@ static offpay_err s_marks_state(offpay__store *s, int drop,
     if (drop && rc == OFFPAY_OK)
         rc = run_sql(s, offpay__transfer_marks_drop_sql, &p, &r);
     return rc;
+}
+
+/* The wallets' marks (store.h), in their own transaction, which takes
+ * none of marks_lock's lock: writers of transfers go on meanwhile. */
+static offpay_err s_wallet_marks(offpay__store *s, uint64_t lo, uint64_t hi)
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_u64(&p, lo);
+    p_u64(&p, hi);
+    return run_sql(s, offpay__wallet_marks_put_sql, &p, &r);
 }
 
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,

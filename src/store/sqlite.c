@@ -1659,7 +1659,9 @@ static offpay_err s_late_hold(offpay__store *s, uint64_t account,
                               uint32_t since, int64_t *held,
                               uint32_t *released_at);
 static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
-                                  uint64_t *marked, int *more);
+                                  uint64_t *marked, int *more, uint64_t *lo,
+                                  uint64_t *hi);
+static offpay_err s_wallet_marks(offpay__store *s, uint64_t lo, uint64_t hi);
 static offpay_err s_marks_state(offpay__store *s, int drop,
                                 offpay_ledger_marks_info *out);
 static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
@@ -3059,7 +3061,8 @@ static offpay_err s_late_hold(offpay__store *s, uint64_t account,
 /* The marking job's step (store.h): BEGIN IMMEDIATE made this the one
  * writer, so every transfer up to the highest id is committed. */
 static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
-                                  uint64_t *marked, int *more)
+                                  uint64_t *marked, int *more, uint64_t *lo,
+                                  uint64_t *hi_out)
 {
     sqlite3_stmt *st = NULL;
     int64_t       last, prev_at, first, top, hi;
@@ -3067,6 +3070,7 @@ static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
 
     *marked = 0;
     *more = 0;
+    *lo = *hi_out = 0;
     if (rc == OFFPAY_OK)
         rc = row(st);
     if (rc != OFFPAY_OK) {
@@ -3102,6 +3106,8 @@ static offpay_err s_marks_advance(offpay__store *s, uint32_t now, uint64_t max,
     if (rc == OFFPAY_OK) {
         *marked = (uint64_t)(hi - first + 1);
         *more = top > hi;
+        *lo = (uint64_t)last;
+        *hi_out = (uint64_t)hi;
     }
     return rc;
 }
@@ -3138,6 +3144,22 @@ static offpay_err s_marks_state(offpay__store *s, int drop,
             rc = run(st);
         sqlite3_finalize(st);
     }
+    return rc;
+}
+
+/* The wallets' marks (store.h), in their own transaction: a write one,
+ * SQLite's one writer for its time. */
+static offpay_err s_wallet_marks(offpay__store *s, uint64_t lo, uint64_t hi)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__wallet_marks_put_sql, NULL, &st);
+
+    if (rc == OFFPAY_OK) {
+        bind_u64(st, 1, lo);
+        bind_u64(st, 2, hi);
+        rc = run(st);
+    }
+    sqlite3_finalize(st);
     return rc;
 }
 

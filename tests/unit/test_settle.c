@@ -2854,6 +2854,83 @@ static void test_marks_change_no_balance_and_the_audit_checks_them(void)
     drop_world(&w);
 }
 
+/* A wallet account's balance read from its mark (since 0.18.0: a payer
+ * renewed daily for years gathers tens of thousands of transfers): a mark
+ * made mid-history, in batches of 3 ids, and the transfers after it
+ * counted, the balance is its transfers' sum (its history
+ * read one by one), the accounts list and the wallet's status say the
+ * same, an issue of exactly the balance is funded and one more minor unit
+ * then is not; the mark raised behind the ledger's back shows in the
+ * balance and fails the audit. */
+static void test_wallet_balance_read_from_its_mark(void)
+{
+    world                       w;
+    uint8_t                     bytes[OFFPAY_WALLET_CRED_BYTES];
+    char                        code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    offpay_wallet_cred          wc;
+    offpay_wallet_account_info *v = NULL;
+    offpay_ledger_wallet_info   wi;
+    offpay_audit_report         r;
+    uint64_t                    marked, own = 0;
+    size_t                      n = 0;
+    int64_t                     want;
+    int                         more = 1;
+    char                        sql[160];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(
+        offpay_ledger_enrollment_add(w.l, EUR, "marked", T0 + DAY, T0, code));
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.wallet.pk, code, T0, &own, NULL));
+    want = 0;
+    for (uint32_t i = 0; i < 6; i++) {
+        REQUIRE_OK(
+            offpay_ledger_deposit(w.l, own, 1000 + i, NULL, T0 + i, NULL));
+        REQUIRE_OK(offpay_ledger_allowance(w.l, w.wallet.pk, 300 + i, 0,
+                                           T0 + DAY, T0 + i, bytes, &wc));
+        want += 700;
+        /* the wallet's mark mid-history, 3 ids a transaction */
+        while (i == 2 && more)
+            REQUIRE_OK(offpay_ledger_marks(w.l, T0 + 10, 3, &marked, &more));
+    }
+    CHECK(balance(&w, own) == want && history_sum(&w, own, NULL) == want);
+    /* the whole history marked, then more after the marks */
+    for (more = 1; more;)
+        REQUIRE_OK(offpay_ledger_marks(w.l, T0 + 10, 3, &marked, &more));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, own, 55, NULL, T0 + 20, NULL));
+    REQUIRE_OK(offpay_ledger_allowance(w.l, w.wallet.pk, 5, 0, T0 + DAY,
+                                       T0 + 20, bytes, &wc));
+    want += 50;
+    CHECK(balance(&w, own) == want && history_sum(&w, own, NULL) == want);
+    REQUIRE_OK(offpay_ledger_wallet_accounts(w.l, "marked", 0, 10, &v, &n));
+    CHECK(n == 1 && v[0].id == own && v[0].balance == want);
+    free(v);
+    REQUIRE_OK(offpay_ledger_wallet_get(w.l, w.wallet.pk, 0, &wi));
+    CHECK(wi.balance == want);
+    /* exactly the balance is funded, a minor unit more is not */
+    CHECK_ERR(offpay_ledger_allowance(w.l, w.wallet.pk, want + 1, 0, T0 + DAY,
+                                      T0 + 30, bytes, &wc),
+              OFFPAY_EFUNDS);
+    REQUIRE_OK(offpay_ledger_marks(w.l, T0 + 30, 3, &marked, &more));
+    REQUIRE_OK(offpay_ledger_allowance(w.l, w.wallet.pk, want, 0, T0 + DAY,
+                                       T0 + 30, bytes, &wc));
+    CHECK(balance(&w, own) == 0);
+    CHECK_ERR(offpay_ledger_issue(w.l, own, w.wallet.pk, 1, 0, T0 + DAY,
+                                  T0 + 30, bytes, &wc),
+              OFFPAY_EFUNDS);
+    CHECK(audit_ok(&w));
+    /* the balance is read from the mark: raised behind the ledger's back,
+     * it shows, and the audit counts it */
+    snprintf(sql, sizeof sql,
+             "UPDATE balance_marks SET balance = balance + 1000"
+             " WHERE account = %llu",
+             (unsigned long long)own);
+    REQUIRE(run_sql(w.path, sql));
+    CHECK(balance(&w, own) == 1000);
+    CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
+    CHECK(r.mark_mismatch == 1);
+    drop_world(&w);
+}
+
 /* A merchant, a wallet account and a terminal made under the operator's
  * request key (017_request_keys_made): made once, the same again on a
  * resend (a terminal's credential bytes those signed the first time, a
@@ -4882,6 +4959,8 @@ static const offpay_test TESTS[] = {
      test_audit_catches_a_ledger_changed_behind_its_back},
     {"marks_change_no_balance_and_the_audit_checks_them",
      test_marks_change_no_balance_and_the_audit_checks_them},
+    {"wallet_balance_read_from_its_mark",
+     test_wallet_balance_read_from_its_mark},
     {"rows_made_once_under_a_key", test_rows_made_once_under_a_key},
     {"refunds_go_back_to_the_guarantee_then_the_payer",
      test_refunds_go_back_to_the_guarantee_then_the_payer},
