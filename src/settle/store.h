@@ -136,6 +136,8 @@ typedef struct offpay__cred_row {
     uint32_t revoked_at;
     int      revoked_for_case; /* by settlement, for a double spend, an
                                   overspend or duplicates (revoke_reason) */
+    int64_t  released_amount;  /* what its release returned to the wallet
+                                  account (wallet_creds only; else 0) */
 } offpay__cred_row;
 
 typedef struct offpay__terminal_row {
@@ -676,9 +678,10 @@ typedef struct offpay__store_ops {
                                     const uint8_t  pk[OFFPAY_PK_BYTES],
                                     uint32_t       now);
     /* calls fn for each credential issued to pk, ascending serial, with
-     * the highest counter the ledger has seen of it (a payment, or a code
-     * its wallet uploaded: cred_counter_seen; 0: none) and its bytes
-     * (valid during the call); a non-zero return stops */
+     * what its release returned (c->released_amount: its escrow's release
+     * transfer), the highest counter the ledger has seen of it (a
+     * payment, or a code its wallet uploaded: cred_counter_seen; 0: none)
+     * and its bytes (valid during the call); a non-zero return stops */
     offpay_err (*wallet_creds)(
         offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
         int (*fn)(const offpay__cred_row *c, uint32_t max_counter,

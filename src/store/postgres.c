@@ -3146,8 +3146,10 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
         " c.currency, c.valid_from, c.expires, c.remaining, c.released_at,"
         " c.revoked_at, c.bytes, GREATEST(c.wallet_counter, (SELECT"
         " COALESCE(MAX(p.counter), 0) FROM payments p WHERE p.serial ="
-        " c.serial)) FROM credentials c WHERE c.wallet_pk = $1::bytea"
-        " ORDER BY c.serial",
+        " c.serial)), CASE WHEN c.released_at IS NULL THEN 0 ELSE (SELECT"
+        " COALESCE(SUM(x.amount), 0) FROM transfers x WHERE x.debit ="
+        " c.escrow_account AND x.kind = 'release') END FROM credentials c"
+        " WHERE c.wallet_pk = $1::bytea ORDER BY c.serial",
         &p, &r);
     for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
         memset(&c, 0, sizeof c);
@@ -3163,6 +3165,7 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
         c.released_at = col_u32(r, i, 8);
         c.revoked = !PQgetisnull(r, i, 9);
         c.revoked_at = col_u32(r, i, 9);
+        c.released_amount = col_i64(r, i, 12);
         n = col_blob(r, i, 10, s->blob[0], sizeof s->blob[0], &null);
         if (n < 0)
             return OFFPAY_ESTORE;

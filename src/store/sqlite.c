@@ -2673,7 +2673,10 @@ static const char SQL_WALLET_CREDS[] =
     "SELECT c.serial, c.wallet_account, c.escrow_account, c.lim, c.currency,"
     " c.valid_from, c.expires, c.remaining, c.released_at, c.revoked_at,"
     " c.bytes, max(c.wallet_counter, (SELECT COALESCE(MAX(p.counter), 0)"
-    " FROM payments p WHERE p.serial = c.serial)) FROM credentials c"
+    " FROM payments p WHERE p.serial = c.serial)),"
+    " CASE WHEN c.released_at IS NULL THEN 0 ELSE (SELECT"
+    " COALESCE(SUM(x.amount), 0) FROM transfers x WHERE x.debit ="
+    " c.escrow_account AND x.kind = 'release') END FROM credentials c"
     " WHERE c.wallet_pk = ?1 ORDER BY c.serial";
 
 static offpay_err
@@ -2705,6 +2708,7 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
         c.released_at = col_u32(st, 8);
         c.revoked = sqlite3_column_type(st, 9) != SQLITE_NULL;
         c.revoked_at = col_u32(st, 9);
+        c.released_amount = sqlite3_column_int64(st, 12);
         if (fn(&c, col_u32(st, 11), sqlite3_column_blob(st, 10),
                (size_t)sqlite3_column_bytes(st, 10), ctx) != 0) {
             step = SQLITE_DONE;

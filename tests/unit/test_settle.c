@@ -1704,6 +1704,70 @@ static void test_late_hold_over_a_long_history_with_marks(void)
     drop_world(&w);
 }
 
+/* A wallet's credentials as its sync reads them
+ * (offpay_ledger_wallet_creds, what each release returned read with the
+ * list since 0.18.0) are each what the ledger says of it alone
+ * (offpay_ledger_credential): emptied by a payment and released with
+ * nothing, part spent, untouched, revoked, taken from by a late code
+ * after the release, and not released yet. */
+static void test_wallet_creds_give_what_each_release_returned(void)
+{
+    enum { CREDS = 12 };
+    world                      w;
+    offpay_wallet_cred         creds[CREDS];
+    offpay_ledger_wallet_cred *v = NULL;
+    offpay_ledger_cred_info    ci;
+    uint8_t                    bytes[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t                    code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t                     n = 0, len;
+    int                        released = 0, late = 0;
+    uint32_t                   t;
+
+    REQUIRE_OK(make_world(&w, CENTS(500), CENTS(10)));
+    for (uint32_t i = 0; i < CREDS; i++) {
+        t = T0 + i * DAY;
+        REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk,
+                                       CENTS(10), OFFPAY_CRED_ALLOW_UNBOUND,
+                                       t + DAY, t, bytes, &creds[i]));
+        w.cred = creds[i];
+        if (i % 4 == 0 || i % 4 == 1) { /* all of it, or 4.00 */
+            len = make_code(&w, 1, CENTS(i % 4 == 0 ? 10 : 4), t + 10, 0, code);
+            REQUIRE(settle(&w, 0, code, len, CENTS(i % 4 == 0 ? 10 : 4), t + 20,
+                           t + 30)
+                        .outcome == OFFPAY_SETTLE_SETTLED);
+        } else if (i % 4 == 2)
+            REQUIRE_OK(
+                offpay_ledger_revoke(w.l, creds[i].serial, "lost", t + 40));
+    }
+    /* all released but the first (due on day 44), then a late code
+     * of 3.00 on the eighth */
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + (CREDS + 16) * DAY, NULL));
+    w.cred = creds[7];
+    len = make_code(&w, 1, CENTS(3), T0 + 7 * DAY + 10, 0, code);
+    REQUIRE(settle(&w, 0, code, len, CENTS(3), T0 + 7 * DAY + 20,
+                   T0 + (CREDS + 17) * DAY)
+                .outcome == OFFPAY_SETTLE_SETTLED);
+    REQUIRE_OK(offpay_ledger_wallet_creds(w.l, w.wallet.pk, &v, &n));
+    CHECK(n == CREDS + 1);
+    for (size_t i = 0; i < n; i++) {
+        REQUIRE_OK(offpay_ledger_credential(w.l, v[i].info.serial, &ci));
+        CHECK(v[i].info.released == ci.released &&
+              v[i].info.released_at == ci.released_at &&
+              v[i].info.released_amount == ci.released_amount &&
+              v[i].info.remaining == ci.remaining &&
+              v[i].info.revoked == ci.revoked &&
+              v[i].info.late_until == ci.late_until);
+        released += ci.released && ci.released_amount > 0;
+        late += ci.late > 0;
+    }
+    /* released with something: the part spent, revoked and untouched
+     * ones (the emptied ones with nothing); one taken from late */
+    CHECK(released == 9 && late == 1);
+    free(v);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* A copy's codes held back past the release (settlement.md §6): the
  * second late payment takes the credential's charges over its limit
  * (40.00 + 40.00 on 50.00) with the account short: an overspend case
@@ -4932,6 +4996,8 @@ static const offpay_test TESTS[] = {
      test_released_money_held_for_late_payments},
     {"late_hold_over_a_long_history_with_marks",
      test_late_hold_over_a_long_history_with_marks},
+    {"wallet_creds_give_what_each_release_returned",
+     test_wallet_creds_give_what_each_release_returned},
     {"key_cases_among_many_revoked_credentials",
      test_key_cases_among_many_revoked_credentials},
     {"late_payments_beyond_the_limit_open_an_overspend_case",
