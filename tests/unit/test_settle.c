@@ -2924,8 +2924,9 @@ static void test_marks_change_no_balance_and_the_audit_checks_them(void)
  * counted, the balance is its transfers' sum (its history
  * read one by one), the accounts list and the wallet's status say the
  * same, an issue of exactly the balance is funded and one more minor unit
- * then is not; the mark raised behind the ledger's back shows in the
- * balance and fails the audit. */
+ * then is not; a wallet without a mark of its own (marked before 0.18.0)
+ * gets one over its whole history at its next transfer; the mark raised
+ * behind the ledger's back shows in the balance and fails the audit. */
 static void test_wallet_balance_read_from_its_mark(void)
 {
     world                       w;
@@ -2982,6 +2983,16 @@ static void test_wallet_balance_read_from_its_mark(void)
                                   T0 + 30, bytes, &wc),
               OFFPAY_EFUNDS);
     CHECK(audit_ok(&w));
+    /* a wallet whose transfers were marked before 0.18.0 (no mark of its
+     * own): its next transfer gets it one, over its whole history */
+    snprintf(sql, sizeof sql, "DELETE FROM balance_marks WHERE account = %llu",
+             (unsigned long long)own);
+    REQUIRE(run_sql(w.path, sql));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, own, 40, NULL, T0 + 40, NULL));
+    for (more = 1; more;)
+        REQUIRE_OK(offpay_ledger_marks(w.l, T0 + 40, 3, &marked, &more));
+    CHECK(balance(&w, own) == 40 && history_sum(&w, own, NULL) == 40);
+    CHECK(audit_ok(&w));
     /* the balance is read from the mark: raised behind the ledger's back,
      * it shows, and the audit counts it */
     snprintf(sql, sizeof sql,
@@ -2989,7 +3000,7 @@ static void test_wallet_balance_read_from_its_mark(void)
              " WHERE account = %llu",
              (unsigned long long)own);
     REQUIRE(run_sql(w.path, sql));
-    CHECK(balance(&w, own) == 1000);
+    CHECK(balance(&w, own) == 1040);
     CHECK_ERR(offpay_ledger_audit(w.l, &r), OFFPAY_EAUDIT);
     CHECK(r.mark_mismatch == 1);
     drop_world(&w);
