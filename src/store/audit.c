@@ -498,28 +498,45 @@ const char offpay__marks_last_sql[] =
  * to $2 (an account without a transfer since its mark keeps its mark,
  * which stays true). */
 /* clang-format off */
+/* Each account's mark at $2 from its mark before and its transfers
+ * between, for the accounts with a transfer in ($1, $2]: FROM_WHERE
+ * chooses them (a joined as the accounts, w the ids touched, q the
+ * bounds), ON_CONFLICT says when a mark is replaced. */
+#define MARKS_PUT_SQL(from_where, on_conflict)                                 \
+    "WITH q(lo, hi) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT)),"       \
+    " w(id) AS (SELECT x.credit FROM transfers x, q"                           \
+    "  WHERE x.id > q.lo AND x.id <= q.hi"                                     \
+    "  UNION SELECT x.debit FROM transfers x, q"                               \
+    "  WHERE x.id > q.lo AND x.id <= q.hi)"                                    \
+    " INSERT INTO balance_marks (account, upto, balance)"                      \
+    " SELECT a.id, q.hi,"                                                      \
+    " COALESCE((SELECT k.balance FROM balance_marks k"                         \
+    "  WHERE k.account = a.id),"                                               \
+    "  0) + (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"               \
+    "  WHERE x.credit = a.id AND x.id > " OFFPAY__MARK_UPTO("a.id")            \
+    "  AND x.id <= q.hi)"                                                      \
+    " - (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"                   \
+    "  WHERE x.debit = a.id AND x.id > " OFFPAY__MARK_UPTO("a.id")             \
+    "  AND x.id <= q.hi)"                                                      \
+    " " from_where                                                             \
+    " ON CONFLICT (account) DO UPDATE SET upto = excluded.upto,"               \
+    " balance = excluded.balance" on_conflict
 const char offpay__balance_marks_put_sql[] =
-    "WITH q(lo, hi) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT)),"
-    " w(id) AS (SELECT x.credit FROM transfers x, q"
-    "  WHERE x.id > q.lo AND x.id <= q.hi"
-    "  UNION SELECT x.debit FROM transfers x, q"
-    "  WHERE x.id > q.lo AND x.id <= q.hi)"
-    " INSERT INTO balance_marks (account, upto, balance)"
-    " SELECT a.id, q.hi,"
-    " COALESCE((SELECT k.balance FROM balance_marks k WHERE k.account = a.id),"
-    "  0) + (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
-    "  WHERE x.credit = a.id AND x.id > " OFFPAY__MARK_UPTO("a.id")
-    "  AND x.id <= q.hi)"
-    " - (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
-    "  WHERE x.debit = a.id AND x.id > " OFFPAY__MARK_UPTO("a.id")
-    "  AND x.id <= q.hi)"
-    " FROM w JOIN accounts a ON a.id = w.id, q WHERE a.kind IN (1, 4, 5)"
-    " ON CONFLICT (account) DO UPDATE SET upto = excluded.upto,"
-    " balance = excluded.balance";
+    MARKS_PUT_SQL("FROM w JOIN accounts a ON a.id = w.id, q"
+                  " WHERE a.kind IN (1, 4, 5)", "");
 /* clang-format on */
 /* Then the transfer mark $2: latest_at the latest time up to it, the last
  * mark's $3 or the latest of the transfers above the last mark $1; $4 the
  * time it was made. */
+const char offpay__transfer_mark_put_sql[] =
+    "WITH q(lo, hi, prev, made) AS (SELECT CAST($1 AS BIGINT),"
+    " CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS BIGINT)),"
+    " w(m) AS (SELECT COALESCE(MAX(x.at), 0) FROM transfers x, q"
+    "  WHERE x.id > q.lo AND x.id <= q.hi)"
+    " INSERT INTO transfer_marks (upto, latest_at, made_at)"
+    " SELECT q.hi, CASE WHEN w.m > q.prev THEN w.m ELSE q.prev END, q.made"
+    " FROM q, w";
+
 /* How far the marks go (offpay_ledger_marks_state): how many of each,
  * the last transfer mark's upto, latest_at and made_at (0: none), the
  * highest transfer id (0: none) and how many transfers are above the
@@ -538,15 +555,6 @@ const char offpay__marks_state_sql[] =
 const char offpay__balance_marks_drop_sql[] = "DELETE FROM balance_marks";
 const char offpay__transfer_marks_drop_sql[] = "DELETE FROM transfer_marks";
 
-const char offpay__transfer_mark_put_sql[] =
-    "WITH q(lo, hi, prev, made) AS (SELECT CAST($1 AS BIGINT),"
-    " CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS BIGINT)),"
-    " w(m) AS (SELECT COALESCE(MAX(x.at), 0) FROM transfers x, q"
-    "  WHERE x.id > q.lo AND x.id <= q.hi)"
-    " INSERT INTO transfer_marks (upto, latest_at, made_at)"
-    " SELECT q.hi, CASE WHEN w.m > q.prev THEN w.m ELSE q.prev END, q.made"
-    " FROM q, w";
-
 /* The wallet accounts' balance marks (since 0.18.0: a payer renewed
  * daily for years has tens of thousands of transfers, which its every
  * issue, allowance and status read), made as the balance marks above,
@@ -562,22 +570,7 @@ const char offpay__transfer_mark_put_sql[] =
  * account's kind first). */
 /* clang-format off */
 const char offpay__wallet_marks_put_sql[] =
-    "WITH q(lo, hi) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT)),"
-    " w(id) AS (SELECT x.credit FROM transfers x, q"
-    "  WHERE x.id > q.lo AND x.id <= q.hi"
-    "  UNION SELECT x.debit FROM transfers x, q"
-    "  WHERE x.id > q.lo AND x.id <= q.hi)"
-    " INSERT INTO balance_marks (account, upto, balance)"
-    " SELECT a.id, q.hi,"
-    " COALESCE((SELECT k.balance FROM balance_marks k WHERE k.account = a.id),"
-    "  0) + (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
-    "  WHERE x.credit = a.id AND x.id > " OFFPAY__MARK_UPTO("a.id")
-    "  AND x.id <= q.hi)"
-    " - (SELECT COALESCE(SUM(x.amount), 0) FROM transfers x"
-    "  WHERE x.debit = a.id AND x.id > " OFFPAY__MARK_UPTO("a.id")
-    "  AND x.id <= q.hi)"
-    " FROM w CROSS JOIN accounts a CROSS JOIN q"
-    " WHERE a.id = w.id AND a.kind = 2 ORDER BY a.id"
-    " ON CONFLICT (account) DO UPDATE SET upto = excluded.upto,"
-    " balance = excluded.balance WHERE balance_marks.upto < excluded.upto";
+    MARKS_PUT_SQL("FROM w CROSS JOIN accounts a CROSS JOIN q"
+                  " WHERE a.id = w.id AND a.kind = 2 ORDER BY a.id",
+                  " WHERE balance_marks.upto < excluded.upto");
 /* clang-format on */
