@@ -14,8 +14,10 @@
 --
 -- balance_marks: for a world, merchant or guarantee account that had a
 -- transfer up to a transfer mark, its balance from its transfers up to
--- upto; its balance is that plus its transfers above upto. Wallets and
--- escrows have a few transfers each and get none.
+-- upto; its balance is that plus its transfers above upto. Escrows have
+-- a few transfers each and get none; wallet accounts get theirs since
+-- 0.18.0 (in a transaction after the transfer mark's: docs/settlement.md
+-- §10, "Marks").
 --
 -- Placeholders as in 001_ledger.sql.
 
