@@ -3014,12 +3014,13 @@ int cli_admin(int argc, char **argv)
                 bad = cli_usage_error("admin %s: --reason is at most 128 "
                                       "bytes",
                                       cmd);
-            else if (strcmp(cmd, "revoke-terminal") == 0 &&
-                     !offpay__revoke_reason_ok(optarg))
-                /* kept by the ledger and shown on one line */
-                bad = cli_usage_error("admin revoke-terminal: --reason is 1 "
-                                      "to 128 bytes of text, without control "
-                                      "or invisible format characters");
+            else if (!offpay__revoke_reason_ok(optarg))
+                /* kept by the ledger and shown on one line (offpayd
+                 * refuses the same in a request's reason) */
+                bad = cli_usage_error("admin %s: --reason is 1 to 128 bytes "
+                                      "of text, without control or invisible "
+                                      "format characters",
+                                      cmd);
             break;
         case 'T':
             bad = parse_u64("--terminal-id", optarg, UINT32_MAX, &terminal_id);

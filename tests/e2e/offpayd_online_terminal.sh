@@ -447,6 +447,12 @@ for bad in "" "$(printf 'left\non the bus')" "$(head -c 129 /dev/zero | tr '\0' 
   run_cli 2 "admin revoke-terminal: --reason is (1 to 128 bytes of text, without control or invisible format characters|at most 128 bytes)" -- \
     "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TZ" --reason "$bad"
 done
+# a credential's reason the same (its length alone was checked: a
+# control character went into the ledger from the command line)
+run_cli 2 "admin revoke-credential: --reason is 1 to 128 bytes of text, without control or invisible format characters" -- \
+  "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$SZ" --reason "$(printf 'lost\non the bus')"
+api GET "/v1/admin/credentials/$SZ"
+[ "$(jget .revoked)" = false ] && ok "the credential not revoked" || fail "revoked by a refused reason: $(cat resp.json)"
 api POST "/v1/admin/terminals/$TZ/revoke" '{"reason":""}'
 expect_http 400 BAD_FIELD "an empty reason"
 api POST "/v1/admin/terminals/$TZ/revoke" '{"reason":"left\u0007on the bus"}'
