@@ -36,6 +36,7 @@
 
 #include "core/message_int.h"
 #include "offpay/offpay.h"
+#include "timing.h"
 
 #define EUR     978
 #define T0      1780000000u
@@ -48,35 +49,6 @@ static void die(const char *what, offpay_err rc)
 {
     fprintf(stderr, "creds_bench: %s: %s\n", what, offpay_strerror(rc));
     exit(1);
-}
-
-static double wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static double cpu_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_d);
-    return v[n / 2];
 }
 
 static void key(uint8_t tag, uint32_t i, offpay_keypair *kp)

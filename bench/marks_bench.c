@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "offpay/offpay.h"
+#include "timing.h"
 
 #define EUR  978
 #define T0   1780000000u
@@ -32,27 +33,6 @@ static void die(const char *what, offpay_err rc)
 {
     fprintf(stderr, "marks_bench: %s: %s\n", what, offpay_strerror(rc));
     exit(1);
-}
-
-static double wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_d);
-    return v[n / 2];
 }
 
 typedef struct figures {
