@@ -255,10 +255,7 @@ static void figure(world *w, payer *p, int k, uint32_t now, double *wall,
         rc = offpay_ledger_wallet_cases(w->l, p->k.pk, ids, 4, &n);
         break;
     default:
-        if (sqlite3_exec(w->raw,
-                         "BEGIN IMMEDIATE; INSERT INTO bench_raw VALUES (1);"
-                         " COMMIT",
-                         NULL, NULL, NULL) != SQLITE_OK)
+        if (bench_raw_write(w->raw) != 0)
             rc = OFFPAY_ESTORE;
     }
     *wall = wall_ms() - t;
@@ -359,11 +356,7 @@ static void one(long n, const char *keep)
         audit(&w, "the audit after the history");
     }
     t = wall_ms() - t;
-    if (sqlite3_open(path, &w.raw) != SQLITE_OK ||
-        sqlite3_exec(w.raw,
-                     "PRAGMA synchronous = FULL;"
-                     " CREATE TABLE IF NOT EXISTS bench_raw (x INTEGER)",
-                     NULL, NULL, NULL) != SQLITE_OK)
+    if (bench_raw_open(path, &w.raw) != 0)
         die("the raw write's table", OFFPAY_ESTORE);
     measure(&w, &fb, &fo);
     audit(&w, "the audit after the figures");

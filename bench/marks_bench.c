@@ -81,10 +81,7 @@ static figures measure(bench *b)
         if (rc != OFFPAY_OK)
             die("withdraw", rc);
         t = wall_ms();
-        if (sqlite3_exec(b->raw,
-                         "BEGIN IMMEDIATE; INSERT INTO bench_raw VALUES (1);"
-                         " COMMIT",
-                         NULL, NULL, NULL) != SQLITE_OK)
+        if (bench_raw_write(b->raw) != 0)
             die("the raw write", OFFPAY_ESTORE);
         v[3][i] = wall_ms() - t;
     }
@@ -117,11 +114,7 @@ static void fill(const char *path, bench *b, long n)
     }
     sqlite3_close(db);
     b->last = T0 + (uint32_t)n;
-    if (sqlite3_open(path, &b->raw) != SQLITE_OK ||
-        sqlite3_exec(b->raw,
-                     "PRAGMA synchronous = FULL;"
-                     " CREATE TABLE bench_raw (x INTEGER)",
-                     NULL, NULL, NULL) != SQLITE_OK)
+    if (bench_raw_open(path, &b->raw) != 0)
         die("the raw write's table", OFFPAY_ESTORE);
 }
 
