@@ -2816,17 +2816,18 @@ static offpay_err release_tx(offpay_ledger *l, void *p)
 }
 
 struct due_ctx {
-    uint32_t before;
-    uint64_t after;
-    uint64_t serials[RELEASE_BATCH];
-    size_t   n;
+    uint32_t           before;
+    offpay__due_cursor after, read; /* before the page, after it */
+    uint64_t           serials[RELEASE_BATCH];
+    size_t             n;
 };
 
 static offpay_err due_tx(offpay_ledger *l, void *p)
 {
     struct due_ctx *c = p;
 
-    return l->ops->creds_due(l->store, c->before, c->after, c->serials,
+    c->read = c->after; /* a transaction run again reads the page again */
+    return l->ops->creds_due(l->store, c->before, &c->read, c->serials,
                              RELEASE_BATCH, &c->n);
 }
 
@@ -2857,8 +2858,8 @@ static offpay_err release_at(offpay_ledger *l, uint32_t now, size_t *released)
                 /* those this call released: not one another process
                  * released between the read and the lock */
                 count += rc == OFFPAY_OK && c.done;
-                due.after = due.serials[i];
             }
+            due.after = due.read;
         } while (rc == OFFPAY_OK && due.n == RELEASE_BATCH);
     }
     if (released != NULL)

@@ -121,6 +121,13 @@ typedef struct offpay__wallet_late {
 } offpay__wallet_late;
 extern const char offpay__wallet_accounts_ref_sql[];
 
+/* where the release job's reading of due credentials stands: the last
+ * one read, in (expires, serial) order; all zero before the first */
+typedef struct offpay__due_cursor {
+    uint32_t expires;
+    uint64_t serial;
+} offpay__due_cursor;
+
 typedef struct offpay__cred_row {
     uint64_t serial;
     uint64_t wallet_account, escrow_account;
@@ -396,10 +403,13 @@ typedef struct offpay__store_ops {
                                 int64_t amount);
     /* sets released_at and remaining 0 if not released yet, else EEXISTS */
     offpay_err (*cred_release)(offpay__store *s, uint64_t serial, uint32_t now);
-    /* serials due for release (expires < before, not released), at most
-     * max, ascending, from after_serial */
+    /* credentials due for release (expires < before, not released), at
+     * most max, in (expires, serial) order after the cursor *after (which
+     * it moves to the last one given): read from the partial index of the
+     * unreleased, so a page costs its own rows however many credentials
+     * the ledger holds or are due at once */
     offpay_err (*creds_due)(offpay__store *s, uint32_t before,
-                            uint64_t after_serial, uint64_t *serials,
+                            offpay__due_cursor *after, uint64_t *serials,
                             size_t max, size_t *n);
     /* sets revoked_at and a revocation row if not revoked yet, else
      * EEXISTS */

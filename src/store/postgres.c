@@ -141,9 +141,10 @@ static const char *const SQL[S_COUNT] = {
                         " WHERE serial = $1",
     [S_CRED_RELEASE] = "UPDATE credentials SET released_at = $2, remaining = 0"
                        " WHERE serial = $1 AND released_at IS NULL",
-    [S_CREDS_DUE] = "SELECT serial FROM credentials WHERE released_at IS NULL"
-                    " AND expires < $1 AND serial > $2 ORDER BY serial"
-                    " LIMIT $3",
+    [S_CREDS_DUE] = "SELECT serial, expires FROM credentials"
+                    " WHERE released_at IS NULL AND expires < $1"
+                    " AND (expires, serial) > ($2, $3)"
+                    " ORDER BY expires, serial LIMIT $4",
     [S_CRED_REVOKE] =
         "UPDATE credentials SET revoked_at = $2, revoke_reason = $3"
         " WHERE serial = $1 AND revoked_at IS NULL",
@@ -972,7 +973,7 @@ static offpay_err s_cred_release(offpay__store *s, uint64_t serial,
 }
 
 static offpay_err s_creds_due(offpay__store *s, uint32_t before,
-                              uint64_t after_serial, uint64_t *serials,
+                              offpay__due_cursor *after, uint64_t *serials,
                               size_t max, size_t *n)
 {
     params     p = {0};
@@ -981,11 +982,15 @@ static offpay_err s_creds_due(offpay__store *s, uint32_t before,
 
     *n = 0;
     p_i64(&p, before);
-    p_u64(&p, after_serial);
+    p_i64(&p, after->expires);
+    p_u64(&p, after->serial);
     p_i64(&p, (int64_t)max);
     rc = run(s, S_CREDS_DUE, &p, &r);
-    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++)
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
         serials[(*n)++] = col_u64(r, i, 0);
+        after->serial = col_u64(r, i, 0);
+        after->expires = (uint32_t)col_i64(r, i, 1);
+    }
     return rc;
 }
 

@@ -139,9 +139,13 @@ static const char *const SQL[S_COUNT] = {
                         " WHERE serial = ?1",
     [S_CRED_RELEASE] = "UPDATE credentials SET released_at = ?2, remaining = 0"
                        " WHERE serial = ?1 AND released_at IS NULL",
-    [S_CREDS_DUE] = "SELECT serial FROM credentials WHERE released_at IS NULL"
-                    " AND expires < ?1 AND serial > ?2 ORDER BY serial"
-                    " LIMIT ?3",
+    /* (expires, serial) order is the partial index's own (its rowid
+     * follows expires): ordered by serial alone, SQLite chose to walk
+     * every credential by its primary key */
+    [S_CREDS_DUE] = "SELECT serial, expires FROM credentials"
+                    " WHERE released_at IS NULL AND expires < ?1"
+                    " AND (expires, serial) > (?2, ?3)"
+                    " ORDER BY expires, serial LIMIT ?4",
     [S_CRED_REVOKE] =
         "UPDATE credentials SET revoked_at = ?2, revoke_reason = ?3"
         " WHERE serial = ?1 AND revoked_at IS NULL",
@@ -933,7 +937,7 @@ static offpay_err s_cred_release(offpay__store *s, uint64_t serial,
 }
 
 static offpay_err s_creds_due(offpay__store *s, uint32_t before,
-                              uint64_t after_serial, uint64_t *serials,
+                              offpay__due_cursor *after, uint64_t *serials,
                               size_t max, size_t *n)
 {
     sqlite3_stmt *st = stmt(s, S_CREDS_DUE);
@@ -941,10 +945,14 @@ static offpay_err s_creds_due(offpay__store *s, uint32_t before,
 
     *n = 0;
     sqlite3_bind_int64(st, 1, before);
-    bind_u64(st, 2, after_serial);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+    sqlite3_bind_int64(st, 2, after->expires);
+    bind_u64(st, 3, after->serial);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
         serials[(*n)++] = col_u64(st, 0);
+        after->serial = col_u64(st, 0);
+        after->expires = (uint32_t)sqlite3_column_int64(st, 1);
+    }
     sqlite3_reset(st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? OFFPAY_OK : map(s->db, rc);
 }

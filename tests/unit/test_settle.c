@@ -1390,6 +1390,41 @@ static void test_release_after_grace_returns_escrow_once(void)
     drop_world(&w);
 }
 
+/* The release job reads what is due a page at a time (64) in the order of
+ * expiry, not of serial: here expiries run against the serials, three
+ * credentials share each one, and more than two pages are due at once.
+ * Every due credential is released once, none early, none missed. */
+static void test_release_pages_in_expiry_order(void)
+{
+    enum { N = 150, SHARE = 3 };
+    world              w;
+    uint8_t            bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred info;
+    size_t             released = 0;
+    uint32_t           grace, last;
+
+    REQUIRE_OK(make_world(&w, CENTS(500), CENTS(10)));
+    grace = 14 * DAY; /* the default upload grace */
+    for (uint32_t i = 0; i < N; i++)
+        REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk,
+                                       CENTS(1), OFFPAY_CRED_ALLOW_UNBOUND,
+                                       T0 + DAY + (N - 1 - i) / SHARE * 60, T0,
+                                       bytes, &info));
+    /* the expiries of groups 0..40 (123 credentials) are before it */
+    last = T0 + DAY + 40 * 60;
+    REQUIRE_OK(offpay_ledger_release_due(w.l, last + 1 + grace, &released));
+    CHECK(released == 41 * SHARE);
+    CHECK(balance(&w, w.wallet_acct) ==
+          CENTS(500) - CENTS(10) - CENTS(N) + CENTS(41 * SHARE));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 2 * DAY + grace, &released));
+    CHECK(released == N - 41 * SHARE);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(500) - CENTS(10));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 3 * DAY + grace, &released));
+    CHECK(released == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* The automatic release (offpayd's job) on a clock that jumps: a year
  * ahead it releases nothing (the live escrow stays), behind its last run
  * likewise; an operator's release runs whatever the clock, and the job
@@ -4997,6 +5032,7 @@ static const offpay_test TESTS[] = {
     {"rejected_items_move_nothing", test_rejected_items_move_nothing},
     {"release_after_grace_returns_escrow_once",
      test_release_after_grace_returns_escrow_once},
+    {"release_pages_in_expiry_order", test_release_pages_in_expiry_order},
     {"release_auto_holds_on_a_clock_that_jumped",
      test_release_auto_holds_on_a_clock_that_jumped},
     {"late_presentment_paid_from_wallet_then_refused",
