@@ -954,6 +954,15 @@ void offpay__audit_money_add(offpay__audit_facts *f, int64_t currency,
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **s,
                                      const offpay__store_ops **ops);
 
+/* Every step of the plans of the SQLite store's prepared statements (the
+ * ones requests and jobs run; EXPLAIN QUERY PLAN's detail column), on
+ * the ledger at path (made and migrated if new): each(ctx, the
+ * statement, the step). unit.test_plans holds them to reading by index. */
+typedef void (*offpay__plan_step_fn)(void *ctx, const char *sql,
+                                     const char *step);
+offpay_err offpay__store_sqlite_plans(const char          *path,
+                                      offpay__plan_step_fn each, void *ctx);
+
 /* A consistent copy of the SQLite ledger at path into the new file out
  * (offpay_ledger_backup). */
 offpay_err offpay__store_sqlite_backup(const char *path, const char *out);

@@ -100,8 +100,11 @@ enum {
 static const char *const SQL[S_COUNT] = {
     [S_ACCOUNT_ADD] = "INSERT INTO accounts (kind, currency, ref, created_at)"
                       " VALUES ($1, $2, $3, $4) RETURNING id",
+    /* kind IN (1, 5) is accounts_singleton's own condition, which a
+     * generic plan cannot prove from $1 */
     [S_SINGLETON_GET] =
-        "SELECT id FROM accounts WHERE kind = $1 AND currency = $2",
+        "SELECT id FROM accounts WHERE kind = $1 AND currency = $2"
+        " AND kind IN (1, 5)",
     /* the world and guarantee accounts are made on first use; two first
      * uses at once meet on the unique index and one reruns */
     [S_SINGLETON_ADD] = "INSERT INTO accounts (kind, currency, ref, created_at)"
@@ -190,8 +193,8 @@ static const char *const SQL[S_COUNT] = {
     /* the lists' numbers: the revocations' plus the offset `offpay admin
      * skip-ids` raised (id_floors 'revlist', 012_id_floors) */
     [S_REVOCATIONS] =
-        "SELECT serial FROM revocations WHERE seq + COALESCE((SELECT next"
-        " FROM id_floors WHERE what = 'revlist'), 0) >= $1 ORDER BY serial",
+        "SELECT serial FROM revocations WHERE seq >= $1 - COALESCE((SELECT"
+        " next FROM id_floors WHERE what = 'revlist'), 0) ORDER BY serial",
     [S_REVOCATION_MAX] =
         "SELECT COALESCE(MAX(seq), 0) + COALESCE((SELECT next FROM id_floors"
         " WHERE what = 'revlist'), 0) FROM revocations",

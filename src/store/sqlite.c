@@ -96,8 +96,12 @@ enum {
 static const char *const SQL[S_COUNT] = {
     [S_ACCOUNT_ADD] = "INSERT INTO accounts (kind, currency, ref, created_at)"
                       " VALUES (?1, ?2, ?3, ?4)",
+    /* kind IN (1, 5) is accounts_singleton's own condition: without it
+     * the planner may not read that partial index and scans every account
+     * (a wallet's and an escrow's for each credential) */
     [S_SINGLETON_GET] =
-        "SELECT id FROM accounts WHERE kind = ?1 AND currency = ?2",
+        "SELECT id FROM accounts WHERE kind = ?1 AND currency = ?2"
+        " AND kind IN (1, 5)",
     [S_ACCOUNT_GET] = "SELECT kind, currency FROM accounts WHERE id = ?1",
     [S_BALANCE] = "SELECT " OFFPAY__BALANCE_SQL("?1"),
     [S_TRANSFER_ADD] =
@@ -189,10 +193,12 @@ static const char *const SQL[S_COUNT] = {
     [S_CASE_COUNT] =
         "SELECT COUNT(*) FROM cases WHERE serial = ?1 AND kind = ?2",
     /* the lists' numbers: the revocations' plus the offset `offpay admin
-     * skip-ids` raised (id_floors 'revlist', 012_id_floors) */
+     * skip-ids` raised (id_floors 'revlist', 012_id_floors); a delta reads
+     * its range of seq (the primary key) and sorts it: +serial keeps
+     * SQLite from walking the whole serial index for its order */
     [S_REVOCATIONS] =
-        "SELECT serial FROM revocations WHERE seq + COALESCE((SELECT next"
-        " FROM id_floors WHERE what = 'revlist'), 0) >= ?1 ORDER BY serial",
+        "SELECT serial FROM revocations WHERE seq >= ?1 - COALESCE((SELECT"
+        " next FROM id_floors WHERE what = 'revlist'), 0) ORDER BY +serial",
     [S_REVOCATION_MAX] =
         "SELECT COALESCE(MAX(seq), 0) + COALESCE((SELECT next FROM id_floors"
         " WHERE what = 'revlist'), 0) FROM revocations",
@@ -1833,6 +1839,36 @@ offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
     s = NULL;
     rc = OFFPAY_OK;
 out:
+    s_close(s);
+    return rc;
+}
+
+offpay_err offpay__store_sqlite_plans(const char          *path,
+                                      offpay__plan_step_fn each, void *ctx)
+{
+    const offpay__store_ops *ops = NULL;
+    offpay__store           *s = NULL;
+    sqlite3_stmt            *st;
+    char                    *sql;
+    offpay_err               rc = offpay__store_sqlite_open(path, &s, &ops);
+
+    for (int i = 0; rc == OFFPAY_OK && i < S_COUNT; i++) {
+        sql = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", SQL[i]);
+        if (sql == NULL)
+            rc = OFFPAY_ENOMEM;
+        else if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+            rc = OFFPAY_ESTORE;
+        else {
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                const char *detail = (const char *)sqlite3_column_text(st, 3);
+
+                if (detail != NULL)
+                    each(ctx, SQL[i], detail);
+            }
+            sqlite3_finalize(st);
+        }
+        sqlite3_free(sql);
+    }
     s_close(s);
     return rc;
 }
