@@ -14,6 +14,8 @@
  *                          meant to be moved to offline storage), sealed
  *                          under the root passphrase
  *       dir/root.pub, dir/bundle.opb, dir/revlist.opb  the public outputs
+ *       dir/issuer.lock    empty: the lock below (made by the first open or
+ *                          create, and kept)
  *     Issuing credentials, revoking and publishing never need the root key;
  *     only signing a new trust bundle does (creation, add-key, retire-key),
  *     after offpay_issuer_unlock_root. Private files are mode 0600 and the
@@ -83,9 +85,15 @@ typedef struct offpay_issuer offpay_issuer;
  * rest of the daily state under passphrase into dir/issuer.sealed; writes
  * root.pub (hex), bundle.opb and an empty revlist.opb. root_passphrase NULL
  * means passphrase. *out is the open issuer with its root unlocked; close
- * it with offpay_issuer_close.
- * Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS (issuer.sealed or root_path
- * exists), OFFPAY_EACCES, OFFPAY_EIO, OFFPAY_ENOMEM, OFFPAY_ECRYPTO.
+ * it with offpay_issuer_close. A failure or a refusal leaves dir as it
+ * found it, as offpay_terminal_create does: the directory removed if it
+ * made it, else the files it made there (issuer.lock among them) removed
+ * and the directory's mode given back, and a root file it wrote at
+ * root_path removed; what cannot be removed is said on the log.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS (issuer.sealed, root_path, or a
+ * public file root.pub, bundle.opb or revlist.opb exists: an issuer's,
+ * never replaced; 0.18.0 and before replaced them), OFFPAY_ENOTDIR,
+ * OFFPAY_EACCES, OFFPAY_EIO, OFFPAY_ENOMEM, OFFPAY_ECRYPTO.
  */
 offpay_err offpay_issuer_create_with_root(const char *dir,
                                           const char *passphrase,
@@ -100,7 +108,8 @@ offpay_err offpay_issuer_create_with_root(const char *dir,
  * as offpay_issuer_add_key_in_token takes one: issuer.sealed keeps its URI
  * and public key, and no signing key is ever sealed there, so the
  * passphrase a server keeps opens none. The token is asked before anything
- * is written. Errors: those of
+ * is written; a key pair it generated is deleted from the token again if
+ * the create then fails. Errors: those of
  * offpay_issuer_create_with_root and offpay_pkcs11_open;
  * OFFPAY_EPKCS11_URI (a URI with pin-value: it is stored), OFFPAY_EEXISTS
  * (also: generate and the token has the key).

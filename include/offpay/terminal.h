@@ -78,20 +78,23 @@ typedef struct offpay_risk {
 void offpay_risk_defaults(uint16_t currency, offpay_risk *r);
 
 /*
- * offpay_terminal_create — make a terminal in dir (created if missing; must
- * not hold a terminal): a fresh key pair sealed under passphrase, the pinned
- * root key and the trust bundle (verified), default risk rules for
- * currency. Then get a credential for offpay_terminal_public_key() from the
- * issuer and give it to offpay_terminal_set_credential. The directory
- * is made (or, if it existed, set) 0700, and terminal.db with its -wal and
- * -shm files and terminal.key 0600, whatever the umask: the journal holds
- * just-accepted codes, usable elsewhere for their lifetime. A failure
+ * offpay_terminal_create — make a terminal in dir (created if missing):
+ * a fresh key pair sealed under passphrase, the pinned root key and the
+ * trust bundle (verified), default risk rules for currency. dir must not
+ * hold a terminal (its key file): OFFPAY_EEXISTS. Then get a credential for
+ * offpay_terminal_public_key() from the issuer and give it to
+ * offpay_terminal_set_credential. The directory is made (or, if it
+ * existed, set) 0700, and terminal.db with its -wal and -shm files and
+ * terminal.key 0600, whatever the umask: the journal holds just-accepted
+ * codes, usable elsewhere for their lifetime. A failure
  * leaves nothing it made: the directory if it made it, else the files it
- * made there (what was there before stays), so the same call may simply
- * be made again; what cannot be removed is said on the log.
- * Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS, OFFPAY_EPASSPHRASE_SHORT (under 8
- * characters), bundle errors, OFFPAY_EJOURNAL, OFFPAY_EIO (including a
- * directory whose mode cannot be set).
+ * made there (what was there before stays) and the directory's mode as it
+ * was, so the same call may simply be made again; what cannot be removed
+ * is said on the log.
+ * Errors: OFFPAY_EINVAL, OFFPAY_EEXISTS, OFFPAY_ENOTDIR,
+ * OFFPAY_EPASSPHRASE_SHORT (under 8 characters), bundle errors,
+ * OFFPAY_EJOURNAL, OFFPAY_EIO (including a directory whose mode cannot be
+ * set).
  */
 offpay_err offpay_terminal_create(const char *dir, const char *passphrase,
                                   const uint8_t  root_pk[OFFPAY_PK_BYTES],

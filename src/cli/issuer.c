@@ -17,15 +17,21 @@ static const char help[] =
     "Usage: offpay issuer SUBCOMMAND --dir DIR [OPTIONS]\n"
     "\n"
     "The issuer's offline key ceremony. DIR holds issuer.sealed (the signing\n"
-    "keys and counters, sealed under the issuer passphrase) and the public\n"
+    "keys and counters, sealed under the issuer passphrase), the public\n"
     "files root.pub, bundle.opb and revlist.opb (mode 0644) that wallets and\n"
-    "terminals need. The root key is kept apart in root.sealed (default\n"
-    "DIR/root.sealed, --root FILE), sealed under the root passphrase: move it\n"
-    "to offline storage after init. Only init, add-key and retire-key need\n"
-    "it; the other subcommands never read it.\n"
+    "terminals need, and issuer.lock (empty: the lock that lets one command\n"
+    "at a time change the issuer; it stays). The root key is kept apart in\n"
+    "root.sealed (default DIR/root.sealed, --root FILE), sealed under the\n"
+    "root passphrase: move it to offline storage after init. Only init,\n"
+    "add-key and retire-key need it; the other subcommands never read it.\n"
     "\n"
     "Subcommands:\n"
-    "  init                 create a new issuer in DIR and its root key\n"
+    "  init                 create a new issuer in DIR and its root key; DIR\n"
+    "                       holding an issuer, its public files or its root\n"
+    "                       file already is refused (exit 2, naming the\n"
+    "                       file). A failed or refused init leaves DIR as\n"
+    "                       it found it (nor a key it generated in the\n"
+    "                       token): run it again\n"
     "      --key-uri URI      the first signing key (kid 1) is the Ed25519\n"
     "                         key in a PKCS#11 token, as with add-key: no\n"
     "                         signing key is ever sealed in issuer.sealed\n"
@@ -245,6 +251,74 @@ static int write_handout(const issuer_args *a, const uint8_t *buf, size_t len)
     return 0;
 }
 
+/* 1 when path (dir/name, or name alone when dir is NULL) exists. */
+static int exists_at(const char *dir, const char *name)
+{
+    char        path[4200];
+    struct stat st;
+
+    if (dir == NULL)
+        return lstat(name, &st) == 0;
+    return snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path &&
+           lstat(path, &st) == 0;
+}
+
+/* A failed or refused init: the library's reason (an issuer or its files
+ * there already: which, and why it stays), then that nothing of the
+ * attempt is left (it removed what it made: the directory, its files,
+ * issuer.lock, a key it generated in the token; a line above says what it
+ * could not), so init may simply run again once the reason is dealt
+ * with. */
+static int init_failed(const issuer_args *a, offpay_err rc)
+{
+    static const char *const pub[] = {"root.pub", "bundle.opb", "revlist.opb"};
+    int                      status = -1;
+
+    if (rc == OFFPAY_EEXISTS && exists_at(a->dir, "issuer.sealed")) {
+        fprintf(stderr,
+                "offpay: %s/issuer.sealed: an issuer is there already: init "
+                "never replaces one (its keys and counters are only there); "
+                "give another --dir (%s)\n",
+                a->dir, offpay_errname(rc));
+        status = EXIT_USAGE;
+    } else if (rc == OFFPAY_EEXISTS &&
+               exists_at(a->root != NULL ? NULL : a->dir,
+                         a->root != NULL ? a->root : "root.sealed")) {
+        fprintf(stderr,
+                "offpay: %s%s: a root key file is there already: init never "
+                "replaces one; give --root another path (%s)\n",
+                a->root != NULL ? a->root : a->dir,
+                a->root != NULL ? "" : "/root.sealed", offpay_errname(rc));
+        status = EXIT_USAGE;
+    }
+    for (size_t i = 0;
+         status < 0 && rc == OFFPAY_EEXISTS && i < sizeof pub / sizeof pub[0];
+         i++)
+        if (exists_at(a->dir, pub[i])) {
+            fprintf(stderr,
+                    "offpay: %s/%s: an issuer's public files are there "
+                    "without its issuer.sealed: terminals and wallets may "
+                    "pin their root key, so init does not replace them; "
+                    "give another --dir (%s)\n",
+                    a->dir, pub[i], offpay_errname(rc));
+            status = EXIT_USAGE;
+        }
+    if (status >= 0) {
+        fprintf(stderr,
+                "offpay: issuer init: no issuer was made, and nothing in %s "
+                "was changed\n",
+                a->dir);
+        return status;
+    }
+    status = cli_fail_at(NULL, "creating", a->dir, rc);
+    fprintf(stderr,
+            "offpay: issuer init: no issuer was made, and nothing of the "
+            "attempt is left in %s (what was there before stays): run it "
+            "again once the above is dealt with\n",
+            a->dir);
+    return status;
+}
+
 static int cmd_init(const void *args, const char *arg CLI_UNUSED)
 {
     const issuer_args *a = args;
@@ -290,7 +364,7 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     cli_passphrase_free(pass);
     cli_passphrase_free(root_pass);
     if (rc != OFFPAY_OK)
-        return cli_fail(a->dir, rc);
+        return init_failed(a, rc);
     offpay_issuer_root_pk(is, pk);
     offpay_issuer_close(is);
     for (int i = 0; i < OFFPAY_PK_BYTES; i++)

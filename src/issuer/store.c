@@ -42,7 +42,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/initdir.h"
 #include "core/jsonutil.h"
+#include "core/log.h"
 #include "core/oserr.h"
 #include "issuer/issuer_int.h"
 #include "pkcs11/pkcs11_int.h"
@@ -130,7 +132,9 @@ static offpay_err set_mode(const char *path, mode_t mode)
     return chmod(path, mode) == 0 ? OFFPAY_OK : offpay__errno_err(errno);
 }
 
-/* One process at a time per issuer directory: serials are never reused. */
+/* One process at a time per issuer directory: serials are never reused.
+ * A lock file a failed init removed while this process waited on it is
+ * not kept (offpay__lock_take). */
 static offpay_err lock_issuer(offpay_issuer *is)
 {
     char       path[PATH_MAX_LEN];
@@ -138,7 +142,7 @@ static offpay_err lock_issuer(offpay_issuer *is)
 
     if (rc != OFFPAY_OK)
         return rc;
-    return offpay__lock_acquire(path, offpay__lock_wait_ms, &is->lock_fd);
+    return offpay__lock_take(path, offpay__lock_wait_ms, &is->lock_fd);
 }
 
 static offpay_issuer *issuer_new(const char *dir)
@@ -845,43 +849,54 @@ offpay_err offpay_issuer_publish(offpay_issuer *is, uint32_t now)
 
 /* ---- create, open, migrate ------------------------------------------- */
 
-/* Makes dir if missing, and forces it to 0700 either way. */
-static offpay_err private_dir(const char *dir)
-{
-    if (mkdir(dir, PRIVATE_DIRMODE) != 0 && errno != EEXIST)
-        return offpay__errno_err(errno);
-    return set_mode(dir, PRIVATE_DIRMODE);
-}
+/* What create may make in the issuer's directory, the lock last: a failed
+ * or refused init removes those it made (offpay__init_dir_undo). */
+static const char *const INIT_FILES[] = {
+    STATE_FILE,   ROOT_FILE,     "root.pub",
+    "bundle.opb", "revlist.opb", "issuer.lock",
+};
+#define INIT_FILES_N (sizeof INIT_FILES / sizeof INIT_FILES[0])
+
+/* The public files an issuer writes: a directory holding one already
+ * holds (or held) an issuer, whose root key terminals and wallets pin. */
+static const char *const PUBLIC_FILES[] = {"root.pub", "bundle.opb",
+                                           "revlist.opb"};
 
 /* k as the key a PKCS#11 token holds at key_uri (generate: made there
- * first): its public key and the URI (checked storable by the caller). */
+ * first): its public key and the URI (checked storable by the caller);
+ * *p11 the open key, for offpay__pkcs11_unmake should the init fail. */
 static offpay_err key_from_token(const char *key_uri, int generate,
-                                 issuer_key *k)
+                                 issuer_key *k, offpay_pkcs11_key **p11)
 {
-    offpay_pkcs11_key *p11 = NULL;
-    offpay_err rc = generate ? offpay_pkcs11_generate(NULL, key_uri, &p11)
-                             : offpay_pkcs11_open(NULL, key_uri, &p11);
+    offpay_err rc = generate ? offpay_pkcs11_generate(NULL, key_uri, p11)
+                             : offpay_pkcs11_open(NULL, key_uri, p11);
 
     if (rc != OFFPAY_OK)
         return rc;
-    offpay_pkcs11_pk(p11, k->kp.pk);
-    offpay_pkcs11_close(p11);
+    offpay_pkcs11_pk(*p11, k->kp.pk);
     memcpy(k->uri, key_uri, strlen(key_uri) + 1);
     return OFFPAY_OK;
 }
 
 /* offpay_issuer_create_with_root, and with key_uri the first daily key in
- * a PKCS#11 token (generate: made there first). */
+ * a PKCS#11 token (generate: made there first). A failure or a refusal
+ * leaves dir as it was found, as the terminal's init does
+ * (core/initdir.h): the files it made removed (issuer.lock last, under
+ * the lock), dir removed if it made it, else its mode given back, a root
+ * file it wrote elsewhere (root_path) removed, and a key pair it
+ * generated in the token deleted. */
 static offpay_err create(const char *dir, const char *passphrase,
                          const char *root_path, const char *root_passphrase,
                          const char *key_uri, int generate, uint32_t now,
                          offpay_issuer **out)
 {
-    offpay_issuer *is = NULL;
-    char           path[PATH_MAX_LEN], rpath[PATH_MAX_LEN];
-    struct stat    st;
-    int            root_written = 0;
-    offpay_err     rc;
+    offpay_issuer     *is = NULL;
+    offpay_pkcs11_key *p11 = NULL;
+    char               path[PATH_MAX_LEN], rpath[PATH_MAX_LEN];
+    struct stat        st;
+    offpay__init_dir   d;
+    int                root_tried = 0;
+    offpay_err         rc;
 
     if (out == NULL)
         return OFFPAY_EINVAL;
@@ -899,17 +914,37 @@ static offpay_err create(const char *dir, const char *passphrase,
     if (key_uri != NULL && (strlen(key_uri) > OFFPAY_PKCS11_URI_MAX ||
                             !offpay_pkcs11_uri_storable(key_uri)))
         return OFFPAY_EPKCS11_URI;
-    if ((rc = private_dir(dir)) != OFFPAY_OK)
-        return rc;
     is = issuer_new(dir);
     if (is == NULL)
         return OFFPAY_ENOMEM;
+    /* the directory made if missing, and what is there noted (the lock's
+     * file before the lock makes it) */
+    if ((rc = offpay__init_dir_begin(&d, dir, INIT_FILES, INIT_FILES_N,
+                                     "issuer init")) != OFFPAY_OK) {
+        offpay_issuer_close(is);
+        return rc;
+    }
     if ((rc = lock_issuer(is)) != OFFPAY_OK)
         goto out;
+    offpay__init_dir_locked(&d);
+    /* An issuer there already, or its public files (a root key that
+     * terminals and wallets pin), or a root file: never replaced. */
     if (lstat(path, &st) == 0 || lstat(rpath, &st) == 0) {
         rc = OFFPAY_EEXISTS;
         goto out;
     }
+    for (size_t i = 0; i < sizeof PUBLIC_FILES / sizeof PUBLIC_FILES[0]; i++) {
+        char pub[PATH_MAX_LEN];
+
+        if ((rc = path_in(dir, PUBLIC_FILES[i], pub)) != OFFPAY_OK)
+            goto out;
+        if (lstat(pub, &st) == 0) {
+            rc = OFFPAY_EEXISTS;
+            goto out;
+        }
+    }
+    if ((rc = set_mode(dir, PRIVATE_DIRMODE)) != OFFPAY_OK)
+        goto out;
     if ((rc = offpay__wallet_sealer_new_kdf(passphrase, OFFPAY__KDF_MODERATE,
                                             &is->sealer)) != OFFPAY_OK)
         goto out;
@@ -918,7 +953,7 @@ static offpay_err create(const char *dir, const char *passphrase,
     /* With key_uri the first daily key is the token's: no daily key is
      * ever sealed here, so the passphrase offpayd holds opens no signing
      * key. The token is asked before anything is written. */
-    rc = key_uri != NULL ? key_from_token(key_uri, generate, &is->keys[0])
+    rc = key_uri != NULL ? key_from_token(key_uri, generate, &is->keys[0], &p11)
                          : offpay_keypair_generate(&is->keys[0].kp);
     if (rc != OFFPAY_OK)
         goto out;
@@ -937,20 +972,32 @@ static offpay_err create(const char *dir, const char *passphrase,
     if ((rc = sign_bundle(is, 1, now)) != OFFPAY_OK)
         goto out;
     /* The root first: a state without its root would be unusable. */
+    root_tried = 1;
     if ((rc = seal_root(rpath, root_passphrase, &is->root)) != OFFPAY_OK)
         goto out;
-    root_written = 1;
     if ((rc = save(is)) != OFFPAY_OK ||
         (rc = offpay_issuer_publish(is, now)) != OFFPAY_OK)
         goto out;
     *out = is;
     is = NULL;
 out:
-    if (is != NULL && root_written) {
-        unlink(path);
-        unlink(rpath);
+    if (is != NULL) {
+        int lock_fd = is->lock_fd;
+
+        /* the token's pair first (the caller's detail kept), then the
+         * files; a root file outside dir (--root) was not there: made
+         * here, if at all */
+        (void)offpay__pkcs11_unmake(p11);
+        if (root_tried && root_path != NULL && lock_fd >= 0 &&
+            unlink(rpath) != 0 && errno != ENOENT)
+            offpay__log("offpay: could not remove %s after the failed "
+                        "issuer init: %s; remove it before init again\n",
+                        rpath, strerror(errno));
+        is->lock_fd = -1;
+        offpay_issuer_close(is);
+        offpay__init_dir_undo(&d, lock_fd);
     }
-    offpay_issuer_close(is);
+    offpay_pkcs11_close(p11);
     return rc;
 }
 
@@ -1445,7 +1492,11 @@ static offpay_err add_key_as(offpay_issuer *is, uint32_t valid_from,
     k = &is->keys[is->n_keys];
     sodium_memzero(k, sizeof *k);
     if (key_uri != NULL) {
-        if ((rc = key_from_token(key_uri, generate, k)) != OFFPAY_OK)
+        offpay_pkcs11_key *p11 = NULL;
+
+        rc = key_from_token(key_uri, generate, k, &p11);
+        offpay_pkcs11_close(p11);
+        if (rc != OFFPAY_OK)
             return rc;
         for (unsigned i = 0; i < is->n_keys; i++)
             if (memcmp(is->keys[i].kp.pk, k->kp.pk, OFFPAY_PK_BYTES) == 0) {

@@ -26,6 +26,7 @@
 #include "core/jsonutil.h"
 #include "core/log.h"
 #include "core/message_int.h"
+#include "core/initdir.h"
 #include "core/oserr.h"
 #include "offpay/core.h"
 #include "offpay/verify.h"
@@ -633,19 +634,19 @@ static offpay_terminal *terminal_new(const char *dir)
 }
 
 /* Takes the terminal's lock: one process at a time per directory, so the
- * in-memory mirror of the journal cannot go stale behind another writer.
- * A reader (shared) takes it only if the file exists, and never creates
- * it. */
+ * in-memory mirror of the journal cannot go stale behind another writer;
+ * a lock file a failed init removed while this process waited is not
+ * kept (offpay__lock_take). A reader (shared) takes it only if the file
+ * exists, and never creates it. */
 static offpay_err lock_terminal_as(offpay_terminal *t, int shared)
 {
     char path[PATH_MAX_LEN];
 
     if (path_in(t->dir, "terminal.lock", path) != OFFPAY_OK)
         return OFFPAY_EINVAL;
-    return shared
-               ? offpay__lock_acquire_shared(path, offpay__lock_wait_ms,
-                                             &t->lock_fd)
-               : offpay__lock_acquire(path, offpay__lock_wait_ms, &t->lock_fd);
+    return shared ? offpay__lock_acquire_shared(path, offpay__lock_wait_ms,
+                                                &t->lock_fd)
+                  : offpay__lock_take(path, offpay__lock_wait_ms, &t->lock_fd);
 }
 
 static offpay_err lock_terminal(offpay_terminal *t)
@@ -1516,66 +1517,30 @@ static offpay_err keyuri_save(const char *path, const char *uri)
 }
 
 /* What create_as may make in a terminal's directory, the lock last: it is
- * removed while still held (create_undo). */
+ * removed while still held (offpay__init_dir_undo). */
 static const char *const INIT_FILES[] = {
     "terminal.key",    "terminal.keyuri", "terminal.db",
     "terminal.db-wal", "terminal.db-shm", "terminal.db-journal",
     "terminal.lock",
 };
-#define INIT_FILES_N  (sizeof INIT_FILES / sizeof INIT_FILES[0])
-#define INIT_LOCK_BIT (1u << (INIT_FILES_N - 1))
+#define INIT_FILES_N (sizeof INIT_FILES / sizeof INIT_FILES[0])
 
-/* Which of INIT_FILES dir holds (bit i: INIT_FILES[i]) before create_as
- * makes any: those stay if it fails. */
-static unsigned init_files_present(const char *dir)
+/* Undoes a create_as that failed or was refused, so that it leaves the
+ * directory as it found it and the next init into the same place starts
+ * afresh (a half-made directory would hold a partial state, and one with
+ * a key file is refused EEXISTS): the key pair it made in a token, then,
+ * as the issuer's init does (core/initdir.h), the files of INIT_FILES it
+ * made, only under the terminal's lock (without it, another process may
+ * be making them: a running terminal's journal), and dir itself if it
+ * made it. t is closed. */
+static void create_undo(offpay_terminal *t, offpay__init_dir *d)
 {
-    char        path[PATH_MAX_LEN];
-    struct stat st;
-    unsigned    present = 0;
-
-    for (size_t i = 0; i < INIT_FILES_N; i++)
-        if (path_in(dir, INIT_FILES[i], path) == OFFPAY_OK &&
-            lstat(path, &st) == 0)
-            present |= 1u << i;
-    return present;
-}
-
-/* Undoes a create_as that failed, so that it leaves nothing behind and
- * the next init into the same place starts afresh (a half-made directory
- * would hold a partial state, and one with a key file is refused
- * EEXISTS): the key pair it made in a token, the files of INIT_FILES it
- * made (not those in present, which were there before), and dir itself
- * if it made it (made_dir); a directory that existed stays. Files are
- * removed only by the holder of the terminal's lock (without it, another
- * process may be making them: a running terminal's journal); the lock
- * file last, while still held, so no other init takes a lock on a file
- * that is gone. t is closed. What cannot be removed is said on the
- * log. */
-static void create_undo(offpay_terminal *t, unsigned present, int made_dir)
-{
-    char  path[PATH_MAX_LEN];
-    char *dir = t->dir;
-    int   lock_fd = t->lock_fd;
+    int lock_fd = t->lock_fd;
 
     (void)offpay__pkcs11_unmake(t->p11);
-    t->dir = NULL;
     t->lock_fd = -1;
     offpay_terminal_close(t); /* the database closed before its files go */
-    for (size_t i = 0; i < INIT_FILES_N && lock_fd >= 0; i++) {
-        if ((present & (1u << i)) ||
-            path_in(dir, INIT_FILES[i], path) != OFFPAY_OK)
-            continue;
-        if (unlink(path) != 0 && errno != ENOENT)
-            offpay__log("offpay: could not remove %s after the failed "
-                        "terminal init: %s; remove it before init again\n",
-                        path, strerror(errno));
-    }
-    offpay__lock_release(lock_fd);
-    if (made_dir && rmdir(dir) != 0)
-        offpay__log("offpay: could not remove the directory %s after the "
-                    "failed terminal init: %s\n",
-                    dir, strerror(errno));
-    free(dir);
+    offpay__init_dir_undo(d, lock_fd);
 }
 
 /* offpay_terminal_create and offpay_terminal_create_in_token: the key is
@@ -1592,8 +1557,7 @@ static offpay_err create_as(const char *dir, const char *passphrase,
     char                path[PATH_MAX_LEN];
     uint8_t             seed[OFFPAY_SEED_BYTES];
     struct stat         st;
-    unsigned            present = 0;
-    int                 made_dir = 0;
+    offpay__init_dir    d;
     offpay_err          rc;
 
     if (out == NULL)
@@ -1616,19 +1580,18 @@ static offpay_err create_as(const char *dir, const char *passphrase,
     t = terminal_new(dir);
     if (t == NULL)
         return OFFPAY_ENOMEM;
-    if (mkdir(dir, 0700) == 0)
-        made_dir = 1;
-    else if (errno != EEXIST) {
+    /* the directory made if missing, and what is there noted (the lock's
+     * file before the lock makes it) */
+    if ((rc = offpay__init_dir_begin(&d, dir, INIT_FILES, INIT_FILES_N,
+                                     "terminal init")) != OFFPAY_OK) {
         offpay_terminal_close(t);
-        return offpay__errno_err(errno);
+        return rc;
     }
-    present = init_files_present(dir); /* the lock's file: before it */
-    if ((rc = tighten_modes(dir)) != OFFPAY_OK ||
-        (rc = lock_terminal(t)) != OFFPAY_OK)
+    if ((rc = lock_terminal(t)) != OFFPAY_OK)
         goto out;
     /* the others under the lock, which no other process makes them under */
-    present =
-        (present & INIT_LOCK_BIT) | (init_files_present(dir) & ~INIT_LOCK_BIT);
+    offpay__init_dir_locked(&d);
+    /* a terminal there already (its key) */
     if (stat(path, &st) == 0) {
         rc = OFFPAY_EEXISTS;
         goto out;
@@ -1639,8 +1602,12 @@ static offpay_err create_as(const char *dir, const char *passphrase,
         rc = OFFPAY_EEXISTS;
         goto out;
     }
-    if (key_uri == NULL &&
-        (rc = path_in(dir, "terminal.key", path)) != OFFPAY_OK)
+    /* nothing refused: the modes made private (after the refusals, which
+     * leave what they find as it was) */
+    if ((rc = tighten_modes(dir)) != OFFPAY_OK)
+        goto out;
+    if ((rc = path_in(dir, key_uri == NULL ? "terminal.key" : "terminal.keyuri",
+                      path)) != OFFPAY_OK)
         goto out;
     if (key_uri != NULL) {
         rc = generate ? offpay_pkcs11_generate(NULL, key_uri, &t->p11)
@@ -1693,7 +1660,7 @@ static offpay_err create_as(const char *dir, const char *passphrase,
 out:
     sodium_memzero(seed, sizeof seed);
     if (t != NULL)
-        create_undo(t, present, made_dir);
+        create_undo(t, &d);
     return rc;
 }
 

@@ -128,8 +128,41 @@ ISS2_URI="pkcs11:token=iss2;object=issuer-kid-1?pin-source=file:$work/pin"
 run_cli 2 "no pin-value .*EPKCS11_URI" -- "$OFFPAY" issuer init --dir iss2x \
   --passphrase-file ip --key-uri "pkcs11:token=iss2;object=k?pin-value=1"
 [ ! -e iss2x ] && ok "init with a pin-value URI made nothing" || fail "iss2x made"
+# An issuer init that fails leaves its directory as it found it, as the
+# terminal's does: no directory (not even issuer.lock) after a wrong PIN,
+# and in one made before, after a failure past the key's generation (a
+# directory where revlist.opb's temporary goes: the last file written),
+# only what was there; the key is deleted from the token again.
+ISS_LEFT="issuer init: no issuer was made, and nothing of the attempt is left in iss2 "
+run_cli 3 "token: C_Login: CKR_PIN_INCORRECT" -- "$OFFPAY" issuer init --dir iss2 \
+  --passphrase-file ip --generate-key \
+  --key-uri "pkcs11:token=iss2;object=issuer-kid-1?pin-source=file:$work/badpin"
+run_cli 3 "$ISS_LEFT" -- "$OFFPAY" issuer init --dir iss2 \
+  --passphrase-file ip --generate-key \
+  --key-uri "pkcs11:token=iss2;object=issuer-kid-1?pin-source=file:$work/badpin"
+[ ! -e iss2 ] && ok "issuer init with a wrong PIN: no directory left (no issuer.lock)" \
+  || fail "issuer init with a wrong PIN left: $(ls -la iss2)"
+mkdir -p iss2/revlist.opb.tmp
+run_cli 3 "$ISS_LEFT" -- "$OFFPAY" issuer init --dir iss2 \
+  --passphrase-file ip --key-uri "$ISS2_URI" --generate-key
+[ "$(ls -A iss2)" = revlist.opb.tmp ] && ok "issuer init failed after the key's generation: only what was there stays" \
+  || fail "after a failed issuer init: $(ls -la iss2)"
+rmdir iss2/revlist.opb.tmp
+# Then init succeeds, with --generate-key under the label the failed one
+# had used (EEXISTS had its key been left in the token), and leaves what
+# `offpay issuer --help` lists.
 run_cli 0 "signing key 1 is in the PKCS#11 token" -- "$OFFPAY" issuer init \
   --dir iss2 --passphrase-file ip --key-uri "$ISS2_URI" --generate-key
+[ "$(ls -A iss2 | tr '\n' ' ')" = "bundle.opb issuer.lock issuer.sealed revlist.opb root.pub root.sealed " ] \
+  && ok "issuer init leaves the files its --help lists" || fail "issuer init left: $(ls -A iss2)"
+# Refused on an issuer there already (its lock file gone, as in a copy):
+# named, and not even issuer.lock is made.
+rm iss2/issuer.lock
+run_cli 2 "iss2/issuer.sealed: an issuer is there already.*\(EEXISTS\)" -- \
+  "$OFFPAY" issuer init --dir iss2 --passphrase-file ip --generate-key \
+  --key-uri "pkcs11:token=iss2;object=issuer-kid-9?pin-source=file:$work/pin"
+[ ! -e iss2/issuer.lock ] && ok "a refused issuer init makes no issuer.lock" \
+  || fail "a refused issuer init left issuer.lock"
 out=$("$OFFPAY" issuer show --dir iss2 --passphrase-file ip 2>&1)
 grep -q "signing key 1 valid .*, in the PKCS#11 token pkcs11:token=iss2" <<<"$out" \
   && ! grep -q WARNING <<<"$out" && ok "show: iss2's key 1 in the token, no warning" \

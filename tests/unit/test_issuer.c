@@ -8,12 +8,15 @@
 #define _GNU_SOURCE /* memmem */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/initdir.h"
 #include "issuer/issuer_int.h"
 #include "wallet/wallet_file.h"
 
@@ -500,13 +503,20 @@ static void test_private_files_0600_public_files_0644(void)
     FILE          *f;
 
     tpath("modes", dir, sizeof dir);
-    /* What existed before is too open (dir) or too closed (root.pub). */
+    /* What existed before is too open (dir) or too closed (root.pub). An
+     * issuer's public file there is refused (another issuer's root key,
+     * which devices may pin), the directory's mode left as it was. */
     REQUIRE(mkdir(dir, 0777) == 0);
     f = fopen(join(dir, "root.pub", path, sizeof path), "w");
     REQUIRE(f != NULL);
     fclose(f);
     REQUIRE(chmod(path, 0600) == 0);
     umask(077);
+    CHECK_ERR(offpay_issuer_create(dir, PASS, NOW - DAY, &is), OFFPAY_EEXISTS);
+    CHECK(is == NULL);
+    CHECK(mode_of(dir) == 0777);
+    CHECK(mode_of(path) == 0600);
+    REQUIRE(unlink(path) == 0);
     REQUIRE_OK(offpay_issuer_create(dir, PASS, NOW - DAY, &is));
     offpay_issuer_close(is);
     is = NULL;
@@ -522,10 +532,150 @@ static void test_private_files_0600_public_files_0644(void)
     REQUIRE_OK(offpay_issuer_open(dir, PASS, &is));
     CHECK(mode_of(dir) == 0700);
     CHECK(mode_of(join(dir, "issuer.sealed", path, sizeof path)) == 0600);
+    REQUIRE(chmod(join(dir, "root.pub", path, sizeof path), 0600) == 0);
     REQUIRE_OK(offpay_issuer_publish(is, NOW));
     CHECK(mode_of(join(dir, "revlist.opb", path, sizeof path)) == 0644);
+    CHECK(mode_of(join(dir, "root.pub", path, sizeof path)) == 0644);
     offpay_issuer_close(is);
     umask(old);
+}
+
+/* ---- item: an init that fails or is refused ------------------------- */
+
+/* The names dir holds, sorted, joined by spaces, into out ("" if none;
+ * "-" if dir is not there). */
+static const char *listing(const char *dir, char *out, size_t cap)
+{
+    struct dirent **ents = NULL;
+    int             n = scandir(dir, &ents, NULL, alphasort);
+    size_t          used = 0;
+
+    out[0] = '\0';
+    if (n < 0) {
+        snprintf(out, cap, "-");
+        return out;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *name = ents[i]->d_name;
+
+        if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && used < cap)
+            used += (size_t)snprintf(out + used, cap - used, "%s%s",
+                                     used > 0 ? " " : "", name);
+        free(ents[i]);
+    }
+    free(ents);
+    return out;
+}
+
+/* An init that fails leaves its directory as it found it (the same undo
+ * as the terminal's, core/initdir.h): one it made is removed, one that
+ * existed keeps only what it held and its mode, a root file written
+ * elsewhere (--root) is removed; a refused one (an issuer there already,
+ * without its lock file) makes nothing, not even issuer.lock. Then init
+ * succeeds in the same places and leaves what issuer.h lists. */
+static void test_failed_or_refused_init_leaves_dir_as_found(void)
+{
+    char           dir[512], root[512], path[600], ls[512];
+    offpay_issuer *is = NULL;
+    FILE          *f;
+
+    /* A directory it made: gone (the root file's directory is missing). */
+    tpath("undo-new", dir, sizeof dir);
+    CHECK_ERR(offpay_issuer_create_with_root(dir, PASS, "/nonexistent/r.sealed",
+                                             ROOT_PASS, NOW, &is),
+              OFFPAY_ENOENT);
+    CHECK(is == NULL);
+    CHECK(strcmp(listing(dir, ls, sizeof ls), "-") == 0);
+
+    /* A directory that existed (0755, holding a file of its own): the
+     * publishing fails last (a directory where revlist.opb's temporary
+     * goes), after issuer.sealed, root.pub, bundle.opb and the root file
+     * were written: all removed, the mode given back. */
+    tpath("undo-old", dir, sizeof dir);
+    tpath("undo-old-root.sealed", root, sizeof root);
+    REQUIRE(mkdir(dir, 0755) == 0);
+    REQUIRE(chmod(dir, 0755) == 0);
+    f = fopen(join(dir, "notes.txt", path, sizeof path), "w");
+    REQUIRE(f != NULL);
+    fclose(f);
+    REQUIRE(mkdir(join(dir, "revlist.opb.tmp", path, sizeof path), 0700) == 0);
+    CHECK_ERR(
+        offpay_issuer_create_with_root(dir, PASS, root, ROOT_PASS, NOW, &is),
+        OFFPAY_EISDIR);
+    CHECK(is == NULL);
+    CHECK(strcmp(listing(dir, ls, sizeof ls), "notes.txt revlist.opb.tmp") ==
+          0);
+    CHECK(mode_of(dir) == 0755);
+    CHECK(access(root, F_OK) != 0);
+    /* The same with the root file in the directory. */
+    CHECK_ERR(offpay_issuer_create(dir, PASS, NOW, &is), OFFPAY_EISDIR);
+    CHECK(strcmp(listing(dir, ls, sizeof ls), "notes.txt revlist.opb.tmp") ==
+          0);
+    REQUIRE(rmdir(join(dir, "revlist.opb.tmp", path, sizeof path)) == 0);
+    REQUIRE_OK(
+        offpay_issuer_create_with_root(dir, PASS, root, ROOT_PASS, NOW, &is));
+    offpay_issuer_close(is);
+    is = NULL;
+    CHECK(strcmp(listing(dir, ls, sizeof ls),
+                 "bundle.opb issuer.lock issuer.sealed notes.txt revlist.opb "
+                 "root.pub") == 0);
+    CHECK(access(root, F_OK) == 0);
+
+    /* Refused: an issuer there already, its lock file gone (a copy): no
+     * lock file is left, the mode stays, and the issuer still opens. */
+    REQUIRE(unlink(join(dir, "issuer.lock", path, sizeof path)) == 0);
+    REQUIRE(chmod(dir, 0750) == 0);
+    CHECK_ERR(offpay_issuer_create(dir, PASS, NOW, &is), OFFPAY_EEXISTS);
+    CHECK(is == NULL);
+    CHECK(strcmp(listing(dir, ls, sizeof ls),
+                 "bundle.opb issuer.sealed notes.txt revlist.opb root.pub") ==
+          0);
+    CHECK(mode_of(dir) == 0750);
+    REQUIRE_OK(offpay_issuer_open(dir, PASS, &is));
+    offpay_issuer_close(is);
+}
+
+/* A process waiting for an issuer's lock while a failed init removes the
+ * lock file (offpay__init_dir_undo) does not keep the lock of the file
+ * removed, which guards nothing: it takes the one at the path, so a third
+ * process waits for it. */
+typedef struct lock_waiter {
+    const char *path;
+    int         fd;
+    offpay_err  rc;
+} lock_waiter;
+
+static void *take_lock(void *arg)
+{
+    lock_waiter *w = arg;
+
+    w->rc = offpay__lock_take(w->path, 5000, &w->fd);
+    return NULL;
+}
+
+static void test_lock_removed_while_waited_for_is_not_kept(void)
+{
+    char        dir[512], path[600];
+    lock_waiter w = {path, -1, OFFPAY_EINVAL};
+    pthread_t   th;
+    struct stat held, named;
+    int         first = -1, third = -1;
+
+    tpath("lockgone", dir, sizeof dir);
+    REQUIRE(mkdir(dir, 0700) == 0);
+    join(dir, "issuer.lock", path, sizeof path);
+    REQUIRE_OK(offpay__lock_take(path, 0, &first));
+    REQUIRE(pthread_create(&th, NULL, take_lock, &w) == 0);
+    usleep(100000); /* the waiter has opened the file and waits on it */
+    REQUIRE(unlink(path) == 0);
+    offpay__lock_release(first);
+    REQUIRE(pthread_join(th, NULL) == 0);
+    REQUIRE_OK(w.rc);
+    CHECK(fstat(w.fd, &held) == 0 && lstat(path, &named) == 0 &&
+          held.st_ino == named.st_ino);
+    CHECK_ERR(offpay__lock_acquire(path, 0, &third), OFFPAY_EBUSY);
+    offpay__lock_release(third);
+    offpay__lock_release(w.fd);
 }
 
 /* ---- item: the state loader ----------------------------------------- */
@@ -647,6 +797,10 @@ static const offpay_test tests[] = {
      test_terminal_key_keeps_its_id_and_merchant},
     {"private_files_0600_public_files_0644",
      test_private_files_0600_public_files_0644},
+    {"failed_or_refused_init_leaves_dir_as_found",
+     test_failed_or_refused_init_leaves_dir_as_found},
+    {"lock_removed_while_waited_for_is_not_kept",
+     test_lock_removed_while_waited_for_is_not_kept},
     {"state_loader_is_strict", test_state_loader_is_strict},
     {NULL, NULL},
 };
