@@ -81,7 +81,10 @@ void offpay_risk_defaults(uint16_t currency, offpay_risk *r);
  * offpay_terminal_create — make a terminal in dir (created if missing):
  * a fresh key pair sealed under passphrase, the pinned root key and the
  * trust bundle (verified), default risk rules for currency. dir must not
- * hold a terminal (its key file): OFFPAY_EEXISTS. Then get a credential for
+ * hold a terminal's key file, nor a journal without it (terminal.db, or a
+ * terminal.db-wal file alone: it may hold accepted payments not uploaded
+ * yet, so it is never reused nor replaced; 0.18.0 and before reused it):
+ * OFFPAY_EEXISTS, nothing changed. Then get a credential for
  * offpay_terminal_public_key() from the issuer and give it to
  * offpay_terminal_set_credential. The directory is made (or, if it
  * existed, set) 0700, and terminal.db with its -wal and -shm files and

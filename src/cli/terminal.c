@@ -41,7 +41,11 @@ static const char help[] =
     "      --generate-key  with --key-uri: make the key pair in the token\n"
     "                      (under a label no private key there carries)\n"
     "                    A failed init leaves nothing of itself (nor a key\n"
-    "                    it generated in the token): run it again\n"
+    "                    it generated in the token): run it again. A DIR\n"
+    "                    holding a terminal, or a journal (terminal.db)\n"
+    "                    without its key, is refused (exit 2): a journal\n"
+    "                    is never reused nor replaced, and what it holds\n"
+    "                    is said (payments offpayd has not decided)\n"
     "  key               print the terminal's public key (for the issuer)\n"
     "  set-credential FILE   install the issuer's terminal credential (the\n"
     "                    file the issuer wrote, or the base64 'credential'\n"
@@ -513,13 +517,126 @@ static int check_outputs(const term_args *a)
     return status;
 }
 
+/* 1 when dir/name exists (as anything; a path too long counts as not). */
+static int file_there(const char *dir, const char *name, int regular_only)
+{
+    char        path[4200];
+    struct stat st;
+
+    return snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path &&
+           lstat(path, &st) == 0 && (!regular_only || S_ISREG(st.st_mode));
+}
+
+/* init refused a directory holding a journal without its key (left by a
+ * crash of an older init, or a directory copied without its key file,
+ * or an export): says what the journal holds, read without the key, and
+ * what to do; never that it may go while it holds an accepted payment. */
+static int journal_without_key(const char *dir)
+{
+    offpay_terminal       *t = NULL;
+    offpay_terminal_status st;
+    char                   when[32];
+    offpay_err             rc;
+
+    if (!file_there(dir, "terminal.db", 0)) {
+        fprintf(stderr,
+                "offpay: %s/terminal.db-wal is there without terminal.db: "
+                "it may hold the newest payments of a terminal's journal, "
+                "which a new journal beside it would drop, so init does not "
+                "touch it: put back the terminal.db it belongs to, or make "
+                "the terminal in another directory (%s)\n",
+                dir, offpay_errname(OFFPAY_EEXISTS));
+        return EXIT_USAGE;
+    }
+    rc = offpay_terminal_open_readonly(dir, NULL, &t);
+    if (rc == OFFPAY_OK)
+        rc = offpay_terminal_get_status(t, cli_now(), &st);
+    offpay_terminal_close(t);
+    if (rc != OFFPAY_OK) {
+        fprintf(stderr,
+                "offpay: %s/terminal.db is there without the terminal's key "
+                "(no terminal.key or terminal.keyuri beside it), and does not "
+                "open as a terminal's journal (%s): it may hold accepted "
+                "payments, so init neither reuses nor replaces it: keep it "
+                "(move the directory aside) and make the terminal in "
+                "another directory (%s)\n",
+                dir, offpay_errname(rc), offpay_errname(OFFPAY_EEXISTS));
+        return EXIT_USAGE;
+    }
+    if (st.copied_at != 0) {
+        fprintf(stderr,
+                "offpay: %s/terminal.db is an exported copy of a terminal's "
+                "journal (taken %s, %llu payment(s)): init neither reuses "
+                "nor replaces it: keep it for the merchant's records and "
+                "make the terminal in another directory (%s)\n",
+                dir, cli_iso_time(st.copied_at, when),
+                (unsigned long long)st.journal_entries,
+                offpay_errname(OFFPAY_EEXISTS));
+        return EXIT_USAGE;
+    }
+    if (st.journal_entries == 0) {
+        fprintf(stderr,
+                "offpay: %s/terminal.db is a terminal's journal without its "
+                "key (no terminal.key or terminal.keyuri beside it), holding "
+                "no accepted payment (an init that failed in an older "
+                "version left such a one): init does not reuse it; remove it "
+                "(with its -wal and -shm files) and run init again, or make "
+                "the terminal in another directory (%s)\n",
+                dir, offpay_errname(OFFPAY_EEXISTS));
+        return EXIT_USAGE;
+    }
+    fprintf(stderr,
+            "offpay: %s/terminal.db is a terminal's journal without its key "
+            "(no terminal.key or terminal.keyuri beside it): %llu accepted "
+            "payment(s), ",
+            dir, (unsigned long long)st.journal_entries);
+    if (st.not_uploaded == 0)
+        fprintf(stderr, "each decided by offpayd");
+    else
+        fprintf(stderr,
+                "%llu of them NOT decided by offpayd yet (never uploaded, "
+                "or left undecided; the oldest accepted %s)",
+                (unsigned long long)st.not_uploaded,
+                cli_iso_time(st.oldest_waiting, when));
+    fprintf(stderr,
+            " (%s)\n"
+            "offpay: init neither reuses nor replaces a journal: those "
+            "payments are only there. Put the terminal's key file back "
+            "beside it (terminal.key, or terminal.keyuri for a key in a "
+            "PKCS#11 token, from where this directory was copied) and the "
+            "terminal goes on%s; without its key nothing can be uploaded "
+            "from it: keep the directory as it is ('offpay terminal "
+            "journal --terminal %s' lists the payments) and make the new "
+            "terminal in another directory\n",
+            offpay_errname(OFFPAY_EEXISTS),
+            st.not_uploaded != 0 ? " ('offpay terminal sync --server URL' "
+                                   "uploads them)"
+                                 : "",
+            dir);
+    return EXIT_USAGE;
+}
+
 /* A failed init: the library's reason, then that it left nothing (it
  * removed what it made: the directory, its files, a key it generated in
  * the token; a line above says what it could not), so init may simply
- * run again once the reason is dealt with. */
+ * run again once the reason is dealt with. A journal there without its
+ * key is said as such. */
 static int init_failed(const char *dir, offpay_err rc)
 {
-    int status = cli_fail_at(NULL, "creating", dir, rc);
+    int status;
+
+    if (rc == OFFPAY_EEXISTS && !file_there(dir, "terminal.key", 0) &&
+        !file_there(dir, "terminal.keyuri", 0) &&
+        (file_there(dir, "terminal.db", 0) ||
+         file_there(dir, "terminal.db-wal", 1))) {
+        status = journal_without_key(dir);
+        fprintf(stderr,
+                "offpay: terminal init: no terminal was made, and nothing in "
+                "%s was changed\n",
+                dir);
+        return status;
+    }
+    status = cli_fail_at(NULL, "creating", dir, rc);
 
     fprintf(stderr,
             "offpay: terminal init: no terminal was made, and nothing of "

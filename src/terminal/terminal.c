@@ -1591,7 +1591,12 @@ static offpay_err create_as(const char *dir, const char *passphrase,
         goto out;
     /* the others under the lock, which no other process makes them under */
     offpay__init_dir_locked(&d);
-    /* a terminal there already (its key) */
+    /* A terminal there already (its key), or a journal without its key
+     * (left by a crash of an older init, or a directory copied without
+     * the key file): never reused nor replaced, since it may hold accepted
+     * payments not uploaded yet. A -wal file alone holds a journal's
+     * newest commits, which SQLite would drop beside a new empty
+     * terminal.db. */
     if (stat(path, &st) == 0) {
         rc = OFFPAY_EEXISTS;
         goto out;
@@ -1599,6 +1604,18 @@ static offpay_err create_as(const char *dir, const char *passphrase,
     if ((rc = path_in(dir, "terminal.keyuri", path)) != OFFPAY_OK)
         goto out;
     if (stat(path, &st) == 0) {
+        rc = OFFPAY_EEXISTS;
+        goto out;
+    }
+    if ((rc = path_in(dir, "terminal.db", path)) != OFFPAY_OK)
+        goto out;
+    if (lstat(path, &st) == 0) {
+        rc = OFFPAY_EEXISTS;
+        goto out;
+    }
+    if ((rc = path_in(dir, "terminal.db-wal", path)) != OFFPAY_OK)
+        goto out;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
         rc = OFFPAY_EEXISTS;
         goto out;
     }

@@ -5,7 +5,8 @@
 # human and --json) and `terminal export` (a new directory holding a
 # consistent, read-only copy of the journal with every payment, and CSV and
 # JSON of the payments with ISO 8601 times and amounts in minor units and
-# as decimal strings; never written over anything).
+# as decimal strings; never written over anything), and `terminal init`
+# refusing a directory holding a journal without its key.
 source "$(dirname "$0")/lib.sh"
 setup_world 100.00
 W=(--wallet w --passphrase-file wp)
@@ -196,5 +197,40 @@ rm -rf broken; cp -a shop broken; truncate -s 20 broken/terminal.key
 expect 3 "broken: terminal.key \(or terminal.keyuri\) could not be read .*the journal is fine, keep it" -- \
   "$OFFPAY" terminal request --terminal broken --passphrase-file tp --amount 1.00
 rm -rf broken
+
+# init into a directory holding a journal without its key (copied without
+# terminal.key, or left by a crash of an older init) never reuses nor
+# replaces it: refused (exit 2) naming the file and what it holds, the
+# payments offpayd has not decided included, and nothing changes; with the
+# key back the terminal goes on with them.
+I=(--root iss/root.pub --bundle iss/bundle.opb --currency EUR --passphrase-file tp)
+cp -a shop nokey; rm nokey/terminal.key
+before=$(cd nokey && ls -l --time-style=+%s . && md5sum ./*)
+expect 2 "nokey/terminal.db is a terminal's journal without its key \(no terminal.key or terminal.keyuri beside it\): 6 accepted payment\(s\), 6 of them NOT decided by offpayd yet .*\(EEXISTS\)" -- \
+  "$OFFPAY" terminal init --terminal nokey "${I[@]}"
+expect 2 "Put the terminal's key file back beside it .*'offpay terminal journal --terminal nokey' lists the payments" -- \
+  "$OFFPAY" terminal init --terminal nokey "${I[@]}"
+expect 2 "^offpay: terminal init: no terminal was made, and nothing in nokey was changed$" -- \
+  "$OFFPAY" terminal init --terminal nokey "${I[@]}"
+[ "$(cd nokey && ls -l --time-style=+%s . && md5sum ./*)" = "$before" ] \
+  && ok "the journal without its key is left as it was" || fail "init changed nokey: $(ls -la nokey)"
+cp -a shop/terminal.key nokey/
+expect 0 "6 payment\(s\), total 21.00 EUR" -- "$OFFPAY" terminal journal --terminal nokey
+expect 0 "^[0-9a-f]{64}$" -- "$OFFPAY" terminal key --terminal nokey --passphrase-file tp
+# An export, a journal with no payment, one that does not open, a -wal
+# file alone: each refused, said as such.
+expect 2 "backup/terminal.db is an exported copy of a terminal's journal \(taken [0-9T:-]+Z, 5 payment\(s\)\)" -- \
+  "$OFFPAY" terminal init --terminal backup "${I[@]}"
+"$OFFPAY" terminal init --terminal fresh "${I[@]}" >/dev/null; rm fresh/terminal.key
+expect 2 "fresh/terminal.db is a terminal's journal without its key .*holding no accepted payment" -- \
+  "$OFFPAY" terminal init --terminal fresh "${I[@]}"
+mkdir junk; head -c 4096 /dev/urandom > junk/terminal.db
+expect 2 "junk/terminal.db is there without the terminal's key .*does not open as a terminal's journal \(EJOURNAL\): it may hold accepted payments" -- \
+  "$OFFPAY" terminal init --terminal junk "${I[@]}"
+mkdir walonly; printf 'frames' > walonly/terminal.db-wal
+expect 2 "walonly/terminal.db-wal is there without terminal.db" -- \
+  "$OFFPAY" terminal init --terminal walonly "${I[@]}"
+[ "$(ls -A walonly)" = terminal.db-wal ] && [ "$(cat walonly/terminal.db-wal)" = frames ] \
+  && ok "a -wal file alone is left as it was" || fail "walonly: $(ls -la walonly)"
 
 finish

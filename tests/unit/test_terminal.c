@@ -24,6 +24,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/message_int.h"
 #include "issuer/issuer_int.h"
@@ -2386,6 +2387,88 @@ static void test_file_modes(void)
     world_free(&x);
 }
 
+/*
+ * init into a directory holding a journal without its key (a crash of an
+ * older init, a directory copied without terminal.key, an export) is
+ * refused EEXISTS, the journal untouched: it may hold accepted payments
+ * not uploaded yet. So is a -wal file alone (a journal's newest commits,
+ * which SQLite drops beside an empty database). With the key file put
+ * back the terminal goes on with every payment.
+ */
+static void test_init_refuses_a_journal_without_its_key(void)
+{
+    world                  x;
+    offpay_terminal       *t = NULL;
+    offpay_terminal_status st;
+    char                   key[700], db[700], dir[600], wal[700];
+    char                  *key_bytes = NULL, *db_before = NULL, *db_after;
+    size_t                 key_len = 0, db_len = 0, after_len = 0;
+
+    REQUIRE(world_init(&x, "init_journal_nokey", 10000));
+    for (int i = 1; i <= 2; i++) {
+        char *code = cpm(&x, 100 * i, NOW + (uint32_t)i);
+
+        CHECK_ERR(accept(x.t, code, 100 * i, NOW + (uint32_t)i), OFFPAY_OK);
+        free(code);
+    }
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    snprintf(key, sizeof key, "%s/terminal.key", x.term_path);
+    snprintf(db, sizeof db, "%s/terminal.db", x.term_path);
+    key_bytes = offpay_test_read_file(key, &key_len);
+    REQUIRE(key_bytes != NULL);
+    REQUIRE(unlink(key) == 0);
+    REQUIRE(chmod(x.term_path, 0750) == 0);
+    db_before = offpay_test_read_file(db, &db_len);
+    REQUIRE(db_before != NULL);
+    CHECK_ERR(offpay_terminal_create(x.term_path, PASS, x.root_pk, x.bundle,
+                                     x.bundle_len, EUR, &t),
+              OFFPAY_EEXISTS);
+    CHECK(t == NULL);
+    db_after = offpay_test_read_file(db, &after_len);
+    CHECK(db_after != NULL && after_len == db_len &&
+          memcmp(db_before, db_after, db_len) == 0);
+    free(db_after);
+    CHECK(access(key, F_OK) != 0);
+    CHECK(mode_of(x.term_path) == 0750); /* left as it was found */
+    /* what the CLI reads to say what it holds: without the key */
+    REQUIRE_OK(offpay_terminal_open_readonly(x.term_path, NULL, &t));
+    REQUIRE_OK(offpay_terminal_get_status(t, NOW + 2, &st));
+    CHECK(st.journal_entries == 2 && st.not_uploaded == 2);
+    offpay_terminal_close(t);
+    t = NULL;
+    /* the key back: the same terminal, both payments */
+    REQUIRE(write_file(key, key_bytes, key_len));
+    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &t));
+    REQUIRE_OK(offpay_terminal_get_status(t, NOW + 2, &st));
+    CHECK(st.journal_entries == 2 && st.not_uploaded == 2);
+    offpay_terminal_close(t);
+    t = NULL;
+
+    /* A -wal file alone: refused, kept as it was. */
+    in_dir(&x, "walonly", dir, sizeof dir);
+    REQUIRE(mkdir(dir, 0700) == 0);
+    snprintf(wal, sizeof wal, "%s/terminal.db-wal", dir);
+    REQUIRE(write_file(wal, "frames", 6));
+    CHECK_ERR(offpay_terminal_create(dir, PASS, x.root_pk, x.bundle,
+                                     x.bundle_len, EUR, &t),
+              OFFPAY_EEXISTS);
+    CHECK(t == NULL);
+    db_after = offpay_test_read_file(wal, &after_len);
+    CHECK(db_after != NULL && after_len == 6 &&
+          memcmp(db_after, "frames", 6) == 0);
+    free(db_after);
+    snprintf(wal, sizeof wal, "%s/terminal.db", dir);
+    CHECK(access(wal, F_OK) != 0);
+    snprintf(wal, sizeof wal, "%s/terminal.lock", dir);
+    CHECK(access(wal, F_OK) != 0); /* made under the lock, and removed */
+    if (key_bytes != NULL)
+        sodium_memzero(key_bytes, key_len);
+    free(key_bytes);
+    free(db_before);
+    world_free(&x);
+}
+
 /* ---- WAL frames per accept (issue 6 item 13) ------------------------ */
 
 /* sqlite3_wal_hook callback: the pages the WAL holds after a commit. */
@@ -3123,6 +3206,8 @@ int main(void)
          test_cumulative_capped_by_credential},
         {"journal_unique_backstop", test_journal_unique_backstop},
         {"file_modes", test_file_modes},
+        {"init_refuses_a_journal_without_its_key",
+         test_init_refuses_a_journal_without_its_key},
         {"accept_wal_frames", test_accept_wal_frames},
         {"legacy_journal_upgrade", test_legacy_journal_upgrade},
         {"results_kept", test_results_kept},
