@@ -1431,7 +1431,9 @@ offpay_err offpay_ledger_wallet_known(offpay_ledger *l,
 #define OFFPAY_OVERVIEW_BUCKETS_MAX   744u  /* 31 days of hours */
 #define OFFPAY_OVERVIEW_TERMINALS_MAX 1000u /* terminals listed, live first */
 #define OFFPAY_OVERVIEW_REVOKED_MAX   1000u /* newest revocations listed */
-#define OFFPAY_OVERVIEW_REASON_MAX    64u   /* bytes of a revocation reason */
+/* bytes of a revocation reason: the ledger's own bound, so a reason is
+ * shown whole (64 before the release after 0.18.0, which cut longer ones) */
+#define OFFPAY_OVERVIEW_REASON_MAX OFFPAY_LEDGER_REF_MAX
 
 /* The money of one kind of account in one currency. */
 typedef struct offpay_overview_kind {
@@ -1478,7 +1480,10 @@ typedef struct offpay_overview_revoked {
     uint64_t wallet_account;
     uint16_t currency;
     uint32_t revoked_at;
-    char     reason[OFFPAY_OVERVIEW_REASON_MAX + 1]; /* cut to the cap */
+    /* why, whole, as the ledger keeps it (at most OFFPAY_LEDGER_REF_MAX
+     * bytes; a longer one, written behind the ledger's back, is cut
+     * between two characters) */
+    char     reason[OFFPAY_OVERVIEW_REASON_MAX + 1];
     int64_t  remaining; /* what its escrow still holds */
     int      released;  /* the escrow went back to the wallet account */
 } offpay_overview_revoked;

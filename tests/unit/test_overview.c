@@ -13,6 +13,7 @@
  */
 #include <libpq-fe.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -65,6 +66,32 @@ static offpay_err fresh_ledger(char *path, size_t cap)
         return OFFPAY_ESTORE;
     snprintf(path, cap, "%soverview_%ld_%d", pg, (long)getpid(), scenario);
     return OFFPAY_OK;
+}
+
+/* Runs sql on the ledger at path, behind the ledger's back (SQLite file
+ * or PostgreSQL database); 1 when it ran. */
+static int run_sql(const char *path, const char *sql)
+{
+    const char *pg = getenv("OFFPAY_TEST_PG");
+    int         ok;
+
+    if (pg != NULL && *pg != '\0') {
+        PGconn   *c = PQconnectdb(path);
+        PGresult *r = PQexec(c, sql);
+
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+    } else {
+        sqlite3 *db = NULL;
+
+        ok = sqlite3_open(path, &db) == SQLITE_OK &&
+             sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+        sqlite3_close(db);
+    }
+    return ok;
 }
 
 static size_t make_code(const world *w, const offpay_wallet_cred *cred,
@@ -423,6 +450,60 @@ static void test_revoked_credentials_newest_first(void)
     drop_world(&w);
 }
 
+/* The reason of serial in o ("(not listed)" when it is not). */
+static const char *reason_of(const offpay_overview *o, uint64_t serial)
+{
+    for (size_t i = 0; i < o->n_revoked; i++)
+        if (o->revoked[i].serial == serial)
+            return o->revoked[i].reason;
+    return "(not listed)";
+}
+
+/* A revocation's reason is listed whole, up to the ledger's own bound
+ * (OFFPAY_LEDGER_REF_MAX bytes; the overview cut it at 64 before), two-byte
+ * characters to its last byte; one longer than that, written behind the
+ * ledger's back, is cut between two characters, never inside one. */
+static void test_revocation_reason_listed_whole(void)
+{
+    world              w;
+    offpay_overview   *o = NULL;
+    offpay_wallet_cred cred;
+    uint8_t            cb[OFFPAY_WALLET_CRED_BYTES];
+    char               why[OFFPAY_LEDGER_REF_MAX + 1], sql[512];
+    char               cut[OFFPAY_LEDGER_REF_MAX + 1];
+    size_t             n = 0;
+
+    /* 62 bytes of ASCII, then 33 two-byte characters (é): 128 bytes, one
+     * character across the old cap's 64th byte */
+    memset(why, 'a', 62);
+    for (n = 62; n + 2 <= OFFPAY_LEDGER_REF_MAX; n += 2)
+        memcpy(why + n, "\xc3\xa9", 2);
+    why[n] = '\0';
+    REQUIRE(n == OFFPAY_LEDGER_REF_MAX);
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(10),
+                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0,
+                                   cb, &cred));
+    REQUIRE_OK(offpay_ledger_revoke(w.l, cred.serial, why, T0 + 2 * HOUR));
+    REQUIRE_OK(offpay_ledger_overview(w.l, T0, HOUR, T0 + 3 * HOUR, &o));
+    CHECK(strcmp(reason_of(o, cred.serial), why) == 0);
+    offpay_overview_free(o);
+    o = NULL;
+
+    /* 130 bytes whose 129th is the second byte of an é: cut before it */
+    memset(cut, 'a', 127);
+    cut[127] = '\0';
+    snprintf(
+        sql, sizeof sql,
+        "UPDATE revocations SET reason = '%s\xc3\xa9z' WHERE serial = %llu",
+        cut, (unsigned long long)cred.serial);
+    REQUIRE(run_sql(w.path, sql));
+    REQUIRE_OK(offpay_ledger_overview(w.l, T0, HOUR, T0 + 3 * HOUR, &o));
+    CHECK(strcmp(reason_of(o, cred.serial), cut) == 0);
+    offpay_overview_free(o);
+    drop_world(&w);
+}
+
 static void test_bad_ranges_are_refused(void)
 {
     world            w;
@@ -453,6 +534,7 @@ static const offpay_test TESTS[] = {
     {"revoked_credentials_newest_first", test_revoked_credentials_newest_first},
     {"lists_past_their_cap_say_so", test_lists_past_their_cap_say_so},
     {"bad_ranges_are_refused", test_bad_ranges_are_refused},
+    {"revocation_reason_listed_whole", test_revocation_reason_listed_whole},
     {NULL, NULL},
 };
 
