@@ -213,6 +213,7 @@ async function table(page, id) {
     'the chart has a text legend of its outcomes (' + shown.join(', ') + '), each with its bars\' colour (WCAG 1.4.1)',
     { shown, legend: seen.legend });
     out.terminals = await table(page, 'terminals');
+    out.terminals_head = await page.$$eval('#terminals thead th', (l) => l.map((h) => h.textContent));
     out.cases = await table(page, 'cases');
     out.revoked_credentials = await table(page, 'revoked-credentials');
     out.revoked_terminals = await table(page, 'revoked-terminals');
@@ -417,6 +418,8 @@ async function table(page, id) {
         } else if (t.revoked) {
           t.report = { reported_at: o.time - OLD, synced_at: o.time - OLD, pending: 0 };
         }
+        // and revoked before the ledger kept reasons (offpayd gives null)
+        if (t.revoked) t.revoke_reason = null;
       }
       return JSON.stringify(o);
     });
@@ -425,10 +428,19 @@ async function table(page, id) {
     const reported = old.filter((t) => t.cells[3].text !== 'not reported');
     check('old_sync', reported.some((t) => t.cells[7].text === 'active') &&
       reported.some((t) => t.cells[7].text !== 'active') && reported.every((t) =>
-      (t.cells[7].text === 'active') === /last sync 3 d 1 h ago/.test(t.cells[8].text) &&
+      (t.cells[7].text === 'active') === /last sync 3 d 1 h ago/.test(t.cells[9].text) &&
       (t.cells[7].text === 'active') === t.data.attention.split(' ').includes('sync')),
     'a last sync over 72 h old said in the terminal\'s row (needs attention: last sync 3 d 1 h ago), a revoked terminal\'s not',
-    old.map((t) => [t.data.terminal, t.data.attention, t.cells[8].text]));
+    old.map((t) => [t.data.terminal, t.data.attention, t.cells[9].text]));
+    // a revocation without a reason kept: "not recorded" in both tables,
+    // the terminals' own and the revoked ones'; a live terminal's '-'
+    const oldRevoked = await table(page, 'revoked-terminals');
+    check('reason_not_recorded', old.some((t) => t.cells[7].text !== 'active') &&
+      old.every((t) => t.cells[8].text === (t.cells[7].text === 'active' ? '-' : 'not recorded')) &&
+      oldRevoked.length >= 1 && oldRevoked.every((t) => t.cells[3].text === 'not recorded'),
+    'a terminal revoked before the ledger kept reasons: "not recorded" beside its state and in the revoked terminals',
+    { terminals: old.map((t) => [t.data.terminal, t.cells[7].text, t.cells[8].text]),
+      revoked: oldRevoked.map((t) => [t.data.terminal, t.cells[3].text]) });
     // money in three currencies, large: the amounts grouped, exact past
     // 2^53 minor units, each currency's rows together (offpayd lists kinds
     // by kind and buckets by time, which interleaves the currencies)

@@ -11,7 +11,8 @@
 # The page must show: money by account kind equal to the sums of the
 # accounts' balances read one by one and to `offpay admin audit`'s money
 # inside; the audit passing; both cases with their kinds; the revoked
-# credentials (a reason of 128 bytes whole) and terminal; each terminal's
+# credentials (a reason of 128 bytes whole) and terminal (its reason as
+# text, also beside its state in the terminals' table); each terminal's
 # last sync and un-uploaded count, and what needs attention in words in
 # its row. A wrong token gives a clear error and no data. One case's
 # evidence is downloaded by the browser and checked with
@@ -242,15 +243,24 @@ ta_sync=$(tjq "$TA" .report.reported_at)
   || fail "ta on the page: $(jq -c --arg t "$TA" '.terminals[] | select(.data.terminal == $t)' seen.json)"
 [ "$(trow "$TD" '.cells[5].text')" = unknown ] && [ "$(trow "$TD" '.cells[3].text')" = "not reported" ] \
   && ok "the page: terminal $TD never reported" || fail "td on the page"
+# why a terminal was revoked, beside its state in the terminals' own table
+# (under its header), as text; '-' for a live one
+td_at=$(tjq "$TD" .revoked_at)
+[ "$(seen '.terminals_head[7:10] | join("|")')" = "state|revocation reason|attention" ] \
+  && [ "$(trow "$TD" '.cells[7].text')" = "revoked $(date -u -d "@$td_at" '+%Y-%m-%d %H:%M:%S UTC')" ] \
+  && [ "$(trow "$TD" '.cells[8].text')" = "$TD_WHY" ] \
+  && [ "$(trow "$TA" '.cells[7].text')" = active ] && [ "$(trow "$TA" '.cells[8].text')" = "-" ] \
+  && ok "the page: terminal $TD's row says why it was revoked ($TD_WHY), $TA's '-'" \
+  || fail "the terminals' reasons: $(jq -c '{h: .terminals_head, t: [.terminals[] | [.data.terminal, .cells[7].text, .cells[8].text]]}' seen.json)"
 # a terminal needing attention says so in words in its row (not colour only)
-trow "$TE" '.cells[8].text' | grep -Eq "^needs attention: 1 entry not uploaded; clock (59 min|1 h [0-9]+ min) ahead of offpayd's$" \
+trow "$TE" '.cells[9].text' | grep -Eq "^needs attention: 1 entry not uploaded; clock (59 min|1 h [0-9]+ min) ahead of offpayd's$" \
   && [ "$(trow "$TE" '.data.attention')" = "pending clock" ] \
-  && ok "the page: terminal $TE $(trow "$TE" '.cells[8].text')" \
+  && ok "the page: terminal $TE $(trow "$TE" '.cells[9].text')" \
   || fail "te's attention: $(jq -c --arg t "$TE" '.terminals[] | select(.data.terminal == $t)' seen.json)"
-[ "$(trow "$TA" '.cells[8].text')" = none ] && [ "$(trow "$TA" '.data.attention')" = "" ] \
-  && [ "$(trow "$TD" '.cells[8].text')" = "not known (no report)" ] \
+[ "$(trow "$TA" '.cells[9].text')" = none ] && [ "$(trow "$TA" '.data.attention')" = "" ] \
+  && [ "$(trow "$TD" '.cells[9].text')" = "not known (no report)" ] \
   && ok "the page: terminal $TA needs no attention, $TD's is not known" \
-  || fail "ta/td attention: $(jq -c '[.terminals[] | [.data.terminal, .data.attention, .cells[8].text]]' seen.json)"
+  || fail "ta/td attention: $(jq -c '[.terminals[] | [.data.terminal, .data.attention, .cells[9].text]]' seen.json)"
 [ "$(seen '[.buckets[] | .cells[3].text | tonumber] | add')" = 4 ] && [ "$(seen .bars)" -ge 1 ] \
   && ok "the page: settlement over time, 4 presentments, $(seen .bars) bar(s)" \
   || fail "buckets on the page: $(jq -c '.buckets' seen.json)"
@@ -297,7 +307,7 @@ run_cli 0 "PROVES: the wallet key of credential $S signed two different payment 
 
 # ---- what dashboard.js checked in the page itself (accessibility) -------
 for name in login_focus range_arrow_no_reload range_focus refresh_focus token_focus relogin_focus \
-            old_sync money_grouped buckets_by_currency narrow_login narrow_login_320 narrow_board \
+            old_sync reason_not_recorded money_grouped buckets_by_currency narrow_login narrow_login_320 narrow_board \
             narrow_board_320 chart_legend chart_contrast chart_legend_all empty_contrast text_contrast; do
   c=$(jq -c --arg n "$name" '.checks[] | select(.name == $n)' seen.json)
   [ -n "$c" ] && [ "$(jq -r .ok <<<"$c")" = true ] && ok "the page: $(jq -r .what <<<"$c")" \

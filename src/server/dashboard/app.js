@@ -343,6 +343,12 @@
     return out;
   }
 
+  // A revoked terminal's reason as the ledger keeps it, whole; offpayd
+  // gives null for one revoked before the ledger kept reasons (0.18.0).
+  function revokeReason(t) {
+    return t.revoke_reason !== null ? t.revoke_reason : 'not recorded';
+  }
+
   function renderTerminals(terminals, more, now) {
     fillBody('terminals', terminals.map((t) => {
       const rep = t.report;
@@ -360,17 +366,19 @@
         el('td', { class: 'num' }, t.presentments),
         el('td', t.revoked ? { class: 'revoked' } : {},
           t.revoked ? 'revoked ' + when(t.revoked_at) : 'active'),
+        // why, beside its state: '-' while active, as a value that does
+        // not apply is elsewhere in this table
+        el('td', { class: 'revoke-reason' }, t.revoked ? revokeReason(t) : '-'),
         el('td', { class: 'attention' },
           att.length ? 'needs attention: ' + att.map((a) => a.text).join('; ')
             : rep ? 'none' : 'not known (no report)'));
-    }), 'no terminals yet', 9);
-    // the reason the ledger keeps (null: revoked before it kept reasons)
+    }), 'no terminals yet', 10);
     fillBody('revoked-terminals', terminals.filter((t) => t.revoked).map((t) =>
       el('tr', { 'data-terminal': t.terminal },
         el('td', {}, t.terminal),
         el('td', {}, t.merchant_name + ' (' + t.merchant + ')'),
         el('td', {}, when(t.revoked_at)),
-        el('td', {}, t.revoke_reason !== null ? t.revoke_reason : 'not recorded'))),
+        el('td', { class: 'revoke-reason' }, revokeReason(t)))),
     more ? 'none among the first 1,000 terminals listed (offpayd holds more: offpay admin terminals lists them all)'
       : 'no revoked terminals', 4);
   }
