@@ -54,33 +54,57 @@ static offpay_err publish(offpay_ledger *l, size_t k)
 /* Terminal revocations the shards took and the directory did not (a
  * revocation answered 503, not sent again) finished in the directory:
  * until then the shards refuse the terminal and the directory does not,
- * and every copy compares unequal and copies every row. */
+ * and every copy compares unequal and copies every row. And one a shard
+ * holds from before the directory's (the terminal, live in the directory
+ * meanwhile, rotated: its rotation revoked it there later, for its own
+ * reason), given the directory: every shard keeps the first revocation's
+ * time and reason. */
 static offpay_err directory_finish(offpay_ledger *l)
 {
     offpay_err rc = OFFPAY_OK;
 
     for (size_t k = 1; rc == OFFPAY_OK && l->sharded && k < l->n_shards; k++) {
-        size_t n = 0;
+        size_t n = 0, c = 0;
 
         rc = offpay__pg_terminal_revocations_finish(l->shard[k].store,
-                                                    l->shard[0].store, &n);
+                                                    l->shard[0].store, &n, &c);
         if (rc == OFFPAY_OK && n > 0)
             offpay__log("offpay: %zu terminal revocation(s) shard %zu held "
                         "and the directory did not (a revocation that "
                         "failed part way) made in the directory\n",
                         n, k);
+        if (rc == OFFPAY_OK && c > 0)
+            offpay__log("offpay: %zu terminal revocation(s) shard %zu held "
+                        "from before the directory's, or with a reason where "
+                        "it held none, given the directory: every shard keeps "
+                        "the first time and reason\n",
+                        c, k);
     }
     return rc;
 }
 
 /* The directory's rows copied to every shard (after a change to them, and
- * at open: a copy a crash interrupted is finished). */
+ * at open: a copy a crash interrupted is finished). When a shard holds a
+ * terminal revocation otherwise after its copy (the first one, which the
+ * directory lacks or holds later), the directory takes it and is copied
+ * again, so that every shard keeps one time and reason. */
 static offpay_err directory_copy(offpay_ledger *l)
 {
     offpay_err rc = OFFPAY_OK;
+    int        differ = 0;
 
-    for (size_t k = 1; rc == OFFPAY_OK && l->sharded && k < l->n_shards; k++)
-        rc = offpay__pg_directory_copy(l->shard[0].store, l->shard[k].store);
+    for (size_t k = 1; rc == OFFPAY_OK && l->sharded && k < l->n_shards; k++) {
+        int d = 0;
+
+        rc =
+            offpay__pg_directory_copy(l->shard[0].store, l->shard[k].store, &d);
+        differ |= d;
+    }
+    if (rc == OFFPAY_OK && differ)
+        rc = directory_finish(l);
+    for (size_t k = 1; rc == OFFPAY_OK && differ && k < l->n_shards; k++)
+        rc = offpay__pg_directory_copy(l->shard[0].store, l->shard[k].store,
+                                       NULL);
     return rc;
 }
 

@@ -213,16 +213,26 @@ offpay_err offpay__pg_shard_range(offpay__store *s, uint64_t first,
 offpay_err offpay__pg_map_lock(const char *url, void **lock);
 void       offpay__pg_map_unlock(void *lock);
 /* copies the directory's merchants (with their accounts) and terminals
- * from store `from` to store `to`, keeping their ids; idempotent */
-offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to);
+ * from store `from` to store `to`, keeping their ids, each terminal's
+ * revocation the first of the two (the earlier time and its reason; for
+ * one time `from`'s); idempotent. *differ (may be NULL): 1 when `to`
+ * still holds a revocation otherwise after it (one that came first, or
+ * that `from` lacks: offpay__pg_terminal_revocations_finish gives it to
+ * `from`) */
+offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to,
+                                     int *differ);
 /* a terminal revocation store `from` (a shard) holds and store `to` (the
  * directory) does not — one whose call failed after the shards took it
  * (ledger.c, offpay__ledger_terminal_revoke_shards) and was not sent
- * again — made in `to` at `from`'s time, how and reason; *finished counts
- * them */
+ * again — made in `to` at `from`'s time, how and reason (*finished counts
+ * them); and one `from` holds from an earlier time than `to` (`to` took
+ * the terminal's own rotation for a revocation then: online.c) or with a
+ * reason where `to` holds none, given `from`'s time and reason
+ * (*corrected) */
 offpay_err offpay__pg_terminal_revocations_finish(offpay__store *from,
                                                   offpay__store *to,
-                                                  size_t        *finished);
+                                                  size_t        *finished,
+                                                  size_t        *corrected);
 /* publishes the revocations of store `from` with a seq above *seq into
  * the revocation list of store `to` (each serial once), *seq advanced */
 offpay_err offpay__pg_revocations_publish(offpay__store *from,

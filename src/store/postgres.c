@@ -2731,6 +2731,11 @@ static offpay_err copy_rows(offpay__store *from, offpay__store *to,
     return rc;
 }
 
+/* What the directory holds, as one text compared between shard 0 and a
+ * shard: counts, and last (after the last '/') a digest of every
+ * terminal revocation with its time and reason, so that two shards
+ * holding one terminal revoked at other times or for other reasons do
+ * not compare equal (their counts do). */
 static const char DIR_COUNT[] =
     "SELECT (SELECT count(*) FROM merchants) || '/' ||"
     " (SELECT count(*) FROM terminals) || '/' ||"
@@ -2738,15 +2743,30 @@ static const char DIR_COUNT[] =
     " (SELECT count(*) FROM terminals WHERE bytes IS NOT NULL) || '/' ||"
     " (SELECT count(*) FROM terminals WHERE retired IS NOT NULL) || '/' ||"
     " (SELECT count(*) FROM terminals WHERE sums_carried = 1) || '/' ||"
-    " (SELECT count(*) FROM terminals WHERE revoke_reason IS NOT NULL)";
+    " (SELECT count(*) FROM terminals WHERE revoke_reason IS NOT NULL)"
+    " || '/' || (SELECT coalesce(encode(sha256(convert_to(string_agg(id"
+    " || ' ' || revoked_at || ' ' || quote_nullable(revoke_reason), ','"
+    " ORDER BY id), 'UTF8')), 'hex'), '') FROM terminals"
+    " WHERE revoked_at IS NOT NULL)";
+
+/* 1 when two DIR_COUNT texts differ in their revocations' digest. */
+static int revocations_differ(const char *a, const char *b)
+{
+    const char *x = strrchr(a, '/'), *y = strrchr(b, '/');
+
+    return x == NULL || y == NULL || strcmp(x, y) != 0;
+}
 
 /* The directory's rows: what the copy selects on shard 0 (with "WHERE"
  * and the delta's condition appended, or nothing for every row) and how
  * it writes them on a shard. Merchants and their accounts never change;
- * a terminal's credential and revocation (with its reason, 021) are set
- * once (COALESCE: a shard that took a revocation first keeps its time
- * and reason), and sums_carried (018) with its rotation, once from 0 to
- * 1 (GREATEST). */
+ * a terminal's credential is set once (COALESCE), and sums_carried (018)
+ * with its rotation, once from 0 to 1 (GREATEST). Its revocation is the
+ * first one (settlement.md §11, rule 4): the earlier time of the two
+ * (LEAST), with its reason (021); for one time, the directory's; a
+ * reason where there was none (a revocation made before 0.18.0). A shard
+ * whose revocation is the earlier keeps it: the directory takes it
+ * (offpay__pg_terminal_revocations_finish) and copies it back. */
 static const char *const DIR_SEL[3] = {
     "SELECT a.id, a.kind, a.currency, a.ref, a.created_at FROM merchants"
     " m JOIN accounts a ON a.id = m.account",
@@ -2765,9 +2785,11 @@ static const char *const DIR_INS[3] = {
     " ($1::bigint, $2::bigint, $3::bytea, $4::bytea, $5::bigint, $6::bigint,"
     " $7::bigint, $8::bigint, $9::bigint, $10::text) ON CONFLICT (id) DO"
     " UPDATE SET bytes = COALESCE(terminals.bytes, EXCLUDED.bytes),"
-    " revoked_at = COALESCE(terminals.revoked_at, EXCLUDED.revoked_at),"
-    " revoke_reason = COALESCE(terminals.revoke_reason,"
-    " EXCLUDED.revoke_reason),"
+    " revoked_at = LEAST(terminals.revoked_at, EXCLUDED.revoked_at),"
+    " revoke_reason = CASE WHEN terminals.revoked_at IS NULL OR"
+    " EXCLUDED.revoked_at <= terminals.revoked_at OR"
+    " terminals.revoke_reason IS NULL THEN COALESCE(EXCLUDED.revoke_reason,"
+    " terminals.revoke_reason) ELSE terminals.revoke_reason END,"
     " retired = COALESCE(terminals.retired, EXCLUDED.retired),"
     " rotated_to = COALESCE(terminals.rotated_to, EXCLUDED.rotated_to),"
     " sums_carried = GREATEST(terminals.sums_carried,"
@@ -2791,12 +2813,15 @@ static const char DIR_HELD[] =
 /* Copies the rows of the directory on `from` that `to` lacks, by the
  * delta (one look at what `to` holds), then checks the counts: a row the
  * delta missed (ids committed out of order by concurrent registrations,
- * so one below the shard's highest arrived late) makes it copy every row,
- * as ON CONFLICT leaves the rows already there. */
+ * so one below the shard's highest arrived late), or a revocation held
+ * at another time or for another reason, makes it copy every row, as ON
+ * CONFLICT leaves the rows already there or makes their revocation the
+ * first. *differ: whether `to`'s revocations still differ after that
+ * (one of them came first: the directory is to take it). */
 static offpay_err dir_copy_in_tx(offpay__store *from, offpay__store *to,
-                                 const char *from_count)
+                                 const char *from_count, int *differ)
 {
-    PGresult  *h = NULL, *b = NULL;
+    PGresult  *h = NULL, *b = NULL, *c = NULL;
     offpay_err rc = shard_q(to, DIR_HELD, 0, NULL, &h);
     char       sql[512];
 
@@ -2811,21 +2836,31 @@ static offpay_err dir_copy_in_tx(offpay__store *from, offpay__store *to,
     }
     if (rc == OFFPAY_OK)
         rc = shard_q(to, DIR_COUNT, 0, NULL, &b);
-    if (rc == OFFPAY_OK && strcmp(PQgetvalue(b, 0, 0), from_count) != 0)
+    if (rc == OFFPAY_OK && strcmp(PQgetvalue(b, 0, 0), from_count) != 0) {
         for (int k = 0; rc == OFFPAY_OK && k < 3; k++) {
             snprintf(sql, sizeof sql, "%s ORDER BY %s", DIR_SEL[k],
                      k < 2 ? "m.id" : "id");
             rc = copy_rows(from, to, sql, 0, NULL, DIR_INS[k]);
         }
+        if (rc == OFFPAY_OK)
+            rc = shard_q(to, DIR_COUNT, 0, NULL, &c);
+        if (rc == OFFPAY_OK)
+            *differ = revocations_differ(PQgetvalue(c, 0, 0), from_count);
+    }
     PQclear(h);
     PQclear(b);
+    PQclear(c);
     return rc;
 }
 
-offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to)
+offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to,
+                                     int *differ)
 {
     offpay_err rc = OFFPAY_ERETRY;
+    int        d = 0;
 
+    if (differ != NULL)
+        *differ = 0;
     if (from == NULL || to == NULL)
         return OFFPAY_EINVAL;
     for (int attempt = 0; attempt < 10 && rc == OFFPAY_ERETRY; attempt++) {
@@ -2841,9 +2876,10 @@ offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to)
                strcmp(PQgetvalue(a, 0, 0), PQgetvalue(b, 0, 0)) == 0;
         PQclear(b);
         if (rc == OFFPAY_OK && !same) {
+            d = 0;
             rc = exec_sql(to, "BEGIN ISOLATION LEVEL READ COMMITTED");
             if (rc == OFFPAY_OK)
-                rc = dir_copy_in_tx(from, to, PQgetvalue(a, 0, 0));
+                rc = dir_copy_in_tx(from, to, PQgetvalue(a, 0, 0), &d);
             if (rc == OFFPAY_OK)
                 rc = exec_sql(to, "COMMIT");
             if (rc != OFFPAY_OK)
@@ -2852,6 +2888,8 @@ offpay_err offpay__pg_directory_copy(offpay__store *from, offpay__store *to)
         PQclear(a);
         (void)exec_sql(from, rc == OFFPAY_OK ? "COMMIT" : "ROLLBACK");
     }
+    if (rc == OFFPAY_OK && differ != NULL)
+        *differ = d;
     return rc == OFFPAY_ERETRY ? OFFPAY_ESTORE : rc;
 }
 
@@ -2922,18 +2960,23 @@ out:
 
 offpay_err offpay__pg_terminal_revocations_finish(offpay__store *from,
                                                   offpay__store *to,
-                                                  size_t        *finished)
+                                                  size_t        *finished,
+                                                  size_t        *corrected)
 {
     PGresult  *r = NULL, *w = NULL;
     offpay_err rc;
 
     *finished = 0;
+    *corrected = 0;
     if (from == NULL || to == NULL)
         return OFFPAY_EINVAL;
     /* every terminal the shard holds revoked, as one JSON array: the
-     * directory takes those it does not hold revoked, at the shard's time,
-     * how and reason (the earliest, as the revocation would have written
-     * it) */
+     * directory takes the first revocation (as DIR_INS gives it to a
+     * shard): the shard's time, how and reason where it holds none; the
+     * shard's time and reason where the shard's came earlier (the
+     * directory's how kept when it has one, as rotated_to goes with it);
+     * the shard's reason where it holds none (made before 0.18.0). o, the
+     * row before, says which of the first two */
     rc = shard_q(from,
                  "SELECT COALESCE(json_agg(json_build_object('id', id, 'at',"
                  " revoked_at, 'how', retired, 'why', revoke_reason)), '[]')"
@@ -2942,15 +2985,25 @@ offpay_err offpay__pg_terminal_revocations_finish(offpay__store *from,
     if (rc == OFFPAY_OK && strcmp(PQgetvalue(r, 0, 0), "[]") != 0) {
         const char *v[1] = {PQgetvalue(r, 0, 0)};
 
-        rc = shard_q(to,
-                     "UPDATE terminals t SET revoked_at = (j->>'at')::bigint,"
-                     " retired = (j->>'how')::bigint, revoke_reason ="
-                     " j->>'why' FROM jsonb_array_elements($1::jsonb) AS j"
-                     " WHERE t.id = (j->>'id')::bigint AND t.revoked_at IS"
-                     " NULL RETURNING t.id",
-                     1, v, &w);
-        if (rc == OFFPAY_OK)
-            *finished = (size_t)PQntuples(w);
+        rc = shard_q(
+            to,
+            "UPDATE terminals t SET"
+            " revoked_at = LEAST(t.revoked_at, (j->>'at')::bigint),"
+            " retired = COALESCE(t.retired, (j->>'how')::bigint),"
+            " revoke_reason = CASE WHEN t.revoked_at IS NULL OR"
+            " (j->>'at')::bigint < t.revoked_at OR t.revoke_reason IS NULL"
+            " THEN COALESCE(j->>'why', t.revoke_reason) ELSE t.revoke_reason"
+            " END FROM jsonb_array_elements($1::jsonb) AS j, terminals o"
+            " WHERE t.id = (j->>'id')::bigint AND o.id = t.id AND"
+            " (t.revoked_at IS NULL OR (j->>'at')::bigint < t.revoked_at OR"
+            " (t.revoke_reason IS NULL AND j->>'why' IS NOT NULL))"
+            " RETURNING o.revoked_at IS NULL",
+            1, v, &w);
+        for (int i = 0; rc == OFFPAY_OK && i < PQntuples(w); i++)
+            if (strcmp(PQgetvalue(w, i, 0), "t") == 0)
+                ++*finished;
+            else
+                ++*corrected;
     }
     PQclear(w);
     PQclear(r);

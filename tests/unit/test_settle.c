@@ -2292,6 +2292,99 @@ static void test_terminal_revoke_reason_reaches_every_shard(void)
     drop_world(&w);
 }
 
+/* 1 when both shards hold terminal id revoked at `at`. */
+static int every_shard_at(uint32_t id, uint32_t at)
+{
+    char a[32], b[32], want[32], sql[128];
+
+    snprintf(sql, sizeof sql, "SELECT revoked_at FROM terminals WHERE id = %u",
+             (unsigned)id);
+    snprintf(want, sizeof want, "%u", (unsigned)at);
+    if (!pg_value(shard_url[0], sql, a, sizeof a) ||
+        !pg_value(shard_url[1], sql, b, sizeof b))
+        return 0;
+    if (strcmp(a, want) != 0 || strcmp(b, want) != 0)
+        fprintf(stderr, "terminal %u: shard 0 at %s, shard 1 at %s, want %s\n",
+                (unsigned)id, a, b, want);
+    return strcmp(a, want) == 0 && strcmp(b, want) == 0;
+}
+
+/* On a ledger sharded over two PostgreSQL databases, every shard keeps the
+ * time and reason of a terminal's first revocation, and the directory's
+ * copy notices when they differ. One that shard 0 refused after shard 1
+ * took it leaves the terminal live in the directory, which then took the
+ * terminal's own rotation for its own revocation ("rotated to terminal
+ * N", later), while the copy kept shard 1's: the shards disagreed, and
+ * each directory copy found their counts equal. And shards left holding
+ * different reasons for one time (as two revocations at once can leave
+ * them), or different times, with the same counts: the next copy of the
+ * directory makes them the first's (the earliest time; for one time, the
+ * directory's). PostgreSQL only. */
+static void test_terminal_revocations_agree_across_shards(void)
+{
+    world                w;
+    offpay_ledger       *l2 = NULL;
+    offpay_terminal_cred tc[3];
+    char                 sql[200];
+    uint32_t             to = 0;
+    offpay_err           rc;
+
+    if (pg_prefix() == NULL)
+        return; /* sharding is PostgreSQL's */
+    want_shards = 1;
+    rc = make_world(&w, CENTS(100), CENTS(50));
+    want_shards = 0;
+    REQUIRE_OK(rc);
+    for (int i = 0; i < 3; i++)
+        REQUIRE_OK(add_terminal(&w, i % 2, T0 + 300 * DAY, T0, &tc[i]));
+
+    /* cut off after shard 1: the rotation revokes it in the directory
+     * again, later and for another reason; the first stays everywhere */
+    REQUIRE(shard_fault(0, 1));
+    rc = offpay_ledger_terminal_revoke_why(w.l, tc[0].terminal_id,
+                                           "stolen at the market", T0 + 10);
+    REQUIRE(shard_fault(0, 0));
+    CHECK(rc != OFFPAY_OK);
+    REQUIRE_OK(rotate(&w, tc[0].terminal_id, T0 + 20, &to));
+    CHECK(every_shard(tc[0].terminal_id, "stolen at the market"));
+    CHECK(every_shard_at(tc[0].terminal_id, T0 + 10));
+    CHECK(revoked_for(&w, tc[0].terminal_id, T0 + 10, "stolen at the market"));
+    REQUIRE_OK(offpay_ledger_terminal_revoke_why(w.l, tc[0].terminal_id,
+                                                 "sent again", T0 + 30));
+    CHECK(every_shard(tc[0].terminal_id, "stolen at the market"));
+
+    /* the same time, another reason on shard 1, every count equal: the
+     * copy (here after a revocation sent again) gives it the directory's */
+    REQUIRE_OK(offpay_ledger_terminal_revoke_why(w.l, tc[1].terminal_id, "lost",
+                                                 T0 + 40));
+    snprintf(sql, sizeof sql,
+             "UPDATE terminals SET revoke_reason = 'found' WHERE id = %u",
+             (unsigned)tc[1].terminal_id);
+    REQUIRE(run_sql(shard_url[1], sql));
+    REQUIRE_OK(offpay_ledger_terminal_revoke_why(w.l, tc[1].terminal_id,
+                                                 "again", T0 + 50));
+    CHECK(every_shard(tc[1].terminal_id, "lost"));
+    CHECK(every_shard_at(tc[1].terminal_id, T0 + 40));
+
+    /* shard 1 revoked it first, for another reason: both shards take the
+     * first, at its time, at the next copy (here a reopen's) */
+    REQUIRE_OK(offpay_ledger_terminal_revoke_why(w.l, tc[2].terminal_id,
+                                                 "second", T0 + 60));
+    snprintf(sql, sizeof sql,
+             "UPDATE terminals SET revoked_at = %u, revoke_reason = 'first'"
+             " WHERE id = %u",
+             (unsigned)(T0 + 55), (unsigned)tc[2].terminal_id);
+    REQUIRE(run_sql(shard_url[1], sql));
+    REQUIRE_OK(offpay_ledger_open(w.path, NULL, &l2));
+    offpay_ledger_close(l2);
+    CHECK(every_shard(tc[2].terminal_id, "first"));
+    CHECK(every_shard_at(tc[2].terminal_id, T0 + 55));
+    CHECK(revoked_for(&w, tc[2].terminal_id, T0 + 55, "first"));
+    CHECK(every_shard(tc[1].terminal_id, "lost"));
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* A terminal's payments are paid within its own credential's term, the
  * skew allowed either side, however late they are uploaded; outside it
  * they are rejected (settlement.md §8), one by one or in a batch. */
@@ -5055,6 +5148,8 @@ static const offpay_test TESTS[] = {
      test_terminal_revocation_keeps_its_reason},
     {"terminal_revoke_reason_reaches_every_shard",
      test_terminal_revoke_reason_reaches_every_shard},
+    {"terminal_revocations_agree_across_shards",
+     test_terminal_revocations_agree_across_shards},
     {"terminal_term_bounds_what_it_is_paid",
      test_terminal_term_bounds_what_it_is_paid},
     {"code_under_a_key_made_since_is_not_decided",
