@@ -1432,7 +1432,7 @@ offpay_err offpay_ledger_wallet_known(offpay_ledger *l,
 #define OFFPAY_OVERVIEW_TERMINALS_MAX 1000u /* terminals listed, live first */
 #define OFFPAY_OVERVIEW_REVOKED_MAX   1000u /* newest revocations listed */
 /* bytes of a revocation reason: the ledger's own bound, so a reason is
- * shown whole (64 before the release after 0.18.0, which cut longer ones) */
+ * shown whole (64 before 0.19.0, which cut longer ones) */
 #define OFFPAY_OVERVIEW_REASON_MAX OFFPAY_LEDGER_REF_MAX
 
 /* The money of one kind of account in one currency. */
