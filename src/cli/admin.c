@@ -82,6 +82,8 @@ static const char help[] =
     "                    [--to UNIXTIME] [--after ID] [--limit N] [--json]\n"
     "       offpay admin statement --db LEDGER --merchant N [--from UNIXTIME]\n"
     "                    [--to UNIXTIME] [--terminal N] [--after P] [--json]\n"
+    "       offpay admin report --db LEDGER [--from UNIXTIME] [--to UNIXTIME]\n"
+    "                    [--by-day] [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
     "                    [--ref TEXT] [--key KEY] [--funded] [--json]\n"
     "       offpay admin merchants --db LEDGER [--after ID] [--limit N]\n"
@@ -182,6 +184,16 @@ static const char help[] =
     "            cover all): the next page from --after the last\n"
     "            presentment, with the same --to. At month end: --from the\n"
     "            month's first second, --to its last (docs/operations.md)\n"
+    "  report    the settlement report of [--from, --to] (both included;\n"
+    "            default: until now), for reconciling with the bank: for\n"
+    "            each merchant, its payments uploaded in the period\n"
+    "            (charged, paid, covered and owed by the guarantee, paid\n"
+    "            later, refunded, late) and its account's opening\n"
+    "            balance, movements by kind (payouts are its withdrawals)\n"
+    "            and closing balance, as its statement gives them; then\n"
+    "            each currency's totals; whether the period is final\n"
+    "            (also GET /v1/admin/report; --json is that answer with\n"
+    "            every merchant). --by-day: one report per UTC day\n"
     "  refund    the merchant gives back --amount of what presentment N\n"
     "            was paid: out of the merchant's account, back to the\n"
     "            guarantee as far as it covered the payment, the rest to\n"
@@ -337,10 +349,13 @@ static const char help[] =
     "  --drop           marks: remove every mark\n"
     "  --merchant N     terminals: of this merchant only; statement: the\n"
     "                   merchant\n"
-    "  --from UNIXTIME  statement, transfers: the period's start (default\n"
-    "                   0)\n"
-    "  --to UNIXTIME    statement, transfers: the period's end, included\n"
-    "                   (default: statement now, transfers no end)\n"
+    "  --from UNIXTIME  statement, transfers, report: the period's start\n"
+    "                   (default 0)\n"
+    "  --to UNIXTIME    statement, transfers, report: the period's end,\n"
+    "                   included (default: statement and report now,\n"
+    "                   transfers no end)\n"
+    "  --by-day         report: a report for each UTC day of the period\n"
+    "                   (at most 366 days)\n"
     "  --terminal N     statement: the payments at terminal N only (the\n"
     "                   movements are the account's all the same); a\n"
     "                   terminal that is not the merchant's is refused\n"
@@ -361,6 +376,7 @@ static const struct {
     {"revoke-terminal", "terminal-id chain reason"},
     {"transfers", "account from to after limit"},
     {"statement", "merchant from to terminal after"},
+    {"report", "from to by-day"},
     {"refund", "presentment amount ref key funded"},
     {"merchants", "after limit"},
     {"accounts", "ref after limit"},
@@ -2162,6 +2178,162 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
     return EXIT_OK;
 }
 
+/* Most days `admin report --by-day` reports at once. */
+#define REPORT_DAYS_MAX 366u
+
+struct report_text {
+    offpay__report_total totals[OFFPAY__REPORT_CURRENCIES];
+    size_t               n;
+    offpay_err           rc;
+};
+
+/* One merchant's row of `admin report`, on two lines. */
+static int report_row(const offpay__report_row *r, void *p)
+{
+    struct report_text             *c = p;
+    const offpay_statement_account *a = &r->acct;
+    uint16_t                        cur = r->currency;
+    char                            m[7][OFFPAY_AMOUNT_TEXT_MAX + 8];
+
+    c->rc = offpay__report_total_add(c->totals, &c->n,
+                                     OFFPAY__REPORT_CURRENCIES, r);
+    if (c->rc != OFFPAY_OK)
+        return 1;
+    printf("merchant %llu \"%s\" %s  %llu payment(s) (%llu refused, %llu "
+           "late): charged %s  paid %s  covered by the guarantee %s  owed "
+           "by the guarantee %s  paid later %s  refunded %s\n",
+           (unsigned long long)r->merchant, r->name, offpay_currency_alpha(cur),
+           (unsigned long long)r->payments, (unsigned long long)r->rejected,
+           (unsigned long long)r->late,
+           cli_money(r->charged, cur, m[0], sizeof m[0]),
+           cli_money(r->paid, cur, m[1], sizeof m[1]),
+           cli_money(r->covered, cur, m[2], sizeof m[2]),
+           cli_money(r->owed, cur, m[3], sizeof m[3]),
+           cli_money(r->paid_later, cur, m[4], sizeof m[4]),
+           cli_money(r->refunded, cur, m[5], sizeof m[5]));
+    printf("  account %llu: opening %s  settled %s  refunds %s  deposits %s  "
+           "withdrawals %s  other %s  closing %s\n",
+           (unsigned long long)a->account,
+           cli_money(a->opening_balance, cur, m[0], sizeof m[0]),
+           signed_money(a->settled, cur, m[1], sizeof m[1]),
+           signed_money(a->refunds, cur, m[2], sizeof m[2]),
+           signed_money(a->deposits, cur, m[3], sizeof m[3]),
+           signed_money(a->withdrawals, cur, m[4], sizeof m[4]),
+           signed_money(a->other, cur, m[5], sizeof m[5]),
+           cli_money(a->closing_balance, cur, m[6], sizeof m[6]));
+    return 0;
+}
+
+/* `admin report` of one period, as text: a row per merchant, then each
+ * currency's totals. */
+static int report_text(offpay_ledger *l, uint32_t from, uint32_t to,
+                       uint32_t now)
+{
+    struct report_text *c = calloc(1, sizeof *c);
+    char                t1[32], t2[32], m[7][OFFPAY_AMOUNT_TEXT_MAX + 8];
+    uint64_t            last;
+    int                 more;
+    offpay_err          rc;
+
+    if (c == NULL)
+        return cli_fail("report", OFFPAY_ENOMEM);
+    printf("report %s .. %s (both included): ", cli_iso_time(from, t1),
+           cli_iso_time(to, t2));
+    if (offpay__period_final(to, now))
+        printf("final\n");
+    else
+        printf("NOT FINAL: payments may still be uploaded into it; final "
+               "from %s\n",
+               cli_iso_time(to + OFFPAY__PERIOD_FINAL_AFTER + 1, t1));
+    rc = offpay__report_walk(l, from, to, 0, UINT64_MAX, report_row, c, &last,
+                             &more);
+    if (rc == OFFPAY_ENOMEM && c->rc != OFFPAY_OK)
+        rc = c->rc;
+    if (rc != OFFPAY_OK) {
+        free(c);
+        return cli_fail("report", rc);
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        const offpay__report_total *x = &c->totals[i];
+        uint16_t                    cur = x->currency;
+
+        printf("total %s, %llu merchant(s): %llu payment(s) (%llu refused, "
+               "%llu late): charged %s  paid %s  covered by the guarantee %s  "
+               "owed by the guarantee %s  paid later %s  refunded %s\n",
+               offpay_currency_alpha(cur), (unsigned long long)x->merchants,
+               (unsigned long long)x->payments, (unsigned long long)x->rejected,
+               (unsigned long long)x->late,
+               cli_money(x->charged, cur, m[0], sizeof m[0]),
+               cli_money(x->paid, cur, m[1], sizeof m[1]),
+               cli_money(x->covered, cur, m[2], sizeof m[2]),
+               cli_money(x->owed, cur, m[3], sizeof m[3]),
+               cli_money(x->paid_later, cur, m[4], sizeof m[4]),
+               cli_money(x->refunded, cur, m[5], sizeof m[5]));
+        printf("  merchants' accounts: opening %s  settled %s  refunds %s  "
+               "deposits %s  withdrawals %s  other %s  closing %s\n",
+               cli_money(x->opening_balance, cur, m[0], sizeof m[0]),
+               signed_money(x->settled, cur, m[1], sizeof m[1]),
+               signed_money(x->refunds, cur, m[2], sizeof m[2]),
+               signed_money(x->deposits, cur, m[3], sizeof m[3]),
+               signed_money(x->withdrawals, cur, m[4], sizeof m[4]),
+               signed_money(x->other, cur, m[5], sizeof m[5]),
+               cli_money(x->closing_balance, cur, m[6], sizeof m[6]));
+    }
+    if (c->n == 0)
+        printf("no merchant\n");
+    free(c);
+    return EXIT_OK;
+}
+
+/* `admin report`: the settlement report of GET /v1/admin/report over
+ * every merchant (its --json is that answer with every merchant, or with
+ * --by-day {"days": [one per day]}); --by-day cuts [from, to] at each
+ * midnight UTC. */
+static int report(offpay_ledger *l, uint32_t from, uint32_t to, int by_day,
+                  int json)
+{
+    uint32_t   now = cli_now(), d0 = from, d1;
+    json_t    *days = NULL, *doc;
+    offpay_err rc;
+    int        status = EXIT_OK;
+
+    if (from > to)
+        return cli_usage_error("admin report: --from is after --to (unix "
+                               "times, both included)");
+    if (by_day && (to - from) / 86400u >= REPORT_DAYS_MAX)
+        return cli_usage_error("admin report: --by-day reports at most %u "
+                               "days at once (give --from and --to)",
+                               REPORT_DAYS_MAX);
+    if (json && by_day && (days = json_array()) == NULL)
+        return cli_fail("report", OFFPAY_ENOMEM);
+    do {
+        /* the day's last second, or to */
+        d1 = by_day && to - d0 > 86399u - d0 % 86400u
+                 ? d0 + (86399u - d0 % 86400u)
+                 : to;
+        if (!json) {
+            status = report_text(l, d0, d1, now);
+        } else {
+            rc = offpay__report_page(l, d0, d1, 0, UINT64_MAX, now, &doc);
+            if (rc != OFFPAY_OK)
+                status = cli_fail("report", rc);
+            else if (days != NULL)
+                json_array_append_new(days, doc);
+            else
+                status = cli_print_json(doc, "report");
+        }
+        if (by_day && !json && d1 < to && status == EXIT_OK)
+            printf("\n");
+        d0 = d1 + 1;
+    } while (status == EXIT_OK && d1 < to);
+    if (days != NULL) {
+        if (status == EXIT_OK)
+            return cli_print_json(json_pack("{s:o}", "days", days), "report");
+        json_decref(days);
+    }
+    return status;
+}
+
 /* `admin accounts`: the payers' accounts, a page at a time, or those of
  * reference ref (settle.h, offpay_ledger_wallet_accounts). */
 static int accounts(offpay_ledger *l, const char *ref, const admin_args *a)
@@ -2868,6 +3040,7 @@ int cli_admin(int argc, char **argv)
         {"chain", no_argument, NULL, 'C'},
         {"into", required_argument, NULL, 'I'},
         {"drop", no_argument, NULL, 'X'},
+        {"by-day", no_argument, NULL, 'Y'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -2886,6 +3059,7 @@ int cli_admin(int argc, char **argv)
     uint64_t       terminal_id = 0;
     int            chain = 0; /* revoke-terminal --chain */
     int               drop = 0;  /* marks --drop */
+    int               by_day = 0; /* report --by-day */
     const char    *reason = NULL;
     const char       *into = NULL; /* copy-ledger --into */
     int            json = 0, c, status, bad = 0;
@@ -2900,7 +3074,7 @@ int cli_admin(int argc, char **argv)
                                    "cases, evidence, enroll-code, "
                                    "revoke-wallet, revoke-credential, "
                                    "revoke-terminal, transfers, statement, "
-                                   "refund, "
+                                   "report, refund, "
                                    "merchants, accounts, lists, backup, "
                                    "copy-ledger, unseal, skip-ids, marks, "
                                    "terminals)");
@@ -2996,6 +3170,9 @@ int cli_admin(int argc, char **argv)
             break;
         case 'X':
             drop = 1;
+            break;
+        case 'Y':
+            by_day = 1;
             break;
         case 'I':
             into = optarg;
@@ -3330,6 +3507,15 @@ int cli_admin(int argc, char **argv)
         st.terminal = (uint32_t)term;
         st.after = a.f.after_id;
         status = statement(l, &st, json);
+    } else if (strcmp(cmd, "report") == 0) {
+        uint32_t now = cli_now();
+
+        /* offpayd's default: until now, or [from, from] for a from ahead */
+        status = report(l, (uint32_t)from,
+                        have_to      ? (uint32_t)to
+                        : now > from ? now
+                                     : (uint32_t)from,
+                        by_day, json);
     } else if (strcmp(cmd, "refund") == 0)
         status = refund(l, &q, json);
     else if (strcmp(cmd, "merchants") == 0)

@@ -115,6 +115,80 @@ const char *offpay__revoke_warning(uint64_t                      terminal_id,
  * without control or invisible format characters. (ledger.c) */
 int offpay__revoke_reason_ok(const char *reason);
 
+/* ---- the settlement report (report.c) -------------------------------- */
+
+/* One merchant's figures over a period: its statement's lines summed
+ * (payments uploaded in the period, whatever their outcome) and its
+ * account's movements by their own time (acct: opening, by kind,
+ * closing, as the statement gives them). In the currency's minor units. */
+typedef struct offpay__report_row {
+    uint64_t merchant;
+    char     name[OFFPAY_NAME_MAX + 1];
+    uint16_t currency;
+    uint64_t payments, rejected, late; /* lines; refused; late ones */
+    int64_t  charged, paid, covered;   /* covered: of paid, the guarantee */
+    int64_t  late_paid;  /* of paid, the late ones' (settlement.md §6) */
+    int64_t  owed;       /* claims on the guarantee still open (§5) */
+    int64_t  paid_later; /* paid by the guarantee since (claims) */
+    int64_t  refunded;   /* of these payments, refunded whenever */
+    offpay_statement_account acct;
+} offpay__report_row;
+
+/* A currency's totals over the rows of a report. */
+typedef struct offpay__report_total {
+    uint16_t currency;
+    uint64_t merchants, payments, rejected, late;
+    int64_t  charged, paid, covered, late_paid, owed, paid_later, refunded;
+    int64_t  opening_balance, closing_balance;
+    int64_t  settled, refunds, deposits, withdrawals, other;
+} offpay__report_total;
+
+/* Most merchants one page of the report lists (GET /v1/admin/report's
+ * limit), and most currencies its totals tell apart. */
+#define OFFPAY__REPORT_PAGE_MAX   1000u
+#define OFFPAY__REPORT_CURRENCIES 64u
+
+/* offpay__report_merchant — m's row over [from, to], read with its
+ * statement's own read. Errors: OFFPAY_EINVAL, OFFPAY_EOVERFLOW (a sum),
+ * those of offpay_ledger_statement_with. */
+offpay_err offpay__report_merchant(offpay_ledger              *l,
+                                   const offpay_merchant_info *m, uint32_t from,
+                                   uint32_t to, offpay__report_row *row);
+
+/* Adds row r to its currency's total among t[0..*n) (a new one at t[*n],
+ * at most max). Errors: OFFPAY_ENOMEM (more than max currencies),
+ * OFFPAY_EOVERFLOW. */
+offpay_err offpay__report_total_add(offpay__report_total *t, size_t *n,
+                                    size_t max, const offpay__report_row *r);
+
+/* A row and a total as GET /v1/admin/report gives them (docs/api.md);
+ * NULL: out of memory. */
+json_t *offpay__report_row_json(const offpay__report_row *r);
+json_t *offpay__report_total_json(const offpay__report_total *t);
+
+/*
+ * offpay__report_walk — each merchant with an id above after, ascending,
+ * at most limit (from 1) of them: its row over [from, to] to each (a
+ * non-zero return stops the walk: OFFPAY_ENOMEM). *last: the last
+ * merchant given (0: none); *more: 1 when merchants follow it. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOMEM, and those of offpay__report_merchant and
+ * offpay_ledger_merchants.
+ */
+offpay_err offpay__report_walk(offpay_ledger *l, uint32_t from, uint32_t to,
+                               uint64_t after, uint64_t limit,
+                               int (*each)(const offpay__report_row *r,
+                                           void                     *ctx),
+                               void *ctx, uint64_t *last, int *more);
+
+/* The report's page as GET /v1/admin/report answers it (docs/api.md):
+ * the merchants after `after`, at most limit, their rows, the totals per
+ * currency of those rows, whether the period is final at now and whether
+ * the page holds every merchant (`complete`), into *out. Errors as
+ * offpay__report_walk. */
+offpay_err offpay__report_page(offpay_ledger *l, uint32_t from, uint32_t to,
+                               uint64_t after, uint64_t limit, uint32_t now,
+                               json_t **out);
+
 /* The statement as GET /v1/admin/merchants/N/statement answers it
  * (docs/api.md); NULL: out of memory. */
 json_t *offpay__statement_json(const offpay__statement *s);

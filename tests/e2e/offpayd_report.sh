@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# offpayd_report.sh — the settlement report (GET /v1/admin/report, `offpay
+# admin report`; docs/api.md "Settlement report") through the real
+# offpayd: two merchants' payments, one of them unpaid in part while the
+# guarantee is empty (a claim on it), a refund and a payout, then the
+# guarantee funded (the claim paid later). After each step every
+# merchant's row and each currency's totals are checked, a row against
+# its merchant's statement of the same period, the command line's report
+# against offpayd's, and the pages, the days and the refusals. The audit
+# passes at the end.
+source "$(dirname "$0")/offpayd_lib.sh"
+start_server
+fetch_bundle
+T0=$(date +%s)
+
+# The world: an empty EUR guarantee, three merchants (C sells nothing).
+api POST /v1/admin/guarantee '{"currency":"EUR"}'; G=$(jget .account)
+new_merchant "Bakery A"; MA=$MACCT; MIDA=$MERCHANT; new_terminal ta "$MERCHANT"
+new_merchant "Kiosk B"; MB=$MACCT; MIDB=$MERCHANT; new_terminal tb "$MERCHANT"
+new_merchant "Cafe C"; MIDC=$MERCHANT
+
+# step                                          W     esc    A      B     G
+# account 100.00, credential 20.00              8000  2000   0      0     0
+# 5.00 and 3.00 at ta, uploaded                 8000  1200   800    0     0
+# 10.00 at ta; the clone's 6.00 at tb            8000  0      1800   200   0
+#   (tb: unpaid EFUNDS, 2.00 from the escrow, 4.00 owed by the guarantee)
+# refund 1.00 of A's first payment: to the     8000  0      1700   300   0
+#   guarantee, which the credential's claim is owed (settlement.md §13),
+#   and from it at once to B (1.00 of the 4.00 paid later, 3.00 owed)
+# payout (withdrawal) of 5.00 from A            8000  0      1200   300   0
+W=$(new_account payer 100.00)
+new_wallet w "$W" 20.00; S=$SERIAL
+c=$(pay w 5.00); accept ta "$c" 5.00 || fail "5.00 at ta"
+c=$(pay w 3.00); accept ta "$c" 3.00 || fail "3.00 at ta"
+upload ta
+[ "$(outcomes)" = "settled settled" ] && ok "ta: two settled" || fail "ta: $(outcomes)"
+PR1=$(jq -r '.results[0].presentment' resp.json)
+cp w wclone; cp w.log wclone.log   # a wallet is its file and its log
+c=$(pay w 10.00); accept ta "$c" 10.00 || fail "10.00 at ta"
+pay wclone 1.00 >/dev/null   # the clone's next counter, shown to nobody
+c=$(pay wclone 6.00); accept tb "$c" 6.00 || fail "the clone's 6.00 at tb"
+upload ta --from 3
+upload tb
+[ "$(jq -c '.results[0] | [.outcome, .reason, .paid.minor]' resp.json)" = '["unpaid","EFUNDS",200]' ] \
+  && ok "tb: unpaid EFUNDS, 2.00 from the escrow" || fail "tb: $(jq -c .results resp.json)"
+api POST "/v1/admin/presentments/$PR1/refund" '{"amount":"1.00","ref":"returned"}'
+expect_http 200 - "refund of 1.00"
+api POST "/v1/admin/accounts/$MA/withdraw" '{"amount":"5.00","ref":"payout"}'
+expect_http 200 - "payout of 5.00 to Bakery A"
+balances "W=$W:8000 esc=esc/$S:0 A=$MA:1200 B=$MB:300 G=$G:0" "the day's money"
+
+# row MERCHANT: a merchant's row of the last report, its figures in minor
+# units: payments rejected late charged paid covered owed paid_later
+# refunded | opening settled refunds deposits withdrawals other closing
+row() {
+  jq -r --arg m "$1" '.merchants[] | select(.merchant == $m) |
+    [.payments, .rejected, .late, .charged.minor, .paid.minor, .covered.minor,
+     .owed.minor, .paid_later.minor, .refunded.minor, "|",
+     .opening_balance.minor, .movement_sums.settled.minor,
+     .movement_sums.refunds.minor, .movement_sums.deposits.minor,
+     .movement_sums.withdrawals.minor, .movement_sums.other.minor,
+     .closing_balance.minor] | join(" ")' resp.json
+}
+total() {
+  jq -r --arg c "$1" '.totals[] | select(.currency == $c) |
+    [.merchants, .payments, .charged.minor, .paid.minor, .owed.minor,
+     .paid_later.minor, .refunded.minor, "|", .opening_balance.minor,
+     .movement_sums.settled.minor, .movement_sums.withdrawals.minor,
+     .movement_sums.other.minor, .closing_balance.minor] | join(" ")' resp.json
+}
+# same_as_statement MERCHANT FROM TO: the row's account figures are its
+# statement's of the same period
+same_as_statement() {
+  local r s
+  r=$(jq -c --arg m "$1" '.merchants[] | select(.merchant == $m) |
+        [.opening_balance, .movement_sums, .closing_balance, .paid, .covered]' resp.json)
+  cp resp.json report.json
+  api GET "/v1/admin/merchants/$1/statement?from=$2&to=$3"
+  s=$(jq -c '[.opening_balance, .movement_sums, .closing_balance, .paid, .covered]' resp.json)
+  cp report.json resp.json
+  [ -n "$r" ] && [ "$r" = "$s" ] && ok "merchant $1's row is its statement's" \
+    || fail "merchant $1: report $r, statement $s"
+}
+
+NOW=$(date +%s)
+api GET "/v1/admin/report?from=$T0&to=$((NOW + 5))"
+expect_http 200 - "the report of the day so far"
+[ "$(row "$MIDA")" = "3 0 0 1800 1800 0 0 0 100 | 0 1800 -100 0 -500 0 1200" ] \
+  && ok "A: 3 payments, 18.00 paid, 1.00 refunded; paid out 5.00, closing 12.00" \
+  || fail "A's row: $(row "$MIDA")"
+[ "$(row "$MIDB")" = "1 0 0 600 200 0 300 100 0 | 0 200 0 0 0 100 300" ] \
+  && ok "B: 6.00 charged, 2.00 paid, 1.00 paid later (other), 3.00 owed by the guarantee" \
+  || fail "B's row: $(row "$MIDB")"
+[ "$(row "$MIDC")" = "0 0 0 0 0 0 0 0 0 | 0 0 0 0 0 0 0" ] \
+  && ok "C: a row of zeros" || fail "C's row: $(row "$MIDC")"
+[ "$(total EUR)" = "3 4 2400 2000 300 100 100 | 0 2000 -500 100 1500" ] \
+  && ok "EUR totals: 4 payments, 20.00 paid, 3.00 owed, 5.00 paid out, 15.00 held" \
+  || fail "EUR totals: $(total EUR)"
+[ "$(jq -c '[.final, .complete, .count, .next_after, (.merchants | map(.name))]' resp.json)" \
+  = "[false,true,3,null,[\"Bakery A\",\"Kiosk B\",\"Cafe C\"]]" ] \
+  && ok "not final, every merchant, in id order" || fail "report: $(jq -c '[.final, .complete, .count, .next_after]' resp.json)"
+same_as_statement "$MIDA" "$T0" "$((NOW + 5))"
+same_as_statement "$MIDB" "$T0" "$((NOW + 5))"
+
+# the command line gives the same report, and says it is not final
+"$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))" --json > cli.json
+[ "$(jq -c '[.merchants, .totals]' cli.json)" = "$(jq -c '[.merchants, .totals]' resp.json)" ] \
+  && ok "admin report --json: offpayd's rows and totals" || fail "admin report --json: $(head -c 400 cli.json)"
+run_cli 0 "NOT FINAL: payments may still be uploaded into it; final from " -- \
+  "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
+run_cli 0 "merchant $MIDB \"Kiosk B\" EUR  1 payment\(s\) \(0 refused, 0 late\): charged 6.00 EUR  paid 2.00 EUR  covered by the guarantee 0.00 EUR  owed by the guarantee 3.00 EUR  paid later 1.00 EUR" -- \
+  "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
+run_cli 0 "account $MA: opening 0.00 EUR  settled \+18.00 EUR  refunds -1.00 EUR  deposits 0.00 EUR  withdrawals -5.00 EUR  other 0.00 EUR  closing 12.00 EUR" -- \
+  "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
+run_cli 0 "total EUR, 3 merchant\(s\): 4 payment\(s\) .*owed by the guarantee 3.00 EUR" -- \
+  "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
+
+# The guarantee funded: the rest of the claim is paid at once (`claim`
+# transfers, in B's movements as `other`), and B's row says paid later,
+# nothing owed.
+# step                                          A      B     G
+# deposit 10.00 into the guarantee (3.00 owed)  1200   600   700
+api POST "/v1/admin/accounts/$G/deposit" '{"amount":"10.00","ref":"guarantee"}'
+expect_http 200 - "the guarantee funded"
+balances "A=$MA:1200 B=$MB:600 G=$G:700" "the claim paid"
+api GET "/v1/admin/report?from=$T0&to=$((NOW + 5))"
+[ "$(row "$MIDB")" = "1 0 0 600 200 0 0 400 0 | 0 200 0 0 0 400 600" ] \
+  && ok "B: 4.00 paid later by the guarantee, in its movements, nothing owed" || fail "B's row after: $(row "$MIDB")"
+[ "$(total EUR)" = "3 4 2400 2000 0 400 100 | 0 2000 -500 400 1800" ] \
+  && ok "EUR totals: nothing owed, 4.00 paid later" || fail "EUR totals after: $(total EUR)"
+same_as_statement "$MIDB" "$T0" "$((NOW + 5))"
+
+# Pages of merchants: two, then the rest (the totals are the page's)
+api GET "/v1/admin/report?from=$T0&to=$((NOW + 5))&limit=2"
+[ "$(jq -c '[.count, .next_after, .complete, (.totals[0].merchants)]' resp.json)" = "[2,\"$MIDB\",false,2]" ] \
+  && ok "limit 2: two merchants, next_after B, not complete" || fail "page 1: $(jq -c '[.count, .next_after, .complete]' resp.json)"
+api GET "/v1/admin/report?from=$T0&to=$((NOW + 5))&after=$MIDB"
+[ "$(jq -c '[.count, .next_after, .complete, .merchants[0].merchant]' resp.json)" = "[1,null,false,\"$MIDC\"]" ] \
+  && ok "after B: C alone, the last page" || fail "page 2: $(jq -c '[.count, .next_after, .complete]' resp.json)"
+
+# A period before any of it: final, every row and total zero
+api GET "/v1/admin/report?from=$((T0 - 86400))&to=$((T0 - 3600))"
+[ "$(jq -c '[.final, .count, ([.merchants[] | .payments, .closing_balance.minor] | add), .totals[0].closing_balance.minor]' resp.json)" = "[true,3,0,0]" ] \
+  && ok "an earlier period: final, nothing in it" || fail "earlier: $(jq -c . resp.json | head -c 300)"
+
+# Day by day: yesterday (nothing) and today (the day's report)
+DAY=$(( NOW - NOW % 86400 ))
+"$OFFPAY" admin report --db "$LEDGER" --from "$((DAY - 86400))" --to "$NOW" --by-day --json > days.json
+[ "$(jq -c '[(.days | length), .days[0].from, .days[0].to, .days[1].from, ([.days[0].merchants[].payments] | add), ([.days[1].merchants[].payments] | add)]' days.json)" \
+  = "[2,$((DAY - 86400)),$((DAY - 1)),$DAY,0,4]" ] \
+  && ok "--by-day: yesterday with nothing, today's 4 payments" || fail "--by-day: $(jq -c '[.days[] | [.from, .to]]' days.json)"
+run_cli 2 "at most 366 days at once \(give --from and --to\)" -- \
+  "$OFFPAY" admin report --db "$LEDGER" --by-day
+run_cli 2 "--from is after --to" -- \
+  "$OFFPAY" admin report --db "$LEDGER" --from "$NOW" --to "$T0"
+
+# Refusals: nothing read
+api GET "/v1/admin/report?from=$NOW&to=$T0"
+expect_http 400 BAD_PARAMETER "from after to"
+api GET "/v1/admin/report?limit=0"
+expect_http 400 BAD_PARAMETER "limit 0"
+api GET "/v1/admin/report?from=1796530000000"
+expect_http 400 BAD_PARAMETER "a time in milliseconds"
+api GET "/v1/admin/report?merchant=1"
+expect_http 400 BAD_PARAMETER "an unknown parameter"
+status=$(curl -s -o resp.json -w '%{http_code}' "$URL/v1/admin/report")
+expect_http 401 UNAUTHORIZED "the report without the operator token"
+audits "the report's day"
+finish
