@@ -1585,6 +1585,11 @@ typedef struct offpay_ledger_terminal_entry {
      * credential for it (one registered before the ledger kept them) */
     uint32_t               valid_from, expires;
     offpay_terminal_report report; /* its last sync's report */
+    /* the issuer key (kid) that signed its credential, read from the
+     * credential's bytes; -1 when the ledger holds no credential for it,
+     * as valid_from and expires are then 0 (since the release after
+     * 0.18.0) */
+    int32_t kid;
 } offpay_ledger_terminal_entry;
 
 /* Most terminals offpay_ledger_terminals gives at once. */
@@ -1605,6 +1610,67 @@ offpay_err offpay_ledger_terminals(offpay_ledger *l, uint64_t merchant_id,
                                    uint32_t after, size_t max,
                                    offpay_ledger_terminal_entry **out,
                                    size_t                        *n);
+
+/* ---- what each issuer key signed (docs/operations.md §6) ------------- */
+
+/* Most live terminals of one key offpay_ledger_keys names by id. */
+#define OFFPAY_LEDGER_KEY_TERMINALS_SHOWN 100u
+
+/* One issuer signing key (kid) as offpay_ledger_keys gives it: what of
+ * the ledger's a retirement of it would touch. */
+typedef struct offpay_ledger_key_use {
+    uint16_t kid;
+    /* 1: a key of the trust bundle the ledger was given
+     * (offpay_ledger_set_trust), valid_from..valid_until its window; 0:
+     * not in it, or the ledger was given none (both times 0) */
+    int      in_bundle;
+    int      signing; /* 1: the key the ledger signs with */
+    uint32_t valid_from, valid_until;
+    /* the live terminals whose credential it signed: not revoked, their
+     * credential not expired at now; the first of them by id in
+     * terminal_ids[0 .. min(terminals, OFFPAY_LEDGER_KEY_TERMINALS_SHOWN)) */
+    uint32_t terminals;
+    uint32_t terminal_ids[OFFPAY_LEDGER_KEY_TERMINALS_SHOWN];
+    /* the wallet credentials it signed that the ledger has not released
+     * (their escrow still held: codes made with them may still be
+     * uploaded), and of those the ones not expired at now; the latest
+     * ledger expiry among them and when the release job returns that
+     * one's escrow (expiry plus the upload grace); all 0 when none, or
+     * when the credentials were not read */
+    uint64_t credentials, credentials_live;
+    uint32_t credentials_expire, release_due;
+} offpay_ledger_key_use;
+
+/*
+ * offpay_ledger_keys — every issuer key that signed the credential of a
+ * live terminal or a wallet credential not released yet, with every key
+ * of the ledger's trust bundle (when it was given one), ascending by kid,
+ * into *out (malloc'd, free() it; NULL when none) and *n: what an
+ * operator reads before retiring a key (a retired key's terminals are no
+ * longer paid, and codes of its credentials are refused at settlement:
+ * docs/operations.md §6). The kid is read from each credential's signed
+ * bytes. The terminals are read from the directory, a page at a time
+ * (every registered terminal: they are few); with credentials 1, the
+ * wallet credentials not released are read too, once each, on every
+ * shard: one read of the unreleased credentials (through the partial
+ * index of 001_ledger) per call, which grows with them (docs/api.md, GET
+ * /v1/admin/keys); with credentials 0 they are not (their fields 0), for
+ * a check of the terminals alone. Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM,
+ * OFFPAY_ESTORE. Since 0.19.0.
+ */
+offpay_err offpay_ledger_keys(offpay_ledger *l, uint32_t now, int credentials,
+                              offpay_ledger_key_use **out, size_t *n);
+
+/*
+ * offpay_ledger_credential_bytes — wallet credential serial as the ledger
+ * signed it (OFFPAY_WALLET_CRED_BYTES, its exact bytes: decode them with
+ * offpay_wallet_cred_decode for its kid), into bytes. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOT_ISSUED, OFFPAY_ESTORE. Since the release
+ * after 0.18.0.
+ */
+offpay_err
+offpay_ledger_credential_bytes(offpay_ledger *l, uint64_t serial,
+                               uint8_t bytes[OFFPAY_WALLET_CRED_BYTES]);
 
 /* ---- shards (docs/scaling.md "Sharding by credential serial") -------- */
 

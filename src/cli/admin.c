@@ -97,6 +97,7 @@ static const char help[] =
     "       offpay admin skip-ids --db LEDGER [--by N] [--json]\n"
     "       offpay admin marks --db LEDGER [--drop] [--json]\n"
     "       offpay admin terminals --db LEDGER [--merchant N] [--json]\n"
+    "       offpay admin keys --db LEDGER [--json]\n"
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
     "LEDGER is offpayd's --db: a SQLite file, or a PostgreSQL URL such as\n"
@@ -262,15 +263,30 @@ static const char help[] =
     "            running on the file writes at once. A file not sealed is\n"
     "            left as it is (exit 0)\n"
     "  terminals every terminal, live ones first: id, merchant, since,\n"
-    "            active or REVOKED (when, and the reason kept), payments\n"
-    "            uploaded, last upload, the merchant's name, and what its\n"
-    "            last sync reported (when, its own clock then, and how many\n"
-    "            payments it held not uploaded or not decided);\n"
+    "            active or REVOKED (when, and the reason kept), the issuer\n"
+    "            key that signed its credential (key K; 'admin keys'),\n"
+    "            payments uploaded, last upload, the merchant's name, and\n"
+    "            what its last sync reported (when, its own clock then, and\n"
+    "            how many payments it held not uploaded or not decided);\n"
     "            --merchant N: of merchant N only. A lost or stolen\n"
     "            terminal's id, to revoke it (revoke-terminal;\n"
     "            docs/operations.md). Over HTTP, with each one's key and\n"
     "            state, a page at a time: GET\n"
     "            /v1/admin/terminals?merchant=N\n"
+    "  keys      before retiring an issuer key (offpay issuer retire-key;\n"
+    "            docs/operations.md §6): each key that signed the credential\n"
+    "            of a live terminal (not revoked, not expired) or a wallet\n"
+    "            credential not released yet, read from the credentials'\n"
+    "            bytes: how many terminals and their ids (the first 100),\n"
+    "            how many credentials (and how many not expired), the last\n"
+    "            one's expiry and when its escrow is released (expiry plus\n"
+    "            the 14-day upload grace), and what retiring it now would\n"
+    "            do: STOPS the terminals (what they upload is refused; rotate\n"
+    "            each first) and STRANDS the credentials (codes not uploaded\n"
+    "            yet are refused). A key not listed signed neither. Reads\n"
+    "            every credential not released (about 1.5 s a million on\n"
+    "            SQLite). Over HTTP, with the trust bundle's keys: GET\n"
+    "            /v1/admin/keys\n"
     "  skip-ids  after a restore from a backup, before offpayd starts on\n"
     "            it: move the next credential serial (on every shard) and\n"
     "            the next terminal id --by N past where they stand (default\n"
@@ -386,6 +402,7 @@ static const struct {
     {"skip-ids", "by"},
     {"marks", "drop"},
     {"terminals", "merchant"},
+    {"keys", ""},
 };
 
 /* The length of the line at p, its newline included. */
@@ -2096,23 +2113,95 @@ static int merchants(offpay_ledger *l, const admin_args *a)
  * merchant only when not 0, with what the dashboard shows of it
  * (offpay_ledger_overview), its last report included: a lost terminal's
  * id, to revoke it, and what it still held at its last sync. */
+/* Every registered terminal's entry, ascending by id, into *all
+ * (malloc'd, free() it; NULL when none) and *n: offpay_ledger_terminals a
+ * page at a time. */
+static offpay_err terminal_entries(offpay_ledger                 *l,
+                                   offpay_ledger_terminal_entry **all,
+                                   size_t                        *n)
+{
+    offpay_ledger_terminal_entry *page = NULL, *grown;
+    size_t                        got = 0;
+    uint32_t                      after = 0;
+    offpay_err                    rc;
+
+    *all = NULL;
+    *n = 0;
+    do {
+        rc = offpay_ledger_terminals(l, 0, after, OFFPAY_LEDGER_TERMINALS_MAX,
+                                     &page, &got);
+        if (rc == OFFPAY_OK && got > 0) {
+            grown = realloc(*all, (*n + got) * sizeof **all);
+            if (grown == NULL) {
+                rc = OFFPAY_ENOMEM;
+            } else {
+                *all = grown;
+                memcpy(*all + *n, page, got * sizeof *page);
+                *n += got;
+                after = page[got - 1].terminal_id;
+            }
+        }
+        free(page);
+        page = NULL;
+    } while (rc == OFFPAY_OK && got == OFFPAY_LEDGER_TERMINALS_MAX);
+    if (rc != OFFPAY_OK) {
+        free(*all);
+        *all = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+/* The kid that signed terminal id's credential among all[0..n) (by id),
+ * or -1 (no such terminal, or the ledger holds no credential for it). */
+static int32_t terminal_kid(const offpay_ledger_terminal_entry *all, size_t n,
+                            uint32_t id)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (all[mid].terminal_id == id)
+            return all[mid].kid;
+        if (all[mid].terminal_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
 static int terminals(offpay_ledger *l, uint64_t merchant, int json)
 {
-    offpay_overview *o = NULL;
-    json_t          *arr = NULL;
-    char             c[32], r[32], u[32];
-    uint32_t         now = cli_now();
-    offpay_err       rc = offpay_ledger_overview(l, now, 86400, now, &o);
+    offpay_overview              *o = NULL;
+    offpay_ledger_terminal_entry *all = NULL;
+    size_t                        n_all = 0;
+    json_t                       *arr = NULL;
+    char                          c[32], r[32], u[32];
+    uint32_t                      now = cli_now();
+    offpay_err rc = offpay_ledger_overview(l, now, 86400, now, &o);
 
-    if (rc != OFFPAY_OK)
+    /* the issuer key of each one's credential, from the directory's list */
+    if (rc == OFFPAY_OK)
+        rc = terminal_entries(l, &all, &n_all);
+    if (rc != OFFPAY_OK) {
+        offpay_overview_free(o);
         return cli_fail("terminals", rc);
+    }
     if (json)
         arr = json_array();
     for (size_t i = 0; i < o->n_terminals; i++) {
         const offpay_overview_terminal *t = &o->terminals[i];
+        int32_t kid = terminal_kid(all, n_all, t->terminal_id);
+        char    key[16];
 
         if (merchant != 0 && t->merchant_id != merchant)
             continue;
+        if (kid >= 0)
+            snprintf(key, sizeof key, "%ld", (long)kid);
+        else
+            snprintf(key, sizeof key, "-");
         cli_iso_time(t->created_at, c);
         if (t->revoked)
             cli_iso_time(t->revoked_at, r);
@@ -2122,13 +2211,14 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
             json_array_append_new(
                 arr,
                 json_pack(
-                    "{s:I, s:o, s:s, s:s, s:s, s:o, s:o, s:I, s:o, s:o}",
+                    "{s:I, s:o, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:o, s:o}",
                     "terminal", (json_int_t)t->terminal_id, "merchant",
                     cli_json_u64(t->merchant_id), "merchant_name",
                     t->merchant_name, "currency",
-                    offpay_currency_alpha(t->currency), "created_at", c,
-                    "revoked_at", t->revoked ? json_string(r) : json_null(),
-                    "revoke_reason",
+                    offpay_currency_alpha(t->currency), "kid",
+                    kid >= 0 ? json_integer((json_int_t)kid) : json_null(),
+                    "created_at", c, "revoked_at",
+                    t->revoked ? json_string(r) : json_null(), "revoke_reason",
                     t->revoked && t->revoke_reason[0] != '\0'
                         ? json_string(t->revoke_reason)
                         : json_null(),
@@ -2140,10 +2230,12 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
             continue;
         }
         /* the merchant's name last: it may hold spaces */
-        printf("terminal %u  merchant %llu  since %s  %s  payments %llu  "
-               "last upload %s  %s\n",
+        /* key: the issuer key that signed its credential ('admin keys'
+         * says what each signed), "-" when the ledger holds none */
+        printf("terminal %u  merchant %llu  since %s  %s  key %s  payments "
+               "%llu  last upload %s  %s\n",
                (unsigned)t->terminal_id, (unsigned long long)t->merchant_id, c,
-               t->revoked ? "REVOKED" : "active",
+               t->revoked ? "REVOKED" : "active", key,
                (unsigned long long)t->presentments,
                t->last_upload != 0 ? u : "never", t->merchant_name);
         if (t->revoked) {
@@ -2172,6 +2264,7 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
                 "a revoked one may be missing\n",
                 OFFPAY_OVERVIEW_TERMINALS_MAX);
     offpay_overview_free(o);
+    free(all);
     if (json)
         return cli_print_json(json_pack("{s:o}", "terminals", arr),
                               "admin terminals");
@@ -2332,6 +2425,76 @@ static int report(offpay_ledger *l, uint32_t from, uint32_t to, int by_day,
         json_decref(days);
     }
     return status;
+}
+
+/* `admin keys`: what each issuer key signed that the ledger still
+ * holds live (offpay_ledger_keys, credentials read), and what retiring
+ * it now would stop and strand (docs/operations.md §6). */
+static int keys(offpay_ledger *l, int json)
+{
+    offpay_ledger_key_use *v = NULL;
+    size_t                 n = 0;
+    json_t                *arr = NULL;
+    offpay_err             rc = offpay_ledger_keys(l, cli_now(), 1, &v, &n);
+
+    if (rc != OFFPAY_OK)
+        return cli_fail("admin keys", rc);
+    if (json) {
+        arr = json_array();
+        for (size_t i = 0; arr != NULL && i < n; i++)
+            if (json_array_append_new(arr, offpay__json_key_use(&v[i])) != 0) {
+                json_decref(arr);
+                arr = NULL;
+            }
+        free(v);
+        return cli_print_json(json_pack("{s:o}", "keys", arr), "admin keys");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const offpay_ledger_key_use *k = &v[i];
+        size_t shown = k->terminals < OFFPAY_LEDGER_KEY_TERMINALS_SHOWN
+                           ? k->terminals
+                           : OFFPAY_LEDGER_KEY_TERMINALS_SHOWN;
+        char   exp[32], due[32];
+
+        printf("key %u\n", (unsigned)k->kid);
+        printf("  live terminals %lu%s", (unsigned long)k->terminals,
+               shown > 0 ? ":" : "");
+        for (size_t j = 0; j < shown; j++)
+            printf("%s%lu", j > 0 ? ", " : " ",
+                   (unsigned long)k->terminal_ids[j]);
+        printf("%s\n", k->terminals > shown ? ", ..." : "");
+        if (k->credentials > 0)
+            printf("  wallet credentials not released %llu (%llu not "
+                   "expired), the last expiring %s, its escrow released "
+                   "%s\n",
+                   (unsigned long long)k->credentials,
+                   (unsigned long long)k->credentials_live,
+                   cli_iso_time(k->credentials_expire, exp),
+                   cli_iso_time(k->release_due, due));
+        else
+            printf("  wallet credentials not released 0\n");
+        if (k->terminals == 0 && k->credentials == 0) {
+            printf("  retiring it now stops and strands nothing\n");
+            continue;
+        }
+        printf("  retiring it now:");
+        if (k->terminals > 0)
+            printf(" STOPS %lu terminal(s): what they upload is refused "
+                   "(ETERMINAL_EXPIRED); rotate each first (offpay terminal "
+                   "rotate)%s",
+                   (unsigned long)k->terminals, k->credentials > 0 ? ";" : "");
+        if (k->credentials > 0)
+            printf(" STRANDS %llu credential(s): their codes not uploaded "
+                   "yet are refused (EUNKNOWN_KID); retire it after %s",
+                   (unsigned long long)k->credentials, due);
+        printf("\n");
+    }
+    printf("%s key not listed signed no live terminal and no wallet "
+           "credential not released: retiring it stops and strands "
+           "nothing\n",
+           n > 0 ? "A" : "Any");
+    free(v);
+    return EXIT_OK;
 }
 
 /* `admin accounts`: the payers' accounts, a page at a time, or those of
@@ -3077,7 +3240,7 @@ int cli_admin(int argc, char **argv)
                                    "report, refund, "
                                    "merchants, accounts, lists, backup, "
                                    "copy-ledger, unseal, skip-ids, marks, "
-                                   "terminals)");
+                                   "terminals, keys)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
@@ -3482,6 +3645,8 @@ int cli_admin(int argc, char **argv)
         status = marks(l, drop, json);
     else if (strcmp(cmd, "terminals") == 0)
         status = terminals(l, merchant, json);
+    else if (strcmp(cmd, "keys") == 0)
+        status = keys(l, json);
     else if (strcmp(cmd, "cases") == 0)
         status = cases(l, &a);
     else if (strcmp(cmd, "enroll-code") == 0)

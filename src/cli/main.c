@@ -29,7 +29,7 @@ static const char help[] =
     "            cases, evidence, enroll-code, revoke-wallet,\n"
     "            revoke-credential, revoke-terminal, transfers, statement,\n"
     "            report, refund, merchants, accounts, lists, backup,\n"
-    "            copy-ledger, unseal, skip-ids, marks, terminals\n"
+    "            copy-ledger, unseal, skip-ids, marks, terminals, keys\n"
     "  verify-evidence  check a case's evidence file offline (root key only)\n"
     "  version   print the version\n"
     "\n"

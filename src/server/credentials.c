@@ -219,6 +219,8 @@ json_t *srv_credential_json(const offpay_wallet_cred *wc,
 void srv_credential_get(srv_req *r, srv_reply *out)
 {
     offpay_ledger_cred_info c;
+    offpay_wallet_cred      wc;
+    uint8_t                 bytes[OFFPAY_WALLET_CRED_BYTES];
     uint64_t                serial;
     offpay_err              rc;
 
@@ -227,6 +229,12 @@ void srv_credential_get(srv_req *r, srv_reply *out)
         return;
     }
     rc = offpay_ledger_credential(r->l, serial, &c);
+    /* the issuer key that signed it, from the bytes it was issued as */
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_credential_bytes(r->l, serial, bytes);
+    if (rc == OFFPAY_OK &&
+        offpay_wallet_cred_decode(bytes, sizeof bytes, &wc) != OFFPAY_OK)
+        rc = OFFPAY_ESTORE; /* the ledger signed them */
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "credential");
         return;
@@ -234,10 +242,10 @@ void srv_credential_get(srv_req *r, srv_reply *out)
     srv_ok(
         out,
         json_pack(
-            "{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:I, s:b, "
+            "{s:o, s:I, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:I, s:b, "
             "s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}}",
-            "serial", srv_json_id(c.serial), "account",
-            srv_json_id(c.wallet_account), "escrow_account",
+            "serial", srv_json_id(c.serial), "kid", (json_int_t)wc.kid,
+            "account", srv_json_id(c.wallet_account), "escrow_account",
             srv_json_id(c.escrow_account), "limit",
             srv_json_amount(c.limit, c.currency), "remaining",
             srv_json_amount(c.remaining, c.currency), "valid_from",

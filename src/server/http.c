@@ -110,6 +110,7 @@ static const route routes[] = {
      1, "merchant after limit", 0},
     {"GET", "/v1/admin/terminals/*", srv_terminal_get, AUTH_OPERATOR, BODY_NONE,
      1, NULL, 0},
+    {"GET", "/v1/admin/keys", srv_keys, AUTH_OPERATOR, BODY_NONE, 1, NULL, 0},
     {"POST", "/v1/admin/credentials", srv_credential_new, AUTH_OPERATOR,
      BODY_ADMIN, 1, NULL, 1},
     {"GET", "/v1/admin/credentials/*", srv_credential_get, AUTH_OPERATOR,

@@ -651,6 +651,70 @@ typedef struct key_list {
     size_t              n;
 } key_list;
 
+/* Live terminals named in a warning of retired_key_warning. */
+#define RETIRED_IDS_SHOWN 10
+
+/* The reload's bundle b (the one before: was) in use: each key that
+ * signed the credential of a live terminal (not revoked, its credential
+ * not expired) and is not in b is warned of, with how many, the first of
+ * them and the command that lists them: such a terminal's uploads are
+ * refused (ETERMINAL_EXPIRED) and, once it has synced, it refuses every
+ * code (docs/operations.md §6). Reads the terminals only, not the
+ * credentials. */
+static void retired_key_warning(const opts *o, srv_ctx *srv,
+                                const offpay_trust_bundle *was,
+                                const offpay_trust_bundle *b)
+{
+    offpay_ledger         *l = srv_pool_get(srv->pool);
+    offpay_ledger_key_use *v = NULL;
+    size_t                 n = 0;
+    char                   where[4096 + 64];
+    offpay_err             rc = offpay_ledger_keys(l, srv_now(), 0, &v, &n);
+
+    srv_pool_put(srv->pool, l);
+    if (rc != OFFPAY_OK) {
+        srv_log("SIGHUP: could not read which issuer keys signed the live "
+                "terminals' credentials: %s (%s); 'offpay admin keys' says",
+                offpay_strerror(rc), offpay_errname(rc));
+        return;
+    }
+    if (o->db != NULL)
+        (void)offpay_ledger_redact(o->db, where, sizeof where, NULL);
+    else
+        snprintf(where, sizeof where, "%s", o->shards != NULL ? o->shards : "");
+    for (size_t i = 0; i < n; i++) {
+        char   ids[RETIRED_IDS_SHOWN * 12 + 8];
+        size_t len = 0, shown = v[i].terminals < RETIRED_IDS_SHOWN
+                                    ? v[i].terminals
+                                    : RETIRED_IDS_SHOWN;
+        int    held = 0, before = 0;
+
+        for (size_t j = 0; j < b->n_keys; j++)
+            held |= b->keys[j].kid == v[i].kid;
+        for (size_t j = 0; j < was->n_keys; j++)
+            before |= was->keys[j].kid == v[i].kid;
+        if (held || v[i].terminals == 0)
+            continue;
+        ids[0] = '\0';
+        for (size_t j = 0; j < shown; j++)
+            len += (size_t)snprintf(ids + len, sizeof ids - len, "%s%lu",
+                                    j > 0 ? ", " : "",
+                                    (unsigned long)v[i].terminal_ids[j]);
+        if (v[i].terminals > shown)
+            snprintf(ids + len, sizeof ids - len, ", ...");
+        srv_log("WARNING: issuer key %u, %s trust bundle %u, signed the "
+                "credential of %lu live terminal(s) (%s): what they upload "
+                "is refused (ETERMINAL_EXPIRED) and, once they sync, they "
+                "refuse every code; rotate each (offpay terminal rotate). "
+                "List them: offpay admin keys %s %s (or GET /v1/admin/keys)",
+                (unsigned)v[i].kid,
+                before ? "retired: it is not in the new" : "not in",
+                (unsigned)b->seq, (unsigned long)v[i].terminals, ids,
+                o->db != NULL ? "--db" : "--shards", where);
+    }
+    free(v);
+}
+
 /* SIGHUP: the issuer's directory read again, as at start-up, so a daily
  * key added (offpay issuer add-key) or retired (retire-key) takes effect
  * without a restart: the new bundle is served, and every ledger handle
@@ -740,6 +804,7 @@ static void reload_issuer(const opts *o, srv_ctx *srv, issuer_view *v,
             "key %u%s (until %s; was %u), trust bundle %u (was %u)",
             o->issuer, (unsigned)n.kid, n.key != NULL ? " in its token" : "",
             when, (unsigned)v->kid, (unsigned)n.b.seq, (unsigned)v->b.seq);
+    retired_key_warning(o, srv, &v->b, &n.b);
     issuer_view_free(v);
     *v = n;
     sodium_memzero(&n, sizeof n);

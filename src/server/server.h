@@ -655,6 +655,7 @@ void srv_terminal_new(srv_req *r, srv_reply *out);
 void srv_terminal_revoke(srv_req *r, srv_reply *out);
 void srv_terminals_list(srv_req *r, srv_reply *out); /* terminal_list.c */
 void srv_terminal_get(srv_req *r, srv_reply *out);
+void srv_keys(srv_req *r, srv_reply *out); /* keys.c */
 void srv_credential_new(srv_req *r, srv_reply *out);
 void srv_credential_get(srv_req *r, srv_reply *out);
 void srv_credential_revoke(srv_req *r, srv_reply *out);

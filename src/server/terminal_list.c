@@ -4,8 +4,8 @@
  * /v1/admin/terminals/N: one of them. Each as the directory holds it
  * (offpay_ledger_terminals): its merchant, key, state (active, revoked,
  * decommissioned, rotated with the terminal it was rotated to), when it
- * was registered and revoked and why, its credential's term and its last
- * sync's report.
+ * was registered and revoked and why, its credential's term and the
+ * issuer key that signed it (kid), and its last sync's report.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -46,7 +46,8 @@ static json_t *terminal_json(const offpay_ledger_terminal_entry *t)
                            (json_int_t)t->report.synced_at, "pending",
                            (json_int_t)t->report.pending);
     return json_pack(
-        "{s:I, s:o, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
+        "{s:I, s:o, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, "
+        "s:o}",
         "terminal_id", (json_int_t)t->terminal_id, "merchant",
         srv_json_id(t->merchant_id), "merchant_name", t->merchant_name,
         "currency", offpay_currency_alpha(t->currency), "terminal_key", key,
@@ -64,7 +65,11 @@ static json_t *terminal_json(const offpay_ledger_terminal_entry *t)
         t->rotated_to != 0 ? json_integer((json_int_t)t->rotated_to)
                            : json_null(),
         "valid_from", time_or_null(t->valid_from), "expires",
-        time_or_null(t->expires), "report", report);
+        time_or_null(t->expires),
+        /* the issuer key that signed its credential (GET /v1/admin/keys
+         * says what each signed); null when the ledger holds none */
+        "kid", t->kid >= 0 ? json_integer((json_int_t)t->kid) : json_null(),
+        "report", report);
 }
 
 void srv_terminals_list(srv_req *r, srv_reply *out)

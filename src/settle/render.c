@@ -20,6 +20,45 @@ json_t *offpay__json_id(uint64_t v)
     return json_string(buf);
 }
 
+/* A Unix time, or null for 0 (none). */
+static json_t *time_or_null(uint32_t t)
+{
+    return t != 0 ? json_integer((json_int_t)t) : json_null();
+}
+
+json_t *offpay__json_key_use(const offpay_ledger_key_use *k)
+{
+    size_t  shown = k->terminals < OFFPAY_LEDGER_KEY_TERMINALS_SHOWN
+                        ? k->terminals
+                        : OFFPAY_LEDGER_KEY_TERMINALS_SHOWN;
+    json_t *ids = json_array();
+
+    for (size_t i = 0; ids != NULL && i < shown; i++)
+        if (json_array_append_new(
+                ids, json_integer((json_int_t)k->terminal_ids[i])) != 0) {
+            json_decref(ids);
+            ids = NULL;
+        }
+    if (ids == NULL)
+        return NULL;
+    return json_pack(
+        "{s:I, s:b, s:b, s:o, s:o, s:I, s:o, s:b, s:I, s:I, s:o, s:o, s:b, "
+        "s:b}",
+        "kid", (json_int_t)k->kid, "in_bundle", k->in_bundle, "signing",
+        k->signing, "valid_from", time_or_null(k->valid_from), "valid_until",
+        time_or_null(k->valid_until), "live_terminals",
+        (json_int_t)k->terminals, "terminal_ids", ids, "terminal_ids_more",
+        k->terminals > shown, "credentials", (json_int_t)k->credentials,
+        "credentials_live", (json_int_t)k->credentials_live,
+        "credentials_expire", time_or_null(k->credentials_expire),
+        "release_due", time_or_null(k->release_due),
+        /* what retiring it now would do (docs/operations.md §6): its
+         * terminals are no longer paid, and the codes of its credentials
+         * not uploaded yet are refused (EUNKNOWN_KID) */
+        "retire_stops_terminals", k->terminals > 0,
+        "retire_strands_credentials", k->credentials > 0);
+}
+
 json_t *offpay__json_amount(int64_t minor, uint16_t currency)
 {
     char        buf[OFFPAY_AMOUNT_TEXT_MAX];

@@ -25,6 +25,11 @@ json_t *offpay__json_amount(int64_t minor, uint16_t currency);
  * a statement's movements give it. NULL: out of memory. */
 json_t *offpay__json_transfer(const offpay_account_transfer *t,
                               uint16_t                       currency);
+/* One issuer key as GET /v1/admin/keys and `offpay admin keys --json`
+ * give it (offpay_ledger_keys): the live terminals it signed, the first
+ * ids of them, its credentials not released, and what retiring it now
+ * would stop and strand. NULL: out of memory. */
+json_t *offpay__json_key_use(const offpay_ledger_key_use *k);
 /* A settlement outcome's name in the API ("settled", ...). */
 const char *offpay__outcome_name(offpay_settle_outcome o);
 

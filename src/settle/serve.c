@@ -659,13 +659,15 @@ offpay_err offpay_ledger_terminals(offpay_ledger *l, uint64_t merchant_id,
         offpay_terminal_cred cred;
 
         v[i] = c.rows[i].e;
-        /* its term as its credential says (the ledger signed it): a
-         * credential that does not decode leaves both 0 */
+        v[i].kid = -1;
+        /* its term and key as its credential says (the ledger signed
+         * it): a credential that does not decode leaves both 0, kid -1 */
         if (c.rows[i].cred_len > 0 &&
             offpay_terminal_cred_decode(c.rows[i].cred, c.rows[i].cred_len,
                                         &cred) == OFFPAY_OK) {
             v[i].valid_from = cred.valid_from;
             v[i].expires = cred.expires;
+            v[i].kid = cred.kid;
         }
     }
     free(c.rows);
@@ -676,6 +678,212 @@ offpay_err offpay_ledger_terminals(offpay_ledger *l, uint64_t merchant_id,
     *out = v;
     *n = c.n;
     return OFFPAY_OK;
+}
+
+/* ---- what each issuer key signed ------------------------------------ */
+
+/* The keys offpay_ledger_keys gathers, ascending by kid. */
+struct key_uses {
+    offpay_ledger_key_use *v;
+    size_t                 n, cap;
+};
+
+/* kid's entry in k, made (zeroed) where it belongs when missing; NULL:
+ * no memory. */
+static offpay_ledger_key_use *key_use(struct key_uses *k, uint16_t kid)
+{
+    size_t lo = 0, hi = k->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (k->v[mid].kid == kid)
+            return &k->v[mid];
+        if (k->v[mid].kid < kid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (k->n == k->cap) {
+        size_t                 cap = k->cap != 0 ? 2 * k->cap : 16;
+        offpay_ledger_key_use *grown = realloc(k->v, cap * sizeof *grown);
+
+        if (grown == NULL)
+            return NULL;
+        k->v = grown;
+        k->cap = cap;
+    }
+    memmove(&k->v[lo + 1], &k->v[lo], (k->n - lo) * sizeof *k->v);
+    memset(&k->v[lo], 0, sizeof *k->v);
+    k->v[lo].kid = kid;
+    k->n++;
+    return &k->v[lo];
+}
+
+/* Terminals read a page at a time for offpay_ledger_keys (each page its
+ * own read transaction, so a read never holds the directory long). */
+#define KEYS_TERMINALS_PAGE 100u
+
+/* The live terminals of each key into k: every registered terminal read
+ * from the directory, a page at a time (terminals_tx), each not revoked
+ * whose credential decodes and has not expired at now counted under the
+ * credential's kid. */
+static offpay_err keys_terminals(offpay_ledger *l, uint32_t now,
+                                 struct key_uses *k)
+{
+    struct terminals_ctx c = {0, 0, KEYS_TERMINALS_PAGE, 0, NULL};
+    offpay_err           rc = OFFPAY_OK;
+
+    c.rows = calloc(c.max, sizeof *c.rows);
+    if (c.rows == NULL)
+        return OFFPAY_ENOMEM;
+    do {
+        rc = offpay__ledger_read(l, terminals_tx, &c);
+        for (size_t i = 0; rc == OFFPAY_OK && i < c.n; i++) {
+            const offpay__terminal_list_row *row = &c.rows[i];
+            offpay_terminal_cred             cred;
+            offpay_ledger_key_use           *u;
+
+            if (row->e.state != OFFPAY_TERMINAL_ACTIVE || row->cred_len == 0 ||
+                offpay_terminal_cred_decode(row->cred, row->cred_len, &cred) !=
+                    OFFPAY_OK ||
+                cred.expires < now)
+                continue;
+            u = key_use(k, cred.kid);
+            if (u == NULL) {
+                rc = OFFPAY_ENOMEM;
+                break;
+            }
+            if (u->terminals < OFFPAY_LEDGER_KEY_TERMINALS_SHOWN)
+                u->terminal_ids[u->terminals] = row->e.terminal_id;
+            u->terminals++;
+        }
+        if (c.n > 0)
+            c.after = c.rows[c.n - 1].e.terminal_id;
+    } while (rc == OFFPAY_OK && c.n == c.max);
+    free(c.rows);
+    return rc;
+}
+
+struct cred_kids_ctx {
+    uint32_t              now;
+    offpay__cred_kid_row *rows;
+    size_t                n;
+    int                   more;
+};
+
+static offpay_err cred_kids_tx(offpay_ledger *l, void *p)
+{
+    struct cred_kids_ctx *c = p;
+
+    return l->ops->cred_kids(l->store, c->now, c->rows, OFFPAY__CRED_KIDS_MAX,
+                             &c->n, &c->more);
+}
+
+/* The unreleased credentials of each key into k, each shard's added. */
+static offpay_err keys_credentials(offpay_ledger *l, uint32_t now,
+                                   struct key_uses *k)
+{
+    struct cred_kids_ctx c = {now, NULL, 0, 0};
+    offpay_err           rc = OFFPAY_OK;
+
+    c.rows = calloc(OFFPAY__CRED_KIDS_MAX, sizeof *c.rows);
+    if (c.rows == NULL)
+        return OFFPAY_ENOMEM;
+    for (size_t s = 0; rc == OFFPAY_OK && s < l->n_shards; s++) {
+        rc = offpay__ledger_read_on(l, s, cred_kids_tx, &c);
+        if (rc == OFFPAY_OK && c.more)
+            rc = OFFPAY_ESTORE; /* more groups than kids and NULL */
+        for (size_t i = 0; rc == OFFPAY_OK && i < c.n; i++) {
+            const offpay__cred_kid_row *row = &c.rows[i];
+            offpay_ledger_key_use      *u;
+
+            if (!row->has_kid) /* a credential without bytes: none is
+                                  made, the issue signs in its own
+                                  transaction */
+                continue;
+            u = key_use(k, row->kid);
+            if (u == NULL) {
+                rc = OFFPAY_ENOMEM;
+                break;
+            }
+            u->credentials += row->n;
+            u->credentials_live += row->live;
+            if (row->expires > u->credentials_expire)
+                u->credentials_expire = row->expires;
+        }
+    }
+    free(c.rows);
+    for (size_t i = 0; rc == OFFPAY_OK && i < k->n; i++)
+        if (k->v[i].credentials > 0)
+            k->v[i].release_due = offpay__time_clamp(
+                (uint64_t)k->v[i].credentials_expire + l->cfg.upload_grace);
+    return rc;
+}
+
+offpay_err offpay_ledger_keys(offpay_ledger *l, uint32_t now, int credentials,
+                              offpay_ledger_key_use **out, size_t *n)
+{
+    struct key_uses k = {NULL, 0, 0};
+    offpay_err      rc = OFFPAY_OK;
+
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (l == NULL || out == NULL || n == NULL)
+        return OFFPAY_EINVAL;
+    for (size_t i = 0; l->has_trust && i < l->bundle.n_keys; i++) {
+        offpay_ledger_key_use *u = key_use(&k, l->bundle.keys[i].kid);
+
+        if (u == NULL) {
+            rc = OFFPAY_ENOMEM;
+            break;
+        }
+        u->in_bundle = 1;
+        u->signing = l->bundle.keys[i].kid == l->kid;
+        u->valid_from = l->bundle.keys[i].valid_from;
+        u->valid_until = l->bundle.keys[i].valid_until;
+    }
+    if (rc == OFFPAY_OK)
+        rc = keys_terminals(l, now, &k);
+    if (rc == OFFPAY_OK && credentials)
+        rc = keys_credentials(l, now, &k);
+    if (rc != OFFPAY_OK || k.n == 0) {
+        free(k.v);
+        return rc;
+    }
+    *out = k.v;
+    *n = k.n;
+    return OFFPAY_OK;
+}
+
+struct cred_bytes_ctx {
+    uint64_t serial;
+    uint8_t *bytes;
+};
+
+static offpay_err cred_bytes_tx(offpay_ledger *l, void *p)
+{
+    struct cred_bytes_ctx *c = p;
+    offpay_err rc = l->ops->cred_bytes(l->store, c->serial, c->bytes);
+
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ENOT_ISSUED : rc;
+}
+
+offpay_err
+offpay_ledger_credential_bytes(offpay_ledger *l, uint64_t serial,
+                               uint8_t bytes[OFFPAY_WALLET_CRED_BYTES])
+{
+    struct cred_bytes_ctx c = {serial, bytes};
+    int                   k;
+
+    if (l == NULL || bytes == NULL)
+        return OFFPAY_EINVAL;
+    k = offpay__ledger_shard_of(l, serial);
+    if (k < 0)
+        return OFFPAY_ENOT_ISSUED; /* in no shard's range */
+    return offpay__ledger_read_on(l, (size_t)k, cred_bytes_tx, &c);
 }
 
 struct wallet_accounts_ctx {

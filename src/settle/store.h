@@ -96,6 +96,25 @@ extern const char offpay__merchants_sql[];
  * when none). */
 extern const char offpay__terminals_sql[];
 
+/* The credentials not released, by the issuer key that signed them, in
+ * SQL both backends accept ($1: now): the kid's two bytes as they sit in
+ * the credential (substr of its bytes, offsets 2..3: protocol.md §2.2;
+ * NULL for a credential without bytes), how many, how many not expired at
+ * $1 (expires >= $1), the latest expiry; ascending by those two bytes,
+ * which is by kid (big-endian). One read of the unreleased credentials,
+ * through credentials_expires (001_ledger). */
+extern const char offpay__cred_kids_sql[];
+/* Credential $1's bytes, in SQL both backends accept (cred_bytes). */
+extern const char offpay__cred_bytes_sql[];
+typedef struct offpay__cred_kid_row {
+    int      has_kid; /* 0: a credential without bytes (none are made) */
+    uint16_t kid;
+    uint64_t n, live;
+    uint32_t expires;
+} offpay__cred_kid_row;
+/* Room for every group cred_kids can give: each kid, and NULL. */
+#define OFFPAY__CRED_KIDS_MAX (65536 + 1)
+
 /* A row of offpay__terminals_sql: the entry, and its credential's bytes
  * (cred_len 0 when the ledger holds none) for the caller to decode. */
 typedef struct offpay__terminal_list_row {
@@ -530,6 +549,15 @@ typedef struct offpay__store_ops {
     offpay_err (*terminals)(offpay__store *s, uint64_t merchant, uint32_t after,
                             size_t max, offpay__terminal_list_row *out,
                             size_t *n);
+    /* the issuer keys of the credentials not released, grouped by the
+     * kid in their bytes (offpay__cred_kids_sql): at most max into
+     * out[0..*n), ascending by kid; *more 1 when there are more */
+    offpay_err (*cred_kids)(offpay__store *s, uint32_t now,
+                            offpay__cred_kid_row *out, size_t max, size_t *n,
+                            int *more);
+    /* credential serial's signed bytes (ENOTFOUND: none) */
+    offpay_err (*cred_bytes)(offpay__store *s, uint64_t serial,
+                             uint8_t bytes[OFFPAY_WALLET_CRED_BYTES]);
     /* at most max payers' accounts with an id above after (and of
      * reference ref when not NULL), ascending, into out[0..*n) */
     offpay_err (*wallet_accounts)(offpay__store *s, const char *ref,
@@ -928,7 +956,8 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(request_get) X(request_add) \
     X(terminal_retired) X(transfers_of) X(escrow_flows) X(refund_base) \
     X(late_hold) X(marks_advance) X(marks_state) X(wallet_marks) \
-    X(merchants) X(terminals) X(wallet_accounts) X(ids_skip) X(copy_tables) \
+    X(merchants) X(terminals) X(cred_kids) X(cred_bytes) X(wallet_accounts) \
+    X(ids_skip) X(copy_tables) \
     X(copy_rows) X(copy_write) X(next_id) X(next_id_set) X(seal) X(check)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,

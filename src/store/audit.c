@@ -441,6 +441,20 @@ const char offpay__terminals_sql[] =
     " WHERE t.id > $1 AND ($2 = 0 OR t.merchant = $3)"
     " ORDER BY t.id LIMIT $4";
 
+/* The credentials not released, by the two bytes of their kid (store.h).
+ * "expires >= 0", always true, is a range on the partial index of the
+ * unreleased (credentials_expires), which SQLite then walks rather than
+ * every credential ever issued; ORDER BY is the grouping's own. */
+const char offpay__cred_kids_sql[] =
+    "SELECT substr(bytes, 3, 2), COUNT(*),"
+    " SUM(CASE WHEN expires >= $1 THEN 1 ELSE 0 END), MAX(expires)"
+    " FROM credentials WHERE released_at IS NULL AND expires >= 0"
+    " GROUP BY substr(bytes, 3, 2) ORDER BY substr(bytes, 3, 2)";
+
+/* Credential $1's signed bytes (store.h, cred_bytes). */
+const char offpay__cred_bytes_sql[] =
+    "SELECT bytes FROM credentials WHERE serial = $1";
+
 /* The payers' accounts above $1, at most $2, with their balances
  * (OFFPAY__BALANCE_SQL), credentials counted
  * (credentials_wallet_account, 010_wallet_accounts) and the time their

@@ -1951,6 +1951,11 @@ static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
                               size_t *n);
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
+static offpay_err s_cred_kids(offpay__store *s, uint32_t now,
+                              offpay__cred_kid_row *out, size_t max, size_t *n,
+                              int *more);
+static offpay_err s_cred_bytes(offpay__store *s, uint64_t serial,
+                               uint8_t bytes[OFFPAY_WALLET_CRED_BYTES]);
 static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
                                     uint64_t after, size_t max,
                                     offpay_wallet_account_info *out,
@@ -3818,6 +3823,70 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
         (*n)++;
     }
     return rc;
+}
+
+static offpay_err s_cred_kids(offpay__store *s, uint32_t now,
+                              offpay__cred_kid_row *out, size_t max, size_t *n,
+                              int *more)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *n = 0;
+    *more = 0;
+    p_i64(&p, now);
+    rc = run_sql(s, offpay__cred_kids_sql, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        offpay__cred_kid_row *k = &out[*n];
+        uint8_t               b[2];
+        int                   null;
+
+        if (*n == max) {
+            *more = 1;
+            break;
+        }
+        memset(k, 0, sizeof *k);
+        switch (col_blob(r, i, 0, b, sizeof b, &null)) {
+        case 0:
+            if (!null) {
+                rc = OFFPAY_ESTORE; /* a credential shorter than its kid */
+                continue;
+            }
+            break;
+        case 2:
+            k->has_kid = 1;
+            k->kid = (uint16_t)((b[0] << 8) | b[1]);
+            break;
+        default:
+            rc = OFFPAY_ESTORE;
+            continue;
+        }
+        k->n = col_u64(r, i, 1);
+        k->live = col_u64(r, i, 2);
+        k->expires = col_u32(r, i, 3);
+        (*n)++;
+    }
+    return rc;
+}
+
+static offpay_err s_cred_bytes(offpay__store *s, uint64_t serial,
+                               uint8_t bytes[OFFPAY_WALLET_CRED_BYTES])
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+    int        null;
+    long       len;
+
+    p_u64(&p, serial);
+    rc = run_sql_row(s, offpay__cred_bytes_sql, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc;
+    len = col_blob(r, 0, 0, bytes, OFFPAY_WALLET_CRED_BYTES, &null);
+    if (null)
+        return OFFPAY_ENOTFOUND;
+    return len == OFFPAY_WALLET_CRED_BYTES ? OFFPAY_OK : OFFPAY_ESTORE;
 }
 
 static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,

@@ -1687,6 +1687,11 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
                               offpay__terminal_list_row *out, size_t *n);
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
+static offpay_err s_cred_kids(offpay__store *s, uint32_t now,
+                              offpay__cred_kid_row *out, size_t max, size_t *n,
+                              int *more);
+static offpay_err s_cred_bytes(offpay__store *s, uint64_t serial,
+                               uint8_t bytes[OFFPAY_WALLET_CRED_BYTES]);
 static offpay_err s_wallet_accounts(offpay__store *s, const char *ref,
                                     uint64_t after, size_t max,
                                     offpay_wallet_account_info *out,
@@ -3345,6 +3350,74 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
     }
     if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
         rc = map(sqlite3_db_handle(st), step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_cred_kids(offpay__store *s, uint32_t now,
+                              offpay__cred_kid_row *out, size_t max, size_t *n,
+                              int *more)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           step = SQLITE_DONE;
+
+    *n = 0;
+    *more = 0;
+    rc = prepare(s, offpay__cred_kids_sql, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    while (rc == OFFPAY_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        offpay__cred_kid_row *k = &out[*n];
+        int                   len = sqlite3_column_bytes(st, 0);
+        const uint8_t        *b = sqlite3_column_blob(st, 0);
+
+        if (*n == max) {
+            *more = 1;
+            break;
+        }
+        memset(k, 0, sizeof *k);
+        if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+            if (len != 2 || b == NULL) {
+                rc = OFFPAY_ESTORE; /* a credential shorter than its kid */
+                break;
+            }
+            k->has_kid = 1;
+            k->kid = (uint16_t)((b[0] << 8) | b[1]);
+        }
+        k->n = col_u64(st, 1);
+        k->live = col_u64(st, 2);
+        k->expires = col_u32(st, 3);
+        (*n)++;
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = map(sqlite3_db_handle(st), step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_cred_bytes(offpay__store *s, uint64_t serial,
+                               uint8_t bytes[OFFPAY_WALLET_CRED_BYTES])
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           step;
+
+    rc = prepare(s, offpay__cred_bytes_sql, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, serial);
+    step = sqlite3_step(st);
+    if (step == SQLITE_DONE ||
+        (step == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL))
+        rc = OFFPAY_ENOTFOUND;
+    else if (step != SQLITE_ROW)
+        rc = map(sqlite3_db_handle(st), step);
+    else if (sqlite3_column_bytes(st, 0) != OFFPAY_WALLET_CRED_BYTES)
+        rc = OFFPAY_ESTORE;
+    else
+        memcpy(bytes, sqlite3_column_blob(st, 0), OFFPAY_WALLET_CRED_BYTES);
     sqlite3_finalize(st);
     return rc;
 }

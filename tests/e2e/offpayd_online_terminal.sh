@@ -423,7 +423,7 @@ fi
 # the operator's list of terminals (a lost one's id, to revoke it): the
 # live ones first, ti revoked (when, and why: "operator", none was given)
 out=$("$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT")
-head -1 <<<"$out" | grep -qE "^terminal [0-9]+  merchant $MERCHANT  since [0-9T:-]+Z  active  payments [0-9]+  last upload ([0-9T:-]+Z|never)  Bakery A$" \
+head -1 <<<"$out" | grep -qE "^terminal [0-9]+  merchant $MERCHANT  since [0-9T:-]+Z  active  key 1  payments [0-9]+  last upload ([0-9T:-]+Z|never)  Bakery A$" \
   && grep -A1 -E "^terminal $TI  merchant $MERCHANT  since [0-9T:-]+Z  REVOKED  " <<<"$out" | grep -qE "^  revoked at [0-9T:-]+Z \(reason \"operator\"\)$" \
   && ok "admin terminals: live ones first, ti REVOKED with its time and reason" || fail "admin terminals: $out"
 out=$("$OFFPAY" admin terminals --db "$LEDGER" --json)
@@ -505,7 +505,7 @@ reported=$(date -u -d "$ahead_iso" +%s) || fail "tq's report: no time ($ahead_is
   && ok "tq's report is dated by its clock, 15 minutes ahead" || fail "tq's report at $ahead_iso, not $ahead"
 ahead=$reported
 out=$("$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT")
-grep -A1 -E "^terminal $TQ  merchant $MERCHANT  since [0-9T:-]+Z  active  payments 0  last upload never  Bakery A$" <<<"$out" \
+grep -A1 -E "^terminal $TQ  merchant $MERCHANT  since [0-9T:-]+Z  active  key 1  payments 0  last upload never  Bakery A$" <<<"$out" \
   | grep -qE "^  last sync reported at [0-9T:-]+Z \(its clock $ahead_iso\): 1 payment\(s\) pending$" \
   && ok "admin terminals: tq's last sync reported 1 payment pending" || fail "admin terminals tq: $out | $(cat t.out)"
 out=$("$OFFPAY" admin terminals --db "$LEDGER" --json)
@@ -603,6 +603,11 @@ pick() { jq -c ".terminals[] | select(.terminal_id == $1) | $2" list.json; }
   && [ "$(pick "$TA" '.created_at <= .revoked_at')" = true ] \
   && ok "$TQ's last report (1 pending), $TZ's null; terms from the credentials ($TB's not past $TA's)" \
   || fail "reports and terms: $(pick "$TQ" .) $(pick "$TA" .) $(pick "$TB" .)"
+# each one's credential signed by the issuer's one key, as admin
+# terminals says of each
+[ "$(jq -c '[.terminals[] | [.terminal_id, .kid]]' list.json)" = "$("$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT" --json | jq -c '[.terminals[] | [.terminal, .kid]] | sort')" ] \
+  && [ "$(jq -c '[.terminals[].kid] | unique' list.json)" = "[1]" ] \
+  && ok "each terminal's kid (1), as admin terminals --json gives it" || fail "kids: $(jq -c '[.terminals[] | [.terminal_id, .kid]]' list.json)"
 got=; after=0; pages=0
 while [ "$after" != null ] && [ "$pages" -lt 20 ]; do
   api GET "/v1/admin/terminals?merchant=$MERCHANT&limit=4&after=$after"

@@ -17,6 +17,12 @@
 #      keys in order;
 #   5. offpayd started in the newest key's last days warns of its end,
 #      once.
+# What each key signed is read before a retirement: the terminals listed
+# with their credential's kid (GET /v1/admin/terminals, admin terminals),
+# a credential's kid (GET /v1/admin/credentials/N), and per key its live
+# terminals and the credentials not released (GET /v1/admin/keys, admin
+# keys); retiring a key that signed live terminals is warned of at the
+# SIGHUP.
 # The audit passes after parts 1 to 4.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
@@ -75,6 +81,7 @@ new_merchant shop
 new_terminal t1 "$MERCHANT"; T1=$TID
 TID1=$TID
 new_wallet w1 "$A" 20.00
+S1=$SERIAL
 [ "$(cred_kid w1.cred)" = 1 ] && ok "a credential before any change: key 1" \
   || fail "first credential's kid: $(cred_kid w1.cred)"
 c1=$(pay w1 1.00)
@@ -99,7 +106,9 @@ grep -q "SIGHUP: operator token unchanged: token holds the token in use" server.
 key_metric_is 2 "after SIGHUP, the new key's"
 bundle_is $((seq0 + 1)) "1 2" "served after SIGHUP"
 new_terminal t2 "$MERCHANT"   # its credential signed by key 2
+T2=$TID
 new_wallet w2 "$A" 20.00   # wallet init takes the fetched (new) bundle
+S2=$SERIAL
 [ "$(cred_kid w2.cred)" = 2 ] && ok "a credential after SIGHUP: key 2" \
   || fail "credential after SIGHUP: kid $(cred_kid w2.cred)"
 t sync t1 --bundle bundle.opb
@@ -147,6 +156,43 @@ upload t1
 balances "shop=$MACCT:450" "the three codes paid"
 audits "after a key added under offpayd"
 
+# Which key signed what: each terminal's credential and each wallet
+# credential name their kid, and GET /v1/admin/keys (admin keys) sums
+# them per key: key 1 signed t1 and w1's credential, key 2 (signing) t2
+# and the credentials of w2 and ow.
+api GET "/v1/admin/terminals?merchant=$MERCHANT"
+[ "$status" = 200 ] && [ "$(jq -c "[.terminals[] | [.terminal_id, .kid]]" resp.json)" = "[[$T1,1],[$T2,2]]" ] \
+  && ok "GET /v1/admin/terminals: t1's credential by key 1, t2's by key 2" || fail "terminals' kid: $status $(cat resp.json)"
+api GET "/v1/admin/terminals/$T2"
+[ "$status" = 200 ] && [ "$(jget .kid)" = 2 ] && ok "GET /v1/admin/terminals/$T2: kid 2" || fail "terminal $T2: $(cat resp.json)"
+api GET "/v1/admin/credentials/$S1"; k1=$(jget .kid)
+api GET "/v1/admin/credentials/$S2"; k2=$(jget .kid)
+[ "$status" = 200 ] && [ "$k1 $k2" = "1 2" ] && ok "GET /v1/admin/credentials/N: w1's kid 1, w2's kid 2" \
+  || fail "credentials' kid: $k1 $k2 $(cat resp.json)"
+out=$("$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT")
+grep -qE "^terminal $T1  merchant $MERCHANT  since [0-9T:-]+Z  active  key 1  payments 3  " <<<"$out" \
+  && grep -qE "^terminal $T2  merchant $MERCHANT  since [0-9T:-]+Z  active  key 2  payments 0  " <<<"$out" \
+  && [ "$("$OFFPAY" admin terminals --db "$LEDGER" --json | jq -c "[.terminals[] | select(.merchant == \"$MERCHANT\") | .kid] | sort")" = "[1,2]" ] \
+  && ok "admin terminals (text, --json): each one's key" || fail "admin terminals' key: $out"
+api GET /v1/admin/keys
+[ "$status" = 200 ] && [ "$(jget .signing_kid)" = 2 ] && [ "$(jget .bundle_seq)" = $((seq0 + 1)) ] \
+  && [ "$(jq -c '[.keys[] | [.kid, .in_bundle, .signing, .live_terminals, .terminal_ids, .credentials, .credentials_live, .retire_stops_terminals, .retire_strands_credentials]]' resp.json)" \
+       = "[[1,true,false,1,[$T1],1,1,true,true],[2,true,true,1,[$T2],2,2,true,true]]" ] \
+  && [ "$(jq -r '.keys[0] | .release_due - .credentials_expire' resp.json)" = $((14 * 86400)) ] \
+  && ok "GET /v1/admin/keys: key 1 signed t1 and 1 credential, key 2 (signing) t2 and 2" \
+  || fail "keys: $status $(cat resp.json)"
+cp resp.json keys.api.json
+run_cli 0 "^key 1$" -- "$OFFPAY" admin keys --db "$LEDGER"
+out=$("$OFFPAY" admin keys --db "$LEDGER")
+grep -qxE "  live terminals 1: $T1" <<<"$out" \
+  && grep -qE "^  wallet credentials not released 1 \(1 not expired\), the last expiring [0-9T:-]+Z, its escrow released [0-9T:-]+Z$" <<<"$out" \
+  && grep -qE "^  retiring it now: STOPS 1 terminal\(s\): .* STRANDS 1 credential\(s\): .*; retire it after [0-9T:-]+Z$" <<<"$out" \
+  && grep -qxE "  live terminals 1: $T2" <<<"$out" \
+  && ok "admin keys: what each key signed, what retiring it now would do" || fail "admin keys: $out"
+keys_cli=$("$OFFPAY" admin keys --db "$LEDGER" --json | jq -c '[.keys[] | del(.in_bundle, .signing, .valid_from, .valid_until)]')
+[ "$keys_cli" = "$(jq -c '[.keys[] | del(.in_bundle, .signing, .valid_from, .valid_until)]' keys.api.json)" ] \
+  && ok "admin keys --json: what GET /v1/admin/keys says of each key" || fail "admin keys --json: $keys_cli"
+
 # ---- 2. nothing changed; an issuer that cannot be read -------------------
 hup "SIGHUP: issuer read again from iss: unchanged (daily key 2, trust bundle $((seq0 + 1)))"
 cp ip ip.good
@@ -167,6 +213,15 @@ accept t1 "$c3" 3.00 || fail "t1 accepts a second key-2 code (old bundle)"
 cp -a iss iss.before-retire
 run_cli 0 "signing key 2 retired" -- "$OFFPAY" issuer retire-key 2 --dir iss --passphrase-file ip
 hup "SIGHUP: issuer read again from iss: signing with daily key 1 (until .*; was 2), trust bundle $((seq0 + 2)) (was $((seq0 + 1)))"
+# t2's credential was signed by key 2: the SIGHUP says so, with the
+# command that lists such terminals
+hup "WARNING: issuer key 2, retired: it is not in the new trust bundle $((seq0 + 2)), signed the credential of 1 live terminal(s) ($T2): what they upload is refused (ETERMINAL_EXPIRED) .*rotate each (offpay terminal rotate). List them: offpay admin keys --db .* (or GET /v1/admin/keys)$"
+[ "$(grep -c "WARNING: issuer key" server.err)" = 1 ] \
+  && ok "only key 2 is warned of (key 1, in the bundle, signed t1)" || fail "warnings: $(grep "WARNING: issuer key" server.err)"
+api GET /v1/admin/keys
+[ "$(jq -c '[.keys[] | [.kid, .in_bundle, .signing, .live_terminals, .credentials]]' resp.json)" = "[[1,true,true,1,1],[2,false,false,1,3]]" ] \
+  && ok "GET /v1/admin/keys after the retirement: key 2 out of the bundle, with what it signed" \
+  || fail "keys after retire: $(cat resp.json)"
 bundle_is $((seq0 + 2)) "1" "without the retired key"
 # the directory put back from a copy taken before the retirement (a
 # restore of the wrong backup): refused, the retired key stays out
@@ -236,6 +291,12 @@ sync_terminal t1   # the revocation list, signed with key 1 now
 t accept t1 --code "$(pay w1 1.00)" --amount 1.00
 [ "$ts" = 0 ] && ok "t1 synced with the new bundle and list still takes key-1 codes" \
   || fail "t1 after the retirement: $(cat t.out)"
+# t2 revoked: key 2 signed no live terminal any more, and the SIGHUPs
+# below do not warn of it again
+run_cli 0 "^terminal $T2 of merchant" -- "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$T2"
+api GET /v1/admin/keys
+[ "$(jq -c '.keys[] | select(.kid == 2) | [.live_terminals, .terminal_ids, .retire_stops_terminals]' resp.json)" = "[0,[],false]" ] \
+  && ok "GET /v1/admin/keys: t2 revoked, key 2 stops no terminal" || fail "keys after t2 revoked: $(cat resp.json)"
 audits "after a key retired under offpayd"
 
 # ---- 4. keys changed while requests run ----------------------------------
@@ -280,6 +341,8 @@ new_wallet w5 "$A" 1.00   # its bundle: the one just fetched
 [ "$(cred_kid w5.cred)" = 5 ] && ok "after the last SIGHUP: key 5" \
   || fail "after the last SIGHUP: kid $(cred_kid w5.cred)"
 audits "after keys changed while requests ran"
+[ "$(grep -c "WARNING: issuer key" server.err)" = 1 ] \
+  && ok "no warning at the SIGHUPs after t2 was revoked" || fail "warnings: $(grep "WARNING: issuer key" server.err)"
 stop_server TERM
 
 # ---- 5. the daily key's end ------------------------------------------------

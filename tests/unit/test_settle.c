@@ -2538,6 +2538,215 @@ static void test_terminal_under_a_retired_key_is_not_paid(void)
     drop_world(&w);
 }
 
+/* The bundle of w's key 1 and a key 2 of k2 (seq 2), signed by the root;
+ * with key 1 left out (retired) when without1. */
+static void bundle_with_key2(const world *w, const offpay_keypair *k2,
+                             int without1, offpay_trust_bundle *b)
+{
+    *b = w->bundle;
+    b->seq = without1 ? 3 : 2;
+    b->keys[1] = b->keys[0];
+    b->keys[1].kid = 2;
+    memcpy(b->keys[1].pk, k2->pk, OFFPAY_PK_BYTES);
+    b->n_keys = 2;
+    if (without1) {
+        b->keys[0] = b->keys[1];
+        b->n_keys = 1;
+    }
+    REQUIRE_OK(offpay_issuer_sign_bundle(w->root.sk, b));
+}
+
+/* The key of kid in v[0..n), or NULL. */
+static const offpay_ledger_key_use *key_of(const offpay_ledger_key_use *v,
+                                           size_t n, uint16_t kid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].kid == kid)
+            return &v[i];
+    return NULL;
+}
+
+/* Terminal id's kid as offpay_ledger_terminals lists it (-2: not found). */
+static int32_t listed_kid(world *w, uint32_t id)
+{
+    offpay_ledger_terminal_entry *v = NULL;
+    size_t                        n = 0;
+    int32_t                       kid = -2;
+
+    if (offpay_ledger_terminals(w->l, 0, id - 1, 1, &v, &n) == OFFPAY_OK &&
+        n == 1 && v[0].terminal_id == id)
+        kid = v[0].kid;
+    free(v);
+    return kid;
+}
+
+/* The kid of credential serial as the ledger issued it (-1: none). */
+static int32_t cred_kid(world *w, uint64_t serial)
+{
+    uint8_t            bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred wc;
+
+    if (offpay_ledger_credential_bytes(w->l, serial, bytes) != OFFPAY_OK ||
+        offpay_wallet_cred_decode(bytes, sizeof bytes, &wc) != OFFPAY_OK)
+        return -1;
+    return wc.kid;
+}
+
+/* What each issuer key signed, as an operator reads it before retiring
+ * one (docs/operations.md §6): the terminals listed with the kid of their
+ * credential, a credential's kid from its bytes, and per key the live
+ * terminals (not revoked, not expired; ids capped, the directory read
+ * over several pages) and the credentials not released (how many, how
+ * many not expired, the last expiry and its release); a key retired from
+ * the bundle stays listed while it signed any, a key of the bundle that
+ * signed nothing is listed empty. */
+static void test_keys_say_what_each_key_signed(void)
+{
+    world                        w;
+    offpay_keypair               k2;
+    offpay_trust_bundle          b2, b3;
+    offpay_terminal_cred         tc3, tc4, many;
+    offpay_wallet_cred           ca, cb, cc;
+    uint8_t                      bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_ledger_key_use       *v = NULL;
+    const offpay_ledger_key_use *k;
+    size_t                       n = 0, released = 0;
+    uint32_t                     now = T0 + 15 * DAY + 3600, grace = 14 * DAY;
+    uint32_t                     first_many = 0;
+
+    REQUIRE_OK(make_world(&w, CENTS(10000), CENTS(50)));
+    REQUIRE_OK(offpay_keypair_generate(&k2));
+    CHECK(listed_kid(&w, w.terminal[0]) == 1);
+    CHECK(cred_kid(&w, w.cred.serial) == 1);
+    CHECK(offpay_ledger_credential_bytes(w.l, w.cred.serial + 1000, bytes) ==
+          OFFPAY_ENOT_ISSUED);
+    CHECK(offpay_ledger_credential_bytes(NULL, w.cred.serial, bytes) ==
+          OFFPAY_EINVAL);
+    /* key 1 signs a credential released by now */
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(5), 0,
+                                   T0 + DAY, T0, bytes, &ca));
+    /* key 2 added: it signs from here on */
+    bundle_with_key2(&w, &k2, 0, &b2);
+    REQUIRE_OK(offpay_ledger_set_trust(w.l, &b2, 2, k2.sk));
+    REQUIRE_OK(add_terminal(&w, 0, T0 + 365 * DAY, T0, &tc3));
+    REQUIRE_OK(add_terminal(&w, 1, T0 + 2 * DAY, T0, &tc4)); /* expired */
+    REQUIRE(tc3.kid == 2 && tc4.kid == 2);
+    CHECK(listed_kid(&w, tc3.terminal_id) == 2);
+    CHECK(listed_kid(&w, w.terminal[1]) == 1);
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(5), 0,
+                                   T0 + 60 * DAY, T0, bytes, &cb));
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(5), 0,
+                                   T0 + 3 * DAY, T0, bytes, &cc));
+    CHECK(cred_kid(&w, cb.serial) == 2 && cred_kid(&w, ca.serial) == 1);
+    /* 105 more terminals of key 2: past a page of the directory's read
+     * and past the ids named */
+    for (int i = 0; i < 105; i++) {
+        REQUIRE_OK(add_terminal(&w, i % 2, T0 + 300 * DAY, T0, &many));
+        if (i == 0)
+            first_many = many.terminal_id;
+    }
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, w.terminal[1], T0 + 10));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, now, &released));
+    CHECK(released == 1); /* ca: its expiry and the grace passed */
+
+    REQUIRE_OK(offpay_ledger_keys(w.l, now, 1, &v, &n));
+    REQUIRE(n == 2);
+    k = key_of(v, n, 1);
+    REQUIRE(k != NULL);
+    CHECK(k->in_bundle && !k->signing && k->valid_from == T0 - DAY &&
+          k->valid_until == T0 + 400 * DAY);
+    /* terminal 1 revoked */
+    CHECK(k->terminals == 1 && k->terminal_ids[0] == w.terminal[0]);
+    /* w.cred only (ca released), not expired */
+    CHECK(k->credentials == 1 && k->credentials_live == 1);
+    CHECK(k->credentials_expire == T0 + 30 * DAY &&
+          k->release_due == T0 + 30 * DAY + grace);
+    k = key_of(v, n, 2);
+    REQUIRE(k != NULL);
+    CHECK(k->in_bundle && k->signing);
+    /* tc3 and the 105 (tc4 expired), by id, the first 100 named */
+    CHECK(k->terminals == 106);
+    CHECK(k->terminal_ids[0] == tc3.terminal_id &&
+          k->terminal_ids[1] == first_many &&
+          k->terminal_ids[OFFPAY_LEDGER_KEY_TERMINALS_SHOWN - 1] ==
+              first_many + OFFPAY_LEDGER_KEY_TERMINALS_SHOWN - 2);
+    /* cb and cc, cc expired */
+    CHECK(k->credentials == 2 && k->credentials_live == 1);
+    CHECK(k->credentials_expire == T0 + 60 * DAY &&
+          k->release_due == T0 + 60 * DAY + grace);
+    free(v);
+
+    /* the terminals alone: the credentials' fields 0 */
+    REQUIRE_OK(offpay_ledger_keys(w.l, now, 0, &v, &n));
+    REQUIRE(n == 2);
+    CHECK(v[0].terminals == 1 && v[1].terminals == 106);
+    CHECK(v[0].credentials == 0 && v[1].credentials == 0 &&
+          v[0].credentials_expire == 0 && v[1].release_due == 0);
+    free(v);
+
+    /* key 1 retired: still listed, out of the bundle, with what it
+     * signed; after w.cred's release it would be listed no more */
+    bundle_with_key2(&w, &k2, 1, &b3);
+    REQUIRE_OK(offpay_ledger_set_trust(w.l, &b3, 2, k2.sk));
+    REQUIRE_OK(offpay_ledger_keys(w.l, now, 1, &v, &n));
+    REQUIRE(n == 2);
+    CHECK(v[0].kid == 1 && !v[0].in_bundle && !v[0].signing &&
+          v[0].valid_until == 0 && v[0].terminals == 1 &&
+          v[0].credentials == 1);
+    CHECK(v[1].kid == 2 && v[1].in_bundle && v[1].signing);
+    free(v);
+    /* terminal 0 revoked too, every credential released: key 1 signed
+     * nothing live, and is gone; key 2 of the bundle stays, with its
+     * terminals */
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, w.terminal[0], T0 + 20));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 75 * DAY, &released));
+    REQUIRE_OK(offpay_ledger_keys(w.l, T0 + 75 * DAY, 1, &v, &n));
+    REQUIRE(n == 1);
+    CHECK(v[0].kid == 2 && v[0].in_bundle && v[0].credentials == 0 &&
+          v[0].release_due == 0 && v[0].terminals == 106);
+    free(v);
+    CHECK(offpay_ledger_keys(NULL, now, 1, &v, &n) == OFFPAY_EINVAL);
+    CHECK(audit_ok(&w));
+    offpay_keypair_wipe(&k2);
+    drop_world(&w);
+}
+
+/* On a ledger sharded over two databases the credentials of one key on
+ * every shard are counted, and the latest expiry is the latest of all. */
+static void test_keys_read_every_shard(void)
+{
+    world                  w;
+    uint64_t               acct2;
+    offpay_wallet_cred     c2;
+    uint8_t                bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_ledger_key_use *v = NULL;
+    size_t                 n = 0;
+    offpay_err             rc;
+
+    if (pg_prefix() == NULL)
+        return; /* sharding is PostgreSQL's */
+    want_shards = 1;
+    rc = make_world(&w, CENTS(100), CENTS(50));
+    want_shards = 0;
+    REQUIRE_OK(rc);
+    /* the second wallet account goes to shard 1 (the fewest wallets) */
+    REQUIRE_OK(offpay_ledger_wallet_account(w.l, EUR, "payer 2", T0, &acct2));
+    REQUIRE(acct2 > 1000000000u);
+    REQUIRE_OK(
+        offpay_ledger_deposit(w.l, acct2, CENTS(100), "top-up", T0, NULL));
+    REQUIRE_OK(offpay_ledger_issue(w.l, acct2, w.wallet.pk, CENTS(5), 0,
+                                   T0 + 90 * DAY, T0, bytes, &c2));
+    REQUIRE(c2.serial > 1000000000u);
+    CHECK(cred_kid(&w, c2.serial) == 1);
+    REQUIRE_OK(offpay_ledger_keys(w.l, T0 + 31 * DAY, 1, &v, &n));
+    REQUIRE(n == 1);
+    CHECK(v[0].kid == 1 && v[0].terminals == 2 && v[0].credentials == 2 &&
+          v[0].credentials_live == 1 &&
+          v[0].credentials_expire == T0 + 90 * DAY);
+    free(v);
+    drop_world(&w);
+}
+
 /* An operator's deposit or withdrawal sent again under its request key
  * (a retry after a lost reply) moves the money once; the key used for
  * anything else is refused and moves nothing. */
@@ -5156,6 +5365,8 @@ static const offpay_test TESTS[] = {
      test_code_under_a_key_made_since_is_not_decided},
     {"terminal_under_a_retired_key_is_not_paid",
      test_terminal_under_a_retired_key_is_not_paid},
+    {"keys_say_what_each_key_signed", test_keys_say_what_each_key_signed},
+    {"keys_read_every_shard", test_keys_read_every_shard},
     {"issue_needs_funds_and_a_valid_key",
      test_issue_needs_funds_and_a_valid_key},
     {"credentials_end_with_the_signing_key",
