@@ -966,7 +966,13 @@ offpay_err offpay_ledger_terminal_rotate(
     c.expires = expires;
     c.now = now;
     c.bytes = bytes;
-    rc = offpay__ledger_tx(l, rotate_tx, &c);
+    /* a sharded ledger: a revocation that reached a shard but not the
+     * directory (cut off) is finished in the directory first, so that a
+     * terminal revoked anywhere never rotates to a new key (a stolen
+     * one's thief would) */
+    rc = l->n_shards > 1 ? offpay__ledger_directory_copy(l) : OFFPAY_OK;
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx(l, rotate_tx, &c);
     /* a sharded ledger's shards learn the new terminal and the old one's
      * revocation before either is answered (settlement.md §11); a replay
      * copies too, finishing a first request whose copy failed */

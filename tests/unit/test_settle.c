@@ -2338,14 +2338,16 @@ static void test_terminal_revocations_agree_across_shards(void)
     for (int i = 0; i < 3; i++)
         REQUIRE_OK(add_terminal(&w, i % 2, T0 + 300 * DAY, T0, &tc[i]));
 
-    /* cut off after shard 1: the rotation revokes it in the directory
-     * again, later and for another reason; the first stays everywhere */
+    /* cut off after shard 1: the terminal's rotation (its thief's, with
+     * a new key) finishes the revocation in the directory first and is
+     * refused; the first revocation is everywhere */
     REQUIRE(shard_fault(0, 1));
     rc = offpay_ledger_terminal_revoke_why(w.l, tc[0].terminal_id,
                                            "stolen at the market", T0 + 10);
     REQUIRE(shard_fault(0, 0));
     CHECK(rc != OFFPAY_OK);
-    REQUIRE_OK(rotate(&w, tc[0].terminal_id, T0 + 20, &to));
+    CHECK_ERR(rotate(&w, tc[0].terminal_id, T0 + 20, &to),
+              OFFPAY_ETERMINAL_REVOKED);
     CHECK(every_shard(tc[0].terminal_id, "stolen at the market"));
     CHECK(every_shard_at(tc[0].terminal_id, T0 + 10));
     CHECK(revoked_for(&w, tc[0].terminal_id, T0 + 10, "stolen at the market"));
