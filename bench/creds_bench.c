@@ -14,8 +14,11 @@
  * for late codes (offpay_ledger_late_hold), the wallet's status with its
  * balance (offpay_ledger_wallet_get), the operator's account found by its
  * reference (offpay_ledger_wallet_accounts_at), the wallet's credentials
- * as its sync reads them (offpay_ledger_wallet_creds) and its key's cases
- * (offpay_ledger_wallet_cases); beside SQLite's own durable write of one
+ * as its sync read them before 0.18.0, every one
+ * (offpay_ledger_wallet_creds), its key's cases
+ * (offpay_ledger_wallet_cases), and the page of the open ones its status
+ * lists since (offpay_ledger_wallet_creds_page, the newest 500 open ones
+ * with their count); beside SQLite's own durable write of one
  * row into the same file. Wall time, and the thread's CPU time (which
  * the machine's other load changes less; a commit's fsync is not in it).
  *
@@ -43,7 +46,7 @@
 #define DAY     86400u
 #define STEP    (DAY / 4) /* a credential every 6 hours */
 #define RUNS    15
-#define FIGURES 8
+#define FIGURES 9
 
 static void die(const char *what, offpay_err rc)
 {
@@ -207,9 +210,9 @@ typedef struct figs {
 } figs;
 
 static const char *const NAMES[FIGURES] = {
-    "issue (operator)", "allowance",       "late hold",
-    "wallet status",    "accounts by ref", "wallet's credentials",
-    "key's cases",      "SQLite's write"};
+    "issue (operator)", "allowance",          "late hold",
+    "wallet status",    "accounts by ref",    "wallet's credentials",
+    "key's cases",      "status's open page", "SQLite's write"};
 
 /* Figure k on payer p at now: wall and CPU time, ms. */
 static void figure(world *w, payer *p, int k, uint32_t now, double *wall,
@@ -222,6 +225,7 @@ static void figure(world *w, payer *p, int k, uint32_t now, double *wall,
     offpay_ledger_wallet_info   wi;
     offpay_wallet_account_info *acc = NULL;
     offpay_ledger_wallet_cred  *cr = NULL;
+    offpay_ledger_creds_count   count;
     size_t                      n = 1;
     uint64_t                    ids[4];
     offpay_err                  rc = OFFPAY_OK;
@@ -253,6 +257,15 @@ static void figure(world *w, payer *p, int k, uint32_t now, double *wall,
         break;
     case 6:
         rc = offpay_ledger_wallet_cases(w->l, p->k.pk, ids, 4, &n);
+        break;
+    case 7: /* what POST /v1/wallet/status lists since 0.18.0 */
+        rc = offpay_ledger_wallet_creds_page(
+            w->l, p->k.pk,
+            OFFPAY_LEDGER_CREDS_OPEN | OFFPAY_LEDGER_CREDS_NEWEST, 0,
+            OFFPAY_LEDGER_CREDS_PAGE_MAX, now, &cr, &n, &count);
+        free(cr);
+        if (rc == OFFPAY_OK && n != count.open)
+            rc = OFFPAY_ESTORE; /* the page holds every open one here */
         break;
     default:
         if (bench_raw_write(w->raw) != 0)

@@ -653,6 +653,117 @@ offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
     return OFFPAY_OK;
 }
 
+/* ---- a page of them -------------------------------------------------- */
+
+struct page_ctx {
+    struct creds_ctx   c; /* the rows (creds_one) */
+    offpay__creds_page q;
+    const uint8_t     *pk;
+    uint32_t           open_since;  /* counted as open at now */
+    uint64_t           open, total; /* every shard's so far */
+    uint64_t           open_here, total_here;
+    int                count, total_too;
+};
+
+/* One shard's count and page, in one read transaction (a rerun reads
+ * the shard again). */
+static offpay_err page_tx(offpay_ledger *l, void *p)
+{
+    struct page_ctx *c = p;
+    offpay_err       rc = OFFPAY_OK;
+
+    c->c.n = c->c.base;
+    c->c.rc = OFFPAY_OK;
+    c->open_here = c->total_here = 0;
+    if (c->count)
+        rc = l->ops->wallet_creds_count(l->store, c->pk, c->open_since,
+                                        &c->open_here,
+                                        c->total_too ? &c->total_here : NULL);
+    if (rc == OFFPAY_OK)
+        rc =
+            l->ops->wallet_creds_page(l->store, c->pk, &c->q, creds_one, &c->c);
+    return rc != OFFPAY_OK ? rc : c->c.rc;
+}
+
+static int serial_up(const void *a, const void *b)
+{
+    uint64_t x = ((const offpay_ledger_wallet_cred *)a)->info.serial;
+    uint64_t y = ((const offpay_ledger_wallet_cred *)b)->info.serial;
+
+    return x < y ? -1 : x > y;
+}
+
+static int serial_down(const void *a, const void *b)
+{
+    return serial_up(b, a);
+}
+
+offpay_err offpay_ledger_wallet_creds_page(
+    offpay_ledger *l, const uint8_t pk[OFFPAY_PK_BYTES], unsigned flags,
+    uint64_t after, size_t max, uint32_t now, offpay_ledger_wallet_cred **out,
+    size_t *n, offpay_ledger_creds_count *count)
+{
+    struct page_ctx c;
+    offpay_err      rc = OFFPAY_OK;
+
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (count != NULL)
+        memset(count, 0, sizeof *count);
+    if (l == NULL || pk == NULL || out == NULL || n == NULL || max == 0 ||
+        max > OFFPAY_LEDGER_CREDS_PAGE_MAX ||
+        (flags &
+         ~(unsigned)(OFFPAY_LEDGER_CREDS_OPEN | OFFPAY_LEDGER_CREDS_NEWEST |
+                     OFFPAY_LEDGER_CREDS_TOTAL)) != 0 ||
+        after > INT64_MAX)
+        return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.pk = pk;
+    c.c.pk = pk;
+    c.count = count != NULL;
+    c.total_too = (flags & OFFPAY_LEDGER_CREDS_TOTAL) != 0;
+    c.q.max = max;
+    c.q.newest = (flags & OFFPAY_LEDGER_CREDS_NEWEST) != 0;
+    /* after: the last serial of the page before, in the page's order */
+    c.q.lo = c.q.newest ? 0 : after;
+    c.q.hi = c.q.newest && after != 0 ? after : INT64_MAX;
+    /* open: not released, or released no longer than the late window
+     * ago: a code presented late is paid from it until then (settle.c),
+     * which changes what the wallet holds of it; after, nothing does.
+     * (A clock within the window of 1970 reads every release as open.) */
+    c.open_since = now > l->cfg.late_window ? now - l->cfg.late_window : 1;
+    if (flags & OFFPAY_LEDGER_CREDS_OPEN)
+        c.q.open_since = c.open_since;
+    /* every shard's first max in the page's order, then the first max of
+     * them all */
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        c.c.base = c.c.n;
+        rc = offpay__ledger_read_on(l, k, page_tx, &c);
+        c.open += c.open_here;
+        c.total += c.total_here;
+    }
+    if (rc == OFFPAY_OK && c.c.n > 1)
+        qsort(c.c.v, c.c.n, sizeof *c.c.v,
+              c.q.newest ? serial_down : serial_up);
+    if (c.c.n > max)
+        c.c.n = max;
+    for (size_t i = 0; rc == OFFPAY_OK && i < c.c.n; i++)
+        offpay__ledger_cred_dues(l, &c.c.v[i].info);
+    if (rc == OFFPAY_OK && count != NULL) {
+        count->open = c.open;
+        count->total = c.total;
+    }
+    if (rc != OFFPAY_OK || c.c.n == 0) {
+        free(c.c.v);
+        return rc;
+    }
+    *out = c.c.v;
+    *n = c.c.n;
+    return OFFPAY_OK;
+}
+
 /* ---- a restored copy's counters ------------------------------------- */
 
 struct floor_ctx {

@@ -166,6 +166,15 @@ typedef struct offpay__cred_row {
                                   account (wallet_creds only; else 0) */
 } offpay__cred_row;
 
+/* A page of a key's credentials (wallet_creds_page). */
+typedef struct offpay__creds_page {
+    uint64_t lo, hi;     /* serials strictly between */
+    uint32_t open_since; /* 0: every one; else not released, or released
+                            at or after it */
+    int    newest;       /* 1: descending serial */
+    size_t max;          /* at most, >= 1 */
+} offpay__creds_page;
+
 typedef struct offpay__terminal_row {
     uint32_t id;
     uint64_t merchant;
@@ -725,6 +734,29 @@ typedef struct offpay__store_ops {
         int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
                   const uint8_t *bytes, size_t len, void *ctx),
         void *ctx);
+    /* calls fn as wallet_creds does for at most q->max credentials issued
+     * to pk whose serial is between q->lo and q->hi (both excluded),
+     * ascending serial, or descending when q->newest; with q->open_since
+     * only those not released or released at or after it (their late
+     * window still open: online.c). The few a wallet can still need are
+     * read through credentials_wallet_pk_released (023), whatever the
+     * key's history; the rows' bytes, counters and release sums only for
+     * the page's own. */
+    offpay_err (*wallet_creds_page)(
+        offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
+        const offpay__creds_page *q,
+        int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                  const uint8_t *bytes, size_t len, void *ctx),
+        void *ctx);
+    /* how many of the credentials issued to pk are not released or
+     * released at or after open_since (*open; through
+     * credentials_wallet_pk_released's two ranges), and, when total is
+     * not NULL, how many there are (*total: every entry of the key in
+     * credentials_wallet_pk, which grows with its history) */
+    offpay_err (*wallet_creds_count)(offpay__store *s,
+                                     const uint8_t  pk[OFFPAY_PK_BYTES],
+                                     uint32_t open_since, uint64_t *open,
+                                     uint64_t *total);
     /* the serials above after of the credentials issued to pk that are
      * revoked, ascending, at most max into serials[0..*n): a key's double
      * spend and overspend cases are against those (online.c), read
@@ -950,6 +982,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(enroll_add) X(enroll_get) X(enroll_void) X(enroll_use) \
     X(wallet_key_add) \
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(key_revoked) \
+    X(wallet_creds_page) X(wallet_creds_count) \
     X(cred_cut_expiry) \
     X(cred_counter_seen) X(cred_restore_floor) \
     X(wallet_key_lock) \

@@ -1997,6 +1997,16 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
                int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
                          const uint8_t *bytes, size_t len, void *ctx),
                void *ctx);
+static offpay_err
+s_wallet_creds_page(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
+                    const offpay__creds_page *q,
+                    int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                              const uint8_t *bytes, size_t len, void *ctx),
+                    void *ctx);
+static offpay_err s_wallet_creds_count(offpay__store *s,
+                                       const uint8_t  pk[OFFPAY_PK_BYTES],
+                                       uint32_t open_since, uint64_t *open,
+                                       uint64_t *total);
 static offpay_err s_key_revoked(offpay__store *s,
                                 const uint8_t  pk[OFFPAY_PK_BYTES],
                                 uint64_t after, uint64_t *serials, size_t max,
@@ -3192,32 +3202,51 @@ static offpay_err s_wallet_key_revoke(offpay__store *s,
     return rc;
 }
 
+/* A key's credentials as wallet_creds gives them: the columns, then FROM
+ * what is chosen. */
+#define WALLET_CREDS_COLS                                                      \
+    "SELECT c.serial, c.wallet_account, c.escrow_account, c.lim,"              \
+    " c.currency, c.valid_from, c.expires, c.remaining, c.released_at,"        \
+    " c.revoked_at, c.bytes, GREATEST(c.wallet_counter, (SELECT"               \
+    " COALESCE(MAX(p.counter), 0) FROM payments p WHERE p.serial ="            \
+    " c.serial)), CASE WHEN c.released_at IS NULL THEN 0 ELSE (SELECT"         \
+    " COALESCE(SUM(x.amount), 0) FROM transfers x WHERE x.debit ="             \
+    " c.escrow_account AND x.kind = 'release') END FROM "
+
+/* A page of them ($1 the key, $2 and $3 the serials between, $5 the
+ * page's size): every one through credentials_wallet_pk, in serial
+ * order; the open ones ($4: released at or after it) as the two ranges
+ * of credentials_wallet_pk_released, the page chosen from their serials
+ * before any row is read, then each row by its key (= ANY: joined, the
+ * planner read the whole table for a key holding most of it; a key of
+ * 10^4 credentials, 180 open: 5.7 ms, by key 1.0 ms). */
+#define WALLET_PAGE_ALL(dir)                                                   \
+    WALLET_CREDS_COLS                                                          \
+    "credentials c WHERE c.wallet_pk = $1::bytea AND c.serial > $2::bigint"    \
+    " AND c.serial < $3::bigint AND $4::bigint IS NOT NULL ORDER BY "          \
+    "c.serial " dir " LIMIT $5::bigint"
+#define WALLET_PAGE_OPEN(dir)                                                  \
+    WALLET_CREDS_COLS                                                          \
+    "credentials c WHERE c.serial = ANY (ARRAY(SELECT serial FROM"             \
+    " credentials WHERE wallet_pk = $1::bytea AND released_at IS NULL AND"     \
+    " serial > $2::bigint AND serial < $3::bigint UNION ALL SELECT serial"     \
+    " FROM credentials WHERE wallet_pk = $1::bytea AND released_at >="         \
+    " $4::bigint AND serial > $2::bigint AND serial < $3::bigint ORDER BY "    \
+    "1 " dir " LIMIT $5::bigint)) ORDER BY c.serial " dir
+
+/* The rows of r (a WALLET_CREDS_COLS query) to fn, until it returns
+ * non-zero. */
 static offpay_err
-s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
-               int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
-                         const uint8_t *bytes, size_t len, void *ctx),
-               void *ctx)
+wallet_creds_rows(offpay__store *s, PGresult *r,
+                  int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                            const uint8_t *bytes, size_t len, void *ctx),
+                  void *ctx)
 {
-    params           p = {0};
-    PGresult        *r = NULL;
     offpay__cred_row c;
-    offpay_err       rc;
     long             n;
     int              null = 0;
 
-    p_blob(&p, pk, OFFPAY_PK_BYTES);
-    rc = run_sql(
-        s,
-        "SELECT c.serial, c.wallet_account, c.escrow_account, c.lim,"
-        " c.currency, c.valid_from, c.expires, c.remaining, c.released_at,"
-        " c.revoked_at, c.bytes, GREATEST(c.wallet_counter, (SELECT"
-        " COALESCE(MAX(p.counter), 0) FROM payments p WHERE p.serial ="
-        " c.serial)), CASE WHEN c.released_at IS NULL THEN 0 ELSE (SELECT"
-        " COALESCE(SUM(x.amount), 0) FROM transfers x WHERE x.debit ="
-        " c.escrow_account AND x.kind = 'release') END FROM credentials c"
-        " WHERE c.wallet_pk = $1::bytea ORDER BY c.serial",
-        &p, &r);
-    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+    for (int i = 0; i < PQntuples(r); i++) {
         memset(&c, 0, sizeof c);
         c.serial = col_u64(r, i, 0);
         c.wallet_account = col_u64(r, i, 1);
@@ -3237,6 +3266,86 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
             return OFFPAY_ESTORE;
         if (fn(&c, col_u32(r, i, 11), s->blob[0], (size_t)n, ctx) != 0)
             break;
+    }
+    return OFFPAY_OK;
+}
+
+static offpay_err
+s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
+               int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                         const uint8_t *bytes, size_t len, void *ctx),
+               void *ctx)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_blob(&p, pk, OFFPAY_PK_BYTES);
+    rc = run_sql(s,
+                 WALLET_CREDS_COLS "credentials c WHERE c.wallet_pk ="
+                                   " $1::bytea ORDER BY c.serial",
+                 &p, &r);
+    if (rc == OFFPAY_OK)
+        rc = wallet_creds_rows(s, r, fn, ctx);
+    return rc;
+}
+
+static offpay_err
+s_wallet_creds_page(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
+                    const offpay__creds_page *q,
+                    int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                              const uint8_t *bytes, size_t len, void *ctx),
+                    void *ctx)
+{
+    static const char *const sql[2][2] = {
+        {WALLET_PAGE_ALL("ASC"), WALLET_PAGE_ALL("DESC")},
+        {WALLET_PAGE_OPEN("ASC"), WALLET_PAGE_OPEN("DESC")}};
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_blob(&p, pk, OFFPAY_PK_BYTES);
+    p_u64(&p, q->lo > INT64_MAX ? INT64_MAX : q->lo);
+    p_u64(&p, q->hi > INT64_MAX ? INT64_MAX : q->hi);
+    p_u64(&p, q->open_since);
+    p_u64(&p, q->max > INT64_MAX ? INT64_MAX : q->max);
+    rc = run_sql(s, sql[q->open_since != 0][q->newest != 0], &p, &r);
+    if (rc == OFFPAY_OK)
+        rc = wallet_creds_rows(s, r, fn, ctx);
+    return rc;
+}
+
+/* (the open ones as the page reads them; every one from
+ * credentials_wallet_pk alone, when asked) */
+static offpay_err s_wallet_creds_count(offpay__store *s,
+                                       const uint8_t  pk[OFFPAY_PK_BYTES],
+                                       uint32_t open_since, uint64_t *open,
+                                       uint64_t *total)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *open = 0;
+    if (total != NULL)
+        *total = 0;
+    p_blob(&p, pk, OFFPAY_PK_BYTES);
+    p_u64(&p, open_since);
+    p_u64(&p, total != NULL);
+    rc = run_sql_row(s,
+                     "SELECT (SELECT count(*) FROM credentials WHERE"
+                     " wallet_pk = $1::bytea AND released_at IS NULL) +"
+                     " (SELECT count(*) FROM credentials WHERE wallet_pk ="
+                     " $1::bytea AND released_at >= $2::bigint), CASE WHEN"
+                     " $3::bigint <> 0 THEN (SELECT count(*) FROM credentials"
+                     " WHERE wallet_pk = $1::bytea) ELSE 0 END",
+                     &p, &r);
+    if (rc == OFFPAY_ENOTFOUND)
+        rc = OFFPAY_ESTORE;
+    if (rc == OFFPAY_OK) {
+        *open = col_u64(r, 0, 0);
+        if (total != NULL)
+            *total = col_u64(r, 0, 1);
     }
     return rc;
 }

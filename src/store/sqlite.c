@@ -1733,6 +1733,16 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
                int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
                          const uint8_t *bytes, size_t len, void *ctx),
                void *ctx);
+static offpay_err
+s_wallet_creds_page(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
+                    const offpay__creds_page *q,
+                    int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                              const uint8_t *bytes, size_t len, void *ctx),
+                    void *ctx);
+static offpay_err s_wallet_creds_count(offpay__store *s,
+                                       const uint8_t  pk[OFFPAY_PK_BYTES],
+                                       uint32_t open_since, uint64_t *open,
+                                       uint64_t *total);
 static offpay_err s_key_revoked(offpay__store *s,
                                 const uint8_t  pk[OFFPAY_PK_BYTES],
                                 uint64_t after, uint64_t *serials, size_t max,
@@ -2718,31 +2728,48 @@ static offpay_err s_wallet_key_revoke(offpay__store *s,
     return rc == OFFPAY_OK && n != 1 ? OFFPAY_EEXISTS : rc;
 }
 
-static const char SQL_WALLET_CREDS[] =
-    "SELECT c.serial, c.wallet_account, c.escrow_account, c.lim, c.currency,"
-    " c.valid_from, c.expires, c.remaining, c.released_at, c.revoked_at,"
-    " c.bytes, max(c.wallet_counter, (SELECT COALESCE(MAX(p.counter), 0)"
-    " FROM payments p WHERE p.serial = c.serial)),"
-    " CASE WHEN c.released_at IS NULL THEN 0 ELSE (SELECT"
-    " COALESCE(SUM(x.amount), 0) FROM transfers x WHERE x.debit ="
-    " c.escrow_account AND x.kind = 'release') END FROM credentials c"
-    " WHERE c.wallet_pk = ?1 ORDER BY c.serial";
+/* A key's credentials as wallet_creds gives them: the columns, then FROM
+ * what is chosen. */
+#define WALLET_CREDS_COLS                                                      \
+    "SELECT c.serial, c.wallet_account, c.escrow_account, c.lim, c.currency,"  \
+    " c.valid_from, c.expires, c.remaining, c.released_at, c.revoked_at,"      \
+    " c.bytes, max(c.wallet_counter, (SELECT COALESCE(MAX(p.counter), 0)"      \
+    " FROM payments p WHERE p.serial = c.serial)),"                            \
+    " CASE WHEN c.released_at IS NULL THEN 0 ELSE (SELECT"                     \
+    " COALESCE(SUM(x.amount), 0) FROM transfers x WHERE x.debit ="             \
+    " c.escrow_account AND x.kind = 'release') END FROM "
 
+static const char SQL_WALLET_CREDS[] =
+    "credentials c WHERE c.wallet_pk = ?1 ORDER BY c.serial";
+
+/* A page of them (?1 the key, ?2 and ?3 the serials between, ?5 the
+ * page's size): every one through credentials_wallet_pk, in serial
+ * order; the open ones (?4: released at or after it) as the two ranges
+ * of credentials_wallet_pk_released, the page chosen from their serials
+ * before any row is read. (+serial: the planner otherwise takes the
+ * serials' range of credentials_wallet_pk for the released ones, every
+ * credential of the key: 3.1 ms for a key of 10^4 rather than 0.9.) */
+#define WALLET_PAGE_ALL(dir)                                                   \
+    "credentials c WHERE c.wallet_pk = ?1 AND c.serial > ?2 AND c.serial <"    \
+    " ?3 ORDER BY c.serial " dir " LIMIT ?5"
+#define WALLET_PAGE_OPEN(dir)                                                  \
+    "(SELECT serial FROM credentials WHERE wallet_pk = ?1 AND released_at"     \
+    " IS NULL AND +serial > ?2 AND +serial < ?3 UNION ALL SELECT serial FROM"  \
+    " credentials WHERE wallet_pk = ?1 AND released_at >= ?4 AND +serial >"    \
+    " ?2 AND +serial < ?3 ORDER BY 1 " dir " LIMIT ?5) o JOIN credentials c"   \
+    " ON c.serial = o.serial ORDER BY c.serial " dir
+
+/* The rows of st (a WALLET_CREDS_COLS query) to fn, until it returns
+ * non-zero. */
 static offpay_err
-s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
-               int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
-                         const uint8_t *bytes, size_t len, void *ctx),
-               void *ctx)
+wallet_creds_rows(sqlite3_stmt *st,
+                  int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                            const uint8_t *bytes, size_t len, void *ctx),
+                  void *ctx)
 {
-    sqlite3_stmt    *st = NULL;
     offpay__cred_row c;
-    offpay_err       rc;
     int              step;
 
-    rc = prepare(s, SQL_WALLET_CREDS, NULL, &st);
-    if (rc != OFFPAY_OK)
-        return rc;
-    bind_blob(st, 1, pk, OFFPAY_PK_BYTES);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         memset(&c, 0, sizeof c);
         c.serial = col_u64(st, 0);
@@ -2759,13 +2786,93 @@ s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
         c.revoked_at = col_u32(st, 9);
         c.released_amount = sqlite3_column_int64(st, 12);
         if (fn(&c, col_u32(st, 11), sqlite3_column_blob(st, 10),
-               (size_t)sqlite3_column_bytes(st, 10), ctx) != 0) {
-            step = SQLITE_DONE;
-            break;
-        }
+               (size_t)sqlite3_column_bytes(st, 10), ctx) != 0)
+            return OFFPAY_OK;
     }
-    if (step != SQLITE_DONE)
+    return step == SQLITE_DONE ? OFFPAY_OK : map(sqlite3_db_handle(st), step);
+}
+
+static offpay_err
+s_wallet_creds(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
+               int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                         const uint8_t *bytes, size_t len, void *ctx),
+               void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+
+    rc = prepare(s, WALLET_CREDS_COLS, SQL_WALLET_CREDS, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_blob(st, 1, pk, OFFPAY_PK_BYTES);
+    rc = wallet_creds_rows(st, fn, ctx);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err
+s_wallet_creds_page(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
+                    const offpay__creds_page *q,
+                    int (*fn)(const offpay__cred_row *c, uint32_t max_counter,
+                              const uint8_t *bytes, size_t len, void *ctx),
+                    void *ctx)
+{
+    static const char *const sql[2][2] = {
+        {WALLET_PAGE_ALL("ASC"), WALLET_PAGE_ALL("DESC")},
+        {WALLET_PAGE_OPEN("ASC"), WALLET_PAGE_OPEN("DESC")}};
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+
+    rc = prepare(s, WALLET_CREDS_COLS, sql[q->open_since != 0][q->newest != 0],
+                 &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_blob(st, 1, pk, OFFPAY_PK_BYTES);
+    bind_u64(st, 2, q->lo > INT64_MAX ? INT64_MAX : q->lo);
+    bind_u64(st, 3, q->hi > INT64_MAX ? INT64_MAX : q->hi);
+    bind_u64(st, 4, q->open_since);
+    bind_u64(st, 5, q->max > INT64_MAX ? INT64_MAX : q->max);
+    rc = wallet_creds_rows(st, fn, ctx);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* (the open ones as the page reads them; every one from
+ * credentials_wallet_pk alone, when asked: 0.3 ms for a key of 10^4) */
+static offpay_err s_wallet_creds_count(offpay__store *s,
+                                       const uint8_t  pk[OFFPAY_PK_BYTES],
+                                       uint32_t open_since, uint64_t *open,
+                                       uint64_t *total)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           step;
+
+    *open = 0;
+    if (total != NULL)
+        *total = 0;
+    rc = prepare(s,
+                 "SELECT (SELECT count(*) FROM credentials WHERE wallet_pk ="
+                 " ?1 AND released_at IS NULL) + (SELECT count(*) FROM"
+                 " credentials WHERE wallet_pk = ?1 AND released_at >= ?2),"
+                 " CASE WHEN ?3 THEN (SELECT count(*) FROM credentials WHERE"
+                 " wallet_pk = ?1) ELSE 0 END",
+                 NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_blob(st, 1, pk, OFFPAY_PK_BYTES);
+    bind_u64(st, 2, open_since);
+    sqlite3_bind_int(st, 3, total != NULL);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *open = col_u64(st, 0);
+        if (total != NULL)
+            *total = col_u64(st, 1);
+    } else {
         rc = map(sqlite3_db_handle(st), step);
+        if (rc == OFFPAY_OK)
+            rc = OFFPAY_ESTORE;
+    }
     sqlite3_finalize(st);
     return rc;
 }

@@ -1803,6 +1803,163 @@ static void test_wallet_creds_give_what_each_release_returned(void)
     drop_world(&w);
 }
 
+/* The credentials of v[0..n) open at `at` (not released, or released at
+ * most the late window before it), or every one (at 0), in the order of
+ * flags, into out[0..*m). */
+static void creds_expected(const offpay_ledger_wallet_cred *v, size_t n,
+                           uint32_t at, uint32_t late_window, unsigned flags,
+                           offpay_ledger_wallet_cred *out, size_t *m)
+{
+    *m = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = flags & OFFPAY_LEDGER_CREDS_NEWEST ? n - 1 - k : k;
+
+        if ((flags & OFFPAY_LEDGER_CREDS_OPEN) && v[i].info.released &&
+            (uint64_t)v[i].info.released_at + late_window < at)
+            continue;
+        out[(*m)++] = v[i];
+    }
+}
+
+/* offpay_ledger_wallet_creds_page (POST /v1/wallet/status and
+ * /v1/wallet/credentials, since 0.18.0) against the key's whole list
+ * (offpay_ledger_wallet_creds): a history of 30 credentials, a code
+ * settled on every other one, some revoked, released day by day, a few
+ * not yet, and another key's among them. At the start, at each of three
+ * releases' late window's last second and the second after it, and once
+ * every window is over: the open ones (not released, or released within
+ * the late window) newest first and ascending, and every one both ways,
+ * paged 1, 3 and 500 at a time, are exactly the list's, each credential
+ * whole; the counts are the list's. Bad arguments are EINVAL. */
+static void test_wallet_creds_page_lists_the_open_ones(void)
+{
+    enum { CREDS = 30 };
+    static const unsigned modes[] = {
+        OFFPAY_LEDGER_CREDS_OPEN | OFFPAY_LEDGER_CREDS_NEWEST,
+        OFFPAY_LEDGER_CREDS_OPEN | OFFPAY_LEDGER_CREDS_TOTAL, 0,
+        OFFPAY_LEDGER_CREDS_NEWEST | OFFPAY_LEDGER_CREDS_TOTAL};
+    static const size_t        sizes[] = {1, 3, OFFPAY_LEDGER_CREDS_PAGE_MAX};
+    world                      w;
+    offpay_keypair             other;
+    offpay_ledger_config       cfg;
+    offpay_ledger_wallet_cred *all = NULL, *page = NULL, *want, *got;
+    offpay_ledger_creds_count  count;
+    offpay_wallet_cred         wc;
+    uint8_t                    bytes[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t                    code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t                     n_all = 0, n, m, len, n_got, n_open;
+    uint32_t                   t, at[9];
+    size_t                     n_at = 0;
+    int                        released = 0, unreleased = 0, mixed = 0;
+
+    offpay_ledger_config_defaults(&cfg);
+    REQUIRE_OK(make_world(&w, CENTS(500), CENTS(10)));
+    REQUIRE_OK(offpay_keypair_generate(&other));
+    for (uint32_t i = 0; i < CREDS; i++) {
+        t = T0 + i * DAY + 60;
+        REQUIRE_OK(offpay_ledger_issue(
+            w.l, w.wallet_acct, i % 10 == 4 ? other.pk : w.wallet.pk, CENTS(10),
+            OFFPAY_CRED_ALLOW_UNBOUND, t + DAY, t, bytes, &wc));
+        w.cred = wc;
+        if (i % 2 == 0 && i % 10 != 4) {
+            len = make_code(&w, 1 + i, CENTS(1), t + 10, 0, code);
+            REQUIRE(
+                settle(&w, 0, code, len, CENTS(1), t + 20, t + 30).outcome ==
+                OFFPAY_SETTLE_SETTLED);
+        }
+        if (i % 7 == 3)
+            REQUIRE_OK(offpay_ledger_revoke(w.l, wc.serial, "lost", t + 40));
+    }
+    /* the release job once a day: credential i released on day i + 15,
+     * the last two and the world's first (30 days) not by day 42 */
+    for (uint32_t d = 0; d <= CREDS + 12; d++)
+        REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + d * DAY + 3600, NULL));
+    REQUIRE_OK(offpay_ledger_wallet_creds(w.l, w.wallet.pk, &all, &n_all));
+    REQUIRE(n_all == CREDS - 3 + 1);
+    want = calloc(n_all, sizeof *want);
+    got = calloc(n_all + 1, sizeof *got);
+    REQUIRE(want != NULL && got != NULL);
+    at[n_at++] = T0;
+    for (size_t i = 0; i < n_all; i++) {
+        released += all[i].info.released;
+        unreleased += !all[i].info.released;
+        if (all[i].info.released && (i == 3 || i == 10 || i == 20)) {
+            at[n_at++] = all[i].info.released_at + cfg.late_window;
+            at[n_at++] = all[i].info.released_at + cfg.late_window + 1;
+        }
+    }
+    at[n_at++] = T0 + 200 * DAY;
+    REQUIRE(released >= 20 && unreleased == 3 && n_at == 8);
+    for (size_t a = 0; a < n_at; a++)
+        for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++)
+            for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+                uint64_t after = 0;
+
+                creds_expected(all, n_all, at[a], cfg.late_window,
+                               OFFPAY_LEDGER_CREDS_OPEN, want, &n_open);
+                creds_expected(all, n_all, at[a], cfg.late_window, modes[k],
+                               want, &m);
+                mixed |= n_open > 3 && n_open < n_all;
+                n_got = 0;
+                do {
+                    REQUIRE_OK(offpay_ledger_wallet_creds_page(
+                        w.l, w.wallet.pk, modes[k], after, sizes[z], at[a],
+                        &page, &n, &count));
+                    CHECK(n <= sizes[z] && n_got + n <= n_all);
+                    CHECK(
+                        count.open == n_open &&
+                        count.total ==
+                            (modes[k] & OFFPAY_LEDGER_CREDS_TOTAL ? n_all : 0));
+                    for (size_t i = 0; i < n && n_got < n_all; i++)
+                        got[n_got++] = page[i];
+                    if (n > 0)
+                        after = page[n - 1].info.serial;
+                    free(page);
+                    page = NULL;
+                } while (n == sizes[z]);
+                CHECK(n_got == m);
+                for (size_t i = 0; i < m && i < n_got; i++)
+                    CHECK(memcmp(&got[i], &want[i], sizeof got[i]) == 0);
+            }
+    /* seen with some released ones open and others' windows over */
+    CHECK(mixed);
+    /* the open ones at the end: the three not released */
+    REQUIRE_OK(offpay_ledger_wallet_creds_page(
+        w.l, w.wallet.pk, OFFPAY_LEDGER_CREDS_OPEN | OFFPAY_LEDGER_CREDS_TOTAL,
+        0, 500, T0 + 200 * DAY, &page, &n, &count));
+    CHECK(n == 3 && count.open == 3 && count.total == n_all);
+    free(page);
+    page = NULL;
+    /* bad arguments */
+    CHECK_ERR(offpay_ledger_wallet_creds_page(w.l, w.wallet.pk, 0, 0, 0, T0,
+                                              &page, &n, NULL),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_wallet_creds_page(w.l, w.wallet.pk, 0, 0,
+                                              OFFPAY_LEDGER_CREDS_PAGE_MAX + 1,
+                                              T0, &page, &n, NULL),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_wallet_creds_page(w.l, w.wallet.pk, 8, 0, 1, T0,
+                                              &page, &n, NULL),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_wallet_creds_page(w.l, w.wallet.pk, 0,
+                                              (uint64_t)INT64_MAX + 1, 1, T0,
+                                              &page, &n, NULL),
+              OFFPAY_EINVAL);
+    CHECK(page == NULL && n == 0);
+    /* a key with none: nothing, counted 0 */
+    REQUIRE_OK(offpay_keypair_generate(&other));
+    REQUIRE_OK(offpay_ledger_wallet_creds_page(
+        w.l, other.pk, OFFPAY_LEDGER_CREDS_OPEN | OFFPAY_LEDGER_CREDS_TOTAL, 0,
+        10, T0, &page, &n, &count));
+    CHECK(page == NULL && n == 0 && count.total == 0 && count.open == 0);
+    offpay_keypair_wipe(&other);
+    free(all);
+    free(want);
+    free(got);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* A copy's codes held back past the release (settlement.md §6): the
  * second late payment takes the credential's charges over its limit
  * (40.00 + 40.00 on 50.00) with the account short: an overspend case
@@ -5349,6 +5506,8 @@ static const offpay_test TESTS[] = {
      test_late_hold_over_a_long_history_with_marks},
     {"wallet_creds_give_what_each_release_returned",
      test_wallet_creds_give_what_each_release_returned},
+    {"wallet_creds_page_lists_the_open_ones",
+     test_wallet_creds_page_lists_the_open_ones},
     {"key_cases_among_many_revoked_credentials",
      test_key_cases_among_many_revoked_credentials},
     {"late_payments_beyond_the_limit_open_an_overspend_case",
