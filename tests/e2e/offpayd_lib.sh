@@ -177,6 +177,7 @@ start_server() {
 # files of ./ctl (made here); sets PURL, its URL. Killed with the test.
 start_proxy() {
   mkdir -p ctl
+  rm -f proxy.out   # a proxy started before left its line there
   python3 "$(dirname "${BASH_SOURCE[0]}")/slow_proxy.py" "${URL#http://}" ctl > proxy.out 2> proxy.err &
   all_pids+=("$!")
   for _ in $(seq 1 200); do grep -q "^proxy listening" proxy.out 2>/dev/null && break; sleep 0.05; done
