@@ -5,10 +5,11 @@
  * /v1/terminal/rotate (its key_signature: 64 bytes from canonical base64,
  * all zero when refused; taken only with "sums_carried": true), the optional
  * {"expires"} of a lost wallet's enrollment code and {"reason"} of the
- * revocations, and the empty body of status and decommission. Every input goes
- * through all eight; each either refuses it with MALFORMED_JSON or BAD_FIELD
- * and a hint Jansson takes as a string (valid UTF-8: the answer quotes it), or
- * yields values within their bounds.
+ * revocations, the empty body of status and decommission, and the page of
+ * /v1/wallet/credentials. Every input goes through all nine; each either
+ * refuses it with MALFORMED_JSON or BAD_FIELD and a hint Jansson takes as a
+ * string (valid UTF-8: the answer quotes it), or yields values within their
+ * bounds.
  */
 #include <sodium.h>
 #include <stdint.h>
@@ -43,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char                code[OFFPAY_ENROLL_CODE_CHARS + 1];
     char                reason[SRV_REF_MAX + 1], hint[160];
     srv_rotate_body     rot;
+    srv_wallet_creds_body wcb;
     uint32_t            until = 1;
     uint64_t            serial = 1;
     int                 e;
@@ -99,6 +101,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         refused(e, hint);
     else if (strlen(reason) > SRV_REF_MAX)
         abort();
+    e = srv_parse_wallet_creds(data, size, &wcb, hint, sizeof hint);
+    if (e != 0) {
+        refused(e, hint);
+        if (wcb.after != 0 || wcb.open != 0 ||
+            wcb.limit != OFFPAY_LEDGER_CREDS_PAGE_MAX)
+            abort();
+    } else if (wcb.limit == 0 || wcb.limit > OFFPAY_LEDGER_CREDS_PAGE_MAX ||
+               wcb.after > INT64_MAX || (wcb.open != 0 && wcb.open != 1)) {
+        abort();
+    }
     /* an empty body takes no field at all: accepted only where a reason
      * body without its reason would be */
     e = srv_parse_empty(data, size, hint, sizeof hint);

@@ -616,7 +616,9 @@ void offpay_wallet_sync_options_defaults(offpay_wallet_sync_options *o);
 typedef struct offpay_wallet_sync_report {
     offpay_wallet_upload_report upload;
     offpay_wallet_account       account;
-    size_t   credentials; /* the server's credentials for this key */
+    size_t credentials;   /* the server's credentials for this key that
+                             the sync went through (since 0.18.0 those
+                             its wallet can still need) */
     size_t   unfrozen;    /* restored credentials usable again */
     size_t   installed;   /* credentials installed from the server */
     size_t   outstanding; /* codes no terminal presented yet */
@@ -643,7 +645,12 @@ typedef struct offpay_wallet_sync_report {
  * offpay_wallet_sync — the settlement sync with base_url (NULL: the
  * remembered server): uploads the spend log (offpay_wallet_upload; fn and
  * ctx as there), reads the wallet's account and credentials
- * (POST /v1/wallet/status), and then per credential: raises the next
+ * (POST /v1/wallet/status; since 0.18.0 it lists the newest 500 a wallet
+ * can still need, and the sync reads a page at a time, POST
+ * /v1/wallet/credentials, the open ones past them and those it holds
+ * that it left out and that the wallet does not know to be done with:
+ * one found nowhere is left as it was), and then per credential: raises
+ * the next
  * counter above the highest the server saw; a frozen one (a restore) is
  * unfrozen at the restore floor offpayd hands out once
  * (POST /v1/wallet/restore-floor: at least that counter + 1 +

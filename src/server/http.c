@@ -146,6 +146,8 @@ static const route routes[] = {
      NULL, 0},
     {"POST", "/v1/wallet/status", srv_wallet_status, AUTH_SIGNED, BODY_ADMIN, 1,
      NULL, 0},
+    {"POST", "/v1/wallet/credentials", srv_wallet_credentials, AUTH_SIGNED,
+     BODY_ADMIN, 1, NULL, 0},
     {"POST", "/v1/wallet/allowance", srv_wallet_allowance, AUTH_SIGNED,
      BODY_ADMIN, 1, NULL, 0},
     {"POST", "/v1/wallet/revoke", srv_wallet_revoke, AUTH_SIGNED, BODY_ADMIN, 1,

@@ -747,10 +747,23 @@ int srv_parse_serial(const uint8_t *body, size_t len, uint64_t *serial,
 int srv_parse_empty(const uint8_t *body, size_t len, char *hint_buf,
                     size_t hint_cap);
 
+/* POST /v1/wallet/credentials: {"after":"N","limit":N,"open":BOOL}, all
+ * optional: after 0 (from the first), limit 1 to
+ * OFFPAY_LEDGER_CREDS_PAGE_MAX (that when absent), open 0. */
+typedef struct srv_wallet_creds_body {
+    uint64_t after;
+    size_t   limit;
+    int      open;
+} srv_wallet_creds_body;
+int srv_parse_wallet_creds(const uint8_t *body, size_t len,
+                           srv_wallet_creds_body *out, char *hint_buf,
+                           size_t hint_cap);
+
 void srv_enrollment_new(srv_req *r, srv_reply *out);
 void srv_admin_wallet_enrollment(srv_req *r, srv_reply *out);
 void srv_wallet_enroll(srv_req *r, srv_reply *out);
 void srv_wallet_status(srv_req *r, srv_reply *out);
+void srv_wallet_credentials(srv_req *r, srv_reply *out);
 void srv_wallet_allowance(srv_req *r, srv_reply *out);
 void srv_wallet_revoke(srv_req *r, srv_reply *out);
 void srv_wallet_restore_floor(srv_req *r, srv_reply *out);

@@ -6,7 +6,9 @@
  *   GET  /v1/admin/wallets/ACCOUNT      an enrolled wallet
  *   POST /v1/admin/wallets/ACCOUNT/revoke   the operator revokes a lost one
  *   POST /v1/wallet/enroll              a wallet key uses a code
- *   POST /v1/wallet/status              its account and credentials
+ *   POST /v1/wallet/status              its account and the credentials
+ *                                       it can still need
+ *   POST /v1/wallet/credentials         every credential, a page at a time
  *   POST /v1/wallet/allowance           a new credential from its account
  *   POST /v1/wallet/restore-floor       a restored copy's counters
  *   POST /v1/wallet/revoke              the owner revokes a lost wallet
@@ -54,6 +56,11 @@ static const srv_field fields_serial[1] = {
 };
 static const srv_field fields_expires[1] = {
     {"expires", SRV_FT_UINT, 0, UINT32_MAX},
+};
+static const srv_field fields_wallet_creds[3] = {
+    {"after", SRV_FT_ID, 0, INT64_MAX},
+    {"limit", SRV_FT_UINT, 0, OFFPAY_LEDGER_CREDS_PAGE_MAX},
+    {"open", SRV_FT_BOOL, 0, 1},
 };
 
 static int bad(char *hint_buf, size_t hint_cap, const char *what)
@@ -239,6 +246,37 @@ int srv_parse_serial(const uint8_t *body, size_t len, uint64_t *serial,
     if (e == 0)
         *serial = v[0].u;
     json_decref(doc);
+    return e;
+}
+
+int srv_parse_wallet_creds(const uint8_t *body, size_t len,
+                           srv_wallet_creds_body *out, char *hint_buf,
+                           size_t hint_cap)
+{
+    srv_value v[SRV_N(fields_wallet_creds)];
+    json_t   *doc = NULL;
+    int       e;
+
+    memset(out, 0, sizeof *out);
+    out->limit = OFFPAY_LEDGER_CREDS_PAGE_MAX;
+    if (len == 0)
+        return 0;
+    e = srv_parse_object(body, len, fields_wallet_creds,
+                         SRV_N(fields_wallet_creds), v, &doc, hint_buf,
+                         hint_cap);
+    if (e == 0 && v[1].present && v[1].u == 0)
+        e = bad(hint_buf, hint_cap, "limit: 1 to 500 credentials a page");
+    if (e == 0) {
+        out->after = v[0].present ? v[0].u : 0;
+        if (v[1].present)
+            out->limit = (size_t)v[1].u;
+        out->open = v[2].present && v[2].b;
+    }
+    json_decref(doc);
+    if (e != 0) {
+        memset(out, 0, sizeof *out);
+        out->limit = OFFPAY_LEDGER_CREDS_PAGE_MAX;
+    }
     return e;
 }
 
@@ -616,10 +654,45 @@ out:
     sodium_memzero(code, sizeof code);
 }
 
+/* creds[0..n) as an array of cred_json, or NULL (out of memory). */
+static json_t *creds_json(const offpay_ledger_wallet_cred *creds, size_t n)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        if (json_array_append_new(arr, cred_json(&creds[i])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    return arr;
+}
+
+/* How many of the key's credentials are open, and, when total, how
+ * many it has, into doc; 0, or -1 (out of memory). */
+static int creds_counts(json_t *doc, const offpay_ledger_creds_count *c,
+                        int total)
+{
+    return json_object_set_new(doc, "credentials_open",
+                               json_integer((json_int_t)c->open)) != 0 ||
+                   (total && json_object_set_new(
+                                 doc, "credentials_total",
+                                 json_integer((json_int_t)c->total)) != 0)
+               ? -1
+               : 0;
+}
+
+/* The account, and the credentials the wallet can still need (open: not
+ * released, or released within the late window, which a code presented
+ * late still changes), the newest OFFPAY_LEDGER_CREDS_PAGE_MAX of them,
+ * with how many there are: before 0.18.0 every credential the key was
+ * ever given, so a wallet renewed for years got an answer past its reply
+ * cap. Nothing here reads the rest of the history (not even to count
+ * it); that is POST /v1/wallet/credentials'. */
 void srv_wallet_status(srv_req *r, srv_reply *out)
 {
     offpay_ledger_wallet_info  w;
     offpay_ledger_wallet_cred *creds = NULL;
+    offpay_ledger_creds_count  count;
     json_t                    *arr = NULL, *doc;
     char                       hint[128];
     size_t                     n = 0;
@@ -639,24 +712,72 @@ void srv_wallet_status(srv_req *r, srv_reply *out)
      * the wallet's renewal asks at most the balance less it */
     rc = offpay_ledger_late_hold(r->l, w.account, r->now, &held, &until);
     if (rc == OFFPAY_OK)
-        rc = offpay_ledger_wallet_creds(r->l, w.pk, &creds, &n);
+        rc = offpay_ledger_wallet_creds_page(
+            r->l, w.pk, OFFPAY_LEDGER_CREDS_OPEN | OFFPAY_LEDGER_CREDS_NEWEST,
+            0, OFFPAY_LEDGER_CREDS_PAGE_MAX, r->now, &creds, &n, &count);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "credentials");
         return;
     }
-    arr = json_array();
-    for (size_t i = 0; arr != NULL && i < n; i++)
-        if (json_array_append_new(arr, cred_json(&creds[i])) != 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
+    arr = creds_json(creds, n);
     free(creds);
     doc = arr != NULL ? wallet_json(r, &w) : NULL;
     if (doc == NULL || json_object_set_new(doc, "credentials", arr) != 0 ||
+        creds_counts(doc, &count, 0) != 0 ||
         json_object_set_new(doc, "bundle_seq",
                             json_integer(srv_bundle_seq(r->srv))) != 0 ||
         json_object_set_new(doc, "time", json_integer(r->now)) != 0 ||
         srv_json_late_held(doc, held, until, w.currency) != 0) {
+        if (doc == NULL)
+            json_decref(arr);
+        json_decref(doc);
+        srv_fail(out, SRV_E_INTERNAL, "out of memory");
+        return;
+    }
+    srv_ok(out, doc);
+}
+
+/* Every credential issued to the key, a page at a time in serial order
+ * (or the open ones only), for a wallet that needs one its status left
+ * out, and for whoever wants the whole history; the first page (after 0)
+ * counts them all too (each page would read the key's whole index). */
+void srv_wallet_credentials(srv_req *r, srv_reply *out)
+{
+    offpay_ledger_wallet_info  w;
+    offpay_ledger_wallet_cred *creds = NULL;
+    offpay_ledger_creds_count  count;
+    srv_wallet_creds_body      b;
+    json_t                    *arr, *doc;
+    char                       hint[128];
+    size_t                     n = 0;
+    offpay_err                 rc;
+    int                        e;
+
+    e = srv_parse_wallet_creds(r->body, r->body_len, &b, hint, sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    if (auth_wallet(r, &w, 0, out) != 0)
+        return;
+    rc = offpay_ledger_wallet_creds_page(
+        r->l, w.pk,
+        (b.open ? OFFPAY_LEDGER_CREDS_OPEN : 0) |
+            (b.after == 0 ? OFFPAY_LEDGER_CREDS_TOTAL : 0),
+        b.after, b.limit, r->now, &creds, &n, &count);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "credentials");
+        return;
+    }
+    arr = creds_json(creds, n);
+    doc = arr != NULL
+              ? json_pack("{s:o, s:o}", "credentials", arr, "next_after",
+                          srv_json_next_after(
+                              n, b.limit, n > 0 ? creds[n - 1].info.serial : 0))
+              : NULL;
+    free(creds);
+    if (doc == NULL || creds_counts(doc, &count, b.after == 0) != 0 ||
+        json_object_set_new(doc, "time", json_integer(r->now)) != 0) {
         json_decref(doc);
         srv_fail(out, SRV_E_INTERNAL, "out of memory");
         return;

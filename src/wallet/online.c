@@ -50,6 +50,12 @@
 #define BUNDLE_BYTES_MAX (2 + 9 + OFFPAY_BUNDLE_KEYS_MAX * 42 + 64)
 #define RENEW_BEFORE     (3u * 86400u)
 #define RENEW_BELOW_PCT  10u
+/* the most credentials offpayd lists a page (OFFPAY_LEDGER_CREDS_PAGE_MAX
+ * of settle.h): the status's bound, and the page the sync asks */
+#define CREDS_PAGE 500u
+/* the most pages a sync reads: 2 million credentials, past any key's
+ * history (an honest offpayd's pages end long before) */
+#define CREDS_PAGES_MAX 4096u
 
 /* A decimal id as offpayd writes them: digits, no sign, no leading zero,
  * at most INT64_MAX. 0 when s is not one. */
@@ -1131,6 +1137,234 @@ static offpay_err ask_floors(const offpay_wallet *w, const char *base,
     return rc;
 }
 
+/* ---- the credentials a sync goes through ---------------------------- */
+
+static int serial_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The serials of the credentials of arr, ascending, into *out (malloc'd)
+ * and *n. */
+static offpay_err serials_of(const json_t *arr, uint64_t **out, size_t *n)
+{
+    size_t k = json_array_size(arr);
+
+    *n = 0;
+    *out = malloc((k ? k : 1) * sizeof **out);
+    if (*out == NULL)
+        return OFFPAY_ENOMEM;
+    for (size_t i = 0; i < k; i++)
+        (*out)[(*n)++] = id_field(json_array_get(arr, i), "serial");
+    qsort(*out, *n, sizeof **out, serial_cmp);
+    return OFFPAY_OK;
+}
+
+static int has_serial(const uint64_t *v, size_t n, uint64_t serial)
+{
+    return n > 0 && bsearch(&serial, v, n, sizeof *v, serial_cmp) != NULL;
+}
+
+/*
+ * One page of the key's credentials (POST /v1/wallet/credentials, since
+ * 0.18.0) after serial after, ascending, only the open ones when open,
+ * into *doc; its credentials are checked to ascend above after, and
+ * *next receives its next_after (0: the last page). OFFPAY_ENOTFOUND: an
+ * offpayd without the endpoint (an unsigned 404 of an unknown path).
+ */
+static offpay_err creds_page(const offpay_wallet *w, const char *base,
+                             uint64_t after, int open, uint32_t now,
+                             int64_t offset, json_t **doc, uint64_t *next)
+{
+    char       body[96];
+    long       status = 0;
+    uint64_t   last = after;
+    json_t    *creds, *na;
+    offpay_err rc;
+
+    *doc = NULL;
+    *next = 0;
+    snprintf(body, sizeof body, "{\"after\":\"%" PRIu64 "\",\"limit\":%u%s}",
+             after, CREDS_PAGE, open ? ",\"open\":true" : "");
+    rc = post_status(w, base, "/v1/wallet/credentials", body, now, offset, doc,
+                     NULL, 0, &status);
+    if (rc != OFFPAY_OK)
+        return status == 404 ? OFFPAY_ENOTFOUND : rc;
+    creds = json_object_get(*doc, "credentials");
+    na = json_object_get(*doc, "next_after");
+    rc = json_is_array(creds) && json_array_size(creds) <= CREDS_PAGE &&
+                 (json_is_null(na) || id_field(*doc, "next_after") > after)
+             ? OFFPAY_OK
+             : OFFPAY_EIO;
+    for (size_t i = 0; rc == OFFPAY_OK && i < json_array_size(creds); i++) {
+        uint64_t serial = id_field(json_array_get(creds, i), "serial");
+
+        if (serial <= last)
+            rc = OFFPAY_EIO;
+        last = serial;
+    }
+    if (rc == OFFPAY_OK && !json_is_null(na))
+        *next = id_field(*doc, "next_after");
+    if (rc != OFFPAY_OK) {
+        offpay__log("offpay: offpayd's page of credentials after %" PRIu64
+                    " is not one\n",
+                    after);
+        json_decref(*doc);
+        *doc = NULL;
+    }
+    return rc;
+}
+
+/*
+ * The credentials this sync goes through, into *all (a new array,
+ * json_decref it): those of the status answer doc and, when offpayd
+ * lists only the credentials a wallet can still need (since 0.18.0: the
+ * answer counts them, "credentials_open", and lists the newest
+ * CREDS_PAGE), the ones it left out that this wallet needs, read a page
+ * at a time while the wallet is let go: the older open ones when the
+ * list was cut (those the wallet holds or could install), and each
+ * credential the wallet holds that is not listed and that it does not
+ * know to be done with (released, its late window over: nothing changes
+ * it any more), say one released while the wallet was away, or one a
+ * restore brought back. A credential found nowhere is left as it was:
+ * being left out says nothing of it. An older offpayd lists every
+ * credential: nothing more is asked. *complete is 0 when offpayd could
+ * not be asked for what its list left out (its pages refused 404): then
+ * not every credential issued to the key is known here. The wallet's
+ * credentials are read in memory, as in ask_floors.
+ */
+static offpay_err gather_creds(const offpay_wallet *w, const char *base,
+                               const json_t *doc, uint32_t now, int64_t offset,
+                               json_t **all, int *complete)
+{
+    const json_t *listed = json_object_get(doc, "credentials");
+    const json_t *n_open = json_object_get(doc, "credentials_open");
+    json_t       *page = NULL;
+    uint64_t     *have = NULL, *need = NULL, after, next = 0;
+    size_t        n_have = 0, n_need = 0, n_w = offpay_wallet_n_credentials(w);
+    uint32_t      at = time_field(doc, "time");
+    uint64_t      pages = 0;
+    offpay_err    rc = OFFPAY_OK;
+
+    *complete = 1;
+    *all = json_array();
+    if (*all == NULL || (json_is_array(listed) &&
+                         json_array_extend(*all, (json_t *)listed) != 0)) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    if (!json_is_integer(n_open))
+        goto out; /* an offpayd before 0.18.0: every credential listed */
+    if (at == 0)
+        at = now;
+    rc = serials_of(*all, &have, &n_have);
+    /* 1. the open ones older than the list's oldest, which its bound left
+     * out: those the wallet holds, or could install */
+    if (rc == OFFPAY_OK &&
+        json_integer_value(n_open) > (json_int_t)json_array_size(listed)) {
+        uint64_t oldest = n_have > 0 ? have[0] : UINT64_MAX;
+        int      done = 0;
+
+        for (after = 0; rc == OFFPAY_OK && !done; after = next) {
+            const json_t *cs;
+
+            if (++pages > CREDS_PAGES_MAX) {
+                rc = OFFPAY_EIO;
+                break;
+            }
+            rc = creds_page(w, base, after, 1, now, offset, &page, &next);
+            cs = json_object_get(page, "credentials");
+            for (size_t i = 0;
+                 rc == OFFPAY_OK && !done && i < json_array_size(cs); i++) {
+                json_t  *c = json_array_get(cs, i);
+                uint64_t serial = id_field(c, "serial");
+                int      use = cred_index(w, serial) >= 0 ||
+                          (!json_is_true(json_object_get(c, "revoked")) &&
+                           !json_is_true(json_object_get(c, "released")) &&
+                           time_field(c, "expires") > now);
+
+                if (serial >= oldest)
+                    done = 1;
+                else if (use && json_array_append(*all, c) != 0)
+                    rc = OFFPAY_ENOMEM;
+            }
+            json_decref(page);
+            page = NULL;
+            done = done || next == 0;
+        }
+        free(have);
+        have = NULL;
+        if (rc == OFFPAY_OK)
+            rc = serials_of(*all, &have, &n_have);
+    }
+    /* 2. those the wallet holds that are not among them, unless it knows
+     * them done with (or frozen for good: offpayd does not know them) */
+    need = rc == OFFPAY_OK ? malloc((n_w ? n_w : 1) * sizeof *need) : NULL;
+    if (rc == OFFPAY_OK && need == NULL)
+        rc = OFFPAY_ENOMEM;
+    for (size_t i = 0; rc == OFFPAY_OK && i < n_w; i++) {
+        offpay_wallet_balance b;
+
+        if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK ||
+            has_serial(have, n_have, b.serial) || b.frozen == 2 ||
+            (b.escrow_released && b.late_until != 0 && b.late_until < at))
+            continue;
+        need[n_need++] = b.serial;
+    }
+    if (rc == OFFPAY_OK && n_need > 0) {
+        int done = 0;
+
+        qsort(need, n_need, sizeof *need, serial_cmp);
+        for (after = need[0] > 0 ? need[0] - 1 : 0; rc == OFFPAY_OK && !done;
+             after = next) {
+            const json_t *cs;
+
+            if (++pages > CREDS_PAGES_MAX) {
+                rc = OFFPAY_EIO;
+                break;
+            }
+            rc = creds_page(w, base, after, 0, now, offset, &page, &next);
+            cs = json_object_get(page, "credentials");
+            for (size_t i = 0; rc == OFFPAY_OK && i < json_array_size(cs);
+                 i++) {
+                json_t  *c = json_array_get(cs, i);
+                uint64_t serial = id_field(c, "serial");
+
+                if (has_serial(need, n_need, serial) &&
+                    json_array_append(*all, c) != 0)
+                    rc = OFFPAY_ENOMEM;
+                if (serial >= need[n_need - 1])
+                    done = 1;
+            }
+            json_decref(page);
+            page = NULL;
+            done = done || next == 0;
+        }
+    }
+    if (rc == OFFPAY_ENOTFOUND) {
+        offpay__log("offpay: offpayd lists only the credentials a wallet "
+                    "can still need and does not answer for the others "
+                    "(POST /v1/wallet/credentials): those it left out are "
+                    "left as they were\n");
+        *complete = 0;
+        rc = OFFPAY_OK;
+    } else if (rc == OFFPAY_EIO && pages > CREDS_PAGES_MAX) {
+        offpay__log("offpay: offpayd's pages of credentials go on past "
+                    "%u\n",
+                    CREDS_PAGES_MAX);
+    }
+out:
+    free(have);
+    free(need);
+    if (rc != OFFPAY_OK) {
+        json_decref(*all);
+        *all = NULL;
+    }
+    return rc;
+}
+
 offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
                               const offpay_wallet_sync_options *o, uint32_t now,
                               int (*fn)(const offpay_wallet_upload_status *s,
@@ -1145,13 +1379,13 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     char                       buf[OFFPAY_WALLET_URL_MAX + 1];
     char                       err[40];
     const char                *base = NULL;
-    json_t                    *doc = NULL, *creds;
+    json_t                    *doc = NULL, *creds = NULL; /* gather_creds' */
     offpay_revlist             list;
     uint8_t                   *bundle = NULL, *revlist = NULL;
     uint32_t                  *floors = NULL; /* ask_floors' */
     size_t     bundle_len = 0, revlist_len = 0, n_creds = 0, nv = 0, n_spends;
     int64_t    offset = 0;
-    int        sync_fd = -1, let = 0, clock_known = 0;
+    int        sync_fd = -1, let = 0, clock_known = 0, complete = 0;
     offpay_err rc, rt;
 
     memset(&list, 0, sizeof list);
@@ -1214,11 +1448,13 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
      * newest bundle and the revocation list */
     rc = post(w, base, "/v1/wallet/status", "{}", now, offset, &doc, err,
               sizeof err);
+    /* with the credentials the status left out that this wallet needs */
+    if (rc == OFFPAY_OK)
+        rc = gather_creds(w, base, doc, now, offset, &creds, &complete);
     /* the counters of what this sync unfreezes or installs, from offpayd
      * (a failure here leaves everything frozen: the sync is run again) */
     if (rc == OFFPAY_OK)
-        rc = ask_floors(w, base, json_object_get(doc, "credentials"), now,
-                        offset, &floors);
+        rc = ask_floors(w, base, creds, now, offset, &floors);
     if (rc == OFFPAY_OK)
         rc = fetch_lists(base, &bundle, &bundle_len, &revlist, &revlist_len);
     if (rc == OFFPAY_OK)
@@ -1235,7 +1471,6 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
     }
     n_spends = offpay_wallet_n_spends(w);
     rep->spent_during = n_spends > u.n ? n_spends - u.n : 0;
-    creds = json_object_get(doc, "credentials");
     n_creds = json_array_size(creds);
     rep->credentials = n_creds;
     rep->bundle_seq =
@@ -1362,7 +1597,10 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
      * older than it), every code of it would be refused, at the
      * merchant's cost: frozen for good. Not listing alone is not taken
      * as proof (an offpayd before 0.16.0 listed a sharded ledger's shard
-     * 0 only); the refusal, judged on the serial's own shard, is. */
+     * 0 only; since 0.18.0 the status lists only the credentials a
+     * wallet can still need, and a wallet reads only those of the rest
+     * it holds and is not done with); the refusal, judged on the serial's
+     * own shard, is. */
     for (size_t k = 0; k < u.n_unknown; k++) {
         int listed_here = 0;
 
@@ -1380,8 +1618,10 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
         goto out;
     /* every credential offpayd issued to this key is installed now: an
      * allowance asked and not answered was made (and is among them) or
-     * never will be */
-    pending_clear(w);
+     * never will be (unless offpayd's list was cut and the rest could not
+     * be read) */
+    if (complete)
+        pending_clear(w);
     /* 4. renewal (let go again while offpayd is asked); the account's
      * balance after it as the allowance's answer gives it */
     if (!rep->account.revoked)
@@ -1408,6 +1648,7 @@ out:
                     offpay__wallet_path(w));
     offpay__lock_release(sync_fd);
     offpay_revlist_free(&list);
+    json_decref(creds);
     json_decref(doc);
     free(bundle);
     free(revlist);

@@ -185,6 +185,8 @@ w sync w2 --server "$URL"
   || fail "unenrolled sync: $ws $(cat w.out)"
 wreq w2 /v1/wallet/status '{}'
 expect_http 403 NOT_ENROLLED "status signed by an unenrolled key"
+wreq w2 /v1/wallet/credentials '{}'
+expect_http 403 NOT_ENROLLED "credentials asked by an unenrolled key"
 wreq w2 /v1/wallet/allowance '{"amount":"1.00"}'
 expect_http 403 NOT_ENROLLED "allowance for an unenrolled key"
 w allowance w2 --amount 1.00
@@ -235,8 +237,10 @@ expect_http 401 SIGNATURE_INVALID "a sync request signed by another key"
 wreq w1 /v1/wallet/status '{}'
 expect_http 200 - "w1's status"
 [ "$(jget .account)" = "$W" ] && [ "$(jget '.credentials | length')" = 2 ] \
-  && [ "$(jget '.credentials[0].max_counter')" = 3 ] \
-  && ok "status: account $W, 2 credentials, highest counter 3 of $S1" || fail "status: $(cat resp.json)"
+  && [ "$(jq -c '[.credentials[] | [.serial, .max_counter]]' resp.json)" = "[[\"$S2\",0],[\"$S1\",3]]" ] \
+  && [ "$(jget .credentials_open)" = 2 ] \
+  && ok "status: account $W, 2 credentials (the newest first; both open), highest counter 3 of $S1" \
+  || fail "status: $(cat resp.json)"
 status=$(curl -s -o resp.json -w '%{http_code}' -H @wr.hdr -H 'Content-Type: application/json' \
     --data-binary @wr.body "$URL/v1/wallet/status")
 expect_http 409 NONCE_REPLAYED "the same signed status request again"

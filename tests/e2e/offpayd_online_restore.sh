@@ -16,7 +16,11 @@
 #     uploaded yet, copy B then pays; offpayd hands each unfreeze its own
 #     counter range, so neither code is a double spend;
 #  3. a lost wallet revoked by the operator (offpay admin revoke-wallet,
-#     POST /v1/admin/wallets/N/revoke).
+#     POST /v1/admin/wallets/N/revoke);
+#  4. a device clock behind offpayd's;
+#  5. a wallet's long history (2003 credentials): the status lists the
+#     newest 500 it can still need, under 320 KiB; the rest a page at a
+#     time; a wallet restored from a backup older than the history syncs.
 # `offpay admin audit` passes after every part.
 source "$(dirname "$0")/offpayd_lib.sh"
 start_server
@@ -458,6 +462,8 @@ run_cli 1 "no wallet enrolled with account $MA \(ENOTFOUND\)" -- \
 w sync w3
 [ "$ws" != 0 ] && grep -q "WALLET_REVOKED" w.out && ok "the revoked wallet's sync: WALLET_REVOKED" \
   || fail "w3 sync: $(cat w.out)"
+wreq w3 /v1/wallet/credentials '{}'
+expect_http 403 WALLET_REVOKED "the revoked wallet's credentials, a page"
 balances "W=$W3:0 esc=esc/$S4:3000" "nothing moves before the grace"
 audits "a lost wallet revoked by the operator"
 
@@ -475,5 +481,137 @@ set -e
 [ "$ws" = 1 ] && grep -q "ENOT_YET_VALID" w.out && grep -q "is the clock behind" w.out \
   && ok "a pay before the newest credential starts: ENOT_YET_VALID, the clock named" \
   || fail "pay with the clock behind: $ws $(cat w.out)"
+
+# ---- 5. a wallet's long history --------------------------------------------
+# A transit card renewed every few hours for years holds thousands of
+# credentials in the ledger (made here in process: tests/tools/
+# history_tool.c). The status lists only those a wallet can still need
+# (not released, or released within the late window), the newest 500,
+# with how many there are and the key's total, so its answer stays
+# bounded (before 0.18.0 every credential: past the wallet's 8 MiB cap
+# near 15,000); POST /v1/wallet/credentials pages through the whole
+# history. A wallet restored from a backup made before the history syncs:
+# So, which it held and which was released while it was away, its late
+# window over (in no open list), is read from the pages and shown
+# released; Sl, which it held, open but older than the 500 listed, is
+# unfrozen; Sn, issued after the backup, is installed.
+# step (R: now, D: a day)                       open  total
+# w7 enrolled, 50.00; So (expires R+1h), Sl       2     2
+#   (R+80D) issued, synced, backed up
+# Sn (R+80D); 2000 of 0.01, every 10 minutes      2003  2003
+#   from R+2h, each for a day
+# offpayd at R+16D: So and the first 132 of       2003  2003
+#   the history released (due once their expiry
+#   is more than the 14-day grace past)
+# offpayd at R+47D: their windows over; the       1870  2003
+#   rest released (windows open to R+77D)
+HISTORY_TOOL=$(dirname "$UPLOAD_TOOL")/history_tool
+# history N FROM EVERY LIFE LIMIT: N credentials for w7's key from W7;
+# sets H1 and H2, the first and last serial
+history() {
+  read -r H1 H2 < <("$HISTORY_TOOL" --db "$LEDGER" --issuer iss --passphrase-file ip \
+      --account "$W7" --wallet-key "$K7" --count "$1" --from "$2" --every "$3" \
+      --life "$4" --limit "$5")
+  [ -n "$H2" ] || fail "history_tool $*"
+}
+# wreq_at T WALLET PATH BODY: wreq signed at T (offpayd's clock moved)
+wreq_at() {
+  printf '%s' "$4" > wr.body
+  "$UPLOAD_TOOL" --wallet "$2" --passphrase-file wp --path "$3" --time "$1" \
+      --sign-body wr.body --body wr.sent --headers wr.hdr >/dev/null
+  status=$(curl -s -o resp.json -w '%{http_code}' -H @wr.hdr \
+      -H 'Content-Type: application/json' --data-binary @wr.body "$URL$3") || true
+}
+R=$(date +%s); D=86400
+wallet_init w7
+w enroll w7 --server "$URL" --code "$(enroll_code)"
+W7=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
+K7=$("$OFFPAY" wallet key --wallet w7 --passphrase-file wp)
+api POST "/v1/admin/accounts/$W7/deposit" '{"amount":"50.00"}'
+history 1 "$R" 60 3600 100; SO=$H1
+history 1 "$((R + 1))" 60 $((80 * D)) 100; SL=$H1
+w sync w7 --no-renew
+[ "$ws" = 0 ] && grep -q "^2 credential(s) installed from the server" w.out \
+  && ok "w7 holds So $SO and Sl $SL" || fail "w7 sync: $ws $(cat w.out)"
+w backup w7 --out w7.backup --backup-passphrase-file bp
+history 1 "$((R + 2))" 60 $((80 * D)) 100; SN=$H1
+t0=$(date +%s%N)
+history 2000 $((R + 7200)) 600 "$D" 1; HF=$H1; HL=$H2
+ok "2000 credentials issued in $(( ($(date +%s%N) - t0) / 1000000 )) ms ($HF to $HL)"
+stop_server
+OFFPAY_NOW=$((R + 16 * D)) start_server
+api POST /v1/admin/release '{}'
+api GET "/v1/admin/credentials/$SO"
+[ "$(jget .released)" = true ] && [ "$(jget .released_at)" = $((R + 16 * D)) ] \
+  && ok "So released on day 16" || fail "So: $(cat resp.json)"
+stop_server
+X=$((R + 47 * D))
+OFFPAY_NOW=$X start_server
+api POST /v1/admin/release '{}'
+# the whole history, a page at a time, ascending, to the end; the first
+# page counts it, the others do not (each would read the key's index)
+: > all.ndjson; after=0; pages=0; total=
+while :; do
+  wreq_at "$X" w7 /v1/wallet/credentials "{\"after\":\"$after\"}"
+  [ "$status" = 200 ] || { fail "page after $after: $status $(cat resp.json)"; break; }
+  jq -c '.credentials[]' resp.json >> all.ndjson; pages=$((pages + 1))
+  total=$total$(jq -r '.credentials_total // empty' resp.json)
+  after=$(jget .next_after); [ "$after" != null ] || break
+done
+open=$(jq -s --argjson x "$X" '[.[] | select(.released == false or .late_until >= $x)] | length' all.ndjson)
+[ "$pages" = 5 ] && [ "$total" = 2003 ] && [ "$(wc -l < all.ndjson)" = 2003 ] \
+  && [ "$(jq -s '[.[].serial | tonumber] | . == (sort | unique)' all.ndjson)" = true ] \
+  && [ "$open" = 1870 ] && [ "$(jget .credentials_open)" = 1870 ] \
+  && ok "POST /v1/wallet/credentials: 2003 credentials in 5 pages of at most 500, ascending; 1870 open" \
+  || fail "pages: $pages, total $total, $(wc -l < all.ndjson) listed, open $open: $(jq -c 'del(.credentials)' resp.json)"
+wreq_at "$X" w7 /v1/wallet/credentials '{"open":true,"limit":3}'
+[ "$status" = 200 ] && [ "$(jq -c '[.credentials[].serial]' resp.json)" = "[\"$SL\",\"$SN\",\"$((HF + 132))\"]" ] \
+  && [ "$(jget .next_after)" = $((HF + 132)) ] \
+  && ok "the open ones, 3 a page: Sl, Sn and the history's first still open" \
+  || fail "open page: $status $(cat resp.json)"
+# the status: the newest 500 open ones, counted; under 320 KiB; the
+# history not counted (nothing of it read)
+wreq_at "$X" w7 /v1/wallet/status '{}'
+want=$(jq -s -c --argjson x "$X" '[.[] | select(.released == false or .late_until >= $x) | .serial] | reverse | .[:500]' all.ndjson)
+size=$(stat -c %s resp.json)
+[ "$status" = 200 ] && [ "$(jq -c '[.credentials[].serial]' resp.json)" = "$want" ] \
+  && [ "$(jget .credentials_open)" = 1870 ] && [ "$(jget 'has("credentials_total")')" = false ] \
+  && [ "$size" -lt $((320 * 1024)) ] \
+  && ok "status at day 47: the newest 500 of 1870 open credentials (of 2003), $size bytes" \
+  || fail "status: $status, $size bytes, $(jq -c '[.credentials_open, .credentials_total, (.credentials | length)]' resp.json)"
+for bad in '{"limit":0}' '{"limit":501}' '{"after":"x"}' '{"after":1}' '{"open":1}' '{"before":"5"}'; do
+  wreq_at "$X" w7 /v1/wallet/credentials "$bad"
+  expect_http 400 BAD_FIELD "a page asked with $bad"
+done
+# the wallet restored from the backup: So read from the pages, Sl
+# unfrozen, Sn installed; nothing of the 2000 (released) installed
+w restore w7r --from w7.backup --backup-passphrase-file bp
+OFFPAY_NOW=$X w sync w7r --server "$URL" --no-renew
+[ "$ws" = 0 ] && grep -q "^1 credential(s) installed from the server" w.out \
+  && grep -q "^2 restored credential(s) unfrozen" w.out \
+  && grep -qE "^$SL +1\.00 EUR +1\.00 EUR .* [0-9]+$" w.out && grep -qE "^$SN +1\.00 EUR" w.out \
+  && ok "the restored wallet syncs: Sl unfrozen, Sn installed" || fail "w7r sync: $ws $(cat w.out)"
+OFFPAY_NOW=$X w balance w7r
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+grep -qx "  returned   1.00 EUR released to your account on $(iso $((R + 16 * D))) (what the escrow held then)" w.out \
+  && ok "So, released while the wallet was away and in no open list: shown released" \
+  || fail "w7r balance: $(cat w.out)"
+# an offpayd whose pages are not reached (a 404, unsigned): the sync goes
+# on and says so; what the status left out is left as it was, nothing
+# taken for gone
+if [ "$BACKEND" = sqlite ]; then
+  start_proxy
+  echo /v1/wallet/credentials > ctl/notfound
+  w restore w7s --from w7.backup --backup-passphrase-file bp
+  OFFPAY_NOW=$X w sync w7s --server "$PURL" --no-renew
+  [ "$ws" = 0 ] && grep -q "does not answer for the others" w.out \
+    && ! grep -q "installed from the server" w.out && grep -qE "^$SL .*\(frozen\)$" w.out \
+    && ok "without the pages: Sl left frozen, Sn not installed, said" || fail "w7s: $ws $(cat w.out)"
+  OFFPAY_NOW=$X w balance w7s
+  ! grep -q "returned" w.out && grep -q "^credential $SO: " w.out \
+    && ok "without the pages: So left as it was" || fail "w7s balance: $(cat w.out)"
+  rm -f ctl/notfound
+fi
+audits "a wallet's long history"
 
 finish

@@ -792,11 +792,29 @@ W9=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
 api POST /v1/admin/credentials "{\"account\":\"$W2\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w9 --passphrase-file wp)\",\"limit\":\"1.00\"}"
 expect_http 200 - "w9's credential from W2 (shard 1), before the report"
 S9=$(jget .serial)
+# and one from W1, on shard 0
+api POST /v1/admin/credentials "{\"account\":\"$W1\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w9 --passphrase-file wp)\",\"limit\":\"1.00\"}"
+expect_http 200 - "w9's credential from W1 (shard 0), before the report"
+S9a=$(jget .serial)
 # the wallet's status lists it beside its shard-0 ones, and its restore
 # floor is handed out on its own shard (both read shard 0 only before)
 wreq w9 /v1/wallet/status '{}'
 [ "$status" = 200 ] && jq -e --arg s "$S9" '[.credentials[].serial] | index($s) != null' resp.json >/dev/null \
-  && ok "w9's status lists its credential $S9 on shard 1" || fail "w9 status: $status $(cat resp.json)"
+  && [ "$(jq -c '[.credentials[].serial | tonumber] | . == (sort | reverse)' resp.json)" = true ] \
+  && [ "$(jget .credentials_open)" = 2 ] && [ "$(jget '.credentials | length')" = 2 ] \
+  && ok "w9's status lists its credential $S9 on shard 1, the newest first, counted on both shards" \
+  || fail "w9 status: $status $(cat resp.json)"
+# its pages (since 0.18.0) walk both shards in ascending serial, the
+# first counting them on both
+wreq w9 /v1/wallet/credentials '{"limit":1}'
+p1=$(jget '.credentials[0].serial'); a1=$(jget .next_after); n9=$(jget .credentials_total)
+wreq w9 /v1/wallet/credentials "{\"after\":\"$(jget .next_after)\",\"limit\":500}"
+[ "$status" = 200 ] && [ "$n9" = 2 ] && [ "$a1" = "$p1" ] && [ "$p1" = "$S9a" ] \
+  && [ "$(jq -c --arg p "$p1" '[$p] + [.credentials[].serial]' resp.json | jq -c 'map(tonumber) | . == sort')" = true ] \
+  && [ "$(( $(jget '.credentials | length') + 1 ))" = "$n9" ] \
+  && [ "$(jq -r '.credentials[-1].serial' resp.json)" = "$S9" ] && [ "$(jget .next_after)" = null ] \
+  && ok "w9's credentials a page at a time: $S9a (shard 0), then $S9 (shard 1)" \
+  || fail "w9 pages: $status $(cat resp.json)"
 wreq w9 /v1/wallet/restore-floor "{\"serial\":\"$S9\"}"
 [ "$status" = 200 ] && [ "$(jget .serial)" = "$S9" ] && [ "$(jget .floor)" -ge 100 ] \
   && ok "w9's restore floor of $S9, on shard 1: $(jget .floor)" || fail "w9 restore floor: $status $(cat resp.json)"

@@ -83,6 +83,46 @@ static void test_enroll_body_takes_only_a_code_of_its_form(void)
     }
 }
 
+/* POST /v1/wallet/credentials' page (since 0.18.0): every field
+ * optional, each in its bounds; anything else BAD_FIELD with the
+ * defaults left. */
+static void test_wallet_creds_page_body(void)
+{
+    srv_wallet_creds_body b;
+    char                  hint[128];
+    const char           *bad[] = {
+                  "{\"limit\":0}",
+                  "{\"limit\":501}",
+                  "{\"limit\":\"5\"}",
+                  "{\"after\":5}",
+                  "{\"after\":\"x\"}",
+                  "{\"after\":\"-1\"}",
+                  "{\"after\":\"01\"}",
+                  "{\"after\":\"9223372036854775808\"}",
+                  "{\"open\":1}",
+                  "{\"before\":\"5\"}",
+                  "[]",
+    };
+
+#define PW(text)                                                               \
+    srv_parse_wallet_creds((const uint8_t *)(text), strlen(text), &b, hint,    \
+                           sizeof hint)
+    CHECK(PW("") == 0 && b.after == 0 && b.limit == 500 && !b.open);
+    CHECK(PW("{}") == 0 && b.after == 0 && b.limit == 500 && !b.open);
+    CHECK(PW("{\"after\":\"0\",\"limit\":1,\"open\":false}") == 0 &&
+          b.after == 0 && b.limit == 1 && !b.open);
+    CHECK(PW("{\"after\":\"9223372036854775807\",\"limit\":500,"
+             "\"open\":true}") == 0 &&
+          b.after == INT64_MAX && b.limit == 500 && b.open);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(PW(bad[i]) != 0);
+        CHECK(b.after == 0 && b.limit == 500 && !b.open);
+    }
+    CHECK(PW("{\"limit\":0}") == SRV_E_BAD_FIELD &&
+          strstr(hint, "limit") != NULL);
+#undef PW
+}
+
 static void test_allowance_rotate_and_reason_bodies(void)
 {
     srv_allowance_body a;
@@ -1373,6 +1413,7 @@ static const offpay_test TESTS[] = {
      test_enroll_body_takes_only_a_code_of_its_form},
     {"allowance_rotate_and_reason_bodies",
      test_allowance_rotate_and_reason_bodies},
+    {"wallet_creds_page_body", test_wallet_creds_page_body},
     {"two_new_wallets_for_one_lost_account",
      test_two_new_wallets_for_one_lost_account},
     {"lost_wallets_account_enrolls_a_new_wallet",
