@@ -14,7 +14,7 @@
  * for late codes (offpay_ledger_late_hold), the wallet's status with its
  * balance (offpay_ledger_wallet_get), the operator's account found by its
  * reference (offpay_ledger_wallet_accounts_at), the wallet's credentials
- * as its sync read them before 0.18.0, every one
+ * as its sync read them before 0.19.0, every one
  * (offpay_ledger_wallet_creds), its key's cases
  * (offpay_ledger_wallet_cases), and the page of the open ones its status
  * lists since (offpay_ledger_wallet_creds_page, the newest 500 open ones
@@ -258,7 +258,7 @@ static void figure(world *w, payer *p, int k, uint32_t now, double *wall,
     case 6:
         rc = offpay_ledger_wallet_cases(w->l, p->k.pk, ids, 4, &n);
         break;
-    case 7: /* what POST /v1/wallet/status lists since 0.18.0 */
+    case 7: /* what POST /v1/wallet/status lists since 0.19.0 */
         rc = offpay_ledger_wallet_creds_page(
             w->l, p->k.pk,
             OFFPAY_LEDGER_CREDS_OPEN | OFFPAY_LEDGER_CREDS_NEWEST, 0,

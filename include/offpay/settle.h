@@ -1876,7 +1876,7 @@ offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
                                       size_t                     *n);
 
 /* What offpay_ledger_wallet_creds_page counts of a key's credentials, on
- * every shard. Since 0.18.0. */
+ * every shard. Since 0.19.0. */
 typedef struct offpay_ledger_creds_count {
     uint64_t total; /* every credential issued to the key, with
                        OFFPAY_LEDGER_CREDS_TOTAL (else 0) */
@@ -1912,7 +1912,7 @@ typedef struct offpay_ledger_creds_count {
  * with the history, 0.3 ms at 10^4 on SQLite, 3 ms at 10^5), read with
  * the page (in one read transaction per shard). Errors: OFFPAY_EINVAL
  * (max 0 or above the page's most, an unknown flag, after above
- * INT64_MAX), OFFPAY_ENOMEM, OFFPAY_ESTORE. Since 0.18.0.
+ * INT64_MAX), OFFPAY_ENOMEM, OFFPAY_ESTORE. Since 0.19.0.
  */
 offpay_err offpay_ledger_wallet_creds_page(
     offpay_ledger *l, const uint8_t pk[OFFPAY_PK_BYTES], unsigned flags,

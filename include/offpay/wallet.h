@@ -617,7 +617,7 @@ typedef struct offpay_wallet_sync_report {
     offpay_wallet_upload_report upload;
     offpay_wallet_account       account;
     size_t credentials;   /* the server's credentials for this key that
-                             the sync went through (since 0.18.0 those
+                             the sync went through (since 0.19.0 those
                              its wallet can still need) */
     size_t   unfrozen;    /* restored credentials usable again */
     size_t   installed;   /* credentials installed from the server */
@@ -645,7 +645,7 @@ typedef struct offpay_wallet_sync_report {
  * offpay_wallet_sync — the settlement sync with base_url (NULL: the
  * remembered server): uploads the spend log (offpay_wallet_upload; fn and
  * ctx as there), reads the wallet's account and credentials
- * (POST /v1/wallet/status; since 0.18.0 it lists the newest 500 a wallet
+ * (POST /v1/wallet/status; since 0.19.0 it lists the newest 500 a wallet
  * can still need, and the sync reads a page at a time, POST
  * /v1/wallet/credentials, the open ones past them and those it holds
  * that it left out and that the wallet does not know to be done with:

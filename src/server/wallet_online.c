@@ -684,7 +684,7 @@ static int creds_counts(json_t *doc, const offpay_ledger_creds_count *c,
 /* The account, and the credentials the wallet can still need (open: not
  * released, or released within the late window, which a code presented
  * late still changes), the newest OFFPAY_LEDGER_CREDS_PAGE_MAX of them,
- * with how many there are: before 0.18.0 every credential the key was
+ * with how many there are: before 0.19.0 every credential the key was
  * ever given, so a wallet renewed for years got an answer past its reply
  * cap. Nothing here reads the rest of the history (not even to count
  * it); that is POST /v1/wallet/credentials'. */

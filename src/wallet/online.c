@@ -1169,7 +1169,7 @@ static int has_serial(const uint64_t *v, size_t n, uint64_t serial)
 
 /*
  * One page of the key's credentials (POST /v1/wallet/credentials, since
- * 0.18.0) after serial after, ascending, only the open ones when open,
+ * 0.19.0) after serial after, ascending, only the open ones when open,
  * into *doc; its credentials are checked to ascend above after, and
  * *next receives its next_after (0: the last page). OFFPAY_ENOTFOUND: an
  * offpayd without the endpoint (an unsigned 404 of an unknown path).
@@ -1220,7 +1220,7 @@ static offpay_err creds_page(const offpay_wallet *w, const char *base,
 /*
  * The credentials this sync goes through, into *all (a new array,
  * json_decref it): those of the status answer doc and, when offpayd
- * lists only the credentials a wallet can still need (since 0.18.0: the
+ * lists only the credentials a wallet can still need (since 0.19.0: the
  * answer counts them, "credentials_open", and lists the newest
  * CREDS_PAGE), the ones it left out that this wallet needs, read a page
  * at a time while the wallet is let go: the older open ones when the
@@ -1256,7 +1256,7 @@ static offpay_err gather_creds(const offpay_wallet *w, const char *base,
         goto out;
     }
     if (!json_is_integer(n_open))
-        goto out; /* an offpayd before 0.18.0: every credential listed */
+        goto out; /* an offpayd before 0.19.0: every credential listed */
     if (at == 0)
         at = now;
     rc = serials_of(*all, &have, &n_have);
@@ -1597,7 +1597,7 @@ offpay_err offpay_wallet_sync(offpay_wallet *w, const char *base_url,
      * older than it), every code of it would be refused, at the
      * merchant's cost: frozen for good. Not listing alone is not taken
      * as proof (an offpayd before 0.16.0 listed a sharded ledger's shard
-     * 0 only; since 0.18.0 the status lists only the credentials a
+     * 0 only; since 0.19.0 the status lists only the credentials a
      * wallet can still need, and a wallet reads only those of the rest
      * it holds and is not done with); the refusal, judged on the serial's
      * own shard, is. */

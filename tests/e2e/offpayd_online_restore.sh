@@ -488,7 +488,7 @@ set -e
 # history_tool.c). The status lists only those a wallet can still need
 # (not released, or released within the late window), the newest 500,
 # with how many there are and the key's total, so its answer stays
-# bounded (before 0.18.0 every credential: past the wallet's 8 MiB cap
+# bounded (before 0.19.0 every credential: past the wallet's 8 MiB cap
 # near 15,000); POST /v1/wallet/credentials pages through the whole
 # history. A wallet restored from a backup made before the history syncs:
 # So, which it held and which was released while it was away, its late

@@ -804,7 +804,7 @@ wreq w9 /v1/wallet/status '{}'
   && [ "$(jget .credentials_open)" = 2 ] && [ "$(jget '.credentials | length')" = 2 ] \
   && ok "w9's status lists its credential $S9 on shard 1, the newest first, counted on both shards" \
   || fail "w9 status: $status $(cat resp.json)"
-# its pages (since 0.18.0) walk both shards in ascending serial, the
+# its pages (since 0.19.0) walk both shards in ascending serial, the
 # first counting them on both
 wreq w9 /v1/wallet/credentials '{"limit":1}'
 p1=$(jget '.credentials[0].serial'); a1=$(jget .next_after); n9=$(jget .credentials_total)

@@ -83,7 +83,7 @@ static void test_enroll_body_takes_only_a_code_of_its_form(void)
     }
 }
 
-/* POST /v1/wallet/credentials' page (since 0.18.0): every field
+/* POST /v1/wallet/credentials' page (since 0.19.0): every field
  * optional, each in its bounds; anything else BAD_FIELD with the
  * defaults left. */
 static void test_wallet_creds_page_body(void)

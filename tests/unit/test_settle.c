@@ -1822,7 +1822,7 @@ static void creds_expected(const offpay_ledger_wallet_cred *v, size_t n,
 }
 
 /* offpay_ledger_wallet_creds_page (POST /v1/wallet/status and
- * /v1/wallet/credentials, since 0.18.0) against the key's whole list
+ * /v1/wallet/credentials, since 0.19.0) against the key's whole list
  * (offpay_ledger_wallet_creds): a history of 30 credentials, a code
  * settled on every other one, some revoked, released day by day, a few
  * not yet, and another key's among them. At the start, at each of three
