@@ -93,7 +93,8 @@ extern "C" {
     X(EFUTURE_DATED, 58,                                                       \
       "signed list or bundle is dated in the future beyond the allowed skew")  \
     X(ETERMINAL_EXPIRED, 59,                                                   \
-      "this terminal's own credential is expired or not yet valid")            \
+      "this terminal's own credential is expired or not yet valid, or its "    \
+      "issuer key is not (retired, or outside its window)")                    \
     X(ENO_TERMINAL_CRED, 60, "this terminal has no credential yet")            \
     X(EDOUBLE_SPEND, 61,                                                       \
       "another code with the same credential and counter was accepted "        \

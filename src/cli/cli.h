@@ -259,6 +259,15 @@ extern const char cli_exit_help[];
 int cli_sync_required_why(offpay_terminal *t, uint32_t now,
                           const char *verdict);
 
+/* After OFFPAY_ETERMINAL_EXPIRED from terminal t at now: when the cause
+ * is the issuer key that signed its own credential (retired from its
+ * trust bundle, or outside its window) rather than the credential's term,
+ * "VERDICT: this terminal's own credential was signed by issuer key K,
+ * ...", what to do, on stderr, and 1; else 0 (nothing said). terminal.c.
+ */
+int cli_terminal_expired_why(offpay_terminal *t, uint32_t now,
+                             const char *verdict);
+
 /* `terminal nfc` and `wallet nfc` (nfc.c); argv[0] is "nfc". */
 int cli_terminal_nfc(int argc, char **argv);
 int cli_wallet_nfc(int argc, char **argv);

@@ -313,8 +313,10 @@ int cli_terminal_nfc(int argc, char **argv)
                         "request than the one it was sent; nothing was "
                         "recorded (EWRONG_NONCE)\n");
         status = EXIT_REJECTED;
-    } else if (rc == OFFPAY_ESYNC_REQUIRED &&
-               cli_sync_required_why(t, cli_now(), "NOT ACCEPTED")) {
+    } else if ((rc == OFFPAY_ESYNC_REQUIRED &&
+                cli_sync_required_why(t, cli_now(), "NOT ACCEPTED")) ||
+               (rc == OFFPAY_ETERMINAL_EXPIRED &&
+                cli_terminal_expired_why(t, cli_now(), "REJECTED"))) {
         status = EXIT_REJECTED;
     } else if (cli_is_rejection(rc)) {
         fprintf(stderr, "REJECTED: %s (%s)\n", offpay_strerror(rc),

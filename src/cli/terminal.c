@@ -184,10 +184,12 @@ static const char help[] =
     "the payer again (OFFPAY_EREPLAY). Another code reusing its counter is\n"
     "refused as OFFPAY_EDOUBLE_SPEND and kept as evidence. Exit 1 also when\n"
     "the terminal itself may not accept now (sync required, its clock\n"
-    "behind the newest time it has seen, its own credential expired, or\n"
-    "revoked by offpayd as its last sync learnt); exit\n"
-    "3 when it has no credential yet (OFFPAY_ENO_TERMINAL_CRED), checked\n"
-    "after the code is decoded. A full disk or read-only mount is named\n"
+    "behind the newest time it has seen, its own credential expired or\n"
+    "signed by an issuer key its bundle no longer holds (named, with\n"
+    "'terminal rotate'), or revoked by offpayd as its last sync learnt);\n"
+    "exit 3 when it has no credential yet (OFFPAY_ENO_TERMINAL_CRED),\n"
+    "checked after the code is decoded. A full disk or read-only mount is "
+    "named\n"
     "(ENOSPC, EROFS) and nothing is recorded. key and journal only read:\n"
     "they write nothing and work on a read-only mount or a full disk.\n";
 
@@ -1373,8 +1375,10 @@ static int cmd_request(const void *args, const char *arg CLI_UNUSED)
                                              NULL)) != OFFPAY_OK) {
         offpay_risk risk;
 
-        if (rc == OFFPAY_ESYNC_REQUIRED &&
-            cli_sync_required_why(t, cli_now(), "cannot make a request"))
+        if ((rc == OFFPAY_ESYNC_REQUIRED &&
+             cli_sync_required_why(t, cli_now(), "cannot make a request")) ||
+            (rc == OFFPAY_ETERMINAL_EXPIRED &&
+             cli_terminal_expired_why(t, cli_now(), "cannot make a request")))
             status = EXIT_REJECTED;
         else
             status = cli_fail("cannot make a request", rc);
@@ -1578,6 +1582,62 @@ int cli_sync_required_why(offpay_terminal *t, uint32_t now, const char *verdict)
     else
         fprintf(stderr, "%s: this terminal must sync first (ESYNC_REQUIRED)\n",
                 verdict);
+    return 1;
+}
+
+/* What a new credential comes from, for a terminal whose own credential
+ * its issuer key no longer vouches for. */
+#define NEW_CREDENTIAL_HOW                                                     \
+    "'offpay terminal rotate --server URL --new-terminal DIR2' with "          \
+    "offpayd (DIR2 made first by 'offpay terminal init'), else from the "      \
+    "issuer ('offpay terminal set-credential FILE')"
+
+/* The cause of a state OFFPAY_ETERMINAL_EXPIRED that is not the
+ * credential's own term (valid_from .. expires, with the skew the
+ * terminal judges it with, check.c): the issuer key that signed it, which
+ * the trust bundle no longer holds (retired) or holds for another time.
+ * Words into buf ("was signed by issuer key 2, ...", of the credential),
+ * or NULL when the term is the cause. */
+static const char *cred_key_words(const offpay_terminal_status *s, char *buf,
+                                  size_t cap)
+{
+    offpay_risk d;
+    uint32_t    skew;
+
+    if (s->state != OFFPAY_ETERMINAL_EXPIRED || !s->has_cred)
+        return NULL;
+    offpay_risk_defaults(s->currency, &d);
+    skew = s->skew < d.skew ? s->skew : d.skew;
+    if ((uint64_t)s->now + skew < s->cred.valid_from ||
+        (uint64_t)s->now > (uint64_t)s->cred.expires + skew)
+        return NULL;
+    if (s->warnings & OFFPAY_STATUS_WARN_CRED_KEY)
+        snprintf(buf, cap,
+                 "was signed by issuer key %u, which its trust bundle no "
+                 "longer holds (retired)",
+                 (unsigned)s->cred.kid);
+    else
+        snprintf(buf, cap,
+                 "was signed by issuer key %u, which its trust bundle "
+                 "holds for another time than now (the key's window)",
+                 (unsigned)s->cred.kid);
+    return buf;
+}
+
+int cli_terminal_expired_why(offpay_terminal *t, uint32_t now,
+                             const char *verdict)
+{
+    offpay_terminal_status st;
+    char                   why[160];
+
+    if (offpay_terminal_get_status(t, now, &st) != OFFPAY_OK ||
+        cred_key_words(&st, why, sizeof why) == NULL)
+        return 0;
+    fprintf(stderr,
+            "%s: this terminal's own credential %s: it accepts no payment "
+            "until it has a new credential: " NEW_CREDENTIAL_HOW
+            " (ETERMINAL_EXPIRED)\n",
+            verdict, why);
     return 1;
 }
 
@@ -1800,8 +1860,10 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
         status = EXIT_REJECTED;
         goto out;
     }
-    if (rc == OFFPAY_ESYNC_REQUIRED && /* the terminal's own limits */
-        cli_sync_required_why(t, now, "REJECTED")) {
+    if ((rc == OFFPAY_ESYNC_REQUIRED && /* the terminal's own limits */
+         cli_sync_required_why(t, now, "REJECTED")) ||
+        (rc == OFFPAY_ETERMINAL_EXPIRED &&
+         cli_terminal_expired_why(t, now, "REJECTED"))) {
         status = EXIT_REJECTED;
         goto out;
     }
@@ -2197,9 +2259,22 @@ static const char *state_words(const offpay_terminal_status *s)
 static int status_json(const char *dir, const offpay_terminal_status *s,
                        const char *key_problem)
 {
-    char    t1[32], t2[32], t3[32];
-    json_t *j, *w = json_array(), *cred = json_null();
-    char   *out;
+    char        t1[32], t2[32], t3[32], kw[160], why[256];
+    json_t     *j, *w = json_array(), *cred = json_null();
+    char       *out;
+    const char *message = offpay_strerror(s->state);
+
+    if (s->state == OFFPAY_OK)
+        message = "accepting payments";
+    else if (s->state == OFFPAY_ENOSPC)
+        message = "disk nearly full: payments may be refused";
+    else if (cred_key_words(s, kw, sizeof kw) != NULL) {
+        snprintf(why, sizeof why,
+                 "its credential %s: it accepts no payment until it has a "
+                 "new credential",
+                 kw);
+        message = why;
+    }
 
     if (s->has_cred)
         cred = json_pack("{s:o, s:I, s:s, s:s, s:s, s:s, s:I}", "merchant_id",
@@ -2230,12 +2305,7 @@ static int status_json(const char *dir, const offpay_terminal_status *s,
         " s:{s:I, s:I, s:I, s:o, s:o, s:o}, s:{s:s, s:s, s:I, s:o, s:o},"
         " s:o}",
         "terminal", dir, "state", offpay_errname(s->state), "accepting",
-        s->state == OFFPAY_OK, "message",
-        s->state == OFFPAY_OK       ? "accepting payments"
-        : s->state == OFFPAY_ENOSPC ? "disk nearly full: payments may be "
-                                      "refused"
-                                    : offpay_strerror(s->state),
-        "copied_at",
+        s->state == OFFPAY_OK, "message", message, "copied_at",
         s->copied_at ? json_string(cli_iso_time(s->copied_at, t1))
                      : json_null(),
         "credential", cred, "last_sync",
@@ -2298,7 +2368,7 @@ static void warn_limit(const char *what, uint32_t pct, const char *detail)
 static void status_human(const char *dir, const offpay_terminal_status *s,
                          const char *key_problem)
 {
-    char t1[32], t2[32], h1[32], h2[32], d[96];
+    char t1[32], t2[32], h1[32], h2[32], d[160];
 
     if (s->has_cred)
         printf("terminal         %s: \"%s\" (merchant %llu, terminal %u), "
@@ -2309,7 +2379,13 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
         printf("terminal         %s: no credential yet, %s\n", dir,
                offpay_currency_alpha(s->currency));
     printf("state            %s", state_words(s));
-    if (s->state == OFFPAY_ENOSPC) /* nearly full: the words say it all */
+    if (cred_key_words(s, d, sizeof d) != NULL)
+        /* not its term: the key that signed it (ETERMINAL_EXPIRED's
+         * words say expired) */
+        printf(": its credential %s: it accepts no payment until it has a "
+               "new credential (below) (%s)",
+               d, offpay_errname(s->state));
+    else if (s->state == OFFPAY_ENOSPC) /* nearly full: the words say it all */
         printf(" (%s)", offpay_errname(s->state));
     else if (s->state != OFFPAY_OK)
         printf(" (%s: %s)", offpay_errname(s->state),
@@ -2443,10 +2519,10 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
     if (s->warnings & OFFPAY_STATUS_WARN_CRED_KEY)
         printf("WARNING: the terminal's own credential was signed by issuer "
                "key %u, which its trust bundle no longer holds (retired): "
-               "wallets refuse its payment requests (EUNKNOWN_KID), while "
-               "consumer-presented codes are still accepted. Get a new "
-               "credential: 'offpay terminal rotate --server URL' with "
-               "offpayd, else from the issuer (set-credential)\n",
+               "it accepts no payment, consumer-presented or bound (offpayd "
+               "would pay none: ETERMINAL_EXPIRED), and wallets refuse its "
+               "payment requests (EUNKNOWN_KID). Get a new "
+               "credential: " NEW_CREDENTIAL_HOW "\n",
                (unsigned)s->cred.kid);
 }
 

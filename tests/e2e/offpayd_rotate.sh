@@ -281,9 +281,32 @@ grep -q "^WARNING: the terminal's own credential was signed by issuer key 2, whi
   && grep -q "terminal rotate --server URL" t.out \
   && ok "a terminal whose credential the retired key signed is told to rotate" \
   || fail "t2 status after the retirement: $ts $(cat t.out)"
+# it accepts nothing (settlement would not pay it): the state says why,
+# not that its credential is expired (it is valid until next year), and
+# no line says that consumer-presented codes are still accepted
+grep -q "^state  *NOT ACCEPTING payments: its credential was signed by issuer key 2, which its trust bundle no longer holds (retired): it accepts no payment until it has a new credential (below) (ETERMINAL_EXPIRED)$" t.out \
+  && grep -q "^WARNING: .*(retired): it accepts no payment, consumer-presented or bound .*'offpay terminal rotate --server URL --new-terminal DIR2'" t.out \
+  && ! grep -qi "still accepted\|expired or not yet valid" t.out \
+  && ok "t2's state names the retired key, not an expiry" \
+  || fail "t2's state after the retirement: $(cat t.out)"
 t status t2 --json
 [ "$(jq -c '.warnings | index("credential_key_retired") != null' t.out)" = true ] \
-  && ok "status --json: credential_key_retired" || fail "t2 status --json: $(cat t.out)"
+  && [ "$(jq -r .accepting t.out)" = false ] \
+  && jq -r .message t.out | grep -q "signed by issuer key 2, which its trust bundle no longer holds" \
+  && ok "status --json: credential_key_retired, not accepting, the message says why" \
+  || fail "t2 status --json: $(cat t.out)"
+t accept t2 --code "$(pay w1 1.00)" --amount 1.00
+[ "$ts" = 1 ] && grep -q "^REJECTED: this terminal's own credential was signed by issuer key 2, which its trust bundle no longer holds (retired): it accepts no payment until it has a new credential" t.out \
+  && grep -q "offpay terminal rotate --server URL --new-terminal DIR2" t.out \
+  && ! grep -q "expired or not yet valid" t.out \
+  && ok "t2 refuses a consumer-presented code, naming the retired key and the rotation" \
+  || fail "t2 accept after the retirement: $ts $(cat t.out)"
+# the rotation it names gives it a credential of key 1, and it accepts
+term_init t2b
+t rotate t2 --server "$URL" --new-terminal t2b --new-passphrase-file tp
+t accept t2b --code "$(pay w1 1.00)" --amount 1.00
+[ "$ts" = 0 ] && ok "after 'terminal rotate', the new terminal accepts" \
+  || fail "t2b after the rotation: $ts $(cat t.out)"
 t status t1
 ! grep -q "credential was signed by issuer key" t.out \
   && ok "t1 (key 1) has no such warning" || fail "t1 warned: $(cat t.out)"
