@@ -384,7 +384,10 @@ typedef struct offpay_upload_report {
     size_t unpaid;        /* of which not paid in full (late, or an
                              overspend the guarantee does not cover, a
                              duplicate or double spend included: its
-                             reason is in the log); what was paid is in paid */
+                             reason is in the log; with reason EFUNDS the
+                             rest is owed by the issuer's guarantee, paid
+                             to the merchant once it is funded,
+                             settlement.md §5); what was paid is in paid */
     size_t left;          /* entries still to upload (at most batch): an error
                              stopped the call, or offpayd did not decide them yet */
     int64_t paid;         /* minor units credited to the merchant */

@@ -72,7 +72,10 @@ static const char help[] =
     "                    its ledger failing): then it exits 3; it exits 1\n"
     "                    when offpayd refused payments or did not pay them\n"
     "                    in full (each is named, as is each paid with a\n"
-    "                    case), or revoked the terminal. It first asks\n"
+    "                    case; a shortfall the issuer's guarantee could\n"
+    "                    not pay, EFUNDS, is owed by it and paid once it\n"
+    "                    is funded: said so), or revoked the terminal. It\n"
+    "                    first asks\n"
     "                    offpayd whether its ledger still holds the 20\n"
     "                    newest payments it paid (N with a smaller\n"
     "                    --batch N; then older ones, a batch at a time,\n"
@@ -89,7 +92,8 @@ static const char help[] =
     "                    second sync of the terminal while one runs stops\n"
     "                    at once (EBUSY, exit 3). --json: one JSON object\n"
     "                    on standard output instead of the text (counts,\n"
-    "                    what was paid, the clock offset, revoked, the\n"
+    "                    what was paid, those owed by the guarantee, the\n"
+    "                    clock offset, revoked, the\n"
     "                    payments checked again and those the ledger lost,\n"
     "                    those accepted during the sync, the exit status);\n"
     "                    the lines naming payments stay on stderr\n"
@@ -884,11 +888,73 @@ static int sync_failed(offpay_terminal *t, offpay_err rc,
     return cli_fail_online("sync with offpayd", rc);
 }
 
+/* Counts the journal entries offpayd decided at or after `since` (the
+ * sync's start, on the terminal's clock) whose shortfall is owed by the
+ * issuer's guarantee: reason EFUNDS, a claim on it (settlement.md §5). */
+struct owed_count {
+    uint32_t since;
+    size_t   n;
+};
+
+static int count_owed(const offpay_journal_entry *e, void *ctx)
+{
+    struct owed_count *c = ctx;
+
+    if (e->uploaded && e->decided_at >= c->since &&
+        strcmp(e->outcome, "rejected") != 0 && strcmp(e->reason, "EFUNDS") == 0)
+        c->n++;
+    return 0;
+}
+
+/* Of a sync's r->unpaid, how many the guarantee owes (0 when the journal
+ * cannot be read: then none is said to be owed). */
+static size_t owed_by_guarantee(offpay_terminal            *t,
+                                const offpay_upload_report *r, uint32_t since)
+{
+    struct owed_count c = {since, 0};
+
+    if (r->unpaid == 0 ||
+        offpay_terminal_journal(t, count_owed, &c) != OFFPAY_OK)
+        return 0;
+    return c.n < r->unpaid ? c.n : r->unpaid;
+}
+
+/* A sync's last word on what offpayd refused (r->rejected) and did not
+ * pay in full (r->unpaid, owed of them by the issuer's guarantee: paid
+ * once it is funded; the rest never), on stderr. */
+static void final_words(const offpay_upload_report *r, size_t owed)
+{
+    char head[96];
+
+    if (r->rejected > 0)
+        snprintf(head, sizeof head,
+                 "%zu payment(s) refused by offpayd and %zu not paid in full",
+                 r->rejected, r->unpaid);
+    else
+        snprintf(head, sizeof head, "%zu payment(s) not paid in full",
+                 r->unpaid);
+    fprintf(stderr, "offpay: sync with offpayd: %s (why is above): ", head);
+    if (owed == 0) {
+        fprintf(stderr, "what was not paid will not be\n");
+        return;
+    }
+    if (r->rejected > 0)
+        fprintf(stderr, "what was refused will not be paid; ");
+    fprintf(stderr,
+            "%zu of %s owed by the issuer's guarantee, paid once it is "
+            "funded",
+            owed, r->rejected > 0 ? "those not paid in full" : "them");
+    if (owed < r->unpaid)
+        fprintf(stderr, "; what the other %zu were not paid will not be",
+                r->unpaid - owed);
+    fprintf(stderr, "\n");
+}
+
 /* `terminal sync --server URL --json`: the report as one object, for a
  * script watching a fleet of terminals; what failed is still said on
  * stderr. */
 static int sync_json(offpay_terminal *t, offpay_err rc,
-                     const offpay_upload_report *r)
+                     const offpay_upload_report *r, uint32_t began)
 {
     char     amount[OFFPAY_AMOUNT_TEXT_MAX];
     uint16_t cur = offpay_terminal_currency(t);
@@ -899,11 +965,13 @@ static int sync_json(offpay_terminal *t, offpay_err rc,
     if (offpay_amount_format(r->paid, cur, amount, sizeof amount) != OFFPAY_OK)
         amount[0] = '\0';
     j = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:s, s:s}, s:b, "
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:s, s:s}, s:b, "
         "s:o, s:b, s:I, s:I, s:I, s:I, s:s, s:I}",
         "sent", (json_int_t)r->sent, "decided", (json_int_t)r->decided,
         "paid_count", (json_int_t)r->settled, "refused",
         (json_int_t)r->rejected, "not_paid_in_full", (json_int_t)r->unpaid,
+        "owed_by_guarantee",
+        (json_int_t)(rc == OFFPAY_OK ? owed_by_guarantee(t, r, began) : 0),
         "left", (json_int_t)r->left, "paid", "minor", (json_int_t)r->paid,
         "decimal", amount, "currency", offpay_currency_alpha(cur), "synced",
         r->synced, "clock_offset",
@@ -956,6 +1024,7 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
     if (server != NULL) {
         offpay_upload_report r;
         char                 money[OFFPAY_AMOUNT_TEXT_MAX + 8], count[64];
+        uint32_t             began;
 
         if (a->bundle != NULL || a->revlist != NULL)
             return cli_usage_error("terminal sync: --server takes the bundle "
@@ -964,14 +1033,15 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
         t = open_terminal(a, 1, &status);
         if (t == NULL)
             return status;
-        rc = offpay_terminal_upload(t, server, a->batch, cli_now(), &r);
+        began = cli_now();
+        rc = offpay_terminal_upload(t, server, a->batch, began, &r);
         /* remembered for the next sync without --server */
         if (rc == OFFPAY_OK && a->server != NULL &&
             (offpay_terminal_server(t, known, sizeof known) != OFFPAY_OK ||
              strcmp(known, a->server) != 0))
             (void)offpay_terminal_set_server(t, a->server);
         if (a->json) {
-            status = sync_json(t, rc, &r);
+            status = sync_json(t, rc, &r, began);
             offpay_terminal_close(t);
             return status;
         }
@@ -1050,17 +1120,15 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
         if (rc == OFFPAY_OK && r.rejected + r.unpaid > 0 && r.left == 0) {
             /* final: offpayd will not pay them, or not in full (its
              * reasons above) */
+            size_t owed = owed_by_guarantee(t, &r, began);
+
             if (r.unpaid == 0)
                 fprintf(stderr,
                         "offpay: sync with offpayd: %zu payment(s) refused "
                         "by offpayd (why is above): they will not be paid\n",
                         r.rejected);
             else
-                fprintf(stderr,
-                        "offpay: sync with offpayd: %zu payment(s) refused "
-                        "by offpayd and %zu not paid in full (why is above): "
-                        "what was not paid will not be\n",
-                        r.rejected, r.unpaid);
+                final_words(&r, owed);
             status = EXIT_REJECTED;
         }
         if (rc == OFFPAY_OK && r.left > 0) {
@@ -2004,7 +2072,8 @@ static settlement_state settlement_of(const offpay_journal_entry *e)
 static const char *settlement_text(const offpay_journal_entry *e, char *buf,
                                    size_t cap)
 {
-    char paid[OFFPAY_AMOUNT_TEXT_MAX];
+    char        paid[OFFPAY_AMOUNT_TEXT_MAX];
+    const char *owed = "";
 
     switch (settlement_of(e)) {
     case ST_NOT_UPLOADED:
@@ -2020,18 +2089,22 @@ static const char *settlement_text(const offpay_journal_entry *e, char *buf,
     if (offpay_amount_format(e->paid, e->currency, paid, sizeof paid) !=
         OFFPAY_OK)
         snprintf(paid, sizeof paid, "%lld", (long long)e->paid);
+    /* a claim on the guarantee (settlement.md §5): the terminal never
+     * learns when it is paid; the merchant's statement does */
+    if (strcmp(e->reason, "EFUNDS") == 0)
+        owed = ", owed by the issuer's guarantee";
     if (settlement_of(e) == ST_OTHER_CHARGE)
         snprintf(buf, cap,
                  "paid %s: offpayd holds another charge from this "
                  "terminal's key%s%s",
                  paid, e->case_id[0] != '\0' ? ", case " : "", e->case_id);
     else if (strcmp(e->outcome, "unpaid") == 0)
-        snprintf(buf, cap, "paid %s of it: %s", paid, e->reason);
+        snprintf(buf, cap, "paid %s of it: %s%s", paid, e->reason, owed);
     else if (strcmp(e->outcome, "settled") == 0)
         snprintf(buf, cap, "paid %s", paid);
     else
-        snprintf(buf, cap, "paid %s%s%s (%s%s%s)", paid,
-                 e->reason[0] != '\0' ? " of it: " : "", e->reason,
+        snprintf(buf, cap, "paid %s%s%s%s (%s%s%s)", paid,
+                 e->reason[0] != '\0' ? " of it: " : "", e->reason, owed,
                  e->outcome, e->case_id[0] != '\0' ? ", case " : "",
                  e->case_id);
     return buf;

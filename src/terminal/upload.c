@@ -194,6 +194,12 @@ static const char *unpaid_why(const char *why)
                "again beyond what the code authorized; do not refund that "
                "first charge to make up for it: this one would still not "
                "be paid, and the fare would be lost";
+    /* settlement.md §5: a payment the guarantee rules cover, which the
+     * guarantee could not pay in full: the rest is a claim on it */
+    if (why != NULL && strcmp(why, "EFUNDS") == 0)
+        return ": the rest is owed by the issuer's guarantee, which pays it "
+               "to the merchant once it is funded (the merchant's "
+               "statement shows it: paid_later)";
     return "";
 }
 

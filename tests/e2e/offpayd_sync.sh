@@ -88,6 +88,47 @@ st=0; out=$("$OFFPAY" terminal sync --terminal gm2 --passphrase-file tp --server
 balances "esc=esc/$SD:0 M=$MG:2000" "the merchant paid the code's 20.00, once"
 audit_passes "the merchant's duplicate"
 
+# ---- 1c. a duplicate the guarantee owes, said as owed at the sync --------
+# (settlement.md §5) one unbound code of 10.00 taken by three merchants'
+# terminals, the guarantee empty: the second and third are duplicates,
+# paid 0.00, EFUNDS: claims on the guarantee, which a deposit pays. The
+# sync says the 10.00 is owed by the guarantee, paid once it is funded,
+# never that it will not be paid; the journal says so too, --json counts it.
+# step                                          escrow  X1    X2    X3    G
+# dx1 syncs: paid 10.00                         0       1000  0     0     0
+# dx2 syncs: duplicate, paid 0.00, EFUNDS,      0       1000  0     0     0
+#   case opened, exit 1; owed
+# dx3 syncs --json: the same, owed_by_guarantee 1
+# 20.00 deposited into the guarantee            0       1000  1000  1000  0
+new_merchant "Kiosk X1"; MX1=$MACCT; new_terminal dx1 "$MERCHANT"
+new_merchant "Kiosk X2"; MX2=$MACCT; MIDX2=$MERCHANT; new_terminal dx2 "$MERCHANT"
+new_merchant "Kiosk X3"; MX3=$MACCT; new_terminal dx3 "$MERCHANT"
+WX=$(new_account payer-x 10.00)
+new_wallet wx "$WX" 10.00; SX=$SERIAL
+c=$(pay wx 10.00)
+accept dx1 "$c" 10.00 && accept dx2 "$c" 10.00 && accept dx3 "$c" 10.00 \
+  && ok "one code accepted at three merchants' terminals" || fail "accept at dx1, dx2 and dx3"
+run_cli 0 "1 decided \(1 paid, 10.00 EUR" -- "$OFFPAY" terminal sync --terminal dx1 --passphrase-file tp --server "$URL"
+st=0; out=$("$OFFPAY" terminal sync --terminal dx2 --passphrase-file tp --server "$URL" 2>&1) || st=$?
+[ "$st" = 1 ] && grep -qE "^offpay: journal entry 1 not paid in full by offpayd \(EFUNDS\): paid 0.00 EUR of its charge, duplicate, case [0-9]+: the rest is owed by the issuer's guarantee, which pays it to the merchant once it is funded \(the merchant's statement shows it: paid_later\)$" <<<"$out" \
+  && grep -qx "offpay: sync with offpayd: 1 payment(s) not paid in full (why is above): 1 of them owed by the issuer's guarantee, paid once it is funded" <<<"$out" \
+  && ! grep -q "will not be" <<<"$out" \
+  && ok "dx2's sync: a duplicate paid 0.00 (EFUNDS), said as owed by the guarantee, exit 1" \
+  || fail "dx2 sync ($st): $out"
+run_cli 0 "paid 0.00 of it: EFUNDS, owed by the issuer's guarantee \(duplicate, case [0-9]+\)" -- \
+  "$OFFPAY" terminal journal --terminal dx2
+st=0; "$OFFPAY" terminal sync --terminal dx3 --passphrase-file tp --server "$URL" --json >sync.json 2>sync.err || st=$?
+[ "$st" = 1 ] && [ "$(jq -c '[.decided, .not_paid_in_full, .owed_by_guarantee, .paid.minor]' sync.json)" = '[1,1,1,0]' ] \
+  && ok "dx3's sync --json: owed_by_guarantee 1" || fail "dx3 sync --json ($st): $(cat sync.json sync.err)"
+api POST /v1/admin/guarantee '{"currency":"EUR"}'; GX=$(jget .account)
+api POST "/v1/admin/accounts/$GX/deposit" '{"amount":"20.00","ref":"guarantee funded"}'
+expect_http 200 - "20.00 into the guarantee"
+balances "X1=$MX1:1000 X2=$MX2:1000 X3=$MX3:1000 G=$GX:0 esc=esc/$SX:0" "the deposit paid what was owed to dx2's and dx3's merchants"
+api GET "/v1/admin/merchants/$MIDX2/statement"
+[ "$(jq -c '.lines[0] | [.outcome, .reason, .paid.minor, .paid_later.minor]' resp.json)" = '["duplicate","EFUNDS",0,1000]' ] \
+  && ok "the statement: dx2's duplicate paid later by the guarantee" || fail "statement X2: $(cat resp.json)"
+audit_passes "a duplicate the guarantee owed, paid later"
+
 # ---- 2. the revocation list comes with the sync ---------------------------
 api POST "/v1/admin/credentials/$S1/revoke" '{"reason":"lost"}'
 expect_http 200 - "credential revoked"
