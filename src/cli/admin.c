@@ -171,7 +171,9 @@ static const char help[] =
     "            shown (also GET\n"
     "            /v1/admin/accounts/N/transfers); only those whose own time\n"
     "            is in [--from, --to] (both included; default: all), still\n"
-    "            by id: a month's, --from its first second, --to its last\n"
+    "            by id: a month's, --from its first second, --to its last;\n"
+    "            a period that may still change says NOT FINAL and from\n"
+    "            when it is final (--to + 61 s; --json \"final\")\n"
     "  statement the merchant statement of --merchant N (also GET\n"
     "            /v1/admin/merchants/N/statement, the same figures; its\n"
     "            --json is that answer): each payment uploaded in [--from,\n"
@@ -184,7 +186,10 @@ static const char help[] =
     "            balance. At most 10000 payments are listed (the totals\n"
     "            cover all): the next page from --after the last\n"
     "            presentment, with the same --to. At month end: --from the\n"
-    "            month's first second, --to its last (docs/operations.md)\n"
+    "            month's first second, --to its last (docs/operations.md);\n"
+    "            until 61 s after --to (the default --to is now) it says\n"
+    "            NOT FINAL, from when it is final, and marks the closing\n"
+    "            balance (--json \"final\": false)\n"
     "  report    the settlement report of [--from, --to] (both included;\n"
     "            default: until now), for reconciling with the bank: for\n"
     "            each merchant, its payments uploaded in the period\n"
@@ -1782,6 +1787,31 @@ static void print_late_held(const offpay_wallet_account_info *a,
                cli_iso_time(a->late_held_until, at));
 }
 
+/* "NOT FINAL: ..." when the period ending at `to` (UINT32_MAX: none) may
+ * still change at now, what names it: what is dated up to `to` may still
+ * be booked for OFFPAY__PERIOD_FINAL_AFTER s after it, so it is final
+ * (`"final": true`) from `to` + OFFPAY__PERIOD_FINAL_AFTER + 1 on
+ * (docs/api.md, "When a period is final"); nothing once it is final. */
+static void print_not_final(uint32_t to, uint32_t now, const char *what)
+{
+    char     t1[32], t2[32];
+    uint64_t at = (uint64_t)to + OFFPAY__PERIOD_FINAL_AFTER + 1;
+
+    if (offpay__period_final(to, now))
+        return;
+    if (to == UINT32_MAX || at > UINT32_MAX) {
+        printf("NOT FINAL: the period has no end (no --to): %s can still "
+               "change (--json: \"final\": false)\n",
+               what);
+        return;
+    }
+    printf("NOT FINAL: what is dated up to %s may still be booked until %u "
+           "s after it: %s is final from %s on; read it again then "
+           "(--json: \"final\": false)\n",
+           cli_iso_time(to, t1), (unsigned)OFFPAY__PERIOD_FINAL_AFTER, what,
+           cli_iso_time((uint32_t)at, t2));
+}
+
 /* `admin transfers`: an account's transfers whose own time is in [from,
  * to], a page at a time, from its side, under its balance (settle.h,
  * offpay_ledger_transfers_period). */
@@ -1873,6 +1903,12 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
                                 n == (size_t)a->limit
                                     ? cli_json_u64(v[n - 1].id)
                                     : json_null());
+        /* as GET /v1/admin/accounts/N/transfers says it (without --to:
+         * false) */
+        if (doc != NULL)
+            json_object_set_new(
+                doc, "final",
+                json_boolean(offpay__period_final(to, cli_now())));
         if (doc != NULL && w != NULL) {
             json_object_set_new(doc, "escrow_held",
                                 decimal_json(w[0].escrow_held, currency));
@@ -1903,6 +1939,7 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
 
         printf("transfers at %s to %s\n", cli_iso_time(from, when),
                cli_iso_time(to, t2));
+        print_not_final(to, cli_now(), "this period's history");
     }
     for (size_t i = 0; i < n; i++)
         print_transfer("transfer", &v[i], currency);
@@ -1983,6 +2020,7 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
     if (s->terminal != 0)
         printf("  at terminal %u", (unsigned)s->terminal);
     printf("\n");
+    print_not_final(s->to, s->now, "this statement");
     for (size_t i = 0; i < s->n; i++) {
         const offpay_statement_line *x = &s->lines[i];
 
@@ -2042,9 +2080,10 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
            signed_money(a->other, a->currency, m5, sizeof m5));
     for (size_t i = 0; i < s->n_moves; i++)
         print_transfer("movement", &s->moves[i], a->currency);
-    printf("closing balance %s at %s\n",
+    printf("closing balance %s at %s%s\n",
            cli_money(a->closing_balance, a->currency, m1, sizeof m1),
-           cli_iso_time(s->to, t1));
+           cli_iso_time(s->to, t1),
+           offpay__period_final(s->to, s->now) ? "" : " (NOT FINAL)");
     printf("%llu movement(s) besides payments",
            (unsigned long long)s->moves_count);
     if (s->moves_count > s->n_moves)

@@ -1162,9 +1162,10 @@ grep -qx "0 payment(s): paid 0.00 EUR, of which the guarantee covered 0.00 EUR; 
   && grep -qx "movements: settled 0.00 EUR  refunds -1.00 EUR  deposits +3.00 EUR  withdrawals -2.00 EUR  other 0.00 EUR" <<<"$text" \
   && grep -qx "movement [0-9]*  [0-9T:-]*Z  refund   -1.00 to wallet account [0-9]*  presentment $P9  serial $S9  \"january\"" <<<"$text" \
   && grep -qx "movement [0-9]*  [0-9T:-]*Z  withdraw -2.00 to world account [0-9]*  \"paid out\"" <<<"$text" \
-  && grep -qx "closing balance $c EUR at [0-9T:-]*Z" <<<"$text" \
+  && grep -qx "closing balance $c EUR at [0-9T:-]*Z (NOT FINAL)" <<<"$text" \
+  && grep -qx "NOT FINAL: what is dated up to [0-9T:-]*Z may still be booked until 60 s after it: this statement is final from [0-9T:-]*Z on; read it again then (--json: \"final\": false)" <<<"$text" \
   && grep -qx "3 movement(s) besides payments" <<<"$text" \
-  && ok "admin statement's text: day 100's totals, opening $c, the sums and each movement, closing $c" \
+  && ok "admin statement's text: day 100's totals, opening $c, the sums and each movement, closing $c, NOT FINAL (read before its end)" \
   || fail "admin statement text: $text"
 run_cli 1 "admin statement: no merchant 987654321 .*\(ENOTFOUND\)" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant 987654321

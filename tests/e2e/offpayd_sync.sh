@@ -548,6 +548,27 @@ api GET "/v1/admin/accounts/$M12/transfers?to=$((now - 61))"
 [ "$(jget .final)" = true ] && ok "a history to now - 61: final" || fail "history to now - 61: $(jget .final)"
 api GET "/v1/admin/accounts/$M12/transfers"
 [ "$(jget .final)" = false ] && ok "a history without to: not final" || fail "history without to: $(jget .final)"
+# the command line says it in its text: a NOT FINAL line naming when the
+# period is final (to + 61 s), and the closing balance marked; nothing
+# once final; `admin transfers` the same, and `final` in its --json
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+out=$(OFFPAY_NOW=$now "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MERCHANT" --from 0 --to $((now - 1)))
+grep -qx "NOT FINAL: what is dated up to $(iso $((now - 1))) may still be booked until 60 s after it: this statement is final from $(iso $((now + 60))) on; read it again then (--json: \"final\": false)" <<<"$out" \
+  && grep -qE "^closing balance [0-9.]+ EUR at $(iso $((now - 1))) \(NOT FINAL\)$" <<<"$out" \
+  && ok "admin statement to now - 1: NOT FINAL, final at to + 61 s" || fail "admin statement to now - 1: $out"
+out=$(OFFPAY_NOW=$now "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MERCHANT" --from 0 --to $((now - 61)))
+! grep -q "NOT FINAL" <<<"$out" && grep -qE "^closing balance .* at $(iso $((now - 61)))$" <<<"$out" \
+  && ok "admin statement to now - 61: final, nothing said" || fail "admin statement to now - 61: $out"
+out=$(OFFPAY_NOW=$now "$OFFPAY" admin transfers --db "$LEDGER" --account "$M12" --to $((now - 1)))
+grep -qx "NOT FINAL: what is dated up to $(iso $((now - 1))) may still be booked until 60 s after it: this period's history is final from $(iso $((now + 60))) on; read it again then (--json: \"final\": false)" <<<"$out" \
+  && ok "admin transfers to now - 1: NOT FINAL" || fail "admin transfers to now - 1: $out"
+out=$(OFFPAY_NOW=$now "$OFFPAY" admin transfers --db "$LEDGER" --account "$M12" --from 1)
+grep -qx "NOT FINAL: the period has no end (no --to): this period's history can still change (--json: \"final\": false)" <<<"$out" \
+  && ok "admin transfers --from without --to: NOT FINAL" || fail "admin transfers --from: $out"
+out=$(OFFPAY_NOW=$now "$OFFPAY" admin transfers --db "$LEDGER" --account "$M12" --to $((now - 61)))
+! grep -q "NOT FINAL" <<<"$out" && ok "admin transfers to now - 61: final, nothing said" || fail "admin transfers to now - 61: $out"
+[ "$(OFFPAY_NOW=$now "$OFFPAY" admin transfers --db "$LEDGER" --account "$M12" --to $((now - 1)) --json | jq .final),$(OFFPAY_NOW=$now "$OFFPAY" admin transfers --db "$LEDGER" --account "$M12" --to $((now - 61)) --json | jq .final),$(OFFPAY_NOW=$now "$OFFPAY" admin transfers --db "$LEDGER" --account "$M12" --json | jq .final)" = false,true,false ] \
+  && ok "admin transfers --json: final false, true, false without --to, as offpayd's" || fail "admin transfers --json final"
 audit_passes "an upload cut at its bound"
 
 # ---- 12b. a refund between a claim's time and its commit ------------------
