@@ -263,7 +263,9 @@ static const char help[] =
     "            has settled on the ledger it was copied into. With --into\n"
     "            URL, only when that ledger is still the copy (its rows,\n"
     "            next ids and audit the file's; else exit 1 and the seal\n"
-    "            stays); with --force whatever became of it (what was\n"
+    "            stays; a URL of another database than the seal names is\n"
+    "            said so, naming it); with --force whatever became of it\n"
+    "            (what was\n"
     "            settled there is not in the file). An offpayd left\n"
     "            running on the file writes at once. A file not sealed is\n"
     "            left as it is (exit 0)\n"
@@ -1324,6 +1326,7 @@ static int unseal(const char *db, const char *into, int force, int json)
 {
     char                 shown[LEDGER_SHOWN_MAX], target[LEDGER_SHOWN_MAX] = "";
     char                 reason[OFFPAY__SEAL_REASON_MAX + 1] = "";
+    char                 where[OFFPAY__SEAL_REASON_MAX + 1], when[64];
     offpay__copy_report *r = NULL;
     offpay_err           rc;
     int                  st;
@@ -1341,6 +1344,20 @@ static int unseal(const char *db, const char *into, int force, int json)
     }
     if (rc == OFFPAY_ENOENT && no_ledger_file(db, rc)) {
         st = EXIT_FAILURE_IO;
+        goto out;
+    }
+    if (rc == OFFPAY_EEXISTS &&
+        offpay__seal_into(r->sealed, where, sizeof where, when, sizeof when) ==
+            0 &&
+        offpay__store_postgres_differ(where, into)) {
+        /* not the database it was copied into: a wrong --into, most
+         * likely, rather than a copy settled on since */
+        fprintf(stderr,
+                "offpay: admin unseal: %s was sealed into %s (copied at %s), "
+                "not %s: give --into the database it was copied into (with "
+                "its password, if it needs one); the seal stays (EEXISTS)\n",
+                shown, where, when, target);
+        st = EXIT_REJECTED;
         goto out;
     }
     if (rc == OFFPAY_EEXISTS) {
@@ -1450,12 +1467,20 @@ static int copy_ledger(const char *db, const char *into, int json)
         goto out;
     }
     if (rc == OFFPAY_ELEDGER_SEALED) {
+        char where[OFFPAY__SEAL_REASON_MAX + 1], when[64];
+
+        if (offpay__seal_into(r->sealed, where, sizeof where, when,
+                              sizeof when) != 0)
+            snprintf(where, sizeof where, "URL");
         fprintf(stderr,
                 "offpay: admin copy-ledger: %s is sealed: %s; it is not "
                 "copied twice. If that copy is given up and nothing has "
-                "settled on it, 'offpay admin unseal --db %s' first; nothing "
-                "was written (ELEDGER_SEALED)\n",
-                shown, r->sealed, shown);
+                "settled on it, first 'offpay admin unseal --db %s --into "
+                "%s' (the database it was copied into, with its password if "
+                "it needs one: the seal comes off while that is still the "
+                "copy; --force instead of --into takes it off whatever "
+                "became of it); nothing was written (ELEDGER_SEALED)\n",
+                shown, r->sealed, shown, where);
         st = EXIT_REJECTED;
         goto out;
     }
@@ -1606,9 +1631,10 @@ static int copy_ledger(const char *db, const char *into, int json)
            shown);
     if (r->unsealed == OFFPAY_OK)
         printf("sealed %s (%s): every write to it is refused from now on, "
-               "and offpayd does not start on it; 'offpay admin unseal' is "
-               "the way back while nothing has settled on the copy\n",
-               shown, r->sealed);
+               "and offpayd does not start on it; 'offpay admin unseal --db "
+               "%s --into %s' is the way back while nothing has settled on "
+               "the copy\n",
+               shown, r->sealed, shown, target);
 out:
     free(r);
     return st;

@@ -505,6 +505,11 @@ static int seal_reason(const offpay__copy_value *v, void *ctx)
     return 1;
 }
 
+/* The words a seal's reason puts around the URL and the time (seal_says,
+ * offpay__seal_into). */
+#define SEAL_HEAD "copied into "
+#define SEAL_MID  " by 'offpay admin copy-ledger' at "
+
 /* The seal's reason for a copy into `to` at `now` (its password never
  * in it). */
 static void seal_says(const char *to, uint32_t now,
@@ -517,8 +522,31 @@ static void seal_says(const char *to, uint32_t now,
     (void)offpay_ledger_redact(to, shown, sizeof shown, NULL);
     if (gmtime_r(&t, &tm) != NULL)
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(out, OFFPAY__SEAL_REASON_MAX + 1,
-             "copied into %s by 'offpay admin copy-ledger' at %s", shown, when);
+    snprintf(out, OFFPAY__SEAL_REASON_MAX + 1, SEAL_HEAD "%s" SEAL_MID "%s",
+             shown, when);
+}
+
+int offpay__seal_into(const char *reason, char *into, size_t cap, char *at,
+                      size_t at_cap)
+{
+    const char *mid;
+    size_t      n;
+
+    if (cap > 0)
+        into[0] = '\0';
+    if (at_cap > 0)
+        at[0] = '\0';
+    if (reason == NULL || strncmp(reason, SEAL_HEAD, strlen(SEAL_HEAD)) != 0 ||
+        (mid = strstr(reason, SEAL_MID)) == NULL)
+        return -1;
+    n = (size_t)(mid - reason) - strlen(SEAL_HEAD);
+    if (n == 0 || n >= cap || strlen(mid + strlen(SEAL_MID)) >= at_cap ||
+        mid[strlen(SEAL_MID)] == '\0')
+        return -1;
+    memcpy(into, reason + strlen(SEAL_HEAD), n);
+    into[n] = '\0';
+    snprintf(at, at_cap, "%s", mid + strlen(SEAL_MID));
+    return 0;
 }
 
 /* offpay__ledger_copy (unseal 0) and offpay__ledger_unseal_same
@@ -532,6 +560,7 @@ static offpay_err copy_run(const char *from, const char *to, uint32_t now,
     offpay__store           *fs = NULL, *ts = NULL;
     const offpay__store_ops *fo = NULL, *to_ops = NULL;
     offpay_err               rc;
+    int                      no_ledger = 0; /* unseal: none at `to` */
 
     if (r == NULL)
         return OFFPAY_EINVAL;
@@ -552,10 +581,8 @@ static offpay_err copy_run(const char *from, const char *to, uint32_t now,
     if (rc == OFFPAY_OK)
         rc = offpay__store_postgres_version(to, &r->target_schema);
     else if (rc == OFFPAY_ENOENT && unseal) {
-        snprintf(r->differ, sizeof r->differ,
-                 "it holds no ledger: not the database the file was copied "
-                 "into?");
-        return OFFPAY_EEXISTS; /* nothing made there */
+        no_ledger = 1; /* refused once the seal is read (what it names) */
+        rc = OFFPAY_OK;
     } else if (rc == OFFPAY_ENOENT)
         rc = OFFPAY_OK;
     if (rc != OFFPAY_OK)
@@ -579,6 +606,12 @@ static offpay_err copy_run(const char *from, const char *to, uint32_t now,
         rc = OFFPAY_ELEDGER_SEALED; /* copied before: never twice */
     if (rc == OFFPAY_OK && unseal && r->sealed[0] == '\0')
         rc = OFFPAY_ENOTFOUND; /* nothing to take off */
+    if (rc == OFFPAY_OK && no_ledger) {
+        snprintf(r->differ, sizeof r->differ,
+                 "it holds no ledger: not the database the file was copied "
+                 "into?");
+        rc = OFFPAY_EEXISTS; /* nothing made there */
+    }
     if (rc == OFFPAY_OK)
         rc = offpay__store_postgres_open(to, &ts, &to_ops); /* the schema */
     r->created = rc == OFFPAY_OK && r->target_schema == 0;

@@ -93,7 +93,9 @@ offpay_err offpay__ledger_copy(const char *from, const char *to, uint32_t now,
  * while the PostgreSQL ledger at `to` is still its copy: the same rows,
  * next ids and audit (compared as the copy proves itself; the seal's own
  * table aside), so nothing was settled there since. r->sealed says what
- * the seal said. Errors: OFFPAY_ENOTFOUND (not sealed: nothing changed),
+ * the seal said (also on OFFPAY_EEXISTS: offpay__seal_into reads the
+ * database it names). Errors: OFFPAY_ENOTFOUND (not sealed: nothing
+ * changed; also when `to` holds no ledger),
  * OFFPAY_EEXISTS (to is not, or no longer, the copy: r->differ says how;
  * nothing changed), OFFPAY_ERETRY and OFFPAY_EBUSY (from written or
  * locked meanwhile), and offpay__ledger_copy's others. Nothing is
@@ -109,5 +111,15 @@ offpay_err offpay__ledger_unseal_same(const char *from, const char *to,
                                       offpay__copy_report *r);
 offpay_err offpay__ledger_unseal_forced(const char *path, char *reason,
                                         size_t cap);
+
+/*
+ * offpay__seal_into — the database and the time a seal's reason names,
+ * as offpay__ledger_copy writes it ("copied into URL by 'offpay admin
+ * copy-ledger' at TIME"; the URL without its password): into[0..cap) and
+ * at[0..at_cap). 0, or -1 for a reason of another form (a seal put there
+ * by hand, or cut): then both are "". Pure.
+ */
+int offpay__seal_into(const char *reason, char *into, size_t cap, char *at,
+                      size_t at_cap);
 
 #endif

@@ -1050,6 +1050,13 @@ offpay_err offpay__store_postgres_version(const char *url, unsigned *version);
  * OFFPAY_ESTORE (cannot connect: libpq's reason in the log). */
 offpay_err offpay__store_postgres_exists(const char *url);
 
+/* 1 when the libpq URLs a and b surely name two databases: a host,
+ * hostaddr, port, database or user that both give, and that differ (a
+ * password never compared; a part only one of them gives is libpq's
+ * default on the other side, which is not known here); else 0 (the
+ * same, maybe, or either not a string libpq reads). Pure. */
+int offpay__store_postgres_differ(const char *a, const char *b);
+
 /* Opens the PostgreSQL backend on a libpq connection URL
  * ("postgresql://user@127.0.0.1:5432/db"); schema created or migrated. */
 offpay_err offpay__store_postgres_open(const char *url, offpay__store **s,

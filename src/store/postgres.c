@@ -2116,6 +2116,35 @@ offpay_err offpay__store_postgres_exists(const char *url)
     return rc == OFFPAY_OK && !has ? OFFPAY_ENOENT : rc;
 }
 
+/* The value a parsed connection string gives keyword, or NULL (none). */
+static const char *conninfo_val(const PQconninfoOption *o, const char *keyword)
+{
+    for (; o != NULL && o->keyword != NULL; o++)
+        if (strcmp(o->keyword, keyword) == 0)
+            return o->val != NULL && o->val[0] != '\0' ? o->val : NULL;
+    return NULL;
+}
+
+int offpay__store_postgres_differ(const char *a, const char *b)
+{
+    static const char *const keys[] = {"host", "hostaddr", "port", "dbname",
+                                       "user"};
+    PQconninfoOption        *x = a != NULL ? PQconninfoParse(a, NULL) : NULL;
+    PQconninfoOption        *y = b != NULL ? PQconninfoParse(b, NULL) : NULL;
+    int                      differ = 0;
+
+    for (size_t i = 0; x != NULL && y != NULL && i < sizeof keys / sizeof *keys;
+         i++) {
+        const char *u = conninfo_val(x, keys[i]), *v = conninfo_val(y, keys[i]);
+
+        if (u != NULL && v != NULL && strcmp(u, v) != 0)
+            differ = 1;
+    }
+    PQconninfoFree(x);
+    PQconninfoFree(y);
+    return differ;
+}
+
 offpay_err offpay__store_postgres_version(const char *url, unsigned *version)
 {
     int has;

@@ -149,8 +149,10 @@ run_cli 2 "give --into URL.*or --force" -- "$OFFPAY" admin unseal --db "$LEDGER"
 run_cli 0 "^unsealed .*ledger.db: it was sealed \(copied into postgresql://.*\); the copy still holds what the file holds" -- \
   "$OFFPAY" admin unseal --db "$LEDGER" --into "$PG"
 [ "$(sealed)" = 0 ] || fail "not unsealed"
-run_cli 0 "ledger.db was copied into postgresql://.* before \(schema version [0-9]+\): [0-9]+ rows in [0-9]+ tables, the same there now, ids unchanged$" -- \
-  "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "$PG"
+st=0; out=$("$OFFPAY" admin copy-ledger --db "$LEDGER" --into "$PG" 2>&1) || st=$?
+[ "$st" = 0 ] && grep -qE "ledger.db was copied into postgresql://.* before \(schema version [0-9]+\): [0-9]+ rows in [0-9]+ tables, the same there now, ids unchanged$" <<<"$out" \
+  && grep -qF "'offpay admin unseal --db $LEDGER --into $PG' is the way back while nothing has settled on the copy" <<<"$out" \
+  && ok "copied before, found the same; the way back named as a whole command" || fail "copy again ($st): $out"
 [ "$(sealed)" = 1 ] && ok "copied before, found the same: sealed" || fail "sealed $(sealed)"
 # every table of the SQLite file, with as many rows in PostgreSQL: the
 # tables listed from the file here, not from the copy's own report
@@ -204,8 +206,16 @@ stop_server TERM
 LEDGER=$work/ledger.db
 r0=$(rows)
 # of the sealed file: refused, naming the copy before and the way back
-run_cli 1 "is sealed: copied into postgresql://.*not copied twice.*offpay admin unseal --db .*nothing was written \(ELEDGER_SEALED\)" -- \
+# (the way back as a whole command: --into the database it went to)
+run_cli 1 "is sealed: copied into postgresql://.*not copied twice.*first 'offpay admin unseal --db $LEDGER --into ${PG//\?/\\?}' \(the database it was copied into.*--force instead of --into.*nothing was written \(ELEDGER_SEALED\)" -- \
   "$OFFPAY" admin copy-ledger --db "$LEDGER" --into "$PG"
+# --into another database than the one it was copied into: said as such,
+# naming both and when (passwords aside: the same database with one in
+# its URL is not another); the seal stays
+ledger_new other; PG2=$(ledger_url other)
+run_cli 1 "^offpay: admin unseal: $LEDGER was sealed into ${PG//\?/\\?} \(copied at 20[0-9-]+T[0-9:]+Z\), not ${PG2//\?/\\?}: give --into the database it was copied into .*the seal stays \(EEXISTS\)$" -- \
+  "$OFFPAY" admin unseal --db "$LEDGER" --into "$PG2"
+[ "$(sealed)" = 1 ] && ok "still sealed" || fail "unsealed by an unseal into another database"
 [ "$(rows)" = "$r0" ] && ok "nothing changed ($r0)" || fail "rows $r0 -> $(rows)"
 # PostgreSQL settled since: the seal stays unless forced (the way back
 # only once that is accounted for), then into the database, which now

@@ -232,9 +232,62 @@ static void test_seal_refuses_writes_and_unseal_lifts_it(void)
     offpay_set_log(offpay_log_stderr, NULL);
 }
 
+/* What a seal names (the database a copy went into, and when), read
+ * back for `admin unseal` and `copy-ledger`'s messages; and whether two
+ * PostgreSQL URLs surely name two databases, passwords aside. */
+static void test_seal_names_where_and_when(void)
+{
+    char into[128], at[32], small[8];
+
+    CHECK(offpay__seal_into("copied into postgresql://u:***@127.0.0.1:5432/"
+                            "ledger by 'offpay admin copy-ledger' at "
+                            "2027-01-01T00:00:00Z",
+                            into, sizeof into, at, sizeof at) == 0);
+    CHECK(strcmp(into, "postgresql://u:***@127.0.0.1:5432/ledger") == 0);
+    CHECK(strcmp(at, "2027-01-01T00:00:00Z") == 0);
+    /* a seal put there by hand, or one cut: nothing named */
+    CHECK(offpay__seal_into("copied into test", into, sizeof into, at,
+                            sizeof at) == -1);
+    CHECK(into[0] == '\0' && at[0] == '\0');
+    CHECK(offpay__seal_into("(no reason given)", into, sizeof into, at,
+                            sizeof at) == -1);
+    CHECK(offpay__seal_into("copied into  by 'offpay admin copy-ledger' at "
+                            "2027-01-01T00:00:00Z",
+                            into, sizeof into, at, sizeof at) == -1);
+    CHECK(offpay__seal_into("copied into postgresql://u@h/db by 'offpay "
+                            "admin copy-ledger' at 2027-01-01T00:00:00Z",
+                            small, sizeof small, at, sizeof at) == -1);
+    CHECK(small[0] == '\0');
+
+    /* the same database: a password given or shown as the seal shows it
+     * (***), or a part one side leaves to libpq's default */
+    CHECK(!offpay__store_postgres_differ(
+        "postgresql://u:***@127.0.0.1:5432/ledger",
+        "postgresql://u:secret@127.0.0.1:5432/ledger"));
+    CHECK(!offpay__store_postgres_differ(
+        "postgresql://u:***@127.0.0.1:5432/ledger",
+        "postgresql://u@127.0.0.1/ledger?passfile=/etc/offpay/pgpass"));
+    /* two databases: another name, host, port or user */
+    CHECK(offpay__store_postgres_differ("postgresql://u@127.0.0.1:5432/ledger",
+                                        "postgresql://u@127.0.0.1:5432/other"));
+    CHECK(offpay__store_postgres_differ("postgresql://u@127.0.0.1:5432/ledger",
+                                        "postgresql://u@10.0.0.2:5432/ledger"));
+    CHECK(
+        offpay__store_postgres_differ("postgresql://u@127.0.0.1:5432/ledger",
+                                      "postgresql://u@127.0.0.1:5433/ledger"));
+    CHECK(
+        offpay__store_postgres_differ("postgresql://u@127.0.0.1:5432/ledger",
+                                      "postgresql://v@127.0.0.1:5432/ledger"));
+    /* not a URL libpq reads: not said to differ */
+    CHECK(!offpay__store_postgres_differ("postgresql://u@127.0.0.1/ledger",
+                                         "postgresql://[bad"));
+    CHECK(!offpay__store_postgres_differ(NULL, "postgresql://u@h/db"));
+}
+
 static const offpay_test TESTS[] = {
     {"seal_refuses_writes_and_unseal_lifts_it",
      test_seal_refuses_writes_and_unseal_lifts_it},
+    {"seal_names_where_and_when", test_seal_names_where_and_when},
     {NULL, NULL}};
 
 int main(void)
