@@ -323,6 +323,45 @@ static void withdraw_warning(srv_req *r, uint64_t id, json_t *j)
     free(a);
 }
 
+/* A withdrawal of amount from account id refused EFUNDS (not a sharded
+ * guarantee's: move() says that one): the hint gives the balance, read
+ * again now, and the amount asked; on a sharded ledger a merchant
+ * account whose parts hold it in all, but no one part, is said so (a
+ * withdrawal is taken whole from one shard's part). A withdrawal holds
+ * nothing back for late codes (settlement.md §6: a credential's issue
+ * does), so there is nothing else to give. */
+static void withdraw_refused(srv_req *r, srv_reply *out, uint64_t id,
+                             int64_t amount)
+{
+    offpay_account_kind kind;
+    uint16_t            cur;
+    int64_t             bal = 0;
+    char                b[OFFPAY_AMOUNT_TEXT_MAX], a[OFFPAY_AMOUNT_TEXT_MAX];
+
+    if (offpay_ledger_balance(r->l, id, &bal, &kind, &cur) != OFFPAY_OK ||
+        offpay_amount_format(bal, cur, b, sizeof b) != OFFPAY_OK ||
+        offpay_amount_format(amount, cur, a, sizeof a) != OFFPAY_OK) {
+        srv_fail_engine(out, OFFPAY_EFUNDS, "withdrawal");
+        return;
+    }
+    if (bal >= amount && offpay_ledger_shards(r->l) > 1)
+        srv_fail_engine_hint(out, OFFPAY_EFUNDS,
+                             "withdrawal: account %llu holds %s %s in all, "
+                             "in parts, one per shard, and a withdrawal is "
+                             "taken whole from one part: no part holds %s "
+                             "%s; withdraw in parts; nothing was withdrawn",
+                             (unsigned long long)id, b,
+                             offpay_currency_alpha(cur), a,
+                             offpay_currency_alpha(cur));
+    else
+        srv_fail_engine_hint(out, OFFPAY_EFUNDS,
+                             "withdrawal: account %llu holds %s %s, less "
+                             "than the %s %s asked; nothing was withdrawn",
+                             (unsigned long long)id, b,
+                             offpay_currency_alpha(cur), a,
+                             offpay_currency_alpha(cur));
+}
+
 /* "shards": [{"shard":K,"balance":AMOUNT or null}, ...] into j, when the
  * ledger has more than one; 0, or -1 (the parts could not be read). */
 static int guarantee_parts(srv_req *r, uint16_t currency, json_t *j)
@@ -412,6 +451,8 @@ static void move(srv_req *r, srv_reply *out, int deposit)
                              "/v1/admin/guarantee); withdraw in parts, and "
                              "leave each part enough for its shard's "
                              "overspends");
+    } else if (rc == OFFPAY_EFUNDS && !deposit) {
+        withdraw_refused(r, out, id, amount);
     } else if (rc == OFFPAY_EINVAL && kind != OFFPAY_ACCOUNT_WALLET &&
                kind != OFFPAY_ACCOUNT_MERCHANT &&
                kind != OFFPAY_ACCOUNT_GUARANTEE) {

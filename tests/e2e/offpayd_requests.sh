@@ -299,12 +299,16 @@ api POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.001"}'
 expect_http 400 EAMOUNT "deposit of 1.001 EUR"
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":10}'
 expect_http 400 BAD_FIELD "amount as a number"
+api GET "/v1/admin/accounts/$W"; wbal=$(jget .balance.decimal)
 api POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1000.00"}'
 expect_http 409 EFUNDS "withdraw more than the balance"
-api POST "/v1/admin/accounts/999/deposit" '{"amount":"1.00"}'
-expect_http 404 ENOTFOUND "deposit to an unknown account"
 # hints that name the cause
 hint_is() { [ "$(jget .hint)" = "$1" ] && ok "hint: $1" || fail "hint: $(jget .hint) (want $1)"; }
+hint_is "withdrawal: account $W holds $wbal EUR, less than the 1000.00 EUR asked; nothing was withdrawn"
+api GET "/v1/admin/accounts/$W"
+[ "$(jget .balance.decimal)" = "$wbal" ] && ok "nothing withdrawn" || fail "balance $wbal -> $(jget .balance.decimal)"
+api POST "/v1/admin/accounts/999/deposit" '{"amount":"1.00"}'
+expect_http 404 ENOTFOUND "deposit to an unknown account"
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":"0"}'
 expect_http 400 EAMOUNT "a deposit of 0"
 hint_is "amount: more than 0 is needed"

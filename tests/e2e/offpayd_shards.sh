@@ -252,6 +252,13 @@ for q in "from=$wat" "to=$((wat - 1))"; do
     && ok "merchant history with $q over both shards in pages of 2: $(jq length <<<"$want") of $(jq length <<<"$full")" \
     || fail "history $q: $paged, want $want ($status $(cat resp.json))"
 done
+# the merchant's 16.00 is held in parts on both shards: a withdrawal of
+# all of it is taken from no one part, and the hint says so (the balance
+# in all, not "less than asked")
+api POST "/v1/admin/accounts/$MA/withdraw" '{"amount":"16.00"}'
+expect_http 409 EFUNDS "16.00 from the merchant: no one shard holds it"
+[ "$(jget .hint)" = "withdrawal: account $MA holds 16.00 EUR in all, in parts, one per shard, and a withdrawal is taken whole from one part: no part holds 16.00 EUR; withdraw in parts; nothing was withdrawn" ] \
+  && ok "the hint gives the balance in all, and why" || fail "16.00: $(cat resp.json)"
 # the guarantee: 250.00 on each shard; a withdrawal is taken whole from
 # one shard's part, and the answer shows the parts after it
 api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"300.00"}'
