@@ -2821,6 +2821,12 @@ static int evidence(offpay_ledger *l, const admin_args *a, uint64_t id)
     bundle = cli_read_file(a->bundle, OFFPAY_EVIDENCE_BUNDLE_MAX, &blen);
     if (bundle == NULL)
         return EXIT_FAILURE_IO;
+    if (cli_expect_message("admin evidence", "--bundle", a->bundle, bundle,
+                           blen, OFFPAY_MSG_TRUST_BUNDLE,
+                           CLI_GIVE_BUNDLE) != 0) {
+        free(bundle);
+        return EXIT_REJECTED;
+    }
     rc = offpay_ledger_evidence(l, id, bundle, blen, &file, &flen);
     free(bundle);
     if (rc == OFFPAY_ENOTFOUND) {

@@ -122,6 +122,32 @@ uint8_t *cli_read_file(const char *path, size_t max, size_t *len);
  * text (binary, say). */
 int cli_base64_text(const uint8_t *data, size_t n, uint8_t *out, size_t cap,
                     size_t *got);
+/* What a file's bytes b[0..n) look like, in words, for a message about a
+ * file given where another was meant: "a revocation list (an offpay
+ * message)", "a public key in hex (as the issuer's root.pub holds)", "a
+ * passphrase-sealed file (...)", "a SQLite database (...)", a message's
+ * text form or base64, an evidence file, JSON, "a text file"; into buf
+ * (cap bytes) or a constant; NULL for binary bytes of nothing offpay
+ * writes. */
+const char *cli_looks_like(const uint8_t *b, size_t n, char *buf, size_t cap);
+
+/* Whether b[0..n), read from path for option opt (command what), is an
+ * offpay message of type want (its version byte and type; its contents
+ * are the library's to check): 0; else says on stderr "WHAT: OPT PATH is
+ * not a TYPE: it looks like ...; give GIVE" and returns -1 (the caller
+ * exits 1, as the library's refusal of such bytes did). */
+int cli_expect_message(const char *what, const char *opt, const char *path,
+                       const uint8_t *b, size_t n, offpay_msg_type want,
+                       const char *give);
+/* What a --bundle is, for cli_expect_message's "give". */
+#define CLI_GIVE_BUNDLE                                                        \
+    "the issuer's bundle.opb (or offpayd's: GET /v1/bundle, its \"bundle\" "   \
+    "base64-decoded)"
+/* What a --revlist is. */
+#define CLI_GIVE_REVLIST                                                       \
+    "the issuer's revlist.opb (or offpayd's: GET /v1/revlist, its "            \
+    "\"revlist\" base64-decoded)"
+
 /* Reads a credential file (at most max bytes decoded): its bytes as the
  * issuer wrote them, or the base64 text offpayd answers with ("credential"
  * of POST /v1/admin/terminals, /credentials, ...), a trailing newline

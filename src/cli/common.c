@@ -667,6 +667,88 @@ uint8_t *cli_read_file(const char *path, size_t max, size_t *len)
     return data;
 }
 
+const char *cli_looks_like(const uint8_t *b, size_t n, char *buf, size_t cap)
+{
+    uint8_t *bin = NULL;
+    size_t   text = n, got = 0, i;
+    int      printable = n > 0;
+
+    if (n >= 2 && b[0] == OFFPAY_PROTOCOL_VERSION &&
+        strcmp(offpay_msg_type_name((offpay_msg_type)b[1]), "unknown") != 0) {
+        snprintf(buf, cap, "a %s (an offpay message)",
+                 offpay_msg_type_name((offpay_msg_type)b[1]));
+        return buf;
+    }
+    if (n >= 8 && memcmp(b, OFFPAY__WALLET_MAGIC, 8) == 0)
+        return "a passphrase-sealed file (a wallet, issuer.sealed, "
+               "root.sealed or terminal.key)";
+    if (n >= 8 && memcmp(b, OFFPAY__LOG_MAGIC, 8) == 0)
+        return "a wallet's spend log";
+    if (n >= 16 && memcmp(b, "SQLite format 3", 16) == 0)
+        return "a SQLite database (a ledger, or a terminal's terminal.db)";
+    if (n >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0)
+        return "a PNG image (a QR code? 'offpay decode --image FILE' reads "
+               "it)";
+    while (text > 0 &&
+           (b[text - 1] == '\n' || b[text - 1] == '\r' || b[text - 1] == ' '))
+        text--;
+    for (i = 0; i < text; i++)
+        printable &= (b[i] >= 0x20 && b[i] < 0x7f) || b[i] == '\n' ||
+                     b[i] == '\r' || b[i] == '\t';
+    if (!printable)
+        return NULL;
+    if (text == 2 * OFFPAY_PK_BYTES &&
+        strspn((const char *)b, "0123456789abcdefABCDEF") >= text)
+        return "a public key in hex (as the issuer's root.pub holds)";
+    if (text > 5 && b[0] == 'O' && b[1] == 'P' && b[4] == ':') {
+        for (unsigned t = 0; t < 256; t++)
+            if (offpay_msg_prefix((offpay_msg_type)t) != NULL &&
+                memcmp(b, offpay_msg_prefix((offpay_msg_type)t), 5) == 0) {
+                snprintf(buf, cap,
+                         "a %s's text form (%.5s...), not its "
+                         "binary file",
+                         offpay_msg_type_name((offpay_msg_type)t),
+                         (const char *)b);
+                return buf;
+            }
+    }
+    for (i = 0; text > 0 && b[0] == '{' && i + 17 <= text; i++)
+        if (memcmp(b + i, "\"offpay-evidence\"", 17) == 0)
+            return "a case's evidence file (JSON)";
+    if (text > 0 && b[0] == '{')
+        return "JSON (an answer of offpayd's? its messages are base64 "
+               "fields: decode the one meant, base64 -d)";
+    bin = malloc(OFFPAY_MSG_MAX_BYTES);
+    if (bin != NULL &&
+        cli_base64_text(b, n, bin, OFFPAY_MSG_MAX_BYTES, &got) == 1 &&
+        got >= 2 && bin[0] == OFFPAY_PROTOCOL_VERSION &&
+        strcmp(offpay_msg_type_name((offpay_msg_type)bin[1]), "unknown") != 0) {
+        snprintf(buf, cap, "a %s in base64 (as offpayd's JSON carries it)",
+                 offpay_msg_type_name((offpay_msg_type)bin[1]));
+        free(bin);
+        return buf;
+    }
+    free(bin);
+    return "a text file";
+}
+
+int cli_expect_message(const char *what, const char *opt, const char *path,
+                       const uint8_t *b, size_t n, offpay_msg_type want,
+                       const char *give)
+{
+    char        like[128];
+    const char *l;
+
+    if (n >= 2 && b[0] == OFFPAY_PROTOCOL_VERSION && b[1] == (uint8_t)want)
+        return 0;
+    l = cli_looks_like(b, n, like, sizeof like);
+    fprintf(stderr,
+            "offpay: %s: %s %s is not a %s: it looks like %s; give %s\n", what,
+            opt, path, offpay_msg_type_name(want),
+            l != NULL ? l : "nothing offpay writes", give);
+    return -1;
+}
+
 int cli_server_url(const char *option, const char *url)
 {
     if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)
@@ -761,6 +843,8 @@ int cli_parse_key(const char *hex_or_file, uint8_t pk[OFFPAY_PK_BYTES])
     size_t      got = 0, n;
     const char *end = NULL;
     int         binary = 0;
+    char        like[128];
+    const char *l = NULL;
 
     if (strlen(hex_or_file) != 2 * OFFPAY_PK_BYTES) {
         size_t   len = 0;
@@ -771,6 +855,7 @@ int cli_parse_key(const char *hex_or_file, uint8_t pk[OFFPAY_PK_BYTES])
             return -1;
         for (size_t i = 0; i < len; i++)
             binary |= data[i] == 0 || data[i] >= 0x80;
+        l = cli_looks_like(data, len, like, sizeof like);
         if (len > sizeof buf - 1)
             len = sizeof buf - 1;
         memcpy(buf, data, len);
@@ -784,13 +869,20 @@ int cli_parse_key(const char *hex_or_file, uint8_t pk[OFFPAY_PK_BYTES])
     if (binary || n != 2 * OFFPAY_PK_BYTES ||
         sodium_hex2bin(pk, OFFPAY_PK_BYTES, hex, n, NULL, &got, &end) != 0 ||
         got != OFFPAY_PK_BYTES || end != hex + n) {
-        fprintf(stderr,
-                "offpay: %s: not a public key: give 64 hex digits, or the "
-                "file that holds them (the issuer's root.pub)%s\n",
-                hex_or_file,
-                binary ? "; this is a binary file (a trust bundle, a "
-                         "credential or a sealed key?)"
-                       : "");
+        if (l != NULL && strcmp(l, "a text file") != 0)
+            fprintf(stderr,
+                    "offpay: %s: not a public key: give 64 hex digits, or "
+                    "the file that holds them (the issuer's root.pub); this "
+                    "file looks like %s\n",
+                    hex_or_file, l);
+        else
+            fprintf(stderr,
+                    "offpay: %s: not a public key: give 64 hex digits, or the "
+                    "file that holds them (the issuer's root.pub)%s\n",
+                    hex_or_file,
+                    binary ? "; this is a binary file of nothing offpay "
+                             "writes"
+                           : "");
         return -1;
     }
     return 0;

@@ -680,6 +680,11 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     bundle = cli_read_file(a->bundle, 4096, &len);
     if (bundle == NULL)
         return EXIT_FAILURE_IO;
+    if (cli_expect_message("terminal init", "--bundle", a->bundle, bundle, len,
+                           OFFPAY_MSG_TRUST_BUNDLE, CLI_GIVE_BUNDLE) != 0) {
+        free(bundle);
+        return EXIT_REJECTED;
+    }
     if (a->key_uri != NULL) {
         rc =
             offpay_terminal_create_in_token(a->dir, a->key_uri, a->generate_key,
@@ -1166,6 +1171,17 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
             NULL) {
         free(bundle);
         return EXIT_FAILURE_IO;
+    }
+    if ((bundle != NULL &&
+         cli_expect_message("terminal sync", "--bundle", a->bundle, bundle,
+                            blen, OFFPAY_MSG_TRUST_BUNDLE,
+                            CLI_GIVE_BUNDLE) != 0) ||
+        (revlist != NULL &&
+         cli_expect_message("terminal sync", "--revlist", a->revlist, revlist,
+                            rlen, OFFPAY_MSG_REVLIST, CLI_GIVE_REVLIST) != 0)) {
+        free(bundle);
+        free(revlist);
+        return EXIT_REJECTED;
     }
     t = open_terminal(a, 0, &status);
     if (t != NULL) {

@@ -401,6 +401,11 @@ static int cmd_init(const void *args, const char *arg CLI_UNUSED)
     bundle = cli_read_file(a->bundle, 4096, &len);
     if (bundle == NULL)
         return EXIT_FAILURE_IO;
+    if (cli_expect_message("wallet init", "--bundle", a->bundle, bundle, len,
+                           OFFPAY_MSG_TRUST_BUNDLE, CLI_GIVE_BUNDLE) != 0) {
+        free(bundle);
+        return EXIT_REJECTED;
+    }
     rc = offpay_bundle_verify(bundle, len, root, &tb);
     if (rc != OFFPAY_OK) {
         free(bundle);
@@ -537,6 +542,11 @@ static int cmd_sync(const void *args, const char *arg CLI_UNUSED)
     bytes = cli_read_file(a->bundle, 4096, &len);
     if (bytes == NULL)
         return EXIT_FAILURE_IO;
+    if (cli_expect_message("wallet sync", "--bundle", a->bundle, bytes, len,
+                           OFFPAY_MSG_TRUST_BUNDLE, CLI_GIVE_BUNDLE) != 0) {
+        free(bytes);
+        return EXIT_REJECTED;
+    }
     w = open_wallet(a, &status);
     if (w != NULL) {
         rc = offpay_wallet_update_bundle(w, bytes, len, cli_now());

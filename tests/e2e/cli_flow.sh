@@ -188,6 +188,22 @@ expect 3 "root key file is not at iss/root.sealed" -- \
 expect 0 "signing key 2 added" -- "$OFFPAY" issuer add-key --dir iss \
   --passphrase-file ip --root offline/root.sealed
 expect 0 "synced" -- "$OFFPAY" terminal sync "${T[@]}" --bundle iss/bundle.opb
+# a file given for another: each named as what it looks like, nothing
+# taken (not "unsupported protocol version")
+expect 1 "^offpay: terminal sync: --bundle iss/revlist.opb is not a trust bundle: it looks like a revocation list \(an offpay message\); give the issuer's bundle.opb" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --bundle iss/revlist.opb
+expect 1 "^offpay: terminal sync: --revlist iss/bundle.opb is not a revocation list: it looks like a trust bundle \(an offpay message\); give the issuer's revlist.opb" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --revlist iss/bundle.opb
+expect 1 "^offpay: wallet sync: --bundle iss/root.pub is not a trust bundle: it looks like a public key in hex \(as the issuer's root.pub holds\)" -- \
+  "$OFFPAY" wallet sync "${W[@]}" --bundle iss/root.pub
+expect 1 "^offpay: wallet init: --bundle iss/issuer.sealed is not a trust bundle: it looks like a passphrase-sealed file" -- \
+  "$OFFPAY" wallet init --wallet wrongfile --root iss/root.pub --bundle iss/issuer.sealed --passphrase-file wp
+[ ! -e wrongfile ] && ok "no wallet made from the wrong file" || fail "wrongfile made"
+expect 1 "^offpay: terminal init: --bundle w.cred is not a trust bundle: it looks like a wallet credential" -- \
+  "$OFFPAY" terminal init --terminal wrongterm --root iss/root.pub --bundle w.cred --currency EUR --passphrase-file tp
+[ ! -e wrongterm ] && ok "no terminal made from the wrong file" || fail "wrongterm made"
+expect 2 "iss/bundle.opb: not a public key: .*this file looks like a trust bundle \(an offpay message\)" -- \
+  "$OFFPAY" terminal init --terminal wrongterm --root iss/bundle.opb --bundle iss/bundle.opb --currency EUR --passphrase-file tp
 expect 0 "signing key 2 valid" -- "$OFFPAY" issuer show --dir iss
 expect 0 "trust bundle updated" -- "$OFFPAY" wallet sync "${W[@]}" --bundle iss/bundle.opb
 # the same bundle again: nothing to write (the wallet file not replaced)

@@ -345,9 +345,9 @@ done
   && ok "offpay --help names every subcommand of every group" \
   || fail "offpay --help lacks:$missing (read:$seen)"
 # A wrong file for --root or --bundle is named as what it is not.
-expect 2 "iss/bundle.opb: not a public key: give 64 hex digits, or the file that holds them \(the issuer's root.pub\); this is a binary file" -- \
+expect 2 "iss/bundle.opb: not a public key: give 64 hex digits, or the file that holds them \(the issuer's root.pub\); this file looks like a trust bundle \(an offpay message\)" -- \
   "$OFFPAY" wallet init --wallet w9 --root iss/bundle.opb --bundle iss/bundle.opb --passphrase-file wp
-expect 1 "iss/root.pub: not a trust bundle signed by this root key: .*give the issuer's bundle.opb" -- \
+expect 1 "wallet init: --bundle iss/root.pub is not a trust bundle: it looks like a public key in hex \(as the issuer's root.pub holds\); give the issuer's bundle.opb" -- \
   "$OFFPAY" wallet init --wallet w9 --root iss/root.pub --bundle iss/root.pub --passphrase-file wp
 [ ! -e w9 ] && ok "no wallet made from a wrong file" || fail "w9 was made"
 # Refusals that say what to do next: a request above the floor names it,

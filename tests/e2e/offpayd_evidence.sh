@@ -95,6 +95,12 @@ run_cli 0 "wrote" -- \
   "$OFFPAY" admin evidence "$CASE" --db "$LEDGER" --bundle iss/bundle.opb --out case.json --force
 run_cli 1 "no case 999999" -- \
   "$OFFPAY" admin evidence 999999 --db "$LEDGER" --bundle iss/bundle.opb --out none.json
+# the root public key given as --bundle: said to be a public key, not an
+# unsupported protocol version
+run_cli 1 "^offpay: admin evidence: --bundle iss/root.pub is not a trust bundle: it looks like a public key in hex \(as the issuer's root.pub holds\); give the issuer's bundle.opb" -- \
+  "$OFFPAY" admin evidence "$CASE" --db "$LEDGER" --bundle iss/root.pub --out none.json
+run_cli 1 "^offpay: admin evidence: --bundle iss/revlist.opb is not a trust bundle: it looks like a revocation list \(an offpay message\)" -- \
+  "$OFFPAY" admin evidence "$CASE" --db "$LEDGER" --bundle iss/revlist.opb --out none.json
 [ ! -e none.json ] && ok "nothing written for a missing case" || fail "none.json written"
 # ... or through offpayd (operator token) ...
 run_cli 0 "wrote the evidence of case $CASE to remote.json .*from offpayd" -- \
