@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/unixtime.h"
 #include "offpay/settle.h"
 #include "offpay/verify.h"
 #include "settle/copy.h"
@@ -382,7 +383,10 @@ static const char help[] =
     "  --terminal N     statement: the payments at terminal N only (the\n"
     "                   movements are the account's all the same); a\n"
     "                   terminal that is not the merchant's is refused\n"
-    "                   (ENOTFOUND, exit 1)\n";
+    "                   (ENOTFOUND, exit 1)\n"
+    "  UNIXTIME is seconds since 1970 in UTC (date -u +%s -d 2027-01-01\n"
+    "  gives one): a time in milliseconds or a date is refused saying\n"
+    "  so, as offpayd's from and to are\n";
 
 /* The commands that read the ledger (lists has its own parser), with the
  * options each takes besides --db, --shards and --json. */
@@ -1653,19 +1657,26 @@ static int parse_u64(const char *opt, const char *v, uint64_t max,
 {
     char              *end = NULL;
     unsigned long long x;
+    int period = strcmp(opt, "--from") == 0 || strcmp(opt, "--to") == 0;
 
+    /* a time: offpayd's words for its from and to (milliseconds, a date,
+     * the form), core/unixtime.c */
+    if (period || strcmp(opt, "--expires") == 0 ||
+        strcmp(opt, "--since") == 0) {
+        char     hint[OFFPAY__UNIX_TIME_HINT_MAX];
+        uint32_t t;
+
+        if (offpay__unix_time_parse(opt, v, period, &t, hint, sizeof hint) != 0)
+            return cli_usage_error("admin: %s", hint);
+        *out = t;
+        return 0;
+    }
     errno = 0;
     if (v[0] < '0' || v[0] > '9' || (v[0] == '0' && v[1] != '\0'))
         return cli_usage_error("admin: %s takes a decimal number", opt);
     x = strtoull(v, &end, 10);
     if (*end != '\0')
-        return cli_usage_error(
-            "admin: %s takes a decimal number%s", opt,
-            strcmp(opt, "--expires") == 0 || strcmp(opt, "--since") == 0 ||
-                    strcmp(opt, "--from") == 0 || strcmp(opt, "--to") == 0
-                ? " (a unix time in seconds: date +%s "
-                  "-d 2027-01-01 gives one)"
-                : "");
+        return cli_usage_error("admin: %s takes a decimal number", opt);
     if (errno != 0 || x > max)
         return cli_usage_error("admin: %s is out of range", opt);
     *out = x;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/unixtime.h"
 #include "offpay/verify.h"
 
 /* A terminal's default request-ttl (offpay_risk): an older request is
@@ -1860,9 +1861,16 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
 
     if (a->amount == NULL)
         return cli_usage_error("wallet allowance: --amount AMOUNT is required");
-    if (a->expires != NULL &&
-        (expires = number_arg("--expires", a->expires, UINT32_MAX)) < 0)
-        return EXIT_USAGE;
+    if (a->expires != NULL) {
+        char     hint[OFFPAY__UNIX_TIME_HINT_MAX];
+        uint32_t t;
+
+        /* offpayd's words for a time (core/unixtime.c) */
+        if (offpay__unix_time_parse("--expires", a->expires, 0, &t, hint,
+                                    sizeof hint) != 0)
+            return cli_usage_error("wallet allowance: %s", hint);
+        expires = t;
+    }
     if (a->expires != NULL && (uint64_t)expires < (uint64_t)cli_now() + 3600)
         return cli_usage_error(
             "wallet allowance: --expires %lld is less than an hour from now "

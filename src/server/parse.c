@@ -14,6 +14,7 @@
 #include "core/amount_int.h"
 #include "core/base64.h"
 #include "core/message_int.h"
+#include "core/unixtime.h"
 #include "server/server.h"
 #include "settle/store.h"
 
@@ -294,26 +295,13 @@ int srv_parse_id(const char *s, uint64_t max, uint64_t *v)
 int srv_parse_time(const char *name, const char *v, uint64_t *t, char *hint,
                    size_t cap)
 {
-    size_t n = strlen(v), digits = strspn(v, "0123456789");
+    uint32_t u;
 
-    if (srv_parse_u64(v, UINT32_MAX, t) == 0)
-        return 0;
-    if (digits == n && n == 13) /* a JavaScript Date.now(), say */
-        snprintf(hint, cap,
-                 "%s: %s is a time in milliseconds: give unix seconds, not "
-                 "milliseconds (%.10s)",
-                 name, v, v);
-    else if (digits == 4 && v[4] == '-')
-        snprintf(hint, cap,
-                 "%s: a date: give a unix time in seconds (2026-12-01T00:00Z "
-                 "is 1796083200), both ends of the period included",
-                 name);
-    else
-        snprintf(hint, cap,
-                 "%s: a unix time in seconds, 0..4294967295, without sign "
-                 "or leading zeros",
-                 name);
-    return -1;
+    /* the command line's time options say the same (core/unixtime.c) */
+    if (offpay__unix_time_parse(name, v, 1, &u, hint, cap) != 0)
+        return -1;
+    *t = u;
+    return 0;
 }
 
 int srv_parse_period(const char *from_text, const char *to_text, uint64_t *from,

@@ -226,6 +226,9 @@ grep -q "at least 5 minutes ahead" resp.json && ok "the hint says how soon at le
 w allowance w1 --amount 1.00 --expires $(($(date +%s) + 60))
 [ "$ws" = 2 ] && grep -q "less than an hour from now" w.out \
   && ok "wallet allowance --expires within the hour: usage error (2)" || fail "allowance soon: $ws $(cat w.out)"
+w allowance w1 --amount 1.00 --expires $(($(date +%s) * 1000))
+[ "$ws" = 2 ] && grep -q "^offpay: wallet allowance: --expires: [0-9]\{13\} is a time in milliseconds: give unix seconds, not milliseconds" w.out \
+  && ok "wallet allowance --expires in milliseconds: said so (2)" || fail "allowance ms: $ws $(cat w.out)"
 balances "W=$W:2000 esc=esc/$S1:1050 esc=esc/$S2:10000" "nothing moved"
 # a request signed by another key: w1's body, w2's signature, w1's key
 wreq w2 /v1/wallet/status '{}'
@@ -276,7 +279,7 @@ w enroll w3 --server "$URL" --code "${C2^^}"
   || fail "enroll w3: $(cat w.out)"
 run_cli 2 "admin enroll-code: --expires [0-9]+ is not in the future" -- \
   "$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR --expires $(( $(date +%s) - 10 ))
-run_cli 2 "admin: --expires takes a decimal number \(a unix time in seconds" -- \
+run_cli 2 "admin: --expires: a date: give a unix time in seconds \(2026-12-01T00:00Z is 1796083200: date -u \+%s -d 2026-12-01\)$" -- \
   "$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR --expires 2027-01-01
 # a wallet that never enrolled, synced without --server: what to do
 wallet_init w7

@@ -94,10 +94,17 @@ bad_time() { # QUERY HINT
     && ok "statement?$1: 400, $2" || fail "statement?$1: $status $(cat resp.json)"
 }
 bad_time "from=1796164600000" "from: 1796164600000 is a time in milliseconds: give unix seconds, not milliseconds (1796164600)"
-bad_time "to=2026-12-01" "to: a date: give a unix time in seconds (2026-12-01T00:00Z is 1796083200), both ends of the period included"
-bad_time "from=-5" "from: a unix time in seconds, 0..4294967295, without sign or leading zeros"
+bad_time "to=2026-12-01" "to: a date: give a unix time in seconds (2026-12-01T00:00Z is 1796083200: date -u +%s -d 2026-12-01), both ends of the period included"
+bad_time "from=-5" "from: a unix time in seconds, 0..4294967295, without sign or leading zeros (date -u +%s -d 2027-01-01 gives one)"
 bad_time "from=10&to=9" "from: after to (unix times, both included)"
-bad_time "from=0&to=4294967296" "to: a unix time in seconds, 0..4294967295, without sign or leading zeros"
+bad_time "from=0&to=4294967296" "to: a unix time in seconds, 0..4294967295, without sign or leading zeros (date -u +%s -d 2027-01-01 gives one)"
+# the command line's time options say the same, under their own names
+run_cli 2 "^offpay: admin: --from: 1796530000000 is a time in milliseconds: give unix seconds, not milliseconds \(1796530000\)$" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --from 1796530000000
+run_cli 2 "^offpay: admin: --to: a date: give a unix time in seconds \(2026-12-01T00:00Z is 1796083200: date -u \+%s -d 2026-12-01\), both ends of the period included$" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$MA" --to 2027-01-01
+run_cli 2 "^offpay: admin: --since: a unix time in seconds, 0..4294967295, without sign or leading zeros \(date -u \+%s -d 2027-01-01 gives one\)$" -- \
+  "$OFFPAY" admin cases --db "$LEDGER" --since yesterday
 ahead=$(( ${OFFPAY_NOW:-$(date +%s)} + 5 ))
 api GET "/v1/admin/merchants/$MIDA/statement?from=$ahead"
 [ "$status" = 200 ] && [ "$(jq -c '[.from, .to, .count, .movements_count, .final]' resp.json)" = "[$ahead,$ahead,0,0,false]" ] \
@@ -1170,7 +1177,7 @@ grep -qx "0 payment(s): paid 0.00 EUR, of which the guarantee covered 0.00 EUR; 
 run_cli 1 "admin statement: no merchant 987654321 .*\(ENOTFOUND\)" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant 987654321
 run_cli 2 "admin statement: --merchant N is required" -- "$OFFPAY" admin statement --db "$LEDGER"
-run_cli 2 "admin: --from takes a decimal number \(a unix time" -- \
+run_cli 2 "admin: --from: a date: give a unix time in seconds \(2026-12-01T00:00Z is 1796083200: date -u \+%s -d 2026-12-01\), both ends of the period included" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --from 2027-01-01
 run_cli 2 "admin statement: --from is after --to" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --from 10 --to 9
