@@ -126,7 +126,10 @@ expect_http 200 - "20.00 into the guarantee"
 balances "X1=$MX1:1000 X2=$MX2:1000 X3=$MX3:1000 G=$GX:0 esc=esc/$SX:0" "the deposit paid what was owed to dx2's and dx3's merchants"
 api GET "/v1/admin/merchants/$MIDX2/statement"
 [ "$(jq -c '.lines[0] | [.outcome, .reason, .paid.minor, .paid_later.minor]' resp.json)" = '["duplicate","EFUNDS",0,1000]' ] \
-  && ok "the statement: dx2's duplicate paid later by the guarantee" || fail "statement X2: $(cat resp.json)"
+  && [ "$(jq -c '[.movement_sums | .settled.minor, .other.minor]' resp.json)" = '[0,1000]' ] \
+  && [ "$(jq -c '[.movements[] | [.kind, .other_kind, .amount.minor]]' resp.json)" = '[["claim","guarantee",1000]]' ] \
+  && ok "the statement: dx2's duplicate paid later by the guarantee, a claim summed in movement_sums.other" \
+  || fail "statement X2: $(cat resp.json)"
 audit_passes "a duplicate the guarantee owed, paid later"
 
 # ---- 2. the revocation list comes with the sync ---------------------------
