@@ -159,7 +159,8 @@ static const char help[] =
     "            with 'offpay terminal decommission', which uploads first).\n"
     "            It names the terminals T was rotated to (a stolen terminal\n"
     "            rotated to its thief's key lives on there): --chain\n"
-    "            revokes them too\n"
+    "            revokes them too; without it, one still active is a\n"
+    "            WARNING with the command that revokes it, and exit 1\n"
     "  transfers an account's history: its balance (a wallet account's\n"
     "            with the escrow still held and when it is back, and until\n"
     "            when late payments may be taken from it; an escrow's\n"
@@ -913,10 +914,44 @@ static json_t *reason_json(const offpay_ledger_terminal_entry *e)
 /* Room for reason_text's words around the longest reason. */
 #define REASON_TEXT_MAX (OFFPAY_LEDGER_REF_MAX + 32)
 
+/* text as one shell word, for a command printed to be run: as it is
+ * when it holds only characters no shell treats specially, else in
+ * single quotes (each ' as '\''); into buf (cap bytes), cut if longer. */
+static const char *shell_word(const char *text, char *buf, size_t cap)
+{
+    size_t n = 0;
+
+    if (cap < 3) {
+        if (cap > 0)
+            buf[0] = '\0';
+        return buf;
+    }
+    if (text[0] != '\0' &&
+        strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789@%+=:,./_-") == strlen(text)) {
+        snprintf(buf, cap, "%s", text);
+        return buf;
+    }
+    buf[n++] = '\'';
+    for (const char *c = text; *c != '\0' && n + 5 < cap; c++)
+        if (*c == '\'') {
+            memcpy(buf + n, "'\\''", 4);
+            n += 4;
+        } else
+            buf[n++] = *c;
+    buf[n++] = '\'';
+    buf[n] = '\0';
+    return buf;
+}
+
 /* After revoke_terminal's own: the terminals it was rotated to, each
- * revoked too with chain (for reason); said as text or put in arr. */
+ * revoked too with chain (for reason); said as text or put in arr. One
+ * left active (no chain) is warned of, with the command that revokes it
+ * (db: the ledger as given, without a password), on stdout, or on stderr
+ * beside --json; *active counts them. */
 static offpay_err revoke_chain(offpay_ledger *l, uint32_t id, int chain,
-                               const char *reason, json_t *arr)
+                               const char *reason, const char *db, json_t *arr,
+                               size_t *active)
 {
     uint32_t                     to[ROTATION_CHAIN_MAX];
     size_t                       n = 0;
@@ -924,6 +959,7 @@ static offpay_err revoke_chain(offpay_ledger *l, uint32_t id, int chain,
     char                         when[32], why[REASON_TEXT_MAX];
     offpay_err                   rc;
 
+    *active = 0;
     rc = rotation_chain(l, id, to, &n);
     for (size_t i = 0; rc == OFFPAY_OK && i < n; i++) {
         uint32_t from = i == 0 ? id : to[i - 1];
@@ -940,6 +976,23 @@ static offpay_err revoke_chain(offpay_ledger *l, uint32_t id, int chain,
         now = after.state != OFFPAY_TERMINAL_ACTIVE;
         cli_iso_time(after.revoked_at, when);
         reason_text(&after, why, sizeof why);
+        if (!now) {
+            /* only without chain: the stolen device lives on there */
+            char w1[LEDGER_SHOWN_MAX + 8], w2[2 * OFFPAY_LEDGER_REF_MAX + 8];
+
+            (*active)++;
+            fprintf(arr != NULL ? stderr : stdout,
+                    "WARNING: terminal %lu was rotated to terminal %lu, "
+                    "which is still ACTIVE: whoever holds that terminal's "
+                    "key (a stolen terminal rotated to a key of its "
+                    "thief's) is still paid for what it accepts. Revoke "
+                    "it: offpay admin revoke-terminal --db %s --terminal-id "
+                    "%lu%s%s (or this command again with --chain)\n",
+                    (unsigned long)from, (unsigned long)to[i],
+                    shell_word(db, w1, sizeof w1), (unsigned long)to[i],
+                    reason != NULL ? " --reason " : "",
+                    reason != NULL ? shell_word(reason, w2, sizeof w2) : "");
+        }
         if (arr != NULL)
             json_array_append_new(
                 arr,
@@ -950,10 +1003,7 @@ static offpay_err revoke_chain(offpay_ledger *l, uint32_t id, int chain,
                               : json_null(),
                           "revoke_reason", reason_json(&after)));
         else if (!now)
-            printf("terminal %lu was rotated to terminal %lu, which is "
-                   "ACTIVE: a stolen terminal rotated to another key lives "
-                   "on there; revoke the chain with --chain\n",
-                   (unsigned long)from, (unsigned long)to[i]);
+            ; /* the WARNING above */
         else if (was)
             printf("terminal %lu was rotated to terminal %lu: already "
                    "revoked at %s %s%s\n",
@@ -986,14 +1036,16 @@ static json_t *report_json(int reported, uint32_t reported_at,
  * reason (NULL: "operator"), which the ledger keeps; the terminals it was
  * rotated to named, and with chain revoked too (for the same reason); a
  * warning when its last sync reported payments it still held. */
-static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain,
-                           const char *reason, int json)
+static int revoke_terminal(offpay_ledger *l, const char *db, uint64_t id,
+                           int chain, const char *reason, int json)
 {
     offpay_ledger_terminal_entry before, after;
     offpay_terminal_report       rp;
     char                         when[32], why[REASON_TEXT_MAX];
     char                         warning[OFFPAY__REVOKE_WARNING_MAX];
     offpay_err                   rc;
+    size_t                       active = 0; /* rotated to, still active */
+    int                          st;
 
     if (id == 0)
         return cli_usage_error("admin revoke-terminal: --terminal-id T is "
@@ -1018,7 +1070,8 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain,
     if (json) {
         json_t *arr = json_array();
 
-        rc = arr != NULL ? revoke_chain(l, (uint32_t)id, chain, reason, arr)
+        rc = arr != NULL ? revoke_chain(l, (uint32_t)id, chain, reason, db, arr,
+                                        &active)
                          : OFFPAY_ENOMEM;
         if (rc != OFFPAY_OK) {
             json_decref(arr);
@@ -1026,7 +1079,7 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain,
         }
         const char *w = offpay__revoke_warning(id, &rp, warning);
 
-        return cli_print_json(
+        st = cli_print_json(
             json_pack("{s:I, s:o, s:b, s:I, s:o, s:o, s:o, s:o}", "terminal",
                       (json_int_t)id, "merchant",
                       cli_json_u64(after.merchant_id), "already_revoked",
@@ -1037,6 +1090,7 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain,
                                   rp.pending),
                       "warning", w != NULL ? json_string(w) : json_null()),
             "admin revoke-terminal");
+        return st == EXIT_OK && active > 0 ? EXIT_REJECTED : st;
     }
     cli_iso_time(after.revoked_at, when);
     reason_text(&after, why, sizeof why);
@@ -1052,10 +1106,13 @@ static int revoke_terminal(offpay_ledger *l, uint64_t id, int chain,
                when, why);
     if (offpay__revoke_warning(id, &rp, warning) != NULL)
         printf("WARNING: %s\n", warning);
-    rc = revoke_chain(l, (uint32_t)id, chain, reason, NULL);
+    rc = revoke_chain(l, (uint32_t)id, chain, reason, db, NULL, &active);
     if (rc != OFFPAY_OK)
         return cli_fail("admin revoke-terminal", rc);
-    return EXIT_OK;
+    /* a terminal it was rotated to still accepts: what the operator
+     * revokes a lost or stolen terminal for is not done (exit 1, as a
+     * sync whose payments were refused) */
+    return active > 0 ? EXIT_REJECTED : EXIT_OK;
 }
 
 static int release(offpay_ledger *l, int json)
@@ -3738,7 +3795,7 @@ int cli_admin(int argc, char **argv)
     else if (strcmp(cmd, "revoke-credential") == 0)
         status = revoke_credential(l, a.f.serial, reason, json);
     else if (strcmp(cmd, "revoke-terminal") == 0)
-        status = revoke_terminal(l, terminal_id, chain, reason, json);
+        status = revoke_terminal(l, shown, terminal_id, chain, reason, json);
     else if (strcmp(cmd, "transfers") == 0)
         status = transfers(l, account, (uint32_t)from,
                            have_to ? (uint32_t)to : UINT32_MAX, &a);

@@ -542,10 +542,18 @@ term_init tevil
 t rotate ts --server "$URL" --new-terminal tevil
 TE=$(sed -n 's/^rotated: tevil is terminal \([0-9]*\) .*/\1/p' t.out)
 [ "$ts" = 0 ] && [ -n "$TE" ] && ok "the thief rotated ts ($TS) to tevil ($TE)" || fail "thief rotate: $ts $(cat t.out)"
-out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TS")
-grep -qE "^terminal $TS: already revoked at [0-9T:-]+Z \(reason \"rotated to terminal $TE\"\); nothing changed$" <<<"$out" \
-  && grep -qx "terminal $TS was rotated to terminal $TE, which is ACTIVE: a stolen terminal rotated to another key lives on there; revoke the chain with --chain" <<<"$out" \
-  && ok "revoke-terminal on a rotated terminal names the active one it was rotated to" || fail "revoke-terminal rotated: $out"
+# without --chain: nothing changed and the device still accepts under
+# its new key: a WARNING naming it and the command that revokes it, and
+# exit 1 (a script must not take it as done)
+st=0; out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TS") || st=$?
+[ "$st" = 1 ] && grep -qE "^terminal $TS: already revoked at [0-9T:-]+Z \(reason \"rotated to terminal $TE\"\); nothing changed$" <<<"$out" \
+  && grep -qxF "WARNING: terminal $TS was rotated to terminal $TE, which is still ACTIVE: whoever holds that terminal's key (a stolen terminal rotated to a key of its thief's) is still paid for what it accepts. Revoke it: offpay admin revoke-terminal --db $LEDGER --terminal-id $TE (or this command again with --chain)" <<<"$out" \
+  && ok "revoke-terminal on a rotated terminal warns of the active one it was rotated to, with the command; exit 1" \
+  || fail "revoke-terminal rotated ($st): $out"
+st=0; out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TS" --json 2>rt.err) || st=$?
+[ "$st" = 1 ] && [ "$(jq -c "[.rotated_to[] | [.terminal, .revoked]]" <<<"$out")" = "[[$TE,false]]" ] \
+  && grep -q "^WARNING: terminal $TS was rotated to terminal $TE, which is still ACTIVE" rt.err \
+  && ok "--json: the same exit 1, the WARNING on stderr, the JSON whole" || fail "revoke-terminal --json rotated ($st): $out $(cat rt.err)"
 run_cli 0 "^terminal $TS was rotated to terminal $TE: revoked at [0-9T:-]+Z \(reason \"rotated away by a thief\"\) \(--chain\)$" -- \
   "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TS" --chain --reason "rotated away by a thief"
 out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TS" --json)
@@ -568,6 +576,21 @@ api POST "/v1/admin/terminals/$TU/revoke" '{"reason":"stolen","chain":true}'
   && ok "POST revoke with chain: $TV revoked for the reason given, logged" || fail "POST revoke chain: $status $(cat resp.json)"
 api POST "/v1/admin/terminals/$TU/revoke" '{"chain":1}'
 expect_http 400 BAD_FIELD "chain must be a boolean"
+# the command the WARNING names, run as printed (its reason quoted for
+# the shell), revokes the active one; then the first exits 0
+new_terminal tw "$MERCHANT"; TW=$TID
+term_init tx
+t rotate tw --server "$URL" --new-terminal tx
+TX=$(sed -n 's/^rotated: tx is terminal \([0-9]*\) .*/\1/p' t.out)
+st=0; out=$("$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TW" --reason "stolen, it's gone") || st=$?
+cmd=$(sed -n 's/^WARNING: terminal [0-9]* was rotated to terminal [0-9]*, which is still ACTIVE: .* Revoke it: \(offpay admin revoke-terminal .*\) (or this command again with --chain)$/\1/p' <<<"$out")
+[ "$st" = 1 ] && [ "$cmd" = "offpay admin revoke-terminal --db $LEDGER --terminal-id $TX --reason 'stolen, it'\\''s gone'" ] \
+  && ok "the WARNING's command names $TX and the reason, quoted" || fail "revoke-terminal $TW ($st): $out"
+st=0; eval "\"\$OFFPAY\" ${cmd#offpay }" >rt.out 2>&1 || st=$?
+[ "$st" = 0 ] && grep -qE "^terminal $TX of merchant $MERCHANT revoked at [0-9T:-]+Z \(reason \"stolen, it's gone\"\)" rt.out \
+  && ok "that command, run as printed, revokes $TX for the reason" || fail "the WARNING's command ($st): $(cat rt.out)"
+run_cli 0 "^terminal $TW was rotated to terminal $TX: already revoked at [0-9T:-]+Z \(reason \"stolen, it's gone\"\)$" -- \
+  "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$TW"
 
 # the operator's terminal list over HTTP (GET /v1/admin/terminals): the
 # terminals `admin terminals` lists, by id, a page at a time, each with its
