@@ -33,6 +33,7 @@
 #include "core/oserr.h"
 #include "core/message_int.h"
 #include "offpay/offpay.h"
+#include "settle/copy.h"
 #include "settle/store.h"
 #include "store/migrations.h"
 
@@ -502,11 +503,18 @@ static offpay_err moved_away(offpay__store *s)
  * open): the file, why it was sealed, and what to do. */
 static void sealed_log(const char *path, const char *reason)
 {
+    char into[OFFPAY__SEAL_REASON_MAX], at[64];
+
+    /* the whole command: unseal needs the database it went to (or
+     * --force), which the seal's reason names */
+    if (offpay__seal_into(reason, into, sizeof into, at, sizeof at) != 0)
+        snprintf(into, sizeof into, "URL");
     offpay__log("offpay: ledger %s is sealed: %s; nothing is written to it "
                 "(ELEDGER_SEALED): run offpayd on the ledger it was copied "
                 "into. The way back, only while nothing has settled there: "
-                "'offpay admin unseal --db %s' (docs/operations.md)",
-                path, reason, path);
+                "'offpay admin unseal --db %s --into %s' (or --force; "
+                "docs/operations.md)",
+                path, reason, path, into);
 }
 
 /* OFFPAY_OK while the ledger's schema is the version this offpay knows

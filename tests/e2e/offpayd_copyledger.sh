@@ -130,7 +130,7 @@ api GET /v1/health
 expect_http 503 ELEDGER_SEALED "the health of an offpayd on the sealed file"
 api GET "/v1/admin/accounts/$W"
 [ "$status" = 200 ] && ok "reads go on" || fail "read on the sealed file: $status $(cat resp.json)"
-[ "$(grep -c "is sealed: copied into postgresql://" server.err)" = 1 ] && grep -q "offpay admin unseal --db $LEDGER" server.err \
+[ "$(grep -c "is sealed: copied into postgresql://" server.err)" = 1 ] && grep -qF "'offpay admin unseal --db $LEDGER --into ${PG%%\?*}" server.err \
   && ok "said once on offpayd's log, with the way back" || fail "log: $(grep sealed server.err)"
 stop_server TERM
 # offpayd does not start on it (exit 3: not restarted); the audit reads it;
