@@ -84,8 +84,11 @@ typedef struct offpay_wallet offpay_wallet;
 #define OFFPAY_WALLET_SPENDS_MAX 4000000
 
 /* Most credentials a wallet holds (each ~300 bytes of the sealed file's
- * 1 MiB): a payer renewing weekly needs 39 years to fill it. Adding one
- * more is OFFPAY_ERANGE. */
+ * 1 MiB). Adding one more drops the oldest the wallet is finished with
+ * (released by offpayd and past its late window, or expired 90 days ago
+ * with every code seen by offpayd; never a frozen one), in the same
+ * atomic write; its codes stay in the log. With none finished it is
+ * OFFPAY_ERANGE (the log line says why), nothing changed. */
 #define OFFPAY_WALLET_CREDS_MAX 2048
 
 /* Most receipts kept for one code. Taking another distinct receipt for a

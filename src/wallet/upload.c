@@ -241,6 +241,11 @@ static int read_result(json_t *it, offpay_wallet_upload_status *st)
     return 0;
 }
 
+void offpay__wallet_say(const char *line)
+{
+    offpay__log("%s", line);
+}
+
 offpay_err offpay__wallet_upload_body(const offpay_wallet *w, size_t from,
                                       size_t max, char **body, size_t *index,
                                       uint32_t *receipts, size_t *n,

@@ -44,6 +44,10 @@
  * checkpoint only accelerates: records after it are always replayed, so
  * a crash between an append and the next checkpoint loses nothing. Format
  * 3 was format 4 without "checkpoint" and the credentials' sums.
+ * A format 4 file may carry "pruned":{"serials":hex, "codes":n}: the
+ * credentials dropped for good (finished, add_cred_as at the cap) whose
+ * codes the log holds, 8 bytes each ascending, and their codes among the
+ * checkpoint's; their records replay without a credential.
  *
  * The spend log (path.log; spendlog.c) is append-only: a header, then one
  * fixed-size record per code, sealed with "log_key", appended and fdatasync'd
@@ -77,6 +81,8 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +119,14 @@
 /* Codes per credential whose settlement the sync keeps when it differs
  * from their receipts (disputes: each has a case): the newest. */
 #define DECIDED_MAX OFFPAY__WALLET_DECIDED_MAX
+/* Dropped credentials whose codes the log holds, kept by serial (16 hex
+ * digits each: 512 KiB of the file at the limit, 22 years of a card
+ * renewed 4 times a day). */
+#define PRUNED_MAX OFFPAY__WALLET_PRUNED_MAX
+/* A credential expired this long ago, every code of it presented at a
+ * sync since, is finished for the wallet even if offpayd never said it
+ * was released (finished). */
+#define EXPIRED_LONG_AGO OFFPAY__WALLET_EXPIRED_LONG_AGO
 
 uint32_t offpay__wallet_checkpoint_every = CHECKPOINT_EVERY;
 /* Spends a format 1 or 2 file may list (it was capped at 6,000). */
@@ -198,6 +212,13 @@ struct offpay_wallet {
     int          let_go, retake_failed;
     cred_entry  *creds;    /* heap, not secret */
     size_t       n_creds, cap_creds;
+    /* Credentials dropped for good (prune_one) whose codes the log still
+     * holds: their serials, ascending ("pruned"), so that their records
+     * replay; pruned_codes counts their codes in memory, ck_pruned_codes
+     * at the checkpoint. */
+    uint64_t    *pruned;
+    size_t       n_pruned, cap_pruned;
+    uint64_t     pruned_codes, ck_pruned_codes;
     size_t       last_cred; /* find_cred's guess */
     spend_entry *spends;    /* heap, not secret */
     size_t       n_spends;
@@ -308,6 +329,7 @@ void offpay_wallet_close(offpay_wallet *w)
     for (size_t i = 0; i < w->n_creds; i++)
         free(w->creds[i].idx);
     free(w->creds);
+    free(w->pruned);
     sodium_free(w); /* wipes the key pair and the log key */
 }
 
@@ -420,6 +442,36 @@ static cred_entry *find_cred(offpay_wallet *w, uint64_t serial)
             w->last_cred = i;
             return &w->creds[i];
         }
+    return NULL;
+}
+
+/* 1 when serial is one of the credentials dropped for good. */
+static int is_pruned(const offpay_wallet *w, uint64_t serial)
+{
+    size_t lo = 0, hi = w->n_pruned;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (w->pruned[mid] == serial)
+            return 1;
+        if (w->pruned[mid] < serial)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* The code (serial, counter) of a dropped credential, or NULL: the log in
+ * memory searched from its end (receipts follow their codes). */
+static spend_entry *find_pruned_spend(offpay_wallet *w, uint64_t serial,
+                                      uint32_t counter)
+{
+    for (size_t i = w->n_spends; i-- > 0;)
+        if (w->spends[i].s.serial == serial &&
+            w->spends[i].s.counter == counter)
+            return &w->spends[i];
     return NULL;
 }
 
@@ -595,7 +647,7 @@ static int ck_matches(const offpay_wallet *w)
             c->highest != c->ck_highest)
             return 0;
     }
-    return 1;
+    return w->pruned_codes == w->ck_pruned_codes;
 }
 
 /* Takes the checkpoint of w at mark: the log's first mark->n records are
@@ -611,6 +663,7 @@ static void take_ck(offpay_wallet *w, const offpay__log_mark *mark)
         c->ck_codes = c->codes;
         c->ck_highest = c->highest;
     }
+    w->ck_pruned_codes = w->pruned_codes;
     w->ck = *mark;
     w->ck_codes = w->n_old + w->n_spends;
 }
@@ -634,6 +687,7 @@ static void reset_log_state(offpay_wallet *w)
         c->codes = 0;
         c->highest = 0;
     }
+    w->pruned_codes = 0;
     w->n_old = 0;
     w->partial = 0;
 }
@@ -675,6 +729,26 @@ static offpay_err apply_record(void *ctx, uint64_t index,
         memcpy(e.nonce, p + 30, OFFPAY_NONCE_BYTES);
         e.legacy = (int64_t)get_be(p + 30 + OFFPAY_NONCE_BYTES, 8);
         c = find_cred(w, e.s.serial);
+        if (c == NULL && is_pruned(w, e.s.serial)) {
+            /* a dropped credential's code: kept in the log, no sums */
+            cred_entry none;
+
+            memset(&none, 0, sizeof none);
+            if (!zero_from(p, CODE_REC_BYTES, 1 + OFFPAY__LOG_BODY_CODE) ||
+                !code_fits(&none, &e) || w->n_old + w->n_spends >= SPENDS_MAX)
+                return OFFPAY_ECORRUPT;
+            rc = grow_for_code(w, &none);
+            free(none.idx);
+            if (rc != OFFPAY_OK)
+                return rc;
+            w->spends[w->n_spends] = e;
+            w->spends[w->n_spends].rc = NULL;
+            w->spends[w->n_spends].n_rc = 0;
+            update_charged(&w->spends[w->n_spends]);
+            w->n_spends++;
+            w->pruned_codes++;
+            return OFFPAY_OK;
+        }
         if (!zero_from(p, CODE_REC_BYTES, 1 + OFFPAY__LOG_BODY_CODE) ||
             c == NULL || !code_fits(c, &e) ||
             w->n_old + w->n_spends >= SPENDS_MAX)
@@ -694,6 +768,15 @@ static offpay_err apply_record(void *ctx, uint64_t index,
             offpay_receipt_decode(p + 3, len, &t) != OFFPAY_OK)
             return OFFPAY_ECORRUPT;
         c = find_cred(w, t.serial);
+        if (c == NULL && is_pruned(w, t.serial)) {
+            e = find_pruned_spend(w, t.serial, t.counter);
+            if (e == NULL && w->partial)
+                return OFFPAY_ENOTFOUND; /* before the checkpoint */
+            if (e == NULL || has_receipt(e, &t) ||
+                e->n_rc == RECEIPTS_PER_CODE)
+                return OFFPAY_ECORRUPT;
+            return add_receipt(e, &t);
+        }
         e = c != NULL ? find_spend(w, c, t.counter) : NULL;
         if (e == NULL && c != NULL && w->partial)
             return OFFPAY_ENOTFOUND; /* its code is before the checkpoint */
@@ -920,6 +1003,26 @@ offpay_err offpay__wallet_state_dump(const offpay_wallet *w, char **text_out,
             if (o == NULL || json_object_set_new(c, "online", o) != 0)
                 goto out;
         }
+    }
+    if (w->n_pruned > 0) {
+        json_t  *pr = json_object();
+        uint8_t *b = malloc(w->n_pruned * 8);
+
+        rc = OFFPAY_ENOMEM;
+        if (pr == NULL || b == NULL ||
+            json_object_set_new(root, "pruned", pr) != 0) {
+            json_decref(pr);
+            free(b);
+            goto out;
+        }
+        for (size_t i = 0; i < w->n_pruned; i++)
+            put_be(b + 8 * i, w->pruned[i], 8);
+        rc = offpay__json_set_hex(pr, "serials", b, w->n_pruned * 8);
+        free(b);
+        if (rc == OFFPAY_OK)
+            rc = offpay__json_set_u64(pr, "codes", w->ck_pruned_codes);
+        if (rc != OFFPAY_OK)
+            goto out;
     }
     rc = OFFPAY_ENOMEM;
     if (json_object_set(root, "creds", creds) != 0)
@@ -1295,6 +1398,47 @@ static offpay_err load_ck(offpay_wallet *w, const json_t *root)
     return OFFPAY_OK;
 }
 
+/* Reads "pruned" (format 4, when present): the serials strictly
+ * ascending, none of them held, and their codes at the checkpoint. */
+static offpay_err load_pruned(offpay_wallet *w, const json_t *root)
+{
+    const json_t *pr = json_object_get(root, "pruned");
+    uint8_t      *b = NULL;
+    size_t        n = 0;
+    uint64_t      codes = 0;
+    offpay_err    rc = OFFPAY_ECORRUPT;
+
+    if (pr == NULL)
+        return OFFPAY_OK;
+    b = malloc(PRUNED_MAX * 8);
+    if (b == NULL)
+        return OFFPAY_ENOMEM;
+    if (w->format != FORMAT || !json_is_object(pr) ||
+        json_object_size(pr) != 2 ||
+        offpay__json_get_hexv(pr, "serials", b, PRUNED_MAX * 8, &n) !=
+            OFFPAY_OK ||
+        n == 0 || n % 8 != 0 ||
+        offpay__json_get_u64(pr, "codes", w->ck_codes, &codes) != OFFPAY_OK)
+        goto out;
+    w->pruned = malloc(n);
+    if (w->pruned == NULL) {
+        rc = OFFPAY_ENOMEM;
+        goto out;
+    }
+    w->cap_pruned = n / 8;
+    for (size_t i = 0; i < n / 8; i++) {
+        w->pruned[i] = get_be(b + 8 * i, 8);
+        if (i > 0 && w->pruned[i] <= w->pruned[i - 1])
+            goto out;
+        w->n_pruned = i + 1;
+    }
+    w->ck_pruned_codes = w->pruned_codes = codes;
+    rc = OFFPAY_OK;
+out:
+    free(b);
+    return rc;
+}
+
 /* Reads one spend log entry of format 1 or 2 into w's log. */
 static offpay_err load_spend(offpay_wallet *w, json_t *j, int format)
 {
@@ -1392,7 +1536,8 @@ static offpay_err parse_state(offpay_wallet *w, const uint8_t *plain,
         v < 1 ||
         json_object_size(root) !=
             (v == FORMAT ? 8u : 7u) +
-                (json_object_get(root, "restored") != NULL ? 1u : 0u))
+                (json_object_get(root, "restored") != NULL ? 1u : 0u) +
+                (json_object_get(root, "pruned") != NULL ? 1u : 0u))
         goto out;
     w->format = (int)v;
     if (json_object_get(root, "restored") != NULL) {
@@ -1446,8 +1591,14 @@ static offpay_err parse_state(offpay_wallet *w, const uint8_t *plain,
         w->n_creds = i + 1;
         codes += w->creds[i].ck_codes;
     }
+    rc = load_pruned(w, root);
+    if (rc != OFFPAY_OK)
+        goto out;
     rc = OFFPAY_ECORRUPT;
-    if (codes != w->ck_codes)
+    for (size_t i = 0; i < w->n_creds; i++)
+        if (is_pruned(w, w->creds[i].c.serial))
+            goto out;
+    if (codes + w->ck_pruned_codes != w->ck_codes)
         goto out;
     /* The codes before the checkpoint stay on disk until needed. */
     w->n_old = (size_t)w->ck_codes;
@@ -1787,11 +1938,15 @@ static offpay_err load_old(offpay_wallet *w)
         c->codes = c->highest = 0;
     }
     s->n_creds = s->cap_creds = w->n_creds;
+    s->pruned = w->pruned; /* borrowed: not freed with s */
+    s->n_pruned = w->n_pruned;
+    s->ck_pruned_codes = w->ck_pruned_codes;
     s->ck = w->ck;
     s->check_ck = 1;
     rc = offpay__log_reread(&w->log, w->log_key, &w->ck, apply_record, s);
     rc = ck_check_end(s, rc);
-    if (rc == OFFPAY_OK && s->n_spends != w->n_old + w->n_spends)
+    if (rc == OFFPAY_OK && (s->n_spends != w->n_old + w->n_spends ||
+                            s->pruned_codes != w->pruned_codes))
         rc = OFFPAY_ECORRUPT;
     for (size_t i = 0; i < w->n_creds && rc == OFFPAY_OK; i++) {
         const cred_entry *a = &s->creds[i], *b = &w->creds[i];
@@ -1838,12 +1993,175 @@ out:
 
 /* ---- credentials and balances --------------------------------------- */
 
+static int64_t reserved_of(const cred_entry *e);
+
+/* One diagnostic line (offpay__wallet_say: spendlog.h's offpay__log is
+ * a type here). */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    char    line[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    offpay__wallet_say(line);
+}
+
+/* 1 when the wallet is done with credential e at now (its own clock) and
+ * may drop it: never a frozen one (its counters are offpayd's to tell: a
+ * restore floor), never one that reserved anything since the sync that
+ * last told its escrow (a code or a receipt offpayd has not seen), and
+ * then either offpayd said its escrow was released and its late window
+ * is over (settlement.md §6: nothing changes it after), or it expired
+ * EXPIRED_LONG_AGO before now with every code presented at that sync
+ * (none outstanding), or it expired that long ago without a code. What
+ * goes is its bytes and its sums: its codes and receipts stay in the log
+ * (listed, with their receipts: a payer's evidence), and the serial is
+ * kept (pruned) so that they replay and it is never installed again. */
+static int finished(const cred_entry *e, uint32_t now)
+{
+    int old = (uint64_t)e->c.expires + EXPIRED_LONG_AGO < (uint64_t)now;
+
+    if (e->frozen)
+        return 0;
+    if (!e->synced)
+        return old && e->codes == 0 && reserved_of(e) == 0;
+    if (reserved_of(e) != e->sync_reserved)
+        return 0;
+    if (e->released && e->release_due != 0 && e->late_until < now)
+        return 1;
+    return old && e->sync_outstanding == 0;
+}
+
+/* The credential to drop so that one more fits (finished, the soonest
+ * expired first, then the lowest serial), into *k; else 0, with why
+ * said in the log. */
+static int prune_pick(const offpay_wallet *w, uint32_t now, size_t *k)
+{
+    size_t best = w->n_creds, frozen = 0, waiting = 0, unsynced = 0,
+           pending = 0, live = 0;
+
+    for (size_t i = 0; i < w->n_creds; i++) {
+        const cred_entry *e = &w->creds[i];
+
+        if (finished(e, now)) {
+            if (best == w->n_creds || e->c.expires < w->creds[best].c.expires ||
+                (e->c.expires == w->creds[best].c.expires &&
+                 e->c.serial < w->creds[best].c.serial))
+                best = i;
+        } else if (e->frozen)
+            frozen++;
+        else if ((uint64_t)e->c.expires + OFFPAY_WALLET_SKEW >= now)
+            live++;
+        else if (!e->synced)
+            unsynced++;
+        else if (reserved_of(e) != e->sync_reserved || e->sync_outstanding > 0)
+            pending++;
+        else
+            waiting++;
+    }
+    if (best < w->n_creds) {
+        *k = best;
+        return 1;
+    }
+    say("offpay: the wallet holds %zu credentials, its most, and "
+                "none is finished: %zu not yet expired, %zu expired and not "
+                "yet released by offpayd or in their late window, %zu with "
+                "codes or receipts offpayd has not seen, %zu never synced, "
+                "%zu frozen (restored, waiting for offpayd's counters); "
+                "sync when online (offpay wallet sync) and install again\n",
+                w->n_creds, live, waiting, pending, unsynced, frozen);
+    return 0;
+}
+
+/* Inserts serial into the sorted w->pruned (room made by the caller). */
+static void pruned_insert(offpay_wallet *w, uint64_t serial)
+{
+    size_t at = w->n_pruned;
+
+    while (at > 0 && w->pruned[at - 1] > serial)
+        at--;
+    memmove(&w->pruned[at + 1], &w->pruned[at],
+            (w->n_pruned - at) * sizeof *w->pruned);
+    w->pruned[at] = serial;
+    w->n_pruned++;
+}
+
+static void pruned_remove(offpay_wallet *w, uint64_t serial)
+{
+    for (size_t at = 0; at < w->n_pruned; at++)
+        if (w->pruned[at] == serial) {
+            memmove(&w->pruned[at], &w->pruned[at + 1],
+                    (w->n_pruned - at - 1) * sizeof *w->pruned);
+            w->n_pruned--;
+            return;
+        }
+}
+
+/* Drops credential k from memory into *gone (its idx still owned by
+ * *gone), its serial kept when the log holds codes of it (*tomb 1). */
+static offpay_err prune_one(offpay_wallet *w, size_t k, cred_entry *gone,
+                            int *tomb)
+{
+    *tomb = w->creds[k].codes > 0;
+    if (*tomb && w->n_pruned == PRUNED_MAX) {
+        say("offpay: the wallet keeps %d dropped credentials' "
+                    "serials, its most: no credential can be dropped\n",
+                    PRUNED_MAX);
+        return OFFPAY_ERANGE;
+    }
+    if (*tomb && w->n_pruned == w->cap_pruned) {
+        size_t    ncap = w->cap_pruned ? w->cap_pruned * 2 : 64;
+        uint64_t *grown;
+
+        if (ncap > PRUNED_MAX)
+            ncap = PRUNED_MAX;
+        grown = realloc(w->pruned, ncap * sizeof *grown);
+        if (grown == NULL)
+            return OFFPAY_ENOMEM;
+        w->pruned = grown;
+        w->cap_pruned = ncap;
+    }
+    *gone = w->creds[k];
+    memmove(&w->creds[k], &w->creds[k + 1],
+            (w->n_creds - k - 1) * sizeof *w->creds);
+    w->n_creds--;
+    w->last_cred = 0;
+    if (*tomb) {
+        pruned_insert(w, gone->c.serial);
+        w->pruned_codes += gone->codes;
+        w->ck_pruned_codes += gone->ck_codes;
+    }
+    return OFFPAY_OK;
+}
+
+/* Undoes prune_one (room is there: the credential left it). */
+static void unprune(offpay_wallet *w, size_t k, const cred_entry *gone,
+                    int tomb)
+{
+    memmove(&w->creds[k + 1], &w->creds[k],
+            (w->n_creds - k) * sizeof *w->creds);
+    w->creds[k] = *gone;
+    w->n_creds++;
+    w->last_cred = 0;
+    if (tomb) {
+        pruned_remove(w, gone->c.serial);
+        w->pruned_codes -= gone->codes;
+        w->ck_pruned_codes -= gone->ck_codes;
+    }
+}
+
 /* offpay_wallet_add_credential, frozen or with a counter floor (online.c:
  * a restore, a sync). */
 static offpay_err add_cred_as(offpay_wallet *w, const uint8_t *cred, size_t len,
                               uint32_t now, int frozen, uint32_t floor)
 {
     offpay_wallet_cred c;
+    cred_entry         gone;
+    size_t             pk = 0;
+    int                pruned = 0, tomb = 0;
     offpay_err         rc;
 
     if (w == NULL || cred == NULL)
@@ -1861,8 +2179,20 @@ static offpay_err add_cred_as(offpay_wallet *w, const uint8_t *cred, size_t len,
     for (size_t i = 0; i < w->n_creds; i++)
         if (w->creds[i].c.serial == c.serial)
             return OFFPAY_EEXISTS;
-    if (w->n_creds == CREDS_MAX)
-        return OFFPAY_ERANGE;
+    /* dropped for good: its counters are in the log only in part (those
+     * before the checkpoint are not read), so it never comes back */
+    if (is_pruned(w, c.serial))
+        return OFFPAY_EEXISTS;
+    if (w->n_creds == CREDS_MAX) {
+        /* the oldest finished one makes room, in the same atomic write
+         * as the new one: a crash leaves the file before both or after */
+        if (!prune_pick(w, now, &pk))
+            return OFFPAY_ERANGE;
+        rc = prune_one(w, pk, &gone, &tomb);
+        if (rc != OFFPAY_OK)
+            return rc;
+        pruned = 1;
+    }
     if (w->n_creds == w->cap_creds) {
         size_t      ncap = w->cap_creds ? w->cap_creds * 2 : 4;
         cred_entry *grown;
@@ -1870,8 +2200,11 @@ static offpay_err add_cred_as(offpay_wallet *w, const uint8_t *cred, size_t len,
         if (ncap > CREDS_MAX)
             ncap = CREDS_MAX;
         grown = realloc(w->creds, ncap * sizeof *grown);
-        if (grown == NULL)
+        if (grown == NULL) {
+            if (pruned)
+                unprune(w, pk, &gone, tomb);
             return OFFPAY_ENOMEM;
+        }
         w->creds = grown;
         w->cap_creds = ncap;
     }
@@ -1881,8 +2214,19 @@ static offpay_err add_cred_as(offpay_wallet *w, const uint8_t *cred, size_t len,
     w->creds[w->n_creds].frozen = frozen != 0;
     w->n_creds++;
     rc = save(w);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
         w->n_creds--;
+        if (pruned) {
+            unprune(w, pk, &gone, tomb);
+            /* save took a checkpoint at the log's end without it: take
+             * it again with it (every sum is the log's end's) */
+            if (!w->migrate && !w->unlogged && w->log.fd >= 0)
+                take_ck(w, &w->ck);
+        }
+        return rc;
+    }
+    if (pruned)
+        free(gone.idx);
     return rc;
 }
 

@@ -185,6 +185,17 @@ offpay_err offpay__wallet_cred_bytes(const offpay_wallet *w, size_t i,
                                      uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
                                      size_t *len);
 
+/* Dropped credentials whose codes the log holds, whose serials a wallet
+ * keeps (wallet.c "pruned"), and how long after its expiry a credential
+ * every code of which was presented is finished without offpayd saying
+ * it was released (90 days). */
+#define OFFPAY__WALLET_PRUNED_MAX       32768
+#define OFFPAY__WALLET_EXPIRED_LONG_AGO (90u * 86400u)
+
+/* One line to the library's diagnostics (core/log.h's offpay__log, which
+ * wallet.c cannot name: spendlog.h's log type has the name). */
+void offpay__wallet_say(const char *line);
+
 /* Codes per credential whose settlement a sync keeps (wallet.c). */
 #define OFFPAY__WALLET_DECIDED_MAX 16
 

@@ -2020,6 +2020,141 @@ static void test_let_go_while_syncing(void)
     fixture_free(&f);
 }
 
+static char prune_said[600];
+
+static void keep_said(void *ctx, const char *line)
+{
+    (void)ctx;
+    snprintf(prune_said, sizeof prune_said, "%s", line);
+}
+
+/* Reads the whole file at path into buf (cap bytes); its length or 0. */
+static size_t slurp_into(const char *path, uint8_t *buf, size_t cap)
+{
+    FILE  *fp = fopen(path, "rb");
+    size_t n;
+
+    if (fp == NULL)
+        return 0;
+    n = fread(buf, 1, cap, fp);
+    fclose(fp);
+    return n;
+}
+
+/* A wallet file full of credentials (OFFPAY_WALLET_CREDS_MAX): one more
+ * drops the oldest finished one (released, late window over) in the same
+ * write; none finished: a clear refusal, nothing changed. The dropped
+ * credentials' codes and receipts stay in the log (replayed at every
+ * open, whole), their serials are never installed again. */
+static void test_full_wallet_drops_finished(void)
+{
+    fixture                  f;
+    uint8_t                  pk[OFFPAY_PK_BYTES], buf[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t                  first[3][OFFPAY_WALLET_CRED_BYTES];
+    size_t                   len = 0, first_len[3], n_file, n_file2;
+    offpay_wallet_cred       c[3];
+    offpay__wallet_sync_cred v[3];
+    offpay_wallet_balance    b;
+    offpay_wallet_spend      sp;
+    char                    *code = NULL;
+    uint32_t                 next_before = 0;
+    static uint8_t           file1[1 << 21], file2[1 << 21];
+    const size_t             max = OFFPAY_WALLET_CREDS_MAX;
+
+    REQUIRE(fixture_init(&f, "full_wallet_drops"));
+    offpay_wallet_public_key(f.w, pk);
+    for (int i = 0; i < 3; i++) {
+        REQUIRE(issue(&f, pk, 1000, EUR, NOW - DAY,
+                      NOW + (uint32_t)(i + 1) * DAY, OFFPAY_CRED_ALLOW_UNBOUND,
+                      first[i], &first_len[i], &c[i]));
+        REQUIRE_OK(
+            offpay_wallet_add_credential(f.w, first[i], first_len[i], NOW));
+        /* a code of each (the others are full) */
+        REQUIRE_OK(offpay_wallet_pay(f.w, 1000, EUR, NOW, &code, NULL));
+        free(code);
+    }
+    CHECK(offpay_wallet_n_spends(f.w) == 3);
+    for (size_t i = 3; i < max; i++) {
+        REQUIRE(issue(&f, pk, 1000, EUR, NOW - DAY, NOW + 30 * DAY,
+                      OFFPAY_CRED_ALLOW_UNBOUND, buf, &len, NULL));
+        REQUIRE_OK(offpay_wallet_add_credential(f.w, buf, len, NOW));
+    }
+    CHECK(offpay_wallet_n_credentials(f.w) == max);
+    REQUIRE_OK(offpay_wallet_get_balance(f.w, max - 1, NOW, &b));
+    next_before = b.next_counter;
+
+    /* None finished: refused with why, the file as it was. */
+    REQUIRE(issue(&f, pk, 1000, EUR, NOW - DAY, NOW + 60 * DAY,
+                  OFFPAY_CRED_ALLOW_UNBOUND, buf, &len, NULL));
+    n_file = slurp_into(f.path, file1, sizeof file1);
+    REQUIRE(n_file > 0);
+    offpay_set_log(keep_said, NULL);
+    CHECK_ERR(offpay_wallet_add_credential(f.w, buf, len, NOW + 11 * DAY),
+              OFFPAY_ERANGE);
+    offpay_set_log(offpay_log_stderr, NULL);
+    CHECK(strstr(prune_said, "2048 credentials, its most, and none is "
+                             "finished: 2045 not yet expired, 0 expired and "
+                             "not yet released") != NULL);
+    CHECK(strstr(prune_said, "3 never synced") != NULL);
+    CHECK(strstr(prune_said, "sync when online") != NULL);
+    n_file2 = slurp_into(f.path, file2, sizeof file2);
+    CHECK(n_file2 == n_file && memcmp(file1, file2, n_file) == 0);
+    CHECK(offpay_wallet_n_credentials(f.w) == max);
+
+    /* offpayd says the three were released, their late window ends at
+     * NOW + 10 days. */
+    memset(v, 0, sizeof v);
+    for (int i = 0; i < 3; i++) {
+        v[i].serial = c[i].serial;
+        v[i].synced = 1;
+        v[i].remaining = 0;
+        v[i].released = 1;
+        v[i].released_at = NOW + 5 * DAY;
+        v[i].release_due = NOW + 5 * DAY;
+        v[i].late_until = NOW + 10 * DAY;
+    }
+    REQUIRE_OK(offpay__wallet_sync_apply(f.w, v, 3));
+    /* Still in their late window: nothing finished. */
+    CHECK_ERR(offpay_wallet_add_credential(f.w, buf, len, NOW + 10 * DAY),
+              OFFPAY_ERANGE);
+    /* After it: each install drops the oldest finished one. */
+    for (int i = 0; i < 3; i++) {
+        if (i > 0)
+            REQUIRE(issue(&f, pk, 1000, EUR, NOW - DAY, NOW + 60 * DAY,
+                          OFFPAY_CRED_ALLOW_UNBOUND, buf, &len, NULL));
+        REQUIRE_OK(offpay_wallet_add_credential(f.w, buf, len, NOW + 11 * DAY));
+        CHECK(offpay_wallet_n_credentials(f.w) == max);
+        for (size_t k = 0; k < max; k++) {
+            REQUIRE_OK(offpay_wallet_get_balance(f.w, k, NOW + 11 * DAY, &b));
+            for (int j = 0; j <= i; j++)
+                CHECK(b.serial != c[j].serial);
+        }
+    }
+    REQUIRE(issue(&f, pk, 1000, EUR, NOW - DAY, NOW + 60 * DAY,
+                  OFFPAY_CRED_ALLOW_UNBOUND, buf, &len, NULL));
+    CHECK_ERR(offpay_wallet_add_credential(f.w, buf, len, NOW + 11 * DAY),
+              OFFPAY_ERANGE);
+
+    /* Reopened: the log whole (the codes of the dropped ones read again
+     * from the first record), the others' counters as they were, and a
+     * dropped credential never comes back. */
+    REQUIRE(reopen(&f));
+    CHECK(offpay_wallet_n_credentials(f.w) == max);
+    CHECK(offpay_wallet_n_spends(f.w) == 3);
+    for (size_t i = 0; i < 3; i++) {
+        REQUIRE_OK(offpay_wallet_get_spend(f.w, i, &sp));
+        CHECK(sp.serial == c[i].serial && sp.counter == 1 &&
+              sp.authorized == 1000);
+    }
+    REQUIRE_OK(offpay_wallet_get_balance(f.w, max - 4, NOW, &b));
+    CHECK(b.next_counter == next_before);
+    for (int i = 0; i < 3; i++)
+        CHECK_ERR(
+            offpay_wallet_add_credential(f.w, first[i], first_len[i], NOW),
+            OFFPAY_EEXISTS);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     static const offpay_test tests[] = {
@@ -2053,6 +2188,7 @@ int main(void)
          test_receipt_for_code_before_checkpoint},
         {"swapped_log_caught_by_chain", test_swapped_log_caught_by_chain},
         {"let_go_while_syncing", test_let_go_while_syncing},
+        {"full_wallet_drops_finished", test_full_wallet_drops_finished},
         {NULL, NULL},
     };
 
