@@ -19,6 +19,7 @@
 #include "cli/cli.h"
 #include "core/amount_int.h"
 #include "core/base64.h"
+#include "store/lockwait.h"
 #include "wallet/spendlog.h"
 #include "wallet/wallet_file.h"
 
@@ -125,6 +126,11 @@ int cli_fail(const char *what, offpay_err rc)
         /* offpayd's reason, as the library keeps it for this thread */
         fprintf(stderr, "offpay: %s: offpayd refused the request: %s (%s)\n",
                 what, detail, offpay_errname(rc));
+    else if (rc == OFFPAY_EBUSY && offpay__lockwait_detail()[0] != '\0')
+        /* a ledger's lock another process held past the bound: whose,
+         * and that nothing was changed (store/lockwait.h) */
+        fprintf(stderr, "offpay: %s: %s (%s)\n", what,
+                offpay__lockwait_detail(), offpay_errname(rc));
     else
         fprintf(stderr, "offpay: %s: %s (%s)\n", what, offpay_strerror(rc),
                 offpay_errname(rc));
@@ -141,7 +147,7 @@ int cli_fail(const char *what, offpay_err rc)
         fprintf(stderr, "offpay: type the passphrase again; if it is "
                         "surely right, the file may be damaged (the "
                         "decryption cannot tell the two apart)\n");
-    if (rc == OFFPAY_EBUSY)
+    if (rc == OFFPAY_EBUSY && offpay__lockwait_detail()[0] == '\0')
         fprintf(stderr,
                 "offpay: (a terminal or wallet: another offpay command "
                 "holds it: a sync with offpayd of the same terminal or "

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "server/server.h"
+#include "store/lockwait.h"
 
 /* The ledger is touched (offpay_ledger_check: a trivial read, and a SQLite
  * file still where it was opened), so a ledger offpayd cannot use is
@@ -14,7 +15,10 @@
  * with everything acknowledged since lost. A health check never waits
  * for a ledger connection (a load balancer's probe would time out behind
  * a busy offpayd's uploads): with none free it answers the last check's
- * result, the connections' work being checked by each write itself. */
+ * result, the connections' work being checked by each write itself, or
+ * 503 when each has been held past the longest lock wait a request makes
+ * (ledger_busy). A ledger whose lock another process holds answers its
+ * reads and refuses its writes (ledger_lock). */
 static pthread_mutex_t health_mu = PTHREAD_MUTEX_INITIALIZER;
 static offpay_err      health_last = OFFPAY_OK;
 
@@ -74,15 +78,87 @@ static int signing_failed(srv_req *r, srv_reply *out)
     return 1;
 }
 
+/* out as 503 EBUSY, its hint hint, "reason" reason. */
+static void busy(srv_req *r, srv_reply *out, const char *reason,
+                 const char *hint)
+{
+    json_t *more = json_pack("{s:s, s:s, s:s, s:I}", "reason", reason, "status",
+                             "unavailable", "version", offpay_version(), "time",
+                             (json_int_t)r->now);
+
+    srv_fail_engine_hint(out, OFFPAY_EBUSY, "ledger: %s", hint);
+    if (out->json != NULL && more != NULL)
+        json_object_update(out->json, more);
+    json_decref(more);
+}
+
+/* A lock another process holds on the ledger (store/lockwait.h), as 503
+ * (1) while a transaction has waited for it past the time such a wait is
+ * said (ledger_lock_wait), and while the last one that waited gave up
+ * (EBUSY) with nothing written since (ledger_locked) and the lock is not
+ * known free: on SQLite, probed (the write lock taken without a wait and
+ * let go: free is 200 again, even with no traffic); where no probe
+ * tells (PostgreSQL), for one bound after that give-up. Else 0. */
+static int lock_held(srv_req *r, srv_reply *out, int probed)
+{
+    offpay__lockwait_state ls;
+    char                   hint[1024];
+
+    offpay__lockwait_state_get(&ls);
+    if (ls.waiting > 0 && ls.longest >= offpay__lockwait_say_ms()) {
+        snprintf(hint, sizeof hint,
+                 "a transaction has waited %ld s so far for a lock another "
+                 "process holds on the ledger: %s; writes waiting for it are "
+                 "answered 503 EBUSY after %ld s, nothing changed",
+                 ls.longest / 1000, ls.what, offpay__lockwait_ms() / 1000);
+        busy(r, out, "ledger_lock_wait", hint);
+        return 1;
+    }
+    if (ls.locked && (probed == 0 ||
+                      (probed < 0 && ls.locked_ago < offpay__lockwait_ms()))) {
+        snprintf(hint, sizeof hint,
+                 "the last transaction that waited for the ledger's lock "
+                 "gave up: %s",
+                 ls.what);
+        busy(r, out, "ledger_locked", hint);
+        return 1;
+    }
+    return 0;
+}
+
+/* Every ledger connection held by its request past the longest lock wait
+ * a request makes: a new request waits for one (503, 1), else 0. */
+static int connections_held(srv_req *r, srv_reply *out)
+{
+    size_t n = 0;
+    long   ms = srv_pool_held_for(r->srv->pool, &n);
+    char   hint[256];
+
+    if (ms <= offpay__lockwait_ms())
+        return 0;
+    snprintf(hint, sizeof hint,
+             "each of its %zu connection(s) has been held by its request "
+             "for over %ld s (the longest a request waits for a lock): a new "
+             "request waits for one",
+             n, offpay__lockwait_ms() / 1000);
+    busy(r, out, "ledger_connections_busy", hint);
+    return 1;
+}
+
 void srv_health(srv_req *r, srv_reply *out)
 {
-    offpay_ledger *l = srv_pool_try_get(r->srv->pool);
-    offpay_err     rc;
+    offpay_ledger         *l = srv_pool_try_get(r->srv->pool);
+    offpay_err             rc;
+    offpay__lockwait_state ls;
+    int                    probed = -1, had = l != NULL;
 
     if (l != NULL) {
         rc = offpay_ledger_check(l);
         if (rc == OFFPAY_OK)
             signing_probe(l, r->now);
+        offpay__lockwait_state_get(&ls);
+        if (rc == OFFPAY_OK && ls.locked)
+            probed = offpay__ledger_lock_probe(l);
         srv_pool_put(r->srv->pool, l);
         pthread_mutex_lock(&health_mu);
         health_last = rc;
@@ -103,6 +179,10 @@ void srv_health(srv_req *r, srv_reply *out)
         json_decref(more);
         return;
     }
+    if (lock_held(r, out, probed))
+        return;
+    if (!had && connections_held(r, out))
+        return;
     if (signing_failed(r, out))
         return;
     srv_ok(out, json_pack("{s:s, s:s, s:I, s:o, s:n}", "status", "ok",

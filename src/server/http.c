@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/jsonutil.h"
+#include "store/lockwait.h"
 #include "offpay/pkcs11.h"
 #include "server/server.h"
 #include "server/slow.h"
@@ -979,7 +980,11 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
             req.now = srv_now();
             clock_gettime(CLOCK_MONOTONIC, &req.now_mono);
         }
+        /* a hint names only this request's wait for a lock
+         * (store/lockwait.h) */
+        offpay__lockwait_forget();
         st->rt->fn(&req, &rep);
+        offpay__lockwait_forget();
         if (req.auth_ok && req.l != NULL && rep.json != NULL &&
             rep.text == NULL)
             sign_answer(&req, &rep);

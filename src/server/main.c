@@ -28,6 +28,7 @@
 #include "offpay/pkcs11.h"
 #include "offpay/verify.h"
 #include "server/server.h"
+#include "store/lockwait.h"
 
 static const char help[] =
     "offpayd — the offpay settlement server (docs/api.md)\n"
@@ -83,6 +84,15 @@ static const char help[] =
     "                          turn among them (default: the CPU count);\n"
     "                          each open connection has its own thread,\n"
     "                          up to 256\n"
+    "  --lock-wait SECONDS     the longest a request waits in all for a\n"
+    "                          lock another process holds on the ledger\n"
+    "                          (SQLite: the file's write lock, held by a\n"
+    "                          sqlite3 shell, a script; PostgreSQL: a\n"
+    "                          session's lock), then answered 503 EBUSY,\n"
+    "                          nothing changed (1..30; default 30, the\n"
+    "                          bound of an upload's own). A wait is logged\n"
+    "                          once past 2 s, and /v1/health answers 503\n"
+    "                          while it lasts\n"
     "  --max-per-ip N          open connections one client address may\n"
     "                          hold (default 64 of the 256; 0: no limit,\n"
     "                          for a proxy in front that limits them)\n"
@@ -148,7 +158,7 @@ typedef struct opts {
     const char *shards;
     unsigned    threads;
     uint64_t    body_max, batch_max, window, release_every, tx_items;
-    uint64_t    mark_every;
+    uint64_t    mark_every, lock_wait;
     uint64_t    per_ip, dup_revoke;
     int         create;
 } opts;
@@ -253,6 +263,8 @@ static int parse_opts(int argc, char **argv, opts *o)
             bad = num_opt(v, 0, 86400 * 7, &o->release_every);
         else if (strcmp(a, "--mark-every") == 0)
             bad = num_opt(v, 0, 86400, &o->mark_every);
+        else if (strcmp(a, "--lock-wait") == 0)
+            bad = num_opt(v, 1, SRV_COMMIT_WITHIN, &o->lock_wait);
         else if (strcmp(a, "--duplicates-to-revoke") == 0)
             bad = num_opt(v, 1, 1000, &o->dup_revoke);
         else {
@@ -264,7 +276,8 @@ static int parse_opts(int argc, char **argv, opts *o)
             int digits = v[0] != '\0' && strspn(v, "0123456789") == strlen(v);
             int secs = strcmp(a, "--window") == 0 ||
                        strcmp(a, "--release-every") == 0 ||
-                       strcmp(a, "--mark-every") == 0;
+                       strcmp(a, "--mark-every") == 0 ||
+                       strcmp(a, "--lock-wait") == 0;
 
             fprintf(stderr, "offpayd: %s %s: %s\n(see --help)\n", a, v,
                     digits || !secs ? "out of range"
@@ -1150,6 +1163,8 @@ int main(int argc, char **argv)
     rc = parse_opts(argc, argv, &o);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
+    if (o.lock_wait)
+        offpay__lockwait_set((long)o.lock_wait * 1000L);
     if (o.shards == NULL) {
         char db_[SHOWN_MAX];
         int  hidden = 0;

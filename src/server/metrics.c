@@ -3,7 +3,8 @@
  * counters (requests by route and status, request latency, payments by
  * outcome, cases opened, batch sizes, terminals' payments the ledger no
  * longer holds, refunds, the daily key's end, the escrow release job,
- * the ledger's storage failures), and the functions that count them.
+ * the ledger's storage failures, the waits for a lock another process
+ * holds on it), and the functions that count them.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include "offpay/pkcs11.h"
 #include "server/server.h"
 #include "server/slow.h"
+#include "store/lockwait.h"
 
 #define MAX_ROUTES   32
 #define MAX_STATUSES 12
@@ -315,11 +317,13 @@ char *srv_metrics_render(void)
         OFFPAY_SETTLE_REJECTED,     OFFPAY_SETTLE_SETTLED,
         OFFPAY_SETTLE_GUARANTEED,   OFFPAY_SETTLE_DUPLICATE,
         OFFPAY_SETTLE_DOUBLE_SPEND, OFFPAY_SETTLE_UNPAID};
-    buf      b = {malloc(4096), 0, 4096};
-    uint64_t unknown[2];
+    buf                    b = {malloc(4096), 0, 4096};
+    uint64_t               unknown[2];
+    offpay__lockwait_state ls;
 
     if (b.p == NULL)
         return NULL;
+    offpay__lockwait_state_get(&ls);
     b.p[0] = '\0';
     pthread_mutex_lock(&m.mu);
     add(&b, "# HELP offpayd_requests_total HTTP requests by route and "
@@ -399,6 +403,24 @@ char *srv_metrics_render(void)
         add(&b, "offpayd_ledger_errors_total{error=\"%s\"} %llu\n",
             offpay_errname(ledger_errs[i]),
             (unsigned long long)m.ledger_errors[i]);
+    add(&b,
+        "# HELP offpayd_ledger_lock_waits_total Transactions that waited "
+        "past 2 s for a lock another process held on the ledger (each "
+        "logged), by how the wait ended: the lock had, or given up after "
+        "--lock-wait (answered 503 EBUSY, nothing changed).\n"
+        "# TYPE offpayd_ledger_lock_waits_total counter\n"
+        "offpayd_ledger_lock_waits_total{outcome=\"acquired\"} %llu\n"
+        "offpayd_ledger_lock_waits_total{outcome=\"gave_up\"} %llu\n"
+        "# HELP offpayd_ledger_lock_waiting Transactions waiting now for a "
+        "lock another process holds on the ledger.\n"
+        "# TYPE offpayd_ledger_lock_waiting gauge\n"
+        "offpayd_ledger_lock_waiting %u\n"
+        "# HELP offpayd_ledger_lock_wait_seconds How long the longest of "
+        "them has waited so far (0: none waits).\n"
+        "# TYPE offpayd_ledger_lock_wait_seconds gauge\n"
+        "offpayd_ledger_lock_wait_seconds %.3f\n",
+        (unsigned long long)ls.acquired, (unsigned long long)ls.gave_up,
+        ls.waiting, (double)ls.longest / 1000.0);
     if (m.key_kid != 0)
         add(&b,
             "# HELP offpayd_signing_key_expiry_timestamp_seconds When the "

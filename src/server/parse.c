@@ -17,6 +17,7 @@
 #include "core/unixtime.h"
 #include "server/server.h"
 #include "settle/store.h"
+#include "store/lockwait.h"
 
 /* ---- errors -------------------------------------------------------- */
 
@@ -118,9 +119,13 @@ const char *srv_quote(const char *name, char *buf)
 
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
 {
-    char hint[512];
+    char hint[1024];
 
     snprintf(hint, sizeof hint, "%s: %s", what, offpay_strerror(rc));
+    /* a lock another process holds, waited for in vain: which, and that
+     * nothing was changed (store/lockwait.h) */
+    if (rc == OFFPAY_EBUSY && offpay__lockwait_detail()[0] != '\0')
+        snprintf(hint, sizeof hint, "%s: %s", what, offpay__lockwait_detail());
     if (rc == OFFPAY_EVERSION && offpay__store_schema_newer_seen() != 0)
         snprintf(hint, sizeof hint,
                  "%s: the ledger's schema is version %lu, newer than this "
@@ -176,7 +181,8 @@ void srv_fail_amount(srv_reply *out, offpay_err rc, const char *what,
 
 void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
 {
-    char    hint[512]; /* the longest hints name two amounts and a time */
+    char hint[1024]; /* a lock's holders (health), two amounts and a
+                        time */
     va_list ap;
 
     va_start(ap, fmt);

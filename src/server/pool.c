@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/server.h"
 
@@ -18,6 +19,9 @@ struct srv_pool {
     size_t          n;
     offpay_ledger **l;
     int            *busy;
+    /* since when each busy handle is held (CLOCK_MONOTONIC): health's
+     * "every connection held too long" (srv_pool_held_for) */
+    struct timespec *since;
     /* the trust every handle signs and verifies with, and its generation:
      * a handle whose gen_of is older takes it when it is free */
     offpay_trust_bundle b;
@@ -66,6 +70,7 @@ void srv_pool_close(srv_pool *p)
         offpay_ledger_close(p->l[i]);
     free(p->l);
     free(p->busy);
+    free(p->since);
     free(p->gen_of);
     sodium_memzero(p->sk, sizeof p->sk);
     pthread_mutex_destroy(&p->mu);
@@ -92,8 +97,10 @@ offpay_err srv_pool_open(const char *path, size_t n,
     pthread_cond_init(&p->freed, NULL);
     p->l = calloc(n, sizeof *p->l);
     p->busy = calloc(n, sizeof *p->busy);
+    p->since = calloc(n, sizeof *p->since);
     p->gen_of = calloc(n, sizeof *p->gen_of);
-    if (p->l == NULL || p->busy == NULL || p->gen_of == NULL)
+    if (p->l == NULL || p->busy == NULL || p->since == NULL ||
+        p->gen_of == NULL)
         goto out;
     p->b = *b;
     p->kid = kid;
@@ -121,36 +128,60 @@ out:
     return rc;
 }
 
+/* Under p->mu: a free handle taken, or NULL. */
+static offpay_ledger *take(srv_pool *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (!p->busy[i]) {
+            p->busy[i] = 1;
+            clock_gettime(CLOCK_MONOTONIC, &p->since[i]);
+            return p->l[i];
+        }
+    return NULL;
+}
+
 offpay_ledger *srv_pool_get(srv_pool *p)
 {
     offpay_ledger *l = NULL;
 
     pthread_mutex_lock(&p->mu);
-    while (l == NULL) {
-        for (size_t i = 0; i < p->n && l == NULL; i++)
-            if (!p->busy[i]) {
-                p->busy[i] = 1;
-                l = p->l[i];
-            }
-        if (l == NULL)
-            pthread_cond_wait(&p->freed, &p->mu);
-    }
+    while ((l = take(p)) == NULL)
+        pthread_cond_wait(&p->freed, &p->mu);
     pthread_mutex_unlock(&p->mu);
     return l;
 }
 
 offpay_ledger *srv_pool_try_get(srv_pool *p)
 {
-    offpay_ledger *l = NULL;
+    offpay_ledger *l;
 
     pthread_mutex_lock(&p->mu);
-    for (size_t i = 0; i < p->n && l == NULL; i++)
-        if (!p->busy[i]) {
-            p->busy[i] = 1;
-            l = p->l[i];
-        }
+    l = take(p);
     pthread_mutex_unlock(&p->mu);
     return l;
+}
+
+long srv_pool_held_for(srv_pool *p, size_t *n)
+{
+    struct timespec now;
+    long            least = -1;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&p->mu);
+    *n = p->n;
+    for (size_t i = 0; i < p->n; i++) {
+        long ms = (long)(now.tv_sec - p->since[i].tv_sec) * 1000L +
+                  (now.tv_nsec - p->since[i].tv_nsec) / 1000000L;
+
+        if (!p->busy[i]) {
+            least = 0;
+            break;
+        }
+        if (least < 0 || ms < least)
+            least = ms;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return least < 0 ? 0 : least;
 }
 
 void srv_pool_put(srv_pool *p, offpay_ledger *l)

@@ -295,6 +295,10 @@ offpay_ledger *srv_pool_get(srv_pool *p); /* blocks until one is free */
 /* One if one is free now, else NULL: for what must not wait behind the
  * signed requests (a health check, the look before an unsigned body). */
 offpay_ledger *srv_pool_try_get(srv_pool *p);
+/* How long every handle has been held, ms: the shortest hold of them
+ * (0 when one is free); *n the pool's size. For health: each request
+ * holding its handle that long, a new one waits. */
+long           srv_pool_held_for(srv_pool *p, size_t *n);
 void           srv_pool_put(srv_pool *p, offpay_ledger *l);
 /* The issuer read again (SIGHUP): every handle signs with the new key and
  * verifies under the new bundle from its next request on (a handle busy

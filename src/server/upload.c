@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "core/testhook.h"
+#include "store/lockwait.h"
 #include "server/server.h"
 
 /* An item dated after offpayd's clock (beyond the skew), or made under an
@@ -97,7 +98,9 @@ static json_t *result_json(const srv_upload_item      *it,
         return json_pack("{s:o, s:s, s:s, s:s}", "seq",
                          srv_json_id((uint64_t)it->seq), "outcome", "error",
                          "reason", offpay_errname(rc), "hint",
-                         offpay_strerror(rc));
+                         rc == OFFPAY_EBUSY && offpay__lockwait_detail()[0]
+                             ? offpay__lockwait_detail() /* the lock's holder */
+                             : offpay_strerror(rc));
     j = json_object();
     if (j == NULL)
         return NULL;

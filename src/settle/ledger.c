@@ -26,6 +26,7 @@
 #include "offpay/issuer.h"
 #include "settle/render.h"
 #include "settle/settle_int.h"
+#include "store/lockwait.h"
 #include "store/migrations.h"
 
 #define TX_ATTEMPTS    50
@@ -790,15 +791,22 @@ static void backoff(int attempt)
 int offpay__test_read_conflict_at; /* settle_int.h */
 #endif
 
+/* A transaction: rerun from its begin while it meets conflicts, up to
+ * TX_ATTEMPTS. Its waits for a lock another process holds are bounded
+ * in all (store/lockwait.h): past the bound it fails OFFPAY_EBUSY, rolled
+ * back; a PostgreSQL lock wait cut short at its first slice (so that it
+ * is said while it lasts) is rerun at once. */
 static offpay_err run_tx(offpay_ledger *l, int read_only,
                          offpay_err (*fn)(offpay_ledger *l, void *ctx),
                          void *ctx)
 {
     offpay_err rc = OFFPAY_ERETRY;
+    int        again = 0;
 
+    offpay__lockwait_tx_begin();
     for (int attempt = 0; attempt < TX_ATTEMPTS && rc == OFFPAY_ERETRY;
          attempt++) {
-        if (attempt > 0)
+        if (attempt > 0 && !again)
             backoff(attempt);
         rc = read_only ? l->ops->begin_read(l->store) : l->ops->begin(l->store);
         if (rc == OFFPAY_OK)
@@ -812,8 +820,25 @@ static offpay_err run_tx(offpay_ledger *l, int read_only,
             rc = l->ops->commit(l->store);
         if (rc != OFFPAY_OK)
             l->ops->rollback(l->store);
+        again = rc == OFFPAY_EBUSY && offpay__lockwait_tx_again();
+        if (again)
+            rc = OFFPAY_ERETRY;
     }
+    offpay__lockwait_tx_end(rc, !read_only);
     return rc;
+}
+
+int offpay__ledger_lock_probe(offpay_ledger *l)
+{
+    int r = -1;
+
+    /* only a single SQLite file can be probed: PostgreSQL's locks are on
+     * rows and tables, none of which stands for the ledger */
+    if (l != NULL && l->n_shards == 1)
+        r = l->shard[0].ops->lock_probe(l->shard[0].store);
+    if (r == 1)
+        offpay__lockwait_clear();
+    return r;
 }
 
 offpay_err offpay__ledger_tx(offpay_ledger *l,

@@ -6,8 +6,10 @@
  *
  * Every function returns OFFPAY_OK, a result it names (OFFPAY_ENOTFOUND,
  * OFFPAY_EFUNDS, OFFPAY_EEXISTS), OFFPAY_ERETRY when the transaction met a
- * conflict and must be rerun from begin, or OFFPAY_ESTORE. After any error
- * other than the named results the engine rolls back.
+ * conflict and must be rerun from begin, OFFPAY_EBUSY when it waited in
+ * vain for a lock another process holds (src/store/lockwait.h: the engine
+ * reruns it only while its bound leaves time), or OFFPAY_ESTORE. After
+ * any error other than the named results the engine rolls back.
  *
  * Amounts are int64 minor units; ids are the store's 64-bit row ids.
  */
@@ -840,6 +842,11 @@ typedef struct offpay__store_ops {
      * opened from. OFFPAY_OK, OFFPAY_ELEDGER_MOVED, or the store's error.
      * (A SQLite write transaction checks the path at its begin too.) */
     offpay_err (*check)(offpay__store *s);
+    /* outside a transaction, never waiting: 1 when the writer's lock is
+     * free (taken and let go), 0 when another process holds it, -1 when
+     * the store cannot tell (PostgreSQL; a writer of this process holds
+     * it) (store/lockwait.h) */
+    int (*lock_probe)(offpay__store *s);
 } offpay__store_ops;
 
 /* A running process found its ledger's schema at `version`, newer than
@@ -991,7 +998,8 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(late_hold) X(marks_advance) X(marks_state) X(wallet_marks) \
     X(merchants) X(terminals) X(cred_kids) X(cred_bytes) X(wallet_accounts) \
     X(ids_skip) X(copy_tables) \
-    X(copy_rows) X(copy_write) X(next_id) X(next_id_set) X(seal) X(check)
+    X(copy_rows) X(copy_write) X(next_id) X(next_id_set) X(seal) X(check) \
+    X(lock_probe)
 /* clang-format on */
 #define OFFPAY__STORE_OP_INIT(name) .name = s_##name,
 #define OFFPAY__STORE_OPS_INIT      OFFPAY__STORE_OP_NAMES(OFFPAY__STORE_OP_INIT)

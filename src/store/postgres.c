@@ -19,9 +19,12 @@
  * order. A deadlock (SQLSTATE 40P01), a unique violation between
  * concurrent inserts (23505) or a serialization failure (40001, which READ
  * COMMITTED does not raise) is OFFPAY_ERETRY, and the engine reruns the
- * transaction from the start. Where a duplicate is an expected answer (a
- * request nonce taken twice) the statement says ON CONFLICT DO NOTHING and
- * the row count answers.
+ * transaction from the start. A lock another session holds is waited for
+ * within the bound of store/lockwait.h (each transaction's lock_timeout,
+ * cut at 2 s the first time so that the wait is said while it lasts, then
+ * what the bound leaves): past it OFFPAY_EBUSY (55P03), its holders named.
+ * Where a duplicate is an expected answer (a request nonce taken twice) the
+ * statement says ON CONFLICT DO NOTHING and the row count answers.
  *
  * Parameters go as text, byte strings as binary; results come as text
  * (byte strings in PostgreSQL's hex form, decoded here).
@@ -41,6 +44,7 @@
 #include "offpay/offpay.h"
 #include "settle/settle_int.h"
 #include "settle/store.h"
+#include "store/lockwait.h"
 #include "store/migrations.h"
 
 enum {
@@ -373,7 +377,9 @@ static void pg_say(const char *why, const char *state)
 /* A statement's result as an offpay_err, PostgreSQL's reason not said.
  * SQLSTATEs of a transaction that lost a race: rerun it. A read-only
  * transaction, a missing privilege: the file system's words for them, as
- * SQLite's ledger says (503 in offpayd). A statement timeout: busy. */
+ * SQLite's ledger says (503 in offpayd). A statement timeout: busy; a
+ * lock_timeout too, noted for the engine, which reruns the transaction
+ * while its bound leaves time (lockwait.h). */
 static offpay_err map_quiet(PGresult *r)
 {
     const char *state;
@@ -401,16 +407,21 @@ static offpay_err map_quiet(PGresult *r)
         return OFFPAY_EACCES;
     if (strcmp(state, "57014") == 0) /* query_canceled: statement_timeout */
         return OFFPAY_EBUSY;
+    if (strcmp(state, "55P03") == 0) { /* lock_not_available */
+        offpay__lockwait_timed_out();
+        return OFFPAY_EBUSY;
+    }
     return OFFPAY_ESTORE;
 }
 
 /* map_quiet, and PostgreSQL's reason on the log (pg_say) for every error
- * but a race the engine reruns. */
+ * but a race the engine reruns and a lock's wait (lockwait.c says it). */
 static offpay_err map_result(PGresult *r)
 {
     offpay_err rc = map_quiet(r);
 
-    if (rc != OFFPAY_OK && rc != OFFPAY_ERETRY && r != NULL) {
+    if (rc != OFFPAY_OK && rc != OFFPAY_ERETRY && r != NULL &&
+        !(rc == OFFPAY_EBUSY && offpay__lockwait_want_holders())) {
         const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 
         pg_say(primary != NULL ? primary : PQresultErrorMessage(r),
@@ -536,21 +547,49 @@ static offpay_err exec_sql(offpay__store *s, const char *sql)
 
 /* ---- transactions ---------------------------------------------------- */
 
-/* A new session's settings, then every statement prepared. */
+static void lock_holders(offpay__store *s, char *buf, size_t cap);
+
+/* A new session's settings, then every statement prepared. Preparing
+ * reads the tables' definitions, which waits for a lock another session
+ * holds on one of them whole (LOCK TABLE, ALTER TABLE): bounded, and
+ * said, as a transaction's wait is (lockwait.h), then OFFPAY_EBUSY. */
 static offpay_err session_setup(offpay__store *s)
 {
     offpay_err rc = exec_sql(s, "SET client_min_messages = warning");
+    int        i = 0;
 
-    for (int i = 0; rc == OFFPAY_OK && i < S_COUNT; i++) {
-        char      name[16];
-        PGresult *r;
+    offpay__lockwait_tx_begin();
+    while (rc == OFFPAY_OK) {
+        char sql[64];
 
-        snprintf(name, sizeof name, "s%d", i);
-        r = PQprepare(s->db, name, SQL[i], 0, NULL);
-        rc = map_result(r) == OFFPAY_OK ? OFFPAY_OK : OFFPAY_ESTORE;
-        PQclear(r);
+        snprintf(sql, sizeof sql, "SET lock_timeout = %ld",
+                 offpay__lockwait_timeout_ms());
+        rc = exec_sql(s, sql);
+        while (rc == OFFPAY_OK && i < S_COUNT) {
+            char      name[16];
+            PGresult *r;
+
+            snprintf(name, sizeof name, "s%d", i);
+            r = PQprepare(s->db, name, SQL[i], 0, NULL);
+            rc = map_result(r);
+            PQclear(r);
+            i += rc == OFFPAY_OK; /* one that waited in vain: again */
+        }
+        if (rc != OFFPAY_EBUSY || !offpay__lockwait_want_holders())
+            break;
+        {
+            char who[384];
+
+            lock_holders(s, who, sizeof who);
+            offpay__lockwait_holders(who);
+        }
+        if (offpay__lockwait_tx_again())
+            rc = OFFPAY_OK; /* the statements from i on, again */
     }
-    return rc;
+    if (rc == OFFPAY_OK) /* the role's or database's own setting again */
+        rc = exec_sql(s, "RESET lock_timeout");
+    offpay__lockwait_tx_end(rc, 0);
+    return rc == OFFPAY_OK || rc == OFFPAY_EBUSY ? rc : OFFPAY_ESTORE;
 }
 
 /* After the server restarted: reconnect and set the session up again. */
@@ -562,8 +601,10 @@ static offpay_err connected(offpay__store *s)
             pg_say(PQerrorMessage(s->db), NULL); /* refused, no such db */
             return OFFPAY_ESTORE;
         }
-        if (session_setup(s) != OFFPAY_OK)
-            return OFFPAY_ESTORE;
+        offpay_err rc = session_setup(s);
+
+        if (rc != OFFPAY_OK)
+            return rc; /* OFFPAY_EBUSY or OFFPAY_ESTORE */
     }
     return OFFPAY_OK;
 }
@@ -621,26 +662,37 @@ static offpay_err schema_current(offpay__store *s, offpay_err rc, long version)
 
 /* A write transaction, refused on a ledger a newer offpay migrated: its
  * version is read in the BEGIN's round trip (a read of a table of a row
- * per migration, which costs the server microseconds). */
+ * per migration, which costs the server microseconds), and its
+ * lock_timeout set there (lockwait.h). */
 static offpay_err s_begin(offpay__store *s)
 {
     long       version = 0;
+    char       sql[160];
     offpay_err rc;
 
     if (offpay__store_schema_newer_seen() != 0)
         return OFFPAY_EVERSION;
-    rc = begin_as(s,
-                  "BEGIN ISOLATION LEVEL READ COMMITTED;"
-                  " SELECT MAX(version) FROM schema_version",
-                  &version);
+    snprintf(sql, sizeof sql,
+             "BEGIN ISOLATION LEVEL READ COMMITTED;"
+             " SET LOCAL lock_timeout = %ld;"
+             " SELECT MAX(version) FROM schema_version",
+             offpay__lockwait_timeout_ms());
+    rc = begin_as(s, sql, &version);
     return schema_current(s, rc, version);
 }
 
 /* Reads see one snapshot and take no predicate locks a writer could
- * conflict with. */
+ * conflict with; a table another session locked whole (LOCK TABLE,
+ * ALTER TABLE) is waited for within the bound too. */
 static offpay_err s_begin_read(offpay__store *s)
 {
-    return begin_as(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL);
+    char sql[128];
+
+    snprintf(sql, sizeof sql,
+             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+             " SET LOCAL lock_timeout = %ld",
+             offpay__lockwait_timeout_ms());
+    return begin_as(s, sql, NULL);
 }
 
 static offpay_err s_commit(offpay__store *s)
@@ -650,12 +702,28 @@ static offpay_err s_commit(offpay__store *s)
     return exec_sql(s, "COMMIT");
 }
 
+/* After a lock's wait ran out (55P03), who holds locks on the ledger's
+ * tables is read, for the line said and the hint (lockwait.h). */
 static void s_rollback(offpay__store *s)
 {
     PQclear(s->last);
     s->last = NULL;
     if (PQtransactionStatus(s->db) != PQTRANS_IDLE)
         (void)exec_sql(s, "ROLLBACK");
+    if (offpay__lockwait_want_holders()) {
+        char who[384];
+
+        lock_holders(s, who, sizeof who);
+        offpay__lockwait_holders(who);
+    }
+}
+
+/* PostgreSQL's locks are on rows and tables, none of which stands for
+ * the ledger: no probe (store.h). */
+static int s_lock_probe(offpay__store *s)
+{
+    (void)s;
+    return -1;
 }
 
 static void s_close(offpay__store *s)
@@ -1608,7 +1676,8 @@ static void lock_holders(offpay__store *s, char *buf, size_t cap)
         "SELECT string_agg(w, '; ') FROM (SELECT format('pid %s (role %s, "
         "%s, %s, its transaction %s s old) on %s', a.pid, a.usename,"
         " COALESCE(NULLIF(a.application_name, ''), 'no application name'),"
-        " a.state, COALESCE(EXTRACT(epoch FROM now() - a.xact_start)::bigint,"
+        " COALESCE(a.state, 'state unknown'), COALESCE(EXTRACT(epoch FROM "
+        "now() - a.xact_start)::bigint,"
         " 0), string_agg(DISTINCT l.relation::regclass::text, ', ')) AS w"
         " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
         " WHERE l.granted AND l.locktype = 'relation' AND l.relation >= 16384"

@@ -4,18 +4,21 @@
  *
  * One connection per store handle, WAL with synchronous=FULL (a COMMIT
  * returns once it is on disk), foreign keys on. Write transactions are
- * BEGIN IMMEDIATE: SQLite has one writer at a time, so a transaction that
- * cannot get the write lock within the busy timeout reports OFFPAY_ERETRY
- * and the engine reruns it. The settlement path's statements are prepared
- * once at open; the rare ones (an operator's look-ups, a wallet's online
- * requests, request keys) each time they run.
+ * BEGIN IMMEDIATE: SQLite has one writer at a time, so a transaction
+ * waits for the write lock while another process holds it, at most the
+ * bound of store/lockwait.h (30 s by default, in all with its reruns;
+ * said on the log past 2 s), then fails OFFPAY_EBUSY: a busy handler of
+ * our own, not SQLite's timeout, so that the wait is bounded and said.
+ * The settlement path's statements are prepared once at open; the rare
+ * ones (an operator's look-ups, a wallet's online requests, request
+ * keys) each time they run.
  *
  * Threads of one process that write the same file queue on a writer gate
  * (one mutex per file) before BEGIN IMMEDIATE: a waiting writer starts the
  * moment the previous one commits, instead of polling in SQLite's busy
  * handler, which sleeps 1, 2, 5, 10... ms between tries and left half of
  * offpayd's CPU idle under concurrent uploads. Other processes still meet
- * SQLite's own lock and the busy timeout.
+ * SQLite's own lock and that bound.
  *
  * Ids and serials are SQLite's signed 64-bit integers; the ledger assigns
  * them from 1 upwards, so they never reach the sign bit.
@@ -35,10 +38,12 @@
 #include "offpay/offpay.h"
 #include "settle/copy.h"
 #include "settle/store.h"
+#include "store/lockwait.h"
 #include "store/migrations.h"
 
-/* How long a writer waits for the write lock before reporting a
- * conflict (OFFPAY_ERETRY). */
+/* How long a writer waits at a time for the writer gate (behind this
+ * process's other writers) before it reruns its transaction, and the
+ * copy's seal for the write lock (s_seal). */
 #define BUSY_TIMEOUT_MS 5000
 /* WAL pages after which a commit is followed by a checkpoint (SQLite's
  * automatic checkpoint default). */
@@ -249,6 +254,7 @@ struct gate {
     ino_t           ino;
     size_t          users;
     pthread_mutex_t mu;
+    int             file_wait; /* its holder waits for another process's lock */
     struct gate    *next;
 };
 
@@ -323,21 +329,70 @@ static void gate_put(struct gate *g)
     pthread_mutex_unlock(&gates_mu);
 }
 
-/* Waits for the gate as long as SQLite's busy timeout would wait for the
- * lock: a writer of this process that never finishes is a conflict to
- * rerun, as another process's would be, never a hang. */
+/* Waits for the gate BUSY_TIMEOUT_MS at a time, a conflict to rerun,
+ * never a hang; within what the transaction may still wait for the lock
+ * (lockwait.h): the writer ahead that holds the gate may be waiting for
+ * another process's lock itself, and past that time the transaction
+ * fails OFFPAY_EBUSY, said as such (or as this process's own writers
+ * holding it, when the one ahead waits for nobody). */
 static offpay_err gate_enter(offpay__store *s)
 {
     struct timespec until;
+    long            left = offpay__lockwait_left_ms();
+    long            wait = left < BUSY_TIMEOUT_MS ? left : BUSY_TIMEOUT_MS;
 
     if (s->gate == NULL || s->gate_held)
         return OFFPAY_OK;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += BUSY_TIMEOUT_MS / 1000;
-    if (pthread_mutex_timedlock(&s->gate->mu, &until) != 0)
-        return OFFPAY_ERETRY;
+    until.tv_sec += wait / 1000;
+    until.tv_nsec += (wait % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_timedlock(&s->gate->mu, &until) != 0) {
+        if (wait < left)
+            return OFFPAY_ERETRY;
+        offpay__lockwait_give_up(
+            sqlite3_db_filename(s->db, "main"),
+            !__atomic_load_n(&s->gate->file_wait, __ATOMIC_RELAXED));
+        return OFFPAY_EBUSY;
+    }
     s->gate_held = 1;
     return OFFPAY_OK;
+}
+
+/* SQLite's busy handler of a store's connection: waits for the file's
+ * lock as offpay__lockwait_busy says (lockwait.h), noting on the gate held
+ * that its holder waits for another process. */
+static int store_busy(void *arg, int count)
+{
+    offpay__store *s = arg;
+    long ms = offpay__lockwait_busy(count, sqlite3_db_filename(s->db, "main"));
+    struct timespec ts;
+
+    if (s->gate_held)
+        __atomic_store_n(&s->gate->file_wait, 1, __ATOMIC_RELAXED);
+    if (ms <= 0)
+        return 0;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* The same for a connection of its own (an unseal, a backup's read). */
+static int db_busy(void *arg, int count)
+{
+    long ms = offpay__lockwait_busy(count, sqlite3_db_filename(arg, "main"));
+    struct timespec ts;
+
+    if (ms <= 0)
+        return 0;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+    return 1;
 }
 
 static void gate_leave(offpay__store *s)
@@ -350,8 +405,10 @@ static void gate_leave(offpay__store *s)
 
 /* ---- helpers --------------------------------------------------------- */
 
-/* SQLite's result codes as the store's: a lock not obtained within the
- * busy timeout is a conflict to rerun; an I/O error (a write of the WAL or
+/* SQLite's result codes as the store's: a lock not obtained is a
+ * conflict to rerun (SQLITE_BUSY_SNAPSHOT: a read transaction's snapshot
+ * too old to write), or OFFPAY_EBUSY when the busy handler gave up its
+ * wait at the bound (lockwait.h); an I/O error (a write of the WAL or
  * its shared memory, a file not opened) by the system error under it, so
  * that a full disk is OFFPAY_ENOSPC and a read-only mount OFFPAY_EROFS
  * whatever SQLite was doing (offpay__errno_err); anything else is a store
@@ -370,6 +427,10 @@ static offpay_err map(sqlite3 *db, int rc)
     case SQLITE_ROW:
         return OFFPAY_OK;
     case SQLITE_BUSY:
+        if (offpay__lockwait_gave_up() &&
+            (db == NULL || sqlite3_extended_errcode(db) == SQLITE_BUSY))
+            return OFFPAY_EBUSY;
+        return OFFPAY_ERETRY;
     case SQLITE_LOCKED:
         return OFFPAY_ERETRY;
     case SQLITE_CONSTRAINT:
@@ -568,6 +629,10 @@ static offpay_err s_begin(offpay__store *s)
         return rc;
     }
     rc = map(s->db, sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    if (s->gate != NULL)
+        __atomic_store_n(&s->gate->file_wait, 0, __ATOMIC_RELAXED);
+    if (rc == OFFPAY_OK)
+        offpay__lockwait_got(1);
     if (rc == OFFPAY_OK) {
         rc = schema_current(s);
         if (rc != OFFPAY_OK)
@@ -1786,6 +1851,7 @@ static offpay_err s_next_id(offpay__store *s, const char *table, const char *id,
 static offpay_err s_next_id_set(offpay__store *s, const char *table,
                                 const char *id, uint64_t next);
 static offpay_err s_seal(offpay__store *s, uint32_t now, const char *reason);
+static int        s_lock_probe(offpay__store *s);
 
 static const offpay__store_ops OPS = {OFFPAY__STORE_OPS_INIT};
 
@@ -1829,7 +1895,7 @@ offpay_err offpay__store_sqlite_open(const char *path, offpay__store **out,
         rc = open_failed(s->db, path, step);
         goto out;
     }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(s->db, store_busy, s);
     step = sqlite3_exec(s->db,
                         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                         " PRAGMA foreign_keys=ON;",
@@ -1902,7 +1968,7 @@ offpay_err offpay__store_sqlite_backup(const char *path, const char *out)
     offpay_err rc = OFFPAY_ESTORE;
 
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        sqlite3_busy_handler(db, db_busy, db);
         rc = offpay__db_copy(db, out, NULL, NULL, OFFPAY_ESTORE);
     }
     sqlite3_close(db);
@@ -1917,7 +1983,7 @@ offpay_err offpay__store_sqlite_version(const char *path, unsigned *version)
 
     *version = 0;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        sqlite3_busy_handler(db, db_busy, db);
         if (sqlite3_prepare_v2(db,
                                "SELECT name FROM sqlite_master WHERE "
                                "name = 'schema_version'",
@@ -1958,7 +2024,7 @@ offpay_err offpay__store_sqlite_unseal(const char *path, char *reason,
         sqlite3_close(db);
         return rc;
     }
-    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(db, db_busy, db);
     /* the seal read and removed in one write transaction; the write
      * begin of the store (s_begin) would refuse the sealed file */
     step = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -3605,6 +3671,27 @@ static offpay_err s_check(offpay__store *s)
     offpay_err rc = schema_current(s);
 
     return rc == OFFPAY_OK ? moved_away(s) : rc;
+}
+
+/* The write lock taken without waiting and let go (store.h): whether
+ * another process holds it. The gate is only tried: one of this process's
+ * writers holding it cannot tell. */
+static int s_lock_probe(offpay__store *s)
+{
+    int step, r = -1;
+
+    if (s->in_tx || s->gate == NULL || pthread_mutex_trylock(&s->gate->mu) != 0)
+        return -1;
+    sqlite3_busy_handler(s->db, NULL, NULL);
+    step = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (step == SQLITE_OK) {
+        r = 1;
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    } else if ((step & 0xff) == SQLITE_BUSY)
+        r = 0;
+    sqlite3_busy_handler(s->db, store_busy, s);
+    pthread_mutex_unlock(&s->gate->mu);
+    return r;
 }
 
 static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
