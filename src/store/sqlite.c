@@ -1320,7 +1320,7 @@ static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
                               size_t *n)
 {
     sqlite3_stmt *st = NULL;
-    int           step;
+    int           step = SQLITE_DONE; /* max 0: nothing read */
 
     *n = 0;
     if (sqlite3_prepare_v2(s->db, offpay__owed_open_sql, -1, &st, NULL) !=
