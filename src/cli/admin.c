@@ -2413,40 +2413,61 @@ struct report_text {
     offpay_err           rc;
 };
 
+/* A row's or a total's two lines of `admin report`: head, the payments
+ * (sums: charged, paid, covered, owed, paid later, refunded), then
+ * acct_head and the accounts (acct: opening, settled, refunds, deposits,
+ * withdrawals, other, closing). */
+static void report_lines(const char *head, const char *acct_head, uint16_t cur,
+                         const uint64_t counts[3], const int64_t sums[6],
+                         const int64_t acct[7])
+{
+    char m[7][OFFPAY_AMOUNT_TEXT_MAX + 8];
+
+    printf("%s%llu payment(s) (%llu refused, %llu late): charged %s  paid "
+           "%s  covered by the guarantee %s  owed by the guarantee %s  paid "
+           "later %s  refunded %s\n",
+           head, (unsigned long long)counts[0], (unsigned long long)counts[1],
+           (unsigned long long)counts[2],
+           cli_money(sums[0], cur, m[0], sizeof m[0]),
+           cli_money(sums[1], cur, m[1], sizeof m[1]),
+           cli_money(sums[2], cur, m[2], sizeof m[2]),
+           cli_money(sums[3], cur, m[3], sizeof m[3]),
+           cli_money(sums[4], cur, m[4], sizeof m[4]),
+           cli_money(sums[5], cur, m[5], sizeof m[5]));
+    printf("%sopening %s  settled %s  refunds %s  deposits %s  withdrawals "
+           "%s  other %s  closing %s\n",
+           acct_head, cli_money(acct[0], cur, m[0], sizeof m[0]),
+           signed_money(acct[1], cur, m[1], sizeof m[1]),
+           signed_money(acct[2], cur, m[2], sizeof m[2]),
+           signed_money(acct[3], cur, m[3], sizeof m[3]),
+           signed_money(acct[4], cur, m[4], sizeof m[4]),
+           signed_money(acct[5], cur, m[5], sizeof m[5]),
+           cli_money(acct[6], cur, m[6], sizeof m[6]));
+}
+
 /* One merchant's row of `admin report`, on two lines. */
 static int report_row(const offpay__report_row *r, void *p)
 {
     struct report_text             *c = p;
     const offpay_statement_account *a = &r->acct;
-    uint16_t                        cur = r->currency;
-    char                            m[7][OFFPAY_AMOUNT_TEXT_MAX + 8];
+    const uint64_t counts[] = {r->payments, r->rejected, r->late};
+    char           head[OFFPAY_NAME_MAX + 64], acct_head[48];
 
     c->rc = offpay__report_total_add(c->totals, &c->n,
                                      OFFPAY__REPORT_CURRENCIES, r);
     if (c->rc != OFFPAY_OK)
         return 1;
-    printf("merchant %llu \"%s\" %s  %llu payment(s) (%llu refused, %llu "
-           "late): charged %s  paid %s  covered by the guarantee %s  owed "
-           "by the guarantee %s  paid later %s  refunded %s\n",
-           (unsigned long long)r->merchant, r->name, offpay_currency_alpha(cur),
-           (unsigned long long)r->payments, (unsigned long long)r->rejected,
-           (unsigned long long)r->late,
-           cli_money(r->charged, cur, m[0], sizeof m[0]),
-           cli_money(r->paid, cur, m[1], sizeof m[1]),
-           cli_money(r->covered, cur, m[2], sizeof m[2]),
-           cli_money(r->owed, cur, m[3], sizeof m[3]),
-           cli_money(r->paid_later, cur, m[4], sizeof m[4]),
-           cli_money(r->refunded, cur, m[5], sizeof m[5]));
-    printf("  account %llu: opening %s  settled %s  refunds %s  deposits %s  "
-           "withdrawals %s  other %s  closing %s\n",
-           (unsigned long long)a->account,
-           cli_money(a->opening_balance, cur, m[0], sizeof m[0]),
-           signed_money(a->settled, cur, m[1], sizeof m[1]),
-           signed_money(a->refunds, cur, m[2], sizeof m[2]),
-           signed_money(a->deposits, cur, m[3], sizeof m[3]),
-           signed_money(a->withdrawals, cur, m[4], sizeof m[4]),
-           signed_money(a->other, cur, m[5], sizeof m[5]),
-           cli_money(a->closing_balance, cur, m[6], sizeof m[6]));
+    snprintf(head, sizeof head, "merchant %llu \"%s\" %s  ",
+             (unsigned long long)r->merchant, r->name,
+             offpay_currency_alpha(r->currency));
+    snprintf(acct_head, sizeof acct_head,
+             "  account %llu: ", (unsigned long long)a->account);
+    report_lines(head, acct_head, r->currency, counts,
+                 (const int64_t[]){r->charged, r->paid, r->covered, r->owed,
+                                   r->paid_later, r->refunded},
+                 (const int64_t[]){a->opening_balance, a->settled, a->refunds,
+                                   a->deposits, a->withdrawals, a->other,
+                                   a->closing_balance});
     return 0;
 }
 
@@ -2456,7 +2477,7 @@ static int report_text(offpay_ledger *l, uint32_t from, uint32_t to,
                        uint32_t now)
 {
     struct report_text *c = calloc(1, sizeof *c);
-    char                t1[32], t2[32], m[7][OFFPAY_AMOUNT_TEXT_MAX + 8];
+    char                t1[32], t2[32], head[64];
     uint64_t            last;
     int                 more;
     offpay_err          rc;
@@ -2481,29 +2502,17 @@ static int report_text(offpay_ledger *l, uint32_t from, uint32_t to,
     }
     for (size_t i = 0; i < c->n; i++) {
         const offpay__report_total *x = &c->totals[i];
-        uint16_t                    cur = x->currency;
+        const uint64_t counts[] = {x->payments, x->rejected, x->late};
 
-        printf("total %s, %llu merchant(s): %llu payment(s) (%llu refused, "
-               "%llu late): charged %s  paid %s  covered by the guarantee %s  "
-               "owed by the guarantee %s  paid later %s  refunded %s\n",
-               offpay_currency_alpha(cur), (unsigned long long)x->merchants,
-               (unsigned long long)x->payments, (unsigned long long)x->rejected,
-               (unsigned long long)x->late,
-               cli_money(x->charged, cur, m[0], sizeof m[0]),
-               cli_money(x->paid, cur, m[1], sizeof m[1]),
-               cli_money(x->covered, cur, m[2], sizeof m[2]),
-               cli_money(x->owed, cur, m[3], sizeof m[3]),
-               cli_money(x->paid_later, cur, m[4], sizeof m[4]),
-               cli_money(x->refunded, cur, m[5], sizeof m[5]));
-        printf("  merchants' accounts: opening %s  settled %s  refunds %s  "
-               "deposits %s  withdrawals %s  other %s  closing %s\n",
-               cli_money(x->opening_balance, cur, m[0], sizeof m[0]),
-               signed_money(x->settled, cur, m[1], sizeof m[1]),
-               signed_money(x->refunds, cur, m[2], sizeof m[2]),
-               signed_money(x->deposits, cur, m[3], sizeof m[3]),
-               signed_money(x->withdrawals, cur, m[4], sizeof m[4]),
-               signed_money(x->other, cur, m[5], sizeof m[5]),
-               cli_money(x->closing_balance, cur, m[6], sizeof m[6]));
+        snprintf(head, sizeof head, "total %s, %llu merchant(s): ",
+                 offpay_currency_alpha(x->currency),
+                 (unsigned long long)x->merchants);
+        report_lines(head, "  merchants' accounts: ", x->currency, counts,
+                     (const int64_t[]){x->charged, x->paid, x->covered, x->owed,
+                                       x->paid_later, x->refunded},
+                     (const int64_t[]){x->opening_balance, x->settled,
+                                       x->refunds, x->deposits, x->withdrawals,
+                                       x->other, x->closing_balance});
     }
     if (c->n == 0)
         printf("no merchant\n");
