@@ -314,9 +314,10 @@ sync_terminal t1   # the revocation list, signed with key 1 now
 t accept t1 --code "$(pay w1 1.00)" --amount 1.00
 [ "$ts" = 0 ] && ok "t1 synced with the new bundle and list still takes key-1 codes" \
   || fail "t1 after the retirement: $(cat t.out)"
-# t2 revoked: key 2 signed no live terminal any more, and the SIGHUPs
-# below do not warn of it again
-run_cli 0 "^terminal $T2 of merchant" -- "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$T2"
+# t2 was revoked by its rotation (revoke-terminal says so and exits 1:
+# its successor t2b, a key-1 credential, stays active): key 2 signed no
+# live terminal any more, and the SIGHUPs below do not warn of it again
+run_cli 1 "^terminal $T2: already revoked at .*rotated to terminal" -- "$OFFPAY" admin revoke-terminal --db "$LEDGER" --terminal-id "$T2"
 api GET /v1/admin/keys
 [ "$(jq -c '.keys[] | select(.kid == 2) | [.live_terminals, .terminal_ids, .retire_stops_terminals]' resp.json)" = "[0,[],false]" ] \
   && ok "GET /v1/admin/keys: t2 revoked, key 2 stops no terminal" || fail "keys after t2 revoked: $(cat resp.json)"
