@@ -259,9 +259,11 @@ offpay_err offpay_issuer_add_key(offpay_issuer *is, uint32_t valid_from,
  * $OFFPAY_PKCS11_PIN: a URI with pin-value is refused, OFFPAY_EPKCS11_URI,
  * since it is stored). Retiring the key forgets the URI and keeps its
  * public key (since 0.12.0); the key stays in the token until deleted
- * there. Errors: those of offpay_issuer_add_key and offpay_pkcs11_open;
- * OFFPAY_EEXISTS (generate and the token has the key, or the key is
- * already one of the bundle's, or one retired: it never signs again).
+ * there. A key pair it generated is deleted from the token again if
+ * issuer.sealed cannot then be written (since 0.19.0). Errors: those of
+ * offpay_issuer_add_key and offpay_pkcs11_open; OFFPAY_EEXISTS (generate
+ * and the token has the key, or the key is already one of the bundle's,
+ * or one retired: it never signs again).
  */
 offpay_err offpay_issuer_add_key_in_token(offpay_issuer *is,
                                           uint32_t       valid_from,

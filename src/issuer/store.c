@@ -1469,7 +1469,9 @@ offpay_err offpay_issuer_revoke(offpay_issuer *is, uint64_t serial,
 
 /* ---- key rotation ---------------------------------------------------- */
 
-/* offpay_issuer_add_key, and with key_uri the key in a token. */
+/* offpay_issuer_add_key, and with key_uri the key in a token (generate:
+ * made there first). A failure leaves the issuer as it was, and deletes a
+ * pair it generated in the token, as a failed init does. */
 static offpay_err add_key_as(offpay_issuer *is, uint32_t valid_from,
                              uint32_t lifetime, const char *key_uri,
                              int generate, uint16_t *kid)
@@ -1478,6 +1480,7 @@ static offpay_err add_key_as(offpay_issuer *is, uint32_t valid_from,
     uint8_t            old_bundle[BUNDLE_CAP];
     size_t             old_len;
     uint32_t           old_seq, old_at;
+    offpay_pkcs11_key *p11 = NULL;
     offpay_err         rc;
 
     if (is == NULL || lifetime == 0 || !is->have_root)
@@ -1492,19 +1495,20 @@ static offpay_err add_key_as(offpay_issuer *is, uint32_t valid_from,
     k = &is->keys[is->n_keys];
     sodium_memzero(k, sizeof *k);
     if (key_uri != NULL) {
-        offpay_pkcs11_key *p11 = NULL;
-
         rc = key_from_token(key_uri, generate, k, &p11);
-        offpay_pkcs11_close(p11);
-        if (rc != OFFPAY_OK)
+        if (rc != OFFPAY_OK) {
+            offpay_pkcs11_close(p11);
             return rc;
+        }
         for (unsigned i = 0; i < is->n_keys; i++)
             if (memcmp(is->keys[i].kp.pk, k->kp.pk, OFFPAY_PK_BYTES) == 0) {
                 sodium_memzero(k, sizeof *k);
+                offpay_pkcs11_close(p11);
                 return OFFPAY_EEXISTS; /* already a key of the bundle */
             }
         if (was_retired(is, k->kp.pk)) { /* retired: it never signs again */
             sodium_memzero(k, sizeof *k);
+            offpay_pkcs11_close(p11);
             return OFFPAY_EEXISTS;
         }
     } else if ((rc = offpay_keypair_generate(&k->kp)) != OFFPAY_OK)
@@ -1530,8 +1534,13 @@ static offpay_err add_key_as(offpay_issuer *is, uint32_t valid_from,
         is->bundle_seq = old_seq;
         is->bundle_issued_at = old_at;
         sodium_memzero(k, sizeof *k);
+        /* not in issuer.sealed: a pair made in the token for it goes too
+         * (its label free for the next try; the caller's detail kept) */
+        (void)offpay__pkcs11_unmake(p11);
+        offpay_pkcs11_close(p11);
         return rc;
     }
+    offpay_pkcs11_close(p11); /* the key is the issuer's now */
     rc = write_public(is, "bundle.opb", is->bundle, is->bundle_len);
     if (rc == OFFPAY_OK && kid != NULL)
         *kid = k->kid;

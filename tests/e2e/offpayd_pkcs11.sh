@@ -99,6 +99,13 @@ run_cli 0 "terminal created in tnew \(key in the PKCS#11 token\)" -- \
   --bundle iss/bundle.opb --currency EUR --key-uri "$TILL_URI/pin" --generate-key
 run_cli 0 "terminal created in tpre" -- "$OFFPAY" terminal init --terminal tpre \
   --root iss/root.pub --bundle iss/bundle.opb --currency EUR --passphrase-file tp
+# An add-key that fails after the key's generation (issuer.sealed cannot
+# be written: a directory where its temporary goes) deletes the pair from
+# the token again: the same label then takes a new key, not EEXISTS.
+mkdir iss/issuer.sealed.tmp
+run_cli 3 "cannot add a signing key" -- "$OFFPAY" issuer add-key --dir iss \
+  --passphrase-file ip --key-uri "$ISSUER_URI" --generate-key
+rmdir iss/issuer.sealed.tmp
 run_cli 0 "signing key 2 added \(in the PKCS#11 token\)" -- \
   "$OFFPAY" issuer add-key --dir iss --passphrase-file ip \
   --key-uri "$ISSUER_URI" --generate-key
