@@ -21,8 +21,10 @@ server_pid=
 all_pids=()   # every offpayd started here, for the trap
 BACKEND=${OFFPAY_TEST_BACKEND:-sqlite}
 pg_dbs=()
+watchdog_pid=
 cleanup() {
   local p d
+  [ -z "$watchdog_pid" ] || kill "$watchdog_pid" 2>/dev/null || true
   for p in $server_pid "${all_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   for d in "${pg_dbs[@]}"; do   # the server itself goes with with_postgres.sh
     psql -q -X "${OFFPAY_TEST_PG}postgres" \
@@ -31,6 +33,45 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# The watchdog: a scenario still running after OFFPAY_TEST_WATCHDOG
+# seconds (540: ctest stops it at 600) is stuck, and says where, while its
+# processes are still there to ask: each one's state and kernel wait, the
+# threads' stacks of offpay's own binaries and psql (gdb, when there is
+# one), and on PostgreSQL what each session waits for. It then goes on
+# (ctest's timeout ends it); a scenario that finishes stops the watchdog.
+descendants() {
+  local c
+  for c in $(pgrep -P "$1" 2>/dev/null); do echo "$c"; descendants "$c"; done
+}
+watchdog_report() {
+  local p pids
+  echo "# WATCHDOG: the scenario still runs after $1 s; what its processes wait on:"
+  pids=$(descendants "$$" | tr '\n' ',' | sed 's/,$//')
+  [ -n "$pids" ] && ps -o pid,ppid,etimes,stat,wchan:32,args -p "$pids" | cut -c1-220
+  for p in ${pids//,/ }; do
+    case "$(cat "/proc/$p/comm" 2>/dev/null)" in
+      offpayd|offpay|upload_tool|history_tool|psql|timeout) ;;
+      *) continue ;;
+    esac
+    echo "# $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-160)"
+    if command -v gdb >/dev/null; then
+      timeout 30 gdb -p "$p" -batch -ex "thread apply all bt 15" </dev/null 2>/dev/null \
+        | grep -E '^(Thread|#)' | head -80
+    else
+      cat "/proc/$p/stack" 2>/dev/null | head -20
+    fi
+  done
+  if [ "$BACKEND" = postgres ] && [ -n "${OFFPAY_TEST_PG:-}" ]; then
+    timeout 20 psql -X -A -F ' | ' "${OFFPAY_TEST_PG}postgres" -c "SELECT pid, datname, application_name, state, wait_event_type, wait_event, now() - xact_start AS in_transaction, left(query, 120) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()" \
+      -c "SELECT l.pid, l.locktype, l.database, l.relation, l.objid, l.mode FROM pg_locks l WHERE NOT l.granted" 2>&1
+  fi
+}
+(
+  set +eE; trap - ERR
+  for _ in $(seq 1 "${OFFPAY_TEST_WATCHDOG:-540}"); do sleep 1 </dev/null >/dev/null 2>&1; done
+  watchdog_report "${OFFPAY_TEST_WATCHDOG:-540}"
+) &
+watchdog_pid=$!
 # A command that stops the scenario (set -e) says which, with what offpayd
 # last wrote to its standard error: a failure is never silent.
 on_error() {
@@ -199,9 +240,31 @@ default_chunk_is_right() {
 }
 # stop_server [SIGNAL]: TERM (clean) by default.
 stop_server() {
-  kill -"${1:-TERM}" "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
+  stop_pid "$server_pid" "${1:-TERM}"
   server_pid=
+}
+
+# stop_pid PID [SIGNAL]: sends SIGNAL (TERM) to PID, a process this script
+# started, and waits for its end, at most 60 s: one still there then is
+# stuck, and the scenario fails, with the watchdog's report of where, and
+# the process is killed. Signal offpayd itself, never a `timeout` in front
+# of it: timeout follows the signal with SIGCONT to its process group,
+# which can cancel the stop a sanitizer build's leak check at exit waits
+# for (ptrace), and leave offpayd spinning there for good.
+stop_pid() {
+  local pid=$1 i
+  [ -n "$pid" ] || return 0
+  kill -"${2:-TERM}" "$pid" 2>/dev/null || true
+  for i in $(seq 1 600); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep "$([ "$i" -le 25 ] && echo 0.02 || echo 0.1)"
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    fail "process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-100)) still there 60 s after SIG${2:-TERM}"
+    watchdog_report 60
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
 }
 
 # api METHOD PATH [BODY]: an operator request; sets $status, writes resp.json.

@@ -978,8 +978,8 @@ if [ "$BACKEND" = sqlite ]; then
   "$OFFPAYD" --db "$work/v10.db" --listen 127.0.0.1:0 --issuer iss \
       --passphrase-file ip --root iss/root.pub --token-file token >v10.out 2>&1 &
   v10_pid=$!; all_pids+=("$v10_pid")
-  for _ in $(seq 1 400); do grep -q "listening on" v10.out && break; sleep 0.05; done
-  kill "$v10_pid" 2>/dev/null || true; wait "$v10_pid" 2>/dev/null || true
+  for _ in $(seq 1 1200); do grep -q "listening on" v10.out && break; kill -0 "$v10_pid" 2>/dev/null || break; sleep 0.05; done
+  stop_pid "$v10_pid"
   grep -qE "^offpayd: [0-9-]{10}T[0-9:]{8}Z ledger upgraded from schema version 10 to $want$" v10.out \
     && [ "$(sqlite3_max_version v10.db)" = "$want" ] \
     && ok "offpayd upgraded the version-10 ledger, and said so" || fail "upgrade: $(cat v10.out)"
@@ -1071,13 +1071,13 @@ if [ "$BACKEND" = postgres ]; then
   [ "$(ledger_sql v12 "SELECT MAX(version) FROM schema_version")" = 12 ] \
     && ok "the ledger stays at version 12" || fail "version after the lock wait"
   # the session's end (its client gone, its backend let go)
-  ledger_sql v12 "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE relation = 'credentials'::regclass AND granted AND pid <> pg_backend_pid()" >/dev/null
-  kill "$holder" 2>/dev/null || true; wait "$holder" 2>/dev/null || true
-  timeout 60 "$OFFPAYD" --db "$(ledger_url v12)" --listen 127.0.0.1:0 --issuer iss \
+  ledger_sql v12 "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE relation = 'credentials'::regclass AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND granted AND pid <> pg_backend_pid()" >/dev/null
+  stop_pid "$holder"
+  "$OFFPAYD" --db "$(ledger_url v12)" --listen 127.0.0.1:0 --issuer iss \
       --passphrase-file ip --root iss/root.pub --token-file token >v12.out 2>&1 &
   v12_pid=$!; all_pids+=("$v12_pid")
-  for _ in $(seq 1 400); do grep -q "listening on" v12.out && break; sleep 0.05; done
-  kill "$v12_pid" 2>/dev/null || true; wait "$v12_pid" 2>/dev/null || true
+  for _ in $(seq 1 1200); do grep -q "listening on" v12.out && break; kill -0 "$v12_pid" 2>/dev/null || break; sleep 0.05; done
+  stop_pid "$v12_pid"
   grep -q "ledger upgraded from schema version 12 to $want" v12.out \
     && ok "once the lock is let go, offpayd upgrades the ledger" || fail "upgrade after the lock: $(cat v12.out)"
 fi
