@@ -931,6 +931,42 @@ __attribute__((noinline)) static void sign_answer(const srv_req *r,
         rep->status = 500; /* never an unsigned answer that looks decided */
 }
 
+/* Every ledger handle stayed busy for the ms the request may wait for one
+ * (--lock-wait): 503 EBUSY, nothing done, so that a client is told while
+ * it still listens (a terminal's sync gives up after 120 s) and offpayd
+ * does no work for one gone. Counted; logged at most once a minute, with
+ * how many gave up since the last line: a queue of them does not flood
+ * the log. */
+static void pool_busy(srv_ctx *srv, const srv_req *r, long ms, srv_reply *rep)
+{
+    static pthread_mutex_t    mu = PTHREAD_MUTEX_INITIALIZER;
+    static time_t             said = -60; /* CLOCK_MONOTONIC, last line */
+    static unsigned long long said_n = 0; /* the count at that line */
+    unsigned long long        n = srv_metrics_pool_gave_up();
+    struct timespec           t;
+    size_t                    conns = 0;
+    long                      held = srv_pool_held_for(srv->pool, &conns);
+
+    srv_fail_engine_hint(rep, OFFPAY_EBUSY,
+                         "ledger: each of offpayd's %zu ledger "
+                         "connection(s) stayed busy for the %ld s a request "
+                         "waits for one (--lock-wait): nothing was done; send "
+                         "the request again (GET /v1/health says why they "
+                         "are held)",
+                         conns, ms / 1000);
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    pthread_mutex_lock(&mu);
+    if (t.tv_sec - said >= 60) {
+        srv_log("%s %s: 503 EBUSY: every one of the %zu ledger connection(s) "
+                "stayed busy for %ld s (the one held least, for %ld ms); "
+                "%llu request(s) answered so since the last such line",
+                r->method, r->path, conns, ms / 1000, held, n - said_n);
+        said = t.tv_sec;
+        said_n = n;
+    }
+    pthread_mutex_unlock(&mu);
+}
+
 static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
                                    const char *url, const char *method,
                                    conn_state *st)
@@ -973,21 +1009,25 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
      * srv_auth_early, takes one for a read only if one is free) */
     if (!SIGNED(st->rt->auth) || srv_auth_signature(&req, &rep) == 0) {
         if (st->rt->ledger) {
-            req.l = srv_pool_get(srv->pool);
+            req.l = srv_pool_get_within(srv->pool, offpay__lockwait_ms());
             /* the time written on what it books: read once the handle is
              * held, not before a wait for one (docs/api.md, "Merchant
              * statement": a period is final a bounded time after it) */
             req.now = srv_now();
             clock_gettime(CLOCK_MONOTONIC, &req.now_mono);
         }
-        /* a hint names only this request's wait for a lock
-         * (store/lockwait.h) */
-        offpay__lockwait_forget();
-        st->rt->fn(&req, &rep);
-        offpay__lockwait_forget();
-        if (req.auth_ok && req.l != NULL && rep.json != NULL &&
-            rep.text == NULL)
-            sign_answer(&req, &rep);
+        if (st->rt->ledger && req.l == NULL)
+            pool_busy(srv, &req, offpay__lockwait_ms(), &rep);
+        else {
+            /* a hint names only this request's wait for a lock
+             * (store/lockwait.h) */
+            offpay__lockwait_forget();
+            st->rt->fn(&req, &rep);
+            offpay__lockwait_forget();
+            if (req.auth_ok && req.l != NULL && rep.json != NULL &&
+                rep.text == NULL)
+                sign_answer(&req, &rep);
+        }
     }
     if (req.l != NULL)
         srv_pool_put(srv->pool, req.l);

@@ -63,6 +63,7 @@ static struct {
     uint32_t        marks_ok_at;     /* 0: no marking run succeeded yet */
     uint64_t        marks_failures, marked;
     uint64_t        refused_conn[2]; /* the 256 in all, one address's */
+    uint64_t        pool_gave_up;    /* requests no ledger handle freed for */
     /* codes refused ENOT_ISSUED, EUNKNOWN_KID at settlement */
     uint64_t        rejected_forged[2];
     uint64_t        ledger_errors[N_LEDGER_ERRS];
@@ -192,6 +193,16 @@ void srv_metrics_connection_refused(int per_ip)
     pthread_mutex_lock(&m.mu);
     m.refused_conn[per_ip != 0]++;
     pthread_mutex_unlock(&m.mu);
+}
+
+unsigned long long srv_metrics_pool_gave_up(void)
+{
+    unsigned long long n;
+
+    pthread_mutex_lock(&m.mu);
+    n = ++m.pool_gave_up;
+    pthread_mutex_unlock(&m.mu);
+    return n;
 }
 
 void srv_metrics_rejected_forged(size_t not_issued, size_t unknown_kid)
@@ -492,6 +503,13 @@ char *srv_metrics_render(void)
         "offpayd_connections_refused_total{limit=\"per_ip\"} %llu\n",
         (unsigned long long)m.refused_conn[0],
         (unsigned long long)m.refused_conn[1]);
+    add(&b,
+        "# HELP offpayd_ledger_connection_timeouts_total Requests answered "
+        "503 EBUSY, nothing done, after every ledger connection stayed busy "
+        "for the --lock-wait they may wait for one.\n"
+        "# TYPE offpayd_ledger_connection_timeouts_total counter\n"
+        "offpayd_ledger_connection_timeouts_total %llu\n",
+        (unsigned long long)m.pool_gave_up);
     add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
             "# TYPE offpayd_batch_items histogram\n");
     histogram(&b, "offpayd_batch_items", batch_bounds, N_BATCH, m.batch,

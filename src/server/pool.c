@@ -5,6 +5,7 @@
  * When the issuer is read again (SIGHUP), each handle takes the new trust
  * at its next hand-over (srv_pool_retrust).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -94,7 +95,16 @@ offpay_err srv_pool_open(const char *path, size_t n,
     if (p == NULL)
         return OFFPAY_ENOMEM;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->freed, NULL);
+    {
+        /* timed waits (srv_pool_get_within) on the monotonic clock: a
+         * wall clock set back does not stretch them */
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&p->freed, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     p->l = calloc(n, sizeof *p->l);
     p->busy = calloc(n, sizeof *p->busy);
     p->since = calloc(n, sizeof *p->since);
@@ -147,6 +157,28 @@ offpay_ledger *srv_pool_get(srv_pool *p)
     pthread_mutex_lock(&p->mu);
     while ((l = take(p)) == NULL)
         pthread_cond_wait(&p->freed, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    return l;
+}
+
+offpay_ledger *srv_pool_get_within(srv_pool *p, long ms)
+{
+    offpay_ledger  *l = NULL;
+    struct timespec until;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    while ((l = take(p)) == NULL)
+        if (pthread_cond_timedwait(&p->freed, &p->mu, &until) == ETIMEDOUT) {
+            l = take(p); /* one freed as the time ran out */
+            break;
+        }
     pthread_mutex_unlock(&p->mu);
     return l;
 }

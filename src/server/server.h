@@ -292,6 +292,10 @@ offpay_err     srv_pool_open(const char *path, size_t n,
                              offpay_pkcs11_key *key, srv_pool **out);
 void           srv_pool_close(srv_pool *p);
 offpay_ledger *srv_pool_get(srv_pool *p); /* blocks until one is free */
+/* A request's handle: as srv_pool_get, but NULL once ms milliseconds
+ * passed with every handle busy (the request is then answered 503 EBUSY,
+ * srv_fail_pool_busy, and nothing is done). */
+offpay_ledger *srv_pool_get_within(srv_pool *p, long ms);
 /* One if one is free now, else NULL: for what must not wait behind the
  * signed requests (a health check, the look before an unsigned body). */
 offpay_ledger *srv_pool_try_get(srv_pool *p);
@@ -346,6 +350,10 @@ void srv_metrics_release_held(int behind);
 /* a connection libmicrohttpd closed at its start over a limit: the
  * per-address one (per_ip) or all 256: offpayd_connections_refused_total */
 void srv_metrics_connection_refused(int per_ip);
+/* a request no ledger handle was freed for within its wait
+ * (srv_pool_get_within): offpayd_ledger_connection_timeouts_total; the
+ * count so far */
+unsigned long long srv_metrics_pool_gave_up(void);
 /* codes refused at settlement ENOT_ISSUED and EUNKNOWN_KID:
  * offpayd_rejected_total{reason} */
 void srv_metrics_rejected_forged(size_t not_issued, size_t unknown_kid);

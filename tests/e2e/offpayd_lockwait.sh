@@ -224,13 +224,17 @@ if [ "$BACKEND" = postgres ]; then
 fi
 
 # ---- every connection held past the bound ------------------------------
+# The one connection held 7 s by an upload: health says so past 2 s; a
+# request waiting for it gets 503 EBUSY after its 2 s, while the upload
+# still holds it, nothing done, counted, logged once; once it is free the
+# same request goes through.
 stop_server
-OFFPAYD_TEST_CHUNK_MS=3500 start_server --lock-wait 2 --threads 1
+OFFPAYD_TEST_CHUNK_MS=7000 start_server --lock-wait 2 --threads 1
 c=$(pay w1 1.00); accept ta "$c" 1.00 || fail "accept 1.00"
 ( upload ta; echo "$status" > up.status ) &
 up=$!
 seen=
-for _ in $(seq 60); do
+for _ in $(seq 100); do
   [ -s up.status ] && break
   health
   if [ "$hstatus" = 503 ] && [ "$(hget .reason)" = ledger_connections_busy ]; then seen=1; break; fi
@@ -240,10 +244,24 @@ done
   && jq -e '.hint | test("each of its 1 connection\\(s\\) has been held by its request for over 2 s")' health.json >/dev/null \
   && ok "health 503 ledger_connections_busy while the one connection is held past 2 s" \
   || fail "health while held: $hstatus $(cat health.json)"
+op dep-pool POST "/v1/admin/accounts/$A/deposit" '{"amount":"5.00","ref":"waits for a connection"}'
+[ "$status" = 503 ] && [ "$(jget .error)" = EBUSY ] && [ ! -s up.status ] \
+  && jq -e '.hint | test("each of offpayd.s 1 ledger connection\\(s\\) stayed busy for the 2 s a request waits for one \\(--lock-wait\\): nothing was done; send the request again")' resp.json >/dev/null \
+  && ok "a deposit waiting for the held connection: 503 EBUSY after its 2 s, the upload still holding it" \
+  || fail "deposit behind the held connection: $status $(cat resp.json) (upload: $(cat up.status 2>/dev/null))"
+[ "$(metric offpayd_ledger_connection_timeouts_total)" = 1 ] \
+  && ok "counted in offpayd_ledger_connection_timeouts_total" \
+  || fail "timeouts metric: $(metric offpayd_ledger_connection_timeouts_total)"
+[ "$(grep -c "POST /v1/admin/accounts/$A/deposit: 503 EBUSY: every one of the 1 ledger connection(s) stayed busy for 2 s" server.err)" = 1 ] \
+  && ok "logged once" || fail "log: $(tail -5 server.err)"
 wait "$up"
 [ "$(cat up.status)" = 200 ] && ok "the upload went through" || fail "upload: $(cat up.status)"
 health
 [ "$hstatus" = 200 ] && ok "health 200 once the connection is free" \
   || fail "health after: $hstatus $(cat health.json)"
+balances "A=$A:1100" "the deposit's 503 changed nothing"
+op dep-pool POST "/v1/admin/accounts/$A/deposit" '{"amount":"5.00","ref":"waits for a connection"}'
+[ "$status" = 200 ] && ok "the same deposit sent again once it is free: booked" || fail "deposit again: $status $(cat resp.json)"
+balances "A=$A:1600" "booked once"
 stop_server
 finish
