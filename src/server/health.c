@@ -4,6 +4,8 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "server/server.h"
 #include "store/lockwait.h"
@@ -139,13 +141,63 @@ static int connections_held(srv_req *r, srv_reply *out)
     snprintf(hint, sizeof hint,
              "each of its %zu connection(s) has been held by its request "
              "for over %ld s (the longest a request waits for a lock): a new "
-             "request waits for one",
-             n, offpay__lockwait_ms() / 1000);
+             "request waits for one, and is answered 503 EBUSY after %ld s",
+             n, offpay__lockwait_ms() / 1000, offpay__lockwait_ms() / 1000);
     busy(r, out, "ledger_connections_busy", hint);
     return 1;
 }
 
+/* A 503 of health in the log. A load balancer probes every few seconds,
+ * so each answer would be a line all through an incident: the first of a
+ * kind (its error and reason) is said, then one a minute at most while it
+ * lasts, with how many like it were not said (the answers say it every
+ * time). */
+static void health_logged(srv_reply *out)
+{
+    static pthread_mutex_t    mu = PTHREAD_MUTEX_INITIALIZER;
+    static char               last[96];
+    static time_t             at;
+    static unsigned long long held;
+    const char *e = json_string_value(json_object_get(out->json, "error"));
+    const char *reason =
+        json_string_value(json_object_get(out->json, "reason"));
+    const char *hint = json_string_value(json_object_get(out->json, "hint"));
+    char        kind[96];
+    struct timespec t;
+
+    if (e == NULL)
+        return; /* http.c logs it */
+    snprintf(kind, sizeof kind, "%s%s%s%s", e, reason ? " (" : "",
+             reason ? reason : "", reason ? ")" : "");
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    pthread_mutex_lock(&mu);
+    if (strcmp(kind, last) != 0 || t.tv_sec - at >= 60) {
+        if (held > 0 && strcmp(kind, last) == 0)
+            srv_log("GET /v1/health answered %u %s: %s (and %llu answer(s) "
+                    "like it since the last such line)",
+                    out->status, kind, hint ? hint : "", held);
+        else
+            srv_log("GET /v1/health answered %u %s: %s", out->status, kind,
+                    hint ? hint : "");
+        snprintf(last, sizeof last, "%s", kind);
+        at = t.tv_sec;
+        held = 0;
+    } else
+        held++;
+    pthread_mutex_unlock(&mu);
+    out->logged = 1;
+}
+
+static void health_answer(srv_req *r, srv_reply *out);
+
 void srv_health(srv_req *r, srv_reply *out)
+{
+    health_answer(r, out);
+    if (out->status >= 500 && out->json != NULL)
+        health_logged(out);
+}
+
+static void health_answer(srv_req *r, srv_reply *out)
 {
     offpay_ledger         *l = srv_pool_try_get(r->srv->pool);
     offpay_err             rc;

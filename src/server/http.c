@@ -561,7 +561,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
          * answer; a stop's STOPPING is not one */
         e = json_string_value(json_object_get(rep->json, "error"));
         hint = json_string_value(json_object_get(rep->json, "hint"));
-        if (rep->status >= 500 && e != NULL && strcmp(e, "STOPPING") != 0)
+        if (rep->status >= 500 && e != NULL && strcmp(e, "STOPPING") != 0 &&
+            !rep->logged)
             log_failure(st, rep->status, e, hint);
 
         /* an answer signed (sign_answer) goes as the text signed */
@@ -615,7 +616,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, conn_state *st,
 static enum MHD_Result answer_error(struct MHD_Connection *c, conn_state *st,
                                     srv_err e, const char *hint)
 {
-    srv_reply       rep = {0, NULL, NULL, NULL, NULL, ""};
+    srv_reply       rep = {0, NULL, NULL, NULL, NULL, "", 0};
     enum MHD_Result ret;
 
     srv_fail(&rep, e, hint);
@@ -965,6 +966,7 @@ static void pool_busy(srv_ctx *srv, const srv_req *r, long ms, srv_reply *rep)
         said_n = n;
     }
     pthread_mutex_unlock(&mu);
+    rep->logged = 1;
 }
 
 static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
@@ -972,7 +974,7 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
                                    conn_state *st)
 {
     srv_req         req;
-    srv_reply       rep = {0, NULL, NULL, NULL, NULL, ""};
+    srv_reply       rep = {0, NULL, NULL, NULL, NULL, "", 0};
     const char     *want; /* the token a refused request lacked */
     enum MHD_Result ret;
 

@@ -180,6 +180,10 @@ typedef struct srv_reply {
      * answer is not signed). */
     char *json_text;
     char  answer[OFFPAY__HTTP_ANSWER_TEXT];
+    /* A 5xx its handler said in the log itself, at a bounded rate (a
+     * health probe's, every request's while no ledger connection is
+     * free): http.c does not log it again */
+    int logged;
 } srv_reply;
 
 typedef void (*srv_handler)(srv_req *r, srv_reply *out);

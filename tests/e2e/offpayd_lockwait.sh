@@ -171,6 +171,16 @@ if [ "$BACKEND" = sqlite ]; then
   [ "$hstatus" = 503 ] && [ "$(hget .reason)" = ledger_locked ] \
     && ok "health still 503 ledger_locked past the bound: the file's lock tried, still held" \
     || fail "health while still held: $hstatus $(cat health.json)"
+  # a probe every few seconds through an incident: each answer 503, the
+  # log one line of each kind (a minute apart at most), not one a probe
+  n=0
+  for _ in $(seq 8); do health; [ "$hstatus" != 503 ] || n=$((n + 1)); done
+  [ "$n" = 8 ] \
+    && [ "$(grep -c "GET /v1/health answered 503 EBUSY (ledger_locked): ledger: the last transaction that waited for the ledger's lock gave up" server.err)" = 1 ] \
+    && [ "$(grep -c "GET /v1/health answered 503 EBUSY (ledger_lock_wait): ledger: a transaction has waited" server.err)" = 1 ] \
+    && [ "$(grep -c "/v1/health answered" server.err)" = 2 ] \
+    && ok "health answered 503 through the incident (8 probes more): one log line of each reason" \
+    || fail "health's log lines ($n of 8 were 503): $(grep "/v1/health" server.err)"
 fi
 
 # ---- the lock let go ----------------------------------------------------
