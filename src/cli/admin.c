@@ -2410,7 +2410,6 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
 struct report_text {
     offpay__report_total totals[OFFPAY__REPORT_CURRENCIES];
     size_t               n;
-    offpay_err           rc;
 };
 
 /* A row's or a total's two lines of `admin report`: head, the payments
@@ -2446,17 +2445,18 @@ static void report_lines(const char *head, const char *acct_head, uint16_t cur,
 }
 
 /* One merchant's row of `admin report`, on two lines. */
-static int report_row(const offpay__report_row *r, void *p)
+static offpay_err report_row(const offpay__report_row *r, void *p)
 {
     struct report_text             *c = p;
     const offpay_statement_account *a = &r->acct;
     const uint64_t counts[] = {r->payments, r->rejected, r->late};
     char           head[OFFPAY_NAME_MAX + 64], acct_head[48];
 
-    c->rc = offpay__report_total_add(c->totals, &c->n,
-                                     OFFPAY__REPORT_CURRENCIES, r);
-    if (c->rc != OFFPAY_OK)
-        return 1;
+    offpay_err rc = offpay__report_total_add(c->totals, &c->n,
+                                             OFFPAY__REPORT_CURRENCIES, r);
+
+    if (rc != OFFPAY_OK)
+        return rc;
     snprintf(head, sizeof head, "merchant %llu \"%s\" %s  ",
              (unsigned long long)r->merchant, r->name,
              offpay_currency_alpha(r->currency));
@@ -2468,7 +2468,7 @@ static int report_row(const offpay__report_row *r, void *p)
                  (const int64_t[]){a->opening_balance, a->settled, a->refunds,
                                    a->deposits, a->withdrawals, a->other,
                                    a->closing_balance});
-    return 0;
+    return OFFPAY_OK;
 }
 
 /* `admin report` of one period, as text: a row per merchant, then each
@@ -2494,8 +2494,6 @@ static int report_text(offpay_ledger *l, uint32_t from, uint32_t to,
                cli_iso_time(to + OFFPAY__PERIOD_FINAL_AFTER + 1, t1));
     rc = offpay__report_walk(l, from, to, 0, UINT64_MAX, report_row, c, &last,
                              &more);
-    if (rc == OFFPAY_ENOMEM && c->rc != OFFPAY_OK)
-        rc = c->rc;
     if (rc != OFFPAY_OK) {
         free(c);
         return cli_fail("report", rc);

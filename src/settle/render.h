@@ -173,16 +173,16 @@ json_t *offpay__report_total_json(const offpay__report_total *t);
 
 /*
  * offpay__report_walk — each merchant with an id above after, ascending,
- * at most limit (from 1) of them: its row over [from, to] to each (a
- * non-zero return stops the walk: OFFPAY_ENOMEM). *last: the last
+ * at most limit (from 1) of them: its row over [from, to] to each (an
+ * error it returns stops the walk, which returns it). *last: the last
  * merchant given (0: none); *more: 1 when merchants follow it. Errors:
- * OFFPAY_EINVAL, OFFPAY_ENOMEM, and those of offpay__report_merchant and
+ * OFFPAY_EINVAL, each's, and those of offpay__report_merchant and
  * offpay_ledger_merchants.
  */
 offpay_err offpay__report_walk(offpay_ledger *l, uint32_t from, uint32_t to,
                                uint64_t after, uint64_t limit,
-                               int (*each)(const offpay__report_row *r,
-                                           void                     *ctx),
+                               offpay_err (*each)(const offpay__report_row *r,
+                                                  void *ctx),
                                void *ctx, uint64_t *last, int *more);
 
 /* The report's page as GET /v1/admin/report answers it (docs/api.md):

@@ -189,8 +189,8 @@ json_t *offpay__report_total_json(const offpay__report_total *t)
 
 offpay_err offpay__report_walk(offpay_ledger *l, uint32_t from, uint32_t to,
                                uint64_t after, uint64_t limit,
-                               int (*each)(const offpay__report_row *r,
-                                           void                     *ctx),
+                               offpay_err (*each)(const offpay__report_row *r,
+                                                  void *ctx),
                                void *ctx, uint64_t *last, int *more)
 {
     offpay_merchant_info *v = NULL;
@@ -217,8 +217,8 @@ offpay_err offpay__report_walk(offpay_ledger *l, uint32_t from, uint32_t to,
                 break;
             }
             rc = offpay__report_merchant(l, &v[i], from, to, &row);
-            if (rc == OFFPAY_OK && each(&row, ctx) != 0)
-                rc = OFFPAY_ENOMEM;
+            if (rc == OFFPAY_OK)
+                rc = each(&row, ctx);
             if (rc == OFFPAY_OK) {
                 listed++;
                 *last = after = v[i].id;
@@ -233,19 +233,18 @@ struct page_ctx {
     json_t              *rows;
     offpay__report_total totals[OFFPAY__REPORT_CURRENCIES];
     size_t               n_totals;
-    offpay_err           rc;
 };
 
-static int page_row(const offpay__report_row *r, void *p)
+static offpay_err page_row(const offpay__report_row *r, void *p)
 {
     struct page_ctx *c = p;
     json_t          *j = offpay__report_row_json(r);
+    offpay_err       rc = offpay__report_total_add(c->totals, &c->n_totals,
+                                                   OFFPAY__REPORT_CURRENCIES, r);
 
-    c->rc = offpay__report_total_add(c->totals, &c->n_totals,
-                                     OFFPAY__REPORT_CURRENCIES, r);
     if (j == NULL || json_array_append_new(c->rows, j) != 0)
-        c->rc = OFFPAY_ENOMEM;
-    return c->rc != OFFPAY_OK;
+        return OFFPAY_ENOMEM;
+    return rc;
 }
 
 offpay_err offpay__report_page(offpay_ledger *l, uint32_t from, uint32_t to,
@@ -265,8 +264,6 @@ offpay_err offpay__report_page(offpay_ledger *l, uint32_t from, uint32_t to,
     }
     rc = offpay__report_walk(l, from, to, after, limit, page_row, c, &last,
                              &more);
-    if (rc == OFFPAY_ENOMEM && c->rc != OFFPAY_OK)
-        rc = c->rc; /* the row's own error (EOVERFLOW) */
     totals = json_array();
     for (size_t i = 0; rc == OFFPAY_OK && totals != NULL && i < c->n_totals;
          i++)
