@@ -2046,6 +2046,25 @@ static size_t slurp_into(const char *path, uint8_t *buf, size_t cap)
  * write; none finished: a clear refusal, nothing changed. The dropped
  * credentials' codes and receipts stay in the log (replayed at every
  * open, whole), their serials are never installed again. */
+/* Fails the rename that puts a wallet's new state in place
+ * (offpay__file_fault_hook). */
+static int fail_rename(const char *step)
+{
+    return strcmp(step, "rename") == 0;
+}
+
+/* 1 when the wallet holds a credential of that serial. */
+static int holds_serial(offpay_wallet *w, uint64_t serial, uint32_t now)
+{
+    offpay_wallet_balance b;
+
+    for (size_t k = 0; k < offpay_wallet_n_credentials(w); k++)
+        if (offpay_wallet_get_balance(w, k, now, &b) == OFFPAY_OK &&
+            b.serial == serial)
+            return 1;
+    return 0;
+}
+
 static void test_full_wallet_drops_finished(void)
 {
     fixture                  f;
@@ -2117,6 +2136,19 @@ static void test_full_wallet_drops_finished(void)
     /* Still in their late window: nothing finished. */
     CHECK_ERR(offpay_wallet_add_credential(f.w, buf, len, NOW + 10 * DAY),
               OFFPAY_ERANGE);
+    /* After it, an install whose write fails drops nothing: the file as
+     * it was, the oldest finished one still held, its serial not kept as
+     * dropped (it installs again as it was), the codes' sums the log's. */
+    n_file = slurp_into(f.path, file1, sizeof file1);
+    offpay__file_fault_hook = fail_rename;
+    CHECK(offpay_wallet_add_credential(f.w, buf, len, NOW + 11 * DAY) !=
+          OFFPAY_OK);
+    offpay__file_fault_hook = NULL;
+    n_file2 = slurp_into(f.path, file2, sizeof file2);
+    CHECK(n_file2 == n_file && memcmp(file1, file2, n_file) == 0);
+    CHECK(offpay_wallet_n_credentials(f.w) == max);
+    CHECK(holds_serial(f.w, c[0].serial, NOW + 11 * DAY));
+    CHECK(offpay_wallet_n_spends(f.w) == 3);
     /* After it: each install drops the oldest finished one. */
     for (int i = 0; i < 3; i++) {
         if (i > 0)
