@@ -1587,8 +1587,7 @@ typedef struct offpay_ledger_terminal_entry {
     offpay_terminal_report report; /* its last sync's report */
     /* the issuer key (kid) that signed its credential, read from the
      * credential's bytes; -1 when the ledger holds no credential for it,
-     * as valid_from and expires are then 0 (since the release after
-     * 0.18.0) */
+     * as valid_from and expires are then 0 (since 0.19.0) */
     int32_t kid;
 } offpay_ledger_terminal_entry;
 
@@ -1665,8 +1664,7 @@ offpay_err offpay_ledger_keys(offpay_ledger *l, uint32_t now, int credentials,
  * offpay_ledger_credential_bytes — wallet credential serial as the ledger
  * signed it (OFFPAY_WALLET_CRED_BYTES, its exact bytes: decode them with
  * offpay_wallet_cred_decode for its kid), into bytes. Errors:
- * OFFPAY_EINVAL, OFFPAY_ENOT_ISSUED, OFFPAY_ESTORE. Since the release
- * after 0.18.0.
+ * OFFPAY_EINVAL, OFFPAY_ENOT_ISSUED, OFFPAY_ESTORE. Since 0.19.0.
  */
 offpay_err
 offpay_ledger_credential_bytes(offpay_ledger *l, uint64_t serial,
