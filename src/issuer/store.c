@@ -1535,8 +1535,21 @@ static offpay_err add_key_as(offpay_issuer *is, uint32_t valid_from,
         is->bundle_issued_at = old_at;
         sodium_memzero(k, sizeof *k);
         /* not in issuer.sealed: a pair made in the token for it goes too
-         * (its label free for the next try; the caller's detail kept) */
-        (void)offpay__pkcs11_unmake(p11);
+         * (its label free for the next try; the caller's detail kept).
+         * But OFFPAY_EIO may come once the file was replaced, its
+         * directory not synced (offpay__file_write_atomic): issuer.sealed
+         * may name the key, which is kept then, and said. */
+        if (rc != OFFPAY_EIO)
+            (void)offpay__pkcs11_unmake(p11);
+        else if (generate)
+            offpay__log("offpay: WARNING: the key pair just made in the "
+                        "PKCS#11 token (%s) was kept: issuer.sealed may "
+                        "name it (its write failed with an I/O error, "
+                        "perhaps after replacing the file). If 'offpay "
+                        "issuer show' lists no key with that URI, delete it "
+                        "with the token's tool before making a key under "
+                        "its name again\n",
+                        key_uri);
         offpay_pkcs11_close(p11);
         return rc;
     }

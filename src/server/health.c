@@ -147,45 +147,80 @@ static int connections_held(srv_req *r, srv_reply *out)
     return 1;
 }
 
-/* A 503 of health in the log. A load balancer probes every few seconds,
- * so each answer would be a line all through an incident: the first of a
- * kind (its error and reason) is said, then one a minute at most while it
- * lasts, with how many like it were not said (the answers say it every
- * time). */
+/* Health's 5xx in the log. A load balancer probes every few seconds, so
+ * each answer would be a line all through an incident: each kind (its
+ * error and reason) is said when it starts, then once a minute at most
+ * while it lasts, with how many answers like it were not said (the
+ * answers say it every time). Kinds that alternate (a lock waited for,
+ * then given up on) are each bounded so; a 200 ends the incident, and
+ * the next one's first answer is said again. */
+#define HEALTH_KINDS 8
+
+static struct {
+    pthread_mutex_t mu;
+    struct {
+        char               kind[96];
+        time_t             at; /* CLOCK_MONOTONIC of its last line */
+        unsigned long long held;
+    } k[HEALTH_KINDS];
+} health_log = {PTHREAD_MUTEX_INITIALIZER, {{"", 0, 0}}};
+
 static void health_logged(srv_reply *out)
 {
-    static pthread_mutex_t    mu = PTHREAD_MUTEX_INITIALIZER;
-    static char               last[96];
-    static time_t             at;
-    static unsigned long long held;
     const char *e = json_string_value(json_object_get(out->json, "error"));
     const char *reason =
         json_string_value(json_object_get(out->json, "reason"));
     const char *hint = json_string_value(json_object_get(out->json, "hint"));
     char        kind[96];
     struct timespec t;
+    size_t          i, oldest = 0;
+    unsigned long long held = 0;
+    int                say = 1;
 
     if (e == NULL)
         return; /* http.c logs it */
     snprintf(kind, sizeof kind, "%s%s%s%s", e, reason ? " (" : "",
              reason ? reason : "", reason ? ")" : "");
     clock_gettime(CLOCK_MONOTONIC, &t);
-    pthread_mutex_lock(&mu);
-    if (strcmp(kind, last) != 0 || t.tv_sec - at >= 60) {
-        if (held > 0 && strcmp(kind, last) == 0)
-            srv_log("GET /v1/health answered %u %s: %s (and %llu answer(s) "
-                    "like it since the last such line)",
-                    out->status, kind, hint ? hint : "", held);
-        else
-            srv_log("GET /v1/health answered %u %s: %s", out->status, kind,
-                    hint ? hint : "");
-        snprintf(last, sizeof last, "%s", kind);
-        at = t.tv_sec;
-        held = 0;
-    } else
-        held++;
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_lock(&health_log.mu);
+    for (i = 0; i < HEALTH_KINDS; i++) {
+        if (strcmp(health_log.k[i].kind, kind) == 0)
+            break;
+        if (health_log.k[i].at < health_log.k[oldest].at)
+            oldest = i; /* a free one's is 0 */
+    }
+    if (i < HEALTH_KINDS && t.tv_sec - health_log.k[i].at < 60) {
+        health_log.k[i].held++;
+        say = 0;
+    } else {
+        if (i == HEALTH_KINDS) { /* a new kind, in a free or the oldest slot */
+            i = oldest;
+            snprintf(health_log.k[i].kind, sizeof health_log.k[i].kind, "%s",
+                     kind);
+            health_log.k[i].held = 0;
+        }
+        held = health_log.k[i].held;
+        health_log.k[i].at = t.tv_sec;
+        health_log.k[i].held = 0;
+    }
+    pthread_mutex_unlock(&health_log.mu);
+    if (say && held > 0)
+        srv_log("GET /v1/health answered %u %s: %s (and %llu answer(s) like "
+                "it since the last such line)",
+                out->status, kind, hint ? hint : "", held);
+    else if (say)
+        srv_log("GET /v1/health answered %u %s: %s", out->status, kind,
+                hint ? hint : "");
     out->logged = 1;
+}
+
+/* A 200: the incident is over; its kinds are said again when they come
+ * back. */
+static void health_log_reset(void)
+{
+    pthread_mutex_lock(&health_log.mu);
+    memset(health_log.k, 0, sizeof health_log.k);
+    pthread_mutex_unlock(&health_log.mu);
 }
 
 static void health_answer(srv_req *r, srv_reply *out);
@@ -195,6 +230,8 @@ void srv_health(srv_req *r, srv_reply *out)
     health_answer(r, out);
     if (out->status >= 500 && out->json != NULL)
         health_logged(out);
+    else
+        health_log_reset();
 }
 
 static void health_answer(srv_req *r, srv_reply *out)

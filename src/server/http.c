@@ -947,14 +947,21 @@ static void pool_busy(srv_ctx *srv, const srv_req *r, long ms, srv_reply *rep)
     struct timespec           t;
     size_t                    conns = 0;
     long                      held = srv_pool_held_for(srv->pool, &conns);
+    char                      hint[320];
 
-    srv_fail_engine_hint(rep, OFFPAY_EBUSY,
-                         "ledger: each of offpayd's %zu ledger "
-                         "connection(s) stayed busy for the %ld s a request "
-                         "waits for one (--lock-wait): nothing was done; send "
-                         "the request again (GET /v1/health says why they "
-                         "are held)",
-                         conns, ms / 1000);
+    /* not through srv_fail_engine: no storage failed, so neither
+     * offpayd_ledger_errors_total nor health's last_ledger_error counts
+     * it */
+    snprintf(hint, sizeof hint,
+             "ledger: each of offpayd's %zu ledger connection(s) stayed busy "
+             "for the %ld s a request waits for one (--lock-wait): nothing was "
+             "done; send the request again (GET /v1/health says why they are "
+             "held)",
+             conns, ms / 1000);
+    json_decref(rep->json);
+    rep->status = 503;
+    rep->json = json_pack("{s:s, s:s}", "error", offpay_errname(OFFPAY_EBUSY),
+                          "hint", hint);
     clock_gettime(CLOCK_MONOTONIC, &t);
     pthread_mutex_lock(&mu);
     if (t.tv_sec - said >= 60) {

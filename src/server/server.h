@@ -297,8 +297,8 @@ offpay_err     srv_pool_open(const char *path, size_t n,
 void           srv_pool_close(srv_pool *p);
 offpay_ledger *srv_pool_get(srv_pool *p); /* blocks until one is free */
 /* A request's handle: as srv_pool_get, but NULL once ms milliseconds
- * passed with every handle busy (the request is then answered 503 EBUSY,
- * srv_fail_pool_busy, and nothing is done). */
+ * passed with every handle busy (http.c then answers the request 503
+ * EBUSY, and nothing is done). */
 offpay_ledger *srv_pool_get_within(srv_pool *p, long ms);
 /* One if one is free now, else NULL: for what must not wait behind the
  * signed requests (a health check, the look before an unsigned body). */

@@ -55,7 +55,7 @@ watchdog_report() {
     esac
     echo "# $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-160)"
     if command -v gdb >/dev/null; then
-      timeout 30 gdb -p "$p" -batch -ex "thread apply all bt 15" </dev/null 2>/dev/null \
+      timeout 15 gdb -p "$p" -batch -ex "thread apply all bt 15" </dev/null 2>/dev/null \
         | grep -E '^(Thread|#)' | head -80
     else
       cat "/proc/$p/stack" 2>/dev/null | head -20
@@ -67,8 +67,10 @@ watchdog_report() {
   fi
 }
 (
-  set +eE; trap - ERR
-  for _ in $(seq 1 "${OFFPAY_TEST_WATCHDOG:-540}"); do sleep 1 </dev/null >/dev/null 2>&1; done
+  set +eE +o pipefail; trap - ERR
+  # against the shell's own clock: a loaded machine's sleeps run late
+  end=$((SECONDS + ${OFFPAY_TEST_WATCHDOG:-540}))
+  while [ "$SECONDS" -lt "$end" ]; do sleep 1 </dev/null >/dev/null 2>&1; done
   watchdog_report "${OFFPAY_TEST_WATCHDOG:-540}"
 ) &
 watchdog_pid=$!
@@ -261,7 +263,9 @@ stop_pid() {
   done
   if kill -0 "$pid" 2>/dev/null; then
     fail "process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-100)) still there 60 s after SIG${2:-TERM}"
-    watchdog_report 60
+    # (its pipelines may fail, a process gone or not attachable: never
+    # the scenario's end)
+    ( set +eE +o pipefail; trap - ERR; watchdog_report 60 ) || true
     kill -9 "$pid" 2>/dev/null || true
   fi
   wait "$pid" 2>/dev/null || true

@@ -254,6 +254,7 @@ done
   && jq -e '.hint | test("each of its 1 connection\\(s\\) has been held by its request for over 2 s")' health.json >/dev/null \
   && ok "health 503 ledger_connections_busy while the one connection is held past 2 s" \
   || fail "health while held: $hstatus $(cat health.json)"
+ebusy_before=$(metric 'offpayd_ledger_errors_total{error="EBUSY"}')
 op dep-pool POST "/v1/admin/accounts/$A/deposit" '{"amount":"5.00","ref":"waits for a connection"}'
 [ "$status" = 503 ] && [ "$(jget .error)" = EBUSY ] && [ ! -s up.status ] \
   && jq -e '.hint | test("each of offpayd.s 1 ledger connection\\(s\\) stayed busy for the 2 s a request waits for one \\(--lock-wait\\): nothing was done; send the request again")' resp.json >/dev/null \
@@ -263,7 +264,11 @@ op dep-pool POST "/v1/admin/accounts/$A/deposit" '{"amount":"5.00","ref":"waits 
   && ok "counted in offpayd_ledger_connection_timeouts_total" \
   || fail "timeouts metric: $(metric offpayd_ledger_connection_timeouts_total)"
 [ "$(grep -c "POST /v1/admin/accounts/$A/deposit: 503 EBUSY: every one of the 1 ledger connection(s) stayed busy for 2 s" server.err)" = 1 ] \
-  && ok "logged once" || fail "log: $(tail -5 server.err)"
+  && [ "$(grep -c "answered 503 EBUSY: ledger: each of offpayd's" server.err)" = 0 ] \
+  && ok "logged once (its own line, not the 5xx line besides)" || fail "log: $(tail -5 server.err)"
+[ "$(metric 'offpayd_ledger_errors_total{error="EBUSY"}')" = "$ebusy_before" ] \
+  && ok "no storage failed: offpayd_ledger_errors_total{EBUSY} as it was" \
+  || fail "ledger errors: $ebusy_before -> $(metric 'offpayd_ledger_errors_total{error="EBUSY"}')"
 wait "$up"
 [ "$(cat up.status)" = 200 ] && ok "the upload went through" || fail "upload: $(cat up.status)"
 health

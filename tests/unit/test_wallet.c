@@ -2041,11 +2041,6 @@ static size_t slurp_into(const char *path, uint8_t *buf, size_t cap)
     return n;
 }
 
-/* A wallet file full of credentials (OFFPAY_WALLET_CREDS_MAX): one more
- * drops the oldest finished one (released, late window over) in the same
- * write; none finished: a clear refusal, nothing changed. The dropped
- * credentials' codes and receipts stay in the log (replayed at every
- * open, whole), their serials are never installed again. */
 /* Fails the rename that puts a wallet's new state in place
  * (offpay__file_fault_hook). */
 static int fail_rename(const char *step)
@@ -2065,6 +2060,11 @@ static int holds_serial(offpay_wallet *w, uint64_t serial, uint32_t now)
     return 0;
 }
 
+/* A wallet file full of credentials (OFFPAY_WALLET_CREDS_MAX): one more
+ * drops the oldest finished one (released, late window over) in the same
+ * write; none finished: a clear refusal, nothing changed. The dropped
+ * credentials' codes and receipts stay in the log (replayed at every
+ * open, whole), their serials are never installed again. */
 static void test_full_wallet_drops_finished(void)
 {
     fixture                  f;
@@ -2136,13 +2136,13 @@ static void test_full_wallet_drops_finished(void)
     /* Still in their late window: nothing finished. */
     CHECK_ERR(offpay_wallet_add_credential(f.w, buf, len, NOW + 10 * DAY),
               OFFPAY_ERANGE);
-    /* After it, an install whose write fails drops nothing: the file as
-     * it was, the oldest finished one still held, its serial not kept as
-     * dropped (it installs again as it was), the codes' sums the log's. */
+    /* After it, an install whose write fails (EIO, the fault's) drops
+     * nothing: the file as it was, the oldest finished one still held
+     * (and dropped by the next install, below), the codes all there. */
     n_file = slurp_into(f.path, file1, sizeof file1);
     offpay__file_fault_hook = fail_rename;
-    CHECK(offpay_wallet_add_credential(f.w, buf, len, NOW + 11 * DAY) !=
-          OFFPAY_OK);
+    CHECK_ERR(offpay_wallet_add_credential(f.w, buf, len, NOW + 11 * DAY),
+              OFFPAY_EIO);
     offpay__file_fault_hook = NULL;
     n_file2 = slurp_into(f.path, file2, sizeof file2);
     CHECK(n_file2 == n_file && memcmp(file1, file2, n_file) == 0);
