@@ -23,6 +23,7 @@
 #include <time.h>
 #include <winscard.h>
 
+#include "core/deadline.h"
 #include "offpay/nfc.h"
 
 struct offpay_nfc_reader {
@@ -172,13 +173,7 @@ static int xfer_wait(xfer *x)
         pthread_mutex_destroy(&x->mu);
         return -1;
     }
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += OFFPAY_NFC_ANSWER_MS / 1000;
-    until.tv_nsec += (OFFPAY_NFC_ANSWER_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    offpay__deadline(CLOCK_MONOTONIC, OFFPAY_NFC_ANSWER_MS, &until);
     pthread_mutex_lock(&x->mu);
     while (!x->done && e != ETIMEDOUT)
         e = pthread_cond_timedwait(&x->cv, &x->mu, &until);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/deadline.h"
 #include "server/server.h"
 
 struct srv_pool {
@@ -166,13 +167,7 @@ offpay_ledger *srv_pool_get_within(srv_pool *p, long ms)
     offpay_ledger  *l = NULL;
     struct timespec until;
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    offpay__deadline(CLOCK_MONOTONIC, ms, &until);
     pthread_mutex_lock(&p->mu);
     while ((l = take(p)) == NULL)
         if (pthread_cond_timedwait(&p->freed, &p->mu, &until) == ETIMEDOUT) {

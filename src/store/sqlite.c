@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "core/dbcopy.h"
+#include "core/deadline.h"
 #include "core/log.h"
 #include "core/oserr.h"
 #include "core/message_int.h"
@@ -343,13 +344,7 @@ static offpay_err gate_enter(offpay__store *s)
 
     if (s->gate == NULL || s->gate_held)
         return OFFPAY_OK;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += wait / 1000;
-    until.tv_nsec += (wait % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    offpay__deadline(CLOCK_REALTIME, wait, &until);
     if (pthread_mutex_timedlock(&s->gate->mu, &until) != 0) {
         if (wait < left)
             return OFFPAY_ERETRY;
