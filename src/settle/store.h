@@ -1025,7 +1025,8 @@ offpay_err offpay__store_sqlite_open(const char *path, offpay__store **s,
                                      const offpay__store_ops **ops);
 
 /* Every step of the plans of the SQLite store's prepared statements (the
- * ones requests and jobs run; EXPLAIN QUERY PLAN's detail column), on
+ * ones requests and jobs run), and of the statements it runs once that
+ * are listed to be planned too (EXPLAIN QUERY PLAN's detail column), on
  * the ledger at path (made and migrated if new): each(ctx, the
  * statement, the step). unit.test_plans holds them to reading by index. */
 typedef void (*offpay__plan_step_fn)(void *ctx, const char *sql,

@@ -931,7 +931,7 @@ undo_017() {
   ledger_sql "$1" "ALTER TABLE request_keys_009 RENAME TO request_keys" >/dev/null
 }
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of version 10, for real (migrations 011 to 023 undone: a
+  # A ledger of version 10, for real (migrations 011 to 024 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
@@ -952,6 +952,7 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "DROP INDEX credentials_wallet_pk_revoked" >/dev/null
   ledger_sql v10 "DROP INDEX credentials_wallet_released" >/dev/null
   ledger_sql v10 "DROP INDEX credentials_wallet_pk_released" >/dev/null
+  ledger_sql v10 "DROP INDEX enrollments_account_open" >/dev/null
   ledger_sql v10 "ALTER TABLE terminals DROP COLUMN revoke_reason" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
@@ -1050,6 +1051,7 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "DROP INDEX credentials_wallet_pk_revoked" >/dev/null
   ledger_sql v12 "DROP INDEX credentials_wallet_released" >/dev/null
   ledger_sql v12 "DROP INDEX credentials_wallet_pk_released" >/dev/null
+  ledger_sql v12 "DROP INDEX enrollments_account_open" >/dev/null
   ledger_sql v12 "ALTER TABLE terminals DROP COLUMN revoke_reason" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
