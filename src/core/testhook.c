@@ -6,10 +6,17 @@
 
 #include "core/testhook.h"
 
-void offpay__test_delay_ms(const char *env)
+long offpay__test_number(const char *env)
 {
     const char *v = getenv(env);
-    long        ms = v != NULL ? atol(v) : 0;
+    long        n = v != NULL ? atol(v) : 0;
+
+    return n > 0 ? n : 0;
+}
+
+void offpay__test_delay_ms(const char *env)
+{
+    long ms = offpay__test_number(env);
 
     if (ms > 0) {
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

@@ -7,6 +7,11 @@
 #ifndef OFFPAY_CORE_TESTHOOK_H
 #define OFFPAY_CORE_TESTHOOK_H
 
+/* The positive number the environment variable env holds; 0 when it is
+ * not set, not a number, or not above 0 (a bound or a count a test
+ * build takes from its test: a shorter wait, a lower schema version). */
+long offpay__test_number(const char *env);
+
 /* Sleeps the milliseconds the environment variable env holds (none, or
  * not a number: no wait). */
 void offpay__test_delay_ms(const char *env);

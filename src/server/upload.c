@@ -209,10 +209,10 @@ void srv_batch_engine_error(int wallet, offpay_err rc, size_t left,
 static long commit_within_ms(void)
 {
 #ifdef OFFPAY_TEST_HOOKS
-    const char *env = getenv("OFFPAYD_TEST_COMMIT_WITHIN_MS");
+    long ms = offpay__test_number("OFFPAYD_TEST_COMMIT_WITHIN_MS");
 
-    if (env != NULL && atol(env) > 0)
-        return atol(env);
+    if (ms > 0)
+        return ms;
 #endif
     return (long)SRV_COMMIT_WITHIN * 1000L;
 }

@@ -14,7 +14,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/deadline.h"
 #include "core/log.h"
+#include "core/testhook.h"
 #include "store/lockwait.h"
 
 #define TEXT_MAX OFFPAY__LOCKWAIT_TEXT_MAX
@@ -61,17 +63,6 @@ static long ms_between(struct timespec a, struct timespec b)
            (b.tv_nsec - a.tv_nsec) / 1000000L;
 }
 
-static struct timespec plus_ms(struct timespec t, long ms)
-{
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
-
 static int before(struct timespec a, struct timespec b)
 {
     return a.tv_sec < b.tv_sec ||
@@ -102,12 +93,8 @@ long offpay__lockwait_ms(void)
     if (ms > 0)
         return ms;
 #ifdef OFFPAY_TEST_HOOKS
-    {
-        const char *env = getenv("OFFPAY_TEST_LOCK_WAIT_MS");
-
-        if (env != NULL && atol(env) > 0)
-            return atol(env);
-    }
+    if ((ms = offpay__test_number("OFFPAY_TEST_LOCK_WAIT_MS")) > 0)
+        return ms;
 #endif
     return OFFPAY__LOCKWAIT_MS;
 }
@@ -154,7 +141,7 @@ static void list(void)
  * own statement): the bound from now. */
 static void standalone_start(struct timespec now)
 {
-    me.until = plus_ms(now, offpay__lockwait_ms());
+    me.until = offpay__time_plus_ms(now, offpay__lockwait_ms());
     me.said = 0;
     me.holders[0] = '\0';
 }
@@ -164,7 +151,7 @@ void offpay__lockwait_tx_begin(void)
     if (me.depth++ > 0)
         return;
     me.begun = now_mono();
-    me.until = plus_ms(me.begun, offpay__lockwait_ms());
+    me.until = offpay__time_plus_ms(me.begun, offpay__lockwait_ms());
     me.waiting = me.said = me.gave_up = me.timed_out = me.want_holders = 0;
     me.pg = 0;
     me.file[0] = me.holders[0] = me.detail[0] = '\0';
@@ -362,15 +349,7 @@ int offpay__lockwait_tx_again(void)
     now = now_mono();
     if (!me.waiting) {
         /* the statement waited its whole lock_timeout */
-        long back = me.slice;
-
-        me.since = now;
-        me.since.tv_sec -= back / 1000;
-        me.since.tv_nsec -= (back % 1000) * 1000000L;
-        if (me.since.tv_nsec < 0) {
-            me.since.tv_sec--;
-            me.since.tv_nsec += 1000000000L;
-        }
+        me.since = offpay__time_plus_ms(now, -me.slice);
         me.pg = 1;
         me.waiting = 1;
         if (me.depth > 0)

@@ -41,6 +41,7 @@
 #include "core/log.h"
 #include "core/jsonutil.h"
 #include "core/message_int.h"
+#include "core/testhook.h"
 #include "offpay/offpay.h"
 #include "settle/settle_int.h"
 #include "settle/store.h"
@@ -1643,10 +1644,10 @@ static offpay_err read_version(PGconn *db, int *has, long *version)
 static long migrate_lock_wait_ms(void)
 {
 #ifdef OFFPAY_TEST_HOOKS
-    const char *env = getenv("OFFPAY_TEST_MIGRATE_LOCK_MS");
+    long ms = offpay__test_number("OFFPAY_TEST_MIGRATE_LOCK_MS");
 
-    if (env != NULL && atol(env) > 0)
-        return atol(env);
+    if (ms > 0)
+        return ms;
 #endif
     return MIGRATE_LOCK_WAIT_MS;
 }
@@ -1658,11 +1659,10 @@ static long migrate_lock_wait_ms(void)
 static size_t migrate_to(void)
 {
 #ifdef OFFPAY_TEST_HOOKS
-    const char *env = getenv("OFFPAY_TEST_MIGRATE_TO");
+    long to = offpay__test_number("OFFPAY_TEST_MIGRATE_TO");
 
-    if (env != NULL && atol(env) > 0 &&
-        (size_t)atol(env) < offpay__n_migrations)
-        return (size_t)atol(env);
+    if (to > 0 && (size_t)to < offpay__n_migrations)
+        return (size_t)to;
 #endif
     return offpay__n_migrations;
 }

@@ -371,20 +371,15 @@ static offpay_err gate_enter(offpay__store *s)
 /* SQLite's busy handler of a store's connection: waits for the file's
  * lock as offpay__lockwait_busy says (lockwait.h), noting on the gate held
  * that its holder waits for another process. */
+static int db_busy(void *arg, int count);
+
 static int store_busy(void *arg, int count)
 {
     offpay__store *s = arg;
-    long ms = offpay__lockwait_busy(count, sqlite3_db_filename(s->db, "main"));
-    struct timespec ts;
 
     if (s->gate_held)
         __atomic_store_n(&s->gate->file_wait, 1, __ATOMIC_RELAXED);
-    if (ms <= 0)
-        return 0;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-    return 1;
+    return db_busy(s->db, count);
 }
 
 /* The same for a connection of its own (an unseal, a backup's read). */

@@ -47,6 +47,20 @@ op() {
 # health: GET /v1/health into health.json; sets $hstatus.
 health() { hstatus=$(curl -s -o health.json -w '%{http_code}' "$URL/v1/health"); }
 hget() { jq -r "$1" health.json; }
+# health_until STATUS REASON TRIES [DONE]: health asked every 0.05 s, at
+# most TRIES times, until it answers STATUS with that reason (- : any),
+# or until the file DONE is written (the request it watches ended);
+# status 0 when it did.
+health_until() {
+  local _
+  for _ in $(seq "$3"); do
+    [ -z "${4:-}" ] || [ ! -s "$4" ] || return 1
+    health
+    [ "$hstatus" = "$1" ] && { [ "$2" = - ] || [ "$(hget .reason)" = "$2" ]; } && return 0
+    sleep 0.05
+  done
+  return 1
+}
 
 # hold [MODE]: another process takes the ledger's lock (PostgreSQL: of
 # MODE, EXCLUSIVE unless told) and keeps it until release; both wait
@@ -100,12 +114,7 @@ t0=$(now_ms)
 dep=$!
 # while it waits: health 503, "ledger_lock_wait"
 seen=
-for _ in $(seq 60); do
-  [ -s dep.status ] && break
-  health
-  if [ "$hstatus" = 503 ] && [ "$(hget .reason)" = ledger_lock_wait ]; then seen=1; break; fi
-  sleep 0.05
-done
+health_until 503 ledger_lock_wait 60 dep.status && seen=1
 [ -n "$seen" ] && [ "$(hget .error)" = EBUSY ] && [ "$(hget .status)" = unavailable ] \
   && jq -e '.hint | test("waited [0-9]+ s so far for a lock another process holds on the ledger")' health.json >/dev/null \
   && ok "health 503 EBUSY ledger_lock_wait while the deposit waits" \
@@ -188,11 +197,7 @@ release
 ok "the other process let the lock go"
 t1=$(now_ms)
 hok=
-for _ in $(seq 100); do
-  health
-  [ "$hstatus" = 200 ] && { hok=1; break; }
-  sleep 0.05
-done
+health_until 200 - 100 && hok=1
 took=$(( $(now_ms) - t1 ))
 [ -n "$hok" ] && [ "$(hget .status)" = ok ] && ok "health 200 again once the lock is gone ($took ms)" \
   || fail "health after the release: $hstatus $(cat health.json)"
@@ -223,11 +228,7 @@ if [ "$BACKEND" = postgres ]; then
   cli_waits "its open (the statements it prepares)"
   release
   hok=
-  for _ in $(seq 100); do
-    health
-    [ "$hstatus" = 200 ] && { hok=1; break; }
-    sleep 0.05
-  done
+  health_until 200 - 100 && hok=1
   [ -n "$hok" ] && ok "health 200 again, the bound after the last give-up" \
     || fail "health after the release: $hstatus $(cat health.json)"
   balances "A=$A:1100" "the read's 503 changed nothing"
@@ -244,12 +245,7 @@ c=$(pay w1 1.00); accept ta "$c" 1.00 || fail "accept 1.00"
 ( upload ta; echo "$status" > up.status ) &
 up=$!
 seen=
-for _ in $(seq 100); do
-  [ -s up.status ] && break
-  health
-  if [ "$hstatus" = 503 ] && [ "$(hget .reason)" = ledger_connections_busy ]; then seen=1; break; fi
-  sleep 0.05
-done
+health_until 503 ledger_connections_busy 100 up.status && seen=1
 [ -n "$seen" ] && [ "$(hget .error)" = EBUSY ] \
   && jq -e '.hint | test("each of its 1 connection\\(s\\) has been held by its request for over 2 s")' health.json >/dev/null \
   && ok "health 503 ledger_connections_busy while the one connection is held past 2 s" \
