@@ -322,7 +322,7 @@ static void histogram(buf *b, const char *name, const double *bounds, size_t n,
         (unsigned long long)count, name, sum, name, (unsigned long long)count);
 }
 
-char *srv_metrics_render(void)
+char *srv_metrics_render(size_t pool_waiting)
 {
     static const offpay_settle_outcome outs[] = {
         OFFPAY_SETTLE_REJECTED,     OFFPAY_SETTLE_SETTLED,
@@ -508,8 +508,12 @@ char *srv_metrics_render(void)
         "503 EBUSY, nothing done, after every ledger connection stayed busy "
         "for the --lock-wait they may wait for one.\n"
         "# TYPE offpayd_ledger_connection_timeouts_total counter\n"
-        "offpayd_ledger_connection_timeouts_total %llu\n",
-        (unsigned long long)m.pool_gave_up);
+        "offpayd_ledger_connection_timeouts_total %llu\n"
+        "# HELP offpayd_ledger_connection_waiters Requests waiting now for "
+        "a free ledger connection (served in the order they came).\n"
+        "# TYPE offpayd_ledger_connection_waiters gauge\n"
+        "offpayd_ledger_connection_waiters %zu\n",
+        (unsigned long long)m.pool_gave_up, pool_waiting);
     add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
             "# TYPE offpayd_batch_items histogram\n");
     histogram(&b, "offpayd_batch_items", batch_bounds, N_BATCH, m.batch,
@@ -520,8 +524,7 @@ char *srv_metrics_render(void)
 
 void srv_metrics(srv_req *r, srv_reply *out)
 {
-    (void)r;
-    out->text = srv_metrics_render();
+    out->text = srv_metrics_render(srv_pool_waiting(r->srv->pool));
     if (out->text == NULL)
         srv_fail(out, SRV_E_INTERNAL, "out of memory");
     else

@@ -15,9 +15,21 @@
 #include "core/deadline.h"
 #include "server/server.h"
 
+/* A request waiting for a handle. A freed handle goes to the oldest
+ * waiter, handed over under the pool's lock: never left for a request
+ * that came later to take first, so under a long rush the requests are
+ * served in the order they came, and the one that gives up at its
+ * --lock-wait is the one that has waited longest for no handle. */
+typedef struct waiter {
+    pthread_cond_t handed; /* signalled once l is set */
+    offpay_ledger *l;      /* the handle handed over, or NULL */
+    struct waiter *next;
+} waiter;
+
 struct srv_pool {
     pthread_mutex_t mu;
-    pthread_cond_t  freed;
+    waiter         *head, *tail; /* the queue, oldest first */
+    size_t          waiting;     /* its length */
     size_t          n;
     offpay_ledger **l;
     int            *busy;
@@ -76,7 +88,6 @@ void srv_pool_close(srv_pool *p)
     free(p->gen_of);
     sodium_memzero(p->sk, sizeof p->sk);
     pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->freed);
     free(p);
 }
 
@@ -96,16 +107,6 @@ offpay_err srv_pool_open(const char *path, size_t n,
     if (p == NULL)
         return OFFPAY_ENOMEM;
     pthread_mutex_init(&p->mu, NULL);
-    {
-        /* timed waits (srv_pool_get_within) on the monotonic clock: a
-         * wall clock set back does not stretch them */
-        pthread_condattr_t ca;
-
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&p->freed, &ca);
-        pthread_condattr_destroy(&ca);
-    }
     p->l = calloc(n, sizeof *p->l);
     p->busy = calloc(n, sizeof *p->busy);
     p->since = calloc(n, sizeof *p->since);
@@ -139,9 +140,12 @@ out:
     return rc;
 }
 
-/* Under p->mu: a free handle taken, or NULL. */
+/* Under p->mu: a free handle taken, or NULL. None is free while a
+ * request waits: srv_pool_put hands it over. */
 static offpay_ledger *take(srv_pool *p)
 {
+    if (p->head != NULL)
+        return NULL;
     for (size_t i = 0; i < p->n; i++)
         if (!p->busy[i]) {
             p->busy[i] = 1;
@@ -151,31 +155,74 @@ static offpay_ledger *take(srv_pool *p)
     return NULL;
 }
 
-offpay_ledger *srv_pool_get(srv_pool *p)
+/* Under p->mu: w out of the queue. */
+static void unqueue(srv_pool *p, waiter *w)
 {
-    offpay_ledger *l = NULL;
+    waiter **pp = &p->head, *prev = NULL;
 
+    while (*pp != NULL && *pp != w) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp == NULL)
+        return;
+    *pp = w->next;
+    if (p->tail == w)
+        p->tail = prev;
+    p->waiting--;
+}
+
+/* A handle, waiting in the queue for one at most ms milliseconds (< 0:
+ * without end); NULL once they passed. */
+static offpay_ledger *get(srv_pool *p, long ms)
+{
+    offpay_ledger  *l;
+    struct timespec until;
+
+    if (ms >= 0)
+        offpay__deadline(CLOCK_MONOTONIC, ms, &until);
     pthread_mutex_lock(&p->mu);
-    while ((l = take(p)) == NULL)
-        pthread_cond_wait(&p->freed, &p->mu);
+    l = take(p);
+    if (l == NULL) {
+        waiter             w = {.l = NULL, .next = NULL};
+        pthread_condattr_t ca;
+
+        /* on the monotonic clock: a wall clock set back does not
+         * stretch the wait */
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&w.handed, &ca);
+        pthread_condattr_destroy(&ca);
+        if (p->tail != NULL)
+            p->tail->next = &w;
+        else
+            p->head = &w;
+        p->tail = &w;
+        p->waiting++;
+        while (w.l == NULL)
+            if (ms < 0)
+                pthread_cond_wait(&w.handed, &p->mu);
+            else if (pthread_cond_timedwait(&w.handed, &p->mu, &until) ==
+                         ETIMEDOUT &&
+                     w.l == NULL) {
+                unqueue(p, &w); /* gave up; none was handed over */
+                break;
+            }
+        l = w.l;
+        pthread_cond_destroy(&w.handed);
+    }
     pthread_mutex_unlock(&p->mu);
     return l;
 }
 
+offpay_ledger *srv_pool_get(srv_pool *p)
+{
+    return get(p, -1);
+}
+
 offpay_ledger *srv_pool_get_within(srv_pool *p, long ms)
 {
-    offpay_ledger  *l = NULL;
-    struct timespec until;
-
-    offpay__deadline(CLOCK_MONOTONIC, ms, &until);
-    pthread_mutex_lock(&p->mu);
-    while ((l = take(p)) == NULL)
-        if (pthread_cond_timedwait(&p->freed, &p->mu, &until) == ETIMEDOUT) {
-            l = take(p); /* one freed as the time ran out */
-            break;
-        }
-    pthread_mutex_unlock(&p->mu);
-    return l;
+    return get(p, ms < 0 ? 0 : ms);
 }
 
 offpay_ledger *srv_pool_try_get(srv_pool *p)
@@ -186,6 +233,16 @@ offpay_ledger *srv_pool_try_get(srv_pool *p)
     l = take(p);
     pthread_mutex_unlock(&p->mu);
     return l;
+}
+
+size_t srv_pool_waiting(srv_pool *p)
+{
+    size_t n;
+
+    pthread_mutex_lock(&p->mu);
+    n = p->waiting;
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 long srv_pool_held_for(srv_pool *p, size_t *n)
@@ -216,10 +273,20 @@ void srv_pool_put(srv_pool *p, offpay_ledger *l)
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < p->n; i++)
         if (p->l[i] == l) {
-            p->busy[i] = 0;
+            waiter *w = p->head;
+
             refresh(p, i);
+            if (w == NULL) {
+                p->busy[i] = 0;
+                break;
+            }
+            /* handed to the oldest waiter: still busy, held from now */
+            unqueue(p, w);
+            w->l = l;
+            clock_gettime(CLOCK_MONOTONIC, &p->since[i]);
+            pthread_cond_signal(&w->handed);
+            break;
         }
-    pthread_cond_signal(&p->freed);
     pthread_mutex_unlock(&p->mu);
 }
 

@@ -295,7 +295,9 @@ offpay_err     srv_pool_open(const char *path, size_t n,
                              uint32_t next_kid, const uint8_t sk[OFFPAY_SK_BYTES],
                              offpay_pkcs11_key *key, srv_pool **out);
 void           srv_pool_close(srv_pool *p);
-offpay_ledger *srv_pool_get(srv_pool *p); /* blocks until one is free */
+/* Blocks until one is free. Those waiting are served in the order they
+ * came: a handle put back goes to the oldest. */
+offpay_ledger *srv_pool_get(srv_pool *p);
 /* A request's handle: as srv_pool_get, but NULL once ms milliseconds
  * passed with every handle busy (http.c then answers the request 503
  * EBUSY, and nothing is done). */
@@ -303,6 +305,8 @@ offpay_ledger *srv_pool_get_within(srv_pool *p, long ms);
 /* One if one is free now, else NULL: for what must not wait behind the
  * signed requests (a health check, the look before an unsigned body). */
 offpay_ledger *srv_pool_try_get(srv_pool *p);
+/* How many wait for a handle now (srv_pool_get, srv_pool_get_within). */
+size_t srv_pool_waiting(srv_pool *p);
 /* How long every handle has been held, ms: the shortest hold of them
  * (0 when one is free); *n the pool's size. For health: each request
  * holding its handle that long, a new one waits. */
@@ -388,8 +392,9 @@ void srv_metrics_signature(offpay_err rc);
  * the token's detail in detail[160]; OFFPAY_OK (*at 0) when the last one
  * succeeded or none was made since start. */
 offpay_err srv_metrics_last_signature(uint32_t *at, char detail[160]);
-/* Prometheus text exposition; malloc'd. */
-char *srv_metrics_render(void);
+/* Prometheus text exposition, with pool_waiting the requests waiting for a
+ * ledger handle (srv_pool_waiting); malloc'd. */
+char *srv_metrics_render(size_t pool_waiting);
 
 /* ---- strict parsers (parse.c; fuzzed) ------------------------------ */
 

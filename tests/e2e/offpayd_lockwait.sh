@@ -251,7 +251,21 @@ health_until 503 ledger_connections_busy 100 up.status && seen=1
   && ok "health 503 ledger_connections_busy while the one connection is held past 2 s" \
   || fail "health while held: $hstatus $(cat health.json)"
 ebusy_before=$(metric 'offpayd_ledger_errors_total{error="EBUSY"}')
-op dep-pool POST "/v1/admin/accounts/$A/deposit" '{"amount":"5.00","ref":"waits for a connection"}'
+( op dep-pool POST "/v1/admin/accounts/$A/deposit" '{"amount":"5.00","ref":"waits for a connection"}'
+  echo "$status" > dep.status ) &
+dep=$!
+waiters=
+for _ in $(seq 40); do
+  [ "$(metric offpayd_ledger_connection_waiters)" = 1 ] && { waiters=1; break; }
+  sleep 0.05
+done
+[ -n "$waiters" ] && ok "offpayd_ledger_connection_waiters 1 while the deposit waits" \
+  || fail "waiters gauge: $(metric offpayd_ledger_connection_waiters)"
+wait "$dep"
+status=$(cat dep.status)
+[ "$(metric offpayd_ledger_connection_waiters)" = 0 ] \
+  && ok "offpayd_ledger_connection_waiters 0 once it gave up" \
+  || fail "waiters after: $(metric offpayd_ledger_connection_waiters)"
 [ "$status" = 503 ] && [ "$(jget .error)" = EBUSY ] && [ ! -s up.status ] \
   && jq -e '.hint | test("each of offpayd.s 1 ledger connection\\(s\\) stayed busy for the 2 s a request waits for one \\(--lock-wait\\): nothing was done; send the request again")' resp.json >/dev/null \
   && ok "a deposit waiting for the held connection: 503 EBUSY after its 2 s, the upload still holding it" \

@@ -5,7 +5,9 @@
  * highest counter, lost-wallet revocation and terminal rotation
  * (src/settle/online.c), and the wallet state's "online" entry: a frozen
  * credential makes no code, a sync's view releases what settlement did
- * not take, and a malformed entry is refused (src/wallet/wallet.c).
+ * not take, and a malformed entry is refused (src/wallet/wallet.c); and
+ * offpayd's ledger handles, handed to waiting requests in the order they
+ * came (src/server/pool.c).
  */
 #include <libpq-fe.h>
 #include <sodium.h>
@@ -1103,6 +1105,93 @@ static void test_sync_refuses_an_escrow_beyond_the_limit(void)
 
 /* ---- a lost wallet's revocation against an allowance (PostgreSQL) ----- */
 
+/* ---- offpayd's ledger handles (src/server/pool.c) --------------------- */
+
+struct pool_wait {
+    srv_pool      *p;
+    long           ms;
+    offpay_ledger *got;
+    int            done;
+};
+
+static void *pool_wait_thread(void *arg)
+{
+    struct pool_wait *w = arg;
+
+    w->got = srv_pool_get_within(w->p, w->ms);
+    __atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* Until the pool counts n waiting (at most 10 s): 0, or -1. */
+static int pool_waiting_is(srv_pool *p, size_t n)
+{
+    for (int i = 0; i < 2000; i++) {
+        if (srv_pool_waiting(p) == n)
+            return 0;
+        usleep(5000);
+    }
+    return -1;
+}
+
+static int pool_done(struct pool_wait *w)
+{
+    return __atomic_load_n(&w->done, __ATOMIC_SEQ_CST);
+}
+
+/* Requests waiting for a ledger handle are served in the order they
+ * came: a handle put back goes to the oldest waiter, never to a request
+ * that asks right then (before, a signal woke some waiter, and whoever
+ * took the lock first had the handle: under a long rush an early request
+ * could wait out its --lock-wait while later ones were served). A waiter
+ * that gives up leaves the queue, and the handle then stays free. */
+static void test_pool_serves_waiters_in_order(void)
+{
+    world            w;
+    srv_pool        *p = NULL;
+    offpay_ledger   *h;
+    struct pool_wait a = {0}, b = {0}, c = {0};
+    pthread_t        ta, tb, tc;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(
+        srv_pool_open(w.path, 1, NULL, &w.bundle, 1, 2, w.issuer.sk, NULL, &p));
+    h = srv_pool_get(p);
+    REQUIRE(h != NULL);
+    CHECK(srv_pool_try_get(p) == NULL);
+    a.p = b.p = c.p = p;
+    a.ms = b.ms = 20000;
+    REQUIRE(pthread_create(&ta, NULL, pool_wait_thread, &a) == 0);
+    REQUIRE(pool_waiting_is(p, 1) == 0);
+    REQUIRE(pthread_create(&tb, NULL, pool_wait_thread, &b) == 0);
+    REQUIRE(pool_waiting_is(p, 2) == 0);
+    /* put back: handed to a, not free for the one asking now */
+    srv_pool_put(p, h);
+    CHECK(srv_pool_try_get(p) == NULL);
+    pthread_join(ta, NULL);
+    CHECK(a.got == h);
+    CHECK(!pool_done(&b));
+    CHECK(srv_pool_waiting(p) == 1);
+    srv_pool_put(p, a.got);
+    CHECK(srv_pool_try_get(p) == NULL);
+    pthread_join(tb, NULL);
+    CHECK(b.got == h);
+    CHECK(srv_pool_waiting(p) == 0);
+    /* one that gives up leaves the queue; the handle put back is free */
+    c.ms = 200;
+    REQUIRE(pthread_create(&tc, NULL, pool_wait_thread, &c) == 0);
+    pthread_join(tc, NULL);
+    CHECK(c.got == NULL);
+    CHECK(srv_pool_waiting(p) == 0);
+    srv_pool_put(p, b.got);
+    h = srv_pool_try_get(p);
+    CHECK(h != NULL);
+    if (h != NULL)
+        srv_pool_put(p, h);
+    srv_pool_close(p);
+    drop_world(&w);
+}
+
 struct allowance_run {
     world     *w;
     offpay_err rc;
@@ -1434,6 +1523,7 @@ static const offpay_test TESTS[] = {
      test_wallet_online_state_freezes_and_releases},
     {"restore_floor_is_handed_out_once", test_restore_floor_is_handed_out_once},
     {"resend_after_a_loss_replays", test_resend_after_a_loss_replays},
+    {"pool_serves_waiters_in_order", test_pool_serves_waiters_in_order},
     {NULL, NULL}};
 
 int main(void)
