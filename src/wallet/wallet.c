@@ -129,6 +129,7 @@
 #define EXPIRED_LONG_AGO OFFPAY__WALLET_EXPIRED_LONG_AGO
 
 uint32_t offpay__wallet_checkpoint_every = CHECKPOINT_EVERY;
+uint32_t offpay__wallet_creds_max = CREDS_MAX;
 /* Spends a format 1 or 2 file may list (it was capped at 6,000). */
 #define LEGACY_SPENDS_MAX 6000
 
@@ -2183,7 +2184,7 @@ static offpay_err add_cred_as(offpay_wallet *w, const uint8_t *cred, size_t len,
      * before the checkpoint are not read), so it never comes back */
     if (is_pruned(w, c.serial))
         return OFFPAY_EEXISTS;
-    if (w->n_creds == CREDS_MAX) {
+    if (w->n_creds >= CREDS_MAX || w->n_creds >= offpay__wallet_creds_max) {
         /* the oldest finished one makes room, in the same atomic write
          * as the new one: a crash leaves the file before both or after */
         if (!prune_pick(w, now, &pk))

@@ -81,6 +81,9 @@ offpay_err offpay__wallet_log_seal(const offpay_wallet *w, uint64_t index,
 /* Codes between two checkpoints a wallet writes by codes alone (4096; tests
  * lower it). */
 extern uint32_t offpay__wallet_checkpoint_every;
+/* Credentials a wallet holds before an install drops a finished one
+ * (OFFPAY_WALLET_CREDS_MAX; the power-loss test lowers it, never above). */
+extern uint32_t offpay__wallet_creds_max;
 
 /*
  * offpay__wallet_sign_http — signs an offpayd request (the format of

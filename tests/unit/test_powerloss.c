@@ -765,6 +765,185 @@ static void test_wallet_codes_survive_power_loss(void)
     cuts_run += cuts;
 }
 
+/* 1 when the wallet at w holds a credential of that serial. */
+static int wallet_holds(offpay_wallet *w, uint64_t serial, uint32_t now)
+{
+    offpay_wallet_balance b;
+
+    for (size_t k = 0; k < offpay_wallet_n_credentials(w); k++)
+        if (offpay_wallet_get_balance(w, k, now, &b) == OFFPAY_OK &&
+            b.serial == serial)
+            return 1;
+    return 0;
+}
+
+/* Issues a credential of 10.00 for the wallet at w into cred (*len). */
+static int issue_into(offpay_issuer *is, offpay_wallet *w, uint32_t expires,
+                      uint8_t cred[512], size_t *len, uint64_t *serial)
+{
+    offpay_wallet_cred wc;
+    uint8_t            pk[OFFPAY_PK_BYTES];
+
+    offpay_wallet_public_key(w, pk);
+    if (offpay_issuer_issue_wallet(is, pk, 1000, EUR, NOW - DAY, expires,
+                                   OFFPAY_CRED_ALLOW_UNBOUND,
+                                   &wc) != OFFPAY_OK ||
+        offpay_wallet_cred_encode(&wc, cred, 512, len) != OFFPAY_OK)
+        return 0;
+    *serial = wc.serial;
+    return 1;
+}
+
+#define DROP_CAP 4
+
+/*
+ * A full wallet's install drops its oldest finished credential in the same
+ * atomic write as the new one (src/wallet/wallet.c, add_cred_as). Cut at
+ * every step of that install, the wallet opens as one of the two states
+ * and never a mix: the old credential held and the new one not, or the
+ * new one held and the old one gone for good (never installed again); an
+ * install it said was done is there; the dropped credential's code stays
+ * in the log; no counter is reused. The cap is lowered to DROP_CAP so the
+ * wallet fills in a moment (the same code as at 2,048).
+ */
+static void test_wallet_drop_survives_power_loss(void)
+{
+    char           dir[512], base[600], run[600], path[700];
+    uint8_t        root[OFFPAY_PK_BYTES], cred[512], fresh[512], old[512];
+    uint8_t       *bundle = NULL;
+    size_t         blen = 0, len = 0, fresh_len = 0, old_len = 0;
+    uint64_t       old_serial = 0, fresh_serial = 0, serial = 0;
+    offpay_issuer *is = NULL;
+    offpay_wallet *w = NULL;
+    int            fails = 0, ok = 0;
+    unsigned long  cuts = 0;
+    uint32_t       saved_cap = offpay__wallet_creds_max;
+    const uint32_t later = NOW + 11 * DAY;
+    char          *code = NULL;
+    offpay__wallet_sync_cred v;
+
+    snprintf(dir, sizeof dir, "%s/wallet-drop", offpay_test_tmpdir());
+    snprintf(base, sizeof base, "%s/wallet", dir);
+    snprintf(run, sizeof run, "%s/wallet-run", dir);
+    setenv("OFFPAY_KDF_COST", "test", 1);
+    offpay__wallet_creds_max = DROP_CAP;
+    REQUIRE(mkdir(dir, 0700) == 0);
+    snprintf(path, sizeof path, "%s/issuer", dir);
+    REQUIRE_OK(offpay_issuer_create(path, PASS, NOW - DAY, &is));
+    offpay_issuer_root_pk(is, root);
+    REQUIRE_OK(offpay_issuer_bundle(is, &bundle, &blen));
+    REQUIRE_OK(offpay_wallet_create(base, PASS, root, bundle, blen, &w));
+    /* The oldest, spent whole (a code in the log), then released by
+     * offpayd with its late window over by `later`: finished. */
+    REQUIRE(issue_into(is, w, NOW + DAY, old, &old_len, &old_serial));
+    REQUIRE_OK(offpay_wallet_add_credential(w, old, old_len, NOW));
+    REQUIRE_OK(offpay_wallet_pay(w, 1000, EUR, NOW, &code, NULL));
+    free(code);
+    for (int i = 1; i < DROP_CAP; i++) {
+        REQUIRE(issue_into(is, w, NOW + 30 * DAY, cred, &len, &serial));
+        REQUIRE_OK(offpay_wallet_add_credential(w, cred, len, NOW));
+    }
+    memset(&v, 0, sizeof v);
+    v.serial = old_serial;
+    v.synced = 1;
+    v.released = 1;
+    v.released_at = v.release_due = NOW + 5 * DAY;
+    v.late_until = NOW + 10 * DAY;
+    REQUIRE_OK(offpay__wallet_sync_apply(w, &v, 1));
+    REQUIRE(offpay_wallet_n_credentials(w) == DROP_CAP);
+    REQUIRE(
+        issue_into(is, w, NOW + 60 * DAY, fresh, &fresh_len, &fresh_serial));
+    offpay_wallet_close(w);
+    w = NULL;
+
+    for (int pass = 0; pass < passes() && fails == 0; pass++) {
+        int      mode = pass < NMODES ? pass : OFFPAY__FAULTFS_TORN;
+        uint64_t n = 1;
+
+        for (uint64_t k = 0; k <= n && fails == 0;
+             k += (k == 0 ? 1 : stride())) {
+            offpay_wallet_spend sp;
+            offpay_payment      p;
+            offpay_err          said, rc;
+            int                 has_new, has_old;
+
+            copy_wallet(base, run, &ok);
+            REQUIRE(ok);
+            REQUIRE_OK(offpay_wallet_open(run, PASS, &w));
+            offpay__faultfs_track_wallet(run);
+            offpay__faultfs_arm(k, (offpay__faultfs_mode)mode,
+                                k * 11 + 3 + (uint64_t)pass * 1000003u);
+            said = offpay_wallet_add_credential(w, fresh, fresh_len, later);
+            offpay_wallet_close(w);
+            w = NULL;
+            if (k == 0)
+                n = offpay__faultfs_steps();
+            else
+                cuts++;
+            REQUIRE(offpay__faultfs_reboot() == 0);
+            offpay__faultfs_track_wallet(NULL);
+
+            rc = offpay_wallet_open(run, PASS, &w);
+            if (rc != OFFPAY_OK) {
+                fprintf(stderr, "%s cut at step %llu/%llu: wallet open: %s\n",
+                        mode_name[mode], (unsigned long long)k,
+                        (unsigned long long)n, offpay_errname(rc));
+                fails++;
+                continue;
+            }
+            has_new = wallet_holds(w, fresh_serial, later);
+            has_old = wallet_holds(w, old_serial, later);
+            if (k == 0)
+                CHECK(said == OFFPAY_OK);
+            /* one state or the other, never a mix; a done install kept */
+            if (offpay_wallet_n_credentials(w) != DROP_CAP ||
+                has_new == has_old || (said == OFFPAY_OK && !has_new)) {
+                fprintf(stderr,
+                        "%s cut at step %llu/%llu: install said %s, %zu "
+                        "credentials, new %d, dropped one %d\n",
+                        mode_name[mode], (unsigned long long)k,
+                        (unsigned long long)n, offpay_errname(said),
+                        offpay_wallet_n_credentials(w), has_new, has_old);
+                fails++;
+            }
+            /* the dropped credential's code stays in the log */
+            CHECK(offpay_wallet_n_spends(w) == 1);
+            CHECK_ERR(offpay_wallet_get_spend(w, 0, &sp), OFFPAY_OK);
+            CHECK(sp.serial == old_serial && sp.counter == 1 &&
+                  sp.authorized == 1000);
+            /* the install again: done once, the old one gone for good */
+            CHECK_ERR(offpay_wallet_add_credential(w, fresh, fresh_len, later),
+                      has_new ? OFFPAY_EEXISTS : OFFPAY_OK);
+            CHECK(wallet_holds(w, fresh_serial, later));
+            CHECK(!wallet_holds(w, old_serial, later));
+            CHECK_ERR(offpay_wallet_add_credential(w, old, old_len, NOW),
+                      OFFPAY_EEXISTS);
+            CHECK_ERR(offpay_wallet_pay(w, 100, EUR, later, &code, &p),
+                      OFFPAY_OK);
+            free(code);
+            code = NULL;
+            CHECK(p.cred.serial != old_serial);
+            offpay_wallet_close(w);
+            w = NULL;
+            /* and the same after another open */
+            REQUIRE_OK(offpay_wallet_open(run, PASS, &w));
+            CHECK(offpay_wallet_n_spends(w) == 2);
+            CHECK(wallet_holds(w, fresh_serial, later) &&
+                  !wallet_holds(w, old_serial, later));
+            offpay_wallet_close(w);
+            w = NULL;
+        }
+        printf("wallet drop, %s: %llu I/O steps\n", mode_name[mode],
+               (unsigned long long)n);
+    }
+    offpay__wallet_creds_max = saved_cap;
+    offpay_issuer_close(is);
+    free(bundle);
+    CHECK(fails == 0);
+    printf("wallet drop: %lu power cuts, %d violations\n", cuts, fails);
+    cuts_run += cuts;
+}
+
 /* Rows in the table t of the SQLite file at path (-1: unreadable). */
 static int rows(const char *path)
 {
@@ -840,6 +1019,8 @@ int main(void)
          test_terminal_cut_mid_accept_never_says_accepted},
         {"ledger_acknowledged_survive_power_loss",
          test_ledger_acknowledged_survive_power_loss},
+        {"wallet_drop_survives_power_loss",
+         test_wallet_drop_survives_power_loss},
         {"wallet_codes_survive_power_loss",
          test_wallet_codes_survive_power_loss},
         {NULL, NULL},
