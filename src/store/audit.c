@@ -535,9 +535,13 @@ const char offpay__marks_last_sql[] =
     " " from_where                                                             \
     " ON CONFLICT (account) DO UPDATE SET upto = excluded.upto,"               \
     " balance = excluded.balance" on_conflict
+/* (CROSS JOIN keeps SQLite's order, the accounts read by id for each one
+ * touched: joined as w JOIN accounts, it read every account, w through an
+ * automatic index; with 2·10^6 accounts 155 ms a run under the writer's
+ * lock, 0.7 ms so) */
 const char offpay__balance_marks_put_sql[] =
-    MARKS_PUT_SQL("FROM w JOIN accounts a ON a.id = w.id, q"
-                  " WHERE a.kind IN (1, 4, 5)", "");
+    MARKS_PUT_SQL("FROM w CROSS JOIN accounts a CROSS JOIN q"
+                  " WHERE a.id = w.id AND a.kind IN (1, 4, 5)", "");
 /* clang-format on */
 /* Then the transfer mark $2: latest_at the latest time up to it, the last
  * mark's $3 or the latest of the transfers above the last mark $1; $4 the

@@ -1933,39 +1933,6 @@ out:
     return rc;
 }
 
-offpay_err offpay__store_sqlite_plans(const char          *path,
-                                      offpay__plan_step_fn each, void *ctx)
-{
-    const offpay__store_ops *ops = NULL;
-    offpay__store           *s = NULL;
-    sqlite3_stmt            *st;
-    char                    *sql;
-    offpay_err               rc = offpay__store_sqlite_open(path, &s, &ops);
-    const size_t n_once = sizeof SQL_ONCE_PLANNED / sizeof SQL_ONCE_PLANNED[0];
-
-    for (size_t i = 0; rc == OFFPAY_OK && i < S_COUNT + n_once; i++) {
-        const char *text = i < S_COUNT ? SQL[i] : SQL_ONCE_PLANNED[i - S_COUNT];
-
-        sql = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", text);
-        if (sql == NULL)
-            rc = OFFPAY_ENOMEM;
-        else if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-            rc = OFFPAY_ESTORE;
-        else {
-            while (sqlite3_step(st) == SQLITE_ROW) {
-                const char *detail = (const char *)sqlite3_column_text(st, 3);
-
-                if (detail != NULL)
-                    each(ctx, text, detail);
-            }
-            sqlite3_finalize(st);
-        }
-        sqlite3_free(sql);
-    }
-    s_close(s);
-    return rc;
-}
-
 offpay_err offpay__store_sqlite_backup(const char *path, const char *out)
 {
     sqlite3   *db = NULL;
@@ -3949,4 +3916,89 @@ static offpay_err s_next_id_set(offpay__store *s, const char *table,
     (void)id;
     (void)next;
     return OFFPAY_EINVAL;
+}
+
+/* The statements prepared when they run (rare: an operator's look-up, a
+ * page of a list, a job's step), as prepare() joins them: planned by
+ * offpay__store_sqlite_plans too. */
+static const char *const SQL_RARE_PLANNED[][2] = {
+    {SQL_CASES, SQL_CASES_WHERE},
+    {SQL_CASES, SQL_CASE_GET_WHERE},
+    {SQL_PRESENTMENTS_OF, ""},
+    {SQL_TERMINAL_CRED, ""},
+    {SQL_RECEIPTS_OF, ""},
+    {SQL_KIND_TOTALS, ""},
+    {SQL_SETTLE_BUCKETS, ""},
+    {SQL_TERMINAL_STATS, ""},
+    {SQL_REVOKED_LIST, ""},
+    {SQL_TERMINAL_REPORT, ""},
+    {WALLET_CREDS_COLS, SQL_WALLET_CREDS},
+    {WALLET_CREDS_COLS, WALLET_PAGE_ALL("ASC")},
+    {WALLET_CREDS_COLS, WALLET_PAGE_ALL("DESC")},
+    {WALLET_CREDS_COLS, WALLET_PAGE_OPEN("ASC")},
+    {WALLET_CREDS_COLS, WALLET_PAGE_OPEN("DESC")},
+    {SQL_TRANSFERS_OF, ""},
+    {offpay__period_sums_sql, ""},
+    {offpay__period_moves_sql, ""},
+    {offpay__escrow_flows_sql, ""},
+    {offpay__late_hold_sql, ""},
+    {offpay__marks_last_sql, ""},
+    {offpay__balance_marks_put_sql, ""},
+    {offpay__transfer_mark_put_sql, ""},
+    {offpay__marks_state_sql, ""},
+    {offpay__wallet_marks_put_sql, ""},
+    {offpay__refund_base_sql, ""},
+    {offpay__terminal_report_get_sql, ""},
+    {offpay__merchants_sql, ""},
+    {offpay__terminals_sql, ""},
+    {offpay__cred_kids_sql, ""},
+    {offpay__cred_bytes_sql, ""},
+    {offpay__wallet_accounts_sql, ""},
+    {offpay__wallet_accounts_ref_sql, ""},
+    {offpay__owed_open_sql, ""},
+};
+
+offpay_err offpay__store_sqlite_plans(const char          *path,
+                                      offpay__plan_step_fn each, void *ctx)
+{
+    const offpay__store_ops *ops = NULL;
+    offpay__store           *s = NULL;
+    sqlite3_stmt            *st;
+    char                    *sql;
+    offpay_err               rc = offpay__store_sqlite_open(path, &s, &ops);
+    const size_t n_once = sizeof SQL_ONCE_PLANNED / sizeof SQL_ONCE_PLANNED[0];
+    const size_t n_rare = sizeof SQL_RARE_PLANNED / sizeof SQL_RARE_PLANNED[0];
+
+    for (size_t i = 0; rc == OFFPAY_OK && i < S_COUNT + n_once + n_rare; i++) {
+        char *text =
+            i < S_COUNT ? sqlite3_mprintf("%s", SQL[i])
+            : i < S_COUNT + n_once
+                ? sqlite3_mprintf("%s", SQL_ONCE_PLANNED[i - S_COUNT])
+                : sqlite3_mprintf("%s%s",
+                                  SQL_RARE_PLANNED[i - S_COUNT - n_once][0],
+                                  SQL_RARE_PLANNED[i - S_COUNT - n_once][1]);
+
+        if (text == NULL) {
+            rc = OFFPAY_ENOMEM;
+            break;
+        }
+        sql = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", text);
+        if (sql == NULL)
+            rc = OFFPAY_ENOMEM;
+        else if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+            rc = OFFPAY_ESTORE;
+        else {
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                const char *detail = (const char *)sqlite3_column_text(st, 3);
+
+                if (detail != NULL)
+                    each(ctx, text, detail);
+            }
+            sqlite3_finalize(st);
+        }
+        sqlite3_free(sql);
+        sqlite3_free(text);
+    }
+    s_close(s);
+    return rc;
 }
