@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "core/base64.h"
 
 #define ALPHABET "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 
@@ -312,6 +313,85 @@ static void test_json_vectors(void)
     json_decref(root);
 }
 
+/* The canonical check of offpay__base64_decode re-encodes only the last
+ * group of four (src/core/base64.c): the same verdict as the whole text
+ * encoded again and compared, on every text of up to 8 characters drawn
+ * from a few letters around the groups' edges (A, B, Q, g, w, /, =) and
+ * on random texts of up to 24 characters, mutated in their last group. */
+static int whole_canonical(const char *t, size_t len, uint8_t *buf, size_t cap,
+                           size_t *got)
+{
+    char back[64];
+
+    if (len == 0 ||
+        sodium_base642bin(buf, cap, t, len, NULL, got, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        *got == 0)
+        return 0;
+    sodium_bin2base64(back, sizeof back, buf, *got,
+                      sodium_base64_VARIANT_ORIGINAL);
+    return strlen(back) == len && memcmp(back, t, len) == 0;
+}
+
+static void test_base64_canonical_same_as_whole(void)
+{
+    static const char few[] = "ABQgw/=";
+    static const char all[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+    char    t[32];
+    uint8_t a[32], b[32];
+    size_t  ga = 0, gb = 0, differ = 0, ok = 0;
+
+    for (size_t len = 1; len <= 8; len++) {
+        size_t total = 1;
+
+        for (size_t i = 0; i < len; i++)
+            total *= sizeof few - 1;
+        for (size_t x = 0; x < total; x++) {
+            size_t v = x;
+            int    want, got;
+
+            for (size_t i = 0; i < len; i++, v /= sizeof few - 1)
+                t[i] = few[v % (sizeof few - 1)];
+            want = whole_canonical(t, len, a, sizeof a, &ga);
+            gb = offpay__base64_decode(t, len, b, sizeof b);
+            got = gb != 0;
+            differ +=
+                want != got || (got && (gb != ga || memcmp(a, b, ga) != 0));
+            ok += got != 0;
+        }
+    }
+    for (int r = 0; r < 200000; r++) {
+        size_t  n = 1 + randombytes_uniform(18), len;
+        uint8_t raw[18];
+        int     want, got;
+
+        randombytes_buf(raw, n);
+        sodium_bin2base64(t, sizeof t, raw, n, sodium_base64_VARIANT_ORIGINAL);
+        len = strlen(t);
+        /* one of the last group's characters changed, or one added or
+         * taken away at the end */
+        switch (randombytes_uniform(3)) {
+        case 0:
+            t[len - 1 - randombytes_uniform(4)] =
+                all[randombytes_uniform(sizeof all - 1)];
+            break;
+        case 1:
+            t[len++] = all[randombytes_uniform(sizeof all - 1)];
+            break;
+        default:
+            len--;
+        }
+        want = whole_canonical(t, len, a, sizeof a, &ga);
+        gb = offpay__base64_decode(t, len, b, sizeof b);
+        got = gb != 0;
+        differ += want != got || (got && (gb != ga || memcmp(a, b, ga) != 0));
+        ok += got != 0;
+    }
+    CHECK(differ == 0);
+    CHECK(ok > 1000); /* canonical texts were among them */
+}
+
 /* The public decoders of what offpayd and the issuer hand out: base64
  * (canonical only) and a key's hex. */
 static void test_base64_and_hex(void)
@@ -384,6 +464,7 @@ int main(void)
         {"bad_arguments", test_bad_arguments},
         {"json_vectors", test_json_vectors},
         {"base64_and_hex", test_base64_and_hex},
+        {"base64_canonical_same_as_whole", test_base64_canonical_same_as_whole},
         {NULL, NULL},
     };
 
