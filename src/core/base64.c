@@ -25,18 +25,20 @@ json_t *offpay__json_base64(const uint8_t *b, size_t n)
     return j;
 }
 
-/* 1 when text[0..len), which sodium_base642bin decoded whole into
- * b[0..n) (no character ignored, padding required), is exactly the
- * base64 of b. Every character before the last group of four stands for
- * six bits of b and nothing else, so only two things can differ from
- * the canonical text: its length, and the unused low bits of the last
+/* Given that the decoder took the text whole with no character ignored
+ * and padding required (so no '=' or other character can stand inside
+ * it), every character before the last group of four stands for six
+ * bits of b and nothing else. Only two things can then differ from the
+ * canonical text: its length, and the unused low bits of the last
  * group's last character ("AB==" would decode as "AA==" does). The last
- * group is encoded again and compared. (libsodium 1.0.18 refuses both
- * itself; checked here too, for ~100 instructions where encoding the
- * whole text again took ~8,600 for a payment code, so that the rule
- * does not rest on one version's decoder: unit.test_base45 compares the
- * verdict with the whole text's.) */
-static int canonical(const uint8_t *b, size_t n, const char *text, size_t len)
+ * group is encoded again and compared. (libsodium 1.0.18 refuses a
+ * non-canonical last group itself; checked here too, for ~100
+ * instructions where encoding the whole text again took ~8,600 for a
+ * payment code, so that the unused bits are checked whatever the
+ * decoder does with them. unit.test_base45 tests this function alone,
+ * and the decoder's verdict against the whole text encoded again.) */
+int offpay__base64_canonical(const uint8_t *b, size_t n, const char *text,
+                             size_t len)
 {
     char   last[4 + 1];
     size_t tail = n % 3 ? n % 3 : 3;
@@ -56,7 +58,7 @@ size_t offpay__base64_decode(const char *text, size_t len, uint8_t *buf,
     if (text == NULL || len == 0 ||
         sodium_base642bin(buf, cap, text, len, NULL, &got, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        got == 0 || !canonical(buf, got, text, len))
+        got == 0 || !offpay__base64_canonical(buf, got, text, len))
         return 0;
     return got;
 }

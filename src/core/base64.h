@@ -26,4 +26,10 @@ json_t *offpay__json_base64(const uint8_t *b, size_t n);
 size_t offpay__base64_decode(const char *text, size_t len, uint8_t *buf,
                              size_t cap);
 
+/* offpay__base64_decode's last check, apart for its test: 1 when
+ * text[0..len), which the decoder took whole (no character ignored,
+ * padding required) as b[0..n), is exactly the base64 of b. */
+int offpay__base64_canonical(const uint8_t *b, size_t n, const char *text,
+                             size_t len);
+
 #endif

@@ -509,8 +509,9 @@ char *srv_metrics_render(size_t pool_waiting)
         "for the --lock-wait they may wait for one.\n"
         "# TYPE offpayd_ledger_connection_timeouts_total counter\n"
         "offpayd_ledger_connection_timeouts_total %llu\n"
-        "# HELP offpayd_ledger_connection_waiters Requests waiting now for "
-        "a free ledger connection (served in the order they came).\n"
+        "# HELP offpayd_ledger_connection_waiters Requests (and offpayd's "
+        "own jobs) waiting now for a free ledger connection, served in the "
+        "order they came.\n"
         "# TYPE offpayd_ledger_connection_waiters gauge\n"
         "offpayd_ledger_connection_waiters %zu\n",
         (unsigned long long)m.pool_gave_up, pool_waiting);

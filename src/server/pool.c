@@ -68,7 +68,8 @@ static offpay_err trust(srv_pool *p, offpay_ledger *l)
     return trust_as(l, &p->b, p->kid, p->next_kid, p->sk, p->key);
 }
 
-/* Under p->mu: handle i, free, takes the pool's trust if it is older.
+/* Under p->mu: handle i, free or being handed to a waiter (no request
+ * uses it), takes the pool's trust if it is older.
  * Cannot fail: the trust was taken by another handle first. */
 static void refresh(srv_pool *p, size_t i)
 {

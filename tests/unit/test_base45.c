@@ -390,6 +390,24 @@ static void test_base64_canonical_same_as_whole(void)
     }
     CHECK(differ == 0);
     CHECK(ok > 1000); /* canonical texts were among them */
+
+    /* The check alone, on what a looser decoder could have handed it. */
+    {
+        static const uint8_t z[4] = {0, 0, 0, 0}, ab[4] = {0, 1, 2, 0xff};
+
+        CHECK(offpay__base64_canonical(z, 1, "AA==", 4));
+        CHECK(!offpay__base64_canonical(z, 1, "AB==", 4)); /* unused bits */
+        CHECK(!offpay__base64_canonical(z, 2, "AAB=", 4));
+        CHECK(offpay__base64_canonical(z, 2, "AAA=", 4));
+        CHECK(offpay__base64_canonical(z, 3, "AAAA", 4));
+        CHECK(!offpay__base64_canonical(z, 1, "AA==AAAA", 8)); /* length */
+        CHECK(!offpay__base64_canonical(z, 1, "AA", 2));
+        CHECK(!offpay__base64_canonical(z, 3, "AAAAA", 5));
+        CHECK(offpay__base64_canonical(ab, 4, "AAEC/w==", 8));
+        CHECK(!offpay__base64_canonical(ab, 4, "AAEC/x==", 8));
+        CHECK(!offpay__base64_canonical(ab, 4, "AAEC/w=", 7));
+        CHECK(!offpay__base64_canonical(ab, 4, "AAEC/w==", 9));
+    }
 }
 
 /* The public decoders of what offpayd and the issuer hand out: base64
