@@ -2614,16 +2614,17 @@ static void bind_enroll(sqlite3_stmt *st, const void *ctx)
     bind_opt(st, 6, e->account);
 }
 
+static const char SQL_ENROLL_ADD[] =
+    "INSERT INTO enrollments (code_hash, currency, created_at,"
+    " expires_at, ref, account) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint16_t currency, const char *ref, uint32_t now,
                                uint32_t expires, uint64_t account)
 {
     struct enroll_args e = {{hash, 32, currency, now, expires, ref}, account};
 
-    return once(s,
-                "INSERT INTO enrollments (code_hash, currency, created_at,"
-                " expires_at, ref, account) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                bind_enroll, &e, NULL, NULL, NULL);
+    return once(s, SQL_ENROLL_ADD, bind_enroll, &e, NULL, NULL, NULL);
 }
 
 static offpay_err s_enroll_void(offpay__store *s, uint64_t account,
@@ -2654,6 +2655,11 @@ static int read_enroll(sqlite3_stmt *st, void *out)
     return 0;
 }
 
+static const char SQL_ENROLL_GET[] =
+    "SELECT currency, expires_at, COALESCE(used_at, 0),"
+    " COALESCE(account, 0), COALESCE(ref, '') FROM enrollments"
+    " WHERE code_hash = ?1";
+
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
                                uint32_t *used_at, uint64_t *account,
@@ -2664,11 +2670,7 @@ static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
     offpay_err        rc;
 
     memset(&e, 0, sizeof e);
-    rc = once(s,
-              "SELECT currency, expires_at, COALESCE(used_at, 0),"
-              " COALESCE(account, 0), COALESCE(ref, '') FROM enrollments"
-              " WHERE code_hash = ?1",
-              bind_args, &x, read_enroll, &e, NULL);
+    rc = once(s, SQL_ENROLL_GET, bind_args, &x, read_enroll, &e, NULL);
     if (rc == OFFPAY_OK) {
         *currency = (uint16_t)e.v[0];
         *expires = (uint32_t)e.v[1];
@@ -2680,6 +2682,10 @@ static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
     return rc;
 }
 
+static const char SQL_ENROLL_USE[] =
+    "UPDATE enrollments SET account = ?2, used_at = ?3 WHERE"
+    " code_hash = ?1 AND used_at IS NULL";
+
 static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
                                uint64_t account, uint32_t now)
 {
@@ -2687,12 +2693,13 @@ static offpay_err s_enroll_use(offpay__store *s, const uint8_t hash[32],
     offpay_err  rc;
     int         n = 0;
 
-    rc = once(s,
-              "UPDATE enrollments SET account = ?2, used_at = ?3 WHERE"
-              " code_hash = ?1 AND used_at IS NULL",
-              bind_args, &x, NULL, NULL, &n);
+    rc = once(s, SQL_ENROLL_USE, bind_args, &x, NULL, NULL, &n);
     return rc == OFFPAY_OK && n != 1 ? OFFPAY_EEXISTS : rc;
 }
+
+static const char SQL_WALLET_KEY_ADD[] =
+    "INSERT INTO wallet_keys (pk, account, enrolled_at) VALUES"
+    " (?1, ?2, ?3)";
 
 static offpay_err s_wallet_key_add(offpay__store *s,
                                    const uint8_t  pk[OFFPAY_PK_BYTES],
@@ -2700,10 +2707,7 @@ static offpay_err s_wallet_key_add(offpay__store *s,
 {
     online_args x = {pk, OFFPAY_PK_BYTES, (int64_t)account, now, 0, NULL};
 
-    return once(s,
-                "INSERT INTO wallet_keys (pk, account, enrolled_at) VALUES"
-                " (?1, ?2, ?3)",
-                bind_args, &x, NULL, NULL, NULL);
+    return once(s, SQL_WALLET_KEY_ADD, bind_args, &x, NULL, NULL, NULL);
 }
 
 typedef struct key_row {
@@ -2725,6 +2729,12 @@ static int read_key(sqlite3_stmt *st, void *out)
     return 0;
 }
 
+static const char SQL_WALLET_KEY_GET[] =
+    "SELECT pk, account, enrolled_at, COALESCE(revoked_at, 0) FROM"
+    " wallet_keys WHERE (?1 IS NOT NULL AND pk = ?1) OR (?1 IS NULL"
+    " AND account = ?2) ORDER BY revoked_at IS NOT NULL,"
+    " enrolled_at DESC LIMIT 1";
+
 static offpay_err s_wallet_key_get(offpay__store *s, const uint8_t *pk,
                                    uint64_t account, uint8_t *pk_out,
                                    uint64_t *account_out, uint32_t *enrolled_at,
@@ -2736,12 +2746,7 @@ static offpay_err s_wallet_key_get(offpay__store *s, const uint8_t *pk,
     offpay_err  rc;
 
     memset(&k, 0, sizeof k);
-    rc = once(s,
-              "SELECT pk, account, enrolled_at, COALESCE(revoked_at, 0) FROM"
-              " wallet_keys WHERE (?1 IS NOT NULL AND pk = ?1) OR (?1 IS NULL"
-              " AND account = ?2) ORDER BY revoked_at IS NOT NULL,"
-              " enrolled_at DESC LIMIT 1",
-              bind_args, &x, read_key, &k, NULL);
+    rc = once(s, SQL_WALLET_KEY_GET, bind_args, &x, read_key, &k, NULL);
     if (rc != OFFPAY_OK)
         return rc;
     if (pk_out != NULL)
@@ -2755,6 +2760,10 @@ static offpay_err s_wallet_key_get(offpay__store *s, const uint8_t *pk,
     return OFFPAY_OK;
 }
 
+static const char SQL_WALLET_KEY_REVOKE[] =
+    "UPDATE wallet_keys SET revoked_at = ?2 WHERE pk = ?1 AND"
+    " revoked_at IS NULL";
+
 static offpay_err s_wallet_key_revoke(offpay__store *s,
                                       const uint8_t  pk[OFFPAY_PK_BYTES],
                                       uint32_t       now)
@@ -2763,10 +2772,7 @@ static offpay_err s_wallet_key_revoke(offpay__store *s,
     offpay_err  rc;
     int         n = 0;
 
-    rc = once(s,
-              "UPDATE wallet_keys SET revoked_at = ?2 WHERE pk = ?1 AND"
-              " revoked_at IS NULL",
-              bind_args, &x, NULL, NULL, &n);
+    rc = once(s, SQL_WALLET_KEY_REVOKE, bind_args, &x, NULL, NULL, &n);
     return rc == OFFPAY_OK && n != 1 ? OFFPAY_EEXISTS : rc;
 }
 
@@ -2879,6 +2885,13 @@ s_wallet_creds_page(offpay__store *s, const uint8_t pk[OFFPAY_PK_BYTES],
     return rc;
 }
 
+static const char SQL_WALLET_CREDS_COUNT[] =
+    "SELECT (SELECT count(*) FROM credentials WHERE wallet_pk ="
+    " ?1 AND released_at IS NULL) + (SELECT count(*) FROM"
+    " credentials WHERE wallet_pk = ?1 AND released_at >= ?2),"
+    " CASE WHEN ?3 THEN (SELECT count(*) FROM credentials WHERE"
+    " wallet_pk = ?1) ELSE 0 END";
+
 /* (the open ones as the page reads them; every one from
  * credentials_wallet_pk alone, when asked: 0.3 ms for a key of 10^4) */
 static offpay_err s_wallet_creds_count(offpay__store *s,
@@ -2893,13 +2906,7 @@ static offpay_err s_wallet_creds_count(offpay__store *s,
     *open = 0;
     if (total != NULL)
         *total = 0;
-    rc = prepare(s,
-                 "SELECT (SELECT count(*) FROM credentials WHERE wallet_pk ="
-                 " ?1 AND released_at IS NULL) + (SELECT count(*) FROM"
-                 " credentials WHERE wallet_pk = ?1 AND released_at >= ?2),"
-                 " CASE WHEN ?3 THEN (SELECT count(*) FROM credentials WHERE"
-                 " wallet_pk = ?1) ELSE 0 END",
-                 NULL, &st);
+    rc = prepare(s, SQL_WALLET_CREDS_COUNT, NULL, &st);
     if (rc != OFFPAY_OK)
         return rc;
     bind_blob(st, 1, pk, OFFPAY_PK_BYTES);
@@ -2919,6 +2926,11 @@ static offpay_err s_wallet_creds_count(offpay__store *s,
     return rc;
 }
 
+static const char SQL_KEY_REVOKED[] =
+    "SELECT serial FROM credentials WHERE wallet_pk = ?1"
+    " AND serial > ?2 AND revoked_at IS NOT NULL"
+    " ORDER BY serial LIMIT ?3";
+
 /* (credentials_wallet_pk: the key's entries by serial, each row read
  * for its revoked_at) */
 static offpay_err s_key_revoked(offpay__store *s,
@@ -2931,11 +2943,7 @@ static offpay_err s_key_revoked(offpay__store *s,
     int           step;
 
     *n = 0;
-    rc = prepare(s,
-                 "SELECT serial FROM credentials WHERE wallet_pk = ?1"
-                 " AND serial > ?2 AND revoked_at IS NOT NULL"
-                 " ORDER BY serial LIMIT ?3",
-                 NULL, &st);
+    rc = prepare(s, SQL_KEY_REVOKED, NULL, &st);
     if (rc != OFFPAY_OK)
         return rc;
     bind_blob(st, 1, pk, OFFPAY_PK_BYTES);
@@ -2949,29 +2957,37 @@ static offpay_err s_key_revoked(offpay__store *s,
     return rc;
 }
 
+static const char SQL_CRED_EXPIRES[] =
+    "UPDATE credentials SET expires = ?3 WHERE serial = ?2 AND"
+    " expires > ?3";
+
 static offpay_err s_cred_cut_expiry(offpay__store *s, uint64_t serial,
                                     uint32_t at)
 {
     online_args x = {NULL, 0, (int64_t)serial, at, 0, NULL};
 
-    return once(s,
-                "UPDATE credentials SET expires = ?3 WHERE serial = ?2 AND"
-                " expires > ?3",
-                bind_args, &x, NULL, NULL, NULL);
+    return once(s, SQL_CRED_EXPIRES, bind_args, &x, NULL, NULL, NULL);
 }
+
+static const char SQL_CRED_COUNTER_SEEN[] =
+    "UPDATE credentials SET wallet_counter = ?3 WHERE serial = ?2"
+    " AND wallet_counter < ?3";
 
 static offpay_err s_cred_counter_seen(offpay__store *s, uint64_t serial,
                                       uint32_t counter)
 {
     online_args x = {NULL, 0, (int64_t)serial, counter, 0, NULL};
 
-    return once(s,
-                "UPDATE credentials SET wallet_counter = ?3 WHERE serial = ?2"
-                " AND wallet_counter < ?3",
-                bind_args, &x, NULL, NULL, NULL);
+    return once(s, SQL_CRED_COUNTER_SEEN, bind_args, &x, NULL, NULL, NULL);
 }
 
 static int read_next(sqlite3_stmt *st, void *out);
+
+static const char SQL_CRED_RESTORE_FLOOR[] =
+    "UPDATE credentials SET restore_floor = max(restore_floor +"
+    " ?3, max(wallet_counter, (SELECT COALESCE(MAX(p.counter), 0)"
+    " FROM payments p WHERE p.serial = ?2)) + 1 + ?3) WHERE"
+    " serial = ?2 RETURNING restore_floor";
 
 static offpay_err s_cred_restore_floor(offpay__store *s, uint64_t serial,
                                        uint32_t gap, uint64_t *floor)
@@ -2980,12 +2996,8 @@ static offpay_err s_cred_restore_floor(offpay__store *s, uint64_t serial,
 
     /* read and raised in one statement (and one writer holds the whole
      * store): two unfreezes never get the same floor */
-    return once(s,
-                "UPDATE credentials SET restore_floor = max(restore_floor +"
-                " ?3, max(wallet_counter, (SELECT COALESCE(MAX(p.counter), 0)"
-                " FROM payments p WHERE p.serial = ?2)) + 1 + ?3) WHERE"
-                " serial = ?2 RETURNING restore_floor",
-                bind_args, &x, read_next, floor, NULL);
+    return once(s, SQL_CRED_RESTORE_FLOOR, bind_args, &x, read_next, floor,
+                NULL);
 }
 
 /* One writer (BEGIN IMMEDIATE) holds the whole store: nothing to lock. */
@@ -3038,27 +3050,29 @@ static int read_request(sqlite3_stmt *st, void *out)
     return 0;
 }
 
+static const char SQL_REQUEST_GET[] =
+    "SELECT op, account, amount, result, request"
+    " FROM request_keys WHERE request_key = ?1";
+
 static offpay_err s_request_get(offpay__store *s, const char *key,
                                 offpay__request *out)
 {
     struct request_args x = {key, NULL, 0};
 
-    return once(s,
-                "SELECT op, account, amount, result, request"
-                " FROM request_keys WHERE request_key = ?1",
-                bind_request, &x, read_request, out, NULL);
+    return once(s, SQL_REQUEST_GET, bind_request, &x, read_request, out, NULL);
 }
+
+static const char SQL_REQUEST_ADD[] =
+    "INSERT INTO request_keys (request_key, op, account, amount,"
+    " result, made_at, request)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 static offpay_err s_request_add(offpay__store *s, const char *key,
                                 const offpay__request *rq, uint32_t now)
 {
     struct request_args x = {key, rq, now};
 
-    return once(s,
-                "INSERT INTO request_keys (request_key, op, account, amount,"
-                " result, made_at, request)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                bind_request, &x, NULL, NULL, NULL);
+    return once(s, SQL_REQUEST_ADD, bind_request, &x, NULL, NULL, NULL);
 }
 
 /* ---- a terminal that revoked itself (006_terminal_retirement) -------- */
@@ -3082,6 +3096,9 @@ static void bind_terminal_id(sqlite3_stmt *st, const void *ctx)
     sqlite3_bind_int64(st, 1, *(const uint32_t *)ctx);
 }
 
+static const char SQL_TERMINAL_RETIRED[] =
+    "SELECT retired, rotated_to FROM terminals WHERE id = ?1";
+
 /* One writer (BEGIN IMMEDIATE) holds the whole store: nothing to lock. */
 static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
                                      uint32_t *rotated_to)
@@ -3089,8 +3106,8 @@ static offpay_err s_terminal_retired(offpay__store *s, uint32_t id, int *how,
     struct retired_out o = {0, 0};
     offpay_err         rc;
 
-    rc = once(s, "SELECT retired, rotated_to FROM terminals WHERE id = ?1",
-              bind_terminal_id, &id, read_retired, &o, NULL);
+    rc = once(s, SQL_TERMINAL_RETIRED, bind_terminal_id, &id, read_retired, &o,
+              NULL);
     if (rc == OFFPAY_OK) {
         *how = o.how;
         *rotated_to = o.rotated_to;
@@ -3662,18 +3679,21 @@ static int s_lock_probe(offpay__store *s)
     return r;
 }
 
+/* The next id as S_CRED_ADD and S_TERMINAL_ADD give it, plus by (?2). */
+#define IDS_SKIP_SQL(what, col, table)                                         \
+    "INSERT INTO id_floors (what, next) VALUES ('" what "',"                   \
+    " max(coalesce((SELECT max(" col ") FROM " table "), 0) + 1,"              \
+    " coalesce((SELECT next FROM id_floors WHERE what = '" what "'), 0))"      \
+    " + ?2) ON CONFLICT (what) DO UPDATE SET next = excluded.next"             \
+    " RETURNING next"
+static const char SQL_IDS_SKIP_TERMINAL[] =
+    IDS_SKIP_SQL("terminal", "id", "terminals");
+static const char SQL_IDS_SKIP_SERIAL[] =
+    IDS_SKIP_SQL("serial", "serial", "credentials");
+
 static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
                              uint64_t *next)
 {
-    /* the next id as S_CRED_ADD and S_TERMINAL_ADD give it, plus by */
-    static const char fmt[] =
-        "INSERT INTO id_floors (what, next) VALUES ('%s',"
-        " max(coalesce((SELECT max(%s) FROM %s), 0) + 1,"
-        " coalesce((SELECT next FROM id_floors WHERE what = '%s'), 0))"
-        " + ?2) ON CONFLICT (what) DO UPDATE SET next = excluded.next"
-        " RETURNING next";
-    const char *what = terminal ? "terminal" : "serial";
-    char        sql[sizeof fmt + 64];
     online_args x = {NULL, 0, 0, 0, 0, NULL};
     offpay_err  rc;
 
@@ -3687,10 +3707,9 @@ static offpay_err s_ids_skip(offpay__store *s, int terminal, uint64_t by,
             rc = OFFPAY_ERANGE; /* rolled back */
         return rc;
     }
-    snprintf(sql, sizeof sql, fmt, what, terminal ? "id" : "serial",
-             terminal ? "terminals" : "credentials", what);
     x.a = (int64_t)by;
-    rc = once(s, sql, bind_args, &x, read_next, next, NULL);
+    rc = once(s, terminal ? SQL_IDS_SKIP_TERMINAL : SQL_IDS_SKIP_SERIAL,
+              bind_args, &x, read_next, next, NULL);
     if (rc == OFFPAY_OK && terminal && *next > UINT32_MAX)
         rc = OFFPAY_ERANGE; /* terminal ids are 32 bits (rolled back) */
     return rc;
@@ -3920,7 +3939,10 @@ static offpay_err s_next_id_set(offpay__store *s, const char *table,
 
 /* The statements prepared when they run (rare: an operator's look-up, a
  * page of a list, a job's step), as prepare() joins them: planned by
- * offpay__store_sqlite_plans too. */
+ * offpay__store_sqlite_plans too. Not here: the copy-ledger's (PRAGMAs,
+ * every row of a table) and the marks' removal (DELETE of all), whole
+ * tables by design. A statement added to the store belongs here or in
+ * SQL. */
 static const char *const SQL_RARE_PLANNED[][2] = {
     {SQL_CASES, SQL_CASES_WHERE},
     {SQL_CASES, SQL_CASE_GET_WHERE},
@@ -3956,6 +3978,23 @@ static const char *const SQL_RARE_PLANNED[][2] = {
     {offpay__wallet_accounts_sql, ""},
     {offpay__wallet_accounts_ref_sql, ""},
     {offpay__owed_open_sql, ""},
+    {SQL_ENROLL_ADD, ""},
+    {SQL_ENROLL_GET, ""},
+    {SQL_ENROLL_USE, ""},
+    {SQL_WALLET_KEY_ADD, ""},
+    {SQL_WALLET_KEY_GET, ""},
+    {SQL_WALLET_KEY_REVOKE, ""},
+    {SQL_WALLET_CREDS_COUNT, ""},
+    {SQL_KEY_REVOKED, ""},
+    {SQL_CRED_EXPIRES, ""},
+    {SQL_CRED_COUNTER_SEEN, ""},
+    {SQL_CRED_RESTORE_FLOOR, ""},
+    {SQL_REQUEST_GET, ""},
+    {SQL_REQUEST_ADD, ""},
+    {SQL_TERMINAL_RETIRED, ""},
+    {REVLIST_SKIP_SQL("?2"), ""},
+    {SQL_IDS_SKIP_TERMINAL, ""},
+    {SQL_IDS_SKIP_SERIAL, ""},
 };
 
 offpay_err offpay__store_sqlite_plans(const char          *path,

@@ -2,9 +2,10 @@
  * test_plans.c — the SQLite store's statements read by index.
  *
  * Every statement the store prepares for requests and jobs (the SQL table
- * of src/store/sqlite.c, and since 0.19.0 34 of the rarer ones it
- * prepares each time they run, SQL_RARE_PLANNED; not yet the key look-ups
- * written inline in its once() calls) is planned by SQLite on a fresh
+ * of src/store/sqlite.c, and since 0.19.0 the rarer ones it prepares each
+ * time they run, SQL_RARE_PLANNED: all but the copy-ledger's and the
+ * marks' removal, which read or delete whole tables by design) is planned
+ * by SQLite on a fresh
  * ledger, as
  * offpayd's own ledgers are (offpay never runs ANALYZE, so a large ledger
  * gets the same plans). A step that reads a whole table or index costs
