@@ -98,8 +98,8 @@ static int made_here(const struct scans *c, const char *step)
 static void each(void *ctx, const char *sql, const char *step)
 {
     struct scans *c = ctx;
-    const char   *name = step + 5; /* after "SCAN " */
-    size_t        len = strcspn(name, " ");
+    const char   *name;
+    size_t        len;
     char          buf[64];
 
     if (c->sql == NULL || strcmp(c->sql, sql) != 0) {
@@ -121,6 +121,8 @@ static void each(void *ctx, const char *sql, const char *step)
     }
     if (strncmp(step, "SCAN ", 5) != 0)
         return;
+    name = step + 5;
+    len = strcspn(name, " ");
     if (strcmp(name, "CONSTANT ROW") == 0 || made_here(c, step))
         return;
     for (size_t i = 0; i < sizeof ALLOWED / sizeof ALLOWED[0]; i++)
