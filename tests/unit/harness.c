@@ -80,3 +80,14 @@ int offpay_test_main(const offpay_test *tests)
     }
     return failed == 0 ? 0 : 1;
 }
+
+int offpay_test_wallet_holds(offpay_wallet *w, uint64_t serial, uint32_t now)
+{
+    offpay_wallet_balance b;
+
+    for (size_t k = 0; k < offpay_wallet_n_credentials(w); k++)
+        if (offpay_wallet_get_balance(w, k, now, &b) == OFFPAY_OK &&
+            b.serial == serial)
+            return 1;
+    return 0;
+}

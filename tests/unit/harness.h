@@ -73,4 +73,7 @@ const char *offpay_test_tmpdir(void);
 /* Reads a whole file into a malloc'd NUL-terminated buffer; NULL on error. */
 char *offpay_test_read_file(const char *path, size_t *len);
 
+/* 1 when the wallet holds a credential of that serial (read at now). */
+int offpay_test_wallet_holds(offpay_wallet *w, uint64_t serial, uint32_t now);
+
 #endif

@@ -580,6 +580,23 @@ static void test_ledger_acknowledged_survive_power_loss(void)
 
 /* ---- the wallet ----------------------------------------------------- */
 
+/* The wallet at run opened after the cut at step k of n into *w: 1, or 0
+ * with what failed said (*w NULL). */
+static int reopened(const char *run, int mode, uint64_t k, uint64_t n,
+                    offpay_wallet **w)
+{
+    offpay_err rc;
+
+    *w = NULL;
+    rc = offpay_wallet_open(run, PASS, w);
+    if (rc == OFFPAY_OK)
+        return 1;
+    fprintf(stderr, "%s cut at step %llu/%llu: wallet open: %s\n",
+            mode_name[mode], (unsigned long long)k, (unsigned long long)n,
+            offpay_errname(rc));
+    return 0;
+}
+
 static void copy_wallet(const char *from, const char *to, int *ok)
 {
     char a[700], b[700];
@@ -650,7 +667,6 @@ static void test_wallet_codes_survive_power_loss(void)
             int64_t               authorized = 0;
             int                   n_shown = 0, took;
             offpay_receipt        rcpt;
-            offpay_err            rc;
 
             copy_wallet(base, run, &ok);
             REQUIRE(ok);
@@ -680,12 +696,7 @@ static void test_wallet_codes_survive_power_loss(void)
 
             /* After the reboot: it opens; every shown code is logged; the
              * balance is what the log adds up to; the next counter is new. */
-            w = NULL;
-            rc = offpay_wallet_open(run, PASS, &w);
-            if (rc != OFFPAY_OK) {
-                fprintf(stderr, "%s cut at step %llu/%llu: wallet open: %s\n",
-                        mode_name[mode], (unsigned long long)k,
-                        (unsigned long long)n, offpay_errname(rc));
+            if (!reopened(run, mode, k, n, &w)) {
                 fails++;
                 continue;
             }
@@ -763,18 +774,6 @@ static void test_wallet_codes_survive_power_loss(void)
     CHECK(fails == 0);
     printf("wallet: %lu power cuts, %d violations\n", cuts, fails);
     cuts_run += cuts;
-}
-
-/* 1 when the wallet at w holds a credential of that serial. */
-static int wallet_holds(offpay_wallet *w, uint64_t serial, uint32_t now)
-{
-    offpay_wallet_balance b;
-
-    for (size_t k = 0; k < offpay_wallet_n_credentials(w); k++)
-        if (offpay_wallet_get_balance(w, k, now, &b) == OFFPAY_OK &&
-            b.serial == serial)
-            return 1;
-    return 0;
 }
 
 /* Issues a credential of 10.00 for the wallet at w into cred (*len). */
@@ -874,7 +873,7 @@ static void test_wallet_drop_survives_power_loss(void)
              k += (k == 0 ? 1 : stride())) {
             offpay_wallet_spend sp;
             offpay_payment      p;
-            offpay_err          said, rc;
+            offpay_err          said;
             int                 has_new, has_old;
 
             copy_wallet(base, run, &ok);
@@ -893,16 +892,12 @@ static void test_wallet_drop_survives_power_loss(void)
             TRY(offpay__faultfs_reboot() == 0);
             offpay__faultfs_track_wallet(NULL);
 
-            rc = offpay_wallet_open(run, PASS, &w);
-            if (rc != OFFPAY_OK) {
-                fprintf(stderr, "%s cut at step %llu/%llu: wallet open: %s\n",
-                        mode_name[mode], (unsigned long long)k,
-                        (unsigned long long)n, offpay_errname(rc));
+            if (!reopened(run, mode, k, n, &w)) {
                 fails++;
                 continue;
             }
-            has_new = wallet_holds(w, fresh_serial, later);
-            has_old = wallet_holds(w, old_serial, later);
+            has_new = offpay_test_wallet_holds(w, fresh_serial, later);
+            has_old = offpay_test_wallet_holds(w, old_serial, later);
             if (k == 0)
                 CHECK(said == OFFPAY_OK);
             /* one state or the other, never a mix; a done install kept */
@@ -924,8 +919,8 @@ static void test_wallet_drop_survives_power_loss(void)
             /* the install again: done once, the old one gone for good */
             CHECK_ERR(offpay_wallet_add_credential(w, fresh, fresh_len, later),
                       has_new ? OFFPAY_EEXISTS : OFFPAY_OK);
-            CHECK(wallet_holds(w, fresh_serial, later));
-            CHECK(!wallet_holds(w, old_serial, later));
+            CHECK(offpay_test_wallet_holds(w, fresh_serial, later));
+            CHECK(!offpay_test_wallet_holds(w, old_serial, later));
             CHECK_ERR(offpay_wallet_add_credential(w, old, old_len, NOW),
                       OFFPAY_EEXISTS);
             CHECK_ERR(offpay_wallet_pay(w, 100, EUR, later, &code, &p),
@@ -938,8 +933,8 @@ static void test_wallet_drop_survives_power_loss(void)
             /* and the same after another open */
             TRY_OK(offpay_wallet_open(run, PASS, &w));
             CHECK(offpay_wallet_n_spends(w) == 2);
-            CHECK(wallet_holds(w, fresh_serial, later) &&
-                  !wallet_holds(w, old_serial, later));
+            CHECK(offpay_test_wallet_holds(w, fresh_serial, later) &&
+                  !offpay_test_wallet_holds(w, old_serial, later));
             offpay_wallet_close(w);
             w = NULL;
         }

@@ -2048,18 +2048,6 @@ static int fail_rename(const char *step)
     return strcmp(step, "rename") == 0;
 }
 
-/* 1 when the wallet holds a credential of that serial. */
-static int holds_serial(offpay_wallet *w, uint64_t serial, uint32_t now)
-{
-    offpay_wallet_balance b;
-
-    for (size_t k = 0; k < offpay_wallet_n_credentials(w); k++)
-        if (offpay_wallet_get_balance(w, k, now, &b) == OFFPAY_OK &&
-            b.serial == serial)
-            return 1;
-    return 0;
-}
-
 /* A wallet file full of credentials (OFFPAY_WALLET_CREDS_MAX): one more
  * drops the oldest finished one (released, late window over) in the same
  * write; none finished: a clear refusal, nothing changed. The dropped
@@ -2147,7 +2135,7 @@ static void test_full_wallet_drops_finished(void)
     n_file2 = slurp_into(f.path, file2, sizeof file2);
     CHECK(n_file2 == n_file && memcmp(file1, file2, n_file) == 0);
     CHECK(offpay_wallet_n_credentials(f.w) == max);
-    CHECK(holds_serial(f.w, c[0].serial, NOW + 11 * DAY));
+    CHECK(offpay_test_wallet_holds(f.w, c[0].serial, NOW + 11 * DAY));
     CHECK(offpay_wallet_n_spends(f.w) == 3);
     /* After it: each install drops the oldest finished one. */
     for (int i = 0; i < 3; i++) {
