@@ -43,7 +43,7 @@ int offpay__base64_canonical(const uint8_t *b, size_t n, const char *text,
     char   last[4 + 1];
     size_t tail = n % 3 ? n % 3 : 3;
 
-    if (len != 4 * ((n + 2) / 3) || n < tail)
+    if (n == 0 || len != 4 * ((n + 2) / 3))
         return 0;
     sodium_bin2base64(last, sizeof last, b + n - tail, tail,
                       sodium_base64_VARIANT_ORIGINAL);

@@ -248,17 +248,6 @@ static const char *const SQL[S_COUNT] = {
         " FROM presentments WHERE serial = ?1 AND counter = ?2",
 };
 
-/* Statements run once, not prepared with the others (rare), that still
- * find their rows by a key in a table that grows with the years: planned
- * by offpay__store_sqlite_plans too (unit.test_plans), so that none of
- * them reads the whole table. */
-/* the spare enrollment codes of an account a new wallet took
- * (024_enrollments_account) */
-static const char SQL_ENROLL_VOID[] =
-    "UPDATE enrollments SET expires_at = ?3 WHERE account = ?2"
-    " AND used_at IS NULL AND expires_at > ?3";
-static const char *const SQL_ONCE_PLANNED[] = {SQL_ENROLL_VOID};
-
 /* The writer gate of one database file, shared by the store handles of
  * this process that opened it (found by device and inode). */
 struct gate {
@@ -2627,6 +2616,12 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
     return once(s, SQL_ENROLL_ADD, bind_enroll, &e, NULL, NULL, NULL);
 }
 
+/* the spare enrollment codes of an account a new wallet took
+ * (024_enrollments_account) */
+static const char SQL_ENROLL_VOID[] =
+    "UPDATE enrollments SET expires_at = ?3 WHERE account = ?2"
+    " AND used_at IS NULL AND expires_at > ?3";
+
 static offpay_err s_enroll_void(offpay__store *s, uint64_t account,
                                 uint32_t now)
 {
@@ -3979,6 +3974,7 @@ static const char *const SQL_RARE_PLANNED[][2] = {
     {offpay__wallet_accounts_ref_sql, ""},
     {offpay__owed_open_sql, ""},
     {SQL_ENROLL_ADD, ""},
+    {SQL_ENROLL_VOID, ""},
     {SQL_ENROLL_GET, ""},
     {SQL_ENROLL_USE, ""},
     {SQL_WALLET_KEY_ADD, ""},
@@ -4005,17 +4001,14 @@ offpay_err offpay__store_sqlite_plans(const char          *path,
     sqlite3_stmt            *st;
     char                    *sql;
     offpay_err               rc = offpay__store_sqlite_open(path, &s, &ops);
-    const size_t n_once = sizeof SQL_ONCE_PLANNED / sizeof SQL_ONCE_PLANNED[0];
     const size_t n_rare = sizeof SQL_RARE_PLANNED / sizeof SQL_RARE_PLANNED[0];
 
-    for (size_t i = 0; rc == OFFPAY_OK && i < S_COUNT + n_once + n_rare; i++) {
+    for (size_t i = 0; rc == OFFPAY_OK && i < S_COUNT + n_rare; i++) {
         char *text =
-            i < S_COUNT ? sqlite3_mprintf("%s", SQL[i])
-            : i < S_COUNT + n_once
-                ? sqlite3_mprintf("%s", SQL_ONCE_PLANNED[i - S_COUNT])
-                : sqlite3_mprintf("%s%s",
-                                  SQL_RARE_PLANNED[i - S_COUNT - n_once][0],
-                                  SQL_RARE_PLANNED[i - S_COUNT - n_once][1]);
+            i < S_COUNT
+                ? sqlite3_mprintf("%s", SQL[i])
+                : sqlite3_mprintf("%s%s", SQL_RARE_PLANNED[i - S_COUNT][0],
+                                  SQL_RARE_PLANNED[i - S_COUNT][1]);
 
         if (text == NULL) {
             rc = OFFPAY_ENOMEM;
