@@ -21,6 +21,11 @@
  * with their count); beside SQLite's own durable write of one
  * row into the same file. Wall time, and the thread's CPU time (which
  * the machine's other load changes less; a commit's fsync is not in it).
+ * Last, once each (it is done once to a wallet), the lost wallet's report
+ * (offpay_ledger_wallet_revoke with offpay_ledger_wallet_due, as POST
+ * /v1/admin/wallets/N/revoke makes it) on the long history and on an
+ * account of one, with how many credentials each revoked, and how many
+ * serials the full revocation list then names.
  *
  *   creds_bench [--quick] [--creds N]... [--dir DIR]
  *
@@ -326,6 +331,43 @@ static void find_payers(world *w, long n)
     w->now = T0 + (uint32_t)(n - 1) * STEP;
 }
 
+/* The lost wallet's report on p, once: ms of wall and CPU time, and the
+ * credentials it revoked. */
+static void lost_report(world *w, payer *p, double *wall, double *cpu,
+                        size_t *n)
+{
+    uint32_t   now = w->now + 2 * STEP, back = 0, late = 0;
+    double     t = wall_ms(), c = cpu_ms();
+    offpay_err rc;
+
+    rc = offpay_ledger_wallet_revoke(w->l, p->k.pk, 0, "lost", now, n);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_wallet_due(w->l, p->k.pk, now, &back, &late);
+    *wall = wall_ms() - t;
+    *cpu = cpu_ms() - c;
+    if (rc != OFFPAY_OK)
+        die("the lost wallet's report", rc);
+}
+
+/* How many serials the full revocation list names at now. */
+static uint32_t revlist_count(world *w, uint32_t now)
+{
+    uint8_t       *b = NULL;
+    size_t         len = 0;
+    offpay_revlist rl;
+    offpay_err     rc;
+
+    memset(&rl, 0, sizeof rl);
+    rc = offpay_ledger_revlist(w->l, 0, now, &b, &len);
+    if (rc == OFFPAY_OK)
+        rc = offpay_revlist_decode(b, len, &rl);
+    free(b);
+    if (rc != OFFPAY_OK)
+        die("the revocation list", rc);
+    free(rl.serials);
+    return rl.n_serials;
+}
+
 static void audit(world *w, const char *when)
 {
     offpay_audit_report r;
@@ -341,7 +383,8 @@ static void one(long n, const char *keep)
     char        kept[256];
     world       w;
     figs        fb, fo;
-    double      t = wall_ms();
+    double      t = wall_ms(), lo_v, lo_c, lb_v, lb_c;
+    size_t      lo_n = 0, lb_n = 0;
     struct stat sb;
 
     memset(&w, 0, sizeof w);
@@ -372,6 +415,8 @@ static void one(long n, const char *keep)
     if (bench_raw_open(path, &w.raw) != 0)
         die("the raw write's table", OFFPAY_ESTORE);
     measure(&w, &fb, &fo);
+    lost_report(&w, &w.one[0], &lo_v, &lo_c, &lo_n);
+    lost_report(&w, &w.big, &lb_v, &lb_c, &lb_n);
     audit(&w, "the audit after the figures");
     printf("N = %ld (ready in %.1f s)\n", n, t / 1e3);
     printf("  %-22s %20s %20s %16s\n", "", "1 credential", "N credentials",
@@ -384,6 +429,13 @@ static void one(long n, const char *keep)
            "N; allowance / it: %.2f and %.2f\n",
            fo.v[0] / fo.v[FIGURES - 1], fb.v[0] / fb.v[FIGURES - 1],
            fo.v[1] / fo.v[FIGURES - 1], fb.v[1] / fb.v[FIGURES - 1]);
+    printf("  %-22s %9.3f (%8.3f) %9.3f (%8.3f) %6.2f (%6.2f)\n",
+           "lost report (once)", lo_v, lo_c, lb_v, lb_c, lb_v / lo_v,
+           lb_c / lo_c);
+    printf("  the lost report revoked %zu credential(s) with 1, %zu with N "
+           "(what can still be paid: not released, or released within the "
+           "late window); the full revocation list then names %u\n",
+           lo_n, lb_n, revlist_count(&w, w.now + 2 * STEP));
     offpay_ledger_close(w.l);
     sqlite3_close(w.raw);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

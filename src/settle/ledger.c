@@ -2487,27 +2487,29 @@ offpay_err offpay__issue_in_tx(offpay_ledger *l, uint64_t account,
     return rc;
 }
 
-/* wallet_creds callback: the credential f->serial, if it is pk's. */
-struct issued_find {
-    uint64_t            serial;
-    uint8_t            *bytes;
-    offpay_wallet_cred *wc;
-    int                 found;
-};
-
-static int issued_one(const offpay__cred_row *row, uint32_t max_counter,
-                      const uint8_t *bytes, size_t len, void *p)
+/* The credential serial a keyed allowance made, when it is pk's: its
+ * bytes and what they say; EEXISTS when it is not pk's (the request key
+ * made another key's) or its bytes are not a credential. Read by its
+ * serial: a resend costs the same whatever the key's history. */
+static offpay_err issued_to(offpay_ledger *l, const uint8_t *pk,
+                            uint64_t            serial,
+                            uint8_t             bytes[OFFPAY_WALLET_CRED_BYTES],
+                            offpay_wallet_cred *wc)
 {
-    struct issued_find *f = p;
+    offpay__cred_row row;
+    offpay_err       rc;
 
-    (void)max_counter;
-    if (row->serial != f->serial)
-        return 0;
-    f->found = len == OFFPAY_WALLET_CRED_BYTES &&
-               offpay_wallet_cred_decode(bytes, len, f->wc) == OFFPAY_OK;
-    if (f->found)
-        memcpy(f->bytes, bytes, len);
-    return 1;
+    rc = l->ops->cred_get(l->store, serial, &row);
+    if (rc == OFFPAY_OK &&
+        sodium_memcmp(row.wallet_pk, pk, OFFPAY_PK_BYTES) != 0)
+        rc = OFFPAY_ENOTFOUND;
+    if (rc == OFFPAY_OK)
+        rc = l->ops->cred_bytes(l->store, serial, bytes);
+    if (rc == OFFPAY_OK &&
+        offpay_wallet_cred_decode(bytes, OFFPAY_WALLET_CRED_BYTES, wc) !=
+            OFFPAY_OK)
+        rc = OFFPAY_ENOTFOUND;
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_EEXISTS : rc;
 }
 
 offpay_err offpay__issue_once_in_tx(
@@ -2516,9 +2518,8 @@ offpay_err offpay__issue_once_in_tx(
     uint32_t expires, uint32_t now, uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
     offpay_wallet_cred *wc, int *replayed, offpay__issue_gate gate)
 {
-    offpay__request    rq;
-    struct issued_find f = {0, bytes, wc, 0};
-    offpay_err         rc;
+    offpay__request rq;
+    offpay_err      rc;
 
     *replayed = 0;
     if (key != NULL) {
@@ -2529,10 +2530,7 @@ offpay_err offpay__issue_once_in_tx(
             if (rq.op != OFFPAY__REQ_ALLOWANCE || rq.account != account ||
                 rq.amount != limit)
                 return OFFPAY_EEXISTS;
-            f.serial = rq.result;
-            rc = l->ops->wallet_creds(l->store, pk, issued_one, &f);
-            if (rc == OFFPAY_OK && !f.found) /* issued to another key */
-                rc = OFFPAY_EEXISTS;
+            rc = issued_to(l, pk, rq.result, bytes, wc);
             /* asked with other flags (a credential tightened to bound
              * codes only): not this request, whose credential would be
              * looser than what it asks (the flags are in the stored

@@ -655,6 +655,16 @@ offpay_err offpay_ledger_wallet_creds(offpay_ledger *l,
 
 /* ---- a page of them -------------------------------------------------- */
 
+/* A credential is open at now when it is not released, or released no
+ * longer than the late window ago: a code presented late is paid from it
+ * until then (settle.c), which changes what the wallet holds of it;
+ * after, nothing does. The release time from which on one is open (a
+ * clock within the window of 1970 reads every release as open). */
+static uint32_t open_since(const offpay_ledger *l, uint32_t now)
+{
+    return now > l->cfg.late_window ? now - l->cfg.late_window : 1;
+}
+
 struct page_ctx {
     struct creds_ctx   c; /* the rows (creds_one) */
     offpay__creds_page q;
@@ -729,11 +739,7 @@ offpay_err offpay_ledger_wallet_creds_page(
     /* after: the last serial of the page before, in the page's order */
     c.q.lo = c.q.newest ? 0 : after;
     c.q.hi = c.q.newest && after != 0 ? after : INT64_MAX;
-    /* open: not released, or released no longer than the late window
-     * ago: a code presented late is paid from it until then (settle.c),
-     * which changes what the wallet holds of it; after, nothing does.
-     * (A clock within the window of 1970 reads every release as open.) */
-    c.open_since = now > l->cfg.late_window ? now - l->cfg.late_window : 1;
+    c.open_since = open_since(l, now);
     if (flags & OFFPAY_LEDGER_CREDS_OPEN)
         c.q.open_since = c.open_since;
     /* every shard's first max in the page's order, then the first max of
@@ -817,31 +823,106 @@ offpay_err offpay_ledger_wallet_restore_floor(offpay_ledger *l,
 
 /* ---- a lost wallet -------------------------------------------------- */
 
+typedef int (*cred_fn)(const offpay__cred_row *r, uint32_t max_counter,
+                       const uint8_t *bytes, size_t len, void *ctx);
+
+struct open_ctx {
+    cred_fn  fn;
+    void    *ctx;
+    size_t   n;    /* rows of this page */
+    uint64_t last; /* the page's last serial */
+    int      stop; /* fn stopped */
+};
+
+static int open_one(const offpay__cred_row *r, uint32_t max_counter,
+                    const uint8_t *bytes, size_t len, void *p)
+{
+    struct open_ctx *o = p;
+
+    o->n++;
+    o->last = r->serial;
+    o->stop = o->fn(r, max_counter, bytes, len, o->ctx);
+    return o->stop;
+}
+
+/* Calls fn, as wallet_creds does, for each credential issued to pk on the
+ * current shard that is not released or was released at or after since,
+ * in ascending serial, a page at a time: read through the key's index of
+ * what is not released and what was released lately (023), so a lost
+ * wallet's report costs what can still change, not the key's whole
+ * history (a transit card renewed a few times a day holds thousands of
+ * credentials, nearly all released long ago). */
+static offpay_err each_open(offpay_ledger *l, const uint8_t *pk, uint32_t since,
+                            cred_fn fn, void *ctx)
+{
+    offpay__creds_page q;
+    struct open_ctx    o = {fn, ctx, 0, 0, 0};
+    offpay_err         rc;
+
+    memset(&q, 0, sizeof q);
+    q.hi = INT64_MAX;
+    q.open_since = since != 0 ? since : 1; /* 0 would read every one */
+    q.max = OFFPAY_LEDGER_CREDS_PAGE_MAX;
+    do {
+        o.n = 0;
+        rc = l->ops->wallet_creds_page(l->store, pk, &q, open_one, &o);
+        q.lo = o.last;
+    } while (rc == OFFPAY_OK && !o.stop && o.n == q.max);
+    return rc;
+}
+
+struct wallet_due_ctx {
+    const uint8_t *pk;
+    uint32_t       at;
+    uint64_t       upload_grace;
+    uint64_t       back;
+};
+
+static int due_one(const offpay__cred_row *r, uint32_t max_counter,
+                   const uint8_t *bytes, size_t len, void *p)
+{
+    struct wallet_due_ctx *c = p;
+
+    (void)max_counter;
+    (void)bytes;
+    (void)len;
+    if (!r->released && (uint64_t)r->expires + c->upload_grace > c->back)
+        c->back = (uint64_t)r->expires + c->upload_grace;
+    return 0;
+}
+
+static offpay_err due_tx(offpay_ledger *l, void *p)
+{
+    struct wallet_due_ctx *c = p;
+
+    /* what is not released: the open ones since the revocation hold it */
+    return each_open(l, c->pk, c->at, due_one, c);
+}
+
 offpay_err offpay_ledger_wallet_due(offpay_ledger *l,
                                     const uint8_t  pk[OFFPAY_PK_BYTES],
                                     uint32_t at, uint32_t *escrow_back,
                                     uint32_t *late_until)
 {
-    offpay_ledger_wallet_cred *v = NULL;
-    size_t                     n = 0;
-    uint64_t                   back;
-    offpay_err                 rc;
+    struct wallet_due_ctx c;
+    offpay_err            rc = OFFPAY_OK;
 
     if (l == NULL || pk == NULL || escrow_back == NULL || late_until == NULL)
         return OFFPAY_EINVAL;
     /* the release job's rule (offpay_ledger_release_due): due once the
      * ledger's expiry is upload_grace past */
-    back = (uint64_t)at + l->cfg.upload_grace;
-    rc = offpay_ledger_wallet_creds(l, pk, &v, &n);
-    for (size_t i = 0; rc == OFFPAY_OK && i < n; i++)
-        if (!v[i].info.released &&
-            (uint64_t)v[i].info.expires + l->cfg.upload_grace > back)
-            back = (uint64_t)v[i].info.expires + l->cfg.upload_grace;
-    free(v);
+    c.pk = pk;
+    c.at = at;
+    c.upload_grace = l->cfg.upload_grace;
+    c.back = (uint64_t)at + l->cfg.upload_grace;
+    /* every shard's: the operator issues a key credentials from accounts
+     * on any shard (a rerun reads again: the latest is the same) */
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
+        rc = offpay__ledger_read_on(l, k, due_tx, &c);
     if (rc != OFFPAY_OK)
         return rc;
-    *escrow_back = offpay__time_clamp(back);
-    *late_until = offpay__time_clamp(back + l->cfg.late_window);
+    *escrow_back = offpay__time_clamp(c.back);
+    *late_until = offpay__time_clamp(c.back + l->cfg.late_window);
     return OFFPAY_OK;
 }
 
@@ -892,7 +973,12 @@ static offpay_err lost_creds_tx(offpay_ledger *l, void *p)
     c->n = 0;
     c->revoked = 0;
     c->rc = OFFPAY_OK;
-    rc = l->ops->wallet_creds(l->store, c->key, lost_one, c);
+    /* those whose codes can still be paid: not released, or released
+     * within the late window, when a code the lost device made is paid
+     * from the account unless accepted after this revocation (settle.c).
+     * One released before that is done: nothing of it is paid any more,
+     * and it stays as it was. */
+    rc = each_open(l, c->key, open_since(l, c->now), lost_one, c);
     if (rc == OFFPAY_OK)
         rc = c->rc;
     /* credentials first, ascending (store.h, row locks) */

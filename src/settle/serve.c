@@ -17,6 +17,7 @@
 
 struct revlist_ctx {
     uint64_t  from_seq;
+    uint32_t  live_since;
     uint64_t *serials;
     size_t    n;
     uint64_t  max_seq;
@@ -28,8 +29,8 @@ static offpay_err revlist_tx(offpay_ledger *l, void *p)
 
     free(c->serials);
     c->serials = NULL;
-    return l->ops->revocations(l->store, c->from_seq, &c->serials, &c->n,
-                               &c->max_seq);
+    return l->ops->revocations(l->store, c->from_seq, c->live_since,
+                               &c->serials, &c->n, &c->max_seq);
 }
 
 offpay_err offpay_ledger_sign_answer(offpay_ledger *l, uint32_t now,
@@ -56,6 +57,17 @@ offpay_err offpay_ledger_sign_answer(offpay_ledger *l, uint32_t now,
  * List seq = 1 + the highest revocation seq (1 while nothing is revoked).
  * A delta since list S carries the revocations numbered S and above, which
  * are exactly those list S did not hold.
+ *
+ * Either names only the credentials a terminal could still accept: a
+ * revocation leaves the lists once its credential's signed expiry is more
+ * than upload_grace before now, the list's issued_at (docs/protocol.md
+ * §2.8). A terminal that holds the list has a high-water time of at least
+ * issued_at, refuses while its clock is more than its skew behind that,
+ * and refuses a credential more than its skew past its expiry: the
+ * credential's codes are refused there unless the skew exceeded half the
+ * upload grace (7 days by default; 120 s is the terminal's default). A
+ * list holds at most OFFPAY_REVLIST_MAX serials, and every revocation
+ * ever made would have passed that within months for a transit operator.
  */
 offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
                                  uint32_t now, uint8_t **bytes, size_t *len)
@@ -75,6 +87,7 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
         return OFFPAY_ECRYPTO;
     memset(&c, 0, sizeof c);
     c.from_seq = since_seq;
+    c.live_since = now > l->cfg.upload_grace ? now - l->cfg.upload_grace : 0;
     rc = offpay__ledger_read(l, revlist_tx, &c);
     if (rc != OFFPAY_OK)
         goto out;
@@ -88,7 +101,7 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
         goto out;
     }
     if (since_seq == 0 || since_seq == current) {
-        /* the full list: every revocation */
+        /* the full list: every revocation still live */
         c.from_seq = 0;
         rc = offpay__ledger_read(l, revlist_tx, &c);
         if (rc != OFFPAY_OK)

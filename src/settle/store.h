@@ -442,7 +442,10 @@ typedef struct offpay__store_ops {
                             offpay__due_cursor *after, uint64_t *serials,
                             size_t max, size_t *n);
     /* sets revoked_at and a revocation row if not revoked yet, else
-     * EEXISTS */
+     * EEXISTS; the row keeps the credential's expiry as it is then, its
+     * signed one (only cred_cut_expiry changes it, and only once the
+     * credential is revoked), which says how long the revocation lists
+     * name it (revocations) */
     offpay_err (*cred_revoke)(offpay__store *s, uint64_t serial,
                               const char *reason, uint32_t now);
 
@@ -474,13 +477,17 @@ typedef struct offpay__store_ops {
     offpay_err (*case_count)(offpay__store *s, uint64_t serial,
                              const char *kind, uint64_t *n);
 
-    /* serials revoked with a revocation seq >= from_seq, ascending by
-     * serial, malloc'd into *serials (NULL when none); *max_seq is the
-     * highest revocation seq of the ledger (0: none). Both seqs are the
-     * lists' numbering: each revocation's seq plus the offset `offpay
-     * admin skip-ids` raised (ids_skip's OFFPAY__IDS_REVLIST) */
+    /* serials revoked with a revocation seq >= from_seq (0: every one),
+     * whose credential's signed expiry is at or after live_since or not
+     * known (a revocation made before 025_revocations_expires), ascending
+     * by serial, malloc'd into *serials (NULL when none); *max_seq is the
+     * highest revocation seq of the ledger (0: none), whatever its
+     * credential's expiry. Both seqs are the lists' numbering: each
+     * revocation's seq plus the offset `offpay admin skip-ids` raised
+     * (ids_skip's OFFPAY__IDS_REVLIST) */
     offpay_err (*revocations)(offpay__store *s, uint64_t from_seq,
-                              uint64_t **serials, size_t *n, uint64_t *max_seq);
+                              uint32_t live_since, uint64_t **serials,
+                              size_t *n, uint64_t *max_seq);
     /* OK the first time (pk, nonce) is taken, EEXISTS after */
     offpay_err (*nonce_take)(offpay__store *s, const uint8_t pk[32],
                              const uint8_t nonce[16], uint32_t at);

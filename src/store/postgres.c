@@ -81,6 +81,7 @@ enum {
     S_CASE_ADD,
     S_CASE_COUNT,
     S_REVOCATIONS,
+    S_REVOCATIONS_LIVE,
     S_REVOCATION_MAX,
     S_NONCE_TAKE,
     S_NONCE_PRUNE,
@@ -156,8 +157,11 @@ static const char *const SQL[S_COUNT] = {
     [S_CRED_REVOKE] =
         "UPDATE credentials SET revoked_at = $2, revoke_reason = $3"
         " WHERE serial = $1 AND revoked_at IS NULL",
+    /* with the credential's signed expiry: a lost wallet's report brings
+     * the ledger's forward only after its revocation (online.c) */
     [S_REVOCATION_ADD] =
-        "INSERT INTO revocations (serial, reason, at) VALUES ($1, $2, $3)",
+        "INSERT INTO revocations (serial, reason, at, expires)"
+        " SELECT serial, $2, $3, expires FROM credentials WHERE serial = $1",
     [S_PAYMENT_GET] = "SELECT id, code, authorized, charged FROM payments"
                       " WHERE serial = $1 AND counter = $2",
     [S_PAYMENT_ADD] =
@@ -199,7 +203,13 @@ static const char *const SQL[S_COUNT] = {
      * skip-ids` raised (id_floors 'revlist', 012_id_floors) */
     [S_REVOCATIONS] =
         "SELECT serial FROM revocations WHERE seq >= $1 - COALESCE((SELECT"
-        " next FROM id_floors WHERE what = 'revlist'), 0) ORDER BY serial",
+        " next FROM id_floors WHERE what = 'revlist'), 0)"
+        " AND (expires IS NULL OR expires >= $2) ORDER BY serial",
+    /* a full list: the live ones through revocations_expires (025), not
+     * every revocation ever made */
+    [S_REVOCATIONS_LIVE] = "SELECT serial FROM revocations"
+                           " WHERE expires IS NULL OR expires >= $1"
+                           " ORDER BY serial",
     [S_REVOCATION_MAX] =
         "SELECT COALESCE(MAX(seq), 0) + COALESCE((SELECT next FROM id_floors"
         " WHERE what = 'revlist'), 0) FROM revocations",
@@ -1262,8 +1272,8 @@ static offpay_err s_case_count(offpay__store *s, uint64_t serial,
 /* ---- revocations, nonces, statements -------------------------------- */
 
 static offpay_err s_revocations(offpay__store *s, uint64_t from_seq,
-                                uint64_t **serials, size_t *n,
-                                uint64_t *max_seq)
+                                uint32_t live_since, uint64_t **serials,
+                                size_t *n, uint64_t *max_seq)
 {
     params     p = {0};
     PGresult  *r = NULL;
@@ -1276,8 +1286,10 @@ static offpay_err s_revocations(offpay__store *s, uint64_t from_seq,
     if (rc != OFFPAY_OK)
         return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
     *max_seq = col_u64(r, 0, 0);
-    p_u64(&p, from_seq);
-    rc = run(s, S_REVOCATIONS, &p, &r);
+    if (from_seq != 0)
+        p_u64(&p, from_seq);
+    p_u64(&p, live_since);
+    rc = run(s, from_seq != 0 ? S_REVOCATIONS : S_REVOCATIONS_LIVE, &p, &r);
     if (rc != OFFPAY_OK)
         return rc;
     rows = PQntuples(r);
@@ -3022,7 +3034,7 @@ offpay_err offpay__pg_revocations_publish(offpay__store *from,
     snprintf(after, sizeof after, "%llu", (unsigned long long)*seq);
     /* shard from's seq follows its commit order (S_REVOCATION_LOCK) */
     rc = shard_q(from,
-                 "SELECT serial, reason, at, seq FROM revocations"
+                 "SELECT serial, reason, at, seq, expires FROM revocations"
                  " WHERE seq > $1::bigint ORDER BY seq",
                  1, v, &r);
     if (rc != OFFPAY_OK || PQntuples(r) == 0)
@@ -3032,10 +3044,12 @@ offpay_err offpay__pg_revocations_publish(offpay__store *from,
     rows = json_array();
     for (int i = 0; rows != NULL && i < PQntuples(r); i++)
         if (json_array_append_new(
-                rows, json_pack("{s:s, s:s, s:s}", "serial",
-                                PQgetvalue(r, i, 0), "reason",
-                                PQgetvalue(r, i, 1), "at",
-                                PQgetvalue(r, i, 2))) != 0) {
+                rows,
+                json_pack("{s:s, s:s, s:s, s:s?}", "serial",
+                          PQgetvalue(r, i, 0), "reason", PQgetvalue(r, i, 1),
+                          "at", PQgetvalue(r, i, 2), "expires",
+                          PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4))) !=
+            0) {
             json_decref(rows);
             rows = NULL;
         }
@@ -3052,9 +3066,10 @@ offpay_err offpay__pg_revocations_publish(offpay__store *from,
         const char *w[1] = {text};
 
         rc = shard_q(to,
-                     "INSERT INTO revocations (serial, reason, at)"
+                     "INSERT INTO revocations (serial, reason, at, expires)"
                      " SELECT (j->>'serial')::bigint, j->>'reason',"
-                     " (j->>'at')::bigint FROM jsonb_array_elements($1::jsonb)"
+                     " (j->>'at')::bigint, (j->>'expires')::bigint"
+                     " FROM jsonb_array_elements($1::jsonb)"
                      " AS j ON CONFLICT (serial) DO NOTHING",
                      1, w, NULL);
     }

@@ -82,6 +82,7 @@ enum {
     S_CASE_ADD,
     S_CASE_COUNT,
     S_REVOCATIONS,
+    S_REVOCATIONS_LIVE,
     S_REVOCATION_MAX,
     S_NONCE_TAKE,
     S_NONCE_PRUNE,
@@ -160,8 +161,11 @@ static const char *const SQL[S_COUNT] = {
     [S_CRED_REVOKE] =
         "UPDATE credentials SET revoked_at = ?2, revoke_reason = ?3"
         " WHERE serial = ?1 AND revoked_at IS NULL",
+    /* with the credential's signed expiry: a lost wallet's report brings
+     * the ledger's forward only after its revocation (online.c) */
     [S_REVOCATION_ADD] =
-        "INSERT INTO revocations (serial, reason, at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO revocations (serial, reason, at, expires)"
+        " SELECT serial, ?2, ?3, expires FROM credentials WHERE serial = ?1",
     [S_PAYMENT_GET] = "SELECT id, code, authorized, charged FROM payments"
                       " WHERE serial = ?1 AND counter = ?2",
     [S_PAYMENT_ADD] =
@@ -205,7 +209,13 @@ static const char *const SQL[S_COUNT] = {
      * SQLite from walking the whole serial index for its order */
     [S_REVOCATIONS] =
         "SELECT serial FROM revocations WHERE seq >= ?1 - COALESCE((SELECT"
-        " next FROM id_floors WHERE what = 'revlist'), 0) ORDER BY +serial",
+        " next FROM id_floors WHERE what = 'revlist'), 0)"
+        " AND (expires IS NULL OR expires >= ?2) ORDER BY +serial",
+    /* a full list: the live ones through revocations_expires (025), not
+     * every revocation ever made */
+    [S_REVOCATIONS_LIVE] = "SELECT serial FROM revocations"
+                           " WHERE expires IS NULL OR expires >= ?1"
+                           " ORDER BY +serial",
     [S_REVOCATION_MAX] =
         "SELECT COALESCE(MAX(seq), 0) + COALESCE((SELECT next FROM id_floors"
         " WHERE what = 'revlist'), 0) FROM revocations",
@@ -1209,8 +1219,8 @@ static offpay_err s_case_count(offpay__store *s, uint64_t serial,
 /* ---- revocations, nonces, statements -------------------------------- */
 
 static offpay_err s_revocations(offpay__store *s, uint64_t from_seq,
-                                uint64_t **serials, size_t *n,
-                                uint64_t *max_seq)
+                                uint32_t live_since, uint64_t **serials,
+                                size_t *n, uint64_t *max_seq)
 {
     sqlite3_stmt *st = stmt(s, S_REVOCATION_MAX);
     uint64_t     *v = NULL, *nv;
@@ -1225,8 +1235,14 @@ static offpay_err s_revocations(offpay__store *s, uint64_t from_seq,
         return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
     *max_seq = col_u64(st, 0);
     sqlite3_reset(st);
-    st = stmt(s, S_REVOCATIONS);
-    bind_u64(st, 1, from_seq);
+    if (from_seq == 0) {
+        st = stmt(s, S_REVOCATIONS_LIVE);
+        sqlite3_bind_int64(st, 1, live_since);
+    } else {
+        st = stmt(s, S_REVOCATIONS);
+        bind_u64(st, 1, from_seq);
+        sqlite3_bind_int64(st, 2, live_since);
+    }
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n == cap) {
             cap = cap ? cap * 2 : 64;

@@ -633,6 +633,11 @@ stop_server TERM
 # day 45: upload seq 10 (late, 7.00)     3800    0       7124   paid from W6
 # day 76: upload seq 11 (9.00)           3800    0       7124   refused ELATE
 start_server
+# the revocations so far (of credentials expiring in 30 days)
+api GET /v1/revlist
+rl_n=$(jget .serials); rl_seq=$(jget .seq)
+[ "$rl_n" -ge 2 ] && ok "the revocation list names $rl_n credentials (list $rl_seq)" \
+  || fail "revlist before the expiry: $(cat resp.json)"
 W6=$(new_account payer-6 50.00)
 new_wallet w6 "$W6" 30.00; S6=$SERIAL
 for a in 5.00 7.00 9.00; do c=$(pay w6 "$a"); accept ta "$c" "$a" || fail "accept $a"; done
@@ -658,6 +663,16 @@ balances "W6=$W6:4500" "nothing moved"
 upload ta --from 10 --to 10 --time "$day45"
 [ "$(outcomes)" = settled ] && ok "late presentment within the window: settled" \
   || fail "late: $(jq -c .results resp.json)"
+# their expiry is more than the upload grace past: in no list any more
+# (no terminal takes their codes), the list's number unchanged
+api GET /v1/revlist
+[ "$status" = 200 ] && [ "$(jget .serials)" = 0 ] && [ "$(jget .seq)" = "$rl_seq" ] \
+  && ok "day 45: the full revocation list of list $rl_seq names none of the $rl_n" \
+  || fail "revlist on day 45: $status $(cat resp.json)"
+api GET "/v1/revlist?since=1"
+[ "$status" = 200 ] && [ "$(jget .serials)" = 0 ] && [ "$(jget .base_seq)" = 1 ] \
+  && ok "day 45: the delta after list 1 names none either" \
+  || fail "delta on day 45: $status $(cat resp.json)"
 balances "W6=$W6:3800 esc=esc/$S6:0 A=$MA:7124" "late payment taken from the wallet account"
 audit_passes "release and late presentment"
 stop_server TERM
@@ -931,7 +946,7 @@ undo_017() {
   ledger_sql "$1" "ALTER TABLE request_keys_009 RENAME TO request_keys" >/dev/null
 }
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of version 10, for real (migrations 011 to 024 undone: a
+  # A ledger of version 10, for real (migrations 011 to 025 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
@@ -954,6 +969,8 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "DROP INDEX credentials_wallet_pk_released" >/dev/null
   ledger_sql v10 "DROP INDEX enrollments_account_open" >/dev/null
   ledger_sql v10 "ALTER TABLE terminals DROP COLUMN revoke_reason" >/dev/null
+  ledger_sql v10 "DROP INDEX revocations_expires" >/dev/null
+  ledger_sql v10 "ALTER TABLE revocations DROP COLUMN expires" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
@@ -1053,6 +1070,8 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "DROP INDEX credentials_wallet_pk_released" >/dev/null
   ledger_sql v12 "DROP INDEX enrollments_account_open" >/dev/null
   ledger_sql v12 "ALTER TABLE terminals DROP COLUMN revoke_reason" >/dev/null
+  ledger_sql v12 "DROP INDEX revocations_expires" >/dev/null
+  ledger_sql v12 "ALTER TABLE revocations DROP COLUMN expires" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
   psql -q -X "$(ledger_url v12)" -c "BEGIN" -c "LOCK TABLE credentials IN ACCESS SHARE MODE" \

@@ -568,6 +568,122 @@ static void test_lost_wallets_account_enrolls_a_new_wallet(void)
     drop_world(&w);
 }
 
+/* The serials of the full revocation list the ledger signs at now, as a
+ * bit set over serials[0..n) (-1 on an error). */
+static int revlisted(world *w, uint32_t now, const uint64_t *serials, int n)
+{
+    uint8_t       *b = NULL;
+    size_t         len = 0;
+    offpay_revlist rl;
+    int            bits = 0;
+
+    memset(&rl, 0, sizeof rl);
+    if (offpay_ledger_revlist(w->l, 0, now, &b, &len) != OFFPAY_OK ||
+        offpay_revlist_decode(b, len, &rl) != OFFPAY_OK) {
+        free(b);
+        return -1;
+    }
+    for (uint32_t i = 0; i < rl.n_serials; i++)
+        for (int k = 0; k < n; k++)
+            if (rl.serials[i] == serials[k])
+                bits |= 1 << k;
+    free(b);
+    free(rl.serials);
+    return bits;
+}
+
+/* A lost wallet's report revokes what can still be paid (since 0.20.0):
+ * its credentials not released, and those released within the late
+ * window, whose late codes it keeps off the account; one released before
+ * that is done and stays as it was (a transit card renewed daily holds
+ * thousands). The revocation lists name a revoked credential until its
+ * signed expiry plus the upload grace, not the ledger's expiry the report
+ * brought forward. A keyed allowance resent after it all is answered its
+ * own credential. */
+static void test_lost_wallet_revokes_what_can_still_be_paid(void)
+{
+    world                      w;
+    char                       code[OFFPAY_ENROLL_CODE_CHARS + 1];
+    uint8_t                    bytes[OFFPAY_WALLET_CRED_BYTES];
+    uint8_t                    again[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred         a, b, c, c2;
+    offpay_ledger_wallet_cred *creds = NULL;
+    uint64_t                   acct = 0, s[3];
+    uint32_t                   back = 0, late = 0;
+    const uint32_t             grace = 14 * DAY, report = T0 + 61 * DAY;
+    size_t                     n = 0, revoked = 0;
+    int                        replayed = 0;
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(
+        offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY, T0, code));
+    REQUIRE_OK(offpay_ledger_enroll(w.l, w.wallet.pk, code, T0, &acct, NULL));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, acct, 10000, "top-up", T0, NULL));
+    /* a: released at day 15, before the late window of the report; b:
+     * released at day 35, within it; c: live, signed to day 90 */
+    REQUIRE_OK(offpay_ledger_allowance(w.l, w.wallet.pk, 1000, 1, T0 + DAY, T0,
+                                       bytes, &a));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 15 * DAY + 1, &n));
+    CHECK(n == 1);
+    REQUIRE_OK(offpay_ledger_allowance(w.l, w.wallet.pk, 1000, 1, T0 + 21 * DAY,
+                                       T0 + 20 * DAY, bytes, &b));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 35 * DAY + 1, &n));
+    CHECK(n == 1);
+    REQUIRE_OK(offpay_ledger_allowance_once(w.l, w.wallet.pk, "renew-60", 1000,
+                                            1, T0 + 90 * DAY, T0 + 60 * DAY,
+                                            bytes, &c, &replayed));
+    CHECK(!replayed);
+    /* the allowance resent: its own credential, read by its serial */
+    REQUIRE_OK(offpay_ledger_allowance_once(w.l, w.wallet.pk, "renew-60", 1000,
+                                            1, T0 + 90 * DAY, T0 + 60 * DAY + 5,
+                                            again, &c2, &replayed));
+    CHECK(replayed && c2.serial == c.serial &&
+          memcmp(again, bytes, sizeof bytes) == 0);
+    CHECK_ERR(offpay_ledger_allowance_once(w.l, w.other.pk, "renew-60", 1000, 1,
+                                           T0 + 90 * DAY, T0 + 60 * DAY + 5,
+                                           again, &c2, &replayed),
+              OFFPAY_ENOTFOUND); /* the other key is not enrolled */
+    /* the operator's key again for another wallet key: another request */
+    REQUIRE_OK(offpay_ledger_issue_once(w.l, "op-1", acct, w.wallet.pk, 500, 1,
+                                        T0 + 90 * DAY, T0 + 60 * DAY, again,
+                                        &c2, &replayed));
+    CHECK(!replayed);
+    CHECK_ERR(offpay_ledger_issue_once(w.l, "op-1", acct, w.other.pk, 500, 1,
+                                       T0 + 90 * DAY, T0 + 60 * DAY, again, &c2,
+                                       &replayed),
+              OFFPAY_EEXISTS);
+    s[0] = a.serial;
+    s[1] = b.serial;
+    s[2] = c.serial;
+    REQUIRE_OK(offpay_ledger_wallet_revoke(w.l, w.wallet.pk, 0, "lost", report,
+                                           &revoked));
+    CHECK(revoked == 3);
+    REQUIRE_OK(offpay_ledger_wallet_creds(w.l, w.wallet.pk, &creds, &n));
+    REQUIRE(n == 4);
+    for (size_t i = 0; i < n; i++) {
+        const offpay_ledger_cred_info *x = &creds[i].info;
+
+        if (x->serial == a.serial)
+            CHECK(!x->revoked && x->released);
+        else if (x->serial == b.serial)
+            CHECK(x->revoked && x->revoked_at == report && x->released &&
+                  x->expires == T0 + 21 * DAY);
+        else
+            CHECK(x->revoked && !x->released && x->expires == report);
+    }
+    free(creds);
+    REQUIRE_OK(
+        offpay_ledger_wallet_due(w.l, w.wallet.pk, report, &back, &late));
+    CHECK(back == report + grace && late == back + 30 * DAY);
+    /* b expired long ago: in no list; c until day 90 + the grace */
+    CHECK(revlisted(&w, report, s, 3) == 4);
+    CHECK(revlisted(&w, report + grace + 1, s, 3) == 4);
+    CHECK(revlisted(&w, T0 + 90 * DAY + grace, s, 3) == 4);
+    CHECK(revlisted(&w, T0 + 90 * DAY + grace + 1, s, 3) == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_allowance_moves_from_own_account_or_nothing(void)
 {
     world                      w;
@@ -1514,6 +1630,8 @@ static const offpay_test TESTS[] = {
      test_enrollment_resent_while_the_first_runs},
     {"allowance_moves_from_own_account_or_nothing",
      test_allowance_moves_from_own_account_or_nothing},
+    {"lost_wallet_revokes_what_can_still_be_paid",
+     test_lost_wallet_revokes_what_can_still_be_paid},
     {"terminal_rotation_is_one_step", test_terminal_rotation_is_one_step},
     {"terminal_rotation_retry_answers_it_again",
      test_terminal_rotation_retry_answers_it_again},

@@ -4321,6 +4321,84 @@ static void test_revlist_full_and_delta_verify_and_follow(void)
     drop_world(&w);
 }
 
+/* The serials of the list the ledger signs at now (a delta after list
+ * since, or the full list for 0), as a bit set over serials[0..n): bit i
+ * is set when serials[i] is in it; -1 on an error. *seq its number. */
+static int listed(world *w, uint32_t since, uint32_t now,
+                  const uint64_t *serials, int n, uint32_t *seq)
+{
+    uint8_t       *b = NULL;
+    size_t         len = 0;
+    offpay_revlist rl;
+    int            bits = 0;
+
+    memset(&rl, 0, sizeof rl);
+    if (offpay_ledger_revlist(w->l, since, now, &b, &len) != OFFPAY_OK ||
+        offpay_revlist_decode(b, len, &rl) != OFFPAY_OK ||
+        offpay_revlist_verify(&w->bundle, &rl) != OFFPAY_OK) {
+        free(b);
+        free(rl.serials);
+        return -1;
+    }
+    for (uint32_t i = 0; i < rl.n_serials; i++)
+        for (int k = 0; k < n; k++)
+            if (rl.serials[i] == serials[k])
+                bits |= 1 << k;
+    if (seq != NULL)
+        *seq = rl.seq;
+    free(b);
+    free(rl.serials);
+    return bits;
+}
+
+/* A revocation leaves the lists once its credential's signed expiry is
+ * more than the upload grace past (since 0.20.0): a list holds at most
+ * 65,535 serials, and every revocation ever made would fill it. The
+ * list's number still counts it; one made before the ledger kept the
+ * expiry (025) stays listed. */
+static void test_revlist_leaves_out_credentials_long_expired(void)
+{
+    world              w;
+    uint8_t            bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred b, c;
+    const uint32_t     grace = 14 * DAY;
+    uint64_t           s[3];
+    uint32_t           seq = 0;
+    char               sql[128];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(10)));
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(10),
+                                   0, T0 + 2 * DAY, T0, bytes, &b));
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(10),
+                                   0, T0 + 5 * DAY, T0, bytes, &c));
+    s[0] = w.cred.serial; /* expires at T0 + 30 days */
+    s[1] = b.serial;
+    s[2] = c.serial;
+    CHECK(listed(&w, 0, T0 + 10, s, 3, &seq) == 0 && seq == 1);
+    for (int k = 0; k < 3; k++)
+        REQUIRE_OK(offpay_ledger_revoke(w.l, s[k], "lost", T0 + DAY));
+    CHECK(listed(&w, 0, T0 + DAY, s, 3, &seq) == 7 && seq == 4);
+    /* b until its expiry plus the grace, to the second */
+    CHECK(listed(&w, 0, T0 + 2 * DAY + grace, s, 3, &seq) == 7 && seq == 4);
+    CHECK(listed(&w, 0, T0 + 2 * DAY + grace + 1, s, 3, &seq) == 5 && seq == 4);
+    /* a delta after list 1 the same: only the live ones */
+    CHECK(listed(&w, 1, T0 + 2 * DAY + grace, s, 3, NULL) == 7);
+    CHECK(listed(&w, 1, T0 + 2 * DAY + grace + 1, s, 3, &seq) == 5 && seq == 4);
+    CHECK(listed(&w, 1, T0 + 5 * DAY + grace + 1, s, 3, NULL) == 1);
+    CHECK(listed(&w, 0, T0 + 30 * DAY + grace, s, 3, NULL) == 1);
+    CHECK(listed(&w, 0, T0 + 30 * DAY + grace + 1, s, 3, &seq) == 0 &&
+          seq == 4);
+    /* a revocation of before 0.20.0 has no expiry: listed for good */
+    snprintf(sql, sizeof sql,
+             "UPDATE revocations SET expires = NULL WHERE serial = %llu",
+             (unsigned long long)s[1]);
+    REQUIRE(run_sql(w.path, sql));
+    CHECK(listed(&w, 0, T0 + 300 * DAY, s, 3, NULL) == 2);
+    CHECK(listed(&w, 2, T0 + 300 * DAY, s, 3, NULL) == 2);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_nonce_taken_once_terminal_found_by_key_statement_sums(void)
 {
     world                       w;
@@ -5554,6 +5632,8 @@ static const offpay_test TESTS[] = {
      test_wallet_accounts_listed_and_found_by_ref},
     {"revlist_full_and_delta_verify_and_follow",
      test_revlist_full_and_delta_verify_and_follow},
+    {"revlist_leaves_out_credentials_long_expired",
+     test_revlist_leaves_out_credentials_long_expired},
     {"nonce_taken_once_terminal_found_by_key_statement_sums",
      test_nonce_taken_once_terminal_found_by_key_statement_sums},
     {"two_connections_settle_each_item_exactly_once",
