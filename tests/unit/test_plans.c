@@ -2,7 +2,7 @@
  * test_plans.c — the SQLite store's statements read by index.
  *
  * Every statement the store prepares for requests and jobs (the SQL table
- * of src/store/sqlite.c, and since 0.19.0 the rarer ones it prepares each
+ * of src/store/sqlite.c, and since 0.20.0 the rarer ones it prepares each
  * time they run, SQL_RARE_PLANNED: all but the copy-ledger's and the
  * marks' removal, which read or delete whole tables by design) is planned
  * by SQLite on a fresh ledger, as offpayd's own ledgers are (offpay never
