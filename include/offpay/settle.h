@@ -1975,9 +1975,14 @@ offpay_err offpay_ledger_late_hold(offpay_ledger *l, uint64_t account,
  * offpay_ledger_wallet_revoke — a lost wallet (by key pk, or by account
  * when pk is NULL), in one transaction: the key is revoked (no allowance,
  * status or enrollment any more), and every credential issued to it that
- * is not revoked yet is revoked with reason, its ledger expiry brought
- * forward to now, so its escrow returns to the account upload_grace after
- * now, minus what settles meanwhile (docs/settlement.md §12). *revoked
+ * can still be paid and is not revoked yet is revoked with reason, its
+ * ledger expiry brought forward to now, so its escrow returns to the
+ * account upload_grace after now, minus what settles meanwhile
+ * (docs/settlement.md §12). Those are the ones not released and those
+ * released within the late window before now (and a day more, for a clock
+ * ahead of offpayd's); since 0.20.0 one released before that, whose codes
+ * nothing pays any more, stays as it was (before, every one was revoked,
+ * read with the key's whole history). *revoked
  * (may be NULL) counts the credentials revoked now. Revoking again changes
  * nothing. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (not enrolled),
  * OFFPAY_ESTORE.

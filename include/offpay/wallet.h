@@ -712,7 +712,8 @@ typedef struct offpay_wallet_lost_report {
  * offpay_wallet_report_lost — POST /v1/wallet/revoke (base_url NULL: the
  * remembered server), signed by the wallet's key, from a restored copy
  * or another device holding the key: the wallet and every credential of
- * it are revoked; escrow returns to the account after the upload grace.
+ * it that can still be paid are revoked (docs/settlement.md §12); escrow
+ * returns to the account after the upload grace.
  * This wallet marks every credential it holds revoked too. *rep (may be
  * NULL) receives offpayd's answer (zeroed on failure). Errors:
  * OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EREFUSED, OFFPAY_EIO,

@@ -845,6 +845,20 @@ static int open_one(const offpay__cred_row *r, uint32_t max_counter,
     return o->stop;
 }
 
+/* What a lost wallet's report revokes: the open ones, and those released a
+ * day before the late window began (LOST_CLOCK_MARGIN): a report made
+ * with `offpay admin revoke-wallet` on a host whose clock is ahead of
+ * offpayd's would otherwise skip a credential whose late codes offpayd
+ * still pays from the account. Revoking one more costs nothing. */
+#define LOST_CLOCK_MARGIN 86400u
+
+static uint32_t lost_since(const offpay_ledger *l, uint32_t now)
+{
+    uint32_t since = open_since(l, now);
+
+    return since > LOST_CLOCK_MARGIN ? since - LOST_CLOCK_MARGIN : 1;
+}
+
 /* Calls fn, as wallet_creds does, for each credential issued to pk on the
  * current shard that is not released or was released at or after since,
  * in ascending serial, a page at a time: read through the key's index of
@@ -975,10 +989,10 @@ static offpay_err lost_creds_tx(offpay_ledger *l, void *p)
     c->rc = OFFPAY_OK;
     /* those whose codes can still be paid: not released, or released
      * within the late window, when a code the lost device made is paid
-     * from the account unless accepted after this revocation (settle.c).
-     * One released before that is done: nothing of it is paid any more,
-     * and it stays as it was. */
-    rc = each_open(l, c->key, open_since(l, c->now), lost_one, c);
+     * from the account unless accepted after this revocation (settle.c),
+     * and a day more (lost_since). One released before that is done:
+     * nothing of it is paid any more, and it stays as it was. */
+    rc = each_open(l, c->key, lost_since(l, c->now), lost_one, c);
     if (rc == OFFPAY_OK)
         rc = c->rc;
     /* credentials first, ascending (store.h, row locks) */

@@ -15,6 +15,11 @@
 #include "offpay/verify.h"
 #include "settle/settle_int.h"
 
+/* The least time a revocation stays listed after its credential's signed
+ * expiry, whatever upload_grace a library user set: a day covers terminals
+ * whose skew is up to 12 hours (the default is 120 s). */
+#define REVLIST_KEEP_MIN 86400u
+
 struct revlist_ctx {
     uint64_t  from_seq;
     uint32_t  live_since;
@@ -65,7 +70,8 @@ offpay_err offpay_ledger_sign_answer(offpay_ledger *l, uint32_t now,
  * issued_at, refuses while its clock is more than its skew behind that,
  * and refuses a credential more than its skew past its expiry: the
  * credential's codes are refused there unless the skew exceeded half the
- * upload grace (7 days by default; 120 s is the terminal's default). A
+ * upload grace (7 days by default, never under 12 hours: REVLIST_KEEP_MIN;
+ * 120 s is the terminal's default). A
  * list holds at most OFFPAY_REVLIST_MAX serials, and every revocation
  * ever made would have passed that within months for a transit operator.
  */
@@ -77,6 +83,7 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
     offpay_revlist     rl;
     offpay_err         rc;
     uint64_t           current;
+    uint32_t           keep;
     size_t             cap;
 
     if (l == NULL || bytes == NULL || len == NULL)
@@ -87,7 +94,9 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
         return OFFPAY_ECRYPTO;
     memset(&c, 0, sizeof c);
     c.from_seq = since_seq;
-    c.live_since = now > l->cfg.upload_grace ? now - l->cfg.upload_grace : 0;
+    keep = l->cfg.upload_grace > REVLIST_KEEP_MIN ? l->cfg.upload_grace
+                                                  : REVLIST_KEEP_MIN;
+    c.live_since = now > keep ? now - keep : 0;
     rc = offpay__ledger_read(l, revlist_tx, &c);
     if (rc != OFFPAY_OK)
         goto out;

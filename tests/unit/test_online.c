@@ -596,17 +596,18 @@ static int revlisted(world *w, uint32_t now, const uint64_t *serials, int n)
  * its credentials not released, and those released within the late
  * window, whose late codes it keeps off the account; one released before
  * that is done and stays as it was (a transit card renewed daily holds
- * thousands). The revocation lists name a revoked credential until its
- * signed expiry plus the upload grace, not the ledger's expiry the report
- * brought forward. A keyed allowance resent after it all is answered its
- * own credential. */
+ * thousands); one released a day before the window is revoked too, for a
+ * report made on a host whose clock is ahead of offpayd's. The revocation lists
+ * name a revoked credential until its signed expiry plus the upload grace, not
+ * the ledger's expiry the report brought forward. A keyed allowance resent
+ * after it all is answered its own credential. */
 static void test_lost_wallet_revokes_what_can_still_be_paid(void)
 {
     world                      w;
     char                       code[OFFPAY_ENROLL_CODE_CHARS + 1];
     uint8_t                    bytes[OFFPAY_WALLET_CRED_BYTES];
     uint8_t                    again[OFFPAY_WALLET_CRED_BYTES];
-    offpay_wallet_cred         a, b, c, c2;
+    offpay_wallet_cred         a, b, c, c2, d;
     offpay_ledger_wallet_cred *creds = NULL;
     uint64_t                   acct = 0, s[3];
     uint32_t                   back = 0, late = 0;
@@ -625,8 +626,14 @@ static void test_lost_wallet_revokes_what_can_still_be_paid(void)
                                        bytes, &a));
     REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 15 * DAY + 1, &n));
     CHECK(n == 1);
+    /* d: released at day 30.5, half a day before the report's late
+     * window, within the day kept for a clock ahead of offpayd's */
+    REQUIRE_OK(offpay_ledger_allowance(w.l, w.wallet.pk, 1000, 1, T0 + 16 * DAY,
+                                       T0 + 15 * DAY + 2, bytes, &d));
     REQUIRE_OK(offpay_ledger_allowance(w.l, w.wallet.pk, 1000, 1, T0 + 21 * DAY,
                                        T0 + 20 * DAY, bytes, &b));
+    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 30 * DAY + DAY / 2, &n));
+    CHECK(n == 1);
     REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 35 * DAY + 1, &n));
     CHECK(n == 1);
     REQUIRE_OK(offpay_ledger_allowance_once(w.l, w.wallet.pk, "renew-60", 1000,
@@ -657,17 +664,18 @@ static void test_lost_wallet_revokes_what_can_still_be_paid(void)
     s[2] = c.serial;
     REQUIRE_OK(offpay_ledger_wallet_revoke(w.l, w.wallet.pk, 0, "lost", report,
                                            &revoked));
-    CHECK(revoked == 3);
+    CHECK(revoked == 4);
     REQUIRE_OK(offpay_ledger_wallet_creds(w.l, w.wallet.pk, &creds, &n));
-    REQUIRE(n == 4);
+    REQUIRE(n == 5);
     for (size_t i = 0; i < n; i++) {
         const offpay_ledger_cred_info *x = &creds[i].info;
 
         if (x->serial == a.serial)
             CHECK(!x->revoked && x->released);
-        else if (x->serial == b.serial)
+        else if (x->serial == b.serial || x->serial == d.serial)
             CHECK(x->revoked && x->revoked_at == report && x->released &&
-                  x->expires == T0 + 21 * DAY);
+                  x->expires ==
+                      (x->serial == b.serial ? T0 + 21 * DAY : T0 + 16 * DAY));
         else
             CHECK(x->revoked && !x->released && x->expires == report);
     }

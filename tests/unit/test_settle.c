@@ -4388,6 +4388,20 @@ static void test_revlist_leaves_out_credentials_long_expired(void)
     CHECK(listed(&w, 0, T0 + 30 * DAY + grace, s, 3, NULL) == 1);
     CHECK(listed(&w, 0, T0 + 30 * DAY + grace + 1, s, 3, &seq) == 0 &&
           seq == 4);
+    /* an upload grace under a day (a library user's): kept a day all the
+     * same, for a terminal's skew */
+    {
+        offpay_ledger_config cfg;
+        world                v = w;
+
+        offpay_ledger_config_defaults(&cfg);
+        cfg.upload_grace = 60;
+        REQUIRE_OK(offpay_ledger_open(w.path, &cfg, &v.l));
+        REQUIRE_OK(offpay_ledger_set_trust(v.l, &w.bundle, 1, w.issuer.sk));
+        CHECK(listed(&v, 0, T0 + 2 * DAY + DAY, s, 3, NULL) == 7);
+        CHECK(listed(&v, 0, T0 + 2 * DAY + DAY + 1, s, 3, NULL) == 5);
+        offpay_ledger_close(v.l);
+    }
     /* a revocation of before 0.20.0 has no expiry: listed for good */
     snprintf(sql, sizeof sql,
              "UPDATE revocations SET expires = NULL WHERE serial = %llu",
@@ -4395,6 +4409,48 @@ static void test_revlist_leaves_out_credentials_long_expired(void)
     REQUIRE(run_sql(w.path, sql));
     CHECK(listed(&w, 0, T0 + 300 * DAY, s, 3, NULL) == 2);
     CHECK(listed(&w, 2, T0 + 300 * DAY, s, 3, NULL) == 2);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
+/* On a sharded ledger a credential of shard 1 reaches the directory's
+ * revocation list with its signed expiry, and leaves it as one of shard
+ * 0 does. PostgreSQL only. */
+static void test_revlist_of_a_shard_keeps_the_expiry(void)
+{
+    world              w;
+    uint8_t            bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred c;
+    uint64_t           acct = 0, s[2];
+    const uint32_t     grace = 14 * DAY;
+    char               sql[128], v[32];
+    offpay_err         rc;
+
+    if (pg_prefix() == NULL)
+        return; /* sharding is PostgreSQL's */
+    want_shards = 1;
+    rc = make_world(&w, CENTS(100), CENTS(10));
+    want_shards = 0;
+    REQUIRE_OK(rc);
+    /* a second payer: the shard with fewer wallets, shard 1 */
+    REQUIRE_OK(offpay_ledger_wallet_account(w.l, EUR, "payer-2", T0, &acct));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, acct, CENTS(50), "top-up", T0, NULL));
+    REQUIRE_OK(offpay_ledger_issue(w.l, acct, w.wallet.pk, CENTS(10), 0,
+                                   T0 + 2 * DAY, T0, bytes, &c));
+    REQUIRE(c.serial > 1000000000u && w.cred.serial <= 1000000000u);
+    s[0] = w.cred.serial; /* shard 0's, to T0 + 30 days */
+    s[1] = c.serial;
+    REQUIRE_OK(offpay_ledger_revoke(w.l, s[0], "lost", T0 + DAY));
+    REQUIRE_OK(offpay_ledger_revoke(w.l, s[1], "lost", T0 + DAY));
+    snprintf(sql, sizeof sql,
+             "SELECT expires FROM revocations WHERE serial = %llu",
+             (unsigned long long)s[1]);
+    CHECK(pg_value(shard_url[0], sql, v, sizeof v) &&
+          strtoul(v, NULL, 10) == T0 + 2 * DAY);
+    CHECK(listed(&w, 0, T0 + 2 * DAY + grace, s, 2, NULL) == 3);
+    CHECK(listed(&w, 0, T0 + 2 * DAY + grace + 1, s, 2, NULL) == 1);
+    CHECK(listed(&w, 1, T0 + 2 * DAY + grace + 1, s, 2, NULL) == 1);
+    CHECK(listed(&w, 0, T0 + 30 * DAY + grace + 1, s, 2, NULL) == 0);
     CHECK(audit_ok(&w));
     drop_world(&w);
 }
@@ -5634,6 +5690,8 @@ static const offpay_test TESTS[] = {
      test_revlist_full_and_delta_verify_and_follow},
     {"revlist_leaves_out_credentials_long_expired",
      test_revlist_leaves_out_credentials_long_expired},
+    {"revlist_of_a_shard_keeps_the_expiry",
+     test_revlist_of_a_shard_keeps_the_expiry},
     {"nonce_taken_once_terminal_found_by_key_statement_sums",
      test_nonce_taken_once_terminal_found_by_key_statement_sums},
     {"two_connections_settle_each_item_exactly_once",
