@@ -1173,11 +1173,13 @@ static int cmp_u64(const void *a, const void *b)
  * only when complete, so a failure leaves the old set in place. Serials are
  * stored as SQLite's signed integers, so the set is sorted here, unsigned,
  * for check.c's binary search. */
+uint32_t offpay__terminal_revoked_max = 1000000;
+
 static offpay_err load_revoked(offpay_terminal *t)
 {
     sqlite3_stmt *st = NULL;
     uint64_t     *set = NULL;
-    uint32_t      n = 0;
+    uint32_t      n = 0, cap = 0;
     offpay_err    rc = OFFPAY_EJOURNAL;
     int           step;
 
@@ -1185,18 +1187,21 @@ static offpay_err load_revoked(offpay_terminal *t)
                            NULL) != SQLITE_OK)
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        uint64_t *grown;
-
-        if (n >= 1000000) {
+        if (n >= offpay__terminal_revoked_max) {
             rc = OFFPAY_ECORRUPT;
             goto out;
         }
-        grown = realloc(set, (n + 1) * sizeof *grown);
-        if (grown == NULL) {
-            rc = OFFPAY_ENOMEM;
-            goto out;
+        if (n == cap) {
+            uint32_t  more = cap ? 2 * cap : 1024;
+            uint64_t *grown = realloc(set, (size_t)more * sizeof *grown);
+
+            if (grown == NULL) {
+                rc = OFFPAY_ENOMEM;
+                goto out;
+            }
+            set = grown;
+            cap = more;
         }
-        set = grown;
         set[n++] = (uint64_t)sqlite3_column_int64(st, 0);
     }
     if (step != SQLITE_DONE)
@@ -1899,6 +1904,7 @@ static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = OFFPAY_EJOURNAL;
+    uint64_t      held = t->n_revoked;
 
     if (sqlite3_prepare_v2(t->db,
                            "INSERT OR IGNORE INTO revoked(serial) VALUES(?1)",
@@ -1910,6 +1916,24 @@ static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l)
                 SQLITE_OK ||
             sqlite3_step(st) != SQLITE_DONE)
             goto out;
+        held += (uint64_t)sqlite3_changes(t->db);
+    }
+    /* held past what the terminal can load: not taken (the caller rolls
+     * back), so that it opens and uploads as before */
+    if (held > offpay__terminal_revoked_max) {
+        offpay__log("offpay: revocation list %u would make this terminal "
+                    "hold %llu revoked serials, more than the %u it can: "
+                    "not taken (ETOOBIG); it keeps list %u, and refuses "
+                    "payments once that is older than max-revlist-age. A "
+                    "terminal made anew (offpay terminal init DIR2, "
+                    "offpay terminal rotate --new-terminal DIR2, then "
+                    "offpay terminal sync of DIR2) takes the current "
+                    "list alone, which names only credentials still live",
+                    (unsigned)l->seq, (unsigned long long)held,
+                    (unsigned)offpay__terminal_revoked_max,
+                    (unsigned)t->revlist_seq);
+        rc = OFFPAY_ETOOBIG;
+        goto out;
     }
     if ((rc = meta_put_u64(t->db, "revlist_seq", l->seq)) != OFFPAY_OK)
         goto out;

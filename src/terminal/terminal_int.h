@@ -170,6 +170,13 @@ offpay_err offpay__terminal_schema(sqlite3 *db);
 offpay_err offpay__terminal_carry_sums(offpay_terminal *next,
                                        offpay_terminal *from);
 
+/* terminal.c: the most revoked serials a terminal holds (1,000,000; a
+ * test lowers it). A list that would make it hold more is not taken
+ * (OFFPAY_ETOOBIG, said on the log): the terminal goes on with the list
+ * it holds, where a terminal.db holding more is refused at open
+ * (OFFPAY_ECORRUPT) and could then upload nothing. */
+extern uint32_t offpay__terminal_revoked_max;
+
 /* check.c: the terminal's own offline limits (payments and hours since the
  * last sync, revocation list age): ESYNC_REQUIRED, EREVLIST_STALE. */
 offpay_err offpay__terminal_offline_ok(const offpay_terminal *t, uint32_t now);

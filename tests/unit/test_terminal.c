@@ -1464,6 +1464,68 @@ static void test_revlist_full_list_never_unrevokes(void)
     world_free(&x);
 }
 
+/* A list that would make the terminal hold more revoked serials than it
+ * can load (lowered here to 3) is not taken: ETOOBIG, the list held and
+ * what it names stay, and the terminal opens and accepts as before. Before,
+ * it was stored, and every later open failed ECORRUPT: the terminal could
+ * not even upload what it had accepted. */
+static void past_what_a_terminal_holds(world *w, uint8_t **b, size_t *b_len,
+                                       uint32_t *held_seq)
+{
+    world             x = *w;
+    offpay_sync_state st;
+    uint8_t          *a = NULL;
+    size_t            a_len = 0;
+    uint32_t          held = 0;
+    char             *code;
+
+    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1001, NOW + 1));
+    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1002, NOW + 1));
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 1, &a, &a_len));
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, a, a_len, NOW + 2), OFFPAY_OK);
+    free(a);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
+    held = *held_seq = st.revlist_seq;
+    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1003, NOW + 3));
+    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1004, NOW + 3));
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 3, b, b_len));
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, *b, *b_len, NOW + 4),
+              OFFPAY_ETOOBIG);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
+    CHECK(st.revlist_seq == held && st.revlist_issued_at == NOW + 1);
+    CHECK(x.t->n_revoked == 2);
+    offpay_terminal_close(x.t);
+    w->t = NULL;
+    CHECK_ERR(offpay_terminal_open(x.term_path, PASS, &w->t), OFFPAY_OK);
+    REQUIRE(w->t != NULL);
+    CHECK(w->t->n_revoked == 2);
+    code = cpm(w, 100, NOW + 5);
+    REQUIRE(code != NULL);
+    CHECK_ERR(check(w->t, code, 100, NOW + 5), OFFPAY_OK);
+    free(code);
+}
+
+static void test_revlist_past_what_a_terminal_holds(void)
+{
+    world             x;
+    offpay_sync_state st;
+    uint8_t          *b = NULL;
+    size_t            b_len = 0;
+    uint32_t          held = 0;
+
+    REQUIRE(world_init(&x, "revlist_max", 1000));
+    offpay__terminal_revoked_max = 3;
+    past_what_a_terminal_holds(&x, &b, &b_len, &held);
+    offpay__terminal_revoked_max = 1000000; /* whatever failed above */
+    REQUIRE(x.t != NULL && b != NULL);
+    /* room again: taken */
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, b, b_len, NOW + 6), OFFPAY_OK);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
+    CHECK(st.revlist_seq > held && x.t->n_revoked == 4);
+    free(b);
+    world_free(&x);
+}
+
 /* ---- the wallet file ------------------------------------------------- */
 
 /* Writes len bytes to path (replacing it). 1 on success. */
@@ -3192,6 +3254,8 @@ int main(void)
         {"revlist_went_back", test_revlist_went_back},
         {"revlist_full_list_never_unrevokes",
          test_revlist_full_list_never_unrevokes},
+        {"revlist_past_what_a_terminal_holds",
+         test_revlist_past_what_a_terminal_holds},
         {"wallet_passphrase", test_wallet_passphrase},
         {"wallet_corrupt", test_wallet_corrupt},
         {"journal", test_journal},
