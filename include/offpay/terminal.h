@@ -41,6 +41,13 @@ typedef struct offpay_terminal offpay_terminal;
  * Risk rules (docs/protocol.md §5.4), each configurable; 0 disables a rule where
  * noted. Amounts are minor units of the terminal's currency.
  */
+
+/* The widest skew a terminal takes (12 hours; since 0.20.0): a revocation
+ * leaves the issuer's lists a day after its credential's expiry at the
+ * earliest (docs/protocol.md §2.8), and a terminal allowing more skew
+ * could take a revoked credential's codes. */
+#define OFFPAY_RISK_SKEW_MAX 43200u
+
 typedef struct offpay_risk {
     int64_t  floor_unbound;        /* per-payment limit, unbound codes */
     int64_t  floor_bound;          /* per-payment limit, bound codes */
@@ -48,7 +55,8 @@ typedef struct offpay_risk {
     uint32_t max_offline_payments; /* since the last sync; 0: no limit */
     uint32_t max_offline_hours;    /* since the last sync; 0: no limit */
     uint32_t max_code_age;         /* seconds a bound code stays acceptable */
-    uint32_t skew;                 /* clock skew allowed, seconds */
+    uint32_t skew;                 /* clock skew allowed, seconds; at most
+                                      OFFPAY_RISK_SKEW_MAX */
     uint32_t max_revlist_age;      /* seconds; 0: no limit */
     uint32_t request_ttl;          /* seconds a request code stays open */
     uint32_t max_code_age_unbound; /* seconds an unbound code stays
@@ -233,10 +241,10 @@ offpay_err offpay_terminal_sync_state(const offpay_terminal *t,
 uint16_t offpay_terminal_currency(const offpay_terminal *t);
 
 offpay_err offpay_terminal_get_risk(const offpay_terminal *t, offpay_risk *r);
-/* Saves new risk rules. Errors: OFFPAY_EINVAL (negative amounts),
- * OFFPAY_EJOURNAL. Rules saved by a version without max_code_age_unbound
- * load with its default (60 s, or max_code_age if lower); without
- * max_upload_days, with its default (14). */
+/* Saves new risk rules. Errors: OFFPAY_EINVAL (negative amounts, a skew
+ * above OFFPAY_RISK_SKEW_MAX), OFFPAY_EJOURNAL. Rules saved by a version
+ * without max_code_age_unbound load with its default (60 s, or max_code_age if
+ * lower); without max_upload_days, with its default (14). */
 offpay_err offpay_terminal_set_risk(offpay_terminal *t, const offpay_risk *r);
 
 /*

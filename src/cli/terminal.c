@@ -100,9 +100,10 @@ static const char help[] =
     "  risk              print the risk rules; change them with\n"
     "      --set NAME=VALUE (repeatable): floor-unbound, floor-bound,\n"
     "      cumulative (amounts), max-offline-payments, max-offline-hours,\n"
-    "      max-code-age (bound codes), max-code-age-unbound, skew,\n"
-    "      max-revlist-age, request-ttl (seconds), max-upload-days\n"
-    "      (days). The amounts default to 50, 200 and 500 risk units\n"
+    "      max-code-age (bound codes), max-code-age-unbound, skew (at\n"
+    "      most 43200), max-revlist-age, request-ttl (seconds),\n"
+    "      max-upload-days (days). The amounts default to 50, 200 and 500 risk "
+    "units\n"
     "      of the terminal's currency, printed last (EUR 1.00, JPY 100:\n"
     "      about a euro's worth, never less than one major unit); one\n"
     "      below its default is noted on stderr. An unbound code is a\n"
@@ -1245,6 +1246,13 @@ static int set_rule(offpay_risk *r, uint16_t currency, const char *set)
             if (eq[1] < '0' || eq[1] > '9' || errno != 0 || *end != '\0' ||
                 v > UINT32_MAX)
                 return cli_usage_error("--set %s: a whole number", set);
+            if (strcmp(secs[i].name, "skew") == 0 && v > OFFPAY_RISK_SKEW_MAX)
+                return cli_usage_error(
+                    "--set %s: at most %u s (12 hours): a revocation "
+                    "leaves the issuer's lists a day after its "
+                    "credential's expiry, and a terminal allowing more "
+                    "skew could take a revoked credential's codes",
+                    set, (unsigned)OFFPAY_RISK_SKEW_MAX);
             *(uint32_t *)(void *)((char *)r + secs[i].off) = (uint32_t)v;
             return 0;
         }

@@ -542,7 +542,7 @@ offpay_err offpay_terminal_set_risk(offpay_terminal *t, const offpay_risk *r)
     offpay_err rc;
 
     if (t == NULL || r == NULL || r->floor_unbound < 0 || r->floor_bound < 0 ||
-        r->cumulative < 0)
+        r->cumulative < 0 || r->skew > OFFPAY_RISK_SKEW_MAX)
         return OFFPAY_EINVAL;
     if (t->frozen != OFFPAY_OK)
         return t->frozen;

@@ -401,6 +401,11 @@ expect 1 "is the scanner set to another keyboard layout than this computer's" --
 code=$(OFFPAY_NOW=$(( $(date +%s) + 3 )) "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
 expect 0 "accepted: 1.00 EUR" -- bash -c "(sleep 5; echo '$code') | '$OFFPAY' terminal accept --terminal shop --amount 1.00"
 "$OFFPAY" terminal risk "${T[@]}" --set skew=120 >/dev/null
+# A skew wider than a revocation stays listed after its credential's
+# expiry: refused, naming the bound, the rules as they were.
+expect 2 "--set skew=43201: at most 43200 s \(12 hours\)" -- \
+  "$OFFPAY" terminal risk "${T[@]}" --set skew=43201
+expect 0 "skew +120 s" -- "$OFFPAY" terminal risk "${T[@]}"
 # A request of a terminal with a long name, scanned at accept by mistake:
 # named a request (its text is longer than any payment's).
 new_offline_terminal stall 8 "Mama Fruit Stall Market" EUR

@@ -1468,7 +1468,8 @@ static void test_revlist_full_list_never_unrevokes(void)
  * can load (lowered here to 3) is not taken: ETOOBIG, the list held and
  * what it names stay, and the terminal opens and accepts as before. Before,
  * it was stored, and every later open failed ECORRUPT: the terminal could
- * not even upload what it had accepted. */
+ * not even upload what it had accepted. A skew above 12 hours is refused
+ * (a revocation stays listed a day after its credential's expiry). */
 static void past_what_a_terminal_holds(world *w, uint8_t **b, size_t *b_len,
                                        uint32_t *held_seq)
 {
@@ -1523,6 +1524,18 @@ static void test_revlist_past_what_a_terminal_holds(void)
     REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
     CHECK(st.revlist_seq > held && x.t->n_revoked == 4);
     free(b);
+    /* a skew past what a revocation stays listed after expiry covers */
+    {
+        offpay_risk r, got;
+
+        REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+        r.skew = OFFPAY_RISK_SKEW_MAX + 1;
+        CHECK_ERR(offpay_terminal_set_risk(x.t, &r), OFFPAY_EINVAL);
+        REQUIRE_OK(offpay_terminal_get_risk(x.t, &got));
+        CHECK(got.skew == 120);
+        r.skew = OFFPAY_RISK_SKEW_MAX;
+        CHECK_ERR(offpay_terminal_set_risk(x.t, &r), OFFPAY_OK);
+    }
     world_free(&x);
 }
 
