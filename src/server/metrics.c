@@ -60,6 +60,7 @@ static struct {
     uint32_t        release_ok_at; /* 0: no run succeeded yet */
     uint64_t        release_failures;
     uint64_t        release_held[2]; /* clock ahead, clock behind */
+    uint32_t        revlist_serials; /* in the last full list signed */
     uint32_t        marks_ok_at;     /* 0: no marking run succeeded yet */
     uint64_t        marks_failures, marked;
     uint64_t        refused_conn[2]; /* the 256 in all, one address's */
@@ -156,6 +157,13 @@ void srv_metrics_signing_key(uint16_t kid, uint32_t until)
     pthread_mutex_lock(&m.mu);
     m.key_kid = kid;
     m.key_until = until;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_revlist(uint32_t serials)
+{
+    pthread_mutex_lock(&m.mu);
+    m.revlist_serials = serials;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -515,6 +523,13 @@ char *srv_metrics_render(size_t pool_waiting)
         "# TYPE offpayd_ledger_connection_waiters gauge\n"
         "offpayd_ledger_connection_waiters %zu\n",
         (unsigned long long)m.pool_gave_up, pool_waiting);
+    add(&b,
+        "# HELP offpayd_revocation_list_serials Serials in the last full "
+        "revocation list offpayd signed (0 before the first): a list holds "
+        "at most %u, past which GET /v1/revlist is refused ETOOBIG.\n"
+        "# TYPE offpayd_revocation_list_serials gauge\n"
+        "offpayd_revocation_list_serials %u\n",
+        (unsigned)OFFPAY_REVLIST_MAX, (unsigned)m.revlist_serials);
     add(&b, "# HELP offpayd_batch_items Items per terminal upload.\n"
             "# TYPE offpayd_batch_items histogram\n");
     histogram(&b, "offpayd_batch_items", batch_bounds, N_BATCH, m.batch,

@@ -28,6 +28,8 @@ void srv_revlist(srv_req *r, srv_reply *out)
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "revocation list");
     } else {
+        if (rl.base_seq == 0)
+            srv_metrics_revlist(rl.n_serials);
         srv_ok(out, json_pack("{s:I, s:I, s:I, s:o}", "seq", (json_int_t)rl.seq,
                               "base_seq", (json_int_t)rl.base_seq, "serials",
                               (json_int_t)rl.n_serials, "revlist",

@@ -347,6 +347,8 @@ void srv_metrics_batch(size_t n);
 /* the daily key offpayd signs with and its end (valid_until), at start-up
  * and after each SIGHUP that changed it */
 void srv_metrics_signing_key(uint16_t kid, uint32_t until);
+/* the serials of the full revocation list just signed */
+void srv_metrics_revlist(uint32_t serials);
 /* a run of the escrow release job: ok, at now (unix time), or failed */
 void srv_metrics_release(int ok, uint32_t now);
 /* a run of the marking job: ok at now (now 0: not a success, nor a

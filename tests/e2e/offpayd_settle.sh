@@ -638,6 +638,9 @@ api GET /v1/revlist
 rl_n=$(jget .serials); rl_seq=$(jget .seq)
 [ "$rl_n" -ge 2 ] && ok "the revocation list names $rl_n credentials (list $rl_seq)" \
   || fail "revlist before the expiry: $(cat resp.json)"
+gauge=$(curl -s "$URL/metrics" | sed -n 's/^offpayd_revocation_list_serials //p')
+[ "$gauge" = "$rl_n" ] && ok "offpayd_revocation_list_serials $gauge" \
+  || fail "the list's gauge: '$gauge', want $rl_n"
 W6=$(new_account payer-6 50.00)
 new_wallet w6 "$W6" 30.00; S6=$SERIAL
 for a in 5.00 7.00 9.00; do c=$(pay w6 "$a"); accept ta "$c" "$a" || fail "accept $a"; done
