@@ -200,6 +200,18 @@ static offpay_err make_world(world *w, int64_t deposit, int64_t limit)
                                cred_bytes, &w->cred);
 }
 
+/* make_world on a ledger sharded over two new PostgreSQL databases
+ * (shard_url[k] names shard k's). */
+static offpay_err make_sharded_world(world *w, int64_t deposit, int64_t limit)
+{
+    offpay_err rc;
+
+    want_shards = 1;
+    rc = make_world(w, deposit, limit);
+    want_shards = 0;
+    return rc;
+}
+
 static void drop_world(world *w)
 {
     offpay_ledger_close(w->l);
@@ -2391,10 +2403,7 @@ static void test_terminal_revoke_reason_reaches_every_shard(void)
 
     if (pg_prefix() == NULL)
         return; /* sharding is PostgreSQL's */
-    want_shards = 1;
-    rc = make_world(&w, CENTS(100), CENTS(50));
-    want_shards = 0;
-    REQUIRE_OK(rc);
+    REQUIRE_OK(make_sharded_world(&w, CENTS(100), CENTS(50)));
     for (int i = 0; i < 6; i++)
         REQUIRE_OK(add_terminal(&w, i % 2, T0 + 300 * DAY, T0, &tc[i]));
 
@@ -2488,10 +2497,7 @@ static void test_terminal_revocations_agree_across_shards(void)
 
     if (pg_prefix() == NULL)
         return; /* sharding is PostgreSQL's */
-    want_shards = 1;
-    rc = make_world(&w, CENTS(100), CENTS(50));
-    want_shards = 0;
-    REQUIRE_OK(rc);
+    REQUIRE_OK(make_sharded_world(&w, CENTS(100), CENTS(50)));
     for (int i = 0; i < 3; i++)
         REQUIRE_OK(add_terminal(&w, i % 2, T0 + 300 * DAY, T0, &tc[i]));
 
@@ -2880,14 +2886,10 @@ static void test_keys_read_every_shard(void)
     uint8_t                bytes[OFFPAY_WALLET_CRED_BYTES];
     offpay_ledger_key_use *v = NULL;
     size_t                 n = 0;
-    offpay_err             rc;
 
     if (pg_prefix() == NULL)
         return; /* sharding is PostgreSQL's */
-    want_shards = 1;
-    rc = make_world(&w, CENTS(100), CENTS(50));
-    want_shards = 0;
-    REQUIRE_OK(rc);
+    REQUIRE_OK(make_sharded_world(&w, CENTS(100), CENTS(50)));
     /* the second wallet account goes to shard 1 (the fewest wallets) */
     REQUIRE_OK(offpay_ledger_wallet_account(w.l, EUR, "payer 2", T0, &acct2));
     REQUIRE(acct2 > 1000000000u);
@@ -4424,14 +4426,10 @@ static void test_revlist_of_a_shard_keeps_the_expiry(void)
     uint64_t           acct = 0, s[2];
     const uint32_t     grace = 14 * DAY;
     char               sql[128], v[32];
-    offpay_err         rc;
 
     if (pg_prefix() == NULL)
         return; /* sharding is PostgreSQL's */
-    want_shards = 1;
-    rc = make_world(&w, CENTS(100), CENTS(10));
-    want_shards = 0;
-    REQUIRE_OK(rc);
+    REQUIRE_OK(make_sharded_world(&w, CENTS(100), CENTS(10)));
     /* a second payer: the shard with fewer wallets, shard 1 */
     REQUIRE_OK(offpay_ledger_wallet_account(w.l, EUR, "payer-2", T0, &acct));
     REQUIRE_OK(offpay_ledger_deposit(w.l, acct, CENTS(50), "top-up", T0, NULL));
