@@ -71,9 +71,10 @@ offpay_err offpay_ledger_sign_answer(offpay_ledger *l, uint32_t now,
  * and refuses a credential more than its skew past its expiry: the
  * credential's codes are refused there unless the skew exceeded half the
  * upload grace (7 days by default, never under 12 hours: REVLIST_KEEP_MIN;
- * 120 s is the terminal's default). A
- * list holds at most OFFPAY_REVLIST_MAX serials, and every revocation
- * ever made would have passed that within months for a transit operator.
+ * a terminal's is 120 s by default and at most 12 hours,
+ * OFFPAY_RISK_SKEW_MAX). A list holds at most OFFPAY_REVLIST_MAX serials,
+ * and every revocation ever made would have passed that within months for
+ * a transit operator.
  */
 offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
                                  uint32_t now, uint8_t **bytes, size_t *len)

@@ -1169,12 +1169,14 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* terminal_int.h */
+uint32_t offpay__terminal_revoked_max = 1000000;
+
 /* Reloads the revoked serials. The new set is built aside and swapped in
  * only when complete, so a failure leaves the old set in place. Serials are
  * stored as SQLite's signed integers, so the set is sorted here, unsigned,
- * for check.c's binary search. */
-uint32_t offpay__terminal_revoked_max = 1000000;
-
+ * for check.c's binary search. More than offpay__terminal_revoked_max is
+ * ECORRUPT: store_revlist never stores that many. */
 static offpay_err load_revoked(offpay_terminal *t)
 {
     sqlite3_stmt *st = NULL;
