@@ -523,6 +523,11 @@ void offpay_terminal_set_cred_cache(offpay_terminal *t, int enabled);
  * (retired): wallets refuse its payment requests (EUNKNOWN_KID); since
  * 0.8.0 */
 #define OFFPAY_STATUS_WARN_CRED_KEY 0x10u
+/* The revoked serials held: a revocation is never undone at a terminal
+ * (docs/protocol.md §5.7), and a list that would take it past
+ * OFFPAY_TERMINAL_REVOKED_MAX is refused (OFFPAY_ETOOBIG). Since 0.20.0. */
+#define OFFPAY_STATUS_WARN_REVOKED  0x80u
+#define OFFPAY_TERMINAL_REVOKED_MAX 1000000u
 
 /* What a merchant needs to see coming: the terminal's state at one time.
  * Times are Unix seconds; a percentage is floor(100 * used / limit),
@@ -575,6 +580,8 @@ typedef struct offpay_terminal_status {
     uint32_t upload_pct;
     uint64_t disk_free; /* bytes free to this process on the journal's
                            file system; UINT64_MAX if unknown (0.12.0) */
+    uint32_t revoked_held; /* revoked serials held (since 0.20.0) */
+    uint32_t revoked_pct;  /* of OFFPAY_TERMINAL_REVOKED_MAX */
 } offpay_terminal_status;
 
 /*

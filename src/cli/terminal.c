@@ -140,7 +140,8 @@ static const char help[] =
     "                    its code's text\n"
     "  status            the credential and its expiry, payments and hours\n"
     "                    since the last sync against their limits, the\n"
-    "                    revocation list's age, open requests, the journal's\n"
+    "                    revocation list's age, the revoked serials held\n"
+    "                    (of 1,000,000), open requests, the journal's\n"
     "                    size and its payments offpayd has not decided yet,\n"
     "                    the clock's high-water time; warns when a limit\n"
     "                    is at 80 % or more, before 'sync required', and\n"
@@ -2393,6 +2394,8 @@ static int status_json(const char *dir, const offpay_terminal_status *s,
         json_array_append_new(w, json_string("upload_wait"));
     if (s->warnings & OFFPAY_STATUS_WARN_DISK)
         json_array_append_new(w, json_string("disk_free"));
+    if (s->warnings & OFFPAY_STATUS_WARN_REVOKED)
+        json_array_append_new(w, json_string("revoked_serials"));
     if (key_problem != NULL)
         json_array_append_new(w, json_string("key_unusable"));
     if (s->warnings & OFFPAY_STATUS_WARN_CRED_KEY)
@@ -2416,11 +2419,15 @@ static int status_json(const char *dir, const offpay_terminal_status *s,
                    s->hours_pct),
         "revocation_list",
         json_pack(
-            "{s:I, s:o, s:o}", "seq", (json_int_t)s->revlist_seq, "issued_at",
+            "{s:I, s:o, s:o, s:o}", "seq", (json_int_t)s->revlist_seq,
+            "issued_at",
             s->revlist_seq ? json_string(cli_iso_time(s->revlist_issued_at, t1))
                            : json_null(),
             "age_seconds",
-            limit_json(s->revlist_age, s->max_revlist_age, s->revlist_pct)),
+            limit_json(s->revlist_age, s->max_revlist_age, s->revlist_pct),
+            "serials_held",
+            limit_json(s->revoked_held, OFFPAY_TERMINAL_REVOKED_MAX,
+                       s->revoked_pct)),
         "warnings", w, "open_requests", (json_int_t)s->open_requests, "journal",
         "entries", (json_int_t)s->journal_entries, "not_uploaded",
         (json_int_t)s->not_uploaded, "bytes", (json_int_t)s->journal_bytes,
@@ -2536,6 +2543,8 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
         printf("revocation list  #%u signed %s, %s h old, no limit\n",
                s->revlist_seq, cli_iso_time(s->revlist_issued_at, t1),
                hours(s->revlist_age, h1));
+    printf("revoked serials  %u held, limit %u (%u %%)\n", s->revoked_held,
+           (unsigned)OFFPAY_TERMINAL_REVOKED_MAX, s->revoked_pct);
     printf("open requests    %u\n", s->open_requests);
     printf("journal          %llu payment(s), %llu bytes on disk; %llu "
            "not yet decided by offpayd%s\n",
@@ -2582,6 +2591,16 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
                  hours(s->max_revlist_age, h2));
         warn_limit("the revocation list's age", s->revlist_pct, d);
     }
+    if (s->warnings & OFFPAY_STATUS_WARN_REVOKED)
+        printf("WARNING: the terminal holds %u revoked serials, %u %% of "
+               "the %u it can: a revocation list that would take it past "
+               "that is refused (ETOOBIG), and payments are refused once "
+               "the list held is too old. Make a new terminal (offpay "
+               "terminal init DIR2, offpay terminal rotate --new-terminal "
+               "DIR2, then offpay terminal sync of DIR2): it takes only "
+               "the current list\n",
+               s->revoked_held, s->revoked_pct,
+               (unsigned)OFFPAY_TERMINAL_REVOKED_MAX);
     if (key_problem != NULL)
         printf("WARNING: the terminal's key in its token cannot be used "
                "(%s): what it accepts now cannot be uploaded, nor receipts "

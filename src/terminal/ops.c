@@ -87,6 +87,8 @@ offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
                          : 0;
     s->max_revlist_age = r->max_revlist_age;
     s->revlist_pct = pct(s->revlist_age, r->max_revlist_age);
+    s->revoked_held = t->n_revoked;
+    s->revoked_pct = pct(t->n_revoked, offpay__terminal_revoked_max);
     s->oldest_waiting = t->oldest_waiting;
     s->waiting_age = t->oldest_waiting != 0 && now > t->oldest_waiting
                          ? now - t->oldest_waiting
@@ -111,6 +113,8 @@ offpay_err offpay_terminal_get_status(const offpay_terminal *t, uint32_t now,
         s->warnings |= OFFPAY_STATUS_WARN_HOURS;
     if (s->revlist_pct >= OFFPAY_STATUS_WARN_PERCENT)
         s->warnings |= OFFPAY_STATUS_WARN_REVLIST;
+    if (s->revoked_pct >= OFFPAY_STATUS_WARN_PERCENT)
+        s->warnings |= OFFPAY_STATUS_WARN_REVOKED;
     if (s->upload_pct >= OFFPAY_STATUS_WARN_PERCENT)
         s->warnings |= OFFPAY_STATUS_WARN_UPLOAD;
     /* at 80 % of its window, or 14 days before its end whatever the

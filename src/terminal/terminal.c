@@ -1170,7 +1170,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* terminal_int.h */
-uint32_t offpay__terminal_revoked_max = 1000000;
+uint32_t offpay__terminal_revoked_max = OFFPAY_TERMINAL_REVOKED_MAX;
 
 /* Reloads the revoked serials. The new set is built aside and swapped in
  * only when complete, so a failure leaves the old set in place. Serials are

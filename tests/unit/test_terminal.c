@@ -1490,6 +1490,14 @@ static void past_what_a_terminal_holds(world *w, uint8_t **b, size_t *b_len,
     REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1003, NOW + 3));
     REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1004, NOW + 3));
     REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 3, b, b_len));
+    {
+        offpay_terminal_status ts;
+
+        /* 2 of 3 held: 66 %, no warning yet */
+        REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 3, &ts));
+        CHECK(ts.revoked_held == 2 && ts.revoked_pct == 66 &&
+              !(ts.warnings & OFFPAY_STATUS_WARN_REVOKED));
+    }
     CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, *b, *b_len, NOW + 4),
               OFFPAY_ETOOBIG);
     REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
@@ -1517,13 +1525,24 @@ static void test_revlist_past_what_a_terminal_holds(void)
     REQUIRE(world_init(&x, "revlist_max", 1000));
     offpay__terminal_revoked_max = 3;
     past_what_a_terminal_holds(&x, &b, &b_len, &held);
-    offpay__terminal_revoked_max = 1000000; /* whatever failed above */
+    offpay__terminal_revoked_max = OFFPAY_TERMINAL_REVOKED_MAX; /* whatever
+                                                                 failed */
     REQUIRE(x.t != NULL && b != NULL);
     /* room again: taken */
     CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, b, b_len, NOW + 6), OFFPAY_OK);
     REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
     CHECK(st.revlist_seq > held && x.t->n_revoked == 4);
     free(b);
+    {
+        offpay_terminal_status ts;
+
+        /* 4 of 5: the status warns (80 %) */
+        offpay__terminal_revoked_max = 5;
+        REQUIRE_OK(offpay_terminal_get_status(x.t, NOW + 7, &ts));
+        offpay__terminal_revoked_max = OFFPAY_TERMINAL_REVOKED_MAX;
+        CHECK(ts.revoked_held == 4 && ts.revoked_pct == 80 &&
+              (ts.warnings & OFFPAY_STATUS_WARN_REVOKED));
+    }
     /* a skew past what a revocation stays listed after expiry covers */
     {
         offpay_risk r, got;
