@@ -496,7 +496,10 @@ static offpay_err risk_load(sqlite3 *db, offpay_risk *r)
     r->max_offline_payments = (uint32_t)f[3];
     r->max_offline_hours = (uint32_t)f[4];
     r->max_code_age = (uint32_t)f[5];
-    r->skew = (uint32_t)f[6];
+    /* saved wider by an older version: the widest a terminal takes now
+     * (OFFPAY_RISK_SKEW_MAX), as a save would refuse */
+    r->skew =
+        f[6] > OFFPAY_RISK_SKEW_MAX ? OFFPAY_RISK_SKEW_MAX : (uint32_t)f[6];
     r->max_revlist_age = (uint32_t)f[7];
     r->request_ttl = (uint32_t)f[8];
     if (k >= 10)
