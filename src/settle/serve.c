@@ -110,8 +110,9 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
         rc = OFFPAY_EREVLIST_SEQ;
         goto out;
     }
-    if (since_seq == 0 || since_seq == current) {
-        /* the full list: every revocation still live */
+    /* the full list: every revocation still live (read above when asked
+     * with 0; a delta would have nothing to add to list current) */
+    if (since_seq != 0 && since_seq == current) {
         c.from_seq = 0;
         rc = offpay__ledger_read(l, revlist_tx, &c);
         if (rc != OFFPAY_OK)
