@@ -2053,7 +2053,9 @@ static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l,
                     "hold %llu revoked serials, more than the %u it can: "
                     "not taken (ETOOBIG); it keeps list %u, and refuses "
                     "payments once that is older than max-revlist-age. A "
-                    "terminal made anew (offpay terminal init DIR2, "
+                    "full list lets go of the serials it no longer names "
+                    "once held 14 days; a terminal made anew (offpay "
+                    "terminal init DIR2, "
                     "offpay terminal rotate --new-terminal DIR2, then "
                     "offpay terminal sync of DIR2) takes the current "
                     "list alone, which names only credentials still live",
