@@ -204,10 +204,7 @@ offpay_err offpay_terminal_credential(const offpay_terminal *t,
  * (a higher sequence number, or for a list the same one signed later).
  * Files it already holds change nothing and return OFFPAY_OK (compare
  * offpay_terminal_sync_state before and after), so replaying them never
- * resets the limits. A list's serials are added to those held; a full
- * list also drops the held serials it leaves out that were taken
- * OFFPAY_TERMINAL_REVOKED_KEEP or more before its issued_at (since
- * 0.21.0), unless its number went back (a restored ledger's).
+ * resets the limits.
  * A sync that takes something newer sets the clock's high-water mark to
  * the newest of now and the issued_at of the held bundle and list (so a
  * clock set forward by mistake is forgiven by the issuer's next list, but
@@ -234,8 +231,6 @@ typedef struct offpay_sync_state {
     uint32_t oldest_waiting;      /* the acceptance time of the oldest
                                      payment offpayd has not decided; 0:
                                      none (since 0.12.0) */
-    uint32_t revlist_full_at;     /* the issued_at of the last full list
-                                     taken; 0: none (since 0.21.0) */
 } offpay_sync_state;
 
 /* Fills s. Errors: OFFPAY_EINVAL. */
@@ -528,20 +523,11 @@ void offpay_terminal_set_cred_cache(offpay_terminal *t, int enabled);
  * (retired): wallets refuse its payment requests (EUNKNOWN_KID); since
  * 0.8.0 */
 #define OFFPAY_STATUS_WARN_CRED_KEY 0x10u
-/* The revoked serials held: a list that would take a terminal past
+/* The revoked serials held: a revocation is never undone at a terminal
+ * (docs/protocol.md §5.7), and a list that would take it past
  * OFFPAY_TERMINAL_REVOKED_MAX is refused (OFFPAY_ETOOBIG). Since 0.20.0. */
 #define OFFPAY_STATUS_WARN_REVOKED  0x80u
 #define OFFPAY_TERMINAL_REVOKED_MAX 1000000u
-/* A revoked serial held is dropped only by a full list that leaves it out
- * (its credential expired long ago, docs/protocol.md §2.8 "Live"), and
- * only once held for OFFPAY_TERMINAL_REVOKED_KEEP seconds (14 days) before
- * that list's issued_at: a list signed with a leaked daily key cannot
- * un-revoke a recent revocation (§5.7). offpay_terminal_upload asks
- * offpayd for its full list, not a delta, when the last full list taken
- * was signed OFFPAY_TERMINAL_FULL_LIST_EVERY seconds (7 days) or more
- * before. Since 0.21.0; before, a terminal kept every serial it took. */
-#define OFFPAY_TERMINAL_REVOKED_KEEP    (14u * 86400u)
-#define OFFPAY_TERMINAL_FULL_LIST_EVERY (7u * 86400u)
 
 /* What a merchant needs to see coming: the terminal's state at one time.
  * Times are Unix seconds; a percentage is floor(100 * used / limit),

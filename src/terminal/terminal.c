@@ -129,8 +129,7 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS evidence(id INTEGER PRIMARY KEY,"
     "  serial INTEGER NOT NULL, counter INTEGER NOT NULL,"
     "  code BLOB NOT NULL, seen_at INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS revoked(serial INTEGER PRIMARY KEY,"
-    "  since INTEGER);";
+    "CREATE TABLE IF NOT EXISTS revoked(serial INTEGER PRIMARY KEY);";
 
 /* ---- small SQLite helpers ------------------------------------------ */
 
@@ -523,7 +522,6 @@ offpay_err offpay_terminal_sync_state(const offpay_terminal *t,
     s->bundle_seq = t->bundle.seq;
     s->revlist_seq = t->revlist_seq;
     s->revlist_issued_at = t->revlist_issued_at;
-    s->revlist_full_at = t->revlist_full_at;
     s->high_water = t->high_water;
     s->oldest_waiting = t->oldest_waiting;
     return OFFPAY_OK;
@@ -1219,11 +1217,8 @@ static offpay_err load_revoked(offpay_terminal *t)
     t->revoked = set;
     t->n_revoked = n;
     set = NULL;
-    if ((rc = meta_opt_u32(t->db, "revlist_seq", &t->revlist_seq)) ==
-            OFFPAY_OK &&
-        (rc = meta_opt_u32(t->db, "revlist_issued_at",
-                           &t->revlist_issued_at)) == OFFPAY_OK)
-        rc = meta_opt_u32(t->db, "revlist_full_at", &t->revlist_full_at);
+    if ((rc = meta_opt_u32(t->db, "revlist_seq", &t->revlist_seq)) == OFFPAY_OK)
+        rc = meta_opt_u32(t->db, "revlist_issued_at", &t->revlist_issued_at);
 out:
     free(set);
     sqlite3_finalize(st);
@@ -1905,138 +1900,20 @@ offpay_err offpay_terminal_credential(const offpay_terminal *t,
     return OFFPAY_OK;
 }
 
-/* The revoked table's column since (the high-water time at which this
- * terminal first held the serial; since 0.21.0), added to a terminal.db
- * made before, whose serials then count as held from at (the sync that
- * adds it): the 14 days that protect a serial start then. Inside the
- * sync's transaction. */
-static offpay_err revoked_since_column(offpay_terminal *t, uint32_t at)
-{
-    int64_t    has = 0, none;
-    offpay_err rc = query_i64(t->db,
-                              "SELECT count(*) FROM pragma_table_info("
-                              "'revoked') WHERE name = 'since'",
-                              0, &has);
-
-    if (rc != OFFPAY_OK || has != 0)
-        return rc;
-    if ((rc = exec(t->db, "ALTER TABLE revoked ADD COLUMN since INTEGER")) !=
-        OFFPAY_OK)
-        return rc;
-    return query_i64(t->db, "UPDATE revoked SET since = ?1 WHERE since IS NULL",
-                     at, &none);
-}
-
-static int listed(const offpay_revlist *l, uint64_t serial)
-{
-    size_t lo = 0, hi = l->n_serials;
-
-    while (lo < hi) { /* l->serials is strictly ascending (§2.10) */
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (l->serials[mid] == serial)
-            return 1;
-        if (l->serials[mid] < serial)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
-}
-
-/* Drops the serials that full list l leaves out and that this terminal
- * has held since OFFPAY_TERMINAL_REVOKED_KEEP or more before l's
- * issued_at: the issuer lists every revoked credential that a terminal
- * could still take (docs/protocol.md §2.8, "Live"), so those expired long
- * ago. The ones held for less stay: a full list signed with a leaked
- * daily key cannot un-revoke what was revoked lately. *n receives the
- * count dropped. */
-static offpay_err drop_unlisted(offpay_terminal *t, const offpay_revlist *l,
-                                uint64_t *n)
+/* Installs list l: its serials are added to those held, a full list's as a
+ * delta's. A revocation is permanent, so no list takes one back: a full
+ * list signed with a leaked daily key (the same seq, a later issued_at,
+ * serials left out) may refresh the list's age but never un-revokes a
+ * serial (docs/protocol.md §5.7). */
+static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l)
 {
     sqlite3_stmt *st = NULL;
-    uint64_t     *gone = NULL;
-    size_t        n_gone = 0, cap = 0;
     offpay_err    rc = OFFPAY_EJOURNAL;
-    int           step;
+    uint64_t      held = t->n_revoked;
 
-    *n = 0;
-    if (l->issued_at <= OFFPAY_TERMINAL_REVOKED_KEEP)
-        return OFFPAY_OK;
     if (sqlite3_prepare_v2(t->db,
-                           "SELECT serial FROM revoked WHERE since <= ?1", -1,
-                           &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_int64(
-            st, 1,
-            (sqlite3_int64)(l->issued_at - OFFPAY_TERMINAL_REVOKED_KEEP)) !=
-            SQLITE_OK)
-        goto out;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        uint64_t serial = (uint64_t)sqlite3_column_int64(st, 0);
-
-        if (listed(l, serial))
-            continue;
-        if (n_gone == cap) {
-            size_t    more = cap ? 2 * cap : 1024;
-            uint64_t *grown = realloc(gone, more * sizeof *grown);
-
-            if (grown == NULL) {
-                rc = OFFPAY_ENOMEM;
-                goto out;
-            }
-            gone = grown;
-            cap = more;
-        }
-        gone[n_gone++] = serial;
-    }
-    if (step != SQLITE_DONE)
-        goto out;
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(t->db, "DELETE FROM revoked WHERE serial = ?1", -1,
-                           &st, NULL) != SQLITE_OK)
-        goto out;
-    for (size_t i = 0; i < n_gone; i++) {
-        sqlite3_reset(st);
-        if (sqlite3_bind_int64(st, 1, (sqlite3_int64)gone[i]) != SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_DONE)
-            goto out;
-    }
-    *n = n_gone;
-    rc = OFFPAY_OK;
-out:
-    free(gone);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* Installs list l at high-water time hw: its serials are added to those
- * held, a full list's as a delta's, each with the time it was first held.
- * A revocation stays while it matters: a full list drops only what
- * drop_unlisted says, and none when prune is 0 (a list whose number went
- * back: the ledger was restored from an older copy, which lacks the
- * revocations made since). So a full list signed with a leaked daily key
- * (the same seq, a later issued_at, serials left out) may refresh the
- * list's age but un-revokes nothing held for less than 14 days
- * (docs/protocol.md §5.7). */
-static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l,
-                                uint32_t hw, int prune)
-{
-    sqlite3_stmt *st = NULL;
-    offpay_err    rc;
-    uint64_t      held = t->n_revoked, dropped = 0;
-
-    if ((rc = revoked_since_column(t, hw)) != OFFPAY_OK)
-        return rc;
-    if (prune && l->base_seq == 0 &&
-        (rc = drop_unlisted(t, l, &dropped)) != OFFPAY_OK)
-        return rc;
-    held -= dropped;
-    rc = OFFPAY_EJOURNAL;
-    if (sqlite3_prepare_v2(t->db,
-                           "INSERT OR IGNORE INTO revoked(serial, since)"
-                           " VALUES(?1, ?2)",
-                           -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, hw) != SQLITE_OK)
+                           "INSERT OR IGNORE INTO revoked(serial) VALUES(?1)",
+                           -1, &st, NULL) != SQLITE_OK)
         goto out;
     for (uint32_t i = 0; i < l->n_serials; i++) {
         sqlite3_reset(st);
@@ -2053,9 +1930,7 @@ static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l,
                     "hold %llu revoked serials, more than the %u it can: "
                     "not taken (ETOOBIG); it keeps list %u, and refuses "
                     "payments once that is older than max-revlist-age. A "
-                    "full list lets go of the serials it no longer names "
-                    "once held 14 days; a terminal made anew (offpay "
-                    "terminal init DIR2, "
+                    "terminal made anew (offpay terminal init DIR2, "
                     "offpay terminal rotate --new-terminal DIR2, then "
                     "offpay terminal sync of DIR2) takes the current "
                     "list alone, which names only credentials still live",
@@ -2065,9 +1940,7 @@ static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l,
         rc = OFFPAY_ETOOBIG;
         goto out;
     }
-    if ((rc = meta_put_u64(t->db, "revlist_seq", l->seq)) != OFFPAY_OK ||
-        (l->base_seq == 0 && (rc = meta_put_u64(t->db, "revlist_full_at",
-                                                l->issued_at)) != OFFPAY_OK))
+    if ((rc = meta_put_u64(t->db, "revlist_seq", l->seq)) != OFFPAY_OK)
         goto out;
     rc = meta_put_u64(t->db, "revlist_issued_at", l->issued_at);
 out:
@@ -2184,7 +2057,7 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
      * later does not get those hours for nothing). */
     if ((fresh_b &&
          (rc = meta_put(t->db, "bundle", bundle, bundle_len)) != OFFPAY_OK) ||
-        (fresh_l && (rc = store_revlist(t, &l, hw, !went_back)) != OFFPAY_OK) ||
+        (fresh_l && (rc = store_revlist(t, &l)) != OFFPAY_OK) ||
         (rc = query_i64(t->db,
                         "SELECT coalesce(max(seq), 0) FROM journal"
                         " WHERE seq <= ?1",

@@ -68,7 +68,6 @@ struct offpay_terminal {
     uint32_t             n_revoked;
     uint32_t             revlist_seq;
     uint32_t             revlist_issued_at;
-    uint32_t             revlist_full_at; /* the last full list's issued_at */
     uint32_t             last_sync;  /* time of the last sync */
     uint32_t             high_water; /* newest trusted time (meta) */
     uint32_t             payments_since_sync;

@@ -645,7 +645,6 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     int                      sync_fd = -1;
     uint8_t                 *bundle = NULL, *revlist = NULL;
     size_t                   bundle_len = 0, revlist_len = 0, n_done;
-    uint32_t                 since = 0;
     char                     path[64];
     offpay_err               rc = OFFPAY_ENOMEM;
 
@@ -710,23 +709,18 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     /* The newest bundle and list; a sync takes only what is newer. The
      * list held is read after the bundle's request (a file sync may have
      * installed a newer one meanwhile), so the delta asked for is from
-     * it. The full list, a week after the last one taken: it lets the
-     * terminal drop the serials of credentials long expired
-     * (OFFPAY_TERMINAL_REVOKED_KEEP), which deltas never name. */
+     * it. */
     rc = get_b64(t, base_url, "/v1/bundle", "bundle", &bundle, &bundle_len);
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_sync_state(t, &st);
-    if (rc == OFFPAY_OK &&
-        (uint64_t)st.revlist_full_at + OFFPAY_TERMINAL_FULL_LIST_EVERY >
-            clock_now(&ck))
-        since = st.revlist_seq;
-    snprintf(path, sizeof path, "/v1/revlist?since=%u", (unsigned)since);
+    snprintf(path, sizeof path, "/v1/revlist?since=%u",
+             rc == OFFPAY_OK ? st.revlist_seq : 0);
     if (rc == OFFPAY_OK)
         rc = get_b64(t, base_url, path, "revlist", &revlist, &revlist_len);
     /* a delta from a number offpayd has not reached (EREVLIST_SEQ): its
      * ledger went back to an older copy. Its full list, signed now, is
      * taken keeping what this terminal held revoked (terminal.c). */
-    if (rc == OFFPAY_EREFUSED && since != 0) {
+    if (rc == OFFPAY_EREFUSED && st.revlist_seq != 0) {
         offpay__log("offpay: offpayd's revocation list is numbered below "
                     "this terminal's (%u): asking its full list\n",
                     (unsigned)st.revlist_seq);

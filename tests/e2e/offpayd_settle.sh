@@ -676,18 +676,6 @@ api GET "/v1/revlist?since=1"
 [ "$status" = 200 ] && [ "$(jget .serials)" = 0 ] && [ "$(jget .base_seq)" = 1 ] \
   && ok "day 45: the delta after list 1 names none either" \
   || fail "delta on day 45: $status $(cat resp.json)"
-# a terminal forgets them too: te's sync on day 45 asks the full list (a
-# week after the last one it took), not the delta after its list (S8,
-# expired, revoked today, numbers a new list), and drops the serials that
-# list leaves out, held for more than 14 days (docs/protocol.md §5.7)
-held_te() { "$OFFPAY" terminal status --terminal te --json 2>/dev/null | jq -r .revocation_list.serials_held.value; }
-te_held=$(held_te)
-api POST "/v1/admin/credentials/$S8/revoke" '{}'
-[ "$status" = 200 ] || fail "revoke $S8: $status $(cat resp.json)"
-OFFPAY_NOW=$day45 "$OFFPAY" terminal sync --terminal te --passphrase-file tp --server "$URL" >sync.out 2>&1 || true
-[ "$te_held" -ge 1 ] && [ "$(held_te)" = 0 ] \
-  && ok "day 45: te's sync took the full list and dropped the $te_held serial(s) it held" \
-  || fail "te on day 45: held $te_held, then $(held_te): $(cat sync.out)"
 balances "W6=$W6:3800 esc=esc/$S6:0 A=$MA:7124" "late payment taken from the wallet account"
 audit_passes "release and late presentment"
 stop_server TERM

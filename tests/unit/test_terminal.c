@@ -1558,122 +1558,6 @@ static void test_revlist_past_what_a_terminal_holds(void)
     world_free(&x);
 }
 
-/* Whether the terminal holds serial revoked (its loaded set). */
-static int holds(const offpay_terminal *t, uint64_t serial)
-{
-    for (uint32_t i = 0; i < t->n_revoked; i++)
-        if (t->revoked[i] == serial)
-            return 1;
-    return 0;
-}
-
-/* A full list that leaves out serials the terminal holds drops them only
- * once held for 14 days before its issued_at (their credentials expired
- * long ago: docs/protocol.md §2.8 "Live"); the ones held for less stay (a
- * list signed with a leaked daily key), and a list whose number went back
- * (a restored ledger's) drops none. Serials held before the column since
- * existed count from the first sync that adds it. Before 0.21.0 a
- * terminal kept every serial it took, and reached its 1,000,000 in weeks
- * at a large transit operator. The lists that leave serials out are
- * signed from a copy of the issuer's state, which lacks the revocations
- * made after it. */
-static void test_revlist_full_list_drops_long_expired(void)
-{
-    world             x;
-    offpay_issuer    *copy = NULL;
-    offpay_sync_state st;
-    char              cmd[1400], path[600], dbpath[700];
-    uint8_t          *rl = NULL;
-    size_t            len = 0;
-    sqlite3          *db = NULL;
-
-    REQUIRE(world_init(&x, "revlist_drop", 0));
-    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1001, NOW + 1)); /* list 2 */
-    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1002, NOW + 1)); /* list 3 */
-    snprintf(cmd, sizeof cmd, "cp -a '%s/issuer' '%s/issuer-copy'", x.dir,
-             x.dir);
-    REQUIRE(system(cmd) == 0);
-    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1003, NOW + 2)); /* list 4 */
-    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 2, &rl, &len));
-    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, len, NOW + 3));
-    free(rl);
-    REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
-    CHECK(st.revlist_seq == 4 && st.revlist_full_at == NOW + 2);
-    CHECK(x.t->n_revoked == 3);
-    REQUIRE_OK(offpay_issuer_open(in_dir(&x, "issuer-copy", path, sizeof path),
-                                  PASS, &copy));
-    /* day 10: the copy's full list 5 leaves out 1003, held 10 days: kept */
-    REQUIRE_OK(offpay__issuer_revoke_any(copy, 1004, NOW + 10 * DAY));
-    REQUIRE_OK(offpay__issuer_revoke_any(copy, 1005, NOW + 10 * DAY));
-    REQUIRE_OK(offpay_issuer_revlist(copy, NOW + 10 * DAY, &rl, &len));
-    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, len, NOW + 10 * DAY),
-              OFFPAY_OK);
-    free(rl);
-    REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
-    CHECK(st.revlist_seq == 5 && st.revlist_full_at == NOW + 10 * DAY);
-    CHECK(x.t->n_revoked == 5 && holds(x.t, 1003));
-    /* day 20: its list 6 leaves out 1003, held 20 days now: dropped. 5
-     * serials at most: room for 1006 only with 1003 dropped first */
-    REQUIRE_OK(offpay__issuer_revoke_any(copy, 1006, NOW + 20 * DAY));
-    REQUIRE_OK(offpay_issuer_revlist(copy, NOW + 20 * DAY, &rl, &len));
-    offpay__terminal_revoked_max = 5;
-    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, len, NOW + 20 * DAY),
-              OFFPAY_OK);
-    offpay__terminal_revoked_max = OFFPAY_TERMINAL_REVOKED_MAX;
-    free(rl);
-    CHECK(x.t->n_revoked == 5 && !holds(x.t, 1003) && holds(x.t, 1001) &&
-          holds(x.t, 1006));
-    /* day 30: the issuer's own list 4, numbered below (went back) and
-     * signed later: 1003 again, and nothing dropped (1004 and 1005, held
-     * 20 days, are not in it) */
-    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 30 * DAY, &rl, &len));
-    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, len, NOW + 30 * DAY),
-              OFFPAY_OK);
-    free(rl);
-    CHECK(x.t->n_revoked == 6 && holds(x.t, 1003) && holds(x.t, 1004));
-    /* read again from terminal.db: the same */
-    offpay_terminal_close(x.t);
-    x.t = NULL;
-    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
-    CHECK(x.t->n_revoked == 6);
-    REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
-    CHECK(st.revlist_seq == 4 && st.revlist_full_at == NOW + 30 * DAY);
-
-    /* A terminal.db of 0.20.0 (no column since): its serials count as held
-     * from the sync that adds the column (day 40 here), so the copy's list
-     * of day 50 keeps 1003 and 1004; its list of day 60 drops them. */
-    offpay_terminal_close(x.t);
-    x.t = NULL;
-    snprintf(dbpath, sizeof dbpath, "%s/terminal.db", x.term_path);
-    REQUIRE(sqlite3_open(dbpath, &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, "ALTER TABLE revoked DROP COLUMN since", NULL,
-                         NULL, NULL) == SQLITE_OK);
-    sqlite3_close(db);
-    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
-    CHECK(x.t->n_revoked == 6);
-    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1007, NOW + 40 * DAY));
-    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 40 * DAY, &rl, &len));
-    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, len, NOW + 40 * DAY),
-              OFFPAY_OK); /* list 5 */
-    free(rl);
-    CHECK(x.t->n_revoked == 7);
-    REQUIRE_OK(offpay__issuer_revoke_any(copy, 1008, NOW + 50 * DAY));
-    REQUIRE_OK(offpay_issuer_revlist(copy, NOW + 50 * DAY, &rl, &len));
-    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, len, NOW + 50 * DAY),
-              OFFPAY_OK); /* list 7 */
-    free(rl);
-    CHECK(x.t->n_revoked == 8 && holds(x.t, 1003) && holds(x.t, 1007));
-    REQUIRE_OK(offpay__issuer_revoke_any(copy, 1009, NOW + 60 * DAY));
-    REQUIRE_OK(offpay_issuer_revlist(copy, NOW + 60 * DAY, &rl, &len));
-    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, len, NOW + 60 * DAY),
-              OFFPAY_OK); /* list 8: 1001 1002 1004 1005 1006 1008 1009 */
-    free(rl);
-    CHECK(x.t->n_revoked == 7 && !holds(x.t, 1003) && !holds(x.t, 1007) &&
-          holds(x.t, 1004) && holds(x.t, 1009));
-    offpay_issuer_close(copy);
-    world_free(&x);
-}
-
 /* ---- the wallet file ------------------------------------------------- */
 
 /* Writes len bytes to path (replacing it). 1 on success. */
@@ -3404,8 +3288,6 @@ int main(void)
          test_revlist_full_list_never_unrevokes},
         {"revlist_past_what_a_terminal_holds",
          test_revlist_past_what_a_terminal_holds},
-        {"revlist_full_list_drops_long_expired",
-         test_revlist_full_list_drops_long_expired},
         {"wallet_passphrase", test_wallet_passphrase},
         {"wallet_corrupt", test_wallet_corrupt},
         {"journal", test_journal},
