@@ -3,10 +3,12 @@
  * (src/server/wallet_online.c): POST /v1/admin/enrollments, /v1/wallet/
  * enroll, /v1/wallet/allowance, /v1/wallet/restore-floor,
  * /v1/terminal/rotate (its key_signature: 64 bytes from canonical base64,
- * all zero when refused; taken only with "sums_carried": true), the optional
+ * all zero when refused; taken only with "sums_carried": true),
+ * /v1/terminal/expiries (1 to SRV_EXPIRIES_MAX serials, strictly
+ * ascending, from 1; none when refused), the optional
  * {"expires"} of a lost wallet's enrollment code and {"reason"} of the
  * revocations, the empty body of status and decommission, and the page of
- * /v1/wallet/credentials. Every input goes through all nine; each either
+ * /v1/wallet/credentials. Every input goes through all ten; each either
  * refuses it with MALFORMED_JSON or BAD_FIELD and a hint Jansson takes as a
  * string (valid UTF-8: the answer quotes it), or yields values within their
  * bounds.
@@ -45,6 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char                reason[SRV_REF_MAX + 1], hint[160];
     srv_rotate_body     rot;
     srv_wallet_creds_body wcb;
+    static uint64_t       serials[SRV_EXPIRIES_MAX];
+    size_t                n_serials = 1;
     uint32_t            until = 1;
     uint64_t            serial = 1;
     int                 e;
@@ -110,6 +114,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (wcb.limit == 0 || wcb.limit > OFFPAY_LEDGER_CREDS_PAGE_MAX ||
                wcb.after > INT64_MAX || (wcb.open != 0 && wcb.open != 1)) {
         abort();
+    }
+    e = srv_parse_expiries(data, size, serials, &n_serials, hint, sizeof hint);
+    if (e != 0) {
+        refused(e, hint);
+        if (n_serials != 0)
+            abort();
+    } else {
+        if (n_serials == 0 || n_serials > SRV_EXPIRIES_MAX || serials[0] == 0)
+            abort();
+        for (size_t i = 1; i < n_serials; i++)
+            if (serials[i] <= serials[i - 1])
+                abort();
     }
     /* an empty body takes no field at all: accepted only where a reason
      * body without its reason would be */

@@ -1676,6 +1676,19 @@ offpay_err
 offpay_ledger_credential_bytes(offpay_ledger *l, uint64_t serial,
                                uint8_t bytes[OFFPAY_WALLET_CRED_BYTES]);
 
+/*
+ * offpay_ledger_revoked_expiries — for each of the n serials, the signed
+ * expiry of the wallet credential when the ledger holds it revoked (from
+ * the credential's own bytes, not the ledger's expiry a lost wallet's
+ * report brought forward), else 0: into expires[i]. A terminal that holds
+ * the serial revoked lets it go once that expiry is 15 days past (POST
+ * /v1/terminal/expiries, docs/protocol.md §5.7). One read per serial. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ESTORE. Since 0.21.0.
+ */
+offpay_err offpay_ledger_revoked_expiries(offpay_ledger  *l,
+                                          const uint64_t *serials, size_t n,
+                                          uint32_t *expires);
+
 /* ---- shards (docs/scaling.md "Sharding by credential serial") -------- */
 
 #define OFFPAY_SHARDS_MAX     16

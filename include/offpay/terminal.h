@@ -528,6 +528,13 @@ void offpay_terminal_set_cred_cache(offpay_terminal *t, int enabled);
  * OFFPAY_TERMINAL_REVOKED_MAX is refused (OFFPAY_ETOOBIG). Since 0.20.0. */
 #define OFFPAY_STATUS_WARN_REVOKED  0x80u
 #define OFFPAY_TERMINAL_REVOKED_MAX 1000000u
+/* A revoked serial is let go once its credential's signed expiry, which
+ * offpayd's signed answer gave (offpay_terminal_upload asks it), is more
+ * than OFFPAY_TERMINAL_EXPIRED_KEEP (15 days) before the terminal's newest
+ * time seen: no code of it passes the expiry check, and offpayd's lists
+ * no longer name it. Since 0.21.0; before, a terminal kept every serial
+ * it took (docs/protocol.md §5.7). */
+#define OFFPAY_TERMINAL_EXPIRED_KEEP (15u * 86400u)
 
 /* What a merchant needs to see coming: the terminal's state at one time.
  * Times are Unix seconds; a percentage is floor(100 * used / limit),

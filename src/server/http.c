@@ -131,6 +131,8 @@ static const route routes[] = {
      BODY_ADMIN, 1, NULL, 0},
     {"POST", "/v1/terminal/check", srv_terminal_check, AUTH_TERMINAL,
      BODY_UPLOAD, 1, NULL, 0},
+    {"POST", "/v1/terminal/expiries", srv_terminal_expiries, AUTH_TERMINAL,
+     BODY_UPLOAD, 1, NULL, 0},
     {"GET", "/dashboard", srv_dashboard, AUTH_NONE, BODY_NONE, 0, "*", 0},
     {"GET", "/dashboard/*", srv_dashboard, AUTH_NONE, BODY_NONE, 0, "*", 0},
 

@@ -691,6 +691,16 @@ void srv_upload_wallet(srv_req *r, srv_reply *out);
 void srv_overview(srv_req *r, srv_reply *out);
 void srv_terminal_status(srv_req *r, srv_reply *out);
 void srv_terminal_check(srv_req *r, srv_reply *out);
+void srv_terminal_expiries(srv_req *r, srv_reply *out);
+
+/* POST /v1/terminal/expiries (terminal_expiries.c; fuzzed):
+ * {"serials":["S1",...]}, 1 to SRV_EXPIRIES_MAX ids strictly ascending,
+ * into serials[0..*n). Returns 0, or SRV_E_MALFORMED_JSON /
+ * SRV_E_BAD_FIELD with the hint written. */
+#define SRV_EXPIRIES_MAX 1000u
+int  srv_parse_expiries(const uint8_t *body, size_t len,
+                        uint64_t serials[SRV_EXPIRIES_MAX], size_t *n,
+                        char *hint_buf, size_t hint_cap);
 void srv_dashboard(srv_req *r, srv_reply *out);
 
 /* The headers every dashboard page is sent with (dashboard.c): a strict

@@ -910,6 +910,55 @@ offpay_ledger_credential_bytes(offpay_ledger *l, uint64_t serial,
     return offpay__ledger_read_on(l, (size_t)k, cred_bytes_tx, &c);
 }
 
+struct expiries_ctx {
+    uint64_t serial;
+    uint32_t expires;
+};
+
+static offpay_err expiry_tx(offpay_ledger *l, void *p)
+{
+    struct expiries_ctx *c = p;
+    offpay__cred_row     row;
+    uint8_t              bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred   wc;
+    offpay_err           rc;
+
+    c->expires = 0;
+    rc = l->ops->cred_get(l->store, c->serial, &row);
+    if (rc == OFFPAY_OK && !row.revoked)
+        return OFFPAY_OK;
+    if (rc == OFFPAY_OK)
+        rc = l->ops->cred_bytes(l->store, c->serial, bytes);
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_OK; /* unknown here, or issued before bytes were kept */
+    if (rc == OFFPAY_OK &&
+        offpay_wallet_cred_decode(bytes, sizeof bytes, &wc) == OFFPAY_OK)
+        c->expires = wc.expires;
+    return rc;
+}
+
+offpay_err offpay_ledger_revoked_expiries(offpay_ledger  *l,
+                                          const uint64_t *serials, size_t n,
+                                          uint32_t *expires)
+{
+    if (l == NULL || (n > 0 && (serials == NULL || expires == NULL)))
+        return OFFPAY_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        struct expiries_ctx c = {serials[i], 0};
+        int                 k = offpay__ledger_shard_of(l, serials[i]);
+        offpay_err          rc;
+
+        expires[i] = 0;
+        if (k < 0)
+            continue; /* in no shard's range: not issued */
+        rc = offpay__ledger_read_on(l, (size_t)k, expiry_tx, &c);
+        if (rc != OFFPAY_OK)
+            return rc;
+        expires[i] = c.expires;
+    }
+    return OFFPAY_OK;
+}
+
 struct wallet_accounts_ctx {
     const char                 *ref;
     uint64_t                    after;

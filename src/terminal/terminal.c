@@ -1948,6 +1948,135 @@ out:
     return rc;
 }
 
+/* ---- the expiries of revoked serials (since 0.21.0) ------------------ */
+
+/* Whether the revoked table has the columns expires (the credential's
+ * signed expiry, from offpayd's signed answer; NULL: not known) and asked
+ * (when it was last asked about), into *yes. */
+static offpay_err expiry_columns(sqlite3 *db, int *yes)
+{
+    int64_t    n = 0;
+    offpay_err rc = query_i64(db,
+                              "SELECT count(*) FROM pragma_table_info("
+                              "'revoked') WHERE name = 'expires'",
+                              0, &n);
+
+    *yes = n != 0;
+    return rc;
+}
+
+offpay_err offpay__terminal_revoked_unknown(offpay_terminal *t, size_t max,
+                                            uint64_t *out, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           cols = 0, step;
+
+    *n = 0;
+    if ((rc = expiry_columns(t->db, &cols)) != OFFPAY_OK)
+        return rc;
+    rc = OFFPAY_EJOURNAL;
+    /* the least lately asked first, so that serials offpayd does not
+     * answer for do not keep the others waiting */
+    if (sqlite3_prepare_v2(t->db,
+                           cols ? "SELECT serial FROM revoked WHERE expires IS"
+                                  " NULL ORDER BY coalesce(asked, 0), serial"
+                                  " LIMIT ?1"
+                                : "SELECT serial FROM revoked ORDER BY serial"
+                                  " LIMIT ?1",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)max) != SQLITE_OK)
+        goto out;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+        out[(*n)++] = (uint64_t)sqlite3_column_int64(st, 0);
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        goto out;
+    if (*n > 1)
+        qsort(out, *n, sizeof *out, cmp_u64);
+    rc = OFFPAY_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+offpay_err offpay__terminal_revoked_expiries(
+    offpay_terminal *t, const uint64_t *asked, size_t n_asked,
+    const uint64_t *serials, const uint32_t *expires, size_t n, size_t *dropped)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           cols = 0;
+
+    *dropped = 0;
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
+    if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
+        return rc;
+    if ((rc = expiry_columns(t->db, &cols)) != OFFPAY_OK ||
+        (!cols &&
+         (rc = exec(t->db, "ALTER TABLE revoked ADD COLUMN expires INTEGER;"
+                           "ALTER TABLE revoked ADD COLUMN asked INTEGER")) !=
+             OFFPAY_OK))
+        goto fail;
+    rc = OFFPAY_EJOURNAL;
+    if (sqlite3_prepare_v2(t->db,
+                           "UPDATE revoked SET asked = ?2 WHERE serial = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    for (size_t i = 0; i < n_asked; i++) {
+        sqlite3_reset(st);
+        if (sqlite3_bind_int64(st, 1, (sqlite3_int64)asked[i]) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, t->high_water) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE)
+            goto fail;
+    }
+    sqlite3_finalize(st);
+    /* never brought forward: a known expiry stays, or goes later */
+    if (sqlite3_prepare_v2(t->db,
+                           "UPDATE revoked SET expires ="
+                           " max(coalesce(expires, 0), ?2) WHERE serial = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        if (sqlite3_bind_int64(st, 1, (sqlite3_int64)serials[i]) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, expires[i]) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE)
+            goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    /* Past its expiry by more than OFFPAY_TERMINAL_EXPIRED_KEEP before the
+     * newest time seen: the terminal refuses its codes whatever its skew
+     * (it refuses while its clock is more than the skew behind that time,
+     * and a credential more than the skew past its expiry: twice the
+     * widest skew, a day, would do), and offpayd's lists no longer name it
+     * (14 days after its expiry), so no list brings it back. */
+    if (t->high_water > OFFPAY_TERMINAL_EXPIRED_KEEP) {
+        if (sqlite3_prepare_v2(t->db, "DELETE FROM revoked WHERE expires < ?1",
+                               -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 1,
+                               (sqlite3_int64)(t->high_water -
+                                               OFFPAY_TERMINAL_EXPIRED_KEEP)) !=
+                SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE)
+            goto fail;
+        *dropped = (size_t)sqlite3_changes(t->db);
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if ((rc = exec(t->db, "COMMIT")) != OFFPAY_OK)
+        goto fail;
+    return load_revoked(t);
+fail:
+    if (rc == OFFPAY_EJOURNAL)
+        rc = sqlite_cause(t->db);
+    sqlite3_finalize(st);
+    exec(t->db, "ROLLBACK");
+    *dropped = 0;
+    return rc;
+}
+
 offpay_err offpay_terminal_sync(offpay_terminal *t, const uint8_t *bundle,
                                 size_t bundle_len, const uint8_t *revlist,
                                 size_t revlist_len, uint32_t now)

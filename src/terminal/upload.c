@@ -592,6 +592,127 @@ static void report_status(offpay_terminal *t, const char *base,
     free(r.buf);
 }
 
+/* A serial as offpayd writes it: decimal, from 1, without sign or
+ * leading zeros; 0 when it is not one. */
+static uint64_t serial_of(const char *s)
+{
+    uint64_t v = 0;
+
+    if (s == NULL || *s < '1' || *s > '9' || strlen(s) > 20)
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' ||
+            v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    return v;
+}
+
+/* Reads offpayd's answer to POST /v1/terminal/expiries into serials and
+ * expires (room for cap): OFFPAY_EANSWER when it is not what offpayd
+ * sends. */
+static offpay_err expiries_of(const offpay__http_reply *r, uint64_t *serials,
+                              uint32_t *expires, size_t cap, size_t *n)
+{
+    json_error_t jerr;
+    json_t      *doc = json_loadb(r->buf, r->len, 0, &jerr);
+    json_t      *list = json_object_get(doc, "expires");
+    offpay_err   rc = OFFPAY_EANSWER;
+
+    *n = 0;
+    if (!json_is_array(list) || json_array_size(list) > cap)
+        goto out;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t    *o = json_array_get(list, i);
+        json_int_t e = json_integer_value(json_object_get(o, "expires"));
+
+        serials[i] = serial_of(json_string_value(json_object_get(o, "serial")));
+        if (serials[i] == 0 || e <= 0 || e > UINT32_MAX)
+            goto out;
+        expires[i] = (uint32_t)e;
+    }
+    *n = json_array_size(list);
+    rc = OFFPAY_OK;
+out:
+    json_decref(doc);
+    return rc;
+}
+
+/*
+ * Asks offpayd the expiries of revoked serials this terminal holds (the
+ * ones it does not know yet, EXPIRIES_ASK at most, the least lately asked
+ * first), and lets go of those expired more than
+ * OFFPAY_TERMINAL_EXPIRED_KEEP before (docs/protocol.md §5.7). Without it a
+ * terminal kept every serial it ever took: a gate of a large transit operator
+ * reached the 1,000,000 it can hold in weeks. Not the sync's failure: what is
+ * not learnt now is asked at a later sync, and an offpayd before 0.21.0 (404)
+ * tells none.
+ */
+#define EXPIRIES_ASK 1000u
+static void ask_expiries(offpay_terminal *t, const char *base,
+                         offpay__terminal_signing *ck)
+{
+    uint64_t          *asked = malloc(EXPIRIES_ASK * sizeof *asked);
+    uint64_t          *serials = malloc(EXPIRIES_ASK * sizeof *serials);
+    uint32_t          *expires = malloc(EXPIRIES_ASK * sizeof *expires);
+    json_t            *body = NULL, *list = NULL;
+    char              *text = NULL;
+    offpay__http_reply r = {0};
+    long               status = 0;
+    size_t             n_asked = 0, n = 0, dropped = 0;
+    offpay_err         rc = OFFPAY_ENOMEM;
+
+    if (asked == NULL || serials == NULL || expires == NULL)
+        goto out;
+    rc = offpay__terminal_revoked_unknown(t, EXPIRIES_ASK, asked, &n_asked);
+    if (rc == OFFPAY_OK && n_asked > 0) {
+        rc = OFFPAY_ENOMEM;
+        if ((list = json_array()) == NULL ||
+            (body = json_pack("{s:O}", "serials", list)) == NULL)
+            goto out;
+        for (size_t i = 0; i < n_asked; i++) {
+            char id[24];
+
+            snprintf(id, sizeof id, "%llu", (unsigned long long)asked[i]);
+            if (json_array_append_new(list, json_string(id)) != 0)
+                goto out;
+        }
+        if ((text = json_dumps(body, JSON_COMPACT)) == NULL)
+            goto out;
+        rc = request(base, "POST", "/v1/terminal/expiries", text, ck, 1, &r,
+                     &status);
+        if (rc == OFFPAY_OK && status == 404)
+            n_asked = 0; /* an offpayd before 0.21.0: none learnt */
+        else if (rc == OFFPAY_OK && (status != 200 || !r.answer_ok))
+            rc = OFFPAY_EREFUSED;
+        else if (rc == OFFPAY_OK)
+            rc = expiries_of(&r, serials, expires, n_asked, &n);
+    }
+    /* and what was learnt before may be past now */
+    if (rc == OFFPAY_OK)
+        rc = offpay__terminal_revoked_expiries(t, asked, n_asked, serials,
+                                               expires, n, &dropped);
+    if (rc == OFFPAY_OK && dropped > 0)
+        offpay__log("offpay: let go of %zu revoked serial(s) whose "
+                    "credentials expired more than 15 days ago: no code "
+                    "of theirs passes this terminal any more\n",
+                    dropped);
+out:
+    if (rc != OFFPAY_OK)
+        offpay__log("offpay: the expiries of the revoked serials this "
+                    "terminal holds were not learnt (%s): they stay held, "
+                    "and are asked for at a later sync\n",
+                    offpay_errname(rc));
+    free(r.buf);
+    offpay__json_free(text); /* Jansson's, from its allocator */
+    json_decref(list);
+    json_decref(body);
+    free(asked);
+    free(serials);
+    free(expires);
+}
+
 /*
  * After a refusal UNKNOWN_TERMINAL (unsigned when offpayd gave it before
  * the body of an upload or check was read): asks offpayd again with a
@@ -745,6 +866,7 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     }
     if (rc == OFFPAY_OK) {
         rep->synced = 1;
+        ask_expiries(t, base_url, &ck);
         report_status(t, base_url, &ck, rep);
     }
 out:

@@ -676,6 +676,16 @@ api GET "/v1/revlist?since=1"
 [ "$status" = 200 ] && [ "$(jget .serials)" = 0 ] && [ "$(jget .base_seq)" = 1 ] \
   && ok "day 45: the delta after list 1 names none either" \
   || fail "delta on day 45: $status $(cat resp.json)"
+# a terminal lets them go too: te's sync on day 45 asks offpayd the
+# expiries of the serials it holds revoked, and lets go of the ones
+# expired more than 15 days before (docs/protocol.md §5.7)
+held_te() { "$OFFPAY" terminal status --terminal te --json 2>/dev/null | jq -r .revocation_list.serials_held.value; }
+te_held=$(held_te)
+OFFPAY_NOW=$day45 "$OFFPAY" terminal sync --terminal te --passphrase-file tp --server "$URL" >sync.out 2>&1 || true
+[ "$te_held" -ge 1 ] && [ "$(held_te)" = 0 ] \
+  && grep -q "^offpay: let go of $te_held revoked serial(s) whose credentials expired more than 15 days ago" sync.out \
+  && ok "day 45: te's sync let go of the $te_held revoked serial(s) it held" \
+  || fail "te on day 45: held $te_held, then $(held_te): $(cat sync.out)"
 balances "W6=$W6:3800 esc=esc/$S6:0 A=$MA:7124" "late payment taken from the wallet account"
 audit_passes "release and late presentment"
 stop_server TERM

@@ -4415,6 +4415,37 @@ static void test_revlist_leaves_out_credentials_long_expired(void)
     drop_world(&w);
 }
 
+/* offpay_ledger_revoked_expiries (POST /v1/terminal/expiries) gives a
+ * revoked credential's signed expiry, from its bytes: not the ledger's,
+ * which a lost wallet's report brings forward; 0 for a credential not
+ * revoked and for a serial never issued. */
+static void test_revoked_expiries_are_the_signed_ones(void)
+{
+    world              w;
+    uint8_t            bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred b;
+    uint64_t           s[3];
+    uint32_t           e[3] = {1, 1, 1};
+    char               sql[128];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(10)));
+    REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(10),
+                                   0, T0 + 2 * DAY, T0, bytes, &b));
+    s[0] = w.cred.serial;
+    s[1] = b.serial;
+    s[2] = b.serial + 1000;
+    REQUIRE_OK(offpay_ledger_revoke(w.l, b.serial, "lost", T0 + DAY));
+    snprintf(sql, sizeof sql,
+             "UPDATE credentials SET expires = %u WHERE serial = %llu",
+             (unsigned)(T0 + DAY), (unsigned long long)b.serial);
+    REQUIRE(run_sql(w.path, sql));
+    REQUIRE_OK(offpay_ledger_revoked_expiries(w.l, s, 3, e));
+    CHECK(e[0] == 0 && e[1] == T0 + 2 * DAY && e[2] == 0);
+    CHECK_ERR(offpay_ledger_revoked_expiries(w.l, NULL, 1, e), OFFPAY_EINVAL);
+    REQUIRE_OK(offpay_ledger_revoked_expiries(w.l, NULL, 0, NULL));
+    drop_world(&w);
+}
+
 /* On a sharded ledger a credential of shard 1 reaches the directory's
  * revocation list with its signed expiry, and leaves it as one of shard
  * 0 does. PostgreSQL only. */
@@ -5688,6 +5719,8 @@ static const offpay_test TESTS[] = {
      test_revlist_full_and_delta_verify_and_follow},
     {"revlist_leaves_out_credentials_long_expired",
      test_revlist_leaves_out_credentials_long_expired},
+    {"revoked_expiries_are_the_signed_ones",
+     test_revoked_expiries_are_the_signed_ones},
     {"revlist_of_a_shard_keeps_the_expiry",
      test_revlist_of_a_shard_keeps_the_expiry},
     {"nonce_taken_once_terminal_found_by_key_statement_sums",

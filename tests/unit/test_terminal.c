@@ -1558,6 +1558,90 @@ static void test_revlist_past_what_a_terminal_holds(void)
     world_free(&x);
 }
 
+/* Whether the terminal holds serial revoked (its loaded set). */
+static int holds(const offpay_terminal *t, uint64_t serial)
+{
+    for (uint32_t i = 0; i < t->n_revoked; i++)
+        if (t->revoked[i] == serial)
+            return 1;
+    return 0;
+}
+
+/* A revoked serial is let go once offpayd's signed answer gave its
+ * credential's expiry and that is more than OFFPAY_TERMINAL_EXPIRED_KEEP
+ * (15 days) before the terminal's newest time seen: no code of it passes
+ * the expiry check any more, whatever the skew, and offpayd's lists no
+ * longer name it. Serials offpayd does not
+ * answer for stay, and are asked again after the others; a known expiry
+ * is never brought forward. Before 0.21.0 a terminal kept every serial it
+ * took (docs/protocol.md §5.7). */
+static void test_revoked_expiries(void)
+{
+    world             x;
+    offpay_sync_state st;
+    uint8_t          *rl = NULL;
+    size_t            len = 0, n = 0, dropped = 0;
+    uint64_t          got[4], asked[3] = {1001, 1002, 1003};
+    uint64_t          s1[1] = {1001}, s3[1] = {1003}, s2[1] = {1002};
+    uint32_t          e1[1] = {NOW - 16 * DAY}, e3[1], e2[1];
+    uint32_t          hw;
+
+    REQUIRE(world_init(&x, "revoked_expiries", 0));
+    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1001, NOW + 1));
+    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1002, NOW + 1));
+    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1003, NOW + 1));
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 1, &rl, &len));
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, len, NOW + 1));
+    free(rl);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
+    hw = st.high_water;
+    REQUIRE(hw >= NOW + 1 && x.t->n_revoked == 3);
+    /* none known: the first asked, ascending */
+    REQUIRE_OK(offpay__terminal_revoked_unknown(x.t, 2, got, &n));
+    CHECK(n == 2 && got[0] == 1001 && got[1] == 1002);
+    /* offpayd answers for 1001 only, expired 16 days before */
+    REQUIRE_OK(
+        offpay__terminal_revoked_expiries(x.t, asked, 2, s1, e1, 1, &dropped));
+    CHECK(dropped == 1 && x.t->n_revoked == 2 && !holds(x.t, 1001));
+    /* 1003, never asked, comes before 1002, asked */
+    REQUIRE_OK(offpay__terminal_revoked_unknown(x.t, 1, got, &n));
+    CHECK(n == 1 && got[0] == 1003);
+    /* 1003's expiry 15 days before the newest time seen, to the second:
+     * kept; 1002's far ahead, then an earlier one: not brought forward */
+    e3[0] = hw - OFFPAY_TERMINAL_EXPIRED_KEEP;
+    e2[0] = NOW + 100 * DAY;
+    REQUIRE_OK(offpay__terminal_revoked_expiries(x.t, asked + 2, 1, s3, e3, 1,
+                                                 &dropped));
+    CHECK(dropped == 0 && holds(x.t, 1003));
+    REQUIRE_OK(offpay__terminal_revoked_expiries(x.t, asked + 1, 1, s2, e2, 1,
+                                                 &dropped));
+    e2[0] = NOW - 20 * DAY;
+    REQUIRE_OK(offpay__terminal_revoked_expiries(x.t, asked + 1, 1, s2, e2, 1,
+                                                 &dropped));
+    CHECK(dropped == 0 && x.t->n_revoked == 2 && holds(x.t, 1002));
+    REQUIRE_OK(offpay__terminal_revoked_unknown(x.t, 4, got, &n));
+    CHECK(n == 0);
+    /* a second later (a newer list): 1003 goes, with nothing asked. The
+     * issuer directory's list names 1001 again (it lists every revocation;
+     * offpayd's only the live ones): held again, its expiry not known */
+    REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1004, NOW + 2));
+    REQUIRE_OK(offpay_issuer_revlist(x.is, hw + 1, &rl, &len));
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, len, hw + 1));
+    free(rl);
+    REQUIRE_OK(offpay__terminal_revoked_expiries(x.t, NULL, 0, NULL, NULL, 0,
+                                                 &dropped));
+    CHECK(dropped == 1 && x.t->n_revoked == 3 && !holds(x.t, 1003) &&
+          holds(x.t, 1004) && holds(x.t, 1002) && holds(x.t, 1001));
+    /* read again from terminal.db: the same */
+    offpay_terminal_close(x.t);
+    x.t = NULL;
+    REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
+    CHECK(x.t->n_revoked == 3 && !holds(x.t, 1003) && holds(x.t, 1001));
+    REQUIRE_OK(offpay__terminal_revoked_unknown(x.t, 4, got, &n));
+    CHECK(n == 2 && got[0] == 1001 && got[1] == 1004);
+    world_free(&x);
+}
+
 /* ---- the wallet file ------------------------------------------------- */
 
 /* Writes len bytes to path (replacing it). 1 on success. */
@@ -3288,6 +3372,7 @@ int main(void)
          test_revlist_full_list_never_unrevokes},
         {"revlist_past_what_a_terminal_holds",
          test_revlist_past_what_a_terminal_holds},
+        {"revoked_expiries", test_revoked_expiries},
         {"wallet_passphrase", test_wallet_passphrase},
         {"wallet_corrupt", test_wallet_corrupt},
         {"journal", test_journal},
