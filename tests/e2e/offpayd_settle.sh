@@ -641,6 +641,16 @@ rl_n=$(jget .serials); rl_seq=$(jget .seq)
 gauge=$(curl -s "$URL/metrics" | sed -n 's/^offpayd_revocation_list_serials //p')
 [ "$gauge" = "$rl_n" ] && ok "offpayd_revocation_list_serials $gauge" \
   || fail "the list's gauge: '$gauge', want $rl_n"
+# the expiries a terminal asks of offpayd (POST /v1/terminal/expiries):
+# S7's, revoked, its signed expiry; none of S8, not revoked
+api GET "/v1/admin/credentials/$S7"; exp7=$(jget .expires)
+treq te /v1/terminal/expiries "{\"serials\":[\"$S7\",\"$S8\"]}"
+[ "$status" = 200 ] && [ "$(jq -c '[.asked, .expires]' resp.json)" = "[2,[{\"serial\":\"$S7\",\"expires\":$exp7}]]" ] \
+  && ok "expiries: S7's ($exp7), none of S8" || fail "expiries: $status $(cat resp.json)"
+treq te /v1/terminal/expiries "{\"serials\":[\"$S8\",\"$S7\"]}"
+expect_http 400 BAD_FIELD "expiries not ascending"
+jget .hint | grep -q "^serials: 1 to 1000 serials, each a decimal string from 1, strictly ascending$" \
+  && ok "its hint says what serials takes" || fail "expiries' hint: $(cat resp.json)"
 W6=$(new_account payer-6 50.00)
 new_wallet w6 "$W6" 30.00; S6=$SERIAL
 for a in 5.00 7.00 9.00; do c=$(pay w6 "$a"); accept ta "$c" "$a" || fail "accept $a"; done
