@@ -911,29 +911,45 @@ offpay_ledger_credential_bytes(offpay_ledger *l, uint64_t serial,
 }
 
 struct expiries_ctx {
-    uint64_t serial;
-    uint32_t expires;
+    const uint64_t *serials;
+    const int      *shard; /* each serial's */
+    uint32_t       *expires;
+    size_t          n;
+    int             k; /* the shard read */
 };
 
-static offpay_err expiry_tx(offpay_ledger *l, void *p)
+/* The signed expiry of credential serial if l holds it revoked, else 0. */
+static offpay_err revoked_expiry(offpay_ledger *l, uint64_t serial,
+                                 uint32_t *expires)
 {
-    struct expiries_ctx *c = p;
-    offpay__cred_row     row;
-    uint8_t              bytes[OFFPAY_WALLET_CRED_BYTES];
-    offpay_wallet_cred   wc;
-    offpay_err           rc;
+    offpay__cred_row   row;
+    uint8_t            bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred wc;
+    offpay_err         rc;
 
-    c->expires = 0;
-    rc = l->ops->cred_get(l->store, c->serial, &row);
+    *expires = 0;
+    rc = l->ops->cred_get(l->store, serial, &row);
     if (rc == OFFPAY_OK && !row.revoked)
         return OFFPAY_OK;
     if (rc == OFFPAY_OK)
-        rc = l->ops->cred_bytes(l->store, c->serial, bytes);
+        rc = l->ops->cred_bytes(l->store, serial, bytes);
     if (rc == OFFPAY_ENOTFOUND)
-        return OFFPAY_OK; /* unknown here, or issued before bytes were kept */
+        return OFFPAY_OK; /* unknown here, or held without its bytes */
     if (rc == OFFPAY_OK &&
-        offpay_wallet_cred_decode(bytes, sizeof bytes, &wc) == OFFPAY_OK)
-        c->expires = wc.expires;
+        offpay_wallet_cred_decode(bytes, sizeof bytes, &wc) == OFFPAY_OK &&
+        wc.serial == serial)
+        *expires = wc.expires;
+    return rc;
+}
+
+static offpay_err expiries_tx(offpay_ledger *l, void *p)
+{
+    struct expiries_ctx *c = p;
+    offpay_err           rc = OFFPAY_OK;
+
+    for (size_t i = 0; rc == OFFPAY_OK && i < c->n; i++)
+        if (c->shard[i] == c->k)
+            rc = revoked_expiry(l, c->serials[i], &c->expires[i]);
     return rc;
 }
 
@@ -941,22 +957,29 @@ offpay_err offpay_ledger_revoked_expiries(offpay_ledger  *l,
                                           const uint64_t *serials, size_t n,
                                           uint32_t *expires)
 {
+    struct expiries_ctx c = {serials, NULL, expires, n, 0};
+    int                *shard;
+    int                 top = -1;
+    offpay_err          rc = OFFPAY_OK;
+
     if (l == NULL || (n > 0 && (serials == NULL || expires == NULL)))
         return OFFPAY_EINVAL;
+    if (n == 0)
+        return OFFPAY_OK;
+    if ((shard = malloc(n * sizeof *shard)) == NULL)
+        return OFFPAY_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        struct expiries_ctx c = {serials[i], 0};
-        int                 k = offpay__ledger_shard_of(l, serials[i]);
-        offpay_err          rc;
-
         expires[i] = 0;
-        if (k < 0)
-            continue; /* in no shard's range: not issued */
-        rc = offpay__ledger_read_on(l, (size_t)k, expiry_tx, &c);
-        if (rc != OFFPAY_OK)
-            return rc;
-        expires[i] = c.expires;
+        shard[i] = offpay__ledger_shard_of(l, serials[i]); /* -1: none */
+        if (shard[i] > top)
+            top = shard[i];
     }
-    return OFFPAY_OK;
+    c.shard = shard;
+    /* one read a shard, of the serials in its range */
+    for (c.k = 0; rc == OFFPAY_OK && c.k <= top; c.k++)
+        rc = offpay__ledger_read_on(l, (size_t)c.k, expiries_tx, &c);
+    free(shard);
+    return rc;
 }
 
 struct wallet_accounts_ctx {

@@ -79,7 +79,13 @@ static offpay_err check_cred(offpay_terminal *t, const offpay_wallet_cred *c,
         if (t->cache_on && t->cache != NULL)
             offpay__cred_cache_put(t->cache, cbytes);
     }
-    return offpay__window_check(c->valid_from, c->expires, now, t->risk.skew);
+    rc = offpay__window_check(c->valid_from, c->expires, now, t->risk.skew);
+    /* expired before the cut revoked serials were let go by: its serial
+     * may be one of them (offpay__terminal_revoked_drop), so refused
+     * whatever the clock says */
+    if (rc == OFFPAY_OK && c->expires < t->expired_before)
+        rc = OFFPAY_EEXPIRED;
+    return rc;
 }
 
 static int is_revoked(const offpay_terminal *t, uint64_t serial)

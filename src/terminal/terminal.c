@@ -1217,8 +1217,11 @@ static offpay_err load_revoked(offpay_terminal *t)
     t->revoked = set;
     t->n_revoked = n;
     set = NULL;
-    if ((rc = meta_opt_u32(t->db, "revlist_seq", &t->revlist_seq)) == OFFPAY_OK)
-        rc = meta_opt_u32(t->db, "revlist_issued_at", &t->revlist_issued_at);
+    if ((rc = meta_opt_u32(t->db, "revlist_seq", &t->revlist_seq)) ==
+            OFFPAY_OK &&
+        (rc = meta_opt_u32(t->db, "revlist_issued_at",
+                           &t->revlist_issued_at)) == OFFPAY_OK)
+        rc = meta_opt_u32(t->db, "expired_before", &t->expired_before);
 out:
     free(set);
     sqlite3_finalize(st);
@@ -1953,7 +1956,7 @@ out:
 
 /* Whether the revoked table has the columns expires (the credential's
  * signed expiry, from offpayd's signed answer; NULL: not known) and asked
- * (when it was last asked about), into *yes. */
+ * (when it was last asked about; 0: never), into *yes. */
 static offpay_err expiry_columns(sqlite3 *db, int *yes)
 {
     int64_t    n = 0;
@@ -1967,30 +1970,32 @@ static offpay_err expiry_columns(sqlite3 *db, int *yes)
 }
 
 offpay_err offpay__terminal_revoked_unknown(offpay_terminal *t, size_t max,
-                                            uint64_t *out, size_t *n)
+                                            uint32_t before, uint64_t *out,
+                                            size_t *n)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc;
-    int           cols = 0, step;
+    int           cols = 0, step = SQLITE_DONE;
 
     *n = 0;
     if ((rc = expiry_columns(t->db, &cols)) != OFFPAY_OK)
         return rc;
     rc = OFFPAY_EJOURNAL;
-    /* the least lately asked first, so that serials offpayd does not
-     * answer for do not keep the others waiting */
+    /* the least lately asked first (revoked_unknown, an index), so that
+     * serials offpayd does not answer for do not keep the others waiting */
     if (sqlite3_prepare_v2(t->db,
                            cols ? "SELECT serial FROM revoked WHERE expires IS"
-                                  " NULL ORDER BY coalesce(asked, 0), serial"
+                                  " NULL AND asked < ?2 ORDER BY asked, serial"
                                   " LIMIT ?1"
-                                : "SELECT serial FROM revoked ORDER BY serial"
-                                  " LIMIT ?1",
+                                : "SELECT serial FROM revoked WHERE ?2 > 0"
+                                  " ORDER BY serial LIMIT ?1",
                            -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)max) != SQLITE_OK)
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)max) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, before) != SQLITE_OK)
         goto out;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+    while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW)
         out[(*n)++] = (uint64_t)sqlite3_column_int64(st, 0);
-    if (step != SQLITE_DONE && step != SQLITE_ROW)
+    if (*n < max && step != SQLITE_DONE)
         goto out;
     if (*n > 1)
         qsort(out, *n, sizeof *out, cmp_u64);
@@ -2000,75 +2005,110 @@ out:
     return rc;
 }
 
-offpay_err offpay__terminal_revoked_expiries(
-    offpay_terminal *t, const uint64_t *asked, size_t n_asked,
-    const uint64_t *serials, const uint32_t *expires, size_t n, size_t *dropped)
+/* Runs sql (one statement binding ?1 and ?2) for each pair (a[i], b[i]),
+ * b NULL: mark for every i. */
+static offpay_err each_pair(sqlite3 *db, const char *sql, const uint64_t *a,
+                            const uint32_t *b, uint32_t mark, size_t n)
 {
     sqlite3_stmt *st = NULL;
-    offpay_err    rc;
-    int           cols = 0;
+    offpay_err    rc = OFFPAY_EJOURNAL;
 
-    *dropped = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        if (sqlite3_bind_int64(st, 1, (sqlite3_int64)a[i]) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, b != NULL ? b[i] : mark) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE)
+            goto out;
+    }
+    rc = OFFPAY_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+offpay_err offpay__terminal_revoked_learn(offpay_terminal *t,
+                                          const uint64_t *asked, size_t n_asked,
+                                          uint32_t        mark,
+                                          const uint64_t *serials,
+                                          const uint32_t *expires, size_t n)
+{
+    offpay_err rc;
+    int        cols = 0;
+
     if (t->frozen != OFFPAY_OK)
         return t->frozen;
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
     if ((rc = expiry_columns(t->db, &cols)) != OFFPAY_OK ||
         (!cols &&
-         (rc = exec(t->db, "ALTER TABLE revoked ADD COLUMN expires INTEGER;"
-                           "ALTER TABLE revoked ADD COLUMN asked INTEGER")) !=
-             OFFPAY_OK))
-        goto fail;
+         (rc = exec(t->db,
+                    "ALTER TABLE revoked ADD COLUMN expires INTEGER;"
+                    "ALTER TABLE revoked ADD COLUMN asked INTEGER NOT NULL"
+                    "  DEFAULT 0;"
+                    "CREATE INDEX revoked_expires ON revoked(expires)"
+                    "  WHERE expires IS NOT NULL;"
+                    "CREATE INDEX revoked_unknown ON revoked(asked, serial)"
+                    "  WHERE expires IS NULL")) != OFFPAY_OK) ||
+        (rc =
+             each_pair(t->db, "UPDATE revoked SET asked = ?2 WHERE serial = ?1",
+                       asked, NULL, mark, n_asked)) != OFFPAY_OK ||
+        /* never brought forward: a known expiry stays, or goes later */
+        (rc = each_pair(t->db,
+                        "UPDATE revoked SET expires ="
+                        " max(coalesce(expires, 0), ?2) WHERE serial = ?1",
+                        serials, expires, 0, n)) != OFFPAY_OK ||
+        (rc = exec(t->db, "COMMIT")) != OFFPAY_OK) {
+        if (rc == OFFPAY_EJOURNAL)
+            rc = sqlite_cause(t->db);
+        exec(t->db, "ROLLBACK");
+    }
+    return rc;
+}
+
+offpay_err offpay__terminal_revoked_drop(offpay_terminal *t, size_t *dropped)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           cols = 0;
+    uint32_t      cut;
+
+    *dropped = 0;
+    if (t->frozen != OFFPAY_OK)
+        return t->frozen;
+    /* The cut: OFFPAY_TERMINAL_EXPIRED_KEEP before a time the issuer
+     * signed (the held list's), and not after the newest time seen.
+     * Those credentials' codes never pass again: the terminal refuses
+     * one whose expiry is before expired_before, the highest cut made
+     * (check.c), whatever its clock and high-water mark do later. And
+     * offpayd's lists no longer name them (14 days after expiry), so no
+     * list brings them back. */
+    cut = t->high_water < t->revlist_issued_at ? t->high_water
+                                               : t->revlist_issued_at;
+    if (t->revlist_seq == 0 || cut <= OFFPAY_TERMINAL_EXPIRED_KEEP ||
+        (rc = expiry_columns(t->db, &cols)) != OFFPAY_OK || !cols)
+        return OFFPAY_OK;
+    cut -= OFFPAY_TERMINAL_EXPIRED_KEEP;
+    if (cut <= t->expired_before)
+        cut = t->expired_before;
+    if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
+        return rc;
     rc = OFFPAY_EJOURNAL;
-    if (sqlite3_prepare_v2(t->db,
-                           "UPDATE revoked SET asked = ?2 WHERE serial = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(t->db, "DELETE FROM revoked WHERE expires < ?1", -1,
+                           &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, cut) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
         goto fail;
-    for (size_t i = 0; i < n_asked; i++) {
-        sqlite3_reset(st);
-        if (sqlite3_bind_int64(st, 1, (sqlite3_int64)asked[i]) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 2, t->high_water) != SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_DONE)
-            goto fail;
-    }
-    sqlite3_finalize(st);
-    /* never brought forward: a known expiry stays, or goes later */
-    if (sqlite3_prepare_v2(t->db,
-                           "UPDATE revoked SET expires ="
-                           " max(coalesce(expires, 0), ?2) WHERE serial = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_reset(st);
-        if (sqlite3_bind_int64(st, 1, (sqlite3_int64)serials[i]) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 2, expires[i]) != SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_DONE)
-            goto fail;
-    }
+    *dropped = (size_t)sqlite3_changes(t->db);
     sqlite3_finalize(st);
     st = NULL;
-    /* Past its expiry by more than OFFPAY_TERMINAL_EXPIRED_KEEP before the
-     * newest time seen: the terminal refuses its codes whatever its skew
-     * (it refuses while its clock is more than the skew behind that time,
-     * and a credential more than the skew past its expiry: twice the
-     * widest skew, a day, would do), and offpayd's lists no longer name it
-     * (14 days after its expiry), so no list brings it back. */
-    if (t->high_water > OFFPAY_TERMINAL_EXPIRED_KEEP) {
-        if (sqlite3_prepare_v2(t->db, "DELETE FROM revoked WHERE expires < ?1",
-                               -1, &st, NULL) != SQLITE_OK ||
-            sqlite3_bind_int64(st, 1,
-                               (sqlite3_int64)(t->high_water -
-                                               OFFPAY_TERMINAL_EXPIRED_KEEP)) !=
-                SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_DONE)
-            goto fail;
-        *dropped = (size_t)sqlite3_changes(t->db);
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-    if ((rc = exec(t->db, "COMMIT")) != OFFPAY_OK)
+    if ((rc = meta_put_u64(t->db, "expired_before", cut)) != OFFPAY_OK ||
+        (rc = exec(t->db, "COMMIT")) != OFFPAY_OK)
         goto fail;
-    return load_revoked(t);
+    t->expired_before = cut;
+    /* the set read again only when it changed (a million rows, sorted) */
+    return *dropped > 0 ? load_revoked(t) : OFFPAY_OK;
 fail:
     if (rc == OFFPAY_EJOURNAL)
         rc = sqlite_cause(t->db);

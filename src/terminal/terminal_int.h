@@ -68,6 +68,10 @@ struct offpay_terminal {
     uint32_t             n_revoked;
     uint32_t             revlist_seq;
     uint32_t             revlist_issued_at;
+    /* the highest cut the revoked serials were let go by (meta
+     * expired_before): a credential that expired before it is refused
+     * (check.c), as its serial may be gone. 0: none. */
+    uint32_t             expired_before;
     uint32_t             last_sync;  /* time of the last sync */
     uint32_t             high_water; /* newest trusted time (meta) */
     uint32_t             payments_since_sync;

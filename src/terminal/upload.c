@@ -609,11 +609,19 @@ static uint64_t serial_of(const char *s)
     return v;
 }
 
+static int cmp_serial(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
 /* Reads offpayd's answer to POST /v1/terminal/expiries into serials and
- * expires (room for cap): OFFPAY_EANSWER when it is not what offpayd
- * sends. */
-static offpay_err expiries_of(const offpay__http_reply *r, uint64_t *serials,
-                              uint32_t *expires, size_t cap, size_t *n)
+ * expires: OFFPAY_EANSWER when it is not what offpayd sends, or names a
+ * serial not among asked[0..n_asked) (ascending). */
+static offpay_err expiries_of(const offpay__http_reply *r,
+                              const uint64_t *asked, size_t n_asked,
+                              uint64_t *serials, uint32_t *expires, size_t *n)
 {
     json_error_t jerr;
     json_t      *doc = json_loadb(r->buf, r->len, 0, &jerr);
@@ -621,14 +629,16 @@ static offpay_err expiries_of(const offpay__http_reply *r, uint64_t *serials,
     offpay_err   rc = OFFPAY_EANSWER;
 
     *n = 0;
-    if (!json_is_array(list) || json_array_size(list) > cap)
+    if (!json_is_array(list) || json_array_size(list) > n_asked)
         goto out;
     for (size_t i = 0; i < json_array_size(list); i++) {
         json_t    *o = json_array_get(list, i);
         json_int_t e = json_integer_value(json_object_get(o, "expires"));
 
         serials[i] = serial_of(json_string_value(json_object_get(o, "serial")));
-        if (serials[i] == 0 || e <= 0 || e > UINT32_MAX)
+        if (serials[i] == 0 || e <= 0 || e > UINT32_MAX ||
+            bsearch(&serials[i], asked, n_asked, sizeof *asked, cmp_serial) ==
+                NULL)
             goto out;
         expires[i] = (uint32_t)e;
     }
@@ -639,78 +649,100 @@ out:
     return rc;
 }
 
-/*
- * Asks offpayd the expiries of revoked serials this terminal holds (the
- * ones it does not know yet, EXPIRIES_ASK at most, the least lately asked
- * first), and lets go of those expired more than
- * OFFPAY_TERMINAL_EXPIRED_KEEP before (docs/protocol.md §5.7). Without it a
- * terminal kept every serial it ever took: a gate of a large transit operator
- * reached the 1,000,000 it can hold in weeks. Not the sync's failure: what is
- * not learnt now is asked at a later sync, and an offpayd before 0.21.0 (404)
- * tells none.
- */
-#define EXPIRIES_ASK 1000u
-static void ask_expiries(offpay_terminal *t, const char *base,
-                         offpay__terminal_signing *ck)
+/* One page of ask_expiries: asks offpayd about asked[0..n_asked) and
+ * records what it answers (serials and expires: room for n_asked). */
+static offpay_err ask_page(offpay_terminal *t, const char *base,
+                           offpay__terminal_signing *ck, const uint64_t *asked,
+                           size_t n_asked, uint32_t mark, uint64_t *serials,
+                           uint32_t *expires)
 {
-    uint64_t          *asked = malloc(EXPIRIES_ASK * sizeof *asked);
-    uint64_t          *serials = malloc(EXPIRIES_ASK * sizeof *serials);
-    uint32_t          *expires = malloc(EXPIRIES_ASK * sizeof *expires);
-    json_t            *body = NULL, *list = NULL;
+    json_t            *list = json_array(), *body = NULL;
     char              *text = NULL;
     offpay__http_reply r = {0};
     long               status = 0;
-    size_t             n_asked = 0, n = 0, dropped = 0;
+    size_t             n = 0;
     offpay_err         rc = OFFPAY_ENOMEM;
 
-    if (asked == NULL || serials == NULL || expires == NULL)
+    if (list == NULL || (body = json_pack("{s:O}", "serials", list)) == NULL)
         goto out;
-    rc = offpay__terminal_revoked_unknown(t, EXPIRIES_ASK, asked, &n_asked);
-    if (rc == OFFPAY_OK && n_asked > 0) {
-        rc = OFFPAY_ENOMEM;
-        if ((list = json_array()) == NULL ||
-            (body = json_pack("{s:O}", "serials", list)) == NULL)
-            goto out;
-        for (size_t i = 0; i < n_asked; i++) {
-            char id[24];
+    for (size_t i = 0; i < n_asked; i++) {
+        char id[24];
 
-            snprintf(id, sizeof id, "%llu", (unsigned long long)asked[i]);
-            if (json_array_append_new(list, json_string(id)) != 0)
-                goto out;
-        }
-        if ((text = json_dumps(body, JSON_COMPACT)) == NULL)
+        snprintf(id, sizeof id, "%llu", (unsigned long long)asked[i]);
+        if (json_array_append_new(list, json_string(id)) != 0)
             goto out;
-        rc = request(base, "POST", "/v1/terminal/expiries", text, ck, 1, &r,
-                     &status);
-        if (rc == OFFPAY_OK && status == 404)
-            n_asked = 0; /* an offpayd before 0.21.0: none learnt */
-        else if (rc == OFFPAY_OK && (status != 200 || !r.answer_ok))
-            rc = OFFPAY_EREFUSED;
-        else if (rc == OFFPAY_OK)
-            rc = expiries_of(&r, serials, expires, n_asked, &n);
     }
-    /* and what was learnt before may be past now */
+    if ((text = json_dumps(body, JSON_COMPACT)) == NULL)
+        goto out;
+    rc = request(base, "POST", "/v1/terminal/expiries", text, ck, 1, &r,
+                 &status);
+    if (rc == OFFPAY_OK && status == 404)
+        rc = OFFPAY_ENOTFOUND; /* an offpayd before 0.21.0 */
+    else if (rc == OFFPAY_OK && (status != 200 || !r.answer_ok))
+        rc = OFFPAY_EREFUSED;
+    else if (rc == OFFPAY_OK)
+        rc = expiries_of(&r, asked, n_asked, serials, expires, &n);
     if (rc == OFFPAY_OK)
-        rc = offpay__terminal_revoked_expiries(t, asked, n_asked, serials,
-                                               expires, n, &dropped);
-    if (rc == OFFPAY_OK && dropped > 0)
-        offpay__log("offpay: let go of %zu revoked serial(s) whose "
-                    "credentials expired more than 15 days ago: no code "
-                    "of theirs passes this terminal any more\n",
-                    dropped);
+        rc = offpay__terminal_revoked_learn(t, asked, n_asked, mark, serials,
+                                            expires, n);
 out:
-    if (rc != OFFPAY_OK)
-        offpay__log("offpay: the expiries of the revoked serials this "
-                    "terminal holds were not learnt (%s): they stay held, "
-                    "and are asked for at a later sync\n",
-                    offpay_errname(rc));
     free(r.buf);
     offpay__json_free(text); /* Jansson's, from its allocator */
     json_decref(list);
     json_decref(body);
-    free(asked);
-    free(serials);
-    free(expires);
+    return rc;
+}
+
+/*
+ * Asks offpayd the expiries of the revoked serials this terminal holds
+ * whose expiry it does not know (EXPIRIES_PAGE a request, which a body
+ * cap of 4096 bytes takes, EXPIRIES_PAGES requests at most, the least
+ * lately asked first), then lets go of those expired more than
+ * OFFPAY_TERMINAL_EXPIRED_KEEP before (docs/protocol.md §5.7). Without it
+ * a terminal kept every serial it ever took: a gate of a large transit
+ * operator reached the 1,000,000 it can hold in weeks. Not the sync's
+ * failure: what is not learnt now is asked at a later sync, and an
+ * offpayd before 0.21.0 (404) tells none. *dropped (may be NULL): how
+ * many were let go.
+ */
+#define EXPIRIES_PAGE  150u
+#define EXPIRIES_PAGES 50u
+static void ask_expiries(offpay_terminal *t, const char *base,
+                         offpay__terminal_signing *ck, size_t *dropped)
+{
+    uint64_t   asked[EXPIRIES_PAGE], serials[EXPIRIES_PAGE];
+    uint32_t   expires[EXPIRIES_PAGE];
+    uint32_t   mark = clock_now(ck);
+    size_t     n_asked = 0, gone = 0;
+    offpay_err rc = OFFPAY_OK;
+
+    for (unsigned page = 0; rc == OFFPAY_OK && page < EXPIRIES_PAGES; page++) {
+        rc = offpay__terminal_revoked_unknown(t, EXPIRIES_PAGE, mark, asked,
+                                              &n_asked);
+        if (rc != OFFPAY_OK || n_asked == 0)
+            break;
+        rc = ask_page(t, base, ck, asked, n_asked, mark, serials, expires);
+    }
+    if (rc == OFFPAY_ENOTFOUND)
+        rc = OFFPAY_OK; /* an offpayd before 0.21.0: none learnt */
+    if (rc != OFFPAY_OK)
+        offpay__log("offpay: the expiries of the revoked serials this "
+                    "terminal holds were not all learnt (%s): the rest "
+                    "stay held, and are asked for at a later sync\n",
+                    offpay_errname(rc));
+    /* and what was learnt, now or before, may be past now */
+    rc = offpay__terminal_revoked_drop(t, &gone);
+    if (rc != OFFPAY_OK)
+        offpay__log("offpay: the revoked serials long expired were not let "
+                    "go (%s): they stay held\n",
+                    offpay_errname(rc));
+    else if (gone > 0)
+        offpay__log("offpay: let go of %zu revoked serial(s) whose "
+                    "credentials expired more than 15 days ago: no code "
+                    "of theirs passes this terminal any more\n",
+                    gone);
+    if (dropped != NULL)
+        *dropped = gone;
 }
 
 /*
@@ -857,16 +889,25 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
          * the sync's start: judged at the terminal's clock now */
         uint32_t end = clock_now(&ck);
 
-        rc = offpay__terminal_sync_seen(
-            t, bundle, bundle_len, revlist, revlist_len, end,
-            rep->clock_known && ck.offset < 0
-                ? (uint32_t)((int64_t)end + ck.offset)
-                : end,
-            upto);
+        uint32_t seen = rep->clock_known && ck.offset < 0
+                            ? (uint32_t)((int64_t)end + ck.offset)
+                            : end;
+        size_t   gone = 0;
+
+        rc = offpay__terminal_sync_seen(t, bundle, bundle_len, revlist,
+                                        revlist_len, end, seen, upto);
+        /* a list that would take the terminal past the serials it can
+         * hold: taken once those long expired are let go, if any are */
+        if (rc == OFFPAY_ETOOBIG) {
+            ask_expiries(t, base_url, &ck, &gone);
+            if (gone > 0)
+                rc = offpay__terminal_sync_seen(t, bundle, bundle_len, revlist,
+                                                revlist_len, end, seen, upto);
+        }
     }
     if (rc == OFFPAY_OK) {
         rep->synced = 1;
-        ask_expiries(t, base_url, &ck);
+        ask_expiries(t, base_url, &ck, NULL);
         report_status(t, base_url, &ck, rep);
     }
 out:

@@ -482,27 +482,34 @@ int64_t offpay__terminal_max_seq(const offpay_terminal *t);
 
 /*
  * offpay__terminal_revoked_unknown — at most max serials held revoked
- * whose credential's expiry the terminal does not know, the least lately
- * asked about first, ascending, into out[0..*n). Errors: OFFPAY_EJOURNAL.
+ * whose credential's expiry the terminal does not know and that were last
+ * asked about before `before` (0: never), the least lately asked first,
+ * ascending, into out[0..*n). Errors: OFFPAY_EJOURNAL.
  *
- * offpay__terminal_revoked_expiries — what offpayd's signed answer to POST
- * /v1/terminal/expiries said: asked[0..n_asked) were asked about now, and
- * serials[i] expires at expires[i] (a known expiry is never brought
- * forward). Then every serial held whose expiry is more than
- * OFFPAY_TERMINAL_EXPIRED_KEEP before the newest time seen (high_water) is
- * let go, *dropped of them: no code of its credential passes the
- * terminal's expiry check any more (docs/protocol.md §5.7). One transaction;
- * the revoked set is read again. Errors: the terminal's frozen cause,
- * OFFPAY_EROFS, OFFPAY_ENOSPC, OFFPAY_EJOURNAL, OFFPAY_ENOMEM.
+ * offpay__terminal_revoked_learn — what offpayd's signed answer to POST
+ * /v1/terminal/expiries said: asked[0..n_asked) were asked about at mark,
+ * and serials[i] (each among them) expires at expires[i] (a known expiry
+ * is never brought forward). One transaction.
+ *
+ * offpay__terminal_revoked_drop — lets go of every serial held whose
+ * known expiry is more than OFFPAY_TERMINAL_EXPIRED_KEEP before the held
+ * list's issued_at (and the newest time seen), *dropped of them, and
+ * raises expired_before to that cut: a credential that expired before it
+ * is refused from then on (docs/protocol.md §5.7). One transaction; the
+ * revoked set is read again when it changed.
+ *
+ * Errors of both: the terminal's frozen cause, OFFPAY_EROFS,
+ * OFFPAY_ENOSPC, OFFPAY_EJOURNAL, OFFPAY_ENOMEM.
  */
 offpay_err offpay__terminal_revoked_unknown(offpay_terminal *t, size_t max,
-                                            uint64_t *out, size_t *n);
-offpay_err offpay__terminal_revoked_expiries(offpay_terminal *t,
-                                             const uint64_t  *asked,
-                                             size_t           n_asked,
-                                             const uint64_t  *serials,
-                                             const uint32_t *expires, size_t n,
-                                             size_t *dropped);
+                                            uint32_t before, uint64_t *out,
+                                            size_t *n);
+offpay_err offpay__terminal_revoked_learn(offpay_terminal *t,
+                                          const uint64_t *asked, size_t n_asked,
+                                          uint32_t        mark,
+                                          const uint64_t *serials,
+                                          const uint32_t *expires, size_t n);
+offpay_err offpay__terminal_revoked_drop(offpay_terminal *t, size_t *dropped);
 
 /* terminal.c: records durably that offpayd's clock read offset seconds
  * ahead of this terminal's (negative: behind) at its time at. Errors:

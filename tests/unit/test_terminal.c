@@ -1569,75 +1569,104 @@ static int holds(const offpay_terminal *t, uint64_t serial)
 
 /* A revoked serial is let go once offpayd's signed answer gave its
  * credential's expiry and that is more than OFFPAY_TERMINAL_EXPIRED_KEEP
- * (15 days) before the terminal's newest time seen: no code of it passes
- * the expiry check any more, whatever the skew, and offpayd's lists no
- * longer name it. Serials offpayd does not
- * answer for stay, and are asked again after the others; a known expiry
- * is never brought forward. Before 0.21.0 a terminal kept every serial it
- * took (docs/protocol.md §5.7). */
+ * (15 days) before the held list's issued_at: no code of it passes the
+ * expiry check any more, and offpayd's lists no longer name it. Serials
+ * offpayd does not answer for stay, and are asked again after the others;
+ * a known expiry is never brought forward; a high-water mark raised by a
+ * clock that ran ahead moves no cut; a credential that expired before
+ * the cut is refused even where the clock and mark would let it through.
+ * Before 0.21.0 a terminal kept every serial it took (docs/protocol.md
+ * §5.7). */
 static void test_revoked_expiries(void)
 {
-    world             x;
-    offpay_sync_state st;
-    uint8_t          *rl = NULL;
-    size_t            len = 0, n = 0, dropped = 0;
-    uint64_t          got[4], asked[3] = {1001, 1002, 1003};
-    uint64_t          s1[1] = {1001}, s3[1] = {1003}, s2[1] = {1002};
-    uint32_t          e1[1] = {NOW - 16 * DAY}, e3[1], e2[1];
-    uint32_t          hw;
+    world              x;
+    offpay_wallet_cred c;
+    offpay_risk        r;
+    uint8_t           *rl = NULL;
+    size_t             len = 0, n = 0, dropped = 0;
+    uint64_t           got[4], asked[3] = {1001, 1002, 1003};
+    uint64_t           s1[1] = {1001}, s2[1] = {1002}, s3[1] = {1003};
+    uint64_t           sc[1];
+    const uint32_t     at = NOW + 30 * DAY; /* the list's time */
+    uint32_t           e1[1] = {at - 16 * DAY}, e2[1], e3[1], ec[1];
+    char              *code;
 
     REQUIRE(world_init(&x, "revoked_expiries", 0));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    r.max_offline_hours = 0; /* "no limit", both */
+    r.max_revlist_age = 0;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    REQUIRE(give_cred(&x, x.w, 100000, EUR, NOW - DAY, NOW + 5 * DAY,
+                      OFFPAY_CRED_ALLOW_UNBOUND, NOW, &c));
+    sc[0] = c.serial;
+    ec[0] = c.expires;
     REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1001, NOW + 1));
     REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1002, NOW + 1));
     REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1003, NOW + 1));
-    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 1, &rl, &len));
-    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, len, NOW + 1));
+    REQUIRE_OK(offpay_issuer_revoke(x.is, c.serial, NOW + 1));
+    REQUIRE_OK(offpay_issuer_revlist(x.is, at, &rl, &len));
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, len, at));
     free(rl);
-    REQUIRE_OK(offpay_terminal_sync_state(x.t, &st));
-    hw = st.high_water;
-    REQUIRE(hw >= NOW + 1 && x.t->n_revoked == 3);
-    /* none known: the first asked, ascending */
-    REQUIRE_OK(offpay__terminal_revoked_unknown(x.t, 2, got, &n));
-    CHECK(n == 2 && got[0] == 1001 && got[1] == 1002);
-    /* offpayd answers for 1001 only, expired 16 days before */
-    REQUIRE_OK(
-        offpay__terminal_revoked_expiries(x.t, asked, 2, s1, e1, 1, &dropped));
-    CHECK(dropped == 1 && x.t->n_revoked == 2 && !holds(x.t, 1001));
-    /* 1003, never asked, comes before 1002, asked */
-    REQUIRE_OK(offpay__terminal_revoked_unknown(x.t, 1, got, &n));
-    CHECK(n == 1 && got[0] == 1003);
-    /* 1003's expiry 15 days before the newest time seen, to the second:
-     * kept; 1002's far ahead, then an earlier one: not brought forward */
-    e3[0] = hw - OFFPAY_TERMINAL_EXPIRED_KEEP;
-    e2[0] = NOW + 100 * DAY;
-    REQUIRE_OK(offpay__terminal_revoked_expiries(x.t, asked + 2, 1, s3, e3, 1,
-                                                 &dropped));
-    CHECK(dropped == 0 && holds(x.t, 1003));
-    REQUIRE_OK(offpay__terminal_revoked_expiries(x.t, asked + 1, 1, s2, e2, 1,
-                                                 &dropped));
-    e2[0] = NOW - 20 * DAY;
-    REQUIRE_OK(offpay__terminal_revoked_expiries(x.t, asked + 1, 1, s2, e2, 1,
-                                                 &dropped));
-    CHECK(dropped == 0 && x.t->n_revoked == 2 && holds(x.t, 1002));
-    REQUIRE_OK(offpay__terminal_revoked_unknown(x.t, 4, got, &n));
-    CHECK(n == 0);
-    /* a second later (a newer list): 1003 goes, with nothing asked. The
-     * issuer directory's list names 1001 again (it lists every revocation;
-     * offpayd's only the live ones): held again, its expiry not known */
+    REQUIRE(x.t->n_revoked == 4 && x.t->revlist_issued_at == at);
+    /* none known: the first asked, ascending (c's serial is the issuer's
+     * first) */
+    REQUIRE(c.serial < 1001);
+    REQUIRE_OK(offpay__terminal_revoked_unknown(x.t, 3, at, got, &n));
+    CHECK(n == 3 && got[0] == c.serial && got[1] == 1001 && got[2] == 1002);
+    /* offpayd answers for 1001 only, expired 16 days before the list */
+    REQUIRE_OK(offpay__terminal_revoked_learn(x.t, asked, 2, at, s1, e1, 1));
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, &dropped));
+    CHECK(dropped == 1 && x.t->n_revoked == 3 && !holds(x.t, 1001));
+    CHECK(x.t->expired_before == at - OFFPAY_TERMINAL_EXPIRED_KEEP);
+    /* asked before at: 1003 and c's, never asked; 1002 was asked at it */
+    REQUIRE_OK(offpay__terminal_revoked_unknown(x.t, 4, at, got, &n));
+    CHECK(n == 2 && got[0] == c.serial && got[1] == 1003);
+    /* 1003's expiry 15 days before the list, to the second: kept; 1002's
+     * far ahead, then an earlier one: not brought forward */
+    e3[0] = at - OFFPAY_TERMINAL_EXPIRED_KEEP;
+    e2[0] = at + 100 * DAY;
+    REQUIRE_OK(offpay__terminal_revoked_learn(x.t, s3, 1, at, s3, e3, 1));
+    REQUIRE_OK(offpay__terminal_revoked_learn(x.t, s2, 1, at, s2, e2, 1));
+    e2[0] = at - 20 * DAY;
+    REQUIRE_OK(offpay__terminal_revoked_learn(x.t, s2, 1, at, s2, e2, 1));
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, &dropped));
+    CHECK(dropped == 0 && holds(x.t, 1003) && holds(x.t, 1002));
+    /* the mark 60 days ahead (as a payment accepted on a clock that ran
+     * ahead leaves it, until a sync forgives it): the cut stays 15 days
+     * before the list's time */
+    x.t->high_water = at + 60 * DAY;
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, &dropped));
+    CHECK(dropped == 0 && holds(x.t, 1003) && holds(x.t, 1002));
+    CHECK(x.t->expired_before == at - OFFPAY_TERMINAL_EXPIRED_KEEP);
+    /* a second later (a newer list): 1003 goes. The issuer directory's
+     * list names 1001 again (it lists every revocation, offpayd's only
+     * the live ones): held again, its expiry not known */
     REQUIRE_OK(offpay__issuer_revoke_any(x.is, 1004, NOW + 2));
-    REQUIRE_OK(offpay_issuer_revlist(x.is, hw + 1, &rl, &len));
-    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, len, hw + 1));
+    REQUIRE_OK(offpay_issuer_revlist(x.is, at + 1, &rl, &len));
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, len, at + 1));
     free(rl);
-    REQUIRE_OK(offpay__terminal_revoked_expiries(x.t, NULL, 0, NULL, NULL, 0,
-                                                 &dropped));
-    CHECK(dropped == 1 && x.t->n_revoked == 3 && !holds(x.t, 1003) &&
-          holds(x.t, 1004) && holds(x.t, 1002) && holds(x.t, 1001));
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, &dropped));
+    CHECK(dropped == 1 && !holds(x.t, 1003) && holds(x.t, 1004) &&
+          holds(x.t, 1002) && holds(x.t, 1001));
+    /* c's expiry (day 5) learnt: let go. Its code at day 5, with the
+     * mark lowered below it (as a sync forgives a clock that ran ahead,
+     * were the list not there), is refused all the same: EEXPIRED */
+    REQUIRE_OK(offpay__terminal_revoked_learn(x.t, sc, 1, at, sc, ec, 1));
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, &dropped));
+    CHECK(dropped == 1 && !holds(x.t, c.serial));
+    x.t->high_water = NOW + 4 * DAY;
+    code = cpm(&x, 100, NOW + 5 * DAY - 10);
+    REQUIRE(code != NULL);
+    CHECK_ERR(check(x.t, code, 100, NOW + 5 * DAY - 10), OFFPAY_EEXPIRED);
+    free(code);
     /* read again from terminal.db: the same */
     offpay_terminal_close(x.t);
     x.t = NULL;
     REQUIRE_OK(offpay_terminal_open(x.term_path, PASS, &x.t));
-    CHECK(x.t->n_revoked == 3 && !holds(x.t, 1003) && holds(x.t, 1001));
-    REQUIRE_OK(offpay__terminal_revoked_unknown(x.t, 4, got, &n));
+    CHECK(x.t->n_revoked == 3 && holds(x.t, 1002) && holds(x.t, 1004) &&
+          !holds(x.t, c.serial));
+    CHECK(x.t->expired_before == at + 1 - OFFPAY_TERMINAL_EXPIRED_KEEP);
+    REQUIRE_OK(offpay__terminal_revoked_unknown(x.t, 4, at + 1, got, &n));
     CHECK(n == 2 && got[0] == 1001 && got[1] == 1004);
     world_free(&x);
 }
