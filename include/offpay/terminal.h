@@ -530,10 +530,11 @@ void offpay_terminal_set_cred_cache(offpay_terminal *t, int enabled);
 #define OFFPAY_TERMINAL_REVOKED_MAX 1000000u
 /* A revoked serial is let go once its credential's signed expiry, which
  * offpayd's signed answer gave (offpay_terminal_upload asks it), is more
- * than OFFPAY_TERMINAL_EXPIRED_KEEP (15 days) before the terminal's newest
- * time seen: no code of it passes the expiry check, and offpayd's lists
- * no longer name it. Since 0.21.0; before, a terminal kept every serial
- * it took (docs/protocol.md §5.7). */
+ * than OFFPAY_TERMINAL_EXPIRED_KEEP (15 days) before the held list's
+ * issued_at; the terminal then refuses every credential that expired
+ * before that cut (OFFPAY_EEXPIRED), and offpayd's lists no longer name
+ * it. Since 0.21.0; before, a terminal kept every serial it took
+ * (docs/protocol.md §5.7). */
 #define OFFPAY_TERMINAL_EXPIRED_KEEP (15u * 86400u)
 
 /* What a merchant needs to see coming: the terminal's state at one time.
