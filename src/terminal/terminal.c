@@ -2067,33 +2067,42 @@ offpay_err offpay__terminal_revoked_learn(offpay_terminal *t,
     return rc;
 }
 
-offpay_err offpay__terminal_revoked_drop(offpay_terminal *t, size_t *dropped)
+offpay_err offpay__terminal_revoked_drop(offpay_terminal *t, uint32_t now,
+                                         size_t *dropped)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc;
     int           cols = 0;
-    uint32_t      cut;
+    uint32_t      cut, held = 0;
 
     *dropped = 0;
     if (t->frozen != OFFPAY_OK)
         return t->frozen;
     /* The cut: OFFPAY_TERMINAL_EXPIRED_KEEP before a time the issuer
-     * signed (the held list's), and not after the newest time seen.
-     * Those credentials' codes never pass again: the terminal refuses
-     * one whose expiry is before expired_before, the highest cut made
-     * (check.c), whatever its clock and high-water mark do later. And
-     * offpayd's lists no longer name them (14 days after expiry), so no
-     * list brings them back. */
+     * signed (the held list's), and not after the newest time seen nor
+     * the clock now. Those credentials' codes never pass again: the
+     * terminal refuses one whose expiry is before expired_before, the
+     * highest cut made (check.c), whatever its clock and high-water mark
+     * do later. And offpayd's lists no longer name them (14 days after
+     * expiry), so no list brings them back. None with a held list dated
+     * after now + skew (a clock that ran ahead, the issuer's or this
+     * one's: a cut is never taken back). */
     cut = t->high_water < t->revlist_issued_at ? t->high_water
                                                : t->revlist_issued_at;
+    if (now < cut)
+        cut = now;
     if (t->revlist_seq == 0 || cut <= OFFPAY_TERMINAL_EXPIRED_KEEP ||
+        (uint64_t)t->revlist_issued_at > (uint64_t)now + t->risk.skew ||
         (rc = expiry_columns(t->db, &cols)) != OFFPAY_OK || !cols)
         return OFFPAY_OK;
     cut -= OFFPAY_TERMINAL_EXPIRED_KEEP;
-    if (cut <= t->expired_before)
-        cut = t->expired_before;
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
+    /* never below the cut stored (another process's, maybe) */
+    if ((rc = meta_opt_u32(t->db, "expired_before", &held)) != OFFPAY_OK)
+        goto fail;
+    if (cut < held)
+        cut = held;
     rc = OFFPAY_EJOURNAL;
     if (sqlite3_prepare_v2(t->db, "DELETE FROM revoked WHERE expires < ?1", -1,
                            &st, NULL) != SQLITE_OK ||

@@ -731,7 +731,7 @@ static void ask_expiries(offpay_terminal *t, const char *base,
                     "stay held, and are asked for at a later sync\n",
                     offpay_errname(rc));
     /* and what was learnt, now or before, may be past now */
-    rc = offpay__terminal_revoked_drop(t, &gone);
+    rc = offpay__terminal_revoked_drop(t, clock_now(ck), &gone);
     if (rc != OFFPAY_OK)
         offpay__log("offpay: the revoked serials long expired were not let "
                     "go (%s): they stay held\n",
@@ -798,6 +798,7 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     int                      sync_fd = -1;
     uint8_t                 *bundle = NULL, *revlist = NULL;
     size_t                   bundle_len = 0, revlist_len = 0, n_done;
+    int                      asked = 0; /* ask_expiries ran */
     char                     path[64];
     offpay_err               rc = OFFPAY_ENOMEM;
 
@@ -900,6 +901,7 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
          * hold: taken once those long expired are let go, if any are */
         if (rc == OFFPAY_ETOOBIG) {
             ask_expiries(t, base_url, &ck, &gone);
+            asked = 1;
             if (gone > 0)
                 rc = offpay__terminal_sync_seen(t, bundle, bundle_len, revlist,
                                                 revlist_len, end, seen, upto);
@@ -907,7 +909,8 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     }
     if (rc == OFFPAY_OK) {
         rep->synced = 1;
-        ask_expiries(t, base_url, &ck, NULL);
+        if (!asked) /* each serial once a sync */
+            ask_expiries(t, base_url, &ck, NULL);
         report_status(t, base_url, &ck, rep);
     }
 out:

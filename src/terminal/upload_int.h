@@ -493,7 +493,8 @@ int64_t offpay__terminal_max_seq(const offpay_terminal *t);
  *
  * offpay__terminal_revoked_drop — lets go of every serial held whose
  * known expiry is more than OFFPAY_TERMINAL_EXPIRED_KEEP before the held
- * list's issued_at (and the newest time seen), *dropped of them, and
+ * list's issued_at (and the newest time seen, and now; none while that
+ * list is dated after now + skew), *dropped of them, and
  * raises expired_before to that cut: a credential that expired before it
  * is refused from then on (docs/protocol.md §5.7). One transaction; the
  * revoked set is read again when it changed.
@@ -509,7 +510,8 @@ offpay_err offpay__terminal_revoked_learn(offpay_terminal *t,
                                           uint32_t        mark,
                                           const uint64_t *serials,
                                           const uint32_t *expires, size_t n);
-offpay_err offpay__terminal_revoked_drop(offpay_terminal *t, size_t *dropped);
+offpay_err offpay__terminal_revoked_drop(offpay_terminal *t, uint32_t now,
+                                         size_t *dropped);
 
 /* terminal.c: records durably that offpayd's clock read offset seconds
  * ahead of this terminal's (negative: behind) at its time at. Errors:

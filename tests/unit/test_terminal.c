@@ -1615,9 +1615,14 @@ static void test_revoked_expiries(void)
     CHECK(n == 3 && got[0] == c.serial && got[1] == 1001 && got[2] == 1002);
     /* offpayd answers for 1001 only, expired 16 days before the list */
     REQUIRE_OK(offpay__terminal_revoked_learn(x.t, asked, 2, at, s1, e1, 1));
-    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, &dropped));
+    /* a clock a day behind the list: nothing goes (a list dated ahead of
+     * the clock may be the one that ran ahead); a minute behind it: the
+     * cut is from the clock */
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, at - DAY, &dropped));
+    CHECK(dropped == 0 && x.t->n_revoked == 4 && x.t->expired_before == 0);
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, at - 60, &dropped));
     CHECK(dropped == 1 && x.t->n_revoked == 3 && !holds(x.t, 1001));
-    CHECK(x.t->expired_before == at - OFFPAY_TERMINAL_EXPIRED_KEEP);
+    CHECK(x.t->expired_before == at - 60 - OFFPAY_TERMINAL_EXPIRED_KEEP);
     /* asked before at: 1003 and c's, never asked; 1002 was asked at it */
     REQUIRE_OK(offpay__terminal_revoked_unknown(x.t, 4, at, got, &n));
     CHECK(n == 2 && got[0] == c.serial && got[1] == 1003);
@@ -1629,14 +1634,20 @@ static void test_revoked_expiries(void)
     REQUIRE_OK(offpay__terminal_revoked_learn(x.t, s2, 1, at, s2, e2, 1));
     e2[0] = at - 20 * DAY;
     REQUIRE_OK(offpay__terminal_revoked_learn(x.t, s2, 1, at, s2, e2, 1));
-    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, &dropped));
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, at + 1, &dropped));
     CHECK(dropped == 0 && holds(x.t, 1003) && holds(x.t, 1002));
-    /* the mark 60 days ahead (as a payment accepted on a clock that ran
-     * ahead leaves it, until a sync forgives it): the cut stays 15 days
-     * before the list's time */
+    CHECK(x.t->expired_before == at - OFFPAY_TERMINAL_EXPIRED_KEEP);
+    /* the mark and the clock 60 days ahead (as a payment accepted on a
+     * clock that ran ahead leaves the mark, until a sync forgives it):
+     * the cut stays 15 days before the list's time */
     x.t->high_water = at + 60 * DAY;
-    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, &dropped));
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, at + 60 * DAY, &dropped));
     CHECK(dropped == 0 && holds(x.t, 1003) && holds(x.t, 1002));
+    CHECK(x.t->expired_before == at - OFFPAY_TERMINAL_EXPIRED_KEEP);
+    /* another process's cut kept: a handle's own, older, never lowers
+     * it */
+    x.t->expired_before = 0;
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, at - 60, &dropped));
     CHECK(x.t->expired_before == at - OFFPAY_TERMINAL_EXPIRED_KEEP);
     /* a second later (a newer list): 1003 goes. The issuer directory's
      * list names 1001 again (it lists every revocation, offpayd's only
@@ -1645,14 +1656,14 @@ static void test_revoked_expiries(void)
     REQUIRE_OK(offpay_issuer_revlist(x.is, at + 1, &rl, &len));
     REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, len, at + 1));
     free(rl);
-    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, &dropped));
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, at + 1, &dropped));
     CHECK(dropped == 1 && !holds(x.t, 1003) && holds(x.t, 1004) &&
           holds(x.t, 1002) && holds(x.t, 1001));
     /* c's expiry (day 5) learnt: let go. Its code at day 5, with the
      * mark lowered below it (as a sync forgives a clock that ran ahead,
      * were the list not there), is refused all the same: EEXPIRED */
     REQUIRE_OK(offpay__terminal_revoked_learn(x.t, sc, 1, at, sc, ec, 1));
-    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, &dropped));
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, at + 1, &dropped));
     CHECK(dropped == 1 && !holds(x.t, c.serial));
     x.t->high_water = NOW + 4 * DAY;
     code = cpm(&x, 100, NOW + 5 * DAY - 10);
