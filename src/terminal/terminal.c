@@ -1742,6 +1742,12 @@ static offpay_err open_as(const char *dir, const char *passphrase, int readonly,
     *out = NULL;
     if (dir == NULL)
         return OFFPAY_EINVAL;
+#ifdef OFFPAY_TEST_HOOKS
+    /* the serials a terminal can hold, lowered for the end-to-end tests */
+    if (getenv("OFFPAY_TEST_REVOKED_MAX") != NULL)
+        offpay__terminal_revoked_max =
+            (uint32_t)strtoul(getenv("OFFPAY_TEST_REVOKED_MAX"), NULL, 10);
+#endif
     if (path_in(dir, "terminal.db", path) != OFFPAY_OK)
         return OFFPAY_EINVAL;
     /* No terminal here: not found; a path that cannot be followed (a file

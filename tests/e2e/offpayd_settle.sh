@@ -688,13 +688,27 @@ api GET "/v1/revlist?since=1"
   || fail "delta on day 45: $status $(cat resp.json)"
 # a terminal lets them go too: te's sync on day 45 asks offpayd the
 # expiries of the serials it holds revoked, and lets go of the ones
-# expired more than 15 days before (docs/protocol.md §5.7)
+# expired more than 15 days before its list (docs/protocol.md §5.7). It
+# first takes today's list from a file (no expiry asked); then a list
+# adds one revoked today (a credential of W7's, live until day 75), past
+# the 6 it can hold here (OFFPAY_TEST_REVOKED_MAX): refused ETOOBIG, then
+# taken once the 6 are let go
 held_te() { "$OFFPAY" terminal status --terminal te --json 2>/dev/null | jq -r .revocation_list.serials_held.value; }
+api GET /v1/revlist
+jget .revlist | base64 -d > revlist.opb
+OFFPAY_NOW=$day45 "$OFFPAY" terminal sync --terminal te --revlist revlist.opb >/dev/null
 te_held=$(held_te)
-OFFPAY_NOW=$day45 "$OFFPAY" terminal sync --terminal te --passphrase-file tp --server "$URL" >sync.out 2>&1 || true
-[ "$te_held" -ge 1 ] && [ "$(held_te)" = 0 ] \
-  && grep -q "^offpay: let go of $te_held revoked serial(s) whose credentials expired more than 15 days ago" sync.out \
-  && ok "day 45: te's sync let go of the $te_held revoked serial(s) it held" \
+wallet_init w9
+w9key=$("$OFFPAY" wallet key --wallet w9 --passphrase-file wp)
+api POST /v1/admin/credentials "{\"account\":\"$W7\",\"wallet_key\":\"$w9key\",\"limit\":\"5.00\"}"
+S9=$(jget .serial)
+api POST "/v1/admin/credentials/$S9/revoke" '{}'
+[ "$status" = 200 ] || fail "revoke $S9: $status $(cat resp.json)"
+OFFPAY_TEST_REVOKED_MAX=$te_held OFFPAY_NOW=$day45 "$OFFPAY" terminal sync --terminal te --passphrase-file tp --server "$URL" >sync.out 2>&1 || true
+[ "$te_held" = 6 ] && [ "$(held_te)" = 1 ] \
+  && grep -q "^offpay: let go of 6 revoked serial(s) whose credentials expired more than 15 days ago" sync.out \
+  && "$OFFPAY" terminal status --terminal te --json | jq -e ".revocation_list.seq == $(( rl_seq + 1 ))" >/dev/null \
+  && ok "day 45: te's sync let go of the 6 revoked serials it held, then took the list that names S9" \
   || fail "te on day 45: held $te_held, then $(held_te): $(cat sync.out)"
 balances "W6=$W6:3800 esc=esc/$S6:0 A=$MA:7124" "late payment taken from the wallet account"
 audit_passes "release and late presentment"
