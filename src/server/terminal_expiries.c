@@ -5,15 +5,16 @@
  * ascending), signed by its key like its upload. The answer names, for
  * each serial the ledger holds revoked, its credential's own expiry (from
  * its signed bytes): {"expires":[{"serial":"S1","expires":T},...]}; a
- * serial the ledger does not hold revoked (never issued, issued before
- * the ledger kept credentials' bytes, or revoked in a ledger copy this
- * one lacks) is left out. The answer is signed like every answer to a
- * signed request.
+ * serial the ledger does not hold revoked (never issued, not revoked,
+ * revoked in a ledger copy this one lacks) or without its signed bytes
+ * is left out. The answer is signed like every answer to a signed
+ * request. Serials up to 2^64 - 1 are taken (a list may name any u64):
+ * one no ledger issued is simply left out.
  *
  * A terminal lets a serial go once that expiry is more than 15 days
- * behind its newest time: no code of that credential can pass its expiry
- * check any more (docs/protocol.md §5.7). Nothing is written
- * (but the request's nonce).
+ * before its held list's issued_at, and refuses from then on every
+ * credential that expired before that cut (docs/protocol.md §5.7).
+ * Nothing is written (but the request's nonce).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -682,9 +682,17 @@ static offpay_err ask_page(offpay_terminal *t, const char *base,
         rc = OFFPAY_EREFUSED;
     else if (rc == OFFPAY_OK)
         rc = expiries_of(&r, asked, n_asked, serials, expires, &n);
-    if (rc == OFFPAY_OK)
-        rc = offpay__terminal_revoked_learn(t, asked, n_asked, mark, serials,
-                                            expires, n);
+    /* refused or not understood: asked all the same, so that the next
+     * sync starts with other serials (one page cannot hold up the rest) */
+    if (rc == OFFPAY_EREFUSED || rc == OFFPAY_EANSWER)
+        n = 0;
+    if (rc == OFFPAY_OK || rc == OFFPAY_EREFUSED || rc == OFFPAY_EANSWER) {
+        offpay_err kept = offpay__terminal_revoked_learn(
+            t, asked, n_asked, mark, serials, expires, n);
+
+        if (rc == OFFPAY_OK)
+            rc = kept;
+    }
 out:
     free(r.buf);
     offpay__json_free(text); /* Jansson's, from its allocator */
@@ -889,7 +897,6 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         /* the lists were signed at offpayd's time of this moment, not of
          * the sync's start: judged at the terminal's clock now */
         uint32_t end = clock_now(&ck);
-
         uint32_t seen = rep->clock_known && ck.offset < 0
                             ? (uint32_t)((int64_t)end + ck.offset)
                             : end;
