@@ -1681,8 +1681,9 @@ offpay_ledger_credential_bytes(offpay_ledger *l, uint64_t serial,
  * expiry of the wallet credential when the ledger holds it revoked (from
  * the credential's own bytes, not the ledger's expiry a lost wallet's
  * report brought forward), else 0: into expires[i]. A terminal that holds
- * the serial revoked lets it go once that expiry is 15 days past (POST
- * /v1/terminal/expiries, docs/protocol.md §5.7). One read a shard.
+ * the serial revoked lets it go once that expiry is more than 15 days
+ * before its held list's issued_at (POST /v1/terminal/expiries,
+ * docs/protocol.md §5.7). One read a shard.
  * Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_ESTORE. Since 0.21.0.
  */
 offpay_err offpay_ledger_revoked_expiries(offpay_ledger  *l,

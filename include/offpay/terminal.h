@@ -523,9 +523,10 @@ void offpay_terminal_set_cred_cache(offpay_terminal *t, int enabled);
  * (retired): wallets refuse its payment requests (EUNKNOWN_KID); since
  * 0.8.0 */
 #define OFFPAY_STATUS_WARN_CRED_KEY 0x10u
-/* The revoked serials held: a revocation is never undone at a terminal
- * (docs/protocol.md §5.7), and a list that would take it past
- * OFFPAY_TERMINAL_REVOKED_MAX is refused (OFFPAY_ETOOBIG). Since 0.20.0. */
+/* The revoked serials held: no list takes one back (docs/protocol.md
+ * §5.7; only a long expiry lets one go, below), and a list that would take
+ * the terminal past OFFPAY_TERMINAL_REVOKED_MAX is refused
+ * (OFFPAY_ETOOBIG). Since 0.20.0. */
 #define OFFPAY_STATUS_WARN_REVOKED  0x80u
 #define OFFPAY_TERMINAL_REVOKED_MAX 1000000u
 /* A revoked serial is let go once its credential's signed expiry, which

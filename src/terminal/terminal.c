@@ -1988,16 +1988,17 @@ offpay_err offpay__terminal_revoked_unknown(offpay_terminal *t, size_t max,
         return rc;
     rc = OFFPAY_EJOURNAL;
     /* the least lately asked first (revoked_unknown, an index), so that
-     * serials offpayd does not answer for do not keep the others waiting */
+     * serials offpayd does not answer for do not keep the others waiting;
+     * without the columns (never asked yet) every serial */
     if (sqlite3_prepare_v2(t->db,
                            cols ? "SELECT serial FROM revoked WHERE expires IS"
                                   " NULL AND asked < ?2 ORDER BY asked, serial"
                                   " LIMIT ?1"
-                                : "SELECT serial FROM revoked WHERE ?2 > 0"
-                                  " ORDER BY serial LIMIT ?1",
+                                : "SELECT serial FROM revoked ORDER BY serial"
+                                  " LIMIT ?1",
                            -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_int64(st, 1, (sqlite3_int64)max) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, before) != SQLITE_OK)
+        (cols && sqlite3_bind_int64(st, 2, before) != SQLITE_OK))
         goto out;
     while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW)
         out[(*n)++] = (uint64_t)sqlite3_column_int64(st, 0);
