@@ -33,6 +33,13 @@ extern "C" {
 #define OFFPAY_NAME_MAX        40 /* merchant display name, UTF-8 bytes */
 #define OFFPAY_BUNDLE_KEYS_MAX 16
 #define OFFPAY_REVLIST_MAX     65535
+/* A revocation list names a revoked credential while its signed expiry is
+ * at most this before the list's issued_at (docs/protocol.md §2.8, "Live";
+ * since 0.22.0, before which it was the issuer's upload grace): a day,
+ * twice the widest skew a terminal takes (OFFPAY_RISK_SKEW_MAX), so no
+ * terminal holding the list could take a code of a credential it leaves
+ * out. */
+#define OFFPAY_REVLIST_LIVE_AFTER 86400u
 
 /* Message types: the second byte of every message. */
 typedef enum offpay_msg_type {

@@ -33,9 +33,10 @@ typedef struct offpay_ledger offpay_ledger;
 /* The operator's settings (docs/settlement.md §4-§6). */
 typedef struct offpay_ledger_config {
     uint32_t upload_grace; /* after a credential's expiry, before its escrow
-                              is released, and before a revocation of it
-                              leaves the revocation lists (since 0.20.0);
-                              seconds (default 14 days) */
+                              is released; seconds (default 14 days). In
+                              0.20.0 and 0.21.0 also how long a revocation
+                              stayed listed after the expiry (now
+                              OFFPAY_REVLIST_LIVE_AFTER) */
     uint32_t late_window;  /* after the release, late presentments are still
                               paid; seconds (default 30 days) */
     uint32_t duplicates_to_revoke; /* duplicate-presentment cases that revoke
@@ -780,11 +781,12 @@ offpay_err offpay_ledger_sign_answer(offpay_ledger *l, uint32_t now,
  * offpay_ledger_revlist — the revocation list signed now with the ledger's
  * key: a delta with every serial revoked after list since_seq, or the full
  * list when since_seq is 0 or is the current list (signed again, so its
- * issued_at is fresh). Since 0.20.0 either leaves out a credential whose
- * signed expiry is more than upload_grace before now: no terminal that
- * holds the list takes its codes (docs/protocol.md §2.8), and a list
- * holds at most OFFPAY_REVLIST_MAX serials (a revocation made before
- * 0.20.0 stays in it). *bytes is malloc'd (free it). Errors: OFFPAY_EINVAL,
+ * issued_at is fresh). Either leaves out a credential whose signed expiry
+ * is more than OFFPAY_REVLIST_LIVE_AFTER (a day; since 0.22.0, from 0.20.0
+ * the upload grace) before now: no terminal that holds the list takes its
+ * codes (docs/protocol.md §2.8), and a list holds at most
+ * OFFPAY_REVLIST_MAX serials (a revocation made before 0.20.0 stays in
+ * it). *bytes is malloc'd (free it). Errors: OFFPAY_EINVAL,
  * OFFPAY_EREVLIST_SEQ (since_seq is above the current list),
  * OFFPAY_ECRYPTO (no signing key), OFFPAY_EKID_EXPIRED (now is outside the
  * ledger's key's validity), OFFPAY_ENOMEM, OFFPAY_ESTORE.

@@ -43,9 +43,9 @@ typedef struct offpay_terminal offpay_terminal;
  */
 
 /* The widest skew a terminal takes (12 hours; since 0.20.0): a revocation
- * leaves the issuer's lists a day after its credential's expiry at the
- * earliest (docs/protocol.md §2.8), and a terminal allowing more skew
- * could take a revoked credential's codes. */
+ * leaves the issuer's lists a day after its credential's expiry
+ * (OFFPAY_REVLIST_LIVE_AFTER, docs/protocol.md §2.8), and a terminal
+ * allowing more skew could take a revoked credential's codes. */
 #define OFFPAY_RISK_SKEW_MAX 43200u
 
 typedef struct offpay_risk {

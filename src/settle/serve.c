@@ -15,11 +15,6 @@
 #include "offpay/verify.h"
 #include "settle/settle_int.h"
 
-/* The least time a revocation stays listed after its credential's signed
- * expiry, whatever upload_grace a library user set: a day covers terminals
- * whose skew is up to 12 hours (the default is 120 s). */
-#define REVLIST_KEEP_MIN 86400u
-
 struct revlist_ctx {
     uint64_t  from_seq;
     uint32_t  live_since;
@@ -65,16 +60,18 @@ offpay_err offpay_ledger_sign_answer(offpay_ledger *l, uint32_t now,
  *
  * Either names only the credentials a terminal could still accept: a
  * revocation leaves the lists once its credential's signed expiry is more
- * than upload_grace before now, the list's issued_at (docs/protocol.md
- * §2.8). A terminal that holds the list has a high-water time of at least
- * issued_at, refuses while its clock is more than its skew behind that,
- * and refuses a credential more than its skew past its expiry: the
- * credential's codes are refused there unless the skew exceeded half the
- * upload grace (7 days by default, never under 12 hours: REVLIST_KEEP_MIN;
- * a terminal's is 120 s by default and at most 12 hours,
- * OFFPAY_RISK_SKEW_MAX). A list holds at most OFFPAY_REVLIST_MAX serials,
- * and every revocation ever made would have passed that within months for
- * a transit operator.
+ * than OFFPAY_REVLIST_LIVE_AFTER (a day) before now, the list's issued_at
+ * (docs/protocol.md §2.8). A terminal that holds the list has a high-water
+ * time of at least issued_at, refuses while its clock is more than its
+ * skew behind that, and refuses a credential more than its skew past its
+ * expiry: the credential's codes are refused there unless the skew
+ * exceeded half a day (a terminal's is 120 s by default and at most 12
+ * hours, OFFPAY_RISK_SKEW_MAX). Before 0.22.0 the window was the upload
+ * grace (14 days), which settlement still needs for late uploads but a
+ * list does not: it kept a lost wallet's credentials, renewed 4 times a
+ * day, listed for two weeks. A list holds at most OFFPAY_REVLIST_MAX
+ * serials, and every revocation ever made would have passed that within
+ * months for a transit operator.
  */
 offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
                                  uint32_t now, uint8_t **bytes, size_t *len)
@@ -84,7 +81,6 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
     offpay_revlist     rl;
     offpay_err         rc;
     uint64_t           current;
-    uint32_t           keep;
     size_t             cap;
 
     if (l == NULL || bytes == NULL || len == NULL)
@@ -95,9 +91,8 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
         return OFFPAY_ECRYPTO;
     memset(&c, 0, sizeof c);
     c.from_seq = since_seq;
-    keep = l->cfg.upload_grace > REVLIST_KEEP_MIN ? l->cfg.upload_grace
-                                                  : REVLIST_KEEP_MIN;
-    c.live_since = now > keep ? now - keep : 0;
+    c.live_since =
+        now > OFFPAY_REVLIST_LIVE_AFTER ? now - OFFPAY_REVLIST_LIVE_AFTER : 0;
     rc = offpay__ledger_read(l, revlist_tx, &c);
     if (rc != OFFPAY_OK)
         goto out;

@@ -540,6 +540,15 @@ offpay_err offpay_terminal_get_risk(const offpay_terminal *t, offpay_risk *r)
     return OFFPAY_OK;
 }
 
+/* docs/protocol.md §2.8: a list leaves out a credential a day after its
+ * expiry, which is safe only while no terminal's skew exceeds half that;
+ * and a serial a terminal lets go (§5.7) must be one no full list names
+ * again. */
+_Static_assert(2u * OFFPAY_RISK_SKEW_MAX <= OFFPAY_REVLIST_LIVE_AFTER,
+               "a terminal's skew must stay within half the list's window");
+_Static_assert(OFFPAY_TERMINAL_EXPIRED_KEEP > OFFPAY_REVLIST_LIVE_AFTER,
+               "a serial let go must be one the lists no longer name");
+
 offpay_err offpay_terminal_set_risk(offpay_terminal *t, const offpay_risk *r)
 {
     offpay_err rc;

@@ -676,8 +676,8 @@ balances "W6=$W6:4500" "nothing moved"
 upload ta --from 10 --to 10 --time "$day45"
 [ "$(outcomes)" = settled ] && ok "late presentment within the window: settled" \
   || fail "late: $(jq -c .results resp.json)"
-# their expiry is more than the upload grace past: in no list any more
-# (no terminal takes their codes), the list's number unchanged
+# their expiry is more than a day past: in no list any more (no terminal
+# takes their codes), the list's number unchanged
 api GET /v1/revlist
 [ "$status" = 200 ] && [ "$(jget .serials)" = 0 ] && [ "$(jget .seq)" = "$rl_seq" ] \
   && ok "day 45: the full revocation list of list $rl_seq names none of the $rl_n" \

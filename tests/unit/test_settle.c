@@ -4354,16 +4354,17 @@ static int listed(world *w, uint32_t since, uint32_t now,
 }
 
 /* A revocation leaves the lists once its credential's signed expiry is
- * more than the upload grace past (since 0.20.0): a list holds at most
- * 65,535 serials, and every revocation ever made would fill it. The
- * list's number still counts it; one made before the ledger kept the
- * expiry (025) stays listed. */
+ * more than a day past (OFFPAY_REVLIST_LIVE_AFTER; since 0.22.0, from
+ * 0.20.0 the upload grace): a list holds at most 65,535 serials, and every
+ * revocation ever made would fill it. Whatever the upload grace, which
+ * settlement still applies. The list's number still counts it; one made
+ * before the ledger kept the expiry (025) stays listed. */
 static void test_revlist_leaves_out_credentials_long_expired(void)
 {
     world              w;
     uint8_t            bytes[OFFPAY_WALLET_CRED_BYTES];
     offpay_wallet_cred b, c;
-    const uint32_t     grace = 14 * DAY;
+    const uint32_t     live = DAY; /* the upload grace is 14 days */
     uint64_t           s[3];
     uint32_t           seq = 0;
     char               sql[128];
@@ -4380,24 +4381,24 @@ static void test_revlist_leaves_out_credentials_long_expired(void)
     for (int k = 0; k < 3; k++)
         REQUIRE_OK(offpay_ledger_revoke(w.l, s[k], "lost", T0 + DAY));
     CHECK(listed(&w, 0, T0 + DAY, s, 3, &seq) == 7 && seq == 4);
-    /* b until its expiry plus the grace, to the second */
-    CHECK(listed(&w, 0, T0 + 2 * DAY + grace, s, 3, &seq) == 7 && seq == 4);
-    CHECK(listed(&w, 0, T0 + 2 * DAY + grace + 1, s, 3, &seq) == 5 && seq == 4);
+    CHECK(OFFPAY_REVLIST_LIVE_AFTER == live);
+    /* b until a day after its expiry, to the second */
+    CHECK(listed(&w, 0, T0 + 2 * DAY + live, s, 3, &seq) == 7 && seq == 4);
+    CHECK(listed(&w, 0, T0 + 2 * DAY + live + 1, s, 3, &seq) == 5 && seq == 4);
     /* a delta after list 1 the same: only the live ones */
-    CHECK(listed(&w, 1, T0 + 2 * DAY + grace, s, 3, NULL) == 7);
-    CHECK(listed(&w, 1, T0 + 2 * DAY + grace + 1, s, 3, &seq) == 5 && seq == 4);
-    CHECK(listed(&w, 1, T0 + 5 * DAY + grace + 1, s, 3, NULL) == 1);
-    CHECK(listed(&w, 0, T0 + 30 * DAY + grace, s, 3, NULL) == 1);
-    CHECK(listed(&w, 0, T0 + 30 * DAY + grace + 1, s, 3, &seq) == 0 &&
-          seq == 4);
-    /* an upload grace under a day (a library user's): kept a day all the
-     * same, for a terminal's skew */
-    {
+    CHECK(listed(&w, 1, T0 + 2 * DAY + live, s, 3, NULL) == 7);
+    CHECK(listed(&w, 1, T0 + 2 * DAY + live + 1, s, 3, &seq) == 5 && seq == 4);
+    CHECK(listed(&w, 1, T0 + 5 * DAY + live + 1, s, 3, NULL) == 1);
+    CHECK(listed(&w, 0, T0 + 30 * DAY + live, s, 3, NULL) == 1);
+    CHECK(listed(&w, 0, T0 + 30 * DAY + live + 1, s, 3, &seq) == 0 && seq == 4);
+    /* an upload grace of a minute or of 60 days (a library user's): kept
+     * a day all the same, for a terminal's skew */
+    for (int k = 0; k < 2; k++) {
         offpay_ledger_config cfg;
         world                v = w;
 
         offpay_ledger_config_defaults(&cfg);
-        cfg.upload_grace = 60;
+        cfg.upload_grace = k == 0 ? 60 : 60 * DAY;
         REQUIRE_OK(offpay_ledger_open(w.path, &cfg, &v.l));
         REQUIRE_OK(offpay_ledger_set_trust(v.l, &w.bundle, 1, w.issuer.sk));
         CHECK(listed(&v, 0, T0 + 2 * DAY + DAY, s, 3, NULL) == 7);
@@ -4455,7 +4456,7 @@ static void test_revlist_of_a_shard_keeps_the_expiry(void)
     uint8_t            bytes[OFFPAY_WALLET_CRED_BYTES];
     offpay_wallet_cred c;
     uint64_t           acct = 0, s[2];
-    const uint32_t     grace = 14 * DAY;
+    const uint32_t     live = OFFPAY_REVLIST_LIVE_AFTER;
     char               sql[128], v[32];
 
     if (pg_prefix() == NULL)
@@ -4476,10 +4477,10 @@ static void test_revlist_of_a_shard_keeps_the_expiry(void)
              (unsigned long long)s[1]);
     CHECK(pg_value(shard_url[0], sql, v, sizeof v) &&
           strtoul(v, NULL, 10) == T0 + 2 * DAY);
-    CHECK(listed(&w, 0, T0 + 2 * DAY + grace, s, 2, NULL) == 3);
-    CHECK(listed(&w, 0, T0 + 2 * DAY + grace + 1, s, 2, NULL) == 1);
-    CHECK(listed(&w, 1, T0 + 2 * DAY + grace + 1, s, 2, NULL) == 1);
-    CHECK(listed(&w, 0, T0 + 30 * DAY + grace + 1, s, 2, NULL) == 0);
+    CHECK(listed(&w, 0, T0 + 2 * DAY + live, s, 2, NULL) == 3);
+    CHECK(listed(&w, 0, T0 + 2 * DAY + live + 1, s, 2, NULL) == 1);
+    CHECK(listed(&w, 1, T0 + 2 * DAY + live + 1, s, 2, NULL) == 1);
+    CHECK(listed(&w, 0, T0 + 30 * DAY + live + 1, s, 2, NULL) == 0);
     CHECK(audit_ok(&w));
     drop_world(&w);
 }
