@@ -2090,6 +2090,7 @@ offpay_err offpay__terminal_revoked_drop(offpay_terminal *t, uint32_t now,
     offpay_err    rc;
     int           cols = 0;
     uint32_t      cut, held = 0;
+    int64_t       any = 0;
 
     *dropped = 0;
     if (t->frozen != OFFPAY_OK)
@@ -2099,10 +2100,10 @@ offpay_err offpay__terminal_revoked_drop(offpay_terminal *t, uint32_t now,
      * the clock now. Those credentials' codes never pass again: the
      * terminal refuses one whose expiry is before expired_before, the
      * highest cut made (check.c), whatever its clock and high-water mark
-     * do later. And offpayd's lists no longer name them (14 days after
-     * expiry), so no list brings them back. None with a held list dated
-     * after now + skew (a clock that ran ahead, the issuer's or this
-     * one's: a cut is never taken back). */
+     * do later. And offpayd's lists no longer name them (a day after
+     * expiry; 14 days in 0.20.0 and 0.21.0), so no list brings them back.
+     * None with a held list dated after now + skew (a clock that ran
+     * ahead, the issuer's or this one's: a cut is never taken back). */
     cut = t->high_water < t->revlist_issued_at ? t->high_water
                                                : t->revlist_issued_at;
     if (now < cut)
@@ -2112,6 +2113,20 @@ offpay_err offpay__terminal_revoked_drop(offpay_terminal *t, uint32_t now,
         (rc = expiry_columns(t->db, &cols)) != OFFPAY_OK || !cols)
         return OFFPAY_OK;
     cut -= OFFPAY_TERMINAL_EXPIRED_KEEP;
+    /* Most syncs have nothing to let go: then no write transaction, whose
+     * commit costs an fsync and holds the lock that an acceptance's
+     * journal write would wait for. The cut is stored only with what it
+     * let go, which is all the EEXPIRED rule must cover. */
+    if ((rc = meta_opt_u32(t->db, "expired_before", &held)) != OFFPAY_OK ||
+        (rc = query_i64(t->db,
+                        "SELECT count(*) FROM (SELECT 1 FROM revoked"
+                        " WHERE expires < ?1 LIMIT 1)",
+                        cut > held ? cut : held, &any)) != OFFPAY_OK)
+        return rc;
+    if (held > t->expired_before)
+        t->expired_before = held;
+    if (any == 0)
+        return OFFPAY_OK;
     if ((rc = exec(t->db, "BEGIN IMMEDIATE")) != OFFPAY_OK)
         return rc;
     /* never below the cut stored (another process's, maybe) */

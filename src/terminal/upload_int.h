@@ -496,8 +496,10 @@ int64_t offpay__terminal_max_seq(const offpay_terminal *t);
  * list's issued_at (and the newest time seen, and now; none while that
  * list is dated after now + skew), *dropped of them, and
  * raises expired_before to that cut: a credential that expired before it
- * is refused from then on (docs/protocol.md §5.7). One transaction; the
- * revoked set is read again when it changed.
+ * is refused from then on (docs/protocol.md §5.7). One transaction, and
+ * none when there is nothing to let go (then expired_before stays, and
+ * the handle reads the one stored); the revoked set is read again when
+ * it changed.
  *
  * Errors of both: the terminal's frozen cause, OFFPAY_EROFS,
  * OFFPAY_ENOSPC, OFFPAY_EJOURNAL, OFFPAY_ENOMEM.

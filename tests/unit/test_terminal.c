@@ -1634,21 +1634,38 @@ static void test_revoked_expiries(void)
     REQUIRE_OK(offpay__terminal_revoked_learn(x.t, s2, 1, at, s2, e2, 1));
     e2[0] = at - 20 * DAY;
     REQUIRE_OK(offpay__terminal_revoked_learn(x.t, s2, 1, at, s2, e2, 1));
-    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, at + 1, &dropped));
+    /* nothing let go: no write transaction, the cut stored stays (a
+     * writer holding terminal.db shows it: a write transaction would
+     * wait for it and fail EBUSY) */
+    {
+        sqlite3 *rd = NULL;
+        char     db[700];
+
+        snprintf(db, sizeof db, "%s/terminal.db", x.term_path);
+        REQUIRE(sqlite3_open(db, &rd) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(rd, "BEGIN EXCLUSIVE", NULL, NULL, NULL) ==
+                SQLITE_OK);
+        sqlite3_busy_timeout(x.t->db, 0);
+        CHECK_ERR(offpay__terminal_revoked_drop(x.t, at + 1, &dropped),
+                  OFFPAY_OK);
+        sqlite3_exec(rd, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(rd);
+        sqlite3_busy_timeout(x.t->db, 5000);
+    }
     CHECK(dropped == 0 && holds(x.t, 1003) && holds(x.t, 1002));
-    CHECK(x.t->expired_before == at - OFFPAY_TERMINAL_EXPIRED_KEEP);
+    CHECK(x.t->expired_before == at - 60 - OFFPAY_TERMINAL_EXPIRED_KEEP);
     /* the mark and the clock 60 days ahead (as a payment accepted on a
      * clock that ran ahead leaves the mark, until a sync forgives it):
      * the cut stays 15 days before the list's time */
     x.t->high_water = at + 60 * DAY;
     REQUIRE_OK(offpay__terminal_revoked_drop(x.t, at + 60 * DAY, &dropped));
     CHECK(dropped == 0 && holds(x.t, 1003) && holds(x.t, 1002));
-    CHECK(x.t->expired_before == at - OFFPAY_TERMINAL_EXPIRED_KEEP);
+    CHECK(x.t->expired_before == at - 60 - OFFPAY_TERMINAL_EXPIRED_KEEP);
     /* another process's cut kept: a handle's own, older, never lowers
-     * it */
+     * it, and the handle reads it */
     x.t->expired_before = 0;
-    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, at - 60, &dropped));
-    CHECK(x.t->expired_before == at - OFFPAY_TERMINAL_EXPIRED_KEEP);
+    REQUIRE_OK(offpay__terminal_revoked_drop(x.t, at - 120, &dropped));
+    CHECK(x.t->expired_before == at - 60 - OFFPAY_TERMINAL_EXPIRED_KEEP);
     /* a second later (a newer list): 1003 goes. The issuer directory's
      * list names 1001 again (it lists every revocation, offpayd's only
      * the live ones): held again, its expiry not known */
