@@ -18,7 +18,10 @@ At each request it reads from files in CTL_DIR:
                  "forge403" and "forge404" answer every POST themselves,
                  unsigned: 403 WALLET_REVOKED, 404 NOT_FOUND; "twice"
                  sends every POST to offpayd twice and answers with the
-                 second answer (offpayd's signed 409 NONCE_REPLAYED)
+                 second answer (offpayd's signed 409 NONCE_REPLAYED);
+                 "expires" turns every "expires":N into "expires":1 (an
+                 expiry long past, the signature header kept)
+  tamper_only    a path: tamper applies only to POSTs to it
   drop           a path: a POST to it goes to offpayd, and its answer is
                  dropped (the connection closed without one), as a link
                  failing after offpayd committed
@@ -32,6 +35,7 @@ and appends every request's method and path to CTL_DIR/log.
 """
 import http.client
 import os
+import re
 import subprocess
 import sys
 import time
@@ -80,9 +84,12 @@ class H(BaseHTTPRequestHandler):
             if p:
                 subprocess.Popen(["flock", "-x", p, "sleep", "12"])
                 time.sleep(0.5)
+        tamper = ctl("tamper") if self.command == "POST" else None
+        only = ctl("tamper_only")
+        if only and not self.path.startswith(only):
+            tamper = None
         forged = {"forge403": (403, b'{"error":"WALLET_REVOKED","hint":"forged"}'),
-                  "forge404": (404, b'{"error":"NOT_FOUND"}')}.get(
-                      ctl("tamper") if self.command == "POST" else None)
+                  "forge404": (404, b'{"error":"NOT_FOUND"}')}.get(tamper)
         if self.command == "POST" and ctl("notfound") == self.path:
             forged = (404, b'{"error":"NOT_FOUND","hint":"no such endpoint"}')
         if forged is not None:
@@ -94,7 +101,7 @@ class H(BaseHTTPRequestHandler):
             return
         hdrs = {k: v for k, v in self.headers.items()
                 if k.lower() not in ("host", "connection", "content-length")}
-        sends = 2 if self.command == "POST" and ctl("tamper") == "twice" else 1
+        sends = 2 if tamper == "twice" else 1
         for _ in range(sends):
             c = http.client.HTTPConnection(UP, timeout=120)
             c.request(self.command, self.path, body=body, headers=hdrs)
@@ -104,9 +111,10 @@ class H(BaseHTTPRequestHandler):
             c.close()
             self.close_connection = True
             return
-        tamper = ctl("tamper") if self.command == "POST" else None
         if tamper == "body":
             data = data.replace(b'"settled"', b'"rejected"').replace(b'"ok"', b'"no"')
+        if tamper == "expires":
+            data = re.sub(rb'"expires":[0-9]+', b'"expires":1', data)
         self.send_response(r.status)
         for k, v in r.getheaders():
             if k.lower() in ("connection", "content-length", "transfer-encoding"):
