@@ -1922,8 +1922,11 @@ offpay_err offpay_terminal_credential(const offpay_terminal *t,
  * delta's. A revocation is permanent, so no list takes one back: a full
  * list signed with a leaked daily key (the same seq, a later issued_at,
  * serials left out) may refresh the list's age but never un-revokes a
- * serial (docs/protocol.md §5.7). */
-static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l)
+ * serial (docs/protocol.md §5.7). The list held is recorded as of time
+ * at (offpay__terminal_sync_seen: l's issued_at, or the list held before
+ * if that was later). */
+static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l,
+                                uint32_t at)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = OFFPAY_EJOURNAL;
@@ -1961,7 +1964,7 @@ static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l)
     }
     if ((rc = meta_put_u64(t->db, "revlist_seq", l->seq)) != OFFPAY_OK)
         goto out;
-    rc = meta_put_u64(t->db, "revlist_issued_at", l->issued_at);
+    rc = meta_put_u64(t->db, "revlist_issued_at", at);
 out:
     sqlite3_finalize(st);
     return rc;
@@ -2244,13 +2247,25 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
         rc = OFFPAY_OK;
         goto out;
     }
-    /* The high-water mark after contact with the issuer: the newest of now
-     * and what it signed (both checked against now + skew above). It may
-     * go down here, and only here: a clock that ran ahead by mistake is
-     * forgiven, but never back past the newest list or bundle held. */
+    /* The time the serials held are complete for: a list leaves out a
+     * credential a day past its expiry by its own issued_at (§2.8), so
+     * the terminal must not work at a clock more than its skew before
+     * that (the high-water mark, below). A full list is complete by its
+     * own. A delta adds the serials revoked after the list held, and one
+     * signed before it (offpayd's clock went back) does not make up for
+     * what the list held left out: the time stays that list's. Nor does
+     * a sync without a list, even when the list held is dated after now
+     * + skew (its clock ran ahead): then the terminal refuses
+     * (ECLOCK_BEHIND) until a full list of a right clock comes, which an
+     * online sync asks for (upload.c). */
     rl_at = fresh_l ? l.issued_at : t->revlist_issued_at;
-    if (rl_at > latest)
-        rl_at = 0; /* a held future-dated list vouches for nothing */
+    if (fresh_l && l.base_seq != 0 && t->revlist_issued_at > rl_at)
+        rl_at = t->revlist_issued_at;
+    /* The high-water mark after contact with the issuer: the newest of now
+     * and what it signed (both checked against now + skew above, but for
+     * a list held dated after it). It may go down here, and only here: a
+     * clock that ran ahead by mistake is forgiven by a full list, but
+     * never back past the newest list or bundle held. */
     hw = seen < now ? seen : now;
     hw_sync = hw;
     if (b.issued_at > hw && b.issued_at <= latest) /* idem, a held bundle */
@@ -2267,7 +2282,7 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
      * later does not get those hours for nothing). */
     if ((fresh_b &&
          (rc = meta_put(t->db, "bundle", bundle, bundle_len)) != OFFPAY_OK) ||
-        (fresh_l && (rc = store_revlist(t, &l)) != OFFPAY_OK) ||
+        (fresh_l && (rc = store_revlist(t, &l, rl_at)) != OFFPAY_OK) ||
         (rc = query_i64(t->db,
                         "SELECT coalesce(max(seq), 0) FROM journal"
                         " WHERE seq <= ?1",

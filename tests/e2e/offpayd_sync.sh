@@ -236,6 +236,20 @@ audit_passes "clock offset"
 stop_server TERM
 clock_back
 start_server # on the real clock again
+# ta holds the list offpayd signed 10 minutes ahead (section 5): on the
+# real clock it refuses (ECLOCK_BEHIND). After a credential's revocation
+# its sync asks offpayd's full list, not the delta after the list held:
+# a delta signed before that list would not make up for what the list
+# left out, so the terminal would take it and go on refusing until real
+# time reached that list (docs/protocol.md §5.3 step 0b, §5.7); the full
+# list forgives the clock that ran ahead, and ta accepts at once
+run_cli 0 "NOT ACCEPTING payments \(ECLOCK_BEHIND" -- "$OFFPAY" terminal status --terminal ta
+W6a=$(new_account payer-6a 10.00)
+new_wallet w6a "$W6a" 5.00
+api POST "/v1/admin/credentials/$SERIAL/revoke" '{}'
+[ "$status" = 200 ] || fail "revoke $SERIAL: $status $(cat resp.json)"
+run_cli 0 "uploaded 0 payment" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+run_cli 0 "state +accepting payments" -- "$OFFPAY" terminal status --terminal ta
 new_terminal tb "$MID"; TB=$TID
 new_terminal tc "$MID"; TC=$TID
 W4=$(new_account payer-4 50.00)

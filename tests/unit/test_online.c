@@ -598,8 +598,9 @@ static int revlisted(world *w, uint32_t now, const uint64_t *serials, int n)
  * that is done and stays as it was (a transit card renewed daily holds
  * thousands); one released a day before the window is revoked too, for a
  * report made on a host whose clock is ahead of offpayd's. The revocation lists
- * name a revoked credential until its signed expiry plus the upload grace, not
- * the ledger's expiry the report brought forward. A keyed allowance resent
+ * name a revoked credential until a day after its signed expiry
+ * (OFFPAY_REVLIST_LIVE_AFTER; the upload grace before 0.22.0), not the
+ * ledger's expiry the report brought forward. A keyed allowance resent
  * after it all is answered its own credential. */
 static void test_lost_wallet_revokes_what_can_still_be_paid(void)
 {
@@ -683,11 +684,13 @@ static void test_lost_wallet_revokes_what_can_still_be_paid(void)
     REQUIRE_OK(
         offpay_ledger_wallet_due(w.l, w.wallet.pk, report, &back, &late));
     CHECK(back == report + grace && late == back + 30 * DAY);
-    /* b expired long ago: in no list; c until day 90 + the grace */
+    /* b expired long ago: in no list; c until a day after day 90, not
+     * after the report's day */
     CHECK(revlisted(&w, report, s, 3) == 4);
     CHECK(revlisted(&w, report + grace + 1, s, 3) == 4);
-    CHECK(revlisted(&w, T0 + 90 * DAY + grace, s, 3) == 4);
-    CHECK(revlisted(&w, T0 + 90 * DAY + grace + 1, s, 3) == 0);
+    CHECK(revlisted(&w, T0 + 90 * DAY + OFFPAY_REVLIST_LIVE_AFTER, s, 3) == 4);
+    CHECK(revlisted(&w, T0 + 90 * DAY + OFFPAY_REVLIST_LIVE_AFTER + 1, s, 3) ==
+          0);
     CHECK(audit_ok(&w));
     drop_world(&w);
 }

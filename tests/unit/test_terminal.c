@@ -2410,6 +2410,85 @@ static void test_future_dated(void)
     world_free(&x);
 }
 
+/* A delta signed before the list held (offpayd's clock went back after it
+ * signed that list ahead) adds its serials but does not bring the time the
+ * serials are complete for below that list's: the list left out
+ * credentials a day past their expiry by its own issued_at (protocol.md
+ * §2.8), so the terminal keeps refusing (ECLOCK_BEHIND) at a clock more
+ * than its skew before it. A sync bringing only a bundle does not either,
+ * though the list held is then dated after now + skew; a full list of the
+ * right clock does (§5.3 step 0b). */
+static void test_delta_older_than_list_held(void)
+{
+    world             x;
+    offpay_risk       r;
+    offpay_sync_state s;
+    offpay_revlist    d;
+    uint8_t           sk[OFFPAY_SK_BYTES], dbytes[256];
+    uint8_t          *rl = NULL, *b = NULL;
+    uint64_t          serial = 4242;
+    uint16_t          kid = 0;
+    size_t            rllen = 0, blen = 0, dlen = 0;
+    uint32_t          ahead = NOW + 2 * DAY, right = NOW + 3600, seq;
+    char             *code;
+
+    REQUIRE(world_init(&x, "delta_older", 100000));
+    REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
+    r.max_offline_hours = 0;
+    r.max_revlist_age = 0;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
+    /* the issuer's clock and the terminal's both 2 days ahead */
+    REQUIRE_OK(offpay_issuer_revlist(x.is, ahead, &rl, &rllen));
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, ahead));
+    free(rl);
+    rl = NULL;
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    REQUIRE(s.revlist_issued_at == ahead);
+    seq = s.revlist_seq;
+    /* both set right; the delta after that list, signed at the right
+     * time: taken, the list held still dated 2 days ahead */
+    memset(&d, 0, sizeof d);
+    REQUIRE_OK(offpay_issuer_signing_key(x.is, right, &kid, sk));
+    d.kid = kid;
+    d.seq = seq + 1;
+    d.base_seq = seq;
+    d.issued_at = right;
+    d.n_serials = 1;
+    d.serials = &serial;
+    REQUIRE_OK(offpay_issuer_sign_revlist(sk, &d));
+    sodium_memzero(sk, sizeof sk);
+    REQUIRE_OK(offpay_revlist_encode(&d, dbytes, sizeof dbytes, &dlen));
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, dbytes, dlen, right),
+              OFFPAY_OK);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.revlist_seq == seq + 1 && s.revlist_issued_at == ahead &&
+          s.high_water >= ahead);
+    code = cpm(&x, 100, right);
+    REQUIRE(code != NULL);
+    CHECK_ERR(check(x.t, code, 100, right), OFFPAY_ECLOCK_BEHIND);
+    /* a new bundle alone: the same */
+    REQUIRE_OK(offpay_issuer_add_key(x.is, NOW, 365 * DAY, NULL));
+    REQUIRE_OK(offpay_issuer_bundle(x.is, &b, &blen));
+    CHECK_ERR(offpay_terminal_sync(x.t, b, blen, NULL, 0, right), OFFPAY_OK);
+    free(b);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.high_water >= ahead);
+    CHECK_ERR(check(x.t, code, 100, right), OFFPAY_ECLOCK_BEHIND);
+    /* the issuer's full list at the right time, which names 4242 too:
+     * taken, and the terminal works again */
+    REQUIRE_OK(offpay__issuer_revoke_any(x.is, serial, right));
+    REQUIRE_OK(offpay_issuer_revlist(x.is, right + 60, &rl, &rllen));
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, right + 60),
+              OFFPAY_OK);
+    free(rl);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.revlist_seq == seq + 1 && s.revlist_issued_at == right + 60 &&
+          s.high_water == right + 60);
+    CHECK_ERR(check(x.t, code, 100, right + 60), OFFPAY_OK);
+    free(code);
+    world_free(&x);
+}
+
 /* The terminal's own credential: outside its window (with the skew) the
  * terminal refuses payments and requests. */
 static void test_terminal_expired(void)
@@ -3438,6 +3517,7 @@ int main(void)
         {"unbound_rules", test_unbound_rules},
         {"clock_behind", test_clock_behind},
         {"future_dated", test_future_dated},
+        {"delta_older_than_list_held", test_delta_older_than_list_held},
         {"terminal_expired", test_terminal_expired},
         {"no_terminal_cred", test_no_terminal_cred},
         {"cumulative_capped_by_credential",
