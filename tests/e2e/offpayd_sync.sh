@@ -243,13 +243,19 @@ start_server # on the real clock again
 # left out, so the terminal would take it and go on refusing until real
 # time reached that list (docs/protocol.md §5.3 step 0b, §5.7); the full
 # list forgives the clock that ran ahead, and ta accepts at once
+# (a credential from W3's account for a key of its own: no new account,
+# which would change the shard later payers land on)
 run_cli 0 "NOT ACCEPTING payments \(ECLOCK_BEHIND" -- "$OFFPAY" terminal status --terminal ta
-W6a=$(new_account payer-6a 10.00)
-new_wallet w6a "$W6a" 5.00
-api POST "/v1/admin/credentials/$SERIAL/revoke" '{}'
-[ "$status" = 200 ] || fail "revoke $SERIAL: $status $(cat resp.json)"
-run_cli 0 "uploaded 0 payment" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
-run_cli 0 "state +accepting payments" -- "$OFFPAY" terminal status --terminal ta
+wallet_init w6a
+api POST /v1/admin/credentials "{\"account\":\"$W3\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w6a --passphrase-file wp)\",\"limit\":\"5.00\"}"
+S6a=$(jget .serial)
+api POST "/v1/admin/credentials/$S6a/revoke" '{}'
+[ "$status" = 200 ] || fail "revoke $S6a: $status $(cat resp.json)"
+held=$("$OFFPAY" terminal status --terminal ta --json | jq -c .revocation_list)
+st=0; "$OFFPAY" terminal sync "${T[@]}" --server "$URL" > s6.out 2>&1 || st=$?
+[ "$st" = 0 ] && "$OFFPAY" terminal status --terminal ta | grep -qE "^state +accepting payments" \
+  && ok "ta took offpayd's full list and accepts again" \
+  || fail "ta after its sync (exit $st; held $held): $(cat s6.out; "$OFFPAY" terminal status --terminal ta --json | jq -c '[.revocation_list, .clock]')"
 new_terminal tb "$MID"; TB=$TID
 new_terminal tc "$MID"; TC=$TID
 W4=$(new_account payer-4 50.00)
