@@ -208,10 +208,12 @@ offpay_err offpay_terminal_credential(const offpay_terminal *t,
  * A sync that takes something newer sets the clock's high-water mark to
  * the newest of now and the issued_at of the held bundle and list (so a
  * clock set forward by mistake is forgiven by the issuer's next full list,
- * but never back beyond what the issuer signed). A delta signed before the
- * list held keeps that list's issued_at (since 0.22.0), and a list held
- * dated after now + skew counts as it is: the terminal refuses
- * (OFFPAY_ECLOCK_BEHIND) until a full list comes (docs/protocol.md §5.7).
+ * but never back beyond what the issuer signed). The list's part is the
+ * time the revoked serials held are complete for: a full list's issued_at,
+ * which a delta signed before it, a full list numbered below it, or a sync
+ * without a list does not bring back (since 0.22.0), even when it is after
+ * now + skew: the terminal then refuses (OFFPAY_ECLOCK_BEHIND) until a
+ * full list comes (docs/protocol.md §5.7).
  * Errors: OFFPAY_EINVAL (both NULL), bundle/revlist decode and signature
  * errors, OFFPAY_EFUTURE_DATED (a bundle or list issued after now + skew),
  * OFFPAY_EREVLIST_SEQ (a delta that does not follow, or a list older than
@@ -228,9 +230,7 @@ typedef struct offpay_sync_state {
     uint32_t payments_since_sync; /* accepted since then */
     uint32_t bundle_seq;          /* trust bundle held */
     uint32_t revlist_seq;         /* revocation list held (0: none yet) */
-    uint32_t revlist_issued_at;   /* when the issuer signed it (after a
-                                     delta signed earlier, the list's
-                                     before it) */
+    uint32_t revlist_issued_at;   /* when the issuer signed it */
     uint32_t high_water;          /* newest time seen: the clock may not be
                                      behind it by more than skew */
     uint32_t oldest_waiting;      /* the acceptance time of the oldest

@@ -1790,9 +1790,10 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
                     "  the newest time this terminal has seen is %s (its "
                     "clock ran ahead then, or a list was dated so) and its "
                     "clock says %s: if the clock is right now, a sync with "
-                    "offpayd ('terminal sync --server URL') vouches for it "
-                    "and sets the mark back; else set the clock right "
-                    "(nothing was charged)\n",
+                    "offpayd ('terminal sync --server URL', or a full "
+                    "revocation list carried in from 'offpay admin lists') "
+                    "vouches for it and sets the mark back; else set the "
+                    "clock right (nothing was charged)\n",
                     cli_iso_time(s.high_water, w1),
                     cli_iso_time(cli_now(), w2));
     } else if (rc == OFFPAY_EREVOKED) {
@@ -2570,8 +2571,9 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
     if (s->state == OFFPAY_ECLOCK_BEHIND)
         printf("                 behind the newest time seen: if the clock "
                "is right now (it ran ahead before), 'terminal sync --server "
-               "URL' vouches for it and sets the mark back; else set the "
-               "clock right\n");
+               "URL' (or a full revocation list carried in from 'offpay "
+               "admin lists') vouches for it and sets the mark back; else "
+               "set the clock right\n");
     if (s->clock_seen_at)
         printf("                 at the last sync (%s): %s\n",
                cli_iso_time(s->clock_seen_at, t1),

@@ -1226,11 +1226,16 @@ static offpay_err load_revoked(offpay_terminal *t)
     t->revoked = set;
     t->n_revoked = n;
     set = NULL;
+    t->revlist_complete_at = 0;
     if ((rc = meta_opt_u32(t->db, "revlist_seq", &t->revlist_seq)) ==
             OFFPAY_OK &&
         (rc = meta_opt_u32(t->db, "revlist_issued_at",
-                           &t->revlist_issued_at)) == OFFPAY_OK)
+                           &t->revlist_issued_at)) == OFFPAY_OK &&
+        (rc = meta_opt_u32(t->db, "revlist_complete_at",
+                           &t->revlist_complete_at)) == OFFPAY_OK)
         rc = meta_opt_u32(t->db, "expired_before", &t->expired_before);
+    if (t->revlist_complete_at == 0) /* kept since 0.22.0 */
+        t->revlist_complete_at = t->revlist_issued_at;
 out:
     free(set);
     sqlite3_finalize(st);
@@ -1419,6 +1424,11 @@ static offpay_err waiting_load(offpay_terminal *t)
     t->waiting_seq = seq;
     t->oldest_waiting = at;
     return OFFPAY_OK;
+}
+
+uint32_t offpay__terminal_revlist_complete_at(const offpay_terminal *t)
+{
+    return t->revlist_complete_at;
 }
 
 /* The revoked serials again, when the list terminal.db holds is not the
@@ -1922,11 +1932,10 @@ offpay_err offpay_terminal_credential(const offpay_terminal *t,
  * delta's. A revocation is permanent, so no list takes one back: a full
  * list signed with a leaked daily key (the same seq, a later issued_at,
  * serials left out) may refresh the list's age but never un-revokes a
- * serial (docs/protocol.md §5.7). The list held is recorded as of time
- * at (offpay__terminal_sync_seen: l's issued_at, or the list held before
- * if that was later). */
+ * serial (docs/protocol.md §5.7). The serials held are then complete for
+ * time complete (offpay__terminal_sync_seen). */
 static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l,
-                                uint32_t at)
+                                uint32_t complete)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = OFFPAY_EJOURNAL;
@@ -1964,7 +1973,10 @@ static offpay_err store_revlist(offpay_terminal *t, const offpay_revlist *l,
     }
     if ((rc = meta_put_u64(t->db, "revlist_seq", l->seq)) != OFFPAY_OK)
         goto out;
-    rc = meta_put_u64(t->db, "revlist_issued_at", at);
+    if ((rc = meta_put_u64(t->db, "revlist_issued_at", l->issued_at)) !=
+        OFFPAY_OK)
+        goto out;
+    rc = meta_put_u64(t->db, "revlist_complete_at", complete);
 out:
     sqlite3_finalize(st);
     return rc;
@@ -2214,9 +2226,12 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
             rc = OFFPAY_EFUTURE_DATED;
             goto out;
         }
-        /* A held list dated after now + skew (installed before that was
-         * checked) yields to any valid list of its sequence or later. */
-        held_future = t->revlist_issued_at > latest;
+        /* A held list dated after now + skew, by this clock or by
+         * offpayd's when that is behind it (seen: the list came when the
+         * issuer's clock ran ahead, or this one was set back since)
+         * yields to any valid list of its sequence or later. */
+        held_future = t->revlist_issued_at >
+                      (uint64_t)(seen < now ? seen : now) + t->risk.skew;
         if (l.base_seq != 0 && l.base_seq != t->revlist_seq) {
             rc = OFFPAY_EREVLIST_SEQ;
             goto out;
@@ -2253,14 +2268,16 @@ offpay_err offpay__terminal_sync_seen(offpay_terminal *t, const uint8_t *bundle,
      * that (the high-water mark, below). A full list is complete by its
      * own. A delta adds the serials revoked after the list held, and one
      * signed before it (offpayd's clock went back) does not make up for
-     * what the list held left out: the time stays that list's. Nor does
-     * a sync without a list, even when the list held is dated after now
-     * + skew (its clock ran ahead): then the terminal refuses
-     * (ECLOCK_BEHIND) until a full list of a right clock comes, which an
-     * online sync asks for (upload.c). */
-    rl_at = fresh_l ? l.issued_at : t->revlist_issued_at;
-    if (fresh_l && l.base_seq != 0 && t->revlist_issued_at > rl_at)
-        rl_at = t->revlist_issued_at;
+     * what the lists held left out; nor does a full list numbered below
+     * the one held (a ledger gone back to an older copy: it lacks the
+     * revocations numbered after it). Those keep the time held, as a sync
+     * without a list does, even when it is after now + skew (a clock ran
+     * ahead): then the terminal refuses (ECLOCK_BEHIND) until a full list
+     * of a right clock comes, which an online sync asks for (upload.c). */
+    rl_at = fresh_l ? l.issued_at : t->revlist_complete_at;
+    if (fresh_l && (l.base_seq != 0 || went_back) &&
+        t->revlist_complete_at > rl_at)
+        rl_at = t->revlist_complete_at;
     /* The high-water mark after contact with the issuer: the newest of now
      * and what it signed (both checked against now + skew above, but for
      * a list held dated after it). It may go down here, and only here: a

@@ -68,6 +68,13 @@ struct offpay_terminal {
     uint32_t             n_revoked;
     uint32_t             revlist_seq;
     uint32_t             revlist_issued_at;
+    /* the time the serials held are complete for (meta
+     * revlist_complete_at; a terminal.db without it: revlist_issued_at):
+     * lists leave out credentials a day past their expiry by their own
+     * issued_at, so a sync never sets the high-water mark below it. A full
+     * list sets it to its issued_at; a delta, or a full list numbered
+     * below the one held, never lowers it (docs/protocol.md §5.7). */
+    uint32_t revlist_complete_at;
     /* the highest cut the revoked serials were let go by (meta
      * expired_before): a credential that expired before it is refused
      * (check.c), as its serial may be gone. 0: none. */

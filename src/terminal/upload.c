@@ -875,11 +875,12 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
     rc = get_b64(t, base_url, "/v1/bundle", "bundle", &bundle, &bundle_len);
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_sync_state(t, &st);
-    /* A list held dated after now + skew, now by this clock or by
-     * offpayd's if that is behind it (the issuer's clock ran ahead when
-     * it signed the list, and this one's with it), yields only to a full
-     * list: after a delta the terminal would refuse (ECLOCK_BEHIND) until
-     * real time reached that list's (terminal.c) */
+    /* Serials held complete for a time after now + skew, now by this
+     * clock or by offpayd's if that is behind it (the issuer's clock ran
+     * ahead when it signed a list held, and this one's with it): only a
+     * full list brings that time back, and after a delta the terminal
+     * would refuse (ECLOCK_BEHIND) until real time reached it
+     * (terminal.c) */
     if (rc == OFFPAY_OK) {
         offpay_risk r;
         int64_t     now_ref = (int64_t)clock_now(&ck);
@@ -887,7 +888,8 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         if (rep->clock_known && ck.offset < 0)
             now_ref += ck.offset;
         if (offpay_terminal_get_risk(t, &r) == OFFPAY_OK &&
-            (int64_t)st.revlist_issued_at > now_ref + (int64_t)r.skew)
+            (int64_t)offpay__terminal_revlist_complete_at(t) >
+                now_ref + (int64_t)r.skew)
             st.revlist_seq = 0;
     }
     snprintf(path, sizeof path, "/v1/revlist?since=%u",

@@ -2410,24 +2410,45 @@ static void test_future_dated(void)
     world_free(&x);
 }
 
+/* The delta after list seq, signed with the issuer's key at issued_at,
+ * revoking serial: into out (room for 256 bytes), *len. */
+static void delta_by_hand(world *x, uint32_t seq, uint32_t issued_at,
+                          uint64_t *serial, uint8_t *out, size_t *len)
+{
+    offpay_revlist d;
+    uint8_t        sk[OFFPAY_SK_BYTES];
+    uint16_t       kid = 0;
+
+    memset(&d, 0, sizeof d);
+    REQUIRE_OK(offpay_issuer_signing_key(x->is, issued_at, &kid, sk));
+    d.kid = kid;
+    d.seq = seq + 1;
+    d.base_seq = seq;
+    d.issued_at = issued_at;
+    d.n_serials = 1;
+    d.serials = serial;
+    REQUIRE_OK(offpay_issuer_sign_revlist(sk, &d));
+    sodium_memzero(sk, sizeof sk);
+    REQUIRE_OK(offpay_revlist_encode(&d, out, 256, len));
+}
+
 /* A delta signed before the list held (offpayd's clock went back after it
  * signed that list ahead) adds its serials but does not bring the time the
- * serials are complete for below that list's: the list left out
+ * serials held are complete for below that list's: the list left out
  * credentials a day past their expiry by its own issued_at (protocol.md
  * §2.8), so the terminal keeps refusing (ECLOCK_BEHIND) at a clock more
- * than its skew before it. A sync bringing only a bundle does not either,
- * though the list held is then dated after now + skew; a full list of the
- * right clock does (§5.3 step 0b). */
+ * than its skew before it. The list's own issued_at is the delta's (its
+ * age, what is newer). A sync bringing only a bundle does not bring it
+ * back either, though the list held is then dated after now + skew; a
+ * full list of the right clock does (§5.3 step 0b). */
 static void test_delta_older_than_list_held(void)
 {
     world             x;
     offpay_risk       r;
     offpay_sync_state s;
-    offpay_revlist    d;
-    uint8_t           sk[OFFPAY_SK_BYTES], dbytes[256];
+    uint8_t           dbytes[256];
     uint8_t          *rl = NULL, *b = NULL;
     uint64_t          serial = 4242;
-    uint16_t          kid = 0;
     size_t            rllen = 0, blen = 0, dlen = 0;
     uint32_t          ahead = NOW + 2 * DAY, right = NOW + 3600, seq;
     char             *code;
@@ -2436,8 +2457,36 @@ static void test_delta_older_than_list_held(void)
     REQUIRE_OK(offpay_terminal_get_risk(x.t, &r));
     r.max_offline_hours = 0;
     r.max_revlist_age = 0;
+    r.skew = OFFPAY_RISK_SKEW_MAX;
     REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
-    /* the issuer's clock and the terminal's both 2 days ahead */
+    /* 1. Within the skew: offpayd's clock 11 hours ahead signs a full
+     * list, which the terminal, its clock right, takes; then, offpayd's
+     * clock set right, the delta after it. A clock set back to 11 hours
+     * and a second before the full list's time (within the skew of the
+     * delta's) is refused: the full list left out credentials that
+     * expired a day before its time */
+    REQUIRE_OK(offpay_issuer_revlist(x.is, NOW + 11 * 3600, &rl, &rllen));
+    REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, NOW));
+    free(rl);
+    rl = NULL;
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    seq = s.revlist_seq;
+    delta_by_hand(&x, seq, NOW + 60, &serial, dbytes, &dlen);
+    CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, dbytes, dlen, NOW + 60),
+              OFFPAY_OK);
+    REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
+    CHECK(s.revlist_seq == seq + 1 && s.revlist_issued_at == NOW + 60 &&
+          s.high_water == NOW + 11 * 3600);
+    code = cpm(&x, 100, NOW - 3600 - 1);
+    REQUIRE(code != NULL);
+    CHECK_ERR(check(x.t, code, 100, NOW - 3600 - 1), OFFPAY_ECLOCK_BEHIND);
+    free(code);
+    /* 2. Beyond the skew: the issuer's clock and the terminal's both 2
+     * days ahead; both set right, the delta after that list, signed at
+     * the right time: taken (its serial held), the mark still 2 days
+     * ahead, a code refused */
+    r.skew = 120;
+    REQUIRE_OK(offpay_terminal_set_risk(x.t, &r));
     REQUIRE_OK(offpay_issuer_revlist(x.is, ahead, &rl, &rllen));
     REQUIRE_OK(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, ahead));
     free(rl);
@@ -2445,23 +2494,12 @@ static void test_delta_older_than_list_held(void)
     REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
     REQUIRE(s.revlist_issued_at == ahead);
     seq = s.revlist_seq;
-    /* both set right; the delta after that list, signed at the right
-     * time: taken, the list held still dated 2 days ahead */
-    memset(&d, 0, sizeof d);
-    REQUIRE_OK(offpay_issuer_signing_key(x.is, right, &kid, sk));
-    d.kid = kid;
-    d.seq = seq + 1;
-    d.base_seq = seq;
-    d.issued_at = right;
-    d.n_serials = 1;
-    d.serials = &serial;
-    REQUIRE_OK(offpay_issuer_sign_revlist(sk, &d));
-    sodium_memzero(sk, sizeof sk);
-    REQUIRE_OK(offpay_revlist_encode(&d, dbytes, sizeof dbytes, &dlen));
+    serial++;
+    delta_by_hand(&x, seq, right, &serial, dbytes, &dlen);
     CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, dbytes, dlen, right),
               OFFPAY_OK);
     REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
-    CHECK(s.revlist_seq == seq + 1 && s.revlist_issued_at == ahead &&
+    CHECK(s.revlist_seq == seq + 1 && s.revlist_issued_at == right &&
           s.high_water >= ahead);
     code = cpm(&x, 100, right);
     REQUIRE(code != NULL);
@@ -2474,16 +2512,19 @@ static void test_delta_older_than_list_held(void)
     REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
     CHECK(s.high_water >= ahead);
     CHECK_ERR(check(x.t, code, 100, right), OFFPAY_ECLOCK_BEHIND);
-    /* the issuer's full list at the right time, which names 4242 too:
-     * taken, and the terminal works again */
+    /* the same after a reopen (the time is kept in terminal.db) */
+    REQUIRE(reopen(&x));
+    CHECK_ERR(check(x.t, code, 100, right), OFFPAY_ECLOCK_BEHIND);
+    /* the issuer's full list at the right time, which names both serials
+     * too: taken, and the terminal works again */
+    REQUIRE_OK(offpay__issuer_revoke_any(x.is, serial - 1, right));
     REQUIRE_OK(offpay__issuer_revoke_any(x.is, serial, right));
     REQUIRE_OK(offpay_issuer_revlist(x.is, right + 60, &rl, &rllen));
     CHECK_ERR(offpay_terminal_sync(x.t, NULL, 0, rl, rllen, right + 60),
               OFFPAY_OK);
     free(rl);
     REQUIRE_OK(offpay_terminal_sync_state(x.t, &s));
-    CHECK(s.revlist_seq == seq + 1 && s.revlist_issued_at == right + 60 &&
-          s.high_water == right + 60);
+    CHECK(s.revlist_issued_at == right + 60 && s.high_water == right + 60);
     CHECK_ERR(check(x.t, code, 100, right + 60), OFFPAY_OK);
     free(code);
     world_free(&x);
