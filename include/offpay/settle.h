@@ -781,7 +781,9 @@ offpay_err offpay_ledger_sign_answer(offpay_ledger *l, uint32_t now,
  * offpay_ledger_revlist — the revocation list signed now with the ledger's
  * key: a delta with every serial revoked after list since_seq, or the full
  * list when since_seq is 0 or is the current list (signed again, so its
- * issued_at is fresh). Either leaves out a credential whose signed expiry
+ * issued_at is fresh), or when now is before the ledger's nonces' clock
+ * mark (the clock went back: a list the asker holds may have been signed
+ * ahead; since 0.22.0). Either leaves out a credential whose signed expiry
  * is more than OFFPAY_REVLIST_LIVE_AFTER (a day; since 0.22.0, from 0.20.0
  * the upload grace) before now: no terminal that holds the list takes its
  * codes (docs/protocol.md §2.8), and a list holds at most

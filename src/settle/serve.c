@@ -21,14 +21,21 @@ struct revlist_ctx {
     uint64_t *serials;
     size_t    n;
     uint64_t  max_seq;
+    uint32_t  nonces_mark; /* OFFPAY__MARK_NONCES, 0: none */
 };
 
 static offpay_err revlist_tx(offpay_ledger *l, void *p)
 {
     struct revlist_ctx *c = p;
+    offpay_err          rc;
 
     free(c->serials);
     c->serials = NULL;
+    rc = l->ops->mark_get(l->store, OFFPAY__MARK_NONCES, &c->nonces_mark);
+    if (rc == OFFPAY_ENOTFOUND)
+        rc = OFFPAY_OK;
+    if (rc != OFFPAY_OK)
+        return rc;
     return l->ops->revocations(l->store, c->from_seq, c->live_since,
                                &c->serials, &c->n, &c->max_seq);
 }
@@ -106,8 +113,14 @@ offpay_err offpay_ledger_revlist(offpay_ledger *l, uint32_t since_seq,
         goto out;
     }
     /* the full list: every revocation still live (read above when asked
-     * with 0; a delta would have nothing to add to list current) */
-    if (since_seq != 0 && since_seq == current) {
+     * with 0; a delta would have nothing to add to list current). Also
+     * when the clock is behind a time it read before (the nonces' mark,
+     * twice the request window behind the newest clock read that moved
+     * it: the clock went back by more than about ten minutes): a list
+     * the asking terminal holds may have been signed ahead, and left out
+     * credentials by that time, which a delta signed now would not make
+     * up for at a terminal before 0.22.0 (docs/protocol.md §5.7) */
+    if (since_seq != 0 && (since_seq == current || now < c.nonces_mark)) {
         c.from_seq = 0;
         rc = offpay__ledger_read(l, revlist_tx, &c);
         if (rc != OFFPAY_OK)

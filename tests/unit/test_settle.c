@@ -4416,6 +4416,41 @@ static void test_revlist_leaves_out_credentials_long_expired(void)
     drop_world(&w);
 }
 
+/* A delta asked while offpayd's clock is behind a time it read before
+ * (the nonces' mark: it went back by more than about ten minutes) is
+ * answered with the full list: the asking terminal may hold a list signed
+ * ahead, and one before 0.22.0 would let a delta signed now bring its time
+ * back (docs/protocol.md §5.7). */
+static void test_revlist_full_after_the_clock_went_back(void)
+{
+    world          w;
+    uint8_t        nonce[16] = {7}, *b = NULL;
+    size_t         len = 0;
+    offpay_revlist rl;
+    uint8_t        pk[OFFPAY_PK_BYTES] = {1};
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(10)));
+    REQUIRE_OK(offpay_ledger_revoke(w.l, w.cred.serial, "lost", T0 + 10));
+    /* a signed request read the clock 3 days ahead: the mark moves */
+    REQUIRE_OK(
+        offpay_ledger_nonce(w.l, pk, nonce, T0 + 3 * DAY, T0 + 3 * DAY, 300));
+    for (int k = 0; k < 2; k++) {
+        uint32_t now = k == 0 ? T0 + DAY : T0 + 3 * DAY;
+
+        memset(&rl, 0, sizeof rl);
+        REQUIRE_OK(offpay_ledger_revlist(w.l, 1, now, &b, &len));
+        REQUIRE_OK(offpay_revlist_decode(b, len, &rl));
+        /* behind the mark: the full list; at the clock of the mark's
+         * request: the delta after list 1 */
+        CHECK(rl.base_seq == (k == 0 ? 0u : 1u) && rl.seq == 2 &&
+              rl.n_serials == 1 && rl.serials[0] == w.cred.serial);
+        free(b);
+        b = NULL;
+        offpay_revlist_free(&rl);
+    }
+    drop_world(&w);
+}
+
 /* offpay_ledger_revoked_expiries (POST /v1/terminal/expiries) gives a
  * revoked credential's signed expiry, from its bytes: not the ledger's,
  * which a lost wallet's report brings forward; 0 for a credential not
@@ -5722,6 +5757,8 @@ static const offpay_test TESTS[] = {
      test_revlist_leaves_out_credentials_long_expired},
     {"revoked_expiries_are_the_signed_ones",
      test_revoked_expiries_are_the_signed_ones},
+    {"revlist_full_after_the_clock_went_back",
+     test_revlist_full_after_the_clock_went_back},
     {"revlist_of_a_shard_keeps_the_expiry",
      test_revlist_of_a_shard_keeps_the_expiry},
     {"nonce_taken_once_terminal_found_by_key_statement_sums",
