@@ -1426,9 +1426,9 @@ static offpay_err waiting_load(offpay_terminal *t)
     return OFFPAY_OK;
 }
 
-uint32_t offpay__terminal_revlist_complete_at(const offpay_terminal *t)
+int offpay__terminal_wants_full_list(const offpay_terminal *t, uint32_t now)
 {
-    return t->revlist_complete_at;
+    return (uint64_t)t->revlist_complete_at > (uint64_t)now + t->risk.skew;
 }
 
 /* The revoked serials again, when the list terminal.db holds is not the
@@ -2124,9 +2124,10 @@ offpay_err offpay__terminal_revoked_drop(offpay_terminal *t, uint32_t now,
     if (now < cut)
         cut = now;
     if (t->revlist_seq == 0 || cut <= OFFPAY_TERMINAL_EXPIRED_KEEP ||
-        (uint64_t)t->revlist_issued_at > (uint64_t)now + t->risk.skew ||
-        (rc = expiry_columns(t->db, &cols)) != OFFPAY_OK || !cols)
+        (uint64_t)t->revlist_issued_at > (uint64_t)now + t->risk.skew)
         return OFFPAY_OK;
+    if ((rc = expiry_columns(t->db, &cols)) != OFFPAY_OK || !cols)
+        return rc; /* no column: no expiry learnt yet */
     cut -= OFFPAY_TERMINAL_EXPIRED_KEEP;
     /* Most syncs have nothing to let go: then no write transaction, whose
      * commit costs an fsync and holds the lock that an acceptance's

@@ -550,6 +550,18 @@ static offpay_err read_clock(offpay_terminal *t, const char *base,
     return OFFPAY_OK;
 }
 
+/* The time now by this clock, or by offpayd's when the sync found that
+ * behind it (the newest time this terminal may count as seen). */
+static uint32_t seen_now(const offpay__terminal_signing *ck,
+                         const offpay_upload_report     *rep)
+{
+    uint32_t now = clock_now(ck);
+
+    return rep->clock_known && ck->offset < 0
+               ? (uint32_t)((int64_t)now + ck->offset)
+               : now;
+}
+
 static int count_entry(const offpay_journal_entry *e, void *ctx)
 {
     (void)e;
@@ -881,17 +893,9 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
      * full list brings that time back, and after a delta the terminal
      * would refuse (ECLOCK_BEHIND) until real time reached it
      * (terminal.c) */
-    if (rc == OFFPAY_OK) {
-        offpay_risk r;
-        int64_t     now_ref = (int64_t)clock_now(&ck);
-
-        if (rep->clock_known && ck.offset < 0)
-            now_ref += ck.offset;
-        if (offpay_terminal_get_risk(t, &r) == OFFPAY_OK &&
-            (int64_t)offpay__terminal_revlist_complete_at(t) >
-                now_ref + (int64_t)r.skew)
-            st.revlist_seq = 0;
-    }
+    if (rc == OFFPAY_OK &&
+        offpay__terminal_wants_full_list(t, seen_now(&ck, rep)))
+        st.revlist_seq = 0;
     snprintf(path, sizeof path, "/v1/revlist?since=%u",
              rc == OFFPAY_OK ? st.revlist_seq : 0);
     if (rc == OFFPAY_OK)
@@ -914,9 +918,7 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         /* the lists were signed at offpayd's time of this moment, not of
          * the sync's start: judged at the terminal's clock now */
         uint32_t end = clock_now(&ck);
-        uint32_t seen = rep->clock_known && ck.offset < 0
-                            ? (uint32_t)((int64_t)end + ck.offset)
-                            : end;
+        uint32_t seen = seen_now(&ck, rep);
         size_t   gone = 0;
 
         rc = offpay__terminal_sync_seen(t, bundle, bundle_len, revlist,

@@ -515,10 +515,11 @@ offpay_err offpay__terminal_revoked_learn(offpay_terminal *t,
 offpay_err offpay__terminal_revoked_drop(offpay_terminal *t, uint32_t now,
                                          size_t *dropped);
 
-/* terminal.c: the time the revoked serials held are complete for (never
- * before the issued_at of the full list that brought them; the high-water
- * mark stays at or after it: docs/protocol.md §5.7). */
-uint32_t offpay__terminal_revlist_complete_at(const offpay_terminal *t);
+/* terminal.c: 1 when the revoked serials held are complete for a time
+ * after now + skew (a list held was signed while the issuer's clock ran
+ * ahead): only a full list brings that time back, and with it the
+ * high-water mark (docs/protocol.md §5.7), so a sync asks for one. */
+int offpay__terminal_wants_full_list(const offpay_terminal *t, uint32_t now);
 
 /* terminal.c: records durably that offpayd's clock read offset seconds
  * ahead of this terminal's (negative: behind) at its time at. Errors:
