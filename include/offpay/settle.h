@@ -337,9 +337,13 @@ offpay_err offpay_ledger_wallet_accounts_at(offpay_ledger *l, const char *ref,
  * OFFPAY_LEDGER_DEPOSIT_MAX and leaves the account's balance at most
  * OFFPAY_LEDGER_BALANCE_MAX, so that no balance or sum of the ledger can
  * overflow 64 bits. *transfer (may be NULL) receives the transfer id.
+ * A withdrawal from a wallet account takes nothing of what the account
+ * holds for its released credentials' late presentments
+ * (offpay_ledger_late_hold, settlement.md §6; since 0.23.0): a late code
+ * would find it gone and the guarantee would pay.
  * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EFUNDS (withdrawal above
- * the balance), OFFPAY_EOVERFLOW (a deposit above those bounds),
- * OFFPAY_ESTORE.
+ * the balance, or above the balance less what is held), OFFPAY_EOVERFLOW
+ * (a deposit above those bounds), OFFPAY_ESTORE.
  */
 #define OFFPAY_LEDGER_DEPOSIT_MAX INT64_C(10000000000000)  /* 10^13 */
 #define OFFPAY_LEDGER_BALANCE_MAX INT64_C(100000000000000) /* 10^14 */
@@ -349,6 +353,21 @@ offpay_err offpay_ledger_deposit(offpay_ledger *l, uint64_t account,
 offpay_err offpay_ledger_withdraw(offpay_ledger *l, uint64_t account,
                                   int64_t amount, const char *ref, uint32_t now,
                                   uint64_t *transfer);
+
+/*
+ * offpay_ledger_withdraw_held — a withdrawal that may also take what a
+ * wallet account holds for late presentments, which offpay_ledger_withdraw
+ * and offpay_ledger_move_once leave: the operator's decision, for a payer
+ * paid out in full knowing that what late codes then find missing is the
+ * guarantee's loss (settlement.md §6). Under key when key is not NULL, as
+ * offpay_ledger_move_once (the same key space; a key a withdrawal refused
+ * EFUNDS did not book may be sent again here). Errors as
+ * offpay_ledger_withdraw. Since 0.23.0.
+ */
+offpay_err offpay_ledger_withdraw_held(offpay_ledger *l, uint64_t account,
+                                       int64_t amount, const char *ref,
+                                       const char *key, uint32_t now,
+                                       uint64_t *transfer, int *replayed);
 
 /*
  * A deposit (withdraw 0) or withdrawal (withdraw 1) made once under the

@@ -327,9 +327,9 @@ static void withdraw_warning(srv_req *r, uint64_t id, json_t *j)
  * guarantee's: move() says that one): the hint gives the balance, read
  * again now, and the amount asked; on a sharded ledger a merchant
  * account whose parts hold it in all, but no one part, is said so (a
- * withdrawal is taken whole from one shard's part). A withdrawal holds
- * nothing back for late codes (settlement.md §6: a credential's issue
- * does), so there is nothing else to give. */
+ * withdrawal is taken whole from one shard's part); a wallet account's
+ * whose balance would do but for what it holds for late codes
+ * (settlement.md §6), that part and until when. */
 static void withdraw_refused(srv_req *r, srv_reply *out, uint64_t id,
                              int64_t amount)
 {
@@ -343,6 +343,34 @@ static void withdraw_refused(srv_req *r, srv_reply *out, uint64_t id,
         offpay_amount_format(amount, cur, a, sizeof a) != OFFPAY_OK) {
         srv_fail_engine(out, OFFPAY_EFUNDS, "withdrawal");
         return;
+    }
+    /* a wallet account's balance covers it, less what is held for late
+     * presentments (settlement.md §6) does not */
+    if (bal >= amount && kind == OFFPAY_ACCOUNT_WALLET) {
+        int64_t  held = 0;
+        uint32_t until = 0;
+        char     h[OFFPAY_AMOUNT_TEXT_MAX], m[OFFPAY_AMOUNT_TEXT_MAX], when[32];
+
+        if (offpay_ledger_late_hold(r->l, id, r->now, &held, &until) ==
+                OFFPAY_OK &&
+            held > 0 &&
+            offpay_amount_format(held, cur, h, sizeof h) == OFFPAY_OK &&
+            offpay_amount_format(bal > held ? bal - held : 0, cur, m,
+                                 sizeof m) == OFFPAY_OK) {
+            srv_iso_time(until, when);
+            srv_fail_engine_hint(
+                out, OFFPAY_EFUNDS,
+                "withdrawal: account %llu holds %s %s, of which %s %s is "
+                "held until %s for late payments of its released "
+                "credentials: at most %s %s can be withdrawn before then; "
+                "nothing was withdrawn (to take the held part too, send "
+                "\"take_held\": true: what late payments then find missing "
+                "is the guarantee's loss)",
+                (unsigned long long)id, b, offpay_currency_alpha(cur), h,
+                offpay_currency_alpha(cur), when, m,
+                offpay_currency_alpha(cur));
+            return;
+        }
     }
     if (bal >= amount && offpay_ledger_shards(r->l) > 1)
         srv_fail_engine_hint(out, OFFPAY_EFUNDS,
@@ -410,10 +438,18 @@ static void move(srv_req *r, srv_reply *out, int deposit)
         srv_fail_amount(out, rc, "amount", v[0].s, currency);
         goto out;
     }
+    if (deposit && v[2].present) {
+        srv_fail(out, SRV_E_BAD_FIELD,
+                 "field 'take_held' is for withdrawals only");
+        goto out;
+    }
     {
         const char *ref = v[1].present ? v[1].s : "";
 
-        if (key != NULL)
+        if (!deposit && v[2].present && v[2].b)
+            rc = offpay_ledger_withdraw_held(r->l, id, amount, ref, key, r->now,
+                                             &transfer, &replayed);
+        else if (key != NULL)
             rc = offpay_ledger_move_once(r->l, id, amount, !deposit, ref, key,
                                          r->now, &transfer, &replayed);
         else if (deposit)
@@ -474,14 +510,18 @@ static void move(srv_req *r, srv_reply *out, int deposit)
             OFFPAY_OK)
             snprintf(amt, sizeof amt, "%lld minor units", (long long)amount);
         srv_log_text(v[1].present ? v[1].s : "", ref, sizeof ref);
-        srv_log_request(r, replayed,
-                        "%s %s %s %s %s account %llu (ref \"%s\"): transfer "
-                        "%llu",
-                        deposit ? "deposit" : "withdrawal", amt,
-                        offpay_currency_alpha(currency),
-                        deposit ? "into" : "from",
-                        offpay_account_kind_name(kind), (unsigned long long)id,
-                        ref, (unsigned long long)transfer);
+        srv_log_request(
+            r, replayed,
+            "%s %s %s %s %s account %llu (ref \"%s\"%s): "
+            "transfer %llu",
+            deposit ? "deposit" : "withdrawal", amt,
+            offpay_currency_alpha(currency), deposit ? "into" : "from",
+            offpay_account_kind_name(kind), (unsigned long long)id, ref,
+            !deposit && v[2].present && v[2].b
+                ? ", take_held: the part held for late payments "
+                  "may be taken"
+                : "",
+            (unsigned long long)transfer);
         if (j != NULL && !balance_read)
             json_object_set_new(j, "balance", json_null());
         if (j != NULL)

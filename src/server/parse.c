@@ -501,9 +501,10 @@ const srv_field srv_fields_account[2] = {
     {"currency", SRV_FT_STRING, 1, 3},
     {"ref", SRV_FT_TEXT, 0, SRV_REF_MAX},
 };
-const srv_field srv_fields_money[2] = {
+const srv_field srv_fields_money[3] = {
     {"amount", SRV_FT_STRING, 1, 24},
     {"ref", SRV_FT_TEXT, 0, SRV_REF_MAX},
+    {"take_held", SRV_FT_BOOL, 0, 0},
 };
 const srv_field srv_fields_guarantee[1] = {
     {"currency", SRV_FT_STRING, 1, 3},

@@ -470,7 +470,7 @@ int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
 
 /* The bodies of the operator endpoints: the field tables. */
 extern const srv_field srv_fields_account[2];    /* currency, ref */
-extern const srv_field srv_fields_money[2];      /* amount, ref */
+extern const srv_field srv_fields_money[3];      /* amount, ref, take_held */
 extern const srv_field srv_fields_guarantee[1];  /* currency */
 extern const srv_field srv_fields_merchant[2];   /* name, currency */
 extern const srv_field srv_fields_terminal[3];   /* merchant, key, expires */

@@ -1211,6 +1211,8 @@ struct external_ctx {
     const char *ref;
     uint32_t    now;
     int         withdraw;
+    int         take_held; /* a withdrawal may take what is held for late
+                              presentments (offpay_ledger_withdraw_held) */
     /* under a request key: the key as stored (offpay__request_key), and
      * what the request named: the account and the whole amount */
     const char *key;
@@ -1315,6 +1317,18 @@ static offpay_err external_tx(offpay_ledger *l, void *p)
         }
         if (bal < c->amount)
             return OFFPAY_EFUNDS;
+        /* what a wallet account holds for its released credentials' late
+         * presentments (settlement.md §6) is not paid out but on purpose:
+         * a late code would find it gone and the guarantee would pay */
+        if (kind == OFFPAY_ACCOUNT_WALLET && !c->take_held) {
+            int64_t held = 0;
+
+            rc = offpay__ledger_late_held(l, c->account, c->now, &held, NULL);
+            if (rc != OFFPAY_OK)
+                return rc;
+            if (bal - held < c->amount) /* both bounded by the maximum */
+                return OFFPAY_EFUNDS;
+        }
     }
     t.debit = c->withdraw ? c->account : world;
     t.credit = c->withdraw ? world : c->account;
@@ -1512,7 +1526,8 @@ void offpay__request_key(char        out[OFFPAY__REQUEST_KEY_STORED_MAX],
 
 static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
                            const char *ref, const char *key, uint32_t now,
-                           int withdraw, uint64_t *transfer, int *replayed)
+                           int withdraw, int take_held, uint64_t *transfer,
+                           int *replayed)
 {
     struct external_ctx c;
     struct balance_ctx  b = {account, 0, 0, 0};
@@ -1529,6 +1544,7 @@ static offpay_err external(offpay_ledger *l, uint64_t account, int64_t amount,
     c.ref = ref;
     c.now = now;
     c.withdraw = withdraw;
+    c.take_held = take_held;
     if (key != NULL) {
         offpay__request_key(stored, "operator", 0, key);
         c.key = stored;
@@ -1578,14 +1594,23 @@ offpay_err offpay_ledger_deposit(offpay_ledger *l, uint64_t account,
                                  int64_t amount, const char *ref, uint32_t now,
                                  uint64_t *transfer)
 {
-    return external(l, account, amount, ref, NULL, now, 0, transfer, NULL);
+    return external(l, account, amount, ref, NULL, now, 0, 0, transfer, NULL);
 }
 
 offpay_err offpay_ledger_withdraw(offpay_ledger *l, uint64_t account,
                                   int64_t amount, const char *ref, uint32_t now,
                                   uint64_t *transfer)
 {
-    return external(l, account, amount, ref, NULL, now, 1, transfer, NULL);
+    return external(l, account, amount, ref, NULL, now, 1, 0, transfer, NULL);
+}
+
+offpay_err offpay_ledger_withdraw_held(offpay_ledger *l, uint64_t account,
+                                       int64_t amount, const char *ref,
+                                       const char *key, uint32_t now,
+                                       uint64_t *transfer, int *replayed)
+{
+    return external(l, account, amount, ref, key, now, 1, 1, transfer,
+                    replayed);
 }
 
 offpay_err offpay_ledger_move_once(offpay_ledger *l, uint64_t account,
@@ -1596,8 +1621,8 @@ offpay_err offpay_ledger_move_once(offpay_ledger *l, uint64_t account,
 {
     if (key == NULL)
         return OFFPAY_EINVAL;
-    return external(l, account, amount, ref, key, now, withdraw != 0, transfer,
-                    replayed);
+    return external(l, account, amount, ref, key, now, withdraw != 0, 0,
+                    transfer, replayed);
 }
 
 /* ---- merchants and terminals ---------------------------------------- */

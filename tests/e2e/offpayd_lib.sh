@@ -305,6 +305,9 @@ run_cli() {
   fi
 }
 
+# hint_is TEXT: the last reply's hint is TEXT
+hint_is() { [ "$(jget .hint)" = "$1" ] && ok "hint: $1" || fail "hint: $(jget .hint) (want $1)"; }
+
 # expect_http STATUS ERROR-NAME|- DESCRIPTION: checks the last response.
 expect_http() {
   local want=$1 err=$2 got_err

@@ -350,14 +350,33 @@ api GET "/v1/admin/accounts?after=$((W2 - 1))&limit=1"
   || fail "late_held of the lost account: $(cat resp.json)"
 run_cli 0 "account $W2  90.00 EUR  credentials 1 \(0 active\)  since [0-9T:-]+Z  late payments until $(iso "$late")  held 40.00 EUR until $(iso "$late")  LOST [0-9T:-]+Z" -- \
   "$OFFPAY" admin accounts --db "$LEDGER" --after "$((W2 - 1))" --limit 1
-# withdrawing the whole balance meanwhile is booked, with a warning that
-# late payments may still be taken until then (a late upload then is the
-# guarantee's loss); the money is put back for the steps below. An
-# account no credential was issued from: warning null
+# withdrawing the whole balance meanwhile takes the held 40.00 only when
+# asked in so many words ("take_held": a late upload then is the
+# guarantee's loss): refused, the hint naming the held part and what may
+# be withdrawn; 50.00 is, with the warning that late payments may still
+# be taken until then; then the rest with take_held (warned too). The
+# money is put back for the steps below. An account no credential was
+# issued from: warning null
 api POST "/v1/admin/accounts/$W2/withdraw" '{"amount":"90.00","ref":"closing"}'
+expect_http 409 EFUNDS "the whole balance, the held part with it"
+hint_is "withdrawal: account $W2 holds 90.00 EUR, of which 40.00 EUR is held until $(iso "$late") for late payments of its released credentials: at most 50.00 EUR can be withdrawn before then; nothing was withdrawn (to take the held part too, send \"take_held\": true: what late payments then find missing is the guarantee's loss)"
+api POST "/v1/admin/accounts/$W2/withdraw" '{"amount":"50.01","ref":"closing"}'
+expect_http 409 EFUNDS "a cent of the held part"
+[ "$(balance "$W2")" = 9000 ] && ok "nothing withdrawn" || fail "balance after the refusals: $(balance "$W2")"
+api POST "/v1/admin/accounts/$W2/withdraw" '{"amount":"50.00","ref":"closing"}'
+[ "$status" = 200 ] && [ "$(jget .balance.minor)" = 4000 ] && jget .warning | grep -q "^late payments may still be taken from account $W2 until" \
+  && ok "50.00, what is not held, withdrawn (warned)" || fail "withdrawal of what is not held: $status $(cat resp.json)"
+api POST "/v1/admin/accounts/$W2/withdraw" '{"amount":"40.00","ref":"closing","take_held":false}'
+expect_http 409 EFUNDS "the held part, take_held false"
+api POST "/v1/admin/accounts/$W2/deposit" '{"amount":"40.00","take_held":true}'
+expect_http 400 BAD_FIELD "take_held on a deposit"
+hint_is "field 'take_held' is for withdrawals only"
+api POST "/v1/admin/accounts/$W2/withdraw" '{"amount":"40.00","ref":"closing","take_held":true}'
 [ "$status" = 200 ] && [ "$(jget .balance.minor)" = 0 ] \
   && [ "$(jget .warning)" = "late payments may still be taken from account $W2 until $(iso "$late") (what terminals accepted offline from its credentials and upload late): what is withdrawn before then may end as the guarantee's loss" ] \
-  && ok "the whole balance withdrawn, warned of late payments until $(iso "$late")" || fail "withdrawal's warning: $status $(cat resp.json)"
+  && ok "the held 40.00 withdrawn with take_held, warned of late payments until $(iso "$late")" || fail "withdrawal's warning: $status $(cat resp.json)"
+[ "$(grep -c "withdrawal 40.00 EUR from wallet account $W2 (ref \"closing\", take_held: the part held for late payments may be taken): transfer" server.err)" = 1 ] \
+  && ok "offpayd's log says the held part may have been taken" || fail "take_held log: $(grep withdrawal server.err | tail -2)"
 api POST "/v1/admin/accounts/$W2/deposit" '{"amount":"90.00","ref":"put back"}'
 [ "$status" = 200 ] && [ "$(jq -c 'has("warning")' resp.json)" = false ] && ok "a deposit: no warning" || fail "deposit back: $(cat resp.json)"
 api POST "/v1/admin/accounts/$WX/withdraw" '{"amount":"1.00"}'

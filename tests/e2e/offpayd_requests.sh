@@ -303,7 +303,6 @@ api GET "/v1/admin/accounts/$W"; wbal=$(jget .balance.decimal)
 api POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1000.00"}'
 expect_http 409 EFUNDS "withdraw more than the balance"
 # hints that name the cause
-hint_is() { [ "$(jget .hint)" = "$1" ] && ok "hint: $1" || fail "hint: $(jget .hint) (want $1)"; }
 hint_is "withdrawal: account $W holds $wbal EUR, less than the 1000.00 EUR asked; nothing was withdrawn"
 api GET "/v1/admin/accounts/$W"
 [ "$(jget .balance.decimal)" = "$wbal" ] && ok "nothing withdrawn" || fail "balance $wbal -> $(jget .balance.decimal)"

@@ -1523,8 +1523,33 @@ static void test_late_presentment_beyond_the_account_is_covered_no_case(void)
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
     n1 = make_code(&w, 1, CENTS(20), T0 + 10, 0, c1);
     REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 45 * DAY, NULL));
-    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(100), "moved",
+    /* the 50.00 released is held for the late codes: a withdrawal takes
+     * it only when told to (since 0.23.0), keyed or not; a key a refusal
+     * did not book is free for the withdrawal that takes it */
+    CHECK_ERR(offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(100), "moved",
+                                     T0 + 45 * DAY, NULL),
+              OFFPAY_EFUNDS);
+    CHECK_ERR(offpay_ledger_move_once(w.l, w.wallet_acct, CENTS(50) + 1, 1,
+                                      "moved", "wd-1", T0 + 45 * DAY, NULL,
+                                      NULL),
+              OFFPAY_EFUNDS);
+    CHECK(balance(&w, w.wallet_acct) == CENTS(100));
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(50), "moved",
                                       T0 + 45 * DAY, NULL));
+    {
+        uint64_t t1 = 0, t2 = 0;
+        int      replayed = -1;
+
+        REQUIRE_OK(offpay_ledger_withdraw_held(w.l, w.wallet_acct, CENTS(50),
+                                               "moved", "wd-1", T0 + 45 * DAY,
+                                               &t1, &replayed));
+        CHECK(replayed == 0 && t1 != 0);
+        REQUIRE_OK(offpay_ledger_withdraw_held(w.l, w.wallet_acct, CENTS(50),
+                                               "moved", "wd-1", T0 + 45 * DAY,
+                                               &t2, &replayed));
+        CHECK(replayed == 1 && t2 == t1);
+    }
+    CHECK(balance(&w, w.wallet_acct) == 0);
     a = settle(&w, 0, c1, n1, CENTS(20), T0 + 20, T0 + 50 * DAY);
     CHECK(a.outcome == OFFPAY_SETTLE_GUARANTEED && a.paid == CENTS(20) &&
           a.covered == CENTS(20));
@@ -1614,10 +1639,14 @@ static void test_released_money_held_for_late_payments(void)
     CHECK_ERR(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, 1, 0,
                                   rel + 60 * DAY, rel + 2 * DAY, bytes, &wc),
               OFFPAY_EFUNDS);
-    /* the window's last second, then after it: nothing held */
+    /* the window's last second, then after it: nothing held (a
+     * withdrawal takes no cent of it until then) */
     REQUIRE_OK(
         offpay_ledger_late_hold(w.l, w.wallet_acct, late_end, &held, &until));
     CHECK(held == CENTS(30));
+    CHECK_ERR(
+        offpay_ledger_withdraw(w.l, w.wallet_acct, 1, "out", late_end, NULL),
+        OFFPAY_EFUNDS);
     REQUIRE_OK(offpay_ledger_late_hold(w.l, w.wallet_acct, late_end + 1, &held,
                                        &until));
     CHECK(held == 0 && until == 0);
@@ -1989,8 +2018,9 @@ static void test_late_payments_beyond_the_limit_open_an_overspend_case(void)
     n[0] = make_code(&w, 1, CENTS(40), T0 + 10, 0, c[0]);
     n[1] = make_code(&w, 2, CENTS(40), T0 + 30, 0, c[1]);
     REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 45 * DAY, NULL));
-    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(70), "out",
-                                      T0 + 45 * DAY, NULL));
+    /* 20.00 of the 50.00 held taken out by the operator's decision */
+    REQUIRE_OK(offpay_ledger_withdraw_held(w.l, w.wallet_acct, CENTS(70), "out",
+                                           NULL, T0 + 45 * DAY, NULL, NULL));
     a = settle(&w, 0, c[0], n[0], CENTS(40), T0 + 20, T0 + 50 * DAY);
     CHECK(a.outcome == OFFPAY_SETTLE_GUARANTEED && a.covered == CENTS(10) &&
           a.case_id == 0);
