@@ -1011,8 +1011,10 @@ typedef struct offpay_refund {
                               if any) */
     int64_t deposited;     /* paid in with it by the merchant (funded): amount,
                               or 0 */
-    int64_t paid, covered; /* the presentment's: paid to the merchant, of
-                              which the guarantee covered */
+    int64_t  paid, covered; /* the presentment's: paid to the merchant, at
+                               settlement and since by the guarantee's
+                               claims (paid_later, since 0.23.0), and what
+                               the guarantee covered at settlement */
     int64_t refunded;      /* refunded in all, this refund included */
 } offpay_refund;
 

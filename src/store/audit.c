@@ -141,11 +141,11 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     /* refunds (009_refunds, docs/settlement.md §13): refund transfers
      * that do not move money from their presentment's merchant to its
      * credential's wallet account or to a guarantee account; presentments
-     * refunded beyond what was paid; credentials whose presentments' refunds
-     * gave the guarantee more than it paid for them (cover and claims);
-     * refund transfers into the wallet account booked while the
-     * guarantee's money paid for the credential before them (lower ids)
-     * was not all back */
+     * refunded beyond what was paid (at settlement and by claims since);
+     * credentials whose presentments' refunds gave the guarantee more than it
+     * paid for them (cover and claims); refund transfers into the wallet
+     * account booked while the guarantee's money paid for the credential before
+     * them (lower ids) was not all back */
     "SELECT (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'refund'"
     "  AND NOT EXISTS (SELECT 1 FROM presentments p"
     "   JOIN terminals t ON t.id = p.terminal"
@@ -157,7 +157,9 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     " + (SELECT COUNT(*) FROM presentments p JOIN"
     "    (SELECT x.presentment, SUM(x.amount) AS s FROM transfers x"
     "     WHERE x.kind = 'refund' GROUP BY x.presentment) AS rf"
-    "    ON rf.presentment = p.id WHERE rf.s > p.paid)"
+    "    ON rf.presentment = p.id WHERE rf.s > p.paid"
+    "    + COALESCE((SELECT SUM(y.amount) FROM transfers y"
+    "     WHERE y.presentment = p.id AND y.kind = 'claim'), 0))"
     /* clang-format off */
     " + (SELECT COUNT(*) FROM credentials c JOIN"
     "    (SELECT o.serial, SUM(x.amount) AS g FROM transfers x"
@@ -214,7 +216,11 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
 /* clang-format off */
 const char offpay__refund_base_sql[] =
     "WITH q(id, replayed) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT))"
-    " SELECT p.serial, p.terminal, p.paid, p.covered,"
+    /* paid: at settlement, and since by the guarantee's claims (§5: the
+     * merchant holds that money too, and may give it back) */
+    " SELECT p.serial, p.terminal, p.paid + COALESCE((SELECT SUM(x.amount)"
+    "  FROM transfers x WHERE x.presentment = p.id AND x.kind = 'claim'), 0),"
+    " p.covered,"
     " COALESCE((SELECT SUM(x.amount) FROM transfers x"
     "  WHERE x.presentment = p.id AND x.kind = 'refund'), 0),"
     /* the guarantee's money not back on the credential: its escrow's

@@ -661,6 +661,24 @@ static void test_claims_on_the_guarantee_paid_once_oldest_first(void)
     REQUIRE_OK(offpay_ledger_audit(w.l, &r));
     CHECK(r.money[0].owed == 0);
     CHECK(audit_ok(&w));
+
+    /* what the claim paid merchant 1 later is its to give back too (since
+     * 0.23.0): b is refundable whole, 20 + 10, the guarantee's 25 (both
+     * claims) back to it first, the rest to the payer; not a cent more */
+    {
+        offpay_refund rf;
+
+        REQUIRE_OK(offpay_ledger_refund(w.l, b.presentment, CENTS(30), 0, NULL,
+                                        NULL, T0 + 4300, &rf, NULL));
+        CHECK(rf.paid == CENTS(30) && rf.refunded == CENTS(30));
+        CHECK(rf.to_guarantee == CENTS(25) && rf.to_wallet == CENTS(5));
+        CHECK_ERR(offpay_ledger_refund(w.l, b.presentment, 1, 0, NULL, NULL,
+                                       T0 + 4300, &rf, NULL),
+                  OFFPAY_EOVER_REFUND);
+        CHECK(balance(&w, w.merchant_acct[1]) == 0);
+        CHECK(balance(&w, w.guarantee) == CENTS(120));
+        CHECK(audit_ok(&w));
+    }
     drop_world(&w);
 }
 
