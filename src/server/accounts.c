@@ -494,10 +494,18 @@ static void move(srv_req *r, srv_reply *out, int deposit)
                kind != OFFPAY_ACCOUNT_GUARANTEE) {
         char why[200];
 
+        /* the world account is the outside itself: every deposit and
+         * withdrawal moves its money, none is made into or out of it */
         srv_account_kind_hint(why, sizeof why, id, kind,
-                              "only settlement moves its money; deposits "
-                              "and withdrawals are for wallet, merchant and "
-                              "guarantee accounts");
+                              kind == OFFPAY_ACCOUNT_WORLD
+                                  ? "the outside itself, the other side of "
+                                    "every deposit and withdrawal; they are "
+                                    "made into and out of wallet, merchant "
+                                    "and guarantee accounts"
+                                  : "only settlement moves its money; "
+                                    "deposits and withdrawals are for "
+                                    "wallet, merchant and guarantee "
+                                    "accounts");
         srv_fail_engine_hint(out, rc, "%s: %s",
                              deposit ? "deposit" : "withdrawal", why);
     } else if (rc != OFFPAY_OK) {

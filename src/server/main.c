@@ -348,9 +348,10 @@ static void os_reason(int e, char *out, size_t n)
 }
 
 /* A small secret file's first line, in sodium_malloc'd memory; NULL, with
- * the file and the system's reason logged, when it cannot be read (missing,
- * not readable by offpayd's user, a directory) or is shorter than min. */
-static char *read_secret(const char *path, size_t min)
+ * the option that named it (opt), the file and the system's reason logged,
+ * when it cannot be read (missing, not readable by offpayd's user, a
+ * directory) or is shorter than min. */
+static char *read_secret(const char *opt, const char *path, size_t min)
 {
     FILE  *f = fopen(path, "r");
     char  *buf = NULL;
@@ -377,7 +378,7 @@ static char *read_secret(const char *path, size_t min)
     n = strcspn(buf, "\r\n");
     buf[n] = '\0';
     if (n < min) {
-        srv_log("%s holds fewer than %zu bytes", path, min);
+        srv_log("%s %s holds fewer than %zu bytes", opt, path, min);
         sodium_free(buf);
         return NULL;
     }
@@ -387,7 +388,7 @@ fail:
         fclose(f);
     sodium_free(buf); /* wiped; NULL is a no-op */
     os_reason(e, why, sizeof why);
-    srv_log("cannot read %s: %s", path, why);
+    srv_log("cannot read %s %s: %s", opt, path, why);
     return NULL;
 }
 
@@ -407,11 +408,12 @@ static void token_hash(const char *token, uint8_t hash[32])
  * operator who changed the file in /etc and sent SIGHUP must not be told
  * the token was taken. held is the hash of the token in use, updated.
  * (The issuer is read again after them: reload_issuer.) */
-static void reload_token(srv_ctx *srv, const char *path, const char *what,
+static void reload_token(srv_ctx *srv, const char *opt, const char *path,
+                         const char *what,
                          void (*set)(srv_ctx *srv, const char *token),
                          uint8_t held[32])
 {
-    char   *token = read_secret(path, 16);
+    char   *token = read_secret(opt, path, 16);
     uint8_t hash[32];
 
     if (token == NULL) {
@@ -581,7 +583,7 @@ static offpay_err load_issuer(const opts *o, const uint8_t *root,
                               issuer_view *v, uint32_t now)
 {
     offpay_issuer *is = NULL;
-    char          *pass = read_secret(o->pass_file, 1);
+    char          *pass = read_secret("--passphrase-file", o->pass_file, 1);
     offpay_err     rc = OFFPAY_EINVAL;
 
     memset(v, 0, sizeof *v);
@@ -1223,13 +1225,14 @@ int main(int argc, char **argv)
         }
     }
 
-    token = read_secret(o.token_file, 16);
+    token = read_secret("--token-file", o.token_file, 16);
     if (token == NULL)
         goto out;
     srv_set_token(&srv, token);
     token_hash(token, token_held);
     if (o.metrics_token_file != NULL) {
-        char *mt = read_secret(o.metrics_token_file, 16);
+        char *mt =
+            read_secret("--metrics-token-file", o.metrics_token_file, 16);
 
         if (mt == NULL)
             goto out;
@@ -1320,11 +1323,11 @@ int main(int argc, char **argv)
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (sig == SIGHUP) {
-            reload_token(&srv, o.token_file, "operator", srv_set_token,
-                         token_held);
+            reload_token(&srv, "--token-file", o.token_file, "operator",
+                         srv_set_token, token_held);
             if (o.metrics_token_file != NULL)
-                reload_token(&srv, o.metrics_token_file, "metrics",
-                             srv_set_metrics_token, metrics_held);
+                reload_token(&srv, "--metrics-token-file", o.metrics_token_file,
+                             "metrics", srv_set_metrics_token, metrics_held);
             metrics_token_check(&srv);
             reload_issuer(&o, &srv, &iv, &old_keys);
         }

@@ -467,7 +467,23 @@ int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
             goto bad;
         }
         if (field_value(val, &fields[i], &vals[i]) != 0) {
-            if (fields[i].type == SRV_FT_TEXT)
+            /* an amount or an id sent as a JSON number (5, not "5.00"):
+             * the form it takes said, with the number's own digits */
+            if ((fields[i].type == SRV_FT_STRING ||
+                 fields[i].type == SRV_FT_ID) &&
+                json_is_integer(val) && json_integer_value(val) >= 0)
+                snprintf(hint_buf, hint_cap,
+                         "field '%s' is malformed: a JSON string, such as "
+                         "\"%" JSON_INTEGER_FORMAT
+                         "\", not the number %" JSON_INTEGER_FORMAT,
+                         fields[i].name, json_integer_value(val),
+                         json_integer_value(val));
+            else if (fields[i].type == SRV_FT_STRING && json_is_number(val))
+                snprintf(hint_buf, hint_cap,
+                         "field '%s' is malformed: a JSON string (an "
+                         "amount: such as \"12.50\"), not a number",
+                         fields[i].name);
+            else if (fields[i].type == SRV_FT_TEXT)
                 snprintf(hint_buf, hint_cap,
                          "field '%s' is malformed: a string of 1 to %llu "
                          "bytes, without control or invisible format "

@@ -1038,10 +1038,15 @@ void srv_terminal_decommission(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "decommission");
         return;
     }
-    srv_log_request(
-        r, replayed, "terminal %lu (merchant %llu) decommissioned at %lu",
-        (unsigned long)t.terminal_id, (unsigned long long)t.merchant_id,
-        (unsigned long)revoked_at);
+    {
+        char when[32];
+
+        srv_iso_time(revoked_at, when);
+        srv_log_request(r, replayed,
+                        "terminal %lu (merchant %llu) decommissioned at %s",
+                        (unsigned long)t.terminal_id,
+                        (unsigned long long)t.merchant_id, when);
+    }
     srv_ok(out, json_pack("{s:I, s:b, s:I, s:b}", "terminal_id",
                           (json_int_t)t.terminal_id, "revoked", 1, "revoked_at",
                           (json_int_t)revoked_at, "replayed", replayed));

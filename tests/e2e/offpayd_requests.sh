@@ -311,6 +311,15 @@ expect_http 404 ENOTFOUND "deposit to an unknown account"
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":"0"}'
 expect_http 400 EAMOUNT "a deposit of 0"
 hint_is "amount: more than 0 is needed"
+# an amount or an id sent as a JSON number: the string it takes said
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":5}'
+expect_http 400 BAD_FIELD "an amount as a JSON number"
+hint_is "field 'amount' is malformed: a JSON string, such as \"5\", not the number 5"
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":12.5}'
+hint_is "field 'amount' is malformed: a JSON string (an amount: such as \"12.50\"), not a number"
+api POST /v1/admin/credentials "{\"account\":$W,\"wallet_key\":\"$(printf '%064x' 1)\",\"limit\":\"1.00\"}"
+expect_http 400 BAD_FIELD "an account id as a JSON number"
+hint_is "field 'account' is malformed: a JSON string, such as \"$W\", not the number $W"
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":"12,50"}'
 expect_http 400 EAMOUNT "an amount with a comma"
 hint_is 'amount: "12,50" is not an amount in EUR: a string such as "12.50" (or "12"), at most 2 decimals, no sign'
@@ -350,6 +359,11 @@ done
 api POST "/v1/admin/accounts/$ESC/deposit" '{"amount":"1.00"}'
 expect_http 400 EINVAL "a deposit into an escrow"
 hint_is "deposit: account $ESC is an escrow account: only settlement moves its money; deposits and withdrawals are for wallet, merchant and guarantee accounts"
+# the world account is the other side of every deposit: said so
+api GET "/v1/admin/accounts/$W/transfers?limit=1"; WORLD=$(jq -r '.transfers[0].other' resp.json)
+api POST "/v1/admin/accounts/$WORLD/withdraw" '{"amount":"1.00"}'
+expect_http 400 EINVAL "a withdrawal from the world account"
+hint_is "withdrawal: account $WORLD is a world account: the outside itself, the other side of every deposit and withdrawal; they are made into and out of wallet, merchant and guarantee accounts"
 api POST /v1/admin/credentials "{\"account\":\"$MA\",\"wallet_key\":\"$("$OFFPAY" wallet key --wallet w --passphrase-file wp)\",\"limit\":\"1.00\"}"
 expect_http 400 EINVAL "a credential from a merchant account"
 hint_is "account $MA is a merchant account: credentials are issued from a wallet account"

@@ -89,7 +89,7 @@ api GET /v1/admin/audit
 # a token file that cannot be read: the system's reason named
 mv token token.kept; mkdir token
 kill -HUP "$server_pid"
-hup_said "cannot read token: is a directory (EISDIR)" \
+hup_said "cannot read --token-file token: is a directory (EISDIR)" \
   || fail "no reason for an unreadable token file: $(tail -3 server.err)"
 rmdir token; mv token.kept token
 api GET /v1/admin/audit
@@ -99,7 +99,7 @@ printf 'short\n' > token
 kill -HUP "$server_pid"
 hup_said "SIGHUP: the operator token is unchanged" || fail "no SIGHUP line: $(tail -2 server.err)"
 api GET /v1/admin/audit
-[ "$status" = 200 ] && grep -q "token holds fewer than 16 bytes" server.err \
+[ "$status" = 200 ] && grep -q -- "--token-file token holds fewer than 16 bytes" server.err \
   && grep -q "SIGHUP: the operator token is unchanged" server.err \
   && ok "SIGHUP with a token file too short: the token in use stays, said why" \
   || fail "short token on SIGHUP: $status $(tail -3 server.err)"
@@ -123,7 +123,7 @@ set +e
   --root iss/root.pub --token-file token --metrics-token-file mtoken >/dev/null 2>m.err
 st=$?
 set -e
-[ "$st" = 3 ] && grep -q "mtoken holds fewer than 16 bytes" m.err \
+[ "$st" = 3 ] && grep -q -- "--metrics-token-file mtoken holds fewer than 16 bytes" m.err \
   && ok "a metrics token too short: offpayd does not start, says why" \
   || fail "short metrics token at start: $st $(cat m.err)"
 # a secret file offpayd cannot read: the start fails naming the file and
@@ -140,11 +140,11 @@ start_refused() {
   [ "$st" = 3 ] && grep -qF "$want" m.err && ok "unreadable at start: exit 3, \"$want\"" \
     || fail "unreadable at start: want 3 \"$want\", got $st $(cat m.err)"
 }
-start_refused "cannot read no-such-token: no such file or directory (ENOENT)" \
+start_refused "cannot read --token-file no-such-token: no such file or directory (ENOENT)" \
   --passphrase-file ip --token-file no-such-token
-start_refused "cannot read .: is a directory (EISDIR)" \
+start_refused "cannot read --passphrase-file .: is a directory (EISDIR)" \
   --passphrase-file . --token-file token
-start_refused "cannot read no-such-mtoken: no such file or directory (ENOENT)" \
+start_refused "cannot read --metrics-token-file no-such-mtoken: no such file or directory (ENOENT)" \
   --passphrase-file ip --token-file token --metrics-token-file no-such-mtoken
 # the operator's own token as the metrics token: warned of at the start
 cp token mtoken
