@@ -159,7 +159,11 @@ extern "C" {
     X(ELEDGER_SEALED, 96,                                                      \
       "this SQLite ledger was copied to PostgreSQL ('offpay admin "            \
       "copy-ledger') and sealed: nothing was written; run offpayd on the "     \
-      "ledger it was copied into ('offpay admin unseal' is the way back)")
+      "ledger it was copied into ('offpay admin unseal' is the way back)")     \
+    X(EMERCHANT_CLOSED, 97,                                                    \
+      "this merchant was closed ('offpay admin close-merchant'): it gets no "  \
+      "new terminal; what its terminals accepted before they were revoked "    \
+      "is still paid when it is uploaded")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

@@ -430,7 +430,9 @@ offpay_err offpay_ledger_merchant_add_once(offpay_ledger *l, const char *key,
  * key (expires is cut to the key's end). Errors: OFFPAY_EINVAL,
  * OFFPAY_ENOTFOUND (merchant), OFFPAY_EWEAK_KEY, OFFPAY_EEXISTS,
  * OFFPAY_ECRYPTO (no signing key set), OFFPAY_EKID_EXPIRED (now is outside
- * the key's validity: nothing is registered), OFFPAY_ESTORE.
+ * the key's validity: nothing is registered), OFFPAY_EMERCHANT_CLOSED (the
+ * merchant was closed, offpay_ledger_merchant_close; since 0.23.0),
+ * OFFPAY_ESTORE.
  */
 offpay_err
 offpay_ledger_terminal_add(offpay_ledger *l, uint64_t merchant_id,
@@ -467,6 +469,24 @@ offpay_err offpay_ledger_terminal_add_once(
 int offpay_ledger_terminal_expires_is(const offpay_ledger        *l,
                                       const offpay_terminal_cred *cred,
                                       uint32_t                    expires);
+
+/*
+ * offpay_ledger_merchant_close — closes a merchant that is leaving: from
+ * now on the ledger registers no terminal for it (OFFPAY_EMERCHANT_CLOSED,
+ * also for a terminal's own rotation), and every terminal of it still
+ * active is revoked, with the reason "merchant closed". What they
+ * accepted before is still paid when it is uploaded (settlement.md §8),
+ * into the merchant's account, which stays, as its statement, its
+ * payouts and its refunds do. Closing again changes nothing but to revoke
+ * a terminal a call that stopped part way left active: *closed_at (may
+ * be NULL) is the first closing's time, *replayed (may be NULL) 1.
+ * *revoked (may be NULL): the terminals this call revoked. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no such merchant), OFFPAY_ESTORE.
+ * Since 0.23.0.
+ */
+offpay_err offpay_ledger_merchant_close(offpay_ledger *l, uint64_t merchant_id,
+                                        uint32_t now, uint32_t *closed_at,
+                                        size_t *revoked, int *replayed);
 
 /* Revokes a terminal from now on: what it accepted before now still
  * settles (docs/settlement.md §8). On a sharded ledger every shard holds
@@ -920,6 +940,9 @@ typedef struct offpay_merchant_info {
     /* its account's balance, minor units (on a sharded ledger the sum of
      * its rows on every shard, as a statement's balance). Since 0.15.0. */
     int64_t balance;
+    /* when it was closed (offpay_ledger_merchant_close), 0 while open.
+     * Since 0.23.0. */
+    uint32_t closed_at;
 } offpay_merchant_info;
 
 /* Most merchants offpay_ledger_merchants gives at once. */

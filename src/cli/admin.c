@@ -79,6 +79,7 @@ static const char help[] =
     "       offpay admin revoke-terminal --db LEDGER --terminal-id T "
     "[--chain]\n"
     "                    [--reason TEXT] [--json]\n"
+    "       offpay admin close-merchant --db LEDGER --merchant N [--json]\n"
     "       offpay admin transfers --db LEDGER --account N [--from UNIXTIME]\n"
     "                    [--to UNIXTIME] [--after ID] [--limit N] [--json]\n"
     "       offpay admin statement --db LEDGER --merchant N [--from UNIXTIME]\n"
@@ -148,6 +149,13 @@ static const char help[] =
     "            once they have taken the next revocation list; its escrow\n"
     "            returns to the account at its expiry plus offpayd's upload\n"
     "            grace; again, it says when it was revoked, changes nothing\n"
+    "  close-merchant  a merchant leaving, by its --merchant id (also\n"
+    "            POST /v1/admin/merchants/M/close): no terminal is\n"
+    "            registered for it any more (EMERCHANT_CLOSED) and each of\n"
+    "            its active terminals is revoked ('merchant closed'); what\n"
+    "            they accepted before is paid when uploaded, into its\n"
+    "            account, which stays for its payouts and refunds; again,\n"
+    "            it says when it was closed and changes nothing\n"
     "  revoke-terminal  a lost or stolen terminal by its --terminal-id\n"
     "            ('admin terminals' lists them; also POST\n"
     "            /v1/admin/terminals/T/revoke): what it accepted before now\n"
@@ -373,8 +381,8 @@ static const char help[] =
     "                   the seal off without comparing with the copy\n"
     "  --by N           skip-ids: how far (1 to 1000000000)\n"
     "  --drop           marks: remove every mark\n"
-    "  --merchant N     terminals: of this merchant only; statement: the\n"
-    "                   merchant\n"
+    "  --merchant N     terminals: of this merchant only; statement,\n"
+    "                   close-merchant: the merchant\n"
     "  --from UNIXTIME  statement, transfers, report: the period's start\n"
     "                   (default 0)\n"
     "  --to UNIXTIME    statement, transfers, report: the period's end,\n"
@@ -403,6 +411,7 @@ static const struct {
     {"revoke-wallet", "account"},
     {"revoke-credential", "serial reason"},
     {"revoke-terminal", "terminal-id chain reason"},
+    {"close-merchant", "merchant"},
     {"transfers", "account from to after limit"},
     {"statement", "merchant from to terminal after"},
     {"report", "from to by-day"},
@@ -1114,6 +1123,54 @@ static int revoke_terminal(offpay_ledger *l, const char *db, uint64_t id,
      * revokes a lost or stolen terminal for is not done (exit 1, as a
      * sync whose payments were refused) */
     return active > 0 ? EXIT_REJECTED : EXIT_OK;
+}
+
+/* `admin close-merchant`: a merchant leaving (offpay_ledger_merchant_close):
+ * no new terminal, its active ones revoked. */
+static int close_merchant(offpay_ledger *l, uint64_t merchant, int json)
+{
+    uint32_t   closed_at = 0;
+    size_t     revoked = 0;
+    int        replayed = 0;
+    char       when[32];
+    offpay_err rc;
+
+    if (merchant == 0)
+        return cli_usage_error("admin close-merchant: --merchant N is "
+                               "required");
+    rc = offpay_ledger_merchant_close(l, merchant, cli_now(), &closed_at,
+                                      &revoked, &replayed);
+    if (rc == OFFPAY_ENOTFOUND) {
+        fprintf(stderr,
+                "offpay: admin close-merchant: no merchant %llu (ENOTFOUND; "
+                "'offpay admin merchants' lists them)\n",
+                (unsigned long long)merchant);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail("admin close-merchant", rc);
+    cli_iso_time(closed_at, when);
+    if (json)
+        return cli_print_json(json_pack("{s:o, s:s, s:I, s:b}", "merchant",
+                                        cli_json_u64(merchant), "closed_at",
+                                        when, "terminals_revoked",
+                                        (json_int_t)revoked, "replayed",
+                                        replayed),
+                              "admin close-merchant");
+    if (replayed)
+        printf("merchant %llu: already closed at %s; %zu terminal(s) "
+               "revoked now\n",
+               (unsigned long long)merchant, when, revoked);
+    else
+        printf("merchant %llu closed at %s: %zu terminal(s) revoked "
+               "(\"merchant closed\"); no terminal is registered for it any "
+               "more. What its terminals accepted before is paid when it is "
+               "uploaded, into its account, until the late window of the "
+               "last credential they took ends (74 days with offpayd's "
+               "defaults): keep paying out what arrives (docs/operations.md, "
+               "\"Closing a payer's account, a merchant leaving\")\n",
+               (unsigned long long)merchant, when, revoked);
+    return EXIT_OK;
 }
 
 static int release(offpay_ledger *l, int json)
@@ -2191,6 +2248,14 @@ out:
     return status;
 }
 
+/* A time as the --json outputs give it: ISO 8601, or null for 0. */
+static json_t *iso_or_null(uint32_t t)
+{
+    char at[32];
+
+    return t != 0 ? json_string(cli_iso_time(t, at)) : json_null();
+}
+
 /* `admin merchants`: the merchants, a page at a time, with their accounts,
  * balances and terminals (settle.h, offpay_ledger_merchants). */
 static int merchants(offpay_ledger *l, const admin_args *a)
@@ -2211,14 +2276,15 @@ static int merchants(offpay_ledger *l, const admin_args *a)
             cli_iso_time(v[i].created_at, when);
             json_array_append_new(
                 arr,
-                json_pack("{s:o, s:s, s:s, s:o, s:o, s:s, s:I, s:I}",
+                json_pack("{s:o, s:s, s:s, s:o, s:o, s:s, s:I, s:I, s:o}",
                           "merchant", cli_json_u64(v[i].id), "name", v[i].name,
                           "currency", offpay_currency_alpha(v[i].currency),
                           "account", cli_json_u64(v[i].account), "balance",
                           decimal_json(v[i].balance, v[i].currency),
                           "created_at", when, "terminals",
                           (json_int_t)v[i].terminals, "terminals_active",
-                          (json_int_t)v[i].terminals_active));
+                          (json_int_t)v[i].terminals_active, "closed_at",
+                          iso_or_null(v[i].closed_at)));
         }
         last = n > 0 ? v[n - 1].id : 0;
         free(v);
@@ -2227,16 +2293,24 @@ static int merchants(offpay_ledger *l, const admin_args *a)
     for (size_t i = 0; i < n; i++) {
         char money[64];
 
+        char closed[48] = "";
+
         cli_iso_time(v[i].created_at, when);
+        if (v[i].closed_at != 0) {
+            char at[32];
+
+            cli_iso_time(v[i].closed_at, at);
+            snprintf(closed, sizeof closed, "  CLOSED %s", at);
+        }
         /* the name last: it may hold spaces */
         printf("merchant %llu  %s  account %llu  balance %s  terminals %u "
-               "(%u active)  since %s  %s\n",
+               "(%u active)  since %s%s  %s\n",
                (unsigned long long)v[i].id,
                offpay_currency_alpha(v[i].currency),
                (unsigned long long)v[i].account,
                cli_money(v[i].balance, v[i].currency, money, sizeof money),
                (unsigned)v[i].terminals, (unsigned)v[i].terminals_active, when,
-               v[i].name);
+               closed, v[i].name);
     }
     page_end(n, a->limit, n > 0 ? v[n - 1].id : 0, "merchant");
     free(v);
@@ -3804,6 +3878,8 @@ int cli_admin(int argc, char **argv)
         status = revoke_credential(l, a.f.serial, reason, json);
     else if (strcmp(cmd, "revoke-terminal") == 0)
         status = revoke_terminal(l, shown, terminal_id, chain, reason, json);
+    else if (strcmp(cmd, "close-merchant") == 0)
+        status = close_merchant(l, merchant, json);
     else if (strcmp(cmd, "transfers") == 0)
         status = transfers(l, account, (uint32_t)from,
                            have_to ? (uint32_t)to : UINT32_MAX, &a);

@@ -99,6 +99,8 @@ static const route routes[] = {
      1, "after limit", 0},
     {"GET", "/v1/admin/merchants/*/statement", srv_statement, AUTH_OPERATOR,
      BODY_NONE, 1, "from to terminal after", 0},
+    {"POST", "/v1/admin/merchants/*/close", srv_merchant_close, AUTH_OPERATOR,
+     BODY_ADMIN, 1, NULL, 0},
     {"GET", "/v1/admin/report", srv_report, AUTH_OPERATOR, BODY_NONE, 1,
      "from to after limit", 0},
     {"POST", "/v1/admin/presentments/*/refund", srv_refund, AUTH_OPERATOR,

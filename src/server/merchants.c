@@ -2,7 +2,7 @@
  * merchants.c — POST /v1/admin/merchants: a merchant (the name its
  * terminal credentials carry) and its account; GET /v1/admin/merchants:
  * the merchants, a page at a time, with their accounts (and balances) and
- * terminals.
+ * terminals; POST /v1/admin/merchants/M/close: a merchant leaving.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,18 +115,76 @@ void srv_merchants_list(srv_req *r, srv_reply *out)
     for (size_t i = 0; arr != NULL && i < n; i++)
         json_array_append_new(
             arr,
-            json_pack("{s:o, s:s, s:s, s:o, s:o, s:I, s:I, s:I}", "merchant",
-                      srv_json_id(v[i].id), "name", v[i].name, "currency",
-                      offpay_currency_alpha(v[i].currency), "account",
-                      srv_json_id(v[i].account), "balance",
+            json_pack("{s:o, s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:o}",
+                      "merchant", srv_json_id(v[i].id), "name", v[i].name,
+                      "currency", offpay_currency_alpha(v[i].currency),
+                      "account", srv_json_id(v[i].account), "balance",
                       srv_json_amount(v[i].balance, v[i].currency),
                       "created_at", (json_int_t)v[i].created_at, "terminals",
                       (json_int_t)v[i].terminals, "terminals_active",
-                      (json_int_t)v[i].terminals_active));
+                      (json_int_t)v[i].terminals_active, "closed_at",
+                      v[i].closed_at != 0 ? json_integer(v[i].closed_at)
+                                          : json_null()));
     /* null on the last page, as the other lists */
     j = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "merchants",
                   arr != NULL ? arr : json_null(), "next_after",
                   srv_json_next_after(n, limit, n > 0 ? v[n - 1].id : 0));
     srv_ok(out, j);
     free(v);
+}
+
+/* POST /v1/admin/merchants/M/close (body empty or {}): the merchant gets
+ * no new terminal and its active ones are revoked ("merchant closed");
+ * again, the first closing's time, and any terminal a call that stopped
+ * part way left active revoked (settlement.md §8). */
+void srv_merchant_close(srv_req *r, srv_reply *out)
+{
+    uint64_t   id;
+    uint32_t   closed_at = 0;
+    size_t     revoked = 0;
+    int        replayed = 0;
+    offpay_err rc;
+
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &id) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "merchant: a decimal id from 1");
+        return;
+    }
+    if (r->body_len != 0) {
+        json_t   *doc = NULL;
+        srv_value none[1]; /* no field is taken: {} */
+        char      hint[128];
+        int e = srv_parse_object(r->body, r->body_len, NULL, 0, none, &doc,
+                                 hint, sizeof hint);
+
+        json_decref(doc);
+        if (e != 0) {
+            srv_fail(out, (srv_err)e, hint);
+            return;
+        }
+    }
+    rc = offpay_ledger_merchant_close(r->l, id, r->now, &closed_at, &revoked,
+                                      &replayed);
+    if (rc == OFFPAY_ENOTFOUND) {
+        srv_fail_engine_hint(out, rc, "merchant %llu: no such merchant",
+                             (unsigned long long)id);
+        return;
+    }
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "merchant closing");
+        return;
+    }
+    {
+        char when[32];
+
+        srv_iso_time(closed_at, when);
+        srv_log_request(r, replayed,
+                        "merchant %llu %sclosed at %s: %zu terminal(s) "
+                        "revoked (\"merchant closed\")",
+                        (unsigned long long)id, replayed ? "already " : "",
+                        when, revoked);
+    }
+    srv_ok(out,
+           json_pack("{s:o, s:I, s:I, s:b}", "merchant", srv_json_id(id),
+                     "closed_at", (json_int_t)closed_at, "terminals_revoked",
+                     (json_int_t)revoked, "replayed", replayed));
 }

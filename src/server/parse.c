@@ -59,6 +59,7 @@ unsigned srv_status_of(offpay_err rc)
     case OFFPAY_ECONFLICT:
     case OFFPAY_EWALLET_LOST: /* the key's state, not the request's form */
     case OFFPAY_EWALLET_CASE:
+    case OFFPAY_EMERCHANT_CLOSED: /* the merchant's state */
         return 409;
     case OFFPAY_ESTORE:
     case OFFPAY_ERETRY:

@@ -671,6 +671,7 @@ void srv_account_withdraw(srv_req *r, srv_reply *out);
 void srv_guarantee(srv_req *r, srv_reply *out);
 void srv_merchant_new(srv_req *r, srv_reply *out);
 void srv_merchants_list(srv_req *r, srv_reply *out);
+void srv_merchant_close(srv_req *r, srv_reply *out);
 void srv_statement(srv_req *r, srv_reply *out);
 void srv_report(srv_req *r, srv_reply *out); /* report.c */
 void srv_refund(srv_req *r, srv_reply *out);

@@ -1713,17 +1713,28 @@ offpay__terminal_add_in_tx(offpay_ledger *l, uint64_t merchant,
 {
     offpay_signer sg;
     uint64_t      account;
-    uint32_t      id;
+    uint32_t      id, closed_at = 0;
     offpay_err    rc;
 
     memset(tc, 0, sizeof *tc);
     rc = offpay__ledger_within_key(l, now, &expires);
     if (rc != OFFPAY_OK)
         return rc;
+    /* a closed merchant gets no terminal; its account's row lock is the
+     * one its closing takes (merchant_close_tx), so a registration either
+     * comes before the closing, which then revokes what it registered,
+     * or finds the merchant closed (the read after the lock sees it) */
     rc = l->ops->merchant_get(l->store, merchant, &account, &tc->currency,
-                              tc->name);
+                              tc->name, NULL);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->account_lock(l->store, account);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->merchant_get(l->store, merchant, &account, &tc->currency,
+                                  tc->name, &closed_at);
     if (rc != OFFPAY_OK)
         return rc;
+    if (closed_at != 0)
+        return OFFPAY_EMERCHANT_CLOSED;
     rc = l->ops->terminal_by_pk(l->store, pk, &id);
     if (rc == OFFPAY_OK)
         return OFFPAY_EEXISTS;
@@ -2008,7 +2019,7 @@ static offpay_err merchant_once_tx(offpay_ledger *l, void *p)
     if (rc == OFFPAY_OK && c->replayed) {
         c->m.id = c->rq.result;
         return l->ops->merchant_get(l->store, c->m.id, &c->m.account, &currency,
-                                    name);
+                                    name, NULL);
     }
     if (rc != OFFPAY_OK)
         return rc;
@@ -2362,6 +2373,83 @@ offpay_err offpay_ledger_terminal_revoke(offpay_ledger *l, uint32_t terminal_id,
                                          uint32_t now)
 {
     return offpay_ledger_terminal_revoke_why(l, terminal_id, NULL, now);
+}
+
+/* ---- a merchant's closing ------------------------------------------- */
+
+struct merchant_close_ctx {
+    uint64_t merchant;
+    uint32_t now, closed_at;
+    int      replayed;
+};
+
+/* Marks the merchant closed (the directory's row), under its account's
+ * row lock, the one a terminal's registration takes. */
+static offpay_err merchant_close_tx(offpay_ledger *l, void *p)
+{
+    struct merchant_close_ctx *c = p;
+    char                       name[OFFPAY_NAME_MAX + 1];
+    uint64_t                   account;
+    uint16_t                   currency;
+    offpay_err                 rc;
+
+    rc = l->ops->merchant_get(l->store, c->merchant, &account, &currency, name,
+                              NULL);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->account_lock(l->store, account);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->merchant_get(l->store, c->merchant, &account, &currency,
+                                  name, &c->closed_at);
+    if (rc != OFFPAY_OK)
+        return rc;
+    c->replayed = c->closed_at != 0;
+    if (c->replayed)
+        return OFFPAY_OK; /* the first time stays */
+    c->closed_at = c->now;
+    return l->ops->merchant_close(l->store, c->merchant, c->now);
+}
+
+offpay_err offpay_ledger_merchant_close(offpay_ledger *l, uint64_t merchant_id,
+                                        uint32_t now, uint32_t *closed_at,
+                                        size_t *revoked, int *replayed)
+{
+    struct merchant_close_ctx     c = {merchant_id, now, 0, 0};
+    offpay_ledger_terminal_entry *t = NULL;
+    size_t                        n = 0, done = 0;
+    uint32_t                      after = 0;
+    offpay_err                    rc;
+
+    if (l == NULL || merchant_id == 0)
+        return OFFPAY_EINVAL;
+    rc = offpay__ledger_tx(l, merchant_close_tx, &c);
+    /* then every terminal of it still active, also on a call again (one
+     * that stopped part way is finished by it): from here on none is
+     * registered, and each revocation stands on every shard when it
+     * returns */
+    while (rc == OFFPAY_OK) {
+        rc = offpay_ledger_terminals(l, merchant_id, after, 500, &t, &n);
+        for (size_t i = 0; rc == OFFPAY_OK && i < n; i++) {
+            after = t[i].terminal_id;
+            if (t[i].state != OFFPAY_TERMINAL_ACTIVE)
+                continue;
+            rc = offpay_ledger_terminal_revoke_why(
+                l, t[i].terminal_id, OFFPAY__REVOKE_MERCHANT_CLOSED, now);
+            done += rc == OFFPAY_OK;
+        }
+        free(t);
+        t = NULL;
+        if (n < 500)
+            break;
+    }
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (closed_at != NULL)
+        *closed_at = c.closed_at;
+    if (revoked != NULL)
+        *revoked = done;
+    if (replayed != NULL)
+        *replayed = c.replayed;
+    return OFFPAY_OK;
 }
 
 /* ---- credentials ---------------------------------------------------- */

@@ -291,7 +291,7 @@ static offpay_err merchant_tx(offpay_ledger *l, void *p)
     char                 name[OFFPAY_NAME_MAX + 1];
 
     return l->ops->merchant_get(l->store, c->id, &c->account, &c->currency,
-                                name);
+                                name, NULL);
 }
 
 offpay_err offpay_ledger_merchant(offpay_ledger *l, uint64_t merchant_id,
@@ -355,7 +355,7 @@ static offpay_err statement_tx(offpay_ledger *l, void *p)
     if (c->delivered)
         return OFFPAY_ESTORE;
     rc = l->ops->merchant_get(l->store, c->merchant, &c->acct->account,
-                              &c->acct->currency, name);
+                              &c->acct->currency, name, NULL);
     if (rc == OFFPAY_OK)
         rc = l->ops->statement(l->store, c->merchant, c->from, c->to, deliver,
                                c);
@@ -653,7 +653,7 @@ static offpay_err terminals_tx(offpay_ledger *l, void *p)
     c->n = 0;
     if (c->merchant != 0)
         rc = l->ops->merchant_get(l->store, c->merchant, &account, &currency,
-                                  name);
+                                  name, NULL);
     if (rc == OFFPAY_OK)
         rc = l->ops->terminals(l->store, c->merchant, c->after, c->max, c->rows,
                                &c->n);

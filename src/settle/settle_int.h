@@ -140,11 +140,12 @@ offpay__ledger_terminal_revoke_shards(offpay_ledger *l, uint32_t id,
 
 /* The reasons a terminal's revocation keeps when no operator gave one
  * (021_terminal_revoke_reason): the operator's revocation without a
- * reason, the terminal's own decommission, and its own rotation (with the
- * new terminal's id). */
-#define OFFPAY__REVOKE_OPERATOR       "operator"
-#define OFFPAY__REVOKE_DECOMMISSIONED "decommissioned"
-#define OFFPAY__REVOKE_ROTATED_FMT    "rotated to terminal %lu"
+ * reason, the terminal's own decommission, its own rotation (with the
+ * new terminal's id), and its merchant's closing (since 0.23.0). */
+#define OFFPAY__REVOKE_OPERATOR        "operator"
+#define OFFPAY__REVOKE_DECOMMISSIONED  "decommissioned"
+#define OFFPAY__REVOKE_ROTATED_FMT     "rotated to terminal %lu"
+#define OFFPAY__REVOKE_MERCHANT_CLOSED "merchant closed"
 
 /* An uploaded code's signatures as settlement checks them (settle.c): the
  * issuer key of its credential valid at `at` (its acceptance time;

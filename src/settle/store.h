@@ -88,7 +88,8 @@ extern const char offpay__terminal_report_get_sql[];
 /* The merchant list (offpay__store_ops.merchants) in SQL both backends
  * accept ($1: after, $2: at most). Columns: id, account, currency, name,
  * created_at, terminals, active terminals, the account's balance (on
- * this store: a sharded ledger's merchant has a row on every shard). */
+ * this store: a sharded ledger's merchant has a row on every shard),
+ * closed_at (NULL while open). */
 extern const char offpay__merchants_sql[];
 /* The terminal list (offpay__store_ops.terminals) in SQL both backends
  * accept ($1: after, $2: 0 for every merchant's, else 1, $3: the
@@ -392,9 +393,15 @@ typedef struct offpay__store_ops {
     offpay_err (*merchant_add)(offpay__store *s, uint64_t account,
                                const char *name, uint16_t currency,
                                uint32_t now, uint64_t *id);
+    /* *closed_at (may be NULL): when it was closed, 0 while open
+     * (026_merchant_closed) */
     offpay_err (*merchant_get)(offpay__store *s, uint64_t id, uint64_t *account,
                                uint16_t *currency,
-                               char      name[OFFPAY_NAME_MAX + 1]);
+                               char      name[OFFPAY_NAME_MAX + 1],
+                               uint32_t *closed_at);
+    /* closes merchant id at now unless it is closed already (its first
+     * time stays) */
+    offpay_err (*merchant_close)(offpay__store *s, uint64_t id, uint32_t now);
     /* ENOTFOUND or OK with *id set when pk is registered */
     offpay_err (*terminal_by_pk)(offpay__store *s,
                                  const uint8_t  pk[OFFPAY_PK_BYTES],
@@ -977,7 +984,8 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(begin) X(begin_read) X(commit) X(rollback) X(close) X(account_add) \
     X(account_singleton) X(account_singleton_find) X(account_get) X(balance) \
     X(transfer_add) \
-    X(merchant_add) X(merchant_get) X(terminal_by_pk) X(terminal_add) \
+    X(merchant_add) X(merchant_get) X(merchant_close) X(terminal_by_pk) \
+    X(terminal_add) \
     X(terminal_set_cred) X(terminal_get) X(terminal_revoke) X(cred_add) \
     X(cred_set_bytes) X(cred_get) X(escrow_debit) X(escrow_credit) \
     X(cred_release) X(creds_due) X(cred_revoke) X(payment_get) X(payment_add) \

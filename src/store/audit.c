@@ -432,7 +432,8 @@ const char offpay__merchants_sql[] =
     " (SELECT COUNT(*) FROM terminals t WHERE t.merchant = m.id"
     "  AND t.revoked_at IS NULL),"
     " " OFFPAY__BALANCE_SQL(
-        "m.account") " FROM merchants m WHERE m.id > $1 ORDER BY m.id LIMIT $2";
+        "m.account") ", m.closed_at"
+                     " FROM merchants m WHERE m.id > $1 ORDER BY m.id LIMIT $2";
 
 /* The terminals above $1, of merchant $3 only when $2 is 1, at most $4,
  * by id (the primary key; terminals_merchant, 009_refunds, for one

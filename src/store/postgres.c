@@ -57,6 +57,7 @@ enum {
     S_TRANSFER_ADD,
     S_MERCHANT_ADD,
     S_MERCHANT_GET,
+    S_MERCHANT_CLOSE,
     S_TERMINAL_BY_PK,
     S_TERMINAL_ADD,
     S_TERMINAL_SET_CRED,
@@ -123,8 +124,10 @@ static const char *const SQL[S_COUNT] = {
         " RETURNING id",
     [S_MERCHANT_ADD] = "INSERT INTO merchants (account, name, currency,"
                        " created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-    [S_MERCHANT_GET] =
-        "SELECT account, currency, name FROM merchants WHERE id = $1",
+    [S_MERCHANT_GET] = "SELECT account, currency, name, closed_at FROM"
+                       " merchants WHERE id = $1",
+    [S_MERCHANT_CLOSE] = "UPDATE merchants SET closed_at = $2"
+                         " WHERE id = $1 AND closed_at IS NULL",
     [S_TERMINAL_BY_PK] = "SELECT id FROM terminals WHERE pk = $1",
     [S_TERMINAL_ADD] = "INSERT INTO terminals (merchant, pk, created_at)"
                        " VALUES ($1, $2, $3) RETURNING id",
@@ -856,7 +859,8 @@ static offpay_err s_merchant_add(offpay__store *s, uint64_t account,
 
 static offpay_err s_merchant_get(offpay__store *s, uint64_t id,
                                  uint64_t *account, uint16_t *currency,
-                                 char name[OFFPAY_NAME_MAX + 1])
+                                 char      name[OFFPAY_NAME_MAX + 1],
+                                 uint32_t *closed_at)
 {
     params     p = {0};
     PGresult  *r = NULL;
@@ -869,12 +873,23 @@ static offpay_err s_merchant_get(offpay__store *s, uint64_t id,
 
         *account = col_u64(r, 0, 0);
         *currency = (uint16_t)col_i64(r, 0, 1);
+        if (closed_at != NULL)
+            *closed_at = col_u32(r, 0, 3); /* NULL: 0 */
         if (len == 0 || len > OFFPAY_NAME_MAX)
             return OFFPAY_ESTORE;
         memcpy(name, PQgetvalue(r, 0, 2), len);
         name[len] = '\0';
     }
     return rc;
+}
+
+static offpay_err s_merchant_close(offpay__store *s, uint64_t id, uint32_t now)
+{
+    params p = {0};
+
+    p_u64(&p, id);
+    p_i64(&p, now);
+    return run(s, S_MERCHANT_CLOSE, &p, NULL);
 }
 
 static offpay_err s_terminal_by_pk(offpay__store *s,
@@ -3988,6 +4003,7 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
         m->terminals = col_u32(r, i, 5);
         m->terminals_active = col_u32(r, i, 6);
         m->balance = col_i64(r, i, 7);
+        m->closed_at = col_u32(r, i, 8); /* NULL: 0, open */
         if (name[0] == '\0' || strlen(name) > OFFPAY_NAME_MAX)
             rc = OFFPAY_ESTORE;
         else {

@@ -58,6 +58,7 @@ enum {
     S_TRANSFER_ADD,
     S_MERCHANT_ADD,
     S_MERCHANT_GET,
+    S_MERCHANT_CLOSE,
     S_TERMINAL_BY_PK,
     S_TERMINAL_ADD,
     S_TERMINAL_SET_CRED,
@@ -117,8 +118,10 @@ static const char *const SQL[S_COUNT] = {
         " case_id, ref, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [S_MERCHANT_ADD] = "INSERT INTO merchants (account, name, currency,"
                        " created_at) VALUES (?1, ?2, ?3, ?4)",
-    [S_MERCHANT_GET] =
-        "SELECT account, currency, name FROM merchants WHERE id = ?1",
+    [S_MERCHANT_GET] = "SELECT account, currency, name, closed_at FROM"
+                       " merchants WHERE id = ?1",
+    [S_MERCHANT_CLOSE] = "UPDATE merchants SET closed_at = ?2"
+                         " WHERE id = ?1 AND closed_at IS NULL",
     [S_TERMINAL_BY_PK] = "SELECT id FROM terminals WHERE pk = ?1",
     /* the id and serial: the table's highest + 1, or the floor an
      * operator raised them to (012_id_floors, offpay_ledger_skip_ids) */
@@ -813,7 +816,8 @@ static offpay_err s_merchant_add(offpay__store *s, uint64_t account,
 
 static offpay_err s_merchant_get(offpay__store *s, uint64_t id,
                                  uint64_t *account, uint16_t *currency,
-                                 char name[OFFPAY_NAME_MAX + 1])
+                                 char      name[OFFPAY_NAME_MAX + 1],
+                                 uint32_t *closed_at)
 {
     sqlite3_stmt *st = stmt(s, S_MERCHANT_GET);
     offpay_err    rc;
@@ -826,6 +830,8 @@ static offpay_err s_merchant_get(offpay__store *s, uint64_t id,
 
         *account = col_u64(st, 0);
         *currency = (uint16_t)sqlite3_column_int(st, 1);
+        if (closed_at != NULL)
+            *closed_at = col_u32(st, 3); /* NULL: 0 */
         if (n == NULL || len == 0 || len > OFFPAY_NAME_MAX) {
             rc = OFFPAY_ESTORE;
         } else {
@@ -835,6 +841,15 @@ static offpay_err s_merchant_get(offpay__store *s, uint64_t id,
     }
     sqlite3_reset(st);
     return rc;
+}
+
+static offpay_err s_merchant_close(offpay__store *s, uint64_t id, uint32_t now)
+{
+    sqlite3_stmt *st = stmt(s, S_MERCHANT_CLOSE);
+
+    bind_u64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    return run(st);
 }
 
 static offpay_err s_terminal_by_pk(offpay__store *s,
@@ -3462,6 +3477,7 @@ static offpay_err s_merchants(offpay__store *s, uint64_t after, size_t max,
         m->terminals = col_u32(st, 5);
         m->terminals_active = col_u32(st, 6);
         m->balance = sqlite3_column_int64(st, 7);
+        m->closed_at = col_u32(st, 8); /* NULL: 0, open */
         if (name == NULL || name[0] == '\0' || strlen(name) > OFFPAY_NAME_MAX)
             rc = OFFPAY_ESTORE;
         else {

@@ -305,6 +305,9 @@ run_cli() {
   fi
 }
 
+# iso UNIXTIME: the time as offpay prints it (ISO 8601, UTC)
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+
 # hint_is TEXT: the last reply's hint is TEXT
 hint_is() { [ "$(jget .hint)" = "$1" ] && ok "hint: $1" || fail "hint: $(jget .hint) (want $1)"; }
 

@@ -707,7 +707,6 @@ OFFPAY_NOW=$((later + 700)) w pay w3 --currency EUR --amount 0.50
 # the code stays pending: balance says when its money comes back
 # unpresented, on the release date offpayd gave at the sync (GET
 # /v1/admin/credentials/N's release_due: its expiry + the 14-day grace)
-iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 api GET "/v1/admin/credentials/$S3R"
 due3=$(jget .release_due); exp3=$(jget .expires)
 [ "$due3" = $((exp3 + 14 * 86400)) ] && [ "$(jget .late_until)" = $((due3 + 30 * 86400)) ] \

@@ -239,7 +239,6 @@ api GET "/v1/admin/wallets/$W2"
 # back (the upload grace, 14 days, after the revocation) and until when
 # the lost device's payments are still paid from it (30 days more)
 rat=$(jget .revoked_at)
-iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 grep -q "^wallet revoked at the server at $(iso "$rat"): 1 credential(s) revoked now$" w.out \
   && grep -q "^account $W2 holds 50.00 EUR$" w.out \
   && grep -q "escrow is back in the account by $(iso $((rat + 14 * 86400))), less what settles meanwhile .*; what terminals accepted from it before now is still paid from the account until $(iso $((rat + 44 * 86400))) if a terminal uploads it late; what they accept from it from now on is never taken from the account once the escrow is back" w.out \
@@ -611,7 +610,6 @@ OFFPAY_NOW=$X w sync w7r --server "$URL" --no-renew
   && grep -qE "^$SL +1\.00 EUR +1\.00 EUR .* [0-9]+$" w.out && grep -qE "^$SN +1\.00 EUR" w.out \
   && ok "the restored wallet syncs: Sl unfrozen, Sn installed" || fail "w7r sync: $ws $(cat w.out)"
 OFFPAY_NOW=$X w balance w7r
-iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 grep -qx "  returned   1.00 EUR released to your account on $(iso $((R + 16 * D))) (what the escrow held then)" w.out \
   && ok "So, released while the wallet was away and in no open list: shown released" \
   || fail "w7r balance: $(cat w.out)"

@@ -795,7 +795,52 @@ api POST "/v1/admin/accounts/$GG/deposit" '{"amount":"100.00"}'
 new_merchant "Pound Shop 2" GBP
 [ "$status" = 200 ] && [ "$(jq -c .warning resp.json)" = null ] \
   && ok "the GBP guarantee funded: the next merchant without a warning" || fail "warning with a funded guarantee: $(cat resp.json)"
+
+# ---- a merchant leaving ----------------------------------------------------
+# POST /v1/admin/merchants/M/close: each active terminal revoked ("merchant
+# closed"), no terminal registered for it any more (409 EMERCHANT_CLOSED),
+# the list and offpayd's log say when; again: the first time, nothing more;
+# then offpay admin close-merchant says the same (docs/operations.md)
+CM=$MERCHANT
+new_terminal tclose1 "$CM" GBP; TC1=$TID
+new_terminal tclose2 "$CM" GBP; TC2=$TID
+api POST "/v1/admin/terminals/$TC2/revoke" '{"reason":"lost"}'
+api POST "/v1/admin/merchants/$CM/close" '{}'
+[ "$status" = 200 ] && [ "$(jq -c '[.merchant, .terminals_revoked, .replayed]' resp.json)" = "[\"$CM\",1,false]" ] \
+  && ok "merchant $CM closed: its one active terminal revoked" || fail "close: $status $(cat resp.json)"
+closed=$(jget .closed_at)
+api GET "/v1/admin/terminals/$TC1"
+[ "$(jq -c '[.state, .revoke_reason]' resp.json)" = '["revoked","merchant closed"]' ] \
+  && ok "its terminal revoked, 'merchant closed'" || fail "terminal after the closing: $(cat resp.json)"
+api GET "/v1/admin/terminals/$TC2"
+[ "$(jget .revoke_reason)" = lost ] && ok "the one revoked before keeps its reason" || fail "revoked before: $(cat resp.json)"
+term_init tclose3 GBP
+api POST /v1/admin/terminals "{\"merchant\":\"$CM\",\"terminal_key\":\"$("$OFFPAY" terminal key --terminal tclose3 --passphrase-file tp)\"}"
+expect_http 409 EMERCHANT_CLOSED "a terminal for the closed merchant"
+api GET "/v1/admin/merchants?after=$((CM - 1))&limit=1"
+[ "$(jq -c ".merchants[0] | [.merchant, .closed_at, .terminals_active]" resp.json)" = "[\"$CM\",$closed,0]" ] \
+  && ok "the merchants list: closed at $closed, no terminal active" || fail "list after the closing: $(cat resp.json)"
+api GET "/v1/admin/merchants?limit=1"
+[ "$(jq -c '.merchants[0].closed_at' resp.json)" = null ] && ok "an open merchant: closed_at null" || fail "open merchant: $(cat resp.json)"
+grep -q "POST /v1/admin/merchants/$CM/close from 127\.0\.0\.1: merchant $CM closed at $(iso "$closed"): 1 terminal(s) revoked" server.err \
+  && ok "the closing on offpayd's log" || fail "close log: $(grep close server.err | tail -2)"
+api POST "/v1/admin/merchants/$CM/close"
+[ "$status" = 200 ] && [ "$(jq -c '[.closed_at, .terminals_revoked, .replayed]' resp.json)" = "[$closed,0,true]" ] \
+  && ok "closed again (no body): the first time, nothing more" || fail "close again: $status $(cat resp.json)"
+api POST "/v1/admin/merchants/99999/close" '{}'
+expect_http 404 ENOTFOUND "closing no merchant"
+api POST "/v1/admin/merchants/x/close" '{}'
+expect_http 400 BAD_PARAMETER "closing a malformed id"
+api POST "/v1/admin/merchants/$CM/close" '{"reason":"gone"}'
+expect_http 400 BAD_FIELD "a field the closing does not take"
+audit_passes "a merchant closed"
 stop_server TERM
+run_cli 0 "^merchant $CM: already closed at $(iso "$closed"); 0 terminal\(s\) revoked now$" -- \
+  "$OFFPAY" admin close-merchant --db "$LEDGER" --merchant "$CM"
+run_cli 0 "^merchant $CM  GBP  account [0-9]+  balance 0.00 GBP  terminals 2 \(0 active\)  since [0-9T:-]+Z  CLOSED $(iso "$closed")  Pound Shop 2$" -- \
+  "$OFFPAY" admin merchants --db "$LEDGER" --after "$((CM - 1))" --limit 1
+run_cli 1 "no merchant 99999 \(ENOTFOUND" -- "$OFFPAY" admin close-merchant --db "$LEDGER" --merchant 99999
+run_cli 2 "--merchant N is required" -- "$OFFPAY" admin close-merchant --db "$LEDGER"
 
 # ---- the open-file limit -------------------------------------------------
 # A soft limit below what offpayd may hold (its files and one descriptor

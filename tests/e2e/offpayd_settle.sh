@@ -137,7 +137,7 @@ api GET /v1/admin/merchants
 [ "$status" = 200 ] && [ "$(jq -c '[.count, [.merchants[] | [.merchant, .name, .account, .balance.minor, .balance.decimal, .terminals, .terminals_active]], .next_after]' resp.json)" \
   = "[2,[[\"$MIDA\",\"Bakery A\",\"$MA\",1724,\"17.24\",1,1],[\"$MIDB\",\"Kiosk B\",\"$MB\",0,\"0.00\",1,1]],null]" ] \
   && [ "$(jq -c '.merchants[0] | keys_unsorted' resp.json)" \
-  = '["merchant","name","currency","account","balance","created_at","terminals","terminals_active"]' ] \
+  = '["merchant","name","currency","account","balance","created_at","terminals","terminals_active","closed_at"]' ] \
   && ok "the merchants: both, with their accounts, balances (17.24 and 0.00) and terminals" || fail "merchants: $status $(cat resp.json)"
 api GET "/v1/admin/merchants?after=$MIDA&limit=1"
 [ "$status" = 200 ] && [ "$(jq -c '[.merchants[].name, .next_after]' resp.json)" = "[\"Kiosk B\",\"$MIDB\"]" ] \
@@ -883,7 +883,7 @@ run_cli 0 "merchant $MIDA  EUR  account $MA  balance $ba EUR  terminals 1 \(1 ac
   "$OFFPAY" admin merchants --db "$LEDGER"
 run_cli 0 "merchant $MIDB  EUR  account $MB  balance $bb EUR  terminals 1 \(0 active\)" -- \
   "$OFFPAY" admin merchants --db "$LEDGER"
-run_cli 0 '^\{"count":1,"merchants":\[\{"merchant":"'"$MIDB"'","name":"Kiosk B","currency":"EUR","account":"'"$MB"'","balance":"'"$bb"'","created_at":"[0-9T:-]+Z","terminals":1,"terminals_active":0\}\],"next_after":"'"$MIDB"'"\}$' -- \
+run_cli 0 '^\{"count":1,"merchants":\[\{"merchant":"'"$MIDB"'","name":"Kiosk B","currency":"EUR","account":"'"$MB"'","balance":"'"$bb"'","created_at":"[0-9T:-]+Z","terminals":1,"terminals_active":0,"closed_at":null\}\],"next_after":"'"$MIDB"'"\}$' -- \
   "$OFFPAY" admin merchants --db "$LEDGER" --after "$MIDA" --limit 1 --json
 run_cli 0 "account $W6  38.00 EUR  credentials [1-9][0-9]* \([0-9]+ active\)  since [0-9T:-]+Z  late payments until [0-9T:-]+Z  held 18.00 EUR until [0-9T:-]+Z  \"payer-6\"" -- \
   "$OFFPAY" admin accounts --db "$LEDGER"
@@ -1015,7 +1015,7 @@ undo_017() {
   ledger_sql "$1" "ALTER TABLE request_keys_009 RENAME TO request_keys" >/dev/null
 }
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of version 10, for real (migrations 011 to 025 undone: a
+  # A ledger of version 10, for real (migrations 011 to 026 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
@@ -1040,6 +1040,7 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "ALTER TABLE terminals DROP COLUMN revoke_reason" >/dev/null
   ledger_sql v10 "DROP INDEX revocations_expires" >/dev/null
   ledger_sql v10 "ALTER TABLE revocations DROP COLUMN expires" >/dev/null
+  ledger_sql v10 "ALTER TABLE merchants DROP COLUMN closed_at" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
@@ -1141,6 +1142,7 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "ALTER TABLE terminals DROP COLUMN revoke_reason" >/dev/null
   ledger_sql v12 "DROP INDEX revocations_expires" >/dev/null
   ledger_sql v12 "ALTER TABLE revocations DROP COLUMN expires" >/dev/null
+  ledger_sql v12 "ALTER TABLE merchants DROP COLUMN closed_at" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
   psql -q -X "$(ledger_url v12)" -c "BEGIN" -c "LOCK TABLE credentials IN ACCESS SHARE MODE" \

@@ -579,7 +579,6 @@ api GET "/v1/admin/accounts/$M12/transfers"
 # the command line says it in its text: a NOT FINAL line naming when the
 # period is final (to + 61 s), and the closing balance marked; nothing
 # once final; `admin transfers` the same, and `final` in its --json
-iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 out=$(OFFPAY_NOW=$now "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MERCHANT" --from 0 --to $((now - 1)))
 grep -qx "NOT FINAL: what is dated up to $(iso $((now - 1))) may still be booked until 60 s after it: this statement is final from $(iso $((now + 60))) on; read it again then (--json: \"final\": false)" <<<"$out" \
   && grep -qE "^closing balance [0-9.]+ EUR at $(iso $((now - 1))) \(NOT FINAL\)$" <<<"$out" \

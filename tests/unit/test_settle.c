@@ -4237,6 +4237,88 @@ static void test_merchants_listed_with_their_terminals(void)
     drop_world(&w);
 }
 
+/* A merchant leaving (offpay_ledger_merchant_close, since 0.23.0): each
+ * of its active terminals revoked ("merchant closed"), no terminal
+ * registered for it any more, a rotation neither; what its terminals
+ * accepted before is paid when uploaded, what after refused; closing
+ * again keeps the first time and revokes nothing more; the other
+ * merchant untouched. */
+static void test_merchant_closed_gets_no_terminal(void)
+{
+    world                         w;
+    offpay_terminal_cred          tc;
+    offpay_merchant_info         *v = NULL;
+    offpay_ledger_terminal_entry *t = NULL;
+    uint8_t                       c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t                       c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t                       tbytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
+    size_t                        n1, n2, n = 0, revoked = 9, tlen = 0;
+    uint32_t                      at = 0;
+    int                           replayed = -1;
+    offpay_keypair                tk;
+    offpay_settle_result          a, b;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(add_terminal(&w, 0, T0 + 300 * DAY, T0, &tc));
+    n1 = make_code(&w, 1, CENTS(10), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(10), T0 + 20, 0, c2);
+    REQUIRE_OK(offpay_ledger_merchant_close(w.l, w.merchant[0], T0 + 100, &at,
+                                            &revoked, &replayed));
+    CHECK(at == T0 + 100 && revoked == 2 && replayed == 0);
+    REQUIRE_OK(offpay_ledger_terminals(w.l, w.merchant[0], 0, 10, &t, &n));
+    REQUIRE(n == 2);
+    for (size_t i = 0; i < n; i++)
+        CHECK(t[i].state == OFFPAY_TERMINAL_REVOKED &&
+              t[i].revoked_at == T0 + 100 &&
+              strcmp(t[i].revoke_reason, "merchant closed") == 0);
+    free(t);
+    /* no terminal for it any more, nor a rotation of one of its own (the
+     * rotation is refused for the revocation first) */
+    CHECK_ERR(add_terminal(&w, 0, T0 + 300 * DAY, T0 + 200, &tc),
+              OFFPAY_EMERCHANT_CLOSED);
+    REQUIRE_OK(offpay_keypair_generate(&tk));
+    CHECK_ERR(offpay_ledger_terminal_rotate(w.l, w.terminal[0], tk.pk,
+                                            T0 + 300 * DAY, T0 + 200, tbytes,
+                                            &tlen, &tc, NULL),
+              OFFPAY_ETERMINAL_REVOKED);
+    REQUIRE_OK(add_terminal(&w, 1, T0 + 300 * DAY, T0 + 200, &tc));
+    /* accepted before the closing: paid; after: refused */
+    a = settle(&w, 0, c1, n1, CENTS(10), T0 + 50, T0 + 300);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED && a.paid == CENTS(10));
+    b = settle(&w, 0, c2, n2, CENTS(10), T0 + 150, T0 + 300);
+    CHECK(b.outcome == OFFPAY_SETTLE_REJECTED &&
+          b.reason == OFFPAY_ETERMINAL_REVOKED);
+    CHECK(balance(&w, w.merchant_acct[0]) == CENTS(10));
+    /* again: the first time, nothing more revoked */
+    REQUIRE_OK(offpay_ledger_merchant_close(w.l, w.merchant[0], T0 + 400, &at,
+                                            &revoked, &replayed));
+    CHECK(at == T0 + 100 && revoked == 0 && replayed == 1);
+    REQUIRE_OK(offpay_ledger_merchants(w.l, 0, 100, &v, &n));
+    REQUIRE(n == 2);
+    CHECK(v[0].closed_at == T0 + 100 && v[0].terminals == 2 &&
+          v[0].terminals_active == 0);
+    CHECK(v[1].closed_at == 0 && v[1].terminals_active == 2);
+    free(v);
+    CHECK_ERR(
+        offpay_ledger_merchant_close(w.l, 999, T0 + 400, NULL, NULL, NULL),
+        OFFPAY_ENOTFOUND);
+    /* the registration's own check: merchant 1 closed behind the ledger's
+     * back, its terminals still active (as between a closing's commit
+     * and its revocations): neither a new terminal nor a rotation */
+    REQUIRE(run_sql(w.path, "UPDATE merchants SET closed_at = 1 WHERE id = "
+                            "(SELECT merchant FROM terminals WHERE id = "
+                            "(SELECT MAX(id) FROM terminals))"));
+    CHECK_ERR(add_terminal(&w, 1, T0 + 300 * DAY, T0 + 500, &tc),
+              OFFPAY_EMERCHANT_CLOSED);
+    CHECK_ERR(offpay_ledger_terminal_rotate(w.l, w.terminal[1], tk.pk,
+                                            T0 + 300 * DAY, T0 + 500, tbytes,
+                                            &tlen, &tc, NULL),
+              OFFPAY_EMERCHANT_CLOSED);
+    offpay_keypair_wipe(&tk);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* The payers' accounts: wallet accounts only (the credential's escrow,
  * the merchants' and the guarantee are not listed), by reference, paged;
  * each with its balance and credentials as the ledger holds them. */
@@ -5797,6 +5879,7 @@ static const offpay_test TESTS[] = {
      test_refunds_at_once_never_exceed_the_payment},
     {"merchants_listed_with_their_terminals",
      test_merchants_listed_with_their_terminals},
+    {"merchant_closed_gets_no_terminal", test_merchant_closed_gets_no_terminal},
     {"wallet_accounts_listed_and_found_by_ref",
      test_wallet_accounts_listed_and_found_by_ref},
     {"revlist_full_and_delta_verify_and_follow",
