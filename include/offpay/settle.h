@@ -335,15 +335,16 @@ offpay_err offpay_ledger_wallet_accounts_at(offpay_ledger *l, const char *ref,
  * a failure there is logged, the deposit stands and the release job pays
  * them). A deposit is at most
  * OFFPAY_LEDGER_DEPOSIT_MAX and leaves the account's balance at most
- * OFFPAY_LEDGER_BALANCE_MAX, so that no balance or sum of the ledger can
- * overflow 64 bits. *transfer (may be NULL) receives the transfer id.
- * A withdrawal from a wallet account takes nothing of what the account
- * holds for its released credentials' late presentments
- * (offpay_ledger_late_hold, settlement.md §6; since 0.23.0): a late code
- * would find it gone and the guarantee would pay.
- * Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EFUNDS (withdrawal above
- * the balance, or above the balance less what is held), OFFPAY_EOVERFLOW
- * (a deposit above those bounds), OFFPAY_ESTORE.
+ * OFFPAY_LEDGER_BALANCE_MAX, so that no balance can overflow 64 bits (the
+ * audit's sums of an account's whole history stay within them until
+ * 2^63 minor units have been deposited in all, docs/api.md). *transfer (may be
+ * NULL) receives the transfer id. A withdrawal from a wallet account takes
+ * nothing of what the account holds for its released credentials' late
+ * presentments (offpay_ledger_late_hold, settlement.md §6; since 0.23.0): a
+ * late code would find it gone and the guarantee would pay. Errors:
+ * OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_EFUNDS (withdrawal above the balance,
+ * or above the balance less what is held), OFFPAY_EOVERFLOW (a deposit above
+ * those bounds), OFFPAY_ESTORE.
  */
 #define OFFPAY_LEDGER_DEPOSIT_MAX INT64_C(10000000000000)  /* 10^13 */
 #define OFFPAY_LEDGER_BALANCE_MAX INT64_C(100000000000000) /* 10^14 */
@@ -1191,7 +1192,11 @@ typedef struct offpay_audit_report {
     int                money_more;
     uint64_t           money_mismatch; /* currencies whose money inside is
                                           not their deposits less
-                                          withdrawals */
+                                          withdrawals, or (since 0.23.0)
+                                          with a deposit or withdrawal
+                                          not between the world and an
+                                          account of theirs, or another
+                                          kind moving the world's money */
     uint64_t accounts;         /* accounts checked */
     uint64_t transfers;        /* transfers read */
     uint64_t imbalanced;       /* currencies whose balances do not sum to 0 */

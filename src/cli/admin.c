@@ -1167,8 +1167,10 @@ static int close_merchant(offpay_ledger *l, uint64_t merchant, int json)
                "more. What its terminals accepted before is paid when it is "
                "uploaded, into its account, until the late window of the "
                "last credential they took ends (74 days with offpayd's "
-               "defaults): keep paying out what arrives (docs/operations.md, "
-               "\"Closing a payer's account, a merchant leaving\")\n",
+               "defaults), and the guarantee's open claims for its "
+               "payments whenever it is funded: keep paying out what "
+               "arrives (docs/operations.md, \"Closing a payer's account, "
+               "a merchant leaving\")\n",
                (unsigned long long)merchant, when, revoked);
     return EXIT_OK;
 }

@@ -525,7 +525,7 @@ static void move(srv_req *r, srv_reply *out, int deposit)
             deposit ? "deposit" : "withdrawal", amt,
             offpay_currency_alpha(currency), deposit ? "into" : "from",
             offpay_account_kind_name(kind), (unsigned long long)id, ref,
-            !deposit && v[2].present && v[2].b
+            !deposit && !replayed && v[2].present && v[2].b
                 ? ", take_held: the part held for late payments "
                   "may be taken"
                 : "",

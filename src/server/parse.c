@@ -469,20 +469,31 @@ int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
         }
         if (field_value(val, &fields[i], &vals[i]) != 0) {
             /* an amount or an id sent as a JSON number (5, not "5.00"):
-             * the form it takes said, with the number's own digits */
-            if ((fields[i].type == SRV_FT_STRING ||
-                 fields[i].type == SRV_FT_ID) &&
-                json_is_integer(val) && json_integer_value(val) >= 0)
+             * the form it takes said, with the number's own digits when
+             * they would do; any other string field as a number: said */
+            int amount = strcmp(fields[i].name, "amount") == 0 ||
+                         strcmp(fields[i].name, "limit") == 0;
+            int whole = json_is_integer(val) &&
+                        json_integer_value(val) >= (amount ? 0 : 1);
+
+            if (whole && (amount || fields[i].type == SRV_FT_ID))
                 snprintf(hint_buf, hint_cap,
                          "field '%s' is malformed: a JSON string, such as "
                          "\"%" JSON_INTEGER_FORMAT
                          "\", not the number %" JSON_INTEGER_FORMAT,
                          fields[i].name, json_integer_value(val),
                          json_integer_value(val));
-            else if (fields[i].type == SRV_FT_STRING && json_is_number(val))
+            else if (amount && json_is_number(val))
                 snprintf(hint_buf, hint_cap,
                          "field '%s' is malformed: a JSON string (an "
-                         "amount: such as \"12.50\"), not a number",
+                         "amount, such as \"12.50\"), not a number",
+                         fields[i].name);
+            else if ((fields[i].type == SRV_FT_STRING ||
+                      fields[i].type == SRV_FT_ID) &&
+                     json_is_number(val))
+                snprintf(hint_buf, hint_cap,
+                         "field '%s' is malformed: a JSON string, not a "
+                         "number",
                          fields[i].name);
             else if (fields[i].type == SRV_FT_TEXT)
                 snprintf(hint_buf, hint_cap,

@@ -44,6 +44,54 @@ typedef struct shared_values {
     size_t   next; /* the amount slot replaced next */
 } shared_values;
 
+/* What an upload's new decisions (replays left out) held that the
+ * operator answers for, said on offpayd's log in one line
+ * (log_tally): paid by the guarantee, cases opened, left unpaid,
+ * refused. An upload of plain payments says nothing. */
+typedef struct batch_tally {
+    size_t   guaranteed, cases, unpaid, refused;
+    int64_t  covered;    /* by the guarantee, minor units (saturated) */
+    uint64_t first_case; /* the first case opened */
+} batch_tally;
+
+static void tally_add(batch_tally *tl, const offpay_settle_result *res)
+{
+    if (res->replay)
+        return;
+    if (res->covered > 0) {
+        tl->guaranteed++;
+        if (__builtin_add_overflow(tl->covered, res->covered, &tl->covered))
+            tl->covered = INT64_MAX;
+    }
+    if (res->case_id != 0 && tl->cases++ == 0)
+        tl->first_case = res->case_id;
+    tl->unpaid += res->outcome == OFFPAY_SETTLE_UNPAID;
+    tl->refused += res->outcome == OFFPAY_SETTLE_REJECTED;
+}
+
+static void log_tally(const offpay_ledger_terminal_info *t,
+                      const batch_tally *tl, size_t items)
+{
+    char covered[OFFPAY_AMOUNT_TEXT_MAX];
+
+    if (tl->guaranteed + tl->cases + tl->unpaid + tl->refused == 0)
+        return;
+    if (offpay_amount_format(tl->covered, t->currency, covered,
+                             sizeof covered) != OFFPAY_OK)
+        snprintf(covered, sizeof covered, "%lld minor units",
+                 (long long)tl->covered);
+    srv_log("terminal %u (merchant %llu) uploaded %zu item(s): %zu paid "
+            "partly or wholly by the guarantee (%s %s covered), %zu "
+            "case(s) opened%s%llu%s, %zu left unpaid, %zu refused (each "
+            "one's result in the answer; offpay admin statement --merchant "
+            "%llu)",
+            (unsigned)t->terminal_id, (unsigned long long)t->merchant_id, items,
+            tl->guaranteed, covered, offpay_currency_alpha(t->currency),
+            tl->cases, tl->cases > 0 ? " (the first: case " : "",
+            (unsigned long long)tl->first_case, tl->cases > 0 ? ")" : "",
+            tl->unpaid, tl->refused, (unsigned long long)t->merchant_id);
+}
+
 static void shared_free(shared_values *sv)
 {
     for (size_t i = 0; i < sizeof sv->outcome / sizeof *sv->outcome; i++)
@@ -253,8 +301,8 @@ static json_t *too_late_json(const srv_upload_item *it)
  * is *err (the first such), its items added to *left. */
 static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
                         const srv_upload_item *up, size_t n, json_t *results,
-                        shared_values *sv, size_t *settled, offpay_err *err,
-                        size_t *left)
+                        shared_values *sv, batch_tally *tl, size_t *settled,
+                        offpay_err *err, size_t *left)
 {
     offpay_settle_item   *item;
     offpay_settle_result *res;
@@ -302,6 +350,7 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
         }
         if (!undecided(&res[i], rc)) {
             (*settled)++;
+            tally_add(tl, &res[i]);
             srv_metrics_settled(res[i].outcome, res[i].reason, res[i].replay);
             if (res[i].case_id != 0 && !res[i].replay)
                 srv_metrics_case();
@@ -348,10 +397,12 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
     offpay_ledger_terminal_info t;
     json_t                     *results = NULL;
     shared_values               sv;
+    batch_tally                 tl;
     size_t                      settled = 0, left = 0;
     offpay_err                  err = OFFPAY_OK;
 
     memset(&sv, 0, sizeof sv);
+    memset(&tl, 0, sizeof tl);
     if (srv_terminal_batch(r, &t, &up, out) != 0)
         return;
     srv_metrics_batch(up.n);
@@ -378,13 +429,14 @@ void srv_upload_batch(srv_req *r, srv_reply *out)
                 err = OFFPAY_EBUSY;
             break;
         }
-        if (settle_chunk(r, &t, up.items + i, n, results, &sv, &settled, &err,
-                         &left) != 0) {
+        if (settle_chunk(r, &t, up.items + i, n, results, &sv, &tl, &settled,
+                         &err, &left) != 0) {
             srv_fail(out, SRV_E_INTERNAL, "out of memory");
             goto out;
         }
     }
     srv_batch_engine_error(0, err, left, up.n);
+    log_tally(&t, &tl, up.n);
     srv_ok(out,
            json_pack("{s:I, s:o, s:b, s:I, s:o}", "terminal_id",
                      (json_int_t)t.terminal_id, "merchant",

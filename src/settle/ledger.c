@@ -1720,14 +1720,11 @@ offpay__terminal_add_in_tx(offpay_ledger *l, uint64_t merchant,
     rc = offpay__ledger_within_key(l, now, &expires);
     if (rc != OFFPAY_OK)
         return rc;
-    /* a closed merchant gets no terminal; its account's row lock is the
-     * one its closing takes (merchant_close_tx), so a registration either
-     * comes before the closing, which then revokes what it registered,
-     * or finds the merchant closed (the read after the lock sees it) */
-    rc = l->ops->merchant_get(l->store, merchant, &account, &tc->currency,
-                              tc->name, NULL);
-    if (rc == OFFPAY_OK)
-        rc = l->ops->account_lock(l->store, account);
+    /* a closed merchant gets no terminal; its row's lock is the one its
+     * closing takes (merchant_close_tx), so a registration either comes
+     * before the closing, which then revokes what it registered, or finds
+     * the merchant closed (the read after the lock sees it) */
+    rc = l->ops->merchant_lock(l->store, merchant);
     if (rc == OFFPAY_OK)
         rc = l->ops->merchant_get(l->store, merchant, &account, &tc->currency,
                                   tc->name, &closed_at);
@@ -2383,8 +2380,8 @@ struct merchant_close_ctx {
     int      replayed;
 };
 
-/* Marks the merchant closed (the directory's row), under its account's
- * row lock, the one a terminal's registration takes. */
+/* Marks the merchant closed (the directory's row), under its row's lock,
+ * the one a terminal's registration takes. */
 static offpay_err merchant_close_tx(offpay_ledger *l, void *p)
 {
     struct merchant_close_ctx *c = p;
@@ -2393,10 +2390,7 @@ static offpay_err merchant_close_tx(offpay_ledger *l, void *p)
     uint16_t                   currency;
     offpay_err                 rc;
 
-    rc = l->ops->merchant_get(l->store, c->merchant, &account, &currency, name,
-                              NULL);
-    if (rc == OFFPAY_OK)
-        rc = l->ops->account_lock(l->store, account);
+    rc = l->ops->merchant_lock(l->store, c->merchant);
     if (rc == OFFPAY_OK)
         rc = l->ops->merchant_get(l->store, c->merchant, &account, &currency,
                                   name, &c->closed_at);

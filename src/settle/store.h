@@ -402,6 +402,11 @@ typedef struct offpay__store_ops {
     /* closes merchant id at now unless it is closed already (its first
      * time stays) */
     offpay_err (*merchant_close)(offpay__store *s, uint64_t id, uint32_t now);
+    /* the merchant's row locked until the transaction ends, against its
+     * closing (a terminal's registration and the closing take it; not the
+     * lock a terminal's insert takes through its foreign key, nor any
+     * money's) */
+    offpay_err (*merchant_lock)(offpay__store *s, uint64_t id);
     /* ENOTFOUND or OK with *id set when pk is registered */
     offpay_err (*terminal_by_pk)(offpay__store *s,
                                  const uint8_t  pk[OFFPAY_PK_BYTES],
@@ -984,7 +989,8 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(begin) X(begin_read) X(commit) X(rollback) X(close) X(account_add) \
     X(account_singleton) X(account_singleton_find) X(account_get) X(balance) \
     X(transfer_add) \
-    X(merchant_add) X(merchant_get) X(merchant_close) X(terminal_by_pk) \
+    X(merchant_add) X(merchant_get) X(merchant_close) X(merchant_lock) \
+    X(terminal_by_pk) \
     X(terminal_add) \
     X(terminal_set_cred) X(terminal_get) X(terminal_revoke) X(cred_add) \
     X(cred_set_bytes) X(cred_get) X(escrow_debit) X(escrow_credit) \
@@ -1027,13 +1033,15 @@ extern const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES];
 void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
                               offpay__audit_facts *f);
 /* The money per currency: rows (currency, inside, deposits_net, owed:
- * what the open claims on the guarantee still owe) ascending
- * by currency, which a backend hands one by one to offpay__audit_money_add
- * (listed up to the cap, every row checked). */
+ * what the open claims on the guarantee still owe, odd: the transfers
+ * that are not the deposits and withdrawals they say, or move the
+ * world's money under another kind) ascending by currency, which a
+ * backend hands one by one to offpay__audit_money_add (listed up to the
+ * cap, every row checked: odd above 0 is a mismatch). */
 extern const char offpay__audit_money_sql[];
 void offpay__audit_money_add(offpay__audit_facts *f, int64_t currency,
-                             int64_t inside, int64_t deposits_net,
-                             int64_t owed);
+                             int64_t inside, int64_t deposits_net, int64_t owed,
+                             int64_t odd);
 
 /* Opens the SQLite backend on path (schema created or migrated). */
 offpay_err offpay__store_sqlite_open(const char *path, offpay__store **s,

@@ -356,7 +356,13 @@ const char offpay__late_hold_sql[] =
 
 /* Money inside (the non-world balances) and deposits less withdrawals
  * (minus the world's balance), per currency: never one sum over several
- * currencies' minor units. */
+ * currencies' minor units; and the transfers that make "deposits less
+ * withdrawals" mean something else (counted by the debit's currency): a
+ * deposit not from the world account into a wallet, merchant or
+ * guarantee account of its currency, a withdrawal not the reverse, and
+ * any other kind moving the world's money (settlement.md §10, rule 1; a
+ * deposit booked from one payer to another kept every balance summing
+ * right). */
 #define CLAIMED                                                                \
     "COALESCE((SELECT SUM(x.amount) FROM transfers x"                          \
     " WHERE x.presentment = p.id AND x.kind = 'claim'), 0)"
@@ -364,12 +370,22 @@ const char offpay__audit_money_sql[] =
     BALANCES ", owed(currency, o) AS (SELECT c.currency,"
              " SUM(p.charged - p.paid - " CLAIMED ")"
              " FROM presentments p JOIN credentials c ON c.serial = p.serial"
-             " WHERE p.reason = 76 GROUP BY c.currency)"
+             " WHERE p.reason = 76 GROUP BY c.currency),"
+             " odd(currency, n) AS (SELECT d.currency, COUNT(*)"
+             " FROM transfers x JOIN accounts d ON d.id = x.debit"
+             " JOIN accounts k ON k.id = x.credit"
+             " WHERE CASE WHEN x.kind = 'deposit' THEN NOT (d.kind = 1"
+             "  AND k.kind IN (2, 4, 5) AND k.currency = d.currency)"
+             " WHEN x.kind = 'withdraw' THEN NOT (k.kind = 1"
+             "  AND d.kind IN (2, 4, 5) AND k.currency = d.currency)"
+             " ELSE d.kind = 1 OR k.kind = 1 END"
+             " GROUP BY d.currency)"
              " SELECT bal.currency,"
              " COALESCE(SUM(CASE WHEN kind <> 1 THEN b ELSE 0 END), 0),"
              " COALESCE(-SUM(CASE WHEN kind = 1 THEN b ELSE 0 END), 0),"
-             " COALESCE(MAX(owed.o), 0)"
+             " COALESCE(MAX(owed.o), 0), COALESCE(MAX(odd.n), 0)"
              " FROM bal LEFT JOIN owed ON owed.currency = bal.currency"
+             " LEFT JOIN odd ON odd.currency = bal.currency"
              " GROUP BY bal.currency ORDER BY bal.currency";
 
 /* The open claims (store.h): the presentments unpaid EFUNDS (76) through
@@ -386,9 +402,10 @@ const char offpay__owed_open_sql[] =
     " AND p.charged - p.paid > " CLAIMED " ORDER BY p.id LIMIT $3";
 
 void offpay__audit_money_add(offpay__audit_facts *f, int64_t currency,
-                             int64_t inside, int64_t deposits_net, int64_t owed)
+                             int64_t inside, int64_t deposits_net, int64_t owed,
+                             int64_t odd)
 {
-    if (inside != deposits_net)
+    if (inside != deposits_net || odd != 0)
         f->money_mismatch++;
     if (f->n_money == OFFPAY_AUDIT_CURRENCIES_MAX || currency < 0 ||
         currency > UINT16_MAX) {

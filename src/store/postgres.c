@@ -58,6 +58,7 @@ enum {
     S_MERCHANT_ADD,
     S_MERCHANT_GET,
     S_MERCHANT_CLOSE,
+    S_MERCHANT_LOCK,
     S_TERMINAL_BY_PK,
     S_TERMINAL_ADD,
     S_TERMINAL_SET_CRED,
@@ -128,6 +129,10 @@ static const char *const SQL[S_COUNT] = {
                        " merchants WHERE id = $1",
     [S_MERCHANT_CLOSE] = "UPDATE merchants SET closed_at = $2"
                          " WHERE id = $1 AND closed_at IS NULL",
+    /* the lock an UPDATE of a column that is no key takes: it waits for
+     * another such, not for a terminal's insert (KEY SHARE) */
+    [S_MERCHANT_LOCK] =
+        "SELECT id FROM merchants WHERE id = $1 FOR NO KEY UPDATE",
     [S_TERMINAL_BY_PK] = "SELECT id FROM terminals WHERE pk = $1",
     [S_TERMINAL_ADD] = "INSERT INTO terminals (merchant, pk, created_at)"
                        " VALUES ($1, $2, $3) RETURNING id",
@@ -892,6 +897,14 @@ static offpay_err s_merchant_close(offpay__store *s, uint64_t id, uint32_t now)
     return run(s, S_MERCHANT_CLOSE, &p, NULL);
 }
 
+static offpay_err s_merchant_lock(offpay__store *s, uint64_t id)
+{
+    params p = {0};
+
+    p_u64(&p, id);
+    return run(s, S_MERCHANT_LOCK, &p, NULL);
+}
+
 static offpay_err s_terminal_by_pk(offpay__store *s,
                                    const uint8_t  pk[OFFPAY_PK_BYTES],
                                    uint32_t      *id)
@@ -1419,7 +1432,8 @@ static offpay_err audit_money(offpay__store *s, offpay__audit_facts *f)
 
     for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++)
         offpay__audit_money_add(f, col_i64(r, i, 0), col_i64(r, i, 1),
-                                col_i64(r, i, 2), col_i64(r, i, 3));
+                                col_i64(r, i, 2), col_i64(r, i, 3),
+                                col_i64(r, i, 4));
     PQclear(r);
     return rc;
 }

@@ -316,10 +316,12 @@ api POST "/v1/admin/accounts/$W/deposit" '{"amount":5}'
 expect_http 400 BAD_FIELD "an amount as a JSON number"
 hint_is "field 'amount' is malformed: a JSON string, such as \"5\", not the number 5"
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":12.5}'
-hint_is "field 'amount' is malformed: a JSON string (an amount: such as \"12.50\"), not a number"
+hint_is "field 'amount' is malformed: a JSON string (an amount, such as \"12.50\"), not a number"
 api POST /v1/admin/credentials "{\"account\":$W,\"wallet_key\":\"$(printf '%064x' 1)\",\"limit\":\"1.00\"}"
 expect_http 400 BAD_FIELD "an account id as a JSON number"
 hint_is "field 'account' is malformed: a JSON string, such as \"$W\", not the number $W"
+api POST /v1/admin/accounts '{"currency":978}'
+hint_is "field 'currency' is malformed: a JSON string, not a number"
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":"12,50"}'
 expect_http 400 EAMOUNT "an amount with a comma"
 hint_is 'amount: "12,50" is not an amount in EUR: a string such as "12.50" (or "12"), at most 2 decimals, no sign'

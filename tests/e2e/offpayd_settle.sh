@@ -53,6 +53,8 @@ balances "esc=esc/$S1:10000 A=$MA:0" "offline: nothing moved yet"
 upload ta
 expect_http 200 - "upload of 2 payments"
 [ "$(outcomes)" = "settled settled" ] && ok "results: $(outcomes)" || fail "results: $(outcomes)"
+! grep -q "uploaded [0-9]* item(s):" server.err && ok "plain payments: no upload line on offpayd's log" \
+  || fail "a plain upload logged: $(grep uploaded server.err)"
 # each result has the fields of docs/api.md, in its order, nulls included
 [ "$(jq -c '.results[0] | del(.seq, .presentment)' resp.json)" \
   = '{"outcome":"settled","reason":null,"paid":{"minor":999,"decimal":"9.99","currency":"EUR"},"covered":{"minor":0,"decimal":"0.00","currency":"EUR"},"replay":false,"case":null}' ] \
@@ -221,6 +223,10 @@ upload ta --from 7
 upload tb --from 2
 [ "$(outcomes)" = "settled_guaranteed" ] && ok "tb: settled_guaranteed" || fail "tb: $(outcomes)"
 balances "W3=$W3:3000 esc=esc/$S3:0 A=$MA:5324 B=$MB:3000 G=$G:48000" "overspend covered"
+# offpayd's log says what the guarantee paid and the case (since 0.23.0)
+grep -qE "^offpayd: [0-9T:-]+Z terminal $TB \(merchant $MIDB\) uploaded 1 item\(s\): 1 paid partly or wholly by the guarantee \(10\.00 EUR covered\), 1 case\(s\) opened \(the first: case [0-9]+\), 0 left unpaid, 0 refused \(each one's result in the answer; offpay admin statement --merchant $MIDB\)$" server.err \
+  && ok "the log: tb's upload paid 10.00 by the guarantee, a case" \
+  || fail "upload log: $(grep uploaded server.err | tail -3)"
 api GET "/v1/admin/credentials/$S3"
 [ "$(jget .revoked)" = true ] && ok "credential revoked" || fail "not revoked"
 audit_passes "overspend"

@@ -148,8 +148,52 @@ static void test_audit_money_per_currency(void)
     offpay_ledger_close(l);
 }
 
+/* A deposit booked from one payer's account to another's (written
+ * behind the engine's back) keeps every balance and both totals right:
+ * the audit still fails it, as it does a transfer of another kind that
+ * moves the world's money, and a withdrawal into a payer's account
+ * (since 0.23.0). */
+static void test_audit_deposits_only_from_the_world(void)
+{
+    static const char *const odd[] = {
+        "INSERT INTO transfers (debit, credit, amount, kind, at)"
+        " VALUES (%llu, %llu, 100, 'deposit', %u)",
+        "INSERT INTO transfers (debit, credit, amount, kind, at)"
+        " VALUES (%llu, %llu, 100, 'withdraw', %u)",
+        "INSERT INTO transfers (debit, credit, amount, kind, at)"
+        " SELECT id, %llu + 0 * %llu, 100, 'settle', %u FROM accounts"
+        " WHERE kind = 1",
+    };
+
+    for (size_t k = 0; k < sizeof odd / sizeof *odd; k++) {
+        char                path[512], sql[320];
+        offpay_ledger      *l = NULL;
+        sqlite3            *db = NULL;
+        uint64_t            a, b;
+        offpay_audit_report r;
+
+        snprintf(path, sizeof path, "%s/odd-%zu.db", offpay_test_tmpdir(), k);
+        REQUIRE_OK(offpay_ledger_open(path, NULL, &l));
+        REQUIRE_OK(offpay_ledger_wallet_account(l, EUR, "payer a", T0, &a));
+        REQUIRE_OK(offpay_ledger_wallet_account(l, EUR, "payer b", T0, &b));
+        REQUIRE_OK(offpay_ledger_deposit(l, a, 5000, "top-up", T0, NULL));
+        REQUIRE_OK(offpay_ledger_audit(l, &r));
+        REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) ==
+                SQLITE_OK);
+        snprintf(sql, sizeof sql, odd[k], (unsigned long long)a,
+                 (unsigned long long)b, T0);
+        REQUIRE(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+        sqlite3_close(db);
+        CHECK(offpay_ledger_audit(l, &r) == OFFPAY_EAUDIT);
+        CHECK(r.money_mismatch == 1 && r.imbalanced == 0 && r.negative == 0);
+        offpay_ledger_close(l);
+    }
+}
+
 static const offpay_test TESTS[] = {
     {"audit_money_per_currency", test_audit_money_per_currency},
+    {"audit_deposits_only_from_the_world",
+     test_audit_deposits_only_from_the_world},
     {"audit_queries_are_linear_in_the_ledger",
      test_audit_queries_are_linear_in_the_ledger},
     {NULL, NULL}};
