@@ -2791,7 +2791,7 @@ typedef struct refund_args {
 } refund_args;
 
 static int refund_print(const offpay_refund *f, int replayed, const char *key,
-                        int json)
+                        const char *warning, int json)
 {
     uint16_t cur = f->currency;
     char     m1[64], m2[64], m3[64];
@@ -2799,7 +2799,7 @@ static int refund_print(const offpay_refund *f, int replayed, const char *key,
     if (json) {
         json_t *doc = json_pack(
             "{s:o, s:s, s:o, s:I, s:o, s:o, s:o, s:o, s:o?, s:o, s:o, s:o, s:o,"
-            " s:o, s:o, s:b}",
+            " s:o, s:o, s:b, s:o}",
             "presentment", cli_json_u64(f->presentment), "currency",
             offpay_currency_alpha(cur), "amount", decimal_json(f->amount, cur),
             "amount_minor", (json_int_t)f->amount, "to_guarantee",
@@ -2813,7 +2813,8 @@ static int refund_print(const offpay_refund *f, int replayed, const char *key,
             decimal_json(f->deposited, cur), "paid", decimal_json(f->paid, cur),
             "covered", decimal_json(f->covered, cur), "refunded",
             decimal_json(f->refunded, cur), "refundable",
-            decimal_json(f->paid - f->refunded, cur), "replayed", replayed);
+            decimal_json(f->paid - f->refunded, cur), "replayed", replayed,
+            "warning", warning != NULL ? json_string(warning) : json_null());
 
         return cli_print_json(doc, "refund");
     }
@@ -2844,6 +2845,8 @@ static int refund_print(const offpay_refund *f, int replayed, const char *key,
            cli_money(f->paid, cur, m1, sizeof m1),
            cli_money(f->refunded, cur, m2, sizeof m2),
            cli_money(f->paid - f->refunded, cur, m3, sizeof m3));
+    if (warning != NULL)
+        printf("WARNING: %s\n", warning);
     return EXIT_OK;
 }
 
@@ -2854,7 +2857,7 @@ static int refund(offpay_ledger *l, const refund_args *q, int json)
     offpay_refund st, f;
     int64_t       amount;
     int           replayed = 0;
-    char          m1[64], m2[64];
+    char          m1[64], m2[64], warning[OFFPAY__REFUND_WARNING_MAX];
     offpay_err    rc;
 
     rc = offpay_ledger_refund_state(l, q->presentment, &st);
@@ -2879,7 +2882,8 @@ static int refund(offpay_ledger *l, const refund_args *q, int json)
                 "again refunds again; give --key (the return's reference) "
                 "so that a repeat moves nothing\n");
     if (rc == OFFPAY_OK)
-        return refund_print(&f, replayed, q->key, json);
+        return refund_print(&f, replayed, q->key,
+                            offpay__refund_warning(l, &f, warning), json);
     if (rc == OFFPAY_EOVER_REFUND &&
         offpay_ledger_refund_state(l, q->presentment, &st) == OFFPAY_OK) {
         fprintf(stderr,

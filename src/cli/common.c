@@ -19,6 +19,7 @@
 #include "cli/cli.h"
 #include "core/amount_int.h"
 #include "core/base64.h"
+#include "core/unixtime.h"
 #include "store/lockwait.h"
 #include "wallet/spendlog.h"
 #include "wallet/wallet_file.h"
@@ -822,13 +823,7 @@ uint8_t *cli_read_credential(const char *path, size_t max, size_t *len,
 
 const char *cli_iso_time(uint32_t t, char buf[32])
 {
-    time_t    tt = (time_t)t;
-    struct tm tm;
-
-    if (gmtime_r(&tt, &tm) == NULL ||
-        strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, 32, "%u", t);
-    return buf;
+    return offpay__unix_time_iso(t, buf);
 }
 
 int cli_write_file(const char *path, const uint8_t *data, size_t len)

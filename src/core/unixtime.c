@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 int offpay__unix_time_parse(const char *name, const char *v, int period,
                             uint32_t *t, char *hint, size_t cap)
@@ -40,4 +41,15 @@ int offpay__unix_time_parse(const char *name, const char *v, int period,
                  "or leading zeros (date -u +%%s -d 2027-01-01 gives one)",
                  name);
     return -1;
+}
+
+const char *offpay__unix_time_iso(uint32_t t, char out[32])
+{
+    time_t    tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL ||
+        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "%u", t);
+    return out;
 }

@@ -30,4 +30,11 @@
 int offpay__unix_time_parse(const char *name, const char *v, int period,
                             uint32_t *t, char *hint, size_t cap);
 
+/*
+ * offpay__unix_time_iso — t as every time offpay prints one, ISO 8601 in
+ * UTC ("2026-12-06T22:50:13Z"), into out; the decimal seconds should the
+ * system not convert it. out, returned. Thread-safe.
+ */
+const char *offpay__unix_time_iso(uint32_t t, char out[32]);
+
 #endif

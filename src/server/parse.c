@@ -256,12 +256,7 @@ uint32_t srv_now(void)
 
 void srv_iso_time(uint32_t t, char when[32])
 {
-    time_t    tt = (time_t)t;
-    struct tm tm;
-
-    when[0] = '\0';
-    if (gmtime_r(&tt, &tm) != NULL)
-        strftime(when, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    (void)offpay__unix_time_iso(t, when);
 }
 
 /* ---- parsers ------------------------------------------------------- */

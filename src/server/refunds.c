@@ -4,14 +4,16 @@
  * §13), made once under an Idempotency-Key as a deposit is.
  */
 #include "server/server.h"
+#include "settle/render.h"
 
-static json_t *refund_json(const offpay_refund *f, int replayed)
+static json_t *refund_json(const offpay_refund *f, int replayed,
+                           const char *warning)
 {
     uint16_t cur = f->currency;
 
     return json_pack(
         "{s:o, s:o, s:o, s:o, s:o, s:o, s:o?, s:o, s:o, s:o, s:o, s:o, s:o,"
-        " s:o}",
+        " s:o, s:o}",
         "presentment", srv_json_id(f->presentment), "amount",
         srv_json_amount(f->amount, cur), "to_guarantee",
         srv_json_amount(f->to_guarantee, cur), "to_wallet",
@@ -25,7 +27,8 @@ static json_t *refund_json(const offpay_refund *f, int replayed)
         srv_json_amount(f->covered, cur), "refunded",
         srv_json_amount(f->refunded, cur), "refundable",
         srv_json_amount(f->paid - f->refunded, cur), "replayed",
-        json_boolean(replayed));
+        json_boolean(replayed), "warning",
+        warning != NULL ? json_string(warning) : json_null());
 }
 
 void srv_refund(srv_req *r, srv_reply *out)
@@ -83,8 +86,11 @@ void srv_refund(srv_req *r, srv_reply *out)
                         (unsigned long long)f.wallet_account,
                         v[2].present && v[2].b ? ", funded" : "", ref,
                         (unsigned long long)f.transfer);
+        char why[OFFPAY__REFUND_WARNING_MAX];
+
         srv_metrics_refund(replayed);
-        srv_ok(out, refund_json(&f, replayed));
+        srv_ok(out, refund_json(&f, replayed,
+                                offpay__refund_warning(r->l, &f, why)));
     } else if (rc == OFFPAY_EEXISTS && key != NULL) {
         srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED, NULL);
     } else if (rc == OFFPAY_EOVER_REFUND &&

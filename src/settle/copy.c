@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "core/testhook.h"
+#include "core/unixtime.h"
 #include "offpay/offpay.h"
 #include "settle/copy.h"
 #include "settle/settle_int.h"
@@ -515,13 +516,10 @@ static int seal_reason(const offpay__copy_value *v, void *ctx)
 static void seal_says(const char *to, uint32_t now,
                       char out[OFFPAY__SEAL_REASON_MAX + 1])
 {
-    char      shown[OFFPAY__SEAL_REASON_MAX - 96], when[32] = "?";
-    time_t    t = (time_t)now;
-    struct tm tm;
+    char shown[OFFPAY__SEAL_REASON_MAX - 96], when[32];
 
     (void)offpay_ledger_redact(to, shown, sizeof shown, NULL);
-    if (gmtime_r(&t, &tm) != NULL)
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    offpay__unix_time_iso(now, when);
     snprintf(out, OFFPAY__SEAL_REASON_MAX + 1, SEAL_HEAD "%s" SEAL_MID "%s",
              shown, when);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "offpay/core.h"
+#include "core/unixtime.h"
 #include "settle/render.h"
 
 json_t *offpay__json_id(uint64_t v)
@@ -128,6 +129,37 @@ const char *offpay__revoke_warning(uint64_t                      terminal_id,
              "uploads first and loses nothing",
              (unsigned long long)terminal_id, (unsigned long long)rp->pending);
     return buf;
+}
+
+const char *offpay__refund_warning(offpay_ledger *l, const offpay_refund *f,
+                                   char *buf)
+{
+    offpay_wallet_account_info *a = NULL;
+    size_t                      n = 0;
+    char                        amt[OFFPAY_AMOUNT_TEXT_MAX], when[32];
+    const char                 *w = NULL;
+
+    if (f->to_wallet <= 0 ||
+        offpay_ledger_wallet_accounts(l, NULL, f->wallet_account - 1, 1, &a,
+                                      &n) != OFFPAY_OK)
+        return NULL;
+    if (n == 1 && a[0].id == f->wallet_account && a[0].lost_at != 0 &&
+        offpay_amount_format(f->to_wallet, f->currency, amt, sizeof amt) ==
+            OFFPAY_OK) {
+        offpay__unix_time_iso(a[0].lost_at, when);
+        snprintf(buf, OFFPAY__REFUND_WARNING_MAX,
+                 "wallet account %llu's wallet was reported lost (%s): the "
+                 "%s %s refunded to the payer is in that account, where "
+                 "only its owner's new wallet takes it (an enrollment code "
+                 "for the account: offpay admin enroll-code --account %llu), "
+                 "or a withdrawal pays it out",
+                 (unsigned long long)f->wallet_account, when, amt,
+                 offpay_currency_alpha(f->currency),
+                 (unsigned long long)f->wallet_account);
+        w = buf;
+    }
+    free(a);
+    return w;
 }
 
 /* ---- the merchant statement ------------------------------------------ */

@@ -114,6 +114,17 @@ offpay_err offpay__statement_terminal(offpay_ledger *l, uint64_t merchant,
 const char *offpay__revoke_warning(uint64_t                      terminal_id,
                                    const offpay_terminal_report *rp, char *buf);
 
+/* The warning a refund answers (POST /v1/admin/presentments/N/refund,
+ * `offpay admin refund`) when its payer's part went into a wallet
+ * account whose wallet was reported lost: the money lands there all the
+ * same, and waits for its owner's new wallet or a payout. Into buf (room
+ * for OFFPAY__REFUND_WARNING_MAX), NULL when there is none (nothing to
+ * the payer, or the account not lost, or it cannot be read: best effort,
+ * the refund is booked). (render.c) */
+#define OFFPAY__REFUND_WARNING_MAX 400u
+const char *offpay__refund_warning(offpay_ledger *l, const offpay_refund *f,
+                                   char *buf);
+
 /* 1 when reason is what a terminal's revocation keeps
  * (offpay_ledger_terminal_revoke_why; `offpay admin revoke-terminal
  * --reason` checks it first): 1 to OFFPAY_LEDGER_REF_MAX bytes of UTF-8

@@ -255,7 +255,19 @@ c=$(pay w2 30.00); accept tc "$c" 30.00 && ok "tc accepted 30.00 from the lost p
 upload ta
 [ "$(last)" = "settled" ] && ok "ta's payment from before the revocation settles" \
   || fail "upload: $(cat resp.json)"
+P3=$(jq -r '.results[-1].presentment' resp.json)
 balances "W=$W2:5000 esc=esc/$S3:4000 A=$MA:5200" "paid from the escrow"
+# a refund of it now lands in the lost wallet's account: the answer warns
+# where it is and how its owner gets it (since 0.23.0); put back after
+api POST "/v1/admin/presentments/$P3/refund" '{"amount":"1.00","ref":"returned"}'
+[ "$status" = 200 ] && [ "$(jget .to_wallet.decimal)" = 1.00 ] \
+  && [ "$(jget .warning)" = "wallet account $W2's wallet was reported lost ($(iso "$rat")): the 1.00 EUR refunded to the payer is in that account, where only its owner's new wallet takes it (an enrollment code for the account: offpay admin enroll-code --account $W2), or a withdrawal pays it out" ] \
+  && ok "a refund into the lost wallet's account: warned" || fail "refund to a lost account: $status $(cat resp.json)"
+run_cli 0 "^WARNING: wallet account $W2's wallet was reported lost" -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment "$P3" --amount 1.00 --key back-1
+api POST "/v1/admin/accounts/$W2/withdraw" '{"amount":"2.00","ref":"refunds moved"}'
+api POST "/v1/admin/accounts/$MA/deposit" '{"amount":"2.00","ref":"refunds moved"}'
+balances "W=$W2:5000 esc=esc/$S3:4000 A=$MA:5200" "the refunds moved back"
 # the revoked wallet restored: a clear 403, nothing changes
 w restore w2r --from w2.backup --backup-passphrase-file bp
 w sync w2r

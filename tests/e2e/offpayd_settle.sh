@@ -393,8 +393,8 @@ api GET "/v1/admin/merchants/$MIDB/statement"
 PR5=$(jq -r '[.lines[] | select(.outcome == "settled_guaranteed")][0].presentment' resp.json)
 api_once r-1 POST "/v1/admin/presentments/$PR1/refund" '{"amount":"4.00","ref":"returned goods"}'
 expect_http 200 - "refund of 4.00 of presentment $PR1"
-[ "$(jq -c '[.amount.decimal, .to_guarantee.decimal, .to_wallet.decimal, .refunded.decimal, .refundable.decimal, .replayed, .guarantee_account]' resp.json)" \
-  = '["4.00","0.00","4.00","4.00","5.99",false,null]' ] && [ "$(jget .wallet_account)" = "$W" ] \
+[ "$(jq -c '[.amount.decimal, .to_guarantee.decimal, .to_wallet.decimal, .refunded.decimal, .refundable.decimal, .replayed, .guarantee_account, .warning]' resp.json)" \
+  = '["4.00","0.00","4.00","4.00","5.99",false,null,null]' ] && [ "$(jget .wallet_account)" = "$W" ] \
   && [ "$(jget .merchant_account)" = "$MA" ] \
   && ok "4.00 to the payer's account, 5.99 left to refund" || fail "refund reply: $(cat resp.json)"
 RT1=$(jget .transfer)
