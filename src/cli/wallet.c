@@ -1642,6 +1642,7 @@ static void print_sync_balances(const offpay_wallet             *w,
            "available", "released", "held", "next-counter");
     for (size_t i = 0; i < offpay_wallet_n_credentials(w); i++) {
         offpay_wallet_balance b;
+        int64_t               spendable;
 
         if (offpay_wallet_get_balance(w, i, now, &b) != OFFPAY_OK ||
             b.currency != acct->currency)
@@ -1649,11 +1650,16 @@ static void print_sync_balances(const offpay_wallet             *w,
         /* one offpayd does not know has no escrow there */
         if (b.frozen == 2)
             b.escrow = b.available = 0;
+        /* what a code may still take from it: nothing from a revoked,
+         * frozen or unusable one, whatever its escrow holds (the total's
+         * rule, so the column sums to it) */
+        spendable = b.usable && !b.frozen && !b.revoked && b.available > 0
+                        ? b.available
+                        : 0;
         printf("%-10llu %-16s %-16s %-16s %-16s %u%s\n",
                (unsigned long long)b.serial,
                cli_money(b.escrow, b.currency, m1, sizeof m1),
-               cli_money(b.available > 0 ? b.available : 0, b.currency, m2,
-                         sizeof m2),
+               cli_money(spendable, b.currency, m2, sizeof m2),
                cli_money(b.released, b.currency, m3, sizeof m3),
                /* what settlement paid of it is no longer held */
                cli_money(b.held - b.settled_above, b.currency, m4, sizeof m4),
@@ -1664,8 +1670,7 @@ static void print_sync_balances(const offpay_wallet             *w,
                : !b.usable     ? " (not usable)"
                                : "");
         escrow += b.escrow;
-        if (b.usable && !b.frozen && !b.revoked && b.available > 0)
-            avail += b.available;
+        avail += spendable;
     }
     printf("total: account %s, escrow %s, available offline %s\n",
            cli_money(acct->balance, acct->currency, m1, sizeof m1),

@@ -162,7 +162,8 @@ audits "renewal"
 api POST "/v1/admin/credentials/$S1/revoke" '{"reason":"test"}'
 w sync w1 --no-renew
 [ "$ws" = 0 ] && grep -q "^1 credential(s) revoked: no code from them" w.out \
-  && [[ $(row "$S1") == *"(revoked)"* ]] && ok "sync: $S1 revoked" || fail "revoked sync: $(cat w.out)"
+  && [[ $(row "$S1") == *"(revoked)"* ]] && [ "$(row "$S1" | awk '{print $4}')" = 0.00 ] \
+  && ok "sync: $S1 revoked, nothing of it available" || fail "revoked sync: $(cat w.out)"
 w balance w1
 grep -q "revoked    no code from it" w.out && grep -q "(none of it can be spent: revoked)" w.out \
   && grep -q "offpayd opened a case against the credential .* a code charged twice is put right by a refund from the merchant" w.out \
