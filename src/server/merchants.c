@@ -2,7 +2,7 @@
  * merchants.c — POST /v1/admin/merchants: a merchant (the name its
  * terminal credentials carry) and its account; GET /v1/admin/merchants:
  * the merchants, a page at a time, with their accounts (and balances) and
- * terminals; POST /v1/admin/merchants/M/close: a merchant leaving.
+ * terminals; POST /v1/admin/merchants/N/close: a merchant leaving.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +133,7 @@ void srv_merchants_list(srv_req *r, srv_reply *out)
     free(v);
 }
 
-/* POST /v1/admin/merchants/M/close (body empty or {}): the merchant gets
+/* POST /v1/admin/merchants/N/close (body empty or {}): the merchant gets
  * no new terminal and its active ones are revoked ("merchant closed");
  * again, the first closing's time, and any terminal a call that stopped
  * part way left active revoked (settlement.md §8). */

@@ -362,6 +362,7 @@ static int field_value(const json_t *j, const srv_field *f, srv_value *v)
 
     switch (f->type) {
     case SRV_FT_STRING:
+    case SRV_FT_AMOUNT:
         v->s = str_of(j, f->max);
         return v->s != NULL ? 0 : -1;
     case SRV_FT_TEXT:
@@ -466,8 +467,7 @@ int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
             /* an amount or an id sent as a JSON number (5, not "5.00"):
              * the form it takes said, with the number's own digits when
              * they would do; any other string field as a number: said */
-            int amount = strcmp(fields[i].name, "amount") == 0 ||
-                         strcmp(fields[i].name, "limit") == 0;
+            int amount = fields[i].type == SRV_FT_AMOUNT;
             int whole = json_is_integer(val) &&
                         json_integer_value(val) >= (amount ? 0 : 1);
 
@@ -525,7 +525,7 @@ const srv_field srv_fields_account[2] = {
     {"ref", SRV_FT_TEXT, 0, SRV_REF_MAX},
 };
 const srv_field srv_fields_money[3] = {
-    {"amount", SRV_FT_STRING, 1, 24},
+    {"amount", SRV_FT_AMOUNT, 1, 24},
     {"ref", SRV_FT_TEXT, 0, SRV_REF_MAX},
     {"take_held", SRV_FT_BOOL, 0, 0},
 };
@@ -544,12 +544,12 @@ const srv_field srv_fields_terminal[3] = {
 const srv_field srv_fields_credential[5] = {
     {"account", SRV_FT_ID, 1, ID_MAX},
     {"wallet_key", SRV_FT_STRING, 1, 2 * OFFPAY_PK_BYTES},
-    {"limit", SRV_FT_STRING, 1, 24},
+    {"limit", SRV_FT_AMOUNT, 1, 24},
     {"expires", SRV_FT_UINT, 0, TIME_MAX},
     {"allow_unbound", SRV_FT_BOOL, 0, 1},
 };
 const srv_field srv_fields_refund[3] = {
-    {"amount", SRV_FT_STRING, 1, 24},
+    {"amount", SRV_FT_AMOUNT, 1, 24},
     {"ref", SRV_FT_TEXT, 0, SRV_REF_MAX},
     {"funded", SRV_FT_BOOL, 0, 1},
 };

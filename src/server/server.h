@@ -434,6 +434,8 @@ int srv_parse_key(const char *s, uint8_t pk[OFFPAY_PK_BYTES]);
 
 typedef enum srv_ftype {
     SRV_FT_STRING, /* JSON string without NUL, 1..max bytes */
+    SRV_FT_AMOUNT, /* the same, an amount's decimal text ("12.50"), which
+                      a hint names as such */
     SRV_FT_TEXT,   /* a string people read (a name, a ref, a reason): as
                       STRING, and without control or invisible format
                       characters (docs/protocol.md §2.3's name rule) */

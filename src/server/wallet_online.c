@@ -36,7 +36,7 @@ static const srv_field fields_enroll[1] = {
     {"code", SRV_FT_STRING, 1, OFFPAY_ENROLL_CODE_CHARS},
 };
 static const srv_field fields_allowance[4] = {
-    {"amount", SRV_FT_STRING, 1, 31},
+    {"amount", SRV_FT_AMOUNT, 1, 31},
     {"expires", SRV_FT_UINT, 0, UINT32_MAX},
     {"allow_unbound", SRV_FT_BOOL, 0, 0},
     {"request_id", SRV_FT_STRING, 0, OFFPAY_REQUEST_KEY_MAX},
