@@ -35,6 +35,12 @@
     " FROM presentments o WHERE o.serial = " c ".serial AND o.reason = 76"     \
     " AND " pres_cond "), 0))"
 
+/* What the guarantee's claims paid presentment p since its settlement
+ * (§5), through transfers_claim. */
+#define CLAIMED                                                                \
+    "COALESCE((SELECT SUM(x.amount) FROM transfers x"                          \
+    " WHERE x.presentment = p.id AND x.kind = 'claim'), 0)"
+
 const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "SELECT COUNT(*) FROM accounts",
     "SELECT COUNT(*) FROM transfers",
@@ -157,9 +163,7 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     " + (SELECT COUNT(*) FROM presentments p JOIN"
     "    (SELECT x.presentment, SUM(x.amount) AS s FROM transfers x"
     "     WHERE x.kind = 'refund' GROUP BY x.presentment) AS rf"
-    "    ON rf.presentment = p.id WHERE rf.s > p.paid"
-    "    + COALESCE((SELECT SUM(y.amount) FROM transfers y"
-    "     WHERE y.presentment = p.id AND y.kind = 'claim'), 0))"
+    "    ON rf.presentment = p.id WHERE rf.s > p.paid + " CLAIMED ")"
     /* clang-format off */
     " + (SELECT COUNT(*) FROM credentials c JOIN"
     "    (SELECT o.serial, SUM(x.amount) AS g FROM transfers x"
@@ -218,9 +222,7 @@ const char offpay__refund_base_sql[] =
     "WITH q(id, replayed) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT))"
     /* paid: at settlement, and since by the guarantee's claims (§5: the
      * merchant holds that money too, and may give it back) */
-    " SELECT p.serial, p.terminal, p.paid + COALESCE((SELECT SUM(x.amount)"
-    "  FROM transfers x WHERE x.presentment = p.id AND x.kind = 'claim'), 0),"
-    " p.covered,"
+    " SELECT p.serial, p.terminal, p.paid + " CLAIMED ", p.covered,"
     " COALESCE((SELECT SUM(x.amount) FROM transfers x"
     "  WHERE x.presentment = p.id AND x.kind = 'refund'), 0),"
     /* the guarantee's money not back on the credential: its escrow's
@@ -363,9 +365,6 @@ const char offpay__late_hold_sql[] =
  * any other kind moving the world's money (settlement.md §10, rule 1; a
  * deposit booked from one payer to another kept every balance summing
  * right). */
-#define CLAIMED                                                                \
-    "COALESCE((SELECT SUM(x.amount) FROM transfers x"                          \
-    " WHERE x.presentment = p.id AND x.kind = 'claim'), 0)"
 const char offpay__audit_money_sql[] =
     BALANCES ", owed(currency, o) AS (SELECT c.currency,"
              " SUM(p.charged - p.paid - " CLAIMED ")"
