@@ -163,7 +163,11 @@ extern "C" {
     X(EMERCHANT_CLOSED, 97,                                                    \
       "this merchant was closed ('offpay admin close-merchant'): it gets no "  \
       "new terminal; what its terminals accepted before they were revoked "    \
-      "is still paid when it is uploaded")
+      "is still paid when it is uploaded")                                     \
+    X(ECASE_CLOSED, 98,                                                        \
+      "this case is closed already ('offpay admin case CASE' shows when and "  \
+      "why): reopen it first to close it with other words")                    \
+    X(ECASE_OPEN, 99, "this case is open: only a closed case is reopened")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

@@ -1256,6 +1256,9 @@ const char *offpay_case_kind_name(offpay_case_kind k);
 /* The kind named name (as above). Errors: OFFPAY_EINVAL. */
 offpay_err offpay_case_kind_from_name(const char *name, offpay_case_kind *k);
 
+/* bytes of a case's note, resolution or reason to reopen (027_case_notes) */
+#define OFFPAY_CASE_TEXT_MAX 1000u
+
 /* A case as the ledger records it. */
 typedef struct offpay_case_info {
     uint64_t         id;
@@ -1266,21 +1269,35 @@ typedef struct offpay_case_info {
     uint64_t         presentment; /* the presentment that opened it */
     uint32_t         terminal_id; /* the terminal that uploaded it */
     uint32_t         opened_at;
+    /* Since 0.24.0: when it was last closed (offpay_ledger_case_act), 0
+     * while open, and that closing's words (its resolution; "" while
+     * open). */
+    uint32_t closed_at;
+    char     resolution[OFFPAY_CASE_TEXT_MAX + 1];
 } offpay_case_info;
+
+/* Which cases a list holds, by their state (since 0.24.0). */
+typedef enum offpay_case_state {
+    OFFPAY_CASES_ANY = 0,
+    OFFPAY_CASES_OPEN = 1,  /* never closed, or reopened since */
+    OFFPAY_CASES_CLOSED = 2 /* closed, not reopened since */
+} offpay_case_state;
 
 /* Which cases to list: every field 0 means "any". */
 typedef struct offpay_case_filter {
-    uint64_t         serial;   /* this credential only */
-    offpay_case_kind kind;     /* this kind only */
-    uint32_t         since;    /* opened at or after this time */
-    uint64_t         after_id; /* ids above this one (paging) */
+    uint64_t          serial;   /* this credential only */
+    offpay_case_kind  kind;     /* this kind only */
+    uint32_t          since;    /* opened at or after this time */
+    uint64_t          after_id; /* ids above this one (paging) */
+    offpay_case_state state;    /* since 0.24.0 */
 } offpay_case_filter;
 
 /*
  * offpay_ledger_cases — at most max cases matching f (NULL: all), in
  * ascending id order, into *out (malloc'd, free() it; NULL when none) and
  * *n. A caller pages by passing the last id seen as f->after_id. Errors:
- * OFFPAY_EINVAL (max 0, an unknown kind), OFFPAY_ENOMEM, OFFPAY_ESTORE.
+ * OFFPAY_EINVAL (max 0, an unknown kind or state), OFFPAY_ENOMEM,
+ * OFFPAY_ESTORE.
  */
 offpay_err offpay_ledger_cases(offpay_ledger *l, const offpay_case_filter *f,
                                size_t max, offpay_case_info **out, size_t *n);
@@ -1288,6 +1305,62 @@ offpay_err offpay_ledger_cases(offpay_ledger *l, const offpay_case_filter *f,
 /* One case by id. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND, OFFPAY_ESTORE. */
 offpay_err offpay_ledger_case(offpay_ledger *l, uint64_t id,
                               offpay_case_info *out);
+
+/* ---- working a case (docs/operations.md "Working a case"; since 0.24.0) */
+
+/* What an operator did about a case: each step is kept, in order, never
+ * changed nor removed (027_case_notes). */
+typedef enum offpay_case_action {
+    OFFPAY_CASE_NOTE = 1,  /* words kept with the case; its state stays */
+    OFFPAY_CASE_CLOSE = 2, /* closed: the words are its resolution */
+    OFFPAY_CASE_REOPEN = 3 /* open again: the words say why */
+} offpay_case_action;
+
+/* "note", "close", "reopen"; NULL for anything else. */
+const char *offpay_case_action_name(offpay_case_action a);
+/* The action named name (as above). Errors: OFFPAY_EINVAL. */
+offpay_err offpay_case_action_from_name(const char         *name,
+                                        offpay_case_action *a);
+
+/* One step of a case. */
+typedef struct offpay_case_note {
+    uint64_t           id; /* ascending within its case */
+    uint64_t           case_id;
+    offpay_case_action action;
+    uint32_t           at;
+    char               text[OFFPAY_CASE_TEXT_MAX + 1];
+} offpay_case_note;
+
+/*
+ * offpay_ledger_case_act — records action on case case_id at now, with
+ * text (1 to OFFPAY_CASE_TEXT_MAX bytes of UTF-8 an operator reads: no
+ * control character, no invisible or bidirectional mark): a note, a
+ * closing (the case leaves the open ones; text is its resolution) or a
+ * reopening. The step is kept in *out (may be NULL). An action whose kind
+ * and words are those of the case's newest step is taken as that step
+ * sent again: nothing is added, *out is that step and *replayed (may be
+ * NULL) is 1. Errors: OFFPAY_EINVAL (case_id or now 0, an unknown action,
+ * text NULL, empty, too long or not such text), OFFPAY_ENOTFOUND (no such
+ * case), OFFPAY_ECASE_CLOSED (closing a case closed already, by other
+ * words or with a step since), OFFPAY_ECASE_OPEN (reopening a case that
+ * is open), OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_case_act(offpay_ledger *l, uint64_t case_id,
+                                  offpay_case_action action, const char *text,
+                                  uint32_t now, offpay_case_note *out,
+                                  int *replayed);
+
+/*
+ * offpay_ledger_case_notes — the steps of case case_id after step id
+ * after (0: from its first), oldest first, at most max
+ * (OFFPAY_CASE_NOTES_PAGE_MAX), into *out (malloc'd, free() it; NULL when
+ * none) and *n. Errors: OFFPAY_EINVAL (case_id 0, max 0 or above the
+ * page), OFFPAY_ENOTFOUND (no such case), OFFPAY_ENOMEM, OFFPAY_ESTORE.
+ */
+#define OFFPAY_CASE_NOTES_PAGE_MAX 1000u
+offpay_err offpay_ledger_case_notes(offpay_ledger *l, uint64_t case_id,
+                                    uint64_t after, size_t max,
+                                    offpay_case_note **out, size_t *n);
 
 /* The evidence file (docs/settlement.md §9): one JSON object, version 1,
  * within these bounds. */

@@ -62,9 +62,12 @@ static const char help[] =
     "Usage: offpay admin COMMAND --db LEDGER [--json]\n"
     "       offpay admin COMMAND --shards FILE [...]   (a sharded ledger)\n"
     "       offpay admin cases --db LEDGER [--serial N] [--kind KIND]\n"
-    "                    [--since UNIXTIME] [--after ID] [--limit N] [--json]\n"
+    "                    [--since UNIXTIME] [--open | --closed] [--after ID]\n"
+    "                    [--limit N] [--json]\n"
     "       offpay admin cases --server URL --token-file FILE [the same\n"
     "                    filters] [--json]\n"
+    "       offpay admin case CASE --db LEDGER [--note TEXT | --close TEXT\n"
+    "                    | --reopen TEXT] [--json]\n"
     "       offpay admin evidence CASE --db LEDGER --bundle FILE --out FILE\n"
     "                    [--force]\n"
     "       offpay admin evidence CASE --server URL --token-file FILE\n"
@@ -124,7 +127,15 @@ static const char help[] =
     "            may be given to say so\n"
     "  cases     list the cases settlement opened (duplicate,\n"
     "            double_spend, overspend, receipt_mismatch,\n"
-    "            charge_mismatch: no evidence file), oldest first\n"
+    "            charge_mismatch: no evidence file), oldest first, each\n"
+    "            open or closed (when, and its resolution)\n"
+    "  case      case CASE and every step taken on it, oldest first:\n"
+    "            notes, closings (their resolution), reopenings. With\n"
+    "            --note, --close or --reopen that step is taken first\n"
+    "            and kept for good; the same step again right after is\n"
+    "            taken as sent twice (nothing added). Also POST\n"
+    "            /v1/admin/cases/N/notes, /close, /reopen\n"
+    "            (docs/operations.md, \"Working a case\")\n"
     "  evidence  write case CASE as one self-contained evidence file\n"
     "            (docs/settlement.md §9) that 'offpay verify-evidence'\n"
     "            checks offline against the root key\n"
@@ -341,6 +352,14 @@ static const char help[] =
     "                   to, and those rotated from them\n"
     "  --kind KIND      cases: of this kind only\n"
     "  --since UNIXTIME cases: opened at or after this time\n"
+    "  --open, --closed cases: the open ones only (never closed, or\n"
+    "                   reopened since), or the closed ones only\n"
+    "  --note TEXT      case: words kept with the case (1 to 1000 bytes\n"
+    "                   of text on one line)\n"
+    "  --close TEXT     case: close it; TEXT is its resolution (what was\n"
+    "                   done: a refund, a loss written off, the payer\n"
+    "                   reached)\n"
+    "  --reopen TEXT    case: open a closed case again; TEXT says why\n"
     "  --after ID       cases, transfers, merchants, accounts, statement:\n"
     "                   with an id above ID (paging)\n"
     "  --limit N        cases, transfers, merchants, accounts: at most N\n"
@@ -405,7 +424,8 @@ static const struct {
 } commands[] = {
     {"audit", ""},
     {"release", "now"},
-    {"cases", "serial kind since after limit server token-file"},
+    {"cases", "serial kind since open closed after limit server token-file"},
+    {"case", "note close reopen"},
     {"evidence", "bundle out force server token-file"},
     {"enroll-code", "currency expires ref account"},
     {"revoke-wallet", "account"},
@@ -2914,39 +2934,56 @@ static int refund(offpay_ledger *l, const refund_args *q, int json)
     return cli_fail("refund", rc);
 }
 
-/* The cases v[0..n), as a table or one JSON object. */
-static int print_cases(const offpay_case_info *v, size_t n, int json)
+/* A case as --json gives it (as offpayd's, its times in ISO 8601). */
+static json_t *case_json(const offpay_case_info *c)
+{
+    char opened[32], closed[32];
+
+    cli_iso_time(c->opened_at, opened);
+    cli_iso_time(c->closed_at, closed);
+    return json_pack(
+        "{s:o, s:s, s:o, s:I, s:o, s:o, s:I, s:s, s:o, s:o}", "id",
+        cli_json_u64(c->id), "kind", offpay_case_kind_name(c->kind), "serial",
+        cli_json_u64(c->serial), "counter", (json_int_t)c->counter, "payment",
+        cli_json_u64(c->payment), "presentment", cli_json_u64(c->presentment),
+        "terminal", (json_int_t)c->terminal_id, "opened_at", opened,
+        "closed_at", c->closed_at != 0 ? json_string(closed) : json_null(),
+        "resolution",
+        c->closed_at != 0 ? json_string(c->resolution) : json_null());
+}
+
+/* A case on one line, and its resolution on the next when it is closed. */
+static void case_line(const offpay_case_info *c)
 {
     char when[32];
 
+    cli_iso_time(c->opened_at, when);
+    printf("case %llu  %-16s credential %llu  counter %u  terminal %u  "
+           "opened %s  %s",
+           (unsigned long long)c->id, offpay_case_kind_name(c->kind),
+           (unsigned long long)c->serial, (unsigned)c->counter,
+           (unsigned)c->terminal_id, when,
+           c->closed_at != 0 ? "CLOSED" : "OPEN");
+    if (c->closed_at != 0)
+        printf(" %s\n    resolution: %s", cli_iso_time(c->closed_at, when),
+               c->resolution);
+    putchar('\n');
+}
+
+/* The cases v[0..n), as a table or one JSON object. */
+static int print_cases(const offpay_case_info *v, size_t n, int json)
+{
     if (json) {
         json_t *arr = json_array();
 
-        for (size_t i = 0; arr != NULL && i < n; i++) {
-            cli_iso_time(v[i].opened_at, when); /* ISO 8601 */
-            json_array_append_new(
-                arr,
-                json_pack("{s:o, s:s, s:o, s:I, s:o, s:o, s:I, s:s}", "id",
-                          cli_json_u64(v[i].id), "kind",
-                          offpay_case_kind_name(v[i].kind), "serial",
-                          cli_json_u64(v[i].serial), "counter",
-                          (json_int_t)v[i].counter, "payment",
-                          cli_json_u64(v[i].payment), "presentment",
-                          cli_json_u64(v[i].presentment), "terminal",
-                          (json_int_t)v[i].terminal_id, "opened_at", when));
-        }
+        for (size_t i = 0; arr != NULL && i < n; i++)
+            json_array_append_new(arr, case_json(&v[i]));
         return cli_print_json(
             json_pack("{s:I, s:o}", "count", (json_int_t)n, "cases", arr),
             "cases");
     }
-    for (size_t i = 0; i < n; i++) {
-        cli_iso_time(v[i].opened_at, when);
-        printf("case %llu  %-16s credential %llu  counter %u  terminal %u  "
-               "opened %s\n",
-               (unsigned long long)v[i].id, offpay_case_kind_name(v[i].kind),
-               (unsigned long long)v[i].serial, (unsigned)v[i].counter,
-               (unsigned)v[i].terminal_id, when);
-    }
+    for (size_t i = 0; i < n; i++)
+        case_line(&v[i]);
     printf("%zu case(s)\n", n);
     return EXIT_OK;
 }
@@ -2964,6 +3001,121 @@ static int cases(offpay_ledger *l, const admin_args *a)
     status = print_cases(v, n, a->json);
     free(v);
     return status;
+}
+
+/* `admin case CASE [--note|--close|--reopen TEXT]`: the step first, if
+ * one is given (offpay_ledger_case_act), then the case and all its steps. */
+static int case_show(offpay_ledger *l, uint64_t id, offpay_case_action act,
+                     const char *text, int json)
+{
+    offpay_case_info c;
+    offpay_case_note step, *v = NULL, *all = NULL;
+    size_t           n = 0, total = 0;
+    uint64_t         after = 0;
+    int              replayed = 0, status;
+    char             when[32];
+    json_t          *arr = NULL;
+    offpay_err       rc = OFFPAY_OK;
+
+    if (act != 0)
+        rc = offpay_ledger_case_act(l, id, act, text, cli_now(), &step,
+                                    &replayed);
+    if (rc == OFFPAY_OK || rc == OFFPAY_ECASE_CLOSED ||
+        rc == OFFPAY_ECASE_OPEN) {
+        offpay_err g = offpay_ledger_case(l, id, &c);
+
+        rc = g != OFFPAY_OK ? g : rc;
+    }
+    if (rc == OFFPAY_ENOTFOUND) {
+        fprintf(stderr,
+                "offpay: admin case: no case %llu (ENOTFOUND; 'offpay admin "
+                "cases' lists them)\n",
+                (unsigned long long)id);
+        return EXIT_REJECTED;
+    }
+    if (rc == OFFPAY_ECASE_CLOSED) {
+        fprintf(stderr,
+                "offpay: admin case: case %llu is closed already, since %s "
+                "(resolution: %s): nothing was added; --reopen it first to "
+                "close it with other words (ECASE_CLOSED)\n",
+                (unsigned long long)id, cli_iso_time(c.closed_at, when),
+                c.resolution);
+        return EXIT_REJECTED;
+    }
+    if (rc == OFFPAY_ECASE_OPEN) {
+        fprintf(stderr,
+                "offpay: admin case: case %llu is open: only a closed case "
+                "is reopened; nothing was added (ECASE_OPEN)\n",
+                (unsigned long long)id);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail("admin case", rc);
+    /* every step, a page at a time */
+    do {
+        offpay_case_note *grown;
+
+        rc = offpay_ledger_case_notes(l, id, after, OFFPAY_CASE_NOTES_PAGE_MAX,
+                                      &v, &n);
+        if (rc != OFFPAY_OK)
+            break;
+        grown = n > 0 ? realloc(all, (total + n) * sizeof *all) : all;
+        if (n > 0 && grown == NULL) {
+            rc = OFFPAY_ENOMEM;
+            break;
+        }
+        all = grown;
+        if (n > 0) {
+            memcpy(all + total, v, n * sizeof *v);
+            total += n;
+            after = v[n - 1].id;
+        }
+        free(v);
+        v = NULL;
+    } while (n == OFFPAY_CASE_NOTES_PAGE_MAX);
+    free(v);
+    if (rc != OFFPAY_OK) {
+        free(all);
+        return cli_fail("admin case", rc);
+    }
+    if (json) {
+        arr = json_array();
+        for (size_t i = 0; arr != NULL && i < total; i++)
+            json_array_append_new(
+                arr,
+                json_pack("{s:o, s:s, s:s, s:s}", "step",
+                          cli_json_u64(all[i].id), "action",
+                          offpay_case_action_name(all[i].action), "text",
+                          all[i].text, "at", cli_iso_time(all[i].at, when)));
+        status = cli_print_json(
+            act != 0
+                ? json_pack("{s:o, s:o, s:o, s:b}", "case", case_json(&c),
+                            "steps", arr, "step", cli_json_u64(step.id),
+                            "replayed", replayed)
+                : json_pack("{s:o, s:o}", "case", case_json(&c), "steps", arr),
+            "admin case");
+        free(all);
+        return status;
+    }
+    if (act != 0 && replayed)
+        printf("case %llu: this %s was its newest step already (step %llu "
+               "at %s): nothing was added\n",
+               (unsigned long long)id, offpay_case_action_name(act),
+               (unsigned long long)step.id, cli_iso_time(step.at, when));
+    else if (act != 0)
+        printf("case %llu: %s (step %llu)\n", (unsigned long long)id,
+               act == OFFPAY_CASE_CLOSE    ? "closed"
+               : act == OFFPAY_CASE_REOPEN ? "reopened"
+                                           : "note kept",
+               (unsigned long long)step.id);
+    case_line(&c);
+    for (size_t i = 0; i < total; i++)
+        printf("  step %llu  %s  %-6s  %s\n", (unsigned long long)all[i].id,
+               cli_iso_time(all[i].at, when),
+               offpay_case_action_name(all[i].action), all[i].text);
+    printf("%zu step(s)\n", total);
+    free(all);
+    return EXIT_OK;
 }
 
 static int evidence(offpay_ledger *l, const admin_args *a, uint64_t id)
@@ -3204,9 +3356,12 @@ static int cases_page(const admin_args *a, offpay_case_info *v, size_t max,
         snprintf(serial, sizeof serial, "&serial=%llu",
                  (unsigned long long)a->f.serial);
     snprintf(path, sizeof path,
-             "/v1/admin/cases?since=%u&after=%llu&limit=%zu%s%s",
+             "/v1/admin/cases?since=%u&after=%llu&limit=%zu%s%s%s",
              (unsigned)a->f.since, (unsigned long long)*next, want, kind,
-             serial);
+             serial,
+             a->f.state == OFFPAY_CASES_OPEN     ? "&state=open"
+             : a->f.state == OFFPAY_CASES_CLOSED ? "&state=closed"
+                                                 : "");
     *next = 0;
     r.b = malloc(r.cap);
     if (r.b == NULL)
@@ -3239,6 +3394,20 @@ static int cases_page(const admin_args *a, offpay_case_info *v, size_t max,
             !reply_u32(o, "opened_at", &c->opened_at) || k == NULL ||
             offpay_case_kind_from_name(k, &c->kind) != OFFPAY_OK)
             goto bad;
+        {
+            const json_t *ca = json_object_get(o, "closed_at");
+            const json_t *res = json_object_get(o, "resolution");
+
+            if (json_is_null(ca) && json_is_null(res))
+                ; /* open */
+            else if (!reply_u32(o, "closed_at", &c->closed_at) ||
+                     c->closed_at == 0 || !json_is_string(res) ||
+                     json_string_length(res) > OFFPAY_CASE_TEXT_MAX)
+                goto bad;
+            else
+                memcpy(c->resolution, json_string_value(res),
+                       json_string_length(res) + 1);
+        }
         (*n)++;
     }
     status = EXIT_OK;
@@ -3431,6 +3600,11 @@ int cli_admin(int argc, char **argv)
         {"into", required_argument, NULL, 'I'},
         {"drop", no_argument, NULL, 'X'},
         {"by-day", no_argument, NULL, 'Y'},
+        {"open", no_argument, NULL, 'p'},
+        {"closed", no_argument, NULL, 'q'},
+        {"note", required_argument, NULL, 'w'},
+        {"close", required_argument, NULL, 'L'},
+        {"reopen", required_argument, NULL, 'O'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -3452,6 +3626,8 @@ int cli_admin(int argc, char **argv)
     int               by_day = 0; /* report --by-day */
     const char    *reason = NULL;
     const char       *into = NULL; /* copy-ledger --into */
+    offpay_case_action act = 0;     /* case --note, --close, --reopen */
+    const char        *act_text = NULL;
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
 
@@ -3461,7 +3637,7 @@ int cli_admin(int argc, char **argv)
         strcmp(argv[1], "-h") == 0) {
         if (argc < 2)
             return cli_usage_error("admin: give a command (audit, release, "
-                                   "cases, evidence, enroll-code, "
+                                   "cases, case, evidence, enroll-code, "
                                    "revoke-wallet, revoke-credential, "
                                    "revoke-terminal, transfers, statement, "
                                    "report, refund, "
@@ -3564,6 +3740,29 @@ int cli_admin(int argc, char **argv)
         case 'Y':
             by_day = 1;
             break;
+        case 'p':
+        case 'q':
+            if (a.f.state != OFFPAY_CASES_ANY)
+                bad = cli_usage_error("admin cases: give --open or --closed, "
+                                      "not both");
+            a.f.state = c == 'p' ? OFFPAY_CASES_OPEN : OFFPAY_CASES_CLOSED;
+            break;
+        case 'w':
+        case 'L':
+        case 'O':
+            if (act != 0)
+                bad = cli_usage_error("admin case: give one of --note, "
+                                      "--close and --reopen");
+            act = c == 'w'   ? OFFPAY_CASE_NOTE
+                  : c == 'L' ? OFFPAY_CASE_CLOSE
+                             : OFFPAY_CASE_REOPEN;
+            act_text = optarg;
+            if (!offpay__case_text_ok(optarg))
+                bad = cli_usage_error(
+                    "admin case: --%s is 1 to %u bytes of text on one line, "
+                    "without control or invisible format characters",
+                    offpay_case_action_name(act), OFFPAY_CASE_TEXT_MAX);
+            break;
         case 'I':
             into = optarg;
             break;
@@ -3654,7 +3853,17 @@ int cli_admin(int argc, char **argv)
      * command's vector, so the first is at argv[optind + 1]. */
     if (optind < argc - 1)
         positional = argv[optind + 1];
-    if (strcmp(cmd, "evidence") == 0) {
+    if (strcmp(cmd, "case") == 0) {
+        if (positional == NULL)
+            return cli_usage_error("admin case: give the CASE id");
+        if (optind + 1 < argc - 1)
+            return cli_usage_error("admin case: unexpected argument '%s'",
+                                   argv[optind + 2]);
+        if (parse_u64("CASE", positional, INT64_MAX, &case_id) != 0)
+            return EXIT_USAGE;
+        if (case_id == 0)
+            return cli_usage_error("admin case: CASE is an id from 1");
+    } else if (strcmp(cmd, "evidence") == 0) {
         if (positional == NULL)
             return cli_usage_error("admin evidence: give the CASE id");
         if (optind + 1 < argc - 1)
@@ -3916,6 +4125,8 @@ int cli_admin(int argc, char **argv)
         status = merchants(l, &a);
     else if (strcmp(cmd, "accounts") == 0)
         status = accounts(l, q.ref, &a);
+    else if (strcmp(cmd, "case") == 0)
+        status = case_show(l, case_id, act, act_text, json);
     else
         status = evidence(l, &a, case_id);
     offpay_ledger_close(l);

@@ -26,7 +26,7 @@ static const char help[] =
     "            decommission, nfc\n"
     "  decode    print any offpay code in human form and as JSON\n"
     "  admin     the operator on the settlement ledger: audit, release,\n"
-    "            cases, evidence, enroll-code, revoke-wallet,\n"
+    "            cases, case, evidence, enroll-code, revoke-wallet,\n"
     "            revoke-credential, close-merchant, revoke-terminal,\n"
     "            transfers, statement, report, refund, merchants,\n"
     "            accounts, lists, backup, copy-ledger, unseal, skip-ids,\n"

@@ -1,10 +1,13 @@
 /*
- * cases.c — the cases settlement opened (docs/settlement.md §9):
- * GET /v1/admin/cases?serial=N&kind=K&since=T&after=ID&limit=N lists them
- * (oldest first, at most CASES_MAX per page), and
- * GET /v1/admin/cases/ID/evidence returns one case's evidence file: the
- * JSON object `offpay admin evidence` writes and `offpay verify-evidence`
- * checks, with the trust bundle offpayd serves.
+ * cases.c — the cases settlement opened (docs/settlement.md §9) and the
+ * operator's work on them (docs/operations.md "Working a case"):
+ * GET /v1/admin/cases?serial=N&kind=K&since=T&state=S&after=ID&limit=N
+ * lists them (oldest first, at most CASES_MAX per page);
+ * GET /v1/admin/cases/ID gives one with its steps (after=STEP&limit=N
+ * pages them); POST /v1/admin/cases/ID/notes, /close and /reopen add a
+ * step; GET /v1/admin/cases/ID/evidence returns one case's evidence file:
+ * the JSON object `offpay admin evidence` writes and `offpay
+ * verify-evidence` checks, with the trust bundle offpayd serves.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +16,23 @@
 
 static json_t *case_json(const offpay_case_info *c)
 {
-    return json_pack("{s:o, s:s, s:o, s:I, s:o, s:o, s:I, s:I}", "id",
-                     srv_json_id(c->id), "kind", offpay_case_kind_name(c->kind),
-                     "serial", srv_json_id(c->serial), "counter",
-                     (json_int_t)c->counter, "payment", srv_json_id(c->payment),
-                     "presentment", srv_json_id(c->presentment), "terminal",
-                     (json_int_t)c->terminal_id, "opened_at",
-                     (json_int_t)c->opened_at);
+    return json_pack(
+        "{s:o, s:s, s:o, s:I, s:o, s:o, s:I, s:I, s:o, s:o}", "id",
+        srv_json_id(c->id), "kind", offpay_case_kind_name(c->kind), "serial",
+        srv_json_id(c->serial), "counter", (json_int_t)c->counter, "payment",
+        srv_json_id(c->payment), "presentment", srv_json_id(c->presentment),
+        "terminal", (json_int_t)c->terminal_id, "opened_at",
+        (json_int_t)c->opened_at, "closed_at",
+        c->closed_at != 0 ? json_integer(c->closed_at) : json_null(),
+        "resolution",
+        c->closed_at != 0 ? json_string(c->resolution) : json_null());
+}
+
+static json_t *step_json(const offpay_case_note *n)
+{
+    return json_pack("{s:o, s:s, s:s, s:I}", "step", srv_json_id(n->id),
+                     "action", offpay_case_action_name(n->action), "text",
+                     n->text, "at", (json_int_t)n->at);
 }
 
 void srv_cases_list(srv_req *r, srv_reply *out)
@@ -27,6 +40,7 @@ void srv_cases_list(srv_req *r, srv_reply *out)
     const char        *qs = r->query(r->conn, "serial");
     const char        *qk = r->query(r->conn, "kind");
     const char        *qt = r->query(r->conn, "since");
+    const char        *qst = r->query(r->conn, "state");
     offpay_case_filter f;
     offpay_case_info  *v = NULL;
     uint64_t           since = 0, limit;
@@ -40,14 +54,20 @@ void srv_cases_list(srv_req *r, srv_reply *out)
         (qt != NULL && srv_parse_u64(qt, UINT32_MAX, &since) != 0) ||
         srv_parse_page(r->query(r->conn, "after"), r->query(r->conn, "limit"),
                        &f.after_id, &limit) != 0 ||
-        (qk != NULL && offpay_case_kind_from_name(qk, &f.kind) != OFFPAY_OK)) {
+        (qk != NULL && offpay_case_kind_from_name(qk, &f.kind) != OFFPAY_OK) ||
+        (qst != NULL && strcmp(qst, "open") != 0 &&
+         strcmp(qst, "closed") != 0)) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
                  "serial: a decimal id from 1; after: a case id; since: a "
                  "unix time; limit: "
                  "1..1000; kind: duplicate, double_spend, overspend, "
-                 "receipt_mismatch or charge_mismatch");
+                 "receipt_mismatch or charge_mismatch; state: open or "
+                 "closed");
         return;
     }
+    if (qst != NULL)
+        f.state =
+            strcmp(qst, "open") == 0 ? OFFPAY_CASES_OPEN : OFFPAY_CASES_CLOSED;
     f.since = (uint32_t)since;
     rc = offpay_ledger_cases(r->l, &f, (size_t)limit, &v, &n);
     if (rc != OFFPAY_OK) {
@@ -98,4 +118,137 @@ void srv_case_evidence(srv_req *r, srv_reply *out)
     doc = json_loadb(file, len, JSON_REJECT_DUPLICATES, &jerr);
     free(file);
     srv_ok(out, doc); /* NULL (cannot happen: our own JSON) is INTERNAL */
+}
+
+/* GET /v1/admin/cases/N[?after=STEP&limit=N]: the case and a page of its
+ * steps, oldest first. */
+void srv_case_get(srv_req *r, srv_reply *out)
+{
+    offpay_case_info  c;
+    offpay_case_note *v = NULL;
+    uint64_t          id, after, limit;
+    size_t            n = 0;
+    json_t           *arr;
+    offpay_err        rc;
+
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &id) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "case: a decimal id from 1");
+        return;
+    }
+    if (srv_parse_page(r->query(r->conn, "after"), r->query(r->conn, "limit"),
+                       &after, &limit) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER,
+                 "after: a step id (the last one seen); limit: 1..1000");
+        return;
+    }
+    rc = offpay_ledger_case(r->l, id, &c);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_case_notes(r->l, id, after, (size_t)limit, &v, &n);
+    if (rc == OFFPAY_ENOTFOUND) {
+        srv_fail_engine_hint(out, rc, "case %llu: no such case",
+                             (unsigned long long)id);
+        return;
+    }
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "case");
+        return;
+    }
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        json_array_append_new(arr, step_json(&v[i]));
+    srv_ok(out,
+           json_pack("{s:o, s:o, s:o}", "case", case_json(&c), "steps",
+                     arr != NULL ? arr : json_null(), "next_after",
+                     srv_json_next_after(n, limit, n > 0 ? v[n - 1].id : 0)));
+    free(v);
+}
+
+/* POST /v1/admin/cases/N/notes, /close, /reopen: one step, its words
+ * under field (the action's own name for them). */
+static void case_act(srv_req *r, srv_reply *out, offpay_case_action action,
+                     const srv_field *field)
+{
+    offpay_case_info c;
+    offpay_case_note step;
+    srv_value        v[1];
+    json_t          *doc = NULL;
+    char             hint[160];
+    uint64_t         id;
+    int              replayed = 0, e;
+    offpay_err       rc;
+
+    if (srv_parse_id(r->cap[0], SRV_ID_MAX, &id) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "case: a decimal id from 1");
+        return;
+    }
+    e = srv_parse_object(r->body, r->body_len, field, 1, v, &doc, hint,
+                         sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        return;
+    }
+    rc = offpay_ledger_case_act(r->l, id, action, v[0].s, r->now, &step,
+                                &replayed);
+    json_decref(doc);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_case(r->l, id, &c);
+    if (rc == OFFPAY_ENOTFOUND) {
+        srv_fail_engine_hint(out, rc, "case %llu: no such case",
+                             (unsigned long long)id);
+        return;
+    }
+    if (rc == OFFPAY_ECASE_CLOSED || rc == OFFPAY_ECASE_OPEN) {
+        char when[32] = "";
+
+        if (offpay_ledger_case(r->l, id, &c) == OFFPAY_OK && c.closed_at != 0)
+            srv_iso_time(c.closed_at, when);
+        if (rc == OFFPAY_ECASE_CLOSED)
+            srv_fail_engine_hint(
+                out, rc,
+                "case %llu was closed at %s (GET /v1/admin/cases/%llu "
+                "shows its resolution): reopen it first "
+                "(POST /v1/admin/cases/%llu/reopen) to close it with "
+                "other words",
+                (unsigned long long)id, when, (unsigned long long)id,
+                (unsigned long long)id);
+        else
+            srv_fail_engine_hint(out, rc,
+                                 "case %llu is open: only a closed case is "
+                                 "reopened",
+                                 (unsigned long long)id);
+        return;
+    }
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "case");
+        return;
+    }
+    {
+        char words[SRV_REF_MAX + 1];
+
+        srv_log_text(step.text, words, sizeof words);
+        srv_log_request(r, replayed, "case %llu (%s, serial %llu) %s: %s",
+                        (unsigned long long)id, offpay_case_kind_name(c.kind),
+                        (unsigned long long)c.serial,
+                        action == OFFPAY_CASE_CLOSE    ? "closed"
+                        : action == OFFPAY_CASE_REOPEN ? "reopened"
+                                                       : "noted",
+                        words);
+    }
+    srv_ok(out, json_pack("{s:o, s:o, s:b}", "case", case_json(&c), "step",
+                          step_json(&step), "replayed", replayed));
+}
+
+void srv_case_note(srv_req *r, srv_reply *out)
+{
+    case_act(r, out, OFFPAY_CASE_NOTE, srv_fields_case_note);
+}
+
+void srv_case_close(srv_req *r, srv_reply *out)
+{
+    case_act(r, out, OFFPAY_CASE_CLOSE, srv_fields_case_close);
+}
+
+void srv_case_reopen(srv_req *r, srv_reply *out)
+{
+    case_act(r, out, OFFPAY_CASE_REOPEN, srv_fields_case_reopen);
 }

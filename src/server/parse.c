@@ -60,6 +60,8 @@ unsigned srv_status_of(offpay_err rc)
     case OFFPAY_EWALLET_LOST: /* the key's state, not the request's form */
     case OFFPAY_EWALLET_CASE:
     case OFFPAY_EMERCHANT_CLOSED: /* the merchant's state */
+    case OFFPAY_ECASE_CLOSED:     /* the case's state */
+    case OFFPAY_ECASE_OPEN:
         return 409;
     case OFFPAY_ESTORE:
     case OFFPAY_ERETRY:
@@ -559,6 +561,15 @@ const srv_field srv_fields_revoke[1] = {
 const srv_field srv_fields_terminal_revoke[2] = {
     {"reason", SRV_FT_TEXT, 0, SRV_REF_MAX},
     {"chain", SRV_FT_BOOL, 0, 1},
+};
+const srv_field srv_fields_case_note[1] = {
+    {"text", SRV_FT_TEXT, 1, OFFPAY_CASE_TEXT_MAX},
+};
+const srv_field srv_fields_case_close[1] = {
+    {"resolution", SRV_FT_TEXT, 1, OFFPAY_CASE_TEXT_MAX},
+};
+const srv_field srv_fields_case_reopen[1] = {
+    {"reason", SRV_FT_TEXT, 1, OFFPAY_CASE_TEXT_MAX},
 };
 
 static const srv_field item_fields[4] = {

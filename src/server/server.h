@@ -482,6 +482,10 @@ extern const srv_field srv_fields_credential[5]; /* account, wallet_key,
 extern const srv_field srv_fields_revoke[1];     /* reason */
 /* reason, chain (POST /v1/admin/terminals/N/revoke) */
 extern const srv_field srv_fields_terminal_revoke[2];
+/* a case's steps (POST /v1/admin/cases/N/notes, /close, /reopen) */
+extern const srv_field srv_fields_case_note[1];   /* text */
+extern const srv_field srv_fields_case_close[1];  /* resolution */
+extern const srv_field srv_fields_case_reopen[1]; /* reason */
 extern const srv_field srv_fields_refund[3];     /* amount, ref, funded */
 
 #define SRV_N(a) (sizeof(a) / sizeof((a)[0]))
@@ -690,6 +694,11 @@ void srv_audit(srv_req *r, srv_reply *out);
 void srv_upload_batch(srv_req *r, srv_reply *out);
 void srv_cases_list(srv_req *r, srv_reply *out);
 void srv_case_evidence(srv_req *r, srv_reply *out);
+void srv_case_get(srv_req *r, srv_reply *out);
+/* POST /v1/admin/cases/N/notes, /close and /reopen */
+void srv_case_note(srv_req *r, srv_reply *out);
+void srv_case_close(srv_req *r, srv_reply *out);
+void srv_case_reopen(srv_req *r, srv_reply *out);
 void srv_upload_wallet(srv_req *r, srv_reply *out);
 void srv_overview(srv_req *r, srv_reply *out);
 void srv_terminal_status(srv_req *r, srv_reply *out);

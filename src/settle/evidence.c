@@ -82,7 +82,7 @@ static offpay_err cases_tx(offpay_ledger *l, void *arg)
 offpay_err offpay_ledger_cases(offpay_ledger *l, const offpay_case_filter *f,
                                size_t max, offpay_case_info **out, size_t *n)
 {
-    static const offpay_case_filter all = {0, 0, 0, 0};
+    static const offpay_case_filter all = {0, 0, 0, 0, OFFPAY_CASES_ANY};
     struct cases_ctx                c;
     offpay_err                      rc;
 
@@ -95,6 +95,9 @@ offpay_err offpay_ledger_cases(offpay_ledger *l, const offpay_case_filter *f,
         return OFFPAY_EINVAL;
     memset(&c, 0, sizeof c);
     c.f = f != NULL ? f : &all;
+    if ((int)c.f->state < OFFPAY_CASES_ANY ||
+        (int)c.f->state > OFFPAY_CASES_CLOSED)
+        return OFFPAY_EINVAL;
     if (c.f->kind != 0) {
         c.kind = offpay_case_kind_name(c.f->kind);
         if (c.kind == NULL)

@@ -131,6 +131,11 @@ const char *offpay__refund_warning(offpay_ledger *l, const offpay_refund *f,
  * without control or invisible format characters. (ledger.c) */
 int offpay__revoke_reason_ok(const char *reason);
 
+/* 1 when text is what a case's step keeps (offpay_ledger_case_act;
+ * `offpay admin case` checks it first): 1 to OFFPAY_CASE_TEXT_MAX bytes of
+ * UTF-8 without control or invisible format characters. (cases.c) */
+int offpay__case_text_ok(const char *text);
+
 /* ---- the settlement report (report.c) -------------------------------- */
 
 /* One merchant's figures over a period: its statement's lines summed

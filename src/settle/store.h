@@ -618,6 +618,19 @@ typedef struct offpay__store_ops {
     /* ENOTFOUND or the case (kind: OFFPAY_EINVAL for an unknown name) */
     offpay_err (*case_get)(offpay__store *s, uint64_t id,
                            offpay_case_info *out);
+    /* the case's row locked until the transaction ends, against another
+     * step of it (027_case_notes); ENOTFOUND when there is no such case */
+    offpay_err (*case_lock)(offpay__store *s, uint64_t id);
+    /* adds a step of case n->case_id (its action, text and at); *id the
+     * new step's. With OFFPAY_CASE_CLOSE the case's closed_at becomes
+     * n->at, with OFFPAY_CASE_REOPEN it is cleared */
+    offpay_err (*case_note_add)(offpay__store *s, const offpay_case_note *n,
+                                uint64_t *id);
+    /* at most max steps of case_id with ids above after, ascending, into
+     * out[0..*n); newest: the one newest step only (after and max unread) */
+    offpay_err (*case_notes)(offpay__store *s, uint64_t case_id, uint64_t after,
+                             size_t max, int newest, offpay_case_note *out,
+                             size_t *n);
     /* calls fn for each presentment of serial (of counter only, unless
      * all_counters) with an id <= max_id, by ascending id; p->code is the
      * code it presented (the payment's first code when it kept none),
@@ -1000,7 +1013,8 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(owed_open) \
     X(statement) \
     X(account_period) X(audit) \
-    X(cases) X(case_get) X(presentments_of) X(terminal_cred) \
+    X(cases) X(case_get) X(case_lock) X(case_note_add) X(case_notes) \
+    X(presentments_of) X(terminal_cred) \
     X(receipt_get) X(receipt_add) X(receipts_waiting) X(receipt_checked) \
     X(claim_get) X(claim_set) X(wallet_known) X(payment_summary) \
     X(receipts_of) \

@@ -2006,6 +2006,12 @@ static offpay_err s_cases(offpay__store *s, const offpay_case_filter *f,
                           size_t *n);
 static offpay_err s_case_get(offpay__store *s, uint64_t id,
                              offpay_case_info *out);
+static offpay_err s_case_lock(offpay__store *s, uint64_t id);
+static offpay_err s_case_note_add(offpay__store *s, const offpay_case_note *n,
+                                  uint64_t *id);
+static offpay_err s_case_notes(offpay__store *s, uint64_t case_id,
+                               uint64_t after, size_t max, int newest,
+                               offpay_case_note *out, size_t *n);
 static offpay_err
 s_presentments_of(offpay__store *s, uint64_t serial, uint32_t counter,
                   int all_counters, uint64_t max_id,
@@ -2300,20 +2306,42 @@ out:
 
 /* These run rarely (an operator's look-up), so they are not prepared at
  * connection time: each runs with PQexecParams. */
-static const char SQL_CASES[] =
-    "SELECT c.id, c.kind, c.serial, pay.counter, c.first, c.second,"
-    " p.terminal, c.opened_at FROM cases c"
-    " LEFT JOIN payments pay ON pay.id = c.first"
+#define CASES_COLS                                                             \
+    "SELECT c.id, c.kind, c.serial, pay.counter, c.first, c.second,"           \
+    " p.terminal, c.opened_at, COALESCE(c.closed_at, 0), CASE WHEN"            \
+    " c.closed_at IS NULL THEN '' ELSE (SELECT n.text FROM case_notes n"       \
+    " WHERE n.case_id = c.id AND n.action = 'close' ORDER BY n.id DESC"        \
+    " LIMIT 1) END FROM cases c"                                               \
+    " LEFT JOIN payments pay ON pay.id = c.first"                              \
     " LEFT JOIN presentments p ON p.id = c.second"
-    " WHERE ($1::bigint = 0 OR c.serial = $1::bigint)"
-    " AND ($2::text IS NULL OR c.kind = $2::text)"
-    " AND c.opened_at >= $3::bigint AND c.id > $4::bigint ORDER BY c.id"
-    " LIMIT $5::bigint";
-static const char SQL_CASE_GET[] =
-    "SELECT c.id, c.kind, c.serial, pay.counter, c.first, c.second,"
-    " p.terminal, c.opened_at FROM cases c"
-    " LEFT JOIN payments pay ON pay.id = c.first"
-    " LEFT JOIN presentments p ON p.id = c.second WHERE c.id = $1::bigint";
+#define CASES_FILTER                                                           \
+    " ($1::bigint = 0 OR c.serial = $1::bigint)"                               \
+    " AND ($2::text IS NULL OR c.kind = $2::text)"                             \
+    " AND c.opened_at >= $3::bigint AND c.id > $4::bigint ORDER BY c.id"       \
+    " LIMIT $5::bigint"
+/* every case, or the closed ones ($6 = 2) */
+static const char SQL_CASES[] = CASES_COLS
+    " WHERE ($6::bigint <> 2 OR c.closed_at IS NOT NULL) AND" CASES_FILTER;
+/* the open ones, read from their own index (cases_open) */
+static const char SQL_CASES_OPEN[] =
+    CASES_COLS " WHERE c.closed_at IS NULL AND" CASES_FILTER;
+static const char SQL_CASE_GET[] = CASES_COLS " WHERE c.id = $1::bigint";
+/* the lock an UPDATE of closed_at takes: not the one a note's insert takes
+ * through its foreign key (KEY SHARE) */
+static const char SQL_CASE_LOCK[] =
+    "SELECT id FROM cases WHERE id = $1::bigint FOR NO KEY UPDATE";
+static const char SQL_CASE_NOTE_ADD[] =
+    "INSERT INTO case_notes (case_id, action, text, at) VALUES ($1::bigint,"
+    " $2::text, $3::text, $4::bigint) RETURNING id";
+static const char SQL_CASE_CLOSED_SET[] =
+    "UPDATE cases SET closed_at = $2::bigint WHERE id = $1::bigint";
+static const char SQL_CASE_NOTES[] =
+    "SELECT id, case_id, action, text, at FROM case_notes"
+    " WHERE case_id = $1::bigint AND id > $2::bigint ORDER BY id"
+    " LIMIT $3::bigint";
+static const char SQL_CASE_NOTE_NEWEST[] =
+    "SELECT id, case_id, action, text, at FROM case_notes"
+    " WHERE case_id = $1::bigint ORDER BY id DESC LIMIT 1";
 static const char SQL_PRESENTMENTS_OF[] =
     "SELECT p.id, p.payment, p.counter, p.terminal, p.code_hash,"
     " COALESCE(p.code, pay.code), p.charged, p.accepted_at, p.terminal_seq,"
@@ -2367,6 +2395,8 @@ static offpay_err case_row(PGresult *r, int i, offpay_case_info *c)
     c->presentment = col_u64(r, i, 5);
     c->terminal_id = col_u32(r, i, 6);
     c->opened_at = col_u32(r, i, 7);
+    c->closed_at = col_u32(r, i, 8);
+    col_text(r, i, 9, c->resolution, sizeof c->resolution);
     return OFFPAY_OK;
 }
 
@@ -2384,7 +2414,10 @@ static offpay_err s_cases(offpay__store *s, const offpay_case_filter *f,
     p_i64(&p, f->since);
     p_u64(&p, f->after_id);
     p_i64(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
-    rc = run_sql(s, SQL_CASES, &p, &r);
+    if (f->state != OFFPAY_CASES_OPEN)
+        p_i64(&p, (int64_t)f->state);
+    rc = run_sql(s, f->state == OFFPAY_CASES_OPEN ? SQL_CASES_OPEN : SQL_CASES,
+                 &p, &r);
     for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
         rc = case_row(r, i, &out[*n]);
         if (rc == OFFPAY_OK)
@@ -2404,6 +2437,76 @@ static offpay_err s_case_get(offpay__store *s, uint64_t id,
     rc = run_sql_row(s, SQL_CASE_GET, &p, &r);
     if (rc == OFFPAY_OK)
         rc = case_row(r, 0, out);
+    return rc;
+}
+
+static offpay_err s_case_lock(offpay__store *s, uint64_t id)
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_u64(&p, id);
+    return run_sql_row(s, SQL_CASE_LOCK, &p, &r);
+}
+
+static offpay_err s_case_note_add(offpay__store *s, const offpay_case_note *n,
+                                  uint64_t *id)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, n->case_id);
+    p_text(&p, offpay_case_action_name(n->action));
+    p_text(&p, n->text);
+    p_i64(&p, n->at);
+    rc = run_sql_row(s, SQL_CASE_NOTE_ADD, &p, &r);
+    if (rc == OFFPAY_ENOTFOUND)
+        rc = OFFPAY_ESTORE;
+    if (rc != OFFPAY_OK)
+        return rc;
+    *id = col_u64(r, 0, 0);
+    if (n->action == OFFPAY_CASE_NOTE)
+        return OFFPAY_OK;
+    memset(&p, 0, sizeof p);
+    p_u64(&p, n->case_id);
+    p_opt(&p, n->action == OFFPAY_CASE_CLOSE ? n->at : 0); /* 0: NULL */
+    rc = run_sql(s, SQL_CASE_CLOSED_SET, &p, &r);
+    if (rc == OFFPAY_OK && strcmp(PQcmdTuples(r), "1") != 0)
+        rc = OFFPAY_ESTORE;
+    return rc;
+}
+
+static offpay_err s_case_notes(offpay__store *s, uint64_t case_id,
+                               uint64_t after, size_t max, int newest,
+                               offpay_case_note *out, size_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *n = 0;
+    if (newest)
+        max = 1;
+    p_u64(&p, case_id);
+    if (!newest) {
+        p_u64(&p, after);
+        p_i64(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
+    }
+    rc = run_sql(s, newest ? SQL_CASE_NOTE_NEWEST : SQL_CASE_NOTES, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
+        offpay_case_note *c = &out[*n];
+
+        memset(c, 0, sizeof *c);
+        c->id = col_u64(r, i, 0);
+        c->case_id = col_u64(r, i, 1);
+        if (offpay_case_action_from_name(PQgetvalue(r, i, 2), &c->action) !=
+            OFFPAY_OK)
+            return OFFPAY_ESTORE;
+        col_text(r, i, 3, c->text, sizeof c->text);
+        c->at = col_u32(r, i, 4);
+        (*n)++;
+    }
     return rc;
 }
 

@@ -1739,6 +1739,12 @@ static offpay_err s_cases(offpay__store *s, const offpay_case_filter *f,
                           size_t *n);
 static offpay_err s_case_get(offpay__store *s, uint64_t id,
                              offpay_case_info *out);
+static offpay_err s_case_lock(offpay__store *s, uint64_t id);
+static offpay_err s_case_note_add(offpay__store *s, const offpay_case_note *n,
+                                  uint64_t *id);
+static offpay_err s_case_notes(offpay__store *s, uint64_t case_id,
+                               uint64_t after, size_t max, int newest,
+                               offpay_case_note *out, size_t *n);
 static offpay_err
 s_presentments_of(offpay__store *s, uint64_t serial, uint32_t counter,
                   int all_counters, uint64_t max_id,
@@ -2111,13 +2117,34 @@ static offpay_err s_seal(offpay__store *s, uint32_t now, const char *reason)
  * runs instead of at open. */
 static const char SQL_CASES[] =
     "SELECT c.id, c.kind, c.serial, pay.counter, c.first, c.second,"
-    " p.terminal, c.opened_at FROM cases c"
+    " p.terminal, c.opened_at, COALESCE(c.closed_at, 0), CASE WHEN"
+    " c.closed_at IS NULL THEN '' ELSE (SELECT n.text FROM case_notes n"
+    " WHERE n.case_id = c.id AND n.action = 'close' ORDER BY n.id DESC"
+    " LIMIT 1) END FROM cases c"
     " LEFT JOIN payments pay ON pay.id = c.first"
     " LEFT JOIN presentments p ON p.id = c.second";
+#define CASES_FILTER                                                           \
+    " (?1 = 0 OR c.serial = ?1) AND (?2 IS NULL OR c.kind = ?2)"               \
+    " AND c.opened_at >= ?3 AND c.id > ?4 ORDER BY c.id LIMIT ?5"
+/* every case, or the closed ones (?6 = 2) */
 static const char SQL_CASES_WHERE[] =
-    " WHERE (?1 = 0 OR c.serial = ?1) AND (?2 IS NULL OR c.kind = ?2)"
-    " AND c.opened_at >= ?3 AND c.id > ?4 ORDER BY c.id LIMIT ?5";
+    " WHERE (?6 <> 2 OR c.closed_at IS NOT NULL) AND" CASES_FILTER;
+/* the open ones, read from their own index (cases_open) */
+static const char SQL_CASES_OPEN_WHERE[] =
+    " WHERE c.closed_at IS NULL AND" CASES_FILTER;
 static const char SQL_CASE_GET_WHERE[] = " WHERE c.id = ?1";
+static const char SQL_CASE_LOCK[] = "SELECT id FROM cases WHERE id = ?1";
+static const char SQL_CASE_NOTE_ADD[] =
+    "INSERT INTO case_notes (case_id, action, text, at) VALUES (?1, ?2, ?3,"
+    " ?4)";
+static const char SQL_CASE_CLOSED_SET[] =
+    "UPDATE cases SET closed_at = ?2 WHERE id = ?1";
+static const char SQL_CASE_NOTES[] =
+    "SELECT id, case_id, action, text, at FROM case_notes WHERE case_id = ?1"
+    " AND id > ?2 ORDER BY id LIMIT ?3";
+static const char SQL_CASE_NOTE_NEWEST[] =
+    "SELECT id, case_id, action, text, at FROM case_notes WHERE case_id = ?1"
+    " ORDER BY id DESC LIMIT 1";
 static const char SQL_PRESENTMENTS_OF[] =
     "SELECT p.id, p.payment, p.counter, p.terminal, p.code_hash,"
     " COALESCE(p.code, pay.code), p.charged, p.accepted_at, p.terminal_seq,"
@@ -2157,6 +2184,8 @@ static offpay_err case_row(sqlite3_stmt *st, offpay_case_info *c)
     c->presentment = col_u64(st, 5);
     c->terminal_id = col_u32(st, 6);
     c->opened_at = col_u32(st, 7);
+    c->closed_at = col_u32(st, 8);
+    col_text(st, 9, c->resolution, sizeof c->resolution);
     return OFFPAY_OK;
 }
 
@@ -2169,7 +2198,10 @@ static offpay_err s_cases(offpay__store *s, const offpay_case_filter *f,
     int           step = SQLITE_DONE;
 
     *n = 0;
-    rc = prepare(s, SQL_CASES, SQL_CASES_WHERE, &st);
+    rc = prepare(s, SQL_CASES,
+                 f->state == OFFPAY_CASES_OPEN ? SQL_CASES_OPEN_WHERE
+                                               : SQL_CASES_WHERE,
+                 &st);
     if (rc != OFFPAY_OK)
         return rc;
     bind_u64(st, 1, f->serial);
@@ -2177,6 +2209,8 @@ static offpay_err s_cases(offpay__store *s, const offpay_case_filter *f,
     sqlite3_bind_int64(st, 3, f->since);
     bind_u64(st, 4, f->after_id);
     sqlite3_bind_int64(st, 5, max > INT32_MAX ? INT32_MAX : (sqlite3_int64)max);
+    if (f->state != OFFPAY_CASES_OPEN) /* the open ones' has no ?6 */
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)f->state);
     while (rc == OFFPAY_OK && *n < max &&
            (step = sqlite3_step(st)) == SQLITE_ROW) {
         rc = case_row(st, &out[*n]);
@@ -2202,6 +2236,99 @@ static offpay_err s_case_get(offpay__store *s, uint64_t id,
     rc = row(st);
     if (rc == OFFPAY_OK)
         rc = case_row(st, out);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_case_lock(offpay__store *s, uint64_t id)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+
+    /* the write transaction is the lock on SQLite: this says it exists */
+    rc = prepare(s, SQL_CASE_LOCK, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, id);
+    rc = row(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_case_note_add(offpay__store *s, const offpay_case_note *n,
+                                  uint64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+
+    rc = prepare(s, SQL_CASE_NOTE_ADD, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, n->case_id);
+    bind_text(st, 2, offpay_case_action_name(n->action));
+    bind_text(st, 3, n->text);
+    sqlite3_bind_int64(st, 4, n->at);
+    rc = insert(s, st, id);
+    sqlite3_finalize(st);
+    if (rc != OFFPAY_OK || n->action == OFFPAY_CASE_NOTE)
+        return rc;
+    rc = prepare(s, SQL_CASE_CLOSED_SET, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, n->case_id);
+    if (n->action == OFFPAY_CASE_CLOSE)
+        sqlite3_bind_int64(st, 2, n->at);
+    else
+        sqlite3_bind_null(st, 2);
+    rc = update_one(s, st, OFFPAY_ESTORE);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The current row of a case_notes query into c. */
+static offpay_err case_note_row(sqlite3_stmt *st, offpay_case_note *c)
+{
+    const char *action = (const char *)sqlite3_column_text(st, 2);
+
+    memset(c, 0, sizeof *c);
+    c->id = col_u64(st, 0);
+    c->case_id = col_u64(st, 1);
+    if (action == NULL ||
+        offpay_case_action_from_name(action, &c->action) != OFFPAY_OK)
+        return OFFPAY_ESTORE;
+    col_text(st, 3, c->text, sizeof c->text);
+    c->at = col_u32(st, 4);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_case_notes(offpay__store *s, uint64_t case_id,
+                               uint64_t after, size_t max, int newest,
+                               offpay_case_note *out, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc;
+    int           step = SQLITE_DONE;
+
+    *n = 0;
+    if (newest)
+        max = 1;
+    rc = prepare(s, newest ? SQL_CASE_NOTE_NEWEST : SQL_CASE_NOTES, NULL, &st);
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, case_id);
+    if (!newest) {
+        bind_u64(st, 2, after);
+        sqlite3_bind_int64(st, 3,
+                           max > INT32_MAX ? INT32_MAX : (sqlite3_int64)max);
+    }
+    while (rc == OFFPAY_OK && *n < max &&
+           (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = case_note_row(st, &out[*n]);
+        if (rc == OFFPAY_OK)
+            (*n)++;
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = map(sqlite3_db_handle(st), step);
     sqlite3_finalize(st);
     return rc;
 }
@@ -3982,7 +4109,13 @@ static offpay_err s_next_id_set(offpay__store *s, const char *table,
  * SQL. */
 static const char *const SQL_RARE_PLANNED[][2] = {
     {SQL_CASES, SQL_CASES_WHERE},
+    {SQL_CASES, SQL_CASES_OPEN_WHERE},
     {SQL_CASES, SQL_CASE_GET_WHERE},
+    {SQL_CASE_LOCK, ""},
+    {SQL_CASE_NOTE_ADD, ""},
+    {SQL_CASE_CLOSED_SET, ""},
+    {SQL_CASE_NOTES, ""},
+    {SQL_CASE_NOTE_NEWEST, ""},
     {SQL_PRESENTMENTS_OF, ""},
     {SQL_TERMINAL_CRED, ""},
     {SQL_RECEIPTS_OF, ""},

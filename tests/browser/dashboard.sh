@@ -372,6 +372,10 @@ expect_http 400 EEVIDENCE "no evidence file for charge_mismatch case $CASE_CM"
 [ "$(jget .hint)" = "case $CASE_CM: a charge_mismatch case has no evidence file: the terminal's two uploads in the ledger are the record" ] \
   && ok "its hint: $(jget .hint)" || fail "its hint: $(cat resp.json)"
 
+# The duplicate's case worked and closed: the page lists the open ones only
+api POST "/v1/admin/cases/$CASE_DUP/close" '{"resolution":"the payer refunded the merchant"}'
+expect_http 200 - "case $CASE_DUP closed"
+
 # ---- a ledger that does not hold: the page says so ----------------------
 # An escrow's stored remainder changed behind offpayd's back, then put back.
 ledger_sql ledger "UPDATE credentials SET remaining = remaining + 1 WHERE serial = $S3"
@@ -389,9 +393,12 @@ jq -r .title seen2.json | grep -q "^AUDIT FAILED – " && jq -r .error seen2.jso
   || fail "the failed audit announced: $(jq -c '{title, error, roles}' seen2.json)"
 [ "$(jq -r --arg c "$CASE_CM" '.cases[] | select(.data.case == $c) | .data.kind + ": " + .cells[6].text' seen2.json)" \
     = "charge_mismatch: no evidence file: the two uploads in the ledger are the record" ] \
-  && [ "$(jq -r '.evidence_buttons | join(" ")' seen2.json)" = "$CASE_DS $CASE_DUP" ] \
+  && [ "$(jq -r '.evidence_buttons | join(" ")' seen2.json)" = "$CASE_DS" ] \
   && ok "the page: case $CASE_CM (charge_mismatch) has no download button, and says why" \
   || fail "the charge_mismatch case on the page: $(jq -c '{cases, evidence_buttons}' seen2.json)"
+[ "$(jq -r '[.cases[] | .data.case] | join(" ")' seen2.json)" = "$CASE_DS $CASE_CM" ] \
+  && ok "the page: the open cases $CASE_DS and $CASE_CM, not $CASE_DUP, closed" \
+  || fail "open cases on the page: $(jq -c '[.cases[].data]' seen2.json)"
 ledger_sql ledger "UPDATE credentials SET remaining = remaining - 1 WHERE serial = $S3"
 audit_passes "the ledger put back"
 [ -s "$ARTIFACTS/dashboard-audit-failed.png" ] && ok "screenshot $ARTIFACTS/dashboard-audit-failed.png" \

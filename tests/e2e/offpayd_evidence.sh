@@ -117,7 +117,7 @@ run_cli 0 "case $CASE +double_spend +credential $S +counter 1 +terminal $TB" -- 
   "$OFFPAY" admin cases --server "$URL" --token-file token --serial "$S"
 run_cli 0 '^\{"count":1,"cases":\[\{"id":"'"$CASE"'","kind":"double_spend","serial":"'"$S"'"' -- \
   "$OFFPAY" admin cases --server "$URL" --token-file token --kind double_spend --json
-run_cli 0 '"terminal":'"$TB"',"opened_at":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z"\}\]\}$' -- \
+run_cli 0 '"terminal":'"$TB"',"opened_at":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z","closed_at":null,"resolution":null\}\]\}$' -- \
   "$OFFPAY" admin cases --server "$URL" --token-file token --kind double_spend --json
 run_cli 0 "^0 case\(s\)" -- \
   "$OFFPAY" admin cases --server "$URL" --token-file token --after "$CASE"
@@ -127,6 +127,103 @@ run_cli 2 "--server needs --token-file FILE" -- \
   "$OFFPAY" admin cases --server "$URL"
 run_cli 2 "--server reads offpayd, not --db" -- \
   "$OFFPAY" admin cases --server "$URL" --token-file token --db "$LEDGER"
+
+# ---- 1b. the operator works the case (operations.md "Working a case"):
+# each step kept in order, the lists by state, nothing moves --------------
+api GET "/v1/admin/cases?state=open&serial=$S"
+[ "$status" = 200 ] && [ "$(jget .count)" = 1 ] && [ "$(jget '.cases[0].closed_at')" = null ] \
+  && [ "$(jget '.cases[0].resolution')" = null ] && ok "the case is open" || fail "open: $(cat resp.json)"
+api GET "/v1/admin/cases?state=closed"
+[ "$status" = 200 ] && [ "$(jget .count)" = 0 ] && ok "no closed case" || fail "closed: $(cat resp.json)"
+api GET "/v1/admin/cases?state=shut"
+expect_http 400 BAD_PARAMETER "an unknown state"
+api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer reached: the wallet was copied at a repair shop"}'
+expect_http 200 - "a note on the case"
+N1=$(jget .step.step)
+[ "$(jget .step.action)" = note ] && [ "$(jget .replayed)" = false ] && [ "$(jget .case.closed_at)" = null ] \
+  && [ "$(jget .case.id)" = "$CASE" ] && ok "the note kept (step $N1), the case still open" || fail "note: $(cat resp.json)"
+api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer reached: the wallet was copied at a repair shop"}'
+[ "$status" = 200 ] && [ "$(jget .step.step)" = "$N1" ] && [ "$(jget .replayed)" = true ] \
+  && ok "the same note again right after: the same step, replayed" || fail "note again: $(cat resp.json)"
+grep -q "POST /v1/admin/cases/$CASE/notes from 127.0.0.1: case $CASE (double_spend, serial $S) noted: payer reached: the wallet was copied at a repair shop$" server.err \
+  && ok "offpayd's log says the note" || fail "log: $(grep "cases/$CASE" server.err)"
+api POST "/v1/admin/cases/$CASE/reopen" '{"reason":"why"}'
+expect_http 409 ECASE_OPEN "an open case is not reopened"
+api POST "/v1/admin/cases/$CASE/close" "{\"resolution\":\"evidence sent to the payer's bank; wallet revoked\"}"
+expect_http 200 - "the case closed"
+CLOSED_AT=$(jget .case.closed_at)
+[ "$(jget .step.action)" = close ] && [ "$CLOSED_AT" -ge "$(( $(date +%s) - 60 ))" ] \
+  && [ "$(jget .case.resolution)" = "evidence sent to the payer's bank; wallet revoked" ] \
+  && ok "closed at $CLOSED_AT with its resolution" || fail "close: $(cat resp.json)"
+api GET "/v1/admin/cases?state=open"
+[ "$(jget .count)" = 0 ] && ok "no open case left" || fail "open after close: $(cat resp.json)"
+api GET "/v1/admin/cases?state=closed"
+[ "$(jget .count)" = 1 ] && [ "$(jget '.cases[0].closed_at')" = "$CLOSED_AT" ] \
+  && [ "$(jget '.cases[0].resolution')" = "evidence sent to the payer's bank; wallet revoked" ] \
+  && ok "listed closed, with when and its resolution" || fail "closed list: $(cat resp.json)"
+api POST "/v1/admin/cases/$CASE/close" '{"resolution":"written off"}'
+expect_http 409 ECASE_CLOSED "a closed case is not closed with other words"
+hint_is "case $CASE was closed at $(iso "$CLOSED_AT") (GET /v1/admin/cases/$CASE shows its resolution): reopen it first (POST /v1/admin/cases/$CASE/reopen) to close it with other words"
+api POST "/v1/admin/cases/$CASE/close" '{}'
+expect_http 400 BAD_FIELD "a closing without its resolution"
+api POST "/v1/admin/cases/$CASE/close" '{"resolution":""}'
+expect_http 400 BAD_FIELD "an empty resolution"
+api POST "/v1/admin/cases/$CASE/notes" '{"text":"two\nlines"}'
+expect_http 400 BAD_FIELD "a note of two lines"
+api POST "/v1/admin/cases/$CASE/notes" "{\"text\":\"$(head -c 1001 /dev/zero | tr '\0' x)\"}"
+expect_http 400 BAD_FIELD "a note of 1,001 bytes"
+api POST "/v1/admin/cases/$CASE/notes" '{"resolution":"x"}'
+expect_http 400 BAD_FIELD "another action's field"
+api POST "/v1/admin/cases/$CASE/notes"
+expect_http 400 MALFORMED_JSON "no body"
+api POST "/v1/admin/cases/999999/notes" '{"text":"x"}'
+expect_http 404 ENOTFOUND "a note on no case"
+api POST "/v1/admin/cases/x1/close" '{"resolution":"x"}'
+expect_http 400 BAD_PARAMETER "a malformed case id"
+api GET "/v1/admin/cases/$CASE"
+expect_http 200 - "the case with its steps"
+[ "$(jq -c '[.steps[] | .action]' resp.json)" = '["note","close"]' ] && [ "$(jget .case.closed_at)" = "$CLOSED_AT" ] \
+  && [ "$(jget '.steps[0].step')" = "$N1" ] && [ "$(jget .next_after)" = null ] \
+  && ok "two steps, oldest first: the note and the closing" || fail "case: $(cat resp.json)"
+api GET "/v1/admin/cases/$CASE?limit=1"
+[ "$(jget '.steps | length')" = 1 ] && [ "$(jget .next_after)" = "$N1" ] && ok "a page of one step names the next" \
+  || fail "steps page: $(cat resp.json)"
+api GET "/v1/admin/cases/999999"
+expect_http 404 ENOTFOUND "no such case"
+# the command line on the ledger: the case, a reopening, a closing
+run_cli 0 "^case $CASE +double_spend +credential $S .* CLOSED $(iso "$CLOSED_AT")" -- \
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER"
+run_cli 0 "step $N1  [0-9T:-]+Z  note    payer reached: the wallet was copied at a repair shop" -- \
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER"
+run_cli 1 "case $CASE is closed already, since $(iso "$CLOSED_AT") \(resolution: evidence sent to the payer's bank; wallet revoked\): nothing was added; --reopen it first" -- \
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER" --close "written off"
+run_cli 0 "^case $CASE: reopened \(step [0-9]+\)" -- \
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER" --reopen "the payer's bank disputes the evidence"
+run_cli 0 "^case $CASE: this reopen was its newest step already" -- \
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER" --reopen "the payer's bank disputes the evidence"
+run_cli 1 "case $CASE is open: only a closed case is reopened; nothing was added \(ECASE_OPEN\)" -- \
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER" --reopen "again"
+run_cli 0 "^case $CASE +double_spend .* OPEN$" -- \
+  "$OFFPAY" admin cases --db "$LEDGER" --open
+run_cli 0 "^0 case\(s\)" -- "$OFFPAY" admin cases --db "$LEDGER" --closed
+run_cli 0 '^\{"case":\{"id":"'"$CASE"'",.*"closed_at":"[0-9T:-]+Z","resolution":"written off"\},"steps":\[.*\{"step":"[0-9]+","action":"close","text":"written off","at":"[0-9T:-]+Z"\}\],"step":"[0-9]+","replayed":false\}$' -- \
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER" --close "written off" --json
+run_cli 0 "resolution: written off" -- \
+  "$OFFPAY" admin cases --server "$URL" --token-file token --closed
+run_cli 0 "^0 case\(s\)" -- "$OFFPAY" admin cases --server "$URL" --token-file token --open
+api GET "/v1/admin/cases/$CASE"
+[ "$(jq -c '[.steps[] | .action]' resp.json)" = '["note","close","reopen","close"]' ] \
+  && [ "$(jget .case.resolution)" = "written off" ] && ok "four steps, the newest closing is the resolution" \
+  || fail "steps: $(cat resp.json)"
+run_cli 2 "give the CASE id" -- "$OFFPAY" admin case --db "$LEDGER"
+run_cli 2 "give one of --note, --close and --reopen" -- \
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER" --note a --close b
+run_cli 2 "--note is 1 to 1000 bytes of text on one line" -- \
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER" --note ""
+run_cli 2 "give --open or --closed, not both" -- "$OFFPAY" admin cases --db "$LEDGER" --open --closed
+run_cli 1 "no case 999999 \(ENOTFOUND" -- "$OFFPAY" admin case 999999 --db "$LEDGER" --note x
+balances "W=$W:6000 esc=esc/$S:1800 A=$MA:1000 B=$MB:1200 G=$G:50000" "working the case moved nothing"
+audit_passes "after the case's steps"
 
 # ... and verified offline with nothing but the root key.
 cp case.json iss/root.pub lone/

@@ -414,7 +414,7 @@ static void test_terminal_charge_differing_from_its_receipt_opens_case(void)
     {
         offpay_settle_result c1, c2;
         offpay_case_filter   f = {w.cred.serial, OFFPAY_CASE_CHARGE_MISMATCH, 0,
-                                  0};
+                                  0, OFFPAY_CASES_ANY};
         offpay_case_info    *v = NULL;
         size_t               nv = 9;
 

@@ -4319,6 +4319,175 @@ static void test_merchant_closed_gets_no_terminal(void)
     drop_world(&w);
 }
 
+/* Working a case (offpay_ledger_case_act, since 0.24.0): notes, a closing
+ * with its resolution, a reopening, each kept in order; the lists by
+ * state; a step sent again right after is taken once; a closed case is
+ * not closed again with other words, an open one not reopened; nothing
+ * moves money. */
+static void test_case_noted_closed_and_reopened(void)
+{
+    world                w;
+    uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n, nv = 9;
+    offpay_terminal_cred tc;
+    offpay_settle_result a, d;
+    offpay_case_note     st, st2, *v = NULL;
+    offpay_case_info     c, *cv = NULL;
+    offpay_case_filter   f;
+    char                 long_text[OFFPAY_CASE_TEXT_MAX + 2];
+    int                  replayed = -1;
+    int64_t              merchant1;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(add_terminal(&w, 0, T0 + 300 * DAY, T0, &tc));
+    n = make_code(&w, 1, CENTS(20), T0 + 10, 0, code);
+    a = settle(&w, 0, code, n, CENTS(20), T0 + 20, T0 + 3600);
+    d = settle(&w, 1, code, n, CENTS(20), T0 + 30, T0 + 3600);
+    REQUIRE(a.outcome == OFFPAY_SETTLE_SETTLED &&
+            d.outcome == OFFPAY_SETTLE_DUPLICATE && d.case_id != 0);
+    merchant1 = balance(&w, w.merchant_acct[1]);
+    memset(&f, 0, sizeof f);
+    f.state = OFFPAY_CASES_OPEN;
+    REQUIRE_OK(offpay_ledger_cases(w.l, &f, 10, &cv, &nv));
+    CHECK(nv == 1 && cv[0].id == d.case_id && cv[0].closed_at == 0 &&
+          cv[0].resolution[0] == '\0');
+    free(cv);
+    f.state = OFFPAY_CASES_CLOSED;
+    REQUIRE_OK(offpay_ledger_cases(w.l, &f, 10, &cv, &nv));
+    CHECK(nv == 0 && cv == NULL);
+
+    /* a note; the same note again right after is the same step */
+    REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
+                                      "payer called, card in two wallets",
+                                      T0 + 4000, &st, &replayed));
+    CHECK(st.id != 0 && st.case_id == d.case_id &&
+          st.action == OFFPAY_CASE_NOTE && st.at == T0 + 4000 && replayed == 0);
+    REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
+                                      "payer called, card in two wallets",
+                                      T0 + 4001, &st2, &replayed));
+    CHECK(st2.id == st.id && st2.at == T0 + 4000 && replayed == 1);
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_REOPEN, "why",
+                                     T0 + 4002, NULL, NULL),
+              OFFPAY_ECASE_OPEN);
+
+    /* closed: out of the open ones, its resolution kept */
+    REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_CLOSE,
+                                      "guarantee's loss written off", T0 + 5000,
+                                      &st, &replayed));
+    CHECK(st.action == OFFPAY_CASE_CLOSE && replayed == 0);
+    REQUIRE_OK(offpay_ledger_case(w.l, d.case_id, &c));
+    CHECK(c.closed_at == T0 + 5000 &&
+          strcmp(c.resolution, "guarantee's loss written off") == 0);
+    f.state = OFFPAY_CASES_OPEN;
+    REQUIRE_OK(offpay_ledger_cases(w.l, &f, 10, &cv, &nv));
+    CHECK(nv == 0);
+    free(cv);
+    f.state = OFFPAY_CASES_CLOSED;
+    REQUIRE_OK(offpay_ledger_cases(w.l, &f, 10, &cv, &nv));
+    CHECK(nv == 1 && cv[0].closed_at == T0 + 5000 &&
+          strcmp(cv[0].resolution, "guarantee's loss written off") == 0);
+    free(cv);
+    /* the same closing again: that step; other words: refused */
+    REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_CLOSE,
+                                      "guarantee's loss written off", T0 + 5001,
+                                      &st2, &replayed));
+    CHECK(st2.id == st.id && replayed == 1);
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_CLOSE,
+                                     "other words", T0 + 5002, NULL, NULL),
+              OFFPAY_ECASE_CLOSED);
+    /* a note on a closed case is kept; the closing is then no resend */
+    REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
+                                      "merchant told", T0 + 5003, NULL,
+                                      &replayed));
+    CHECK(replayed == 0);
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_CLOSE,
+                                     "guarantee's loss written off", T0 + 5004,
+                                     NULL, NULL),
+              OFFPAY_ECASE_CLOSED);
+    REQUIRE_OK(offpay_ledger_case(w.l, d.case_id, &c));
+    CHECK(c.closed_at == T0 + 5000);
+
+    /* reopened, then closed again: the newest closing is the resolution */
+    REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_REOPEN,
+                                      "the payer disputes it", T0 + 6000, &st,
+                                      &replayed));
+    REQUIRE_OK(offpay_ledger_case(w.l, d.case_id, &c));
+    CHECK(c.closed_at == 0 && c.resolution[0] == '\0' && replayed == 0);
+    REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_CLOSE,
+                                      "refunded 20.00 to the payer", T0 + 7000,
+                                      &st, &replayed));
+    REQUIRE_OK(offpay_ledger_case(w.l, d.case_id, &c));
+    CHECK(c.closed_at == T0 + 7000 &&
+          strcmp(c.resolution, "refunded 20.00 to the payer") == 0);
+
+    /* every step in order, paged */
+    REQUIRE_OK(offpay_ledger_case_notes(w.l, d.case_id, 0, 100, &v, &nv));
+    REQUIRE(nv == 5);
+    CHECK(v[0].action == OFFPAY_CASE_NOTE && v[1].action == OFFPAY_CASE_CLOSE &&
+          v[2].action == OFFPAY_CASE_NOTE &&
+          v[3].action == OFFPAY_CASE_REOPEN &&
+          v[4].action == OFFPAY_CASE_CLOSE && v[4].at == T0 + 7000 &&
+          strcmp(v[2].text, "merchant told") == 0 &&
+          strcmp(v[3].text, "the payer disputes it") == 0);
+    for (size_t i = 1; i < nv; i++)
+        CHECK(v[i].id > v[i - 1].id && v[i].case_id == d.case_id);
+    {
+        offpay_case_note *p = NULL;
+        size_t            np = 0;
+
+        REQUIRE_OK(
+            offpay_ledger_case_notes(w.l, d.case_id, v[1].id, 2, &p, &np));
+        CHECK(np == 2 && p[0].id == v[2].id && p[1].id == v[3].id);
+        free(p);
+        REQUIRE_OK(
+            offpay_ledger_case_notes(w.l, d.case_id, v[4].id, 2, &p, &np));
+        CHECK(np == 0 && p == NULL);
+    }
+    free(v);
+
+    /* refused, nothing kept */
+    memset(long_text, 'x', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = '\0';
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
+                                     long_text, T0 + 8000, NULL, NULL),
+              OFFPAY_EINVAL);
+    long_text[OFFPAY_CASE_TEXT_MAX] = '\0'; /* the most it keeps */
+    REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
+                                      long_text, T0 + 8000, &st, NULL));
+    CHECK(strlen(st.text) == OFFPAY_CASE_TEXT_MAX);
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE, "",
+                                     T0 + 8000, NULL, NULL),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
+                                     "two\nlines", T0 + 8000, NULL, NULL),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, (offpay_case_action)9, "x",
+                                     T0 + 8000, NULL, NULL),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE, "x", 0,
+                                     NULL, NULL),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_case_act(w.l, 999, OFFPAY_CASE_NOTE, "x", T0 + 8000,
+                                     NULL, NULL),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_case_notes(w.l, 999, 0, 10, &v, &nv),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_case_notes(w.l, d.case_id, 0, 0, &v, &nv),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_case_notes(w.l, d.case_id, 0,
+                                       OFFPAY_CASE_NOTES_PAGE_MAX + 1, &v, &nv),
+              OFFPAY_EINVAL);
+    f.state = (offpay_case_state)3;
+    CHECK_ERR(offpay_ledger_cases(w.l, &f, 10, &cv, &nv), OFFPAY_EINVAL);
+    REQUIRE_OK(offpay_ledger_case_notes(w.l, d.case_id, 0, 100, &v, &nv));
+    CHECK(nv == 6);
+    free(v);
+    /* no money moved */
+    CHECK(balance(&w, w.merchant_acct[1]) == merchant1);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* The payers' accounts: wallet accounts only (the credential's escrow,
  * the merchants' and the guarantee are not listed), by reference, paged;
  * each with its balance and credentials as the ledger holds them. */
@@ -5880,6 +6049,7 @@ static const offpay_test TESTS[] = {
     {"merchants_listed_with_their_terminals",
      test_merchants_listed_with_their_terminals},
     {"merchant_closed_gets_no_terminal", test_merchant_closed_gets_no_terminal},
+    {"case_noted_closed_and_reopened", test_case_noted_closed_and_reopened},
     {"wallet_accounts_listed_and_found_by_ref",
      test_wallet_accounts_listed_and_found_by_ref},
     {"revlist_full_and_delta_verify_and_follow",

@@ -446,23 +446,24 @@
         el('td', {}, c.terminal),
         el('td', {}, when(c.opened_at)),
         cell);
-    }), 'no cases', 7);
+    }), 'no open cases', 7);
   }
 
-  // Every case, oldest first (the list is paged by id), up to
+  // Every open case (an operator closes one once worked: offpay admin
+  // case CASE --close), oldest first (the list is paged by id), up to
   // CASES_PAGES_MAX pages; more says there were more.
   async function allCases() {
     let out = [];
     let after = null;
     let more = false;
     for (let i = 0; i < CASES_PAGES_MAX; i++) {
-      const q = '/v1/admin/cases?limit=' + CASES_PAGE + (after ? '&after=' + after : '');
+      const q = '/v1/admin/cases?state=open&limit=' + CASES_PAGE + (after ? '&after=' + after : '');
       const page = await api(q);
       out = out.concat(page.cases);
       if (page.next_after === null) break;
       after = page.next_after;
       if (i === CASES_PAGES_MAX - 1) { // a full last page: any beyond it?
-        const next = await api('/v1/admin/cases?limit=1&after=' + after);
+        const next = await api('/v1/admin/cases?state=open&limit=1&after=' + after);
         more = next.cases.length > 0;
       }
     }

@@ -1,0 +1,161 @@
+/*
+ * cases.c — working a case (docs/operations.md "Working a case",
+ * 027_case_notes): an operator's notes on a case settlement opened, its
+ * closing with a resolution, its reopening. Each step is a row of its
+ * own, kept in order and never changed; the case's closed_at follows the
+ * newest close or reopen in the same transaction. Nothing here moves
+ * money: a refund, a withdrawal or a revocation a case calls for is its
+ * own request, and its note says so.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/message_int.h"
+#include "settle/render.h"
+#include "settle/settle_int.h"
+
+static const char *const ACTION_NAMES[] = {NULL, "note", "close", "reopen"};
+
+const char *offpay_case_action_name(offpay_case_action a)
+{
+    if ((int)a < OFFPAY_CASE_NOTE || (int)a > OFFPAY_CASE_REOPEN)
+        return NULL;
+    return ACTION_NAMES[a];
+}
+
+offpay_err offpay_case_action_from_name(const char *name, offpay_case_action *a)
+{
+    if (name == NULL || a == NULL)
+        return OFFPAY_EINVAL;
+    for (int i = OFFPAY_CASE_NOTE; i <= OFFPAY_CASE_REOPEN; i++)
+        if (strcmp(name, ACTION_NAMES[i]) == 0) {
+            *a = (offpay_case_action)i;
+            return OFFPAY_OK;
+        }
+    return OFFPAY_EINVAL;
+}
+
+int offpay__case_text_ok(const char *text)
+{
+    size_t n = text != NULL ? strlen(text) : 0;
+
+    return n >= 1 && n <= OFFPAY_CASE_TEXT_MAX &&
+           offpay__utf8_display_ok((const uint8_t *)text, n);
+}
+
+struct act_ctx {
+    offpay_case_note step; /* in: case, action, text, at; out: as kept */
+    int              replayed;
+};
+
+/* Under the case's lock: the newest step decides a resend, the case's
+ * state whether the action is one it can take. */
+static offpay_err act_tx(offpay_ledger *l, void *p)
+{
+    struct act_ctx  *c = p;
+    offpay_case_info info;
+    offpay_case_note last;
+    size_t           n = 0;
+    offpay_err       rc;
+
+    c->replayed = 0;
+    rc = l->ops->case_lock(l->store, c->step.case_id);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->case_get(l->store, c->step.case_id, &info);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->case_notes(l->store, c->step.case_id, 0, 1, 1, &last, &n);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (n == 1 && last.action == c->step.action &&
+        strcmp(last.text, c->step.text) == 0) {
+        c->step = last; /* the same step sent again: its answer */
+        c->replayed = 1;
+        return OFFPAY_OK;
+    }
+    if (c->step.action == OFFPAY_CASE_CLOSE && info.closed_at != 0)
+        return OFFPAY_ECASE_CLOSED;
+    if (c->step.action == OFFPAY_CASE_REOPEN && info.closed_at == 0)
+        return OFFPAY_ECASE_OPEN;
+    return l->ops->case_note_add(l->store, &c->step, &c->step.id);
+}
+
+offpay_err offpay_ledger_case_act(offpay_ledger *l, uint64_t case_id,
+                                  offpay_case_action action, const char *text,
+                                  uint32_t now, offpay_case_note *out,
+                                  int *replayed)
+{
+    struct act_ctx c;
+    offpay_err     rc;
+
+    if (replayed != NULL)
+        *replayed = 0;
+    if (l == NULL || case_id == 0 || now == 0 ||
+        offpay_case_action_name(action) == NULL || !offpay__case_text_ok(text))
+        return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.step.case_id = case_id;
+    c.step.action = action;
+    c.step.at = now;
+    memcpy(c.step.text, text, strlen(text) + 1);
+    /* a case lives on its credential's shard, its id from that range */
+    rc = offpay__ledger_tx_on(l, offpay__ledger_home(l, case_id), act_tx, &c);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (out != NULL)
+        *out = c.step;
+    if (replayed != NULL)
+        *replayed = c.replayed;
+    return OFFPAY_OK;
+}
+
+struct notes_ctx {
+    uint64_t          case_id, after;
+    size_t            max, n;
+    offpay_case_note *out;
+};
+
+static offpay_err notes_tx(offpay_ledger *l, void *p)
+{
+    struct notes_ctx *c = p;
+    offpay_case_info  info;
+    offpay_err        rc;
+
+    c->n = 0;
+    rc = l->ops->case_get(l->store, c->case_id, &info);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->case_notes(l->store, c->case_id, c->after, c->max, 0,
+                                c->out, &c->n);
+    return rc;
+}
+
+offpay_err offpay_ledger_case_notes(offpay_ledger *l, uint64_t case_id,
+                                    uint64_t after, size_t max,
+                                    offpay_case_note **out, size_t *n)
+{
+    struct notes_ctx c;
+    offpay_err       rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (l == NULL || case_id == 0 || out == NULL || n == NULL || max == 0 ||
+        max > OFFPAY_CASE_NOTES_PAGE_MAX)
+        return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.case_id = case_id;
+    c.after = after;
+    c.max = max;
+    c.out = calloc(max, sizeof *c.out);
+    if (c.out == NULL)
+        return OFFPAY_ENOMEM;
+    rc = offpay__ledger_read_on(l, offpay__ledger_home(l, case_id), notes_tx,
+                                &c);
+    if (rc != OFFPAY_OK || c.n == 0) {
+        free(c.out);
+        return rc;
+    }
+    *out = c.out;
+    *n = c.n;
+    return OFFPAY_OK;
+}
