@@ -1230,6 +1230,12 @@ typedef struct offpay_audit_report {
                                     transfer marks earlier than a transfer
                                     up to them (offpay_ledger_marks);
                                     since 0.17.0 */
+    uint64_t case_mismatch;      /* cases whose closed_at is not their
+                                    newest closing's time (or is set with
+                                    no closing newest), and closings or
+                                    reopenings not alternating (a close
+                                    after a close, a reopen first or
+                                    after a reopen); since 0.24.0 */
 } offpay_audit_report;
 
 /* Recomputes every balance from the transfers and checks
@@ -1256,8 +1262,13 @@ const char *offpay_case_kind_name(offpay_case_kind k);
 /* The kind named name (as above). Errors: OFFPAY_EINVAL. */
 offpay_err offpay_case_kind_from_name(const char *name, offpay_case_kind *k);
 
-/* bytes of a case's note, resolution or reason to reopen (027_case_notes) */
-#define OFFPAY_CASE_TEXT_MAX 1000u
+/* bytes of a case's note, resolution or reason to reopen, and of the name
+ * of who took the step (027_case_notes) */
+#define OFFPAY_CASE_TEXT_MAX   1000u
+#define OFFPAY_CASE_AUTHOR_MAX 64u
+/* seconds within which a step equal to the case's newest is that step
+ * sent again (offpay_ledger_case_act) */
+#define OFFPAY_CASE_RESEND_WINDOW 600u
 
 /* A case as the ledger records it. */
 typedef struct offpay_case_info {
@@ -1324,31 +1335,36 @@ offpay_err offpay_case_action_from_name(const char         *name,
 
 /* One step of a case. */
 typedef struct offpay_case_note {
-    uint64_t           id; /* ascending within its case */
+    uint64_t           id; /* ascending within its case: the order taken */
     uint64_t           case_id;
     offpay_case_action action;
-    uint32_t           at;
+    uint32_t           at; /* the clock of the process that took it */
     char               text[OFFPAY_CASE_TEXT_MAX + 1];
+    /* who took it, as the operator's tool named them: not an identity the
+     * ledger checked */
+    char author[OFFPAY_CASE_AUTHOR_MAX + 1];
 } offpay_case_note;
 
 /*
  * offpay_ledger_case_act — records action on case case_id at now, with
  * text (1 to OFFPAY_CASE_TEXT_MAX bytes of UTF-8 an operator reads: no
- * control character, no invisible or bidirectional mark): a note, a
- * closing (the case leaves the open ones; text is its resolution) or a
- * reopening. The step is kept in *out (may be NULL). An action whose kind
- * and words are those of the case's newest step is taken as that step
- * sent again: nothing is added, *out is that step and *replayed (may be
- * NULL) is 1. Errors: OFFPAY_EINVAL (case_id or now 0, an unknown action,
- * text NULL, empty, too long or not such text), OFFPAY_ENOTFOUND (no such
- * case), OFFPAY_ECASE_CLOSED (closing a case closed already, by other
- * words or with a step since), OFFPAY_ECASE_OPEN (reopening a case that
- * is open), OFFPAY_ESTORE.
+ * control character, no invisible or bidirectional mark) by author (1 to
+ * OFFPAY_CASE_AUTHOR_MAX bytes of such text): a note, a closing (the case
+ * leaves the open ones; text is its resolution) or a reopening. The step
+ * is kept in *out (may be NULL). A step whose action, text and author are
+ * those of the case's newest step, at most OFFPAY_CASE_RESEND_WINDOW
+ * seconds after it, is taken as that step sent again (an answer lost):
+ * nothing is added, *out is that step and *replayed (may be NULL) is 1;
+ * later, the same words are a step of their own. Errors: OFFPAY_EINVAL
+ * (case_id or now 0, an unknown action, text or author NULL, empty, too
+ * long or not such text), OFFPAY_ENOTFOUND (no such case),
+ * OFFPAY_ECASE_CLOSED (closing a case that is closed), OFFPAY_ECASE_OPEN
+ * (reopening a case that is open), OFFPAY_ESTORE.
  */
 offpay_err offpay_ledger_case_act(offpay_ledger *l, uint64_t case_id,
                                   offpay_case_action action, const char *text,
-                                  uint32_t now, offpay_case_note *out,
-                                  int *replayed);
+                                  const char *author, uint32_t now,
+                                  offpay_case_note *out, int *replayed);
 
 /*
  * offpay_ledger_case_notes — the steps of case case_id after step id

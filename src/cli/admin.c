@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ static const char help[] =
     "       offpay admin cases --server URL --token-file FILE [the same\n"
     "                    filters] [--json]\n"
     "       offpay admin case CASE --db LEDGER [--note TEXT | --close TEXT\n"
-    "                    | --reopen TEXT] [--json]\n"
+    "                    | --reopen TEXT] [--by NAME] [--json]\n"
     "       offpay admin evidence CASE --db LEDGER --bundle FILE --out FILE\n"
     "                    [--force]\n"
     "       offpay admin evidence CASE --server URL --token-file FILE\n"
@@ -132,8 +133,9 @@ static const char help[] =
     "  case      case CASE and every step taken on it, oldest first:\n"
     "            notes, closings (their resolution), reopenings. With\n"
     "            --note, --close or --reopen that step is taken first\n"
-    "            and kept for good; the same step again right after is\n"
-    "            taken as sent twice (nothing added). Also POST\n"
+    "            and kept for good, with who took it (--by); the same\n"
+    "            step by the same name within 10 minutes of it is taken\n"
+    "            as sent twice (nothing added). Also POST\n"
     "            /v1/admin/cases/N/notes, /close, /reopen\n"
     "            (docs/operations.md, \"Working a case\")\n"
     "  evidence  write case CASE as one self-contained evidence file\n"
@@ -360,6 +362,9 @@ static const char help[] =
     "                   done: a refund, a loss written off, the payer\n"
     "                   reached)\n"
     "  --reopen TEXT    case: open a closed case again; TEXT says why\n"
+    "  --by NAME        case: who takes the step, kept with it (1 to 64\n"
+    "                   bytes; default: the login name running the\n"
+    "                   command)\n"
     "  --after ID       cases, transfers, merchants, accounts, statement:\n"
     "                   with an id above ID (paging)\n"
     "  --limit N        cases, transfers, merchants, accounts: at most N\n"
@@ -425,7 +430,7 @@ static const struct {
     {"audit", ""},
     {"release", "now"},
     {"cases", "serial kind since open closed after limit server token-file"},
-    {"case", "note close reopen"},
+    {"case", "note close reopen by"},
     {"evidence", "bundle out force server token-file"},
     {"enroll-code", "currency expires ref account"},
     {"revoke-wallet", "account"},
@@ -637,7 +642,7 @@ static int audit(offpay_ledger *l, int json)
                "\"escrow_mismatch\":%llu,\"settle_mismatch\":%llu,"
                "\"release_mismatch\":%llu,\"request_mismatch\":%llu,"
                "\"refund_mismatch\":%llu,\"mark_mismatch\":%llu,"
-               "\"newest_transfer_at\":%u}\n",
+               "\"case_mismatch\":%llu,\"newest_transfer_at\":%u}\n",
                (unsigned long long)r.accounts, (unsigned long long)r.transfers,
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
@@ -646,6 +651,7 @@ static int audit(offpay_ledger *l, int json)
                (unsigned long long)r.request_mismatch,
                (unsigned long long)r.refund_mismatch,
                (unsigned long long)r.mark_mismatch,
+               (unsigned long long)r.case_mismatch,
                (unsigned)r.newest_transfer_at);
     } else {
         char newest[32];
@@ -671,14 +677,18 @@ static int audit(offpay_ledger *l, int json)
                "guarantee, beyond what was paid, beyond what the guarantee "
                "paid or owes for the credential, or to the payer before "
                "the guarantee: %llu\n"
-               "marks other than the transfers they sum: %llu\n",
+               "marks other than the transfers they sum: %llu\n"
+               "cases whose state is not their newest closing or "
+               "reopening, or whose closings and reopenings do not "
+               "alternate: %llu\n",
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
                (unsigned long long)r.settle_mismatch,
                (unsigned long long)r.release_mismatch,
                (unsigned long long)r.request_mismatch,
                (unsigned long long)r.refund_mismatch,
-               (unsigned long long)r.mark_mismatch);
+               (unsigned long long)r.mark_mismatch,
+               (unsigned long long)r.case_mismatch);
         printf("%s\n",
                rc == OFFPAY_OK ? "audit passed" : "AUDIT FAILED (EAUDIT)");
     }
@@ -3005,9 +3015,25 @@ static int cases(offpay_ledger *l, const admin_args *a)
 
 /* `admin case CASE [--note|--close|--reopen TEXT]`: the step first, if
  * one is given (offpay_ledger_case_act), then the case and all its steps. */
-static int case_show(offpay_ledger *l, uint64_t id, offpay_case_action act,
-                     const char *text, int json)
+/* Who runs this command, for a case's step without --by: the login name
+ * of its effective user ("uid N" when it has none). */
+static const char *login_name(char buf[OFFPAY_CASE_AUTHOR_MAX + 1])
 {
+    struct passwd *pw = getpwuid(geteuid());
+
+    if (pw != NULL && offpay__case_author_ok(pw->pw_name))
+        snprintf(buf, OFFPAY_CASE_AUTHOR_MAX + 1, "%s", pw->pw_name);
+    else
+        snprintf(buf, OFFPAY_CASE_AUTHOR_MAX + 1, "uid %u",
+                 (unsigned)geteuid());
+    return buf;
+}
+
+static int case_show(offpay_ledger *l, uint64_t id, offpay_case_action act,
+                     const char *text, const char *by, int json)
+{
+    char who[OFFPAY_CASE_AUTHOR_MAX + 1];
+
     offpay_case_info c;
     offpay_case_note step, *v = NULL, *all = NULL;
     size_t           n = 0, total = 0;
@@ -3017,9 +3043,13 @@ static int case_show(offpay_ledger *l, uint64_t id, offpay_case_action act,
     json_t          *arr = NULL;
     offpay_err       rc = OFFPAY_OK;
 
+    if (by != NULL && act == 0)
+        return cli_usage_error("admin case: --by names who takes a step: "
+                               "give --note, --close or --reopen with it");
     if (act != 0)
-        rc = offpay_ledger_case_act(l, id, act, text, cli_now(), &step,
-                                    &replayed);
+        rc = offpay_ledger_case_act(l, id, act, text,
+                                    by != NULL ? by : login_name(who),
+                                    cli_now(), &step, &replayed);
     if (rc == OFFPAY_OK || rc == OFFPAY_ECASE_CLOSED ||
         rc == OFFPAY_ECASE_OPEN) {
         offpay_err g = offpay_ledger_case(l, id, &c);
@@ -3037,7 +3067,7 @@ static int case_show(offpay_ledger *l, uint64_t id, offpay_case_action act,
         fprintf(stderr,
                 "offpay: admin case: case %llu is closed already, since %s "
                 "(resolution: %s): nothing was added; --reopen it first to "
-                "close it with other words (ECASE_CLOSED)\n",
+                "close it again (ECASE_CLOSED)\n",
                 (unsigned long long)id, cli_iso_time(c.closed_at, when),
                 c.resolution);
         return EXIT_REJECTED;
@@ -3082,11 +3112,11 @@ static int case_show(offpay_ledger *l, uint64_t id, offpay_case_action act,
         arr = json_array();
         for (size_t i = 0; arr != NULL && i < total; i++)
             json_array_append_new(
-                arr,
-                json_pack("{s:o, s:s, s:s, s:s}", "step",
-                          cli_json_u64(all[i].id), "action",
-                          offpay_case_action_name(all[i].action), "text",
-                          all[i].text, "at", cli_iso_time(all[i].at, when)));
+                arr, json_pack("{s:o, s:s, s:s, s:s, s:s}", "step",
+                               cli_json_u64(all[i].id), "action",
+                               offpay_case_action_name(all[i].action), "text",
+                               all[i].text, "by", all[i].author, "at",
+                               cli_iso_time(all[i].at, when)));
         status = cli_print_json(
             act != 0
                 ? json_pack("{s:o, s:o, s:o, s:b}", "case", case_json(&c),
@@ -3110,9 +3140,10 @@ static int case_show(offpay_ledger *l, uint64_t id, offpay_case_action act,
                (unsigned long long)step.id);
     case_line(&c);
     for (size_t i = 0; i < total; i++)
-        printf("  step %llu  %s  %-6s  %s\n", (unsigned long long)all[i].id,
-               cli_iso_time(all[i].at, when),
-               offpay_case_action_name(all[i].action), all[i].text);
+        printf("  step %llu  %s  %-6s  by %s: %s\n",
+               (unsigned long long)all[i].id, cli_iso_time(all[i].at, when),
+               offpay_case_action_name(all[i].action), all[i].author,
+               all[i].text);
     printf("%zu step(s)\n", total);
     free(all);
     return EXIT_OK;
@@ -3342,7 +3373,9 @@ static int cases_page(const admin_args *a, offpay_case_info *v, size_t max,
                       size_t *n, uint64_t *next)
 {
     char          path[300], kind[64] = "", serial[40] = "";
-    reply         r = {NULL, 0, 1024u * 1024u, 0};
+    /* a page of 1,000 cases, each with a resolution of up to 1,000 bytes
+     * (quotes and backslashes escaped twice as long) */
+    reply         r = {NULL, 0, 4u * 1024u * 1024u, 0};
     long          code = 0;
     json_t       *doc = NULL;
     const json_t *arr, *na;
@@ -3398,7 +3431,10 @@ static int cases_page(const admin_args *a, offpay_case_info *v, size_t max,
             const json_t *ca = json_object_get(o, "closed_at");
             const json_t *res = json_object_get(o, "resolution");
 
-            if (json_is_null(ca) && json_is_null(res))
+            /* both null: open; both absent: an offpayd before 0.24.0,
+             * which keeps no state (shown open) */
+            if ((json_is_null(ca) && json_is_null(res)) ||
+                (ca == NULL && res == NULL))
                 ; /* open */
             else if (!reply_u32(o, "closed_at", &c->closed_at) ||
                      c->closed_at == 0 || !json_is_string(res) ||
@@ -3627,7 +3663,7 @@ int cli_admin(int argc, char **argv)
     const char    *reason = NULL;
     const char       *into = NULL; /* copy-ledger --into */
     offpay_case_action act = 0;     /* case --note, --close, --reopen */
-    const char        *act_text = NULL;
+    const char        *act_text = NULL, *act_by = NULL;
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
 
@@ -3808,6 +3844,16 @@ int cli_admin(int argc, char **argv)
                                       cmd);
             break;
         case 'B':
+            if (strcmp(cmd, "case") == 0) { /* case --by NAME */
+                act_by = optarg;
+                if (!offpay__case_author_ok(optarg))
+                    bad = cli_usage_error(
+                        "admin case: --by is 1 to %u bytes of text on one "
+                        "line, without control or invisible format "
+                        "characters",
+                        OFFPAY_CASE_AUTHOR_MAX);
+                break;
+            }
             bad = parse_u64("--by", optarg, OFFPAY_LEDGER_SKIP_MAX, &by);
             if (!bad && by == 0)
                 bad = cli_usage_error("admin skip-ids: --by is 1..%u",
@@ -4126,7 +4172,7 @@ int cli_admin(int argc, char **argv)
     else if (strcmp(cmd, "accounts") == 0)
         status = accounts(l, q.ref, &a);
     else if (strcmp(cmd, "case") == 0)
-        status = case_show(l, case_id, act, act_text, json);
+        status = case_show(l, case_id, act, act_text, act_by, json);
     else
         status = evidence(l, &a, case_id);
     offpay_ledger_close(l);

@@ -30,10 +30,14 @@ static json_t *case_json(const offpay_case_info *c)
 
 static json_t *step_json(const offpay_case_note *n)
 {
-    return json_pack("{s:o, s:s, s:s, s:I}", "step", srv_json_id(n->id),
+    return json_pack("{s:o, s:s, s:s, s:s, s:I}", "step", srv_json_id(n->id),
                      "action", offpay_case_action_name(n->action), "text",
-                     n->text, "at", (json_int_t)n->at);
+                     n->text, "by", n->author, "at", (json_int_t)n->at);
 }
+
+/* Who took a step sent without "by": the bearer of the operator token,
+ * which is all offpayd knows of them. */
+#define BY_DEFAULT "operator token"
 
 void srv_cases_list(srv_req *r, srv_reply *out)
 {
@@ -164,14 +168,15 @@ void srv_case_get(srv_req *r, srv_reply *out)
 }
 
 /* POST /v1/admin/cases/N/notes, /close, /reopen: one step, its words
- * under field (the action's own name for them). */
+ * under fields[0] (the action's own name for them), who took it under
+ * fields[1] ("by"). */
 static void case_act(srv_req *r, srv_reply *out, offpay_case_action action,
-                     const srv_field *field)
+                     const srv_field *fields)
 {
     offpay_case_info c;
     offpay_case_note step;
-    srv_value        v[1];
-    json_t          *doc = NULL;
+    srv_value        v[2];
+    json_t          *doc = NULL, *cj;
     char             hint[160];
     uint64_t         id;
     int              replayed = 0, e;
@@ -181,34 +186,35 @@ static void case_act(srv_req *r, srv_reply *out, offpay_case_action action,
         srv_fail(out, SRV_E_BAD_PARAMETER, "case: a decimal id from 1");
         return;
     }
-    e = srv_parse_object(r->body, r->body_len, field, 1, v, &doc, hint,
+    e = srv_parse_object(r->body, r->body_len, fields, 2, v, &doc, hint,
                          sizeof hint);
     if (e != 0) {
         srv_fail(out, (srv_err)e, hint);
         return;
     }
-    rc = offpay_ledger_case_act(r->l, id, action, v[0].s, r->now, &step,
-                                &replayed);
+    rc = offpay_ledger_case_act(r->l, id, action, v[0].s,
+                                v[1].present ? v[1].s : BY_DEFAULT, r->now,
+                                &step, &replayed);
     json_decref(doc);
-    if (rc == OFFPAY_OK)
-        rc = offpay_ledger_case(r->l, id, &c);
     if (rc == OFFPAY_ENOTFOUND) {
         srv_fail_engine_hint(out, rc, "case %llu: no such case",
                              (unsigned long long)id);
         return;
     }
     if (rc == OFFPAY_ECASE_CLOSED || rc == OFFPAY_ECASE_OPEN) {
-        char when[32] = "";
+        char when[48] = "before";
 
-        if (offpay_ledger_case(r->l, id, &c) == OFFPAY_OK && c.closed_at != 0)
-            srv_iso_time(c.closed_at, when);
+        if (offpay_ledger_case(r->l, id, &c) == OFFPAY_OK && c.closed_at != 0) {
+            memcpy(when, "at ", 3);
+            srv_iso_time(c.closed_at, when + 3);
+        }
         if (rc == OFFPAY_ECASE_CLOSED)
             srv_fail_engine_hint(
                 out, rc,
-                "case %llu was closed at %s (GET /v1/admin/cases/%llu "
-                "shows its resolution): reopen it first "
-                "(POST /v1/admin/cases/%llu/reopen) to close it with "
-                "other words",
+                "case %llu was closed %s (GET /v1/admin/cases/%llu "
+                "shows its resolution); nothing was added: reopen it "
+                "first (POST /v1/admin/cases/%llu/reopen) to close it "
+                "again",
                 (unsigned long long)id, when, (unsigned long long)id,
                 (unsigned long long)id);
         else
@@ -222,19 +228,30 @@ static void case_act(srv_req *r, srv_reply *out, offpay_case_action action,
         srv_fail_engine(out, rc, "case");
         return;
     }
+    /* booked: said on the log and answered, even if the case cannot be
+     * read again now (a 5xx would have the client send it again) */
     {
-        char words[SRV_REF_MAX + 1];
+        char words[SRV_REF_MAX + 1], by[SRV_REF_MAX + 1], what[64] = "";
 
+        if (offpay_ledger_case(r->l, id, &c) == OFFPAY_OK) {
+            cj = case_json(&c);
+            snprintf(what, sizeof what, " (%s, serial %llu)",
+                     offpay_case_kind_name(c.kind),
+                     (unsigned long long)c.serial);
+        } else {
+            cj = json_null();
+        }
         srv_log_text(step.text, words, sizeof words);
-        srv_log_request(r, replayed, "case %llu (%s, serial %llu) %s: %s",
-                        (unsigned long long)id, offpay_case_kind_name(c.kind),
-                        (unsigned long long)c.serial,
+        srv_log_text(step.author, by, sizeof by);
+        srv_log_request(r, replayed, "case %llu%s step %llu by \"%s\" %s: %s",
+                        (unsigned long long)id, what,
+                        (unsigned long long)step.id, by,
                         action == OFFPAY_CASE_CLOSE    ? "closed"
                         : action == OFFPAY_CASE_REOPEN ? "reopened"
                                                        : "noted",
                         words);
     }
-    srv_ok(out, json_pack("{s:o, s:o, s:b}", "case", case_json(&c), "step",
+    srv_ok(out, json_pack("{s:o, s:o, s:b}", "case", cj, "step",
                           step_json(&step), "replayed", replayed));
 }
 

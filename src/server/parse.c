@@ -562,14 +562,17 @@ const srv_field srv_fields_terminal_revoke[2] = {
     {"reason", SRV_FT_TEXT, 0, SRV_REF_MAX},
     {"chain", SRV_FT_BOOL, 0, 1},
 };
-const srv_field srv_fields_case_note[1] = {
+const srv_field srv_fields_case_note[2] = {
     {"text", SRV_FT_TEXT, 1, OFFPAY_CASE_TEXT_MAX},
+    {"by", SRV_FT_TEXT, 0, OFFPAY_CASE_AUTHOR_MAX},
 };
-const srv_field srv_fields_case_close[1] = {
+const srv_field srv_fields_case_close[2] = {
     {"resolution", SRV_FT_TEXT, 1, OFFPAY_CASE_TEXT_MAX},
+    {"by", SRV_FT_TEXT, 0, OFFPAY_CASE_AUTHOR_MAX},
 };
-const srv_field srv_fields_case_reopen[1] = {
+const srv_field srv_fields_case_reopen[2] = {
     {"reason", SRV_FT_TEXT, 1, OFFPAY_CASE_TEXT_MAX},
+    {"by", SRV_FT_TEXT, 0, OFFPAY_CASE_AUTHOR_MAX},
 };
 
 static const srv_field item_fields[4] = {

@@ -483,9 +483,9 @@ extern const srv_field srv_fields_revoke[1];     /* reason */
 /* reason, chain (POST /v1/admin/terminals/N/revoke) */
 extern const srv_field srv_fields_terminal_revoke[2];
 /* a case's steps (POST /v1/admin/cases/N/notes, /close, /reopen) */
-extern const srv_field srv_fields_case_note[1];   /* text */
-extern const srv_field srv_fields_case_close[1];  /* resolution */
-extern const srv_field srv_fields_case_reopen[1]; /* reason */
+extern const srv_field srv_fields_case_note[2];   /* text, by */
+extern const srv_field srv_fields_case_close[2];  /* resolution, by */
+extern const srv_field srv_fields_case_reopen[2]; /* reason, by */
 extern const srv_field srv_fields_refund[3];     /* amount, ref, funded */
 
 #define SRV_N(a) (sizeof(a) / sizeof((a)[0]))

@@ -35,16 +35,27 @@ offpay_err offpay_case_action_from_name(const char *name, offpay_case_action *a)
     return OFFPAY_EINVAL;
 }
 
-int offpay__case_text_ok(const char *text)
+static int text_ok(const char *text, size_t max)
 {
     size_t n = text != NULL ? strlen(text) : 0;
 
-    return n >= 1 && n <= OFFPAY_CASE_TEXT_MAX &&
+    return n >= 1 && n <= max &&
            offpay__utf8_display_ok((const uint8_t *)text, n);
 }
 
+int offpay__case_text_ok(const char *text)
+{
+    return text_ok(text, OFFPAY_CASE_TEXT_MAX);
+}
+
+int offpay__case_author_ok(const char *author)
+{
+    return text_ok(author, OFFPAY_CASE_AUTHOR_MAX);
+}
+
 struct act_ctx {
-    offpay_case_note step; /* in: case, action, text, at; out: as kept */
+    offpay_case_note want; /* the step asked for (a rerun starts again) */
+    offpay_case_note got;  /* the step kept, or the one replayed */
     int              replayed;
 };
 
@@ -52,37 +63,42 @@ struct act_ctx {
  * state whether the action is one it can take. */
 static offpay_err act_tx(offpay_ledger *l, void *p)
 {
-    struct act_ctx  *c = p;
-    offpay_case_info info;
-    offpay_case_note last;
-    size_t           n = 0;
-    offpay_err       rc;
+    struct act_ctx         *c = p;
+    const offpay_case_note *w = &c->want;
+    offpay_case_info        info;
+    offpay_case_note        last;
+    size_t                  n = 0;
+    offpay_err              rc;
 
     c->replayed = 0;
-    rc = l->ops->case_lock(l->store, c->step.case_id);
+    rc = l->ops->case_lock(l->store, w->case_id);
     if (rc == OFFPAY_OK)
-        rc = l->ops->case_get(l->store, c->step.case_id, &info);
+        rc = l->ops->case_get(l->store, w->case_id, &info);
     if (rc == OFFPAY_OK)
-        rc = l->ops->case_notes(l->store, c->step.case_id, 0, 1, 1, &last, &n);
+        rc = l->ops->case_notes(l->store, w->case_id, 0, 1, 1, &last, &n);
     if (rc != OFFPAY_OK)
         return rc;
-    if (n == 1 && last.action == c->step.action &&
-        strcmp(last.text, c->step.text) == 0) {
-        c->step = last; /* the same step sent again: its answer */
+    /* the same step again soon after: sent twice (an answer lost), kept
+     * once; later, the same words are a step of their own */
+    if (n == 1 && last.action == w->action && strcmp(last.text, w->text) == 0 &&
+        strcmp(last.author, w->author) == 0 && w->at >= last.at &&
+        w->at - last.at <= OFFPAY_CASE_RESEND_WINDOW) {
+        c->got = last;
         c->replayed = 1;
         return OFFPAY_OK;
     }
-    if (c->step.action == OFFPAY_CASE_CLOSE && info.closed_at != 0)
+    if (w->action == OFFPAY_CASE_CLOSE && info.closed_at != 0)
         return OFFPAY_ECASE_CLOSED;
-    if (c->step.action == OFFPAY_CASE_REOPEN && info.closed_at == 0)
+    if (w->action == OFFPAY_CASE_REOPEN && info.closed_at == 0)
         return OFFPAY_ECASE_OPEN;
-    return l->ops->case_note_add(l->store, &c->step, &c->step.id);
+    c->got = *w;
+    return l->ops->case_note_add(l->store, &c->got, &c->got.id);
 }
 
 offpay_err offpay_ledger_case_act(offpay_ledger *l, uint64_t case_id,
                                   offpay_case_action action, const char *text,
-                                  uint32_t now, offpay_case_note *out,
-                                  int *replayed)
+                                  const char *author, uint32_t now,
+                                  offpay_case_note *out, int *replayed)
 {
     struct act_ctx c;
     offpay_err     rc;
@@ -90,19 +106,21 @@ offpay_err offpay_ledger_case_act(offpay_ledger *l, uint64_t case_id,
     if (replayed != NULL)
         *replayed = 0;
     if (l == NULL || case_id == 0 || now == 0 ||
-        offpay_case_action_name(action) == NULL || !offpay__case_text_ok(text))
+        offpay_case_action_name(action) == NULL ||
+        !offpay__case_text_ok(text) || !offpay__case_author_ok(author))
         return OFFPAY_EINVAL;
     memset(&c, 0, sizeof c);
-    c.step.case_id = case_id;
-    c.step.action = action;
-    c.step.at = now;
-    memcpy(c.step.text, text, strlen(text) + 1);
+    c.want.case_id = case_id;
+    c.want.action = action;
+    c.want.at = now;
+    memcpy(c.want.text, text, strlen(text) + 1);
+    memcpy(c.want.author, author, strlen(author) + 1);
     /* a case lives on its credential's shard, its id from that range */
     rc = offpay__ledger_tx_on(l, offpay__ledger_home(l, case_id), act_tx, &c);
     if (rc != OFFPAY_OK)
         return rc;
     if (out != NULL)
-        *out = c.step;
+        *out = c.got;
     if (replayed != NULL)
         *replayed = c.replayed;
     return OFFPAY_OK;

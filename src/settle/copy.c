@@ -268,6 +268,7 @@ static int audits_differ(const offpay_audit_report *a,
         {"request_mismatch", a->request_mismatch, b->request_mismatch},
         {"refund_mismatch", a->refund_mismatch, b->refund_mismatch},
         {"mark_mismatch", a->mark_mismatch, b->mark_mismatch},
+        {"case_mismatch", a->case_mismatch, b->case_mismatch},
         {"newest_transfer_at", a->newest_transfer_at, b->newest_transfer_at},
     };
 

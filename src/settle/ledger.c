@@ -3308,9 +3308,11 @@ offpay_err offpay__audit_report_from(const offpay__audit_facts *f,
     r->refund_mismatch = f->refund_mismatch;
     r->newest_transfer_at = f->newest_at;
     r->mark_mismatch = f->mark_mismatch;
+    r->case_mismatch = f->case_mismatch;
     if (f->imbalanced || f->negative || f->escrow_mismatch ||
         f->settle_mismatch || f->release_mismatch || f->request_mismatch ||
-        f->refund_mismatch || f->money_mismatch || f->mark_mismatch)
+        f->refund_mismatch || f->money_mismatch || f->mark_mismatch ||
+        f->case_mismatch)
         return OFFPAY_EAUDIT;
     return OFFPAY_OK;
 }
@@ -3370,6 +3372,7 @@ offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
         r->request_mismatch += one.request_mismatch;
         r->refund_mismatch += one.refund_mismatch;
         r->mark_mismatch += one.mark_mismatch;
+        r->case_mismatch += one.case_mismatch;
         if (one.newest_transfer_at > r->newest_transfer_at)
             r->newest_transfer_at = one.newest_transfer_at;
     }

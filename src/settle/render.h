@@ -135,6 +135,8 @@ int offpay__revoke_reason_ok(const char *reason);
  * `offpay admin case` checks it first): 1 to OFFPAY_CASE_TEXT_MAX bytes of
  * UTF-8 without control or invisible format characters. (cases.c) */
 int offpay__case_text_ok(const char *text);
+/* The same for the name of who took it: 1 to OFFPAY_CASE_AUTHOR_MAX bytes. */
+int offpay__case_author_ok(const char *author);
 
 /* ---- the settlement report (report.c) -------------------------------- */
 

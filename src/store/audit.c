@@ -213,6 +213,23 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "   FROM transfer_marks) AS r WHERE r.latest_at < r.pl"
     "  OR r.latest_at < (SELECT COALESCE(MAX(x.at), 0) FROM transfers x"
     "   WHERE x.id > r.pu AND x.id <= r.upto))",
+    /* 11 (since 0.24.0, 027_case_notes): cases whose closed_at is not the
+     * time of their newest closing or reopening's closing (set with a
+     * reopening newest or none, NULL with a closing newest, another
+     * time), and closings and reopenings that do not alternate: a close
+     * after a close, a reopen first or after a reopen */
+    "SELECT (SELECT COUNT(*) FROM cases c WHERE"
+    "  (CASE WHEN c.closed_at IS NULL THEN 0 ELSE 1 END) <> COALESCE("
+    "   (SELECT CASE WHEN n.action = 'close' THEN 1 ELSE 0 END"
+    "    FROM case_notes n WHERE n.case_id = c.id AND n.action <> 'note'"
+    "    ORDER BY n.id DESC LIMIT 1), 0)"
+    "  OR c.closed_at <> (SELECT n.at FROM case_notes n"
+    "   WHERE n.case_id = c.id AND n.action <> 'note'"
+    "   ORDER BY n.id DESC LIMIT 1))"
+    " + (SELECT COUNT(*) FROM case_notes n WHERE n.action <> 'note' AND"
+    "  COALESCE((SELECT q.action FROM case_notes q WHERE q.case_id ="
+    "   n.case_id AND q.id < n.id AND q.action <> 'note'"
+    "   ORDER BY q.id DESC LIMIT 1), 'reopen') = n.action)",
 };
 
 /* The parameters are named once, first, in a CTE: SQLite numbers $N in
@@ -432,6 +449,7 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
     f->refund_mismatch = (uint64_t)v[8];
     f->newest_at = v[9] < 0 || v[9] > UINT32_MAX ? 0 : (uint32_t)v[9];
     f->mark_mismatch = (uint64_t)v[10];
+    f->case_mismatch = (uint64_t)v[11];
 }
 
 /* Terminal $1's last report (003_terminal_reports, its primary key). */

@@ -2331,16 +2331,16 @@ static const char SQL_CASE_GET[] = CASES_COLS " WHERE c.id = $1::bigint";
 static const char SQL_CASE_LOCK[] =
     "SELECT id FROM cases WHERE id = $1::bigint FOR NO KEY UPDATE";
 static const char SQL_CASE_NOTE_ADD[] =
-    "INSERT INTO case_notes (case_id, action, text, at) VALUES ($1::bigint,"
-    " $2::text, $3::text, $4::bigint) RETURNING id";
+    "INSERT INTO case_notes (case_id, action, text, author, at) VALUES"
+    " ($1::bigint, $2::text, $3::text, $4::text, $5::bigint) RETURNING id";
 static const char SQL_CASE_CLOSED_SET[] =
     "UPDATE cases SET closed_at = $2::bigint WHERE id = $1::bigint";
 static const char SQL_CASE_NOTES[] =
-    "SELECT id, case_id, action, text, at FROM case_notes"
+    "SELECT id, case_id, action, text, at, author FROM case_notes"
     " WHERE case_id = $1::bigint AND id > $2::bigint ORDER BY id"
     " LIMIT $3::bigint";
 static const char SQL_CASE_NOTE_NEWEST[] =
-    "SELECT id, case_id, action, text, at FROM case_notes"
+    "SELECT id, case_id, action, text, at, author FROM case_notes"
     " WHERE case_id = $1::bigint ORDER BY id DESC LIMIT 1";
 static const char SQL_PRESENTMENTS_OF[] =
     "SELECT p.id, p.payment, p.counter, p.terminal, p.code_hash,"
@@ -2459,6 +2459,7 @@ static offpay_err s_case_note_add(offpay__store *s, const offpay_case_note *n,
     p_u64(&p, n->case_id);
     p_text(&p, offpay_case_action_name(n->action));
     p_text(&p, n->text);
+    p_text(&p, n->author);
     p_i64(&p, n->at);
     rc = run_sql_row(s, SQL_CASE_NOTE_ADD, &p, &r);
     if (rc == OFFPAY_ENOTFOUND)
@@ -2505,6 +2506,7 @@ static offpay_err s_case_notes(offpay__store *s, uint64_t case_id,
             return OFFPAY_ESTORE;
         col_text(r, i, 3, c->text, sizeof c->text);
         c->at = col_u32(r, i, 4);
+        col_text(r, i, 5, c->author, sizeof c->author);
         (*n)++;
     }
     return rc;

@@ -2135,15 +2135,17 @@ static const char SQL_CASES_OPEN_WHERE[] =
 static const char SQL_CASE_GET_WHERE[] = " WHERE c.id = ?1";
 static const char SQL_CASE_LOCK[] = "SELECT id FROM cases WHERE id = ?1";
 static const char SQL_CASE_NOTE_ADD[] =
-    "INSERT INTO case_notes (case_id, action, text, at) VALUES (?1, ?2, ?3,"
-    " ?4)";
+    "INSERT INTO case_notes (case_id, action, text, author, at) VALUES (?1,"
+    " ?2, ?3, ?4, ?5)";
 static const char SQL_CASE_CLOSED_SET[] =
     "UPDATE cases SET closed_at = ?2 WHERE id = ?1";
 static const char SQL_CASE_NOTES[] =
-    "SELECT id, case_id, action, text, at FROM case_notes WHERE case_id = ?1"
+    "SELECT id, case_id, action, text, at, author FROM case_notes"
+    " WHERE case_id = ?1"
     " AND id > ?2 ORDER BY id LIMIT ?3";
 static const char SQL_CASE_NOTE_NEWEST[] =
-    "SELECT id, case_id, action, text, at FROM case_notes WHERE case_id = ?1"
+    "SELECT id, case_id, action, text, at, author FROM case_notes"
+    " WHERE case_id = ?1"
     " ORDER BY id DESC LIMIT 1";
 static const char SQL_PRESENTMENTS_OF[] =
     "SELECT p.id, p.payment, p.counter, p.terminal, p.code_hash,"
@@ -2267,7 +2269,8 @@ static offpay_err s_case_note_add(offpay__store *s, const offpay_case_note *n,
     bind_u64(st, 1, n->case_id);
     bind_text(st, 2, offpay_case_action_name(n->action));
     bind_text(st, 3, n->text);
-    sqlite3_bind_int64(st, 4, n->at);
+    bind_text(st, 4, n->author);
+    sqlite3_bind_int64(st, 5, n->at);
     rc = insert(s, st, id);
     sqlite3_finalize(st);
     if (rc != OFFPAY_OK || n->action == OFFPAY_CASE_NOTE)
@@ -2298,6 +2301,7 @@ static offpay_err case_note_row(sqlite3_stmt *st, offpay_case_note *c)
         return OFFPAY_ESTORE;
     col_text(st, 3, c->text, sizeof c->text);
     c->at = col_u32(st, 4);
+    col_text(st, 5, c->author, sizeof c->author);
     return OFFPAY_OK;
 }
 

@@ -141,18 +141,19 @@ api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer reached: the wallet was c
 expect_http 200 - "a note on the case"
 N1=$(jget .step.step)
 [ "$(jget .step.action)" = note ] && [ "$(jget .replayed)" = false ] && [ "$(jget .case.closed_at)" = null ] \
-  && [ "$(jget .case.id)" = "$CASE" ] && ok "the note kept (step $N1), the case still open" || fail "note: $(cat resp.json)"
+  && [ "$(jget .case.id)" = "$CASE" ] && [ "$(jget .step.by)" = "operator token" ] \
+  && ok "the note kept (step $N1) by the operator token, the case still open" || fail "note: $(cat resp.json)"
 api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer reached: the wallet was copied at a repair shop"}'
 [ "$status" = 200 ] && [ "$(jget .step.step)" = "$N1" ] && [ "$(jget .replayed)" = true ] \
   && ok "the same note again right after: the same step, replayed" || fail "note again: $(cat resp.json)"
-grep -q "POST /v1/admin/cases/$CASE/notes from 127.0.0.1: case $CASE (double_spend, serial $S) noted: payer reached: the wallet was copied at a repair shop$" server.err \
+grep -q "POST /v1/admin/cases/$CASE/notes from 127.0.0.1: case $CASE (double_spend, serial $S) step $N1 by \"operator token\" noted: payer reached: the wallet was copied at a repair shop$" server.err \
   && ok "offpayd's log says the note" || fail "log: $(grep "cases/$CASE" server.err)"
 api POST "/v1/admin/cases/$CASE/reopen" '{"reason":"why"}'
 expect_http 409 ECASE_OPEN "an open case is not reopened"
-api POST "/v1/admin/cases/$CASE/close" "{\"resolution\":\"evidence sent to the payer's bank; wallet revoked\"}"
+api POST "/v1/admin/cases/$CASE/close" "{\"resolution\":\"evidence sent to the payer's bank; wallet revoked\",\"by\":\"fraud desk\"}"
 expect_http 200 - "the case closed"
 CLOSED_AT=$(jget .case.closed_at)
-[ "$(jget .step.action)" = close ] && [ "$CLOSED_AT" -ge "$(( $(date +%s) - 60 ))" ] \
+[ "$(jget .step.action)" = close ] && [ "$CLOSED_AT" -ge "$(( $(date +%s) - 60 ))" ] && [ "$(jget .step.by)" = "fraud desk" ] \
   && [ "$(jget .case.resolution)" = "evidence sent to the payer's bank; wallet revoked" ] \
   && ok "closed at $CLOSED_AT with its resolution" || fail "close: $(cat resp.json)"
 api GET "/v1/admin/cases?state=open"
@@ -163,7 +164,7 @@ api GET "/v1/admin/cases?state=closed"
   && ok "listed closed, with when and its resolution" || fail "closed list: $(cat resp.json)"
 api POST "/v1/admin/cases/$CASE/close" '{"resolution":"written off"}'
 expect_http 409 ECASE_CLOSED "a closed case is not closed with other words"
-hint_is "case $CASE was closed at $(iso "$CLOSED_AT") (GET /v1/admin/cases/$CASE shows its resolution): reopen it first (POST /v1/admin/cases/$CASE/reopen) to close it with other words"
+hint_is "case $CASE was closed at $(iso "$CLOSED_AT") (GET /v1/admin/cases/$CASE shows its resolution); nothing was added: reopen it first (POST /v1/admin/cases/$CASE/reopen) to close it again"
 api POST "/v1/admin/cases/$CASE/close" '{}'
 expect_http 400 BAD_FIELD "a closing without its resolution"
 api POST "/v1/admin/cases/$CASE/close" '{"resolution":""}'
@@ -174,6 +175,8 @@ api POST "/v1/admin/cases/$CASE/notes" "{\"text\":\"$(head -c 1001 /dev/zero | t
 expect_http 400 BAD_FIELD "a note of 1,001 bytes"
 api POST "/v1/admin/cases/$CASE/notes" '{"resolution":"x"}'
 expect_http 400 BAD_FIELD "another action's field"
+api POST "/v1/admin/cases/$CASE/notes" "{\"text\":\"x\",\"by\":\"$(head -c 65 /dev/zero | tr '\0' y)\"}"
+expect_http 400 BAD_FIELD "a name of 65 bytes"
 api POST "/v1/admin/cases/$CASE/notes"
 expect_http 400 MALFORMED_JSON "no body"
 api POST "/v1/admin/cases/999999/notes" '{"text":"x"}'
@@ -193,20 +196,22 @@ expect_http 404 ENOTFOUND "no such case"
 # the command line on the ledger: the case, a reopening, a closing
 run_cli 0 "^case $CASE +double_spend +credential $S .* CLOSED $(iso "$CLOSED_AT")" -- \
   "$OFFPAY" admin case "$CASE" --db "$LEDGER"
-run_cli 0 "step $N1  [0-9T:-]+Z  note    payer reached: the wallet was copied at a repair shop" -- \
+run_cli 0 "step $N1  [0-9T:-]+Z  note    by operator token: payer reached: the wallet was copied at a repair shop" -- \
   "$OFFPAY" admin case "$CASE" --db "$LEDGER"
-run_cli 1 "case $CASE is closed already, since $(iso "$CLOSED_AT") \(resolution: evidence sent to the payer's bank; wallet revoked\): nothing was added; --reopen it first" -- \
+run_cli 0 "  close   by fraud desk: evidence sent to the payer's bank; wallet revoked" -- \
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER"
+run_cli 1 "case $CASE is closed already, since $(iso "$CLOSED_AT") \(resolution: evidence sent to the payer's bank; wallet revoked\): nothing was added; --reopen it first to close it again \(ECASE_CLOSED\)" -- \
   "$OFFPAY" admin case "$CASE" --db "$LEDGER" --close "written off"
 run_cli 0 "^case $CASE: reopened \(step [0-9]+\)" -- \
-  "$OFFPAY" admin case "$CASE" --db "$LEDGER" --reopen "the payer's bank disputes the evidence"
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER" --reopen "the payer's bank disputes the evidence" --by "night desk"
 run_cli 0 "^case $CASE: this reopen was its newest step already" -- \
-  "$OFFPAY" admin case "$CASE" --db "$LEDGER" --reopen "the payer's bank disputes the evidence"
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER" --reopen "the payer's bank disputes the evidence" --by "night desk"
 run_cli 1 "case $CASE is open: only a closed case is reopened; nothing was added \(ECASE_OPEN\)" -- \
   "$OFFPAY" admin case "$CASE" --db "$LEDGER" --reopen "again"
 run_cli 0 "^case $CASE +double_spend .* OPEN$" -- \
   "$OFFPAY" admin cases --db "$LEDGER" --open
 run_cli 0 "^0 case\(s\)" -- "$OFFPAY" admin cases --db "$LEDGER" --closed
-run_cli 0 '^\{"case":\{"id":"'"$CASE"'",.*"closed_at":"[0-9T:-]+Z","resolution":"written off"\},"steps":\[.*\{"step":"[0-9]+","action":"close","text":"written off","at":"[0-9T:-]+Z"\}\],"step":"[0-9]+","replayed":false\}$' -- \
+run_cli 0 '^\{"case":\{"id":"'"$CASE"'",.*"closed_at":"[0-9T:-]+Z","resolution":"written off"\},"steps":\[.*\{"step":"[0-9]+","action":"close","text":"written off","by":"'"$(id -un)"'","at":"[0-9T:-]+Z"\}\],"step":"[0-9]+","replayed":false\}$' -- \
   "$OFFPAY" admin case "$CASE" --db "$LEDGER" --close "written off" --json
 run_cli 0 "resolution: written off" -- \
   "$OFFPAY" admin cases --server "$URL" --token-file token --closed
@@ -221,6 +226,9 @@ run_cli 2 "give one of --note, --close and --reopen" -- \
 run_cli 2 "--note is 1 to 1000 bytes of text on one line" -- \
   "$OFFPAY" admin case "$CASE" --db "$LEDGER" --note ""
 run_cli 2 "give --open or --closed, not both" -- "$OFFPAY" admin cases --db "$LEDGER" --open --closed
+run_cli 2 "--by names who takes a step: give --note, --close or --reopen with it" -- \
+  "$OFFPAY" admin case "$CASE" --db "$LEDGER" --by "fraud desk"
+run_cli 2 "--by is 1 to 64 bytes" -- "$OFFPAY" admin case "$CASE" --db "$LEDGER" --note x --by ""
 run_cli 1 "no case 999999 \(ENOTFOUND" -- "$OFFPAY" admin case 999999 --db "$LEDGER" --note x
 balances "W=$W:6000 esc=esc/$S:1800 A=$MA:1000 B=$MB:1200 G=$G:50000" "working the case moved nothing"
 audit_passes "after the case's steps"
@@ -308,6 +316,24 @@ api GET "/v1/admin/cases?kind=duplicate"
 [ "$(jget .count)" = 1 ] && [ "$(jget '.cases[0].serial')" = "$S2" ] && ok "a duplicate case against $S2" \
   || fail "duplicate case: $(cat resp.json)"
 CASE2=$(jget '.cases[0].id')
+# a step on it: the case and its steps live on its credential's shard (on
+# the sharded twin, payer-2's credential and its case are shard 1's)
+if [ -n "${OFFPAY_TEST_SHARDS:-}" ]; then
+  [ "$S2" -gt 1000000000 ] && [ "$CASE2" -gt 1000000000 ] \
+    && ok "credential $S2 and case $CASE2 on shard 1" || fail "shard of $S2 / $CASE2"
+fi
+api POST "/v1/admin/cases/$CASE2/close" '{"resolution":"the guarantee covered 10.00; the payer repaid it","by":"fraud desk"}'
+[ "$status" = 200 ] && [ "$(jget .case.id)" = "$CASE2" ] && [ "$(jget .step.action)" = close ] \
+  && ok "case $CASE2 closed" || fail "close $CASE2: $(cat resp.json)"
+run_cli 0 "^case $CASE2: note kept" -- \
+  "$OFFPAY" admin case "$CASE2" --db "$LEDGER" --note "receipt filed"
+api GET "/v1/admin/cases/$CASE2"
+[ "$(jq -c '[.steps[] | .action + "/" + .by]' resp.json)" = "[\"close/fraud desk\",\"note/$(id -un)\"]" ] \
+  && [ "$(jget .case.resolution)" = "the guarantee covered 10.00; the payer repaid it" ] \
+  && ok "case $CASE2: its two steps, by each" || fail "case $CASE2: $(cat resp.json)"
+api GET "/v1/admin/cases?state=closed"
+[ "$(jq -r '[.cases[].id] | join(" ")' resp.json)" = "$CASE $CASE2" ] && ok "both cases closed" \
+  || fail "closed: $(cat resp.json)"
 run_cli 0 "2 case\(s\)" -- "$OFFPAY" admin cases --db "$LEDGER"
 run_cli 0 "2 case\(s\)" -- "$OFFPAY" admin cases --server "$URL" --token-file token
 run_cli 0 "^case $CASE2 +duplicate +credential $S2 " -- \

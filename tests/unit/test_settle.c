@@ -23,6 +23,7 @@
 #include "offpay/settle.h"
 #include "settle/render.h"
 #include "settle/settle_int.h"
+#include "store/lockwait.h"
 
 #define EUR      978
 #define T0       1780000000u /* "now" at the start of every scenario */
@@ -4319,11 +4320,23 @@ static void test_merchant_closed_gets_no_terminal(void)
     drop_world(&w);
 }
 
+/* The audit's count of cases whose state is not their steps' (UINT64_MAX
+ * when it did not run). */
+static uint64_t case_mismatch(world *w)
+{
+    offpay_audit_report r;
+    offpay_err          rc = offpay_ledger_audit(w->l, &r);
+
+    return rc == OFFPAY_OK || rc == OFFPAY_EAUDIT ? r.case_mismatch
+                                                  : UINT64_MAX;
+}
+
 /* Working a case (offpay_ledger_case_act, since 0.24.0): notes, a closing
- * with its resolution, a reopening, each kept in order; the lists by
- * state; a step sent again right after is taken once; a closed case is
- * not closed again with other words, an open one not reopened; nothing
- * moves money. */
+ * with its resolution, a reopening, each kept in order with who took it;
+ * the lists by state; the same step by the same name within the resend
+ * window is taken once, later or by another name it is a step of its
+ * own; a closed case is not closed again, an open one not reopened;
+ * nothing moves money; the audit checks the state against the steps. */
 static void test_case_noted_closed_and_reopened(void)
 {
     world                w;
@@ -4335,8 +4348,10 @@ static void test_case_noted_closed_and_reopened(void)
     offpay_case_info     c, *cv = NULL;
     offpay_case_filter   f;
     char                 long_text[OFFPAY_CASE_TEXT_MAX + 2];
+    char                 wide[OFFPAY_CASE_TEXT_MAX + 3];
     int                  replayed = -1;
     int64_t              merchant1;
+    const char          *desk = "fraud desk";
 
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
     REQUIRE_OK(add_terminal(&w, 0, T0 + 300 * DAY, T0, &tc));
@@ -4356,24 +4371,35 @@ static void test_case_noted_closed_and_reopened(void)
     REQUIRE_OK(offpay_ledger_cases(w.l, &f, 10, &cv, &nv));
     CHECK(nv == 0 && cv == NULL);
 
-    /* a note; the same note again right after is the same step */
+    /* a note; the same note by the same name within the window is the
+     * same step; by another name, or later, a step of its own */
     REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
-                                      "payer called, card in two wallets",
-                                      T0 + 4000, &st, &replayed));
+                                      "payer not reachable", desk, T0 + 4000,
+                                      &st, &replayed));
     CHECK(st.id != 0 && st.case_id == d.case_id &&
-          st.action == OFFPAY_CASE_NOTE && st.at == T0 + 4000 && replayed == 0);
-    REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
-                                      "payer called, card in two wallets",
-                                      T0 + 4001, &st2, &replayed));
+          st.action == OFFPAY_CASE_NOTE && st.at == T0 + 4000 &&
+          strcmp(st.author, desk) == 0 && replayed == 0);
+    REQUIRE_OK(offpay_ledger_case_act(
+        w.l, d.case_id, OFFPAY_CASE_NOTE, "payer not reachable", desk,
+        T0 + 4000 + OFFPAY_CASE_RESEND_WINDOW, &st2, &replayed));
     CHECK(st2.id == st.id && st2.at == T0 + 4000 && replayed == 1);
+    REQUIRE_OK(offpay_ledger_case_act(
+        w.l, d.case_id, OFFPAY_CASE_NOTE, "payer not reachable", desk,
+        T0 + 4001 + OFFPAY_CASE_RESEND_WINDOW, &st2, &replayed));
+    CHECK(st2.id > st.id && replayed == 0); /* called again the next day */
+    REQUIRE_OK(offpay_ledger_case_act(
+        w.l, d.case_id, OFFPAY_CASE_NOTE, "payer not reachable", "night desk",
+        T0 + 4002 + OFFPAY_CASE_RESEND_WINDOW, &st, &replayed));
+    CHECK(st.id > st2.id && replayed == 0 &&
+          strcmp(st.author, "night desk") == 0);
     CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_REOPEN, "why",
-                                     T0 + 4002, NULL, NULL),
+                                     desk, T0 + 5000, NULL, NULL),
               OFFPAY_ECASE_OPEN);
 
     /* closed: out of the open ones, its resolution kept */
     REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_CLOSE,
-                                      "guarantee's loss written off", T0 + 5000,
-                                      &st, &replayed));
+                                      "guarantee's loss written off", desk,
+                                      T0 + 5000, &st, &replayed));
     CHECK(st.action == OFFPAY_CASE_CLOSE && replayed == 0);
     REQUIRE_OK(offpay_ledger_case(w.l, d.case_id, &c));
     CHECK(c.closed_at == T0 + 5000 &&
@@ -4387,48 +4413,56 @@ static void test_case_noted_closed_and_reopened(void)
     CHECK(nv == 1 && cv[0].closed_at == T0 + 5000 &&
           strcmp(cv[0].resolution, "guarantee's loss written off") == 0);
     free(cv);
+    f.state = OFFPAY_CASES_ANY;
+    REQUIRE_OK(offpay_ledger_cases(w.l, &f, 10, &cv, &nv));
+    CHECK(nv == 1 && cv[0].id == d.case_id && cv[0].closed_at == T0 + 5000);
+    free(cv);
     /* the same closing again: that step; other words: refused */
     REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_CLOSE,
-                                      "guarantee's loss written off", T0 + 5001,
-                                      &st2, &replayed));
+                                      "guarantee's loss written off", desk,
+                                      T0 + 5001, &st2, &replayed));
     CHECK(st2.id == st.id && replayed == 1);
     CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_CLOSE,
-                                     "other words", T0 + 5002, NULL, NULL),
+                                     "other words", desk, T0 + 5002, NULL,
+                                     NULL),
               OFFPAY_ECASE_CLOSED);
     /* a note on a closed case is kept; the closing is then no resend */
     REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
-                                      "merchant told", T0 + 5003, NULL,
+                                      "merchant told", desk, T0 + 5003, NULL,
                                       &replayed));
     CHECK(replayed == 0);
     CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_CLOSE,
-                                     "guarantee's loss written off", T0 + 5004,
-                                     NULL, NULL),
+                                     "guarantee's loss written off", desk,
+                                     T0 + 5004, NULL, NULL),
               OFFPAY_ECASE_CLOSED);
     REQUIRE_OK(offpay_ledger_case(w.l, d.case_id, &c));
     CHECK(c.closed_at == T0 + 5000);
 
     /* reopened, then closed again: the newest closing is the resolution */
     REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_REOPEN,
-                                      "the payer disputes it", T0 + 6000, &st,
-                                      &replayed));
+                                      "the payer disputes it", desk, T0 + 6000,
+                                      &st, &replayed));
     REQUIRE_OK(offpay_ledger_case(w.l, d.case_id, &c));
     CHECK(c.closed_at == 0 && c.resolution[0] == '\0' && replayed == 0);
     REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_CLOSE,
-                                      "refunded 20.00 to the payer", T0 + 7000,
-                                      &st, &replayed));
+                                      "refunded 20.00 to the payer", desk,
+                                      T0 + 7000, &st, &replayed));
     REQUIRE_OK(offpay_ledger_case(w.l, d.case_id, &c));
     CHECK(c.closed_at == T0 + 7000 &&
           strcmp(c.resolution, "refunded 20.00 to the payer") == 0);
 
-    /* every step in order, paged */
+    /* every step in order, with who took it, paged */
     REQUIRE_OK(offpay_ledger_case_notes(w.l, d.case_id, 0, 100, &v, &nv));
-    REQUIRE(nv == 5);
-    CHECK(v[0].action == OFFPAY_CASE_NOTE && v[1].action == OFFPAY_CASE_CLOSE &&
-          v[2].action == OFFPAY_CASE_NOTE &&
-          v[3].action == OFFPAY_CASE_REOPEN &&
-          v[4].action == OFFPAY_CASE_CLOSE && v[4].at == T0 + 7000 &&
-          strcmp(v[2].text, "merchant told") == 0 &&
-          strcmp(v[3].text, "the payer disputes it") == 0);
+    REQUIRE(nv == 7);
+    CHECK(v[0].action == OFFPAY_CASE_NOTE && v[1].action == OFFPAY_CASE_NOTE &&
+          v[2].action == OFFPAY_CASE_NOTE && v[3].action == OFFPAY_CASE_CLOSE &&
+          v[4].action == OFFPAY_CASE_NOTE &&
+          v[5].action == OFFPAY_CASE_REOPEN &&
+          v[6].action == OFFPAY_CASE_CLOSE && v[6].at == T0 + 7000 &&
+          strcmp(v[4].text, "merchant told") == 0 &&
+          strcmp(v[5].text, "the payer disputes it") == 0 &&
+          strcmp(v[2].author, "night desk") == 0 &&
+          strcmp(v[6].author, desk) == 0);
     for (size_t i = 1; i < nv; i++)
         CHECK(v[i].id > v[i - 1].id && v[i].case_id == d.case_id);
     {
@@ -4440,35 +4474,59 @@ static void test_case_noted_closed_and_reopened(void)
         CHECK(np == 2 && p[0].id == v[2].id && p[1].id == v[3].id);
         free(p);
         REQUIRE_OK(
-            offpay_ledger_case_notes(w.l, d.case_id, v[4].id, 2, &p, &np));
+            offpay_ledger_case_notes(w.l, d.case_id, v[6].id, 2, &p, &np));
         CHECK(np == 0 && p == NULL);
     }
     free(v);
 
-    /* refused, nothing kept */
+    /* refused, nothing kept; the most it keeps, of one- and two-byte
+     * characters */
     memset(long_text, 'x', sizeof long_text - 1);
     long_text[sizeof long_text - 1] = '\0';
     CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
-                                     long_text, T0 + 8000, NULL, NULL),
+                                     long_text, desk, T0 + 8000, NULL, NULL),
               OFFPAY_EINVAL);
-    long_text[OFFPAY_CASE_TEXT_MAX] = '\0'; /* the most it keeps */
+    long_text[OFFPAY_CASE_TEXT_MAX] = '\0';
     REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
-                                      long_text, T0 + 8000, &st, NULL));
+                                      long_text, desk, T0 + 8000, &st, NULL));
     CHECK(strlen(st.text) == OFFPAY_CASE_TEXT_MAX);
-    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE, "",
+    for (size_t i = 0; i < OFFPAY_CASE_TEXT_MAX; i += 2)
+        memcpy(wide + i, "\xc3\xa9", 2); /* é */
+    wide[OFFPAY_CASE_TEXT_MAX] = '\0';
+    REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE, wide,
+                                      desk, T0 + 8001, &st, NULL));
+    REQUIRE_OK(offpay_ledger_case_notes(w.l, d.case_id, st.id - 1, 1, &v, &nv));
+    CHECK(nv == 1 && strcmp(v[0].text, wide) == 0);
+    free(v);
+    memcpy(wide + OFFPAY_CASE_TEXT_MAX, "\xc3\xa9", 3); /* 1,002 bytes */
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE, wide,
+                                     desk, T0 + 8002, NULL, NULL),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE, "", desk,
                                      T0 + 8000, NULL, NULL),
               OFFPAY_EINVAL);
     CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
-                                     "two\nlines", T0 + 8000, NULL, NULL),
+                                     "two\nlines", desk, T0 + 8000, NULL, NULL),
               OFFPAY_EINVAL);
-    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, (offpay_case_action)9, "x",
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE, "x", "",
                                      T0 + 8000, NULL, NULL),
               OFFPAY_EINVAL);
-    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE, "x", 0,
-                                     NULL, NULL),
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE, "x",
+                                     NULL, T0 + 8000, NULL, NULL),
               OFFPAY_EINVAL);
-    CHECK_ERR(offpay_ledger_case_act(w.l, 999, OFFPAY_CASE_NOTE, "x", T0 + 8000,
-                                     NULL, NULL),
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE, "x",
+                                     long_text + OFFPAY_CASE_TEXT_MAX -
+                                         OFFPAY_CASE_AUTHOR_MAX - 1,
+                                     T0 + 8000, NULL, NULL),
+              OFFPAY_EINVAL); /* 65 bytes */
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, (offpay_case_action)9, "x",
+                                     desk, T0 + 8000, NULL, NULL),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE, "x",
+                                     desk, 0, NULL, NULL),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_case_act(w.l, 999, OFFPAY_CASE_NOTE, "x", desk,
+                                     T0 + 8000, NULL, NULL),
               OFFPAY_ENOTFOUND);
     CHECK_ERR(offpay_ledger_case_notes(w.l, 999, 0, 10, &v, &nv),
               OFFPAY_ENOTFOUND);
@@ -4480,11 +4538,69 @@ static void test_case_noted_closed_and_reopened(void)
     f.state = (offpay_case_state)3;
     CHECK_ERR(offpay_ledger_cases(w.l, &f, 10, &cv, &nv), OFFPAY_EINVAL);
     REQUIRE_OK(offpay_ledger_case_notes(w.l, d.case_id, 0, 100, &v, &nv));
-    CHECK(nv == 6);
+    CHECK(nv == 9);
     free(v);
     /* no money moved */
     CHECK(balance(&w, w.merchant_acct[1]) == merchant1);
     CHECK(audit_ok(&w));
+    if (pg_prefix() != NULL) {
+        /* PostgreSQL: a step takes the case's row lock first (the one its
+         * closing's update takes), so two operators' steps on one case
+         * are decided one after the other: held by another session, a
+         * note waits for it (here EBUSY after a bound of 300 ms), where
+         * its insert alone would take only a KEY SHARE lock */
+        PGconn   *pc = PQconnectdb(w.path);
+        PGresult *q;
+        char      sql[96];
+        long      was = offpay__lockwait_ms();
+
+        snprintf(sql, sizeof sql,
+                 "BEGIN; SELECT id FROM cases WHERE id = %llu FOR NO KEY "
+                 "UPDATE",
+                 (unsigned long long)d.case_id);
+        q = PQexec(pc, sql);
+        REQUIRE(PQresultStatus(q) == PGRES_TUPLES_OK);
+        PQclear(q);
+        offpay__lockwait_set(300);
+        CHECK_ERR(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
+                                         "held", desk, T0 + 9000, NULL, NULL),
+                  OFFPAY_EBUSY);
+        offpay__lockwait_set(was);
+        PQclear(PQexec(pc, "COMMIT"));
+        PQfinish(pc);
+        REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_NOTE,
+                                          "held", desk, T0 + 9000, NULL,
+                                          &replayed));
+        CHECK(replayed == 0);
+        REQUIRE_OK(offpay_ledger_case_notes(w.l, d.case_id, 0, 100, &v, &nv));
+        CHECK(nv == 10);
+        free(v);
+    }
+
+    /* the audit: the state changed behind the ledger's back, and a
+     * closing after a closing */
+    REQUIRE(run_sql(w.path, "UPDATE cases SET closed_at = NULL"));
+    CHECK(case_mismatch(&w) == 1);
+    REQUIRE(run_sql(w.path, "UPDATE cases SET closed_at = 1"));
+    CHECK(case_mismatch(&w) == 1);
+    REQUIRE(run_sql(w.path, "UPDATE cases SET closed_at = (SELECT MAX(at) "
+                            "FROM case_notes WHERE action = 'close')"));
+    CHECK(case_mismatch(&w) == 0 && audit_ok(&w));
+    REQUIRE(run_sql(w.path, "UPDATE case_notes SET action = 'close' WHERE "
+                            "action = 'reopen'"));
+    /* close, close, close: the second and the third each after a
+     * closing */
+    CHECK(case_mismatch(&w) == 2);
+    REQUIRE(run_sql(w.path, "UPDATE case_notes SET action = 'reopen' WHERE "
+                            "id = (SELECT MIN(id) FROM case_notes WHERE "
+                            "action = 'close')"));
+    /* reopen, close, close: a reopening first, a closing after a closing */
+    CHECK(case_mismatch(&w) == 2);
+    REQUIRE(run_sql(w.path, "UPDATE case_notes SET action = 'note' WHERE "
+                            "id = (SELECT MAX(id) FROM case_notes WHERE "
+                            "action = 'close')"));
+    /* reopen, close, and the case's closed_at not that closing's time */
+    CHECK(case_mismatch(&w) == 2);
     drop_world(&w);
 }
 

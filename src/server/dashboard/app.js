@@ -201,7 +201,8 @@
         ', release mismatch ' + a.release_mismatch +
         ', request mismatch ' + a.request_mismatch +
         ', refund mismatch ' + a.refund_mismatch +
-        ', mark mismatch ' + a.mark_mismatch;
+        ', mark mismatch ' + a.mark_mismatch +
+        ', case mismatch ' + a.case_mismatch;
     lastAudit = { time, text: p.textContent, ok: a.ok };
     // announced (#error is role=alert) and seen from another tab
     document.title = (a.ok ? '' : 'AUDIT FAILED \u2013 ') + TITLE;
