@@ -92,6 +92,10 @@ static const char help[] =
     "                    [--by-day] [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
     "                    [--ref TEXT] [--key KEY] [--funded] [--json]\n"
+    "       offpay admin deposit --db LEDGER --account N --amount AMOUNT\n"
+    "                    [--ref TEXT] [--key KEY] [--json]\n"
+    "       offpay admin withdraw --db LEDGER --account N --amount AMOUNT\n"
+    "                    [--ref TEXT] [--key KEY] [--take-held] [--json]\n"
     "       offpay admin merchants --db LEDGER [--after ID] [--limit N]\n"
     "                    [--json]\n"
     "       offpay admin accounts --db LEDGER [--ref TEXT] [--after ID]\n"
@@ -231,6 +235,14 @@ static const char help[] =
     "            paid in all (also POST /v1/admin/presentments/N/refund;\n"
     "            docs/settlement.md §13). The merchant's account must hold\n"
     "            it, unless --funded\n"
+    "  deposit   money from outside into wallet, merchant or guarantee\n"
+    "            account N (--amount; also POST /v1/admin/accounts/N/\n"
+    "            deposit); into a guarantee it then pays its open claims\n"
+    "  withdraw  money out of account N to the outside (a payout; also\n"
+    "            POST /v1/admin/accounts/N/withdraw). From a wallet\n"
+    "            account it takes nothing of what is held for late\n"
+    "            payments of its released credentials (refused, the\n"
+    "            part held and until when said) unless --take-held\n"
     "  merchants the merchants, oldest first: id, currency, account,\n"
     "            its balance (on a sharded ledger summed over the shards),\n"
     "            terminals (and how many are not revoked), name; a\n"
@@ -373,10 +385,12 @@ static const char help[] =
     "                   transfers: the account; enroll-code: a lost\n"
     "                   wallet's account\n"
     "  --presentment N  refund: the presentment (a statement line's id)\n"
-    "  --amount AMOUNT  refund: in the payment's currency, e.g. 2.50\n"
+    "  --amount AMOUNT  refund: in the payment's currency, e.g. 2.50;\n"
+    "                   deposit, withdraw: in the account's\n"
     "                   (its major unit, at most its decimals, no sign:\n"
     "                   12.50 EUR, 1250 JPY, 12.500 KWD)\n"
-    "  --ref TEXT       refund: the operator's reference (at most 128 bytes);\n"
+    "  --ref TEXT       refund, deposit, withdraw: the operator's reference\n"
+    "                   (at most 128 bytes), kept with the transfer;\n"
     "                   accounts: the reference an account was opened with;\n"
     "                   enroll-code: the reference the wallet's account is\n"
     "                   opened with (a customer number; 'enrolled wallet'\n"
@@ -384,7 +398,11 @@ static const char help[] =
     "  --funded         refund: the merchant paid the amount in (its money\n"
     "                   was paid out): booked as a deposit into its account\n"
     "                   with the refund\n"
-    "  --key KEY        refund: made once under this request key (as an\n"
+    "  --take-held      withdraw: take what a wallet account holds for late\n"
+    "                   payments too: what a late payment then finds\n"
+    "                   missing is the guarantee's loss (settlement.md §6)\n"
+    "  --key KEY        refund, deposit, withdraw: made once under this\n"
+    "                   request key (as an\n"
     "                   Idempotency-Key): the same command again moves\n"
     "                   nothing and says so\n"
     "  --currency CODE  enroll-code: the account's currency\n"
@@ -441,6 +459,8 @@ static const struct {
     {"statement", "merchant from to terminal after"},
     {"report", "from to by-day"},
     {"refund", "presentment amount ref key funded"},
+    {"deposit", "account amount ref key"},
+    {"withdraw", "account amount ref key take-held"},
     {"merchants", "after limit"},
     {"accounts", "ref after limit"},
     {"backup", "out"},
@@ -2944,6 +2964,137 @@ static int refund(offpay_ledger *l, const refund_args *q, int json)
     return cli_fail("refund", rc);
 }
 
+/* `admin deposit` and `admin withdraw` (q: --amount, --ref, --key): money
+ * between the outside and account, as POST /v1/admin/accounts/N/deposit
+ * and /withdraw move it, with the same refusals in the same words. */
+static int move_money(offpay_ledger *l, uint64_t account, const refund_args *q,
+                      int withdraw, int take_held, int json)
+{
+    const char         *what = withdraw ? "admin withdraw" : "admin deposit";
+    offpay_account_kind kind;
+    uint16_t            cur;
+    int64_t             bal = 0, amount = 0;
+    uint64_t            transfer = 0;
+    int                 replayed = 0, bal_read;
+    char                m1[64], m2[64], buf[OFFPAY__WITHDRAW_TEXT_MAX];
+    const char         *ref = q->ref != NULL ? q->ref : "", *warning = NULL;
+    offpay_err          rc;
+
+    rc = offpay_ledger_balance(l, account, &bal, &kind, &cur);
+    if (rc == OFFPAY_ENOTFOUND) {
+        fprintf(stderr,
+                "offpay: %s: no account %llu (ENOTFOUND; 'offpay admin "
+                "accounts' and 'merchants' list them)\n",
+                what, (unsigned long long)account);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail(what, rc);
+    if (kind != OFFPAY_ACCOUNT_WALLET && kind != OFFPAY_ACCOUNT_MERCHANT &&
+        kind != OFFPAY_ACCOUNT_GUARANTEE) {
+        fprintf(stderr,
+                "offpay: %s: account %llu is the %s account: %s; nothing "
+                "moved (EINVAL)\n",
+                what, (unsigned long long)account,
+                offpay_account_kind_name(kind),
+                kind == OFFPAY_ACCOUNT_WORLD
+                    ? "the outside itself, the other side of every deposit "
+                      "and withdrawal"
+                    : "only settlement moves its money; deposits and "
+                      "withdrawals are for wallet, merchant and guarantee "
+                      "accounts");
+        return EXIT_REJECTED;
+    }
+    if (cli_amount(q->amount, cur, &amount) != 0)
+        return EXIT_USAGE;
+    if (amount <= 0)
+        return cli_usage_error("%s: --amount must be more than 0", what);
+    if (take_held)
+        rc = offpay_ledger_withdraw_held(l, account, amount, ref, q->key,
+                                         cli_now(), &transfer, &replayed);
+    else if (q->key != NULL)
+        rc = offpay_ledger_move_once(l, account, amount, withdraw, ref, q->key,
+                                     cli_now(), &transfer, &replayed);
+    else if (withdraw)
+        rc = offpay_ledger_withdraw(l, account, amount, ref, cli_now(),
+                                    &transfer);
+    else
+        rc = offpay_ledger_deposit(l, account, amount, ref, cli_now(),
+                                   &transfer);
+    if (rc == OFFPAY_EFUNDS && kind == OFFPAY_ACCOUNT_GUARANTEE &&
+        offpay_ledger_shards(l) > 1) {
+        fprintf(stderr,
+                "offpay: %s: the guarantee is held in parts, one per shard, "
+                "and a withdrawal is taken whole from one part: no part "
+                "holds %s; withdraw in parts; nothing moved (EFUNDS)\n",
+                what, cli_money(amount, cur, m1, sizeof m1));
+        return EXIT_REJECTED;
+    }
+    if (rc == OFFPAY_EFUNDS) {
+        const char *why = offpay__withdraw_refused(
+            l, account, amount, cli_now(), "give --take-held", buf);
+
+        fprintf(stderr, "offpay: %s: %s (EFUNDS)\n", what,
+                why != NULL ? why : "the account holds less than that");
+        return EXIT_REJECTED;
+    }
+    if (rc == OFFPAY_EOVERFLOW) {
+        fprintf(stderr,
+                "offpay: %s: a deposit is at most %s and leaves an account "
+                "at most %s; nothing moved (EOVERFLOW)\n",
+                what, cli_money(OFFPAY_LEDGER_DEPOSIT_MAX, cur, m1, sizeof m1),
+                cli_money(OFFPAY_LEDGER_BALANCE_MAX, cur, m2, sizeof m2));
+        return EXIT_REJECTED;
+    }
+    if (rc == OFFPAY_EEXISTS && q->key != NULL) {
+        fprintf(stderr,
+                "offpay: %s: --key %s was used for another request; nothing "
+                "moved (EEXISTS)\n",
+                what, q->key);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail(what, rc);
+    if (q->key == NULL)
+        fprintf(stderr,
+                "offpay: %s: made without --key: this command run again "
+                "moves the money again; give --key (the payment's reference) "
+                "so that a repeat moves nothing\n",
+                what);
+    bal_read =
+        offpay_ledger_balance(l, account, &bal, &kind, &cur) == OFFPAY_OK;
+    if (withdraw && kind == OFFPAY_ACCOUNT_WALLET)
+        warning = offpay__withdraw_warning(l, account, cli_now(), buf);
+    if (json)
+        return cli_print_json(
+            json_pack(
+                "{s:o, s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "account",
+                cli_json_u64(account), "kind", offpay_account_kind_name(kind),
+                "currency", offpay_currency_alpha(cur), "amount",
+                decimal_json(amount, cur), "balance",
+                bal_read ? decimal_json(bal, cur) : json_null(), "transfer",
+                cli_json_u64(transfer), "replayed", replayed, "warning",
+                warning != NULL ? json_string(warning) : json_null()),
+            what);
+    if (replayed)
+        printf("this %s was made before under --key %s: nothing moved now\n",
+               withdraw ? "withdrawal" : "deposit", q->key);
+    printf("%s %s %s %s account %llu (ref \"%s\"): transfer %llu%s\n",
+           withdraw ? "withdrawal" : "deposit",
+           cli_money(amount, cur, m1, sizeof m1), withdraw ? "from" : "into",
+           offpay_account_kind_name(kind), (unsigned long long)account, ref,
+           (unsigned long long)transfer,
+           take_held && !replayed
+               ? " (--take-held: the part held for late payments may be taken)"
+               : "");
+    if (bal_read)
+        printf("account %llu now holds %s\n", (unsigned long long)account,
+               cli_money(bal, cur, m2, sizeof m2));
+    if (warning != NULL)
+        printf("WARNING: %s\n", warning);
+    return EXIT_OK;
+}
+
 /* A case as --json gives it (as offpayd's, its times in ISO 8601). */
 static json_t *case_json(const offpay_case_info *c)
 {
@@ -3636,6 +3787,7 @@ int cli_admin(int argc, char **argv)
         {"into", required_argument, NULL, 'I'},
         {"drop", no_argument, NULL, 'X'},
         {"by-day", no_argument, NULL, 'Y'},
+        {"take-held", no_argument, NULL, 'H'},
         {"open", no_argument, NULL, 'p'},
         {"closed", no_argument, NULL, 'q'},
         {"note", required_argument, NULL, 'w'},
@@ -3660,6 +3812,7 @@ int cli_admin(int argc, char **argv)
     int            chain = 0; /* revoke-terminal --chain */
     int               drop = 0;  /* marks --drop */
     int               by_day = 0; /* report --by-day */
+    int                take_held = 0; /* withdraw --take-held */
     const char    *reason = NULL;
     const char       *into = NULL; /* copy-ledger --into */
     offpay_case_action act = 0;     /* case --note, --close, --reopen */
@@ -3676,7 +3829,7 @@ int cli_admin(int argc, char **argv)
                                    "cases, case, evidence, enroll-code, "
                                    "revoke-wallet, revoke-credential, "
                                    "revoke-terminal, transfers, statement, "
-                                   "report, refund, "
+                                   "report, refund, deposit, withdraw, "
                                    "merchants, accounts, lists, backup, "
                                    "copy-ledger, unseal, skip-ids, marks, "
                                    "terminals, keys)");
@@ -3775,6 +3928,9 @@ int cli_admin(int argc, char **argv)
             break;
         case 'Y':
             by_day = 1;
+            break;
+        case 'H':
+            take_held = 1;
             break;
         case 'p':
         case 'q':
@@ -3892,6 +4048,11 @@ int cli_admin(int argc, char **argv)
         if (status != 0)
             return status;
     }
+    if ((strcmp(cmd, "deposit") == 0 || strcmp(cmd, "withdraw") == 0) &&
+        (account == 0 || q.amount == NULL))
+        return cli_usage_error("admin %s: give --account N (an id from 1) "
+                               "and --amount AMOUNT",
+                               cmd);
     if (strcmp(cmd, "refund") == 0 && (q.presentment == 0 || q.amount == NULL))
         return cli_usage_error("admin refund: give --presentment N (an id "
                                "from 1) and --amount AMOUNT");
@@ -4167,6 +4328,9 @@ int cli_admin(int argc, char **argv)
                         by_day, json);
     } else if (strcmp(cmd, "refund") == 0)
         status = refund(l, &q, json);
+    else if (strcmp(cmd, "deposit") == 0 || strcmp(cmd, "withdraw") == 0)
+        status = move_money(l, account, &q, strcmp(cmd, "withdraw") == 0,
+                            take_held, json);
     else if (strcmp(cmd, "merchants") == 0)
         status = merchants(l, &a);
     else if (strcmp(cmd, "accounts") == 0)

@@ -286,108 +286,29 @@ void srv_accounts_list(srv_req *r, srv_reply *out)
     free(v);
 }
 
-/* A withdrawal's "warning" into j (a wallet account's only): while a late
- * window of the account's credentials is open (settlement.md §6), a late
- * upload of what a terminal accepted offline may still be paid from the
- * account, and what it no longer holds then is the guarantee's to cover.
- * Text then, else null; nothing when the account's row cannot be read
- * (best effort: the withdrawal is booked). */
+/* A withdrawal from wallet account id: "warning" in j, the late payments
+ * that may still be taken from it (null when none). */
 static void withdraw_warning(srv_req *r, uint64_t id, json_t *j)
 {
-    offpay_wallet_account_info *a = NULL;
-    size_t                      n = 0;
-    char                        warning[400], when[32];
+    char        buf[OFFPAY__WITHDRAW_TEXT_MAX];
+    const char *w = offpay__withdraw_warning(r->l, id, r->now, buf);
 
-    if (offpay_ledger_wallet_accounts(r->l, NULL, id - 1, 1, &a, &n) !=
-            OFFPAY_OK ||
-        n != 1 || a[0].id != id) {
-        free(a);
-        return;
-    }
-    /* late uploads are paid up to late_until included (settlement.md
-     * §6); a released credential's from the account alone, whatever
-     * another credential's escrow holds */
-    if (a[0].late_until < r->now) {
-        json_object_set_new(j, "warning", json_null());
-        free(a);
-        return;
-    }
-    srv_iso_time(a[0].late_until, when);
-    snprintf(warning, sizeof warning,
-             "late payments may still be taken from account %llu until %s "
-             "(what terminals accepted offline from its credentials and "
-             "upload late): what is withdrawn before then may end as the "
-             "guarantee's loss",
-             (unsigned long long)id, when);
-    json_object_set_new(j, "warning", json_string(warning));
-    free(a);
+    json_object_set_new(j, "warning", w != NULL ? json_string(w) : json_null());
 }
 
 /* A withdrawal of amount from account id refused EFUNDS (not a sharded
- * guarantee's: move() says that one): the hint gives the balance, read
- * again now, and the amount asked; on a sharded ledger a merchant
- * account whose parts hold it in all, but no one part, is said so (a
- * withdrawal is taken whole from one shard's part); a wallet account's
- * whose balance would do but for what it holds for late codes
- * (settlement.md §6), that part and until when. */
+ * guarantee's: move() says that one), its hint as render.c words it. */
 static void withdraw_refused(srv_req *r, srv_reply *out, uint64_t id,
                              int64_t amount)
 {
-    offpay_account_kind kind;
-    uint16_t            cur;
-    int64_t             bal = 0;
-    char                b[OFFPAY_AMOUNT_TEXT_MAX], a[OFFPAY_AMOUNT_TEXT_MAX];
+    char        buf[OFFPAY__WITHDRAW_TEXT_MAX];
+    const char *why = offpay__withdraw_refused(r->l, id, amount, r->now,
+                                               "send \"take_held\": true", buf);
 
-    if (offpay_ledger_balance(r->l, id, &bal, &kind, &cur) != OFFPAY_OK ||
-        offpay_amount_format(bal, cur, b, sizeof b) != OFFPAY_OK ||
-        offpay_amount_format(amount, cur, a, sizeof a) != OFFPAY_OK) {
+    if (why == NULL)
         srv_fail_engine(out, OFFPAY_EFUNDS, "withdrawal");
-        return;
-    }
-    /* a wallet account's balance covers it, less what is held for late
-     * presentments (settlement.md §6) does not */
-    if (bal >= amount && kind == OFFPAY_ACCOUNT_WALLET) {
-        int64_t  held = 0;
-        uint32_t until = 0;
-        char     h[OFFPAY_AMOUNT_TEXT_MAX], m[OFFPAY_AMOUNT_TEXT_MAX], when[32];
-
-        if (offpay_ledger_late_hold(r->l, id, r->now, &held, &until) ==
-                OFFPAY_OK &&
-            held > 0 &&
-            offpay_amount_format(held, cur, h, sizeof h) == OFFPAY_OK &&
-            offpay_amount_format(bal > held ? bal - held : 0, cur, m,
-                                 sizeof m) == OFFPAY_OK) {
-            srv_iso_time(until, when);
-            srv_fail_engine_hint(
-                out, OFFPAY_EFUNDS,
-                "withdrawal: account %llu holds %s %s, of which %s %s is "
-                "held until %s for late payments of its released "
-                "credentials: at most %s %s can be withdrawn before then; "
-                "nothing was withdrawn (to take the held part too, send "
-                "\"take_held\": true: what late payments then find missing "
-                "is the guarantee's loss)",
-                (unsigned long long)id, b, offpay_currency_alpha(cur), h,
-                offpay_currency_alpha(cur), when, m,
-                offpay_currency_alpha(cur));
-            return;
-        }
-    }
-    if (bal >= amount && offpay_ledger_shards(r->l) > 1)
-        srv_fail_engine_hint(out, OFFPAY_EFUNDS,
-                             "withdrawal: account %llu holds %s %s in all, "
-                             "in parts, one per shard, and a withdrawal is "
-                             "taken whole from one part: no part holds %s "
-                             "%s; withdraw in parts; nothing was withdrawn",
-                             (unsigned long long)id, b,
-                             offpay_currency_alpha(cur), a,
-                             offpay_currency_alpha(cur));
     else
-        srv_fail_engine_hint(out, OFFPAY_EFUNDS,
-                             "withdrawal: account %llu holds %s %s, less "
-                             "than the %s %s asked; nothing was withdrawn",
-                             (unsigned long long)id, b,
-                             offpay_currency_alpha(cur), a,
-                             offpay_currency_alpha(cur));
+        srv_fail_engine_hint(out, OFFPAY_EFUNDS, "%s", why);
 }
 
 /* "shards": [{"shard":K,"balance":AMOUNT or null}, ...] into j, when the

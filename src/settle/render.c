@@ -162,6 +162,82 @@ const char *offpay__refund_warning(offpay_ledger *l, const offpay_refund *f,
     return w;
 }
 
+const char *offpay__withdraw_refused(offpay_ledger *l, uint64_t id,
+                                     int64_t amount, uint32_t now,
+                                     const char *take_held, char *buf)
+{
+    offpay_account_kind kind;
+    uint16_t            cur;
+    int64_t             bal = 0, held = 0;
+    uint32_t            until = 0;
+    char                b[OFFPAY_AMOUNT_TEXT_MAX], a[OFFPAY_AMOUNT_TEXT_MAX];
+    char                h[OFFPAY_AMOUNT_TEXT_MAX], m[OFFPAY_AMOUNT_TEXT_MAX];
+    char                when[32];
+    const char         *c;
+
+    if (offpay_ledger_balance(l, id, &bal, &kind, &cur) != OFFPAY_OK ||
+        offpay_amount_format(bal, cur, b, sizeof b) != OFFPAY_OK ||
+        offpay_amount_format(amount, cur, a, sizeof a) != OFFPAY_OK)
+        return NULL;
+    c = offpay_currency_alpha(cur);
+    /* a wallet account's balance covers it, less what is held for late
+     * presentments (settlement.md §6) does not */
+    if (bal >= amount && kind == OFFPAY_ACCOUNT_WALLET &&
+        offpay_ledger_late_hold(l, id, now, &held, &until) == OFFPAY_OK &&
+        held > 0 && offpay_amount_format(held, cur, h, sizeof h) == OFFPAY_OK &&
+        offpay_amount_format(bal > held ? bal - held : 0, cur, m, sizeof m) ==
+            OFFPAY_OK) {
+        offpay__unix_time_iso(until, when);
+        snprintf(buf, OFFPAY__WITHDRAW_TEXT_MAX,
+                 "withdrawal: account %llu holds %s %s, of which %s %s is "
+                 "held until %s for late payments of its released "
+                 "credentials: at most %s %s can be withdrawn before then; "
+                 "nothing was withdrawn (to take the held part too, %s: what "
+                 "late payments then find missing is the guarantee's loss)",
+                 (unsigned long long)id, b, c, h, c, when, m, c, take_held);
+    } else if (bal >= amount && offpay_ledger_shards(l) > 1) {
+        snprintf(buf, OFFPAY__WITHDRAW_TEXT_MAX,
+                 "withdrawal: account %llu holds %s %s in all, in parts, one "
+                 "per shard, and a withdrawal is taken whole from one part: "
+                 "no part holds %s %s; withdraw in parts; nothing was "
+                 "withdrawn",
+                 (unsigned long long)id, b, c, a, c);
+    } else {
+        snprintf(buf, OFFPAY__WITHDRAW_TEXT_MAX,
+                 "withdrawal: account %llu holds %s %s, less than the %s %s "
+                 "asked; nothing was withdrawn",
+                 (unsigned long long)id, b, c, a, c);
+    }
+    return buf;
+}
+
+const char *offpay__withdraw_warning(offpay_ledger *l, uint64_t id,
+                                     uint32_t now, char *buf)
+{
+    offpay_wallet_account_info *a = NULL;
+    size_t                      n = 0;
+    char                        when[32];
+    const char                 *w = NULL;
+
+    if (offpay_ledger_wallet_accounts(l, NULL, id - 1, 1, &a, &n) != OFFPAY_OK)
+        return NULL;
+    /* late uploads are paid up to late_until included (settlement.md
+     * §6); a released credential's from the account alone, whatever
+     * another credential's escrow holds */
+    if (n == 1 && a[0].id == id && a[0].late_until >= now) {
+        offpay__unix_time_iso(a[0].late_until, when);
+        snprintf(buf, OFFPAY__WITHDRAW_TEXT_MAX,
+                 "late payments may still be taken from account %llu until "
+                 "%s (what terminals accepted offline from its credentials "
+                 "and upload late): what is withdrawn before then may end as "
+                 "the guarantee's loss",
+                 (unsigned long long)id, when);
+        w = buf;
+    }
+    free(a);
+    return w;
+}
+
 /* ---- the merchant statement ------------------------------------------ */
 
 offpay_err offpay__statement_terminal(offpay_ledger *l, uint64_t merchant,

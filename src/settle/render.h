@@ -125,6 +125,28 @@ const char *offpay__revoke_warning(uint64_t                      terminal_id,
 const char *offpay__refund_warning(offpay_ledger *l, const offpay_refund *f,
                                    char *buf);
 
+/* The words for a withdrawal of amount from account id refused
+ * OFFPAY_EFUNDS (not a sharded guarantee's: that one is said by its
+ * caller), into buf (room for OFFPAY__WITHDRAW_TEXT_MAX): the balance read
+ * again at now and the amount asked; for a wallet account whose balance
+ * would do but for what it holds for late payments (settlement.md §6),
+ * that part, until when, what may be withdrawn before then, and how to
+ * take it all the same (take_held: "send \"take_held\": true" or "give
+ * --take-held"); on a sharded ledger, a balance held in parts none of
+ * which holds the amount. NULL when the account cannot be read.
+ * (render.c) */
+#define OFFPAY__WITHDRAW_TEXT_MAX 640u
+const char *offpay__withdraw_refused(offpay_ledger *l, uint64_t id,
+                                     int64_t amount, uint32_t now,
+                                     const char *take_held, char *buf);
+
+/* The warning a withdrawal from wallet account id answers while late
+ * payments may still be taken from it (settlement.md §6), into buf (room
+ * for OFFPAY__WITHDRAW_TEXT_MAX); NULL when there is none or it cannot be
+ * read (best effort: the withdrawal is booked). (render.c) */
+const char *offpay__withdraw_warning(offpay_ledger *l, uint64_t id,
+                                     uint32_t now, char *buf);
+
 /* 1 when reason is what a terminal's revocation keeps
  * (offpay_ledger_terminal_revoke_why; `offpay admin revoke-terminal
  * --reason` checks it first): 1 to OFFPAY_LEDGER_REF_MAX bytes of UTF-8
