@@ -382,8 +382,8 @@ static const char help[] =
     "  --limit N        cases, transfers, merchants, accounts: at most N\n"
     "                   (default 100, at most 10000)\n"
     "  --account N      revoke-wallet: the wallet's enrolled account;\n"
-    "                   transfers: the account; enroll-code: a lost\n"
-    "                   wallet's account\n"
+    "                   transfers, deposit, withdraw: the account;\n"
+    "                   enroll-code: a lost wallet's account\n"
     "  --presentment N  refund: the presentment (a statement line's id)\n"
     "  --amount AMOUNT  refund: in the payment's currency, e.g. 2.50;\n"
     "                   deposit, withdraw: in the account's\n"
@@ -2971,20 +2971,23 @@ static int move_money(offpay_ledger *l, uint64_t account, const refund_args *q,
                       int withdraw, int take_held, int json)
 {
     const char         *what = withdraw ? "admin withdraw" : "admin deposit";
+    const char         *move = withdraw ? "withdrawal" : "deposit";
     offpay_account_kind kind;
     uint16_t            cur;
     int64_t             bal = 0, amount = 0;
     uint64_t            transfer = 0;
-    int                 replayed = 0, bal_read;
+    int                 replayed = 0, bal_read, warned = -1;
     char                m1[64], m2[64], buf[OFFPAY__WITHDRAW_TEXT_MAX];
-    const char         *ref = q->ref != NULL ? q->ref : "", *warning = NULL;
+    const char         *ref = q->ref != NULL ? q->ref : "";
     offpay_err          rc;
 
     rc = offpay_ledger_balance(l, account, &bal, &kind, &cur);
     if (rc == OFFPAY_ENOTFOUND) {
         fprintf(stderr,
                 "offpay: %s: no account %llu (ENOTFOUND; 'offpay admin "
-                "accounts' and 'merchants' list them)\n",
+                "accounts' lists the payers' accounts, 'merchants' the "
+                "merchants'; a guarantee's is what POST /v1/admin/guarantee "
+                "answers)\n",
                 what, (unsigned long long)account);
         return EXIT_REJECTED;
     }
@@ -2992,17 +2995,8 @@ static int move_money(offpay_ledger *l, uint64_t account, const refund_args *q,
         return cli_fail(what, rc);
     if (kind != OFFPAY_ACCOUNT_WALLET && kind != OFFPAY_ACCOUNT_MERCHANT &&
         kind != OFFPAY_ACCOUNT_GUARANTEE) {
-        fprintf(stderr,
-                "offpay: %s: account %llu is the %s account: %s; nothing "
-                "moved (EINVAL)\n",
-                what, (unsigned long long)account,
-                offpay_account_kind_name(kind),
-                kind == OFFPAY_ACCOUNT_WORLD
-                    ? "the outside itself, the other side of every deposit "
-                      "and withdrawal"
-                    : "only settlement moves its money; deposits and "
-                      "withdrawals are for wallet, merchant and guarantee "
-                      "accounts");
+        offpay__move_kind_refused(buf, sizeof buf, account, kind);
+        fprintf(stderr, "offpay: %s: %s; nothing moved (EINVAL)\n", what, buf);
         return EXIT_REJECTED;
     }
     if (cli_amount(q->amount, cur, &amount) != 0)
@@ -3024,9 +3018,11 @@ static int move_money(offpay_ledger *l, uint64_t account, const refund_args *q,
     if (rc == OFFPAY_EFUNDS && kind == OFFPAY_ACCOUNT_GUARANTEE &&
         offpay_ledger_shards(l) > 1) {
         fprintf(stderr,
-                "offpay: %s: the guarantee is held in parts, one per shard, "
-                "and a withdrawal is taken whole from one part: no part "
-                "holds %s; withdraw in parts; nothing moved (EFUNDS)\n",
+                "offpay: %s: the guarantee is held in parts, one per shard "
+                "(each part: POST /v1/admin/guarantee), and a withdrawal is "
+                "taken whole from one part: no part holds %s; withdraw in "
+                "parts, and leave each part enough for its shard's "
+                "overspends; nothing moved (EFUNDS)\n",
                 what, cli_money(amount, cur, m1, sizeof m1));
         return EXIT_REJECTED;
     }
@@ -3035,13 +3031,15 @@ static int move_money(offpay_ledger *l, uint64_t account, const refund_args *q,
             l, account, amount, cli_now(), "give --take-held", buf);
 
         fprintf(stderr, "offpay: %s: %s (EFUNDS)\n", what,
-                why != NULL ? why : "the account holds less than that");
+                why != NULL ? why
+                            : "withdrawal: refused, the account could not be "
+                              "read again to say why; nothing was withdrawn");
         return EXIT_REJECTED;
     }
     if (rc == OFFPAY_EOVERFLOW) {
         fprintf(stderr,
                 "offpay: %s: a deposit is at most %s and leaves an account "
-                "at most %s; nothing moved (EOVERFLOW)\n",
+                "at most %s (EOVERFLOW)\n",
                 what, cli_money(OFFPAY_LEDGER_DEPOSIT_MAX, cur, m1, sizeof m1),
                 cli_money(OFFPAY_LEDGER_BALANCE_MAX, cur, m2, sizeof m2));
         return EXIT_REJECTED;
@@ -3064,34 +3062,47 @@ static int move_money(offpay_ledger *l, uint64_t account, const refund_args *q,
     bal_read =
         offpay_ledger_balance(l, account, &bal, &kind, &cur) == OFFPAY_OK;
     if (withdraw && kind == OFFPAY_ACCOUNT_WALLET)
-        warning = offpay__withdraw_warning(l, account, cli_now(), buf);
-    if (json)
-        return cli_print_json(
-            json_pack(
-                "{s:o, s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "account",
-                cli_json_u64(account), "kind", offpay_account_kind_name(kind),
-                "currency", offpay_currency_alpha(cur), "amount",
-                decimal_json(amount, cur), "balance",
-                bal_read ? decimal_json(bal, cur) : json_null(), "transfer",
-                cli_json_u64(transfer), "replayed", replayed, "warning",
-                warning != NULL ? json_string(warning) : json_null()),
-            what);
+        warned = offpay__withdraw_warning(l, account, cli_now(), buf);
+    if (json) {
+        /* offpayd's answer (docs/api.md, "Accounts"), but for the parts of
+         * a sharded guarantee */
+        json_t *j = json_pack(
+            "{s:o, s:s, s:s, s:o, s:o}", "account", offpay__json_id(account),
+            "kind", offpay_account_kind_name(kind), "currency",
+            offpay_currency_alpha(cur), "balance",
+            bal_read ? offpay__json_amount(bal, cur) : json_null(), "transfer",
+            offpay__json_id(transfer));
+
+        if (j != NULL && q->key != NULL)
+            json_object_set_new(j, "replayed", json_boolean(replayed));
+        if (j != NULL && warned >= 0)
+            json_object_set_new(j, "warning",
+                                warned ? json_string(buf) : json_null());
+        return cli_print_json(j, what);
+    }
     if (replayed)
-        printf("this %s was made before under --key %s: nothing moved now\n",
-               withdraw ? "withdrawal" : "deposit", q->key);
-    printf("%s %s %s %s account %llu (ref \"%s\"): transfer %llu%s\n",
-           withdraw ? "withdrawal" : "deposit",
-           cli_money(amount, cur, m1, sizeof m1), withdraw ? "from" : "into",
-           offpay_account_kind_name(kind), (unsigned long long)account, ref,
-           (unsigned long long)transfer,
-           take_held && !replayed
-               ? " (--take-held: the part held for late payments may be taken)"
-               : "");
+        /* the transfer booked then, with the ref given then */
+        printf("this %s was made before under --key %s (transfer %llu): "
+               "nothing moved now\n",
+               move, q->key, (unsigned long long)transfer);
+    else
+        printf("%s %s %s %s account %llu (ref \"%s\"): transfer %llu%s\n", move,
+               cli_money(amount, cur, m1, sizeof m1),
+               withdraw ? "from" : "into", offpay_account_kind_name(kind),
+               (unsigned long long)account, ref, (unsigned long long)transfer,
+               take_held && kind == OFFPAY_ACCOUNT_WALLET
+                   ? " (--take-held: the part held for late payments may be "
+                     "taken)"
+                   : "");
     if (bal_read)
         printf("account %llu now holds %s\n", (unsigned long long)account,
                cli_money(bal, cur, m2, sizeof m2));
-    if (warning != NULL)
-        printf("WARNING: %s\n", warning);
+    else
+        printf("account %llu: its balance could not be read now ('offpay "
+               "admin transfers --account %llu' sums it)\n",
+               (unsigned long long)account, (unsigned long long)account);
+    if (warned > 0)
+        printf("WARNING: %s\n", buf);
     return EXIT_OK;
 }
 
@@ -3913,8 +3924,12 @@ int cli_admin(int argc, char **argv)
             break;
         case 'r':
             q.ref = optarg;
-            if (strlen(optarg) > OFFPAY_LEDGER_REF_MAX)
-                bad = cli_usage_error("admin %s: --ref is at most 128 bytes",
+            /* kept with what it names and shown on one line, as offpayd
+             * takes a request's ref */
+            if (!offpay__revoke_reason_ok(optarg))
+                bad = cli_usage_error("admin %s: --ref is 1 to 128 bytes of "
+                                      "text on one line, without control or "
+                                      "invisible format characters",
                                       cmd);
             break;
         case 'F':
@@ -3961,9 +3976,11 @@ int cli_admin(int argc, char **argv)
         case 'K':
             q.key = optarg;
             if (!offpay_ledger_request_key_ok(optarg))
-                bad = cli_usage_error("admin refund: --key is 1 to %d "
-                                      "printable ASCII characters, no space",
-                                      OFFPAY_REQUEST_KEY_MAX);
+                bad = cli_usage_error("admin %s: --key is 1 to %d "
+                                      "printable ASCII characters, no space "
+                                      "(a reference with its spaces "
+                                      "replaced: bank-transfer-881)",
+                                      cmd, OFFPAY_REQUEST_KEY_MAX);
             break;
         case 'M':
             bad = parse_u64("--merchant", optarg, INT64_MAX, &merchant);

@@ -290,10 +290,12 @@ void srv_accounts_list(srv_req *r, srv_reply *out)
  * that may still be taken from it (null when none). */
 static void withdraw_warning(srv_req *r, uint64_t id, json_t *j)
 {
-    char        buf[OFFPAY__WITHDRAW_TEXT_MAX];
-    const char *w = offpay__withdraw_warning(r->l, id, r->now, buf);
+    char buf[OFFPAY__WITHDRAW_TEXT_MAX];
+    int  w = offpay__withdraw_warning(r->l, id, r->now, buf);
 
-    json_object_set_new(j, "warning", w != NULL ? json_string(w) : json_null());
+    /* nothing when the account's row cannot be read: not known, not null */
+    if (w >= 0)
+        json_object_set_new(j, "warning", w ? json_string(buf) : json_null());
 }
 
 /* A withdrawal of amount from account id refused EFUNDS (not a sharded
@@ -413,20 +415,9 @@ static void move(srv_req *r, srv_reply *out, int deposit)
     } else if (rc == OFFPAY_EINVAL && kind != OFFPAY_ACCOUNT_WALLET &&
                kind != OFFPAY_ACCOUNT_MERCHANT &&
                kind != OFFPAY_ACCOUNT_GUARANTEE) {
-        char why[200];
+        char why[256];
 
-        /* the world account is the outside itself: every deposit and
-         * withdrawal moves its money, none is made into or out of it */
-        srv_account_kind_hint(why, sizeof why, id, kind,
-                              kind == OFFPAY_ACCOUNT_WORLD
-                                  ? "the outside itself, the other side of "
-                                    "every deposit and withdrawal; they are "
-                                    "made into and out of wallet, merchant "
-                                    "and guarantee accounts"
-                                  : "only settlement moves its money; "
-                                    "deposits and withdrawals are for "
-                                    "wallet, merchant and guarantee "
-                                    "accounts");
+        offpay__move_kind_refused(why, sizeof why, id, kind);
         srv_fail_engine_hint(out, rc, "%s: %s",
                              deposit ? "deposit" : "withdrawal", why);
     } else if (rc != OFFPAY_OK) {

@@ -211,20 +211,24 @@ const char *offpay__withdraw_refused(offpay_ledger *l, uint64_t id,
     return buf;
 }
 
-const char *offpay__withdraw_warning(offpay_ledger *l, uint64_t id,
-                                     uint32_t now, char *buf)
+int offpay__withdraw_warning(offpay_ledger *l, uint64_t id, uint32_t now,
+                             char *buf)
 {
     offpay_wallet_account_info *a = NULL;
     size_t                      n = 0;
     char                        when[32];
-    const char                 *w = NULL;
+    int                         w = 0;
 
-    if (offpay_ledger_wallet_accounts(l, NULL, id - 1, 1, &a, &n) != OFFPAY_OK)
-        return NULL;
+    if (offpay_ledger_wallet_accounts(l, NULL, id - 1, 1, &a, &n) !=
+            OFFPAY_OK ||
+        n != 1 || a[0].id != id) {
+        free(a);
+        return -1;
+    }
     /* late uploads are paid up to late_until included (settlement.md
      * §6); a released credential's from the account alone, whatever
      * another credential's escrow holds */
-    if (n == 1 && a[0].id == id && a[0].late_until >= now) {
+    if (a[0].late_until >= now) {
         offpay__unix_time_iso(a[0].late_until, when);
         snprintf(buf, OFFPAY__WITHDRAW_TEXT_MAX,
                  "late payments may still be taken from account %llu until "
@@ -232,10 +236,29 @@ const char *offpay__withdraw_warning(offpay_ledger *l, uint64_t id,
                  "and upload late): what is withdrawn before then may end as "
                  "the guarantee's loss",
                  (unsigned long long)id, when);
-        w = buf;
+        w = 1;
     }
     free(a);
     return w;
+}
+
+void offpay__move_kind_refused(char *buf, size_t cap, uint64_t account,
+                               offpay_account_kind kind)
+{
+    const char *k = offpay_account_kind_name(kind);
+
+    /* the world account is the outside itself: every deposit and
+     * withdrawal moves its money, none is made into or out of it */
+    snprintf(buf, cap, "account %llu is %s %s account: %s",
+             (unsigned long long)account,
+             k[0] == 'e' || k[0] == 'u' ? "an" : "a", k,
+             kind == OFFPAY_ACCOUNT_WORLD
+                 ? "the outside itself, the other side of every deposit and "
+                   "withdrawal; they are made into and out of wallet, "
+                   "merchant and guarantee accounts"
+                 : "only settlement moves its money; deposits and "
+                   "withdrawals are for wallet, merchant and guarantee "
+                   "accounts");
 }
 
 /* ---- the merchant statement ------------------------------------------ */

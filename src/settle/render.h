@@ -142,10 +142,19 @@ const char *offpay__withdraw_refused(offpay_ledger *l, uint64_t id,
 
 /* The warning a withdrawal from wallet account id answers while late
  * payments may still be taken from it (settlement.md §6), into buf (room
- * for OFFPAY__WITHDRAW_TEXT_MAX); NULL when there is none or it cannot be
- * read (best effort: the withdrawal is booked). (render.c) */
-const char *offpay__withdraw_warning(offpay_ledger *l, uint64_t id,
-                                     uint32_t now, char *buf);
+ * for OFFPAY__WITHDRAW_TEXT_MAX): 1 with the words in buf, 0 when there is
+ * none, -1 when the account's row cannot be read (best effort: the
+ * withdrawal is booked; the caller says nothing rather than "none").
+ * (render.c) */
+int offpay__withdraw_warning(offpay_ledger *l, uint64_t id, uint32_t now,
+                             char *buf);
+
+/* Why no deposit or withdrawal is made into or out of account (of kind,
+ * neither a wallet, a merchant nor a guarantee account), into buf (cap
+ * bytes): "account N is an escrow account: only settlement moves its
+ * money; ...". (render.c) */
+void offpay__move_kind_refused(char *buf, size_t cap, uint64_t account,
+                               offpay_account_kind kind);
 
 /* 1 when reason is what a terminal's revocation keeps
  * (offpay_ledger_terminal_revoke_why; `offpay admin revoke-terminal

@@ -394,40 +394,49 @@ api POST "/v1/admin/accounts/$WX/withdraw" '{"amount":"1.00"}'
 [ "$status" = 200 ] && [ "$(jq -c '.warning' resp.json)" = null ] && ok "account $WX, no credential: warning null" \
   || fail "withdrawal without a late window: $(cat resp.json)"
 # The same from the command line on the ledger (`offpay admin withdraw`,
-# `deposit`, since 0.24.0): the held part refused in the same words, taken
-# with --take-held under a key (warned; sent again, nothing moves), put
-# back; a keyed deposit made once; the refusals, nothing moved.
+# `deposit`, since 0.24.0; at offpayd's day): the held part refused in the
+# same words, taken with --take-held under a key (warned; sent again,
+# nothing moves), put back; a keyed deposit made once; the refusals,
+# nothing moved.
+cli15() { OFFPAY_NOW=$day15 "$OFFPAY" "$@"; }
 run_cli 1 "^offpay: admin withdraw: withdrawal: account $W2 holds 90.00 EUR, of which 40.00 EUR is held until $(iso "$late") for late payments of its released credentials: at most 50.00 EUR can be withdrawn before then; nothing was withdrawn \(to take the held part too, give --take-held: what late payments then find missing is the guarantee's loss\) \(EFUNDS\)$" -- \
-  "$OFFPAY" admin withdraw --db "$LEDGER" --account "$W2" --amount 90.00 --ref closing
+  cli15 admin withdraw --db "$LEDGER" --account "$W2" --amount 90.00 --ref closing
 [ "$(balance "$W2")" = 9000 ] && ok "nothing withdrawn from the command line" || fail "balance: $(balance "$W2")"
-run_cli 0 "^withdrawal 90.00 EUR from wallet account $W2 \(ref \"closing\"\): transfer [0-9]+ \(--take-held: the part held for late payments may be taken\)$" -- \
-  "$OFFPAY" admin withdraw --db "$LEDGER" --account "$W2" --amount 90.00 --ref closing --take-held --key close-w2
-run_cli 0 "^WARNING: late payments may still be taken from account $W2 until $(iso "$late") \(what terminals accepted offline" -- \
-  "$OFFPAY" admin withdraw --db "$LEDGER" --account "$W2" --amount 90.00 --ref closing --take-held --key close-w2
-run_cli 0 "^this withdrawal was made before under --key close-w2: nothing moved now$" -- \
-  "$OFFPAY" admin withdraw --db "$LEDGER" --account "$W2" --amount 90.00 --ref closing --take-held --key close-w2
+set +e; cli15 admin withdraw --db "$LEDGER" --account "$W2" --amount 90.00 --ref closing --take-held --key close-w2 >wd.out 2>&1; st=$?; set -e
+[ "$st" = 0 ] && grep -qE "^withdrawal 90.00 EUR from wallet account $W2 \(ref \"closing\"\): transfer [0-9]+ \(--take-held: the part held for late payments may be taken\)$" wd.out \
+  && grep -q "^account $W2 now holds 0.00 EUR$" wd.out \
+  && grep -q "^WARNING: late payments may still be taken from account $W2 until $(iso "$late") (what terminals accepted offline" wd.out \
+  && ok "the held part withdrawn with --take-held, warned" || fail "withdraw --take-held ($st): $(cat wd.out)"
+TW=$(sed -n 's/.*: transfer \([0-9]*\) (--take-held.*/\1/p' wd.out)
+run_cli 0 "^this withdrawal was made before under --key close-w2 \(transfer $TW\): nothing moved now$" -- \
+  cli15 admin withdraw --db "$LEDGER" --account "$W2" --amount 90.00 --ref closing --take-held --key close-w2
 [ "$(balance "$W2")" = 0 ] && ok "90.00 withdrawn once" || fail "balance after --take-held: $(balance "$W2")"
-run_cli 0 '^\{"account":"'"$W2"'","kind":"wallet","currency":"EUR","amount":"90.00","balance":"90.00","transfer":"[0-9]+","replayed":false,"warning":null\}$' -- \
-  "$OFFPAY" admin deposit --db "$LEDGER" --account "$W2" --amount 90.00 --ref "put back" --key put-back-w2 --json
-run_cli 0 "^this deposit was made before under --key put-back-w2: nothing moved now$" -- \
-  "$OFFPAY" admin deposit --db "$LEDGER" --account "$W2" --amount 90.00 --ref "put back" --key put-back-w2
-run_cli 0 "^account $W2 now holds 90.00 EUR$" -- \
-  "$OFFPAY" admin deposit --db "$LEDGER" --account "$W2" --amount 90.00 --ref "put back" --key put-back-w2
+run_cli 0 '^\{"account":"'"$W2"'","kind":"wallet","currency":"EUR","balance":\{"minor":9000,"decimal":"90.00","currency":"EUR"\},"transfer":"[0-9]+","replayed":false\}$' -- \
+  cli15 admin deposit --db "$LEDGER" --account "$W2" --amount 90.00 --ref "put back" --key put-back-w2 --json
+run_cli 0 "^this deposit was made before under --key put-back-w2 \(transfer [0-9]+\): nothing moved now$" -- \
+  cli15 admin deposit --db "$LEDGER" --account "$W2" --amount 90.00 --ref "put back" --key put-back-w2
 run_cli 1 "^offpay: admin deposit: --key put-back-w2 was used for another request; nothing moved \(EEXISTS\)$" -- \
-  "$OFFPAY" admin deposit --db "$LEDGER" --account "$W2" --amount 1.00 --key put-back-w2
+  cli15 admin deposit --db "$LEDGER" --account "$W2" --amount 1.00 --key put-back-w2
+wx=$(balance "$WX")
 run_cli 0 "made without --key: this command run again moves the money again" -- \
-  "$OFFPAY" admin deposit --db "$LEDGER" --account "$WX" --amount 1.00
-api GET "/v1/admin/credentials/$S2"; ESC2=$(jget .escrow_account)
-run_cli 1 "^offpay: admin deposit: account $ESC2 is the escrow account: only settlement moves its money; deposits and withdrawals are for wallet, merchant and guarantee accounts; nothing moved \(EINVAL\)$" -- \
-  "$OFFPAY" admin deposit --db "$LEDGER" --account "$ESC2" --amount 1.00
+  cli15 admin deposit --db "$LEDGER" --account "$WX" --amount 1.00
+[ "$(balance "$WX")" = $((wx + 100)) ] && ok "1.00 into $WX" || fail "WX: $wx -> $(balance "$WX")"
+api GET "/v1/admin/credentials/$S2"; ESC2=$(jget .escrow_account); esc=$(balance "$ESC2")
+run_cli 1 "^offpay: admin deposit: account $ESC2 is an escrow account: only settlement moves its money; deposits and withdrawals are for wallet, merchant and guarantee accounts; nothing moved \(EINVAL\)$" -- \
+  cli15 admin deposit --db "$LEDGER" --account "$ESC2" --amount 1.00
+[ "$(balance "$ESC2")" = "$esc" ] && ok "nothing into the escrow" || fail "escrow: $esc -> $(balance "$ESC2")"
 run_cli 1 "^offpay: admin withdraw: no account 999999 \(ENOTFOUND" -- \
-  "$OFFPAY" admin withdraw --db "$LEDGER" --account 999999 --amount 1.00
+  cli15 admin withdraw --db "$LEDGER" --account 999999 --amount 1.00
 run_cli 2 "give --account N \(an id from 1\) and --amount AMOUNT" -- \
-  "$OFFPAY" admin deposit --db "$LEDGER" --account "$W2"
+  cli15 admin deposit --db "$LEDGER" --account "$W2"
 run_cli 2 "^offpay: admin deposit: --take-held is not an option of 'admin deposit'" -- \
-  "$OFFPAY" admin deposit --db "$LEDGER" --account "$W2" --amount 1.00 --take-held
-run_cli 2 "^offpay: 1.234: .*write amounts like" -- "$OFFPAY" admin deposit --db "$LEDGER" --account "$W2" --amount 1.234
-run_cli 2 "--amount must be more than 0" -- "$OFFPAY" admin withdraw --db "$LEDGER" --account "$W2" --amount 0.00
+  cli15 admin deposit --db "$LEDGER" --account "$W2" --amount 1.00 --take-held
+run_cli 2 "^offpay: 1.234: .*write amounts like" -- cli15 admin deposit --db "$LEDGER" --account "$W2" --amount 1.234
+run_cli 2 "--amount must be more than 0" -- cli15 admin withdraw --db "$LEDGER" --account "$W2" --amount 0.00
+run_cli 2 "admin deposit: --key is 1 to 64 printable ASCII characters, no space" -- \
+  cli15 admin deposit --db "$LEDGER" --account "$W2" --amount 1.00 --key "bank transfer 881"
+run_cli 2 "admin deposit: --ref is 1 to 128 bytes of text on one line" -- \
+  cli15 admin deposit --db "$LEDGER" --account "$W2" --amount 1.00 --ref "$(printf 'a\tb')"
 [ "$(balance "$W2")" = 9000 ] && ok "the refusals moved nothing" \
   || fail "balance after the refusals: $(balance "$W2")"
 audit_passes "after the command line's deposits and withdrawals"

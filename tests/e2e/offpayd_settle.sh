@@ -898,8 +898,10 @@ run_cli 0 '^\{"count":1,"accounts":\[\{"account":"'"$W6"'","currency":"EUR","ref
   "$OFFPAY" admin accounts --db "$LEDGER" --ref payer-6 --limit 1 --json
 run_cli 0 "account $W3 .*\"payer-3\"" -- "$OFFPAY" admin accounts --db "$LEDGER" --after "$W2" --limit 1
 run_cli 0 "0 account\(s\)" -- "$OFFPAY" admin accounts --db "$LEDGER" --ref "payer 7"
-run_cli 2 "admin accounts: --ref is at most 128 bytes" -- \
+run_cli 2 "admin accounts: --ref is 1 to 128 bytes of text on one line" -- \
   "$OFFPAY" admin accounts --db "$LEDGER" --ref "$(printf 'r%.0s' $(seq 129))"
+run_cli 2 "admin refund: --ref is 1 to 128 bytes of text on one line, without control or invisible format characters" -- \
+  "$OFFPAY" admin refund --db "$LEDGER" --presentment 1 --amount 1.00 --ref "$(printf 'two\nlines')"
 # a refund from the command line: booked, made once under its key, never
 # beyond what was paid
 run_cli 0 "refund of presentment $PR1: 1.00 EUR out of merchant account $MA" -- \
