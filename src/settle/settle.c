@@ -410,9 +410,24 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     if (!offpay__cred_is_issued(&cred, &p->cred))
         return reject(c, OFFPAY_ENOT_ISSUED);
 
+    /* First presentment, duplicate (same bytes) or double spend: a
+     * presentment is of a payment, so a new payment (most uploads) needs
+     * no look-up of a replay. */
+    rc = l->ops->payment_get(l->store, p->cred.serial, p->counter, &pay);
+    if (rc == OFFPAY_ENOTFOUND)
+        kind = FIRST;
+    else if (rc == OFFPAY_OK)
+        kind = pay.code_len == c->item->code_len &&
+                       memcmp(pay.code, c->item->code, pay.code_len) == 0
+                   ? DUPLICATE
+                   : DOUBLE_SPEND;
+    else
+        return rc;
+
     /* Exact replay: this terminal uploaded this payment before. */
-    rc = l->ops->presentment_get(l->store, p->cred.serial, p->counter,
-                                 c->terminal, &pr);
+    rc = kind == FIRST ? OFFPAY_ENOTFOUND
+                       : l->ops->presentment_get(l->store, p->cred.serial,
+                                                 p->counter, c->terminal, &pr);
     if (rc == OFFPAY_OK) {
         if (sodium_memcmp(pr.code_hash, c->hash, sizeof c->hash) != 0)
             return reject(c, OFFPAY_ECONFLICT);
@@ -448,22 +463,10 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     if (rc != OFFPAY_OK)
         return reject(c, rc);
 
-    /* First presentment, duplicate (same bytes) or double spend. */
-    rc = l->ops->payment_get(l->store, p->cred.serial, p->counter, &pay);
-    if (rc == OFFPAY_ENOTFOUND) {
-        kind = FIRST;
-        rc = l->ops->payment_add(l->store, p->cred.serial, p->counter,
-                                 c->item->code, c->item->code_len, p->amount,
-                                 c->now, &pay.id);
+    if (kind == FIRST) { /* its row is made with the result, below */
+        pay.id = 0;
         pay.charged = 0;
-    } else if (rc == OFFPAY_OK) {
-        kind = pay.code_len == c->item->code_len &&
-                       memcmp(pay.code, c->item->code, pay.code_len) == 0
-                   ? DUPLICATE
-                   : DOUBLE_SPEND;
     }
-    if (rc != OFFPAY_OK)
-        return rc;
 
     /* A bound code answers one request of one terminal and was paid to
      * its merchant at its first presentment: presented again, by another
@@ -605,7 +608,15 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     res->paid = paid;
     res->covered = covered;
 
-    /* Record the result, then move the money. */
+    /* Record the result, then move the money: a new payment's row with
+     * what its first presentment paid. */
+    if (kind == FIRST) {
+        rc = l->ops->payment_add(l->store, p->cred.serial, p->counter,
+                                 c->item->code, c->item->code_len, p->amount,
+                                 paid, c->now, &pay.id);
+        if (rc != OFFPAY_OK)
+            return rc;
+    }
     memset(&pr, 0, sizeof pr);
     pr.payment = pay.id;
     pr.serial = p->cred.serial;
@@ -652,7 +663,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
                 offpay__ledger_move(l, cred.escrow_account, t->merchant_account,
                                     paid, "settle", pid, 0, NULL, c->now);
     }
-    if (rc == OFFPAY_OK && paid > 0)
+    if (rc == OFFPAY_OK && paid > 0 && kind != FIRST)
         rc = l->ops->payment_charge(l->store, pay.id, paid);
     if (rc != OFFPAY_OK)
         return rc;

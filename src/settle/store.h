@@ -465,10 +465,12 @@ typedef struct offpay__store_ops {
     /* payments, presentments, cases */
     offpay_err (*payment_get)(offpay__store *s, uint64_t serial,
                               uint32_t counter, offpay__payment_row *p);
+    /* charged: what its first presentment paid (payment_charge adds what
+     * later ones pay) */
     offpay_err (*payment_add)(offpay__store *s, uint64_t serial,
                               uint32_t counter, const uint8_t *code,
-                              size_t code_len, int64_t authorized, uint32_t now,
-                              uint64_t *id);
+                              size_t code_len, int64_t authorized,
+                              int64_t charged, uint32_t now, uint64_t *id);
     offpay_err (*payment_charge)(offpay__store *s, uint64_t id, int64_t amount);
     /* ENOTFOUND or the stored row (code pointers valid until the next call
      * on s) */

@@ -174,7 +174,7 @@ static const char *const SQL[S_COUNT] = {
                       " WHERE serial = $1 AND counter = $2",
     [S_PAYMENT_ADD] =
         "INSERT INTO payments (serial, counter, code, authorized, charged,"
-        " first_at) VALUES ($1, $2, $3, $4, 0, $5) RETURNING id",
+        " first_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     [S_PAYMENT_CHARGE] =
         "UPDATE payments SET charged = charged + $2 WHERE id = $1",
     [S_PRESENTMENT_GET] =
@@ -1155,7 +1155,7 @@ static offpay_err s_payment_get(offpay__store *s, uint64_t serial,
 static offpay_err s_payment_add(offpay__store *s, uint64_t serial,
                                 uint32_t counter, const uint8_t *code,
                                 size_t code_len, int64_t authorized,
-                                uint32_t now, uint64_t *id)
+                                int64_t charged, uint32_t now, uint64_t *id)
 {
     params p = {0};
 
@@ -1163,6 +1163,7 @@ static offpay_err s_payment_add(offpay__store *s, uint64_t serial,
     p_i64(&p, counter);
     p_blob(&p, code, code_len);
     p_i64(&p, authorized);
+    p_i64(&p, charged);
     p_i64(&p, now);
     return insert_id(s, S_PAYMENT_ADD, &p, id);
 }

@@ -173,7 +173,7 @@ static const char *const SQL[S_COUNT] = {
                       " WHERE serial = ?1 AND counter = ?2",
     [S_PAYMENT_ADD] =
         "INSERT INTO payments (serial, counter, code, authorized, charged,"
-        " first_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+        " first_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_PAYMENT_CHARGE] =
         "UPDATE payments SET charged = charged + ?2 WHERE id = ?1",
     [S_PRESENTMENT_GET] =
@@ -1104,7 +1104,7 @@ static offpay_err s_payment_get(offpay__store *s, uint64_t serial,
 static offpay_err s_payment_add(offpay__store *s, uint64_t serial,
                                 uint32_t counter, const uint8_t *code,
                                 size_t code_len, int64_t authorized,
-                                uint32_t now, uint64_t *id)
+                                int64_t charged, uint32_t now, uint64_t *id)
 {
     sqlite3_stmt *st = stmt(s, S_PAYMENT_ADD);
 
@@ -1112,7 +1112,8 @@ static offpay_err s_payment_add(offpay__store *s, uint64_t serial,
     sqlite3_bind_int64(st, 2, counter);
     bind_blob(st, 3, code, code_len);
     sqlite3_bind_int64(st, 4, authorized);
-    sqlite3_bind_int64(st, 5, now);
+    sqlite3_bind_int64(st, 5, charged);
+    sqlite3_bind_int64(st, 6, now);
     return insert(s, st, id);
 }
 
