@@ -42,6 +42,11 @@ c=$(pay w4clone 12.00); accept tb "$c" 12.00 || fail "w4clone accept"
 "$OFFPAY" terminal sync --terminal tb --passphrase-file tp --server "$URL" >/dev/null
 api GET "/v1/admin/cases?kind=double_spend"
 [ "$(jq '.cases | length' resp.json)" = 1 ] && ok "a double spend on SQLite" || fail "cases: $(cat resp.json)"
+CASE=$(jget '.cases[0].id')
+# the case worked: a note, a closing with a resolution (case_notes' rows,
+# copied with the case they name)
+run_cli 0 "note kept" -- "$OFFPAY" admin case "$CASE" --db "$LEDGER" --note "payer reached" --by "fraud desk"
+run_cli 0 "closed" -- "$OFFPAY" admin case "$CASE" --db "$LEDGER" --close "wallet revoked; écrit au payeur"
 api GET "/v1/admin/merchants/$MID/statement"; P1=$(jq -r '.lines[0].presentment' resp.json)
 run_cli 0 "refund" -- "$OFFPAY" admin refund --db "$LEDGER" --presentment "$P1" --amount 1.00 --key r-1
 W5=$(new_account payer-5 20.00)
@@ -79,6 +84,7 @@ snap() {
   api GET /v1/admin/audit; jq -S -c . resp.json > "$1.audit"
   api GET "/v1/admin/merchants/$MID/statement?to=$OFFPAY_NOW"; jq -S -c . resp.json > "$1.statement"
   api GET /v1/admin/cases; jq -S -c . resp.json > "$1.cases"
+  api GET "/v1/admin/cases/$CASE"; jq -S -c . resp.json >> "$1.cases"
   api GET /v1/admin/merchants; jq -S -c . resp.json > "$1.merchants"
   api GET /v1/admin/accounts; jq -S -c . resp.json > "$1.accounts"
   for a in "$G" "$MA" "$W" "$W4" "$W5" "$W6"; do api GET "/v1/admin/accounts/$a"; jget .balance.minor; done > "$1.balances"
@@ -177,6 +183,9 @@ snap pg
 for f in audit statement cases merchants accounts balances; do
   cmp -s "sqlite.$f" "pg.$f" && ok "the same $f" || fail "$f: $(cat "sqlite.$f") | $(cat "pg.$f")"
 done
+grep -q '"action":"note","at":[0-9]*,"by":"fraud desk","step":"[0-9]*","text":"payer reached"' pg.cases \
+  && grep -q '"resolution":"wallet revoked; écrit au payeur"' pg.cases \
+  && ok "the case's steps and resolution copied" || fail "case steps: $(cat pg.cases)"
 # new rows take the ids after the copied ones
 W7=$(new_account payer-7 30.00)
 [ "$W7" = "$(next accounts)" ] && ok "a new account: id $W7" || fail "account id $W7, want $(next accounts)"
