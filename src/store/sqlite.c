@@ -2172,10 +2172,34 @@ static offpay_err prepare(offpay__store *s, const char *a, const char *b,
     return rc == SQLITE_OK ? OFFPAY_OK : map(s->db, rc);
 }
 
-/* The current row of a cases query into c. */
-static offpay_err case_row(sqlite3_stmt *st, offpay_case_info *c)
+/* Steps st, reading each row with read into the next of out's rows (size
+ * bytes each), at most max; *n the rows read; finalizes st. */
+static offpay_err read_rows(sqlite3_stmt *st, size_t max, void *out,
+                            size_t size,
+                            offpay_err (*read)(sqlite3_stmt *st, void *row),
+                            size_t *n)
 {
-    const char *kind = (const char *)sqlite3_column_text(st, 1);
+    offpay_err rc = OFFPAY_OK;
+    int        step = SQLITE_DONE;
+
+    *n = 0;
+    while (rc == OFFPAY_OK && *n < max &&
+           (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = read(st, (char *)out + *n * size);
+        if (rc == OFFPAY_OK)
+            (*n)++;
+    }
+    if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = map(sqlite3_db_handle(st), step);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The current row of a cases query into row (an offpay_case_info). */
+static offpay_err case_row(sqlite3_stmt *st, void *row)
+{
+    offpay_case_info *c = row;
+    const char       *kind = (const char *)sqlite3_column_text(st, 1);
 
     memset(c, 0, sizeof *c);
     c->id = col_u64(st, 0);
@@ -2198,7 +2222,6 @@ static offpay_err s_cases(offpay__store *s, const offpay_case_filter *f,
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc;
-    int           step = SQLITE_DONE;
 
     *n = 0;
     rc = prepare(s, SQL_CASES,
@@ -2214,16 +2237,7 @@ static offpay_err s_cases(offpay__store *s, const offpay_case_filter *f,
     sqlite3_bind_int64(st, 5, max > INT32_MAX ? INT32_MAX : (sqlite3_int64)max);
     if (f->state != OFFPAY_CASES_OPEN) /* the open ones' has no ?6 */
         sqlite3_bind_int64(st, 6, (sqlite3_int64)f->state);
-    while (rc == OFFPAY_OK && *n < max &&
-           (step = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = case_row(st, &out[*n]);
-        if (rc == OFFPAY_OK)
-            (*n)++;
-    }
-    if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
-        rc = map(sqlite3_db_handle(st), step);
-    sqlite3_finalize(st);
-    return rc;
+    return read_rows(st, max, out, sizeof *out, case_row, n);
 }
 
 static offpay_err s_case_get(offpay__store *s, uint64_t id,
@@ -2289,10 +2303,11 @@ static offpay_err s_case_note_add(offpay__store *s, const offpay_case_note *n,
     return rc;
 }
 
-/* The current row of a case_notes query into c. */
-static offpay_err case_note_row(sqlite3_stmt *st, offpay_case_note *c)
+/* The current row of a case_notes query into row (an offpay_case_note). */
+static offpay_err case_note_row(sqlite3_stmt *st, void *row)
 {
-    const char *action = (const char *)sqlite3_column_text(st, 2);
+    offpay_case_note *c = row;
+    const char       *action = (const char *)sqlite3_column_text(st, 2);
 
     memset(c, 0, sizeof *c);
     c->id = col_u64(st, 0);
@@ -2312,7 +2327,6 @@ static offpay_err s_case_notes(offpay__store *s, uint64_t case_id,
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc;
-    int           step = SQLITE_DONE;
 
     *n = 0;
     if (newest)
@@ -2326,16 +2340,7 @@ static offpay_err s_case_notes(offpay__store *s, uint64_t case_id,
         sqlite3_bind_int64(st, 3,
                            max > INT32_MAX ? INT32_MAX : (sqlite3_int64)max);
     }
-    while (rc == OFFPAY_OK && *n < max &&
-           (step = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = case_note_row(st, &out[*n]);
-        if (rc == OFFPAY_OK)
-            (*n)++;
-    }
-    if (rc == OFFPAY_OK && step != SQLITE_DONE && step != SQLITE_ROW)
-        rc = map(sqlite3_db_handle(st), step);
-    sqlite3_finalize(st);
-    return rc;
+    return read_rows(st, max, out, sizeof *out, case_note_row, n);
 }
 
 static offpay_err
