@@ -69,6 +69,8 @@ static const char help[] =
     "                    filters] [--json]\n"
     "       offpay admin case CASE --db LEDGER [--note TEXT | --close TEXT\n"
     "                    | --reopen TEXT] [--by NAME] [--json]\n"
+    "       offpay admin case CASE --server URL --token-file FILE [the\n"
+    "                    same options]\n"
     "       offpay admin evidence CASE --db LEDGER --bundle FILE --out FILE\n"
     "                    [--force]\n"
     "       offpay admin evidence CASE --server URL --token-file FILE\n"
@@ -410,7 +412,7 @@ static const char help[] =
     "  --bundle FILE    evidence: the issuer's trust bundle (bundle.opb of\n"
     "                   the issuer's directory, or GET /v1/bundle): it names\n"
     "                   the issuer keys and is signed by the root\n"
-    "  --server URL     cases, evidence: ask offpayd at URL\n"
+    "  --server URL     cases, case, evidence: ask offpayd at URL\n"
     "                   (http://HOST:PORT, GET /v1/admin/cases) instead of\n"
     "                   reading the ledger; evidence uses its own trust\n"
     "                   bundle\n"
@@ -448,7 +450,7 @@ static const struct {
     {"audit", ""},
     {"release", "now"},
     {"cases", "serial kind since open closed after limit server token-file"},
-    {"case", "note close reopen by"},
+    {"case", "note close reopen by server token-file"},
     {"evidence", "bundle out force server token-file"},
     {"enroll-code", "currency expires ref account"},
     {"revoke-wallet", "account"},
@@ -3175,8 +3177,6 @@ static int cases(offpay_ledger *l, const admin_args *a)
     return status;
 }
 
-/* `admin case CASE [--note|--close|--reopen TEXT]`: the step first, if
- * one is given (offpay_ledger_case_act), then the case and all its steps. */
 /* Who runs this command, for a case's step without --by: the login name
  * of its effective user ("uid N" when it has none). */
 static const char *login_name(char buf[OFFPAY_CASE_AUTHOR_MAX + 1])
@@ -3191,23 +3191,66 @@ static const char *login_name(char buf[OFFPAY_CASE_AUTHOR_MAX + 1])
     return buf;
 }
 
+/* A case and its steps all[0..total) as `admin case` prints them; act
+ * and step (replayed or not) the step just asked for (act 0: none). */
+static int case_print(const offpay_case_info *c, const offpay_case_note *all,
+                      size_t total, offpay_case_action act,
+                      const offpay_case_note *step, int replayed, int json)
+{
+    char    when[32];
+    json_t *arr;
+
+    if (json) {
+        arr = json_array();
+        for (size_t i = 0; arr != NULL && i < total; i++)
+            json_array_append_new(
+                arr, json_pack("{s:o, s:s, s:s, s:s, s:s}", "step",
+                               cli_json_u64(all[i].id), "action",
+                               offpay_case_action_name(all[i].action), "text",
+                               all[i].text, "by", all[i].author, "at",
+                               cli_iso_time(all[i].at, when)));
+        return cli_print_json(
+            act != 0
+                ? json_pack("{s:o, s:o, s:o, s:b}", "case", case_json(c),
+                            "steps", arr, "step", cli_json_u64(step->id),
+                            "replayed", replayed)
+                : json_pack("{s:o, s:o}", "case", case_json(c), "steps", arr),
+            "admin case");
+    }
+    if (act != 0 && replayed)
+        printf("case %llu: this %s was its newest step already (step %llu "
+               "at %s): nothing was added\n",
+               (unsigned long long)c->id, offpay_case_action_name(act),
+               (unsigned long long)step->id, cli_iso_time(step->at, when));
+    else if (act != 0)
+        printf("case %llu: %s (step %llu)\n", (unsigned long long)c->id,
+               act == OFFPAY_CASE_CLOSE    ? "closed"
+               : act == OFFPAY_CASE_REOPEN ? "reopened"
+                                           : "note kept",
+               (unsigned long long)step->id);
+    case_line(c);
+    for (size_t i = 0; i < total; i++)
+        printf("  step %llu  %s  %-6s  by %s: %s\n",
+               (unsigned long long)all[i].id, cli_iso_time(all[i].at, when),
+               offpay_case_action_name(all[i].action), all[i].author,
+               all[i].text);
+    printf("%zu step(s)\n", total);
+    return EXIT_OK;
+}
+
+/* `admin case CASE [--note|--close|--reopen TEXT]`: the step first, if
+ * one is given (offpay_ledger_case_act), then the case and all its steps. */
 static int case_show(offpay_ledger *l, uint64_t id, offpay_case_action act,
                      const char *text, const char *by, int json)
 {
-    char who[OFFPAY_CASE_AUTHOR_MAX + 1];
-
+    char             who[OFFPAY_CASE_AUTHOR_MAX + 1], when[32];
     offpay_case_info c;
     offpay_case_note step, *v = NULL, *all = NULL;
     size_t           n = 0, total = 0;
     uint64_t         after = 0;
     int              replayed = 0, status;
-    char             when[32];
-    json_t          *arr = NULL;
     offpay_err       rc = OFFPAY_OK;
 
-    if (by != NULL && act == 0)
-        return cli_usage_error("admin case: --by names who takes a step: "
-                               "give --note, --close or --reopen with it");
     if (act != 0)
         rc = offpay_ledger_case_act(l, id, act, text,
                                     by != NULL ? by : login_name(who),
@@ -3266,49 +3309,11 @@ static int case_show(offpay_ledger *l, uint64_t id, offpay_case_action act,
         v = NULL;
     } while (n == OFFPAY_CASE_NOTES_PAGE_MAX);
     free(v);
-    if (rc != OFFPAY_OK) {
-        free(all);
-        return cli_fail("admin case", rc);
-    }
-    if (json) {
-        arr = json_array();
-        for (size_t i = 0; arr != NULL && i < total; i++)
-            json_array_append_new(
-                arr, json_pack("{s:o, s:s, s:s, s:s, s:s}", "step",
-                               cli_json_u64(all[i].id), "action",
-                               offpay_case_action_name(all[i].action), "text",
-                               all[i].text, "by", all[i].author, "at",
-                               cli_iso_time(all[i].at, when)));
-        status = cli_print_json(
-            act != 0
-                ? json_pack("{s:o, s:o, s:o, s:b}", "case", case_json(&c),
-                            "steps", arr, "step", cli_json_u64(step.id),
-                            "replayed", replayed)
-                : json_pack("{s:o, s:o}", "case", case_json(&c), "steps", arr),
-            "admin case");
-        free(all);
-        return status;
-    }
-    if (act != 0 && replayed)
-        printf("case %llu: this %s was its newest step already (step %llu "
-               "at %s): nothing was added\n",
-               (unsigned long long)id, offpay_case_action_name(act),
-               (unsigned long long)step.id, cli_iso_time(step.at, when));
-    else if (act != 0)
-        printf("case %llu: %s (step %llu)\n", (unsigned long long)id,
-               act == OFFPAY_CASE_CLOSE    ? "closed"
-               : act == OFFPAY_CASE_REOPEN ? "reopened"
-                                           : "note kept",
-               (unsigned long long)step.id);
-    case_line(&c);
-    for (size_t i = 0; i < total; i++)
-        printf("  step %llu  %s  %-6s  by %s: %s\n",
-               (unsigned long long)all[i].id, cli_iso_time(all[i].at, when),
-               offpay_case_action_name(all[i].action), all[i].author,
-               all[i].text);
-    printf("%zu step(s)\n", total);
+    status = rc != OFFPAY_OK
+                 ? cli_fail("admin case", rc)
+                 : case_print(&c, all, total, act, &step, replayed, json);
     free(all);
-    return EXIT_OK;
+    return status;
 }
 
 static int evidence(offpay_ledger *l, const admin_args *a, uint64_t id)
@@ -3372,8 +3377,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
  * the command in messages): the reply's body (at most r->cap bytes) in
  * *r and its HTTP status in *code. EXIT_OK, or the exit status of a
  * failure already reported. */
-static int admin_get(const admin_args *a, const char *what, const char *path,
-                     reply *r, long *code)
+static int admin_request(const admin_args *a, const char *what,
+                         const char *path, const char *body, reply *r,
+                         long *code)
 {
     uint8_t           *tok = NULL;
     size_t             tlen = 0, blen;
@@ -3414,6 +3420,8 @@ static int admin_get(const admin_args *a, const char *what, const char *path,
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    if (body != NULL) /* a POST of it; else a GET */
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
@@ -3472,7 +3480,7 @@ static int evidence_remote(const admin_args *a, uint64_t id)
     r.b = malloc(r.cap);
     if (r.b == NULL)
         return cli_fail("admin evidence", OFFPAY_ENOMEM);
-    status = admin_get(a, "admin evidence", path, &r, &code);
+    status = admin_request(a, "admin evidence", path, NULL, &r, &code);
     if (status != EXIT_OK)
         goto out;
     doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
@@ -3529,6 +3537,161 @@ static int reply_u32(const json_t *o, const char *key, uint32_t *v)
     return 1;
 }
 
+/* A case as offpayd answers it (docs/api.md) into *c: 1, or 0 when o is
+ * not one. */
+static int case_from_json(const json_t *o, offpay_case_info *c)
+{
+    const char   *k = json_string_value(json_object_get(o, "kind"));
+    const json_t *ca = json_object_get(o, "closed_at");
+    const json_t *res = json_object_get(o, "resolution");
+
+    memset(c, 0, sizeof *c);
+    if (!reply_id(o, "id", &c->id) || !reply_id(o, "serial", &c->serial) ||
+        !reply_id(o, "payment", &c->payment) ||
+        !reply_id(o, "presentment", &c->presentment) ||
+        !reply_u32(o, "counter", &c->counter) ||
+        !reply_u32(o, "terminal", &c->terminal_id) ||
+        !reply_u32(o, "opened_at", &c->opened_at) || k == NULL ||
+        offpay_case_kind_from_name(k, &c->kind) != OFFPAY_OK)
+        return 0;
+    /* both null: open; both absent: an offpayd before 0.24.0, which keeps
+     * no state (shown open) */
+    if ((json_is_null(ca) && json_is_null(res)) || (ca == NULL && res == NULL))
+        return 1;
+    if (!reply_u32(o, "closed_at", &c->closed_at) || c->closed_at == 0 ||
+        !json_is_string(res) || json_string_length(res) > OFFPAY_CASE_TEXT_MAX)
+        return 0;
+    memcpy(c->resolution, json_string_value(res), json_string_length(res) + 1);
+    return 1;
+}
+
+/* A case's step as offpayd answers it into *n: 1, or 0 when o is not one. */
+static int step_from_json(const json_t *o, uint64_t case_id,
+                          offpay_case_note *n)
+{
+    const char *a = json_string_value(json_object_get(o, "action"));
+    const char *t = json_string_value(json_object_get(o, "text"));
+    const char *b = json_string_value(json_object_get(o, "by"));
+
+    memset(n, 0, sizeof *n);
+    n->case_id = case_id;
+    if (!reply_id(o, "step", &n->id) || !reply_u32(o, "at", &n->at) ||
+        a == NULL || offpay_case_action_from_name(a, &n->action) != OFFPAY_OK ||
+        t == NULL || strlen(t) > OFFPAY_CASE_TEXT_MAX || b == NULL ||
+        strlen(b) > OFFPAY_CASE_AUTHOR_MAX)
+        return 0;
+    memcpy(n->text, t, strlen(t) + 1);
+    memcpy(n->author, b, strlen(b) + 1);
+    return 1;
+}
+
+/* `admin case CASE --server URL --token-file FILE [--note|--close|--reopen
+ * TEXT]`: the step through offpayd (POST /v1/admin/cases/N/notes, /close,
+ * /reopen), then the case and its steps as offpayd gives them (GET
+ * /v1/admin/cases/N, paged), printed as with --db. */
+static int case_remote(const admin_args *a, uint64_t id, offpay_case_action act,
+                       const char *text, const char *by, int json)
+{
+    static const char *const route[] = {NULL, "notes", "close", "reopen"};
+    static const char *const field[] = {NULL, "text", "resolution", "reason"};
+    char                     path[96], who[OFFPAY_CASE_AUTHOR_MAX + 1];
+    reply                    r = {NULL, 0, 4u * 1024u * 1024u, 0};
+    long                     code = 0;
+    json_t                  *doc = NULL;
+    char                     body[4 * OFFPAY_CASE_TEXT_MAX];
+    offpay_case_info         c;
+    offpay_case_note         step, *all = NULL;
+    size_t                   total = 0;
+    uint64_t                 after = 0;
+    int                      replayed = 0, status = EXIT_OK, more = 1;
+
+    memset(&step, 0, sizeof step);
+    r.b = malloc(r.cap);
+    if (r.b == NULL)
+        return cli_fail("admin case", OFFPAY_ENOMEM);
+    if (act != 0) {
+        json_t *req = json_pack("{s:s, s:s}", field[act], text, "by",
+                                by != NULL ? by : login_name(who));
+        /* one-line text without control characters: at most twice as long
+         * escaped (quotes, backslashes) */
+        size_t len = req != NULL
+                         ? json_dumpb(req, body, sizeof body - 1, JSON_COMPACT)
+                         : 0;
+
+        json_decref(req);
+        if (len == 0 || len >= sizeof body) {
+            status = cli_fail("admin case", OFFPAY_ENOMEM);
+            goto out;
+        }
+        body[len] = '\0';
+        snprintf(path, sizeof path, "/v1/admin/cases/%llu/%s",
+                 (unsigned long long)id, route[act]);
+        status = admin_request(a, "admin case", path, body, &r, &code);
+        if (status != EXIT_OK)
+            goto out;
+        doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
+        if (code != 200) {
+            status = admin_refused("admin case", code, doc);
+            goto out;
+        }
+        if (!step_from_json(json_object_get(doc, "step"), id, &step) ||
+            !json_is_boolean(json_object_get(doc, "replayed")))
+            goto bad;
+        replayed = json_is_true(json_object_get(doc, "replayed"));
+        json_decref(doc);
+        doc = NULL;
+    }
+    while (more) {
+        const json_t *arr, *na;
+
+        r.n = 0;
+        snprintf(path, sizeof path,
+                 "/v1/admin/cases/%llu?limit=1000&after=%llu",
+                 (unsigned long long)id, (unsigned long long)after);
+        status = admin_request(a, "admin case", path, NULL, &r, &code);
+        if (status != EXIT_OK)
+            goto out;
+        json_decref(doc);
+        doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
+        if (code != 200) {
+            status = admin_refused("admin case", code, doc);
+            goto out;
+        }
+        arr = json_object_get(doc, "steps");
+        na = json_object_get(doc, "next_after");
+        if (!case_from_json(json_object_get(doc, "case"), &c) ||
+            !json_is_array(arr) || json_array_size(arr) > 1000)
+            goto bad;
+        if (json_array_size(arr) > 0) {
+            offpay_case_note *grown =
+                realloc(all, (total + json_array_size(arr)) * sizeof *all);
+
+            if (grown == NULL) {
+                status = cli_fail("admin case", OFFPAY_ENOMEM);
+                goto out;
+            }
+            all = grown;
+        }
+        for (size_t i = 0; i < json_array_size(arr); i++)
+            if (!step_from_json(json_array_get(arr, i), id, &all[total++]))
+                goto bad;
+        more = na != NULL && !json_is_null(na);
+        if (more && (!reply_id(doc, "next_after", &after) || after == 0))
+            goto bad;
+    }
+    status = case_print(&c, all, total, act, &step, replayed, json);
+    goto out;
+bad:
+    fprintf(stderr, "offpay: admin case: offpayd's reply is not a case with "
+                    "its steps\n");
+    status = EXIT_FAILURE_IO;
+out:
+    json_decref(doc);
+    free(all);
+    free(r.b);
+    return status;
+}
+
 /* One page of GET /v1/admin/cases into v + *n (at most max - *n more);
  * *next the id to page from (0: no more). */
 static int cases_page(const admin_args *a, offpay_case_info *v, size_t max,
@@ -3561,7 +3724,7 @@ static int cases_page(const admin_args *a, offpay_case_info *v, size_t max,
     r.b = malloc(r.cap);
     if (r.b == NULL)
         return cli_fail("admin cases", OFFPAY_ENOMEM);
-    status = admin_get(a, "admin cases", path, &r, &code);
+    status = admin_request(a, "admin cases", path, NULL, &r, &code);
     if (status != EXIT_OK)
         goto out;
     doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
@@ -3576,36 +3739,8 @@ static int cases_page(const admin_args *a, offpay_case_info *v, size_t max,
         (na != NULL && !json_is_null(na) && !reply_id(doc, "next_after", next)))
         goto bad;
     for (size_t i = 0; i < json_array_size(arr); i++) {
-        const json_t     *o = json_array_get(arr, i);
-        offpay_case_info *c = &v[*n];
-        const char       *k = json_string_value(json_object_get(o, "kind"));
-
-        memset(c, 0, sizeof *c);
-        if (!reply_id(o, "id", &c->id) || !reply_id(o, "serial", &c->serial) ||
-            !reply_id(o, "payment", &c->payment) ||
-            !reply_id(o, "presentment", &c->presentment) ||
-            !reply_u32(o, "counter", &c->counter) ||
-            !reply_u32(o, "terminal", &c->terminal_id) ||
-            !reply_u32(o, "opened_at", &c->opened_at) || k == NULL ||
-            offpay_case_kind_from_name(k, &c->kind) != OFFPAY_OK)
+        if (!case_from_json(json_array_get(arr, i), &v[*n]))
             goto bad;
-        {
-            const json_t *ca = json_object_get(o, "closed_at");
-            const json_t *res = json_object_get(o, "resolution");
-
-            /* both null: open; both absent: an offpayd before 0.24.0,
-             * which keeps no state (shown open) */
-            if ((json_is_null(ca) && json_is_null(res)) ||
-                (ca == NULL && res == NULL))
-                ; /* open */
-            else if (!reply_u32(o, "closed_at", &c->closed_at) ||
-                     c->closed_at == 0 || !json_is_string(res) ||
-                     json_string_length(res) > OFFPAY_CASE_TEXT_MAX)
-                goto bad;
-            else
-                memcpy(c->resolution, json_string_value(res),
-                       json_string_length(res) + 1);
-        }
         (*n)++;
     }
     status = EXIT_OK;
@@ -4087,6 +4222,18 @@ int cli_admin(int argc, char **argv)
             return EXIT_USAGE;
         if (case_id == 0)
             return cli_usage_error("admin case: CASE is an id from 1");
+        if (act_by != NULL && act == 0)
+            return cli_usage_error("admin case: --by names who takes a step: "
+                                   "give --note, --close or --reopen with it");
+        if (a.server != NULL) {
+            if (db != NULL || shards != NULL)
+                return cli_usage_error("admin case: --server asks offpayd, "
+                                       "not --db");
+            if (a.token_file == NULL)
+                return cli_usage_error("admin case: --server needs "
+                                       "--token-file FILE");
+            return case_remote(&a, case_id, act, act_text, act_by, json);
+        }
     } else if (strcmp(cmd, "evidence") == 0) {
         if (positional == NULL)
             return cli_usage_error("admin evidence: give the CASE id");

@@ -334,6 +334,23 @@ api GET "/v1/admin/cases/$CASE2"
 api GET "/v1/admin/cases?state=closed"
 [ "$(jq -r '[.cases[].id] | join(" ")' resp.json)" = "$CASE $CASE2" ] && ok "both cases closed" \
   || fail "closed: $(cat resp.json)"
+# ... and through offpayd (`admin case --server`): a reopening by name,
+# the case and its steps as the ledger gives them, the refusals offpayd's
+run_cli 0 "^case $CASE2: reopened \(step [0-9]+\)" -- \
+  "$OFFPAY" admin case "$CASE2" --server "$URL" --token-file token --reopen "the payer disputes the repayment" --by "night desk"
+run_cli 0 "^case $CASE2: this reopen was its newest step already" -- \
+  "$OFFPAY" admin case "$CASE2" --server "$URL" --token-file token --reopen "the payer disputes the repayment" --by "night desk"
+run_cli 1 "offpayd answered 409 ECASE_OPEN: case $CASE2 is open: only a closed case is reopened" -- \
+  "$OFFPAY" admin case "$CASE2" --server "$URL" --token-file token --reopen "again"
+run_cli 0 "  reopen  by night desk: the payer disputes the repayment" -- \
+  "$OFFPAY" admin case "$CASE2" --server "$URL" --token-file token
+"$OFFPAY" admin case "$CASE2" --server "$URL" --token-file token --json > remote.case
+"$OFFPAY" admin case "$CASE2" --db "$LEDGER" --json > ledger.case
+[ "$(jq -c '.steps | length' remote.case)" = 3 ] && cmp -s remote.case ledger.case \
+  && ok "case $CASE2 through offpayd is the ledger's, its three steps" || fail "remote case: $(cat remote.case) | $(cat ledger.case)"
+run_cli 1 "offpayd answered 404 ENOTFOUND" -- "$OFFPAY" admin case 999999 --server "$URL" --token-file token
+run_cli 2 "--server needs --token-file FILE" -- "$OFFPAY" admin case "$CASE2" --server "$URL"
+run_cli 2 "--server asks offpayd, not --db" -- "$OFFPAY" admin case "$CASE2" --server "$URL" --token-file token --db "$LEDGER"
 run_cli 0 "2 case\(s\)" -- "$OFFPAY" admin cases --db "$LEDGER"
 run_cli 0 "2 case\(s\)" -- "$OFFPAY" admin cases --server "$URL" --token-file token
 run_cli 0 "^case $CASE2 +duplicate +credential $S2 " -- \
