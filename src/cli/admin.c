@@ -351,8 +351,8 @@ static const char help[] =
     "            whole history, exactly, until offpayd's marking job marks\n"
     "            again\n"
     "\n"
-    "  --db LEDGER      the ledger (required, unless --shards; cases and\n"
-    "                   evidence: or --server, lists: --server only)\n"
+    "  --db LEDGER      the ledger (required, unless --shards; cases, case\n"
+    "                   and evidence: or --server, lists: --server only)\n"
     "  --shards FILE    the ledger is the PostgreSQL shards FILE names, as\n"
     "                   for offpayd --shards (docs/scaling.md); audit\n"
     "                   checks each shard and all of them\n"
@@ -368,8 +368,9 @@ static const char help[] =
     "                   to, and those rotated from them\n"
     "  --kind KIND      cases: of this kind only\n"
     "  --since UNIXTIME cases: opened at or after this time\n"
-    "  --open, --closed cases: the open ones only (never closed, or\n"
-    "                   reopened since), or the closed ones only\n"
+    "  --open           cases: the open ones only (never closed, or\n"
+    "                   reopened since)\n"
+    "  --closed         cases: the closed ones only\n"
     "  --note TEXT      case: words kept with the case (1 to 1000 bytes\n"
     "                   of text on one line)\n"
     "  --close TEXT     case: close it; TEXT is its resolution (what was\n"
@@ -392,7 +393,8 @@ static const char help[] =
     "                   (its major unit, at most its decimals, no sign:\n"
     "                   12.50 EUR, 1250 JPY, 12.500 KWD)\n"
     "  --ref TEXT       refund, deposit, withdraw: the operator's reference\n"
-    "                   (at most 128 bytes), kept with the transfer;\n"
+    "                   (1 to 128 bytes of text on one line, as offpayd's\n"
+    "                   ref), kept with the transfer;\n"
     "                   accounts: the reference an account was opened with;\n"
     "                   enroll-code: the reference the wallet's account is\n"
     "                   opened with (a customer number; 'enrolled wallet'\n"
@@ -4347,8 +4349,8 @@ int cli_admin(int argc, char **argv)
             password_warning("--into", into);
         return unseal(db, into, a.force, json);
     } else if (a.server != NULL || a.token_file != NULL) {
-        return cli_usage_error("admin %s: --server is for cases and evidence "
-                               "only",
+        return cli_usage_error("admin %s: --server is for cases, case and "
+                               "evidence only",
                                cmd);
     } else if (positional != NULL) {
         return cli_usage_error("admin %s: unexpected argument '%s'", cmd,
