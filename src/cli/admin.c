@@ -4063,7 +4063,7 @@ int cli_admin(int argc, char **argv)
             q.ref = optarg;
             /* kept with what it names and shown on one line, as offpayd
              * takes a request's ref */
-            if (!offpay__revoke_reason_ok(optarg))
+            if (!offpay__text_ok(optarg, OFFPAY_LEDGER_REF_MAX))
                 bad = cli_usage_error("admin %s: --ref is 1 to 128 bytes of "
                                       "text on one line, without control or "
                                       "invisible format characters",

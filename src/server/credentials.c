@@ -48,8 +48,9 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         goto out;
     }
     if (rc == OFFPAY_OK && kind != OFFPAY_ACCOUNT_WALLET) {
-        srv_account_kind_hint(hint, sizeof hint, v[0].u, kind,
-                              "credentials are issued from a wallet account");
+        offpay__account_kind_hint(hint, sizeof hint, v[0].u, kind,
+                                  "credentials are issued from a wallet "
+                                  "account");
         srv_fail_engine_hint(out, OFFPAY_EINVAL, "%s", hint);
         goto out;
     }

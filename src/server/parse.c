@@ -199,16 +199,6 @@ void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
     srv_metrics_engine_error(rc, out->status);
 }
 
-void srv_account_kind_hint(char *hint, size_t cap, uint64_t account,
-                           offpay_account_kind kind, const char *why)
-{
-    const char *k = offpay_account_kind_name(kind);
-
-    snprintf(hint, cap, "account %llu is %s %s account: %s",
-             (unsigned long long)account,
-             k[0] == 'e' || k[0] == 'u' ? "an" : "a", k, why);
-}
-
 int srv_request_key(srv_req *r, srv_reply *out, const char **key)
 {
     *key = r->header(r->conn, "Idempotency-Key");

@@ -267,10 +267,6 @@ void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
  * overflow's error. what names the field ("amount", "limit"). */
 void srv_fail_amount(srv_reply *out, offpay_err rc, const char *what,
                      const char *text, uint16_t currency);
-/* The hint of an account a request names that cannot take it: "account N
- * is an escrow account: ..." (why) into hint. */
-void srv_account_kind_hint(char *hint, size_t cap, uint64_t account,
-                           offpay_account_kind kind, const char *why);
 /* Sets out to 200 and obj (takes ownership; NULL becomes INTERNAL). */
 void srv_ok(srv_reply *out, json_t *obj);
 

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/message_int.h"
 #include "settle/render.h"
 #include "settle/settle_int.h"
 
@@ -35,22 +34,14 @@ offpay_err offpay_case_action_from_name(const char *name, offpay_case_action *a)
     return OFFPAY_EINVAL;
 }
 
-static int text_ok(const char *text, size_t max)
-{
-    size_t n = text != NULL ? strlen(text) : 0;
-
-    return n >= 1 && n <= max &&
-           offpay__utf8_display_ok((const uint8_t *)text, n);
-}
-
 int offpay__case_text_ok(const char *text)
 {
-    return text_ok(text, OFFPAY_CASE_TEXT_MAX);
+    return offpay__text_ok(text, OFFPAY_CASE_TEXT_MAX);
 }
 
 int offpay__case_author_ok(const char *author)
 {
-    return text_ok(author, OFFPAY_CASE_AUTHOR_MAX);
+    return offpay__text_ok(author, OFFPAY_CASE_AUTHOR_MAX);
 }
 
 struct act_ctx {

@@ -920,9 +920,20 @@ offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,
     return l->ops->transfer_add(l->store, &t, NULL);
 }
 
+int offpay__text_ok(const char *text, size_t max)
+{
+    size_t n = text != NULL ? strlen(text) : 0;
+
+    return n >= 1 && n <= max &&
+           offpay__utf8_display_ok((const uint8_t *)text, n);
+}
+
 int offpay__ref_ok(const char *ref)
 {
-    return ref == NULL || strlen(ref) <= REF_MAX;
+    /* none, or text kept with what it names and shown on one line, as
+     * offpayd takes a request's ref: a newline or broken UTF-8 would be
+     * stored and later dropped from offpayd's JSON */
+    return ref == NULL || ref[0] == '\0' || offpay__text_ok(ref, REF_MAX);
 }
 
 /* ---- accounts ------------------------------------------------------- */
@@ -2337,10 +2348,7 @@ offpay__ledger_terminal_revoke_shards(offpay_ledger *l, uint32_t id,
 
 int offpay__revoke_reason_ok(const char *reason)
 {
-    size_t n = reason != NULL ? strlen(reason) : 0;
-
-    return n >= 1 && n <= OFFPAY_LEDGER_REF_MAX &&
-           offpay__utf8_display_ok((const uint8_t *)reason, n);
+    return offpay__text_ok(reason, OFFPAY_LEDGER_REF_MAX);
 }
 
 offpay_err offpay_ledger_terminal_revoke_why(offpay_ledger *l,

@@ -242,23 +242,30 @@ int offpay__withdraw_warning(offpay_ledger *l, uint64_t id, uint32_t now,
     return w;
 }
 
-void offpay__move_kind_refused(char *buf, size_t cap, uint64_t account,
-                               offpay_account_kind kind)
+void offpay__account_kind_hint(char *buf, size_t cap, uint64_t account,
+                               offpay_account_kind kind, const char *why)
 {
     const char *k = offpay_account_kind_name(kind);
 
-    /* the world account is the outside itself: every deposit and
-     * withdrawal moves its money, none is made into or out of it */
     snprintf(buf, cap, "account %llu is %s %s account: %s",
              (unsigned long long)account,
-             k[0] == 'e' || k[0] == 'u' ? "an" : "a", k,
-             kind == OFFPAY_ACCOUNT_WORLD
-                 ? "the outside itself, the other side of every deposit and "
-                   "withdrawal; they are made into and out of wallet, "
-                   "merchant and guarantee accounts"
-                 : "only settlement moves its money; deposits and "
-                   "withdrawals are for wallet, merchant and guarantee "
-                   "accounts");
+             k[0] == 'e' || k[0] == 'u' ? "an" : "a", k, why);
+}
+
+void offpay__move_kind_refused(char *buf, size_t cap, uint64_t account,
+                               offpay_account_kind kind)
+{
+    /* the world account is the outside itself: every deposit and
+     * withdrawal moves its money, none is made into or out of it */
+    offpay__account_kind_hint(
+        buf, cap, account, kind,
+        kind == OFFPAY_ACCOUNT_WORLD
+            ? "the outside itself, the other side of every deposit and "
+              "withdrawal; they are made into and out of wallet, "
+              "merchant and guarantee accounts"
+            : "only settlement moves its money; deposits and "
+              "withdrawals are for wallet, merchant and guarantee "
+              "accounts");
 }
 
 /* ---- the merchant statement ------------------------------------------ */

@@ -156,6 +156,17 @@ int offpay__withdraw_warning(offpay_ledger *l, uint64_t id, uint32_t now,
 void offpay__move_kind_refused(char *buf, size_t cap, uint64_t account,
                                offpay_account_kind kind);
 
+/* 1 when text is 1 to max bytes of UTF-8 an operator reads on one line:
+ * no control character, no invisible or bidirectional mark (what the
+ * ledger keeps of a ref, a reason, a case's step). (ledger.c) */
+int offpay__text_ok(const char *text, size_t max);
+
+/* "account N is a KIND account: why" into buf (cap bytes), "an" before
+ * escrow and unknown: the words for a request an account of that kind
+ * cannot take. (render.c) */
+void offpay__account_kind_hint(char *buf, size_t cap, uint64_t account,
+                               offpay_account_kind kind, const char *why);
+
 /* 1 when reason is what a terminal's revocation keeps
  * (offpay_ledger_terminal_revoke_why; `offpay admin revoke-terminal
  * --reason` checks it first): 1 to OFFPAY_LEDGER_REF_MAX bytes of UTF-8

@@ -114,7 +114,7 @@ offpay_err offpay__ledger_tx_on(offpay_ledger *l, size_t k,
 void offpay__request_key(char out[OFFPAY__REQUEST_KEY_STORED_MAX],
                          const char *who, uint64_t id, const char *key);
 /* 1 when ref, an operator's reference, is NULL or at most 128 bytes. */
-int offpay__ref_ok(const char *ref);
+int offpay__ref_ok(const char *ref); /* NULL, "" or offpay__text_ok */
 
 /* On a ledger of several shards a key is unique within each shard only:
  * before anything moves, key (as stored) used on any shard for another

@@ -5799,6 +5799,15 @@ static void test_withdrawal_takes_at_most_the_balance(void)
 
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
     REQUIRE(balance(&w, w.wallet_acct) == CENTS(50));
+    /* a ref is none or one line of text (as offpayd takes it): since
+     * 0.24.0 the library refuses the rest itself, nothing moved */
+    CHECK_ERR(offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(1), "two\nlines",
+                                     T0, NULL),
+              OFFPAY_EINVAL);
+    CHECK_ERR(
+        offpay_ledger_deposit(w.l, w.wallet_acct, CENTS(1), "\xff", T0, NULL),
+        OFFPAY_EINVAL);
+    REQUIRE(balance(&w, w.wallet_acct) == CENTS(50));
     CHECK_ERR(offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(50) + 1, "out",
                                      T0, NULL),
               OFFPAY_EFUNDS);
