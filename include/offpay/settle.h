@@ -1236,6 +1236,19 @@ typedef struct offpay_audit_report {
                                     reopenings not alternating (a close
                                     after a close, a reopen first or
                                     after a reopen); since 0.24.0 */
+    uint64_t result_mismatch;    /* results whose figures do not hold
+                                    together (not 0 <= covered <= paid
+                                    <= charged, a reason without a
+                                    shortfall or the reverse, an outcome
+                                    its figures contradict, a charge
+                                    above the code's amount), and
+                                    payments whose charged is not their
+                                    presentments' paid summed; since
+                                    0.25.0 */
+    uint64_t fund_mismatch;      /* credentials not funded exactly once
+                                    by their limit from their wallet
+                                    account, and fund transfers into no
+                                    credential's escrow; since 0.25.0 */
 } offpay_audit_report;
 
 /* Recomputes every balance from the transfers and checks

@@ -666,7 +666,8 @@ static int audit(offpay_ledger *l, int json)
                "\"escrow_mismatch\":%llu,\"settle_mismatch\":%llu,"
                "\"release_mismatch\":%llu,\"request_mismatch\":%llu,"
                "\"refund_mismatch\":%llu,\"mark_mismatch\":%llu,"
-               "\"case_mismatch\":%llu,\"newest_transfer_at\":%u}\n",
+               "\"case_mismatch\":%llu,\"result_mismatch\":%llu,"
+               "\"fund_mismatch\":%llu,\"newest_transfer_at\":%u}\n",
                (unsigned long long)r.accounts, (unsigned long long)r.transfers,
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
@@ -676,6 +677,8 @@ static int audit(offpay_ledger *l, int json)
                (unsigned long long)r.refund_mismatch,
                (unsigned long long)r.mark_mismatch,
                (unsigned long long)r.case_mismatch,
+               (unsigned long long)r.result_mismatch,
+               (unsigned long long)r.fund_mismatch,
                (unsigned)r.newest_transfer_at);
     } else {
         char newest[32];
@@ -704,7 +707,13 @@ static int audit(offpay_ledger *l, int json)
                "marks other than the transfers they sum: %llu\n"
                "cases whose state is not their newest closing or "
                "reopening, or whose closings and reopenings do not "
-               "alternate: %llu\n",
+               "alternate: %llu\n"
+               "results whose paid, covered, charge, reason and outcome "
+               "do not hold together, and payments whose charged is not "
+               "their presentments' paid: %llu\n"
+               "credentials not funded exactly once by their limit from "
+               "their wallet account, and fund transfers into no "
+               "credential's escrow: %llu\n",
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
                (unsigned long long)r.settle_mismatch,
@@ -712,7 +721,9 @@ static int audit(offpay_ledger *l, int json)
                (unsigned long long)r.request_mismatch,
                (unsigned long long)r.refund_mismatch,
                (unsigned long long)r.mark_mismatch,
-               (unsigned long long)r.case_mismatch);
+               (unsigned long long)r.case_mismatch,
+               (unsigned long long)r.result_mismatch,
+               (unsigned long long)r.fund_mismatch);
         printf("%s\n",
                rc == OFFPAY_OK ? "audit passed" : "AUDIT FAILED (EAUDIT)");
     }

@@ -84,7 +84,7 @@ void srv_audit(srv_req *r, srv_reply *out)
         return;
     }
     j = json_pack("{s:b, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-                  " s:I, s:I, s:I, s:I, s:I}",
+                  " s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                   "ok", rc == OFFPAY_OK, "money", money_json(&a), "money_more",
                   a.money_more != 0, "money_mismatch",
                   (json_int_t)a.money_mismatch, "accounts",
@@ -97,7 +97,9 @@ void srv_audit(srv_req *r, srv_reply *out)
                   (json_int_t)a.request_mismatch, "refund_mismatch",
                   (json_int_t)a.refund_mismatch, "mark_mismatch",
                   (json_int_t)a.mark_mismatch, "case_mismatch",
-                  (json_int_t)a.case_mismatch, "newest_transfer_at",
+                  (json_int_t)a.case_mismatch, "result_mismatch",
+                  (json_int_t)a.result_mismatch, "fund_mismatch",
+                  (json_int_t)a.fund_mismatch, "newest_transfer_at",
                   (json_int_t)a.newest_transfer_at);
     if (rc == OFFPAY_EAUDIT && j != NULL) {
         json_object_set_new(j, "error", json_string("EAUDIT"));

@@ -269,6 +269,8 @@ static int audits_differ(const offpay_audit_report *a,
         {"refund_mismatch", a->refund_mismatch, b->refund_mismatch},
         {"mark_mismatch", a->mark_mismatch, b->mark_mismatch},
         {"case_mismatch", a->case_mismatch, b->case_mismatch},
+        {"result_mismatch", a->result_mismatch, b->result_mismatch},
+        {"fund_mismatch", a->fund_mismatch, b->fund_mismatch},
         {"newest_transfer_at", a->newest_transfer_at, b->newest_transfer_at},
     };
 

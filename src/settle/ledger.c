@@ -3317,10 +3317,12 @@ offpay_err offpay__audit_report_from(const offpay__audit_facts *f,
     r->newest_transfer_at = f->newest_at;
     r->mark_mismatch = f->mark_mismatch;
     r->case_mismatch = f->case_mismatch;
+    r->result_mismatch = f->result_mismatch;
+    r->fund_mismatch = f->fund_mismatch;
     if (f->imbalanced || f->negative || f->escrow_mismatch ||
         f->settle_mismatch || f->release_mismatch || f->request_mismatch ||
         f->refund_mismatch || f->money_mismatch || f->mark_mismatch ||
-        f->case_mismatch)
+        f->case_mismatch || f->result_mismatch || f->fund_mismatch)
         return OFFPAY_EAUDIT;
     return OFFPAY_OK;
 }
@@ -3381,6 +3383,8 @@ offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
         r->refund_mismatch += one.refund_mismatch;
         r->mark_mismatch += one.mark_mismatch;
         r->case_mismatch += one.case_mismatch;
+        r->result_mismatch += one.result_mismatch;
+        r->fund_mismatch += one.fund_mismatch;
         if (one.newest_transfer_at > r->newest_transfer_at)
             r->newest_transfer_at = one.newest_transfer_at;
     }

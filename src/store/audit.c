@@ -230,6 +230,42 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     "  COALESCE((SELECT q.action FROM case_notes q WHERE q.case_id ="
     "   n.case_id AND q.id < n.id AND q.action <> 'note'"
     "   ORDER BY q.id DESC LIMIT 1), 'reopen') = n.action)",
+    /* 12 (since 0.25.0): results whose figures do not hold together —
+     * a charge not above zero; not 0 <= covered <= paid <= charged; a
+     * reason given exactly when paid is short of the charge; an outcome
+     * that is no stored decision (rejected is never stored), settled
+     * with a cover or short, settled_guaranteed without a cover or
+     * short, unpaid paid in full; a charge above the code's authorized
+     * amount where the presentment is of the payment's own bytes (a
+     * double spend's other bytes are its own code) — and payments whose
+     * charged is not the sum of their presentments' paid */
+    "SELECT (SELECT COUNT(*) FROM presentments p"
+    "  JOIN payments y ON y.id = p.payment WHERE p.charged <= 0"
+    "  OR p.covered < 0 OR p.covered > p.paid OR p.paid > p.charged"
+    "  OR (CASE WHEN p.paid < p.charged THEN 1 ELSE 0 END)"
+    "   <> (CASE WHEN p.reason <> 0 THEN 1 ELSE 0 END)"
+    "  OR p.outcome NOT IN (1, 2, 3, 4, 5)"
+    "  OR (p.outcome = 1 AND (p.covered <> 0 OR p.paid <> p.charged))"
+    "  OR (p.outcome = 2 AND (p.covered = 0 OR p.paid <> p.charged))"
+    "  OR (p.outcome = 5 AND p.paid = p.charged)"
+    "  OR (p.code IS NULL AND p.charged > y.authorized))"
+    " + (SELECT COUNT(*) FROM payments y LEFT JOIN"
+    "    (SELECT p.payment, SUM(p.paid) AS s FROM presentments p"
+    "     GROUP BY p.payment) AS g ON g.payment = y.id"
+    "   WHERE y.charged <> COALESCE(g.s, 0))",
+    /* 13 (since 0.25.0): credentials not funded exactly once, by their
+     * limit, from their wallet account (settlement.md §1: the escrow
+     * backs the credential's promise), and fund transfers into anything
+     * but a credential's escrow */
+    "SELECT (SELECT COUNT(*) FROM credentials c WHERE"
+    "  (SELECT COUNT(*) FROM transfers x WHERE x.credit = c.escrow_account"
+    "   AND x.kind = 'fund') <> 1"
+    "  OR NOT EXISTS (SELECT 1 FROM transfers x"
+    "   WHERE x.credit = c.escrow_account AND x.kind = 'fund'"
+    "   AND x.debit = c.wallet_account AND x.amount = c.lim))"
+    " + (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'fund'"
+    "  AND NOT EXISTS (SELECT 1 FROM credentials c"
+    "   WHERE c.escrow_account = x.credit))",
 };
 
 /* The parameters are named once, first, in a CTE: SQLite numbers $N in
@@ -450,6 +486,8 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
     f->newest_at = v[9] < 0 || v[9] > UINT32_MAX ? 0 : (uint32_t)v[9];
     f->mark_mismatch = (uint64_t)v[10];
     f->case_mismatch = (uint64_t)v[11];
+    f->result_mismatch = (uint64_t)v[12];
+    f->fund_mismatch = (uint64_t)v[13];
 }
 
 /* Terminal $1's last report (003_terminal_reports, its primary key). */

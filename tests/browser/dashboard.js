@@ -382,7 +382,8 @@ async function table(page, id) {
     faults = (r) => r.url().includes('/v1/admin/audit') && (r.respond(json(500, {
       error: 'EAUDIT', ok: false, accounts: 26, transfers: 40, imbalanced: 0, negative: 0,
       escrow_mismatch: 1, settle_mismatch: 0, release_mismatch: 0, request_mismatch: 0,
-      refund_mismatch: 0, mark_mismatch: 2, case_mismatch: 0 })), true);
+      refund_mismatch: 0, mark_mismatch: 2, case_mismatch: 0, result_mismatch: 3,
+      fund_mismatch: 0 })), true);
     await refresh();
     out.faults.audit_failed = await state();
     // a refresh by keyboard met by a 401 (the token changed at offpayd): the

@@ -289,7 +289,7 @@ fs audit_503.error | grep -q "^The audit did not run: /v1/admin/audit answered H
   && ok "an audit that cannot run (503 ESTORE): its hint kept, the fresh figures not STALE" \
   || fail "an audit that cannot run: $(jq -c .faults.audit_503 seen.json)"
 fs audit_failed.title | grep -q "^AUDIT FAILED – offpay operator dashboard$" \
-  && fs audit_failed.error | grep -q "^AUDIT FAILED: .*escrow mismatch 1.*, mark mismatch 2, case mismatch 0 " \
+  && fs audit_failed.error | grep -q "^AUDIT FAILED: .*escrow mismatch 1.*, mark mismatch 2, case mismatch 0, result mismatch 3, fund mismatch 0 " \
   && [ "$(fs audit_failed.audit_class)" = "audit fail" ] \
   && ok "a failed audit: in the title and in the alert" || fail "a failed audit: $(jq -c .faults.audit_failed seen.json)"
 [ "$(fs passed_again.title)" = "offpay operator dashboard" ] && [ "$(fs passed_again.error)" = null ] \

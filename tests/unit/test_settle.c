@@ -4604,6 +4604,132 @@ static void test_case_noted_closed_and_reopened(void)
     drop_world(&w);
 }
 
+/* sql changes w's ledger behind its back, undo puts it back: the audit
+ * counts want_result results (rule 10) and want_fund credentials or fund
+ * transfers (rule 11) in between, and passes after undo. */
+static void audit_tamper(world *w, const char *sql, const char *undo,
+                         uint64_t want_result, uint64_t want_fund)
+{
+    offpay_audit_report r;
+    offpay_err          rc;
+
+    REQUIRE(run_sql(w->path, sql));
+    rc = offpay_ledger_audit(w->l, &r);
+    CHECK(rc == OFFPAY_EAUDIT);
+    if (rc != OFFPAY_EAUDIT || r.result_mismatch != want_result ||
+        r.fund_mismatch != want_fund) {
+        fprintf(stderr,
+                "  after %s: result_mismatch %llu (want %llu), "
+                "fund_mismatch %llu (want %llu)\n",
+                sql, (unsigned long long)r.result_mismatch,
+                (unsigned long long)want_result,
+                (unsigned long long)r.fund_mismatch,
+                (unsigned long long)want_fund);
+        CHECK(0);
+    }
+    REQUIRE(run_sql(w->path, undo));
+    CHECK(audit_ok(w));
+}
+
+/* The audit's rules 10 and 11 (since 0.25.0): a result's figures hold
+ * together (0 <= covered <= paid <= charged, a reason exactly when it was
+ * paid short, an outcome its figures agree with, a charge within the
+ * code's amount), a payment's charged is its presentments' paid summed,
+ * and every credential is funded once, by its limit, from its wallet
+ * account. Each tampering is found by the rule that names it. */
+static void test_audit_checks_results_and_funding(void)
+{
+    world                w;
+    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
+    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t               n1, n2;
+    offpay_settle_result a, b;
+    char                 sql[256], undo[256];
+    unsigned long long   pa, pb;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(40), T0 + 10, 0, c1);
+    n2 = make_code(&w, 2, CENTS(40), T0 + 30, 0, c2);
+    a = settle(&w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 3600);
+    b = settle(&w, 1, c2, n2, CENTS(40), T0 + 40, T0 + 3600);
+    REQUIRE(a.outcome == OFFPAY_SETTLE_SETTLED);
+    REQUIRE(b.outcome == OFFPAY_SETTLE_GUARANTEED && b.covered > 0);
+    REQUIRE(audit_ok(&w));
+    pa = (unsigned long long)a.presentment;
+    pb = (unsigned long long)b.presentment;
+
+#define TAMPER(want_r, want_f, set, back, ...)                                 \
+    do {                                                                       \
+        snprintf(sql, sizeof sql, set, __VA_ARGS__);                           \
+        snprintf(undo, sizeof undo, back, __VA_ARGS__);                        \
+        audit_tamper(&w, sql, undo, want_r, want_f);                           \
+    } while (0)
+    /* a reason on a result paid in full */
+    TAMPER(1, 0, "UPDATE presentments SET reason = 76 WHERE id = %llu",
+           "UPDATE presentments SET reason = 0 WHERE id = %llu", pa);
+    /* an outcome that is never stored */
+    TAMPER(1, 0, "UPDATE presentments SET outcome = 0 WHERE id = %llu",
+           "UPDATE presentments SET outcome = 1 WHERE id = %llu", pa);
+    /* settled, with a cover */
+    TAMPER(1, 0, "UPDATE presentments SET outcome = 1 WHERE id = %llu",
+           "UPDATE presentments SET outcome = 2 WHERE id = %llu", pb);
+    /* settled_guaranteed, without one */
+    TAMPER(1, 0, "UPDATE presentments SET outcome = 2 WHERE id = %llu",
+           "UPDATE presentments SET outcome = 1 WHERE id = %llu", pa);
+    /* unpaid, paid in full */
+    TAMPER(1, 0, "UPDATE presentments SET outcome = 5 WHERE id = %llu",
+           "UPDATE presentments SET outcome = 1 WHERE id = %llu", pa);
+    /* a charge above the code's amount (its payment says 39.99) */
+    TAMPER(1, 0,
+           "UPDATE payments SET authorized = 3999 WHERE id = (SELECT payment "
+           "FROM presentments WHERE id = %llu)",
+           "UPDATE payments SET authorized = 4000 WHERE id = (SELECT payment "
+           "FROM presentments WHERE id = %llu)",
+           pa);
+    /* a payment's charged not its presentments' paid */
+    TAMPER(1, 0,
+           "UPDATE payments SET charged = charged + 1 WHERE id = (SELECT "
+           "payment FROM presentments WHERE id = %llu)",
+           "UPDATE payments SET charged = charged - 1 WHERE id = (SELECT "
+           "payment FROM presentments WHERE id = %llu)",
+           pb);
+    /* covered above paid; paid above the charge; a charge of nothing
+     * (each also a settle or cover transfer's mismatch; the last two
+     * also their payment's charged, no longer its presentments' paid) */
+    TAMPER(1, 0, "UPDATE presentments SET covered = paid + 1 WHERE id = %llu",
+           "UPDATE presentments SET covered = 3000 WHERE id = %llu", pb);
+    TAMPER(2, 0, "UPDATE presentments SET paid = charged + 1 WHERE id = %llu",
+           "UPDATE presentments SET paid = charged WHERE id = %llu", pa);
+    TAMPER(2, 0,
+           "UPDATE presentments SET charged = 0, paid = 0 WHERE id = %llu",
+           "UPDATE presentments SET charged = 4000, paid = 4000 WHERE id = "
+           "%llu",
+           pa);
+    /* a credential whose limit is not what funded it */
+    TAMPER(0, 1, "UPDATE credentials SET lim = lim + 1 WHERE serial = %llu",
+           "UPDATE credentials SET lim = lim - 1 WHERE serial = %llu",
+           (unsigned long long)w.cred.serial);
+    /* funded from another account than its payer's */
+    snprintf(sql, sizeof sql,
+             "UPDATE transfers SET debit = %llu WHERE kind = 'fund'",
+             (unsigned long long)w.guarantee);
+    snprintf(undo, sizeof undo,
+             "UPDATE transfers SET debit = %llu WHERE kind = 'fund'",
+             (unsigned long long)w.wallet_acct);
+    audit_tamper(&w, sql, undo, 0, 1);
+    /* a fund transfer into no credential's escrow (the guarantee's
+     * deposit, booked as a funding; also the world's money moved by
+     * another kind than a deposit) */
+    TAMPER(0, 1,
+           "UPDATE transfers SET kind = 'fund' WHERE kind = 'deposit' AND "
+           "credit = %llu",
+           "UPDATE transfers SET kind = 'deposit' WHERE kind = 'fund' AND "
+           "credit = %llu",
+           (unsigned long long)w.guarantee);
+#undef TAMPER
+    drop_world(&w);
+}
+
 /* The payers' accounts: wallet accounts only (the credential's escrow,
  * the merchants' and the guarantee are not listed), by reference, paged;
  * each with its balance and credentials as the ledger holds them. */
@@ -6175,6 +6301,7 @@ static const offpay_test TESTS[] = {
      test_merchants_listed_with_their_terminals},
     {"merchant_closed_gets_no_terminal", test_merchant_closed_gets_no_terminal},
     {"case_noted_closed_and_reopened", test_case_noted_closed_and_reopened},
+    {"audit_checks_results_and_funding", test_audit_checks_results_and_funding},
     {"wallet_accounts_listed_and_found_by_ref",
      test_wallet_accounts_listed_and_found_by_ref},
     {"revlist_full_and_delta_verify_and_follow",

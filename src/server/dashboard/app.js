@@ -202,7 +202,9 @@
         ', request mismatch ' + a.request_mismatch +
         ', refund mismatch ' + a.refund_mismatch +
         ', mark mismatch ' + a.mark_mismatch +
-        ', case mismatch ' + a.case_mismatch;
+        ', case mismatch ' + a.case_mismatch +
+        ', result mismatch ' + a.result_mismatch +
+        ', fund mismatch ' + a.fund_mismatch;
     lastAudit = { time, text: p.textContent, ok: a.ok };
     // announced (#error is role=alert) and seen from another tab
     document.title = (a.ok ? '' : 'AUDIT FAILED \u2013 ') + TITLE;
