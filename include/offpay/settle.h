@@ -1391,6 +1391,16 @@ offpay_err offpay_ledger_case_notes(offpay_ledger *l, uint64_t case_id,
                                     uint64_t after, size_t max,
                                     offpay_case_note **out, size_t *n);
 
+/*
+ * offpay_ledger_cases_open — how many cases are open (never closed, or
+ * reopened since their last closing) into *n, and the earliest time one
+ * of them was opened into *oldest_opened_at (0 when none), over every
+ * shard: what an operator's monitoring watches (offpayd's /metrics).
+ * Since 0.25.0. Errors: OFFPAY_EINVAL, OFFPAY_ESTORE.
+ */
+offpay_err offpay_ledger_cases_open(offpay_ledger *l, uint64_t *n,
+                                    uint32_t *oldest_opened_at);
+
 /* The evidence file (docs/settlement.md §9): one JSON object, version 1,
  * within these bounds. */
 #define OFFPAY_EVIDENCE_VERSION          1

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "server/server.h"
 
 static json_t *case_json(const offpay_case_info *c)
@@ -196,6 +198,8 @@ static void case_act(srv_req *r, srv_reply *out, offpay_case_action action,
                                 v[1].present ? v[1].s : BY_DEFAULT, r->now,
                                 &step, &replayed);
     json_decref(doc);
+    if (rc == OFFPAY_OK && action != OFFPAY_CASE_NOTE && !replayed)
+        srv_cases_count(r->l);
     if (rc == OFFPAY_ENOTFOUND) {
         srv_fail_engine_hint(out, rc, "case %llu: no such case",
                              (unsigned long long)id);
@@ -268,4 +272,26 @@ void srv_case_close(srv_req *r, srv_reply *out)
 void srv_case_reopen(srv_req *r, srv_reply *out)
 {
     case_act(r, out, OFFPAY_CASE_REOPEN, srv_fields_case_reopen);
+}
+
+void srv_cases_count(offpay_ledger *l)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static int             failing;
+    uint64_t               n = 0;
+    uint32_t               oldest = 0;
+    offpay_err             rc;
+
+    /* one count at a time: an older count never lands after a newer */
+    pthread_mutex_lock(&mu);
+    rc = offpay_ledger_cases_open(l, &n, &oldest);
+    if (rc == OFFPAY_OK)
+        srv_metrics_cases_open(n, oldest, srv_now());
+    else if (!failing)
+        srv_log("counting the open cases: %s (offpayd_cases_open keeps the "
+                "last count; offpayd_cases_counted_timestamp_seconds says "
+                "when it was)",
+                offpay_strerror(rc));
+    failing = rc != OFFPAY_OK;
+    pthread_mutex_unlock(&mu);
 }

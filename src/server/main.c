@@ -912,6 +912,12 @@ static void release_due(srv_pool *pool, uint32_t every)
         srv_log("released %zu escrow(s)", run.released);
 }
 
+/* How often the open cases are counted for /metrics (seconds): a case
+ * step or an upload that opened a case through this offpayd counts them at
+ * once; this catches the rest (`offpay admin case` on the ledger, another
+ * offpayd on it). */
+#define CASES_EVERY 60
+
 /* The marking job (offpay_ledger_marks): runs in the main thread between
  * signals, as the release job does. Returns the seconds until its next
  * run, counted from its end: a second when it left transfers to mark, 10
@@ -1156,7 +1162,7 @@ int main(int argc, char **argv)
     uint8_t              token_held[32] = {0}, metrics_held[32] = {0};
     srv_daemon         *d = NULL;
     sigset_t            sigs;
-    time_t               next_release, next_marks;
+    time_t               next_release, next_marks, next_cases;
     uint64_t            p;
     int                 rc, status = 3;
     offpay_err          err;
@@ -1301,7 +1307,8 @@ int main(int argc, char **argv)
      * --release-every seconds and the marking job every --mark-every (on
      * a fixed schedule: a signal does not postpone them; the marking job
      * when it left transfers to mark, a second after its end; see
-     * marks_due) and at least daily for the daily key's warning. */
+     * marks_due), every minute to count the open cases for /metrics,
+     * and at least daily for the daily key's warning. */
     {
         struct timespec t;
 
@@ -1309,6 +1316,7 @@ int main(int argc, char **argv)
         next_release = t.tv_sec + (time_t)o.release_every;
         next_marks = t.tv_sec; /* at once: an upgraded ledger's backlog
                                   starts now, and the last success is set */
+        next_cases = t.tv_sec; /* at once */
     }
     for (;;) {
         struct timespec ts = {86400, 0}, t;
@@ -1319,6 +1327,8 @@ int main(int argc, char **argv)
             ts.tv_sec = next_release > t.tv_sec ? next_release - t.tv_sec : 0;
         if (o.mark_every && next_marks - t.tv_sec < ts.tv_sec)
             ts.tv_sec = next_marks > t.tv_sec ? next_marks - t.tv_sec : 0;
+        if (next_cases - t.tv_sec < ts.tv_sec)
+            ts.tv_sec = next_cases > t.tv_sec ? next_cases - t.tv_sec : 0;
         sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT)
             break;
@@ -1341,6 +1351,14 @@ int main(int argc, char **argv)
 
             clock_gettime(CLOCK_MONOTONIC, &t); /* from the run's end */
             next_marks = t.tv_sec + wait;
+        }
+        if (t.tv_sec >= next_cases) {
+            offpay_ledger *l = srv_pool_get(srv.pool);
+
+            srv_cases_count(l);
+            srv_pool_put(srv.pool, l);
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            next_cases = t.tv_sec + CASES_EVERY;
         }
         key_end_warning(&iv.b, iv.kid, srv_now());
     }

@@ -49,6 +49,10 @@ static struct {
     uint64_t        lat_count;
     uint64_t        outcome[6], replays;
     uint64_t        cases;
+    /* the open cases as last counted (srv_cases_count): how many, the
+     * earliest opened, when counted (0: never) */
+    uint64_t        cases_open;
+    uint32_t        cases_oldest, cases_counted_at;
     uint64_t        claims; /* results unpaid EFUNDS: claims on the guarantee */
     uint64_t        checked, missing, invalid, revoked;
     uint64_t        refunds, refund_replays;
@@ -115,6 +119,15 @@ void srv_metrics_case(void)
 {
     pthread_mutex_lock(&m.mu);
     m.cases++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_cases_open(uint64_t n, uint32_t oldest, uint32_t now)
+{
+    pthread_mutex_lock(&m.mu);
+    m.cases_open = n;
+    m.cases_oldest = oldest;
+    m.cases_counted_at = now;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -376,6 +389,23 @@ char *srv_metrics_render(size_t pool_waiting)
         "# TYPE offpayd_cases_opened_total counter\n"
         "offpayd_cases_opened_total %llu\n",
         (unsigned long long)m.cases);
+    add(&b,
+        "# HELP offpayd_cases_open Cases open in the ledger (never closed, "
+        "or reopened), as last counted: at the start, every minute, and "
+        "after a case step or an upload that opened a case.\n"
+        "# TYPE offpayd_cases_open gauge\n"
+        "offpayd_cases_open %llu\n"
+        "# HELP offpayd_cases_open_oldest_timestamp_seconds When the "
+        "longest-open case was opened (Unix time; 0: none open).\n"
+        "# TYPE offpayd_cases_open_oldest_timestamp_seconds gauge\n"
+        "offpayd_cases_open_oldest_timestamp_seconds %lu\n"
+        "# HELP offpayd_cases_counted_timestamp_seconds When the open "
+        "cases were last counted (Unix time; 0: not yet, the ledger did not "
+        "answer).\n"
+        "# TYPE offpayd_cases_counted_timestamp_seconds gauge\n"
+        "offpayd_cases_counted_timestamp_seconds %lu\n",
+        (unsigned long long)m.cases_open, (unsigned long)m.cases_oldest,
+        (unsigned long)m.cases_counted_at);
     add(&b,
         "# HELP offpayd_terminal_checked_total Payments terminals asked "
         "about (POST /v1/terminal/check), and of those the ledger did not "

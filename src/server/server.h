@@ -333,6 +333,12 @@ void srv_metrics_request(const char *route, unsigned status, double seconds);
 void srv_metrics_settled(offpay_settle_outcome o, offpay_err reason,
                          int replay);
 void srv_metrics_case(void);
+/* The open cases counted at now: how many, the earliest opened (0:
+ * none). */
+void srv_metrics_cases_open(uint64_t n, uint32_t oldest, uint32_t now);
+/* Counts the open cases on l for /metrics (a failure keeps the last count
+ * and its time, logged once until a count succeeds again). */
+void srv_cases_count(offpay_ledger *l);
 void srv_metrics_refund(int replayed);
 /* A terminal's check: codes the ledger held, did not hold (a loss),
  * that do not verify or name another merchant, and not held but asked

@@ -308,7 +308,7 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
     offpay_settle_result *res;
     offpay_err            rc;
     int                   e = 0;
-    size_t                newer = 0, not_issued = 0, unknown_kid = 0;
+    size_t                newer = 0, not_issued = 0, unknown_kid = 0, cases = 0;
 
     if (n == 0 || n > SRV_TX_ITEMS)
         return -1;
@@ -352,8 +352,10 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
             (*settled)++;
             tally_add(tl, &res[i]);
             srv_metrics_settled(res[i].outcome, res[i].reason, res[i].replay);
-            if (res[i].case_id != 0 && !res[i].replay)
+            if (res[i].case_id != 0 && !res[i].replay) {
                 srv_metrics_case();
+                cases++;
+            }
         }
         if (json_array_append_new(results,
                                   result_json(&up[i], &res[i], rc, sv)) != 0) {
@@ -362,6 +364,8 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
         }
     }
     srv_rejected_forged(t->terminal_id, not_issued, unknown_kid);
+    if (cases > 0)
+        srv_cases_count(r->l);
     if (newer > 0) /* the operator must act: say it */
         srv_log("%zu uploaded code(s) of terminal %u carry an issuer key (the "
                 "code's, or the terminal credential's) this offpayd's trust "

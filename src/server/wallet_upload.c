@@ -260,7 +260,7 @@ void srv_upload_wallet(srv_req *r, srv_reply *out)
     uint8_t               pk[OFFPAY_PK_BYTES];
     char                  hint[160];
     json_t               *results = NULL;
-    size_t                done = 0;
+    size_t                done = 0, cases = 0;
     offpay_err            rc = OFFPAY_OK;
     int                   e, late = 0;
 
@@ -308,8 +308,10 @@ void srv_upload_wallet(srv_req *r, srv_reply *out)
                 if (rr->outcome == OFFPAY_RECEIPT_SETTLED && !rr->replay)
                     srv_metrics_settled(rr->settle.outcome, rr->settle.reason,
                                         0);
-                if (rr->case_id != 0 && !rr->replay)
+                if (rr->case_id != 0 && !rr->replay) {
                     srv_metrics_case();
+                    cases++;
+                }
             }
         if (json_array_append_new(results, item_json(&up.items[i], &res[i],
                                                      item_rc, late)) != 0) {
@@ -322,6 +324,8 @@ void srv_upload_wallet(srv_req *r, srv_reply *out)
                           (json_int_t)done, "results", results));
     results = NULL;
 out:
+    if (cases > 0)
+        srv_cases_count(r->l);
     json_decref(results);
     free(res);
     srv_wallet_upload_free(&up);

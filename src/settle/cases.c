@@ -137,6 +137,44 @@ static offpay_err notes_tx(offpay_ledger *l, void *p)
     return rc;
 }
 
+struct open_ctx {
+    uint64_t n;
+    uint32_t oldest;
+};
+
+static offpay_err open_tx(offpay_ledger *l, void *p)
+{
+    struct open_ctx *c = p;
+
+    return l->ops->cases_open(l->store, &c->n, &c->oldest);
+}
+
+offpay_err offpay_ledger_cases_open(offpay_ledger *l, uint64_t *n,
+                                    uint32_t *oldest_opened_at)
+{
+    uint64_t   sum = 0;
+    uint32_t   oldest = 0;
+    offpay_err rc = OFFPAY_OK;
+
+    if (l == NULL || n == NULL || oldest_opened_at == NULL)
+        return OFFPAY_EINVAL;
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        struct open_ctx c = {0, 0};
+
+        rc = offpay__ledger_read_on(l, k, open_tx, &c);
+        if (rc == OFFPAY_OK) {
+            sum += c.n;
+            if (c.oldest != 0 && (oldest == 0 || c.oldest < oldest))
+                oldest = c.oldest;
+        }
+    }
+    if (rc != OFFPAY_OK)
+        return rc;
+    *n = sum;
+    *oldest_opened_at = oldest;
+    return OFFPAY_OK;
+}
+
 offpay_err offpay_ledger_case_notes(offpay_ledger *l, uint64_t case_id,
                                     uint64_t after, size_t max,
                                     offpay_case_note **out, size_t *n)

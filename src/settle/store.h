@@ -85,6 +85,11 @@ extern const char offpay__refund_base_sql[];
  * pending; one row or none. */
 extern const char offpay__terminal_report_get_sql[];
 
+/* The open cases (offpay__store_ops.cases_open) in SQL both backends
+ * accept, through the index of the open cases (027_case_notes): how many,
+ * and the earliest opened_at among them (0: none); one row. */
+extern const char offpay__cases_open_sql[];
+
 /* The merchant list (offpay__store_ops.merchants) in SQL both backends
  * accept ($1: after, $2: at most). Columns: id, account, currency, name,
  * created_at, terminals, active terminals, the account's balance (on
@@ -634,6 +639,9 @@ typedef struct offpay__store_ops {
     offpay_err (*case_notes)(offpay__store *s, uint64_t case_id, uint64_t after,
                              size_t max, int newest, offpay_case_note *out,
                              size_t *n);
+    /* how many cases are open and the earliest opened_at among them (0:
+     * none; offpay__cases_open_sql) */
+    offpay_err (*cases_open)(offpay__store *s, uint64_t *n, uint32_t *oldest);
     /* calls fn for each presentment of serial (of counter only, unless
      * all_counters) with an id <= max_id, by ascending id; p->code is the
      * code it presented (the payment's first code when it kept none),
@@ -1017,6 +1025,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(statement) \
     X(account_period) X(audit) \
     X(cases) X(case_get) X(case_lock) X(case_note_add) X(case_notes) \
+    X(cases_open) \
     X(presentments_of) X(terminal_cred) \
     X(receipt_get) X(receipt_add) X(receipts_waiting) X(receipt_checked) \
     X(claim_get) X(claim_set) X(wallet_known) X(payment_summary) \

@@ -490,6 +490,11 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
     f->fund_mismatch = (uint64_t)v[13];
 }
 
+/* The open cases, through cases_open (027_case_notes). */
+const char offpay__cases_open_sql[] =
+    "SELECT COUNT(*), COALESCE(MIN(opened_at), 0) FROM cases"
+    " WHERE closed_at IS NULL";
+
 /* Terminal $1's last report (003_terminal_reports, its primary key). */
 const char offpay__terminal_report_get_sql[] =
     "SELECT reported_at, synced_at, pending FROM terminal_reports"

@@ -2068,6 +2068,7 @@ static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
                               size_t *n);
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
+static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest);
 static offpay_err s_cred_kids(offpay__store *s, uint32_t now,
                               offpay__cred_kid_row *out, size_t max, size_t *n,
                               int *more);
@@ -4055,6 +4056,20 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
     out->refunded = col_i64(r, 0, 4);
     out->guarantee_out = col_i64(r, 0, 5);
     out->first_to_guarantee = col_i64(r, 0, 6);
+    return OFFPAY_OK;
+}
+
+static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    rc = run_sql_row(s, offpay__cases_open_sql, &p, &r);
+    if (rc != OFFPAY_OK)
+        return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+    *n = col_u64(r, 0, 0);
+    *oldest = col_u32(r, 0, 1);
     return OFFPAY_OK;
 }
 

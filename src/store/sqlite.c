@@ -1798,6 +1798,7 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
                               offpay__terminal_list_row *out, size_t *n);
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
+static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest);
 static offpay_err s_cred_kids(offpay__store *s, uint32_t now,
                               offpay__cred_kid_row *out, size_t max, size_t *n,
                               int *more);
@@ -3579,6 +3580,22 @@ static offpay_err s_refund_base(offpay__store *s, uint64_t presentment,
     return rc;
 }
 
+static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__cases_open_sql, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = row(st);
+    if (rc == OFFPAY_OK) {
+        *n = col_u64(st, 0);
+        *oldest = col_u32(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out)
 {
@@ -4151,6 +4168,7 @@ static const char *const SQL_RARE_PLANNED[][2] = {
     {offpay__wallet_marks_put_sql, ""},
     {offpay__refund_base_sql, ""},
     {offpay__terminal_report_get_sql, ""},
+    {offpay__cases_open_sql, ""},
     {offpay__merchants_sql, ""},
     {offpay__terminals_sql, ""},
     {offpay__cred_kids_sql, ""},

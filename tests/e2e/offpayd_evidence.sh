@@ -130,6 +130,14 @@ run_cli 2 "--server reads offpayd, not --db" -- \
 
 # ---- 1b. the operator works the case (operations.md "Working a case"):
 # each step kept in order, the lists by state, nothing moves --------------
+# /metrics counts the open cases (counted again after the upload that
+# opened this one) and says when the oldest was opened
+api GET "/v1/admin/cases/$CASE"
+OPENED_AT=$(jget .case.opened_at)
+[ "$(metric offpayd_cases_open)" = 1 ] && [ "$(metric offpayd_cases_open_oldest_timestamp_seconds)" = "$OPENED_AT" ] \
+  && [ "$(metric offpayd_cases_counted_timestamp_seconds)" -ge "$OPENED_AT" ] \
+  && ok "metrics: 1 case open, opened at $OPENED_AT" \
+  || fail "metrics: $(curl -s "$URL/metrics" | grep '^offpayd_cases')"
 api GET "/v1/admin/cases?state=open&serial=$S"
 [ "$status" = 200 ] && [ "$(jget .count)" = 1 ] && [ "$(jget '.cases[0].closed_at')" = null ] \
   && [ "$(jget '.cases[0].resolution')" = null ] && ok "the case is open" || fail "open: $(cat resp.json)"
@@ -158,6 +166,9 @@ CLOSED_AT=$(jget .case.closed_at)
   && ok "closed at $CLOSED_AT with its resolution" || fail "close: $(cat resp.json)"
 api GET "/v1/admin/cases?state=open"
 [ "$(jget .count)" = 0 ] && ok "no open case left" || fail "open after close: $(cat resp.json)"
+[ "$(metric offpayd_cases_open)" = 0 ] && [ "$(metric offpayd_cases_open_oldest_timestamp_seconds)" = 0 ] \
+  && ok "metrics: no case open once it is closed" \
+  || fail "metrics: $(curl -s "$URL/metrics" | grep '^offpayd_cases')"
 api GET "/v1/admin/cases?state=closed"
 [ "$(jget .count)" = 1 ] && [ "$(jget '.cases[0].closed_at')" = "$CLOSED_AT" ] \
   && [ "$(jget '.cases[0].resolution')" = "evidence sent to the payer's bank; wallet revoked" ] \
@@ -316,6 +327,12 @@ api GET "/v1/admin/cases?kind=duplicate"
 [ "$(jget .count)" = 1 ] && [ "$(jget '.cases[0].serial')" = "$S2" ] && ok "a duplicate case against $S2" \
   || fail "duplicate case: $(cat resp.json)"
 CASE2=$(jget '.cases[0].id')
+# (the first case was reopened and closed again on the ledger meanwhile,
+# which offpayd counts within a minute; this upload opened case 2 and
+# counted them at once, on both shards of the sharded twin)
+[ "$(metric offpayd_cases_open)" = 1 ] \
+  && [ "$(metric offpayd_cases_open_oldest_timestamp_seconds)" = "$(jget '.cases[0].opened_at')" ] \
+  && ok "metrics: case $CASE2 open" || fail "metrics: $(curl -s "$URL/metrics" | grep '^offpayd_cases')"
 # a step on it: the case and its steps live on its credential's shard (on
 # the sharded twin, payer-2's credential and its case are shard 1's)
 if [ -n "${OFFPAY_TEST_SHARDS:-}" ]; then

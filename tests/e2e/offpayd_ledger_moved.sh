@@ -9,8 +9,6 @@
 # what was answered 200, and the audit passes. (SQLite only: a PostgreSQL
 # ledger has no file.)
 source "$(dirname "$0")/offpayd_lib.sh"
-# metric NAME: its value on /metrics (NAME with its labels, as printed).
-metric() { curl -s "$URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 # metric_reaches NAME MIN: waits up to 10 s for the metric to reach MIN.
 metric_reaches() {
   for _ in $(seq 100); do [ "$(metric "$1")" -ge "$2" ] && return 0; sleep 0.1; done

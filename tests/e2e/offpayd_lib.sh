@@ -288,6 +288,8 @@ api_once() {
 }
 # jget FILTER: a field of the last response (jq -r).
 jget() { jq -r "$1" resp.json; }
+# metric NAME: its value on /metrics (NAME with its labels, as printed).
+metric() { curl -s "$URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 
 # run_cli STATUS PATTERN -- COMMAND...: a command-line step, its exit
 # status and a pattern (grep -E) of its output.

@@ -30,8 +30,6 @@
 #    "ledger_connections_busy", 200 again once it is free.
 source "$(dirname "$0")/offpayd_lib.sh"
 [ -z "${OFFPAY_TEST_SHARDS:-}" ] || { echo "not on shards"; exit 1; }
-# metric NAME: its value on /metrics (NAME with its labels, as printed).
-metric() { curl -s "$URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 now_ms() { date +%s%3N; }
 # op KEY METHOD PATH [BODY]: an operator request as api_once (KEY -:
 # none), given up after 20 s (a wait that is not bounded fails the test,

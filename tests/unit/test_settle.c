@@ -4352,6 +4352,8 @@ static void test_case_noted_closed_and_reopened(void)
     int                  replayed = -1;
     int64_t              merchant1;
     const char          *desk = "fraud desk";
+    uint64_t             open_n = 0;
+    uint32_t             oldest = 0;
 
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
     REQUIRE_OK(add_terminal(&w, 0, T0 + 300 * DAY, T0, &tc));
@@ -4370,6 +4372,15 @@ static void test_case_noted_closed_and_reopened(void)
     f.state = OFFPAY_CASES_CLOSED;
     REQUIRE_OK(offpay_ledger_cases(w.l, &f, 10, &cv, &nv));
     CHECK(nv == 0 && cv == NULL);
+    /* the open cases counted (offpayd's /metrics), and when the oldest
+     * was opened */
+    REQUIRE_OK(offpay_ledger_case(w.l, d.case_id, &c));
+    open_n = 9;
+    REQUIRE_OK(offpay_ledger_cases_open(w.l, &open_n, &oldest));
+    CHECK(open_n == 1 && oldest == c.opened_at && oldest != 0);
+    CHECK_ERR(offpay_ledger_cases_open(w.l, NULL, &oldest), OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_cases_open(w.l, &open_n, NULL), OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_cases_open(NULL, &open_n, &oldest), OFFPAY_EINVAL);
 
     /* a note; the same note by the same name within the window is the
      * same step; by another name, or later, a step of its own */
@@ -4408,6 +4419,8 @@ static void test_case_noted_closed_and_reopened(void)
     REQUIRE_OK(offpay_ledger_cases(w.l, &f, 10, &cv, &nv));
     CHECK(nv == 0);
     free(cv);
+    REQUIRE_OK(offpay_ledger_cases_open(w.l, &open_n, &oldest));
+    CHECK(open_n == 0 && oldest == 0);
     f.state = OFFPAY_CASES_CLOSED;
     REQUIRE_OK(offpay_ledger_cases(w.l, &f, 10, &cv, &nv));
     CHECK(nv == 1 && cv[0].closed_at == T0 + 5000 &&
@@ -4444,6 +4457,8 @@ static void test_case_noted_closed_and_reopened(void)
                                       &st, &replayed));
     REQUIRE_OK(offpay_ledger_case(w.l, d.case_id, &c));
     CHECK(c.closed_at == 0 && c.resolution[0] == '\0' && replayed == 0);
+    REQUIRE_OK(offpay_ledger_cases_open(w.l, &open_n, &oldest));
+    CHECK(open_n == 1 && oldest == c.opened_at);
     REQUIRE_OK(offpay_ledger_case_act(w.l, d.case_id, OFFPAY_CASE_CLOSE,
                                       "refunded 20.00 to the payer", desk,
                                       T0 + 7000, &st, &replayed));
