@@ -59,6 +59,9 @@ static const struct {
     {"SELECT (SELECT COUNT(*) FROM transfer_marks),"
      " (SELECT COUNT(*) FROM balance_marks)",
      "SCAN balance_marks"},
+    /* the open cases counted for /metrics: the partial index of the
+     * open ones, never the closed (027_case_notes) */
+    {"FROM cases WHERE closed_at IS NULL", "SCAN cases USING INDEX cases_open"},
     /* by design: the dashboard's totals of every account by kind, and
      * its list of the terminals, live ones first (docs/dashboard.md) */
     {"AS bal FROM accounts a) AS x GROUP BY kind, currency", "SCAN a"},
