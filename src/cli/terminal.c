@@ -869,10 +869,17 @@ static int sync_unknown(offpay_terminal *t, FILE *out)
             "NOT SYNCED: offpayd does not know this terminal (terminal %u): "
             "its ledger may have been restored from a copy older than the "
             "terminal's registration. Ask the operator to register this "
-            "terminal's key again (docs/operations.md section 5); its %llu "
-            "payment(s) paid before are kept in its journal and uploaded "
-            "again then\n",
-            (unsigned)st.cred.terminal_id, (unsigned long long)paid);
+            "terminal's key again (docs/operations.md section 5)",
+            (unsigned)st.cred.terminal_id);
+    if (paid > 0)
+        fprintf(out,
+                "; its %llu payment(s) paid before are kept in its journal "
+                "and uploaded again then",
+                (unsigned long long)paid);
+    else
+        fprintf(out, "; what it accepts meanwhile is kept in its journal "
+                     "and paid once it is");
+    fputc('\n', out);
     fprintf(stderr, "offpay: sync with offpayd: %s (ETERMINAL_UNKNOWN)\n",
             offpay_strerror(OFFPAY_ETERMINAL_UNKNOWN));
     return EXIT_REJECTED;

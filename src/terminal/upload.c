@@ -574,11 +574,15 @@ static int count_entry(const offpay_journal_entry *e, void *ctx)
  * uploaded and the terminal's clock then (POST /v1/terminal/status, signed
  * like an upload), for the operator's dashboard. Best effort, tried once:
  * an offpayd without the endpoint (404) or unreachable now changes
- * nothing for the sync, which has already succeeded.
+ * nothing for the sync, which has already succeeded. But a signed answer
+ * UNKNOWN_TERMINAL fails it (OFFPAY_ETERMINAL_UNKNOWN): a terminal with
+ * nothing to upload or check learns only here that offpayd's ledger does
+ * not know it (restored from a copy older than its registration), which
+ * its operator must hear before it takes payments no ledger would pay.
  */
-static void report_status(offpay_terminal *t, const char *base,
-                          offpay__terminal_signing *ck,
-                          offpay_upload_report     *rep)
+static offpay_err report_status(offpay_terminal *t, const char *base,
+                                offpay__terminal_signing *ck,
+                                offpay_upload_report     *rep)
 {
     offpay__http_reply r = {0};
     long               status = 0;
@@ -586,22 +590,30 @@ static void report_status(offpay_terminal *t, const char *base,
     char               body[96];
     json_error_t       jerr;
     json_t            *doc;
+    const char        *e;
+    offpay_err         rc = OFFPAY_OK;
 
     if (offpay__terminal_pending(t, 0, SIZE_MAX, count_entry, &pending) !=
         OFFPAY_OK)
-        return;
+        return OFFPAY_OK;
     snprintf(body, sizeof body, "{\"pending\":%llu,\"synced_at\":%u}",
              (unsigned long long)pending,
              (unsigned)clock_now(ck));
     if (request(base, "POST", "/v1/terminal/status", body, ck, 1, &r,
                 &status) == OFFPAY_OK &&
-        status == 200 &&
+        (status == 200 || (status == 403 && r.answer_ok)) &&
         (doc = json_loadb(r.buf, r.len, 0, &jerr)) != NULL) {
-        if (json_is_true(json_object_get(doc, "terminal_revoked")))
+        e = json_string_value(json_object_get(doc, "error"));
+        if (status == 200 &&
+            json_is_true(json_object_get(doc, "terminal_revoked")))
             rep->revoked = 1;
+        else if (status == 403 && e != NULL &&
+                 strcmp(e, "UNKNOWN_TERMINAL") == 0)
+            rc = OFFPAY_ETERMINAL_UNKNOWN;
         json_decref(doc);
     }
     free(r.buf);
+    return rc;
 }
 
 /* A serial as offpayd writes it: decimal, from 1, without sign or
@@ -934,10 +946,10 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         }
     }
     if (rc == OFFPAY_OK) {
-        rep->synced = 1;
+        rep->synced = 1; /* the lists taken, whatever the report finds */
         if (!asked) /* each serial once a sync */
             ask_expiries(t, base_url, &ck, NULL);
-        report_status(t, base_url, &ck, rep);
+        rc = report_status(t, base_url, &ck, rep);
     }
 out:
     rc = confirm_unknown(t, base_url, &ck, rc);

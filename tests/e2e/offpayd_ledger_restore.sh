@@ -211,6 +211,9 @@ LEDGER=$(ledger_url live2)
 start_server
 new_terminal te "$MID"; TE1=$TID
 TE=(--terminal te --passphrase-file tp)
+# tg too, which syncs but has taken no payment yet
+new_terminal tg "$MID"; TG1=$TID
+run_cli 0 "^synced with" -- "$OFFPAY" terminal sync --terminal tg --passphrase-file tp --server "$URL"
 for a in 0.05 0.06; do c=$(pay w1 "$a"); accept te "$c" "$a" || fail "te accepts $a"; done
 run_cli 0 "uploaded 2 payment\(s\): 2 decided \(2 paid, 0.11 EUR" -- \
   "$OFFPAY" terminal sync "${TE[@]}" --server "$URL"
@@ -237,6 +240,14 @@ grep -q '^offpayd_unknown_terminal_total{signature="verified"} 1$' metrics.txt \
 "$OFFPAY" terminal journal --terminal te --json > je.json
 [ "$(jq -s -c '[.[] | .settlement.outcome]' je.json)" = '["settled","settled"]' ] \
   && ok "te's journal unchanged: both paid" || fail "te's journal: $(cat je.json)"
+# tg has nothing to upload or check: its status report's signed answer
+# says that offpayd does not know it (before 0.25.0 it printed "synced")
+st=0; "$OFFPAY" terminal sync --terminal tg --passphrase-file tp --server "$URL" > tg.out 2> tg.err || st=$?
+[ "$st" = 1 ] \
+  && grep -q "^NOT SYNCED: offpayd does not know this terminal (terminal $TG1): its ledger may have been restored from a copy older than the terminal's registration. Ask the operator to register this terminal's key again (docs/operations.md section 5); what it accepts meanwhile is kept in its journal and paid once it is$" tg.out \
+  && ! grep -q "^synced" tg.out && grep -q "(ETERMINAL_UNKNOWN)$" tg.err \
+  && ok "tg, with nothing to upload, unknown to the restored ledger: NOT SYNCED, exit 1" \
+  || fail "tg's sync ($st): $(cat tg.out tg.err)"
 # the operator registers te's key again: a new id, a new credential
 key=$("$OFFPAY" terminal key "${TE[@]}")
 api POST /v1/admin/terminals "{\"merchant\":\"$MID\",\"terminal_key\":\"$key\"}"
