@@ -167,7 +167,11 @@ extern "C" {
     X(ECASE_CLOSED, 98,                                                        \
       "this case is closed already ('offpay admin case CASE' shows when and "  \
       "why): reopen it first to close it with other words")                    \
-    X(ECASE_OPEN, 99, "this case is open: only a closed case is reopened")
+    X(ECASE_OPEN, 99, "this case is open: only a closed case is reopened")     \
+    X(ETERMINAL_KEY_MISSING, 100,                                              \
+      "this terminal's key file is missing (terminal.key, or terminal.keyuri " \
+      "for a key in a token): nothing it accepted could be uploaded; put the " \
+      "file back from where the directory came from")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,

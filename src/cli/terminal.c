@@ -412,6 +412,21 @@ static uint32_t export_taken_at(const char *dir)
     return at;
 }
 
+/* The terminal's key file is gone (OFFPAY_ETERMINAL_KEY_MISSING): which
+ * file, what that means for the journal, what to do. */
+static void key_missing_said(const char *dir)
+{
+    fprintf(stderr,
+            "offpay: %s/terminal.key, this terminal's key, is missing (and "
+            "no terminal.keyuri names one in a token): nothing in its "
+            "journal can be uploaded without it, and it accepts no payment "
+            "meanwhile. Put the file back from where the directory came "
+            "from (the key never changes); if it is lost, see "
+            "docs/operations.md, \"A terminal's directory without its key\" "
+            "(%s)\n",
+            dir, offpay_errname(OFFPAY_ETERMINAL_KEY_MISSING));
+}
+
 static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
                                          int readonly, int *status)
 {
@@ -478,7 +493,8 @@ static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
         *status = EXIT_FAILURE_IO;
         return NULL;
     }
-    if (rc == OFFPAY_ENOENT && pass_given) {
+    if ((rc == OFFPAY_ENOENT || rc == OFFPAY_ETERMINAL_KEY_MISSING) &&
+        pass_given) {
         uint32_t at = export_taken_at(a->dir);
         char     when[32];
 
@@ -492,6 +508,11 @@ static offpay_terminal *open_terminal_as(const term_args *a, int need_key,
             *status = EXIT_USAGE;
             return NULL;
         }
+    }
+    if (rc == OFFPAY_ETERMINAL_KEY_MISSING) {
+        key_missing_said(a->dir);
+        *status = EXIT_FAILURE_IO;
+        return NULL;
     }
     if (rc == OFFPAY_ENOTFOUND || rc == OFFPAY_ECORRUPT ||
         rc == OFFPAY_EJOURNAL) {
@@ -1794,7 +1815,14 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
         }
         free(up);
     }
-    if (rc == OFFPAY_ECLOCK_BEHIND) {
+    if (rc == OFFPAY_ETERMINAL_KEY_MISSING) {
+        fprintf(stderr, "  this terminal's key file (terminal.key) is not in "
+                        "its directory: nothing it accepted could be "
+                        "uploaded, so it accepts nothing (nothing was "
+                        "charged): put the file back, or ask the operator "
+                        "(docs/operations.md, \"A terminal's directory "
+                        "without its key\")\n");
+    } else if (rc == OFFPAY_ECLOCK_BEHIND) {
         offpay_sync_state s;
         char              w1[32], w2[32];
 
@@ -2365,6 +2393,10 @@ static const char *state_words(const offpay_terminal_status *s)
         return "RETIRING: its rotation or decommission went to offpayd "
                "unanswered (offpayd may have revoked it): not accepting "
                "payments; run it again to finish";
+    case OFFPAY_ETERMINAL_KEY_MISSING:
+        return "KEY MISSING: terminal.key is not in its directory: not "
+               "accepting payments (nothing accepted could be uploaded); "
+               "put the file back";
     default:
         return "NOT ACCEPTING payments";
     }

@@ -211,6 +211,8 @@ offpay_err offpay__terminal_self_ok(const offpay_terminal *t, uint32_t now)
         return t->frozen;
     if (!t->has_cred)
         return OFFPAY_ENO_TERMINAL_CRED;
+    if (t->key_missing)
+        return OFFPAY_ETERMINAL_KEY_MISSING;
     /* offpayd revoked this terminal: what it accepts now is never paid
      * (docs/settlement.md §8) */
     if (t->revoked_at != 0 && t->revoked_id == t->cred.terminal_id)

@@ -1748,6 +1748,22 @@ offpay_err offpay__terminal_sign(const offpay_terminal *t, const char *domain,
 }
 
 /* offpay_terminal_open and offpay_terminal_open_readonly. */
+/* 1 when dir holds the terminal's key: terminal.key, or terminal.keyuri
+ * naming it in a token (a path that cannot be read for another reason
+ * than its absence counts as there: key_load says why). */
+static int key_file_here(const char *dir)
+{
+    static const char *const names[] = {"terminal.key", "terminal.keyuri"};
+    char                     path[PATH_MAX_LEN];
+    struct stat              st;
+
+    for (size_t i = 0; i < 2; i++)
+        if (path_in(dir, names[i], path) != OFFPAY_OK || stat(path, &st) == 0 ||
+            errno != ENOENT)
+            return 1;
+    return 0;
+}
+
 static offpay_err open_as(const char *dir, const char *passphrase, int readonly,
                           offpay_terminal **out)
 {
@@ -1788,8 +1804,11 @@ static offpay_err open_as(const char *dir, const char *passphrase, int readonly,
      * user cannot be changed, and still opens. */
     if (rc == OFFPAY_OK && !readonly)
         (void)tighten_modes(dir);
+    if (rc == OFFPAY_OK)
+        t->key_missing = !key_file_here(dir);
     if (rc == OFFPAY_OK && passphrase != NULL)
-        rc = key_load(t, passphrase);
+        rc = t->key_missing ? OFFPAY_ETERMINAL_KEY_MISSING
+                            : key_load(t, passphrase);
     if (rc == OFFPAY_OK)
         rc = load_state(t);
     if (rc != OFFPAY_OK) {

@@ -102,6 +102,10 @@ struct offpay_terminal {
      * terminal.db from being upgraded (journal_upgrade). */
     offpay_err frozen;
     uint32_t   copied_at;
+    /* 1: opened from a directory holding neither terminal.key nor
+     * terminal.keyuri (deleted, or copied without it): it accepts nothing,
+     * which no upload could carry (OFFPAY_ETERMINAL_KEY_MISSING) */
+    int key_missing;
     /* 1: terminal.db has the results table (offpayd's result for each
      * uploaded entry); 0: made by the first offpay__terminal_mark_uploaded,
      * and until then the journal reads as if no result was kept. */

@@ -214,7 +214,25 @@ expect 2 "^offpay: terminal init: no terminal was made, and nothing in nokey was
   "$OFFPAY" terminal init --terminal nokey "${I[@]}"
 [ "$(cd nokey && ls -l --time-style=+%s . && md5sum ./*)" = "$before" ] \
   && ok "the journal without its key is left as it was" || fail "init changed nokey: $(ls -la nokey)"
+# Without its key the terminal accepts nothing (no upload could carry it):
+# status says so, a payment is refused with nothing recorded, and what
+# needs the key names the missing file (since 0.25.0; before, status said
+# "accepting payments", the payment was taken, and a sync said only ENOENT)
+expect 0 "^state +KEY MISSING: terminal.key is not in its directory: not accepting payments" -- \
+  "$OFFPAY" terminal status --terminal nokey
+expect 0 '"state": "ETERMINAL_KEY_MISSING"' -- "$OFFPAY" terminal status --terminal nokey --json
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
+expect 1 "^REJECTED: this terminal's key file is missing" -- "$OFFPAY" terminal accept --terminal nokey --amount 1.00 --code "$code"
+expect 1 "this terminal's key file \(terminal.key\) is not in its directory: nothing it accepted could be uploaded, so it accepts nothing \(nothing was charged\)" -- \
+  "$OFFPAY" terminal accept --terminal nokey --amount 1.00 --code "$code"
+expect 3 "^offpay: nokey/terminal.key, this terminal's key, is missing .*nothing in its journal can be uploaded without it.* \(ETERMINAL_KEY_MISSING\)$" -- \
+  "$OFFPAY" terminal sync --terminal nokey --passphrase-file tp --server http://127.0.0.1:9
+expect 3 "nokey/terminal.key, this terminal's key, is missing" -- \
+  "$OFFPAY" terminal request --terminal nokey --passphrase-file tp --amount 1.00
+[ "$(cd nokey && ls -l --time-style=+%s . && md5sum ./*)" = "$before" ] \
+  && ok "nothing recorded without the key" || fail "nokey changed: $(ls -la nokey)"
 cp -a shop/terminal.key nokey/
+expect 0 "^state +accepting payments" -- "$OFFPAY" terminal status --terminal nokey
 expect 0 "6 payment\(s\), total 21.00 EUR" -- "$OFFPAY" terminal journal --terminal nokey
 expect 0 "^[0-9a-f]{64}$" -- "$OFFPAY" terminal key --terminal nokey --passphrase-file tp
 # An export, a journal with no payment, one that does not open, a -wal
