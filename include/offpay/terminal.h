@@ -401,8 +401,10 @@ typedef struct offpay_upload_report {
                              rest is owed by the issuer's guarantee, paid
                              to the merchant once it is funded,
                              settlement.md §5); what was paid is in paid */
-    size_t left;          /* entries still to upload (at most batch): an error
-                             stopped the call, or offpayd did not decide them yet */
+    size_t left;          /* entries still to upload: an error stopped the
+                             call (the batches it did not send counted too,
+                             since 0.25.0; before, at most one batch), or
+                             offpayd did not decide them yet */
     int64_t paid;         /* minor units credited to the merchant */
     int     synced;       /* 1: the newest bundle and list were taken */
     int     clock_known;  /* 1: offpayd's time was read (and recorded) */

@@ -569,6 +569,20 @@ static int count_entry(const offpay_journal_entry *e, void *ctx)
     return 0;
 }
 
+/* The entries up to a seq (upto: the sync's first look at the journal). */
+struct upto_count {
+    int64_t upto;
+    size_t  n;
+};
+
+static int count_upto(const offpay_journal_entry *e, void *ctx)
+{
+    struct upto_count *c = ctx;
+
+    c->n += e->seq <= c->upto;
+    return 0;
+}
+
 /*
  * Tells offpayd, after a sync, how many journal entries are still not
  * uploaded and the terminal's clock then (POST /v1/terminal/status, signed
@@ -970,26 +984,23 @@ out:
             rc = e;
     }
     if (b.seqs != NULL) {
-        /* count what is still to go: what an error stopped, or what
-         * offpayd did not decide; apart, what was accepted after the
-         * sync's first look at the journal */
-        batch    rest = {json_array(), b.seqs, 0, b.cap, 0, 0};
-        size_t   listed = 0;
-        uint64_t during = 0;
+        /* count what is still to go: what an error stopped (the batches
+         * not sent included), or what offpayd did not decide; apart, what
+         * was accepted after the sync's first look at the journal */
+        struct upto_count rest = {upto, 0};
+        size_t            listed = 0;
+        uint64_t          during = 0;
 
-        if (rest.items != NULL &&
-            offpay__terminal_pending(t, 0, b.cap, add_entry, &rest) ==
-                OFFPAY_OK)
-            for (size_t i = 0; i < rest.n; i++)
-                rep->left += rest.seqs[i] <= upto;
-        json_decref(rest.items);
+        if (offpay__terminal_pending(t, 0, SIZE_MAX, count_upto, &rest) ==
+            OFFPAY_OK)
+            rep->left = rest.n;
         if (upto < INT64_MAX)
             (void)offpay__terminal_pending(t, upto, SIZE_MAX, count_entry,
                                            &during);
         rep->accepted_during = (size_t)during;
         /* and what the ledger lost, not decided again yet */
         if (offpay__terminal_lost_count(t, &listed) == OFFPAY_OK)
-            rep->left += listed < b.cap ? listed : b.cap;
+            rep->left += listed;
     }
     offpay__lock_release(sync_fd);
     free(bundle);

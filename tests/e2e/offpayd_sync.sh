@@ -150,6 +150,8 @@ new_wallet w2 "$W2" 100.00; S2=$SERIAL
 for a in 4.00 5.00; do c=$(pay w2 "$a"); accept ta "$c" "$a" || fail "accept $a"; done
 stop_server TERM
 run_cli 3 "2 left to upload" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+# in batches of one: both still counted (before 0.25.0, one batch's worth)
+run_cli 3 "0 decided .*, 2 left to upload" -- "$OFFPAY" terminal sync "${T[@]}" --server "$URL" --batch 1
 st=0; "$OFFPAY" terminal sync "${T[@]}" --server "$URL" > down.out 2> down.err || st=$?
 [ "$st" = 3 ] && head -1 down.out | grep -q "^NOT SYNCED with $URL: 2 payment(s) not uploaded yet stay safe in the journal" \
   && grep -q "offpayd could not be reached" down.err \
