@@ -1786,7 +1786,7 @@ static const char *foreign_char(const char *text)
  * for none): what the cashier can do about it, on a line of its own, for
  * the refusals a cashier meets and can act on. */
 static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
-                         int64_t charge)
+                         int64_t charge, int from_image)
 {
     const char    *foreign = foreign_char(text);
     uint8_t       *bytes = NULL;
@@ -1852,6 +1852,31 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
         fprintf(stderr, "  if this terminal's clock is right: ask the payer "
                         "for a new code (a code is good for a short time "
                         "only: terminal risk)\n");
+    } else if (rc == OFFPAY_EPREFIX && strncasecmp(text, "OPP", 3) != 0) {
+        /* another kind of code altogether (a web address, a ticket's):
+         * what it reads, cut short, controls and non-ASCII as '?' (a
+         * scanner's keyboard layout leaves an offpay code's "OPP" alone) */
+        char   shown[44];
+        size_t k = 0;
+
+        for (; text[k] != '\0' && k < 40; k++)
+            shown[k] = text[k] >= 0x20 && text[k] < 0x7f ? text[k] : '?';
+        shown[k] = '\0';
+        fprintf(stderr,
+                "  this is not an offpay payment code (it reads \"%s%s\"): "
+                "ask the payer for the code their offpay wallet shows "
+                "(nothing was charged)\n",
+                shown, text[k] != '\0' ? "..." : "");
+    } else if (foreign != NULL && from_image &&
+               (rc == OFFPAY_EBASE45 || rc == OFFPAY_EPREFIX ||
+                rc == OFFPAY_ETRUNCATED || rc == OFFPAY_ETOOBIG)) {
+        /* read from the image as it is: no keyboard came between */
+        fprintf(stderr,
+                "  the image's code holds a character no offpay code has "
+                "(byte 0x%02X, character %ld): it is not an offpay payment "
+                "code, or a damaged one; ask the payer to show it again "
+                "(nothing was charged)\n",
+                (unsigned)(unsigned char)*foreign, (long)(foreign - text) + 1);
     } else if (foreign != NULL &&
                (rc == OFFPAY_EBASE45 || rc == OFFPAY_EPREFIX ||
                 rc == OFFPAY_ETRUNCATED || rc == OFFPAY_ETOOBIG)) {
@@ -2009,7 +2034,7 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
                 offpay_errname(rc));
         if (rc == OFFPAY_ECODE_TOO_OLD || rc == OFFPAY_ECODE_FUTURE)
             code_time_hint(text, now, rc);
-        refusal_hint(t, text, rc, charge);
+        refusal_hint(t, text, rc, charge, a->image != NULL);
         status = EXIT_REJECTED;
         goto out;
     }

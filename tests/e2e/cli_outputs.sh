@@ -393,6 +393,23 @@ expect 0 "accepted: 1.00 EUR" -- bash -c "printf '%s \n' '$code' | '$OFFPAY' ter
 garbled=$(sed 's/:/Ö/' <<<"$code")
 expect 1 "is the scanner set to another keyboard layout than this computer's" -- \
   "$OFFPAY" terminal accept --terminal shop --amount 1.00 --code "$garbled"
+# Another kind of QR code altogether (a web address), scanned or read from
+# an image (rendered by liboffpay's own QR writer): said to be no offpay
+# code, not blamed on a keyboard; an image's code with a character no
+# offpay code has is not a keyboard's either (since 0.25.0)
+qr_png() {
+  python3 -c 'import ctypes, sys
+sys.exit(ctypes.CDLL(sys.argv[1]).offpay_qr_write_png(sys.argv[2].encode(), sys.argv[3].encode(), 4, 4))' \
+    "$(dirname "$OFFPAY")/liboffpay.so" "$1" "$2"
+}
+qr_png 'https://example.com/pay?x=1' url.png || fail "url.png not written"
+expect 1 'this is not an offpay payment code \(it reads "https://example.com/pay\?x=1"\): ask the payer for the code their offpay wallet shows \(nothing was charged\)' -- \
+  "$OFFPAY" terminal accept --terminal shop --amount 1.00 --image url.png
+expect 1 'this is not an offpay payment code \(it reads "https://example.com/pay\?x=1"\)' -- \
+  "$OFFPAY" terminal accept --terminal shop --amount 1.00 --code 'https://example.com/pay?x=1'
+qr_png "$garbled" garbled.png || fail "garbled.png not written"
+expect 1 "the image's code holds a character no offpay code has \(byte 0xC3, character 5\): it is not an offpay payment code, or a damaged one" -- \
+  "$OFFPAY" terminal accept --terminal shop --amount 1.00 --image garbled.png
 # The time of a payment is when the code is read, not when the terminal
 # began waiting for the scanner: with a skew of 1 s, a code dated 3 s
 # ahead is accepted when it comes 5 s after accept started (it was refused
