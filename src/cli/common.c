@@ -543,6 +543,40 @@ static int png_size(const char *path, uint32_t *w, uint32_t *h)
     return 0;
 }
 
+/* What the file at path is by its first bytes: "PNG", another image
+ * format's name, or NULL (unknown, or it does not read). */
+static const char *image_kind(const char *path)
+{
+    static const struct {
+        size_t      at, len;
+        const char *magic, *name;
+    } kinds[] = {
+        {0, 8, "\x89PNG\r\n\x1a\n", "PNG"},
+        {0, 3, "\xff\xd8\xff", "JPEG"},
+        {0, 4, "GIF8", "GIF"},
+        {0, 2, "BM", "BMP"},
+        {8, 4, "WEBP", "WebP"},
+        {4, 8, "ftypheic", "HEIC"},
+        {4, 8, "ftypmif1", "HEIF"},
+        {0, 4, "II*\0", "TIFF"},
+        {0, 4, "MM\0*", "TIFF"},
+        {0, 4, "%PDF", "PDF"},
+    };
+    uint8_t head[16];
+    FILE   *f = fopen(path, "rb");
+    size_t  got;
+
+    if (f == NULL)
+        return NULL;
+    got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (got >= kinds[i].at + kinds[i].len &&
+            memcmp(head + kinds[i].at, kinds[i].magic, kinds[i].len) == 0)
+            return kinds[i].name;
+    return NULL;
+}
+
 /* 1 when standard input holds anything but blank lines after the line
  * already read. */
 static int more_input(void)
@@ -582,6 +616,38 @@ static char *read_code(const char *image, const char *code, int *status)
                         "%d a side is read: crop or scale it down (%s)\n",
                         image, w, h, OFFPAY_QR_MAX_DIM,
                         offpay_errname(OFFPAY_EIMAGE_TOO_LARGE));
+                *status = EXIT_REJECTED;
+                return NULL;
+            }
+            if (rc == OFFPAY_EIMAGE_TOO_LARGE && png_size(image, &w, &h) == 0) {
+                fprintf(stderr,
+                        "offpay: %s: the image is %u x %u pixels, more than "
+                        "is read at once (%ld MiB of pixels): crop it to "
+                        "the code or scale it down (%s)\n",
+                        image, w, h, OFFPAY_QR_SCAN_MAX_RAW / (1024 * 1024),
+                        offpay_errname(rc));
+                *status = EXIT_REJECTED;
+                return NULL;
+            }
+            if (rc == OFFPAY_EIMAGE) {
+                /* what the file is, not "cannot read or write" */
+                const char *kind = image_kind(image);
+
+                if (kind != NULL && strcmp(kind, "PNG") == 0)
+                    fprintf(stderr,
+                            "offpay: %s: a damaged or cut-short PNG image: "
+                            "save or take it again (%s)\n",
+                            image, offpay_errname(rc));
+                else if (kind != NULL)
+                    fprintf(stderr,
+                            "offpay: %s is a %s image: only PNG images are "
+                            "read; save or convert it as PNG (%s)\n",
+                            image, kind, offpay_errname(rc));
+                else
+                    fprintf(stderr,
+                            "offpay: %s is not a PNG image: only PNG images "
+                            "are read (%s)\n",
+                            image, offpay_errname(rc));
                 *status = EXIT_REJECTED;
                 return NULL;
             }

@@ -55,7 +55,7 @@ expect 0 "accepted: 5.00 EUR" -- bash -c \
 # From a PNG image, through the real scanner.
 "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 3.00 --png c.png >/dev/null 2>&1
 expect 0 "accepted: 3.00 EUR" -- "$OFFPAY" terminal accept "${T[@]}" --image c.png --amount 3.00
-expect 3 "EIMAGE" -- "$OFFPAY" terminal accept "${T[@]}" --image "$OFFPAY" --amount 1.00
+expect 1 "is not a PNG image: only PNG images are read \\(EIMAGE\\)" -- "$OFFPAY" terminal accept "${T[@]}" --image "$OFFPAY" --amount 1.00
 python3 - <<'PY'
 import struct, zlib
 w, h = 64, 64

@@ -407,6 +407,26 @@ expect 1 'this is not an offpay payment code \(it reads "https://example.com/pay
   "$OFFPAY" terminal accept --terminal shop --amount 1.00 --image url.png
 expect 1 'this is not an offpay payment code \(it reads "https://example.com/pay\?x=1"\)' -- \
   "$OFFPAY" terminal accept --terminal shop --amount 1.00 --code 'https://example.com/pay?x=1'
+# An image offpay does not read, said as what it is (since 0.25.0; before,
+# "cannot read or write the image", exit 3): a JPEG, a PNG cut short, a
+# photo of 4000 x 3000 pixels (exit 1 each: nothing was read or charged)
+printf '\377\330\377\340\000\020JFIF\000' > photo.jpg
+expect 1 "photo.jpg is a JPEG image: only PNG images are read; save or convert it as PNG \(EIMAGE\)" -- \
+  "$OFFPAY" terminal accept --terminal shop --amount 1.00 --image photo.jpg
+head -c 100 url.png > cut.png
+expect 1 "cut.png: a damaged or cut-short PNG image: save or take it again \(EIMAGE\)" -- \
+  "$OFFPAY" decode --image cut.png
+python3 - <<'PY'
+import struct, zlib
+def chunk(t, d):
+    return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
+w, h = 4000, 3000
+raw = zlib.compress(b'\xff' * ((w + 1) * h))
+open('photo.png', 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0))
+                              + chunk(b'IDAT', raw) + chunk(b'IEND', b''))
+PY
+expect 1 "photo.png: the image is 4000 x 3000 pixels, more than is read at once \(8 MiB of pixels\): crop it to the code or scale it down \(EIMAGE_TOO_LARGE\)" -- \
+  "$OFFPAY" terminal accept --terminal shop --amount 1.00 --image photo.png
 qr_png "$garbled" garbled.png || fail "garbled.png not written"
 expect 1 "the image's code holds a character no offpay code has \(byte 0xC3, character 5\): it is not an offpay payment code, or a damaged one" -- \
   "$OFFPAY" terminal accept --terminal shop --amount 1.00 --image garbled.png
