@@ -1955,8 +1955,14 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
     uint32_t          now;
 
     status = cli_output_check("--receipt-png", a->receipt_png, a->force);
-    if (status != 0)
+    if (status != 0) {
+        /* checked before the code is read: the cashier must not take the
+         * refusal of a file for a payment made */
+        fprintf(stderr, "offpay: NOT ACCEPTED: --receipt-png cannot be "
+                        "written (above); no code was read and nothing was "
+                        "recorded: do not hand over the goods\n");
         return status;
+    }
     text = cli_read_code(a->image, a->code, &status);
     if (text == NULL)
         return status;

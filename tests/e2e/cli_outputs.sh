@@ -64,6 +64,11 @@ expect 0 "0 payment\(s\)" -- "$OFFPAY" terminal journal "${T[@]}"
 printf 'old receipt\n' > rc.png
 expect 2 "exists; give --force" -- "$OFFPAY" terminal accept "${T[@]}" \
   --code "$code" --amount 2.00 --passphrase-file tp --receipt-png rc.png
+expect 2 "NOT ACCEPTED: --receipt-png cannot be written \(above\); no code was read and nothing was recorded: do not hand over the goods" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --code "$code" --amount 2.00 --passphrase-file tp --receipt-png rc.png
+expect 3 "^offpay: NOT ACCEPTED: --receipt-png cannot be written" -- "$OFFPAY" terminal accept "${T[@]}" \
+  --code "$code" --amount 2.00 --passphrase-file tp --receipt-png nodir/rc.png
+expect 0 "0 payment\(s\)" -- "$OFFPAY" terminal journal "${T[@]}"
 expect 0 "receipt written to rc.png" -- "$OFFPAY" terminal accept "${T[@]}" \
   --code "$code" --amount 2.00 --passphrase-file tp --receipt-png rc.png --force
 expect 0 "charged 2.00 EUR" -- "$OFFPAY" wallet receipt "${W[@]}" --image rc.png
