@@ -3399,6 +3399,7 @@ static int admin_request(const admin_args *a, const char *what,
     char              *auth = NULL, url[1400];
     struct curl_slist *hdr = NULL;
     CURL              *c = NULL;
+    CURLcode           cc;
     int                status = EXIT_FAILURE_IO;
 
     *code = 0;
@@ -3439,10 +3440,11 @@ static int admin_request(const admin_args *a, const char *what,
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (curl_easy_perform(c) != CURLE_OK) {
-        fprintf(stderr, "offpay: %s: %s: %s\n", what, url,
-                r->over ? "the reply exceeds its cap"
-                        : "no reply from offpayd");
+    if ((cc = curl_easy_perform(c)) != CURLE_OK) {
+        /* curl's reason: refused, not resolved, TLS to a plain server */
+        fprintf(stderr, "offpay: %s: %s: %s%s%s\n", what, url,
+                r->over ? "the reply exceeds its cap" : "no reply from offpayd",
+                r->over ? "" : ": ", r->over ? "" : curl_easy_strerror(cc));
         goto out;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);

@@ -825,11 +825,23 @@ int cli_expect_message(const char *what, const char *opt, const char *path,
 
 int cli_server_url(const char *option, const char *url)
 {
-    if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)
-        return 0;
-    return cli_usage_error("%s is offpayd's address with its scheme, such as "
-                           "http://127.0.0.1:8080 (got '%.100s')",
-                           option, url);
+    size_t n = strlen(url);
+
+    while (n > 0 && url[n - 1] == '/')
+        n--;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return cli_usage_error("%s is offpayd's address with its scheme, "
+                               "such as http://127.0.0.1:8080 (got '%.100s')",
+                               option, url);
+    /* every request's path begins with /v1: given twice, each would be
+     * "no such endpoint" */
+    if ((n >= 3 && strncmp(url + n - 3, "/v1", 3) == 0) ||
+        strstr(url, "/v1/") != NULL)
+        return cli_usage_error("%s is offpayd's address without /v1 (each "
+                               "request's path begins with it), such as "
+                               "http://127.0.0.1:8080 (got '%.100s')",
+                               option, url);
+    return 0;
 }
 
 int cli_base64_text(const uint8_t *data, size_t n, uint8_t *out, size_t cap,

@@ -75,7 +75,7 @@ void srv_account_new(srv_req *r, srv_reply *out)
                  "(another currency or ref, or another kind of request): "
                  "nothing was done");
     } else if (rc != OFFPAY_OK) {
-        srv_fail_engine(out, rc, "new account");
+        srv_fail_engine_currency(out, rc, "new account", v[0].s);
     } else {
         char ref[SRV_REF_MAX + 1];
         int  balance_read = 1;
@@ -496,7 +496,7 @@ void srv_guarantee(srv_req *r, srv_reply *out)
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_balance(r->l, id, &balance, &kind, &currency);
     if (rc != OFFPAY_OK) {
-        srv_fail_engine(out, rc, "guarantee account");
+        srv_fail_engine_currency(out, rc, "guarantee account", v[0].s);
     } else {
         json_t *j = account_json(id, balance, kind, currency);
 

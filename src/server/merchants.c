@@ -66,7 +66,7 @@ void srv_merchant_new(srv_req *r, srv_reply *out)
                  "(another name or currency, or another kind of request): "
                  "nothing was done");
     } else if (rc != OFFPAY_OK) {
-        srv_fail_engine(out, rc, "new merchant");
+        srv_fail_engine_currency(out, rc, "new merchant", v[1].s);
     } else {
         char name[OFFPAY_NAME_MAX * 4 + 1];
 

@@ -199,6 +199,45 @@ void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
     srv_metrics_engine_error(rc, out->status);
 }
 
+void srv_currency_words(const char *alpha, char *buf, size_t cap)
+{
+    char     up[4] = "";
+    uint16_t cur;
+    size_t   n = strlen(alpha);
+
+    for (size_t i = 0; n == 3 && i < 3; i++)
+        up[i] = alpha[i] >= 'a' && alpha[i] <= 'z' ? (char)(alpha[i] - 32)
+                                                   : alpha[i];
+    if (n == 3 && offpay_currency_from_alpha(up, &cur) == OFFPAY_OK)
+        snprintf(buf, cap,
+                 "currency \"%s\": ISO 4217 codes are written in capitals: "
+                 "%s",
+                 alpha, up);
+    else {
+        size_t k = n > 16 ? 16 : n;
+
+        while (k > 0 && k < n && ((unsigned char)alpha[k] & 0xC0) == 0x80)
+            k--; /* cut before a character, never inside one */
+        snprintf(buf, cap,
+                 "currency: \"%.*s%s\" is no ISO 4217 code offpay knows "
+                 "(such as EUR, JPY)",
+                 (int)k, alpha, k < n ? "..." : "");
+    }
+}
+
+void srv_fail_engine_currency(srv_reply *out, offpay_err rc, const char *what,
+                              const char *alpha)
+{
+    char words[128];
+
+    if (rc != OFFPAY_ECURRENCY_UNKNOWN) {
+        srv_fail_engine(out, rc, what);
+        return;
+    }
+    srv_currency_words(alpha, words, sizeof words);
+    srv_fail_engine_hint(out, rc, "%s", words);
+}
+
 int srv_request_key(srv_req *r, srv_reply *out, const char **key)
 {
     *key = r->header(r->conn, "Idempotency-Key");

@@ -262,6 +262,14 @@ void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what);
  * cause the handler knows better than offpay_strerror says. */
 void srv_fail_engine_hint(srv_reply *out, offpay_err rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* What is wrong with a currency code offpay_currency_from_alpha refused,
+ * in words, into buf: in lower case ("ISO 4217 codes are in capitals:
+ * EUR"), or unknown. */
+void srv_currency_words(const char *alpha, char *buf, size_t cap);
+/* srv_fail_engine, but a refused currency code alpha (rc
+ * OFFPAY_ECURRENCY_UNKNOWN) is said by srv_currency_words. */
+void srv_fail_engine_currency(srv_reply *out, offpay_err rc, const char *what,
+                              const char *alpha);
 /* An amount that offpay_amount_parse refused (rc), or parsed to 0 or less
  * (rc OFFPAY_OK): 400 EAMOUNT with the form wanted in currency, or the
  * overflow's error. what names the field ("amount", "limit"). */

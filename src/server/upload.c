@@ -72,7 +72,7 @@ static void tally_add(batch_tally *tl, const offpay_settle_result *res)
 static void log_tally(const offpay_ledger_terminal_info *t,
                       const batch_tally *tl, size_t items)
 {
-    char covered[OFFPAY_AMOUNT_TEXT_MAX];
+    char covered[OFFPAY_AMOUNT_TEXT_MAX], first[48] = "";
 
     if (tl->guaranteed + tl->cases + tl->unpaid + tl->refused == 0)
         return;
@@ -80,16 +80,18 @@ static void log_tally(const offpay_ledger_terminal_info *t,
                              sizeof covered) != OFFPAY_OK)
         snprintf(covered, sizeof covered, "%lld minor units",
                  (long long)tl->covered);
+    if (tl->cases > 0)
+        snprintf(first, sizeof first, " (the first: case %llu)",
+                 (unsigned long long)tl->first_case);
     srv_log("terminal %u (merchant %llu) uploaded %zu item(s): %zu paid "
             "partly or wholly by the guarantee (%s %s covered), %zu "
-            "case(s) opened%s%llu%s, %zu left unpaid, %zu refused (each "
+            "case(s) opened%s, %zu left unpaid, %zu refused (each "
             "one's result in the answer; offpay admin statement --merchant "
             "%llu)",
             (unsigned)t->terminal_id, (unsigned long long)t->merchant_id, items,
             tl->guaranteed, covered, offpay_currency_alpha(t->currency),
-            tl->cases, tl->cases > 0 ? " (the first: case " : "",
-            (unsigned long long)tl->first_case, tl->cases > 0 ? ")" : "",
-            tl->unpaid, tl->refused, (unsigned long long)t->merchant_id);
+            tl->cases, first, tl->unpaid, tl->refused,
+            (unsigned long long)t->merchant_id);
 }
 
 static void shared_free(shared_values *sv)

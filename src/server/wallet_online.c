@@ -81,8 +81,12 @@ int srv_parse_enrollment(const uint8_t *body, size_t len,
     e = srv_parse_object(body, len, fields_enrollment, SRV_N(fields_enrollment),
                          v, &doc, hint_buf, hint_cap);
     if (e == 0 &&
-        offpay_currency_from_alpha(v[0].s, &out->currency) != OFFPAY_OK)
-        e = bad(hint_buf, hint_cap, "currency: an ISO 4217 code offpay knows");
+        offpay_currency_from_alpha(v[0].s, &out->currency) != OFFPAY_OK) {
+        char words[128];
+
+        srv_currency_words(v[0].s, words, sizeof words);
+        e = bad(hint_buf, hint_cap, words);
+    }
     if (e == 0 && v[1].present)
         snprintf(out->ref, sizeof out->ref, "%s", v[1].s);
     if (e == 0 && v[2].present) {

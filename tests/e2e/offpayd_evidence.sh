@@ -125,6 +125,8 @@ run_cli 1 "offpayd answered 401 UNAUTHORIZED" -- \
   "$OFFPAY" admin cases --server "$URL" --token-file badtoken
 run_cli 2 "--server needs --token-file FILE" -- \
   "$OFFPAY" admin cases --server "$URL"
+run_cli 3 "/v1/admin/cases\?since=0.*: no reply from offpayd: Couldn.t connect to server$" -- \
+  "$OFFPAY" admin cases --server http://127.0.0.1:1 --token-file token
 run_cli 2 "--server reads offpayd, not --db" -- \
   "$OFFPAY" admin cases --server "$URL" --token-file token --db "$LEDGER"
 

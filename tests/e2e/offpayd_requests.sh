@@ -561,6 +561,18 @@ api POST /v1/admin/terminals '{"merchant":"18446744073709551615","terminal_key":
 expect_http 400 BAD_FIELD "a merchant id above 2^63 - 1 in a body"
 api POST /v1/admin/accounts '{"currency":"XYZ"}'
 expect_http 400 ECURRENCY_UNKNOWN "unknown currency"
+hint_is 'currency: "XYZ" is no ISO 4217 code offpay knows (such as EUR, JPY)'
+# a known code in lower case: said so (since 0.25.0; before, "unknown")
+api POST /v1/admin/accounts '{"currency":"eur"}'
+expect_http 400 ECURRENCY_UNKNOWN "a currency in lower case"
+hint_is 'currency "eur": ISO 4217 codes are written in capitals: EUR'
+api POST /v1/admin/guarantee '{"currency":"jpy"}'
+hint_is 'currency "jpy": ISO 4217 codes are written in capitals: JPY'
+api POST /v1/admin/merchants '{"name":"Shop","currency":"Eur"}'
+hint_is 'currency "Eur": ISO 4217 codes are written in capitals: EUR'
+api POST /v1/admin/enrollments '{"currency":"eur"}'
+expect_http 400 BAD_FIELD "an enrollment code's currency in lower case"
+hint_is 'currency "eur": ISO 4217 codes are written in capitals: EUR'
 api POST /v1/admin/accounts '{"currency":"EUR","currency":"USD"}'
 expect_http 400 MALFORMED_JSON "duplicate key"
 jget .hint | grep -q "^the body is not one JSON object: duplicate object key near '\"currency\"' (byte [0-9]*)$" \

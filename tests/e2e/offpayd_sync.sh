@@ -26,6 +26,12 @@ T=(--terminal ta --passphrase-file tp)
 # (offpayd_lib.sh); text that is not canonical base64 is refused
 run_cli 2 "--server is offpayd's address with its scheme" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "${URL#http://}"
+# the address with /v1 on it (every path of api.md begins with it): said,
+# not "no such endpoint" for /v1/v1/... (since 0.25.0)
+run_cli 2 "--server is offpayd's address without /v1 \(each request's path begins with it\)" -- \
+  "$OFFPAY" terminal sync "${T[@]}" --server "$URL/v1"
+run_cli 2 "--server is offpayd's address without /v1" -- \
+  "$OFFPAY" admin cases --server "$URL/v1/" --token-file token
 printf 'QR==\n' > bad.cred
 run_cli 1 "bad.cred: neither a credential nor one in base64 \(EMALFORMED\)" -- \
   "$OFFPAY" terminal set-credential bad.cred "${T[@]}"
