@@ -1156,6 +1156,27 @@ int cli_getopt(int argc, char **argv, const struct option *opts,
     int idx = -1;
     int c = getopt_long(argc, argv, "h", opts, &idx);
 
+    /* getopt_long takes a long option's unambiguous prefix (--acc for
+     * --account); offpay wants each given whole, so that a mistaken name
+     * (--backup for --from) is never taken as another option it begins */
+    if (c != -1 && c != '?' && idx >= 0 && optind >= 2) {
+        /* the element that named it: before its value, when the value
+         * was the next element */
+        const char *el =
+            optarg != NULL && optind >= 3 && optarg == argv[optind - 1]
+                ? argv[optind - 2]
+                : argv[optind - 1];
+        size_t n = strncmp(el, "--", 2) == 0 ? strcspn(el + 2, "=") : 0;
+
+        if (n != 0 && n != strlen(opts[idx].name)) {
+            fprintf(stderr,
+                    "%s: unrecognized option '--%.*s' (options are given "
+                    "whole: it only begins --%s)\n"
+                    "(see --help)\n",
+                    argv[0], (int)n, el + 2, opts[idx].name);
+            return '?';
+        }
+    }
     if (c != -1 && c != '?' && idx >= 0) {
         if (n_met < sizeof met / sizeof *met)
             met[n_met++] = opts[idx].name;

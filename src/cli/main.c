@@ -41,6 +41,7 @@ static const char help[] =
     "atomically; an existing file is replaced only with --force, and a\n"
     "wallet, a key, a journal or any file in a terminal's or issuer's\n"
     "directory never. An option taking a value may be given once.\n"
+    "Options are given by their whole names (--account, never --acc).\n"
     "\n"
     "Passphrases are read from --passphrase-file FILE, else the\n"
     "OFFPAY_PASSPHRASE environment variable, else asked on the terminal.\n"

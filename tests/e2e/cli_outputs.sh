@@ -292,6 +292,14 @@ expect 1 "200 s after this terminal's [0-9T:-]+Z; it answers a request this term
   env OFFPAY_NOW=$now "$OFFPAY" terminal accept "${T[@]}" --image ahead-code.png --amount 1.25
 expect 2 "^offpay wallet pay: unrecognized option '--bogus'" -- "$OFFPAY" wallet pay "${W[@]}" --bogus
 expect 2 "^offpay decode: unrecognized option" -- "$OFFPAY" decode --bogus
+# an option's first letters are not that option (since 0.25.0): --backup
+# is not --backup-passphrase-file, nor --acc --account, nor --amount=
+# cut short; given whole, with its value joined by '=' or apart, it is
+expect 2 "^offpay wallet restore: unrecognized option '--backup' \(options are given whole: it only begins --backup-passphrase-file\)" -- \
+  "$OFFPAY" wallet restore --wallet w9 --backup w.bak --passphrase-file wp
+expect 2 "unrecognized option '--amo' \(options are given whole: it only begins --amount\)" -- \
+  "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amo=1.00
+expect 0 "^OPPY:" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount=1.00
 # An empty new passphrase is refused at once, before "Repeat it".
 expect 0 "EMPTY-REFUSED" -- python3 - "$OFFPAY" <<'PY'
 import os, pty, select, signal, sys, time
