@@ -2044,6 +2044,21 @@ static int cmd_accept(const void *args, const char *arg CLI_UNUSED)
         status = EXIT_REJECTED;
         goto out;
     }
+    if (rc == OFFPAY_EROFS) {
+        offpay_terminal_status st;
+        char                   when[32];
+
+        if (offpay_terminal_get_status(t, now, &st) == OFFPAY_OK &&
+            st.copied_at != 0) {
+            fprintf(stderr,
+                    "NOT ACCEPTED: %s is an exported copy of a terminal's "
+                    "journal (taken %s): it never accepts; nothing was "
+                    "recorded: accept on the terminal itself (EROFS)\n",
+                    a->dir, cli_iso_time(st.copied_at, when));
+            status = EXIT_USAGE;
+            goto out;
+        }
+    }
     if (rc != OFFPAY_OK) {
         /* Not a verdict on the code: the terminal itself failed. */
         status = cli_fail_at("NOT ACCEPTED", "saving", a->dir, rc);
@@ -2577,13 +2592,15 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
     if (s->copied_at)
         printf("copy taken at    %s\n", cli_iso_time(s->copied_at, t1));
     if (s->has_cred) {
-        long long days =
-            ((long long)s->cred.expires - (long long)s->now) / 86400;
+        long long left = (long long)s->cred.expires - (long long)s->now;
 
-        printf("credential       valid %s to %s (%s %lld day(s); %u %% of "
+        /* (an hour past its end is expired, not "expires in 0 days") */
+        printf("credential       valid %s to %s (%s %lld day(s)%s; %u %% of "
                "its window used)\n",
-               cli_iso_time(s->cred.valid_from, t1), cli_iso_time(s->cred.expires, t2),
-               days >= 0 ? "expires in" : "EXPIRED", days >= 0 ? days : -days,
+               cli_iso_time(s->cred.valid_from, t1),
+               cli_iso_time(s->cred.expires, t2),
+               left > 0 ? "expires in" : "EXPIRED",
+               (left > 0 ? left : -left) / 86400, left > 0 ? "" : " ago",
                s->credential_pct);
     }
     printf("last sync        %s%s\n",

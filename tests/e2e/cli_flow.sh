@@ -306,6 +306,10 @@ expect 1 "ETERMINAL_EXPIRED" -- env OFFPAY_NOW=$later \
   "$OFFPAY" terminal accept --terminal kiosk --code "$code" --amount 1.00
 expect 1 "ETERMINAL_EXPIRED" -- env OFFPAY_NOW=$later \
   "$OFFPAY" terminal request --terminal kiosk --passphrase-file tp --amount 1.00
+# its status says EXPIRED, also within a day of the end (since 0.25.0;
+# before, "expires in 0 day(s)")
+expect 0 "^credential +valid .* \(EXPIRED [0-9]+ day\(s\) ago; 100 % of its window used\)" -- \
+  env OFFPAY_NOW=$later "$OFFPAY" terminal status --terminal kiosk
 
 # The clock: 'shop' accepted a payment a week ahead; with its clock back
 # an hour before that it refuses, payments and requests alike.
