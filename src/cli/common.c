@@ -652,6 +652,10 @@ static char *read_code(const char *image, const char *code, int *status)
                 return NULL;
             }
             cli_fail_at(NULL, "reading", image, rc);
+            if (rc == OFFPAY_ESCAN)
+                fprintf(stderr, "  take the picture again: the whole code, "
+                                "sharp, with a little white around it "
+                                "(nothing was read, nothing charged)\n");
             return NULL;
         }
         return text;

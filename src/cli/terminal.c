@@ -1837,6 +1837,15 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
                     "clock right (nothing was charged)\n",
                     cli_iso_time(s.high_water, w1),
                     cli_iso_time(cli_now(), w2));
+    } else if (rc == OFFPAY_EEXPIRED) {
+        fprintf(stderr, "  the payer's wallet credential has expired: its "
+                        "wallet needs a new one (an online sync, or the "
+                        "issuer); ask for another way to pay (nothing was "
+                        "charged)\n");
+    } else if (rc == OFFPAY_EWRONG_MERCHANT) {
+        fprintf(stderr, "  this code answers another merchant's request: "
+                        "ask the payer to scan this terminal's request, or "
+                        "to show a payment code (nothing was charged)\n");
     } else if (rc == OFFPAY_EREVOKED) {
         fprintf(stderr, "  the payer's wallet credential is revoked (blocked "
                         "by the issuer: reported lost, or misused): it pays "

@@ -1180,6 +1180,14 @@ static int cmd_pay_request(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_wallet_read_request(w, req_text, now, &q);
     if (rc != OFFPAY_OK) {
         status = cli_fail("the request code is refused", rc);
+        if (rc == OFFPAY_ECODE_TOO_OLD)
+            fprintf(stderr, "  the merchant's request has expired (a "
+                            "request is good for a few minutes): ask the "
+                            "merchant for a new one; nothing was paid\n");
+        else if (rc == OFFPAY_ECODE_FUTURE)
+            fprintf(stderr, "  the request is dated after this wallet's "
+                            "clock: one of the two clocks is wrong; nothing "
+                            "was paid\n");
         goto out;
     }
     fprintf(stderr, "request: %s from \"%s\" (merchant %llu, terminal %u)\n",

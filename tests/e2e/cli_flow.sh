@@ -66,6 +66,8 @@ open("blank.png", "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 PY
 expect 1 "ESCAN" -- "$OFFPAY" terminal accept "${T[@]}" --image blank.png --amount 1.00
+expect 1 "^  take the picture again: the whole code, sharp, with a little white around it \(nothing was read, nothing charged\)$" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --image blank.png --amount 1.00
 
 # A damaged code is refused with a reason, never accepted.
 code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 2.00 2>/dev/null)
@@ -100,6 +102,10 @@ expect 1 "ask the payer for a new code" -- \
 # no terminal to confirm on (setsid: none, as in CI): a usage error
 expect 2 "give --yes; not paid" -- setsid bash -c "'$OFFPAY' wallet pay-request --wallet w --passphrase-file wp --image r.png </dev/null"
 bound=$("$OFFPAY" wallet pay-request "${W[@]}" --image r.png --yes 2>/dev/null)
+# the same request an hour later: expired, said so (since 0.25.0; before,
+# only "code is too old")
+expect 1 "the merchant's request has expired \(a request is good for a few minutes\): ask the merchant for a new one; nothing was paid" -- \
+  env OFFPAY_NOW=$(( $(date +%s) + 3600 )) "$OFFPAY" wallet pay-request "${W[@]}" --image r.png --yes
 expect 1 "EAMOUNT_MISMATCH" -- "$OFFPAY" terminal accept "${T[@]}" --code "$bound" --amount 7.00
 expect 1 "this code pays a request for 7.25 EUR: accept it without --amount" -- \
   "$OFFPAY" terminal accept "${T[@]}" --code "$bound" --amount 7.00
