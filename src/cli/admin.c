@@ -1355,7 +1355,9 @@ static int skip_ids(offpay_ledger *l, uint64_t by, int json)
                (unsigned long long)serial, terminal);
     else
         printf("the next credential serial is now %llu, the next terminal "
-               "id %u (%llu past where they stood)\n",
+               "id %u (%llu past where they stood); the revocation list's "
+               "number moved as far, so that every device's next sync takes "
+               "the restored ledger's revocations whole\n",
                (unsigned long long)serial, terminal, (unsigned long long)by);
     return EXIT_OK;
 }

@@ -272,7 +272,7 @@ start_server
 # offpayd stopped, moves the next serial and terminal id past them.
 stop_server TERM
 run_cli 2 "admin skip-ids: --by is 1..1000000000" -- "$OFFPAY" admin skip-ids --db "$LEDGER" --by 0
-run_cli 0 "the next credential serial is now $((SR + 1001)), the next terminal id 1004 \(1000 past where they stood\)" -- \
+run_cli 0 "the next credential serial is now $((SR + 1001)), the next terminal id 1004 \(1000 past where they stood\); the revocation list.s number moved as far, so that every device.s next sync takes the restored ledger.s revocations whole$" -- \
   "$OFFPAY" admin skip-ids --db "$LEDGER" --by 1000
 if [ "$BACKEND" = postgres ]; then
   # the ledger opened as a one-line shard map (as docs/scaling.md allows)
