@@ -2660,7 +2660,12 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
     if (s->disk_free != UINT64_MAX)
         printf("                 %llu KiB free on its disk\n",
                (unsigned long long)(s->disk_free / 1024));
-    if (s->oldest_waiting != 0 && s->max_upload_days)
+    if (s->oldest_waiting > s->now) /* accepted on a clock run ahead */
+        printf("                 the oldest accepted %s: after this clock "
+               "now, as the clock read then (it ran ahead); offpayd decides "
+               "it once its own clock passes that time\n",
+               cli_iso_time(s->oldest_waiting, t1));
+    else if (s->oldest_waiting != 0 && s->max_upload_days)
         printf("                 the oldest accepted %s, %s h ago, limit %u "
                "day(s) (%u %%)\n",
                cli_iso_time(s->oldest_waiting, t1), hours(s->waiting_age, h1),

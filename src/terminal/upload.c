@@ -240,9 +240,21 @@ static offpay_err read_results(const offpay__http_reply *r, const batch *b,
             goto out;
         why = json_string_value(json_object_get(it, "reason"));
         if (strcmp(outcome, "error") == 0) {
-            offpay__log("offpay: journal entry %s not decided by offpayd (%s): "
-                        "it is sent again at the next sync\n",
-                        seq, why != NULL ? why : "no reason given");
+            /* dated after offpayd's clock: the terminal's ran ahead when
+             * it accepted it; said so, or it reads as a fault that never
+             * ends */
+            if (why != NULL && strcmp(why, "ECODE_FUTURE") == 0)
+                offpay__log("offpay: journal entry %s not decided by "
+                            "offpayd yet (ECODE_FUTURE): it was accepted "
+                            "at a time after offpayd's clock now (this "
+                            "terminal's clock ran ahead then); it is sent "
+                            "again at each sync and decided once offpayd's "
+                            "clock passes that time\n",
+                            seq);
+            else
+                offpay__log("offpay: journal entry %s not decided by offpayd "
+                            "(%s): it is sent again at the next sync\n",
+                            seq, why != NULL ? why : "no reason given");
             continue;
         }
         if (!keep_result(b->seqs[i], outcome, it, &done[*n_done]))

@@ -207,8 +207,12 @@ OFFPAY_NOW=$ahead run_cli 3 "clock: this terminal's is (599|600|601) s ahead of 
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
 OFFPAY_NOW=$ahead run_cli 3 "WARNING: this terminal's clock was (599|600|601) s ahead" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
-OFFPAY_NOW=$ahead run_cli 3 "journal entry [0-9]+ not decided by offpayd \(ECODE_FUTURE\)" -- \
+OFFPAY_NOW=$ahead run_cli 3 "journal entry [0-9]+ not decided by offpayd yet \(ECODE_FUTURE\): it was accepted at a time after offpayd's clock now \(this terminal's clock ran ahead then\); it is sent again at each sync and decided once offpayd's clock passes that time" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
+# its clock set right, the status says the payment is dated after it (not
+# "0.0 h ago")
+run_cli 0 "the oldest accepted [0-9T:-]+Z: after this clock now, as the clock read then \(it ran ahead\)" -- \
+  "$OFFPAY" terminal status --terminal ta
 OFFPAY_NOW=$ahead run_cli 3 "uploaded 1 payment\(s\): 0 decided .*, 1 left to upload" -- \
   "$OFFPAY" terminal sync "${T[@]}" --server "$URL"
 OFFPAY_NOW=$ahead run_cli 3 "1 payment\(s\) not decided by offpayd \(why is above\): they stay in the journal" -- \
