@@ -141,7 +141,10 @@ offpay_err offpay_terminal_create_in_token(
  * directory with some free space (use offpay_terminal_open_readonly to
  * read a terminal on a read-only mount or a full disk).
  * Errors: OFFPAY_ENOTFOUND (no terminal in dir), OFFPAY_EPASSPHRASE,
- * OFFPAY_ECORRUPT, OFFPAY_EBUSY (open in another process), OFFPAY_ENOMEM,
+ * OFFPAY_ETERMINAL_KEY_MISSING (a passphrase given, and neither
+ * terminal.key nor terminal.keyuri in dir; opened without one, such a
+ * terminal accepts nothing: since 0.25.0), OFFPAY_ECORRUPT, OFFPAY_EBUSY
+ * (open in another process), OFFPAY_ENOMEM,
  * the file system's reason (OFFPAY_ENOTDIR: dir is a file;
  * OFFPAY_EROFS, OFFPAY_EACCES, OFFPAY_ENOSPC, OFFPAY_ENOENT), else
  * OFFPAY_EJOURNAL. Later writes of the handle (accept, request, sync,

@@ -619,13 +619,30 @@ static char *read_code(const char *image, const char *code, int *status)
                 *status = EXIT_REJECTED;
                 return NULL;
             }
-            if (rc == OFFPAY_EIMAGE_TOO_LARGE && png_size(image, &w, &h) == 0) {
-                fprintf(stderr,
-                        "offpay: %s: the image is %u x %u pixels, more than "
-                        "is read at once (%ld MiB of pixels): crop it to "
-                        "the code or scale it down (%s)\n",
-                        image, w, h, OFFPAY_QR_SCAN_MAX_RAW / (1024 * 1024),
-                        offpay_errname(rc));
+            if (rc == OFFPAY_EIMAGE_TOO_LARGE) {
+                struct stat st;
+
+                if (stat(image, &st) == 0 &&
+                    st.st_size > OFFPAY_QR_SCAN_MAX_BYTES)
+                    fprintf(stderr,
+                            "offpay: %s: the file is larger than the %ld "
+                            "MiB read: crop the image to the code or scale "
+                            "it down (%s)\n",
+                            image, OFFPAY_QR_SCAN_MAX_BYTES / (1024 * 1024),
+                            offpay_errname(rc));
+                else if (png_size(image, &w, &h) == 0)
+                    fprintf(stderr,
+                            "offpay: %s: the image is %u x %u pixels, more "
+                            "than is read at once (%ld MiB once decoded): "
+                            "crop it to the code or scale it down (%s)\n",
+                            image, w, h, OFFPAY_QR_SCAN_MAX_RAW / (1024 * 1024),
+                            offpay_errname(rc));
+                else
+                    fprintf(stderr,
+                            "offpay: %s: the image is larger than is read "
+                            "at once: crop it to the code or scale it down "
+                            "(%s)\n",
+                            image, offpay_errname(rc));
                 *status = EXIT_REJECTED;
                 return NULL;
             }
@@ -829,18 +846,21 @@ int cli_expect_message(const char *what, const char *opt, const char *path,
 
 int cli_server_url(const char *option, const char *url)
 {
-    size_t n = strlen(url);
+    const char *path;
+    size_t      n;
 
-    while (n > 0 && url[n - 1] == '/')
-        n--;
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return cli_usage_error("%s is offpayd's address with its scheme, "
                                "such as http://127.0.0.1:8080 (got '%.100s')",
                                option, url);
-    /* every request's path begins with /v1: given twice, each would be
-     * "no such endpoint" */
-    if ((n >= 3 && strncmp(url + n - 3, "/v1", 3) == 0) ||
-        strstr(url, "/v1/") != NULL)
+    /* every request's path begins with /v1: an address whose path ends
+     * with it (after the host, whatever the host is named) would give
+     * /v1/v1/..., "no such endpoint" (a proxy's prefix before it stays) */
+    path = strchr(strstr(url, "://") + 3, '/');
+    n = path != NULL ? strlen(path) : 0;
+    while (n > 0 && path[n - 1] == '/')
+        n--;
+    if (n >= 3 && strncmp(path + n - 3, "/v1", 3) == 0)
         return cli_usage_error("%s is offpayd's address without /v1 (each "
                                "request's path begins with it), such as "
                                "http://127.0.0.1:8080 (got '%.100s')",

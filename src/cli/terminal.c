@@ -1782,6 +1782,15 @@ static const char *foreign_char(const char *text)
     return NULL;
 }
 
+/* 1 when text holds a byte outside ASCII. */
+static int non_ascii(const char *text)
+{
+    for (; *text != '\0'; text++)
+        if ((unsigned char)*text >= 0x80)
+            return 1;
+    return 0;
+}
+
 /* After a refusal of the code in text (charge: what --amount asked, 0
  * for none): what the cashier can do about it, on a line of its own, for
  * the refusals a cashier meets and can act on. */
@@ -1861,10 +1870,13 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
         fprintf(stderr, "  if this terminal's clock is right: ask the payer "
                         "for a new code (a code is good for a short time "
                         "only: terminal risk)\n");
-    } else if (rc == OFFPAY_EPREFIX && strncasecmp(text, "OPP", 3) != 0) {
+    } else if (rc == OFFPAY_EPREFIX && strncasecmp(text, "OPP", 3) != 0 &&
+               (from_image || !non_ascii(text))) {
         /* another kind of code altogether (a web address, a ticket's):
-         * what it reads, cut short, controls and non-ASCII as '?' (a
-         * scanner's keyboard layout leaves an offpay code's "OPP" alone) */
+         * what it reads, cut short, controls and non-ASCII as '?'. Not
+         * for a scan of letters outside ASCII: a Latin keyboard layout
+         * leaves "OPP" alone, a Cyrillic or Greek one types other letters
+         * (the keyboard's hint below) */
         char   shown[44];
         size_t k = 0;
 

@@ -277,21 +277,29 @@ void srv_case_reopen(srv_req *r, srv_reply *out)
 void srv_cases_count(offpay_ledger *l)
 {
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    static int             failing;
-    uint64_t               n = 0;
-    uint32_t               oldest = 0;
-    offpay_err             rc;
+    static int             failing, wanted;
 
-    /* one count at a time: an older count never lands after a newer */
-    pthread_mutex_lock(&mu);
-    rc = offpay_ledger_cases_open(l, &n, &oldest);
-    if (rc == OFFPAY_OK)
-        srv_metrics_cases_open(n, oldest, srv_now());
-    else if (!failing)
-        srv_log("counting the open cases: %s (offpayd_cases_open keeps the "
-                "last count; offpayd_cases_counted_timestamp_seconds says "
-                "when it was)",
-                offpay_strerror(rc));
-    failing = rc != OFFPAY_OK;
-    pthread_mutex_unlock(&mu);
+    /* One count at a time (an older count never lands after a newer),
+     * and none waits for another: a count asked while one runs is made
+     * by the thread running it, once more, after it (a request that
+     * opened a case never queues behind a slow shard's count). */
+    __atomic_store_n(&wanted, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&wanted, __ATOMIC_SEQ_CST) &&
+           pthread_mutex_trylock(&mu) == 0) {
+        uint64_t   n = 0;
+        uint32_t   oldest = 0;
+        offpay_err rc;
+
+        __atomic_store_n(&wanted, 0, __ATOMIC_SEQ_CST);
+        rc = offpay_ledger_cases_open(l, &n, &oldest);
+        if (rc == OFFPAY_OK)
+            srv_metrics_cases_open(n, oldest, srv_now());
+        else if (!failing)
+            srv_log("counting the open cases: %s (offpayd_cases_open keeps "
+                    "the last count; offpayd_cases_counted_timestamp_seconds "
+                    "says when it was)",
+                    offpay_strerror(rc));
+        failing = rc != OFFPAY_OK;
+        pthread_mutex_unlock(&mu);
+    }
 }

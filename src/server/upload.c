@@ -357,6 +357,9 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
             if (res[i].case_id != 0 && !res[i].replay) {
                 srv_metrics_case();
                 cases++;
+            } else if (res[i].case_id != 0 &&
+                       res[i].reason == OFFPAY_ECONFLICT) {
+                cases++; /* a charge_mismatch case, opened on a replay */
             }
         }
         if (json_array_append_new(results,

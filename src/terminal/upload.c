@@ -74,11 +74,15 @@ offpay_err offpay__terminal_signing_sign(void *ctx, const char *method,
  * taken again. rc is the request's result; a terminal that cannot be
  * taken again (held by another process past the wait) fails the sync
  * there, with nothing kept of the answer: it goes again next time. */
-static offpay_err online(offpay_terminal *t, offpay_err rc)
+static offpay_err online(offpay_terminal *t, offpay_err rc, int report)
 {
     offpay_err held = offpay__terminal_retake(t);
 
-    if (held == OFFPAY_EBUSY)
+    if (held == OFFPAY_EBUSY && report) /* its answer changes nothing */
+        offpay__log("offpay: another process held the terminal past the "
+                    "wait after offpayd answered the status report: waiting "
+                    "for it once more\n");
+    else if (held == OFFPAY_EBUSY)
         offpay__log("offpay: another process held the terminal past the "
                     "wait after offpayd answered: the sync stops here, and "
                     "what it did not keep of the answer is asked for again "
@@ -88,10 +92,10 @@ static offpay_err online(offpay_terminal *t, offpay_err rc)
 
 /* One request through offpay__http_request (upload_http.c), signed by ck
  * when body is set, without holding the terminal meanwhile. */
-static offpay_err request(const char *base, const char *method,
-                          const char *path, const char *body,
-                          offpay__terminal_signing *ck, int tries,
-                          offpay__http_reply *out, long *status)
+static offpay_err request_as(const char *base, const char *method,
+                             const char *path, const char *body,
+                             offpay__terminal_signing *ck, int tries,
+                             offpay__http_reply *out, long *status, int report)
 {
     offpay__http_signer s = {offpay__terminal_signing_time,
                              offpay__terminal_signing_sign,
@@ -101,8 +105,18 @@ static offpay_err request(const char *base, const char *method,
                              ck->now + (uint32_t)(time(NULL) - ck->t0)};
 
     offpay__terminal_let_go(ck->t);
-    return online(ck->t, offpay__http_request(base, method, path, body, &s,
-                                              tries, out, status));
+    return online(
+        ck->t,
+        offpay__http_request(base, method, path, body, &s, tries, out, status),
+        report);
+}
+
+static offpay_err request(const char *base, const char *method,
+                          const char *path, const char *body,
+                          offpay__terminal_signing *ck, int tries,
+                          offpay__http_reply *out, long *status)
+{
+    return request_as(base, method, path, body, ck, tries, out, status, 0);
 }
 
 /* GET path's base64 field (offpay__http_get_b64), without holding the
@@ -112,8 +126,8 @@ static offpay_err get_b64(offpay_terminal *t, const char *base,
                           size_t *len)
 {
     offpay__terminal_let_go(t);
-    return online(t,
-                  offpay__http_get_b64(base, path, field, TRIES, bytes, len));
+    return online(t, offpay__http_get_b64(base, path, field, TRIES, bytes, len),
+                  0);
 }
 
 /* Collects one batch of pending entries into a JSON array. */
@@ -548,7 +562,7 @@ static offpay_err read_clock(offpay_terminal *t, const char *base,
     offpay_err rc;
 
     offpay__terminal_let_go(t);
-    rc = online(t, offpay__http_server_time(base, TRIES, &server));
+    rc = online(t, offpay__http_server_time(base, TRIES, &server), 0);
     if (rc != OFFPAY_OK || server == 0)
         return rc; /* an offpayd without a clock to show: offset unknown */
     offset = server - ((int64_t)ck->now + (int64_t)(time(NULL) - ck->t0));
@@ -600,11 +614,12 @@ static int count_upto(const offpay_journal_entry *e, void *ctx)
  * uploaded and the terminal's clock then (POST /v1/terminal/status, signed
  * like an upload), for the operator's dashboard. Best effort, tried once:
  * an offpayd without the endpoint (404) or unreachable now changes
- * nothing for the sync, which has already succeeded. But a signed answer
- * UNKNOWN_TERMINAL fails it (OFFPAY_ETERMINAL_UNKNOWN): a terminal with
- * nothing to upload or check learns only here that offpayd's ledger does
- * not know it (restored from a copy older than its registration), which
- * its operator must hear before it takes payments no ledger would pay.
+ * nothing for the sync. But a signed answer UNKNOWN_TERMINAL fails it
+ * (OFFPAY_ETERMINAL_UNKNOWN): a terminal with nothing to upload or check
+ * learns only here that offpayd's ledger does not know it (restored from
+ * a copy older than its registration), which its operator must hear
+ * before it takes payments no ledger would pay. Sent once the uploads
+ * are done, before the lists are taken.
  */
 static offpay_err report_status(offpay_terminal *t, const char *base,
                                 offpay__terminal_signing *ck,
@@ -625,9 +640,13 @@ static offpay_err report_status(offpay_terminal *t, const char *base,
     snprintf(body, sizeof body, "{\"pending\":%llu,\"synced_at\":%u}",
              (unsigned long long)pending,
              (unsigned)clock_now(ck));
-    if (request(base, "POST", "/v1/terminal/status", body, ck, 1, &r,
-                &status) == OFFPAY_OK &&
-        (status == 200 || (status == 403 && r.answer_ok)) &&
+    rc = request_as(base, "POST", "/v1/terminal/status", body, ck, 1, &r,
+                    &status, 1);
+    if (rc == OFFPAY_EBUSY) { /* the sync goes on: holding the terminal */
+        free(r.buf);
+        return offpay__terminal_retake(t);
+    }
+    if (rc == OFFPAY_OK && (status == 200 || (status == 403 && r.answer_ok)) &&
         (doc = json_loadb(r.buf, r.len, 0, &jerr)) != NULL) {
         e = json_string_value(json_object_get(doc, "error"));
         if (status == 200 &&
@@ -639,7 +658,7 @@ static offpay_err report_status(offpay_terminal *t, const char *base,
         json_decref(doc);
     }
     free(r.buf);
-    return rc;
+    return rc == OFFPAY_ETERMINAL_UNKNOWN ? rc : OFFPAY_OK;
 }
 
 /* A serial as offpayd writes it: decimal, from 1, without sign or
@@ -948,6 +967,12 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         rc = get_b64(t, base_url, "/v1/revlist?since=0", "revlist", &revlist,
                      &revlist_len);
     }
+    /* The status report, before the lists are taken: its signed answer
+     * UNKNOWN_TERMINAL (offpayd's ledger does not know this terminal)
+     * fails the sync before it is recorded as one, which would renew the
+     * terminal's offline window for payments no ledger would pay. */
+    if (rc == OFFPAY_OK)
+        rc = report_status(t, base_url, &ck, rep);
     /* A clock found ahead of offpayd's: the newest time seen, and the time
      * of this sync, are offpayd's, so that once the terminal's clock is set
      * right it is not "behind the newest time seen" (ECLOCK_BEHIND) until
@@ -972,10 +997,9 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         }
     }
     if (rc == OFFPAY_OK) {
-        rep->synced = 1; /* the lists taken, whatever the report finds */
+        rep->synced = 1;
         if (!asked) /* each serial once a sync */
             ask_expiries(t, base_url, &ck, NULL);
-        rc = report_status(t, base_url, &ck, rep);
     }
 out:
     rc = confirm_unknown(t, base_url, &ck, rc);

@@ -416,6 +416,11 @@ qr_png() {
 sys.exit(ctypes.CDLL(sys.argv[1]).offpay_qr_write_png(sys.argv[2].encode(), sys.argv[3].encode(), 4, 4))' \
     "$(dirname "$OFFPAY")/liboffpay.so" "$1" "$2"
 }
+# (a scanner typing in a Cyrillic layout garbles the "OPP" too: still the
+# keyboard's hint, not "no offpay code")
+cyr="ЩЗЗН${code:4}"
+expect 1 "is the scanner set to another keyboard layout than this computer's" -- \
+  "$OFFPAY" terminal accept --terminal shop --amount 1.00 --code "$cyr"
 qr_png 'https://example.com/pay?x=1' url.png || fail "url.png not written"
 expect 1 'this is not an offpay payment code \(it reads "https://example.com/pay\?x=1"\): ask the payer for the code their offpay wallet shows \(nothing was charged\)' -- \
   "$OFFPAY" terminal accept --terminal shop --amount 1.00 --image url.png
@@ -439,7 +444,7 @@ raw = zlib.compress(b'\xff' * ((w + 1) * h))
 open('photo.png', 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0))
                               + chunk(b'IDAT', raw) + chunk(b'IEND', b''))
 PY
-expect 1 "photo.png: the image is 4000 x 3000 pixels, more than is read at once \(8 MiB of pixels\): crop it to the code or scale it down \(EIMAGE_TOO_LARGE\)" -- \
+expect 1 "photo.png: the image is 4000 x 3000 pixels, more than is read at once \(8 MiB once decoded\): crop it to the code or scale it down \(EIMAGE_TOO_LARGE\)" -- \
   "$OFFPAY" terminal accept --terminal shop --amount 1.00 --image photo.png
 qr_png "$garbled" garbled.png || fail "garbled.png not written"
 expect 1 "the image's code holds a character no offpay code has \(byte 0xC3, character 5\): it is not an offpay payment code, or a damaged one" -- \

@@ -241,8 +241,14 @@ grep -q '^offpayd_unknown_terminal_total{signature="verified"} 1$' metrics.txt \
 [ "$(jq -s -c '[.[] | .settlement.outcome]' je.json)" = '["settled","settled"]' ] \
   && ok "te's journal unchanged: both paid" || fail "te's journal: $(cat je.json)"
 # tg has nothing to upload or check: its status report's signed answer
-# says that offpayd does not know it (before 0.25.0 it printed "synced")
+# says that offpayd does not know it (before 0.25.0 it printed "synced"),
+# and the sync is not recorded as one (its offline window not renewed)
+tg_last=$("$OFFPAY" terminal status --terminal tg --json | jq -c .last_sync)
+sleep 1
 st=0; "$OFFPAY" terminal sync --terminal tg --passphrase-file tp --server "$URL" > tg.out 2> tg.err || st=$?
+[ "$("$OFFPAY" terminal status --terminal tg --json | jq -c .last_sync)" = "$tg_last" ] \
+  && ok "tg's refused sync left its last sync as it was ($tg_last)" \
+  || fail "tg's last sync moved: $tg_last -> $("$OFFPAY" terminal status --terminal tg --json | jq -c .last_sync)"
 [ "$st" = 1 ] \
   && grep -q "^NOT SYNCED: offpayd does not know this terminal (terminal $TG1): its ledger may have been restored from a copy older than the terminal's registration. Ask the operator to register this terminal's key again (docs/operations.md section 5); what it accepts meanwhile is kept in its journal and paid once it is$" tg.out \
   && ! grep -q "^synced" tg.out && grep -q "(ETERMINAL_UNKNOWN)$" tg.err \
