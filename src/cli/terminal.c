@@ -1888,27 +1888,23 @@ static void refusal_hint(offpay_terminal *t, const char *text, offpay_err rc,
                 "ask the payer for the code their offpay wallet shows "
                 "(nothing was charged)\n",
                 shown, text[k] != '\0' ? "..." : "");
-    } else if (foreign != NULL && from_image &&
-               (rc == OFFPAY_EBASE45 || rc == OFFPAY_EPREFIX ||
-                rc == OFFPAY_ETRUNCATED || rc == OFFPAY_ETOOBIG)) {
-        /* read from the image as it is: no keyboard came between */
-        fprintf(stderr,
-                "  the image's code holds a character no offpay code has "
-                "(byte 0x%02X, character %ld): it is not an offpay payment "
-                "code, or a damaged one; ask the payer to show it again "
-                "(nothing was charged)\n",
-                (unsigned)(unsigned char)*foreign, (long)(foreign - text) + 1);
     } else if (foreign != NULL &&
                (rc == OFFPAY_EBASE45 || rc == OFFPAY_EPREFIX ||
                 rc == OFFPAY_ETRUNCATED || rc == OFFPAY_ETOOBIG)) {
-        /* the byte itself may be half of a UTF-8 character: its value */
+        /* the byte itself may be half of a UTF-8 character: its value;
+         * from an image, read as it is, no keyboard came between */
         fprintf(stderr,
-                "  the scan holds a character no offpay code has (byte "
-                "0x%02X, character %ld): is the scanner set to another "
-                "keyboard layout than this computer's? Set them the same "
-                "(a code has capitals, digits and ' $%%*+-./:' only); "
-                "scanning again reads the same (nothing was charged)\n",
-                (unsigned)(unsigned char)*foreign, (long)(foreign - text) + 1);
+                "  %s holds a character no offpay code has (byte "
+                "0x%02X, character %ld): %s (nothing was charged)\n",
+                from_image ? "the image's code" : "the scan",
+                (unsigned)(unsigned char)*foreign, (long)(foreign - text) + 1,
+                from_image
+                    ? "it is not an offpay payment code, or a damaged one; "
+                      "ask the payer to show it again"
+                    : "is the scanner set to another keyboard layout than "
+                      "this computer's? Set them the same (a code has "
+                      "capitals, digits and ' $%*+-./:' only); scanning "
+                      "again reads the same");
     } else if (rc == OFFPAY_EBASE45 || rc == OFFPAY_EPREFIX ||
                rc == OFFPAY_ETRUNCATED) {
         fprintf(stderr, "  the scan is %s: scan it again (nothing was "

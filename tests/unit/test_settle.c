@@ -893,19 +893,31 @@ static void test_cumulative_rule_per_terminal_before_sums_carried(void)
         }
 }
 
+/* A world whose credential of 50.00 is charged 40.00 at terminal 0 (a,
+ * from its escrow) and 40.00 at terminal 1 (b: 10.00 left in the escrow,
+ * 30.00 under the guarantee). */
+static offpay_err overspent_world(world *w, offpay_settle_result *a,
+                                  offpay_settle_result *b)
+{
+    uint8_t    c1[OFFPAY_PAYMENT_BOUND_BYTES], c2[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t     n1, n2;
+    offpay_err rc = make_world(w, CENTS(100), CENTS(50));
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    n1 = make_code(w, 1, CENTS(40), T0 + 10, 0, c1);
+    n2 = make_code(w, 2, CENTS(40), T0 + 30, 0, c2);
+    *a = settle(w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 3600);
+    *b = settle(w, 1, c2, n2, CENTS(40), T0 + 40, T0 + 3600);
+    return OFFPAY_OK;
+}
+
 static void test_overspend_paid_from_guarantee_when_rules_followed(void)
 {
     world                w;
-    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
-    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
-    size_t               n1, n2;
     offpay_settle_result a, b;
 
-    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
-    n1 = make_code(&w, 1, CENTS(40), T0 + 10, 0, c1);
-    n2 = make_code(&w, 2, CENTS(40), T0 + 30, 0, c2);
-    a = settle(&w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 3600);
-    b = settle(&w, 1, c2, n2, CENTS(40), T0 + 40, T0 + 3600);
+    REQUIRE_OK(overspent_world(&w, &a, &b));
     CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
     CHECK(b.outcome == OFFPAY_SETTLE_GUARANTEED);
     CHECK(b.paid == CENTS(40) && b.covered == CENTS(30) && b.case_id != 0);
@@ -4655,18 +4667,11 @@ static void audit_tamper(world *w, const char *sql, const char *undo,
 static void test_audit_checks_results_and_funding(void)
 {
     world                w;
-    uint8_t              c1[OFFPAY_PAYMENT_BOUND_BYTES];
-    uint8_t              c2[OFFPAY_PAYMENT_BOUND_BYTES];
-    size_t               n1, n2;
     offpay_settle_result a, b;
     char                 sql[256], undo[256];
     unsigned long long   pa, pb;
 
-    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
-    n1 = make_code(&w, 1, CENTS(40), T0 + 10, 0, c1);
-    n2 = make_code(&w, 2, CENTS(40), T0 + 30, 0, c2);
-    a = settle(&w, 0, c1, n1, CENTS(40), T0 + 20, T0 + 3600);
-    b = settle(&w, 1, c2, n2, CENTS(40), T0 + 40, T0 + 3600);
+    REQUIRE_OK(overspent_world(&w, &a, &b));
     REQUIRE(a.outcome == OFFPAY_SETTLE_SETTLED);
     REQUIRE(b.outcome == OFFPAY_SETTLE_GUARANTEED && b.covered > 0);
     REQUIRE(audit_ok(&w));
