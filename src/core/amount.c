@@ -164,6 +164,13 @@ void offpay__amount_too_precise(const char *text, uint16_t currency_code,
     int             d = offpay__amount_decimals(text);
 
     buf[0] = '\0';
+    /* "007.50", "00": a leading zero before another digit (a plain "0"
+     * or "0.50" is fine) */
+    if (c != NULL && text[0] == '0' && text[1] >= '0' && text[1] <= '9') {
+        snprintf(buf, OFFPAY__AMOUNT_WHY_MAX,
+                 "it starts with a zero before another digit");
+        return;
+    }
     if (c == NULL || d <= (int)c->exponent)
         return;
     if (c->exponent == 0)

@@ -33,7 +33,9 @@ int offpay__amount_decimals(const char *text);
 /*
  * offpay__amount_too_precise — when text has more decimals than the
  * currency ("12.5" in JPY), the sentence that says so ("it has 1 decimal
- * and JPY has none", "it has 4 decimals and KWD has 3"); else "".
+ * and JPY has none", "it has 4 decimals and KWD has 3"); when it starts
+ * with a zero before another digit ("007.50", which the parser refuses),
+ * that (since 0.25.0); else "".
  */
 void offpay__amount_too_precise(const char *text, uint16_t currency_code,
                                 char buf[OFFPAY__AMOUNT_WHY_MAX]);

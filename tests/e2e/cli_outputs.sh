@@ -300,6 +300,9 @@ expect 2 "^offpay wallet restore: unrecognized option '--backup' \(options are g
 expect 2 "unrecognized option '--amo' \(options are given whole: it only begins --amount\)" -- \
   "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amo=1.00
 expect 0 "^OPPY:" -- "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount=1.00
+# an amount with leading zeros: said why (since 0.25.0)
+expect 2 "00001.00: malformed amount \(it starts with a zero before another digit: write amounts like 12.50\)" -- \
+  "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 00001.00
 # An empty new passphrase is refused at once, before "Repeat it".
 expect 0 "EMPTY-REFUSED" -- python3 - "$OFFPAY" <<'PY'
 import os, pty, select, signal, sys, time

@@ -331,6 +331,9 @@ hint_is 'limit: "-1" is not an amount in EUR: a string such as "12.50" (or "12")
 # the example in the currency's own decimals, and too many decimals counted
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.001"}'
 hint_is 'amount: "1.001" is not an amount in EUR: it has 3 decimals and EUR has 2: a string such as "12.50" (or "12"), at most 2 decimals, no sign'
+# a leading zero said as such (since 0.25.0)
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":"007.50"}'
+hint_is 'amount: "007.50" is not an amount in EUR: it starts with a zero before another digit: a string such as "12.50" (or "12"), at most 2 decimals, no sign'
 api POST /v1/admin/accounts '{"currency":"JPY","ref":"yen payer"}'; WJ=$(jget .account)
 api POST "/v1/admin/accounts/$WJ/deposit" '{"amount":"12.50"}'
 expect_http 400 EAMOUNT "12.50 in yen"
