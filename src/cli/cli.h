@@ -89,6 +89,8 @@ char *cli_passphrase(const char *file, const char *prompt, int confirm);
 /* The same asked on the terminal only (never the environment's, which is
  * the old one when a passphrase is changed). */
 char *cli_passphrase_tty(const char *prompt, int confirm);
+/* 1 when a terminal can be asked (/dev/tty opens). */
+int   cli_has_tty(void);
 void  cli_passphrase_free(char *p);
 
 /*

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
@@ -174,9 +175,11 @@ int cli_fail_online(const char *what, offpay_err rc)
 {
     if (rc != OFFPAY_EIO)
         return cli_fail(what, rc);
-    fprintf(stderr, "offpay: %s: offpayd could not be reached, or failed "
-                    "(see above) (EIO); what was not done is done at the "
-                    "next run\n",
+    fprintf(stderr,
+            "offpay: %s: offpayd could not be reached, or failed "
+            "(see above) (EIO); nothing retries it by itself: run it "
+            "again when offpayd answers, and what this run did not "
+            "do is done then\n",
             what);
     return EXIT_FAILURE_IO;
 }
@@ -412,6 +415,16 @@ char *cli_passphrase(const char *file, const char *prompt, int confirm)
         return secret_dup(env_passphrase, strlen(env_passphrase));
     }
     return cli_passphrase_tty(prompt, confirm);
+}
+
+int cli_has_tty(void)
+{
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
 }
 
 char *cli_passphrase_tty(const char *prompt, int confirm)

@@ -667,9 +667,12 @@ static void print_late_hold(const offpay_wallet_balance *b, uint32_t now)
     char        m[64], when[32];
 
     if (b->escrow_released) {
+        /* what came back, not what is held still: a late code paid from
+         * the account since took its part (the account's total held is
+         * the sync's "held" line, offpayd's figure) */
         if (b->escrow_returned > 0 && b->late_until >= now)
-            printf("  account    held %s until %s for codes presented late "
-                   "%s\n",
+            printf("  account    %s came back; until %s codes presented "
+                   "late are paid from the account %s\n",
                    cli_money(b->escrow_returned, b->currency, m, sizeof m),
                    cli_iso_time(b->late_until, when), then);
     } else if (b->late_until != 0)
@@ -1073,7 +1076,7 @@ static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
     offpay_wallet     *w;
     uint16_t           currency;
     int64_t            amount = 0;
-    char              *text = NULL, money[64];
+    char              *text = NULL, money[64], money2[64];
     offpay_payment     p;
     offpay_err         rc;
 
@@ -1124,11 +1127,36 @@ static int cmd_pay(const void *args, const char *arg CLI_UNUSED)
     }
     if (rc != OFFPAY_OK) {
         offpay_wallet_close(w);
-        return cli_fail_at("cannot make a code", "saving", a->wallet, rc);
+        status = cli_fail_at("cannot make a code", "saving", a->wallet, rc);
+        if (rc == OFFPAY_EREVOKED)
+            fprintf(stderr, "offpay: its credential was revoked (its code "
+                            "presented twice, or reported lost): what is "
+                            "left comes back to the account after its "
+                            "release; take a new allowance from the "
+                            "account's money ('offpay wallet allowance "
+                            "--amount A'), or ask the operator\n");
+        return status;
     }
     fprintf(stderr, "payment code: up to %s, credential %llu, counter %u\n",
             cli_money(p.amount, currency, money, sizeof money),
             (unsigned long long)p.cred.serial, p.counter);
+    {
+        /* a terminal's default rules take a code the payer shows up to
+         * the unbound floor: above it, only a merchant's request */
+        offpay_risk d;
+
+        offpay_risk_defaults(currency, &d);
+        if (!p.bound && d.floor_unbound > 0 &&
+            (int64_t)p.amount > d.floor_unbound)
+            fprintf(
+                stderr,
+                "offpay: warning: terminals by default take a code the "
+                "payer shows only up to %s (the money stays reserved "
+                "until the credential's release if none takes it): for "
+                "more, pay the merchant's request ('wallet "
+                "pay-request')\n",
+                cli_money(d.floor_unbound, currency, money2, sizeof money2));
+    }
     warn_clock(w);
     offpay_wallet_close(w);
     status = emit(a, text);
@@ -1993,6 +2021,14 @@ static int cmd_passphrase(const void *args, const char *arg CLI_UNUSED)
     w = open_wallet(a, &status);
     if (w == NULL)
         return status;
+    if (a->new_pass == NULL && !cli_has_tty()) {
+        /* the new one is never taken from OFFPAY_PASSPHRASE (the old
+         * one's): no terminal to ask it on means the option */
+        offpay_wallet_close(w);
+        return cli_usage_error("wallet passphrase: give the new passphrase "
+                               "with --new-passphrase-file FILE (no terminal "
+                               "to ask it on)");
+    }
     pass = a->new_pass != NULL
                ? cli_passphrase(a->new_pass, "New wallet passphrase", 1)
                : cli_passphrase_tty("New wallet passphrase", 1);
@@ -2154,9 +2190,14 @@ static int cmd_report_lost(const void *args, const char *arg CLI_UNUSED)
                         "copy's credentials are not marked revoked yet: run "
                         "it again or 'offpay wallet sync' (ESYNC_REQUIRED)\n");
         status = EXIT_FAILURE_IO;
-    } else if (rc != OFFPAY_OK)
+    } else if (rc != OFFPAY_OK) {
         status = cli_fail_online("wallet report-lost", rc);
-    else
+        if (rc == OFFPAY_EIO)
+            fprintf(stderr, "offpay: the wallet is NOT reported lost yet: "
+                            "run this again when offpayd answers, or ask "
+                            "the operator to revoke it (offpay admin "
+                            "revoke-wallet)\n");
+    } else
         print_lost(&r);
     offpay_wallet_close(w);
     return status;

@@ -478,6 +478,10 @@ code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
 "$OFFPAY" terminal sync --terminal shop --revlist iss/revlist.opb >/dev/null
 expect 1 "the payer's wallet credential is revoked \(blocked by the issuer" -- \
   "$OFFPAY" terminal accept --terminal shop --amount 1.00 --code "$code"
+# A code the payer shows above what terminals take by default (50.00):
+# made, with a warning that it stays reserved if refused (since 0.25.0)
+expect 0 "warning: terminals by default take a code the payer shows only up to 50.00 EUR" -- \
+  "$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 50.01
 # One exit-status table: --help prints it, the README has the same lines.
 table=$("$OFFPAY" --help | sed -n '/^Exit status/,$p' | tail -n +2)
 missing=0

@@ -828,8 +828,8 @@ SH2=$(sed -n 's/^renewed: credential \([0-9]*\)$/\1/p' w.out)
   || fail "day 45 renewal: $ws $(cat w.out)"
 balances "W=$WH:4800 esc=esc/$SH2:2000" "day 45: the renewal took the 20.00 deposited"
 w balance wh
-grep -qxF "  account    held 48.00 EUR until $untilH for codes presented late (a new allowance from it then; a deposit funds one at once)" w.out \
-  && ok "day 45: balance says 48.00 is held until $untilH" || fail "day 45 balance: $(cat w.out)"
+grep -qxF "  account    48.00 EUR came back; until $untilH codes presented late are paid from the account (a new allowance from it then; a deposit funds one at once)" w.out \
+  && ok "day 45: balance says 48.00 came back, late codes paid from the account until $untilH" || fail "day 45 balance: $(cat w.out)"
 api GET "/v1/admin/wallets/$WH"
 [ "$(jget .late_held.decimal)" = 48.00 ] && [ "$(jget .late_held_until)" = $((ratH + 30 * D)) ] \
   && [ "$(jget .late_until)" -ge $((ratH + 30 * D)) ] \

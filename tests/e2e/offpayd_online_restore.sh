@@ -228,6 +228,11 @@ w restore w2n --from w2.backup --backup-passphrase-file bp
 w restore w2n --from w2.backup --backup-passphrase-file bp
 [ "$ws" = 2 ] && grep -q "a wallet (or its .log) is already at .*w2n" w.out \
   && ok "a restore onto an existing wallet: refused (2), the wallet named" || fail "restore over: $ws $(cat w.out)"
+# offpayd not reached: said not done, and that nothing retries it
+w report-lost w2n --reason "phone stolen" --server http://127.0.0.1:1
+[ "$ws" = 3 ] && grep -q "nothing retries it by itself: run it again when offpayd answers" w.out \
+  && grep -q "the wallet is NOT reported lost yet: run this again when offpayd answers, or ask the operator to revoke it (offpay admin revoke-wallet)" w.out \
+  && ok "report-lost with offpayd unreachable: NOT reported, run it again" || fail "report-lost unreachable: $ws $(cat w.out)"
 w report-lost w2n --reason "phone stolen"
 [ "$ws" = 0 ] && grep -q "1 credential(s) revoked" w.out && ok "report-lost: $(cat w.out)" \
   || fail "report-lost: $ws $(cat w.out)"

@@ -66,6 +66,12 @@ expect 3 "EPASSPHRASE_SHORT" -- \
 expect 0 "sealed under the new passphrase" -- \
   "$OFFPAY" wallet passphrase --wallet w --passphrase-file np --new-passphrase-file wp
 expect 0 "EUR" -- "$OFFPAY" wallet balance --wallet w --passphrase-file wp
+# no new passphrase and no terminal to ask it on (setsid): the option is
+# named, not "use --passphrase-file or OFFPAY_PASSPHRASE", which give the
+# old one (since 0.25.0)
+expect 2 "wallet passphrase: give the new passphrase with --new-passphrase-file FILE \(no terminal to ask it on\)" -- \
+  setsid "$OFFPAY" wallet passphrase --wallet w --passphrase-file wp
+expect 0 "EUR" -- "$OFFPAY" wallet balance --wallet w --passphrase-file wp
 
 # The prompt refuses a short new passphrase before asking to repeat it.
 if command -v python3 >/dev/null; then
