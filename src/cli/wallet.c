@@ -1988,6 +1988,18 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
         status = EXIT_FAILURE_IO;
     } else if (rc != OFFPAY_OK) {
         status = cli_fail_online("wallet allowance", rc);
+        /* offpayd's hint is its operator's: the payer's words too */
+        if (rc == OFFPAY_EWALLET_CASE ||
+            (rc == OFFPAY_EREFUSED &&
+             strncmp(offpay_server_detail(), "EWALLET_CASE", 12) == 0))
+            fprintf(stderr,
+                    "offpay: offpayd holds a case against this wallet: a "
+                    "code of one of its credentials was presented twice "
+                    "with different contents, or beyond its limit (a copy "
+                    "of this wallet may be in use elsewhere). It gives this "
+                    "wallet's key no new allowance: contact your operator, "
+                    "who reviews the case and can enroll a new wallet on "
+                    "the same account\n");
     } else {
         char when[32] = "";
 

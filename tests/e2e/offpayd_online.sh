@@ -629,7 +629,8 @@ CASEK=$(jq -r '.results[0].case // empty' resp.json)
 wk_bal=$(balance "$WK")
 w allowance wk --amount 30.00
 [ "$ws" != 0 ] && grep -q "EWALLET_CASE" w.out && grep -q "case(s) $CASEK (a copy paid too)" w.out \
-  && ok "the allowance of the copied key is refused, naming case $CASEK" \
+  && grep -q "offpayd holds a case against this wallet: .*a copy of this wallet may be in use elsewhere.*contact your operator" w.out \
+  && ok "the allowance of the copied key is refused, naming case $CASEK, in the payer's words too" \
   || fail "allowance after the case: $ws $(cat w.out)"
 api POST /v1/admin/credentials "{\"account\":\"$WK\",\"wallet_key\":\"$KEYK\",\"limit\":\"30.00\"}"
 expect_http 409 EWALLET_CASE "the operator's credential for the copied key"
