@@ -1877,9 +1877,13 @@ static int cmd_enroll(const void *args, const char *arg CLI_UNUSED)
     if (w == NULL)
         return status;
     rc = offpay_wallet_enroll(w, a->server, code, cli_now(), &acct);
-    if (rc != OFFPAY_OK)
+    if (rc != OFFPAY_OK) {
         status = cli_fail_online("wallet enroll", rc);
-    else
+        if (rc == OFFPAY_EREFUSED &&
+            strncmp(offpay_server_detail(), "ENROLL_CODE_", 12) == 0)
+            fprintf(stderr, "offpay: ask the operator for a new enrollment "
+                            "code (each is used once, within its time)\n");
+    } else
         printf("enrolled: account %llu (%s), balance %s\n",
                (unsigned long long)acct.account,
                offpay_currency_alpha(acct.currency),

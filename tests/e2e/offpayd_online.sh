@@ -251,7 +251,9 @@ expect_http 409 NONCE_REPLAYED "the same signed status request again"
 # enrollment codes: reused, unknown, expired, malformed; a key enrolled twice
 wallet_init w3
 w enroll w3 --server "$URL" --code "$CODE"
-[ "$ws" = 1 ] && grep -q "ENROLL_CODE_USED" w.out && ok "a reused enrollment code: ENROLL_CODE_USED, exit 1" \
+[ "$ws" = 1 ] && grep -q "ENROLL_CODE_USED" w.out \
+  && grep -q "ask the operator for a new enrollment code" w.out \
+  && ok "a reused enrollment code: ENROLL_CODE_USED, exit 1, ask for a new one" \
   || fail "reused code: $(cat w.out)"
 nonces0=$(ledger_sql ledger "SELECT COUNT(*) FROM request_nonces")
 wreq w3 /v1/wallet/enroll "{\"code\":\"$CODE\"}"
