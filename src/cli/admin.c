@@ -3481,6 +3481,24 @@ static int admin_refused(const char *what, long code, const json_t *doc)
     return code >= 400 && code < 500 ? EXIT_REJECTED : EXIT_FAILURE_IO;
 }
 
+/* admin_request, then its reply's JSON into *doc (the one there before
+ * freed; NULL when the reply is not JSON), an answer other than 200
+ * reported by admin_refused: EXIT_OK or the exit status; *code the HTTP
+ * status. */
+static int admin_call(const admin_args *a, const char *what, const char *path,
+                      const char *body, reply *r, json_t **doc, long *code)
+{
+    int status;
+
+    r->n = 0;
+    status = admin_request(a, what, path, body, r, code);
+    if (status != EXIT_OK)
+        return status;
+    json_decref(*doc);
+    *doc = json_loadb((const char *)r->b, r->n, JSON_REJECT_DUPLICATES, NULL);
+    return *code == 200 ? EXIT_OK : admin_refused(what, *code, *doc);
+}
+
 /* `admin evidence CASE --server URL --token-file FILE`: the evidence as
  * offpayd exports it (GET /v1/admin/cases/ID/evidence), written as it
  * came once it parses as the evidence file's JSON. */
@@ -3497,12 +3515,8 @@ static int evidence_remote(const admin_args *a, uint64_t id)
     r.b = malloc(r.cap);
     if (r.b == NULL)
         return cli_fail("admin evidence", OFFPAY_ENOMEM);
-    status = admin_request(a, "admin evidence", path, NULL, &r, &code);
-    if (status != EXIT_OK)
-        goto out;
-    doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
-    if (code != 200) {
-        status = admin_refused("admin evidence", code, doc);
+    status = admin_call(a, "admin evidence", path, NULL, &r, &doc, &code);
+    if (status != EXIT_OK) {
         if (code == 400)
             status = EXIT_FAILURE_IO; /* the ledger's, not the command's */
         goto out;
@@ -3643,37 +3657,23 @@ static int case_remote(const admin_args *a, uint64_t id, offpay_case_action act,
         body[len] = '\0';
         snprintf(path, sizeof path, "/v1/admin/cases/%llu/%s",
                  (unsigned long long)id, route[act]);
-        status = admin_request(a, "admin case", path, body, &r, &code);
+        status = admin_call(a, "admin case", path, body, &r, &doc, &code);
         if (status != EXIT_OK)
             goto out;
-        doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
-        if (code != 200) {
-            status = admin_refused("admin case", code, doc);
-            goto out;
-        }
         if (!step_from_json(json_object_get(doc, "step"), id, &step) ||
             !json_is_boolean(json_object_get(doc, "replayed")))
             goto bad;
         replayed = json_is_true(json_object_get(doc, "replayed"));
-        json_decref(doc);
-        doc = NULL;
     }
     while (more) {
         const json_t *arr, *na;
 
-        r.n = 0;
         snprintf(path, sizeof path,
                  "/v1/admin/cases/%llu?limit=1000&after=%llu",
                  (unsigned long long)id, (unsigned long long)after);
-        status = admin_request(a, "admin case", path, NULL, &r, &code);
+        status = admin_call(a, "admin case", path, NULL, &r, &doc, &code);
         if (status != EXIT_OK)
             goto out;
-        json_decref(doc);
-        doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
-        if (code != 200) {
-            status = admin_refused("admin case", code, doc);
-            goto out;
-        }
         arr = json_object_get(doc, "steps");
         na = json_object_get(doc, "next_after");
         if (!case_from_json(json_object_get(doc, "case"), &c) ||
@@ -3741,14 +3741,9 @@ static int cases_page(const admin_args *a, offpay_case_info *v, size_t max,
     r.b = malloc(r.cap);
     if (r.b == NULL)
         return cli_fail("admin cases", OFFPAY_ENOMEM);
-    status = admin_request(a, "admin cases", path, NULL, &r, &code);
+    status = admin_call(a, "admin cases", path, NULL, &r, &doc, &code);
     if (status != EXIT_OK)
         goto out;
-    doc = json_loadb((const char *)r.b, r.n, JSON_REJECT_DUPLICATES, NULL);
-    if (code != 200) {
-        status = admin_refused("admin cases", code, doc);
-        goto out;
-    }
     status = EXIT_FAILURE_IO;
     arr = json_object_get(doc, "cases");
     na = json_object_get(doc, "next_after");
