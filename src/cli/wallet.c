@@ -1993,9 +1993,8 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
     } else if (rc != OFFPAY_OK) {
         status = cli_fail_online("wallet allowance", rc);
         /* offpayd's hint is its operator's: the payer's words too */
-        if (rc == OFFPAY_EWALLET_CASE ||
-            (rc == OFFPAY_EREFUSED &&
-             strncmp(offpay_server_detail(), "EWALLET_CASE", 12) == 0))
+        if (rc == OFFPAY_EREFUSED &&
+            strncmp(offpay_server_detail(), "EWALLET_CASE", 12) == 0)
             fprintf(stderr,
                     "offpay: offpayd holds a case against this wallet: a "
                     "code of one of its credentials was presented twice "
