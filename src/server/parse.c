@@ -203,26 +203,22 @@ void srv_currency_words(const char *alpha, char *buf, size_t cap)
 {
     char     up[4] = "";
     uint16_t cur;
-    size_t   n = strlen(alpha);
 
-    for (size_t i = 0; n == 3 && i < 3; i++)
+    /* (every currency field is at most 3 bytes: srv_fields_*) */
+    for (size_t i = 0; i < 3 && alpha[i] != '\0'; i++)
         up[i] = alpha[i] >= 'a' && alpha[i] <= 'z' ? (char)(alpha[i] - 32)
                                                    : alpha[i];
-    if (n == 3 && offpay_currency_from_alpha(up, &cur) == OFFPAY_OK)
+    if (strlen(alpha) == 3 && strcmp(up, alpha) != 0 &&
+        offpay_currency_from_alpha(up, &cur) == OFFPAY_OK)
         snprintf(buf, cap,
                  "currency \"%s\": ISO 4217 codes are written in capitals: "
                  "%s",
                  alpha, up);
-    else {
-        size_t k = n > 16 ? 16 : n;
-
-        while (k > 0 && k < n && ((unsigned char)alpha[k] & 0xC0) == 0x80)
-            k--; /* cut before a character, never inside one */
+    else
         snprintf(buf, cap,
-                 "currency: \"%.*s%s\" is no ISO 4217 code offpay knows "
-                 "(such as EUR, JPY)",
-                 (int)k, alpha, k < n ? "..." : "");
-    }
+                 "currency: \"%.3s\" is no ISO 4217 code offpay knows (such "
+                 "as EUR, JPY)",
+                 alpha);
 }
 
 void srv_fail_engine_currency(srv_reply *out, offpay_err rc, const char *what,
