@@ -3032,17 +3032,6 @@ static int move_money(offpay_ledger *l, uint64_t account, const refund_args *q,
     else
         rc = offpay_ledger_deposit(l, account, amount, ref, cli_now(),
                                    &transfer);
-    if (rc == OFFPAY_EFUNDS && kind == OFFPAY_ACCOUNT_GUARANTEE &&
-        offpay_ledger_shards(l) > 1) {
-        fprintf(stderr,
-                "offpay: %s: the guarantee is held in parts, one per shard "
-                "(each part: POST /v1/admin/guarantee), and a withdrawal is "
-                "taken whole from one part: no part holds %s; withdraw in "
-                "parts, and leave each part enough for its shard's "
-                "overspends; nothing moved (EFUNDS)\n",
-                what, cli_money(amount, cur, m1, sizeof m1));
-        return EXIT_REJECTED;
-    }
     if (rc == OFFPAY_EFUNDS) {
         const char *why = offpay__withdraw_refused(
             l, account, amount, cli_now(), "give --take-held", buf);

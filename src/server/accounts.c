@@ -298,8 +298,8 @@ static void withdraw_warning(srv_req *r, uint64_t id, json_t *j)
         json_object_set_new(j, "warning", w ? json_string(buf) : json_null());
 }
 
-/* A withdrawal of amount from account id refused EFUNDS (not a sharded
- * guarantee's: move() says that one), its hint as render.c words it. */
+/* A withdrawal of amount from account id refused EFUNDS, its hint as
+ * render.c words it. */
 static void withdraw_refused(srv_req *r, srv_reply *out, uint64_t id,
                              int64_t amount)
 {
@@ -401,15 +401,6 @@ static void move(srv_req *r, srv_reply *out, int deposit)
                              most, bal);
     } else if (rc == OFFPAY_EEXISTS && key != NULL) {
         srv_fail(out, SRV_E_IDEMPOTENCY_KEY_REUSED, NULL);
-    } else if (rc == OFFPAY_EFUNDS && kind == OFFPAY_ACCOUNT_GUARANTEE &&
-               offpay_ledger_shards(r->l) > 1) {
-        srv_fail_engine_hint(out, rc,
-                             "withdrawal: the guarantee is held in parts, one "
-                             "per shard, and a withdrawal is taken whole from "
-                             "one part: no part holds it (each part: POST "
-                             "/v1/admin/guarantee); withdraw in parts, and "
-                             "leave each part enough for its shard's "
-                             "overspends");
     } else if (rc == OFFPAY_EFUNDS && !deposit) {
         withdraw_refused(r, out, id, amount);
     } else if (rc == OFFPAY_EINVAL && kind != OFFPAY_ACCOUNT_WALLET &&

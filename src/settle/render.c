@@ -180,13 +180,24 @@ const char *offpay__withdraw_refused(offpay_ledger *l, uint64_t id,
         offpay_amount_format(amount, cur, a, sizeof a) != OFFPAY_OK)
         return NULL;
     c = offpay_currency_alpha(cur);
+    /* a sharded guarantee: each shard's part covers its own overspends
+     * (settlement.md §11), and a withdrawal is taken from one of them */
+    if (kind == OFFPAY_ACCOUNT_GUARANTEE && offpay_ledger_shards(l) > 1)
+        snprintf(buf, OFFPAY__WITHDRAW_TEXT_MAX,
+                 "withdrawal: the guarantee is held in parts, one per shard "
+                 "(each part: POST /v1/admin/guarantee), and a withdrawal is "
+                 "taken whole from one part: no part holds %s %s; withdraw in "
+                 "parts, and leave each part enough for its shard's "
+                 "overspends; nothing was withdrawn",
+                 a, c);
     /* a wallet account's balance covers it, less what is held for late
      * presentments (settlement.md §6) does not */
-    if (bal >= amount && kind == OFFPAY_ACCOUNT_WALLET &&
-        offpay_ledger_late_hold(l, id, now, &held, &until) == OFFPAY_OK &&
-        held > 0 && offpay_amount_format(held, cur, h, sizeof h) == OFFPAY_OK &&
-        offpay_amount_format(bal > held ? bal - held : 0, cur, m, sizeof m) ==
-            OFFPAY_OK) {
+    else if (bal >= amount && kind == OFFPAY_ACCOUNT_WALLET &&
+             offpay_ledger_late_hold(l, id, now, &held, &until) == OFFPAY_OK &&
+             held > 0 &&
+             offpay_amount_format(held, cur, h, sizeof h) == OFFPAY_OK &&
+             offpay_amount_format(bal > held ? bal - held : 0, cur, m,
+                                  sizeof m) == OFFPAY_OK) {
         offpay__unix_time_iso(until, when);
         snprintf(buf, OFFPAY__WITHDRAW_TEXT_MAX,
                  "withdrawal: account %llu holds %s %s, of which %s %s is "

@@ -126,10 +126,10 @@ const char *offpay__refund_warning(offpay_ledger *l, const offpay_refund *f,
                                    char *buf);
 
 /* The words for a withdrawal of amount from account id refused
- * OFFPAY_EFUNDS (not a sharded guarantee's: that one is said by its
- * caller), into buf (room for OFFPAY__WITHDRAW_TEXT_MAX): the balance read
- * again at now and the amount asked; for a wallet account whose balance
- * would do but for what it holds for late payments (settlement.md §6),
+ * OFFPAY_EFUNDS, into buf (room for OFFPAY__WITHDRAW_TEXT_MAX): the
+ * balance read again at now and the amount asked; for a sharded
+ * guarantee, that it is withdrawn from one part; for a wallet account whose
+ * balance would do but for what it holds for late payments (settlement.md §6),
  * that part, until when, what may be withdrawn before then, and how to
  * take it all the same (take_held: "send \"take_held\": true" or "give
  * --take-held"); on a sharded ledger, a balance held in parts none of
