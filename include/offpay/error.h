@@ -171,7 +171,9 @@ extern "C" {
     X(ETERMINAL_KEY_MISSING, 100,                                              \
       "this terminal's key file is missing (terminal.key, or terminal.keyuri " \
       "for a key in a token): nothing it accepted could be uploaded; put the " \
-      "file back from where the directory came from")
+      "file back from where the directory came from")                          \
+    X(ESCAN_SEVERAL, 101,                                                      \
+      "the image shows more than one offpay code: show one code at a time")
 
 typedef enum offpay_err {
 #define OFFPAY__ERR_ENUM(name, num, msg) OFFPAY_##name = num,
@@ -201,6 +203,17 @@ const char *offpay_errname(offpay_err err);
  * Thread-safe.
  */
 const char *offpay_server_detail(void);
+
+/*
+ * offpay_server_unreached — 1 when the calling thread's last request to
+ * offpayd never connected on any of its tries (the name does not resolve,
+ * the address refuses or cannot be routed to): nothing of it reached
+ * offpayd, so nothing was made there. 0 when a try connected (offpayd may
+ * have acted on it, even if its answer was lost) or no request was made.
+ * Read it after an OFFPAY_EIO, before the thread's next request. Since
+ * 0.26.0. Thread-safe.
+ */
+int offpay_server_unreached(void);
 
 /*
  * offpay_set_log — where the library's diagnostic lines go: what offpayd

@@ -134,8 +134,8 @@ offpay_err offpay_qr_render_utf8(const char *text, char **out);
  * OFFPAY_QR_MAX_DIM on a side or decoding to more than
  * OFFPAY_QR_SCAN_MAX_RAW bytes), OFFPAY_EIMAGE (the file is open but is not
  * a readable PNG: wrong signature, truncated, corrupt), OFFPAY_ENOMEM,
- * OFFPAY_ESCAN (no QR code), OFFPAY_EIMAGE_DEADLINE (as for
- * offpay_qr_scan_gray).
+ * OFFPAY_ESCAN (no QR code), OFFPAY_ESCAN_SEVERAL, OFFPAY_EIMAGE_DEADLINE
+ * (as for offpay_qr_scan_gray).
  */
 offpay_err offpay_qr_scan_file(const char *path, char **text);
 
@@ -151,14 +151,19 @@ offpay_err offpay_qr_scan_file(const char *path, char **text);
  * Specks one pixel wide are removed before the search (so are modules one
  * pixel wide: render at 2 pixels a module or more), and areas with less
  * than 40 grey levels of contrast read as background. If the image
- * holds several QR codes, one of them is returned. Work is bounded (see the
- * top of this file); the call allocates about 2.1 bytes a pixel of the
- * (downscaled) image.
+ * holds several QR codes, the one whose text begins with an offpay prefix
+ * ("OP??:", protocol.md §4) is returned, and another kind's (a poster's
+ * web address) is passed over; two different offpay texts read in the
+ * same pass are OFFPAY_ESCAN_SEVERAL (since 0.26.0; one of them was
+ * returned before), and with none, one of the foreign ones is returned.
+ * Work is bounded (see the top of this file); the call allocates about 2.1
+ * bytes a pixel of the (downscaled) image.
  * *text is malloc'd, NUL-terminated UTF-8; free() it.
  * Errors: OFFPAY_EINVAL (NULL argument, width or height < 1 or above
  * OFFPAY_QR_MAX_DIM, stride < width or stride * height above INT_MAX),
  * OFFPAY_ENOMEM, OFFPAY_ESCAN (no readable QR code, or its text holds a NUL
- * byte), OFFPAY_EIMAGE_DEADLINE (no code found, and the image held too many
+ * byte), OFFPAY_ESCAN_SEVERAL (two different offpay codes in the image),
+ * OFFPAY_EIMAGE_DEADLINE (no code found, and the image held too many
  * finder-pattern-like shapes to search them all, or the time budget ran
  * out).
  */

@@ -346,6 +346,17 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
 offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
                                       uint32_t now, offpay_receipt *r);
 
+/*
+ * offpay_wallet_keep_receipt — offpay_wallet_take_receipt, and *added
+ * (may be NULL) says whether the receipt was kept by this call (1) or had
+ * been kept before, the same bytes, nothing changed (0; 0 on every error
+ * too), so that the payer is not shown a reprint as a new charge. Since
+ * 0.26.0.
+ */
+offpay_err offpay_wallet_keep_receipt(offpay_wallet *w, const char *text,
+                                      uint32_t now, offpay_receipt *r,
+                                      int *added);
+
 /* One entry of the wallet's spend log. */
 typedef struct offpay_wallet_spend {
     uint64_t serial;

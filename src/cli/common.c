@@ -81,6 +81,7 @@ int cli_is_rejection(offpay_err rc)
     case OFFPAY_ERECEIPT_MISMATCH:
     case OFFPAY_EREQUEST_EXPIRED:
     case OFFPAY_ESCAN:
+    case OFFPAY_ESCAN_SEVERAL:
     case OFFPAY_EDOUBLE_SPEND:
     case OFFPAY_ECLOCK_BEHIND:
     case OFFPAY_ETERMINAL_EXPIRED:
@@ -685,6 +686,10 @@ static char *read_code(const char *image, const char *code, int *status)
             if (rc == OFFPAY_ESCAN)
                 fprintf(stderr, "  take the picture again: the whole code, "
                                 "sharp, with a little white around it "
+                                "(nothing was read, nothing charged)\n");
+            if (rc == OFFPAY_ESCAN_SEVERAL)
+                fprintf(stderr, "  take the picture again with one code "
+                                "in it: cover the others or crop them out "
                                 "(nothing was read, nothing charged)\n");
             return NULL;
         }

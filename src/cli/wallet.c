@@ -1297,6 +1297,7 @@ static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
     offpay_wallet     *w = NULL;
     offpay_receipt     r;
     char              *text, money[64];
+    int                added = 0;
     offpay_err         rc;
 
     text = cli_read_code(a->image, a->code, &status);
@@ -1304,15 +1305,18 @@ static int cmd_receipt(const void *args, const char *arg CLI_UNUSED)
         return status;
     w = open_wallet(a, &status);
     if (w != NULL) {
-        rc = offpay_wallet_take_receipt(w, text, cli_now(), &r);
+        rc = offpay_wallet_keep_receipt(w, text, cli_now(), &r, &added);
         if (rc != OFFPAY_OK)
             status = cli_fail("the receipt is refused", rc);
         else
-            printf("receipt: \"%s\" charged %s for code %u of credential "
-                   "%llu\n",
-                   r.tcred.name,
+            printf("receipt%s: \"%s\" charged %s for code %u of credential "
+                   "%llu%s\n",
+                   added ? "" : " kept already", r.tcred.name,
                    cli_money(r.amount, r.currency, money, sizeof money),
-                   r.counter, (unsigned long long)r.serial);
+                   r.counter, (unsigned long long)r.serial,
+                   added ? ""
+                         : " (the same receipt again: nothing changed, "
+                           "not charged twice)");
     }
     offpay_wallet_close(w);
     free(text);
@@ -1971,7 +1975,16 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_wallet_allowance(w, a->server, amount, acct.currency,
                                  (uint32_t)expires, cli_now(), &serial,
                                  &balance);
-    if (rc == OFFPAY_EIO) {
+    if (rc == OFFPAY_EIO && offpay_server_unreached()) {
+        /* nothing was sent: nothing to make twice */
+        fprintf(stderr,
+                "offpay: wallet allowance: offpayd could not be reached "
+                "(see above) (EIO): the allowance was NOT made and nothing "
+                "left the account; nothing retries it by itself: run the "
+                "same 'offpay wallet allowance' again when offpayd "
+                "answers\n");
+        status = EXIT_FAILURE_IO;
+    } else if (rc == OFFPAY_EIO) {
         /* the request may have reached offpayd and its answer been lost:
          * another allowance would be a second escrow */
         fprintf(stderr,

@@ -397,6 +397,45 @@ static void count_candidates(const uint8_t *bits, int w, int h, int *runs,
     }
 }
 
+/* Whether text begins with a prefix reserved for offpay ("OP??:",
+ * protocol.md §4): a payment code, a request, a receipt and the rest. */
+static int offpay_text(const char *text)
+{
+    return strlen(text) >= 5 && text[0] == 'O' && text[1] == 'P' &&
+           text[2] >= 'A' && text[2] <= 'Z' && text[3] >= 'A' &&
+           text[3] <= 'Z' && text[4] == ':';
+}
+
+/* One ZXing pass over bits. Of the different texts it reads, *text is the
+ * only offpay one (another QR code in the picture, a poster's web address,
+ * is not what the picture was taken for), else the first;
+ * OFFPAY_ESCAN_SEVERAL when two different offpay texts are read: which one
+ * the picture was meant to show is not for the scanner to guess. */
+static offpay_err pass(const uint8_t *bits, int w, int h, char **text)
+{
+    char      *texts[OFFPAY__QR_TEXTS_MAX];
+    int        found = 0, pick = 0, ours = 0;
+    offpay_err rc;
+
+    rc = offpay__zxing_decode_bits(bits, w, h, OFFPAY__QR_TEXTS_MAX, texts,
+                                   &found);
+    if (rc != OFFPAY_OK)
+        return rc;
+    for (int i = found - 1; i >= 0; i--)
+        if (offpay_text(texts[i])) {
+            ours++;
+            pick = i;
+        }
+    if (ours > 1)
+        rc = OFFPAY_ESCAN_SEVERAL;
+    else
+        *text = texts[pick];
+    for (int i = 0; i < found; i++)
+        if (rc != OFFPAY_OK || i != pick)
+            free(texts[i]);
+    return rc;
+}
+
 offpay_err offpay__qr_scan_bounded(const uint8_t *pixels, int width, int height,
                                    int stride, int64_t budget_us, char **text,
                                    offpay__qr_scan_report *report)
@@ -470,8 +509,8 @@ offpay_err offpay__qr_scan_bounded(const uint8_t *pixels, int width, int height,
                 goto out;
             }
             rep.passes++;
-            rc = offpay__zxing_decode_bits(bits, w, h, text);
-            if (rc != OFFPAY_ESCAN) /* found, or out of memory */
+            rc = pass(bits, w, h, text);
+            if (rc != OFFPAY_ESCAN) /* found, several, or out of memory */
                 goto out;
         }
         if (w / 2 < OFFPAY__QR_MIN_SIDE || h / 2 < OFFPAY__QR_MIN_SIDE ||

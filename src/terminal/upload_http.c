@@ -174,6 +174,24 @@ const char *offpay_server_detail(void)
     return server_detail;
 }
 
+/* Whether this thread's last request never connected on any try
+ * (offpay_server_unreached). */
+static __thread int unreached;
+
+int offpay_server_unreached(void)
+{
+    return unreached;
+}
+
+/* Whether curl's error came before a connection was made, so that nothing
+ * of the request was sent: a name that does not resolve, an address that
+ * refuses or cannot be routed to. */
+static int before_connect(CURLcode cc)
+{
+    return cc == CURLE_COULDNT_RESOLVE_HOST ||
+           cc == CURLE_COULDNT_RESOLVE_PROXY || cc == CURLE_COULDNT_CONNECT;
+}
+
 /* Before try attempt (from 1): 1 s, then 2 s, 4 s…, each drawn at random
  * between half and one and a half of it, so that a fleet refused together
  * (every gate syncing the minute the network came back) does not come
@@ -242,6 +260,7 @@ offpay_err offpay__http_request(const char *base, const char *method,
 
     *status = 0;
     server_detail[0] = '\0'; /* offpay_server_detail: this request's */
+    unreached = 0;
     /* "http://host:port/" too; never into the scheme's "://" */
     while (blen > 3 && base[blen - 1] == '/' &&
            !(base[blen - 2] == '/' && base[blen - 3] == ':'))
@@ -250,6 +269,7 @@ offpay_err offpay__http_request(const char *base, const char *method,
         snprintf(url, sizeof url, "%.*s%s", (int)blen, base, path) >=
             (int)sizeof url)
         return OFFPAY_EINVAL;
+    unreached = 1; /* until a try gets further than connecting */
     for (int attempt = 0; attempt < tries; attempt++) {
         CURL              *c = curl_easy_init();
         struct curl_slist *h = NULL;
@@ -285,6 +305,8 @@ offpay_err offpay__http_request(const char *base, const char *method,
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         cc = curl_easy_perform(c);
+        if (!before_connect(cc))
+            unreached = 0;
         if (cc == CURLE_OK)
             curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
         curl_slist_free_all(h);

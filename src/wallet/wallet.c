@@ -2754,6 +2754,13 @@ offpay_err offpay_wallet_pay_request(offpay_wallet *w, const offpay_request *q,
 offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
                                       uint32_t now, offpay_receipt *r)
 {
+    return offpay_wallet_keep_receipt(w, text, now, r, NULL);
+}
+
+offpay_err offpay_wallet_keep_receipt(offpay_wallet *w, const char *text,
+                                      uint32_t now, offpay_receipt *r,
+                                      int *added)
+{
     offpay_receipt t;
     spend_entry   *s = NULL;
     cred_entry    *e;
@@ -2762,6 +2769,8 @@ offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
     size_t         len = 0;
     offpay_err     rc;
 
+    if (added != NULL)
+        *added = 0;
     if (w == NULL || text == NULL)
         return OFFPAY_EINVAL;
     if (w->let_go)
@@ -2808,6 +2817,8 @@ offpay_err offpay_wallet_take_receipt(offpay_wallet *w, const char *text,
      * move the log in memory, so s is still good). */
     if (rc == OFFPAY_OK)
         rc = keep_receipt(e, s, &t);
+    if (rc == OFFPAY_OK && added != NULL)
+        *added = 1;
     return rc;
 }
 

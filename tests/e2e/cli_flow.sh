@@ -149,8 +149,11 @@ expect 0 "accepted: 1.00 EUR" -- "$OFFPAY" terminal accept --terminal spy \
 expect 0 "charged 1.00 EUR" -- "$OFFPAY" wallet receipt "${W[@]}" --image spy.png
 expect 0 "accepted: 4.00 EUR" -- "$OFFPAY" terminal accept "${T[@]}" \
   --code "$code" --amount 4.00 --passphrase-file tp --receipt-png genuine.png
-expect 0 "charged 4.00 EUR" -- "$OFFPAY" wallet receipt "${W[@]}" --image genuine.png
-expect 0 "charged 4.00 EUR" -- "$OFFPAY" wallet receipt "${W[@]}" --image genuine.png
+expect 0 '^receipt: "Shop" charged 4.00 EUR for code' -- "$OFFPAY" wallet receipt "${W[@]}" --image genuine.png
+# the same receipt again (a reprint, a second scan): said, not shown as a
+# new charge (since 0.26.0)
+expect 0 '^receipt kept already: "Shop" charged 4.00 EUR for code [0-9]+ of credential [0-9]+ \(the same receipt again: nothing changed, not charged twice\)$' -- \
+  "$OFFPAY" wallet receipt "${W[@]}" --image genuine.png
 expect 0 'receipt 1: 1.00 EUR by "Spy" \(merchant 9' -- "$OFFPAY" wallet log "${W[@]}"
 expect 0 'receipt 2: 4.00 EUR by "Shop" \(merchant 7' -- "$OFFPAY" wallet log "${W[@]}"
 expect 0 "receipts   3 kept; 1 code\(s\) receipted by more than one terminal" -- \

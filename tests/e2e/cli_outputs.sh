@@ -429,6 +429,29 @@ expect 1 'this is not an offpay payment code \(it reads "https://example.com/pay
   "$OFFPAY" terminal accept --terminal shop --amount 1.00 --image url.png
 expect 1 'this is not an offpay payment code \(it reads "https://example.com/pay\?x=1"\)' -- \
   "$OFFPAY" terminal accept --terminal shop --amount 1.00 --code 'https://example.com/pay?x=1'
+# Two codes in one picture (since 0.26.0): two payers' phones side by side
+# are refused, exit 1, nothing recorded, since which one pays is not the
+# scanner's to guess (before, one of them was charged); a payer's code
+# beside a poster's web address is the payer's code. Pictures made by
+# tests/e2e/qr_pair.py from liboffpay's own QR writer.
+qr_pair() {
+  ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 python3 "$(dirname "$0")/qr_pair.py" \
+    "$(dirname "$OFFPAY")/liboffpay.so" "$@"
+}
+c1=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
+c2=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 1.00 2>/dev/null)
+qr_pair "$c1" "$c2" two.png || fail "two.png not written"
+n0=$("$OFFPAY" terminal status --terminal shop --json | jq '.journal.entries')
+expect 1 "^offpay: two.png: the image shows more than one offpay code: show one code at a time \(ESCAN_SEVERAL\)" -- \
+  "$OFFPAY" terminal accept --terminal shop --amount 1.00 --image two.png
+expect 1 "take the picture again with one code in it: cover the others or crop them out \(nothing was read, nothing charged\)" -- \
+  "$OFFPAY" terminal accept --terminal shop --amount 1.00 --image two.png
+[ "$n0" -gt 0 ] && [ "$("$OFFPAY" terminal status --terminal shop --json | jq '.journal.entries')" = "$n0" ] \
+  && ok "two codes in a picture: nothing recorded ($n0 entries)" || fail "two codes: the journal changed from $n0"
+qr_pair 'https://example.com/menu' "$c2" beside.png || fail "beside.png not written"
+expect 0 "accepted: 1.00 EUR" -- "$OFFPAY" terminal accept --terminal shop --amount 1.00 --image beside.png
+expect 1 "already accepted at [0-9T:-]+Z as payment #[0-9]+ for 1.00 EUR: do not charge again \(EREPLAY\)" -- \
+  "$OFFPAY" terminal accept --terminal shop --amount 1.00 --code "$c2"
 # An image offpay does not read, said as what it is (since 0.25.0; before,
 # "cannot read or write the image", exit 3): a JPEG, a PNG cut short, a
 # photo of 4000 x 3000 pixels (exit 1 each: nothing was read or charged)

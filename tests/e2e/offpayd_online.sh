@@ -443,6 +443,13 @@ wallet_init wl
 w enroll wl --server "$URL" --code "$(enroll_code)"
 WL=$(sed -n 's/^enrolled: account \([0-9]*\).*/\1/p' w.out)
 api POST "/v1/admin/accounts/$WL/deposit" '{"amount":"10.00"}'
+# offpayd not reached at all (nothing listens): the allowance was surely
+# not made, and said so (since 0.26.0; before, "it may have issued")
+w allowance wl --server http://127.0.0.1:1 --amount 3.00
+[ "$ws" = 3 ] && grep -q "offpayd could not be reached (see above) (EIO): the allowance was NOT made and nothing left the account; nothing retries it by itself: run the same 'offpay wallet allowance' again when offpayd answers" w.out \
+  && ! grep -q "may have issued" w.out && [ "$(balance "$WL")" = 1000 ] \
+  && ok "allowance with offpayd unreachable: NOT made, said so (3); WL 10.00" \
+  || fail "unreached allowance: $ws $(cat w.out); WL $(balance "$WL")"
 echo /v1/wallet/allowance > ctl/drop
 w allowance wl --server "$PURL" --amount 3.00
 [ "$ws" = 3 ] && grep -q "or the same allowance again (the same request: offpayd makes it once)" w.out \

@@ -729,6 +729,88 @@ static void test_hostile_tiles_refused(void)
     free(px);
 }
 
+/* Scans a picture of two QR codes side by side, each written as a PNG by
+ * liboffpay, at 4 pixels a module, on a white canvas; the grey buffer and
+ * the PNG of it both. Returns the gray buffer's error and sets *got. */
+static offpay_err scan_two(const char *left, const char *right, char **got)
+{
+    const char *texts[2] = {left, right};
+    uint8_t    *part[2] = {NULL, NULL}, *canvas = NULL;
+    int         pw[2] = {0, 0}, ph[2] = {0, 0}, w, h;
+    char        path[512], *from_file = NULL;
+    offpay_err  rc = OFFPAY_EINVAL, file_rc;
+
+    *got = NULL;
+    for (int i = 0; i < 2; i++) {
+        tmp_path(path, sizeof path, i == 0 ? "left.png" : "right.png");
+        if (offpay_qr_write_png(texts[i], path, 4, 4) != OFFPAY_OK)
+            goto out;
+        part[i] = read_gray_png(path, &pw[i], &ph[i]);
+        if (part[i] == NULL)
+            goto out;
+    }
+    w = pw[0] + pw[1] + 40;
+    h = (ph[0] > ph[1] ? ph[0] : ph[1]) + 40;
+    canvas = malloc((size_t)w * (size_t)h);
+    if (canvas == NULL)
+        goto out;
+    memset(canvas, 255, (size_t)w * (size_t)h);
+    for (int i = 0; i < 2; i++)
+        for (int y = 0; y < ph[i]; y++)
+            memcpy(canvas + (size_t)(y + 20) * (size_t)w + 10 +
+                       (i == 0 ? 0 : pw[0] + 20),
+                   part[i] + (size_t)y * (size_t)pw[i], (size_t)pw[i]);
+    rc = offpay_qr_scan_gray(canvas, w, h, w, got);
+    tmp_path(path, sizeof path, "two.png");
+    CHECK(write_gray_png(path, canvas, w, h) == 0);
+    file_rc = offpay_qr_scan_file(path, &from_file);
+    CHECK(file_rc == rc);
+    CHECK((from_file == NULL) == (*got == NULL));
+    CHECK(from_file == NULL || strcmp(from_file, *got) == 0);
+    free(from_file);
+out:
+    free(canvas);
+    free(part[0]);
+    free(part[1]);
+    return rc;
+}
+
+/* A picture is taken for one code. Two different offpay codes in it are
+ * refused, whichever the scanner meets first: which one was meant is not
+ * for it to guess. The same code twice is that code. An offpay code beside
+ * another kind of QR code (a poster's web address) is the offpay code,
+ * left or right; two foreign codes give one of them (the caller says it is
+ * no offpay code). */
+static void test_scan_several_codes(void)
+{
+    static const char web[] = "https://example.org/menu";
+    char              a[306], b[306], *got = NULL;
+
+    make_code_text(a, 41);
+    make_code_text(b, 42);
+    CHECK_ERR(scan_two(a, b, &got), OFFPAY_ESCAN_SEVERAL);
+    CHECK(got == NULL);
+    CHECK_ERR(scan_two(b, a, &got), OFFPAY_ESCAN_SEVERAL);
+    CHECK(got == NULL);
+    /* a payment code beside a request: two offpay texts all the same */
+    CHECK_ERR(scan_two(a, "OPRQ:ABC", &got), OFFPAY_ESCAN_SEVERAL);
+    CHECK(got == NULL);
+
+    CHECK_ERR(scan_two(a, a, &got), OFFPAY_OK);
+    CHECK(got != NULL && strcmp(got, a) == 0);
+    free(got);
+    CHECK_ERR(scan_two(a, web, &got), OFFPAY_OK);
+    CHECK(got != NULL && strcmp(got, a) == 0);
+    free(got);
+    CHECK_ERR(scan_two(web, b, &got), OFFPAY_OK);
+    CHECK(got != NULL && strcmp(got, b) == 0);
+    free(got);
+    CHECK_ERR(scan_two(web, "OPPY is not a prefix", &got), OFFPAY_OK);
+    CHECK(got != NULL &&
+          (strcmp(got, web) == 0 || strcmp(got, "OPPY is not a prefix") == 0));
+    free(got);
+}
+
 /* The same through a PNG file, as `offpay terminal accept --image` reads
  * it; the 1920x1080 image is the review's size (tens of KB). */
 static void test_hostile_png_refused(void)
@@ -873,6 +955,7 @@ int main(void)
         {"frame_deterministic", test_frame_deterministic},
         {"png_color_types", test_png_color_types},
         {"scan_no_code", test_scan_no_code},
+        {"scan_several_codes", test_scan_several_codes},
         {"scan_not_png", test_scan_not_png},
         {"scan_missing", test_scan_missing},
         {"scan_truncated", test_scan_truncated},
