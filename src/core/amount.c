@@ -315,3 +315,18 @@ offpay_err offpay_amount_sub(int64_t a, int64_t b, int64_t *out)
     *out = r;
     return OFFPAY_OK;
 }
+
+const char *offpay__money_text(int64_t minor, uint16_t currency_code,
+                               char buf[OFFPAY__MONEY_TEXT_MAX])
+{
+    char        amount[OFFPAY_AMOUNT_TEXT_MAX];
+    const char *alpha = offpay_currency_alpha(currency_code);
+
+    if (alpha != NULL && offpay_amount_format(minor, currency_code, amount,
+                                              sizeof amount) == OFFPAY_OK)
+        snprintf(buf, OFFPAY__MONEY_TEXT_MAX, "%s %s", amount, alpha);
+    else
+        snprintf(buf, OFFPAY__MONEY_TEXT_MAX, "%lld minor units",
+                 (long long)minor);
+    return buf;
+}

@@ -1,7 +1,7 @@
 /*
  * amount_int.h — internal helpers of amount.c for saying how an amount is
- * written when one is refused (the CLI's and offpayd's hints): pure, no
- * I/O, thread-safe.
+ * written when one is refused (the CLI's and offpayd's hints), and money
+ * in a log line: pure, no I/O, thread-safe.
  */
 #ifndef OFFPAY_AMOUNT_INT_H
 #define OFFPAY_AMOUNT_INT_H
@@ -39,5 +39,16 @@ int offpay__amount_decimals(const char *text);
  */
 void offpay__amount_too_precise(const char *text, uint16_t currency_code,
                                 char buf[OFFPAY__AMOUNT_WHY_MAX]);
+
+/* Longest text offpay__money_text writes, with its NUL. */
+#define OFFPAY__MONEY_TEXT_MAX 48
+
+/*
+ * offpay__money_text — minor units as a person reads them, for the log
+ * lines that name money: "8.00 EUR", "1250 JPY"; "800 minor units" when
+ * the currency is unknown. Returns buf.
+ */
+const char *offpay__money_text(int64_t minor, uint16_t currency_code,
+                               char buf[OFFPAY__MONEY_TEXT_MAX]);
 
 #endif

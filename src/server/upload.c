@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/amount_int.h"
 #include "core/testhook.h"
 #include "store/lockwait.h"
 #include "server/server.h"
@@ -46,52 +47,65 @@ typedef struct shared_values {
 
 /* What an upload's new decisions (replays left out) held that the
  * operator answers for, said on offpayd's log in one line
- * (log_tally): paid by the guarantee, cases opened, left unpaid,
+ * (log_tally): paid by the guarantee, cases opened, not paid in full
+ * (an overspend or a duplicate the guarantee could not cover, a
+ * merchant's duplicate beyond its code: whatever the outcome's name),
  * refused. An upload of plain payments says nothing. */
 typedef struct batch_tally {
-    size_t   guaranteed, cases, unpaid, refused;
+    size_t   guaranteed, cases, short_paid, refused;
     int64_t  covered;    /* by the guarantee, minor units (saturated) */
+    int64_t  shortfall;  /* charged less paid of short_paid (saturated) */
     uint64_t first_case; /* the first case opened */
 } batch_tally;
 
-static void tally_add(batch_tally *tl, const offpay_settle_result *res)
+static void sum_into(int64_t *sum, int64_t add)
+{
+    if (__builtin_add_overflow(*sum, add, sum))
+        *sum = INT64_MAX;
+}
+
+static void tally_add(batch_tally *tl, const offpay_settle_item *item,
+                      const offpay_settle_result *res)
 {
     if (res->replay)
         return;
     if (res->covered > 0) {
         tl->guaranteed++;
-        if (__builtin_add_overflow(tl->covered, res->covered, &tl->covered))
-            tl->covered = INT64_MAX;
+        sum_into(&tl->covered, res->covered);
     }
     if (res->case_id != 0 && tl->cases++ == 0)
         tl->first_case = res->case_id;
-    tl->unpaid += res->outcome == OFFPAY_SETTLE_UNPAID;
-    tl->refused += res->outcome == OFFPAY_SETTLE_REJECTED;
+    if (res->outcome == OFFPAY_SETTLE_REJECTED) {
+        tl->refused++;
+    } else if (res->paid < item->charged) {
+        tl->short_paid++;
+        sum_into(&tl->shortfall, item->charged - res->paid);
+    }
 }
 
 static void log_tally(const offpay_ledger_terminal_info *t,
                       const batch_tally *tl, size_t items)
 {
-    char covered[OFFPAY_AMOUNT_TEXT_MAX], first[48] = "";
+    char covered[OFFPAY__MONEY_TEXT_MAX], shortfall[OFFPAY__MONEY_TEXT_MAX];
+    char first[48] = "";
 
-    if (tl->guaranteed + tl->cases + tl->unpaid + tl->refused == 0)
+    if (tl->guaranteed + tl->cases + tl->short_paid + tl->refused == 0)
         return;
-    if (offpay_amount_format(tl->covered, t->currency, covered,
-                             sizeof covered) != OFFPAY_OK)
-        snprintf(covered, sizeof covered, "%lld minor units",
-                 (long long)tl->covered);
     if (tl->cases > 0)
         snprintf(first, sizeof first, " (the first: case %llu)",
                  (unsigned long long)tl->first_case);
     srv_log("terminal %u (merchant %llu) uploaded %zu item(s): %zu paid "
-            "partly or wholly by the guarantee (%s %s covered), %zu "
-            "case(s) opened%s, %zu left unpaid, %zu refused (each "
+            "partly or wholly by the guarantee (%s covered), %zu "
+            "case(s) opened%s, %zu not paid in full (%s short: each "
+            "result says whether it is owed), %zu refused (each "
             "one's result in the answer; offpay admin statement --merchant "
             "%llu)",
             (unsigned)t->terminal_id, (unsigned long long)t->merchant_id, items,
-            tl->guaranteed, covered, offpay_currency_alpha(t->currency),
-            tl->cases, first, tl->unpaid, tl->refused,
-            (unsigned long long)t->merchant_id);
+            tl->guaranteed,
+            offpay__money_text(tl->covered, t->currency, covered), tl->cases,
+            first, tl->short_paid,
+            offpay__money_text(tl->shortfall, t->currency, shortfall),
+            tl->refused, (unsigned long long)t->merchant_id);
 }
 
 static void shared_free(shared_values *sv)
@@ -352,7 +366,7 @@ static int settle_chunk(srv_req *r, const offpay_ledger_terminal_info *t,
         }
         if (!undecided(&res[i], rc)) {
             (*settled)++;
-            tally_add(tl, &res[i]);
+            tally_add(tl, &item[i], &res[i]);
             srv_metrics_settled(res[i].outcome, res[i].reason, res[i].replay);
             if (res[i].case_id != 0 && !res[i].replay) {
                 srv_metrics_case();

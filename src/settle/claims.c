@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/amount_int.h"
 #include "core/log.h"
 #include "offpay/core.h"
 #include "settle/settle_int.h"
@@ -129,7 +130,7 @@ offpay_err offpay__ledger_claims_pay(offpay_ledger *l, uint16_t currency,
         struct claims_ctx c;
         uint16_t          cur[OWED_CURRENCIES];
         size_t            n_cur = 0;
-        char              where[32] = "";
+        char              where[32] = "", m[OFFPAY__MONEY_TEXT_MAX];
 
         memset(&c, 0, sizeof c);
         c.now = now;
@@ -150,10 +151,9 @@ offpay_err offpay__ledger_claims_pay(offpay_ledger *l, uint16_t currency,
             if (l->n_shards > 1)
                 snprintf(where, sizeof where, " on shard %zu", k);
             offpay__log("offpay: the guarantee of %s%s paid %zu claim(s) on "
-                        "it, %lld minor units, to their merchants "
-                        "(settlement.md §5)",
+                        "it, %s, to their merchants (settlement.md §5)",
                         offpay_currency_alpha(c.currency), where, c.paid,
-                        (long long)c.amount);
+                        offpay__money_text(c.amount, c.currency, m));
         }
     }
     return rc;

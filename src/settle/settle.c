@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/amount_int.h"
 #include "core/log.h"
 #include "core/verify_int.h"
 #include "offpay/core.h"
@@ -233,13 +234,20 @@ static offpay_err charge_mismatch(offpay_ledger *l, const struct settle_ctx *c,
     if (rc != OFFPAY_OK)
         return rc;
     res->case_id = case_id;
-    offpay__log("offpay: terminal %u uploaded serial %llu counter %u charged "
-                "%lld minor units, after its key uploaded it charged %lld "
-                "(paid %lld): case %llu (charge_mismatch), nothing moved",
-                (unsigned)c->terminal, (unsigned long long)pr->serial,
-                (unsigned)pr->counter, (long long)c->item->charged,
-                (long long)own, (long long)pr->paid,
-                (unsigned long long)case_id);
+    {
+        const uint16_t cur = c->p.cred.currency;
+        char           m[3][OFFPAY__MONEY_TEXT_MAX];
+
+        offpay__log("offpay: terminal %u uploaded serial %llu counter %u "
+                    "charged %s, after its key uploaded it charged %s "
+                    "(paid %s): case %llu (charge_mismatch), nothing moved",
+                    (unsigned)c->terminal, (unsigned long long)pr->serial,
+                    (unsigned)pr->counter,
+                    offpay__money_text(c->item->charged, cur, m[0]),
+                    offpay__money_text(own, cur, m[1]),
+                    offpay__money_text(pr->paid, cur, m[2]),
+                    (unsigned long long)case_id);
+    }
     return OFFPAY_OK;
 }
 
@@ -553,21 +561,23 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
              * cover is a claim on it (the presentment, reason EFUNDS),
              * paid to the merchant once the guarantee is funded
              * (claims.c, settlement.md §5) */
-            char where[32] = "";
+            char where[32] = "", m[4][OFFPAY__MONEY_TEXT_MAX];
 
             unpaid = OFFPAY_EFUNDS;
             if (l->n_shards > 1)
                 snprintf(where, sizeof where, " on shard %zu", l->cur);
-            offpay__log("offpay: the guarantee of %s%s holds %lld minor "
-                        "units: serial %llu counter %u, owed %lld under "
-                        "the guarantee, is covered %lld (EFUNDS): the "
-                        "%lld left is a claim on the guarantee, paid to "
-                        "the merchant once the guarantee is funded (a "
-                        "deposit into it pays it at once)",
-                        offpay_currency_alpha(cred.currency), where,
-                        (long long)gbal, (unsigned long long)cred.serial,
-                        (unsigned)p->counter, (long long)shortfall,
-                        (long long)covered, (long long)(shortfall - covered));
+            offpay__log(
+                "offpay: the guarantee of %s%s holds %s: serial %llu "
+                "counter %u, owed %s under the guarantee, is covered %s "
+                "(EFUNDS): the %s left is a claim on the guarantee, paid to "
+                "the merchant once the guarantee is funded (a deposit into "
+                "it pays it at once)",
+                offpay_currency_alpha(cred.currency), where,
+                offpay__money_text(gbal, cred.currency, m[0]),
+                (unsigned long long)cred.serial, (unsigned)p->counter,
+                offpay__money_text(shortfall, cred.currency, m[1]),
+                offpay__money_text(covered, cred.currency, m[2]),
+                offpay__money_text(shortfall - covered, cred.currency, m[3]));
         }
     }
     paid = from_escrow + covered;

@@ -224,7 +224,7 @@ upload tb --from 2
 [ "$(outcomes)" = "settled_guaranteed" ] && ok "tb: settled_guaranteed" || fail "tb: $(outcomes)"
 balances "W3=$W3:3000 esc=esc/$S3:0 A=$MA:5324 B=$MB:3000 G=$G:48000" "overspend covered"
 # offpayd's log says what the guarantee paid and the case (since 0.23.0)
-grep -qE "^offpayd: [0-9T:-]+Z terminal $TB \(merchant $MIDB\) uploaded 1 item\(s\): 1 paid partly or wholly by the guarantee \(10\.00 EUR covered\), 1 case\(s\) opened \(the first: case [0-9]+\), 0 left unpaid, 0 refused \(each one's result in the answer; offpay admin statement --merchant $MIDB\)$" server.err \
+grep -qE "^offpayd: [0-9T:-]+Z terminal $TB \(merchant $MIDB\) uploaded 1 item\(s\): 1 paid partly or wholly by the guarantee \(10\.00 EUR covered\), 1 case\(s\) opened \(the first: case [0-9]+\), 0 not paid in full \(0.00 EUR short: each result says whether it is owed\), 0 refused \(each one's result in the answer; offpay admin statement --merchant $MIDB\)$" server.err \
   && ok "the log: tb's upload paid 10.00 by the guarantee, a case" \
   || fail "upload log: $(grep uploaded server.err | tail -3)"
 api GET "/v1/admin/credentials/$S3"
@@ -288,7 +288,7 @@ upload tj1 --from 2
 upload tj2 --from 2
 [ "$(jq -c '.results[0] | [.outcome, .reason, .paid.minor, .covered.minor]' resp.json)" = '["unpaid","EFUNDS",800,0]' ] \
   && ok "tj2: unpaid EFUNDS, 800 from the escrow, 400 owed" || fail "tj2 (claim): $(jq -c .results resp.json)"
-grep -q "the 400 left is a claim on the guarantee, paid to the merchant once the guarantee is funded" server.err \
+grep -q "the 400 JPY left is a claim on the guarantee, paid to the merchant once the guarantee is funded" server.err \
   && ok "the log says the claim is paid once the guarantee is funded" || fail "no claim log line"
 balances "JW=$JW:1000 esc=esc/$SK:0 C=$MC:4400 GJ=$GJ:0" "the claim recorded, nothing from the guarantee"
 api GET /v1/admin/audit
@@ -301,7 +301,7 @@ api GET "/v1/admin/merchants/$MERCHANT/statement"
 api POST "/v1/admin/accounts/$GJ/deposit" '{"amount":"1000","ref":"yen guarantee again"}'
 expect_http 200 - "the yen guarantee funded again"
 balances "C=$MC:4800 GJ=$GJ:600" "the deposit paid the merchant the 400 owed"
-grep -q "the guarantee of JPY paid 1 claim(s) on it, 400 minor units" server.err \
+grep -q "the guarantee of JPY paid 1 claim(s) on it, 400 JPY" server.err \
   && ok "the log says the claim was paid" || fail "no claim-paid log line"
 api GET "/v1/admin/merchants/$MERCHANT/statement"
 [ "$(jq -c '[.lines[] | select(.reason == "EFUNDS")][0] | [.outcome, .paid.minor, .paid_later.minor, (.paid_later_at > 0)]' resp.json)" = '["unpaid",800,400,true]' ] \

@@ -879,7 +879,7 @@ expect_http 200 - "10.00 into the guarantee, 5.00 a part"
 [ "$(balance "$MA")" = $((m0 + 300)) ] && [ "$(parts)" = "[500,400]" ] \
   && [ "$(shard_sql 1 "SELECT count(*) || '|' || sum(amount) FROM transfers WHERE kind = 'claim' AND presentment = $PO AND credit = $MA")" = "1|100" ] \
   && [ "$(shard_sql 0 "SELECT count(*) FROM transfers WHERE kind = 'claim'")" = 0 ] \
-  && grep -q "the guarantee of EUR on shard 1 paid 1 claim(s) on it, 100 minor units" server.err \
+  && grep -q "the guarantee of EUR on shard 1 paid 1 claim(s) on it, 1.00 EUR" server.err \
   && ok "the deposit paid the 1.00 owed from shard 1's part (parts 5.00 and 4.00), and the log says so" \
   || fail "the claim after the deposit: merchant $(balance "$MA") (want $((m0 + 300))), parts $(parts)"
 api GET "/v1/admin/merchants/$MID/statement"

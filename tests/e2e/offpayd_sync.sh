@@ -123,6 +123,11 @@ st=0; out=$("$OFFPAY" terminal sync --terminal dx2 --passphrase-file tp --server
   || fail "dx2 sync ($st): $out"
 run_cli 0 "paid 0.00 of it: EFUNDS, owed by the issuer's guarantee \(duplicate, case [0-9]+\)" -- \
   "$OFFPAY" terminal journal --terminal dx2
+# offpayd's log line of the upload counts it, with the money short (since
+# 0.26.0; before, "0 left unpaid": only an outcome named unpaid counted)
+grep -qE "terminal [0-9]+ \(merchant $MIDX2\) uploaded 1 item\(s\): 0 paid partly or wholly by the guarantee \(0.00 EUR covered\), 1 case\(s\) opened \(the first: case [0-9]+\), 1 not paid in full \(10.00 EUR short: each result says whether it is owed\), 0 refused" server.err \
+  && ok "offpayd's log: dx2's upload 1 not paid in full, 10.00 EUR short" \
+  || fail "dx2's upload log: $(grep "merchant $MIDX2) uploaded" server.err)"
 st=0; "$OFFPAY" terminal sync --terminal dx3 --passphrase-file tp --server "$URL" --json >sync.json 2>sync.err || st=$?
 [ "$st" = 1 ] && [ "$(jq -c '[.decided, .not_paid_in_full, .owed_by_guarantee, .paid.minor]' sync.json)" = '[1,1,1,0]' ] \
   && ok "dx3's sync --json: owed_by_guarantee 1" || fail "dx3 sync --json ($st): $(cat sync.json sync.err)"
