@@ -209,7 +209,9 @@ static const char help[] =
     "            --json is that answer): each payment uploaded in [--from,\n"
     "            --to] (both included; default: until now), with its\n"
     "            upload and acceptance times, what was charged, paid,\n"
-    "            covered by the guarantee and refunded; their totals and\n"
+    "            covered by the guarantee, and refunded, paid later or\n"
+    "            still owed by the guarantee to date (these three move on\n"
+    "            after a period is final); their totals and\n"
     "            the balance now; then the account's movements in the\n"
     "            period by each transfer's own time: the opening balance,\n"
     "            the sums by kind, each transfer but payments, the closing\n"
@@ -223,8 +225,10 @@ static const char help[] =
     "  report    the settlement report of [--from, --to] (both included;\n"
     "            default: until now), for reconciling with the bank: for\n"
     "            each merchant, its payments uploaded in the period\n"
-    "            (charged, paid, covered and owed by the guarantee, paid\n"
-    "            later, refunded, late) and its account's opening\n"
+    "            (charged, paid, covered by the guarantee, late; owed by\n"
+    "            the guarantee, paid later and refunded to date, which\n"
+    "            move on after the period is final: the period's own\n"
+    "            refunds are its account's) and its account's opening\n"
     "            balance, movements by kind (payouts are its withdrawals)\n"
     "            and closing balance, as its statement gives them; then\n"
     "            each currency's totals; whether the period is final\n"
@@ -2263,19 +2267,24 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
         if (x->covered != 0)
             printf("  covered %s",
                    cli_money(x->covered, a->currency, m1, sizeof m1));
+        /* these three are as of now, whenever the period (a final
+         * period's lines keep their other figures) */
         if (x->refunded != 0)
-            printf("  refunded %s",
+            printf("  refunded %s to date",
                    cli_money(x->refunded, a->currency, m1, sizeof m1));
         if (x->paid_later != 0)
-            printf("  paid later by the guarantee %s (last %s)",
+            printf("  paid later by the guarantee %s to date (last %s)",
                    cli_money(x->paid_later, a->currency, m1, sizeof m1),
                    cli_iso_time(x->paid_later_at, t1));
-        else if (x->reason == OFFPAY_EFUNDS)
-            printf("  owed by the guarantee, paid once it is funded");
+        if (x->reason == OFFPAY_EFUNDS &&
+            x->charged - x->paid - x->paid_later > 0)
+            printf("  owed by the guarantee %s now, paid once it is funded",
+                   cli_money(x->charged - x->paid - x->paid_later, a->currency,
+                             m1, sizeof m1));
         printf("\n");
     }
     printf("%llu payment(s): paid %s, of which the guarantee covered %s; "
-           "refunded %s",
+           "refunded %s to date",
            (unsigned long long)s->count,
            cli_money(s->paid, a->currency, m1, sizeof m1),
            cli_money(s->covered, a->currency, m2, sizeof m2),
@@ -2567,8 +2576,8 @@ static void report_lines(const char *head, const char *acct_head, uint16_t cur,
     char m[7][OFFPAY_AMOUNT_TEXT_MAX + 8];
 
     printf("%s%llu payment(s) (%llu refused, %llu late): charged %s  paid "
-           "%s  covered by the guarantee %s  owed by the guarantee %s  paid "
-           "later %s  refunded %s\n",
+           "%s  covered by the guarantee %s  owed by the guarantee now %s  "
+           "paid later to date %s  refunded to date %s\n",
            head, (unsigned long long)counts[0], (unsigned long long)counts[1],
            (unsigned long long)counts[2],
            cli_money(sums[0], cur, m[0], sizeof m[0]),
@@ -2631,7 +2640,8 @@ static int report_text(offpay_ledger *l, uint32_t from, uint32_t to,
     printf("report %s .. %s (both included): ", cli_iso_time(from, t1),
            cli_iso_time(to, t2));
     if (offpay__period_final(to, now))
-        printf("final\n");
+        printf("final (what is owed, paid later and refunded of its "
+               "payments is as of now: it moves on)\n");
     else
         printf("NOT FINAL: payments may still be uploaded into it; final "
                "from %s\n",

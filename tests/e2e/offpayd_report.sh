@@ -108,12 +108,18 @@ same_as_statement "$MIDB" "$T0" "$((NOW + 5))"
   && ok "admin report --json: offpayd's rows and totals" || fail "admin report --json: $(head -c 400 cli.json)"
 run_cli 0 "NOT FINAL: payments may still be uploaded into it; final from " -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
-run_cli 0 "merchant $MIDB \"Kiosk B\" EUR  1 payment\(s\) \(0 refused, 0 late\): charged 6.00 EUR  paid 2.00 EUR  covered by the guarantee 0.00 EUR  owed by the guarantee 3.00 EUR  paid later 1.00 EUR" -- \
+run_cli 0 "merchant $MIDB \"Kiosk B\" EUR  1 payment\(s\) \(0 refused, 0 late\): charged 6.00 EUR  paid 2.00 EUR  covered by the guarantee 0.00 EUR  owed by the guarantee now 3.00 EUR  paid later to date 1.00 EUR  refunded to date 0.00 EUR" -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
 run_cli 0 "account $MA: opening 0.00 EUR  settled \+18.00 EUR  refunds -1.00 EUR  deposits 0.00 EUR  withdrawals -5.00 EUR  other 0.00 EUR  closing 12.00 EUR" -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
-run_cli 0 "total EUR, 3 merchant\(s\): 4 payment\(s\) .*owed by the guarantee 3.00 EUR" -- \
+run_cli 0 "total EUR, 3 merchant\(s\): 4 payment\(s\) .*owed by the guarantee now 3.00 EUR" -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
+# the statement's line says how much is owed, not only that it is (since
+# 0.26.0); a final report says which of its figures still move on
+run_cli 0 "paid later by the guarantee 1.00 EUR to date \(last [0-9T:-]+Z\)  owed by the guarantee 3.00 EUR now, paid once it is funded$" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB"
+run_cli 0 "\(both included\): final \(what is owed, paid later and refunded of its payments is as of now: it moves on\)$" -- \
+  env OFFPAY_NOW=$((NOW + 5 + 61)) "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
 
 # The guarantee funded: the rest of the claim is paid at once (`claim`
 # transfers, in B's movements as `other`), and B's row says paid later,

@@ -1264,13 +1264,13 @@ same_json "to=$day99" --to "$day99"
 [ "$(jget .final)" = true ] && ok "a period a day before now: final" || fail "day 99 not final: $(jget .final)"
 same_json "to=$day100&terminal=$TA" --to "$day100" --terminal "$TA"
 same_json "to=$day100&after=$P9" --to "$day100" --after "$P9"
-run_cli 0 "^presentment $P9  uploaded [0-9T:-]+Z  accepted [0-9T:-]+Z  terminal $TA  credential [0-9]+ counter [0-9]+  charged 5.00 EUR  paid 5.00 EUR  settled  refunded 1.00 EUR$" -- \
+run_cli 0 "^presentment $P9  uploaded [0-9T:-]+Z  accepted [0-9T:-]+Z  terminal $TA  credential [0-9]+ counter [0-9]+  charged 5.00 EUR  paid 5.00 EUR  settled  refunded 1.00 EUR to date$" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --to "$day99"
 run_cli 0 "^merchant $MIDA  account $MA  EUR  payments uploaded [0-9T:-]+Z to [0-9T:-]+Z$" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --from "$day100" --to $((day100 + 86400))
 text=$("$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --from "$day100" --to $((day100 + 86400)))
 c=$(printf '%d.%02d' $((closed / 100)) $((closed % 100)))
-grep -qx "0 payment(s): paid 0.00 EUR, of which the guarantee covered 0.00 EUR; refunded 0.00 EUR" <<<"$text" \
+grep -qx "0 payment(s): paid 0.00 EUR, of which the guarantee covered 0.00 EUR; refunded 0.00 EUR to date" <<<"$text" \
   && grep -qx "opening balance $c EUR at [0-9T:-]*Z" <<<"$text" \
   && grep -qx "movements: settled 0.00 EUR  refunds -1.00 EUR  deposits +3.00 EUR  withdrawals -2.00 EUR  other 0.00 EUR" <<<"$text" \
   && grep -qx "movement [0-9]*  [0-9T:-]*Z  refund   -1.00 to wallet account [0-9]*  presentment $P9  serial $S9  \"january\"" <<<"$text" \
