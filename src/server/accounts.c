@@ -173,7 +173,7 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
             json_boolean(offpay__period_final((uint32_t)to, r->now)));
         json_object_set_new(j, "count", json_integer((json_int_t)n));
         json_object_set_new(j, "transfers", arr != NULL ? arr : json_null());
-        /* null on the last page, as the cases' list */
+        /* null once a page is not full, as the cases' list */
         json_object_set_new(
             j, "next_after",
             srv_json_next_after(n, limit, n > 0 ? v[n - 1].id : 0));
@@ -278,7 +278,7 @@ void srv_accounts_list(srv_req *r, srv_reply *out)
     arr = json_array();
     for (size_t i = 0; arr != NULL && i < n; i++)
         json_array_append_new(arr, wallet_account_json(&v[i], r->now));
-    /* null on the last page, as the other lists */
+    /* null once a page is not full, as the other lists */
     j = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "accounts",
                   arr != NULL ? arr : json_null(), "next_after",
                   srv_json_next_after(n, limit, n > 0 ? v[n - 1].id : 0));

@@ -83,10 +83,11 @@ void srv_cases_list(srv_req *r, srv_reply *out)
     arr = json_array();
     for (size_t i = 0; arr != NULL && i < n; i++)
         json_array_append_new(arr, case_json(&v[i]));
-    srv_ok(out,
-           json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "cases", arr,
-                     "next_after", /* null on the last page (docs/api.md) */
-                     srv_json_next_after(n, limit, n > 0 ? v[n - 1].id : 0)));
+    srv_ok(
+        out,
+        json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "cases", arr,
+                  "next_after", /* null once a page is not full (docs/api.md) */
+                  srv_json_next_after(n, limit, n > 0 ? v[n - 1].id : 0)));
     free(v);
 }
 

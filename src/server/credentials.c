@@ -67,6 +67,8 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         srv_fail_credential_max(out, "limit", currency);
         goto out;
     }
+    if (v[3].present && srv_fail_expires_past(out, (uint32_t)v[3].u, r->now))
+        goto out;
     expires = v[3].present ? (uint32_t)v[3].u : r->now + SRV_CRED_LIFETIME;
     flags = (!v[4].present || v[4].b) ? OFFPAY_CRED_ALLOW_UNBOUND : 0;
     rc = offpay_ledger_issue_once(r->l, key, v[0].u, pk, limit, flags,
@@ -268,12 +270,13 @@ void srv_credential_get(srv_req *r, srv_reply *out)
 
 void srv_credential_revoke(srv_req *r, srv_reply *out)
 {
-    srv_value  v[SRV_N(srv_fields_revoke)];
-    json_t    *doc = NULL;
-    char       hint[128];
-    uint64_t   serial;
-    offpay_err rc;
-    int        e;
+    srv_value               v[SRV_N(srv_fields_revoke)];
+    json_t                 *doc = NULL;
+    char                    hint[128];
+    uint64_t                serial;
+    offpay_ledger_cred_info before;
+    offpay_err              rc;
+    int                     e, was_revoked;
 
     if (srv_parse_id(r->cap[0], SRV_ID_MAX, &serial) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "serial: a decimal id from 1");
@@ -289,10 +292,23 @@ void srv_credential_revoke(srv_req *r, srv_reply *out)
             return;
         }
     }
+    /* revoked before (in whatever second): the ledger keeps the first
+     * time and reason, and the log says nothing changed */
+    was_revoked =
+        offpay_ledger_credential(r->l, serial, &before) == OFFPAY_OK &&
+        before.revoked;
     rc = offpay_ledger_revoke(r->l, serial, v[0].present ? v[0].s : "operator",
                               r->now);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "revocation");
+    } else if (was_revoked) {
+        srv_log_request(r, 0,
+                        "credential %llu already revoked at %lu: nothing "
+                        "changed (its first reason kept)",
+                        (unsigned long long)serial,
+                        (unsigned long)before.revoked_at);
+        srv_ok(out, json_pack("{s:o, s:b}", "serial", srv_json_id(serial),
+                              "revoked", 1));
     } else {
         char why[SRV_REF_MAX + 1];
 

@@ -125,7 +125,7 @@ void srv_merchants_list(srv_req *r, srv_reply *out)
                       (json_int_t)v[i].terminals_active, "closed_at",
                       v[i].closed_at != 0 ? json_integer(v[i].closed_at)
                                           : json_null()));
-    /* null on the last page, as the other lists */
+    /* null once a page is not full, as the other lists */
     j = json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "merchants",
                   arr != NULL ? arr : json_null(), "next_after",
                   srv_json_next_after(n, limit, n > 0 ? v[n - 1].id : 0));

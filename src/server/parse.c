@@ -148,6 +148,21 @@ void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
     srv_metrics_engine_error(rc, out->status);
 }
 
+int srv_fail_expires_past(srv_reply *out, uint32_t expires, uint32_t now)
+{
+    char hint[192];
+
+    if (expires == 0 || expires > now)
+        return 0;
+    snprintf(hint, sizeof hint,
+             "expires: %lu is not after now (%lu): a unix time in seconds "
+             "in the future, or leave it out for the default term; "
+             "nothing was made",
+             (unsigned long)expires, (unsigned long)now);
+    srv_fail(out, SRV_E_BAD_FIELD, hint);
+    return 1;
+}
+
 void srv_fail_amount(srv_reply *out, offpay_err rc, const char *what,
                      const char *text, uint16_t currency)
 {

@@ -3,6 +3,7 @@
  * back part or all of what a presentment was paid (docs/settlement.md
  * §13), made once under an Idempotency-Key as a deposit is.
  */
+#include "core/amount_int.h"
 #include "server/server.h"
 #include "settle/render.h"
 
@@ -103,13 +104,17 @@ void srv_refund(srv_req *r, srv_reply *out)
                              a, b, offpay_currency_alpha(st.currency),
                              (unsigned long long)id);
     } else if (rc == OFFPAY_EFUNDS) {
+        char asked[OFFPAY__MONEY_TEXT_MAX];
+
         srv_fail_engine_hint(out, rc,
                              "refund: merchant account %llu holds less than "
-                             "the refund (its money was paid out; on a "
+                             "the %s refund (its money was paid out; on a "
                              "sharded ledger, its part on the payment's "
-                             "shard): send it with \"funded\":true once the "
-                             "merchant paid the amount in",
-                             (unsigned long long)st.merchant_account);
+                             "shard): nothing was refunded; send it with "
+                             "\"funded\":true once the merchant paid the "
+                             "amount in",
+                             (unsigned long long)st.merchant_account,
+                             offpay__money_text(amount, st.currency, asked));
     } else {
         srv_fail_engine(out, rc, "refund");
     }

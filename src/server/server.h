@@ -206,6 +206,10 @@ int srv_request_key(srv_req *r, srv_reply *out, const char **key);
 json_t *srv_credential_json(const offpay_wallet_cred *wc,
                             const uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
                             int keyed, int replayed);
+/* When a requested expiry (expires, sent: not 0) is not after now, sets
+ * out to 400 BAD_FIELD saying so (instead of the engine's bare EINVAL)
+ * and returns 1; else 0 (parse.c). */
+int srv_fail_expires_past(srv_reply *out, uint32_t expires, uint32_t now);
 /* Sets out to 400 EAMOUNT for a credential's limit (field what) above
  * OFFPAY_WIRE_AMOUNT_MAX, the hint giving that maximum in currency's
  * decimal form (both issuers: operator and wallet allowance). */
@@ -574,7 +578,8 @@ void srv_wallet_upload_free(srv_wallet_upload *u);
 
 json_t *srv_json_id(uint64_t v); /* "123" */
 /* A list's next_after: the id of a full page's last item (n == limit), to
- * give as after for the next page; null on the last page. */
+ * give as after for the next page; null once a page is not full (a last
+ * page filled exactly is followed by an empty one, docs/api.md). */
 json_t *srv_json_next_after(size_t n, uint64_t limit, uint64_t last);
 /* {"minor": n, "decimal": "1.50", "currency": "EUR"} */
 json_t     *srv_json_amount(int64_t minor, uint16_t currency);

@@ -108,7 +108,7 @@ void srv_terminals_list(srv_req *r, srv_reply *out)
     arr = json_array();
     for (size_t i = 0; arr != NULL && i < n; i++)
         json_array_append_new(arr, terminal_json(&v[i]));
-    /* null on the last page, as the other lists; a number, as terminal
+    /* null once a page is not full, as the other lists; a number, as terminal
      * ids are (32 bits) */
     srv_ok(out,
            json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "terminals",

@@ -43,6 +43,8 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
         srv_fail(out, (srv_err)e, hint);
         goto out;
     }
+    if (v[2].present && srv_fail_expires_past(out, (uint32_t)v[2].u, r->now))
+        goto out;
     expires =
         v[2].present ? (uint32_t)v[2].u : r->now + SRV_TERMINAL_LIFETIME;
     /* once under an Idempotency-Key: a resend after a lost reply gets the
@@ -225,7 +227,7 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
     const char                  *reason;
     uint64_t                     id;
     offpay_err                   rc;
-    int                          e;
+    int                          e, was_revoked;
 
     if (srv_parse_id(r->cap[0], UINT32_MAX, &id) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "terminal: a decimal id from 1");
@@ -245,6 +247,10 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
         }
     }
     reason = v[0].present ? v[0].s : NULL;
+    /* revoked before this request, in whatever second: the log says
+     * "already" (nothing changed) */
+    was_revoked = terminal_entry(r, (uint32_t)id, &t) == OFFPAY_OK &&
+                  t.state != OFFPAY_TERMINAL_ACTIVE;
     rc = offpay_ledger_terminal_revoke_why(r->l, (uint32_t)id, reason, r->now);
     /* revoked again, it keeps the first time and reason: the answer says
      * those */
@@ -267,8 +273,7 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
         /* revoked before this request (its time and reason kept): said
          * so, as the log holds what changed the ledger */
         srv_log_request(r, 0, "terminal %llu %srevoked at %llu: %s",
-                        (unsigned long long)id,
-                        t.revoked_at < r->now ? "already " : "",
+                        (unsigned long long)id, was_revoked ? "already " : "",
                         (unsigned long long)t.revoked_at, why);
         rc = revoke_chain(r, (uint32_t)id, v[1].present && v[1].b, reason,
                           chain);

@@ -404,6 +404,8 @@ void srv_enrollment_new(srv_req *r, srv_reply *out)
         srv_fail(out, (srv_err)e, hint);
         return;
     }
+    if (srv_fail_expires_past(out, b.expires, r->now))
+        return;
     expires = b.expires ? b.expires : r->now + OFFPAY_ENROLL_LIFETIME;
     rc = offpay_ledger_enrollment_add(r->l, b.currency, b.ref, expires, r->now,
                                       code);
@@ -449,6 +451,8 @@ void srv_admin_wallet_enrollment(srv_req *r, srv_reply *out)
         srv_fail(out, (srv_err)e, hint);
         return;
     }
+    if (srv_fail_expires_past(out, expires, r->now))
+        return;
     if (expires == 0)
         expires = r->now + OFFPAY_ENROLL_LIFETIME;
     rc = offpay_ledger_enrollment_for(r->l, account, expires, r->now, code,
@@ -986,6 +990,8 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out)
                  "rotation registers only a key its sender holds");
         return;
     }
+    if (srv_fail_expires_past(out, b.expires, r->now))
+        return;
     if (b.expires == 0)
         b.expires = r->now + SRV_TERMINAL_LIFETIME;
     /* the parser took only "sums_carried": true (b.sums_carried): the

@@ -524,6 +524,13 @@ run_cli 0 "^credential $SZ \(account $W\) revoked at [0-9T:-]+Z: terminals refus
   "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$SZ" --reason "lost, never enrolled"
 run_cli 0 "^credential $SZ: already revoked at [0-9T:-]+Z; nothing changed$" -- \
   "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$SZ"
+# over HTTP too: offpayd's log says nothing changed, not a revocation for
+# "operator" (the ledger keeps the first reason; since 0.26.0)
+api POST "/v1/admin/credentials/$SZ/revoke" '{}'
+[ "$status" = 200 ] && grep -qE "POST /v1/admin/credentials/$SZ/revoke from 127\.0\.0\.1: credential $SZ already revoked at [0-9]+: nothing changed \(its first reason kept\)$" server.err \
+  && ! grep -q "credential $SZ revoked (reason \"operator\")" server.err \
+  && ok "POST revoke again: the log says already revoked, nothing changed" \
+  || fail "revoke again over HTTP: $status $(grep "credentials/$SZ/revoke" server.err)"
 out=$("$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$SZ" --json)
 [ "$(jq -c '[.already_revoked, .remaining]' <<<"$out")" = '[true,"8.50"]' ] \
   && ok "revoke-credential --json: already revoked, 8.50 left in its escrow" || fail "revoke-credential --json: $out"

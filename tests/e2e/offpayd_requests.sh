@@ -328,6 +328,15 @@ hint_is 'amount: "12,50" is not an amount in EUR: a string such as "12.50" (or "
 api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$(printf '%064x' 1)\",\"limit\":\"-1\"}"
 expect_http 400 EAMOUNT "a negative limit"
 hint_is 'limit: "-1" is not an amount in EUR: a string such as "12.50" (or "12"), at most 2 decimals, no sign'
+# an expiry in the past: said so, not a bare EINVAL (since 0.26.0)
+past_hint() { [[ $(jget .hint) =~ ^expires:\ 1000\ is\ not\ after\ now\ \([0-9]+\):\ a\ unix\ time\ in\ seconds\ in\ the\ future,\ or\ leave\ it\ out\ for\ the\ default\ term\;\ nothing\ was\ made$ ]] \
+  && ok "hint: $(jget .hint)" || fail "the past expiry's hint: $(jget .hint)"; }
+api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$(printf '%064x' 1)\",\"limit\":\"1.00\",\"expires\":1000}"
+expect_http 400 BAD_FIELD "a credential expiring in 1970"; past_hint
+api POST /v1/admin/enrollments '{"currency":"EUR","expires":1000}'
+expect_http 400 BAD_FIELD "an enrollment code expiring in 1970"; past_hint
+api POST /v1/admin/terminals "{\"merchant\":\"$MERCHANT\",\"terminal_key\":\"$(printf '%064x' 7)\",\"expires\":1000}"
+expect_http 400 BAD_FIELD "a terminal expiring in 1970"; past_hint
 # the example in the currency's own decimals, and too many decimals counted
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.001"}'
 hint_is 'amount: "1.001" is not an amount in EUR: it has 3 decimals and EUR has 2: a string such as "12.50" (or "12"), at most 2 decimals, no sign'

@@ -319,7 +319,7 @@ P0=$(jq -r --argjson r "$R1" '[.lines[] | select((.presentment | tonumber) < $r 
 P1=$(jq -r --argjson r "$R1" '[.lines[] | select((.presentment | tonumber) >= $r and .paid.minor >= 300)][0].presentment' resp.json)
 api POST "/v1/admin/presentments/$P1/refund" '{"amount":"3.00"}'
 expect_http 409 EFUNDS "3.00 refunded from shard 1's 2.00"
-grep -q 'send it with \\"funded\\":true' resp.json && ok "the hint says how: funded" \
+grep -q 'holds less than the 3.00 EUR refund .*nothing was refunded; send it with \\"funded\\":true' resp.json && ok "the hint says the amount and how: funded" \
   || fail "EFUNDS hint: $(cat resp.json)"
 api POST "/v1/admin/presentments/$P1/refund" '{"amount":"1.00"}'
 expect_http 200 - "1.00 refunded on shard 1"
