@@ -125,7 +125,8 @@ static const char help[] =
     "            conservation, escrows, settlements and releases; exit 0\n"
     "            when everything holds, 1 (with the counts) when not; per\n"
     "            currency, what the guarantee still owes merchants (claims\n"
-    "            paid once it is funded)\n"
+    "            paid once it is funded), and where the money inside is\n"
+    "            now: wallets, escrows, merchants, guarantee\n"
     "  release [--now]  return every escrow whose credential expired more\n"
     "            than the upload grace ago to its wallet account, now\n"
     "            (offpayd also does it on its own schedule); each escrow\n"
@@ -608,6 +609,81 @@ static void audit_money(const offpay_audit_report *r, int json,
                OFFPAY_AUDIT_CURRENCIES_MAX);
 }
 
+/* Where the money inside is, by kind of account, each currency apart
+ * (offpay_ledger_overview, read just after the audit, so a write between
+ * the two reads shows as a difference): a line per currency, or the
+ * JSON member "held". The finance team's balance sheet of now. */
+static void audit_held(offpay_ledger *l, int json)
+{
+    static const offpay_account_kind kinds[] = {
+        OFFPAY_ACCOUNT_WALLET, OFFPAY_ACCOUNT_ESCROW, OFFPAY_ACCOUNT_MERCHANT,
+        OFFPAY_ACCOUNT_GUARANTEE};
+    static const char *const names[] = {"wallets", "escrows", "merchants",
+                                        "guarantee"};
+    offpay_overview         *o = NULL;
+    uint32_t                 now = cli_now();
+    int                      first = 1;
+
+    if (offpay_ledger_overview(l, now, 1, now, &o) != OFFPAY_OK) {
+        if (!json)
+            printf("held by kind of account: could not be read\n");
+        else
+            printf("\"held\":null,");
+        return;
+    }
+    if (json)
+        printf("\"held\":[");
+    for (size_t i = 0; i < o->n_kinds; i++) {
+        uint16_t cur = o->kinds[i].currency;
+        int      seen = 0;
+        char     m[64];
+
+        for (size_t j = 0; j < i && !seen; j++) /* each currency once */
+            seen = o->kinds[j].currency == cur;
+        if (seen)
+            continue;
+        if (!json)
+            printf("held in %s now:", offpay_currency_alpha(cur));
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            int64_t  sum = 0;
+            uint64_t n = 0;
+            int      over = 0; /* (each shard's part of a kind) */
+
+            for (size_t j = i; j < o->n_kinds; j++)
+                if (o->kinds[j].currency == cur &&
+                    o->kinds[j].kind == kinds[k]) {
+                    over |=
+                        __builtin_add_overflow(sum, o->kinds[j].balance, &sum);
+                    n += o->kinds[j].accounts;
+                }
+            if (over && json)
+                printf("%s{\"currency\":\"%s\",\"kind\":\"%s\","
+                       "\"accounts\":%llu,\"balance_minor\":null}",
+                       first ? "" : ",", offpay_currency_alpha(cur),
+                       offpay_account_kind_name(kinds[k]),
+                       (unsigned long long)n);
+            else if (over)
+                printf("%s %s beyond what can be summed (%llu)",
+                       k == 0 ? "" : ",", names[k], (unsigned long long)n);
+            else if (json)
+                printf("%s{\"currency\":\"%s\",\"kind\":\"%s\","
+                       "\"accounts\":%llu,\"balance_minor\":%lld}",
+                       first ? "" : ",", offpay_currency_alpha(cur),
+                       offpay_account_kind_name(kinds[k]),
+                       (unsigned long long)n, (long long)sum);
+            else
+                printf("%s %s %s (%llu)", k == 0 ? "" : ",", names[k],
+                       cli_money(sum, cur, m, sizeof m), (unsigned long long)n);
+            first = 0;
+        }
+        if (!json)
+            printf("\n");
+    }
+    if (json)
+        printf("],");
+    offpay_overview_free(o);
+}
+
 /* A sharded ledger: each shard's own audit, its lines (or JSON member)
  * each, so that a failure names its shard. */
 static offpay_err audit_shards(offpay_ledger *l, int json)
@@ -665,6 +741,7 @@ static int audit(offpay_ledger *l, int json)
     if (json) {
         printf("\"ok\":%s,", rc == OFFPAY_OK ? "true" : "false");
         audit_money(&r, 1, NULL);
+        audit_held(l, 1);
         printf("\"accounts\":%llu,\"transfers\":%llu,"
                "\"imbalanced\":%llu,\"negative\":%llu,"
                "\"escrow_mismatch\":%llu,\"settle_mismatch\":%llu,"
@@ -693,6 +770,7 @@ static int audit(offpay_ledger *l, int json)
                    ? cli_iso_time(r.newest_transfer_at, newest)
                    : "none");
         audit_money(&r, 0, "");
+        audit_held(l, 0);
         printf("currencies whose money inside differs from their deposits "
                "less withdrawals: %llu\n",
                (unsigned long long)r.money_mismatch);

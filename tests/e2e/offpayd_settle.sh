@@ -38,6 +38,16 @@ run_cli 0 "^money inside 5000 JPY, deposits less withdrawals 5000 JPY$" -- "$OFF
 run_cli 0 "^money inside 500.00 EUR, deposits less withdrawals 500.00 EUR$" -- "$OFFPAY" admin audit --db "$LEDGER"
 run_cli 0 '"money":\[\{"currency":"JPY","inside_minor":5000,"deposits_net_minor":5000,"guarantee_owed_minor":0\},\{"currency":"EUR","inside_minor":50000,"deposits_net_minor":50000,"guarantee_owed_minor":0\}\],"money_more":false,"money_mismatch":0,' -- \
   "$OFFPAY" admin audit --db "$LEDGER" --json
+# where the money inside is, by kind of account, each currency apart (since
+# 0.26.0): the kinds sum to the money inside
+run_cli 0 "^held in JPY now: wallets 0 JPY \(0\), escrows 0 JPY \(0\), merchants 0 JPY \(0\), guarantee 5000 JPY \(1\)$" -- \
+  "$OFFPAY" admin audit --db "$LEDGER"
+out=$("$OFFPAY" admin audit --db "$LEDGER" --json)
+[ "$(jq '[.held[] | select(.currency == "EUR") | .balance_minor] | add' <<<"$out")" = 50000 ] \
+  && [ "$(jq -c '[.held[] | select(.currency == "EUR") | .kind]' <<<"$out")" = '["wallet","escrow","merchant","guarantee"]' ] \
+  && [ "$(jq -c '[.held[] | select(.currency == "JPY") | [.kind, .accounts, .balance_minor]]' <<<"$out")" = '[["wallet",0,0],["escrow",0,0],["merchant",0,0],["guarantee",1,5000]]' ] \
+  && ok "audit --json held: EUR's kinds sum to 500.00 inside, JPY's all in its guarantee" \
+  || fail "audit held: $(jq -c .held <<<"$out")"
 
 # ---- 1. happy path ------------------------------------------------------
 # step                                        status  W       esc     A
