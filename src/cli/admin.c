@@ -234,7 +234,8 @@ static const char help[] =
     "            and closing balance, as its statement gives them; then\n"
     "            each currency's totals; whether the period is final\n"
     "            (also GET /v1/admin/report; --json is that answer with\n"
-    "            every merchant). --by-day: one report per UTC day\n"
+    "            every merchant; --csv a table of the same figures, a row\n"
+    "            per merchant). --by-day: one report per UTC day\n"
     "  refund    the merchant gives back --amount of what presentment N\n"
     "            was paid: out of the merchant's account, back to the\n"
     "            guarantee as far as it covered the payment, the rest to\n"
@@ -441,6 +442,9 @@ static const char help[] =
     "                   transfers no end)\n"
     "  --by-day         report: a report for each UTC day of the period\n"
     "                   (at most 366 days)\n"
+    "  --csv            report: a CSV table (RFC 4180, a header row, a row\n"
+    "                   per merchant and period) for a spreadsheet or an\n"
+    "                   accounting import\n"
     "  --terminal N     statement: the payments at terminal N only (the\n"
     "                   movements are the account's all the same); a\n"
     "                   terminal that is not the merchant's is refused\n"
@@ -466,7 +470,7 @@ static const struct {
     {"close-merchant", "merchant"},
     {"transfers", "account from to after limit"},
     {"statement", "merchant from to terminal after"},
-    {"report", "from to by-day"},
+    {"report", "from to by-day csv"},
     {"refund", "presentment amount ref key funded"},
     {"deposit", "account amount ref key"},
     {"withdraw", "account amount ref key take-held"},
@@ -2637,6 +2641,9 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
 
 /* Most days `admin report --by-day` reports at once. */
 #define REPORT_DAYS_MAX 366u
+/* `admin report`'s forms besides the text: --json, --csv. */
+#define REPORT_JSON 1
+#define REPORT_CSV  2
 
 struct report_text {
     offpay__report_total totals[OFFPAY__REPORT_CURRENCIES];
@@ -2750,17 +2757,76 @@ static int report_text(offpay_ledger *l, uint32_t from, uint32_t to,
     return EXIT_OK;
 }
 
+/* text as one CSV field (RFC 4180): always quoted, quotes doubled, and a
+ * text a spreadsheet would run as a formula (=, +, -, @ first) kept as
+ * text by a leading apostrophe. */
+static void csv_text(const char *text)
+{
+    putchar('"');
+    if (strchr("=+-@", text[0]) != NULL && text[0] != '\0')
+        putchar('\'');
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p == '"')
+            putchar('"');
+        putchar(*p);
+    }
+    putchar('"');
+}
+
+/* The CSV columns of `admin report --csv`: the period, the merchant, its
+ * payments' figures and its account's, as the text's two lines. */
+static const char report_csv_head[] =
+    "from,to,final,merchant,name,currency,payments,refused,late,charged,"
+    "paid,covered,owed_now,paid_later_to_date,refunded_to_date,account,"
+    "opening,settled,refunds,deposits,withdrawals,other,closing\r\n";
+
+struct report_csv {
+    uint32_t from, to, now;
+};
+
+/* One merchant's row of `admin report --csv`; amounts in the currency's
+ * decimal form, times as ISO 8601 UTC. */
+static offpay_err report_csv_row(const offpay__report_row *r, void *p)
+{
+    const struct report_csv        *c = p;
+    const offpay_statement_account *a = &r->acct;
+    const int64_t                   money[] = {
+                          r->charged,        r->paid,     r->covered,         r->owed,
+                          r->paid_later,     r->refunded, a->opening_balance, a->settled,
+                          a->refunds,        a->deposits, a->withdrawals,     a->other,
+                          a->closing_balance};
+    char t1[32], t2[32], m[OFFPAY_AMOUNT_TEXT_MAX];
+
+    printf("%s,%s,%s,%llu,", cli_iso_time(c->from, t1), cli_iso_time(c->to, t2),
+           offpay__period_final(c->to, c->now) ? "true" : "false",
+           (unsigned long long)r->merchant);
+    csv_text(r->name);
+    printf(",%s,%llu,%llu,%llu", offpay_currency_alpha(r->currency),
+           (unsigned long long)r->payments, (unsigned long long)r->rejected,
+           (unsigned long long)r->late);
+    for (size_t i = 0; i < sizeof money / sizeof money[0]; i++) {
+        if (offpay_amount_format(money[i], r->currency, m, sizeof m) !=
+            OFFPAY_OK)
+            return OFFPAY_ERANGE;
+        if (i == 6)
+            printf(",%llu", (unsigned long long)a->account);
+        printf(",%s", m);
+    }
+    printf("\r\n");
+    return OFFPAY_OK;
+}
+
 /* `admin report`: the settlement report of GET /v1/admin/report over
  * every merchant (its --json is that answer with every merchant, or with
  * --by-day {"days": [one per day]}); --by-day cuts [from, to] at each
  * midnight UTC. */
 static int report(offpay_ledger *l, uint32_t from, uint32_t to, int by_day,
-                  int json)
+                  int form)
 {
     uint32_t   now = cli_now(), d0 = from, d1;
     json_t    *days = NULL, *doc;
     offpay_err rc;
-    int        status = EXIT_OK;
+    int        status = EXIT_OK, json = form == REPORT_JSON;
 
     if (from > to)
         return cli_usage_error("admin report: --from is after --to (unix "
@@ -2771,12 +2837,23 @@ static int report(offpay_ledger *l, uint32_t from, uint32_t to, int by_day,
                                REPORT_DAYS_MAX);
     if (json && by_day && (days = json_array()) == NULL)
         return cli_fail("report", OFFPAY_ENOMEM);
+    if (form == REPORT_CSV)
+        fputs(report_csv_head, stdout);
     do {
         /* the day's last second, or to */
         d1 = by_day && to - d0 > 86399u - d0 % 86400u
                  ? d0 + (86399u - d0 % 86400u)
                  : to;
-        if (!json) {
+        if (form == REPORT_CSV) {
+            struct report_csv c = {d0, d1, now};
+            uint64_t          last;
+            int               more;
+
+            rc = offpay__report_walk(l, d0, d1, 0, UINT64_MAX, report_csv_row,
+                                     &c, &last, &more);
+            if (rc != OFFPAY_OK)
+                status = cli_fail("report", rc);
+        } else if (!json) {
             status = report_text(l, d0, d1, now);
         } else {
             rc = offpay__report_page(l, d0, d1, 0, UINT64_MAX, now, &doc);
@@ -2787,7 +2864,7 @@ static int report(offpay_ledger *l, uint32_t from, uint32_t to, int by_day,
             else
                 status = cli_print_json(doc, "report");
         }
-        if (by_day && !json && d1 < to && status == EXIT_OK)
+        if (by_day && form == 0 && d1 < to && status == EXIT_OK)
             printf("\n");
         d0 = d1 + 1;
     } while (status == EXIT_OK && d1 < to);
@@ -4022,6 +4099,7 @@ int cli_admin(int argc, char **argv)
         {"into", required_argument, NULL, 'I'},
         {"drop", no_argument, NULL, 'X'},
         {"by-day", no_argument, NULL, 'Y'},
+        {"csv", no_argument, NULL, 'V'},
         {"take-held", no_argument, NULL, 'H'},
         {"open", no_argument, NULL, 'p'},
         {"closed", no_argument, NULL, 'q'},
@@ -4047,6 +4125,7 @@ int cli_admin(int argc, char **argv)
     int            chain = 0; /* revoke-terminal --chain */
     int               drop = 0;  /* marks --drop */
     int               by_day = 0; /* report --by-day */
+    int                csv = 0;    /* report --csv */
     int                take_held = 0; /* withdraw --take-held */
     const char    *reason = NULL;
     const char       *into = NULL; /* copy-ledger --into */
@@ -4167,6 +4246,9 @@ int cli_admin(int argc, char **argv)
             break;
         case 'Y':
             by_day = 1;
+            break;
+        case 'V':
+            csv = 1;
             break;
         case 'H':
             take_held = 1;
@@ -4570,6 +4652,9 @@ int cli_admin(int argc, char **argv)
         st.terminal = (uint32_t)term;
         st.after = a.f.after_id;
         status = statement(l, &st, json);
+    } else if (strcmp(cmd, "report") == 0 && json && csv) {
+        status = cli_usage_error("admin report: give --json or --csv, not "
+                                 "both");
     } else if (strcmp(cmd, "report") == 0) {
         uint32_t now = cli_now();
 
@@ -4578,7 +4663,10 @@ int cli_admin(int argc, char **argv)
                         have_to      ? (uint32_t)to
                         : now > from ? now
                                      : (uint32_t)from,
-                        by_day, json);
+                        by_day,
+                        json  ? REPORT_JSON
+                        : csv ? REPORT_CSV
+                              : 0);
     } else if (strcmp(cmd, "refund") == 0)
         status = refund(l, &q, json);
     else if (strcmp(cmd, "deposit") == 0 || strcmp(cmd, "withdraw") == 0)

@@ -106,6 +106,36 @@ same_as_statement "$MIDB" "$T0" "$((NOW + 5))"
 "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))" --json > cli.json
 [ "$(jq -c '[.merchants, .totals]' cli.json)" = "$(jq -c '[.merchants, .totals]' resp.json)" ] \
   && ok "admin report --json: offpayd's rows and totals" || fail "admin report --json: $(head -c 400 cli.json)"
+# --csv (since 0.26.0): a table of the same figures, a row per merchant,
+# for a spreadsheet; each row equal to the JSON's, the header once, a
+# name quoted (and one a spreadsheet would run as a formula kept text)
+"$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))" --csv > report.csv
+python3 - report.csv cli.json <<'PY' && ok "admin report --csv: offpayd's figures, row for row" || fail "admin report --csv: $(cat report.csv)"
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+doc = json.load(open(sys.argv[2]))
+assert open(sys.argv[1], "rb").read().count(b"from,to,final,") == 1
+assert len(rows) == len(doc["merchants"]) == 3, rows
+for r, m in zip(rows, doc["merchants"]):
+    ms = m["movement_sums"]
+    want = {"merchant": m["merchant"], "name": m["name"], "currency": m["currency"],
+            "final": "false", "payments": str(m["payments"]), "refused": str(m["rejected"]),
+            "late": str(m["late"]), "charged": m["charged"]["decimal"], "paid": m["paid"]["decimal"],
+            "covered": m["covered"]["decimal"], "owed_now": m["owed"]["decimal"],
+            "paid_later_to_date": m["paid_later"]["decimal"],
+            "refunded_to_date": m["refunded"]["decimal"], "account": m["account"],
+            "opening": m["opening_balance"]["decimal"], "settled": ms["settled"]["decimal"],
+            "refunds": ms["refunds"]["decimal"], "deposits": ms["deposits"]["decimal"],
+            "withdrawals": ms["withdrawals"]["decimal"], "other": ms["other"]["decimal"],
+            "closing": m["closing_balance"]["decimal"]}
+    got = {k: r[k] for k in want}
+    assert got == want, (got, want)
+PY
+"$OFFPAY" admin report --db "$LEDGER" --from "$((T0 - 86400))" --to "$((NOW + 5))" --by-day --csv > days.csv
+[ "$(grep -c '^from,to,final,' days.csv)" = 1 ] && [ "$(tail -n +2 days.csv | cut -d, -f1 | sort -u | wc -l)" -ge 2 ] \
+  && ok "--by-day --csv: one header, rows of each day" || fail "--by-day --csv: $(cat days.csv)"
+run_cli 2 "give --json or --csv, not both" -- \
+  "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))" --csv --json
 run_cli 0 "NOT FINAL: payments may still be uploaded into it; final from " -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
 run_cli 0 "merchant $MIDB \"Kiosk B\" EUR  1 payment\(s\) \(0 refused, 0 late\): charged 6.00 EUR  paid 2.00 EUR  covered by the guarantee 0.00 EUR  owed by the guarantee now 3.00 EUR  paid later to date 1.00 EUR  refunded to date 0.00 EUR" -- \
@@ -171,5 +201,13 @@ api GET "/v1/admin/report?merchant=1"
 expect_http 400 BAD_PARAMETER "an unknown parameter"
 status=$(curl -s -o resp.json -w '%{http_code}' "$URL/v1/admin/report")
 expect_http 401 UNAUTHORIZED "the report without the operator token"
+# a merchant's name a spreadsheet would run as a formula, with quotes:
+# one quoted field, kept as text (--csv, since 0.26.0)
+api POST /v1/admin/merchants '{"name":"=HYPERLINK(\"x\") Shop","currency":"EUR"}'
+expect_http 200 - "a merchant named like a formula"; MERCHANT=$(jget .merchant)
+"$OFFPAY" admin report --db "$LEDGER" --csv > names.csv
+grep -q "^[^,]*,[^,]*,[a-z]*,$MERCHANT,\"'=HYPERLINK(\"\"x\"\") Shop\",EUR," names.csv \
+  && python3 -c 'import csv,sys; r=list(csv.DictReader(open(sys.argv[1],newline=""))); assert r[-1]["name"] == "'"'"'=HYPERLINK(\"x\") Shop", r[-1]' names.csv \
+  && ok "--csv: a formula-like name quoted and kept as text" || fail "--csv name: $(tail -1 names.csv)"
 audits "the report's day"
 finish
