@@ -702,6 +702,32 @@ offpay_err offpay_ledger_settle_batch(offpay_ledger *l, uint32_t terminal_id,
  * since 0.15.0). */
 offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
                                      size_t *released);
+/* What one release returned, each currency apart (never one sum over
+ * several currencies' minor units). Since 0.26.0. */
+#define OFFPAY_RELEASE_CURRENCIES 16
+typedef struct offpay_release_sum {
+    uint16_t currency;
+    size_t   escrows;  /* released by this call */
+    int64_t  returned; /* to their wallet accounts, minor units */
+} offpay_release_sum;
+
+typedef struct offpay_release_report {
+    size_t             released; /* escrows, as offpay_ledger_release_due */
+    offpay_release_sum sums[OFFPAY_RELEASE_CURRENCIES];
+    size_t             n_sums;
+    int                more;        /* more currencies than sums holds */
+    size_t             claims_paid; /* claims on the guarantee it paid */
+} offpay_release_report;
+
+/*
+ * offpay_ledger_release_report — offpay_ledger_release_due, and *out
+ * (zeroed first) says what it did: how many escrows it released, what
+ * they returned per currency, and how many claims on the guarantee it
+ * paid. Errors: those of offpay_ledger_release_due (out NULL:
+ * OFFPAY_EINVAL). Since 0.26.0.
+ */
+offpay_err offpay_ledger_release_report(offpay_ledger *l, uint32_t now,
+                                        offpay_release_report *out);
 /* (The release above is an operator's: it runs whatever the clock says,
  * and records now as the release's last run, and the newest transfer
  * time it saw, from which offpay_ledger_release_auto measures again.) */

@@ -130,7 +130,8 @@ static const char help[] =
     "  release [--now]  return every escrow whose credential expired more\n"
     "            than the upload grace ago to its wallet account, now\n"
     "            (offpayd also does it on its own schedule); each escrow\n"
-    "            once; then pay the claims on the guarantee it can.\n"
+    "            once; then pay the claims on the guarantee it can;\n"
+    "            say what came back, per currency, and the claims paid.\n"
     "            --now changes nothing: release always runs now; it\n"
     "            may be given to say so\n"
     "  cases     list the cases settlement opened (duplicate,\n"
@@ -1328,15 +1329,37 @@ static int close_merchant(offpay_ledger *l, uint64_t merchant, int json)
 
 static int release(offpay_ledger *l, int json)
 {
-    size_t     n = 0;
-    offpay_err rc = offpay_ledger_release_due(l, cli_now(), &n);
+    offpay_release_report rep;
+    offpay_err            rc = offpay_ledger_release_report(l, cli_now(), &rep);
+    char                  m[64];
 
     if (rc != OFFPAY_OK)
         return cli_fail("release", rc);
     if (json)
-        printf("{\"released\":%zu}\n", n);
+        printf("{\"released\":%zu,\"returned\":[", rep.released);
     else
-        printf("released %zu escrow(s)\n", n);
+        printf("released %zu escrow(s)", rep.released);
+    /* each currency's own sum, back to the payers' accounts */
+    for (size_t i = 0; i < rep.n_sums; i++) {
+        const offpay_release_sum *x = &rep.sums[i];
+
+        if (json)
+            printf("%s{\"currency\":\"%s\",\"escrows\":%zu,"
+                   "\"amount_minor\":%lld}",
+                   i == 0 ? "" : ",", offpay_currency_alpha(x->currency),
+                   x->escrows, (long long)x->returned);
+        else
+            printf("%s %s from %zu", i == 0 ? ":" : ",",
+                   cli_money(x->returned, x->currency, m, sizeof m),
+                   x->escrows);
+    }
+    if (json)
+        printf("],\"returned_more\":%s,\"claims_paid\":%zu}\n",
+               rep.more ? "true" : "false", rep.claims_paid);
+    else
+        printf("%s back to the payers' accounts; %zu claim(s) on the "
+               "guarantee paid\n",
+               rep.more ? " and more currencies" : "", rep.claims_paid);
     return EXIT_OK;
 }
 

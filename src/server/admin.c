@@ -12,27 +12,53 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/amount_int.h"
 #include "server/server.h"
 
 static pthread_mutex_t audit_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void srv_release(srv_req *r, srv_reply *out)
 {
-    size_t     n = 0;
-    offpay_err rc;
+    offpay_release_report rep;
+    offpay_err            rc;
 
     if (r->body_len != 0 &&
         !(r->body_len == 2 && r->body[0] == '{' && r->body[1] == '}')) {
         srv_fail(out, SRV_E_BAD_FIELD, "the body must be empty or {}");
         return;
     }
-    rc = offpay_ledger_release_due(r->l, r->now, &n);
+    rc = offpay_ledger_release_report(r->l, r->now, &rep);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "release");
     } else {
-        srv_log_request(r, 0, "released %zu escrow(s)", n);
-        srv_ok(out, json_pack("{s:I, s:I}", "released", (json_int_t)n, "time",
-                              (json_int_t)r->now));
+        json_t *arr = json_array();
+        char    said[256] = "", m[OFFPAY__MONEY_TEXT_MAX];
+        size_t  at = 0;
+
+        /* each currency's own sum, back to the payers' accounts */
+        for (size_t i = 0; i < rep.n_sums; i++) {
+            const offpay_release_sum *x = &rep.sums[i];
+
+            json_array_append_new(
+                arr, json_pack("{s:s, s:I, s:o}", "currency",
+                               offpay_currency_alpha(x->currency), "escrows",
+                               (json_int_t)x->escrows, "amount",
+                               srv_json_amount(x->returned, x->currency)));
+            if (at < sizeof said)
+                at += (size_t)snprintf(
+                    said + at, sizeof said - at, "%s %s", i == 0 ? ":" : ",",
+                    offpay__money_text(x->returned, x->currency, m));
+        }
+        srv_log_request(r, 0,
+                        "released %zu escrow(s)%s back to the payers' "
+                        "accounts; %zu claim(s) on the guarantee paid",
+                        rep.released, said, rep.claims_paid);
+        srv_ok(out,
+               json_pack("{s:I, s:o, s:b, s:I, s:I}", "released",
+                         (json_int_t)rep.released, "returned",
+                         arr != NULL ? arr : json_null(), "returned_more",
+                         rep.more, "claims_paid", (json_int_t)rep.claims_paid,
+                         "time", (json_int_t)r->now));
     }
 }
 

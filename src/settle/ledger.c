@@ -2950,7 +2950,9 @@ void offpay__ledger_cred_dues(const offpay_ledger     *l,
 struct release_ctx {
     uint64_t serial;
     uint32_t now;
-    int      done; /* 1: this transaction released it */
+    int      done;     /* 1: this transaction released it */
+    uint16_t currency; /* then: its currency */
+    int64_t  returned; /* and what went back to the wallet account */
 };
 
 /* One credential: what remains goes back to the wallet account, once. */
@@ -2974,7 +2976,34 @@ static offpay_err release_tx(offpay_ledger *l, void *p)
         rc = offpay__ledger_move(l, row.escrow_account, row.wallet_account,
                                  row.remaining, "release", 0, 0, NULL, c->now);
     c->done = rc == OFFPAY_OK;
+    c->currency = row.currency;
+    c->returned = row.remaining > 0 ? row.remaining : 0;
     return rc;
+}
+
+/* Counts one release of c into rep's currency (rep may be NULL). */
+static void release_count(offpay_release_report    *rep,
+                          const struct release_ctx *c)
+{
+    offpay_release_sum *x = NULL;
+
+    if (rep == NULL)
+        return;
+    for (size_t i = 0; i < rep->n_sums && x == NULL; i++)
+        if (rep->sums[i].currency == c->currency)
+            x = &rep->sums[i];
+    if (x == NULL && rep->n_sums < OFFPAY_RELEASE_CURRENCIES) {
+        x = &rep->sums[rep->n_sums++];
+        x->currency = c->currency;
+    }
+    if (x == NULL) {
+        rep->more = 1;
+        return;
+    }
+    x->escrows++;
+    /* saturated: a sum no ledger's escrows reach */
+    if (__builtin_add_overflow(x->returned, c->returned, &x->returned))
+        x->returned = INT64_MAX;
 }
 
 struct due_ctx {
@@ -2995,7 +3024,8 @@ static offpay_err due_tx(offpay_ledger *l, void *p)
 
 /* Releases what is due at now on every shard (offpay_ledger_release_due's
  * work, without its mark). */
-static offpay_err release_at(offpay_ledger *l, uint32_t now, size_t *released)
+static offpay_err release_at(offpay_ledger *l, uint32_t now, size_t *released,
+                             offpay_release_report *rep)
 {
     struct due_ctx due;
     size_t         count = 0;
@@ -3014,12 +3044,14 @@ static offpay_err release_at(offpay_ledger *l, uint32_t now, size_t *released)
         do {
             rc = offpay__ledger_read_on(l, k, due_tx, &due);
             for (size_t i = 0; rc == OFFPAY_OK && i < due.n; i++) {
-                struct release_ctx c = {due.serials[i], now, 0};
+                struct release_ctx c = {due.serials[i], now, 0, 0, 0};
 
                 rc = offpay__ledger_tx_on(l, k, release_tx, &c);
                 /* those this call released: not one another process
                  * released between the read and the lock */
                 count += rc == OFFPAY_OK && c.done;
+                if (rc == OFFPAY_OK && c.done)
+                    release_count(rep, &c);
             }
             due.after = due.read;
         } while (rc == OFFPAY_OK && due.n == RELEASE_BATCH);
@@ -3028,7 +3060,8 @@ static offpay_err release_at(offpay_ledger *l, uint32_t now, size_t *released)
         *released = count;
     /* and pays what the guarantee owes, as far as it holds (§5) */
     if (rc == OFFPAY_OK)
-        rc = offpay__ledger_claims_pay(l, 0, now, NULL);
+        rc = offpay__ledger_claims_pay(l, 0, now,
+                                       rep != NULL ? &rep->claims_paid : NULL);
     /* the job also finishes a terminal revocation the shards took and the
      * directory did not, and a copy of the directory to the shards that a
      * change's own copy could not make (a shard unreachable then) */
@@ -3085,13 +3118,26 @@ static offpay_err newest_transfer(offpay_ledger *l, uint32_t *newest)
 offpay_err offpay_ledger_release_due(offpay_ledger *l, uint32_t now,
                                      size_t *released)
 {
+    offpay_release_report rep;
+    offpay_err            rc = offpay_ledger_release_report(l, now, &rep);
+
+    if (released != NULL)
+        *released = rep.released;
+    return rc;
+}
+
+offpay_err offpay_ledger_release_report(offpay_ledger *l, uint32_t now,
+                                        offpay_release_report *out)
+{
     struct mark_ctx run = {OFFPAY__MARK_RELEASE, now, 0, 0};
     struct mark_ctx seen = {OFFPAY__MARK_RELEASE_SEEN, 0, 0, 0};
     offpay_err      rc;
 
-    if (l == NULL)
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (l == NULL || out == NULL)
         return OFFPAY_EINVAL;
-    rc = release_at(l, now, released);
+    rc = release_at(l, now, &out->released, out);
     /* the operator's release vouches for its clock: the automatic job
      * measures from it again, and no longer holds back for the transfers
      * the ledger had then (offpay_ledger_release_auto) */
@@ -3135,7 +3181,7 @@ offpay_err offpay_ledger_release_auto(offpay_ledger *l, uint32_t now,
         out->held = OFFPAY_RELEASE_HELD_BEHIND;
         return OFFPAY_OK;
     }
-    rc = release_at(l, now, &out->released);
+    rc = release_at(l, now, &out->released, NULL);
     run.at = now; /* forward only: another process may have run later */
     if (rc == OFFPAY_OK)
         rc = offpay__ledger_tx(l, mark_put_tx, &run);

@@ -341,6 +341,14 @@ OFFPAY_NOW=$day15 start_server
 api POST /v1/admin/release '{}'
 [ "$status" = 200 ] && [ "$(jget .released)" -ge 1 ] && ok "day 15: released $(jget .released)" \
   || fail "release: $(cat resp.json)"
+# what it returned, per currency, in the answer and offpayd's log (since
+# 0.26.0: the count alone before)
+n=$(jget .released); eur=$(jq -r '.returned[] | select(.currency == "EUR") | .amount.decimal' resp.json)
+[ "$(jq -c '[.returned[] | .escrows] | add' resp.json)" = "$n" ] \
+  && [ "$(jq '.returned[] | select(.currency == "EUR") | .amount.minor' resp.json)" -ge 4000 ] \
+  && [ "$(jq -c '[.returned_more, (.claims_paid | type)]' resp.json)" = '[false,"number"]' ] \
+  && grep -q "POST /v1/admin/release from 127\.0\.0\.1: released $n escrow(s): $eur EUR back to the payers' accounts; [0-9]* claim(s) on the guarantee paid" server.err \
+  && ok "the release says what it returned: $eur EUR from $n escrow(s)" || fail "release's sums: $(cat resp.json)"
 balances "W=$W2:9000 esc=esc/$S3:0 A=$MA:5200" "the escrow less what settled returned to the account"
 audits "a lost wallet, after the grace"
 # tc's late upload of what the lost phone paid after the report: never
