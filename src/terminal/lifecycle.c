@@ -200,6 +200,23 @@ offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
         rc = offpay_terminal_set_risk(next, &risk);
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_set_credential(next, cred, n, now);
+    /* a credential under an issuer key newer than next's bundle (next made
+     * from the bundle the merchant had before a key was added): next takes
+     * offpayd's bundle, checked against its root, and the credential then;
+     * without it the old terminal is revoked and the new one accepts
+     * nothing */
+    if (rc == OFFPAY_EUNKNOWN_KID) {
+        uint8_t *bundle = NULL;
+        size_t   len = 0;
+
+        rc = offpay__http_get_b64(base_url, "/v1/bundle", "bundle", TRIES,
+                                  &bundle, &len);
+        if (rc == OFFPAY_OK)
+            rc = offpay_terminal_sync(next, bundle, len, NULL, 0, now);
+        free(bundle);
+        if (rc == OFFPAY_OK)
+            rc = offpay_terminal_set_credential(next, cred, n, now);
+    }
     if (rc == OFFPAY_OK)
         rc = offpay_terminal_upload(next, base_url, 0, now, NULL);
     if (rc == OFFPAY_OK && new_id != NULL)

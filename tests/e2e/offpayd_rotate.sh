@@ -94,6 +94,7 @@ api POST "/v1/admin/accounts/$OW/deposit" '{"amount":"10.00"}'
 
 # ---- 1. a key added ------------------------------------------------------
 cp -a iss iss.key1   # the issuer as a second offpayd still reads it
+cp bundle.opb bundle.key1.opb   # the bundle the shops had before key 2
 run_cli 0 "signing key 2 added" -- "$OFFPAY" issuer add-key --dir iss --passphrase-file ip
 bundle_the_issuer_has=$("$OFFPAY" decode --file iss/bundle.opb --json | jq -r .seq)
 fetch_bundle
@@ -206,6 +207,25 @@ new_wallet w3 "$A" 5.00
 [ "$(cred_kid w3.cred)" = 2 ] && ok "a failed reload leaves key 2 signing" \
   || fail "after a failed reload: kid $(cred_kid w3.cred)"
 bundle_is $((seq0 + 1)) "1 2" "a failed reload leaves the bundle"
+
+# A till rotated into a device made from the bundle the shop had before
+# key 2 (the runbook's DIR2): its new credential is key 2's, which that
+# bundle lacks; the new terminal takes offpayd's bundle, then the
+# credential, and accepts (since 0.26.0; before, the old terminal was
+# revoked and the new one held no credential, EUNKNOWN_KID). Then
+# decommissioned: key 2 keeps t2 alone as its live terminal below.
+new_terminal t4 "$MERCHANT"; T4=$TID
+"$OFFPAY" terminal init --terminal t4b --root iss/root.pub --bundle bundle.key1.opb \
+  --currency EUR --passphrase-file tp >/dev/null
+[ "$("$OFFPAY" decode --file bundle.key1.opb --json | jq -r '[.keys[].kid] | join(" ")')" = 1 ] \
+  || fail "the shops' old bundle holds key 2 already"
+t rotate t4 --server "$URL" --new-terminal t4b --new-passphrase-file tp
+st4=$ts; t status t4b --json
+[ "$st4" = 0 ] && [ "$(jq -c '[.accepting, (.credential.terminal_id != '"$T4"')]' t.out)" = '[true,true]' ] \
+  && ok "a rotation into a terminal made from the bundle before key 2: it takes offpayd's bundle, accepts" \
+  || fail "rotate into an old bundle: $st4 $(cat t.out)"
+t decommission t4b --server "$URL"
+[ "$ts" = 0 ] || fail "t4b decommissioned: $(cat t.out)"
 
 # ---- 3. the new key retired ----------------------------------------------
 c3=$(pay w2 3.00)   # made before the retirement, under key 2
