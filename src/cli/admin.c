@@ -2403,7 +2403,8 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
     printf("\nbalance now %s\n",
            cli_money(a->balance, a->currency, m1, sizeof m1));
     /* the period's movements, by each transfer's own time */
-    printf("opening balance %s at %s\n",
+    /* both ends are included: before the first second, after the last */
+    printf("opening balance %s before %s\n",
            cli_money(a->opening_balance, a->currency, m1, sizeof m1),
            cli_iso_time(s->from, t1));
     printf("movements: settled %s  refunds %s  deposits %s  withdrawals %s  "
@@ -2415,7 +2416,7 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
            signed_money(a->other, a->currency, m5, sizeof m5));
     for (size_t i = 0; i < s->n_moves; i++)
         print_transfer("movement", &s->moves[i], a->currency);
-    printf("closing balance %s at %s%s\n",
+    printf("closing balance %s after %s%s\n",
            cli_money(a->closing_balance, a->currency, m1, sizeof m1),
            cli_iso_time(s->to, t1),
            offpay__period_final(s->to, s->now) ? "" : " (NOT FINAL)");

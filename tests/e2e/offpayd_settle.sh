@@ -1281,11 +1281,11 @@ run_cli 0 "^merchant $MIDA  account $MA  EUR  payments uploaded [0-9T:-]+Z to [0
 text=$("$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --from "$day100" --to $((day100 + 86400)))
 c=$(printf '%d.%02d' $((closed / 100)) $((closed % 100)))
 grep -qx "0 payment(s): paid 0.00 EUR, of which the guarantee covered 0.00 EUR; refunded 0.00 EUR to date" <<<"$text" \
-  && grep -qx "opening balance $c EUR at [0-9T:-]*Z" <<<"$text" \
+  && grep -qx "opening balance $c EUR before [0-9T:-]*Z" <<<"$text" \
   && grep -qx "movements: settled 0.00 EUR  refunds -1.00 EUR  deposits +3.00 EUR  withdrawals -2.00 EUR  other 0.00 EUR" <<<"$text" \
   && grep -qx "movement [0-9]*  [0-9T:-]*Z  refund   -1.00 to wallet account [0-9]*  presentment $P9  serial $S9  \"january\"" <<<"$text" \
   && grep -qx "movement [0-9]*  [0-9T:-]*Z  withdraw -2.00 to world account [0-9]*  \"paid out\"" <<<"$text" \
-  && grep -qx "closing balance $c EUR at [0-9T:-]*Z (NOT FINAL)" <<<"$text" \
+  && grep -qx "closing balance $c EUR after [0-9T:-]*Z (NOT FINAL)" <<<"$text" \
   && grep -qx "NOT FINAL: what is dated up to [0-9T:-]*Z may still be booked until 60 s after it: this statement is final from [0-9T:-]*Z on; read it again then (--json: \"final\": false)" <<<"$text" \
   && grep -qx "3 movement(s) besides payments" <<<"$text" \
   && ok "admin statement's text: day 100's totals, opening $c, the sums and each movement, closing $c, NOT FINAL (read before its end)" \

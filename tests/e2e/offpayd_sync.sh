@@ -598,10 +598,10 @@ api GET "/v1/admin/accounts/$M12/transfers"
 # once final; `admin transfers` the same, and `final` in its --json
 out=$(OFFPAY_NOW=$now "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MERCHANT" --from 0 --to $((now - 1)))
 grep -qx "NOT FINAL: what is dated up to $(iso $((now - 1))) may still be booked until 60 s after it: this statement is final from $(iso $((now + 60))) on; read it again then (--json: \"final\": false)" <<<"$out" \
-  && grep -qE "^closing balance [0-9.]+ EUR at $(iso $((now - 1))) \(NOT FINAL\)$" <<<"$out" \
+  && grep -qE "^closing balance [0-9.]+ EUR after $(iso $((now - 1))) \(NOT FINAL\)$" <<<"$out" \
   && ok "admin statement to now - 1: NOT FINAL, final at to + 61 s" || fail "admin statement to now - 1: $out"
 out=$(OFFPAY_NOW=$now "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MERCHANT" --from 0 --to $((now - 61)))
-! grep -q "NOT FINAL" <<<"$out" && grep -qE "^closing balance .* at $(iso $((now - 61)))$" <<<"$out" \
+! grep -q "NOT FINAL" <<<"$out" && grep -qE "^closing balance .* after $(iso $((now - 61)))$" <<<"$out" \
   && ok "admin statement to now - 61: final, nothing said" || fail "admin statement to now - 61: $out"
 out=$(OFFPAY_NOW=$now "$OFFPAY" admin transfers --db "$LEDGER" --account "$M12" --to $((now - 1)))
 grep -qx "NOT FINAL: what is dated up to $(iso $((now - 1))) may still be booked until 60 s after it: this period's history is final from $(iso $((now + 60))) on; read it again then (--json: \"final\": false)" <<<"$out" \
