@@ -1088,7 +1088,8 @@ static void bench_hostile(const bench_cfg *cfg)
             wall[k] = now_us() - t0;
             free(got);
             if (rc != OFFPAY_OK && rc != OFFPAY_ESCAN &&
-                rc != OFFPAY_EIMAGE_DEADLINE && rc != OFFPAY_EIMAGE_TOO_LARGE)
+                rc != OFFPAY_ESCAN_SEVERAL && rc != OFFPAY_EIMAGE_DEADLINE &&
+                rc != OFFPAY_EIMAGE_TOO_LARGE)
                 die("qr_scan_file (hostile)", rc);
         }
         mw = quantile(wall, (size_t)reps, 0.5);

@@ -13,7 +13,8 @@
  * seconds to minutes on the seed images, far past MAX_SCAN_S. Any violation
  * abort()s, which libFuzzer and the replay runner report. The seed corpus
  * (fuzz/corpus/image) holds the security review's kind of image: QR codes
- * tiled edge to edge, bare finder patterns, and a header claiming 8192x8192.
+ * tiled edge to edge, bare finder patterns, and a header claiming 8192x8192;
+ * and two offpay codes side by side (OFFPAY_ESCAN_SEVERAL, since 0.26.0).
  */
 #define _POSIX_C_SOURCE 200809L /* mkstemp, clock_gettime */
 
@@ -41,7 +42,8 @@ static double cpu_s(void)
 static void check(offpay_err rc, char *text, double seconds, int file)
 {
     int known = rc == OFFPAY_OK || rc == OFFPAY_ESCAN ||
-                rc == OFFPAY_EIMAGE_DEADLINE || rc == OFFPAY_ENOMEM ||
+                rc == OFFPAY_ESCAN_SEVERAL || rc == OFFPAY_EIMAGE_DEADLINE ||
+                rc == OFFPAY_ENOMEM ||
                 (file && (rc == OFFPAY_EIMAGE ||
                           rc == OFFPAY_EIMAGE_TOO_LARGE || rc == OFFPAY_EIO));
 

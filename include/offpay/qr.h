@@ -153,9 +153,12 @@ offpay_err offpay_qr_scan_file(const char *path, char **text);
  * than 40 grey levels of contrast read as background. If the image
  * holds several QR codes, the one whose text begins with an offpay prefix
  * ("OP??:", protocol.md §4) is returned, and another kind's (a poster's
- * web address) is passed over; two different offpay texts read in the
- * same pass are OFFPAY_ESCAN_SEVERAL (since 0.26.0; one of them was
- * returned before), and with none, one of the foreign ones is returned.
+ * web address) is passed over; two different offpay texts read at the
+ * same scale, by either pass (a code beside one shown light-on-dark too),
+ * are OFFPAY_ESCAN_SEVERAL (since 0.26.0; one of them was returned
+ * before), and with none, one of the foreign ones is returned. So the
+ * inverted pass also runs after the first read a code, when the image
+ * has shapes it could read.
  * Work is bounded (see the top of this file); the call allocates about 2.1
  * bytes a pixel of the (downscaled) image.
  * *text is malloc'd, NUL-terminated UTF-8; free() it.

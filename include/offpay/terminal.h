@@ -664,11 +664,15 @@ offpay_err offpay_terminal_export(offpay_terminal *t, const char *path,
  * lifecycle"); said in the log. A next that already holds its credential
  * (an earlier call got that far) keeps its own risk rules. A next with
  * another key is refused
- * (OFFPAY_EREFUSED, TERMINAL_REVOKED). Errors: OFFPAY_EINVAL,
+ * (OFFPAY_EREFUSED, TERMINAL_REVOKED). A next whose bundle lacks the issuer
+ * key that signed its new credential (made from a bundle older than a key
+ * added since) takes offpayd's bundle first, checked against its root as
+ * offpay_terminal_sync does (since 0.26.0; before, OFFPAY_EUNKNOWN_KID with
+ * old revoked already). Errors: OFFPAY_EINVAL,
  * OFFPAY_EPASSPHRASE (next opened without its key), OFFPAY_ESYNC_REQUIRED,
  * OFFPAY_EREFUSED (offpayd refused: its error in the log), OFFPAY_EIO
- * (unreachable), those of
- * offpay_terminal_upload and offpay_terminal_set_credential.
+ * (unreachable), those of offpay_terminal_upload, offpay_terminal_sync (of
+ * offpayd's bundle) and offpay_terminal_set_credential.
  */
 offpay_err offpay_terminal_rotate(offpay_terminal *old, offpay_terminal *next,
                                   const char *base_url, uint32_t now,

@@ -1901,7 +1901,7 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
     const wallet_args    *a = args;
     offpay_wallet_account acct;
     offpay_wallet        *w;
-    int                   status = EXIT_OK;
+    int                   status = EXIT_OK, asked_before = 0;
     int64_t               amount = 0, balance = 0;
     uint64_t              serial = 0;
     long long             expires = 0;
@@ -1958,8 +1958,9 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
         uint16_t cur = 0;
         uint32_t until = 0;
 
-        if (offpay_wallet_allowance_pending(w, &was, &cur, &until) ==
-            OFFPAY_OK) {
+        asked_before =
+            offpay_wallet_allowance_pending(w, &was, &cur, &until) == OFFPAY_OK;
+        if (asked_before) {
             if (was != amount || cur != acct.currency ||
                 until != (uint32_t)expires) {
                 fprintf(stderr, "offpay: wallet allowance: ");
@@ -1975,8 +1976,8 @@ static int cmd_allowance(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_wallet_allowance(w, a->server, amount, acct.currency,
                                  (uint32_t)expires, cli_now(), &serial,
                                  &balance);
-    if (rc == OFFPAY_EIO && offpay_server_unreached()) {
-        /* nothing was sent: nothing to make twice */
+    if (rc == OFFPAY_EIO && offpay_server_unreached() && !asked_before) {
+        /* nothing was sent, and no earlier try: nothing was made */
         fprintf(stderr,
                 "offpay: wallet allowance: offpayd could not be reached "
                 "(see above) (EIO): the allowance was NOT made and nothing "

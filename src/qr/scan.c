@@ -397,13 +397,44 @@ static void count_candidates(const uint8_t *bits, int w, int h, int *runs,
     }
 }
 
+/* Whether c may stand for a "?" of "OP??:": a capital or a digit, the
+ * characters QR alphanumeric mode and every offpay prefix use. */
+static int prefix_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 /* Whether text begins with a prefix reserved for offpay ("OP??:",
  * protocol.md §4): a payment code, a request, a receipt and the rest. */
 static int offpay_text(const char *text)
 {
     return strlen(text) >= 5 && text[0] == 'O' && text[1] == 'P' &&
-           text[2] >= 'A' && text[2] <= 'Z' && text[3] >= 'A' &&
-           text[3] <= 'Z' && text[4] == ':';
+           prefix_char(text[2]) && prefix_char(text[3]) && text[4] == ':';
+}
+
+/* Keeps what a pass read (t, malloc'd) beside what the passes before it
+ * at this level read (*text, or NULL): the offpay text over a foreign
+ * one, the first of two foreign ones; two different offpay texts are
+ * OFFPAY_ESCAN_SEVERAL (*text freed and NULL). t is taken over. */
+static offpay_err keep(char **text, char *t)
+{
+    if (*text == NULL) {
+        *text = t;
+        return OFFPAY_OK;
+    }
+    if (offpay_text(*text) && offpay_text(t) && strcmp(*text, t) != 0) {
+        free(t);
+        free(*text);
+        *text = NULL;
+        return OFFPAY_ESCAN_SEVERAL;
+    }
+    if (!offpay_text(*text) && offpay_text(t)) {
+        free(*text);
+        *text = t;
+    } else {
+        free(t);
+    }
+    return OFFPAY_OK;
 }
 
 /* One ZXing pass over bits. Of the different texts it reads, *text is the
@@ -491,7 +522,12 @@ offpay_err offpay__qr_scan_bounded(const uint8_t *pixels, int width, int height,
             binarize_local(grey, w, h, bp, bits);
         despeckle(bits, w, h, line);
         count_candidates(bits, w, h, runs, OFFPAY__QR_CANDIDATES_MAX, counts);
+        /* Both polarities, even once a code is read: a payer's code
+         * beside one shown inverted (a terminal's screen, qr.h) is two
+         * codes in the picture all the same. */
         for (int pol = 0; pol < 2; pol++) {
+            char *t = NULL;
+
             if (counts[pol] > rep.max_candidates)
                 rep.max_candidates = counts[pol];
             if (pol == 1) /* light-on-dark: ZXing 1.4 reads dark only */
@@ -505,13 +541,20 @@ offpay_err offpay__qr_scan_bounded(const uint8_t *pixels, int width, int height,
             if (counts[pol] < 3) /* a QR code shows three finder patterns */
                 continue;
             if (now_us() - t0 >= budget_us) {
-                rc = OFFPAY_EIMAGE_DEADLINE;
+                /* what the first pass read stands: the budget is spent */
+                rc = *text != NULL ? OFFPAY_OK : OFFPAY_EIMAGE_DEADLINE;
                 goto out;
             }
             rep.passes++;
-            rc = pass(bits, w, h, text);
-            if (rc != OFFPAY_ESCAN) /* found, several, or out of memory */
+            rc = pass(bits, w, h, &t);
+            if (rc == OFFPAY_OK)
+                rc = keep(text, t);
+            if (rc != OFFPAY_OK && rc != OFFPAY_ESCAN) /* several, no memory */
                 goto out;
+        }
+        if (*text != NULL) { /* found at this level */
+            rc = OFFPAY_OK;
+            goto out;
         }
         if (w / 2 < OFFPAY__QR_MIN_SIDE || h / 2 < OFFPAY__QR_MIN_SIDE ||
             (!refused &&
@@ -523,6 +566,10 @@ offpay_err offpay__qr_scan_bounded(const uint8_t *pixels, int width, int height,
     }
     rc = rep.skipped > 0 ? OFFPAY_EIMAGE_DEADLINE : OFFPAY_ESCAN;
 out:
+    if (rc != OFFPAY_OK) { /* a text read before an error is not given */
+        free(*text);
+        *text = NULL;
+    }
     if (report != NULL)
         *report = rep;
     free(line);

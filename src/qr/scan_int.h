@@ -22,10 +22,10 @@
 #define OFFPAY__QR_CANDIDATES_MAX 150
 
 /* Most different texts one ZXing pass keeps: enough to see a second offpay
- * code beside a foreign QR code (scan.c refuses a picture of two offpay
+ * code beside foreign QR codes (scan.c refuses a picture of two offpay
  * codes). Reading on after the first code costs no more than a pass that
  * finds nothing. */
-#define OFFPAY__QR_TEXTS_MAX 3
+#define OFFPAY__QR_TEXTS_MAX 8
 
 /* What one scan did, for tests and the benchmark. */
 typedef struct offpay__qr_scan_report {

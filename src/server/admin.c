@@ -32,7 +32,7 @@ void srv_release(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "release");
     } else {
         json_t *arr = json_array();
-        char    said[256] = "", m[OFFPAY__MONEY_TEXT_MAX];
+        char    said[1024] = "", m[OFFPAY__MONEY_TEXT_MAX];
         size_t  at = 0;
 
         /* each currency's own sum, back to the payers' accounts */

@@ -67,7 +67,7 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         srv_fail_credential_max(out, "limit", currency);
         goto out;
     }
-    if (v[3].present && srv_fail_expires_past(out, (uint32_t)v[3].u, r->now))
+    if (srv_fail_expires_past(out, v[3].present, (uint32_t)v[3].u, r->now))
         goto out;
     expires = v[3].present ? (uint32_t)v[3].u : r->now + SRV_CRED_LIFETIME;
     flags = (!v[4].present || v[4].b) ? OFFPAY_CRED_ALLOW_UNBOUND : 0;

@@ -148,11 +148,12 @@ void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
     srv_metrics_engine_error(rc, out->status);
 }
 
-int srv_fail_expires_past(srv_reply *out, uint32_t expires, uint32_t now)
+int srv_fail_expires_past(srv_reply *out, int sent, uint32_t expires,
+                          uint32_t now)
 {
     char hint[192];
 
-    if (expires == 0 || expires > now)
+    if (!sent || expires > now)
         return 0;
     snprintf(hint, sizeof hint,
              "expires: %lu is not after now (%lu): a unix time in seconds "

@@ -206,10 +206,11 @@ int srv_request_key(srv_req *r, srv_reply *out, const char **key);
 json_t *srv_credential_json(const offpay_wallet_cred *wc,
                             const uint8_t bytes[OFFPAY_WALLET_CRED_BYTES],
                             int keyed, int replayed);
-/* When a requested expiry (expires, sent: not 0) is not after now, sets
- * out to 400 BAD_FIELD saying so (instead of the engine's bare EINVAL)
- * and returns 1; else 0 (parse.c). */
-int srv_fail_expires_past(srv_reply *out, uint32_t expires, uint32_t now);
+/* When a requested expiry (expires, sent: given in the request, 0 too)
+ * is not after now, sets out to 400 BAD_FIELD saying so (instead of the
+ * engine's bare EINVAL) and returns 1; else 0 (parse.c). */
+int srv_fail_expires_past(srv_reply *out, int sent, uint32_t expires,
+                          uint32_t now);
 /* Sets out to 400 EAMOUNT for a credential's limit (field what) above
  * OFFPAY_WIRE_AMOUNT_MAX, the hint giving that maximum in currency's
  * decimal form (both issuers: operator and wallet allowance). */

@@ -43,7 +43,7 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
         srv_fail(out, (srv_err)e, hint);
         goto out;
     }
-    if (v[2].present && srv_fail_expires_past(out, (uint32_t)v[2].u, r->now))
+    if (srv_fail_expires_past(out, v[2].present, (uint32_t)v[2].u, r->now))
         goto out;
     expires =
         v[2].present ? (uint32_t)v[2].u : r->now + SRV_TERMINAL_LIFETIME;

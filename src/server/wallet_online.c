@@ -404,7 +404,7 @@ void srv_enrollment_new(srv_req *r, srv_reply *out)
         srv_fail(out, (srv_err)e, hint);
         return;
     }
-    if (srv_fail_expires_past(out, b.expires, r->now))
+    if (srv_fail_expires_past(out, b.expires != 0, b.expires, r->now))
         return;
     expires = b.expires ? b.expires : r->now + OFFPAY_ENROLL_LIFETIME;
     rc = offpay_ledger_enrollment_add(r->l, b.currency, b.ref, expires, r->now,
@@ -451,7 +451,7 @@ void srv_admin_wallet_enrollment(srv_req *r, srv_reply *out)
         srv_fail(out, (srv_err)e, hint);
         return;
     }
-    if (srv_fail_expires_past(out, expires, r->now))
+    if (srv_fail_expires_past(out, expires != 0, expires, r->now))
         return;
     if (expires == 0)
         expires = r->now + OFFPAY_ENROLL_LIFETIME;
@@ -990,7 +990,7 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out)
                  "rotation registers only a key its sender holds");
         return;
     }
-    if (srv_fail_expires_past(out, b.expires, r->now))
+    if (srv_fail_expires_past(out, b.expires != 0, b.expires, r->now))
         return;
     if (b.expires == 0)
         b.expires = r->now + SRV_TERMINAL_LIFETIME;

@@ -456,6 +456,12 @@ w allowance wl --server "$PURL" --amount 3.00
   && [ "$(balance "$WL")" = 700 ] \
   && ok "allowance with every answer dropped: exit 3; offpayd made it once (WL 7.00)" \
   || fail "dropped allowance: $ws $(cat w.out); WL $(balance "$WL")"
+# asked again with offpayd unreachable: this try sent nothing, but the one
+# before made the escrow, so never "NOT made"
+w allowance wl --server http://127.0.0.1:1 --amount 3.00
+[ "$ws" = 3 ] && grep -q "it may have issued the credential" w.out && ! grep -q "NOT made" w.out \
+  && ok "an unreachable retry of an allowance made before: 'may have issued', not 'NOT made'" \
+  || fail "unreachable retry: $ws $(cat w.out)"
 rm ctl/drop
 w balance wl
 grep -q "^an allowance of 3.00 EUR was asked and not answered: run 'offpay wallet sync' (or the same allowance again)$" w.out \

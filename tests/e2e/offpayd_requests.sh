@@ -333,6 +333,8 @@ past_hint() { [[ $(jget .hint) =~ ^expires:\ 1000\ is\ not\ after\ now\ \([0-9]+
   && ok "hint: $(jget .hint)" || fail "the past expiry's hint: $(jget .hint)"; }
 api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$(printf '%064x' 1)\",\"limit\":\"1.00\",\"expires\":1000}"
 expect_http 400 BAD_FIELD "a credential expiring in 1970"; past_hint
+api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$(printf '%064x' 1)\",\"limit\":\"1.00\",\"expires\":0}"
+expect_http 400 BAD_FIELD "a credential expiring at 0"
 api POST /v1/admin/enrollments '{"currency":"EUR","expires":1000}'
 expect_http 400 BAD_FIELD "an enrollment code expiring in 1970"; past_hint
 api POST /v1/admin/terminals "{\"merchant\":\"$MERCHANT\",\"terminal_key\":\"$(printf '%064x' 7)\",\"expires\":1000}"

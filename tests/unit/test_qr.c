@@ -732,7 +732,8 @@ static void test_hostile_tiles_refused(void)
 /* Scans a picture of two QR codes side by side, each written as a PNG by
  * liboffpay, at 4 pixels a module, on a white canvas; the grey buffer and
  * the PNG of it both. Returns the gray buffer's error and sets *got. */
-static offpay_err scan_two(const char *left, const char *right, char **got)
+static offpay_err scan_two_as(const char *left, const char *right,
+                              int invert_right, char **got)
 {
     const char *texts[2] = {left, right};
     uint8_t    *part[2] = {NULL, NULL}, *canvas = NULL;
@@ -756,10 +757,14 @@ static offpay_err scan_two(const char *left, const char *right, char **got)
         goto out;
     memset(canvas, 255, (size_t)w * (size_t)h);
     for (int i = 0; i < 2; i++)
-        for (int y = 0; y < ph[i]; y++)
-            memcpy(canvas + (size_t)(y + 20) * (size_t)w + 10 +
-                       (i == 0 ? 0 : pw[0] + 20),
-                   part[i] + (size_t)y * (size_t)pw[i], (size_t)pw[i]);
+        for (int y = 0; y < ph[i]; y++) {
+            uint8_t *row = canvas + (size_t)(y + 20) * (size_t)w + 10 +
+                           (i == 0 ? 0 : pw[0] + 20);
+
+            memcpy(row, part[i] + (size_t)y * (size_t)pw[i], (size_t)pw[i]);
+            for (int x = 0; i == 1 && invert_right && x < pw[i]; x++)
+                row[x] = (uint8_t)(255 - row[x]); /* a dark-mode screen */
+        }
     rc = offpay_qr_scan_gray(canvas, w, h, w, got);
     tmp_path(path, sizeof path, "two.png");
     CHECK(write_gray_png(path, canvas, w, h) == 0);
@@ -773,6 +778,11 @@ out:
     free(part[0]);
     free(part[1]);
     return rc;
+}
+
+static offpay_err scan_two(const char *left, const char *right, char **got)
+{
+    return scan_two_as(left, right, 0, got);
 }
 
 /* A picture is taken for one code. Two different offpay codes in it are
@@ -795,6 +805,14 @@ static void test_scan_several_codes(void)
     /* a payment code beside a request: two offpay texts all the same */
     CHECK_ERR(scan_two(a, "OPRQ:ABC", &got), OFFPAY_ESCAN_SEVERAL);
     CHECK(got == NULL);
+
+    /* the second one shown light-on-dark (a dark-mode screen): read by
+     * the other pass, and refused all the same */
+    CHECK_ERR(scan_two_as(a, b, 1, &got), OFFPAY_ESCAN_SEVERAL);
+    CHECK(got == NULL);
+    CHECK_ERR(scan_two_as(web, b, 1, &got), OFFPAY_OK);
+    CHECK(got != NULL && strcmp(got, b) == 0);
+    free(got);
 
     CHECK_ERR(scan_two(a, a, &got), OFFPAY_OK);
     CHECK(got != NULL && strcmp(got, a) == 0);
@@ -852,7 +870,10 @@ static void test_genuine_frames_first_pass(void)
         CHECK_ERR(offpay__qr_scan_bounded(frame, w, h, w, 10000000, &got, &rep),
                   OFFPAY_OK);
         CHECK(got != NULL && strcmp(got, text) == 0);
-        CHECK(rep.levels == 1 && rep.passes == 1 && rep.skipped == 0);
+        /* the first pass reads it; the inverted one, when the frame has
+         * light-centred look-alikes, looks for a second code (0.26.0) */
+        CHECK(rep.levels == 1 && rep.passes >= 1 && rep.passes <= 2 &&
+              rep.skipped == 0);
         CHECK(rep.max_candidates < OFFPAY__QR_CANDIDATES_MAX / 2);
         free(got);
     }
