@@ -26,7 +26,12 @@ def modules(lib, text):
     if rc != 0:
         sys.exit(f"qr_pair.py: offpay_qr_render_utf8 failed ({rc})")
     art = out.value.decode()
-    lib.free(out)
+    # the free of the process's global namespace, which the library's
+    # malloc resolved to (a sanitizer build's runtime, loaded after
+    # python's libc, has its own free, which this memory is not from)
+    libc = ctypes.CDLL(None)
+    libc.free.argtypes = [ctypes.c_void_p]
+    libc.free(ctypes.cast(out, ctypes.c_void_p))
     rows = []
     for line in art.rstrip("\n").split("\n"):
         upper = [LIGHT[c][0] for c in line]
@@ -52,7 +57,6 @@ def main():
     if len(sys.argv) != 5:
         sys.exit("usage: qr_pair.py LIBOFFPAY TEXT1 TEXT2 OUT.png")
     lib = ctypes.CDLL(sys.argv[1])
-    lib.free.argtypes = [ctypes.c_void_p]
     lib.offpay_qr_render_utf8.argtypes = [ctypes.c_char_p,
                                           ctypes.POINTER(ctypes.c_char_p)]
     left, right = modules(lib, sys.argv[2]), modules(lib, sys.argv[3])
