@@ -144,8 +144,10 @@ offpay_err offpay_qr_scan_file(const char *path, char **text);
  * pixels[y * stride + x] for 0 <= x < width, 0 <= y < height (stride >=
  * width, in bytes). The buffer is only read, and only during the call. It
  * copes with camera frames: uneven lighting, noise, any rotation, mild
- * perspective. Light-on-dark (inverted) codes are read by a second pass,
- * run only when the first finds nothing. An image longer than 4096 pixels
+ * perspective. Light-on-dark (inverted) codes are read by a second pass
+ * (since 0.26.0 run also after the first read a code, to see a second code
+ * in the picture; before, only when the first found nothing). An image
+ * longer than 4096 pixels
  * on a side is first box-downscaled by a whole factor to fit 4096 (so its
  * modules should be at least ~2 pixels for each unit of that factor).
  * Specks one pixel wide are removed before the search (so are modules one
