@@ -250,6 +250,11 @@ grep -q "^wallet revoked at the server at $(iso "$rat"): 1 credential(s) revoked
   && grep -q "enroll it with a code the operator makes for account $W2: it takes this account" w.out \
   && ok "report-lost tells the owner the account, the escrow's return and the late window" \
   || fail "report-lost's answer: $(cat w.out)"
+# the reported wallet pays no more, and says why and what to do
+w pay w2n --currency EUR --amount 1.00
+[ "$ws" = 1 ] && ! grep -q "^OPPY:" w.out && grep -q "(EREVOKED)" w.out \
+  && grep -q "its credential was revoked (its code presented twice, or reported lost): what is left comes back to the account after its release; take a new allowance" w.out \
+  && ok "wallet pay after report-lost: no code, EREVOKED and its hint" || fail "pay after report-lost: $ws $(cat w.out)"
 # and the copy's balance gives that date, not the credential's expiry
 w balance w2n
 grep -qx "  returns    $(iso $((rat + 14 * 86400))): offpayd's release of what the escrow still holds to your account" w.out \

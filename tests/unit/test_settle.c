@@ -1424,7 +1424,16 @@ static void test_release_after_grace_returns_escrow_once(void)
     REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 40 * DAY, &released));
     CHECK(released == 0);
     CHECK(balance(&w, w.wallet_acct) == CENTS(50));
-    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 45 * DAY, &released));
+    {
+        /* what came back, in its currency (since 0.26.0) */
+        offpay_release_report rr;
+
+        REQUIRE_OK(offpay_ledger_release_report(w.l, T0 + 45 * DAY, &rr));
+        released = rr.released;
+        CHECK(rr.n_sums == 1 && rr.sums[0].currency == EUR &&
+              rr.sums[0].escrows == 1 && rr.sums[0].returned == CENTS(30) &&
+              !rr.more && rr.claims_paid == 0);
+    }
     CHECK(released == 1);
     CHECK(balance(&w, w.wallet_acct) == CENTS(80));
     CHECK(escrow(&w) == 0);
@@ -6076,11 +6085,23 @@ static void test_release_run_pays_claims_in_every_currency(void)
     CHECK(balance(&w, w.merchant_acct[1]) == CENTS(20));
     CHECK(balance(&w, yen_acct) == 2000);
 
-    REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + 3800, NULL));
-    CHECK(balance(&w, w.merchant_acct[1]) == CENTS(30));
-    CHECK(balance(&w, w.guarantee) == CENTS(90));
-    CHECK(balance(&w, yen_acct) == 2400);
-    CHECK(balance(&w, yen_g) == 600);
+    /* the run says so (offpay_ledger_release_report, since 0.26.0): the
+     * two claims paid, no escrow released; and a run again pays none */
+    {
+        offpay_release_report rr;
+
+        REQUIRE_OK(offpay_ledger_release_report(w.l, T0 + 3800, &rr));
+        CHECK(rr.claims_paid == 2 && rr.released == 0 && rr.n_sums == 0 &&
+              !rr.more);
+        CHECK(balance(&w, w.merchant_acct[1]) == CENTS(30));
+        CHECK(balance(&w, w.guarantee) == CENTS(90));
+        CHECK(balance(&w, yen_acct) == 2400);
+        CHECK(balance(&w, yen_g) == 600);
+        REQUIRE_OK(offpay_ledger_release_report(w.l, T0 + 3801, &rr));
+        CHECK(rr.claims_paid == 0 && rr.released == 0);
+        CHECK_ERR(offpay_ledger_release_report(w.l, T0 + 3801, NULL),
+                  OFFPAY_EINVAL);
+    }
     REQUIRE_OK(offpay_ledger_audit(w.l, &rep));
     CHECK(rep.money[0].owed == 0 && rep.money[1].owed == 0);
     CHECK(audit_ok(&w));
