@@ -164,6 +164,12 @@ static const char help[] =
     "            upload grace, minus what settles meanwhile (also POST\n"
     "            /v1/admin/wallets/N/revoke); again, it says when it was\n"
     "            revoked and changes nothing\n"
+    "  credential  one wallet credential by its --serial (also GET\n"
+    "            /v1/admin/credentials/N; --json is that answer): its\n"
+    "            account, limit, term and state, where its escrow's money\n"
+    "            went (paid to merchants, released, what it holds), and\n"
+    "            the guarantee's loss on it (covered, claims paid and\n"
+    "            owed, refunds back to the guarantee, net loss)\n"
     "  revoke-credential  one wallet credential by its --serial (a lost\n"
     "            wallet that never enrolled: each of its serials; also POST\n"
     "            /v1/admin/credentials/N/revoke): terminals refuse its codes\n"
@@ -466,6 +472,7 @@ static const struct {
     {"evidence", "bundle out force server token-file"},
     {"enroll-code", "currency expires ref account"},
     {"revoke-wallet", "account"},
+    {"credential", "serial"},
     {"revoke-credential", "serial reason"},
     {"revoke-terminal", "terminal-id chain reason"},
     {"close-merchant", "merchant"},
@@ -948,6 +955,73 @@ static int revoke_wallet(offpay_ledger *l, uint64_t account, int json)
 static json_t *decimal_json(int64_t minor, uint16_t currency);
 
 /* `admin revoke-credential`: one credential by its serial (settle.h). */
+/* `admin credential`: what the ledger holds of one wallet credential, its
+ * escrow and the guarantee's loss on it (GET /v1/admin/credentials/N). */
+static int credential(offpay_ledger *l, uint64_t serial, int json)
+{
+    offpay_ledger_cred_info c;
+    json_t                 *doc = NULL;
+    char                    t1[32], t2[32], m[9][64];
+    offpay_err              rc;
+    uint16_t                cur;
+
+    if (serial == 0)
+        return cli_usage_error("admin credential: --serial N is required");
+    rc = offpay__credential_json(l, serial, &doc);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_credential(l, serial, &c);
+    if (rc == OFFPAY_ENOT_ISSUED) { /* the operator's input */
+        json_decref(doc);
+        fprintf(stderr,
+                "offpay: admin credential: no credential was issued with "
+                "serial %llu (ENOT_ISSUED)\n",
+                (unsigned long long)serial);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK) {
+        json_decref(doc);
+        return cli_fail("admin credential", rc);
+    }
+    if (json)
+        return cli_print_json(doc, "admin credential");
+    cur = c.currency;
+    printf("credential %llu  account %llu  limit %s  issuer key %lld  valid "
+           "%s to %s\n",
+           (unsigned long long)c.serial, (unsigned long long)c.wallet_account,
+           cli_money(c.limit, cur, m[0], sizeof m[0]),
+           (long long)json_integer_value(json_object_get(doc, "kid")),
+           cli_iso_time(c.valid_from, t1), cli_iso_time(c.expires, t2));
+    json_decref(doc);
+    if (c.revoked)
+        printf("  REVOKED at %s\n", cli_iso_time(c.revoked_at, t1));
+    printf("  escrow (account %llu): funded %s, late codes taken back %s, "
+           "covered by the guarantee %s; paid to merchants %s, released %s; "
+           "holds %s\n",
+           (unsigned long long)c.escrow_account,
+           cli_money(c.funded, cur, m[0], sizeof m[0]),
+           cli_money(c.late, cur, m[1], sizeof m[1]),
+           cli_money(c.covered, cur, m[2], sizeof m[2]),
+           cli_money(c.paid, cur, m[3], sizeof m[3]),
+           cli_money(c.released_amount, cur, m[4], sizeof m[4]),
+           cli_money(c.remaining, cur, m[5], sizeof m[5]));
+    if (c.released)
+        printf("  released at %s; late codes paid from the account until "
+               "%s\n",
+               cli_iso_time(c.released_at, t1), cli_iso_time(c.late_until, t2));
+    else
+        printf("  released at the release job's first run after %s; late "
+               "codes paid from the account until %s\n",
+               cli_iso_time(c.release_due, t1), cli_iso_time(c.late_until, t2));
+    printf("  the guarantee: covered %s, claims paid %s, owed %s, refunds "
+           "back %s: net loss %s\n",
+           cli_money(c.covered, cur, m[0], sizeof m[0]),
+           cli_money(c.claimed, cur, m[1], sizeof m[1]),
+           cli_money(c.owed, cur, m[2], sizeof m[2]),
+           cli_money(c.refunded_to_guarantee, cur, m[3], sizeof m[3]),
+           cli_money(c.net_loss, cur, m[4], sizeof m[4]));
+    return EXIT_OK;
+}
+
 static int revoke_credential(offpay_ledger *l, uint64_t serial,
                              const char *reason, int json)
 {
@@ -4655,6 +4729,8 @@ int cli_admin(int argc, char **argv)
         status = enroll_code(l, currency, expires, q.ref, account, json);
     else if (strcmp(cmd, "revoke-wallet") == 0)
         status = revoke_wallet(l, account, json);
+    else if (strcmp(cmd, "credential") == 0)
+        status = credential(l, a.f.serial, json);
     else if (strcmp(cmd, "revoke-credential") == 0)
         status = revoke_credential(l, a.f.serial, reason, json);
     else if (strcmp(cmd, "revoke-terminal") == 0)

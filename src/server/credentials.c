@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "server/server.h"
+#include "settle/render.h"
 
 void srv_credential_new(srv_req *r, srv_reply *out)
 {
@@ -221,51 +222,21 @@ json_t *srv_credential_json(const offpay_wallet_cred *wc,
 
 void srv_credential_get(srv_req *r, srv_reply *out)
 {
-    offpay_ledger_cred_info c;
-    offpay_wallet_cred      wc;
-    uint8_t                 bytes[OFFPAY_WALLET_CRED_BYTES];
-    uint64_t                serial;
-    offpay_err              rc;
+    json_t    *j = NULL;
+    uint64_t   serial;
+    offpay_err rc;
 
     if (srv_parse_id(r->cap[0], SRV_ID_MAX, &serial) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "serial: a decimal id from 1");
         return;
     }
-    rc = offpay_ledger_credential(r->l, serial, &c);
-    /* the issuer key that signed it, from the bytes it was issued as */
-    if (rc == OFFPAY_OK)
-        rc = offpay_ledger_credential_bytes(r->l, serial, bytes);
-    if (rc == OFFPAY_OK &&
-        offpay_wallet_cred_decode(bytes, sizeof bytes, &wc) != OFFPAY_OK)
-        rc = OFFPAY_ESTORE; /* the ledger signed them */
+    /* the rendering offpay admin credential --json shares */
+    rc = offpay__credential_json(r->l, serial, &j);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "credential");
         return;
     }
-    srv_ok(
-        out,
-        json_pack(
-            "{s:o, s:I, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:I, s:b, "
-            "s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}}",
-            "serial", srv_json_id(c.serial), "kid", (json_int_t)wc.kid,
-            "account", srv_json_id(c.wallet_account), "escrow_account",
-            srv_json_id(c.escrow_account), "limit",
-            srv_json_amount(c.limit, c.currency), "remaining",
-            srv_json_amount(c.remaining, c.currency), "valid_from",
-            (json_int_t)c.valid_from, "expires", (json_int_t)c.expires,
-            "revoked", c.revoked, "revoked_at", (json_int_t)c.revoked_at,
-            "released", c.released, "released_at", (json_int_t)c.released_at,
-            "release_due", (json_int_t)c.release_due, "late_until",
-            (json_int_t)c.late_until, "escrow", "funded",
-            srv_json_amount(c.funded, c.currency), "late",
-            srv_json_amount(c.late, c.currency), "covered",
-            srv_json_amount(c.covered, c.currency), "paid",
-            srv_json_amount(c.paid, c.currency), "released",
-            srv_json_amount(c.released_amount, c.currency), "claimed",
-            srv_json_amount(c.claimed, c.currency), "owed",
-            srv_json_amount(c.owed, c.currency), "refunded_to_guarantee",
-            srv_json_amount(c.refunded_to_guarantee, c.currency), "net_loss",
-            srv_json_amount(c.net_loss, c.currency)));
+    srv_ok(out, j);
 }
 
 void srv_credential_revoke(srv_req *r, srv_reply *out)

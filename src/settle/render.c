@@ -95,6 +95,48 @@ json_t *offpay__json_transfer(const offpay_account_transfer *t,
     return j;
 }
 
+offpay_err offpay__credential_json(offpay_ledger *l, uint64_t serial,
+                                   json_t **out)
+{
+    offpay_ledger_cred_info c;
+    offpay_wallet_cred      wc;
+    uint8_t                 bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_err              rc;
+
+    *out = NULL;
+    rc = offpay_ledger_credential(l, serial, &c);
+    /* the issuer key that signed it, from the bytes it was issued as */
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_credential_bytes(l, serial, bytes);
+    if (rc == OFFPAY_OK &&
+        offpay_wallet_cred_decode(bytes, sizeof bytes, &wc) != OFFPAY_OK)
+        rc = OFFPAY_ESTORE; /* the ledger signed them */
+    if (rc != OFFPAY_OK)
+        return rc;
+    *out = json_pack(
+        "{s:o, s:I, s:o, s:o, s:o, s:o, s:I, s:I, s:b, s:I, s:b, "
+        "s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}}",
+        "serial", offpay__json_id(c.serial), "kid", (json_int_t)wc.kid,
+        "account", offpay__json_id(c.wallet_account), "escrow_account",
+        offpay__json_id(c.escrow_account), "limit",
+        offpay__json_amount(c.limit, c.currency), "remaining",
+        offpay__json_amount(c.remaining, c.currency), "valid_from",
+        (json_int_t)c.valid_from, "expires", (json_int_t)c.expires, "revoked",
+        c.revoked, "revoked_at", (json_int_t)c.revoked_at, "released",
+        c.released, "released_at", (json_int_t)c.released_at, "release_due",
+        (json_int_t)c.release_due, "late_until", (json_int_t)c.late_until,
+        "escrow", "funded", offpay__json_amount(c.funded, c.currency), "late",
+        offpay__json_amount(c.late, c.currency), "covered",
+        offpay__json_amount(c.covered, c.currency), "paid",
+        offpay__json_amount(c.paid, c.currency), "released",
+        offpay__json_amount(c.released_amount, c.currency), "claimed",
+        offpay__json_amount(c.claimed, c.currency), "owed",
+        offpay__json_amount(c.owed, c.currency), "refunded_to_guarantee",
+        offpay__json_amount(c.refunded_to_guarantee, c.currency), "net_loss",
+        offpay__json_amount(c.net_loss, c.currency));
+    return *out != NULL ? OFFPAY_OK : OFFPAY_ENOMEM;
+}
+
 const char *offpay__outcome_name(offpay_settle_outcome o)
 {
     switch (o) {

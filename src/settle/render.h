@@ -30,6 +30,14 @@ json_t *offpay__json_transfer(const offpay_account_transfer *t,
  * ids of them, its credentials not released, and what retiring it now
  * would stop and strand. NULL: out of memory. */
 json_t *offpay__json_key_use(const offpay_ledger_key_use *k);
+/* One wallet credential as GET /v1/admin/credentials/N and `offpay admin
+ * credential --json` give it: the ledger's figures of its escrow and of
+ * the guarantee's loss on it, and the issuer key that signed it (read from
+ * the bytes it was issued as). *out NULL on an error. Errors: those of
+ * offpay_ledger_credential and offpay_ledger_credential_bytes,
+ * OFFPAY_ESTORE (stored bytes that do not decode), OFFPAY_ENOMEM. */
+offpay_err offpay__credential_json(offpay_ledger *l, uint64_t serial,
+                                   json_t **out);
 /* A settlement outcome's name in the API ("settled", ...). */
 const char *offpay__outcome_name(offpay_settle_outcome o);
 

@@ -394,7 +394,7 @@ if grep -q "^Usage: offpay admin refund --db LEDGER --presentment N" <<<"$help" 
    && ! grep -q -- "--currency\|^  audit\|enroll-code --db" <<<"$help"; then
   ok "admin refund --help is that command's help"
 else fail "admin refund --help: $help"; fi
-for c in audit release cases evidence enroll-code revoke-wallet revoke-credential revoke-terminal transfers merchants accounts backup lists; do
+for c in audit release cases evidence enroll-code revoke-wallet credential revoke-credential revoke-terminal transfers merchants accounts backup lists; do
   expect 0 "^Usage: offpay admin $c " -- "$OFFPAY" admin "$c" --help
 done
 expect 0 "Usage: offpay issuer show" -- "$OFFPAY" issuer show --help

@@ -239,6 +239,19 @@ grep -qE "^offpayd: [0-9T:-]+Z terminal $TB \(merchant $MIDB\) uploaded 1 item\(
   || fail "upload log: $(grep uploaded server.err | tail -3)"
 api GET "/v1/admin/credentials/$S3"
 [ "$(jget .revoked)" = true ] && ok "credential revoked" || fail "not revoked"
+# the same from the command line (since 0.26.0): --json is offpayd's
+# answer, the text where the escrow's money went and the guarantee's loss
+"$OFFPAY" admin credential --db "$LEDGER" --serial "$S3" --json > cred.json
+[ "$(jq -cS . cred.json)" = "$(jq -cS . resp.json)" ] \
+  && ok "admin credential --json: offpayd's answer" || fail "admin credential --json: $(cat cred.json)"
+run_cli 0 "^  escrow \(account [0-9]+\): funded 20.00 EUR, late codes taken back 0.00 EUR, covered by the guarantee 10.00 EUR; paid to merchants 30.00 EUR, released 0.00 EUR; holds 0.00 EUR$" -- \
+  "$OFFPAY" admin credential --db "$LEDGER" --serial "$S3"
+run_cli 0 "^  the guarantee: covered 10.00 EUR, claims paid 0.00 EUR, owed 0.00 EUR, refunds back 0.00 EUR: net loss 10.00 EUR$" -- \
+  "$OFFPAY" admin credential --db "$LEDGER" --serial "$S3"
+run_cli 0 "^  REVOKED at [0-9T:-]+Z$" -- "$OFFPAY" admin credential --db "$LEDGER" --serial "$S3"
+run_cli 1 "no credential was issued with serial 999999 \(ENOT_ISSUED\)" -- \
+  "$OFFPAY" admin credential --db "$LEDGER" --serial 999999
+run_cli 2 "--serial N is required" -- "$OFFPAY" admin credential --db "$LEDGER"
 audit_passes "overspend"
 
 # ---- 5b. the same overspend in yen, with the default risk rules --------
