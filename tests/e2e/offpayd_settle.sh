@@ -384,6 +384,12 @@ tb_at=$(jget .revoked_at)
 [ "$(jget .revoke_reason)" = "stolen from the stall" ] \
   && grep -q "terminal $(( TA + 1 )) revoked at $tb_at: stolen from the stall" server.err \
   && ok "the revocation's reason kept and logged" || fail "reason: $(cat resp.json); $(grep "terminal $(( TA + 1 ))" server.err)"
+# at once again, most likely in the same second: "already" all the same
+# (since 0.26.0; before, only once a second had passed)
+api POST "/v1/admin/terminals/$(( TA + 1 ))/revoke" '{}'
+[ "$(grep -c "terminal $(( TA + 1 )) revoked at $tb_at" server.err)" = 1 ] \
+  && grep -q "terminal $(( TA + 1 )) already revoked at $tb_at: stolen from the stall" server.err \
+  && ok "revoked again at once: logged as already revoked" || fail "at once again: $(grep "terminal $(( TA + 1 ))" server.err)"
 sleep 1
 api POST "/v1/admin/terminals/$(( TA + 1 ))/revoke" '{}'
 [ "$(jq -c '[.revoked_at, .revoke_reason]' resp.json)" = "[$tb_at,\"stolen from the stall\"]" ] \
