@@ -623,7 +623,8 @@ static void audit_money(const offpay_audit_report *r, int json,
 
 /* Where the money inside is, by kind of account, each currency apart
  * (offpay_ledger_overview, read just after the audit, so a write between
- * the two reads shows as a difference): a line per currency, or the
+ * the two reads shows as a difference; its rows are one per kind and
+ * currency, a sharded ledger's parts folded): a line per currency, or the
  * JSON member "held". The finance team's balance sheet of now. */
 static void audit_held(offpay_ledger *l, int json)
 {
@@ -637,10 +638,9 @@ static void audit_held(offpay_ledger *l, int json)
     int                      first = 1;
 
     if (offpay_ledger_overview(l, now, 1, now, &o) != OFFPAY_OK) {
-        if (!json)
-            printf("held by kind of account: could not be read\n");
-        else
-            printf("\"held\":null,");
+        printf(json ? "\"held\":null,"
+                    : "held by kind of account: could "
+                      "not be read\n");
         return;
     }
     if (json)
@@ -657,35 +657,22 @@ static void audit_held(offpay_ledger *l, int json)
         if (!json)
             printf("held in %s now:", offpay_currency_alpha(cur));
         for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-            int64_t  sum = 0;
-            uint64_t n = 0;
-            int      over = 0; /* (each shard's part of a kind) */
+            const offpay_overview_kind *x = NULL;
 
-            for (size_t j = i; j < o->n_kinds; j++)
-                if (o->kinds[j].currency == cur &&
-                    o->kinds[j].kind == kinds[k]) {
-                    over |=
-                        __builtin_add_overflow(sum, o->kinds[j].balance, &sum);
-                    n += o->kinds[j].accounts;
-                }
-            if (over && json)
-                printf("%s{\"currency\":\"%s\",\"kind\":\"%s\","
-                       "\"accounts\":%llu,\"balance_minor\":null}",
-                       first ? "" : ",", offpay_currency_alpha(cur),
-                       offpay_account_kind_name(kinds[k]),
-                       (unsigned long long)n);
-            else if (over)
-                printf("%s %s beyond what can be summed (%llu)",
-                       k == 0 ? "" : ",", names[k], (unsigned long long)n);
-            else if (json)
+            for (size_t j = i; j < o->n_kinds && x == NULL; j++)
+                if (o->kinds[j].currency == cur && o->kinds[j].kind == kinds[k])
+                    x = &o->kinds[j];
+            if (json)
                 printf("%s{\"currency\":\"%s\",\"kind\":\"%s\","
                        "\"accounts\":%llu,\"balance_minor\":%lld}",
                        first ? "" : ",", offpay_currency_alpha(cur),
                        offpay_account_kind_name(kinds[k]),
-                       (unsigned long long)n, (long long)sum);
+                       (unsigned long long)(x != NULL ? x->accounts : 0),
+                       (long long)(x != NULL ? x->balance : 0));
             else
                 printf("%s %s %s (%llu)", k == 0 ? "" : ",", names[k],
-                       cli_money(sum, cur, m, sizeof m), (unsigned long long)n);
+                       cli_money(x != NULL ? x->balance : 0, cur, m, sizeof m),
+                       (unsigned long long)(x != NULL ? x->accounts : 0));
             first = 0;
         }
         if (!json)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/amount_int.h"
 #include "server/server.h"
 
 /* The account named by the path, its balance and currency; or a failure. */
@@ -415,24 +416,22 @@ static void move(srv_req *r, srv_reply *out, int deposit)
         srv_fail_engine(out, rc, deposit ? "deposit" : "withdrawal");
     } else {
         json_t *j = account_json(id, balance, kind, currency);
-        char    amt[OFFPAY_AMOUNT_TEXT_MAX], ref[SRV_REF_MAX + 1];
+        char    amt[OFFPAY__MONEY_TEXT_MAX], ref[SRV_REF_MAX + 1];
 
-        if (offpay_amount_format(amount, currency, amt, sizeof amt) !=
-            OFFPAY_OK)
-            snprintf(amt, sizeof amt, "%lld minor units", (long long)amount);
         srv_log_text(v[1].present ? v[1].s : "", ref, sizeof ref);
-        srv_log_request(
-            r, replayed,
-            "%s %s %s %s %s account %llu (ref \"%s\"%s): "
-            "transfer %llu",
-            deposit ? "deposit" : "withdrawal", amt,
-            offpay_currency_alpha(currency), deposit ? "into" : "from",
-            offpay_account_kind_name(kind), (unsigned long long)id, ref,
-            !deposit && !replayed && v[2].present && v[2].b
-                ? ", take_held: the part held for late payments "
-                  "may be taken"
-                : "",
-            (unsigned long long)transfer);
+        srv_log_request(r, replayed,
+                        "%s %s %s %s account %llu (ref \"%s\"%s): "
+                        "transfer %llu",
+                        deposit ? "deposit" : "withdrawal",
+                        offpay__money_text(amount, currency, amt),
+                        deposit ? "into" : "from",
+                        offpay_account_kind_name(kind), (unsigned long long)id,
+                        ref,
+                        !deposit && !replayed && v[2].present && v[2].b
+                            ? ", take_held: the part held for late payments "
+                              "may be taken"
+                            : "",
+                        (unsigned long long)transfer);
         if (j != NULL && !balance_read)
             json_object_set_new(j, "balance", json_null());
         if (j != NULL)

@@ -9,6 +9,7 @@
  */
 #include <sodium.h>
 
+#include "core/amount_int.h"
 #include "server/server.h"
 #include "settle/render.h"
 
@@ -104,18 +105,16 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         goto out;
     }
     {
-        char amt[OFFPAY_AMOUNT_TEXT_MAX], hex[2 * 8 + 1];
+        char amt[OFFPAY__MONEY_TEXT_MAX], hex[2 * 8 + 1];
 
-        if (offpay_amount_format(wc.limit, wc.currency, amt, sizeof amt) !=
-            OFFPAY_OK)
-            snprintf(amt, sizeof amt, "%lld minor units", (long long)wc.limit);
         sodium_bin2hex(hex, sizeof hex, pk, 8);
-        srv_log_request(
-            r, replayed,
-            "credential issued from account %llu, limit %s %s, "
-            "wallet key %s..., expires %lu: serial %llu",
-            (unsigned long long)v[0].u, amt, offpay_currency_alpha(wc.currency),
-            hex, (unsigned long)wc.expires, (unsigned long long)wc.serial);
+        srv_log_request(r, replayed,
+                        "credential issued from account %llu, limit %s, "
+                        "wallet key %s..., expires %lu: serial %llu",
+                        (unsigned long long)v[0].u,
+                        offpay__money_text(wc.limit, wc.currency, amt), hex,
+                        (unsigned long)wc.expires,
+                        (unsigned long long)wc.serial);
     }
     srv_ok(out, srv_credential_json(&wc, bytes, key != NULL, replayed));
 out:
@@ -189,16 +188,12 @@ void srv_fail_funds(srv_req *r, srv_reply *out, const char *what,
 void srv_fail_credential_max(srv_reply *out, const char *what,
                              uint16_t currency)
 {
-    char most[OFFPAY_AMOUNT_TEXT_MAX];
+    char most[OFFPAY__MONEY_TEXT_MAX];
 
-    if (offpay_amount_format(OFFPAY_WIRE_AMOUNT_MAX, currency, most,
-                             sizeof most) != OFFPAY_OK)
-        snprintf(most, sizeof most, "%lld minor units",
-                 (long long)OFFPAY_WIRE_AMOUNT_MAX);
-    srv_fail_engine_hint(out, OFFPAY_EAMOUNT,
-                         "%s: at most %s %s, the largest limit a "
-                         "credential carries",
-                         what, most, offpay_currency_alpha(currency));
+    srv_fail_engine_hint(
+        out, OFFPAY_EAMOUNT,
+        "%s: at most %s, the largest limit a credential carries", what,
+        offpay__money_text(OFFPAY_WIRE_AMOUNT_MAX, currency, most));
 }
 
 json_t *srv_credential_json(const offpay_wallet_cred *wc,

@@ -73,15 +73,14 @@ void srv_refund(srv_req *r, srv_reply *out)
     if (rc == OFFPAY_OK) {
         char ref[SRV_REF_MAX + 1];
 
-        if (offpay_amount_format(f.amount, f.currency, a, sizeof a) !=
-            OFFPAY_OK)
-            snprintf(a, sizeof a, "%lld minor units", (long long)f.amount);
+        char amt[OFFPAY__MONEY_TEXT_MAX];
+
         srv_log_text(v[1].present ? v[1].s : "", ref, sizeof ref);
         srv_log_request(r, replayed,
-                        "refund %s %s of presentment %llu from merchant "
+                        "refund %s of presentment %llu from merchant "
                         "account %llu to wallet account %llu%s (ref \"%s\"): "
                         "transfer %llu",
-                        a, offpay_currency_alpha(f.currency),
+                        offpay__money_text(f.amount, f.currency, amt),
                         (unsigned long long)id,
                         (unsigned long long)f.merchant_account,
                         (unsigned long long)f.wallet_account,

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/amount_int.h"
 #include "server/server.h"
 
 /* ---- the bodies ----------------------------------------------------- */
@@ -878,18 +879,15 @@ void srv_wallet_allowance(srv_req *r, srv_reply *out)
     if (offpay_ledger_wallet_get(r->l, w.pk, 0, &w) != OFFPAY_OK)
         w.balance = 0;
     {
-        char amt[OFFPAY_AMOUNT_TEXT_MAX], hex[2 * 8 + 1], id[80];
+        char amt[OFFPAY__MONEY_TEXT_MAX], hex[2 * 8 + 1], id[80];
 
-        if (offpay_amount_format(wc.limit, wc.currency, amt, sizeof amt) !=
-            OFFPAY_OK)
-            snprintf(amt, sizeof amt, "%lld minor units", (long long)wc.limit);
         sodium_bin2hex(hex, sizeof hex, w.pk, 8);
         srv_log_text(b.request_id, id, sizeof id);
         srv_log_request(r, replayed,
                         "allowance of wallet key %s... from account %llu, "
-                        "limit %s %s (request_id \"%s\"): serial %llu",
-                        hex, (unsigned long long)w.account, amt,
-                        offpay_currency_alpha(wc.currency), id,
+                        "limit %s (request_id \"%s\"): serial %llu",
+                        hex, (unsigned long long)w.account,
+                        offpay__money_text(wc.limit, wc.currency, amt), id,
                         (unsigned long long)wc.serial);
     }
     reply = srv_credential_json(&wc, bytes, b.request_id[0] != '\0', replayed);
