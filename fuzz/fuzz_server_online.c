@@ -7,8 +7,11 @@
  * /v1/terminal/expiries (1 to SRV_EXPIRIES_MAX serials, strictly
  * ascending, from 1; none when refused), the optional
  * {"expires"} of a lost wallet's enrollment code and {"reason"} of the
- * revocations, the empty body of status and decommission, and the page of
- * /v1/wallet/credentials. Every input goes through all ten; each either
+ * revocations, the empty body of status and decommission, the page of
+ * /v1/wallet/credentials, and a terminal's status report
+ * (/v1/terminal/status: its state an error name, with lists_at and
+ * pending_amount, or none of the three). Every input goes through all
+ * eleven; each either
  * refuses it with MALFORMED_JSON or BAD_FIELD and a hint Jansson takes as a
  * string (valid UTF-8: the answer quotes it), or yields values within their
  * bounds.
@@ -126,6 +129,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 1; i < n_serials; i++)
             if (serials[i] <= serials[i - 1])
                 abort();
+    }
+    {
+        offpay_terminal_report rp;
+        const char            *amount;
+        json_t                *doc = NULL;
+
+        e = srv_parse_terminal_status(data, size, &rp, &amount, &doc, hint,
+                                      sizeof hint);
+        if (e != 0)
+            refused(e, hint);
+        else if (rp.pending > (1ULL << 53) - 1 || rp.reported_at != 0 ||
+                 rp.pending_amount != 0 ||
+                 (rp.state_known
+                      ? !offpay__terminal_state_ok(rp.state) || amount == NULL
+                      : rp.state[0] != '\0' || rp.lists_at != 0 ||
+                            amount != NULL))
+            abort();
+        json_decref(doc);
     }
     /* an empty body takes no field at all: accepted only where a reason
      * body without its reason would be */

@@ -1649,6 +1649,33 @@ typedef struct offpay_overview_bucket {
     int64_t               charged, paid, covered; /* sums, minor units */
 } offpay_overview_bucket;
 
+/* Longest state a terminal reports, with its NUL: an offpay error name
+ * ("ESYNC_REQUIRED") or "OK". */
+#define OFFPAY_TERMINAL_STATE_MAX 32
+
+/* What a terminal reported at its last sync (offpay_ledger_terminal_report;
+ * POST /v1/terminal/status). */
+typedef struct offpay_terminal_report {
+    int      reported;    /* 0: it never did (the rest 0) */
+    uint32_t reported_at; /* offpayd's clock when it reported */
+    uint32_t synced_at;   /* the terminal's clock at that sync */
+    uint64_t pending;     /* journal entries not uploaded, or not decided
+                             by offpayd, then */
+    /* Since 0.27.0, from terminals of 0.27.0 and later: state_known 0 for
+     * an older terminal's report, and the three below then 0 and "". */
+    int state_known;
+    /* what a payment met at the terminal then, before any code was read
+     * (offpay_terminal_status.state's name): "OK" while it accepts, else
+     * an error name such as "ESYNC_REQUIRED" or "EREVLIST_STALE" */
+    char state[OFFPAY_TERMINAL_STATE_MAX];
+    /* when it last took offpayd's trust bundle and revocation list, as it
+     * records its sync: by its clock, or by offpayd's when its own ran
+     * ahead (offpay_terminal_status.last_sync); 0: never */
+    uint32_t lists_at;
+    int64_t  pending_amount; /* the pending payments' charges summed, in
+                                minor units of the terminal's currency */
+} offpay_terminal_report;
+
 /* A terminal as the operator watches it. */
 typedef struct offpay_overview_terminal {
     uint32_t terminal_id;
@@ -1664,11 +1691,9 @@ typedef struct offpay_overview_terminal {
     uint64_t presentments; /* uploaded by it, all time */
     uint32_t last_upload;  /* its newest presentment's upload time; 0: none */
     /* what the terminal itself reported at its last sync
-     * (offpay_ledger_terminal_report); reported 0: it never did */
-    int      reported;
-    uint32_t reported_at; /* offpayd's clock when it reported */
-    uint32_t synced_at;   /* the terminal's clock at that sync */
-    uint64_t pending;     /* journal entries not uploaded then */
+     * (offpay_ledger_terminal_report); report.reported 0: it never did
+     * (before 0.27.0 its four first fields stood here alone) */
+    offpay_terminal_report report;
 } offpay_overview_terminal;
 
 /* A revoked credential. */
@@ -1720,24 +1745,29 @@ void offpay_overview_free(offpay_overview *o);
 
 /*
  * offpay_ledger_terminal_report — records what terminal_id reported when
- * it synced: pending journal entries not uploaded yet, and its own clock
- * (synced_at) then; now is offpayd's clock. The newest report replaces
- * the one before. Errors: OFFPAY_EINVAL, OFFPAY_ENOTFOUND (no such
- * terminal), OFFPAY_ESTORE.
+ * it synced (*r: reported_at offpayd's clock, synced_at the terminal's,
+ * pending its journal entries not uploaded yet, and from a terminal of
+ * 0.27.0 on, state_known 1 with its state, lists_at and pending_amount;
+ * r->reported is not read). The newest report replaces the one before.
+ * Errors: OFFPAY_EINVAL (pending above INT64_MAX, a negative
+ * pending_amount, a state not of capitals, digits and '_'),
+ * OFFPAY_ENOTFOUND (no such terminal), OFFPAY_ESTORE. Before 0.27.0 it
+ * took pending, synced_at and now as arguments.
  */
 offpay_err offpay_ledger_terminal_report(offpay_ledger *l, uint32_t terminal_id,
-                                         uint64_t pending, uint32_t synced_at,
-                                         uint32_t now);
+                                         const offpay_terminal_report *r);
 
-/* What a terminal reported at its last sync (offpay_ledger_terminal_report;
- * as offpay_overview_terminal shows it). */
-typedef struct offpay_terminal_report {
-    int      reported;    /* 0: it never did (the rest 0) */
-    uint32_t reported_at; /* offpayd's clock when it reported */
-    uint32_t synced_at;   /* the terminal's clock at that sync */
-    uint64_t pending;     /* journal entries not uploaded, or not decided
-                             by offpayd, then */
-} offpay_terminal_report;
+/*
+ * offpay_terminal_report_lists_time — when the lists r's terminal held
+ * at its report were taken, on offpayd's clock: reported_at less their
+ * age then, counted on the terminal's clock (synced_at - lists_at), or on
+ * offpayd's when the terminal's ran ahead, whose sync it records at
+ * offpayd's time (reported_at - lists_at); created_at (its registration)
+ * when it never took them; 0 when not known (no report, or one from a
+ * terminal before 0.27.0). Since 0.27.0.
+ */
+uint32_t offpay_terminal_report_lists_time(const offpay_terminal_report *r,
+                                           uint32_t created_at);
 
 /*
  * offpay_ledger_terminal_last_report — terminal_id's last report into

@@ -108,7 +108,8 @@ static const char help[] =
     "       offpay admin unseal --db FILE (--into URL | --force) [--json]\n"
     "       offpay admin skip-ids --db LEDGER [--by N] [--json]\n"
     "       offpay admin marks --db LEDGER [--drop] [--json]\n"
-    "       offpay admin terminals --db LEDGER [--merchant N] [--json]\n"
+    "       offpay admin terminals --db LEDGER [--merchant N] [--stale HOURS]\n"
+    "                 [--json]\n"
     "       offpay admin keys --db LEDGER [--json]\n"
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
@@ -324,9 +325,15 @@ static const char help[] =
     "            active or REVOKED (when, and the reason kept), the issuer\n"
     "            key that signed its credential (key K; 'admin keys'),\n"
     "            payments uploaded, last upload, the merchant's name, and\n"
-    "            what its last sync reported (when, its own clock then, and\n"
-    "            how many payments it held not uploaded or not decided);\n"
-    "            --merchant N: of merchant N only. A lost or stolen\n"
+    "            what its last sync reported (when, its own clock then, how\n"
+    "            many payments it held not uploaded or not decided and\n"
+    "            their money, whether it accepted payments or what it\n"
+    "            refused them with, when it last took offpayd's lists);\n"
+    "            --merchant N: of merchant N only; --stale HOURS: only the\n"
+    "            live ones that want a look (never reported and registered\n"
+    "            over HOURS ago, silent over HOURS, refusing payments, or\n"
+    "            lists over HOURS old), each with why ('needs a look: ...';\n"
+    "            --json: attention). A lost or stolen\n"
     "            terminal's id, to revoke it (revoke-terminal;\n"
     "            docs/operations.md). Over HTTP, with each one's key and\n"
     "            state, a page at a time: GET\n"
@@ -489,7 +496,7 @@ static const struct {
     {"unseal", "into force"},
     {"skip-ids", "by"},
     {"marks", "drop"},
-    {"terminals", "merchant"},
+    {"terminals", "merchant stale"},
     {"keys", ""},
 };
 
@@ -1241,18 +1248,38 @@ static offpay_err revoke_chain(offpay_ledger *l, uint32_t id, int chain,
 }
 
 /* A terminal's last report as `admin terminals` and `revoke-terminal
- * --json` give it: {reported_at, synced_at, pending}, or null. */
-static json_t *report_json(int reported, uint32_t reported_at,
-                           uint32_t synced_at, uint64_t pending)
+ * --json` give it: {reported_at, synced_at, pending, state, accepting,
+ * lists_at, pending_amount} (the last four null from a terminal before
+ * 0.27.0; lists_at null also when it never took them), or null. */
+static json_t *report_json(const offpay_terminal_report *rp, uint16_t currency)
 {
-    char r[32], s[32];
+    char r[32], s[32], a[32];
+    int  known = rp->state_known;
 
-    if (!reported)
+    if (!rp->reported)
         return json_null();
-    return json_pack("{s:s, s:s, s:I}", "reported_at",
-                     cli_iso_time(reported_at, r), "synced_at",
-                     cli_iso_time(synced_at, s), "pending",
-                     (json_int_t)pending);
+    return json_pack(
+        "{s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "reported_at",
+        cli_iso_time(rp->reported_at, r), "synced_at",
+        cli_iso_time(rp->synced_at, s), "pending", (json_int_t)rp->pending,
+        "state", known ? json_string(rp->state) : json_null(), "accepting",
+        known ? json_boolean(strcmp(rp->state, "OK") == 0) : json_null(),
+        "lists_at",
+        known && rp->lists_at != 0 ? json_string(cli_iso_time(rp->lists_at, a))
+                                   : json_null(),
+        "pending_amount",
+        known ? offpay__json_amount(rp->pending_amount, currency)
+              : json_null());
+}
+
+/* The message of an error named as offpay_errname names it ("ESYNC_REQUIRED"),
+ * or NULL for a name this version does not know (a newer terminal's). */
+static const char *message_of(const char *name)
+{
+    for (int e = 1; e < 1024; e++)
+        if (strcmp(offpay_errname((offpay_err)e), name) == 0)
+            return offpay_strerror((offpay_err)e);
+    return NULL;
 }
 
 /* `admin revoke-terminal`: a lost or stolen terminal by its id, for
@@ -1309,9 +1336,8 @@ static int revoke_terminal(offpay_ledger *l, const char *db, uint64_t id,
                       before.state != OFFPAY_TERMINAL_ACTIVE, "revoked_at",
                       (json_int_t)after.revoked_at, "revoke_reason",
                       reason_json(&after), "rotated_to", arr, "report",
-                      report_json(rp.reported, rp.reported_at, rp.synced_at,
-                                  rp.pending),
-                      "warning", w != NULL ? json_string(w) : json_null()),
+                      report_json(&rp, after.currency), "warning",
+                      w != NULL ? json_string(w) : json_null()),
             "admin revoke-terminal");
         return st == EXIT_OK && active > 0 ? EXIT_REJECTED : st;
     }
@@ -2625,7 +2651,128 @@ static int32_t terminal_kid(const offpay_ledger_terminal_entry *all, size_t n,
     return -1;
 }
 
-static int terminals(offpay_ledger *l, uint64_t merchant, int json)
+/* Why a live terminal wants a look (`admin terminals --stale HOURS`):
+ * bits. */
+#define HEED_NEVER    0x1u /* registered more than HOURS ago, never reported */
+#define HEED_SILENT   0x2u /* no report for more than HOURS */
+#define HEED_REFUSING 0x4u /* its last report says it refuses payments */
+#define HEED_LISTS    0x8u /* its lists are more than HOURS old */
+
+static unsigned heed(const offpay_overview_terminal *t, uint32_t now,
+                     uint64_t quiet)
+{
+    const offpay_terminal_report *rp = &t->report;
+    uint32_t lists = offpay_terminal_report_lists_time(rp, t->created_at);
+    unsigned why = 0;
+
+    if (t->revoked)
+        return 0;
+    if (!rp->reported)
+        return now > t->created_at && now - t->created_at > quiet ? HEED_NEVER
+                                                                  : 0;
+    if (now > rp->reported_at && now - rp->reported_at > quiet)
+        why |= HEED_SILENT;
+    if (rp->state_known && strcmp(rp->state, "OK") != 0)
+        why |= HEED_REFUSING;
+    if (lists != 0 && now > lists && now - lists > quiet)
+        why |= HEED_LISTS;
+    return why;
+}
+
+static json_t *attention_json(unsigned why)
+{
+    json_t *a = json_array();
+
+    if (why & HEED_NEVER)
+        json_array_append_new(a, json_string("never_reported"));
+    if (why & HEED_SILENT)
+        json_array_append_new(a, json_string("silent"));
+    if (why & HEED_REFUSING)
+        json_array_append_new(a, json_string("refusing"));
+    if (why & HEED_LISTS)
+        json_array_append_new(a, json_string("old_lists"));
+    return a;
+}
+
+/* What terminal t's last sync reported, a line or two. */
+static void terminal_report_lines(const offpay_overview_terminal *t)
+{
+    const offpay_terminal_report *rp = &t->report;
+    char                          ra[32], sa[32], la[32], money[48];
+
+    if (!rp->reported)
+        return;
+    /* pending: what it held not uploaded, or not decided by offpayd (a
+     * payment dated ahead of offpayd's clock) */
+    printf("  last sync reported at %s (its clock %s",
+           cli_iso_time(rp->reported_at, ra), cli_iso_time(rp->synced_at, sa));
+    /* beyond a terminal's default skew: its sync warned of it */
+    if (rp->synced_at > rp->reported_at + 120u)
+        printf(", %lu s ahead of offpayd's",
+               (unsigned long)(rp->synced_at - rp->reported_at));
+    else if (rp->reported_at > rp->synced_at + 120u)
+        printf(", %lu s behind offpayd's",
+               (unsigned long)(rp->reported_at - rp->synced_at));
+    printf("): %llu payment(s) pending", (unsigned long long)rp->pending);
+    if (!rp->state_known) { /* a terminal before 0.27.0 */
+        printf("\n");
+        return;
+    }
+    printf(" (%s)\n",
+           cli_money(rp->pending_amount, t->currency, money, sizeof money));
+    if (strcmp(rp->state, "OK") == 0)
+        printf("  accepting payments then");
+    else {
+        const char *m = message_of(rp->state);
+
+        printf("  REFUSING payments then: %s%s%s", rp->state,
+               m != NULL ? ": " : "", m != NULL ? m : "");
+    }
+    if (rp->lists_at == 0)
+        printf("; it never took offpayd's lists\n");
+    else
+        printf("; lists taken at %s by its clock\n",
+               cli_iso_time(rp->lists_at, la));
+}
+
+/* Why t is listed by `--stale`, a line. */
+static void attention_line(const offpay_overview_terminal *t, unsigned why,
+                           uint32_t now)
+{
+    const char *sep = " ";
+    char        when[32];
+
+    printf("  needs a look:");
+    if (why & HEED_NEVER) {
+        printf("%snever reported since it was registered %s", sep,
+               cli_iso_time(t->created_at, when));
+        sep = "; ";
+    }
+    if (why & HEED_SILENT) {
+        printf("%ssilent since %s", sep,
+               cli_iso_time(t->report.reported_at, when));
+        sep = "; ";
+    }
+    if (why & HEED_REFUSING) {
+        printf("%sit refuses payments (%s)", sep, t->report.state);
+        sep = "; ";
+    }
+    if (why & HEED_LISTS) {
+        uint32_t lists =
+            offpay_terminal_report_lists_time(&t->report, t->created_at);
+
+        /* its age as the terminal counts it (its clock's own steps) */
+        if (t->report.lists_at == 0)
+            printf("%sit never took offpayd's lists", sep);
+        else
+            printf("%sits lists are %s h old", sep,
+                   cli_hours(now > lists ? now - lists : 0, when));
+    }
+    printf("\n");
+}
+
+static int terminals(offpay_ledger *l, uint64_t merchant, uint64_t stale_hours,
+                     int json)
 {
     offpay_overview              *o = NULL;
     offpay_ledger_terminal_entry *all = NULL;
@@ -2649,7 +2796,11 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
         int32_t kid = terminal_kid(all, n_all, t->terminal_id);
         char    key[16];
 
+        unsigned why = stale_hours != 0 ? heed(t, now, stale_hours * 3600) : 0;
+
         if (merchant != 0 && t->merchant_id != merchant)
+            continue;
+        if (stale_hours != 0 && why == 0)
             continue;
         if (kid >= 0)
             snprintf(key, sizeof key, "%ld", (long)kid);
@@ -2664,7 +2815,8 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
             json_array_append_new(
                 arr,
                 json_pack(
-                    "{s:I, s:o, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:o, s:o}",
+                    "{s:I, s:o, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:o, s:o, "
+                    "s:o}",
                     "terminal", (json_int_t)t->terminal_id, "merchant",
                     cli_json_u64(t->merchant_id), "merchant_name",
                     t->merchant_name, "currency",
@@ -2677,9 +2829,8 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
                         : json_null(),
                     "presentments", (json_int_t)t->presentments, "last_upload",
                     t->last_upload != 0 ? json_string(u) : json_null(),
-                    "report",
-                    report_json(t->reported, t->reported_at, t->synced_at,
-                                t->pending)));
+                    "report", report_json(&t->report, t->currency), "attention",
+                    stale_hours != 0 ? attention_json(why) : json_null()));
             continue;
         }
         /* the merchant's name last: it may hold spaces */
@@ -2698,17 +2849,9 @@ static int terminals(offpay_ledger *l, uint64_t merchant, int json)
             else /* revoked before the ledger kept reasons (0.18.0) */
                 printf("  revoked at %s (no reason kept)\n", r);
         }
-        if (t->reported) {
-            char ra[32], sa[32];
-
-            /* pending: what it held not uploaded, or not decided by
-             * offpayd (a payment dated ahead of offpayd's clock) */
-            printf("  last sync reported at %s (its clock %s): %llu "
-                   "payment(s) pending\n",
-                   cli_iso_time(t->reported_at, ra),
-                   cli_iso_time(t->synced_at, sa),
-                   (unsigned long long)t->pending);
-        }
+        terminal_report_lines(t);
+        if (why != 0)
+            attention_line(t, why, now);
     }
     if (o->terminals_more)
         fprintf(stderr,
@@ -4191,6 +4334,7 @@ int cli_admin(int argc, char **argv)
         {"note", required_argument, NULL, 'w'},
         {"close", required_argument, NULL, 'L'},
         {"reopen", required_argument, NULL, 'O'},
+        {"stale", required_argument, NULL, 'G'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -4207,6 +4351,7 @@ int cli_admin(int argc, char **argv)
     int               have_to = 0;
     uint64_t       seen = 0, x = 0, case_id = 0, by = 1000000, merchant = 0;
     uint64_t       terminal_id = 0;
+    uint64_t           stale_hours = 0; /* terminals --stale */
     int            chain = 0; /* revoke-terminal --chain */
     int               drop = 0;  /* marks --drop */
     int               by_day = 0; /* report --by-day */
@@ -4325,6 +4470,12 @@ int cli_admin(int argc, char **argv)
             break;
         case 'C':
             chain = 1;
+            break;
+        case 'G':
+            bad = parse_u64("--stale", optarg, 100000, &stale_hours);
+            if (!bad && stale_hours == 0)
+                bad = cli_usage_error("admin terminals: --stale is a "
+                                      "number of hours from 1");
             break;
         case 'X':
             drop = 1;
@@ -4707,7 +4858,7 @@ int cli_admin(int argc, char **argv)
     else if (strcmp(cmd, "marks") == 0)
         status = marks(l, drop, json);
     else if (strcmp(cmd, "terminals") == 0)
-        status = terminals(l, merchant, json);
+        status = terminals(l, merchant, stale_hours, json);
     else if (strcmp(cmd, "keys") == 0)
         status = keys(l, json);
     else if (strcmp(cmd, "cases") == 0)

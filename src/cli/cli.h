@@ -160,6 +160,8 @@ uint8_t *cli_read_credential(const char *path, size_t max, size_t *len,
                              int *status);
 /* t as ISO 8601 UTC ("2026-12-01T22:44:48Z") in buf; returns buf. */
 const char *cli_iso_time(uint32_t t, char buf[32]);
+/* seconds as hours with a tenth ("72.0"), rounded down */
+const char *cli_hours(uint64_t seconds, char buf[32]);
 
 /* Writes a file atomically. Returns 0 or prints and returns -1. */
 int cli_write_file(const char *path, const uint8_t *data, size_t len);

@@ -942,6 +942,15 @@ uint8_t *cli_read_credential(const char *path, size_t max, size_t *len,
     return data;
 }
 
+const char *cli_hours(uint64_t seconds, char buf[32])
+{
+    uint64_t tenths = seconds / 360;
+
+    snprintf(buf, 32, "%llu.%llu", (unsigned long long)(tenths / 10),
+             (unsigned long long)(tenths % 10));
+    return buf;
+}
+
 const char *cli_iso_time(uint32_t t, char buf[32])
 {
     return offpay__unix_time_iso(t, buf);

@@ -1571,8 +1571,6 @@ static int paid_request(offpay_terminal *t, const char *text,
     return f.found;
 }
 
-static const char *hours(uint64_t seconds, char buf[32]);
-
 /* After an acceptance: an offline limit at 80 % or more, on stderr, so
  * the cashier hears of it before the terminal starts refusing (as
  * 'terminal status' warns). From the sync state and the rules alone: no
@@ -1599,7 +1597,7 @@ static void accept_warnings(const offpay_terminal *t, uint32_t now)
         fprintf(stderr,
                 "WARNING: %s h since the last sync, of %u h: sync soon, or "
                 "the terminal will refuse payments ('sync required')\n",
-                hours(now - s.last_sync, h), r.max_offline_hours);
+                cli_hours(now - s.last_sync, h), r.max_offline_hours);
     if (r.max_revlist_age != 0 && s.revlist_issued_at != 0 &&
         now > s.revlist_issued_at &&
         (uint64_t)(now - s.revlist_issued_at) * 100 >=
@@ -1607,8 +1605,8 @@ static void accept_warnings(const offpay_terminal *t, uint32_t now)
         fprintf(stderr,
                 "WARNING: the revocation list is %s h old, of %s h: sync "
                 "soon, or the terminal will refuse payments\n",
-                hours(now - s.revlist_issued_at, h),
-                hours(r.max_revlist_age, h2));
+                cli_hours(now - s.revlist_issued_at, h),
+                cli_hours(r.max_revlist_age, h2));
     if (r.max_upload_days != 0 && s.oldest_waiting != 0 &&
         now > s.oldest_waiting &&
         (uint64_t)(now - s.oldest_waiting) * 100 >=
@@ -1617,7 +1615,7 @@ static void accept_warnings(const offpay_terminal *t, uint32_t now)
                 "WARNING: a payment has waited %s h for offpayd, of %u "
                 "day(s): upload soon ('terminal sync --server URL'), or the "
                 "terminal will refuse payments\n",
-                hours(now - s.oldest_waiting, h), r.max_upload_days);
+                cli_hours(now - s.oldest_waiting, h), r.max_upload_days);
 }
 
 /* After ECODE_TOO_OLD or ECODE_FUTURE (rc): the code's time (the payer's
@@ -1700,7 +1698,7 @@ int cli_sync_required_why(offpay_terminal *t, uint32_t now, const char *verdict)
         fprintf(stderr,
                 "%s: this terminal must sync first: %s h since its last "
                 "sync, its limit is %u h (ESYNC_REQUIRED)\n",
-                verdict, hours(st.seconds_since_sync, h1),
+                verdict, cli_hours(st.seconds_since_sync, h1),
                 st.max_offline_hours);
     else if (which == LIMIT_UPLOAD)
         fprintf(stderr,
@@ -1708,7 +1706,7 @@ int cli_sync_required_why(offpay_terminal *t, uint32_t now, const char *verdict)
                 "not decided by offpayd has waited %s h, its limit is %u "
                 "day(s); a list carried in does not end this, 'terminal "
                 "sync --server URL' does (ESYNC_REQUIRED)\n",
-                verdict, hours(st.waiting_age, h1), st.max_upload_days);
+                verdict, cli_hours(st.waiting_age, h1), st.max_upload_days);
     else
         fprintf(stderr, "%s: this terminal must sync first (ESYNC_REQUIRED)\n",
                 verdict);
@@ -2406,15 +2404,6 @@ static int cmd_journal(const void *args, const char *arg CLI_UNUSED)
 /* "2026-12-01T09:30:00Z" into buf (32 bytes). */
 
 /* seconds as hours with one decimal ("12.5"), in integer arithmetic. */
-static const char *hours(uint64_t seconds, char buf[32])
-{
-    uint64_t tenths = seconds / 360;
-
-    snprintf(buf, 32, "%llu.%llu", (unsigned long long)(tenths / 10),
-             (unsigned long long)(tenths % 10));
-    return buf;
-}
-
 static json_t *limit_json(uint64_t value, uint64_t limit, uint32_t pct)
 {
     return json_pack("{s:I, s:o, s:I}", "value", (json_int_t)value, "limit",
@@ -2639,11 +2628,11 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
     else if (s->max_offline_hours)
         printf("offline time     %s h since the last sync, limit %u h "
                "(%u %%)\n",
-               hours(s->seconds_since_sync, h1), s->max_offline_hours,
+               cli_hours(s->seconds_since_sync, h1), s->max_offline_hours,
                s->hours_pct);
     else
         printf("offline time     %s h since the last sync, no limit\n",
-               hours(s->seconds_since_sync, h1));
+               cli_hours(s->seconds_since_sync, h1));
     if (s->revlist_seq == 0)
         printf("revocation list  none yet (run 'terminal sync --server URL',\n"
                "                 or --revlist FILE offline)\n");
@@ -2651,12 +2640,12 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
         printf("revocation list  #%u signed %s, %s h old, limit %s h "
                "(%u %%)\n",
                s->revlist_seq, cli_iso_time(s->revlist_issued_at, t1),
-               hours(s->revlist_age, h1), hours(s->max_revlist_age, h2),
+               cli_hours(s->revlist_age, h1), cli_hours(s->max_revlist_age, h2),
                s->revlist_pct);
     else
         printf("revocation list  #%u signed %s, %s h old, no limit\n",
                s->revlist_seq, cli_iso_time(s->revlist_issued_at, t1),
-               hours(s->revlist_age, h1));
+               cli_hours(s->revlist_age, h1));
     printf("revoked serials  %u held, limit %u (%u %%)\n", s->revoked_held,
            (unsigned)OFFPAY_TERMINAL_REVOKED_MAX, s->revoked_pct);
     printf("open requests    %u\n", s->open_requests);
@@ -2677,11 +2666,13 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
     else if (s->oldest_waiting != 0 && s->max_upload_days)
         printf("                 the oldest accepted %s, %s h ago, limit %u "
                "day(s) (%u %%)\n",
-               cli_iso_time(s->oldest_waiting, t1), hours(s->waiting_age, h1),
-               s->max_upload_days, s->upload_pct);
+               cli_iso_time(s->oldest_waiting, t1),
+               cli_hours(s->waiting_age, h1), s->max_upload_days,
+               s->upload_pct);
     else if (s->oldest_waiting != 0)
         printf("                 the oldest accepted %s, %s h ago, no limit\n",
-               cli_iso_time(s->oldest_waiting, t1), hours(s->waiting_age, h1));
+               cli_iso_time(s->oldest_waiting, t1),
+               cli_hours(s->waiting_age, h1));
     printf("clock            high-water %s, now %s (skew %u s)\n",
            cli_iso_time(s->high_water, t1), cli_iso_time(s->now, t2), s->skew);
     if (s->state == OFFPAY_ECLOCK_BEHIND)
@@ -2702,13 +2693,13 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
         warn_limit("payments since the last sync", s->payments_pct, d);
     }
     if (s->warnings & OFFPAY_STATUS_WARN_HOURS) {
-        snprintf(d, sizeof d, "%s of %u h", hours(s->seconds_since_sync, h1),
-                 s->max_offline_hours);
+        snprintf(d, sizeof d, "%s of %u h",
+                 cli_hours(s->seconds_since_sync, h1), s->max_offline_hours);
         warn_limit("time since the last sync", s->hours_pct, d);
     }
     if (s->warnings & OFFPAY_STATUS_WARN_REVLIST) {
-        snprintf(d, sizeof d, "%s of %s h", hours(s->revlist_age, h1),
-                 hours(s->max_revlist_age, h2));
+        snprintf(d, sizeof d, "%s of %s h", cli_hours(s->revlist_age, h1),
+                 cli_hours(s->max_revlist_age, h2));
         warn_limit("the revocation list's age", s->revlist_pct, d);
     }
     if (s->warnings & OFFPAY_STATUS_WARN_REVOKED)
@@ -2741,7 +2732,7 @@ static void status_human(const char *dir, const offpay_terminal_status *s,
                "%u day(s) allowed: %s. Only an upload ends the wait ('terminal "
                "sync --server URL'; a list carried in does not): past "
                "offpayd's late window it is not paid\n",
-               hours(s->waiting_age, h1), s->upload_pct, s->max_upload_days,
+               cli_hours(s->waiting_age, h1), s->upload_pct, s->max_upload_days,
                s->upload_pct >= 100 ? "payments are refused until it is "
                                       "uploaded"
                                     : "upload soon, or the terminal will "

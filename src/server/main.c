@@ -1356,6 +1356,7 @@ int main(int argc, char **argv)
             offpay_ledger *l = srv_pool_get(srv.pool);
 
             srv_cases_count(l);
+            srv_terminals_count(l);
             srv_pool_put(srv.pool, l);
             clock_gettime(CLOCK_MONOTONIC, &t);
             next_cases = t.tv_sec + CASES_EVERY;

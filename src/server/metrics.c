@@ -78,6 +78,7 @@ static struct {
     offpay_err      sign_last; /* the last signing attempt's result */
     uint32_t        sign_last_at;
     char            sign_detail[160]; /* the token's word on it */
+    srv_fleet       fleet; /* the terminals as last counted (fleet.c) */
 } m = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 void srv_metrics_request(const char *route, unsigned status, double seconds)
@@ -128,6 +129,13 @@ void srv_metrics_cases_open(uint64_t n, uint32_t oldest, uint32_t now)
     m.cases_open = n;
     m.cases_oldest = oldest;
     m.cases_counted_at = now;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_fleet(const srv_fleet *f)
+{
+    pthread_mutex_lock(&m.mu);
+    m.fleet = *f;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -327,6 +335,63 @@ static int add(buf *b, const char *fmt, ...)
         b->p = np;
         b->cap = b->cap * 2 + (size_t)n;
     }
+}
+
+/* The fleet's lines (m.mu held). */
+static void fleet_lines(buf *b)
+{
+    const srv_fleet *f = &m.fleet;
+
+    add(b,
+        "# HELP offpayd_terminals_live Terminals not revoked, as last "
+        "counted.\n"
+        "# TYPE offpayd_terminals_live gauge\n"
+        "offpayd_terminals_live %llu\n"
+        "# HELP offpayd_terminals_refusing Live terminals whose last report "
+        "said they refuse payments (their clock, their offline limits, or "
+        "their lists: GET /v1/admin/terminals says which).\n"
+        "# TYPE offpayd_terminals_refusing gauge\n"
+        "offpayd_terminals_refusing %llu\n"
+        "# HELP offpayd_terminals_never_reported Live terminals that never "
+        "reported (none synced online yet).\n"
+        "# TYPE offpayd_terminals_never_reported gauge\n"
+        "offpayd_terminals_never_reported %llu\n"
+        "# HELP offpayd_terminals_oldest_report_timestamp_seconds The "
+        "oldest last report among live terminals (Unix time; 0: none "
+        "reported): a terminal silent since.\n"
+        "# TYPE offpayd_terminals_oldest_report_timestamp_seconds gauge\n"
+        "offpayd_terminals_oldest_report_timestamp_seconds %lu\n"
+        "# HELP offpayd_terminals_oldest_lists_timestamp_seconds The oldest "
+        "trust bundle and revocation list a live terminal held at its last "
+        "report, on offpayd's clock (Unix time; its registration for one "
+        "that never took them; 0: none known, terminals before 0.27.0 do "
+        "not say).\n"
+        "# TYPE offpayd_terminals_oldest_lists_timestamp_seconds gauge\n"
+        "offpayd_terminals_oldest_lists_timestamp_seconds %lu\n"
+        "# HELP offpayd_terminals_pending_payments Payments the live "
+        "terminals held not uploaded, as each last reported.\n"
+        "# TYPE offpayd_terminals_pending_payments gauge\n"
+        "offpayd_terminals_pending_payments %llu\n",
+        (unsigned long long)f->live, (unsigned long long)f->refusing,
+        (unsigned long long)f->never_reported, (unsigned long)f->oldest_report,
+        (unsigned long)f->oldest_lists, (unsigned long long)f->pending);
+    add(b, "# HELP offpayd_terminals_pending_minor The money of those "
+           "payments by currency, in minor units (cents), as reported by "
+           "terminals of 0.27.0 and later.\n"
+           "# TYPE offpayd_terminals_pending_minor gauge\n");
+    for (size_t i = 0; i < f->n_amounts; i++) {
+        const char *alpha = offpay_currency_alpha(f->amount[i].currency);
+
+        add(b, "offpayd_terminals_pending_minor{currency=\"%s\"} %lld\n",
+            alpha != NULL ? alpha : "unknown", (long long)f->amount[i].minor);
+    }
+    add(b,
+        "# HELP offpayd_terminals_counted_timestamp_seconds When the "
+        "terminals were last counted (Unix time; 0: not yet): every "
+        "minute, and at a scrape after a terminal reported.\n"
+        "# TYPE offpayd_terminals_counted_timestamp_seconds gauge\n"
+        "offpayd_terminals_counted_timestamp_seconds %lu\n",
+        (unsigned long)f->counted_at);
 }
 
 static void histogram(buf *b, const char *name, const double *bounds, size_t n,
@@ -564,12 +629,23 @@ char *srv_metrics_render(size_t pool_waiting)
             "# TYPE offpayd_batch_items histogram\n");
     histogram(&b, "offpayd_batch_items", batch_bounds, N_BATCH, m.batch,
               m.batch_sum, m.batch_count);
+    fleet_lines(&b);
     pthread_mutex_unlock(&m.mu);
     return b.p;
 }
 
 void srv_metrics(srv_req *r, srv_reply *out)
 {
+    /* a terminal reported since the last count: counted now, if a handle
+     * is free (a scrape never waits behind the signed requests) */
+    if (srv_terminals_are_due()) {
+        offpay_ledger *l = srv_pool_try_get(r->srv->pool);
+
+        if (l != NULL) {
+            srv_terminals_count(l);
+            srv_pool_put(r->srv->pool, l);
+        }
+    }
     out->text = srv_metrics_render(srv_pool_waiting(r->srv->pool));
     if (out->text == NULL)
         srv_fail(out, SRV_E_INTERNAL, "out of memory");

@@ -75,13 +75,7 @@ static json_t *terminals_json(const offpay_overview *o)
     for (size_t i = 0; arr != NULL && i < o->n_terminals; i++) {
         const offpay_overview_terminal *t = &o->terminals[i];
         const char *alpha = offpay_currency_alpha(t->currency);
-        json_t     *report = json_null();
-
-        if (t->reported)
-            report = json_pack("{s:I, s:I, s:I}", "reported_at",
-                               (json_int_t)t->reported_at, "synced_at",
-                               (json_int_t)t->synced_at, "pending",
-                               (json_int_t)t->pending);
+        json_t     *report = srv_json_report(&t->report, t->currency);
         append(&arr,
                json_pack("{s:I, s:o, s:s, s:s, s:I, s:b, s:o, s:o, s:I, s:o, "
                          "s:o}",

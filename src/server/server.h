@@ -352,6 +352,44 @@ void srv_metrics_cases_open(uint64_t n, uint32_t oldest, uint32_t now);
 /* Counts the open cases on l for /metrics (a failure keeps the last count
  * and its time, logged once until a count succeeds again). */
 void srv_cases_count(offpay_ledger *l);
+
+/* The live terminals as a fleet (fleet.c): counted, with what their last
+ * reports said, for /metrics. */
+#define SRV_FLEET_CURRENCIES 16
+typedef struct srv_fleet {
+    uint64_t live, refusing, never_reported;
+    uint64_t pending;       /* payments not uploaded, as last reported */
+    uint32_t oldest_report; /* offpayd's clock; 0: none reported */
+    uint32_t oldest_lists;  /* offpayd's clock; 0: none known */
+    struct {
+        uint16_t currency;
+        int64_t  minor;
+    } amount[SRV_FLEET_CURRENCIES]; /* pending payments' money */
+    size_t   n_amounts;
+    int      currencies_left_out; /* more currencies than the room */
+    uint32_t counted_at;
+} srv_fleet;
+void srv_metrics_fleet(const srv_fleet *f);
+/* A terminal reported, or was registered or revoked: the next scrape
+ * counts the fleet again (srv_terminals_count). */
+void srv_terminals_due(void);
+int  srv_terminals_are_due(void);
+/* Counts the live terminals on l for /metrics (one count at a time: a
+ * call while one runs does nothing; a failure keeps the last count, logged
+ * once until a count succeeds again). */
+void srv_terminals_count(offpay_ledger *l);
+/* A terminal's last report as offpayd's answers give it (GET
+ * /v1/admin/overview, /v1/admin/terminals, a revocation): null when it
+ * never reported; the fields of 0.27.0 null when an older terminal sent
+ * it (terminal_status.c). */
+json_t *srv_json_report(const offpay_terminal_report *rp, uint16_t currency);
+/* POST /v1/terminal/status's body into *rp (reported_at and
+ * pending_amount left 0; *amount the pending_amount's text, held by
+ * *doc, NULL from an older terminal): 0, or SRV_E_MALFORMED_JSON /
+ * SRV_E_BAD_FIELD with hint (cap bytes). json_decref(*doc) either way. */
+int  srv_parse_terminal_status(const uint8_t *body, size_t len,
+                               offpay_terminal_report *rp, const char **amount,
+                               json_t **doc, char *hint, size_t cap);
 void srv_metrics_refund(int replayed);
 /* A terminal's check: codes the ledger held, did not hold (a loss),
  * that do not verify or name another merchant, and not held but asked

@@ -37,14 +37,9 @@ static json_t *time_or_null(uint32_t t)
 static json_t *terminal_json(const offpay_ledger_terminal_entry *t)
 {
     char    key[2 * OFFPAY_PK_BYTES + 1];
-    json_t *report = json_null();
+    json_t *report = srv_json_report(&t->report, t->currency);
 
     sodium_bin2hex(key, sizeof key, t->pk, OFFPAY_PK_BYTES);
-    if (t->report.reported)
-        report = json_pack("{s:I, s:I, s:I}", "reported_at",
-                           (json_int_t)t->report.reported_at, "synced_at",
-                           (json_int_t)t->report.synced_at, "pending",
-                           (json_int_t)t->report.pending);
     return json_pack(
         "{s:I, s:o, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, "
         "s:o}",

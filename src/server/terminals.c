@@ -51,6 +51,8 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
      * credential signed the first time (stored with the terminal) */
     rc = offpay_ledger_terminal_add_once(r->l, key, v[0].u, pk, expires, r->now,
                                          bytes, &len, &tc, &replayed);
+    if (rc == OFFPAY_OK)
+        srv_terminals_due(); /* a live terminal more */
     /* a replay whose expires, as sent, is not the first one's (the
      * default term moves with the clock: compared only when sent) */
     if (rc == OFFPAY_OK && replayed && v[2].present &&
@@ -200,17 +202,11 @@ static offpay_err revoke_chain(srv_req *r, uint32_t id, int chain,
  * /v1/admin/overview gives it, or null) and "warning" (text when that
  * report held payments, or null) into j. */
 static void revoke_report(uint64_t id, const offpay_terminal_report *rp,
-                          json_t *j)
+                          uint16_t currency, json_t *j)
 {
     char warning[OFFPAY__REVOKE_WARNING_MAX];
 
-    json_object_set_new(j, "report",
-                        rp->reported
-                            ? json_pack("{s:I, s:I, s:I}", "reported_at",
-                                        (json_int_t)rp->reported_at,
-                                        "synced_at", (json_int_t)rp->synced_at,
-                                        "pending", (json_int_t)rp->pending)
-                            : json_null());
+    json_object_set_new(j, "report", srv_json_report(rp, currency));
     json_object_set_new(j, "warning",
                         offpay__revoke_warning(id, rp, warning) != NULL
                             ? json_string(warning)
@@ -252,6 +248,7 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
     was_revoked = terminal_entry(r, (uint32_t)id, &t) == OFFPAY_OK &&
                   t.state != OFFPAY_TERMINAL_ACTIVE;
     rc = offpay_ledger_terminal_revoke_why(r->l, (uint32_t)id, reason, r->now);
+    srv_terminals_due(); /* one live terminal fewer, or a chain of them */
     /* revoked again, it keeps the first time and reason: the answer says
      * those */
     if (rc == OFFPAY_OK)
@@ -286,7 +283,7 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
                                   reason_json(&t), "rotated_to", chain);
 
             if (j != NULL)
-                revoke_report(id, &rp, j);
+                revoke_report(id, &rp, t.currency, j);
             srv_ok(out, j);
         }
     }

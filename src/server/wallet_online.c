@@ -1005,6 +1005,7 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "rotation");
         return;
     }
+    srv_terminals_due(); /* one live terminal for another */
     srv_log_request(r, replayed,
                     "terminal %lu (merchant %llu) rotated to terminal %lu, "
                     "expires %lu",
@@ -1046,6 +1047,7 @@ void srv_terminal_decommission(srv_req *r, srv_reply *out)
         srv_fail_engine(out, rc, "decommission");
         return;
     }
+    srv_terminals_due(); /* one live terminal fewer */
     {
         char when[32];
 

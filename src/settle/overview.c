@@ -202,12 +202,8 @@ static void terminal_fold(void *into, const void *row)
     a->presentments += b->presentments;
     if (b->last_upload > a->last_upload)
         a->last_upload = b->last_upload;
-    if (!a->reported && b->reported) {
-        a->reported = b->reported;
-        a->reported_at = b->reported_at;
-        a->synced_at = b->synced_at;
-        a->pending = b->pending;
-    }
+    if (!a->report.reported && b->report.reported)
+        a->report = b->report;
 }
 
 static void revoked_fold(void *into, const void *row)
@@ -351,8 +347,8 @@ out:
 }
 
 typedef struct report_ctx {
-    uint32_t terminal_id, synced_at, now;
-    uint64_t pending;
+    uint32_t                      terminal_id;
+    const offpay_terminal_report *r;
 } report_ctx;
 
 static offpay_err report_tx(offpay_ledger *l, void *arg)
@@ -363,20 +359,50 @@ static offpay_err report_tx(offpay_ledger *l, void *arg)
 
     rc = l->ops->terminal_get(l->store, c->terminal_id, &t);
     if (rc == OFFPAY_OK)
-        rc = l->ops->terminal_report(l->store, c->terminal_id, c->pending,
-                                     c->synced_at, c->now);
+        rc = l->ops->terminal_report(l->store, c->terminal_id, c->r);
     return rc;
 }
 
-offpay_err offpay_ledger_terminal_report(offpay_ledger *l, uint32_t terminal_id,
-                                         uint64_t pending, uint32_t synced_at,
-                                         uint32_t now)
+int offpay__terminal_state_ok(const char *s)
 {
-    report_ctx c = {terminal_id, synced_at, now, pending};
+    size_t n = strnlen(s, OFFPAY_TERMINAL_STATE_MAX);
 
-    if (l == NULL || terminal_id == 0 || pending > INT64_MAX)
+    if (n == 0 || n >= OFFPAY_TERMINAL_STATE_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+offpay_err offpay_ledger_terminal_report(offpay_ledger *l, uint32_t terminal_id,
+                                         const offpay_terminal_report *r)
+{
+    report_ctx c = {terminal_id, r};
+
+    if (l == NULL || terminal_id == 0 || r == NULL || r->pending > INT64_MAX ||
+        (r->state_known &&
+         (r->pending_amount < 0 || !offpay__terminal_state_ok(r->state))))
         return OFFPAY_EINVAL;
     return offpay__ledger_tx(l, report_tx, &c);
+}
+
+uint32_t offpay_terminal_report_lists_time(const offpay_terminal_report *r,
+                                           uint32_t created_at)
+{
+    uint32_t then, age;
+
+    if (r == NULL || !r->reported || !r->state_known)
+        return 0;
+    if (r->lists_at == 0)
+        return created_at;
+    /* their age at the report: on the terminal's clock, or on offpayd's
+     * when the terminal's ran ahead (its sync is then recorded at
+     * offpayd's time); the earlier of the two is the clock lists_at is on */
+    then = r->synced_at < r->reported_at ? r->synced_at : r->reported_at;
+    age = then > r->lists_at ? then - r->lists_at : 0;
+    return r->reported_at > age ? r->reported_at - age : 1;
 }
 
 typedef struct last_report_ctx {

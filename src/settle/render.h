@@ -119,6 +119,11 @@ offpay_err offpay__statement_terminal(offpay_ledger *l, uint64_t merchant,
  * last sync reported payments not uploaded or not decided: into buf
  * (room for OFFPAY__REVOKE_WARNING_MAX), NULL when there is none. */
 #define OFFPAY__REVOKE_WARNING_MAX 512u
+/* 1 when s is a state as a terminal reports it (offpay_terminal_report):
+ * "OK" or an error name, 1 to OFFPAY_TERMINAL_STATE_MAX - 1 capitals,
+ * digits and '_' (what 028_terminal_state's column bounds); else 0. */
+int offpay__terminal_state_ok(const char *s);
+
 const char *offpay__revoke_warning(uint64_t                      terminal_id,
                                    const offpay_terminal_report *rp, char *buf);
 

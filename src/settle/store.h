@@ -80,9 +80,17 @@ typedef struct offpay__refund_base {
  * replayed refund's first transfer, 0 for none), one row or none. */
 extern const char offpay__refund_base_sql[];
 
+/* A terminal's last report as the queries below read it, from
+ * terminal_reports r (003_terminal_reports, 028_terminal_state), in this
+ * order in both backends; NULL for a terminal that never reported, and
+ * the last three for a report from a terminal before 0.27.0. */
+#define OFFPAY__REPORT_COLS                                                    \
+    "r.reported_at, r.synced_at, r.pending, r.state, r.lists_at,"              \
+    " r.pending_amount"
+
 /* A terminal's last report (offpay__store_ops.terminal_report_get) in
- * SQL both backends accept ($1: the terminal): reported_at, synced_at,
- * pending; one row or none. */
+ * SQL both backends accept ($1: the terminal): OFFPAY__REPORT_COLS; one
+ * row or none. */
 extern const char offpay__terminal_report_get_sql[];
 
 /* The open cases (offpay__store_ops.cases_open) in SQL both backends
@@ -100,8 +108,8 @@ extern const char offpay__merchants_sql[];
  * accept ($1: after, $2: 0 for every merchant's, else 1, $3: the
  * merchant, $4: at most). Columns: id, merchant, its name and currency,
  * pk, the credential's bytes (or NULL), created_at, revoked_at, retired,
- * rotated_to, and the last report's reported_at, synced_at, pending (NULL
- * when none). */
+ * rotated_to, the revocation's reason, and the last report's
+ * OFFPAY__REPORT_COLS (NULL when none). */
 extern const char offpay__terminals_sql[];
 
 /* The credentials not released, by the issuer key that signed them, in
@@ -728,10 +736,10 @@ typedef struct offpay__store_ops {
                                int (*fn)(const offpay_overview_revoked *r,
                                          void                          *ctx),
                                void *ctx);
-    /* stores terminal id's report, replacing the one before */
+    /* stores terminal id's report, replacing the one before (r->state,
+     * lists_at and pending_amount NULL unless r->state_known) */
     offpay_err (*terminal_report)(offpay__store *s, uint32_t id,
-                                  uint64_t pending, uint32_t synced_at,
-                                  uint32_t now);
+                                  const offpay_terminal_report *r);
     /* terminal id's last report (offpay__terminal_report_get_sql);
      * ENOTFOUND when it never reported */
     offpay_err (*terminal_report_get)(offpay__store *s, uint32_t id,

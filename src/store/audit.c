@@ -497,7 +497,7 @@ const char offpay__cases_open_sql[] =
 
 /* Terminal $1's last report (003_terminal_reports, its primary key). */
 const char offpay__terminal_report_get_sql[] =
-    "SELECT reported_at, synced_at, pending FROM terminal_reports"
+    "SELECT " OFFPAY__REPORT_COLS " FROM terminal_reports r"
     " WHERE terminal = $1";
 
 /* The merchants above $1, at most $2, with their terminals counted
@@ -519,7 +519,7 @@ const char offpay__merchants_sql[] =
 const char offpay__terminals_sql[] =
     "SELECT t.id, t.merchant, m.name, m.currency, t.pk, t.bytes,"
     " t.created_at, t.revoked_at, t.retired, t.rotated_to,"
-    " r.reported_at, r.synced_at, r.pending, t.revoke_reason"
+    " t.revoke_reason, " OFFPAY__REPORT_COLS
     " FROM terminals t JOIN merchants m ON m.id = t.merchant"
     " LEFT JOIN terminal_reports r ON r.terminal = t.id"
     " WHERE t.id > $1 AND ($2 = 0 OR t.merchant = $3)"

@@ -2043,8 +2043,7 @@ static offpay_err s_revoked_list(offpay__store *s, size_t max,
                                            void                          *ctx),
                                  void *ctx);
 static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
-                                    uint64_t pending, uint32_t synced_at,
-                                    uint32_t now);
+                                    const offpay_terminal_report *r);
 static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
                                  int64_t out[OFFPAY__ESCROW_FLOWS]);
 static offpay_err s_late_hold(offpay__store *s, uint64_t account,
@@ -2659,7 +2658,7 @@ static const char SQL_TERMINAL_STATS[] =
     " t.revoked_at,"
     " (SELECT COUNT(*) FROM presentments p WHERE p.terminal = t.id),"
     " (SELECT MAX(uploaded_at) FROM presentments p WHERE p.terminal = t.id),"
-    " r.reported_at, r.synced_at, r.pending, t.revoke_reason"
+    " t.revoke_reason, " OFFPAY__REPORT_COLS
     " FROM terminals t JOIN merchants m ON m.id = t.merchant"
     " LEFT JOIN terminal_reports r ON r.terminal = t.id"
     " ORDER BY t.revoked_at IS NOT NULL, t.id LIMIT $1::bigint";
@@ -2669,11 +2668,14 @@ static const char SQL_REVOKED_LIST[] =
     " JOIN credentials c ON c.serial = v.serial"
     " ORDER BY v.seq DESC LIMIT $1::bigint";
 static const char SQL_TERMINAL_REPORT[] =
-    "INSERT INTO terminal_reports (terminal, reported_at, synced_at, pending)"
-    " VALUES ($1::bigint, $2::bigint, $3::bigint, $4::bigint)"
+    "INSERT INTO terminal_reports (terminal, reported_at, synced_at, pending,"
+    " state, lists_at, pending_amount)"
+    " VALUES ($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5::text,"
+    " $6::bigint, $7::bigint)"
     " ON CONFLICT (terminal) DO UPDATE SET"
     " reported_at = excluded.reported_at, synced_at = excluded.synced_at,"
-    " pending = excluded.pending";
+    " pending = excluded.pending, state = excluded.state,"
+    " lists_at = excluded.lists_at, pending_amount = excluded.pending_amount";
 
 /* Copies row i's column col into buf (cap bytes with the NUL), cut short. */
 static void col_text(PGresult *r, int i, int col, char *buf, size_t cap)
@@ -2685,6 +2687,22 @@ static void col_text(PGresult *r, int i, int col, char *buf, size_t cap)
         n = offpay__utf8_cut((const char *)t, cap - 1);
     memcpy(buf, t, n);
     buf[n] = '\0';
+}
+
+/* A terminal's last report from row i's columns col.. (OFFPAY__REPORT_COLS;
+ * a terminal that never reported has them NULL: reported 0). */
+static void report_cols(PGresult *r, int i, int col, offpay_terminal_report *o)
+{
+    memset(o, 0, sizeof *o);
+    o->reported = !PQgetisnull(r, i, col);
+    o->reported_at = col_u32(r, i, col);
+    o->synced_at = col_u32(r, i, col + 1);
+    o->pending = col_u64(r, i, col + 2);
+    /* NULL from an older terminal, which said none of the rest */
+    o->state_known = !PQgetisnull(r, i, col + 3);
+    col_text(r, i, col + 3, o->state, sizeof o->state);
+    o->lists_at = col_u32(r, i, col + 4);
+    o->pending_amount = col_i64(r, i, col + 5);
 }
 
 static offpay_err
@@ -2760,11 +2778,8 @@ static offpay_err s_terminal_stats(offpay__store *s, size_t max,
         t.revoked_at = col_u32(r, i, 5);
         t.presentments = col_u64(r, i, 6);
         t.last_upload = col_u32(r, i, 7);
-        t.reported = !PQgetisnull(r, i, 8);
-        t.reported_at = col_u32(r, i, 8);
-        t.synced_at = col_u32(r, i, 9);
-        t.pending = col_u64(r, i, 10);
-        col_text(r, i, 11, t.revoke_reason, sizeof t.revoke_reason);
+        col_text(r, i, 8, t.revoke_reason, sizeof t.revoke_reason);
+        report_cols(r, i, 9, &t.report);
         if (fn(&t, ctx) != 0)
             break;
     }
@@ -2799,16 +2814,24 @@ static offpay_err s_revoked_list(offpay__store *s, size_t max,
 }
 
 static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
-                                    uint64_t pending, uint32_t synced_at,
-                                    uint32_t now)
+                                    const offpay_terminal_report *rp)
 {
     params    p = {0};
     PGresult *r = NULL;
 
     p_i64(&p, id);
-    p_i64(&p, now);
-    p_i64(&p, synced_at);
-    p_u64(&p, pending);
+    p_i64(&p, rp->reported_at);
+    p_i64(&p, rp->synced_at);
+    p_u64(&p, rp->pending);
+    if (rp->state_known) {
+        p_text(&p, rp->state);
+        p_i64(&p, rp->lists_at);
+        p_i64(&p, rp->pending_amount);
+    } else { /* an older terminal's: NULL, said nothing */
+        p_text(&p, NULL);
+        p_text(&p, NULL);
+        p_text(&p, NULL);
+    }
     return run_sql(s, SQL_TERMINAL_REPORT, &p, &r);
 }
 
@@ -4084,9 +4107,7 @@ static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
     rc = run_sql_row(s, offpay__terminal_report_get_sql, &p, &r);
     if (rc != OFFPAY_OK)
         return rc;
-    out->reported_at = col_u32(r, 0, 0);
-    out->synced_at = col_u32(r, 0, 1);
-    out->pending = col_u64(r, 0, 2);
+    report_cols(r, 0, 0, out);
     return OFFPAY_OK;
 }
 
@@ -4180,11 +4201,8 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
         e->revoked_at = col_u32(r, i, 7);
         if (e->state == OFFPAY_TERMINAL_ROTATED)
             e->rotated_to = col_u32(r, i, 9);
-        e->report.reported = !PQgetisnull(r, i, 10);
-        e->report.reported_at = col_u32(r, i, 10);
-        e->report.synced_at = col_u32(r, i, 11);
-        e->report.pending = col_u64(r, i, 12);
-        col_text(r, i, 13, e->revoke_reason, sizeof e->revoke_reason);
+        col_text(r, i, 10, e->revoke_reason, sizeof e->revoke_reason);
+        report_cols(r, i, 11, &e->report);
         cred = col_blob(r, i, 5, row->cred, sizeof row->cred, &null);
         if (col_blob(r, i, 4, e->pk, OFFPAY_PK_BYTES, &null) !=
                 OFFPAY_PK_BYTES ||

@@ -1776,8 +1776,7 @@ static offpay_err s_revoked_list(offpay__store *s, size_t max,
                                            void                          *ctx),
                                  void *ctx);
 static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
-                                    uint64_t pending, uint32_t synced_at,
-                                    uint32_t now);
+                                    const offpay_terminal_report *r);
 static offpay_err s_escrow_flows(offpay__store *s, uint64_t escrow,
                                  int64_t out[OFFPAY__ESCROW_FLOWS]);
 static offpay_err s_late_hold(offpay__store *s, uint64_t account,
@@ -2507,7 +2506,7 @@ static const char SQL_TERMINAL_STATS[] =
     " t.revoked_at,"
     " (SELECT COUNT(*) FROM presentments p WHERE p.terminal = t.id),"
     " (SELECT MAX(uploaded_at) FROM presentments p WHERE p.terminal = t.id),"
-    " r.reported_at, r.synced_at, r.pending, t.revoke_reason"
+    " t.revoke_reason, " OFFPAY__REPORT_COLS
     " FROM terminals t JOIN merchants m ON m.id = t.merchant"
     " LEFT JOIN terminal_reports r ON r.terminal = t.id"
     " ORDER BY t.revoked_at IS NOT NULL, t.id LIMIT ?1";
@@ -2517,10 +2516,12 @@ static const char SQL_REVOKED_LIST[] =
     " JOIN credentials c ON c.serial = v.serial"
     " ORDER BY v.seq DESC LIMIT ?1";
 static const char SQL_TERMINAL_REPORT[] =
-    "INSERT INTO terminal_reports (terminal, reported_at, synced_at, pending)"
-    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (terminal) DO UPDATE SET"
+    "INSERT INTO terminal_reports (terminal, reported_at, synced_at, pending,"
+    " state, lists_at, pending_amount)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (terminal) DO UPDATE SET"
     " reported_at = excluded.reported_at, synced_at = excluded.synced_at,"
-    " pending = excluded.pending";
+    " pending = excluded.pending, state = excluded.state,"
+    " lists_at = excluded.lists_at, pending_amount = excluded.pending_amount";
 
 /* Copies column i's text into buf (cap bytes with the NUL), cut short. */
 static void col_text(sqlite3_stmt *st, int i, char *buf, size_t cap)
@@ -2533,6 +2534,22 @@ static void col_text(sqlite3_stmt *st, int i, char *buf, size_t cap)
     if (n != 0)
         memcpy(buf, t, n);
     buf[n] = '\0';
+}
+
+/* A terminal's last report from columns i.. (OFFPAY__REPORT_COLS; a
+ * terminal that never reported has them NULL: reported 0). */
+static void report_cols(sqlite3_stmt *st, int i, offpay_terminal_report *r)
+{
+    memset(r, 0, sizeof *r);
+    r->reported = sqlite3_column_type(st, i) != SQLITE_NULL;
+    r->reported_at = col_u32(st, i);
+    r->synced_at = col_u32(st, i + 1);
+    r->pending = col_u64(st, i + 2);
+    /* NULL from an older terminal, which said none of the rest */
+    r->state_known = sqlite3_column_type(st, i + 3) != SQLITE_NULL;
+    col_text(st, i + 3, r->state, sizeof r->state);
+    r->lists_at = col_u32(st, i + 4);
+    r->pending_amount = sqlite3_column_int64(st, i + 5);
 }
 
 /* Steps st to its end: each row through each(st, ctx, &stop) until stop
@@ -2639,11 +2656,8 @@ static void terminal_row(sqlite3_stmt *st, void *arg, int *stop)
     t.revoked_at = col_u32(st, 5);
     t.presentments = col_u64(st, 6);
     t.last_upload = col_u32(st, 7);
-    t.reported = sqlite3_column_type(st, 8) != SQLITE_NULL;
-    t.reported_at = col_u32(st, 8);
-    t.synced_at = col_u32(st, 9);
-    t.pending = col_u64(st, 10);
-    col_text(st, 11, t.revoke_reason, sizeof t.revoke_reason);
+    col_text(st, 8, t.revoke_reason, sizeof t.revoke_reason);
+    report_cols(st, 9, &t.report);
     *stop = w->fn(&t, w->ctx) != 0;
 }
 
@@ -2699,8 +2713,7 @@ static offpay_err s_revoked_list(offpay__store *s, size_t max,
 }
 
 static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
-                                    uint64_t pending, uint32_t synced_at,
-                                    uint32_t now)
+                                    const offpay_terminal_report *r)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = prepare(s, SQL_TERMINAL_REPORT, NULL, &st);
@@ -2709,9 +2722,14 @@ static offpay_err s_terminal_report(offpay__store *s, uint32_t id,
     if (rc != OFFPAY_OK)
         return rc;
     sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, synced_at);
-    bind_u64(st, 4, pending);
+    sqlite3_bind_int64(st, 2, r->reported_at);
+    sqlite3_bind_int64(st, 3, r->synced_at);
+    bind_u64(st, 4, r->pending);
+    if (r->state_known) { /* an older terminal's: NULL, said nothing */
+        sqlite3_bind_text(st, 5, r->state, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, r->lists_at);
+        sqlite3_bind_int64(st, 7, r->pending_amount);
+    }
     step = sqlite3_step(st);
     sqlite3_finalize(st);
     return step == SQLITE_DONE ? OFFPAY_OK : map(s->db, step);
@@ -3606,11 +3624,8 @@ static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
         return rc;
     sqlite3_bind_int64(st, 1, id);
     rc = row(st);
-    if (rc == OFFPAY_OK) {
-        out->reported_at = col_u32(st, 0);
-        out->synced_at = col_u32(st, 1);
-        out->pending = col_u64(st, 2);
-    }
+    if (rc == OFFPAY_OK)
+        report_cols(st, 0, out);
     sqlite3_finalize(st);
     return rc;
 }
@@ -3689,11 +3704,8 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
         e->revoked_at = col_u32(st, 7);
         if (e->state == OFFPAY_TERMINAL_ROTATED)
             e->rotated_to = col_u32(st, 9);
-        e->report.reported = sqlite3_column_type(st, 10) != SQLITE_NULL;
-        e->report.reported_at = col_u32(st, 10);
-        e->report.synced_at = col_u32(st, 11);
-        e->report.pending = col_u64(st, 12);
-        col_text(st, 13, e->revoke_reason, sizeof e->revoke_reason);
+        col_text(st, 10, e->revoke_reason, sizeof e->revoke_reason);
+        report_cols(st, 11, &e->report);
         if (sqlite3_column_bytes(st, 4) != OFFPAY_PK_BYTES || cred < 0 ||
             (size_t)cred > sizeof row->cred) {
             rc = OFFPAY_ESTORE;

@@ -609,37 +609,72 @@ static int count_upto(const offpay_journal_entry *e, void *ctx)
     return 0;
 }
 
+/* The pending entries counted, and their charges in the terminal's
+ * currency summed (capped at INT64_MAX, never reached by real money). */
+struct pending_sum {
+    uint16_t currency;
+    uint64_t n;
+    int64_t  minor;
+};
+
+static int sum_entry(const offpay_journal_entry *e, void *ctx)
+{
+    struct pending_sum *c = ctx;
+
+    c->n++;
+    if (e->currency == c->currency && e->charged > 0 &&
+        offpay_amount_add(c->minor, e->charged, &c->minor) != OFFPAY_OK)
+        c->minor = INT64_MAX;
+    return 0;
+}
+
 /*
- * Tells offpayd, after a sync, how many journal entries are still not
- * uploaded and the terminal's clock then (POST /v1/terminal/status, signed
- * like an upload), for the operator's dashboard. Best effort, tried once:
+ * Tells offpayd how many journal entries are still not uploaded, what
+ * they hold, the terminal's clock, what a payment meets here now ("OK" or
+ * an error name: offpay_terminal_status.state) and when it last took
+ * offpayd's lists (POST /v1/terminal/status, signed like an upload), for
+ * the operator's dashboard and /metrics. Sent twice a sync: once the
+ * uploads are done, before the lists are taken, and again once they are
+ * (a terminal whose clock makes it refuse them is thus seen with its old
+ * lists and, once its window runs out, refusing). Best effort, tried once:
  * an offpayd without the endpoint (404) or unreachable now changes
  * nothing for the sync. But a signed answer UNKNOWN_TERMINAL fails it
  * (OFFPAY_ETERMINAL_UNKNOWN): a terminal with nothing to upload or check
  * learns only here that offpayd's ledger does not know it (restored from
  * a copy older than its registration), which its operator must hear
- * before it takes payments no ledger would pay. Sent once the uploads
- * are done, before the lists are taken.
+ * before it takes payments no ledger would pay.
  */
 static offpay_err report_status(offpay_terminal *t, const char *base,
                                 offpay__terminal_signing *ck,
                                 offpay_upload_report     *rep)
 {
-    offpay__http_reply r = {0};
-    long               status = 0;
-    uint64_t           pending = 0;
-    char               body[96];
-    json_error_t       jerr;
-    json_t            *doc;
-    const char        *e;
-    offpay_err         rc = OFFPAY_OK;
+    offpay__http_reply     r = {0};
+    long                   status = 0;
+    offpay_terminal_status st;
+    struct pending_sum     sum = {0, 0, 0};
+    uint32_t               now = clock_now(ck);
+    char                   body[256], money[OFFPAY_AMOUNT_TEXT_MAX];
+    json_error_t           jerr;
+    json_t                *doc;
+    const char            *e;
+    offpay_err             rc = OFFPAY_OK;
+    int                    n;
 
-    if (offpay__terminal_pending(t, 0, SIZE_MAX, count_entry, &pending) !=
-        OFFPAY_OK)
+    if (offpay_terminal_get_status(t, now, &st) != OFFPAY_OK)
         return OFFPAY_OK;
-    snprintf(body, sizeof body, "{\"pending\":%llu,\"synced_at\":%u}",
-             (unsigned long long)pending,
-             (unsigned)clock_now(ck));
+    sum.currency = st.currency;
+    if (offpay__terminal_pending(t, 0, SIZE_MAX, sum_entry, &sum) != OFFPAY_OK)
+        return OFFPAY_OK;
+    n = snprintf(body, sizeof body, "{\"pending\":%llu,\"synced_at\":%u",
+                 (unsigned long long)sum.n, (unsigned)now);
+    /* a terminal without its currency (no credential) says no more */
+    if (offpay_amount_format(sum.minor, st.currency, money, sizeof money) ==
+        OFFPAY_OK)
+        n += snprintf(body + n, sizeof body - (size_t)n,
+                      ",\"state\":\"%s\",\"lists_at\":%u,"
+                      "\"pending_amount\":\"%s\"",
+                      offpay_errname(st.state), (unsigned)st.last_sync, money);
+    snprintf(body + n, sizeof body - (size_t)n, "}");
     rc = request_as(base, "POST", "/v1/terminal/status", body, ck, 1, &r,
                     &status, 1);
     if (rc == OFFPAY_EBUSY) { /* the sync goes on: holding the terminal */
@@ -1000,6 +1035,8 @@ offpay_err offpay_terminal_upload(offpay_terminal *t, const char *base_url,
         rep->synced = 1;
         if (!asked) /* each serial once a sync */
             ask_expiries(t, base_url, &ck, NULL);
+        /* again, with the lists just taken and what a payment meets now */
+        (void)report_status(t, base_url, &ck, rep);
     }
 out:
     rc = confirm_unknown(t, base_url, &ck, rc);

@@ -101,6 +101,11 @@ S3_WHY="$(printf 'a%.0s' $(seq 63))éé Verlust gemeldet$(printf 'ü%.0s' $(seq 
 [ "$(printf %s "$S3_WHY" | wc -c)" = 128 ] || fail "the long reason is not 128 bytes"
 api POST "/v1/admin/credentials/$S3/revoke" "{\"reason\":\"$S3_WHY\"}"
 expect_http 200 - "credential $S3 revoked for a reason of 128 bytes"
+# tc reports (as a terminal of 0.27.0 does) that it refuses payments and
+# that its lists are two hours older than its sync: the page says both
+tc_now=$(date +%s)
+treq tc /v1/terminal/status "{\"pending\":0,\"synced_at\":$tc_now,\"state\":\"ESYNC_REQUIRED\",\"lists_at\":$((tc_now - 7200)),\"pending_amount\":\"0.00\"}"
+expect_http 200 - "tc's report: refusing, its lists 2 h old"
 
 # ---- what the page must show, computed here -----------------------------
 api GET "/v1/admin/cases?kind=double_spend"; CASE_DS=$(jget '.cases[0].id')
@@ -253,10 +258,14 @@ td_at=$(tjq "$TD" .revoked_at)
   && ok "the page: terminal $TD's row says why it was revoked ($TD_WHY), $TA's '-'" \
   || fail "the terminals' reasons: $(jq -c '{h: .terminals_head, t: [.terminals[] | [.data.terminal, .cells[7].text, .cells[8].text]]}' seen.json)"
 # a terminal needing attention says so in words in its row (not colour only)
-trow "$TE" '.cells[9].text' | grep -Eq "^needs attention: 1 entry not uploaded; clock (59 min|1 h [0-9]+ min) ahead of offpayd's$" \
+trow "$TE" '.cells[9].text' | grep -Eq "^needs attention: 1 entry not uploaded \(4\.00 EUR\); clock (59 min|1 h [0-9]+ min) ahead of offpayd's$" \
   && [ "$(trow "$TE" '.data.attention')" = "pending clock" ] \
   && ok "the page: terminal $TE $(trow "$TE" '.cells[9].text')" \
   || fail "te's attention: $(jq -c --arg t "$TE" '.terminals[] | select(.data.terminal == $t)' seen.json)"
+[ "$(trow "$TC" '.cells[9].text')" = "needs attention: refusing payments (ESYNC_REQUIRED); lists not taken at its last sync (2 h 0 min old then)" ] \
+  && [ "$(trow "$TC" '.data.attention')" = "refusing lists" ] \
+  && ok "the page: terminal $TC $(trow "$TC" '.cells[9].text')" \
+  || fail "tc's attention: $(jq -c --arg t "$TC" '.terminals[] | select(.data.terminal == $t)' seen.json)"
 [ "$(trow "$TA" '.cells[9].text')" = none ] && [ "$(trow "$TA" '.data.attention')" = "" ] \
   && [ "$(trow "$TD" '.cells[9].text')" = "not known (no report)" ] \
   && ok "the page: terminal $TA needs no attention, $TD's is not known" \

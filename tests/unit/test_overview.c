@@ -328,38 +328,59 @@ static const offpay_overview_terminal *find_terminal(const offpay_overview *o,
     return NULL;
 }
 
+/* A report as a terminal before 0.27.0 sent it: pending and its clock. */
+static offpay_terminal_report old_report(uint64_t pending, uint32_t synced_at,
+                                         uint32_t now)
+{
+    offpay_terminal_report r;
+
+    memset(&r, 0, sizeof r);
+    r.pending = pending;
+    r.synced_at = synced_at;
+    r.reported_at = now;
+    return r;
+}
+
 static void test_terminals_show_uploads_reports_and_revocation(void)
 {
     world                           w;
     offpay_overview                *o = NULL;
     const offpay_overview_terminal *t;
+    offpay_terminal_report          r;
 
     REQUIRE_OK(make_world(&w));
-    CHECK_ERR(offpay_ledger_terminal_report(w.l, 999, 1, T0, T0),
-              OFFPAY_ENOTFOUND);
-    CHECK_ERR(offpay_ledger_terminal_report(w.l, 0, 1, T0, T0), OFFPAY_EINVAL);
-    REQUIRE_OK(offpay_ledger_terminal_report(
-        w.l, w.terminal[0], 4, T0 + 2 * HOUR + 60, T0 + 2 * HOUR));
-    REQUIRE_OK(offpay_ledger_terminal_report(
-        w.l, w.terminal[0], 2, T0 + 2 * HOUR + 90, T0 + 2 * HOUR + 30));
+    r = old_report(1, T0, T0);
+    CHECK_ERR(offpay_ledger_terminal_report(w.l, 999, &r), OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_terminal_report(w.l, 0, &r), OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_terminal_report(w.l, w.terminal[0], NULL),
+              OFFPAY_EINVAL);
+    r = old_report(4, T0 + 2 * HOUR + 60, T0 + 2 * HOUR);
+    REQUIRE_OK(offpay_ledger_terminal_report(w.l, w.terminal[0], &r));
+    r = old_report(2, T0 + 2 * HOUR + 90, T0 + 2 * HOUR + 30);
+    REQUIRE_OK(offpay_ledger_terminal_report(w.l, w.terminal[0], &r));
     REQUIRE_OK(offpay_ledger_overview(w.l, T0, HOUR, T0 + 3 * HOUR, &o));
     CHECK(o->n_terminals == 3);
     t = find_terminal(o, w.terminal[0]);
     REQUIRE(t != NULL);
     CHECK(t->presentments == 2 && t->last_upload == T0 + HOUR + 100);
-    CHECK(t->reported && t->pending == 2 &&
-          t->synced_at == T0 + 2 * HOUR + 90 &&
-          t->reported_at == T0 + 2 * HOUR + 30);
+    CHECK(t->report.reported && t->report.pending == 2 &&
+          t->report.synced_at == T0 + 2 * HOUR + 90 &&
+          t->report.reported_at == T0 + 2 * HOUR + 30);
+    /* an older terminal's report says nothing of its state */
+    CHECK(!t->report.state_known && t->report.state[0] == '\0' &&
+          t->report.lists_at == 0 && t->report.pending_amount == 0 &&
+          offpay_terminal_report_lists_time(&t->report, t->created_at) == 0);
     CHECK(strcmp(t->merchant_name, "Bakery A") == 0 &&
           t->merchant_id == w.merchant[0] && t->currency == EUR);
     CHECK(!t->revoked);
     t = find_terminal(o, w.terminal[1]);
     REQUIRE(t != NULL);
     CHECK(t->presentments == 1 && t->last_upload == T0 + 200);
-    CHECK(!t->reported && t->revoked && t->revoked_at == T0 + HOUR + 300);
+    CHECK(!t->report.reported && t->revoked &&
+          t->revoked_at == T0 + HOUR + 300);
     t = find_terminal(o, w.terminal[2]);
     REQUIRE(t != NULL);
-    CHECK(t->presentments == 1 && !t->reported && !t->revoked);
+    CHECK(t->presentments == 1 && !t->report.reported && !t->revoked);
     /* live ones first, each group by id */
     for (size_t i = 1; i < o->n_terminals; i++)
         CHECK(o->terminals[i - 1].revoked < o->terminals[i].revoked ||
@@ -387,6 +408,95 @@ static void test_terminals_show_uploads_reports_and_revocation(void)
         CHECK_ERR(offpay_ledger_terminal_last_report(w.l, 0, &rp),
                   OFFPAY_EINVAL);
     }
+    drop_world(&w);
+}
+
+/* A terminal of 0.27.0 says whether it accepts, when it took its lists and
+ * what its pending payments hold (028_terminal_state): kept and read
+ * back, an older terminal's report after it clearing them, and a state
+ * that is no error name refused. */
+static void test_terminal_state_reported(void)
+{
+    world                           w;
+    offpay_overview                *o = NULL;
+    const offpay_overview_terminal *t;
+    offpay_terminal_report          r, rp;
+    static const char *const        bad[] = {"", "esync_required", "E SYNC",
+                                             "EFUTURE-DATED", "OK!"};
+
+    REQUIRE_OK(make_world(&w));
+    /* its clock 600 s behind offpayd's: its lists, taken 3 days before
+     * it reported by its clock, are from 3 days and 600 s before that
+     * report on offpayd's clock */
+    r = old_report(3, T0 + 2 * HOUR - 600, T0 + 2 * HOUR);
+    r.state_known = 1;
+    snprintf(r.state, sizeof r.state, "ESYNC_REQUIRED");
+    r.lists_at = T0 + 2 * HOUR - 600 - 3 * 86400;
+    r.pending_amount = 1250;
+    REQUIRE_OK(offpay_ledger_terminal_report(w.l, w.terminal[2], &r));
+    REQUIRE_OK(offpay_ledger_terminal_last_report(w.l, w.terminal[2], &rp));
+    CHECK(rp.reported && rp.state_known && rp.pending == 3 &&
+          strcmp(rp.state, "ESYNC_REQUIRED") == 0 &&
+          rp.lists_at == T0 + 2 * HOUR - 600 - 3 * 86400 &&
+          rp.pending_amount == 1250 && rp.reported_at == T0 + 2 * HOUR);
+    CHECK(offpay_terminal_report_lists_time(&rp, T0 - 5 * 86400) ==
+          T0 + 2 * HOUR - 3 * 86400);
+    REQUIRE_OK(offpay_ledger_overview(w.l, T0, HOUR, T0 + 3 * HOUR, &o));
+    t = find_terminal(o, w.terminal[2]);
+    REQUIRE(t != NULL);
+    CHECK(t->report.state_known &&
+          strcmp(t->report.state, "ESYNC_REQUIRED") == 0 &&
+          t->report.pending_amount == 1250 && t->report.lists_at == r.lists_at);
+    offpay_overview_free(o);
+    /* lists it never took: its registration's time stands for them; lists
+     * dated after its report (its clock went back since) count as taken
+     * when it reported */
+    rp.lists_at = 0;
+    CHECK(offpay_terminal_report_lists_time(&rp, T0 - 5) == T0 - 5);
+    rp.lists_at = rp.synced_at + 100;
+    CHECK(offpay_terminal_report_lists_time(&rp, T0) == rp.reported_at);
+    /* a clock 900 s ahead records its sync at offpayd's time: lists taken
+     * 60 s before the report are 60 s old, not 960 */
+    rp.synced_at = rp.reported_at + 900;
+    rp.lists_at = rp.reported_at - 60;
+    CHECK(offpay_terminal_report_lists_time(&rp, T0) == rp.reported_at - 60);
+    /* what is not an error name, or a negative sum: refused, the report
+     * before kept */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        offpay_terminal_report b = r;
+
+        snprintf(b.state, sizeof b.state, "%s", bad[i]);
+        CHECK_ERR(offpay_ledger_terminal_report(w.l, w.terminal[2], &b),
+                  OFFPAY_EINVAL);
+    }
+    {
+        offpay_terminal_report b = r;
+
+        b.pending_amount = -1;
+        CHECK_ERR(offpay_ledger_terminal_report(w.l, w.terminal[2], &b),
+                  OFFPAY_EINVAL);
+        memset(b.state, 'A', sizeof b.state); /* no NUL */
+        b.pending_amount = 0;
+        CHECK_ERR(offpay_ledger_terminal_report(w.l, w.terminal[2], &b),
+                  OFFPAY_EINVAL);
+    }
+    REQUIRE_OK(offpay_ledger_terminal_last_report(w.l, w.terminal[2], &rp));
+    CHECK(strcmp(rp.state, "ESYNC_REQUIRED") == 0 && rp.pending == 3);
+    /* the same terminal, back on an older version: its state is not
+     * known any more */
+    r = old_report(0, T0 + 2 * HOUR + 100, T0 + 2 * HOUR + 700);
+    REQUIRE_OK(offpay_ledger_terminal_report(w.l, w.terminal[2], &r));
+    REQUIRE_OK(offpay_ledger_terminal_last_report(w.l, w.terminal[2], &rp));
+    CHECK(rp.reported && !rp.state_known && rp.state[0] == '\0' &&
+          rp.lists_at == 0 && rp.pending_amount == 0 && rp.pending == 0);
+    /* "OK" and a sum to the largest amount */
+    r.state_known = 1;
+    snprintf(r.state, sizeof r.state, "OK");
+    r.pending_amount = INT64_MAX;
+    REQUIRE_OK(offpay_ledger_terminal_report(w.l, w.terminal[2], &r));
+    REQUIRE_OK(offpay_ledger_terminal_last_report(w.l, w.terminal[2], &rp));
+    CHECK(rp.state_known && strcmp(rp.state, "OK") == 0 &&
+          rp.pending_amount == INT64_MAX);
     drop_world(&w);
 }
 
@@ -531,6 +641,7 @@ static const offpay_test TESTS[] = {
      test_buckets_count_each_outcome_in_its_hour},
     {"terminals_show_uploads_reports_and_revocation",
      test_terminals_show_uploads_reports_and_revocation},
+    {"terminal_state_reported", test_terminal_state_reported},
     {"revoked_credentials_newest_first", test_revoked_credentials_newest_first},
     {"lists_past_their_cap_say_so", test_lists_past_their_cap_say_so},
     {"bad_ranges_are_refused", test_bad_ranges_are_refused},

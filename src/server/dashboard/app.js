@@ -313,6 +313,9 @@
   // (protocol.md §5.4), as offpayd does not know each terminal's own.
   const CLOCK_OFF = 120; // s, its skew: its sync warns beyond it
   const SYNC_OLD = 72 * 3600; // s, its max_offline_hours: it stops accepting
+  // s: a terminal (of 0.27.0 on) reports again once it took the lists at
+  // its sync; lists older than its sync by more did not come (its clock?)
+  const LISTS_LAG = 300;
 
   // A span of seconds in words: "45 s", "12 min", "3 h 5 min", "4 d 2 h".
   function span(sec) {
@@ -331,8 +334,27 @@
     const out = [];
     if (!rep) return out;
     if (rep.pending > 0) {
+      // the money they hold: from terminals of 0.27.0 on
       out.push({ key: 'pending',
-        text: rep.pending + (rep.pending === 1 ? ' entry' : ' entries') + ' not uploaded' });
+        text: rep.pending + (rep.pending === 1 ? ' entry' : ' entries') + ' not uploaded' +
+          (rep.pending_amount ? ' (' + money(rep.pending_amount) + ')' : '') });
+    }
+    // what its last report said a payment met there (null: an older
+    // terminal, which does not say)
+    if (!t.revoked && rep.accepting === false) {
+      out.push({ key: 'refusing', text: 'refusing payments (' + rep.state + ')' });
+    }
+    if (!t.revoked && rep.lists_at !== null && rep.lists_at !== undefined) {
+      if (rep.lists_at === 0) {
+        out.push({ key: 'lists', text: "never took offpayd's lists" });
+      } else {
+        // their age then: on its clock, or on offpayd's when its own ran
+        // ahead (it records that sync at offpayd's time)
+        const age = Math.min(rep.synced_at, rep.reported_at) - rep.lists_at;
+        if (age > LISTS_LAG) {
+          out.push({ key: 'lists', text: 'lists not taken at its last sync (' + span(age) + ' old then)' });
+        }
+      }
     }
     const off = rep.synced_at - rep.reported_at;
     if (Math.abs(off) > CLOCK_OFF) {

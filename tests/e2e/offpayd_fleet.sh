@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# offpayd_fleet.sh — watching a fleet of terminals (docs/operations.md,
+# "Watching the terminals"): what each terminal says of itself at its
+# sync (POST /v1/terminal/status: whether it accepts payments, when it
+# last took offpayd's lists, the money it holds not uploaded), as
+# `offpay admin terminals` (text, --json, --stale HOURS), GET
+# /v1/admin/terminals and /metrics show it. Hours pass by restarting
+# offpayd at a later OFFPAY_NOW; each terminal's clock is its own
+# OFFPAY_NOW.
+#
+# step (offpayd's clock: T, then T+2h, then T+73h)      what is seen
+# T:     gates g1, g2, g3 registered; w1 pays at g2     g3 never reports
+# T+2h:  g1 syncs, 15 min ahead, one payment undecided  1 pending, 2.00 EUR
+#        g2 syncs 10 min behind: lists refused (exit 3) its lists 2 h old,
+#                                                       accepting still
+# T+73h: g2 again: its 72 h offline window is over      REFUSING
+#                                                       (ESYNC_REQUIRED);
+#                                                       metrics: 1 refusing
+#        g2's clock set right, synced                   accepting, fresh
+#        g3 revoked                                     not counted live
+# Then the report's own checks over HTTP: the three new fields together or
+# none, a state that is no error name, an amount of too many decimals, an
+# older terminal's report (no state), and the amount summed on /metrics.
+# `offpay admin audit` passes at the end.
+source "$(dirname "$0")/offpayd_lib.sh"
+T=$(( $(date +%s) + 3600 ))
+export OFFPAY_NOW=$T
+start_server
+fetch_bundle
+
+new_merchant "Metro Line 1"; M=$MERCHANT
+new_terminal g1 "$M"; G1=$TID
+new_terminal g2 "$M"; G2=$TID
+new_terminal g3 "$M"; G3=$TID
+W=$(new_account rider 200.00)
+new_wallet w1 "$W" 100.00
+c=$(pay w1 3.00); accept g2 "$c" 3.00 || fail "g2 accepts 3.00"
+
+# tjson ID FILTER: terminal ID's entry in `admin terminals --json`, filtered
+tjson() {
+  "$OFFPAY" admin terminals --db "$LEDGER" --json \
+    | jq -c --argjson t "$1" ".terminals[] | select(.terminal == \$t) | $2"
+}
+# block ID: terminal ID's lines in `admin terminals` (--stale H when given)
+block() {
+  local id=$1; shift
+  "$OFFPAY" admin terminals --db "$LEDGER" "$@" \
+    | awk -v t="terminal $id " 'index($0, t) == 1 { on = 1; print; next }
+                                /^terminal / { on = 0 } on'
+}
+
+# ---- T+2h ------------------------------------------------------------------
+stop_server
+export OFFPAY_NOW=$(( T + 7200 ))
+start_server
+# g1, 15 minutes ahead: its payment is dated after offpayd's clock, left
+# undecided (ECODE_FUTURE), so it reports it pending with its money
+ahead=$(( T + 7200 + 900 ))
+c=$(OFFPAY_NOW=$ahead pay w1 2.00); OFFPAY_NOW=$ahead accept g1 "$c" 2.00 || fail "g1 accepts 2.00"
+st=0; OFFPAY_NOW=$ahead "$OFFPAY" terminal sync --terminal g1 --passphrase-file tp --server "$URL" >g1.out 2>&1 || st=$?
+[ "$st" = 3 ] && grep -q "1 left to upload" g1.out && ok "g1: its payment dated ahead stays to upload (exit 3)" \
+  || fail "g1 sync ($st): $(cat g1.out)"
+[ "$(tjson "$G1" '[.report.pending, .report.pending_amount.decimal, .report.state, .report.accepting]')" = '[1,"2.00","OK",true]' ] \
+  && ok "g1's report: 1 pending, 2.00 EUR, accepting" || fail "g1's report: $(tjson "$G1" .report)"
+# the report after the lists: taken by its clock, at its sync
+# (its clock ahead, it records the sync at offpayd's time: lists_at is
+# then offpayd's, as its offline window counts from it)
+[ "$(tjson "$G1" '(.report.lists_at | fromdate) - (.report.reported_at | fromdate) | . >= -5 and . <= 5')" = true ] \
+  && ok "g1's lists taken at its sync (at offpayd's time, its clock ahead)" || fail "g1's lists: $(tjson "$G1" .report)"
+# g2, 10 minutes behind: it uploads, reports, and refuses offpayd's lists
+# (dated ahead of its clock)
+behind=$(( T + 7200 - 600 ))
+st=0; OFFPAY_NOW=$behind "$OFFPAY" terminal sync --terminal g2 --passphrase-file tp --server "$URL" >g2.out 2>&1 || st=$?
+[ "$st" = 3 ] && grep -q "EFUTURE_DATED" g2.out && ok "g2 refuses offpayd's lists (EFUTURE_DATED, exit 3)" \
+  || fail "g2 sync ($st): $(cat g2.out)"
+[ "$(tjson "$G2" '[.report.pending, .report.state, .report.accepting, .report.lists_at, .presentments]')" \
+  = "[0,\"OK\",true,\"$(iso "$T")\",1]" ] \
+  && ok "g2's report: its payment uploaded, accepting, its lists from its registration" \
+  || fail "g2's report: $(tjson "$G2" '[.report, .presentments]')"
+out=$(block "$G2")
+# (its clock runs on during the sync: a second or so after $behind)
+grep -qxE "  last sync reported at $(iso $(( T + 7200 ))) \(its clock [0-9T:-]+Z, (59[0-9]|600) s behind offpayd's\): 0 payment\(s\) pending \(0\.00 EUR\)" <<<"$out" \
+  && grep -qxF "  accepting payments then; lists taken at $(iso "$T") by its clock" <<<"$out" \
+  && ok "admin terminals: g2's clock 600 s behind, its lists' time" || fail "admin terminals g2: $out"
+# --stale 1: what needs a look an hour on, and only that
+out=$("$OFFPAY" admin terminals --db "$LEDGER" --stale 1)
+grep -qxF "  needs a look: its lists are 1.8 h old" <<<"$(block "$G2" --stale 1)" \
+  && grep -qxF "  needs a look: never reported since it was registered $(iso "$T")" <<<"$(block "$G3" --stale 1)" \
+  && ! grep -q "^terminal $G1 " <<<"$out" \
+  && ok "--stale 1: g2 (lists 1.8 h old by its clock) and g3 (never reported), not g1" \
+  || fail "--stale 1: $out"
+[ "$(tjson "$G2" .attention)" = null ] && [ "$(tjson "$G3" .attention)" = null ] \
+  && ok "--json without --stale: attention not judged (null)" || fail "attention: $(tjson "$G2" .attention)"
+out=$("$OFFPAY" admin terminals --db "$LEDGER" --stale 1 --json)
+[ "$(jq -c '[.terminals[] | [.terminal, .attention]]' <<<"$out")" = "[[$G2,[\"old_lists\"]],[$G3,[\"never_reported\"]]]" ] \
+  && ok "--stale 1 --json: g2 old_lists, g3 never_reported" || fail "--stale --json: $out"
+run_cli 2 "admin terminals: --stale is a number of hours from 1" -- \
+  "$OFFPAY" admin terminals --db "$LEDGER" --stale 0
+[ "$(metric offpayd_terminals_live)" = 3 ] && [ "$(metric offpayd_terminals_refusing)" = 0 ] \
+  && [ "$(metric offpayd_terminals_never_reported)" = 1 ] \
+  && [ "$(metric offpayd_terminals_pending_payments)" = 1 ] \
+  && [ "$(metric 'offpayd_terminals_pending_minor{currency="EUR"}')" = 200 ] \
+  && [ "$(metric offpayd_terminals_oldest_report_timestamp_seconds)" = $(( T + 7200 )) ] \
+  && [ "$(metric offpayd_terminals_oldest_lists_timestamp_seconds)" -ge $(( T + 590 )) ] \
+  && [ "$(metric offpayd_terminals_oldest_lists_timestamp_seconds)" -le $(( T + 600 )) ] \
+  && ok "/metrics: 3 live, none refusing, 1 never reported, 1 pending of 2.00 EUR, g2's lists the oldest" \
+  || fail "/metrics: $(curl -s "$URL/metrics" | grep '^offpayd_terminals')"
+
+# ---- T+73h: g2's window is over ---------------------------------------------
+stop_server
+export OFFPAY_NOW=$(( T + 73 * 3600 ))
+start_server
+behind=$(( T + 73 * 3600 - 600 ))
+st=0; OFFPAY_NOW=$behind "$OFFPAY" terminal sync --terminal g2 --passphrase-file tp --server "$URL" >g2.out 2>&1 || st=$?
+[ "$st" = 3 ] && ok "g2 still refuses the lists (exit 3)" || fail "g2 sync ($st): $(cat g2.out)"
+[ "$(tjson "$G2" '[.report.state, .report.accepting]')" = '["ESYNC_REQUIRED",false]' ] \
+  && ok "g2 reports it refuses payments (ESYNC_REQUIRED)" || fail "g2's report: $(tjson "$G2" .report)"
+out=$(block "$G2" --stale 1)
+grep -qE "^  REFUSING payments then: ESYNC_REQUIRED: sync required: .*; lists taken at $(iso "$T") by its clock$" <<<"$out" \
+  && grep -qxF "  needs a look: it refuses payments (ESYNC_REQUIRED); its lists are 72.8 h old" <<<"$out" \
+  && ok "admin terminals --stale 1: g2 REFUSING, its lists 72.8 h old" || fail "g2 at T+73h: $out"
+[ "$(metric offpayd_terminals_refusing)" = 1 ] && ok "/metrics: 1 terminal refusing" \
+  || fail "/metrics: $(curl -s "$URL/metrics" | grep '^offpayd_terminals')"
+api GET "/v1/admin/terminals/$G2"
+[ "$status" = 200 ] && [ "$(jq -c '[.report.state, .report.accepting, .report.lists_at, .report.synced_at >= '"$behind"']' resp.json)" \
+  = "[\"ESYNC_REQUIRED\",false,$T,true]" ] \
+  && ok "GET /v1/admin/terminals/$G2: its state, lists and clock" || fail "GET terminal: $status $(cat resp.json)"
+# its clock set right: the lists are taken, and it accepts again
+"$OFFPAY" terminal sync --terminal g2 --passphrase-file tp --server "$URL" >g2.out 2>&1 \
+  && [ "$(tjson "$G2" '[.report.state, ((.report.synced_at | fromdate) - (.report.lists_at | fromdate) | . >= 0 and . <= 5)]')" = '["OK",true]' ] \
+  && [ "$(metric offpayd_terminals_refusing)" = 0 ] \
+  && ok "g2 with its clock right: accepting, lists fresh, none refusing" \
+  || fail "g2 set right: $(cat g2.out) $(tjson "$G2" .report)"
+api POST "/v1/admin/terminals/$G3/revoke" '{"reason":"never installed"}'
+expect_http 200 - "g3 revoked"
+[ "$(metric offpayd_terminals_live)" = 2 ] && [ "$(metric offpayd_terminals_never_reported)" = 0 ] \
+  && ! grep -q "^terminal $G3 " <<<"$("$OFFPAY" admin terminals --db "$LEDGER" --stale 1)" \
+  && ok "a revoked terminal: not live, not listed by --stale" \
+  || fail "after g3's revocation: $(curl -s "$URL/metrics" | grep '^offpayd_terminals')"
+
+# ---- the report over HTTP: strict -------------------------------------------
+now=$OFFPAY_NOW
+# status ID BODY: BODY sent to POST /v1/terminal/status signed by ID's key
+# at offpayd's time
+status_of() {
+  printf '%s' "$2" > st.body
+  "$UPLOAD_TOOL" --terminal "$1" --passphrase-file tp --path /v1/terminal/status \
+      --sign-body st.body --body st.sent --headers st.hdr --time "$now" >/dev/null
+  status=$(curl -s -o resp.json -w '%{http_code}' -H @st.hdr \
+      -H 'Content-Type: application/json' --data-binary @st.body "$URL/v1/terminal/status")
+}
+status_of g1 "{\"pending\":1,\"synced_at\":$now,\"state\":\"OK\"}"
+expect_http 400 BAD_FIELD "a state without lists_at and pending_amount"
+hint_is "fields 'state', 'lists_at' and 'pending_amount' come together, or none of them"
+status_of g1 "{\"pending\":1,\"synced_at\":$now,\"state\":\"esync\",\"lists_at\":$now,\"pending_amount\":\"1.00\"}"
+expect_http 400 BAD_FIELD "a state that is no error name"
+status_of g1 "{\"pending\":1,\"synced_at\":$now,\"state\":\"OK\",\"lists_at\":$now,\"pending_amount\":\"1.005\"}"
+expect_http 400 EAMOUNT "an amount of three decimals in EUR"
+jget .hint | grep -q "pending_amount" && ok "its hint names pending_amount" || fail "hint: $(cat resp.json)"
+status_of g1 "{\"pending\":1,\"synced_at\":$now,\"state\":\"OK\",\"lists_at\":$now,\"pending_amount\":12.5}"
+expect_http 400 BAD_FIELD "an amount as a JSON number"
+[ "$(tjson "$G1" '[.report.pending, .report.pending_amount.decimal]')" = '[1,"2.00"]' ] \
+  && ok "refused reports changed nothing" || fail "g1's report: $(tjson "$G1" .report)"
+status_of g1 "{\"pending\":4,\"synced_at\":$now,\"state\":\"EREVLIST_STALE\",\"lists_at\":0,\"pending_amount\":\"1234.56\"}"
+expect_http 200 - "a report of 4 payments, 1234.56 EUR, refusing for a stale list, lists never taken"
+[ "$(tjson "$G1" '[.report.pending, .report.pending_amount.minor, .report.state, .report.lists_at]')" \
+  = '[4,123456,"EREVLIST_STALE",null]' ] \
+  && ok "kept as sent" || fail "g1's report: $(tjson "$G1" '[.report, .attention]')"
+grep -qxF "  needs a look: it refuses payments (EREVLIST_STALE); it never took offpayd's lists" <<<"$(block "$G1" --stale 1)" \
+  && ok "--stale: lists never taken" || fail "g1 --stale: $(block "$G1" --stale 1)"
+[ "$(metric 'offpayd_terminals_pending_minor{currency="EUR"}')" = 123456 ] \
+  && [ "$(metric offpayd_terminals_pending_payments)" = 4 ] \
+  && [ "$(metric offpayd_terminals_oldest_lists_timestamp_seconds)" = "$T" ] \
+  && ok "/metrics: 4 pending, 1234.56 EUR; g1's lists as old as its registration" \
+  || fail "/metrics: $(curl -s "$URL/metrics" | grep '^offpayd_terminals')"
+# a terminal before 0.27.0 sends the first two only: its state is not known
+status_of g1 "{\"pending\":2,\"synced_at\":$now}"
+expect_http 200 - "an older terminal's report"
+[ "$(tjson "$G1" '[.report.pending, .report.state, .report.accepting, .report.lists_at, .report.pending_amount]')" \
+  = '[2,null,null,null,null]' ] && [ "$(metric offpayd_terminals_refusing)" = 0 ] \
+  && [ "$(metric offpayd_terminals_oldest_lists_timestamp_seconds)" -ge $(( T + 73 * 3600 - 5 )) ] \
+  && ok "its state unknown: not counted refusing, its lists not counted" \
+  || fail "older report: $(tjson "$G1" .report) $(curl -s "$URL/metrics" | grep '^offpayd_terminals')"
+audits "the fleet"
+finish
