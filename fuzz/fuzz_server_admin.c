@@ -29,6 +29,7 @@ static const struct {
     {srv_fields_guarantee, SRV_N(srv_fields_guarantee)},
     {srv_fields_merchant, SRV_N(srv_fields_merchant)},
     {srv_fields_terminal, SRV_N(srv_fields_terminal)},
+    {srv_fields_terminal_label, SRV_N(srv_fields_terminal_label)},
     {srv_fields_credential, SRV_N(srv_fields_credential)},
     {srv_fields_revoke, SRV_N(srv_fields_revoke)},
     {srv_fields_refund, SRV_N(srv_fields_refund)},

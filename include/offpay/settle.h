@@ -1649,6 +1649,10 @@ typedef struct offpay_overview_bucket {
     int64_t               charged, paid, covered; /* sums, minor units */
 } offpay_overview_bucket;
 
+/* Longest label an operator gives a terminal (where it stands), in bytes
+ * without the NUL (since 0.27.0; offpay_ledger_terminal_label). */
+#define OFFPAY_TERMINAL_LABEL_MAX 64
+
 /* Longest state a terminal reports, with its NUL: an offpay error name
  * ("ESYNC_REQUIRED") or "OK". */
 #define OFFPAY_TERMINAL_STATE_MAX 32
@@ -1694,6 +1698,8 @@ typedef struct offpay_overview_terminal {
      * (offpay_ledger_terminal_report); report.reported 0: it never did
      * (before 0.27.0 its four first fields stood here alone) */
     offpay_terminal_report report;
+    /* the operator's label ("" for none; since 0.27.0) */
+    char label[OFFPAY_TERMINAL_LABEL_MAX + 1];
 } offpay_overview_terminal;
 
 /* A revoked credential. */
@@ -1758,6 +1764,19 @@ offpay_err offpay_ledger_terminal_report(offpay_ledger *l, uint32_t terminal_id,
                                          const offpay_terminal_report *r);
 
 /*
+ * offpay_ledger_terminal_label — gives terminal_id the operator's label
+ * (where it stands: "Central, north gate 3"), replacing the one before;
+ * NULL or "" clears it. A rotation carries it to the new terminal
+ * (offpay_ledger_terminal_rotate); a revoked terminal keeps it and can
+ * still be given one. Errors: OFFPAY_EINVAL (a label over
+ * OFFPAY_TERMINAL_LABEL_MAX bytes, on more than one line, or with control
+ * or invisible format characters), OFFPAY_ENOTFOUND (no such terminal),
+ * OFFPAY_ESTORE. Since 0.27.0.
+ */
+offpay_err offpay_ledger_terminal_label(offpay_ledger *l, uint32_t terminal_id,
+                                        const char *label, uint32_t now);
+
+/*
  * offpay_terminal_report_lists_time — when the lists r's terminal held
  * at its report were taken, on offpayd's clock: reported_at less their
  * age then, counted on the terminal's clock (synced_at - lists_at), or on
@@ -1816,6 +1835,8 @@ typedef struct offpay_ledger_terminal_entry {
      * credential's bytes; -1 when the ledger holds no credential for it,
      * as valid_from and expires are then 0 (since 0.19.0) */
     int32_t kid;
+    /* the operator's label ("" for none; since 0.27.0) */
+    char label[OFFPAY_TERMINAL_LABEL_MAX + 1];
 } offpay_ledger_terminal_entry;
 
 /* Most terminals offpay_ledger_terminals gives at once. */

@@ -85,6 +85,8 @@ static const char help[] =
     "       offpay admin revoke-terminal --db LEDGER --terminal-id T "
     "[--chain]\n"
     "                    [--reason TEXT] [--json]\n"
+    "       offpay admin label-terminal --db LEDGER --terminal-id T\n"
+    "                    [--label TEXT] [--json]\n"
     "       offpay admin close-merchant --db LEDGER --merchant N [--json]\n"
     "       offpay admin transfers --db LEDGER --account N [--from UNIXTIME]\n"
     "                    [--to UNIXTIME] [--after ID] [--limit N] [--json]\n"
@@ -184,6 +186,12 @@ static const char help[] =
     "            they accepted before is paid when uploaded, into its\n"
     "            account, which stays for its payouts and refunds; again,\n"
     "            it says when it was closed and changes nothing\n"
+    "  label-terminal  where terminal T stands, for the operator: --label\n"
+    "            TEXT (at most 64 bytes, one line; without it the label is\n"
+    "            cleared), shown by 'admin terminals' and the dashboard and\n"
+    "            carried to the terminal a rotation makes (also POST\n"
+    "            /v1/admin/terminals/T/label, or the registration's\n"
+    "            \"label\")\n"
     "  revoke-terminal  a lost or stolen terminal by its --terminal-id\n"
     "            ('admin terminals' lists them; also POST\n"
     "            /v1/admin/terminals/T/revoke): what it accepted before now\n"
@@ -383,7 +391,8 @@ static const char help[] =
     "                   bytes; default 'operator'); revoke-terminal's (text\n"
     "                   without control characters) is kept with the\n"
     "                   revocation, and with --chain with each one revoked\n"
-    "  --terminal-id T  revoke-terminal: the terminal\n"
+    "  --terminal-id T  revoke-terminal, label-terminal: the terminal\n"
+    "  --label TEXT     label-terminal: where it stands\n"
     "  --chain          revoke-terminal: also every terminal T was rotated\n"
     "                   to, and those rotated from them\n"
     "  --kind KIND      cases: of this kind only\n"
@@ -482,6 +491,7 @@ static const struct {
     {"credential", "serial"},
     {"revoke-credential", "serial reason"},
     {"revoke-terminal", "terminal-id chain reason"},
+    {"label-terminal", "terminal-id label"},
     {"close-merchant", "merchant"},
     {"transfers", "account from to after limit"},
     {"statement", "merchant from to terminal after"},
@@ -1280,6 +1290,42 @@ static const char *message_of(const char *name)
         if (strcmp(offpay_errname((offpay_err)e), name) == 0)
             return offpay_strerror((offpay_err)e);
     return NULL;
+}
+
+/* `admin label-terminal`: where terminal id stands (label NULL or "":
+ * cleared). */
+static int label_terminal(offpay_ledger *l, uint64_t id, const char *label,
+                          int json)
+{
+    offpay_ledger_terminal_entry t;
+    offpay_err                   rc;
+
+    if (id == 0)
+        return cli_usage_error("admin label-terminal: --terminal-id T is "
+                               "required");
+    rc = offpay_ledger_terminal_label(l, (uint32_t)id, label, cli_now());
+    if (rc == OFFPAY_OK)
+        rc = terminal_entry(l, (uint32_t)id, &t);
+    if (rc == OFFPAY_ENOTFOUND) {
+        fprintf(stderr,
+                "offpay: admin label-terminal: no terminal %llu "
+                "(ENOTFOUND; 'offpay admin terminals' lists them)\n",
+                (unsigned long long)id);
+        return EXIT_REJECTED;
+    }
+    if (rc != OFFPAY_OK)
+        return cli_fail("admin label-terminal", rc);
+    if (json)
+        return cli_print_json(
+            json_pack("{s:I, s:o}", "terminal", (json_int_t)id, "label",
+                      t.label[0] != '\0' ? json_string(t.label) : json_null()),
+            "admin label-terminal");
+    if (t.label[0] != '\0')
+        printf("terminal %llu labelled \"%s\"\n", (unsigned long long)id,
+               t.label);
+    else
+        printf("terminal %llu: label cleared\n", (unsigned long long)id);
+    return EXIT_OK;
 }
 
 /* `admin revoke-terminal`: a lost or stolen terminal by its id, for
@@ -2815,10 +2861,11 @@ static int terminals(offpay_ledger *l, uint64_t merchant, uint64_t stale_hours,
             json_array_append_new(
                 arr,
                 json_pack(
-                    "{s:I, s:o, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:o, s:o, "
-                    "s:o}",
-                    "terminal", (json_int_t)t->terminal_id, "merchant",
-                    cli_json_u64(t->merchant_id), "merchant_name",
+                    "{s:I, s:o, s:o, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:o, "
+                    "s:o, s:o}",
+                    "terminal", (json_int_t)t->terminal_id, "label",
+                    t->label[0] != '\0' ? json_string(t->label) : json_null(),
+                    "merchant", cli_json_u64(t->merchant_id), "merchant_name",
                     t->merchant_name, "currency",
                     offpay_currency_alpha(t->currency), "kid",
                     kid >= 0 ? json_integer((json_int_t)kid) : json_null(),
@@ -2842,6 +2889,8 @@ static int terminals(offpay_ledger *l, uint64_t merchant, uint64_t stale_hours,
                t->revoked ? "REVOKED" : "active", key,
                (unsigned long long)t->presentments,
                t->last_upload != 0 ? u : "never", t->merchant_name);
+        if (t->label[0] != '\0')
+            printf("  label \"%s\"\n", t->label);
         if (t->revoked) {
             if (t->revoke_reason[0] != '\0')
                 printf("  revoked at %s (reason \"%s\")\n", r,
@@ -4335,6 +4384,7 @@ int cli_admin(int argc, char **argv)
         {"close", required_argument, NULL, 'L'},
         {"reopen", required_argument, NULL, 'O'},
         {"stale", required_argument, NULL, 'G'},
+        {"label", required_argument, NULL, 'U'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -4352,6 +4402,7 @@ int cli_admin(int argc, char **argv)
     uint64_t       seen = 0, x = 0, case_id = 0, by = 1000000, merchant = 0;
     uint64_t       terminal_id = 0;
     uint64_t           stale_hours = 0; /* terminals --stale */
+    const char        *label = NULL;    /* label-terminal --label */
     int            chain = 0; /* revoke-terminal --chain */
     int               drop = 0;  /* marks --drop */
     int               by_day = 0; /* report --by-day */
@@ -4371,8 +4422,10 @@ int cli_admin(int argc, char **argv)
         if (argc < 2)
             return cli_usage_error("admin: give a command (audit, release, "
                                    "cases, case, evidence, enroll-code, "
-                                   "revoke-wallet, revoke-credential, "
-                                   "revoke-terminal, transfers, statement, "
+                                   "revoke-wallet, credential, "
+                                   "revoke-credential, close-merchant, "
+                                   "label-terminal, revoke-terminal, "
+                                   "transfers, statement, "
                                    "report, refund, deposit, withdraw, "
                                    "merchants, accounts, lists, backup, "
                                    "copy-ledger, unseal, skip-ids, marks, "
@@ -4470,6 +4523,15 @@ int cli_admin(int argc, char **argv)
             break;
         case 'C':
             chain = 1;
+            break;
+        case 'U':
+            label = optarg;
+            if (label[0] != '\0' &&
+                !offpay__text_ok(label, OFFPAY_TERMINAL_LABEL_MAX))
+                bad = cli_usage_error("admin label-terminal: --label is at "
+                                      "most 64 bytes of text on one line, "
+                                      "without control or invisible format "
+                                      "characters");
             break;
         case 'G':
             bad = parse_u64("--stale", optarg, 100000, &stale_hours);
@@ -4873,6 +4935,8 @@ int cli_admin(int argc, char **argv)
         status = revoke_credential(l, a.f.serial, reason, json);
     else if (strcmp(cmd, "revoke-terminal") == 0)
         status = revoke_terminal(l, shown, terminal_id, chain, reason, json);
+    else if (strcmp(cmd, "label-terminal") == 0)
+        status = label_terminal(l, terminal_id, label, json);
     else if (strcmp(cmd, "close-merchant") == 0)
         status = close_merchant(l, merchant, json);
     else if (strcmp(cmd, "transfers") == 0)

@@ -109,6 +109,8 @@ static const route routes[] = {
      1, NULL, 1},
     {"POST", "/v1/admin/terminals/*/revoke", srv_terminal_revoke, AUTH_OPERATOR,
      BODY_ADMIN, 1, NULL, 0},
+    {"POST", "/v1/admin/terminals/*/label", srv_terminal_label, AUTH_OPERATOR,
+     BODY_ADMIN, 1, NULL, 0},
     {"GET", "/v1/admin/terminals", srv_terminals_list, AUTH_OPERATOR, BODY_NONE,
      1, "merchant after limit", 0},
     {"GET", "/v1/admin/terminals/*", srv_terminal_get, AUTH_OPERATOR, BODY_NONE,

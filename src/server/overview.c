@@ -77,21 +77,22 @@ static json_t *terminals_json(const offpay_overview *o)
         const char *alpha = offpay_currency_alpha(t->currency);
         json_t     *report = srv_json_report(&t->report, t->currency);
         append(&arr,
-               json_pack("{s:I, s:o, s:s, s:s, s:I, s:b, s:o, s:o, s:I, s:o, "
-                         "s:o}",
-                         "terminal", (json_int_t)t->terminal_id, "merchant",
-                         srv_json_id(t->merchant_id), "merchant_name",
-                         t->merchant_name, "currency", alpha ? alpha : "",
-                         "created_at", (json_int_t)t->created_at, "revoked",
-                         t->revoked, "revoked_at",
-                         opt_time(t->revoked, t->revoked_at), "revoke_reason",
-                         t->revoked && t->revoke_reason[0] != '\0'
-                             ? json_string(t->revoke_reason)
-                             : json_null(),
-                         "presentments", (json_int_t)t->presentments,
-                         "last_upload",
-                         opt_time(t->last_upload != 0, t->last_upload),
-                         "report", report));
+               json_pack(
+                   "{s:I, s:o, s:o, s:s, s:s, s:I, s:b, s:o, s:o, s:I, "
+                   "s:o, s:o}",
+                   "terminal", (json_int_t)t->terminal_id, "label",
+                   t->label[0] != '\0' ? json_string(t->label) : json_null(),
+                   "merchant", srv_json_id(t->merchant_id), "merchant_name",
+                   t->merchant_name, "currency", alpha ? alpha : "",
+                   "created_at", (json_int_t)t->created_at, "revoked",
+                   t->revoked, "revoked_at",
+                   opt_time(t->revoked, t->revoked_at), "revoke_reason",
+                   t->revoked && t->revoke_reason[0] != '\0'
+                       ? json_string(t->revoke_reason)
+                       : json_null(),
+                   "presentments", (json_int_t)t->presentments, "last_upload",
+                   opt_time(t->last_upload != 0, t->last_upload), "report",
+                   report));
     }
     return arr;
 }

@@ -579,10 +579,14 @@ const srv_field srv_fields_merchant[2] = {
     {"name", SRV_FT_TEXT, 1, OFFPAY_NAME_MAX},
     {"currency", SRV_FT_STRING, 1, 3},
 };
-const srv_field srv_fields_terminal[3] = {
+const srv_field srv_fields_terminal[4] = {
     {"merchant", SRV_FT_ID, 1, ID_MAX},
     {"terminal_key", SRV_FT_STRING, 1, 2 * OFFPAY_PK_BYTES},
     {"expires", SRV_FT_UINT, 0, TIME_MAX},
+    {"label", SRV_FT_TEXT, 0, OFFPAY_TERMINAL_LABEL_MAX},
+};
+const srv_field srv_fields_terminal_label[1] = {
+    {"label", SRV_FT_TEXT, 0, OFFPAY_TERMINAL_LABEL_MAX},
 };
 const srv_field srv_fields_credential[5] = {
     {"account", SRV_FT_ID, 1, ID_MAX},

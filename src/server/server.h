@@ -528,7 +528,10 @@ extern const srv_field srv_fields_account[2];    /* currency, ref */
 extern const srv_field srv_fields_money[3];      /* amount, ref, take_held */
 extern const srv_field srv_fields_guarantee[1];  /* currency */
 extern const srv_field srv_fields_merchant[2];   /* name, currency */
-extern const srv_field srv_fields_terminal[3];   /* merchant, key, expires */
+/* merchant, key, expires, label */
+extern const srv_field srv_fields_terminal[4];
+/* label (POST /v1/admin/terminals/N/label; none: cleared) */
+extern const srv_field srv_fields_terminal_label[1];
 extern const srv_field srv_fields_credential[5]; /* account, wallet_key,
                                                     limit, expires,
                                                     allow_unbound */
@@ -737,6 +740,7 @@ void srv_report(srv_req *r, srv_reply *out); /* report.c */
 void srv_refund(srv_req *r, srv_reply *out);
 void srv_terminal_new(srv_req *r, srv_reply *out);
 void srv_terminal_revoke(srv_req *r, srv_reply *out);
+void srv_terminal_label(srv_req *r, srv_reply *out);
 void srv_terminals_list(srv_req *r, srv_reply *out); /* terminal_list.c */
 void srv_terminal_get(srv_req *r, srv_reply *out);
 void srv_keys(srv_req *r, srv_reply *out); /* keys.c */

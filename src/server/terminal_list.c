@@ -42,7 +42,7 @@ static json_t *terminal_json(const offpay_ledger_terminal_entry *t)
     sodium_bin2hex(key, sizeof key, t->pk, OFFPAY_PK_BYTES);
     return json_pack(
         "{s:I, s:o, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, "
-        "s:o}",
+        "s:o, s:o}",
         "terminal_id", (json_int_t)t->terminal_id, "merchant",
         srv_json_id(t->merchant_id), "merchant_name", t->merchant_name,
         "currency", offpay_currency_alpha(t->currency), "terminal_key", key,
@@ -60,7 +60,8 @@ static json_t *terminal_json(const offpay_ledger_terminal_entry *t)
         t->rotated_to != 0 ? json_integer((json_int_t)t->rotated_to)
                            : json_null(),
         "valid_from", time_or_null(t->valid_from), "expires",
-        time_or_null(t->expires),
+        time_or_null(t->expires), "label",
+        t->label[0] != '\0' ? json_string(t->label) : json_null(),
         /* the issuer key that signed its credential (GET /v1/admin/keys
          * says what each signed); null when the ledger holds none */
         "kid", t->kid >= 0 ? json_integer((json_int_t)t->kid) : json_null(),

@@ -5,7 +5,9 @@
  * credential stored the first time); POST /v1/admin/terminals/ID/revoke: revoke
  * it from now on (docs/settlement.md §8), naming the terminals it was rotated
  * to and, with "chain": true, revoking them too, and warning when its last sync
- * reported payments it still held; the ledger keeps the revocation's reason.
+ * reported payments it still held; the ledger keeps the revocation's reason;
+ * POST /v1/admin/terminals/ID/label: the operator's label of where it
+ * stands (also the registration's "label"), which a rotation carries.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,10 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
             goto out;
         }
     }
+    /* where it stands: set after the registration (a resend sets it
+     * again) */
+    if (rc == OFFPAY_OK && v[3].present)
+        rc = offpay_ledger_terminal_label(r->l, tc.terminal_id, v[3].s, r->now);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "new terminal");
         goto out;
@@ -107,10 +113,12 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
                         (unsigned long long)tc.merchant_id, hex,
                         (unsigned long)tc.expires);
     }
-    j = json_pack(
-        "{s:I, s:o, s:s, s:I, s:o}", "terminal_id", (json_int_t)tc.terminal_id,
-        "merchant", srv_json_id(tc.merchant_id), "name", tc.name, "expires",
-        (json_int_t)tc.expires, "credential", srv_json_b64(bytes, len));
+    j = json_pack("{s:I, s:o, s:s, s:I, s:o, s:o}", "terminal_id",
+                  (json_int_t)tc.terminal_id, "merchant",
+                  srv_json_id(tc.merchant_id), "name", tc.name, "expires",
+                  (json_int_t)tc.expires, "credential",
+                  srv_json_b64(bytes, len), "label",
+                  v[3].present ? json_string(v[3].s) : json_null());
     if (j != NULL && key != NULL)
         json_object_set_new(j, "replayed", json_boolean(replayed));
     srv_ok(out, j);
@@ -152,9 +160,12 @@ static json_t *reason_json(const offpay_ledger_terminal_entry *e)
 /* The terminals id was rotated to, each revoked too (for reason, NULL:
  * "operator") when chain, as the answer's "rotated_to": [{terminal,
  * rotated_from, revoked, revoked_at, revoke_reason}] into arr; each one
- * revoked now is logged. */
+ * revoked now is logged. *active counts those left active (without
+ * chain), *first the first of them and *first_from what it was rotated
+ * from. */
 static offpay_err revoke_chain(srv_req *r, uint32_t id, int chain,
-                               const char *reason, json_t *arr)
+                               const char *reason, json_t *arr, size_t *active,
+                               uint32_t *first, uint32_t *first_from)
 {
     offpay_ledger_terminal_entry t;
     uint32_t                     next = 0;
@@ -176,6 +187,10 @@ static offpay_err revoke_chain(srv_req *r, uint32_t id, int chain,
         if (rc != OFFPAY_OK)
             return rc;
         now = t.state != OFFPAY_TERMINAL_ACTIVE;
+        if (!now && (*active)++ == 0) {
+            *first = next;
+            *first_from = id;
+        }
         if (now && !was) {
             char why[SRV_REF_MAX + 1];
 
@@ -199,18 +214,33 @@ static offpay_err revoke_chain(srv_req *r, uint32_t id, int chain,
 }
 
 /* The revocation answer's "report" (the terminal's last, as GET
- * /v1/admin/overview gives it, or null) and "warning" (text when that
- * report held payments, or null) into j. */
+ * /v1/admin/overview gives it, or null) and "warning" into j: text when a
+ * terminal it was rotated to is still active (active of them, the first
+ * rotated from first_from), or when that report held payments; else
+ * null. */
 static void revoke_report(uint64_t id, const offpay_terminal_report *rp,
-                          uint16_t currency, json_t *j)
+                          uint16_t currency, size_t active, uint32_t first,
+                          uint32_t first_from, json_t *j)
 {
-    char warning[OFFPAY__REVOKE_WARNING_MAX];
+    char warning[OFFPAY__REVOKE_WARNING_MAX], chain[320];
+    char both[sizeof chain + sizeof warning + 1];
+    int  pending = offpay__revoke_warning(id, rp, warning) != NULL;
 
     json_object_set_new(j, "report", srv_json_report(rp, currency));
+    if (active != 0)
+        snprintf(chain, sizeof chain,
+                 "terminal %lu was rotated to terminal %lu, which is still "
+                 "ACTIVE%s: whoever holds its key (a stolen terminal rotated "
+                 "to a key of its thief's) is still paid for what it "
+                 "accepts. Revoke it: POST /v1/admin/terminals/%lu/revoke, "
+                 "or this request again with \"chain\": true",
+                 (unsigned long)first_from, (unsigned long)first,
+                 active > 1 ? " (and the terminals rotated from it)" : "",
+                 (unsigned long)first);
+    snprintf(both, sizeof both, "%s%s%s", active != 0 ? chain : "",
+             active != 0 && pending ? ". " : "", pending ? warning : "");
     json_object_set_new(j, "warning",
-                        offpay__revoke_warning(id, rp, warning) != NULL
-                            ? json_string(warning)
-                            : json_null());
+                        both[0] != '\0' ? json_string(both) : json_null());
 }
 
 void srv_terminal_revoke(srv_req *r, srv_reply *out)
@@ -224,6 +254,8 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
     uint64_t                     id;
     offpay_err                   rc;
     int                          e, was_revoked;
+    size_t                       active = 0; /* rotated to, left active */
+    uint32_t                     first = 0, first_from = 0;
 
     if (srv_parse_id(r->cap[0], UINT32_MAX, &id) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, "terminal: a decimal id from 1");
@@ -273,7 +305,7 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
                         (unsigned long long)id, was_revoked ? "already " : "",
                         (unsigned long long)t.revoked_at, why);
         rc = revoke_chain(r, (uint32_t)id, v[1].present && v[1].b, reason,
-                          chain);
+                          chain, &active, &first, &first_from);
         if (rc != OFFPAY_OK) {
             srv_fail_engine(out, rc, "the terminals it was rotated to");
         } else {
@@ -282,11 +314,69 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
                                   (json_int_t)t.revoked_at, "revoke_reason",
                                   reason_json(&t), "rotated_to", chain);
 
+            if (active != 0)
+                srv_log_request(r, 0,
+                                "WARNING: terminal %lu, rotated from terminal "
+                                "%lu, is still active (revoked without "
+                                "\"chain\")",
+                                (unsigned long)first,
+                                (unsigned long)first_from);
             if (j != NULL)
-                revoke_report(id, &rp, t.currency, j);
+                revoke_report(id, &rp, t.currency, active, first, first_from,
+                              j);
             srv_ok(out, j);
         }
     }
     json_decref(chain);
+    json_decref(doc);
+}
+
+void srv_terminal_label(srv_req *r, srv_reply *out)
+{
+    offpay_ledger_terminal_entry t;
+    srv_value                    v[SRV_N(srv_fields_terminal_label)];
+    json_t                      *doc = NULL;
+    char                         hint[128], shown[SRV_REF_MAX + 1];
+    uint64_t                     id;
+    offpay_err                   rc;
+    int                          e;
+
+    if (srv_parse_id(r->cap[0], UINT32_MAX, &id) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, "terminal: a decimal id from 1");
+        return;
+    }
+    /* {"label": text}, or {} to clear it */
+    e = srv_parse_object(r->body, r->body_len, srv_fields_terminal_label,
+                         SRV_N(srv_fields_terminal_label), v, &doc, hint,
+                         sizeof hint);
+    if (e != 0) {
+        srv_fail(out, (srv_err)e, hint);
+        goto out;
+    }
+    rc = offpay_ledger_terminal_label(r->l, (uint32_t)id,
+                                      v[0].present ? v[0].s : NULL, r->now);
+    if (rc == OFFPAY_OK)
+        rc = terminal_entry(r, (uint32_t)id, &t);
+    if (rc == OFFPAY_ENOTFOUND) {
+        srv_fail_engine_hint(out, rc, "terminal %lu: no such terminal",
+                             (unsigned long)id);
+        goto out;
+    }
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "terminal label");
+        goto out;
+    }
+    srv_terminals_due();
+    if (t.label[0] != '\0') {
+        srv_log_text(t.label, shown, sizeof shown);
+        srv_log_request(r, 0, "terminal %lu labelled \"%s\"", (unsigned long)id,
+                        shown);
+    } else {
+        srv_log_request(r, 0, "terminal %lu: label cleared", (unsigned long)id);
+    }
+    srv_ok(out,
+           json_pack("{s:I, s:o}", "terminal_id", (json_int_t)id, "label",
+                     t.label[0] != '\0' ? json_string(t.label) : json_null()));
+out:
     json_decref(doc);
 }

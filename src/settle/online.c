@@ -1141,6 +1141,10 @@ static offpay_err rotate_tx(offpay_ledger *l, void *p)
         c->expires = tc->expires;
     rc = offpay__terminal_add_in_tx(l, old.merchant, c->pk, c->expires, c->now,
                                     c->bytes, &c->len, tc);
+    /* where it stands, the operator's label, goes with it */
+    if (rc == OFFPAY_OK)
+        rc = l->ops->terminal_label_carry(l->store, c->old_id, tc->terminal_id,
+                                          c->now);
     if (rc == OFFPAY_OK) {
         char why[sizeof OFFPAY__REVOKE_ROTATED_FMT + 16];
 

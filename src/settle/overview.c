@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "settle/render.h"
 #include "settle/settle_int.h"
 
 /* Rows of one overview array: grown by doubling up to a cap. */
@@ -204,6 +205,8 @@ static void terminal_fold(void *into, const void *row)
         a->last_upload = b->last_upload;
     if (!a->report.reported && b->report.reported)
         a->report = b->report;
+    if (a->label[0] == '\0') /* the directory's, held there only */
+        memcpy(a->label, b->label, sizeof a->label);
 }
 
 static void revoked_fold(void *into, const void *row)
@@ -386,6 +389,38 @@ offpay_err offpay_ledger_terminal_report(offpay_ledger *l, uint32_t terminal_id,
          (r->pending_amount < 0 || !offpay__terminal_state_ok(r->state))))
         return OFFPAY_EINVAL;
     return offpay__ledger_tx(l, report_tx, &c);
+}
+
+typedef struct label_ctx {
+    uint32_t    terminal_id, now;
+    const char *label; /* NULL: cleared */
+} label_ctx;
+
+/* The terminal, then its label (on the directory, as its report) */
+static offpay_err label_tx(offpay_ledger *l, void *arg)
+{
+    label_ctx           *c = arg;
+    offpay__terminal_row t;
+    offpay_err           rc;
+
+    rc = l->ops->terminal_get(l->store, c->terminal_id, &t);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->terminal_label(l->store, c->terminal_id, c->label, c->now);
+    return rc;
+}
+
+offpay_err offpay_ledger_terminal_label(offpay_ledger *l, uint32_t terminal_id,
+                                        const char *label, uint32_t now)
+{
+    label_ctx c = {terminal_id, now, label};
+
+    if (label != NULL && label[0] == '\0')
+        c.label = NULL;
+    if (l == NULL || terminal_id == 0 ||
+        (c.label != NULL &&
+         !offpay__text_ok(c.label, OFFPAY_TERMINAL_LABEL_MAX)))
+        return OFFPAY_EINVAL;
+    return offpay__ledger_tx(l, label_tx, &c);
 }
 
 uint32_t offpay_terminal_report_lists_time(const offpay_terminal_report *r,

@@ -88,6 +88,14 @@ extern const char offpay__refund_base_sql[];
     "r.reported_at, r.synced_at, r.pending, r.state, r.lists_at,"              \
     " r.pending_amount"
 
+/* A terminal's label (029_terminal_labels) set and cleared ($1 the
+ * terminal, $2 the label, $3 the time), and carried to the terminal a
+ * rotation made ($1 the new terminal, $2 the time, $3 the old one), in
+ * SQL both backends accept. */
+extern const char offpay__terminal_label_set_sql[];
+extern const char offpay__terminal_label_clear_sql[];
+extern const char offpay__terminal_label_carry_sql[];
+
 /* A terminal's last report (offpay__store_ops.terminal_report_get) in
  * SQL both backends accept ($1: the terminal): OFFPAY__REPORT_COLS; one
  * row or none. */
@@ -740,6 +748,13 @@ typedef struct offpay__store_ops {
      * lists_at and pending_amount NULL unless r->state_known) */
     offpay_err (*terminal_report)(offpay__store *s, uint32_t id,
                                   const offpay_terminal_report *r);
+    /* terminal id's label (029_terminal_labels) set to label, or cleared
+     * for NULL */
+    offpay_err (*terminal_label)(offpay__store *s, uint32_t id,
+                                 const char *label, uint32_t at);
+    /* terminal from's label, if any, given to terminal to (a rotation) */
+    offpay_err (*terminal_label_carry)(offpay__store *s, uint32_t from,
+                                       uint32_t to, uint32_t at);
     /* terminal id's last report (offpay__terminal_report_get_sql);
      * ENOTFOUND when it never reported */
     offpay_err (*terminal_report_get)(offpay__store *s, uint32_t id,
@@ -1040,7 +1055,8 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(receipts_of) \
     X(creds_lock) X(account_lock) \
     X(kind_totals) X(settle_buckets) X(terminal_stats) X(revoked_list) \
-    X(terminal_report) X(terminal_report_get) \
+    X(terminal_report) X(terminal_report_get) X(terminal_label)              \
+        X(terminal_label_carry)                                                \
     X(enroll_add) X(enroll_get) X(enroll_void) X(enroll_use) \
     X(wallet_key_add) \
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(key_revoked) \

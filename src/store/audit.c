@@ -495,6 +495,21 @@ const char offpay__cases_open_sql[] =
     "SELECT COUNT(*), COALESCE(MIN(opened_at), 0) FROM cases"
     " WHERE closed_at IS NULL";
 
+/* Terminal $1's label, through its primary key (029_terminal_labels). */
+const char offpay__terminal_label_set_sql[] =
+    "INSERT INTO terminal_labels (terminal, label, set_at) VALUES ($1, $2, $3)"
+    " ON CONFLICT (terminal) DO UPDATE SET label = excluded.label,"
+    " set_at = excluded.set_at";
+const char offpay__terminal_label_clear_sql[] =
+    "DELETE FROM terminal_labels WHERE terminal = $1";
+/* ($1 the new terminal, $2 the time, $3 the old one, numbered in the
+ * order SQLite reads them; a new terminal has none: "DO NOTHING" never
+ * meets one) */
+const char offpay__terminal_label_carry_sql[] =
+    "INSERT INTO terminal_labels (terminal, label, set_at)"
+    " SELECT $1, label, $2 FROM terminal_labels WHERE terminal = $3"
+    " ON CONFLICT (terminal) DO NOTHING";
+
 /* Terminal $1's last report (003_terminal_reports, its primary key). */
 const char offpay__terminal_report_get_sql[] =
     "SELECT " OFFPAY__REPORT_COLS " FROM terminal_reports r"
@@ -519,9 +534,10 @@ const char offpay__merchants_sql[] =
 const char offpay__terminals_sql[] =
     "SELECT t.id, t.merchant, m.name, m.currency, t.pk, t.bytes,"
     " t.created_at, t.revoked_at, t.retired, t.rotated_to,"
-    " t.revoke_reason, " OFFPAY__REPORT_COLS
+    " t.revoke_reason, " OFFPAY__REPORT_COLS ", lb.label"
     " FROM terminals t JOIN merchants m ON m.id = t.merchant"
     " LEFT JOIN terminal_reports r ON r.terminal = t.id"
+    " LEFT JOIN terminal_labels lb ON lb.terminal = t.id"
     " WHERE t.id > $1 AND ($2 = 0 OR t.merchant = $3)"
     " ORDER BY t.id LIMIT $4";
 

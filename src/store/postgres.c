@@ -2067,6 +2067,10 @@ static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
                               size_t *n);
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
+static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
+                                   const char *label, uint32_t at);
+static offpay_err s_terminal_label_carry(offpay__store *s, uint32_t from,
+                                         uint32_t to, uint32_t at);
 static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest);
 static offpay_err s_cred_kids(offpay__store *s, uint32_t now,
                               offpay__cred_kid_row *out, size_t max, size_t *n,
@@ -2658,9 +2662,10 @@ static const char SQL_TERMINAL_STATS[] =
     " t.revoked_at,"
     " (SELECT COUNT(*) FROM presentments p WHERE p.terminal = t.id),"
     " (SELECT MAX(uploaded_at) FROM presentments p WHERE p.terminal = t.id),"
-    " t.revoke_reason, " OFFPAY__REPORT_COLS
+    " t.revoke_reason, " OFFPAY__REPORT_COLS ", lb.label"
     " FROM terminals t JOIN merchants m ON m.id = t.merchant"
     " LEFT JOIN terminal_reports r ON r.terminal = t.id"
+    " LEFT JOIN terminal_labels lb ON lb.terminal = t.id"
     " ORDER BY t.revoked_at IS NOT NULL, t.id LIMIT $1::bigint";
 static const char SQL_REVOKED_LIST[] =
     "SELECT v.serial, c.wallet_account, c.currency, v.at, v.reason,"
@@ -2780,6 +2785,7 @@ static offpay_err s_terminal_stats(offpay__store *s, size_t max,
         t.last_upload = col_u32(r, i, 7);
         col_text(r, i, 8, t.revoke_reason, sizeof t.revoke_reason);
         report_cols(r, i, 9, &t.report);
+        col_text(r, i, 15, t.label, sizeof t.label);
         if (fn(&t, ctx) != 0)
             break;
     }
@@ -4096,6 +4102,32 @@ static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest)
     return OFFPAY_OK;
 }
 
+static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
+                                   const char *label, uint32_t at)
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_i64(&p, id);
+    if (label == NULL)
+        return run_sql(s, offpay__terminal_label_clear_sql, &p, &r);
+    p_text(&p, label);
+    p_i64(&p, at);
+    return run_sql(s, offpay__terminal_label_set_sql, &p, &r);
+}
+
+static offpay_err s_terminal_label_carry(offpay__store *s, uint32_t from,
+                                         uint32_t to, uint32_t at)
+{
+    params    p = {0};
+    PGresult *r = NULL;
+
+    p_i64(&p, to);
+    p_i64(&p, at);
+    p_i64(&p, from);
+    return run_sql(s, offpay__terminal_label_carry_sql, &p, &r);
+}
+
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out)
 {
@@ -4203,6 +4235,7 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
             e->rotated_to = col_u32(r, i, 9);
         col_text(r, i, 10, e->revoke_reason, sizeof e->revoke_reason);
         report_cols(r, i, 11, &e->report);
+        col_text(r, i, 17, e->label, sizeof e->label);
         cred = col_blob(r, i, 5, row->cred, sizeof row->cred, &null);
         if (col_blob(r, i, 4, e->pk, OFFPAY_PK_BYTES, &null) !=
                 OFFPAY_PK_BYTES ||

@@ -1797,6 +1797,10 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
                               offpay__terminal_list_row *out, size_t *n);
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
+static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
+                                   const char *label, uint32_t at);
+static offpay_err s_terminal_label_carry(offpay__store *s, uint32_t from,
+                                         uint32_t to, uint32_t at);
 static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest);
 static offpay_err s_cred_kids(offpay__store *s, uint32_t now,
                               offpay__cred_kid_row *out, size_t max, size_t *n,
@@ -2506,9 +2510,10 @@ static const char SQL_TERMINAL_STATS[] =
     " t.revoked_at,"
     " (SELECT COUNT(*) FROM presentments p WHERE p.terminal = t.id),"
     " (SELECT MAX(uploaded_at) FROM presentments p WHERE p.terminal = t.id),"
-    " t.revoke_reason, " OFFPAY__REPORT_COLS
+    " t.revoke_reason, " OFFPAY__REPORT_COLS ", lb.label"
     " FROM terminals t JOIN merchants m ON m.id = t.merchant"
     " LEFT JOIN terminal_reports r ON r.terminal = t.id"
+    " LEFT JOIN terminal_labels lb ON lb.terminal = t.id"
     " ORDER BY t.revoked_at IS NOT NULL, t.id LIMIT ?1";
 static const char SQL_REVOKED_LIST[] =
     "SELECT v.serial, c.wallet_account, c.currency, v.at, v.reason,"
@@ -2658,6 +2663,7 @@ static void terminal_row(sqlite3_stmt *st, void *arg, int *stop)
     t.last_upload = col_u32(st, 7);
     col_text(st, 8, t.revoke_reason, sizeof t.revoke_reason);
     report_cols(st, 9, &t.report);
+    col_text(st, 15, t.label, sizeof t.label);
     *stop = w->fn(&t, w->ctx) != 0;
 }
 
@@ -3614,6 +3620,43 @@ static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest)
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }
 
+static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
+                                   const char *label, uint32_t at)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s,
+                            label != NULL ? offpay__terminal_label_set_sql
+                                             : offpay__terminal_label_clear_sql,
+                               NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    if (label != NULL) {
+        sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, at);
+    }
+    rc = run(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static offpay_err s_terminal_label_carry(offpay__store *s, uint32_t from,
+                                         uint32_t to, uint32_t at)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__terminal_label_carry_sql, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, to);
+    sqlite3_bind_int64(st, 2, at);
+    sqlite3_bind_int64(st, 3, from);
+    rc = run(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out)
 {
@@ -3706,6 +3749,7 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
             e->rotated_to = col_u32(st, 9);
         col_text(st, 10, e->revoke_reason, sizeof e->revoke_reason);
         report_cols(st, 11, &e->report);
+        col_text(st, 17, e->label, sizeof e->label);
         if (sqlite3_column_bytes(st, 4) != OFFPAY_PK_BYTES || cred < 0 ||
             (size_t)cred > sizeof row->cred) {
             rc = OFFPAY_ESTORE;
@@ -4180,6 +4224,9 @@ static const char *const SQL_RARE_PLANNED[][2] = {
     {offpay__wallet_marks_put_sql, ""},
     {offpay__refund_base_sql, ""},
     {offpay__terminal_report_get_sql, ""},
+    {offpay__terminal_label_set_sql, ""},
+    {offpay__terminal_label_clear_sql, ""},
+    {offpay__terminal_label_carry_sql, ""},
     {offpay__cases_open_sql, ""},
     {offpay__merchants_sql, ""},
     {offpay__terminals_sql, ""},

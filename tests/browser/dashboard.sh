@@ -106,6 +106,10 @@ expect_http 200 - "credential $S3 revoked for a reason of 128 bytes"
 tc_now=$(date +%s)
 treq tc /v1/terminal/status "{\"pending\":0,\"synced_at\":$tc_now,\"state\":\"ESYNC_REQUIRED\",\"lists_at\":$((tc_now - 7200)),\"pending_amount\":\"0.00\"}"
 expect_http 200 - "tc's report: refusing, its lists 2 h old"
+# tc is labelled where it stands: the page says it beside its id, as text
+TC_LABEL='Cafe C <b>till</b> 2'
+api POST "/v1/admin/terminals/$TC/label" "{\"label\":\"$TC_LABEL\"}"
+expect_http 200 - "tc labelled"
 
 # ---- what the page must show, computed here -----------------------------
 api GET "/v1/admin/cases?kind=double_spend"; CASE_DS=$(jget '.cases[0].id')
@@ -262,6 +266,9 @@ trow "$TE" '.cells[9].text' | grep -Eq "^needs attention: 1 entry not uploaded \
   && [ "$(trow "$TE" '.data.attention')" = "pending clock" ] \
   && ok "the page: terminal $TE $(trow "$TE" '.cells[9].text')" \
   || fail "te's attention: $(jq -c --arg t "$TE" '.terminals[] | select(.data.terminal == $t)' seen.json)"
+[ "$(trow "$TC" '.cells[0].text')" = "$TC ($TC_LABEL)" ] && [ "$(trow "$TA" '.cells[0].text')" = "$TA" ] \
+  && ok "the page: terminal $TC's label beside its id, as text; $TA's id alone" \
+  || fail "labels on the page: $(jq -c '[.terminals[] | .cells[0].text]' seen.json)"
 [ "$(trow "$TC" '.cells[9].text')" = "needs attention: refusing payments (ESYNC_REQUIRED); lists not taken at its last sync (2 h 0 min old then)" ] \
   && [ "$(trow "$TC" '.data.attention')" = "refusing lists" ] \
   && ok "the page: terminal $TC $(trow "$TC" '.cells[9].text')" \

@@ -21,6 +21,9 @@
 # Then the report's own checks over HTTP: the three new fields together or
 # none, a state that is no error name, an amount of too many decimals, an
 # older terminal's report (no state), and the amount summed on /metrics.
+# Last, where each gate stands (labels, since 0.27.0): given at the
+# registration, over HTTP and by the CLI, shown, carried by a rotation,
+# cleared, and the bad ones refused.
 # `offpay admin audit` passes at the end.
 source "$(dirname "$0")/offpayd_lib.sh"
 T=$(( $(date +%s) + 3600 ))
@@ -181,5 +184,54 @@ expect_http 200 - "an older terminal's report"
   && [ "$(metric offpayd_terminals_oldest_lists_timestamp_seconds)" -ge $(( T + 73 * 3600 - 5 )) ] \
   && ok "its state unknown: not counted refusing, its lists not counted" \
   || fail "older report: $(tjson "$G1" .report) $(curl -s "$URL/metrics" | grep '^offpayd_terminals')"
+
+# ---- labels: where each gate stands ------------------------------------------
+api POST "/v1/admin/terminals/$G1/label" '{"label":"Central, north gate 1"}'
+[ "$status" = 200 ] && [ "$(jq -c '[.terminal_id, .label]' resp.json)" = "[$G1,\"Central, north gate 1\"]" ] \
+  && grep -qE "POST /v1/admin/terminals/$G1/label from 127\.0\.0\.1: terminal $G1 labelled \"Central, north gate 1\"$" server.err \
+  && ok "g1 labelled over HTTP, logged" || fail "label g1: $status $(cat resp.json)"
+run_cli 0 "^terminal $G2 labelled \"Central, south gate 2\"$" -- \
+  "$OFFPAY" admin label-terminal --db "$LEDGER" --terminal-id "$G2" --label "Central, south gate 2"
+out=$(block "$G2")
+[ "$(sed -n 2p <<<"$out")" = '  label "Central, south gate 2"' ] && [ "$(tjson "$G2" .label)" = '"Central, south gate 2"' ] \
+  && [ "$(tjson "$G3" .label)" = null ] \
+  && ok "admin terminals: g2's label under its first line (--json too), g3 none" || fail "labels shown: $out"
+api GET "/v1/admin/terminals/$G2"
+[ "$(jget .label)" = "Central, south gate 2" ] && ok "GET /v1/admin/terminals/$G2: its label" || fail "GET label: $(cat resp.json)"
+api GET "/v1/admin/overview"
+[ "$(jq -r --argjson t "$G1" '.terminals[] | select(.terminal == $t) | .label' resp.json)" = "Central, north gate 1" ] \
+  && ok "the overview: g1's label" || fail "overview label: $(jq -c .terminals resp.json)"
+# a rotation carries it: the gate's new key is the same gate
+term_init g1b
+t rotate g1 --server "$URL" --new-terminal g1b
+G1B=$(sed -n 's/^rotated: g1b is terminal \([0-9]*\) .*/\1/p' t.out)
+[ "$ts" = 0 ] && [ -n "$G1B" ] && [ "$(tjson "$G1B" .label)" = '"Central, north gate 1"' ] \
+  && [ "$(tjson "$G1" .label)" = '"Central, north gate 1"' ] \
+  && ok "rotated to terminal $G1B, which carries g1's label (g1 keeps it)" || fail "rotation's label: $ts $(cat t.out) $(tjson "$G1B" .label)"
+# registered with one
+term_init g4
+key=$("$OFFPAY" terminal key --terminal g4 --passphrase-file tp)
+api POST /v1/admin/terminals "{\"merchant\":\"$M\",\"terminal_key\":\"$key\",\"label\":\"Depot, platform 4\"}"
+[ "$status" = 200 ] && [ "$(jget .label)" = "Depot, platform 4" ] && G4=$(jget .terminal_id) \
+  && [ "$(tjson "$G4" .label)" = '"Depot, platform 4"' ] \
+  && ok "registered with its label" || fail "register with label: $status $(cat resp.json)"
+# cleared: {} over HTTP, no --label from the CLI
+api POST "/v1/admin/terminals/$G4/label" '{}'
+[ "$status" = 200 ] && [ "$(jget .label)" = null ] && [ "$(tjson "$G4" .label)" = null ] \
+  && grep -qE "terminal $G4: label cleared$" server.err \
+  && ok "a label cleared over HTTP" || fail "clear: $status $(cat resp.json)"
+run_cli 0 "^terminal $G2: label cleared$" -- "$OFFPAY" admin label-terminal --db "$LEDGER" --terminal-id "$G2"
+[ "$(tjson "$G2" .label)" = null ] && ok "g2's label cleared by the CLI" || fail "g2 label: $(tjson "$G2" .label)"
+# refused, nothing changed
+api POST "/v1/admin/terminals/$G1B/label" '{"label":"north\ngate"}'
+expect_http 400 BAD_FIELD "a label on two lines"
+api POST "/v1/admin/terminals/$G1B/label" "{\"label\":\"$(printf 'x%.0s' $(seq 65))\"}"
+expect_http 400 BAD_FIELD "a label of 65 bytes"
+api POST "/v1/admin/terminals/987654/label" '{"label":"nowhere"}'
+expect_http 404 ENOTFOUND "no such terminal"
+run_cli 2 "admin label-terminal: --label is at most 64 bytes of text on one line" -- \
+  "$OFFPAY" admin label-terminal --db "$LEDGER" --terminal-id "$G1B" --label "$(printf 'north\ngate')"
+run_cli 1 "no terminal 987654 \(ENOTFOUND" -- "$OFFPAY" admin label-terminal --db "$LEDGER" --terminal-id 987654 --label x
+[ "$(tjson "$G1B" .label)" = '"Central, north gate 1"' ] && ok "the refusals changed nothing" || fail "g1b label: $(tjson "$G1B" .label)"
 audits "the fleet"
 finish

@@ -577,10 +577,17 @@ api POST "/v1/admin/terminals/$TU/revoke" '{"reason":"stolen"}'
 [ "$status" = 200 ] && [ "$(jq -c '[.rotated_to[] | [.terminal, .revoked, .revoked_at, .revoke_reason]]' resp.json)" = "[[$TV,false,null,null]]" ] \
   && [ "$(jget .revoke_reason)" = "rotated to terminal $TV" ] \
   && ok "POST revoke names $TV, rotated to and active; $TU's reason is its rotation's" || fail "POST revoke rotated: $status $(cat resp.json)"
+# ... and warns of it, as the CLI does (since 0.27.0; before, "warning"
+# was null), on the answer and offpayd's log
+[ "$(jget .warning)" = "terminal $TU was rotated to terminal $TV, which is still ACTIVE: whoever holds its key (a stolen terminal rotated to a key of its thief's) is still paid for what it accepts. Revoke it: POST /v1/admin/terminals/$TV/revoke, or this request again with \"chain\": true" ] \
+  && grep -qE "POST /v1/admin/terminals/$TU/revoke from 127\.0\.0\.1: WARNING: terminal $TV, rotated from terminal $TU, is still active \(revoked without \"chain\"\)$" server.err \
+  && ok "POST revoke without chain: the warning names $TV and what revokes it; logged" \
+  || fail "POST revoke warning: $(jget .warning) | $(grep WARNING server.err | tail -2)"
 api POST "/v1/admin/terminals/$TU/revoke" '{"reason":"stolen","chain":true}'
 [ "$status" = 200 ] && [ "$(jq -c '[.rotated_to[] | [.terminal, .rotated_from, .revoked, .revoke_reason]]' resp.json)" = "[[$TV,$TU,true,\"stolen\"]]" ] \
   && grep -qE "POST /v1/admin/terminals/$TU/revoke from 127\.0\.0\.1: terminal $TV \(rotated from terminal $TU\) revoked at [0-9]+ with the chain: stolen$" server.err \
-  && ok "POST revoke with chain: $TV revoked for the reason given, logged" || fail "POST revoke chain: $status $(cat resp.json)"
+  && [ "$(jget .warning)" = null ] \
+  && ok "POST revoke with chain: $TV revoked for the reason given, logged, no warning" || fail "POST revoke chain: $status $(cat resp.json)"
 api POST "/v1/admin/terminals/$TU/revoke" '{"chain":1}'
 expect_http 400 BAD_FIELD "chain must be a boolean"
 # the command the WARNING names, run as printed (its reason quoted for

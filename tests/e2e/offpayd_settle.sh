@@ -1052,7 +1052,7 @@ undo_017() {
   ledger_sql "$1" "ALTER TABLE request_keys_009 RENAME TO request_keys" >/dev/null
 }
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of version 10, for real (migrations 011 to 027 undone: a
+  # A ledger of version 10, for real (migrations 011 to 029 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
@@ -1081,6 +1081,10 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "DROP TABLE case_notes" >/dev/null
   ledger_sql v10 "DROP INDEX cases_open" >/dev/null
   ledger_sql v10 "ALTER TABLE cases DROP COLUMN closed_at" >/dev/null
+  ledger_sql v10 "ALTER TABLE terminal_reports DROP COLUMN state" >/dev/null
+  ledger_sql v10 "ALTER TABLE terminal_reports DROP COLUMN lists_at" >/dev/null
+  ledger_sql v10 "ALTER TABLE terminal_reports DROP COLUMN pending_amount" >/dev/null
+  ledger_sql v10 "DROP TABLE terminal_labels" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
@@ -1186,6 +1190,10 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "DROP TABLE case_notes" >/dev/null
   ledger_sql v12 "DROP INDEX cases_open" >/dev/null
   ledger_sql v12 "ALTER TABLE cases DROP COLUMN closed_at" >/dev/null
+  ledger_sql v12 "ALTER TABLE terminal_reports DROP COLUMN state" >/dev/null
+  ledger_sql v12 "ALTER TABLE terminal_reports DROP COLUMN lists_at" >/dev/null
+  ledger_sql v12 "ALTER TABLE terminal_reports DROP COLUMN pending_amount" >/dev/null
+  ledger_sql v12 "DROP TABLE terminal_labels" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
   psql -q -X "$(ledger_url v12)" -c "BEGIN" -c "LOCK TABLE credentials IN ACCESS SHARE MODE" \

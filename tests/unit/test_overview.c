@@ -634,6 +634,66 @@ static void test_bad_ranges_are_refused(void)
     drop_world(&w);
 }
 
+/* The operator's label of where a terminal stands (029_terminal_labels):
+ * set, replaced, shown by the overview and the terminal list, cleared by
+ * NULL and by ""; too long, on two lines, or of no terminal: refused, the
+ * label before kept. */
+static void test_terminal_label(void)
+{
+    world                         w;
+    offpay_overview              *o = NULL;
+    offpay_ledger_terminal_entry *v = NULL;
+    size_t                        n = 0;
+    char                          longest[OFFPAY_TERMINAL_LABEL_MAX + 2];
+
+    REQUIRE_OK(make_world(&w));
+    REQUIRE_OK(
+        offpay_ledger_terminal_label(w.l, w.terminal[0], "North gate", T0));
+    REQUIRE_OK(offpay_ledger_terminal_label(w.l, w.terminal[0],
+                                            "Central, north gate 3", T0 + 1));
+    /* a revoked terminal keeps one, and can be given one */
+    REQUIRE_OK(offpay_ledger_terminal_label(w.l, w.terminal[1], "Bus 12", T0));
+    REQUIRE_OK(offpay_ledger_overview(w.l, T0, HOUR, T0 + 3 * HOUR, &o));
+    {
+        const offpay_overview_terminal *a = find_terminal(o, w.terminal[0]);
+        const offpay_overview_terminal *b = find_terminal(o, w.terminal[1]);
+        const offpay_overview_terminal *c = find_terminal(o, w.terminal[2]);
+
+        REQUIRE(a != NULL && b != NULL && c != NULL);
+        CHECK(strcmp(a->label, "Central, north gate 3") == 0 &&
+              strcmp(b->label, "Bus 12") == 0 && c->label[0] == '\0');
+    }
+    offpay_overview_free(o);
+    REQUIRE_OK(offpay_ledger_terminals(w.l, 0, 0, 10, &v, &n));
+    REQUIRE(n == 3);
+    CHECK(strcmp(v[0].label, "Central, north gate 3") == 0 &&
+          strcmp(v[1].label, "Bus 12") == 0 && v[2].label[0] == '\0');
+    free(v);
+    /* the longest, then one byte more, a second line, no terminal */
+    memset(longest, 'g', sizeof longest);
+    longest[OFFPAY_TERMINAL_LABEL_MAX] = '\0';
+    REQUIRE_OK(offpay_ledger_terminal_label(w.l, w.terminal[2], longest, T0));
+    longest[OFFPAY_TERMINAL_LABEL_MAX] = 'g';
+    longest[OFFPAY_TERMINAL_LABEL_MAX + 1] = '\0';
+    CHECK_ERR(offpay_ledger_terminal_label(w.l, w.terminal[0], longest, T0),
+              OFFPAY_EINVAL);
+    CHECK_ERR(
+        offpay_ledger_terminal_label(w.l, w.terminal[0], "north\ngate", T0),
+        OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_terminal_label(w.l, 999, "x", T0),
+              OFFPAY_ENOTFOUND);
+    CHECK_ERR(offpay_ledger_terminal_label(w.l, 0, "x", T0), OFFPAY_EINVAL);
+    /* cleared, by NULL and by "" */
+    REQUIRE_OK(offpay_ledger_terminal_label(w.l, w.terminal[1], NULL, T0));
+    REQUIRE_OK(offpay_ledger_terminal_label(w.l, w.terminal[2], "", T0));
+    REQUIRE_OK(offpay_ledger_terminals(w.l, 0, 0, 10, &v, &n));
+    REQUIRE(n == 3);
+    CHECK(strcmp(v[0].label, "Central, north gate 3") == 0 &&
+          v[1].label[0] == '\0' && v[2].label[0] == '\0');
+    free(v);
+    drop_world(&w);
+}
+
 static const offpay_test TESTS[] = {
     {"money_by_kind_is_every_balance_summed",
      test_money_by_kind_is_every_balance_summed},
@@ -642,6 +702,7 @@ static const offpay_test TESTS[] = {
     {"terminals_show_uploads_reports_and_revocation",
      test_terminals_show_uploads_reports_and_revocation},
     {"terminal_state_reported", test_terminal_state_reported},
+    {"terminal_label", test_terminal_label},
     {"revoked_credentials_newest_first", test_revoked_credentials_newest_first},
     {"lists_past_their_cap_say_so", test_lists_past_their_cap_say_so},
     {"bad_ranges_are_refused", test_bad_ranges_are_refused},

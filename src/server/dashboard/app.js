@@ -380,7 +380,9 @@
       const att = attention(t, now);
       return el('tr', { 'data-terminal': t.terminal, 'data-attention': att.map((a) => a.key).join(' '),
         class: att.length ? 'attention' : null },
-        el('td', {}, t.terminal),
+        // its id, and where it stands when the operator labelled it
+        // (since 0.27.0)
+        el('td', {}, t.label ? t.terminal + ' (' + t.label + ')' : String(t.terminal)),
         el('td', {}, t.merchant_name + ' (' + t.merchant + ')'),
         el('td', { 'data-time': t.last_upload }, when(t.last_upload)),
         el('td', { class: 'last-sync', 'data-time': rep ? rep.reported_at : null },
